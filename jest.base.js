@@ -1,0 +1,23 @@
+// Shared jest settings for every workspace package. Tests are ESM TypeScript transformed by
+// @swc/jest (ts-jest does not support TypeScript 7); jest runs with --experimental-vm-modules.
+/** @param {{ setupFiles?: string[], testTimeout?: number }} [options] */
+export function jestConfig(options = {}) {
+  return {
+    testEnvironment: 'node',
+    extensionsToTreatAsEsm: ['.ts'],
+    moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
+    testMatch: ['<rootDir>/tests/**/*.test.ts'],
+    transform: {
+      '^.+\\.ts$': [
+        '@swc/jest',
+        {
+          jsc: { parser: { syntax: 'typescript' }, target: 'es2024' },
+          module: { type: 'es6' },
+        },
+      ],
+    },
+    setupFiles: options.setupFiles ?? [],
+    testTimeout: options.testTimeout ?? 30_000,
+    maxWorkers: 1,
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * A service manifest says what a sidestep service is and how it is wired. The infra (cdktn) and the
+ * local cloud both read it; nothing else describes wiring.
+ *
+ * @example
+ * ```ts
+ * export const service = defineService({
+ *   name: 'mail-dispatcher',
+ *   description: 'Sends mail jobs from the mail queue',
+ *   handler: 'index.handler',
+ *   memoryMb: 512,
+ *   timeoutSeconds: 30,
+ *   queue: { name: 'mail', jobTypes: ['mail.send'], batchSize: 10, maximumBatchingWindowSeconds: 1,
+ *            maximumConcurrency: 5, maxReceiveCount: 5 },
+ *   permissions: [{ resource: 'mail-identity', actions: ['ses:SendEmail'] }],
+ * });
+ * ```
+ */
+export interface ServiceManifest {
+  /** kebab-case service name; the function is named `sidestep-<env>-<name>`. */
+  readonly name: string;
+  /** One line: what the service does. */
+  readonly description: string;
+  /** `<file without .mjs>.<export>` inside the bundle, as Lambda's `_HANDLER` / image CMD. */
+  readonly handler: string;
+  /** Lambda memory in MB. */
+  readonly memoryMb: number;
+  /** Lambda timeout in seconds. */
+  readonly timeoutSeconds: number;
+  /** Reserved concurrency. @default none (unreserved) */
+  readonly reservedConcurrency?: number;
+  /** The job queue this service consumes, if any. */
+  readonly queue?: QueueTrigger;
+  /** Resources the service calls and the exact actions it needs on each. */
+  readonly permissions: readonly Permission[];
+  /** Static environment variables (non-secret, same in every environment). @default {} */
+  readonly environment?: Readonly<Record<string, string>>;
+}
+
+/** An SQS job queue feeding a service through an event source mapping, with its dead-letter queue. */
+export interface QueueTrigger {
+  /** Queue name without prefix: `mail` becomes `sidestep-<env>-mail`, DLQ `sidestep-<env>-mail-dlq`. */
+  readonly name: string;
+  /** Envelope `type`s this queue carries (for docs, producers and routing checks). */
+  readonly jobTypes: readonly string[];
+  /** Records per invocation (1-10 for a window of 0; up to 10,000 with a window). */
+  readonly batchSize: number;
+  /** Seconds Lambda waits to fill a batch (0-300). */
+  readonly maximumBatchingWindowSeconds: number;
+  /** Maximum concurrent invocations the mapping drives (2-1000). */
+  readonly maximumConcurrency: number;
+  /** Receives before SQS moves a message to the DLQ. */
+  readonly maxReceiveCount: number;
+  /**
+   * Visibility timeout. AWS recommends at least 6x the function timeout for event source mappings.
+   * @default 6 * timeoutSeconds
+   */
+  readonly visibilityTimeoutSeconds?: number;
+  /** How long messages are kept. @default 4 days (SQS default), DLQ keeps 14 days */
+  readonly messageRetentionSeconds?: number;
+}
+
+/** Named resources a service may be granted actions on; infra resolves each to exact ARNs. */
+export type PermissionResource =
+  /** The SES v2 email identity (and configuration set) mail is sent from. Sets MAIL_FROM. */
+  | 'mail-identity'
+  /** The secret holding the PostgreSQL connection URL. Sets DATABASE_SECRET_ARN (AWS) / DATABASE_URL (local). */
+  | 'database-secret';
+
+export interface Permission {
+  readonly resource: PermissionResource;
+  /** Exact IAM actions; wildcards are rejected by {@link defineService}. */
+  readonly actions: readonly string[];
+}
+
+/** The environment names sidestep deploys to; `local` is the laptop cloud. */
+export const ENVIRONMENTS = ['local', 'staging', 'production'] as const;
+export type EnvironmentName = (typeof ENVIRONMENTS)[number];
+
+/** Every resource is named `sidestep-<env>-<name>`, locally and on AWS. */
+export function resourceName(environment: string, name: string): string {
+  return `sidestep-${environment}-${name}`;
+}
+
+/** The dead-letter queue name for a queue: `sidestep-<env>-<name>-dlq`. */
+export function deadLetterQueueName(environment: string, queueName: string): string {
+  return `${resourceName(environment, queueName)}-dlq`;
+}
+
+/** Visibility timeout a queue gets: the declared one, or 6x the consumer's timeout. */
+export function visibilityTimeoutSeconds(manifest: ServiceManifest): number {
+  return manifest.queue?.visibilityTimeoutSeconds ?? manifest.timeoutSeconds * 6;
+}
+
+/** Environment variables every service receives, whatever its manifest. */
+export const RUNTIME_ENVIRONMENT = {
+  /** `local`, `staging`, `production`. */
+  environment: 'SIDESTEP_ENV',
+  /** The DLQ permanent failures are sent to (queue-triggered services only). */
+  deadLetterQueueUrl: 'DEAD_LETTER_QUEUE_URL',
+  /** Powertools service name. */
+  serviceName: 'POWERTOOLS_SERVICE_NAME',
+  /** Powertools metrics namespace. */
+  metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
+} as const;
+
+export const METRICS_NAMESPACE = 'sidestep';
+
+/** A manifest field that breaks a rule. */
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+  readonly service: string;
+  readonly field: string;
+  constructor(service: string, field: string, message: string) {
+    super(`service ${service}: ${field}: ${message}`);
+    this.service = service;
+    this.field = field;
+  }
+}
+
+const NAME = /^[a-z][a-z0-9-]{1,40}$/;
+const ACTION = /^[a-z0-9-]+:[A-Za-z0-9]+$/;
+
+/** Checks a manifest against Lambda's and SQS's limits and returns it unchanged. */
+export function defineService<const M extends ServiceManifest>(manifest: M): M {
+  const fail = (field: string, message: string): never => {
+    throw new ManifestError(manifest.name, field, message);
+  };
+  if (!NAME.test(manifest.name)) fail('name', 'must be kebab-case, 2-41 characters');
+  if (!/^[A-Za-z0-9_-]+\.[A-Za-z_$][A-Za-z0-9_$]*$/.test(manifest.handler)) {
+    fail('handler', 'must be <file>.<export>, e.g. index.handler');
+  }
+  if (!Number.isInteger(manifest.memoryMb) || manifest.memoryMb < 128 || manifest.memoryMb > 10240) {
+    fail('memoryMb', 'must be an integer between 128 and 10240');
+  }
+  if (!Number.isInteger(manifest.timeoutSeconds) || manifest.timeoutSeconds < 1 || manifest.timeoutSeconds > 900) {
+    fail('timeoutSeconds', 'must be an integer between 1 and 900');
+  }
+  const queue = manifest.queue;
+  if (queue) {
+    if (!NAME.test(queue.name)) fail('queue.name', 'must be kebab-case');
+    if (queue.jobTypes.length === 0) fail('queue.jobTypes', 'must name at least one job type');
+    const maxBatch = queue.maximumBatchingWindowSeconds > 0 ? 10_000 : 10;
+    if (!Number.isInteger(queue.batchSize) || queue.batchSize < 1 || queue.batchSize > maxBatch) {
+      fail('queue.batchSize', `must be an integer between 1 and ${maxBatch}`);
+    }
+    if (queue.maximumBatchingWindowSeconds < 0 || queue.maximumBatchingWindowSeconds > 300) {
+      fail('queue.maximumBatchingWindowSeconds', 'must be between 0 and 300');
+    }
+    if (queue.maximumConcurrency < 2 || queue.maximumConcurrency > 1000) {
+      fail('queue.maximumConcurrency', 'must be between 2 and 1000 (the event source mapping limit)');
+    }
+    if (queue.maxReceiveCount < 1 || queue.maxReceiveCount > 1000) {
+      fail('queue.maxReceiveCount', 'must be between 1 and 1000');
+    }
+    const visibility = visibilityTimeoutSeconds(manifest);
+    if (visibility < manifest.timeoutSeconds || visibility > 43_200) {
+      fail('queue.visibilityTimeoutSeconds', 'must be at least the function timeout and at most 12 hours');
+    }
+  }
+  manifest.permissions.forEach((permission, index) => {
+    if (permission.actions.length === 0) fail(`permissions[${index}].actions`, 'must not be empty');
+    for (const action of permission.actions) {
+      if (!ACTION.test(action)) fail(`permissions[${index}].actions`, `"${action}" is not an exact IAM action`);
+    }
+  });
+  return manifest;
+}

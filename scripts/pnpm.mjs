@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Entry point for `npm start` / `npm test` on a machine that has only Node and npm.
+// It installs the workspace (which brings pnpm and Node 24 as devDependencies) when the install
+// is missing or older than the lockfile, then runs the requested pnpm script with the project's
+// own pnpm, so every later step runs on Node 24 from node_modules/.bin.
+// Plain JavaScript on purpose: it runs on whatever system Node is present (20 here).
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const pnpmVersion = '10.34.9';
+const localPnpm = join(root, 'node_modules', '.bin', 'pnpm');
+const modulesState = join(root, 'node_modules', '.modules.yaml');
+const lockfile = join(root, 'pnpm-lock.yaml');
+
+function run(command, args) {
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: process.env });
+  if (result.error) throw result.error;
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
+const stale =
+  !existsSync(localPnpm) ||
+  !existsSync(modulesState) ||
+  (existsSync(lockfile) && statSync(lockfile).mtimeMs > statSync(modulesState).mtimeMs);
+
+if (stale) {
+  const frozen = process.env.CI ? ['--frozen-lockfile'] : [];
+  run('npx', ['-y', `pnpm@${pnpmVersion}`, 'install', ...frozen]);
+}
+
+run(localPnpm, process.argv.slice(2));
