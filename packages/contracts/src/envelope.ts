@@ -1,0 +1,36 @@
+import { z } from 'zod/mini';
+
+/**
+ * Text that ends up in a mail header or a log line: one line, no control characters. CR/LF in a
+ * header value is header injection, so it is refused at the contract, before any renderer runs.
+ */
+export const SingleLine = z.string().check(
+  z.minLength(1),
+  z.maxLength(1000),
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  z.refine((value) => !/[\u0000-\u001f\u007f]/.test(value), {
+    message: 'must be one line without control characters (CR/LF would allow header injection)',
+  }),
+);
+
+/** An envelope id: the producer's id for the message, also the default idempotency key. */
+export const EnvelopeId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/));
+
+/**
+ * Every sidestep message is an envelope `{ type, version, id, createdAt?, payload }`.
+ * `type` says what the job is, `version` which shape its payload has; both are literals, so a
+ * consumer knows exactly what it received and old producers keep working while a new version rolls out.
+ */
+export function envelope<
+  const Type extends string,
+  const Version extends number,
+  Payload extends z.core.SomeType,
+>(type: Type, version: Version, payload: Payload) {
+  return z.strictObject({
+    type: z.literal(type),
+    version: z.literal(version),
+    id: EnvelopeId,
+    createdAt: z.optional(z.iso.datetime({ offset: true })),
+    payload,
+  });
+}

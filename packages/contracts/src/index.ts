@@ -1,0 +1,27 @@
+export { type ContractIssue, ContractValidationError } from './contract-validation-error.ts';
+export { EnvelopeId, envelope, SingleLine } from './envelope.ts';
+export {
+  contractFor,
+  createJob,
+  JOB_CONTRACTS,
+  type Job,
+  type JobInput,
+  type JobPayloadInput,
+  type JobType,
+  type JobVersion,
+  parseJob,
+  validate,
+} from './jobs.ts';
+export { jobJsonSchemas } from './json-schemas.ts';
+export {
+  MAIL_LOCALES,
+  MAIL_TEMPLATE_NAMES,
+  type MailLocale,
+  MailSendJob,
+  type MailSendJobInput,
+  MailSendPayload,
+  type MailSendPayloadInput,
+  type MailTemplateName,
+  MailTemplateParams,
+  type MailTemplateParamsOf,
+} from './mail.ts';

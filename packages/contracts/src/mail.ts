@@ -1,0 +1,77 @@
+import { z } from 'zod/mini';
+import { envelope, SingleLine } from './envelope.ts';
+
+const JobId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/));
+const Rows = z.int().check(z.minimum(0));
+const Email = z.email();
+
+/** Params of each mail template. A template is the contract: its params are all it may show. */
+export const MailTemplateParams = {
+  /** @example { "jobId": "imp_01", "fileName": "users.csv", "rows": 1000 } */
+  'import.completed': z.strictObject({ jobId: JobId, fileName: SingleLine, rows: Rows }),
+  /** @example { "jobId": "imp_01", "fileName": "users.csv", "reason": "missing column email" } */
+  'import.failed': z.strictObject({
+    jobId: JobId,
+    fileName: SingleLine,
+    reason: z.string().check(z.minLength(1), z.maxLength(2000)),
+  }),
+  /** @example { "jobId": "exp_01", "rows": 1000, "downloadUrl": "https://example.com/exports/exp_01.csv.gz" } */
+  'export.ready': z.strictObject({ jobId: JobId, rows: Rows, downloadUrl: z.url({ protocol: /^https?$/ }) }),
+  /** @example { "jobId": "exp_01", "reason": "database unavailable" } */
+  'export.failed': z.strictObject({
+    jobId: JobId,
+    reason: z.string().check(z.minLength(1), z.maxLength(2000)),
+  }),
+} as const;
+
+export type MailTemplateName = keyof typeof MailTemplateParams;
+export const MAIL_TEMPLATE_NAMES = Object.keys(MailTemplateParams) as MailTemplateName[];
+export type MailTemplateParamsOf<T extends MailTemplateName> = z.infer<(typeof MailTemplateParams)[T]>;
+
+/** Locales every template is written in. */
+export const MAIL_LOCALES = ['en', 'ja'] as const;
+export type MailLocale = (typeof MAIL_LOCALES)[number];
+
+const commonPayload = {
+  /** One address or a list (1-50). */
+  to: z.union([Email, z.array(Email).check(z.minLength(1), z.maxLength(50))]),
+  /** @default "en" */
+  locale: z._default(z.enum(MAIL_LOCALES), 'en'),
+  /** Mails with the same key are sent once. @default the envelope id */
+  idempotencyKey: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+  /** The job this mail is about, for correlation in logs. */
+  jobId: z.optional(JobId),
+};
+
+function templatePayload<const T extends MailTemplateName>(template: T) {
+  return z.strictObject({
+    template: z.literal(template),
+    params: MailTemplateParams[template],
+    ...commonPayload,
+  });
+}
+
+/** The payload of a `mail.send` job: which template, to whom, with which params. */
+export const MailSendPayload = z.discriminatedUnion('template', [
+  templatePayload('import.completed'),
+  templatePayload('import.failed'),
+  templatePayload('export.ready'),
+  templatePayload('export.failed'),
+]);
+export type MailSendPayload = z.infer<typeof MailSendPayload>;
+export type MailSendPayloadInput = z.input<typeof MailSendPayload>;
+
+/**
+ * A mail job on the mail queue.
+ *
+ * @example
+ * ```json
+ * { "type": "mail.send", "version": 1, "id": "0f8e6c1e-3c1b-4c39-9a53-8f0f3c2a9b1d",
+ *   "createdAt": "2026-11-24T09:00:00.000Z",
+ *   "payload": { "template": "import.completed", "to": "ops@example.com",
+ *                "params": { "jobId": "imp_01", "fileName": "users.csv", "rows": 1000 } } }
+ * ```
+ */
+export const MailSendJob = envelope('mail.send', 1, MailSendPayload);
+export type MailSendJob = z.infer<typeof MailSendJob>;
+export type MailSendJobInput = z.input<typeof MailSendJob>;
