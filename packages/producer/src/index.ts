@@ -1,0 +1,1 @@
+export { type EnqueueResult, Producer, type ProducerOptions } from './producer.ts';
