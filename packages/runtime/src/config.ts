@@ -1,0 +1,127 @@
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import { z } from 'zod/mini';
+import { ConfigError, SecretUnavailableError } from './errors.ts';
+
+/** The environment as Node gives it. */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Validates the environment against a zod object schema and returns the typed result. Call it once
+ * at module scope, so a misconfigured function fails at cold start with the variable's name instead
+ * of in the middle of a job.
+ *
+ * Accepts classic `zod` and `zod/mini` objects (both are `$ZodObject`s).
+ *
+ * @throws {ConfigError} naming the first bad variable in `field` and every bad variable in the message.
+ *
+ * @example
+ * ```ts
+ * export const config = readConfig(z.object({ MAIL_QUEUE_URL: z.url(), BATCH_SIZE: z.coerce.number() }));
+ * ```
+ */
+export function readConfig<S extends z.core.$ZodObject>(
+  schema: S,
+  env: Environment = process.env,
+): z.infer<S> {
+  const result = z.safeParse(schema, env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const variable = issue.path.length === 0 ? '(environment)' : issue.path.map(String).join('.');
+    const missing = issue.path.length > 0 && env[variable] === undefined;
+    return { variable, problem: missing ? 'is missing' : `is invalid: ${issue.message}` };
+  });
+  const first = problems[0] ?? { variable: '(environment)', problem: 'is invalid' };
+  throw new ConfigError(
+    first.variable,
+    `invalid configuration: ${problems.map(({ variable, problem }) => `${variable} ${problem}`).join('; ')}`,
+    { cause: result.error },
+  );
+}
+
+/** Options of {@link resolveDatabaseUrl}. */
+export interface ResolveDatabaseUrlOptions {
+  /**
+   * How long Powertools keeps the fetched secret before fetching it again. Callers that build a
+   * connection pool once fetch once; a rotated password is seen by later calls after this time.
+   * @default 900 (15 minutes)
+   */
+  readonly maxAgeSeconds?: number;
+}
+
+/** The JSON shape RDS and `aws secretsmanager` rotation templates store for a database user. */
+const RdsSecret = z.object({
+  username: z.string().check(z.minLength(1)),
+  password: z.string(),
+  host: z.string().check(z.minLength(1)),
+  port: z.optional(z.union([z.number(), z.string()])),
+  dbname: z.optional(z.string()),
+  engine: z.optional(z.string()),
+});
+
+const DEFAULT_SECRET_MAX_AGE_SECONDS = 900;
+
+/**
+ * The PostgreSQL connection URL: `DATABASE_URL` when set (local cloud, CI), otherwise the secret
+ * named by `DATABASE_SECRET_ARN`, fetched through Powertools parameters (cached). The secret is a
+ * plain `postgres://` URL or the RDS JSON `{username, password, host, port, dbname}`.
+ *
+ * @throws {ConfigError} when neither variable is set or the secret has an unusable shape.
+ * @throws {SecretUnavailableError} when the secret cannot be fetched (transient).
+ */
+export async function resolveDatabaseUrl(
+  env: Environment = process.env,
+  options: ResolveDatabaseUrlOptions = {},
+): Promise<string> {
+  const direct = env.DATABASE_URL;
+  if (direct !== undefined && direct !== '') return direct;
+  const secretArn = env.DATABASE_SECRET_ARN;
+  if (secretArn === undefined || secretArn === '') {
+    throw new ConfigError(
+      'DATABASE_URL',
+      'invalid configuration: neither DATABASE_URL nor DATABASE_SECRET_ARN is set; set DATABASE_URL to a postgres:// URL or DATABASE_SECRET_ARN to the secret holding it',
+    );
+  }
+  let secret: string | Uint8Array | undefined;
+  try {
+    secret = await getSecret(secretArn, { maxAge: options.maxAgeSeconds ?? DEFAULT_SECRET_MAX_AGE_SECONDS });
+  } catch (error) {
+    throw new SecretUnavailableError(
+      'DATABASE_SECRET_ARN',
+      `could not fetch the database secret ${secretArn} named by DATABASE_SECRET_ARN`,
+      { cause: error },
+    );
+  }
+  if (secret === undefined) {
+    throw new ConfigError('DATABASE_SECRET_ARN', `the database secret ${secretArn} has no value`);
+  }
+  const text = typeof secret === 'string' ? secret : new TextDecoder().decode(secret);
+  return databaseUrlFromSecret(text.trim(), secretArn);
+}
+
+function databaseUrlFromSecret(text: string, secretArn: string): string {
+  if (/^postgres(ql)?:\/\//.test(text)) return text;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // The secret's text is never echoed: it is a credential.
+    throw new ConfigError(
+      'DATABASE_SECRET_ARN',
+      `the database secret ${secretArn} is neither a postgres:// URL nor JSON`,
+    );
+  }
+  const parsed = z.safeParse(RdsSecret, json);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((issue) => issue.path.map(String).join('.') || '(root)');
+    throw new ConfigError(
+      'DATABASE_SECRET_ARN',
+      `the database secret ${secretArn} is not the RDS JSON shape {username, password, host, port, dbname}: bad or missing ${fields.join(', ')}`,
+    );
+  }
+  const { username, password, host, port, dbname } = parsed.data;
+  const user = `${encodeURIComponent(username)}:${encodeURIComponent(password)}`;
+  const database = encodeURIComponent(dbname ?? 'postgres');
+  // IPv6 literals need brackets inside a URL authority.
+  const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `postgres://${user}@${hostPart}:${port ?? 5432}/${database}`;
+}

@@ -1,0 +1,239 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { z } from 'zod/mini';
+import { sendToDeadLetterQueue } from './dead-letter-queue.ts';
+import {
+  ConfigError,
+  DeadLetterSendError,
+  InvalidJsonError,
+  isPermanentError,
+  SchemaViolationError,
+} from './errors.ts';
+import { type InvocationState, isolate } from './isolate.ts';
+
+/** The metrics namespace every sidestep service publishes to (see @sidestep/manifest `METRICS_NAMESPACE`). */
+export const METRICS_NAMESPACE = 'sidestep';
+
+/** Names of the EMF metrics the SQS handler publishes (dimension `service`). */
+export const SQS_HANDLER_METRICS = {
+  /** Records whose `process` succeeded. Count. */
+  processed: 'processed',
+  /** Records reported back to SQS for a retry. Count. */
+  failed: 'failed',
+  /** Records sent to the dead-letter queue because they can never succeed. Count. */
+  deadLettered: 'deadLettered',
+  /** Time spent on one record, whatever its outcome. Milliseconds. */
+  duration: 'duration',
+} as const;
+
+/** What `process` receives beside the job and its SQS record. */
+export interface RecordContext {
+  /** The SQS message id (also on every log line as `messageId`). */
+  readonly messageId: string;
+  /** How often SQS has delivered this message, this delivery included. */
+  readonly receiveCount: number;
+  /** The Lambda context of the invocation (e.g. for idempotency's `registerLambdaContext`). */
+  readonly lambdaContext: Context;
+  /** The handler's logger, with this record's correlation ids appended. */
+  readonly logger: Logger;
+}
+
+/** Options of {@link createSqsHandler}. */
+export interface SqsHandlerOptions<T> {
+  /**
+   * Validates `JSON.parse(body)`; the job `process` receives is its output. Classic `zod` and
+   * `zod/mini` schemas both work.
+   */
+  readonly schema: z.core.$ZodType<T>;
+  /** Does the work for one job. Throw a permanent error to dead-letter it, anything else to retry it. */
+  readonly process: (job: T, record: SQSRecord, context: RecordContext) => Promise<void>;
+  /**
+   * Extra correlation ids for the record's log lines, merged over the defaults (`jobId` from the
+   * envelope's `id` or a `jobId` field, `jobType` from `type`, `executionId` from the job or its
+   * payload). An `undefined` value leaves that key out.
+   */
+  readonly correlation?: (job: T) => Record<string, string | undefined>;
+  /** @default a Powertools Logger named by POWERTOOLS_SERVICE_NAME */
+  readonly logger?: Logger;
+  /** @default Powertools Metrics in namespace POWERTOOLS_METRICS_NAMESPACE, else `sidestep` */
+  readonly metrics?: Metrics;
+  /** Client used for the dead-letter queue. @default new SQSClient({}) */
+  readonly sqs?: SQSClient;
+  /** Where permanent failures go. @default process.env.DEAD_LETTER_QUEUE_URL, read once here */
+  readonly deadLetterQueueUrl?: string;
+  /** Module state reset around every invocation (see `isolate`). @default [] */
+  readonly state?: readonly InvocationState<unknown>[];
+}
+
+/** The Lambda handler {@link createSqsHandler} returns; assignable to `SQSHandler`. */
+export type SqsBatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+function stringField(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** Correlation ids found in a sidestep envelope `{ type, id, payload }` or a flat job. */
+function defaultCorrelation(job: unknown): Record<string, string | undefined> {
+  if (typeof job !== 'object' || job === null) return {};
+  const fields = job as Record<string, unknown>;
+  const payload =
+    typeof fields.payload === 'object' && fields.payload !== null
+      ? (fields.payload as Record<string, unknown>)
+      : {};
+  return {
+    jobId: stringField(fields.jobId) ?? stringField(fields.id),
+    jobType: stringField(fields.type),
+    executionId: stringField(fields.executionId) ?? stringField(payload.executionId),
+  };
+}
+
+function asError(thrown: unknown): Error {
+  return thrown instanceof Error ? thrown : new Error(String(thrown));
+}
+
+/**
+ * Builds the Lambda handler of an SQS-triggered sidestep service: partial batch responses through
+ * Powertools `BatchProcessor`, one job per record, permanent failures dead-lettered at once with
+ * their reason, transient failures left to SQS's retries, one structured log line and EMF metrics
+ * per record, and {@link isolate} around every invocation.
+ *
+ * The event source mapping must have `ReportBatchItemFailures` enabled.
+ *
+ * @example
+ * ```ts
+ * export const handler = createSqsHandler({
+ *   schema: MailSendJob,
+ *   process: async (job, _record, { logger }) => { await sendMail(job.payload); logger.info('sent'); },
+ * });
+ * ```
+ */
+export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHandler {
+  const deadLetterQueueUrl = options.deadLetterQueueUrl ?? process.env.DEAD_LETTER_QUEUE_URL;
+  if (deadLetterQueueUrl === undefined || deadLetterQueueUrl === '') {
+    // Failing at cold start beats discovering at the first bad message that it cannot be dead-lettered.
+    throw new ConfigError(
+      'DEAD_LETTER_QUEUE_URL',
+      'invalid configuration: DEAD_LETTER_QUEUE_URL is missing (or pass deadLetterQueueUrl to createSqsHandler)',
+    );
+  }
+  const logger = options.logger ?? new Logger();
+  const metrics =
+    options.metrics ??
+    new Metrics(process.env.POWERTOOLS_METRICS_NAMESPACE ? {} : { namespace: METRICS_NAMESPACE });
+  const sqs = options.sqs ?? new SQSClient({});
+  // Powertools' parser integration (`new BatchProcessor(EventType.SQS, { parser, innerSchema })`)
+  // would report non-JSON and schema-invalid records as item failures, so SQS would retry a payload
+  // that can never succeed until maxReceiveCount. sidestep dead-letters such records at once, with
+  // the reason, so the record handler parses and validates the body itself.
+  const processor = new BatchProcessor(EventType.SQS);
+
+  const recordHandler = async (record: SQSRecord, lambdaContext: Context): Promise<void> => {
+    const started = performance.now();
+    const receiveCount = Number(record.attributes.ApproximateReceiveCount);
+    const keys: Record<string, string> = { messageId: record.messageId };
+    logger.appendKeys(keys);
+    const elapsed = () => Math.round((performance.now() - started) * 1000) / 1000;
+    try {
+      let json: unknown;
+      try {
+        json = JSON.parse(record.body);
+      } catch (error) {
+        throw new InvalidJsonError({ cause: error });
+      }
+      const validation = await z.safeParseAsync(options.schema, json);
+      if (!validation.success) throw new SchemaViolationError(validation.error);
+      const job = validation.data;
+
+      const correlation = { ...defaultCorrelation(job), ...options.correlation?.(job) };
+      for (const [key, value] of Object.entries(correlation)) {
+        if (value !== undefined) keys[key] = value;
+      }
+      logger.appendKeys(keys);
+
+      await options.process(job, record, {
+        messageId: record.messageId,
+        receiveCount,
+        lambdaContext,
+        logger,
+      });
+      metrics.addMetric(SQS_HANDLER_METRICS.processed, MetricUnit.Count, 1);
+      logger.info({ message: 'job processed', outcome: 'processed', durationMs: elapsed(), receiveCount });
+    } catch (thrown) {
+      const error = asError(thrown);
+      if (isPermanentError(thrown)) {
+        const field = (thrown as { field?: unknown }).field;
+        try {
+          const sent = await sendToDeadLetterQueue(sqs, deadLetterQueueUrl, record, error);
+          metrics.addMetric(SQS_HANDLER_METRICS.deadLettered, MetricUnit.Count, 1);
+          logger.error(
+            {
+              message: 'job dead-lettered',
+              outcome: 'deadLettered',
+              reason: `${error.name}: ${error.message}`,
+              ...(typeof field === 'string' ? { field } : {}),
+              deadLetterQueueUrl,
+              deadLetterMessageId: sent.deadLetterMessageId,
+              droppedAttributes: sent.droppedAttributes,
+              durationMs: elapsed(),
+              receiveCount,
+            },
+            error,
+          );
+          // Returning normally marks the record processed, so SQS deletes it from the source queue.
+          return;
+        } catch (sendError) {
+          const failure = new DeadLetterSendError(deadLetterQueueUrl, { cause: sendError });
+          metrics.addMetric(SQS_HANDLER_METRICS.failed, MetricUnit.Count, 1);
+          logger.error(
+            {
+              message: 'job failed: it could not be dead-lettered, so SQS will deliver it again',
+              outcome: 'failed',
+              reason: `${error.name}: ${error.message}`,
+              durationMs: elapsed(),
+              receiveCount,
+            },
+            failure,
+          );
+          throw failure;
+        }
+      }
+      metrics.addMetric(SQS_HANDLER_METRICS.failed, MetricUnit.Count, 1);
+      logger.error(
+        {
+          message: 'job failed, SQS will deliver it again',
+          outcome: 'failed',
+          durationMs: elapsed(),
+          receiveCount,
+        },
+        error,
+      );
+      throw error;
+    } finally {
+      metrics.addMetric(SQS_HANDLER_METRICS.duration, MetricUnit.Milliseconds, elapsed());
+      logger.removeKeys(Object.keys(keys));
+    }
+  };
+
+  const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    logger.addContext(context);
+    logger.refreshSampleRateCalculation();
+    try {
+      // Sequential on purpose: the correlation ids are appended to the shared logger for one record
+      // at a time, so every log line a job writes (also through module-level adapters) carries its
+      // own ids. Parallel processing would interleave them.
+      return await processPartialResponse(event, recordHandler, processor, {
+        context,
+        processInParallel: false,
+      });
+    } finally {
+      logger.resetKeys();
+      // Once per invocation, also when the whole batch failed and processPartialResponse threw.
+      metrics.publishStoredMetrics();
+    }
+  };
+
+  return isolate(handler, options.state ? { state: options.state } : {});
+}

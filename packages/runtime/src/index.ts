@@ -1,0 +1,46 @@
+/**
+ * @sidestep/runtime — what every sidestep Lambda service is built on: typed errors, the SQS batch
+ * handler with dead-lettering, isolation between warm invocations, and configuration from the
+ * environment.
+ */
+export {
+  type Environment,
+  type ResolveDatabaseUrlOptions,
+  readConfig,
+  resolveDatabaseUrl,
+} from './config.ts';
+export {
+  createSqsHandler,
+  METRICS_NAMESPACE,
+  type RecordContext,
+  SQS_HANDLER_METRICS,
+  type SqsBatchHandler,
+  type SqsHandlerOptions,
+} from './create-sqs-handler.ts';
+export {
+  DEAD_LETTER_ATTRIBUTES,
+  type DeadLetterResult,
+  MAX_ERROR_MESSAGE_LENGTH,
+  MAX_MESSAGE_ATTRIBUTES,
+  sendToDeadLetterQueue,
+} from './dead-letter-queue.ts';
+export {
+  ConfigError,
+  DeadLetterSendError,
+  InvalidJsonError,
+  isPermanentError,
+  PermanentError,
+  type SchemaIssue,
+  SchemaViolationError,
+  SecretUnavailableError,
+  SidestepError,
+  type SidestepErrorOptions,
+  TransientError,
+} from './errors.ts';
+export {
+  type InvocationHandler,
+  type InvocationState,
+  type IsolateOptions,
+  invocationState,
+  isolate,
+} from './isolate.ts';

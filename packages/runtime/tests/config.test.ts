@@ -1,0 +1,206 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { z } from 'zod';
+import { z as mini } from 'zod/mini';
+import { ConfigError, readConfig, resolveDatabaseUrl } from '../src/index.ts';
+
+describe('readConfig', () => {
+  const Config = z.object({
+    MAIL_QUEUE_URL: z.url(),
+    BATCH_SIZE: z.coerce.number().int().positive(),
+    SIDESTEP_ENV: z.enum(['local', 'staging', 'production']).default('local'),
+  });
+
+  it('returns the typed, coerced configuration and drops unrelated variables', () => {
+    const config = readConfig(Config, {
+      MAIL_QUEUE_URL: 'http://127.0.0.1:1/q',
+      BATCH_SIZE: '10',
+      PATH: '/bin',
+    });
+    expect(config).toEqual({ MAIL_QUEUE_URL: 'http://127.0.0.1:1/q', BATCH_SIZE: 10, SIDESTEP_ENV: 'local' });
+  });
+
+  it('names a missing variable', () => {
+    expect(() => readConfig(Config, { BATCH_SIZE: '10' })).toThrow(
+      expect.objectContaining({
+        name: 'ConfigError',
+        field: 'MAIL_QUEUE_URL',
+        permanent: true,
+        message: 'invalid configuration: MAIL_QUEUE_URL is missing',
+      }),
+    );
+  });
+
+  it('names an invalid variable and what is wrong, and every other bad one', () => {
+    let thrown: unknown;
+    try {
+      readConfig(Config, { MAIL_QUEUE_URL: 'not a url', BATCH_SIZE: '-1', SIDESTEP_ENV: 'prod' });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    const error = thrown as ConfigError;
+    expect(error.field).toBe('MAIL_QUEUE_URL');
+    expect(error.message).toMatch(/MAIL_QUEUE_URL is invalid: .*URL/i);
+    expect(error.message).toMatch(/BATCH_SIZE is invalid: /);
+    expect(error.message).toMatch(/SIDESTEP_ENV is invalid: /);
+  });
+
+  it('reads process.env by default and accepts zod/mini schemas', () => {
+    process.env.SIDESTEP_CONFIG_TEST = 'yes';
+    try {
+      expect(readConfig(mini.object({ SIDESTEP_CONFIG_TEST: mini.literal('yes') }))).toEqual({
+        SIDESTEP_CONFIG_TEST: 'yes',
+      });
+    } finally {
+      delete process.env.SIDESTEP_CONFIG_TEST;
+    }
+  });
+});
+
+/**
+ * Secrets Manager's GetSecretValue over its real wire protocol (awsJson1_1), on 127.0.0.1, so the
+ * test runs Powertools' `getSecret` and the AWS SDK exactly as a deployed function would.
+ */
+class SecretsManagerDouble {
+  readonly secrets = new Map<string, string>();
+  readonly requests: string[] = [];
+  readonly server: Server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => {
+      body += chunk.toString('utf8');
+    });
+    request.on('end', () => {
+      const target = request.headers['x-amz-target'];
+      const { SecretId } = JSON.parse(body) as { SecretId: string };
+      this.requests.push(`${String(target)} ${SecretId}`);
+      const secret = this.secrets.get(SecretId);
+      response.setHeader('content-type', 'application/x-amz-json-1.1');
+      if (target !== 'secretsmanager.GetSecretValue' || secret === undefined) {
+        response.statusCode = 400;
+        response.end(
+          JSON.stringify({
+            __type: 'ResourceNotFoundException',
+            message: "Secrets Manager can't find the secret.",
+          }),
+        );
+        return;
+      }
+      response.end(
+        JSON.stringify({
+          ARN: SecretId,
+          Name: 'db',
+          SecretString: secret,
+          VersionId: 'v1',
+          CreatedDate: 1.7e9,
+        }),
+      );
+    });
+  });
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+}
+
+describe('resolveDatabaseUrl', () => {
+  const secretsManager = new SecretsManagerDouble();
+  const arn = (name: string) => `arn:aws:secretsmanager:us-east-1:123456789012:secret:${name}`;
+  const savedEnv = { ...process.env };
+
+  beforeAll(async () => {
+    secretsManager.server.listen(0, '127.0.0.1');
+    await once(secretsManager.server, 'listening');
+    // Powertools creates its Secrets Manager client on first use, from the standard SDK settings.
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+    });
+  });
+
+  afterAll(async () => {
+    process.env = savedEnv;
+    secretsManager.server.close();
+    await once(secretsManager.server, 'close');
+  });
+
+  it('prefers DATABASE_URL without fetching anything', async () => {
+    const url = await resolveDatabaseUrl({
+      DATABASE_URL: 'postgres://u:p@db:5432/app',
+      DATABASE_SECRET_ARN: arn('x'),
+    });
+    expect(url).toBe('postgres://u:p@db:5432/app');
+    expect(secretsManager.requests).toEqual([]);
+  });
+
+  it('names both variables when neither is set', async () => {
+    await expect(resolveDatabaseUrl({})).rejects.toMatchObject({
+      name: 'ConfigError',
+      field: 'DATABASE_URL',
+      message: expect.stringMatching(/DATABASE_URL.*DATABASE_SECRET_ARN/),
+    });
+  });
+
+  it('fetches a plain URL secret once and serves it from the cache afterwards', async () => {
+    secretsManager.secrets.set(arn('plain'), 'postgresql://app:pw@db.internal:5432/sidestep\n');
+    const env = { DATABASE_SECRET_ARN: arn('plain') };
+    expect(await resolveDatabaseUrl(env)).toBe('postgresql://app:pw@db.internal:5432/sidestep');
+    expect(await resolveDatabaseUrl(env)).toBe('postgresql://app:pw@db.internal:5432/sidestep');
+    expect(secretsManager.requests).toEqual([`secretsmanager.GetSecretValue ${arn('plain')}`]);
+  });
+
+  it('builds the URL from the RDS JSON shape, encoding every part', async () => {
+    secretsManager.secrets.set(
+      arn('rds'),
+      JSON.stringify({
+        engine: 'postgres',
+        username: 'app user',
+        password: 'p@ss/w:rd?#',
+        host: 'db.cluster-abc.us-east-1.rds.amazonaws.com',
+        port: 6543,
+        dbname: 'side step',
+      }),
+    );
+    const url = await resolveDatabaseUrl({ DATABASE_SECRET_ARN: arn('rds') });
+    expect(url).toBe(
+      'postgres://app%20user:p%40ss%2Fw%3Ard%3F%23@db.cluster-abc.us-east-1.rds.amazonaws.com:6543/side%20step',
+    );
+    const parsed = new URL(url);
+    expect(decodeURIComponent(parsed.password)).toBe('p@ss/w:rd?#');
+    expect(parsed.pathname).toBe('/side%20step');
+  });
+
+  it('defaults the port and database of an RDS secret that omits them', async () => {
+    secretsManager.secrets.set(arn('minimal'), JSON.stringify({ username: 'u', password: 'p', host: 'db' }));
+    expect(await resolveDatabaseUrl({ DATABASE_SECRET_ARN: arn('minimal') })).toBe(
+      'postgres://u:p@db:5432/postgres',
+    );
+  });
+
+  it('names DATABASE_SECRET_ARN and the missing key when the secret has the wrong shape', async () => {
+    secretsManager.secrets.set(arn('no-host'), JSON.stringify({ username: 'u', password: 'hunter2' }));
+    const error = await resolveDatabaseUrl({ DATABASE_SECRET_ARN: arn('no-host') }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'ConfigError', field: 'DATABASE_SECRET_ARN', permanent: true });
+    expect((error as Error).message).toMatch(/missing host/);
+    expect((error as Error).message).not.toContain('hunter2');
+  });
+
+  it('does not echo a secret that is neither a URL nor JSON', async () => {
+    secretsManager.secrets.set(arn('garbage'), 'hunter2');
+    const error = await resolveDatabaseUrl({ DATABASE_SECRET_ARN: arn('garbage') }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'ConfigError', field: 'DATABASE_SECRET_ARN' });
+    expect((error as Error).message).not.toContain('hunter2');
+  });
+
+  it('reports a secret it cannot fetch as a transient error naming DATABASE_SECRET_ARN', async () => {
+    await expect(resolveDatabaseUrl({ DATABASE_SECRET_ARN: arn('absent') })).rejects.toMatchObject({
+      name: 'SecretUnavailableError',
+      field: 'DATABASE_SECRET_ARN',
+      permanent: false,
+    });
+  });
+});

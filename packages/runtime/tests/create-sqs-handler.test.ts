@@ -1,0 +1,354 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import type { SQSRecord } from 'aws-lambda';
+import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { z } from 'zod';
+import {
+  ConfigError,
+  createSqsHandler,
+  invocationState,
+  type RecordContext,
+  TransientError,
+} from '../src/index.ts';
+import { captureOutput, type OutputCapture } from './output-capture.ts';
+import { lambdaContext, sqsEvent } from './sqs-event.ts';
+
+const Job = z.object({
+  type: z.literal('mail.send'),
+  id: z.string(),
+  payload: z.object({ to: z.email(), executionId: z.string().optional() }),
+});
+type Job = z.infer<typeof Job>;
+
+const DLQ_NAME = 'sidestep-local-jobs-dlq';
+
+let server: FauxqsServer;
+let sqs: SQSClient;
+let deadLetterQueueUrl: string;
+let output: OutputCapture;
+
+beforeAll(async () => {
+  server = await startFauxqs({ port: 0, logger: false });
+  sqs = new SQSClient({
+    endpoint: `http://127.0.0.1:${server.port}`,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  deadLetterQueueUrl = server.createQueue(DLQ_NAME).queueUrl;
+});
+
+afterAll(async () => {
+  sqs.destroy();
+  await server.stop();
+});
+
+beforeEach(() => {
+  server.reset();
+  output = captureOutput();
+});
+
+afterEach(() => output.restore());
+
+async function deadLetters(): Promise<Message[]> {
+  const { Messages } = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: deadLetterQueueUrl,
+      MaxNumberOfMessages: 10,
+      WaitTimeSeconds: 0,
+      MessageAttributeNames: ['All'],
+    }),
+  );
+  return Messages ?? [];
+}
+
+function job(id: string, to = 'ada@example.com', executionId?: string): string {
+  return JSON.stringify({ type: 'mail.send', id, payload: { to, ...(executionId ? { executionId } : {}) } });
+}
+
+function handlerWith(
+  process: (job: Job, record: SQSRecord, context: RecordContext) => Promise<void>,
+  extra = {},
+) {
+  return createSqsHandler<Job>({
+    schema: Job,
+    process,
+    sqs,
+    deadLetterQueueUrl,
+    logger: new Logger({ serviceName: 'test-service' }),
+    metrics: new Metrics({ namespace: 'sidestep', serviceName: 'test-service' }),
+    ...extra,
+  });
+}
+
+function logsOf(outcome: string) {
+  return output.lines().filter((line) => line.outcome === outcome);
+}
+
+function emf() {
+  return output.lines().filter((line) => typeof line._aws === 'object');
+}
+
+/** Powertools writes a metric added more than once in a flush as an array of values; CloudWatch sums them. */
+function total(value: unknown): number {
+  return Array.isArray(value) ? value.reduce((sum: number, v) => sum + Number(v), 0) : Number(value);
+}
+
+describe('createSqsHandler', () => {
+  it('processes valid jobs, dead-letters permanent failures and reports only transient ones', async () => {
+    const processed: string[] = [];
+    const handler = handlerWith(async (job) => {
+      if (job.id === 'transient') throw new TransientError('mail server busy');
+      processed.push(job.id);
+    });
+    const event = sqsEvent(
+      { body: job('valid', 'ada@example.com', 'exec-1') },
+      { body: '{"type": "mail.send", "id": ' },
+      { body: job('bad-email', 'not-an-email') },
+      { body: job('transient') },
+    );
+    const [valid, invalidJson, schemaInvalid, transient] = event.Records as [
+      SQSRecord,
+      SQSRecord,
+      SQSRecord,
+      SQSRecord,
+    ];
+
+    const response = await handler(event, lambdaContext());
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: transient.messageId }] });
+    expect(processed).toEqual(['valid']);
+
+    const messages = await deadLetters();
+    expect(messages).toHaveLength(2);
+    const bySource = new Map(
+      messages.map((m) => [m.MessageAttributes?.['sidestep.source.messageId']?.StringValue, m] as const),
+    );
+    const json = bySource.get(invalidJson.messageId);
+    const schema = bySource.get(schemaInvalid.messageId);
+    expect(json?.Body).toBe(invalidJson.body);
+    expect(json?.MessageAttributes?.['sidestep.error.type']?.StringValue).toBe('InvalidJsonError');
+    expect(json?.MessageAttributes?.['sidestep.error.message']?.StringValue).toMatch(/not valid JSON/);
+    expect(schema?.Body).toBe(schemaInvalid.body);
+    expect(schema?.MessageAttributes?.['sidestep.error.type']?.StringValue).toBe('SchemaViolationError');
+    expect(schema?.MessageAttributes?.['sidestep.error.message']?.StringValue).toMatch(/payload\.to: /);
+    // The original attribute from the documented sample event travels along.
+    expect(schema?.MessageAttributes?.myAttribute?.StringValue).toBe('myValue');
+    expect(schema?.MessageAttributes?.['sidestep.source.queueArn']?.StringValue).toBe(valid.eventSourceARN);
+
+    const processedLog = logsOf('processed');
+    expect(processedLog).toEqual([
+      expect.objectContaining({
+        level: 'INFO',
+        service: 'test-service',
+        messageId: valid.messageId,
+        jobId: 'valid',
+        jobType: 'mail.send',
+        executionId: 'exec-1',
+        function_request_id: expect.any(String),
+      }),
+    ]);
+    const deadLettered = logsOf('deadLettered');
+    expect(deadLettered.map((line) => line.messageId).sort()).toEqual(
+      [invalidJson.messageId, schemaInvalid.messageId].sort(),
+    );
+    const schemaLog = deadLettered.find((line) => line.messageId === schemaInvalid.messageId);
+    expect(schemaLog).toMatchObject({
+      field: 'payload.to',
+      reason: expect.stringMatching(/^SchemaViolationError: .*payload\.to/),
+    });
+    // The job never validated, so it has no job id to correlate by.
+    expect(schemaLog).not.toHaveProperty('jobId');
+    expect(logsOf('failed')).toEqual([
+      expect.objectContaining({
+        messageId: transient.messageId,
+        jobId: 'transient',
+        error: expect.objectContaining({ name: 'TransientError', message: 'mail server busy' }),
+      }),
+    ]);
+
+    const metrics = emf();
+    expect(metrics).toHaveLength(1);
+    const [flushed] = metrics as [Record<string, unknown> & { _aws: { CloudWatchMetrics: unknown[] } }];
+    expect(flushed._aws.CloudWatchMetrics).toEqual([
+      expect.objectContaining({
+        Namespace: 'sidestep',
+        Dimensions: [['service']],
+        Metrics: expect.arrayContaining([
+          { Name: 'processed', Unit: 'Count' },
+          { Name: 'failed', Unit: 'Count' },
+          { Name: 'deadLettered', Unit: 'Count' },
+          { Name: 'duration', Unit: 'Milliseconds' },
+        ]),
+      }),
+    ]);
+    expect(flushed.service).toBe('test-service');
+    expect([total(flushed.processed), total(flushed.failed), total(flushed.deadLettered)]).toEqual([1, 1, 2]);
+    expect(flushed.duration).toHaveLength(4);
+  });
+
+  it('dead-letters errors other packages mark permanent without importing the runtime', async () => {
+    class ContractValidationError extends Error {
+      override readonly name = 'ContractValidationError';
+      readonly permanent = true;
+      readonly field = 'payload.template';
+    }
+    const handler = handlerWith(async () => {
+      throw new ContractValidationError('payload.template: unknown template');
+    });
+    const event = sqsEvent({ body: job('contract') });
+
+    expect(await handler(event, lambdaContext())).toEqual({ batchItemFailures: [] });
+    const [message] = await deadLetters();
+    expect(message?.MessageAttributes?.['sidestep.error.type']?.StringValue).toBe('ContractValidationError');
+    expect(message?.MessageAttributes?.['sidestep.error.message']?.StringValue).toBe(
+      'payload.template: unknown template',
+    );
+    expect(logsOf('deadLettered')).toEqual([
+      expect.objectContaining({ field: 'payload.template', jobId: 'contract' }),
+    ]);
+  });
+
+  it('reports a permanent failure as an item failure when the dead-letter queue cannot be reached', async () => {
+    const handler = handlerWith(async () => undefined, {
+      deadLetterQueueUrl: `http://127.0.0.1:${server.port}/000000000000/no-such-queue`,
+    });
+    const event = sqsEvent({ body: 'not json' }, { body: job('fine') });
+    const [broken] = event.Records as [SQSRecord];
+
+    expect(await handler(event, lambdaContext())).toEqual({
+      batchItemFailures: [{ itemIdentifier: broken.messageId }],
+    });
+    expect(logsOf('deadLettered')).toEqual([]);
+    expect(logsOf('failed')).toEqual([
+      expect.objectContaining({
+        messageId: broken.messageId,
+        reason: expect.stringMatching(/^InvalidJsonError/),
+        error: expect.objectContaining({ name: 'DeadLetterSendError' }),
+      }),
+    ]);
+    const [flushed] = emf();
+    expect([total(flushed?.failed), total(flushed?.processed), flushed?.deadLettered]).toEqual([
+      1,
+      1,
+      undefined,
+    ]);
+  });
+
+  it('flushes metrics even when every record fails and the batch throws', async () => {
+    const handler = handlerWith(async () => {
+      throw new Error('database down');
+    });
+    const event = sqsEvent({ body: job('a') }, { body: job('b') });
+
+    await expect(handler(event, lambdaContext())).rejects.toMatchObject({ name: 'FullBatchFailureError' });
+    const flushed = emf();
+    expect(flushed).toHaveLength(1);
+    expect(total(flushed[0]?.failed)).toBe(2);
+  });
+
+  it('scopes correlation ids to their record and adds the ones correlation() returns', async () => {
+    const handler = handlerWith(
+      async (_job: Job, _record: SQSRecord, { logger }: RecordContext) => {
+        logger.info('inside the job');
+      },
+      { correlation: (j: Job) => ({ recipient: j.payload.to, jobType: undefined }) },
+    );
+    const event = sqsEvent({ body: job('first', 'one@example.com') }, { body: 'oops' });
+    const [first, second] = event.Records as [SQSRecord, SQSRecord];
+
+    await handler(event, lambdaContext());
+    const inside = output.lines().filter((line) => line.message === 'inside the job');
+    expect(inside).toEqual([
+      expect.objectContaining({ messageId: first.messageId, jobId: 'first', recipient: 'one@example.com' }),
+    ]);
+    expect(inside[0]).not.toHaveProperty('jobType');
+    const secondLines = output.lines().filter((line) => line.messageId === second.messageId);
+    expect(secondLines).toHaveLength(1);
+    expect(secondLines[0]).not.toHaveProperty('jobId');
+    expect(secondLines[0]).not.toHaveProperty('recipient');
+  });
+
+  it('passes the record, its receive count and the Lambda context to process', async () => {
+    const seen: RecordContext[] = [];
+    const handler = handlerWith(async (_job: Job, _record: SQSRecord, context: RecordContext) => {
+      seen.push(context);
+    });
+    const context = lambdaContext('request-1');
+    const event = sqsEvent({ body: job('ctx'), receiveCount: 3 });
+
+    await handler(event, context);
+    expect(seen).toEqual([
+      expect.objectContaining({
+        messageId: event.Records[0]?.messageId,
+        receiveCount: 3,
+        lambdaContext: context,
+      }),
+    ]);
+  });
+
+  it('isolates invocations: env and declared state do not leak into the next one', async () => {
+    const counter = invocationState(() => 0);
+    const observed: { count: number; env: string | undefined }[] = [];
+    const handler = handlerWith(
+      async () => {
+        observed.push({ count: counter.get(), env: process.env.SIDESTEP_TEST_LEAK });
+        counter.set(counter.get() + 1);
+        process.env.SIDESTEP_TEST_LEAK = 'leaked';
+      },
+      { state: [counter] },
+    );
+
+    await handler(sqsEvent({ body: job('a') }, { body: job('b') }), lambdaContext());
+    await handler(sqsEvent({ body: job('c') }), lambdaContext());
+
+    // Within one invocation state carries over between records; across invocations it does not.
+    expect(observed).toEqual([
+      { count: 0, env: undefined },
+      { count: 1, env: 'leaked' },
+      { count: 0, env: undefined },
+    ]);
+    expect(process.env.SIDESTEP_TEST_LEAK).toBeUndefined();
+  });
+
+  it('fails at creation, naming DEAD_LETTER_QUEUE_URL, when there is no dead-letter queue', () => {
+    const saved = process.env.DEAD_LETTER_QUEUE_URL;
+    delete process.env.DEAD_LETTER_QUEUE_URL;
+    try {
+      expect(() => createSqsHandler({ schema: Job, process: async () => undefined })).toThrow(
+        expect.objectContaining({ name: 'ConfigError', field: 'DEAD_LETTER_QUEUE_URL' }),
+      );
+      expect(() => createSqsHandler({ schema: Job, process: async () => undefined })).toThrow(ConfigError);
+    } finally {
+      if (saved !== undefined) process.env.DEAD_LETTER_QUEUE_URL = saved;
+    }
+  });
+
+  it('reads DEAD_LETTER_QUEUE_URL and builds its own logger and metrics by default', async () => {
+    // The SQS client sends to the queue URL's host, so the URL names the emulator by address.
+    process.env.DEAD_LETTER_QUEUE_URL = `http://127.0.0.1:${server.port}/000000000000/${DLQ_NAME}`;
+    process.env.AWS_REGION = 'us-east-1';
+    process.env.AWS_ACCESS_KEY_ID = 'test';
+    process.env.AWS_SECRET_ACCESS_KEY = 'test';
+    process.env.POWERTOOLS_SERVICE_NAME = 'default-service';
+    try {
+      const handler = createSqsHandler({ schema: Job, process: async () => undefined });
+      await handler(sqsEvent({ body: '[]' }), lambdaContext());
+      expect(await deadLetters()).toEqual([expect.objectContaining({ Body: '[]' })]);
+      expect(logsOf('deadLettered')).toEqual([expect.objectContaining({ service: 'default-service' })]);
+      expect(emf()).toEqual([expect.objectContaining({ service: 'default-service', deadLettered: 1 })]);
+      expect(JSON.stringify(emf()[0])).toContain('"Namespace":"sidestep"');
+    } finally {
+      for (const key of [
+        'DEAD_LETTER_QUEUE_URL',
+        'AWS_REGION',
+        'AWS_ACCESS_KEY_ID',
+        'AWS_SECRET_ACCESS_KEY',
+        'POWERTOOLS_SERVICE_NAME',
+      ]) {
+        delete process.env[key];
+      }
+    }
+  });
+});

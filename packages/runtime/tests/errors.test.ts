@@ -1,0 +1,90 @@
+import { describe, expect, it } from '@jest/globals';
+import { z } from 'zod';
+import { z as mini } from 'zod/mini';
+import {
+  ConfigError,
+  DeadLetterSendError,
+  InvalidJsonError,
+  isPermanentError,
+  PermanentError,
+  SchemaViolationError,
+  SecretUnavailableError,
+  SidestepError,
+  TransientError,
+} from '../src/index.ts';
+
+describe('error classes', () => {
+  it('set their own name and permanence, and keep the cause', () => {
+    const cause = new Error('root cause');
+    const cases = [
+      [new SidestepError('x', { permanent: true, cause }), 'SidestepError', true],
+      [new PermanentError('x', { cause }), 'PermanentError', true],
+      [new TransientError('x', { cause }), 'TransientError', false],
+      [new InvalidJsonError({ cause }), 'InvalidJsonError', true],
+      [new ConfigError('X', 'x', { cause }), 'ConfigError', true],
+      [new SecretUnavailableError('X', 'x', { cause }), 'SecretUnavailableError', false],
+      [new DeadLetterSendError('http://q', { cause }), 'DeadLetterSendError', false],
+    ] as const;
+    for (const [error, name, permanent] of cases) {
+      expect({ name: error.name, permanent: error.permanent, cause: error.cause }).toEqual({
+        name,
+        permanent,
+        cause,
+      });
+      expect(error).toBeInstanceOf(SidestepError);
+      expect(String(error.stack)).toMatch(new RegExp(`^${name}`));
+    }
+  });
+
+  it('carry the offending field', () => {
+    expect(new PermanentError('bad', { field: 'payload.to' }).field).toBe('payload.to');
+    expect(new ConfigError('MAIL_FROM', 'missing').field).toBe('MAIL_FROM');
+    expect(new InvalidJsonError().field).toBe('body');
+    expect(new TransientError('busy').field).toBeUndefined();
+  });
+});
+
+describe('isPermanentError', () => {
+  it('is true exactly for objects whose permanent property is true', () => {
+    class ContractValidationError extends Error {
+      readonly permanent = true;
+    }
+    expect(isPermanentError(new ContractValidationError('x'))).toBe(true);
+    expect(isPermanentError({ permanent: true })).toBe(true);
+    expect(isPermanentError(new PermanentError('x'))).toBe(true);
+    expect(isPermanentError(new TransientError('x'))).toBe(false);
+    expect(isPermanentError({ permanent: 'yes' })).toBe(false);
+    expect(isPermanentError(new Error('x'))).toBe(false);
+    expect(isPermanentError('permanent')).toBe(false);
+    expect(isPermanentError(null)).toBe(false);
+    expect(isPermanentError(undefined)).toBe(false);
+  });
+});
+
+describe('SchemaViolationError', () => {
+  const Job = z.object({
+    payload: z.object({ to: z.email(), items: z.array(z.object({ sku: z.string() })) }),
+  });
+
+  it('names the first issue path as field and every issue in the message', () => {
+    const result = Job.safeParse({ payload: { to: 'nope', items: [{ sku: 1 }] } });
+    if (result.success) throw new Error('expected a schema violation');
+    const error = new SchemaViolationError(result.error);
+    expect(error.name).toBe('SchemaViolationError');
+    expect(error.permanent).toBe(true);
+    expect(error.field).toBe('payload.to');
+    expect(error.message).toMatch(
+      /^job payload violates its schema: payload\.to: .+; payload\.items\.0\.sku: .+/,
+    );
+    expect(error.issues.map((issue) => issue.field)).toEqual(['payload.to', 'payload.items.0.sku']);
+    expect(error.cause).toBe(result.error);
+  });
+
+  it('names the root when the whole value is wrong, also for zod/mini schemas', () => {
+    const result = mini.safeParse(mini.object({ id: mini.string() }), 'a string');
+    if (result.success) throw new Error('expected a schema violation');
+    const error = new SchemaViolationError(result.error, { subject: 'status event' });
+    expect(error.field).toBe('(root)');
+    expect(error.message).toMatch(/^status event violates its schema: \(root\): /);
+  });
+});
