@@ -1,0 +1,139 @@
+import { type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import type { SQSMessageAttributes, SQSRecord } from 'aws-lambda';
+import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { z } from 'zod';
+import { MAX_ERROR_MESSAGE_LENGTH, SchemaViolationError, sendToDeadLetterQueue } from '../src/index.ts';
+import { sqsEvent } from './sqs-event.ts';
+
+let server: FauxqsServer;
+let sqs: SQSClient;
+let queueUrl: string;
+let fifoQueueUrl: string;
+
+beforeAll(async () => {
+  server = await startFauxqs({ port: 0, logger: false });
+  sqs = new SQSClient({
+    endpoint: `http://127.0.0.1:${server.port}`,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  queueUrl = server.createQueue('sidestep-local-dlq-test-dlq').queueUrl;
+  fifoQueueUrl = server.createQueue('sidestep-local-dlq-test-dlq.fifo', {
+    attributes: { FifoQueue: 'true' },
+  }).queueUrl;
+});
+
+afterAll(async () => {
+  sqs.destroy();
+  await server.stop();
+});
+
+beforeEach(() => server.reset());
+
+async function receiveOne(url: string): Promise<Message> {
+  const { Messages } = await sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }),
+  );
+  expect(Messages).toHaveLength(1);
+  return Messages?.[0] as Message;
+}
+
+function stringAttributes(count: number): SQSMessageAttributes {
+  return Object.fromEntries(
+    Array.from({ length: count }, (_, i) => [`attr${i}`, { dataType: 'String', stringValue: `value${i}` }]),
+  );
+}
+
+describe('sendToDeadLetterQueue', () => {
+  it('keeps as many original attributes as fit beside its own and says which it dropped', async () => {
+    const [record] = sqsEvent({ body: '{"a":1}', messageAttributes: stringAttributes(8) }).Records as [
+      SQSRecord,
+    ];
+
+    const result = await sendToDeadLetterQueue(sqs, queueUrl, record, new Error('boom'));
+
+    const message = await receiveOne(queueUrl);
+    const names = Object.keys(message.MessageAttributes ?? {}).sort();
+    expect(names).toHaveLength(10);
+    expect(names).toEqual(
+      [
+        'attr0',
+        'attr1',
+        'attr2',
+        'attr3',
+        'attr4',
+        'attr5',
+        'sidestep.error.message',
+        'sidestep.error.type',
+        'sidestep.source.messageId',
+        'sidestep.source.queueArn',
+      ].sort(),
+    );
+    expect(result).toEqual({ deadLetterMessageId: message.MessageId, droppedAttributes: ['attr6', 'attr7'] });
+    expect(message.Body).toBe('{"a":1}');
+  });
+
+  it('keeps binary and number attributes byte for byte', async () => {
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    const [record] = sqsEvent({
+      body: 'x',
+      messageAttributes: {
+        blob: { dataType: 'Binary', binaryValue: bytes.toString('base64') },
+        priority: { dataType: 'Number', stringValue: '5' },
+      },
+    }).Records as [SQSRecord];
+
+    await sendToDeadLetterQueue(sqs, queueUrl, record, new Error('boom'));
+
+    const attributes = (await receiveOne(queueUrl)).MessageAttributes ?? {};
+    expect(Buffer.from(attributes.blob?.BinaryValue ?? new Uint8Array())).toEqual(bytes);
+    expect(attributes.blob?.DataType).toBe('Binary');
+    expect(attributes.priority).toMatchObject({ DataType: 'Number', StringValue: '5' });
+  });
+
+  it('replaces the reason of an earlier dead-lettering instead of keeping both', async () => {
+    const [record] = sqsEvent({
+      body: '{}',
+      messageAttributes: {
+        'sidestep.error.type': { dataType: 'String', stringValue: 'OldError' },
+        'sidestep.error.message': { dataType: 'String', stringValue: 'old reason' },
+      },
+    }).Records as [SQSRecord];
+    const parsed = z.object({ id: z.string() }).safeParse({});
+    if (parsed.success) throw new Error('expected a schema violation');
+    const error = new SchemaViolationError(parsed.error);
+
+    await sendToDeadLetterQueue(sqs, queueUrl, record, error);
+
+    const attributes = (await receiveOne(queueUrl)).MessageAttributes ?? {};
+    expect(attributes['sidestep.error.type']?.StringValue).toBe('SchemaViolationError');
+    expect(attributes['sidestep.error.message']?.StringValue).toMatch(
+      /^job payload violates its schema: id: /,
+    );
+  });
+
+  it('truncates a long error message to a safe length', async () => {
+    const [record] = sqsEvent({ body: '{}' }).Records as [SQSRecord];
+
+    await sendToDeadLetterQueue(sqs, queueUrl, record, new Error('x'.repeat(10_000)));
+
+    const attributes = (await receiveOne(queueUrl)).MessageAttributes ?? {};
+    expect(attributes['sidestep.error.message']?.StringValue).toHaveLength(MAX_ERROR_MESSAGE_LENGTH);
+  });
+
+  it('sends records from a FIFO queue with their group and a deduplication id', async () => {
+    const [record] = sqsEvent({ body: '{"fifo":true}' }).Records as [SQSRecord];
+    record.attributes.MessageGroupId = 'customer-42';
+
+    await sendToDeadLetterQueue(sqs, fifoQueueUrl, record, new Error('boom'));
+
+    const { Messages } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: fifoQueueUrl, MessageSystemAttributeNames: ['All'] }),
+    );
+    expect(Messages?.[0]?.Attributes).toMatchObject({
+      MessageGroupId: 'customer-42',
+      MessageDeduplicationId: record.messageId,
+    });
+  });
+});
