@@ -328,6 +328,8 @@ describe('createSqsHandler', () => {
   it('reads DEAD_LETTER_QUEUE_URL and builds its own logger and metrics by default', async () => {
     // The SQS client sends to the queue URL's host, so the URL names the emulator by address.
     process.env.DEAD_LETTER_QUEUE_URL = `http://127.0.0.1:${server.port}/000000000000/${DLQ_NAME}`;
+    // As the local cloud configures a function: the SDK's standard endpoint variable.
+    process.env.AWS_ENDPOINT_URL_SQS = `http://127.0.0.1:${server.port}`;
     process.env.AWS_REGION = 'us-east-1';
     process.env.AWS_ACCESS_KEY_ID = 'test';
     process.env.AWS_SECRET_ACCESS_KEY = 'test';
@@ -342,6 +344,7 @@ describe('createSqsHandler', () => {
     } finally {
       for (const key of [
         'DEAD_LETTER_QUEUE_URL',
+        'AWS_ENDPOINT_URL_SQS',
         'AWS_REGION',
         'AWS_ACCESS_KEY_ID',
         'AWS_SECRET_ACCESS_KEY',
