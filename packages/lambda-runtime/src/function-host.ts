@@ -1,0 +1,227 @@
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  InvalidFunctionOptionError,
+  ReservedEnvironmentVariableError,
+  RuntimeApiClosedError,
+} from './errors.ts';
+import type { InvokeResult } from './runtime-api.ts';
+import { Sandbox, type SandboxConfig } from './sandbox.ts';
+
+/** Options of {@link startFunction}: the local equivalent of a Lambda function's configuration. */
+export interface FunctionOptions {
+  /** Function name, as `AWS_LAMBDA_FUNCTION_NAME` (1-64 of `[a-zA-Z0-9-_]`). */
+  name: string;
+  /** The bundle directory, i.e. what the image copies to /var/task. Becomes cwd and `LAMBDA_TASK_ROOT`. */
+  bundleDir: string;
+  /** `_HANDLER` / the image CMD, e.g. `index.handler`. */
+  handler: string;
+  /**
+   * The function's variables. Variables the Lambda service sets itself (`_HANDLER`,
+   * `AWS_LAMBDA_*`, `LAMBDA_TASK_ROOT`, ...) are rejected like Lambda rejects them; `AWS_REGION` and
+   * the AWS credentials are accepted because locally the host stands in for the execution role.
+   */
+  environment: Record<string, string>;
+  /** Memory in MB (128-10240); sizes the heap like the Lambda Node.js bootstrap. @default 128 */
+  memoryMb?: number;
+  /** Timeout in seconds (1-900). @default 3 */
+  timeoutSeconds?: number;
+  /** Maximum sandboxes running invocations at once. @default 1 */
+  concurrency?: number;
+  /** Receives each stdout/stderr line of every sandbox. @default inherit the host's stdout/stderr */
+  onLog?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** @default environment.AWS_REGION, else 'us-east-1' */
+  region?: string;
+  /** Account id in the function ARN. @default '000000000000' */
+  accountId?: string;
+  /** Only TMPDIR and /tmp are writable, as on Lambda (Node's permission model). @default true */
+  readOnly?: boolean;
+  /** Init phase limit in seconds, Lambda's for on-demand functions. @default 10 */
+  initTimeoutSeconds?: number;
+  /** Start one sandbox (and run its init) before resolving, so the first invoke is warm. @default true */
+  prewarm?: boolean;
+}
+
+/** A running local Lambda function. */
+export interface FunctionHost {
+  /** Invokes synchronously (RequestResponse); never rejects for a function error, only after close. */
+  invoke(event: unknown): Promise<InvokeResult>;
+  /** Kills every sandbox; invocations still running resolve with `Sandbox.Closed`. */
+  close(): Promise<void>;
+  readonly name: string;
+  readonly functionArn: string;
+}
+
+/**
+ * Variables the Lambda service sets and refuses in a function's configuration
+ * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
+ */
+const RESERVED = new Set([
+  '_HANDLER',
+  '_X_AMZN_TRACE_ID',
+  'AWS_EXECUTION_ENV',
+  'AWS_LAMBDA_FUNCTION_NAME',
+  'AWS_LAMBDA_FUNCTION_MEMORY_SIZE',
+  'AWS_LAMBDA_FUNCTION_VERSION',
+  'AWS_LAMBDA_INITIALIZATION_TYPE',
+  'AWS_LAMBDA_LOG_GROUP_NAME',
+  'AWS_LAMBDA_LOG_STREAM_NAME',
+  'AWS_LAMBDA_RUNTIME_API',
+  'LAMBDA_TASK_ROOT',
+  'LAMBDA_RUNTIME_DIR',
+]);
+
+interface Waiter {
+  resolve(sandbox: Sandbox): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Starts the local "Lambda service" for one function: warm sandbox processes, each running the
+ * runtime interface client against its own Runtime API, cwd and `LAMBDA_TASK_ROOT` = the bundle.
+ * `invoke` takes an idle sandbox (or starts one, up to `concurrency`; beyond that it queues), reuses
+ * it warm, and replaces one that timed out, crashed or failed its init, as Lambda does.
+ *
+ * @example
+ * ```ts
+ * const fn = await startFunction({ name: 'status-updater', bundleDir: 'services/status-updater/dist',
+ *   handler: 'index.handler', environment: { DATABASE_URL }, timeoutSeconds: 30 });
+ * const result = await fn.invoke({ jobId: 'j-1', event: 'start' });
+ * await fn.close();
+ * ```
+ */
+export async function startFunction(options: FunctionOptions): Promise<FunctionHost> {
+  const config = toSandboxConfig(options);
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new InvalidFunctionOptionError('concurrency', `must be a positive integer, got ${concurrency}`);
+  }
+
+  const all = new Set<Sandbox>();
+  const idle: Sandbox[] = [];
+  const waiters: Waiter[] = [];
+  let closed = false;
+
+  function retire(sandbox: Sandbox) {
+    if (!all.delete(sandbox)) return;
+    const index = idle.indexOf(sandbox);
+    if (index >= 0) idle.splice(index, 1);
+    void sandbox.stop();
+    // Capacity freed: a queued invocation gets a fresh sandbox.
+    const waiter = waiters.shift();
+    if (waiter) spawn().then(waiter.resolve, waiter.reject);
+  }
+
+  let starting = 0;
+  async function spawn(): Promise<Sandbox> {
+    let sandbox: Sandbox;
+    starting++;
+    try {
+      sandbox = await Sandbox.start(config);
+      all.add(sandbox);
+    } finally {
+      starting--;
+    }
+    sandbox.onExit(() => {
+      // Idle sandboxes that die are replaced on demand; busy ones are retired by their invoke.
+      if (idle.includes(sandbox)) retire(sandbox);
+    });
+    if (closed) {
+      all.delete(sandbox);
+      await sandbox.stop();
+      throw new RuntimeApiClosedError(config.name);
+    }
+    return sandbox;
+  }
+
+  async function acquire(): Promise<Sandbox> {
+    for (let warm = idle.pop(); warm !== undefined; warm = idle.pop()) {
+      if (warm.reusable) return warm;
+      retire(warm);
+    }
+    if (all.size + starting < concurrency) return spawn();
+    return new Promise<Sandbox>((resolvePromise, reject) =>
+      waiters.push({ resolve: resolvePromise, reject }),
+    );
+  }
+
+  function release(sandbox: Sandbox) {
+    if (closed || !sandbox.reusable) {
+      retire(sandbox);
+      return;
+    }
+    const waiter = waiters.shift();
+    if (waiter) waiter.resolve(sandbox);
+    else idle.push(sandbox);
+  }
+
+  if (options.prewarm ?? true) {
+    const sandbox = await spawn();
+    await sandbox.initialized();
+    // After a failed init the first invoke starts a fresh sandbox and reports its init error, as
+    // Lambda retries init on the next invocation.
+    release(sandbox);
+  }
+
+  return {
+    name: config.name,
+    functionArn: config.functionArn,
+    async invoke(event) {
+      if (closed) throw new RuntimeApiClosedError(config.name);
+      const sandbox = await acquire();
+      try {
+        return await sandbox.invoke(event);
+      } finally {
+        release(sandbox);
+      }
+    },
+    async close() {
+      closed = true;
+      const error = new RuntimeApiClosedError(config.name);
+      for (const waiter of waiters.splice(0)) waiter.reject(error);
+      idle.length = 0;
+      const sandboxes = [...all];
+      all.clear();
+      await Promise.all(sandboxes.map((sandbox) => sandbox.stop()));
+    },
+  };
+}
+
+function toSandboxConfig(options: FunctionOptions): SandboxConfig {
+  if (!/^[a-zA-Z0-9_-]{1,64}$/.test(options.name)) {
+    throw new InvalidFunctionOptionError(
+      'name',
+      `must be 1-64 of [a-zA-Z0-9-_], got ${JSON.stringify(options.name)}`,
+    );
+  }
+  const bundleDir = resolve(options.bundleDir);
+  if (!statSync(bundleDir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new InvalidFunctionOptionError('bundleDir', `${bundleDir} is not a directory`);
+  }
+  if (options.handler.trim() === '') throw new InvalidFunctionOptionError('handler', 'must not be empty');
+  const memoryMb = options.memoryMb ?? 128;
+  if (!Number.isInteger(memoryMb) || memoryMb < 128 || memoryMb > 10_240) {
+    throw new InvalidFunctionOptionError('memoryMb', `must be an integer from 128 to 10240, got ${memoryMb}`);
+  }
+  const timeoutSeconds = options.timeoutSeconds ?? 3;
+  if (!(timeoutSeconds > 0 && timeoutSeconds <= 900)) {
+    throw new InvalidFunctionOptionError('timeoutSeconds', `must be in (0, 900], got ${timeoutSeconds}`);
+  }
+  for (const variable of Object.keys(options.environment)) {
+    if (RESERVED.has(variable)) throw new ReservedEnvironmentVariableError(variable);
+  }
+  const region = options.region ?? options.environment.AWS_REGION ?? 'us-east-1';
+  const config: SandboxConfig = {
+    name: options.name,
+    functionArn: `arn:aws:lambda:${region}:${options.accountId ?? '000000000000'}:function:${options.name}`,
+    bundleDir,
+    handler: options.handler,
+    environment: options.environment,
+    region,
+    memoryMb,
+    timeoutMs: timeoutSeconds * 1000,
+    initTimeoutMs: (options.initTimeoutSeconds ?? 10) * 1000,
+    readOnly: options.readOnly ?? true,
+  };
+  return options.onLog ? { ...config, onLog: options.onLog } : config;
+}

@@ -1,0 +1,206 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { type InvokeResult, type RuntimeApi, startRuntimeApi } from './runtime-api.ts';
+
+/** Absolute path of the runtime interface client, the entry point of every sandbox process. */
+export const runtimeInterfaceClientPath = fileURLToPath(
+  new URL('./runtime-interface-client.ts', import.meta.url),
+);
+
+/** What a sandbox needs to know about its function; see `startFunction` for the meaning of each. */
+export interface SandboxConfig {
+  readonly name: string;
+  readonly functionArn: string;
+  readonly bundleDir: string;
+  readonly handler: string;
+  readonly environment: Readonly<Record<string, string>>;
+  readonly region: string;
+  readonly memoryMb: number;
+  readonly timeoutMs: number;
+  readonly initTimeoutMs: number;
+  readonly readOnly: boolean;
+  readonly onLog?: (line: string, stream: 'stdout' | 'stderr') => void;
+}
+
+/**
+ * One Lambda execution environment: a runtime interface client process with its own Runtime API,
+ * its own writable temp directory, reused warm until it times out, crashes or is closed.
+ */
+export class Sandbox {
+  readonly api: RuntimeApi;
+  readonly #child: ChildProcess;
+  readonly #tmpDir: string;
+  readonly #exited: Promise<void>;
+  readonly #initTimer: NodeJS.Timeout;
+  readonly #config: SandboxConfig;
+  #reusable = true;
+  #exitSeen = false;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(api: RuntimeApi, child: ChildProcess, tmpDir: string, config: SandboxConfig) {
+    this.api = api;
+    this.#child = child;
+    this.#tmpDir = tmpDir;
+    this.#config = config;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#exited = promise;
+    const exited = (description: string) => {
+      if (this.#exitSeen) return;
+      this.#exitSeen = true;
+      this.#reusable = false;
+      clearTimeout(this.#initTimer);
+      // A runtime that dies mid-invocation never answers; Lambda reports it as Runtime.ExitError.
+      api.abort({
+        errorType: 'Runtime.ExitError',
+        errorMessage: `Runtime exited with error: ${description}`,
+      });
+      resolve();
+    };
+    child.once('exit', (code, signal) => exited(signal ? `signal: ${signal}` : `exit status ${code}`));
+    child.once('error', (error) => exited(error.message));
+    // Lambda bounds the init phase (10 s for on-demand functions); a runtime that never asks for an
+    // invocation would otherwise hold every queued invocation forever.
+    this.#initTimer = setTimeout(() => {
+      this.#reusable = false;
+      api.abort({
+        errorType: 'Sandbox.Timedout',
+        errorMessage: `Init timed out after ${(config.initTimeoutMs / 1000).toFixed(2)} seconds`,
+      });
+      child.kill('SIGKILL');
+    }, config.initTimeoutMs);
+    void api.ready.then(() => clearTimeout(this.#initTimer));
+    void api.initError.then(() => {
+      this.#reusable = false;
+      clearTimeout(this.#initTimer);
+    });
+  }
+
+  /** Spawns the runtime process; it starts its init phase at once. */
+  static async start(config: SandboxConfig): Promise<Sandbox> {
+    const tmpDir = await mkdtemp(join(tmpdir(), `sidestep-lambda-${config.name}-`));
+    const api = await startRuntimeApi({ functionName: config.name, functionArn: config.functionArn });
+    const env = sandboxEnvironment(config, api.address, tmpDir);
+    const child = spawn(process.execPath, [...nodeArguments(config, tmpDir), runtimeInterfaceClientPath], {
+      cwd: config.bundleDir,
+      env,
+      stdio: config.onLog ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
+    });
+    const { onLog } = config;
+    if (onLog) {
+      createInterface({ input: child.stdout! }).on('line', (line) => onLog(line, 'stdout'));
+      createInterface({ input: child.stderr! }).on('line', (line) => onLog(line, 'stderr'));
+    }
+    return new Sandbox(api, child, tmpDir, config);
+  }
+
+  /** False once the sandbox timed out, crashed, failed its init or was stopped: it must not be reused. */
+  get reusable(): boolean {
+    return this.#reusable;
+  }
+
+  /** Resolves when the init phase ended: the runtime is ready, failed its init, or is gone. */
+  async initialized(): Promise<void> {
+    await Promise.race([this.api.ready, this.api.initError, this.#exited]);
+  }
+
+  async invoke(event: unknown): Promise<InvokeResult> {
+    const result = await this.api.invoke(event, { timeoutMs: this.#config.timeoutMs });
+    // Lambda discards an execution environment after a timeout.
+    if (!result.ok && result.error.errorType === 'Sandbox.Timedout') this.#reusable = false;
+    return result;
+  }
+
+  /** Kills the process (SIGKILL, as Lambda freezes and discards environments) and removes its temp dir. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#reusable = false;
+      clearTimeout(this.#initTimer);
+      if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGKILL');
+      await this.#exited;
+      await this.api.close();
+      await rm(this.#tmpDir, { recursive: true, force: true });
+    })();
+    return this.#stopping;
+  }
+
+  /** Called by the host when the sandbox's process dies on its own. */
+  onExit(listener: () => void): void {
+    void this.#exited.then(listener);
+  }
+}
+
+/**
+ * Node arguments of the Lambda Node.js bootstrap (heap sized from the memory setting, 80 KiB
+ * headers, exposed gc), plus Node's permission model so that, as in Lambda, only the temp
+ * directory is writable.
+ */
+function nodeArguments(config: SandboxConfig, tmpDir: string): string[] {
+  const newSpace = Math.floor(config.memoryMb / 10);
+  const args = [
+    '--expose-gc',
+    '--max-http-header-size=81920',
+    `--max-semi-space-size=${Math.floor(newSpace / 2)}`,
+    `--max-old-space-size=${config.memoryMb - newSpace}`,
+  ];
+  if (config.readOnly) {
+    // Lambda's file system is read-only except /tmp. Node's permission model enforces the same
+    // locally: writes outside the sandbox's TMPDIR fail with ERR_ACCESS_DENIED (EROFS on Lambda).
+    // Code that hard-codes /tmp may write there too, unless the bundle itself lies under /tmp: the
+    // permission model has no deny list, and the bundle must never be writable.
+    const writable = [tmpDir];
+    if (relative('/tmp', config.bundleDir).startsWith('..')) writable.push('/tmp');
+    args.push(
+      '--permission',
+      '--allow-fs-read=*',
+      ...writable.map((path) => `--allow-fs-write=${path}`),
+      // Child processes, workers, addons and WASI stay allowed, as they are on Lambda.
+      '--allow-child-process',
+      '--allow-worker',
+      '--allow-addons',
+      '--allow-wasi',
+      // Each --allow-* above prints a SecurityWarning on start; they are expected here.
+      '--disable-warning=SecurityWarning',
+    );
+  }
+  return args;
+}
+
+/**
+ * The sandbox's whole environment: the function's variables plus what Lambda itself sets
+ * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
+ * Nothing is inherited from the host process, as nothing is on Lambda.
+ */
+function sandboxEnvironment(
+  config: SandboxConfig,
+  runtimeApi: string,
+  tmpDir: string,
+): Record<string, string> {
+  const today = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
+  return {
+    // Lambda's PATH, with this Node first so a handler spawning `node` gets Node 24 as on Lambda.
+    PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin/:/bin:/opt/bin`,
+    LANG: 'en_US.UTF-8',
+    TZ: ':UTC',
+    AWS_LAMBDA_LOG_FORMAT: 'JSON',
+    ...config.environment,
+    AWS_REGION: config.region,
+    AWS_DEFAULT_REGION: config.region,
+    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+    AWS_LAMBDA_FUNCTION_NAME: config.name,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(config.memoryMb),
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+    AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${config.name}`,
+    AWS_LAMBDA_LOG_STREAM_NAME: `${today}/[$LATEST]${randomBytes(16).toString('hex')}`,
+    AWS_LAMBDA_RUNTIME_API: runtimeApi,
+    LAMBDA_TASK_ROOT: config.bundleDir,
+    LAMBDA_RUNTIME_DIR: dirname(runtimeInterfaceClientPath),
+    _HANDLER: config.handler,
+    TMPDIR: tmpDir,
+  };
+}

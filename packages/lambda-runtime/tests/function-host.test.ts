@@ -1,0 +1,385 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  type FunctionHost,
+  type FunctionOptions,
+  runtimeInterfaceClientPath,
+  startFunction,
+  startRuntimeApi,
+} from '../src/index.ts';
+
+// Small handlers, one module each, in one bundle directory (the handler string picks the module).
+const FIXTURES: Record<string, string> = {
+  'echo.mjs': `
+    import { writeFileSync } from 'node:fs';
+    import { tmpdir } from 'node:os';
+    import { join } from 'node:path';
+    let count = 0;
+    export const handler = async (event, context) => {
+      count += 1;
+      if (event.log) console.log('handling', event.log);
+      const writes = {};
+      if (event.tryWrites) {
+        for (const [label, dir] of [['bundle', process.cwd()], ['tmp', tmpdir()]]) {
+          try { writeFileSync(join(dir, 'probe.txt'), 'x'); writes[label] = 'ok'; }
+          catch (error) { writes[label] = error.code; }
+        }
+      }
+      const { getRemainingTimeInMillis, ...fields } = context;
+      return {
+        count, pid: process.pid, event, writes, cwd: process.cwd(),
+        context: { ...fields, remaining: getRemainingTimeInMillis() },
+        traceEnv: process.env._X_AMZN_TRACE_ID,
+        env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !['PATH', 'LANG'].includes(k))),
+      };
+    };`,
+  'fail.mjs': `
+    class ValidationError extends Error {
+      constructor(message) { super(message); this.name = 'ValidationError'; }
+    }
+    export const handler = async (event) => { throw new ValidationError('jobId is required'); };`,
+  'broken-init.mjs': `
+    class ConfigError extends Error {
+      constructor(message) { super(message); this.name = 'ConfigError'; }
+    }
+    throw new ConfigError('DATABASE_URL is not set');`,
+  'missing-dependency.mjs': `import 'not-installed-anywhere'; export const handler = async () => 1;`,
+  'no-handler.mjs': `export const other = async () => 1;`,
+  'callback.mjs': `export const handler = (event, context, callback) => callback(null, 1);`,
+  'slow.mjs': `
+    let count = 0;
+    export const handler = async (event) => {
+      count += 1;
+      if (event.hang) await new Promise(() => setTimeout(() => {}, 60_000));
+      return { count, pid: process.pid };
+    };`,
+  'crash.mjs': `
+    let count = 0;
+    export const handler = async (event) => {
+      count += 1;
+      if (event.crash) process.exit(3);
+      return { count, pid: process.pid };
+    };`,
+  'barrier.mjs': `
+    export const handler = async (event) => {
+      const res = await fetch(event.barrierUrl);
+      return { together: (await res.json()).together, pid: process.pid };
+    };`,
+  'cjs-style.cjs': `exports.handler = async () => ({ format: 'cjs' });`,
+};
+
+let bundleDir: string;
+const logs: { line: string; stream: string }[] = [];
+let host: FunctionHost | undefined;
+
+function start(options: Partial<FunctionOptions> & { handler: string }): Promise<FunctionHost> {
+  return startFunction({
+    name: 'fixture',
+    bundleDir,
+    environment: {},
+    onLog: (line, stream) => logs.push({ line, stream }),
+    ...options,
+  }).then((started) => {
+    host = started;
+    return started;
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+beforeAll(async () => {
+  bundleDir = await mkdtemp(join(tmpdir(), 'lambda-runtime-fixtures-'));
+  await Promise.all(
+    Object.entries(FIXTURES).map(([file, source]) => writeFile(join(bundleDir, file), source)),
+  );
+});
+
+afterEach(async () => {
+  await host?.close();
+  host = undefined;
+  logs.length = 0;
+});
+
+afterAll(async () => {
+  await rm(bundleDir, { recursive: true, force: true });
+});
+
+describe('startFunction', () => {
+  it('runs the handler with a Lambda context and the reserved environment variables', async () => {
+    const fn = await start({
+      handler: 'echo.handler',
+      memoryMb: 256,
+      timeoutSeconds: 5,
+      environment: { MAIL_QUEUE_URL: 'http://127.0.0.1/q', AWS_REGION: 'eu-west-1' },
+    });
+    const result = await fn.invoke({ jobId: 'j-1' });
+    if (!result.ok) throw new Error(JSON.stringify(result.error));
+    const payload = result.payload as Record<string, Record<string, unknown>>;
+    expect(payload.event).toEqual({ jobId: 'j-1' });
+    expect(payload.cwd).toBe(bundleDir);
+    expect(payload.context).toMatchObject({
+      awsRequestId: result.requestId,
+      functionName: 'fixture',
+      functionVersion: '$LATEST',
+      invokedFunctionArn: 'arn:aws:lambda:eu-west-1:000000000000:function:fixture',
+      memoryLimitInMB: '256',
+      logGroupName: '/aws/lambda/fixture',
+      logStreamName: expect.stringMatching(/^\d{4}\/\d{2}\/\d{2}\/\[\$LATEST\][0-9a-f]{32}$/),
+      callbackWaitsForEmptyEventLoop: true,
+    });
+    expect(payload.context?.remaining).toBeGreaterThan(4000);
+    expect(payload.context?.remaining).toBeLessThanOrEqual(5000);
+    expect(payload.traceEnv).toMatch(/^Root=1-/);
+    expect(payload.env).toMatchObject({
+      MAIL_QUEUE_URL: 'http://127.0.0.1/q',
+      AWS_LAMBDA_FUNCTION_NAME: 'fixture',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256',
+      AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+      AWS_REGION: 'eu-west-1',
+      AWS_DEFAULT_REGION: 'eu-west-1',
+      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+      LAMBDA_TASK_ROOT: bundleDir,
+      _HANDLER: 'echo.handler',
+      TZ: ':UTC',
+      AWS_LAMBDA_LOG_FORMAT: 'JSON',
+      AWS_LAMBDA_RUNTIME_API: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      TMPDIR: expect.stringContaining('sidestep-lambda-fixture-'),
+    });
+    // Nothing leaks in from the host process (jest's own variables, for one).
+    expect(payload.env?.NODE_OPTIONS).toBeUndefined();
+    expect(payload.env?.JEST_WORKER_ID).toBeUndefined();
+  });
+
+  it('reuses a warm sandbox: module state survives across invocations', async () => {
+    const fn = await start({ handler: 'echo.handler' });
+    const results = [await fn.invoke({}), await fn.invoke({}), await fn.invoke({})];
+    const payloads = results.map((result) =>
+      result.ok ? (result.payload as { count: number; pid: number }) : null,
+    );
+    expect(payloads.map((payload) => payload?.count)).toEqual([1, 2, 3]);
+    expect(new Set(payloads.map((payload) => payload?.pid)).size).toBe(1);
+    expect(new Set(results.map((result) => result.requestId)).size).toBe(3);
+  });
+
+  it('reports a thrown error with errorType = error.name', async () => {
+    const fn = await start({ handler: 'fail.handler' });
+    const result = await fn.invoke({});
+    expect(result).toMatchObject({
+      ok: false,
+      error: { errorType: 'ValidationError', errorMessage: 'jobId is required' },
+    });
+    if (result.ok) return;
+    expect(result.error.stackTrace?.[0]).toBe('ValidationError: jobId is required');
+    // The runtime logs the failure as a structured line, like Lambda's "Invoke Error".
+    const logged = logs.map((entry) => entry.line).find((line) => line.includes('Invoke Error'));
+    expect(JSON.parse(logged ?? '{}')).toMatchObject({
+      level: 'ERROR',
+      requestId: result.requestId,
+      errorType: 'ValidationError',
+    });
+  });
+
+  it('reports an init error on invoke, and keeps doing so with a fresh init each time', async () => {
+    const fn = await start({ handler: 'broken-init.handler' });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await expect(fn.invoke({})).resolves.toMatchObject({
+        ok: false,
+        durationMs: 0,
+        error: { errorType: 'ConfigError', errorMessage: 'DATABASE_URL is not set' },
+      });
+    }
+  });
+
+  it.each([
+    ['missing-dependency.handler', 'Runtime.ImportModuleError', /not-installed-anywhere/],
+    ['absent-module.handler', 'Runtime.ImportModuleError', /absent-module/],
+    ['no-handler.handler', 'Runtime.HandlerNotFound', /no-handler.handler is undefined or not exported/],
+    ['nodot', 'Runtime.MalformedHandlerName', /Bad handler/],
+    ['callback.handler', 'Runtime.CallbackHandlerDeprecated', /callback-based function handlers/],
+  ])('fails init of %s with %s', async (handler, errorType, message) => {
+    const fn = await start({ handler, prewarm: false });
+    const result = await fn.invoke({});
+    expect(result).toMatchObject({ ok: false, error: { errorType } });
+    if (!result.ok) expect(result.error.errorMessage).toMatch(message);
+  });
+
+  it('loads a .cjs module when no .js or .mjs exists, as Lambda does', async () => {
+    const fn = await start({ handler: 'cjs-style.handler', prewarm: false });
+    await expect(fn.invoke({})).resolves.toMatchObject({ ok: true, payload: { format: 'cjs' } });
+  });
+
+  it('times out as Sandbox.Timedout, then serves the next invocation from a fresh sandbox', async () => {
+    const fn = await start({ handler: 'slow.handler', timeoutSeconds: 0.5 });
+    const first = await fn.invoke({});
+    const timedOut = await fn.invoke({ hang: true });
+    const after = await fn.invoke({});
+    expect(timedOut).toMatchObject({
+      ok: false,
+      error: {
+        errorType: 'Sandbox.Timedout',
+        errorMessage: expect.stringContaining('Task timed out after 0.50 seconds'),
+      },
+    });
+    const firstPayload = first.ok ? (first.payload as { pid: number }) : undefined;
+    expect(after).toMatchObject({ ok: true, payload: { count: 1 } });
+    expect(after.ok && (after.payload as { pid: number }).pid).not.toBe(firstPayload?.pid);
+    expect(isAlive(firstPayload!.pid)).toBe(false);
+  });
+
+  it('reports a crash mid-invocation as Runtime.ExitError, then recovers', async () => {
+    const fn = await start({ handler: 'crash.handler' });
+    await expect(fn.invoke({ crash: true })).resolves.toMatchObject({
+      ok: false,
+      error: { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited with error: exit status 3' },
+    });
+    await expect(fn.invoke({})).resolves.toMatchObject({ ok: true, payload: { count: 1 } });
+  });
+
+  describe('concurrency', () => {
+    // A barrier on loopback: each invocation's request is held until two have arrived (or 3 s pass).
+    let barrier: Server;
+    let barrierUrl: string;
+    const held: ServerResponse[] = [];
+    const timers: NodeJS.Timeout[] = [];
+    beforeAll(async () => {
+      barrier = createServer((_req, res) => {
+        held.push(res);
+        if (held.length === 2) for (const r of held.splice(0)) r.end(JSON.stringify({ together: true }));
+        else
+          timers.push(
+            setTimeout(() => held.includes(res) && res.end(JSON.stringify({ together: false })), 3000),
+          );
+      });
+      await new Promise<void>((resolve) => barrier.listen(0, '127.0.0.1', resolve));
+      barrierUrl = `http://127.0.0.1:${(barrier.address() as AddressInfo).port}/`;
+    });
+    afterEach(() => {
+      held.length = 0;
+      for (const timer of timers.splice(0)) clearTimeout(timer);
+    });
+    afterAll(async () => {
+      barrier.closeAllConnections();
+      await new Promise((resolve) => barrier.close(resolve));
+    });
+
+    it('runs two invocations in parallel on two sandboxes with concurrency 2', async () => {
+      const fn = await start({ handler: 'barrier.handler', concurrency: 2, timeoutSeconds: 10 });
+      const results = await Promise.all([fn.invoke({ barrierUrl }), fn.invoke({ barrierUrl })]);
+      const payloads = results.map((result) =>
+        result.ok ? (result.payload as { together: boolean; pid: number }) : null,
+      );
+      expect(payloads.map((payload) => payload?.together)).toEqual([true, true]);
+      expect(payloads[0]?.pid).not.toBe(payloads[1]?.pid);
+    });
+
+    it('queues invocations beyond the concurrency and runs them one after another, warm', async () => {
+      const fn = await start({ handler: 'echo.handler', concurrency: 1 });
+      const results = await Promise.all([fn.invoke({}), fn.invoke({}), fn.invoke({})]);
+      const payloads = results.map((result) =>
+        result.ok ? (result.payload as { count: number; pid: number }) : null,
+      );
+      expect(payloads.map((payload) => payload?.count).sort()).toEqual([1, 2, 3]);
+      expect(new Set(payloads.map((payload) => payload?.pid)).size).toBe(1);
+    });
+  });
+
+  it('makes only the temp directory writable, like Lambda', async () => {
+    const fn = await start({ handler: 'echo.handler' });
+    const result = await fn.invoke({ tryWrites: true });
+    expect(result).toMatchObject({
+      ok: true,
+      payload: { writes: { bundle: 'ERR_ACCESS_DENIED', tmp: 'ok' } },
+    });
+  });
+
+  it('writes console output as Lambda JSON log lines carrying the request id', async () => {
+    const fn = await start({ handler: 'echo.handler' });
+    const result = await fn.invoke({ log: 'job j-9' });
+    const line = logs.find((entry) => entry.line.includes('handling'));
+    expect(line?.stream).toBe('stdout');
+    expect(JSON.parse(line?.line ?? '{}')).toEqual({
+      timestamp: expect.any(String),
+      level: 'INFO',
+      requestId: result.requestId,
+      message: 'handling job j-9',
+    });
+  });
+
+  it('kills every sandbox on close', async () => {
+    const fn = await start({ handler: 'echo.handler', concurrency: 2 });
+    const results = await Promise.all([fn.invoke({}), fn.invoke({})]);
+    const pids = results.map((result) => (result.ok ? (result.payload as { pid: number }).pid : 0));
+    expect(pids.every(isAlive)).toBe(true);
+    await fn.close();
+    expect(pids.some(isAlive)).toBe(false);
+    await expect(fn.invoke({})).rejects.toMatchObject({ name: 'RuntimeApiClosedError' });
+  });
+
+  it('rejects reserved environment variables and invalid options, naming the field', async () => {
+    await expect(start({ handler: 'echo.handler', environment: { _HANDLER: 'x.y' } })).rejects.toMatchObject({
+      name: 'ReservedEnvironmentVariableError',
+      variable: '_HANDLER',
+    });
+    await expect(
+      start({ handler: 'echo.handler', bundleDir: join(bundleDir, 'nope') }),
+    ).rejects.toMatchObject({
+      name: 'InvalidFunctionOptionError',
+      field: 'bundleDir',
+    });
+    await expect(start({ handler: 'echo.handler', concurrency: 0 })).rejects.toMatchObject({
+      field: 'concurrency',
+    });
+  });
+});
+
+describe('runtime-interface-client', () => {
+  it('speaks to the Runtime API named by AWS_LAMBDA_RUNTIME_API', async () => {
+    const api = await startRuntimeApi({ functionName: 'direct' });
+    const child = spawn(process.execPath, [runtimeInterfaceClientPath], {
+      cwd: bundleDir,
+      env: {
+        AWS_LAMBDA_RUNTIME_API: api.address,
+        _HANDLER: 'echo.handler',
+        LAMBDA_TASK_ROOT: bundleDir,
+        AWS_LAMBDA_FUNCTION_NAME: 'direct',
+      },
+      stdio: 'ignore',
+    });
+    try {
+      const result = await api.invoke({ via: 'env' }, { timeoutMs: 10_000 });
+      expect(result).toMatchObject({
+        ok: true,
+        payload: { event: { via: 'env' }, context: { functionName: 'direct' } },
+      });
+    } finally {
+      child.kill('SIGKILL');
+      await api.close();
+    }
+  });
+
+  it('exits naming AWS_LAMBDA_RUNTIME_API when it is missing', async () => {
+    const child = spawn(process.execPath, [runtimeInterfaceClientPath], {
+      env: {},
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('AWS_LAMBDA_RUNTIME_API');
+  });
+});
