@@ -1,0 +1,165 @@
+import type { EnvironmentName } from '@sidestep/manifest';
+import type { FunctionVpcConfig } from './constructs/service-function.ts';
+import { InfraConfigError } from './errors.ts';
+
+/** Where an environment's Terraform state lives (S3, locked with S3's native lock file). */
+export interface StateBackendConfig {
+  /** State bucket (versioned, encrypted; created outside this app, it holds this app's state). */
+  readonly bucket: string;
+  /** Object key of the state file. */
+  readonly key: string;
+  /** Region of the bucket. */
+  readonly region: string;
+}
+
+/** Everything that differs between environments. Services and their wiring come from the manifests. */
+export interface EnvironmentConfig {
+  /** `local`, `staging` or `production`; resources are named `sidestep-<name>-<thing>`. */
+  readonly name: EnvironmentName;
+  /** AWS region of every resource. */
+  readonly region: string;
+  /** The only account this environment may be applied to (the provider refuses any other). */
+  readonly accountId: string;
+  /** Mail sending. */
+  readonly mail: {
+    /** `MAIL_FROM`, e.g. `no-reply@mail.example.com`. */
+    readonly fromAddress: string;
+    /** Verified domain (DKIM) instead of the single address. @default the address is the identity */
+    readonly domain?: string;
+  };
+  /** ARN of the Secrets Manager secret with the PostgreSQL connection URL (full ARN, with its suffix). */
+  readonly databaseSecretArn: string;
+  /** VPC placement of every function. @default none */
+  readonly vpc?: FunctionVpcConfig;
+  /** SNS topic the alarms notify. @default none */
+  readonly alarmTopicArn?: string;
+  /** CloudWatch Logs retention of every function's log group. @default 30 */
+  readonly logRetentionDays?: number;
+  /** Remote state. Required for staging and production; `local` keeps a local state file. */
+  readonly backend?: StateBackendConfig;
+}
+
+/**
+ * Placeholder values, named as such: the real ids are not in the repository. Override them with the
+ * `SIDESTEP_<ENV>_*` environment variables read by {@link environmentConfigs} (the deploy pipeline does).
+ */
+export const PLACEHOLDER = {
+  /** The account id AWS emulators use; the local cloud is not an AWS account. */
+  localAccountId: '000000000000',
+  stagingAccountId: '111111111111',
+  productionAccountId: '222222222222',
+  region: 'ap-northeast-1',
+  databaseSecretSuffix: 'PLACEHOLDER',
+  stateBucketPrefix: 'placeholder-sidestep-tfstate',
+} as const;
+
+/** The values CloudWatch Logs accepts for `retention_in_days` (0 = never expire is deliberately absent). */
+const LOG_RETENTION_DAYS = new Set([
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+]);
+
+function list(value: string | undefined): string[] | undefined {
+  return value
+    ?.split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+function awsEnvironment(
+  name: 'staging' | 'production',
+  env: Readonly<Record<string, string | undefined>>,
+  accountIdPlaceholder: string,
+): EnvironmentConfig {
+  const prefix = `SIDESTEP_${name.toUpperCase()}_`;
+  const read = (key: string): string | undefined => env[`${prefix}${key}`] || undefined;
+  const region = read('REGION') ?? PLACEHOLDER.region;
+  const accountId = read('ACCOUNT_ID') ?? accountIdPlaceholder;
+  const subnetIds = list(read('SUBNET_IDS'));
+  const securityGroupIds = list(read('SECURITY_GROUP_IDS'));
+  const retention = read('LOG_RETENTION_DAYS');
+  return {
+    name,
+    region,
+    accountId,
+    mail: {
+      fromAddress: read('MAIL_FROM') ?? `no-reply@${name}.mail.example.com`,
+      domain: read('MAIL_DOMAIN') ?? `${name}.mail.example.com`,
+    },
+    databaseSecretArn:
+      read('DATABASE_SECRET_ARN') ??
+      `arn:aws:secretsmanager:${region}:${accountId}:secret:sidestep-${name}-database-${PLACEHOLDER.databaseSecretSuffix}`,
+    vpc:
+      subnetIds || securityGroupIds
+        ? { subnetIds: subnetIds ?? [], securityGroupIds: securityGroupIds ?? [] }
+        : undefined,
+    alarmTopicArn: read('ALARM_TOPIC_ARN'),
+    logRetentionDays: retention === undefined ? undefined : Number(retention),
+    backend: {
+      bucket: read('STATE_BUCKET') ?? `${PLACEHOLDER.stateBucketPrefix}-${name}`,
+      key: `sidestep/${name}/terraform.tfstate`,
+      region: read('STATE_REGION') ?? region,
+    },
+  };
+}
+
+/**
+ * The three environments' config: placeholders overridden by `SIDESTEP_<ENV>_<FIELD>` variables
+ * (`SIDESTEP_STAGING_ACCOUNT_ID`, `_REGION`, `_MAIL_FROM`, `_MAIL_DOMAIN`, `_DATABASE_SECRET_ARN`,
+ * `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS` (comma-separated), `_LOG_RETENTION_DAYS`,
+ * `_STATE_BUCKET`, `_STATE_REGION`). Every config is validated.
+ */
+export function environmentConfigs(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Readonly<Record<EnvironmentName, EnvironmentConfig>> {
+  const local: EnvironmentConfig = {
+    name: 'local',
+    // The local cloud's names: same `sidestep-local-*` resources the laptop emulators create.
+    region: 'us-east-1',
+    accountId: PLACEHOLDER.localAccountId,
+    mail: { fromAddress: 'no-reply@sidestep.localhost' },
+    databaseSecretArn: `arn:aws:secretsmanager:us-east-1:${PLACEHOLDER.localAccountId}:secret:sidestep-local-database`,
+    logRetentionDays: 1,
+  };
+  const configs = {
+    local,
+    staging: awsEnvironment('staging', env, PLACEHOLDER.stagingAccountId),
+    production: awsEnvironment('production', env, PLACEHOLDER.productionAccountId),
+  };
+  for (const config of Object.values(configs)) validateEnvironmentConfig(config);
+  return configs;
+}
+
+/** Throws {@link InfraConfigError} naming the first field that cannot be deployed as it is. */
+export function validateEnvironmentConfig(config: EnvironmentConfig): void {
+  const fail = (field: string, message: string): never => {
+    throw new InfraConfigError(`${config.name}.${field}`, message);
+  };
+  if (!/^\d{12}$/.test(config.accountId)) fail('accountId', 'must be 12 digits');
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(config.region))
+    fail('region', `"${config.region}" is not an AWS region`);
+  if (
+    !/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/.test(
+      config.databaseSecretArn,
+    )
+  ) {
+    fail('databaseSecretArn', 'must be the full ARN of a Secrets Manager secret');
+  }
+  if (
+    config.alarmTopicArn !== undefined &&
+    !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/.test(config.alarmTopicArn)
+  ) {
+    fail('alarmTopicArn', 'must be an SNS topic ARN');
+  }
+  if (config.logRetentionDays !== undefined && !LOG_RETENTION_DAYS.has(config.logRetentionDays)) {
+    fail('logRetentionDays', `must be one of ${[...LOG_RETENTION_DAYS].join(', ')}`);
+  }
+  if (config.vpc && (config.vpc.subnetIds.length === 0 || config.vpc.securityGroupIds.length === 0)) {
+    fail('vpc', 'needs both subnet ids and security group ids');
+  }
+  if (config.name !== 'local' && !config.backend) {
+    fail('backend', 'staging and production keep their state in S3');
+  }
+  if (config.backend && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(config.backend.bucket)) {
+    fail('backend.bucket', `"${config.backend.bucket}" is not an S3 bucket name`);
+  }
+}

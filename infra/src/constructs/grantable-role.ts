@@ -1,0 +1,133 @@
+import { IamRole } from '@cdktn/provider-aws/lib/iam-role/index.js';
+import { IamRolePolicy } from '@cdktn/provider-aws/lib/iam-role-policy/index.js';
+import { Lazy } from 'cdktn';
+import { Construct } from 'constructs';
+import { InfraConfigError } from '../errors.ts';
+
+/**
+ * One `Allow` statement for a role's inline policy: exact actions on exact resources.
+ *
+ * @example
+ * ```ts
+ * role.addToPolicy({ sid: 'ConsumeMailQueue', actions: ['sqs:ReceiveMessage'], resources: [queue.arn] });
+ * ```
+ */
+export interface PolicyStatement {
+  /** Statement id: alphanumeric, says what the statement is for. */
+  readonly sid: string;
+  /** Exact IAM actions (`service:Action`); wildcards are rejected. */
+  readonly actions: readonly string[];
+  /** Exact resource ARNs (Terraform references allowed). `*` only with {@link unscopableReason}. */
+  readonly resources: readonly string[];
+  /**
+   * Why these actions cannot be scoped to a resource (the service reference lists no resource type
+   * for them). Required when `resources` is `['*']`, forbidden otherwise.
+   * @default none: the statement must name exact resources
+   */
+  readonly unscopableReason?: string;
+}
+
+/** Something that holds its own inline policy and can be granted statements: a function's role, a workflow's role. */
+export interface PolicyGrantee {
+  /** Adds an exact statement to the grantee's own inline policy. */
+  addToPolicy(statement: PolicyStatement): void;
+}
+
+/** Props of {@link GrantableRole}. */
+export interface GrantableRoleProps {
+  /** IAM role name, e.g. `sidestep-staging-mail-dispatcher`. */
+  readonly roleName: string;
+  /** Service principal that assumes the role, e.g. `lambda.amazonaws.com`. */
+  readonly assumedBy: string;
+  /**
+   * Description shown in the IAM console.
+   * @default none
+   */
+  readonly description?: string;
+}
+
+/**
+ * Builds an IAM statement id from words: `statementId('consume', 'mail-jobs')` -> `ConsumeMailJobs`
+ * (Sids are alphanumeric).
+ */
+export function statementId(...words: readonly string[]): string {
+  return words
+    .join('-')
+    .replace(/(^|[-_\s])([a-zA-Z0-9])/g, (_match, _separator, letter: string) => letter.toUpperCase());
+}
+
+const ACTION = /^[a-z0-9-]+:[A-Za-z0-9]+$/;
+const SID = /^[A-Za-z0-9]+$/;
+
+/**
+ * An IAM role whose permissions live in exactly one inline policy, built from the statements granted
+ * to it. No managed policies and no `aws_iam_policy_attachment`: what the role may do is readable in
+ * one document next to the role (STYLE.md, "Constructs").
+ */
+export class GrantableRole extends Construct implements PolicyGrantee {
+  /** The role resource. */
+  readonly resource: IamRole;
+  /** The role's single inline policy; depend on it when AWS checks permissions at create time. */
+  readonly policy: IamRolePolicy;
+  /** Role ARN. */
+  readonly roleArn: string;
+  /** Role name. */
+  readonly roleName: string;
+  readonly #statements: PolicyStatement[] = [];
+
+  constructor(scope: Construct, id: string, props: GrantableRoleProps) {
+    super(scope, id);
+    this.resource = new IamRole(this, 'role', {
+      name: props.roleName,
+      description: props.description,
+      assumeRolePolicy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Service: props.assumedBy }, Action: 'sts:AssumeRole' }],
+      }),
+    });
+    this.roleArn = this.resource.arn;
+    this.roleName = this.resource.name;
+    // Lazy: grants arrive after construction (a queue grants its consumer), the document is rendered at synth.
+    this.policy = new IamRolePolicy(this, 'policy', {
+      name: props.roleName,
+      role: this.resource.name,
+      policy: Lazy.stringValue({ produce: () => JSON.stringify(this.policyDocument()) }),
+    });
+  }
+
+  /** Adds an exact statement to this role's inline policy; identical statements are added once. */
+  addToPolicy(statement: PolicyStatement): void {
+    const field = `${this.node.path}.policy.${statement.sid}`;
+    if (!SID.test(statement.sid)) throw new InfraConfigError(field, 'sid must be alphanumeric');
+    if (statement.actions.length === 0) throw new InfraConfigError(field, 'actions must not be empty');
+    for (const action of statement.actions) {
+      if (!ACTION.test(action)) throw new InfraConfigError(field, `"${action}" is not an exact IAM action`);
+    }
+    if (statement.resources.length === 0) throw new InfraConfigError(field, 'resources must not be empty');
+    const wildcard = statement.resources.includes('*');
+    if (wildcard && (statement.resources.length !== 1 || !statement.unscopableReason)) {
+      throw new InfraConfigError(field, 'resource "*" needs an unscopableReason and no other resources');
+    }
+    if (!wildcard && statement.unscopableReason) {
+      throw new InfraConfigError(field, 'unscopableReason is only for resource "*"');
+    }
+    const existing = this.#statements.find((s) => s.sid === statement.sid);
+    if (existing) {
+      if (JSON.stringify(existing) === JSON.stringify(statement)) return;
+      throw new InfraConfigError(field, 'a different statement with this sid was already granted');
+    }
+    this.#statements.push(statement);
+  }
+
+  private policyDocument(): object {
+    return {
+      Version: '2012-10-17',
+      Statement: this.#statements.map((s) => ({
+        Sid: s.sid,
+        Effect: 'Allow',
+        Action: [...s.actions],
+        Resource: s.resources.length === 1 ? s.resources[0] : [...s.resources],
+      })),
+    };
+  }
+}

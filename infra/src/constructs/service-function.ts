@@ -1,0 +1,349 @@
+import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group/index.js';
+import { EcrLifecyclePolicy } from '@cdktn/provider-aws/lib/ecr-lifecycle-policy/index.js';
+import { EcrRepository } from '@cdktn/provider-aws/lib/ecr-repository/index.js';
+import { EcrRepositoryPolicy } from '@cdktn/provider-aws/lib/ecr-repository-policy/index.js';
+import { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
+import {
+  METRICS_NAMESPACE,
+  type PermissionResource,
+  RUNTIME_ENVIRONMENT,
+  resourceName,
+  type ServiceManifest,
+} from '@sidestep/manifest';
+import { Lazy, TerraformVariable } from 'cdktn';
+import { Construct } from 'constructs';
+import { InfraConfigError } from '../errors.ts';
+import { GrantableRole, type PolicyGrantee, type PolicyStatement, statementId } from './grantable-role.ts';
+
+/**
+ * What a manifest's {@link PermissionResource} resolves to in one environment: the exact ARNs its
+ * actions apply to and the environment variables that tell the service where the resource is.
+ */
+export interface PermissionTarget {
+  /** Exact ARNs the manifest's actions are granted on. */
+  readonly resourceArns: readonly string[];
+  /** IAM service prefixes that make sense on these ARNs (`ses`); other actions are a manifest mistake. */
+  readonly servicePrefixes: readonly string[];
+  /** Environment variables the service receives when it declares this permission. */
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+/** The permission targets of one environment; a manifest may only name resources present here. */
+export type PermissionTargets = Readonly<Partial<Record<PermissionResource, PermissionTarget>>>;
+
+/** Network placement for functions that must reach private resources (e.g. PostgreSQL in a VPC). */
+export interface FunctionVpcConfig {
+  /** Private subnets the function's ENIs are placed in. */
+  readonly subnetIds: readonly string[];
+  /** Security groups attached to the function's ENIs. */
+  readonly securityGroupIds: readonly string[];
+}
+
+/** Props of {@link ServiceFunction}. */
+export interface ServiceFunctionProps {
+  /** Environment name (`staging`); resources are named `sidestep-<env>-<service>`. */
+  readonly environment: string;
+  /** The service's manifest (`services/<name>/service.ts`). */
+  readonly manifest: ServiceManifest;
+  /** Account the function lives in; scopes the ECR pull policy to this exact function. */
+  readonly accountId: string;
+  /** Region the function lives in; scopes the ECR pull policy to this exact function. */
+  readonly region: string;
+  /**
+   * What each permission resource resolves to. Every resource the manifest names must be present.
+   * @default {} (a manifest with permissions then fails to synthesize)
+   */
+  readonly permissionTargets?: PermissionTargets;
+  /** Log group settings. @default 30 days retention, CloudWatch-managed encryption */
+  readonly logs?: {
+    /** @default 30 */
+    readonly retentionDays?: number;
+    /** KMS key ARN for the log group. @default CloudWatch Logs' own encryption */
+    readonly kmsKeyArn?: string;
+  };
+  /** ECR repository settings. @default keep the last 30 images, AWS-managed KMS key */
+  readonly repository?: {
+    /**
+     * Images kept. Lambda keeps running an image it already optimized, but rollback needs older tags.
+     * @default 30
+     */
+    readonly keepImages?: number;
+    /** Customer-managed KMS key ARN. @default the AWS-managed `aws/ecr` KMS key */
+    readonly kmsKeyArn?: string;
+  };
+  /** VPC placement. @default none: the function runs in Lambda's network with internet access */
+  readonly vpc?: FunctionVpcConfig;
+  /** Reserved concurrency. @default the manifest's `reservedConcurrency`, else unreserved */
+  readonly reservedConcurrency?: number;
+}
+
+/** Variables infra sets for every service; a manifest must not set them itself. */
+const MANAGED_ENVIRONMENT = new Set<string>([
+  RUNTIME_ENVIRONMENT.environment,
+  RUNTIME_ENVIRONMENT.serviceName,
+  RUNTIME_ENVIRONMENT.metricsNamespace,
+  RUNTIME_ENVIRONMENT.deadLetterQueueUrl,
+]);
+
+/** `mail-dispatcher` -> `mail_dispatcher`: Terraform identifiers cannot contain `-` comfortably. */
+function snakeCase(name: string): string {
+  return name.replaceAll('-', '_');
+}
+
+/**
+ * One sidestep service on Lambda: its ECR repository, the container-image function (arm64, X-Ray,
+ * JSON logs into its own log group with retention), and an execution role holding only an inline
+ * policy derived from what the service calls.
+ *
+ * The image tag is the Terraform variable `image_tag_<service_snake>`: the deploy pipeline pushes an
+ * image and passes its (immutable) tag; nothing else changes the code a function runs.
+ */
+export class ServiceFunction extends Construct implements PolicyGrantee {
+  /** `sidestep-<env>-<service>`. */
+  readonly functionName: string;
+  /** Function ARN. */
+  readonly functionArn: string;
+  /** The execution role (one inline policy, nothing attached). */
+  readonly role: GrantableRole;
+  /** The service's image repository. */
+  readonly repository: EcrRepository;
+  /** The function resource. */
+  readonly function: LambdaFunction;
+  /** `/aws/lambda/sidestep-<env>-<service>`. */
+  readonly logGroup: CloudwatchLogGroup;
+  /** The Terraform variable the deploy pipeline sets to the pushed image tag. */
+  readonly imageTag: TerraformVariable;
+  /** The manifest this function was built from. */
+  readonly manifest: ServiceManifest;
+  readonly #environment: Record<string, string>;
+
+  constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
+    super(scope, id);
+    const { manifest, environment } = props;
+    const name = resourceName(environment, manifest.name);
+    this.manifest = manifest;
+    this.functionName = name;
+
+    this.repository = new EcrRepository(this, 'repository', {
+      name,
+      imageTagMutability: 'IMMUTABLE',
+      imageScanningConfiguration: { scanOnPush: true },
+      // A repository holding the images of a running function is never deleted with its images.
+      forceDelete: false,
+      encryptionConfiguration: [
+        props.repository?.kmsKeyArn
+          ? { encryptionType: 'KMS', kmsKey: props.repository.kmsKeyArn }
+          : { encryptionType: 'KMS' },
+      ],
+    });
+    const keepImages = props.repository?.keepImages ?? 30;
+    if (!Number.isInteger(keepImages) || keepImages < 1) {
+      throw new InfraConfigError(`${manifest.name}.repository.keepImages`, 'must be a positive integer');
+    }
+    new EcrLifecyclePolicy(this, 'lifecycle', {
+      repository: this.repository.name,
+      policy: JSON.stringify({
+        rules: [
+          {
+            rulePriority: 1,
+            description: 'Expire untagged images (failed or superseded pushes) after a day',
+            selection: {
+              tagStatus: 'untagged',
+              countType: 'sinceImagePushed',
+              countUnit: 'days',
+              countNumber: 1,
+            },
+            action: { type: 'expire' },
+          },
+          {
+            // `any` must be the lowest-priority rule (highest number) in an ECR lifecycle policy.
+            rulePriority: 2,
+            description: `Keep the last ${keepImages} images for rollbacks`,
+            selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: keepImages },
+            action: { type: 'expire' },
+          },
+        ],
+      }),
+    });
+    // Lambda pulls the image with its service principal. Declaring the pull policy here (instead of
+    // letting CreateFunction add one) keeps it in Terraform and scopes it to this one function.
+    // https://docs.aws.amazon.com/lambda/latest/dg/images-create.html#configuration-images-permissions
+    const functionArnLiteral = `arn:aws:lambda:${props.region}:${props.accountId}:function:${name}`;
+    const pullPolicy = new EcrRepositoryPolicy(this, 'pull-policy', {
+      repository: this.repository.name,
+      policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'LambdaImageRetrieval',
+            Effect: 'Allow',
+            Principal: { Service: 'lambda.amazonaws.com' },
+            Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+            Condition: { StringLike: { 'aws:sourceArn': functionArnLiteral } },
+          },
+        ],
+      }),
+    });
+
+    const retentionDays = props.logs?.retentionDays ?? 30;
+    this.logGroup = new CloudwatchLogGroup(this, 'log-group', {
+      name: `/aws/lambda/${name}`,
+      retentionInDays: retentionDays,
+      kmsKeyId: props.logs?.kmsKeyArn,
+    });
+
+    this.role = new GrantableRole(this, 'execution-role', {
+      roleName: name,
+      assumedBy: 'lambda.amazonaws.com',
+      description: `Execution role of ${name}: ${manifest.description}`,
+    });
+    this.role.addToPolicy({
+      sid: 'WriteOwnLogs',
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [`${this.logGroup.arn}:log-stream:*`],
+    });
+    this.role.addToPolicy({
+      sid: 'WriteTraces',
+      actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+      resources: ['*'],
+      unscopableReason: 'X-Ray defines no resource types for these actions',
+    });
+    if (props.vpc) {
+      if (props.vpc.subnetIds.length === 0 || props.vpc.securityGroupIds.length === 0) {
+        throw new InfraConfigError(
+          `${manifest.name}.vpc`,
+          'needs at least one subnet and one security group',
+        );
+      }
+      // The actions of AWSLambdaVPCAccessExecutionRole, inline: Lambda creates and deletes the
+      // function's ENIs with the execution role. Describe* has no resource type, and Lambda does not
+      // let the role name the ENIs it has not created yet.
+      this.role.addToPolicy({
+        sid: 'ManageVpcNetworkInterfaces',
+        actions: [
+          'ec2:CreateNetworkInterface',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+        ],
+        resources: ['*'],
+        unscopableReason:
+          'Lambda ENI management: Describe has no resource type, ENI ids are unknown before creation',
+      });
+    }
+
+    this.#environment = {
+      [RUNTIME_ENVIRONMENT.environment]: environment,
+      [RUNTIME_ENVIRONMENT.serviceName]: manifest.name,
+      [RUNTIME_ENVIRONMENT.metricsNamespace]: METRICS_NAMESPACE,
+    };
+    for (const [key, value] of Object.entries(manifest.environment ?? {})) {
+      if (MANAGED_ENVIRONMENT.has(key)) {
+        throw new InfraConfigError(
+          `${manifest.name}.environment.${key}`,
+          `${key} is set by infra, not by the manifest`,
+        );
+      }
+      this.addEnvironment(key, value, `${manifest.name}.environment.${key}`);
+    }
+    manifest.permissions.forEach((permission, index) => {
+      const field = `${manifest.name}.permissions[${index}]`;
+      const target = props.permissionTargets?.[permission.resource];
+      if (!target) {
+        throw new InfraConfigError(
+          `${field}.resource`,
+          `"${permission.resource}" is not provided by this stack`,
+        );
+      }
+      for (const action of permission.actions) {
+        if (!target.servicePrefixes.includes(action.split(':')[0] ?? '')) {
+          throw new InfraConfigError(
+            `${field}.actions`,
+            `"${action}" does not apply to ${permission.resource} (expected ${target.servicePrefixes.join(', ')})`,
+          );
+        }
+      }
+      this.role.addToPolicy({
+        sid: statementId('manifest', permission.resource),
+        actions: [...permission.actions],
+        resources: [...target.resourceArns],
+      });
+      for (const [key, value] of Object.entries(target.environment)) {
+        this.addEnvironment(key, value, `${field}.resource`);
+      }
+    });
+
+    this.imageTag = new TerraformVariable(this, 'image-tag', {
+      type: 'string',
+      description: `Image tag of ${manifest.name} in ${name} (set by the deploy pipeline; tags are immutable)`,
+    });
+    const variableName = `image_tag_${snakeCase(manifest.name)}`;
+    // A stable, readable name: the pipeline runs `terraform apply -var image_tag_<service>=<git sha>`.
+    this.imageTag.overrideLogicalId(variableName);
+    this.imageTag.addValidation({
+      condition: `\${can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.${variableName}))}`,
+      errorMessage: `${variableName} must be an OCI image tag (letters, digits, _ . -; at most 128)`,
+    });
+
+    const reservedConcurrency = props.reservedConcurrency ?? manifest.reservedConcurrency;
+    this.function = new LambdaFunction(this, 'function', {
+      functionName: name,
+      description: manifest.description,
+      role: this.role.roleArn,
+      packageType: 'Image',
+      imageUri: `${this.repository.repositoryUrl}:${this.imageTag.stringValue}`,
+      // The manifest's handler is the image CMD; stating it keeps image and manifest from drifting.
+      imageConfig: { command: [manifest.handler] },
+      architectures: ['arm64'],
+      memorySize: manifest.memoryMb,
+      timeout: manifest.timeoutSeconds,
+      reservedConcurrentExecutions: reservedConcurrency,
+      tracingConfig: { mode: 'Active' },
+      loggingConfig: { logFormat: 'JSON', logGroup: this.logGroup.name },
+      // Lazy: a queue adds DEAD_LETTER_QUEUE_URL after the function exists.
+      environment: {
+        variables: Lazy.anyValue({ produce: () => ({ ...this.#environment }) }) as unknown as Record<
+          string,
+          string
+        >,
+      },
+      vpcConfig: props.vpc
+        ? { subnetIds: [...props.vpc.subnetIds], securityGroupIds: [...props.vpc.securityGroupIds] }
+        : undefined,
+      // The log group must exist first (or Lambda creates an unmanaged one without retention), and the
+      // role's policy too (the function's first invocation may come before a separate policy lands).
+      dependsOn: [this.logGroup, this.role.policy, pullPolicy],
+    });
+    this.functionArn = this.function.arn;
+  }
+
+  /**
+   * Sets an environment variable of the function.
+   * @param field where the value comes from, named in the error when the key is already taken
+   */
+  addEnvironment(key: string, value: string, field = `${this.manifest.name}.environment.${key}`): void {
+    if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(key) || key.startsWith('AWS_')) {
+      throw new InfraConfigError(field, `"${key}" is not a settable Lambda environment variable name`);
+    }
+    const existing = this.#environment[key];
+    if (existing !== undefined && existing !== value) {
+      throw new InfraConfigError(field, `${key} is already set to a different value`);
+    }
+    this.#environment[key] = value;
+  }
+
+  /** Adds an exact statement to the function's execution role. */
+  addToPolicy(statement: PolicyStatement): void {
+    this.role.addToPolicy(statement);
+  }
+
+  /** Lets a grantee (a workflow's role, another service) call `lambda:InvokeFunction` on this function. */
+  grantInvoke(grantee: PolicyGrantee): void {
+    grantee.addToPolicy({
+      sid: statementId('invoke', this.manifest.name),
+      actions: ['lambda:InvokeFunction'],
+      resources: [this.functionArn],
+    });
+  }
+}

@@ -1,0 +1,38 @@
+export {
+  type EnvironmentConfig,
+  environmentConfigs,
+  PLACEHOLDER,
+  type StateBackendConfig,
+  validateEnvironmentConfig,
+} from './config.ts';
+export {
+  GrantableRole,
+  type GrantableRoleProps,
+  type PolicyGrantee,
+  type PolicyStatement,
+  statementId,
+} from './constructs/grantable-role.ts';
+export { JobQueue, type JobQueueProps, MAX_MESSAGE_SIZE_BYTES } from './constructs/job-queue.ts';
+export { MailIdentity, type MailIdentityProps } from './constructs/mail-identity.ts';
+export {
+  type FunctionVpcConfig,
+  type PermissionTarget,
+  type PermissionTargets,
+  ServiceFunction,
+  type ServiceFunctionProps,
+} from './constructs/service-function.ts';
+export { InfraConfigError } from './errors.ts';
+export {
+  checkSecurityPolicy,
+  SECURITY_RULES,
+  type SecurityRule,
+  type SecurityViolation,
+  type SynthesizedTerraform,
+  UNSCOPABLE_ACTIONS,
+} from './security-policy.ts';
+export { SERVICES } from './services.ts';
+export {
+  SidestepStack,
+  type SidestepStackProps,
+  TERRAFORM_TARGET_VERSIONS,
+} from './stacks/sidestep-stack.ts';

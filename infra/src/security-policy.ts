@@ -1,0 +1,214 @@
+/**
+ * sidestep's security policy over synthesized Terraform JSON: the checkov rules that matter here,
+ * re-implemented because checkov (Python, pip) cannot be installed on the build machines. Runs in
+ * the tests and after every `pnpm run synth`, so a violating stack never reaches the deploy pipeline.
+ */
+
+/** A rule of the policy, with the checkov check it mirrors where there is one. */
+export const SECURITY_RULES = {
+  /** CKV_AWS_27: SQS queues are encrypted at rest (SSE-SQS or KMS). */
+  'sqs-encrypted': 'SQS queue must set sqs_managed_sse_enabled = true or kms_master_key_id',
+  /** Every queue that is not itself a dead-letter queue has a redrive policy (no poison-message loops). */
+  'sqs-redrive': 'SQS queue that is no dead-letter queue must have a redrive policy',
+  /** CKV_AWS_66: log groups expire their logs. */
+  'log-retention': 'CloudWatch log group must set retention_in_days',
+  /** CKV_AWS_50: Lambda functions are traced with X-Ray. */
+  'lambda-tracing': 'Lambda function must set tracing_config.mode = Active',
+  /** CKV_AWS_51: ECR image tags are immutable. */
+  'ecr-immutable': 'ECR repository must set image_tag_mutability = IMMUTABLE',
+  /** CKV_AWS_163: ECR scans images on push. */
+  'ecr-scan-on-push': 'ECR repository must set image_scanning_configuration.scan_on_push = true',
+  /** CKV_AWS_49 / CKV_AWS_63 / CKV_AWS_62: no `*` or `service:*` (or any wildcard) actions, no NotAction. */
+  'iam-wildcard-action': 'Allow statement must list exact actions (no *, no service:*, no NotAction)',
+  /** CKV_AWS_355 / CKV_AWS_290: no `*` resource except for actions that have no resource type. */
+  'iam-wildcard-resource':
+    'Allow statement must name exact resources (* only for unscopable actions, no NotResource)',
+  /** STYLE.md: permissions live in the role's own inline policy. */
+  'iam-managed-attachment': 'Use an inline aws_iam_role_policy, not policy attachments or managed policies',
+  /** A policy that is not literal JSON (a data source, a function call) cannot be checked, so it fails. */
+  'iam-policy-literal': 'Policy must be a literal JSON document',
+} as const;
+
+/** A rule id of {@link SECURITY_RULES}. */
+export type SecurityRule = keyof typeof SECURITY_RULES;
+
+/** One broken rule, at a Terraform address. */
+export interface SecurityViolation {
+  readonly rule: SecurityRule;
+  /** `aws_sqs_queue.mail-queue_E5897CA1` */
+  readonly address: string;
+  readonly message: string;
+}
+
+/** Actions that IAM cannot scope to a resource, so `Resource: "*"` is their only form. */
+export const UNSCOPABLE_ACTIONS: ReadonlySet<string> = new Set([
+  // X-Ray defines no resource types for these.
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+  // Lambda's VPC ENI management (AWSLambdaVPCAccessExecutionRole): Describe* has no resource type and
+  // the ENIs do not exist before Lambda creates them.
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+]);
+
+/** The part of a synthesized `cdk.tf.json` the policy reads. */
+export interface SynthesizedTerraform {
+  readonly resource?: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, unknown>>>>>>;
+}
+
+/** Identity policies (attached to a principal): actions and resources are checked. */
+const IDENTITY_POLICIES: Readonly<Record<string, string>> = {
+  aws_iam_role_policy: 'policy',
+  aws_iam_policy: 'policy',
+  aws_iam_user_policy: 'policy',
+  aws_iam_group_policy: 'policy',
+};
+/** Resource policies (the resource is implied): actions are checked. */
+const RESOURCE_POLICIES: Readonly<Record<string, string>> = {
+  aws_ecr_repository_policy: 'policy',
+  aws_sqs_queue_policy: 'policy',
+  aws_sqs_queue: 'policy',
+  aws_sns_topic_policy: 'policy',
+  aws_s3_bucket_policy: 'policy',
+  aws_secretsmanager_secret_policy: 'policy',
+  aws_kms_key: 'policy',
+};
+const ATTACHMENTS = new Set([
+  'aws_iam_policy_attachment',
+  'aws_iam_role_policy_attachment',
+  'aws_iam_user_policy_attachment',
+  'aws_iam_group_policy_attachment',
+]);
+
+/** A block rendered either as an object (single nested block) or a one-element list. */
+function block(value: unknown): Record<string, unknown> | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  return first !== null && typeof first === 'object' ? (first as Record<string, unknown>) : undefined;
+}
+
+function asList(value: unknown): unknown[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+/** `${aws_sqs_queue.x.arn}` -> `aws_sqs_queue.x`. */
+function referencedAddress(value: unknown, type: string): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  return new RegExp(`^\\$\\{(${type}\\.[^.}]+)\\.(arn|url|id)\\}$`).exec(value)?.[1];
+}
+
+function parseJson(value: unknown): unknown {
+  if (typeof value !== 'string') return undefined;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Returns every violation of {@link SECURITY_RULES} in one synthesized stack; empty means compliant. */
+export function checkSecurityPolicy(synthesized: SynthesizedTerraform): SecurityViolation[] {
+  const violations: SecurityViolation[] = [];
+  const report = (rule: SecurityRule, address: string, detail?: string): void => {
+    violations.push({
+      rule,
+      address,
+      message: detail ? `${SECURITY_RULES[rule]}: ${detail}` : SECURITY_RULES[rule],
+    });
+  };
+  const resources = synthesized.resource ?? {};
+  const ofType = (type: string): [string, Readonly<Record<string, unknown>>][] =>
+    Object.entries(resources[type] ?? {}).map(([name, body]) => [`${type}.${name}`, body]);
+
+  // A queue is a dead-letter queue when some redrive policy targets it.
+  const deadLetterQueues = new Set<string>();
+  const redriven = new Set<string>();
+  for (const [address, queue] of ofType('aws_sqs_queue')) {
+    const redrive = parseJson(queue.redrive_policy) as { deadLetterTargetArn?: unknown } | undefined;
+    if (redrive) {
+      redriven.add(address);
+      const target = referencedAddress(redrive.deadLetterTargetArn, 'aws_sqs_queue');
+      if (target) deadLetterQueues.add(target);
+    }
+  }
+  for (const [, policy] of ofType('aws_sqs_queue_redrive_policy')) {
+    const source = referencedAddress(policy.queue_url, 'aws_sqs_queue');
+    if (source) redriven.add(source);
+    const redrive = parseJson(policy.redrive_policy) as { deadLetterTargetArn?: unknown } | undefined;
+    const target = referencedAddress(redrive?.deadLetterTargetArn, 'aws_sqs_queue');
+    if (target) deadLetterQueues.add(target);
+  }
+  for (const [address, queue] of ofType('aws_sqs_queue')) {
+    if (queue.sqs_managed_sse_enabled !== true && !queue.kms_master_key_id) report('sqs-encrypted', address);
+    if (!redriven.has(address) && !deadLetterQueues.has(address)) report('sqs-redrive', address);
+  }
+
+  for (const [address, group] of ofType('aws_cloudwatch_log_group')) {
+    if (typeof group.retention_in_days !== 'number' || group.retention_in_days <= 0)
+      report('log-retention', address);
+  }
+  for (const [address, fn] of ofType('aws_lambda_function')) {
+    if (block(fn.tracing_config)?.mode !== 'Active') report('lambda-tracing', address);
+  }
+  for (const [address, repository] of ofType('aws_ecr_repository')) {
+    if (repository.image_tag_mutability !== 'IMMUTABLE') report('ecr-immutable', address);
+    if (block(repository.image_scanning_configuration)?.scan_on_push !== true)
+      report('ecr-scan-on-push', address);
+  }
+
+  for (const type of Object.keys(resources)) {
+    if (ATTACHMENTS.has(type))
+      for (const [address] of ofType(type)) report('iam-managed-attachment', address);
+  }
+  for (const [address, role] of ofType('aws_iam_role')) {
+    if (asList(role.managed_policy_arns).length > 0)
+      report('iam-managed-attachment', address, 'managed_policy_arns');
+    for (const inline of asList(role.inline_policy)) {
+      checkPolicy(block(inline)?.policy, address, true, report);
+    }
+  }
+  for (const [type, attribute] of Object.entries(IDENTITY_POLICIES)) {
+    for (const [address, body] of ofType(type)) checkPolicy(body[attribute], address, true, report);
+  }
+  for (const [type, attribute] of Object.entries(RESOURCE_POLICIES)) {
+    for (const [address, body] of ofType(type)) {
+      if (body[attribute] !== undefined) checkPolicy(body[attribute], address, false, report);
+    }
+  }
+  return violations;
+}
+
+function checkPolicy(
+  policy: unknown,
+  address: string,
+  identityPolicy: boolean,
+  report: (rule: SecurityRule, address: string, detail?: string) => void,
+): void {
+  const document = parseJson(policy) as { Statement?: unknown } | undefined;
+  if (!document || typeof document !== 'object') {
+    report('iam-policy-literal', address, String(policy).slice(0, 80));
+    return;
+  }
+  for (const raw of asList(document.Statement)) {
+    const statement = raw as Record<string, unknown>;
+    // Deny statements may use wildcards: they only take permissions away.
+    if (statement.Effect !== 'Allow') continue;
+    const label = typeof statement.Sid === 'string' ? statement.Sid : 'statement without Sid';
+    const actions = asList(statement.Action).map(String);
+    if (statement.NotAction !== undefined) report('iam-wildcard-action', address, `${label}: NotAction`);
+    for (const action of actions) {
+      if (action.includes('*')) report('iam-wildcard-action', address, `${label}: ${action}`);
+    }
+    if (!identityPolicy) continue;
+    if (statement.NotResource !== undefined)
+      report('iam-wildcard-resource', address, `${label}: NotResource`);
+    if (asList(statement.Resource).includes('*')) {
+      const scopable = actions.filter((action) => !UNSCOPABLE_ACTIONS.has(action));
+      if (scopable.length > 0)
+        report('iam-wildcard-resource', address, `${label}: * for ${scopable.join(', ')}`);
+    }
+  }
+}

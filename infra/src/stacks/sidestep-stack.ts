@@ -1,0 +1,138 @@
+import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
+import type { PermissionResource, ServiceManifest } from '@sidestep/manifest';
+import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktn';
+import type { Construct } from 'constructs';
+import { type EnvironmentConfig, validateEnvironmentConfig } from '../config.ts';
+import { JobQueue } from '../constructs/job-queue.ts';
+import { MailIdentity } from '../constructs/mail-identity.ts';
+import { type PermissionTarget, ServiceFunction } from '../constructs/service-function.ts';
+import { InfraConfigError } from '../errors.ts';
+import { SERVICES } from '../services.ts';
+
+/** Props of {@link SidestepStack}. */
+export interface SidestepStackProps {
+  /** The environment this stack deploys. */
+  readonly config: EnvironmentConfig;
+  /** The services to deploy. @default {@link SERVICES}, every service of the repository */
+  readonly services?: readonly ServiceManifest[];
+}
+
+/**
+ * The Terraform / OpenTofu releases the stacks target: S3 native state locking (`use_lockfile`) needs
+ * 1.10. Stated as cdktn's `targetVersions` (its validations check features against it) and as
+ * `required_version` (Terraform itself refuses an older binary).
+ */
+export const TERRAFORM_TARGET_VERSIONS = { terraform: '>=1.10.0', opentofu: '>=1.10.0' } as const;
+
+function snakeCase(name: string): string {
+  return name.replaceAll('-', '_');
+}
+
+/**
+ * One environment of sidestep: the AWS provider (pinned to the environment's account, default tags),
+ * the state backend, the mail identity, and for every service manifest its function (with repository)
+ * and, when it declares one, its job queue.
+ */
+export class SidestepStack extends TerraformStack {
+  /** The environment's config. */
+  readonly config: EnvironmentConfig;
+  /** Functions by service name. */
+  readonly functions: ReadonlyMap<string, ServiceFunction>;
+  /** Job queues by service name. */
+  readonly queues: ReadonlyMap<string, JobQueue>;
+  /** The SES identity mail is sent from. */
+  readonly mailIdentity: MailIdentity;
+
+  constructor(scope: Construct, id: string, props: SidestepStackProps) {
+    super(scope, id);
+    // Context must be set before the first child construct exists.
+    this.node.setContext('targetVersions', TERRAFORM_TARGET_VERSIONS);
+    this.addOverride('terraform.required_version', TERRAFORM_TARGET_VERSIONS.terraform.replace('>=', '>= '));
+    const { config } = props;
+    validateEnvironmentConfig(config);
+    this.config = config;
+    const local = config.name === 'local';
+
+    new AwsProvider(this, 'aws', {
+      region: config.region,
+      // Refuses to apply with credentials of any other account: staging can never land in production.
+      allowedAccountIds: local ? undefined : [config.accountId],
+      defaultTags: [{ tags: { project: 'sidestep', environment: config.name } }],
+      // The local stack is synthesized for parity (same names, same wiring); it has no account to check.
+      ...(local
+        ? { skipCredentialsValidation: true, skipRequestingAccountId: true, skipMetadataApiCheck: 'true' }
+        : {}),
+    });
+    if (config.backend) {
+      new S3Backend(this, {
+        bucket: config.backend.bucket,
+        key: config.backend.key,
+        region: config.backend.region,
+        encrypt: true,
+        // S3's native lock file (Terraform >= 1.10): no DynamoDB lock table to run.
+        useLockfile: true,
+      });
+    } else {
+      // Local state stays on the laptop: the local cloud is throwaway and has no bucket that outlives it.
+      new LocalBackend(this, { path: `terraform.${id}.tfstate` });
+    }
+
+    this.mailIdentity = new MailIdentity(this, 'mail-identity', {
+      environment: config.name,
+      fromAddress: config.mail.fromAddress,
+      domain: config.mail.domain,
+    });
+    new TerraformOutput(this, 'mail_identity_arn', { value: this.mailIdentity.identityArn });
+    // A full Record: a new PermissionResource in the manifest package does not compile until it is resolved here.
+    const permissionTargets: Readonly<Record<PermissionResource, PermissionTarget>> = {
+      'mail-identity': this.mailIdentity.permissionTarget,
+      'database-secret': {
+        resourceArns: [config.databaseSecretArn],
+        servicePrefixes: ['secretsmanager'],
+        environment: { DATABASE_SECRET_ARN: config.databaseSecretArn },
+      },
+    };
+
+    const functions = new Map<string, ServiceFunction>();
+    const queues = new Map<string, JobQueue>();
+    const queueNames = new Set<string>();
+    for (const manifest of props.services ?? SERVICES) {
+      if (functions.has(manifest.name)) {
+        throw new InfraConfigError(`${manifest.name}.name`, 'two services share this name');
+      }
+      const fn = new ServiceFunction(this, manifest.name, {
+        environment: config.name,
+        manifest,
+        accountId: config.accountId,
+        region: config.region,
+        permissionTargets,
+        logs: { retentionDays: config.logRetentionDays },
+        vpc: config.vpc,
+      });
+      functions.set(manifest.name, fn);
+      const snake = snakeCase(manifest.name);
+      new TerraformOutput(this, `${snake}_function_name`, { value: fn.function.functionName });
+      new TerraformOutput(this, `${snake}_repository_url`, { value: fn.repository.repositoryUrl });
+      if (!manifest.queue) continue;
+      if (queueNames.has(manifest.queue.name)) {
+        throw new InfraConfigError(
+          `${manifest.name}.queue.name`,
+          `queue "${manifest.queue.name}" already has a consumer`,
+        );
+      }
+      queueNames.add(manifest.queue.name);
+      const queue = new JobQueue(this, `${manifest.queue.name}-queue`, {
+        environment: config.name,
+        consumer: fn,
+        alarms: { topicArn: config.alarmTopicArn },
+      });
+      queues.set(manifest.name, queue);
+      new TerraformOutput(this, `${snakeCase(manifest.queue.name)}_queue_url`, { value: queue.queueUrl });
+      new TerraformOutput(this, `${snakeCase(manifest.queue.name)}_dead_letter_queue_url`, {
+        value: queue.deadLetterQueueUrl,
+      });
+    }
+    this.functions = functions;
+    this.queues = queues;
+  }
+}

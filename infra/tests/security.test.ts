@@ -1,0 +1,180 @@
+import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group/index.js';
+import { EcrRepository } from '@cdktn/provider-aws/lib/ecr-repository/index.js';
+import { IamPolicyAttachment } from '@cdktn/provider-aws/lib/iam-policy-attachment/index.js';
+import { IamRole } from '@cdktn/provider-aws/lib/iam-role/index.js';
+import { IamRolePolicy } from '@cdktn/provider-aws/lib/iam-role-policy/index.js';
+import { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
+import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
+import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
+import { describe, expect, it } from '@jest/globals';
+import { service as mailDispatcher } from '@sidestep/mail-dispatcher/service';
+import { defineService } from '@sidestep/manifest';
+import { TerraformStack, Testing } from 'cdktn';
+import {
+  checkSecurityPolicy,
+  environmentConfigs,
+  SECURITY_RULES,
+  type SecurityRule,
+  SidestepStack,
+  type SynthesizedTerraform,
+} from '../src/index.ts';
+
+const secondService = defineService({
+  name: 'report-builder',
+  description: 'Builds reports',
+  handler: 'index.handler',
+  memoryMb: 256,
+  timeoutSeconds: 60,
+  queue: {
+    name: 'reports',
+    jobTypes: ['report.build'],
+    batchSize: 5,
+    maximumBatchingWindowSeconds: 0,
+    maximumConcurrency: 2,
+    maxReceiveCount: 3,
+  },
+  permissions: [{ resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] }],
+});
+
+const configs = environmentConfigs({
+  // One environment in a VPC, so the ENI statements (resource "*") are walked too.
+  SIDESTEP_PRODUCTION_SUBNET_IDS: 'subnet-1',
+  SIDESTEP_PRODUCTION_SECURITY_GROUP_IDS: 'sg-1',
+  SIDESTEP_PRODUCTION_ALARM_TOPIC_ARN: 'arn:aws:sns:ap-northeast-1:222222222222:alarms',
+});
+const stacks = Object.values(configs).map((config) => {
+  const stack = new SidestepStack(Testing.app(), `sidestep-${config.name}`, {
+    config,
+    services: [mailDispatcher, secondService],
+  });
+  return [config.name, JSON.parse(Testing.synth(stack, true)) as SynthesizedTerraform] as const;
+});
+
+/** Resources of the types the rules look at, so a passing suite is known not to have walked nothing. */
+const CHECKED_TYPES = [
+  'aws_sqs_queue',
+  'aws_cloudwatch_log_group',
+  'aws_lambda_function',
+  'aws_ecr_repository',
+  'aws_iam_role',
+  'aws_iam_role_policy',
+  'aws_ecr_repository_policy',
+];
+
+describe('security policy', () => {
+  it.each(stacks)('holds for every resource of the %s stack', (_name, synthesized) => {
+    for (const type of CHECKED_TYPES) {
+      expect(Object.keys(synthesized.resource?.[type] ?? {}).length).toBeGreaterThan(0);
+    }
+    expect(checkSecurityPolicy(synthesized)).toEqual([]);
+  });
+
+  it('fails a stack that breaks every rule, at the offending address', () => {
+    const stack = new TerraformStack(Testing.app(), 'bad');
+    new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
+    new SqsQueue(stack, 'plain', { name: 'plain', sqsManagedSseEnabled: false });
+    new CloudwatchLogGroup(stack, 'forever', { name: 'forever' });
+    new EcrRepository(stack, 'mutable', { name: 'mutable', imageTagMutability: 'MUTABLE' });
+    const role = new IamRole(stack, 'admin', {
+      name: 'admin',
+      assumeRolePolicy: JSON.stringify({ Version: '2012-10-17', Statement: [] }),
+      managedPolicyArns: ['arn:aws:iam::aws:policy/AdministratorAccess'],
+    });
+    new LambdaFunction(stack, 'untraced', { functionName: 'untraced', role: role.arn, packageType: 'Image' });
+    const policy = (id: string, statement: object) =>
+      new IamRolePolicy(stack, id, {
+        role: role.name,
+        policy: JSON.stringify({ Version: '2012-10-17', Statement: [statement] }),
+      });
+    policy('star', { Sid: 'Star', Effect: 'Allow', Action: '*', Resource: 'arn:aws:s3:::b' });
+    policy('service-star', {
+      Sid: 'ServiceStar',
+      Effect: 'Allow',
+      Action: ['s3:*'],
+      Resource: 'arn:aws:s3:::b',
+    });
+    policy('not-action', {
+      Sid: 'NotAction',
+      Effect: 'Allow',
+      NotAction: 'iam:PassRole',
+      Resource: 'arn:aws:s3:::b',
+    });
+    policy('any-resource', { Sid: 'AnyResource', Effect: 'Allow', Action: ['s3:GetObject'], Resource: '*' });
+    policy('mixed', {
+      Sid: 'XrayAndS3',
+      Effect: 'Allow',
+      Action: ['xray:PutTraceSegments', 's3:PutObject'],
+      Resource: ['*'],
+    });
+    new IamRolePolicy(stack, 'opaque', {
+      role: role.name,
+      policy: `\${data.aws_iam_policy_document.x.json}`,
+    });
+    new IamPolicyAttachment(stack, 'attachment', {
+      name: 'attachment',
+      policyArn: 'arn:aws:iam::aws:policy/ReadOnlyAccess',
+      roles: [role.name],
+    });
+    const violations = checkSecurityPolicy(JSON.parse(Testing.synth(stack)));
+    const found = (rule: SecurityRule) =>
+      violations
+        .filter((v) => v.rule === rule)
+        .map(
+          (v) =>
+            `${v.address}${v.message.includes(': ') ? ` ${v.message.split(': ').slice(1).join(': ')}` : ''}`,
+        )
+        .sort();
+
+    expect(found('sqs-encrypted')).toEqual(['aws_sqs_queue.plain']);
+    expect(found('sqs-redrive')).toEqual(['aws_sqs_queue.plain']);
+    expect(found('log-retention')).toEqual(['aws_cloudwatch_log_group.forever']);
+    expect(found('lambda-tracing')).toEqual(['aws_lambda_function.untraced']);
+    expect(found('ecr-immutable')).toEqual(['aws_ecr_repository.mutable']);
+    expect(found('ecr-scan-on-push')).toEqual(['aws_ecr_repository.mutable']);
+    expect(found('iam-wildcard-action')).toEqual([
+      'aws_iam_role_policy.not-action NotAction: NotAction',
+      'aws_iam_role_policy.service-star ServiceStar: s3:*',
+      'aws_iam_role_policy.star Star: *',
+    ]);
+    expect(found('iam-wildcard-resource')).toEqual([
+      'aws_iam_role_policy.any-resource AnyResource: * for s3:GetObject',
+      'aws_iam_role_policy.mixed XrayAndS3: * for s3:PutObject',
+    ]);
+    expect(found('iam-managed-attachment')).toEqual([
+      'aws_iam_policy_attachment.attachment',
+      'aws_iam_role.admin managed_policy_arns',
+    ]);
+    expect(found('iam-policy-literal')).toEqual([
+      `aws_iam_role_policy.opaque \${data.aws_iam_policy_document.x.json}`,
+    ]);
+    // Every rule of the policy is exercised by this fixture.
+    expect(new Set(violations.map((v) => v.rule))).toEqual(new Set(Object.keys(SECURITY_RULES)));
+  });
+
+  it('accepts unscopable actions on * and wildcards in Deny statements', () => {
+    const stack = new TerraformStack(Testing.app(), 'fine');
+    new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
+    const role = new IamRole(stack, 'role', { name: 'role', assumeRolePolicy: '{}' });
+    new IamRolePolicy(stack, 'policy', {
+      role: role.name,
+      policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: ['xray:PutTraceSegments', 'ec2:DescribeNetworkInterfaces'],
+            Resource: '*',
+          },
+          { Effect: 'Deny', Action: 'sqs:*', Resource: '*' },
+        ],
+      }),
+    });
+    const dlq = new SqsQueue(stack, 'dlq', { name: 'dlq', sqsManagedSseEnabled: true });
+    new SqsQueue(stack, 'queue', {
+      name: 'queue',
+      kmsMasterKeyId: 'alias/aws/sqs',
+      redrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: 3 }),
+    });
+    expect(checkSecurityPolicy(JSON.parse(Testing.synth(stack)))).toEqual([]);
+  });
+});

@@ -1,0 +1,488 @@
+import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
+import { describe, expect, it } from '@jest/globals';
+import { service as mailDispatcher } from '@sidestep/mail-dispatcher/service';
+import { defineService, visibilityTimeoutSeconds } from '@sidestep/manifest';
+import { TerraformStack, Testing } from 'cdktn';
+import {
+  type EnvironmentConfig,
+  environmentConfigs,
+  GrantableRole,
+  InfraConfigError,
+  JobQueue,
+  MailIdentity,
+  ServiceFunction,
+  SidestepStack,
+} from '../src/index.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped; tests read it freely.
+type Json = any;
+
+const staging: EnvironmentConfig = {
+  name: 'staging',
+  region: 'eu-west-1',
+  accountId: '123456789012',
+  mail: { fromAddress: 'no-reply@mail.example.com', domain: 'mail.example.com' },
+  databaseSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:sidestep-staging-db-AbCdEf',
+  vpc: { subnetIds: ['subnet-a', 'subnet-b'], securityGroupIds: ['sg-1'] },
+  alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:sidestep-alarms',
+  logRetentionDays: 90,
+  backend: { bucket: 'acme-sidestep-tfstate', key: 'sidestep/staging.tfstate', region: 'eu-west-1' },
+};
+
+/** A second service, as a developer would add it: a manifest and nothing else. */
+const reportBuilder = defineService({
+  name: 'report-builder',
+  description: 'Builds reports from report jobs',
+  handler: 'index.handler',
+  memoryMb: 1024,
+  timeoutSeconds: 120,
+  reservedConcurrency: 3,
+  queue: {
+    name: 'reports',
+    jobTypes: ['report.build'],
+    batchSize: 1,
+    maximumBatchingWindowSeconds: 0,
+    maximumConcurrency: 2,
+    maxReceiveCount: 3,
+  },
+  permissions: [{ resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] }],
+  environment: { REPORT_FORMAT: 'csv' },
+});
+
+function synth(config: EnvironmentConfig, services?: Parameters<typeof makeStack>[1]): Json {
+  return JSON.parse(Testing.synth(makeStack(config, services), true));
+}
+
+function makeStack(
+  config: EnvironmentConfig,
+  services?: ConstructorParameters<typeof SidestepStack>[2]['services'],
+) {
+  return new SidestepStack(Testing.app(), `sidestep-${config.name}`, { config, services });
+}
+
+/** A stack for one construct under test, with the provider cdktn's validations require. */
+function bareStack(id: string): TerraformStack {
+  const stack = new TerraformStack(Testing.app(), id);
+  new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
+  return stack;
+}
+
+/** `[address, body]` of every resource of a type. */
+function all(tf: Json, type: string): [string, Json][] {
+  return Object.entries(tf.resource?.[type] ?? {}).map(([name, body]) => [`${type}.${name}`, body]);
+}
+
+/** The one resource of a type whose properties include `match`; fails unless exactly one matches. */
+function one(tf: Json, type: string, match: Record<string, unknown> = {}): [string, Json] {
+  const found = all(tf, type).filter(([, body]) =>
+    Object.entries(match).every(([key, value]) => body[key] === value),
+  );
+  expect(found).toHaveLength(1);
+  return found[0] as [string, Json];
+}
+
+function statements(tf: Json, roleName: string): Json[] {
+  const [roleAddress] = one(tf, 'aws_iam_role', { name: roleName });
+  const [, policy] = one(tf, 'aws_iam_role_policy', { role: `\${${roleAddress}.name}` });
+  return JSON.parse(policy.policy).Statement;
+}
+
+function statementFor(tf: Json, roleName: string, action: string): Json {
+  const found = statements(tf, roleName).filter((s) => [s.Action].flat().includes(action));
+  expect(found).toHaveLength(1);
+  return found[0];
+}
+
+const tf = synth(staging);
+const name = 'sidestep-staging-mail-dispatcher';
+const [queueAddress, queue] = one(tf, 'aws_sqs_queue', { name: 'sidestep-staging-mail' });
+const [dlqAddress, dlq] = one(tf, 'aws_sqs_queue', { name: 'sidestep-staging-mail-dlq' });
+const [functionAddress, fn] = one(tf, 'aws_lambda_function', { function_name: name });
+const [logGroupAddress, logGroup] = one(tf, 'aws_cloudwatch_log_group', { name: `/aws/lambda/${name}` });
+const [repositoryAddress, repository] = one(tf, 'aws_ecr_repository', { name });
+
+describe('ServiceFunction (mail-dispatcher in staging)', () => {
+  it('runs the service image on arm64 with the manifest memory and timeout', () => {
+    expect(fn.package_type).toBe('Image');
+    expect(fn.architectures).toEqual(['arm64']);
+    expect(fn.memory_size).toBe(mailDispatcher.memoryMb);
+    expect(fn.timeout).toBe(mailDispatcher.timeoutSeconds);
+    expect(fn.image_config.command).toEqual([mailDispatcher.handler]);
+    expect(fn.image_uri).toBe(`\${${repositoryAddress}.repository_url}:\${var.image_tag_mail_dispatcher}`);
+    expect(fn.reserved_concurrent_executions).toBeUndefined();
+  });
+
+  it('takes the image tag from a validated variable the deploy pipeline sets', () => {
+    const variable = tf.variable.image_tag_mail_dispatcher;
+    expect(variable.type).toBe('string');
+    expect(variable.default).toBeUndefined();
+    expect(variable.validation[0].condition).toContain('var.image_tag_mail_dispatcher');
+  });
+
+  it('traces with X-Ray and logs JSON into its own log group with retention', () => {
+    expect(fn.tracing_config).toEqual({ mode: 'Active' });
+    expect(fn.logging_config).toEqual({ log_format: 'JSON', log_group: `\${${logGroupAddress}.name}` });
+    expect(logGroup.retention_in_days).toBe(90);
+    expect(fn.depends_on).toContain(logGroupAddress);
+    const defaults = synth(environmentConfigs({}).staging);
+    expect(one(defaults, 'aws_cloudwatch_log_group')[1].retention_in_days).toBe(30);
+  });
+
+  it('sets the runtime environment and what each permission implies', () => {
+    expect(fn.environment.variables).toEqual({
+      SIDESTEP_ENV: 'staging',
+      POWERTOOLS_SERVICE_NAME: 'mail-dispatcher',
+      POWERTOOLS_METRICS_NAMESPACE: 'sidestep',
+      MAIL_FROM: 'no-reply@mail.example.com',
+      MAIL_TRANSPORT: 'ses',
+      DATABASE_SECRET_ARN: staging.databaseSecretArn,
+      DEAD_LETTER_QUEUE_URL: `\${${dlqAddress}.url}`,
+    });
+  });
+
+  it('places the function in the configured VPC', () => {
+    expect(fn.vpc_config).toEqual({ subnet_ids: ['subnet-a', 'subnet-b'], security_group_ids: ['sg-1'] });
+  });
+
+  it('keeps images in an immutable, scanned, encrypted repository with a lifecycle policy', () => {
+    expect(repository.image_tag_mutability).toBe('IMMUTABLE');
+    expect(repository.image_scanning_configuration).toEqual({ scan_on_push: true });
+    expect(repository.force_delete).toBe(false);
+    expect(repository.encryption_configuration).toEqual([{ encryption_type: 'KMS' }]);
+    const [, lifecycle] = one(tf, 'aws_ecr_lifecycle_policy', {
+      repository: `\${${repositoryAddress}.name}`,
+    });
+    const rules = JSON.parse(lifecycle.policy).rules;
+    expect(rules.map((rule: Json) => rule.selection)).toEqual([
+      { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 1 },
+      { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: 30 },
+    ]);
+  });
+
+  it('lets only this function pull its image', () => {
+    const [, pull] = one(tf, 'aws_ecr_repository_policy', { repository: `\${${repositoryAddress}.name}` });
+    const [statement] = JSON.parse(pull.policy).Statement;
+    expect(statement.Principal).toEqual({ Service: 'lambda.amazonaws.com' });
+    expect(statement.Action).toEqual(['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer']);
+    expect(statement.Condition.StringLike['aws:sourceArn']).toBe(
+      `arn:aws:lambda:eu-west-1:123456789012:function:${name}`,
+    );
+  });
+
+  it('has a Lambda-assumed role with exactly the statements the service needs', () => {
+    const [, role] = one(tf, 'aws_iam_role', { name });
+    expect(JSON.parse(role.assume_role_policy).Statement).toEqual([
+      { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+    ]);
+    expect(role.managed_policy_arns).toBeUndefined();
+    const [identityAddress] = one(tf, 'aws_sesv2_email_identity');
+    const [configurationSetAddress] = one(tf, 'aws_sesv2_configuration_set');
+    const byAction = (action: string) => statementFor(tf, name, action);
+    expect(byAction('logs:PutLogEvents').Resource).toBe(`\${${logGroupAddress}.arn}:log-stream:*`);
+    expect(byAction('xray:PutTraceSegments').Resource).toBe('*');
+    expect(byAction('ec2:CreateNetworkInterface').Resource).toBe('*');
+    expect(byAction('ses:SendEmail')).toMatchObject({
+      Action: ['ses:SendEmail'],
+      Resource: [`\${${identityAddress}.arn}`, `\${${configurationSetAddress}.arn}`],
+    });
+    expect(byAction('secretsmanager:GetSecretValue').Resource).toBe(staging.databaseSecretArn);
+    expect(byAction('sqs:ReceiveMessage')).toMatchObject({
+      Action: [
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:ChangeMessageVisibility',
+      ],
+      Resource: `\${${queueAddress}.arn}`,
+    });
+    expect(byAction('sqs:SendMessage')).toMatchObject({
+      Action: ['sqs:SendMessage'],
+      Resource: `\${${dlqAddress}.arn}`,
+    });
+    expect(statements(tf, name)).toHaveLength(7);
+  });
+
+  it('grants VPC network interface actions only to functions in a VPC', () => {
+    const local = synth(environmentConfigs({}).local);
+    const actions = statements(local, 'sidestep-local-mail-dispatcher').flatMap((s) => s.Action);
+    expect(actions).toContain('xray:PutTraceSegments');
+    expect(actions.filter((action: string) => action.startsWith('ec2:'))).toEqual([]);
+    expect(one(local, 'aws_lambda_function')[1].vpc_config).toBeUndefined();
+  });
+});
+
+describe('JobQueue (mail)', () => {
+  it('encrypts both queues and allows 1 MiB messages', () => {
+    for (const q of [queue, dlq]) {
+      expect(q.sqs_managed_sse_enabled).toBe(true);
+      expect(q.max_message_size).toBe(1_048_576);
+    }
+  });
+
+  it('sets the visibility timeout to at least 6x the consumer timeout', () => {
+    expect(queue.visibility_timeout_seconds).toBe(visibilityTimeoutSeconds(mailDispatcher));
+    expect(queue.visibility_timeout_seconds).toBeGreaterThanOrEqual(6 * mailDispatcher.timeoutSeconds);
+  });
+
+  it('dead-letters after the manifest maxReceiveCount, into a DLQ only this queue may use', () => {
+    expect(JSON.parse(queue.redrive_policy)).toEqual({
+      deadLetterTargetArn: `\${${dlqAddress}.arn}`,
+      maxReceiveCount: mailDispatcher.queue.maxReceiveCount,
+    });
+    expect(dlq.message_retention_seconds).toBe(14 * 24 * 3600);
+    const [, allow] = one(tf, 'aws_sqs_queue_redrive_allow_policy', { queue_url: `\${${dlqAddress}.url}` });
+    expect(JSON.parse(allow.redrive_allow_policy)).toEqual({
+      redrivePermission: 'byQueue',
+      sourceQueueArns: [`\${${queueAddress}.arn}`],
+    });
+  });
+
+  it('feeds the function in batches that report partial failures', () => {
+    const [, mapping] = one(tf, 'aws_lambda_event_source_mapping', {
+      event_source_arn: `\${${queueAddress}.arn}`,
+    });
+    expect(mapping.function_name).toBe(`\${${functionAddress}.arn}`);
+    expect(mapping.function_response_types).toEqual(['ReportBatchItemFailures']);
+    expect(mapping.batch_size).toBe(mailDispatcher.queue.batchSize);
+    expect(mapping.maximum_batching_window_in_seconds).toBe(
+      mailDispatcher.queue.maximumBatchingWindowSeconds,
+    );
+    expect(mapping.scaling_config).toEqual({ maximum_concurrency: mailDispatcher.queue.maximumConcurrency });
+    const [policyAddress] = one(tf, 'aws_iam_role_policy');
+    expect(mapping.depends_on).toEqual([policyAddress]);
+  });
+
+  it('alarms on any dead-lettered job and on a backlog, notifying the configured topic', () => {
+    const [, dead] = one(tf, 'aws_cloudwatch_metric_alarm', {
+      metric_name: 'ApproximateNumberOfMessagesVisible',
+    });
+    expect(dead).toMatchObject({
+      namespace: 'AWS/SQS',
+      dimensions: { QueueName: `\${${dlqAddress}.name}` },
+      threshold: 0,
+      comparison_operator: 'GreaterThanThreshold',
+      alarm_actions: [staging.alarmTopicArn],
+    });
+    const [, age] = one(tf, 'aws_cloudwatch_metric_alarm', { metric_name: 'ApproximateAgeOfOldestMessage' });
+    expect(age).toMatchObject({
+      dimensions: { QueueName: `\${${queueAddress}.name}` },
+      threshold: visibilityTimeoutSeconds(mailDispatcher) * mailDispatcher.queue.maxReceiveCount,
+      alarm_actions: [staging.alarmTopicArn],
+    });
+  });
+
+  it('rejects a visibility timeout under 6x the consumer timeout, naming the field', () => {
+    const tooShort = defineService({
+      ...reportBuilder,
+      queue: { ...reportBuilder.queue, visibilityTimeoutSeconds: 5 * reportBuilder.timeoutSeconds },
+    });
+    expect(() => makeStack(staging, [tooShort])).toThrow(
+      expect.objectContaining({
+        name: 'InfraConfigError',
+        field: 'report-builder.queue.visibilityTimeoutSeconds',
+      }) as unknown as Error,
+    );
+  });
+
+  it('grants senders SendMessage and, with a KMS key, the key actions SQS needs', () => {
+    const stack = bareStack('kms');
+    const consumer = new ServiceFunction(stack, 'report-builder', {
+      environment: 'staging',
+      manifest: reportBuilder,
+      accountId: '123456789012',
+      region: 'eu-west-1',
+      permissionTargets: {
+        'database-secret': {
+          resourceArns: [staging.databaseSecretArn],
+          servicePrefixes: ['secretsmanager'],
+          environment: {},
+        },
+      },
+    });
+    const key = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const jobs = new JobQueue(stack, 'reports', {
+      environment: 'staging',
+      consumer,
+      encryption: { kmsKeyArn: key },
+    });
+    const producer = new GrantableRole(stack, 'producer', {
+      roleName: 'producer',
+      assumedBy: 'lambda.amazonaws.com',
+    });
+    jobs.grantSendMessages(producer);
+    consumer.grantInvoke(producer);
+    const out = JSON.parse(Testing.synth(stack, true));
+    const [reportsAddress, reports] = one(out, 'aws_sqs_queue', { name: 'sidestep-staging-reports' });
+    expect(reports.kms_master_key_id).toBe(key);
+    expect(reports.sqs_managed_sse_enabled).toBeUndefined();
+    expect(statementFor(out, 'producer', 'sqs:SendMessage').Resource).toBe(`\${${reportsAddress}.arn}`);
+    expect(statementFor(out, 'producer', 'kms:GenerateDataKey').Resource).toBe(key);
+    expect(statementFor(out, 'producer', 'lambda:InvokeFunction').Resource).toBe(
+      `\${${one(out, 'aws_lambda_function')[0]}.arn}`,
+    );
+    const consumerKeyActions = statements(out, 'sidestep-staging-report-builder')
+      .filter((s) => s.Resource === key)
+      .flatMap((s) => s.Action);
+    expect(consumerKeyActions).toEqual(['kms:Decrypt', 'kms:GenerateDataKey', 'kms:Decrypt']);
+  });
+});
+
+describe('MailIdentity', () => {
+  it('verifies the configured domain with a configuration set as its default', () => {
+    const [setAddress, set] = one(tf, 'aws_sesv2_configuration_set', {
+      configuration_set_name: 'sidestep-staging-mail',
+    });
+    expect(set.reputation_options).toEqual({ reputation_metrics_enabled: true });
+    expect(set.sending_options).toEqual({ sending_enabled: true });
+    expect(set.delivery_options).toEqual({ tls_policy: 'REQUIRE' });
+    const [, identity] = one(tf, 'aws_sesv2_email_identity', { email_identity: 'mail.example.com' });
+    expect(identity.configuration_set_name).toBe(`\${${setAddress}.configuration_set_name}`);
+  });
+
+  it('grants ses:SendEmail on the identity and its configuration set', () => {
+    const stack = bareStack('mail');
+    const mail = new MailIdentity(stack, 'mail', { environment: 'staging', fromAddress: 'a@b.example.com' });
+    const sender = new GrantableRole(stack, 'sender', {
+      roleName: 'sender',
+      assumedBy: 'states.amazonaws.com',
+    });
+    mail.grantSend(sender);
+    const out = JSON.parse(Testing.synth(stack, true));
+    expect(one(out, 'aws_sesv2_email_identity')[1].email_identity).toBe('a@b.example.com');
+    expect(statementFor(out, 'sender', 'ses:SendEmail').Resource).toEqual([
+      `\${${one(out, 'aws_sesv2_email_identity')[0]}.arn}`,
+      `\${${one(out, 'aws_sesv2_configuration_set')[0]}.arn}`,
+    ]);
+  });
+
+  it('rejects a from-address outside the verified domain', () => {
+    const stack = bareStack('bad-mail');
+    expect(
+      () =>
+        new MailIdentity(stack, 'mail', {
+          environment: 'staging',
+          fromAddress: 'a@other.com',
+          domain: 'b.com',
+        }),
+    ).toThrow(InfraConfigError);
+  });
+});
+
+describe('SidestepStack', () => {
+  it('keeps staging and production state in S3 with native locking and encryption', () => {
+    const configs = environmentConfigs({ SIDESTEP_PRODUCTION_STATE_BUCKET: 'acme-prod-tfstate' });
+    for (const config of [configs.staging, configs.production]) {
+      const out = synth(config);
+      expect(out.terraform.backend.s3).toEqual({
+        bucket: config.backend?.bucket,
+        key: `sidestep/${config.name}/terraform.tfstate`,
+        region: config.backend?.region,
+        encrypt: true,
+        use_lockfile: true,
+      });
+      expect(out.terraform.required_version).toBe('>= 1.10.0');
+    }
+    expect(configs.production.backend?.bucket).toBe('acme-prod-tfstate');
+  });
+
+  it('keeps the local stack state in a local file and pins real stacks to their account', () => {
+    const local = synth(environmentConfigs({}).local);
+    expect(local.terraform.backend.local).toEqual({ path: 'terraform.sidestep-local.tfstate' });
+    expect(local.terraform.backend.s3).toBeUndefined();
+    expect(one(local, 'aws_sqs_queue', { name: 'sidestep-local-mail' })).toBeDefined();
+    const [provider] = tf.provider.aws;
+    expect(provider.allowed_account_ids).toEqual(['123456789012']);
+    expect(provider.default_tags).toEqual([{ tags: { project: 'sidestep', environment: 'staging' } }]);
+  });
+
+  it('gives a second service its own function, repository, queue and variable without code changes', () => {
+    const out = synth(staging, [mailDispatcher, reportBuilder]);
+    const [, report] = one(out, 'aws_lambda_function', { function_name: 'sidestep-staging-report-builder' });
+    expect(report).toMatchObject({ memory_size: 1024, timeout: 120, reserved_concurrent_executions: 3 });
+    expect(report.environment.variables).toMatchObject({
+      REPORT_FORMAT: 'csv',
+      POWERTOOLS_SERVICE_NAME: 'report-builder',
+    });
+    expect(report.environment.variables.MAIL_FROM).toBeUndefined();
+    expect(out.variable.image_tag_report_builder).toBeDefined();
+    one(out, 'aws_ecr_repository', { name: 'sidestep-staging-report-builder' });
+    const [reportsAddress, reports] = one(out, 'aws_sqs_queue', { name: 'sidestep-staging-reports' });
+    expect(reports.visibility_timeout_seconds).toBe(720);
+    one(out, 'aws_sqs_queue', { name: 'sidestep-staging-reports-dlq' });
+    one(out, 'aws_lambda_event_source_mapping', {
+      event_source_arn: `\${${reportsAddress}.arn}`,
+      batch_size: 1,
+    });
+    expect(all(out, 'aws_lambda_function')).toHaveLength(2);
+    expect(all(out, 'aws_sqs_queue')).toHaveLength(4);
+    expect(statements(out, 'sidestep-staging-report-builder').flatMap((s) => s.Action)).not.toContain(
+      'ses:SendEmail',
+    );
+    expect(out.output.reports_queue_url.value).toBe(`\${${reportsAddress}.url}`);
+  });
+
+  it('rejects a manifest action that does not apply to its resource, naming the permission', () => {
+    const confused = defineService({
+      ...reportBuilder,
+      permissions: [{ resource: 'database-secret', actions: ['s3:GetObject'] }],
+    });
+    expect(() => makeStack(staging, [confused])).toThrow(
+      expect.objectContaining({ field: 'report-builder.permissions[0].actions' }) as unknown as Error,
+    );
+  });
+
+  it('rejects a manifest that sets a variable infra owns', () => {
+    const sneaky = defineService({ ...reportBuilder, environment: { SIDESTEP_ENV: 'production' } });
+    expect(() => makeStack(staging, [sneaky])).toThrow(
+      expect.objectContaining({ field: 'report-builder.environment.SIDESTEP_ENV' }) as unknown as Error,
+    );
+  });
+});
+
+describe('environmentConfigs', () => {
+  it('overrides placeholders from SIDESTEP_<ENV>_* variables', () => {
+    const configs = environmentConfigs({
+      SIDESTEP_STAGING_ACCOUNT_ID: '999999999999',
+      SIDESTEP_STAGING_SUBNET_IDS: 'subnet-1, subnet-2',
+      SIDESTEP_STAGING_SECURITY_GROUP_IDS: 'sg-1',
+      SIDESTEP_STAGING_LOG_RETENTION_DAYS: '14',
+    });
+    expect(configs.staging).toMatchObject({
+      accountId: '999999999999',
+      vpc: { subnetIds: ['subnet-1', 'subnet-2'], securityGroupIds: ['sg-1'] },
+      logRetentionDays: 14,
+    });
+    expect(configs.production.accountId).toBe('222222222222');
+  });
+
+  it('rejects an invalid value, naming the environment and field', () => {
+    expect(() => environmentConfigs({ SIDESTEP_PRODUCTION_ACCOUNT_ID: '12345' })).toThrow(
+      expect.objectContaining({
+        name: 'InfraConfigError',
+        field: 'production.accountId',
+      }) as unknown as Error,
+    );
+    expect(() => environmentConfigs({ SIDESTEP_STAGING_LOG_RETENTION_DAYS: '0' })).toThrow(
+      expect.objectContaining({ field: 'staging.logRetentionDays' }) as unknown as Error,
+    );
+  });
+});
+
+describe('GrantableRole', () => {
+  const role = new GrantableRole(bareStack('role'), 'role', {
+    roleName: 'r',
+    assumedBy: 'lambda.amazonaws.com',
+  });
+
+  it('rejects wildcard actions', () => {
+    expect(() =>
+      role.addToPolicy({ sid: 'All', actions: ['s3:*'], resources: ['arn:aws:s3:::b/*'] }),
+    ).toThrow(InfraConfigError);
+  });
+
+  it('rejects a * resource without a reason why the action cannot be scoped', () => {
+    expect(() => role.addToPolicy({ sid: 'Any', actions: ['s3:GetObject'], resources: ['*'] })).toThrow(
+      InfraConfigError,
+    );
+  });
+});
