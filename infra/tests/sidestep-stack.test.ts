@@ -135,6 +135,7 @@ describe('ServiceFunction (mail-dispatcher in staging)', () => {
       POWERTOOLS_METRICS_NAMESPACE: 'sidestep',
       MAIL_FROM: 'no-reply@mail.example.com',
       MAIL_TRANSPORT: 'ses',
+      SES_CONFIGURATION_SET: `\${${one(tf, 'aws_sesv2_configuration_set')[0]}.configuration_set_name}`,
       DATABASE_SECRET_ARN: staging.databaseSecretArn,
       DEAD_LETTER_QUEUE_URL: `\${${dlqAddress}.url}`,
     });

@@ -78,12 +78,20 @@ export class MailIdentity extends Construct {
     return [this.identityArn, this.configurationSetArn];
   }
 
-  /** What a manifest's `mail-identity` permission resolves to: these ARNs, MAIL_FROM, MAIL_TRANSPORT=ses. */
+  /**
+   * What a manifest's `mail-identity` permission resolves to: these ARNs, `MAIL_FROM`,
+   * `MAIL_TRANSPORT=ses`, and `SES_CONFIGURATION_SET` (the identity's default set, named explicitly so
+   * the sender does not depend on the default).
+   */
   get permissionTarget(): PermissionTarget {
     return {
       resourceArns: this.resourceArns,
       servicePrefixes: ['ses'],
-      environment: { MAIL_FROM: this.fromAddress, MAIL_TRANSPORT: 'ses' },
+      environment: {
+        MAIL_FROM: this.fromAddress,
+        MAIL_TRANSPORT: 'ses',
+        SES_CONFIGURATION_SET: this.configurationSet.configurationSetName,
+      },
     };
   }
 
