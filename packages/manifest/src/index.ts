@@ -133,7 +133,11 @@ export function defineService<const M extends ServiceManifest>(manifest: M): M {
   if (!Number.isInteger(manifest.memoryMb) || manifest.memoryMb < 128 || manifest.memoryMb > 10240) {
     fail('memoryMb', 'must be an integer between 128 and 10240');
   }
-  if (!Number.isInteger(manifest.timeoutSeconds) || manifest.timeoutSeconds < 1 || manifest.timeoutSeconds > 900) {
+  if (
+    !Number.isInteger(manifest.timeoutSeconds) ||
+    manifest.timeoutSeconds < 1 ||
+    manifest.timeoutSeconds > 900
+  ) {
     fail('timeoutSeconds', 'must be an integer between 1 and 900');
   }
   const queue = manifest.queue;
@@ -154,14 +158,18 @@ export function defineService<const M extends ServiceManifest>(manifest: M): M {
       fail('queue.maxReceiveCount', 'must be between 1 and 1000');
     }
     const visibility = visibilityTimeoutSeconds(manifest);
-    if (visibility < manifest.timeoutSeconds || visibility > 43_200) {
-      fail('queue.visibilityTimeoutSeconds', 'must be at least the function timeout and at most 12 hours');
+    // AWS: set the source queue's visibility timeout to at least six times the function timeout,
+    // so a batch retried by the event source mapping is not redelivered while still being processed.
+    // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html
+    if (visibility < manifest.timeoutSeconds * 6 || visibility > 43_200) {
+      fail('queue.visibilityTimeoutSeconds', 'must be at least 6x the function timeout and at most 12 hours');
     }
   }
   manifest.permissions.forEach((permission, index) => {
     if (permission.actions.length === 0) fail(`permissions[${index}].actions`, 'must not be empty');
     for (const action of permission.actions) {
-      if (!ACTION.test(action)) fail(`permissions[${index}].actions`, `"${action}" is not an exact IAM action`);
+      if (!ACTION.test(action))
+        fail(`permissions[${index}].actions`, `"${action}" is not an exact IAM action`);
     }
   });
   return manifest;

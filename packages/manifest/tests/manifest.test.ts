@@ -1,0 +1,71 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  deadLetterQueueName,
+  defineService,
+  ManifestError,
+  resourceName,
+  visibilityTimeoutSeconds,
+} from '../src/index.ts';
+
+const valid = {
+  name: 'mail-dispatcher',
+  description: 'test',
+  handler: 'index.handler',
+  memoryMb: 512,
+  timeoutSeconds: 30,
+  queue: {
+    name: 'mail',
+    jobTypes: ['mail.send'],
+    batchSize: 10,
+    maximumBatchingWindowSeconds: 1,
+    maximumConcurrency: 5,
+    maxReceiveCount: 5,
+  },
+  permissions: [{ resource: 'mail-identity' as const, actions: ['ses:SendEmail'] }],
+};
+
+function fieldOf(manifest: unknown): string {
+  try {
+    defineService(manifest as typeof valid);
+  } catch (error) {
+    if (error instanceof ManifestError) return error.field;
+    throw error;
+  }
+  throw new Error('expected a ManifestError');
+}
+
+describe('defineService', () => {
+  it('returns a valid manifest unchanged', () => {
+    expect(defineService(valid)).toBe(valid);
+  });
+
+  it('names resources sidestep-<env>-<name>', () => {
+    expect(resourceName('local', 'mail')).toBe('sidestep-local-mail');
+    expect(deadLetterQueueName('local', 'mail')).toBe('sidestep-local-mail-dlq');
+  });
+
+  it('defaults the visibility timeout to 6x the function timeout', () => {
+    expect(visibilityTimeoutSeconds(valid)).toBe(180);
+  });
+
+  it.each([
+    [{ ...valid, name: 'Mail_Dispatcher' }, 'name'],
+    [{ ...valid, handler: 'index' }, 'handler'],
+    [{ ...valid, memoryMb: 64 }, 'memoryMb'],
+    [{ ...valid, timeoutSeconds: 901 }, 'timeoutSeconds'],
+    [
+      { ...valid, queue: { ...valid.queue, batchSize: 11, maximumBatchingWindowSeconds: 0 } },
+      'queue.batchSize',
+    ],
+    [{ ...valid, queue: { ...valid.queue, maximumConcurrency: 1 } }, 'queue.maximumConcurrency'],
+    [{ ...valid, queue: { ...valid.queue, visibilityTimeoutSeconds: 60 } }, 'queue.visibilityTimeoutSeconds'],
+    [{ ...valid, queue: { ...valid.queue, jobTypes: [] } }, 'queue.jobTypes'],
+    [
+      { ...valid, permissions: [{ resource: 'mail-identity', actions: ['ses:*'] }] },
+      'permissions[0].actions',
+    ],
+    [{ ...valid, permissions: [{ resource: 'mail-identity', actions: ['*'] }] }, 'permissions[0].actions'],
+  ])('rejects a bad manifest and names the field (%#)', (manifest, field) => {
+    expect(fieldOf(manifest)).toBe(field);
+  });
+});
