@@ -1,0 +1,115 @@
+import { existsSync } from 'node:fs';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { build, type Message } from 'esbuild';
+import { BundleBuildError, BundleOptionError } from './errors.ts';
+
+/** Options of {@link bundleService}. */
+export interface BundleServiceOptions {
+  /** The service package directory (where its package.json is); `import.meta.dirname` from build.ts. */
+  packageDir: string;
+  /** Entry module, relative to `packageDir`. @default 'src/handler.ts' */
+  entry?: string;
+  /** Output directory, relative to `packageDir`; emptied first. @default 'dist' */
+  outdir?: string;
+  /**
+   * Modules left out of the bundle and resolved at run time. @default [] (everything is bundled, so
+   * the image is self-contained and the same bytes run locally and on AWS)
+   */
+  external?: string[];
+}
+
+/** What {@link bundleService} wrote. */
+export interface BundleResult {
+  /** Absolute path of the bundle, `<outdir>/index.mjs` (so the image CMD is `index.handler`). */
+  outfile: string;
+  /** Size of the bundle file in bytes (without its source map). */
+  bytes: number;
+  /** Absolute path of esbuild's metafile, `<outdir>/meta.json` (inputs and outputs with sizes). */
+  metafile: string;
+}
+
+/**
+ * `import { createRequire } ...; const require = createRequire(import.meta.url)` at the top of the
+ * bundle. CommonJS dependencies bundled into an ESM file keep their `require("node:https")` calls,
+ * and ESM has no `require`: without this banner they throw "Dynamic require of ... is not supported".
+ */
+export const CREATE_REQUIRE_BANNER =
+  "import { createRequire as __sidestepCreateRequire } from 'node:module';" +
+  'const require = __sidestepCreateRequire(import.meta.url);';
+
+/**
+ * Bundles a service's handler into one minified ESM file for its Lambda container image:
+ * `<outdir>/index.mjs` with `index.mjs.map` (a linked file, used with `NODE_OPTIONS=--enable-source-maps`),
+ * legal comments in `index.mjs.LEGAL.txt`, and the metafile in `meta.json`.
+ *
+ * @example build.ts of a service (`"build": "node ./build.ts"`):
+ * ```ts
+ * import { bundleService } from '@sidestep/bundle';
+ * await bundleService({ packageDir: import.meta.dirname });
+ * ```
+ */
+export async function bundleService(options: BundleServiceOptions): Promise<BundleResult> {
+  const packageDir = resolve(options.packageDir);
+  if (!existsSync(join(packageDir, 'package.json'))) {
+    throw new BundleOptionError(packageDir, 'packageDir', `${packageDir} has no package.json`);
+  }
+  const entry = resolve(packageDir, options.entry ?? 'src/handler.ts');
+  if (!existsSync(entry)) throw new BundleOptionError(packageDir, 'entry', `${entry} does not exist`);
+  const outdir = resolve(packageDir, options.outdir ?? 'dist');
+  const fromPackage = relative(packageDir, outdir);
+  // The output directory is emptied first (stale files would end up in the image), so it must be a
+  // strict subdirectory of the package: never the package itself or anything outside it.
+  if (fromPackage === '' || fromPackage.startsWith('..') || isAbsolute(fromPackage)) {
+    throw new BundleOptionError(packageDir, 'outdir', `${outdir} must be inside ${packageDir}`);
+  }
+  await rm(outdir, { recursive: true, force: true });
+  await mkdir(outdir, { recursive: true });
+
+  const outfile = join(outdir, 'index.mjs');
+  let result: Awaited<ReturnType<typeof build>>;
+  try {
+    result = await build({
+      absWorkingDir: packageDir,
+      entryPoints: [entry],
+      outfile,
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node24',
+      minify: true,
+      // Minified class names would change `error.name` for errors that derive it from
+      // `constructor.name`; Lambda reports `name` as errorType and Step Functions Catch matches on it.
+      keepNames: true,
+      sourcemap: true,
+      legalComments: 'external',
+      charset: 'utf8',
+      banner: { js: CREATE_REQUIRE_BANNER },
+      // Prefer ESM builds of dependencies (better tree shaking). The `import` condition is not forced
+      // on require() calls: a CommonJS caller expecting `module.exports` would get an ES namespace.
+      mainFields: ['module', 'main'],
+      conditions: ['module'],
+      external: options.external ?? [],
+      metafile: true,
+      logLevel: 'silent',
+    });
+  } catch (error) {
+    const errors = (error as { errors?: Message[] }).errors ?? [];
+    throw new BundleBuildError(
+      packageDir,
+      errors.length > 0 ? errors.map(formatMessage) : [String(error)],
+      error,
+    );
+  }
+
+  const metafile = join(outdir, 'meta.json');
+  await writeFile(metafile, JSON.stringify(result.metafile));
+  return { outfile, bytes: (await stat(outfile)).size, metafile };
+}
+
+function formatMessage(message: Message): string {
+  const where = message.location
+    ? `${message.location.file}:${message.location.line}:${message.location.column}: `
+    : '';
+  return `${where}${message.text}`;
+}

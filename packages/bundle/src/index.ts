@@ -1,0 +1,12 @@
+/**
+ * @sidestep/bundle: esbuild bundles for service images. One self-contained, minified ESM file per
+ * service (`dist/index.mjs`, image CMD `index.handler`), the same bytes locally and on AWS.
+ */
+export { runBundleCli } from './bundle-cli.ts';
+export {
+  type BundleResult,
+  type BundleServiceOptions,
+  bundleService,
+  CREATE_REQUIRE_BANNER,
+} from './bundle-service.ts';
+export { BundleBuildError, BundleError, BundleOptionError } from './errors.ts';

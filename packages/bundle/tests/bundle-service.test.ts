@@ -1,0 +1,187 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startFunction } from '@sidestep/lambda-runtime';
+import { bundleService, CREATE_REQUIRE_BANNER, runBundleCli } from '../src/index.ts';
+
+const bundlePackageDir = dirname(dirname(fileURLToPath(import.meta.url)));
+
+// A service package shaped like the real ones: TypeScript handler, build.ts, and dependencies in
+// node_modules: a CommonJS one that require()s Node builtins (what breaks ESM bundles without the
+// createRequire banner) and a dual-format one (to see that the ESM build is picked).
+const FILES: Record<string, string> = {
+  'package.json': JSON.stringify({
+    name: 'fixture-service',
+    private: true,
+    type: 'module',
+    scripts: { build: 'node ./build.ts' },
+  }),
+  'build.ts': `import { bundleService } from '@sidestep/bundle';\nawait bundleService({ packageDir: import.meta.dirname });\n`,
+  'src/handler.ts': `
+    import legacy from 'legacy-https';
+    import { flavour } from 'dual-format';
+    interface GreetingEvent { readonly name: string }
+    let invocationCounter = 0;
+    export const handler = async (event: GreetingEvent) => {
+      invocationCounter += 1;
+      return { greeting: \`hello \${event.name}\`, agent: legacy.agentName(), digest: legacy.digest(event.name), flavour, invocationCounter };
+    };`,
+  'src/broken.ts': `import { nothing } from 'not-installed-anywhere';\nexport const handler = async () => nothing;\n`,
+  'node_modules/legacy-https/package.json': JSON.stringify({
+    name: 'legacy-https',
+    version: '1.0.0',
+    main: 'index.js',
+  }),
+  'node_modules/legacy-https/index.js': `/*! legacy-https v1.0.0 | MIT License */
+    'use strict';
+    const https = require('node:https');
+    const { createHash } = require('node:crypto');
+    module.exports = {
+      agentName: () => https.Agent.name,
+      digest: (text) => createHash('sha256').update(text).digest('hex').slice(0, 8),
+    };`,
+  'node_modules/dual-format/package.json': JSON.stringify({
+    name: 'dual-format',
+    version: '1.0.0',
+    main: 'index.cjs',
+    module: 'index.mjs',
+  }),
+  'node_modules/dual-format/index.cjs': `exports.flavour = 'cjs';`,
+  'node_modules/dual-format/index.mjs': `export const flavour = 'esm';`,
+};
+
+let packageDir: string;
+let build: { status: number | null; stderr: string };
+
+beforeAll(async () => {
+  packageDir = await mkdtemp(join(tmpdir(), 'bundle-fixture-'));
+  for (const [file, content] of Object.entries(FILES)) {
+    await mkdir(dirname(join(packageDir, file)), { recursive: true });
+    await writeFile(join(packageDir, file), content);
+  }
+  await mkdir(join(packageDir, 'node_modules/@sidestep'), { recursive: true });
+  await symlink(bundlePackageDir, join(packageDir, 'node_modules/@sidestep/bundle'));
+  // Exactly what `pnpm run build` does in a service: Node 24 runs build.ts directly.
+  const result = spawnSync(process.execPath, ['./build.ts'], { cwd: packageDir, encoding: 'utf8', env: {} });
+  build = { status: result.status, stderr: result.stderr };
+});
+
+afterAll(async () => {
+  await rm(packageDir, { recursive: true, force: true });
+});
+
+describe('bundleService', () => {
+  it('builds from a service build.ts into dist/index.mjs with a source map, legal comments and a metafile', async () => {
+    expect(build).toEqual({ status: 0, stderr: '' });
+    const code = await readFile(join(packageDir, 'dist/index.mjs'), 'utf8');
+    expect(code.startsWith(CREATE_REQUIRE_BANNER)).toBe(true);
+    expect(code.trimEnd().endsWith('//# sourceMappingURL=index.mjs.map')).toBe(true);
+    expect(JSON.parse(await readFile(join(packageDir, 'dist/index.mjs.map'), 'utf8')).sources).toContain(
+      '../src/handler.ts',
+    );
+    expect(await readFile(join(packageDir, 'dist/index.mjs.LEGAL.txt'), 'utf8')).toContain(
+      'legacy-https v1.0.0 | MIT License',
+    );
+    expect(code).not.toContain('MIT License');
+    // Minified: module-local names are gone.
+    expect(code).not.toContain('invocationCounter=');
+
+    const meta = JSON.parse(await readFile(join(packageDir, 'dist/meta.json'), 'utf8'));
+    expect(Object.keys(meta.inputs)).toEqual(
+      expect.arrayContaining([
+        'src/handler.ts',
+        'node_modules/legacy-https/index.js',
+        'node_modules/dual-format/index.mjs',
+      ]),
+    );
+    expect(Object.keys(meta.inputs)).not.toContain('node_modules/dual-format/index.cjs');
+    expect(meta.outputs['dist/index.mjs']).toMatchObject({
+      entryPoint: 'src/handler.ts',
+      exports: ['handler'],
+    });
+  });
+
+  it('produces a bundle that runs through the Lambda runtime interface client from a read-only directory', async () => {
+    const fn = await startFunction({
+      name: 'bundled-fixture',
+      bundleDir: join(packageDir, 'dist'),
+      handler: 'index.handler',
+      environment: {},
+      onLog: () => {},
+    });
+    try {
+      const first = await fn.invoke({ name: 'sidestep' });
+      const second = await fn.invoke({ name: 'again' });
+      expect(first).toMatchObject({
+        ok: true,
+        payload: {
+          greeting: 'hello sidestep',
+          agent: 'Agent',
+          digest: expect.stringMatching(/^[0-9a-f]{8}$/),
+          flavour: 'esm',
+          invocationCounter: 1,
+        },
+      });
+      expect(second).toMatchObject({ ok: true, payload: { greeting: 'hello again', invocationCounter: 2 } });
+    } finally {
+      await fn.close();
+    }
+  });
+
+  it('returns the outfile, its size and the metafile path', async () => {
+    const result = await bundleService({ packageDir, outdir: 'dist-direct' });
+    expect(result).toEqual({
+      outfile: join(packageDir, 'dist-direct/index.mjs'),
+      bytes: (await readFile(join(packageDir, 'dist-direct/index.mjs'))).byteLength,
+      metafile: join(packageDir, 'dist-direct/meta.json'),
+    });
+  });
+
+  it('leaves modules named in external out of the bundle', async () => {
+    await bundleService({ packageDir, outdir: 'dist-external', external: ['legacy-https'] });
+    const code = await readFile(join(packageDir, 'dist-external/index.mjs'), 'utf8');
+    expect(code).toMatch(/from\s*"legacy-https"/);
+    const meta = JSON.parse(await readFile(join(packageDir, 'dist-external/meta.json'), 'utf8'));
+    expect(Object.keys(meta.inputs)).not.toContain('node_modules/legacy-https/index.js');
+  });
+
+  it('empties the output directory first, so stale files never reach the image', async () => {
+    await mkdir(join(packageDir, 'dist-stale'), { recursive: true });
+    await writeFile(join(packageDir, 'dist-stale/old-chunk.mjs'), 'stale');
+    await bundleService({ packageDir, outdir: 'dist-stale' });
+    expect(existsSync(join(packageDir, 'dist-stale/old-chunk.mjs'))).toBe(false);
+  });
+
+  it('names the offending option or import when it cannot bundle', async () => {
+    await expect(bundleService({ packageDir, entry: 'src/nope.ts' })).rejects.toMatchObject({
+      name: 'BundleOptionError',
+      field: 'entry',
+    });
+    await expect(bundleService({ packageDir, outdir: '.' })).rejects.toMatchObject({ field: 'outdir' });
+    await expect(bundleService({ packageDir, outdir: '../elsewhere' })).rejects.toMatchObject({
+      field: 'outdir',
+    });
+    await expect(bundleService({ packageDir: join(packageDir, 'src') })).rejects.toMatchObject({
+      field: 'packageDir',
+    });
+    const failure = bundleService({ packageDir, entry: 'src/broken.ts', outdir: 'dist-broken' });
+    await expect(failure).rejects.toMatchObject({ name: 'BundleBuildError' });
+    await expect(failure).rejects.toThrow(
+      /src\/broken\.ts:1:\d+: Could not resolve "not-installed-anywhere"/,
+    );
+  });
+});
+
+describe('runBundleCli', () => {
+  it('bundles the package given as argument and prints the bundle and its size', async () => {
+    const lines: string[] = [];
+    const code = await runBundleCli([packageDir, '--outdir', 'dist-cli'], (line) => lines.push(line));
+    expect(code).toBe(0);
+    expect(lines).toEqual([expect.stringMatching(/dist-cli\/index\.mjs \d+\.\d KiB$/)]);
+    expect(existsSync(join(packageDir, 'dist-cli/index.mjs'))).toBe(true);
+  });
+});
