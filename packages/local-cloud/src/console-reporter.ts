@@ -1,0 +1,136 @@
+import { relative } from 'node:path';
+import { styleText } from 'node:util';
+import type { LocalCloudEvent, LocalCloudReporter } from './local-cloud-event.ts';
+
+/** Options of {@link createConsoleReporter}. */
+export interface ConsoleReporterOptions {
+  /** Where lines go. @default process.stdout */
+  readonly stream?: NodeJS.WritableStream;
+  /** Paths (outbox files) are printed relative to this directory. @default process.cwd() */
+  readonly baseDir?: string;
+  /** Print sandbox log lines (summarised Powertools JSON, other lines dimmed). @default true */
+  readonly logs?: boolean;
+  /** Clock for the line prefix; tests pass a fixed one. @default () => new Date() */
+  readonly now?: () => Date;
+}
+
+type Style = Parameters<typeof styleText>[0];
+
+/**
+ * A reporter that prints one readable line per event, coloured when the stream is a TTY
+ * (`styleText` checks the stream and honours NO_COLOR / FORCE_COLOR).
+ */
+export function createConsoleReporter(options: ConsoleReporterOptions = {}): LocalCloudReporter {
+  const stream = options.stream ?? process.stdout;
+  const baseDir = options.baseDir ?? process.cwd();
+  const showLogs = options.logs ?? true;
+  const now = options.now ?? (() => new Date());
+  const paint = (style: Style, text: string): string =>
+    styleText(style, text, { stream: stream as NodeJS.WriteStream, validateStream: true });
+
+  return (event) => {
+    const text = formatEvent(event, { paint, baseDir, showLogs });
+    if (text === undefined) return;
+    const time = now().toISOString().slice(11, 23);
+    stream.write(`${paint('gray', time)} ${text}\n`);
+  };
+}
+
+interface FormatContext {
+  readonly paint: (style: Style, text: string) => string;
+  readonly baseDir: string;
+  readonly showLogs: boolean;
+}
+
+const TAG_WIDTH = 8;
+
+function formatEvent(event: LocalCloudEvent, context: FormatContext): string | undefined {
+  const { paint } = context;
+  const tag = (style: Style, label: string) => paint(style, label.padEnd(TAG_WIDTH));
+  switch (event.type) {
+    case 'queue-created':
+      return `${tag('blue', 'queue')} ${paint('bold', event.queue)} ${paint('gray', event.url)}${
+        event.deadLetterQueue ? paint('gray', ` (DLQ ${event.deadLetterQueue})`) : ''
+      }`;
+    case 'service-started':
+      return `${tag('blue', 'service')} ${paint('bold', event.service)} warm and ready (cold start ${Math.round(event.coldStartMs)} ms)`;
+    case 'message-received': {
+      const job = event.jobType
+        ? `${paint('bold', event.jobType)}${event.jobId ? ` ${event.jobId}` : ''}`
+        : 'message';
+      const attempt = event.receiveCount > 1 ? paint('yellow', ` (attempt ${event.receiveCount})`) : '';
+      return `${tag('cyan', 'arrived')} ${job} on ${event.queue} ${paint('gray', `[${event.messageId}]`)}${attempt}`;
+    }
+    case 'invocation': {
+      const head = `${tag(outcomeStyle(event.outcome), 'ran')} ${paint('bold', event.service)} batch of ${event.batchSize} in ${Math.round(event.durationMs)} ms:`;
+      if (event.outcome === 'ok') return `${head} ${paint('green', 'ok')}`;
+      if (event.outcome === 'partial') {
+        return `${head} ${paint('yellow', `${event.failedRecords} of ${event.batchSize} failed`)}`;
+      }
+      return `${head} ${paint('red', `failed, whole batch will be retried: ${event.reason ?? 'unknown error'}`)}`;
+    }
+    case 'record-failed': {
+      const limit = event.maxReceiveCount ? ` of ${event.maxReceiveCount}` : '';
+      const next = event.deadLetterNext
+        ? paint('red', ' -> moves to the DLQ when it becomes visible again')
+        : paint('gray', ' -> retried after the visibility timeout');
+      return `${tag('yellow', 'failed')} ${paint('gray', `[${event.messageId}]`)} on ${event.queue} (attempt ${event.receiveCount}${limit}): ${event.reason}${next}`;
+    }
+    case 'dead-lettered': {
+      const reason =
+        event.cause === 'redrive'
+          ? `redriven by SQS after ${event.receiveCount ?? 'maxReceiveCount'} failed receives`
+          : `${event.errorType ?? 'unknown error'}${event.errorMessage ? `: ${event.errorMessage}` : ''}`;
+      return `${tag('red', 'dlq')} ${paint('gray', `[${event.messageId}]`)} sent to ${paint('bold', event.queue)}: ${paint('red', reason)}`;
+    }
+    case 'mail-delivered':
+      return `${tag('magenta', 'mail')} to ${event.to.join(', ')}: ${paint('bold', event.subject)} ${paint(
+        'gray',
+        `-> ${relative(context.baseDir, event.file)}`,
+      )}`;
+    case 'log':
+      return context.showLogs
+        ? `${tag('gray', 'log')} ${formatLogLine(event.service, event.line, paint)}`
+        : undefined;
+    case 'error':
+      return `${tag('red', 'error')} ${event.source}: ${paint('red', event.message)}`;
+  }
+}
+
+function outcomeStyle(outcome: 'ok' | 'partial' | 'error'): Style {
+  if (outcome === 'ok') return 'green';
+  return outcome === 'partial' ? 'yellow' : 'red';
+}
+
+/**
+ * Powertools Logger writes one JSON object per line; show its level and message (and an attached
+ * error) instead of the whole object. Anything else passes through dimmed.
+ */
+function formatLogLine(service: string, line: string, paint: FormatContext['paint']): string {
+  const prefix = paint('gray', `${service}:`);
+  const entry = parseJsonObject(line);
+  if (entry && typeof entry.message === 'string') {
+    const level = typeof entry.level === 'string' ? entry.level : 'LOG';
+    const levelStyle: Style =
+      level === 'ERROR' || level === 'CRITICAL' ? 'red' : level === 'WARN' ? 'yellow' : 'gray';
+    const error = entry.error as { name?: unknown; message?: unknown } | undefined;
+    const errorText =
+      error && typeof error === 'object'
+        ? ` ${String(error.name ?? 'Error')}: ${String(error.message ?? '')}`
+        : '';
+    return `${prefix} ${paint(levelStyle, level)} ${paint('dim', `${entry.message}${errorText}`)}`;
+  }
+  return `${prefix} ${paint('dim', line)}`;
+}
+
+function parseJsonObject(line: string): Record<string, unknown> | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const value: unknown = JSON.parse(line);
+    return value && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}

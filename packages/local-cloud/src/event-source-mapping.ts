@@ -1,0 +1,269 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { judgeBatchResponse } from './batch-response.ts';
+import type { LocalCloudReporter } from './local-cloud-event.ts';
+import { type SqsEvent, toSqsEvent } from './sqs-event.ts';
+
+/**
+ * The outcome of one invocation, as `@sidestep/lambda-runtime`'s `FunctionHost.invoke` returns it.
+ * Declared structurally here so the mapping can be driven by any invoker (a fake in tests).
+ */
+export type FunctionInvocationResult = { readonly requestId: string; readonly durationMs: number } & (
+  | { readonly ok: true; readonly payload: unknown }
+  | { readonly ok: false; readonly error: { readonly errorType: string; readonly errorMessage: string } }
+);
+
+/** Invokes the function with one SQS event. */
+export type InvokeFunction = (event: SqsEvent) => Promise<FunctionInvocationResult>;
+
+/** Options of {@link startEventSourceMapping}; the field names follow Lambda's CreateEventSourceMapping. */
+export interface EventSourceMappingOptions {
+  /** Client for the queue's endpoint. */
+  readonly sqs: SQSClient;
+  readonly queue: {
+    readonly name: string;
+    readonly url: string;
+    readonly arn: string;
+    readonly region: string;
+  };
+  /** The consuming service, for reports. */
+  readonly service: string;
+  readonly invoke: InvokeFunction;
+  /** Records per invocation (Lambda: 1-10,000). */
+  readonly batchSize: number;
+  /** Seconds to keep gathering records before invoking with fewer than `batchSize`. */
+  readonly maximumBatchingWindowSeconds: number;
+  /** Concurrent invocations the mapping drives: one poller each. */
+  readonly maximumConcurrency: number;
+  /** The queue's redrive `maxReceiveCount`, to say when a failure is the last attempt. */
+  readonly maxReceiveCount?: number;
+  /** Long-poll wait per ReceiveMessage (0-20). @default 20 */
+  readonly waitTimeSeconds?: number;
+  /** @default no reporting */
+  readonly reporter?: LocalCloudReporter;
+}
+
+/** A running event source mapping. */
+export interface EventSourceMapping {
+  /**
+   * Stops polling at once (pending long polls are aborted), then waits up to `graceMs` for
+   * invocations in flight to finish and settle their records. Records of an invocation still
+   * running after that are left alone: SQS redelivers them after the visibility timeout.
+   */
+  stop(options?: { readonly graceMs?: number }): Promise<void>;
+}
+
+/** Messages a single ReceiveMessage may return (SQS limit). */
+const RECEIVE_LIMIT = 10;
+/** Entries a single DeleteMessageBatch may carry (SQS limit). */
+const DELETE_LIMIT = 10;
+const MAX_BACKOFF_MS = 10_000;
+
+/**
+ * Emulates Lambda's SQS event source mapping: pollers long-poll the queue, gather up to
+ * `batchSize` records within the batching window, invoke the function with the exact event
+ * Lambda builds and then do what Lambda does with the result:
+ * - success: delete every record not listed in `batchItemFailures` (see {@link judgeBatchResponse});
+ * - function error, timeout or malformed batch response: delete nothing.
+ * Records not deleted become visible again after the queue's visibility timeout; SQS itself moves
+ * them to the DLQ once their receive count passes the redrive policy's `maxReceiveCount`.
+ * See https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html
+ */
+export function startEventSourceMapping(options: EventSourceMappingOptions): EventSourceMapping {
+  const { sqs, queue, reporter } = options;
+  const waitTimeSeconds = options.waitTimeSeconds ?? 20;
+  const polling = new AbortController();
+  let abandoned = false;
+  const report: LocalCloudReporter = (event) => {
+    if (!abandoned) reporter?.(event);
+  };
+
+  const receive = async (maxMessages: number, waitSeconds: number): Promise<Message[]> => {
+    const output = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queue.url,
+        MaxNumberOfMessages: Math.min(RECEIVE_LIMIT, maxMessages),
+        WaitTimeSeconds: waitSeconds,
+        AttributeNames: ['All'],
+        MessageSystemAttributeNames: [
+          'All',
+          'ApproximateReceiveCount',
+          'SentTimestamp',
+          'ApproximateFirstReceiveTimestamp',
+          'SenderId',
+        ],
+        MessageAttributeNames: ['All'],
+      }),
+      { abortSignal: polling.signal },
+    );
+    return output.Messages ?? [];
+  };
+
+  /** One batch: receive, then keep receiving until the batch is full or the window closes. */
+  const gatherBatch = async (): Promise<Message[]> => {
+    const messages = await receive(options.batchSize, waitTimeSeconds);
+    if (messages.length === 0 || options.maximumBatchingWindowSeconds <= 0) return messages;
+    const deadline = Date.now() + options.maximumBatchingWindowSeconds * 1000;
+    while (messages.length < options.batchSize && !polling.signal.aborted) {
+      const remainingMs = deadline - Date.now();
+      if (remainingMs <= 0) break;
+      // WaitTimeSeconds is whole seconds: rounding up overshoots the window by under a second
+      // when the queue stays empty, and returns as soon as a message arrives otherwise.
+      const more = await receive(
+        options.batchSize - messages.length,
+        Math.min(20, Math.ceil(remainingMs / 1000)),
+      );
+      messages.push(...more);
+    }
+    return messages;
+  };
+
+  const deleteRecords = async (records: readonly { messageId: string; receiptHandle: string }[]) => {
+    for (let start = 0; start < records.length; start += DELETE_LIMIT) {
+      const chunk = records.slice(start, start + DELETE_LIMIT);
+      const output = await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queue.url,
+          Entries: chunk.map((record, index) => ({ Id: String(index), ReceiptHandle: record.receiptHandle })),
+        }),
+      );
+      for (const failure of output.Failed ?? []) {
+        const record = chunk[Number(failure.Id)];
+        report({
+          type: 'error',
+          source: `event source mapping ${queue.name}`,
+          message:
+            `could not delete message ${record?.messageId}: ${failure.Code} ${failure.Message ?? ''}`.trim(),
+        });
+      }
+    }
+  };
+
+  const runBatch = async (messages: Message[]): Promise<void> => {
+    const event = toSqsEvent(messages, queue);
+    for (const record of event.Records) {
+      report({
+        type: 'message-received',
+        queue: queue.name,
+        messageId: record.messageId,
+        receiveCount: Number(record.attributes.ApproximateReceiveCount),
+        ...envelopeOf(record.body),
+      });
+    }
+    const started = performance.now();
+    let result: FunctionInvocationResult;
+    try {
+      result = await options.invoke(event);
+    } catch (error) {
+      // An invoker that throws (sandbox gone) is a failed invocation, as Lambda treats a crash.
+      const { name, message } = error instanceof Error ? error : new Error(String(error));
+      result = {
+        ok: false,
+        requestId: 'none',
+        durationMs: performance.now() - started,
+        error: { errorType: name, errorMessage: message },
+      };
+    }
+    const messageIds = event.Records.map((record) => record.messageId);
+    const verdict = result.ok
+      ? judgeBatchResponse(result.payload, messageIds)
+      : { kind: 'batch-failed' as const, reason: `${result.error.errorType}: ${result.error.errorMessage}` };
+    if (abandoned) return;
+    const failed =
+      verdict.kind === 'partial'
+        ? event.Records.filter((record) => verdict.failedMessageIds.has(record.messageId))
+        : event.Records;
+    const succeeded =
+      verdict.kind === 'partial'
+        ? event.Records.filter((record) => !verdict.failedMessageIds.has(record.messageId))
+        : [];
+    await deleteRecords(succeeded);
+    report({
+      type: 'invocation',
+      service: options.service,
+      queue: queue.name,
+      requestId: result.requestId,
+      batchSize: event.Records.length,
+      durationMs: result.durationMs,
+      outcome: verdict.kind === 'batch-failed' ? 'error' : failed.length > 0 ? 'partial' : 'ok',
+      failedRecords: failed.length,
+      ...(verdict.kind === 'batch-failed' ? { reason: verdict.reason } : {}),
+    });
+    for (const record of failed) {
+      const receiveCount = Number(record.attributes.ApproximateReceiveCount);
+      report({
+        type: 'record-failed',
+        service: options.service,
+        queue: queue.name,
+        messageId: record.messageId,
+        reason: verdict.kind === 'batch-failed' ? verdict.reason : 'listed in batchItemFailures',
+        receiveCount,
+        ...(options.maxReceiveCount !== undefined ? { maxReceiveCount: options.maxReceiveCount } : {}),
+        deadLetterNext: options.maxReceiveCount !== undefined && receiveCount >= options.maxReceiveCount,
+      });
+    }
+  };
+
+  const poller = async (): Promise<void> => {
+    let backoffMs = 500;
+    while (!polling.signal.aborted) {
+      let messages: Message[];
+      try {
+        messages = await gatherBatch();
+      } catch (error) {
+        if (polling.signal.aborted) return;
+        report({ type: 'error', source: `event source mapping ${queue.name}`, message: describe(error) });
+        await delay(backoffMs, undefined, { signal: polling.signal }).catch(() => undefined);
+        backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
+        continue;
+      }
+      backoffMs = 500;
+      // Messages gathered when a stop arrived are left on the queue, not invoked: SQS redelivers them.
+      if (messages.length === 0 || polling.signal.aborted) continue;
+      try {
+        await runBatch(messages);
+      } catch (error) {
+        report({ type: 'error', source: `event source mapping ${queue.name}`, message: describe(error) });
+      }
+    }
+  };
+
+  const pollers = Array.from({ length: Math.max(1, options.maximumConcurrency) }, () => poller());
+  let stopped: Promise<void> | undefined;
+
+  return {
+    stop({ graceMs = 5_000 } = {}) {
+      stopped ??= (async () => {
+        polling.abort();
+        const settled = Promise.all(pollers).then(() => true);
+        const timer = delay(graceMs, false, { ref: false });
+        if (!(await Promise.race([settled, timer]))) abandoned = true;
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** The `type` and `id` of a sidestep envelope body, for reports; nothing when the body is not one. */
+function envelopeOf(body: string): { jobType?: string; jobId?: string } {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (!parsed || typeof parsed !== 'object') return {};
+    const { type, id } = parsed as { type?: unknown; id?: unknown };
+    return {
+      ...(typeof type === 'string' ? { jobType: type } : {}),
+      ...(typeof id === 'string' ? { jobId: id } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,91 @@
+/**
+ * Everything the local cloud tells a person about: what arrived, what ran, what failed and why.
+ * One discriminated union so a reporter is a single function and a test can collect the events.
+ */
+export type LocalCloudEvent =
+  | {
+      readonly type: 'queue-created';
+      readonly queue: string;
+      readonly url: string;
+      /** The dead-letter queue redrive sends to, for a job queue. */
+      readonly deadLetterQueue?: string;
+    }
+  | {
+      readonly type: 'service-started';
+      readonly service: string;
+      /** Time from spawning the sandbox to the function being ready to invoke. */
+      readonly coldStartMs: number;
+    }
+  | {
+      readonly type: 'message-received';
+      readonly queue: string;
+      readonly messageId: string;
+      /** The envelope `type` when the body is a sidestep envelope. */
+      readonly jobType?: string;
+      /** The envelope `id` when the body is a sidestep envelope. */
+      readonly jobId?: string;
+      /** `ApproximateReceiveCount`: 1 on first delivery. */
+      readonly receiveCount: number;
+    }
+  | {
+      readonly type: 'invocation';
+      readonly service: string;
+      readonly queue: string;
+      readonly requestId: string;
+      readonly batchSize: number;
+      readonly durationMs: number;
+      /** `ok`: every record succeeded; `partial`: some records failed; `error`: the whole batch failed. */
+      readonly outcome: 'ok' | 'partial' | 'error';
+      readonly failedRecords: number;
+      /** Why the whole batch failed (function error, timeout, malformed batch response). */
+      readonly reason?: string;
+    }
+  | {
+      readonly type: 'record-failed';
+      readonly service: string;
+      readonly queue: string;
+      readonly messageId: string;
+      readonly reason: string;
+      readonly receiveCount: number;
+      readonly maxReceiveCount?: number;
+      /** True when this was the last receive SQS allows: the next receive moves it to the DLQ. */
+      readonly deadLetterNext: boolean;
+    }
+  | {
+      readonly type: 'dead-lettered';
+      /** The dead-letter queue. */
+      readonly queue: string;
+      readonly messageId: string;
+      /**
+       * `runtime`: the service's runtime sent it there itself (a permanent error), with the reason
+       * in message attributes; `redrive`: SQS moved it after `maxReceiveCount` failed receives.
+       */
+      readonly cause: 'runtime' | 'redrive';
+      /** For a redrive: how many deliveries failed before SQS moved it. */
+      readonly receiveCount?: number;
+      /** `sidestep.error.type` set by the runtime when it dead-letters a permanent error itself. */
+      readonly errorType?: string;
+      /** `sidestep.error.message` set by the runtime. */
+      readonly errorMessage?: string;
+    }
+  | {
+      readonly type: 'mail-delivered';
+      readonly to: readonly string[];
+      readonly subject: string;
+      readonly file: string;
+    }
+  | {
+      readonly type: 'log';
+      readonly service: string;
+      /** One line of the sandbox's stdout/stderr (Powertools writes JSON lines). */
+      readonly line: string;
+    }
+  | {
+      readonly type: 'error';
+      /** What failed: `poller sidestep-local-mail`, `smtp-sink`, ... */
+      readonly source: string;
+      readonly message: string;
+    };
+
+/** Receives every {@link LocalCloudEvent}; the console reporter prints them, tests collect them. */
+export type LocalCloudReporter = (event: LocalCloudEvent) => void;

@@ -1,0 +1,84 @@
+import { METRICS_NAMESPACE, RUNTIME_ENVIRONMENT, type ServiceManifest } from '@sidestep/manifest';
+
+/** The local resources a service's environment points at. */
+export interface LocalResources {
+  /** `local`. */
+  readonly environment: string;
+  readonly region: string;
+  /** The SQS/S3 endpoint, given to the AWS SDK as `AWS_ENDPOINT_URL`. */
+  readonly awsEndpoint: string;
+  /** The service's dead-letter queue URL, when it consumes a queue. */
+  readonly deadLetterQueueUrl?: string;
+  /** `smtp://127.0.0.1:<port>` of the SMTP sink, for services granted `mail-identity`. */
+  readonly smtpUrl?: string;
+  /** PostgreSQL URL, for services granted `database-secret`. */
+  readonly databaseUrl?: string;
+}
+
+/** The sender address local mail uses in place of the SES identity. */
+export const LOCAL_MAIL_FROM = 'sidestep@localhost';
+
+/** A service needs a local resource that was not provided. */
+export class MissingLocalResourceError extends Error {
+  override readonly name = 'MissingLocalResourceError';
+  readonly service: string;
+  readonly field: string;
+  constructor(service: string, field: string) {
+    super(`service ${service} needs ${field}, which the local cloud did not provide`);
+    this.service = service;
+    this.field = field;
+  }
+}
+
+/**
+ * The environment a service's sandbox gets locally: what infra gives the Lambda function, with
+ * each AWS resource replaced by its local stand-in. The handler code is the same; only the
+ * environment differs:
+ * - every service: SIDESTEP_ENV, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, the
+ *   manifest's static `environment`, the region, dummy credentials (the local endpoint accepts any)
+ *   and `AWS_ENDPOINT_URL` so every AWS SDK v3 client talks to the local endpoint;
+ * - a queue consumer: DEAD_LETTER_QUEUE_URL;
+ * - `mail-identity`: MAIL_FROM, and MAIL_TRANSPORT=smtp + SMTP_URL instead of SES;
+ * - `database-secret`: DATABASE_URL instead of DATABASE_SECRET_ARN.
+ */
+export function serviceEnvironment(
+  manifest: ServiceManifest,
+  resources: LocalResources,
+): Record<string, string> {
+  const environment: Record<string, string> = {
+    ...manifest.environment,
+    [RUNTIME_ENVIRONMENT.environment]: resources.environment,
+    [RUNTIME_ENVIRONMENT.serviceName]: manifest.name,
+    [RUNTIME_ENVIRONMENT.metricsNamespace]: METRICS_NAMESPACE,
+    AWS_REGION: resources.region,
+    AWS_DEFAULT_REGION: resources.region,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ENDPOINT_URL: resources.awsEndpoint,
+  };
+  if (manifest.queue) {
+    if (!resources.deadLetterQueueUrl)
+      throw new MissingLocalResourceError(manifest.name, 'deadLetterQueueUrl');
+    environment[RUNTIME_ENVIRONMENT.deadLetterQueueUrl] = resources.deadLetterQueueUrl;
+  }
+  for (const permission of manifest.permissions) {
+    switch (permission.resource) {
+      case 'mail-identity':
+        if (!resources.smtpUrl) throw new MissingLocalResourceError(manifest.name, 'smtpUrl');
+        environment.MAIL_FROM = LOCAL_MAIL_FROM;
+        environment.MAIL_TRANSPORT = 'smtp';
+        environment.SMTP_URL = resources.smtpUrl;
+        break;
+      case 'database-secret':
+        if (!resources.databaseUrl) throw new MissingLocalResourceError(manifest.name, 'databaseUrl');
+        environment.DATABASE_URL = resources.databaseUrl;
+        break;
+    }
+  }
+  return environment;
+}
+
+/** Whether any of the services needs PostgreSQL (so the embedded one is started only then). */
+export function needsDatabase(manifests: readonly ServiceManifest[]): boolean {
+  return manifests.some((manifest) => manifest.permissions.some((p) => p.resource === 'database-secret'));
+}

@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import { simpleParser } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+
+/** A mail the sink stored. */
+export interface DeliveredMail {
+  /** Envelope recipients (RCPT TO), which is who the mail was really sent to. */
+  readonly to: readonly string[];
+  /** Envelope sender (MAIL FROM). */
+  readonly from: string;
+  readonly subject: string;
+  /** The `Message-ID` header, if the mail had one. */
+  readonly messageId?: string;
+  /** Absolute path of the `.eml` file holding the raw RFC 822 source. */
+  readonly file: string;
+}
+
+/** Options of {@link startSmtpSink}. */
+export interface SmtpSinkOptions {
+  /** Directory the `.eml` files go to; created if missing. */
+  readonly outboxDir: string;
+  /** @default 1025 (0 picks a free port) */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** Called after each mail is stored. */
+  readonly onMail?: (mail: DeliveredMail) => void;
+  /** Called when a mail could not be stored (the client gets a 451 and may retry). */
+  readonly onError?: (error: Error) => void;
+}
+
+/** A running SMTP sink. */
+export interface SmtpSink {
+  readonly host: string;
+  readonly port: number;
+  /** `smtp://<host>:<port>`, what `SMTP_URL` must be. */
+  readonly url: string;
+  readonly outboxDir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * An SMTP server that delivers nowhere: it accepts any sender, recipient and credentials (or
+ * none), without TLS, and stores each message's raw source as
+ * `<outboxDir>/<timestamp>-<message-id>.eml`. It writes a hidden temp file and renames it, so a
+ * reader listing `*.eml` never sees a half-written mail.
+ */
+export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink> {
+  const host = options.host ?? '127.0.0.1';
+  const { outboxDir } = options;
+  await mkdir(outboxDir, { recursive: true });
+
+  const store = async (raw: Buffer, envelope: { from: string; to: string[] }): Promise<DeliveredMail> => {
+    // mailparser decodes encoded-word subjects (=?UTF-8?...?=) so the report is readable.
+    const parsed = await simpleParser(raw, {
+      skipHtmlToText: true,
+      skipTextToHtml: true,
+      skipImageLinks: true,
+    });
+    const messageId = parsed.messageId;
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('.', '');
+    const id = (messageId ?? randomUUID())
+      .replace(/^<|>$/g, '')
+      .replace(/[^A-Za-z0-9._-]+/g, '_')
+      .slice(0, 120);
+    const fileName = `${stamp}-${id}.eml`;
+    const file = join(outboxDir, fileName);
+    const temporary = join(outboxDir, `.${fileName}.${randomUUID()}.tmp`);
+    await writeFile(temporary, raw);
+    await rename(temporary, file);
+    return {
+      to: envelope.to,
+      from: envelope.from,
+      subject: parsed.subject ?? '(no subject)',
+      ...(messageId ? { messageId } : {}),
+      file,
+    };
+  };
+
+  const server = new SMTPServer({
+    logger: false,
+    secure: false,
+    authOptional: true,
+    allowInsecureAuth: true,
+    disabledCommands: ['STARTTLS'],
+    // A local sink: stop() should not wait the default 30 s for idle clients.
+    closeTimeout: 1_000,
+    onAuth(auth, _session, callback) {
+      callback(null, { user: auth.username ?? 'anonymous' });
+    },
+    onData(stream, session, callback) {
+      const envelope = {
+        from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+        to: session.envelope.rcptTo.map((recipient) => recipient.address),
+      };
+      buffer(stream)
+        .then((raw) => store(raw, envelope))
+        .then(
+          (mail) => {
+            options.onMail?.(mail);
+            callback();
+          },
+          (error: unknown) => {
+            const failure = error instanceof Error ? error : new Error(String(error));
+            options.onError?.(failure);
+            callback(
+              Object.assign(new Error(`could not store the mail: ${failure.message}`), { responseCode: 451 }),
+            );
+          },
+        );
+    },
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 1025, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  // After start-up, a broken client connection must not crash the process.
+  server.on('error', (error) => options.onError?.(error));
+  const address = server.server.address();
+  if (!address || typeof address === 'string')
+    throw new Error('the SMTP sink is not listening on a TCP port');
+
+  return {
+    host,
+    port: address.port,
+    url: `smtp://${host}:${address.port}`,
+    outboxDir,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

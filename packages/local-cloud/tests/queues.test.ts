@@ -1,0 +1,126 @@
+import {
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { defineService } from '@sidestep/manifest';
+import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { createJobQueue, MissingQueueError } from '../src/queues.ts';
+
+const manifest = defineService({
+  name: 'mailer',
+  description: 'test',
+  handler: 'index.handler',
+  memoryMb: 256,
+  timeoutSeconds: 30,
+  queue: {
+    name: 'mail',
+    jobTypes: ['mail.send'],
+    batchSize: 10,
+    maximumBatchingWindowSeconds: 1,
+    maximumConcurrency: 5,
+    maxReceiveCount: 5,
+  },
+  permissions: [],
+});
+const scope = { environment: 'local', region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
+
+let endpoint: AwsEndpoint;
+let sqs: SQSClient;
+
+beforeAll(async () => {
+  endpoint = await startAwsEndpoint({ port: 0 });
+  sqs = new SQSClient({
+    endpoint: endpoint.url,
+    region: LOCAL_REGION,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+});
+
+afterAll(async () => {
+  sqs.destroy();
+  await endpoint.stop();
+});
+
+async function attributes(url: string): Promise<Record<string, string>> {
+  const output = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }));
+  return output.Attributes ?? {};
+}
+
+describe('createJobQueue', () => {
+  it('creates sidestep-<env>-<queue> and its DLQ with the attributes infra sets', async () => {
+    const queue = await createJobQueue(sqs, manifest, scope);
+    expect(queue).toEqual({
+      name: 'sidestep-local-mail',
+      url: `${endpoint.url}/000000000000/sidestep-local-mail`,
+      arn: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-mail',
+      deadLetter: {
+        name: 'sidestep-local-mail-dlq',
+        url: `${endpoint.url}/000000000000/sidestep-local-mail-dlq`,
+        arn: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-mail-dlq',
+      },
+    });
+    const source = await attributes(queue.url);
+    expect(source).toMatchObject({ VisibilityTimeout: '180', MaximumMessageSize: '1048576' });
+    expect(JSON.parse(source.RedrivePolicy ?? '{}')).toEqual({
+      deadLetterTargetArn: queue.deadLetter.arn,
+      maxReceiveCount: 5,
+    });
+    const dlq = await attributes(queue.deadLetter.url);
+    expect(dlq).toMatchObject({ MessageRetentionPeriod: '1209600', MaximumMessageSize: '1048576' });
+    expect(JSON.parse(dlq.RedriveAllowPolicy ?? '{}')).toEqual({
+      redrivePermission: 'byQueue',
+      sourceQueueArns: [queue.arn],
+    });
+  });
+
+  it('is idempotent', async () => {
+    const first = await createJobQueue(sqs, manifest, scope);
+    const second = await createJobQueue(sqs, manifest, scope);
+    expect(second).toEqual(first);
+  });
+
+  it('refuses a manifest without a queue, naming the field', async () => {
+    const { queue: _queue, ...withoutQueue } = manifest;
+    await expect(createJobQueue(sqs, withoutQueue, scope)).rejects.toThrow(MissingQueueError);
+    await expect(createJobQueue(sqs, withoutQueue, scope)).rejects.toMatchObject({ field: 'queue' });
+  });
+});
+
+describe('startAwsEndpoint', () => {
+  it('hands out queue URLs on its own host and port, which an SDK client without endpoint can use', async () => {
+    await createJobQueue(sqs, manifest, scope);
+    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: 'sidestep-local-mail' }));
+    expect(QueueUrl).toBe(endpoint.queueUrl('sidestep-local-mail'));
+    // No endpoint configured: the SDK sends to the queue URL's host, which must resolve.
+    const quiet = {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+    };
+    const plain = new SQSClient({
+      region: LOCAL_REGION,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      logger: quiet, // it warns that the queue URL's host differs from the AWS endpoint: that is the point
+    });
+    try {
+      const sent = await plain.send(new SendMessageCommand({ QueueUrl, MessageBody: 'via queue url' }));
+      expect(sent.MessageId).toBeDefined();
+    } finally {
+      plain.destroy();
+    }
+    const queued = await endpoint.peek('sidestep-local-mail');
+    expect(queued?.map((message) => message.body)).toContain('via queue url');
+  });
+
+  it('listens on loopback only', () => {
+    expect(endpoint.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it('peeks undefined for an unknown queue', async () => {
+    expect(await endpoint.peek('no-such-queue')).toBeUndefined();
+  });
+});

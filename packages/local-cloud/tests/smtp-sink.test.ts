@@ -1,0 +1,115 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { simpleParser } from 'mailparser';
+import { type DeliveredMail, type SmtpSink, startSmtpSink } from '../src/smtp-sink.ts';
+import { sendMail } from './fixtures/echo-service/smtp-client.mjs';
+
+let outboxDir: string;
+let sink: SmtpSink;
+const delivered: DeliveredMail[] = [];
+
+beforeAll(async () => {
+  outboxDir = join(await mkdtemp(join(tmpdir(), 'smtp-sink-')), 'outbox');
+  sink = await startSmtpSink({ outboxDir, port: 0, onMail: (mail) => delivered.push(mail) });
+});
+
+afterAll(async () => {
+  await sink.stop();
+  await rm(join(outboxDir, '..'), { recursive: true, force: true });
+});
+
+const message = (headers: Record<string, string>, body: string) =>
+  `${Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}`)
+    .join('\r\n')}\r\n\r\n${body}`;
+
+describe('startSmtpSink', () => {
+  it('binds a free port on loopback when asked for port 0', () => {
+    expect(sink.port).toBeGreaterThan(0);
+    expect(sink.url).toBe(`smtp://127.0.0.1:${sink.port}`);
+  });
+
+  it('stores the raw message as <timestamp>-<message-id>.eml and reports recipient and subject', async () => {
+    const raw = message(
+      {
+        From: 'sidestep@localhost',
+        To: 'ada@example.com',
+        Subject: 'Your export is ready',
+        'Message-ID': '<abc.123@sidestep.local>',
+        'Content-Type': 'text/plain; charset=utf-8',
+      },
+      'Hello Ada,\r\n.a line starting with a dot\r\nBye',
+    );
+    const reply = await sendMail({
+      port: sink.port,
+      from: 'sidestep@localhost',
+      to: ['ada@example.com'],
+      data: raw,
+    });
+    expect(reply).toMatch(/^250 /);
+
+    const mail = delivered.at(-1);
+    expect(mail).toMatchObject({
+      to: ['ada@example.com'],
+      from: 'sidestep@localhost',
+      subject: 'Your export is ready',
+      messageId: '<abc.123@sidestep.local>',
+    });
+    expect(basename(mail?.file ?? '')).toMatch(/^\d{8}T\d{9}Z-abc\.123_sidestep\.local\.eml$/);
+    const stored = await readFile(mail?.file ?? '', 'utf8');
+    // Byte for byte what the client sent, dot-stuffing undone.
+    expect(stored.trimEnd()).toBe(raw.trimEnd());
+    const parsed = await simpleParser(stored);
+    expect(parsed.text?.trim()).toBe('Hello Ada,\n.a line starting with a dot\nBye');
+  });
+
+  it('accepts any credentials over plain text, and delivers to every envelope recipient', async () => {
+    await sendMail({
+      port: sink.port,
+      from: 'app@localhost',
+      to: ['a@example.com', 'b@example.com'],
+      auth: { user: 'whoever', pass: 'anything' },
+      data: message({ Subject: 'Two recipients', 'Message-ID': '<two@x>' }, 'hi'),
+    });
+    expect(delivered.at(-1)).toMatchObject({
+      to: ['a@example.com', 'b@example.com'],
+      subject: 'Two recipients',
+    });
+  });
+
+  it('names a mail without Message-ID by a random id and decodes an encoded subject', async () => {
+    await sendMail({
+      port: sink.port,
+      from: 'app@localhost',
+      to: ['c@example.com'],
+      data: message({ Subject: '=?UTF-8?B?w4ljaMOpYW5jZQ==?=' }, 'body'),
+    });
+    const mail = delivered.at(-1);
+    expect(mail?.subject).toBe('Échéance');
+    expect(mail?.messageId).toBeUndefined();
+    expect(basename(mail?.file ?? '')).toMatch(/^\d{8}T\d{9}Z-[0-9a-f-]{36}\.eml$/);
+  });
+
+  it('leaves only complete .eml files in the outbox (temp files are renamed into place)', async () => {
+    const files = await readdir(outboxDir);
+    expect(files.length).toBe(delivered.length);
+    expect(files.every((file) => file.endsWith('.eml') && !file.startsWith('.'))).toBe(true);
+  });
+
+  it('refuses connections once stopped', async () => {
+    const other = await startSmtpSink({ outboxDir, port: 0 });
+    await other.stop();
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      const socket = connect(other.port, '127.0.0.1');
+      socket.on('connect', () => {
+        socket.destroy();
+        resolve(undefined);
+      });
+      socket.on('error', resolve);
+    });
+    expect(error?.code).toBe('ECONNREFUSED');
+  });
+});
