@@ -1,0 +1,140 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from '@jest/globals';
+import { createConsoleReporter } from '../src/console-reporter.ts';
+import type { LocalCloudEvent } from '../src/local-cloud-event.ts';
+
+/** Prints the events through a non-TTY stream (so no colour codes) and returns the lines. */
+function print(events: LocalCloudEvent[], options: { logs?: boolean } = {}): string[] {
+  const stream = new PassThrough();
+  const chunks: string[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk.toString()));
+  const report = createConsoleReporter({
+    stream,
+    baseDir: '/repo',
+    now: () => new Date('2026-11-24T09:15:02.345Z'),
+    ...options,
+  });
+  for (const event of events) report(event);
+  return chunks.join('').split('\n').filter(Boolean);
+}
+
+describe('createConsoleReporter', () => {
+  it('prints one uncoloured, timestamped line per event on a non-TTY stream', () => {
+    const lines = print([
+      {
+        type: 'queue-created',
+        queue: 'sidestep-local-mail',
+        url: 'http://q',
+        deadLetterQueue: 'sidestep-local-mail-dlq',
+      },
+      { type: 'service-started', service: 'mail-dispatcher', coldStartMs: 412.4 },
+    ]);
+    expect(lines).toEqual([
+      '09:15:02.345 queue    sidestep-local-mail http://q (DLQ sidestep-local-mail-dlq)',
+      '09:15:02.345 service  mail-dispatcher warm and ready (cold start 412 ms)',
+    ]);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: asserting the absence of ANSI escapes
+    expect(lines.join('')).not.toMatch(/\u001b\[/);
+  });
+
+  it('says what arrived, what ran and what failed, with the reason', () => {
+    const lines = print([
+      {
+        type: 'message-received',
+        queue: 'sidestep-local-mail',
+        messageId: 'm-1',
+        jobType: 'mail.send',
+        jobId: 'job-7',
+        receiveCount: 2,
+      },
+      {
+        type: 'invocation',
+        service: 'mail-dispatcher',
+        queue: 'sidestep-local-mail',
+        requestId: 'r',
+        batchSize: 3,
+        durationMs: 41.6,
+        outcome: 'partial',
+        failedRecords: 1,
+      },
+      {
+        type: 'invocation',
+        service: 'mail-dispatcher',
+        queue: 'sidestep-local-mail',
+        requestId: 'r',
+        batchSize: 1,
+        durationMs: 30_000,
+        outcome: 'error',
+        failedRecords: 1,
+        reason: 'Sandbox.Timedout: Task timed out after 30.00 seconds',
+      },
+      {
+        type: 'record-failed',
+        service: 'mail-dispatcher',
+        queue: 'sidestep-local-mail',
+        messageId: 'm-1',
+        reason: 'listed in batchItemFailures',
+        receiveCount: 5,
+        maxReceiveCount: 5,
+        deadLetterNext: true,
+      },
+    ]);
+    expect(lines[0]).toContain('arrived  mail.send job-7 on sidestep-local-mail [m-1] (attempt 2)');
+    expect(lines[1]).toContain('ran      mail-dispatcher batch of 3 in 42 ms: 1 of 3 failed');
+    expect(lines[2]).toContain(
+      'failed, whole batch will be retried: Sandbox.Timedout: Task timed out after 30.00 seconds',
+    );
+    expect(lines[3]).toContain('(attempt 5 of 5): listed in batchItemFailures -> moves to the DLQ');
+  });
+
+  it('gives the reason a message was dead-lettered, and where mail went', () => {
+    const lines = print([
+      {
+        type: 'dead-lettered',
+        queue: 'sidestep-local-mail-dlq',
+        messageId: 'm-2',
+        cause: 'runtime',
+        errorType: 'SchemaViolationError',
+        errorMessage: 'payload.to: invalid email',
+      },
+      {
+        type: 'dead-lettered',
+        queue: 'sidestep-local-mail-dlq',
+        messageId: 'm-3',
+        cause: 'redrive',
+        receiveCount: 5,
+      },
+      {
+        type: 'mail-delivered',
+        to: ['ada@example.com'],
+        subject: 'Export ready',
+        file: '/repo/.sidestep/outbox/x.eml',
+      },
+    ]);
+    expect(lines[0]).toContain(
+      'dlq      [m-2] sent to sidestep-local-mail-dlq: SchemaViolationError: payload.to: invalid email',
+    );
+    expect(lines[1]).toContain('redriven by SQS after 5 failed receives');
+    expect(lines[2]).toContain('mail     to ada@example.com: Export ready -> .sidestep/outbox/x.eml');
+  });
+
+  it('summarises Powertools JSON log lines, passes other lines through, and can hide them', () => {
+    const events: LocalCloudEvent[] = [
+      {
+        type: 'log',
+        service: 'mail-dispatcher',
+        line: JSON.stringify({
+          level: 'ERROR',
+          message: 'send failed',
+          error: { name: 'SmtpError', message: 'refused' },
+        }),
+      },
+      { type: 'log', service: 'mail-dispatcher', line: 'plain text from console.log' },
+    ];
+    expect(print(events)).toEqual([
+      '09:15:02.345 log      mail-dispatcher: ERROR send failed SmtpError: refused',
+      '09:15:02.345 log      mail-dispatcher: plain text from console.log',
+    ]);
+    expect(print(events, { logs: false })).toEqual([]);
+  });
+});

@@ -1,0 +1,171 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { ServiceManifest } from '@sidestep/manifest';
+import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { type LocalCloud, startLocalCloud, UnknownQueueError } from '../src/local-cloud.ts';
+
+/**
+ * The fixture consumer. Not passed through defineService: its 1 s visibility timeout (so a failed
+ * record comes back within the test) breaks the 6x-timeout rule infra enforces.
+ */
+const echoService: ServiceManifest = {
+  name: 'echo-service',
+  description: 'Mails every record to the SMTP sink; fails records containing "fail"',
+  handler: 'index.handler',
+  memoryMb: 128,
+  timeoutSeconds: 5,
+  queue: {
+    name: 'echo',
+    jobTypes: ['echo.say'],
+    batchSize: 10,
+    maximumBatchingWindowSeconds: 0,
+    maximumConcurrency: 2,
+    maxReceiveCount: 2,
+    visibilityTimeoutSeconds: 1,
+  },
+  permissions: [{ resource: 'mail-identity', actions: ['ses:SendEmail'] }],
+};
+
+const report = createCollectingReporter();
+let rootDir: string;
+let cloud: LocalCloud;
+let sqs: SQSClient;
+
+beforeAll(async () => {
+  rootDir = await mkdtemp(join(tmpdir(), 'local-cloud-'));
+  cloud = await startLocalCloud({
+    rootDir,
+    services: [
+      { manifest: echoService, bundleDir: new URL('./fixtures/echo-service', import.meta.url).pathname },
+    ],
+    port: 0,
+    smtpPort: 0,
+    reporter: report.reporter,
+  });
+  // A producer configured only from what the cloud hands out.
+  const env = cloud.producerEnvironment;
+  sqs = new SQSClient({
+    endpoint: env.AWS_ENDPOINT_URL,
+    region: env.AWS_REGION,
+    credentials: {
+      accessKeyId: env.AWS_ACCESS_KEY_ID ?? '',
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? '',
+    },
+  });
+});
+
+afterAll(async () => {
+  sqs?.destroy();
+  await cloud?.stop();
+  await rm(rootDir, { recursive: true, force: true });
+});
+
+/** Child processes of this test process that run the fixture's bundle (the warm sandboxes). */
+function sandboxProcesses(): string[] {
+  const output = spawnSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], {
+    encoding: 'utf8',
+  }).stdout;
+  return output.split('\n').filter((line) => line.includes('runtime-interface-client'));
+}
+
+async function messagesIn(queueUrl: string): Promise<number> {
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(Attributes?.ApproximateNumberOfMessages) +
+    Number(Attributes?.ApproximateNumberOfMessagesNotVisible)
+  );
+}
+
+describe('startLocalCloud', () => {
+  it('starts on the requested random ports with the queues and the warm service', () => {
+    expect(cloud.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(cloud.endpoint).not.toBe('http://127.0.0.1:4566');
+    expect(cloud.smtpPort).toBeGreaterThan(0);
+    expect(cloud.smtpPort).not.toBe(1025);
+    expect(cloud.outboxDir).toBe(join(rootDir, '.sidestep', 'outbox'));
+    expect(cloud.databaseUrl).toBeUndefined(); // no service asked for a database
+    expect(cloud.queueUrl('echo')).toBe(`${cloud.endpoint}/000000000000/sidestep-local-echo`);
+    expect(cloud.queueUrl('sidestep-local-echo-dlq')).toBe(
+      `${cloud.endpoint}/000000000000/sidestep-local-echo-dlq`,
+    );
+    expect(() => cloud.queueUrl('nope')).toThrow(UnknownQueueError);
+    expect(report.ofType('queue-created').map((event) => event.queue)).toEqual([
+      'sidestep-local-echo-dlq',
+      'sidestep-local-echo',
+    ]);
+    expect(report.ofType('service-started')).toEqual([
+      { type: 'service-started', service: 'echo-service', coldStartMs: expect.any(Number) },
+    ]);
+  });
+
+  it('runs the service for a message, delivers its mail to the outbox and deletes the message', async () => {
+    const { MessageId } = await sqs.send(
+      new SendMessageCommand({ QueueUrl: cloud.queueUrl('echo'), MessageBody: 'hello' }),
+    );
+    const mail = await report.waitFor('mail-delivered', (event) => event.subject === 'processed hello');
+    expect(mail.to).toEqual(['dev@example.com']);
+    expect((await readdir(cloud.outboxDir)).filter((file) => file.endsWith('.eml'))).toHaveLength(1);
+    const source = await readFile(mail.file, 'utf8');
+    expect(source).toContain(`Message-ID: <${MessageId}@echo-service>`);
+    expect(source).toContain('From: sidestep@localhost');
+
+    const invocation = await report.waitFor('invocation', (event) => event.outcome === 'ok');
+    expect(invocation).toMatchObject({ service: 'echo-service', queue: 'sidestep-local-echo', batchSize: 1 });
+    expect(await messagesIn(cloud.queueUrl('echo'))).toBe(0);
+  });
+
+  it('redelivers a failing message and after maxReceiveCount finds it in the DLQ', async () => {
+    const { MessageId } = await sqs.send(
+      new SendMessageCommand({ QueueUrl: cloud.queueUrl('echo'), MessageBody: 'please fail' }),
+    );
+    const first = await report.waitFor('record-failed', (event) => event.messageId === MessageId);
+    expect(first).toMatchObject({
+      receiveCount: 1,
+      deadLetterNext: false,
+      reason: 'listed in batchItemFailures',
+    });
+    const second = await report.waitFor(
+      'record-failed',
+      (e) => e.messageId === MessageId && e.receiveCount === 2,
+    );
+    expect(second.deadLetterNext).toBe(true);
+
+    const dead = await report.waitFor('dead-lettered', (event) => event.messageId === MessageId);
+    expect(dead).toMatchObject({ queue: 'sidestep-local-echo-dlq', cause: 'redrive', receiveCount: 2 });
+    const { Messages } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: cloud.queueUrl('sidestep-local-echo-dlq'), WaitTimeSeconds: 0 }),
+    );
+    expect(Messages?.map((message) => [message.MessageId, message.Body])).toEqual([
+      [MessageId, 'please fail'],
+    ]);
+    expect(await messagesIn(cloud.queueUrl('echo'))).toBe(0);
+    // The sandbox's own log lines reach the reporter.
+    expect(report.ofType('log').some((event) => event.line.includes('refusing record'))).toBe(true);
+  });
+
+  it('stops cleanly: servers closed, sandboxes gone, a second stop is a no-op', async () => {
+    const endpoint = cloud.endpoint;
+    expect(sandboxProcesses().length).toBeGreaterThan(0);
+    const started = performance.now();
+    await cloud.stop();
+    expect(performance.now() - started).toBeLessThan(5_000);
+    await expect(fetch(`${endpoint}/health`)).rejects.toThrow();
+    expect(sandboxProcesses()).toEqual([]);
+    await expect(cloud.stop()).resolves.toBeUndefined();
+    expect(report.ofType('error')).toEqual([]);
+  });
+});

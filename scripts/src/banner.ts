@@ -1,0 +1,50 @@
+import { relative } from 'node:path';
+import type { LocalCloud } from '@sidestep/local-cloud';
+
+/** What the banner needs besides the running cloud. */
+export interface BannerContext {
+  readonly rootDir: string;
+  /** `embedded` when PGlite runs inside the cloud, `external` for `--database-url`/`DATABASE_URL`. */
+  readonly databaseKind: 'embedded' | 'external';
+  /** Manifest queue names (`mail`), to print `MAIL_QUEUE_URL`-style variables. */
+  readonly queueNames: readonly string[];
+}
+
+/** `mail` -> `MAIL_QUEUE_URL`, the variable name producers read a queue URL from. */
+export function queueUrlVariable(queueName: string): string {
+  return `${queueName.replace(/-/g, '_').toUpperCase()}_QUEUE_URL`;
+}
+
+/**
+ * The text `pnpm start` prints once the cloud is up: where everything is, and the exact
+ * environment a producer in another terminal needs.
+ */
+export function formatBanner(cloud: LocalCloud, context: BannerContext): string {
+  const path = (absolute: string) => `${relative(context.rootDir, absolute) || '.'}/`;
+  const lines = [
+    '',
+    'sidestep local cloud is up (environment "local")',
+    '',
+    `  endpoint   ${cloud.endpoint}  SQS + S3, region ${cloud.region}, account 000000000000, any credentials`,
+  ];
+  for (const { queue } of cloud.queues) {
+    lines.push(`  queue      ${queue.url}`);
+    lines.push(`  dlq        ${queue.deadLetter.url}`);
+  }
+  lines.push(`  smtp sink  ${cloud.smtpUrl}  mail lands in ${path(cloud.outboxDir)}`);
+  if (cloud.databaseUrl) {
+    const kind =
+      context.databaseKind === 'embedded' ? `embedded PGlite, data in ${path(cloud.stateDir)}` : 'external';
+    lines.push(`  database   ${cloud.databaseUrl}  (${kind})`);
+  }
+  lines.push('', '  A producer in another terminal needs:');
+  const variables: Record<string, string> = { ...cloud.producerEnvironment };
+  for (const name of context.queueNames) variables[queueUrlVariable(name)] = cloud.queueUrl(name);
+  lines.push(
+    `    export ${Object.entries(variables)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(' \\\n           ')}`,
+  );
+  lines.push('  (S3 clients also need forcePathStyle: true.)', '', 'Ctrl-C stops everything.', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,95 @@
+// `pnpm start`: builds the service bundles, starts the local cloud and runs until Ctrl-C.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createConsoleReporter, type LocalCloud, startLocalCloud } from '@sidestep/local-cloud';
+import { Command, InvalidArgumentError } from 'commander';
+import { formatBanner } from './src/banner.ts';
+import { buildServices } from './src/build-services.ts';
+import { SERVICES } from './src/services.ts';
+
+const rootDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function port(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65_535) {
+    throw new InvalidArgumentError('must be a port number (0-65535, 0 picks a free one)');
+  }
+  return parsed;
+}
+
+const program = new Command('start')
+  .description(
+    'Run sidestep locally: SQS + S3, every service behind the Lambda Runtime API, SMTP sink, PostgreSQL',
+  )
+  .option('--port <port>', 'SQS + S3 endpoint port', port, 4566)
+  .option('--smtp-port <port>', 'SMTP sink port', port, 1025)
+  .option(
+    '--database-url <url>',
+    'use this PostgreSQL server instead of embedded PGlite',
+    process.env.DATABASE_URL,
+  )
+  .option('--no-build', 'run the existing bundles instead of building the services first')
+  .option('--quiet-logs', 'hide the services’ own log lines')
+  .parse();
+
+const options = program.opts<{
+  port: number;
+  smtpPort: number;
+  databaseUrl?: string;
+  build: boolean;
+  quietLogs?: boolean;
+}>();
+
+if (options.build) await buildServices(SERVICES, rootDir);
+
+let cloud: LocalCloud;
+try {
+  cloud = await startLocalCloud({
+    rootDir,
+    services: SERVICES.map((entry) => ({ manifest: entry.manifest, bundleDir: entry.bundleDir })),
+    port: options.port,
+    smtpPort: options.smtpPort,
+    ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+    reporter: createConsoleReporter({ baseDir: rootDir, logs: !options.quietLogs }),
+  });
+} catch (error) {
+  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    const { port: busy } = error as { port?: number };
+    console.error(
+      `Port ${busy ?? ''} is already in use (another local cloud?). Stop it or pick --port / --smtp-port.`,
+    );
+    process.exit(1);
+  }
+  throw error;
+}
+
+process.stdout.write(
+  formatBanner(cloud, {
+    rootDir,
+    databaseKind: options.databaseUrl ? 'external' : 'embedded',
+    queueNames: SERVICES.flatMap((entry) => (entry.manifest.queue ? [entry.manifest.queue.name] : [])),
+  }),
+);
+
+let stopping = false;
+const stop = (signal: NodeJS.Signals) => {
+  if (stopping) {
+    // A second Ctrl-C means "now": skip the grace period for invocations in flight.
+    console.error(`\n${signal} again: exiting without waiting`);
+    process.exit(1);
+  }
+  stopping = true;
+  console.log(`\n${signal}: stopping (in-flight invocations get a few seconds to finish)...`);
+  cloud.stop().then(
+    () => {
+      console.log('stopped');
+      process.exit(0);
+    },
+    (error: unknown) => {
+      console.error('stop failed:', error);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

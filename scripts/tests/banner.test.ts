@@ -1,0 +1,78 @@
+import { describe, expect, it } from '@jest/globals';
+import type { LocalCloud } from '@sidestep/local-cloud';
+import { formatBanner, queueUrlVariable } from '../src/banner.ts';
+
+const endpoint = 'http://127.0.0.1:4566';
+const cloud: LocalCloud = {
+  endpoint,
+  region: 'us-east-1',
+  smtpPort: 1025,
+  smtpUrl: 'smtp://127.0.0.1:1025',
+  databaseUrl: 'postgres://postgres@127.0.0.1:5433/postgres',
+  stateDir: '/repo/.sidestep',
+  outboxDir: '/repo/.sidestep/outbox',
+  queues: [
+    {
+      service: 'mail-dispatcher',
+      queue: {
+        name: 'sidestep-local-mail',
+        url: `${endpoint}/000000000000/sidestep-local-mail`,
+        arn: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-mail',
+        deadLetter: {
+          name: 'sidestep-local-mail-dlq',
+          url: `${endpoint}/000000000000/sidestep-local-mail-dlq`,
+          arn: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-mail-dlq',
+        },
+      },
+    },
+  ],
+  queueUrl: (name) => `${endpoint}/000000000000/sidestep-local-${name}`,
+  producerEnvironment: {
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+  },
+  stop: async () => undefined,
+};
+
+describe('queueUrlVariable', () => {
+  it('names the variable after the queue', () => {
+    expect(queueUrlVariable('mail')).toBe('MAIL_QUEUE_URL');
+    expect(queueUrlVariable('status-updates')).toBe('STATUS_UPDATES_QUEUE_URL');
+  });
+});
+
+describe('formatBanner', () => {
+  const banner = formatBanner(cloud, { rootDir: '/repo', databaseKind: 'embedded', queueNames: ['mail'] });
+
+  it('shows the endpoint, both queues, the outbox and the database', () => {
+    expect(banner).toContain(`endpoint   ${endpoint}`);
+    expect(banner).toContain(`queue      ${endpoint}/000000000000/sidestep-local-mail\n`);
+    expect(banner).toContain(`dlq        ${endpoint}/000000000000/sidestep-local-mail-dlq`);
+    expect(banner).toContain('mail lands in .sidestep/outbox/');
+    expect(banner).toContain(
+      'postgres://postgres@127.0.0.1:5433/postgres  (embedded PGlite, data in .sidestep/)',
+    );
+  });
+
+  it('prints the exact environment a producer needs', () => {
+    for (const assignment of [
+      `AWS_ENDPOINT_URL=${endpoint}`,
+      'AWS_REGION=us-east-1',
+      'AWS_ACCESS_KEY_ID=local',
+      'AWS_SECRET_ACCESS_KEY=local',
+      `MAIL_QUEUE_URL=${endpoint}/000000000000/sidestep-local-mail`,
+    ]) {
+      expect(banner).toContain(assignment);
+    }
+  });
+
+  it('leaves the database out when no service uses one', () => {
+    const without = formatBanner(
+      { ...cloud, databaseUrl: undefined },
+      { rootDir: '/repo', databaseKind: 'embedded', queueNames: [] },
+    );
+    expect(without).not.toContain('database');
+  });
+});
