@@ -66,7 +66,6 @@ try {
 process.stdout.write(
   formatBanner(cloud, {
     rootDir,
-    databaseKind: options.databaseUrl ? 'external' : 'embedded',
     queueNames: SERVICES.flatMap((entry) => (entry.manifest.queue ? [entry.manifest.queue.name] : [])),
   }),
 );

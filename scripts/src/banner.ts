@@ -4,8 +4,6 @@ import type { LocalCloud } from '@sidestep/local-cloud';
 /** What the banner needs besides the running cloud. */
 export interface BannerContext {
   readonly rootDir: string;
-  /** `embedded` when PGlite runs inside the cloud, `external` for `--database-url`/`DATABASE_URL`. */
-  readonly databaseKind: 'embedded' | 'external';
   /** Manifest queue names (`mail`), to print `MAIL_QUEUE_URL`-style variables. */
   readonly queueNames: readonly string[];
 }
@@ -34,7 +32,7 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
   lines.push(`  smtp sink  ${cloud.smtpUrl}  mail lands in ${path(cloud.outboxDir)}`);
   if (cloud.databaseUrl) {
     const kind =
-      context.databaseKind === 'embedded' ? `embedded PGlite, data in ${path(cloud.stateDir)}` : 'external';
+      cloud.databaseKind === 'embedded' ? `embedded PGlite, data in ${path(cloud.stateDir)}` : 'external';
     lines.push(`  database   ${cloud.databaseUrl}  (${kind})`);
   }
   lines.push('', '  A producer in another terminal needs:');

@@ -9,6 +9,7 @@ const cloud: LocalCloud = {
   smtpPort: 1025,
   smtpUrl: 'smtp://127.0.0.1:1025',
   databaseUrl: 'postgres://postgres@127.0.0.1:5433/postgres',
+  databaseKind: 'embedded',
   stateDir: '/repo/.sidestep',
   outboxDir: '/repo/.sidestep/outbox',
   queues: [
@@ -44,7 +45,7 @@ describe('queueUrlVariable', () => {
 });
 
 describe('formatBanner', () => {
-  const banner = formatBanner(cloud, { rootDir: '/repo', databaseKind: 'embedded', queueNames: ['mail'] });
+  const banner = formatBanner(cloud, { rootDir: '/repo', queueNames: ['mail'] });
 
   it('shows the endpoint, both queues, the outbox and the database', () => {
     expect(banner).toContain(`endpoint   ${endpoint}`);
@@ -70,8 +71,8 @@ describe('formatBanner', () => {
 
   it('leaves the database out when no service uses one', () => {
     const without = formatBanner(
-      { ...cloud, databaseUrl: undefined },
-      { rootDir: '/repo', databaseKind: 'embedded', queueNames: [] },
+      { ...cloud, databaseUrl: undefined, databaseKind: undefined },
+      { rootDir: '/repo', queueNames: [] },
     );
     expect(without).not.toContain('database');
   });

@@ -59,6 +59,8 @@ export interface LocalCloud {
   readonly smtpUrl: string;
   /** The database services use, when one of them needs it. */
   readonly databaseUrl: string | undefined;
+  /** `embedded` PGlite, the `external` server given as `databaseUrl`, or none. */
+  readonly databaseKind: 'embedded' | 'external' | undefined;
   readonly stateDir: string;
   /** Where the SMTP sink writes `.eml` files: `<stateDir>/outbox`. */
   readonly outboxDir: string;
@@ -223,6 +225,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       smtpPort: smtp.port,
       smtpUrl: smtp.url,
       databaseUrl: database?.url,
+      databaseKind: database?.kind,
       stateDir,
       outboxDir,
       queues,

@@ -1,3 +1,5 @@
+import { migrate, openDatabase, startEmbeddedPostgres } from '@sidestep/db';
+
 /** Options of {@link startLocalDatabase}. */
 export interface LocalDatabaseOptions {
   /** A real PostgreSQL server to use instead of the embedded one; it is migrated. */
@@ -17,46 +19,25 @@ export interface LocalDatabase {
   close(): Promise<void>;
 }
 
-/** What this module uses of `@sidestep/db`. */
-interface DatabaseModule {
-  startEmbeddedPostgres(options: { dataDir?: string; host?: string; port?: number }): Promise<{
-    url: string;
-    close(): Promise<void>;
-  }>;
-  openDatabase(options: { url: string }): unknown;
-  migrate(db: unknown): Promise<unknown>;
-}
-
 /**
  * Gives the services a migrated PostgreSQL: the server at `url` when one is given (as with
- * `DATABASE_URL`), otherwise embedded PGlite served over the wire protocol.
- * `@sidestep/db` is imported only here, when a service needs a database, because loading PGlite
- * costs ~300 MB and a second or two that a cloud without database services should not pay.
+ * `DATABASE_URL`), otherwise embedded PGlite served over the wire protocol on loopback, its data
+ * in `dataDir` so it survives restarts.
  */
 export async function startLocalDatabase(options: LocalDatabaseOptions): Promise<LocalDatabase> {
-  // A computed specifier while @sidestep/db is being written; its shape is pinned by DatabaseModule.
-  const specifier: string = '@sidestep/db';
-  const db = (await import(specifier)) as DatabaseModule;
   if (options.url) {
-    const connection = db.openDatabase({ url: options.url });
+    const db = await openDatabase({ url: options.url });
     try {
-      await db.migrate(connection);
+      await migrate(db);
     } finally {
-      await destroy(connection);
+      await db.close();
     }
     return { url: options.url, kind: 'external', close: async () => undefined };
   }
-  const embedded = await db.startEmbeddedPostgres({
+  const embedded = await startEmbeddedPostgres({
     dataDir: options.dataDir,
     host: options.host,
     port: options.port,
   });
   return { url: embedded.url, kind: 'embedded', close: () => embedded.close() };
-}
-
-/** Closes whatever handle `openDatabase` returned (Kysely has `destroy`, pg pools `end`). */
-async function destroy(connection: unknown): Promise<void> {
-  const handle = connection as { destroy?: () => Promise<void>; end?: () => Promise<void> };
-  if (typeof handle.destroy === 'function') await handle.destroy();
-  else if (typeof handle.end === 'function') await handle.end();
 }
