@@ -1,0 +1,12 @@
+import type { Migration } from '../migration.ts';
+import { idempotencyRecords } from './0001-idempotency-records.ts';
+
+/**
+ * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
+ * they are bundled into the Lambda and Fargate images: nothing reads the file system at run time.
+ *
+ * To change the schema, add `NNNN-<what>.ts` exporting a {@link Migration} with the next version and
+ * append it here. Never edit a migration that may have run somewhere: `migrate` refuses a database
+ * whose applied migration's name or SQL differs from the code.
+ */
+export const migrations: readonly Migration[] = [idempotencyRecords];

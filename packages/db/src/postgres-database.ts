@@ -1,0 +1,67 @@
+import type pg from 'pg';
+import type { Database, Queryable, QueryResult } from './database.ts';
+import { TransactionGuard } from './transaction-guard.ts';
+
+/** A {@link Database} over a `pg` connection pool (real PostgreSQL, or PGlite served over the wire). */
+export class PostgresDatabase implements Database {
+  readonly kind = 'postgres';
+  readonly #pool: pg.Pool;
+  readonly #guard = new TransactionGuard();
+  #closed: Promise<void> | undefined;
+
+  /** Takes ownership of `pool`: {@link close} ends it. */
+  constructor(pool: pg.Pool) {
+    this.#pool = pool;
+    // An idle pooled client can lose its connection (server restart, RDS Proxy or NAT idle timeout,
+    // a Lambda environment thawed after minutes). pg then emits 'error' on the pool, which would
+    // crash the process if nobody listened; the pool already discards the broken client and the next
+    // query opens a new connection, so there is nothing else to do here.
+    this.#pool.on('error', () => {});
+  }
+
+  async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+    this.#guard.assertOutside('query');
+    return run<R>(this.#pool, sql, params);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    this.#guard.assertOutside('transaction');
+    const client = await this.#pool.connect();
+    const tx: Queryable = { query: (sql, params) => run(client, sql, params) };
+    try {
+      await client.query('BEGIN');
+      const result = await this.#guard.run(() => fn(tx));
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+        client.release();
+      } catch (rollbackError) {
+        // The connection is unusable (that is often why the transaction failed): destroy it rather
+        // than hand a client with an open transaction back to the pool.
+        client.release(rollbackError instanceof Error ? rollbackError : true);
+      }
+      throw error;
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#pool.end();
+    return this.#closed;
+  }
+}
+
+async function run<R>(
+  target: pg.Pool | pg.PoolClient,
+  sql: string,
+  params: unknown[] | undefined,
+): Promise<QueryResult<R>> {
+  // Without values pg uses the simple query protocol, which allows several statements and then
+  // returns one result per statement (an array at run time, whatever the typings say).
+  const result: pg.QueryResult | pg.QueryResult[] =
+    params && params.length > 0 ? await target.query(sql, params) : await target.query(sql);
+  const last = Array.isArray(result) ? result.at(-1) : result;
+  return { rows: (last?.rows ?? []) as R[], rowCount: last?.rowCount ?? 0 };
+}

@@ -1,0 +1,92 @@
+import type { Database } from './database.ts';
+import { DatabaseOptionsError } from './errors.ts';
+import { migrate } from './migrate.ts';
+import { openDatabase } from './open-database.ts';
+
+/** Options of {@link startEmbeddedPostgres}. */
+export interface EmbeddedPostgresOptions {
+  /** Directory that persists the data across restarts. @default none: in memory */
+  readonly dataDir?: string;
+  /** Interface to bind. @default '127.0.0.1' */
+  readonly host?: string;
+  /** TCP port; 0 picks a free one (read it from `url`). @default 0 */
+  readonly port?: number;
+  /**
+   * Client connections accepted at once. PGlite runs one statement at a time; the socket server
+   * multiplexes connections onto it and keeps a connection that is inside a transaction exclusive
+   * until it ends. Every local service's pool counts, idle connections included.
+   * @default 100
+   */
+  readonly maxConnections?: number;
+}
+
+/** A running embedded PostgreSQL. */
+export interface EmbeddedPostgres {
+  /** `postgres://postgres@<host>:<port>/postgres`, for `pg` (pass it as `DATABASE_URL`). */
+  readonly url: string;
+  /**
+   * A connection to it for this process. It goes through the socket server like every other client
+   * (its `kind` is therefore `postgres`): a direct handle on the PGlite instance would bypass the
+   * multiplexer and run its statements inside whichever client's transaction is open.
+   */
+  readonly db: Database;
+  /** Closes `db`, stops the server (dropping client connections) and closes PGlite. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts PGlite, migrates it and serves it over the PostgreSQL wire protocol on loopback, so that
+ * the local cloud's services connect with `pg` through a URL exactly as they connect to RDS.
+ *
+ * @example
+ * ```ts
+ * const embedded = await startEmbeddedPostgres({ dataDir: '.sidestep/db' });
+ * spawn('node', ['service.js'], { env: { DATABASE_URL: embedded.url } });
+ * ```
+ */
+export async function startEmbeddedPostgres(
+  options: EmbeddedPostgresOptions = {},
+): Promise<EmbeddedPostgres> {
+  const { host = '127.0.0.1', port = 0, maxConnections = 100 } = options;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new DatabaseOptionsError('port', 'must be an integer from 0 to 65535');
+  }
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) {
+    throw new DatabaseOptionsError('maxConnections', 'must be a positive integer');
+  }
+  // Loaded here so that importing @sidestep/db in a Lambda does not load PGlite.
+  const [{ PgliteDatabase }, { PGLiteSocketServer }] = await Promise.all([
+    import('./pglite-database.ts'),
+    import('@electric-sql/pglite-socket'),
+  ]);
+  const embedded = await PgliteDatabase.create(
+    options.dataDir === undefined ? {} : { dataDir: options.dataDir },
+  );
+  let server: InstanceType<typeof PGLiteSocketServer> | undefined;
+  try {
+    await migrate(embedded);
+    server = new PGLiteSocketServer({ db: embedded.pglite, host, port, maxConnections });
+    await server.start();
+    // getServerConn() reports the port the OS picked when port was 0.
+    const url = `postgres://postgres@${server.getServerConn()}/postgres`;
+    const db = await openDatabase({ url, max: 2 });
+    const running = server;
+    let closed: Promise<void> | undefined;
+    return {
+      url,
+      db,
+      close: () => {
+        closed ??= (async () => {
+          await db.close();
+          await running.stop();
+          await embedded.close();
+        })();
+        return closed;
+      },
+    };
+  } catch (error) {
+    await server?.stop();
+    await embedded.close();
+    throw error;
+  }
+}

@@ -1,0 +1,135 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  type Database,
+  MigrationFailedError,
+  MigrationListError,
+  MigrationMismatchError,
+  migrate,
+  migrations,
+} from '../src/index.ts';
+import { describeEachDatabase } from '../src/testing.ts';
+
+const tables = (db: Database) =>
+  db
+    .query<{ name: string }>(
+      'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1',
+    )
+    .then((result) => result.rows.map((row) => row.name));
+
+const recorded = (db: Database) =>
+  db
+    .query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')
+    .then((result) => result.rows);
+
+describeEachDatabase('migrate', (open) => {
+  it('applies every migration to a fresh database, in order, and records each', async () => {
+    const db = await open({ migrate: false });
+    try {
+      const result = await migrate(db);
+      expect(result.applied).toEqual(
+        migrations.map((m) => `${String(m.version).padStart(4, '0')}-${m.name}`),
+      );
+      expect(result.applied[0]).toBe('0001-idempotency-records');
+      expect(await tables(db)).toEqual(expect.arrayContaining(['idempotency_records', 'schema_migrations']));
+      expect(await recorded(db)).toEqual(migrations.map(({ version, name }) => ({ version, name })));
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('applies nothing when run again', async () => {
+    const db = await open();
+    try {
+      expect(await migrate(db)).toEqual({ applied: [] });
+      expect(await recorded(db)).toHaveLength(migrations.length);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('applies each migration exactly once when migrators run concurrently', async () => {
+    const db = await open({ migrate: false });
+    // pg_sleep widens the window in which a migrator without the lock would run a migration twice.
+    const list = [
+      { version: 1, name: 'a', sql: 'SELECT pg_sleep(0.05); CREATE TABLE a (id int)' },
+      { version: 2, name: 'b', sql: 'CREATE TABLE b (id int); INSERT INTO b VALUES (1)' },
+      { version: 3, name: 'c', sql: 'CREATE TABLE c (id int)' },
+    ];
+    try {
+      const results = await Promise.all([1, 2, 3].map(() => migrate(db, { migrations: list })));
+      expect(results.flatMap((r) => r.applied).sort()).toEqual(['0001-a', '0002-b', '0003-c']);
+      expect(await recorded(db)).toEqual(list.map(({ version, name }) => ({ version, name })));
+      expect((await db.query('SELECT * FROM b')).rowCount).toBe(1);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('rolls back a failing migration, keeps the ones before it and applies it once fixed', async () => {
+    const db = await open({ migrate: false });
+    const good = { version: 1, name: 'good', sql: 'CREATE TABLE good (id int)' };
+    const bad = { version: 2, name: 'bad', sql: 'CREATE TABLE half (id int); SELECT 1 / 0' };
+    try {
+      const failure = await migrate(db, { migrations: [good, bad] }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(MigrationFailedError);
+      expect(failure).toMatchObject({ name: 'MigrationFailedError', version: 2, migrationName: 'bad' });
+      expect(await tables(db)).toEqual(['good', 'schema_migrations']);
+      expect(await recorded(db)).toEqual([{ version: 1, name: 'good' }]);
+
+      const fixed = { ...bad, sql: 'CREATE TABLE half (id int)' };
+      expect(await migrate(db, { migrations: [good, fixed] })).toEqual({ applied: ['0002-bad'] });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('refuses a database whose applied migration was edited or renamed', async () => {
+    const db = await open({ migrate: false });
+    const original = { version: 1, name: 'one', sql: 'CREATE TABLE one (id int)' };
+    try {
+      await migrate(db, { migrations: [original] });
+      await expect(
+        migrate(db, { migrations: [{ ...original, sql: 'CREATE TABLE one (id bigint)' }] }),
+      ).rejects.toMatchObject({ name: 'MigrationMismatchError', version: 1, field: 'checksum' });
+      await expect(migrate(db, { migrations: [{ ...original, name: 'uno' }] })).rejects.toBeInstanceOf(
+        MigrationMismatchError,
+      );
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe('migrate list validation', () => {
+  // Validation happens before any query, so a database that fails every call proves it.
+  const unusable: Database = {
+    kind: 'pglite',
+    query: () => Promise.reject(new Error('queried')),
+    transaction: () => Promise.reject(new Error('queried')),
+    close: () => Promise.resolve(),
+  };
+
+  it.each([
+    ['a repeated version', [1, 1], 1],
+    ['a decreasing version', [2, 1], 1],
+    ['a non-integer version', [1.5], 1.5],
+    ['version 0', [0], 0],
+  ])('rejects %s naming it', async (_case, versions, offending) => {
+    const list = versions.map((version) => ({ version, name: `m${version}`, sql: 'SELECT 1' }));
+    await expect(migrate(unusable, { migrations: list })).rejects.toMatchObject({
+      name: 'MigrationListError',
+      version: offending,
+    });
+  });
+
+  it('rejects an empty name', async () => {
+    await expect(
+      migrate(unusable, { migrations: [{ version: 1, name: ' ', sql: '' }] }),
+    ).rejects.toBeInstanceOf(MigrationListError);
+  });
+
+  it('keeps the package migrations valid: increasing versions, kebab-case names', () => {
+    expect(migrations.map((m) => m.version)).toEqual(migrations.map((_, index) => index + 1));
+    for (const m of migrations) expect(m.name).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
+  });
+});

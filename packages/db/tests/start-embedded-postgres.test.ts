@@ -1,0 +1,101 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { type EmbeddedPostgres, migrate, openDatabase, startEmbeddedPostgres } from '../src/index.ts';
+
+describe('startEmbeddedPostgres', () => {
+  let dataDir: string;
+  let embedded: EmbeddedPostgres;
+  let pool: pg.Pool;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'sidestep-db-'));
+    embedded = await startEmbeddedPostgres({ dataDir, port: 0 });
+    pool = new pg.Pool({ connectionString: embedded.url, max: 2 });
+  });
+  afterAll(async () => {
+    // The restart test closes both already; closing the embedded server twice is harmless.
+    if (!pool.ended) await pool.end();
+    await embedded.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('serves on loopback on a port the OS picked, already migrated', async () => {
+    expect(embedded.url).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:(\d+)\/postgres$/);
+    expect(embedded.url).not.toMatch(/:0\//);
+    const { rows } = await pool.query("SELECT to_regclass('idempotency_records') IS NOT NULL AS migrated");
+    expect(rows).toEqual([{ migrated: true }]);
+  });
+
+  it('runs queries and transactions from a pg client', async () => {
+    const client = new pg.Client({ connectionString: embedded.url });
+    await client.connect();
+    try {
+      await client.query('CREATE TABLE notes (id int PRIMARY KEY, body text)');
+      await client.query('BEGIN');
+      await client.query('INSERT INTO notes VALUES ($1, $2)', [1, 'kept']);
+      await client.query('COMMIT');
+      await client.query('BEGIN');
+      await client.query('INSERT INTO notes VALUES ($1, $2)', [2, 'discarded']);
+      await client.query('ROLLBACK');
+      expect((await client.query('SELECT id, body FROM notes ORDER BY id')).rows).toEqual([
+        { id: 1, body: 'kept' },
+      ]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('serves two connections, keeping one inside its transaction exclusive until it commits', async () => {
+    const [first, second] = [await pool.connect(), await pool.connect()];
+    try {
+      await first.query('CREATE TABLE events (id int PRIMARY KEY)');
+      await first.query('BEGIN');
+      await first.query('INSERT INTO events VALUES (1)');
+      // The second connection's read waits for the first one's transaction to end: it never sees
+      // uncommitted rows, and it is not run inside the other connection's transaction.
+      const read = second.query<{ n: string }>('SELECT count(*) AS n FROM events');
+      await first.query('INSERT INTO events VALUES (2)');
+      await first.query('COMMIT');
+      expect((await read).rows).toEqual([{ n: '2' }]);
+    } finally {
+      first.release();
+      second.release();
+    }
+  });
+
+  it('keeps concurrent parameterized statements of two connections apart', async () => {
+    // Each statement text differs, so a Parse of one connection answered for the other would show.
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        pool.query<{ i: number; k: number }>(`SELECT $1::int AS i, ${i} AS k`, [i]).then((r) => r.rows[0]),
+      ),
+    );
+    expect(results).toEqual(Array.from({ length: 60 }, (_, i) => ({ i, k: i })));
+  });
+
+  it('gives this process a connection of its own through the server', async () => {
+    expect(embedded.db.kind).toBe('postgres');
+    const value = await embedded.db.transaction(async (tx) => {
+      await tx.query('CREATE TABLE own (v text)');
+      await tx.query('INSERT INTO own VALUES ($1)', ['mine']);
+      return (await tx.query<{ v: string }>('SELECT v FROM own')).rows[0]?.v;
+    });
+    expect(value).toBe('mine');
+  });
+
+  it('keeps the data in dataDir across a restart', async () => {
+    await pool.end();
+    await embedded.close();
+    const reopened = await openDatabase({ dataDir });
+    try {
+      expect(reopened.kind).toBe('pglite');
+      expect((await reopened.query('SELECT id, body FROM notes')).rows).toEqual([{ id: 1, body: 'kept' }]);
+      expect(await migrate(reopened)).toEqual({ applied: [] });
+    } finally {
+      await reopened.close();
+    }
+  });
+});
