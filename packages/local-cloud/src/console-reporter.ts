@@ -103,23 +103,37 @@ function outcomeStyle(outcome: 'ok' | 'partial' | 'error'): Style {
 }
 
 /**
- * Powertools Logger writes one JSON object per line; show its level and message (and an attached
- * error) instead of the whole object. Anything else passes through dimmed.
+ * Sandbox lines come in three shapes: Powertools Logger's JSON (`level`, `message`, `error`), the
+ * Lambda runtime's JSON console format (`level`, `message`, `errorType`, `errorMessage`) and its
+ * text format (`timestamp<TAB>requestId<TAB>LEVEL<TAB>message`). Show level and message (and an
+ * attached error) instead of the whole line; anything else passes through dimmed.
  */
 function formatLogLine(service: string, line: string, paint: FormatContext['paint']): string {
   const prefix = paint('gray', `${service}:`);
-  const entry = parseJsonObject(line);
-  if (entry && typeof entry.message === 'string') {
-    const level = typeof entry.level === 'string' ? entry.level : 'LOG';
+  const show = (level: string, message: string) => {
     const levelStyle: Style =
-      level === 'ERROR' || level === 'CRITICAL' ? 'red' : level === 'WARN' ? 'yellow' : 'gray';
+      level === 'ERROR' || level === 'CRITICAL' || level === 'FATAL'
+        ? 'red'
+        : level === 'WARN'
+          ? 'yellow'
+          : 'gray';
+    return `${prefix} ${paint(levelStyle, level)} ${paint('dim', message)}`;
+  };
+  const entry = parseJsonObject(line);
+  if (entry && entry.message !== undefined) {
+    const level = typeof entry.level === 'string' ? entry.level : 'LOG';
+    const message = typeof entry.message === 'string' ? entry.message : JSON.stringify(entry.message);
     const error = entry.error as { name?: unknown; message?: unknown } | undefined;
     const errorText =
       error && typeof error === 'object'
         ? ` ${String(error.name ?? 'Error')}: ${String(error.message ?? '')}`
-        : '';
-    return `${prefix} ${paint(levelStyle, level)} ${paint('dim', `${entry.message}${errorText}`)}`;
+        : typeof entry.errorType === 'string'
+          ? ` ${entry.errorType}: ${String(entry.errorMessage ?? '')}`
+          : '';
+    return show(level, `${message}${errorText}`);
   }
+  const text = /^\d{4}-\d{2}-\d{2}T[^\t]+\t[^\t]*\t([A-Z]+)\t(.*)$/s.exec(line);
+  if (text?.[1] !== undefined && text[2] !== undefined) return show(text[1], text[2]);
   return `${prefix} ${paint('dim', line)}`;
 }
 

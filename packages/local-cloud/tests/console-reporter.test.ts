@@ -118,7 +118,7 @@ describe('createConsoleReporter', () => {
     expect(lines[2]).toContain('mail     to ada@example.com: Export ready -> .sidestep/outbox/x.eml');
   });
 
-  it('summarises Powertools JSON log lines, passes other lines through, and can hide them', () => {
+  it('summarises Powertools and Lambda runtime log lines, passes other lines through, and can hide them', () => {
     const events: LocalCloudEvent[] = [
       {
         type: 'log',
@@ -129,11 +129,30 @@ describe('createConsoleReporter', () => {
           error: { name: 'SmtpError', message: 'refused' },
         }),
       },
-      { type: 'log', service: 'mail-dispatcher', line: 'plain text from console.log' },
+      {
+        type: 'log',
+        service: 'mail-dispatcher',
+        line: JSON.stringify({
+          timestamp: 't',
+          level: 'WARN',
+          requestId: 'r',
+          message: 'retrying',
+          errorType: 'Timeout',
+          errorMessage: 'slow',
+        }),
+      },
+      {
+        type: 'log',
+        service: 'mail-dispatcher',
+        line: '2026-11-24T09:15:02.000Z\tr-1\tINFO\tcold start done',
+      },
+      { type: 'log', service: 'mail-dispatcher', line: 'plain text from a child process' },
     ];
     expect(print(events)).toEqual([
       '09:15:02.345 log      mail-dispatcher: ERROR send failed SmtpError: refused',
-      '09:15:02.345 log      mail-dispatcher: plain text from console.log',
+      '09:15:02.345 log      mail-dispatcher: WARN retrying Timeout: slow',
+      '09:15:02.345 log      mail-dispatcher: INFO cold start done',
+      '09:15:02.345 log      mail-dispatcher: plain text from a child process',
     ]);
     expect(print(events, { logs: false })).toEqual([]);
   });
