@@ -39,6 +39,7 @@ export {
   type LocalService,
   startLocalCloud,
   UnknownQueueError,
+  UnknownServiceError,
 } from './local-cloud.ts';
 export type { LocalCloudEvent, LocalCloudReporter } from './local-cloud-event.ts';
 export { type LocalDatabase, type LocalDatabaseOptions, startLocalDatabase } from './local-database.ts';

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
+import { type FunctionHost, type InvokeResult, startFunction } from '@sidestep/lambda-runtime';
 import { resourceName, type ServiceManifest } from '@sidestep/manifest';
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
@@ -71,6 +71,11 @@ export interface LocalCloud {
    * name (`sidestep-local-mail-dlq`). Throws {@link UnknownQueueError} for any other name.
    */
   queueUrl(name: string): string;
+  /**
+   * Invokes a service directly (RequestResponse), as a workflow task or `aws lambda invoke` would.
+   * Throws {@link UnknownServiceError} for a service the cloud does not run.
+   */
+  invoke(service: string, event: unknown): Promise<InvokeResult>;
   /** What a producer process needs to reach this cloud: endpoint, region, dummy credentials. */
   readonly producerEnvironment: Readonly<Record<string, string>>;
   /** Stops pollers, lets invocations in flight finish briefly, kills sandboxes, closes servers. */
@@ -84,6 +89,16 @@ export class UnknownQueueError extends Error {
   constructor(queue: string, known: readonly string[]) {
     super(`no local queue named "${queue}" (known: ${known.join(', ') || 'none'})`);
     this.queue = queue;
+  }
+}
+
+/** {@link LocalCloud.invoke} was asked for a service the cloud does not run. */
+export class UnknownServiceError extends Error {
+  override readonly name = 'UnknownServiceError';
+  readonly service: string;
+  constructor(service: string, known: readonly string[]) {
+    super(`no local service named "${service}" (known: ${known.join(', ') || 'none'})`);
+    this.service = service;
   }
 }
 
@@ -233,6 +248,15 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         const url = knownQueues.get(name);
         if (!url) throw new UnknownQueueError(name, [...knownQueues.keys()]);
         return url;
+      },
+      async invoke(service, event) {
+        const host = hosts.find((entry) => entry.manifest.name === service)?.functionHost;
+        if (!host)
+          throw new UnknownServiceError(
+            service,
+            hosts.map((entry) => entry.manifest.name),
+          );
+        return host.invoke(event);
       },
       producerEnvironment: {
         AWS_ENDPOINT_URL: endpoint.url,

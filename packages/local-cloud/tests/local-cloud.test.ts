@@ -11,7 +11,12 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ServiceManifest } from '@sidestep/manifest';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
-import { type LocalCloud, startLocalCloud, UnknownQueueError } from '../src/local-cloud.ts';
+import {
+  type LocalCloud,
+  startLocalCloud,
+  UnknownQueueError,
+  UnknownServiceError,
+} from '../src/local-cloud.ts';
 
 /**
  * The fixture consumer. Not passed through defineService: its 1 s visibility timeout (so a failed
@@ -155,6 +160,12 @@ describe('startLocalCloud', () => {
     expect(await messagesIn(cloud.queueUrl('echo'))).toBe(0);
     // The sandbox's own log lines reach the reporter.
     expect(report.ofType('log').some((event) => event.line.includes('refusing record'))).toBe(true);
+  });
+
+  it('invokes a service directly, and refuses an unknown one', async () => {
+    const result = await cloud.invoke('echo-service', { Records: [] });
+    expect(result).toMatchObject({ ok: true, payload: { batchItemFailures: [] } });
+    await expect(cloud.invoke('nope', {})).rejects.toThrow(UnknownServiceError);
   });
 
   it('stops cleanly: servers closed, sandboxes gone, a second stop is a no-op', async () => {
