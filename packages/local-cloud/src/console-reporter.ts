@@ -53,7 +53,7 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
         event.deadLetterQueue ? paint('gray', ` (DLQ ${event.deadLetterQueue})`) : ''
       }`;
     case 'service-started':
-      return `${tag('blue', 'service')} ${paint('bold', event.service)} warm and ready (cold start ${Math.round(event.coldStartMs)} ms)`;
+      return `${tag('blue', 'service')} ${paint('bold', event.service)} started (cold start ${Math.round(event.coldStartMs)} ms)`;
     case 'message-received': {
       const job = event.jobType
         ? `${paint('bold', event.jobType)}${event.jobId ? ` ${event.jobId}` : ''}`

@@ -15,8 +15,12 @@ export interface LocalResources {
   readonly databaseUrl?: string;
 }
 
-/** The sender address local mail uses in place of the SES identity. */
-export const LOCAL_MAIL_FROM = 'sidestep@localhost';
+/**
+ * The sender address local mail uses in place of the SES identity: infra's default pattern
+ * (`no-reply@<env>.mail.example.com`) for the `local` environment. Not `sidestep@localhost`: a
+ * domain without a TLD fails the strict address check services apply to MAIL_FROM (zod `email()`).
+ */
+export const LOCAL_MAIL_FROM = 'no-reply@local.mail.example.com';
 
 /** A service needs a local resource that was not provided. */
 export class MissingLocalResourceError extends Error {

@@ -31,7 +31,7 @@ describe('createConsoleReporter', () => {
     ]);
     expect(lines).toEqual([
       '09:15:02.345 queue    sidestep-local-mail http://q (DLQ sidestep-local-mail-dlq)',
-      '09:15:02.345 service  mail-dispatcher warm and ready (cold start 412 ms)',
+      '09:15:02.345 service  mail-dispatcher started (cold start 412 ms)',
     ]);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: asserting the absence of ANSI escapes
     expect(lines.join('')).not.toMatch(/\u001b\[/);

@@ -126,7 +126,7 @@ describe('startLocalCloud', () => {
     expect((await readdir(cloud.outboxDir)).filter((file) => file.endsWith('.eml'))).toHaveLength(1);
     const source = await readFile(mail.file, 'utf8');
     expect(source).toContain(`Message-ID: <${MessageId}@echo-service>`);
-    expect(source).toContain('From: sidestep@localhost');
+    expect(source).toContain('From: no-reply@local.mail.example.com');
 
     const invocation = await report.waitFor('invocation', (event) => event.outcome === 'ok');
     expect(invocation).toMatchObject({ service: 'echo-service', queue: 'sidestep-local-echo', batchSize: 1 });

@@ -1,0 +1,95 @@
+import { describe, expect, it } from '@jest/globals';
+import type { ServiceManifest } from '@sidestep/manifest';
+import {
+  LOCAL_MAIL_FROM,
+  MissingLocalResourceError,
+  needsDatabase,
+  serviceEnvironment,
+} from '../src/service-environment.ts';
+
+const mailer: ServiceManifest = {
+  name: 'mail-dispatcher',
+  description: 'test',
+  handler: 'index.handler',
+  memoryMb: 512,
+  timeoutSeconds: 30,
+  queue: {
+    name: 'mail',
+    jobTypes: ['mail.send'],
+    batchSize: 10,
+    maximumBatchingWindowSeconds: 1,
+    maximumConcurrency: 5,
+    maxReceiveCount: 5,
+  },
+  permissions: [
+    { resource: 'mail-identity', actions: ['ses:SendEmail'] },
+    { resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] },
+  ],
+  environment: { TEMPLATE_LOCALE: 'en' },
+};
+
+const resources = {
+  environment: 'local',
+  region: 'us-east-1',
+  awsEndpoint: 'http://127.0.0.1:4566',
+  deadLetterQueueUrl: 'http://127.0.0.1:4566/000000000000/sidestep-local-mail-dlq',
+  smtpUrl: 'smtp://127.0.0.1:1025',
+  databaseUrl: 'postgres://postgres@127.0.0.1:5433/postgres',
+};
+
+describe('serviceEnvironment', () => {
+  it('gives a service what infra gives it, with local stand-ins for SES, Secrets Manager and AWS', () => {
+    expect(serviceEnvironment(mailer, resources)).toEqual({
+      TEMPLATE_LOCALE: 'en',
+      SIDESTEP_ENV: 'local',
+      POWERTOOLS_SERVICE_NAME: 'mail-dispatcher',
+      POWERTOOLS_METRICS_NAMESPACE: 'sidestep',
+      AWS_REGION: 'us-east-1',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:4566',
+      DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
+      MAIL_FROM: LOCAL_MAIL_FROM,
+      MAIL_TRANSPORT: 'smtp',
+      SMTP_URL: 'smtp://127.0.0.1:1025',
+      DATABASE_URL: resources.databaseUrl,
+    });
+  });
+
+  it('uses a sender address that strict e-mail validators accept', () => {
+    expect(LOCAL_MAIL_FROM).toMatch(/^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/);
+  });
+
+  it('names the missing resource when a permission cannot be satisfied', () => {
+    const { databaseUrl: _omitted, ...withoutDatabase } = resources;
+    expect(() => serviceEnvironment(mailer, withoutDatabase)).toThrow(MissingLocalResourceError);
+    expect(() => serviceEnvironment(mailer, withoutDatabase)).toThrow(/needs databaseUrl/);
+  });
+
+  it('gives a service without queue or permissions only the common variables', () => {
+    const plain: ServiceManifest = { ...mailer, queue: undefined, permissions: [], environment: undefined };
+    const environment = serviceEnvironment(plain, {
+      environment: 'local',
+      region: 'us-east-1',
+      awsEndpoint: 'http://x',
+    });
+    expect(Object.keys(environment).sort()).toEqual([
+      'AWS_ACCESS_KEY_ID',
+      'AWS_DEFAULT_REGION',
+      'AWS_ENDPOINT_URL',
+      'AWS_REGION',
+      'AWS_SECRET_ACCESS_KEY',
+      'POWERTOOLS_METRICS_NAMESPACE',
+      'POWERTOOLS_SERVICE_NAME',
+      'SIDESTEP_ENV',
+    ]);
+  });
+});
+
+describe('needsDatabase', () => {
+  it('is true only when some service holds database-secret', () => {
+    expect(needsDatabase([mailer])).toBe(true);
+    expect(needsDatabase([{ ...mailer, permissions: [mailer.permissions[0]!] }])).toBe(false);
+  });
+});
