@@ -1,0 +1,260 @@
+import { randomUUID } from 'node:crypto';
+import {
+  IdempotencyAlreadyInProgressError,
+  IdempotencyConfig,
+  IdempotencyPersistenceLayerError,
+  IdempotencyValidationError,
+  makeIdempotent,
+} from '@aws-lambda-powertools/idempotency';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import type { Database, Queryable } from '@sidestep/db';
+import { describeEachDatabase } from '@sidestep/db/testing';
+import type { Context } from 'aws-lambda';
+import {
+  findIdempotencyOutcomeUnknown,
+  IdempotencyOutcomeUnknownError,
+  PostgresPersistenceLayer,
+  type PostgresPersistenceLayerOptions,
+  PostgresPersistenceLayerOptionsError,
+} from '../src/index.ts';
+
+interface Job {
+  id: string;
+  body?: string;
+}
+
+/** A Lambda context: Powertools derives the in-progress window from the remaining time. */
+const lambdaContext = { getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
+
+interface RecordRow {
+  id: string;
+  status: string;
+  expiry_timestamp: string;
+  in_progress_expiry_timestamp: string | null;
+  data: unknown;
+}
+
+describeEachDatabase('PostgresPersistenceLayer', (open) => {
+  let db: Database;
+  beforeAll(async () => {
+    db = await open();
+  });
+  afterAll(() => db.close());
+
+  let prefixes = 0;
+  /**
+   * `work` made idempotent by Powertools on a fresh store. Each setup has its own key prefix so the
+   * tests share one database without sharing records.
+   */
+  function setup<R>(
+    work: (job: Job) => Promise<R>,
+    options: Partial<PostgresPersistenceLayerOptions> & { payloadValidationJmesPath?: string } = {},
+  ) {
+    const { payloadValidationJmesPath, ...storeOptions } = options;
+    const keyPrefix = `test${++prefixes}`;
+    const persistenceStore = new PostgresPersistenceLayer({ database: db, ...storeOptions });
+    const config = new IdempotencyConfig({
+      eventKeyJmesPath: 'id',
+      ...(payloadValidationJmesPath === undefined ? {} : { payloadValidationJmesPath }),
+    });
+    const fn = jest.fn((job: Job, _context: Context) => work(job));
+    const idempotent = makeIdempotent(fn, { persistenceStore, config, keyPrefix });
+    return {
+      fn,
+      persistenceStore,
+      run: (job: Job) => idempotent(job, lambdaContext) as Promise<R>,
+      rows: async () =>
+        (
+          await db.query<RecordRow>(
+            'SELECT id, status, expiry_timestamp, in_progress_expiry_timestamp, data FROM idempotency_records WHERE id LIKE $1',
+            [`${keyPrefix}#%`],
+          )
+        ).rows,
+      /** Moves the records' clocks back, as if `seconds` had passed. */
+      age: (column: 'expiry_timestamp' | 'in_progress_expiry_timestamp', by: number) =>
+        db.query(`UPDATE idempotency_records SET ${column} = ${column} - $2 WHERE id LIKE $1`, [
+          `${keyPrefix}#%`,
+          by,
+        ]),
+    };
+  }
+
+  it('runs the first call and replays its stored result without running again', async () => {
+    const { fn, run, rows } = setup(async (job) => ({ sent: job.id, at: 1 }));
+    const job = { id: randomUUID() };
+    expect(await run(job)).toEqual({ sent: job.id, at: 1 });
+    expect(await run(job)).toEqual({ sent: job.id, at: 1 });
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(await rows()).toEqual([
+      expect.objectContaining({ status: 'COMPLETED', data: { sent: job.id, at: 1 } }),
+    ]);
+  });
+
+  it.each([
+    ['a string', 'done'],
+    ['null', null],
+    ['undefined', undefined],
+    ['an array', [1, 'two', { three: 3 }]],
+  ])('replays %s result exactly', async (_case, result) => {
+    const { fn, run } = setup(async () => result);
+    const job = { id: randomUUID() };
+    expect(await run(job)).toEqual(result);
+    const replayed = await run(job);
+    expect(replayed).toStrictEqual(result);
+    expect(fn).toHaveBeenCalledTimes(1);
+  });
+
+  it('rejects a replay whose validated payload differs with IdempotencyValidationError', async () => {
+    const { fn, run } = setup(async (job) => job.body, { payloadValidationJmesPath: 'body' });
+    const id = randomUUID();
+    expect(await run({ id, body: 'hello' })).toBe('hello');
+    await expect(run({ id, body: 'changed' })).rejects.toBeInstanceOf(IdempotencyValidationError);
+    expect(await run({ id, body: 'hello' })).toBe('hello');
+    expect(fn).toHaveBeenCalledTimes(1);
+  });
+
+  it('runs the function once when calls with the same key race; the others are told it is in progress', async () => {
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { fn, run } = setup(async () => {
+      // A second concurrent execution must not wait forever for a release that never comes.
+      if (fn.mock.calls.length > 1) release();
+      await gate;
+      return 'once';
+    });
+    const job = { id: randomUUID() };
+    let settled = 0;
+    const calls = Array.from({ length: 5 }, () =>
+      run(job).finally(() => {
+        if (++settled === 4) release();
+      }),
+    );
+    const results = await Promise.allSettled(calls);
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(results.filter((r) => r.status === 'fulfilled').map((r) => r.value)).toEqual(['once']);
+    for (const result of results.filter((r) => r.status === 'rejected')) {
+      expect(result.reason).toBeInstanceOf(IdempotencyAlreadyInProgressError);
+    }
+  });
+
+  it('deletes the record of a function that throws, so a retry runs it', async () => {
+    const failure = new Error('smtp down');
+    let attempts = 0;
+    const { fn, run, rows } = setup(async () => {
+      if (++attempts === 1) throw failure;
+      return 'sent';
+    });
+    const job = { id: randomUUID() };
+    await expect(run(job)).rejects.toBe(failure);
+    expect(await rows()).toEqual([]);
+    expect(await run(job)).toBe('sent');
+    expect(fn).toHaveBeenCalledTimes(2);
+  });
+
+  it('runs again once the record expired, replacing it', async () => {
+    let runs = 0;
+    const { fn, run, rows, age } = setup(async () => ++runs);
+    const job = { id: randomUUID() };
+    expect(await run(job)).toBe(1);
+    await age('expiry_timestamp', 7200);
+    expect(await run(job)).toBe(2);
+    expect(await run(job)).toBe(2);
+    expect(fn).toHaveBeenCalledTimes(2);
+    const [row] = await rows();
+    expect(Number(row?.expiry_timestamp)).toBeGreaterThan(Date.now() / 1000);
+  });
+
+  describe('an attempt that crashed while in progress', () => {
+    /**
+     * Starts an invocation that never finishes, like a Lambda that died after its side effect and
+     * before recording completion, and resolves once its INPROGRESS record is written.
+     */
+    async function crashedAttempt(options: Partial<PostgresPersistenceLayerOptions>) {
+      let entered = () => {};
+      const inProgress = new Promise<void>((resolve) => {
+        entered = resolve;
+      });
+      let calls = 0;
+      const context = setup(async () => {
+        if (++calls === 1) {
+          entered();
+          await new Promise(() => {}); // never settles: nothing pending keeps the process alive
+        }
+        return 'second run';
+      }, options);
+      const job = { id: randomUUID() };
+      void context.run(job);
+      await inProgress;
+      return { ...context, job };
+    }
+
+    it('blocks duplicates while its in-progress window lasts', async () => {
+      const { run, job, rows } = await crashedAttempt({ reclaimExpiredInProgress: false });
+      await expect(run(job)).rejects.toBeInstanceOf(IdempotencyAlreadyInProgressError);
+      expect(await rows()).toEqual([expect.objectContaining({ status: 'INPROGRESS' })]);
+    });
+
+    it('is reclaimed and run again once its window passed, by default', async () => {
+      const { fn, run, job, age } = await crashedAttempt({});
+      await age('in_progress_expiry_timestamp', 60_000);
+      expect(await run(job)).toBe('second run');
+      expect(fn).toHaveBeenCalledTimes(2);
+    });
+
+    it('raises IdempotencyOutcomeUnknownError instead of running again when reclaimExpiredInProgress is false', async () => {
+      const { fn, run, job, age, rows } = await crashedAttempt({ reclaimExpiredInProgress: false });
+      await age('in_progress_expiry_timestamp', 60_000);
+      const failure = await run(job).catch((error: unknown) => error);
+      // Powertools wraps whatever the store throws on put.
+      expect(failure).toBeInstanceOf(IdempotencyPersistenceLayerError);
+      const unknown = findIdempotencyOutcomeUnknown(failure);
+      expect(unknown).toBeInstanceOf(IdempotencyOutcomeUnknownError);
+      const [row] = await rows();
+      expect(unknown).toMatchObject({
+        name: 'IdempotencyOutcomeUnknownError',
+        permanent: true,
+        idempotencyKey: row?.id,
+        inProgressExpiryTimestamp: Number(row?.in_progress_expiry_timestamp),
+      });
+      expect(fn).toHaveBeenCalledTimes(1);
+      expect(row?.status).toBe('INPROGRESS');
+    });
+  });
+
+  it('purges expired records and keeps live ones', async () => {
+    const { run, rows, age, persistenceStore } = setup(async (job) => job.id);
+    await run({ id: randomUUID() });
+    await age('expiry_timestamp', 7200);
+    const live = { id: randomUUID() };
+    await run(live);
+    expect(await persistenceStore.purgeExpired()).toBeGreaterThanOrEqual(1);
+    expect(await rows()).toEqual([expect.objectContaining({ data: live.id })]);
+  });
+
+  it('opens a lazily given database once, and again after a failed open', async () => {
+    const open = jest
+      .fn<() => Promise<Queryable>>()
+      .mockRejectedValueOnce(new Error('secret not readable'))
+      .mockResolvedValue(db);
+    const { fn, run } = setup(async () => 'ok', { database: open });
+    await expect(run({ id: randomUUID() })).rejects.toBeInstanceOf(IdempotencyPersistenceLayerError);
+    expect(await run({ id: randomUUID() })).toBe('ok');
+    expect(await run({ id: randomUUID() })).toBe('ok');
+    expect(open).toHaveBeenCalledTimes(2);
+    expect(fn).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('PostgresPersistenceLayer options', () => {
+  it.each(['idempotency records', 'records; DROP TABLE x', 'Records', 'a.b.c'])(
+    'rejects the table name %j naming the field',
+    (tableName) => {
+      const unused: Queryable = { query: () => Promise.reject(new Error('not queried')) };
+      const create = () => new PostgresPersistenceLayer({ database: unused, tableName });
+      expect(create).toThrow(PostgresPersistenceLayerOptionsError);
+      expect(create).toThrow(/^tableName:/);
+    },
+  );
+});
