@@ -28,6 +28,7 @@ const program = new Command('start')
     'use this PostgreSQL server instead of embedded PGlite',
     process.env.DATABASE_URL,
   )
+  .option('--state-dir <dir>', 'where the outbox and the embedded database live (default: <repo>/.sidestep)')
   .option('--no-build', 'run the existing bundles instead of building the services first')
   .option('--quiet-logs', 'hide the services’ own log lines')
   .parse();
@@ -36,6 +37,7 @@ const options = program.opts<{
   port: number;
   smtpPort: number;
   databaseUrl?: string;
+  stateDir?: string;
   build: boolean;
   quietLogs?: boolean;
 }>();
@@ -50,6 +52,7 @@ try {
     port: options.port,
     smtpPort: options.smtpPort,
     ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+    ...(options.stateDir ? { stateDir: options.stateDir } : {}),
     reporter: createConsoleReporter({ baseDir: rootDir, logs: !options.quietLogs }),
   });
 } catch (error) {

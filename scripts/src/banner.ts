@@ -1,4 +1,4 @@
-import { relative } from 'node:path';
+import { isAbsolute, relative } from 'node:path';
 import type { LocalCloud } from '@sidestep/local-cloud';
 
 /** What the banner needs besides the running cloud. */
@@ -18,7 +18,11 @@ export function queueUrlVariable(queueName: string): string {
  * environment a producer in another terminal needs.
  */
 export function formatBanner(cloud: LocalCloud, context: BannerContext): string {
-  const path = (absolute: string) => `${relative(context.rootDir, absolute) || '.'}/`;
+  // Relative to the repository when inside it (`.sidestep/outbox/`), absolute otherwise.
+  const path = (absolute: string) => {
+    const inside = relative(context.rootDir, absolute);
+    return `${inside.startsWith('..') || isAbsolute(inside) ? absolute : inside || '.'}/`;
+  };
   const lines = [
     '',
     'sidestep local cloud is up (environment "local")',

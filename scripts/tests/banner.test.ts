@@ -34,6 +34,7 @@ const cloud: LocalCloud = {
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
   },
+  invoke: async () => ({ ok: true, requestId: 'r', durationMs: 1, payload: null }),
   stop: async () => undefined,
 };
 
@@ -67,6 +68,15 @@ describe('formatBanner', () => {
     ]) {
       expect(banner).toContain(assignment);
     }
+  });
+
+  it('prints a state dir outside the repository as an absolute path', () => {
+    const elsewhere = formatBanner(
+      { ...cloud, stateDir: '/tmp/state', outboxDir: '/tmp/state/outbox' },
+      { rootDir: '/repo', queueNames: [] },
+    );
+    expect(elsewhere).toContain('mail lands in /tmp/state/outbox/');
+    expect(elsewhere).toContain('data in /tmp/state/');
   });
 
   it('leaves the database out when no service uses one', () => {

@@ -120,6 +120,8 @@ function formatLogLine(service: string, line: string, paint: FormatContext['pain
     return `${prefix} ${paint(levelStyle, level)} ${paint('dim', message)}`;
   };
   const entry = parseJsonObject(line);
+  if (entry && typeof entry._aws === 'object')
+    return `${prefix} ${paint('dim', `metrics ${metricValues(entry)}`)}`;
   if (entry && entry.message !== undefined) {
     const level = typeof entry.level === 'string' ? entry.level : 'LOG';
     const message = typeof entry.message === 'string' ? entry.message : JSON.stringify(entry.message);
@@ -135,6 +137,22 @@ function formatLogLine(service: string, line: string, paint: FormatContext['pain
   const text = /^\d{4}-\d{2}-\d{2}T[^\t]+\t[^\t]*\t([A-Z]+)\t(.*)$/s.exec(line);
   if (text?.[1] !== undefined && text[2] !== undefined) return show(text[1], text[2]);
   return `${prefix} ${paint('dim', line)}`;
+}
+
+/**
+ * An Embedded Metric Format line (Powertools Metrics flushes one per invocation) as
+ * `name=value` pairs, from the metric names its `_aws` directive declares.
+ */
+function metricValues(entry: Record<string, unknown>): string {
+  const directives =
+    (entry._aws as { CloudWatchMetrics?: { Metrics?: { Name?: string }[] }[] }).CloudWatchMetrics ?? [];
+  const names = directives.flatMap((directive) =>
+    (directive.Metrics ?? []).map((metric) => metric.Name ?? ''),
+  );
+  return names
+    .filter((name) => name !== '' && entry[name] !== undefined)
+    .map((name) => `${name}=${JSON.stringify(entry[name])}`)
+    .join(' ');
 }
 
 function parseJsonObject(line: string): Record<string, unknown> | undefined {

@@ -147,12 +147,32 @@ describe('createConsoleReporter', () => {
         line: '2026-11-24T09:15:02.000Z\tr-1\tINFO\tcold start done',
       },
       { type: 'log', service: 'mail-dispatcher', line: 'plain text from a child process' },
+      {
+        type: 'log',
+        service: 'mail-dispatcher',
+        line: JSON.stringify({
+          _aws: {
+            Timestamp: 1,
+            CloudWatchMetrics: [
+              {
+                Namespace: 'sidestep',
+                Dimensions: [['service']],
+                Metrics: [{ Name: 'processed' }, { Name: 'duration' }],
+              },
+            ],
+          },
+          service: 'mail-dispatcher',
+          processed: 1,
+          duration: [27.5, 3],
+        }),
+      },
     ];
     expect(print(events)).toEqual([
       '09:15:02.345 log      mail-dispatcher: ERROR send failed SmtpError: refused',
       '09:15:02.345 log      mail-dispatcher: WARN retrying Timeout: slow',
       '09:15:02.345 log      mail-dispatcher: INFO cold start done',
       '09:15:02.345 log      mail-dispatcher: plain text from a child process',
+      '09:15:02.345 log      mail-dispatcher: metrics processed=1 duration=[27.5,3]',
     ]);
     expect(print(events, { logs: false })).toEqual([]);
   });

@@ -1,0 +1,84 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
+
+// Runs the real `pnpm start` entry (the mail-dispatcher bundle turbo built before this test, the
+// embedded PostgreSQL) as a person would, on free ports so it never collides with a running cloud.
+const rootDir = join(import.meta.dirname, '..', '..');
+const node = process.execPath;
+const children: ChildProcess[] = [];
+// Never the repository's own .sidestep: a developer's cloud may be using its database right now.
+const stateDir = mkdtempSync(join(tmpdir(), 'start-test-'));
+
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+function start(...args: string[]) {
+  const child = spawn(
+    node,
+    ['scripts/start.ts', '--no-build', '--smtp-port', '0', '--state-dir', stateDir, ...args],
+    {
+      cwd: rootDir,
+      env: { ...process.env, FORCE_COLOR: '0', DATABASE_URL: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  children.push(child);
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const printed = (text: string) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (output.includes(text)) {
+          child.stdout?.off('data', check);
+          resolve();
+        }
+      };
+      child.stdout?.on('data', check);
+      exited.then(() => reject(new Error(`exited before printing "${text}":\n${output}`)));
+      check();
+    });
+  return { child, exited, printed, output: () => output };
+}
+
+describe('scripts/start.ts', () => {
+  it('prints the banner once everything is up and exits 0 on Ctrl-C', async () => {
+    const cloud = start('--port', '0');
+    await cloud.printed('Ctrl-C stops everything.');
+    expect(cloud.output()).toMatch(/queue +http:\/\/127\.0\.0\.1:\d+\/000000000000\/sidestep-local-mail\n/);
+    expect(cloud.output()).toMatch(
+      /MAIL_QUEUE_URL=http:\/\/127\.0\.0\.1:\d+\/000000000000\/sidestep-local-mail/,
+    );
+    expect(cloud.output()).toContain('service  mail-dispatcher started');
+    expect(cloud.output()).toContain(`data in ${stateDir}`);
+
+    cloud.child.kill('SIGINT');
+    expect(await cloud.exited).toBe(0);
+    expect(cloud.output()).toContain('stopped');
+  }, 60_000);
+
+  it('says which port is busy and exits 1', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const address = blocker.address();
+    const busy = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const cloud = start('--port', String(busy));
+      expect(await cloud.exited).toBe(1);
+      expect(cloud.output()).toContain(`Port ${busy} is already in use`);
+    } finally {
+      blocker.close();
+    }
+  }, 30_000);
+});
