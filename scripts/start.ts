@@ -23,10 +23,10 @@ const program = new Command('start')
   )
   .option('--port <port>', 'SQS + S3 endpoint port', port, 4566)
   .option('--smtp-port <port>', 'SMTP sink port', port, 1025)
+  // No commander default from DATABASE_URL: --help would print its password.
   .option(
     '--database-url <url>',
-    'use this PostgreSQL server instead of embedded PGlite',
-    process.env.DATABASE_URL,
+    'use this PostgreSQL server instead of embedded PGlite (default: $DATABASE_URL)',
   )
   .option('--state-dir <dir>', 'where the outbox and the embedded database live (default: <repo>/.sidestep)')
   .option('--no-build', 'run the existing bundles instead of building the services first')
@@ -42,6 +42,8 @@ const options = program.opts<{
   quietLogs?: boolean;
 }>();
 
+const databaseUrl = options.databaseUrl || process.env.DATABASE_URL || undefined;
+
 if (options.build) await buildServices(SERVICES, rootDir);
 
 let cloud: LocalCloud;
@@ -51,7 +53,7 @@ try {
     services: SERVICES.map((entry) => ({ manifest: entry.manifest, bundleDir: entry.bundleDir })),
     port: options.port,
     smtpPort: options.smtpPort,
-    ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+    ...(databaseUrl ? { databaseUrl } : {}),
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),
     reporter: createConsoleReporter({ baseDir: rootDir, logs: !options.quietLogs }),
   });
