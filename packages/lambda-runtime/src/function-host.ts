@@ -168,11 +168,20 @@ export async function startFunction(options: FunctionOptions): Promise<FunctionH
     functionArn: config.functionArn,
     async invoke(event) {
       if (closed) throw new RuntimeApiClosedError(config.name);
-      const sandbox = await acquire();
-      try {
-        return await sandbox.invoke(event);
-      } finally {
-        release(sandbox);
+      for (let attempt = 1; ; attempt++) {
+        const sandbox = await acquire();
+        let outcome: Awaited<ReturnType<Sandbox['invoke']>>;
+        try {
+          outcome = await sandbox.invoke(event);
+        } finally {
+          release(sandbox);
+        }
+        const { result, delivered, wasReady } = outcome;
+        // A warm sandbox that died between invocations never saw this event: run it on a fresh one
+        // (once; a sandbox that dies during init reports Runtime.ExitError like Lambda).
+        const diedIdle =
+          !result.ok && result.error.errorType === 'Runtime.ExitError' && !delivered && wasReady;
+        if (!diedIdle || attempt > 1 || closed) return result;
       }
     },
     async close() {

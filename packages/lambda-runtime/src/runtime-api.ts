@@ -33,6 +33,8 @@ export interface InvokeOptions {
   requestId?: string;
   /** X-Ray trace header value. @default a fresh `Root=1-...;Parent=...;Sampled=0` */
   traceId?: string;
+  /** Called when the runtime receives the event (its `next` request is answered). */
+  onDelivered?: () => void;
 }
 
 /** Options of {@link startRuntimeApi}. */
@@ -83,6 +85,7 @@ interface Invocation {
   readonly timeoutMs: number;
   deliveredAt?: number;
   timer?: NodeJS.Timeout;
+  readonly onDelivered?: (() => void) | undefined;
   readonly settle: (result: InvokeResult) => void;
 }
 
@@ -152,6 +155,7 @@ export async function startRuntimeApi(options: RuntimeApiOptions = {}): Promise<
         'Lambda-Runtime-Trace-Id': invocation.traceId,
       });
       res.end(invocation.body);
+      invocation.onDelivered?.();
     }
   }
 
@@ -261,6 +265,7 @@ export async function startRuntimeApi(options: RuntimeApiOptions = {}): Promise<
         traceId: invokeOptions.traceId ?? newTraceId(),
         body: JSON.stringify(event) ?? 'null',
         timeoutMs: invokeOptions.timeoutMs ?? 3000,
+        onDelivered: invokeOptions.onDelivered,
         settle: resolve,
       };
       const failure = initFailure ?? terminal;

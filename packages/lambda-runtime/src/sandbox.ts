@@ -39,6 +39,7 @@ export class Sandbox {
   readonly #initTimer: NodeJS.Timeout;
   readonly #config: SandboxConfig;
   #reusable = true;
+  #ready = false;
   #exitSeen = false;
   #stopping: Promise<void> | undefined;
 
@@ -73,7 +74,10 @@ export class Sandbox {
       });
       child.kill('SIGKILL');
     }, config.initTimeoutMs);
-    void api.ready.then(() => clearTimeout(this.#initTimer));
+    void api.ready.then(() => {
+      this.#ready = true;
+      clearTimeout(this.#initTimer);
+    });
     void api.initError.then(() => {
       this.#reusable = false;
       clearTimeout(this.#initTimer);
@@ -108,11 +112,23 @@ export class Sandbox {
     await Promise.race([this.api.ready, this.api.initError, this.#exited]);
   }
 
-  async invoke(event: unknown): Promise<InvokeResult> {
-    const result = await this.api.invoke(event, { timeoutMs: this.#config.timeoutMs });
+  /**
+   * Runs one invocation. `delivered` tells whether the runtime received the event: a sandbox that
+   * finished its init but died before taking the event (e.g. it exited right after its previous
+   * response) never ran it, so the host may run it on a fresh sandbox, as Lambda would.
+   */
+  async invoke(event: unknown): Promise<{ result: InvokeResult; delivered: boolean; wasReady: boolean }> {
+    let delivered = false;
+    const wasReady = this.#ready;
+    const result = await this.api.invoke(event, {
+      timeoutMs: this.#config.timeoutMs,
+      onDelivered: () => {
+        delivered = true;
+      },
+    });
     // Lambda discards an execution environment after a timeout.
     if (!result.ok && result.error.errorType === 'Sandbox.Timedout') this.#reusable = false;
-    return result;
+    return { result, delivered, wasReady: wasReady || this.#ready };
   }
 
   /** Kills the process (SIGKILL, as Lambda freezes and discards environments) and removes its temp dir. */

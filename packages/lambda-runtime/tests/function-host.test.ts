@@ -65,6 +65,16 @@ const FIXTURES: Record<string, string> = {
       if (event.crash) process.exit(3);
       return { count, pid: process.pid };
     };`,
+  'reject.mjs': `
+    let count = 0;
+    export const handler = async (event) => {
+      count += 1;
+      if (event.reject) {
+        Promise.reject(new TypeError('nobody awaits me'));
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+      return { count, pid: process.pid };
+    };`,
   'barrier.mjs': `
     export const handler = async (event) => {
       const res = await fetch(event.barrierUrl);
@@ -245,6 +255,21 @@ describe('startFunction', () => {
       error: { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited with error: exit status 3' },
     });
     await expect(fn.invoke({})).resolves.toMatchObject({ ok: true, payload: { count: 1 } });
+  });
+
+  it('reports an unhandled rejection, then runs the next invocation on a fresh sandbox', async () => {
+    const fn = await start({ handler: 'reject.handler' });
+    const warm = await fn.invoke({});
+    await expect(fn.invoke({ reject: true })).resolves.toMatchObject({
+      ok: false,
+      error: { errorType: 'Runtime.UnhandledPromiseRejection', errorMessage: 'TypeError: nobody awaits me' },
+    });
+    // The runtime exits right after reporting; the next event must not be lost to the dying sandbox.
+    const next = await fn.invoke({});
+    expect(next).toMatchObject({ ok: true, payload: { count: 1 } });
+    expect(next.ok && (next.payload as { pid: number }).pid).not.toBe(
+      warm.ok && (warm.payload as { pid: number }).pid,
+    );
   });
 
   describe('concurrency', () => {
