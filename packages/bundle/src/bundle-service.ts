@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { isBuiltin } from 'node:module';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { build, type Message } from 'esbuild';
-import { BundleBuildError, BundleOptionError } from './errors.ts';
+import { build, type Message, type Metafile } from 'esbuild';
+import { BundleBuildError, BundleOptionError, StaticExternalImportError } from './errors.ts';
 
 /** Options of {@link bundleService}. */
 export interface BundleServiceOptions {
@@ -27,6 +28,11 @@ export interface BundleResult {
   bytes: number;
   /** Absolute path of esbuild's metafile, `<outdir>/meta.json` (inputs and outputs with sizes). */
   metafile: string;
+  /**
+   * External (non-builtin) modules the bundle may load lazily at run time (`import()`, `require()`).
+   * The image holds only the bundle: each must be absent from the code path the function runs.
+   */
+  lazyExternals: string[];
 }
 
 /**
@@ -103,8 +109,35 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
   }
 
   const metafile = join(outdir, 'meta.json');
-  await writeFile(metafile, JSON.stringify(result.metafile));
-  return { outfile, bytes: (await stat(outfile)).size, metafile };
+  const meta = result.metafile!;
+  await writeFile(metafile, JSON.stringify(meta));
+  const { staticImports, lazyExternals } = externalImports(meta, relative(packageDir, outfile));
+  if (Object.keys(staticImports).length > 0) throw new StaticExternalImportError(packageDir, staticImports);
+  return { outfile, bytes: (await stat(outfile)).size, metafile, lazyExternals };
+}
+
+/**
+ * Sorts the bundle's non-builtin external imports (from the output, which is what loads) into
+ * static ones, with the inputs importing them, and lazy ones.
+ */
+function externalImports(
+  meta: Metafile,
+  output: string,
+): { staticImports: Record<string, string[]>; lazyExternals: string[] } {
+  const staticImports: Record<string, string[]> = {};
+  const lazy = new Set<string>();
+  for (const { path, kind, external } of meta.outputs[output]?.imports ?? []) {
+    if (!external || isBuiltin(path)) continue;
+    if (kind === 'import-statement') staticImports[path] ??= [];
+    else lazy.add(path);
+  }
+  for (const [input, { imports }] of Object.entries(meta.inputs)) {
+    for (const { path, kind } of imports) {
+      if (kind === 'import-statement' && staticImports[path]?.includes(input) === false)
+        staticImports[path].push(input);
+    }
+  }
+  return { staticImports, lazyExternals: [...lazy].sort() };
 }
 
 function formatMessage(message: Message): string {

@@ -34,3 +34,26 @@ export class BundleBuildError extends BundleError {
     this.messages = messages;
   }
 }
+
+/**
+ * The bundle imports an `external` module with a static `import`: esbuild hoists it to the top of
+ * the single-file bundle, so it loads at init, and the image's /var/task holds only the bundle, so
+ * init fails there with Runtime.ImportModuleError (locally it may still resolve from the workspace).
+ */
+export class StaticExternalImportError extends BundleError {
+  /** The external modules, each with the bundled files that import them statically. */
+  readonly imports: Readonly<Record<string, readonly string[]>>;
+
+  constructor(packageDir: string, imports: Readonly<Record<string, readonly string[]>>) {
+    const list = Object.entries(imports)
+      .map(([module, importers]) => `  ${module} (imported by ${importers.join(', ')})`)
+      .join('\n');
+    super(
+      packageDir,
+      `External modules are imported statically, so the bundle would fail at init in its image:\n${list}\n` +
+        'Bundle them (remove them from external), or load them with a dynamic import() in the module that needs them.',
+    );
+    this.name = 'StaticExternalImportError';
+    this.imports = imports;
+  }
+}

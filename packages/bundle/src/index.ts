@@ -9,4 +9,4 @@ export {
   bundleService,
   CREATE_REQUIRE_BANNER,
 } from './bundle-service.ts';
-export { BundleBuildError, BundleError, BundleOptionError } from './errors.ts';
+export { BundleBuildError, BundleError, BundleOptionError, StaticExternalImportError } from './errors.ts';

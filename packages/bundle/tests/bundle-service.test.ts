@@ -30,6 +30,10 @@ const FILES: Record<string, string> = {
       invocationCounter += 1;
       return { greeting: \`hello \${event.name}\`, agent: legacy.agentName(), digest: legacy.digest(event.name), flavour, invocationCounter };
     };`,
+  'src/lazy.ts': `export const handler = async () => (await import('dual-format')).flavour;\n`,
+  // A dynamic import of a bundled module is inlined, so that module's static imports load at init.
+  'src/indirect.ts': `export const handler = async () => (await import('./uses-dual.ts')).name;\n`,
+  'src/uses-dual.ts': `import { flavour } from 'dual-format';\nexport const name = flavour;\n`,
   'src/broken.ts': `import { nothing } from 'not-installed-anywhere';\nexport const handler = async () => nothing;\n`,
   'node_modules/legacy-https/package.json': JSON.stringify({
     name: 'legacy-https',
@@ -138,16 +142,37 @@ describe('bundleService', () => {
       outfile: join(packageDir, 'dist-direct/index.mjs'),
       bytes: (await readFile(join(packageDir, 'dist-direct/index.mjs'))).byteLength,
       metafile: join(packageDir, 'dist-direct/meta.json'),
+      lazyExternals: [],
     });
   });
 
-  it('leaves modules named in external out of the bundle', async () => {
-    await bundleService({ packageDir, outdir: 'dist-external', external: ['legacy-https'] });
-    const code = await readFile(join(packageDir, 'dist-external/index.mjs'), 'utf8');
-    expect(code).toMatch(/from\s*"legacy-https"/);
-    const meta = JSON.parse(await readFile(join(packageDir, 'dist-external/meta.json'), 'utf8'));
-    expect(Object.keys(meta.inputs)).not.toContain('node_modules/legacy-https/index.js');
+  it('leaves modules named in external out of the bundle when they are loaded lazily', async () => {
+    const result = await bundleService({
+      packageDir,
+      entry: 'src/lazy.ts',
+      outdir: 'dist-external',
+      external: ['dual-format'],
+    });
+    expect(result.lazyExternals).toEqual(['dual-format']);
+    expect(await readFile(result.outfile, 'utf8')).toMatch(/import\("dual-format"\)/);
+    const meta = JSON.parse(await readFile(result.metafile, 'utf8'));
+    expect(Object.keys(meta.inputs)).not.toContain('node_modules/dual-format/index.mjs');
   });
+
+  it.each([
+    ['src/handler.ts', 'legacy-https', 'src/handler.ts'],
+    ['src/indirect.ts', 'dual-format', 'src/uses-dual.ts'],
+  ])(
+    'refuses an external imported statically (entry %s), which would fail at init in the image',
+    async (entry, external, importer) => {
+      await expect(
+        bundleService({ packageDir, entry, outdir: 'dist-static', external: [external] }),
+      ).rejects.toMatchObject({
+        name: 'StaticExternalImportError',
+        imports: { [external]: [importer] },
+      });
+    },
+  );
 
   it('empties the output directory first, so stale files never reach the image', async () => {
     await mkdir(join(packageDir, 'dist-stale'), { recursive: true });
