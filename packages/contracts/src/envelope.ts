@@ -1,4 +1,4 @@
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 
 /**
  * Text that ends up in a mail header or a log line: one line, no control characters. CR/LF in a

@@ -12,7 +12,6 @@ export {
   parseJob,
   validate,
 } from './jobs.ts';
-export { jobJsonSchemas } from './json-schemas.ts';
 export {
   MAIL_LOCALES,
   MAIL_TEMPLATE_NAMES,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 import { ContractValidationError } from './contract-validation-error.ts';
 import { MailSendJob } from './mail.ts';
 

@@ -1,14 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import {
-  ContractValidationError,
-  createJob,
-  jobJsonSchemas,
-  MailSendJob,
-  parseJob,
-  validate,
-} from '../src/index.ts';
+import { ContractValidationError, createJob, MailSendJob, parseJob, validate } from '../src/index.ts';
+import { jobJsonSchemas } from '../src/json-schemas.ts';
 
 const sample = {
   type: 'mail.send',

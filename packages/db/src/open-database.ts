@@ -1,7 +1,6 @@
-import pg from 'pg';
 import type { Database } from './database.ts';
 import { DatabaseOptionsError } from './errors.ts';
-import { PostgresDatabase } from './postgres-database.ts';
+import { connectPostgres } from './postgres.ts';
 
 /** Options of {@link openDatabase}. */
 export interface OpenDatabaseOptions {
@@ -47,9 +46,5 @@ export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<D
     const { PgliteDatabase } = await import('./pglite-database.ts');
     return PgliteDatabase.create(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
   }
-  // An empty DATABASE_URL is a configuration mistake, not a request for an embedded database.
-  if (!/^postgres(ql)?:\/\//.test(url)) {
-    throw new DatabaseOptionsError('url', 'must start with postgres:// or postgresql://');
-  }
-  return new PostgresDatabase(new pg.Pool({ connectionString: url, max, connectionTimeoutMillis }));
+  return connectPostgres({ url, max, connectionTimeoutMillis });
 }

@@ -1,5 +1,5 @@
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
-import { z } from 'zod/mini';
+import * as z from 'zod/mini';
 import { ConfigError, SecretUnavailableError } from './errors.ts';
 
 /** The environment as Node gives it. */

@@ -1,0 +1,34 @@
+/**
+ * `@sidestep/db/postgres`: the `pg` side of the package only. Lambda handlers import this entry so
+ * their bundle never contains (or loads) PGlite, its WebAssembly build or the socket server that the
+ * package root also exports for the local cloud.
+ */
+import pg from 'pg';
+import type { Database } from './database.ts';
+import { DatabaseOptionsError } from './errors.ts';
+import { PostgresDatabase } from './postgres-database.ts';
+
+export type { Database, Queryable, QueryResult } from './database.ts';
+export { DatabaseError, DatabaseOptionsError, TransactionMisuseError } from './errors.ts';
+export { PostgresDatabase } from './postgres-database.ts';
+
+/** Options of {@link connectPostgres}; see `OpenDatabaseOptions` for the reasoning behind the defaults. */
+export interface ConnectPostgresOptions {
+  /** `postgres://user:password@host:port/database[?sslmode=...]` */
+  readonly url: string;
+  /** @default 5 */
+  readonly max?: number;
+  /** @default 10000 */
+  readonly connectionTimeoutMillis?: number;
+}
+
+/** A {@link Database} over a `pg` pool on the server at `url`. */
+export function connectPostgres(options: ConnectPostgresOptions): Database {
+  const { url, max = 5, connectionTimeoutMillis = 10_000 } = options;
+  if (!Number.isInteger(max) || max < 1) throw new DatabaseOptionsError('max', 'must be a positive integer');
+  // An empty DATABASE_URL is a configuration mistake, not a request for an embedded database.
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new DatabaseOptionsError('url', 'must start with postgres:// or postgresql://');
+  }
+  return new PostgresDatabase(new pg.Pool({ connectionString: url, max, connectionTimeoutMillis }));
+}

@@ -1,0 +1,151 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  type CollectingReporter,
+  createCollectingReporter,
+  type LocalCloud,
+  startLocalCloud,
+} from '@sidestep/local-cloud';
+import { SERVICES } from '../src/services.ts';
+
+// The issue's "done when", as a test: the real mail-dispatcher bundle (built by turbo before this
+// test) in the local cloud, driven only through the raw AWS SDK with the documented JSON.
+const rootDir = join(import.meta.dirname, '..', '..');
+let stateDir: string;
+let cloud: LocalCloud;
+let collecting: CollectingReporter;
+let sqs: SQSClient;
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(join(tmpdir(), 'mail-path-'));
+  collecting = createCollectingReporter();
+  cloud = await startLocalCloud({
+    rootDir,
+    stateDir,
+    port: 0,
+    smtpPort: 0,
+    reporter: collecting.reporter,
+    services: SERVICES.map((entry) => ({
+      manifest: entry.manifest,
+      bundleDir: join(rootDir, entry.bundleDir),
+    })),
+  });
+  sqs = new SQSClient({
+    endpoint: cloud.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  sqs?.destroy();
+  await cloud?.stop();
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+function mailJob(id: string, to: string, overrides: Record<string, unknown> = {}) {
+  return {
+    type: 'mail.send',
+    version: 1,
+    id,
+    payload: {
+      template: 'import.completed',
+      to,
+      params: { jobId: `imp_${id}`, fileName: 'users.csv', rows: 1000 },
+      ...overrides,
+    },
+  };
+}
+
+/** The .eml files addressed to `to`. */
+function outbox(to: string): string[] {
+  return readdirSync(cloud.outboxDir)
+    .filter((file) => file.endsWith('.eml'))
+    .map((file) => readFileSync(join(cloud.outboxDir, file), 'utf8'))
+    .filter((mail) => mail.includes(`To: ${to}`));
+}
+
+async function settle(predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the local cloud');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('the mail path in the local cloud', () => {
+  it('names the queues from the manifest', () => {
+    expect(cloud.queueUrl('sidestep-local-mail')).toMatch(/sidestep-local-mail$/);
+    expect(cloud.queueUrl('sidestep-local-mail-dlq')).toMatch(/sidestep-local-mail-dlq$/);
+  });
+
+  it('turns a mail job sent with the raw SDK into an .eml in the outbox', async () => {
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: cloud.queueUrl('mail'),
+        MessageBody: JSON.stringify(mailJob('first', 'first@example.com')),
+      }),
+    );
+    await collecting.waitFor('mail-delivered', (event) => event.to.includes('first@example.com'), 20_000);
+    const [mail] = outbox('first@example.com');
+    expect(mail).toContain('Subject: Import finished: users.csv');
+    expect(mail).toMatch(/1,000 rows were imported/);
+  }, 30_000);
+
+  it('sends one mail for the same message delivered twice', async () => {
+    const body = JSON.stringify(mailJob('twice', 'twice@example.com'));
+    await sqs.send(new SendMessageCommand({ QueueUrl: cloud.queueUrl('mail'), MessageBody: body }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: cloud.queueUrl('mail'), MessageBody: body }));
+    // Both deliveries are processed (deleted from the queue) before we count.
+    await settle(
+      () =>
+        collecting.ofType('message-received').filter((event) => event.jobId === 'twice').length >= 2 &&
+        collecting.ofType('invocation').length > 0 &&
+        outbox('twice@example.com').length >= 1,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(outbox('twice@example.com')).toHaveLength(1);
+  }, 30_000);
+
+  it('dead-letters invalid messages with their reason while their batch-mates are delivered', async () => {
+    const invalidTemplate = mailJob('bad-template', 'bad@example.com', { template: 'welcome' });
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: cloud.queueUrl('mail'),
+        Entries: [
+          { Id: 'a', MessageBody: JSON.stringify(mailJob('mate-a', 'mate-a@example.com')) },
+          { Id: 'b', MessageBody: '{not json' },
+          { Id: 'c', MessageBody: JSON.stringify(invalidTemplate) },
+          { Id: 'd', MessageBody: JSON.stringify(mailJob('mate-d', 'mate-d@example.com')) },
+        ],
+      }),
+    );
+    await settle(
+      () => outbox('mate-a@example.com').length === 1 && outbox('mate-d@example.com').length === 1,
+    );
+    await settle(() => collecting.ofType('dead-lettered').length >= 2);
+
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: cloud.queueUrl('sidestep-local-mail-dlq'),
+        MaxNumberOfMessages: 10,
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    const byBody = new Map(Messages.map((message) => [message.Body, message.MessageAttributes ?? {}]));
+    const notJson = byBody.get('{not json');
+    expect(notJson?.['sidestep.error.type']?.StringValue).toBe('InvalidJsonError');
+    const badTemplate = byBody.get(JSON.stringify(invalidTemplate));
+    expect(badTemplate?.['sidestep.error.type']?.StringValue).toBe('SchemaViolationError');
+    expect(badTemplate?.['sidestep.error.message']?.StringValue).toContain('payload.template');
+    expect(outbox('bad@example.com')).toHaveLength(0);
+  }, 40_000);
+});

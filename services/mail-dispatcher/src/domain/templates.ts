@@ -1,0 +1,99 @@
+import type { MailLocale, MailTemplateName, MailTemplateParamsOf } from '@sidestep/contracts';
+import { type Html, html } from './html.ts';
+
+/** A rendered mail body: subject, plain text and HTML (every param escaped). */
+export interface RenderedMail {
+  readonly subject: string;
+  readonly text: string;
+  readonly html: string;
+}
+
+interface Parts {
+  readonly subject: string;
+  readonly lines: readonly string[];
+  readonly body: Html;
+}
+
+type Template<T extends MailTemplateName> = Record<
+  MailLocale,
+  (params: MailTemplateParamsOf<T>, n: (x: number) => string) => Parts
+>;
+
+/** Every template in every locale. The contract's params are all a template may show. */
+const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
+  'import.completed': {
+    en: (p, n) => ({
+      subject: `Import finished: ${p.fileName}`,
+      lines: [
+        `Your import of ${p.fileName} finished.`,
+        `${n(p.rows)} rows were imported.`,
+        `Job: ${p.jobId}`,
+      ],
+      body: html`<p>Your import of <strong>${p.fileName}</strong> finished.</p><p>${n(p.rows)} rows were imported.</p><p>Job: <code>${p.jobId}</code></p>`,
+    }),
+    ja: (p, n) => ({
+      subject: `インポートが完了しました: ${p.fileName}`,
+      lines: [
+        `${p.fileName} のインポートが完了しました。`,
+        `${n(p.rows)} 件を取り込みました。`,
+        `ジョブ: ${p.jobId}`,
+      ],
+      body: html`<p><strong>${p.fileName}</strong> のインポートが完了しました。</p><p>${n(p.rows)} 件を取り込みました。</p><p>ジョブ: <code>${p.jobId}</code></p>`,
+    }),
+  },
+  'import.failed': {
+    en: (p) => ({
+      subject: `Import failed: ${p.fileName}`,
+      lines: [`Your import of ${p.fileName} failed.`, `Reason: ${p.reason}`, `Job: ${p.jobId}`],
+      body: html`<p>Your import of <strong>${p.fileName}</strong> failed.</p><p>Reason: ${p.reason}</p><p>Job: <code>${p.jobId}</code></p>`,
+    }),
+    ja: (p) => ({
+      subject: `インポートに失敗しました: ${p.fileName}`,
+      lines: [`${p.fileName} のインポートに失敗しました。`, `理由: ${p.reason}`, `ジョブ: ${p.jobId}`],
+      body: html`<p><strong>${p.fileName}</strong> のインポートに失敗しました。</p><p>理由: ${p.reason}</p><p>ジョブ: <code>${p.jobId}</code></p>`,
+    }),
+  },
+  'export.ready': {
+    en: (p, n) => ({
+      subject: 'Your export is ready',
+      lines: [`Your export of ${n(p.rows)} rows is ready.`, `Download: ${p.downloadUrl}`, `Job: ${p.jobId}`],
+      body: html`<p>Your export of ${n(p.rows)} rows is ready.</p><p><a href="${p.downloadUrl}">Download the file</a></p><p>Job: <code>${p.jobId}</code></p>`,
+    }),
+    ja: (p, n) => ({
+      subject: 'エクスポートの準備ができました',
+      lines: [
+        `${n(p.rows)} 件のエクスポートの準備ができました。`,
+        `ダウンロード: ${p.downloadUrl}`,
+        `ジョブ: ${p.jobId}`,
+      ],
+      body: html`<p>${n(p.rows)} 件のエクスポートの準備ができました。</p><p><a href="${p.downloadUrl}">ファイルをダウンロード</a></p><p>ジョブ: <code>${p.jobId}</code></p>`,
+    }),
+  },
+  'export.failed': {
+    en: (p) => ({
+      subject: 'Your export failed',
+      lines: ['Your export failed.', `Reason: ${p.reason}`, `Job: ${p.jobId}`],
+      body: html`<p>Your export failed.</p><p>Reason: ${p.reason}</p><p>Job: <code>${p.jobId}</code></p>`,
+    }),
+    ja: (p) => ({
+      subject: 'エクスポートに失敗しました',
+      lines: ['エクスポートに失敗しました。', `理由: ${p.reason}`, `ジョブ: ${p.jobId}`],
+      body: html`<p>エクスポートに失敗しました。</p><p>理由: ${p.reason}</p><p>ジョブ: <code>${p.jobId}</code></p>`,
+    }),
+  },
+};
+
+/** Renders one template in one locale. Pure: same input, same output. */
+export function renderTemplate<T extends MailTemplateName>(
+  template: T,
+  locale: MailLocale,
+  params: MailTemplateParamsOf<T>,
+): RenderedMail {
+  const format = new Intl.NumberFormat(locale === 'ja' ? 'ja-JP' : 'en-US');
+  const parts = TEMPLATES[template][locale](params, (x) => format.format(x));
+  return {
+    subject: parts.subject,
+    text: `${parts.lines.join('\n')}\n`,
+    html: `<!doctype html><html lang="${locale}"><head><meta charset="utf-8"><title>${html`${parts.subject}`}</title></head><body>${parts.body}</body></html>`,
+  };
+}

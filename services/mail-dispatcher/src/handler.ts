@@ -1,0 +1,39 @@
+import { MailSendJob } from '@sidestep/contracts';
+import { connectPostgres, type Database } from '@sidestep/db/postgres';
+import { PostgresPersistenceLayer } from '@sidestep/idempotency';
+import { createSqsHandler, resolveDatabaseUrl } from '@sidestep/runtime';
+import { createMailSender } from './adapters/mail-transport.ts';
+import { loadConfig } from './config.ts';
+import { createSendOnce } from './send-once.ts';
+
+// Cold start: configuration is read and validated once; clients are created once and reused warm.
+const config = loadConfig();
+const sender = createMailSender(config.transport);
+
+// The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
+let database: Promise<Database> | undefined;
+const connect = () => {
+  // Records of a batch are processed one at a time: two connections cover the store's queries.
+  database ??= resolveDatabaseUrl().then((url) => connectPostgres({ url, max: 2 }));
+  database.catch(() => {
+    database = undefined; // a failed connect is retried by the next record, not cached
+  });
+  return database;
+};
+
+const sendOnce = createSendOnce({
+  from: config.from,
+  sender,
+  // At most once: an attempt that crashed mid-send is not reclaimed (see README "Mail: exactly once?").
+  persistenceStore: new PostgresPersistenceLayer({ database: connect, reclaimExpiredInProgress: false }),
+});
+
+/** SQS batch handler of the mail queue: one mail job per record, partial batch responses. */
+export const handler = createSqsHandler({
+  schema: MailSendJob,
+  correlation: (job) => ({ jobId: job.payload.jobId ?? job.id, template: job.payload.template }),
+  process: async (job, _record, { lambdaContext, logger }) => {
+    const result = await sendOnce(job, lambdaContext);
+    logger.info('mail sent', { ...result });
+  },
+});

@@ -1,0 +1,118 @@
+import { describe, expect, it } from '@jest/globals';
+import { MailSendJob, validate } from '@sidestep/contracts';
+import { describeEachDatabase } from '@sidestep/db/testing';
+import { PostgresPersistenceLayer } from '@sidestep/idempotency';
+import type { Context } from 'aws-lambda';
+import type { OutgoingMail } from '../src/domain/compose-mail.ts';
+import type { MailSender } from '../src/domain/dispatch-mail.ts';
+import { DeliveryOutcomeUnknownError, IdempotencyKeyReusedError } from '../src/errors.ts';
+import { createSendOnce } from '../src/send-once.ts';
+
+function context(remainingMs = 30_000): Context {
+  return {
+    awsRequestId: 'req-1',
+    functionName: 'sidestep-test-mail-dispatcher',
+    getRemainingTimeInMillis: () => remainingMs,
+  } as unknown as Context;
+}
+
+function job(id: string, overrides: Record<string, unknown> = {}) {
+  return validate(MailSendJob, {
+    type: 'mail.send',
+    version: 1,
+    id,
+    payload: {
+      template: 'export.failed',
+      to: 'ops@example.com',
+      params: { jobId: 'exp_1', reason: 'database unavailable' },
+      ...overrides,
+    },
+  });
+}
+
+/** Records every mail it is asked to send; optionally slow or hanging. */
+function recordingSender(
+  options: { delayMs?: number; hang?: boolean } = {},
+): MailSender & { sent: OutgoingMail[] } {
+  const sent: OutgoingMail[] = [];
+  return {
+    sent,
+    async send(mail) {
+      if (options.hang) await new Promise(() => {});
+      if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
+      sent.push(mail);
+      return { messageId: mail.messageId };
+    },
+  };
+}
+
+describeEachDatabase('createSendOnce', (open) => {
+  async function setup(sender: MailSender) {
+    const database = await open();
+    const persistenceStore = new PostgresPersistenceLayer({ database, reclaimExpiredInProgress: false });
+    return { database, sendOnce: createSendOnce({ from: 'sidestep@example.com', sender, persistenceStore }) };
+  }
+
+  it('sends a redelivered job once and replays the first result', async () => {
+    const sender = recordingSender();
+    const { database, sendOnce } = await setup(sender);
+    const first = await sendOnce(job('m-1'), context());
+    const second = await sendOnce(job('m-1'), context());
+    expect(sender.sent).toHaveLength(1);
+    expect(second).toEqual(first);
+    await database.close();
+  });
+
+  it('sends once for two messages that share an idempotency key', async () => {
+    const sender = recordingSender();
+    const { database, sendOnce } = await setup(sender);
+    await sendOnce(job('m-1', { idempotencyKey: 'export-exp_1-failed' }), context());
+    await sendOnce(job('m-2', { idempotencyKey: 'export-exp_1-failed' }), context());
+    expect(sender.sent).toHaveLength(1);
+    await database.close();
+  });
+
+  it('lets only one of two concurrent duplicates send; the other is told to retry', async () => {
+    const sender = recordingSender({ delayMs: 100 });
+    const { database, sendOnce } = await setup(sender);
+    const outcomes = await Promise.allSettled([
+      sendOnce(job('m-1'), context()),
+      sendOnce(job('m-1'), context()),
+    ]);
+    expect(sender.sent).toHaveLength(1);
+    const rejected = outcomes.filter((outcome) => outcome.status === 'rejected');
+    expect(rejected).toHaveLength(1);
+    const reason = (rejected[0] as PromiseRejectedResult).reason as Error & { permanent?: boolean };
+    expect(reason.name).toBe('IdempotencyAlreadyInProgressError');
+    expect(reason.permanent).not.toBe(true); // retried by SQS, then replayed
+    await database.close();
+  });
+
+  it('refuses the same key with a different mail as a permanent error', async () => {
+    const sender = recordingSender();
+    const { database, sendOnce } = await setup(sender);
+    await sendOnce(job('m-1', { idempotencyKey: 'k' }), context());
+    const attempt = sendOnce(job('m-2', { idempotencyKey: 'k', to: 'someone-else@example.com' }), context());
+    await expect(attempt).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
+    await expect(attempt).rejects.toMatchObject({ permanent: true, field: 'payload.idempotencyKey' });
+    expect(sender.sent).toHaveLength(1);
+    await database.close();
+  });
+
+  it('does not send again after an attempt died mid-send: the outcome is unknown, so at most once', async () => {
+    const { database, sendOnce: crashing } = await setup(recordingSender({ hang: true }));
+    // The first attempt starts sending and never finishes (the sandbox died); its in-progress
+    // record expires with the invocation's remaining time (20 ms here).
+    void crashing(job('m-1'), context(20));
+    await new Promise((resolve) => setTimeout(resolve, 80));
+
+    const sender = recordingSender();
+    const persistenceStore = new PostgresPersistenceLayer({ database, reclaimExpiredInProgress: false });
+    const retry = createSendOnce({ from: 'sidestep@example.com', sender, persistenceStore });
+    const attempt = retry(job('m-1'), context());
+    await expect(attempt).rejects.toBeInstanceOf(DeliveryOutcomeUnknownError);
+    await expect(attempt).rejects.toMatchObject({ permanent: true });
+    expect(sender.sent).toHaveLength(0);
+    await database.close();
+  });
+});

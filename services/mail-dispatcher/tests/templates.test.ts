@@ -1,0 +1,108 @@
+import { describe, expect, it } from '@jest/globals';
+import { MAIL_LOCALES, MAIL_TEMPLATE_NAMES, MailSendJob, validate } from '@sidestep/contracts';
+import { composeMail } from '../src/domain/compose-mail.ts';
+import { renderTemplate } from '../src/domain/templates.ts';
+import { HeaderInjectionError } from '../src/errors.ts';
+
+const params = {
+  'import.completed': { jobId: 'imp_1', fileName: 'users.csv', rows: 1234567 },
+  'import.failed': { jobId: 'imp_1', fileName: 'users.csv', reason: 'missing column email' },
+  'export.ready': {
+    jobId: 'exp_1',
+    rows: 42,
+    downloadUrl: 'https://downloads.example.com/exp_1.csv.gz?sig=a&b=c',
+  },
+  'export.failed': { jobId: 'exp_1', reason: 'database unavailable' },
+} as const;
+
+function job(payload: Record<string, unknown>, id = 'msg-1') {
+  return validate(MailSendJob, { type: 'mail.send', version: 1, id, payload });
+}
+
+describe('renderTemplate', () => {
+  it.each(
+    MAIL_TEMPLATE_NAMES.flatMap((template) => MAIL_LOCALES.map((locale) => [template, locale] as const)),
+  )('renders %s in %s with the job id in text and HTML', (template, locale) => {
+    const mail = renderTemplate(template, locale, params[template] as never);
+    expect(mail.subject.length).toBeGreaterThan(0);
+    expect(mail.text).toContain(params[template].jobId);
+    expect(mail.html).toContain(params[template].jobId);
+    expect(mail.html).toContain(`lang="${locale}"`);
+  });
+
+  it('formats row counts for the locale', () => {
+    expect(renderTemplate('import.completed', 'en', params['import.completed']).text).toContain(
+      '1,234,567 rows',
+    );
+  });
+
+  it('escapes every param in HTML but keeps the text part literal', () => {
+    const hostile = { jobId: 'imp_1', fileName: 'a.csv', reason: '<script>alert("x")</script> & \'more\'' };
+    const mail = renderTemplate('import.failed', 'en', hostile);
+    expect(mail.html).not.toContain('<script>');
+    expect(mail.html).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;more&#39;');
+    expect(mail.text).toContain('<script>alert("x")</script>');
+  });
+
+  it('escapes the download link inside the href attribute', () => {
+    const mail = renderTemplate('export.ready', 'en', params['export.ready']);
+    expect(mail.html).toContain('href="https://downloads.example.com/exp_1.csv.gz?sig=a&amp;b=c"');
+  });
+});
+
+describe('composeMail', () => {
+  it('uses the idempotency key for a deterministic Message-ID, defaulting to the envelope id', () => {
+    const a = composeMail(
+      job({ template: 'export.failed', to: 'a@example.com', params: params['export.failed'] }),
+      'from@example.com',
+    );
+    const b = composeMail(
+      job({ template: 'export.failed', to: 'a@example.com', params: params['export.failed'] }),
+      'from@example.com',
+    );
+    const c = composeMail(
+      job({
+        template: 'export.failed',
+        to: 'a@example.com',
+        params: params['export.failed'],
+        idempotencyKey: 'k',
+      }),
+      'from@example.com',
+    );
+    expect(a.messageId).toBe(b.messageId);
+    expect(a.idempotencyKey).toBe('msg-1');
+    expect(c.idempotencyKey).toBe('k');
+    expect(c.messageId).not.toBe(a.messageId);
+  });
+
+  it('sends to every listed recipient', () => {
+    const mail = composeMail(
+      job({
+        template: 'export.failed',
+        to: ['a@example.com', 'b@example.com'],
+        params: params['export.failed'],
+      }),
+      'from@example.com',
+    );
+    expect(mail.to).toEqual(['a@example.com', 'b@example.com']);
+  });
+
+  it('refuses CR/LF in a header value as a permanent HeaderInjectionError', () => {
+    // The contract refuses this earlier; compose checks again where the header is made.
+    const tampered = job({
+      template: 'import.completed',
+      to: 'a@example.com',
+      params: params['import.completed'],
+    });
+    (tampered.payload.params as { fileName: string }).fileName = 'x.csv\r\nBcc: victim@example.com';
+    let caught: unknown;
+    try {
+      composeMail(tampered, 'from@example.com');
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(HeaderInjectionError);
+    expect((caught as HeaderInjectionError).permanent).toBe(true);
+    expect((caught as HeaderInjectionError).header).toBe('Subject');
+  });
+});
