@@ -1,5 +1,7 @@
 import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import {
   InvalidFunctionOptionError,
   ReservedEnvironmentVariableError,
@@ -40,6 +42,13 @@ export interface FunctionOptions {
   initTimeoutSeconds?: number;
   /** Start one sandbox (and run its init) before resolving, so the first invoke is warm. @default true */
   prewarm?: boolean;
+  /**
+   * Run a private copy of the bundle directory, outside the workspace, instead of the directory
+   * itself. In place, Node's module resolution walks up from the bundle into the workspace's
+   * node_modules, so a module missing from the bundle may still load; in the image /var/task holds
+   * only the bundle. Image tests should isolate. @default false
+   */
+  isolate?: boolean;
 }
 
 /** A running local Lambda function. */
@@ -91,7 +100,13 @@ interface Waiter {
  * ```
  */
 export async function startFunction(options: FunctionOptions): Promise<FunctionHost> {
-  const config = toSandboxConfig(options);
+  let config = toSandboxConfig(options);
+  let isolatedRoot: string | undefined;
+  if (options.isolate) {
+    isolatedRoot = await mkdtemp(join(tmpdir(), `sidestep-task-${config.name}-`));
+    await cp(config.bundleDir, isolatedRoot, { recursive: true });
+    config = { ...config, bundleDir: isolatedRoot };
+  }
   const concurrency = options.concurrency ?? 1;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new InvalidFunctionOptionError('concurrency', `must be a positive integer, got ${concurrency}`);
@@ -192,6 +207,7 @@ export async function startFunction(options: FunctionOptions): Promise<FunctionH
       const sandboxes = [...all];
       all.clear();
       await Promise.all(sandboxes.map((sandbox) => sandbox.stop()));
+      if (isolatedRoot !== undefined) await rm(isolatedRoot, { recursive: true, force: true });
     },
   };
 }

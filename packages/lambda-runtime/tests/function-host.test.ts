@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -350,6 +350,33 @@ describe('startFunction', () => {
     await fn.close();
     expect(pids.some(isAlive)).toBe(false);
     await expect(fn.invoke({})).rejects.toMatchObject({ name: 'RuntimeApiClosedError' });
+  });
+
+  it('isolates the bundle from the node_modules around it when asked, as in the image', async () => {
+    // <root>/node_modules/outside-dep next to <root>/dist: resolvable in place, absent in the image.
+    const root = join(bundleDir, 'isolation');
+    await mkdir(join(root, 'node_modules/outside-dep'), { recursive: true });
+    await mkdir(join(root, 'dist'), { recursive: true });
+    await writeFile(
+      join(root, 'node_modules/outside-dep/package.json'),
+      '{"name":"outside-dep","main":"index.js"}',
+    );
+    await writeFile(join(root, 'node_modules/outside-dep/index.js'), 'exports.found = true;');
+    await writeFile(
+      join(root, 'dist/index.mjs'),
+      `export const handler = async () => ({ found: (await import('outside-dep')).default.found, cwd: process.cwd() });`,
+    );
+    const inPlace = await start({ handler: 'index.handler', bundleDir: join(root, 'dist') });
+    await expect(inPlace.invoke({})).resolves.toMatchObject({ ok: true, payload: { found: true } });
+    await inPlace.close();
+
+    const isolated = await start({ handler: 'index.handler', bundleDir: join(root, 'dist'), isolate: true });
+    const result = await isolated.invoke({});
+    expect(result).toMatchObject({
+      ok: false,
+      error: { errorMessage: expect.stringContaining("Cannot find package 'outside-dep'") },
+    });
+    await isolated.close();
   });
 
   it('rejects reserved environment variables and invalid options, naming the field', async () => {
