@@ -21,6 +21,11 @@ function run(command, args) {
   if (result.status !== 0) process.exit(result.status ?? 1);
 }
 
+// Ctrl-C reaches the whole process group: the child (the local cloud) handles it and exits cleanly;
+// this wrapper only waits for it instead of dying first and making npm report a failure.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
+
 const stale =
   !existsSync(localPnpm) ||
   !existsSync(modulesState) ||

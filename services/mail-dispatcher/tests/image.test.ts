@@ -1,0 +1,118 @@
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
+import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
+import { type SmtpSink, startSmtpSink } from '@sidestep/local-cloud';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { service } from '../service.ts';
+
+// The image contract: the files the Dockerfile copies (and nothing else) run through the Lambda
+// Runtime API with a read-only task root, as the Lambda Node.js base image runs them.
+const packageDir = join(import.meta.dirname, '..');
+const dockerfile = readFileSync(join(packageDir, 'Dockerfile'), 'utf8');
+
+/** The sources of the Dockerfile's COPY into ${LAMBDA_TASK_ROOT}. */
+function copiedFiles(): string[] {
+  const copy = dockerfile.split('\n').find((line) => /^COPY\s.*\$\{LAMBDA_TASK_ROOT\}/.test(line));
+  if (!copy) throw new Error('Dockerfile has no COPY into ${LAMBDA_TASK_ROOT}');
+  return copy.trim().split(/\s+/).slice(1, -1);
+}
+
+let taskRoot: string;
+let outboxDir: string;
+let postgres: EmbeddedPostgres;
+let smtp: SmtpSink;
+let fn: FunctionHost;
+
+beforeAll(async () => {
+  taskRoot = mkdtempSync(join(tmpdir(), 'mail-dispatcher-task-'));
+  for (const file of copiedFiles())
+    copyFileSync(join(packageDir, file), join(taskRoot, file.split('/').at(-1) as string));
+  outboxDir = mkdtempSync(join(tmpdir(), 'mail-dispatcher-outbox-'));
+  [postgres, smtp] = await Promise.all([startEmbeddedPostgres({}), startSmtpSink({ outboxDir, port: 0 })]);
+  fn = await startFunction({
+    name: 'sidestep-test-mail-dispatcher',
+    bundleDir: taskRoot,
+    handler: service.handler,
+    memoryMb: service.memoryMb,
+    timeoutSeconds: service.timeoutSeconds,
+    readOnly: true,
+    onLog: () => {},
+    environment: {
+      MAIL_FROM: 'no-reply@test.mail.example.com',
+      MAIL_TRANSPORT: 'smtp',
+      SMTP_URL: smtp.url,
+      DATABASE_URL: postgres.url,
+      // Only used for permanent errors, which this test does not send.
+      DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:9/000000000000/sidestep-test-mail-dlq',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      POWERTOOLS_SERVICE_NAME: service.name,
+    },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await fn?.close();
+  await Promise.all([smtp?.stop(), postgres?.close()]);
+  rmSync(taskRoot, { recursive: true, force: true });
+  rmSync(outboxDir, { recursive: true, force: true });
+});
+
+function sqsEvent(bodies: string[]) {
+  return {
+    Records: bodies.map((body, index) => ({
+      messageId: `m-${index}`,
+      receiptHandle: `r-${index}`,
+      body,
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: String(Date.now()),
+        SenderId: 'test',
+        ApproximateFirstReceiveTimestamp: String(Date.now()),
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:sidestep-test-mail',
+      awsRegion: 'us-east-1',
+    })),
+  };
+}
+
+describe('mail-dispatcher image', () => {
+  it('copies only the bundle and names the manifest handler as CMD', () => {
+    expect(copiedFiles()).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
+    expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:24\b/m);
+    const cmd = /^CMD \["([^"]+)"\]/m.exec(dockerfile)?.[1];
+    expect(cmd).toBe(service.handler);
+  });
+
+  it('runs the copied bundle through the Runtime API with a read-only task root and sends the mail', async () => {
+    const job = {
+      type: 'mail.send',
+      version: 1,
+      id: 'image-test-1',
+      payload: {
+        template: 'export.ready',
+        to: 'image@example.com',
+        params: { jobId: 'exp_1', rows: 3, downloadUrl: 'https://example.com/x' },
+      },
+    };
+    const result = await fn.invoke(sqsEvent([JSON.stringify(job)]));
+    expect(result.ok).toBe(true);
+    if (result.ok) expect((result.payload as SQSBatchResponse).batchItemFailures).toEqual([]);
+    const mails = readdirSync(outboxDir).filter((file) => file.endsWith('.eml'));
+    expect(mails).toHaveLength(1);
+    expect(readFileSync(join(outboxDir, mails[0] as string), 'utf8')).toContain(
+      'Subject: Your export is ready',
+    );
+
+    // Warm and idempotent: the same message again is acknowledged without a second mail.
+    const again = await fn.invoke(sqsEvent([JSON.stringify(job)]));
+    expect(again.ok && (again.payload as SQSBatchResponse).batchItemFailures).toEqual([]);
+    expect(readdirSync(outboxDir).filter((file) => file.endsWith('.eml'))).toHaveLength(1);
+  }, 30_000);
+});
