@@ -49,6 +49,8 @@ const FIXTURES: Record<string, string> = {
     }
     throw new ConfigError('DATABASE_URL is not set');`,
   'missing-dependency.mjs': `import 'not-installed-anywhere'; export const handler = async () => 1;`,
+  'syntax.mjs': `export const handler = async () => {;`,
+  'slow-init.mjs': `await new Promise((resolve) => setTimeout(resolve, 30_000)); export const handler = async () => 1;`,
   'no-handler.mjs': `export const other = async () => 1;`,
   'callback.mjs': `export const handler = (event, context, callback) => callback(null, 1);`,
   'slow.mjs': `
@@ -215,6 +217,7 @@ describe('startFunction', () => {
   it.each([
     ['missing-dependency.handler', 'Runtime.ImportModuleError', /not-installed-anywhere/],
     ['absent-module.handler', 'Runtime.ImportModuleError', /absent-module/],
+    ['syntax.handler', 'Runtime.UserCodeSyntaxError', /SyntaxError/],
     ['no-handler.handler', 'Runtime.HandlerNotFound', /no-handler.handler is undefined or not exported/],
     ['nodot', 'Runtime.MalformedHandlerName', /Bad handler/],
     ['callback.handler', 'Runtime.CallbackHandlerDeprecated', /callback-based function handlers/],
@@ -223,6 +226,14 @@ describe('startFunction', () => {
     const result = await fn.invoke({});
     expect(result).toMatchObject({ ok: false, error: { errorType } });
     if (!result.ok) expect(result.error.errorMessage).toMatch(message);
+  });
+
+  it('bounds the init phase, as Lambda does', async () => {
+    const fn = await start({ handler: 'slow-init.handler', initTimeoutSeconds: 0.3, prewarm: false });
+    await expect(fn.invoke({})).resolves.toMatchObject({
+      ok: false,
+      error: { errorType: 'Sandbox.Timedout', errorMessage: 'Init timed out after 0.30 seconds' },
+    });
   });
 
   it('loads a .cjs module when no .js or .mjs exists, as Lambda does', async () => {
