@@ -259,11 +259,18 @@ export async function startRuntimeApi(options: RuntimeApiOptions = {}): Promise<
     ready: ready.promise,
     invoke(event, invokeOptions = {}) {
       if (closed) return Promise.reject(new RuntimeApiClosedError(functionName));
+      let body: string;
+      try {
+        body = JSON.stringify(event) ?? 'null';
+      } catch (error) {
+        // Lambda only accepts JSON payloads (InvalidRequestContentException).
+        return Promise.reject(error);
+      }
       const { promise, resolve } = Promise.withResolvers<InvokeResult>();
       const invocation: Invocation = {
         requestId: invokeOptions.requestId ?? randomUUID(),
         traceId: invokeOptions.traceId ?? newTraceId(),
-        body: JSON.stringify(event) ?? 'null',
+        body,
         timeoutMs: invokeOptions.timeoutMs ?? 3000,
         onDelivered: invokeOptions.onDelivered,
         settle: resolve,

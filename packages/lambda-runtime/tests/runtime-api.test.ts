@@ -166,6 +166,11 @@ describe('startRuntimeApi', () => {
     }
   });
 
+  it('rejects an event that is not JSON-serialisable', async () => {
+    api = await startRuntimeApi();
+    await expect(api.invoke({ id: 1n })).rejects.toThrow(TypeError);
+  });
+
   it('answers 404 for a route outside the contract and rejects invokes after close', async () => {
     api = await startRuntimeApi();
     expect((await fetch(url('/nope'))).status).toBe(404);
