@@ -203,6 +203,18 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
       expect(fn).toHaveBeenCalledTimes(2);
     });
 
+    it('lets exactly one of several concurrent retries reclaim it', async () => {
+      const { fn, run, job, age } = await crashedAttempt({});
+      await age('in_progress_expiry_timestamp', 60_000);
+      const results = await Promise.allSettled(Array.from({ length: 4 }, () => run(job)));
+      expect(fn).toHaveBeenCalledTimes(2);
+      const rejected = results.filter((r) => r.status === 'rejected');
+      expect(results.filter((r) => r.status === 'fulfilled').length).toBeGreaterThanOrEqual(1);
+      // A retry that comes after the winner completed replays its result; one that overlaps it is
+      // told the work is in progress. None runs the function a third time.
+      for (const result of rejected) expect(result.reason).toBeInstanceOf(IdempotencyAlreadyInProgressError);
+    });
+
     it('raises IdempotencyOutcomeUnknownError instead of running again when reclaimExpiredInProgress is false', async () => {
       const { fn, run, job, age, rows } = await crashedAttempt({ reclaimExpiredInProgress: false });
       await age('in_progress_expiry_timestamp', 60_000);
