@@ -273,10 +273,12 @@ describe('JobQueue (mail)', () => {
   });
 
   it('rejects a visibility timeout under 6x the consumer timeout, naming the field', () => {
-    const tooShort = defineService({
+    // Built without defineService (which refuses it too): the construct checks again for manifests
+    // assembled by hand.
+    const tooShort = {
       ...reportBuilder,
       queue: { ...reportBuilder.queue, visibilityTimeoutSeconds: 5 * reportBuilder.timeoutSeconds },
-    });
+    };
     expect(() => makeStack(staging, [tooShort])).toThrow(
       expect.objectContaining({
         name: 'InfraConfigError',

@@ -1,0 +1,205 @@
+/**
+ * `pnpm bench`: bundle size per service, cold start through the Lambda Runtime API against bare
+ * `node -e 0`, and the runtime's warm per-invocation overhead against a bare handler, all measured
+ * in the same run on the same machine. Results: bench/results.json and bench/RESULTS.md.
+ */
+import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundleService } from '@sidestep/bundle';
+import { startFunction } from '@sidestep/lambda-runtime';
+import { bareNodeSpawnMs, machine, median } from './src/bench/measure.ts';
+import { SERVICES } from './src/services.ts';
+
+const rootDir = join(import.meta.dirname, '..');
+const COLD_RUNS = 15;
+const WARM_INVOCATIONS = 400;
+const TARGETS = { bundleKiB: 400, coldStartAboveNodeMs: 60, warmOverheadRatio: 1.1 };
+
+const environment = {
+  MAIL_FROM: 'no-reply@bench.mail.example.com',
+  MAIL_TRANSPORT: 'smtp',
+  SMTP_URL: 'smtp://127.0.0.1:9',
+  DATABASE_URL: 'postgres://bench@127.0.0.1:9/bench',
+  DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:9/000000000000/bench-dlq',
+  AWS_ACCESS_KEY_ID: 'bench',
+  AWS_SECRET_ACCESS_KEY: 'bench',
+  POWERTOOLS_LOG_LEVEL: 'WARN',
+};
+
+function sqsEvent(records: number) {
+  const body = JSON.stringify({
+    type: 'mail.send',
+    version: 1,
+    id: 'bench',
+    payload: { template: 'export.failed', to: 'bench@example.com', params: { jobId: 'b', reason: 'bench' } },
+  });
+  return {
+    Records: Array.from({ length: records }, (_, index) => ({
+      messageId: `m-${index}`,
+      receiptHandle: `r-${index}`,
+      body,
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: '0',
+        SenderId: 'b',
+        ApproximateFirstReceiveTimestamp: '0',
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:bench',
+      awsRegion: 'us-east-1',
+    })),
+  };
+}
+
+/** Spawn to first response of an empty batch, through the Runtime API, `runs` times. */
+async function coldStartMs(bundleDir: string, handler: string, runs: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let run = 0; run < runs; run += 1) {
+    const started = performance.now();
+    const fn = await startFunction({
+      name: 'bench',
+      bundleDir,
+      handler,
+      environment,
+      prewarm: false,
+      onLog: () => {},
+    });
+    const result = await fn.invoke({ Records: [] });
+    samples.push(performance.now() - started);
+    await fn.close();
+    if (!result.ok) throw new Error(`cold start invoke failed: ${result.error.errorMessage}`);
+  }
+  return samples;
+}
+
+/** Per-invocation wall time of a warm function handling a 10-record batch. */
+async function warmInvocationMs(bundleDir: string): Promise<number[]> {
+  const fn = await startFunction({
+    name: 'bench',
+    bundleDir,
+    handler: 'index.handler',
+    environment,
+    onLog: () => {},
+  });
+  const event = sqsEvent(10);
+  for (let i = 0; i < 50; i += 1) await fn.invoke(event); // warm-up (JIT, connections)
+  const samples: number[] = [];
+  for (let i = 0; i < WARM_INVOCATIONS; i += 1) {
+    const result = await fn.invoke(event);
+    if (!result.ok) throw new Error(`warm invoke failed: ${result.error.errorMessage}`);
+    samples.push(result.durationMs);
+  }
+  await fn.close();
+  return samples;
+}
+
+async function main(): Promise<void> {
+  try {
+    const bare = await bundleService({
+      packageDir: import.meta.dirname,
+      entry: 'src/bench/fixtures/bare-handler.ts',
+      outdir: 'dist/bench/bare',
+    });
+    const runtime = await bundleService({
+      packageDir: import.meta.dirname,
+      entry: 'src/bench/fixtures/runtime-handler.ts',
+      outdir: 'dist/bench/runtime',
+    });
+    const bareDir = join(import.meta.dirname, 'dist', 'bench', 'bare');
+    const runtimeDir = join(import.meta.dirname, 'dist', 'bench', 'runtime');
+
+    const services = [];
+    for (const entry of SERVICES) {
+      const bundleDir = join(rootDir, entry.bundleDir);
+      const bytes = statSync(join(bundleDir, 'index.mjs')).size;
+      const nodeSamples = bareNodeSpawnMs(COLD_RUNS);
+      const coldSamples = await coldStartMs(bundleDir, entry.manifest.handler, COLD_RUNS);
+      services.push({
+        service: entry.manifest.name,
+        bundleKiB: Math.round(bytes / 102.4) / 10,
+        bareNodeMs: Math.round(median(nodeSamples) * 10) / 10,
+        coldStartMs: Math.round(median(coldSamples) * 10) / 10,
+        coldStartAboveNodeMs: Math.round((median(coldSamples) - median(nodeSamples)) * 10) / 10,
+      });
+    }
+    const bareCold = median(await coldStartMs(bareDir, 'index.handler', COLD_RUNS));
+    const bareWarm = median(await warmInvocationMs(bareDir));
+    const runtimeWarm = median(await warmInvocationMs(runtimeDir));
+
+    const results = {
+      measuredAt: new Date().toISOString(),
+      machine: machine(),
+      targets: TARGETS,
+      services,
+      baseline: {
+        bareNodeSpawnMs: Math.round(median(bareNodeSpawnMs(COLD_RUNS)) * 10) / 10,
+        bareHandlerColdStartMs: Math.round(bareCold * 10) / 10,
+        bareHandlerBundleKiB: Math.round(bare.bytes / 102.4) / 10,
+      },
+      warm: {
+        batchSize: 10,
+        invocations: WARM_INVOCATIONS,
+        bareHandlerMs: Math.round(bareWarm * 1000) / 1000,
+        runtimeHandlerMs: Math.round(runtimeWarm * 1000) / 1000,
+        runtimeBundleKiB: Math.round(runtime.bytes / 102.4) / 10,
+        ratio: Math.round((runtimeWarm / bareWarm) * 100) / 100,
+      },
+    };
+    const benchDir = join(rootDir, 'bench');
+    writeFileSync(join(benchDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(join(benchDir, 'RESULTS.md'), report(results));
+    process.stdout.write(report(results));
+  } finally {
+    rmSync(join(import.meta.dirname, 'dist', 'bench'), { recursive: true, force: true });
+  }
+}
+
+function verdict(ok: boolean): string {
+  return ok ? 'meets target' : 'MISSES target';
+}
+
+function report(r: {
+  measuredAt: string;
+  machine: Record<string, string | number>;
+  services: {
+    service: string;
+    bundleKiB: number;
+    bareNodeMs: number;
+    coldStartMs: number;
+    coldStartAboveNodeMs: number;
+  }[];
+  baseline: { bareNodeSpawnMs: number; bareHandlerColdStartMs: number; bareHandlerBundleKiB: number };
+  warm: {
+    batchSize: number;
+    invocations: number;
+    bareHandlerMs: number;
+    runtimeHandlerMs: number;
+    ratio: number;
+  };
+}): string {
+  const lines = [
+    '# sidestep benchmarks',
+    '',
+    `Measured ${r.measuredAt} by \`pnpm bench\` on ${Object.entries(r.machine)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ')}.`,
+    'Every number is a median; every comparison is against a baseline measured in the same run.',
+    '',
+    '| service | bundle (minified) | cold start (spawn to first response) | bare `node -e 0` | above bare node |',
+    '| --- | --- | --- | --- | --- |',
+    ...r.services.map(
+      (s) =>
+        `| ${s.service} | ${s.bundleKiB} KiB (${verdict(s.bundleKiB <= TARGETS.bundleKiB)} <= ${TARGETS.bundleKiB}) | ${s.coldStartMs} ms | ${s.bareNodeMs} ms | ${s.coldStartAboveNodeMs} ms (${verdict(s.coldStartAboveNodeMs <= TARGETS.coldStartAboveNodeMs)} <= ${TARGETS.coldStartAboveNodeMs}) |`,
+    ),
+    '',
+    `Baselines: a bare handler bundle (${r.baseline.bareHandlerBundleKiB} KiB) cold-starts in ${r.baseline.bareHandlerColdStartMs} ms through the same Runtime API path.`,
+    '',
+    `Warm invocation, ${r.warm.batchSize}-record batch, ${r.warm.invocations} invocations through the Runtime API: bare handler ${r.warm.bareHandlerMs} ms, @sidestep/runtime handler ${r.warm.runtimeHandlerMs} ms, ratio ${r.warm.ratio}x (${verdict(r.warm.ratio <= TARGETS.warmOverheadRatio)} <= ${TARGETS.warmOverheadRatio}x).`,
+    '',
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+await main();
