@@ -17,6 +17,7 @@ export function jestConfig(options = {}) {
       ],
     },
     setupFiles: options.setupFiles ?? [],
+    reporters: ['default', new URL('./jest-summary-reporter.js', import.meta.url).pathname],
     testTimeout: options.testTimeout ?? 30_000,
     maxWorkers: 1,
   };

@@ -1,0 +1,21 @@
+// Adds up the per-package jest counts written by jest-summary-reporter.js and prints one closing
+// line, "N passed, N failed", after the whole turbo run.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const packages = [
+  'infra',
+  'scripts',
+  ...['packages', 'services'].flatMap((dir) => readdirSync(join(root, dir)).map((name) => join(dir, name))),
+];
+const total = { passed: 0, failed: 0, skipped: 0 };
+for (const dir of packages) {
+  const file = join(root, dir, '.jest-summary.json');
+  if (!existsSync(file)) continue;
+  const counts = JSON.parse(readFileSync(file, 'utf8'));
+  console.log(`  ${dir}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
+  for (const key of Object.keys(total)) total[key] += counts[key];
+}
+console.log(`tests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+if (total.failed > 0 || total.passed === 0) process.exit(1);
