@@ -20,6 +20,22 @@ export function bareNodeSpawnMs(runs: number): number[] {
   });
 }
 
+/**
+ * Wall time of a fresh `node` that imports `file` (a bundle) and exits, in ms: what loading the bundle
+ * adds to a cold start, without any runtime interface client around it.
+ */
+export function importSpawnMs(file: string, environment: Record<string, string>, runs: number): number[] {
+  const script = `await import(${JSON.stringify(file)})`;
+  return Array.from({ length: runs }, () => {
+    const started = performance.now();
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { PATH: process.env.PATH ?? '', ...environment },
+    });
+    if (result.status !== 0) throw new Error(`importing ${file} failed: ${result.stderr.toString()}`);
+    return performance.now() - started;
+  });
+}
+
 /** What the results file says about where they were measured. */
 export function machine(): Record<string, string | number> {
   const cpu = cpus();
