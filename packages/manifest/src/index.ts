@@ -174,3 +174,74 @@ export function defineService<const M extends ServiceManifest>(manifest: M): M {
   });
   return manifest;
 }
+
+/**
+ * A long-running task: one container image run on ECS Fargate by a workflow (`ecs:runTask.sync`),
+ * locally a child process with the same environment overrides. Its inputs arrive as environment
+ * variables from the workflow's container overrides.
+ */
+export interface TaskManifest {
+  /** kebab-case task name; the task definition family is `sidestep-<env>-<name>`. */
+  readonly name: string;
+  readonly description: string;
+  /** The container's command, run from the bundle directory (image WORKDIR), e.g. `['node', 'index.mjs']`. */
+  readonly command: readonly string[];
+  /** Fargate CPU units (256, 512, 1024, 2048, 4096, 8192, 16384). */
+  readonly cpu: number;
+  /** Fargate memory in MiB, valid for the CPU size. */
+  readonly memoryMb: number;
+  /** Ephemeral storage in GiB (21-200). @default 20 (Fargate's default, not stated) */
+  readonly ephemeralStorageGiB?: number;
+  /** The container name workflows override (`containerOverrides[].name`). */
+  readonly containerName: string;
+  /** Environment variables a workflow must pass as container overrides, each with what it means. */
+  readonly inputs: Readonly<Record<string, string>>;
+  /** Resources the task calls and the exact actions it needs on each (granted to the task role). */
+  readonly permissions: readonly Permission[];
+  /** Static environment variables. @default {} */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** Seconds the task may run before the workflow gives up on it. */
+  readonly timeoutSeconds: number;
+}
+
+const FARGATE_MEMORY: Readonly<Record<number, readonly [number, number]>> = {
+  256: [512, 2048],
+  512: [1024, 4096],
+  1024: [2048, 8192],
+  2048: [4096, 16384],
+  4096: [8192, 30720],
+  8192: [16384, 61440],
+  16384: [32768, 122880],
+};
+
+/** Checks a task manifest against Fargate's limits and returns it unchanged. */
+export function defineTask<const M extends TaskManifest>(manifest: M): M {
+  const fail = (field: string, message: string): never => {
+    throw new ManifestError(manifest.name, field, message);
+  };
+  if (!NAME.test(manifest.name)) fail('name', 'must be kebab-case, 2-41 characters');
+  if (manifest.command.length === 0) fail('command', 'must not be empty');
+  const memory = FARGATE_MEMORY[manifest.cpu];
+  if (!memory) fail('cpu', `must be one of ${Object.keys(FARGATE_MEMORY).join(', ')}`);
+  else if (manifest.memoryMb < memory[0] || manifest.memoryMb > memory[1]) {
+    fail('memoryMb', `must be between ${memory[0]} and ${memory[1]} for ${manifest.cpu} CPU units`);
+  }
+  const storage = manifest.ephemeralStorageGiB;
+  if (storage !== undefined && (storage < 21 || storage > 200))
+    fail('ephemeralStorageGiB', 'must be between 21 and 200');
+  if (!/^[a-z][a-z0-9-]{0,254}$/.test(manifest.containerName)) fail('containerName', 'must be kebab-case');
+  for (const variable of Object.keys(manifest.inputs)) {
+    if (!/^[A-Z][A-Z0-9_]*$/.test(variable)) fail(`inputs.${variable}`, 'must be SCREAMING_SNAKE_CASE');
+  }
+  if (!Number.isInteger(manifest.timeoutSeconds) || manifest.timeoutSeconds < 60) {
+    fail('timeoutSeconds', 'must be an integer of at least 60');
+  }
+  manifest.permissions.forEach((permission, index) => {
+    if (permission.actions.length === 0) fail(`permissions[${index}].actions`, 'must not be empty');
+    for (const action of permission.actions) {
+      if (!ACTION.test(action))
+        fail(`permissions[${index}].actions`, `"${action}" is not an exact IAM action`);
+    }
+  });
+  return manifest;
+}

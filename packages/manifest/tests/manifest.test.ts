@@ -69,3 +69,45 @@ describe('defineService', () => {
     expect(fieldOf(manifest)).toBe(field);
   });
 });
+
+describe('defineTask', () => {
+  const task = {
+    name: 'batch-worker',
+    description: 'test',
+    command: ['node', 'index.mjs'],
+    cpu: 1024,
+    memoryMb: 2048,
+    containerName: 'batch-worker',
+    inputs: { JOB_ID: 'the job' },
+    permissions: [{ resource: 'database-secret' as const, actions: ['secretsmanager:GetSecretValue'] }],
+    timeoutSeconds: 3600,
+  };
+
+  function taskField(manifest: unknown): string {
+    try {
+      defineTask(manifest as typeof task);
+    } catch (error) {
+      if (error instanceof ManifestError) return error.field;
+      throw error;
+    }
+    throw new Error('expected a ManifestError');
+  }
+
+  it('returns a valid task unchanged', () => {
+    expect(defineTask(task)).toBe(task);
+  });
+
+  it.each([
+    [{ ...task, cpu: 300 }, 'cpu'],
+    [{ ...task, memoryMb: 1024 }, 'memoryMb'],
+    [{ ...task, command: [] }, 'command'],
+    [{ ...task, inputs: { jobId: 'x' } }, 'inputs.jobId'],
+    [{ ...task, timeoutSeconds: 10 }, 'timeoutSeconds'],
+    [
+      { ...task, permissions: [{ resource: 'database-secret', actions: ['secretsmanager:*'] }] },
+      'permissions[0].actions',
+    ],
+  ])('rejects a bad task and names the field (%#)', (manifest, field) => {
+    expect(taskField(manifest)).toBe(field);
+  });
+});
