@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import {
   deadLetterQueueName,
   defineService,
+  defineTask,
   ManifestError,
   resourceName,
   visibilityTimeoutSeconds,
