@@ -106,3 +106,16 @@ describe('composeMail', () => {
     expect((caught as HeaderInjectionError).header).toBe('Subject');
   });
 });
+
+describe('smtpOptions', () => {
+  it('reads host, port, TLS and credentials from the SMTP URL', async () => {
+    const { smtpOptions } = await import('../src/adapters/mail-transport.ts');
+    expect(smtpOptions('smtp://127.0.0.1:1025')).toEqual({ host: '127.0.0.1', port: 1025, secure: false });
+    expect(smtpOptions('smtps://u%40x:p%3Aw@mail.example.com')).toEqual({
+      host: 'mail.example.com',
+      port: 465,
+      secure: true,
+      auth: { user: 'u@x', pass: 'p:w' },
+    });
+  });
+});

@@ -17,7 +17,7 @@ export function createMailSender(config: MailTransportConfig): MailSender {
   const transporter: Transporter =
     config.kind === 'ses'
       ? createTransport({ SES: { sesClient: new SESv2Client({}), SendEmailCommand } })
-      : createTransport(config.url);
+      : createTransport(smtpOptions(config.url));
   return {
     async send(mail: OutgoingMail) {
       try {
@@ -42,5 +42,23 @@ export function createMailSender(config: MailTransportConfig): MailSender {
         );
       }
     },
+  };
+}
+
+/**
+ * SMTP options from `smtp://user:pass@host:port` (or `smtps://`). Parsed here with the WHATWG URL API
+ * because nodemailer's own URL handling goes through the deprecated `url.parse()` (DEP0169), whose
+ * warning would otherwise be printed at every cold start.
+ */
+export function smtpOptions(url: string) {
+  const parsed = new URL(url);
+  const secure = parsed.protocol === 'smtps:';
+  return {
+    host: parsed.hostname,
+    port: parsed.port ? Number(parsed.port) : secure ? 465 : 587,
+    secure,
+    ...(parsed.username
+      ? { auth: { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) } }
+      : {}),
   };
 }
