@@ -1,5 +1,6 @@
 import type { Migration } from '../migration.ts';
 import { idempotencyRecords } from './0001-idempotency-records.ts';
+import { jobs } from './0002-jobs.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -9,4 +10,4 @@ import { idempotencyRecords } from './0001-idempotency-records.ts';
  * append it here. Never edit a migration that may have run somewhere: `migrate` refuses a database
  * whose applied migration's name or SQL differs from the code.
  */
-export const migrations: readonly Migration[] = [idempotencyRecords];
+export const migrations: readonly Migration[] = [idempotencyRecords, jobs];
