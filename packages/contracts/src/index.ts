@@ -24,3 +24,17 @@ export {
   MailTemplateParams,
   type MailTemplateParamsOf,
 } from './mail.ts';
+export {
+  FailJobInput,
+  FinishJobInput,
+  JobEvent,
+  JobKind,
+  JobRows,
+  JobSource,
+  JobState,
+  RegisterJobInput,
+  StartJobInput,
+  StatusUpdateInput,
+  type StatusUpdateInputOf,
+  StatusUpdateOutput,
+} from './status.ts';

@@ -1,0 +1,150 @@
+import * as z from 'zod/mini';
+
+/** What a job does: an import (S3 CSV -> users) or an export. */
+export const JobKind = z.enum(['import', 'export']);
+export type JobKind = z.infer<typeof JobKind>;
+
+/** Where a job is. Only the status-updater changes it, by firing a {@link JobEvent}. */
+export const JobState = z.enum(['registered', 'running', 'succeeded', 'failed']);
+export type JobState = z.infer<typeof JobState>;
+
+/** The state events the status-updater fires on a job. */
+export const JobEvent = z.enum(['register', 'start', 'finish', 'fail']);
+export type JobEvent = z.infer<typeof JobEvent>;
+
+/** A job id as the status-updater makes them (`imp_<uuid>`); the mail contracts accept the same. */
+const JobId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/));
+
+/** The Step Functions execution ARN (`$$.Execution.Id`), which owns the job it registered. */
+const ExecutionId = z.string().check(z.minLength(1), z.maxLength(2048));
+
+/**
+ * The state the caller expects the job to be in once the event is applied. Any state is accepted
+ * here, not only the one the event leads to: the comparison is the status-updater's guard (a
+ * workflow whose step names the wrong expected state fails with `UnexpectedStateError`), as in the
+ * seeds' `UpdateAudienceStatusToImporting(event, expectedState)` step.
+ */
+const ExpectedState = JobState;
+
+/**
+ * The S3 object an import reads: from the EventBridge "Object Created" event's `detail`. Its
+ * identity is `(bucket, key, versionId ?? etag)`: S3 may deliver the event twice, and registering the
+ * same identity again finds the job made the first time.
+ */
+export const JobSource = z.object({
+  bucket: z.string().check(z.minLength(3), z.maxLength(63)),
+  key: z.string().check(z.minLength(1), z.maxLength(1024)),
+  /** Present when the bucket is versioned; preferred over the ETag as the object's version. */
+  versionId: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
+  etag: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
+  /** Bytes, recorded on the job. */
+  size: z.optional(z.int().check(z.minimum(0))),
+});
+export type JobSource = z.infer<typeof JobSource>;
+
+// Step Functions builds these payloads from its own state, so fields this version does not know are
+// ignored rather than refused (z.object, not strictObject): a workflow can add context for its logs
+// without a lock-step deploy. Every field this version reads is still validated and named.
+
+/** @example { "event": "register", "kind": "import", "expectedState": "registered", "executionId": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:1", "source": { "bucket": "sidestep-local-imports", "key": "imports/users.csv", "etag": "\"9b2cf535f27731c974343645a3985328\"", "size": 1024 } } */
+export const RegisterJobInput = z.object({
+  event: z.literal('register'),
+  kind: JobKind,
+  expectedState: ExpectedState,
+  executionId: ExecutionId,
+  source: JobSource.check(
+    z.refine((source) => source.versionId !== undefined || source.etag !== undefined, {
+      message: 'versionId or etag is required: it identifies the version of the object to import',
+      path: ['versionId'],
+    }),
+  ),
+});
+/** @example { "event": "start", "jobId": "imp_0193...", "expectedState": "running", "executionId": "arn:aws:states:..." } */
+export const StartJobInput = z.object({
+  event: z.literal('start'),
+  jobId: JobId,
+  expectedState: ExpectedState,
+  executionId: ExecutionId,
+});
+/** Row counts are not sent: they come from the ledger, where the batch-worker wrote them. */
+export const FinishJobInput = z.object({
+  event: z.literal('finish'),
+  jobId: JobId,
+  expectedState: ExpectedState,
+  executionId: ExecutionId,
+});
+/**
+ * `error` is the Catch output of the failed state (`ResultPath`), `{ Error, Cause }`. The job's
+ * reason is the worker's own `worker_error` when it recorded one, else derived from these.
+ */
+export const FailJobInput = z.object({
+  event: z.literal('fail'),
+  jobId: JobId,
+  expectedState: ExpectedState,
+  executionId: ExecutionId,
+  error: z.optional(
+    z.object({
+      Error: z.optional(z.string()),
+      Cause: z.optional(z.string()),
+    }),
+  ),
+});
+
+/**
+ * The status-updater's input (the `Payload` of its `lambda:invoke` task), one shape per event.
+ *
+ * @example
+ * ```json
+ * { "event": "fail", "jobId": "imp_0193...", "expectedState": "failed",
+ *   "executionId": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:1",
+ *   "error": { "Error": "States.TaskFailed", "Cause": "{\"StoppedReason\":\"Essential container in task exited\"}" } }
+ * ```
+ */
+export const StatusUpdateInput = z.discriminatedUnion('event', [
+  RegisterJobInput,
+  StartJobInput,
+  FinishJobInput,
+  FailJobInput,
+]);
+export type StatusUpdateInput = z.infer<typeof StatusUpdateInput>;
+export type StatusUpdateInputOf<E extends JobEvent> = Extract<StatusUpdateInput, { event: E }>;
+
+/** A job's row counts as the batch-worker recorded them. */
+export const JobRows = z.object({
+  total: z.int().check(z.minimum(0)),
+  imported: z.int().check(z.minimum(0)),
+  rejected: z.int().check(z.minimum(0)),
+});
+export type JobRows = z.infer<typeof JobRows>;
+
+/**
+ * The status-updater's result, the same for every event; re-running a step returns it again.
+ *
+ * @example
+ * ```json
+ * { "jobId": "imp_0193...", "kind": "import", "state": "succeeded",
+ *   "executionId": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:1",
+ *   "duplicate": false, "fileName": "users.csv",
+ *   "rows": { "total": 1000, "imported": 1000, "rejected": 0 }, "reason": null }
+ * ```
+ */
+export const StatusUpdateOutput = z.object({
+  jobId: JobId,
+  kind: JobKind,
+  /** The job's state after the event (for a duplicate register: the job's state as it is). */
+  state: JobState,
+  /** The execution that owns the job: the one that registered it. */
+  executionId: ExecutionId,
+  /**
+   * Register only: the same object was already registered by ANOTHER execution, so this execution
+   * should end early and successfully. Always false for the other events.
+   */
+  duplicate: z.boolean(),
+  /** The last segment of the source key (imports); null when the job has no source. */
+  fileName: z.nullable(z.string()),
+  /** The worker's counts; null until it recorded them. */
+  rows: z.nullable(JobRows),
+  /** Why the job failed (one to 2,000 characters, what the `import.failed` mail shows); null unless failed. */
+  reason: z.nullable(z.string()),
+});
+export type StatusUpdateOutput = z.infer<typeof StatusUpdateOutput>;
