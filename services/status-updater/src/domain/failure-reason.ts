@@ -1,0 +1,86 @@
+/** The Catch output Step Functions hands the failure step: the error name and its cause. */
+export interface CaughtError {
+  readonly Error?: string | undefined;
+  readonly Cause?: string | undefined;
+}
+
+/** The longest reason a mail accepts (`import.failed`'s `reason`). */
+export const MAX_REASON_LENGTH = 2000;
+
+/** What a job that failed without any error says. */
+export const UNKNOWN_FAILURE_REASON = 'the workflow failed without reporting an error';
+
+/**
+ * Why a job failed, in words an operator can act on. The batch-worker's own `worker_error` wins (it
+ * knows the line and column); otherwise the reason comes from the Catch output:
+ *
+ * - a Lambda task's Cause is the function's error document, `{"errorType","errorMessage",...}`;
+ * - an `ecs:runTask.sync` task's Cause is the stopped task's description, whose `StoppedReason` and
+ *   containers' exit codes say what happened;
+ * - anything else (States.Timeout, a plain message) is shown as `<Error>: <Cause>`.
+ *
+ * See https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
+ */
+export function failureReason(
+  workerError: string | null | undefined,
+  caught: CaughtError | undefined,
+): string {
+  const reason = workerError?.trim() || fromCaught(caught) || UNKNOWN_FAILURE_REASON;
+  return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH - 1)}…` : reason;
+}
+
+function fromCaught(caught: CaughtError | undefined): string | undefined {
+  const name = caught?.Error?.trim() || undefined;
+  const cause = caught?.Cause?.trim() || undefined;
+  if (cause === undefined) return name;
+  const parsed = parseObject(cause);
+  if (parsed) {
+    const lambda = fromLambdaError(parsed);
+    if (lambda) return lambda;
+    const task = fromEcsTask(parsed);
+    if (task) return name ? `${name}: ${task}` : task;
+  }
+  return name && !cause.startsWith(name) ? `${name}: ${cause}` : cause;
+}
+
+function fromLambdaError(error: Record<string, unknown>): string | undefined {
+  const message = text(error.errorMessage);
+  if (message === undefined) return undefined;
+  const type = text(error.errorType);
+  return type ? `${type}: ${message}` : message;
+}
+
+function fromEcsTask(task: Record<string, unknown>): string | undefined {
+  // Step Functions gives the DescribeTasks shape with the SDK's PascalCase keys; accept camelCase too.
+  const stoppedReason = text(task.StoppedReason ?? task.stoppedReason);
+  const containers = task.Containers ?? task.containers;
+  const exits = Array.isArray(containers)
+    ? containers.flatMap((container: unknown) => {
+        if (typeof container !== 'object' || container === null) return [];
+        const fields = container as Record<string, unknown>;
+        const exitCode = fields.ExitCode ?? fields.exitCode;
+        if (typeof exitCode !== 'number' || exitCode === 0) return [];
+        const containerName = text(fields.Name ?? fields.name) ?? 'container';
+        const containerReason = text(fields.Reason ?? fields.reason);
+        return [
+          `${containerName} exited with code ${exitCode}${containerReason ? ` (${containerReason})` : ''}`,
+        ];
+      })
+    : [];
+  const parts = [...exits, ...(stoppedReason ? [stoppedReason] : [])];
+  return parts.length > 0 ? parts.join('; ') : undefined;
+}
+
+function parseObject(value: string): Record<string, unknown> | undefined {
+  if (!value.startsWith('{')) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}

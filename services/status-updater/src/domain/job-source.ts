@@ -1,0 +1,40 @@
+import type { JobSource } from '@sidestep/contracts';
+
+/** The identity of an S3 object version, as the ledger's unique constraint compares it. */
+export interface SourceIdentity {
+  readonly bucket: string;
+  readonly key: string;
+  /** The versionId when the bucket is versioned, else the ETag. */
+  readonly version: string;
+  /** What the job's mails call the file: the key's last segment, safe for one mail header line. */
+  readonly fileName: string;
+}
+
+/** The longest file name a mail accepts (`SingleLine` in the mail contracts). */
+export const MAX_FILE_NAME_LENGTH = 1000;
+
+/**
+ * The identity of `source`. A versioned bucket gives every upload its own versionId, so re-uploading
+ * the same bytes is a new import; an unversioned one only has the ETag, so the same bytes under the
+ * same key are the same object and import once. The ETag's quotes are dropped: S3 sends it quoted in
+ * some APIs and not in others (EventBridge's `detail.object.etag` has none).
+ */
+export function sourceIdentity(source: JobSource): SourceIdentity {
+  const version = source.versionId ?? source.etag?.replaceAll('"', '');
+  // The contract refuses a source with neither; this guards callers that skip it.
+  if (version === undefined || version === '') throw new TypeError('source: versionId or etag is required');
+  return { bucket: source.bucket, key: source.key, version, fileName: fileNameOf(source.key) };
+}
+
+/**
+ * The last `/`-separated segment of an S3 key (the key itself when that is empty). S3 keys may hold
+ * any UTF-8, control characters included; they are replaced so the name can go into a mail subject.
+ */
+export function fileNameOf(key: string): string {
+  const segment = key.slice(key.lastIndexOf('/') + 1) || key;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
+  const printable = segment.replace(/[\u0000-\u001f\u007f]/g, '\uFFFD');
+  return printable.length > MAX_FILE_NAME_LENGTH
+    ? `${printable.slice(0, MAX_FILE_NAME_LENGTH - 1)}…`
+    : printable;
+}

@@ -1,0 +1,73 @@
+import { describe, expect, it } from '@jest/globals';
+import { failureReason, MAX_REASON_LENGTH, UNKNOWN_FAILURE_REASON } from '../src/domain/failure-reason.ts';
+import { fileNameOf, sourceIdentity } from '../src/domain/job-source.ts';
+
+describe('failureReason', () => {
+  it("prefers the worker's own error", () => {
+    expect(
+      failureReason('line 1: missing required column email', { Error: 'States.TaskFailed', Cause: '{}' }),
+    ).toBe('line 1: missing required column email');
+  });
+
+  it("reads a Lambda task's error document", () => {
+    const cause = JSON.stringify({
+      errorType: 'InvalidTransitionError',
+      errorMessage: 'event: cannot finish job imp_1 in state registered',
+      trace: ['InvalidTransitionError: ...'],
+    });
+    expect(failureReason(null, { Error: 'InvalidTransitionError', Cause: cause })).toBe(
+      'InvalidTransitionError: event: cannot finish job imp_1 in state registered',
+    );
+  });
+
+  it("reads a stopped ECS task's exit codes and stopped reason", () => {
+    const cause = JSON.stringify({
+      StoppedReason: 'Essential container in task exited',
+      Containers: [
+        { Name: 'batch-worker', ExitCode: 1, Reason: 'OutOfMemoryError' },
+        { Name: 'sidecar', ExitCode: 0 },
+      ],
+    });
+    expect(failureReason(undefined, { Error: 'States.TaskFailed', Cause: cause })).toBe(
+      'States.TaskFailed: batch-worker exited with code 1 (OutOfMemoryError); Essential container in task exited',
+    );
+  });
+
+  it('falls back to Error and Cause as text, then to a fixed sentence', () => {
+    expect(failureReason(null, { Error: 'States.Timeout' })).toBe('States.Timeout');
+    expect(failureReason(null, { Error: 'States.TaskFailed', Cause: 'boom' })).toBe(
+      'States.TaskFailed: boom',
+    );
+    expect(failureReason(null, { Cause: '{"unrelated":true}' })).toBe('{"unrelated":true}');
+    expect(failureReason('  ', {})).toBe(UNKNOWN_FAILURE_REASON);
+    expect(failureReason(null, undefined)).toBe(UNKNOWN_FAILURE_REASON);
+  });
+
+  it('cuts a reason to what the failure mail accepts', () => {
+    const reason = failureReason('x'.repeat(5000), undefined);
+    expect(reason).toHaveLength(MAX_REASON_LENGTH);
+    expect(reason.endsWith('…')).toBe(true);
+  });
+});
+
+describe('sourceIdentity', () => {
+  it('prefers the versionId and drops the quotes of an ETag', () => {
+    const base = { bucket: 'sidestep-local-imports', key: 'imports/2026/users.csv' };
+    expect(sourceIdentity({ ...base, versionId: 'v1', etag: '"e"' }).version).toBe('v1');
+    expect(sourceIdentity({ ...base, etag: '"abc"' })).toEqual({
+      ...base,
+      version: 'abc',
+      fileName: 'users.csv',
+    });
+    expect(sourceIdentity({ ...base, etag: 'abc' }).version).toBe('abc');
+    expect(() => sourceIdentity(base)).toThrow('versionId or etag');
+  });
+
+  it('names the file by the last key segment, printable and bounded', () => {
+    expect(fileNameOf('imports/users.csv')).toBe('users.csv');
+    expect(fileNameOf('users.csv')).toBe('users.csv');
+    expect(fileNameOf('imports/')).toBe('imports/');
+    expect(fileNameOf('imports/a\r\nBcc: x.csv')).toBe('a\uFFFD\uFFFDBcc: x.csv');
+    expect(fileNameOf(`imports/${'a'.repeat(1020)}`)).toHaveLength(1000);
+  });
+});

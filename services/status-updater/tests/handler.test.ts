@@ -1,0 +1,337 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { StatusUpdateOutput, validate } from '@sidestep/contracts';
+import { connectPostgres, type Database } from '@sidestep/db/postgres';
+import { describeEachDatabase } from '@sidestep/db/testing';
+import type { Context } from 'aws-lambda';
+import { createStatusHandler, type StatusHandler } from '../src/create-status-handler.ts';
+
+const context = {
+  awsRequestId: 'req-1',
+  functionName: 'sidestep-test-status-updater',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-test-status-updater',
+  memoryLimitInMB: '256',
+  getRemainingTimeInMillis: () => 30_000,
+} as unknown as Context;
+
+const silent = new Logger({ logLevel: 'SILENT' });
+let executions = 0;
+let objects = 0;
+
+function executionArn(): string {
+  executions += 1;
+  return `arn:aws:states:us-east-1:000000000000:execution:sidestep-test-import:e${executions}`;
+}
+
+/** A register input for a fresh S3 object (unversioned bucket: ETag only). */
+function registerInput(executionId: string, etag = `"etag-${++objects}"`) {
+  return {
+    event: 'register',
+    kind: 'import',
+    expectedState: 'registered',
+    executionId,
+    source: { bucket: 'sidestep-test-imports', key: `imports/batch-${objects}/users.csv`, etag, size: 2048 },
+  };
+}
+
+/** Invokes the handler and returns what it threw (or fails the test if it resolved). */
+async function rejection(invoke: Promise<unknown>): Promise<Error & Record<string, unknown>> {
+  try {
+    await invoke;
+  } catch (error) {
+    return error as Error & Record<string, unknown>;
+  }
+  throw new Error('expected the handler to throw');
+}
+
+describeEachDatabase('status-updater handler', (open) => {
+  let db: Database;
+  let handler: StatusHandler;
+  /** Each step delivered twice, as at-least-once delivery may: both deliveries answer the same. */
+  let twice: (input: unknown) => Promise<StatusUpdateOutput>;
+
+  beforeAll(async () => {
+    db = await open();
+    handler = createStatusHandler({ database: async () => db, logger: silent });
+    twice = async (input) => {
+      const first = await handler(input, context);
+      const second = await handler(input, context);
+      expect(second).toEqual(first);
+      return validate(StatusUpdateOutput, first);
+    };
+  });
+  afterAll(() => db.close());
+
+  async function job(jobId: string) {
+    const { rows } = await db.query<Record<string, unknown>>('SELECT * FROM jobs WHERE id = $1', [jobId]);
+    return rows[0];
+  }
+  async function transitions(jobId: string) {
+    const { rows } = await db.query<Record<string, unknown>>(
+      'SELECT event, from_state, to_state, execution_id FROM job_transitions WHERE job_id = $1 ORDER BY id',
+      [jobId],
+    );
+    return rows;
+  }
+
+  it('registers, starts and finishes a job, each step twice, with the counts the worker recorded', async () => {
+    const executionId = executionArn();
+    const input = registerInput(executionId);
+    const registered = await twice(input);
+    expect(registered).toMatchObject({
+      kind: 'import',
+      state: 'registered',
+      executionId,
+      duplicate: false,
+      fileName: 'users.csv',
+      rows: null,
+      reason: null,
+    });
+    expect(registered.jobId).toMatch(/^imp_[0-9a-f-]{36}$/);
+    const { jobId } = registered;
+
+    const started = await twice({ event: 'start', jobId, expectedState: 'running', executionId });
+    expect(started).toMatchObject({ jobId, state: 'running', duplicate: false, rows: null });
+
+    // What the batch-worker writes (and all it writes) when its import commits.
+    await db.query(
+      'UPDATE jobs SET rows_total = 1000, rows_imported = 998, rows_rejected = 2, updated_at = now() WHERE id = $1',
+      [jobId],
+    );
+    const finished = await twice({ event: 'finish', jobId, expectedState: 'succeeded', executionId });
+    expect(finished).toEqual({
+      jobId,
+      kind: 'import',
+      state: 'succeeded',
+      executionId,
+      duplicate: false,
+      fileName: 'users.csv',
+      rows: { total: 1000, imported: 998, rejected: 2 },
+      reason: null,
+    });
+
+    const row = await job(jobId);
+    expect(row).toMatchObject({
+      state: 'succeeded',
+      source_bucket: 'sidestep-test-imports',
+      source_key: input.source.key,
+      source_version: input.source.etag.replaceAll('"', ''),
+      execution_id: executionId,
+      bytes: '2048',
+    });
+    expect(row?.started_at).toBeInstanceOf(Date);
+    expect(row?.finished_at).toBeInstanceOf(Date);
+    // One audit row per event applied, none for the second deliveries.
+    expect(await transitions(jobId)).toEqual([
+      { event: 'register', from_state: null, to_state: 'registered', execution_id: executionId },
+      { event: 'start', from_state: 'registered', to_state: 'running', execution_id: executionId },
+      { event: 'finish', from_state: 'running', to_state: 'succeeded', execution_id: executionId },
+    ]);
+  });
+
+  it("fails a running job with the worker's reason, twice, and keeps the first reason", async () => {
+    const executionId = executionArn();
+    const { jobId } = await twice(registerInput(executionId));
+    await twice({ event: 'start', jobId, expectedState: 'running', executionId });
+    await db.query(
+      `UPDATE jobs SET rows_total = 0, rows_imported = 0, rows_rejected = 0,
+       worker_error = 'line 1: missing required column email' WHERE id = $1`,
+      [jobId],
+    );
+    const fail = {
+      event: 'fail',
+      jobId,
+      expectedState: 'failed',
+      executionId,
+      error: { Error: 'States.TaskFailed', Cause: '{"StoppedReason":"Essential container in task exited"}' },
+    };
+    const failed = await twice(fail);
+    expect(failed).toMatchObject({
+      state: 'failed',
+      reason: 'line 1: missing required column email',
+      rows: { total: 0, imported: 0, rejected: 0 },
+    });
+    // A re-run with another Catch output is still the same step: the recorded output, unchanged.
+    expect(await handler({ ...fail, error: { Error: 'Other' } }, context)).toEqual(failed);
+    expect(await job(jobId)).toMatchObject({
+      state: 'failed',
+      error: 'line 1: missing required column email',
+    });
+    expect((await transitions(jobId)).map((t) => t.event)).toEqual(['register', 'start', 'fail']);
+  });
+
+  it('fails a registered job with the reason taken from the Lambda error document', async () => {
+    const executionId = executionArn();
+    const { jobId } = await twice(registerInput(executionId));
+    const cause = JSON.stringify({
+      errorType: 'JobLedgerUnavailableError',
+      errorMessage: 'connection refused',
+    });
+    const failed = await twice({
+      event: 'fail',
+      jobId,
+      expectedState: 'failed',
+      executionId,
+      error: { Error: 'JobLedgerUnavailableError', Cause: cause },
+    });
+    expect(failed).toMatchObject({
+      state: 'failed',
+      rows: null,
+      reason: 'JobLedgerUnavailableError: connection refused',
+    });
+  });
+
+  it('tells another execution of the same object that it is a duplicate and records nothing for it', async () => {
+    const owner = executionArn();
+    const input = registerInput(owner);
+    const { jobId } = await twice(input);
+    const other = executionArn();
+    const duplicate = await twice({ ...input, executionId: other });
+    expect(duplicate).toMatchObject({ jobId, duplicate: true, executionId: owner, state: 'registered' });
+
+    const error = await rejection(
+      handler({ event: 'start', jobId, expectedState: 'running', executionId: other }, context),
+    );
+    expect(error).toMatchObject({ name: 'ExecutionMismatchError', permanent: true, field: 'executionId' });
+    expect(await transitions(jobId)).toHaveLength(1);
+    expect(await job(jobId)).toMatchObject({ state: 'registered', execution_id: owner });
+  });
+
+  it('imports a new version of the same key as a new job', async () => {
+    const input = registerInput(executionArn(), '"v-1"');
+    const first = await twice(input);
+    const second = await twice({
+      ...registerInput(executionArn(), '"v-2"'),
+      source: { ...input.source, etag: '"v-2"' },
+    });
+    expect(second.duplicate).toBe(false);
+    expect(second.jobId).not.toBe(first.jobId);
+  });
+
+  it('makes one job of concurrent registers of one object, whichever executions send them', async () => {
+    const owners = [executionArn(), executionArn(), executionArn()];
+    const input = registerInput(owners[0] as string);
+    // Every execution twice, all at once: 6 transactions race on one S3 object.
+    const outputs = await Promise.all(
+      [...owners, ...owners].map((executionId) => handler({ ...input, executionId }, context)),
+    );
+    const jobIds = new Set(outputs.map((output) => output.jobId));
+    expect(jobIds.size).toBe(1);
+    const { rows } = await db.query<{ count: string }>(
+      'SELECT count(*) FROM jobs WHERE source_key = $1 AND source_version = $2',
+      [input.source.key, `etag-${input.source.etag.slice(6, -1)}`],
+    );
+    expect(rows[0]?.count).toBe('1');
+    // The winner's two deliveries say not-duplicate; the other executions' four say duplicate.
+    const winner = outputs.find((output) => !output.duplicate)?.executionId;
+    expect(outputs.filter((output) => !output.duplicate).map((output) => output.executionId)).toEqual([
+      winner,
+      winner,
+    ]);
+    expect(outputs.filter((output) => output.duplicate)).toHaveLength(4);
+    expect(await transitions([...jobIds][0] as string)).toHaveLength(1);
+  });
+
+  it('refuses an impossible transition with InvalidTransitionError and changes nothing', async () => {
+    const executionId = executionArn();
+    const { jobId } = await twice(registerInput(executionId));
+    for (let delivery = 0; delivery < 2; delivery += 1) {
+      const error = await rejection(
+        handler({ event: 'finish', jobId, expectedState: 'succeeded', executionId }, context),
+      );
+      expect(error.name).toBe('InvalidTransitionError');
+      expect(error).toMatchObject({ permanent: true, jobId, event: 'finish', from: 'registered' });
+    }
+    expect(await job(jobId)).toMatchObject({ state: 'registered', finished_at: null });
+    expect(await transitions(jobId)).toHaveLength(1);
+  });
+
+  it('refuses to fail a job that succeeded', async () => {
+    const executionId = executionArn();
+    const { jobId } = await twice(registerInput(executionId));
+    await twice({ event: 'start', jobId, expectedState: 'running', executionId });
+    await twice({ event: 'finish', jobId, expectedState: 'succeeded', executionId });
+    const error = await rejection(
+      handler(
+        { event: 'fail', jobId, expectedState: 'failed', executionId, error: { Error: 'SQS.Throttled' } },
+        context,
+      ),
+    );
+    expect(error).toMatchObject({ name: 'InvalidTransitionError', from: 'succeeded' });
+    expect(await job(jobId)).toMatchObject({ state: 'succeeded', error: null });
+  });
+
+  it('rolls back an event whose resulting state is not the expected one', async () => {
+    const executionId = executionArn();
+    const { jobId } = await twice(registerInput(executionId));
+    for (let delivery = 0; delivery < 2; delivery += 1) {
+      const error = await rejection(
+        handler({ event: 'start', jobId, expectedState: 'succeeded', executionId }, context),
+      );
+      expect(error).toMatchObject({
+        name: 'UnexpectedStateError',
+        permanent: true,
+        field: 'expectedState',
+        expected: 'succeeded',
+        actual: 'running',
+      });
+    }
+    expect(await job(jobId)).toMatchObject({ state: 'registered', started_at: null });
+    expect(await transitions(jobId)).toHaveLength(1);
+    // The same step with the right expectation then applies normally.
+    expect(await twice({ event: 'start', jobId, expectedState: 'running', executionId })).toMatchObject({
+      state: 'running',
+    });
+  });
+
+  it('names an unknown job and invalid input', async () => {
+    const executionId = executionArn();
+    expect(
+      await rejection(
+        handler({ event: 'start', jobId: 'imp_missing', expectedState: 'running', executionId }, context),
+      ),
+    ).toMatchObject({ name: 'JobNotFoundError', permanent: true, jobId: 'imp_missing' });
+    expect(
+      await rejection(handler({ event: 'start', expectedState: 'running', executionId }, context)),
+    ).toMatchObject({
+      name: 'InvalidInputError',
+      permanent: true,
+      field: 'jobId',
+    });
+    const unversioned = registerInput(executionId);
+    expect(
+      await rejection(
+        handler({ ...unversioned, source: { ...unversioned.source, etag: undefined } }, context),
+      ),
+    ).toMatchObject({ name: 'InvalidInputError', field: 'source.versionId' });
+    expect(await rejection(handler('not an object', context))).toMatchObject({ name: 'InvalidInputError' });
+  });
+});
+
+describe('status-updater handler without a database', () => {
+  it('throws the retryable JobLedgerUnavailableError when PostgreSQL refuses connections', async () => {
+    // Port 1 on loopback: nothing listens, so connecting fails with ECONNREFUSED.
+    const unreachable = connectPostgres({ url: 'postgres://sidestep:x@127.0.0.1:1/sidestep', max: 1 });
+    const handler = createStatusHandler({ database: async () => unreachable, logger: silent });
+    try {
+      const error = await rejection(handler(registerInput(executionArn()), context));
+      expect(error).toMatchObject({ name: 'JobLedgerUnavailableError', permanent: false });
+      expect(error.message).toContain('ECONNREFUSED');
+    } finally {
+      await unreachable.close();
+    }
+  });
+
+  it('passes a bug through unchanged instead of calling it transient', async () => {
+    const handler = createStatusHandler({
+      database: async () => {
+        throw new TypeError('not a function');
+      },
+      logger: silent,
+    });
+    expect(await rejection(handler(registerInput(executionArn()), context))).toMatchObject({
+      name: 'TypeError',
+    });
+  });
+});
