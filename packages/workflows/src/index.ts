@@ -1,0 +1,34 @@
+export type {
+  Branch,
+  Catcher,
+  ChoiceState,
+  ChoiceTest,
+  FailState,
+  Json,
+  MapState,
+  ParallelState,
+  PassState,
+  PayloadTemplate,
+  Retrier,
+  State,
+  StateMachineDefinition,
+  SucceedState,
+  TaskState,
+  WaitState,
+} from './asl.ts';
+export { type ImportEventPattern, type ImportTrigger, importTrigger } from './import-trigger.ts';
+export {
+  type ImportWorkflowProps,
+  INTEGRATION,
+  importWorkflow,
+  TRANSIENT_ECS_ERRORS,
+  TRANSIENT_LAMBDA_ERRORS,
+  TRANSIENT_SQS_ERRORS,
+  TRANSIENT_STATUS_UPDATER_ERRORS,
+} from './import-workflow.ts';
+export { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
+export {
+  type WorkflowIntegration,
+  WorkflowIntegrationError,
+  workflowIntegrations,
+} from './workflow-integrations.ts';

@@ -1,0 +1,34 @@
+import { describe, expect, it } from '@jest/globals';
+import { InvalidWorkflowPropsError, importTrigger } from '../src/index.ts';
+
+describe('importTrigger', () => {
+  it('names the bucket per environment and matches S3 Object Created events for imports/*.csv in it', () => {
+    expect(importTrigger('staging')).toEqual({
+      bucketName: 'sidestep-staging-imports',
+      keyPrefix: 'imports/',
+      eventPattern: {
+        source: ['aws.s3'],
+        'detail-type': ['Object Created'],
+        detail: {
+          bucket: { name: ['sidestep-staging-imports'] },
+          object: { key: [{ wildcard: 'imports/*.csv' }] },
+        },
+      },
+    });
+  });
+
+  it('gives the local cloud its own bucket', () => {
+    expect(importTrigger('local').bucketName).toBe('sidestep-local-imports');
+  });
+
+  it('refuses an environment that cannot be part of a bucket name', () => {
+    for (const environment of ['', 'Prod', 'a_b', 'x'.repeat(47)]) {
+      expect(() => importTrigger(environment)).toThrow(InvalidWorkflowPropsError);
+    }
+    expect(() => importTrigger('Prod')).toThrow(/^environment: /);
+  });
+
+  it('keeps bucket names within S3 limits for the longest environment it accepts', () => {
+    expect(importTrigger('x'.repeat(46)).bucketName).toHaveLength(63);
+  });
+});

@@ -1,0 +1,476 @@
+import { describe, expect, it } from '@jest/globals';
+import { type MailSendJob, MailSendJob as MailSendJobSchema, validate } from '@sidestep/contracts';
+import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
+import { type ImportWorkflowProps, importWorkflow, workflowIntegrations } from '../src/index.ts';
+import { lambdaError, lambdaServiceError, StatusUpdaterFake } from './status-updater-fake.ts';
+
+const props: ImportWorkflowProps = {
+  statusUpdaterFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-status-updater',
+  batchWorker: {
+    clusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/sidestep-local',
+    taskDefinitionArn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/sidestep-local-batch-worker',
+    containerName: 'batch-worker',
+    subnetIds: ['subnet-0123'],
+    securityGroupIds: ['sg-0123'],
+  },
+  mailQueueUrl: 'http://127.0.0.1:4566/000000000000/sidestep-local-mail',
+  notifyAddress: 'ops@example.com',
+};
+
+// Constructing a StateMachine validates the definition (~0.3 s): one instance serves every test; each
+// run gets its own fakes through the run options.
+/** aws-local-stepfunctions does not export its event type; it is what `run().eventLogs` yields. */
+type EventLog = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
+
+const definition = importWorkflow(props);
+const machine = new StateMachine(definition);
+// Backoff is the definition's business (asserted in import-workflow.test.ts); executions here do not wait for it.
+const noBackoff = Object.fromEntries(workflowIntegrations(definition).map(({ state }) => [state, 0]));
+
+/** The EventBridge event S3 sends for an upload (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html). */
+function objectCreated(key: string, options: { versionId?: string; etag?: string } = {}) {
+  return {
+    version: '0',
+    id: '17793124-05d4-b198-2fde-7ededc63b103',
+    'detail-type': 'Object Created',
+    source: 'aws.s3',
+    account: '000000000000',
+    time: '2026-11-24T09:00:00Z',
+    region: 'us-east-1',
+    resources: ['arn:aws:s3:::sidestep-local-imports'],
+    detail: {
+      version: '0',
+      bucket: { name: 'sidestep-local-imports' },
+      object: {
+        key,
+        size: 48_213,
+        etag: options.etag ?? 'b1946ac92492d2347c6235b4d2611184',
+        ...(options.versionId ? { 'version-id': options.versionId } : {}),
+        sequencer: '00617F08299329D189',
+      },
+      'request-id': 'N4N7GDK58NMKJ12R',
+      requester: '000000000000',
+      'source-ip-address': '127.0.0.1',
+      reason: 'PutObject',
+    },
+  };
+}
+
+type RunTaskInput = {
+  Cluster: string;
+  TaskDefinition: string;
+  LaunchType: string;
+  NetworkConfiguration: unknown;
+  Overrides: { ContainerOverrides: { Name: string; Environment: { Name: string; Value: string }[] }[] };
+};
+
+/** The Cause of a failed `ecs:runTask.sync`: the stopped task as DescribeTasks describes it (PascalCase keys). */
+function stoppedTask(exitCode: number) {
+  const error = new Error(
+    JSON.stringify({
+      LastStatus: 'STOPPED',
+      StopCode: 'EssentialContainerExited',
+      StoppedReason: 'Essential container in task exited',
+      Containers: [{ Name: 'batch-worker', ExitCode: exitCode, LastStatus: 'STOPPED' }],
+    }),
+  );
+  error.name = 'States.TaskFailed';
+  return error;
+}
+
+interface Cloud {
+  status: StatusUpdaterFake;
+  tasks: RunTaskInput[];
+  /** Every MessageBody sent, as sent (a string). */
+  mails: string[];
+  /** What the worker does when run: write rows to the ledger, or fail. */
+  worker: (jobId: string, status: StatusUpdaterFake) => void;
+  /** Errors the mail queue answers the next sends with. */
+  sendMailErrors: Error[];
+}
+
+function cloud(overrides: Partial<Cloud> = {}): Cloud {
+  return {
+    status: new StatusUpdaterFake(),
+    tasks: [],
+    mails: [],
+    sendMailErrors: [],
+    worker: (jobId, status) =>
+      status.recordWorker(jobId, { rows: { total: 1002, imported: 1000, rejected: 2 } }),
+    ...overrides,
+  };
+}
+
+let executions = 0;
+
+/** Runs one execution against the fakes; resolves with its outcome and its event log. */
+async function execute(input: unknown, env: Cloud, executionName = `exec-${++executions}`) {
+  const statusTask = env.status.invoke;
+  const execution = machine.run(input as never, {
+    context: {
+      Execution: {
+        Id: `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:${executionName}`,
+      },
+    },
+    overrides: {
+      taskResourceLocalHandlers: {
+        RegisterJob: statusTask,
+        StartJob: statusTask,
+        FinishJob: statusTask,
+        MarkFailed: statusTask,
+        ImportRows: (task) => {
+          const runTask = task as unknown as RunTaskInput;
+          env.tasks.push(runTask);
+          const jobId = environmentOf(runTask).JOB_ID ?? '';
+          env.worker(jobId, env.status);
+          return { Tasks: [{ LastStatus: 'STOPPED', Containers: [{ Name: 'batch-worker', ExitCode: 0 }] }] };
+        },
+        NotifyCompleted: sendMessage(env),
+        NotifyFailed: sendMessage(env),
+      },
+      retryIntervalOverrides: noBackoff,
+    },
+  });
+  let output: unknown;
+  let failure: ExecutionError | undefined;
+  try {
+    output = await execution.result;
+  } catch (error) {
+    if (!(error instanceof ExecutionError)) throw error;
+    failure = error;
+  }
+  const events: EventLog[] = [];
+  for await (const event of execution.eventLogs) events.push(event);
+  const statesEntered = events.flatMap((event) => (event.type === 'StateEntered' ? [event.state.name] : []));
+  const end = events.find((event) => event.type === 'ExecutionFailed' || event.type === 'ExecutionSucceeded');
+  return { output, failure, events, statesEntered, end };
+}
+
+function sendMessage(env: Cloud) {
+  return (input: unknown) => {
+    const { MessageBody } = input as { QueueUrl: string; MessageBody: unknown };
+    const error = env.sendMailErrors.shift();
+    if (error) throw error;
+    if (typeof MessageBody !== 'string')
+      throw new Error(`MessageBody must be a string, got ${typeof MessageBody}`);
+    env.mails.push(MessageBody);
+    return { MessageId: `msg-${env.mails.length}`, MD5OfMessageBody: 'd41d8cd98f00b204e9800998ecf8427e' };
+  };
+}
+
+/** A service integration error as Step Functions names them: `<Service>.<Exception>`. */
+function namedError(name: string, message: string): Error {
+  const error = new Error(message);
+  error.name = name;
+  return error;
+}
+
+function environmentOf(task: RunTaskInput): Record<string, string> {
+  return Object.fromEntries(
+    task.Overrides.ContainerOverrides[0]?.Environment.map((e) => [e.Name, e.Value]) ?? [],
+  );
+}
+
+function mailsOf(env: Cloud): MailSendJob[] {
+  return env.mails.map((body) => validate(MailSendJobSchema, JSON.parse(body)));
+}
+
+describe('import workflow execution (aws-local-stepfunctions)', () => {
+  it('registers, starts, imports, finishes and queues an import.completed mail', async () => {
+    const env = cloud();
+    const run = await execute(objectCreated('imports/2026/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    expect(run.statesEntered).toEqual([
+      'ReadUpload',
+      'ReadUnversionedUpload',
+      'RegisterJob',
+      'CheckDuplicate',
+      'StartJob',
+      'ImportRows',
+      'FinishJob',
+      'ComposeCompletedMail',
+      'NotifyCompleted',
+      'Imported',
+    ]);
+    const [job] = env.status.jobs.values();
+    expect(job?.state).toBe('succeeded');
+    const executionId = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:exec-1';
+    expect(env.status.calls).toEqual([
+      {
+        event: 'register',
+        kind: 'import',
+        expectedState: 'registered',
+        executionId,
+        source: {
+          bucket: 'sidestep-local-imports',
+          key: 'imports/2026/users.csv',
+          etag: 'b1946ac92492d2347c6235b4d2611184',
+          size: 48_213,
+        },
+      },
+      { event: 'start', jobId: job?.id, expectedState: 'running', executionId },
+      { event: 'finish', jobId: job?.id, expectedState: 'succeeded', executionId },
+    ]);
+
+    expect(env.tasks).toHaveLength(1);
+    const [task] = env.tasks;
+    expect(task).toMatchObject({
+      Cluster: props.batchWorker.clusterArn,
+      TaskDefinition: props.batchWorker.taskDefinitionArn,
+      LaunchType: 'FARGATE',
+      NetworkConfiguration: {
+        AwsvpcConfiguration: {
+          Subnets: ['subnet-0123'],
+          SecurityGroups: ['sg-0123'],
+          AssignPublicIp: 'DISABLED',
+        },
+      },
+    });
+    expect(task?.Overrides.ContainerOverrides[0]?.Name).toBe('batch-worker');
+    expect(environmentOf(task as RunTaskInput)).toEqual({
+      MODE: 'import',
+      JOB_ID: job?.id,
+      SOURCE_BUCKET: 'sidestep-local-imports',
+      SOURCE_KEY: 'imports/2026/users.csv',
+      SOURCE_VERSION_ID: '',
+    });
+
+    const [mail] = mailsOf(env);
+    expect(env.mails).toHaveLength(1);
+    expect(mail).toEqual({
+      type: 'mail.send',
+      version: 1,
+      id: `import.completed:${job?.id}`,
+      payload: {
+        template: 'import.completed',
+        to: 'ops@example.com',
+        locale: 'en',
+        jobId: job?.id,
+        idempotencyKey: `import.completed:${job?.id}`,
+        params: { jobId: job?.id, fileName: 'users.csv', rows: 1000 },
+      },
+    });
+  });
+
+  it('identifies a versioned object by its version id, for the job and the worker', async () => {
+    const env = cloud();
+    const run = await execute(
+      objectCreated('imports/users.csv', { versionId: 'IYV3p45BT0ac8hjHg1houSdS1a.Mro8e' }),
+      env,
+    );
+
+    expect(run.failure).toBeUndefined();
+    expect(run.statesEntered).toContain('ReadVersionedUpload');
+    expect(env.status.calls[0]).toMatchObject({ source: { versionId: 'IYV3p45BT0ac8hjHg1houSdS1a.Mro8e' } });
+    expect(environmentOf(env.tasks[0] as RunTaskInput).SOURCE_VERSION_ID).toBe(
+      'IYV3p45BT0ac8hjHg1houSdS1a.Mro8e',
+    );
+  });
+
+  it('ends a second execution for the same object early and successfully, importing nothing', async () => {
+    const env = cloud();
+    const event = objectCreated('imports/users.csv');
+    const first = await execute(event, env);
+    const second = await execute(event, env);
+
+    expect(first.failure).toBeUndefined();
+    expect(second.failure).toBeUndefined();
+    expect(second.statesEntered).toEqual([
+      'ReadUpload',
+      'ReadUnversionedUpload',
+      'RegisterJob',
+      'CheckDuplicate',
+      'AlreadyRegistered',
+    ]);
+    expect(env.status.jobs.size).toBe(1);
+    expect(env.tasks).toHaveLength(1);
+    expect(env.mails).toHaveLength(1);
+  });
+
+  it('imports a new version of the same key as a new job', async () => {
+    const env = cloud();
+    await execute(objectCreated('imports/users.csv', { etag: 'aaaa' }), env);
+    const second = await execute(objectCreated('imports/users.csv', { etag: 'bbbb' }), env);
+
+    expect(second.statesEntered).toContain('Imported');
+    expect(env.status.jobs.size).toBe(2);
+    expect(env.tasks).toHaveLength(2);
+  });
+
+  it('marks the job failed with the worker reason, queues import.failed and ends FAILED when the task fails', async () => {
+    const reason = 'line 1: missing required column email (header: external_id,name)';
+    const env = cloud({
+      worker: (jobId, status) => {
+        status.recordWorker(jobId, { workerError: reason });
+        throw stoppedTask(1);
+      },
+    });
+    const run = await execute(objectCreated('imports/bad-header.csv'), env);
+
+    expect(run.failure).toBeInstanceOf(ExecutionError);
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed', Cause: reason });
+    expect(run.statesEntered.slice(-4)).toEqual([
+      'MarkFailed',
+      'ComposeFailedMail',
+      'NotifyFailed',
+      'ImportFailed',
+    ]);
+    const [job] = env.status.jobs.values();
+    expect(job?.state).toBe('failed');
+    // The task ran once: a stopped task is not a transient error.
+    expect(env.tasks).toHaveLength(1);
+    const fail = env.status.calls.find((call) => call.event === 'fail');
+    expect(fail).toMatchObject({ error: { Error: 'States.TaskFailed' } });
+    expect(JSON.parse((fail as { error: { Cause: string } }).error.Cause)).toMatchObject({
+      Containers: [{ Name: 'batch-worker', ExitCode: 1 }],
+    });
+    expect(env.status.eventsOf(job?.id ?? '')).not.toContain('finish');
+
+    expect(mailsOf(env)).toEqual([
+      {
+        type: 'mail.send',
+        version: 1,
+        id: `import.failed:${job?.id}`,
+        payload: {
+          template: 'import.failed',
+          to: 'ops@example.com',
+          locale: 'en',
+          jobId: job?.id,
+          idempotencyKey: `import.failed:${job?.id}`,
+          params: { jobId: job?.id, fileName: 'bad-header.csv', reason },
+        },
+      },
+    ]);
+  });
+
+  it('does not retry an InvalidTransitionError and takes the failure path with its Lambda cause', async () => {
+    const env = cloud();
+    env.status.failNext.start = [
+      lambdaError('InvalidTransitionError', 'event: cannot start job in state failed'),
+    ];
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    const [job] = env.status.jobs.values();
+    expect(env.status.eventsOf(job?.id ?? '')).toEqual(['start', 'fail']);
+    expect(run.events.some((event) => event.type === 'StateRetried')).toBe(false);
+    expect(env.tasks).toHaveLength(0);
+    expect(run.end).toMatchObject({
+      type: 'ExecutionFailed',
+      Error: 'InvalidTransitionError',
+      Cause: 'event: cannot start job in state failed',
+    });
+    const fail = env.status.calls.find((call) => call.event === 'fail') as {
+      error: { Error: string; Cause: string };
+    };
+    expect(fail.error.Error).toBe('InvalidTransitionError');
+    expect(JSON.parse(fail.error.Cause)).toMatchObject({ errorType: 'InvalidTransitionError' });
+    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['import.failed']);
+  });
+
+  it('does not retry an UnexpectedStateError', async () => {
+    const env = cloud();
+    env.status.failNext.finish = [lambdaError('UnexpectedStateError', 'expectedState: job would be failed')];
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    const [job] = env.status.jobs.values();
+    expect(env.status.eventsOf(job?.id ?? '').filter((event) => event === 'finish')).toHaveLength(1);
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'UnexpectedStateError' });
+  });
+
+  it('retries transient Lambda and ledger errors and then succeeds', async () => {
+    const env = cloud();
+    env.status.failNext.start = [
+      lambdaServiceError('Lambda.ServiceException'),
+      lambdaServiceError('Lambda.TooManyRequestsException'),
+    ];
+    env.status.failNext.finish = [
+      lambdaError('JobLedgerUnavailableError', 'the job ledger is unavailable: ECONNRESET'),
+    ];
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    const [job] = env.status.jobs.values();
+    expect(env.status.eventsOf(job?.id ?? '')).toEqual(['start', 'start', 'start', 'finish', 'finish']);
+    expect(run.events.flatMap((event) => (event.type === 'StateRetried' ? [event.state.name] : []))).toEqual([
+      'StartJob',
+      'StartJob',
+      'FinishJob',
+    ]);
+    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['import.completed']);
+  });
+
+  it('gives up on a transient error after its attempts and fails the job', async () => {
+    const env = cloud();
+    env.status.failNext.start = Array.from({ length: 7 }, () =>
+      lambdaServiceError('Lambda.ServiceException'),
+    );
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    const [job] = env.status.jobs.values();
+    // One attempt and six retries.
+    expect(env.status.eventsOf(job?.id ?? '').filter((event) => event === 'start')).toHaveLength(7);
+    expect(job?.state).toBe('failed');
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'Lambda.ServiceException' });
+  });
+
+  it('ends FAILED without a job or mail when registering fails, without retrying an invalid input', async () => {
+    const env = cloud();
+    env.status.failNext.register = [
+      lambdaError('InvalidInputError', 'invalid status update input: source.key: required'),
+    ];
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeInstanceOf(ExecutionError);
+    expect(run.statesEntered.at(-1)).toBe('RegistrationFailed');
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'InvalidInputError' });
+    expect(JSON.parse((run.end as { Cause: string }).Cause)).toMatchObject({
+      errorType: 'InvalidInputError',
+    });
+    expect(env.status.calls.map((call) => call.event)).toEqual(['register']);
+    expect(env.status.jobs.size).toBe(0);
+    expect(env.tasks).toHaveLength(0);
+    expect(env.mails).toHaveLength(0);
+  });
+
+  it('retries a throttled mail send', async () => {
+    const env = cloud({ sendMailErrors: [namedError('SQS.RequestThrottledException', 'Rate exceeded')] });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    expect(env.mails).toHaveLength(1);
+  });
+
+  it('keeps a succeeded job succeeded when its completion mail cannot be queued', async () => {
+    const env = cloud({
+      sendMailErrors: [namedError('SQS.QueueDoesNotExistException', 'The specified queue does not exist')],
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    const [job] = env.status.jobs.values();
+    expect(job?.state).toBe('succeeded');
+    expect(env.status.eventsOf(job?.id ?? '')).not.toContain('fail');
+    expect(run.events.some((event) => event.type === 'StateRetried')).toBe(false);
+    expect(run.statesEntered.at(-1)).toBe('CompletedMailNotSent');
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'SQS.QueueDoesNotExistException' });
+  });
+
+  it('ends FAILED with the import error even when the failure mail cannot be queued', async () => {
+    const env = cloud({
+      worker: () => {
+        throw stoppedTask(137);
+      },
+      sendMailErrors: [namedError('SQS.QueueDoesNotExistException', 'The specified queue does not exist')],
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    const [job] = env.status.jobs.values();
+    expect(job?.state).toBe('failed');
+    expect(run.statesEntered.slice(-2)).toEqual(['NotifyFailed', 'ImportFailed']);
+    expect(run.end).toMatchObject({
+      type: 'ExecutionFailed',
+      Error: 'States.TaskFailed',
+      Cause: job?.reason,
+    });
+  });
+});

@@ -1,0 +1,187 @@
+import { describe, expect, it } from '@jest/globals';
+import aslValidator from 'asl-validator';
+import {
+  type ImportWorkflowProps,
+  InvalidWorkflowPropsError,
+  importWorkflow,
+  type State,
+  type TaskState,
+  TRANSIENT_ECS_ERRORS,
+  TRANSIENT_LAMBDA_ERRORS,
+  TRANSIENT_SQS_ERRORS,
+  TRANSIENT_STATUS_UPDATER_ERRORS,
+} from '../src/index.ts';
+
+/** Props as infra passes them: Terraform tokens, which the definition must carry verbatim. */
+const tokens: ImportWorkflowProps = {
+  statusUpdaterFunctionArn: `\${aws_lambda_function.status-updater.arn}`,
+  batchWorker: {
+    clusterArn: `\${aws_ecs_cluster.batch.arn}`,
+    taskDefinitionArn: `\${aws_ecs_task_definition.batch-worker.arn_without_revision}`,
+    containerName: 'batch-worker',
+    subnetIds: [`\${var.private_subnet_a}`, `\${var.private_subnet_b}`],
+    securityGroupIds: [`\${aws_security_group.batch-worker.id}`],
+    assignPublicIp: true,
+    timeoutSeconds: 7200,
+  },
+  mailQueueUrl: `\${aws_sqs_queue.mail.url}`,
+  notifyAddress: 'ops@example.com',
+};
+
+const definition = importWorkflow(tokens);
+const states = Object.entries(definition.States) as [string, State][];
+const tasks = states.filter((entry): entry is [string, TaskState] => entry[1].Type === 'Task');
+
+/** asl-validator mutates what it validates (it adds `QueryLanguage` to each state): give it a copy. */
+function validateAsl(value: unknown) {
+  return aslValidator(structuredClone(value));
+}
+
+describe('importWorkflow', () => {
+  it('produces a definition asl-validator accepts, with Terraform tokens as values', () => {
+    const result = validateAsl(definition);
+    expect(result.errorsText()).toBe('');
+    expect(result.isValid).toBe(true);
+  });
+
+  it('produces a definition asl-validator rejects once a transition target is removed', () => {
+    // Proves the validator checks transitions, so the test above can fail.
+    const { ImportFailed: _removed, ...rest } = definition.States;
+    expect(validateAsl({ ...definition, States: rest }).isValid).toBe(false);
+  });
+
+  it('is plain JSON: it survives JSON.stringify unchanged', () => {
+    expect(JSON.parse(JSON.stringify(definition))).toEqual(definition);
+  });
+
+  it('returns the same definition for the same props', () => {
+    expect(importWorkflow(tokens)).toEqual(definition);
+  });
+
+  it('calls the status-updater, the batch task and the mail queue named in the props, verbatim', () => {
+    const parameters = Object.fromEntries(tasks.map(([name, state]) => [name, state.Parameters]));
+    for (const name of ['RegisterJob', 'StartJob', 'FinishJob', 'MarkFailed']) {
+      expect(parameters[name]).toMatchObject({ FunctionName: tokens.statusUpdaterFunctionArn });
+    }
+    expect(parameters.ImportRows).toMatchObject({
+      Cluster: tokens.batchWorker.clusterArn,
+      TaskDefinition: tokens.batchWorker.taskDefinitionArn,
+      LaunchType: 'FARGATE',
+      NetworkConfiguration: {
+        AwsvpcConfiguration: {
+          Subnets: [`\${var.private_subnet_a}`, `\${var.private_subnet_b}`],
+          SecurityGroups: [`\${aws_security_group.batch-worker.id}`],
+          AssignPublicIp: 'ENABLED',
+        },
+      },
+      Overrides: { ContainerOverrides: [{ Name: 'batch-worker' }] },
+    });
+    expect(parameters.NotifyCompleted).toMatchObject({ QueueUrl: tokens.mailQueueUrl });
+    expect(parameters.NotifyFailed).toMatchObject({ QueueUrl: tokens.mailQueueUrl });
+  });
+
+  it('bounds the batch task by the given timeout, by an hour by default, and not the execution', () => {
+    expect(definition.States.ImportRows).toMatchObject({ TimeoutSeconds: 7200 });
+    const defaults = importWorkflow({
+      ...tokens,
+      batchWorker: { ...tokens.batchWorker, timeoutSeconds: undefined },
+    });
+    expect(defaults.States.ImportRows).toMatchObject({ TimeoutSeconds: 3600 });
+    // An execution timeout cannot be caught: the job would stay running without a mail.
+    expect(definition.TimeoutSeconds).toBeUndefined();
+  });
+
+  it('passes every required batch-worker input as a container override', () => {
+    const importRows = definition.States.ImportRows as TaskState;
+    const overrides = importRows.Parameters?.Overrides as {
+      ContainerOverrides: { Environment: { Name: string }[] }[];
+    };
+    expect(overrides.ContainerOverrides[0]?.Environment.map((variable) => variable.Name)).toEqual([
+      'MODE',
+      'JOB_ID',
+      'SOURCE_BUCKET',
+      'SOURCE_KEY',
+      'SOURCE_VERSION_ID',
+    ]);
+  });
+
+  it('catches every error of every task', () => {
+    expect(tasks.length).toBeGreaterThanOrEqual(7);
+    for (const [name, state] of tasks) {
+      expect({ name, catch: state.Catch?.flatMap((catcher) => catcher.ErrorEquals) }).toEqual({
+        name,
+        catch: ['States.ALL'],
+      });
+    }
+  });
+
+  it('retries only transient errors, with capped, jittered exponential backoff', () => {
+    const transient = new Set<string>([
+      ...TRANSIENT_LAMBDA_ERRORS,
+      ...TRANSIENT_STATUS_UPDATER_ERRORS,
+      ...TRANSIENT_ECS_ERRORS,
+      ...TRANSIENT_SQS_ERRORS,
+    ]);
+    for (const [name, state] of tasks) {
+      expect({ name, retry: state.Retry?.length ?? 0 }).not.toEqual({ name, retry: 0 });
+      for (const retrier of state.Retry ?? []) {
+        for (const error of retrier.ErrorEquals)
+          expect({ name, error, transient: transient.has(error) }).toEqual({ name, error, transient: true });
+        expect(retrier).toMatchObject({ BackoffRate: 2, JitterStrategy: 'FULL', MaxDelaySeconds: 60 });
+        expect(retrier.IntervalSeconds).toBeGreaterThan(0);
+      }
+    }
+    const retried = tasks.flatMap(([, state]) => state.Retry ?? []).flatMap((retrier) => retrier.ErrorEquals);
+    for (const permanent of [
+      'States.ALL',
+      'States.TaskFailed',
+      'States.Timeout',
+      'InvalidTransitionError',
+      'UnexpectedStateError',
+      'InvalidInputError',
+      'ContractValidationError',
+      'SQS.AmazonSQSException',
+    ]) {
+      expect(retried).not.toContain(permanent);
+    }
+  });
+
+  it('sends every mail as a JSON string built from a composed envelope', () => {
+    for (const name of ['NotifyCompleted', 'NotifyFailed']) {
+      expect((definition.States[name] as TaskState).Parameters).toEqual({
+        QueueUrl: tokens.mailQueueUrl,
+        'MessageBody.$': 'States.JsonToString($.mail)',
+      });
+    }
+  });
+
+  it('refuses props that would fail at run time, naming the field', () => {
+    const cases: [
+      Partial<ImportWorkflowProps> | { batchWorker: Partial<ImportWorkflowProps['batchWorker']> },
+      string,
+    ][] = [
+      [{ statusUpdaterFunctionArn: '' }, 'statusUpdaterFunctionArn'],
+      [{ mailQueueUrl: ' ' }, 'mailQueueUrl'],
+      [{ notifyAddress: '' }, 'notifyAddress'],
+      [{ batchWorker: { subnetIds: [] } }, 'batchWorker.subnetIds'],
+      [{ batchWorker: { securityGroupIds: [''] } }, 'batchWorker.securityGroupIds'],
+      [{ batchWorker: { containerName: '' } }, 'batchWorker.containerName'],
+      [{ batchWorker: { timeoutSeconds: 30 } }, 'batchWorker.timeoutSeconds'],
+    ];
+    for (const [change, field] of cases) {
+      const props = {
+        ...tokens,
+        ...change,
+        batchWorker: { ...tokens.batchWorker, ...('batchWorker' in change ? change.batchWorker : {}) },
+      } as ImportWorkflowProps;
+      let error: unknown;
+      try {
+        importWorkflow(props);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(InvalidWorkflowPropsError);
+      expect(error).toMatchObject({ name: 'InvalidWorkflowPropsError', field });
+    }
+  });
+});
