@@ -65,7 +65,9 @@ export type PermissionResource =
   /** The SES v2 email identity (and configuration set) mail is sent from. Sets MAIL_FROM. */
   | 'mail-identity'
   /** The secret holding the PostgreSQL connection URL. Sets DATABASE_SECRET_ARN (AWS) / DATABASE_URL (local). */
-  | 'database-secret';
+  | 'database-secret'
+  /** Objects under imports/ in sidestep-<env>-imports (read). Sets IMPORTS_BUCKET. */
+  | 'imports-bucket';
 
 export interface Permission {
   readonly resource: PermissionResource;

@@ -1,0 +1,6 @@
+// Bundles src/main.ts into dist/index.mjs: the exact file the Dockerfile copies into the image and
+// the local cloud runs as the Fargate task's child process.
+import { bundleService } from '@sidestep/bundle';
+
+const result = await bundleService({ packageDir: import.meta.dirname, entry: 'src/main.ts' });
+console.log(`dist/index.mjs ${(result.bytes / 1024).toFixed(1)} KiB`);

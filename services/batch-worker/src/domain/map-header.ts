@@ -1,0 +1,58 @@
+import { InvalidHeaderError } from '../errors.ts';
+
+/** Where each column of the import lives in a record, from the header row. */
+export interface HeaderMapping {
+  /** Fields every record must have: the header's length. */
+  readonly columnCount: number;
+  readonly externalId: number;
+  readonly email: number;
+  /** `undefined` when the file has no `name` column (existing names are then kept). */
+  readonly name: number | undefined;
+  /** Every other column, in file order, with its name as written (trimmed): these go into `attributes`. */
+  readonly attributes: readonly { readonly name: string; readonly index: number }[];
+}
+
+/** The columns an import file must have. */
+export const REQUIRED_COLUMNS = ['external_id', 'email'] as const;
+
+/**
+ * Maps a CSV header row to column positions. Names are trimmed and matched case-insensitively
+ * (`External_ID` is `external_id`: spreadsheets capitalise headers), attribute names keep their case.
+ *
+ * @throws {InvalidHeaderError} for an empty name, a duplicate name, or a missing required column.
+ *
+ * @example
+ * mapHeader(['external_id', 'email', 'plan'])
+ * // { columnCount: 3, externalId: 0, email: 1, name: undefined, attributes: [{ name: 'plan', index: 2 }] }
+ */
+export function mapHeader(fields: readonly string[]): HeaderMapping {
+  const names = fields.map((field) => field.trim());
+  const seen = new Map<string, number>();
+  names.forEach((name, index) => {
+    if (name === '') {
+      throw new InvalidHeaderError(`column ${index + 1} has no name`, [`column ${index + 1}`]);
+    }
+    const key = name.toLowerCase();
+    if (seen.has(key)) {
+      throw new InvalidHeaderError(`column "${name}" appears more than once`, [name]);
+    }
+    seen.set(key, index);
+  });
+  const missing = REQUIRED_COLUMNS.filter((column) => !seen.has(column));
+  if (missing.length > 0) {
+    throw new InvalidHeaderError(
+      `missing required column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} (found: ${names.map((n) => `"${n}"`).join(', ')})`,
+      missing,
+    );
+  }
+  const known = new Set<string>([...REQUIRED_COLUMNS, 'name']);
+  return {
+    columnCount: names.length,
+    externalId: seen.get('external_id') as number,
+    email: seen.get('email') as number,
+    name: seen.get('name'),
+    attributes: names
+      .map((name, index) => ({ name, index }))
+      .filter(({ name }) => !known.has(name.toLowerCase())),
+  };
+}

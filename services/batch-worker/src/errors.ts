@@ -1,0 +1,159 @@
+/**
+ * Base of every batch-worker error. `permanent` errors fail the same way on a retry of the same
+ * object (a bad header, too many bad rows); the others may pass on a retry (database or S3 down).
+ * Every class sets `name` as a class field: the bundle is minified, and logs and the job's
+ * `worker_error` name the error by it.
+ */
+export class BatchWorkerError extends Error {
+  override readonly name: string = 'BatchWorkerError';
+  /** True when running the same import again cannot succeed. */
+  readonly permanent: boolean;
+  /** The offending field, column or variable, when there is one. */
+  readonly field: string | undefined;
+
+  constructor(message: string, options: { permanent: boolean; field?: string; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.permanent = options.permanent;
+    this.field = options.field;
+  }
+}
+
+/** The CSV header row is missing, has empty or duplicate names, or lacks a required column. */
+export class InvalidHeaderError extends BatchWorkerError {
+  override readonly name: string = 'InvalidHeaderError';
+  /** The missing or offending column names, as written (or required). */
+  readonly columns: readonly string[];
+
+  constructor(message: string, columns: readonly string[]) {
+    super(`header: ${message}`, { permanent: true, field: 'header' });
+    this.columns = columns;
+  }
+}
+
+/** More rows were rejected than `MAX_REJECTED_ROWS` allows; the import stops at `line`. */
+export class TooManyRejectedRowsError extends BatchWorkerError {
+  override readonly name: string = 'TooManyRejectedRowsError';
+  readonly rowsRejected: number;
+  readonly maxRejectedRows: number;
+  /** The line of the row that went over the limit. */
+  readonly line: number;
+
+  constructor(rowsRejected: number, maxRejectedRows: number, line: number) {
+    super(
+      `${rowsRejected} rows rejected by line ${line}, more than MAX_REJECTED_ROWS (${maxRejectedRows}); nothing was imported (see row_errors)`,
+      { permanent: true, field: 'MAX_REJECTED_ROWS' },
+    );
+    this.rowsRejected = rowsRejected;
+    this.maxRejectedRows = maxRejectedRows;
+    this.line = line;
+  }
+}
+
+/**
+ * The file is not CSV the parser can read on (an unclosed quote, a record over the size limit, a
+ * quote inside an unquoted field). Unlike a bad row, the parser cannot resynchronise after it.
+ */
+export class MalformedCsvError extends BatchWorkerError {
+  override readonly name: string = 'MalformedCsvError';
+  /** The line the parser had reached. */
+  readonly line: number | undefined;
+  /** csv-parse's error code, e.g. `CSV_QUOTE_NOT_CLOSED`. */
+  readonly code: string | undefined;
+
+  constructor(message: string, line: number | undefined, code: string | undefined, cause: unknown) {
+    super(`malformed CSV${line === undefined ? '' : ` at line ${line}`}: ${message}`, {
+      permanent: true,
+      field: 'body',
+      cause,
+    });
+    this.line = line;
+    this.code = code;
+  }
+}
+
+/** The job named by `JOB_ID` does not exist, is not an import, or is not `running`. */
+export class JobNotRunnableError extends BatchWorkerError {
+  override readonly name: string = 'JobNotRunnableError';
+  readonly jobId: string;
+  /** The job's state, `undefined` when there is no such job. */
+  readonly state: string | undefined;
+
+  constructor(jobId: string, message: string, state: string | undefined) {
+    super(`job ${jobId}: ${message}`, { permanent: true, field: 'JOB_ID' });
+    this.jobId = jobId;
+    this.state = state;
+  }
+}
+
+/** The source object could not be read from S3 (missing, access denied, network). */
+export class SourceUnavailableError extends BatchWorkerError {
+  override readonly name: string = 'SourceUnavailableError';
+  readonly bucket: string;
+  readonly key: string;
+
+  constructor(bucket: string, key: string, cause: unknown, permanent: boolean) {
+    const reason = cause instanceof Error ? `: ${cause.name}: ${cause.message}` : '';
+    super(`cannot read s3://${bucket}/${key}${reason}`, { permanent, field: 'SOURCE_KEY', cause });
+    this.bucket = bucket;
+    this.key = key;
+  }
+}
+
+/** The task was told to stop (ECS sends SIGTERM before SIGKILL); the transaction was rolled back. */
+export class ImportInterruptedError extends BatchWorkerError {
+  override readonly name: string = 'ImportInterruptedError';
+  readonly signal: string;
+
+  constructor(signal: string) {
+    super(`interrupted by ${signal}; the import was rolled back, nothing was written`, { permanent: false });
+    this.signal = signal;
+  }
+}
+
+/**
+ * The import failed and was rolled back. `reason` is what the job's `worker_error` says; `cause` is
+ * the specific error. Carries the rejected rows seen so far, which are recorded with the reason.
+ */
+export class ImportFailedError extends BatchWorkerError {
+  override readonly name: string = 'ImportFailedError';
+  readonly jobId: string;
+  readonly reason: string;
+  readonly rowsRejected: number;
+  readonly rowErrors: readonly RowErrorLike[];
+  /** Set when the failure could not be written to the job either (e.g. the database is down). */
+  recordError: unknown;
+
+  constructor(
+    jobId: string,
+    cause: unknown,
+    progress: { rowsRejected: number; rowErrors: readonly RowErrorLike[] },
+  ) {
+    const reason = reasonOf(cause);
+    super(`job ${jobId}: import failed: ${reason}`, {
+      permanent: cause instanceof BatchWorkerError ? cause.permanent : false,
+      cause,
+    });
+    this.jobId = jobId;
+    this.reason = reason;
+    this.rowsRejected = progress.rowsRejected;
+    this.rowErrors = progress.rowErrors;
+  }
+}
+
+/** The shape of a row error, declared here to keep this module free of imports. */
+interface RowErrorLike {
+  readonly line: number;
+  readonly field: string;
+  readonly message: string;
+}
+
+/**
+ * The one-line reason recorded in `worker_error` and shown in the failure mail: the worker's own
+ * errors by message; anything else prefixed with its name so an operator can tell a database error
+ * from an S3 one.
+ */
+function reasonOf(error: unknown): string {
+  if (error instanceof BatchWorkerError) return error.message;
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

@@ -1,0 +1,217 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { task } from '../task.ts';
+import {
+  databaseBackends,
+  jobRow,
+  runningJob,
+  startS3,
+  type TestS3,
+  usersCsv,
+  type WorkerDatabase,
+} from './import-fixture.ts';
+
+// The image contract: the files the Dockerfile copies (and nothing else) run as the task's command
+// with only the environment ECS gives a container (the task definition's variables plus the
+// workflow's overrides), in a working directory that cannot be written, as on a read-only root.
+const packageDir = join(import.meta.dirname, '..');
+const dockerfile = readFileSync(join(packageDir, 'Dockerfile'), 'utf8');
+
+/** The sources of the Dockerfile's COPY into /app. */
+function copiedFiles(): string[] {
+  const copy = dockerfile.split('\n').find((line) => /^COPY\s.*\s\/app\/$/.test(line));
+  if (!copy) throw new Error('Dockerfile has no COPY into /app/');
+  return copy.trim().split(/\s+/).slice(1, -1);
+}
+
+let taskDir: string;
+let tmpDir: string;
+let s3: TestS3;
+
+beforeAll(async () => {
+  taskDir = mkdtempSync(join(tmpdir(), 'batch-worker-task-'));
+  tmpDir = mkdtempSync(join(tmpdir(), 'batch-worker-tmp-'));
+  for (const file of copiedFiles())
+    copyFileSync(join(packageDir, file), join(taskDir, file.split('/').at(-1) as string));
+  s3 = await startS3();
+}, 30_000);
+
+afterAll(async () => {
+  await s3?.stop();
+  rmSync(taskDir, { recursive: true, force: true });
+  rmSync(tmpDir, { recursive: true, force: true });
+});
+
+/** A finished task: its exit code and its JSON log lines. */
+interface TaskRun {
+  readonly code: number | null;
+  readonly logs: Record<string, unknown>[];
+}
+
+/**
+ * Starts the task's command in the copied bundle's directory. Node's permission model stands in for
+ * the read-only root file system (the tests run as root, for whom file modes mean nothing): only the
+ * task's /tmp stand-in is writable.
+ */
+function startTask(
+  environment: Record<string, string>,
+  onLog?: (log: Record<string, unknown>, child: ChildProcess) => void,
+): Promise<TaskRun> {
+  const [command, ...args] = task.command;
+  expect(command).toBe('node');
+  const child = spawn(
+    process.execPath,
+    [
+      '--permission',
+      '--allow-fs-read=*',
+      `--allow-fs-write=${tmpDir}`,
+      '--disable-warning=SecurityWarning',
+      ...args,
+    ],
+    {
+      cwd: taskDir,
+      // Nothing inherited from the test process, as nothing is in a container.
+      env: {
+        PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
+        TMPDIR: tmpDir,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        AWS_ENDPOINT_URL: s3.endpoint,
+        AWS_S3_FORCE_PATH_STYLE: 'true',
+        ...task.environment,
+        ...environment,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  // Powertools writes ERROR lines to stderr and the rest to stdout; both are JSON lines (awslogs
+  // ships both). Anything else on either stream fails the test.
+  const logs: Record<string, unknown>[] = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    let pending = '';
+    stream.setEncoding('utf8').on('data', (data: string) => {
+      pending += data;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        const log = JSON.parse(line) as Record<string, unknown>;
+        logs.push(log);
+        onLog?.(log, child);
+      }
+    });
+  }
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, logs }));
+  });
+}
+
+describe('batch-worker image', () => {
+  it('copies only the bundle, runs the manifest command as a non-root user', () => {
+    expect(copiedFiles()).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
+    expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/docker\/library\/node:24-slim$/m);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
+    expect(JSON.parse(cmd ?? 'null')).toEqual(task.command);
+  });
+
+  it('exits 1 naming the variable when an input is missing', async () => {
+    const run = await startTask({ MODE: 'import', SOURCE_BUCKET: s3.bucket, SOURCE_KEY: 'imports/x.csv' });
+    expect(run.code).toBe(1);
+    expect(run.logs.at(-1)).toMatchObject({ level: 'ERROR', message: 'invalid configuration' });
+    expect(JSON.stringify(run.logs.at(-1))).toContain('JOB_ID is missing');
+  });
+});
+
+for (const backend of databaseBackends()) {
+  describe(`batch-worker bundle [${backend.name}]`, () => {
+    let database: WorkerDatabase;
+    beforeAll(async () => {
+      database = await backend.start();
+    }, 60_000);
+    afterAll(() => database?.close());
+
+    const inputs = (jobId: string, key: string) => ({
+      MODE: 'import',
+      JOB_ID: jobId,
+      SOURCE_BUCKET: s3.bucket,
+      SOURCE_KEY: key,
+      SOURCE_VERSION_ID: '',
+      DATABASE_URL: database.url,
+    });
+
+    const countUsers = async (prefix: string) =>
+      Number(
+        (
+          await database.db.query<{ n: string }>(
+            'SELECT count(*) AS n FROM users WHERE external_id LIKE $1',
+            [`${prefix}%`],
+          )
+        ).rows[0]?.n,
+      );
+
+    it('imports the object, logs the result and exits 0', async () => {
+      const key = await s3.put(`imports/${backend.name}-ok.csv`, usersCsv(1000, `img-${backend.name}-`));
+      const jobId = await runningJob(database.db, key);
+      const run = await startTask(inputs(jobId, key));
+      expect(run.code).toBe(0);
+      expect(run.logs.at(-1)).toMatchObject({
+        level: 'INFO',
+        message: 'import finished',
+        jobId,
+        rowsTotal: 1000,
+        rowsImported: 1000,
+        rowsRejected: 0,
+      });
+      expect(await countUsers(`img-${backend.name}-`)).toBe(1000);
+      expect(await jobRow(database.db, jobId)).toMatchObject({ rows_total: '1000', rows_imported: '1000' });
+    }, 30_000);
+
+    it('exits 1 on a bad header with the reason on the job', async () => {
+      const key = await s3.put(`imports/${backend.name}-bad.csv`, 'id,mail\n1,a@example.com\n');
+      const jobId = await runningJob(database.db, key);
+      const run = await startTask(inputs(jobId, key));
+      expect(run.code).toBe(1);
+      expect(run.logs.at(-1)).toMatchObject({
+        level: 'ERROR',
+        message: 'import failed',
+        errorName: 'InvalidHeaderError',
+      });
+      expect((await jobRow(database.db, jobId)).worker_error).toBe(
+        'header: missing required columns "external_id", "email" (found: "id", "mail")',
+      );
+    }, 30_000);
+
+    it('on SIGTERM mid-import rolls back, records why and exits 143', async () => {
+      const prefix = `term-${backend.name}-`;
+      const key = await s3.put(`imports/${backend.name}-term.csv`, usersCsv(200_000, prefix));
+      const jobId = await runningJob(database.db, key);
+      let signalled = false;
+      const run = await startTask(
+        { ...inputs(jobId, key), PROGRESS_INTERVAL_SECONDS: '0.05' },
+        (log, child) => {
+          // Stop once rows are streaming, as ECS StopTask would.
+          if (!signalled && log.message === 'import progress' && (log.rowsTotal as number) > 0) {
+            signalled = true;
+            child.kill('SIGTERM');
+          }
+        },
+      );
+      expect(signalled).toBe(true);
+      expect(run.code).toBe(143);
+      expect(run.logs.at(-1)).toMatchObject({
+        message: 'import failed',
+        errorName: 'ImportInterruptedError',
+      });
+      expect(await countUsers(prefix)).toBe(0);
+      expect(await jobRow(database.db, jobId)).toMatchObject({
+        worker_error: 'interrupted by SIGTERM; the import was rolled back, nothing was written',
+        rows_imported: null,
+      });
+    }, 60_000);
+  });
+}

@@ -1,0 +1,178 @@
+/**
+ * What the batch-worker tests share: an S3 (fauxqs) with a bucket, and the database backends the
+ * worker runs on, each reachable by URL as the task reaches it: PGlite served over the wire (the
+ * local cloud's default, which takes the `insert` staging path) and, when `TEST_DATABASE_URL` is set,
+ * a real PostgreSQL in a schema of its own (the `copy` path).
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { type Database, migrate, PostgresDatabase, startEmbeddedPostgres } from '@sidestep/db';
+import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import pg from 'pg';
+
+/** A database the worker connects to by `url`; `db` is for the test's own queries. */
+export interface WorkerDatabase {
+  readonly url: string;
+  readonly db: Database;
+  close(): Promise<void>;
+}
+
+export interface DatabaseBackend {
+  readonly name: 'pglite' | 'postgres';
+  start(): Promise<WorkerDatabase>;
+}
+
+/** PGlite always; PostgreSQL when TEST_DATABASE_URL is set. */
+export function databaseBackends(): DatabaseBackend[] {
+  const backends: DatabaseBackend[] = [{ name: 'pglite', start: startPglite }];
+  const url = process.env.TEST_DATABASE_URL;
+  if (url) backends.push({ name: 'postgres', start: () => startPostgresSchema(url) });
+  else process.stderr.write('batch-worker tests: TEST_DATABASE_URL is unset, PostgreSQL suites skipped\n');
+  return backends;
+}
+
+async function startPglite(): Promise<WorkerDatabase> {
+  const embedded = await startEmbeddedPostgres({});
+  return { url: embedded.url, db: embedded.db, close: () => embedded.close() };
+}
+
+async function startPostgresSchema(url: string): Promise<WorkerDatabase> {
+  // Random lowercase hex: a valid unquoted identifier, safe to interpolate.
+  const schema = `test_${randomBytes(6).toString('hex')}`;
+  await adminQuery(url, `CREATE SCHEMA ${schema}`);
+  const searchPath = `-c search_path=${schema}`;
+  const db = new PostgresDatabase(new pg.Pool({ connectionString: url, max: 2, options: searchPath }));
+  await migrate(db);
+  const schemaUrl = new URL(url);
+  schemaUrl.searchParams.set('options', searchPath);
+  return {
+    url: schemaUrl.toString(),
+    db,
+    close: async () => {
+      await db.close();
+      await adminQuery(url, `DROP SCHEMA ${schema} CASCADE`);
+    },
+  };
+}
+
+async function adminQuery(url: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** An S3 emulator with one bucket. */
+export interface TestS3 {
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly client: S3Client;
+  /** Uploads `body` under `key`; returns the key. */
+  put(key: string, body: string | Buffer): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** S3's minimum part size (except the last). */
+const MULTIPART_PART_BYTES = 5 * 1024 * 1024;
+
+export async function startS3(bucket = 'sidestep-test-imports'): Promise<TestS3> {
+  const server: FauxqsServer = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+  const endpoint = `http://127.0.0.1:${server.port}`;
+  const client = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  return {
+    endpoint,
+    bucket,
+    client,
+    put: async (key, body) => {
+      const bytes = Buffer.from(body);
+      if (bytes.length <= MULTIPART_PART_BYTES) {
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes }));
+        return key;
+      }
+      // fauxqs takes request bodies up to 11 MiB, as S3 takes at most 5 GiB per PutObject: larger
+      // files go up in parts, as they do to S3.
+      const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+      const parts = [];
+      for (let offset = 0, part = 1; offset < bytes.length; offset += MULTIPART_PART_BYTES, part++) {
+        const { ETag } = await client.send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId,
+            PartNumber: part,
+            Body: bytes.subarray(offset, offset + MULTIPART_PART_BYTES),
+          }),
+        );
+        parts.push({ ETag, PartNumber: part });
+      }
+      await client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+      return key;
+    },
+    stop: async () => {
+      client.destroy();
+      await server.stop();
+    },
+  };
+}
+
+let jobCounter = 0;
+
+/** Inserts an import job in `running` state (what the status-updater's start leaves) and returns its id. */
+export async function runningJob(db: Database, key = 'imports/users.csv'): Promise<string> {
+  const id = `imp_test_${process.pid}_${++jobCounter}_${randomBytes(3).toString('hex')}`;
+  await db.query(
+    `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name)
+     VALUES ($1, 'import', 'running', 'sidestep-test-imports', $2, $1, $3)`,
+    [id, key, key.split('/').at(-1)],
+  );
+  return id;
+}
+
+/** The job's row as the worker leaves it. */
+export interface JobRow {
+  state: string;
+  rows_total: string | null;
+  rows_imported: string | null;
+  rows_rejected: string | null;
+  row_errors: { line: number; field: string; message: string }[] | null;
+  worker_error: string | null;
+}
+
+export async function jobRow(db: Database, id: string): Promise<JobRow> {
+  const { rows } = await db.query<JobRow>(
+    'SELECT state, rows_total, rows_imported, rows_rejected, row_errors, worker_error FROM jobs WHERE id = $1',
+    [id],
+  );
+  if (!rows[0]) throw new Error(`no job ${id}`);
+  return rows[0];
+}
+
+/** A users CSV of `count` rows, ids `<prefix><n>`, with a `plan` attribute column. */
+export function usersCsv(count: number, prefix = 'u'): string {
+  let csv = 'external_id,email,name,plan\n';
+  for (let n = 1; n <= count; n++) csv += `${prefix}${n},${prefix}${n}@example.com,User ${n},pro\n`;
+  return csv;
+}

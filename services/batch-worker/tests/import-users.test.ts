@@ -1,0 +1,355 @@
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { PostgresUserImportStore, type StagingMethod } from '../src/adapters/postgres-user-import-store.ts';
+import { openSourceObject } from '../src/adapters/s3-source.ts';
+import {
+  ImportFailedError,
+  ImportInterruptedError,
+  InvalidHeaderError,
+  JobNotRunnableError,
+  MalformedCsvError,
+  SourceUnavailableError,
+  TooManyRejectedRowsError,
+} from '../src/errors.ts';
+import { type ImportUsersOptions, importUsers } from '../src/import-users.ts';
+import {
+  databaseBackends,
+  jobRow,
+  runningJob,
+  startS3,
+  type TestS3,
+  usersCsv,
+  type WorkerDatabase,
+} from './import-fixture.ts';
+
+interface UserRecord {
+  external_id: string;
+  email: string;
+  name: string | null;
+  attributes: Record<string, string>;
+}
+
+let s3: TestS3;
+beforeAll(async () => {
+  s3 = await startS3();
+});
+afterAll(() => s3.stop());
+
+for (const backend of databaseBackends()) {
+  // PostgreSQL takes COPY by default; the `insert` path (what PGlite gets) is run there too, so both
+  // staging methods are proven on the real server.
+  const methods: StagingMethod[] = backend.name === 'postgres' ? ['auto', 'insert'] : ['auto'];
+  for (const staging of methods) {
+    describe(`importUsers [${backend.name}, staging ${staging}]`, () => {
+      let database: WorkerDatabase;
+      let store: PostgresUserImportStore;
+
+      beforeAll(async () => {
+        database = await backend.start();
+        store = await PostgresUserImportStore.connect({ url: database.url, staging, insertBatchSize: 7 });
+      }, 60_000);
+      afterAll(async () => {
+        await store?.close();
+        await database?.close();
+      });
+
+      const run = (jobId: string, csv: string | Buffer, options: Partial<ImportUsersOptions> = {}) =>
+        importUsers({
+          jobId,
+          store,
+          maxRejectedRows: 1000,
+          openSource: async () => Readable.from([Buffer.from(csv)]),
+          ...options,
+        });
+
+      const users = async (prefix: string): Promise<UserRecord[]> =>
+        (
+          await database.db.query<UserRecord>(
+            `SELECT external_id, email, name, attributes FROM users WHERE external_id LIKE $1 ORDER BY external_id`,
+            [`${prefix}%`],
+          )
+        ).rows;
+
+      /** The import's failure, asserting it is one. */
+      const failure = async (promise: Promise<unknown>): Promise<ImportFailedError> => {
+        const error = await promise.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(ImportFailedError);
+        return error as ImportFailedError;
+      };
+
+      it('uses the staging method the server supports', () => {
+        const expected = staging === 'insert' || backend.name === 'pglite' ? 'insert' : 'copy';
+        expect(store.stagingMethod).toBe(expected);
+      });
+
+      it('imports every row, merges into users and writes the counts on the job', async () => {
+        const jobId = await runningJob(database.db);
+        const summary = await run(jobId, usersCsv(25, 'happy-'));
+        expect(summary).toMatchObject({ rowsTotal: 25, rowsImported: 25, rowsRejected: 0, usersWritten: 25 });
+        const stored = await users('happy-');
+        expect(stored).toHaveLength(25);
+        expect(stored.find((u) => u.external_id === 'happy-7')).toEqual({
+          external_id: 'happy-7',
+          email: 'happy-7@example.com',
+          name: 'User 7',
+          attributes: { plan: 'pro' },
+        });
+        expect(await jobRow(database.db, jobId)).toEqual({
+          state: 'running', // the state is the status-updater's
+          rows_total: '25',
+          rows_imported: '25',
+          rows_rejected: '0',
+          row_errors: [],
+          worker_error: null,
+        });
+      });
+
+      it('tolerates a UTF-8 BOM and CRLF line ends', async () => {
+        const csv = Buffer.concat([
+          Buffer.from([0xef, 0xbb, 0xbf]),
+          Buffer.from('external_id,email,name\r\nbom-1,bom-1@example.com,Zoë 日本\r\n'),
+        ]);
+        const jobId = await runningJob(database.db);
+        await run(jobId, csv);
+        expect(await users('bom-')).toEqual([
+          { external_id: 'bom-1', email: 'bom-1@example.com', name: 'Zoë 日本', attributes: {} },
+        ]);
+      });
+
+      it('reads RFC 4180 quoting: commas, doubled quotes, line breaks, tabs and backslashes in fields', async () => {
+        const csv = [
+          'external_id,email,name,note',
+          '"q-1","q-1@example.com","Doe, Jane","said ""hi"""',
+          'q-2,q-2@example.com,"Line one',
+          'line two","tab\there \\N back\\slash"',
+          'q-3,q-3@example.com,,""',
+          '',
+        ].join('\r\n');
+        const jobId = await runningJob(database.db);
+        const summary = await run(jobId, csv);
+        expect(summary.rowsImported).toBe(3);
+        expect(await users('q-')).toEqual([
+          {
+            external_id: 'q-1',
+            email: 'q-1@example.com',
+            name: 'Doe, Jane',
+            attributes: { note: 'said "hi"' },
+          },
+          {
+            external_id: 'q-2',
+            email: 'q-2@example.com',
+            name: 'Line one\r\nline two',
+            attributes: { note: 'tab\there \\N back\\slash' },
+          },
+          { external_id: 'q-3', email: 'q-3@example.com', name: null, attributes: { note: '' } },
+        ]);
+      });
+
+      it('puts every column other than external_id, email and name into attributes, header names as written', async () => {
+        const csv = 'Plan,EMAIL,External_ID,__proto__,Country\nfree,attr-1@example.com,attr-1,x,JP\n';
+        const jobId = await runningJob(database.db);
+        await run(jobId, csv);
+        const [user] = await users('attr-');
+        // JSON.parse makes `__proto__` an own key, as in the stored attributes (a literal would set the prototype).
+        expect(user?.attributes).toEqual(JSON.parse('{"Plan":"free","__proto__":"x","Country":"JP"}'));
+        expect(user?.name).toBeNull();
+      });
+
+      it('fails on a bad header with the reason on the job, and imports nothing', async () => {
+        const jobId = await runningJob(database.db);
+        const error = await failure(run(jobId, 'external_id,mail\nhdr-1,hdr-1@example.com\n'));
+        expect(error.cause).toBeInstanceOf(InvalidHeaderError);
+        expect(error.reason).toBe('header: missing required column "email" (found: "external_id", "mail")');
+        expect(await users('hdr-')).toEqual([]);
+        expect(await jobRow(database.db, jobId)).toMatchObject({
+          worker_error: error.reason,
+          rows_total: null,
+          rows_imported: null,
+        });
+      });
+
+      it('fails on an empty file', async () => {
+        const jobId = await runningJob(database.db);
+        const error = await failure(run(jobId, ''));
+        expect(error.cause).toBeInstanceOf(InvalidHeaderError);
+        expect((await jobRow(database.db, jobId)).worker_error).toBe(
+          'header: the file is empty: no header row',
+        );
+      });
+
+      it('rejects invalid rows with their line numbers and imports the rest', async () => {
+        const csv = [
+          'external_id,email,name',
+          'rej-1,rej-1@example.com,One',
+          ',rej-2@example.com,No id',
+          'rej-3,not-an-address,Bad mail',
+          'rej-4,rej-4@example.com',
+          '"rej-5","rej-5@example.com","multi',
+          'line"',
+          'rej-6,rej-6@example.com,Nul\u0000Name',
+          'rej-7,rej-7@example.com,Seven',
+          '',
+        ].join('\n');
+        const jobId = await runningJob(database.db);
+        const summary = await run(jobId, csv);
+        expect(summary).toMatchObject({ rowsTotal: 7, rowsImported: 3, rowsRejected: 4 });
+        const expectedErrors = [
+          { line: 3, field: 'external_id', message: 'is empty' },
+          { line: 4, field: 'email', message: 'is not a valid email address' },
+          { line: 5, field: 'row', message: 'has 2 fields, the header has 3' },
+          { line: 8, field: 'name', message: 'contains a NUL character' },
+        ];
+        expect(summary.rowErrors).toEqual(expectedErrors);
+        expect((await users('rej-')).map((u) => u.external_id)).toEqual(['rej-1', 'rej-5', 'rej-7']);
+        expect(await jobRow(database.db, jobId)).toMatchObject({
+          rows_total: '7',
+          rows_imported: '3',
+          rows_rejected: '4',
+          row_errors: expectedErrors,
+          worker_error: null,
+        });
+      });
+
+      it('keeps only the first row errors but counts them all', async () => {
+        let csv = 'external_id,email\n';
+        for (let n = 1; n <= 30; n++) csv += `keep-${n},broken\n`;
+        const jobId = await runningJob(database.db);
+        const summary = await run(jobId, csv, { maxRowErrors: 5 });
+        expect(summary.rowsRejected).toBe(30);
+        expect(summary.rowErrors.map((e) => e.line)).toEqual([2, 3, 4, 5, 6]);
+      });
+
+      it('fails over MAX_REJECTED_ROWS, rolls back the valid rows and records the errors', async () => {
+        const csv =
+          'external_id,email\nthr-1,thr-1@example.com\nthr-2,x\nthr-3,y\nthr-4,z\nthr-5,thr-5@example.com\n';
+        const jobId = await runningJob(database.db);
+        const error = await failure(run(jobId, csv, { maxRejectedRows: 2 }));
+        expect(error.cause).toBeInstanceOf(TooManyRejectedRowsError);
+        expect(error.reason).toBe(
+          '3 rows rejected by line 5, more than MAX_REJECTED_ROWS (2); nothing was imported (see row_errors)',
+        );
+        expect(await users('thr-')).toEqual([]);
+        const job = await jobRow(database.db, jobId);
+        expect(job).toMatchObject({ worker_error: error.reason, rows_rejected: '3', rows_imported: null });
+        expect(job.row_errors?.map((e) => e.line)).toEqual([3, 4, 5]);
+      });
+
+      it('accepts exactly MAX_REJECTED_ROWS rejected rows', async () => {
+        const jobId = await runningJob(database.db);
+        const summary = await run(jobId, 'external_id,email\nedge-1,x\nedge-2,edge-2@example.com\n', {
+          maxRejectedRows: 1,
+        });
+        expect(summary).toMatchObject({ rowsImported: 1, rowsRejected: 1 });
+      });
+
+      it('fails on malformed CSV (an unclosed quote) naming the line', async () => {
+        const jobId = await runningJob(database.db);
+        const error = await failure(run(jobId, 'external_id,email\nmal-1,mal-1@example.com\n"mal-2,x\n'));
+        expect(error.cause).toBeInstanceOf(MalformedCsvError);
+        expect(error.reason).toMatch(/^malformed CSV at line \d+: /);
+        expect(await users('mal-')).toEqual([]);
+      });
+
+      it('is safe to re-run: same counts, no duplicates, unchanged users not rewritten', async () => {
+        const jobId = await runningJob(database.db);
+        const first = await run(jobId, usersCsv(10, 'again-'));
+        const before = await database.db.query<{ updated_at: Date }>(
+          `SELECT max(updated_at) AS updated_at FROM users WHERE external_id LIKE 'again-%'`,
+        );
+        const second = await run(jobId, usersCsv(10, 'again-'));
+        expect(second).toMatchObject({ rowsTotal: 10, rowsImported: 10, rowsRejected: 0, usersWritten: 0 });
+        expect(first.usersWritten).toBe(10);
+        expect(await users('again-')).toHaveLength(10);
+        const after = await database.db.query<{ updated_at: Date }>(
+          `SELECT max(updated_at) AS updated_at FROM users WHERE external_id LIKE 'again-%'`,
+        );
+        expect(after.rows[0]?.updated_at).toEqual(before.rows[0]?.updated_at);
+        expect(await jobRow(database.db, jobId)).toMatchObject({ rows_total: '10', rows_imported: '10' });
+      });
+
+      it('updates existing users: the last row of a repeated id wins, attributes merge, names kept without a name column', async () => {
+        await run(
+          await runningJob(database.db),
+          'external_id,email,name,plan,team\nupd-1,old@example.com,Old,free,a\n',
+        );
+        const csv = 'external_id,email,plan\nupd-1,first@example.com,pro\nupd-1,last@example.com,team\n';
+        const summary = await run(await runningJob(database.db), csv);
+        expect(summary).toMatchObject({ rowsImported: 2, usersWritten: 1 });
+        expect(await users('upd-')).toEqual([
+          {
+            external_id: 'upd-1',
+            email: 'last@example.com',
+            name: 'Old',
+            attributes: { plan: 'team', team: 'a' },
+          },
+        ]);
+      });
+
+      it('clears an earlier worker_error when a retry succeeds', async () => {
+        const jobId = await runningJob(database.db);
+        await failure(run(jobId, 'nope\n'));
+        expect((await jobRow(database.db, jobId)).worker_error).not.toBeNull();
+        await run(jobId, usersCsv(1, 'retry-'));
+        expect((await jobRow(database.db, jobId)).worker_error).toBeNull();
+      });
+
+      it('refuses a job that is not running, or does not exist', async () => {
+        const jobId = await runningJob(database.db);
+        await database.db.query(`UPDATE jobs SET state = 'succeeded' WHERE id = $1`, [jobId]);
+        const error = await failure(run(jobId, usersCsv(1, 'done-')));
+        expect(error.cause).toBeInstanceOf(JobNotRunnableError);
+        expect(error.reason).toBe(`job ${jobId}: is succeeded, an import runs only on a running job`);
+        expect(await users('done-')).toEqual([]);
+        const missing = await failure(run('imp_missing', usersCsv(1, 'done-')));
+        expect(missing.reason).toBe('job imp_missing: no such job');
+      });
+
+      it('rolls everything back when aborted mid-stream, and the connection stays usable', async () => {
+        const jobId = await runningJob(database.db);
+        const controller = new AbortController();
+        // A source that aborts the import once some rows have been read, then would go on forever.
+        async function* rows() {
+          yield 'external_id,email\n';
+          for (let n = 1; ; n++) {
+            if (n === 50) controller.abort(new ImportInterruptedError('SIGTERM'));
+            yield `abort-${n},abort-${n}@example.com\n`;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+        }
+        const error = await failure(
+          run(jobId, '', { openSource: async () => Readable.from(rows()), signal: controller.signal }),
+        );
+        expect(error.cause).toBeInstanceOf(ImportInterruptedError);
+        expect(error.reason).toBe('interrupted by SIGTERM; the import was rolled back, nothing was written');
+        expect(await users('abort-')).toEqual([]);
+        expect((await jobRow(database.db, jobId)).worker_error).toBe(error.reason);
+        // The store's connection is back in a clean state: the next import works.
+        const next = await run(await runningJob(database.db), usersCsv(3, 'after-abort-'));
+        expect(next.rowsImported).toBe(3);
+      });
+
+      it('streams the object from S3, and fails clearly on a missing key', async () => {
+        const key = await s3.put(`imports/${backend.name}-${staging}.csv`, usersCsv(12, `s3-${staging}-`));
+        const jobId = await runningJob(database.db, key);
+        const summary = await run(jobId, '', {
+          openSource: async () => (await openSourceObject(s3.client, { bucket: s3.bucket, key })).body,
+        });
+        expect(summary.rowsImported).toBe(12);
+        const missing = await failure(
+          run(await runningJob(database.db), '', {
+            openSource: async () =>
+              (await openSourceObject(s3.client, { bucket: s3.bucket, key: 'imports/missing.csv' })).body,
+          }),
+        );
+        expect(missing.cause).toBeInstanceOf(SourceUnavailableError);
+        expect(missing.permanent).toBe(true);
+        expect(missing.reason).toMatch(
+          /^cannot read s3:\/\/sidestep-test-imports\/imports\/missing.csv: NoSuchKey/,
+        );
+      });
+    });
+  }
+}
