@@ -209,6 +209,9 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
     'etag.$': `${object}.etag`,
     'size.$': `${object}.size`,
   };
+  // A hyphen is outside JSONPath's member-name shorthand, so Step Functions requires bracket notation:
+  // https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-paths.html
+  const versionIdPath = `${object}['version-id']`;
   const toMarkFailed = catchAll('MarkFailed');
 
   return {
@@ -222,14 +225,14 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
       ReadUpload: {
         Type: 'Choice',
         Comment: 'A versioned bucket names the object version; without versioning the ETag identifies it',
-        Choices: [{ Variable: `${object}.version-id`, IsPresent: true, Next: 'ReadVersionedUpload' }],
+        Choices: [{ Variable: versionIdPath, IsPresent: true, Next: 'ReadVersionedUpload' }],
         Default: 'ReadUnversionedUpload',
       },
       ReadVersionedUpload: {
         Type: 'Pass',
         Parameters: {
-          source: { ...source, 'versionId.$': `${object}.version-id` },
-          'sourceVersionId.$': `${object}.version-id`,
+          source: { ...source, 'versionId.$': versionIdPath },
+          'sourceVersionId.$': versionIdPath,
         },
         ResultPath: '$.upload',
         Next: 'RegisterJob',

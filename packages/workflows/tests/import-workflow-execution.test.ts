@@ -433,6 +433,50 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(env.mails).toHaveLength(0);
   });
 
+  it('retries an ECS API error while starting the task, then imports', async () => {
+    let attempts = 0;
+    const env = cloud({
+      worker: (jobId, status) => {
+        attempts += 1;
+        if (attempts === 1) throw namedError('ECS.AmazonECSException', 'No Container Instances were found');
+        status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0 } });
+      },
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    expect(env.tasks).toHaveLength(2);
+    expect(mailsOf(env).map((mail) => mail.payload.params)).toEqual([
+      { jobId: 'imp_0001', fileName: 'users.csv', rows: 5 },
+    ]);
+  });
+
+  it('fails the import, without retrying, when the task runs past its timeout', async () => {
+    const env = cloud({
+      worker: () => {
+        throw namedError('States.Timeout', 'Task timed out after 3600 seconds');
+      },
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(env.tasks).toHaveLength(1);
+    expect([...env.status.jobs.values()][0]?.state).toBe('failed');
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.Timeout' });
+    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['import.failed']);
+  });
+
+  it('fails an event that does not describe an S3 object before registering anything', async () => {
+    const env = cloud();
+    const run = await execute(
+      { source: 'aws.s3', detail: { bucket: { name: 'sidestep-local-imports' } } },
+      env,
+    );
+
+    expect(run.failure).toBeInstanceOf(ExecutionError);
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.Runtime' });
+    expect(env.status.calls).toHaveLength(0);
+  });
+
   it('retries a throttled mail send', async () => {
     const env = cloud({ sendMailErrors: [namedError('SQS.RequestThrottledException', 'Rate exceeded')] });
     const run = await execute(objectCreated('imports/users.csv'), env);
