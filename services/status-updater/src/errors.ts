@@ -54,6 +54,23 @@ export class InvalidTransitionError extends StatusUpdaterError {
 }
 
 /**
+ * `finish` on an import whose batch-worker recorded no row counts: the worker reported success
+ * without committing its import, so the job cannot honestly succeed (its completion mail reports
+ * the counts). Permanent; the workflow's Catch marks the job failed instead.
+ */
+export class RowCountsMissingError extends StatusUpdaterError {
+  override readonly name: string = 'RowCountsMissingError';
+  readonly jobId: string;
+  constructor(jobId: string) {
+    super(`rows_total: job ${jobId} cannot succeed, its batch-worker recorded no row counts`, {
+      field: 'rows_total',
+      permanent: true,
+    });
+    this.jobId = jobId;
+  }
+}
+
+/**
  * The job's state after the event is not the `expectedState` the step named: the workflow and the
  * state machine disagree. Permanent; nothing was changed (the transaction is rolled back).
  */

@@ -10,7 +10,7 @@ import type {
 import type { Database, Queryable } from '@sidestep/db/postgres';
 import { failureReason } from './domain/failure-reason.ts';
 import { sourceIdentity } from './domain/job-source.ts';
-import { nextState } from './domain/job-state-machine.ts';
+import { assertFinishable, nextState } from './domain/job-state-machine.ts';
 import { type JobSnapshot, statusOutput } from './domain/status-output.ts';
 import { ExecutionMismatchError, JobNotFoundError, UnexpectedStateError } from './errors.ts';
 
@@ -76,6 +76,7 @@ function defaultJobId(kind: JobKind): string {
  * @throws {ExecutionMismatchError} the job belongs to another execution.
  * @throws {InvalidTransitionError} the event is not allowed in the job's state.
  * @throws {UnexpectedStateError} the resulting state is not `input.expectedState`.
+ * @throws {RowCountsMissingError} `finish` on an import whose worker recorded no counts.
  */
 export async function updateJobStatus(
   db: Database,
@@ -161,6 +162,7 @@ async function transition(
   }
 
   const to = nextState(job.id, job.state, input.event);
+  if (input.event === 'finish') assertFinishable(snapshot(job));
   const error = input.event === 'fail' ? failureReason(job.worker_error, input.error) : null;
   const updated = await tx.query<JobRow>(
     `UPDATE jobs SET

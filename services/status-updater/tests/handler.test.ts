@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { StatusUpdateOutput, validate } from '@sidestep/contracts';
@@ -209,28 +210,73 @@ describeEachDatabase('status-updater handler', (open) => {
     expect(second.jobId).not.toBe(first.jobId);
   });
 
+  /**
+   * Runs `race` while another connection holds an EXCLUSIVE lock on `jobs`, and releases the lock
+   * only once `racers` transactions wait on it. Without this barrier the racers' transactions tend
+   * to run one after the other (each opens its pool connection first), and a check-then-insert
+   * register would pass. EXCLUSIVE blocks INSERT but not plain SELECT, so every racer gets as far
+   * as its write before any commits. PGlite has one connection and runs transactions one at a time,
+   * so there the race is only sequential.
+   */
+  async function racingOnJobs<T>(racers: number, race: () => Promise<T>): Promise<T> {
+    const url = process.env.TEST_DATABASE_URL;
+    if (db.kind !== 'postgres' || !url) return race();
+    const { rows } = await db.query<{ jobs: string }>(
+      "SELECT quote_ident(current_schema()) || '.jobs' AS jobs",
+    );
+    const jobs = rows[0]?.jobs as string;
+    const holder = connectPostgres({ url, max: 1 });
+    try {
+      let racing: Promise<T> | undefined;
+      await holder.transaction(async (tx) => {
+        await tx.query(`LOCK TABLE ${jobs} IN EXCLUSIVE MODE`);
+        racing = race();
+        racing.catch(() => {}); // awaited below, after the lock is released
+        const deadline = Date.now() + 10_000;
+        // Polling pg_locks: PostgreSQL signals no event when a session starts waiting on a lock.
+        for (;;) {
+          const waiting = await tx.query<{ count: string }>(
+            'SELECT count(*) FROM pg_locks WHERE relation = $1::regclass AND NOT granted',
+            [jobs],
+          );
+          if (Number(waiting.rows[0]?.count) >= racers) break;
+          if (Date.now() > deadline)
+            throw new Error(`fewer than ${racers} transactions reached the jobs table`);
+          await sleep(5);
+        }
+      });
+      return await (racing as Promise<T>);
+    } finally {
+      await holder.close();
+    }
+  }
+
   it('makes one job of concurrent registers of one object, whichever executions send them', async () => {
-    const owners = [executionArn(), executionArn(), executionArn()];
-    const input = registerInput(owners[0] as string);
-    // Every execution twice, all at once: 6 transactions race on one S3 object.
-    const outputs = await Promise.all(
-      [...owners, ...owners].map((executionId) => handler({ ...input, executionId }, context)),
+    const [first, second, third] = [executionArn(), executionArn(), executionArn()];
+    const input = registerInput(first);
+    // Four transactions (three executions, the first one delivered twice) race on one S3 object.
+    const senders = [first, second, third, first];
+    const outputs = await racingOnJobs(senders.length, () =>
+      Promise.all(senders.map((executionId) => handler({ ...input, executionId }, context))),
     );
     const jobIds = new Set(outputs.map((output) => output.jobId));
     expect(jobIds.size).toBe(1);
-    const { rows } = await db.query<{ count: string }>(
-      'SELECT count(*) FROM jobs WHERE source_key = $1 AND source_version = $2',
-      [input.source.key, `etag-${input.source.etag.slice(6, -1)}`],
-    );
-    expect(rows[0]?.count).toBe('1');
-    // The winner's two deliveries say not-duplicate; the other executions' four say duplicate.
-    const winner = outputs.find((output) => !output.duplicate)?.executionId;
-    expect(outputs.filter((output) => !output.duplicate).map((output) => output.executionId)).toEqual([
-      winner,
-      winner,
+    const { rows } = await db.query<{ count: string }>('SELECT count(*) FROM jobs WHERE source_key = $1', [
+      input.source.key,
     ]);
-    expect(outputs.filter((output) => output.duplicate)).toHaveLength(4);
-    expect(await transitions([...jobIds][0] as string)).toHaveLength(1);
+    expect(rows[0]?.count).toBe('1');
+    // Whoever won owns the job: its deliveries say not-duplicate, every other execution's say duplicate.
+    const owner = outputs[0]?.executionId;
+    expect(outputs.every((output) => output.executionId === owner)).toBe(true);
+    expect(outputs.map((output, index) => output.duplicate === (senders[index] !== owner))).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(await transitions([...jobIds][0] as string)).toEqual([
+      { event: 'register', from_state: null, to_state: 'registered', execution_id: owner },
+    ]);
   });
 
   it('refuses an impossible transition with InvalidTransitionError and changes nothing', async () => {
@@ -251,6 +297,9 @@ describeEachDatabase('status-updater handler', (open) => {
     const executionId = executionArn();
     const { jobId } = await twice(registerInput(executionId));
     await twice({ event: 'start', jobId, expectedState: 'running', executionId });
+    await db.query('UPDATE jobs SET rows_total = 1, rows_imported = 1, rows_rejected = 0 WHERE id = $1', [
+      jobId,
+    ]);
     await twice({ event: 'finish', jobId, expectedState: 'succeeded', executionId });
     const error = await rejection(
       handler(
@@ -260,6 +309,27 @@ describeEachDatabase('status-updater handler', (open) => {
     );
     expect(error).toMatchObject({ name: 'InvalidTransitionError', from: 'succeeded' });
     expect(await job(jobId)).toMatchObject({ state: 'succeeded', error: null });
+  });
+
+  it('refuses to finish an import whose worker recorded no counts, and lets it fail instead', async () => {
+    const executionId = executionArn();
+    const { jobId } = await twice(registerInput(executionId));
+    await twice({ event: 'start', jobId, expectedState: 'running', executionId });
+    const error = await rejection(
+      handler({ event: 'finish', jobId, expectedState: 'succeeded', executionId }, context),
+    );
+    expect(error).toMatchObject({ name: 'RowCountsMissingError', permanent: true, jobId });
+    expect(await job(jobId)).toMatchObject({ state: 'running', finished_at: null });
+    const cause = JSON.stringify({ errorType: error.name, errorMessage: error.message });
+    expect(
+      await twice({
+        event: 'fail',
+        jobId,
+        expectedState: 'failed',
+        executionId,
+        error: { Error: error.name, Cause: cause },
+      }),
+    ).toMatchObject({ state: 'failed', reason: `RowCountsMissingError: ${error.message}` });
   });
 
   it('rolls back an event whose resulting state is not the expected one', async () => {

@@ -1,7 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { JobEvent, JobState } from '@sidestep/contracts';
-import { JOB_TRANSITIONS, nextState, TERMINAL_STATES } from '../src/domain/job-state-machine.ts';
-import { InvalidTransitionError } from '../src/errors.ts';
+import {
+  assertFinishable,
+  JOB_TRANSITIONS,
+  nextState,
+  TERMINAL_STATES,
+} from '../src/domain/job-state-machine.ts';
+import { InvalidTransitionError, RowCountsMissingError } from '../src/errors.ts';
 
 const events = JobEvent.options;
 const states = JobState.options;
@@ -71,5 +76,16 @@ describe('job state machine', () => {
     expect(JOB_TRANSITIONS.register).toEqual({ from: [], to: 'registered' });
     for (const state of states)
       expect(() => nextState('imp_1', state, 'register')).toThrow(InvalidTransitionError);
+  });
+
+  it('lets an import finish only with the row counts its worker recorded', () => {
+    expect(() => assertFinishable({ id: 'imp_1', kind: 'import', rowsTotal: null })).toThrow(
+      RowCountsMissingError,
+    );
+    expect(() => assertFinishable({ id: 'imp_1', kind: 'import', rowsTotal: null })).toThrow(
+      expect.objectContaining({ name: 'RowCountsMissingError', permanent: true, field: 'rows_total' }),
+    );
+    expect(() => assertFinishable({ id: 'imp_1', kind: 'import', rowsTotal: 0 })).not.toThrow();
+    expect(() => assertFinishable({ id: 'exp_1', kind: 'export', rowsTotal: null })).not.toThrow();
   });
 });

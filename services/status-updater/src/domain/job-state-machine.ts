@@ -1,5 +1,6 @@
 import type { JobEvent, JobState } from '@sidestep/contracts';
-import { InvalidTransitionError } from '../errors.ts';
+import { InvalidTransitionError, RowCountsMissingError } from '../errors.ts';
+import type { JobSnapshot } from './status-output.ts';
 
 /** One row of the state machine: the states an event may be fired in, and where it leads. */
 export interface JobTransition {
@@ -41,4 +42,14 @@ export function nextState(jobId: string, from: JobState, event: JobEvent): JobSt
   const transition = JOB_TRANSITIONS[event];
   if (!transition.from.includes(from)) throw new InvalidTransitionError(jobId, event, from, transition.from);
   return transition.to;
+}
+
+/**
+ * Guards `finish` beyond the table: an import succeeds only with the row counts its batch-worker
+ * committed together with the rows, because they are what its completion mail reports.
+ *
+ * @throws {RowCountsMissingError} an import without `rows_total`.
+ */
+export function assertFinishable(job: Pick<JobSnapshot, 'id' | 'kind' | 'rowsTotal'>): void {
+  if (job.kind === 'import' && job.rowsTotal === null) throw new RowCountsMissingError(job.id);
 }
