@@ -1,4 +1,5 @@
 import type { EnvironmentName } from '@sidestep/manifest';
+import type { TaskNetworkConfig } from './constructs/batch-task.ts';
 import type { FunctionVpcConfig } from './constructs/service-function.ts';
 import { InfraConfigError } from './errors.ts';
 
@@ -26,11 +27,18 @@ export interface EnvironmentConfig {
     readonly fromAddress: string;
     /** Verified domain (DKIM) instead of the single address. @default the address is the identity */
     readonly domain?: string;
+    /** Who receives workflow mails (`import.completed`, `import.failed`), e.g. `ops@example.com`. */
+    readonly notifyAddress: string;
   };
   /** ARN of the Secrets Manager secret with the PostgreSQL connection URL (full ARN, with its suffix). */
   readonly databaseSecretArn: string;
   /** VPC placement of every function. @default none */
   readonly vpc?: FunctionVpcConfig;
+  /**
+   * Subnets and security groups Fargate tasks run in (they need the database and S3).
+   * @default the functions' `vpc` placement, without public IPs
+   */
+  readonly taskNetwork?: TaskNetworkConfig;
   /** SNS topic the alarms notify. @default none */
   readonly alarmTopicArn?: string;
   /** CloudWatch Logs retention of every function's log group. @default 30 */
@@ -50,6 +58,9 @@ export const PLACEHOLDER = {
   productionAccountId: '222222222222',
   region: 'ap-northeast-1',
   databaseSecretSuffix: 'PLACEHOLDER',
+  /** Fargate needs a subnet and a security group to run a task; the real ones are per account. */
+  subnetId: 'subnet-placeholder',
+  securityGroupId: 'sg-placeholder',
   stateBucketPrefix: 'placeholder-sidestep-tfstate',
 } as const;
 
@@ -76,6 +87,8 @@ function awsEnvironment(
   const accountId = read('ACCOUNT_ID') ?? accountIdPlaceholder;
   const subnetIds = list(read('SUBNET_IDS'));
   const securityGroupIds = list(read('SECURITY_GROUP_IDS'));
+  const taskSubnetIds = list(read('TASK_SUBNET_IDS')) ?? subnetIds;
+  const taskSecurityGroupIds = list(read('TASK_SECURITY_GROUP_IDS')) ?? securityGroupIds;
   const retention = read('LOG_RETENTION_DAYS');
   return {
     name,
@@ -84,6 +97,7 @@ function awsEnvironment(
     mail: {
       fromAddress: read('MAIL_FROM') ?? `no-reply@${name}.mail.example.com`,
       domain: read('MAIL_DOMAIN') ?? `${name}.mail.example.com`,
+      notifyAddress: read('NOTIFY_ADDRESS') ?? `ops@${name}.mail.example.com`,
     },
     databaseSecretArn:
       read('DATABASE_SECRET_ARN') ??
@@ -92,6 +106,10 @@ function awsEnvironment(
       subnetIds || securityGroupIds
         ? { subnetIds: subnetIds ?? [], securityGroupIds: securityGroupIds ?? [] }
         : undefined,
+    taskNetwork: {
+      subnetIds: taskSubnetIds ?? [PLACEHOLDER.subnetId],
+      securityGroupIds: taskSecurityGroupIds ?? [PLACEHOLDER.securityGroupId],
+    },
     alarmTopicArn: read('ALARM_TOPIC_ARN'),
     logRetentionDays: retention === undefined ? undefined : Number(retention),
     backend: {
@@ -104,9 +122,10 @@ function awsEnvironment(
 
 /**
  * The three environments' config: placeholders overridden by `SIDESTEP_<ENV>_<FIELD>` variables
- * (`SIDESTEP_STAGING_ACCOUNT_ID`, `_REGION`, `_MAIL_FROM`, `_MAIL_DOMAIN`, `_DATABASE_SECRET_ARN`,
- * `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS` (comma-separated), `_LOG_RETENTION_DAYS`,
- * `_STATE_BUCKET`, `_STATE_REGION`). Every config is validated.
+ * (`SIDESTEP_STAGING_ACCOUNT_ID`, `_REGION`, `_MAIL_FROM`, `_MAIL_DOMAIN`, `_NOTIFY_ADDRESS`,
+ * `_DATABASE_SECRET_ARN`, `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS`, `_TASK_SUBNET_IDS`,
+ * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network),
+ * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`). Every config is validated.
  */
 export function environmentConfigs(
   env: Readonly<Record<string, string | undefined>> = process.env,
@@ -116,9 +135,11 @@ export function environmentConfigs(
     // The local cloud's names: same `sidestep-local-*` resources the laptop emulators create.
     region: 'us-east-1',
     accountId: PLACEHOLDER.localAccountId,
-    mail: { fromAddress: 'no-reply@sidestep.localhost' },
+    mail: { fromAddress: 'no-reply@sidestep.localhost', notifyAddress: 'ops@sidestep.localhost' },
     databaseSecretArn: `arn:aws:secretsmanager:us-east-1:${PLACEHOLDER.localAccountId}:secret:sidestep-local-database`,
     logRetentionDays: 1,
+    // The local cloud runs tasks as child processes; the values only keep the stack's shape.
+    taskNetwork: { subnetIds: [PLACEHOLDER.subnetId], securityGroupIds: [PLACEHOLDER.securityGroupId] },
   };
   const configs = {
     local,
@@ -155,6 +176,13 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
   }
   if (config.vpc && (config.vpc.subnetIds.length === 0 || config.vpc.securityGroupIds.length === 0)) {
     fail('vpc', 'needs both subnet ids and security group ids');
+  }
+  const taskNetwork = config.taskNetwork ?? config.vpc;
+  if (!taskNetwork || taskNetwork.subnetIds.length === 0 || taskNetwork.securityGroupIds.length === 0) {
+    fail('taskNetwork', 'Fargate tasks need subnet ids and security group ids (or a vpc to default to)');
+  }
+  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(config.mail.notifyAddress)) {
+    fail('mail.notifyAddress', `"${config.mail.notifyAddress}" is not an email address`);
   }
   if (config.name !== 'local' && !config.backend) {
     fail('backend', 'staging and production keep their state in S3');

@@ -5,6 +5,7 @@ export {
   type StateBackendConfig,
   validateEnvironmentConfig,
 } from './config.ts';
+export { BatchTask, type BatchTaskProps, type TaskNetworkConfig } from './constructs/batch-task.ts';
 export {
   GrantableRole,
   type GrantableRoleProps,
@@ -12,8 +13,10 @@ export {
   type PolicyStatement,
   statementId,
 } from './constructs/grantable-role.ts';
+export { ImageRepository, type ImageRepositoryProps } from './constructs/image-repository.ts';
 export { JobQueue, type JobQueueProps, MAX_MESSAGE_SIZE_BYTES } from './constructs/job-queue.ts';
 export { MailIdentity, type MailIdentityProps } from './constructs/mail-identity.ts';
+export { S3Trigger, type S3TriggerProps, type TriggerTarget } from './constructs/s3-trigger.ts';
 export {
   type FunctionVpcConfig,
   type PermissionTarget,
@@ -21,6 +24,7 @@ export {
   ServiceFunction,
   type ServiceFunctionProps,
 } from './constructs/service-function.ts';
+export { Workflow, type WorkflowProps } from './constructs/workflow.ts';
 export { InfraConfigError } from './errors.ts';
 export {
   checkSecurityPolicy,
@@ -30,7 +34,7 @@ export {
   type SynthesizedTerraform,
   UNSCOPABLE_ACTIONS,
 } from './security-policy.ts';
-export { SERVICES } from './services.ts';
+export { SERVICES, TASKS } from './services.ts';
 export {
   SidestepStack,
   type SidestepStackProps,

@@ -27,6 +27,28 @@ export const SECURITY_RULES = {
   'iam-managed-attachment': 'Use an inline aws_iam_role_policy, not policy attachments or managed policies',
   /** A policy that is not literal JSON (a data source, a function call) cannot be checked, so it fails. */
   'iam-policy-literal': 'Policy must be a literal JSON document',
+  /** CKV_AWS_53..56 / CKV2_AWS_6: all four public access block settings on every bucket. */
+  's3-public-access-block':
+    'S3 bucket must have a public access block with all four settings true (block/ignore ACLs, block/restrict policies)',
+  /** CKV_AWS_19 / CKV_AWS_145: buckets encrypt objects at rest by default. */
+  's3-encrypted': 'S3 bucket must have a server-side encryption configuration',
+  /** AWS Config s3-bucket-ssl-requests-only: a bucket policy denies every request without TLS. */
+  's3-tls-only':
+    'S3 bucket must have a policy denying s3:* on the bucket and its objects when aws:SecureTransport is false',
+  /** CKV_AWS_21: versioning keeps overwritten and deleted objects recoverable. */
+  's3-versioning': 'S3 bucket must have versioning Enabled',
+  /** CKV_AWS_336: containers cannot write to their root filesystem (only mounted volumes such as /tmp). */
+  'ecs-readonly-root': 'ECS container must set readonlyRootFilesystem = true',
+  /** CKV_AWS_334: no container runs privileged. */
+  'ecs-not-privileged': 'ECS container must not set privileged = true',
+  /** Every container ships its logs to CloudWatch Logs, where the log group sets retention. */
+  'ecs-awslogs': 'ECS container must log with the awslogs driver',
+  /** CKV_AWS_65: clusters publish Container Insights metrics. */
+  'ecs-container-insights': 'ECS cluster must enable containerInsights',
+  /** CKV_AWS_285: state machines log execution history. */
+  'sfn-logging': 'Step Functions state machine must log to a log group (level not OFF)',
+  /** CKV_AWS_284: state machines are traced with X-Ray. */
+  'sfn-tracing': 'Step Functions state machine must set tracing_configuration.enabled = true',
 } as const;
 
 /** A rule id of {@link SECURITY_RULES}. */
@@ -52,6 +74,20 @@ export const UNSCOPABLE_ACTIONS: ReadonlySet<string> = new Set([
   'ec2:DeleteNetworkInterface',
   'ec2:AssignPrivateIpAddresses',
   'ec2:UnassignPrivateIpAddresses',
+  // The registry authorization token is account-wide: ECR lists no resource type for it.
+  'ecr:GetAuthorizationToken',
+  // Vended log delivery (Step Functions execution logs): CloudWatch Logs lists no resource types.
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+  // X-Ray sampling (Step Functions tracing): no resource types either.
+  'xray:GetSamplingRules',
+  'xray:GetSamplingTargets',
 ]);
 
 /** The part of a synthesized `cdk.tf.json` the policy reads. */
@@ -97,7 +133,7 @@ function asList(value: unknown): unknown[] {
 /** `${aws_sqs_queue.x.arn}` -> `aws_sqs_queue.x`. */
 function referencedAddress(value: unknown, type: string): string | undefined {
   if (typeof value !== 'string') return undefined;
-  return new RegExp(`^\\$\\{(${type}\\.[^.}]+)\\.(arn|url|id)\\}$`).exec(value)?.[1];
+  return new RegExp(`^\\$\\{(${type}\\.[^.}]+)\\.(arn|url|id|bucket)\\}$`).exec(value)?.[1];
 }
 
 function parseJson(value: unknown): unknown {
@@ -141,6 +177,11 @@ export function checkSecurityPolicy(synthesized: SynthesizedTerraform): Security
     const target = referencedAddress(redrive?.deadLetterTargetArn, 'aws_sqs_queue');
     if (target) deadLetterQueues.add(target);
   }
+  // An EventBridge target's dead-letter queue is a dead-letter queue too.
+  for (const [, target] of ofType('aws_cloudwatch_event_target')) {
+    const queue = referencedAddress(block(target.dead_letter_config)?.arn, 'aws_sqs_queue');
+    if (queue) deadLetterQueues.add(queue);
+  }
   for (const [address, queue] of ofType('aws_sqs_queue')) {
     if (queue.sqs_managed_sse_enabled !== true && !queue.kms_master_key_id) report('sqs-encrypted', address);
     if (!redriven.has(address) && !deadLetterQueues.has(address)) report('sqs-redrive', address);
@@ -157,6 +198,15 @@ export function checkSecurityPolicy(synthesized: SynthesizedTerraform): Security
     if (repository.image_tag_mutability !== 'IMMUTABLE') report('ecr-immutable', address);
     if (block(repository.image_scanning_configuration)?.scan_on_push !== true)
       report('ecr-scan-on-push', address);
+  }
+
+  checkBuckets(ofType, report);
+  checkContainers(ofType, report);
+  for (const [address, machine] of ofType('aws_sfn_state_machine')) {
+    const logging = block(machine.logging_configuration);
+    if (!logging?.log_destination || logging.level === undefined || logging.level === 'OFF')
+      report('sfn-logging', address);
+    if (block(machine.tracing_configuration)?.enabled !== true) report('sfn-tracing', address);
   }
 
   for (const type of Object.keys(resources)) {
@@ -179,6 +229,89 @@ export function checkSecurityPolicy(synthesized: SynthesizedTerraform): Security
     }
   }
   return violations;
+}
+
+type OfType = (type: string) => [string, Readonly<Record<string, unknown>>][];
+type Report = (rule: SecurityRule, address: string, detail?: string) => void;
+
+/**
+ * Each bucket's settings live in separate resources that reference it (`bucket = aws_s3_bucket.x.id`),
+ * so a bucket complies when such resources exist with the right values.
+ */
+function checkBuckets(ofType: OfType, report: Report): void {
+  const buckets = ofType('aws_s3_bucket');
+  if (buckets.length === 0) return;
+  const settingsOf = (type: string): Map<string, Readonly<Record<string, unknown>>> =>
+    new Map(
+      ofType(type).flatMap(([, body]) => {
+        const bucket = referencedAddress(body.bucket, 'aws_s3_bucket');
+        return bucket ? [[bucket, body] as const] : [];
+      }),
+    );
+  const blocks = settingsOf('aws_s3_bucket_public_access_block');
+  const encryption = settingsOf('aws_s3_bucket_server_side_encryption_configuration');
+  const versioning = settingsOf('aws_s3_bucket_versioning');
+  const policies = settingsOf('aws_s3_bucket_policy');
+  for (const [address, bucket] of buckets) {
+    const access = blocks.get(address);
+    const flags = [
+      'block_public_acls',
+      'block_public_policy',
+      'ignore_public_acls',
+      'restrict_public_buckets',
+    ];
+    const off = flags.filter((flag) => access?.[flag] !== true);
+    if (off.length > 0) report('s3-public-access-block', address, off.join(', '));
+    const rule = block(encryption.get(address)?.rule);
+    if (!block(rule?.apply_server_side_encryption_by_default)?.sse_algorithm) report('s3-encrypted', address);
+    if (block(versioning.get(address)?.versioning_configuration)?.status !== 'Enabled')
+      report('s3-versioning', address);
+    const names = [`\${${address}.arn}`, `arn:aws:s3:::${String(bucket.bucket)}`];
+    if (!deniesInsecureTransport(policies.get(address)?.policy, names)) report('s3-tls-only', address);
+  }
+}
+
+/** A Deny of s3:* (or *) on the bucket and its objects unless `aws:SecureTransport` is true. */
+function deniesInsecureTransport(policy: unknown, bucketArns: readonly string[]): boolean {
+  const document = parseJson(policy) as { Statement?: unknown } | undefined;
+  return asList(document?.Statement).some((raw) => {
+    const statement = raw as Record<string, unknown>;
+    const condition = (statement.Condition as Record<string, Record<string, unknown>> | undefined)?.Bool;
+    const resources = asList(statement.Resource).map(String);
+    return (
+      statement.Effect === 'Deny' &&
+      String(condition?.['aws:SecureTransport']) === 'false' &&
+      asList(statement.Action).some((action) => action === 's3:*' || action === '*') &&
+      bucketArns.some((arn) => resources.includes(arn) && resources.includes(`${arn}/*`))
+    );
+  });
+}
+
+/** Container definitions are a JSON string per task definition (references inside stay valid JSON). */
+function checkContainers(ofType: OfType, report: Report): void {
+  for (const [address, definition] of ofType('aws_ecs_task_definition')) {
+    const containers = parseJson(definition.container_definitions);
+    if (!Array.isArray(containers)) {
+      // Containers that cannot be read cannot be shown to comply.
+      report('ecs-readonly-root', address, 'container_definitions is not literal JSON');
+      continue;
+    }
+    for (const raw of containers) {
+      const container = raw as Record<string, unknown>;
+      const label = `container ${String(container.name)}`;
+      if (container.readonlyRootFilesystem !== true) report('ecs-readonly-root', address, label);
+      if (container.privileged === true) report('ecs-not-privileged', address, label);
+      const logging = container.logConfiguration as { logDriver?: unknown } | undefined;
+      if (logging?.logDriver !== 'awslogs') report('ecs-awslogs', address, label);
+    }
+  }
+  for (const [address, cluster] of ofType('aws_ecs_cluster')) {
+    const insights = asList(cluster.setting).find(
+      (setting) => (setting as Record<string, unknown>).name === 'containerInsights',
+    ) as Record<string, unknown> | undefined;
+    if (insights?.value !== 'enabled' && insights?.value !== 'enhanced')
+      report('ecs-container-insights', address);
+  }
 }
 
 function checkPolicy(

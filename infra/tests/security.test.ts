@@ -1,19 +1,27 @@
 import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group/index.js';
 import { EcrRepository } from '@cdktn/provider-aws/lib/ecr-repository/index.js';
+import { EcsCluster } from '@cdktn/provider-aws/lib/ecs-cluster/index.js';
+import { EcsTaskDefinition } from '@cdktn/provider-aws/lib/ecs-task-definition/index.js';
 import { IamPolicyAttachment } from '@cdktn/provider-aws/lib/iam-policy-attachment/index.js';
 import { IamRole } from '@cdktn/provider-aws/lib/iam-role/index.js';
 import { IamRolePolicy } from '@cdktn/provider-aws/lib/iam-role-policy/index.js';
 import { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
+import { S3Bucket } from '@cdktn/provider-aws/lib/s3-bucket/index.js';
+import { S3BucketPolicy } from '@cdktn/provider-aws/lib/s3-bucket-policy/index.js';
+import { S3BucketPublicAccessBlock } from '@cdktn/provider-aws/lib/s3-bucket-public-access-block/index.js';
+import { S3BucketServerSideEncryptionConfigurationA } from '@cdktn/provider-aws/lib/s3-bucket-server-side-encryption-configuration/index.js';
+import { S3BucketVersioningA } from '@cdktn/provider-aws/lib/s3-bucket-versioning/index.js';
+import { SfnStateMachine } from '@cdktn/provider-aws/lib/sfn-state-machine/index.js';
 import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
 import { describe, expect, it } from '@jest/globals';
-import { service as mailDispatcher } from '@sidestep/mail-dispatcher/service';
 import { defineService } from '@sidestep/manifest';
 import { TerraformStack, Testing } from 'cdktn';
 import {
   checkSecurityPolicy,
   environmentConfigs,
   SECURITY_RULES,
+  SERVICES,
   type SecurityRule,
   SidestepStack,
   type SynthesizedTerraform,
@@ -45,7 +53,7 @@ const configs = environmentConfigs({
 const stacks = Object.values(configs).map((config) => {
   const stack = new SidestepStack(Testing.app(), `sidestep-${config.name}`, {
     config,
-    services: [mailDispatcher, secondService],
+    services: [...SERVICES, secondService],
   });
   return [config.name, JSON.parse(Testing.synth(stack, true)) as SynthesizedTerraform] as const;
 });
@@ -59,6 +67,12 @@ const CHECKED_TYPES = [
   'aws_iam_role',
   'aws_iam_role_policy',
   'aws_ecr_repository_policy',
+  'aws_s3_bucket',
+  'aws_s3_bucket_policy',
+  'aws_ecs_task_definition',
+  'aws_ecs_cluster',
+  'aws_sfn_state_machine',
+  'aws_cloudwatch_event_target',
 ];
 
 describe('security policy', () => {
@@ -115,6 +129,53 @@ describe('security policy', () => {
       policyArn: 'arn:aws:iam::aws:policy/ReadOnlyAccess',
       roles: [role.name],
     });
+    // A bucket with no settings at all, and one with each setting present but wrong.
+    new S3Bucket(stack, 'bare', { bucket: 'bare-bucket' });
+    const loose = new S3Bucket(stack, 'loose', { bucket: 'loose-bucket' });
+    new S3BucketPublicAccessBlock(stack, 'loose-access', {
+      bucket: loose.id,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: false,
+    });
+    new S3BucketServerSideEncryptionConfigurationA(stack, 'loose-encryption', {
+      bucket: loose.id,
+      rule: [{ bucketKeyEnabled: true }],
+    });
+    new S3BucketVersioningA(stack, 'loose-versioning', {
+      bucket: loose.id,
+      versioningConfiguration: { status: 'Suspended' },
+    });
+    new S3BucketPolicy(stack, 'loose-policy', {
+      bucket: loose.id,
+      // TLS is only required for objects, not for bucket operations.
+      policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Deny',
+            Principal: '*',
+            Action: 's3:*',
+            Resource: [`${loose.arn}/*`],
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          },
+        ],
+      }),
+    });
+    new EcsCluster(stack, 'dark', { name: 'dark' });
+    new EcsTaskDefinition(stack, 'unsafe', {
+      family: 'unsafe',
+      containerDefinitions: JSON.stringify([
+        { name: 'app', image: 'app:1', privileged: true, logConfiguration: { logDriver: 'json-file' } },
+      ]),
+    });
+    new SfnStateMachine(stack, 'silent', {
+      name: 'silent',
+      roleArn: role.arn,
+      definition: '{}',
+      loggingConfiguration: { level: 'OFF' },
+    });
     const violations = checkSecurityPolicy(JSON.parse(Testing.synth(stack)));
     const found = (rule: SecurityRule) =>
       violations
@@ -147,6 +208,19 @@ describe('security policy', () => {
     expect(found('iam-policy-literal')).toEqual([
       `aws_iam_role_policy.opaque \${data.aws_iam_policy_document.x.json}`,
     ]);
+    expect(found('s3-public-access-block')).toEqual([
+      'aws_s3_bucket.bare block_public_acls, block_public_policy, ignore_public_acls, restrict_public_buckets',
+      'aws_s3_bucket.loose restrict_public_buckets',
+    ]);
+    expect(found('s3-encrypted')).toEqual(['aws_s3_bucket.bare', 'aws_s3_bucket.loose']);
+    expect(found('s3-versioning')).toEqual(['aws_s3_bucket.bare', 'aws_s3_bucket.loose']);
+    expect(found('s3-tls-only')).toEqual(['aws_s3_bucket.bare', 'aws_s3_bucket.loose']);
+    expect(found('ecs-readonly-root')).toEqual(['aws_ecs_task_definition.unsafe container app']);
+    expect(found('ecs-not-privileged')).toEqual(['aws_ecs_task_definition.unsafe container app']);
+    expect(found('ecs-awslogs')).toEqual(['aws_ecs_task_definition.unsafe container app']);
+    expect(found('ecs-container-insights')).toEqual(['aws_ecs_cluster.dark']);
+    expect(found('sfn-logging')).toEqual(['aws_sfn_state_machine.silent']);
+    expect(found('sfn-tracing')).toEqual(['aws_sfn_state_machine.silent']);
     // Every rule of the policy is exercised by this fixture.
     expect(new Set(violations.map((v) => v.rule))).toEqual(new Set(Object.keys(SECURITY_RULES)));
   });

@@ -1,7 +1,10 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { describe, expect, it } from '@jest/globals';
+import { task as batchWorker } from '@sidestep/batch-worker/task';
 import { service as mailDispatcher } from '@sidestep/mail-dispatcher/service';
-import { defineService, visibilityTimeoutSeconds } from '@sidestep/manifest';
+import { defineService, defineTask, visibilityTimeoutSeconds } from '@sidestep/manifest';
+import { service as statusUpdater } from '@sidestep/status-updater/service';
+import { importTrigger, importWorkflow } from '@sidestep/workflows';
 import { TerraformStack, Testing } from 'cdktn';
 import {
   type EnvironmentConfig,
@@ -10,8 +13,11 @@ import {
   InfraConfigError,
   JobQueue,
   MailIdentity,
+  S3Trigger,
+  SERVICES,
   ServiceFunction,
   SidestepStack,
+  Workflow,
 } from '../src/index.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped; tests read it freely.
@@ -21,7 +27,11 @@ const staging: EnvironmentConfig = {
   name: 'staging',
   region: 'eu-west-1',
   accountId: '123456789012',
-  mail: { fromAddress: 'no-reply@mail.example.com', domain: 'mail.example.com' },
+  mail: {
+    fromAddress: 'no-reply@mail.example.com',
+    domain: 'mail.example.com',
+    notifyAddress: 'ops@example.com',
+  },
   databaseSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:sidestep-staging-db-AbCdEf',
   vpc: { subnetIds: ['subnet-a', 'subnet-b'], securityGroupIds: ['sg-1'] },
   alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:sidestep-alarms',
@@ -125,7 +135,9 @@ describe('ServiceFunction (mail-dispatcher in staging)', () => {
     expect(logGroup.retention_in_days).toBe(90);
     expect(fn.depends_on).toContain(logGroupAddress);
     const defaults = synth(environmentConfigs({}).staging);
-    expect(one(defaults, 'aws_cloudwatch_log_group')[1].retention_in_days).toBe(30);
+    expect(
+      one(defaults, 'aws_cloudwatch_log_group', { name: `/aws/lambda/${name}` })[1].retention_in_days,
+    ).toBe(30);
   });
 
   it('sets the runtime environment and what each permission implies', () => {
@@ -208,7 +220,9 @@ describe('ServiceFunction (mail-dispatcher in staging)', () => {
     const actions = statements(local, 'sidestep-local-mail-dispatcher').flatMap((s) => s.Action);
     expect(actions).toContain('xray:PutTraceSegments');
     expect(actions.filter((action: string) => action.startsWith('ec2:'))).toEqual([]);
-    expect(one(local, 'aws_lambda_function')[1].vpc_config).toBeUndefined();
+    expect(
+      one(local, 'aws_lambda_function', { function_name: 'sidestep-local-mail-dispatcher' })[1].vpc_config,
+    ).toBeUndefined();
   });
 });
 
@@ -249,13 +263,14 @@ describe('JobQueue (mail)', () => {
       mailDispatcher.queue.maximumBatchingWindowSeconds,
     );
     expect(mapping.scaling_config).toEqual({ maximum_concurrency: mailDispatcher.queue.maximumConcurrency });
-    const [policyAddress] = one(tf, 'aws_iam_role_policy');
+    const [roleAddress] = one(tf, 'aws_iam_role', { name });
+    const [policyAddress] = one(tf, 'aws_iam_role_policy', { role: `\${${roleAddress}.name}` });
     expect(mapping.depends_on).toEqual([policyAddress]);
   });
 
   it('alarms on any dead-lettered job and on a backlog, notifying the configured topic', () => {
     const [, dead] = one(tf, 'aws_cloudwatch_metric_alarm', {
-      metric_name: 'ApproximateNumberOfMessagesVisible',
+      alarm_name: 'sidestep-staging-mail-dlq-not-empty',
     });
     expect(dead).toMatchObject({
       namespace: 'AWS/SQS',
@@ -399,7 +414,7 @@ describe('SidestepStack', () => {
   });
 
   it('gives a second service its own function, repository, queue and variable without code changes', () => {
-    const out = synth(staging, [mailDispatcher, reportBuilder]);
+    const out = synth(staging, [...SERVICES, reportBuilder]);
     const [, report] = one(out, 'aws_lambda_function', { function_name: 'sidestep-staging-report-builder' });
     expect(report).toMatchObject({ memory_size: 1024, timeout: 120, reserved_concurrent_executions: 3 });
     expect(report.environment.variables).toMatchObject({
@@ -416,8 +431,9 @@ describe('SidestepStack', () => {
       event_source_arn: `\${${reportsAddress}.arn}`,
       batch_size: 1,
     });
-    expect(all(out, 'aws_lambda_function')).toHaveLength(2);
-    expect(all(out, 'aws_sqs_queue')).toHaveLength(4);
+    expect(all(out, 'aws_lambda_function')).toHaveLength(SERVICES.length + 1);
+    // mail + DLQ, reports + DLQ, and the import trigger's DLQ.
+    expect(all(out, 'aws_sqs_queue')).toHaveLength(5);
     expect(statements(out, 'sidestep-staging-report-builder').flatMap((s) => s.Action)).not.toContain(
       'ses:SendEmail',
     );
@@ -487,5 +503,398 @@ describe('GrantableRole', () => {
     expect(() => role.addToPolicy({ sid: 'Any', actions: ['s3:GetObject'], resources: ['*'] })).toThrow(
       InfraConfigError,
     );
+  });
+});
+
+describe('SidestepStack (import workflow)', () => {
+  it('refuses a stack without the services the import workflow calls, naming what is missing', () => {
+    expect(() => makeStack(staging, [mailDispatcher])).toThrow(
+      expect.objectContaining({
+        name: 'InfraConfigError',
+        field: 'import-workflow.callees.status-updater',
+      }) as unknown as Error,
+    );
+  });
+});
+
+const trigger = importTrigger('staging');
+const [bucketAddress, bucket] = one(tf, 'aws_s3_bucket', { bucket: trigger.bucketName });
+const ref = (address: string, attribute: string) => `\${${address}.${attribute}}`;
+const byBucket = (type: string): Json => one(tf, type, { bucket: ref(bucketAddress, 'id') })[1];
+const [machineAddress, machine] = one(tf, 'aws_sfn_state_machine', { name: 'sidestep-staging-import' });
+const [ruleAddress, rule] = one(tf, 'aws_cloudwatch_event_rule', { name: 'sidestep-staging-import-trigger' });
+const [taskDefinitionAddress, taskDefinition] = one(tf, 'aws_ecs_task_definition', {
+  family: 'sidestep-staging-batch-worker',
+});
+const [container] = JSON.parse(taskDefinition.container_definitions);
+const [clusterAddress, cluster] = one(tf, 'aws_ecs_cluster', { name: 'sidestep-staging-batch-worker' });
+const [statusUpdaterAddress] = one(tf, 'aws_lambda_function', {
+  function_name: 'sidestep-staging-status-updater',
+});
+const roleArn = (roleName: string) => ref(one(tf, 'aws_iam_role', { name: roleName })[0], 'arn');
+
+describe('S3Trigger (imports in staging)', () => {
+  it('keeps uploads in a private, encrypted, TLS-only, versioned bucket that expires them', () => {
+    expect(bucket.force_destroy).toBe(false);
+    expect(byBucket('aws_s3_bucket_public_access_block')).toMatchObject({
+      block_public_acls: true,
+      block_public_policy: true,
+      ignore_public_acls: true,
+      restrict_public_buckets: true,
+    });
+    expect(byBucket('aws_s3_bucket_server_side_encryption_configuration').rule).toEqual([
+      { apply_server_side_encryption_by_default: { sse_algorithm: 'AES256' } },
+    ]);
+    expect(byBucket('aws_s3_bucket_versioning').versioning_configuration).toEqual({ status: 'Enabled' });
+    expect(JSON.parse(byBucket('aws_s3_bucket_policy').policy).Statement).toEqual([
+      {
+        Sid: 'DenyInsecureTransport',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 's3:*',
+        Resource: [ref(bucketAddress, 'arn'), `${ref(bucketAddress, 'arn')}/*`],
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      },
+    ]);
+    const [expire, markers] = byBucket('aws_s3_bucket_lifecycle_configuration').rule;
+    expect(expire).toMatchObject({
+      status: 'Enabled',
+      expiration: [{ days: 30 }],
+      noncurrent_version_expiration: [{ noncurrent_days: 7 }],
+      abort_incomplete_multipart_upload: [{ days_after_initiation: 1 }],
+    });
+    expect(markers.expiration).toEqual([{ expired_object_delete_marker: true }]);
+  });
+
+  it('starts the import workflow for the uploads the workflow package’s pattern matches', () => {
+    expect(byBucket('aws_s3_bucket_notification').eventbridge).toBe(true);
+    expect(JSON.parse(rule.event_pattern)).toEqual(trigger.eventPattern);
+    const [, target] = one(tf, 'aws_cloudwatch_event_target', { rule: ref(ruleAddress, 'name') });
+    expect(target.arn).toBe(ref(machineAddress, 'arn'));
+    expect(target.role_arn).toBe(roleArn('sidestep-staging-import-trigger'));
+    expect(statements(tf, 'sidestep-staging-import-trigger')).toEqual([
+      {
+        Sid: 'StartImportWorkflow',
+        Effect: 'Allow',
+        Action: ['states:StartExecution'],
+        Resource: ref(machineAddress, 'arn'),
+      },
+    ]);
+    const [, role] = one(tf, 'aws_iam_role', { name: 'sidestep-staging-import-trigger' });
+    expect(JSON.parse(role.assume_role_policy).Statement[0].Principal).toEqual({
+      Service: 'events.amazonaws.com',
+    });
+  });
+
+  it('dead-letters events it could not deliver after a bounded retry, and alarms on them', () => {
+    const [, target] = one(tf, 'aws_cloudwatch_event_target', { rule: ref(ruleAddress, 'name') });
+    const [dlqAddress, deadLetters] = one(tf, 'aws_sqs_queue', {
+      name: 'sidestep-staging-import-trigger-dlq',
+    });
+    expect(target.retry_policy).toEqual({ maximum_event_age_in_seconds: 3600, maximum_retry_attempts: 20 });
+    expect(target.dead_letter_config).toEqual({ arn: ref(dlqAddress, 'arn') });
+    expect(deadLetters.sqs_managed_sse_enabled).toBe(true);
+    const [, queuePolicy] = one(tf, 'aws_sqs_queue_policy', { queue_url: ref(dlqAddress, 'url') });
+    expect(JSON.parse(queuePolicy.policy).Statement).toEqual([
+      expect.objectContaining({
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Condition: { ArnEquals: { 'aws:SourceArn': ref(ruleAddress, 'arn') } },
+      }),
+    ]);
+    const [, alarm] = one(tf, 'aws_cloudwatch_metric_alarm', {
+      alarm_name: 'sidestep-staging-import-trigger-dlq-not-empty',
+    });
+    expect(alarm).toMatchObject({ threshold: 0, alarm_actions: [staging.alarmTopicArn] });
+  });
+
+  it('refuses an event pattern for another bucket, naming the field', () => {
+    expect(
+      () =>
+        new S3Trigger(bareStack('other-bucket'), 'import-trigger', {
+          environment: 'staging',
+          name: 'import',
+          bucketName: 'sidestep-staging-uploads',
+          eventPattern: trigger.eventPattern,
+          objectKeyPrefix: trigger.keyPrefix,
+        }),
+    ).toThrow(expect.objectContaining({ field: 'import-trigger.eventPattern' }) as unknown as Error);
+  });
+
+  it('fails synth when it starts nothing', () => {
+    const stack = bareStack('no-target');
+    new S3Trigger(stack, 'import-trigger', {
+      environment: 'staging',
+      name: 'import',
+      bucketName: trigger.bucketName,
+      eventPattern: trigger.eventPattern,
+      objectKeyPrefix: trigger.keyPrefix,
+    });
+    expect(() => Testing.synth(stack, true)).toThrow(/import-trigger\.targets/);
+  });
+});
+
+describe('BatchTask (batch-worker in staging)', () => {
+  it('defines an arm64 Fargate task from the task manifest, image from its own repository', () => {
+    expect(taskDefinition).toMatchObject({
+      requires_compatibilities: ['FARGATE'],
+      network_mode: 'awsvpc',
+      cpu: String(batchWorker.cpu),
+      memory: String(batchWorker.memoryMb),
+      runtime_platform: { operating_system_family: 'LINUX', cpu_architecture: 'ARM64' },
+    });
+    const [repositoryAddress, taskRepository] = one(tf, 'aws_ecr_repository', {
+      name: 'sidestep-staging-batch-worker',
+    });
+    expect(taskRepository).toMatchObject({ image_tag_mutability: 'IMMUTABLE', force_delete: false });
+    expect(container).toMatchObject({
+      name: batchWorker.containerName,
+      command: [...batchWorker.command],
+      essential: true,
+      image: `${ref(repositoryAddress, 'repository_url')}:\${var.image_tag_batch_worker}`,
+    });
+    expect(tf.variable.image_tag_batch_worker.validation[0].condition).toContain(
+      'var.image_tag_batch_worker',
+    );
+  });
+
+  it('runs with a read-only root filesystem, a writable /tmp, and awslogs into a log group with retention', () => {
+    expect(container.readonlyRootFilesystem).toBe(true);
+    expect(container.privileged).toBeUndefined();
+    expect(taskDefinition.volume).toEqual([{ name: 'tmp' }]);
+    expect(container.mountPoints).toEqual([{ sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false }]);
+    const [logGroupAddress, taskLogGroup] = one(tf, 'aws_cloudwatch_log_group', {
+      name: '/ecs/sidestep-staging-batch-worker',
+    });
+    expect(taskLogGroup.retention_in_days).toBe(90);
+    expect(container.logConfiguration).toEqual({
+      logDriver: 'awslogs',
+      options: {
+        'awslogs-group': ref(logGroupAddress, 'name'),
+        'awslogs-region': staging.region,
+        'awslogs-stream-prefix': 'batch-worker',
+      },
+    });
+  });
+
+  it('sets what its permissions imply and leaves every input to the run’s container overrides', () => {
+    expect(container.environment).toEqual([
+      { name: 'DATABASE_SECRET_ARN', value: staging.databaseSecretArn },
+      { name: 'IMPORTS_BUCKET', value: ref(bucketAddress, 'bucket') },
+      ...Object.entries(batchWorker.environment).map(([key, value]) => ({ name: key, value })),
+      { name: 'POWERTOOLS_METRICS_NAMESPACE', value: 'sidestep' },
+      { name: 'POWERTOOLS_SERVICE_NAME', value: 'batch-worker' },
+      { name: 'SIDESTEP_ENV', value: 'staging' },
+    ]);
+    const names = container.environment.map((variable: Json) => variable.name);
+    expect(names).toEqual([...names].sort());
+    for (const input of Object.keys(batchWorker.inputs)) expect(names).not.toContain(input);
+  });
+
+  it('gives the program a task role with only the manifest permissions, on exact ARNs', () => {
+    expect(taskDefinition.task_role_arn).toBe(roleArn('sidestep-staging-batch-worker-task'));
+    expect(statements(tf, 'sidestep-staging-batch-worker-task')).toEqual([
+      {
+        Sid: 'ManifestImportsBucket',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:GetObjectVersion'],
+        Resource: `${ref(bucketAddress, 'arn')}/imports/*`,
+      },
+      {
+        Sid: 'ManifestDatabaseSecret',
+        Effect: 'Allow',
+        Action: ['secretsmanager:GetSecretValue'],
+        Resource: staging.databaseSecretArn,
+      },
+    ]);
+  });
+
+  it('pulls and logs with a separate execution role scoped to its repository and log group', () => {
+    expect(taskDefinition.execution_role_arn).toBe(roleArn('sidestep-staging-batch-worker-execution'));
+    const execution = statements(tf, 'sidestep-staging-batch-worker-execution');
+    expect(execution.map((s: Json) => [s.Sid, s.Resource])).toEqual([
+      ['PullImage', ref(one(tf, 'aws_ecr_repository', { name: 'sidestep-staging-batch-worker' })[0], 'arn')],
+      ['GetRegistryToken', '*'],
+      [
+        'WriteOwnLogs',
+        `${ref(one(tf, 'aws_cloudwatch_log_group', { name: '/ecs/sidestep-staging-batch-worker' })[0], 'arn')}:log-stream:*`,
+      ],
+    ]);
+    for (const roleName of [
+      'sidestep-staging-batch-worker-execution',
+      'sidestep-staging-batch-worker-task',
+    ]) {
+      const [, role] = one(tf, 'aws_iam_role', { name: roleName });
+      expect(JSON.parse(role.assume_role_policy).Statement[0]).toMatchObject({
+        Principal: { Service: 'ecs-tasks.amazonaws.com' },
+        Condition: { StringEquals: { 'aws:SourceAccount': staging.accountId } },
+      });
+    }
+  });
+
+  it('runs in a cluster with Container Insights', () => {
+    expect(cluster.setting).toEqual([{ name: 'containerInsights', value: 'enabled' }]);
+  });
+
+  it('rejects a manifest that sets one of its inputs statically, naming the variable', () => {
+    const sneaky = defineTask({ ...batchWorker, environment: { JOB_ID: 'imp_1' } });
+    expect(() => new SidestepStack(Testing.app(), 'sneaky', { config: staging, tasks: [sneaky] })).toThrow(
+      expect.objectContaining({ field: 'batch-worker.environment.JOB_ID' }) as unknown as Error,
+    );
+  });
+});
+
+describe('Workflow (import in staging)', () => {
+  it('deploys exactly the definition the workflow package builds, with the stack’s references', () => {
+    expect(JSON.parse(machine.definition)).toEqual(
+      importWorkflow({
+        statusUpdaterFunctionArn: ref(statusUpdaterAddress, 'arn'),
+        batchWorker: {
+          clusterArn: ref(clusterAddress, 'arn'),
+          taskDefinitionArn: ref(taskDefinitionAddress, 'arn'),
+          containerName: batchWorker.containerName,
+          subnetIds: staging.vpc?.subnetIds ?? [],
+          securityGroupIds: staging.vpc?.securityGroupIds ?? [],
+          timeoutSeconds: batchWorker.timeoutSeconds,
+        },
+        mailQueueUrl: ref(queueAddress, 'url'),
+        notifyAddress: staging.mail.notifyAddress,
+      }),
+    );
+    expect(machine.type).toBe('STANDARD');
+    expect(machine.role_arn).toBe(roleArn('sidestep-staging-import'));
+  });
+
+  it('logs every execution event with its data and traces with X-Ray', () => {
+    const [logGroupAddress, machineLogs] = one(tf, 'aws_cloudwatch_log_group', {
+      name: '/aws/vendedlogs/states/sidestep-staging-import',
+    });
+    expect(machineLogs.retention_in_days).toBe(90);
+    expect(machine.logging_configuration).toEqual({
+      level: 'ALL',
+      include_execution_data: true,
+      log_destination: `${ref(logGroupAddress, 'arn')}:*`,
+    });
+    expect(machine.tracing_configuration).toEqual({ enabled: true });
+  });
+
+  it('grants exactly what the definition calls, on exactly what it calls', () => {
+    const byResource = statements(tf, 'sidestep-staging-import').map((s: Json) => [
+      s.Sid,
+      s.Action,
+      s.Resource,
+    ]);
+    const ecs = `arn:aws:ecs:${staging.region}:${staging.accountId}`;
+    expect(byResource).toEqual([
+      ['DeliverExecutionLogs', expect.any(Array), '*'],
+      ['WriteTraces', expect.any(Array), '*'],
+      ['InvokeStatusUpdater', ['lambda:InvokeFunction'], ref(statusUpdaterAddress, 'arn')],
+      ['RunBatchWorker', ['ecs:RunTask'], `${ref(taskDefinitionAddress, 'arn_without_revision')}:*`],
+      [
+        'PassBatchWorkerRoles',
+        ['iam:PassRole'],
+        [roleArn('sidestep-staging-batch-worker-execution'), roleArn('sidestep-staging-batch-worker-task')],
+      ],
+      [
+        'WatchBatchWorker',
+        ['ecs:StopTask', 'ecs:DescribeTasks'],
+        `${ecs}:task/sidestep-staging-batch-worker/*`,
+      ],
+      [
+        'EcsTaskStateEvents',
+        ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+        `arn:aws:events:${staging.region}:${staging.accountId}:rule/StepFunctionsGetEventsForECSTaskRule`,
+      ],
+      ['SendMail', ['sqs:SendMessage'], ref(queueAddress, 'arn')],
+    ]);
+    const conditions = Object.fromEntries(
+      statements(tf, 'sidestep-staging-import')
+        .filter((s: Json) => s.Condition)
+        .map((s: Json) => [s.Sid, s.Condition]),
+    );
+    expect(conditions).toEqual({
+      RunBatchWorker: { ArnEquals: { 'ecs:cluster': ref(clusterAddress, 'arn') } },
+      PassBatchWorkerRoles: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    });
+    const [, role] = one(tf, 'aws_iam_role', { name: 'sidestep-staging-import' });
+    expect(JSON.parse(role.assume_role_policy).Statement[0]).toMatchObject({
+      Principal: { Service: 'states.amazonaws.com' },
+      Condition: { StringEquals: { 'aws:SourceAccount': staging.accountId } },
+    });
+  });
+
+  /** A workflow of one Task state, built from the status-updater function, in a bare stack. */
+  function oneTaskWorkflow(
+    id: string,
+    task: (fn: ServiceFunction) => Record<string, unknown>,
+  ): TerraformStack {
+    const stack = bareStack(id);
+    const fn = new ServiceFunction(stack, 'status-updater', {
+      environment: 'staging',
+      manifest: statusUpdater,
+      accountId: '123456789012',
+      region: 'eu-west-1',
+      permissionTargets: {
+        'database-secret': {
+          resourceArns: [staging.databaseSecretArn],
+          servicePrefixes: ['secretsmanager'],
+          environment: {},
+        },
+      },
+    });
+    new Workflow(stack, 'check-workflow', {
+      environment: 'staging',
+      name: 'check',
+      definition: {
+        StartAt: 'Call',
+        States: { Call: { Type: 'Task', End: true, ...task(fn) } as never },
+      },
+      callees: { functions: [fn] },
+      accountId: '123456789012',
+      region: 'eu-west-1',
+    });
+    return stack;
+  }
+
+  it('derives the role from the definition: one invoked function, one invoke grant', () => {
+    const out = JSON.parse(
+      Testing.synth(
+        oneTaskWorkflow('invoke-only', (fn) => ({
+          Resource: 'arn:aws:states:::lambda:invoke',
+          Parameters: { FunctionName: fn.functionArn, Payload: {} },
+        })),
+        true,
+      ),
+    );
+    const [functionAddress] = one(out, 'aws_lambda_function');
+    expect(
+      statements(out, 'sidestep-staging-check')
+        .filter((s) => !['DeliverExecutionLogs', 'WriteTraces'].includes(s.Sid))
+        .map((s) => [s.Action, s.Resource]),
+    ).toEqual([[['lambda:InvokeFunction'], ref(functionAddress, 'arn')]]);
+  });
+
+  it('rejects a definition that calls what the workflow was not given, naming the state', () => {
+    expect(() =>
+      oneTaskWorkflow('unknown-queue', () => ({
+        Resource: 'arn:aws:states:::sqs:sendMessage',
+        Parameters: {
+          QueueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/elsewhere',
+          MessageBody: 'x',
+        },
+      })),
+    ).toThrow(
+      expect.objectContaining({ field: 'check-workflow.definition.States.Call' }) as unknown as Error,
+    );
+  });
+
+  it('rejects a definition with text Terraform would interpolate', () => {
+    expect(() =>
+      oneTaskWorkflow('interpolated', (fn) => ({
+        Resource: 'arn:aws:states:::lambda:invoke',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal Terraform interpolation is the point.
+        Parameters: { FunctionName: fn.functionArn, Payload: { note: '${var.secret}' } },
+      })),
+    ).toThrow(expect.objectContaining({ field: 'check-workflow.definition' }) as unknown as Error);
   });
 });

@@ -25,6 +25,11 @@ export interface PolicyStatement {
    * @default none: the statement must name exact resources
    */
   readonly unscopableReason?: string;
+  /**
+   * IAM conditions narrowing the statement further, e.g. `iam:PassedToService` on `iam:PassRole`.
+   * @default none
+   */
+  readonly conditions?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 /** Something that holds its own inline policy and can be granted statements: a function's role, a workflow's role. */
@@ -44,6 +49,13 @@ export interface GrantableRoleProps {
    * @default none
    */
   readonly description?: string;
+  /**
+   * Conditions on the trust policy, e.g. `aws:SourceArn` / `aws:SourceAccount`, so the service can
+   * assume the role only on behalf of the resource it belongs to (confused deputy prevention).
+   * https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
+   * @default none
+   */
+  readonly assumeRoleConditions?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 /**
@@ -82,7 +94,14 @@ export class GrantableRole extends Construct implements PolicyGrantee {
       description: props.description,
       assumeRolePolicy: JSON.stringify({
         Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Principal: { Service: props.assumedBy }, Action: 'sts:AssumeRole' }],
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { Service: props.assumedBy },
+            Action: 'sts:AssumeRole',
+            ...(props.assumeRoleConditions ? { Condition: props.assumeRoleConditions } : {}),
+          },
+        ],
       }),
     });
     this.roleArn = this.resource.arn;
@@ -127,6 +146,7 @@ export class GrantableRole extends Construct implements PolicyGrantee {
         Effect: 'Allow',
         Action: [...s.actions],
         Resource: s.resources.length === 1 ? s.resources[0] : [...s.resources],
+        ...(s.conditions ? { Condition: s.conditions } : {}),
       })),
     };
   }

@@ -210,7 +210,7 @@ export class JobQueue extends Construct {
         'sqs:GetQueueAttributes',
         'sqs:ChangeMessageVisibility',
       ],
-      resources: [this.queue.arn],
+      resources: [this.queueArn],
     });
     this.grantKey(grantee, statementId('consume', this.#name, 'key'), ['kms:Decrypt']);
   }
@@ -220,7 +220,7 @@ export class JobQueue extends Construct {
     grantee.addToPolicy({
       sid: statementId('send', this.#name),
       actions: ['sqs:SendMessage'],
-      resources: [this.queue.arn],
+      resources: [this.queueArn],
     });
     this.grantKey(grantee, statementId('send', this.#name, 'key'), ['kms:GenerateDataKey', 'kms:Decrypt']);
   }

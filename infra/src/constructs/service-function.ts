@@ -1,6 +1,5 @@
 import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group/index.js';
-import { EcrLifecyclePolicy } from '@cdktn/provider-aws/lib/ecr-lifecycle-policy/index.js';
-import { EcrRepository } from '@cdktn/provider-aws/lib/ecr-repository/index.js';
+import type { EcrRepository } from '@cdktn/provider-aws/lib/ecr-repository/index.js';
 import { EcrRepositoryPolicy } from '@cdktn/provider-aws/lib/ecr-repository-policy/index.js';
 import { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
 import {
@@ -10,10 +9,11 @@ import {
   resourceName,
   type ServiceManifest,
 } from '@sidestep/manifest';
-import { Lazy, TerraformVariable } from 'cdktn';
+import { Lazy, type TerraformVariable } from 'cdktn';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { GrantableRole, type PolicyGrantee, type PolicyStatement, statementId } from './grantable-role.ts';
+import { ImageRepository } from './image-repository.ts';
 
 /**
  * What a manifest's {@link PermissionResource} resolves to in one environment: the exact ARNs its
@@ -85,11 +85,6 @@ const MANAGED_ENVIRONMENT = new Set<string>([
   RUNTIME_ENVIRONMENT.deadLetterQueueUrl,
 ]);
 
-/** `mail-dispatcher` -> `mail_dispatcher`: Terraform identifiers cannot contain `-` comfortably. */
-function snakeCase(name: string): string {
-  return name.replaceAll('-', '_');
-}
-
 /**
  * One sidestep service on Lambda: its ECR repository, the container-image function (arm64, X-Ray,
  * JSON logs into its own log group with retention), and an execution role holding only an inline
@@ -124,47 +119,14 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
     this.manifest = manifest;
     this.functionName = name;
 
-    this.repository = new EcrRepository(this, 'repository', {
-      name,
-      imageTagMutability: 'IMMUTABLE',
-      imageScanningConfiguration: { scanOnPush: true },
-      // A repository holding the images of a running function is never deleted with its images.
-      forceDelete: false,
-      encryptionConfiguration: [
-        props.repository?.kmsKeyArn
-          ? { encryptionType: 'KMS', kmsKey: props.repository.kmsKeyArn }
-          : { encryptionType: 'KMS' },
-      ],
+    const images = new ImageRepository(this, 'repository', {
+      repositoryName: name,
+      imageName: manifest.name,
+      keepImages: props.repository?.keepImages,
+      kmsKeyArn: props.repository?.kmsKeyArn,
     });
-    const keepImages = props.repository?.keepImages ?? 30;
-    if (!Number.isInteger(keepImages) || keepImages < 1) {
-      throw new InfraConfigError(`${manifest.name}.repository.keepImages`, 'must be a positive integer');
-    }
-    new EcrLifecyclePolicy(this, 'lifecycle', {
-      repository: this.repository.name,
-      policy: JSON.stringify({
-        rules: [
-          {
-            rulePriority: 1,
-            description: 'Expire untagged images (failed or superseded pushes) after a day',
-            selection: {
-              tagStatus: 'untagged',
-              countType: 'sinceImagePushed',
-              countUnit: 'days',
-              countNumber: 1,
-            },
-            action: { type: 'expire' },
-          },
-          {
-            // `any` must be the lowest-priority rule (highest number) in an ECR lifecycle policy.
-            rulePriority: 2,
-            description: `Keep the last ${keepImages} images for rollbacks`,
-            selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: keepImages },
-            action: { type: 'expire' },
-          },
-        ],
-      }),
-    });
+    this.repository = images.repository;
+    this.imageTag = images.imageTag;
     // Lambda pulls the image with its service principal. Declaring the pull policy here (instead of
     // letting CreateFunction add one) keeps it in Terraform and scopes it to this one function.
     // https://docs.aws.amazon.com/lambda/latest/dg/images-create.html#configuration-images-permissions
@@ -274,25 +236,13 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
       }
     });
 
-    this.imageTag = new TerraformVariable(this, 'image-tag', {
-      type: 'string',
-      description: `Image tag of ${manifest.name} in ${name} (set by the deploy pipeline; tags are immutable)`,
-    });
-    const variableName = `image_tag_${snakeCase(manifest.name)}`;
-    // A stable, readable name: the pipeline runs `terraform apply -var image_tag_<service>=<git sha>`.
-    this.imageTag.overrideLogicalId(variableName);
-    this.imageTag.addValidation({
-      condition: `\${can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.${variableName}))}`,
-      errorMessage: `${variableName} must be an OCI image tag (letters, digits, _ . -; at most 128)`,
-    });
-
     const reservedConcurrency = props.reservedConcurrency ?? manifest.reservedConcurrency;
     this.function = new LambdaFunction(this, 'function', {
       functionName: name,
       description: manifest.description,
       role: this.role.roleArn,
       packageType: 'Image',
-      imageUri: `${this.repository.repositoryUrl}:${this.imageTag.stringValue}`,
+      imageUri: images.imageUri,
       // The manifest's handler is the image CMD; stating it keeps image and manifest from drifting.
       imageConfig: { command: [manifest.handler] },
       architectures: ['arm64'],

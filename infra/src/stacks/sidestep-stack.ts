@@ -1,13 +1,17 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
-import type { PermissionResource, ServiceManifest } from '@sidestep/manifest';
+import type { PermissionResource, ServiceManifest, TaskManifest } from '@sidestep/manifest';
+import { importTrigger, importWorkflow } from '@sidestep/workflows';
 import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktn';
 import type { Construct } from 'constructs';
 import { type EnvironmentConfig, validateEnvironmentConfig } from '../config.ts';
+import { BatchTask } from '../constructs/batch-task.ts';
 import { JobQueue } from '../constructs/job-queue.ts';
 import { MailIdentity } from '../constructs/mail-identity.ts';
+import { S3Trigger } from '../constructs/s3-trigger.ts';
 import { type PermissionTarget, ServiceFunction } from '../constructs/service-function.ts';
+import { Workflow } from '../constructs/workflow.ts';
 import { InfraConfigError } from '../errors.ts';
-import { SERVICES } from '../services.ts';
+import { SERVICES, TASKS } from '../services.ts';
 
 /** Props of {@link SidestepStack}. */
 export interface SidestepStackProps {
@@ -15,7 +19,16 @@ export interface SidestepStackProps {
   readonly config: EnvironmentConfig;
   /** The services to deploy. @default {@link SERVICES}, every service of the repository */
   readonly services?: readonly ServiceManifest[];
+  /** The Fargate tasks to deploy. @default {@link TASKS}, every task of the repository */
+  readonly tasks?: readonly TaskManifest[];
 }
+
+/** The services and task the import workflow calls, by manifest name, and the job type of its mails. */
+const IMPORT_CALLEES = {
+  statusUpdater: 'status-updater',
+  batchWorker: 'batch-worker',
+  mailJobType: 'mail.send',
+};
 
 /**
  * The Terraform / OpenTofu releases the stacks target: S3 native state locking (`use_lockfile`) needs
@@ -30,8 +43,10 @@ function snakeCase(name: string): string {
 
 /**
  * One environment of sidestep: the AWS provider (pinned to the environment's account, default tags),
- * the state backend, the mail identity, and for every service manifest its function (with repository)
- * and, when it declares one, its job queue.
+ * the state backend, the mail identity, for every service manifest its function (with repository)
+ * and, when it declares one, its job queue, for every task manifest its Fargate task, and the import
+ * workflow: the imports bucket whose uploads start it, and the state machine calling the status-updater,
+ * the batch-worker task and the mail queue.
  */
 export class SidestepStack extends TerraformStack {
   /** The environment's config. */
@@ -42,6 +57,12 @@ export class SidestepStack extends TerraformStack {
   readonly queues: ReadonlyMap<string, JobQueue>;
   /** The SES identity mail is sent from. */
   readonly mailIdentity: MailIdentity;
+  /** Fargate tasks by task name. */
+  readonly tasks: ReadonlyMap<string, BatchTask>;
+  /** The imports bucket and the rule that starts the import workflow. */
+  readonly importTrigger: S3Trigger;
+  /** The import workflow. */
+  readonly importWorkflow: Workflow;
 
   constructor(scope: Construct, id: string, props: SidestepStackProps) {
     super(scope, id);
@@ -83,6 +104,18 @@ export class SidestepStack extends TerraformStack {
       domain: config.mail.domain,
     });
     new TerraformOutput(this, 'mail_identity_arn', { value: this.mailIdentity.identityArn });
+    // The bucket comes first: the batch-worker's task role reads from it; the workflow is added as the
+    // rule's target once it exists.
+    const trigger = importTrigger(config.name);
+    this.importTrigger = new S3Trigger(this, 'import-trigger', {
+      environment: config.name,
+      name: 'import',
+      bucketName: trigger.bucketName,
+      eventPattern: trigger.eventPattern,
+      objectKeyPrefix: trigger.keyPrefix,
+      alarmTopicArn: config.alarmTopicArn,
+    });
+    new TerraformOutput(this, 'imports_bucket_name', { value: this.importTrigger.bucket.bucket });
     // A full Record: a new PermissionResource in the manifest package does not compile until it is resolved here.
     const permissionTargets: Readonly<Record<PermissionResource, PermissionTarget>> = {
       'mail-identity': this.mailIdentity.permissionTarget,
@@ -91,6 +124,7 @@ export class SidestepStack extends TerraformStack {
         servicePrefixes: ['secretsmanager'],
         environment: { DATABASE_SECRET_ARN: config.databaseSecretArn },
       },
+      'imports-bucket': this.importTrigger.permissionTarget,
     };
 
     const functions = new Map<string, ServiceFunction>();
@@ -134,5 +168,67 @@ export class SidestepStack extends TerraformStack {
     }
     this.functions = functions;
     this.queues = queues;
+
+    const tasks = new Map<string, BatchTask>();
+    // Validated above: the config has a task network, its own or the functions' vpc.
+    const network = config.taskNetwork ?? config.vpc;
+    for (const manifest of props.tasks ?? TASKS) {
+      if (tasks.has(manifest.name) || functions.has(manifest.name)) {
+        throw new InfraConfigError(`${manifest.name}.name`, 'a service or another task has this name');
+      }
+      const task = new BatchTask(this, manifest.name, {
+        environment: config.name,
+        manifest,
+        accountId: config.accountId,
+        region: config.region,
+        network: network ?? { subnetIds: [], securityGroupIds: [] },
+        permissionTargets,
+        logs: { retentionDays: config.logRetentionDays },
+      });
+      tasks.set(manifest.name, task);
+      const snake = snakeCase(manifest.name);
+      new TerraformOutput(this, `${snake}_repository_url`, { value: task.repository.repositoryUrl });
+      new TerraformOutput(this, `${snake}_cluster_arn`, { value: task.clusterArn });
+    }
+    this.tasks = tasks;
+
+    const missing = (what: string): never => {
+      throw new InfraConfigError(
+        `import-workflow.callees.${what}`,
+        `the import workflow needs ${what} in the stack`,
+      );
+    };
+    const statusUpdater =
+      functions.get(IMPORT_CALLEES.statusUpdater) ?? missing(IMPORT_CALLEES.statusUpdater);
+    const batchWorker = tasks.get(IMPORT_CALLEES.batchWorker) ?? missing(IMPORT_CALLEES.batchWorker);
+    const mailService = (props.services ?? SERVICES).find((m) =>
+      m.queue?.jobTypes.includes(IMPORT_CALLEES.mailJobType),
+    );
+    const mailQueue =
+      (mailService && queues.get(mailService.name)) ?? missing(`a ${IMPORT_CALLEES.mailJobType} queue`);
+    this.importWorkflow = new Workflow(this, 'import-workflow', {
+      environment: config.name,
+      name: 'import',
+      definition: importWorkflow({
+        statusUpdaterFunctionArn: statusUpdater.functionArn,
+        batchWorker: {
+          clusterArn: batchWorker.clusterArn,
+          taskDefinitionArn: batchWorker.taskDefinitionArn,
+          containerName: batchWorker.containerName,
+          subnetIds: batchWorker.network.subnetIds,
+          securityGroupIds: batchWorker.network.securityGroupIds,
+          assignPublicIp: batchWorker.network.assignPublicIp,
+          timeoutSeconds: batchWorker.manifest.timeoutSeconds,
+        },
+        mailQueueUrl: mailQueue.queueUrl,
+        notifyAddress: config.mail.notifyAddress,
+      }),
+      callees: { functions: [statusUpdater], tasks: [batchWorker], queues: [mailQueue] },
+      accountId: config.accountId,
+      region: config.region,
+      logs: { retentionDays: config.logRetentionDays },
+    });
+    this.importTrigger.addTarget(this.importWorkflow);
+    new TerraformOutput(this, 'import_state_machine_arn', { value: this.importWorkflow.stateMachineArn });
   }
 }

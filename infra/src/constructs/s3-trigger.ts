@@ -1,0 +1,304 @@
+import { CloudwatchEventRule } from '@cdktn/provider-aws/lib/cloudwatch-event-rule/index.js';
+import { CloudwatchEventTarget } from '@cdktn/provider-aws/lib/cloudwatch-event-target/index.js';
+import { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
+import { S3Bucket } from '@cdktn/provider-aws/lib/s3-bucket/index.js';
+import { S3BucketLifecycleConfiguration } from '@cdktn/provider-aws/lib/s3-bucket-lifecycle-configuration/index.js';
+import { S3BucketNotification } from '@cdktn/provider-aws/lib/s3-bucket-notification/index.js';
+import { S3BucketPolicy } from '@cdktn/provider-aws/lib/s3-bucket-policy/index.js';
+import { S3BucketPublicAccessBlock } from '@cdktn/provider-aws/lib/s3-bucket-public-access-block/index.js';
+import { S3BucketServerSideEncryptionConfigurationA } from '@cdktn/provider-aws/lib/s3-bucket-server-side-encryption-configuration/index.js';
+import { S3BucketVersioningA } from '@cdktn/provider-aws/lib/s3-bucket-versioning/index.js';
+import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
+import { SqsQueuePolicy } from '@cdktn/provider-aws/lib/sqs-queue-policy/index.js';
+import { resourceName } from '@sidestep/manifest';
+import { Construct } from 'constructs';
+import { InfraConfigError } from '../errors.ts';
+import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
+import { MAX_MESSAGE_SIZE_BYTES } from './job-queue.ts';
+import type { PermissionTarget } from './service-function.ts';
+
+/** What an {@link S3Trigger} starts: a state machine that can let a role start executions. */
+export interface TriggerTarget {
+  /** State machine ARN (the EventBridge target). */
+  readonly stateMachineArn: string;
+  /** Lets a grantee call `states:StartExecution` on exactly this state machine. */
+  grantStartExecution(grantee: PolicyGrantee): void;
+}
+
+/** Props of {@link S3Trigger}. */
+export interface S3TriggerProps {
+  /** Environment name (`staging`); the rule is `sidestep-<env>-<name>-trigger`. */
+  readonly environment: string;
+  /** What the trigger is for (`import`): names the rule, its role and its dead-letter queue. */
+  readonly name: string;
+  /** The bucket uploads land in, e.g. `sidestep-staging-imports` (`importTrigger(env).bucketName`). */
+  readonly bucketName: string;
+  /**
+   * The EventBridge event pattern of the rule (`importTrigger(env).eventPattern`): S3 "Object Created"
+   * events of this bucket, filtered by key.
+   */
+  readonly eventPattern: object;
+  /**
+   * The key prefix the trigger reacts to; readers of the bucket are granted objects under it only.
+   * Must be the prefix the event pattern filters on.
+   */
+  readonly objectKeyPrefix: string;
+  /** Object lifecycle. @default uploads expire after 30 days, old versions 7 days after being replaced */
+  readonly lifecycle?: {
+    /** Days an upload is kept; imports read it within minutes. @default 30 */
+    readonly expirationDays?: number;
+    /** Days a replaced or deleted version is kept (versioning is on). @default 7 */
+    readonly noncurrentVersionExpirationDays?: number;
+  };
+  /**
+   * How long and how often EventBridge retries starting the workflow (throttling, a missing
+   * permission) before the event goes to the dead-letter queue.
+   * @default 1 hour, 20 attempts
+   */
+  readonly retry?: {
+    /** @default 3600 */
+    readonly maximumEventAgeSeconds?: number;
+    /** @default 20 */
+    readonly maximumRetryAttempts?: number;
+  };
+  /** SNS topic notified when an event lands in the dead-letter queue. @default none (console only) */
+  readonly alarmTopicArn?: string;
+}
+
+/**
+ * A bucket whose uploads start a workflow: S3 sends every object event to EventBridge, a rule matches
+ * the ones the workflow is for and starts it with the event as input, through a role that may only
+ * start that state machine. Events EventBridge could not deliver go to a dead-letter queue (alarmed),
+ * not into the void.
+ *
+ * The bucket: public access blocked (all four settings), encrypted (SSE-S3), TLS-only, versioned (a
+ * re-upload under the same key is a new version, so a new import, and the version id names it), with a
+ * lifecycle that expires uploads and old versions.
+ *
+ * Targets are added with {@link S3Trigger.addTarget} because the workflow needs the bucket first (its
+ * Fargate task reads from it); synth fails if none was added.
+ */
+export class S3Trigger extends Construct {
+  /** The bucket. */
+  readonly bucket: S3Bucket;
+  /** Bucket name (a literal: it is in the event pattern). */
+  readonly bucketName: string;
+  /** Bucket ARN. */
+  readonly bucketArn: string;
+  /** The EventBridge rule. */
+  readonly rule: CloudwatchEventRule;
+  /** The role EventBridge assumes to start the targets. */
+  readonly role: GrantableRole;
+  /** Events EventBridge could not deliver to a target, after its retries. */
+  readonly deadLetterQueue: SqsQueue;
+  /** Alarm on any event in the dead-letter queue. */
+  readonly deadLetterAlarm: CloudwatchMetricAlarm;
+  /** The key prefix readers are granted. */
+  readonly objectKeyPrefix: string;
+  readonly #retry: { readonly maximumEventAgeSeconds: number; readonly maximumRetryAttempts: number };
+  #targets = 0;
+
+  constructor(scope: Construct, id: string, props: S3TriggerProps) {
+    super(scope, id);
+    const { environment, name, bucketName } = props;
+    const field = (path: string) => `${name}-trigger.${path}`;
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucketName)) {
+      throw new InfraConfigError(field('bucketName'), `"${bucketName}" is not an S3 bucket name`);
+    }
+    // The pattern names the bucket literally; a pattern for another bucket would never fire.
+    if (!JSON.stringify(props.eventPattern).includes(JSON.stringify(bucketName))) {
+      throw new InfraConfigError(field('eventPattern'), `does not name the bucket ${bucketName}`);
+    }
+    if (!props.objectKeyPrefix.endsWith('/') || props.objectKeyPrefix.startsWith('/')) {
+      throw new InfraConfigError(field('objectKeyPrefix'), 'must be a folder such as "imports/"');
+    }
+    if (!JSON.stringify(props.eventPattern).includes(props.objectKeyPrefix)) {
+      throw new InfraConfigError(
+        field('objectKeyPrefix'),
+        `the event pattern does not filter on ${props.objectKeyPrefix}`,
+      );
+    }
+    const expirationDays = props.lifecycle?.expirationDays ?? 30;
+    const noncurrentDays = props.lifecycle?.noncurrentVersionExpirationDays ?? 7;
+    for (const [key, days] of [
+      ['lifecycle.expirationDays', expirationDays],
+      ['lifecycle.noncurrentVersionExpirationDays', noncurrentDays],
+    ] as const) {
+      if (!Number.isInteger(days) || days < 1) throw new InfraConfigError(field(key), 'must be at least 1');
+    }
+    this.#retry = {
+      maximumEventAgeSeconds: props.retry?.maximumEventAgeSeconds ?? 3600,
+      maximumRetryAttempts: props.retry?.maximumRetryAttempts ?? 20,
+    };
+    // EventBridge's limits for a target's retry policy.
+    if (this.#retry.maximumEventAgeSeconds < 60 || this.#retry.maximumEventAgeSeconds > 86_400) {
+      throw new InfraConfigError(field('retry.maximumEventAgeSeconds'), 'must be between 60 and 86400');
+    }
+    if (this.#retry.maximumRetryAttempts < 0 || this.#retry.maximumRetryAttempts > 185) {
+      throw new InfraConfigError(field('retry.maximumRetryAttempts'), 'must be between 0 and 185');
+    }
+    this.objectKeyPrefix = props.objectKeyPrefix;
+    this.bucketName = bucketName;
+
+    this.bucket = new S3Bucket(this, 'bucket', {
+      bucket: bucketName,
+      // Uploads are customer data: never deleted together with the stack.
+      forceDestroy: false,
+    });
+    this.bucketArn = this.bucket.arn;
+    new S3BucketPublicAccessBlock(this, 'public-access-block', {
+      bucket: this.bucket.id,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    });
+    new S3BucketServerSideEncryptionConfigurationA(this, 'encryption', {
+      bucket: this.bucket.id,
+      // SSE-S3: readers need no KMS grant, and uploads from any tool are encrypted without headers.
+      rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }],
+    });
+    new S3BucketVersioningA(this, 'versioning', {
+      bucket: this.bucket.id,
+      versioningConfiguration: { status: 'Enabled' },
+    });
+    new S3BucketLifecycleConfiguration(this, 'lifecycle', {
+      bucket: this.bucket.id,
+      rule: [
+        {
+          id: 'expire-uploads',
+          status: 'Enabled',
+          filter: [{}],
+          expiration: [{ days: expirationDays }],
+          noncurrentVersionExpiration: [{ noncurrentDays }],
+          abortIncompleteMultipartUpload: [{ daysAfterInitiation: 1 }],
+        },
+        {
+          // A separate rule: S3 refuses expired_object_delete_marker next to days in one expiration.
+          id: 'remove-expired-delete-markers',
+          status: 'Enabled',
+          filter: [{}],
+          expiration: [{ expiredObjectDeleteMarker: true }],
+        },
+      ],
+    });
+    new S3BucketPolicy(this, 'policy', {
+      bucket: this.bucket.id,
+      policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'DenyInsecureTransport',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: 's3:*',
+            Resource: [this.bucket.arn, `${this.bucket.arn}/*`],
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          },
+        ],
+      }),
+    });
+    // S3 sends every event of the bucket to the default event bus; rules pick what they need.
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html
+    new S3BucketNotification(this, 'notification', { bucket: this.bucket.id, eventbridge: true });
+
+    const ruleName = `${resourceName(environment, name)}-trigger`;
+    this.rule = new CloudwatchEventRule(this, 'rule', {
+      name: ruleName,
+      description: `Starts the ${name} workflow for uploads to ${bucketName}/${props.objectKeyPrefix}`,
+      eventPattern: JSON.stringify(props.eventPattern),
+    });
+    this.role = new GrantableRole(this, 'role', {
+      roleName: ruleName,
+      assumedBy: 'events.amazonaws.com',
+      description: `Lets EventBridge rule ${ruleName} start its workflow`,
+    });
+
+    this.deadLetterQueue = new SqsQueue(this, 'dead-letter-queue', {
+      name: `${ruleName}-dlq`,
+      messageRetentionSeconds: 14 * 24 * 60 * 60,
+      maxMessageSize: MAX_MESSAGE_SIZE_BYTES,
+      sqsManagedSseEnabled: true,
+    });
+    // EventBridge sends to a target's DLQ with its service principal, not the target role.
+    // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
+    new SqsQueuePolicy(this, 'dead-letter-queue-policy', {
+      queueUrl: this.deadLetterQueue.url,
+      policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'EventBridgeDeadLetters',
+            Effect: 'Allow',
+            Principal: { Service: 'events.amazonaws.com' },
+            Action: 'sqs:SendMessage',
+            Resource: this.deadLetterQueue.arn,
+            Condition: { ArnEquals: { 'aws:SourceArn': this.rule.arn } },
+          },
+        ],
+      }),
+    });
+    const actions = props.alarmTopicArn ? [props.alarmTopicArn] : undefined;
+    this.deadLetterAlarm = new CloudwatchMetricAlarm(this, 'dead-letter-alarm', {
+      alarmName: `${ruleName}-dlq-not-empty`,
+      alarmDescription: `Uploads to ${bucketName} that did not start the ${name} workflow: inspect ${ruleName}-dlq`,
+      namespace: 'AWS/SQS',
+      metricName: 'ApproximateNumberOfMessagesVisible',
+      dimensions: { QueueName: this.deadLetterQueue.name },
+      statistic: 'Maximum',
+      period: 60,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: 'GreaterThanThreshold',
+      treatMissingData: 'notBreaching',
+      alarmActions: actions,
+      okActions: actions,
+    });
+    this.node.addValidation({
+      validate: () => (this.#targets > 0 ? [] : [`${field('targets')}: the rule starts nothing (addTarget)`]),
+    });
+  }
+
+  /**
+   * Starts `target` for every matching upload, with the S3 event as the execution input, retried per
+   * the trigger's retry policy and dead-lettered after it.
+   */
+  addTarget(target: TriggerTarget): void {
+    this.#targets += 1;
+    target.grantStartExecution(this.role);
+    new CloudwatchEventTarget(this, `target-${this.#targets}`, {
+      rule: this.rule.name,
+      arn: target.stateMachineArn,
+      roleArn: this.role.roleArn,
+      retryPolicy: {
+        maximumEventAgeInSeconds: this.#retry.maximumEventAgeSeconds,
+        maximumRetryAttempts: this.#retry.maximumRetryAttempts,
+      },
+      deadLetterConfig: { arn: this.deadLetterQueue.arn },
+      // EventBridge checks the role's permission when the first event arrives, not at create time;
+      // depending on the policy keeps the first upload from racing it.
+      dependsOn: [this.role.policy],
+    });
+  }
+
+  /**
+   * What a manifest's `imports-bucket` permission resolves to: objects under the prefix, S3 actions
+   * only, and `IMPORTS_BUCKET` naming the bucket.
+   */
+  get permissionTarget(): PermissionTarget {
+    return {
+      resourceArns: [`${this.bucket.arn}/${this.objectKeyPrefix}*`],
+      servicePrefixes: ['s3'],
+      environment: { IMPORTS_BUCKET: this.bucket.bucket },
+    };
+  }
+
+  /** Lets a grantee read uploads (and their versions) under the prefix. */
+  grantRead(grantee: PolicyGrantee): void {
+    grantee.addToPolicy({
+      sid: statementId('read', this.bucketName.replaceAll('.', '-')),
+      actions: ['s3:GetObject', 's3:GetObjectVersion'],
+      resources: [...this.permissionTarget.resourceArns],
+    });
+  }
+}
