@@ -52,6 +52,7 @@ interface InputOutput {
   readonly OutputPath?: string | null;
 }
 
+/** Calls a service integration (or a Lambda function) and waits for its result. */
 export type TaskState = StateBase &
   InputOutput &
   Transition & {
@@ -67,6 +68,7 @@ export type TaskState = StateBase &
     readonly Catch?: Catcher[];
   };
 
+/** Shapes data without calling anything (`Parameters` with paths and intrinsic functions). */
 export type PassState = StateBase &
   InputOutput &
   Transition & {
@@ -85,6 +87,7 @@ export type ChoiceTest = {
   readonly IsNull?: boolean;
 };
 
+/** Branches on the input: the first matching rule's `Next`, else `Default`. */
 export type ChoiceState = StateBase &
   InputOutput & {
     readonly Type: 'Choice';
@@ -92,10 +95,12 @@ export type ChoiceState = StateBase &
     readonly Default?: string;
   };
 
+/** Pauses for `Seconds` (or `SecondsPath`). */
 export type WaitState = StateBase &
   InputOutput &
   Transition & { readonly Type: 'Wait'; readonly Seconds?: number; readonly SecondsPath?: string };
 
+/** Ends the execution (or branch) successfully. */
 export type SucceedState = StateBase & InputOutput & { readonly Type: 'Succeed' };
 
 /** Ends the execution as FAILED with `Error`/`Cause`, static or read from the input by path. */
@@ -113,6 +118,7 @@ export interface Branch {
   readonly States: Readonly<Record<string, State>>;
 }
 
+/** Runs its branches concurrently; its result is the array of their outputs. */
 export type ParallelState = StateBase &
   InputOutput &
   Transition & {
@@ -125,6 +131,7 @@ export type ParallelState = StateBase &
     readonly Catch?: Catcher[];
   };
 
+/** Runs its item processor once per item of the array at `ItemsPath`. */
 export type MapState = StateBase &
   InputOutput &
   Transition & {
@@ -141,6 +148,7 @@ export type MapState = StateBase &
     readonly Catch?: Catcher[];
   };
 
+/** Any state. */
 export type State =
   | TaskState
   | PassState

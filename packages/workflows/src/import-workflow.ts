@@ -268,7 +268,7 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
       },
       AlreadyRegistered: {
         Type: 'Succeed',
-        Comment: 'A duplicate S3 event: another execution owns this object’s import',
+        Comment: 'A duplicate S3 event: another execution owns the import of this object',
       },
       StartJob: statusUpdate(
         fn,
