@@ -344,6 +344,17 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     ]);
   });
 
+  it('fails the import when the worker exits 0 without recording row counts', async () => {
+    const env = cloud({ worker: () => undefined });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    const [job] = env.status.jobs.values();
+    expect(env.status.eventsOf(job?.id ?? '')).toEqual(['start', 'finish', 'fail']);
+    expect(job?.state).toBe('failed');
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'RowCountsMissingError' });
+    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['import.failed']);
+  });
+
   it('does not retry an InvalidTransitionError and takes the failure path with its Lambda cause', async () => {
     const env = cloud();
     env.status.failNext.start = [

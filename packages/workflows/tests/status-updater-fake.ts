@@ -78,6 +78,9 @@ export class StatusUpdaterFake {
     if (allowed.to !== update.expectedState) {
       throw lambdaError('UnexpectedStateError', `expectedState: job ${job.id} would be ${allowed.to}`);
     }
+    if (update.event === 'finish' && job.rows === null) {
+      throw lambdaError('RowCountsMissingError', `job ${job.id}: the worker recorded no row counts`);
+    }
     job.state = allowed.to;
     job.done.add(update.event);
     if (update.event === 'fail') job.reason = job.workerError ?? reasonOf(update.error);
