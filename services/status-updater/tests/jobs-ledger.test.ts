@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import type { Database } from '@sidestep/db/postgres';
+import { describeEachDatabase } from '@sidestep/db/testing';
+
+// Migration 0002-jobs: what the ledger itself refuses, whoever writes to it.
+describeEachDatabase('jobs ledger schema', (open) => {
+  let db: Database;
+  beforeAll(async () => {
+    db = await open();
+  });
+  afterAll(() => db.close());
+
+  let ids = 0;
+  const insert = (fields: Record<string, unknown>) => {
+    const row = { id: `imp_schema_${++ids}`, kind: 'import', state: 'registered', ...fields };
+    const columns = Object.keys(row);
+    return db.query(
+      `INSERT INTO jobs (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+      Object.values(row),
+    );
+  };
+  const source = (key: string) => ({ source_bucket: 'b', source_key: key, source_version: 'v1' });
+  /** The SQLSTATE the statement failed with. */
+  const sqlState = (statement: Promise<unknown>) =>
+    statement.then(
+      () => 'ok',
+      (error: { code?: string }) => error.code,
+    );
+
+  it('refuses a second job for the same import source and accepts a new version', async () => {
+    await insert(source('imports/a.csv'));
+    expect(await sqlState(insert(source('imports/a.csv')))).toBe('23505');
+    expect(await sqlState(insert({ ...source('imports/a.csv'), source_version: 'v2' }))).toBe('ok');
+  });
+
+  it('requires the whole source of an import, and none of an export', async () => {
+    expect(await sqlState(insert({ ...source('imports/b.csv'), source_version: null }))).toBe('23514');
+    expect(await sqlState(insert({ id: 'exp_schema_1', kind: 'export' }))).toBe('ok');
+    expect(await sqlState(insert({ id: 'exp_schema_2', kind: 'export' }))).toBe('ok');
+  });
+
+  it('refuses unknown kinds and states', async () => {
+    expect(await sqlState(insert({ ...source('imports/c.csv'), kind: 'sync' }))).toBe('23514');
+    expect(await sqlState(insert({ ...source('imports/d.csv'), state: 'paused' }))).toBe('23514');
+  });
+
+  it('keeps transitions only for existing jobs, and users keyed by external id', async () => {
+    expect(
+      await sqlState(
+        db.query(
+          "INSERT INTO job_transitions (job_id, event, to_state) VALUES ('imp_none', 'start', 'running')",
+        ),
+      ),
+    ).toBe('23503');
+    await db.query("INSERT INTO users (external_id, email) VALUES ('u1', 'u1@example.com')");
+    expect(
+      await sqlState(db.query("INSERT INTO users (external_id, email) VALUES ('u1', 'x@example.com')")),
+    ).toBe('23505');
+    const { rows } = await db.query('SELECT attributes, created_at FROM users WHERE external_id = $1', [
+      'u1',
+    ]);
+    expect(rows[0]).toMatchObject({ attributes: {}, created_at: expect.any(Date) });
+  });
+});
