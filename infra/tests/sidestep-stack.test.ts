@@ -17,6 +17,7 @@ import {
   SERVICES,
   ServiceFunction,
   SidestepStack,
+  validateEnvironmentConfig,
   Workflow,
 } from '../src/index.ts';
 
@@ -474,6 +475,24 @@ describe('environmentConfigs', () => {
     expect(configs.production.accountId).toBe('222222222222');
   });
 
+  it('runs tasks in the functions’ network unless a task network is set, with placeholders otherwise', () => {
+    const configs = environmentConfigs({
+      SIDESTEP_STAGING_SUBNET_IDS: 'subnet-1',
+      SIDESTEP_STAGING_SECURITY_GROUP_IDS: 'sg-1',
+      SIDESTEP_PRODUCTION_SUBNET_IDS: 'subnet-1',
+      SIDESTEP_PRODUCTION_SECURITY_GROUP_IDS: 'sg-1',
+      SIDESTEP_PRODUCTION_TASK_SUBNET_IDS: 'subnet-9',
+      SIDESTEP_PRODUCTION_NOTIFY_ADDRESS: 'imports@example.com',
+    });
+    expect(configs.staging.taskNetwork).toEqual({ subnetIds: ['subnet-1'], securityGroupIds: ['sg-1'] });
+    expect(configs.production.taskNetwork).toEqual({ subnetIds: ['subnet-9'], securityGroupIds: ['sg-1'] });
+    expect(configs.production.mail.notifyAddress).toBe('imports@example.com');
+    expect(configs.local.taskNetwork).toEqual({
+      subnetIds: ['subnet-placeholder'],
+      securityGroupIds: ['sg-placeholder'],
+    });
+  });
+
   it('rejects an invalid value, naming the environment and field', () => {
     expect(() => environmentConfigs({ SIDESTEP_PRODUCTION_ACCOUNT_ID: '12345' })).toThrow(
       expect.objectContaining({
@@ -483,6 +502,13 @@ describe('environmentConfigs', () => {
     );
     expect(() => environmentConfigs({ SIDESTEP_STAGING_LOG_RETENTION_DAYS: '0' })).toThrow(
       expect.objectContaining({ field: 'staging.logRetentionDays' }) as unknown as Error,
+    );
+    expect(() => environmentConfigs({ SIDESTEP_STAGING_NOTIFY_ADDRESS: 'ops' })).toThrow(
+      expect.objectContaining({ field: 'staging.mail.notifyAddress' }) as unknown as Error,
+    );
+    const { vpc: _vpc, taskNetwork: _taskNetwork, ...noNetwork } = staging;
+    expect(() => validateEnvironmentConfig(noNetwork)).toThrow(
+      expect.objectContaining({ field: 'staging.taskNetwork' }) as unknown as Error,
     );
   });
 });
