@@ -647,6 +647,39 @@ describe('S3Trigger (imports in staging)', () => {
     ).toThrow(expect.objectContaining({ field: 'import-trigger.eventPattern' }) as unknown as Error);
   });
 
+  it('grants readers the uploads under its prefix only, and starts any state machine target', () => {
+    const stack = bareStack('reader');
+    const uploads = new S3Trigger(stack, 'import-trigger', {
+      environment: 'staging',
+      name: 'import',
+      bucketName: trigger.bucketName,
+      eventPattern: trigger.eventPattern,
+      objectKeyPrefix: trigger.keyPrefix,
+    });
+    const reader = new GrantableRole(stack, 'reader', {
+      roleName: 'reader',
+      assumedBy: 'ecs-tasks.amazonaws.com',
+    });
+    uploads.grantRead(reader);
+    const machine = 'arn:aws:states:eu-west-1:123456789012:stateMachine:other';
+    uploads.addTarget({
+      stateMachineArn: machine,
+      grantStartExecution: (grantee) =>
+        grantee.addToPolicy({ sid: 'StartOther', actions: ['states:StartExecution'], resources: [machine] }),
+    });
+    const out = JSON.parse(Testing.synth(stack, true));
+    const [address] = one(out, 'aws_s3_bucket');
+    expect(statements(out, 'reader')).toEqual([
+      {
+        Sid: 'ReadSidestepStagingImports',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:GetObjectVersion'],
+        Resource: `${ref(address, 'arn')}/imports/*`,
+      },
+    ]);
+    expect(one(out, 'aws_cloudwatch_event_target')[1].arn).toBe(machine);
+  });
+
   it('fails synth when it starts nothing', () => {
     const stack = bareStack('no-target');
     new S3Trigger(stack, 'import-trigger', {
