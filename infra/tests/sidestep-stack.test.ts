@@ -947,6 +947,20 @@ describe('Workflow (import in staging)', () => {
     );
   });
 
+  it('rejects a target chosen at run time, which IAM cannot be scoped to, naming the state', () => {
+    expect(() =>
+      oneTaskWorkflow('dynamic-target', () => ({
+        Resource: 'arn:aws:states:::lambda:invoke',
+        Parameters: { 'FunctionName.$': '$.function', Payload: {} },
+      })),
+    ).toThrow(
+      expect.objectContaining({
+        name: 'InfraConfigError',
+        field: 'check-workflow.definition.States.Call',
+      }) as unknown as Error,
+    );
+  });
+
   it('rejects a definition with text Terraform would interpolate', () => {
     expect(() =>
       oneTaskWorkflow('interpolated', (fn) => ({

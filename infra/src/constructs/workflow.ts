@@ -1,7 +1,12 @@
 import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group/index.js';
 import { SfnStateMachine } from '@cdktn/provider-aws/lib/sfn-state-machine/index.js';
 import { resourceName } from '@sidestep/manifest';
-import { type StateMachineDefinition, workflowIntegrations } from '@sidestep/workflows';
+import {
+  type StateMachineDefinition,
+  type WorkflowIntegration,
+  WorkflowIntegrationError,
+  workflowIntegrations,
+} from '@sidestep/workflows';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import type { BatchTask } from './batch-task.ts';
@@ -164,7 +169,15 @@ export class Workflow extends Construct implements TriggerTarget {
   /** The role's service statements, one callee grant per integration of the definition. */
   private grantIntegrations(props: WorkflowProps, field: (path: string) => string): void {
     const { functions = [], tasks = [], queues = [] } = props.callees;
-    for (const { state, resource, target } of workflowIntegrations(props.definition)) {
+    let integrations: WorkflowIntegration[];
+    try {
+      integrations = workflowIntegrations(props.definition);
+    } catch (error) {
+      // A target chosen at run time (`FunctionName.$`) or an unknown integration: IAM cannot be derived.
+      if (!(error instanceof WorkflowIntegrationError)) throw error;
+      throw new InfraConfigError(field(`definition.States.${error.state}`), error.message, { cause: error });
+    }
+    for (const { state, resource, target } of integrations) {
       const at = field(`definition.States.${state}`);
       const { api, pattern } = integrationPattern(resource);
       const unknown = (kind: string): never => {

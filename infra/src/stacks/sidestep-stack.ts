@@ -170,8 +170,8 @@ export class SidestepStack extends TerraformStack {
     this.queues = queues;
 
     const tasks = new Map<string, BatchTask>();
-    // Validated above: the config has a task network, its own or the functions' vpc.
     const network = config.taskNetwork ?? config.vpc;
+    if (!network) throw new InfraConfigError(`${config.name}.taskNetwork`, 'Fargate tasks need a network');
     for (const manifest of props.tasks ?? TASKS) {
       if (tasks.has(manifest.name) || functions.has(manifest.name)) {
         throw new InfraConfigError(`${manifest.name}.name`, 'a service or another task has this name');
@@ -181,7 +181,7 @@ export class SidestepStack extends TerraformStack {
         manifest,
         accountId: config.accountId,
         region: config.region,
-        network: network ?? { subnetIds: [], securityGroupIds: [] },
+        network,
         permissionTargets,
         logs: { retentionDays: config.logRetentionDays },
       });
