@@ -779,16 +779,17 @@ describe('BatchTask (batch-worker in staging)', () => {
         `${ref(one(tf, 'aws_cloudwatch_log_group', { name: '/ecs/sidestep-staging-batch-worker' })[0], 'arn')}:log-stream:*`,
       ],
     ]);
-    for (const roleName of [
-      'sidestep-staging-batch-worker-execution',
-      'sidestep-staging-batch-worker-task',
-    ]) {
-      const [, role] = one(tf, 'aws_iam_role', { name: roleName });
-      expect(JSON.parse(role.assume_role_policy).Statement[0]).toMatchObject({
-        Principal: { Service: 'ecs-tasks.amazonaws.com' },
-        Condition: { StringEquals: { 'aws:SourceAccount': staging.accountId } },
-      });
-    }
+    const trust = (roleName: string) =>
+      JSON.parse(one(tf, 'aws_iam_role', { name: roleName })[1].assume_role_policy).Statement[0];
+    const account = { StringEquals: { 'aws:SourceAccount': staging.accountId } };
+    expect(trust('sidestep-staging-batch-worker-execution').Principal).toEqual({
+      Service: 'ecs-tasks.amazonaws.com',
+    });
+    expect(trust('sidestep-staging-batch-worker-execution').Condition).toEqual(account);
+    expect(trust('sidestep-staging-batch-worker-task').Condition).toEqual({
+      ...account,
+      ArnLike: { 'aws:SourceArn': `arn:aws:ecs:${staging.region}:${staging.accountId}:*` },
+    });
   });
 
   it('runs in a cluster with Container Insights', () => {

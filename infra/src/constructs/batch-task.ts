@@ -134,17 +134,16 @@ export class BatchTask extends Construct {
     });
     this.clusterArn = this.cluster.arn;
 
-    // ECS assumes both roles on behalf of tasks in this account only (confused deputy prevention).
+    // ECS assumes both roles on behalf of tasks in this account only (confused deputy prevention). The
+    // task role also names the source ARN as ECS documents it; the execution role keeps to the account,
+    // the condition AWS's own examples give it (an unmet condition would stop every image pull).
     // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html
-    const assumeRoleConditions = {
-      ArnLike: { 'aws:SourceArn': `arn:aws:ecs:${props.region}:${props.accountId}:*` },
-      StringEquals: { 'aws:SourceAccount': props.accountId },
-    };
+    const sourceAccount = { StringEquals: { 'aws:SourceAccount': props.accountId } };
     this.executionRole = new GrantableRole(this, 'execution-role', {
       roleName: `${name}-execution`,
       assumedBy: 'ecs-tasks.amazonaws.com',
       description: `ECS pulls the image of ${name} and writes its logs with this role`,
-      assumeRoleConditions,
+      assumeRoleConditions: sourceAccount,
     });
     // The actions of AmazonECSTaskExecutionRolePolicy, inline and scoped to this task's repository and log group.
     this.executionRole.addToPolicy({
@@ -167,7 +166,10 @@ export class BatchTask extends Construct {
       roleName: `${name}-task`,
       assumedBy: 'ecs-tasks.amazonaws.com',
       description: `${name} runs with this role: ${manifest.description}`,
-      assumeRoleConditions,
+      assumeRoleConditions: {
+        ...sourceAccount,
+        ArnLike: { 'aws:SourceArn': `arn:aws:ecs:${props.region}:${props.accountId}:*` },
+      },
     });
 
     const environmentVariables: Record<string, string> = {
