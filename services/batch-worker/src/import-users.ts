@@ -32,7 +32,10 @@ export interface ImportProgress {
 
 /** What a successful import did. */
 export interface ImportSummary extends ImportResult {
-  /** Users inserted or changed (ids repeated in the file and unchanged users count once or not at all). */
+  /**
+   * Rows the merges inserted or changed in `users`: unchanged users count 0, an id repeated within a
+   * chunk once, an id repeated across chunks once per chunk that changed it.
+   */
   readonly usersWritten: number;
   readonly bytesRead: number;
 }
@@ -45,8 +48,9 @@ export const MAX_RECORD_CHARS = 1024 * 1024;
 
 /**
  * Imports a users CSV in one transaction: S3 body -> csv-parse -> {@link UserRowValidator} -> the
- * store's staging streams (COPY), all in one `stream/promises.pipeline` with backpressure, so no
- * rows are held in memory; then the merge into `users` and the job's counts, then COMMIT. Any error
+ * store's user writer (COPY into staging and merge into `users`, chunk by chunk), all in one
+ * `stream/promises.pipeline` with backpressure, so memory stays flat whatever the file size; then
+ * the job's counts, then COMMIT. Any error
  * (bad header, too many rejected rows, malformed CSV, S3, database, abort) rolls everything back,
  * records the reason on the job outside the transaction, and throws {@link ImportFailedError}.
  *
@@ -81,9 +85,10 @@ export async function importUsers(options: ImportUsersOptions): Promise<ImportSu
       signal?.throwIfAborted();
       await tx.checkJob(jobId);
       const body = await options.openSource();
-      await pipeline([body, parser, validator, ...tx.stagingStreams()], signal ? { signal } : {});
+      const writer = tx.userWriter({ hasNameColumn: () => validator.header?.name !== undefined });
+      await pipeline([body, parser, validator, writer], signal ? { signal } : {});
       const counts = validator.counts();
-      const usersWritten = await tx.merge({ hasNameColumn: validator.header?.name !== undefined });
+      const usersWritten = writer.usersWritten;
       const result: ImportResult = {
         rowsTotal: counts.rowsTotal,
         rowsImported: counts.rowsValid,

@@ -45,8 +45,10 @@ async function run(): Promise<number> {
       maxRejectedRows: config.maxRejectedRows,
       signal: controller.signal,
       progressIntervalMs: config.progressIntervalMs,
-      onProgress: (progress) =>
-        logger.info('import progress', { ...progress, rssBytes: process.memoryUsage.rss() }),
+      onProgress: (progress) => {
+        const { rss, heapUsed } = process.memoryUsage();
+        logger.info('import progress', { ...progress, rssBytes: rss, heapUsedBytes: heapUsed });
+      },
       openSource: async () => {
         const opened = await openSourceObject(s3, config.source);
         logger.info('source opened', {
@@ -66,7 +68,9 @@ async function run(): Promise<number> {
       bytesRead: summary.bytesRead,
       seconds: Number(seconds.toFixed(3)),
       rowsPerSecond: Math.round(summary.rowsTotal / seconds),
-      rssBytes: process.memoryUsage.rss(),
+      // The process's peak resident set so far (getrusage ru_maxrss, KiB on Linux): the number that
+      // must stay flat as files grow.
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
     });
     return 0;
   } catch (error) {

@@ -50,10 +50,10 @@ async function startPostgresSchema(url: string): Promise<WorkerDatabase> {
   const searchPath = `-c search_path=${schema}`;
   const db = new PostgresDatabase(new pg.Pool({ connectionString: url, max: 2, options: searchPath }));
   await migrate(db);
-  const schemaUrl = new URL(url);
-  schemaUrl.searchParams.set('options', searchPath);
+  // encodeURIComponent, not URLSearchParams: libpq (psql) does not read '+' as a space.
+  const schemaUrl = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(searchPath)}`;
   return {
-    url: schemaUrl.toString(),
+    url: schemaUrl,
     db,
     close: async () => {
       await db.close();

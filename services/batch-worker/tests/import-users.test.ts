@@ -46,7 +46,13 @@ for (const backend of databaseBackends()) {
 
       beforeAll(async () => {
         database = await backend.start();
-        store = await PostgresUserImportStore.connect({ url: database.url, staging, insertBatchSize: 7 });
+        // Tiny chunks and batches: every multi-row test crosses chunk and batch boundaries.
+        store = await PostgresUserImportStore.connect({
+          url: database.url,
+          staging,
+          chunkChars: 200,
+          insertBatchSize: 2,
+        });
       }, 60_000);
       afterAll(async () => {
         await store?.close();
@@ -286,6 +292,38 @@ for (const backend of databaseBackends()) {
             attributes: { plan: 'team', team: 'a' },
           },
         ]);
+      });
+
+      it('lets the last row win for an id repeated across chunks', async () => {
+        let csv = 'external_id,email\nacross-0,first@example.com\n';
+        for (let n = 1; n <= 20; n++) csv += `across-${n},across-${n}@example.com\n`;
+        csv += 'across-0,last@example.com\n';
+        const summary = await run(await runningJob(database.db), csv);
+        expect(summary).toMatchObject({ rowsImported: 22, usersWritten: 22 });
+        const [first] = await users('across-0');
+        expect(first?.email).toBe('last@example.com');
+        expect(await users('across-')).toHaveLength(21);
+      });
+
+      it('rolls back earlier chunks when a later chunk fails in the database, and records the error', async () => {
+        await database.db.query(
+          `ALTER TABLE users ADD CONSTRAINT test_no_boom CHECK (email <> 'boom@example.com')`,
+        );
+        try {
+          let csv = 'external_id,email\n';
+          for (let n = 1; n <= 20; n++) csv += `dberr-${n},dberr-${n}@example.com\n`;
+          csv += 'dberr-boom,boom@example.com\n';
+          const jobId = await runningJob(database.db);
+          const error = await failure(run(jobId, csv));
+          expect(error.reason).toMatch(
+            /^error: new row for relation "users" violates check constraint "test_no_boom"/,
+          );
+          expect(error.permanent).toBe(false);
+          expect(await users('dberr-')).toEqual([]);
+          expect((await jobRow(database.db, jobId)).worker_error).toBe(error.reason);
+        } finally {
+          await database.db.query('ALTER TABLE users DROP CONSTRAINT test_no_boom');
+        }
       });
 
       it('clears an earlier worker_error when a retry succeeds', async () => {

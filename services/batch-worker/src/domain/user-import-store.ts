@@ -37,17 +37,19 @@ export interface UserImportTransaction {
   /** @throws {JobNotRunnableError} unless the job exists, is an import and is `running`. */
   checkJob(jobId: string): Promise<void>;
   /**
-   * The tail of the import pipeline: writable streams taking `UserRow` objects (the first) into the
-   * staging table. The staging is complete when the last one has finished.
+   * The tail of the import pipeline: a writable stream of `UserRow` objects that stages them and
+   * upserts them into `users` on `external_id`; all rows are in `users` once it has finished. The
+   * last row of a file wins for an id that appears twice; rows equal to what is stored are not
+   * rewritten; attributes merge (the file's columns override); without a `name` column existing
+   * names are kept. `hasNameColumn` is asked once rows arrive (the header is read by then).
    */
-  stagingStreams(): [Writable, ...Writable[]];
-  /**
-   * Upserts the staged rows into `users` on `external_id` (the last row of a file wins for an id that
-   * appears twice) and returns how many users were inserted or changed; rows equal to what is stored
-   * are not rewritten. Without a `name` column existing names are kept; attributes are merged
-   * (the file's columns override).
-   */
-  merge(options: { readonly hasNameColumn: boolean }): Promise<number>;
+  userWriter(options: { readonly hasNameColumn: () => boolean }): UserWriter;
   /** Writes the import's counts and row errors to the job and clears an earlier `worker_error`. */
   recordResult(jobId: string, result: ImportResult): Promise<void>;
+}
+
+/** A stream of `UserRow` objects into `users`, counting what it changed. */
+export interface UserWriter extends Writable {
+  /** Users inserted or changed so far (final once the stream has finished). */
+  readonly usersWritten: number;
 }
