@@ -27,11 +27,15 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
     '',
     'sidestep local cloud is up (environment "local")',
     '',
-    `  endpoint   ${cloud.endpoint}  SQS + S3, region ${cloud.region}, account 000000000000, any credentials`,
+    `  endpoint   ${cloud.endpoint}  SQS + S3 + Step Functions, region ${cloud.region}, account 000000000000, any credentials`,
   ];
   for (const { queue } of cloud.queues) {
     lines.push(`  queue      ${queue.url}`);
     lines.push(`  dlq        ${queue.deadLetter.url}`);
+  }
+  for (const bucket of cloud.buckets) lines.push(`  bucket     ${bucket}  (s3://${bucket}, path-style)`);
+  for (const machine of cloud.stepFunctions.stateMachines) {
+    lines.push(`  workflow   ${machine.stateMachineArn}  (Step Functions API on the endpoint)`);
   }
   lines.push(`  smtp sink  ${cloud.smtpUrl}  mail lands in ${path(cloud.outboxDir)}`);
   if (cloud.databaseUrl) {

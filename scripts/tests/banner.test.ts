@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { LocalCloud } from '@sidestep/local-cloud';
+import { createLocalStepFunctions, type LocalCloud } from '@sidestep/local-cloud';
 import { formatBanner, queueUrlVariable } from '../src/banner.ts';
 
 const endpoint = 'http://127.0.0.1:4566';
@@ -35,6 +35,19 @@ const cloud: LocalCloud = {
     AWS_SECRET_ACCESS_KEY: 'local',
   },
   invoke: async () => ({ ok: true, requestId: 'r', durationMs: 1, payload: null }),
+  stepFunctions: createLocalStepFunctions({
+    stateMachines: [
+      {
+        name: 'sidestep-local-import',
+        definition: { StartAt: 'Done', States: { Done: { Type: 'Succeed' } } },
+      },
+    ],
+    integrations: {},
+    region: 'us-east-1',
+    accountId: '000000000000',
+    reporter: () => undefined,
+  }),
+  buckets: ['sidestep-local-imports'],
   stop: async () => undefined,
 };
 
@@ -55,6 +68,13 @@ describe('formatBanner', () => {
     expect(banner).toContain('mail lands in .sidestep/outbox/');
     expect(banner).toContain(
       'postgres://postgres@127.0.0.1:5433/postgres  (embedded PGlite, data in .sidestep/)',
+    );
+  });
+
+  it('shows the buckets and the workflows with their state machine ARNs', () => {
+    expect(banner).toContain('bucket     sidestep-local-imports');
+    expect(banner).toContain(
+      'workflow   arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import',
     );
   });
 

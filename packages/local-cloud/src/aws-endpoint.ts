@@ -1,4 +1,9 @@
 import { buildApp } from 'fauxqs';
+import {
+  type ObjectCreatedEvent,
+  type ObjectCreatedReason,
+  objectCreatedEvent,
+} from './object-created-event.ts';
 
 /** The region every local resource lives in. */
 export const LOCAL_REGION = 'us-east-1';
@@ -23,6 +28,13 @@ export interface QueuedMessage {
   readonly approximateReceiveCount: number;
 }
 
+/**
+ * Serves one AWS JSON-protocol API (`X-Amz-Target: <prefix>.<Operation>`) on the endpoint.
+ * Returns the operation's output; throws an error whose `name` is the AWS error code
+ * (`ExecutionDoesNotExist`) and, for a server-side fault, a `statusCode` of 500 or more.
+ */
+export type JsonApiHandler = (operation: string, input: Record<string, unknown>) => Promise<unknown>;
+
 /** A running SQS + S3 endpoint. */
 export interface AwsEndpoint {
   /** `http://<host>:<port>`: what `AWS_ENDPOINT_URL` must be. */
@@ -32,6 +44,16 @@ export interface AwsEndpoint {
   queueUrl(name: string): string;
   /** Every message in a queue (ready, delayed, in flight) without changing it; `undefined` if no such queue. */
   peek(queueName: string): Promise<QueuedMessage[] | undefined>;
+  /**
+   * Creates a bucket (no-op if it exists). With `eventBridge: true` the bucket sends "Object Created"
+   * events for every PutObject, CopyObject and CompleteMultipartUpload, as a bucket whose
+   * notification configuration has EventBridge enabled does.
+   */
+  createBucket(name: string, options?: { readonly eventBridge?: boolean }): Promise<void>;
+  /** Calls `listener` with each "Object Created" event, after the write's response was sent. */
+  onObjectCreated(listener: (event: ObjectCreatedEvent) => void): void;
+  /** Answers requests whose `X-Amz-Target` starts with `<targetPrefix>.` (before SQS sees them). */
+  serveJsonApi(targetPrefix: string, handler: JsonApiHandler): void;
   stop(): Promise<void>;
 }
 
@@ -50,6 +72,59 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   const host = options.host ?? '127.0.0.1';
   const app = buildApp({ logger: false, defaultRegion: LOCAL_REGION });
   let url = '';
+  const notifyingBuckets = new Set<string>();
+  const objectListeners = new Set<(event: ObjectCreatedEvent) => void>();
+  const jsonApis = new Map<string, JsonApiHandler>();
+  let sequence = 0;
+
+  // S3 raises "Object Created" after the write succeeded; the writer does not wait for it, so
+  // neither does this hook (onResponse runs once the response is on the wire).
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode !== 200 || objectListeners.size === 0) return;
+    const write = objectWrite(request);
+    if (!write || !notifyingBuckets.has(write.bucket)) return;
+    // The response of CompleteMultipartUpload carries no size: read the object's metadata in-process.
+    const head = await app.inject({ method: 'HEAD', url: `/${write.bucket}/${encodeKey(write.key)}` });
+    if (head.statusCode !== 200) return;
+    sequence += 1;
+    const event = objectCreatedEvent({
+      ...write,
+      size: Number(head.headers['content-length'] ?? 0),
+      etag: String(head.headers.etag ?? ''),
+      requestId: String(reply.getHeader('x-amz-request-id') ?? ''),
+      sourceIp: request.ip,
+      // Hex, growing with every write, like S3's sequencer for one key.
+      sequencer:
+        `${Date.now().toString(16).padStart(12, '0')}${sequence.toString(16).padStart(6, '0')}`.toUpperCase(),
+      region: LOCAL_REGION,
+      account: LOCAL_ACCOUNT_ID,
+    });
+    for (const listener of objectListeners) listener(event);
+  });
+
+  // Other JSON-protocol APIs (Step Functions) share the endpoint, as on LocalStack: answer them
+  // before fauxqs's SQS handler, which would reject an unknown X-Amz-Target.
+  app.addHook('preHandler', async (request, reply) => {
+    const target = request.headers['x-amz-target'];
+    if (typeof target !== 'string') return;
+    const dot = target.indexOf('.');
+    const handler = dot > 0 ? jsonApis.get(target.slice(0, dot)) : undefined;
+    if (!handler) return;
+    reply.header('content-type', 'application/x-amz-json-1.0');
+    try {
+      const body = request.body;
+      const input = body && typeof body === 'object' && !Buffer.isBuffer(body) ? body : {};
+      const output = await handler(target.slice(dot + 1), input as Record<string, unknown>);
+      return reply.code(200).send(JSON.stringify(output ?? {}));
+    } catch (error) {
+      const { name, message, statusCode } = error as Error & { statusCode?: number };
+      return reply
+        .code(typeof statusCode === 'number' ? statusCode : 400)
+        .header('x-amzn-errortype', name)
+        .send(JSON.stringify({ __type: name, message }));
+    }
+  });
+
   app.addHook('onSend', async (request, _reply, payload) => {
     const contentType = request.headers['content-type'] ?? '';
     const isSqsOrSns = contentType.includes('x-amz-json') || contentType.includes('x-www-form-urlencoded');
@@ -83,6 +158,47 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
       const { ready, delayed, inflight } = inspection.messages;
       return [...ready, ...delayed, ...inflight.map((entry) => entry.message)];
     },
+    async createBucket(name, options = {}) {
+      const response = await app.inject({ method: 'PUT', url: `/${name}` });
+      if (response.statusCode !== 200 && !response.body.includes('BucketAlreadyOwnedByYou')) {
+        throw new Error(`creating bucket ${name} failed: ${response.statusCode} ${response.body}`);
+      }
+      if (options.eventBridge) notifyingBuckets.add(name);
+    },
+    onObjectCreated(listener) {
+      objectListeners.add(listener);
+    },
+    serveJsonApi(targetPrefix, handler) {
+      jsonApis.set(targetPrefix, handler);
+    },
     stop: () => app.close(),
   };
+}
+
+/** The object a successful S3 request created, if it was one of the calls that raise "Object Created". */
+function objectWrite(request: {
+  readonly routeOptions: { readonly url?: string | undefined };
+  readonly params: unknown;
+  readonly query: unknown;
+  readonly method: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}): { bucket: string; key: string; reason: ObjectCreatedReason } | undefined {
+  if (request.routeOptions.url !== '/:bucket/*') return undefined;
+  const params = request.params as { bucket?: string; '*'?: string };
+  const query = (request.query ?? {}) as Record<string, unknown>;
+  const bucket = params.bucket;
+  const key = params['*'];
+  if (!bucket || !key) return undefined;
+  let reason: ObjectCreatedReason | undefined;
+  if (request.method === 'PUT' && !('uploadId' in query) && !('renameObject' in query)) {
+    reason = request.headers['x-amz-copy-source'] ? 'CopyObject' : 'PutObject';
+  } else if (request.method === 'POST' && typeof query.uploadId === 'string') {
+    reason = 'CompleteMultipartUpload';
+  }
+  // Browser form uploads (POST Object) carry the key in the form body; nothing here uses them.
+  return reason ? { bucket, key, reason } : undefined;
+}
+
+function encodeKey(key: string): string {
+  return key.split('/').map(encodeURIComponent).join('/');
 }

@@ -88,6 +88,44 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
         'gray',
         `-> ${relative(context.baseDir, event.file)}`,
       )}`;
+    case 'bucket-created':
+      return `${tag('blue', 'bucket')} ${paint('bold', event.bucket)}${
+        event.eventBridge ? paint('gray', ' (Object Created events to EventBridge)') : ''
+      }`;
+    case 'event-routed': {
+      const what = `${paint('bold', event.detailType)} ${event.subject}`;
+      if (event.rules.length === 0)
+        return `${tag('gray', 'event')} ${what} ${paint('gray', 'matched no rule')}`;
+      return `${tag('cyan', 'event')} ${what} -> rule ${event.rules.join(', ')}`;
+    }
+    case 'execution-started':
+      return `${tag('cyan', 'workflow')} ${paint('bold', event.stateMachine)} started ${paint('gray', event.execution)}`;
+    case 'execution-finished': {
+      const head = `${tag(event.status === 'SUCCEEDED' ? 'green' : 'red', 'workflow')} ${paint('bold', event.stateMachine)} ${paint('gray', event.execution)}`;
+      const took = `in ${formatDuration(event.durationMs)}`;
+      if (event.status === 'SUCCEEDED') return `${head} ${paint('green', 'SUCCEEDED')} ${took}`;
+      const reason = [event.error, event.cause ? truncate(event.cause, 300) : undefined]
+        .filter(Boolean)
+        .join(': ');
+      return `${head} ${paint('red', event.status)} ${took}${reason ? `: ${paint('red', reason)}` : ''}`;
+    }
+    case 'state-entered':
+      return `${tag('gray', 'state')} ${paint('gray', event.execution.slice(0, 8))} -> ${paint('bold', event.state)} ${paint('gray', `(${event.stateType})`)}`;
+    case 'state-exited':
+      return `${tag('gray', 'state')} ${paint('gray', event.execution.slice(0, 8))} <- ${event.state} ${paint('gray', formatDuration(event.durationMs))}`;
+    case 'state-failed':
+      return `${tag('yellow', 'state')} ${paint('gray', event.execution.slice(0, 8))} ${paint('bold', event.state)} failed: ${paint('yellow', `${event.error}${event.cause ? `: ${truncate(event.cause, 300)}` : ''}`)}`;
+    case 'state-retried':
+      return `${tag('yellow', 'state')} ${paint('gray', event.execution.slice(0, 8))} ${event.state} retry ${event.attempt}`;
+    case 'task-started':
+      return `${tag('blue', 'task')} ${paint('bold', event.task)} started ${paint('gray', event.taskArn.split('/').pop() ?? '')}${
+        event.execution ? paint('gray', ` for ${event.execution.slice(0, 8)}`) : ''
+      }`;
+    case 'task-stopped': {
+      const ok = event.exitCode === 0;
+      const exit = event.signal ? `signal ${event.signal}` : `exit code ${event.exitCode}`;
+      return `${tag(ok ? 'green' : 'red', 'task')} ${paint('bold', event.task)} stopped (${paint(ok ? 'green' : 'red', exit)}) after ${formatDuration(event.durationMs)}: ${event.stoppedReason}`;
+    }
     case 'log':
       return context.showLogs
         ? `${tag('gray', 'log')} ${formatLogLine(event.service, event.line, paint)}`
@@ -95,6 +133,14 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
     case 'error':
       return `${tag('red', 'error')} ${event.source}: ${paint('red', event.message)}`;
   }
+}
+
+function formatDuration(ms: number): string {
+  return ms < 1_000 ? `${Math.round(ms)} ms` : `${(ms / 1_000).toFixed(1)} s`;
+}
+
+function truncate(text: string, length: number): string {
+  return text.length > length ? `${text.slice(0, length - 1)}…` : text;
 }
 
 function outcomeStyle(outcome: 'ok' | 'partial' | 'error'): Style {

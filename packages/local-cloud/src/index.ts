@@ -1,11 +1,15 @@
 /**
  * @sidestep/local-cloud: the embedded local cloud `pnpm start` runs. SQS and S3 on one endpoint
  * (fauxqs), job queues and DLQs from the service manifests, each service as warm sandboxes behind
- * the Lambda Runtime API, an SQS event source mapping emulator, an SMTP sink and PostgreSQL.
+ * the Lambda Runtime API, an SQS event source mapping emulator, an SMTP sink and PostgreSQL; S3
+ * "Object Created" events routed by EventBridge rules to Step Functions workflows (run with
+ * aws-local-stepfunctions from the deployed definition, the Step Functions API on the same
+ * endpoint), and Fargate tasks as child processes.
  */
 export {
   type AwsEndpoint,
   type AwsEndpointOptions,
+  type JsonApiHandler,
   LOCAL_ACCOUNT_ID,
   LOCAL_REGION,
   type QueuedMessage,
@@ -26,6 +30,20 @@ export {
   watchDeadLetterQueue,
 } from './dead-letter-watch.ts';
 export {
+  compileEventPattern,
+  type EventMatcher,
+  type EventPattern,
+  InvalidEventPatternError,
+  matchesEventPattern,
+} from './event-pattern.ts';
+export {
+  createEventRouter,
+  type EventBridgeEvent,
+  type EventRouter,
+  type EventRouterOptions,
+  type EventRule,
+} from './event-router.ts';
+export {
   type EventSourceMapping,
   type EventSourceMappingOptions,
   type FunctionInvocationResult,
@@ -33,16 +51,34 @@ export {
   startEventSourceMapping,
 } from './event-source-mapping.ts';
 export {
+  type ContainerOverride,
+  type FargateTask,
+  type FargateTaskOptions,
+  type FargateTaskResult,
+  startFargateTask,
+  UnknownContainerError,
+} from './fargate-task.ts';
+export {
   LOCAL_ENVIRONMENT,
   type LocalCloud,
   type LocalCloudOptions,
   type LocalService,
+  type LocalTask,
+  type LocalWorkflow,
+  type LocalWorkflowResources,
+  type LocalWorkflowTrigger,
   startLocalCloud,
   UnknownQueueError,
   UnknownServiceError,
 } from './local-cloud.ts';
 export type { LocalCloudEvent, LocalCloudReporter } from './local-cloud-event.ts';
 export { type LocalDatabase, type LocalDatabaseOptions, startLocalDatabase } from './local-database.ts';
+export {
+  type ObjectCreatedEvent,
+  type ObjectCreatedReason,
+  type ObjectWrite,
+  objectCreatedEvent,
+} from './object-created-event.ts';
 export {
   createJobQueue,
   DEAD_LETTER_RETENTION_SECONDS,
@@ -56,11 +92,13 @@ export {
   queueArn,
 } from './queues.ts';
 export {
+  importsBucketName,
   LOCAL_MAIL_FROM,
   type LocalResources,
   MissingLocalResourceError,
   needsDatabase,
   serviceEnvironment,
+  taskEnvironment,
 } from './service-environment.ts';
 export { type DeliveredMail, type SmtpSink, type SmtpSinkOptions, startSmtpSink } from './smtp-sink.ts';
 export {
@@ -70,3 +108,39 @@ export {
   type SqsEventRecord,
   toSqsEvent,
 } from './sqs-event.ts';
+export {
+  createLocalStepFunctions,
+  ExecutionAlreadyExistsError,
+  ExecutionDoesNotExistError,
+  type ExecutionRecord,
+  type ExecutionStatus,
+  type HistoryEvent,
+  InvalidExecutionInputError,
+  InvalidNameError,
+  type LocalStateMachine,
+  type LocalStepFunctions,
+  type LocalStepFunctionsOptions,
+  StateMachineDoesNotExistError,
+  type StateMachineSpec,
+  UnsupportedIntegrationError,
+} from './step-functions.ts';
+export {
+  STEP_FUNCTIONS_TARGET_PREFIX,
+  StepFunctionsValidationError,
+  stepFunctionsApi,
+  UnknownOperationError,
+} from './step-functions-api.ts';
+export {
+  ECS_RUN_TASK_SYNC,
+  EcsInvalidParameterError,
+  ecsRunTaskSync,
+  LAMBDA_INVOKE,
+  lambdaInvoke,
+  type RunTaskOutcome,
+  type RunTaskRequest,
+  SQS_SEND_MESSAGE,
+  StatesTaskError,
+  sqsSendMessage,
+  type TaskCall,
+  type TaskIntegration,
+} from './task-integrations.ts';

@@ -75,6 +75,85 @@ export type LocalCloudEvent =
       readonly file: string;
     }
   | {
+      readonly type: 'bucket-created';
+      readonly bucket: string;
+      /** Whether the bucket sends "Object Created" events to EventBridge. */
+      readonly eventBridge: boolean;
+    }
+  | {
+      readonly type: 'event-routed';
+      /** The event's `source` and `detail-type`, e.g. `aws.s3` / `Object Created`. */
+      readonly source: string;
+      readonly detailType: string;
+      /** What the event is about, e.g. `sidestep-local-imports/imports/users.csv`. */
+      readonly subject: string;
+      /** The rules whose pattern matched (none: the event was dropped, as EventBridge does). */
+      readonly rules: readonly string[];
+    }
+  | {
+      readonly type: 'execution-started';
+      readonly stateMachine: string;
+      /** The execution name. */
+      readonly execution: string;
+      readonly executionArn: string;
+    }
+  | {
+      readonly type: 'execution-finished';
+      readonly stateMachine: string;
+      readonly execution: string;
+      readonly executionArn: string;
+      readonly status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'RUNNING';
+      readonly durationMs: number;
+      /** For a failed execution: the error name (`States.TaskFailed`, a Fail state's `Error`). */
+      readonly error?: string;
+      readonly cause?: string;
+    }
+  | {
+      readonly type: 'state-entered';
+      readonly execution: string;
+      readonly state: string;
+      /** `Task`, `Choice`, `Succeed`, ... */
+      readonly stateType: string;
+    }
+  | {
+      readonly type: 'state-exited';
+      readonly execution: string;
+      readonly state: string;
+      readonly stateType: string;
+      readonly durationMs: number;
+    }
+  | {
+      readonly type: 'state-failed';
+      readonly execution: string;
+      readonly state: string;
+      readonly error: string;
+      readonly cause: string;
+    }
+  | {
+      readonly type: 'state-retried';
+      readonly execution: string;
+      readonly state: string;
+      /** Retries so far by the matching retrier (1 for the first retry). */
+      readonly attempt: number;
+    }
+  | {
+      readonly type: 'task-started';
+      /** The task manifest name, e.g. `batch-worker`. */
+      readonly task: string;
+      readonly taskArn: string;
+      /** The execution that ran it (`ecs:runTask.sync`), if any. */
+      readonly execution?: string;
+    }
+  | {
+      readonly type: 'task-stopped';
+      readonly task: string;
+      readonly taskArn: string;
+      readonly exitCode: number | null;
+      readonly signal: string | null;
+      readonly durationMs: number;
+      readonly stoppedReason: string;
+    }
+  | {
       readonly type: 'log';
       readonly service: string;
       /** One line of the sandbox's stdout/stderr (Powertools writes JSON lines). */

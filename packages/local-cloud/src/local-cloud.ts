@@ -1,17 +1,38 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type FunctionHost, type InvokeResult, startFunction } from '@sidestep/lambda-runtime';
-import { resourceName, type ServiceManifest } from '@sidestep/manifest';
+import { resourceName, type ServiceManifest, type TaskManifest } from '@sidestep/manifest';
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
 import { watchDeadLetterQueue } from './dead-letter-watch.ts';
+import { createEventRouter, type EventBridgeEvent, type EventRule } from './event-router.ts';
 import { type EventSourceMapping, startEventSourceMapping } from './event-source-mapping.ts';
+import { type FargateTask, startFargateTask, UnknownContainerError } from './fargate-task.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { type LocalDatabase, startLocalDatabase } from './local-database.ts';
 import { createJobQueue, type JobQueue } from './queues.ts';
-import { needsDatabase, serviceEnvironment } from './service-environment.ts';
+import {
+  importsBucketName,
+  needsDatabase,
+  serviceEnvironment,
+  taskEnvironment,
+} from './service-environment.ts';
 import { type SmtpSink, startSmtpSink } from './smtp-sink.ts';
+import { createLocalStepFunctions, type LocalStepFunctions } from './step-functions.ts';
+import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from './step-functions-api.ts';
+import {
+  ECS_RUN_TASK_SYNC,
+  EcsInvalidParameterError,
+  ecsRunTaskSync,
+  LAMBDA_INVOKE,
+  lambdaInvoke,
+  type RunTaskOutcome,
+  type RunTaskRequest,
+  SQS_SEND_MESSAGE,
+  sqsSendMessage,
+} from './task-integrations.ts';
 
 /** The environment name of the laptop cloud: resources are `sidestep-local-<name>`. */
 export const LOCAL_ENVIRONMENT = 'local';
@@ -22,11 +43,62 @@ export interface LocalService {
   readonly bundleDir: string;
 }
 
+/** A Fargate task workflows run: its manifest and the directory holding its bundle (the image's WORKDIR). */
+export interface LocalTask {
+  readonly manifest: TaskManifest;
+  readonly bundleDir: string;
+}
+
+/** The local names and ARNs a workflow definition is built with (what infra passes as tokens on AWS). */
+export interface LocalWorkflowResources {
+  readonly environment: string;
+  readonly region: string;
+  readonly accountId: string;
+  /** `arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-<service>` */
+  functionArn(service: string): string;
+  /** `arn:aws:ecs:us-east-1:000000000000:task-definition/sidestep-local-<task>:1` */
+  taskDefinitionArn(task: string): string;
+  /** `arn:aws:ecs:us-east-1:000000000000:cluster/sidestep-local` */
+  readonly clusterArn: string;
+  /** Stand-ins: the local network has no subnets or security groups, the values are only passed along. */
+  readonly subnetIds: readonly string[];
+  readonly securityGroupIds: readonly string[];
+  /** A job queue's URL, as {@link LocalCloud.queueUrl}. */
+  queueUrl(name: string): string;
+}
+
+/** An EventBridge rule that starts a workflow: the bucket whose uploads it watches and its pattern. */
+export interface LocalWorkflowTrigger {
+  /** The bucket to create with EventBridge notifications on, e.g. `sidestep-local-imports`. */
+  readonly bucketName: string;
+  readonly eventPattern: object;
+  /** @default `<state machine name>-trigger` */
+  readonly ruleName?: string;
+}
+
+/** A workflow: a state machine `sidestep-local-<name>` built from the deployed definition. */
+export interface LocalWorkflow {
+  /** Without prefix: `import` becomes the state machine `sidestep-local-import`. */
+  readonly name: string;
+  /** Builds the ASL from the local resources, as infra builds it from Terraform tokens. */
+  readonly definition: (resources: LocalWorkflowResources) => object;
+  readonly triggers?: readonly LocalWorkflowTrigger[];
+}
+
 /** Options of {@link startLocalCloud}. */
 export interface LocalCloudOptions {
   /** The repository root; state goes to `<rootDir>/.sidestep`. */
   readonly rootDir: string;
   readonly services: readonly LocalService[];
+  /** Fargate tasks, run as child processes by `ecs:runTask.sync`. @default none */
+  readonly tasks?: readonly LocalTask[];
+  /** Step Functions workflows, with their EventBridge triggers. @default none */
+  readonly workflows?: readonly LocalWorkflow[];
+  /**
+   * Pause before every workflow retry in ms instead of the definition's intervals (tests).
+   * @default the definition's
+   */
+  readonly retryIntervalMs?: number;
   /** SQS + S3 port. @default 4566 (0 picks a free port) */
   readonly port?: number;
   /** SMTP sink port. @default 1025 (0 picks a free port) */
@@ -78,7 +150,14 @@ export interface LocalCloud {
   invoke(service: string, event: unknown): Promise<InvokeResult>;
   /** What a producer process needs to reach this cloud: endpoint, region, dummy credentials. */
   readonly producerEnvironment: Readonly<Record<string, string>>;
-  /** Stops pollers, lets invocations in flight finish briefly, kills sandboxes, closes servers. */
+  /** Step Functions: the workflows' state machines and their executions. */
+  readonly stepFunctions: LocalStepFunctions;
+  /** Buckets created at start (`sidestep-local-imports`, ...). */
+  readonly buckets: readonly string[];
+  /**
+   * Stops executions (and their tasks, SIGTERM then SIGKILL), pollers, lets invocations in flight
+   * finish briefly, kills sandboxes, closes servers.
+   */
   stop(): Promise<void>;
 }
 
@@ -175,7 +254,8 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     stoppers.push(() => smtp.stop());
 
     let database: LocalDatabase | undefined;
-    if (needsDatabase(options.services.map((s) => s.manifest))) {
+    const tasks = options.tasks ?? [];
+    if (needsDatabase([...options.services.map((s) => s.manifest), ...tasks.map((t) => t.manifest)])) {
       database = await startLocalDatabase({
         ...(options.databaseUrl !== undefined ? { url: options.databaseUrl } : {}),
         dataDir: join(stateDir, 'postgres'),
@@ -233,6 +313,107 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       knownQueues.set(queue.deadLetter.name, queue.deadLetter.url);
     }
 
+    const queueUrl = (name: string): string => {
+      const url = knownQueues.get(name);
+      if (!url) throw new UnknownQueueError(name, [...knownQueues.keys()]);
+      return url;
+    };
+    const localResources = {
+      environment: LOCAL_ENVIRONMENT,
+      region: LOCAL_REGION,
+      awsEndpoint: endpoint.url,
+      smtpUrl: smtp.url,
+      ...(database ? { databaseUrl: database.url } : {}),
+    };
+
+    // Buckets: every trigger's (EventBridge notifications on) and the imports bucket when something
+    // holds `imports-bucket`.
+    const workflows = options.workflows ?? [];
+    const notifying = new Set(workflows.flatMap((w) => (w.triggers ?? []).map((t) => t.bucketName)));
+    const buckets = new Set(notifying);
+    const holders = [...options.services.map((s) => s.manifest), ...tasks.map((t) => t.manifest)];
+    if (holders.some((m) => m.permissions.some((p) => p.resource === 'imports-bucket'))) {
+      buckets.add(importsBucketName(LOCAL_ENVIRONMENT));
+    }
+    for (const bucket of buckets) {
+      await endpoint.createBucket(bucket, { eventBridge: notifying.has(bucket) });
+      reporter({ type: 'bucket-created', bucket, eventBridge: notifying.has(bucket) });
+    }
+
+    const runningTasks = new Set<FargateTask>();
+    stoppers.push(async () => {
+      await Promise.all([...runningTasks].map((task) => task.stop(options.stopGraceMs ?? 5_000)));
+    });
+    const runTask = (request: RunTaskRequest) =>
+      runLocalTask(request, {
+        tasks,
+        rootDir: options.rootDir,
+        environment: localResources,
+        reporter,
+        runningTasks,
+      });
+
+    const invokeFunction = (functionName: string, payload: unknown) => {
+      const service = functionService(functionName);
+      const host = hosts.find((entry) => entry.manifest.name === service)?.functionHost;
+      return host?.invoke(payload);
+    };
+    const resources: LocalWorkflowResources = {
+      environment: LOCAL_ENVIRONMENT,
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT_ID,
+      functionArn: (service) =>
+        `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${resourceName(LOCAL_ENVIRONMENT, service)}`,
+      taskDefinitionArn: (task) =>
+        `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task-definition/${resourceName(LOCAL_ENVIRONMENT, task)}:1`,
+      clusterArn: LOCAL_CLUSTER_ARN,
+      subnetIds: ['subnet-local'],
+      securityGroupIds: ['sg-local'],
+      queueUrl,
+    };
+    const stepFunctions = createLocalStepFunctions({
+      stateMachines: workflows.map((workflow) => ({
+        name: resourceName(LOCAL_ENVIRONMENT, workflow.name),
+        definition: workflow.definition(resources),
+      })),
+      integrations: {
+        [LAMBDA_INVOKE]: lambdaInvoke(invokeFunction),
+        [ECS_RUN_TASK_SYNC]: ecsRunTaskSync(runTask),
+        [SQS_SEND_MESSAGE]: sqsSendMessage(sqs),
+      },
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT_ID,
+      reporter,
+      ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
+    });
+    // Runs before the task stopper above (stoppers run in reverse): aborting an execution sends
+    // SIGTERM to its task, which the task stopper then waits for.
+    stoppers.push(() => stepFunctions.stop());
+    endpoint.serveJsonApi(STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi(stepFunctions));
+
+    const rules: EventRule[] = workflows.flatMap((workflow) => {
+      const stateMachineArn = stepFunctions.stateMachineArn(resourceName(LOCAL_ENVIRONMENT, workflow.name));
+      return (workflow.triggers ?? []).map((trigger) => ({
+        name: trigger.ruleName ?? `${resourceName(LOCAL_ENVIRONMENT, workflow.name)}-trigger`,
+        eventPattern: trigger.eventPattern,
+        // A rule target cannot name the execution: Step Functions generates the name.
+        target: (event: EventBridgeEvent) => {
+          stepFunctions.startExecution({ stateMachineArn, input: JSON.stringify(event) });
+        },
+      }));
+    });
+    const router = createEventRouter({
+      rules,
+      reporter,
+      describe: (event) => {
+        const detail = event.detail as { bucket?: { name?: string }; object?: { key?: string } };
+        return detail.bucket?.name && detail.object?.key
+          ? `${detail.bucket.name}/${detail.object.key}`
+          : (event.resources[0] ?? event.source);
+      },
+    });
+    endpoint.onObjectCreated((event) => void router.put(event));
+
     let stopped: Promise<void> | undefined;
     return {
       endpoint: endpoint.url,
@@ -244,11 +425,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       stateDir,
       outboxDir,
       queues,
-      queueUrl(name) {
-        const url = knownQueues.get(name);
-        if (!url) throw new UnknownQueueError(name, [...knownQueues.keys()]);
-        return url;
-      },
+      queueUrl,
       async invoke(service, event) {
         const host = hosts.find((entry) => entry.manifest.name === service)?.functionHost;
         if (!host)
@@ -264,6 +441,8 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         AWS_ACCESS_KEY_ID: 'local',
         AWS_SECRET_ACCESS_KEY: 'local',
       },
+      stepFunctions,
+      buckets: [...buckets],
       stop() {
         stopped ??= stopAll();
         return stopped;
@@ -275,13 +454,108 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   }
 }
 
+/** The ECS cluster tasks run in locally. */
+const LOCAL_CLUSTER_NAME = `sidestep-${LOCAL_ENVIRONMENT}`;
+const LOCAL_CLUSTER_ARN = `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:cluster/${LOCAL_CLUSTER_NAME}`;
+
 /**
  * Sandboxes a function may run at once: the mapping's maximum concurrency, capped by reserved
- * concurrency as on Lambda; one for a function nothing invokes concurrently.
+ * concurrency as on Lambda. A function without a queue (a workflow step) gets a few, so concurrent
+ * executions (a file uploaded twice) do not queue behind each other.
  */
 function functionConcurrency(manifest: ServiceManifest): number {
-  const wanted = manifest.queue?.maximumConcurrency ?? 1;
+  const wanted = manifest.queue?.maximumConcurrency ?? WORKFLOW_FUNCTION_CONCURRENCY;
   return Math.max(1, Math.min(wanted, manifest.reservedConcurrency ?? wanted));
+}
+
+const WORKFLOW_FUNCTION_CONCURRENCY = 4;
+
+/**
+ * The service a Lambda `FunctionName` names: a name, a partial ARN (`<account>:function:<name>`) or
+ * an ARN, each optionally with a `:<qualifier>`; `sidestep-local-<service>` -> `<service>`.
+ */
+function functionService(functionName: string): string {
+  const afterFunction = functionName.includes(':function:')
+    ? functionName.slice(functionName.indexOf(':function:') + ':function:'.length)
+    : functionName;
+  const name = afterFunction.split(':')[0] ?? '';
+  const prefix = resourceName(LOCAL_ENVIRONMENT, '');
+  return name.startsWith(prefix) ? name.slice(prefix.length) : name;
+}
+
+/** What {@link runLocalTask} needs from the running cloud. */
+interface TaskRunContext {
+  readonly tasks: readonly LocalTask[];
+  readonly rootDir: string;
+  readonly environment: Parameters<typeof taskEnvironment>[1];
+  readonly reporter: LocalCloudReporter;
+  readonly runningTasks: Set<FargateTask>;
+}
+
+/**
+ * `ecs:runTask.sync` locally: resolves the task definition (ARN or `family[:revision]`) to a task
+ * manifest, runs its container as a child process and waits for it; stops it (SIGTERM) when the
+ * execution is stopped, as Step Functions calls StopTask.
+ */
+async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): Promise<RunTaskOutcome> {
+  const family = (request.taskDefinition.split('task-definition/').pop() ?? '').split(':')[0] ?? '';
+  const entry = context.tasks.find((task) => resourceName(LOCAL_ENVIRONMENT, task.manifest.name) === family);
+  if (!entry) {
+    throw new EcsInvalidParameterError(
+      `TaskDefinition not found: ${request.taskDefinition} (local task definitions: ${
+        context.tasks.map((task) => resourceName(LOCAL_ENVIRONMENT, task.manifest.name)).join(', ') || 'none'
+      })`,
+    );
+  }
+  const { manifest } = entry;
+  let task: FargateTask;
+  try {
+    task = await startFargateTask({
+      task: manifest,
+      bundleDir: resolve(context.rootDir, entry.bundleDir),
+      environment: taskEnvironment(manifest, context.environment),
+      overrides: request.overrides,
+      region: LOCAL_REGION,
+      taskArn: `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task/${LOCAL_CLUSTER_NAME}/${randomUUID().replaceAll('-', '')}`,
+      onLog: (line) => context.reporter({ type: 'log', service: manifest.name, line }),
+    });
+  } catch (error) {
+    if (error instanceof UnknownContainerError) throw new EcsInvalidParameterError(error.message);
+    throw error;
+  }
+  context.runningTasks.add(task);
+  const started = performance.now();
+  const executionName = request.call.executionArn.split(':').pop();
+  context.reporter({
+    type: 'task-started',
+    task: manifest.name,
+    taskArn: task.taskArn,
+    ...(executionName ? { execution: executionName } : {}),
+  });
+  // Step Functions stops the task when its execution is stopped; ECS gives it its stop timeout.
+  const onAbort = () => void task.stop();
+  request.call.signal.addEventListener('abort', onAbort, { once: true });
+  const result = await task.result;
+  request.call.signal.removeEventListener('abort', onAbort);
+  context.runningTasks.delete(task);
+  context.reporter({
+    type: 'task-stopped',
+    task: manifest.name,
+    taskArn: task.taskArn,
+    exitCode: result.exitCode,
+    signal: result.signal,
+    durationMs: performance.now() - started,
+    stoppedReason: result.stoppedReason,
+  });
+  return {
+    ...result,
+    clusterArn: LOCAL_CLUSTER_ARN,
+    taskDefinitionArn: `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task-definition/${family}:1`,
+    family,
+    containerName: manifest.containerName,
+    cpu: manifest.cpu,
+    memoryMb: manifest.memoryMb,
+  };
 }
 
 function mapQueue(

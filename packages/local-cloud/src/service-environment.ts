@@ -1,4 +1,11 @@
-import { METRICS_NAMESPACE, RUNTIME_ENVIRONMENT, type ServiceManifest } from '@sidestep/manifest';
+import {
+  METRICS_NAMESPACE,
+  type Permission,
+  RUNTIME_ENVIRONMENT,
+  resourceName,
+  type ServiceManifest,
+  type TaskManifest,
+} from '@sidestep/manifest';
 
 /** The local resources a service's environment points at. */
 export interface LocalResources {
@@ -65,17 +72,59 @@ export function serviceEnvironment(
       throw new MissingLocalResourceError(manifest.name, 'deadLetterQueueUrl');
     environment[RUNTIME_ENVIRONMENT.deadLetterQueueUrl] = resources.deadLetterQueueUrl;
   }
-  for (const permission of manifest.permissions) {
+  Object.assign(environment, permissionEnvironment(manifest.name, manifest.permissions, resources));
+  return environment;
+}
+
+/**
+ * The environment a Fargate task's container gets locally: the task definition's (the manifest's
+ * static `environment` plus what infra resolves its permissions to), with local stand-ins, plus
+ * `AWS_S3_FORCE_PATH_STYLE=true` because the local S3 endpoint has no per-bucket host names. The
+ * workflow's container overrides are applied on top when the task runs.
+ */
+export function taskEnvironment(manifest: TaskManifest, resources: LocalResources): Record<string, string> {
+  return {
+    ...manifest.environment,
+    [RUNTIME_ENVIRONMENT.environment]: resources.environment,
+    [RUNTIME_ENVIRONMENT.serviceName]: manifest.name,
+    [RUNTIME_ENVIRONMENT.metricsNamespace]: METRICS_NAMESPACE,
+    AWS_REGION: resources.region,
+    AWS_DEFAULT_REGION: resources.region,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ENDPOINT_URL: resources.awsEndpoint,
+    AWS_S3_FORCE_PATH_STYLE: 'true',
+    ...permissionEnvironment(manifest.name, manifest.permissions, resources),
+  };
+}
+
+/** The bucket behind the `imports-bucket` permission: `sidestep-<env>-imports`, as infra names it. */
+export function importsBucketName(environment: string): string {
+  return resourceName(environment, 'imports');
+}
+
+/** What each granted resource adds to the environment, locally. */
+function permissionEnvironment(
+  owner: string,
+  permissions: readonly Permission[],
+  resources: LocalResources,
+): Record<string, string> {
+  const environment: Record<string, string> = {};
+  for (const permission of permissions) {
     switch (permission.resource) {
       case 'mail-identity':
-        if (!resources.smtpUrl) throw new MissingLocalResourceError(manifest.name, 'smtpUrl');
+        if (!resources.smtpUrl) throw new MissingLocalResourceError(owner, 'smtpUrl');
         environment.MAIL_FROM = LOCAL_MAIL_FROM;
         environment.MAIL_TRANSPORT = 'smtp';
         environment.SMTP_URL = resources.smtpUrl;
         break;
       case 'database-secret':
-        if (!resources.databaseUrl) throw new MissingLocalResourceError(manifest.name, 'databaseUrl');
+        if (!resources.databaseUrl) throw new MissingLocalResourceError(owner, 'databaseUrl');
         environment.DATABASE_URL = resources.databaseUrl;
+        break;
+      case 'imports-bucket':
+        environment.IMPORTS_BUCKET = importsBucketName(resources.environment);
+        environment.AWS_S3_FORCE_PATH_STYLE = 'true';
         break;
     }
   }
@@ -83,6 +132,6 @@ export function serviceEnvironment(
 }
 
 /** Whether any of the services needs PostgreSQL (so the embedded one is started only then). */
-export function needsDatabase(manifests: readonly ServiceManifest[]): boolean {
+export function needsDatabase(manifests: readonly (ServiceManifest | TaskManifest)[]): boolean {
   return manifests.some((manifest) => manifest.permissions.some((p) => p.resource === 'database-secret'));
 }

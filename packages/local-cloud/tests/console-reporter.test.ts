@@ -176,4 +176,70 @@ describe('createConsoleReporter', () => {
     ]);
     expect(print(events, { logs: false })).toEqual([]);
   });
+  it('follows a workflow: the routed event, the execution, its states, its task and how it ended', () => {
+    const execution = '0b7c2d4e-1111-2222-3333-444455556666';
+    const lines = print([
+      { type: 'bucket-created', bucket: 'sidestep-local-imports', eventBridge: true },
+      {
+        type: 'event-routed',
+        source: 'aws.s3',
+        detailType: 'Object Created',
+        subject: 'sidestep-local-imports/imports/users.csv',
+        rules: ['sidestep-local-import-trigger'],
+      },
+      { type: 'event-routed', source: 'aws.s3', detailType: 'Object Created', subject: 'b/x.txt', rules: [] },
+      { type: 'execution-started', stateMachine: 'sidestep-local-import', execution, executionArn: 'arn' },
+      { type: 'state-entered', execution, state: 'Import', stateType: 'Task' },
+      {
+        type: 'task-started',
+        task: 'batch-worker',
+        taskArn: 'arn:aws:ecs:x:task/sidestep-local/abc',
+        execution,
+      },
+      {
+        type: 'task-stopped',
+        task: 'batch-worker',
+        taskArn: 'arn:aws:ecs:x:task/sidestep-local/abc',
+        exitCode: 1,
+        signal: null,
+        durationMs: 2_345,
+        stoppedReason: 'Essential container in task exited',
+      },
+      { type: 'state-failed', execution, state: 'Import', error: 'States.TaskFailed', cause: '{"x":1}' },
+      { type: 'state-retried', execution, state: 'Register', attempt: 1 },
+      { type: 'state-exited', execution, state: 'Fail', stateType: 'Task', durationMs: 12.2 },
+      {
+        type: 'execution-finished',
+        stateMachine: 'sidestep-local-import',
+        execution,
+        executionArn: 'arn',
+        status: 'FAILED',
+        durationMs: 3_100,
+        error: 'ImportFailed',
+        cause: 'missing column email',
+      },
+      {
+        type: 'execution-finished',
+        stateMachine: 'sidestep-local-import',
+        execution,
+        executionArn: 'arn',
+        status: 'SUCCEEDED',
+        durationMs: 900,
+      },
+    ]);
+    expect(lines.map((line) => line.slice(13))).toEqual([
+      'bucket   sidestep-local-imports (Object Created events to EventBridge)',
+      'event    Object Created sidestep-local-imports/imports/users.csv -> rule sidestep-local-import-trigger',
+      'event    Object Created b/x.txt matched no rule',
+      `workflow sidestep-local-import started ${execution}`,
+      'state    0b7c2d4e -> Import (Task)',
+      'task     batch-worker started abc for 0b7c2d4e',
+      'task     batch-worker stopped (exit code 1) after 2.3 s: Essential container in task exited',
+      'state    0b7c2d4e Import failed: States.TaskFailed: {"x":1}',
+      'state    0b7c2d4e Register retry 1',
+      'state    0b7c2d4e <- Fail 12 ms',
+      `workflow sidestep-local-import ${execution} FAILED in 3.1 s: ImportFailed: missing column email`,
+      `workflow sidestep-local-import ${execution} SUCCEEDED in 900 ms`,
+    ]);
+  });
 });

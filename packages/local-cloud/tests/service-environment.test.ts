@@ -1,10 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import type { ServiceManifest } from '@sidestep/manifest';
+import type { ServiceManifest, TaskManifest } from '@sidestep/manifest';
 import {
   LOCAL_MAIL_FROM,
   MissingLocalResourceError,
   needsDatabase,
   serviceEnvironment,
+  taskEnvironment,
 } from '../src/service-environment.ts';
 
 const mailer: ServiceManifest = {
@@ -91,5 +92,50 @@ describe('needsDatabase', () => {
   it('is true only when some service holds database-secret', () => {
     expect(needsDatabase([mailer])).toBe(true);
     expect(needsDatabase([{ ...mailer, permissions: [mailer.permissions[0]!] }])).toBe(false);
+  });
+});
+
+describe('taskEnvironment', () => {
+  const worker: TaskManifest = {
+    name: 'batch-worker',
+    description: 'test',
+    command: ['node', 'index.mjs'],
+    cpu: 1024,
+    memoryMb: 2048,
+    containerName: 'batch-worker',
+    inputs: { MODE: 'import or export' },
+    permissions: [
+      { resource: 'imports-bucket', actions: ['s3:GetObject'] },
+      { resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] },
+    ],
+    environment: { PROGRESS_EVERY_ROWS: '100000' },
+    timeoutSeconds: 3600,
+  };
+
+  it('gives a task its static environment, local AWS, path-style S3, the database and the imports bucket', () => {
+    expect(taskEnvironment(worker, resources)).toEqual({
+      PROGRESS_EVERY_ROWS: '100000',
+      SIDESTEP_ENV: 'local',
+      POWERTOOLS_SERVICE_NAME: 'batch-worker',
+      POWERTOOLS_METRICS_NAMESPACE: 'sidestep',
+      AWS_REGION: 'us-east-1',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:4566',
+      AWS_S3_FORCE_PATH_STYLE: 'true',
+      DATABASE_URL: resources.databaseUrl,
+      IMPORTS_BUCKET: 'sidestep-local-imports',
+    });
+  });
+
+  it('names the missing resource for a task too', () => {
+    const { databaseUrl: _omitted, ...withoutDatabase } = resources;
+    expect(() => taskEnvironment(worker, withoutDatabase)).toThrow(/batch-worker needs databaseUrl/);
+  });
+
+  it('counts tasks that hold database-secret as needing the database', () => {
+    expect(needsDatabase([worker])).toBe(true);
+    expect(needsDatabase([{ ...worker, permissions: [] }])).toBe(false);
   });
 });

@@ -1,0 +1,199 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { TaskManifest } from '@sidestep/manifest';
+
+/** One `ContainerOverrides` entry of an ECS RunTask request, as Step Functions passes it. */
+export interface ContainerOverride {
+  readonly Name?: string;
+  readonly Environment?: readonly { readonly Name?: string; readonly Value?: string }[];
+  readonly Command?: readonly string[];
+}
+
+/** Options of {@link startFargateTask}. */
+export interface FargateTaskOptions {
+  readonly task: TaskManifest;
+  /** The image's WORKDIR: the directory holding the built bundle (`dist/`). */
+  readonly bundleDir: string;
+  /** The task definition's environment: static variables plus the local resources. */
+  readonly environment: Readonly<Record<string, string>>;
+  /** The RunTask container overrides; only the entry named like the manifest's container applies. */
+  readonly overrides?: readonly ContainerOverride[];
+  /** `arn:aws:ecs:<region>:<account>:task/<cluster>/<id>`; generated when absent. */
+  readonly taskArn?: string;
+  readonly region: string;
+  /** Each line the container writes (what awslogs would ship). */
+  readonly onLog?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /**
+   * Only the temp directory is writable, as with `readonlyRootFilesystem` and a /tmp volume
+   * (Node's permission model). @default true
+   */
+  readonly readOnly?: boolean;
+}
+
+/** How a task's essential container ended. */
+export interface FargateTaskResult {
+  readonly taskArn: string;
+  /** The container's exit code; `null` when a signal ended it. */
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly startedAt: Date;
+  readonly stoppedAt: Date;
+  /** `EssentialContainerExited`, or `UserInitiated` after {@link FargateTask.stop}. */
+  readonly stopCode: 'EssentialContainerExited' | 'UserInitiated' | 'TaskFailedToStart';
+  readonly stoppedReason: string;
+  /** The environment the container ran with (overrides applied). */
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+/** A running task. */
+export interface FargateTask {
+  readonly taskArn: string;
+  /** Settles when the container exited (never rejects: a failed start is a result too). */
+  readonly result: Promise<FargateTaskResult>;
+  /**
+   * Stops the task as ECS StopTask does: SIGTERM, then SIGKILL after `graceMs` (ECS's
+   * `stopTimeout`, 30 s by default on Fargate).
+   */
+  stop(graceMs?: number): Promise<FargateTaskResult>;
+}
+
+/** The container overrides named a container the task does not have. */
+export class UnknownContainerError extends Error {
+  override readonly name = 'UnknownContainerError';
+  readonly container: string;
+  constructor(container: string, expected: string) {
+    super(`container override names "${container}", but the task's container is "${expected}"`);
+    this.container = container;
+  }
+}
+
+/**
+ * Runs a task's container locally the way Fargate would: the manifest's command from the bundle
+ * directory, with the task definition's environment plus the RunTask container overrides, only a
+ * temp directory writable, nothing inherited from this process's environment. `node` in the command
+ * is this Node 24 (the image's runtime).
+ */
+export async function startFargateTask(options: FargateTaskOptions): Promise<FargateTask> {
+  const { task } = options;
+  const taskArn = options.taskArn ?? `arn:aws:ecs:${options.region}:000000000000:task/local/${randomUUID()}`;
+  const override = (options.overrides ?? []).find((entry) => entry.Name === task.containerName);
+  for (const entry of options.overrides ?? []) {
+    if (entry.Name !== task.containerName)
+      throw new UnknownContainerError(String(entry.Name), task.containerName);
+  }
+  const tmpDir = await mkdtemp(join(tmpdir(), `sidestep-task-${task.name}-`));
+  const environment: Record<string, string> = {
+    PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`,
+    HOME: tmpDir,
+    TMPDIR: tmpDir,
+    LANG: 'C.UTF-8',
+    ...options.environment,
+    AWS_REGION: options.region,
+    AWS_DEFAULT_REGION: options.region,
+    AWS_EXECUTION_ENV: 'AWS_ECS_FARGATE',
+  };
+  for (const variable of override?.Environment ?? []) {
+    if (variable.Name) environment[variable.Name] = variable.Value ?? '';
+  }
+  const [command, ...args] = override?.Command ?? task.command;
+  const startedAt = new Date();
+  const executable = command === 'node' ? process.execPath : String(command);
+  const nodeFlags =
+    command === 'node' && options.readOnly !== false ? readOnlyFlags(options.bundleDir, tmpDir) : [];
+
+  let child: ChildProcess;
+  try {
+    child = spawn(executable, [...nodeFlags, ...args], {
+      cwd: options.bundleDir,
+      env: environment,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (error) {
+    await rm(tmpDir, { recursive: true, force: true });
+    throw error;
+  }
+  const { onLog } = options;
+  const streamsClosed = Promise.all(
+    (['stdout', 'stderr'] as const).map((stream) => {
+      const lines = createInterface({ input: child[stream]! });
+      if (onLog) lines.on('line', (line) => onLog(line, stream));
+      return new Promise<void>((resolve) => lines.once('close', resolve));
+    }),
+  );
+
+  let stopRequested = false;
+  const result = new Promise<FargateTaskResult>((resolve) => {
+    let settled = false;
+    const finish = async (
+      exitCode: number | null,
+      signal: NodeJS.Signals | null,
+      failedToStart?: string,
+    ): Promise<void> => {
+      if (settled) return;
+      settled = true;
+      // Every line the container wrote is reported before the result.
+      if (!failedToStart) await streamsClosed;
+      await rm(tmpDir, { recursive: true, force: true });
+      resolve({
+        taskArn,
+        exitCode,
+        signal,
+        startedAt,
+        stoppedAt: new Date(),
+        stopCode: failedToStart
+          ? 'TaskFailedToStart'
+          : stopRequested
+            ? 'UserInitiated'
+            : 'EssentialContainerExited',
+        stoppedReason: failedToStart
+          ? `CannotStartContainerError: ${failedToStart}`
+          : stopRequested
+            ? 'Task stopped by user'
+            : 'Essential container in task exited',
+        environment,
+      });
+    };
+    child.once('exit', (code, signal) => void finish(code, signal));
+    child.once('error', (error) => void finish(null, null, error.message));
+  });
+
+  return {
+    taskArn,
+    result,
+    async stop(graceMs = 30_000) {
+      if (child.exitCode === null && child.signalCode === null) {
+        stopRequested = true;
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await result;
+        clearTimeout(timer);
+      }
+      return result;
+    },
+  };
+}
+
+/**
+ * Node's permission model in place of a read-only root filesystem: writes outside the task's temp
+ * directory (and /tmp, the volume the task definition mounts) fail, as they do on Fargate with
+ * `readonlyRootFilesystem`. The bundle itself must never be writable, hence the /tmp exception
+ * only when the bundle lies outside /tmp.
+ */
+function readOnlyFlags(bundleDir: string, tmpDir: string): string[] {
+  const writable = [tmpDir];
+  if (relative('/tmp', bundleDir).startsWith('..')) writable.push('/tmp');
+  return [
+    '--permission',
+    '--allow-fs-read=*',
+    ...writable.map((path) => `--allow-fs-write=${path}`),
+    '--allow-child-process',
+    '--allow-worker',
+    '--allow-addons',
+    '--allow-wasi',
+    '--disable-warning=SecurityWarning',
+  ];
+}

@@ -1,0 +1,193 @@
+import type { JsonApiHandler } from './aws-endpoint.ts';
+import type { ExecutionRecord, ExecutionStatus, LocalStepFunctions } from './step-functions.ts';
+
+/** The `X-Amz-Target` prefix of the Step Functions JSON API (`AWSStepFunctions.StartExecution`). */
+export const STEP_FUNCTIONS_TARGET_PREFIX = 'AWSStepFunctions';
+
+/** A request the API refuses before looking anything up (missing or malformed parameter). */
+export class StepFunctionsValidationError extends Error {
+  // The AWS error code, which the SDK maps to its ValidationException class.
+  override readonly name = 'ValidationException';
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`1 validation error detected: Value at '${field}' failed to satisfy constraint: ${message}`);
+    this.field = field;
+  }
+}
+
+/** An operation the local API does not serve. */
+export class UnknownOperationError extends Error {
+  override readonly name = 'UnknownOperationException';
+  readonly operation: string;
+  constructor(operation: string) {
+    super(`The local Step Functions API does not serve ${operation}`);
+    this.operation = operation;
+  }
+}
+
+const EXECUTION_STATUSES: readonly ExecutionStatus[] = [
+  'RUNNING',
+  'SUCCEEDED',
+  'FAILED',
+  'TIMED_OUT',
+  'ABORTED',
+];
+
+/**
+ * The Step Functions JSON API (awsJson1_0) over {@link LocalStepFunctions}, so an unchanged
+ * `@aws-sdk/client-sfn` (or `aws stepfunctions`) pointed at the local endpoint starts, watches and
+ * stops executions: StartExecution, DescribeExecution, ListExecutions, GetExecutionHistory,
+ * StopExecution, DescribeStateMachine, ListStateMachines. Shapes follow the API reference
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/); timestamps are epoch seconds,
+ * as the JSON protocol sends them; lists page with `maxResults` / `nextToken`.
+ */
+export function stepFunctionsApi(sfn: LocalStepFunctions): JsonApiHandler {
+  return async (operation, input) => {
+    switch (operation) {
+      case 'StartExecution': {
+        const started = sfn.startExecution({
+          stateMachineArn: requireString(input, 'stateMachineArn'),
+          ...(optionalString(input, 'name') !== undefined
+            ? { name: optionalString(input, 'name') as string }
+            : {}),
+          ...(optionalString(input, 'input') !== undefined
+            ? { input: optionalString(input, 'input') as string }
+            : {}),
+        });
+        return { executionArn: started.executionArn, startDate: epochSeconds(started.startDate) };
+      }
+      case 'DescribeExecution':
+        return describeExecution(sfn.describeExecution(requireString(input, 'executionArn')));
+      case 'ListExecutions': {
+        const stateMachineArn = requireString(input, 'stateMachineArn');
+        const statusFilter = optionalString(input, 'statusFilter');
+        if (statusFilter !== undefined && !EXECUTION_STATUSES.includes(statusFilter as ExecutionStatus)) {
+          throw new StepFunctionsValidationError(
+            'statusFilter',
+            `Member must satisfy enum value set: ${EXECUTION_STATUSES}`,
+          );
+        }
+        const executions = sfn.listExecutions(stateMachineArn, statusFilter as ExecutionStatus | undefined);
+        const page = paginate(executions, input, 100);
+        return {
+          executions: page.items.map((execution) => ({
+            executionArn: execution.executionArn,
+            stateMachineArn: execution.stateMachineArn,
+            name: execution.name,
+            status: execution.status,
+            startDate: epochSeconds(execution.startDate),
+            ...(execution.stopDate ? { stopDate: epochSeconds(execution.stopDate) } : {}),
+          })),
+          ...(page.nextToken ? { nextToken: page.nextToken } : {}),
+        };
+      }
+      case 'GetExecutionHistory': {
+        const execution = sfn.describeExecution(requireString(input, 'executionArn'));
+        const events = input.reverseOrder === true ? [...execution.history].reverse() : execution.history;
+        const page = paginate(events, input, 100);
+        return {
+          events: page.items.map((event) => ({ ...event, timestamp: epochSeconds(event.timestamp) })),
+          ...(page.nextToken ? { nextToken: page.nextToken } : {}),
+        };
+      }
+      case 'StopExecution': {
+        const reason = {
+          ...(optionalString(input, 'error') !== undefined
+            ? { error: optionalString(input, 'error') as string }
+            : {}),
+          ...(optionalString(input, 'cause') !== undefined
+            ? { cause: optionalString(input, 'cause') as string }
+            : {}),
+        };
+        const { stopDate } = sfn.stopExecution(requireString(input, 'executionArn'), reason);
+        return { stopDate: epochSeconds(stopDate) };
+      }
+      case 'DescribeStateMachine': {
+        const machine = sfn.describeStateMachine(requireString(input, 'stateMachineArn'));
+        return {
+          stateMachineArn: machine.stateMachineArn,
+          name: machine.name,
+          status: 'ACTIVE',
+          definition: JSON.stringify(machine.definition),
+          roleArn: machine.roleArn,
+          type: 'STANDARD',
+          creationDate: epochSeconds(machine.creationDate),
+          loggingConfiguration: { level: 'OFF', includeExecutionData: false },
+          tracingConfiguration: { enabled: false },
+        };
+      }
+      case 'ListStateMachines': {
+        const page = paginate(sfn.stateMachines, input, 100);
+        return {
+          stateMachines: page.items.map((machine) => ({
+            stateMachineArn: machine.stateMachineArn,
+            name: machine.name,
+            type: 'STANDARD',
+            creationDate: epochSeconds(machine.creationDate),
+          })),
+          ...(page.nextToken ? { nextToken: page.nextToken } : {}),
+        };
+      }
+      default:
+        throw new UnknownOperationError(operation);
+    }
+  };
+}
+
+function describeExecution(execution: ExecutionRecord): Record<string, unknown> {
+  return {
+    executionArn: execution.executionArn,
+    stateMachineArn: execution.stateMachineArn,
+    name: execution.name,
+    status: execution.status,
+    startDate: epochSeconds(execution.startDate),
+    ...(execution.stopDate ? { stopDate: epochSeconds(execution.stopDate) } : {}),
+    input: execution.input,
+    inputDetails: { included: true },
+    ...(execution.output !== undefined
+      ? { output: execution.output, outputDetails: { included: true } }
+      : {}),
+    ...(execution.error !== undefined ? { error: execution.error } : {}),
+    ...(execution.cause !== undefined ? { cause: execution.cause } : {}),
+    redriveCount: 0,
+  };
+}
+
+function paginate<T>(
+  items: readonly T[],
+  input: Record<string, unknown>,
+  defaultSize: number,
+): { items: readonly T[]; nextToken?: string } {
+  const size = typeof input.maxResults === 'number' && input.maxResults > 0 ? input.maxResults : defaultSize;
+  let offset = 0;
+  if (typeof input.nextToken === 'string') {
+    offset = Number(Buffer.from(input.nextToken, 'base64url').toString('utf8'));
+    if (!Number.isInteger(offset) || offset < 0) {
+      throw new StepFunctionsValidationError('nextToken', 'Member must be a token returned by this API');
+    }
+  }
+  const end = offset + size;
+  return {
+    items: items.slice(offset, end),
+    ...(end < items.length ? { nextToken: Buffer.from(String(end)).toString('base64url') } : {}),
+  };
+}
+
+function requireString(input: Record<string, unknown>, field: string): string {
+  const value = input[field];
+  if (typeof value !== 'string' || value === '') {
+    throw new StepFunctionsValidationError(field, 'Member must not be null');
+  }
+  return value;
+}
+
+function optionalString(input: Record<string, unknown>, field: string): string | undefined {
+  const value = input[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new StepFunctionsValidationError(field, 'Member must be a string');
+  return value;
+}
+
+function epochSeconds(date: Date): number {
+  return date.getTime() / 1000;
+}

@@ -1,0 +1,635 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ExecutionAbortedError,
+  ExecutionTimeoutError,
+  type RunOptions,
+  StateMachine,
+  type StateMachineDefinition,
+} from 'aws-local-stepfunctions';
+import type { LocalCloudReporter } from './local-cloud-event.ts';
+import type { TaskIntegration } from './task-integrations.ts';
+
+/** A state machine to run locally. */
+export interface StateMachineSpec {
+  /** The deployed name, e.g. `sidestep-local-import`. */
+  readonly name: string;
+  /** The ASL definition, as deployed (a JSON object). */
+  readonly definition: object;
+  /** @default `arn:aws:iam::<account>:role/<name>` */
+  readonly roleArn?: string;
+}
+
+/** Options of {@link createLocalStepFunctions}. */
+export interface LocalStepFunctionsOptions {
+  readonly stateMachines: readonly StateMachineSpec[];
+  /** The service integrations, by Task `Resource` (`arn:aws:states:::lambda:invoke`, ...). */
+  readonly integrations: Readonly<Record<string, TaskIntegration>>;
+  readonly region: string;
+  readonly accountId: string;
+  readonly reporter: LocalCloudReporter;
+  /**
+   * Pause before every retry, in ms, instead of the `IntervalSeconds` / `BackoffRate` the
+   * definition says (tests use 0). @default the definition's intervals
+   */
+  readonly retryIntervalMs?: number;
+}
+
+/** `DescribeExecution`'s statuses. */
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+/** One event of `GetExecutionHistory`, in the API's shape (`type` plus one `<type>EventDetails`). */
+export interface HistoryEvent {
+  readonly id: number;
+  readonly previousEventId: number;
+  readonly timestamp: Date;
+  readonly type: string;
+  readonly [details: string]: unknown;
+}
+
+/** An execution as `DescribeExecution` reports it, plus its history. */
+export interface ExecutionRecord {
+  readonly executionArn: string;
+  readonly stateMachineArn: string;
+  readonly name: string;
+  readonly status: ExecutionStatus;
+  readonly startDate: Date;
+  readonly stopDate?: Date;
+  /** JSON text. */
+  readonly input: string;
+  /** JSON text, once SUCCEEDED. */
+  readonly output?: string;
+  readonly error?: string;
+  readonly cause?: string;
+  readonly history: readonly HistoryEvent[];
+}
+
+/** A state machine the local Step Functions runs. */
+export interface LocalStateMachine {
+  readonly name: string;
+  readonly stateMachineArn: string;
+  readonly roleArn: string;
+  /** The definition as given (JSON text is `JSON.stringify(definition)`). */
+  readonly definition: object;
+  readonly creationDate: Date;
+}
+
+/** Step Functions for the local cloud: executions of the deployed definitions, run in-process. */
+export interface LocalStepFunctions {
+  readonly stateMachines: readonly LocalStateMachine[];
+  /** The ARN of a state machine by name; throws {@link StateMachineDoesNotExistError}. */
+  stateMachineArn(name: string): string;
+  describeStateMachine(stateMachineArn: string): LocalStateMachine;
+  /**
+   * Starts an execution. A `name` already used with the same input returns that execution, as
+   * StartExecution is idempotent for standard workflows; with another input it throws
+   * {@link ExecutionAlreadyExistsError}.
+   */
+  startExecution(request: {
+    readonly stateMachineArn: string;
+    readonly name?: string;
+    /** JSON text. @default '{}' */
+    readonly input?: string;
+  }): { executionArn: string; startDate: Date };
+  describeExecution(executionArn: string): ExecutionRecord;
+  /** Newest first. */
+  listExecutions(stateMachineArn: string, statusFilter?: ExecutionStatus): ExecutionRecord[];
+  /** Aborts a running execution (StopExecution). */
+  stopExecution(executionArn: string, reason?: { error?: string; cause?: string }): { stopDate: Date };
+  /** Resolves with the execution once it is no longer RUNNING. */
+  waitForExecution(executionArn: string): Promise<ExecutionRecord>;
+  /** Aborts every running execution and waits for them to end. */
+  stop(): Promise<void>;
+}
+
+/** A definition uses a `Resource` the local cloud cannot run. */
+export class UnsupportedIntegrationError extends Error {
+  override readonly name = 'UnsupportedIntegrationError';
+  readonly state: string;
+  readonly resource: string;
+  constructor(stateMachine: string, state: string, resource: string, supported: readonly string[]) {
+    super(
+      `state machine ${stateMachine}, state "${state}": resource ${resource} has no local integration (supported: ${supported.join(', ')})`,
+    );
+    this.state = state;
+    this.resource = resource;
+  }
+}
+
+// The errors below are named with the exact AWS error codes: the SDK's JSON protocol turns the
+// `__type` the endpoint answers into the matching exception class (`ExecutionDoesNotExist`).
+
+/** No execution with that ARN. */
+export class ExecutionDoesNotExistError extends Error {
+  override readonly name = 'ExecutionDoesNotExist';
+  readonly executionArn: string;
+  constructor(executionArn: string) {
+    super(`Execution Does Not Exist: '${executionArn}'`);
+    this.executionArn = executionArn;
+  }
+}
+
+/** No state machine with that ARN or name. */
+export class StateMachineDoesNotExistError extends Error {
+  override readonly name = 'StateMachineDoesNotExist';
+  readonly stateMachine: string;
+  constructor(stateMachine: string) {
+    super(`State Machine Does Not Exist: '${stateMachine}'`);
+    this.stateMachine = stateMachine;
+  }
+}
+
+/** An execution of that name exists with a different input. */
+export class ExecutionAlreadyExistsError extends Error {
+  override readonly name = 'ExecutionAlreadyExists';
+  readonly executionArn: string;
+  constructor(executionArn: string) {
+    super(`Execution Already Exists: '${executionArn}'`);
+    this.executionArn = executionArn;
+  }
+}
+
+/** The execution input is not JSON. */
+export class InvalidExecutionInputError extends Error {
+  override readonly name = 'InvalidExecutionInput';
+  readonly field = 'input';
+  constructor(detail: string) {
+    super(`Invalid State Machine Execution Input: '${detail}'`);
+  }
+}
+
+/** An execution name breaks Step Functions' naming rules. */
+export class InvalidNameError extends Error {
+  override readonly name = 'InvalidName';
+  readonly field = 'name';
+  constructor(name: string) {
+    super(`Invalid Name: '${name}' (1-80 characters, no whitespace, wildcards or control characters)`);
+  }
+}
+
+/**
+ * Largest Task timeout a Node timer can hold (~24.8 days). aws-local-stepfunctions times Task
+ * states out after 60 s when the definition sets no `TimeoutSeconds`; Step Functions' default is
+ * 99999999 s, so Tasks without one get this instead (a `.sync` import runs for minutes).
+ */
+const UNBOUNDED_TASK_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** Characters StartExecution refuses in a name, besides control characters. */
+const INVALID_NAME_CHARACTER = /[\s<>{}[\]?*"#%\\^|~`$&,;:/]/u;
+
+function hasControlCharacter(name: string): boolean {
+  return [...name].some((char) => {
+    const code = char.codePointAt(0) ?? 0;
+    return code <= 0x1f || (code >= 0x7f && code <= 0x9f);
+  });
+}
+
+interface MutableExecution {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  status: ExecutionStatus;
+  startDate: Date;
+  stopDate?: Date;
+  input: string;
+  output?: string;
+  error?: string;
+  cause?: string;
+  history: HistoryEvent[];
+  abort: () => void;
+  abortReason?: { error?: string; cause?: string };
+  finished: Promise<void>;
+}
+
+interface PreparedMachine extends LocalStateMachine {
+  readonly machine: StateMachine;
+  /** Task state name -> Resource, nested states included. */
+  readonly tasks: ReadonlyMap<string, string>;
+}
+
+/**
+ * Runs state machines with aws-local-stepfunctions from their deployed definitions, each Task
+ * through the local service integration for its `Resource`, and keeps every execution with its
+ * history so the Step Functions API can answer for it.
+ */
+export function createLocalStepFunctions(options: LocalStepFunctionsOptions): LocalStepFunctions {
+  const { region, accountId, reporter } = options;
+  const supported = Object.keys(options.integrations);
+  const machines = options.stateMachines.map((spec): PreparedMachine => {
+    // A JSON copy, not structuredClone: the library tells nested Parameters objects apart with a
+    // prototype check, and structuredClone builds objects of the main realm, not of a jest vm context.
+    const definition = JSON.parse(JSON.stringify(spec.definition)) as StateMachineDefinition;
+    const tasks = new Map<string, string>();
+    prepareTasks(definition, tasks);
+    for (const [state, resource] of tasks) {
+      if (!options.integrations[resource])
+        throw new UnsupportedIntegrationError(spec.name, state, resource, supported);
+    }
+    return {
+      name: spec.name,
+      stateMachineArn: `arn:aws:states:${region}:${accountId}:stateMachine:${spec.name}`,
+      roleArn: spec.roleArn ?? `arn:aws:iam::${accountId}:role/${spec.name}`,
+      definition: spec.definition,
+      creationDate: new Date(),
+      // ARN syntax is not checked: local ARNs (account 000000000000) are valid ARNs, but the
+      // library's check rejects some service integration resources it does not know.
+      machine: new StateMachine(definition, { validationOptions: { checkArn: false } }),
+      tasks,
+    };
+  });
+  const executions = new Map<string, MutableExecution>();
+
+  const machineFor = (arnOrName: string): PreparedMachine => {
+    const found = machines.find((m) => m.stateMachineArn === arnOrName || m.name === arnOrName);
+    if (!found) throw new StateMachineDoesNotExistError(arnOrName);
+    return found;
+  };
+  const executionFor = (executionArn: string): MutableExecution => {
+    const found = executions.get(executionArn);
+    if (!found) throw new ExecutionDoesNotExistError(executionArn);
+    return found;
+  };
+
+  const start = (
+    machine: PreparedMachine,
+    name: string,
+    input: string,
+    parsed: unknown,
+  ): MutableExecution => {
+    const executionArn = `arn:aws:states:${region}:${accountId}:execution:${machine.name}:${name}`;
+    const startedAt = performance.now();
+    const rawResults = new Map<string, unknown>();
+    const controller = new AbortController();
+    const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+    for (const [stateName, resource] of machine.tasks) {
+      const integration = options.integrations[resource] as TaskIntegration;
+      handlers[stateName] = async (parameters) => {
+        // Settling on abort lets the library clear its task timer, and tells the integration to
+        // stop its work (Step Functions stops a `.sync` ECS task when its execution is stopped).
+        const raw = await Promise.race([
+          integration((parameters ?? {}) as Record<string, unknown>, {
+            executionArn,
+            stateName,
+            signal: controller.signal,
+          }),
+          new Promise<never>((_resolve, reject) => {
+            const onAbort = () => reject(new ExecutionAbortedError());
+            if (controller.signal.aborted) onAbort();
+            else controller.signal.addEventListener('abort', onAbort, { once: true });
+          }),
+        ]);
+        rawResults.set(stateName, raw);
+        return raw;
+      };
+    }
+    const runOptions: RunOptions = {
+      overrides: {
+        taskResourceLocalHandlers: handlers as NonNullable<
+          RunOptions['overrides']
+        >['taskResourceLocalHandlers'],
+        ...(options.retryIntervalMs !== undefined
+          ? {
+              retryIntervalOverrides: Object.fromEntries(
+                [...machine.tasks.keys()].map((state) => [state, options.retryIntervalMs as number]),
+              ),
+            }
+          : {}),
+      },
+      context: {
+        Execution: { Id: executionArn, Name: name, RoleArn: machine.roleArn },
+        StateMachine: { Id: machine.stateMachineArn, Name: machine.name },
+      },
+    };
+    const run = machine.machine.run(parsed as Parameters<StateMachine['run']>[0], runOptions);
+    const execution: MutableExecution = {
+      executionArn,
+      stateMachineArn: machine.stateMachineArn,
+      name,
+      status: 'RUNNING',
+      startDate: new Date(),
+      input,
+      history: [],
+      abort: () => {
+        run.abort();
+        controller.abort();
+      },
+      finished: Promise.resolve(),
+    };
+    const push = (type: string, details: Record<string, unknown> = {}, timestamp = Date.now()) => {
+      const id = execution.history.length + 1;
+      execution.history.push({
+        id,
+        previousEventId: id - 1,
+        timestamp: new Date(timestamp),
+        type,
+        ...details,
+      });
+    };
+    const enteredAt = new Map<string, number>();
+    const resourceParts = (state: string) => {
+      const resource = machine.tasks.get(state) ?? '';
+      const [service = '', action = ''] = resource.replace('arn:aws:states:::', '').split(':');
+      return { resourceType: service, resource: action };
+    };
+
+    const consume = (async () => {
+      for await (const event of run.eventLogs) {
+        const at = event.timestamp;
+        switch (event.type) {
+          case 'ExecutionStarted':
+            push(
+              'ExecutionStarted',
+              {
+                executionStartedEventDetails: {
+                  input,
+                  inputDetails: { truncated: false },
+                  roleArn: machine.roleArn,
+                },
+              },
+              at,
+            );
+            break;
+          case 'StateEntered':
+            enteredAt.set(event.state.name, at);
+            push(
+              `${event.state.type}StateEntered`,
+              {
+                stateEnteredEventDetails: {
+                  name: event.state.name,
+                  input: JSON.stringify(event.state.input),
+                  inputDetails: { truncated: false },
+                },
+              },
+              at,
+            );
+            reporter({
+              type: 'state-entered',
+              execution: name,
+              state: event.state.name,
+              stateType: event.state.type,
+            });
+            break;
+          case 'StateExited':
+            if (event.state.type === 'Task') {
+              push(
+                'TaskSucceeded',
+                {
+                  taskSucceededEventDetails: {
+                    ...resourceParts(event.state.name),
+                    output: JSON.stringify(rawResults.get(event.state.name) ?? null),
+                    outputDetails: { truncated: false },
+                  },
+                },
+                at,
+              );
+            }
+            push(
+              `${event.state.type}StateExited`,
+              {
+                stateExitedEventDetails: {
+                  name: event.state.name,
+                  output: JSON.stringify(event.state.output ?? null),
+                  outputDetails: { truncated: false },
+                },
+              },
+              at,
+            );
+            reporter({
+              type: 'state-exited',
+              execution: name,
+              state: event.state.name,
+              stateType: event.state.type,
+              durationMs: at - (enteredAt.get(event.state.name) ?? at),
+            });
+            break;
+          case 'StateFailed':
+            if (event.state.type === 'Task') {
+              push(
+                'TaskFailed',
+                {
+                  taskFailedEventDetails: {
+                    ...resourceParts(event.state.name),
+                    error: event.Error,
+                    cause: String(event.Cause),
+                  },
+                },
+                at,
+              );
+            }
+            reporter({
+              type: 'state-failed',
+              execution: name,
+              state: event.state.name,
+              error: event.Error,
+              cause: String(event.Cause ?? ''),
+            });
+            break;
+          case 'StateRetried':
+            reporter({
+              type: 'state-retried',
+              execution: name,
+              state: event.state.name,
+              attempt: event.retry.attempt,
+            });
+            break;
+          case 'ExecutionSucceeded':
+            push(
+              'ExecutionSucceeded',
+              {
+                executionSucceededEventDetails: {
+                  output: JSON.stringify(event.output),
+                  outputDetails: { truncated: false },
+                },
+              },
+              at,
+            );
+            break;
+          case 'ExecutionFailed':
+            push(
+              'ExecutionFailed',
+              { executionFailedEventDetails: { error: event.Error, cause: String(event.Cause) } },
+              at,
+            );
+            break;
+          case 'ExecutionAborted':
+            push('ExecutionAborted', { executionAbortedEventDetails: { ...execution.abortReason } }, at);
+            break;
+          case 'ExecutionTimeout':
+            push('ExecutionTimedOut', { executionTimedOutEventDetails: {} }, at);
+            break;
+          case 'MapIterationStarted':
+          case 'MapIterationSucceeded':
+          case 'MapIterationFailed': {
+            const key = `${event.type.charAt(0).toLowerCase()}${event.type.slice(1)}EventDetails`;
+            push(event.type, { [key]: { name: event.parentState.name, index: event.index } }, at);
+            break;
+          }
+          default:
+            break;
+        }
+      }
+    })();
+
+    execution.finished = (async () => {
+      try {
+        const output = await run.result;
+        execution.status = 'SUCCEEDED';
+        execution.output = JSON.stringify(output);
+      } catch (error) {
+        const failure = (error as Error).cause as Error | undefined;
+        if (error instanceof ExecutionAbortedError) {
+          execution.status = 'ABORTED';
+          if (execution.abortReason?.error) execution.error = execution.abortReason.error;
+          if (execution.abortReason?.cause) execution.cause = execution.abortReason.cause;
+        } else if (error instanceof ExecutionTimeoutError) {
+          execution.status = 'TIMED_OUT';
+          execution.error = 'States.Timeout';
+        } else {
+          execution.status = 'FAILED';
+          execution.error = failure?.name ?? (error as Error).name;
+          execution.cause = failure?.message ?? (error as Error).message;
+        }
+      }
+      // The event log closes with the execution; the history is complete before the status shows.
+      await consume.catch(() => undefined);
+      execution.stopDate = new Date();
+      reporter({
+        type: 'execution-finished',
+        stateMachine: machine.name,
+        execution: name,
+        executionArn,
+        status: execution.status,
+        durationMs: performance.now() - startedAt,
+        ...(execution.error !== undefined ? { error: execution.error } : {}),
+        ...(execution.cause !== undefined ? { cause: execution.cause } : {}),
+      });
+    })();
+    return execution;
+  };
+
+  return {
+    stateMachines: machines.map(({ name, stateMachineArn, roleArn, definition, creationDate }) => ({
+      name,
+      stateMachineArn,
+      roleArn,
+      definition,
+      creationDate,
+    })),
+    stateMachineArn: (name) => machineFor(name).stateMachineArn,
+    describeStateMachine(stateMachineArn) {
+      const { name, roleArn, definition, creationDate } = machineFor(stateMachineArn);
+      return {
+        name,
+        stateMachineArn: machineFor(stateMachineArn).stateMachineArn,
+        roleArn,
+        definition,
+        creationDate,
+      };
+    },
+    startExecution(request) {
+      const machine = machineFor(request.stateMachineArn);
+      const input = request.input ?? '{}';
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(input);
+      } catch (error) {
+        throw new InvalidExecutionInputError((error as Error).message);
+      }
+      const name = request.name ?? randomUUID();
+      // https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html#StepFunctions-StartExecution-request-name
+      if (
+        name.length === 0 ||
+        name.length > 80 ||
+        INVALID_NAME_CHARACTER.test(name) ||
+        hasControlCharacter(name)
+      ) {
+        throw new InvalidNameError(name);
+      }
+      const executionArn = `arn:aws:states:${region}:${accountId}:execution:${machine.name}:${name}`;
+      const existing = executions.get(executionArn);
+      if (existing) {
+        if (existing.input === input && existing.status === 'RUNNING') {
+          return { executionArn, startDate: existing.startDate };
+        }
+        throw new ExecutionAlreadyExistsError(executionArn);
+      }
+      const execution = start(machine, name, input, parsed);
+      executions.set(executionArn, execution);
+      reporter({ type: 'execution-started', stateMachine: machine.name, execution: name, executionArn });
+      return { executionArn, startDate: execution.startDate };
+    },
+    describeExecution: (executionArn) => snapshot(executionFor(executionArn)),
+    listExecutions(stateMachineArn, statusFilter) {
+      const machine = machineFor(stateMachineArn);
+      return [...executions.values()]
+        .filter(
+          (e) =>
+            e.stateMachineArn === machine.stateMachineArn && (!statusFilter || e.status === statusFilter),
+        )
+        .reverse()
+        .map(snapshot);
+    },
+    stopExecution(executionArn, reason = {}) {
+      const execution = executionFor(executionArn);
+      if (execution.status === 'RUNNING') {
+        execution.abortReason = reason;
+        execution.abort();
+      }
+      return { stopDate: execution.stopDate ?? new Date() };
+    },
+    async waitForExecution(executionArn) {
+      const execution = executionFor(executionArn);
+      await execution.finished;
+      return snapshot(execution);
+    },
+    async stop() {
+      const running = [...executions.values()].filter((e) => e.status === 'RUNNING');
+      for (const execution of running) {
+        execution.abortReason = { error: 'LocalCloudStopped', cause: 'the local cloud was stopped' };
+        execution.abort();
+      }
+      await Promise.all(running.map((e) => e.finished));
+    },
+  };
+}
+
+function snapshot(execution: MutableExecution): ExecutionRecord {
+  const { executionArn, stateMachineArn, name, status, startDate, stopDate, input, output, error, cause } =
+    execution;
+  return {
+    executionArn,
+    stateMachineArn,
+    name,
+    status,
+    startDate,
+    ...(stopDate ? { stopDate } : {}),
+    input,
+    ...(output !== undefined ? { output } : {}),
+    ...(error !== undefined ? { error } : {}),
+    ...(cause !== undefined ? { cause } : {}),
+    history: [...execution.history],
+  };
+}
+
+/**
+ * Collects every Task state (nested Parallel branches and Map processors included, since the
+ * library looks local handlers up by state name at any depth) and gives Tasks without a timeout
+ * Step Functions' effectively unbounded default.
+ */
+function prepareTasks(definition: { States: Record<string, unknown> }, tasks: Map<string, string>): void {
+  for (const [name, value] of Object.entries(definition.States)) {
+    const state = value as Record<string, unknown>;
+    if (state.Type === 'Task' && typeof state.Resource === 'string') {
+      tasks.set(name, state.Resource);
+      if (state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) {
+        state.TimeoutSeconds = UNBOUNDED_TASK_TIMEOUT_SECONDS;
+      }
+    }
+    for (const branch of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? []) {
+      prepareTasks(branch, tasks);
+    }
+    const processor = (state.ItemProcessor ?? state.Iterator) as
+      | { States: Record<string, unknown> }
+      | undefined;
+    if (processor) prepareTasks(processor, tasks);
+  }
+}

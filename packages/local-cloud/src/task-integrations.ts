@@ -1,0 +1,229 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { type MessageAttributeValue, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { InvokeResult } from '@sidestep/lambda-runtime';
+import type { ContainerOverride, FargateTaskResult } from './fargate-task.ts';
+
+/** The Task state a service integration runs for. */
+export interface TaskCall {
+  readonly executionArn: string;
+  readonly stateName: string;
+  /** Aborted when the execution is stopped: the integration should stop its work. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * A service integration: gets the state's effective parameters (after `Parameters` and its `.$`
+ * paths were resolved) and returns the raw result Step Functions would get from the service, or
+ * throws a {@link StatesTaskError} carrying the `Error` / `Cause` Step Functions would report.
+ */
+export type TaskIntegration = (parameters: Record<string, unknown>, call: TaskCall) => Promise<unknown>;
+
+/** `Resource` of the optimized Lambda integration (request-response). */
+export const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
+/** `Resource` of the ECS RunTask integration that waits for the task to stop ("Run a Job"). */
+export const ECS_RUN_TASK_SYNC = 'arn:aws:states:::ecs:runTask.sync';
+/** `Resource` of the SQS SendMessage integration. */
+export const SQS_SEND_MESSAGE = 'arn:aws:states:::sqs:sendMessage';
+
+/**
+ * A task failure as Step Functions reports it. `name` is not fixed: it IS the `Error` a `Retry`
+ * or `Catch` matches (the Lambda `errorType`, `States.TaskFailed`, `SQS.<code>`), and the message
+ * is the `Cause`. aws-local-stepfunctions matches retriers and catchers on `error.name` and uses
+ * the message as `Cause` (never `error.cause`, which it would prefer, so none is set).
+ */
+export class StatesTaskError extends Error {
+  constructor(error: string, cause: string) {
+    super(cause);
+    this.name = error;
+  }
+}
+
+/**
+ * `arn:aws:states:::lambda:invoke`: calls the local function and returns what the optimized
+ * integration returns (`{ ExecutedVersion, Payload, SdkHttpMetadata, SdkResponseMetadata,
+ * StatusCode }`). A function error fails the task with `Error` = the error type and `Cause` = the
+ * JSON error document the Node.js runtime produced (`{"errorType","errorMessage","trace"}`), as on
+ * AWS (https://docs.aws.amazon.com/step-functions/latest/dg/connect-lambda.html).
+ * `invoke` resolves a function name, partial ARN or ARN (with or without a qualifier) or returns
+ * `undefined` for an unknown function.
+ */
+export function lambdaInvoke(
+  invoke: (functionName: string, payload: unknown) => Promise<InvokeResult> | undefined,
+): TaskIntegration {
+  return async (parameters) => {
+    const functionName = parameters.FunctionName;
+    if (typeof functionName !== 'string' || functionName === '') {
+      throw new StatesTaskError('States.Runtime', 'lambda:invoke: the parameter FunctionName is required');
+    }
+    const payload = parameters.Payload ?? {};
+    const pending = invoke(functionName, payload);
+    if (!pending) {
+      throw new StatesTaskError(
+        'Lambda.ResourceNotFoundException',
+        `Function not found: ${functionName} (Service: Lambda, Status Code: 404, Request ID: ${randomUUID()})`,
+      );
+    }
+    if (parameters.InvocationType === 'Event') {
+      // Asynchronous invocation: Lambda accepts the event and Step Functions moves on.
+      pending.catch(() => undefined);
+      return { Payload: '', StatusCode: 202, SdkResponseMetadata: { RequestId: randomUUID() } };
+    }
+    const result = await pending;
+    if (!result.ok) {
+      const { errorType, errorMessage, stackTrace } = result.error;
+      throw new StatesTaskError(
+        errorType,
+        JSON.stringify({ errorType, errorMessage, trace: stackTrace ?? [] }),
+      );
+    }
+    return {
+      ExecutedVersion: '$LATEST',
+      Payload: result.payload,
+      SdkHttpMetadata: {
+        HttpHeaders: { 'Content-Type': 'application/json', 'x-amzn-RequestId': result.requestId },
+        HttpStatusCode: 200,
+      },
+      SdkResponseMetadata: { RequestId: result.requestId },
+      StatusCode: 200,
+    };
+  };
+}
+
+/** What {@link ecsRunTaskSync} needs from the local cloud to run one task. */
+export interface RunTaskRequest {
+  readonly cluster: string;
+  readonly taskDefinition: string;
+  readonly overrides: readonly ContainerOverride[];
+  readonly call: TaskCall;
+}
+
+/** A finished task plus what its description reports. */
+export interface RunTaskOutcome extends FargateTaskResult {
+  readonly clusterArn: string;
+  readonly taskDefinitionArn: string;
+  readonly family: string;
+  readonly containerName: string;
+  readonly cpu: number;
+  readonly memoryMb: number;
+}
+
+/** The task definition or cluster of a RunTask request does not exist locally. */
+export class EcsInvalidParameterError extends StatesTaskError {
+  constructor(message: string) {
+    // ECS's own error code, prefixed as Step Functions prefixes service errors.
+    super('ECS.InvalidParameterException', message);
+  }
+}
+
+/**
+ * `arn:aws:states:::ecs:runTask.sync`: runs the task, waits for it to stop and returns its
+ * description (PascalCase, as the integration returns DescribeTasks' task). A non-zero exit code
+ * of the essential container fails the task with `States.TaskFailed` and the description as the
+ * `Cause`, as Step Functions does when the task stops with a failure
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html).
+ */
+export function ecsRunTaskSync(run: (request: RunTaskRequest) => Promise<RunTaskOutcome>): TaskIntegration {
+  return async (parameters, call) => {
+    const taskDefinition = parameters.TaskDefinition;
+    if (typeof taskDefinition !== 'string' || taskDefinition === '') {
+      throw new StatesTaskError(
+        'States.Runtime',
+        'ecs:runTask.sync: the parameter TaskDefinition is required',
+      );
+    }
+    const overrides = (parameters.Overrides as { ContainerOverrides?: ContainerOverride[] } | undefined)
+      ?.ContainerOverrides;
+    const outcome = await run({
+      cluster: typeof parameters.Cluster === 'string' ? parameters.Cluster : 'default',
+      taskDefinition,
+      overrides: overrides ?? [],
+      call,
+    });
+    const description = taskDescription(outcome, parameters);
+    if (outcome.exitCode !== 0) throw new StatesTaskError('States.TaskFailed', JSON.stringify(description));
+    return description;
+  };
+}
+
+function taskDescription(
+  outcome: RunTaskOutcome,
+  parameters: Record<string, unknown>,
+): Record<string, unknown> {
+  const containerArn = outcome.taskArn.replace(':task/', ':container/');
+  return {
+    Attachments: [],
+    Attributes: [{ Name: 'ecs.cpu-architecture', Value: process.arch === 'arm64' ? 'arm64' : 'x86_64' }],
+    AvailabilityZone: 'us-east-1a',
+    ClusterArn: outcome.clusterArn,
+    Connectivity: 'CONNECTED',
+    Containers: [
+      {
+        ContainerArn: containerArn,
+        ...(outcome.exitCode !== null ? { ExitCode: outcome.exitCode } : {}),
+        LastStatus: 'STOPPED',
+        Name: outcome.containerName,
+        ...(outcome.signal ? { Reason: `terminated by ${outcome.signal}` } : {}),
+        TaskArn: outcome.taskArn,
+      },
+    ],
+    Cpu: String(outcome.cpu),
+    CreatedAt: outcome.startedAt.getTime(),
+    DesiredStatus: 'STOPPED',
+    Group: `family:${outcome.family}`,
+    LastStatus: 'STOPPED',
+    LaunchType: typeof parameters.LaunchType === 'string' ? parameters.LaunchType : 'FARGATE',
+    Memory: String(outcome.memoryMb),
+    Overrides: parameters.Overrides ?? { ContainerOverrides: [] },
+    PlatformVersion: '1.4.0',
+    StartedAt: outcome.startedAt.getTime(),
+    StartedBy: 'AWS Step Functions',
+    StopCode: outcome.stopCode,
+    StoppedAt: outcome.stoppedAt.getTime(),
+    StoppedReason: outcome.stoppedReason,
+    TaskArn: outcome.taskArn,
+    TaskDefinitionArn: outcome.taskDefinitionArn,
+    Version: 1,
+  };
+}
+
+/**
+ * `arn:aws:states:::sqs:sendMessage`: sends to the local queue. A JSON `MessageBody` is sent as
+ * its JSON text, as Step Functions does; SQS errors fail the task as `SQS.<code>`.
+ */
+export function sqsSendMessage(sqs: SQSClient): TaskIntegration {
+  return async (parameters) => {
+    const { QueueUrl, MessageBody } = parameters;
+    if (typeof QueueUrl !== 'string' || MessageBody === undefined) {
+      throw new StatesTaskError('States.Runtime', 'sqs:sendMessage: QueueUrl and MessageBody are required');
+    }
+    const body = typeof MessageBody === 'string' ? MessageBody : JSON.stringify(MessageBody);
+    try {
+      const output = await sqs.send(
+        new SendMessageCommand({
+          QueueUrl,
+          MessageBody: body,
+          ...(typeof parameters.DelaySeconds === 'number' ? { DelaySeconds: parameters.DelaySeconds } : {}),
+          ...(parameters.MessageAttributes
+            ? { MessageAttributes: parameters.MessageAttributes as Record<string, MessageAttributeValue> }
+            : {}),
+          ...(typeof parameters.MessageGroupId === 'string'
+            ? { MessageGroupId: parameters.MessageGroupId }
+            : {}),
+          ...(typeof parameters.MessageDeduplicationId === 'string'
+            ? { MessageDeduplicationId: parameters.MessageDeduplicationId }
+            : {}),
+        }),
+      );
+      const requestId = output.$metadata.requestId ?? randomUUID();
+      return {
+        MD5OfMessageBody: output.MD5OfMessageBody ?? createHash('md5').update(body).digest('hex'),
+        MessageId: output.MessageId,
+        SdkHttpMetadata: { HttpHeaders: { 'x-amzn-RequestId': requestId }, HttpStatusCode: 200 },
+        SdkResponseMetadata: { RequestId: requestId },
+      };
+    } catch (error) {
+      const { name, message } = error as Error;
+      throw new StatesTaskError(`SQS.${name}`, message);
+    }
+  };
+}

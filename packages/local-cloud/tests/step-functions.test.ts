@@ -1,0 +1,177 @@
+import { describe, expect, it } from '@jest/globals';
+import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import {
+  createLocalStepFunctions,
+  ExecutionAlreadyExistsError,
+  ExecutionDoesNotExistError,
+  InvalidExecutionInputError,
+  StateMachineDoesNotExistError,
+  UnsupportedIntegrationError,
+} from '../src/step-functions.ts';
+import { LAMBDA_INVOKE, StatesTaskError, type TaskIntegration } from '../src/task-integrations.ts';
+
+const FN = 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-status-updater';
+
+/** A small workflow shaped like the import: a Lambda step with retries, a Choice, a catch-all. */
+const definition = {
+  StartAt: 'Register',
+  States: {
+    Register: {
+      Type: 'Task',
+      Resource: LAMBDA_INVOKE,
+      Parameters: { FunctionName: FN, 'Payload.$': '$', 'executionId.$': '$$.Execution.Id' },
+      ResultSelector: { 'job.$': '$.Payload' },
+      Retry: [
+        { ErrorEquals: ['Lambda.ServiceException'], IntervalSeconds: 1, MaxAttempts: 2, BackoffRate: 2 },
+      ],
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Failed' }],
+      Next: 'Duplicate?',
+    },
+    'Duplicate?': {
+      Type: 'Choice',
+      Choices: [{ Variable: '$.job.duplicate', BooleanEquals: true, Next: 'Done' }],
+      Default: 'Done',
+    },
+    Done: { Type: 'Succeed' },
+    Failed: { Type: 'Fail', Error: 'ImportFailed', CausePath: '$.error.Cause' },
+  },
+};
+
+function cloud(integration: TaskIntegration, retryIntervalMs = 0) {
+  const report = createCollectingReporter();
+  const sfn = createLocalStepFunctions({
+    stateMachines: [{ name: 'sidestep-local-import', definition }],
+    integrations: { [LAMBDA_INVOKE]: integration },
+    region: 'us-east-1',
+    accountId: '000000000000',
+    reporter: report.reporter,
+    retryIntervalMs,
+  });
+  return { sfn, report, arn: sfn.stateMachineArn('sidestep-local-import') };
+}
+
+describe('createLocalStepFunctions', () => {
+  it('runs an execution to SUCCEEDED with the execution id in the context and a full history', async () => {
+    const calls: unknown[] = [];
+    const { sfn, arn, report } = cloud(async (parameters, call) => {
+      calls.push({ parameters, call });
+      return { Payload: { duplicate: false, jobId: 'imp_1' }, StatusCode: 200 };
+    });
+    const { executionArn } = sfn.startExecution({ stateMachineArn: arn, name: 'first', input: '{"a":1}' });
+    expect(executionArn).toBe('arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:first');
+    expect(sfn.describeExecution(executionArn).status).toBe('RUNNING');
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(JSON.parse(done.output ?? '')).toEqual({ job: { duplicate: false, jobId: 'imp_1' } });
+    expect(calls).toEqual([
+      {
+        parameters: { FunctionName: FN, Payload: { a: 1 }, executionId: executionArn },
+        call: { executionArn, stateName: 'Register', signal: expect.any(AbortSignal) },
+      },
+    ]);
+    expect(done.history.map((event) => event.type)).toEqual([
+      'ExecutionStarted',
+      'TaskStateEntered',
+      'TaskSucceeded',
+      'TaskStateExited',
+      'ChoiceStateEntered',
+      'ChoiceStateExited',
+      'SucceedStateEntered',
+      'SucceedStateExited',
+      'ExecutionSucceeded',
+    ]);
+    expect(done.history.map((event) => event.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(report.ofType('execution-finished')).toEqual([
+      expect.objectContaining({ execution: 'first', status: 'SUCCEEDED', executionArn }),
+    ]);
+  });
+
+  it('retries only the errors a retrier names, then catches into a FAILED execution', async () => {
+    let attempts = 0;
+    const { sfn, arn, report } = cloud(async () => {
+      attempts += 1;
+      throw new StatesTaskError('Lambda.ServiceException', '{"errorMessage":"try again"}');
+    });
+    const { executionArn } = sfn.startExecution({ stateMachineArn: arn, input: '{}' });
+    const done = await sfn.waitForExecution(executionArn);
+    expect(attempts).toBe(3);
+    expect(report.ofType('state-retried')).toHaveLength(2);
+    expect(done.status).toBe('FAILED');
+    expect(done.error).toBe('ImportFailed');
+    expect(done.cause).toBe('{"errorMessage":"try again"}');
+    const failed = done.history.find((event) => event.type === 'TaskFailed');
+    expect(failed?.taskFailedEventDetails).toEqual({
+      resourceType: 'lambda',
+      resource: 'invoke',
+      error: 'Lambda.ServiceException',
+      cause: '{"errorMessage":"try again"}',
+    });
+    expect(done.history.at(-1)?.type).toBe('ExecutionFailed');
+  });
+
+  it('does not retry an error no retrier names', async () => {
+    let attempts = 0;
+    const { sfn, arn } = cloud(async () => {
+      attempts += 1;
+      throw new StatesTaskError('InvalidTransitionError', '{"errorMessage":"no"}');
+    });
+    const done = await sfn.waitForExecution(sfn.startExecution({ stateMachineArn: arn }).executionArn);
+    expect(attempts).toBe(1);
+    expect(done.status).toBe('FAILED');
+  });
+
+  it('lists executions newest first, filtered by status', async () => {
+    const { sfn, arn } = cloud(async () => ({ Payload: { duplicate: true } }));
+    const a = sfn.startExecution({ stateMachineArn: arn, name: 'a' });
+    const b = sfn.startExecution({ stateMachineArn: arn, name: 'b' });
+    await sfn.waitForExecution(a.executionArn);
+    await sfn.waitForExecution(b.executionArn);
+    expect(sfn.listExecutions(arn).map((e) => e.name)).toEqual(['b', 'a']);
+    expect(sfn.listExecutions(arn, 'FAILED')).toEqual([]);
+  });
+
+  it('treats a repeated name as idempotent while running with the same input, else refuses it', async () => {
+    const { promise, resolve } = Promise.withResolvers<unknown>();
+    const { sfn, arn } = cloud(() => promise);
+    const first = sfn.startExecution({ stateMachineArn: arn, name: 'same', input: '{"x":1}' });
+    expect(sfn.startExecution({ stateMachineArn: arn, name: 'same', input: '{"x":1}' })).toEqual(first);
+    expect(() => sfn.startExecution({ stateMachineArn: arn, name: 'same', input: '{"x":2}' })).toThrow(
+      ExecutionAlreadyExistsError,
+    );
+    resolve({ Payload: {} });
+    await sfn.waitForExecution(first.executionArn);
+    expect(() => sfn.startExecution({ stateMachineArn: arn, name: 'same', input: '{"x":1}' })).toThrow(
+      ExecutionAlreadyExistsError,
+    );
+  });
+
+  it('aborts a running execution on stopExecution', async () => {
+    const { sfn, arn } = cloud(() => new Promise(() => undefined));
+    const { executionArn } = sfn.startExecution({ stateMachineArn: arn });
+    sfn.stopExecution(executionArn, { error: 'Operator', cause: 'by hand' });
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done.status).toBe('ABORTED');
+    expect(done.error).toBe('Operator');
+    expect(done.history.at(-1)?.type).toBe('ExecutionAborted');
+  });
+
+  it('refuses unknown state machines, executions, bad input and unsupported resources', () => {
+    const { sfn, arn } = cloud(async () => ({}));
+    expect(() => sfn.startExecution({ stateMachineArn: `${arn}-nope` })).toThrow(
+      StateMachineDoesNotExistError,
+    );
+    expect(() => sfn.describeExecution(`${arn}:nope`)).toThrow(ExecutionDoesNotExistError);
+    expect(() => sfn.startExecution({ stateMachineArn: arn, input: '{oops' })).toThrow(
+      InvalidExecutionInputError,
+    );
+    expect(() =>
+      createLocalStepFunctions({
+        stateMachines: [{ name: 'x', definition }],
+        integrations: {},
+        region: 'us-east-1',
+        accountId: '000000000000',
+        reporter: () => undefined,
+      }),
+    ).toThrow(UnsupportedIntegrationError);
+  });
+});
