@@ -5,7 +5,7 @@ import { createConsoleReporter, type LocalCloud, startLocalCloud } from '@sidest
 import { Command, InvalidArgumentError } from 'commander';
 import { formatBanner } from './src/banner.ts';
 import { buildServices } from './src/build-services.ts';
-import { SERVICES } from './src/services.ts';
+import { SERVICES, TASKS, WORKFLOWS } from './src/services.ts';
 
 const rootDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -19,7 +19,7 @@ function port(value: string): number {
 
 const program = new Command('start')
   .description(
-    'Run sidestep locally: SQS + S3, every service behind the Lambda Runtime API, SMTP sink, PostgreSQL',
+    'Run sidestep locally: SQS + S3 + Step Functions, every service behind the Lambda Runtime API, Fargate tasks as child processes, SMTP sink, PostgreSQL',
   )
   .option('--port <port>', 'SQS + S3 endpoint port', port, 4566)
   .option('--smtp-port <port>', 'SMTP sink port', port, 1025)
@@ -44,13 +44,15 @@ const options = program.opts<{
 
 const databaseUrl = options.databaseUrl || process.env.DATABASE_URL || undefined;
 
-if (options.build) await buildServices(SERVICES, rootDir);
+if (options.build) await buildServices([...SERVICES, ...TASKS], rootDir);
 
 let cloud: LocalCloud;
 try {
   cloud = await startLocalCloud({
     rootDir,
     services: SERVICES.map((entry) => ({ manifest: entry.manifest, bundleDir: entry.bundleDir })),
+    tasks: TASKS.map((entry) => ({ manifest: entry.manifest, bundleDir: entry.bundleDir })),
+    workflows: WORKFLOWS,
     port: options.port,
     smtpPort: options.smtpPort,
     ...(databaseUrl ? { databaseUrl } : {}),

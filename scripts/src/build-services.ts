@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import type { ServiceEntry } from './services.ts';
+import type { BuiltPackage } from './services.ts';
 
 /** A service's build script failed; its output is already on the terminal. */
 export class ServiceBuildError extends Error {
@@ -15,10 +15,10 @@ export class ServiceBuildError extends Error {
 }
 
 /**
- * Runs each service's own `build` script (the one the image build uses) through the workspace's
- * pnpm, so the local cloud runs exactly the bundle the image would contain.
+ * Runs each service's and task's own `build` script (the one the image build uses) through the
+ * workspace's pnpm, so the local cloud runs exactly the bundle the image would contain.
  */
-export async function buildServices(services: readonly ServiceEntry[], rootDir: string): Promise<void> {
+export async function buildServices(services: readonly BuiltPackage[], rootDir: string): Promise<void> {
   if (services.length === 0) return;
   const packages = services.map((service) => service.packageName);
   const filters = packages.flatMap((name) => ['--filter', name]);

@@ -204,6 +204,8 @@ interface PreparedMachine extends LocalStateMachine {
   readonly machine: StateMachine;
   /** Task state name -> Resource, nested states included. */
   readonly tasks: ReadonlyMap<string, string>;
+  /** Task state name -> the parameters (key paths) to JSON-encode, see {@link prepareTasks}. */
+  readonly jsonToString: ReadonlyMap<string, readonly (readonly string[])[]>;
 }
 
 /**
@@ -219,7 +221,8 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     // prototype check, and structuredClone builds objects of the main realm, not of a jest vm context.
     const definition = JSON.parse(JSON.stringify(spec.definition)) as StateMachineDefinition;
     const tasks = new Map<string, string>();
-    prepareTasks(definition, tasks);
+    const jsonToString = new Map<string, string[][]>();
+    prepareTasks(definition, tasks, jsonToString);
     for (const [state, resource] of tasks) {
       if (!options.integrations[resource])
         throw new UnsupportedIntegrationError(spec.name, state, resource, supported);
@@ -234,6 +237,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       // library's check rejects some service integration resources it does not know.
       machine: new StateMachine(definition, { validationOptions: { checkArn: false } }),
       tasks,
+      jsonToString,
     };
   });
   const executions = new Map<string, MutableExecution>();
@@ -262,7 +266,10 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const [stateName, resource] of machine.tasks) {
       const integration = options.integrations[resource] as TaskIntegration;
-      handlers[stateName] = async (parameters) => {
+      const encode = machine.jsonToString.get(stateName) ?? [];
+      handlers[stateName] = async (resolved) => {
+        const parameters = (resolved ?? {}) as Record<string, unknown>;
+        for (const path of encode) jsonEncodeAt(parameters, path);
         // Settling on abort lets the library clear its task timer, and tells the integration to
         // stop its work (Step Functions stops a `.sync` ECS task when its execution is stopped).
         const raw = await Promise.race([
@@ -614,8 +621,18 @@ function snapshot(execution: MutableExecution): ExecutionRecord {
  * Collects every Task state (nested Parallel branches and Map processors included, since the
  * library looks local handlers up by state name at any depth) and gives Tasks without a timeout
  * Step Functions' effectively unbounded default.
+ *
+ * It also takes `States.JsonToString(<path>)` out of Task parameters: aws-local-stepfunctions 3.0.0
+ * strips every backslash from the string an intrinsic function returns (`BaseIntrinsicFunction.call`
+ * does `result.replaceAll("\\", "")`), so JSON holding a quote (`"reason": "missing \"email\""`)
+ * comes out invalid. The parameter becomes the plain path and the handler JSON-encodes the value
+ * before the integration sees it, which is what States.JsonToString does on AWS.
  */
-function prepareTasks(definition: { States: Record<string, unknown> }, tasks: Map<string, string>): void {
+function prepareTasks(
+  definition: { States: Record<string, unknown> },
+  tasks: Map<string, string>,
+  jsonToString: Map<string, string[][]>,
+): void {
   for (const [name, value] of Object.entries(definition.States)) {
     const state = value as Record<string, unknown>;
     if (state.Type === 'Task' && typeof state.Resource === 'string') {
@@ -623,13 +640,44 @@ function prepareTasks(definition: { States: Record<string, unknown> }, tasks: Ma
       if (state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) {
         state.TimeoutSeconds = UNBOUNDED_TASK_TIMEOUT_SECONDS;
       }
+      const paths: string[][] = [];
+      if (state.Parameters && typeof state.Parameters === 'object') {
+        takeOutJsonToString(state.Parameters as Record<string, unknown>, [], paths);
+      }
+      if (paths.length > 0) jsonToString.set(name, paths);
     }
     for (const branch of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? []) {
-      prepareTasks(branch, tasks);
+      prepareTasks(branch, tasks, jsonToString);
     }
     const processor = (state.ItemProcessor ?? state.Iterator) as
       | { States: Record<string, unknown> }
       | undefined;
-    if (processor) prepareTasks(processor, tasks);
+    if (processor) prepareTasks(processor, tasks, jsonToString);
+  }
+}
+
+const JSON_TO_STRING = /^States\.JsonToString\(\s*(\$[^()]*?)\s*\)$/;
+
+function takeOutJsonToString(template: Record<string, unknown>, at: string[], paths: string[][]): void {
+  for (const [key, value] of Object.entries(template)) {
+    if (key.endsWith('.$') && typeof value === 'string') {
+      const match = JSON_TO_STRING.exec(value);
+      if (match?.[1]) {
+        template[key] = match[1];
+        paths.push([...at, key.slice(0, -2)]);
+      }
+    } else if (value && typeof value === 'object' && !Array.isArray(value)) {
+      takeOutJsonToString(value as Record<string, unknown>, [...at, key], paths);
+    }
+  }
+}
+
+function jsonEncodeAt(parameters: Record<string, unknown>, path: readonly string[]): void {
+  let target: unknown = parameters;
+  for (const key of path.slice(0, -1)) target = (target as Record<string, unknown> | undefined)?.[key];
+  const last = path.at(-1);
+  if (last !== undefined && target && typeof target === 'object' && last in target) {
+    const holder = target as Record<string, unknown>;
+    holder[last] = JSON.stringify(holder[last]);
   }
 }

@@ -8,7 +8,12 @@ import {
   StateMachineDoesNotExistError,
   UnsupportedIntegrationError,
 } from '../src/step-functions.ts';
-import { LAMBDA_INVOKE, StatesTaskError, type TaskIntegration } from '../src/task-integrations.ts';
+import {
+  LAMBDA_INVOKE,
+  SQS_SEND_MESSAGE,
+  StatesTaskError,
+  type TaskIntegration,
+} from '../src/task-integrations.ts';
 
 const FN = 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-status-updater';
 
@@ -173,5 +178,44 @@ describe('createLocalStepFunctions', () => {
         reporter: () => undefined,
       }),
     ).toThrow(UnsupportedIntegrationError);
+  });
+  it('gives States.JsonToString in task parameters valid JSON, quotes and backslashes included', async () => {
+    const sent: unknown[] = [];
+    const sfn = createLocalStepFunctions({
+      stateMachines: [
+        {
+          name: 'mail',
+          definition: {
+            StartAt: 'Send',
+            States: {
+              Send: {
+                Type: 'Task',
+                Resource: SQS_SEND_MESSAGE,
+                Parameters: {
+                  QueueUrl: 'http://q',
+                  'MessageBody.$': 'States.JsonToString($.mail)',
+                  Nested: { 'Copy.$': 'States.JsonToString($.mail.payload)' },
+                },
+                End: true,
+              },
+            },
+          },
+        },
+      ],
+      integrations: { [SQS_SEND_MESSAGE]: async (parameters) => sent.push(parameters) },
+      region: 'us-east-1',
+      accountId: '000000000000',
+      reporter: () => undefined,
+    });
+    const mail = { payload: { reason: 'missing "email" in C:\\users.csv' } };
+    const { executionArn } = sfn.startExecution({ stateMachineArn: 'mail', input: JSON.stringify({ mail }) });
+    expect((await sfn.waitForExecution(executionArn)).status).toBe('SUCCEEDED');
+    expect(sent).toEqual([
+      {
+        QueueUrl: 'http://q',
+        MessageBody: JSON.stringify(mail),
+        Nested: { Copy: JSON.stringify(mail.payload) },
+      },
+    ]);
   });
 });

@@ -1,0 +1,236 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  SFNClient,
+} from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type Database, openDatabase } from '@sidestep/db';
+import {
+  type CollectingReporter,
+  createCollectingReporter,
+  type LocalCloud,
+  startLocalCloud,
+} from '@sidestep/local-cloud';
+import { LOCAL_NOTIFY_ADDRESS, SERVICES, TASKS, WORKFLOWS } from '../src/services.ts';
+
+// The import issue's "done when", as a test: the real status-updater, batch-worker and
+// mail-dispatcher bundles (built by turbo before this test) and the import workflow from
+// @sidestep/workflows in the local cloud, driven only through the raw AWS SDK.
+// With TEST_DATABASE_URL the services use that PostgreSQL server instead of embedded PGlite.
+const rootDir = join(import.meta.dirname, '..', '..');
+const BUCKET = 'sidestep-local-imports';
+const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
+// Keys, file names and external ids of this run: a real server keeps the ledger between runs.
+const run = randomBytes(4).toString('hex');
+
+let stateDir: string;
+let cloud: LocalCloud;
+let collecting: CollectingReporter;
+let s3: S3Client;
+let sfn: SFNClient;
+let db: Database;
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(join(tmpdir(), 'import-path-'));
+  collecting = createCollectingReporter();
+  const databaseUrl = process.env.TEST_DATABASE_URL;
+  cloud = await startLocalCloud({
+    rootDir,
+    stateDir,
+    port: 0,
+    smtpPort: 0,
+    ...(databaseUrl ? { databaseUrl } : {}),
+    reporter: collecting.reporter,
+    services: SERVICES.map((entry) => ({
+      manifest: entry.manifest,
+      bundleDir: join(rootDir, entry.bundleDir),
+    })),
+    tasks: TASKS.map((entry) => ({ manifest: entry.manifest, bundleDir: join(rootDir, entry.bundleDir) })),
+    workflows: WORKFLOWS,
+  });
+  const client = {
+    endpoint: cloud.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  };
+  s3 = new S3Client({ ...client, forcePathStyle: true });
+  sfn = new SFNClient(client);
+  db = await openDatabase({ url: cloud.databaseUrl });
+}, 90_000);
+
+afterAll(async () => {
+  s3?.destroy();
+  sfn?.destroy();
+  await db?.close();
+  await cloud?.stop();
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+/** A users CSV: the required columns, a name and one extra column that lands in `attributes`. */
+function usersCsv(rows: number, header = 'external_id,email,name,plan'): string {
+  const lines = [header];
+  for (let i = 1; i <= rows; i++) lines.push(`u-${run}-${i},user${i}.${run}@example.com,User ${i},gold`);
+  return `${lines.join('\n')}\n`;
+}
+
+async function upload(fileName: string, body: string): Promise<string> {
+  const key = `imports/${run}/${fileName}`;
+  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ContentType: 'text/csv' }));
+  return key;
+}
+
+/**
+ * Waits, through the Step Functions API only, until `count` executions for `key` have ended, and
+ * returns them. The execution input is the S3 event, so it names the key.
+ */
+async function finishedExecutions(key: string, count = 1, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { executions = [] } = await sfn.send(
+      new ListExecutionsCommand({ stateMachineArn: STATE_MACHINE_ARN }),
+    );
+    const described = await Promise.all(
+      executions.map((execution) =>
+        sfn.send(new DescribeExecutionCommand({ executionArn: execution.executionArn })),
+      ),
+    );
+    const forKey = described.filter(
+      (execution) => JSON.parse(execution.input ?? '{}').detail?.object?.key === key,
+    );
+    const done = forKey.filter((execution) => execution.status !== 'RUNNING');
+    if (forKey.length >= count && done.length === forKey.length) return done;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `executions for ${key} did not end in time: ${JSON.stringify(forKey.map((e) => e.status))}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
+ * The .eml files to the import address whose subject is `subject`, quoted-printable soft line
+ * breaks and ASCII escapes decoded (the bodies here are ASCII).
+ */
+function mails(subject: string): string[] {
+  return readdirSync(cloud.outboxDir)
+    .filter((file) => file.endsWith('.eml'))
+    .map((file) =>
+      readFileSync(join(cloud.outboxDir, file), 'utf8')
+        .replace(/=\r?\n/g, '')
+        .replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
+    )
+    .filter((mail) => mail.includes(`To: ${LOCAL_NOTIFY_ADDRESS}`) && mail.includes(`Subject: ${subject}`));
+}
+
+async function job(key: string) {
+  const { rows } = await db.query<{
+    id: string;
+    state: string;
+    rows_imported: string | null;
+    error: string | null;
+  }>('select id, state, rows_imported, error from jobs where source_bucket = $1 and source_key = $2', [
+    BUCKET,
+    key,
+  ]);
+  return rows;
+}
+
+async function statesVisited(execution: DescribeExecutionCommandOutput): Promise<string[]> {
+  const { events = [] } = await sfn.send(
+    new GetExecutionHistoryCommand({ executionArn: execution.executionArn, maxResults: 1000 }),
+  );
+  return events.flatMap((event) =>
+    event.stateEnteredEventDetails?.name ? [event.stateEnteredEventDetails.name] : [],
+  );
+}
+
+describe('the import path in the local cloud', () => {
+  it('imports a 1,000-row CSV uploaded with the raw S3 client, mails the row count and SUCCEEDS', async () => {
+    const fileName = `users-${run}.csv`;
+    const key = await upload(fileName, usersCsv(1_000));
+
+    const [execution] = await finishedExecutions(key);
+    expect(execution?.status).toBe('SUCCEEDED');
+    expect(execution?.stateMachineArn).toBe(STATE_MACHINE_ARN);
+    expect(await statesVisited(execution as DescribeExecutionCommandOutput)).toEqual(
+      expect.arrayContaining([
+        'RegisterJob',
+        'StartJob',
+        'ImportRows',
+        'FinishJob',
+        'NotifyCompleted',
+        'Imported',
+      ]),
+    );
+
+    await collecting.waitFor(
+      'mail-delivered',
+      (event) => event.subject === `Import finished: ${fileName}`,
+      30_000,
+    );
+    const [mail] = mails(`Import finished: ${fileName}`);
+    expect(mail).toMatch(/1,000 rows were imported/);
+
+    const [registered] = await job(key);
+    expect(registered).toMatchObject({ state: 'succeeded', rows_imported: '1000' });
+    const { rows } = await db.query<{ count: string; plan: string }>(
+      "select count(*)::text as count, min(attributes->>'plan') as plan from users where external_id like $1",
+      [`u-${run}-%`],
+    );
+    expect(rows[0]).toEqual({ count: '1000', plan: 'gold' });
+  }, 90_000);
+
+  it('fails a CSV with a bad header: import.failed mail with the reason, a failed job, a FAILED execution', async () => {
+    const fileName = `bad-header-${run}.csv`;
+    const key = await upload(fileName, usersCsv(3, 'id,mail,name'));
+
+    const [execution] = await finishedExecutions(key);
+    expect(execution?.status).toBe('FAILED');
+    expect(execution?.error).toBe('States.TaskFailed');
+
+    await collecting.waitFor(
+      'mail-delivered',
+      (event) => event.subject === `Import failed: ${fileName}`,
+      30_000,
+    );
+    const [mail] = mails(`Import failed: ${fileName}`);
+    const reason = /Reason: (.+)/.exec(mail ?? '')?.[1] ?? '';
+    expect(reason).toMatch(/external_id/);
+    expect(execution?.cause).toBe(reason.trim());
+
+    const [failed] = await job(key);
+    expect(failed?.state).toBe('failed');
+    expect(failed?.error).toMatch(/external_id/);
+  }, 90_000);
+
+  it('imports the same object uploaded twice once', async () => {
+    const fileName = `twice-${run}.csv`;
+    const body = usersCsv(10);
+    const key = await upload(fileName, body);
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ContentType: 'text/csv' }));
+
+    const executions = await finishedExecutions(key, 2);
+    expect(executions.map((execution) => execution.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    const paths = await Promise.all(executions.map(statesVisited));
+    expect(paths.filter((states) => states.includes('ImportRows'))).toHaveLength(1);
+    expect(paths.filter((states) => states.includes('AlreadyRegistered'))).toHaveLength(1);
+
+    expect(await job(key)).toHaveLength(1);
+    await collecting.waitFor(
+      'mail-delivered',
+      (event) => event.subject === `Import finished: ${fileName}`,
+      30_000,
+    );
+    // The mail-dispatcher batches for a second: give a wrong second mail the time to arrive.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(mails(`Import finished: ${fileName}`)).toHaveLength(1);
+  }, 90_000);
+});
