@@ -18,7 +18,15 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,16 +40,21 @@ import {
 import { migrate, PostgresDatabase } from '@sidestep/db';
 import { startFauxqs } from 'fauxqs';
 import pg from 'pg';
+import { task } from '../task.ts';
 
 const packageDir = join(import.meta.dirname, '..');
 const bundle = join(packageDir, 'dist', 'index.mjs');
 const GOAL = { rowsPerSecondVsPsql: 0.8 };
 
 const { values } = parseArgs({
+  // `pnpm run bench -- --memory-run` passes the `--` through.
+  args: process.argv.slice(2).filter((arg) => arg !== '--'),
   options: {
     rows: { type: 'string', default: '100000,1000000' },
     'memory-run': { type: 'boolean', default: false },
     repeat: { type: 'string', default: '1' },
+    /** Diagnostics: `--worker-only` skips both psql baselines (and never writes results). */
+    'worker-only': { type: 'boolean', default: false },
   },
 });
 const sizes = values.rows.split(',').map(Number);
@@ -234,11 +247,25 @@ async function workerImport(key: string, rows: number): Promise<Sample> {
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'bench',
       AWS_SECRET_ACCESS_KEY: 'bench',
-      NODE_OPTIONS: `--enable-source-maps ${process.env.BENCH_NODE_OPTIONS ?? ''}`,
+      // The task definition's own environment, as ECS sets it.
+      ...task.environment,
+      NODE_OPTIONS: `${task.environment.NODE_OPTIONS} ${process.env.BENCH_NODE_OPTIONS ?? ''}`.trim(),
       PROGRESS_INTERVAL_SECONDS: process.env.BENCH_PROGRESS_SECONDS ?? '5',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Diagnostics: BENCH_SAMPLE_RSS=1 prints the worker's VmRSS every 100 ms (MiB), to see when it peaks.
+  const samples: number[] = [];
+  const sampler = process.env.BENCH_SAMPLE_RSS
+    ? setInterval(() => {
+        try {
+          const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+          samples.push(Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024));
+        } catch {
+          // the process has exited
+        }
+      }, 100)
+    : undefined;
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (data: string) => {
     output += data;
@@ -249,6 +276,10 @@ async function workerImport(key: string, rows: number): Promise<Sample> {
   const [code] = (await once(child, 'close')) as [number | null];
   if (process.env.BENCH_VERBOSE) process.stderr.write(output);
   const seconds = (performance.now() - started) / 1000;
+  if (sampler) {
+    clearInterval(sampler);
+    process.stderr.write(`worker VmRSS MiB every 100 ms: ${samples.join(' ')}\n`);
+  }
   const finished = output
     .split('\n')
     .filter((line) => line.startsWith('{'))
@@ -296,12 +327,15 @@ try {
     const psqlMerge: Sample[] = [];
     const worker: Sample[] = [];
     for (let run = 0; run < repeat; run++) {
-      psql.push(psqlCopy(file.path));
-      psqlMerge.push(psqlCopyMerge(file.path));
+      if (!values['worker-only']) {
+        psql.push(psqlCopy(file.path));
+        psqlMerge.push(psqlCopyMerge(file.path));
+      }
       worker.push(await workerImport(key, rows));
     }
     rmSync(file.path);
     const tool = (samples: Sample[]): ToolResult => {
+      if (samples.length === 0) return { seconds: 0, rowsPerSecond: 0, maxRssMiB: 0 };
       const seconds = median(samples.map((s) => s.seconds));
       return {
         seconds: Number(seconds.toFixed(2)),
@@ -346,7 +380,7 @@ const machine = {
 const date = new Date().toISOString();
 const resultsFile = { date, machine, repeat, goal: GOAL, results };
 // Only a run that includes 1M rows replaces the committed results (a quick --rows 1000 run does not).
-if (sizes.includes(1_000_000)) {
+if (sizes.includes(1_000_000) && !values['worker-only']) {
   writeFileSync(join(import.meta.dirname, 'results.json'), `${JSON.stringify(resultsFile, null, 2)}\n`);
   writeFileSync(join(import.meta.dirname, 'RESULTS.md'), markdown());
   console.log('wrote bench/results.json and bench/RESULTS.md');
