@@ -5,7 +5,7 @@ import { createConsoleReporter, type LocalCloud, startLocalCloud } from '@sidest
 import { Command, InvalidArgumentError } from 'commander';
 import { formatBanner } from './src/banner.ts';
 import { buildServices } from './src/build-services.ts';
-import { SERVICES, TASKS, WORKFLOWS } from './src/services.ts';
+import { SERVICES, TASKS, UPLOAD_EXAMPLES, WORKFLOWS } from './src/services.ts';
 
 const rootDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -70,13 +70,7 @@ try {
   throw error;
 }
 
-process.stdout.write(
-  formatBanner(cloud, {
-    rootDir,
-    queueNames: SERVICES.flatMap((entry) => (entry.manifest.queue ? [entry.manifest.queue.name] : [])),
-  }),
-);
-
+// Listening before the banner: whoever reads it (a person, a test) may press Ctrl-C at once.
 let stopping = false;
 const stop = (signal: NodeJS.Signals) => {
   if (stopping) {
@@ -99,3 +93,11 @@ const stop = (signal: NodeJS.Signals) => {
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+
+process.stdout.write(
+  formatBanner(cloud, {
+    rootDir,
+    queueNames: SERVICES.flatMap((entry) => (entry.manifest.queue ? [entry.manifest.queue.name] : [])),
+    uploadExamples: UPLOAD_EXAMPLES,
+  }),
+);

@@ -6,6 +6,8 @@ export interface BannerContext {
   readonly rootDir: string;
   /** Manifest queue names (`mail`), to print `MAIL_QUEUE_URL`-style variables. */
   readonly queueNames: readonly string[];
+  /** Commands that start a workflow by an upload, e.g. `aws s3 cp users.csv s3://<bucket>/imports/`. */
+  readonly uploadExamples?: readonly string[];
 }
 
 /** `mail` -> `MAIL_QUEUE_URL`, the variable name producers read a queue URL from. */
@@ -51,6 +53,11 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
       .map(([key, value]) => `${key}=${value}`)
       .join(' \\\n           ')}`,
   );
-  lines.push('  (S3 clients also need forcePathStyle: true.)', '', 'Ctrl-C stops everything.', '');
+  lines.push('  (S3 clients also need forcePathStyle: true.)');
+  if (context.uploadExamples?.length) {
+    lines.push('', '  Start a workflow by uploading a file:');
+    for (const example of context.uploadExamples) lines.push(`    ${example}`);
+  }
+  lines.push('', 'Ctrl-C stops everything.', '');
   return lines.join('\n');
 }

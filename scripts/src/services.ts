@@ -54,6 +54,13 @@ export const TASKS: readonly TaskEntry[] = [
 /** Who receives the import mails locally (they land in the outbox like every local mail). */
 export const LOCAL_NOTIFY_ADDRESS = 'ops@local.mail.example.com';
 
+const importUploads = importTrigger('local');
+
+/** How a person starts each workflow from another terminal (printed by `pnpm start`). */
+export const UPLOAD_EXAMPLES: readonly string[] = [
+  `aws s3 cp users.csv s3://${importUploads.bucketName}/${importUploads.keyPrefix}users.csv   # import (external_id,email[,name,...])`,
+];
+
 /**
  * Every workflow, built by the same functions infra deploys them with; only the ARNs and URLs are
  * the local cloud's instead of Terraform's.
@@ -75,6 +82,6 @@ export const WORKFLOWS: readonly LocalWorkflow[] = [
         mailQueueUrl: resources.queueUrl('mail'),
         notifyAddress: LOCAL_NOTIFY_ADDRESS,
       }),
-    triggers: [importTrigger('local')],
+    triggers: [importUploads],
   },
 ];

@@ -59,7 +59,11 @@ describe('queueUrlVariable', () => {
 });
 
 describe('formatBanner', () => {
-  const banner = formatBanner(cloud, { rootDir: '/repo', queueNames: ['mail'] });
+  const banner = formatBanner(cloud, {
+    rootDir: '/repo',
+    queueNames: ['mail'],
+    uploadExamples: ['aws s3 cp users.csv s3://sidestep-local-imports/imports/users.csv'],
+  });
 
   it('shows the endpoint, both queues, the outbox and the database', () => {
     expect(banner).toContain(`endpoint   ${endpoint}`);
@@ -75,6 +79,12 @@ describe('formatBanner', () => {
     expect(banner).toContain('bucket     sidestep-local-imports');
     expect(banner).toContain(
       'workflow   arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import',
+    );
+  });
+
+  it('shows how to start a workflow by an upload', () => {
+    expect(banner).toContain(
+      'Start a workflow by uploading a file:\n    aws s3 cp users.csv s3://sidestep-local-imports/imports/users.csv\n',
     );
   });
 

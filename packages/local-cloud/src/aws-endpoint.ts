@@ -10,6 +10,9 @@ export const LOCAL_REGION = 'us-east-1';
 /** The account id fauxqs puts in every ARN and queue URL. */
 export const LOCAL_ACCOUNT_ID = '000000000000';
 
+/** The largest object one S3 PutObject may upload (5 GiB). */
+const S3_MAX_PUT_OBJECT_BYTES = 5 * 1024 ** 3;
+
 /** Options of {@link startAwsEndpoint}. */
 export interface AwsEndpointOptions {
   /** @default 4566 (0 picks a free port) */
@@ -71,6 +74,15 @@ export interface AwsEndpoint {
 export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promise<AwsEndpoint> {
   const host = options.host ?? '127.0.0.1';
   const app = buildApp({ logger: false, defaultRegion: LOCAL_REGION });
+  // fauxqs caps every request body at 11 MiB (enough for SQS and multipart parts), so a plain
+  // PutObject of a 12 MB CSV would be cut off with EPIPE. S3 takes up to 5 GiB in one PutObject:
+  // the catch-all (S3) parser gets that limit; fauxqs keeps objects in memory either way.
+  app.removeContentTypeParser('*');
+  app.addContentTypeParser(
+    '*',
+    { parseAs: 'buffer', bodyLimit: S3_MAX_PUT_OBJECT_BYTES },
+    (_request, body, done) => done(null, body),
+  );
   let url = '';
   const notifyingBuckets = new Set<string>();
   const objectListeners = new Set<(event: ObjectCreatedEvent) => void>();

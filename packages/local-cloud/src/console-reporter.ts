@@ -114,7 +114,7 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
     case 'state-exited':
       return `${tag('gray', 'state')} ${paint('gray', event.execution.slice(0, 8))} <- ${event.state} ${paint('gray', formatDuration(event.durationMs))}`;
     case 'state-failed':
-      return `${tag('yellow', 'state')} ${paint('gray', event.execution.slice(0, 8))} ${paint('bold', event.state)} failed: ${paint('yellow', `${event.error}${event.cause ? `: ${truncate(event.cause, 300)}` : ''}`)}`;
+      return `${tag('yellow', 'state')} ${paint('gray', event.execution.slice(0, 8))} ${paint('bold', event.state)} failed: ${paint('yellow', `${event.error}${event.cause ? `: ${summarizeCause(event.cause)}` : ''}`)}`;
     case 'state-retried':
       return `${tag('yellow', 'state')} ${paint('gray', event.execution.slice(0, 8))} ${event.state} retry ${event.attempt}`;
     case 'task-started':
@@ -137,6 +137,23 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
 
 function formatDuration(ms: number): string {
   return ms < 1_000 ? `${Math.round(ms)} ms` : `${(ms / 1_000).toFixed(1)} s`;
+}
+
+/**
+ * A failure's Cause in one short phrase: Step Functions gives a Lambda error as its JSON error
+ * document and an ECS task failure as the whole task description; show the error message, or the
+ * container's exit code and the stop reason, instead of the JSON.
+ */
+function summarizeCause(cause: string): string {
+  const parsed = parseJsonObject(cause);
+  if (parsed && typeof parsed.errorMessage === 'string') return truncate(parsed.errorMessage, 300);
+  if (parsed && Array.isArray(parsed.Containers)) {
+    const [container] = parsed.Containers as { Name?: string; ExitCode?: number; Reason?: string }[];
+    const exit = container?.ExitCode !== undefined ? `exit code ${container.ExitCode}` : container?.Reason;
+    const stopped = typeof parsed.StoppedReason === 'string' ? parsed.StoppedReason : 'task stopped';
+    return `${container?.Name ?? 'container'} ${exit ? `${exit}, ` : ''}${stopped}`;
+  }
+  return truncate(cause, 300);
 }
 
 function truncate(text: string, length: number): string {
