@@ -122,6 +122,7 @@ export {
   type LocalStepFunctionsOptions,
   StateMachineDoesNotExistError,
   type StateMachineSpec,
+  StepFunctionsStoppedError,
   UnsupportedIntegrationError,
 } from './step-functions.ts';
 export {

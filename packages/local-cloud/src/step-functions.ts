@@ -97,7 +97,7 @@ export interface LocalStepFunctions {
   stopExecution(executionArn: string, reason?: { error?: string; cause?: string }): { stopDate: Date };
   /** Resolves with the execution once it is no longer RUNNING. */
   waitForExecution(executionArn: string): Promise<ExecutionRecord>;
-  /** Aborts every running execution and waits for them to end. */
+  /** Aborts every running execution and waits for them to end; starts nothing afterwards. */
   stop(): Promise<void>;
 }
 
@@ -145,6 +145,15 @@ export class ExecutionAlreadyExistsError extends Error {
   constructor(executionArn: string) {
     super(`Execution Already Exists: '${executionArn}'`);
     this.executionArn = executionArn;
+  }
+}
+
+/** StartExecution after {@link LocalStepFunctions.stop}: the local cloud is shutting down. */
+export class StepFunctionsStoppedError extends Error {
+  override readonly name = 'ServiceUnavailable';
+  readonly statusCode = 503;
+  constructor() {
+    super('The local Step Functions is stopped: the local cloud is shutting down');
   }
 }
 
@@ -241,6 +250,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     };
   });
   const executions = new Map<string, MutableExecution>();
+  let stopped = false;
 
   const machineFor = (arnOrName: string): PreparedMachine => {
     const found = machines.find((m) => m.stateMachineArn === arnOrName || m.name === arnOrName);
@@ -533,6 +543,8 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       };
     },
     startExecution(request) {
+      // Nothing may start once stop() ran: its tasks would outlive the cloud.
+      if (stopped) throw new StepFunctionsStoppedError();
       const machine = machineFor(request.stateMachineArn);
       const input = request.input ?? '{}';
       let parsed: unknown;
@@ -589,6 +601,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       return snapshot(execution);
     },
     async stop() {
+      stopped = true;
       const running = [...executions.values()].filter((e) => e.status === 'RUNNING');
       for (const execution of running) {
         execution.abortReason = { error: 'LocalCloudStopped', cause: 'the local cloud was stopped' };

@@ -6,6 +6,7 @@ import {
   ExecutionDoesNotExistError,
   InvalidExecutionInputError,
   StateMachineDoesNotExistError,
+  StepFunctionsStoppedError,
   UnsupportedIntegrationError,
 } from '../src/step-functions.ts';
 import {
@@ -158,6 +159,17 @@ describe('createLocalStepFunctions', () => {
     expect(done.status).toBe('ABORTED');
     expect(done.error).toBe('Operator');
     expect(done.history.at(-1)?.type).toBe('ExecutionAborted');
+  });
+
+  it('aborts running executions on stop and starts none afterwards', async () => {
+    const { sfn, arn } = cloud(() => new Promise(() => undefined));
+    const { executionArn } = sfn.startExecution({ stateMachineArn: arn });
+    await sfn.stop();
+    expect(sfn.describeExecution(executionArn)).toMatchObject({
+      status: 'ABORTED',
+      error: 'LocalCloudStopped',
+    });
+    expect(() => sfn.startExecution({ stateMachineArn: arn })).toThrow(StepFunctionsStoppedError);
   });
 
   it('refuses unknown state machines, executions, bad input and unsupported resources', () => {

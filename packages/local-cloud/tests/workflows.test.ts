@@ -11,6 +11,7 @@ import {
   ListStateMachinesCommand,
   SFNClient,
   StartExecutionCommand,
+  StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ServiceManifest, TaskManifest } from '@sidestep/manifest';
@@ -356,15 +357,30 @@ describe('workflows in the local cloud', () => {
     ).rejects.toBeInstanceOf(ExecutionDoesNotExist);
   }, 30_000);
 
+  it('stops the task of an execution stopped through the API, and ends it ABORTED', async () => {
+    await upload('imports/slow-1.csv');
+    await report.waitFor('log', (event) => event.line.includes('"key":"imports/slow-1.csv"'));
+    const started = report.ofType('task-started').at(-1);
+    const execution = report.ofType('execution-started').at(-1);
+    await sfn.send(new StopExecutionCommand({ executionArn: execution?.executionArn, error: 'ByHand' }));
+    const stopped = await report.waitFor('task-stopped', (event) => event.taskArn === started?.taskArn);
+    expect(stopped).toMatchObject({ exitCode: 143, stoppedReason: 'Task stopped by user' });
+    const described = await sfn.send(new DescribeExecutionCommand({ executionArn: execution?.executionArn }));
+    expect(described).toMatchObject({ status: 'ABORTED', error: 'ByHand' });
+  }, 30_000);
+
   it('stops a running task with SIGTERM when the cloud stops', async () => {
-    await upload('imports/slow.csv');
-    await report.waitFor('log', (event) => event.line.includes('"key":"imports/slow.csv"'));
+    await upload('imports/slow-2.csv');
+    await report.waitFor('log', (event) => event.line.includes('"key":"imports/slow-2.csv"'));
     const started = report.ofType('task-started').at(-1);
     await cloud.stop();
     const stopped = await report.waitFor('task-stopped', (event) => event.taskArn === started?.taskArn);
     expect(stopped.exitCode).toBe(143);
-    expect(report.ofType('log').some((event) => event.line === 'SIGTERM received')).toBe(true);
-    const finished = await report.waitFor('execution-finished', (event) => event.status === 'ABORTED');
+    expect(report.ofType('log').filter((event) => event.line === 'SIGTERM received')).toHaveLength(2);
+    const finished = await report.waitFor(
+      'execution-finished',
+      (event) => event.status === 'ABORTED' && event.error !== 'ByHand',
+    );
     expect(finished.error).toBe('LocalCloudStopped');
   }, 30_000);
 });
