@@ -195,11 +195,45 @@ function formatLogLine(service: string, line: string, paint: FormatContext['pain
         : typeof entry.errorType === 'string'
           ? ` ${entry.errorType}: ${String(entry.errorMessage ?? '')}`
           : '';
-    return show(level, `${message}${errorText}`);
+    const context = contextFields(entry);
+    return show(level, `${message}${errorText}${context ? ` ${context}` : ''}`);
   }
   const text = /^\d{4}-\d{2}-\d{2}T[^\t]+\t[^\t]*\t([A-Z]+)\t(.*)$/s.exec(line);
   if (text?.[1] !== undefined && text[2] !== undefined) return show(text[1], text[2]);
   return `${prefix} ${paint('dim', line)}`;
+}
+
+/** Keys every Powertools / Lambda runtime line has: not worth repeating on the console. */
+const STANDARD_LOG_KEYS = new Set([
+  'level',
+  'message',
+  'timestamp',
+  'service',
+  'cold_start',
+  'function_arn',
+  'function_memory_size',
+  'function_name',
+  'function_request_id',
+  'sampling_rate',
+  'xray_trace_id',
+  'correlation_id',
+  'requestId',
+  'error',
+  'errorType',
+  'errorMessage',
+  'stackTrace',
+]);
+
+/**
+ * The structured fields a handler added to a log line (`jobId=imp_1 rowsImported=1000`), so the
+ * console shows what happened, not only that something did; cut at 200 characters.
+ */
+function contextFields(entry: Record<string, unknown>): string {
+  const text = Object.entries(entry)
+    .filter(([key, value]) => !STANDARD_LOG_KEYS.has(key) && value !== undefined && value !== null)
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+    .join(' ');
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
 }
 
 /**

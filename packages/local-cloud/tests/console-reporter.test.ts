@@ -131,6 +131,20 @@ describe('createConsoleReporter', () => {
       },
       {
         type: 'log',
+        service: 'batch-worker',
+        line: JSON.stringify({
+          level: 'INFO',
+          message: 'import progress',
+          timestamp: 't',
+          service: 'batch-worker',
+          sampling_rate: 0,
+          jobId: 'imp_1',
+          rows: 200000,
+          source: { key: 'imports/u.csv' },
+        }),
+      },
+      {
+        type: 'log',
         service: 'mail-dispatcher',
         line: JSON.stringify({
           timestamp: 't',
@@ -169,6 +183,7 @@ describe('createConsoleReporter', () => {
     ];
     expect(print(events)).toEqual([
       '09:15:02.345 log      mail-dispatcher: ERROR send failed SmtpError: refused',
+      '09:15:02.345 log      batch-worker: INFO import progress jobId=imp_1 rows=200000 source={"key":"imports/u.csv"}',
       '09:15:02.345 log      mail-dispatcher: WARN retrying Timeout: slow',
       '09:15:02.345 log      mail-dispatcher: INFO cold start done',
       '09:15:02.345 log      mail-dispatcher: plain text from a child process',
