@@ -256,11 +256,15 @@ async function workerImport(key: string, rows: number): Promise<Sample> {
   });
   // Diagnostics: BENCH_SAMPLE_RSS=1 prints the worker's VmRSS every 100 ms (MiB), to see when it peaks.
   const samples: number[] = [];
+  let hwm = 0;
   const sampler = process.env.BENCH_SAMPLE_RSS
     ? setInterval(() => {
         try {
           const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
           samples.push(Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024));
+          const peak = Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]) / 1024);
+          if (peak > hwm + 20) samples.push(-peak); // a negative sample marks where the peak jumped
+          hwm = peak;
         } catch {
           // the process has exited
         }
@@ -278,7 +282,9 @@ async function workerImport(key: string, rows: number): Promise<Sample> {
   const seconds = (performance.now() - started) / 1000;
   if (sampler) {
     clearInterval(sampler);
-    process.stderr.write(`worker VmRSS MiB every 100 ms: ${samples.join(' ')}\n`);
+    process.stderr.write(
+      `worker VmRSS MiB every 100 ms: ${samples.join(' ')} (VmHWM ${hwm}; -N: the peak jumped to N)\n`,
+    );
   }
   const finished = output
     .split('\n')

@@ -4,6 +4,7 @@
  * success, 1 on failure, 143 when stopped by SIGTERM (ECS's stop; SIGKILL follows after the stop
  * timeout). ECS `runTask.sync` fails the workflow step on a non-zero exit code.
  */
+import { readFileSync } from 'node:fs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { S3Client } from '@aws-sdk/client-s3';
 import { resolveDatabaseUrl } from '@sidestep/runtime';
@@ -14,6 +15,21 @@ import { ImportFailedError, ImportInterruptedError } from './errors.ts';
 import { importUsers } from './import-users.ts';
 
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'batch-worker' });
+
+/**
+ * The process's peak resident set: the number that must stay flat as files grow. Linux's VmHWM
+ * rather than getrusage's ru_maxrss (`process.resourceUsage().maxRSS`): ru_maxrss survives exec, so
+ * a task spawned by a large parent (the local cloud, the benchmark) would report the parent's peak.
+ */
+function peakRssBytes(): number {
+  try {
+    const kib = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    if (kib !== undefined) return Number(kib) * 1024;
+  } catch {
+    // not Linux: fall back to getrusage
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
 
 /** Runs the task and returns its exit code. Never throws: every failure is logged once, here. */
 async function run(): Promise<number> {
@@ -68,9 +84,7 @@ async function run(): Promise<number> {
       bytesRead: summary.bytesRead,
       seconds: Number(seconds.toFixed(3)),
       rowsPerSecond: Math.round(summary.rowsTotal / seconds),
-      // The process's peak resident set so far (getrusage ru_maxrss, KiB on Linux): the number that
-      // must stay flat as files grow.
-      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      maxRssBytes: peakRssBytes(),
     });
     return 0;
   } catch (error) {

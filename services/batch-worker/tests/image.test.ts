@@ -115,6 +115,8 @@ describe('batch-worker image', () => {
     expect(copiedFiles()).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
     expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/docker\/library\/node:24-slim$/m);
     expect(dockerfile).toMatch(/^USER node$/m);
+    // The image's defaults are the task definition's, so a task run without them behaves the same.
+    expect(/^ENV .*NODE_OPTIONS=(\S+)/m.exec(dockerfile)?.[1]).toBe(task.environment.NODE_OPTIONS);
     const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
     expect(JSON.parse(cmd ?? 'null')).toEqual(task.command);
   });

@@ -177,6 +177,13 @@ for (const backend of databaseBackends()) {
         });
       });
 
+      it('imports nothing, successfully, from a file with only a header', async () => {
+        const jobId = await runningJob(database.db);
+        const summary = await run(jobId, 'external_id,email\r\n');
+        expect(summary).toMatchObject({ rowsTotal: 0, rowsImported: 0, rowsRejected: 0, usersWritten: 0 });
+        expect(await jobRow(database.db, jobId)).toMatchObject({ rows_total: '0', worker_error: null });
+      });
+
       it('fails on an empty file', async () => {
         const jobId = await runningJob(database.db);
         const error = await failure(run(jobId, ''));
