@@ -1,6 +1,19 @@
 export { type ContractIssue, ContractValidationError } from './contract-validation-error.ts';
 export { EnvelopeId, envelope, SingleLine } from './envelope.ts';
 export {
+  defaultExportFileName,
+  ExportFileName,
+  ExportFilter,
+  ExportRequestedJob,
+  type ExportRequestedJobInput,
+  ExportRequestedPayload,
+  ExportWorkerManifest,
+  ExportWorkerPart,
+  FinalizeExportInput,
+  FinalizeExportOutput,
+  MAX_EXPORT_PARTS,
+} from './export.ts';
+export {
   contractFor,
   createJob,
   JOB_CONTRACTS,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
 import { ContractValidationError } from './contract-validation-error.ts';
+import { ExportRequestedJob } from './export.ts';
 import { MailSendJob } from './mail.ts';
 
 /**
@@ -9,6 +10,7 @@ import { MailSendJob } from './mail.ts';
  */
 export const JOB_CONTRACTS = {
   'mail.send': { 1: MailSendJob },
+  'export.requested': { 1: ExportRequestedJob },
 } as const;
 
 export type JobType = keyof typeof JOB_CONTRACTS;

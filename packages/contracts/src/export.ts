@@ -1,0 +1,184 @@
+import * as z from 'zod/mini';
+import { envelope } from './envelope.ts';
+
+/** A job id as the status-updater makes them (`exp_<uuid>`); the same rule as the other contracts. */
+const JobId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/));
+const Count = z.int().check(z.minimum(0));
+const Sha256Hex = z.string().check(z.regex(/^[0-9a-f]{64}$/, { message: 'must be a lowercase hex SHA-256' }));
+const Md5Hex = z.string().check(z.regex(/^[0-9a-f]{32}$/, { message: 'must be a lowercase hex MD5' }));
+const BucketName = z.string().check(z.minLength(3), z.maxLength(63));
+const ObjectKey = z.string().check(z.minLength(1), z.maxLength(1024));
+
+/**
+ * The base name of an export's file, without extension (the finalizer appends `.csv.gz`). Letters,
+ * digits, `.`, `_`, `-`, starting with a letter or digit: it becomes part of an S3 key and of the
+ * download's `Content-Disposition`, so no `/` (no path traversal into another job's prefix), no
+ * quotes, no control characters (which also makes it a valid `SingleLine`).
+ */
+export const ExportFileName = z.string().check(
+  z.maxLength(100),
+  z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
+    message: 'must start with a letter or digit and contain only letters, digits, ".", "_", "-" (no "/")',
+  }),
+);
+export type ExportFileName = z.infer<typeof ExportFileName>;
+
+/**
+ * The file name an export gets when the request names none: `users-<YYYY-MM-DD>` of `date` in UTC.
+ * Not a schema default on purpose: a default that reads the clock would make parsing
+ * non-deterministic and the generated JSON Schema change every day. The export workflow applies the
+ * same rule with the execution's start time (`$$.Execution.StartTime`), so a redriven or replayed
+ * execution names the same file.
+ *
+ * @example defaultExportFileName(new Date('2026-11-24T09:00:00Z')) // 'users-2026-11-24'
+ */
+export function defaultExportFileName(date: Date): ExportFileName {
+  return `users-${date.toISOString().slice(0, 10)}`;
+}
+
+/**
+ * Which users an export selects; every condition given must hold (AND). No filter, or an empty one,
+ * selects everyone.
+ *
+ * @example { "updatedSince": "2026-11-01T00:00:00Z", "emailDomain": "example.com" }
+ */
+export const ExportFilter = z.strictObject({
+  /** Users updated at or after this instant (`updated_at >= updatedSince`). */
+  updatedSince: z.optional(z.iso.datetime({ offset: true })),
+  /** Users whose email is at this domain, compared case-insensitively (`a@Example.com` matches `example.com`). */
+  emailDomain: z.optional(z.hostname().check(z.maxLength(253))),
+});
+export type ExportFilter = z.infer<typeof ExportFilter>;
+
+/** The payload of an `export.requested` job. */
+export const ExportRequestedPayload = z.strictObject({
+  /** Who asked; the `export.ready` / `export.failed` mail goes to this address. */
+  requestedBy: z.email(),
+  /** @default `users-<YYYY-MM-DD>` of the execution's start, UTC ({@link defaultExportFileName}) */
+  fileName: z.optional(ExportFileName),
+  /** @default everyone */
+  filter: z.optional(ExportFilter),
+});
+export type ExportRequestedPayload = z.infer<typeof ExportRequestedPayload>;
+
+/**
+ * An export request on `sidestep-<env>-export-requests`. The envelope `id` is the request's identity:
+ * the export workflow registers the job by it, so a message delivered twice exports once.
+ *
+ * @example
+ * ```json
+ * { "type": "export.requested", "version": 1, "id": "req-2026-11-24-0001",
+ *   "createdAt": "2026-11-24T09:00:00.000Z",
+ *   "payload": { "requestedBy": "ops@example.com", "fileName": "users-example",
+ *                "filter": { "updatedSince": "2026-11-01T00:00:00Z", "emailDomain": "example.com" } } }
+ * ```
+ */
+export const ExportRequestedJob = envelope('export.requested', 1, ExportRequestedPayload);
+export type ExportRequestedJob = z.infer<typeof ExportRequestedJob>;
+export type ExportRequestedJobInput = z.input<typeof ExportRequestedJob>;
+
+/** The S3 multipart limit: an export the finalizer can combine has at most this many parts. */
+export const MAX_EXPORT_PARTS = 10_000;
+
+/**
+ * One gzip member the batch-worker wrote. `bytes` and the checksums are of the stored (compressed)
+ * object; `rows` counts data rows (part 1 also holds the header line, which is not counted).
+ */
+export const ExportWorkerPart = z.strictObject({
+  /** `exports/<jobId>/parts/part-00001.csv.gz`, ... in order. */
+  key: ObjectKey,
+  rows: Count,
+  bytes: z.int().check(z.minimum(1)),
+  /** Lowercase hex SHA-256 of the object's bytes. */
+  sha256: Sha256Hex,
+  /** Lowercase hex MD5 of the object's bytes (a single-part upload's ETag), when the worker computed it. */
+  md5: z.optional(Md5Hex),
+});
+export type ExportWorkerPart = z.infer<typeof ExportWorkerPart>;
+
+/**
+ * What the batch-worker's `export` mode writes to `exports/<jobId>/parts/manifest.json` and the
+ * export-finalizer verifies the parts against. Parts are in file order; only part 1 carries the CSV
+ * header; each part is one complete gzip member, so their concatenation is one valid gzip file.
+ * `rows` and `bytes` are the sums over the parts (checked here, so a truncated manifest is refused).
+ *
+ * @example
+ * ```json
+ * { "version": 1, "jobId": "exp_01", "header": true,
+ *   "columns": ["external_id", "email", "name", "attributes", "created_at", "updated_at"],
+ *   "parts": [{ "key": "exports/exp_01/parts/part-00001.csv.gz", "rows": 1000, "bytes": 31234,
+ *               "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" }],
+ *   "rows": 1000, "bytes": 31234 }
+ * ```
+ */
+export const ExportWorkerManifest = z
+  .strictObject({
+    version: z.literal(1),
+    jobId: JobId,
+    columns: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
+    /** The first line of part 1 is the CSV header (always true in version 1). */
+    header: z.literal(true),
+    parts: z.array(ExportWorkerPart).check(z.minLength(1), z.maxLength(MAX_EXPORT_PARTS)),
+    rows: Count,
+    bytes: z.int().check(z.minimum(1)),
+  })
+  .check(
+    z.refine((m) => m.parts.reduce((sum, part) => sum + part.rows, 0) === m.rows, {
+      message: 'must equal the sum of the parts’ rows',
+      path: ['rows'],
+    }),
+    z.refine((m) => m.parts.reduce((sum, part) => sum + part.bytes, 0) === m.bytes, {
+      message: 'must equal the sum of the parts’ bytes',
+      path: ['bytes'],
+    }),
+    z.refine((m) => new Set(m.parts.map((part) => part.key)).size === m.parts.length, {
+      message: 'must not name a part twice',
+      path: ['parts'],
+    }),
+  );
+export type ExportWorkerManifest = z.infer<typeof ExportWorkerManifest>;
+
+/**
+ * The export-finalizer's input (the `Payload` of its `lambda:invoke` task).
+ *
+ * @example { "jobId": "exp_01", "bucket": "sidestep-local-exports", "manifestKey": "exports/exp_01/parts/manifest.json", "fileName": "users-2026-11-24" }
+ */
+export const FinalizeExportInput = z.object({
+  jobId: JobId,
+  bucket: BucketName,
+  /** `exports/<jobId>/parts/manifest.json`, an {@link ExportWorkerManifest}. */
+  manifestKey: ObjectKey,
+  fileName: ExportFileName,
+});
+export type FinalizeExportInput = z.infer<typeof FinalizeExportInput>;
+
+/**
+ * The export-finalizer's result; finalizing the same parts again returns the same object.
+ *
+ * @example
+ * ```json
+ * { "jobId": "exp_01", "bucket": "sidestep-local-exports", "key": "exports/exp_01/users-2026-11-24.csv.gz",
+ *   "rows": 1000, "bytes": 31234, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+ *   "manifestKey": "exports/exp_01/manifest.json",
+ *   "downloadUrl": "https://downloads.example.com/exports/exp_01?token=...", "downloadExpiresAt": "2026-12-01T09:00:00.000Z" }
+ * ```
+ */
+export const FinalizeExportOutput = z.object({
+  jobId: JobId,
+  bucket: BucketName,
+  /** `exports/<jobId>/<fileName>.csv.gz`: one gzip file, the header once, then every row. */
+  key: ObjectKey,
+  /** Data rows (the header is not counted). */
+  rows: Count,
+  /** Bytes of the combined object. */
+  bytes: Count,
+  /** Lowercase hex SHA-256 of the combined object. */
+  sha256: Sha256Hex,
+  /** `exports/<jobId>/manifest.json`: the final manifest. */
+  manifestKey: ObjectKey,
+  /** What the `export.ready` mail links to. */
+  downloadUrl: z.url({ protocol: /^https?$/ }),
+  /** When `downloadUrl` stops working. */
+  downloadExpiresAt: z.iso.datetime({ offset: true }),
+});
+export type FinalizeExportOutput = z.infer<typeof FinalizeExportOutput>;

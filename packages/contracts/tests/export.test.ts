@@ -1,0 +1,177 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  ContractValidationError,
+  createJob,
+  defaultExportFileName,
+  ExportRequestedJob,
+  ExportWorkerManifest,
+  FinalizeExportInput,
+  FinalizeExportOutput,
+  parseJob,
+  validate,
+} from '../src/index.ts';
+import { jobJsonSchemas } from '../src/json-schemas.ts';
+
+const request = {
+  type: 'export.requested',
+  version: 1,
+  id: 'req-2026-11-24-0001',
+  createdAt: '2026-11-24T09:00:00.000Z',
+  payload: {
+    requestedBy: 'ops@example.com',
+    fileName: 'users-example',
+    filter: { updatedSince: '2026-11-01T00:00:00Z', emailDomain: 'example.com' },
+  },
+};
+
+const sha = (c: string) => c.repeat(64);
+const manifest = {
+  version: 1,
+  jobId: 'exp_01',
+  columns: ['external_id', 'email', 'name', 'attributes', 'created_at', 'updated_at'],
+  header: true,
+  parts: [
+    { key: 'exports/exp_01/parts/part-00001.csv.gz', rows: 700, bytes: 6_000_000, sha256: sha('a') },
+    {
+      key: 'exports/exp_01/parts/part-00002.csv.gz',
+      rows: 300,
+      bytes: 1_000,
+      sha256: sha('b'),
+      md5: 'c'.repeat(32),
+    },
+  ],
+  rows: 1000,
+  bytes: 6_001_000,
+};
+
+function fieldOf(schema: Parameters<typeof validate>[0], value: unknown): string {
+  try {
+    validate(schema, value);
+  } catch (error) {
+    if (error instanceof ContractValidationError) return error.field;
+    throw error;
+  }
+  throw new Error('expected a ContractValidationError');
+}
+
+describe('export.requested contract', () => {
+  it('accepts the documented sample, and a payload with only requestedBy', () => {
+    expect(validate(ExportRequestedJob, request).payload.filter?.emailDomain).toBe('example.com');
+    const minimal = validate(ExportRequestedJob, { ...request, payload: { requestedBy: 'a@example.com' } });
+    expect(minimal.payload).toEqual({ requestedBy: 'a@example.com' });
+  });
+
+  it('is registered: parseJob routes it and createJob builds it', () => {
+    expect(parseJob(request).type).toBe('export.requested');
+    const job = createJob('export.requested', 1, { requestedBy: 'a@example.com' });
+    expect(job.payload.requestedBy).toBe('a@example.com');
+  });
+
+  it('names the field of an invalid requester, file name or filter', () => {
+    expect(fieldOf(ExportRequestedJob, { ...request, payload: { requestedBy: 'nope' } })).toBe(
+      'payload.requestedBy',
+    );
+    for (const fileName of [
+      '../exp_02/users',
+      'a/b',
+      '.hidden',
+      'a b',
+      'a"b',
+      'x\r\nBcc: v@example.com',
+      '',
+    ]) {
+      expect(fieldOf(ExportRequestedJob, { ...request, payload: { ...request.payload, fileName } })).toBe(
+        'payload.fileName',
+      );
+    }
+    expect(
+      fieldOf(ExportRequestedJob, {
+        ...request,
+        payload: { ...request.payload, filter: { updatedSince: 'yesterday' } },
+      }),
+    ).toBe('payload.filter.updatedSince');
+    expect(
+      fieldOf(ExportRequestedJob, {
+        ...request,
+        payload: { ...request.payload, filter: { emailDomain: "example.com' OR 1=1 --" } },
+      }),
+    ).toBe('payload.filter.emailDomain');
+  });
+
+  it('refuses unknown filter fields (a typo must not silently export everyone)', () => {
+    expect(
+      fieldOf(ExportRequestedJob, {
+        ...request,
+        payload: { ...request.payload, filter: { emailDomian: 'x.com' } },
+      }),
+    ).toBe('payload.filter');
+  });
+
+  it('has a committed JSON Schema', () => {
+    expect(Object.keys(jobJsonSchemas())).toContain('export.requested.v1.json');
+  });
+});
+
+describe('defaultExportFileName', () => {
+  it('is users-<UTC date> and a valid file name', () => {
+    const name = defaultExportFileName(new Date('2026-11-24T23:30:00+09:00'));
+    expect(name).toBe('users-2026-11-24');
+    expect(
+      validate(ExportRequestedJob, { ...request, payload: { requestedBy: 'a@example.com', fileName: name } })
+        .payload.fileName,
+    ).toBe(name);
+  });
+});
+
+describe('ExportWorkerManifest', () => {
+  it('accepts the documented shape', () => {
+    expect(validate(ExportWorkerManifest, manifest).parts).toHaveLength(2);
+  });
+
+  it('refuses totals that are not the sums of the parts', () => {
+    expect(fieldOf(ExportWorkerManifest, { ...manifest, rows: 999 })).toBe('rows');
+    expect(fieldOf(ExportWorkerManifest, { ...manifest, bytes: 1 })).toBe('bytes');
+  });
+
+  it('refuses a part named twice, no parts, and a malformed checksum', () => {
+    const first = manifest.parts[0];
+    expect(
+      fieldOf(ExportWorkerManifest, { ...manifest, parts: [first, first], rows: 1400, bytes: 12_000_000 }),
+    ).toBe('parts');
+    expect(fieldOf(ExportWorkerManifest, { ...manifest, parts: [], rows: 0, bytes: 1 })).toBe('parts');
+    expect(
+      fieldOf(ExportWorkerManifest, {
+        ...manifest,
+        parts: [{ ...first, sha256: 'A'.repeat(64) }, manifest.parts[1]],
+      }),
+    ).toBe('parts[0].sha256');
+  });
+});
+
+describe('finalizer contracts', () => {
+  it('accept the documented input and output', () => {
+    expect(
+      validate(FinalizeExportInput, {
+        jobId: 'exp_01',
+        bucket: 'sidestep-local-exports',
+        manifestKey: 'exports/exp_01/parts/manifest.json',
+        fileName: 'users-2026-11-24',
+      }).fileName,
+    ).toBe('users-2026-11-24');
+    const output = {
+      jobId: 'exp_01',
+      bucket: 'sidestep-local-exports',
+      key: 'exports/exp_01/users-2026-11-24.csv.gz',
+      rows: 1000,
+      bytes: 31234,
+      sha256: sha('9'),
+      manifestKey: 'exports/exp_01/manifest.json',
+      downloadUrl: 'https://downloads.example.com/exports/exp_01?token=t',
+      downloadExpiresAt: '2026-12-01T09:00:00.000Z',
+    };
+    expect(validate(FinalizeExportOutput, output)).toEqual(output);
+    expect(fieldOf(FinalizeExportOutput, { ...output, downloadUrl: 'javascript:alert(1)' })).toBe(
+      'downloadUrl',
+    );
+  });
+});
