@@ -67,6 +67,7 @@ export {
   type LocalWorkflow,
   type LocalWorkflowResources,
   type LocalWorkflowTrigger,
+  MissingTaskBundleError,
   startLocalCloud,
   UnknownQueueError,
   UnknownServiceError,

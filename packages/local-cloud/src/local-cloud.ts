@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type FunctionHost, type InvokeResult, startFunction } from '@sidestep/lambda-runtime';
@@ -171,6 +171,18 @@ export class UnknownQueueError extends Error {
   }
 }
 
+/** A task's bundle directory (or the script its command runs) does not exist: it was not built. */
+export class MissingTaskBundleError extends Error {
+  override readonly name = 'MissingTaskBundleError';
+  readonly task: string;
+  readonly path: string;
+  constructor(task: string, path: string) {
+    super(`task ${task}: ${path} does not exist; build the task's bundle first (its package's build script)`);
+    this.task = task;
+    this.path = path;
+  }
+}
+
 /** {@link LocalCloud.invoke} was asked for a service the cloud does not run. */
 export class UnknownServiceError extends Error {
   override readonly name = 'UnknownServiceError';
@@ -255,6 +267,8 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
 
     let database: LocalDatabase | undefined;
     const tasks = options.tasks ?? [];
+    // A task runs only when a workflow reaches it: check its bundle now, not minutes into an import.
+    for (const task of tasks) await checkTaskBundle(task, options.rootDir);
     if (needsDatabase([...options.services.map((s) => s.manifest), ...tasks.map((t) => t.manifest)])) {
       database = await startLocalDatabase({
         ...(options.databaseUrl !== undefined ? { url: options.databaseUrl } : {}),
@@ -451,6 +465,18 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   } catch (error) {
     await stopAll();
     throw error;
+  }
+}
+
+async function checkTaskBundle(task: LocalTask, rootDir: string): Promise<void> {
+  const bundleDir = resolve(rootDir, task.bundleDir);
+  const [command, script] = task.manifest.command;
+  const required =
+    command === 'node' && script && !script.startsWith('-') ? join(bundleDir, script) : bundleDir;
+  try {
+    await access(required);
+  } catch {
+    throw new MissingTaskBundleError(task.manifest.name, required);
   }
 }
 

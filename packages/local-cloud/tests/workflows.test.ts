@@ -357,6 +357,19 @@ describe('workflows in the local cloud', () => {
     ).rejects.toBeInstanceOf(ExecutionDoesNotExist);
   }, 30_000);
 
+  it('refuses to start with a task whose bundle was not built, naming it', async () => {
+    await expect(
+      startLocalCloud({
+        rootDir,
+        port: 0,
+        smtpPort: 0,
+        reporter: () => undefined,
+        services: [],
+        tasks: [{ manifest: workerTask, bundleDir: join(rootDir, 'not-built') }],
+      }),
+    ).rejects.toMatchObject({ name: 'MissingTaskBundleError', task: 'worker-task' });
+  });
+
   it('stops the task of an execution stopped through the API, and ends it ABORTED', async () => {
     await upload('imports/slow-1.csv');
     await report.waitFor('log', (event) => event.line.includes('"key":"imports/slow-1.csv"'));
