@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
 
-// Migration 0002-jobs: what the ledger itself refuses, whoever writes to it.
+// Migrations 0002-jobs and 0003-export-jobs: what the ledger itself refuses, whoever writes to it.
 describeEachDatabase('jobs ledger schema', (open) => {
   let db: Database;
   beforeAll(async () => {
@@ -37,6 +37,42 @@ describeEachDatabase('jobs ledger schema', (open) => {
     expect(await sqlState(insert({ ...source('imports/b.csv'), source_version: null }))).toBe('23514');
     expect(await sqlState(insert({ id: 'exp_schema_1', kind: 'export' }))).toBe('ok');
     expect(await sqlState(insert({ id: 'exp_schema_2', kind: 'export' }))).toBe('ok');
+  });
+
+  it('refuses a second job for the same export request, and lets jobs without a request be', async () => {
+    const exportJob = (id: string, requestId: string | null) => ({
+      id,
+      kind: 'export',
+      request_id: requestId,
+    });
+    expect(await sqlState(insert(exportJob('exp_schema_r1', 'req-1')))).toBe('ok');
+    expect(await sqlState(insert(exportJob('exp_schema_r2', 'req-1')))).toBe('23505');
+    expect(await sqlState(insert(exportJob('exp_schema_r3', 'req-2')))).toBe('ok');
+    expect(await sqlState(insert(exportJob('exp_schema_r4', null)))).toBe('ok');
+    expect(await sqlState(insert(exportJob('exp_schema_r5', null)))).toBe('ok');
+  });
+
+  it('keeps the deadline, filter and sweep columns typed', async () => {
+    await insert({
+      id: 'exp_schema_d1',
+      kind: 'export',
+      state: 'running',
+      request_id: 'req-d1',
+      requested_by: 'ops@example.com',
+      export_filter: JSON.stringify({ emailDomain: 'example.com' }),
+      deadline_at: '2026-11-24T12:00:00Z',
+    });
+    const { rows } = await db.query('SELECT export_filter, deadline_at, swept_at FROM jobs WHERE id = $1', [
+      'exp_schema_d1',
+    ]);
+    expect(rows[0]).toEqual({
+      export_filter: { emailDomain: 'example.com' },
+      deadline_at: new Date('2026-11-24T12:00:00Z'),
+      swept_at: null,
+    });
+    expect(await sqlState(insert({ id: 'exp_schema_d2', kind: 'export', deadline_at: 'soon' }))).toBe(
+      '22007',
+    );
   });
 
   it('refuses unknown kinds and states', async () => {
