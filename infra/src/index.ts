@@ -7,6 +7,12 @@ export {
 } from './config.ts';
 export { BatchTask, type BatchTaskProps, type TaskNetworkConfig } from './constructs/batch-task.ts';
 export {
+  EXPORT_PART_TAG,
+  EXPORTS_PREFIX,
+  ExportsBucket,
+  type ExportsBucketProps,
+} from './constructs/exports-bucket.ts';
+export {
   GrantableRole,
   type GrantableRoleProps,
   type PolicyGrantee,

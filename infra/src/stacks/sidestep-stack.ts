@@ -1,10 +1,11 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import type { PermissionResource, ServiceManifest, TaskManifest } from '@sidestep/manifest';
 import { importTrigger, importWorkflow } from '@sidestep/workflows';
-import { LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktn';
+import { Lazy, LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktn';
 import type { Construct } from 'constructs';
 import { type EnvironmentConfig, validateEnvironmentConfig } from '../config.ts';
 import { BatchTask } from '../constructs/batch-task.ts';
+import { ExportsBucket } from '../constructs/exports-bucket.ts';
 import { JobQueue } from '../constructs/job-queue.ts';
 import { MailIdentity } from '../constructs/mail-identity.ts';
 import { S3Trigger } from '../constructs/s3-trigger.ts';
@@ -63,6 +64,8 @@ export class SidestepStack extends TerraformStack {
   readonly importTrigger: S3Trigger;
   /** The import workflow. */
   readonly importWorkflow: Workflow;
+  /** The bucket exports are written to. */
+  readonly exportsBucket: ExportsBucket;
 
   constructor(scope: Construct, id: string, props: SidestepStackProps) {
     super(scope, id);
@@ -116,6 +119,15 @@ export class SidestepStack extends TerraformStack {
       alarmTopicArn: config.alarmTopicArn,
     });
     new TerraformOutput(this, 'imports_bucket_name', { value: this.importTrigger.bucket.bucket });
+    this.exportsBucket = new ExportsBucket(this, 'exports-bucket', { environment: config.name });
+    new TerraformOutput(this, 'exports_bucket_name', { value: this.exportsBucket.bucketName });
+    const services = props.services ?? SERVICES;
+    // The mail queue is created with its consumer below, possibly after a service that sends to it:
+    // its ARN and URL are resolved at synth time, and a stack without one fails before that.
+    const mailService = services.find((m) => m.queue?.jobTypes.includes(IMPORT_CALLEES.mailJobType));
+    let mailQueue: JobQueue | undefined;
+    const mailQueueAttribute = (attribute: 'queueArn' | 'queueUrl') =>
+      Lazy.stringValue({ produce: () => mailQueue?.[attribute] });
     // A full Record: a new PermissionResource in the manifest package does not compile until it is resolved here.
     const permissionTargets: Readonly<Record<PermissionResource, PermissionTarget>> = {
       'mail-identity': this.mailIdentity.permissionTarget,
@@ -125,12 +137,27 @@ export class SidestepStack extends TerraformStack {
         environment: { DATABASE_SECRET_ARN: config.databaseSecretArn },
       },
       'imports-bucket': this.importTrigger.permissionTarget,
+      'exports-bucket': this.exportsBucket.permissionTarget,
+      'mail-queue': {
+        resourceArns: [mailQueueAttribute('queueArn')],
+        servicePrefixes: ['sqs'],
+        environment: { MAIL_QUEUE_URL: mailQueueAttribute('queueUrl') },
+      },
     };
+    const mailQueueUsers = [...services, ...(props.tasks ?? TASKS)].filter((m) =>
+      m.permissions.some((p) => p.resource === 'mail-queue'),
+    );
+    if (mailQueueUsers.length > 0 && !mailService) {
+      throw new InfraConfigError(
+        `${mailQueueUsers[0]?.name}.permissions`,
+        `"mail-queue" needs a service consuming ${IMPORT_CALLEES.mailJobType} jobs in the stack`,
+      );
+    }
 
     const functions = new Map<string, ServiceFunction>();
     const queues = new Map<string, JobQueue>();
     const queueNames = new Set<string>();
-    for (const manifest of props.services ?? SERVICES) {
+    for (const manifest of services) {
       if (functions.has(manifest.name)) {
         throw new InfraConfigError(`${manifest.name}.name`, 'two services share this name');
       }
@@ -201,10 +228,7 @@ export class SidestepStack extends TerraformStack {
     const statusUpdater =
       functions.get(IMPORT_CALLEES.statusUpdater) ?? missing(IMPORT_CALLEES.statusUpdater);
     const batchWorker = tasks.get(IMPORT_CALLEES.batchWorker) ?? missing(IMPORT_CALLEES.batchWorker);
-    const mailService = (props.services ?? SERVICES).find((m) =>
-      m.queue?.jobTypes.includes(IMPORT_CALLEES.mailJobType),
-    );
-    const mailQueue =
+    mailQueue =
       (mailService && queues.get(mailService.name)) ?? missing(`a ${IMPORT_CALLEES.mailJobType} queue`);
     this.importWorkflow = new Workflow(this, 'import-workflow', {
       environment: config.name,

@@ -67,7 +67,11 @@ export type PermissionResource =
   /** The secret holding the PostgreSQL connection URL. Sets DATABASE_SECRET_ARN (AWS) / DATABASE_URL (local). */
   | 'database-secret'
   /** Objects under imports/ in sidestep-<env>-imports (read). Sets IMPORTS_BUCKET. */
-  | 'imports-bucket';
+  | 'imports-bucket'
+  /** Objects under exports/ in sidestep-<env>-exports (parts, final files, manifests). Sets EXPORTS_BUCKET. */
+  | 'exports-bucket'
+  /** The mail job queue sidestep-<env>-mail (send `mail.send` jobs). Sets MAIL_QUEUE_URL. */
+  | 'mail-queue';
 
 export interface Permission {
   readonly resource: PermissionResource;

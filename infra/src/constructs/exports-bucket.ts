@@ -1,0 +1,165 @@
+import { S3Bucket } from '@cdktn/provider-aws/lib/s3-bucket/index.js';
+import { S3BucketLifecycleConfiguration } from '@cdktn/provider-aws/lib/s3-bucket-lifecycle-configuration/index.js';
+import { S3BucketPolicy } from '@cdktn/provider-aws/lib/s3-bucket-policy/index.js';
+import { S3BucketPublicAccessBlock } from '@cdktn/provider-aws/lib/s3-bucket-public-access-block/index.js';
+import { S3BucketServerSideEncryptionConfigurationA } from '@cdktn/provider-aws/lib/s3-bucket-server-side-encryption-configuration/index.js';
+import { S3BucketVersioningA } from '@cdktn/provider-aws/lib/s3-bucket-versioning/index.js';
+import { resourceName } from '@sidestep/manifest';
+import { Construct } from 'constructs';
+import { InfraConfigError } from '../errors.ts';
+import type { PermissionTarget } from './service-function.ts';
+
+/** The key prefix every export object lives under: `exports/<jobId>/parts/...` and `exports/<jobId>/<file>.csv.gz`. */
+export const EXPORTS_PREFIX = 'exports/';
+
+/**
+ * The object tag that marks a worker's part file (`exports/<jobId>/parts/part-00001.csv.gz`). S3 lifecycle
+ * filters take a literal key prefix, never a wildcard, so `exports/* /parts/` cannot be a prefix filter:
+ * parts carrying this tag (PutObject with `Tagging: sidestep-export=part`, which also needs
+ * `s3:PutObjectTagging`) expire after {@link ExportsBucketProps.lifecycle}`.partExpirationDays`; untagged
+ * parts expire with the exports themselves.
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/intro-lifecycle-filters.html
+ */
+export const EXPORT_PART_TAG = { key: 'sidestep-export', value: 'part' } as const;
+
+/** Props of {@link ExportsBucket}. */
+export interface ExportsBucketProps {
+  /** Environment name (`staging`); the bucket is `sidestep-<env>-exports`. */
+  readonly environment: string;
+  /** Object lifecycle. @default exports expire after 7 days, tagged parts after 2, replaced versions after 1 */
+  readonly lifecycle?: {
+    /**
+     * Days an export (the final `.csv.gz`, its manifest, and any part) is kept. Exports hold personal
+     * data and can be produced again at any time, so they are not kept for long; download links must
+     * not outlive them.
+     * @default 7
+     */
+    readonly exportExpirationDays?: number;
+    /** Days a part tagged {@link EXPORT_PART_TAG} is kept: the finalizer reads parts within minutes. @default 2 */
+    readonly partExpirationDays?: number;
+    /** Days a replaced or deleted version is kept (versioning is on). @default 1 */
+    readonly noncurrentVersionExpirationDays?: number;
+  };
+}
+
+/**
+ * The bucket exports are written to: `sidestep-<env>-exports`, public access blocked (all four
+ * settings), encrypted (SSE-S3, so UploadPartCopy and downloads need no KMS grant), TLS-only, versioned,
+ * with a lifecycle that expires exports and their parts and aborts multipart uploads left incomplete
+ * (a finalizer that died mid-upload leaves billed, invisible parts otherwise) after one day.
+ */
+export class ExportsBucket extends Construct {
+  /** The bucket. */
+  readonly bucket: S3Bucket;
+  /** `sidestep-<env>-exports` (a literal: services receive it as `EXPORTS_BUCKET`). */
+  readonly bucketName: string;
+  /** Bucket ARN. */
+  readonly bucketArn: string;
+
+  constructor(scope: Construct, id: string, props: ExportsBucketProps) {
+    super(scope, id);
+    const bucketName = resourceName(props.environment, 'exports');
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucketName)) {
+      throw new InfraConfigError('exports-bucket.environment', `"${bucketName}" is not an S3 bucket name`);
+    }
+    const exportDays = props.lifecycle?.exportExpirationDays ?? 7;
+    const partDays = props.lifecycle?.partExpirationDays ?? 2;
+    const noncurrentDays = props.lifecycle?.noncurrentVersionExpirationDays ?? 1;
+    for (const [key, days] of [
+      ['lifecycle.exportExpirationDays', exportDays],
+      ['lifecycle.partExpirationDays', partDays],
+      ['lifecycle.noncurrentVersionExpirationDays', noncurrentDays],
+    ] as const) {
+      if (!Number.isInteger(days) || days < 1) {
+        throw new InfraConfigError(`exports-bucket.${key}`, 'must be a whole number of days, at least 1');
+      }
+    }
+    if (partDays > exportDays) {
+      throw new InfraConfigError(
+        'exports-bucket.lifecycle.partExpirationDays',
+        `parts (${partDays} days) would outlive the exports they belong to (${exportDays} days)`,
+      );
+    }
+    this.bucketName = bucketName;
+
+    this.bucket = new S3Bucket(this, 'bucket', { bucket: bucketName, forceDestroy: false });
+    this.bucketArn = this.bucket.arn;
+    new S3BucketPublicAccessBlock(this, 'public-access-block', {
+      bucket: this.bucket.id,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    });
+    new S3BucketServerSideEncryptionConfigurationA(this, 'encryption', {
+      bucket: this.bucket.id,
+      rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }],
+    });
+    new S3BucketVersioningA(this, 'versioning', {
+      bucket: this.bucket.id,
+      versioningConfiguration: { status: 'Enabled' },
+    });
+    new S3BucketLifecycleConfiguration(this, 'lifecycle', {
+      bucket: this.bucket.id,
+      rule: [
+        {
+          id: 'expire-exports',
+          status: 'Enabled',
+          filter: [{ prefix: EXPORTS_PREFIX }],
+          expiration: [{ days: exportDays }],
+          noncurrentVersionExpiration: [{ noncurrentDays }],
+        },
+        {
+          id: 'expire-export-parts',
+          status: 'Enabled',
+          filter: [
+            { and: [{ prefix: EXPORTS_PREFIX, tags: { [EXPORT_PART_TAG.key]: EXPORT_PART_TAG.value } }] },
+          ],
+          expiration: [{ days: partDays }],
+        },
+        {
+          // Whole bucket: an upload under any key that was never completed is only cost.
+          id: 'abort-incomplete-multipart-uploads',
+          status: 'Enabled',
+          filter: [{}],
+          abortIncompleteMultipartUpload: [{ daysAfterInitiation: 1 }],
+        },
+        {
+          // A separate rule: S3 refuses expired_object_delete_marker next to days in one expiration.
+          id: 'remove-expired-delete-markers',
+          status: 'Enabled',
+          filter: [{}],
+          expiration: [{ expiredObjectDeleteMarker: true }],
+        },
+      ],
+    });
+    new S3BucketPolicy(this, 'policy', {
+      bucket: this.bucket.id,
+      policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'DenyInsecureTransport',
+            Effect: 'Deny',
+            Principal: '*',
+            Action: 's3:*',
+            Resource: [this.bucket.arn, `${this.bucket.arn}/*`],
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          },
+        ],
+      }),
+    });
+  }
+
+  /**
+   * What a manifest's `exports-bucket` permission resolves to: objects under `exports/`, S3 actions
+   * only, and `EXPORTS_BUCKET` naming the bucket.
+   */
+  get permissionTarget(): PermissionTarget {
+    return {
+      resourceArns: [`${this.bucket.arn}/${EXPORTS_PREFIX}*`],
+      servicePrefixes: ['s3'],
+      environment: { EXPORTS_BUCKET: this.bucketName },
+    };
+  }
+}

@@ -1,0 +1,200 @@
+import { describe, expect, it } from '@jest/globals';
+import { defineService } from '@sidestep/manifest';
+import { TerraformStack, Testing } from 'cdktn';
+import {
+  type EnvironmentConfig,
+  EXPORT_PART_TAG,
+  ExportsBucket,
+  InfraConfigError,
+  SERVICES,
+  SidestepStack,
+} from '../src/index.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped; tests read it freely.
+type Json = any;
+
+const staging: EnvironmentConfig = {
+  name: 'staging',
+  region: 'eu-west-1',
+  accountId: '123456789012',
+  mail: {
+    fromAddress: 'no-reply@mail.example.com',
+    domain: 'mail.example.com',
+    notifyAddress: 'ops@example.com',
+  },
+  databaseSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:sidestep-staging-db-AbCdEf',
+  alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:sidestep-alarms',
+  logRetentionDays: 90,
+  taskNetwork: { subnetIds: ['subnet-a'], securityGroupIds: ['sg-1'] },
+  backend: { bucket: 'acme-sidestep-tfstate', key: 'sidestep/staging.tfstate', region: 'eu-west-1' },
+};
+
+/** Services as F1 and F4 declare them (the plan's permissions), until their manifests are in the stack. */
+const finalizerLike = defineService({
+  name: 'finalizer-like',
+  description: 'Combines export parts',
+  handler: 'index.handler',
+  memoryMb: 512,
+  timeoutSeconds: 300,
+  permissions: [
+    {
+      resource: 'exports-bucket',
+      actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+    },
+  ],
+});
+const sweeperLike = defineService({
+  name: 'sweeper-like',
+  description: 'Fails stale jobs',
+  handler: 'index.handler',
+  memoryMb: 256,
+  timeoutSeconds: 60,
+  permissions: [
+    { resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] },
+    { resource: 'mail-queue', actions: ['sqs:SendMessage'] },
+  ],
+});
+
+/** `[address, body]` of every resource of a type. */
+function all(tf: Json, type: string): [string, Json][] {
+  return Object.entries(tf.resource?.[type] ?? {}).map(([name, body]) => [`${type}.${name}`, body]);
+}
+
+/** The one resource of a type whose properties include `match`; fails unless exactly one matches. */
+function one(tf: Json, type: string, match: Record<string, unknown> = {}): [string, Json] {
+  const found = all(tf, type).filter(([, body]) =>
+    Object.entries(match).every(([key, value]) => body[key] === value),
+  );
+  expect(found).toHaveLength(1);
+  return found[0] as [string, Json];
+}
+
+function statements(tf: Json, roleName: string): Json[] {
+  const [roleAddress] = one(tf, 'aws_iam_role', { name: roleName });
+  const [, policy] = one(tf, 'aws_iam_role_policy', { role: `\${${roleAddress}.name}` });
+  return JSON.parse(policy.policy).Statement;
+}
+
+/** The body of a resource that references `address` in its `bucket` attribute. */
+function bucketSetting(tf: Json, type: string, address: string): Json {
+  return one(tf, type, { bucket: `\${${address}.id}` })[1];
+}
+
+const tf: Json = JSON.parse(
+  Testing.synth(
+    new SidestepStack(Testing.app(), 'sidestep-staging', {
+      config: staging,
+      services: [...SERVICES, finalizerLike, sweeperLike],
+    }),
+    true,
+  ),
+);
+const [bucketAddress, bucket] = one(tf, 'aws_s3_bucket', { bucket: 'sidestep-staging-exports' });
+
+describe('ExportsBucket (staging)', () => {
+  it('keeps exports in a private, encrypted, TLS-only, versioned bucket', () => {
+    expect(bucket.force_destroy).toBe(false);
+    expect(bucketSetting(tf, 'aws_s3_bucket_public_access_block', bucketAddress)).toMatchObject({
+      block_public_acls: true,
+      block_public_policy: true,
+      ignore_public_acls: true,
+      restrict_public_buckets: true,
+    });
+    const encryption = bucketSetting(tf, 'aws_s3_bucket_server_side_encryption_configuration', bucketAddress);
+    expect(encryption.rule[0].apply_server_side_encryption_by_default.sse_algorithm).toBe('AES256');
+    const versioning = bucketSetting(tf, 'aws_s3_bucket_versioning', bucketAddress);
+    expect(versioning.versioning_configuration.status).toBe('Enabled');
+    const policy = JSON.parse(bucketSetting(tf, 'aws_s3_bucket_policy', bucketAddress).policy);
+    expect(policy.Statement).toEqual([
+      expect.objectContaining({
+        Effect: 'Deny',
+        Action: 's3:*',
+        Resource: [`\${${bucketAddress}.arn}`, `\${${bucketAddress}.arn}/*`],
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      }),
+    ]);
+  });
+
+  it('expires exports, tagged parts sooner, and aborts incomplete multipart uploads after a day', () => {
+    const rules = bucketSetting(tf, 'aws_s3_bucket_lifecycle_configuration', bucketAddress).rule;
+    const rule = (id: string) => rules.find((r: Json) => r.id === id);
+    expect(rule('expire-exports')).toMatchObject({
+      status: 'Enabled',
+      filter: [{ prefix: 'exports/' }],
+      expiration: [{ days: 7 }],
+      noncurrent_version_expiration: [{ noncurrent_days: 1 }],
+    });
+    expect(rule('expire-export-parts')).toMatchObject({
+      filter: [{ and: [{ prefix: 'exports/', tags: { [EXPORT_PART_TAG.key]: EXPORT_PART_TAG.value } }] }],
+      expiration: [{ days: 2 }],
+    });
+    expect(rule('abort-incomplete-multipart-uploads')).toMatchObject({
+      filter: [{}],
+      abort_incomplete_multipart_upload: [{ days_after_initiation: 1 }],
+    });
+  });
+
+  it('grants a manifest’s exports-bucket actions on exports/* only and names the bucket', () => {
+    const statement = statements(tf, 'sidestep-staging-finalizer-like').find(
+      (s) => s.Sid === 'ManifestExportsBucket',
+    );
+    expect(statement).toEqual({
+      Sid: 'ManifestExportsBucket',
+      Effect: 'Allow',
+      Action: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+      Resource: `\${${bucketAddress}.arn}/exports/*`,
+    });
+    const [, fn] = one(tf, 'aws_lambda_function', { function_name: 'sidestep-staging-finalizer-like' });
+    expect(fn.environment.variables.EXPORTS_BUCKET).toBe('sidestep-staging-exports');
+  });
+
+  it('refuses parts that outlive their exports, naming the field', () => {
+    const create = () =>
+      new ExportsBucket(new TerraformStack(Testing.app(), 'bad'), 'exports', {
+        environment: 'staging',
+        lifecycle: { exportExpirationDays: 1, partExpirationDays: 3 },
+      });
+    expect(create).toThrow(InfraConfigError);
+    expect(create).toThrow(/^exports-bucket\.lifecycle\.partExpirationDays:/);
+  });
+});
+
+describe('mail-queue permission', () => {
+  it('grants sending to the mail queue only and sets MAIL_QUEUE_URL, whatever the service order', () => {
+    const [mailAddress] = one(tf, 'aws_sqs_queue', { name: 'sidestep-staging-mail' });
+    const statement = statements(tf, 'sidestep-staging-sweeper-like').find(
+      (s) => s.Sid === 'ManifestMailQueue',
+    );
+    expect(statement).toEqual({
+      Sid: 'ManifestMailQueue',
+      Effect: 'Allow',
+      Action: ['sqs:SendMessage'],
+      Resource: `\${${mailAddress}.arn}`,
+    });
+    const [, fn] = one(tf, 'aws_lambda_function', { function_name: 'sidestep-staging-sweeper-like' });
+    expect(fn.environment.variables.MAIL_QUEUE_URL).toBe(`\${${mailAddress}.url}`);
+    // Declared before the mail-dispatcher: the queue does not exist yet when the function is built.
+    const early = JSON.parse(
+      Testing.synth(
+        new SidestepStack(Testing.app(), 'sidestep-staging', {
+          config: staging,
+          services: [sweeperLike, ...SERVICES],
+        }),
+      ),
+    );
+    const [earlyMail] = one(early, 'aws_sqs_queue', { name: 'sidestep-staging-mail' });
+    expect(
+      statements(early, 'sidestep-staging-sweeper-like').find((s) => s.Sid === 'ManifestMailQueue').Resource,
+    ).toBe(`\${${earlyMail}.arn}`);
+  });
+
+  it('refuses a mail-queue permission in a stack without a mail consumer, naming the service', () => {
+    const create = () =>
+      new SidestepStack(Testing.app(), 'sidestep-staging', {
+        config: staging,
+        services: SERVICES.filter((m) => !m.queue).concat(sweeperLike),
+      });
+    expect(create).toThrow(InfraConfigError);
+    expect(create).toThrow(/^sweeper-like\.permissions:/);
+  });
+});
