@@ -122,11 +122,14 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     const dot = target.indexOf('.');
     const handler = dot > 0 ? jsonApis.get(target.slice(0, dot)) : undefined;
     if (!handler) return;
-    reply.header('content-type', 'application/x-amz-json-1.0');
+    // awsJson1_0 (Step Functions) or awsJson1_1 (EventBridge): answer in the protocol asked.
+    const contentType = String(request.headers['content-type'] ?? '');
+    reply.header(
+      'content-type',
+      contentType.includes('x-amz-json-1.1') ? 'application/x-amz-json-1.1' : 'application/x-amz-json-1.0',
+    );
     try {
-      const body = request.body;
-      const input = body && typeof body === 'object' && !Buffer.isBuffer(body) ? body : {};
-      const output = await handler(target.slice(dot + 1), input as Record<string, unknown>);
+      const output = await handler(target.slice(dot + 1), jsonBody(request.body));
       return reply.code(200).send(JSON.stringify(output ?? {}));
     } catch (error) {
       const { name, message, statusCode } = error as Error & { statusCode?: number };
@@ -209,6 +212,35 @@ function objectWrite(request: {
   }
   // Browser form uploads (POST Object) carry the key in the form body; nothing here uses them.
   return reason ? { bucket, key, reason } : undefined;
+}
+
+/** A JSON-protocol request whose body is not JSON; the AWS error code the SDKs map. */
+export class JsonBodyError extends Error {
+  override readonly name = 'SerializationException';
+  readonly field = 'body';
+  constructor() {
+    super('the request body is not valid JSON');
+  }
+}
+
+/**
+ * The JSON object a JSON-protocol request carries. fauxqs parses only `x-amz-json-1.0`; an
+ * `x-amz-json-1.1` body (EventBridge) reaches the hook as the catch-all parser's Buffer.
+ */
+function jsonBody(body: unknown): Record<string, unknown> {
+  if (Buffer.isBuffer(body)) {
+    if (body.length === 0) return {};
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new JsonBodyError();
+    }
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : {};
+  }
+  return body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
 }
 
 function encodeKey(key: string): string {

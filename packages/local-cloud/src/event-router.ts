@@ -1,10 +1,15 @@
 import { compileEventPattern, type EventMatcher } from './event-pattern.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 
-/** An EventBridge rule on the default bus: a pattern and the target it sends matching events to. */
+/** The bus AWS services (S3 "Object Created") send to, and the one a rule is on unless it names another. */
+export const DEFAULT_EVENT_BUS = 'default';
+
+/** An EventBridge rule on an event bus: a pattern and the target it sends matching events to. */
 export interface EventRule {
   /** The deployed rule name, e.g. `sidestep-local-import-uploads`. */
   readonly name: string;
+  /** The bus the rule is on, e.g. `sidestep-local` for operator rules. @default 'default' */
+  readonly eventBusName?: string;
   /** The event pattern, as infra deploys it. */
   readonly eventPattern: object;
   /**
@@ -28,13 +33,16 @@ export interface EventBridgeEvent {
   readonly detail: unknown;
 }
 
-/** The local default event bus. */
+/** The local event buses. */
 export interface EventRouter {
   /**
-   * Matches the event against every rule and delivers it to the targets of those that match
-   * (each once, concurrently); resolves with the names of the rules that matched.
+   * Matches the event against every rule on the bus and delivers it to the targets of those that
+   * match (each once, concurrently); resolves with the names of the rules that matched.
+   * @param eventBusName @default 'default'
    */
-  put(event: EventBridgeEvent): Promise<string[]>;
+  put(event: EventBridgeEvent, eventBusName?: string): Promise<string[]>;
+  /** The buses that have rules, plus `default`: the ones PutEvents accepts. */
+  readonly eventBusNames: readonly string[];
 }
 
 /** Options of {@link createEventRouter}. */
@@ -57,11 +65,20 @@ export function createEventRouter(options: EventRouterOptions): EventRouter {
     matches: compileEventPattern(rule.eventPattern),
   }));
   const describe = options.describe ?? ((event) => event.resources[0] ?? event.source);
+  const eventBusNames = [
+    ...new Set([DEFAULT_EVENT_BUS, ...options.rules.map((rule) => rule.eventBusName ?? DEFAULT_EVENT_BUS)]),
+  ];
   return {
-    async put(event) {
-      const matched = rules.filter(({ matches }) => matches(event)).map(({ rule }) => rule);
+    eventBusNames,
+    async put(event, eventBusName = DEFAULT_EVENT_BUS) {
+      const matched = rules
+        .filter(
+          ({ rule, matches }) => (rule.eventBusName ?? DEFAULT_EVENT_BUS) === eventBusName && matches(event),
+        )
+        .map(({ rule }) => rule);
       options.reporter({
         type: 'event-routed',
+        ...(eventBusName !== DEFAULT_EVENT_BUS ? { eventBus: eventBusName } : {}),
         source: event.source,
         detailType: event['detail-type'],
         subject: describe(event),

@@ -10,6 +10,7 @@ export {
   type AwsEndpoint,
   type AwsEndpointOptions,
   type JsonApiHandler,
+  JsonBodyError,
   LOCAL_ACCOUNT_ID,
   LOCAL_REGION,
   type QueuedMessage,
@@ -30,6 +31,13 @@ export {
   watchDeadLetterQueue,
 } from './dead-letter-watch.ts';
 export {
+  EVENT_BRIDGE_TARGET_PREFIX,
+  type EventBridgeApiOptions,
+  EventBridgeValidationError,
+  eventBridgeApi,
+  UnknownEventBridgeOperationError,
+} from './event-bridge-api.ts';
+export {
   compileEventPattern,
   type EventMatcher,
   type EventPattern,
@@ -38,6 +46,7 @@ export {
 } from './event-pattern.ts';
 export {
   createEventRouter,
+  DEFAULT_EVENT_BUS,
   type EventBridgeEvent,
   type EventRouter,
   type EventRouterOptions,
@@ -62,6 +71,8 @@ export {
   LOCAL_ENVIRONMENT,
   type LocalCloud,
   type LocalCloudOptions,
+  type LocalPipe,
+  type LocalSchedules,
   type LocalService,
   type LocalTask,
   type LocalWorkflow,
@@ -81,6 +92,14 @@ export {
   objectCreatedEvent,
 } from './object-created-event.ts';
 export {
+  createPipeSourceQueue,
+  type Pipe,
+  type PipeOptions,
+  type PipeSourceQueue,
+  type PipeSqsRecord,
+  startPipe,
+} from './pipe.ts';
+export {
   createJobQueue,
   DEAD_LETTER_RETENTION_SECONDS,
   deadLetterQueueAttributes,
@@ -92,6 +111,28 @@ export {
   type QueueScope,
   queueArn,
 } from './queues.ts';
+export {
+  deliverFiring,
+  type OperatorRulesOptions,
+  operatorRules,
+  type ScheduleDeliveryContext,
+  UnknownScheduleTargetError,
+} from './schedule-delivery.ts';
+export {
+  type ClockTimer,
+  createVirtualClock,
+  type NextFireTimes,
+  REAL_CLOCK,
+  SCHEDULER_CONTEXT_ATTRIBUTES,
+  type ScheduleDefinition,
+  type ScheduleFiring,
+  type Scheduler,
+  type SchedulerClock,
+  type SchedulerOptions,
+  scheduleFiring,
+  startScheduler,
+  type VirtualClock,
+} from './scheduler.ts';
 export {
   importsBucketName,
   LOCAL_MAIL_FROM,

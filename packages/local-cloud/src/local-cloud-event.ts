@@ -82,6 +82,8 @@ export type LocalCloudEvent =
     }
   | {
       readonly type: 'event-routed';
+      /** The bus, when not `default` (operator events go to `sidestep-<env>`). */
+      readonly eventBus?: string;
       /** The event's `source` and `detail-type`, e.g. `aws.s3` / `Object Created`. */
       readonly source: string;
       readonly detailType: string;
@@ -152,6 +154,24 @@ export type LocalCloudEvent =
       readonly signal: string | null;
       readonly durationMs: number;
       readonly stoppedReason: string;
+    }
+  | {
+      readonly type: 'schedule-fired';
+      readonly schedule: string;
+      /** When it was due (`scheduler`), or the operator event's time (`operator`). */
+      readonly scheduledTime: string;
+      /** `queue export-requests`, `function job-sweeper`. */
+      readonly target: string;
+      /** `scheduler`: its time came; `operator`: an operator event matched its rule. */
+      readonly trigger: 'scheduler' | 'operator';
+    }
+  | {
+      readonly type: 'pipe-delivered';
+      /** `sidestep-local-export-requests-pipe` */
+      readonly pipe: string;
+      readonly messageId: string;
+      /** The execution the message started (fire-and-forget). */
+      readonly executionArn: string;
     }
   | {
       readonly type: 'log';

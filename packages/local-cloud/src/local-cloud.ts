@@ -7,12 +7,22 @@ import { resourceName, type ServiceManifest, type TaskManifest } from '@sidestep
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
 import { watchDeadLetterQueue } from './dead-letter-watch.ts';
+import { EVENT_BRIDGE_TARGET_PREFIX, eventBridgeApi } from './event-bridge-api.ts';
 import { createEventRouter, type EventBridgeEvent, type EventRule } from './event-router.ts';
 import { type EventSourceMapping, startEventSourceMapping } from './event-source-mapping.ts';
 import { type FargateTask, startFargateTask, UnknownContainerError } from './fargate-task.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { type LocalDatabase, startLocalDatabase } from './local-database.ts';
+import { createPipeSourceQueue, type PipeSourceQueue, startPipe } from './pipe.ts';
 import { createJobQueue, type JobQueue } from './queues.ts';
+import { deliverFiring, operatorRules } from './schedule-delivery.ts';
+import {
+  type NextFireTimes,
+  type ScheduleDefinition,
+  type Scheduler,
+  type SchedulerClock,
+  startScheduler,
+} from './scheduler.ts';
 import {
   importsBucketName,
   needsDatabase,
@@ -85,6 +95,24 @@ export interface LocalWorkflow {
   readonly triggers?: readonly LocalWorkflowTrigger[];
 }
 
+/** An EventBridge Pipe from a queue (created with its DLQ) to a workflow, batch size 1. */
+export interface LocalPipe {
+  readonly source: PipeSourceQueue;
+  /** The workflow name (`export`), whose state machine the pipe starts. */
+  readonly workflow: string;
+}
+
+/** The schedules the local cloud fires, and how their times and operator rules are computed. */
+export interface LocalSchedules {
+  readonly definitions: readonly ScheduleDefinition[];
+  /** The workflows package's `nextFireTimes`, so local and deployed schedules fire alike. */
+  readonly nextFireTimes: NextFireTimes;
+  /** The workflows package's `operatorEventPattern`: one rule per schedule on `sidestep-<env>`. */
+  readonly operatorEventPattern: (schedule: string) => object;
+  /** @default the real clock (tests pass a virtual one) */
+  readonly clock?: SchedulerClock;
+}
+
 /** Options of {@link startLocalCloud}. */
 export interface LocalCloudOptions {
   /** The repository root; state goes to `<rootDir>/.sidestep`. */
@@ -94,6 +122,12 @@ export interface LocalCloudOptions {
   readonly tasks?: readonly LocalTask[];
   /** Step Functions workflows, with their EventBridge triggers. @default none */
   readonly workflows?: readonly LocalWorkflow[];
+  /** EventBridge Pipes from queues to workflows (the export requests). @default none */
+  readonly pipes?: readonly LocalPipe[];
+  /** EventBridge Scheduler schedules and their operator rules. @default none */
+  readonly schedules?: LocalSchedules;
+  /** More buckets to create (the exports bucket). @default none */
+  readonly buckets?: readonly string[];
   /**
    * Pause before every workflow retry in ms instead of the definition's intervals (tests).
    * @default the definition's
@@ -154,6 +188,10 @@ export interface LocalCloud {
   readonly stepFunctions: LocalStepFunctions;
   /** Buckets created at start (`sidestep-local-imports`, ...). */
   readonly buckets: readonly string[];
+  /** The bus operator events go to (`sidestep-local`), answered by PutEvents on {@link endpoint}. */
+  readonly eventBusName: string;
+  /** The scheduler firing {@link LocalCloudOptions.schedules}, when given. */
+  readonly scheduler: Scheduler | undefined;
   /**
    * Stops executions (and their tasks, SIGTERM then SIGKILL), pollers, lets invocations in flight
    * finish briefly, kills sandboxes, closes servers.
@@ -255,6 +293,19 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       });
     }
 
+    const pipeQueues: { pipe: LocalPipe; queue: JobQueue }[] = [];
+    for (const pipe of options.pipes ?? []) {
+      const queue = await createPipeSourceQueue(sqs, pipe.source, scope);
+      pipeQueues.push({ pipe, queue });
+      reporter({ type: 'queue-created', queue: queue.deadLetter.name, url: queue.deadLetter.url });
+      reporter({
+        type: 'queue-created',
+        queue: queue.name,
+        url: queue.url,
+        deadLetterQueue: queue.deadLetter.name,
+      });
+    }
+
     const smtp: SmtpSink = await startSmtpSink({
       outboxDir,
       host,
@@ -326,6 +377,11 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       knownQueues.set(queue.name, queue.url);
       knownQueues.set(queue.deadLetter.name, queue.deadLetter.url);
     }
+    for (const { pipe, queue } of pipeQueues) {
+      knownQueues.set(pipe.source.name, queue.url);
+      knownQueues.set(queue.name, queue.url);
+      knownQueues.set(queue.deadLetter.name, queue.deadLetter.url);
+    }
 
     const queueUrl = (name: string): string => {
       const url = knownQueues.get(name);
@@ -349,6 +405,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     if (holders.some((m) => m.permissions.some((p) => p.resource === 'imports-bucket'))) {
       buckets.add(importsBucketName(LOCAL_ENVIRONMENT));
     }
+    for (const bucket of options.buckets ?? []) buckets.add(bucket);
     for (const bucket of buckets) {
       await endpoint.createBucket(bucket, { eventBridge: notifying.has(bucket) });
       reporter({ type: 'bucket-created', bucket, eventBridge: notifying.has(bucket) });
@@ -416,6 +473,31 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         },
       }));
     });
+    // The sidestep bus infra creates: `sidestep-<env>`.
+    const eventBusName = `sidestep-${LOCAL_ENVIRONMENT}`;
+    const scheduleArn = (name: string) =>
+      `arn:aws:scheduler:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:schedule/${eventBusName}/${resourceName(LOCAL_ENVIRONMENT, name)}`;
+    const deliver = (firing: Parameters<typeof deliverFiring>[0]) =>
+      deliverFiring(firing, {
+        sqs,
+        queueUrl,
+        invoke: (service, payload) =>
+          hosts.find((entry) => entry.manifest.name === service)?.functionHost.invoke(payload),
+        reporter,
+      });
+    if (options.schedules) {
+      rules.push(
+        ...operatorRules({
+          schedules: options.schedules.definitions,
+          operatorEventPattern: options.schedules.operatorEventPattern,
+          eventBusName,
+          ruleName: (name) => `${resourceName(LOCAL_ENVIRONMENT, name)}-operator`,
+          scheduleArn,
+          deliver,
+          reporter,
+        }),
+      );
+    }
     const router = createEventRouter({
       rules,
       reporter,
@@ -427,6 +509,36 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       },
     });
     endpoint.onObjectCreated((event) => void router.put(event));
+    endpoint.serveJsonApi(
+      EVENT_BRIDGE_TARGET_PREFIX,
+      eventBridgeApi({ router, region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID }),
+    );
+
+    // Pipes and the scheduler start last: what they start (executions, functions) is all up.
+    for (const { pipe, queue } of pipeQueues) {
+      const stateMachineArn = stepFunctions.stateMachineArn(resourceName(LOCAL_ENVIRONMENT, pipe.workflow));
+      const running = startPipe({
+        name: `${queue.name}-pipe`,
+        sqs,
+        queue: { url: queue.url, arn: queue.arn, region: LOCAL_REGION },
+        start: async (input) => stepFunctions.startExecution({ stateMachineArn, input }).executionArn,
+        reporter,
+      });
+      stoppers.push(() => running.stop());
+    }
+    let scheduler: Scheduler | undefined;
+    if (options.schedules) {
+      const started = startScheduler({
+        schedules: options.schedules.definitions,
+        nextFireTimes: options.schedules.nextFireTimes,
+        ...(options.schedules.clock ? { clock: options.schedules.clock } : {}),
+        scheduleArn,
+        fire: deliver,
+        reporter,
+      });
+      scheduler = started;
+      stoppers.push(async () => started.stop());
+    }
 
     let stopped: Promise<void> | undefined;
     return {
@@ -457,6 +569,8 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       },
       stepFunctions,
       buckets: [...buckets],
+      eventBusName,
+      scheduler,
       stop() {
         stopped ??= stopAll();
         return stopped;

@@ -1,0 +1,112 @@
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { InvokeResult } from '@sidestep/lambda-runtime';
+import type { EventBridgeEvent, EventRule } from './event-router.ts';
+import type { LocalCloudReporter } from './local-cloud-event.ts';
+import { type ScheduleDefinition, type ScheduleFiring, scheduleFiring } from './scheduler.ts';
+
+/** A schedule names a function the local cloud does not run. */
+export class UnknownScheduleTargetError extends Error {
+  override readonly name = 'UnknownScheduleTargetError';
+  readonly schedule: string;
+  readonly field = 'target';
+  constructor(schedule: string, target: string) {
+    super(`schedule ${schedule}: target ${target} is not running in the local cloud`);
+    this.schedule = schedule;
+  }
+}
+
+/** What delivering a firing needs from the running cloud. */
+export interface ScheduleDeliveryContext {
+  readonly sqs: SQSClient;
+  /** A queue's URL by manifest name (`export-requests`); throws for an unknown one. */
+  queueUrl(name: string): string;
+  /** Invokes a running service; `undefined` when the cloud does not run it. */
+  invoke(service: string, payload: unknown): Promise<InvokeResult> | undefined;
+  readonly reporter: LocalCloudReporter;
+}
+
+/**
+ * Delivers one firing to its target as EventBridge Scheduler's templated targets do: SendMessage
+ * with the input as the body, or an asynchronous Lambda invoke (Scheduler does not wait for the
+ * function's result; a function error is reported, as it would land in the function's logs).
+ */
+export async function deliverFiring(firing: ScheduleFiring, context: ScheduleDeliveryContext): Promise<void> {
+  const { target, name } = firing.schedule;
+  if (target.kind === 'queue') {
+    await context.sqs.send(
+      new SendMessageCommand({ QueueUrl: context.queueUrl(target.queue), MessageBody: firing.input }),
+    );
+    return;
+  }
+  const invocation = context.invoke(target.service, JSON.parse(firing.input));
+  if (!invocation) throw new UnknownScheduleTargetError(name, `function ${target.service}`);
+  void invocation.then(
+    (result) => {
+      if (!result.ok) {
+        context.reporter({
+          type: 'error',
+          source: `schedule ${name}`,
+          message: `${target.service} failed: ${result.error.errorType}: ${result.error.errorMessage}`,
+        });
+      }
+    },
+    (error: unknown) =>
+      context.reporter({
+        type: 'error',
+        source: `schedule ${name}`,
+        message: `invoking ${target.service} failed: ${error instanceof Error ? error.message : String(error)}`,
+      }),
+  );
+}
+
+/** Options of {@link operatorRules}. */
+export interface OperatorRulesOptions {
+  readonly schedules: readonly ScheduleDefinition[];
+  /** The rule pattern for a schedule's operator event (`operatorEventPattern` of the workflows package). */
+  readonly operatorEventPattern: (schedule: string) => object;
+  /** The bus the operator events go to: `sidestep-<env>`. */
+  readonly eventBusName: string;
+  /** The rule name of a schedule, e.g. `sidestep-local-nightly-export-operator`. */
+  readonly ruleName: (schedule: string) => string;
+  readonly scheduleArn: (schedule: string) => string;
+  readonly deliver: (firing: ScheduleFiring) => Promise<void>;
+  readonly reporter: LocalCloudReporter;
+}
+
+/**
+ * One EventBridge rule per schedule on the sidestep bus, matching its operator event ("Schedule
+ * Fired" from `sidestep.operator` naming the schedule) and sending the schedule's input to the
+ * schedule's target, so a manual run takes the path any event takes (auditable, replayable).
+ *
+ * A rule target cannot use Scheduler's context attributes; the rule's input transformer maps them
+ * from the event instead: `<aws.scheduler.scheduled-time>` from the event's `time`,
+ * `<aws.scheduler.execution-id>` from its `id` (so two manual runs are two runs, and the same
+ * event replayed is the same run), `<aws.scheduler.attempt-number>` as 1.
+ */
+export function operatorRules(options: OperatorRulesOptions): EventRule[] {
+  return options.schedules.map((schedule) => ({
+    name: options.ruleName(schedule.name),
+    eventBusName: options.eventBusName,
+    eventPattern: options.operatorEventPattern(schedule.name),
+    target: async (event: EventBridgeEvent) => {
+      options.reporter({
+        type: 'schedule-fired',
+        schedule: schedule.name,
+        scheduledTime: event.time,
+        target:
+          schedule.target.kind === 'queue'
+            ? `queue ${schedule.target.queue}`
+            : `function ${schedule.target.service}`,
+        trigger: 'operator',
+      });
+      await options.deliver(
+        scheduleFiring(schedule, {
+          scheduleArn: options.scheduleArn(schedule.name),
+          scheduledTime: new Date(event.time),
+          executionId: event.id,
+          attempt: 1,
+        }),
+      );
+    },
+  }));
+}

@@ -1,0 +1,242 @@
+import type { LocalCloudReporter } from './local-cloud-event.ts';
+
+/**
+ * A schedule as the workflows package declares it (`SCHEDULES`) and infra deploys it as an
+ * EventBridge Scheduler schedule.
+ */
+export interface ScheduleDefinition {
+  /** e.g. `nightly-export`; deployed as `sidestep-<env>-<name>`. */
+  readonly name: string;
+  /** `cron(0 3 * * ? *)` or `rate(15 minutes)`, EventBridge Scheduler syntax. */
+  readonly expression: string;
+  /** IANA time zone the cron fields are read in, e.g. `Asia/Tokyo`. */
+  readonly timezone: string;
+  /** Send the input to a queue (by manifest name) or invoke a service with it. */
+  readonly target:
+    | { readonly kind: 'queue'; readonly queue: string }
+    | { readonly kind: 'function'; readonly service: string };
+  /**
+   * The target's input. May hold Scheduler's context attributes (`<aws.scheduler.scheduled-time>`,
+   * `<aws.scheduler.execution-id>`, `<aws.scheduler.schedule-arn>`, `<aws.scheduler.attempt-number>`),
+   * replaced at every firing as Scheduler does.
+   */
+  readonly input: unknown;
+}
+
+/** `nextFireTimes(expression, timezone, from, n)`: the next `n` fire times strictly after `from`. */
+export type NextFireTimes = (expression: string, timezone: string, from: Date, n: number) => Date[];
+
+/** A timer handle of a {@link SchedulerClock}. */
+export type ClockTimer = { readonly cancel: () => void };
+
+/** Time as the scheduler sees it: the real clock, or a virtual one a test moves. */
+export interface SchedulerClock {
+  now(): Date;
+  /** Calls `callback` once the clock reaches `at` (at once if it is past). */
+  at(at: Date, callback: () => void): ClockTimer;
+}
+
+/** One firing of a schedule: what Scheduler's context attributes hold. */
+export interface ScheduleFiring {
+  readonly schedule: ScheduleDefinition;
+  readonly scheduleArn: string;
+  /** The time the schedule was due, not when the timer ran. */
+  readonly scheduledTime: Date;
+  /** A fresh id per firing (`<aws.scheduler.execution-id>`). */
+  readonly executionId: string;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  /** The input with the context attributes replaced, as the JSON text the target receives. */
+  readonly input: string;
+}
+
+/**
+ * The real clock. A timer more than Node's 24.8-day limit away re-arms itself, so a yearly cron
+ * neither fires early nor overflows.
+ */
+export const REAL_CLOCK: SchedulerClock = {
+  now: () => new Date(),
+  at(at, callback) {
+    let handle: NodeJS.Timeout | undefined;
+    const arm = () => {
+      const wait = at.getTime() - Date.now();
+      if (wait <= 0) {
+        callback();
+        return;
+      }
+      handle = setTimeout(arm, Math.min(wait, MAX_TIMER_MS));
+      // The scheduler alone must not keep a process alive.
+      handle.unref();
+    };
+    arm();
+    return { cancel: () => clearTimeout(handle) };
+  },
+};
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A clock a test moves by hand; timers due within a move run in time order. */
+export interface VirtualClock extends SchedulerClock {
+  /** Moves time forward to `to`, running every timer due up to then (and those they arm). */
+  advanceTo(to: Date): Promise<void>;
+  /** Moves time forward by `ms`. */
+  advanceBy(ms: number): Promise<void>;
+}
+
+/** A {@link VirtualClock} starting at `start`. */
+export function createVirtualClock(start: Date): VirtualClock {
+  let now = start.getTime();
+  let sequence = 0;
+  const timers = new Map<number, { at: number; callback: () => void }>();
+  const clock: VirtualClock = {
+    now: () => new Date(now),
+    at(at, callback) {
+      const id = sequence++;
+      timers.set(id, { at: at.getTime(), callback });
+      return { cancel: () => timers.delete(id) };
+    },
+    async advanceTo(to) {
+      const target = to.getTime();
+      for (;;) {
+        const due = [...timers.entries()]
+          .filter(([, timer]) => timer.at <= target)
+          .sort(([a, x], [b, y]) => x.at - y.at || a - b)[0];
+        if (!due) break;
+        const [id, timer] = due;
+        timers.delete(id);
+        now = Math.max(now, timer.at);
+        timer.callback();
+        // Let the firing's promise chain (send, invoke, re-arm) run before the next timer.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      now = Math.max(now, target);
+    },
+    advanceBy: (ms) => clock.advanceTo(new Date(now + ms)),
+  };
+  return clock;
+}
+
+/** Options of {@link startScheduler}. */
+export interface SchedulerOptions {
+  readonly schedules: readonly ScheduleDefinition[];
+  readonly nextFireTimes: NextFireTimes;
+  /** Delivers one firing to the schedule's target; a rejection is reported. */
+  readonly fire: (firing: ScheduleFiring) => Promise<void>;
+  /** `arn:aws:scheduler:<region>:<account>:schedule/<group>/<name>` of a schedule. */
+  readonly scheduleArn: (name: string) => string;
+  readonly reporter: LocalCloudReporter;
+  /** @default {@link REAL_CLOCK} */
+  readonly clock?: SchedulerClock;
+  /** Ids of firings (`<aws.scheduler.execution-id>`). @default crypto.randomUUID */
+  readonly newId?: () => string;
+}
+
+/** A running scheduler. */
+export interface Scheduler {
+  /** When each schedule fires next. */
+  nextFire(name: string): Date | undefined;
+  stop(): void;
+}
+
+/**
+ * EventBridge Scheduler for the local cloud: arms one timer per schedule at its next fire time
+ * (from `nextFireTimes`, so local and deployed schedules agree on when), delivers each firing to
+ * the target with the input's context attributes replaced, then arms the next one counted from the
+ * scheduled time (a slow target does not shift the series). A firing whose delivery fails is
+ * reported; Scheduler's retries and DLQ are AWS's and not emulated.
+ */
+export function startScheduler(options: SchedulerOptions): Scheduler {
+  const clock = options.clock ?? REAL_CLOCK;
+  const newId = options.newId ?? (() => crypto.randomUUID());
+  const next = new Map<string, Date>();
+  const timers = new Map<string, ClockTimer>();
+  let stopped = false;
+
+  const arm = (schedule: ScheduleDefinition, after: Date) => {
+    if (stopped) return;
+    // +1 ms: a `from` on a fire time must not return that same time again.
+    const [due] = options.nextFireTimes(
+      schedule.expression,
+      schedule.timezone,
+      new Date(after.getTime() + 1),
+      1,
+    );
+    if (!due) {
+      next.delete(schedule.name);
+      return;
+    }
+    next.set(schedule.name, due);
+    timers.set(
+      schedule.name,
+      clock.at(due, () => {
+        const firing = scheduleFiring(schedule, {
+          scheduleArn: options.scheduleArn(schedule.name),
+          scheduledTime: due,
+          executionId: newId(),
+          attempt: 1,
+        });
+        options.reporter({
+          type: 'schedule-fired',
+          schedule: schedule.name,
+          scheduledTime: due.toISOString(),
+          target: describeTarget(schedule),
+          trigger: 'scheduler',
+        });
+        options.fire(firing).catch((error: unknown) =>
+          options.reporter({
+            type: 'error',
+            source: `schedule ${schedule.name}`,
+            message: `delivering the ${due.toISOString()} firing failed: ${error instanceof Error ? error.message : String(error)}`,
+          }),
+        );
+        arm(schedule, due);
+      }),
+    );
+  };
+
+  const start = clock.now();
+  for (const schedule of options.schedules) arm(schedule, new Date(start.getTime() - 1));
+  return {
+    nextFire: (name) => next.get(name),
+    stop() {
+      stopped = true;
+      for (const timer of timers.values()) timer.cancel();
+      timers.clear();
+    },
+  };
+}
+
+/** Scheduler's context attributes, as they appear in a schedule's input. */
+export const SCHEDULER_CONTEXT_ATTRIBUTES = {
+  scheduleArn: '<aws.scheduler.schedule-arn>',
+  scheduledTime: '<aws.scheduler.scheduled-time>',
+  executionId: '<aws.scheduler.execution-id>',
+  attemptNumber: '<aws.scheduler.attempt-number>',
+} as const;
+
+/**
+ * A firing of `schedule`: its input as JSON text with Scheduler's context attributes replaced
+ * (scheduled time as `2026-11-24T03:00:00Z`, as Scheduler formats it).
+ * https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html
+ */
+export function scheduleFiring(
+  schedule: ScheduleDefinition,
+  context: Omit<ScheduleFiring, 'schedule' | 'input'>,
+): ScheduleFiring {
+  const text = typeof schedule.input === 'string' ? schedule.input : JSON.stringify(schedule.input ?? {});
+  const input = text
+    .replaceAll(SCHEDULER_CONTEXT_ATTRIBUTES.scheduleArn, context.scheduleArn)
+    .replaceAll(
+      SCHEDULER_CONTEXT_ATTRIBUTES.scheduledTime,
+      `${context.scheduledTime.toISOString().slice(0, 19)}Z`,
+    )
+    .replaceAll(SCHEDULER_CONTEXT_ATTRIBUTES.executionId, context.executionId)
+    .replaceAll(SCHEDULER_CONTEXT_ATTRIBUTES.attemptNumber, String(context.attempt));
+  return { ...context, schedule, input };
+}
+
+function describeTarget(schedule: ScheduleDefinition): string {
+  return schedule.target.kind === 'queue'
+    ? `queue ${schedule.target.queue}`
+    : `function ${schedule.target.service}`;
+}

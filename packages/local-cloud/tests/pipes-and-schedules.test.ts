@@ -1,0 +1,294 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { ServiceManifest } from '@sidestep/manifest';
+import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { type LocalCloud, startLocalCloud } from '../src/local-cloud.ts';
+import { createVirtualClock, type NextFireTimes, type ScheduleDefinition } from '../src/scheduler.ts';
+
+// The export side of the local cloud with fixtures: a queue -> EventBridge Pipe -> Step Functions,
+// schedules fired on a virtual clock, and operator events put with the unchanged
+// @aws-sdk/client-eventbridge routed by one rule per schedule to the schedule's target.
+
+const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
+
+/** Mails every record it gets (see local-cloud.test.ts): what reached the queue or the function. */
+const echoService: ServiceManifest = {
+  name: 'echo-service',
+  description: 'Mails every record',
+  handler: 'index.handler',
+  memoryMb: 128,
+  timeoutSeconds: 5,
+  queue: {
+    name: 'echo',
+    jobTypes: ['echo.say'],
+    batchSize: 1,
+    maximumBatchingWindowSeconds: 0,
+    maximumConcurrency: 2,
+    maxReceiveCount: 2,
+    visibilityTimeoutSeconds: 30,
+  },
+  permissions: [{ resource: 'mail-identity', actions: ['ses:SendEmail'] }],
+};
+
+/** `rate(N minutes)` on the UTC minute grid, strictly after `from`. */
+const everyMinutes: NextFireTimes = (expression, _timezone, from, n) => {
+  const step = Number(/rate\((\d+) minutes?\)/.exec(expression)?.[1]) * 60_000;
+  const first = Math.floor(from.getTime() / step) * step + step;
+  return Array.from({ length: n }, (_, i) => new Date(first + i * step));
+};
+
+const SCHEDULES: ScheduleDefinition[] = [
+  {
+    name: 'queue-schedule',
+    expression: 'rate(60 minutes)',
+    timezone: 'UTC',
+    target: { kind: 'queue', queue: 'echo' },
+    input: { say: 'queued <aws.scheduler.scheduled-time> <aws.scheduler.execution-id>' },
+  },
+  {
+    name: 'function-schedule',
+    expression: 'rate(15 minutes)',
+    timezone: 'UTC',
+    target: { kind: 'function', service: 'echo-service' },
+    // The echo service reads SQS records: the schedule's input is one.
+    input: {
+      Records: [{ messageId: '<aws.scheduler.execution-id>', body: 'invoked <aws.scheduler.execution-id>' }],
+    },
+  },
+];
+
+/** The operator pattern the workflows package declares, as a fixture. */
+const operatorEventPattern = (schedule: string) => ({
+  source: ['sidestep.operator'],
+  'detail-type': ['Schedule Fired'],
+  detail: { schedule: [schedule] },
+});
+
+const clock = createVirtualClock(new Date('2026-11-24T10:07:00Z'));
+const report = createCollectingReporter();
+const PIPE_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-export';
+let stateDir: string;
+let cloud: LocalCloud;
+let client: {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+};
+
+beforeAll(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), 'local-cloud-pipes-'));
+  cloud = await startLocalCloud({
+    rootDir: stateDir,
+    stateDir,
+    port: 0,
+    smtpPort: 0,
+    reporter: report.reporter,
+    services: [{ manifest: echoService, bundleDir: fixture('echo-service') }],
+    workflows: [
+      {
+        name: 'export',
+        // Whatever the pipe delivers, as the execution's output.
+        definition: () => ({ StartAt: 'Received', States: { Received: { Type: 'Pass', End: true } } }),
+      },
+    ],
+    pipes: [{ source: { name: 'export-requests', maxReceiveCount: 3 }, workflow: 'export' }],
+    buckets: ['sidestep-local-exports'],
+    schedules: { definitions: SCHEDULES, nextFireTimes: everyMinutes, operatorEventPattern, clock },
+  });
+  client = {
+    endpoint: cloud.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  };
+}, 30_000);
+
+afterAll(async () => {
+  await cloud?.stop();
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+describe('the export-requests pipe', () => {
+  it('creates the queue and its DLQ, and starts the workflow with [record] per message, deleting it', async () => {
+    expect(cloud.queueUrl('export-requests')).toBe(
+      `${cloud.endpoint}/000000000000/sidestep-local-export-requests`,
+    );
+    expect(cloud.queueUrl('sidestep-local-export-requests-dlq')).toMatch(/-dlq$/);
+    const sqs = new SQSClient(client);
+    const sfn = new SFNClient(client);
+    const body = JSON.stringify({ type: 'export.requested', version: 1, id: 'req-1', payload: {} });
+    const sent = await sqs.send(
+      new SendMessageCommand({ QueueUrl: cloud.queueUrl('export-requests'), MessageBody: body }),
+    );
+    const delivered = await report.waitFor(
+      'pipe-delivered',
+      (event) => event.messageId === sent.MessageId,
+      10_000,
+    );
+    expect(delivered.pipe).toBe('sidestep-local-export-requests-pipe');
+
+    const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: PIPE_MACHINE }));
+    expect(executions.map((execution) => execution.executionArn)).toContain(delivered.executionArn);
+    const execution = await sfn.send(new DescribeExecutionCommand({ executionArn: delivered.executionArn }));
+    const input = JSON.parse(execution.input ?? 'null');
+    expect(input).toEqual([
+      expect.objectContaining({
+        messageId: sent.MessageId,
+        body,
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-export-requests',
+        awsRegion: 'us-east-1',
+        attributes: expect.objectContaining({ ApproximateReceiveCount: '1' }),
+      }),
+    ]);
+    // Deleted once the execution started: nothing left in the queue, in flight or not.
+    expect(await peekCount('sidestep-local-export-requests')).toBe(0);
+    sqs.destroy();
+    sfn.destroy();
+  }, 20_000);
+
+  it('creates the extra buckets', () => {
+    expect(cloud.buckets).toContain('sidestep-local-exports');
+  });
+});
+
+describe('the scheduler in the local cloud', () => {
+  it('sends a queue schedule’s input to the queue and invokes a function schedule’s target', async () => {
+    await clock.advanceTo(new Date('2026-11-24T11:00:00Z'));
+    await report.waitFor('mail-delivered', (m) => m.subject.includes('queued 2026-11-24T11:00:00Z'), 10_000);
+    // 10:15, 10:30, 10:45, 11:00: four invocations of the function target.
+    for (const time of ['10:15', '10:30', '10:45', '11:00']) {
+      await report.waitFor(
+        'schedule-fired',
+        (event) =>
+          event.schedule === 'function-schedule' &&
+          event.scheduledTime === `2026-11-24T${time}:00.000Z` &&
+          event.trigger === 'scheduler',
+        5_000,
+      );
+    }
+    await waitForMails((subject) => subject.startsWith('processed invoked '), 4);
+  }, 20_000);
+});
+
+describe('PutEvents on the endpoint', () => {
+  it('routes an operator event through the schedule’s rule to the same target with the same input', async () => {
+    const events = new EventBridgeClient(client);
+    const output = await events.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            Source: 'sidestep.operator',
+            DetailType: 'Schedule Fired',
+            Detail: JSON.stringify({ schedule: 'queue-schedule' }),
+            EventBusName: cloud.eventBusName,
+          },
+        ],
+      }),
+    );
+    expect(output.FailedEntryCount).toBe(0);
+    const eventId = output.Entries?.[0]?.EventId ?? '';
+    expect(eventId).toMatch(/^[0-9a-f-]{36}$/);
+    const routed = await report.waitFor(
+      'event-routed',
+      (event) => event.eventBus === 'sidestep-local',
+      5_000,
+    );
+    expect(routed.rules).toEqual(['sidestep-local-queue-schedule-operator']);
+    // The execution id of a manual run is the event's id: replaying the event replays the run.
+    await report.waitFor('mail-delivered', (mail) => mail.subject.includes(` ${eventId}"`), 10_000);
+    events.destroy();
+  }, 20_000);
+
+  it('accepts an ARN as the bus, and fails bad entries one by one as EventBridge does', async () => {
+    const events = new EventBridgeClient(client);
+    const output = await events.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            Source: 'sidestep.operator',
+            DetailType: 'Schedule Fired',
+            Detail: JSON.stringify({ schedule: 'no-such-schedule' }),
+            EventBusName: `arn:aws:events:us-east-1:000000000000:event-bus/${cloud.eventBusName}`,
+          },
+          {
+            Source: 'sidestep.operator',
+            DetailType: 'Schedule Fired',
+            Detail: '{not json',
+            EventBusName: cloud.eventBusName,
+          },
+          {
+            Source: 'sidestep.operator',
+            DetailType: 'Schedule Fired',
+            Detail: '{}',
+            EventBusName: 'sidestep-nope',
+          },
+          { Source: 'aws.s3', DetailType: 'Object Created', Detail: '{}' },
+          { DetailType: 'Schedule Fired', Detail: '{}' },
+        ],
+      }),
+    );
+    expect(output.FailedEntryCount).toBe(4);
+    expect(output.Entries?.map((entry) => entry.ErrorCode ?? 'ok')).toEqual([
+      'ok',
+      'MalformedDetail',
+      'ResourceNotFoundException',
+      'NotAuthorizedForSourceException',
+      'InvalidArgument',
+    ]);
+    // Accepted, routed, matched no rule: dropped, as EventBridge drops it.
+    const routed = await report.waitFor(
+      'event-routed',
+      (event) => event.eventBus === 'sidestep-local' && event.rules.length === 0,
+      5_000,
+    );
+    expect(routed.detailType).toBe('Schedule Fired');
+    events.destroy();
+  }, 20_000);
+
+  it('refuses an empty or oversized batch with ValidationException', async () => {
+    const events = new EventBridgeClient(client);
+    await expect(events.send(new PutEventsCommand({ Entries: [] }))).rejects.toMatchObject({
+      name: 'ValidationException',
+    });
+    const entry = { Source: 'sidestep.operator', DetailType: 'x', Detail: '{}' };
+    await expect(
+      events.send(new PutEventsCommand({ Entries: Array.from({ length: 11 }, () => entry) })),
+    ).rejects.toMatchObject({ name: 'ValidationException' });
+    events.destroy();
+  });
+});
+
+describe('a JSON-protocol request whose body is not JSON', () => {
+  it('is refused with SerializationException', async () => {
+    const response = await fetch(cloud.endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSEvents.PutEvents' },
+      body: '{"Entries": [',
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('x-amzn-errortype')).toBe('SerializationException');
+  });
+});
+
+async function peekCount(queue: string): Promise<number> {
+  const response = await fetch(`${cloud.endpoint}/_fauxqs/queues/${queue}`);
+  const body = (await response.json()) as {
+    messages: { ready: unknown[]; delayed: unknown[]; inflight: unknown[] };
+  };
+  return body.messages.ready.length + body.messages.delayed.length + body.messages.inflight.length;
+}
+
+async function waitForMails(match: (subject: string) => boolean, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (
+    report.events.filter((event) => event.type === 'mail-delivered' && match(event.subject)).length < count
+  ) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${count} matching mails within 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

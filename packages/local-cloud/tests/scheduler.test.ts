@@ -1,0 +1,214 @@
+import { describe, expect, it } from '@jest/globals';
+import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { deliverFiring } from '../src/schedule-delivery.ts';
+import {
+  createVirtualClock,
+  type NextFireTimes,
+  type ScheduleDefinition,
+  type ScheduleFiring,
+  scheduleFiring,
+  startScheduler,
+} from '../src/scheduler.ts';
+
+// The scheduler against a virtual clock: which firings happen when, with what input. The fire
+// times come from an injected `nextFireTimes` (the workflows package's in the cloud): here a plain
+// "every N minutes on the minute grid" so the expected times are obvious.
+
+/** `rate(N minutes)` on the UTC minute grid, strictly after `from`. */
+const everyMinutes: NextFireTimes = (expression, _timezone, from, n) => {
+  const minutes = Number(/rate\((\d+) minutes?\)/.exec(expression)?.[1]);
+  const step = minutes * 60_000;
+  const first = Math.floor(from.getTime() / step) * step + step;
+  return Array.from({ length: n }, (_, i) => new Date(first + i * step));
+};
+
+const sweeper: ScheduleDefinition = {
+  name: 'stale-job-sweeper',
+  expression: 'rate(15 minutes)',
+  timezone: 'UTC',
+  target: { kind: 'function', service: 'job-sweeper' },
+  input: {},
+};
+
+const nightlyInput = {
+  type: 'export.requested',
+  version: 1,
+  id: 'nightly-<aws.scheduler.scheduled-time>',
+  payload: { requestedBy: 'ops@example.com' },
+  note: 'run <aws.scheduler.execution-id> attempt <aws.scheduler.attempt-number> of <aws.scheduler.schedule-arn>',
+};
+
+const nightly: ScheduleDefinition = {
+  name: 'nightly-export',
+  expression: 'rate(60 minutes)',
+  timezone: 'Asia/Tokyo',
+  target: { kind: 'queue', queue: 'export-requests' },
+  input: nightlyInput,
+};
+
+const START = new Date('2026-11-24T10:07:00Z');
+
+function start(schedules: readonly ScheduleDefinition[], fire?: (firing: ScheduleFiring) => Promise<void>) {
+  const clock = createVirtualClock(START);
+  const report = createCollectingReporter();
+  const fired: ScheduleFiring[] = [];
+  let ids = 0;
+  const scheduler = startScheduler({
+    schedules,
+    nextFireTimes: everyMinutes,
+    clock,
+    reporter: report.reporter,
+    scheduleArn: (name) => `arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/${name}`,
+    newId: () => `exec-${++ids}`,
+    fire:
+      fire ??
+      (async (firing) => {
+        fired.push(firing);
+      }),
+  });
+  return { clock, report, fired, scheduler };
+}
+
+describe('startScheduler', () => {
+  it('fires each schedule at the times nextFireTimes gives, in time order, and not before', async () => {
+    const { clock, fired, scheduler } = start([sweeper, nightly]);
+    expect(scheduler.nextFire('stale-job-sweeper')).toEqual(new Date('2026-11-24T10:15:00Z'));
+    expect(scheduler.nextFire('nightly-export')).toEqual(new Date('2026-11-24T11:00:00Z'));
+
+    await clock.advanceTo(new Date('2026-11-24T10:14:59.999Z'));
+    expect(fired).toHaveLength(0);
+
+    await clock.advanceTo(new Date('2026-11-24T11:00:00Z'));
+    expect(fired.map((f) => `${f.schedule.name}@${f.scheduledTime.toISOString()}`)).toEqual([
+      'stale-job-sweeper@2026-11-24T10:15:00.000Z',
+      'stale-job-sweeper@2026-11-24T10:30:00.000Z',
+      'stale-job-sweeper@2026-11-24T10:45:00.000Z',
+      // Same time: in the order they were armed.
+      'nightly-export@2026-11-24T11:00:00.000Z',
+      'stale-job-sweeper@2026-11-24T11:00:00.000Z',
+    ]);
+    expect(scheduler.nextFire('stale-job-sweeper')).toEqual(new Date('2026-11-24T11:15:00Z'));
+    scheduler.stop();
+  });
+
+  it("replaces Scheduler's context attributes in the input at every firing", async () => {
+    const { clock, fired, scheduler } = start([nightly]);
+    await clock.advanceBy(2 * 60 * 60_000);
+    scheduler.stop();
+    expect(fired.map((firing) => JSON.parse(firing.input))).toEqual([
+      {
+        ...nightlyInput,
+        id: 'nightly-2026-11-24T11:00:00Z',
+        note: 'run exec-1 attempt 1 of arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/nightly-export',
+      },
+      {
+        ...nightlyInput,
+        id: 'nightly-2026-11-24T12:00:00Z',
+        note: 'run exec-2 attempt 1 of arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/nightly-export',
+      },
+    ]);
+  });
+
+  it('reports each firing and a failed delivery, and keeps the series going', async () => {
+    let calls = 0;
+    const { clock, report, scheduler } = start([sweeper], async () => {
+      calls++;
+      if (calls === 1) throw new Error('queue is gone');
+    });
+    await clock.advanceTo(new Date('2026-11-24T10:30:00Z'));
+    scheduler.stop();
+    expect(calls).toBe(2);
+    const fired = report.events.filter((event) => event.type === 'schedule-fired');
+    expect(fired).toEqual([
+      expect.objectContaining({ schedule: 'stale-job-sweeper', scheduledTime: '2026-11-24T10:15:00.000Z' }),
+      expect.objectContaining({ schedule: 'stale-job-sweeper', scheduledTime: '2026-11-24T10:30:00.000Z' }),
+    ]);
+    expect(report.events).toContainEqual(
+      expect.objectContaining({ type: 'error', source: 'schedule stale-job-sweeper' }),
+    );
+  });
+
+  it('fires nothing after stop', async () => {
+    const { clock, fired, scheduler } = start([sweeper]);
+    scheduler.stop();
+    await clock.advanceBy(60 * 60_000);
+    expect(fired).toHaveLength(0);
+  });
+
+  it('counts the next firing from the scheduled time, so a late timer does not shift the series', async () => {
+    // A nextFireTimes that is inclusive of `from` must not fire the same time twice either.
+    const inclusive: NextFireTimes = (expression, timezone, from, n) =>
+      everyMinutes(expression, timezone, new Date(from.getTime() - 1), n);
+    const clock = createVirtualClock(START);
+    const times: string[] = [];
+    const scheduler = startScheduler({
+      schedules: [sweeper],
+      nextFireTimes: inclusive,
+      clock,
+      reporter: () => {},
+      scheduleArn: (name) => name,
+      fire: async (firing) => {
+        times.push(firing.scheduledTime.toISOString());
+      },
+    });
+    await clock.advanceTo(new Date('2026-11-24T10:45:00Z'));
+    scheduler.stop();
+    expect(times).toEqual([
+      '2026-11-24T10:15:00.000Z',
+      '2026-11-24T10:30:00.000Z',
+      '2026-11-24T10:45:00.000Z',
+    ]);
+  });
+});
+
+describe('scheduleFiring', () => {
+  it('keeps an input without context attributes as its JSON text', () => {
+    const firing = scheduleFiring(sweeper, {
+      scheduleArn: 'arn',
+      scheduledTime: START,
+      executionId: 'e',
+      attempt: 1,
+    });
+    expect(firing.input).toBe('{}');
+  });
+});
+
+describe('deliverFiring', () => {
+  const firing = (schedule: ScheduleDefinition) =>
+    scheduleFiring(schedule, { scheduleArn: 'arn', scheduledTime: START, executionId: 'e-1', attempt: 1 });
+
+  it('invokes a function target with the parsed input without waiting for its result, reporting its error', async () => {
+    const report = createCollectingReporter();
+    const invoked: unknown[] = [];
+    await deliverFiring(firing({ ...sweeper, input: { dryRun: false } }), {
+      sqs: undefined as never,
+      queueUrl: () => {
+        throw new Error('no queue for a function target');
+      },
+      invoke: (service, payload) => {
+        invoked.push({ service, payload });
+        return Promise.resolve({
+          requestId: 'r',
+          durationMs: 1,
+          ok: false,
+          error: { errorType: 'DatabaseDown', errorMessage: 'refused', trace: [] },
+        });
+      },
+      reporter: report.reporter,
+    });
+    expect(invoked).toEqual([{ service: 'job-sweeper', payload: { dryRun: false } }]);
+    const error = await report.waitFor('error', () => true, 1_000);
+    expect(error.message).toBe('job-sweeper failed: DatabaseDown: refused');
+  });
+
+  it('refuses a function the cloud does not run, naming the schedule', async () => {
+    await expect(
+      deliverFiring(firing(sweeper), {
+        sqs: undefined as never,
+        queueUrl: () => '',
+        invoke: () => undefined,
+        reporter: () => {},
+      }),
+    ).rejects.toMatchObject({ name: 'UnknownScheduleTargetError', schedule: 'stale-job-sweeper' });
+  });
+});
