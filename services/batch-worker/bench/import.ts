@@ -105,7 +105,8 @@ await db.query(
 );
 // encodeURIComponent, not URLSearchParams: libpq (psql) does not read '+' as a space.
 const schemaUrl = `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(searchPath)}`;
-const serverVersion = (await db.query<{ v: string }>('SHOW server_version')).rows[0]?.v ?? 'unknown';
+const serverVersion =
+  (await db.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]?.v ?? 'unknown';
 
 /** Writes an N-row users CSV (5 columns, some names quoted with a comma) and returns its path and size. */
 async function writeCsv(rows: number): Promise<{ path: string; bytes: number }> {

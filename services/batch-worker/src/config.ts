@@ -1,30 +1,45 @@
-import { readConfig } from '@sidestep/runtime';
+import { ExportFilter } from '@sidestep/contracts';
+import { ConfigError, readConfig } from '@sidestep/runtime';
 import * as z from 'zod/mini';
 
 const NonEmpty = z.string().check(z.minLength(1));
 
-/**
- * The task's environment: the workflow's container overrides (MODE, JOB_ID, SOURCE_*), the task
- * definition's static variables, and the database (DATABASE_URL / DATABASE_SECRET_ARN, read by
- * `resolveDatabaseUrl`). `AWS_ENDPOINT_URL` and `AWS_REGION` are read by the AWS SDK itself.
- */
-const BatchWorkerEnvironment = z.object({
-  /** What the task does; only `import` exists so far. */
-  MODE: z.enum(['import']),
+/** What every mode reads. */
+const CommonEnvironment = {
   JOB_ID: NonEmpty,
+  /** Seconds between progress log lines. */
+  PROGRESS_INTERVAL_SECONDS: z._default(z.coerce.number().check(z.positive()), 10),
+  /** `true` for S3 emulators (the local cloud sets it), which serve buckets as paths. */
+  AWS_S3_FORCE_PATH_STYLE: z.optional(z.enum(['true', 'false'])),
+};
+
+/**
+ * The task's environment in `import` mode: the workflow's container overrides (MODE, JOB_ID,
+ * SOURCE_*), the task definition's static variables, and the database (DATABASE_URL /
+ * DATABASE_SECRET_ARN, read by `resolveDatabaseUrl`). `AWS_ENDPOINT_URL` and `AWS_REGION` are read
+ * by the AWS SDK itself.
+ */
+const ImportEnvironment = z.object({
+  MODE: z.literal('import'),
+  ...CommonEnvironment,
   SOURCE_BUCKET: NonEmpty,
   SOURCE_KEY: NonEmpty,
   /** The object version the job was registered for; empty or unset for an unversioned bucket. */
   SOURCE_VERSION_ID: z.optional(z.string()),
   /** Rejected rows tolerated before the import fails. */
   MAX_REJECTED_ROWS: z._default(z.coerce.number().check(z.int(), z.minimum(0)), 1000),
-  /** Seconds between progress log lines. */
-  PROGRESS_INTERVAL_SECONDS: z._default(z.coerce.number().check(z.positive()), 10),
-  /** `true` for S3 emulators (the local cloud sets it), which serve buckets as paths. */
-  AWS_S3_FORCE_PATH_STYLE: z.optional(z.enum(['true', 'false'])),
 });
 
-/** The batch-worker's validated configuration. */
+/** The task's environment in `export` mode (the export workflow's container overrides). */
+const ExportEnvironment = z.object({
+  MODE: z.literal('export'),
+  ...CommonEnvironment,
+  EXPORTS_BUCKET: NonEmpty,
+  /** JSON `ExportFilter`; unset, empty, `null` or `{}` selects everyone. */
+  EXPORT_FILTER: z.optional(z.string()),
+});
+
+/** The batch-worker's validated configuration in `import` mode. */
 export interface BatchWorkerConfig {
   readonly mode: 'import';
   readonly jobId: string;
@@ -34,14 +49,25 @@ export interface BatchWorkerConfig {
   readonly s3ForcePathStyle: boolean;
 }
 
+/** The batch-worker's validated configuration in `export` mode. */
+export interface ExportConfig {
+  readonly mode: 'export';
+  readonly jobId: string;
+  readonly exportsBucket: string;
+  /** `undefined`: everyone. */
+  readonly filter: ExportFilter | undefined;
+  readonly progressIntervalMs: number;
+  readonly s3ForcePathStyle: boolean;
+}
+
 /**
- * Reads the environment once, at start; a missing or bad variable fails with its name
- * (`ConfigError`, field = the variable).
+ * Reads the `import` mode's environment once, at start; a missing or bad variable fails with its
+ * name (`ConfigError`, field = the variable).
  */
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): BatchWorkerConfig {
-  const config = readConfig(BatchWorkerEnvironment, env);
+  const config = readConfig(ImportEnvironment, env);
   return {
     mode: config.MODE,
     jobId: config.JOB_ID,
@@ -54,4 +80,55 @@ export function loadConfig(
     progressIntervalMs: config.PROGRESS_INTERVAL_SECONDS * 1000,
     s3ForcePathStyle: config.AWS_S3_FORCE_PATH_STYLE === 'true',
   };
+}
+
+/**
+ * Reads the `export` mode's environment once, at start; a missing or bad variable fails with its
+ * name (`ConfigError`, field = the variable; `EXPORT_FILTER` for a bad filter).
+ */
+export function loadExportConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ExportConfig {
+  const config = readConfig(ExportEnvironment, env);
+  return {
+    mode: 'export',
+    jobId: config.JOB_ID,
+    exportsBucket: config.EXPORTS_BUCKET,
+    filter: parseExportFilter(config.EXPORT_FILTER),
+    progressIntervalMs: config.PROGRESS_INTERVAL_SECONDS * 1000,
+    s3ForcePathStyle: config.AWS_S3_FORCE_PATH_STYLE === 'true',
+  };
+}
+
+/**
+ * `EXPORT_FILTER` as an `ExportFilter` (the `export.requested` contract's), or `undefined` for
+ * everyone. Step Functions hands absent JSON over as `null` or an empty string, so both mean "no
+ * filter", as does `{}`.
+ *
+ * @throws {ConfigError} naming `EXPORT_FILTER` for JSON that does not parse or does not match.
+ */
+function parseExportFilter(raw: string | undefined): ExportFilter | undefined {
+  if (raw === undefined || raw.trim() === '' || raw.trim() === 'null') return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (error) {
+    throw new ConfigError(
+      'EXPORT_FILTER',
+      `invalid configuration: EXPORT_FILTER is not JSON: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const result = z.safeParse(ExportFilter, json);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) =>
+      [['EXPORT_FILTER', ...issue.path.map(String)].join('.'), issue.message].join(' is invalid: '),
+    );
+    throw new ConfigError('EXPORT_FILTER', `invalid configuration: ${problems.join('; ')}`, {
+      cause: result.error,
+    });
+  }
+  return Object.keys(result.data).length === 0 ? undefined : result.data;
 }

@@ -71,7 +71,7 @@ export class MalformedCsvError extends BatchWorkerError {
   }
 }
 
-/** The job named by `JOB_ID` does not exist, is not an import, or is not `running`. */
+/** The job named by `JOB_ID` does not exist, is not of the task's kind (import or export), or is not `running`. */
 export class JobNotRunnableError extends BatchWorkerError {
   override readonly name: string = 'JobNotRunnableError';
   readonly jobId: string;
@@ -156,4 +156,85 @@ function reasonOf(error: unknown): string {
   if (error instanceof BatchWorkerError) return error.message;
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
+}
+
+/** An export would need more parts than S3 can combine into one object (10,000). */
+export class ExportTooLargeError extends BatchWorkerError {
+  override readonly name: string = 'ExportTooLargeError';
+  readonly maxParts: number;
+
+  constructor(maxParts: number, partBytes: number) {
+    super(
+      `the export needs more than ${maxParts} parts of ${partBytes} bytes; S3 combines at most ${maxParts}`,
+      {
+        permanent: true,
+      },
+    );
+    this.maxParts = maxParts;
+  }
+}
+
+/** An export's part or manifest could not be written to S3. */
+export class ExportTargetError extends BatchWorkerError {
+  override readonly name: string = 'ExportTargetError';
+  readonly bucket: string;
+  readonly key: string;
+
+  constructor(bucket: string, key: string, cause: unknown, permanent: boolean) {
+    const reason = cause instanceof Error ? `: ${cause.name}: ${cause.message}` : '';
+    super(`cannot write s3://${bucket}/${key}${reason}`, { permanent, field: 'EXPORTS_BUCKET', cause });
+    this.bucket = bucket;
+    this.key = key;
+  }
+}
+
+/**
+ * COPY reported a different number of rows than the worker counted in its output: the parts cannot
+ * be trusted (a bug, or output that is not the CSV the worker expects).
+ */
+export class ExportRowCountMismatchError extends BatchWorkerError {
+  override readonly name: string = 'ExportRowCountMismatchError';
+  readonly copiedRows: number;
+  readonly countedRows: number;
+
+  constructor(copiedRows: number, countedRows: number) {
+    super(`COPY sent ${copiedRows} rows but the parts hold ${countedRows}`, { permanent: false });
+    this.copiedRows = copiedRows;
+    this.countedRows = countedRows;
+  }
+}
+
+/** The task was told to stop (ECS sends SIGTERM before SIGKILL) during an export. */
+export class ExportInterruptedError extends BatchWorkerError {
+  override readonly name: string = 'ExportInterruptedError';
+  readonly signal: string;
+
+  constructor(signal: string) {
+    super(`interrupted by ${signal}; the export stopped before its manifest was written`, {
+      permanent: false,
+    });
+    this.signal = signal;
+  }
+}
+
+/**
+ * The export failed. `reason` is what the job's `worker_error` says; `cause` is the specific error.
+ * No manifest was written by this run, so the finalizer has nothing new to combine.
+ */
+export class ExportFailedError extends BatchWorkerError {
+  override readonly name: string = 'ExportFailedError';
+  readonly jobId: string;
+  readonly reason: string;
+  /** Set when the failure could not be written to the job either (e.g. the database is down). */
+  recordError: unknown;
+
+  constructor(jobId: string, cause: unknown) {
+    const reason = reasonOf(cause);
+    super(`job ${jobId}: export failed: ${reason}`, {
+      permanent: cause instanceof BatchWorkerError ? cause.permanent : false,
+      cause,
+    });
+    this.jobId = jobId;
+    this.reason = reason;
+  }
 }

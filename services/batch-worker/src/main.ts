@@ -1,6 +1,7 @@
 /**
  * The batch-worker task's entry (`node index.mjs` in the image): reads its inputs from the
- * environment (the workflow's ECS container overrides), runs the import, logs, and exits 0 on
+ * environment (the workflow's ECS container overrides), runs the import (or, with `MODE=export`,
+ * the export: src/export/run-export.ts), logs, and exits 0 on
  * success, 1 on failure, 143 when stopped by SIGTERM (ECS's stop; SIGKILL follows after the stop
  * timeout). ECS `runTask.sync` fails the workflow step on a non-zero exit code.
  */
@@ -12,6 +13,7 @@ import { PostgresUserImportStore } from './adapters/postgres-user-import-store.t
 import { openSourceObject } from './adapters/s3-source.ts';
 import { loadConfig } from './config.ts';
 import { ImportFailedError, ImportInterruptedError } from './errors.ts';
+import { runExport } from './export/run-export.ts';
 import { importUsers } from './import-users.ts';
 
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'batch-worker' });
@@ -107,4 +109,4 @@ async function run(): Promise<number> {
   }
 }
 
-process.exitCode = await run();
+process.exitCode = process.env.MODE === 'export' ? await runExport({ logger, peakRssBytes }) : await run();

@@ -348,6 +348,9 @@ class ChunkedMergeWriter extends Writable implements UserWriter {
     if (chunk.rows === 0) return;
     this.#chunk = emptyChunk();
     await this.#inFlight;
+    // Destroyed (aborted, or a chunk failed) while waiting: the transaction is being rolled back, and
+    // a statement sent now could run after the ROLLBACK, outside any transaction.
+    if (this.destroyed) throw new Error('the import stream was destroyed');
     const work = this.#stageAndMerge(chunk);
     this.#inFlight = work;
     // A failure surfaces at once (the pipeline stops reading), not only when the next chunk is full.
@@ -382,6 +385,7 @@ class ChunkedMergeWriter extends Writable implements UserWriter {
         );
       }
     }
+    if (this.destroyed) throw new Error('the import stream was destroyed');
     const merged = await client.query(mergeSql(this.#hasNameColumn()));
     this.#usersWritten += merged.rowCount ?? 0;
     await client.query('TRUNCATE import_staging');

@@ -1,0 +1,103 @@
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { EXPORT_SESSION_SETTINGS } from '../domain/export-query.ts';
+import type { CopyOutStream, ExportResult, UserExportStore } from '../domain/user-export-store.ts';
+import { JobNotRunnableError } from '../errors.ts';
+
+/** Options of {@link PostgresUserExportStore.connect}. */
+export interface PostgresUserExportStoreOptions {
+  /** `postgres://...`, from `resolveDatabaseUrl`. */
+  readonly url: string;
+}
+
+/**
+ * {@link UserExportStore} on PostgreSQL through one `pg` connection (COPY TO STDOUT needs the raw
+ * connection, as the import's COPY FROM does). The session is set to
+ * {@link EXPORT_SESSION_SETTINGS} once, at connect, so timestamps are written in UTC whatever the
+ * role's defaults. COPY TO works over PGlite's socket server too (only COPY FROM STDIN loses protocol
+ * sync there), so every backend takes the same path.
+ */
+export class PostgresUserExportStore implements UserExportStore {
+  readonly #client: pg.Client;
+  readonly #url: string;
+  #closed: Promise<void> | undefined;
+
+  private constructor(client: pg.Client, url: string) {
+    this.#client = client;
+    this.#url = url;
+  }
+
+  /** Opens the export's connection. */
+  static async connect(options: PostgresUserExportStoreOptions): Promise<PostgresUserExportStore> {
+    const client = newClient(options.url);
+    await client.connect();
+    try {
+      for (const [name, value] of Object.entries(EXPORT_SESSION_SETTINGS)) {
+        // set_config takes bound parameters; SET does not.
+        await client.query('SELECT set_config($1, $2, false)', [name, value]);
+      }
+      return new PostgresUserExportStore(client, options.url);
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+  }
+
+  async checkJob(jobId: string): Promise<void> {
+    const { rows } = await this.#client.query<{ kind: string; state: string }>(
+      'SELECT kind, state FROM jobs WHERE id = $1',
+      [jobId],
+    );
+    const job = rows[0];
+    if (!job) throw new JobNotRunnableError(jobId, 'no such job', undefined);
+    if (job.kind !== 'export') {
+      throw new JobNotRunnableError(jobId, `is an ${job.kind} job, not an export`, job.state);
+    }
+    if (job.state !== 'running') {
+      throw new JobNotRunnableError(
+        jobId,
+        `is ${job.state}, an export runs only on a running job`,
+        job.state,
+      );
+    }
+  }
+
+  copyOut(sql: string): CopyOutStream {
+    return this.#client.query(copyTo(sql));
+  }
+
+  async recordResult(jobId: string, result: ExportResult): Promise<void> {
+    await this.#client.query(
+      'UPDATE jobs SET rows_total = $2, bytes = $3, worker_error = NULL, updated_at = now() WHERE id = $1',
+      [jobId, result.rowsTotal, result.bytes],
+    );
+  }
+
+  async recordFailure(jobId: string, reason: string): Promise<void> {
+    // A connection of its own: the export's connection may be the very thing that failed, or be
+    // busy with a COPY that was cut off.
+    const client = newClient(this.#url);
+    await client.connect();
+    try {
+      await client.query('UPDATE jobs SET worker_error = $2, updated_at = now() WHERE id = $1', [
+        jobId,
+        reason,
+      ]);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#client.end().catch(() => {});
+    return this.#closed;
+  }
+}
+
+function newClient(url: string): pg.Client {
+  const client = new pg.Client({ connectionString: url, application_name: 'sidestep-batch-worker' });
+  // A connection lost mid-export surfaces as the COPY's error; without a listener the client's
+  // 'error' event would crash the process before the failure could be recorded.
+  client.on('error', () => {});
+  return client;
+}
