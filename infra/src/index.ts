@@ -6,6 +6,7 @@ export {
   validateEnvironmentConfig,
 } from './config.ts';
 export { BatchTask, type BatchTaskProps, type TaskNetworkConfig } from './constructs/batch-task.ts';
+export { EventBus, type EventBusProps } from './constructs/event-bus.ts';
 export {
   EXPORT_PART_TAG,
   EXPORTS_PREFIX,
@@ -24,6 +25,13 @@ export { JobQueue, type JobQueueProps, MAX_MESSAGE_SIZE_BYTES } from './construc
 export { MailIdentity, type MailIdentityProps } from './constructs/mail-identity.ts';
 export { S3Trigger, type S3TriggerProps, type TriggerTarget } from './constructs/s3-trigger.ts';
 export {
+  operatorRuleInput,
+  Schedule,
+  type ScheduleProps,
+  type ScheduleTarget,
+} from './constructs/schedule.ts';
+export { ScheduleGroup, type ScheduleGroupProps } from './constructs/schedule-group.ts';
+export {
   type FunctionVpcConfig,
   type PermissionTarget,
   type PermissionTargets,
@@ -31,6 +39,7 @@ export {
   type ServiceFunctionProps,
 } from './constructs/service-function.ts';
 export { Workflow, type WorkflowProps } from './constructs/workflow.ts';
+export { WorkflowQueue, type WorkflowQueueProps } from './constructs/workflow-queue.ts';
 export { InfraConfigError } from './errors.ts';
 export {
   checkSecurityPolicy,

@@ -49,6 +49,12 @@ export const SECURITY_RULES = {
   'sfn-logging': 'Step Functions state machine must log to a log group (level not OFF)',
   /** CKV_AWS_284: state machines are traced with X-Ray. */
   'sfn-tracing': 'Step Functions state machine must set tracing_configuration.enabled = true',
+  /** A firing that cannot be delivered is kept (retried, then dead-lettered), not dropped. */
+  'scheduler-dlq': 'EventBridge Scheduler schedule target must set a retry_policy and a dead_letter_config',
+  /** An event a rule cannot deliver is kept (retried, then dead-lettered), not dropped. */
+  'event-target-dlq': 'EventBridge rule target must set a retry_policy and a dead_letter_config',
+  /** Pipes log what failed (a start that was refused) somewhere with retention. */
+  'pipe-logging': 'EventBridge Pipe must log (level not OFF) to a CloudWatch Logs log group',
 } as const;
 
 /** A rule id of {@link SECURITY_RULES}. */
@@ -182,6 +188,11 @@ export function checkSecurityPolicy(synthesized: SynthesizedTerraform): Security
     const queue = referencedAddress(block(target.dead_letter_config)?.arn, 'aws_sqs_queue');
     if (queue) deadLetterQueues.add(queue);
   }
+  // ...and so is a schedule's.
+  for (const [, schedule] of ofType('aws_scheduler_schedule')) {
+    const queue = referencedAddress(block(block(schedule.target)?.dead_letter_config)?.arn, 'aws_sqs_queue');
+    if (queue) deadLetterQueues.add(queue);
+  }
   for (const [address, queue] of ofType('aws_sqs_queue')) {
     if (queue.sqs_managed_sse_enabled !== true && !queue.kms_master_key_id) report('sqs-encrypted', address);
     if (!redriven.has(address) && !deadLetterQueues.has(address)) report('sqs-redrive', address);
@@ -208,6 +219,8 @@ export function checkSecurityPolicy(synthesized: SynthesizedTerraform): Security
       report('sfn-logging', address);
     if (block(machine.tracing_configuration)?.enabled !== true) report('sfn-tracing', address);
   }
+
+  checkEventDelivery(ofType, report);
 
   for (const type of Object.keys(resources)) {
     if (ATTACHMENTS.has(type))
@@ -285,6 +298,24 @@ function deniesInsecureTransport(policy: unknown, bucketArns: readonly string[])
       bucketArns.some((arn) => resources.includes(arn) && resources.includes(`${arn}/*`))
     );
   });
+}
+
+/** Schedules, rule targets and pipes: nothing they fail to deliver is dropped unseen. */
+function checkEventDelivery(ofType: OfType, report: Report): void {
+  for (const [address, schedule] of ofType('aws_scheduler_schedule')) {
+    const target = block(schedule.target);
+    if (!block(target?.retry_policy) || !block(target?.dead_letter_config)?.arn)
+      report('scheduler-dlq', address);
+  }
+  for (const [address, target] of ofType('aws_cloudwatch_event_target')) {
+    if (!block(target.retry_policy) || !block(target.dead_letter_config)?.arn)
+      report('event-target-dlq', address);
+  }
+  for (const [address, pipe] of ofType('aws_pipes_pipe')) {
+    const logging = block(pipe.log_configuration);
+    if (!logging || logging.level === 'OFF' || !block(logging.cloudwatch_logs_log_destination)?.log_group_arn)
+      report('pipe-logging', address);
+  }
 }
 
 /** Container definitions are a JSON string per task definition (references inside stay valid JSON). */

@@ -1,3 +1,4 @@
+import { CloudwatchEventTarget } from '@cdktn/provider-aws/lib/cloudwatch-event-target/index.js';
 import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group/index.js';
 import { EcrRepository } from '@cdktn/provider-aws/lib/ecr-repository/index.js';
 import { EcsCluster } from '@cdktn/provider-aws/lib/ecs-cluster/index.js';
@@ -6,12 +7,14 @@ import { IamPolicyAttachment } from '@cdktn/provider-aws/lib/iam-policy-attachme
 import { IamRole } from '@cdktn/provider-aws/lib/iam-role/index.js';
 import { IamRolePolicy } from '@cdktn/provider-aws/lib/iam-role-policy/index.js';
 import { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
+import { PipesPipe } from '@cdktn/provider-aws/lib/pipes-pipe/index.js';
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { S3Bucket } from '@cdktn/provider-aws/lib/s3-bucket/index.js';
 import { S3BucketPolicy } from '@cdktn/provider-aws/lib/s3-bucket-policy/index.js';
 import { S3BucketPublicAccessBlock } from '@cdktn/provider-aws/lib/s3-bucket-public-access-block/index.js';
 import { S3BucketServerSideEncryptionConfigurationA } from '@cdktn/provider-aws/lib/s3-bucket-server-side-encryption-configuration/index.js';
 import { S3BucketVersioningA } from '@cdktn/provider-aws/lib/s3-bucket-versioning/index.js';
+import { SchedulerSchedule } from '@cdktn/provider-aws/lib/scheduler-schedule/index.js';
 import { SfnStateMachine } from '@cdktn/provider-aws/lib/sfn-state-machine/index.js';
 import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
 import { describe, expect, it } from '@jest/globals';
@@ -170,6 +173,20 @@ describe('security policy', () => {
         { name: 'app', image: 'app:1', privileged: true, logConfiguration: { logDriver: 'json-file' } },
       ]),
     });
+    new SchedulerSchedule(stack, 'fragile', {
+      name: 'fragile',
+      scheduleExpression: 'rate(1 hour)',
+      flexibleTimeWindow: { mode: 'OFF' },
+      target: { arn: 'arn:aws:sqs:eu-west-1:123456789012:q', roleArn: role.arn },
+    });
+    new CloudwatchEventTarget(stack, 'lossy', { rule: 'r', arn: 'arn:aws:sqs:eu-west-1:123456789012:q' });
+    new PipesPipe(stack, 'mute', {
+      name: 'mute',
+      roleArn: role.arn,
+      source: 'arn:aws:sqs:eu-west-1:123456789012:q',
+      target: 'arn:aws:states:eu-west-1:123456789012:stateMachine:m',
+      logConfiguration: { level: 'OFF' },
+    });
     new SfnStateMachine(stack, 'silent', {
       name: 'silent',
       roleArn: role.arn,
@@ -221,6 +238,9 @@ describe('security policy', () => {
     expect(found('ecs-container-insights')).toEqual(['aws_ecs_cluster.dark']);
     expect(found('sfn-logging')).toEqual(['aws_sfn_state_machine.silent']);
     expect(found('sfn-tracing')).toEqual(['aws_sfn_state_machine.silent']);
+    expect(found('scheduler-dlq')).toEqual(['aws_scheduler_schedule.fragile']);
+    expect(found('event-target-dlq')).toEqual(['aws_cloudwatch_event_target.lossy']);
+    expect(found('pipe-logging')).toEqual(['aws_pipes_pipe.mute']);
     // Every rule of the policy is exercised by this fixture.
     expect(new Set(violations.map((v) => v.rule))).toEqual(new Set(Object.keys(SECURITY_RULES)));
   });

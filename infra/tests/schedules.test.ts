@@ -1,0 +1,383 @@
+import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
+import { describe, expect, it } from '@jest/globals';
+import { defineService } from '@sidestep/manifest';
+import { TerraformStack, Testing } from 'cdktn';
+import {
+  checkSecurityPolicy,
+  EventBus,
+  InfraConfigError,
+  operatorRuleInput,
+  Schedule,
+  ScheduleGroup,
+  type ScheduleProps,
+  ServiceFunction,
+  Workflow,
+  WorkflowQueue,
+} from '../src/index.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped; tests read it freely.
+type Json = any;
+
+const account = '123456789012';
+const region = 'eu-west-1';
+
+/** The operator event pattern of the plan (`operatorEventPattern(name)` in @sidestep/workflows). */
+function operatorPattern(schedule: string): object {
+  return {
+    source: ['sidestep.operator'],
+    'detail-type': ['Schedule Fired'],
+    detail: { schedule: [schedule] },
+  };
+}
+
+/** A schedule's input as F3 declares it for the nightly export: an envelope whose id names the firing time. */
+const nightlyInput = JSON.stringify({
+  type: 'export.requested',
+  version: 1,
+  id: 'nightly-export:<aws.scheduler.scheduled-time>',
+  payload: { requestedBy: 'ops@example.com' },
+});
+
+const sweeperManifest = defineService({
+  name: 'job-sweeper',
+  description: 'Fails jobs stuck past their deadline',
+  handler: 'index.handler',
+  memoryMb: 256,
+  timeoutSeconds: 60,
+  permissions: [],
+});
+
+/** A stack with a workflow fed by a queue, a function, and both schedules of the plan. */
+function build(overrides: { nightly?: Partial<ScheduleProps>; sweeper?: Partial<ScheduleProps> } = {}) {
+  const stack = new TerraformStack(Testing.app(), 'schedules');
+  new AwsProvider(stack, 'aws', { region });
+  const workflow = new Workflow(stack, 'export-workflow', {
+    environment: 'staging',
+    name: 'export',
+    definition: { StartAt: 'Done', States: { Done: { Type: 'Succeed' } } },
+    callees: {},
+    accountId: account,
+    region,
+  });
+  const queue = new WorkflowQueue(stack, 'export-requests', {
+    environment: 'staging',
+    name: 'export-requests',
+    workflow,
+    accountId: account,
+    region,
+    alarms: { topicArn: `arn:aws:sns:${region}:${account}:alarms` },
+  });
+  const sweeper = new ServiceFunction(stack, 'job-sweeper', {
+    environment: 'staging',
+    manifest: sweeperManifest,
+    accountId: account,
+    region,
+  });
+  const bus = new EventBus(stack, 'event-bus', { environment: 'staging' });
+  const group = new ScheduleGroup(stack, 'schedules', { environment: 'staging' });
+  const common = { environment: 'staging', group, accountId: account, region };
+  new Schedule(stack, 'nightly-export', {
+    ...common,
+    name: 'nightly-export',
+    expression: 'cron(0 3 * * ? *)',
+    timezone: 'Asia/Tokyo',
+    target: { queue },
+    input: nightlyInput,
+    retry: { maximumRetryAttempts: 10, maximumEventAgeSeconds: 3600 },
+    operator: { bus, eventPattern: operatorPattern('nightly-export') },
+    ...overrides.nightly,
+  });
+  new Schedule(stack, 'stale-job-sweeper', {
+    ...common,
+    name: 'stale-job-sweeper',
+    expression: 'rate(15 minutes)',
+    timezone: 'UTC',
+    target: { function: sweeper },
+    input: '{}',
+    retry: { maximumRetryAttempts: 2, maximumEventAgeSeconds: 600 },
+    operator: { bus, eventPattern: operatorPattern('stale-job-sweeper') },
+    ...overrides.sweeper,
+  });
+  return stack;
+}
+
+const tf: Json = JSON.parse(Testing.synth(build(), true));
+
+/** `[address, body]` of every resource of a type. */
+function all(type: string): [string, Json][] {
+  return Object.entries(tf.resource?.[type] ?? {}).map(([name, body]) => [`${type}.${name}`, body]);
+}
+
+/** The one resource of a type whose properties include `match`; fails unless exactly one matches. */
+function one(type: string, match: Record<string, unknown> = {}): [string, Json] {
+  const found = all(type).filter(([, body]) =>
+    Object.entries(match).every(([key, value]) => body[key] === value),
+  );
+  expect(found).toHaveLength(1);
+  return found[0] as [string, Json];
+}
+
+const ref = (address: string, attribute: string) => `\${${address}.${attribute}}`;
+
+function statements(roleName: string): Json[] {
+  const [roleAddress] = one('aws_iam_role', { name: roleName });
+  const [, policy] = one('aws_iam_role_policy', { role: ref(roleAddress, 'name') });
+  return JSON.parse(policy.policy).Statement;
+}
+
+function trust(roleName: string): Json {
+  return JSON.parse(one('aws_iam_role', { name: roleName })[1].assume_role_policy).Statement[0];
+}
+
+const [queueAddress, queue] = one('aws_sqs_queue', { name: 'sidestep-staging-export-requests' });
+const [dlqAddress] = one('aws_sqs_queue', { name: 'sidestep-staging-export-requests-dlq' });
+const [machineAddress] = one('aws_sfn_state_machine', { name: 'sidestep-staging-export' });
+const [schedulesDlqAddress] = one('aws_sqs_queue', { name: 'sidestep-staging-schedules-dlq' });
+const [sweeperAddress] = one('aws_lambda_function', { function_name: 'sidestep-staging-job-sweeper' });
+const [busAddress] = one('aws_cloudwatch_event_bus', { name: 'sidestep-staging' });
+
+describe('WorkflowQueue (export-requests)', () => {
+  it('is an encrypted queue that dead-letters after 5 receives into a DLQ only it may use', () => {
+    expect(queue.sqs_managed_sse_enabled).toBe(true);
+    expect(JSON.parse(queue.redrive_policy)).toEqual({
+      deadLetterTargetArn: ref(dlqAddress, 'arn'),
+      maxReceiveCount: 5,
+    });
+    const [, allow] = one('aws_sqs_queue_redrive_allow_policy', { queue_url: ref(dlqAddress, 'url') });
+    expect(JSON.parse(allow.redrive_allow_policy)).toEqual({
+      redrivePermission: 'byQueue',
+      sourceQueueArns: [ref(queueAddress, 'arn')],
+    });
+  });
+
+  it('starts the Standard workflow fire-and-forget, one message per execution, through a pipe', () => {
+    const [, pipe] = one('aws_pipes_pipe', { name: 'sidestep-staging-export-requests' });
+    expect(pipe.source).toBe(ref(queueAddress, 'arn'));
+    expect(pipe.target).toBe(ref(machineAddress, 'arn'));
+    expect(pipe.source_parameters.sqs_queue_parameters).toEqual({ batch_size: 1 });
+    expect(pipe.target_parameters.step_function_state_machine_parameters).toEqual({
+      invocation_type: 'FIRE_AND_FORGET',
+    });
+    // No input template: the workflow receives the pipe's batch `[ { messageId, body, ... } ]`.
+    expect(pipe.target_parameters.input_template).toBeUndefined();
+    const [logGroupAddress, logGroup] = one('aws_cloudwatch_log_group', {
+      name: '/aws/pipes/sidestep-staging-export-requests',
+    });
+    expect(logGroup.retention_in_days).toBe(30);
+    expect(pipe.log_configuration).toEqual({
+      level: 'ERROR',
+      cloudwatch_logs_log_destination: { log_group_arn: ref(logGroupAddress, 'arn') },
+    });
+  });
+
+  it('runs the pipe with a role that may consume this queue, start this workflow and write its logs only', () => {
+    const [logGroupAddress] = one('aws_cloudwatch_log_group', {
+      name: '/aws/pipes/sidestep-staging-export-requests',
+    });
+    expect(statements('sidestep-staging-export-requests-pipe')).toEqual([
+      {
+        Sid: 'ConsumeExportRequests',
+        Effect: 'Allow',
+        Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+        Resource: ref(queueAddress, 'arn'),
+      },
+      {
+        Sid: 'StartExportWorkflow',
+        Effect: 'Allow',
+        Action: ['states:StartExecution'],
+        Resource: ref(machineAddress, 'arn'),
+      },
+      {
+        Sid: 'WritePipeLogs',
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: `${ref(logGroupAddress, 'arn')}:log-stream:*`,
+      },
+    ]);
+    expect(trust('sidestep-staging-export-requests-pipe')).toEqual({
+      Effect: 'Allow',
+      Principal: { Service: 'pipes.amazonaws.com' },
+      Action: 'sts:AssumeRole',
+      Condition: {
+        StringEquals: {
+          'aws:SourceAccount': account,
+          'aws:SourceArn': `arn:aws:pipes:${region}:${account}:pipe/sidestep-staging-export-requests`,
+        },
+      },
+    });
+  });
+
+  it('alarms on a dead-lettered request and on a backlog, notifying the topic', () => {
+    const [, dead] = one('aws_cloudwatch_metric_alarm', {
+      alarm_name: 'sidestep-staging-export-requests-dlq-not-empty',
+    });
+    expect(dead.dimensions).toEqual({ QueueName: ref(dlqAddress, 'name') });
+    expect(dead.alarm_actions).toEqual([`arn:aws:sns:${region}:${account}:alarms`]);
+    one('aws_cloudwatch_metric_alarm', { alarm_name: 'sidestep-staging-export-requests-oldest-message-age' });
+  });
+});
+
+describe('Schedule', () => {
+  const [groupAddress] = one('aws_scheduler_schedule_group', { name: 'sidestep-staging' });
+  const [, nightly] = one('aws_scheduler_schedule', { name: 'sidestep-staging-nightly-export' });
+  const [, sweeper] = one('aws_scheduler_schedule', { name: 'sidestep-staging-stale-job-sweeper' });
+
+  it('fires in its group and time zone, at the stated time, with retries and the group’s DLQ', () => {
+    expect(nightly).toMatchObject({
+      group_name: ref(groupAddress, 'name'),
+      schedule_expression: 'cron(0 3 * * ? *)',
+      schedule_expression_timezone: 'Asia/Tokyo',
+      flexible_time_window: { mode: 'OFF' },
+    });
+    expect(nightly.target).toMatchObject({
+      arn: ref(queueAddress, 'arn'),
+      input: nightlyInput,
+      retry_policy: { maximum_retry_attempts: 10, maximum_event_age_in_seconds: 3600 },
+      dead_letter_config: { arn: ref(schedulesDlqAddress, 'arn') },
+    });
+    expect(sweeper).toMatchObject({
+      schedule_expression: 'rate(15 minutes)',
+      schedule_expression_timezone: 'UTC',
+    });
+    expect(sweeper.target).toMatchObject({ arn: ref(sweeperAddress, 'arn'), input: '{}' });
+  });
+
+  it('delivers with a role allowed exactly the target action and the dead-letter send', () => {
+    const [nightlyRole] = one('aws_iam_role', { name: 'sidestep-staging-nightly-export-schedule' });
+    expect(nightly.target.role_arn).toBe(ref(nightlyRole, 'arn'));
+    expect(statements('sidestep-staging-nightly-export-schedule')).toEqual([
+      {
+        Sid: 'SendExportRequests',
+        Effect: 'Allow',
+        Action: ['sqs:SendMessage'],
+        Resource: ref(queueAddress, 'arn'),
+      },
+      {
+        Sid: 'DeadLetterSchedules',
+        Effect: 'Allow',
+        Action: ['sqs:SendMessage'],
+        Resource: ref(schedulesDlqAddress, 'arn'),
+      },
+    ]);
+    expect(statements('sidestep-staging-stale-job-sweeper-schedule')).toEqual([
+      {
+        Sid: 'InvokeJobSweeper',
+        Effect: 'Allow',
+        Action: ['lambda:InvokeFunction'],
+        Resource: ref(sweeperAddress, 'arn'),
+      },
+      expect.objectContaining({ Sid: 'DeadLetterSchedules' }),
+    ]);
+    expect(trust('sidestep-staging-nightly-export-schedule')).toEqual({
+      Effect: 'Allow',
+      Principal: { Service: 'scheduler.amazonaws.com' },
+      Action: 'sts:AssumeRole',
+      Condition: {
+        StringEquals: {
+          'aws:SourceAccount': account,
+          'aws:SourceArn': `arn:aws:scheduler:${region}:${account}:schedule-group/sidestep-staging`,
+        },
+      },
+    });
+  });
+
+  it('routes the operator event for the schedule on sidestep’s bus to the same target', () => {
+    const [ruleAddress, rule] = one('aws_cloudwatch_event_rule', {
+      name: 'sidestep-staging-nightly-export-operator',
+    });
+    expect(rule.event_bus_name).toBe(ref(busAddress, 'name'));
+    expect(JSON.parse(rule.event_pattern)).toEqual(operatorPattern('nightly-export'));
+    const [, target] = one('aws_cloudwatch_event_target', { rule: ref(ruleAddress, 'name') });
+    expect(target).toMatchObject({
+      event_bus_name: ref(busAddress, 'name'),
+      arn: ref(queueAddress, 'arn'),
+      retry_policy: { maximum_retry_attempts: 10, maximum_event_age_in_seconds: 3600 },
+      dead_letter_config: { arn: ref(schedulesDlqAddress, 'arn') },
+    });
+    // The same envelope, with the operator event's time where Scheduler puts the scheduled time.
+    expect(target.input_transformer).toEqual({
+      input_paths: { time: '$.time' },
+      input_template: nightlyInput.replace('<aws.scheduler.scheduled-time>', '<time>'),
+    });
+    const [sweeperRuleAddress] = one('aws_cloudwatch_event_rule', {
+      name: 'sidestep-staging-stale-job-sweeper-operator',
+    });
+    const [, sweeperTarget] = one('aws_cloudwatch_event_target', { rule: ref(sweeperRuleAddress, 'name') });
+    expect(sweeperTarget).toMatchObject({ arn: ref(sweeperAddress, 'arn'), input: '{}' });
+  });
+
+  it('lets only the operator rules send to the target and to the DLQ, by resource policy', () => {
+    const [nightlyRule] = one('aws_cloudwatch_event_rule', {
+      name: 'sidestep-staging-nightly-export-operator',
+    });
+    const [sweeperRule] = one('aws_cloudwatch_event_rule', {
+      name: 'sidestep-staging-stale-job-sweeper-operator',
+    });
+    const [, queuePolicy] = one('aws_sqs_queue_policy', { queue_url: ref(queueAddress, 'url') });
+    expect(JSON.parse(queuePolicy.policy).Statement).toEqual([
+      {
+        Sid: 'EventBridgeRules',
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Resource: ref(queueAddress, 'arn'),
+        Condition: { ArnEquals: { 'aws:SourceArn': [ref(nightlyRule, 'arn')] } },
+      },
+    ]);
+    const [, dlqPolicy] = one('aws_sqs_queue_policy', { queue_url: ref(schedulesDlqAddress, 'url') });
+    expect(JSON.parse(dlqPolicy.policy).Statement[0].Condition).toEqual({
+      ArnEquals: { 'aws:SourceArn': [ref(nightlyRule, 'arn'), ref(sweeperRule, 'arn')] },
+    });
+    const [, permission] = one('aws_lambda_permission', { source_arn: ref(sweeperRule, 'arn') });
+    expect(permission).toMatchObject({
+      action: 'lambda:InvokeFunction',
+      function_name: ref(sweeperAddress, 'function_name'),
+      principal: 'events.amazonaws.com',
+    });
+  });
+
+  it('archives every event on the bus for replay', () => {
+    const [, archive] = one('aws_cloudwatch_event_archive', { name: 'sidestep-staging-events' });
+    expect(archive).toMatchObject({ event_source_arn: ref(busAddress, 'arn'), retention_days: 90 });
+  });
+
+  it('passes the security policy', () => {
+    expect(checkSecurityPolicy(tf)).toEqual([]);
+  });
+
+  it.each([
+    ['timezone', { timezone: 'Tokyo' }],
+    ['expression', { expression: '0 3 * * *' }],
+    ['input', { input: '{not json' }],
+    ['retry.maximumEventAgeSeconds', { retry: { maximumRetryAttempts: 1, maximumEventAgeSeconds: 30 } }],
+    [
+      'operator.eventPattern',
+      { operator: { bus: undefined as never, eventPattern: operatorPattern('other') } },
+    ],
+  ] as const)('refuses a bad %s, naming the schedule and field', (path, override) => {
+    const create = () => build({ sweeper: override as Partial<ScheduleProps> });
+    expect(create).toThrow(InfraConfigError);
+    expect(create).toThrow(new RegExp(`^schedules\\.stale-job-sweeper\\.${path.replace('.', '\\.')}:`));
+  });
+});
+
+describe('operatorRuleInput', () => {
+  it('keeps a constant input as it is', () => {
+    expect(operatorRuleInput('{"a":1}', 'f')).toEqual({ input: '{"a":1}' });
+  });
+
+  it('maps Scheduler’s execution id to the event id, every occurrence', () => {
+    expect(
+      operatorRuleInput('{"id":"<aws.scheduler.execution-id>","k":"<aws.scheduler.execution-id>"}', 'f'),
+    ).toEqual({
+      inputPaths: { id: '$.id' },
+      inputTemplate: '{"id":"<id>","k":"<id>"}',
+    });
+  });
+
+  it('refuses a context attribute an operator event cannot supply, naming the field', () => {
+    expect(() => operatorRuleInput('{"n":"<aws.scheduler.attempt-number>"}', 'schedules.x.input')).toThrow(
+      /^schedules\.x\.input: <aws\.scheduler\.attempt-number>/,
+    );
+  });
+});
