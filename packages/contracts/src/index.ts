@@ -38,6 +38,8 @@ export {
   type MailTemplateParamsOf,
 } from './mail.ts';
 export {
+  ExportJobRequest,
+  ExportJobResult,
   FailJobInput,
   FinishJobInput,
   JobEvent,
@@ -45,9 +47,14 @@ export {
   JobRows,
   JobSource,
   JobState,
+  RegisterExportJobInput,
+  RegisterImportJobInput,
   RegisterJobInput,
   StartJobInput,
   StatusUpdateInput,
   type StatusUpdateInputOf,
   StatusUpdateOutput,
+  SweepStaleJobsInput,
+  SweepStaleJobsOutput,
+  SweptJob,
 } from './status.ts';

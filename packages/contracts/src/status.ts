@@ -1,4 +1,6 @@
 import * as z from 'zod/mini';
+import { EnvelopeId } from './envelope.ts';
+import { ExportFileName, ExportFilter } from './export.ts';
 
 /** What a job does: an import (S3 CSV -> users) or an export. */
 export const JobKind = z.enum(['import', 'export']);
@@ -46,10 +48,14 @@ export type JobSource = z.infer<typeof JobSource>;
 // ignored rather than refused (z.object, not strictObject): a workflow can add context for its logs
 // without a lock-step deploy. Every field this version reads is still validated and named.
 
-/** @example { "event": "register", "kind": "import", "expectedState": "registered", "executionId": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:1", "source": { "bucket": "sidestep-local-imports", "key": "imports/users.csv", "etag": "\"9b2cf535f27731c974343645a3985328\"", "size": 1024 } } */
-export const RegisterJobInput = z.object({
+/**
+ * An import's register: the job is the S3 object's (see {@link JobSource}).
+ *
+ * @example { "event": "register", "kind": "import", "expectedState": "registered", "executionId": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:1", "source": { "bucket": "sidestep-local-imports", "key": "imports/users.csv", "etag": "\"9b2cf535f27731c974343645a3985328\"", "size": 1024 } }
+ */
+export const RegisterImportJobInput = z.object({
   event: z.literal('register'),
-  kind: JobKind,
+  kind: z.literal('import'),
   expectedState: ExpectedState,
   executionId: ExecutionId,
   source: JobSource.check(
@@ -59,6 +65,42 @@ export const RegisterJobInput = z.object({
     }),
   ),
 });
+
+/**
+ * The export request a job is registered for, from the `export.requested` envelope: its `id` is the
+ * job's identity (a message delivered twice registers one job), the rest is what to export and who
+ * gets the mail. `fileName` is required here: the workflow applies the default
+ * (`defaultExportFileName` of the execution's start) before registering, so every step agrees on it.
+ * `filter` may be null or absent (everyone): a workflow passing an absent JSON field cannot omit it.
+ */
+export const ExportJobRequest = z.object({
+  id: EnvelopeId,
+  requestedBy: z.email(),
+  fileName: ExportFileName,
+  filter: z.optional(z.nullable(ExportFilter)),
+});
+export type ExportJobRequest = z.infer<typeof ExportJobRequest>;
+
+/**
+ * An export's register, keyed by the request's id.
+ *
+ * @example { "event": "register", "kind": "export", "expectedState": "registered", "executionId": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:1", "request": { "id": "req-2026-11-24-0001", "requestedBy": "ops@example.com", "fileName": "users-2026-11-24", "filter": { "emailDomain": "example.com" } } }
+ */
+export const RegisterExportJobInput = z.object({
+  event: z.literal('register'),
+  kind: z.literal('export'),
+  expectedState: ExpectedState,
+  executionId: ExecutionId,
+  request: ExportJobRequest,
+});
+
+/** `register`, one shape per job kind: an import names its S3 object, an export its request. */
+export const RegisterJobInput = z.discriminatedUnion('kind', [
+  RegisterImportJobInput,
+  RegisterExportJobInput,
+]);
+export type RegisterJobInput = z.infer<typeof RegisterJobInput>;
+
 /** @example { "event": "start", "jobId": "imp_0193...", "expectedState": "running", "executionId": "arn:aws:states:..." } */
 export const StartJobInput = z.object({
   event: z.literal('start'),
@@ -66,12 +108,30 @@ export const StartJobInput = z.object({
   expectedState: ExpectedState,
   executionId: ExecutionId,
 });
-/** Row counts are not sent: they come from the ledger, where the batch-worker wrote them. */
+/**
+ * What an export produced, from the export-finalizer's output (`FinalizeExportOutput`; pass it
+ * whole, fields this version does not read are ignored). Stored on the job when it finishes.
+ */
+export const ExportJobResult = z.object({
+  /** `exports/<jobId>/<fileName>.csv.gz`. */
+  key: z.string().check(z.minLength(1), z.maxLength(1024)),
+  rows: z.int().check(z.minimum(0)),
+  bytes: z.int().check(z.minimum(0)),
+  downloadUrl: z.url({ protocol: /^https?$/ }),
+});
+export type ExportJobResult = z.infer<typeof ExportJobResult>;
+
+/**
+ * An import's row counts are not sent: they come from the ledger, where the batch-worker wrote them.
+ * An export's `result` is required (the finalizer's output): the job stores its rows, bytes, key and
+ * download link, which the `export.ready` mail reports.
+ */
 export const FinishJobInput = z.object({
   event: z.literal('finish'),
   jobId: JobId,
   expectedState: ExpectedState,
   executionId: ExecutionId,
+  result: z.optional(ExportJobResult),
 });
 /**
  * `error` is the Catch output of the failed state (`ResultPath`), `{ Error, Cause }`. The job's
@@ -109,7 +169,7 @@ export const StatusUpdateInput = z.discriminatedUnion('event', [
 export type StatusUpdateInput = z.infer<typeof StatusUpdateInput>;
 export type StatusUpdateInputOf<E extends JobEvent> = Extract<StatusUpdateInput, { event: E }>;
 
-/** A job's row counts as the batch-worker recorded them. */
+/** A job's row counts as the batch-worker recorded them (an export's rows are all in `total`). */
 export const JobRows = z.object({
   total: z.int().check(z.minimum(0)),
   imported: z.int().check(z.minimum(0)),
@@ -125,8 +185,12 @@ export type JobRows = z.infer<typeof JobRows>;
  * { "jobId": "imp_0193...", "kind": "import", "state": "succeeded",
  *   "executionId": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:1",
  *   "duplicate": false, "fileName": "users.csv",
- *   "rows": { "total": 1000, "imported": 1000, "rejected": 0 }, "reason": null }
+ *   "rows": { "total": 1000, "imported": 1000, "rejected": 0 }, "reason": null,
+ *   "requestedBy": null, "downloadUrl": null, "resultKey": null, "bytes": 2048 }
  * ```
+ *
+ * For an export, `fileName` is the export's file name (without `.csv.gz`) and `rows.total` the rows
+ * exported (`imported` and `rejected` are 0).
  */
 export const StatusUpdateOutput = z.object({
   jobId: JobId,
@@ -146,5 +210,47 @@ export const StatusUpdateOutput = z.object({
   rows: z.nullable(JobRows),
   /** Why the job failed (one to 2,000 characters, what the `import.failed` mail shows); null unless failed. */
   reason: z.nullable(z.string()),
+  /** Exports: who asked, the address of the `export.ready` / `export.failed` mail; null for imports. */
+  requestedBy: z.nullable(z.string()),
+  /** Exports, once finished: the link the `export.ready` mail carries; else null. */
+  downloadUrl: z.nullable(z.string()),
+  /** Exports, once finished: the combined object's key; else null. */
+  resultKey: z.nullable(z.string()),
+  /** Bytes: an import's source object, an export's combined file; null when unknown. */
+  bytes: z.nullable(z.int().check(z.minimum(0))),
 });
 export type StatusUpdateOutput = z.infer<typeof StatusUpdateOutput>;
+
+/**
+ * The job-sweeper's input: what its schedule (and the operator rule that fires it by hand) passes,
+ * `{}`. Fields this version does not know are ignored. The sweeper reads the clock itself.
+ */
+export const SweepStaleJobsInput = z.object({});
+export type SweepStaleJobsInput = z.infer<typeof SweepStaleJobsInput>;
+
+/** One job the sweeper failed, or whose failure mail it queued again. */
+export const SweptJob = z.object({
+  jobId: JobId,
+  kind: JobKind,
+  /** The deadline the job missed (ISO 8601). */
+  deadlineAt: z.iso.datetime({ offset: true }),
+  /** The reason recorded on the job and sent in its failure mail. */
+  reason: z.string(),
+  /** The failure mail's envelope id (`<template>:<jobId>`, the key the mail-dispatcher sends once per). */
+  mailId: z.string(),
+});
+export type SweptJob = z.infer<typeof SweptJob>;
+
+/**
+ * What one sweep did: `failed` the jobs it moved from `running` to `failed` in this sweep, `mailed`
+ * every job whose failure mail it queued (this sweep's, and earlier sweeps' whose mail was not
+ * queued yet). Sweeping again finds nothing: a job is failed and mailed once.
+ *
+ * @example { "sweptAt": "2026-11-24T12:15:00.000Z", "failed": [{ "jobId": "exp_01", "kind": "export", "deadlineAt": "2026-11-24T12:00:00.000Z", "reason": "no progress before the deadline (2026-11-24T12:00:00.000Z)", "mailId": "export.failed:exp_01" }], "mailed": [{ "jobId": "exp_01", "kind": "export", "deadlineAt": "2026-11-24T12:00:00.000Z", "reason": "no progress before the deadline (2026-11-24T12:00:00.000Z)", "mailId": "export.failed:exp_01" }] }
+ */
+export const SweepStaleJobsOutput = z.object({
+  sweptAt: z.iso.datetime({ offset: true }),
+  failed: z.array(SweptJob),
+  mailed: z.array(SweptJob),
+});
+export type SweepStaleJobsOutput = z.infer<typeof SweepStaleJobsOutput>;

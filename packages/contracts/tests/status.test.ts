@@ -1,5 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import { ContractValidationError, StatusUpdateInput, StatusUpdateOutput, validate } from '../src/index.ts';
+import {
+  ContractValidationError,
+  StatusUpdateInput,
+  StatusUpdateOutput,
+  SweepStaleJobsInput,
+  SweepStaleJobsOutput,
+  validate,
+} from '../src/index.ts';
 
 const executionId = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:e1';
 const register = {
@@ -77,7 +84,88 @@ describe('StatusUpdateOutput', () => {
       fileName: 'users.csv',
       rows: { total: 1000, imported: 1000, rejected: 0 },
       reason: null,
+      requestedBy: null,
+      downloadUrl: null,
+      resultKey: null,
+      bytes: 2048,
     };
     expect(validate(StatusUpdateOutput, output)).toEqual(output);
+  });
+});
+
+describe('StatusUpdateInput for exports', () => {
+  const registerExport = {
+    event: 'register',
+    kind: 'export',
+    expectedState: 'registered',
+    executionId,
+    request: {
+      id: 'req-2026-11-24-0001',
+      requestedBy: 'ops@example.com',
+      fileName: 'users-2026-11-24',
+      filter: { emailDomain: 'example.com' },
+    },
+  };
+
+  it('accepts an export register keyed by the request, with or without a filter', () => {
+    expect(validate(StatusUpdateInput, registerExport)).toEqual(registerExport);
+    for (const filter of [null, undefined]) {
+      const request = { ...registerExport.request, filter };
+      expect(validate(StatusUpdateInput, { ...registerExport, request })).toMatchObject({ request });
+    }
+  });
+
+  it('names the field of a bad export request, and refuses a source-less import', () => {
+    const request = (fields: Record<string, unknown>) => ({
+      ...registerExport,
+      request: { ...registerExport.request, ...fields },
+    });
+    expect(fieldOf(request({ id: 'has space' }))).toBe('request.id');
+    expect(fieldOf(request({ requestedBy: 'not-an-address' }))).toBe('request.requestedBy');
+    expect(fieldOf(request({ fileName: '../other-job/users' }))).toBe('request.fileName');
+    expect(fieldOf(request({ fileName: undefined }))).toBe('request.fileName');
+    expect(fieldOf(request({ filter: { emailDomain: 'example.com', owner: 'x' } }))).toBe('request.filter');
+    expect(fieldOf({ ...registerExport, kind: 'import', request: undefined })).toBe('source');
+    expect(fieldOf({ ...registerExport, kind: 'sync' })).toBe('kind');
+  });
+
+  it("takes the finalizer's whole output as an export's finish result", () => {
+    const finalized = {
+      jobId: 'exp_1',
+      bucket: 'sidestep-local-exports',
+      key: 'exports/exp_1/users-2026-11-24.csv.gz',
+      rows: 1000,
+      bytes: 31234,
+      sha256: 'a'.repeat(64),
+      manifestKey: 'exports/exp_1/manifest.json',
+      downloadUrl: 'http://127.0.0.1:4566/_sidestep/exports/exp_1?token=t',
+      downloadExpiresAt: '2026-12-01T09:00:00.000Z',
+    };
+    const finish = { event: 'finish', jobId: 'exp_1', expectedState: 'succeeded', executionId };
+    expect(validate(StatusUpdateInput, { ...finish, result: finalized })).toMatchObject({
+      result: { key: finalized.key, rows: 1000, bytes: 31234, downloadUrl: finalized.downloadUrl },
+    });
+    expect(fieldOf({ ...finish, result: { ...finalized, downloadUrl: 'javascript:alert(1)' } })).toBe(
+      'result.downloadUrl',
+    );
+    expect(fieldOf({ ...finish, result: { ...finalized, rows: -1 } })).toBe('result.rows');
+  });
+});
+
+describe('SweepStaleJobs', () => {
+  it("accepts the schedule's empty input and the documented output", () => {
+    expect(validate(SweepStaleJobsInput, {})).toEqual({});
+    const swept = {
+      jobId: 'exp_01',
+      kind: 'export',
+      deadlineAt: '2026-11-24T12:00:00.000Z',
+      reason: 'no progress before the deadline (2026-11-24T12:00:00.000Z)',
+      mailId: 'export.failed:exp_01',
+    };
+    const output = { sweptAt: '2026-11-24T12:15:00.000Z', failed: [swept], mailed: [swept] };
+    expect(validate(SweepStaleJobsOutput, output)).toEqual(output);
+    expect(() => validate(SweepStaleJobsOutput, { ...output, failed: [{ ...swept, kind: 'sync' }] })).toThrow(
+      ContractValidationError,
+    );
   });
 });

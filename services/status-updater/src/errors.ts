@@ -71,6 +71,25 @@ export class RowCountsMissingError extends StatusUpdaterError {
 }
 
 /**
+ * `finish` on an export without `result`, the export-finalizer's output: the job cannot honestly
+ * succeed without the file its `export.ready` mail links to. Permanent.
+ */
+export class ExportResultMissingError extends StatusUpdaterError {
+  override readonly name: string = 'ExportResultMissingError';
+  readonly jobId: string;
+  constructor(jobId: string) {
+    super(
+      `result: export ${jobId} cannot succeed without the finalizer's result (rows, bytes, key, downloadUrl)`,
+      {
+        field: 'result',
+        permanent: true,
+      },
+    );
+    this.jobId = jobId;
+  }
+}
+
+/**
  * The job's state after the event is not the `expectedState` the step named: the workflow and the
  * state machine disagree. Permanent; nothing was changed (the transaction is rolled back).
  */

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type {
-  JobEvent,
   JobKind,
   JobState,
   StatusUpdateInput,
@@ -10,9 +9,17 @@ import type {
 import type { Database, Queryable } from '@sidestep/db/postgres';
 import { failureReason } from './domain/failure-reason.ts';
 import { sourceIdentity } from './domain/job-source.ts';
-import { assertFinishable, nextState } from './domain/job-state-machine.ts';
-import { type JobSnapshot, statusOutput } from './domain/status-output.ts';
+import { statusOutput } from './domain/status-output.ts';
 import { ExecutionMismatchError, JobNotFoundError, UnexpectedStateError } from './errors.ts';
+import {
+  fireJobEvent,
+  JOB_COLUMNS,
+  type JobRow,
+  lockJob,
+  recordedOutput,
+  recordTransition,
+  snapshot,
+} from './jobs-ledger.ts';
 
 /** Options of {@link updateJobStatus}. */
 export interface UpdateJobStatusOptions {
@@ -22,32 +29,16 @@ export interface UpdateJobStatusOptions {
 
 /**
  * What {@link updateJobStatus} did: `applied` the event, `replayed` the output this execution's
- * same step got before, or found the object registered by another execution (`duplicate`).
+ * same step got before, found the object or request registered by another execution (`duplicate`),
+ * or found the job already failed by the job-sweeper when the workflow came to fail it (`swept`).
  */
-export type StatusUpdateOutcome = 'applied' | 'replayed' | 'duplicate';
+export type StatusUpdateOutcome = 'applied' | 'replayed' | 'duplicate' | 'swept';
 
 /** The step's output and how it came about (for the log line). */
 export interface StatusUpdateResult {
   readonly output: StatusUpdateOutput;
   readonly outcome: StatusUpdateOutcome;
 }
-
-/** The columns of `jobs` a status update reads, as pg returns them (int8 as strings). */
-interface JobRow {
-  id: string;
-  kind: JobKind;
-  state: JobState;
-  execution_id: string;
-  file_name: string | null;
-  rows_total: string | null;
-  rows_imported: string | null;
-  rows_rejected: string | null;
-  worker_error: string | null;
-  error: string | null;
-}
-
-const JOB_COLUMNS =
-  'id, kind, state, execution_id, file_name, rows_total, rows_imported, rows_rejected, worker_error, error';
 
 const JOB_ID_PREFIX: Record<JobKind, string> = { import: 'imp', export: 'exp' };
 
@@ -95,45 +86,28 @@ async function register(
   input: StatusUpdateInputOf<'register'>,
   newJobId: (kind: JobKind) => string,
 ): Promise<StatusUpdateResult> {
-  const source = sourceIdentity(input.source);
-  const inserted = await tx.query<JobRow>(
-    `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, bytes)
-     VALUES ($1, $2, 'registered', $3, $4, $5, $6, $7, $8)
-     ON CONFLICT ON CONSTRAINT jobs_source_unique DO NOTHING
-     RETURNING ${JOB_COLUMNS}`,
-    [
-      newJobId(input.kind),
-      input.kind,
-      source.bucket,
-      source.key,
-      source.version,
-      source.fileName,
-      input.executionId,
-      input.source.size ?? null,
-    ],
-  );
+  const identity = input.kind === 'import' ? importIdentity(input) : exportIdentity(input);
+  const inserted = await tx.query<JobRow>(identity.insert.sql, [
+    newJobId(input.kind),
+    ...identity.insert.params,
+  ]);
   const created = inserted.rows[0];
   if (created) {
     expectState(created.id, input.expectedState, created.state);
     const output = statusOutput(snapshot(created), false);
-    await record(tx, created.id, 'register', null, output, { source: input.source });
+    await recordTransition(tx, created.id, 'register', null, output, input.executionId, identity.data);
     return { output, outcome: 'applied' };
   }
 
   // Read committed: ON CONFLICT waited for the inserting transaction to commit, and this statement
   // takes a new snapshot, so the existing job is visible here.
-  const existing = await tx.query<JobRow>(
-    `SELECT ${JOB_COLUMNS} FROM jobs
-     WHERE kind = $1 AND source_bucket = $2 AND source_key = $3 AND source_version = $4
-     FOR UPDATE`,
-    [input.kind, source.bucket, source.key, source.version],
-  );
+  const existing = await tx.query<JobRow>(identity.find.sql, identity.find.params);
   const job = existing.rows[0];
-  if (!job) throw new Error(`jobs: the row that conflicted on ${source.bucket}/${source.key} is gone`);
+  if (!job) throw new Error(`jobs: the row that conflicted on ${identity.description} is gone`);
   if (job.execution_id !== input.executionId) {
     return { output: statusOutput(snapshot(job), true), outcome: 'duplicate' };
   }
-  const replayed = await recorded(tx, job.id, 'register', input.executionId);
+  const replayed = await recordedOutput(tx, job.id, 'register', input.executionId);
   if (replayed) {
     expectState(job.id, input.expectedState, replayed.state);
     return { output: replayed, outcome: 'replayed' };
@@ -142,103 +116,115 @@ async function register(
   throw new Error(`job_transitions: job ${job.id} has no register transition for its own execution`);
 }
 
+/** How a register inserts its job, finds the one that won a conflict, and what it audits. */
+interface RegisterIdentity {
+  /** Parameters after the new job id ($1). */
+  readonly insert: { readonly sql: string; readonly params: unknown[] };
+  readonly find: { readonly sql: string; readonly params: unknown[] };
+  readonly data: Record<string, unknown>;
+  readonly description: string;
+}
+
+/** An import is its S3 object version (`jobs_source_unique`). */
+function importIdentity(
+  input: Extract<StatusUpdateInputOf<'register'>, { kind: 'import' }>,
+): RegisterIdentity {
+  const source = sourceIdentity(input.source);
+  return {
+    insert: {
+      sql: `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, bytes)
+            VALUES ($1, 'import', 'registered', $2, $3, $4, $5, $6, $7)
+            ON CONFLICT ON CONSTRAINT jobs_source_unique DO NOTHING
+            RETURNING ${JOB_COLUMNS}`,
+      params: [
+        source.bucket,
+        source.key,
+        source.version,
+        source.fileName,
+        input.executionId,
+        input.source.size ?? null,
+      ],
+    },
+    find: {
+      sql: `SELECT ${JOB_COLUMNS} FROM jobs
+            WHERE kind = 'import' AND source_bucket = $1 AND source_key = $2 AND source_version = $3
+            FOR UPDATE`,
+      params: [source.bucket, source.key, source.version],
+    },
+    data: { source: input.source },
+    description: `${source.bucket}/${source.key}`,
+  };
+}
+
+/**
+ * An export is its request (the `export.requested` envelope id, `jobs_request_unique`): a queue
+ * delivers the message at least once and a pipe cannot name the execution it starts.
+ */
+function exportIdentity(
+  input: Extract<StatusUpdateInputOf<'register'>, { kind: 'export' }>,
+): RegisterIdentity {
+  const { request } = input;
+  return {
+    insert: {
+      // The conflict target repeats the partial index's predicate, which is how ON CONFLICT infers a
+      // partial unique index (a partial index has no constraint name to give).
+      sql: `INSERT INTO jobs (id, kind, state, request_id, requested_by, export_filter, file_name, execution_id)
+            VALUES ($1, 'export', 'registered', $2, $3, $4, $5, $6)
+            ON CONFLICT (kind, request_id) WHERE request_id IS NOT NULL DO NOTHING
+            RETURNING ${JOB_COLUMNS}`,
+      params: [
+        request.id,
+        request.requestedBy,
+        request.filter ? JSON.stringify(request.filter) : null,
+        request.fileName,
+        input.executionId,
+      ],
+    },
+    find: {
+      sql: `SELECT ${JOB_COLUMNS} FROM jobs WHERE kind = 'export' AND request_id = $1 FOR UPDATE`,
+      params: [request.id],
+    },
+    data: { request },
+    description: `request ${request.id}`,
+  };
+}
+
 async function transition(
   tx: Queryable,
   input: Exclude<StatusUpdateInput, { event: 'register' }>,
 ): Promise<StatusUpdateResult> {
-  const locked = await tx.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE`, [
-    input.jobId,
-  ]);
-  const job = locked.rows[0];
+  const job = await lockJob(tx, input.jobId);
   if (!job) throw new JobNotFoundError(input.jobId);
   if (job.execution_id !== input.executionId) {
     throw new ExecutionMismatchError(job.id, job.execution_id, input.executionId);
   }
 
-  const replayed = await recorded(tx, job.id, input.event, input.executionId);
+  const replayed = await recordedOutput(tx, job.id, input.event, input.executionId);
   if (replayed) {
     expectState(job.id, input.expectedState, replayed.state);
     return { output: replayed, outcome: 'replayed' };
   }
 
-  const to = nextState(job.id, job.state, input.event);
-  if (input.event === 'finish') assertFinishable(snapshot(job));
-  const error = input.event === 'fail' ? failureReason(job.worker_error, input.error) : null;
-  const updated = await tx.query<JobRow>(
-    `UPDATE jobs SET
-       state = $2,
-       error = COALESCE($3, error),
-       updated_at = now(),
-       started_at = CASE WHEN $2 = 'running' THEN now() ELSE started_at END,
-       finished_at = CASE WHEN $2 IN ('succeeded', 'failed') THEN now() ELSE finished_at END
-     WHERE id = $1
-     RETURNING ${JOB_COLUMNS}`,
-    [job.id, to, error],
-  );
-  const row = updated.rows[0];
-  if (!row) throw new JobNotFoundError(job.id);
-  expectState(row.id, input.expectedState, row.state);
-  const output = statusOutput(snapshot(row), false);
-  await record(
-    tx,
-    row.id,
-    input.event,
-    job.state,
-    output,
-    input.event === 'fail' ? { error: input.error } : {},
-  );
+  // The sweeper failed this job while its workflow was still alive (a task that overran the
+  // deadline). The workflow's own fail then finds what it wanted done already done: answering with
+  // the job as the sweeper left it (its reason) lets the workflow compose the same failure mail the
+  // sweeper queued, which the mail-dispatcher sends once per key. Nothing is recorded: the sweeper's
+  // transition is the job's one fail.
+  if (input.event === 'fail' && job.state === 'failed' && job.swept_at !== null) {
+    expectState(job.id, input.expectedState, job.state);
+    return { output: statusOutput(snapshot(job), false), outcome: 'swept' };
+  }
+
+  const output = await fireJobEvent(tx, job, input.event, {
+    firedBy: input.executionId,
+    ...(input.event === 'fail' ? { reason: failureReason(job.worker_error, input.error) } : {}),
+    ...(input.event === 'finish' && input.result ? { result: input.result } : {}),
+    data: input.event === 'fail' ? { error: input.error } : {},
+  });
+  expectState(job.id, input.expectedState, output.state);
   return { output, outcome: 'applied' };
 }
 
 function expectState(jobId: string, expected: JobState, actual: JobState): void {
   if (actual !== expected) throw new UnexpectedStateError(jobId, expected, actual);
-}
-
-/** Appends the applied event to the audit trail, with the output a re-run of the step returns. */
-async function record(
-  tx: Queryable,
-  jobId: string,
-  event: JobEvent,
-  from: JobState | null,
-  output: StatusUpdateOutput,
-  data: Record<string, unknown>,
-): Promise<void> {
-  await tx.query(
-    `INSERT INTO job_transitions (job_id, event, from_state, to_state, execution_id, data)
-     VALUES ($1, $2, $3, $4, $5, $6)`,
-    [jobId, event, from, output.state, output.executionId, JSON.stringify({ ...data, output })],
-  );
-}
-
-/** The output recorded when `executionId` fired `event` on the job, if it did. */
-async function recorded(
-  tx: Queryable,
-  jobId: string,
-  event: JobEvent,
-  executionId: string,
-): Promise<StatusUpdateOutput | undefined> {
-  const { rows } = await tx.query<{ data: { output: StatusUpdateOutput } }>(
-    `SELECT data FROM job_transitions WHERE job_id = $1 AND event = $2 AND execution_id = $3
-     ORDER BY id LIMIT 1`,
-    [jobId, event, executionId],
-  );
-  return rows[0]?.data.output;
-}
-
-function snapshot(row: JobRow): JobSnapshot {
-  return {
-    id: row.id,
-    kind: row.kind,
-    state: row.state,
-    executionId: row.execution_id,
-    fileName: row.file_name,
-    rowsTotal: count(row.rows_total),
-    rowsImported: count(row.rows_imported),
-    rowsRejected: count(row.rows_rejected),
-    error: row.error,
-  };
-}
-
-function count(value: string | null): number | null {
-  return value === null ? null : Number(value);
 }

@@ -110,6 +110,10 @@ describeEachDatabase('status-updater handler', (open) => {
       fileName: 'users.csv',
       rows: { total: 1000, imported: 998, rejected: 2 },
       reason: null,
+      requestedBy: null,
+      downloadUrl: null,
+      resultKey: null,
+      bytes: 2048,
     });
 
     const row = await job(jobId);

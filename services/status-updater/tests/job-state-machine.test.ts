@@ -2,6 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { JobEvent, JobState } from '@sidestep/contracts';
 import {
   assertFinishable,
+  deadlineMissedReason,
+  JOB_DEADLINE_SECONDS,
   JOB_TRANSITIONS,
   nextState,
   TERMINAL_STATES,
@@ -86,6 +88,29 @@ describe('job state machine', () => {
       expect.objectContaining({ name: 'RowCountsMissingError', permanent: true, field: 'rows_total' }),
     );
     expect(() => assertFinishable({ id: 'imp_1', kind: 'import', rowsTotal: 0 })).not.toThrow();
-    expect(() => assertFinishable({ id: 'exp_1', kind: 'export', rowsTotal: null })).not.toThrow();
+  });
+
+  it("lets an export finish only with the finalizer's result, and an import only without one", () => {
+    const result = {
+      key: 'exports/exp_1/users.csv.gz',
+      rows: 0,
+      bytes: 20,
+      downloadUrl: 'https://d.example/x',
+    };
+    expect(() => assertFinishable({ id: 'exp_1', kind: 'export', rowsTotal: null }, result)).not.toThrow();
+    expect(() => assertFinishable({ id: 'exp_1', kind: 'export', rowsTotal: null })).toThrow(
+      expect.objectContaining({ name: 'ExportResultMissingError', permanent: true, field: 'result' }),
+    );
+    expect(() => assertFinishable({ id: 'imp_1', kind: 'import', rowsTotal: 5 }, result)).toThrow(
+      expect.objectContaining({ name: 'InvalidInputError', permanent: true, field: 'result' }),
+    );
+  });
+
+  it('gives every kind a deadline beyond the longest task a workflow waits for', () => {
+    // The batch-worker's default task timeout is one hour; a job inside it must never be swept.
+    for (const seconds of Object.values(JOB_DEADLINE_SECONDS)) expect(seconds).toBeGreaterThan(3600);
+    expect(deadlineMissedReason(new Date('2026-11-24T12:00:00Z'))).toBe(
+      'no progress before the deadline (2026-11-24T12:00:00.000Z)',
+    );
   });
 });

@@ -1,5 +1,10 @@
-import type { JobEvent, JobState } from '@sidestep/contracts';
-import { InvalidTransitionError, RowCountsMissingError } from '../errors.ts';
+import type { ExportJobResult, JobEvent, JobKind, JobState } from '@sidestep/contracts';
+import {
+  ExportResultMissingError,
+  InvalidInputError,
+  InvalidTransitionError,
+  RowCountsMissingError,
+} from '../errors.ts';
 import type { JobSnapshot } from './status-output.ts';
 
 /** One row of the state machine: the states an event may be fired in, and where it leads. */
@@ -30,6 +35,22 @@ export const JOB_TRANSITIONS: { readonly [E in JobEvent]: JobTransition } = {
   fail: { from: ['registered', 'running'], to: 'failed' },
 };
 
+/**
+ * How long a job of each kind may stay `running`: `start` sets `deadline_at` to now plus this, and
+ * the job-sweeper fails a job still running past it. Above the longest the workflow waits for its
+ * Fargate task (the batch-worker's `timeoutSeconds`, 1 hour by default) plus the status and
+ * finalizer steps' retries, so a job whose workflow is alive is never swept.
+ */
+export const JOB_DEADLINE_SECONDS: { readonly [K in JobKind]: number } = {
+  import: 2 * 60 * 60,
+  export: 2 * 60 * 60,
+};
+
+/** The reason the job-sweeper records on a job that missed its deadline. */
+export function deadlineMissedReason(deadlineAt: Date): string {
+  return `no progress before the deadline (${deadlineAt.toISOString()})`;
+}
+
 /** States no event leaves. */
 export const TERMINAL_STATES: readonly JobState[] = ['succeeded', 'failed'];
 
@@ -46,10 +67,26 @@ export function nextState(jobId: string, from: JobState, event: JobEvent): JobSt
 
 /**
  * Guards `finish` beyond the table: an import succeeds only with the row counts its batch-worker
- * committed together with the rows, because they are what its completion mail reports.
+ * committed together with the rows, because they are what its completion mail reports; an export
+ * only with the finalizer's result (rows, bytes, key, link), which its `export.ready` mail reports.
  *
  * @throws {RowCountsMissingError} an import without `rows_total`.
+ * @throws {InvalidInputError} an import's finish with a `result` (its counts come from the ledger).
+ * @throws {ExportResultMissingError} an export's finish without `result`.
  */
-export function assertFinishable(job: Pick<JobSnapshot, 'id' | 'kind' | 'rowsTotal'>): void {
-  if (job.kind === 'import' && job.rowsTotal === null) throw new RowCountsMissingError(job.id);
+export function assertFinishable(
+  job: Pick<JobSnapshot, 'id' | 'kind' | 'rowsTotal'>,
+  result?: ExportJobResult,
+): void {
+  if (job.kind === 'import') {
+    if (result !== undefined) {
+      throw new InvalidInputError(
+        'result',
+        `job ${job.id} is an import: its row counts come from the ledger`,
+      );
+    }
+    if (job.rowsTotal === null) throw new RowCountsMissingError(job.id);
+  } else if (result === undefined) {
+    throw new ExportResultMissingError(job.id);
+  }
 }

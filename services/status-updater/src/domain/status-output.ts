@@ -7,13 +7,21 @@ export interface JobSnapshot {
   readonly state: JobState;
   /** The execution that registered the job. */
   readonly executionId: string;
+  /** An import's source file name; an export's file name (without `.csv.gz`). */
   readonly fileName: string | null;
-  /** The batch-worker's counts; `total` null until it recorded them. */
+  /** The batch-worker's counts (an export's rows exported); `total` null until recorded. */
   readonly rowsTotal: number | null;
   readonly rowsImported: number | null;
   readonly rowsRejected: number | null;
   /** The reason recorded when the job failed. */
   readonly error: string | null;
+  /** Exports: who asked. */
+  readonly requestedBy: string | null;
+  /** Exports, once finished: the combined object and its link. */
+  readonly resultKey: string | null;
+  readonly downloadUrl: string | null;
+  /** An import's source object, an export's combined file. */
+  readonly bytes: number | null;
 }
 
 /** The step's result for `job` (see `StatusUpdateOutput`). */
@@ -30,5 +38,23 @@ export function statusOutput(job: JobSnapshot, duplicate: boolean): StatusUpdate
         ? null
         : { total: job.rowsTotal, imported: job.rowsImported ?? 0, rejected: job.rowsRejected ?? 0 },
     reason: job.state === 'failed' ? job.error : null,
+    requestedBy: job.requestedBy,
+    downloadUrl: job.downloadUrl,
+    resultKey: job.resultKey,
+    bytes: job.bytes,
   };
+}
+
+/**
+ * An output recorded before the export fields existed (migration 0003), completed with nulls, so a
+ * step replayed across that deploy still returns the whole contract.
+ */
+export function completeOutput(recorded: Partial<StatusUpdateOutput>): StatusUpdateOutput {
+  return {
+    requestedBy: null,
+    downloadUrl: null,
+    resultKey: null,
+    bytes: null,
+    ...recorded,
+  } as StatusUpdateOutput;
 }

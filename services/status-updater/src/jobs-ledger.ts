@@ -1,0 +1,171 @@
+import type { ExportJobResult, JobEvent, JobKind, JobState, StatusUpdateOutput } from '@sidestep/contracts';
+import type { Queryable } from '@sidestep/db/postgres';
+import { assertFinishable, JOB_DEADLINE_SECONDS, nextState } from './domain/job-state-machine.ts';
+import { completeOutput, type JobSnapshot, statusOutput } from './domain/status-output.ts';
+import { JobNotFoundError } from './errors.ts';
+
+export { deadlineMissedReason, JOB_DEADLINE_SECONDS, JOB_TRANSITIONS } from './domain/job-state-machine.ts';
+export { InvalidTransitionError, JobLedgerUnavailableError } from './errors.ts';
+
+// The one place that moves a job in the `jobs` ledger. The status-updater (steps of a workflow) and
+// the job-sweeper (jobs stuck past their deadline) both fire events through `fireJobEvent`, so both
+// obey the same transition table and leave the same audit trail in `job_transitions`.
+
+/** The columns of `jobs` a status update reads, as pg returns them (int8 as strings). */
+export interface JobRow {
+  id: string;
+  kind: JobKind;
+  state: JobState;
+  execution_id: string;
+  file_name: string | null;
+  rows_total: string | null;
+  rows_imported: string | null;
+  rows_rejected: string | null;
+  worker_error: string | null;
+  error: string | null;
+  requested_by: string | null;
+  result_key: string | null;
+  download_url: string | null;
+  bytes: string | null;
+  deadline_at: Date | null;
+  swept_at: Date | null;
+}
+
+/** The column list of {@link JobRow}, for `SELECT` and `RETURNING`. */
+export const JOB_COLUMNS =
+  'id, kind, state, execution_id, file_name, rows_total, rows_imported, rows_rejected, worker_error, error, ' +
+  'requested_by, result_key, download_url, bytes, deadline_at, swept_at';
+
+/** Reads and locks (`FOR UPDATE`) job `jobId` until the transaction ends. */
+export async function lockJob(tx: Queryable, jobId: string): Promise<JobRow | undefined> {
+  const { rows } = await tx.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE`, [
+    jobId,
+  ]);
+  return rows[0];
+}
+
+/** What firing an event on a job needs besides the event. */
+export interface FireJobEventOptions {
+  /** Who fires it, recorded in the audit trail: a workflow's execution ARN, or the sweeper's id. */
+  readonly firedBy: string;
+  /** `fail`: the reason to record on the job. */
+  readonly reason?: string;
+  /** `finish` of an export: the finalizer's result, stored on the job. */
+  readonly result?: ExportJobResult;
+  /** Set when the job-sweeper fails the job: the time of the sweep, stored as `swept_at`. */
+  readonly sweptAt?: Date;
+  /** Extra context for the audit row (the Catch output, the sweep's deadline). */
+  readonly data?: Record<string, unknown>;
+}
+
+/**
+ * Fires `event` on the locked `job` (see {@link lockJob}): checks it against the transition table,
+ * writes the new state (a start sets `deadline_at` from {@link JOB_DEADLINE_SECONDS}; a finish of an
+ * export stores the finalizer's result; a fail its reason), and appends the transition with the
+ * output a re-run of the step returns. Call inside the transaction that locked the job.
+ *
+ * @throws {InvalidTransitionError} the table does not allow `event` in the job's state.
+ * @throws {RowCountsMissingError | ExportResultMissingError | InvalidInputError} `finish` without
+ *   what the job's kind needs (see `assertFinishable`).
+ */
+export async function fireJobEvent(
+  tx: Queryable,
+  job: JobRow,
+  event: JobEvent,
+  options: FireJobEventOptions,
+): Promise<StatusUpdateOutput> {
+  const to = nextState(job.id, job.state, event);
+  const result = event === 'finish' ? options.result : undefined;
+  if (event === 'finish') assertFinishable(snapshot(job), result);
+  const updated = await tx.query<JobRow>(
+    `UPDATE jobs SET
+       state = $2,
+       error = COALESCE($3, error),
+       updated_at = now(),
+       started_at = CASE WHEN $2 = 'running' THEN now() ELSE started_at END,
+       deadline_at = CASE WHEN $2 = 'running' THEN now() + $4 * interval '1 second' ELSE deadline_at END,
+       finished_at = CASE WHEN $2 IN ('succeeded', 'failed') THEN now() ELSE finished_at END,
+       rows_total = COALESCE($5, rows_total),
+       bytes = COALESCE($6, bytes),
+       result_key = COALESCE($7, result_key),
+       download_url = COALESCE($8, download_url),
+       swept_at = COALESCE($9, swept_at)
+     WHERE id = $1
+     RETURNING ${JOB_COLUMNS}`,
+    [
+      job.id,
+      to,
+      event === 'fail' ? (options.reason ?? null) : null,
+      JOB_DEADLINE_SECONDS[job.kind],
+      result?.rows ?? null,
+      result?.bytes ?? null,
+      result?.key ?? null,
+      result?.downloadUrl ?? null,
+      options.sweptAt ?? null,
+    ],
+  );
+  const row = updated.rows[0];
+  if (!row) throw new JobNotFoundError(job.id);
+  const output = statusOutput(snapshot(row), false);
+  await recordTransition(tx, row.id, event, job.state, output, options.firedBy, {
+    ...options.data,
+    ...(result ? { result } : {}),
+  });
+  return output;
+}
+
+/** Appends an applied event to the audit trail, with the output a re-run of the step returns. */
+export async function recordTransition(
+  tx: Queryable,
+  jobId: string,
+  event: JobEvent,
+  from: JobState | null,
+  output: StatusUpdateOutput,
+  firedBy: string,
+  data: Record<string, unknown>,
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO job_transitions (job_id, event, from_state, to_state, execution_id, data)
+     VALUES ($1, $2, $3, $4, $5, $6)`,
+    [jobId, event, from, output.state, firedBy, JSON.stringify({ ...data, output })],
+  );
+}
+
+/** The output recorded when `firedBy` fired `event` on the job, if it did. */
+export async function recordedOutput(
+  tx: Queryable,
+  jobId: string,
+  event: JobEvent,
+  firedBy: string,
+): Promise<StatusUpdateOutput | undefined> {
+  const { rows } = await tx.query<{ data: { output: StatusUpdateOutput } }>(
+    `SELECT data FROM job_transitions WHERE job_id = $1 AND event = $2 AND execution_id = $3
+     ORDER BY id LIMIT 1`,
+    [jobId, event, firedBy],
+  );
+  const output = rows[0]?.data.output;
+  return output && completeOutput(output);
+}
+
+/** The ledger row as the domain sees it. */
+export function snapshot(row: JobRow): JobSnapshot {
+  return {
+    id: row.id,
+    kind: row.kind,
+    state: row.state,
+    executionId: row.execution_id,
+    fileName: row.file_name,
+    rowsTotal: count(row.rows_total),
+    rowsImported: count(row.rows_imported),
+    rowsRejected: count(row.rows_rejected),
+    error: row.error,
+    requestedBy: row.requested_by,
+    resultKey: row.result_key,
+    downloadUrl: row.download_url,
+    bytes: count(row.bytes),
+  };
+}
+
+function count(value: string | null): number | null {
+  return value === null ? null : Number(value);
+}

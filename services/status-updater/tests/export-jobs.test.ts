@@ -1,0 +1,305 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { StatusUpdateOutput, validate } from '@sidestep/contracts';
+import type { Database } from '@sidestep/db/postgres';
+import { describeEachDatabase } from '@sidestep/db/testing';
+import type { Context } from 'aws-lambda';
+import { createStatusHandler, type StatusHandler } from '../src/create-status-handler.ts';
+import { fireJobEvent, lockJob } from '../src/jobs-ledger.ts';
+
+const context = {
+  awsRequestId: 'req-1',
+  functionName: 'sidestep-test-status-updater',
+  getRemainingTimeInMillis: () => 30_000,
+} as unknown as Context;
+const silent = new Logger({ logLevel: 'SILENT' });
+
+let executions = 0;
+let requests = 0;
+function executionArn(): string {
+  executions += 1;
+  return `arn:aws:states:us-east-1:000000000000:execution:sidestep-test-export:e${executions}`;
+}
+
+/** The register step of the export workflow for a fresh `export.requested` message. */
+function registerExport(executionId: string, requestId = `req-${++requests}`) {
+  return {
+    event: 'register',
+    kind: 'export',
+    expectedState: 'registered',
+    executionId,
+    request: {
+      id: requestId,
+      requestedBy: 'ops@example.com',
+      fileName: 'users-2026-11-24',
+      filter: { updatedSince: '2026-11-01T00:00:00Z', emailDomain: 'example.com' },
+    },
+  };
+}
+
+/** What the export-finalizer returns (`FinalizeExportOutput`), passed whole as finish's `result`. */
+function finalized(jobId: string) {
+  return {
+    jobId,
+    bucket: 'sidestep-test-exports',
+    key: `exports/${jobId}/users-2026-11-24.csv.gz`,
+    rows: 1000,
+    bytes: 31234,
+    sha256: 'a'.repeat(64),
+    manifestKey: `exports/${jobId}/manifest.json`,
+    downloadUrl: `http://127.0.0.1:4566/_sidestep/exports/${jobId}?token=t`,
+    downloadExpiresAt: '2026-12-01T09:00:00.000Z',
+  };
+}
+
+async function rejection(invoke: Promise<unknown>): Promise<Error & Record<string, unknown>> {
+  try {
+    await invoke;
+  } catch (error) {
+    return error as Error & Record<string, unknown>;
+  }
+  throw new Error('expected the handler to throw');
+}
+
+describeEachDatabase('status-updater export jobs', (open) => {
+  let db: Database;
+  let handler: StatusHandler;
+  /** Each step delivered twice, as at-least-once delivery may: both deliveries answer the same. */
+  let twice: (input: unknown) => Promise<StatusUpdateOutput>;
+
+  beforeAll(async () => {
+    db = await open();
+    handler = createStatusHandler({ database: async () => db, logger: silent });
+    twice = async (input) => {
+      const first = await handler(input, context);
+      const second = await handler(input, context);
+      expect(second).toEqual(first);
+      return validate(StatusUpdateOutput, first);
+    };
+  });
+  afterAll(() => db.close());
+
+  async function job(jobId: string) {
+    const { rows } = await db.query<Record<string, unknown>>('SELECT * FROM jobs WHERE id = $1', [jobId]);
+    return rows[0];
+  }
+  async function transitions(jobId: string) {
+    const { rows } = await db.query<Record<string, unknown>>(
+      'SELECT event, from_state, to_state, execution_id FROM job_transitions WHERE job_id = $1 ORDER BY id',
+      [jobId],
+    );
+    return rows;
+  }
+  /** Registers and starts an export job of a fresh execution. */
+  async function runningExport() {
+    const executionId = executionArn();
+    const { jobId } = await twice(registerExport(executionId));
+    await twice({ event: 'start', jobId, expectedState: 'running', executionId });
+    return { jobId, executionId };
+  }
+
+  it('registers an export by its request, starts it with a deadline and finishes it with the finalizer result, each step twice', async () => {
+    const executionId = executionArn();
+    const input = registerExport(executionId);
+    const registered = await twice(input);
+    expect(registered).toMatchObject({
+      kind: 'export',
+      state: 'registered',
+      duplicate: false,
+      fileName: 'users-2026-11-24',
+      requestedBy: 'ops@example.com',
+      downloadUrl: null,
+      rows: null,
+    });
+    expect(registered.jobId).toMatch(/^exp_[0-9a-f-]{36}$/);
+    const { jobId } = registered;
+    expect(await job(jobId)).toMatchObject({
+      request_id: input.request.id,
+      requested_by: 'ops@example.com',
+      export_filter: input.request.filter,
+      file_name: 'users-2026-11-24',
+      deadline_at: null,
+      source_bucket: null,
+    });
+
+    const before = Date.now();
+    await twice({ event: 'start', jobId, expectedState: 'running', executionId });
+    const started = await job(jobId);
+    const deadline = (started?.deadline_at as Date | undefined)?.getTime() ?? 0;
+    // now() + 2 hours, read by the database clock (loopback: within a few seconds of this one).
+    expect(deadline).toBeGreaterThan(before + 2 * 3600_000 - 5_000);
+    expect(deadline).toBeLessThan(Date.now() + 2 * 3600_000 + 5_000);
+
+    const result = finalized(jobId);
+    const finished = await twice({ event: 'finish', jobId, expectedState: 'succeeded', executionId, result });
+    expect(finished).toEqual({
+      jobId,
+      kind: 'export',
+      state: 'succeeded',
+      executionId,
+      duplicate: false,
+      fileName: 'users-2026-11-24',
+      rows: { total: 1000, imported: 0, rejected: 0 },
+      reason: null,
+      requestedBy: 'ops@example.com',
+      downloadUrl: result.downloadUrl,
+      resultKey: result.key,
+      bytes: 31234,
+    });
+    expect(await job(jobId)).toMatchObject({
+      state: 'succeeded',
+      rows_total: '1000',
+      bytes: '31234',
+      result_key: result.key,
+      download_url: result.downloadUrl,
+    });
+    expect(await transitions(jobId)).toEqual([
+      { event: 'register', from_state: null, to_state: 'registered', execution_id: executionId },
+      { event: 'start', from_state: 'registered', to_state: 'running', execution_id: executionId },
+      { event: 'finish', from_state: 'running', to_state: 'succeeded', execution_id: executionId },
+    ]);
+  });
+
+  it('registers one job per request: another execution of the same message is a duplicate, even when they race', async () => {
+    const [first, second, third] = [executionArn(), executionArn(), executionArn()];
+    const input = registerExport(first);
+    const outputs = await Promise.all(
+      [first, second, third, first].map((executionId) => handler({ ...input, executionId }, context)),
+    );
+    expect(new Set(outputs.map((output) => output.jobId)).size).toBe(1);
+    const owner = outputs[0]?.executionId;
+    expect(outputs.map((output) => output.duplicate)).toEqual(
+      [first, second, third, first].map((executionId) => executionId !== owner),
+    );
+    const { rows } = await db.query<{ count: string }>('SELECT count(*) FROM jobs WHERE request_id = $1', [
+      input.request.id,
+    ]);
+    expect(rows[0]?.count).toBe('1');
+    expect(await transitions(outputs[0]?.jobId as string)).toHaveLength(1);
+    // The duplicate cannot move the owner's job.
+    const moved = await rejection(
+      handler(
+        { event: 'start', jobId: outputs[0]?.jobId, expectedState: 'running', executionId: second },
+        context,
+      ),
+    );
+    expect(moved.name).toBe(owner === second ? 'InvalidTransitionError' : 'ExecutionMismatchError');
+  });
+
+  it('keeps a request id apart from the same id of another kind, and a filterless export selects everyone', async () => {
+    const { jobId } = await twice({
+      ...registerExport(executionArn()),
+      request: { id: 'shared-id', requestedBy: 'a@example.com', fileName: 'all-users', filter: null },
+    });
+    expect(await job(jobId)).toMatchObject({ request_id: 'shared-id', export_filter: null });
+    const again = await twice({
+      ...registerExport(executionArn()),
+      request: { id: 'shared-id-2', requestedBy: 'a@example.com', fileName: 'all-users' },
+    });
+    expect(again.jobId).not.toBe(jobId);
+  });
+
+  it("refuses to finish an export without the finalizer's result, and an import's finish with one", async () => {
+    const { jobId, executionId } = await runningExport();
+    for (let delivery = 0; delivery < 2; delivery += 1) {
+      const error = await rejection(
+        handler({ event: 'finish', jobId, expectedState: 'succeeded', executionId }, context),
+      );
+      expect(error).toMatchObject({
+        name: 'ExportResultMissingError',
+        permanent: true,
+        field: 'result',
+        jobId,
+      });
+    }
+    expect(await job(jobId)).toMatchObject({ state: 'running', result_key: null });
+    const failed = await twice({
+      event: 'fail',
+      jobId,
+      expectedState: 'failed',
+      executionId,
+      error: { Error: 'ExportResultMissingError', Cause: 'no result' },
+    });
+    expect(failed).toMatchObject({ state: 'failed', reason: 'ExportResultMissingError: no result' });
+
+    const importExecution = executionArn();
+    const imported = await twice({
+      event: 'register',
+      kind: 'import',
+      expectedState: 'registered',
+      executionId: importExecution,
+      source: { bucket: 'sidestep-test-imports', key: 'imports/export-test.csv', etag: '"e1"' },
+    });
+    await twice({
+      event: 'start',
+      jobId: imported.jobId,
+      expectedState: 'running',
+      executionId: importExecution,
+    });
+    await db.query('UPDATE jobs SET rows_total = 1, rows_imported = 1, rows_rejected = 0 WHERE id = $1', [
+      imported.jobId,
+    ]);
+    const error = await rejection(
+      handler(
+        {
+          event: 'finish',
+          jobId: imported.jobId,
+          expectedState: 'succeeded',
+          executionId: importExecution,
+          result: finalized(imported.jobId),
+        },
+        context,
+      ),
+    );
+    expect(error).toMatchObject({ name: 'InvalidInputError', field: 'result' });
+    expect(await job(imported.jobId)).toMatchObject({ state: 'running', deadline_at: expect.any(Date) });
+  });
+
+  it("answers the workflow's own fail with the sweeper's reason once the sweeper failed the job, and records nothing", async () => {
+    const { jobId, executionId } = await runningExport();
+    const sweptAt = new Date('2030-01-01T00:00:00Z');
+    await db.transaction(async (tx) => {
+      const row = await lockJob(tx, jobId);
+      if (!row) throw new Error('job vanished');
+      await fireJobEvent(tx, row, 'fail', { firedBy: 'job-sweeper:test', reason: 'no progress', sweptAt });
+    });
+    const output = await twice({
+      event: 'fail',
+      jobId,
+      expectedState: 'failed',
+      executionId,
+      error: { Error: 'States.Timeout', Cause: 'task timed out' },
+    });
+    expect(output).toMatchObject({ state: 'failed', reason: 'no progress', requestedBy: 'ops@example.com' });
+    expect(await transitions(jobId)).toEqual([
+      expect.objectContaining({ event: 'register' }),
+      expect.objectContaining({ event: 'start' }),
+      { event: 'fail', from_state: 'running', to_state: 'failed', execution_id: 'job-sweeper:test' },
+    ]);
+    // Finishing after the sweep is still refused: the mail said it failed.
+    const finish = await rejection(
+      handler(
+        { event: 'finish', jobId, expectedState: 'succeeded', executionId, result: finalized(jobId) },
+        context,
+      ),
+    );
+    expect(finish).toMatchObject({ name: 'InvalidTransitionError', from: 'failed' });
+    expect(await job(jobId)).toMatchObject({ swept_at: sweptAt, result_key: null });
+  });
+
+  it('still refuses to fail twice a job its own workflow failed (only a sweep is answered)', async () => {
+    const { jobId, executionId } = await runningExport();
+    await twice({
+      event: 'fail',
+      jobId,
+      expectedState: 'failed',
+      executionId,
+      error: { Error: 'X', Cause: 'y' },
+    });
+    const other = await rejection(
+      handler({ event: 'fail', jobId, expectedState: 'failed', executionId: executionArn() }, context),
+    );
+    expect(other.name).toBe('ExecutionMismatchError');
+    expect(await transitions(jobId)).toHaveLength(3);
+  });
+});
