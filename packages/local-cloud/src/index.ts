@@ -134,6 +134,7 @@ export {
   type VirtualClock,
 } from './scheduler.ts';
 export {
+  exportsBucketName,
   importsBucketName,
   LOCAL_MAIL_FROM,
   type LocalResources,

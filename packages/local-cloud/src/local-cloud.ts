@@ -24,6 +24,7 @@ import {
   startScheduler,
 } from './scheduler.ts';
 import {
+  exportsBucketName,
   importsBucketName,
   needsDatabase,
   serviceEnvironment,
@@ -330,6 +331,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       stoppers.push(() => database?.close() ?? Promise.resolve());
     }
 
+    // `mail-queue` is the queue of the service consuming mail jobs, as infra resolves it.
+    const mailConsumer = options.services.find((s) => s.manifest.queue?.jobTypes.includes(MAIL_JOB_TYPE));
+    const mailQueueUrl = queues.find((entry) => entry.service === mailConsumer?.manifest.name)?.queue.url;
     const hosts = await Promise.all(
       options.services.map(async ({ manifest, bundleDir }) => {
         const queue = queues.find((entry) => entry.service === manifest.name)?.queue;
@@ -345,6 +349,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
             smtpUrl: smtp.url,
             ...(queue ? { deadLetterQueueUrl: queue.deadLetter.url } : {}),
             ...(database ? { databaseUrl: database.url } : {}),
+            ...(mailQueueUrl ? { mailQueueUrl } : {}),
           }),
           memoryMb: manifest.memoryMb,
           timeoutSeconds: manifest.timeoutSeconds,
@@ -394,6 +399,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       awsEndpoint: endpoint.url,
       smtpUrl: smtp.url,
       ...(database ? { databaseUrl: database.url } : {}),
+      ...(mailQueueUrl ? { mailQueueUrl } : {}),
     };
 
     // Buckets: every trigger's (EventBridge notifications on) and the imports bucket when something
@@ -404,6 +410,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     const holders = [...options.services.map((s) => s.manifest), ...tasks.map((t) => t.manifest)];
     if (holders.some((m) => m.permissions.some((p) => p.resource === 'imports-bucket'))) {
       buckets.add(importsBucketName(LOCAL_ENVIRONMENT));
+    }
+    if (holders.some((m) => m.permissions.some((p) => p.resource === 'exports-bucket'))) {
+      buckets.add(exportsBucketName(LOCAL_ENVIRONMENT));
     }
     for (const bucket of options.buckets ?? []) buckets.add(bucket);
     for (const bucket of buckets) {
@@ -593,6 +602,9 @@ async function checkTaskBundle(task: LocalTask, rootDir: string): Promise<void> 
     throw new MissingTaskBundleError(task.manifest.name, required);
   }
 }
+
+/** The job type whose consumer's queue is the `mail-queue` permission's. */
+const MAIL_JOB_TYPE = 'mail.send';
 
 /** The ECS cluster tasks run in locally. */
 const LOCAL_CLUSTER_NAME = `sidestep-${LOCAL_ENVIRONMENT}`;

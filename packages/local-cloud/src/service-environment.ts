@@ -20,6 +20,8 @@ export interface LocalResources {
   readonly smtpUrl?: string;
   /** PostgreSQL URL, for services granted `database-secret`. */
   readonly databaseUrl?: string;
+  /** The mail job queue's URL, for services granted `mail-queue`. */
+  readonly mailQueueUrl?: string;
 }
 
 /**
@@ -50,7 +52,9 @@ export class MissingLocalResourceError extends Error {
  *   and `AWS_ENDPOINT_URL` so every AWS SDK v3 client talks to the local endpoint;
  * - a queue consumer: DEAD_LETTER_QUEUE_URL;
  * - `mail-identity`: MAIL_FROM, and MAIL_TRANSPORT=smtp + SMTP_URL instead of SES;
- * - `database-secret`: DATABASE_URL instead of DATABASE_SECRET_ARN.
+ * - `database-secret`: DATABASE_URL instead of DATABASE_SECRET_ARN;
+ * - `imports-bucket` / `exports-bucket`: IMPORTS_BUCKET / EXPORTS_BUCKET (path-style S3);
+ * - `mail-queue`: MAIL_QUEUE_URL of the local mail queue.
  */
 export function serviceEnvironment(
   manifest: ServiceManifest,
@@ -103,6 +107,11 @@ export function importsBucketName(environment: string): string {
   return resourceName(environment, 'imports');
 }
 
+/** The bucket behind the `exports-bucket` permission: `sidestep-<env>-exports`, as infra names it. */
+export function exportsBucketName(environment: string): string {
+  return resourceName(environment, 'exports');
+}
+
 /** What each granted resource adds to the environment, locally. */
 function permissionEnvironment(
   owner: string,
@@ -125,6 +134,14 @@ function permissionEnvironment(
       case 'imports-bucket':
         environment.IMPORTS_BUCKET = importsBucketName(resources.environment);
         environment.AWS_S3_FORCE_PATH_STYLE = 'true';
+        break;
+      case 'exports-bucket':
+        environment.EXPORTS_BUCKET = exportsBucketName(resources.environment);
+        environment.AWS_S3_FORCE_PATH_STYLE = 'true';
+        break;
+      case 'mail-queue':
+        if (!resources.mailQueueUrl) throw new MissingLocalResourceError(owner, 'mailQueueUrl');
+        environment.MAIL_QUEUE_URL = resources.mailQueueUrl;
         break;
     }
   }

@@ -39,6 +39,29 @@ const resources = {
 };
 
 describe('serviceEnvironment', () => {
+  it('gives the exports bucket and the mail queue to services granted them', () => {
+    const sweeper: ServiceManifest = {
+      name: 'job-sweeper',
+      description: 'test',
+      handler: 'index.handler',
+      memoryMb: 256,
+      timeoutSeconds: 60,
+      permissions: [
+        { resource: 'exports-bucket', actions: ['s3:GetObject'] },
+        { resource: 'mail-queue', actions: ['sqs:SendMessage'] },
+      ],
+    };
+    const mailQueueUrl = 'http://127.0.0.1:4566/000000000000/sidestep-local-mail';
+    expect(serviceEnvironment(sweeper, { ...resources, mailQueueUrl })).toMatchObject({
+      EXPORTS_BUCKET: 'sidestep-local-exports',
+      AWS_S3_FORCE_PATH_STYLE: 'true',
+      MAIL_QUEUE_URL: mailQueueUrl,
+    });
+    expect(() => serviceEnvironment(sweeper, resources)).toThrow(
+      expect.objectContaining({ name: 'MissingLocalResourceError', field: 'mailQueueUrl' }),
+    );
+  });
+
   it('gives a service what infra gives it, with local stand-ins for SES, Secrets Manager and AWS', () => {
     expect(serviceEnvironment(mailer, resources)).toEqual({
       TEMPLATE_LOCALE: 'en',
