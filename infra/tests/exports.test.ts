@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { defineService } from '@sidestep/manifest';
+import { task as batchWorker } from '@sidestep/batch-worker/task';
+import { defineService, defineTask } from '@sidestep/manifest';
 import { TerraformStack, Testing } from 'cdktn';
 import {
   type EnvironmentConfig,
@@ -196,5 +197,34 @@ describe('mail-queue permission', () => {
       });
     expect(create).toThrow(InfraConfigError);
     expect(create).toThrow(/^sweeper-like\.permissions:/);
+  });
+});
+
+describe('BatchTask with the exports-bucket permission', () => {
+  it('grants the task role the actions and leaves a variable the runs pass as input to them', () => {
+    const exporter = defineTask({
+      ...batchWorker,
+      inputs: { ...batchWorker.inputs, EXPORTS_BUCKET: 'Bucket the parts are written to' },
+      permissions: [
+        ...batchWorker.permissions,
+        { resource: 'exports-bucket', actions: ['s3:PutObject', 's3:PutObjectTagging'] },
+      ],
+    });
+    const synthesized = JSON.parse(
+      Testing.synth(
+        new SidestepStack(Testing.app(), 'sidestep-staging', { config: staging, tasks: [exporter] }),
+      ),
+    );
+    const [exportsAddress] = one(synthesized, 'aws_s3_bucket', { bucket: 'sidestep-staging-exports' });
+    expect(statements(synthesized, 'sidestep-staging-batch-worker-task')).toContainEqual({
+      Sid: 'ManifestExportsBucket',
+      Effect: 'Allow',
+      Action: ['s3:PutObject', 's3:PutObjectTagging'],
+      Resource: `\${${exportsAddress}.arn}/exports/*`,
+    });
+    const [, definition] = one(synthesized, 'aws_ecs_task_definition');
+    const names = JSON.parse(definition.container_definitions)[0].environment.map((v: Json) => v.name);
+    expect(names).toContain('IMPORTS_BUCKET');
+    expect(names).not.toContain('EXPORTS_BUCKET');
   });
 });

@@ -221,8 +221,12 @@ export class BatchTask extends Construct {
         actions: [...permission.actions],
         resources: [...target.resourceArns],
       });
-      for (const [key, value] of Object.entries(target.environment))
+      for (const [key, value] of Object.entries(target.environment)) {
+        // A workflow that passes the resource per run (the export workflow's EXPORTS_BUCKET) declares it
+        // as an input; the run's override then names it, and a static copy would only shadow a mistake.
+        if (key in manifest.inputs) continue;
         setVariable(key, value, `${at}.resource`);
+      }
     });
 
     this.taskDefinition = new EcsTaskDefinition(this, 'task-definition', {
