@@ -93,7 +93,8 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
         event.eventBridge ? paint('gray', ' (Object Created events to EventBridge)') : ''
       }`;
     case 'event-routed': {
-      const what = `${paint('bold', event.detailType)} ${event.subject}`;
+      const bus = event.eventBus ? paint('gray', ` on ${event.eventBus}`) : '';
+      const what = `${paint('bold', event.detailType)} ${event.subject}${bus}`;
       if (event.rules.length === 0)
         return `${tag('gray', 'event')} ${what} ${paint('gray', 'matched no rule')}`;
       return `${tag('cyan', 'event')} ${what} -> rule ${event.rules.join(', ')}`;
@@ -126,6 +127,12 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
       const exit = event.signal ? `signal ${event.signal}` : `exit code ${event.exitCode}`;
       return `${tag(ok ? 'green' : 'red', 'task')} ${paint('bold', event.task)} stopped (${paint(ok ? 'green' : 'red', exit)}) after ${formatDuration(event.durationMs)}: ${event.stoppedReason}`;
     }
+    case 'schedule-fired': {
+      const why = event.trigger === 'operator' ? 'fired by an operator event' : `due ${event.scheduledTime}`;
+      return `${tag('cyan', 'schedule')} ${paint('bold', event.schedule)} ${why} -> ${event.target}`;
+    }
+    case 'pipe-delivered':
+      return `${tag('cyan', 'pipe')} ${event.pipe} ${paint('gray', `[${event.messageId}]`)} -> ${paint('gray', event.executionArn.split(':').pop() ?? '')}`;
     case 'log':
       return context.showLogs
         ? `${tag('gray', 'log')} ${formatLogLine(event.service, event.line, paint)}`

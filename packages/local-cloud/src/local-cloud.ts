@@ -511,10 +511,15 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       rules,
       reporter,
       describe: (event) => {
-        const detail = event.detail as { bucket?: { name?: string }; object?: { key?: string } };
-        return detail.bucket?.name && detail.object?.key
-          ? `${detail.bucket.name}/${detail.object.key}`
-          : (event.resources[0] ?? event.source);
+        const detail = event.detail as {
+          bucket?: { name?: string };
+          object?: { key?: string };
+          schedule?: unknown;
+        };
+        if (detail.bucket?.name && detail.object?.key) return `${detail.bucket.name}/${detail.object.key}`;
+        // An operator event names the schedule it fires.
+        if (typeof detail.schedule === 'string') return `schedule ${detail.schedule}`;
+        return event.resources[0] ?? event.source;
       },
     });
     endpoint.onObjectCreated((event) => void router.put(event));

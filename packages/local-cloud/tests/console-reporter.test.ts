@@ -191,6 +191,46 @@ describe('createConsoleReporter', () => {
     ]);
     expect(print(events, { logs: false })).toEqual([]);
   });
+  it('shows schedules firing, operator events on the sidestep bus and pipe deliveries', () => {
+    expect(
+      print([
+        {
+          type: 'schedule-fired',
+          schedule: 'stale-job-sweeper',
+          scheduledTime: '2026-11-24T10:15:00.000Z',
+          target: 'function job-sweeper',
+          trigger: 'scheduler',
+        },
+        {
+          type: 'event-routed',
+          eventBus: 'sidestep-local',
+          source: 'sidestep.operator',
+          detailType: 'Schedule Fired',
+          subject: 'sidestep.operator',
+          rules: ['sidestep-local-nightly-export-operator'],
+        },
+        {
+          type: 'schedule-fired',
+          schedule: 'nightly-export',
+          scheduledTime: '2026-11-24T10:16:00Z',
+          target: 'queue export-requests',
+          trigger: 'operator',
+        },
+        {
+          type: 'pipe-delivered',
+          pipe: 'sidestep-local-export-requests-pipe',
+          messageId: 'm-1',
+          executionArn: 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:e-1',
+        },
+      ]),
+    ).toEqual([
+      '09:15:02.345 schedule stale-job-sweeper due 2026-11-24T10:15:00.000Z -> function job-sweeper',
+      '09:15:02.345 event    Schedule Fired sidestep.operator on sidestep-local -> rule sidestep-local-nightly-export-operator',
+      '09:15:02.345 schedule nightly-export fired by an operator event -> queue export-requests',
+      '09:15:02.345 pipe     sidestep-local-export-requests-pipe [m-1] -> e-1',
+    ]);
+  });
+
   it('follows a workflow: the routed event, the execution, its states, its task and how it ended', () => {
     const execution = '0b7c2d4e-1111-2222-3333-444455556666';
     const lines = print([

@@ -199,6 +199,7 @@ describe('PutEvents on the endpoint', () => {
       5_000,
     );
     expect(routed.rules).toEqual(['sidestep-local-queue-schedule-operator']);
+    expect(routed.subject).toBe('schedule queue-schedule');
     // The execution id of a manual run is the event's id: replaying the event replays the run.
     await report.waitFor('mail-delivered', (mail) => mail.subject.includes(` ${eventId}"`), 10_000);
     events.destroy();
