@@ -78,14 +78,20 @@ export type PassState = StateBase &
     readonly ResultPath?: string | null;
   };
 
-/** A Choice rule's data test; only the operators sidestep uses are listed. */
-export type ChoiceTest = {
-  readonly Variable: string;
-  readonly BooleanEquals?: boolean;
-  readonly StringEquals?: string;
-  readonly IsPresent?: boolean;
-  readonly IsNull?: boolean;
-};
+/**
+ * A Choice rule's test: a data test on `Variable`, or `And` of tests. Only the operators sidestep
+ * uses are listed.
+ */
+export type ChoiceTest =
+  | {
+      readonly Variable: string;
+      readonly BooleanEquals?: boolean;
+      readonly StringEquals?: string;
+      readonly NumericEquals?: number;
+      readonly IsPresent?: boolean;
+      readonly IsNull?: boolean;
+    }
+  | { readonly And: ChoiceTest[] };
 
 /** Branches on the input: the first matching rule's `Next`, else `Default`. */
 export type ChoiceState = StateBase &

@@ -1,150 +1,21 @@
-import type { Catcher, PayloadTemplate, Retrier, StateMachineDefinition, TaskState } from './asl.ts';
-import { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
+import type { StateMachineDefinition } from './asl.ts';
+import { type BatchWorkerProps, batchTask, checkBatchWorker } from './batch-task.ts';
+import { catchAll } from './catch-all.ts';
+import { failurePath, MARK_FAILED } from './failure-path.ts';
+import { mailEnvelope, sendMail } from './mail-envelope.ts';
+import { requireStrings } from './require-strings.ts';
+import { statusUpdate } from './status-update.ts';
 
 /** Where the import workflow's tasks run. Every value may be a Terraform token (`${aws_lambda_function.x.arn}`): it is copied verbatim. */
 export interface ImportWorkflowProps {
   /** ARN (or name) of the status-updater Lambda function, invoked with `arn:aws:states:::lambda:invoke`. */
   readonly statusUpdaterFunctionArn: string;
   /** The Fargate task that imports the rows (`arn:aws:states:::ecs:runTask.sync`). */
-  readonly batchWorker: {
-    readonly clusterArn: string;
-    /** Task definition ARN; with or without revision. */
-    readonly taskDefinitionArn: string;
-    /** The container the overrides apply to (the task manifest's `containerName`). */
-    readonly containerName: string;
-    readonly subnetIds: readonly string[];
-    readonly securityGroupIds: readonly string[];
-    /** Whether the task gets a public IP (needed in public subnets without a NAT gateway). @default false */
-    readonly assignPublicIp?: boolean;
-    /**
-     * Seconds the workflow waits for the task before failing the import with `States.Timeout`
-     * (Step Functions then stops the task). Pass the task manifest's `timeoutSeconds`.
-     * @default 3600
-     */
-    readonly timeoutSeconds?: number;
-  };
+  readonly batchWorker: BatchWorkerProps;
   /** URL of the mail job queue the `import.completed` / `import.failed` mails go to (`sqs:sendMessage`). */
   readonly mailQueueUrl: string;
   /** Who receives the import mails. */
   readonly notifyAddress: string;
-}
-
-/** Resource ARNs of the optimized service integrations the import workflow uses. */
-export const INTEGRATION = {
-  lambdaInvoke: 'arn:aws:states:::lambda:invoke',
-  ecsRunTaskSync: 'arn:aws:states:::ecs:runTask.sync',
-  sqsSendMessage: 'arn:aws:states:::sqs:sendMessage',
-} as const;
-
-/**
- * Errors of the Lambda service itself (the function did not run, or its result was lost), retried.
- * The list the AWS CDK's `LambdaInvoke` retries by default, plus throttling. Errors the
- * status-updater throws (`InvalidTransitionError`, `UnexpectedStateError`, validation errors) are
- * deliberately absent: they are permanent, and retrying cannot change their outcome.
- * https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html
- */
-export const TRANSIENT_LAMBDA_ERRORS = [
-  'Lambda.ServiceException',
-  'Lambda.AWSLambdaException',
-  'Lambda.SdkClientException',
-  'Lambda.TooManyRequestsException',
-  'Lambda.ClientExecutionTimeoutException',
-] as const;
-
-/**
- * Errors the status-updater itself reports as transient: its ledger (PostgreSQL) could not be reached
- * and nothing was committed, so the same step retried is safe. Everything else it throws is permanent.
- */
-export const TRANSIENT_STATUS_UPDATER_ERRORS = ['JobLedgerUnavailableError'] as const;
-
-/**
- * ECS API errors while starting the task (capacity, throttling, service faults), retried. A task that
- * ran and stopped with a non-zero exit fails with `States.TaskFailed` and is NOT retried: the worker
- * exits non-zero for bad input (a bad header, too many rejected rows), which a retry cannot fix.
- */
-export const TRANSIENT_ECS_ERRORS = [
-  'ECS.AmazonECSException',
-  'ECS.ServerException',
-  'ECS.ThrottlingException',
-] as const;
-
-/**
- * SQS errors a later attempt can get past (throttling, network faults), retried. Not the catch-all
- * `SQS.AmazonSQSException`, which also stands for access denied and other permanent errors.
- */
-export const TRANSIENT_SQS_ERRORS = [
-  'SQS.SdkClientException',
-  'SQS.RequestThrottledException',
-  'SQS.ThrottlingException',
-  'SQS.KmsThrottledException',
-] as const;
-
-/** Backoff with full jitter, so the executions of a burst of uploads do not retry in lockstep. */
-function retry(errors: readonly string[], intervalSeconds: number, maxAttempts: number): Retrier {
-  return {
-    ErrorEquals: [...errors],
-    IntervalSeconds: intervalSeconds,
-    MaxAttempts: maxAttempts,
-    BackoffRate: 2,
-    MaxDelaySeconds: 60,
-    JitterStrategy: 'FULL',
-  };
-}
-
-/** Any error of a task after its retries: keep the input, add the error as `$.error` (`{ Error, Cause }`). */
-function catchAll(next: string, resultPath = '$.error'): Catcher[] {
-  return [{ ErrorEquals: ['States.ALL'], Next: next, ResultPath: resultPath }];
-}
-
-/** The Step Functions execution ARN: the status-updater records it on the job and its transitions. */
-const EXECUTION_ID = { 'executionId.$': '$$.Execution.Id' };
-
-/** A status-updater call (`lambda:invoke`) with the given payload; the Payload shape is `StatusUpdateInput`. */
-function statusUpdate(
-  functionArn: string,
-  payload: PayloadTemplate,
-  step: Pick<TaskState, 'Comment' | 'ResultSelector' | 'ResultPath' | 'Catch'> & { readonly Next: string },
-): TaskState {
-  return {
-    Type: 'Task',
-    Resource: INTEGRATION.lambdaInvoke,
-    Parameters: { FunctionName: functionArn, Payload: { ...payload, ...EXECUTION_ID } },
-    Retry: [retry(TRANSIENT_LAMBDA_ERRORS, 2, 6), retry(TRANSIENT_STATUS_UPDATER_ERRORS, 2, 4)],
-    ...step,
-  };
-}
-
-/**
- * A `mail.send` v1 envelope (see `MailSendJob` in @sidestep/contracts) as a payload template. Its `id`
- * and `idempotencyKey` are `<template>:<jobId>`: a retried or redriven step sends the same envelope,
- * and the mail-dispatcher sends once per key.
- */
-function mailEnvelope(
-  template: 'import.completed' | 'import.failed',
-  to: string,
-  params: PayloadTemplate,
-): PayloadTemplate {
-  const key = `States.Format('${template}:{}', $.job.jobId)`;
-  return {
-    type: 'mail.send',
-    version: 1,
-    'id.$': key,
-    payload: { template, to, 'jobId.$': '$.job.jobId', 'idempotencyKey.$': key, params },
-  };
-}
-
-/** Sends the envelope at `$.mail` to the mail queue. `MessageBody` must be a string: the envelope as JSON. */
-function sendMail(queueUrl: string, next: string, onError: Catcher[]): TaskState {
-  return {
-    Type: 'Task',
-    Resource: INTEGRATION.sqsSendMessage,
-    Parameters: { QueueUrl: queueUrl, 'MessageBody.$': 'States.JsonToString($.mail)' },
-    ResultSelector: { 'messageId.$': '$.MessageId' },
-    ResultPath: '$.notification',
-    Retry: [retry(TRANSIENT_SQS_ERRORS, 1, 5)],
-    Catch: onError,
-    Next: next,
-  };
 }
 
 /**
@@ -152,29 +23,12 @@ function sendMail(queueUrl: string, next: string, onError: Catcher[]): TaskState
  * (an empty subnet list fails every RunTask). Values are not parsed further: they may be tokens.
  */
 function checkProps(props: ImportWorkflowProps): void {
-  const required: [string, string][] = [
-    ['statusUpdaterFunctionArn', props.statusUpdaterFunctionArn],
-    ['batchWorker.clusterArn', props.batchWorker.clusterArn],
-    ['batchWorker.taskDefinitionArn', props.batchWorker.taskDefinitionArn],
-    ['batchWorker.containerName', props.batchWorker.containerName],
+  requireStrings([['statusUpdaterFunctionArn', props.statusUpdaterFunctionArn]]);
+  checkBatchWorker(props.batchWorker);
+  requireStrings([
     ['mailQueueUrl', props.mailQueueUrl],
     ['notifyAddress', props.notifyAddress],
-  ];
-  for (const [field, value] of required) {
-    if (typeof value !== 'string' || value.trim() === '') {
-      throw new InvalidWorkflowPropsError(field, 'must be a non-empty string');
-    }
-  }
-  for (const field of ['subnetIds', 'securityGroupIds'] as const) {
-    const ids = props.batchWorker[field];
-    if (ids.length === 0 || ids.some((id) => typeof id !== 'string' || id === '')) {
-      throw new InvalidWorkflowPropsError(`batchWorker.${field}`, 'must be a non-empty list of ids');
-    }
-  }
-  const timeout = props.batchWorker.timeoutSeconds;
-  if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 60)) {
-    throw new InvalidWorkflowPropsError('batchWorker.timeoutSeconds', 'must be an integer of at least 60');
-  }
+  ]);
 }
 
 /**
@@ -212,7 +66,7 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
   // A hyphen is outside JSONPath's member-name shorthand, so Step Functions requires bracket notation:
   // https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-paths.html
   const versionIdPath = `${object}['version-id']`;
-  const toMarkFailed = catchAll('MarkFailed');
+  const toMarkFailed = catchAll(MARK_FAILED);
 
   return {
     Comment:
@@ -275,43 +129,21 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
         { event: 'start', 'jobId.$': '$.job.jobId', expectedState: 'running' },
         { ResultPath: null, Catch: toMarkFailed, Next: 'ImportRows' },
       ),
-      ImportRows: {
-        Type: 'Task',
-        Comment: 'batch-worker import mode on Fargate; its inputs are the container overrides below',
-        Resource: INTEGRATION.ecsRunTaskSync,
-        Parameters: {
-          Cluster: batchWorker.clusterArn,
-          TaskDefinition: batchWorker.taskDefinitionArn,
-          LaunchType: 'FARGATE',
-          NetworkConfiguration: {
-            AwsvpcConfiguration: {
-              Subnets: [...batchWorker.subnetIds],
-              SecurityGroups: [...batchWorker.securityGroupIds],
-              AssignPublicIp: batchWorker.assignPublicIp ? 'ENABLED' : 'DISABLED',
-            },
-          },
-          Overrides: {
-            ContainerOverrides: [
-              {
-                Name: batchWorker.containerName,
-                Environment: [
-                  { Name: 'MODE', Value: 'import' },
-                  { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
-                  { Name: 'SOURCE_BUCKET', 'Value.$': '$.upload.source.bucket' },
-                  { Name: 'SOURCE_KEY', 'Value.$': '$.upload.source.key' },
-                  { Name: 'SOURCE_VERSION_ID', 'Value.$': '$.upload.sourceVersionId' },
-                ],
-              },
-            ],
-          },
+      ImportRows: batchTask(
+        batchWorker,
+        [
+          { Name: 'MODE', Value: 'import' },
+          { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
+          { Name: 'SOURCE_BUCKET', 'Value.$': '$.upload.source.bucket' },
+          { Name: 'SOURCE_KEY', 'Value.$': '$.upload.source.key' },
+          { Name: 'SOURCE_VERSION_ID', 'Value.$': '$.upload.sourceVersionId' },
+        ],
+        {
+          Comment: 'batch-worker import mode on Fargate; its inputs are the container overrides below',
+          Catch: toMarkFailed,
+          Next: 'FinishJob',
         },
-        TimeoutSeconds: batchWorker.timeoutSeconds ?? 3600,
-        // The task description is large and nothing later needs it.
-        ResultPath: null,
-        Retry: [retry(TRANSIENT_ECS_ERRORS, 10, 3)],
-        Catch: toMarkFailed,
-        Next: 'FinishJob',
-      },
+      ),
       FinishJob: statusUpdate(
         fn,
         { event: 'finish', 'jobId.$': '$.job.jobId', expectedState: 'succeeded' },
@@ -325,11 +157,15 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
       ),
       ComposeCompletedMail: {
         Type: 'Pass',
-        Parameters: mailEnvelope('import.completed', notifyAddress, {
-          'jobId.$': '$.job.jobId',
-          'fileName.$': '$.finished.fileName',
-          'rows.$': '$.finished.rows.imported',
-        }),
+        Parameters: mailEnvelope(
+          'import.completed',
+          { address: notifyAddress },
+          {
+            'jobId.$': '$.job.jobId',
+            'fileName.$': '$.finished.fileName',
+            'rows.$': '$.finished.rows.imported',
+          },
+        ),
         ResultPath: '$.mail',
         Next: 'NotifyCompleted',
       },
@@ -342,44 +178,21 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
         ErrorPath: '$.error.Error',
         CausePath: '$.error.Cause',
       },
-      MarkFailed: statusUpdate(
-        fn,
-        { event: 'fail', 'jobId.$': '$.job.jobId', expectedState: 'failed', 'error.$': '$.error' },
-        {
-          Comment:
-            "Marks the job failed; the reason is the worker's when it recorded one, else the caught error",
-          ResultSelector: { 'reason.$': '$.Payload.reason', 'fileName.$': '$.Payload.fileName' },
-          ResultPath: '$.failure',
-          // `$.error` keeps the original failure; this one says why it could not be recorded.
-          Catch: catchAll('FailureNotRecorded', '$.statusError'),
-          Next: 'ComposeFailedMail',
-        },
-      ),
-      FailureNotRecorded: {
-        Type: 'Fail',
-        Comment: 'The import failed and so did marking the job failed: no mail, the job needs an operator',
-        ErrorPath: '$.statusError.Error',
-        CausePath: '$.statusError.Cause',
-      },
-      ComposeFailedMail: {
-        Type: 'Pass',
-        Parameters: mailEnvelope('import.failed', notifyAddress, {
+      ...failurePath({
+        statusUpdaterFunctionArn: fn,
+        mailQueueUrl,
+        template: 'import.failed',
+        to: { address: notifyAddress },
+        params: {
           'jobId.$': '$.job.jobId',
           'fileName.$': '$.failure.fileName',
           'reason.$': '$.failure.reason',
-        }),
-        ResultPath: '$.mail',
-        Next: 'NotifyFailed',
-      },
-      // Sent or not, the execution ends FAILED with the import's error; a send error is kept beside it.
-      NotifyFailed: sendMail(mailQueueUrl, 'ImportFailed', catchAll('ImportFailed', '$.notificationError')),
-      ImportFailed: {
-        Type: 'Fail',
-        Comment:
+        },
+        failure: { 'reason.$': '$.Payload.reason', 'fileName.$': '$.Payload.fileName' },
+        failState: 'ImportFailed',
+        failComment:
           'The job is failed and the import.failed mail queued; Error is what failed, Cause the reason',
-        ErrorPath: '$.error.Error',
-        CausePath: '$.failure.reason',
-      },
+      }),
       RegistrationFailed: {
         Type: 'Fail',
         ErrorPath: '$.error.Error',

@@ -16,17 +16,18 @@ export type {
   TaskState,
   WaitState,
 } from './asl.ts';
+export type { BatchWorkerProps } from './batch-task.ts';
+export { type ExportWorkflowProps, exportWorkflow } from './export-workflow.ts';
 export { type ImportEventPattern, type ImportTrigger, importTrigger } from './import-trigger.ts';
+export { type ImportWorkflowProps, importWorkflow } from './import-workflow.ts';
+export { INTEGRATION } from './integration.ts';
+export { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
 export {
-  type ImportWorkflowProps,
-  INTEGRATION,
-  importWorkflow,
   TRANSIENT_ECS_ERRORS,
   TRANSIENT_LAMBDA_ERRORS,
   TRANSIENT_SQS_ERRORS,
   TRANSIENT_STATUS_UPDATER_ERRORS,
-} from './import-workflow.ts';
-export { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
+} from './retry.ts';
 export {
   type WorkflowIntegration,
   WorkflowIntegrationError,

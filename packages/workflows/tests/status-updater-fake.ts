@@ -7,24 +7,63 @@ import {
 } from '@sidestep/contracts';
 
 /**
+ * The status-updater inputs the fake understands, as the plan of issue 4 defines them: an import
+ * registers its S3 object (`source`), an export its request (`request`, keyed by the envelope id), and
+ * an export's `finish` carries the finalizer's output as `result`. Declared here rather than taken
+ * from `StatusUpdateInput` so the fake reads the same fields whichever version of the contract is
+ * installed; every payload is still validated against `StatusUpdateInput` first.
+ */
+export type FakeUpdate =
+  | {
+      event: 'register';
+      kind: 'import';
+      expectedState: JobState;
+      executionId: string;
+      source: { bucket: string; key: string; versionId?: string; etag?: string; size?: number };
+    }
+  | {
+      event: 'register';
+      kind: 'export';
+      expectedState: JobState;
+      executionId: string;
+      request: { id: string; requestedBy: string; fileName: string; filter?: Record<string, string> | null };
+    }
+  | { event: 'start'; jobId: string; expectedState: JobState; executionId: string }
+  | {
+      event: 'finish';
+      jobId: string;
+      expectedState: JobState;
+      executionId: string;
+      result?: { key: string; rows: number; bytes: number; downloadUrl: string };
+    }
+  | {
+      event: 'fail';
+      jobId: string;
+      expectedState: JobState;
+      executionId: string;
+      error?: { Error?: string; Cause?: string };
+    };
+
+/**
  * An in-memory status-updater with the real one's contract: its input is validated against
  * `StatusUpdateInput` and its output against `StatusUpdateOutput` (both from @sidestep/contracts), the
  * job state machine is the plan's (register -> registered -> start -> running -> finish -> succeeded;
- * fail from registered or running), register is idempotent per object, and a re-run step returns
- * the same result. The workflow tests drive the definition through it; the real service is tested
- * against PostgreSQL in services/status-updater and end to end in scripts/tests/import-path.test.ts.
+ * fail from registered or running), register is idempotent per object (imports) or per request id
+ * (exports), and a re-run step returns the same result. The workflow tests drive the definitions
+ * through it; the real service is tested against PostgreSQL in services/status-updater and end to end
+ * in scripts/tests.
  */
 export class StatusUpdaterFake {
-  readonly calls: StatusUpdateInput[] = [];
+  readonly calls: FakeUpdate[] = [];
   readonly jobs = new Map<string, FakeJob>();
   /** Errors to throw on the next calls of an event, in order (a transient Lambda error, say). */
-  readonly failNext: Partial<Record<StatusUpdateInput['event'], Error[]>> = {};
+  readonly failNext: Partial<Record<FakeUpdate['event'], Error[]>> = {};
   #next = 1;
 
   /** The `lambda:invoke` handler: `{ FunctionName, Payload }` in, `{ Payload, StatusCode }` out, as Step Functions returns it. */
   readonly invoke = (input: unknown): { Payload: StatusUpdateOutput; StatusCode: number } => {
     const { Payload } = input as { Payload: unknown };
-    const update = validate(StatusUpdateInput, Payload);
+    const update = validate(StatusUpdateInput, Payload) as unknown as FakeUpdate;
     this.calls.push(update);
     const injected = this.failNext[update.event]?.shift();
     if (injected) throw injected;
@@ -42,19 +81,27 @@ export class StatusUpdaterFake {
     return this.calls.filter((call) => 'jobId' in call && call.jobId === jobId).map((call) => call.event);
   }
 
-  #apply(update: StatusUpdateInput): StatusUpdateOutput {
+  #apply(update: FakeUpdate): FakeOutput {
     if (update.event === 'register') {
-      const { bucket, key, versionId, etag } = update.source;
-      const identity = `${update.kind}|${bucket}|${key}|${versionId ?? etag}`;
+      const identity =
+        update.kind === 'import'
+          ? `import|${update.source.bucket}|${update.source.key}|${update.source.versionId ?? update.source.etag}`
+          : `export|${update.request.id}`;
       const existing = [...this.jobs.values()].find((job) => job.identity === identity);
       if (existing) return this.#output(existing, existing.executionId !== update.executionId);
       const job: FakeJob = {
-        id: `imp_${String(this.#next++).padStart(4, '0')}`,
+        id: `${update.kind === 'import' ? 'imp' : 'exp'}_${String(this.#next++).padStart(4, '0')}`,
+        kind: update.kind,
         identity,
         state: 'registered',
         executionId: update.executionId,
-        fileName: key.slice(key.lastIndexOf('/') + 1),
+        fileName:
+          update.kind === 'import'
+            ? update.source.key.slice(update.source.key.lastIndexOf('/') + 1)
+            : update.request.fileName,
+        requestedBy: update.kind === 'export' ? update.request.requestedBy : null,
         rows: null,
+        result: null,
         workerError: null,
         reason: null,
         done: new Set(['register']),
@@ -78,8 +125,14 @@ export class StatusUpdaterFake {
     if (allowed.to !== update.expectedState) {
       throw lambdaError('UnexpectedStateError', `expectedState: job ${job.id} would be ${allowed.to}`);
     }
-    if (update.event === 'finish' && job.rows === null) {
+    if (update.event === 'finish' && job.kind === 'import' && job.rows === null) {
       throw lambdaError('RowCountsMissingError', `job ${job.id}: the worker recorded no row counts`);
+    }
+    if (update.event === 'finish' && job.kind === 'export') {
+      if (!update.result)
+        throw lambdaError('InvalidInputError', `result: required to finish export ${job.id}`);
+      job.result = update.result;
+      job.rows = { total: update.result.rows, imported: 0, rejected: 0 };
     }
     job.state = allowed.to;
     job.done.add(update.event);
@@ -93,27 +146,37 @@ export class StatusUpdaterFake {
     return job;
   }
 
-  #output(job: FakeJob, duplicate: boolean): StatusUpdateOutput {
+  #output(job: FakeJob, duplicate: boolean): FakeOutput {
     return {
       jobId: job.id,
-      kind: 'import',
+      kind: job.kind,
       state: job.state,
       executionId: job.executionId,
       duplicate,
       fileName: job.fileName,
       rows: job.rows,
       reason: job.reason,
+      requestedBy: job.requestedBy,
+      downloadUrl: job.result?.downloadUrl ?? null,
+      resultKey: job.result?.key ?? null,
+      bytes: job.result?.bytes ?? null,
     };
   }
 }
 
-interface FakeJob {
+/** What the fake answers; validated against `StatusUpdateOutput` before it is returned. */
+type FakeOutput = Record<string, unknown>;
+
+export interface FakeJob {
   id: string;
+  kind: 'import' | 'export';
   identity: string;
   state: JobState;
   executionId: string;
   fileName: string;
+  requestedBy: string | null;
   rows: JobRows | null;
+  result: { key: string; rows: number; bytes: number; downloadUrl: string } | null;
   workerError: string | null;
   reason: string | null;
   done: Set<string>;
@@ -125,7 +188,7 @@ const TRANSITIONS: Record<'start' | 'finish' | 'fail', { from: readonly JobState
   fail: { from: ['registered', 'running'], to: 'failed' },
 };
 
-function reasonOf(error: { Error?: string | undefined; Cause?: string | undefined } | undefined): string {
+function reasonOf(error: { Error?: string; Cause?: string } | undefined): string {
   try {
     const cause = JSON.parse(error?.Cause ?? '') as { errorMessage?: string; StoppedReason?: string };
     return cause.errorMessage ?? cause.StoppedReason ?? `${error?.Error}`;

@@ -1,0 +1,274 @@
+import type { StateMachineDefinition } from './asl.ts';
+import { type BatchWorkerProps, batchTask, checkBatchWorker } from './batch-task.ts';
+import { catchAll } from './catch-all.ts';
+import { failurePath, MARK_FAILED } from './failure-path.ts';
+import { INTEGRATION } from './integration.ts';
+import { type MailRecipient, mailEnvelope, sendMail } from './mail-envelope.ts';
+import { requireStrings } from './require-strings.ts';
+import { retry, TRANSIENT_LAMBDA_ERRORS } from './retry.ts';
+import { statusUpdate } from './status-update.ts';
+
+/** Where the export workflow's tasks run. Every value may be a Terraform token: it is copied verbatim. */
+export interface ExportWorkflowProps {
+  /** ARN (or name) of the status-updater Lambda function (`arn:aws:states:::lambda:invoke`). */
+  readonly statusUpdaterFunctionArn: string;
+  /** The Fargate task that writes the parts (`arn:aws:states:::ecs:runTask.sync`, `MODE=export`). */
+  readonly batchWorker: BatchWorkerProps;
+  /** ARN (or name) of the export-finalizer Lambda function (`arn:aws:states:::lambda:invoke`). */
+  readonly exportFinalizerFunctionArn: string;
+  /** Name of the exports bucket (`sidestep-<env>-exports`): the worker writes parts there, the finalizer the file. */
+  readonly exportsBucket: string;
+  /** URL of the mail job queue the `export.ready` / `export.failed` mails go to (`sqs:sendMessage`). */
+  readonly mailQueueUrl: string;
+}
+
+/**
+ * The file name of a request without one: `users-<YYYY-MM-DD>` of the execution's start time (UTC,
+ * `$$.Execution.StartTime` is ISO 8601 in UTC), the same rule as `defaultExportFileName` in
+ * @sidestep/contracts. The start time, not the clock, so a redriven execution names the same file.
+ */
+const DEFAULT_FILE_NAME =
+  "States.Format('users-{}', States.ArrayGetItem(States.StringSplit($$.Execution.StartTime, 'T'), 0))";
+
+/** The export's requester: the mails go to who asked. */
+const REQUESTER: MailRecipient = { path: '$.request.payload.requestedBy' };
+
+function checkProps(props: ExportWorkflowProps): void {
+  requireStrings([['statusUpdaterFunctionArn', props.statusUpdaterFunctionArn]]);
+  checkBatchWorker(props.batchWorker);
+  requireStrings([
+    ['exportFinalizerFunctionArn', props.exportFinalizerFunctionArn],
+    ['exportsBucket', props.exportsBucket],
+    ['mailQueueUrl', props.mailQueueUrl],
+  ]);
+}
+
+/**
+ * The export workflow: an `export.requested` message in, one `.csv.gz` in the exports bucket and a
+ * mail with its download link out.
+ *
+ * ```
+ * ReadRequest -> CheckRequest -> CheckRequestType -> ApplyDefaults -> RegisterJob -> CheckDuplicate -(duplicate)-> AlreadyRegistered (Succeed)
+ *   └-> StartJob -> ExportRows -> FinalizeExport -> FinishJob -> ComposeReadyMail -> NotifyReady -> Exported
+ * any error in StartJob / ExportRows / FinalizeExport / FinishJob -> MarkFailed -> ComposeFailedMail -> NotifyFailed -> ExportFailed (Fail)
+ * ```
+ *
+ * - Input is what an EventBridge Pipe with an SQS source delivers to a Step Functions target: an
+ *   ARRAY of SQS records, also for a batch size of 1 (`[{ messageId, receiptHandle, body, attributes,
+ *   messageAttributes, md5OfBody, eventSource, eventSourceARN, awsRegion }]`,
+ *   https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-batching-concurrency.html).
+ *   The pipe has a batch size of 1: only the first record is read. Its `body` is parsed with
+ *   `States.StringToJson`.
+ * - A pipe starts Standard workflows fire-and-forget and cannot name the execution, so a message
+ *   delivered twice starts two executions. `RegisterJob` registers the job by the envelope `id`; the
+ *   status-updater answers `duplicate: true` to every execution but the first, which ends early.
+ * - Missing optional fields get their defaults before anything reads them (`fileName`:
+ *   `users-<date of the execution's start>`, `filter`: `{}` = everyone), so every step sees the same
+ *   values and a path is never absent. The values themselves are validated by the status-updater
+ *   at `RegisterJob` (`ExportJobRequest`): an invalid request ends at `RegistrationFailed`.
+ * - Retries, the failure path and the mails are the import workflow's (shared building blocks);
+ *   the mails go to the requester.
+ *
+ * @returns the ASL definition, plain JSON (`JSON.stringify` it for Terraform or the local engine).
+ */
+export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefinition {
+  checkProps(props);
+  const { statusUpdaterFunctionArn: fn, batchWorker, mailQueueUrl, exportsBucket } = props;
+  const toMarkFailed = catchAll(MARK_FAILED);
+  const envelope = '$.envelope';
+
+  return {
+    Comment:
+      'sidestep export: request -> register -> start -> Fargate export -> finalize -> finish -> mail; any failure -> failed + mail',
+    StartAt: 'ReadRequest',
+    // No state machine TimeoutSeconds, as in the import workflow: an execution timeout cannot be
+    // caught and the job would stay `running` without a mail (the job-sweeper would fail it later).
+    States: {
+      ReadRequest: {
+        Type: 'Pass',
+        Comment: 'The pipe delivers an array of SQS records (batch size 1); the body is the envelope as JSON',
+        Parameters: {
+          'messageId.$': '$[0].messageId',
+          'envelope.$': 'States.StringToJson($[0].body)',
+          defaults: { 'fileName.$': DEFAULT_FILE_NAME, filter: {} },
+        },
+        Next: 'CheckRequest',
+      },
+      // Two Choice states: a comparison on a path that is absent is a run-time error, so presence is
+      // established first, then the values.
+      CheckRequest: {
+        Type: 'Choice',
+        Choices: [
+          {
+            And: [
+              { Variable: `${envelope}.type`, IsPresent: true },
+              { Variable: `${envelope}.version`, IsPresent: true },
+              { Variable: `${envelope}.id`, IsPresent: true },
+              { Variable: `${envelope}.payload.requestedBy`, IsPresent: true },
+            ],
+            Next: 'CheckRequestType',
+          },
+        ],
+        Default: 'RequestRejected',
+      },
+      CheckRequestType: {
+        Type: 'Choice',
+        Choices: [
+          {
+            And: [
+              { Variable: `${envelope}.type`, StringEquals: 'export.requested' },
+              { Variable: `${envelope}.version`, NumericEquals: 1 },
+            ],
+            Next: 'ApplyDefaults',
+          },
+        ],
+        Default: 'RequestRejected',
+      },
+      RequestRejected: {
+        Type: 'Fail',
+        Comment: 'Not an export.requested v1 envelope: no job exists, and no address is known to mail',
+        Error: 'InvalidExportRequestError',
+        Cause: 'the message is not an export.requested v1 envelope with an id and payload.requestedBy',
+      },
+      ApplyDefaults: {
+        Type: 'Pass',
+        Comment: 'Request fields over the defaults: fileName users-<start date>, filter {} (everyone)',
+        Parameters: {
+          'id.$': `${envelope}.id`,
+          'payload.$': `States.JsonMerge($.defaults, ${envelope}.payload, false)`,
+        },
+        ResultPath: '$.request',
+        Next: 'RegisterJob',
+      },
+      RegisterJob: statusUpdate(
+        fn,
+        {
+          event: 'register',
+          kind: 'export',
+          expectedState: 'registered',
+          request: {
+            'id.$': '$.request.id',
+            'requestedBy.$': '$.request.payload.requestedBy',
+            'fileName.$': '$.request.payload.fileName',
+            'filter.$': '$.request.payload.filter',
+          },
+        },
+        {
+          Comment:
+            'Registers the job by the request id, idempotently; another execution gets duplicate: true',
+          ResultSelector: { 'jobId.$': '$.Payload.jobId', 'duplicate.$': '$.Payload.duplicate' },
+          ResultPath: '$.job',
+          // No job exists to mark failed or to name in a mail: end FAILED with the error as it came.
+          Catch: catchAll('RegistrationFailed'),
+          Next: 'CheckDuplicate',
+        },
+      ),
+      CheckDuplicate: {
+        Type: 'Choice',
+        Choices: [{ Variable: '$.job.duplicate', BooleanEquals: true, Next: 'AlreadyRegistered' }],
+        Default: 'StartJob',
+      },
+      AlreadyRegistered: {
+        Type: 'Succeed',
+        Comment: 'A duplicate delivery of the request: another execution owns this export',
+      },
+      StartJob: statusUpdate(
+        fn,
+        { event: 'start', 'jobId.$': '$.job.jobId', expectedState: 'running' },
+        { ResultPath: null, Catch: toMarkFailed, Next: 'ExportRows' },
+      ),
+      ExportRows: batchTask(
+        batchWorker,
+        [
+          { Name: 'MODE', Value: 'export' },
+          { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
+          { Name: 'EXPORTS_BUCKET', Value: exportsBucket },
+          // ECS environment values are strings: the filter as JSON, `{}` for everyone.
+          { Name: 'EXPORT_FILTER', 'Value.$': 'States.JsonToString($.request.payload.filter)' },
+        ],
+        {
+          Comment:
+            'batch-worker export mode on Fargate: gzip CSV parts and a manifest under exports/<jobId>/parts/',
+          Catch: toMarkFailed,
+          Next: 'FinalizeExport',
+        },
+      ),
+      FinalizeExport: {
+        Type: 'Task',
+        Comment:
+          'export-finalizer: verifies the parts, combines them into one .csv.gz, returns the download link',
+        Resource: INTEGRATION.lambdaInvoke,
+        Parameters: {
+          FunctionName: props.exportFinalizerFunctionArn,
+          // FinalizeExportInput (@sidestep/contracts).
+          Payload: {
+            'jobId.$': '$.job.jobId',
+            bucket: exportsBucket,
+            'manifestKey.$': "States.Format('exports/{}/parts/manifest.json', $.job.jobId)",
+            'fileName.$': '$.request.payload.fileName',
+          },
+        },
+        // FinalizeExportOutput, less what the job already knows (jobId, bucket).
+        ResultSelector: {
+          'key.$': '$.Payload.key',
+          'rows.$': '$.Payload.rows',
+          'bytes.$': '$.Payload.bytes',
+          'sha256.$': '$.Payload.sha256',
+          'manifestKey.$': '$.Payload.manifestKey',
+          'downloadUrl.$': '$.Payload.downloadUrl',
+          'downloadExpiresAt.$': '$.Payload.downloadExpiresAt',
+        },
+        ResultPath: '$.finalized',
+        // Only the Lambda service's errors: the finalizer is idempotent, but its own errors (a part
+        // missing or corrupt) are permanent and a retry would fail the same way.
+        Retry: [retry(TRANSIENT_LAMBDA_ERRORS, 2, 6)],
+        Catch: toMarkFailed,
+        Next: 'FinishJob',
+      },
+      FinishJob: statusUpdate(
+        fn,
+        { event: 'finish', 'jobId.$': '$.job.jobId', expectedState: 'succeeded', 'result.$': '$.finalized' },
+        {
+          Comment: "Marks the job succeeded with the finalizer's result (rows, bytes, key, download link)",
+          ResultPath: null,
+          Catch: toMarkFailed,
+          Next: 'ComposeReadyMail',
+        },
+      ),
+      ComposeReadyMail: {
+        Type: 'Pass',
+        Parameters: mailEnvelope('export.ready', REQUESTER, {
+          'jobId.$': '$.job.jobId',
+          'rows.$': '$.finalized.rows',
+          'downloadUrl.$': '$.finalized.downloadUrl',
+        }),
+        ResultPath: '$.mail',
+        Next: 'NotifyReady',
+      },
+      // The job is already `succeeded`: a mail that cannot be sent must not turn it `failed`.
+      NotifyReady: sendMail(mailQueueUrl, 'Exported', catchAll('ReadyMailNotSent')),
+      Exported: { Type: 'Succeed' },
+      ReadyMailNotSent: {
+        Type: 'Fail',
+        Comment: 'The file is ready and the job succeeded, but the mail could not be queued',
+        ErrorPath: '$.error.Error',
+        CausePath: '$.error.Cause',
+      },
+      ...failurePath({
+        statusUpdaterFunctionArn: fn,
+        mailQueueUrl,
+        template: 'export.failed',
+        to: REQUESTER,
+        params: { 'jobId.$': '$.job.jobId', 'reason.$': '$.failure.reason' },
+        failState: 'ExportFailed',
+        failComment:
+          'The job is failed and the export.failed mail queued; Error is what failed, Cause the reason',
+      }),
+      RegistrationFailed: {
+        Type: 'Fail',
+        ErrorPath: '$.error.Error',
+        CausePath: '$.error.Cause',
+      },
+    },
+  };
+}

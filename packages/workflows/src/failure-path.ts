@@ -1,0 +1,75 @@
+import type { MailTemplateName } from '@sidestep/contracts';
+import type { PayloadTemplate, State } from './asl.ts';
+import { catchAll } from './catch-all.ts';
+import { type MailRecipient, mailEnvelope, sendMail } from './mail-envelope.ts';
+import { statusUpdate } from './status-update.ts';
+
+/** The state every failure of a registered job goes to (with the error at `$.error`). */
+export const MARK_FAILED = 'MarkFailed';
+
+/** What a workflow's failure path needs. */
+export interface FailurePathProps {
+  readonly statusUpdaterFunctionArn: string;
+  readonly mailQueueUrl: string;
+  /** The failure mail's template (`import.failed`, `export.failed`). */
+  readonly template: MailTemplateName;
+  readonly to: MailRecipient;
+  /** The mail's params; they may read `$.job` and `$.failure` (what `failure` selects). */
+  readonly params: PayloadTemplate;
+  /** What to keep from the status-updater's `fail` result at `$.failure`. @default `{ reason }` */
+  readonly failure?: PayloadTemplate;
+  /** The name of the final Fail state (`ImportFailed`, `ExportFailed`). */
+  readonly failState: string;
+  readonly failComment: string;
+}
+
+/**
+ * The failure path of a job workflow, shared so every workflow fails the same way:
+ *
+ * ```
+ * MarkFailed (status-updater fail -> $.failure) -> ComposeFailedMail -> NotifyFailed -> <failState> (Fail)
+ * MarkFailed   --States.ALL--> FailureNotRecorded (Fail; the original error stays in $.error)
+ * NotifyFailed --States.ALL--> <failState> (the send error is kept in $.notificationError)
+ * ```
+ *
+ * The Fail state's `Error` is what failed (`$.error.Error`) and its `Cause` the job's reason, so the
+ * console shows the same reason the mail does.
+ */
+export function failurePath(props: FailurePathProps): Record<string, State> {
+  const { statusUpdaterFunctionArn: fn, failState } = props;
+  return {
+    [MARK_FAILED]: statusUpdate(
+      fn,
+      { event: 'fail', 'jobId.$': '$.job.jobId', expectedState: 'failed', 'error.$': '$.error' },
+      {
+        Comment:
+          "Marks the job failed; the reason is the worker's when it recorded one, else the caught error",
+        ResultSelector: props.failure ?? { 'reason.$': '$.Payload.reason' },
+        ResultPath: '$.failure',
+        // `$.error` keeps the original failure; this one says why it could not be recorded.
+        Catch: catchAll('FailureNotRecorded', '$.statusError'),
+        Next: 'ComposeFailedMail',
+      },
+    ),
+    FailureNotRecorded: {
+      Type: 'Fail',
+      Comment: 'The job failed and so did marking it failed: no mail, the job needs an operator',
+      ErrorPath: '$.statusError.Error',
+      CausePath: '$.statusError.Cause',
+    },
+    ComposeFailedMail: {
+      Type: 'Pass',
+      Parameters: mailEnvelope(props.template, props.to, props.params),
+      ResultPath: '$.mail',
+      Next: 'NotifyFailed',
+    },
+    // Sent or not, the execution ends FAILED with the job's error; a send error is kept beside it.
+    NotifyFailed: sendMail(props.mailQueueUrl, failState, catchAll(failState, '$.notificationError')),
+    [failState]: {
+      Type: 'Fail',
+      Comment: props.failComment,
+      ErrorPath: '$.error.Error',
+      CausePath: '$.failure.reason',
+    },
+  };
+}

@@ -1,0 +1,41 @@
+import type { MailTemplateName } from '@sidestep/contracts';
+import type { Catcher, PayloadTemplate, TaskState } from './asl.ts';
+import { INTEGRATION } from './integration.ts';
+import { retry, TRANSIENT_SQS_ERRORS } from './retry.ts';
+
+/** Who a mail goes to: a fixed address (a prop) or a path into the state's input (the requester). */
+export type MailRecipient = { readonly address: string } | { readonly path: string };
+
+/**
+ * A `mail.send` v1 envelope (see `MailSendJob` in @sidestep/contracts) as a payload template. Its `id`
+ * and `idempotencyKey` are `<template>:<jobId>`: a retried or redriven step sends the same envelope,
+ * and the mail-dispatcher sends once per key. The job id is read from `$.job.jobId`.
+ */
+export function mailEnvelope(
+  template: MailTemplateName,
+  to: MailRecipient,
+  params: PayloadTemplate,
+): PayloadTemplate {
+  const key = `States.Format('${template}:{}', $.job.jobId)`;
+  const recipient: PayloadTemplate = 'address' in to ? { to: to.address } : { 'to.$': to.path };
+  return {
+    type: 'mail.send',
+    version: 1,
+    'id.$': key,
+    payload: { template, ...recipient, 'jobId.$': '$.job.jobId', 'idempotencyKey.$': key, params },
+  };
+}
+
+/** Sends the envelope at `$.mail` to the mail queue. `MessageBody` must be a string: the envelope as JSON. */
+export function sendMail(queueUrl: string, next: string, onError: Catcher[]): TaskState {
+  return {
+    Type: 'Task',
+    Resource: INTEGRATION.sqsSendMessage,
+    Parameters: { QueueUrl: queueUrl, 'MessageBody.$': 'States.JsonToString($.mail)' },
+    ResultSelector: { 'messageId.$': '$.MessageId' },
+    ResultPath: '$.notification',
+    Retry: [retry(TRANSIENT_SQS_ERRORS, 1, 5)],
+    Catch: onError,
+    Next: next,
+  };
+}

@@ -1,0 +1,59 @@
+import type { Retrier } from './asl.ts';
+
+/**
+ * Errors of the Lambda service itself (the function did not run, or its result was lost), retried.
+ * The list the AWS CDK's `LambdaInvoke` retries by default, plus throttling. Errors the functions
+ * throw (`InvalidTransitionError`, `UnexpectedStateError`, validation errors) are deliberately
+ * absent: they are permanent, and retrying cannot change their outcome.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html
+ */
+export const TRANSIENT_LAMBDA_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+  'Lambda.ClientExecutionTimeoutException',
+] as const;
+
+/**
+ * Errors the status-updater itself reports as transient: its ledger (PostgreSQL) could not be reached
+ * and nothing was committed, so the same step retried is safe. Everything else it throws is permanent.
+ */
+export const TRANSIENT_STATUS_UPDATER_ERRORS = ['JobLedgerUnavailableError'] as const;
+
+/**
+ * ECS API errors while starting the task (capacity, throttling, service faults), retried. A task that
+ * ran and stopped with a non-zero exit fails with `States.TaskFailed` and is NOT retried: the worker
+ * exits non-zero for bad input (a bad header, too many rejected rows), which a retry cannot fix.
+ */
+export const TRANSIENT_ECS_ERRORS = [
+  'ECS.AmazonECSException',
+  'ECS.ServerException',
+  'ECS.ThrottlingException',
+] as const;
+
+/**
+ * SQS errors a later attempt can get past (throttling, network faults), retried. Not the catch-all
+ * `SQS.AmazonSQSException`, which also stands for access denied and other permanent errors.
+ */
+export const TRANSIENT_SQS_ERRORS = [
+  'SQS.SdkClientException',
+  'SQS.RequestThrottledException',
+  'SQS.ThrottlingException',
+  'SQS.KmsThrottledException',
+] as const;
+
+/**
+ * A retrier for `errors`: exponential backoff (base 2, at most 60 s apart) with full jitter, so the
+ * executions of a burst do not retry in lockstep.
+ */
+export function retry(errors: readonly string[], intervalSeconds: number, maxAttempts: number): Retrier {
+  return {
+    ErrorEquals: [...errors],
+    IntervalSeconds: intervalSeconds,
+    MaxAttempts: maxAttempts,
+    BackoffRate: 2,
+    MaxDelaySeconds: 60,
+    JitterStrategy: 'FULL',
+  };
+}

@@ -1,0 +1,422 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  defaultExportFileName,
+  FinalizeExportInput,
+  type FinalizeExportOutput,
+  FinalizeExportOutput as FinalizeExportOutputSchema,
+  type MailSendJob,
+  MailSendJob as MailSendJobSchema,
+  validate,
+} from '@sidestep/contracts';
+import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
+import { type ExportWorkflowProps, exportWorkflow, workflowIntegrations } from '../src/index.ts';
+import { lambdaError, lambdaServiceError, StatusUpdaterFake } from './status-updater-fake.ts';
+import {
+  environmentOf,
+  messageSender,
+  namedError,
+  type RunTaskInput,
+  runWorkflow,
+  stoppedTask,
+} from './workflow-run.ts';
+
+const props: ExportWorkflowProps = {
+  statusUpdaterFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-status-updater',
+  batchWorker: {
+    clusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/sidestep-local',
+    taskDefinitionArn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/sidestep-local-batch-worker',
+    containerName: 'batch-worker',
+    subnetIds: ['subnet-0123'],
+    securityGroupIds: ['sg-0123'],
+  },
+  exportFinalizerFunctionArn:
+    'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-export-finalizer',
+  exportsBucket: 'sidestep-local-exports',
+  mailQueueUrl: 'http://127.0.0.1:4566/000000000000/sidestep-local-mail',
+};
+
+// One StateMachine (construction validates the definition, ~0.3 s) serves every test.
+const definition = exportWorkflow(props);
+const machine = new StateMachine(definition);
+const taskStates = workflowIntegrations(definition).map(({ state }) => state);
+
+/**
+ * What an EventBridge Pipe with an SQS source (batch size 1) gives a Step Functions target: an array
+ * of one SQS record (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-sqs.html).
+ */
+function pipeInput(envelope: unknown) {
+  const body = typeof envelope === 'string' ? envelope : JSON.stringify(envelope);
+  return [
+    {
+      messageId: '059f36b4-87a3-44ab-83d2-661975830a7d',
+      receiptHandle: 'AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...',
+      body,
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: '1545082649183',
+        SenderId: 'AIDAIENQZJOLO23YVJ4VO',
+        ApproximateFirstReceiveTimestamp: '1545082649185',
+      },
+      messageAttributes: {},
+      md5OfBody: 'e4e68fb7bd0e697a0ae8f1bb342846b3',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-export-requests',
+      awsRegion: 'us-east-1',
+    },
+  ];
+}
+
+function request(id: string, payload: Record<string, unknown> = {}) {
+  return {
+    type: 'export.requested',
+    version: 1,
+    id,
+    createdAt: '2026-11-24T09:00:00.000Z',
+    payload: { requestedBy: 'analyst@example.com', ...payload },
+  };
+}
+
+interface Cloud {
+  status: StatusUpdaterFake;
+  tasks: RunTaskInput[];
+  finalizations: FinalizeExportInput[];
+  mails: string[];
+  sendMailErrors: Error[];
+  /** What the worker does when run: nothing (it wrote its parts), or fail. */
+  worker: (jobId: string, status: StatusUpdaterFake) => void;
+  /** What the finalizer answers for a valid input. */
+  finalizer: (input: FinalizeExportInput) => FinalizeExportOutput;
+}
+
+function finalized(input: FinalizeExportInput): FinalizeExportOutput {
+  return {
+    jobId: input.jobId,
+    bucket: input.bucket,
+    key: `exports/${input.jobId}/${input.fileName}.csv.gz`,
+    rows: 1000,
+    bytes: 31_234,
+    sha256: 'f'.repeat(64),
+    manifestKey: `exports/${input.jobId}/manifest.json`,
+    downloadUrl: `http://127.0.0.1:4566/_sidestep/exports/${input.jobId}?token=t0k3n`,
+    downloadExpiresAt: '2026-12-01T09:00:00.000Z',
+  };
+}
+
+function cloud(overrides: Partial<Cloud> = {}): Cloud {
+  return {
+    status: new StatusUpdaterFake(),
+    tasks: [],
+    finalizations: [],
+    mails: [],
+    sendMailErrors: [],
+    worker: () => undefined,
+    finalizer: finalized,
+    ...overrides,
+  };
+}
+
+let executions = 0;
+
+async function execute(input: unknown, env: Cloud) {
+  const statusTask = env.status.invoke;
+  return runWorkflow(
+    machine,
+    input,
+    `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:exec-${++executions}`,
+    {
+      RegisterJob: statusTask,
+      StartJob: statusTask,
+      FinishJob: statusTask,
+      MarkFailed: statusTask,
+      ExportRows: (task) => {
+        const runTask = task as unknown as RunTaskInput;
+        env.tasks.push(runTask);
+        env.worker(environmentOf(runTask).JOB_ID ?? '', env.status);
+        return { Tasks: [{ LastStatus: 'STOPPED', Containers: [{ Name: 'batch-worker', ExitCode: 0 }] }] };
+      },
+      FinalizeExport: (task) => {
+        const { FunctionName, Payload } = task as { FunctionName: string; Payload: unknown };
+        expect(FunctionName).toBe(props.exportFinalizerFunctionArn);
+        const input = validate(FinalizeExportInput, Payload);
+        env.finalizations.push(input);
+        return { Payload: validate(FinalizeExportOutputSchema, env.finalizer(input)), StatusCode: 200 };
+      },
+      NotifyReady: messageSender(env.mails, env.sendMailErrors),
+      NotifyFailed: messageSender(env.mails, env.sendMailErrors),
+    },
+    taskStates,
+  );
+}
+
+function mailsOf(env: Cloud): MailSendJob[] {
+  return env.mails.map((body) => validate(MailSendJobSchema, JSON.parse(body)));
+}
+
+describe('export workflow execution (aws-local-stepfunctions)', () => {
+  it('registers, starts, exports, finalizes, finishes and mails export.ready to the requester', async () => {
+    const env = cloud();
+    const before = defaultExportFileName(new Date());
+    const run = await execute(pipeInput(request('req-1')), env);
+    const after = defaultExportFileName(new Date());
+
+    expect(run.failure).toBeUndefined();
+    expect(run.statesEntered).toEqual([
+      'ReadRequest',
+      'CheckRequest',
+      'CheckRequestType',
+      'ApplyDefaults',
+      'RegisterJob',
+      'CheckDuplicate',
+      'StartJob',
+      'ExportRows',
+      'FinalizeExport',
+      'FinishJob',
+      'ComposeReadyMail',
+      'NotifyReady',
+      'Exported',
+    ]);
+    const [job] = env.status.jobs.values();
+    expect(job?.state).toBe('succeeded');
+    const jobId = job?.id ?? '';
+    // The default name is the execution's start date (UTC), as defaultExportFileName makes it.
+    const fileName = env.finalizations[0]?.fileName;
+    expect([before, after]).toContain(fileName);
+    const executionId = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:exec-1';
+    expect(env.status.calls).toEqual([
+      {
+        event: 'register',
+        kind: 'export',
+        expectedState: 'registered',
+        executionId,
+        request: { id: 'req-1', requestedBy: 'analyst@example.com', fileName, filter: {} },
+      },
+      { event: 'start', jobId, expectedState: 'running', executionId },
+      {
+        event: 'finish',
+        jobId,
+        expectedState: 'succeeded',
+        executionId,
+        result: expect.objectContaining({
+          key: `exports/${jobId}/${fileName}.csv.gz`,
+          rows: 1000,
+          bytes: 31_234,
+          downloadUrl: `http://127.0.0.1:4566/_sidestep/exports/${jobId}?token=t0k3n`,
+        }),
+      },
+    ]);
+
+    expect(env.tasks).toHaveLength(1);
+    expect(env.tasks[0]).toMatchObject({
+      Cluster: props.batchWorker.clusterArn,
+      TaskDefinition: props.batchWorker.taskDefinitionArn,
+      LaunchType: 'FARGATE',
+    });
+    expect(environmentOf(env.tasks[0] as RunTaskInput)).toEqual({
+      MODE: 'export',
+      JOB_ID: jobId,
+      EXPORTS_BUCKET: 'sidestep-local-exports',
+      EXPORT_FILTER: '{}',
+    });
+    expect(env.finalizations).toEqual([
+      {
+        jobId,
+        bucket: 'sidestep-local-exports',
+        manifestKey: `exports/${jobId}/parts/manifest.json`,
+        fileName,
+      },
+    ]);
+
+    expect(mailsOf(env)).toEqual([
+      {
+        type: 'mail.send',
+        version: 1,
+        id: `export.ready:${jobId}`,
+        payload: {
+          template: 'export.ready',
+          to: 'analyst@example.com',
+          locale: 'en',
+          jobId,
+          idempotencyKey: `export.ready:${jobId}`,
+          params: {
+            jobId,
+            rows: 1000,
+            downloadUrl: `http://127.0.0.1:4566/_sidestep/exports/${jobId}?token=t0k3n`,
+          },
+        },
+      },
+    ]);
+  });
+
+  it('passes the requested file name and filter to the job, the worker and the finalizer', async () => {
+    const env = cloud();
+    const filter = { updatedSince: '2026-11-01T00:00:00Z', emailDomain: 'example.com' };
+    const run = await execute(pipeInput(request('req-2', { fileName: 'november', filter })), env);
+
+    expect(run.failure).toBeUndefined();
+    expect(env.status.calls[0]).toMatchObject({ request: { id: 'req-2', fileName: 'november', filter } });
+    expect(JSON.parse(environmentOf(env.tasks[0] as RunTaskInput).EXPORT_FILTER ?? '')).toEqual(filter);
+    expect(env.finalizations[0]?.fileName).toBe('november');
+  });
+
+  it('ends a second execution for the same request early and successfully, exporting nothing', async () => {
+    const env = cloud();
+    const first = await execute(pipeInput(request('req-3')), env);
+    const second = await execute(pipeInput(request('req-3')), env);
+
+    expect(first.failure).toBeUndefined();
+    expect(second.failure).toBeUndefined();
+    expect(second.statesEntered.slice(-3)).toEqual(['RegisterJob', 'CheckDuplicate', 'AlreadyRegistered']);
+    expect(env.status.jobs.size).toBe(1);
+    expect(env.tasks).toHaveLength(1);
+    expect(env.finalizations).toHaveLength(1);
+    expect(env.mails).toHaveLength(1);
+  });
+
+  it('exports a request with another id as a new job', async () => {
+    const env = cloud();
+    await execute(pipeInput(request('req-4a')), env);
+    await execute(pipeInput(request('req-4b')), env);
+
+    expect(env.status.jobs.size).toBe(2);
+    expect(env.tasks).toHaveLength(2);
+  });
+
+  it('marks the job failed with the worker reason, mails export.failed to the requester and ends FAILED', async () => {
+    const reason = 'database unavailable: connection refused';
+    const env = cloud({
+      worker: (jobId, status) => {
+        status.recordWorker(jobId, { workerError: reason });
+        throw stoppedTask(1);
+      },
+    });
+    const run = await execute(pipeInput(request('req-5')), env);
+
+    expect(run.failure).toBeInstanceOf(ExecutionError);
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed', Cause: reason });
+    expect(run.statesEntered.slice(-5)).toEqual([
+      'ExportRows',
+      'MarkFailed',
+      'ComposeFailedMail',
+      'NotifyFailed',
+      'ExportFailed',
+    ]);
+    expect(env.tasks).toHaveLength(1);
+    expect(env.finalizations).toHaveLength(0);
+    const [job] = env.status.jobs.values();
+    expect(job?.state).toBe('failed');
+    expect(mailsOf(env)).toEqual([
+      {
+        type: 'mail.send',
+        version: 1,
+        id: `export.failed:${job?.id}`,
+        payload: {
+          template: 'export.failed',
+          to: 'analyst@example.com',
+          locale: 'en',
+          jobId: job?.id,
+          idempotencyKey: `export.failed:${job?.id}`,
+          params: { jobId: job?.id, reason },
+        },
+      },
+    ]);
+  });
+
+  it('does not retry a permanent finalizer error and fails the job with its cause', async () => {
+    const env = cloud({
+      finalizer: () => {
+        throw lambdaError('PartChecksumMismatchError', 'parts[1]: sha256 does not match the manifest');
+      },
+    });
+    const run = await execute(pipeInput(request('req-6')), env);
+
+    expect(env.finalizations).toHaveLength(1);
+    expect(run.events.some((event) => event.type === 'StateRetried')).toBe(false);
+    expect(run.end).toMatchObject({
+      type: 'ExecutionFailed',
+      Error: 'PartChecksumMismatchError',
+      Cause: 'parts[1]: sha256 does not match the manifest',
+    });
+    const [job] = env.status.jobs.values();
+    expect(env.status.eventsOf(job?.id ?? '')).toEqual(['start', 'fail']);
+    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['export.failed']);
+  });
+
+  it('retries a transient Lambda error of the finalizer, then exports', async () => {
+    let attempts = 0;
+    const env = cloud({
+      finalizer: (input) => {
+        attempts += 1;
+        if (attempts === 1) throw lambdaServiceError('Lambda.TooManyRequestsException');
+        return finalized(input);
+      },
+    });
+    const run = await execute(pipeInput(request('req-7')), env);
+
+    expect(run.failure).toBeUndefined();
+    expect(env.finalizations).toHaveLength(2);
+    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['export.ready']);
+  });
+
+  it('retries an ECS API error while starting the task', async () => {
+    let attempts = 0;
+    const env = cloud({
+      worker: () => {
+        attempts += 1;
+        if (attempts === 1) throw namedError('ECS.ThrottlingException', 'Rate exceeded');
+      },
+    });
+    const run = await execute(pipeInput(request('req-8')), env);
+
+    expect(run.failure).toBeUndefined();
+    expect(env.tasks).toHaveLength(2);
+  });
+
+  it('rejects a message that is not an export.requested v1 envelope before registering anything', async () => {
+    const cases = [
+      { type: 'mail.send', version: 1, id: 'm-1', payload: { requestedBy: 'a@example.com' } },
+      { ...request('req-9'), version: 2 },
+      { type: 'export.requested', version: 1, id: 'req-9', payload: {} },
+      { type: 'export.requested', version: 1, payload: { requestedBy: 'a@example.com' } },
+    ];
+    for (const envelope of cases) {
+      const env = cloud();
+      const run = await execute(pipeInput(envelope), env);
+      expect({ envelope, end: run.end }).toMatchObject({
+        envelope,
+        end: { type: 'ExecutionFailed', Error: 'InvalidExportRequestError' },
+      });
+      expect(env.status.calls).toHaveLength(0);
+    }
+  });
+
+  it('fails a body that is not JSON before registering anything', async () => {
+    const env = cloud();
+    const run = await execute(pipeInput('export please'), env);
+
+    expect(run.failure).toBeInstanceOf(ExecutionError);
+    expect(run.statesEntered).toEqual(['ReadRequest']);
+    expect(env.status.calls).toHaveLength(0);
+  });
+
+  it('ends FAILED without a job or mail when the status-updater refuses the request', async () => {
+    const env = cloud();
+    const run = await execute(pipeInput(request('req-10', { requestedBy: 'not-an-address' })), env);
+
+    expect(run.statesEntered.at(-1)).toBe('RegistrationFailed');
+    expect(env.status.jobs.size).toBe(0);
+    expect(env.tasks).toHaveLength(0);
+    expect(env.mails).toHaveLength(0);
+  });
+
+  it('keeps a succeeded job succeeded when its ready mail cannot be queued', async () => {
+    const env = cloud({
+      sendMailErrors: [namedError('SQS.QueueDoesNotExistException', 'The specified queue does not exist')],
+    });
+    const run = await execute(pipeInput(request('req-11')), env);
+
+    const [job] = env.status.jobs.values();
+    expect(job?.state).toBe('succeeded');
+    expect(run.statesEntered.at(-1)).toBe('ReadyMailNotSent');
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'SQS.QueueDoesNotExistException' });
+  });
+});

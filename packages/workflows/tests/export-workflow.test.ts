@@ -1,0 +1,178 @@
+import { describe, expect, it } from '@jest/globals';
+import aslValidator from 'asl-validator';
+import {
+  type ExportWorkflowProps,
+  exportWorkflow,
+  INTEGRATION,
+  InvalidWorkflowPropsError,
+  importWorkflow,
+  type PassState,
+  type State,
+  type TaskState,
+  TRANSIENT_ECS_ERRORS,
+  TRANSIENT_LAMBDA_ERRORS,
+  TRANSIENT_SQS_ERRORS,
+  TRANSIENT_STATUS_UPDATER_ERRORS,
+  workflowIntegrations,
+} from '../src/index.ts';
+
+/** Props as infra passes them: Terraform tokens, which the definition must carry verbatim. */
+const tokens: ExportWorkflowProps = {
+  statusUpdaterFunctionArn: `\${aws_lambda_function.status-updater.arn}`,
+  batchWorker: {
+    clusterArn: `\${aws_ecs_cluster.batch.arn}`,
+    taskDefinitionArn: `\${aws_ecs_task_definition.batch-worker.arn_without_revision}`,
+    containerName: 'batch-worker',
+    subnetIds: [`\${var.private_subnet_a}`],
+    securityGroupIds: [`\${aws_security_group.batch-worker.id}`],
+    timeoutSeconds: 7200,
+  },
+  exportFinalizerFunctionArn: `\${aws_lambda_function.export-finalizer.arn}`,
+  exportsBucket: `\${aws_s3_bucket.exports.bucket}`,
+  mailQueueUrl: `\${aws_sqs_queue.mail.url}`,
+};
+
+const definition = exportWorkflow(tokens);
+const states = Object.entries(definition.States) as [string, State][];
+const tasks = states.filter((entry): entry is [string, TaskState] => entry[1].Type === 'Task');
+
+describe('exportWorkflow', () => {
+  it('produces a definition asl-validator accepts, with Terraform tokens as values', () => {
+    // asl-validator mutates what it validates: give it a copy.
+    const result = aslValidator(structuredClone(definition));
+    expect(result.errorsText()).toBe('');
+    expect(result.isValid).toBe(true);
+  });
+
+  it('is plain JSON and the same for the same props', () => {
+    expect(JSON.parse(JSON.stringify(definition))).toEqual(definition);
+    expect(exportWorkflow(tokens)).toEqual(definition);
+  });
+
+  it('calls exactly the functions, task and queue named in the props', () => {
+    expect(workflowIntegrations(definition)).toEqual([
+      { state: 'RegisterJob', resource: INTEGRATION.lambdaInvoke, target: tokens.statusUpdaterFunctionArn },
+      { state: 'StartJob', resource: INTEGRATION.lambdaInvoke, target: tokens.statusUpdaterFunctionArn },
+      {
+        state: 'ExportRows',
+        resource: INTEGRATION.ecsRunTaskSync,
+        target: tokens.batchWorker.taskDefinitionArn,
+      },
+      {
+        state: 'FinalizeExport',
+        resource: INTEGRATION.lambdaInvoke,
+        target: tokens.exportFinalizerFunctionArn,
+      },
+      { state: 'FinishJob', resource: INTEGRATION.lambdaInvoke, target: tokens.statusUpdaterFunctionArn },
+      { state: 'NotifyReady', resource: INTEGRATION.sqsSendMessage, target: tokens.mailQueueUrl },
+      { state: 'MarkFailed', resource: INTEGRATION.lambdaInvoke, target: tokens.statusUpdaterFunctionArn },
+      { state: 'NotifyFailed', resource: INTEGRATION.sqsSendMessage, target: tokens.mailQueueUrl },
+    ]);
+  });
+
+  it('runs the batch-worker in export mode with the bucket and its timeout, not bounding the execution', () => {
+    const exportRows = definition.States.ExportRows as TaskState;
+    expect(exportRows).toMatchObject({ TimeoutSeconds: 7200, ResultPath: null });
+    expect(exportRows.Parameters?.Overrides).toEqual({
+      ContainerOverrides: [
+        {
+          Name: 'batch-worker',
+          Environment: [
+            { Name: 'MODE', Value: 'export' },
+            { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
+            { Name: 'EXPORTS_BUCKET', Value: tokens.exportsBucket },
+            { Name: 'EXPORT_FILTER', 'Value.$': 'States.JsonToString($.request.payload.filter)' },
+          ],
+        },
+      ],
+    });
+    expect(definition.TimeoutSeconds).toBeUndefined();
+  });
+
+  it('shares the import workflow’s building blocks: same batch task, status calls and failure path', () => {
+    const imported = importWorkflow({
+      statusUpdaterFunctionArn: tokens.statusUpdaterFunctionArn,
+      batchWorker: tokens.batchWorker,
+      mailQueueUrl: tokens.mailQueueUrl,
+      notifyAddress: 'ops@example.com',
+    });
+    const withoutOverrides = (state: State | undefined) => {
+      const task = state as TaskState;
+      return {
+        ...task,
+        Comment: undefined,
+        Next: undefined,
+        Parameters: { ...task.Parameters, Overrides: undefined },
+      };
+    };
+    expect(withoutOverrides(definition.States.ExportRows)).toEqual(
+      withoutOverrides(imported.States.ImportRows),
+    );
+    for (const name of ['StartJob', 'FailureNotRecorded', 'NotifyFailed']) {
+      const same = (state: State | undefined) => JSON.stringify(state).replaceAll('Import', 'Export');
+      expect({ name, state: same(definition.States[name]) }).toEqual({
+        name,
+        state: same(imported.States[name]),
+      });
+    }
+  });
+
+  it('catches every error of every task', () => {
+    for (const [name, state] of tasks) {
+      expect({ name, catch: state.Catch?.flatMap((catcher) => catcher.ErrorEquals) }).toEqual({
+        name,
+        catch: ['States.ALL'],
+      });
+    }
+  });
+
+  it('retries only transient errors, with capped, jittered exponential backoff', () => {
+    const transient = new Set<string>([
+      ...TRANSIENT_LAMBDA_ERRORS,
+      ...TRANSIENT_STATUS_UPDATER_ERRORS,
+      ...TRANSIENT_ECS_ERRORS,
+      ...TRANSIENT_SQS_ERRORS,
+    ]);
+    for (const [name, state] of tasks) {
+      expect({ name, retry: state.Retry?.length ?? 0 }).not.toEqual({ name, retry: 0 });
+      for (const retrier of state.Retry ?? []) {
+        for (const error of retrier.ErrorEquals)
+          expect({ name, error, transient: transient.has(error) }).toEqual({ name, error, transient: true });
+        expect(retrier).toMatchObject({ BackoffRate: 2, JitterStrategy: 'FULL', MaxDelaySeconds: 60 });
+      }
+    }
+  });
+
+  it('mails the requester, never a fixed address', () => {
+    for (const name of ['ComposeReadyMail', 'ComposeFailedMail']) {
+      const compose = definition.States[name] as PassState;
+      const payload = compose.Parameters?.payload as Record<string, unknown>;
+      expect({ name, to: payload['to.$'], fixed: payload.to }).toEqual({
+        name,
+        to: '$.request.payload.requestedBy',
+        fixed: undefined,
+      });
+    }
+  });
+
+  it('refuses props that would fail at run time, naming the field', () => {
+    const cases: [Partial<ExportWorkflowProps>, string][] = [
+      [{ statusUpdaterFunctionArn: '' }, 'statusUpdaterFunctionArn'],
+      [{ exportFinalizerFunctionArn: ' ' }, 'exportFinalizerFunctionArn'],
+      [{ exportsBucket: '' }, 'exportsBucket'],
+      [{ mailQueueUrl: '' }, 'mailQueueUrl'],
+      [{ batchWorker: { ...tokens.batchWorker, subnetIds: [] } }, 'batchWorker.subnetIds'],
+      [{ batchWorker: { ...tokens.batchWorker, timeoutSeconds: 59 } }, 'batchWorker.timeoutSeconds'],
+    ];
+    for (const [change, field] of cases) {
+      let error: unknown;
+      try {
+        exportWorkflow({ ...tokens, ...change });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(InvalidWorkflowPropsError);
+      expect(error).toMatchObject({ name: 'InvalidWorkflowPropsError', field });
+    }
+  });
+});
