@@ -362,22 +362,34 @@ describe('Schedule', () => {
 });
 
 describe('operatorRuleInput', () => {
+  const arn = 'arn:aws:scheduler:eu-west-1:123456789012:schedule/sidestep-staging/sidestep-staging-x';
+
   it('keeps a constant input as it is', () => {
-    expect(operatorRuleInput('{"a":1}', 'f')).toEqual({ input: '{"a":1}' });
+    expect(operatorRuleInput('{"a":1}', 'f', arn)).toEqual({ input: '{"a":1}' });
   });
 
-  it('maps Scheduler’s execution id to the event id, every occurrence', () => {
+  it('fills time and execution id from the event, every occurrence, as the local cloud does', () => {
     expect(
-      operatorRuleInput('{"id":"<aws.scheduler.execution-id>","k":"<aws.scheduler.execution-id>"}', 'f'),
+      operatorRuleInput(
+        '{"id":"<aws.scheduler.execution-id>","k":"<aws.scheduler.execution-id>","at":"<aws.scheduler.scheduled-time>"}',
+        'f',
+        arn,
+      ),
     ).toEqual({
-      inputPaths: { id: '$.id' },
-      inputTemplate: '{"id":"<id>","k":"<id>"}',
+      inputPaths: { id: '$.id', time: '$.time' },
+      inputTemplate: '{"id":"<id>","k":"<id>","at":"<time>"}',
     });
   });
 
-  it('refuses a context attribute an operator event cannot supply, naming the field', () => {
-    expect(() => operatorRuleInput('{"n":"<aws.scheduler.attempt-number>"}', 'schedules.x.input')).toThrow(
-      /^schedules\.x\.input: <aws\.scheduler\.attempt-number>/,
+  it('makes the attempt number 1 and names the schedule by its ARN', () => {
+    expect(
+      operatorRuleInput('{"n":<aws.scheduler.attempt-number>,"s":"<aws.scheduler.schedule-arn>"}', 'f', arn),
+    ).toEqual({ input: `{"n":1,"s":"${arn}"}` });
+  });
+
+  it('refuses an attribute Scheduler does not have, naming the field', () => {
+    expect(() => operatorRuleInput('{"n":"<aws.scheduler.attempt>"}', 'schedules.x.input', arn)).toThrow(
+      /^schedules\.x\.input: <aws\.scheduler\.attempt> is not/,
     );
   });
 });

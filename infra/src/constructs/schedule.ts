@@ -30,8 +30,8 @@ export interface ScheduleProps {
   readonly target: ScheduleTarget;
   /**
    * The firing's input as JSON text: the SQS message body, or the Lambda payload. May contain
-   * Scheduler's context attributes `<aws.scheduler.scheduled-time>` and `<aws.scheduler.execution-id>`
-   * (the operator rule substitutes the operator event's `time` and `id` for them).
+   * Scheduler's context attributes (`<aws.scheduler.scheduled-time>`, ...); the operator rule fills
+   * them from the operator event ({@link operatorRuleInput}).
    */
   readonly input: string;
   /** How long and how often Scheduler retries an undelivered firing before dead-lettering it. */
@@ -55,40 +55,47 @@ export interface ScheduleProps {
   readonly region: string;
 }
 
-/** Scheduler context attributes and the operator event fields that stand in for them on the rule. */
-const CONTEXT_ATTRIBUTES: Readonly<Record<string, { readonly placeholder: string; readonly path: string }>> =
-  {
-    // The event's time (ISO 8601, seconds) in the format Scheduler gives the scheduled time.
-    '<aws.scheduler.scheduled-time>': { placeholder: 'time', path: '$.time' },
-    // One id per firing either way: EventBridge keeps the event id across its own redeliveries.
-    '<aws.scheduler.execution-id>': { placeholder: 'id', path: '$.id' },
-  };
+/** Scheduler context attributes filled from the operator event by the rule's input transformer. */
+const EVENT_ATTRIBUTES: Readonly<Record<string, { readonly placeholder: string; readonly path: string }>> = {
+  // The event's time (ISO 8601, seconds) in the format Scheduler gives the scheduled time.
+  '<aws.scheduler.scheduled-time>': { placeholder: 'time', path: '$.time' },
+  // One id per operator event: two manual runs are two runs, the same event replayed is the same run.
+  '<aws.scheduler.execution-id>': { placeholder: 'id', path: '$.id' },
+};
 
 /**
- * The operator rule's version of a schedule's input: the same text when it names no Scheduler context
- * attribute (a constant `input`), else an input transformer that fills the same places from the event.
- * Attributes without an event equivalent (`<aws.scheduler.attempt-number>`, `<aws.scheduler.schedule-arn>`)
- * fail with {@link InfraConfigError} naming `field`.
+ * The operator rule's version of a schedule's input, as the local cloud computes it: Scheduler's
+ * context attributes become the operator event's `time` (`<aws.scheduler.scheduled-time>`) and `id`
+ * (`<aws.scheduler.execution-id>`) through an input transformer, `<aws.scheduler.attempt-number>`
+ * becomes `1` and `<aws.scheduler.schedule-arn>` the schedule's ARN. An input without attributes is
+ * passed as the rule's constant `input`; an unknown attribute fails with {@link InfraConfigError}
+ * naming `field`.
  */
 export function operatorRuleInput(
   input: string,
   field: string,
+  scheduleArn: string,
 ):
   | { readonly input: string }
   | { readonly inputPaths: Record<string, string>; readonly inputTemplate: string } {
   const used = [...new Set(input.match(/<aws\.scheduler\.[a-z-]+>/g) ?? [])];
-  if (used.length === 0) return { input };
   const inputPaths: Record<string, string> = {};
-  let inputTemplate = input;
+  let text = input;
   for (const attribute of used) {
-    const replacement = CONTEXT_ATTRIBUTES[attribute];
-    if (!replacement) {
-      throw new InfraConfigError(field, `${attribute} has no equivalent in an operator event`);
+    const fromEvent = EVENT_ATTRIBUTES[attribute];
+    if (fromEvent) {
+      inputPaths[fromEvent.placeholder] = fromEvent.path;
+      text = text.replaceAll(attribute, `<${fromEvent.placeholder}>`);
+    } else if (attribute === '<aws.scheduler.attempt-number>') {
+      // A rule delivers an operator event once per attempt of its own; the run is a first attempt.
+      text = text.replaceAll(attribute, '1');
+    } else if (attribute === '<aws.scheduler.schedule-arn>') {
+      text = text.replaceAll(attribute, scheduleArn);
+    } else {
+      throw new InfraConfigError(field, `${attribute} is not an EventBridge Scheduler context attribute`);
     }
-    inputPaths[replacement.placeholder] = replacement.path;
-    inputTemplate = inputTemplate.replaceAll(attribute, `<${replacement.placeholder}>`);
   }
-  return { inputPaths, inputTemplate };
+  return Object.keys(inputPaths).length === 0 ? { input: text } : { inputPaths, inputTemplate: text };
 }
 
 /**
@@ -146,9 +153,10 @@ export class Schedule extends Construct {
     if (!JSON.stringify(props.operator.eventPattern).includes(JSON.stringify(name))) {
       throw new InfraConfigError(field('operator.eventPattern'), `does not name the schedule "${name}"`);
     }
-    const ruleInput = operatorRuleInput(props.input, field('input'));
     const targetArn = target.queue ? target.queue.queueArn : target.function.functionArn;
     this.scheduleName = resourceName(environment, name);
+    const scheduleArn = `arn:aws:scheduler:${props.region}:${props.accountId}:schedule/${group.groupName}/${this.scheduleName}`;
+    const ruleInput = operatorRuleInput(props.input, field('input'), scheduleArn);
 
     this.role = new GrantableRole(this, 'role', {
       roleName: `${this.scheduleName}-schedule`,
