@@ -1,0 +1,278 @@
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type {
+  ByteRange,
+  CombinedObjectHeaders,
+  ExportObjectStore,
+  StoredObject,
+  UploadedPart,
+} from '../domain/export-object-store.ts';
+import { ExportStorageError, ExportStorageUnavailableError } from '../errors.ts';
+
+/** S3 error codes a retry may cure. https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html */
+const TRANSIENT_CODES = new Set([
+  'SlowDown',
+  'ServiceUnavailable',
+  'InternalError',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'ThrottlingException',
+  // An object changed between verification and copy (If-Match): a retry verifies it again.
+  'PreconditionFailed',
+]);
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'EAI_AGAIN',
+]);
+
+function isNotFound(error: unknown): boolean {
+  const { name, $metadata } = error as { name?: unknown; $metadata?: { httpStatusCode?: number } };
+  return name === 'NoSuchKey' || name === 'NotFound' || $metadata?.httpStatusCode === 404;
+}
+
+/**
+ * Maps an S3 failure to the finalizer's retryable or permanent storage error. An error that is
+ * neither an S3 response nor a network failure (a TypeError) is a bug and is returned as it is.
+ */
+export function storageError(operation: string, error: unknown): Error {
+  const { name, code, $metadata, $retryable } = (error ?? {}) as {
+    name?: unknown;
+    code?: unknown;
+    $metadata?: { httpStatusCode?: number };
+    $retryable?: unknown;
+  };
+  const status = $metadata?.httpStatusCode;
+  const network = (typeof code === 'string' && NETWORK_CODES.has(code)) || name === 'TimeoutError';
+  if (status === undefined && !network) {
+    return typeof error === 'object' && error !== null ? (error as Error) : new Error(String(error));
+  }
+  const transient =
+    network ||
+    $retryable !== undefined ||
+    (typeof name === 'string' && TRANSIENT_CODES.has(name)) ||
+    (status !== undefined && status >= 500);
+  return transient
+    ? new ExportStorageUnavailableError(operation, error)
+    : new ExportStorageError(operation, error);
+}
+
+/** `bytes=<first>-<last>` (inclusive, as HTTP ranges are) from an end-exclusive range. */
+function httpRange(range: ByteRange): string {
+  return `bytes=${range.start}-${range.end - 1}`;
+}
+
+/**
+ * {@link ExportObjectStore} on S3 (AWS SDK v3). The client is the caller's: created once at module
+ * scope with `forcePathStyle` from `AWS_S3_FORCE_PATH_STYLE`, as the batch-worker does.
+ */
+export class S3ExportStore implements ExportObjectStore {
+  readonly #client: S3Client;
+
+  constructor(client: S3Client) {
+    this.#client = client;
+  }
+
+  async head(bucket: string, key: string): Promise<StoredObject | undefined> {
+    try {
+      const head = await this.#client.send(
+        new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }),
+      );
+      // A composite checksum (`<base64>-<parts>`, an object uploaded in parts) is a checksum of
+      // checksums, not of the bytes: only a full-object SHA-256 can be compared with the manifest's.
+      const checksum = head.ChecksumSHA256;
+      const sha256 =
+        checksum && !checksum.includes('-') && head.ChecksumType !== 'COMPOSITE'
+          ? Buffer.from(checksum, 'base64').toString('hex')
+          : undefined;
+      return { bytes: head.ContentLength ?? 0, etag: head.ETag ?? '', sha256 };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw storageError('HeadObject', error);
+    }
+  }
+
+  async read(
+    bucket: string,
+    key: string,
+    options: { readonly range?: ByteRange; readonly etag?: string } = {},
+  ): Promise<Readable> {
+    try {
+      const output = await this.#client.send(
+        new GetObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          ...(options.range ? { Range: httpRange(options.range) } : {}),
+          ...(options.etag ? { IfMatch: options.etag } : {}),
+        }),
+      );
+      // In Node the SDK's body is an http.IncomingMessage (a Readable) mixed with SDK helpers.
+      const body = output.Body as Readable | undefined;
+      if (!body) throw new Error('GetObject returned no body');
+      return body;
+    } catch (error) {
+      throw storageError('GetObject', error);
+    }
+  }
+
+  async readText(bucket: string, key: string): Promise<string | undefined> {
+    try {
+      const output = await this.#client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return await output.Body?.transformToString('utf-8');
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw storageError('GetObject', error);
+    }
+  }
+
+  async putJson(bucket: string, key: string, value: unknown): Promise<void> {
+    try {
+      await this.#client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: `${JSON.stringify(value, null, 2)}\n`,
+          ContentType: 'application/json',
+        }),
+      );
+    } catch (error) {
+      throw storageError('PutObject', error);
+    }
+  }
+
+  async createMultipartUpload(bucket: string, key: string, headers: CombinedObjectHeaders): Promise<string> {
+    try {
+      const output = await this.#client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          ContentType: headers.contentType,
+          ContentDisposition: headers.contentDisposition,
+        }),
+      );
+      if (!output.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
+      return output.UploadId;
+    } catch (error) {
+      throw storageError('CreateMultipartUpload', error);
+    }
+  }
+
+  async copyPart(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    source: { readonly key: string; readonly etag: string; readonly range?: ByteRange },
+  ): Promise<UploadedPart> {
+    try {
+      const output = await this.#client.send(
+        new UploadPartCopyCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          // The copy source is `<bucket>/<key>` with the key URL-encoded (slashes may stay).
+          CopySource: `${bucket}/${encodeURIComponent(source.key).replaceAll('%2F', '/')}`,
+          CopySourceIfMatch: source.etag,
+          ...(source.range ? { CopySourceRange: httpRange(source.range) } : {}),
+        }),
+      );
+      const etag = output.CopyPartResult?.ETag;
+      if (!etag) throw new Error('UploadPartCopy returned no ETag');
+      return { partNumber, etag };
+    } catch (error) {
+      throw storageError('UploadPartCopy', error);
+    }
+  }
+
+  async uploadPart(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Buffer,
+  ): Promise<UploadedPart> {
+    try {
+      const output = await this.#client.send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+        }),
+      );
+      if (!output.ETag) throw new Error('UploadPart returned no ETag');
+      return { partNumber, etag: output.ETag };
+    } catch (error) {
+      throw storageError('UploadPart', error);
+    }
+  }
+
+  async completeMultipartUpload(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    parts: readonly UploadedPart[],
+  ): Promise<void> {
+    try {
+      await this.#client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag })) },
+        }),
+      );
+    } catch (error) {
+      throw storageError('CompleteMultipartUpload', error);
+    }
+  }
+
+  async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+    try {
+      await this.#client.send(
+        new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
+      );
+    } catch (error) {
+      throw storageError('AbortMultipartUpload', error);
+    }
+  }
+}
+
+/**
+ * Presigns a GetObject of one object for `expiresInSeconds`, with the credentials the client has
+ * now. Used by the download endpoint at the moment of the click, so the URL is minutes old at most
+ * and never outlives the credentials that signed it.
+ */
+export function s3Presigner(client: S3Client) {
+  return (
+    bucket: string,
+    key: string,
+    options: { expiresInSeconds: number; fileName: string },
+  ): Promise<string> =>
+    getSignedUrl(
+      client,
+      new GetObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        ResponseContentDisposition: `attachment; filename="${options.fileName}"`,
+      }),
+      { expiresIn: options.expiresInSeconds },
+    );
+}

@@ -1,0 +1,96 @@
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import { ConfigError, readConfig, SecretUnavailableError } from '@sidestep/runtime';
+import * as z from 'zod/mini';
+
+const SECONDS_PER_DAY = 86_400;
+
+const ExportFinalizerEnvironment = z.object({
+  /**
+   * The download endpoint's URL; links are `<DOWNLOAD_BASE_URL>?token=<token>`. On AWS the download
+   * function's URL (or a domain in front of it); locally the endpoint the local cloud mounts.
+   */
+  DOWNLOAD_BASE_URL: z.url({ protocol: /^https?$/ }),
+  /** The HMAC key itself (local cloud, tests): at least 32 characters. Wins over the secret. */
+  DOWNLOAD_SIGNING_KEY: z.optional(z.string().check(z.minLength(32))),
+  /** The Secrets Manager secret holding the HMAC key (on AWS; set by infra). */
+  DOWNLOAD_SIGNING_KEY_SECRET_ARN: z.optional(z.string().check(z.minLength(1))),
+  /** Seconds a download link works. 7 days: as long as the exports bucket keeps an export. */
+  DOWNLOAD_LINK_TTL_SECONDS: z._default(
+    z.coerce.number().check(z.int(), z.minimum(60), z.maximum(30 * SECONDS_PER_DAY)),
+    7 * SECONDS_PER_DAY,
+  ),
+  /** Seconds the presigned URL the download endpoint redirects to works. */
+  DOWNLOAD_REDIRECT_TTL_SECONDS: z._default(
+    z.coerce.number().check(z.int(), z.minimum(10), z.maximum(3600)),
+    300,
+  ),
+  /** The exports bucket: the only bucket the download endpoint serves (set by the `exports-bucket` permission). */
+  EXPORTS_BUCKET: z.optional(z.string().check(z.minLength(3))),
+  /** `true` for S3 emulators (the local cloud sets it), which serve buckets as paths. */
+  AWS_S3_FORCE_PATH_STYLE: z.optional(z.enum(['true', 'false'])),
+});
+
+/** The export-finalizer's configuration (both handlers of the image). */
+export interface ExportFinalizerConfig {
+  readonly downloadBaseUrl: string;
+  readonly signingKey: { readonly value: string } | { readonly secretArn: string };
+  readonly linkTtlSeconds: number;
+  readonly redirectTtlSeconds: number;
+  readonly exportsBucket: string | undefined;
+  readonly s3ForcePathStyle: boolean;
+}
+
+/**
+ * Reads the environment once, at cold start: a function deployed without its download settings fails
+ * at init naming the variable, not after combining a 10 GB export.
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ExportFinalizerConfig {
+  const config = readConfig(ExportFinalizerEnvironment, env);
+  let signingKey: ExportFinalizerConfig['signingKey'];
+  if (config.DOWNLOAD_SIGNING_KEY) signingKey = { value: config.DOWNLOAD_SIGNING_KEY };
+  else if (config.DOWNLOAD_SIGNING_KEY_SECRET_ARN)
+    signingKey = { secretArn: config.DOWNLOAD_SIGNING_KEY_SECRET_ARN };
+  else {
+    throw new ConfigError(
+      'DOWNLOAD_SIGNING_KEY',
+      'invalid configuration: DOWNLOAD_SIGNING_KEY is missing (or set DOWNLOAD_SIGNING_KEY_SECRET_ARN to the secret holding it)',
+    );
+  }
+  return {
+    downloadBaseUrl: config.DOWNLOAD_BASE_URL,
+    signingKey,
+    linkTtlSeconds: config.DOWNLOAD_LINK_TTL_SECONDS,
+    redirectTtlSeconds: config.DOWNLOAD_REDIRECT_TTL_SECONDS,
+    exportsBucket: config.EXPORTS_BUCKET,
+    s3ForcePathStyle: config.AWS_S3_FORCE_PATH_STYLE === 'true',
+  };
+}
+
+/**
+ * The HMAC key: the variable's value, or the secret's (Powertools caches it for 5 minutes, so a
+ * rotated key reaches warm functions without a deploy).
+ *
+ * @throws {SecretUnavailableError} the secret could not be fetched (retryable).
+ */
+export async function resolveSigningKey(signingKey: ExportFinalizerConfig['signingKey']): Promise<string> {
+  if ('value' in signingKey) return signingKey.value;
+  let secret: unknown;
+  try {
+    secret = await getSecret(signingKey.secretArn, { maxAge: 300 });
+  } catch (error) {
+    throw new SecretUnavailableError(
+      'DOWNLOAD_SIGNING_KEY_SECRET_ARN',
+      `the download signing secret ${signingKey.secretArn} could not be fetched`,
+      { cause: error },
+    );
+  }
+  if (typeof secret !== 'string' || secret.length < 32) {
+    throw new ConfigError(
+      'DOWNLOAD_SIGNING_KEY_SECRET_ARN',
+      'invalid configuration: the download signing secret must be a string of at least 32 characters',
+    );
+  }
+  return secret;
+}

@@ -1,0 +1,39 @@
+import { createHash } from 'node:crypto';
+import type { ExportWorkerManifest } from '@sidestep/contracts';
+import * as z from 'zod/mini';
+
+/**
+ * What the finalizer writes to `exports/<jobId>/manifest.json` once the combined object passed its
+ * check. Its presence is what makes an export finished: an object at the final key without it is
+ * not reported to anyone. `sourceSha256` identifies the worker parts it was combined from, so a
+ * second finalize of the same parts returns this result instead of combining again.
+ *
+ * @example { "version": 1, "jobId": "exp_01", "bucket": "sidestep-local-exports", "key": "exports/exp_01/users.csv.gz", "fileName": "users", "columns": ["external_id"], "rows": 2, "bytes": 60, "sha256": "<hex>", "etag": "\"<etag>\"", "parts": 1, "sourceSha256": "<hex>", "finalizedAt": "2026-11-24T10:00:00.000Z" }
+ */
+export const ExportFinalManifest = z.object({
+  version: z.literal(1),
+  jobId: z.string(),
+  bucket: z.string(),
+  key: z.string(),
+  fileName: z.string(),
+  columns: z.array(z.string()),
+  rows: z.int().check(z.minimum(0)),
+  bytes: z.int().check(z.minimum(0)),
+  sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+  /** The combined object's ETag when it was checked: a replay checks the object is still that one. */
+  etag: z.string(),
+  /** Worker parts combined. */
+  parts: z.int().check(z.minimum(1)),
+  sourceSha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+  finalizedAt: z.iso.datetime(),
+});
+export type ExportFinalManifest = z.infer<typeof ExportFinalManifest>;
+
+/** SHA-256 over what the combined object is made of: the columns and each part's key, size and checksum, in order. */
+export function sourceSha256(manifest: ExportWorkerManifest): string {
+  const identity = {
+    columns: manifest.columns,
+    parts: manifest.parts.map((part) => [part.key, part.bytes, part.sha256]),
+  };
+  return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
+}

@@ -1,0 +1,72 @@
+import type { Readable } from 'node:stream';
+
+/** What the store knows about an object without reading it. */
+export interface StoredObject {
+  readonly bytes: number;
+  /** The object's ETag (quotes included), to pin later reads and copies to this exact object. */
+  readonly etag: string;
+  /**
+   * Lowercase hex SHA-256 of the whole object when S3 stored a full-object SHA-256 checksum (the
+   * writer sent `ChecksumSHA256` and S3 verified it on upload); `undefined` otherwise.
+   */
+  readonly sha256: string | undefined;
+}
+
+/** A byte range, `end` exclusive. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** The headers the combined object is stored with (what a browser sees when it downloads it). */
+export interface CombinedObjectHeaders {
+  readonly contentType: string;
+  readonly contentDisposition: string;
+}
+
+/** A completed-part receipt for CompleteMultipartUpload. */
+export interface UploadedPart {
+  readonly partNumber: number;
+  readonly etag: string;
+}
+
+/**
+ * The S3 calls the finalizer makes, in one bucket. The adapter (`adapters/s3.ts`) maps S3's
+ * errors: a missing object is `undefined` from {@link head} / {@link readText}, and a failed call
+ * throws `ExportStorageUnavailableError` (retryable) or `ExportStorageError` (permanent).
+ */
+export interface ExportObjectStore {
+  head(bucket: string, key: string): Promise<StoredObject | undefined>;
+  /** The object's bytes as a stream, pinned to `etag` when given. */
+  read(
+    bucket: string,
+    key: string,
+    options?: { readonly range?: ByteRange; readonly etag?: string },
+  ): Promise<Readable>;
+  /** The object as UTF-8 text, or `undefined` when there is no such object. */
+  readText(bucket: string, key: string): Promise<string | undefined>;
+  putJson(bucket: string, key: string, value: unknown): Promise<void>;
+  createMultipartUpload(bucket: string, key: string, headers: CombinedObjectHeaders): Promise<string>;
+  /** UploadPartCopy of a whole object or a range of it, pinned to `source.etag`. */
+  copyPart(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    source: { readonly key: string; readonly etag: string; readonly range?: ByteRange },
+  ): Promise<UploadedPart>;
+  uploadPart(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Buffer,
+  ): Promise<UploadedPart>;
+  completeMultipartUpload(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    parts: readonly UploadedPart[],
+  ): Promise<void>;
+  abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void>;
+}

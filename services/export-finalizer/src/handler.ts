@@ -1,0 +1,49 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { ConfigError } from '@sidestep/runtime';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { S3ExportStore, s3Presigner } from './adapters/s3.ts';
+import { loadConfig, resolveSigningKey } from './config.ts';
+import { createFinalizerHandler } from './create-finalizer-handler.ts';
+import { downloadLinkFactory } from './domain/download-link.ts';
+import { createDownloadEndpoint } from './download-endpoint.ts';
+
+// Cold start: the environment is checked once, so a function without its download settings fails at
+// init naming the variable.
+const config = loadConfig();
+
+// One client per environment, reused by every invocation. `forcePathStyle` for S3 emulators, as the
+// batch-worker does; `AWS_ENDPOINT_URL` and `AWS_REGION` are read by the SDK itself.
+const s3 = new S3Client({ forcePathStyle: config.s3ForcePathStyle });
+const store = new S3ExportStore(s3);
+
+/** The export-finalizer's Lambda handler (image CMD `index.handler`), invoked by Step Functions. */
+export const handler = createFinalizerHandler({
+  store,
+  downloadLink: async () =>
+    downloadLinkFactory({
+      baseUrl: config.downloadBaseUrl,
+      signingKey: await resolveSigningKey(config.signingKey),
+      ttlSeconds: config.linkTtlSeconds,
+    }),
+});
+
+/**
+ * The download endpoint as a Lambda function URL handler (the same image with CMD
+ * `index.downloadHandler`): `GET <url>?token=...` answers a redirect to a fresh presigned GetObject.
+ */
+export async function downloadHandler(
+  event: APIGatewayProxyEventV2,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  if (!config.exportsBucket) {
+    throw new ConfigError('EXPORTS_BUCKET', 'invalid configuration: EXPORTS_BUCKET is missing');
+  }
+  const endpoint = createDownloadEndpoint({
+    bucket: config.exportsBucket,
+    signingKey: await resolveSigningKey(config.signingKey),
+    head: (bucket, key) => store.head(bucket, key),
+    presign: s3Presigner(s3),
+    redirectTtlSeconds: config.redirectTtlSeconds,
+  });
+  const response = await endpoint({ token: event.queryStringParameters?.token });
+  return { statusCode: response.statusCode, headers: { ...response.headers }, body: response.body };
+}

@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { ExportWorkerManifest } from '@sidestep/contracts';
+
+/** The columns the batch-worker's export writes. */
+export const COLUMNS = ['external_id', 'email', 'name', 'attributes', 'created_at', 'updated_at'];
+export const HEADER = COLUMNS.join(',');
+
+/** One part to write: `rows` data rows, gzip `level` 0 (stored: size ~ raw) for parts that must be large. */
+export interface PartSpec {
+  readonly rows: number;
+  readonly level?: number;
+  /** Test-only faults: write the header in this part too. */
+  readonly withHeader?: boolean;
+}
+
+let sequence = 0;
+
+/** A CSV row as COPY writes it, with the cells that make CSV hard: quotes, commas, newlines, formulas. */
+function row(n: number): string {
+  const id = `u${String(n).padStart(9, '0')}`;
+  const name = n % 7 === 0 ? `"line one\nline ""two"", ${n}"` : n % 11 === 0 ? `"'=1+${n}"` : `User ${n}`;
+  return `${id},${id}@example.com,${name},"{""n"": ${n}}",2026-11-01 00:00:00+00,2026-11-02 00:00:00+00\n`;
+}
+
+/** Writes parts and the worker manifest as the batch-worker does; returns the manifest and the CSV text. */
+export async function writeExport(
+  s3: S3Client,
+  bucket: string,
+  jobId: string,
+  specs: readonly PartSpec[],
+  options: { readonly checksumSha256?: boolean } = {},
+): Promise<{ manifest: ExportWorkerManifest; manifestKey: string; csv: string; bodies: Buffer[] }> {
+  const parts: ExportWorkerManifest['parts'][number][] = [];
+  const bodies: Buffer[] = [];
+  let csv = '';
+  for (const [index, spec] of specs.entries()) {
+    let text = index === 0 || spec.withHeader ? `${HEADER}\n` : '';
+    for (let i = 0; i < spec.rows; i += 1) text += row(++sequence);
+    csv += text;
+    const body = gzipSync(text, { level: spec.level ?? 6 });
+    const key = `exports/${jobId}/parts/part-${String(index + 1).padStart(5, '0')}.csv.gz`;
+    const sha256 = createHash('sha256').update(body).digest();
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ...(options.checksumSha256 ? { ChecksumSHA256: sha256.toString('base64') } : {}),
+      }),
+    );
+    parts.push({ key, rows: spec.rows, bytes: body.length, sha256: sha256.toString('hex') });
+    bodies.push(body);
+  }
+  const manifest: ExportWorkerManifest = {
+    version: 1,
+    jobId,
+    columns: COLUMNS,
+    header: true,
+    parts,
+    rows: parts.reduce((sum, part) => sum + part.rows, 0),
+    bytes: parts.reduce((sum, part) => sum + part.bytes, 0),
+  };
+  const manifestKey = `exports/${jobId}/parts/manifest.json`;
+  await putManifest(s3, bucket, manifestKey, manifest);
+  return { manifest, manifestKey, csv, bodies };
+}
+
+export async function putManifest(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  manifest: unknown,
+): Promise<void> {
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(manifest) }));
+}
+
+/** Rows of ~110 bytes stored uncompressed: enough rows for a part of at least `mib` MiB. */
+export function rowsForMiB(mib: number): number {
+  return Math.ceil((mib * 1024 * 1024) / 100);
+}
