@@ -1,5 +1,10 @@
 import { buildApp } from 'fauxqs';
 import {
+  FUNCTION_URL_PATH_PREFIX,
+  type FunctionUrlRequest,
+  type FunctionUrlResponse,
+} from './function-url.ts';
+import {
   type ObjectCreatedEvent,
   type ObjectCreatedReason,
   objectCreatedEvent,
@@ -57,6 +62,13 @@ export interface AwsEndpoint {
   onObjectCreated(listener: (event: ObjectCreatedEvent) => void): void;
   /** Answers requests whose `X-Amz-Target` starts with `<targetPrefix>.` (before SQS sees them). */
   serveJsonApi(targetPrefix: string, handler: JsonApiHandler): void;
+  /**
+   * Answers `<url>/lambda-url/<name>/...` (before S3 sees them) with `handler(name, request)`: the
+   * local stand-in for `https://<id>.lambda-url.<region>.on.aws/...`.
+   */
+  serveFunctionUrls(
+    handler: (name: string, request: FunctionUrlRequest) => Promise<FunctionUrlResponse>,
+  ): void;
   stop(): Promise<void>;
 }
 
@@ -87,6 +99,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   const notifyingBuckets = new Set<string>();
   const objectListeners = new Set<(event: ObjectCreatedEvent) => void>();
   const jsonApis = new Map<string, JsonApiHandler>();
+  let functionUrls: ((name: string, request: FunctionUrlRequest) => Promise<FunctionUrlResponse>) | undefined;
   let sequence = 0;
 
   // S3 raises "Object Created" after the write succeeded; the writer does not wait for it, so
@@ -116,6 +129,24 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
 
   // Other JSON-protocol APIs (Step Functions) share the endpoint, as on LocalStack: answer them
   // before fauxqs's SQS handler, which would reject an unknown X-Amz-Target.
+  // Function URLs: S3's `/:bucket/*` route matches these paths, so they are answered before it runs.
+  app.addHook('preHandler', async (request, reply) => {
+    if (!functionUrls || !request.url.startsWith(FUNCTION_URL_PATH_PREFIX)) return;
+    const [pathname = '', query = ''] = request.url.slice(FUNCTION_URL_PATH_PREFIX.length).split(/\?(.*)/s);
+    const slash = pathname.indexOf('/');
+    const name = decodeURIComponent(slash < 0 ? pathname : pathname.slice(0, slash));
+    const response = await functionUrls(name, {
+      method: request.method,
+      path: slash < 0 ? '/' : pathname.slice(slash),
+      rawQueryString: query,
+      headers: request.headers,
+      body: Buffer.isBuffer(request.body) ? request.body : undefined,
+      sourceIp: request.ip,
+      domainName: String(request.headers.host ?? ''),
+    });
+    return reply.code(response.statusCode).headers(response.headers).send(response.body);
+  });
+
   app.addHook('preHandler', async (request, reply) => {
     const target = request.headers['x-amz-target'];
     if (typeof target !== 'string') return;
@@ -185,6 +216,9 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     },
     serveJsonApi(targetPrefix, handler) {
       jsonApis.set(targetPrefix, handler);
+    },
+    serveFunctionUrls(handler) {
+      functionUrls = handler;
     },
     stop: () => app.close(),
   };

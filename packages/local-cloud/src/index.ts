@@ -68,12 +68,21 @@ export {
   UnknownContainerError,
 } from './fargate-task.ts';
 export {
+  FUNCTION_URL_PATH_PREFIX,
+  type FunctionUrlRequest,
+  type FunctionUrlResponse,
+  functionUrlEvent,
+  functionUrlResponse,
+} from './function-url.ts';
+export {
   LOCAL_ENVIRONMENT,
   type LocalCloud,
   type LocalCloudOptions,
+  type LocalFunctionUrl,
   type LocalPipe,
   type LocalSchedules,
   type LocalService,
+  type LocalServiceUrls,
   type LocalTask,
   type LocalWorkflow,
   type LocalWorkflowResources,

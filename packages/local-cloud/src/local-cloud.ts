@@ -11,6 +11,7 @@ import { EVENT_BRIDGE_TARGET_PREFIX, eventBridgeApi } from './event-bridge-api.t
 import { createEventRouter, type EventBridgeEvent, type EventRule } from './event-router.ts';
 import { type EventSourceMapping, startEventSourceMapping } from './event-source-mapping.ts';
 import { type FargateTask, startFargateTask, UnknownContainerError } from './fargate-task.ts';
+import { FUNCTION_URL_PATH_PREFIX, functionUrlEvent, functionUrlResponse } from './function-url.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { type LocalDatabase, startLocalDatabase } from './local-database.ts';
 import { createPipeSourceQueue, type PipeSourceQueue, startPipe } from './pipe.ts';
@@ -52,6 +53,31 @@ export const LOCAL_ENVIRONMENT = 'local';
 export interface LocalService {
   readonly manifest: ServiceManifest;
   readonly bundleDir: string;
+  /**
+   * Variables infra gives the function beyond what its manifest's permissions imply (the
+   * export-finalizer's DOWNLOAD_BASE_URL, its signing key), from the running cloud's URLs.
+   * @default none
+   */
+  readonly environment?: (cloud: LocalServiceUrls) => Readonly<Record<string, string>>;
+}
+
+/** URLs of the running cloud a service's extra environment may point at. */
+export interface LocalServiceUrls {
+  /** `<endpoint>/lambda-url/<name>/`: see {@link LocalCloud.functionUrl}. */
+  functionUrl(name: string): string;
+}
+
+/**
+ * A Lambda function URL: a function running another handler of a service's image (same bundle, same
+ * environment), answering HTTP at `<endpoint>/lambda-url/<name>/` as AWS answers at
+ * `https://<id>.lambda-url.<region>.on.aws/`.
+ */
+export interface LocalFunctionUrl {
+  /** The function name without prefix: `export-download` runs as `sidestep-local-export-download`. */
+  readonly name: string;
+  readonly service: LocalService;
+  /** The image CMD, e.g. `index.downloadHandler`. */
+  readonly handler: string;
 }
 
 /** A Fargate task workflows run: its manifest and the directory holding its bundle (the image's WORKDIR). */
@@ -129,6 +155,8 @@ export interface LocalCloudOptions {
   readonly schedules?: LocalSchedules;
   /** More buckets to create (the exports bucket). @default none */
   readonly buckets?: readonly string[];
+  /** Functions answering HTTP through function URLs on the endpoint (the export download). @default none */
+  readonly functionUrls?: readonly LocalFunctionUrl[];
   /**
    * Pause before every workflow retry in ms instead of the definition's intervals (tests).
    * @default the definition's
@@ -193,6 +221,8 @@ export interface LocalCloud {
   readonly eventBusName: string;
   /** The scheduler firing {@link LocalCloudOptions.schedules}, when given. */
   readonly scheduler: Scheduler | undefined;
+  /** The URL of a function URL by name: `<endpoint>/lambda-url/<name>/`. */
+  functionUrl(name: string): string;
   /**
    * Stops executions (and their tasks, SIGTERM then SIGKILL), pollers, lets invocations in flight
    * finish briefly, kills sandboxes, closes servers.
@@ -334,23 +364,29 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     // `mail-queue` is the queue of the service consuming mail jobs, as infra resolves it.
     const mailConsumer = options.services.find((s) => s.manifest.queue?.jobTypes.includes(MAIL_JOB_TYPE));
     const mailQueueUrl = queues.find((entry) => entry.service === mailConsumer?.manifest.name)?.queue.url;
+    const functionUrl = (name: string) => `${endpoint.url}${FUNCTION_URL_PATH_PREFIX}${name}/`;
+    const environmentOf = (service: LocalService, queue: JobQueue | undefined) => ({
+      ...serviceEnvironment(service.manifest, {
+        environment: LOCAL_ENVIRONMENT,
+        region: LOCAL_REGION,
+        awsEndpoint: endpoint.url,
+        smtpUrl: smtp.url,
+        ...(queue ? { deadLetterQueueUrl: queue.deadLetter.url } : {}),
+        ...(database ? { databaseUrl: database.url } : {}),
+        ...(mailQueueUrl ? { mailQueueUrl } : {}),
+      }),
+      ...service.environment?.({ functionUrl }),
+    });
     const hosts = await Promise.all(
-      options.services.map(async ({ manifest, bundleDir }) => {
+      options.services.map(async (service) => {
+        const { manifest, bundleDir } = service;
         const queue = queues.find((entry) => entry.service === manifest.name)?.queue;
         const started = performance.now();
         const functionHost = await startFunction({
           name: resourceName(LOCAL_ENVIRONMENT, manifest.name),
           bundleDir: resolve(options.rootDir, bundleDir),
           handler: manifest.handler,
-          environment: serviceEnvironment(manifest, {
-            environment: LOCAL_ENVIRONMENT,
-            region: LOCAL_REGION,
-            awsEndpoint: endpoint.url,
-            smtpUrl: smtp.url,
-            ...(queue ? { deadLetterQueueUrl: queue.deadLetter.url } : {}),
-            ...(database ? { databaseUrl: database.url } : {}),
-            ...(mailQueueUrl ? { mailQueueUrl } : {}),
-          }),
+          environment: environmentOf(service, queue),
           memoryMb: manifest.memoryMb,
           timeoutSeconds: manifest.timeoutSeconds,
           concurrency: functionConcurrency(manifest),
@@ -365,6 +401,37 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         return { manifest, functionHost };
       }),
     );
+
+    const urlHosts = new Map<string, FunctionHost>();
+    for (const url of options.functionUrls ?? []) {
+      const { manifest } = url.service;
+      const started = performance.now();
+      const functionHost = await startFunction({
+        name: resourceName(LOCAL_ENVIRONMENT, url.name),
+        bundleDir: resolve(options.rootDir, url.service.bundleDir),
+        handler: url.handler,
+        environment: environmentOf(url.service, undefined),
+        memoryMb: manifest.memoryMb,
+        timeoutSeconds: manifest.timeoutSeconds,
+        concurrency: WORKFLOW_FUNCTION_CONCURRENCY,
+        onLog: (line) => reporter({ type: 'log', service: url.name, line }),
+      });
+      stoppers.push(() => functionHost.close());
+      urlHosts.set(url.name, functionHost);
+      reporter({ type: 'service-started', service: url.name, coldStartMs: performance.now() - started });
+    }
+    endpoint.serveFunctionUrls(async (name, request) => {
+      const host = urlHosts.get(name);
+      // What AWS answers for a function URL that does not exist.
+      if (!host) {
+        return {
+          statusCode: 404,
+          headers: { 'content-type': 'application/json' },
+          body: Buffer.from(JSON.stringify({ Message: null })),
+        };
+      }
+      return functionUrlResponse(await host.invoke(functionUrlEvent(request)));
+    });
 
     for (const { manifest, functionHost } of hosts) {
       const queue = queues.find((entry) => entry.service === manifest.name)?.queue;
@@ -585,6 +652,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       buckets: [...buckets],
       eventBusName,
       scheduler,
+      functionUrl,
       stop() {
         stopped ??= stopAll();
         return stopped;

@@ -35,6 +35,15 @@ const echoService: ServiceManifest = {
   permissions: [{ resource: 'mail-identity', actions: ['ses:SendEmail'] }],
 };
 
+const urlService: ServiceManifest = {
+  name: 'url-service',
+  description: 'Answers HTTP through a function URL',
+  handler: 'index.handler',
+  memoryMb: 128,
+  timeoutSeconds: 5,
+  permissions: [],
+};
+
 /** `rate(N minutes)` on the UTC minute grid, strictly after `from`. */
 const everyMinutes: NextFireTimes = (expression, _timezone, from, n) => {
   const step = Number(/rate\((\d+) minutes?\)/.exec(expression)?.[1]) * 60_000;
@@ -98,6 +107,17 @@ beforeAll(async () => {
     ],
     pipes: [{ source: { name: 'export-requests', maxReceiveCount: 3 }, workflow: 'export' }],
     buckets: ['sidestep-local-exports'],
+    functionUrls: [
+      {
+        name: 'echo-url',
+        handler: 'index.handler',
+        service: {
+          manifest: urlService,
+          bundleDir: fixture('url-service'),
+          environment: ({ functionUrl }) => ({ SELF_URL: functionUrl('echo-url') }),
+        },
+      },
+    ],
     schedules: { definitions: SCHEDULES, nextFireTimes: everyMinutes, operatorEventPattern, clock },
   });
   client = {
@@ -261,6 +281,48 @@ describe('PutEvents on the endpoint', () => {
       events.send(new PutEventsCommand({ Entries: Array.from({ length: 11 }, () => entry) })),
     ).rejects.toMatchObject({ name: 'ValidationException' });
     events.destroy();
+  });
+});
+
+describe('function URLs on the endpoint', () => {
+  it('invoke the function with the payload 2.0 event and answer with its response', async () => {
+    const url = cloud.functionUrl('echo-url');
+    expect(url).toBe(`${cloud.endpoint}/lambda-url/echo-url/`);
+    const response = await fetch(`${url}files/a?token=abc&x=1&x=2`, { headers: { 'x-thing': 'yes' } });
+    expect(response.status).toBe(200);
+    const { event, selfUrl } = (await response.json()) as {
+      event: { headers: Record<string, string> };
+      selfUrl: string;
+    };
+    expect(selfUrl).toBe(url);
+    expect(event).toMatchObject({
+      version: '2.0',
+      routeKey: '$default',
+      rawPath: '/files/a',
+      rawQueryString: 'token=abc&x=1&x=2',
+      queryStringParameters: { token: 'abc', x: '1,2' },
+      isBase64Encoded: false,
+      requestContext: { http: { method: 'GET', path: '/files/a' }, stage: '$default' },
+    });
+    expect(event.headers['x-thing']).toBe('yes');
+  });
+
+  it('pass a redirect through, wrap a plain result as JSON, and answer 502 for a function error', async () => {
+    const url = cloud.functionUrl('echo-url');
+    const redirect = await fetch(`${url}?to=${encodeURIComponent('http://example.com/x')}`, {
+      redirect: 'manual',
+    });
+    expect(redirect.status).toBe(302);
+    expect(redirect.headers.get('location')).toBe('http://example.com/x');
+    const plain = await fetch(`${url}?plain`);
+    expect(await plain.json()).toEqual({ plain: true });
+    const failed = await fetch(`${url}?fail`);
+    expect(failed.status).toBe(502);
+  });
+
+  it('answer 404 for a function URL that does not exist', async () => {
+    const response = await fetch(cloud.functionUrl('nope'));
+    expect(response.status).toBe(404);
   });
 });
 
