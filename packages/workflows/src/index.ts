@@ -21,13 +21,27 @@ export { type ExportWorkflowProps, exportWorkflow } from './export-workflow.ts';
 export { type ImportEventPattern, type ImportTrigger, importTrigger } from './import-trigger.ts';
 export { type ImportWorkflowProps, importWorkflow } from './import-workflow.ts';
 export { INTEGRATION } from './integration.ts';
+export { InvalidScheduleError } from './invalid-schedule-error.ts';
 export { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
+export { nextFireTimes } from './next-fire-times.ts';
 export {
   TRANSIENT_ECS_ERRORS,
   TRANSIENT_LAMBDA_ERRORS,
   TRANSIENT_SQS_ERRORS,
   TRANSIENT_STATUS_UPDATER_ERRORS,
 } from './retry.ts';
+export {
+  defineSchedules,
+  OPERATOR_EVENT_SOURCE,
+  type OperatorEventPattern,
+  operatorEventPattern,
+  SCHEDULE_FIRED,
+  SCHEDULES,
+  type ScheduleDefinition,
+  type ScheduleOptions,
+  type ScheduleRetryPolicy,
+  type ScheduleTarget,
+} from './schedules.ts';
 export {
   type WorkflowIntegration,
   WorkflowIntegrationError,
