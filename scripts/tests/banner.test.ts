@@ -35,6 +35,9 @@ const cloud: LocalCloud = {
     AWS_SECRET_ACCESS_KEY: 'local',
   },
   invoke: async () => ({ ok: true, requestId: 'r', durationMs: 1, payload: null }),
+  eventBusName: 'sidestep-local',
+  scheduler: undefined,
+  functionUrl: (name) => `${endpoint}/lambda-url/${name}/`,
   stepFunctions: createLocalStepFunctions({
     stateMachines: [
       {
