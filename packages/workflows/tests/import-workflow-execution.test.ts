@@ -3,6 +3,14 @@ import { type MailSendJob, MailSendJob as MailSendJobSchema, validate } from '@s
 import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
 import { type ImportWorkflowProps, importWorkflow, workflowIntegrations } from '../src/index.ts';
 import { lambdaError, lambdaServiceError, StatusUpdaterFake } from './status-updater-fake.ts';
+import {
+  environmentOf,
+  messageSender,
+  namedError,
+  type RunTaskInput,
+  runWorkflow,
+  stoppedTask,
+} from './workflow-run.ts';
 
 const props: ImportWorkflowProps = {
   statusUpdaterFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-status-updater',
@@ -19,13 +27,10 @@ const props: ImportWorkflowProps = {
 
 // Constructing a StateMachine validates the definition (~0.3 s): one instance serves every test; each
 // run gets its own fakes through the run options.
-/** aws-local-stepfunctions does not export its event type; it is what `run().eventLogs` yields. */
-type EventLog = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
-
 const definition = importWorkflow(props);
 const machine = new StateMachine(definition);
 // Backoff is the definition's business (asserted in import-workflow.test.ts); executions here do not wait for it.
-const noBackoff = Object.fromEntries(workflowIntegrations(definition).map(({ state }) => [state, 0]));
+const taskStates = workflowIntegrations(definition).map(({ state }) => state);
 
 /** The EventBridge event S3 sends for an upload (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html). */
 function objectCreated(key: string, options: { versionId?: string; etag?: string } = {}) {
@@ -56,28 +61,6 @@ function objectCreated(key: string, options: { versionId?: string; etag?: string
   };
 }
 
-type RunTaskInput = {
-  Cluster: string;
-  TaskDefinition: string;
-  LaunchType: string;
-  NetworkConfiguration: unknown;
-  Overrides: { ContainerOverrides: { Name: string; Environment: { Name: string; Value: string }[] }[] };
-};
-
-/** The Cause of a failed `ecs:runTask.sync`: the stopped task as DescribeTasks describes it (PascalCase keys). */
-function stoppedTask(exitCode: number) {
-  const error = new Error(
-    JSON.stringify({
-      LastStatus: 'STOPPED',
-      StopCode: 'EssentialContainerExited',
-      StoppedReason: 'Essential container in task exited',
-      Containers: [{ Name: 'batch-worker', ExitCode: exitCode, LastStatus: 'STOPPED' }],
-    }),
-  );
-  error.name = 'States.TaskFailed';
-  return error;
-}
-
 interface Cloud {
   status: StatusUpdaterFake;
   tasks: RunTaskInput[];
@@ -106,68 +89,26 @@ let executions = 0;
 /** Runs one execution against the fakes; resolves with its outcome and its event log. */
 async function execute(input: unknown, env: Cloud, executionName = `exec-${++executions}`) {
   const statusTask = env.status.invoke;
-  const execution = machine.run(input as never, {
-    context: {
-      Execution: {
-        Id: `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:${executionName}`,
+  return runWorkflow(
+    machine,
+    input,
+    `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:${executionName}`,
+    {
+      RegisterJob: statusTask,
+      StartJob: statusTask,
+      FinishJob: statusTask,
+      MarkFailed: statusTask,
+      ImportRows: (task) => {
+        const runTask = task as unknown as RunTaskInput;
+        env.tasks.push(runTask);
+        const jobId = environmentOf(runTask).JOB_ID ?? '';
+        env.worker(jobId, env.status);
+        return { Tasks: [{ LastStatus: 'STOPPED', Containers: [{ Name: 'batch-worker', ExitCode: 0 }] }] };
       },
+      NotifyCompleted: messageSender(env.mails, env.sendMailErrors),
+      NotifyFailed: messageSender(env.mails, env.sendMailErrors),
     },
-    overrides: {
-      taskResourceLocalHandlers: {
-        RegisterJob: statusTask,
-        StartJob: statusTask,
-        FinishJob: statusTask,
-        MarkFailed: statusTask,
-        ImportRows: (task) => {
-          const runTask = task as unknown as RunTaskInput;
-          env.tasks.push(runTask);
-          const jobId = environmentOf(runTask).JOB_ID ?? '';
-          env.worker(jobId, env.status);
-          return { Tasks: [{ LastStatus: 'STOPPED', Containers: [{ Name: 'batch-worker', ExitCode: 0 }] }] };
-        },
-        NotifyCompleted: sendMessage(env),
-        NotifyFailed: sendMessage(env),
-      },
-      retryIntervalOverrides: noBackoff,
-    },
-  });
-  let output: unknown;
-  let failure: ExecutionError | undefined;
-  try {
-    output = await execution.result;
-  } catch (error) {
-    if (!(error instanceof ExecutionError)) throw error;
-    failure = error;
-  }
-  const events: EventLog[] = [];
-  for await (const event of execution.eventLogs) events.push(event);
-  const statesEntered = events.flatMap((event) => (event.type === 'StateEntered' ? [event.state.name] : []));
-  const end = events.find((event) => event.type === 'ExecutionFailed' || event.type === 'ExecutionSucceeded');
-  return { output, failure, events, statesEntered, end };
-}
-
-function sendMessage(env: Cloud) {
-  return (input: unknown) => {
-    const { MessageBody } = input as { QueueUrl: string; MessageBody: unknown };
-    const error = env.sendMailErrors.shift();
-    if (error) throw error;
-    if (typeof MessageBody !== 'string')
-      throw new Error(`MessageBody must be a string, got ${typeof MessageBody}`);
-    env.mails.push(MessageBody);
-    return { MessageId: `msg-${env.mails.length}`, MD5OfMessageBody: 'd41d8cd98f00b204e9800998ecf8427e' };
-  };
-}
-
-/** A service integration error as Step Functions names them: `<Service>.<Exception>`. */
-function namedError(name: string, message: string): Error {
-  const error = new Error(message);
-  error.name = name;
-  return error;
-}
-
-function environmentOf(task: RunTaskInput): Record<string, string> {
-  return Object.fromEntries(
-    task.Overrides.ContainerOverrides[0]?.Environment.map((e) => [e.Name, e.Value]) ?? [],
+    taskStates,
   );
 }
 
