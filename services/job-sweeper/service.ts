@@ -1,0 +1,21 @@
+import { defineService } from '@sidestep/manifest';
+
+/**
+ * The job-sweeper's wiring: no queue. Its schedule (`stale-job-sweeper`, every 15 minutes, in
+ * `SCHEDULES` of @sidestep/workflows) and the operator rule that fires it by hand invoke it with `{}`.
+ * It reads and writes the jobs ledger and sends failure mails to the mail queue. It also needs
+ * `NOTIFY_ADDRESS` (who gets an import's failure mail, as the import workflow's `notifyAddress`),
+ * which differs per environment and so is set by infra and the local cloud, not here.
+ */
+export const service = defineService({
+  name: 'job-sweeper',
+  description: 'Fails jobs stuck running past their deadline and queues one failure mail for each',
+  handler: 'index.handler',
+  memoryMb: 256,
+  timeoutSeconds: 60,
+  reservedConcurrency: 1,
+  permissions: [
+    { resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] },
+    { resource: 'mail-queue', actions: ['sqs:SendMessage'] },
+  ],
+});

@@ -1,0 +1,26 @@
+import { connectPostgres, type Database } from '@sidestep/db/postgres';
+import { resolveDatabaseUrl } from '@sidestep/runtime';
+import { ProducerMailQueue } from './adapters/mail-queue.ts';
+import { loadConfig } from './config.ts';
+import { createSweeperHandler } from './create-sweeper-handler.ts';
+
+// Cold start: the environment is checked once, so a function that cannot reach its database or its
+// mail queue fails at init naming the variable.
+const config = loadConfig();
+
+// The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
+let database: Promise<Database> | undefined;
+const connect = () => {
+  database ??= resolveDatabaseUrl().then((url) => connectPostgres({ url, max: 1 }));
+  database.catch(() => {
+    database = undefined; // a failed connect is retried by the next invocation, not cached
+  });
+  return database;
+};
+
+/** The job-sweeper's Lambda handler (image CMD `index.handler`), invoked by its schedule. */
+export const handler = createSweeperHandler({
+  database: connect,
+  mailQueue: ProducerMailQueue.forQueue(config.mailQueueUrl),
+  notifyAddress: config.notifyAddress,
+});

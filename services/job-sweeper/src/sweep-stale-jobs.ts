@@ -1,0 +1,141 @@
+import type { MailSendJobInput, SweepStaleJobsOutput, SweptJob } from '@sidestep/contracts';
+import type { Database } from '@sidestep/db/postgres';
+import {
+  deadlineMissedReason,
+  fireJobEvent,
+  JOB_COLUMNS,
+  type JobRow,
+} from '@sidestep/status-updater/jobs-ledger';
+import { failureMail, failureMailId } from './domain/failure-mail.ts';
+import { FailureMailInvalidError, FailureMailNotQueuedError } from './errors.ts';
+
+/** What became of one mail handed to the {@link MailQueue}. */
+export type MailQueueResult =
+  | { readonly status: 'sent'; readonly id: string }
+  | { readonly status: 'invalid'; readonly id: string; readonly field: string; readonly message: string }
+  | { readonly status: 'failed'; readonly id: string; readonly message: string };
+
+/** Where failure mails go: the mail job queue (`@sidestep/producer` in production, a fake in tests). */
+export interface MailQueue {
+  /** Queues the mails; one result per mail, in order. */
+  send(mails: readonly MailSendJobInput[]): Promise<readonly MailQueueResult[]>;
+}
+
+/** What {@link sweepStaleJobs} needs besides the ledger and the mail queue. */
+export interface SweepOptions {
+  /** The sweep's time: jobs whose deadline is before it are stale. Tests pass a virtual clock. */
+  readonly now: Date;
+  /** Recorded as who fired `fail` in the audit trail, e.g. `job-sweeper:<Lambda request id>`. */
+  readonly sweeperId: string;
+  /** Who gets an import's failure mail (the import workflow's `notifyAddress`). */
+  readonly notifyAddress: string;
+  /** Jobs failed per sweep at most; the rest wait for the next one. @default 100 */
+  readonly limit?: number;
+}
+
+interface PendingMailRow {
+  id: string;
+  kind: JobRow['kind'];
+  file_name: string | null;
+  requested_by: string | null;
+  error: string | null;
+  deadline_at: Date;
+}
+
+/**
+ * One sweep of the jobs ledger:
+ *
+ * 1. In one transaction, every job `running` past its `deadline_at` (at most `limit`, oldest deadline
+ *    first) gets the `fail` event through the status-updater's ledger (`fireJobEvent`: the same
+ *    transition table, the same `job_transitions` audit row, fired by `sweeperId`), with the reason
+ *    "no progress before the deadline (<deadline>)" and `swept_at = now`. `FOR UPDATE SKIP LOCKED`:
+ *    a job its workflow is moving right now is left to the next sweep rather than waited for.
+ * 2. Every swept job whose failure mail is not queued yet (this sweep's, or an earlier sweep's that
+ *    died before queuing) gets its `import.failed` / `export.failed` mail queued, then
+ *    `sweep_mail_queued_at` set. A job is failed once (it is no longer `running`) and mailed once
+ *    (the mail's id is `<template>:<jobId>`, the key the mail-dispatcher sends once per).
+ *
+ * @throws {FailureMailNotQueuedError} some mails could not be queued (transient; they stay pending).
+ * @throws {FailureMailInvalidError} a mail breaks the contract (permanent; the others were queued).
+ */
+export async function sweepStaleJobs(
+  db: Database,
+  mailQueue: MailQueue,
+  options: SweepOptions,
+): Promise<SweepStaleJobsOutput> {
+  const limit = options.limit ?? 100;
+  const failed = await db.transaction(async (tx) => {
+    const stale = await tx.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs
+       WHERE state = 'running' AND deadline_at < $1
+       ORDER BY deadline_at, id
+       LIMIT $2
+       FOR UPDATE SKIP LOCKED`,
+      [options.now, limit],
+    );
+    const swept: SweptJob[] = [];
+    for (const job of stale.rows) {
+      // The partial query guarantees a deadline; the guard keeps the types honest.
+      if (job.deadline_at === null) continue;
+      const reason = deadlineMissedReason(job.deadline_at);
+      await fireJobEvent(tx, job, 'fail', {
+        firedBy: options.sweeperId,
+        reason,
+        sweptAt: options.now,
+        data: { deadlineAt: job.deadline_at.toISOString(), sweptAt: options.now.toISOString() },
+      });
+      swept.push(sweptJob(job.id, job.kind, job.deadline_at, reason));
+    }
+    return swept;
+  });
+
+  // The pending mails are claimed with their rows locked for the send and the mark, so two sweeps
+  // running at once (a manual fire during a scheduled one) do not queue one mail twice. A crash
+  // between the send and the commit leaves the mail pending: the next sweep queues it again with the
+  // same id, which the mail-dispatcher sends once.
+  const { mailed, notQueued, invalid } = await db.transaction(async (tx) => {
+    const pending = await tx.query<PendingMailRow>(
+      `SELECT id, kind, file_name, requested_by, error, deadline_at FROM jobs
+       WHERE swept_at IS NOT NULL AND sweep_mail_queued_at IS NULL
+       ORDER BY swept_at, id
+       LIMIT $1
+       FOR UPDATE SKIP LOCKED`,
+      [limit],
+    );
+    const jobs = pending.rows.map((row) => {
+      const reason = row.error ?? deadlineMissedReason(row.deadline_at);
+      return {
+        job: sweptJob(row.id, row.kind, row.deadline_at, reason),
+        mail: failureMail(
+          { jobId: row.id, kind: row.kind, fileName: row.file_name, requestedBy: row.requested_by, reason },
+          options.notifyAddress,
+        ),
+      };
+    });
+    const results = jobs.length > 0 ? await mailQueue.send(jobs.map(({ mail }) => mail)) : [];
+    const sent: SweptJob[] = [];
+    const failures: { jobId: string; reason: string }[] = [];
+    let refused: FailureMailInvalidError | undefined;
+    results.forEach((result, index) => {
+      const entry = jobs[index];
+      if (!entry) return;
+      if (result.status === 'sent') sent.push(entry.job);
+      else if (result.status === 'failed') failures.push({ jobId: entry.job.jobId, reason: result.message });
+      else refused ??= new FailureMailInvalidError(entry.job.jobId, result.field, result.message);
+    });
+    if (sent.length > 0) {
+      await tx.query('UPDATE jobs SET sweep_mail_queued_at = $2 WHERE id = ANY($1)', [
+        sent.map((job) => job.jobId),
+        options.now,
+      ]);
+    }
+    return { mailed: sent, notQueued: failures, invalid: refused };
+  });
+  if (notQueued.length > 0) throw new FailureMailNotQueuedError(notQueued);
+  if (invalid) throw invalid;
+  return { sweptAt: options.now.toISOString(), failed, mailed };
+}
+
+function sweptJob(jobId: string, kind: SweptJob['kind'], deadlineAt: Date, reason: string): SweptJob {
+  return { jobId, kind, deadlineAt: deadlineAt.toISOString(), reason, mailId: failureMailId(kind, jobId) };
+}

@@ -1,0 +1,128 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { MailSendJob, validate } from '@sidestep/contracts';
+import type { Database } from '@sidestep/db/postgres';
+import { describeEachDatabase } from '@sidestep/db/testing';
+import { Producer } from '@sidestep/producer';
+import type { Context } from 'aws-lambda';
+import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { ProducerMailQueue } from '../src/adapters/mail-queue.ts';
+import { createSweeperHandler, type SweeperHandler } from '../src/create-sweeper-handler.ts';
+
+const silent = new Logger({ logLevel: 'SILENT' });
+const context = (requestId: string) =>
+  ({ awsRequestId: requestId, functionName: 'sidestep-test-job-sweeper' }) as unknown as Context;
+
+let server: FauxqsServer;
+let sqs: SQSClient;
+beforeAll(async () => {
+  server = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
+  sqs = new SQSClient({
+    endpoint: `http://127.0.0.1:${server.port}`,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+});
+afterAll(async () => {
+  sqs.destroy();
+  await server.stop();
+});
+
+async function receiveAll(queueUrl: string): Promise<unknown[]> {
+  const bodies: unknown[] = [];
+  for (;;) {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
+    if (Messages.length === 0) return bodies;
+    bodies.push(...Messages.map((message) => JSON.parse(message.Body as string)));
+  }
+}
+
+describeEachDatabase('job-sweeper handler', (open) => {
+  let db: Database;
+  let queueUrl: string;
+  let clock: Date;
+  let handler: SweeperHandler;
+  beforeAll(async () => {
+    db = await open();
+    ({ QueueUrl: queueUrl = '' } = await sqs.send(
+      new CreateQueueCommand({ QueueName: `sidestep-test-mail-${Math.random().toString(36).slice(2)}` }),
+    ));
+    clock = new Date();
+    handler = createSweeperHandler({
+      database: async () => db,
+      mailQueue: new ProducerMailQueue(new Producer({ queueUrl, sqs })),
+      notifyAddress: 'ops@example.com',
+      now: () => clock, // the virtual clock the schedule's ticks are driven by
+      logger: silent,
+    });
+  });
+  afterAll(() => db.close());
+
+  it('fails a stuck export once and queues its export.failed mail once, invoked twice per tick', async () => {
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, started_at, deadline_at)
+       VALUES ('exp_h1', 'export', 'running', 'req-h1', 'asker@example.com', 'users-x', 'arn:e:h1', $1, $2)`,
+      [clock, new Date(clock.getTime() + 2 * 3600_000)],
+    );
+    // Before the deadline: nothing to do, however often the schedule fires.
+    expect(await handler({}, context('r1'))).toMatchObject({ failed: [], mailed: [] });
+    expect(await handler({}, context('r1'))).toMatchObject({ failed: [], mailed: [] });
+
+    clock = new Date(clock.getTime() + 2 * 3600_000 + 15 * 60_000);
+    const first = await handler({}, context('r2'));
+    const second = await handler({}, context('r2')); // the scheduler's at-least-once delivery
+    expect(first.failed.map((job) => job.jobId)).toEqual(['exp_h1']);
+    expect(first.mailed.map((job) => job.mailId)).toEqual(['export.failed:exp_h1']);
+    expect(second).toMatchObject({ failed: [], mailed: [] });
+
+    const bodies = await receiveAll(queueUrl);
+    expect(bodies).toHaveLength(1);
+    const mail = validate(MailSendJob, bodies[0]);
+    expect(mail).toMatchObject({
+      id: 'export.failed:exp_h1',
+      payload: { template: 'export.failed', to: 'asker@example.com', idempotencyKey: 'export.failed:exp_h1' },
+    });
+    expect(mail.payload.params).toMatchObject({
+      reason: expect.stringMatching(/^no progress before the deadline \(/),
+    });
+    const { rows } = await db.query('SELECT execution_id FROM job_transitions WHERE job_id = $1', ['exp_h1']);
+    expect(rows).toEqual([{ execution_id: 'job-sweeper:r2' }]);
+  });
+
+  it('refuses an input that is not an object, naming it', async () => {
+    await expect(handler('sweep!', context('r3'))).rejects.toMatchObject({ name: 'ContractValidationError' });
+  });
+
+  it('reports a mail queue it cannot reach as the retryable FailureMailNotQueuedError, leaving the mail pending', async () => {
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, deadline_at)
+       VALUES ('imp_h2', 'import', 'running', 'b', 'imports/h2.csv', 'v1', 'h2.csv', 'arn:e:h2', $1)`,
+      [new Date(clock.getTime() - 1)],
+    );
+    const unreachable = createSweeperHandler({
+      database: async () => db,
+      mailQueue: new ProducerMailQueue(
+        new Producer({ queueUrl: `${queueUrl}-missing`, sqs, maxAttempts: 1, baseDelayMs: 1 }),
+      ),
+      notifyAddress: 'ops@example.com',
+      now: () => clock,
+      logger: silent,
+    });
+    await expect(unreachable({}, context('r4'))).rejects.toMatchObject({
+      name: 'FailureMailNotQueuedError',
+      permanent: false,
+      jobIds: ['imp_h2'],
+    });
+    const after = await handler({}, context('r5'));
+    expect(after).toMatchObject({ failed: [], mailed: [expect.objectContaining({ jobId: 'imp_h2' })] });
+    expect(await receiveAll(queueUrl)).toEqual([
+      expect.objectContaining({
+        id: 'import.failed:imp_h2',
+        payload: expect.objectContaining({ to: 'ops@example.com' }),
+      }),
+    ]);
+  });
+});
