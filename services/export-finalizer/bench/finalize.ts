@@ -1,0 +1,117 @@
+// The export-finalizer's benchmark: S3 requests, bytes moved through the function and peak RSS
+// against the number of parts and the bytes of an export. Parts are stored gzip (level 0, so their
+// size is what the scenario says) in fauxqs as the local cloud runs it; each finalize runs in a child
+// process (bench/finalize-run.ts) whose VmHWM is reported. Writes bench/results.json and prints a
+// Markdown table. Run: ../../node_modules/.bin/node bench/finalize.ts
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { startAwsEndpoint } from '@sidestep/local-cloud';
+
+const MiB = 1024 * 1024;
+const BUCKET = 'sidestep-bench-exports';
+const HEADER = 'external_id,email,name,attributes,created_at,updated_at\n';
+const SCENARIOS: readonly { parts: number; partMiB: number; lastMiB?: number }[] = [
+  { parts: 1, partMiB: 6 },
+  { parts: 4, partMiB: 6 },
+  { parts: 16, partMiB: 6 },
+  { parts: 4, partMiB: 24 },
+  { parts: 8, partMiB: 24 },
+  { parts: 64, partMiB: 0.25 },
+];
+
+/** Data rows of ~100 bytes filling `mib` MiB of CSV; returns the text and the row count. */
+function csvRows(mib: number, from: number): { text: string; rows: number } {
+  let text = '';
+  let rows = 0;
+  while (text.length < mib * MiB) {
+    const n = from + rows;
+    text += `u${n},u${n}@example.com,User ${n},"{""n"": ${n}}",2026-11-01 00:00:00+00,2026-11-02 00:00:00+00\n`;
+    rows += 1;
+  }
+  return { text, rows };
+}
+
+const endpoint = await startAwsEndpoint({ port: 0 });
+const s3 = new S3Client({
+  endpoint: endpoint.url,
+  region: 'us-east-1',
+  forcePathStyle: true,
+  credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+});
+await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+
+const results = [];
+for (const [index, scenario] of SCENARIOS.entries()) {
+  const jobId = `exp_bench${index + 1}`;
+  const body = csvRows(scenario.partMiB, 0);
+  const parts = [];
+  for (let p = 0; p < scenario.parts; p += 1) {
+    const gz = gzipSync(p === 0 ? HEADER + body.text : body.text, { level: 0 });
+    const key = `exports/${jobId}/parts/part-${String(p + 1).padStart(5, '0')}.csv.gz`;
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: gz }));
+    parts.push({
+      key,
+      rows: body.rows,
+      bytes: gz.length,
+      sha256: createHash('sha256').update(gz).digest('hex'),
+    });
+  }
+  const manifest = {
+    version: 1,
+    jobId,
+    header: true,
+    columns: HEADER.trim().split(','),
+    parts,
+    rows: parts.reduce((sum, part) => sum + part.rows, 0),
+    bytes: parts.reduce((sum, part) => sum + part.bytes, 0),
+  };
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: BUCKET,
+      Key: `exports/${jobId}/parts/manifest.json`,
+      Body: JSON.stringify(manifest),
+    }),
+  );
+  const child = spawn(
+    process.execPath,
+    [join(import.meta.dirname, 'finalize-run.ts'), endpoint.url, BUCKET, jobId],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (data: string) => {
+    out += data;
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (code !== 0) throw new Error(`finalize of ${jobId} failed (exit ${code})`);
+  const run = JSON.parse(out.trim().split('\n').at(-1) as string);
+  results.push({ ...scenario, totalMiB: Math.round((manifest.bytes / MiB) * 10) / 10, ...run });
+  // Free the emulator's memory for the next scenario.
+  for (const part of parts) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: part.key }));
+  await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `exports/${jobId}/bench.csv.gz` }));
+}
+s3.destroy();
+await endpoint.stop();
+
+writeFileSync(
+  join(import.meta.dirname, 'results.json'),
+  `${JSON.stringify({ node: process.version, date: new Date().toISOString(), results }, null, 2)}\n`,
+);
+process.stdout.write(
+  '| parts | part MiB | total MiB | rows | S3 requests | copies | uploads (MiB) | read to check (MiB) | ms | MiB/s checked | peak RSS MiB |\n',
+);
+process.stdout.write('| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n');
+for (const r of results) {
+  const total = Object.values(r.requests as Record<string, number>).reduce((a, b) => a + b, 0);
+  const detail = Object.entries(r.requests as Record<string, number>)
+    .map(([op, n]) => `${op} ${n}`)
+    .join(', ');
+  process.stdout.write(
+    `| ${r.parts} | ${r.partMiB} | ${r.totalMiB} | ${r.rows} | ${total} (${detail}) | ${r.stats.copiedParts} | ${r.stats.uploadedParts} (${(r.stats.uploadedBytes / MiB).toFixed(1)}) | ${(r.stats.checkedBytes / MiB).toFixed(1)} | ${r.durationMs} | ${Math.round(r.stats.checkedBytes / MiB / (r.durationMs / 1000))} | ${r.peakRssMiB} |\n`,
+  );
+}
