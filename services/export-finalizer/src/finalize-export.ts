@@ -409,7 +409,10 @@ class PartHasher {
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` at once; the first failure stops new starts and is thrown. */
+/**
+ * Runs `fn` over `items` with at most `limit` at once; the first failure stops new starts and is
+ * thrown. Fifteen lines rather than a dependency (p-limit) for the one place that needs it.
+ */
 async function eachLimit<T>(
   items: readonly T[],
   limit: number,

@@ -1,5 +1,12 @@
+import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type AwsEndpoint, startAwsEndpoint } from '@sidestep/local-cloud';
 import { S3ExportStore, storageError } from '../src/adapters/s3.ts';
@@ -150,6 +157,23 @@ describe('finalizeExport against fauxqs S3', () => {
     expect(final).toMatchObject({ rows: 30, sha256: result.output.sha256, columns: COLUMNS, parts: 2 });
   }, 30_000);
 
+  it('combines again when the worker re-ran with other parts, or the object was replaced', async () => {
+    const { jobId, written, result } = await finalizeAndCheck([{ rows: 10 }, { rows: 20 }]);
+    const input = { jobId, bucket: BUCKET, manifestKey: written.manifestKey, fileName: 'users-2026-11-24' };
+    // The worker ran again (a redriven export): new parts, new manifest.
+    const rerun = await writeExport(s3, BUCKET, jobId, [{ rows: 7 }]);
+    const second = await finalizeExport(store, input, options);
+    expect(second.stats.outcome).toBe('finalized');
+    expect(second.output.rows).toBe(7);
+    expect(second.output.sha256).not.toBe(result.output.sha256);
+    expect(gunzipSync(await objectBytes(second.output.key)).toString()).toBe(rerun.csv);
+    // Someone overwrote the combined object: the recorded ETag no longer matches, so it is rebuilt.
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: second.output.key, Body: 'tampered' }));
+    const third = await finalizeExport(store, input, options);
+    expect(third.stats.outcome).toBe('finalized');
+    expect(gunzipSync(await objectBytes(third.output.key)).toString()).toBe(rerun.csv);
+  }, 30_000);
+
   describe('refuses', () => {
     async function refused(jobId: string, manifestKey: string) {
       const error = await finalizeExport(
@@ -261,8 +285,6 @@ describe('finalizeExport against fauxqs S3', () => {
     it('a part that is not gzip', async () => {
       const jobId = newJobId();
       const { manifest, manifestKey } = await writeExport(s3, BUCKET, jobId, [{ rows: 5 }]);
-      const { createHash } = await import('node:crypto');
-      const { PutObjectCommand } = await import('@aws-sdk/client-s3');
       const body = Buffer.from(`${HEADER}\nplain,text\n`);
       const part = manifest.parts[0] as (typeof manifest.parts)[0];
       await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: part.key, Body: body }));

@@ -1,0 +1,49 @@
+import { describe, expect, it } from '@jest/globals';
+import { loadConfig, resolveSigningKey } from '../src/config.ts';
+
+const base = { DOWNLOAD_BASE_URL: 'https://dl.example.com/exports', DOWNLOAD_SIGNING_KEY: 'k'.repeat(32) };
+
+describe('loadConfig', () => {
+  it('reads the download settings with their defaults: links live 7 days, redirects 5 minutes', () => {
+    expect(loadConfig(base)).toEqual({
+      downloadBaseUrl: 'https://dl.example.com/exports',
+      signingKey: { value: 'k'.repeat(32) },
+      linkTtlSeconds: 604_800,
+      redirectTtlSeconds: 300,
+      exportsBucket: undefined,
+      s3ForcePathStyle: false,
+    });
+    expect(
+      loadConfig({ ...base, AWS_S3_FORCE_PATH_STYLE: 'true', EXPORTS_BUCKET: 'sidestep-local-exports' }),
+    ).toMatchObject({ s3ForcePathStyle: true, exportsBucket: 'sidestep-local-exports' });
+  });
+
+  it('names a missing base URL, and a signing key given neither way', () => {
+    expect(() => loadConfig({ DOWNLOAD_SIGNING_KEY: 'k'.repeat(32) })).toThrow(
+      expect.objectContaining({ name: 'ConfigError', field: 'DOWNLOAD_BASE_URL' }),
+    );
+    expect(() => loadConfig({ DOWNLOAD_BASE_URL: base.DOWNLOAD_BASE_URL })).toThrow(
+      expect.objectContaining({ name: 'ConfigError', field: 'DOWNLOAD_SIGNING_KEY' }),
+    );
+  });
+
+  it('refuses a short signing key and a link lifetime beyond 30 days', () => {
+    expect(() => loadConfig({ ...base, DOWNLOAD_SIGNING_KEY: 'short' })).toThrow(
+      expect.objectContaining({ field: 'DOWNLOAD_SIGNING_KEY' }),
+    );
+    expect(() => loadConfig({ ...base, DOWNLOAD_LINK_TTL_SECONDS: String(31 * 86_400) })).toThrow(
+      expect.objectContaining({ field: 'DOWNLOAD_LINK_TTL_SECONDS' }),
+    );
+  });
+
+  it('takes the key from the secret on AWS', async () => {
+    const config = loadConfig({
+      DOWNLOAD_BASE_URL: base.DOWNLOAD_BASE_URL,
+      DOWNLOAD_SIGNING_KEY_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:dl',
+    });
+    expect(config.signingKey).toEqual({
+      secretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:dl',
+    });
+    expect(await resolveSigningKey({ value: 'v'.repeat(32) })).toBe('v'.repeat(32));
+  });
+});
