@@ -405,7 +405,7 @@ function markdown(): string {
     "- **psql \\copy + merge**: psql doing the worker's database work: `\\copy` into a temporary staging table, then the same `INSERT ... ON CONFLICT (external_id) DO UPDATE` into an empty `users`, one transaction.",
     '- **worker**: the exact task bundle (`dist/index.mjs`) as a child process: GetObject stream from the local S3 (fauxqs) -> csv-parse -> row validation -> per 2 MiB chunk `COPY` into a temporary staging table and the upsert into `users` (empty before each run) -> job counts, one transaction.',
     '',
-    "Wall time from process spawn to exit for all three; peak RSS is the process's own (`getrusage` max RSS; PostgreSQL's memory is not counted for any).",
+    "Wall time from process spawn to exit for all three. Peak RSS is each client process's own (the worker's `VmHWM`, psql's from GNU time); PostgreSQL's memory is not counted for any.",
     '',
     '| rows | file | psql \\copy | psql \\copy + merge | worker | worker / psql \\copy | worker / psql \\copy + merge | worker peak RSS | psql peak RSS |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
