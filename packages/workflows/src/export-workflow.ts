@@ -5,7 +5,7 @@ import { failurePath, MARK_FAILED } from './failure-path.ts';
 import { INTEGRATION } from './integration.ts';
 import { type MailRecipient, mailEnvelope, sendMail } from './mail-envelope.ts';
 import { requireStrings } from './require-strings.ts';
-import { retry, TRANSIENT_LAMBDA_ERRORS } from './retry.ts';
+import { retry, TRANSIENT_EXPORT_FINALIZER_ERRORS, TRANSIENT_LAMBDA_ERRORS } from './retry.ts';
 import { statusUpdate } from './status-update.ts';
 
 /** Where the export workflow's tasks run. Every value may be a Terraform token: it is copied verbatim. */
@@ -219,9 +219,9 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
           'downloadExpiresAt.$': '$.Payload.downloadExpiresAt',
         },
         ResultPath: '$.finalized',
-        // Only the Lambda service's errors: the finalizer is idempotent, but its own errors (a part
+        // The Lambda service's errors and S3 being unavailable; the finalizer's other errors (a part
         // missing or corrupt) are permanent and a retry would fail the same way.
-        Retry: [retry(TRANSIENT_LAMBDA_ERRORS, 2, 6)],
+        Retry: [retry(TRANSIENT_LAMBDA_ERRORS, 2, 6), retry(TRANSIENT_EXPORT_FINALIZER_ERRORS, 5, 3)],
         Catch: toMarkFailed,
         Next: 'FinishJob',
       },

@@ -26,6 +26,7 @@ export { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
 export { nextFireTimes } from './next-fire-times.ts';
 export {
   TRANSIENT_ECS_ERRORS,
+  TRANSIENT_EXPORT_FINALIZER_ERRORS,
   TRANSIENT_LAMBDA_ERRORS,
   TRANSIENT_SQS_ERRORS,
   TRANSIENT_STATUS_UPDATER_ERRORS,

@@ -22,6 +22,14 @@ export const TRANSIENT_LAMBDA_ERRORS = [
 export const TRANSIENT_STATUS_UPDATER_ERRORS = ['JobLedgerUnavailableError'] as const;
 
 /**
+ * Errors the export-finalizer reports as transient: S3 throttled it, answered 5xx or could not be
+ * reached; it aborted its multipart upload and reported nothing, so the same step retried starts over
+ * (the finalizer is idempotent). Its other errors (a part missing or corrupt, a result that fails its
+ * check) are permanent.
+ */
+export const TRANSIENT_EXPORT_FINALIZER_ERRORS = ['ExportStorageUnavailableError'] as const;
+
+/**
  * ECS API errors while starting the task (capacity, throttling, service faults), retried. A task that
  * ran and stopped with a non-zero exit fails with `States.TaskFailed` and is NOT retried: the worker
  * exits non-zero for bad input (a bad header, too many rejected rows), which a retry cannot fix.

@@ -341,19 +341,25 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['export.failed']);
   });
 
-  it('retries a transient Lambda error of the finalizer, then exports', async () => {
+  it('retries a transient Lambda error and S3 being unavailable in the finalizer, then exports', async () => {
     let attempts = 0;
     const env = cloud({
       finalizer: (input) => {
         attempts += 1;
         if (attempts === 1) throw lambdaServiceError('Lambda.TooManyRequestsException');
+        if (attempts === 2) {
+          throw lambdaError(
+            'ExportStorageUnavailableError',
+            'S3 UploadPartCopy failed: SlowDown: Please reduce your request rate',
+          );
+        }
         return finalized(input);
       },
     });
     const run = await execute(pipeInput(request('req-7')), env);
 
     expect(run.failure).toBeUndefined();
-    expect(env.finalizations).toHaveLength(2);
+    expect(env.finalizations).toHaveLength(3);
     expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['export.ready']);
   });
 

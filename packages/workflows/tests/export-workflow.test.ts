@@ -10,6 +10,7 @@ import {
   type State,
   type TaskState,
   TRANSIENT_ECS_ERRORS,
+  TRANSIENT_EXPORT_FINALIZER_ERRORS,
   TRANSIENT_LAMBDA_ERRORS,
   TRANSIENT_SQS_ERRORS,
   TRANSIENT_STATUS_UPDATER_ERRORS,
@@ -131,6 +132,7 @@ describe('exportWorkflow', () => {
       ...TRANSIENT_LAMBDA_ERRORS,
       ...TRANSIENT_STATUS_UPDATER_ERRORS,
       ...TRANSIENT_ECS_ERRORS,
+      ...TRANSIENT_EXPORT_FINALIZER_ERRORS,
       ...TRANSIENT_SQS_ERRORS,
     ]);
     for (const [name, state] of tasks) {
