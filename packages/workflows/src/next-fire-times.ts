@@ -313,12 +313,13 @@ function ratePeriod(expression: string, body: string): number {
   const value = Number(match?.[1]);
   const unit = match?.[2] ?? '';
   const period = RATE_UNITS[unit];
-  // Scheduler wants the singular for 1 and the plural otherwise: `rate(1 hour)`, `rate(5 hours)`.
-  if (!match || period === undefined || value < 1 || (value === 1) !== !unit.endsWith('s')) {
+  // Scheduler documents the plural units (`minutes | hours | days`); EventBridge rules require the
+  // singular for 1 (`rate(1 hour)`). Both are taken for 1; a singular with any other value is refused.
+  if (!match || period === undefined || value < 1 || (value !== 1 && !unit.endsWith('s'))) {
     throw new InvalidScheduleError(
       'expression',
       expression,
-      'must be rate(<value> <unit>) with unit minute(s), hour(s) or day(s), singular only for 1',
+      'must be rate(<value> <unit>) with unit minutes, hours or days (minute, hour, day for 1)',
     );
   }
   return value * period;
@@ -331,7 +332,7 @@ function ratePeriod(expression: string, body: string): number {
  *   lists, ranges, `/` steps, month and weekday names, `L`, `W`, `LW`, `<d>L` and `<d>#<k>`;
  *   day-of-week 1 = SUN .. 7 = SAT; a minute skipped by a daylight-saving change is skipped, a
  *   repeated one fires once.
- * - `rate(<value> minute(s)|hour(s)|day(s))`: every period, at multiples of the period since the Unix
+ * - `rate(<value> minutes|hours|days)` (or `minute`, `hour`, `day` for 1): every period, at multiples of the period since the Unix
  *   epoch (`rate(15 minutes)` fires at :00, :15, :30, :45). Scheduler counts from when the schedule
  *   was created instead; the epoch makes local firing times independent of when the cloud started.
  * - `at(yyyy-mm-ddThh:mm:ss)`: once, at that wall-clock time in `timezone`.

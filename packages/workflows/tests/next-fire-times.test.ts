@@ -106,6 +106,9 @@ describe('nextFireTimes: rate and at', () => {
     expect(iso(nextFireTimes('rate(1 day)', 'UTC', at('2026-11-24T10:07:00Z'), 1))).toEqual([
       '2026-11-25T00:00:00.000Z',
     ]);
+    expect(nextFireTimes('rate(1 hours)', 'UTC', at('2026-11-24T10:07:00Z'), 1)).toEqual(
+      nextFireTimes('rate(1 hour)', 'UTC', at('2026-11-24T10:07:00Z'), 1),
+    );
   });
 
   it('fires at() once, in the time zone', () => {
@@ -129,7 +132,6 @@ describe('nextFireTimes: refusals', () => {
       ['cron(0 3 ? * 2#6 *)', 'expression.day-of-week'],
       ['cron(0 3 * * ? 2300)', 'expression.year'],
       ['cron(0 ? * * ? *)', 'expression.hours'],
-      ['rate(1 minutes)', 'expression'],
       ['rate(5 minute)', 'expression'],
       ['rate(0 minutes)', 'expression'],
       ['rate(2 weeks)', 'expression'],
