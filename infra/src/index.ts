@@ -7,6 +7,7 @@ export {
 } from './config.ts';
 export { BatchTask, type BatchTaskProps, type TaskNetworkConfig } from './constructs/batch-task.ts';
 export { EventBus, type EventBusProps } from './constructs/event-bus.ts';
+export { ExportDownload, type ExportDownloadProps } from './constructs/export-download.ts';
 export {
   EXPORT_PART_TAG,
   EXPORTS_PREFIX,

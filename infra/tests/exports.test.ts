@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { task as batchWorker } from '@sidestep/batch-worker/task';
 import { defineService, defineTask } from '@sidestep/manifest';
+import { defineSchedules, exportWorkflow, SCHEDULES } from '@sidestep/workflows';
 import { TerraformStack, Testing } from 'cdktn';
 import {
   type EnvironmentConfig,
@@ -193,7 +194,7 @@ describe('mail-queue permission', () => {
     const create = () =>
       new SidestepStack(Testing.app(), 'sidestep-staging', {
         config: staging,
-        services: SERVICES.filter((m) => !m.queue).concat(sweeperLike),
+        services: SERVICES.filter((m) => !m.queue && m.name !== 'job-sweeper').concat(sweeperLike),
       });
     expect(create).toThrow(InfraConfigError);
     expect(create).toThrow(/^sweeper-like\.permissions:/);
@@ -202,12 +203,13 @@ describe('mail-queue permission', () => {
 
 describe('BatchTask with the exports-bucket permission', () => {
   it('grants the task role the actions and leaves a variable the runs pass as input to them', () => {
+    // The batch-worker's manifest as F2 declares it: EXPORTS_BUCKET is an input the export workflow passes.
     const exporter = defineTask({
       ...batchWorker,
       inputs: { ...batchWorker.inputs, EXPORTS_BUCKET: 'Bucket the parts are written to' },
       permissions: [
-        ...batchWorker.permissions,
-        { resource: 'exports-bucket', actions: ['s3:PutObject', 's3:PutObjectTagging'] },
+        ...batchWorker.permissions.filter((p) => p.resource !== 'exports-bucket'),
+        { resource: 'exports-bucket', actions: ['s3:PutObject'] },
       ],
     });
     const synthesized = JSON.parse(
@@ -219,12 +221,211 @@ describe('BatchTask with the exports-bucket permission', () => {
     expect(statements(synthesized, 'sidestep-staging-batch-worker-task')).toContainEqual({
       Sid: 'ManifestExportsBucket',
       Effect: 'Allow',
-      Action: ['s3:PutObject', 's3:PutObjectTagging'],
+      Action: ['s3:PutObject'],
       Resource: `\${${exportsAddress}.arn}/exports/*`,
     });
     const [, definition] = one(synthesized, 'aws_ecs_task_definition');
     const names = JSON.parse(definition.container_definitions)[0].environment.map((v: Json) => v.name);
     expect(names).toContain('IMPORTS_BUCKET');
     expect(names).not.toContain('EXPORTS_BUCKET');
+  });
+});
+
+const ref = (address: string, attribute: string) => `\${${address}.${attribute}}`;
+
+describe('SidestepStack (export workflow in staging)', () => {
+  const [machineAddress, machine] = one(tf, 'aws_sfn_state_machine', { name: 'sidestep-staging-export' });
+  const [statusUpdater] = one(tf, 'aws_lambda_function', {
+    function_name: 'sidestep-staging-status-updater',
+  });
+  const [finalizer] = one(tf, 'aws_lambda_function', { function_name: 'sidestep-staging-export-finalizer' });
+  const [mailQueue] = one(tf, 'aws_sqs_queue', { name: 'sidestep-staging-mail' });
+  const [cluster] = one(tf, 'aws_ecs_cluster');
+  const [taskDefinition] = one(tf, 'aws_ecs_task_definition');
+
+  it('deploys exactly the definition the workflow package builds, with the stack’s references', () => {
+    expect(JSON.parse(machine.definition)).toEqual(
+      exportWorkflow({
+        statusUpdaterFunctionArn: ref(statusUpdater, 'arn'),
+        batchWorker: {
+          clusterArn: ref(cluster, 'arn'),
+          taskDefinitionArn: ref(taskDefinition, 'arn'),
+          containerName: batchWorker.containerName,
+          subnetIds: ['subnet-a'],
+          securityGroupIds: ['sg-1'],
+          timeoutSeconds: batchWorker.timeoutSeconds,
+        },
+        exportFinalizerFunctionArn: ref(finalizer, 'arn'),
+        exportsBucket: 'sidestep-staging-exports',
+        mailQueueUrl: ref(mailQueue, 'url'),
+      }),
+    );
+    expect(machine.type).toBe('STANDARD');
+  });
+
+  it('grants the state machine exactly what the definition calls', () => {
+    const sids = statements(tf, 'sidestep-staging-export').map((s: Json) => [s.Sid, s.Resource]);
+    expect(sids).toEqual(
+      expect.arrayContaining([
+        ['InvokeStatusUpdater', ref(statusUpdater, 'arn')],
+        ['InvokeExportFinalizer', ref(finalizer, 'arn')],
+        ['RunBatchWorker', `${ref(taskDefinition, 'arn_without_revision')}:*`],
+        ['SendMail', ref(mailQueue, 'arn')],
+      ]),
+    );
+    const invoked = statements(tf, 'sidestep-staging-export').filter((s: Json) =>
+      s.Action.includes('lambda:InvokeFunction'),
+    );
+    expect(invoked).toHaveLength(2);
+  });
+
+  it('starts it from sidestep-<env>-export-requests through a pipe', () => {
+    const [queueAddress] = one(tf, 'aws_sqs_queue', { name: 'sidestep-staging-export-requests' });
+    const [, pipe] = one(tf, 'aws_pipes_pipe');
+    expect(pipe.source).toBe(ref(queueAddress, 'arn'));
+    expect(pipe.target).toBe(ref(machineAddress, 'arn'));
+    expect(Object.keys(tf.output)).toEqual(
+      expect.arrayContaining([
+        'exports_bucket_name',
+        'export_state_machine_arn',
+        'export_requests_queue_url',
+        'export_requests_dead_letter_queue_url',
+        'event_bus_name',
+        'schedule_group_name',
+      ]),
+    );
+  });
+
+  it('tells the job-sweeper where mails go and who gets the platform’s own', () => {
+    const [, sweeper] = one(tf, 'aws_lambda_function', { function_name: 'sidestep-staging-job-sweeper' });
+    expect(sweeper.environment.variables).toMatchObject({
+      MAIL_QUEUE_URL: ref(mailQueue, 'url'),
+      NOTIFY_ADDRESS: staging.mail.notifyAddress,
+    });
+  });
+
+  it('refuses a stack without the export-finalizer, naming it', () => {
+    const create = () =>
+      new SidestepStack(Testing.app(), 'sidestep-staging', {
+        config: staging,
+        services: SERVICES.filter((m) => m.name !== 'export-finalizer'),
+      });
+    expect(create).toThrow(/^export-workflow\.callees\.export-finalizer:/);
+  });
+});
+
+describe('SidestepStack (schedules in staging)', () => {
+  it('deploys every schedule of the workflows package, to its declared target, with its input', () => {
+    const deployed = defineSchedules({ nightlyExportRecipient: staging.mail.notifyAddress });
+    expect(deployed.map((d) => d.name)).toEqual(
+      expect.arrayContaining(['nightly-export', 'stale-job-sweeper']),
+    );
+    for (const definition of deployed) {
+      const [, schedule] = one(tf, 'aws_scheduler_schedule', { name: `sidestep-staging-${definition.name}` });
+      const [target] =
+        definition.target.kind === 'queue'
+          ? one(tf, 'aws_sqs_queue', { name: `sidestep-staging-${definition.target.queue}` })
+          : one(tf, 'aws_lambda_function', {
+              function_name: `sidestep-staging-${definition.target.service}`,
+            });
+      expect(schedule.schedule_expression).toBe(definition.expression);
+      expect(schedule.schedule_expression_timezone).toBe(definition.timezone);
+      expect(schedule.target.arn).toBe(ref(target, 'arn'));
+      expect(JSON.parse(schedule.target.input)).toEqual(definition.input);
+      one(tf, 'aws_cloudwatch_event_rule', { name: `sidestep-staging-${definition.name}-operator` });
+    }
+  });
+
+  it('refuses a schedule whose target the stack does not have, naming the schedule', () => {
+    const [first] = SCHEDULES;
+    if (!first) throw new Error('SCHEDULES is empty');
+    const create = () =>
+      new SidestepStack(Testing.app(), 'sidestep-staging', {
+        config: staging,
+        schedules: [{ ...first, name: 'orphan', target: { kind: 'function', service: 'nobody' } }],
+      });
+    expect(create).toThrow(InfraConfigError);
+    expect(create).toThrow(/^schedules\.orphan\.target:/);
+  });
+});
+
+describe('ExportDownload (staging)', () => {
+  const [finalizerAddress, finalizer] = one(tf, 'aws_lambda_function', {
+    function_name: 'sidestep-staging-export-finalizer',
+  });
+  const [downloadAddress, download] = one(tf, 'aws_lambda_function', {
+    function_name: 'sidestep-staging-export-download',
+  });
+  const [secretAddress] = one(tf, 'aws_secretsmanager_secret', {
+    name: 'sidestep-staging-export-download-key',
+  });
+  const [urlAddress, url] = one(tf, 'aws_lambda_function_url');
+
+  it('runs the finalizer’s image with the download handler behind a public function URL', () => {
+    expect(download.image_uri).toBe(finalizer.image_uri);
+    expect(download.image_config).toEqual({ command: ['index.downloadHandler'] });
+    expect(download.tracing_config).toEqual({ mode: 'Active' });
+    expect(url).toMatchObject({
+      function_name: ref(downloadAddress, 'function_name'),
+      authorization_type: 'NONE',
+    });
+    const permissions = all(tf, 'aws_lambda_permission')
+      .map(([, p]) => p)
+      .filter((p: Json) => p.function_name === ref(downloadAddress, 'function_name'));
+    const byAction = Object.fromEntries(permissions.map((p: Json) => [p.action, p]));
+    expect(Object.keys(byAction).sort()).toEqual(['lambda:InvokeFunction', 'lambda:InvokeFunctionUrl']);
+    expect(byAction['lambda:InvokeFunctionUrl']).toMatchObject({
+      principal: '*',
+      function_url_auth_type: 'NONE',
+    });
+    expect(byAction['lambda:InvokeFunction']).toMatchObject({
+      principal: '*',
+      invoked_via_function_url: true,
+    });
+  });
+
+  it('lets Lambda pull the shared image for both functions only', () => {
+    const [repository] = one(tf, 'aws_ecr_repository', { name: 'sidestep-staging-export-finalizer' });
+    const [, pull] = one(tf, 'aws_ecr_repository_policy', { repository: ref(repository, 'name') });
+    expect(JSON.parse(pull.policy).Statement[0].Condition.StringLike['aws:sourceArn']).toEqual([
+      'arn:aws:lambda:eu-west-1:123456789012:function:sidestep-staging-export-finalizer',
+      'arn:aws:lambda:eu-west-1:123456789012:function:sidestep-staging-export-download',
+    ]);
+  });
+
+  it('gives the endpoint read access to exports/* and the signing key only', () => {
+    const [bucketAddress] = one(tf, 'aws_s3_bucket', { bucket: 'sidestep-staging-exports' });
+    const bySid = Object.fromEntries(
+      statements(tf, 'sidestep-staging-export-download').map((s: Json) => [s.Sid, [s.Action, s.Resource]]),
+    );
+    expect(Object.keys(bySid).sort()).toEqual([
+      'ReadExportDownloadKey',
+      'ReadExports',
+      'WriteOwnLogs',
+      'WriteTraces',
+    ]);
+    expect(bySid.ReadExports).toEqual([['s3:GetObject'], `${ref(bucketAddress, 'arn')}/exports/*`]);
+    expect(bySid.ReadExportDownloadKey).toEqual([
+      ['secretsmanager:GetSecretValue'],
+      ref(secretAddress, 'arn'),
+    ]);
+    expect(download.environment.variables).toMatchObject({
+      EXPORTS_BUCKET: 'sidestep-staging-exports',
+      DOWNLOAD_SIGNING_KEY_SECRET_ARN: ref(secretAddress, 'arn'),
+    });
+  });
+
+  it('tells the finalizer where links point and lets it read the key to sign them', () => {
+    expect(finalizer.environment.variables).toMatchObject({
+      DOWNLOAD_BASE_URL: ref(urlAddress, 'function_url'),
+      DOWNLOAD_SIGNING_KEY_SECRET_ARN: ref(secretAddress, 'arn'),
+    });
+    expect(statements(tf, 'sidestep-staging-export-finalizer')).toContainEqual({
+      Sid: 'ReadExportDownloadKey',
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue'],
+      Resource: ref(secretAddress, 'arn'),
+    });
+    expect(finalizerAddress).toBeDefined();
   });
 });

@@ -76,6 +76,9 @@ const CHECKED_TYPES = [
   'aws_ecs_cluster',
   'aws_sfn_state_machine',
   'aws_cloudwatch_event_target',
+  'aws_pipes_pipe',
+  'aws_scheduler_schedule',
+  'aws_sqs_queue_policy',
 ];
 
 describe('security policy', () => {

@@ -280,7 +280,9 @@ describe('JobQueue (mail)', () => {
       comparison_operator: 'GreaterThanThreshold',
       alarm_actions: [staging.alarmTopicArn],
     });
-    const [, age] = one(tf, 'aws_cloudwatch_metric_alarm', { metric_name: 'ApproximateAgeOfOldestMessage' });
+    const [, age] = one(tf, 'aws_cloudwatch_metric_alarm', {
+      alarm_name: 'sidestep-staging-mail-oldest-message-age',
+    });
     expect(age).toMatchObject({
       dimensions: { QueueName: `\${${queueAddress}.name}` },
       threshold: visibilityTimeoutSeconds(mailDispatcher) * mailDispatcher.queue.maxReceiveCount,
@@ -432,9 +434,10 @@ describe('SidestepStack', () => {
       event_source_arn: `\${${reportsAddress}.arn}`,
       batch_size: 1,
     });
-    expect(all(out, 'aws_lambda_function')).toHaveLength(SERVICES.length + 1);
-    // mail + DLQ, reports + DLQ, and the import trigger's DLQ.
-    expect(all(out, 'aws_sqs_queue')).toHaveLength(5);
+    // Every service, the new one, and the export download endpoint (the export-finalizer's second handler).
+    expect(all(out, 'aws_lambda_function')).toHaveLength(SERVICES.length + 2);
+    // mail + DLQ, reports + DLQ, the import trigger's DLQ, export requests + DLQ, the schedules' DLQ.
+    expect(all(out, 'aws_sqs_queue')).toHaveLength(8);
     expect(statements(out, 'sidestep-staging-report-builder').flatMap((s) => s.Action)).not.toContain(
       'ses:SendEmail',
     );
@@ -752,20 +755,24 @@ describe('BatchTask (batch-worker in staging)', () => {
 
   it('gives the program a task role with only the manifest permissions, on exact ARNs', () => {
     expect(taskDefinition.task_role_arn).toBe(roleArn('sidestep-staging-batch-worker-task'));
-    expect(statements(tf, 'sidestep-staging-batch-worker-task')).toEqual([
-      {
-        Sid: 'ManifestImportsBucket',
+    const [exportsAddress] = one(tf, 'aws_s3_bucket', { bucket: 'sidestep-staging-exports' });
+    const resources: Record<string, string> = {
+      'imports-bucket': `${ref(bucketAddress, 'arn')}/imports/*`,
+      'exports-bucket': `${ref(exportsAddress, 'arn')}/exports/*`,
+      'database-secret': staging.databaseSecretArn,
+    };
+    // One statement per manifest permission, in manifest order, on the exact resource it names.
+    expect(statements(tf, 'sidestep-staging-batch-worker-task')).toEqual(
+      batchWorker.permissions.map((permission) => ({
+        Sid: `Manifest${permission.resource.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase())}`,
         Effect: 'Allow',
-        Action: ['s3:GetObject', 's3:GetObjectVersion'],
-        Resource: `${ref(bucketAddress, 'arn')}/imports/*`,
-      },
-      {
-        Sid: 'ManifestDatabaseSecret',
-        Effect: 'Allow',
-        Action: ['secretsmanager:GetSecretValue'],
-        Resource: staging.databaseSecretArn,
-      },
-    ]);
+        Action: [...permission.actions],
+        Resource: resources[permission.resource],
+      })),
+    );
+    expect(batchWorker.permissions.map((p) => p.resource)).toEqual(
+      expect.arrayContaining(['imports-bucket', 'database-secret']),
+    );
   });
 
   it('pulls and logs with a separate execution role scoped to its repository and log group', () => {

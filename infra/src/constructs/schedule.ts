@@ -22,6 +22,8 @@ export interface ScheduleProps {
   readonly environment: string;
   /** Schedule name (`nightly-export`), as declared in `SCHEDULES` and fired by `pnpm fire-schedule <name>`. */
   readonly name: string;
+  /** What the schedule does, shown in the console. @default none */
+  readonly description?: string;
   /** `cron(0 3 * * ? *)`, `rate(15 minutes)` or `at(...)`, in EventBridge Scheduler's syntax. */
   readonly expression: string;
   /** IANA time zone the expression is evaluated in (`Asia/Tokyo`); DST is Scheduler's business. */
@@ -177,6 +179,7 @@ export class Schedule extends Construct {
     const retryPolicy = { maximumRetryAttempts, maximumEventAgeInSeconds: maximumEventAgeSeconds };
     this.schedule = new SchedulerSchedule(this, 'schedule', {
       name: this.scheduleName,
+      description: props.description,
       groupName: group.group.name,
       scheduleExpression: props.expression,
       scheduleExpressionTimezone: props.timezone,

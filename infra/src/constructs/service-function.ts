@@ -110,7 +110,13 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
   readonly imageTag: TerraformVariable;
   /** The manifest this function was built from. */
   readonly manifest: ServiceManifest;
+  /** `<repository url>:<image tag>`: the image this function runs. */
+  readonly imageUri: string;
   readonly #environment: Record<string, string>;
+  /** Names of the functions the repository's pull policy lets Lambda pull the image for. */
+  readonly #pullers: string[] = [];
+  readonly #accountId: string;
+  readonly #region: string;
 
   constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
     super(scope, id);
@@ -130,22 +136,33 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
     // Lambda pulls the image with its service principal. Declaring the pull policy here (instead of
     // letting CreateFunction add one) keeps it in Terraform and scopes it to this one function.
     // https://docs.aws.amazon.com/lambda/latest/dg/images-create.html#configuration-images-permissions
-    const functionArnLiteral = `arn:aws:lambda:${props.region}:${props.accountId}:function:${name}`;
+    this.#accountId = props.accountId;
+    this.#region = props.region;
+    this.#pullers.push(name);
+    // Lazy: another function of the same image (allowImagePull) joins the condition after construction.
     const pullPolicy = new EcrRepositoryPolicy(this, 'pull-policy', {
       repository: this.repository.name,
-      policy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Sid: 'LambdaImageRetrieval',
-            Effect: 'Allow',
-            Principal: { Service: 'lambda.amazonaws.com' },
-            Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
-            Condition: { StringLike: { 'aws:sourceArn': functionArnLiteral } },
-          },
-        ],
+      policy: Lazy.stringValue({
+        produce: () => {
+          const arns = this.#pullers.map(
+            (fn) => `arn:aws:lambda:${this.#region}:${this.#accountId}:function:${fn}`,
+          );
+          return JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Sid: 'LambdaImageRetrieval',
+                Effect: 'Allow',
+                Principal: { Service: 'lambda.amazonaws.com' },
+                Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+                Condition: { StringLike: { 'aws:sourceArn': arns.length === 1 ? arns[0] : arns } },
+              },
+            ],
+          });
+        },
       }),
     });
+    this.imageUri = images.imageUri;
 
     const retentionDays = props.logs?.retentionDays ?? 30;
     this.logGroup = new CloudwatchLogGroup(this, 'log-group', {
@@ -281,6 +298,14 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
       throw new InfraConfigError(field, `${key} is already set to a different value`);
     }
     this.#environment[key] = value;
+  }
+
+  /**
+   * Lets Lambda pull this service's image for another function (`sidestep-<env>-<name>` in the same
+   * account and region) that runs another handler of the same image.
+   */
+  allowImagePull(functionName: string): void {
+    if (!this.#pullers.includes(functionName)) this.#pullers.push(functionName);
   }
 
   /** Adds an exact statement to the function's execution role. */

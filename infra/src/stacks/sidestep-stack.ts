@@ -1,16 +1,28 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import type { PermissionResource, ServiceManifest, TaskManifest } from '@sidestep/manifest';
-import { importTrigger, importWorkflow } from '@sidestep/workflows';
+import {
+  defineSchedules,
+  exportWorkflow,
+  importTrigger,
+  importWorkflow,
+  operatorEventPattern,
+  type ScheduleDefinition,
+} from '@sidestep/workflows';
 import { Lazy, LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktn';
 import type { Construct } from 'constructs';
 import { type EnvironmentConfig, validateEnvironmentConfig } from '../config.ts';
 import { BatchTask } from '../constructs/batch-task.ts';
+import { EventBus } from '../constructs/event-bus.ts';
+import { ExportDownload } from '../constructs/export-download.ts';
 import { ExportsBucket } from '../constructs/exports-bucket.ts';
 import { JobQueue } from '../constructs/job-queue.ts';
 import { MailIdentity } from '../constructs/mail-identity.ts';
 import { S3Trigger } from '../constructs/s3-trigger.ts';
+import { Schedule, type ScheduleTarget } from '../constructs/schedule.ts';
+import { ScheduleGroup } from '../constructs/schedule-group.ts';
 import { type PermissionTarget, ServiceFunction } from '../constructs/service-function.ts';
 import { Workflow } from '../constructs/workflow.ts';
+import { WorkflowQueue } from '../constructs/workflow-queue.ts';
 import { InfraConfigError } from '../errors.ts';
 import { SERVICES, TASKS } from '../services.ts';
 
@@ -22,6 +34,12 @@ export interface SidestepStackProps {
   readonly services?: readonly ServiceManifest[];
   /** The Fargate tasks to deploy. @default {@link TASKS}, every task of the repository */
   readonly tasks?: readonly TaskManifest[];
+  /**
+   * The schedules to deploy.
+   * @default `defineSchedules(...)` of `@sidestep/workflows`, the nightly export mailed to the
+   * environment's notify address
+   */
+  readonly schedules?: readonly ScheduleDefinition[];
 }
 
 /** The services and task the import workflow calls, by manifest name, and the job type of its mails. */
@@ -29,6 +47,12 @@ const IMPORT_CALLEES = {
   statusUpdater: 'status-updater',
   batchWorker: 'batch-worker',
   mailJobType: 'mail.send',
+};
+
+/** What the export path is made of: the finalizer service and the queue export requests arrive on. */
+const EXPORT_CALLEES = {
+  exportFinalizer: 'export-finalizer',
+  requestQueue: 'export-requests',
 };
 
 /**
@@ -45,9 +69,12 @@ function snakeCase(name: string): string {
 /**
  * One environment of sidestep: the AWS provider (pinned to the environment's account, default tags),
  * the state backend, the mail identity, for every service manifest its function (with repository)
- * and, when it declares one, its job queue, for every task manifest its Fargate task, and the import
+ * and, when it declares one, its job queue, for every task manifest its Fargate task; the import
  * workflow: the imports bucket whose uploads start it, and the state machine calling the status-updater,
- * the batch-worker task and the mail queue.
+ * the batch-worker task and the mail queue; the export workflow: the export-requests queue whose
+ * messages start it through a pipe, the exports bucket, and the state machine calling the
+ * status-updater, the batch-worker, the export-finalizer and the mail queue; and the schedules
+ * (EventBridge Scheduler) with the operator bus and rules that fire them by hand.
  */
 export class SidestepStack extends TerraformStack {
   /** The environment's config. */
@@ -66,6 +93,18 @@ export class SidestepStack extends TerraformStack {
   readonly importWorkflow: Workflow;
   /** The bucket exports are written to. */
   readonly exportsBucket: ExportsBucket;
+  /** The export workflow. */
+  readonly exportWorkflow: Workflow;
+  /** The download endpoint of exports and the key its links are signed with. */
+  readonly exportDownload: ExportDownload;
+  /** `sidestep-<env>-export-requests` and the pipe that starts the export workflow per message. */
+  readonly exportRequests: WorkflowQueue;
+  /** `sidestep-<env>`: the bus operators fire schedules on. */
+  readonly eventBus: EventBus;
+  /** The schedule group and its dead-letter queue. */
+  readonly scheduleGroup: ScheduleGroup;
+  /** Schedules by name. */
+  readonly schedules: ReadonlyMap<string, Schedule>;
 
   constructor(scope: Construct, id: string, props: SidestepStackProps) {
     super(scope, id);
@@ -141,7 +180,11 @@ export class SidestepStack extends TerraformStack {
       'mail-queue': {
         resourceArns: [mailQueueAttribute('queueArn')],
         servicePrefixes: ['sqs'],
-        environment: { MAIL_QUEUE_URL: mailQueueAttribute('queueUrl') },
+        // Who the platform's own mails go to (a swept import's failure mail), as for the workflows.
+        environment: {
+          MAIL_QUEUE_URL: mailQueueAttribute('queueUrl'),
+          NOTIFY_ADDRESS: config.mail.notifyAddress,
+        },
       },
     };
     const mailQueueUsers = [...services, ...(props.tasks ?? TASKS)].filter((m) =>
@@ -230,20 +273,21 @@ export class SidestepStack extends TerraformStack {
     const batchWorker = tasks.get(IMPORT_CALLEES.batchWorker) ?? missing(IMPORT_CALLEES.batchWorker);
     mailQueue =
       (mailService && queues.get(mailService.name)) ?? missing(`a ${IMPORT_CALLEES.mailJobType} queue`);
+    const batchWorkerProps = {
+      clusterArn: batchWorker.clusterArn,
+      taskDefinitionArn: batchWorker.taskDefinitionArn,
+      containerName: batchWorker.containerName,
+      subnetIds: batchWorker.network.subnetIds,
+      securityGroupIds: batchWorker.network.securityGroupIds,
+      assignPublicIp: batchWorker.network.assignPublicIp,
+      timeoutSeconds: batchWorker.manifest.timeoutSeconds,
+    };
     this.importWorkflow = new Workflow(this, 'import-workflow', {
       environment: config.name,
       name: 'import',
       definition: importWorkflow({
         statusUpdaterFunctionArn: statusUpdater.functionArn,
-        batchWorker: {
-          clusterArn: batchWorker.clusterArn,
-          taskDefinitionArn: batchWorker.taskDefinitionArn,
-          containerName: batchWorker.containerName,
-          subnetIds: batchWorker.network.subnetIds,
-          securityGroupIds: batchWorker.network.securityGroupIds,
-          assignPublicIp: batchWorker.network.assignPublicIp,
-          timeoutSeconds: batchWorker.manifest.timeoutSeconds,
-        },
+        batchWorker: batchWorkerProps,
         mailQueueUrl: mailQueue.queueUrl,
         notifyAddress: config.mail.notifyAddress,
       }),
@@ -254,5 +298,103 @@ export class SidestepStack extends TerraformStack {
     });
     this.importTrigger.addTarget(this.importWorkflow);
     new TerraformOutput(this, 'import_state_machine_arn', { value: this.importWorkflow.stateMachineArn });
+
+    // The export path: export-requests queue -> pipe -> export workflow (status-updater, batch-worker
+    // in export mode, export-finalizer, mails to the requester).
+    const exportFinalizer =
+      functions.get(EXPORT_CALLEES.exportFinalizer) ??
+      (() => {
+        throw new InfraConfigError(
+          `export-workflow.callees.${EXPORT_CALLEES.exportFinalizer}`,
+          `the export workflow needs ${EXPORT_CALLEES.exportFinalizer} in the stack`,
+        );
+      })();
+    this.exportDownload = new ExportDownload(this, 'export-download', {
+      environment: config.name,
+      finalizer: exportFinalizer,
+      exportsBucket: this.exportsBucket,
+      logs: { retentionDays: config.logRetentionDays },
+    });
+    new TerraformOutput(this, 'export_download_url', { value: this.exportDownload.url });
+    new TerraformOutput(this, 'export_download_key_secret_arn', { value: this.exportDownload.signingKeyArn });
+    this.exportWorkflow = new Workflow(this, 'export-workflow', {
+      environment: config.name,
+      name: 'export',
+      definition: exportWorkflow({
+        statusUpdaterFunctionArn: statusUpdater.functionArn,
+        batchWorker: batchWorkerProps,
+        exportFinalizerFunctionArn: exportFinalizer.functionArn,
+        exportsBucket: this.exportsBucket.bucketName,
+        mailQueueUrl: mailQueue.queueUrl,
+      }),
+      callees: { functions: [statusUpdater, exportFinalizer], tasks: [batchWorker], queues: [mailQueue] },
+      accountId: config.accountId,
+      region: config.region,
+      logs: { retentionDays: config.logRetentionDays },
+    });
+    new TerraformOutput(this, 'export_state_machine_arn', { value: this.exportWorkflow.stateMachineArn });
+    this.exportRequests = new WorkflowQueue(this, 'export-requests-queue', {
+      environment: config.name,
+      name: EXPORT_CALLEES.requestQueue,
+      workflow: this.exportWorkflow,
+      accountId: config.accountId,
+      region: config.region,
+      logs: { retentionDays: config.logRetentionDays },
+      alarms: { topicArn: config.alarmTopicArn },
+    });
+    new TerraformOutput(this, 'export_requests_queue_url', { value: this.exportRequests.queueUrl });
+    new TerraformOutput(this, 'export_requests_dead_letter_queue_url', {
+      value: this.exportRequests.deadLetterQueueUrl,
+    });
+
+    // Schedules, and the operator rules that fire them by hand through the bus.
+    this.eventBus = new EventBus(this, 'event-bus', { environment: config.name });
+    new TerraformOutput(this, 'event_bus_name', { value: this.eventBus.busName });
+    this.scheduleGroup = new ScheduleGroup(this, 'schedule-group', {
+      environment: config.name,
+      alarmTopicArn: config.alarmTopicArn,
+    });
+    new TerraformOutput(this, 'schedule_group_name', { value: this.scheduleGroup.groupName });
+    const scheduleQueues = new Map([[EXPORT_CALLEES.requestQueue, this.exportRequests]]);
+    const schedules = new Map<string, Schedule>();
+    const scheduleDefinitions =
+      props.schedules ?? defineSchedules({ nightlyExportRecipient: config.mail.notifyAddress });
+    for (const definition of scheduleDefinitions) {
+      const field = `schedules.${definition.name}.target`;
+      if (schedules.has(definition.name)) {
+        throw new InfraConfigError(`schedules.${definition.name}.name`, 'two schedules share this name');
+      }
+      let target: ScheduleTarget;
+      if (definition.target.kind === 'queue') {
+        const queue = scheduleQueues.get(definition.target.queue);
+        if (!queue) throw new InfraConfigError(field, `no schedulable queue "${definition.target.queue}"`);
+        target = { queue };
+      } else {
+        const fn = functions.get(definition.target.service);
+        if (!fn) throw new InfraConfigError(field, `no service "${definition.target.service}" in the stack`);
+        target = { function: fn };
+      }
+      schedules.set(
+        definition.name,
+        new Schedule(this, `${definition.name}-schedule`, {
+          environment: config.name,
+          name: definition.name,
+          description: definition.description,
+          expression: definition.expression,
+          timezone: definition.timezone,
+          target,
+          input: JSON.stringify(definition.input),
+          retry: {
+            maximumRetryAttempts: definition.retryPolicy.maximumRetryAttempts,
+            maximumEventAgeSeconds: definition.retryPolicy.maximumEventAgeSeconds,
+          },
+          group: this.scheduleGroup,
+          operator: { bus: this.eventBus, eventPattern: operatorEventPattern(definition.name) },
+          accountId: config.accountId,
+          region: config.region,
+        }),
+      );
+    }
+    this.schedules = schedules;
   }
 }

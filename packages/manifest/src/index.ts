@@ -70,7 +70,10 @@ export type PermissionResource =
   | 'imports-bucket'
   /** Objects under exports/ in sidestep-<env>-exports (parts, final files, manifests). Sets EXPORTS_BUCKET. */
   | 'exports-bucket'
-  /** The mail job queue sidestep-<env>-mail (send `mail.send` jobs). Sets MAIL_QUEUE_URL. */
+  /**
+   * The mail job queue sidestep-<env>-mail (send `mail.send` jobs). Sets MAIL_QUEUE_URL, and
+   * NOTIFY_ADDRESS: who receives the platform's own mails (as the workflows' `notifyAddress`).
+   */
   | 'mail-queue';
 
 export interface Permission {

@@ -1,0 +1,175 @@
+import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group/index.js';
+import { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
+import { LambdaFunctionUrl } from '@cdktn/provider-aws/lib/lambda-function-url/index.js';
+import { LambdaPermission } from '@cdktn/provider-aws/lib/lambda-permission/index.js';
+import { SecretsmanagerSecret } from '@cdktn/provider-aws/lib/secretsmanager-secret/index.js';
+import { METRICS_NAMESPACE, RUNTIME_ENVIRONMENT, resourceName } from '@sidestep/manifest';
+import { Construct } from 'constructs';
+import type { ExportsBucket } from './exports-bucket.ts';
+import { EXPORTS_PREFIX } from './exports-bucket.ts';
+import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
+import type { ServiceFunction } from './service-function.ts';
+
+/** Props of {@link ExportDownload}. */
+export interface ExportDownloadProps {
+  /** Environment name (`staging`); the function is `sidestep-<env>-export-download`. */
+  readonly environment: string;
+  /** The export-finalizer: its image serves downloads too, and it signs the links. */
+  readonly finalizer: ServiceFunction;
+  /** The bucket the downloads are served from. */
+  readonly exportsBucket: ExportsBucket;
+  /** The image's CMD for the download endpoint. @default 'index.downloadHandler' */
+  readonly handler?: string;
+  /** Log group settings. @default 30 days retention */
+  readonly logs?: {
+    /** @default 30 */
+    readonly retentionDays?: number;
+  };
+}
+
+/**
+ * The download endpoint of exports (see the root README, "Export downloads"): the export-finalizer's
+ * image run with CMD `index.downloadHandler` as its own function `sidestep-<env>-export-download` behind
+ * a Lambda function URL, and the Secrets Manager secret holding the HMAC key links are signed with.
+ *
+ * - The URL is public (`authorization_type = NONE`): the link's token is the authorization, checked by
+ *   the handler, which redirects to a GetObject URL it presigns for 5 minutes. Its role may only read
+ *   `exports/*` of the bucket and the signing secret (and write its logs and traces).
+ * - The finalizer gets `DOWNLOAD_BASE_URL` (the function URL) and `DOWNLOAD_SIGNING_KEY_SECRET_ARN`,
+ *   and may read the secret; nothing else may.
+ * - The secret's value (at least 32 characters) is not in Terraform: an operator sets it once with
+ *   `aws secretsmanager put-secret-value` (state files are not where keys live); putting a new value
+ *   revokes every outstanding link.
+ */
+export class ExportDownload extends Construct {
+  /** The download function. */
+  readonly function: LambdaFunction;
+  /** `sidestep-<env>-export-download`. */
+  readonly functionName: string;
+  /** Its role. */
+  readonly role: GrantableRole;
+  /** `/aws/lambda/sidestep-<env>-export-download`. */
+  readonly logGroup: CloudwatchLogGroup;
+  /** The function URL resource. */
+  readonly functionUrl: LambdaFunctionUrl;
+  /** `https://<id>.lambda-url.<region>.on.aws/`: where links point. */
+  readonly url: string;
+  /** The HMAC key secret. */
+  readonly signingKey: SecretsmanagerSecret;
+  /** The secret's ARN. */
+  readonly signingKeyArn: string;
+
+  constructor(scope: Construct, id: string, props: ExportDownloadProps) {
+    super(scope, id);
+    const { environment, finalizer, exportsBucket } = props;
+    const name = resourceName(environment, 'export-download');
+    this.functionName = name;
+
+    this.signingKey = new SecretsmanagerSecret(this, 'signing-key', {
+      name: resourceName(environment, 'export-download-key'),
+      description:
+        'HMAC-SHA256 key (at least 32 characters) signing export download links; a new value revokes every link',
+    });
+    this.signingKeyArn = this.signingKey.arn;
+
+    this.logGroup = new CloudwatchLogGroup(this, 'log-group', {
+      name: `/aws/lambda/${name}`,
+      retentionInDays: props.logs?.retentionDays ?? 30,
+    });
+    this.role = new GrantableRole(this, 'execution-role', {
+      roleName: name,
+      assumedBy: 'lambda.amazonaws.com',
+      description: `Execution role of ${name}: checks export download tokens and redirects to the object`,
+    });
+    this.role.addToPolicy({
+      sid: 'WriteOwnLogs',
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [`${this.logGroup.arn}:log-stream:*`],
+    });
+    this.role.addToPolicy({
+      sid: 'WriteTraces',
+      actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+      resources: ['*'],
+      unscopableReason: 'X-Ray defines no resource types for these actions',
+    });
+    // GetObject covers the HeadObject that checks the export still exists, and is what the presigned
+    // URL is signed for: the URL carries this role's permission, for 5 minutes.
+    this.role.addToPolicy({
+      sid: 'ReadExports',
+      actions: ['s3:GetObject'],
+      resources: [`${exportsBucket.bucketArn}/${EXPORTS_PREFIX}*`],
+    });
+    this.grantReadSigningKey(this.role);
+
+    finalizer.allowImagePull(name);
+    this.function = new LambdaFunction(this, 'function', {
+      functionName: name,
+      description: 'Checks an export download token and redirects to a short-lived presigned GetObject URL',
+      role: this.role.roleArn,
+      packageType: 'Image',
+      imageUri: finalizer.imageUri,
+      imageConfig: { command: [props.handler ?? 'index.downloadHandler'] },
+      architectures: ['arm64'],
+      memorySize: 256,
+      timeout: 10,
+      tracingConfig: { mode: 'Active' },
+      loggingConfig: { logFormat: 'JSON', logGroup: this.logGroup.name },
+      environment: {
+        variables: {
+          [RUNTIME_ENVIRONMENT.environment]: environment,
+          [RUNTIME_ENVIRONMENT.serviceName]: 'export-download',
+          [RUNTIME_ENVIRONMENT.metricsNamespace]: METRICS_NAMESPACE,
+          ...exportsBucket.permissionTarget.environment,
+          DOWNLOAD_SIGNING_KEY_SECRET_ARN: this.signingKeyArn,
+          // The image's config requires DOWNLOAD_BASE_URL in both handlers, but only the finalizer's
+          // links use it; this function's own URL would be a Terraform cycle (the URL needs the
+          // function). A reserved, never-resolving name (RFC 2606) keeps init from failing; drop it
+          // once the download handler stops requiring the variable.
+          DOWNLOAD_BASE_URL: 'https://export-download.invalid/',
+        },
+      },
+      dependsOn: [this.logGroup, this.role.policy],
+    });
+
+    this.functionUrl = new LambdaFunctionUrl(this, 'url', {
+      functionName: this.function.functionName,
+      // The token in the link is the authorization (HMAC, expiry); a browser cannot sign SigV4 requests.
+      authorizationType: 'NONE',
+    });
+    this.url = this.functionUrl.functionUrl;
+    // A public function URL needs both permissions since October 2025: InvokeFunctionUrl, and
+    // InvokeFunction limited to calls through the URL.
+    // https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html
+    new LambdaPermission(this, 'public-url', {
+      statementId: 'PublicDownloadUrl',
+      action: 'lambda:InvokeFunctionUrl',
+      functionName: this.function.functionName,
+      principal: '*',
+      functionUrlAuthType: 'NONE',
+    });
+    new LambdaPermission(this, 'public-url-invoke', {
+      statementId: 'PublicDownloadUrlInvoke',
+      action: 'lambda:InvokeFunction',
+      functionName: this.function.functionName,
+      principal: '*',
+      invokedViaFunctionUrl: true,
+    });
+
+    finalizer.addEnvironment('DOWNLOAD_BASE_URL', this.url, 'export-download.url');
+    finalizer.addEnvironment(
+      'DOWNLOAD_SIGNING_KEY_SECRET_ARN',
+      this.signingKeyArn,
+      'export-download.signingKey',
+    );
+    this.grantReadSigningKey(finalizer);
+  }
+
+  /** Lets a grantee read the signing key (the finalizer signs links, the endpoint checks them). */
+  grantReadSigningKey(grantee: PolicyGrantee): void {
+    grantee.addToPolicy({
+      sid: statementId('read', 'export', 'download', 'key'),
+      actions: ['secretsmanager:GetSecretValue'],
+      resources: [this.signingKeyArn],
+    });
+  }
+}
