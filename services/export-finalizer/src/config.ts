@@ -8,8 +8,11 @@ const ExportFinalizerEnvironment = z.object({
   /**
    * The download endpoint's URL; links are `<DOWNLOAD_BASE_URL>?token=<token>`. On AWS the download
    * function's URL (or a domain in front of it); locally the endpoint the local cloud mounts.
+   * Required by the finalizer; the download function cannot know its own URL and does not need it.
    */
-  DOWNLOAD_BASE_URL: z.url({ protocol: /^https?$/ }),
+  DOWNLOAD_BASE_URL: z.optional(z.url({ protocol: /^https?$/ })),
+  /** The image CMD Lambda runs (`index.handler` or `index.downloadHandler`); set by Lambda itself. */
+  _HANDLER: z.optional(z.string()),
   /** The HMAC key itself (local cloud, tests): at least 32 characters. Wins over the secret. */
   DOWNLOAD_SIGNING_KEY: z.optional(z.string().check(z.minLength(32))),
   /** The Secrets Manager secret holding the HMAC key (on AWS; set by infra). */
@@ -30,15 +33,30 @@ const ExportFinalizerEnvironment = z.object({
   AWS_S3_FORCE_PATH_STYLE: z.optional(z.enum(['true', 'false'])),
 });
 
-/** The export-finalizer's configuration (both handlers of the image). */
-export interface ExportFinalizerConfig {
-  readonly downloadBaseUrl: string;
+/** What every function of the image reads. */
+interface CommonConfig {
   readonly signingKey: { readonly value: string } | { readonly secretArn: string };
-  readonly linkTtlSeconds: number;
-  readonly redirectTtlSeconds: number;
-  readonly exportsBucket: string | undefined;
   readonly s3ForcePathStyle: boolean;
 }
+
+/**
+ * The configuration of the function this image runs as: the finalizer (`index.handler`), which signs
+ * links to `downloadBaseUrl`, or the download endpoint (`index.downloadHandler`), which serves
+ * `exportsBucket`. Which one is read from `_HANDLER`, the CMD Lambda runs.
+ */
+export type ExportFinalizerConfig = CommonConfig &
+  (
+    | {
+        readonly role: 'finalizer';
+        readonly downloadBaseUrl: string;
+        readonly linkTtlSeconds: number;
+        readonly exportsBucket: string | undefined;
+      }
+    | { readonly role: 'download'; readonly exportsBucket: string; readonly redirectTtlSeconds: number }
+  );
+
+/** The CMD of the download endpoint (see `handler.ts`). */
+export const DOWNLOAD_HANDLER = 'index.downloadHandler';
 
 /**
  * Reads the environment once, at cold start: a function deployed without its download settings fails
@@ -58,13 +76,27 @@ export function loadConfig(
       'invalid configuration: DOWNLOAD_SIGNING_KEY is missing (or set DOWNLOAD_SIGNING_KEY_SECRET_ARN to the secret holding it)',
     );
   }
+  const common: CommonConfig = { signingKey, s3ForcePathStyle: config.AWS_S3_FORCE_PATH_STYLE === 'true' };
+  if (config._HANDLER === DOWNLOAD_HANDLER) {
+    if (!config.EXPORTS_BUCKET) {
+      throw new ConfigError('EXPORTS_BUCKET', 'invalid configuration: EXPORTS_BUCKET is missing');
+    }
+    return {
+      ...common,
+      role: 'download',
+      exportsBucket: config.EXPORTS_BUCKET,
+      redirectTtlSeconds: config.DOWNLOAD_REDIRECT_TTL_SECONDS,
+    };
+  }
+  if (!config.DOWNLOAD_BASE_URL) {
+    throw new ConfigError('DOWNLOAD_BASE_URL', 'invalid configuration: DOWNLOAD_BASE_URL is missing');
+  }
   return {
+    ...common,
+    role: 'finalizer',
     downloadBaseUrl: config.DOWNLOAD_BASE_URL,
-    signingKey,
     linkTtlSeconds: config.DOWNLOAD_LINK_TTL_SECONDS,
-    redirectTtlSeconds: config.DOWNLOAD_REDIRECT_TTL_SECONDS,
     exportsBucket: config.EXPORTS_BUCKET,
-    s3ForcePathStyle: config.AWS_S3_FORCE_PATH_STYLE === 'true',
   };
 }
 

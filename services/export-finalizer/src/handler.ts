@@ -2,7 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError } from '@sidestep/runtime';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { S3ExportStore, s3Presigner } from './adapters/s3.ts';
-import { loadConfig, resolveSigningKey } from './config.ts';
+import { DOWNLOAD_HANDLER, loadConfig, resolveSigningKey } from './config.ts';
 import { createFinalizerHandler } from './create-finalizer-handler.ts';
 import { downloadLinkFactory } from './domain/download-link.ts';
 import { createDownloadEndpoint } from './download-endpoint.ts';
@@ -19,12 +19,14 @@ const store = new S3ExportStore(s3);
 /** The export-finalizer's Lambda handler (image CMD `index.handler`), invoked by Step Functions. */
 export const handler = createFinalizerHandler({
   store,
-  downloadLink: async () =>
-    downloadLinkFactory({
+  downloadLink: async () => {
+    if (config.role !== 'finalizer') throw wrongHandler('index.handler');
+    return downloadLinkFactory({
       baseUrl: config.downloadBaseUrl,
       signingKey: await resolveSigningKey(config.signingKey),
       ttlSeconds: config.linkTtlSeconds,
-    }),
+    });
+  },
 });
 
 /**
@@ -34,9 +36,7 @@ export const handler = createFinalizerHandler({
 export async function downloadHandler(
   event: APIGatewayProxyEventV2,
 ): Promise<APIGatewayProxyStructuredResultV2> {
-  if (!config.exportsBucket) {
-    throw new ConfigError('EXPORTS_BUCKET', 'invalid configuration: EXPORTS_BUCKET is missing');
-  }
+  if (config.role !== 'download') throw wrongHandler(DOWNLOAD_HANDLER);
   const endpoint = createDownloadEndpoint({
     bucket: config.exportsBucket,
     signingKey: await resolveSigningKey(config.signingKey),
@@ -46,4 +46,12 @@ export async function downloadHandler(
   });
   const response = await endpoint({ token: event.queryStringParameters?.token });
   return { statusCode: response.statusCode, headers: { ...response.headers }, body: response.body };
+}
+
+/** A handler called in a function configured for the other one (`_HANDLER` decides the configuration). */
+function wrongHandler(called: string): ConfigError {
+  return new ConfigError(
+    '_HANDLER',
+    `invalid configuration: ${called} called in a function whose CMD is ${process.env._HANDLER}`,
+  );
 }

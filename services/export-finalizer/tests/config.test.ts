@@ -5,17 +5,31 @@ const base = { DOWNLOAD_BASE_URL: 'https://dl.example.com/exports', DOWNLOAD_SIG
 
 describe('loadConfig', () => {
   it('reads the download settings with their defaults: links live 7 days, redirects 5 minutes', () => {
-    expect(loadConfig(base)).toEqual({
+    expect(loadConfig({ ...base, _HANDLER: 'index.handler' })).toEqual({
+      role: 'finalizer',
       downloadBaseUrl: 'https://dl.example.com/exports',
       signingKey: { value: 'k'.repeat(32) },
       linkTtlSeconds: 604_800,
-      redirectTtlSeconds: 300,
       exportsBucket: undefined,
       s3ForcePathStyle: false,
     });
     expect(
       loadConfig({ ...base, AWS_S3_FORCE_PATH_STYLE: 'true', EXPORTS_BUCKET: 'sidestep-local-exports' }),
     ).toMatchObject({ s3ForcePathStyle: true, exportsBucket: 'sidestep-local-exports' });
+  });
+
+  it('configures the download endpoint by its CMD: the bucket it serves, no base URL needed', () => {
+    const download = { DOWNLOAD_SIGNING_KEY: base.DOWNLOAD_SIGNING_KEY, _HANDLER: 'index.downloadHandler' };
+    expect(loadConfig({ ...download, EXPORTS_BUCKET: 'sidestep-staging-exports' })).toEqual({
+      role: 'download',
+      exportsBucket: 'sidestep-staging-exports',
+      redirectTtlSeconds: 300,
+      signingKey: { value: 'k'.repeat(32) },
+      s3ForcePathStyle: false,
+    });
+    expect(() => loadConfig(download)).toThrow(
+      expect.objectContaining({ name: 'ConfigError', field: 'EXPORTS_BUCKET' }),
+    );
   });
 
   it('names a missing base URL, and a signing key given neither way', () => {

@@ -47,9 +47,7 @@ beforeAll(async () => {
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     AWS_S3_FORCE_PATH_STYLE: 'true',
-    DOWNLOAD_BASE_URL: `${endpoint.url}/_sidestep/downloads`,
     DOWNLOAD_SIGNING_KEY: 'i'.repeat(32),
-    EXPORTS_BUCKET: BUCKET,
     POWERTOOLS_SERVICE_NAME: service.name,
   };
   const common = {
@@ -59,11 +57,22 @@ beforeAll(async () => {
     readOnly: true,
     isolate: true,
     onLog: () => {},
-    environment,
   };
+  // As infra configures them: the finalizer knows the endpoint's URL, the endpoint its bucket only
+  // (a function cannot be given its own URL).
   [finalizer, download] = await Promise.all([
-    startFunction({ ...common, name: 'sidestep-test-export-finalizer', handler: service.handler }),
-    startFunction({ ...common, name: 'sidestep-test-export-download', handler: 'index.downloadHandler' }),
+    startFunction({
+      ...common,
+      name: 'sidestep-test-export-finalizer',
+      handler: service.handler,
+      environment: { ...environment, DOWNLOAD_BASE_URL: `${endpoint.url}/lambda-url/export-download/` },
+    }),
+    startFunction({
+      ...common,
+      name: 'sidestep-test-export-download',
+      handler: 'index.downloadHandler',
+      environment: { ...environment, EXPORTS_BUCKET: BUCKET },
+    }),
   ]);
 }, 60_000);
 
