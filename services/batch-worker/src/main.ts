@@ -68,7 +68,10 @@ async function run(): Promise<number> {
         logger.info('import progress', { ...progress, rssBytes: rss, heapUsedBytes: heapUsed });
       },
       openSource: async () => {
-        const opened = await openSourceObject(s3, config.source);
+        const opened = await openSourceObject(s3, config.source, {
+          onResume: ({ offset, attempt, error }) =>
+            logger.warn('source broke off; resuming', { offset, attempt, error: error as Error }),
+        });
         logger.info('source opened', {
           bytes: opened.contentLength,
           etag: opened.etag,

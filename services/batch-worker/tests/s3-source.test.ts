@@ -1,0 +1,120 @@
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import type { GetObjectCommand, GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { openSourceObject, type S3ObjectReader } from '../src/adapters/s3-source.ts';
+import { SourceUnavailableError } from '../src/errors.ts';
+import { startS3, type TestS3, usersCsv } from './import-fixture.ts';
+
+let s3: TestS3;
+const csv = usersCsv(2000, 'src-');
+const key = 'imports/source.csv';
+
+beforeAll(async () => {
+  s3 = await startS3();
+  await s3.put(key, csv);
+});
+afterAll(() => s3.stop());
+
+/** A body that delivers `bytes` bytes of `body`, then fails as a reset connection does. */
+function breakingOff(body: Readable, bytes: number): Readable {
+  async function* cut() {
+    let sent = 0;
+    for await (const chunk of body) {
+      const buffer = chunk as Buffer;
+      if (sent + buffer.length >= bytes) {
+        yield buffer.subarray(0, bytes - sent);
+        body.destroy();
+        throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+      }
+      sent += buffer.length;
+      yield buffer;
+    }
+  }
+  return Readable.from(cut(), { objectMode: false });
+}
+
+/** The fauxqs client, recording each GetObject's input; the first `breaks` bodies break off. */
+function flakyClient(breaks: number[]): { client: S3ObjectReader; requests: GetObjectCommand['input'][] } {
+  const requests: GetObjectCommand['input'][] = [];
+  return {
+    requests,
+    client: {
+      send: async (command: GetObjectCommand): Promise<GetObjectCommandOutput> => {
+        requests.push(command.input);
+        const output = await s3.client.send(command);
+        const cut = breaks[requests.length - 1];
+        if (cut === undefined) return output;
+        return {
+          ...output,
+          Body: breakingOff(output.Body as Readable, cut) as GetObjectCommandOutput['Body'],
+        };
+      },
+    },
+  };
+}
+
+describe('openSourceObject', () => {
+  it('resumes a body that breaks off with a ranged, If-Match GetObject from the byte it reached', async () => {
+    const { client, requests } = flakyClient([1000, 5000]);
+    const resumes: number[] = [];
+    const opened = await openSourceObject(
+      client,
+      { bucket: s3.bucket, key },
+      { onResume: ({ offset }) => resumes.push(offset) },
+    );
+    expect(await text(opened.body)).toBe(csv);
+    expect(resumes).toEqual([1000, 6000]);
+    expect(requests.map((input) => input?.Range)).toEqual([undefined, 'bytes=1000-', 'bytes=6000-']);
+    expect(requests[1]?.IfMatch).toBe(opened.etag);
+    expect(opened.contentLength).toBe(Buffer.byteLength(csv));
+  });
+
+  it('gives up after maxResumes with a transient SourceUnavailableError', async () => {
+    const { client } = flakyClient([100, 100, 100]);
+    const opened = await openSourceObject(client, { bucket: s3.bucket, key }, { maxResumes: 2 });
+    const error = await text(opened.body).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(SourceUnavailableError);
+    expect((error as SourceUnavailableError).permanent).toBe(false);
+    expect((error as Error).message).toBe(`cannot read s3://${s3.bucket}/${key}: Error: read ECONNRESET`);
+  });
+
+  it('refuses to resume onto an object that changed since the first read', async () => {
+    const changingKey = 'imports/changing.csv';
+    await s3.put(changingKey, csv);
+    const { client } = flakyClient([1000]);
+    let replaced = false;
+    const opened = await openSourceObject(
+      {
+        send: async (command) => {
+          // Overwritten between the first response and the resume (an unversioned bucket).
+          if (!replaced && command.input?.Range) {
+            replaced = true;
+            await s3.put(changingKey, usersCsv(10, 'other-'));
+          }
+          return client.send(command);
+        },
+      },
+      { bucket: s3.bucket, key: changingKey },
+    );
+    const error = await text(opened.body).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(SourceUnavailableError);
+    expect((error as SourceUnavailableError).permanent).toBe(true);
+    expect((error as Error).message).toMatch(/PreconditionFailed/);
+  });
+
+  it('fails at once, permanently, for a missing key', async () => {
+    await expect(
+      openSourceObject(s3.client, { bucket: s3.bucket, key: 'imports/none.csv' }),
+    ).rejects.toMatchObject({
+      name: 'SourceUnavailableError',
+      permanent: true,
+    });
+  });
+});
