@@ -89,6 +89,21 @@ describe('planCombine', () => {
       if (part.kind === 'upload') expect(part.bytes).toBeLessThan(2 * MIN_PART_BYTES + 5 * MiB);
   });
 
+  it('copies a part larger than the largest S3 part in equal ranges', () => {
+    const plan = planCombine(parts(1 * MiB, 25 * MiB, 3 * MiB), { maxPartBytes: 10 * MiB });
+    expectValid(plan);
+    expect(plan.map((part) => part.kind)).toEqual(['upload', 'copy', 'copy', 'copy', 'copy']);
+    for (const part of plan) expect(partBytes(part)).toBeLessThanOrEqual(10 * MiB);
+    expect(coverage(plan)).toEqual([
+      `p1[0,${MiB})`,
+      `p2[0,${4 * MiB})`,
+      `p2[${4 * MiB},${11 * MiB})`,
+      `p2[${11 * MiB},${18 * MiB})`,
+      `p2[${18 * MiB},${25 * MiB})`,
+      `p3[0,${3 * MiB})`,
+    ]);
+  });
+
   it('plans one part for one source of any size', () => {
     expect(planCombine(parts(10))).toEqual([
       { kind: 'copy', partNumber: 1, source: { key: 'p1', start: 0, end: 10 }, whole: true },

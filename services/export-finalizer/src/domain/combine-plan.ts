@@ -4,6 +4,9 @@
  */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
 
+/** S3's largest part, uploaded or copied (5 GiB). */
+export const MAX_PART_BYTES = 5 * 1024 ** 3;
+
 /** A worker part as the plan needs it: its key and stored size. */
 export interface PlannedSource {
   readonly key: string;
@@ -39,6 +42,8 @@ export type CombinedPart =
 export interface CombinePlanOptions {
   /** @default {@link MIN_PART_BYTES}; tests may not go below S3's rule on a real endpoint. */
   readonly minPartBytes?: number;
+  /** @default {@link MAX_PART_BYTES} */
+  readonly maxPartBytes?: number;
 }
 
 /**
@@ -63,7 +68,23 @@ export function planCombine(
   options: CombinePlanOptions = {},
 ): CombinedPart[] {
   const min = options.minPartBytes ?? MIN_PART_BYTES;
+  const max = options.maxPartBytes ?? MAX_PART_BYTES;
   const parts: CombinedPart[] = [];
+  // A slice larger than S3's largest part is copied in equal ranges, each over half the maximum and so
+  // far above the minimum.
+  const pushCopy = (slice: SourceSlice, whole: boolean) => {
+    const size = slice.end - slice.start;
+    const pieces = Math.ceil(size / max);
+    if (pieces <= 1) {
+      parts.push({ kind: 'copy', partNumber: parts.length + 1, source: slice, whole });
+      return;
+    }
+    const step = Math.ceil(size / pieces);
+    for (let start = slice.start; start < slice.end; start += step) {
+      const source = { key: slice.key, start, end: Math.min(start + step, slice.end) };
+      parts.push({ kind: 'copy', partNumber: parts.length + 1, source, whole: false });
+    }
+  };
   let run: SourceSlice[] = [];
   let runBytes = 0;
 
@@ -86,18 +107,13 @@ export function planCombine(
       continue;
     }
     if (run.length === 0) {
-      parts.push({ kind: 'copy', partNumber: parts.length + 1, source: whole, whole: true });
+      pushCopy(whole, true);
       continue;
     }
     const need = min - runBytes;
     if (source.bytes - need >= min) {
       addToRun({ key: source.key, start: 0, end: need });
-      parts.push({
-        kind: 'copy',
-        partNumber: parts.length + 1,
-        source: { key: source.key, start: need, end: source.bytes },
-        whole: false,
-      });
+      pushCopy({ key: source.key, start: need, end: source.bytes }, false);
     } else {
       addToRun(whole);
     }
