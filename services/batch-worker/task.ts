@@ -7,7 +7,8 @@ import { defineTask } from '@sidestep/manifest';
  */
 export const task = defineTask({
   name: 'batch-worker',
-  description: 'Imports a users CSV from S3 into PostgreSQL in one streamed transaction',
+  description:
+    'Imports a users CSV from S3 into PostgreSQL in one streamed transaction, or exports users as gzip CSV parts to S3',
   containerName: 'batch-worker',
   command: ['node', 'index.mjs'],
   // One vCPU: the import is one Node thread (parse + validate) feeding one PostgreSQL connection.
@@ -15,18 +16,24 @@ export const task = defineTask({
   memoryMb: 2048,
   timeoutSeconds: 3600,
   inputs: {
-    MODE: '`import`: read SOURCE_* into users, counts on the job',
+    MODE: '`import`: read SOURCE_* into users, counts on the job; `export`: users into EXPORTS_BUCKET as gzip CSV parts',
     JOB_ID: 'The job (from the status-updater) whose counts and errors the task writes',
     SOURCE_BUCKET: 'Bucket of the uploaded CSV',
     SOURCE_KEY: 'Key of the uploaded CSV',
     SOURCE_VERSION_ID:
       'Version of the object the job was registered for (empty when the bucket is unversioned)',
+    EXPORTS_BUCKET: 'export: bucket of exports/<JOB_ID>/parts/ (the parts and the worker manifest)',
+    EXPORT_FILTER:
+      'export: JSON ExportFilter ({ updatedSince?, emailDomain? }); unset, empty, null or {} is everyone',
   },
   environment: {
     NODE_OPTIONS: '--enable-source-maps',
   },
   permissions: [
     { resource: 'imports-bucket', actions: ['s3:GetObject', 's3:GetObjectVersion'] },
+    // Parts and the worker manifest: one PutObject each (no multipart upload, no listing), tagged
+    // `sidestep-export=part` so the bucket's lifecycle expires them early (tagging needs its action).
+    { resource: 'exports-bucket', actions: ['s3:PutObject', 's3:PutObjectTagging'] },
     { resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] },
   ],
 });

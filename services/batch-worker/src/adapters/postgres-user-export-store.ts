@@ -62,8 +62,18 @@ export class PostgresUserExportStore implements UserExportStore {
     }
   }
 
+  /**
+   * Streams the COPY. A COPY cut off before its end (the pipeline aborted or failed downstream)
+   * leaves the connection in the middle of COPY OUT with nobody reading, so it ends the connection:
+   * `pg` destroys the socket of a client with a query in flight, and PostgreSQL stops the COPY when
+   * its next write fails. Nothing is lost, the export only reads; the store is not used again.
+   */
   copyOut(sql: string): CopyOutStream {
-    return this.#client.query(copyTo(sql));
+    const stream = this.#client.query(copyTo(sql));
+    stream.once('close', () => {
+      if (!stream.readableEnded) void this.close();
+    });
+    return stream;
   }
 
   async recordResult(jobId: string, result: ExportResult): Promise<void> {

@@ -2,6 +2,9 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { ExportTarget } from '../domain/user-export-store.ts';
 import { ExportTargetError } from '../errors.ts';
 
+/** The tag of every object the worker writes (URL query form, as PutObject's `Tagging` takes it). */
+export const EXPORT_PART_TAGGING = 'sidestep-export=part';
+
 /** S3 errors that the same request will meet again: not worth a retry of the task. */
 const PERMANENT_S3_ERRORS = new Set(['NoSuchBucket', 'AccessDenied', 'InvalidArgument', 'InvalidBucketName']);
 
@@ -36,6 +39,9 @@ export class S3ExportTarget implements ExportTarget {
           ContentLength: object.body.length,
           ContentType: object.contentType,
           ChecksumSHA256: Buffer.from(object.sha256, 'hex').toString('base64'),
+          // The exports bucket's lifecycle expires objects with this tag within days (infra's
+          // EXPORT_PART_TAG): parts are intermediate, the finalizer combines them within minutes.
+          Tagging: EXPORT_PART_TAGGING,
         }),
       );
     } catch (error) {

@@ -37,7 +37,10 @@ export const FORMULA_TRIGGERS = ['=', '+', '-', '@', '\t', '\r'] as const;
  * formats the row, and the worker passes COPY's bytes through without parsing fields.
  */
 export function formulaSafe(expression: string): string {
-  const triggers = FORMULA_TRIGGERS.map(sqlLiteral).join(', ');
+  // Control characters as chr(n), so the statement stays readable in logs.
+  const triggers = FORMULA_TRIGGERS.map((c) => (c < ' ' ? `chr(${c.charCodeAt(0)})` : sqlLiteral(c))).join(
+    ', ',
+  );
   return `CASE WHEN left(${expression}, 1) IN (${triggers}) THEN '''' || ${expression} ELSE ${expression} END`;
 }
 

@@ -36,6 +36,11 @@ export interface GzipPartWriterOptions {
   readonly gzipLevel: number;
   /** Records at the start of the stream that are not data (the CSV header): 1, or 0. */
   readonly headerRecords: number;
+  /**
+   * Uncompressed bytes between two checks of a part's compressed size. @default 65536 (tests pass
+   * less, with tiny parts)
+   */
+  readonly sliceBytes?: number;
   /** Highest part number allowed. @default 10000 (S3's multipart limit, so the finalizer can combine them) */
   readonly maxParts?: number;
   /**
@@ -55,6 +60,8 @@ interface OpenPart {
   compressedBytes: number;
   csvBytes: number;
   recordEnds: number;
+  /** Compressed size reached `partBytes`: the part ends at the next record end. */
+  full: boolean;
 }
 
 /**
@@ -71,6 +78,7 @@ interface OpenPart {
 export class GzipPartWriter extends Writable {
   readonly #options: GzipPartWriterOptions;
   readonly #maxParts: number;
+  readonly #sliceBytes: number;
   readonly #scanner = new CsvRowScanner();
   readonly #completed: Omit<CompletedPart, 'body'>[] = [];
   #part: OpenPart | undefined;
@@ -84,6 +92,7 @@ export class GzipPartWriter extends Writable {
     super({ highWaterMark: 256 * 1024 });
     this.#options = options;
     this.#maxParts = options.maxParts ?? 10_000;
+    this.#sliceBytes = options.sliceBytes ?? 64 * 1024;
     this.#headerRecordsLeft = options.headerRecords;
   }
 
@@ -120,14 +129,25 @@ export class GzipPartWriter extends Writable {
   }
 
   async #writeChunk(chunk: Buffer): Promise<void> {
+    const sliceBytes = this.#sliceBytes;
     let offset = 0;
     while (offset < chunk.length) {
       this.#part ??= this.#openPart();
       const part = this.#part;
-      if (part.compressedBytes < this.#options.partBytes) {
-        part.recordEnds += this.#scanner.countRecordEnds(chunk, offset);
-        await this.#compress(part, offset === 0 ? chunk : chunk.subarray(offset));
-        return;
+      if (!part.full) {
+        // Up to the next slice boundary of this part: the size check runs only there, on a prefix
+        // zlib has wholly processed, so where parts are cut depends on the data alone, not on how
+        // the network cut COPY's output or how far zlib's thread had got.
+        const piece = chunk.subarray(offset, offset + sliceBytes - (part.csvBytes % sliceBytes));
+        offset += piece.length;
+        part.recordEnds += this.#scanner.countRecordEnds(piece);
+        if ((part.csvBytes + piece.length) % sliceBytes === 0) {
+          await this.#compressAll(part, piece);
+          part.full = part.compressedBytes >= this.#options.partBytes;
+        } else {
+          await this.#compress(part, piece);
+        }
+        continue;
       }
       // Full: cut after the next record end (which may be in a later chunk).
       const end = this.#scanner.nextRecordEnd(chunk, offset);
@@ -155,6 +175,7 @@ export class GzipPartWriter extends Writable {
       compressedBytes: 0,
       csvBytes: 0,
       recordEnds: 0,
+      full: false,
     };
     gzip.on('data', (compressed: Buffer) => {
       part.chunks.push(compressed);
@@ -168,6 +189,19 @@ export class GzipPartWriter extends Writable {
   async #compress(part: OpenPart, bytes: Buffer): Promise<void> {
     part.csvBytes += bytes.length;
     if (!part.gzip.write(bytes)) await once(part.gzip, 'drain');
+  }
+
+  /**
+   * Writes `bytes` and resolves once zlib has processed everything written so far and its output
+   * was counted: a write's callback runs after zlib consumed the chunk; output that the readable side
+   * buffered instead of emitting at once is emitted on a later tick, hence the setImmediate.
+   */
+  async #compressAll(part: OpenPart, bytes: Buffer): Promise<void> {
+    part.csvBytes += bytes.length;
+    await new Promise<void>((resolve, reject) => {
+      part.gzip.write(bytes, (error) => (error ? reject(error) : resolve()));
+    });
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   #openRows(): number {

@@ -1,0 +1,62 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError } from '@sidestep/runtime';
+import { loadExportConfig } from '../src/config.ts';
+import { task } from '../task.ts';
+
+const inputs = { MODE: 'export', JOB_ID: 'exp_1', EXPORTS_BUCKET: 'sidestep-test-exports' };
+
+/** The ConfigError `fn` throws. */
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadExportConfig', () => {
+  it('reads the container overrides with defaults; no filter is everyone', () => {
+    expect(loadExportConfig(inputs)).toEqual({
+      mode: 'export',
+      jobId: 'exp_1',
+      exportsBucket: 'sidestep-test-exports',
+      filter: undefined,
+      progressIntervalMs: 10_000,
+      s3ForcePathStyle: false,
+    });
+  });
+
+  it.each(['', 'null', '{}', ' '])('reads EXPORT_FILTER=%j as everyone', (raw) => {
+    expect(loadExportConfig({ ...inputs, EXPORT_FILTER: raw }).filter).toBeUndefined();
+  });
+
+  it('reads a filter', () => {
+    const filter = { updatedSince: '2026-11-01T00:00:00+09:00', emailDomain: 'example.com' };
+    expect(loadExportConfig({ ...inputs, EXPORT_FILTER: JSON.stringify(filter) }).filter).toEqual(filter);
+  });
+
+  it.each([
+    ['not JSON', '{', /EXPORT_FILTER is not JSON/],
+    ['an unknown key', '{"domain":"example.com"}', /EXPORT_FILTER is invalid/],
+    ['a bad domain', `{"emailDomain":"x' OR '1'='1"}`, /EXPORT_FILTER\.emailDomain is invalid/],
+    ['a bad date', '{"updatedSince":"yesterday"}', /EXPORT_FILTER\.updatedSince is invalid/],
+  ])('names EXPORT_FILTER for %s', (_case, raw, message) => {
+    const error = configError(() => loadExportConfig({ ...inputs, EXPORT_FILTER: raw }));
+    expect(error.field).toBe('EXPORT_FILTER');
+    expect(error.message).toMatch(message);
+  });
+
+  it('names a missing bucket', () => {
+    expect(configError(() => loadExportConfig({ MODE: 'export', JOB_ID: 'exp_1' })).field).toBe(
+      'EXPORTS_BUCKET',
+    );
+  });
+
+  it('reads only variables the task manifest declares as inputs (or the task definition sets)', () => {
+    for (const variable of ['MODE', 'JOB_ID', 'EXPORTS_BUCKET', 'EXPORT_FILTER']) {
+      expect(Object.keys(task.inputs)).toContain(variable);
+    }
+  });
+});

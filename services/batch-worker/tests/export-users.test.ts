@@ -1,0 +1,436 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type ExportFilter, ExportWorkerManifest } from '@sidestep/contracts';
+import type { Database } from '@sidestep/db';
+import { parse } from 'csv-parse/sync';
+import * as z from 'zod/mini';
+import { PostgresUserExportStore } from '../src/adapters/postgres-user-export-store.ts';
+import { S3ExportTarget } from '../src/adapters/s3-export-target.ts';
+import { EXPORT_COLUMNS } from '../src/domain/export-query.ts';
+import {
+  ExportFailedError,
+  ExportInterruptedError,
+  ExportTargetError,
+  JobNotRunnableError,
+} from '../src/errors.ts';
+import {
+  type ExportUsersOptions,
+  exportPartKey,
+  exportUsers,
+  exportWorkerManifestKey,
+} from '../src/export/export-users.ts';
+import { databaseBackends, runningJob, startS3, type TestS3, type WorkerDatabase } from './import-fixture.ts';
+
+const BUCKET = 'sidestep-test-exports';
+
+let s3: TestS3;
+beforeAll(async () => {
+  s3 = await startS3(BUCKET);
+});
+afterAll(() => s3.stop());
+
+let jobCounter = 0;
+
+/** Inserts an export job in `running` state (what the status-updater's start leaves). */
+async function runningExportJob(db: Database): Promise<string> {
+  const id = `exp_test_${process.pid}_${++jobCounter}_${randomBytes(3).toString('hex')}`;
+  await db.query(`INSERT INTO jobs (id, kind, state) VALUES ($1, 'export', 'running')`, [id]);
+  return id;
+}
+
+/** A mail domain of its own per test: the users table is shared, the domain filter isolates. */
+const uniqueDomain = () => `t${++jobCounter}-${randomBytes(3).toString('hex')}.example`;
+
+/** Inserts `count` users at `domain`: ids `<domain>-00001`..., one query. */
+async function seedUsers(db: Database, domain: string, count: number): Promise<void> {
+  await db.query(
+    `INSERT INTO users (external_id, email, name, attributes, created_at, updated_at)
+     SELECT $1 || '-' || lpad(g::text, 5, '0'), 'user' || g || '@' || $1, 'User ' || g,
+            jsonb_build_object('plan', 'pro', 'n', g), '2026-01-02T03:04:05.678Z', '2026-01-02T03:04:05.678Z'
+     FROM generate_series(1, $2::int) g`,
+    [domain, count],
+  );
+}
+
+async function getObject(key: string): Promise<Buffer> {
+  const output = await s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return Buffer.from(
+    await (output.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+  );
+}
+
+async function manifestOf(jobId: string): Promise<ExportWorkerManifest> {
+  return z.parse(
+    ExportWorkerManifest,
+    JSON.parse((await getObject(exportWorkerManifestKey(jobId))).toString()),
+  );
+}
+
+/** The parts of a manifest, downloaded. */
+async function partsOf(manifest: ExportWorkerManifest): Promise<Buffer[]> {
+  return Promise.all(manifest.parts.map((part) => getObject(part.key)));
+}
+
+/** The CSV records of the export (header first), from all parts gunzipped as one file. */
+async function exportedRecords(jobId: string): Promise<string[][]> {
+  const parts = await partsOf(await manifestOf(jobId));
+  return parse(gunzipSync(Buffer.concat(parts))) as string[][];
+}
+
+interface JobCounts {
+  rows_total: string | null;
+  bytes: string | null;
+  worker_error: string | null;
+}
+
+async function jobCounts(db: Database, id: string): Promise<JobCounts> {
+  const { rows } = await db.query<JobCounts>(
+    'SELECT rows_total, bytes, worker_error FROM jobs WHERE id = $1',
+    [id],
+  );
+  if (!rows[0]) throw new Error(`no job ${id}`);
+  return rows[0];
+}
+
+for (const backend of databaseBackends()) {
+  describe(`exportUsers [${backend.name}]`, () => {
+    let database: WorkerDatabase;
+
+    beforeAll(async () => {
+      database = await backend.start();
+    }, 60_000);
+    afterAll(() => database?.close());
+
+    /** One export on a connection of its own, as the task runs it. */
+    const run = async (
+      jobId: string,
+      filter: ExportFilter | undefined,
+      options: Partial<ExportUsersOptions> = {},
+    ) => {
+      const store = await PostgresUserExportStore.connect({ url: database.url });
+      try {
+        return await exportUsers({
+          jobId,
+          filter,
+          store,
+          target: new S3ExportTarget(s3.client, BUCKET),
+          ...options,
+        });
+      } finally {
+        await store.close();
+      }
+    };
+
+    const failure = async (promise: Promise<unknown>): Promise<ExportFailedError> => {
+      const error = await promise.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ExportFailedError);
+      return error as ExportFailedError;
+    };
+
+    it('exports the selected users as a header and quoted rows, counts on the job', async () => {
+      const domain = uniqueDomain();
+      await seedUsers(database.db, domain, 3);
+      const jobId = await runningExportJob(database.db);
+      const summary = await run(jobId, { emailDomain: domain });
+      expect(summary.manifestKey).toBe(`exports/${jobId}/parts/manifest.json`);
+      const records = await exportedRecords(jobId);
+      expect(records[0]).toEqual([...EXPORT_COLUMNS]);
+      expect(records.slice(1)).toEqual(
+        [1, 2, 3].map((n) => [
+          `${domain}-0000${n}`,
+          `user${n}@${domain}`,
+          `User ${n}`,
+          `{"n": ${n}, "plan": "pro"}`,
+          '2026-01-02 03:04:05.678+00',
+          '2026-01-02 03:04:05.678+00',
+        ]),
+      );
+      // Every non-empty cell quoted (OWASP's advice and COPY's FORCE_QUOTE *), the header not.
+      const text = gunzipSync(Buffer.concat(await partsOf(summary.manifest))).toString();
+      expect(text.split('\n')[0]).toBe(EXPORT_COLUMNS.join(','));
+      expect(text.split('\n')[1]).toBe(
+        `"${domain}-00001","user1@${domain}","User 1","{""n"": 1, ""plan"": ""pro""}","2026-01-02 03:04:05.678+00","2026-01-02 03:04:05.678+00"`,
+      );
+      expect(await jobCounts(database.db, jobId)).toEqual({
+        rows_total: '3',
+        bytes: String(summary.manifest.bytes),
+        worker_error: null,
+      });
+    });
+
+    it('escapes every cell a spreadsheet would run as a formula (OWASP)', async () => {
+      const domain = uniqueDomain();
+      const table: [stored: string, exported: string][] = [
+        ['=1+1', "'=1+1"],
+        ['+1', "'+1"],
+        ['-1', "'-1"],
+        ['@SUM(A1)', "'@SUM(A1)"],
+        ['\tTAB', "'\tTAB"],
+        ['\rCR', "'\rCR"],
+        ['=HYPERLINK("http://x","y")', `'=HYPERLINK("http://x","y")`],
+        ['plain', 'plain'],
+        ["'quoted", "'quoted"],
+        ['a=b', 'a=b'],
+        [' =1', ' =1'],
+        ['\n=1', '\n=1'],
+        ['', ''],
+      ];
+      for (const [index, [name]] of table.entries()) {
+        await database.db.query(`INSERT INTO users (external_id, email, name) VALUES ($1, $2, $3)`, [
+          `${domain}-${String(index).padStart(2, '0')}`,
+          `u${index}@${domain}`,
+          name,
+        ]);
+      }
+      // Ids and emails are cells too; the timestamps (`-infinity`) and attributes as well.
+      await database.db.query(
+        `INSERT INTO users (external_id, email, name, attributes, created_at, updated_at)
+         VALUES ($1, $2, NULL, '"=cmd"', '-infinity', 'infinity')`,
+        [`=${domain}`, `@x@${domain}`],
+      );
+      const jobId = await runningExportJob(database.db);
+      await run(jobId, { emailDomain: domain });
+      const records = (await exportedRecords(jobId)).slice(1);
+      // `=<domain>` sorts first; the table's rows follow in id order.
+      expect(records.slice(1).map((record) => record[2])).toEqual(table.map(([, exported]) => exported));
+      expect(records[0]).toEqual([`'=${domain}`, `'@x@${domain}`, '', '"=cmd"', "'-infinity", 'infinity']);
+    });
+
+    it('selects by updatedSince and emailDomain (case-insensitive), both together', async () => {
+      const domain = uniqueDomain();
+      const other = uniqueDomain();
+      await database.db.query(
+        `INSERT INTO users (external_id, email, updated_at) VALUES
+           ($1 || '-old', 'old@' || $1, '2026-01-01T00:00:00Z'),
+           ($1 || '-new', 'new@' || upper($1), '2026-06-01T00:00:00Z'),
+           ($2 || '-new', 'new@' || $2, '2026-06-01T00:00:00Z')`,
+        [domain, other],
+      );
+      const ids = async (filter: ExportFilter) => {
+        const jobId = await runningExportJob(database.db);
+        await run(jobId, filter);
+        return (await exportedRecords(jobId)).slice(1).map((record) => record[0]);
+      };
+      expect(await ids({ emailDomain: domain.toUpperCase() })).toEqual([`${domain}-new`, `${domain}-old`]);
+      expect(await ids({ emailDomain: domain, updatedSince: '2026-03-01T09:00:00+09:00' })).toEqual([
+        `${domain}-new`,
+      ]);
+      // The instant, not the wall clock: 2026-06-01T08:59:59+09:00 is before 00:00 UTC on June 1st.
+      expect(await ids({ emailDomain: domain, updatedSince: '2026-06-01T09:00:01+09:00' })).toEqual([]);
+    });
+
+    it('exports everyone without a filter', async () => {
+      const jobId = await runningExportJob(database.db);
+      const summary = await run(jobId, undefined);
+      const { rows } = await database.db.query<{ count: string }>('SELECT count(*) FROM users');
+      expect(summary.manifest.rows).toBe(Number(rows[0]?.count));
+      expect(summary.manifest.rows).toBeGreaterThan(0);
+    });
+
+    it('treats hostile filter values as data, never as SQL', async () => {
+      const domain = uniqueDomain();
+      await seedUsers(database.db, domain, 2);
+      // Values the contract refuses, passed straight to the worker: the quoting alone must hold.
+      for (const emailDomain of [
+        `x' OR '1'='1`,
+        `x'); DROP TABLE users; --`,
+        `%`,
+        `_${domain.slice(1)}`,
+        `\\' OR true --`,
+        `${domain}\\`,
+      ]) {
+        const jobId = await runningExportJob(database.db);
+        const summary = await run(jobId, { emailDomain });
+        expect({ emailDomain, rows: summary.manifest.rows }).toEqual({ emailDomain, rows: 0 });
+      }
+      const jobId = await runningExportJob(database.db);
+      await expect(run(jobId, { updatedSince: `2026-01-01' OR '1'='1` })).rejects.toThrow(
+        /timestamp|time zone/,
+      );
+      const { rows } = await database.db.query<{ count: string }>(
+        'SELECT count(*) FROM users WHERE email LIKE $1',
+        [`%@${domain}`],
+      );
+      expect(rows[0]?.count).toBe('2');
+    });
+
+    it('writes parts of at least partBytes (but the last), header in part 1 only, each a gzip member of whole rows', async () => {
+      const domain = uniqueDomain();
+      await seedUsers(database.db, domain, 20_000);
+      // Names with quotes and line breaks, so records span network reads and parts.
+      await database.db.query(
+        `UPDATE users SET name = 'two' || chr(10) || 'lines "' || external_id || '"'
+         WHERE email LIKE $1 AND right(external_id, 1) = '7'`,
+        [`%@${domain}`],
+      );
+      const jobId = await runningExportJob(database.db);
+      const partBytes = 20_000;
+      const putTagging = new Map<string, string | undefined>();
+      s3.client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const request = args.request as { path?: string; headers?: Record<string, string> };
+          if (context.commandName === 'PutObjectCommand') {
+            putTagging.set(
+              decodeURIComponent(request.path?.replace(`/${BUCKET}/`, '') ?? ''),
+              request.headers?.['x-amz-tagging'],
+            );
+          }
+          return next(args);
+        },
+        { step: 'finalizeRequest', name: 'recordTagging' },
+      );
+      const summary = await run(jobId, { emailDomain: domain }, { partBytes }).finally(() =>
+        s3.client.middlewareStack.remove('recordTagging'),
+      );
+      const { manifest } = summary;
+      expect(manifest.parts.length).toBeGreaterThan(3);
+      expect(manifest.parts.map((part) => part.key)).toEqual(
+        manifest.parts.map((_, index) => exportPartKey(jobId, index + 1)),
+      );
+      expect(manifest.parts[0]?.key).toBe(`exports/${jobId}/parts/part-00001.csv.gz`);
+      const bodies = await partsOf(manifest);
+      for (const [index, part] of manifest.parts.entries()) {
+        const body = bodies[index] as Buffer;
+        if (index < manifest.parts.length - 1) expect(part.bytes).toBeGreaterThanOrEqual(partBytes);
+        expect(part.bytes).toBe(body.length);
+        expect(part.sha256).toBe(createHash('sha256').update(body).digest('hex'));
+        expect(part.md5).toBe(createHash('md5').update(body).digest('hex'));
+        // Each part alone: a valid gzip of whole CSV records.
+        const records = parse(gunzipSync(body)) as string[][];
+        const rows = index === 0 ? records.slice(1) : records;
+        expect(index === 0 ? records[0] : rows[0]?.[0]).toEqual(
+          index === 0 ? [...EXPORT_COLUMNS] : expect.stringMatching(domain),
+        );
+        expect(rows).toHaveLength(part.rows);
+        for (const record of rows) expect(record).toHaveLength(EXPORT_COLUMNS.length);
+      }
+      // S3 verified and kept each part's SHA-256.
+      const head = await s3.client.send(
+        new HeadObjectCommand({ Bucket: BUCKET, Key: manifest.parts[0]?.key, ChecksumMode: 'ENABLED' }),
+      );
+      expect(head.ChecksumSHA256).toBe(
+        Buffer.from(manifest.parts[0]?.sha256 ?? '', 'hex').toString('base64'),
+      );
+      // Tagged for the bucket's lifecycle rule that expires parts early (fauxqs keeps no tags: the
+      // request is checked).
+      expect(new Set(putTagging.values())).toEqual(new Set(['sidestep-export=part']));
+      expect([...putTagging.keys()].sort()).toEqual(
+        [...manifest.parts.map((part) => part.key), exportWorkerManifestKey(jobId)].sort(),
+      );
+      const all = parse(gunzipSync(Buffer.concat(bodies))) as string[][];
+      expect(all).toHaveLength(20_001);
+      expect(all.filter((record) => record[0] === 'external_id')).toHaveLength(1);
+      expect(all[7]?.[2]).toBe(`two\nlines "${domain}-00007"`);
+      expect(manifest.rows).toBe(20_000);
+      expect(manifest).toMatchObject({ version: 1, jobId, header: true, columns: [...EXPORT_COLUMNS] });
+      expect(await jobCounts(database.db, jobId)).toMatchObject({
+        rows_total: '20000',
+        bytes: String(manifest.bytes),
+      });
+    });
+
+    it('writes the same parts and manifest again on a re-run', async () => {
+      const domain = uniqueDomain();
+      await seedUsers(database.db, domain, 5000);
+      const jobId = await runningExportJob(database.db);
+      const first = await run(jobId, { emailDomain: domain }, { partBytes: 5000 });
+      const firstManifest = await getObject(exportWorkerManifestKey(jobId));
+      const second = await run(jobId, { emailDomain: domain }, { partBytes: 5000 });
+      expect(first.manifest.parts.length).toBeGreaterThan(1);
+      expect(second.manifest).toEqual(first.manifest);
+      expect(await getObject(exportWorkerManifestKey(jobId))).toEqual(firstManifest);
+      const listed = await s3.client.send(
+        new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `exports/${jobId}/` }),
+      );
+      expect(listed.Contents?.map((object) => object.Key).sort()).toEqual(
+        [...first.manifest.parts.map((part) => part.key), exportWorkerManifestKey(jobId)].sort(),
+      );
+    });
+
+    it('writes one part holding the header when nobody matches', async () => {
+      const jobId = await runningExportJob(database.db);
+      const summary = await run(jobId, { emailDomain: uniqueDomain() });
+      expect(summary.manifest.parts).toHaveLength(1);
+      expect(summary.manifest.rows).toBe(0);
+      expect(gunzipSync((await partsOf(summary.manifest))[0] as Buffer).toString()).toBe(
+        `${EXPORT_COLUMNS.join(',')}\n`,
+      );
+      expect(await jobCounts(database.db, jobId)).toMatchObject({ rows_total: '0', worker_error: null });
+    });
+
+    it('refuses a job that is not a running export, recording why', async () => {
+      const importJob = await runningJob(database.db);
+      const error = await failure(run(importJob, undefined));
+      expect(error.cause).toBeInstanceOf(JobNotRunnableError);
+      expect(error.permanent).toBe(true);
+      expect((await jobCounts(database.db, importJob)).worker_error).toMatch(
+        /is an import job, not an export/,
+      );
+
+      const finished = await runningExportJob(database.db);
+      await database.db.query(`UPDATE jobs SET state = 'succeeded' WHERE id = $1`, [finished]);
+      expect((await failure(run(finished, undefined))).reason).toMatch(/is succeeded/);
+
+      const missing = await failure(run('exp_missing', undefined));
+      expect(missing.reason).toMatch(/no such job/);
+      const listed = await s3.client.send(
+        new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `exports/${finished}/` }),
+      );
+      expect(listed.Contents ?? []).toEqual([]);
+    });
+
+    it('fails with the bucket named when S3 refuses the parts, and clears the error on a later success', async () => {
+      const domain = uniqueDomain();
+      await seedUsers(database.db, domain, 10);
+      const jobId = await runningExportJob(database.db);
+      const target = new S3ExportTarget(s3.client, 'sidestep-test-missing-bucket');
+      const error = await failure(run(jobId, { emailDomain: domain }, { target }));
+      expect(error.cause).toBeInstanceOf(ExportTargetError);
+      expect((error.cause as ExportTargetError).field).toBe('EXPORTS_BUCKET');
+      expect(error.permanent).toBe(true);
+      expect((await jobCounts(database.db, jobId)).worker_error).toMatch(
+        /cannot write s3:\/\/sidestep-test-missing-bucket\/exports\/.*part-00001\.csv\.gz: NoSuchBucket/,
+      );
+      await run(jobId, { emailDomain: domain });
+      expect(await jobCounts(database.db, jobId)).toMatchObject({ rows_total: '10', worker_error: null });
+    });
+
+    it('stops when aborted mid-stream and writes no manifest', async () => {
+      const domain = uniqueDomain();
+      await seedUsers(database.db, domain, 20_000);
+      const jobId = await runningExportJob(database.db);
+      const controller = new AbortController();
+      const target = new S3ExportTarget(s3.client, BUCKET);
+      let parts = 0;
+      const abortingTarget = {
+        bucket: BUCKET,
+        putObject: async (object: Parameters<S3ExportTarget['putObject']>[0]) => {
+          await target.putObject(object);
+          if (++parts === 2) controller.abort(new ExportInterruptedError('SIGTERM'));
+        },
+      };
+      const error = await failure(
+        run(
+          jobId,
+          { emailDomain: domain },
+          { partBytes: 10_000, target: abortingTarget, signal: controller.signal },
+        ),
+      );
+      expect(error.cause).toBeInstanceOf(ExportInterruptedError);
+      expect(parts).toBe(2);
+      const listed = await s3.client.send(
+        new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `exports/${jobId}/` }),
+      );
+      expect(listed.Contents?.map((object) => object.Key)).not.toContain(exportWorkerManifestKey(jobId));
+      expect((await jobCounts(database.db, jobId)).worker_error).toMatch(/interrupted by SIGTERM/);
+      // The server ended the cut-off COPY: the next export runs.
+      const next = await runningExportJob(database.db);
+      expect((await run(next, { emailDomain: domain })).manifest.rows).toBe(20_000);
+    });
+  });
+}

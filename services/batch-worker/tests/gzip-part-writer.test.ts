@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, it } from '@jest/globals';
+import { parse } from 'csv-parse/sync';
+import { ExportTooLargeError } from '../src/errors.ts';
+import { type CompletedPart, GzipPartWriter } from '../src/export/gzip-part-writer.ts';
+
+/** `rows` CSV records after a header; every 7th has a line feed and quotes inside a field. */
+function csv(rows: number): string {
+  let text = 'id,name\n';
+  for (let n = 1; n <= rows; n++)
+    text += n % 7 === 0 ? `"${n}","two\nlines ""${n}"""\n` : `"${n}","user ${n}"\n`;
+  return text;
+}
+
+/** Streams `text` in `chunkBytes` pieces through a writer and returns the parts it stored. */
+async function parts(text: string, chunkBytes: number, partBytes: number, maxParts?: number) {
+  const stored: CompletedPart[] = [];
+  const bytes = Buffer.from(text);
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += chunkBytes) chunks.push(bytes.subarray(at, at + chunkBytes));
+  const writer = new GzipPartWriter({
+    partBytes,
+    gzipLevel: 1,
+    headerRecords: 1,
+    sliceBytes: 512,
+    ...(maxParts === undefined ? {} : { maxParts }),
+    writePart: async (part) => {
+      stored.push(part);
+    },
+  });
+  await pipeline(Readable.from(chunks), writer);
+  return { stored, writer };
+}
+
+/** Records in a CSV text, by a real CSV parser. */
+const records = (text: string) => (parse(text) as unknown[]).length;
+
+describe('GzipPartWriter', () => {
+  it('cuts parts between records, each a gzip member at least partBytes long except the last', async () => {
+    const text = csv(20_000);
+    const { stored, writer } = await parts(text, 997, 1000);
+    expect(stored.length).toBeGreaterThan(3);
+    for (const part of stored.slice(0, -1)) expect(part.bytes).toBeGreaterThanOrEqual(1000);
+    expect(stored.map((p) => p.number)).toEqual(stored.map((_, i) => i + 1));
+    const texts = stored.map((part) => gunzipSync(part.body).toString());
+    // Whole records only: every part ends with a record's line feed, the next starts a new record.
+    for (const part of texts) expect(part).toMatch(/"\n$/);
+    expect(texts[0]?.startsWith('id,name\n"1",')).toBe(true);
+    for (const part of texts.slice(1)) expect(part).toMatch(/^"\d+","/);
+    expect(texts.join('')).toBe(text);
+    // Counts: part 1's header is not a row.
+    expect(stored.map((p) => p.rows)).toEqual(texts.map((t, i) => records(t) - (i === 0 ? 1 : 0)));
+    expect(writer.rows).toBe(20_000);
+    expect(writer.parts.map((p) => p.rows)).toEqual(stored.map((p) => p.rows));
+  });
+
+  it('makes one gzip file of all parts concatenated', async () => {
+    const text = csv(3000);
+    const { stored } = await parts(text, 4096, 1);
+    expect(stored.length).toBeGreaterThan(3);
+    expect(gunzipSync(Buffer.concat(stored.map((p) => p.body))).toString()).toBe(text);
+  });
+
+  it('gives the same parts wherever the input is cut', async () => {
+    const text = csv(2000);
+    const reference = (await parts(text, text.length, 1)).stored.map((p) => p.sha256);
+    expect(reference.length).toBeGreaterThan(1);
+    for (const chunkBytes of [1, 7, 333, 4096]) {
+      expect((await parts(text, chunkBytes, 1)).stored.map((p) => p.sha256)).toEqual(reference);
+    }
+  });
+
+  it('reports the SHA-256, MD5 and size of each stored body', async () => {
+    const { stored, writer } = await parts(csv(2000), 4096, 1);
+    for (const part of stored) {
+      expect(part.sha256).toBe(createHash('sha256').update(part.body).digest('hex'));
+      expect(part.md5).toBe(createHash('md5').update(part.body).digest('hex'));
+      expect(part.bytes).toBe(part.body.length);
+    }
+    expect(writer.parts.map((p) => p.sha256)).toEqual(stored.map((p) => p.sha256));
+  });
+
+  it('keeps everything in one part below partBytes', async () => {
+    const { stored } = await parts(csv(10), 16, 1024 * 1024);
+    expect(stored).toHaveLength(1);
+    expect(stored[0]?.rows).toBe(10);
+  });
+
+  it('writes one part with the header only when there are no rows, and one empty member for no input', async () => {
+    const header = await parts('id,name\n', 3, 10);
+    expect(header.stored.map((p) => [p.rows, gunzipSync(p.body).toString()])).toEqual([[0, 'id,name\n']]);
+    const empty = await parts('', 3, 10);
+    expect(empty.stored.map((p) => [p.rows, gunzipSync(p.body).length])).toEqual([[0, 0]]);
+  });
+
+  it('refuses more parts than maxParts', async () => {
+    await expect(parts(csv(3000), 4096, 1, 2)).rejects.toBeInstanceOf(ExportTooLargeError);
+  });
+
+  it('fails the stream when storing a part fails, and stores nothing after it', async () => {
+    let calls = 0;
+    const writer = new GzipPartWriter({
+      partBytes: 1,
+      gzipLevel: 1,
+      headerRecords: 1,
+      writePart: async () => {
+        calls++;
+        throw new Error('S3 is down');
+      },
+    });
+    await expect(pipeline(Readable.from([Buffer.from(csv(3000))]), writer)).rejects.toThrow('S3 is down');
+    expect(calls).toBe(1);
+  });
+});
