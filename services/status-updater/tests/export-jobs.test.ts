@@ -6,6 +6,7 @@ import { describeEachDatabase } from '@sidestep/db/testing';
 import type { Context } from 'aws-lambda';
 import { createStatusHandler, type StatusHandler } from '../src/create-status-handler.ts';
 import { fireJobEvent, lockJob } from '../src/jobs-ledger.ts';
+import { racingOnJobs } from './racing-on-jobs.ts';
 
 const context = {
   awsRequestId: 'req-1',
@@ -163,8 +164,12 @@ describeEachDatabase('status-updater export jobs', (open) => {
   it('registers one job per request: another execution of the same message is a duplicate, even when they race', async () => {
     const [first, second, third] = [executionArn(), executionArn(), executionArn()];
     const input = registerExport(first);
-    const outputs = await Promise.all(
-      [first, second, third, first].map((executionId) => handler({ ...input, executionId }, context)),
+    // Four transactions (three executions, the first one delivered twice) race on one request,
+    // held at a lock barrier on PostgreSQL so a check-then-insert register would make two jobs.
+    const outputs = await racingOnJobs(db, 4, () =>
+      Promise.all(
+        [first, second, third, first].map((executionId) => handler({ ...input, executionId }, context)),
+      ),
     );
     expect(new Set(outputs.map((output) => output.jobId)).size).toBe(1);
     const owner = outputs[0]?.executionId;

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { StatusUpdateOutput, validate } from '@sidestep/contracts';
@@ -6,6 +5,7 @@ import { connectPostgres, type Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import type { Context } from 'aws-lambda';
 import { createStatusHandler, type StatusHandler } from '../src/create-status-handler.ts';
+import { racingOnJobs } from './racing-on-jobs.ts';
 
 const context = {
   awsRequestId: 'req-1',
@@ -214,53 +214,12 @@ describeEachDatabase('status-updater handler', (open) => {
     expect(second.jobId).not.toBe(first.jobId);
   });
 
-  /**
-   * Runs `race` while another connection holds an EXCLUSIVE lock on `jobs`, and releases the lock
-   * only once `racers` transactions wait on it. Without this barrier the racers' transactions tend
-   * to run one after the other (each opens its pool connection first), and a check-then-insert
-   * register would pass. EXCLUSIVE blocks INSERT but not plain SELECT, so every racer gets as far
-   * as its write before any commits. PGlite has one connection and runs transactions one at a time,
-   * so there the race is only sequential.
-   */
-  async function racingOnJobs<T>(racers: number, race: () => Promise<T>): Promise<T> {
-    const url = process.env.TEST_DATABASE_URL;
-    if (db.kind !== 'postgres' || !url) return race();
-    const { rows } = await db.query<{ jobs: string }>(
-      "SELECT quote_ident(current_schema()) || '.jobs' AS jobs",
-    );
-    const jobs = rows[0]?.jobs as string;
-    const holder = connectPostgres({ url, max: 1 });
-    try {
-      let racing: Promise<T> | undefined;
-      await holder.transaction(async (tx) => {
-        await tx.query(`LOCK TABLE ${jobs} IN EXCLUSIVE MODE`);
-        racing = race();
-        racing.catch(() => {}); // awaited below, after the lock is released
-        const deadline = Date.now() + 10_000;
-        // Polling pg_locks: PostgreSQL signals no event when a session starts waiting on a lock.
-        for (;;) {
-          const waiting = await tx.query<{ count: string }>(
-            'SELECT count(*) FROM pg_locks WHERE relation = $1::regclass AND NOT granted',
-            [jobs],
-          );
-          if (Number(waiting.rows[0]?.count) >= racers) break;
-          if (Date.now() > deadline)
-            throw new Error(`fewer than ${racers} transactions reached the jobs table`);
-          await sleep(5);
-        }
-      });
-      return await (racing as Promise<T>);
-    } finally {
-      await holder.close();
-    }
-  }
-
   it('makes one job of concurrent registers of one object, whichever executions send them', async () => {
     const [first, second, third] = [executionArn(), executionArn(), executionArn()];
     const input = registerInput(first);
     // Four transactions (three executions, the first one delivered twice) race on one S3 object.
     const senders = [first, second, third, first];
-    const outputs = await racingOnJobs(senders.length, () =>
+    const outputs = await racingOnJobs(db, senders.length, () =>
       Promise.all(senders.map((executionId) => handler({ ...input, executionId }, context))),
     );
     const jobIds = new Set(outputs.map((output) => output.jobId));

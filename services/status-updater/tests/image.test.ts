@@ -87,4 +87,40 @@ describe('status-updater image', () => {
     const started = await fn.invoke({ event: 'start', jobId, expectedState: 'running', executionId });
     expect(started.ok && started.payload).toMatchObject({ jobId, state: 'running' });
   }, 30_000);
+
+  it('registers an export by its request twice with one job and finishes it with the finalizer result', async () => {
+    const exportExecution = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-test-export:image-1';
+    const register = {
+      event: 'register',
+      kind: 'export',
+      expectedState: 'registered',
+      executionId: exportExecution,
+      request: { id: 'req-image-1', requestedBy: 'ops@example.com', fileName: 'users-image' },
+    };
+    const first = await fn.invoke(register);
+    const second = await fn.invoke(register);
+    expect(first.ok && first.payload).toMatchObject({ kind: 'export', requestedBy: 'ops@example.com' });
+    expect(second.ok && second.payload).toEqual(first.ok && first.payload);
+    const { jobId } = (first.ok ? first.payload : {}) as { jobId: string };
+    await fn.invoke({ event: 'start', jobId, expectedState: 'running', executionId: exportExecution });
+    const result = {
+      key: `exports/${jobId}/users-image.csv.gz`,
+      rows: 3,
+      bytes: 99,
+      downloadUrl: 'https://d.example/x',
+    };
+    const finished = await fn.invoke({
+      event: 'finish',
+      jobId,
+      expectedState: 'succeeded',
+      executionId: exportExecution,
+      result,
+    });
+    expect(finished.ok && finished.payload).toMatchObject({
+      state: 'succeeded',
+      downloadUrl: result.downloadUrl,
+      resultKey: result.key,
+      rows: { total: 3 },
+    });
+  }, 30_000);
 });
