@@ -5,6 +5,7 @@ import { TerraformStack, Testing } from 'cdktn';
 import {
   checkSecurityPolicy,
   EventBus,
+  GrantableRole,
   InfraConfigError,
   operatorRuleInput,
   Schedule,
@@ -334,6 +335,30 @@ describe('Schedule', () => {
       function_name: ref(sweeperAddress, 'function_name'),
       principal: 'events.amazonaws.com',
     });
+  });
+
+  it('lets a grantee put events on this bus only', () => {
+    const stack = new TerraformStack(Testing.app(), 'operators');
+    new AwsProvider(stack, 'aws', { region });
+    const bus = new EventBus(stack, 'bus', { environment: 'production' });
+    const operator = new GrantableRole(stack, 'operator', {
+      roleName: 'operator',
+      assumedBy: 'ec2.amazonaws.com',
+    });
+    bus.grantPutEvents(operator);
+    const out = JSON.parse(Testing.synth(stack));
+    const [busAddress2] = Object.keys(out.resource.aws_cloudwatch_event_bus).map(
+      (n) => `aws_cloudwatch_event_bus.${n}`,
+    );
+    const [policy] = Object.values(out.resource.aws_iam_role_policy) as Json[];
+    expect(JSON.parse(policy.policy).Statement).toEqual([
+      {
+        Sid: 'PutEventsSidestepProduction',
+        Effect: 'Allow',
+        Action: ['events:PutEvents'],
+        Resource: ref(busAddress2 ?? '', 'arn'),
+      },
+    ]);
   });
 
   it('archives every event on the bus for replay', () => {
