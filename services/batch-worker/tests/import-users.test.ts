@@ -266,6 +266,31 @@ for (const backend of databaseBackends()) {
         expect(await users('mal-')).toEqual([]);
       });
 
+      it('runs the same import twice at once (a duplicated task) without duplicates or a deadlock', async () => {
+        // Two tasks for one job (ECS or an operator started it twice): each its own connection.
+        const other = await PostgresUserImportStore.connect({ url: database.url, staging, chunkChars: 200 });
+        try {
+          const jobId = await runningJob(database.db);
+          const csv = usersCsv(60, 'twice-');
+          const results = await Promise.all([
+            run(jobId, csv),
+            importUsers({
+              jobId,
+              store: other,
+              maxRejectedRows: 0,
+              openSource: async () => Readable.from([Buffer.from(csv)]),
+            }),
+          ]);
+          expect(results.map((r) => r.rowsImported)).toEqual([60, 60]);
+          // Whichever committed second found every user already written by the first.
+          expect(results.map((r) => r.usersWritten).sort((a, b) => a - b)).toEqual([0, 60]);
+          expect(await users('twice-')).toHaveLength(60);
+          expect(await jobRow(database.db, jobId)).toMatchObject({ rows_total: '60', rows_imported: '60' });
+        } finally {
+          await other.close();
+        }
+      });
+
       it('is safe to re-run: same counts, no duplicates, unchanged users not rewritten', async () => {
         const jobId = await runningJob(database.db);
         const first = await run(jobId, usersCsv(10, 'again-'));
