@@ -53,6 +53,13 @@ export const SECURITY_RULES = {
   'scheduler-dlq': 'EventBridge Scheduler schedule target must set a retry_policy and a dead_letter_config',
   /** An event a rule cannot deliver is kept (retried, then dead-lettered), not dropped. */
   'event-target-dlq': 'EventBridge rule target must set a retry_policy and a dead_letter_config',
+  /**
+   * CKV_AWS_364 (and beyond): a Lambda permission for a service principal names the source ARN; one for
+   * everyone (`*`) is only the public function URL pair (`function_url_auth_type = NONE` or
+   * `invoked_via_function_url`), whose requests the function itself authorizes.
+   */
+  'lambda-permission-scoped':
+    'Lambda permission must name a source_arn, or be the function URL pair for principal *',
   /** Pipes log what failed (a start that was refused) somewhere with retention. */
   'pipe-logging': 'EventBridge Pipe must log (level not OFF) to a CloudWatch Logs log group',
 } as const;
@@ -310,6 +317,13 @@ function checkEventDelivery(ofType: OfType, report: Report): void {
   for (const [address, target] of ofType('aws_cloudwatch_event_target')) {
     if (!block(target.retry_policy) || !block(target.dead_letter_config)?.arn)
       report('event-target-dlq', address);
+  }
+  for (const [address, permission] of ofType('aws_lambda_permission')) {
+    const urlOnly =
+      (permission.action === 'lambda:InvokeFunctionUrl' && permission.function_url_auth_type === 'NONE') ||
+      (permission.action === 'lambda:InvokeFunction' && permission.invoked_via_function_url === true);
+    if (permission.principal === '*' ? !urlOnly : !permission.source_arn)
+      report('lambda-permission-scoped', address, String(permission.principal));
   }
   for (const [address, pipe] of ofType('aws_pipes_pipe')) {
     const logging = block(pipe.log_configuration);

@@ -7,6 +7,7 @@ import { IamPolicyAttachment } from '@cdktn/provider-aws/lib/iam-policy-attachme
 import { IamRole } from '@cdktn/provider-aws/lib/iam-role/index.js';
 import { IamRolePolicy } from '@cdktn/provider-aws/lib/iam-role-policy/index.js';
 import { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
+import { LambdaPermission } from '@cdktn/provider-aws/lib/lambda-permission/index.js';
 import { PipesPipe } from '@cdktn/provider-aws/lib/pipes-pipe/index.js';
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { S3Bucket } from '@cdktn/provider-aws/lib/s3-bucket/index.js';
@@ -79,6 +80,7 @@ const CHECKED_TYPES = [
   'aws_pipes_pipe',
   'aws_scheduler_schedule',
   'aws_sqs_queue_policy',
+  'aws_lambda_permission',
 ];
 
 describe('security policy', () => {
@@ -190,6 +192,17 @@ describe('security policy', () => {
       target: 'arn:aws:states:eu-west-1:123456789012:stateMachine:m',
       logConfiguration: { level: 'OFF' },
     });
+    const untraced = stack.node.findChild('untraced') as LambdaFunction;
+    new LambdaPermission(stack, 'open', {
+      action: 'lambda:InvokeFunction',
+      functionName: untraced.functionName,
+      principal: '*',
+    });
+    new LambdaPermission(stack, 'any-rule', {
+      action: 'lambda:InvokeFunction',
+      functionName: untraced.functionName,
+      principal: 'events.amazonaws.com',
+    });
     new SfnStateMachine(stack, 'silent', {
       name: 'silent',
       roleArn: role.arn,
@@ -244,6 +257,10 @@ describe('security policy', () => {
     expect(found('scheduler-dlq')).toEqual(['aws_scheduler_schedule.fragile']);
     expect(found('event-target-dlq')).toEqual(['aws_cloudwatch_event_target.lossy']);
     expect(found('pipe-logging')).toEqual(['aws_pipes_pipe.mute']);
+    expect(found('lambda-permission-scoped')).toEqual([
+      'aws_lambda_permission.any-rule events.amazonaws.com',
+      'aws_lambda_permission.open *',
+    ]);
     // Every rule of the policy is exercised by this fixture.
     expect(new Set(violations.map((v) => v.rule))).toEqual(new Set(Object.keys(SECURITY_RULES)));
   });
