@@ -291,6 +291,15 @@ for (const backend of databaseBackends()) {
         }
       });
 
+      it('fails on a record over 1 MiB instead of buffering it (an unclosed quote would swallow the file)', async () => {
+        const jobId = await runningJob(database.db);
+        const csv = `external_id,email,note\nbig-1,big-1@example.com,"${'x'.repeat(1024 * 1024 + 10)}"\n`;
+        const error = await failure(run(jobId, csv));
+        expect(error.cause).toBeInstanceOf(MalformedCsvError);
+        expect((error.cause as MalformedCsvError).code).toBe('CSV_MAX_RECORD_SIZE');
+        expect(await users('big-')).toEqual([]);
+      });
+
       it('is safe to re-run: same counts, no duplicates, unchanged users not rewritten', async () => {
         const jobId = await runningJob(database.db);
         const first = await run(jobId, usersCsv(10, 'again-'));
