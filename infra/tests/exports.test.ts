@@ -413,6 +413,7 @@ describe('ExportDownload (staging)', () => {
       EXPORTS_BUCKET: 'sidestep-staging-exports',
       DOWNLOAD_SIGNING_KEY_SECRET_ARN: ref(secretAddress, 'arn'),
     });
+    expect(download.environment.variables.DOWNLOAD_BASE_URL).toBeUndefined();
   });
 
   it('tells the finalizer where links point and lets it read the key to sign them', () => {

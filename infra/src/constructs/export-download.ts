@@ -121,11 +121,8 @@ export class ExportDownload extends Construct {
           [RUNTIME_ENVIRONMENT.metricsNamespace]: METRICS_NAMESPACE,
           ...exportsBucket.permissionTarget.environment,
           DOWNLOAD_SIGNING_KEY_SECRET_ARN: this.signingKeyArn,
-          // The image's config requires DOWNLOAD_BASE_URL in both handlers, but only the finalizer's
-          // links use it; this function's own URL would be a Terraform cycle (the URL needs the
-          // function). A reserved, never-resolving name (RFC 2606) keeps init from failing; drop it
-          // once the download handler stops requiring the variable.
-          DOWNLOAD_BASE_URL: 'https://export-download.invalid/',
+          // No DOWNLOAD_BASE_URL: only the finalizer's links use it, and this function's own URL would be
+          // a Terraform cycle (the URL needs the function).
         },
       },
       dependsOn: [this.logGroup, this.role.policy],
