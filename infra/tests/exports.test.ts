@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { task as batchWorker } from '@sidestep/batch-worker/task';
 import { defineService, defineTask } from '@sidestep/manifest';
-import { defineSchedules, exportWorkflow, SCHEDULES } from '@sidestep/workflows';
+import { defineSchedules, exportWorkflow, operatorEventPattern, SCHEDULES } from '@sidestep/workflows';
 import { TerraformStack, Testing } from 'cdktn';
 import {
   type EnvironmentConfig,
@@ -332,7 +332,10 @@ describe('SidestepStack (schedules in staging)', () => {
       expect(schedule.schedule_expression_timezone).toBe(definition.timezone);
       expect(schedule.target.arn).toBe(ref(target, 'arn'));
       expect(JSON.parse(schedule.target.input)).toEqual(definition.input);
-      one(tf, 'aws_cloudwatch_event_rule', { name: `sidestep-staging-${definition.name}-operator` });
+      const [, rule] = one(tf, 'aws_cloudwatch_event_rule', {
+        name: `sidestep-staging-${definition.name}-operator`,
+      });
+      expect(JSON.parse(rule.event_pattern)).toEqual(operatorEventPattern(definition.name));
     }
   });
 
