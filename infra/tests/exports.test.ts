@@ -279,6 +279,23 @@ describe('SidestepStack (export workflow in staging)', () => {
     expect(invoked).toHaveLength(2);
   });
 
+  it('alarms on any failed execution of either workflow, notifying the topic', () => {
+    for (const workflow of ['import', 'export']) {
+      const [machine] = one(tf, 'aws_sfn_state_machine', { name: `sidestep-staging-${workflow}` });
+      const [, alarm] = one(tf, 'aws_cloudwatch_metric_alarm', {
+        alarm_name: `sidestep-staging-${workflow}-executions-failed`,
+      });
+      expect(alarm).toMatchObject({
+        namespace: 'AWS/States',
+        metric_name: 'ExecutionsFailed',
+        dimensions: { StateMachineArn: ref(machine, 'arn') },
+        threshold: 0,
+        comparison_operator: 'GreaterThanThreshold',
+        alarm_actions: [staging.alarmTopicArn],
+      });
+    }
+  });
+
   it('starts it from sidestep-<env>-export-requests through a pipe', () => {
     const [queueAddress] = one(tf, 'aws_sqs_queue', { name: 'sidestep-staging-export-requests' });
     const [, pipe] = one(tf, 'aws_pipes_pipe');

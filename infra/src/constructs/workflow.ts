@@ -1,4 +1,5 @@
 import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group/index.js';
+import { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { SfnStateMachine } from '@cdktn/provider-aws/lib/sfn-state-machine/index.js';
 import { resourceName } from '@sidestep/manifest';
 import {
@@ -39,6 +40,11 @@ export interface WorkflowProps {
   readonly accountId: string;
   /** Region of the state machine; scopes its role's trust policy. */
   readonly region: string;
+  /** Alarm settings. @default an alarm without actions (it only shows in the console) */
+  readonly alarms?: {
+    /** SNS topic ARN notified on alarm and on recovery. @default none */
+    readonly topicArn?: string;
+  };
   /** Execution log group settings. @default 30 days retention, CloudWatch-managed encryption */
   readonly logs?: {
     /** @default 30 */
@@ -76,6 +82,8 @@ export class Workflow extends Construct implements TriggerTarget {
   readonly logGroup: CloudwatchLogGroup;
   /** The deployed definition. */
   readonly definition: StateMachineDefinition;
+  /** Alarm on any failed execution. */
+  readonly failureAlarm: CloudwatchMetricAlarm;
 
   constructor(scope: Construct, id: string, props: WorkflowProps) {
     super(scope, id);
@@ -155,6 +163,25 @@ export class Workflow extends Construct implements TriggerTarget {
       dependsOn: [this.role.policy],
     });
     this.stateMachineArn = this.stateMachine.arn;
+
+    // A failed execution already mails its job's owner; operators learn of it here, and redrive it.
+    const actions = props.alarms?.topicArn ? [props.alarms.topicArn] : undefined;
+    this.failureAlarm = new CloudwatchMetricAlarm(this, 'failure-alarm', {
+      alarmName: `${name}-executions-failed`,
+      alarmDescription: `An execution of ${name} failed: see its history, fix the cause, redrive it`,
+      namespace: 'AWS/States',
+      metricName: 'ExecutionsFailed',
+      dimensions: { StateMachineArn: this.stateMachineArn },
+      statistic: 'Sum',
+      period: 300,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: 'GreaterThanThreshold',
+      // No executions, no data: nothing failed.
+      treatMissingData: 'notBreaching',
+      alarmActions: actions,
+      okActions: actions,
+    });
   }
 
   /** Lets a grantee (an EventBridge rule's role, an operator) start executions of this state machine. */

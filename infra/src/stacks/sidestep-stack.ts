@@ -295,6 +295,7 @@ export class SidestepStack extends TerraformStack {
       accountId: config.accountId,
       region: config.region,
       logs: { retentionDays: config.logRetentionDays },
+      alarms: { topicArn: config.alarmTopicArn },
     });
     this.importTrigger.addTarget(this.importWorkflow);
     new TerraformOutput(this, 'import_state_machine_arn', { value: this.importWorkflow.stateMachineArn });
@@ -331,6 +332,7 @@ export class SidestepStack extends TerraformStack {
       accountId: config.accountId,
       region: config.region,
       logs: { retentionDays: config.logRetentionDays },
+      alarms: { topicArn: config.alarmTopicArn },
     });
     new TerraformOutput(this, 'export_state_machine_arn', { value: this.exportWorkflow.stateMachineArn });
     this.exportRequests = new WorkflowQueue(this, 'export-requests-queue', {
