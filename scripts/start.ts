@@ -5,7 +5,16 @@ import { createConsoleReporter, type LocalCloud, startLocalCloud } from '@sidest
 import { Command, InvalidArgumentError } from 'commander';
 import { formatBanner } from './src/banner.ts';
 import { buildServices } from './src/build-services.ts';
-import { SERVICES, TASKS, UPLOAD_EXAMPLES, WORKFLOWS } from './src/services.ts';
+import {
+  COMMAND_EXAMPLES,
+  FUNCTION_URLS,
+  PIPES,
+  SCHEDULE_SETUP,
+  SERVICES,
+  TASKS,
+  UPLOAD_EXAMPLES,
+  WORKFLOWS,
+} from './src/services.ts';
 
 const rootDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -50,9 +59,16 @@ let cloud: LocalCloud;
 try {
   cloud = await startLocalCloud({
     rootDir,
-    services: SERVICES.map((entry) => ({ manifest: entry.manifest, bundleDir: entry.bundleDir })),
+    services: SERVICES.map((entry) => ({
+      manifest: entry.manifest,
+      bundleDir: entry.bundleDir,
+      ...(entry.environment ? { environment: entry.environment } : {}),
+    })),
     tasks: TASKS.map((entry) => ({ manifest: entry.manifest, bundleDir: entry.bundleDir })),
     workflows: WORKFLOWS,
+    pipes: PIPES,
+    schedules: SCHEDULE_SETUP,
+    functionUrls: FUNCTION_URLS,
     port: options.port,
     smtpPort: options.smtpPort,
     ...(databaseUrl ? { databaseUrl } : {}),
@@ -97,7 +113,11 @@ process.on('SIGTERM', stop);
 process.stdout.write(
   formatBanner(cloud, {
     rootDir,
-    queueNames: SERVICES.flatMap((entry) => (entry.manifest.queue ? [entry.manifest.queue.name] : [])),
+    queueNames: [
+      ...SERVICES.flatMap((entry) => (entry.manifest.queue ? [entry.manifest.queue.name] : [])),
+      ...PIPES.map((pipe) => pipe.source.name),
+    ],
     uploadExamples: UPLOAD_EXAMPLES,
+    commandExamples: COMMAND_EXAMPLES,
   }),
 );

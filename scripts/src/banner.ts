@@ -8,6 +8,8 @@ export interface BannerContext {
   readonly queueNames: readonly string[];
   /** Commands that start a workflow by an upload, e.g. `aws s3 cp users.csv s3://<bucket>/imports/`. */
   readonly uploadExamples?: readonly string[];
+  /** Commands that start a workflow or fire a schedule otherwise (a message, an operator event). */
+  readonly commandExamples?: readonly string[];
 }
 
 /** `mail` -> `MAIL_QUEUE_URL`, the variable name producers read a queue URL from. */
@@ -57,6 +59,10 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
   if (context.uploadExamples?.length) {
     lines.push('', '  Start a workflow by uploading a file:');
     for (const example of context.uploadExamples) lines.push(`    ${example}`);
+  }
+  if (context.commandExamples?.length) {
+    lines.push('', '  Request an export, fire a schedule by hand:');
+    for (const example of context.commandExamples) lines.push(`    ${example}`);
   }
   lines.push('', 'Ctrl-C stops everything.', '');
   return lines.join('\n');

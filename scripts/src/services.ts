@@ -1,9 +1,26 @@
+import { randomBytes } from 'node:crypto';
 import { task as batchWorker } from '@sidestep/batch-worker/task';
-import type { LocalWorkflow } from '@sidestep/local-cloud';
+import { service as exportFinalizer } from '@sidestep/export-finalizer/service';
+import { service as jobSweeper } from '@sidestep/job-sweeper/service';
+import type {
+  LocalFunctionUrl,
+  LocalPipe,
+  LocalSchedules,
+  LocalServiceUrls,
+  LocalWorkflow,
+} from '@sidestep/local-cloud';
+import { exportsBucketName } from '@sidestep/local-cloud';
 import { service as mailDispatcher } from '@sidestep/mail-dispatcher/service';
 import type { ServiceManifest, TaskManifest } from '@sidestep/manifest';
 import { service as statusUpdater } from '@sidestep/status-updater/service';
-import { importTrigger, importWorkflow } from '@sidestep/workflows';
+import {
+  exportWorkflow,
+  importTrigger,
+  importWorkflow,
+  nextFireTimes,
+  operatorEventPattern,
+  SCHEDULES,
+} from '@sidestep/workflows';
 
 /** Where a package's built bundle lives: what its `build` script writes and its image copies. */
 export interface BuiltPackage {
@@ -18,7 +35,21 @@ export interface BuiltPackage {
 /** A service the local cloud runs: its manifest and where its package and built bundle live. */
 export interface ServiceEntry extends BuiltPackage {
   readonly manifest: ServiceManifest;
+  /** Variables infra sets beyond the manifest's (see `LocalService.environment`). */
+  readonly environment?: (cloud: LocalServiceUrls) => Readonly<Record<string, string>>;
 }
+
+/** Who receives the import mails locally (they land in the outbox like every local mail). */
+export const LOCAL_NOTIFY_ADDRESS = 'ops@local.mail.example.com';
+
+/** The function URL the `export.ready` mail links to (`index.downloadHandler` of the finalizer's image). */
+export const EXPORT_DOWNLOAD_FUNCTION = 'export-download';
+
+/**
+ * The HMAC key download links are signed with locally: one per process, so links from an earlier
+ * `pnpm start` stop working (on AWS the key is a Secrets Manager secret).
+ */
+const DOWNLOAD_SIGNING_KEY = randomBytes(32).toString('hex');
 
 /** A Fargate task the local cloud runs as a child process when a workflow asks for it. */
 export interface TaskEntry extends BuiltPackage {
@@ -39,7 +70,54 @@ export const SERVICES: readonly ServiceEntry[] = [
     packageDir: 'services/status-updater',
     bundleDir: 'services/status-updater/dist',
   },
+  {
+    manifest: exportFinalizer,
+    packageName: '@sidestep/export-finalizer',
+    packageDir: 'services/export-finalizer',
+    bundleDir: 'services/export-finalizer/dist',
+    environment: ({ functionUrl }) => ({
+      DOWNLOAD_BASE_URL: functionUrl(EXPORT_DOWNLOAD_FUNCTION),
+      DOWNLOAD_SIGNING_KEY,
+    }),
+  },
+  {
+    manifest: jobSweeper,
+    packageName: '@sidestep/job-sweeper',
+    packageDir: 'services/job-sweeper',
+    bundleDir: 'services/job-sweeper/dist',
+    environment: () => ({ NOTIFY_ADDRESS: LOCAL_NOTIFY_ADDRESS }),
+  },
 ];
+
+const finalizerEntry = SERVICES.find((entry) => entry.manifest.name === exportFinalizer.name) as ServiceEntry;
+
+/** Function URLs: the export download endpoint, the finalizer's image with another CMD. */
+export const FUNCTION_URLS: readonly LocalFunctionUrl[] = [
+  {
+    name: EXPORT_DOWNLOAD_FUNCTION,
+    handler: 'index.downloadHandler',
+    service: {
+      manifest: finalizerEntry.manifest,
+      bundleDir: finalizerEntry.bundleDir,
+      ...(finalizerEntry.environment ? { environment: finalizerEntry.environment } : {}),
+    },
+  },
+];
+
+/** The export requests queue and the pipe starting the export workflow per message (as infra). */
+export const PIPES: readonly LocalPipe[] = [
+  {
+    source: { name: 'export-requests', visibilityTimeoutSeconds: 60, maxReceiveCount: 5 },
+    workflow: 'export',
+  },
+];
+
+/** The schedules, fired on the real clock; `pnpm fire-schedule <name>` fires one by hand. */
+export const SCHEDULE_SETUP: LocalSchedules = {
+  definitions: SCHEDULES,
+  nextFireTimes,
+  operatorEventPattern,
+};
 
 /** Every Fargate task of the repository. */
 export const TASKS: readonly TaskEntry[] = [
@@ -51,14 +129,17 @@ export const TASKS: readonly TaskEntry[] = [
   },
 ];
 
-/** Who receives the import mails locally (they land in the outbox like every local mail). */
-export const LOCAL_NOTIFY_ADDRESS = 'ops@local.mail.example.com';
-
 const importUploads = importTrigger('local');
 
 /** How a person starts each workflow from another terminal (printed by `pnpm start`). */
 export const UPLOAD_EXAMPLES: readonly string[] = [
   `aws s3 cp users.csv s3://${importUploads.bucketName}/${importUploads.keyPrefix}users.csv   # import (external_id,email[,name,...])`,
+];
+
+/** How a person requests an export and fires a schedule from another terminal (printed by `pnpm start`). */
+export const COMMAND_EXAMPLES: readonly string[] = [
+  `aws sqs send-message --queue-url "$EXPORT_REQUESTS_QUEUE_URL" --message-body '{"type":"export.requested","version":1,"id":"req-1","payload":{"requestedBy":"${LOCAL_NOTIFY_ADDRESS}"}}'`,
+  ...SCHEDULES.map((schedule) => `pnpm fire-schedule ${schedule.name}   # ${schedule.description}`),
 ];
 
 /**
@@ -83,5 +164,23 @@ export const WORKFLOWS: readonly LocalWorkflow[] = [
         notifyAddress: LOCAL_NOTIFY_ADDRESS,
       }),
     triggers: [importUploads],
+  },
+  {
+    name: 'export',
+    definition: (resources) =>
+      exportWorkflow({
+        statusUpdaterFunctionArn: resources.functionArn(statusUpdater.name),
+        batchWorker: {
+          clusterArn: resources.clusterArn,
+          taskDefinitionArn: resources.taskDefinitionArn(batchWorker.name),
+          containerName: batchWorker.containerName,
+          subnetIds: resources.subnetIds,
+          securityGroupIds: resources.securityGroupIds,
+          timeoutSeconds: batchWorker.timeoutSeconds,
+        },
+        exportFinalizerFunctionArn: resources.functionArn(exportFinalizer.name),
+        exportsBucket: exportsBucketName(resources.environment),
+        mailQueueUrl: resources.queueUrl('mail'),
+      }),
   },
 ];

@@ -66,6 +66,7 @@ describe('formatBanner', () => {
     rootDir: '/repo',
     queueNames: ['mail'],
     uploadExamples: ['aws s3 cp users.csv s3://sidestep-local-imports/imports/users.csv'],
+    commandExamples: ['pnpm fire-schedule stale-job-sweeper'],
   });
 
   it('shows the endpoint, both queues, the outbox and the database', () => {
@@ -88,6 +89,12 @@ describe('formatBanner', () => {
   it('shows how to start a workflow by an upload', () => {
     expect(banner).toContain(
       'Start a workflow by uploading a file:\n    aws s3 cp users.csv s3://sidestep-local-imports/imports/users.csv\n',
+    );
+  });
+
+  it('shows how to request an export and fire a schedule', () => {
+    expect(banner).toContain(
+      'Request an export, fire a schedule by hand:\n    pnpm fire-schedule stale-job-sweeper\n',
     );
   });
 

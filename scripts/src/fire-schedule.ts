@@ -1,0 +1,79 @@
+import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+// The same constants `operatorEventPattern` builds each schedule's rule from.
+import { OPERATOR_EVENT_SOURCE, SCHEDULE_FIRED } from '@sidestep/workflows';
+
+/** The schedule named is not one the repository declares. */
+export class UnknownScheduleError extends Error {
+  override readonly name = 'UnknownScheduleError';
+  readonly field = 'schedule';
+  readonly schedule: string;
+  constructor(schedule: string, known: readonly string[]) {
+    super(`no schedule named "${schedule}" (declared: ${known.join(', ') || 'none'})`);
+    this.schedule = schedule;
+  }
+}
+
+/** EventBridge accepted the call but refused the entry (unknown bus, no permission, ...). */
+export class OperatorEventRejectedError extends Error {
+  override readonly name = 'OperatorEventRejectedError';
+  readonly errorCode: string;
+  readonly eventBusName: string;
+  constructor(eventBusName: string, errorCode: string, message: string) {
+    super(`${eventBusName} refused the operator event: ${errorCode}: ${message}`);
+    this.errorCode = errorCode;
+    this.eventBusName = eventBusName;
+  }
+}
+
+/** Options of {@link fireSchedule}. */
+export interface FireScheduleOptions {
+  readonly client: EventBridgeClient;
+  /** `local`, `staging`, `production`: the bus is `sidestep-<environment>`. */
+  readonly environment: string;
+  readonly schedule: string;
+  /** The names the repository declares (`SCHEDULES`); anything else is refused before calling AWS. */
+  readonly knownSchedules: readonly string[];
+  /** Who fired it, kept in the event for the audit trail. */
+  readonly operator: string;
+}
+
+/** What was put: the event's id (the run's `<aws.scheduler.execution-id>`) and the bus. */
+export interface FiredSchedule {
+  readonly eventId: string;
+  readonly eventBusName: string;
+}
+
+/**
+ * Fires a schedule by hand: puts the operator event `{ source: sidestep.operator, detail-type:
+ * Schedule Fired, detail: { schedule, operator } }` on `sidestep-<environment>`, where the
+ * schedule's operator rule routes it to the schedule's target with the schedule's input. Works the
+ * same against the local cloud (its endpoint answers PutEvents) and AWS.
+ */
+export async function fireSchedule(options: FireScheduleOptions): Promise<FiredSchedule> {
+  if (!options.knownSchedules.includes(options.schedule)) {
+    throw new UnknownScheduleError(options.schedule, options.knownSchedules);
+  }
+  const eventBusName = `sidestep-${options.environment}`;
+  const output = await options.client.send(
+    new PutEventsCommand({
+      Entries: [
+        {
+          EventBusName: eventBusName,
+          Source: OPERATOR_EVENT_SOURCE,
+          DetailType: SCHEDULE_FIRED,
+          Detail: JSON.stringify({ schedule: options.schedule, operator: options.operator }),
+        },
+      ],
+    }),
+  );
+  const [entry] = output.Entries ?? [];
+  // PutEvents reports a refused entry in the response, not as an error: check it.
+  if (!entry?.EventId) {
+    throw new OperatorEventRejectedError(
+      eventBusName,
+      entry?.ErrorCode ?? 'NoEventId',
+      entry?.ErrorMessage ?? 'no event id returned',
+    );
+  }
+  return { eventId: entry.EventId, eventBusName };
+}

@@ -1,0 +1,305 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  SFNClient,
+} from '@aws-sdk/client-sfn';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type Database, openDatabase } from '@sidestep/db';
+import {
+  type CollectingReporter,
+  createCollectingReporter,
+  createVirtualClock,
+  type LocalCloud,
+  startLocalCloud,
+} from '@sidestep/local-cloud';
+import { FUNCTION_URLS, PIPES, SCHEDULE_SETUP, SERVICES, TASKS, WORKFLOWS } from '../src/services.ts';
+
+// The export issue's "done when", as a test: with the cloud `pnpm start` runs (the real
+// status-updater, batch-worker, export-finalizer, job-sweeper and mail-dispatcher bundles built by
+// turbo before this test; the import and export workflows from @sidestep/workflows; the
+// export-requests pipe; the schedules and their operator rules), driven only through the raw AWS
+// SDK and the operator command. The schedules run on a virtual clock that is never moved, so
+// nothing fires by itself during the test. With TEST_DATABASE_URL the services use that server.
+const rootDir = join(import.meta.dirname, '..', '..');
+const IMPORTS = 'sidestep-local-imports';
+const EXPORTS = 'sidestep-local-exports';
+const EXPORT_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-export';
+const IMPORT_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
+// One run's users share an email domain, which the export's filter selects: a real server keeps
+// earlier runs' users.
+const run = randomBytes(4).toString('hex');
+const domain = `run${run}.example.com`;
+const ROWS = 500;
+const HEADER = 'external_id,email,name,attributes,created_at,updated_at';
+/**
+ * Names a spreadsheet would run as formulas, and the cell the export must hold instead: prefixed
+ * with `'` (OWASP's CSV injection advice), in a quoted cell.
+ */
+const FORMULAS: readonly [string, string][] = [
+  ['=1+2', "'=1+2"],
+  ['+SUM(A1)', "'+SUM(A1)"],
+  ['-3', "'-3"],
+  ['@cmd', "'@cmd"],
+];
+
+let stateDir: string;
+let cloud: LocalCloud;
+let collecting: CollectingReporter;
+let s3: S3Client;
+let sfn: SFNClient;
+let sqs: SQSClient;
+let db: Database;
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(join(tmpdir(), 'export-path-'));
+  collecting = createCollectingReporter();
+  const databaseUrl = process.env.TEST_DATABASE_URL;
+  cloud = await startLocalCloud({
+    rootDir,
+    stateDir,
+    port: 0,
+    smtpPort: 0,
+    ...(databaseUrl ? { databaseUrl } : {}),
+    reporter: (event) => {
+      collecting.reporter(event);
+      if (process.env.EXPORT_PATH_TRACE)
+        appendFileSync(process.env.EXPORT_PATH_TRACE, `${JSON.stringify(event)}\n`);
+    },
+    services: SERVICES.map((entry) => ({
+      manifest: entry.manifest,
+      bundleDir: join(rootDir, entry.bundleDir),
+      ...(entry.environment ? { environment: entry.environment } : {}),
+    })),
+    tasks: TASKS.map((entry) => ({ manifest: entry.manifest, bundleDir: join(rootDir, entry.bundleDir) })),
+    workflows: WORKFLOWS,
+    pipes: PIPES,
+    functionUrls: FUNCTION_URLS,
+    schedules: { ...SCHEDULE_SETUP, clock: createVirtualClock(new Date()) },
+  });
+  const client = {
+    endpoint: cloud.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  };
+  s3 = new S3Client({ ...client, forcePathStyle: true });
+  sfn = new SFNClient(client);
+  sqs = new SQSClient(client);
+  db = await openDatabase({ url: cloud.databaseUrl });
+}, 90_000);
+
+afterAll(async () => {
+  s3?.destroy();
+  sfn?.destroy();
+  sqs?.destroy();
+  await db?.close();
+  await cloud?.stop();
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+/** The users CSV: `ROWS` users of this run's domain, the first ones with formula-like names. */
+function usersCsv(): string {
+  const lines = ['external_id,email,name,plan'];
+  for (let i = 1; i <= ROWS; i++) {
+    const name = FORMULAS[i - 1]?.[0] ?? `User ${i}`;
+    lines.push(`u-${run}-${String(i).padStart(4, '0')},user${i}@${domain},"${name}",gold`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The fields of one CSV line (RFC 4180 quoting; the test's cells hold no line breaks). */
+function csvFields(line: string): string[] {
+  const fields: string[] = [];
+  const cell = /(?:^|,)(?:"((?:[^"]|"")*)"|([^,]*))/g;
+  for (const match of line.matchAll(cell)) {
+    fields.push(match[1] !== undefined ? match[1].replaceAll('""', '"') : (match[2] ?? ''));
+  }
+  return fields;
+}
+
+/** Runs a script of the repository as a person would, without blocking this process's event loop. */
+function runScript(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, args, {
+    cwd: rootDir,
+    env: { ...process.env, FORCE_COLOR: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+/** Waits through the Step Functions API until an execution whose input contains `needle` ended. */
+async function finishedExecution(
+  stateMachineArn: string,
+  needle: string,
+  timeoutMs = 90_000,
+): Promise<DescribeExecutionCommandOutput> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn }));
+    for (const { executionArn } of executions) {
+      const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+      if (execution.input?.includes(needle) && execution.status !== 'RUNNING') return execution;
+    }
+    if (Date.now() > deadline) throw new Error(`no finished execution of ${stateMachineArn} for ${needle}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** The .eml files to `to` with `subject`, quoted-printable soft breaks and escapes decoded. */
+function mails(to: string, subject: string): string[] {
+  return readdirSync(cloud.outboxDir)
+    .filter((file) => file.endsWith('.eml'))
+    .map((file) =>
+      readFileSync(join(cloud.outboxDir, file), 'utf8')
+        .replace(/=\r?\n/g, '')
+        .replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
+    )
+    .filter((mail) => mail.includes(`To: ${to}`) && mail.includes(`Subject: ${subject}`));
+}
+
+async function objectBytes(key: string): Promise<Buffer> {
+  const object = await s3.send(new GetObjectCommand({ Bucket: EXPORTS, Key: key }));
+  return Buffer.from((await object.Body?.transformToByteArray()) ?? []);
+}
+
+describe('the export path in the local cloud', () => {
+  it('exports every imported row to one .csv.gz with escaped formulas, mails the link, and SUCCEEDS', async () => {
+    // An import first: the users the export will find.
+    const importKey = `imports/${run}/users.csv`;
+    await s3.send(new PutObjectCommand({ Bucket: IMPORTS, Key: importKey, Body: usersCsv() }));
+    const imported = await finishedExecution(IMPORT_MACHINE, importKey);
+    expect(imported.status).toBe('SUCCEEDED');
+
+    // The request, as any producer sends it: raw client-sqs with the documented JSON.
+    const requestId = `req-${run}`;
+    const requestedBy = `ops@${domain}`;
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: `${cloud.endpoint}/000000000000/sidestep-local-export-requests`,
+        MessageBody: JSON.stringify({
+          type: 'export.requested',
+          version: 1,
+          id: requestId,
+          payload: { requestedBy, fileName: `users-${run}`, filter: { emailDomain: domain } },
+        }),
+      }),
+    );
+
+    const execution = await finishedExecution(EXPORT_MACHINE, requestId);
+    expect({ status: execution.status, error: execution.error, cause: execution.cause }).toEqual({
+      status: 'SUCCEEDED',
+      error: undefined,
+      cause: undefined,
+    });
+    const { events = [] } = await sfn.send(
+      new GetExecutionHistoryCommand({ executionArn: execution.executionArn, maxResults: 1000 }),
+    );
+    const states = events.flatMap((event) => event.stateEnteredEventDetails?.name ?? []);
+    expect(states).toEqual(
+      expect.arrayContaining(['RegisterJob', 'ExportRows', 'FinalizeExport', 'FinishJob']),
+    );
+
+    // The one combined file (parts and manifests aside) under exports/ in the exports bucket.
+    const { Contents = [] } = await s3.send(
+      new ListObjectsV2Command({ Bucket: EXPORTS, Prefix: 'exports/' }),
+    );
+    const files = Contents.map((object) => object.Key ?? '').filter(
+      (key) => key.endsWith(`/users-${run}.csv.gz`) && !key.includes('/parts/'),
+    );
+    expect(files).toHaveLength(1);
+    const stored = await objectBytes(files[0] as string);
+    const file = join(stateDir, `users-${run}.csv.gz`);
+    writeFileSync(file, stored);
+    const gzipTest = spawnSync('gzip', ['-t', file], { encoding: 'utf8' });
+    expect({ status: gzipTest.status, stderr: gzipTest.stderr }).toEqual({ status: 0, stderr: '' });
+
+    const lines = gunzipSync(stored).toString('utf8').split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    expect(lines[0]).toBe(HEADER);
+    expect(lines.filter((line) => line === HEADER)).toHaveLength(1);
+    expect(lines).toHaveLength(ROWS + 1);
+    const rows = lines.slice(1).map(csvFields);
+    expect(rows.map((fields) => fields[0])).toEqual(
+      Array.from({ length: ROWS }, (_, i) => `u-${run}-${String(i + 1).padStart(4, '0')}`),
+    );
+    for (const [index, [, escaped]] of FORMULAS.entries()) {
+      expect(rows[index]?.[2]).toBe(escaped);
+      expect(lines[index + 1]).toContain(`"${escaped}"`);
+    }
+    expect(rows[FORMULAS.length]?.[2]).toBe(`User ${FORMULAS.length + 1}`);
+    expect(rows.every((fields) => fields.length === 6 && fields[1]?.endsWith(`@${domain}`))).toBe(true);
+
+    // The mail to the requester, with a link that downloads the same bytes.
+    await collecting.waitFor(
+      'mail-delivered',
+      (event) => event.to.includes(requestedBy) && event.subject === 'Your export is ready',
+      30_000,
+    );
+    const [mail] = mails(requestedBy, 'Your export is ready');
+    expect(mail).toMatch(new RegExp(`Your export of ${ROWS} rows is ready`));
+    const link = /Download: (\S+)/.exec(mail ?? '')?.[1] ?? '';
+    expect(link.startsWith(cloud.functionUrl('export-download'))).toBe(true);
+    const redirect = await fetch(link, { redirect: 'manual' });
+    expect(redirect.status).toBe(302);
+    const download = await fetch(redirect.headers.get('location') ?? '');
+    expect(download.status).toBe(200);
+    expect(Buffer.from(await download.arrayBuffer()).equals(stored)).toBe(true);
+
+    const job = await db.query<{ state: string; rows_total: string; result_key: string }>(
+      'select state, rows_total::text, result_key from jobs where request_id = $1',
+      [requestId],
+    );
+    expect(job.rows).toEqual([{ state: 'succeeded', rows_total: String(ROWS), result_key: files[0] }]);
+  }, 180_000);
+
+  it('fails a stuck job with a mail when an operator fires the sweeper by hand', async () => {
+    const jobId = `exp_stuck_${run}`;
+    const requestedBy = `stuck@${domain}`;
+    await db.query(
+      `insert into jobs (id, kind, state, request_id, requested_by, file_name, started_at, deadline_at)
+       values ($1, 'export', 'running', $2, $3, 'stuck', now() - interval '3 hours', now() - interval '1 hour')`,
+      [jobId, `stuck-${run}`, requestedBy],
+    );
+
+    // The operator command, as README shows it (`pnpm fire-schedule stale-job-sweeper`).
+    const fired = await runScript(
+      'scripts/fire-schedule.ts',
+      'stale-job-sweeper',
+      '--endpoint',
+      cloud.endpoint,
+    );
+    expect({ code: fired.code, stderr: fired.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(fired.stdout).toMatch(/^fired stale-job-sweeper: event /);
+
+    await collecting.waitFor(
+      'mail-delivered',
+      (event) => event.to.includes(requestedBy) && event.subject === 'Your export failed',
+      30_000,
+    );
+    const [mail] = mails(requestedBy, 'Your export failed');
+    expect(mail).toMatch(/Reason: no progress before the deadline/);
+    const { rows } = await db.query<{ state: string; error: string }>(
+      'select state, error from jobs where id = $1',
+      [jobId],
+    );
+    expect(rows[0]?.state).toBe('failed');
+    expect(rows[0]?.error).toMatch(/no progress before the deadline/);
+  }, 60_000);
+});

@@ -1,0 +1,153 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  type CollectingReporter,
+  createCollectingReporter,
+  createVirtualClock,
+  type LocalCloud,
+  type ScheduleDefinition,
+  startLocalCloud,
+} from '@sidestep/local-cloud';
+import { nextFireTimes, operatorEventPattern, SCHEDULES } from '@sidestep/workflows';
+import { fireSchedule } from '../src/fire-schedule.ts';
+
+// The operator command against the local cloud: the operator event goes through PutEvents on the
+// endpoint and the schedule's operator rule, which sends the schedule's input to its target (here
+// the export-requests queue, whose pipe starts a fixture workflow that only records its input).
+const rootDir = join(import.meta.dirname, '..', '..');
+const nightly = SCHEDULES.find((schedule) => schedule.name === 'nightly-export') as ScheduleDefinition;
+
+let stateDir: string;
+let cloud: LocalCloud;
+let collecting: CollectingReporter;
+let client: EventBridgeClient;
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(join(tmpdir(), 'fire-schedule-'));
+  collecting = createCollectingReporter();
+  cloud = await startLocalCloud({
+    rootDir,
+    stateDir,
+    port: 0,
+    smtpPort: 0,
+    reporter: collecting.reporter,
+    services: [],
+    workflows: [
+      {
+        name: 'export',
+        definition: () => ({ StartAt: 'Received', States: { Received: { Type: 'Pass', End: true } } }),
+      },
+    ],
+    pipes: [{ source: { name: 'export-requests' }, workflow: 'export' }],
+    schedules: {
+      definitions: SCHEDULES,
+      nextFireTimes,
+      operatorEventPattern,
+      // Far from any real fire time: only operator events fire here.
+      clock: createVirtualClock(new Date('2026-11-24T10:07:00Z')),
+    },
+  });
+  client = new EventBridgeClient({
+    endpoint: cloud.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+}, 30_000);
+
+afterAll(async () => {
+  client?.destroy();
+  await cloud?.stop();
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+describe('fireSchedule', () => {
+  it("puts the operator event that the schedule's rule routes to its target with its input", async () => {
+    const fired = await fireSchedule({
+      client,
+      environment: 'local',
+      schedule: 'nightly-export',
+      knownSchedules: SCHEDULES.map((schedule) => schedule.name),
+      operator: 'ops',
+    });
+    expect(fired.eventBusName).toBe('sidestep-local');
+    const routed = await collecting.waitFor('event-routed', (event) => event.eventBus === 'sidestep-local');
+    expect(routed).toMatchObject({ source: 'sidestep.operator', detailType: 'Schedule Fired' });
+    expect(routed.rules).toEqual(['sidestep-local-nightly-export-operator']);
+
+    const delivered = await collecting.waitFor('pipe-delivered', () => true, 10_000);
+    const execution = cloud.stepFunctions.describeExecution(delivered.executionArn);
+    const [record] = JSON.parse(execution.input) as { body: string }[];
+    const body = JSON.parse(record?.body ?? '{}') as { type?: string; id?: string };
+    // The schedule's input, with the run's context attributes filled from the operator event.
+    expect(body.type).toBe((nightly.input as { type: string }).type);
+    expect(JSON.stringify(body)).not.toContain('<aws.scheduler.');
+    // The id comes from the operator event's time: one run per event, the same run if replayed.
+    expect(body.id).toMatch(/^nightly-export:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+  }, 20_000);
+
+  it('refuses a schedule the repository does not declare, naming it, without calling AWS', async () => {
+    await expect(
+      fireSchedule({
+        client: undefined as never,
+        environment: 'local',
+        schedule: 'nightly-exprot',
+        knownSchedules: ['nightly-export'],
+        operator: 'ops',
+      }),
+    ).rejects.toMatchObject({ name: 'UnknownScheduleError', field: 'schedule', schedule: 'nightly-exprot' });
+  });
+
+  it('fails when EventBridge refuses the entry (no such bus)', async () => {
+    await expect(
+      fireSchedule({
+        client,
+        environment: 'staging',
+        schedule: 'nightly-export',
+        knownSchedules: ['nightly-export'],
+        operator: 'ops',
+      }),
+    ).rejects.toMatchObject({
+      name: 'OperatorEventRejectedError',
+      errorCode: 'ResourceNotFoundException',
+      eventBusName: 'sidestep-staging',
+    });
+  });
+});
+
+describe('pnpm fire-schedule', () => {
+  function run(...args: string[]): Promise<{ code: number | null; output: string }> {
+    const child = spawn(process.execPath, ['scripts/fire-schedule.ts', ...args], {
+      cwd: rootDir,
+      env: { ...process.env, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })));
+  }
+
+  it('fires the sweeper against the local endpoint and prints the event id', async () => {
+    const { code, output } = await run('stale-job-sweeper', '--endpoint', cloud.endpoint);
+    expect(output).toMatch(/^fired stale-job-sweeper: event [0-9a-f-]{36} on sidestep-local/);
+    expect(code).toBe(0);
+    const routed = await collecting.waitFor('event-routed', (event) =>
+      event.rules.includes('sidestep-local-stale-job-sweeper-operator'),
+    );
+    expect(routed.eventBus).toBe('sidestep-local');
+  }, 20_000);
+
+  it('exits 1 naming an unknown schedule', async () => {
+    const { code, output } = await run('no-such-schedule', '--endpoint', cloud.endpoint);
+    expect(code).toBe(1);
+    expect(output).toMatch(/UnknownScheduleError: no schedule named "no-such-schedule"/);
+  }, 20_000);
+});
