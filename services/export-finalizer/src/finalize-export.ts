@@ -307,7 +307,11 @@ async function checkCombined(
   }
   const whole = createHash('sha256');
   const partHashes = new PartHasher(manifest.parts);
-  const counter = new CsvRecordCounter(manifest.columns.join(','));
+  // The header as COPY writes it (names quoted only when needed) or with every name quoted.
+  const counter = new CsvRecordCounter([
+    manifest.columns.join(','),
+    manifest.columns.map((name) => `"${name.replaceAll('"', '""')}"`).join(','),
+  ]);
   const body = await store.read(bucket, key, { etag: object.etag });
   let readBytes = 0;
   try {

@@ -56,6 +56,12 @@ describe('CsvRecordCounter', () => {
     expect(count(`${HEADER}\n${HEADER},extra\n`, 2)).toMatchObject({ records: 2, headerRecords: 1 });
   });
 
+  it('accepts any of the header spellings it is given, and counts each as the header', () => {
+    const counter = new CsvRecordCounter([HEADER, '"external_id","email","name"']);
+    counter.push(Buffer.from('"external_id","email","name"\n"u1","a","b"\nexternal_id,email,name\n'));
+    expect(counter.end()).toMatchObject({ records: 3, firstIsHeader: true, headerRecords: 2 });
+  });
+
   it('reports a stream cut inside a quoted cell', () => {
     expect(count(`${HEADER}\nu1,a,"never closed\n`, 8)).toMatchObject({ unterminatedQuote: true });
   });

@@ -14,7 +14,8 @@ const NEWLINE = 0x0a;
  * (or parts combined in the wrong order) is caught.
  */
 export class CsvRecordCounter {
-  readonly #header: Buffer;
+  readonly #headers: readonly Buffer[];
+  readonly #longestHeader: number;
   #inQuotes = false;
   /** The current record's bytes, kept only while it can still equal the header. */
   #prefix: Buffer[] = [];
@@ -25,9 +26,14 @@ export class CsvRecordCounter {
   #firstIsHeader: boolean | undefined;
   #sawBytes = false;
 
-  /** @param header the header line the CSV must start with, without its line end. */
-  constructor(header: string) {
-    this.#header = Buffer.from(header, 'utf8');
+  /**
+   * @param header the header line the CSV must start with, without its line end; several spellings
+   *   of the same header may be given (PostgreSQL quotes column names only when needed, a writer with
+   *   every cell quoted may quote them all).
+   */
+  constructor(header: string | readonly string[]) {
+    this.#headers = (typeof header === 'string' ? [header] : header).map((line) => Buffer.from(line, 'utf8'));
+    this.#longestHeader = Math.max(...this.#headers.map((line) => line.length));
   }
 
   /** Feeds the next bytes of the (decompressed) CSV. */
@@ -83,7 +89,7 @@ export class CsvRecordCounter {
   #keep(chunk: Buffer, start: number, end: number): void {
     if (!this.#prefixAlive || end <= start) return;
     // `\r` of a `\r\n` line end may still follow: allow one byte more than the header.
-    if (this.#prefixBytes + (end - start) > this.#header.length + 1) {
+    if (this.#prefixBytes + (end - start) > this.#longestHeader + 1) {
       this.#prefixAlive = false;
       this.#prefix = [];
       return;
@@ -97,7 +103,7 @@ export class CsvRecordCounter {
     if (this.#prefixAlive) {
       let record = Buffer.concat(this.#prefix, this.#prefixBytes);
       if (record.at(-1) === 0x0d) record = record.subarray(0, -1);
-      isHeader = record.equals(this.#header);
+      isHeader = this.#headers.some((line) => record.equals(line));
     }
     if (this.#firstIsHeader === undefined) this.#firstIsHeader = isHeader;
     if (isHeader) this.#headerRecords += 1;
