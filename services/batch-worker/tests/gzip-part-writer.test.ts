@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
@@ -42,7 +42,7 @@ describe('GzipPartWriter', () => {
   it('cuts parts between records, each a gzip member at least partBytes long except the last', async () => {
     const text = csv(20_000);
     const { stored, writer } = await parts(text, 997, 1000);
-    expect(stored.length).toBeGreaterThan(3);
+    expect(stored.length).toBeGreaterThanOrEqual(3);
     for (const part of stored.slice(0, -1)) expect(part.bytes).toBeGreaterThanOrEqual(1000);
     expect(stored.map((p) => p.number)).toEqual(stored.map((_, i) => i + 1));
     const texts = stored.map((part) => gunzipSync(part.body).toString());
@@ -94,6 +94,18 @@ describe('GzipPartWriter', () => {
     expect(header.stored.map((p) => [p.rows, gunzipSync(p.body).toString()])).toEqual([[0, 'id,name\n']]);
     const empty = await parts('', 3, 10);
     expect(empty.stored.map((p) => [p.rows, gunzipSync(p.body).length])).toEqual([[0, 0]]);
+  });
+
+  it('keeps a part below about twice partBytes when the data compresses worse than its start', async () => {
+    // 200 KiB of one repeated row (compresses ~100x), then random bytes (does not compress).
+    let text = 'id,name\n';
+    while (text.length < 200 * 1024) text += '"1","same row every time"\n';
+    for (let n = 0; n < 400; n++) text += `"${n}","r${randomBytes(600).toString('base64')}"\n`;
+    const partBytes = 20 * 1024;
+    const { stored } = await parts(text, 4096, partBytes);
+    expect(stored.length).toBeGreaterThan(2);
+    for (const part of stored) expect(part.bytes).toBeLessThan(2 * partBytes + 2048);
+    expect(gunzipSync(Buffer.concat(stored.map((p) => p.body))).toString()).toBe(text);
   });
 
   it('refuses more parts than maxParts', async () => {

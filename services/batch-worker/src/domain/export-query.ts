@@ -1,5 +1,6 @@
 import type { ExportFilter } from '@sidestep/contracts';
 import { escapeLiteral } from 'pg';
+import type { CsvCellScanner } from './csv-cell-scanner.ts';
 
 /** The export's columns, in file order (also the CSV header and the worker manifest's `columns`). */
 export const EXPORT_COLUMNS = [
@@ -19,30 +20,6 @@ export const EXPORT_SESSION_SETTINGS: Readonly<Record<string, string>> = {
   TimeZone: 'UTC',
   DateStyle: 'ISO, YMD',
 };
-
-/**
- * The first characters that make a spreadsheet run a cell as a formula (CSV injection), as OWASP
- * lists them: https://owasp.org/www-community/attacks/CSV_Injection. Tab and CR are there because
- * some spreadsheets strip them and then see the formula behind them.
- */
-export const FORMULA_TRIGGERS = ['=', '+', '-', '@', '\t', '\r'] as const;
-
-/**
- * `expression` (text) with OWASP's CSV-injection escape applied: a value whose first character is a
- * {@link FORMULA_TRIGGERS formula trigger} gets a leading `'`, which spreadsheets show but do not
- * evaluate; every other value (and NULL) is unchanged. The other half of OWASP's advice, quoting
- * the cell, is COPY's `FORCE_QUOTE *`.
- *
- * Done in SQL rather than by re-parsing the CSV in the worker: PostgreSQL applies it in C while it
- * formats the row, and the worker passes COPY's bytes through without parsing fields.
- */
-export function formulaSafe(expression: string): string {
-  // Control characters as chr(n), so the statement stays readable in logs.
-  const triggers = FORMULA_TRIGGERS.map((c) => (c < ' ' ? `chr(${c.charCodeAt(0)})` : sqlLiteral(c))).join(
-    ', ',
-  );
-  return `CASE WHEN left(${expression}, 1) IN (${triggers}) THEN '''' || ${expression} ELSE ${expression} END`;
-}
 
 /**
  * A string as a PostgreSQL literal. COPY cannot take bound parameters (it runs on the simple query
@@ -82,17 +59,13 @@ export function exportWhereClause(filter: ExportFilter | undefined): string {
 
 /**
  * The export's statement: every selected user as one CSV line, ordered by `external_id` (so the same
- * data always gives the same file), with a header, every non-NULL cell quoted and every cell
- * formula-escaped ({@link formulaSafe}). Run it in {@link EXPORT_SESSION_SETTINGS}.
+ * data always gives the same file), with a header and every non-NULL cell quoted (`FORCE_QUOTE *`:
+ * OWASP's advice for CSV injection, and what lets {@link CsvCellScanner} find each cell's first
+ * character to escape formulas). Run it in {@link EXPORT_SESSION_SETTINGS}.
  *
  * @example exportCopySql({ emailDomain: 'example.com' })
  */
 export function exportCopySql(filter: ExportFilter | undefined): string {
-  const cells = EXPORT_COLUMNS.map((column) => {
-    const text =
-      column === 'external_id' || column === 'email' || column === 'name' ? column : `${column}::text`;
-    return `${formulaSafe(text)} AS ${column}`;
-  });
   const where = exportWhereClause(filter);
-  return `COPY (SELECT ${cells.join(', ')} FROM users ${where} ORDER BY external_id) TO STDOUT (FORMAT csv, HEADER, FORCE_QUOTE *)`;
+  return `COPY (SELECT ${EXPORT_COLUMNS.join(', ')} FROM users ${where} ORDER BY external_id) TO STDOUT (FORMAT csv, HEADER, FORCE_QUOTE *)`;
 }

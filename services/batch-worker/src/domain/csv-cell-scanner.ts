@@ -1,0 +1,112 @@
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const LINE_FEED = 0x0a;
+
+/**
+ * The first characters that make a spreadsheet run a cell as a formula (CSV injection), as OWASP
+ * lists them: https://owasp.org/www-community/attacks/CSV_Injection. Tab and CR are there because
+ * some spreadsheets strip them and then see the formula behind them.
+ */
+export const FORMULA_TRIGGERS = ['=', '+', '-', '@', '\t', '\r'] as const;
+
+/** {@link FORMULA_TRIGGERS} as a byte lookup (all ASCII, so never part of a UTF-8 sequence). */
+const IS_TRIGGER = new Uint8Array(256);
+for (const trigger of FORMULA_TRIGGERS) IS_TRIGGER[trigger.charCodeAt(0)] = 1;
+
+/** What a scan found in a range of bytes. */
+export interface ScanResult {
+  /** Records that ended in the range. */
+  recordEnds: number;
+  /**
+   * Indexes (ascending) of the first byte of every cell that starts with a formula trigger: a `'`
+   * goes in front of each, inside the cell's quotes.
+   */
+  readonly escapes: number[];
+}
+
+/**
+ * One pass over CSV bytes that arrive in arbitrary pieces (pg-copy-streams hands over network reads,
+ * which cut records and cells anywhere), for two things the export needs without parsing fields:
+ *
+ * - **Record ends**: a line feed outside quotes. A doubled quote (`""`, an escaped quote) toggles the
+ *   quote state twice, so counting quotes is enough. Gives per-part row counts and where a part may
+ *   be cut.
+ * - **Formula cells** (CSV injection): OWASP's escape is a `'` before a cell that starts with a
+ *   {@link FORMULA_TRIGGERS trigger}, and the cell quoted. The scan reports where such cells start;
+ *   the caller inserts the `'`.
+ *
+ * Expects what PostgreSQL's `COPY ... (FORMAT csv, FORCE_QUOTE *)` writes: every non-NULL cell
+ * quoted (so a cell's first character is the byte after its opening quote), NULL as nothing, LF
+ * line ends. Unquoted cells (NULLs, the header's column names) are never escaped: a NULL is empty and
+ * the header is ours. Done here rather than in SQL because PostgreSQL spent ~40% more time on the
+ * COPY with a CASE per cell (bench/EXPORT-RESULTS.md), while this loop already visits every byte.
+ */
+export class CsvCellScanner {
+  #quoted = false;
+  /** The next byte starts a cell (after a comma or a record end outside quotes, or at the start). */
+  #cellStart = true;
+  /** The previous byte was a cell's opening quote: the next is the cell's first character. */
+  #afterOpeningQuote = false;
+
+  /** True when the bytes scanned so far end inside a quoted field. */
+  get insideQuotes(): boolean {
+    return this.#quoted;
+  }
+
+  /**
+   * Scans `bytes[start..]` to the end, or with `stopAtRecordEnd` only up to the end of the first
+   * record that ends in it. Returns what it found and where it stopped (the index after the record's
+   * line feed, or `bytes.length`).
+   */
+  scan(bytes: Uint8Array, start = 0, stopAtRecordEnd = false): ScanResult & { end: number } {
+    let quoted = this.#quoted;
+    let cellStart = this.#cellStart;
+    let afterOpeningQuote = this.#afterOpeningQuote;
+    let recordEnds = 0;
+    const escapes: number[] = [];
+    const length = bytes.length;
+    let i = start;
+    for (; i < length; i++) {
+      if (quoted && !afterOpeningQuote) {
+        // Inside a quoted value only a quote matters: jump to it (memchr) instead of looking at
+        // every byte; most of COPY's output is inside quotes.
+        const next = bytes.indexOf(QUOTE, i);
+        if (next === -1) {
+          i = length;
+          break;
+        }
+        i = next;
+        quoted = false;
+        cellStart = false;
+        continue;
+      }
+      const byte = bytes[i] as number;
+      if (afterOpeningQuote) {
+        afterOpeningQuote = false;
+        if (IS_TRIGGER[byte] === 1) escapes.push(i);
+      }
+      if (byte === QUOTE) {
+        if (cellStart) afterOpeningQuote = true;
+        quoted = !quoted;
+        cellStart = false;
+      } else if (quoted) {
+        cellStart = false;
+      } else if (byte === COMMA) {
+        cellStart = true;
+      } else if (byte === LINE_FEED) {
+        cellStart = true;
+        recordEnds++;
+        if (stopAtRecordEnd) {
+          i++;
+          break;
+        }
+      } else {
+        cellStart = false;
+      }
+    }
+    this.#quoted = quoted;
+    this.#cellStart = cellStart;
+    this.#afterOpeningQuote = afterOpeningQuote;
+    return { recordEnds, escapes, end: i };
+  }
+}
