@@ -25,6 +25,8 @@ let stateDir: string;
 let cloud: LocalCloud;
 let collecting: CollectingReporter;
 let client: EventBridgeClient;
+// Far from any real fire time at start: only operator events fire, until a test moves it.
+const clock = createVirtualClock(new Date('2026-11-24T10:07:00Z'));
 
 beforeAll(async () => {
   stateDir = mkdtempSync(join(tmpdir(), 'fire-schedule-'));
@@ -47,8 +49,7 @@ beforeAll(async () => {
       definitions: SCHEDULES,
       nextFireTimes,
       operatorEventPattern,
-      // Far from any real fire time: only operator events fire here.
-      clock: createVirtualClock(new Date('2026-11-24T10:07:00Z')),
+      clock,
     },
   });
   client = new EventBridgeClient({
@@ -116,6 +117,36 @@ describe('fireSchedule', () => {
       eventBusName: 'sidestep-staging',
     });
   });
+});
+
+describe('the schedules on the local clock', () => {
+  it('fire nightly-export at 03:00 Tokyo time with its scheduled time in the request id', async () => {
+    expect(cloud.scheduler?.nextFire('nightly-export')).toEqual(new Date('2026-11-24T18:00:00Z'));
+    await clock.advanceTo(new Date('2026-11-24T18:00:00Z'));
+    const fired = await collecting.waitFor(
+      'schedule-fired',
+      (event) => event.schedule === 'nightly-export' && event.trigger === 'scheduler',
+    );
+    expect(fired.scheduledTime).toBe('2026-11-24T18:00:00.000Z');
+    const delivered = await collecting.waitFor(
+      'pipe-delivered',
+      (event) => cloud.stepFunctions.describeExecution(event.executionArn).input.includes('18:00:00Z'),
+      10_000,
+    );
+    const [record] = JSON.parse(cloud.stepFunctions.describeExecution(delivered.executionArn).input) as {
+      body: string;
+    }[];
+    expect(JSON.parse(record?.body ?? '{}')).toMatchObject({
+      type: 'export.requested',
+      id: 'nightly-export:2026-11-24T18:00:00Z',
+    });
+    // The sweeper fired every 15 minutes on the way (its function is not running here: reported).
+    const sweeps = collecting.events.filter(
+      (event) => event.type === 'schedule-fired' && event.schedule === 'stale-job-sweeper',
+    );
+    expect(sweeps).toHaveLength(32);
+    expect(cloud.scheduler?.nextFire('nightly-export')).toEqual(new Date('2026-11-25T18:00:00Z'));
+  }, 20_000);
 });
 
 describe('pnpm fire-schedule', () => {

@@ -154,13 +154,11 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
 
   const arm = (schedule: ScheduleDefinition, after: Date) => {
     if (stopped) return;
-    // +1 ms: a `from` on a fire time must not return that same time again.
-    const [due] = options.nextFireTimes(
-      schedule.expression,
-      schedule.timezone,
-      new Date(after.getTime() + 1),
-      1,
-    );
+    // +1 ms: a `from` on a fire time must not return that same time again. Not before now - 1 ms:
+    // after the laptop slept through firings, the series resumes with the next one instead of
+    // delivering every missed firing at once (the one pending timer still fires, late).
+    const from = Math.max(after.getTime() + 1, clock.now().getTime());
+    const [due] = options.nextFireTimes(schedule.expression, schedule.timezone, new Date(from), 1);
     if (!due) {
       next.delete(schedule.name);
       return;
@@ -194,8 +192,9 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
     );
   };
 
+  // A fire time exactly at start is due: count from just before it.
   const start = clock.now();
-  for (const schedule of options.schedules) arm(schedule, new Date(start.getTime() - 1));
+  for (const schedule of options.schedules) arm(schedule, new Date(start.getTime() - 2));
   return {
     nextFire: (name) => next.get(name),
     stop() {

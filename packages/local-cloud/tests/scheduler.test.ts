@@ -4,6 +4,7 @@ import { deliverFiring } from '../src/schedule-delivery.ts';
 import {
   createVirtualClock,
   type NextFireTimes,
+  REAL_CLOCK,
   type ScheduleDefinition,
   type ScheduleFiring,
   scheduleFiring,
@@ -128,6 +129,38 @@ describe('startScheduler', () => {
     );
   });
 
+  it('resumes with the next firing after missing several (a laptop that slept), firing the pending one once', async () => {
+    // The timer for 10:15 runs only at 12:02 (a real timer held up by a sleeping laptop).
+    const late = createVirtualClock(new Date('2026-11-24T10:14:00Z'));
+    const lateTimes: string[] = [];
+    let pending: (() => void) | undefined;
+    const sleeping = startScheduler({
+      schedules: [sweeper],
+      nextFireTimes: everyMinutes,
+      // A clock whose first timer is held back until the test releases it at 12:02.
+      clock: {
+        now: () => late.now(),
+        at: (at, callback) => {
+          if (!pending) {
+            pending = callback;
+            return { cancel: () => {} };
+          }
+          return late.at(at, callback);
+        },
+      },
+      reporter: () => {},
+      scheduleArn: (name) => name,
+      fire: async (firing) => {
+        lateTimes.push(firing.scheduledTime.toISOString());
+      },
+    });
+    await late.advanceTo(new Date('2026-11-24T12:02:00Z'));
+    pending?.();
+    await late.advanceTo(new Date('2026-11-24T12:15:00Z'));
+    sleeping.stop();
+    expect(lateTimes).toEqual(['2026-11-24T10:15:00.000Z', '2026-11-24T12:15:00.000Z']);
+  });
+
   it('fires nothing after stop', async () => {
     const { clock, fired, scheduler } = start([sweeper]);
     scheduler.stop();
@@ -158,6 +191,30 @@ describe('startScheduler', () => {
       '2026-11-24T10:30:00.000Z',
       '2026-11-24T10:45:00.000Z',
     ]);
+  });
+});
+
+describe('REAL_CLOCK', () => {
+  it('fires a timer when its time comes, not before, and not once cancelled', async () => {
+    const start = Date.now();
+    const fired = await new Promise<number>((resolve) => {
+      REAL_CLOCK.at(new Date(start + 30), () => resolve(Date.now()));
+    });
+    expect(fired - start).toBeGreaterThanOrEqual(29);
+    let cancelledRan = false;
+    REAL_CLOCK.at(new Date(Date.now() + 10), () => {
+      cancelledRan = true;
+    }).cancel();
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(cancelledRan).toBe(false);
+  });
+
+  it('runs a timer already due at once', async () => {
+    let ran = false;
+    REAL_CLOCK.at(new Date(Date.now() - 1_000), () => {
+      ran = true;
+    });
+    expect(ran).toBe(true);
   });
 });
 
