@@ -18,7 +18,8 @@ export const service = defineService({
       resource: 'exports-bucket',
       // GetObject covers HeadObject; PutObject covers CreateMultipartUpload, UploadPart(Copy) and
       // CompleteMultipartUpload (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions).
-      actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+      // No s3:ListMultipartUploadParts: the finalizer keeps the ETags its own part calls return.
+      actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
     },
   ],
 });
