@@ -72,6 +72,8 @@ beforeAll(async () => {
     ...(databaseUrl ? { databaseUrl } : {}),
     reporter: (event) => {
       collecting.reporter(event);
+      // EXPORT_PATH_TRACE=<file>: every cloud event as a JSON line while the test runs (jest prints
+      // nothing until a test ends, which does not help with a hang).
       if (process.env.EXPORT_PATH_TRACE)
         appendFileSync(process.env.EXPORT_PATH_TRACE, `${JSON.stringify(event)}\n`);
     },
