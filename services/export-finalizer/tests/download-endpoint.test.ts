@@ -30,7 +30,7 @@ afterAll(async () => {
 
 let clock = new Date('2026-11-24T10:00:00Z');
 const link = downloadLinkFactory({
-  baseUrl: 'http://127.0.0.1/_sidestep/downloads',
+  baseUrl: 'http://127.0.0.1/lambda-url/export-download/',
   signingKey: SIGNING_KEY,
   ttlSeconds: 86_400,
 });

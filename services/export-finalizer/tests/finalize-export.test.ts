@@ -41,7 +41,7 @@ afterAll(async () => {
 
 const options = {
   downloadLink: downloadLinkFactory({
-    baseUrl: 'http://127.0.0.1:4566/_sidestep/downloads',
+    baseUrl: 'http://127.0.0.1:4566/lambda-url/export-download/',
     signingKey: 's'.repeat(32),
     ttlSeconds: 7 * 86_400,
   }),

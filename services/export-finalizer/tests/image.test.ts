@@ -110,7 +110,7 @@ describe('export-finalizer image', () => {
 
     const token = new URL(output.downloadUrl).searchParams.get('token');
     const redirect = await download.invoke({
-      rawPath: '/_sidestep/downloads',
+      rawPath: '/',
       queryStringParameters: { token },
     });
     expect(redirect.ok && redirect.payload).toMatchObject({ statusCode: 302 });

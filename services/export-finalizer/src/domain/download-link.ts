@@ -8,7 +8,7 @@ export interface DownloadLink {
 
 /** Options of {@link downloadLinkFactory}. */
 export interface DownloadLinkOptions {
-  /** The download endpoint (`https://downloads.example.com/exports`, locally `http://127.0.0.1:4566/_sidestep/downloads`). */
+  /** The download endpoint (the function URL `https://<id>.lambda-url.<region>.on.aws/`, locally `http://127.0.0.1:4566/lambda-url/export-download/`). */
   readonly baseUrl: string;
   /** The HMAC key the download endpoint verifies with. */
   readonly signingKey: string | Buffer;
