@@ -48,9 +48,11 @@ beforeAll(async () => {
     smtpPort: 0,
     ...(databaseUrl ? { databaseUrl } : {}),
     reporter: collecting.reporter,
+    // As `pnpm start` runs them, with the variables infra sets beyond the manifests.
     services: SERVICES.map((entry) => ({
       manifest: entry.manifest,
       bundleDir: join(rootDir, entry.bundleDir),
+      ...(entry.environment ? { environment: entry.environment } : {}),
     })),
     tasks: TASKS.map((entry) => ({ manifest: entry.manifest, bundleDir: join(rootDir, entry.bundleDir) })),
     workflows: WORKFLOWS,

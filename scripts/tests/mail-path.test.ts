@@ -33,9 +33,11 @@ beforeAll(async () => {
     port: 0,
     smtpPort: 0,
     reporter: collecting.reporter,
+    // As `pnpm start` runs them, with the variables infra sets beyond the manifests.
     services: SERVICES.map((entry) => ({
       manifest: entry.manifest,
       bundleDir: join(rootDir, entry.bundleDir),
+      ...(entry.environment ? { environment: entry.environment } : {}),
     })),
   });
   sqs = new SQSClient({
