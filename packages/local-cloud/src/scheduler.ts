@@ -21,6 +21,14 @@ export interface ScheduleDefinition {
    * replaced at every firing as Scheduler does.
    */
   readonly input: unknown;
+  /**
+   * Scheduler's retry policy: a firing whose delivery fails is retried up to `maximumRetryAttempts`
+   * times while it is younger than `maximumEventAgeSeconds`. @default no retries
+   */
+  readonly retryPolicy?: {
+    readonly maximumRetryAttempts: number;
+    readonly maximumEventAgeSeconds: number;
+  };
 }
 
 /** `nextFireTimes(expression, timezone, from, n)`: the next `n` fire times strictly after `from`. */
@@ -143,7 +151,7 @@ export interface Scheduler {
  * (from `nextFireTimes`, so local and deployed schedules agree on when), delivers each firing to
  * the target with the input's context attributes replaced, then arms the next one counted from the
  * scheduled time (a slow target does not shift the series). A firing whose delivery fails is
- * reported; Scheduler's retries and DLQ are AWS's and not emulated.
+ * reported and retried as its retry policy allows; the schedule group's DLQ is AWS's and not emulated.
  */
 export function startScheduler(options: SchedulerOptions): Scheduler {
   const clock = options.clock ?? REAL_CLOCK;
@@ -151,6 +159,39 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
   const next = new Map<string, Date>();
   const timers = new Map<string, ClockTimer>();
   let stopped = false;
+
+  const retries = new Set<ClockTimer>();
+  /**
+   * Delivers a firing; on failure retries it as the retry policy allows (same execution id, the
+   * attempt number counting up, backoff doubling from 1 s up to 1 minute), then gives up as
+   * Scheduler does (on AWS the firing goes to the schedule's DLQ).
+   */
+  const deliver = (schedule: ScheduleDefinition, firing: ScheduleFiring) => {
+    options.fire(firing).catch((error: unknown) => {
+      const reason = error instanceof Error ? error.message : String(error);
+      const policy = schedule.retryPolicy;
+      const retryAt = new Date(clock.now().getTime() + Math.min(1_000 * 2 ** (firing.attempt - 1), 60_000));
+      const ageLimit = firing.scheduledTime.getTime() + (policy?.maximumEventAgeSeconds ?? 0) * 1000;
+      const retrying =
+        !stopped &&
+        policy !== undefined &&
+        firing.attempt <= policy.maximumRetryAttempts &&
+        retryAt.getTime() <= ageLimit;
+      options.reporter({
+        type: 'error',
+        source: `schedule ${schedule.name}`,
+        message: `delivering the ${firing.scheduledTime.toISOString()} firing failed (attempt ${firing.attempt}): ${reason}${
+          retrying ? `; retrying at ${retryAt.toISOString()}` : '; giving up (Scheduler would dead-letter it)'
+        }`,
+      });
+      if (!retrying) return;
+      const timer = clock.at(retryAt, () => {
+        retries.delete(timer);
+        deliver(schedule, scheduleFiring(schedule, { ...firing, attempt: firing.attempt + 1 }));
+      });
+      retries.add(timer);
+    });
+  };
 
   const arm = (schedule: ScheduleDefinition, after: Date) => {
     if (stopped) return;
@@ -180,13 +221,7 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
           target: describeTarget(schedule),
           trigger: 'scheduler',
         });
-        options.fire(firing).catch((error: unknown) =>
-          options.reporter({
-            type: 'error',
-            source: `schedule ${schedule.name}`,
-            message: `delivering the ${due.toISOString()} firing failed: ${error instanceof Error ? error.message : String(error)}`,
-          }),
-        );
+        deliver(schedule, firing);
         arm(schedule, due);
       }),
     );
@@ -199,8 +234,9 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
     nextFire: (name) => next.get(name),
     stop() {
       stopped = true;
-      for (const timer of timers.values()) timer.cancel();
+      for (const timer of [...timers.values(), ...retries]) timer.cancel();
       timers.clear();
+      retries.clear();
     },
   };
 }

@@ -161,6 +161,45 @@ describe('startScheduler', () => {
     expect(lateTimes).toEqual(['2026-11-24T10:15:00.000Z', '2026-11-24T12:15:00.000Z']);
   });
 
+  it('retries a failed delivery as the retry policy allows, counting the attempt number up', async () => {
+    const retried: ScheduleDefinition = {
+      ...nightly,
+      retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeSeconds: 3600 },
+    };
+    const inputs: string[] = [];
+    const { clock, report, scheduler } = start([retried], async (firing) => {
+      inputs.push(firing.input);
+      throw new Error('queue is gone');
+    });
+    await clock.advanceTo(new Date('2026-11-24T11:00:10Z'));
+    scheduler.stop();
+    // 11:00:00, then 1 s and 2 s later; no third retry.
+    expect(inputs.map((input) => (JSON.parse(input) as { note: string }).note)).toEqual([
+      'run exec-1 attempt 1 of arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/nightly-export',
+      'run exec-1 attempt 2 of arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/nightly-export',
+      'run exec-1 attempt 3 of arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/nightly-export',
+    ]);
+    const errors = report.events.flatMap((event) => (event.type === 'error' ? [event.message] : []));
+    expect(errors.at(-1)).toMatch(/attempt 3\): queue is gone; giving up/);
+    expect(errors[0]).toMatch(/attempt 1\): queue is gone; retrying at 2026-11-24T11:00:01.000Z/);
+  });
+
+  it('gives up on a firing older than the maximum event age', async () => {
+    const shortLived: ScheduleDefinition = {
+      ...sweeper,
+      retryPolicy: { maximumRetryAttempts: 10, maximumEventAgeSeconds: 2 },
+    };
+    let calls = 0;
+    const { clock, scheduler } = start([shortLived], async () => {
+      calls++;
+      throw new Error('down');
+    });
+    await clock.advanceTo(new Date('2026-11-24T10:15:30Z'));
+    scheduler.stop();
+    // 10:15:00, +1 s (age 1 s), +2 s would be 10:15:03 (age 3 s > 2 s): two attempts.
+    expect(calls).toBe(2);
+  });
+
   it('fires nothing after stop', async () => {
     const { clock, fired, scheduler } = start([sweeper]);
     scheduler.stop();
