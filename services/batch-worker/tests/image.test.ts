@@ -2,7 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ExportWorkerManifest } from '@sidestep/contracts';
+import * as z from 'zod/mini';
 import { task } from '../task.ts';
 import {
   databaseBackends,
@@ -214,6 +218,118 @@ for (const backend of databaseBackends()) {
         worker_error: 'interrupted by SIGTERM; the import was rolled back, nothing was written',
         rows_imported: null,
       });
+    }, 60_000);
+  });
+}
+
+for (const backend of databaseBackends()) {
+  describe(`batch-worker bundle, MODE=export [${backend.name}]`, () => {
+    let database: WorkerDatabase;
+    const prefix = `exp-img-${backend.name}-`;
+    beforeAll(async () => {
+      database = await backend.start();
+      await database.db.query(
+        `INSERT INTO users (external_id, email, name)
+         SELECT $1 || lpad(g::text, 6, '0'), 'u' || g || '@export.example', CASE WHEN g = 1 THEN '=1+1' ELSE 'User ' || g END
+         FROM generate_series(1, 200000) g`,
+        [prefix],
+      );
+    }, 60_000);
+    afterAll(() => database?.close());
+
+    const exportJob = async () => {
+      const id = `exp_img_${backend.name}_${Math.random().toString(36).slice(2)}`;
+      await database.db.query(`INSERT INTO jobs (id, kind, state) VALUES ($1, 'export', 'running')`, [id]);
+      return id;
+    };
+    const inputs = (jobId: string, filter: unknown) => ({
+      MODE: 'export',
+      JOB_ID: jobId,
+      EXPORTS_BUCKET: s3.bucket,
+      EXPORT_FILTER: JSON.stringify(filter),
+      DATABASE_URL: database.url,
+    });
+    const keys = async (jobId: string) =>
+      (
+        await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `exports/${jobId}/` }))
+      ).Contents?.map((object) => object.Key) ?? [];
+
+    it('exports the filtered users as parts plus a manifest, logs the result and exits 0', async () => {
+      const jobId = await exportJob();
+      const run = await startTask(inputs(jobId, { emailDomain: 'EXPORT.example' }));
+      expect(run.code).toBe(0);
+      expect(run.logs.at(-1)).toMatchObject({
+        level: 'INFO',
+        message: 'export finished',
+        jobId,
+        rows: 200_000,
+        manifestKey: `exports/${jobId}/parts/manifest.json`,
+      });
+      const manifestObject = await s3.client.send(
+        new GetObjectCommand({ Bucket: s3.bucket, Key: `exports/${jobId}/parts/manifest.json` }),
+      );
+      const manifest = z.parse(
+        ExportWorkerManifest,
+        JSON.parse((await manifestObject.Body?.transformToString()) ?? ''),
+      );
+      expect(manifest.rows).toBe(200_000);
+      expect((await keys(jobId)).sort()).toEqual(
+        [...manifest.parts.map((part) => part.key), `exports/${jobId}/parts/manifest.json`].sort(),
+      );
+      const first = await s3.client.send(
+        new GetObjectCommand({ Bucket: s3.bucket, Key: manifest.parts[0]?.key }),
+      );
+      const lines = gunzipSync(Buffer.from((await first.Body?.transformToByteArray()) ?? []))
+        .toString()
+        .split('\n');
+      expect(lines[0]).toBe('external_id,email,name,attributes,created_at,updated_at');
+      expect(lines[1]).toMatch(new RegExp(`^"${prefix}000001","u1@export.example","'=1\\+1","\\{\\}",`));
+      expect(
+        await database.db.query('SELECT rows_total, worker_error FROM jobs WHERE id = $1', [jobId]),
+      ).toMatchObject({
+        rows: [{ rows_total: '200000', worker_error: null }],
+      });
+    }, 60_000);
+
+    it('exits 1 naming EXPORT_FILTER when the filter is not one', async () => {
+      const run = await startTask(inputs(await exportJob(), { emailDomain: "x' OR '1'='1" }));
+      expect(run.code).toBe(1);
+      expect(run.logs.at(-1)).toMatchObject({ level: 'ERROR', message: 'invalid configuration' });
+      expect(JSON.stringify(run.logs.at(-1))).toContain('EXPORT_FILTER.emailDomain is invalid');
+    }, 30_000);
+
+    it('exits 1 with the reason on the job when the job is not a running export', async () => {
+      const jobId = await runningJob(database.db);
+      const run = await startTask(inputs(jobId, {}));
+      expect(run.code).toBe(1);
+      expect(run.logs.at(-1)).toMatchObject({ message: 'export failed', errorName: 'JobNotRunnableError' });
+      expect((await jobRow(database.db, jobId)).worker_error).toBe(
+        `job ${jobId}: is an import job, not an export`,
+      );
+    }, 30_000);
+
+    it('on SIGTERM mid-export records why, writes no manifest and exits 143', async () => {
+      const jobId = await exportJob();
+      let signalled = false;
+      const run = await startTask(
+        { ...inputs(jobId, {}), PROGRESS_INTERVAL_SECONDS: '0.02' },
+        (log, child) => {
+          if (!signalled && log.message === 'export progress' && (log.rows as number) > 0) {
+            signalled = true;
+            child.kill('SIGTERM');
+          }
+        },
+      );
+      expect(signalled).toBe(true);
+      expect(run.code).toBe(143);
+      expect(run.logs.at(-1)).toMatchObject({
+        message: 'export failed',
+        errorName: 'ExportInterruptedError',
+      });
+      expect(await keys(jobId)).not.toContain(`exports/${jobId}/parts/manifest.json`);
+      expect((await jobRow(database.db, jobId)).worker_error).toBe(
+        'interrupted by SIGTERM; the export stopped before its manifest was written',
+      );
     }, 60_000);
   });
 }
