@@ -37,6 +37,10 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
     lines.push(`  queue      ${queue.url}`);
     lines.push(`  dlq        ${queue.deadLetter.url}`);
   }
+  for (const { workflow, queue } of cloud.pipes) {
+    lines.push(`  queue      ${queue.url}  (pipe -> workflow ${workflow})`);
+    lines.push(`  dlq        ${queue.deadLetter.url}`);
+  }
   for (const bucket of cloud.buckets) lines.push(`  bucket     ${bucket}  (s3://${bucket}, path-style)`);
   for (const machine of cloud.stepFunctions.stateMachines) {
     lines.push(`  workflow   ${machine.stateMachineArn}  (Step Functions API on the endpoint)`);

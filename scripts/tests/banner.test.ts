@@ -35,6 +35,21 @@ const cloud: LocalCloud = {
     AWS_SECRET_ACCESS_KEY: 'local',
   },
   invoke: async () => ({ ok: true, requestId: 'r', durationMs: 1, payload: null }),
+  pipes: [
+    {
+      workflow: 'export',
+      queue: {
+        name: 'sidestep-local-export-requests',
+        url: `${endpoint}/000000000000/sidestep-local-export-requests`,
+        arn: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-export-requests',
+        deadLetter: {
+          name: 'sidestep-local-export-requests-dlq',
+          url: `${endpoint}/000000000000/sidestep-local-export-requests-dlq`,
+          arn: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-export-requests-dlq',
+        },
+      },
+    },
+  ],
   eventBusName: 'sidestep-local',
   scheduler: undefined,
   functionUrl: (name) => `${endpoint}/lambda-url/${name}/`,
@@ -77,6 +92,13 @@ describe('formatBanner', () => {
     expect(banner).toContain(
       'postgres://postgres@127.0.0.1:5433/postgres  (embedded PGlite, data in .sidestep/)',
     );
+  });
+
+  it('shows each pipe queue with the workflow it starts, and its DLQ', () => {
+    expect(banner).toContain(
+      `queue      ${endpoint}/000000000000/sidestep-local-export-requests  (pipe -> workflow export)\n`,
+    );
+    expect(banner).toContain(`dlq        ${endpoint}/000000000000/sidestep-local-export-requests-dlq\n`);
   });
 
   it('shows the buckets and the workflows with their state machine ARNs', () => {

@@ -217,6 +217,8 @@ export interface LocalCloud {
   readonly stepFunctions: LocalStepFunctions;
   /** Buckets created at start (`sidestep-local-imports`, ...). */
   readonly buckets: readonly string[];
+  /** Each pipe's source queue (with its DLQ) and the workflow it starts. */
+  readonly pipes: readonly { readonly workflow: string; readonly queue: JobQueue }[];
   /** The bus operator events go to (`sidestep-local`), answered by PutEvents on {@link endpoint}. */
   readonly eventBusName: string;
   /** The scheduler firing {@link LocalCloudOptions.schedules}, when given. */
@@ -650,6 +652,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       },
       stepFunctions,
       buckets: [...buckets],
+      pipes: pipeQueues.map(({ pipe, queue }) => ({ workflow: pipe.workflow, queue })),
       eventBusName,
       scheduler,
       functionUrl,

@@ -138,6 +138,9 @@ describe('the export-requests pipe', () => {
       `${cloud.endpoint}/000000000000/sidestep-local-export-requests`,
     );
     expect(cloud.queueUrl('sidestep-local-export-requests-dlq')).toMatch(/-dlq$/);
+    expect(cloud.pipes.map(({ workflow, queue }) => [workflow, queue.name, queue.deadLetter.name])).toEqual([
+      ['export', 'sidestep-local-export-requests', 'sidestep-local-export-requests-dlq'],
+    ]);
     const sqs = new SQSClient(client);
     const sfn = new SFNClient(client);
     const body = JSON.stringify({ type: 'export.requested', version: 1, id: 'req-1', payload: {} });
