@@ -17,6 +17,15 @@ function url(value: string): string {
   }
 }
 
+/** Who runs the command, for the event's audit trail; `unknown` where the OS has no user entry (containers). */
+function operatorName(): string {
+  try {
+    return process.env.USER ?? userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
 const names = SCHEDULES.map((schedule) => schedule.name);
 const program = new Command('fire-schedule')
   .description(
@@ -50,7 +59,7 @@ try {
     environment: options.env,
     schedule,
     knownSchedules: names,
-    operator: process.env.USER ?? userInfo().username,
+    operator: operatorName(),
   });
   console.log(
     `fired ${schedule}: event ${fired.eventId} on ${fired.eventBusName}${endpoint ? ` (${endpoint})` : ''}`,
