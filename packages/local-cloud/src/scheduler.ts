@@ -1,35 +1,20 @@
+import type { ScheduleDefinition as DeclaredSchedule, ScheduleRetryPolicy } from '@sidestep/workflows';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 
 /**
- * A schedule as the workflows package declares it (`SCHEDULES`) and infra deploys it as an
- * EventBridge Scheduler schedule.
+ * What the scheduler needs of a schedule as the workflows package declares it (`SCHEDULES`, its
+ * `ScheduleDefinition`): when (`expression` in `timezone`), where (`target`: a queue by manifest
+ * name, or a service's function), with what (`input`, whose Scheduler context attributes
+ * `<aws.scheduler.scheduled-time>`, `<aws.scheduler.execution-id>`, `<aws.scheduler.schedule-arn>`,
+ * `<aws.scheduler.attempt-number>` are replaced at every firing) and how failed deliveries are
+ * retried (`retryPolicy`; none when absent).
  */
-export interface ScheduleDefinition {
-  /** e.g. `nightly-export`; deployed as `sidestep-<env>-<name>`. */
-  readonly name: string;
-  /** `cron(0 3 * * ? *)` or `rate(15 minutes)`, EventBridge Scheduler syntax. */
-  readonly expression: string;
-  /** IANA time zone the cron fields are read in, e.g. `Asia/Tokyo`. */
-  readonly timezone: string;
-  /** Send the input to a queue (by manifest name) or invoke a service with it. */
-  readonly target:
-    | { readonly kind: 'queue'; readonly queue: string }
-    | { readonly kind: 'function'; readonly service: string };
-  /**
-   * The target's input. May hold Scheduler's context attributes (`<aws.scheduler.scheduled-time>`,
-   * `<aws.scheduler.execution-id>`, `<aws.scheduler.schedule-arn>`, `<aws.scheduler.attempt-number>`),
-   * replaced at every firing as Scheduler does.
-   */
-  readonly input: unknown;
-  /**
-   * Scheduler's retry policy: a firing whose delivery fails is retried up to `maximumRetryAttempts`
-   * times while it is younger than `maximumEventAgeSeconds`. @default no retries
-   */
-  readonly retryPolicy?: {
-    readonly maximumRetryAttempts: number;
-    readonly maximumEventAgeSeconds: number;
-  };
-}
+export type ScheduleDefinition = Pick<
+  DeclaredSchedule,
+  'name' | 'expression' | 'timezone' | 'target' | 'input'
+> & {
+  readonly retryPolicy?: ScheduleRetryPolicy;
+};
 
 /** `nextFireTimes(expression, timezone, from, n)`: the next `n` fire times strictly after `from`. */
 export type NextFireTimes = (expression: string, timezone: string, from: Date, n: number) => Date[];
