@@ -92,6 +92,7 @@ export class GzipPartWriter extends Writable {
   readonly #completed: Omit<CompletedPart, 'body'>[] = [];
   #part: OpenPart | undefined;
   #nextNumber = 1;
+  #closedRows = 0;
   #headerRecordsLeft: number;
   /** The part being stored, if any. */
   #storing: Promise<void> | undefined;
@@ -110,9 +111,9 @@ export class GzipPartWriter extends Writable {
     return this.#completed;
   }
 
-  /** Data records written so far. */
+  /** Data records written so far (in parts closed, stored or not, and the open one). */
   get rows(): number {
-    return this.#completed.reduce((sum, part) => sum + part.rows, 0) + this.#openRows();
+    return this.#closedRows + this.#openRows();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -294,6 +295,7 @@ export class GzipPartWriter extends Writable {
       md5: part.md5.digest('hex'),
     };
     part.chunks.length = 0;
+    this.#closedRows += completed.rows;
     await this.#storing;
     // Destroyed (aborted, or the previous store failed) while waiting: store nothing more.
     if (this.destroyed) throw new Error('the export stream was destroyed');
