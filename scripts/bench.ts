@@ -24,6 +24,13 @@ const environment = {
   AWS_ACCESS_KEY_ID: 'bench',
   AWS_SECRET_ACCESS_KEY: 'bench',
   POWERTOOLS_LOG_LEVEL: 'WARN',
+  // What the other services read at cold start (values never reached: no request leaves the process).
+  EXPORTS_BUCKET: 'sidestep-bench-exports',
+  IMPORTS_BUCKET: 'sidestep-bench-imports',
+  DOWNLOAD_BASE_URL: 'http://127.0.0.1:9/download',
+  DOWNLOAD_SIGNING_KEY: 'bench-signing-key-bench-signing-key-0123456789',
+  MAIL_QUEUE_URL: 'http://127.0.0.1:9/000000000000/bench-mail',
+  NOTIFY_ADDRESS: 'ops@bench.mail.example.com',
 };
 
 function sqsEvent(records: number) {
@@ -69,7 +76,13 @@ async function coldStartMs(bundleDir: string, handler: string, runs: number): Pr
     const result = await fn.invoke({ Records: [] });
     samples.push(performance.now() - started);
     await fn.close();
-    if (!result.ok) throw new Error(`cold start invoke failed: ${result.error.errorMessage}`);
+    // The empty batch is not every service's event: a handler's own error (a validation error, say)
+    // is still a first response through the contract. Only a failed init (Runtime.*) is not.
+    if (!result.ok && result.error.errorType.startsWith('Runtime.')) {
+      throw new Error(
+        `cold start of ${handler} failed: ${result.error.errorType}: ${result.error.errorMessage}`,
+      );
+    }
   }
   return samples;
 }
