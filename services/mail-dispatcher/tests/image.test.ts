@@ -16,7 +16,7 @@ const dockerfile = readFileSync(join(packageDir, 'Dockerfile'), 'utf8');
 /** The sources of the Dockerfile's COPY into ${LAMBDA_TASK_ROOT}. */
 function copiedFiles(): string[] {
   const copy = dockerfile.split('\n').find((line) => /^COPY\s.*\$\{LAMBDA_TASK_ROOT\}/.test(line));
-  if (!copy) throw new Error('Dockerfile has no COPY into ${LAMBDA_TASK_ROOT}');
+  if (!copy) throw new Error('Dockerfile has no COPY into the task root (LAMBDA_TASK_ROOT)');
   return copy.trim().split(/\s+/).slice(1, -1);
 }
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { expect, it } from '@jest/globals';
 import { MailSendJob, validate } from '@sidestep/contracts';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
