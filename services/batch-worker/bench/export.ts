@@ -6,9 +6,9 @@
  * Results: bench/export-results.json and bench/EXPORT-RESULTS.md (the import's stay in RESULTS.md).
  *
  * Two baselines: `psql | gzip -1` runs the plain SELECT (the issue's baseline); `psql (same SQL) |
- * gzip -1` runs the worker's own statement (formula escaping, every cell quoted), so the gap between
- * the two is the price of safe cells, and the gap between the second and the worker is the worker's
- * own (scan for record ends, gzip members, checksums, S3 uploads, manifest).
+ * gzip -1` runs the worker's own statement (every cell quoted), so the gap between the second and the
+ * worker is the worker's own work (record ends and formula escapes in one byte pass, gzip members,
+ * checksums, S3 uploads, manifest).
  *
  * Flags: `--rows 100000,1000000` (sizes, default), `--memory-run` (adds 10,000,000 rows), `--repeat N`
  * (runs per size and tool, median reported; default 1). Needs `BENCH_DATABASE_URL` or
@@ -291,8 +291,8 @@ function markdown(): string {
     `Measured ${date} by \`pnpm --filter @sidestep/batch-worker bench:export${values['memory-run'] ? ' -- --memory-run' : ''}\` on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres} (${machine.platform}); median of ${repeat} run(s) per size and tool. The machine is shared with other work (and the S3 emulator runs on it too): expect noise of +-20%. Generated file; see ../README.md (Export) for how to read it.`,
     '',
     '- **psql | gzip -1**: `psql -c "\\copy (SELECT external_id, email, name, attributes, created_at, updated_at FROM users ORDER BY external_id) TO STDOUT (FORMAT csv, HEADER)" | gzip -1 > file`. The issue\'s baseline.',
-    "- **psql (worker SQL) | gzip -1**: the same pipe running the worker's own statement (`exportCopySql`: formula-escaped cells, `FORCE_QUOTE *`).",
-    '- **worker**: the exact task bundle (`dist/index.mjs`, `MODE=export`) as a child process: COPY TO STDOUT -> record-end scan -> gzip level 1, one member per 8 MiB part -> SHA-256 + MD5 -> PutObject to the local S3 (fauxqs, on the same machine), then the manifest and the job counts.',
+    "- **psql (worker SQL) | gzip -1**: the same pipe running the worker's own statement (`exportCopySql`: the same SELECT with `FORCE_QUOTE *`; the formula escape happens in the worker).",
+    '- **worker**: the exact task bundle (`dist/index.mjs`, `MODE=export`) as a child process: COPY TO STDOUT -> one byte pass for record ends and formula cells (OWASP escape) -> gzip level 1, one member per 8 MiB part -> SHA-256 + MD5 -> PutObject to the local S3 (fauxqs, on the same machine), then the manifest and the job counts.',
     '',
     "Wall time from process spawn to exit for all three. Peak RSS is each client process's own (the worker's `VmHWM`, psql's from GNU time; gzip's is not counted); PostgreSQL's memory is not counted for any.",
     '',
