@@ -70,8 +70,8 @@ export interface ExportSummary {
 
 /**
  * Exports the users `filter` selects as gzip CSV parts plus a worker manifest:
- * `COPY (SELECT ...) TO STDOUT (FORMAT csv, HEADER, FORCE_QUOTE *)` (formula cells escaped in the
- * query) -> {@link GzipPartWriter} (gzip members of whole records, cut after `partBytes`) -> one
+ * `COPY (SELECT ...) TO STDOUT (FORMAT csv, HEADER, FORCE_QUOTE *)` -> {@link GzipPartWriter}
+ * (formula cells escaped, gzip members of whole records, cut after `partBytes`) -> one
  * PutObject per part, in one `stream/promises.pipeline` with backpressure from S3 back to PostgreSQL,
  * so memory stays flat whatever the row count. Then the manifest (parts in order with rows, bytes,
  * SHA-256 and MD5) at `exports/<jobId>/parts/manifest.json`, last, so a manifest only ever names
