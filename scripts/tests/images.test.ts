@@ -1,0 +1,243 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { CommanderError } from 'commander';
+import { imageSources } from '../src/images/image-sources.ts';
+import { imagesCommand } from '../src/images/images-command.ts';
+import { inputsTag, planImages } from '../src/images/plan-images.ts';
+import { shellQuote } from '../src/images/shell-quote.ts';
+import { turboBuildHashes } from '../src/images/turbo-build-hashes.ts';
+import { SERVICES, TASKS } from '../src/services.ts';
+
+const rootDir = join(import.meta.dirname, '..', '..');
+const REGISTRY = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
+const SHA = '0123456789abcdef0123456789abcdef01234567';
+const sources = imageSources();
+
+/** Turbo's real hashes, computed once for the file (one dry run, ~0.2 s). */
+let buildHashes: ReadonlyMap<string, string>;
+beforeAll(async () => {
+  buildHashes = await turboBuildHashes(
+    rootDir,
+    sources.map((source) => source.packageName),
+  );
+});
+
+interface Run {
+  readonly out: string[];
+  readonly ran: (readonly string[])[];
+  readonly files: Map<string, string>;
+  readonly lookups: string[];
+}
+
+/** Runs the command with fakes for everything but turbo's hashing; `existing` is the registry. */
+async function images(
+  argv: readonly string[],
+  existing: Record<string, readonly string[]> = {},
+): Promise<Run> {
+  const run: Run = { out: [], ran: [], files: new Map(), lookups: [] };
+  await imagesCommand({
+    rootDir,
+    sources,
+    buildHashes: async () => buildHashes,
+    lookup: async (repositoryName, tag) => {
+      run.lookups.push(`${repositoryName}:${tag}`);
+      return existing[`${repositoryName}:${tag}`];
+    },
+    gitHead: async () => `${SHA}\n`,
+    run: async (command) => {
+      run.ran.push(command);
+    },
+    writeFile: async (path, content) => {
+      run.files.set(path, content);
+    },
+    out: (line) => run.out.push(line),
+    err: () => {},
+  })
+    .exitOverride()
+    .configureOutput({ writeErr: () => {}, writeOut: () => {} })
+    .parseAsync([...argv], { from: 'user' });
+  return run;
+}
+
+const pushes = (lines: readonly string[]) => lines.filter((line) => line.startsWith('docker buildx build '));
+const pushOf = (lines: readonly string[], name: string) =>
+  pushes(lines).find((line) => line.endsWith(` --push services/${name}`));
+
+/** The error commander raised for a command line. */
+async function failure(argv: readonly string[]): Promise<CommanderError> {
+  const error = await images(argv).then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  expect(error).toBeInstanceOf(CommanderError);
+  return error as CommanderError;
+}
+
+describe('images --dry-run', () => {
+  it('prints a build and a pushed arm64 image tagged with the commit SHA for every service and task, and runs nothing', async () => {
+    const { out, ran, lookups } = await images(['--registry', REGISTRY, '--env', 'staging', '--dry-run']);
+    expect(ran).toEqual([]);
+    expect(lookups).toEqual([]);
+    expect(sources.map((source) => source.name).sort()).toEqual(
+      [...SERVICES, ...TASKS].map((entry) => entry.manifest.name).sort(),
+    );
+    expect(out).toHaveLength(sources.length * 2);
+    // Every bundle is built before the first image, which copies it.
+    expect(out.slice(0, sources.length)).toEqual(
+      sources.map((source) => `pnpm --filter ${source.packageName} run build`),
+    );
+    for (const source of sources) {
+      const hash = (
+        await planImages({
+          rootDir,
+          sources: [source],
+          registry: REGISTRY,
+          environment: 'staging',
+          tag: SHA,
+          only: 'all',
+          buildHashes,
+          lookup: async () => undefined,
+        })
+      ).images[0]?.inputsHash;
+      expect(pushOf(out, source.name)).toBe(
+        `docker buildx build --platform linux/arm64 --provenance=false --label sidestep.inputs-hash=${hash} --label org.opencontainers.image.revision=${SHA} --label org.opencontainers.image.title=${source.name} --tag ${REGISTRY}/sidestep-staging-${source.name}:${SHA} --push ${source.packageDir}`,
+      );
+    }
+  });
+
+  it('tags with --tag and pushes to the environment named by --env', async () => {
+    const { out } = await images([
+      '--registry',
+      REGISTRY,
+      '--env',
+      'production',
+      '--tag',
+      'v1.2.3',
+      '--dry-run',
+    ]);
+    for (const line of pushes(out)) expect(line).toMatch(/ --tag \S+\/sidestep-production-[a-z-]+:v1\.2\.3 /);
+    expect(pushes(out)).toHaveLength(sources.length);
+  });
+
+  it('with --only changed skips an image whose inputs the registry already has and keeps its tag', async () => {
+    const first = await images([
+      '--registry',
+      REGISTRY,
+      '--env',
+      'staging',
+      '--only',
+      'changed',
+      '--dry-run',
+    ]);
+    const mailHash = /sidestep\.inputs-hash=(\w+)/.exec(pushOf(first.out, 'mail-dispatcher') ?? '')?.[1];
+    expect(mailHash).toMatch(/^[0-9a-f]{32}$/);
+    const pushed = `sidestep-staging-mail-dispatcher:${inputsTag(mailHash as string)}`;
+    const existing = {
+      [pushed]: ['feedfacefeedfacefeedfacefeedfacefeedface', inputsTag(mailHash as string)],
+    };
+
+    const { out } = await images(
+      ['--registry', REGISTRY, '--env', 'staging', '--only', 'changed', '--dry-run'],
+      existing,
+    );
+    expect(out).not.toContain('pnpm --filter @sidestep/mail-dispatcher run build');
+    expect(pushOf(out, 'mail-dispatcher')).toBeUndefined();
+    expect(pushes(out)).toHaveLength(sources.length - 1);
+    // The images it does build also get their inputs tag, so the next run finds them.
+    expect(pushOf(out, 'batch-worker')).toMatch(
+      / --tag \S+\/sidestep-staging-batch-worker:inputs-[0-9a-f]{32} --push /,
+    );
+
+    const { ran, files } = await images(
+      [
+        '--registry',
+        REGISTRY,
+        '--env',
+        'staging',
+        '--only',
+        'changed',
+        '--tfvars-file',
+        'images.tfvars.json',
+      ],
+      existing,
+    );
+    expect(ran.map((command) => shellQuote(command))).toEqual(out);
+    expect(JSON.parse(files.get('images.tfvars.json') ?? '{}')).toEqual({
+      image_tag_mail_dispatcher: 'feedfacefeedfacefeedfacefeedfacefeedface',
+      image_tag_status_updater: SHA,
+      image_tag_export_finalizer: SHA,
+      image_tag_job_sweeper: SHA,
+      image_tag_batch_worker: SHA,
+    });
+  });
+
+  it('fails on an unknown flag, naming it', async () => {
+    const error = await failure([
+      '--registry',
+      REGISTRY,
+      '--env',
+      'staging',
+      '--dry-run',
+      '--push-everything',
+    ]);
+    expect(error.code).toBe('commander.unknownOption');
+    expect(error.message).toContain('--push-everything');
+  });
+
+  it('fails without --registry or with a registry that is not ECR, naming --registry', async () => {
+    const missing = await failure(['--env', 'staging', '--dry-run']);
+    expect(missing.code).toBe('commander.missingMandatoryOptionValue');
+    expect(missing.message).toContain('--registry');
+    const invalid = await failure(['--registry', 'docker.io', '--env', 'staging', '--dry-run']);
+    expect(invalid.message).toContain('--registry');
+  });
+
+  it('fails without --env or with an environment that has no repositories, naming --env', async () => {
+    expect((await failure(['--registry', REGISTRY, '--dry-run'])).message).toContain('--env');
+    expect((await failure(['--registry', REGISTRY, '--env', 'local', '--dry-run'])).message).toContain(
+      '--env',
+    );
+  });
+});
+
+describe('planImages inputs hash', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'images-plan-'));
+    mkdirSync(join(dir, 'services', 'x'), { recursive: true });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const hashOf = async (buildHash: string) =>
+    (
+      await planImages({
+        rootDir: dir,
+        sources: [{ name: 'x', packageName: '@sidestep/x', packageDir: 'services/x' }],
+        registry: REGISTRY,
+        environment: 'staging',
+        tag: SHA,
+        only: 'all',
+        buildHashes: new Map([['@sidestep/x', buildHash]]),
+        lookup: async () => undefined,
+      })
+    ).images[0]?.inputsHash;
+
+  it('changes with the turbo build hash and with the Dockerfile, which turbo does not hash', async () => {
+    writeFileSync(join(dir, 'services', 'x', 'Dockerfile'), 'FROM public.ecr.aws/lambda/nodejs:24\n');
+    const before = await hashOf('aaaa');
+    expect(await hashOf('aaaa')).toBe(before);
+    expect(await hashOf('bbbb')).not.toBe(before);
+    writeFileSync(join(dir, 'services', 'x', 'Dockerfile'), 'FROM public.ecr.aws/lambda/nodejs:24.1\n');
+    expect(await hashOf('aaaa')).not.toBe(before);
+  });
+});
+
+describe('shellQuote', () => {
+  it('quotes words a shell would split or expand', () => {
+    expect(shellQuote(['echo', 'a b', "it's", '$HOME', 'plain-word=1'])).toBe(
+      `echo 'a b' 'it'\\''s' '$HOME' plain-word=1`,
+    );
+  });
+});
