@@ -13,6 +13,20 @@ export interface StateBackendConfig {
   readonly region: string;
 }
 
+/** The GitHub repository whose workflows may deploy an environment (through OIDC, see `DeployRole`). */
+export interface GitHubConfig {
+  /** Owner (user or organization), e.g. `acme`. */
+  readonly owner: string;
+  /** Repository name, e.g. `sidestep`. */
+  readonly repository: string;
+  /**
+   * ARN of the account's existing GitHub OIDC provider (an account has at most one per issuer URL, so
+   * when staging and production share an account, the second deploy stack reuses the first's).
+   * @default the deploy stack creates the provider
+   */
+  readonly oidcProviderArn?: string;
+}
+
 /** Everything that differs between environments. Services and their wiring come from the manifests. */
 export interface EnvironmentConfig {
   /** `local`, `staging` or `production`; resources are named `sidestep-<name>-<thing>`. */
@@ -45,6 +59,8 @@ export interface EnvironmentConfig {
   readonly logRetentionDays?: number;
   /** Remote state. Required for staging and production; `local` keeps a local state file. */
   readonly backend?: StateBackendConfig;
+  /** Who may deploy: required by the `sidestep-<env>-deploy` stack (`DeployStack`), unused by the environment stack. */
+  readonly github?: GitHubConfig;
 }
 
 /**
@@ -62,6 +78,8 @@ export const PLACEHOLDER = {
   subnetId: 'subnet-placeholder',
   securityGroupId: 'sg-placeholder',
   stateBucketPrefix: 'placeholder-sidestep-tfstate',
+  /** `owner/repository` of the repository that deploys (`SIDESTEP_GITHUB_REPOSITORY`). */
+  githubRepository: 'placeholder-owner/sidestep',
 } as const;
 
 /** The values CloudWatch Logs accepts for `retention_in_days` (0 = never expire is deliberately absent). */
@@ -90,6 +108,12 @@ function awsEnvironment(
   const taskSubnetIds = list(read('TASK_SUBNET_IDS')) ?? subnetIds;
   const taskSecurityGroupIds = list(read('TASK_SECURITY_GROUP_IDS')) ?? securityGroupIds;
   const retention = read('LOG_RETENTION_DAYS');
+  // `owner/repository`, as GitHub's own GITHUB_REPOSITORY; a value without one slash is kept whole so
+  // validation names the field instead of deploying a half-parsed trust.
+  const [owner = '', repository = '', ...rest] = (
+    env.SIDESTEP_GITHUB_REPOSITORY || PLACEHOLDER.githubRepository
+  ).split('/');
+  const oidcProviderArn = read('GITHUB_OIDC_PROVIDER_ARN');
   return {
     name,
     region,
@@ -117,6 +141,11 @@ function awsEnvironment(
       key: `sidestep/${name}/terraform.tfstate`,
       region: read('STATE_REGION') ?? region,
     },
+    github: {
+      owner,
+      repository: rest.length > 0 ? [repository, ...rest].join('/') : repository,
+      ...(oidcProviderArn ? { oidcProviderArn } : {}),
+    },
   };
 }
 
@@ -125,7 +154,8 @@ function awsEnvironment(
  * (`SIDESTEP_STAGING_ACCOUNT_ID`, `_REGION`, `_MAIL_FROM`, `_MAIL_DOMAIN`, `_NOTIFY_ADDRESS`,
  * `_DATABASE_SECRET_ARN`, `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS`, `_TASK_SUBNET_IDS`,
  * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network),
- * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`). Every config is validated.
+ * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`) and
+ * `SIDESTEP_GITHUB_REPOSITORY` (`owner/repository`, both environments). Every config is validated.
  */
 export function environmentConfigs(
   env: Readonly<Record<string, string | undefined>> = process.env,
@@ -189,5 +219,29 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
   }
   if (config.backend && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(config.backend.bucket)) {
     fail('backend.bucket', `"${config.backend.bucket}" is not an S3 bucket name`);
+  }
+  if (config.backend?.bucket.startsWith(`sidestep-${config.name}-`)) {
+    // The deploy role manages every `sidestep-<env>-*` bucket: it must not be able to delete its own state.
+    fail('backend.bucket', `must not start with "sidestep-${config.name}-" (the stack's own buckets)`);
+  }
+  if (config.github) {
+    // GitHub's rules; `*` and `?` are excluded above all, as they are wildcards in the trust's StringLike.
+    if (!/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/.test(config.github.owner))
+      fail(
+        'github.owner',
+        `"${config.github.owner}" is not a GitHub user or organization (SIDESTEP_GITHUB_REPOSITORY=owner/repository)`,
+      );
+    if (!/^[A-Za-z0-9._-]{1,100}$/.test(config.github.repository) || /^\.+$/.test(config.github.repository))
+      fail(
+        'github.repository',
+        `"${config.github.repository}" is not a GitHub repository name (SIDESTEP_GITHUB_REPOSITORY=owner/repository)`,
+      );
+    if (
+      config.github.oidcProviderArn !== undefined &&
+      !/^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/token\.actions\.githubusercontent\.com$/.test(
+        config.github.oidcProviderArn,
+      )
+    )
+      fail('github.oidcProviderArn', 'must be the ARN of the token.actions.githubusercontent.com provider');
   }
 }

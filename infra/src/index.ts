@@ -1,11 +1,19 @@
 export {
   type EnvironmentConfig,
   environmentConfigs,
+  type GitHubConfig,
   PLACEHOLDER,
   type StateBackendConfig,
   validateEnvironmentConfig,
 } from './config.ts';
 export { BatchTask, type BatchTaskProps, type TaskNetworkConfig } from './constructs/batch-task.ts';
+export {
+  DEPLOY_BRANCH,
+  DeployRole,
+  type DeployRoleProps,
+  GITHUB_OIDC_AUDIENCE,
+  GITHUB_OIDC_ISSUER,
+} from './constructs/deploy-role.ts';
 export { EventBus, type EventBusProps } from './constructs/event-bus.ts';
 export { ExportDownload, type ExportDownloadProps } from './constructs/export-download.ts';
 export {
@@ -17,6 +25,7 @@ export {
 export {
   GrantableRole,
   type GrantableRoleProps,
+  type PolicyConditions,
   type PolicyGrantee,
   type PolicyStatement,
   statementId,
@@ -51,6 +60,7 @@ export {
   UNSCOPABLE_ACTIONS,
 } from './security-policy.ts';
 export { SERVICES, TASKS } from './services.ts';
+export { DeployStack, type DeployStackProps } from './stacks/deploy-stack.ts';
 export {
   SidestepStack,
   type SidestepStackProps,

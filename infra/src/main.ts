@@ -4,15 +4,21 @@ import { fileURLToPath } from 'node:url';
 import { App } from 'cdktn';
 import { environmentConfigs } from './config.ts';
 import { checkSecurityPolicy } from './security-policy.ts';
+import { DeployStack } from './stacks/deploy-stack.ts';
 import { SidestepStack } from './stacks/sidestep-stack.ts';
 
 // The cdktn CLI passes its output directory in CDKTF_OUTDIR; `pnpm run synth` writes to infra/cdktf.out.
 const outdir = process.env.CDKTF_OUTDIR ?? fileURLToPath(new URL('../cdktf.out', import.meta.url));
 const started = performance.now();
 const app = new App({ outdir });
-const stacks = Object.values(environmentConfigs()).map(
-  (config) => new SidestepStack(app, `sidestep-${config.name}`, { config }),
-);
+const configs = Object.values(environmentConfigs());
+const stacks = [
+  ...configs.map((config) => new SidestepStack(app, `sidestep-${config.name}`, { config })),
+  // The deploy role of each AWS environment, applied once by an administrator (README, "Bootstrap").
+  ...configs
+    .filter((config) => config.name !== 'local')
+    .map((config) => new DeployStack(app, `sidestep-${config.name}-deploy`, { config })),
+];
 app.synth();
 const elapsed = performance.now() - started;
 

@@ -98,6 +98,13 @@ export const UNSCOPABLE_ACTIONS: ReadonlySet<string> = new Set([
   'logs:PutResourcePolicy',
   'logs:DescribeResourcePolicies',
   'logs:DescribeLogGroups',
+  // The deploy role (`DeployRole`) applying the stack: Lambda lists no resource type for creating an
+  // event source mapping (the grant carries a lambda:FunctionArn condition), ECS none for task
+  // definition registration, deregistration and describe.
+  'lambda:CreateEventSourceMapping',
+  'ecs:RegisterTaskDefinition',
+  'ecs:DeregisterTaskDefinition',
+  'ecs:DescribeTaskDefinition',
   // X-Ray sampling (Step Functions tracing): no resource types either.
   'xray:GetSamplingRules',
   'xray:GetSamplingTargets',

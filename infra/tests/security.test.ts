@@ -23,6 +23,7 @@ import { defineService } from '@sidestep/manifest';
 import { TerraformStack, Testing } from 'cdktn';
 import {
   checkSecurityPolicy,
+  DeployStack,
   environmentConfigs,
   SECURITY_RULES,
   SERVICES,
@@ -83,7 +84,21 @@ const CHECKED_TYPES = [
   'aws_lambda_permission',
 ];
 
+/** The deploy stacks main.ts synthesizes next to the environments (their own gate run). */
+const deployStacks = [configs.staging, configs.production].map((config) => {
+  const stack = new DeployStack(Testing.app(), `sidestep-${config.name}-deploy`, { config });
+  return [stack.node.id, JSON.parse(Testing.synth(stack, true)) as SynthesizedTerraform] as const;
+});
+
 describe('security policy', () => {
+  it.each(deployStacks)('holds for the deploy role of %s', (_name, synthesized) => {
+    // The gate walked the role's inline policy (a stack without one would pass vacuously).
+    for (const type of ['aws_iam_role', 'aws_iam_role_policy']) {
+      expect(Object.keys(synthesized.resource?.[type] ?? {}).length).toBe(1);
+    }
+    expect(checkSecurityPolicy(synthesized)).toEqual([]);
+  });
+
   it.each(stacks)('holds for every resource of the %s stack', (_name, synthesized) => {
     for (const type of CHECKED_TYPES) {
       expect(Object.keys(synthesized.resource?.[type] ?? {}).length).toBeGreaterThan(0);

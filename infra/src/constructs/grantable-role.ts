@@ -29,8 +29,11 @@ export interface PolicyStatement {
    * IAM conditions narrowing the statement further, e.g. `iam:PassedToService` on `iam:PassRole`.
    * @default none
    */
-  readonly conditions?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  readonly conditions?: PolicyConditions;
 }
+
+/** IAM condition block: operator -> key -> one value or any of several (`StringLike`, `ArnLike`, ...). */
+export type PolicyConditions = Readonly<Record<string, Readonly<Record<string, string | readonly string[]>>>>;
 
 /** Something that holds its own inline policy and can be granted statements: a function's role, a workflow's role. */
 export interface PolicyGrantee {
@@ -42,8 +45,12 @@ export interface PolicyGrantee {
 export interface GrantableRoleProps {
   /** IAM role name, e.g. `sidestep-staging-mail-dispatcher`. */
   readonly roleName: string;
-  /** Service principal that assumes the role, e.g. `lambda.amazonaws.com`. */
-  readonly assumedBy: string;
+  /**
+   * Who assumes the role: a service principal (`lambda.amazonaws.com`, with `sts:AssumeRole`) or an
+   * OIDC identity provider (`{ federated: <provider ARN> }`, with `sts:AssumeRoleWithWebIdentity`;
+   * then `assumeRoleConditions` must say which tokens, or any token the provider issues would do).
+   */
+  readonly assumedBy: string | { readonly federated: string };
   /**
    * Description shown in the IAM console.
    * @default none
@@ -55,7 +62,7 @@ export interface GrantableRoleProps {
    * https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
    * @default none
    */
-  readonly assumeRoleConditions?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  readonly assumeRoleConditions?: PolicyConditions;
 }
 
 /**
@@ -89,6 +96,14 @@ export class GrantableRole extends Construct implements PolicyGrantee {
 
   constructor(scope: Construct, id: string, props: GrantableRoleProps) {
     super(scope, id);
+    const federated = typeof props.assumedBy === 'string' ? undefined : props.assumedBy.federated;
+    if (federated !== undefined && !props.assumeRoleConditions) {
+      // A web identity trust without conditions trusts every token of the provider: every GitHub repository.
+      throw new InfraConfigError(
+        `${this.node.path}.assumeRoleConditions`,
+        'a federated principal needs conditions',
+      );
+    }
     this.resource = new IamRole(this, 'role', {
       name: props.roleName,
       description: props.description,
@@ -97,8 +112,8 @@ export class GrantableRole extends Construct implements PolicyGrantee {
         Statement: [
           {
             Effect: 'Allow',
-            Principal: { Service: props.assumedBy },
-            Action: 'sts:AssumeRole',
+            Principal: federated === undefined ? { Service: props.assumedBy } : { Federated: federated },
+            Action: federated === undefined ? 'sts:AssumeRole' : 'sts:AssumeRoleWithWebIdentity',
             ...(props.assumeRoleConditions ? { Condition: props.assumeRoleConditions } : {}),
           },
         ],

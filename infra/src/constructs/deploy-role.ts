@@ -1,0 +1,489 @@
+import { IamOpenidConnectProvider } from '@cdktn/provider-aws/lib/iam-openid-connect-provider/index.js';
+import type { EnvironmentName } from '@sidestep/manifest';
+import { Construct } from 'constructs';
+import type { GitHubConfig, StateBackendConfig } from '../config.ts';
+import { InfraConfigError } from '../errors.ts';
+import { GrantableRole, type PolicyStatement } from './grantable-role.ts';
+
+/** The issuer of GitHub Actions' OIDC tokens (without `https://`, as IAM condition keys name it). */
+export const GITHUB_OIDC_ISSUER = 'token.actions.githubusercontent.com';
+/** The audience aws-actions/configure-aws-credentials requests. */
+export const GITHUB_OIDC_AUDIENCE = 'sts.amazonaws.com';
+/** The branch merges deploy from. */
+export const DEPLOY_BRANCH = 'main';
+
+/** Props of {@link DeployRole}. */
+export interface DeployRoleProps {
+  /** `staging` or `production`: the role may manage only `sidestep-<environment>-*` resources. */
+  readonly environment: Exclude<EnvironmentName, 'local'>;
+  /** The account the environment lives in. */
+  readonly accountId: string;
+  /** The environment's region. */
+  readonly region: string;
+  /** The repository whose workflows may assume the role. */
+  readonly github: GitHubConfig;
+  /**
+   * GitHub environments (Settings > Environments) whose jobs may assume the role.
+   * @default [environment]
+   */
+  readonly githubEnvironments?: readonly string[];
+  /** The environment stack's state (its object and its `.tflock`; the deploy stack's own state is not granted). */
+  readonly state: StateBackendConfig;
+  /** ECR repositories the pipeline pushes to, e.g. `sidestep-staging-mail-dispatcher`. */
+  readonly repositoryNames: readonly string[];
+  /** Functions the pipeline rolls to their new image and smoke-checks, e.g. `sidestep-staging-job-sweeper`. */
+  readonly functionNames: readonly string[];
+  /** The SES identity the stack manages (the mail domain, else the from address). */
+  readonly mailIdentity: string;
+}
+
+/**
+ * The GitHub Actions OIDC provider (unless the account already has one: `github.oidcProviderArn`) and
+ * the role the deploy workflow assumes with it: no access keys. Trusted only for tokens of this
+ * repository's `main` branch and of its GitHub environments (`repo:<owner>/<repo>:ref:refs/heads/main`,
+ * `repo:<owner>/<repo>:environment:<env>`) with the STS audience, and allowed what the deploy does:
+ * push to the service repositories, read and write the stack's state and lock file, apply the stack,
+ * roll the functions and invoke the smoke check.
+ *
+ * Applying the stack needs create/update/delete rights on what it manages. They are scoped by name to
+ * `sidestep-<env>-*` per service, never `service:*` actions; what IAM cannot scope is listed where it
+ * is granted. The role itself is named `sidestep-deploy-<env>`, outside that prefix, so it cannot
+ * rewrite its own policy or trust.
+ */
+export class DeployRole extends Construct {
+  /** The role. */
+  readonly role: GrantableRole;
+  /** ARN of the role, for `role-to-assume`. */
+  readonly roleArn: string;
+  /** ARN of the OIDC provider the role trusts. */
+  readonly oidcProviderArn: string;
+  /** The `sub` claims the trust accepts (exact; matched with `StringEquals`). */
+  readonly subjects: readonly string[];
+
+  constructor(scope: Construct, id: string, props: DeployRoleProps) {
+    super(scope, id);
+    const { environment, github } = props;
+    const field = (name: string): string => `${environment}.deploy.${name}`;
+    if (props.repositoryNames.length === 0)
+      throw new InfraConfigError(field('repositoryNames'), 'must not be empty');
+    if (props.functionNames.length === 0)
+      throw new InfraConfigError(field('functionNames'), 'must not be empty');
+    const prefix = `sidestep-${environment}`;
+    for (const name of [...props.repositoryNames, ...props.functionNames]) {
+      if (!name.startsWith(`${prefix}-`) || /[*?]/.test(name))
+        throw new InfraConfigError(field('repositoryNames'), `"${name}" is not an exact ${prefix}-* name`);
+    }
+    const githubEnvironments = props.githubEnvironments ?? [environment];
+    for (const name of githubEnvironments) {
+      // `:` would let one environment name forge another claim shape; wildcards would widen the trust.
+      if (!/^[A-Za-z0-9._-]+$/.test(name))
+        throw new InfraConfigError(field('githubEnvironments'), `"${name}" is not a plain environment name`);
+    }
+
+    if (github.oidcProviderArn) {
+      this.oidcProviderArn = github.oidcProviderArn;
+    } else {
+      // No thumbprint: IAM trusts GitHub's issuer through its own root CAs since 2023, and the
+      // provider (hashicorp/aws 6.x) makes thumbprint_list optional.
+      const provider = new IamOpenidConnectProvider(this, 'github-oidc', {
+        url: `https://${GITHUB_OIDC_ISSUER}`,
+        clientIdList: [GITHUB_OIDC_AUDIENCE],
+      });
+      this.oidcProviderArn = provider.arn;
+    }
+
+    const repo = `repo:${github.owner}/${github.repository}`;
+    this.subjects = [
+      // The job that builds and pushes images runs on main without an environment.
+      `${repo}:ref:refs/heads/${DEPLOY_BRANCH}`,
+      // Jobs with `environment:` get this claim instead of the ref; the environment's protection rules
+      // (production: required reviewers, deployment branch main) decide whether such a job runs at all.
+      ...githubEnvironments.map((name) => `${repo}:environment:${name}`),
+    ];
+    this.role = new GrantableRole(this, 'role', {
+      roleName: `sidestep-deploy-${environment}`,
+      description: `GitHub Actions deploys of ${github.owner}/${github.repository} to ${environment}`,
+      assumedBy: { federated: this.oidcProviderArn },
+      assumeRoleConditions: {
+        // StringEquals, not StringLike: the subjects are exact, so no pattern can match a fork, a
+        // pull request (`:pull_request`) or another branch.
+        StringEquals: {
+          [`${GITHUB_OIDC_ISSUER}:aud`]: GITHUB_OIDC_AUDIENCE,
+          [`${GITHUB_OIDC_ISSUER}:sub`]: this.subjects,
+        },
+      },
+    });
+    this.roleArn = this.role.roleArn;
+    for (const statement of deployStatements(props, prefix)) this.role.addToPolicy(statement);
+  }
+}
+
+/** Every statement of the deploy role, in the order the deploy needs them. */
+function deployStatements(props: DeployRoleProps, prefix: string): PolicyStatement[] {
+  const { accountId, region, state } = props;
+  const at = (service: string, resource: string): string =>
+    `arn:aws:${service}:${region}:${accountId}:${resource}`;
+  const stateObject = `arn:aws:s3:::${state.bucket}/${state.key}`;
+  const lockObject = `${stateObject}.tflock`;
+  const functionArns = props.functionNames.map((name) => at('lambda', `function:${name}`));
+  const functionPattern = at('lambda', `function:${prefix}-*`);
+  return [
+    {
+      sid: 'EcrLogin',
+      actions: ['ecr:GetAuthorizationToken'],
+      resources: ['*'],
+      unscopableReason: 'the registry token is account-wide; ECR lists no resource type for it',
+    },
+    {
+      sid: 'PushImages',
+      actions: [
+        'ecr:BatchCheckLayerAvailability',
+        'ecr:InitiateLayerUpload',
+        'ecr:UploadLayerPart',
+        'ecr:CompleteLayerUpload',
+        'ecr:PutImage',
+        'ecr:BatchGetImage',
+        'ecr:DescribeImages',
+      ],
+      resources: props.repositoryNames.map((name) => at('ecr', `repository/${name}`)),
+    },
+    {
+      // The S3 backend lists the bucket only to find workspaces; the prefix condition keeps other keys hidden.
+      sid: 'ListTerraformState',
+      actions: ['s3:ListBucket'],
+      resources: [`arn:aws:s3:::${state.bucket}`],
+      conditions: { StringEquals: { 's3:prefix': [state.key, `${state.key}.tflock`] } },
+    },
+    { sid: 'TerraformState', actions: ['s3:GetObject', 's3:PutObject'], resources: [stateObject] },
+    {
+      sid: 'TerraformLock',
+      actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+      resources: [lockObject],
+    },
+    {
+      // The deploy's own step after apply: the smoke check. Rolling each function to its new image and
+      // waiting for the update (lambda:UpdateFunctionCode, GetFunction, GetFunctionConfiguration) are
+      // in ApplyFunctions; repeating them here would only spend the role's 10,240-character policy quota.
+      sid: 'InvokeSmokeCheck',
+      actions: ['lambda:InvokeFunction'],
+      resources: functionArns,
+    },
+    // From here on: `terraform apply` of the environment stack, which creates, updates and deletes
+    // what it manages. Scoped to `sidestep-<env>-*` names; within that prefix the rights are broad.
+    {
+      sid: 'ApplyEcrRepositories',
+      actions: [
+        'ecr:CreateRepository',
+        'ecr:DeleteRepository',
+        'ecr:DescribeRepositories',
+        'ecr:PutImageTagMutability',
+        'ecr:PutImageScanningConfiguration',
+        'ecr:SetRepositoryPolicy',
+        'ecr:GetRepositoryPolicy',
+        'ecr:DeleteRepositoryPolicy',
+        'ecr:PutLifecyclePolicy',
+        'ecr:GetLifecyclePolicy',
+        'ecr:DeleteLifecyclePolicy',
+        'ecr:ListTagsForResource',
+        'ecr:TagResource',
+        'ecr:UntagResource',
+      ],
+      resources: [at('ecr', `repository/${prefix}-*`)],
+    },
+    {
+      sid: 'ApplyFunctions',
+      actions: [
+        'lambda:CreateFunction',
+        'lambda:DeleteFunction',
+        'lambda:GetFunction',
+        'lambda:GetFunctionConfiguration',
+        'lambda:UpdateFunctionCode',
+        'lambda:UpdateFunctionConfiguration',
+        'lambda:ListVersionsByFunction',
+        'lambda:GetFunctionCodeSigningConfig',
+        'lambda:GetFunctionConcurrency',
+        'lambda:PutFunctionConcurrency',
+        'lambda:DeleteFunctionConcurrency',
+        'lambda:GetFunctionRecursionConfig',
+        'lambda:AddPermission',
+        'lambda:RemovePermission',
+        'lambda:GetPolicy',
+        'lambda:CreateFunctionUrlConfig',
+        'lambda:GetFunctionUrlConfig',
+        'lambda:UpdateFunctionUrlConfig',
+        'lambda:DeleteFunctionUrlConfig',
+        'lambda:ListTags',
+        'lambda:TagResource',
+        'lambda:UntagResource',
+      ],
+      resources: [functionPattern],
+    },
+    {
+      // Mappings are named by a UUID, so the resource cannot carry the prefix: the function they feed can.
+      sid: 'ApplyEventSourceMappings',
+      actions: [
+        'lambda:GetEventSourceMapping',
+        'lambda:UpdateEventSourceMapping',
+        'lambda:DeleteEventSourceMapping',
+      ],
+      resources: [at('lambda', 'event-source-mapping:*')],
+      conditions: { ArnLike: { 'lambda:FunctionArn': functionPattern } },
+    },
+    {
+      sid: 'CreateEventSourceMappings',
+      actions: ['lambda:CreateEventSourceMapping'],
+      resources: ['*'],
+      unscopableReason:
+        'Lambda lists no resource type for CreateEventSourceMapping; the lambda:FunctionArn condition scopes it',
+      conditions: { ArnLike: { 'lambda:FunctionArn': functionPattern } },
+    },
+    {
+      sid: 'ApplyQueues',
+      actions: [
+        'sqs:CreateQueue',
+        'sqs:DeleteQueue',
+        'sqs:GetQueueUrl',
+        'sqs:GetQueueAttributes',
+        'sqs:SetQueueAttributes',
+        'sqs:ListQueueTags',
+        'sqs:TagQueue',
+        'sqs:UntagQueue',
+      ],
+      resources: [at('sqs', `${prefix}-*`)],
+    },
+    {
+      // Bucket configuration only: no object actions, so the role cannot read imports or exports.
+      sid: 'ApplyBuckets',
+      actions: [
+        's3:CreateBucket',
+        's3:DeleteBucket',
+        's3:ListBucket',
+        's3:GetBucketAcl',
+        's3:GetBucketCORS',
+        's3:GetBucketWebsite',
+        's3:GetBucketVersioning',
+        's3:PutBucketVersioning',
+        's3:GetAccelerateConfiguration',
+        's3:GetBucketRequestPayment',
+        's3:GetBucketLogging',
+        's3:GetReplicationConfiguration',
+        's3:GetBucketObjectLockConfiguration',
+        's3:GetLifecycleConfiguration',
+        's3:PutLifecycleConfiguration',
+        's3:GetEncryptionConfiguration',
+        's3:PutEncryptionConfiguration',
+        's3:GetBucketPolicy',
+        's3:PutBucketPolicy',
+        's3:DeleteBucketPolicy',
+        's3:GetBucketPublicAccessBlock',
+        's3:PutBucketPublicAccessBlock',
+        's3:GetBucketNotification',
+        's3:PutBucketNotification',
+        's3:GetBucketOwnershipControls',
+        's3:GetBucketTagging',
+        's3:PutBucketTagging',
+      ],
+      resources: [`arn:aws:s3:::${prefix}-*`],
+    },
+    {
+      sid: 'ApplyStateMachines',
+      actions: [
+        'states:CreateStateMachine',
+        'states:UpdateStateMachine',
+        'states:DeleteStateMachine',
+        'states:DescribeStateMachine',
+        'states:ListStateMachineVersions',
+        'states:ListTagsForResource',
+        'states:TagResource',
+        'states:UntagResource',
+      ],
+      resources: [at('states', `stateMachine:${prefix}-*`)],
+    },
+    {
+      sid: 'ApplyClusters',
+      actions: [
+        'ecs:CreateCluster',
+        'ecs:UpdateCluster',
+        'ecs:DeleteCluster',
+        'ecs:DescribeClusters',
+        'ecs:ListTagsForResource',
+        'ecs:TagResource',
+        'ecs:UntagResource',
+      ],
+      resources: [at('ecs', `cluster/${prefix}-*`), at('ecs', `task-definition/${prefix}-*:*`)],
+    },
+    {
+      sid: 'ApplyTaskDefinitions',
+      actions: ['ecs:RegisterTaskDefinition', 'ecs:DeregisterTaskDefinition', 'ecs:DescribeTaskDefinition'],
+      resources: ['*'],
+      unscopableReason:
+        'ECS lists no resource type for task definition registration, deregistration or describe',
+    },
+    {
+      // The broadest grant: a role the deploy creates under the prefix can hold any inline policy, so the
+      // deploy role can give a function more than it has itself. Scoped to the prefix and PassRole to the
+      // services the stack uses; a permissions boundary on `sidestep-<env>-*` roles would close this.
+      sid: 'ApplyRoles',
+      actions: [
+        'iam:CreateRole',
+        'iam:DeleteRole',
+        'iam:GetRole',
+        'iam:UpdateRole',
+        'iam:UpdateRoleDescription',
+        'iam:UpdateAssumeRolePolicy',
+        'iam:TagRole',
+        'iam:UntagRole',
+        'iam:ListRolePolicies',
+        'iam:ListAttachedRolePolicies',
+        'iam:ListInstanceProfilesForRole',
+        'iam:PutRolePolicy',
+        'iam:GetRolePolicy',
+        'iam:DeleteRolePolicy',
+      ],
+      resources: [`arn:aws:iam::${accountId}:role/${prefix}-*`],
+    },
+    {
+      sid: 'PassRoles',
+      actions: ['iam:PassRole'],
+      resources: [`arn:aws:iam::${accountId}:role/${prefix}-*`],
+      conditions: {
+        StringEquals: {
+          'iam:PassedToService': [
+            'lambda.amazonaws.com',
+            'ecs-tasks.amazonaws.com',
+            'states.amazonaws.com',
+            'events.amazonaws.com',
+            'scheduler.amazonaws.com',
+            'pipes.amazonaws.com',
+          ],
+        },
+      },
+    },
+    {
+      sid: 'ApplyLogGroups',
+      actions: [
+        'logs:CreateLogGroup',
+        'logs:DeleteLogGroup',
+        'logs:PutRetentionPolicy',
+        'logs:DeleteRetentionPolicy',
+        'logs:ListTagsForResource',
+        'logs:ListTagsLogGroup',
+        'logs:TagResource',
+        'logs:UntagResource',
+      ],
+      // One pattern for /aws/lambda/, /ecs/, /aws/pipes/ and /aws/vendedlogs/states/ groups: the four
+      // exact prefixes would cost 200 characters of the 10,240 IAM allows a role's inline policies.
+      resources: [at('logs', `log-group:*/${prefix}-*`)],
+    },
+    {
+      sid: 'DescribeLogGroups',
+      actions: ['logs:DescribeLogGroups'],
+      resources: ['*'],
+      unscopableReason: 'the provider reads log groups through DescribeLogGroups, which has no resource type',
+    },
+    {
+      sid: 'ApplyEventBus',
+      actions: [
+        'events:CreateEventBus',
+        'events:DeleteEventBus',
+        'events:DescribeEventBus',
+        'events:PutRule',
+        'events:DeleteRule',
+        'events:DescribeRule',
+        'events:EnableRule',
+        'events:DisableRule',
+        'events:PutTargets',
+        'events:RemoveTargets',
+        'events:ListTargetsByRule',
+        'events:CreateArchive',
+        'events:UpdateArchive',
+        'events:DeleteArchive',
+        'events:DescribeArchive',
+        'events:ListTagsForResource',
+        'events:TagResource',
+        'events:UntagResource',
+      ],
+      resources: [
+        at('events', `event-bus/${prefix}`),
+        // Rules on the default bus (S3 notifications) and on the stack's bus.
+        at('events', `rule/${prefix}-*`),
+        at('events', `rule/${prefix}/*`),
+        at('events', `archive/${prefix}-*`),
+      ],
+    },
+    {
+      sid: 'ApplySchedules',
+      actions: [
+        'scheduler:CreateScheduleGroup',
+        'scheduler:GetScheduleGroup',
+        'scheduler:DeleteScheduleGroup',
+        'scheduler:CreateSchedule',
+        'scheduler:GetSchedule',
+        'scheduler:UpdateSchedule',
+        'scheduler:DeleteSchedule',
+        'scheduler:ListTagsForResource',
+        'scheduler:TagResource',
+        'scheduler:UntagResource',
+      ],
+      resources: [at('scheduler', `schedule-group/${prefix}`), at('scheduler', `schedule/${prefix}/*`)],
+    },
+    {
+      sid: 'ApplyPipes',
+      actions: [
+        'pipes:CreatePipe',
+        'pipes:UpdatePipe',
+        'pipes:DeletePipe',
+        'pipes:DescribePipe',
+        'pipes:ListTagsForResource',
+        'pipes:TagResource',
+        'pipes:UntagResource',
+      ],
+      resources: [at('pipes', `pipe/${prefix}-*`)],
+    },
+    {
+      // Metadata only: the values are set by operators, never by Terraform, so no GetSecretValue.
+      sid: 'ApplySecrets',
+      actions: [
+        'secretsmanager:CreateSecret',
+        'secretsmanager:DeleteSecret',
+        'secretsmanager:DescribeSecret',
+        'secretsmanager:UpdateSecret',
+        'secretsmanager:GetResourcePolicy',
+        'secretsmanager:TagResource',
+        'secretsmanager:UntagResource',
+      ],
+      resources: [at('secretsmanager', `secret:${prefix}-*`)],
+    },
+    {
+      sid: 'ApplyMailIdentity',
+      actions: [
+        'ses:CreateEmailIdentity',
+        'ses:DeleteEmailIdentity',
+        'ses:GetEmailIdentity',
+        'ses:PutEmailIdentityConfigurationSetAttributes',
+        'ses:CreateConfigurationSet',
+        'ses:DeleteConfigurationSet',
+        'ses:GetConfigurationSet',
+        'ses:PutConfigurationSetSendingOptions',
+        'ses:PutConfigurationSetReputationOptions',
+        'ses:PutConfigurationSetDeliveryOptions',
+        'ses:ListTagsForResource',
+        'ses:TagResource',
+        'ses:UntagResource',
+      ],
+      resources: [at('ses', `identity/${props.mailIdentity}`), at('ses', `configuration-set/${prefix}-*`)],
+    },
+    {
+      sid: 'ApplyAlarms',
+      actions: [
+        'cloudwatch:PutMetricAlarm',
+        'cloudwatch:DeleteAlarms',
+        'cloudwatch:DescribeAlarms',
+        'cloudwatch:ListTagsForResource',
+        'cloudwatch:TagResource',
+        'cloudwatch:UntagResource',
+      ],
+      resources: [at('cloudwatch', `alarm:${prefix}-*`)],
+    },
+  ];
+}

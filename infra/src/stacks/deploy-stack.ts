@@ -1,0 +1,81 @@
+import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
+import { resourceName, type ServiceManifest, type TaskManifest } from '@sidestep/manifest';
+import { S3Backend, TerraformOutput, TerraformStack } from 'cdktn';
+import type { Construct } from 'constructs';
+import { type EnvironmentConfig, validateEnvironmentConfig } from '../config.ts';
+import { DeployRole } from '../constructs/deploy-role.ts';
+import { InfraConfigError } from '../errors.ts';
+import { SERVICES, TASKS } from '../services.ts';
+import { TERRAFORM_TARGET_VERSIONS } from './sidestep-stack.ts';
+
+/** Props of {@link DeployStack}. */
+export interface DeployStackProps {
+  /** The environment the role deploys (`staging` or `production`). */
+  readonly config: EnvironmentConfig;
+  /** Services whose repositories and functions the role rolls out. @default {@link SERVICES} */
+  readonly services?: readonly ServiceManifest[];
+  /** Fargate tasks whose repositories the role pushes to. @default {@link TASKS} */
+  readonly tasks?: readonly TaskManifest[];
+}
+
+/**
+ * Functions that run a service's image under another name (same repository, another CMD); the deploy
+ * rolls them out with their service. Mirrors `SidestepStack`'s `ExportDownload`.
+ */
+const EXTRA_FUNCTIONS = ['export-download'];
+
+/**
+ * `sidestep-<env>-deploy`: the GitHub OIDC provider and the deploy role of one environment. A role
+ * cannot create itself, so an administrator applies this stack once from a laptop (infra/README.md,
+ * "Bootstrap"); every later deploy assumes the role and applies `sidestep-<env>`. Its state sits next
+ * to the environment's (`sidestep/<env>/deploy.tfstate`), a key the role is not granted.
+ */
+export class DeployStack extends TerraformStack {
+  /** The provider and the role. */
+  readonly deployRole: DeployRole;
+
+  constructor(scope: Construct, id: string, props: DeployStackProps) {
+    super(scope, id);
+    this.node.setContext('targetVersions', TERRAFORM_TARGET_VERSIONS);
+    this.addOverride('terraform.required_version', TERRAFORM_TARGET_VERSIONS.terraform.replace('>=', '>= '));
+    const { config } = props;
+    validateEnvironmentConfig(config);
+    if (config.name === 'local') {
+      throw new InfraConfigError('local.name', 'the local cloud is not deployed from GitHub');
+    }
+    if (!config.github) throw new InfraConfigError(`${config.name}.github`, 'who may deploy is required');
+    if (!config.backend)
+      throw new InfraConfigError(`${config.name}.backend`, 'the deploy role is granted the state object');
+    const environment = config.name;
+    new AwsProvider(this, 'aws', {
+      region: config.region,
+      allowedAccountIds: [config.accountId],
+      defaultTags: [{ tags: { project: 'sidestep', environment, stack: 'deploy' } }],
+    });
+    new S3Backend(this, {
+      bucket: config.backend.bucket,
+      key: `sidestep/${environment}/deploy.tfstate`,
+      region: config.backend.region,
+      encrypt: true,
+      useLockfile: true,
+    });
+    const services = props.services ?? SERVICES;
+    const tasks = props.tasks ?? TASKS;
+    const hasExportDownload = services.some((service) => service.name === 'export-finalizer');
+    this.deployRole = new DeployRole(this, 'deploy-role', {
+      environment,
+      accountId: config.accountId,
+      region: config.region,
+      github: config.github,
+      state: config.backend,
+      repositoryNames: [...services, ...tasks].map((manifest) => resourceName(environment, manifest.name)),
+      functionNames: [
+        ...services.map((service) => service.name),
+        ...(hasExportDownload ? EXTRA_FUNCTIONS : []),
+      ].map((name) => resourceName(environment, name)),
+      mailIdentity: config.mail.domain ?? config.mail.fromAddress,
+    });
+    new TerraformOutput(this, 'deploy_role_arn', { value: this.deployRole.roleArn });
+    new TerraformOutput(this, 'github_oidc_provider_arn', { value: this.deployRole.oidcProviderArn });
+  }
+}

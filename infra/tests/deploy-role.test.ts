@@ -1,0 +1,341 @@
+import { describe, expect, it } from '@jest/globals';
+import { TerraformStack, Testing } from 'cdktn';
+import {
+  checkSecurityPolicy,
+  DeployStack,
+  type EnvironmentConfig,
+  environmentConfigs,
+  GrantableRole,
+  InfraConfigError,
+  SidestepStack,
+  type SynthesizedTerraform,
+  UNSCOPABLE_ACTIONS,
+} from '../src/index.ts';
+
+type Resources = Record<string, Record<string, Record<string, unknown>>>;
+interface Statement {
+  readonly Sid: string;
+  readonly Effect: string;
+  readonly Action: string | string[];
+  readonly Resource: string | string[];
+  readonly Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+const ENV = {
+  SIDESTEP_GITHUB_REPOSITORY: 'acme/sidestep',
+  SIDESTEP_STAGING_ACCOUNT_ID: '123456789012',
+  SIDESTEP_STAGING_REGION: 'eu-west-1',
+  SIDESTEP_STAGING_STATE_BUCKET: 'acme-terraform-state',
+};
+const configs = environmentConfigs(ENV);
+
+function synth(stack: TerraformStack): { resource: Resources } & SynthesizedTerraform {
+  return JSON.parse(Testing.synth(stack, true));
+}
+
+function only<T>(resources: Record<string, T> | undefined): T {
+  const values = Object.values(resources ?? {});
+  expect(values).toHaveLength(1);
+  return values[0] as T;
+}
+
+const deploy = synth(new DeployStack(Testing.app(), 'sidestep-staging-deploy', { config: configs.staging }));
+const role = only(deploy.resource.aws_iam_role) as { name: string; assume_role_policy: string };
+const trust = JSON.parse(role.assume_role_policy) as { Statement: Statement[] };
+const policy = JSON.parse((only(deploy.resource.aws_iam_role_policy) as { policy: string }).policy) as {
+  Statement: Statement[];
+};
+const statement = (sid: string): Statement => {
+  const found = policy.Statement.find((s) => s.Sid === sid);
+  if (!found) throw new Error(`no statement ${sid}`);
+  return found;
+};
+const list = (value: string | string[]): string[] => (Array.isArray(value) ? value : [value]);
+
+/** IAM's StringLike / ArnLike: `*` any run of characters, `?` one character, everything else literal. */
+function globMatches(pattern: string, value: string): boolean {
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replaceAll('*', '.*')
+    .replaceAll('?', '.');
+  return new RegExp(`^${source}$`).test(value);
+}
+
+/**
+ * Evaluates a trust statement's conditions against a token's claims as STS does for the operators the
+ * trust may use: every operator and key must hold, a key holds when any listed value matches.
+ */
+function trusted(claims: Readonly<Record<string, string>>): boolean {
+  const [allow] = trust.Statement;
+  if (!allow) return false;
+  return Object.entries(allow.Condition ?? {}).every(([operator, keys]) =>
+    Object.entries(keys).every(([key, expected]) => {
+      const claim = claims[key];
+      if (claim === undefined) return false;
+      if (operator === 'StringEquals') return list(expected).includes(claim);
+      if (operator === 'StringLike') return list(expected).some((pattern) => globMatches(pattern, claim));
+      throw new Error(`operator ${operator} is not evaluated by this test`);
+    }),
+  );
+}
+const token = (sub: string, aud = 'sts.amazonaws.com') => ({
+  'token.actions.githubusercontent.com:sub': sub,
+  'token.actions.githubusercontent.com:aud': aud,
+});
+
+describe('DeployStack trust', () => {
+  it('trusts web identities of the GitHub OIDC provider, with the STS audience only', () => {
+    const provider = only(deploy.resource.aws_iam_openid_connect_provider) as Record<string, unknown>;
+    expect(provider.url).toBe('https://token.actions.githubusercontent.com');
+    expect(provider.client_id_list).toEqual(['sts.amazonaws.com']);
+    expect(trust.Statement).toHaveLength(1);
+    const [allow] = trust.Statement as [Statement];
+    expect(allow.Effect).toBe('Allow');
+    expect(allow.Action).toBe('sts:AssumeRoleWithWebIdentity');
+    expect((allow as unknown as { Principal: unknown }).Principal).toEqual({
+      Federated: expect.stringMatching(/^\$\{aws_iam_openid_connect_provider\.[^.]+\.arn\}$/),
+    });
+    expect(allow.Condition?.StringEquals?.['token.actions.githubusercontent.com:aud']).toBe(
+      'sts.amazonaws.com',
+    );
+  });
+
+  it("accepts this repository's main branch and its staging environment", () => {
+    expect(trusted(token('repo:acme/sidestep:ref:refs/heads/main'))).toBe(true);
+    expect(trusted(token('repo:acme/sidestep:environment:staging'))).toBe(true);
+  });
+
+  it.each([
+    ['a fork', 'repo:mallory/sidestep:ref:refs/heads/main'],
+    ['a repository sharing the prefix', 'repo:acme/sidestep-fork:ref:refs/heads/main'],
+    ['another branch', 'repo:acme/sidestep:ref:refs/heads/feature'],
+    ['a branch named like main', 'repo:acme/sidestep:ref:refs/heads/main-hotfix'],
+    ['a tag', 'repo:acme/sidestep:ref:refs/tags/main'],
+    ['a pull request', 'repo:acme/sidestep:pull_request'],
+    ['the production environment', 'repo:acme/sidestep:environment:production'],
+    ['an environment sharing the prefix', 'repo:acme/sidestep:environment:staging-preview'],
+  ])('rejects %s', (_label, sub) => {
+    expect(trusted(token(sub))).toBe(false);
+  });
+
+  it('rejects a token for another audience', () => {
+    expect(trusted(token('repo:acme/sidestep:ref:refs/heads/main', 'https://github.com/acme'))).toBe(false);
+  });
+
+  it('is named outside sidestep-<env>-*, so the role cannot rewrite itself', () => {
+    expect(role.name).toBe('sidestep-deploy-staging');
+    expect(
+      globMatches(
+        list(statement('ApplyRoles').Resource)[0] as string,
+        `arn:aws:iam::123456789012:role/${role.name}`,
+      ),
+    ).toBe(false);
+  });
+
+  it('reuses an existing provider when the account has one', () => {
+    const arn = 'arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com';
+    const config = environmentConfigs({ ...ENV, SIDESTEP_STAGING_GITHUB_OIDC_PROVIDER_ARN: arn }).staging;
+    const synthesized = synth(new DeployStack(Testing.app(), 'reuse', { config }));
+    expect(synthesized.resource.aws_iam_openid_connect_provider).toBeUndefined();
+    const reused = only(synthesized.resource.aws_iam_role) as { assume_role_policy: string };
+    expect(JSON.parse(reused.assume_role_policy).Statement[0].Principal).toEqual({ Federated: arn });
+  });
+
+  it('refuses a federated role without conditions (any repository on GitHub could assume it)', () => {
+    const stack = new TerraformStack(Testing.app(), 'open');
+    expect(
+      () => new GrantableRole(stack, 'open', { roleName: 'open', assumedBy: { federated: 'arn:x' } }),
+    ).toThrow(InfraConfigError);
+  });
+});
+
+describe('DeployStack permissions', () => {
+  const main = synth(new SidestepStack(Testing.app(), 'sidestep-staging', { config: configs.staging }));
+  const names = (type: string, attribute: string): string[] =>
+    Object.values(main.resource[type] ?? {}).map((resource) => String(resource[attribute]));
+  const arn = (service: string, resource: string) => `arn:aws:${service}:eu-west-1:123456789012:${resource}`;
+  const allows = (action: string, resource: string): boolean =>
+    policy.Statement.some(
+      (s) =>
+        s.Effect === 'Allow' &&
+        list(s.Action).includes(action) &&
+        list(s.Resource).some((pattern) => globMatches(pattern, resource)),
+    );
+
+  it('passes the security policy', () => {
+    expect(checkSecurityPolicy(deploy)).toEqual([]);
+  });
+
+  it('grants no wildcard action, and "*" resources only to unscopable actions', () => {
+    for (const s of policy.Statement) {
+      expect(s.Effect).toBe('Allow');
+      for (const action of list(s.Action)) expect(action).not.toContain('*');
+      const resources = list(s.Resource);
+      if (resources.includes('*')) {
+        for (const action of list(s.Action)) expect(UNSCOPABLE_ACTIONS.has(action)).toBe(true);
+      } else {
+        // Every resource names the environment or the state bucket (or, for event source mappings named
+        // by UUID, the condition names the functions; the SES identity is the mail domain): nothing else.
+        const scope = JSON.stringify(s.Condition ?? {});
+        for (const resource of resources) {
+          expect(`${resource} ${scope}`).toMatch(
+            /sidestep-staging(\b|-)|^arn:aws:s3:::acme-terraform-state[/ ]|:identity\/staging\.mail\.example\.com /,
+          );
+        }
+      }
+    }
+  });
+
+  it('pushes to exactly the repositories of the environment stack', () => {
+    const pushable = list(statement('PushImages').Resource).sort();
+    expect(pushable).toEqual(
+      names('aws_ecr_repository', 'name')
+        .map((name) => arn('ecr', `repository/${name}`))
+        .sort(),
+    );
+    expect(list(statement('PushImages').Action)).toContain('ecr:PutImage');
+  });
+
+  it('invokes exactly the functions of the environment stack', () => {
+    expect(list(statement('InvokeSmokeCheck').Resource).sort()).toEqual(
+      names('aws_lambda_function', 'function_name')
+        .map((name) => arn('lambda', `function:${name}`))
+        .sort(),
+    );
+    for (const name of names('aws_lambda_function', 'function_name')) {
+      expect(allows('lambda:UpdateFunctionCode', arn('lambda', `function:${name}`))).toBe(true);
+      expect(allows('lambda:GetFunction', arn('lambda', `function:${name}`))).toBe(true);
+    }
+  });
+
+  it("reads and writes exactly the environment's state object and its lock file", () => {
+    const state = 'arn:aws:s3:::acme-terraform-state/sidestep/staging/terraform.tfstate';
+    expect(statement('TerraformState').Resource).toBe(state);
+    expect(statement('TerraformLock').Resource).toBe(`${state}.tflock`);
+    expect(list(statement('TerraformLock').Action)).toContain('s3:DeleteObject');
+    expect(list(statement('TerraformState').Action)).not.toContain('s3:DeleteObject');
+    // Its own state (deploy.tfstate) is not granted: the role cannot change the stack that defines it.
+    expect(allows('s3:PutObject', 'arn:aws:s3:::acme-terraform-state/sidestep/staging/deploy.tfstate')).toBe(
+      false,
+    );
+    expect(
+      allows('s3:PutObject', 'arn:aws:s3:::acme-terraform-state/sidestep/production/terraform.tfstate'),
+    ).toBe(false);
+  });
+
+  it('may apply every named resource of the environment stack, and nothing of production', () => {
+    const covered: Array<[string, string, string]> = [
+      ...names('aws_lambda_function', 'function_name').map(
+        (n) => ['lambda:CreateFunction', arn('lambda', `function:${n}`), n] as [string, string, string],
+      ),
+      ...names('aws_sqs_queue', 'name').map(
+        (n) => ['sqs:CreateQueue', arn('sqs', n), n] as [string, string, string],
+      ),
+      ...names('aws_s3_bucket', 'bucket').map(
+        (n) => ['s3:CreateBucket', `arn:aws:s3:::${n}`, n] as [string, string, string],
+      ),
+      ...names('aws_iam_role', 'name').map(
+        (n) => ['iam:CreateRole', `arn:aws:iam::123456789012:role/${n}`, n] as [string, string, string],
+      ),
+      ...names('aws_iam_role', 'name').map(
+        (n) => ['iam:PutRolePolicy', `arn:aws:iam::123456789012:role/${n}`, n] as [string, string, string],
+      ),
+      ...names('aws_cloudwatch_log_group', 'name').map(
+        (n) => ['logs:CreateLogGroup', arn('logs', `log-group:${n}`), n] as [string, string, string],
+      ),
+      ...names('aws_cloudwatch_metric_alarm', 'alarm_name').map(
+        (n) => ['cloudwatch:PutMetricAlarm', arn('cloudwatch', `alarm:${n}`), n] as [string, string, string],
+      ),
+      ...names('aws_sfn_state_machine', 'name').map(
+        (n) =>
+          ['states:CreateStateMachine', arn('states', `stateMachine:${n}`), n] as [string, string, string],
+      ),
+      ...names('aws_ecs_cluster', 'name').map(
+        (n) => ['ecs:CreateCluster', arn('ecs', `cluster/${n}`), n] as [string, string, string],
+      ),
+      ...names('aws_pipes_pipe', 'name').map(
+        (n) => ['pipes:CreatePipe', arn('pipes', `pipe/${n}`), n] as [string, string, string],
+      ),
+      ...names('aws_secretsmanager_secret', 'name').map(
+        (n) =>
+          ['secretsmanager:CreateSecret', arn('secretsmanager', `secret:${n}-AbCdEf`), n] as [
+            string,
+            string,
+            string,
+          ],
+      ),
+      ...names('aws_scheduler_schedule', 'name').map(
+        (n) =>
+          ['scheduler:CreateSchedule', arn('scheduler', `schedule/sidestep-staging/${n}`), n] as [
+            string,
+            string,
+            string,
+          ],
+      ),
+      ...names('aws_cloudwatch_event_rule', 'name').map(
+        (n) => ['events:PutRule', arn('events', `rule/${n}`), n] as [string, string, string],
+      ),
+      ...names('aws_sesv2_email_identity', 'email_identity').map(
+        (n) => ['ses:CreateEmailIdentity', arn('ses', `identity/${n}`), n] as [string, string, string],
+      ),
+    ];
+    expect(covered.length).toBeGreaterThan(40);
+    for (const [action, resource, name] of covered) {
+      expect([name, allows(action, resource)]).toEqual([name, true]);
+      expect([name, allows(action, resource.replaceAll('staging', 'production'))]).toEqual([name, false]);
+    }
+  });
+
+  it('fits the 10,240 characters IAM allows a role inline, with a 63-character state bucket', () => {
+    const longBucket = environmentConfigs({ ...ENV, SIDESTEP_STAGING_STATE_BUCKET: 'b'.repeat(63) }).staging;
+    const synthesized = synth(new DeployStack(Testing.app(), 'long', { config: longBucket }));
+    const document = (only(synthesized.resource.aws_iam_role_policy) as { policy: string }).policy;
+    // IAM counts the policy without whitespace.
+    expect(document.replace(/\s/g, '').length).toBeLessThan(10_240);
+  });
+});
+
+describe('github config', () => {
+  const fieldOf = (env: Record<string, string>): string | undefined => {
+    try {
+      environmentConfigs(env);
+      return undefined;
+    } catch (error) {
+      return error instanceof InfraConfigError ? error.field : `not an InfraConfigError: ${error}`;
+    }
+  };
+
+  it('reads owner and repository from SIDESTEP_GITHUB_REPOSITORY', () => {
+    expect(configs.production.github).toEqual({ owner: 'acme', repository: 'sidestep' });
+  });
+
+  it.each([
+    ['no slash', 'acme', 'staging.github.repository'],
+    ['a wildcard owner', 'ac*me/sidestep', 'staging.github.owner'],
+    ['a wildcard repository', 'acme/*', 'staging.github.repository'],
+    ['an extra segment', 'acme/side/step', 'staging.github.repository'],
+  ])('names the field for %s', (_label, value, field) => {
+    expect(fieldOf({ SIDESTEP_GITHUB_REPOSITORY: value })).toBe(field);
+  });
+
+  it('refuses a provider ARN of another issuer', () => {
+    expect(
+      fieldOf({
+        SIDESTEP_STAGING_GITHUB_OIDC_PROVIDER_ARN: 'arn:aws:iam::123456789012:oidc-provider/example.com',
+      }),
+    ).toBe('staging.github.oidcProviderArn');
+  });
+
+  it('refuses a state bucket the deploy role could manage as one of the stack buckets', () => {
+    expect(fieldOf({ SIDESTEP_STAGING_STATE_BUCKET: 'sidestep-staging-state' })).toBe(
+      'staging.backend.bucket',
+    );
+  });
+
+  it('requires github outside local', () => {
+    const { github: _github, ...withoutGithub } = configs.staging;
+    expect(() => new DeployStack(Testing.app(), 'x', { config: withoutGithub as EnvironmentConfig })).toThrow(
+      expect.objectContaining({ field: 'staging.github' }),
+    );
+  });
+});
