@@ -18,6 +18,9 @@ const sources = imageSources();
 /** Turbo's real hashes, computed once for the file (one dry run, ~0.2 s). */
 let buildHashes: ReadonlyMap<string, string>;
 beforeAll(async () => {
+  // The variables the options fall back to; a test sets them itself.
+  delete process.env.SIDESTEP_REGISTRY;
+  delete process.env.SIDESTEP_ENVIRONMENT;
   buildHashes = await turboBuildHashes(
     rootDir,
     sources.map((source) => source.packageName),
@@ -79,7 +82,8 @@ describe('images --dry-run', () => {
   it('prints a build and a pushed arm64 image tagged with the commit SHA for every service and task, and runs nothing', async () => {
     const { out, ran, lookups } = await images(['--registry', REGISTRY, '--env', 'staging', '--dry-run']);
     expect(ran).toEqual([]);
-    expect(lookups).toEqual([]);
+    // The one read it makes: is this commit's image already pushed (immutable tags)?
+    expect(lookups).toEqual(sources.map((source) => `sidestep-staging-${source.name}:${SHA}`));
     expect(sources.map((source) => source.name).sort()).toEqual(
       [...SERVICES, ...TASKS].map((entry) => entry.manifest.name).sort(),
     );
@@ -119,6 +123,32 @@ describe('images --dry-run', () => {
     ]);
     for (const line of pushes(out)) expect(line).toMatch(/ --tag \S+\/sidestep-production-[a-z-]+:v1\.2\.3 /);
     expect(pushes(out)).toHaveLength(sources.length);
+  });
+
+  it('skips an image the repository already holds under the tag: a re-run or a rollback to an older commit', async () => {
+    const existing = { [`sidestep-staging-job-sweeper:${SHA}`]: [SHA] };
+    const { out, ran, files } = await images(
+      ['--registry', REGISTRY, '--env', 'staging', '--tfvars-file', 'images.tfvars.json'],
+      existing,
+    );
+    expect(out).toEqual([]);
+    expect(ran).toHaveLength((sources.length - 1) * 2);
+    expect(ran.map((command) => shellQuote(command)).join('\n')).not.toContain('job-sweeper');
+    expect(JSON.parse(files.get('images.tfvars.json') ?? '{}')).toMatchObject({ image_tag_job_sweeper: SHA });
+  });
+
+  it('reads --registry and --env from SIDESTEP_REGISTRY and SIDESTEP_ENVIRONMENT', async () => {
+    process.env.SIDESTEP_REGISTRY = REGISTRY;
+    process.env.SIDESTEP_ENVIRONMENT = 'production';
+    try {
+      const { out } = await images(['--dry-run']);
+      expect(pushOf(out, 'batch-worker')).toContain(
+        ` --tag ${REGISTRY}/sidestep-production-batch-worker:${SHA} `,
+      );
+    } finally {
+      delete process.env.SIDESTEP_REGISTRY;
+      delete process.env.SIDESTEP_ENVIRONMENT;
+    }
   });
 
   it('with --only changed skips an image whose inputs the registry already has and keeps its tag', async () => {

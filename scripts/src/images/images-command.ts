@@ -57,13 +57,15 @@ export function imagesCommand(deps: ImagesCommandDependencies): Command {
     .description(
       'Build each service image (Lambda services on arm64, the Fargate task too) from its esbuild bundle and push it to sidestep-<env>-<service> in ECR, tagged with the commit SHA. Log in to the registry first (aws ecr get-login-password | docker login, or aws-actions/amazon-ecr-login).',
     )
-    .requiredOption(
-      '--registry <host>',
-      'the ECR registry, <account>.dkr.ecr.<region>.amazonaws.com',
-      registry,
+    .addOption(
+      new Option('--registry <host>', 'the ECR registry, <account>.dkr.ecr.<region>.amazonaws.com')
+        .env('SIDESTEP_REGISTRY')
+        .argParser(registry)
+        .makeOptionMandatory(),
     )
     .addOption(
       new Option('--env <environment>', 'the environment whose repositories receive the images')
+        .env('SIDESTEP_ENVIRONMENT')
         .choices(['staging', 'production'])
         .makeOptionMandatory(),
     )
@@ -71,14 +73,14 @@ export function imagesCommand(deps: ImagesCommandDependencies): Command {
     .addOption(
       new Option(
         '--only <which>',
-        'all: build every image; changed: only those whose inputs (turbo build hash, Dockerfile, .dockerignore) have no image in the repository yet, keeping the existing tag of the others',
+        'all: build every image the repository has no --tag of yet (a re-run or rollback reuses it); changed: also skip those whose inputs (turbo build hash, Dockerfile, .dockerignore) already have an image, keeping its tag',
       )
         .choices(['all', 'changed'])
         .default('all'),
     )
     .option(
       '--dry-run',
-      'print the commands, one per line, shell-quoted, and run none (the registry lookup of --only changed still runs)',
+      'print the commands, one per line, shell-quoted, and run none (the hashing and the read-only registry lookups still run)',
       false,
     )
     .option(

@@ -34,11 +34,14 @@ export interface PlanImagesOptions {
   readonly environment: string;
   /** The tag new images get: the commit SHA. */
   readonly tag: string;
-  /** `all` builds every image; `changed` only those the registry has no image of the same inputs for. */
+  /**
+   * `all` builds every image the repository has no `tag` of yet; `changed` also skips those it holds
+   * an image of the same inputs for (keeping that image's tag).
+   */
   readonly only: 'all' | 'changed';
   /** Each package's turbo build hash (`turboBuildHashes`). */
   readonly buildHashes: ReadonlyMap<string, string>;
-  /** Finds an existing image by inputs tag; only asked with `only: 'changed'`. */
+  /** Finds an existing image by tag: `tag` (both modes), then the inputs tag (`changed`). */
   readonly lookup: ImageLookup;
 }
 
@@ -50,7 +53,7 @@ export interface PlannedImage {
   readonly inputsHash: string;
   /** The tag the deploy sets `image_tag_<name_snake>` to: the new SHA, or the existing image's. */
   readonly tag: string;
-  /** False when the registry already has an image built from the same inputs. */
+  /** False when the repository already has this tag, or (`changed`) an image of the same inputs. */
   readonly build: boolean;
   /** The Terraform variable infra reads this image's tag from. */
   readonly terraformVariable: string;
@@ -111,6 +114,19 @@ export async function planImages(options: PlanImagesOptions): Promise<ImagePlan>
     const repositoryName = resourceName(options.environment, source.name);
     const repositoryUrl = `${options.registry}/${repositoryName}`;
     const terraformVariable = `image_tag_${source.name.replaceAll('-', '_')}`;
+    // This commit's image is already there (a re-run, or a rollback re-running an older commit):
+    // ECR tags are immutable, so pushing it again would be refused; the deploy just uses it.
+    if (await options.lookup(repositoryName, options.tag)) {
+      images.push({
+        name: source.name,
+        repositoryUrl,
+        inputsHash: hash,
+        tag: options.tag,
+        build: false,
+        terraformVariable,
+      });
+      continue;
+    }
     if (options.only === 'changed') {
       const existing = await options.lookup(repositoryName, inputsTag(hash));
       // Keep the tag the existing image was first pushed under (a SHA), not its inputs tag, so
