@@ -65,8 +65,8 @@ function globMatches(pattern: string, value: string): boolean {
  * Evaluates a trust statement's conditions against a token's claims as STS does for the operators the
  * trust may use: every operator and key must hold, a key holds when any listed value matches.
  */
-function trusted(claims: Readonly<Record<string, string>>): boolean {
-  const [allow] = trust.Statement;
+function trusted(claims: Readonly<Record<string, string>>, document = trust): boolean {
+  const [allow] = document.Statement;
   if (!allow) return false;
   return Object.entries(allow.Condition ?? {}).every(([operator, keys]) =>
     Object.entries(keys).every(([key, expected]) => {
@@ -116,6 +116,23 @@ describe('DeployStack trust', () => {
     ['an environment sharing the prefix', 'repo:acme/sidestep:environment:staging-preview'],
   ])('rejects %s', (_label, sub) => {
     expect(trusted(token(sub))).toBe(false);
+  });
+
+  it('trusts production only through its environment: a main job without one would skip the approval', () => {
+    const production = environmentConfigs({
+      ...ENV,
+      SIDESTEP_PRODUCTION_STATE_BUCKET: 'acme-terraform-state',
+    }).production;
+    const synthesized = synth(
+      new DeployStack(Testing.app(), 'sidestep-production-deploy', { config: production }),
+    );
+    const productionTrust = JSON.parse(
+      (only(synthesized.resource.aws_iam_role) as { assume_role_policy: string }).assume_role_policy,
+    ) as { Statement: Statement[] };
+    expect(trusted(token('repo:acme/sidestep:environment:production'), productionTrust)).toBe(true);
+    expect(trusted(token('repo:acme/sidestep:ref:refs/heads/main'), productionTrust)).toBe(false);
+    expect(trusted(token('repo:acme/sidestep:environment:staging'), productionTrust)).toBe(false);
+    expect(trusted(token('repo:mallory/sidestep:environment:production'), productionTrust)).toBe(false);
   });
 
   it('rejects a token for another audience', () => {

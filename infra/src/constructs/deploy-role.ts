@@ -27,6 +27,13 @@ export interface DeployRoleProps {
    * @default [environment]
    */
   readonly githubEnvironments?: readonly string[];
+  /**
+   * Also trust jobs on `main` that name no environment (`repo:<owner>/<repo>:ref:refs/heads/main`).
+   * Such a job skips the environment's protection rules (required reviewers), so `DeployStack` turns
+   * this on for staging only: production is reachable only through its approved environment.
+   * @default false
+   */
+  readonly trustDeployBranch?: boolean;
   /** The environment stack's state (its object and its `.tflock`; the deploy stack's own state is not granted). */
   readonly state: StateBackendConfig;
   /** ECR repositories the pipeline pushes to, e.g. `sidestep-staging-mail-dispatcher`. */
@@ -40,8 +47,9 @@ export interface DeployRoleProps {
 /**
  * The GitHub Actions OIDC provider (unless the account already has one: `github.oidcProviderArn`) and
  * the role the deploy workflow assumes with it: no access keys. Trusted only for tokens of this
- * repository's `main` branch and of its GitHub environments (`repo:<owner>/<repo>:ref:refs/heads/main`,
- * `repo:<owner>/<repo>:environment:<env>`) with the STS audience, and allowed what the deploy does:
+ * repository's GitHub environment (`repo:<owner>/<repo>:environment:<env>`) and, with
+ * `trustDeployBranch`, of its `main` branch (`repo:<owner>/<repo>:ref:refs/heads/main`), with the STS
+ * audience; allowed what the deploy does:
  * push to the service repositories, read and write the stack's state and lock file, apply the stack,
  * roll the functions and invoke the smoke check.
  *
@@ -94,11 +102,11 @@ export class DeployRole extends Construct {
 
     const repo = `repo:${github.owner}/${github.repository}`;
     this.subjects = [
-      // The job that builds and pushes images runs on main without an environment.
-      `${repo}:ref:refs/heads/${DEPLOY_BRANCH}`,
-      // Jobs with `environment:` get this claim instead of the ref; the environment's protection rules
-      // (production: required reviewers, deployment branch main) decide whether such a job runs at all.
+      // A job with `environment:` gets this claim instead of its ref. The environment's protection rules
+      // decide whether such a job runs at all: deployment branches = main (else any branch could claim
+      // the environment), production also required reviewers (infra/README.md, "Bootstrap").
       ...githubEnvironments.map((name) => `${repo}:environment:${name}`),
+      ...(props.trustDeployBranch ? [`${repo}:ref:refs/heads/${DEPLOY_BRANCH}`] : []),
     ];
     this.role = new GrantableRole(this, 'role', {
       roleName: `sidestep-deploy-${environment}`,

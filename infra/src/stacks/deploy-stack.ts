@@ -67,6 +67,9 @@ export class DeployStack extends TerraformStack {
       accountId: config.accountId,
       region: config.region,
       github: config.github,
+      // Staging may also be assumed by main-branch jobs without an environment (e.g. a build job);
+      // production only by its environment, whose required reviewers a bare branch job would skip.
+      trustDeployBranch: environment === 'staging',
       state: config.backend,
       repositoryNames: [...services, ...tasks].map((manifest) => resourceName(environment, manifest.name)),
       functionNames: [
