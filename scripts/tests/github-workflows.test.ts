@@ -155,6 +155,12 @@ describe('deploy.yml', () => {
     }
   });
 
+  it('synthesizes outside turbo, whose strict env mode would drop the SIDESTEP_* settings', () => {
+    expect(step(deployEnvironment, 'Export SIDESTEP_* variables').run).toContain('>> "$GITHUB_ENV"');
+    expect(step(deployEnvironment, 'Synth').run).toContain('pnpm --filter @sidestep/infra run synth');
+    expect(step(deployEnvironment, 'Synth').run).not.toMatch(/turbo run synth/);
+  });
+
   it('assumes the deploy role through OIDC from an environment variable', () => {
     const assume = step(deployEnvironment, 'Assume the deploy role (OIDC)');
     expect(assume.uses).toBe('aws-actions/configure-aws-credentials@v4');
