@@ -30,7 +30,7 @@ const command = imagesCommand({
   rootDir,
   sources: imageSources(),
   buildHashes: (packageNames) => turboBuildHashes(rootDir, packageNames),
-  lookup: ecrImageLookup,
+  lookup: ecrImageLookup(),
   gitHead: async () => (await promisify(execFile)('git', ['rev-parse', 'HEAD'], { cwd: rootDir })).stdout,
   run: (argv) =>
     new Promise((resolve, reject) => {
