@@ -101,7 +101,7 @@ export function imagesCommand(deps: ImagesCommandDependencies): Command {
       });
       for (const image of plan.images) {
         deps.err(
-          `${image.name}: ${image.build ? 'build' : 'unchanged, keep'} ${image.repositoryUrl}:${image.tag}`,
+          `${image.name}: ${image.build ? 'build' : 'already in the repository, keep'} ${image.repositoryUrl}:${image.tag}`,
         );
       }
       if (options.dryRun) {
