@@ -60,7 +60,7 @@ export {
   UNSCOPABLE_ACTIONS,
 } from './security-policy.ts';
 export { SERVICES, TASKS } from './services.ts';
-export { DeployStack, type DeployStackProps } from './stacks/deploy-stack.ts';
+export { DeployStack, type DeployStackProps, SMOKE_CHECK_SERVICE } from './stacks/deploy-stack.ts';
 export {
   SidestepStack,
   type SidestepStackProps,

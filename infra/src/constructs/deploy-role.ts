@@ -38,8 +38,10 @@ export interface DeployRoleProps {
   readonly state: StateBackendConfig;
   /** ECR repositories the pipeline pushes to, e.g. `sidestep-staging-mail-dispatcher`. */
   readonly repositoryNames: readonly string[];
-  /** Functions the pipeline rolls to their new image and smoke-checks, e.g. `sidestep-staging-job-sweeper`. */
+  /** Functions the pipeline rolls to their new image, e.g. `sidestep-staging-mail-dispatcher`. */
   readonly functionNames: readonly string[];
+  /** The functions the smoke check invokes after the apply (one of `functionNames`), e.g. `sidestep-staging-job-sweeper`. */
+  readonly smokeCheckFunctionNames: readonly string[];
   /** The SES identity the stack manages (the mail domain, else the from address). */
   readonly mailIdentity: string;
 }
@@ -77,6 +79,10 @@ export class DeployRole extends Construct {
     if (props.functionNames.length === 0)
       throw new InfraConfigError(field('functionNames'), 'must not be empty');
     const prefix = `sidestep-${environment}`;
+    for (const name of props.smokeCheckFunctionNames) {
+      if (!props.functionNames.includes(name))
+        throw new InfraConfigError(field('smokeCheckFunctionNames'), `"${name}" is not one of functionNames`);
+    }
     for (const name of [...props.repositoryNames, ...props.functionNames]) {
       if (!name.startsWith(`${prefix}-`) || /[*?]/.test(name))
         throw new InfraConfigError(field('repositoryNames'), `"${name}" is not an exact ${prefix}-* name`);
@@ -133,7 +139,6 @@ function deployStatements(props: DeployRoleProps, prefix: string): PolicyStateme
     `arn:aws:${service}:${region}:${accountId}:${resource}`;
   const stateObject = `arn:aws:s3:::${state.bucket}/${state.key}`;
   const lockObject = `${stateObject}.tflock`;
-  const functionArns = props.functionNames.map((name) => at('lambda', `function:${name}`));
   const functionPattern = at('lambda', `function:${prefix}-*`);
   return [
     {
@@ -168,14 +173,20 @@ function deployStatements(props: DeployRoleProps, prefix: string): PolicyStateme
       actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
       resources: [lockObject],
     },
-    {
-      // The deploy's own step after apply: the smoke check. Rolling each function to its new image and
-      // waiting for the update (lambda:UpdateFunctionCode, GetFunction, GetFunctionConfiguration) are
-      // in ApplyFunctions; repeating them here would only spend the role's 10,240-character policy quota.
-      sid: 'InvokeSmokeCheck',
-      actions: ['lambda:InvokeFunction'],
-      resources: functionArns,
-    },
+    // No smoke check function (a stack without the job-sweeper): no invoke right at all.
+    ...(props.smokeCheckFunctionNames.length === 0
+      ? []
+      : [
+          {
+            // The deploy's own step after apply: the smoke check, and only on its function(s). Rolling each
+            // function to its new image and waiting for the update (lambda:UpdateFunctionCode, GetFunction,
+            // GetFunctionConfiguration) are in ApplyFunctions; repeating them per function would only spend
+            // the 10,240 characters IAM allows a role's inline policies.
+            sid: 'InvokeSmokeCheck',
+            actions: ['lambda:InvokeFunction'],
+            resources: props.smokeCheckFunctionNames.map((name) => at('lambda', `function:${name}`)),
+          },
+        ]),
     // From here on: `terraform apply` of the environment stack, which creates, updates and deletes
     // what it manages. Scoped to `sidestep-<env>-*` names; within that prefix the rights are broad.
     {
@@ -384,10 +395,23 @@ function deployStatements(props: DeployRoleProps, prefix: string): PolicyStateme
       resources: [at('logs', `log-group:*/${prefix}-*`)],
     },
     {
-      sid: 'DescribeLogGroups',
-      actions: ['logs:DescribeLogGroups'],
+      // Creating or updating a state machine with logging makes the caller set up a vended log delivery
+      // (the Step Functions developer guide, "IAM policies for logging to CloudWatch Logs"); the
+      // provider reads log groups through DescribeLogGroups.
+      sid: 'VendedLogDelivery',
+      actions: [
+        'logs:CreateLogDelivery',
+        'logs:GetLogDelivery',
+        'logs:UpdateLogDelivery',
+        'logs:DeleteLogDelivery',
+        'logs:ListLogDeliveries',
+        'logs:PutResourcePolicy',
+        'logs:DescribeResourcePolicies',
+        'logs:DescribeLogGroups',
+      ],
       resources: ['*'],
-      unscopableReason: 'the provider reads log groups through DescribeLogGroups, which has no resource type',
+      unscopableReason:
+        'CloudWatch Logs lists no resource type for log deliveries, resource policies or DescribeLogGroups',
     },
     {
       sid: 'ApplyEventBus',

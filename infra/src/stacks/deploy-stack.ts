@@ -25,6 +25,12 @@ export interface DeployStackProps {
 const EXTRA_FUNCTIONS = ['export-download'];
 
 /**
+ * The service the deploy invokes after the apply (.github/workflows/deploy-environment.yml, "Smoke
+ * check"): the job-sweeper takes `{}`, reads the database and changes nothing when no job is stale.
+ */
+export const SMOKE_CHECK_SERVICE = 'job-sweeper';
+
+/**
  * `sidestep-<env>-deploy`: the GitHub OIDC provider and the deploy role of one environment. A role
  * cannot create itself, so an administrator applies this stack once from a laptop (infra/README.md,
  * "Bootstrap"); every later deploy assumes the role and applies `sidestep-<env>`. Its state sits next
@@ -76,6 +82,9 @@ export class DeployStack extends TerraformStack {
         ...services.map((service) => service.name),
         ...(hasExportDownload ? EXTRA_FUNCTIONS : []),
       ].map((name) => resourceName(environment, name)),
+      smokeCheckFunctionNames: services.some((service) => service.name === SMOKE_CHECK_SERVICE)
+        ? [resourceName(environment, SMOKE_CHECK_SERVICE)]
+        : [],
       mailIdentity: config.mail.domain ?? config.mail.fromAddress,
     });
     new TerraformOutput(this, 'deploy_role_arn', { value: this.deployRole.roleArn });
