@@ -80,20 +80,13 @@ const LAMBDA_NODE_24 =
 const NODE_24_SLIM =
   /^(public\.ecr\.aws\/docker\/library\/|docker\.io\/library\/)?node:24[\w.-]*-slim(@sha256:[0-9a-f]{64})?$/;
 
-/**
- * Packages known to lack a .dockerignore. Their check is `it.failing`: it starts failing (telling
- * whoever adds the file to remove the entry here) the moment the gap is closed.
- */
-const MISSING_DOCKERIGNORE: readonly string[] = ['services/batch-worker'];
-
 function dockerignoreTest(entry: BuiltPackage): void {
   const name = `has a .dockerignore that sends only the bundle (dist) to the build`;
   const body = () => {
     expect(existsSync(join(rootDir, entry.packageDir, '.dockerignore'))).toBe(true);
     expectContextIsTheBundle(entry);
   };
-  if (MISSING_DOCKERIGNORE.includes(entry.packageDir)) it.failing(name, body);
-  else it(name, body);
+  it(name, body);
 }
 
 describe.each(SERVICES.map((entry) => [entry.manifest.name, entry] as const))(
