@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { TerraformStack, Testing } from 'cdktn';
 import {
   checkSecurityPolicy,
+  DeployRole,
   DeployStack,
   type EnvironmentConfig,
   environmentConfigs,
@@ -353,6 +354,27 @@ describe('github config', () => {
     expect(fieldOf({ SIDESTEP_STAGING_STATE_BUCKET: 'sidestep-staging-state' })).toBe(
       'staging.backend.bucket',
     );
+  });
+
+  it('refuses the local environment, and a smoke check function the role does not roll out', () => {
+    expect(() => new DeployStack(Testing.app(), 'x', { config: configs.local })).toThrow(
+      expect.objectContaining({ field: 'local.name' }),
+    );
+    const stack = new TerraformStack(Testing.app(), 'smoke');
+    expect(
+      () =>
+        new DeployRole(stack, 'role', {
+          environment: 'staging',
+          accountId: '123456789012',
+          region: 'eu-west-1',
+          github: { owner: 'acme', repository: 'sidestep' },
+          state: { bucket: 'acme-terraform-state', key: 'k', region: 'eu-west-1' },
+          repositoryNames: ['sidestep-staging-a'],
+          functionNames: ['sidestep-staging-a'],
+          smokeCheckFunctionNames: ['sidestep-staging-b'],
+          mailIdentity: 'mail.example.com',
+        }),
+    ).toThrow(expect.objectContaining({ field: 'staging.deploy.smokeCheckFunctionNames' }));
   });
 
   it('requires github outside local', () => {
