@@ -83,9 +83,14 @@ export class DeployRole extends Construct {
       if (!props.functionNames.includes(name))
         throw new InfraConfigError(field('smokeCheckFunctionNames'), `"${name}" is not one of functionNames`);
     }
-    for (const name of [...props.repositoryNames, ...props.functionNames]) {
-      if (!name.startsWith(`${prefix}-`) || /[*?]/.test(name))
-        throw new InfraConfigError(field('repositoryNames'), `"${name}" is not an exact ${prefix}-* name`);
+    for (const [list, names] of [
+      ['repositoryNames', props.repositoryNames],
+      ['functionNames', props.functionNames],
+    ] as const) {
+      for (const name of names) {
+        if (!name.startsWith(`${prefix}-`) || /[*?]/.test(name))
+          throw new InfraConfigError(field(list), `"${name}" is not an exact ${prefix}-* name`);
+      }
     }
     const githubEnvironments = props.githubEnvironments ?? [environment];
     for (const name of githubEnvironments) {
