@@ -1,12 +1,8 @@
-import { S3Bucket } from '@cdktn/provider-aws/lib/s3-bucket/index.js';
-import { S3BucketLifecycleConfiguration } from '@cdktn/provider-aws/lib/s3-bucket-lifecycle-configuration/index.js';
-import { S3BucketPolicy } from '@cdktn/provider-aws/lib/s3-bucket-policy/index.js';
-import { S3BucketPublicAccessBlock } from '@cdktn/provider-aws/lib/s3-bucket-public-access-block/index.js';
-import { S3BucketServerSideEncryptionConfigurationA } from '@cdktn/provider-aws/lib/s3-bucket-server-side-encryption-configuration/index.js';
-import { S3BucketVersioningA } from '@cdktn/provider-aws/lib/s3-bucket-versioning/index.js';
+import type { S3Bucket } from '@cdktn/provider-aws/lib/s3-bucket/index.js';
 import { resourceName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
+import { createPrivateBucket } from './private-bucket.ts';
 import type { PermissionTarget } from './service-function.ts';
 
 /** The key prefix every export object lives under: `exports/<jobId>/parts/...` and `exports/<jobId>/<file>.csv.gz`. */
@@ -82,26 +78,9 @@ export class ExportsBucket extends Construct {
     }
     this.bucketName = bucketName;
 
-    this.bucket = new S3Bucket(this, 'bucket', { bucket: bucketName, forceDestroy: false });
-    this.bucketArn = this.bucket.arn;
-    new S3BucketPublicAccessBlock(this, 'public-access-block', {
-      bucket: this.bucket.id,
-      blockPublicAcls: true,
-      blockPublicPolicy: true,
-      ignorePublicAcls: true,
-      restrictPublicBuckets: true,
-    });
-    new S3BucketServerSideEncryptionConfigurationA(this, 'encryption', {
-      bucket: this.bucket.id,
-      rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }],
-    });
-    new S3BucketVersioningA(this, 'versioning', {
-      bucket: this.bucket.id,
-      versioningConfiguration: { status: 'Enabled' },
-    });
-    new S3BucketLifecycleConfiguration(this, 'lifecycle', {
-      bucket: this.bucket.id,
-      rule: [
+    this.bucket = createPrivateBucket(this, {
+      bucketName,
+      lifecycleRules: [
         {
           id: 'expire-exports',
           status: 'Enabled',
@@ -133,22 +112,7 @@ export class ExportsBucket extends Construct {
         },
       ],
     });
-    new S3BucketPolicy(this, 'policy', {
-      bucket: this.bucket.id,
-      policy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Sid: 'DenyInsecureTransport',
-            Effect: 'Deny',
-            Principal: '*',
-            Action: 's3:*',
-            Resource: [this.bucket.arn, `${this.bucket.arn}/*`],
-            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-          },
-        ],
-      }),
-    });
+    this.bucketArn = this.bucket.arn;
   }
 
   /**

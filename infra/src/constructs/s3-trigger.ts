@@ -1,13 +1,8 @@
 import { CloudwatchEventRule } from '@cdktn/provider-aws/lib/cloudwatch-event-rule/index.js';
 import { CloudwatchEventTarget } from '@cdktn/provider-aws/lib/cloudwatch-event-target/index.js';
 import { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
-import { S3Bucket } from '@cdktn/provider-aws/lib/s3-bucket/index.js';
-import { S3BucketLifecycleConfiguration } from '@cdktn/provider-aws/lib/s3-bucket-lifecycle-configuration/index.js';
+import type { S3Bucket } from '@cdktn/provider-aws/lib/s3-bucket/index.js';
 import { S3BucketNotification } from '@cdktn/provider-aws/lib/s3-bucket-notification/index.js';
-import { S3BucketPolicy } from '@cdktn/provider-aws/lib/s3-bucket-policy/index.js';
-import { S3BucketPublicAccessBlock } from '@cdktn/provider-aws/lib/s3-bucket-public-access-block/index.js';
-import { S3BucketServerSideEncryptionConfigurationA } from '@cdktn/provider-aws/lib/s3-bucket-server-side-encryption-configuration/index.js';
-import { S3BucketVersioningA } from '@cdktn/provider-aws/lib/s3-bucket-versioning/index.js';
 import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
 import { SqsQueuePolicy } from '@cdktn/provider-aws/lib/sqs-queue-policy/index.js';
 import { resourceName } from '@sidestep/manifest';
@@ -15,6 +10,7 @@ import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
 import { MAX_MESSAGE_SIZE_BYTES } from './job-queue.ts';
+import { createPrivateBucket } from './private-bucket.ts';
 import type { PermissionTarget } from './service-function.ts';
 
 /** What an {@link S3Trigger} starts: a state machine that can let a role start executions. */
@@ -140,31 +136,10 @@ export class S3Trigger extends Construct {
     this.objectKeyPrefix = props.objectKeyPrefix;
     this.bucketName = bucketName;
 
-    this.bucket = new S3Bucket(this, 'bucket', {
-      bucket: bucketName,
-      // Uploads are customer data: never deleted together with the stack.
-      forceDestroy: false,
-    });
-    this.bucketArn = this.bucket.arn;
-    new S3BucketPublicAccessBlock(this, 'public-access-block', {
-      bucket: this.bucket.id,
-      blockPublicAcls: true,
-      blockPublicPolicy: true,
-      ignorePublicAcls: true,
-      restrictPublicBuckets: true,
-    });
-    new S3BucketServerSideEncryptionConfigurationA(this, 'encryption', {
-      bucket: this.bucket.id,
-      // SSE-S3: readers need no KMS grant, and uploads from any tool are encrypted without headers.
-      rule: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: 'AES256' } }],
-    });
-    new S3BucketVersioningA(this, 'versioning', {
-      bucket: this.bucket.id,
-      versioningConfiguration: { status: 'Enabled' },
-    });
-    new S3BucketLifecycleConfiguration(this, 'lifecycle', {
-      bucket: this.bucket.id,
-      rule: [
+    // Uploads are customer data: never deleted together with the stack (createPrivateBucket).
+    this.bucket = createPrivateBucket(this, {
+      bucketName,
+      lifecycleRules: [
         {
           id: 'expire-uploads',
           status: 'Enabled',
@@ -182,22 +157,7 @@ export class S3Trigger extends Construct {
         },
       ],
     });
-    new S3BucketPolicy(this, 'policy', {
-      bucket: this.bucket.id,
-      policy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Sid: 'DenyInsecureTransport',
-            Effect: 'Deny',
-            Principal: '*',
-            Action: 's3:*',
-            Resource: [this.bucket.arn, `${this.bucket.arn}/*`],
-            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-          },
-        ],
-      }),
-    });
+    this.bucketArn = this.bucket.arn;
     // S3 sends every event of the bucket to the default event bus; rules pick what they need.
     // https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html
     new S3BucketNotification(this, 'notification', { bucket: this.bucket.id, eventbridge: true });
