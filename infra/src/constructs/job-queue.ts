@@ -10,6 +10,7 @@ import {
 } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
+import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
 import { type PolicyGrantee, statementId } from './grantable-role.ts';
 import type { ServiceFunction } from './service-function.ts';
 
@@ -163,21 +164,11 @@ export class JobQueue extends Construct {
     });
 
     const actions = props.alarms?.topicArn ? [props.alarms.topicArn] : undefined;
-    this.deadLetterAlarm = new CloudwatchMetricAlarm(this, 'dead-letter-alarm', {
+    this.deadLetterAlarm = createDeadLetterAlarm(this, {
+      deadLetterQueue: this.deadLetterQueue,
       alarmName: `${deadLetterQueueName(environment, trigger.name)}-not-empty`,
-      alarmDescription: `Jobs failed for good in ${this.queueName}: inspect and redrive the DLQ`,
-      namespace: 'AWS/SQS',
-      metricName: 'ApproximateNumberOfMessagesVisible',
-      dimensions: { QueueName: this.deadLetterQueue.name },
-      statistic: 'Maximum',
-      period: 60,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: 'GreaterThanThreshold',
-      // SQS stops publishing metrics for a queue idle for hours; an idle DLQ is a healthy DLQ.
-      treatMissingData: 'notBreaching',
-      alarmActions: actions,
-      okActions: actions,
+      description: `Jobs failed for good in ${this.queueName}: inspect and redrive the DLQ`,
+      topicArn: props.alarms?.topicArn,
     });
     const oldestMessageAge = props.alarms?.oldestMessageAgeSeconds ?? visibility * trigger.maxReceiveCount;
     this.backlogAlarm = new CloudwatchMetricAlarm(this, 'backlog-alarm', {

@@ -1,6 +1,6 @@
 import { CloudwatchEventRule } from '@cdktn/provider-aws/lib/cloudwatch-event-rule/index.js';
 import { CloudwatchEventTarget } from '@cdktn/provider-aws/lib/cloudwatch-event-target/index.js';
-import { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
+import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import type { S3Bucket } from '@cdktn/provider-aws/lib/s3-bucket/index.js';
 import { S3BucketNotification } from '@cdktn/provider-aws/lib/s3-bucket-notification/index.js';
 import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
@@ -8,6 +8,7 @@ import { SqsQueuePolicy } from '@cdktn/provider-aws/lib/sqs-queue-policy/index.j
 import { resourceName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
+import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
 import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
 import { MAX_MESSAGE_SIZE_BYTES } from './job-queue.ts';
 import { createPrivateBucket } from './private-bucket.ts';
@@ -198,21 +199,11 @@ export class S3Trigger extends Construct {
         ],
       }),
     });
-    const actions = props.alarmTopicArn ? [props.alarmTopicArn] : undefined;
-    this.deadLetterAlarm = new CloudwatchMetricAlarm(this, 'dead-letter-alarm', {
+    this.deadLetterAlarm = createDeadLetterAlarm(this, {
+      deadLetterQueue: this.deadLetterQueue,
       alarmName: `${ruleName}-dlq-not-empty`,
-      alarmDescription: `Uploads to ${bucketName} that did not start the ${name} workflow: inspect ${ruleName}-dlq`,
-      namespace: 'AWS/SQS',
-      metricName: 'ApproximateNumberOfMessagesVisible',
-      dimensions: { QueueName: this.deadLetterQueue.name },
-      statistic: 'Maximum',
-      period: 60,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: 'GreaterThanThreshold',
-      treatMissingData: 'notBreaching',
-      alarmActions: actions,
-      okActions: actions,
+      description: `Uploads to ${bucketName} that did not start the ${name} workflow: inspect ${ruleName}-dlq`,
+      topicArn: props.alarmTopicArn,
     });
     this.node.addValidation({
       validate: () => (this.#targets > 0 ? [] : [`${field('targets')}: the rule starts nothing (addTarget)`]),

@@ -1,9 +1,10 @@
-import { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
+import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { SchedulerScheduleGroup } from '@cdktn/provider-aws/lib/scheduler-schedule-group/index.js';
 import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
 import { SqsQueuePolicy } from '@cdktn/provider-aws/lib/sqs-queue-policy/index.js';
 import { Lazy } from 'cdktn';
 import { Construct } from 'constructs';
+import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
 import { type PolicyGrantee, statementId } from './grantable-role.ts';
 import { MAX_MESSAGE_SIZE_BYTES } from './job-queue.ts';
 
@@ -51,21 +52,11 @@ export class ScheduleGroup extends Construct {
       sqsManagedSseEnabled: true,
     });
     this.deadLetterQueueArn = this.deadLetterQueue.arn;
-    const actions = props.alarmTopicArn ? [props.alarmTopicArn] : undefined;
-    this.deadLetterAlarm = new CloudwatchMetricAlarm(this, 'dead-letter-alarm', {
+    this.deadLetterAlarm = createDeadLetterAlarm(this, {
+      deadLetterQueue: this.deadLetterQueue,
       alarmName: `${deadLetterName}-not-empty`,
-      alarmDescription: `A schedule of ${this.groupName} (or its operator rule) could not reach its target: inspect ${deadLetterName}`,
-      namespace: 'AWS/SQS',
-      metricName: 'ApproximateNumberOfMessagesVisible',
-      dimensions: { QueueName: this.deadLetterQueue.name },
-      statistic: 'Maximum',
-      period: 60,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: 'GreaterThanThreshold',
-      treatMissingData: 'notBreaching',
-      alarmActions: actions,
-      okActions: actions,
+      description: `A schedule of ${this.groupName} (or its operator rule) could not reach its target: inspect ${deadLetterName}`,
+      topicArn: props.alarmTopicArn,
     });
   }
 

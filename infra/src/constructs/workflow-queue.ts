@@ -8,6 +8,7 @@ import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
 import { Lazy } from 'cdktn';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
+import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
 import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
 import { MAX_MESSAGE_SIZE_BYTES } from './job-queue.ts';
 import type { TriggerTarget } from './s3-trigger.ts';
@@ -188,20 +189,11 @@ export class WorkflowQueue extends Construct {
     });
 
     const actions = props.alarms?.topicArn ? [props.alarms.topicArn] : undefined;
-    this.deadLetterAlarm = new CloudwatchMetricAlarm(this, 'dead-letter-alarm', {
+    this.deadLetterAlarm = createDeadLetterAlarm(this, {
+      deadLetterQueue: this.deadLetterQueue,
       alarmName: `${deadLetterQueueName(environment, name)}-not-empty`,
-      alarmDescription: `Messages of ${this.queueName} that never started their workflow: inspect and redrive the DLQ`,
-      namespace: 'AWS/SQS',
-      metricName: 'ApproximateNumberOfMessagesVisible',
-      dimensions: { QueueName: this.deadLetterQueue.name },
-      statistic: 'Maximum',
-      period: 60,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: 'GreaterThanThreshold',
-      treatMissingData: 'notBreaching',
-      alarmActions: actions,
-      okActions: actions,
+      description: `Messages of ${this.queueName} that never started their workflow: inspect and redrive the DLQ`,
+      topicArn: props.alarms?.topicArn,
     });
     // By visibility x maxReceiveCount a message was either started or dead-lettered: older is backlog.
     const oldestMessageAge = Math.max(visibility * maxReceiveCount, 300);
