@@ -130,6 +130,20 @@ export class ManifestError extends Error {
 const NAME = /^[a-z][a-z0-9-]{1,40}$/;
 const ACTION = /^[a-z0-9-]+:[A-Za-z0-9]+$/;
 
+/** Services and tasks share the rule: every permission lists at least one exact IAM action. */
+function checkPermissions(
+  permissions: readonly Permission[],
+  fail: (field: string, message: string) => never,
+): void {
+  permissions.forEach((permission, index) => {
+    if (permission.actions.length === 0) fail(`permissions[${index}].actions`, 'must not be empty');
+    for (const action of permission.actions) {
+      if (!ACTION.test(action))
+        fail(`permissions[${index}].actions`, `"${action}" is not an exact IAM action`);
+    }
+  });
+}
+
 /** Checks a manifest against Lambda's and SQS's limits and returns it unchanged. */
 export function defineService<const M extends ServiceManifest>(manifest: M): M {
   const fail = (field: string, message: string): never => {
@@ -174,13 +188,7 @@ export function defineService<const M extends ServiceManifest>(manifest: M): M {
       fail('queue.visibilityTimeoutSeconds', 'must be at least 6x the function timeout and at most 12 hours');
     }
   }
-  manifest.permissions.forEach((permission, index) => {
-    if (permission.actions.length === 0) fail(`permissions[${index}].actions`, 'must not be empty');
-    for (const action of permission.actions) {
-      if (!ACTION.test(action))
-        fail(`permissions[${index}].actions`, `"${action}" is not an exact IAM action`);
-    }
-  });
+  checkPermissions(manifest.permissions, fail);
   return manifest;
 }
 
@@ -245,12 +253,6 @@ export function defineTask<const M extends TaskManifest>(manifest: M): M {
   if (!Number.isInteger(manifest.timeoutSeconds) || manifest.timeoutSeconds < 60) {
     fail('timeoutSeconds', 'must be an integer of at least 60');
   }
-  manifest.permissions.forEach((permission, index) => {
-    if (permission.actions.length === 0) fail(`permissions[${index}].actions`, 'must not be empty');
-    for (const action of permission.actions) {
-      if (!ACTION.test(action))
-        fail(`permissions[${index}].actions`, `"${action}" is not an exact IAM action`);
-    }
-  });
+  checkPermissions(manifest.permissions, fail);
   return manifest;
 }
