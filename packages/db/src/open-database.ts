@@ -40,11 +40,13 @@ export interface OpenDatabaseOptions {
  * @throws {DatabaseOptionsError} `url` is not a postgres URL, or `max` is not a positive integer.
  */
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
-  const { url, max = 5, connectionTimeoutMillis = 10_000 } = options;
-  if (!Number.isInteger(max) || max < 1) throw new DatabaseOptionsError('max', 'must be a positive integer');
-  if (url === undefined) {
-    const { PgliteDatabase } = await import('./pglite-database.ts');
-    return PgliteDatabase.create(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
+  const { url, max, connectionTimeoutMillis } = options;
+  // connectPostgres owns the pool defaults and checks max and url. PGlite ignores max, but a bad
+  // one is refused here too, so the same options fail the same way on either backend.
+  if (url !== undefined) return connectPostgres({ url, max, connectionTimeoutMillis });
+  if (max !== undefined && (!Number.isInteger(max) || max < 1)) {
+    throw new DatabaseOptionsError('max', 'must be a positive integer');
   }
-  return connectPostgres({ url, max, connectionTimeoutMillis });
+  const { PgliteDatabase } = await import('./pglite-database.ts');
+  return PgliteDatabase.create(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
 }

@@ -32,3 +32,28 @@ export function connectPostgres(options: ConnectPostgresOptions): Database {
   }
   return new PostgresDatabase(new pg.Pool({ connectionString: url, max, connectionTimeoutMillis }));
 }
+
+/** Options of {@link connectPostgresOnFirstUse}. */
+export interface ConnectPostgresOnFirstUseOptions extends Omit<ConnectPostgresOptions, 'url'> {
+  /** Where the URL comes from, asked on first use (e.g. `resolveDatabaseUrl`, which may read a secret). */
+  readonly url: () => Promise<string>;
+}
+
+/**
+ * A Lambda handler's database: connects on the first call, not at import, because the URL may come
+ * from Secrets Manager, and keeps the pool for the warm invocations that follow. A failed connect is
+ * not cached: the next call tries again.
+ */
+export function connectPostgresOnFirstUse(
+  options: ConnectPostgresOnFirstUseOptions,
+): () => Promise<Database> {
+  const { url, ...pool } = options;
+  let database: Promise<Database> | undefined;
+  return () => {
+    database ??= url().then((resolved) => connectPostgres({ ...pool, url: resolved }));
+    database.catch(() => {
+      database = undefined;
+    });
+    return database;
+  };
+}
