@@ -7,6 +7,7 @@ export {
   validateEnvironmentConfig,
 } from './config.ts';
 export { BatchTask, type BatchTaskProps, type TaskNetworkConfig } from './constructs/batch-task.ts';
+export { MAX_MESSAGE_SIZE_BYTES } from './constructs/dead-lettered-queue.ts';
 export {
   DEPLOY_BRANCH,
   DeployRole,
@@ -31,7 +32,7 @@ export {
   statementId,
 } from './constructs/grantable-role.ts';
 export { ImageRepository, type ImageRepositoryProps } from './constructs/image-repository.ts';
-export { JobQueue, type JobQueueProps, MAX_MESSAGE_SIZE_BYTES } from './constructs/job-queue.ts';
+export { JobQueue, type JobQueueProps } from './constructs/job-queue.ts';
 export { MailIdentity, type MailIdentityProps } from './constructs/mail-identity.ts';
 export { S3Trigger, type S3TriggerProps, type TriggerTarget } from './constructs/s3-trigger.ts';
 export {

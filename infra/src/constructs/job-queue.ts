@@ -1,7 +1,6 @@
-import { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
+import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { LambdaEventSourceMapping } from '@cdktn/provider-aws/lib/lambda-event-source-mapping/index.js';
-import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
-import { SqsQueueRedriveAllowPolicy } from '@cdktn/provider-aws/lib/sqs-queue-redrive-allow-policy/index.js';
+import type { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
 import {
   deadLetterQueueName,
   RUNTIME_ENVIRONMENT,
@@ -11,13 +10,9 @@ import {
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
+import { createBacklogAlarm, createDeadLetteredQueue } from './dead-lettered-queue.ts';
 import { type PolicyGrantee, statementId } from './grantable-role.ts';
 import type { ServiceFunction } from './service-function.ts';
-
-/** SQS's maximum message size since 2025 (1 MiB); stated so producers and the queue agree. */
-export const MAX_MESSAGE_SIZE_BYTES = 1_048_576;
-/** The longest retention SQS allows; the DLQ keeps failures for operators to inspect and redrive. */
-const DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 60 * 60;
 
 /** Props of {@link JobQueue}. */
 export interface JobQueueProps {
@@ -106,29 +101,14 @@ export class JobQueue extends Construct {
       : { sqsManagedSseEnabled: true };
 
     this.queueName = resourceName(environment, trigger.name);
-    this.deadLetterQueue = new SqsQueue(this, 'dead-letter-queue', {
-      name: deadLetterQueueName(environment, trigger.name),
-      messageRetentionSeconds: DEAD_LETTER_RETENTION_SECONDS,
-      maxMessageSize: MAX_MESSAGE_SIZE_BYTES,
-      ...encryption,
-    });
-    this.queue = new SqsQueue(this, 'queue', {
+    ({ queue: this.queue, deadLetterQueue: this.deadLetterQueue } = createDeadLetteredQueue(this, {
       name: this.queueName,
+      deadLetterQueueName: deadLetterQueueName(environment, trigger.name),
       visibilityTimeoutSeconds: visibility,
       messageRetentionSeconds: trigger.messageRetentionSeconds,
-      maxMessageSize: MAX_MESSAGE_SIZE_BYTES,
-      redrivePolicy: JSON.stringify({
-        deadLetterTargetArn: this.deadLetterQueue.arn,
-        maxReceiveCount: trigger.maxReceiveCount,
-      }),
-      ...encryption,
-    });
-    // A separate resource, not the DLQ's `redrive_allow_policy` argument: the DLQ would then reference
-    // the queue that references it, a cycle.
-    new SqsQueueRedriveAllowPolicy(this, 'redrive-allow-policy', {
-      queueUrl: this.deadLetterQueue.url,
-      redriveAllowPolicy: JSON.stringify({ redrivePermission: 'byQueue', sourceQueueArns: [this.queue.arn] }),
-    });
+      maxReceiveCount: trigger.maxReceiveCount,
+      encryption,
+    }));
     this.queueArn = this.queue.arn;
     this.queueUrl = this.queue.url;
     this.deadLetterQueueArn = this.deadLetterQueue.arn;
@@ -163,7 +143,6 @@ export class JobQueue extends Construct {
       dependsOn: [consumer.role.policy],
     });
 
-    const actions = props.alarms?.topicArn ? [props.alarms.topicArn] : undefined;
     this.deadLetterAlarm = createDeadLetterAlarm(this, {
       deadLetterQueue: this.deadLetterQueue,
       alarmName: `${deadLetterQueueName(environment, trigger.name)}-not-empty`,
@@ -171,20 +150,12 @@ export class JobQueue extends Construct {
       topicArn: props.alarms?.topicArn,
     });
     const oldestMessageAge = props.alarms?.oldestMessageAgeSeconds ?? visibility * trigger.maxReceiveCount;
-    this.backlogAlarm = new CloudwatchMetricAlarm(this, 'backlog-alarm', {
+    this.backlogAlarm = createBacklogAlarm(this, {
+      queue: this.queue,
       alarmName: `${this.queueName}-oldest-message-age`,
-      alarmDescription: `${this.queueName} holds a job older than ${oldestMessageAge} s: ${manifest.name} is not keeping up`,
-      namespace: 'AWS/SQS',
-      metricName: 'ApproximateAgeOfOldestMessage',
-      dimensions: { QueueName: this.queue.name },
-      statistic: 'Maximum',
-      period: 300,
-      evaluationPeriods: 1,
-      threshold: oldestMessageAge,
-      comparisonOperator: 'GreaterThanOrEqualToThreshold',
-      treatMissingData: 'notBreaching',
-      alarmActions: actions,
-      okActions: actions,
+      description: `${this.queueName} holds a job older than ${oldestMessageAge} s: ${manifest.name} is not keeping up`,
+      thresholdSeconds: oldestMessageAge,
+      topicArn: props.alarms?.topicArn,
     });
   }
 

@@ -9,8 +9,8 @@ import { resourceName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
+import { MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
 import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
-import { MAX_MESSAGE_SIZE_BYTES } from './job-queue.ts';
 import { createPrivateBucket } from './private-bucket.ts';
 import type { PermissionTarget } from './service-function.ts';
 

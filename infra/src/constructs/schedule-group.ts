@@ -5,8 +5,8 @@ import { SqsQueuePolicy } from '@cdktn/provider-aws/lib/sqs-queue-policy/index.j
 import { Lazy } from 'cdktn';
 import { Construct } from 'constructs';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
+import { MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
 import { type PolicyGrantee, statementId } from './grantable-role.ts';
-import { MAX_MESSAGE_SIZE_BYTES } from './job-queue.ts';
 
 /** Props of {@link ScheduleGroup}. */
 export interface ScheduleGroupProps {

@@ -1,20 +1,16 @@
 import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group/index.js';
-import { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
+import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { PipesPipe } from '@cdktn/provider-aws/lib/pipes-pipe/index.js';
-import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
+import type { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
 import { SqsQueuePolicy } from '@cdktn/provider-aws/lib/sqs-queue-policy/index.js';
-import { SqsQueueRedriveAllowPolicy } from '@cdktn/provider-aws/lib/sqs-queue-redrive-allow-policy/index.js';
 import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
 import { Lazy } from 'cdktn';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
+import { createBacklogAlarm, createDeadLetteredQueue } from './dead-lettered-queue.ts';
 import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
-import { MAX_MESSAGE_SIZE_BYTES } from './job-queue.ts';
 import type { TriggerTarget } from './s3-trigger.ts';
-
-/** The longest retention SQS allows; the DLQ keeps failures for operators to inspect and redrive. */
-const DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 60 * 60;
 
 /** Props of {@link WorkflowQueue}. */
 export interface WorkflowQueueProps {
@@ -112,24 +108,14 @@ export class WorkflowQueue extends Construct {
     this.#name = name;
     this.queueName = resourceName(environment, name);
 
-    this.deadLetterQueue = new SqsQueue(this, 'dead-letter-queue', {
-      name: deadLetterQueueName(environment, name),
-      messageRetentionSeconds: DEAD_LETTER_RETENTION_SECONDS,
-      maxMessageSize: MAX_MESSAGE_SIZE_BYTES,
-      sqsManagedSseEnabled: true,
-    });
-    this.queue = new SqsQueue(this, 'queue', {
+    ({ queue: this.queue, deadLetterQueue: this.deadLetterQueue } = createDeadLetteredQueue(this, {
       name: this.queueName,
+      deadLetterQueueName: deadLetterQueueName(environment, name),
       visibilityTimeoutSeconds: visibility,
       messageRetentionSeconds: props.messageRetentionSeconds,
-      maxMessageSize: MAX_MESSAGE_SIZE_BYTES,
-      redrivePolicy: JSON.stringify({ deadLetterTargetArn: this.deadLetterQueue.arn, maxReceiveCount }),
-      sqsManagedSseEnabled: true,
-    });
-    new SqsQueueRedriveAllowPolicy(this, 'redrive-allow-policy', {
-      queueUrl: this.deadLetterQueue.url,
-      redriveAllowPolicy: JSON.stringify({ redrivePermission: 'byQueue', sourceQueueArns: [this.queue.arn] }),
-    });
+      maxReceiveCount,
+      encryption: { sqsManagedSseEnabled: true },
+    }));
     this.queueArn = this.queue.arn;
     this.queueUrl = this.queue.url;
     this.deadLetterQueueUrl = this.deadLetterQueue.url;
@@ -188,7 +174,6 @@ export class WorkflowQueue extends Construct {
       dependsOn: [this.role.policy],
     });
 
-    const actions = props.alarms?.topicArn ? [props.alarms.topicArn] : undefined;
     this.deadLetterAlarm = createDeadLetterAlarm(this, {
       deadLetterQueue: this.deadLetterQueue,
       alarmName: `${deadLetterQueueName(environment, name)}-not-empty`,
@@ -197,20 +182,12 @@ export class WorkflowQueue extends Construct {
     });
     // By visibility x maxReceiveCount a message was either started or dead-lettered: older is backlog.
     const oldestMessageAge = Math.max(visibility * maxReceiveCount, 300);
-    this.backlogAlarm = new CloudwatchMetricAlarm(this, 'backlog-alarm', {
+    this.backlogAlarm = createBacklogAlarm(this, {
+      queue: this.queue,
       alarmName: `${this.queueName}-oldest-message-age`,
-      alarmDescription: `${this.queueName} holds a message older than ${oldestMessageAge} s: the pipe is not starting workflows`,
-      namespace: 'AWS/SQS',
-      metricName: 'ApproximateAgeOfOldestMessage',
-      dimensions: { QueueName: this.queue.name },
-      statistic: 'Maximum',
-      period: 300,
-      evaluationPeriods: 1,
-      threshold: oldestMessageAge,
-      comparisonOperator: 'GreaterThanOrEqualToThreshold',
-      treatMissingData: 'notBreaching',
-      alarmActions: actions,
-      okActions: actions,
+      description: `${this.queueName} holds a message older than ${oldestMessageAge} s: the pipe is not starting workflows`,
+      thresholdSeconds: oldestMessageAge,
+      topicArn: props.alarms?.topicArn,
     });
   }
 
