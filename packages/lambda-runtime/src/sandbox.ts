@@ -2,9 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { readOnlyFlags } from './read-only-flags.ts';
 import { type InvokeResult, type RuntimeApi, startRuntimeApi } from './runtime-api.ts';
 
 /** Absolute path of the runtime interface client, the entry point of every sandbox process. */
@@ -163,26 +164,8 @@ function nodeArguments(config: SandboxConfig, tmpDir: string): string[] {
     `--max-semi-space-size=${Math.floor(newSpace / 2)}`,
     `--max-old-space-size=${config.memoryMb - newSpace}`,
   ];
-  if (config.readOnly) {
-    // Lambda's file system is read-only except /tmp. Node's permission model enforces the same
-    // locally: writes outside the sandbox's TMPDIR fail with ERR_ACCESS_DENIED (EROFS on Lambda).
-    // Code that hard-codes /tmp may write there too, unless the bundle itself lies under /tmp: the
-    // permission model has no deny list, and the bundle must never be writable.
-    const writable = [tmpDir];
-    if (relative('/tmp', config.bundleDir).startsWith('..')) writable.push('/tmp');
-    args.push(
-      '--permission',
-      '--allow-fs-read=*',
-      ...writable.map((path) => `--allow-fs-write=${path}`),
-      // Child processes, workers, addons and WASI stay allowed, as they are on Lambda.
-      '--allow-child-process',
-      '--allow-worker',
-      '--allow-addons',
-      '--allow-wasi',
-      // Each --allow-* above prints a SecurityWarning on start; they are expected here.
-      '--disable-warning=SecurityWarning',
-    );
-  }
+  // Lambda's file system is read-only except /tmp.
+  if (config.readOnly) args.push(...readOnlyFlags(config.bundleDir, tmpDir));
   return args;
 }
 

@@ -2,8 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { readOnlyFlags } from '@sidestep/lambda-runtime';
 import type { TaskManifest } from '@sidestep/manifest';
 
 /** One `ContainerOverrides` entry of an ECS RunTask request, as Step Functions passes it. */
@@ -175,25 +176,4 @@ export async function startFargateTask(options: FargateTaskOptions): Promise<Far
       return result;
     },
   };
-}
-
-/**
- * Node's permission model in place of a read-only root filesystem: writes outside the task's temp
- * directory (and /tmp, the volume the task definition mounts) fail, as they do on Fargate with
- * `readonlyRootFilesystem`. The bundle itself must never be writable, hence the /tmp exception
- * only when the bundle lies outside /tmp.
- */
-function readOnlyFlags(bundleDir: string, tmpDir: string): string[] {
-  const writable = [tmpDir];
-  if (relative('/tmp', bundleDir).startsWith('..')) writable.push('/tmp');
-  return [
-    '--permission',
-    '--allow-fs-read=*',
-    ...writable.map((path) => `--allow-fs-write=${path}`),
-    '--allow-child-process',
-    '--allow-worker',
-    '--allow-addons',
-    '--allow-wasi',
-    '--disable-warning=SecurityWarning',
-  ];
 }
