@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   type BatchResultErrorEntry,
   SendMessageBatchCommand,
@@ -207,8 +208,4 @@ function chunk(items: readonly Pending[]): Pending[][] {
   }
   if (current.length > 0) batches.push(current);
   return batches;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
