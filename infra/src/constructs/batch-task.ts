@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { GrantableRole, type PolicyGrantee, type PolicyStatement, statementId } from './grantable-role.ts';
 import { ImageRepository } from './image-repository.ts';
+import { grantManifestPermissions } from './manifest-permissions.ts';
 import type { PermissionTargets } from './service-function.ts';
 
 /** Where a task's ENI is placed (Fargate's `awsvpc` network mode; passed to RunTask by the workflow). */
@@ -199,34 +200,10 @@ export class BatchTask extends Construct {
       }
       setVariable(key, value, field(`environment.${key}`));
     }
-    manifest.permissions.forEach((permission, index) => {
-      const at = field(`permissions[${index}]`);
-      const target = props.permissionTargets?.[permission.resource];
-      if (!target) {
-        throw new InfraConfigError(
-          `${at}.resource`,
-          `"${permission.resource}" is not provided by this stack`,
-        );
-      }
-      for (const action of permission.actions) {
-        if (!target.servicePrefixes.includes(action.split(':')[0] ?? '')) {
-          throw new InfraConfigError(
-            `${at}.actions`,
-            `"${action}" does not apply to ${permission.resource} (expected ${target.servicePrefixes.join(', ')})`,
-          );
-        }
-      }
-      this.taskRole.addToPolicy({
-        sid: statementId('manifest', permission.resource),
-        actions: [...permission.actions],
-        resources: [...target.resourceArns],
-      });
-      for (const [key, value] of Object.entries(target.environment)) {
-        // A workflow that passes the resource per run (the export workflow's EXPORTS_BUCKET) declares it
-        // as an input; the run's override then names it, and a static copy would only shadow a mistake.
-        if (key in manifest.inputs) continue;
-        setVariable(key, value, `${at}.resource`);
-      }
+    grantManifestPermissions(manifest, props.permissionTargets, this.taskRole, (key, value, from) => {
+      // A workflow that passes the resource per run (the export workflow's EXPORTS_BUCKET) declares it
+      // as an input; the run's override then names it, and a static copy would only shadow a mistake.
+      if (!(key in manifest.inputs)) setVariable(key, value, from);
     });
 
     this.taskDefinition = new EcsTaskDefinition(this, 'task-definition', {

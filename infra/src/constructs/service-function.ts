@@ -14,6 +14,7 @@ import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { GrantableRole, type PolicyGrantee, type PolicyStatement, statementId } from './grantable-role.ts';
 import { ImageRepository } from './image-repository.ts';
+import { grantManifestPermissions } from './manifest-permissions.ts';
 
 /**
  * What a manifest's {@link PermissionResource} resolves to in one environment: the exact ARNs its
@@ -226,32 +227,9 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
       }
       this.addEnvironment(key, value, `${manifest.name}.environment.${key}`);
     }
-    manifest.permissions.forEach((permission, index) => {
-      const field = `${manifest.name}.permissions[${index}]`;
-      const target = props.permissionTargets?.[permission.resource];
-      if (!target) {
-        throw new InfraConfigError(
-          `${field}.resource`,
-          `"${permission.resource}" is not provided by this stack`,
-        );
-      }
-      for (const action of permission.actions) {
-        if (!target.servicePrefixes.includes(action.split(':')[0] ?? '')) {
-          throw new InfraConfigError(
-            `${field}.actions`,
-            `"${action}" does not apply to ${permission.resource} (expected ${target.servicePrefixes.join(', ')})`,
-          );
-        }
-      }
-      this.role.addToPolicy({
-        sid: statementId('manifest', permission.resource),
-        actions: [...permission.actions],
-        resources: [...target.resourceArns],
-      });
-      for (const [key, value] of Object.entries(target.environment)) {
-        this.addEnvironment(key, value, `${field}.resource`);
-      }
-    });
+    grantManifestPermissions(manifest, props.permissionTargets, this.role, (key, value, from) =>
+      this.addEnvironment(key, value, from),
+    );
 
     const reservedConcurrency = props.reservedConcurrency ?? manifest.reservedConcurrency;
     this.function = new LambdaFunction(this, 'function', {
