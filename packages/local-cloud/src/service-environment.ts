@@ -62,14 +62,7 @@ export function serviceEnvironment(
 ): Record<string, string> {
   const environment: Record<string, string> = {
     ...manifest.environment,
-    [RUNTIME_ENVIRONMENT.environment]: resources.environment,
-    [RUNTIME_ENVIRONMENT.serviceName]: manifest.name,
-    [RUNTIME_ENVIRONMENT.metricsNamespace]: METRICS_NAMESPACE,
-    AWS_REGION: resources.region,
-    AWS_DEFAULT_REGION: resources.region,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    AWS_ENDPOINT_URL: resources.awsEndpoint,
+    ...localStandIns(manifest.name, resources),
   };
   if (manifest.queue) {
     if (!resources.deadLetterQueueUrl)
@@ -89,16 +82,27 @@ export function serviceEnvironment(
 export function taskEnvironment(manifest: TaskManifest, resources: LocalResources): Record<string, string> {
   return {
     ...manifest.environment,
+    ...localStandIns(manifest.name, resources),
+    AWS_S3_FORCE_PATH_STYLE: 'true',
+    ...permissionEnvironment(manifest.name, manifest.permissions, resources),
+  };
+}
+
+/**
+ * What a service's function and a task's container both get locally in place of what AWS sets:
+ * the runtime's environment, service name and metrics namespace, the region, stand-in
+ * credentials and the local AWS endpoint.
+ */
+function localStandIns(name: string, resources: LocalResources): Record<string, string> {
+  return {
     [RUNTIME_ENVIRONMENT.environment]: resources.environment,
-    [RUNTIME_ENVIRONMENT.serviceName]: manifest.name,
+    [RUNTIME_ENVIRONMENT.serviceName]: name,
     [RUNTIME_ENVIRONMENT.metricsNamespace]: METRICS_NAMESPACE,
     AWS_REGION: resources.region,
     AWS_DEFAULT_REGION: resources.region,
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_ENDPOINT_URL: resources.awsEndpoint,
-    AWS_S3_FORCE_PATH_STYLE: 'true',
-    ...permissionEnvironment(manifest.name, manifest.permissions, resources),
   };
 }
 
