@@ -1,9 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { SQSRecord } from 'aws-lambda';
-import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import type { FauxqsServer } from 'fauxqs';
 import { z } from 'zod';
 import {
   ConfigError,
@@ -12,6 +12,7 @@ import {
   type RecordContext,
   TransientError,
 } from '../src/index.ts';
+import { type LocalSqs, startLocalSqs } from './local-sqs.ts';
 import { captureOutput, type OutputCapture } from './output-capture.ts';
 import { lambdaContext, sqsEvent } from './sqs-event.ts';
 
@@ -24,25 +25,19 @@ type Job = z.infer<typeof Job>;
 
 const DLQ_NAME = 'sidestep-local-jobs-dlq';
 
+let local: LocalSqs;
 let server: FauxqsServer;
 let sqs: SQSClient;
 let deadLetterQueueUrl: string;
 let output: OutputCapture;
 
 beforeAll(async () => {
-  server = await startFauxqs({ port: 0, logger: false });
-  sqs = new SQSClient({
-    endpoint: `http://127.0.0.1:${server.port}`,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
+  local = await startLocalSqs();
+  ({ server, sqs } = local);
   deadLetterQueueUrl = server.createQueue(DLQ_NAME).queueUrl;
 });
 
-afterAll(async () => {
-  sqs.destroy();
-  await server.stop();
-});
+afterAll(() => local.stop());
 
 beforeEach(() => {
   server.reset();

@@ -1,33 +1,28 @@
-import { type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { SQSMessageAttributes, SQSRecord } from 'aws-lambda';
-import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import type { FauxqsServer } from 'fauxqs';
 import { z } from 'zod';
 import { MAX_ERROR_MESSAGE_LENGTH, SchemaViolationError, sendToDeadLetterQueue } from '../src/index.ts';
+import { type LocalSqs, startLocalSqs } from './local-sqs.ts';
 import { sqsEvent } from './sqs-event.ts';
 
+let local: LocalSqs;
 let server: FauxqsServer;
 let sqs: SQSClient;
 let queueUrl: string;
 let fifoQueueUrl: string;
 
 beforeAll(async () => {
-  server = await startFauxqs({ port: 0, logger: false });
-  sqs = new SQSClient({
-    endpoint: `http://127.0.0.1:${server.port}`,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
+  local = await startLocalSqs();
+  ({ server, sqs } = local);
   queueUrl = server.createQueue('sidestep-local-dlq-test-dlq').queueUrl;
   fifoQueueUrl = server.createQueue('sidestep-local-dlq-test-dlq.fifo', {
     attributes: { FifoQueue: 'true' },
   }).queueUrl;
 });
 
-afterAll(async () => {
-  sqs.destroy();
-  await server.stop();
-});
+afterAll(() => local.stop());
 
 beforeEach(() => server.reset());
 
