@@ -1,3 +1,4 @@
+import { resourceName } from '@sidestep/manifest';
 import { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
 
 /** What starts the import workflow in one environment. */
@@ -42,7 +43,7 @@ export function importTrigger(environment: string): ImportTrigger {
       `"${environment}" must be lower-case letters, digits and dashes`,
     );
   }
-  const bucketName = `sidestep-${environment}-imports`;
+  const bucketName = resourceName(environment, 'imports');
   return {
     bucketName,
     keyPrefix: 'imports/',
