@@ -1,4 +1,4 @@
-import { connectPostgres, type Database } from '@sidestep/db/postgres';
+import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
 import { resolveDatabaseUrl } from '@sidestep/runtime';
 import { ProducerMailQueue } from './adapters/mail-queue.ts';
 import { loadConfig } from './config.ts';
@@ -9,14 +9,7 @@ import { createSweeperHandler } from './create-sweeper-handler.ts';
 const config = loadConfig();
 
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
-let database: Promise<Database> | undefined;
-const connect = () => {
-  database ??= resolveDatabaseUrl().then((url) => connectPostgres({ url, max: 1 }));
-  database.catch(() => {
-    database = undefined; // a failed connect is retried by the next invocation, not cached
-  });
-  return database;
-};
+const connect = connectPostgresOnFirstUse({ url: () => resolveDatabaseUrl(), max: 1 });
 
 /** The job-sweeper's Lambda handler (image CMD `index.handler`), invoked by its schedule. */
 export const handler = createSweeperHandler({

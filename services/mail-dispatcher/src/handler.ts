@@ -1,5 +1,5 @@
 import { MailSendJob } from '@sidestep/contracts';
-import { connectPostgres, type Database } from '@sidestep/db/postgres';
+import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
 import { createSqsHandler, resolveDatabaseUrl } from '@sidestep/runtime';
 import { createMailSender } from './adapters/mail-transport.ts';
@@ -11,15 +11,8 @@ const config = loadConfig();
 const sender = createMailSender(config.transport);
 
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
-let database: Promise<Database> | undefined;
-const connect = () => {
-  // Records of a batch are processed one at a time: two connections cover the store's queries.
-  database ??= resolveDatabaseUrl().then((url) => connectPostgres({ url, max: 2 }));
-  database.catch(() => {
-    database = undefined; // a failed connect is retried by the next record, not cached
-  });
-  return database;
-};
+// Records of a batch are processed one at a time: two connections cover the store's queries.
+const connect = connectPostgresOnFirstUse({ url: () => resolveDatabaseUrl(), max: 2 });
 
 const sendOnce = createSendOnce({
   from: config.from,

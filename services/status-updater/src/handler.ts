@@ -1,4 +1,4 @@
-import { connectPostgres, type Database } from '@sidestep/db/postgres';
+import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
 import { resolveDatabaseUrl } from '@sidestep/runtime';
 import { loadConfig } from './config.ts';
 import { createStatusHandler } from './create-status-handler.ts';
@@ -8,15 +8,8 @@ import { createStatusHandler } from './create-status-handler.ts';
 loadConfig();
 
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
-let database: Promise<Database> | undefined;
-const connect = () => {
-  // One invocation at a time per Lambda environment, one transaction per invocation: one connection.
-  database ??= resolveDatabaseUrl().then((url) => connectPostgres({ url, max: 1 }));
-  database.catch(() => {
-    database = undefined; // a failed connect is retried by the next invocation, not cached
-  });
-  return database;
-};
+// One invocation at a time per Lambda environment, one transaction per invocation: one connection.
+const connect = connectPostgresOnFirstUse({ url: () => resolveDatabaseUrl(), max: 1 });
 
 /** The status-updater's Lambda handler (image CMD `index.handler`), invoked by Step Functions. */
 export const handler = createStatusHandler({ database: connect });
