@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import type { GitHubConfig, StateBackendConfig } from '../config.ts';
 import { InfraConfigError } from '../errors.ts';
 import { GrantableRole, type PolicyStatement } from './grantable-role.ts';
+import { VENDED_LOG_DELIVERY_ACTIONS } from './workflow.ts';
 
 /** The issuer of GitHub Actions' OIDC tokens (without `https://`, as IAM condition keys name it). */
 export const GITHUB_OIDC_ISSUER = 'token.actions.githubusercontent.com';
@@ -404,16 +405,7 @@ function deployStatements(props: DeployRoleProps, prefix: string): PolicyStateme
       // (the Step Functions developer guide, "IAM policies for logging to CloudWatch Logs"); the
       // provider reads log groups through DescribeLogGroups.
       sid: 'VendedLogDelivery',
-      actions: [
-        'logs:CreateLogDelivery',
-        'logs:GetLogDelivery',
-        'logs:UpdateLogDelivery',
-        'logs:DeleteLogDelivery',
-        'logs:ListLogDeliveries',
-        'logs:PutResourcePolicy',
-        'logs:DescribeResourcePolicies',
-        'logs:DescribeLogGroups',
-      ],
+      actions: [...VENDED_LOG_DELIVERY_ACTIONS],
       resources: ['*'],
       unscopableReason:
         'CloudWatch Logs lists no resource type for log deliveries, resource policies or DescribeLogGroups',

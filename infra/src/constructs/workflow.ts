@@ -16,6 +16,22 @@ import type { JobQueue } from './job-queue.ts';
 import type { TriggerTarget } from './s3-trigger.ts';
 import type { ServiceFunction } from './service-function.ts';
 
+/**
+ * What a state machine with logging needs to set up its vended log delivery: its execution role at
+ * run time, and whoever creates or updates it (the deploy role). CloudWatch Logs lists no resource
+ * types for them.
+ */
+export const VENDED_LOG_DELIVERY_ACTIONS = [
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+] as const;
+
 /** Props of {@link Workflow}. */
 export interface WorkflowProps {
   /** Environment name (`staging`); the state machine is `sidestep-<env>-<name>`. */
@@ -122,16 +138,7 @@ export class Workflow extends Construct implements TriggerTarget {
     });
     this.role.addToPolicy({
       sid: 'DeliverExecutionLogs',
-      actions: [
-        'logs:CreateLogDelivery',
-        'logs:GetLogDelivery',
-        'logs:UpdateLogDelivery',
-        'logs:DeleteLogDelivery',
-        'logs:ListLogDeliveries',
-        'logs:PutResourcePolicy',
-        'logs:DescribeResourcePolicies',
-        'logs:DescribeLogGroups',
-      ],
+      actions: [...VENDED_LOG_DELIVERY_ACTIONS],
       resources: ['*'],
       unscopableReason: 'CloudWatch Logs vended log delivery actions support no resource types',
     });
