@@ -6,7 +6,7 @@ import {
   type SendMessageBatchRequestEntry,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { ContractValidationError, contractFor, type Job, type JobInput, validate } from '@sidestep/contracts';
+import { ContractValidationError, type Job, type JobInput, parseJob } from '@sidestep/contracts';
 
 /** What happened to one message of an {@link Producer.enqueue} call, in input order. */
 export type EnqueueResult =
@@ -79,7 +79,7 @@ export class Producer {
     jobs.forEach((input, index) => {
       const candidate = { id: randomUUID(), createdAt: new Date().toISOString(), ...input };
       try {
-        const job = validate(contractFor(candidate), candidate) as Job;
+        const job = parseJob(candidate);
         pending.push({ index, job, body: JSON.stringify(job), attempts: 0 });
       } catch (error) {
         if (!(error instanceof ContractValidationError)) throw error;
