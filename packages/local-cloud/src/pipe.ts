@@ -1,17 +1,10 @@
-import {
-  CreateQueueCommand,
-  DeleteMessageCommand,
-  ReceiveMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
-import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
+import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import {
-  deadLetterQueueAttributes,
+  createDeadLetteredQueue,
   type JobQueue,
   MAXIMUM_MESSAGE_SIZE_BYTES,
   type QueueScope,
-  queueArn,
 } from './queues.ts';
 import { type SqsEventRecord, toSqsEvent } from './sqs-event.ts';
 
@@ -37,29 +30,15 @@ export async function createPipeSourceQueue(
   queue: PipeSourceQueue,
   scope: QueueScope,
 ): Promise<JobQueue> {
-  const name = resourceName(scope.environment, queue.name);
-  const dlqName = deadLetterQueueName(scope.environment, queue.name);
-  const arn = queueArn(scope, name);
-  const dlqArn = queueArn(scope, dlqName);
-  const dlq = await sqs.send(
-    new CreateQueueCommand({ QueueName: dlqName, Attributes: deadLetterQueueAttributes(arn) }),
-  );
-  const source = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: name,
-      Attributes: {
-        VisibilityTimeout: String(queue.visibilityTimeoutSeconds ?? 30),
-        RedrivePolicy: JSON.stringify({
-          deadLetterTargetArn: dlqArn,
-          maxReceiveCount: queue.maxReceiveCount ?? 5,
-        }),
-        MaximumMessageSize: String(MAXIMUM_MESSAGE_SIZE_BYTES),
-        SqsManagedSseEnabled: 'true',
-      },
+  return createDeadLetteredQueue(sqs, queue.name, scope, (dlqArn) => ({
+    VisibilityTimeout: String(queue.visibilityTimeoutSeconds ?? 30),
+    RedrivePolicy: JSON.stringify({
+      deadLetterTargetArn: dlqArn,
+      maxReceiveCount: queue.maxReceiveCount ?? 5,
     }),
-  );
-  if (!dlq.QueueUrl || !source.QueueUrl) throw new Error(`CreateQueue returned no QueueUrl for ${name}`);
-  return { name, url: source.QueueUrl, arn, deadLetter: { name: dlqName, url: dlq.QueueUrl, arn: dlqArn } };
+    MaximumMessageSize: String(MAXIMUM_MESSAGE_SIZE_BYTES),
+    SqsManagedSseEnabled: 'true',
+  }));
 }
 
 /**

@@ -98,16 +98,27 @@ export async function createJobQueue(
 ): Promise<JobQueue> {
   const queue = manifest.queue;
   if (!queue) throw new MissingQueueError(manifest.name);
-  const name = resourceName(scope.environment, queue.name);
-  const dlqName = deadLetterQueueName(scope.environment, queue.name);
+  return createDeadLetteredQueue(sqs, queue.name, scope, (dlqArn) => jobQueueAttributes(manifest, dlqArn));
+}
+
+/**
+ * Creates the DLQ `sidestep-<env>-<queue>-dlq` (accepting only its source), then the queue
+ * `sidestep-<env>-<queue>` with `attributes(dlqArn)`: what a job queue and a pipe source queue share.
+ */
+export async function createDeadLetteredQueue(
+  sqs: SQSClient,
+  queueName: string,
+  scope: QueueScope,
+  attributes: (deadLetterQueueArn: string) => Record<string, string>,
+): Promise<JobQueue> {
+  const name = resourceName(scope.environment, queueName);
+  const dlqName = deadLetterQueueName(scope.environment, queueName);
   const arn = queueArn(scope, name);
   const dlqArn = queueArn(scope, dlqName);
   const dlq = await sqs.send(
     new CreateQueueCommand({ QueueName: dlqName, Attributes: deadLetterQueueAttributes(arn) }),
   );
-  const source = await sqs.send(
-    new CreateQueueCommand({ QueueName: name, Attributes: jobQueueAttributes(manifest, dlqArn) }),
-  );
+  const source = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes(dlqArn) }));
   if (!dlq.QueueUrl || !source.QueueUrl) throw new Error(`CreateQueue returned no QueueUrl for ${name}`);
   return { name, url: source.QueueUrl, arn, deadLetter: { name: dlqName, url: dlq.QueueUrl, arn: dlqArn } };
 }
