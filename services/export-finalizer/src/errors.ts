@@ -103,13 +103,7 @@ export class ExportStorageUnavailableError extends ExportFinalizerError {
   override readonly name: string = 'ExportStorageUnavailableError';
   readonly operation: string;
   constructor(operation: string, cause: unknown) {
-    const { name, message } = (cause ?? {}) as { name?: unknown; message?: unknown };
-    super(
-      `S3 ${operation} failed: ${typeof name === 'string' ? name : 'Error'}: ${
-        typeof message === 'string' ? message : String(cause)
-      }`,
-      { cause, permanent: false },
-    );
+    super(storageFailure(operation, cause), { cause, permanent: false });
     this.operation = operation;
   }
 }
@@ -119,13 +113,15 @@ export class ExportStorageError extends ExportFinalizerError {
   override readonly name: string = 'ExportStorageError';
   readonly operation: string;
   constructor(operation: string, cause: unknown) {
-    const { name, message } = (cause ?? {}) as { name?: unknown; message?: unknown };
-    super(
-      `S3 ${operation} failed: ${typeof name === 'string' ? name : 'Error'}: ${
-        typeof message === 'string' ? message : String(cause)
-      }`,
-      { cause, permanent: true },
-    );
+    super(storageFailure(operation, cause), { cause, permanent: true });
     this.operation = operation;
   }
+}
+
+/** The message both storage errors carry: the S3 operation and the SDK error's name and message. */
+function storageFailure(operation: string, cause: unknown): string {
+  const { name, message } = (cause ?? {}) as { name?: unknown; message?: unknown };
+  return `S3 ${operation} failed: ${typeof name === 'string' ? name : 'Error'}: ${
+    typeof message === 'string' ? message : String(cause)
+  }`;
 }
