@@ -7,7 +7,8 @@ import { METRICS_NAMESPACE, RUNTIME_ENVIRONMENT, resourceName } from '@sidestep/
 import { Construct } from 'constructs';
 import type { ExportsBucket } from './exports-bucket.ts';
 import { EXPORTS_PREFIX } from './exports-bucket.ts';
-import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
+import { type GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
+import { createLambdaExecutionRole } from './lambda-execution-role.ts';
 import type { ServiceFunction } from './service-function.ts';
 
 /** Props of {@link ExportDownload}. */
@@ -76,21 +77,10 @@ export class ExportDownload extends Construct {
       name: `/aws/lambda/${name}`,
       retentionInDays: props.logs?.retentionDays ?? 30,
     });
-    this.role = new GrantableRole(this, 'execution-role', {
+    this.role = createLambdaExecutionRole(this, {
       roleName: name,
-      assumedBy: 'lambda.amazonaws.com',
       description: `Execution role of ${name}: checks export download tokens and redirects to the object`,
-    });
-    this.role.addToPolicy({
-      sid: 'WriteOwnLogs',
-      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-      resources: [`${this.logGroup.arn}:log-stream:*`],
-    });
-    this.role.addToPolicy({
-      sid: 'WriteTraces',
-      actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
-      resources: ['*'],
-      unscopableReason: 'X-Ray defines no resource types for these actions',
+      logGroupArn: this.logGroup.arn,
     });
     // GetObject covers the HeadObject that checks the export still exists, and is what the presigned
     // URL is signed for: the URL carries this role's permission, for 5 minutes.

@@ -12,8 +12,14 @@ import {
 import { Lazy, type TerraformVariable } from 'cdktn';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
-import { GrantableRole, type PolicyGrantee, type PolicyStatement, statementId } from './grantable-role.ts';
+import {
+  type GrantableRole,
+  type PolicyGrantee,
+  type PolicyStatement,
+  statementId,
+} from './grantable-role.ts';
 import { ImageRepository } from './image-repository.ts';
+import { createLambdaExecutionRole } from './lambda-execution-role.ts';
 import { grantManifestPermissions } from './manifest-permissions.ts';
 
 /**
@@ -172,21 +178,10 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
       kmsKeyId: props.logs?.kmsKeyArn,
     });
 
-    this.role = new GrantableRole(this, 'execution-role', {
+    this.role = createLambdaExecutionRole(this, {
       roleName: name,
-      assumedBy: 'lambda.amazonaws.com',
       description: `Execution role of ${name}: ${manifest.description}`,
-    });
-    this.role.addToPolicy({
-      sid: 'WriteOwnLogs',
-      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-      resources: [`${this.logGroup.arn}:log-stream:*`],
-    });
-    this.role.addToPolicy({
-      sid: 'WriteTraces',
-      actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
-      resources: ['*'],
-      unscopableReason: 'X-Ray defines no resource types for these actions',
+      logGroupArn: this.logGroup.arn,
     });
     if (props.vpc) {
       if (props.vpc.subnetIds.length === 0 || props.vpc.securityGroupIds.length === 0) {
