@@ -1,7 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -15,14 +14,17 @@ import {
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Database, openDatabase } from '@sidestep/db';
+import { type CollectingReporter, createVirtualClock, type LocalCloud } from '@sidestep/local-cloud';
+import { FUNCTION_URLS, PIPES, SCHEDULE_SETUP, WORKFLOWS } from '../src/services.ts';
 import {
-  type CollectingReporter,
-  createCollectingReporter,
-  createVirtualClock,
-  type LocalCloud,
-  startLocalCloud,
-} from '@sidestep/local-cloud';
-import { FUNCTION_URLS, PIPES, SCHEDULE_SETUP, SERVICES, TASKS, WORKFLOWS } from '../src/services.ts';
+  decodedMails,
+  type PathCloud,
+  rootDir,
+  SERVICE_BUNDLES,
+  startPathCloud,
+  TASK_BUNDLES,
+  TEST_DATABASE,
+} from './start-path-cloud.ts';
 
 // The export issue's "done when", as a test: with the cloud `pnpm start` runs (the real
 // status-updater, batch-worker, export-finalizer, job-sweeper and mail-dispatcher bundles built by
@@ -30,7 +32,6 @@ import { FUNCTION_URLS, PIPES, SCHEDULE_SETUP, SERVICES, TASKS, WORKFLOWS } from
 // export-requests pipe; the schedules and their operator rules), driven only through the raw AWS
 // SDK and the operator command. The schedules run on a virtual clock that is never moved, so
 // nothing fires by itself during the test. With TEST_DATABASE_URL the services use that server.
-const rootDir = join(import.meta.dirname, '..', '..');
 const IMPORTS = 'sidestep-local-imports';
 const EXPORTS = 'sidestep-local-exports';
 const EXPORT_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-export';
@@ -52,6 +53,7 @@ const FORMULAS: readonly [string, string][] = [
   ['@cmd', "'@cmd"],
 ];
 
+let path: PathCloud;
 let stateDir: string;
 let cloud: LocalCloud;
 let collecting: CollectingReporter;
@@ -61,41 +63,27 @@ let sqs: SQSClient;
 let db: Database;
 
 beforeAll(async () => {
-  stateDir = mkdtempSync(join(tmpdir(), 'export-path-'));
-  collecting = createCollectingReporter();
-  const databaseUrl = process.env.TEST_DATABASE_URL;
-  cloud = await startLocalCloud({
-    rootDir,
-    stateDir,
-    port: 0,
-    smtpPort: 0,
-    ...(databaseUrl ? { databaseUrl } : {}),
-    reporter: (event) => {
-      collecting.reporter(event);
-      // EXPORT_PATH_TRACE=<file>: every cloud event as a JSON line while the test runs (jest prints
-      // nothing until a test ends, which does not help with a hang).
-      if (process.env.EXPORT_PATH_TRACE)
-        appendFileSync(process.env.EXPORT_PATH_TRACE, `${JSON.stringify(event)}\n`);
+  path = await startPathCloud(
+    'export-path',
+    {
+      ...TEST_DATABASE,
+      services: SERVICE_BUNDLES,
+      tasks: TASK_BUNDLES,
+      workflows: WORKFLOWS,
+      pipes: PIPES,
+      functionUrls: FUNCTION_URLS,
+      schedules: { ...SCHEDULE_SETUP, clock: createVirtualClock(new Date()) },
     },
-    services: SERVICES.map((entry) => ({
-      manifest: entry.manifest,
-      bundleDir: join(rootDir, entry.bundleDir),
-      ...(entry.environment ? { environment: entry.environment } : {}),
-    })),
-    tasks: TASKS.map((entry) => ({ manifest: entry.manifest, bundleDir: join(rootDir, entry.bundleDir) })),
-    workflows: WORKFLOWS,
-    pipes: PIPES,
-    functionUrls: FUNCTION_URLS,
-    schedules: { ...SCHEDULE_SETUP, clock: createVirtualClock(new Date()) },
-  });
-  const client = {
-    endpoint: cloud.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  };
-  s3 = new S3Client({ ...client, forcePathStyle: true });
-  sfn = new SFNClient(client);
-  sqs = new SQSClient(client);
+    // EXPORT_PATH_TRACE=<file>: every cloud event as a JSON line while the test runs (jest prints
+    // nothing until a test ends, which does not help with a hang).
+    process.env.EXPORT_PATH_TRACE
+      ? (event) => appendFileSync(process.env.EXPORT_PATH_TRACE as string, `${JSON.stringify(event)}\n`)
+      : undefined,
+  );
+  ({ cloud, collecting, stateDir } = path);
+  s3 = new S3Client({ ...path.client, forcePathStyle: true });
+  sfn = new SFNClient(path.client);
+  sqs = new SQSClient(path.client);
   db = await openDatabase({ url: cloud.databaseUrl });
 }, 90_000);
 
@@ -104,8 +92,7 @@ afterAll(async () => {
   sfn?.destroy();
   sqs?.destroy();
   await db?.close();
-  await cloud?.stop();
-  rmSync(stateDir, { recursive: true, force: true });
+  await path?.stop();
 });
 
 /** The users CSV: `ROWS` users of this run's domain, the first ones with formula-like names. */
@@ -164,16 +151,9 @@ async function finishedExecution(
   }
 }
 
-/** The .eml files to `to` with `subject`, quoted-printable soft breaks and escapes decoded. */
+/** The .eml files to `to` with `subject`, decoded. */
 function mails(to: string, subject: string): string[] {
-  return readdirSync(cloud.outboxDir)
-    .filter((file) => file.endsWith('.eml'))
-    .map((file) =>
-      readFileSync(join(cloud.outboxDir, file), 'utf8')
-        .replace(/=\r?\n/g, '')
-        .replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
-    )
-    .filter((mail) => mail.includes(`To: ${to}`) && mail.includes(`Subject: ${subject}`));
+  return decodedMails(cloud.outboxDir, to, subject);
 }
 
 async function objectBytes(key: string): Promise<Buffer> {

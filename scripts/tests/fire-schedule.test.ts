@@ -1,27 +1,22 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   type CollectingReporter,
-  createCollectingReporter,
   createVirtualClock,
   type LocalCloud,
   type ScheduleDefinition,
-  startLocalCloud,
 } from '@sidestep/local-cloud';
 import { nextFireTimes, operatorEventPattern, SCHEDULES } from '@sidestep/workflows';
 import { fireSchedule } from '../src/fire-schedule.ts';
+import { type PathCloud, rootDir, startPathCloud } from './start-path-cloud.ts';
 
 // The operator command against the local cloud: the operator event goes through PutEvents on the
 // endpoint and the schedule's operator rule, which sends the schedule's input to its target (here
 // the export-requests queue, whose pipe starts a fixture workflow that only records its input).
-const rootDir = join(import.meta.dirname, '..', '..');
 const nightly = SCHEDULES.find((schedule) => schedule.name === 'nightly-export') as ScheduleDefinition;
 
-let stateDir: string;
+let path: PathCloud;
 let cloud: LocalCloud;
 let collecting: CollectingReporter;
 let client: EventBridgeClient;
@@ -29,14 +24,7 @@ let client: EventBridgeClient;
 const clock = createVirtualClock(new Date('2026-11-24T10:07:00Z'));
 
 beforeAll(async () => {
-  stateDir = mkdtempSync(join(tmpdir(), 'fire-schedule-'));
-  collecting = createCollectingReporter();
-  cloud = await startLocalCloud({
-    rootDir,
-    stateDir,
-    port: 0,
-    smtpPort: 0,
-    reporter: collecting.reporter,
+  path = await startPathCloud('fire-schedule', {
     services: [],
     workflows: [
       {
@@ -52,17 +40,13 @@ beforeAll(async () => {
       clock,
     },
   });
-  client = new EventBridgeClient({
-    endpoint: cloud.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  ({ cloud, collecting } = path);
+  client = new EventBridgeClient(path.client);
 }, 30_000);
 
 afterAll(async () => {
   client?.destroy();
-  await cloud?.stop();
-  rmSync(stateDir, { recursive: true, force: true });
+  await path?.stop();
 });
 
 describe('fireSchedule', () => {

@@ -1,7 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
@@ -12,25 +9,27 @@ import {
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Database, openDatabase } from '@sidestep/db';
+import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
+import { LOCAL_NOTIFY_ADDRESS, WORKFLOWS } from '../src/services.ts';
 import {
-  type CollectingReporter,
-  createCollectingReporter,
-  type LocalCloud,
-  startLocalCloud,
-} from '@sidestep/local-cloud';
-import { LOCAL_NOTIFY_ADDRESS, SERVICES, TASKS, WORKFLOWS } from '../src/services.ts';
+  decodedMails,
+  type PathCloud,
+  SERVICE_BUNDLES,
+  startPathCloud,
+  TASK_BUNDLES,
+  TEST_DATABASE,
+} from './start-path-cloud.ts';
 
 // The import issue's "done when", as a test: the real status-updater, batch-worker and
 // mail-dispatcher bundles (built by turbo before this test) and the import workflow from
 // @sidestep/workflows in the local cloud, driven only through the raw AWS SDK.
 // With TEST_DATABASE_URL the services use that PostgreSQL server instead of embedded PGlite.
-const rootDir = join(import.meta.dirname, '..', '..');
 const BUCKET = 'sidestep-local-imports';
 const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
 // Keys, file names and external ids of this run: a real server keeps the ledger between runs.
 const run = randomBytes(4).toString('hex');
 
-let stateDir: string;
+let path: PathCloud;
 let cloud: LocalCloud;
 let collecting: CollectingReporter;
 let s3: S3Client;
@@ -38,32 +37,15 @@ let sfn: SFNClient;
 let db: Database;
 
 beforeAll(async () => {
-  stateDir = mkdtempSync(join(tmpdir(), 'import-path-'));
-  collecting = createCollectingReporter();
-  const databaseUrl = process.env.TEST_DATABASE_URL;
-  cloud = await startLocalCloud({
-    rootDir,
-    stateDir,
-    port: 0,
-    smtpPort: 0,
-    ...(databaseUrl ? { databaseUrl } : {}),
-    reporter: collecting.reporter,
-    // As `pnpm start` runs them, with the variables infra sets beyond the manifests.
-    services: SERVICES.map((entry) => ({
-      manifest: entry.manifest,
-      bundleDir: join(rootDir, entry.bundleDir),
-      ...(entry.environment ? { environment: entry.environment } : {}),
-    })),
-    tasks: TASKS.map((entry) => ({ manifest: entry.manifest, bundleDir: join(rootDir, entry.bundleDir) })),
+  path = await startPathCloud('import-path', {
+    ...TEST_DATABASE,
+    services: SERVICE_BUNDLES,
+    tasks: TASK_BUNDLES,
     workflows: WORKFLOWS,
   });
-  const client = {
-    endpoint: cloud.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  };
-  s3 = new S3Client({ ...client, forcePathStyle: true });
-  sfn = new SFNClient(client);
+  ({ cloud, collecting } = path);
+  s3 = new S3Client({ ...path.client, forcePathStyle: true });
+  sfn = new SFNClient(path.client);
   db = await openDatabase({ url: cloud.databaseUrl });
 }, 90_000);
 
@@ -71,8 +53,7 @@ afterAll(async () => {
   s3?.destroy();
   sfn?.destroy();
   await db?.close();
-  await cloud?.stop();
-  rmSync(stateDir, { recursive: true, force: true });
+  await path?.stop();
 });
 
 /** A users CSV: the required columns, a name and one extra column that lands in `attributes`. */
@@ -117,19 +98,9 @@ async function finishedExecutions(key: string, count = 1, timeoutMs = 60_000) {
   }
 }
 
-/**
- * The .eml files to the import address whose subject is `subject`, quoted-printable soft line
- * breaks and ASCII escapes decoded (the bodies here are ASCII).
- */
+/** The .eml files to the import address whose subject is `subject`, decoded. */
 function mails(subject: string): string[] {
-  return readdirSync(cloud.outboxDir)
-    .filter((file) => file.endsWith('.eml'))
-    .map((file) =>
-      readFileSync(join(cloud.outboxDir, file), 'utf8')
-        .replace(/=\r?\n/g, '')
-        .replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
-    )
-    .filter((mail) => mail.includes(`To: ${LOCAL_NOTIFY_ADDRESS}`) && mail.includes(`Subject: ${subject}`));
+  return decodedMails(cloud.outboxDir, LOCAL_NOTIFY_ADDRESS, subject);
 }
 
 async function job(key: string) {

@@ -1,5 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ReceiveMessageCommand,
@@ -8,49 +7,25 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import {
-  type CollectingReporter,
-  createCollectingReporter,
-  type LocalCloud,
-  startLocalCloud,
-} from '@sidestep/local-cloud';
-import { SERVICES } from '../src/services.ts';
+import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
+import { type PathCloud, SERVICE_BUNDLES, startPathCloud } from './start-path-cloud.ts';
 
 // The issue's "done when", as a test: the real mail-dispatcher bundle (built by turbo before this
 // test) in the local cloud, driven only through the raw AWS SDK with the documented JSON.
-const rootDir = join(import.meta.dirname, '..', '..');
-let stateDir: string;
+let path: PathCloud;
 let cloud: LocalCloud;
 let collecting: CollectingReporter;
 let sqs: SQSClient;
 
 beforeAll(async () => {
-  stateDir = mkdtempSync(join(tmpdir(), 'mail-path-'));
-  collecting = createCollectingReporter();
-  cloud = await startLocalCloud({
-    rootDir,
-    stateDir,
-    port: 0,
-    smtpPort: 0,
-    reporter: collecting.reporter,
-    // As `pnpm start` runs them, with the variables infra sets beyond the manifests.
-    services: SERVICES.map((entry) => ({
-      manifest: entry.manifest,
-      bundleDir: join(rootDir, entry.bundleDir),
-      ...(entry.environment ? { environment: entry.environment } : {}),
-    })),
-  });
-  sqs = new SQSClient({
-    endpoint: cloud.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  path = await startPathCloud('mail-path', { services: SERVICE_BUNDLES });
+  ({ cloud, collecting } = path);
+  sqs = new SQSClient(path.client);
 }, 60_000);
 
 afterAll(async () => {
   sqs?.destroy();
-  await cloud?.stop();
-  rmSync(stateDir, { recursive: true, force: true });
+  await path?.stop();
 });
 
 function mailJob(id: string, to: string, overrides: Record<string, unknown> = {}) {

@@ -1,0 +1,111 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type CollectingReporter,
+  createCollectingReporter,
+  type LocalCloud,
+  type LocalCloudOptions,
+  type LocalCloudReporter,
+  startLocalCloud,
+} from '@sidestep/local-cloud';
+import { SERVICES, TASKS } from '../src/services.ts';
+
+/** The repository root, where the bundles built by turbo before these tests live. */
+export const rootDir = join(import.meta.dirname, '..', '..');
+
+/** Every service as `pnpm start` runs it, with the variables infra sets beyond the manifests. */
+export const SERVICE_BUNDLES: LocalCloudOptions['services'] = SERVICES.map((entry) => ({
+  manifest: entry.manifest,
+  bundleDir: join(rootDir, entry.bundleDir),
+  ...(entry.environment ? { environment: entry.environment } : {}),
+}));
+
+/** Every Fargate task as `pnpm start` runs it. */
+export const TASK_BUNDLES: NonNullable<LocalCloudOptions['tasks']> = TASKS.map((entry) => ({
+  manifest: entry.manifest,
+  bundleDir: join(rootDir, entry.bundleDir),
+}));
+
+/** A local cloud for one test file, with what its tests drive it with. */
+export interface PathCloud {
+  readonly cloud: LocalCloud;
+  /** Every event of the cloud, to wait for. */
+  readonly collecting: CollectingReporter;
+  /** The cloud's own temporary state directory (outbox, embedded database), removed by `stop`. */
+  readonly stateDir: string;
+  /** AWS SDK client settings for the cloud's endpoint. */
+  readonly client: {
+    readonly endpoint: string;
+    readonly region: string;
+    readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  };
+  /** Stops the cloud and removes its state directory. */
+  stop(): Promise<void>;
+}
+
+/** With TEST_DATABASE_URL, the option that has the services use that server instead of embedded PGlite. */
+export const TEST_DATABASE: { readonly databaseUrl?: string } = process.env.TEST_DATABASE_URL
+  ? { databaseUrl: process.env.TEST_DATABASE_URL }
+  : {};
+
+/**
+ * Starts a local cloud on free ports in a fresh temporary state directory named after `name`,
+ * reporting to a collecting reporter (and to `trace`, when given).
+ */
+export async function startPathCloud(
+  name: string,
+  options: Omit<LocalCloudOptions, 'rootDir' | 'stateDir' | 'port' | 'smtpPort' | 'reporter'>,
+  trace?: LocalCloudReporter,
+): Promise<PathCloud> {
+  const stateDir = mkdtempSync(join(tmpdir(), `${name}-`));
+  const collecting = createCollectingReporter();
+  let cloud: LocalCloud;
+  try {
+    cloud = await startLocalCloud({
+      rootDir,
+      stateDir,
+      port: 0,
+      smtpPort: 0,
+      reporter: trace
+        ? (event) => {
+            collecting.reporter(event);
+            trace(event);
+          }
+        : collecting.reporter,
+      ...options,
+    });
+  } catch (error) {
+    rmSync(stateDir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    cloud,
+    collecting,
+    stateDir,
+    client: {
+      endpoint: cloud.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    },
+    async stop() {
+      await cloud.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The .eml files in `outboxDir` to `to` whose subject is `subject`, quoted-printable soft line
+ * breaks and ASCII escapes decoded (the bodies here are ASCII).
+ */
+export function decodedMails(outboxDir: string, to: string, subject: string): string[] {
+  return readdirSync(outboxDir)
+    .filter((file) => file.endsWith('.eml'))
+    .map((file) =>
+      readFileSync(join(outboxDir, file), 'utf8')
+        .replace(/=\r?\n/g, '')
+        .replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
+    )
+    .filter((mail) => mail.includes(`To: ${to}`) && mail.includes(`Subject: ${subject}`));
+}
