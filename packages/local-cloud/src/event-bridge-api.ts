@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { JsonApiHandler } from './aws-endpoint.ts';
+import { AwsValidationError, type JsonApiHandler, UnknownOperationError } from './aws-endpoint.ts';
 import type { EventBridgeEvent, EventRouter } from './event-router.ts';
 
 /** The `X-Amz-Target` prefix of the EventBridge JSON API (`AWSEvents.PutEvents`). */
@@ -7,27 +7,6 @@ export const EVENT_BRIDGE_TARGET_PREFIX = 'AWSEvents';
 
 /** PutEvents takes at most 10 entries per call. */
 const MAX_ENTRIES = 10;
-
-/** A PutEvents request the API refuses as a whole (no entries, too many). */
-export class EventBridgeValidationError extends Error {
-  // The AWS error code, which the SDK maps to its ValidationException class.
-  override readonly name = 'ValidationException';
-  readonly field: string;
-  constructor(field: string, message: string) {
-    super(`1 validation error detected: Value at '${field}' failed to satisfy constraint: ${message}`);
-    this.field = field;
-  }
-}
-
-/** An operation the local EventBridge API does not serve. */
-export class UnknownEventBridgeOperationError extends Error {
-  override readonly name = 'UnknownOperationException';
-  readonly operation: string;
-  constructor(operation: string) {
-    super(`The local EventBridge API does not serve ${operation}`);
-    this.operation = operation;
-  }
-}
 
 /** Options of {@link eventBridgeApi}. */
 export interface EventBridgeApiOptions {
@@ -51,16 +30,13 @@ type ResultEntry = { EventId: string } | { ErrorCode: string; ErrorMessage: stri
 export function eventBridgeApi(options: EventBridgeApiOptions): JsonApiHandler {
   const { router, region, accountId } = options;
   return async (operation, input) => {
-    if (operation !== 'PutEvents') throw new UnknownEventBridgeOperationError(operation);
+    if (operation !== 'PutEvents') throw new UnknownOperationError('EventBridge', operation);
     const entries = input.Entries;
     if (!Array.isArray(entries) || entries.length === 0) {
-      throw new EventBridgeValidationError('entries', 'Member must have length greater than or equal to 1');
+      throw new AwsValidationError('entries', 'Member must have length greater than or equal to 1');
     }
     if (entries.length > MAX_ENTRIES) {
-      throw new EventBridgeValidationError(
-        'entries',
-        `Member must have length less than or equal to ${MAX_ENTRIES}`,
-      );
+      throw new AwsValidationError('entries', `Member must have length less than or equal to ${MAX_ENTRIES}`);
     }
     const results: ResultEntry[] = [];
     const accepted: { event: EventBridgeEvent; bus: string }[] = [];

@@ -9,12 +9,14 @@
 export {
   type AwsEndpoint,
   type AwsEndpointOptions,
+  AwsValidationError,
   type JsonApiHandler,
   JsonBodyError,
   LOCAL_ACCOUNT_ID,
   LOCAL_REGION,
   type QueuedMessage,
   startAwsEndpoint,
+  UnknownOperationError,
 } from './aws-endpoint.ts';
 export { type BatchVerdict, judgeBatchResponse } from './batch-response.ts';
 export {
@@ -33,9 +35,7 @@ export {
 export {
   EVENT_BRIDGE_TARGET_PREFIX,
   type EventBridgeApiOptions,
-  EventBridgeValidationError,
   eventBridgeApi,
-  UnknownEventBridgeOperationError,
 } from './event-bridge-api.ts';
 export {
   compileEventPattern,
@@ -179,9 +179,7 @@ export {
 } from './step-functions.ts';
 export {
   STEP_FUNCTIONS_TARGET_PREFIX,
-  StepFunctionsValidationError,
   stepFunctionsApi,
-  UnknownOperationError,
 } from './step-functions-api.ts';
 export {
   ECS_RUN_TASK_SYNC,

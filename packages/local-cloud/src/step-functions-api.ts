@@ -1,29 +1,8 @@
-import type { JsonApiHandler } from './aws-endpoint.ts';
+import { AwsValidationError, type JsonApiHandler, UnknownOperationError } from './aws-endpoint.ts';
 import type { ExecutionRecord, ExecutionStatus, LocalStepFunctions } from './step-functions.ts';
 
 /** The `X-Amz-Target` prefix of the Step Functions JSON API (`AWSStepFunctions.StartExecution`). */
 export const STEP_FUNCTIONS_TARGET_PREFIX = 'AWSStepFunctions';
-
-/** A request the API refuses before looking anything up (missing or malformed parameter). */
-export class StepFunctionsValidationError extends Error {
-  // The AWS error code, which the SDK maps to its ValidationException class.
-  override readonly name = 'ValidationException';
-  readonly field: string;
-  constructor(field: string, message: string) {
-    super(`1 validation error detected: Value at '${field}' failed to satisfy constraint: ${message}`);
-    this.field = field;
-  }
-}
-
-/** An operation the local API does not serve. */
-export class UnknownOperationError extends Error {
-  override readonly name = 'UnknownOperationException';
-  readonly operation: string;
-  constructor(operation: string) {
-    super(`The local Step Functions API does not serve ${operation}`);
-    this.operation = operation;
-  }
-}
 
 const EXECUTION_STATUSES: readonly ExecutionStatus[] = [
   'RUNNING',
@@ -62,7 +41,7 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): JsonApiHandler {
         const stateMachineArn = requireString(input, 'stateMachineArn');
         const statusFilter = optionalString(input, 'statusFilter');
         if (statusFilter !== undefined && !EXECUTION_STATUSES.includes(statusFilter as ExecutionStatus)) {
-          throw new StepFunctionsValidationError(
+          throw new AwsValidationError(
             'statusFilter',
             `Member must satisfy enum value set: ${EXECUTION_STATUSES}`,
           );
@@ -129,7 +108,7 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): JsonApiHandler {
         };
       }
       default:
-        throw new UnknownOperationError(operation);
+        throw new UnknownOperationError('Step Functions', operation);
     }
   };
 }
@@ -163,7 +142,7 @@ function paginate<T>(
   if (typeof input.nextToken === 'string') {
     offset = Number(Buffer.from(input.nextToken, 'base64url').toString('utf8'));
     if (!Number.isInteger(offset) || offset < 0) {
-      throw new StepFunctionsValidationError('nextToken', 'Member must be a token returned by this API');
+      throw new AwsValidationError('nextToken', 'Member must be a token returned by this API');
     }
   }
   const end = offset + size;
@@ -176,7 +155,7 @@ function paginate<T>(
 function requireString(input: Record<string, unknown>, field: string): string {
   const value = input[field];
   if (typeof value !== 'string' || value === '') {
-    throw new StepFunctionsValidationError(field, 'Member must not be null');
+    throw new AwsValidationError(field, 'Member must not be null');
   }
   return value;
 }
@@ -184,7 +163,7 @@ function requireString(input: Record<string, unknown>, field: string): string {
 function optionalString(input: Record<string, unknown>, field: string): string | undefined {
   const value = input[field];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new StepFunctionsValidationError(field, 'Member must be a string');
+  if (typeof value !== 'string') throw new AwsValidationError(field, 'Member must be a string');
   return value;
 }
 
