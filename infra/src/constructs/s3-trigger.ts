@@ -9,7 +9,7 @@ import { resourceName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
-import { MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
+import { DEAD_LETTER_RETENTION_SECONDS, MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
 import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
 import { createPrivateBucket } from './private-bucket.ts';
 import type { PermissionTarget } from './service-function.ts';
@@ -177,7 +177,7 @@ export class S3Trigger extends Construct {
 
     this.deadLetterQueue = new SqsQueue(this, 'dead-letter-queue', {
       name: `${ruleName}-dlq`,
-      messageRetentionSeconds: 14 * 24 * 60 * 60,
+      messageRetentionSeconds: DEAD_LETTER_RETENTION_SECONDS,
       maxMessageSize: MAX_MESSAGE_SIZE_BYTES,
       sqsManagedSseEnabled: true,
     });

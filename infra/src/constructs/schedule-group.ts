@@ -5,7 +5,7 @@ import { SqsQueuePolicy } from '@cdktn/provider-aws/lib/sqs-queue-policy/index.j
 import { Lazy } from 'cdktn';
 import { Construct } from 'constructs';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
-import { MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
+import { DEAD_LETTER_RETENTION_SECONDS, MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
 import { type PolicyGrantee, statementId } from './grantable-role.ts';
 
 /** Props of {@link ScheduleGroup}. */
@@ -47,7 +47,7 @@ export class ScheduleGroup extends Construct {
     const deadLetterName = `${this.groupName}-schedules-dlq`;
     this.deadLetterQueue = new SqsQueue(this, 'dead-letter-queue', {
       name: deadLetterName,
-      messageRetentionSeconds: 14 * 24 * 60 * 60,
+      messageRetentionSeconds: DEAD_LETTER_RETENTION_SECONDS,
       maxMessageSize: MAX_MESSAGE_SIZE_BYTES,
       sqsManagedSseEnabled: true,
     });
