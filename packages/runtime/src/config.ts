@@ -38,6 +38,36 @@ export function readConfig<S extends z.core.$ZodObject>(
   );
 }
 
+/**
+ * The variables {@link resolveDatabaseUrl} reads, as zod fields to spread into a service's
+ * environment schema, so that a function deployed without a way to reach its database fails at cold
+ * start naming the variable. `DATABASE_URL` (local cloud, CI) wins over `DATABASE_SECRET_ARN` (AWS).
+ */
+export const DATABASE_ENVIRONMENT = {
+  /** A postgres:// URL (local cloud, CI). Wins over DATABASE_SECRET_ARN when both are set. */
+  DATABASE_URL: z.optional(z.string().check(z.regex(/^postgres(ql)?:\/\//))),
+  /** The Secrets Manager secret holding the URL or the RDS JSON (on AWS; set by infra). */
+  DATABASE_SECRET_ARN: z.optional(z.string().check(z.minLength(1))),
+};
+
+/**
+ * Where {@link resolveDatabaseUrl} will take the URL from, given an environment read with
+ * {@link DATABASE_ENVIRONMENT}: `'url'` for `DATABASE_URL`, `'secret'` for `DATABASE_SECRET_ARN`.
+ *
+ * @throws {ConfigError} naming `DATABASE_URL` when neither is set.
+ */
+export function databaseSource(config: {
+  readonly DATABASE_URL?: string | undefined;
+  readonly DATABASE_SECRET_ARN?: string | undefined;
+}): 'url' | 'secret' {
+  if (config.DATABASE_URL) return 'url';
+  if (config.DATABASE_SECRET_ARN) return 'secret';
+  throw new ConfigError(
+    'DATABASE_URL',
+    'invalid configuration: DATABASE_URL is missing (or set DATABASE_SECRET_ARN to the secret holding it)',
+  );
+}
+
 /** Options of {@link resolveDatabaseUrl}. */
 export interface ResolveDatabaseUrlOptions {
   /**

@@ -4,6 +4,8 @@
  * environment.
  */
 export {
+  DATABASE_ENVIRONMENT,
+  databaseSource,
   type Environment,
   type ResolveDatabaseUrlOptions,
   readConfig,

@@ -4,7 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { z } from 'zod';
 import { z as mini } from 'zod/mini';
-import { ConfigError, readConfig, resolveDatabaseUrl } from '../src/index.ts';
+import {
+  ConfigError,
+  DATABASE_ENVIRONMENT,
+  databaseSource,
+  readConfig,
+  resolveDatabaseUrl,
+} from '../src/index.ts';
 
 describe('readConfig', () => {
   const Config = z.object({
@@ -202,5 +208,25 @@ describe('resolveDatabaseUrl', () => {
       field: 'DATABASE_SECRET_ARN',
       permanent: false,
     });
+  });
+});
+
+describe('DATABASE_ENVIRONMENT and databaseSource', () => {
+  const Environment = mini.object({ ...DATABASE_ENVIRONMENT });
+
+  it('takes DATABASE_URL, else DATABASE_SECRET_ARN', () => {
+    const url = 'postgres://u:p@127.0.0.1:5432/db';
+    const secret = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:db-AbCdEf';
+    expect(databaseSource(readConfig(Environment, { DATABASE_URL: url }))).toBe('url');
+    expect(databaseSource(readConfig(Environment, { DATABASE_SECRET_ARN: secret }))).toBe('secret');
+    expect(databaseSource(readConfig(Environment, { DATABASE_URL: url, DATABASE_SECRET_ARN: secret }))).toBe(
+      'url',
+    );
+  });
+
+  it('names DATABASE_URL when neither is set or the URL is not postgres', () => {
+    const named = expect.objectContaining({ name: 'ConfigError', field: 'DATABASE_URL' });
+    expect(() => databaseSource(readConfig(Environment, {}))).toThrow(named);
+    expect(() => readConfig(Environment, { DATABASE_URL: 'mysql://x' })).toThrow(named);
   });
 });

@@ -1,11 +1,8 @@
-import { ConfigError, readConfig } from '@sidestep/runtime';
+import { DATABASE_ENVIRONMENT, databaseSource, readConfig } from '@sidestep/runtime';
 import * as z from 'zod/mini';
 
 const JobSweeperEnvironment = z.object({
-  /** A postgres:// URL (local cloud, CI). Wins over DATABASE_SECRET_ARN when both are set. */
-  DATABASE_URL: z.optional(z.string().check(z.regex(/^postgres(ql)?:\/\//))),
-  /** The Secrets Manager secret holding the URL or the RDS JSON (on AWS; set by infra). */
-  DATABASE_SECRET_ARN: z.optional(z.string().check(z.minLength(1))),
+  ...DATABASE_ENVIRONMENT,
   /**
    * The mail job queue (the `mail-queue` permission sets it). Checked as an http(s) URL by pattern,
    * not `z.url()`: local emulators answer with hosts like `sqs.us-east-1.127.0.0.1`, which zod's
@@ -33,11 +30,9 @@ export function loadConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): JobSweeperConfig {
   const config = readConfig(JobSweeperEnvironment, env);
-  const mail = { mailQueueUrl: config.MAIL_QUEUE_URL, notifyAddress: config.NOTIFY_ADDRESS };
-  if (config.DATABASE_URL) return { database: 'url', ...mail };
-  if (config.DATABASE_SECRET_ARN) return { database: 'secret', ...mail };
-  throw new ConfigError(
-    'DATABASE_URL',
-    'invalid configuration: DATABASE_URL is missing (or set DATABASE_SECRET_ARN to the secret holding it)',
-  );
+  return {
+    database: databaseSource(config),
+    mailQueueUrl: config.MAIL_QUEUE_URL,
+    notifyAddress: config.NOTIFY_ADDRESS,
+  };
 }

@@ -1,12 +1,7 @@
-import { ConfigError, readConfig } from '@sidestep/runtime';
+import { DATABASE_ENVIRONMENT, databaseSource, readConfig } from '@sidestep/runtime';
 import * as z from 'zod/mini';
 
-const StatusUpdaterEnvironment = z.object({
-  /** A postgres:// URL (local cloud, CI). Wins over DATABASE_SECRET_ARN when both are set. */
-  DATABASE_URL: z.optional(z.string().check(z.regex(/^postgres(ql)?:\/\//))),
-  /** The Secrets Manager secret holding the URL or the RDS JSON (on AWS; set by infra). */
-  DATABASE_SECRET_ARN: z.optional(z.string().check(z.minLength(1))),
-});
+const StatusUpdaterEnvironment = z.object(DATABASE_ENVIRONMENT);
 
 /** The status-updater's configuration. */
 export interface StatusUpdaterConfig {
@@ -21,11 +16,5 @@ export interface StatusUpdaterConfig {
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): StatusUpdaterConfig {
-  const config = readConfig(StatusUpdaterEnvironment, env);
-  if (config.DATABASE_URL) return { database: 'url' };
-  if (config.DATABASE_SECRET_ARN) return { database: 'secret' };
-  throw new ConfigError(
-    'DATABASE_URL',
-    'invalid configuration: DATABASE_URL is missing (or set DATABASE_SECRET_ARN to the secret holding it)',
-  );
+  return { database: databaseSource(readConfig(StatusUpdaterEnvironment, env)) };
 }
