@@ -262,17 +262,19 @@ export class SidestepStack extends TerraformStack {
     }
     this.tasks = tasks;
 
-    const missing = (what: string): never => {
+    const missing = (workflow: 'import' | 'export', what: string): never => {
       throw new InfraConfigError(
-        `import-workflow.callees.${what}`,
-        `the import workflow needs ${what} in the stack`,
+        `${workflow}-workflow.callees.${what}`,
+        `the ${workflow} workflow needs ${what} in the stack`,
       );
     };
     const statusUpdater =
-      functions.get(IMPORT_CALLEES.statusUpdater) ?? missing(IMPORT_CALLEES.statusUpdater);
-    const batchWorker = tasks.get(IMPORT_CALLEES.batchWorker) ?? missing(IMPORT_CALLEES.batchWorker);
+      functions.get(IMPORT_CALLEES.statusUpdater) ?? missing('import', IMPORT_CALLEES.statusUpdater);
+    const batchWorker =
+      tasks.get(IMPORT_CALLEES.batchWorker) ?? missing('import', IMPORT_CALLEES.batchWorker);
     mailQueue =
-      (mailService && queues.get(mailService.name)) ?? missing(`a ${IMPORT_CALLEES.mailJobType} queue`);
+      (mailService && queues.get(mailService.name)) ??
+      missing('import', `a ${IMPORT_CALLEES.mailJobType} queue`);
     const batchWorkerProps = {
       clusterArn: batchWorker.clusterArn,
       taskDefinitionArn: batchWorker.taskDefinitionArn,
@@ -303,13 +305,7 @@ export class SidestepStack extends TerraformStack {
     // The export path: export-requests queue -> pipe -> export workflow (status-updater, batch-worker
     // in export mode, export-finalizer, mails to the requester).
     const exportFinalizer =
-      functions.get(EXPORT_CALLEES.exportFinalizer) ??
-      (() => {
-        throw new InfraConfigError(
-          `export-workflow.callees.${EXPORT_CALLEES.exportFinalizer}`,
-          `the export workflow needs ${EXPORT_CALLEES.exportFinalizer} in the stack`,
-        );
-      })();
+      functions.get(EXPORT_CALLEES.exportFinalizer) ?? missing('export', EXPORT_CALLEES.exportFinalizer);
     this.exportDownload = new ExportDownload(this, 'export-download', {
       environment: config.name,
       finalizer: exportFinalizer,
