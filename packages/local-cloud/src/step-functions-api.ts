@@ -49,14 +49,7 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): JsonApiHandler {
         const executions = sfn.listExecutions(stateMachineArn, statusFilter as ExecutionStatus | undefined);
         const page = paginate(executions, input, 100);
         return {
-          executions: page.items.map((execution) => ({
-            executionArn: execution.executionArn,
-            stateMachineArn: execution.stateMachineArn,
-            name: execution.name,
-            status: execution.status,
-            startDate: epochSeconds(execution.startDate),
-            ...(execution.stopDate ? { stopDate: epochSeconds(execution.stopDate) } : {}),
-          })),
+          executions: page.items.map(executionSummary),
           ...(page.nextToken ? { nextToken: page.nextToken } : {}),
         };
       }
@@ -113,7 +106,8 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): JsonApiHandler {
   };
 }
 
-function describeExecution(execution: ExecutionRecord): Record<string, unknown> {
+/** An execution as ListExecutions lists it; DescribeExecution adds to the same fields. */
+function executionSummary(execution: ExecutionRecord): Record<string, unknown> {
   return {
     executionArn: execution.executionArn,
     stateMachineArn: execution.stateMachineArn,
@@ -121,6 +115,12 @@ function describeExecution(execution: ExecutionRecord): Record<string, unknown> 
     status: execution.status,
     startDate: epochSeconds(execution.startDate),
     ...(execution.stopDate ? { stopDate: epochSeconds(execution.stopDate) } : {}),
+  };
+}
+
+function describeExecution(execution: ExecutionRecord): Record<string, unknown> {
+  return {
+    ...executionSummary(execution),
     input: execution.input,
     inputDetails: { included: true },
     ...(execution.output !== undefined
