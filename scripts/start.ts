@@ -8,6 +8,8 @@ import { buildServices } from './src/build-services.ts';
 import {
   COMMAND_EXAMPLES,
   FUNCTION_URLS,
+  LOCAL_SERVICES,
+  LOCAL_TASKS,
   PIPES,
   SCHEDULE_SETUP,
   SERVICES,
@@ -59,12 +61,8 @@ let cloud: LocalCloud;
 try {
   cloud = await startLocalCloud({
     rootDir,
-    services: SERVICES.map((entry) => ({
-      manifest: entry.manifest,
-      bundleDir: entry.bundleDir,
-      ...(entry.environment ? { environment: entry.environment } : {}),
-    })),
-    tasks: TASKS.map((entry) => ({ manifest: entry.manifest, bundleDir: entry.bundleDir })),
+    services: LOCAL_SERVICES,
+    tasks: LOCAL_TASKS,
     workflows: WORKFLOWS,
     pipes: PIPES,
     schedules: SCHEDULE_SETUP,

@@ -6,14 +6,18 @@ import type {
   LocalFunctionUrl,
   LocalPipe,
   LocalSchedules,
+  LocalService,
   LocalServiceUrls,
+  LocalTask,
   LocalWorkflow,
+  LocalWorkflowResources,
 } from '@sidestep/local-cloud';
 import { exportsBucketName } from '@sidestep/local-cloud';
 import { service as mailDispatcher } from '@sidestep/mail-dispatcher/service';
 import type { ServiceManifest, TaskManifest } from '@sidestep/manifest';
 import { service as statusUpdater } from '@sidestep/status-updater/service';
 import {
+  type BatchWorkerProps,
   exportWorkflow,
   importTrigger,
   importWorkflow,
@@ -91,16 +95,24 @@ export const SERVICES: readonly ServiceEntry[] = [
 
 const finalizerEntry = SERVICES.find((entry) => entry.manifest.name === exportFinalizer.name) as ServiceEntry;
 
+/** A service as the local cloud runs it: its manifest, its bundle and the variables infra sets. */
+function localService(entry: ServiceEntry): LocalService {
+  return {
+    manifest: entry.manifest,
+    bundleDir: entry.bundleDir,
+    ...(entry.environment ? { environment: entry.environment } : {}),
+  };
+}
+
+/** Every service as `pnpm start` runs it, with the variables infra sets beyond the manifests. */
+export const LOCAL_SERVICES: readonly LocalService[] = SERVICES.map(localService);
+
 /** Function URLs: the export download endpoint, the finalizer's image with another CMD. */
 export const FUNCTION_URLS: readonly LocalFunctionUrl[] = [
   {
     name: EXPORT_DOWNLOAD_FUNCTION,
     handler: 'index.downloadHandler',
-    service: {
-      manifest: finalizerEntry.manifest,
-      bundleDir: finalizerEntry.bundleDir,
-      ...(finalizerEntry.environment ? { environment: finalizerEntry.environment } : {}),
-    },
+    service: localService(finalizerEntry),
   },
 ];
 
@@ -129,6 +141,12 @@ export const TASKS: readonly TaskEntry[] = [
   },
 ];
 
+/** Every Fargate task as `pnpm start` runs it. */
+export const LOCAL_TASKS: readonly LocalTask[] = TASKS.map((entry) => ({
+  manifest: entry.manifest,
+  bundleDir: entry.bundleDir,
+}));
+
 const importUploads = importTrigger('local');
 
 /** How a person starts each workflow from another terminal (printed by `pnpm start`). */
@@ -142,6 +160,18 @@ export const COMMAND_EXAMPLES: readonly string[] = [
   ...SCHEDULES.map((schedule) => `pnpm fire-schedule ${schedule.name}   # ${schedule.description}`),
 ];
 
+/** The batch-worker task as both workflows run it, in the local cloud's cluster and network. */
+function batchWorkerTask(resources: LocalWorkflowResources): BatchWorkerProps {
+  return {
+    clusterArn: resources.clusterArn,
+    taskDefinitionArn: resources.taskDefinitionArn(batchWorker.name),
+    containerName: batchWorker.containerName,
+    subnetIds: resources.subnetIds,
+    securityGroupIds: resources.securityGroupIds,
+    timeoutSeconds: batchWorker.timeoutSeconds,
+  };
+}
+
 /**
  * Every workflow, built by the same functions infra deploys them with; only the ARNs and URLs are
  * the local cloud's instead of Terraform's.
@@ -152,14 +182,7 @@ export const WORKFLOWS: readonly LocalWorkflow[] = [
     definition: (resources) =>
       importWorkflow({
         statusUpdaterFunctionArn: resources.functionArn(statusUpdater.name),
-        batchWorker: {
-          clusterArn: resources.clusterArn,
-          taskDefinitionArn: resources.taskDefinitionArn(batchWorker.name),
-          containerName: batchWorker.containerName,
-          subnetIds: resources.subnetIds,
-          securityGroupIds: resources.securityGroupIds,
-          timeoutSeconds: batchWorker.timeoutSeconds,
-        },
+        batchWorker: batchWorkerTask(resources),
         mailQueueUrl: resources.queueUrl('mail'),
         notifyAddress: LOCAL_NOTIFY_ADDRESS,
       }),
@@ -170,14 +193,7 @@ export const WORKFLOWS: readonly LocalWorkflow[] = [
     definition: (resources) =>
       exportWorkflow({
         statusUpdaterFunctionArn: resources.functionArn(statusUpdater.name),
-        batchWorker: {
-          clusterArn: resources.clusterArn,
-          taskDefinitionArn: resources.taskDefinitionArn(batchWorker.name),
-          containerName: batchWorker.containerName,
-          subnetIds: resources.subnetIds,
-          securityGroupIds: resources.securityGroupIds,
-          timeoutSeconds: batchWorker.timeoutSeconds,
-        },
+        batchWorker: batchWorkerTask(resources),
         exportFinalizerFunctionArn: resources.functionArn(exportFinalizer.name),
         exportsBucket: exportsBucketName(resources.environment),
         mailQueueUrl: resources.queueUrl('mail'),

@@ -15,16 +15,15 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Database, openDatabase } from '@sidestep/db';
 import { type CollectingReporter, createVirtualClock, type LocalCloud } from '@sidestep/local-cloud';
-import { FUNCTION_URLS, PIPES, SCHEDULE_SETUP, WORKFLOWS } from '../src/services.ts';
 import {
-  decodedMails,
-  type PathCloud,
-  rootDir,
-  SERVICE_BUNDLES,
-  startPathCloud,
-  TASK_BUNDLES,
-  TEST_DATABASE,
-} from './start-path-cloud.ts';
+  FUNCTION_URLS,
+  LOCAL_SERVICES,
+  LOCAL_TASKS,
+  PIPES,
+  SCHEDULE_SETUP,
+  WORKFLOWS,
+} from '../src/services.ts';
+import { decodedMails, type PathCloud, rootDir, startPathCloud, TEST_DATABASE } from './start-path-cloud.ts';
 
 // The export issue's "done when", as a test: with the cloud `pnpm start` runs (the real
 // status-updater, batch-worker, export-finalizer, job-sweeper and mail-dispatcher bundles built by
@@ -67,8 +66,8 @@ beforeAll(async () => {
     'export-path',
     {
       ...TEST_DATABASE,
-      services: SERVICE_BUNDLES,
-      tasks: TASK_BUNDLES,
+      services: LOCAL_SERVICES,
+      tasks: LOCAL_TASKS,
       workflows: WORKFLOWS,
       pipes: PIPES,
       functionUrls: FUNCTION_URLS,

@@ -10,15 +10,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Database, openDatabase } from '@sidestep/db';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
-import { LOCAL_NOTIFY_ADDRESS, WORKFLOWS } from '../src/services.ts';
-import {
-  decodedMails,
-  type PathCloud,
-  SERVICE_BUNDLES,
-  startPathCloud,
-  TASK_BUNDLES,
-  TEST_DATABASE,
-} from './start-path-cloud.ts';
+import { LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
+import { decodedMails, type PathCloud, startPathCloud, TEST_DATABASE } from './start-path-cloud.ts';
 
 // The import issue's "done when", as a test: the real status-updater, batch-worker and
 // mail-dispatcher bundles (built by turbo before this test) and the import workflow from
@@ -39,8 +32,8 @@ let db: Database;
 beforeAll(async () => {
   path = await startPathCloud('import-path', {
     ...TEST_DATABASE,
-    services: SERVICE_BUNDLES,
-    tasks: TASK_BUNDLES,
+    services: LOCAL_SERVICES,
+    tasks: LOCAL_TASKS,
     workflows: WORKFLOWS,
   });
   ({ cloud, collecting } = path);

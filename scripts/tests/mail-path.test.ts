@@ -8,7 +8,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
-import { type PathCloud, SERVICE_BUNDLES, startPathCloud } from './start-path-cloud.ts';
+import { LOCAL_SERVICES } from '../src/services.ts';
+import { type PathCloud, startPathCloud } from './start-path-cloud.ts';
 
 // The "done when", as a test: the real mail-dispatcher bundle (built by turbo before this
 // test) in the local cloud, driven only through the raw AWS SDK with the documented JSON.
@@ -18,7 +19,7 @@ let collecting: CollectingReporter;
 let sqs: SQSClient;
 
 beforeAll(async () => {
-  path = await startPathCloud('mail-path', { services: SERVICE_BUNDLES });
+  path = await startPathCloud('mail-path', { services: LOCAL_SERVICES });
   ({ cloud, collecting } = path);
   sqs = new SQSClient(path.client);
 }, 60_000);

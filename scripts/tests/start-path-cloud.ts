@@ -9,23 +9,9 @@ import {
   type LocalCloudReporter,
   startLocalCloud,
 } from '@sidestep/local-cloud';
-import { SERVICES, TASKS } from '../src/services.ts';
 
 /** The repository root, where the bundles built by turbo before these tests live. */
 export const rootDir = join(import.meta.dirname, '..', '..');
-
-/** Every service as `pnpm start` runs it, with the variables infra sets beyond the manifests. */
-export const SERVICE_BUNDLES: LocalCloudOptions['services'] = SERVICES.map((entry) => ({
-  manifest: entry.manifest,
-  bundleDir: join(rootDir, entry.bundleDir),
-  ...(entry.environment ? { environment: entry.environment } : {}),
-}));
-
-/** Every Fargate task as `pnpm start` runs it. */
-export const TASK_BUNDLES: NonNullable<LocalCloudOptions['tasks']> = TASKS.map((entry) => ({
-  manifest: entry.manifest,
-  bundleDir: join(rootDir, entry.bundleDir),
-}));
 
 /** A local cloud for one test file, with what its tests drive it with. */
 export interface PathCloud {
