@@ -7,6 +7,7 @@ export {
   MigrationMismatchError,
   TransactionMisuseError,
 } from './errors.ts';
+export { isTransientDatabaseError } from './is-transient-database-error.ts';
 export { type MigrateOptions, type MigrateResult, migrate } from './migrate.ts';
 export type { Migration } from './migration.ts';
 export { migrations } from './migrations/index.ts';

@@ -10,6 +10,7 @@ import { PostgresDatabase } from './postgres-database.ts';
 
 export type { Database, Queryable, QueryResult } from './database.ts';
 export { DatabaseError, DatabaseOptionsError, TransactionMisuseError } from './errors.ts';
+export { isTransientDatabaseError } from './is-transient-database-error.ts';
 export { PostgresDatabase } from './postgres-database.ts';
 
 /** Options of {@link connectPostgres}; see `OpenDatabaseOptions` for the reasoning behind the defaults. */

@@ -1,4 +1,5 @@
 import type { JobEvent, JobState } from '@sidestep/contracts';
+import { isTransientDatabaseError } from '@sidestep/db/postgres';
 import { SidestepError } from '@sidestep/runtime';
 
 // Step Functions' Retry and Catch match the `Error` of a failed lambda:invoke, which is the
@@ -147,36 +148,14 @@ export class JobLedgerUnavailableError extends StatusUpdaterError {
   }
 
   /**
-   * True for failures a retry may cure: SQLSTATE classes 08 (connection), 40 (serialization,
-   * deadlock), 53 (insufficient resources), 57 (shutdown, statement timeout), 58 (system); Node
-   * socket errors; pg's connection-lost and pool-timeout errors (which carry no code); and
-   * sidestep's own non-permanent errors (the database secret could not be fetched). Anything else
-   * (a constraint or syntax error, a TypeError) is a bug that retrying cannot fix.
-   * See https://www.postgresql.org/docs/current/errcodes-appendix.html
+   * True for failures a retry may cure: a transient database error ({@link isTransientDatabaseError}:
+   * connection, serialization, resources, shutdown, socket, pg's pool timeout) or sidestep's own
+   * non-permanent errors (the database secret could not be fetched). Anything else (a constraint or
+   * syntax error, a TypeError) is a bug that retrying cannot fix.
    */
   static isTransient(error: unknown): boolean {
-    // Duck-typed, not `instanceof Error`: socket errors come from Node's own realm, which is not the
-    // realm of a VM-sandboxed caller (jest), and an `instanceof` check would miss them there.
-    if (typeof error !== 'object' || error === null) return false;
-    const { permanent, code, message } = error as { permanent?: unknown; code?: unknown; message?: unknown };
-    if (permanent === false) return true;
-    if (typeof code === 'string') {
-      if (/^(08|40|53|57|58)[0-9A-Z]{3}$/.test(code)) return true;
-      return [
-        'ECONNREFUSED',
-        'ECONNRESET',
-        'ETIMEDOUT',
-        'EPIPE',
-        'EHOSTUNREACH',
-        'ENOTFOUND',
-        'EAI_AGAIN',
-      ].includes(code);
-    }
-    return (
-      typeof message === 'string' &&
-      /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
-        message,
-      )
-    );
+    if (typeof error === 'object' && error !== null && (error as { permanent?: unknown }).permanent === false)
+      return true;
+    return isTransientDatabaseError(error);
   }
 }

@@ -1,0 +1,33 @@
+/** SQLSTATE classes a retry may cure: 08 connection, 40 serialization/deadlock, 53 insufficient resources, 57 shutdown/statement timeout, 58 system. */
+const TRANSIENT_SQLSTATE = /^(08|40|53|57|58)[0-9A-Z]{3}$/;
+
+/** Node socket and DNS errors that mean the server could not be reached or the connection dropped. */
+const TRANSIENT_SOCKET_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** pg's connection-lost and pool-timeout errors, which carry no code. */
+const TRANSIENT_PG_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/;
+
+/**
+ * True for a database failure a retry may cure: a SQLSTATE of class 08, 40, 53, 57 or 58; a Node
+ * socket error; pg's connection-lost and pool-timeout errors. Anything else (a constraint or syntax
+ * error, a TypeError) is a bug that retrying cannot fix.
+ * See https://www.postgresql.org/docs/current/errcodes-appendix.html
+ *
+ * Duck-typed, not `instanceof Error`: socket errors come from Node's own realm, which is not the
+ * realm of a VM-sandboxed caller (jest), and an `instanceof` check would miss them there.
+ */
+export function isTransientDatabaseError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') return TRANSIENT_SQLSTATE.test(code) || TRANSIENT_SOCKET_CODES.has(code);
+  return typeof message === 'string' && TRANSIENT_PG_MESSAGE.test(message);
+}

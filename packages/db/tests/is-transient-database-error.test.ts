@@ -1,0 +1,38 @@
+import { describe, expect, it } from '@jest/globals';
+import { isTransientDatabaseError } from '../src/postgres.ts';
+
+const coded = (code: string) => Object.assign(new Error(code), { code });
+
+describe('isTransientDatabaseError', () => {
+  it('retries connection, serialization, resource, shutdown and system SQLSTATEs and socket errors', () => {
+    for (const code of [
+      '08006',
+      '40001',
+      '40P01',
+      '53300',
+      '57014',
+      '57P01',
+      '58000',
+      'ECONNREFUSED',
+      'EAI_AGAIN',
+    ]) {
+      expect([code, isTransientDatabaseError(coded(code))]).toEqual([code, true]);
+    }
+  });
+
+  it("retries pg's code-less connection-lost and pool-timeout errors", () => {
+    expect(isTransientDatabaseError(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isTransientDatabaseError(new Error('timeout exceeded when trying to connect'))).toBe(true);
+  });
+
+  it('does not retry a constraint or syntax error, a bug, or a non-object', () => {
+    for (const code of ['23505', '42601', '22P02']) expect(isTransientDatabaseError(coded(code))).toBe(false);
+    // A message that looks transient does not override a permanent code.
+    expect(
+      isTransientDatabaseError(Object.assign(new Error('Connection terminated'), { code: '23505' })),
+    ).toBe(false);
+    expect(isTransientDatabaseError(new TypeError('x is undefined'))).toBe(false);
+    expect(isTransientDatabaseError('ECONNRESET')).toBe(false);
+    expect(isTransientDatabaseError(undefined)).toBe(false);
+  });
+});
