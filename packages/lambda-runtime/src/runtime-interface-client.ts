@@ -12,7 +12,7 @@
  *
  * Only Node.js builtins are imported, so the file runs with nothing installed next to it.
  */
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { Agent, type IncomingHttpHeaders, request } from 'node:http';
 import { createRequire } from 'node:module';
 import { basename, resolve } from 'node:path';
@@ -185,7 +185,7 @@ async function importModule(taskRoot: string, moduleRoot: string, moduleName: st
     // (a package in the task root's node_modules).
     for (const extension of ['', '.js', '.mjs', '.cjs']) {
       const file = `${base}${extension}`;
-      if (existsSync(file) && statSync(file).isFile()) return await import(pathToFileURL(file).href);
+      if (statSync(file, { throwIfNoEntry: false })?.isFile()) return await import(pathToFileURL(file).href);
     }
     const require = createRequire(resolve(taskRoot, 'noop.js'));
     return require(require.resolve(moduleName, { paths: [taskRoot, resolve(taskRoot, moduleRoot)] }));
