@@ -312,11 +312,8 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     });
     stoppers.push(async () => sqs.destroy());
 
-    const queues: { service: string; queue: JobQueue }[] = [];
-    for (const { manifest } of options.services) {
-      if (!manifest.queue) continue;
-      const queue = await createJobQueue(sqs, manifest, scope);
-      queues.push({ service: manifest.name, queue });
+    // The DLQ is created first, so it is reported first.
+    const reportQueueCreated = (queue: JobQueue) => {
       reporter({ type: 'queue-created', queue: queue.deadLetter.name, url: queue.deadLetter.url });
       reporter({
         type: 'queue-created',
@@ -324,19 +321,20 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         url: queue.url,
         deadLetterQueue: queue.deadLetter.name,
       });
+    };
+    const queues: { service: string; queue: JobQueue }[] = [];
+    for (const { manifest } of options.services) {
+      if (!manifest.queue) continue;
+      const queue = await createJobQueue(sqs, manifest, scope);
+      queues.push({ service: manifest.name, queue });
+      reportQueueCreated(queue);
     }
 
     const pipeQueues: { pipe: LocalPipe; queue: JobQueue }[] = [];
     for (const pipe of options.pipes ?? []) {
       const queue = await createPipeSourceQueue(sqs, pipe.source, scope);
       pipeQueues.push({ pipe, queue });
-      reporter({ type: 'queue-created', queue: queue.deadLetter.name, url: queue.deadLetter.url });
-      reporter({
-        type: 'queue-created',
-        queue: queue.name,
-        url: queue.url,
-        deadLetterQueue: queue.deadLetter.name,
-      });
+      reportQueueCreated(queue);
     }
 
     const smtp: SmtpSink = await startSmtpSink({
@@ -444,18 +442,17 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       stoppers.push(() => watch.stop());
     }
 
+    // Each queue by its name without prefix (`mail`), its full name and its DLQ's name.
     const knownQueues = new Map<string, string>();
+    const addKnownQueue = (shortName: string | undefined, queue: JobQueue) => {
+      if (shortName) knownQueues.set(shortName, queue.url);
+      knownQueues.set(queue.name, queue.url);
+      knownQueues.set(queue.deadLetter.name, queue.deadLetter.url);
+    };
     for (const { service, queue } of queues) {
-      const manifestQueue = options.services.find((s) => s.manifest.name === service)?.manifest.queue?.name;
-      if (manifestQueue) knownQueues.set(manifestQueue, queue.url);
-      knownQueues.set(queue.name, queue.url);
-      knownQueues.set(queue.deadLetter.name, queue.deadLetter.url);
+      addKnownQueue(options.services.find((s) => s.manifest.name === service)?.manifest.queue?.name, queue);
     }
-    for (const { pipe, queue } of pipeQueues) {
-      knownQueues.set(pipe.source.name, queue.url);
-      knownQueues.set(queue.name, queue.url);
-      knownQueues.set(queue.deadLetter.name, queue.deadLetter.url);
-    }
+    for (const { pipe, queue } of pipeQueues) addKnownQueue(pipe.source.name, queue);
 
     const queueUrl = (name: string): string => {
       const url = knownQueues.get(name);
