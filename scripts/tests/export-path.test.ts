@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +23,13 @@ import {
   SCHEDULE_SETUP,
   WORKFLOWS,
 } from '../src/services.ts';
-import { decodedMails, type PathCloud, rootDir, startPathCloud, TEST_DATABASE } from './start-path-cloud.ts';
+import {
+  decodedMails,
+  type PathCloud,
+  runScript,
+  startPathCloud,
+  TEST_DATABASE,
+} from './start-path-cloud.ts';
 
 // The export issue's "done when", as a test: with the cloud `pnpm start` runs (the real
 // status-updater, batch-worker, export-finalizer, job-sweeper and mail-dispatcher bundles built by
@@ -112,24 +118,6 @@ function csvFields(line: string): string[] {
     fields.push(match[1] !== undefined ? match[1].replaceAll('""', '"') : (match[2] ?? ''));
   }
   return fields;
-}
-
-/** Runs a script of the repository as a person would, without blocking this process's event loop. */
-function runScript(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, args, {
-    cwd: rootDir,
-    env: { ...process.env, FORCE_COLOR: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
 }
 
 /** Waits through the Step Functions API until an execution whose input contains `needle` ended. */

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
@@ -9,7 +8,7 @@ import {
 } from '@sidestep/local-cloud';
 import { nextFireTimes, operatorEventPattern, SCHEDULES } from '@sidestep/workflows';
 import { fireSchedule } from '../src/fire-schedule.ts';
-import { type PathCloud, rootDir, startPathCloud } from './start-path-cloud.ts';
+import { type PathCloud, runScript, startPathCloud } from './start-path-cloud.ts';
 
 // The operator command against the local cloud: the operator event goes through PutEvents on the
 // endpoint and the schedule's operator rule, which sends the schedule's input to its target (here
@@ -134,21 +133,7 @@ describe('the schedules on the local clock', () => {
 });
 
 describe('pnpm fire-schedule', () => {
-  function run(...args: string[]): Promise<{ code: number | null; output: string }> {
-    const child = spawn(process.execPath, ['scripts/fire-schedule.ts', ...args], {
-      cwd: rootDir,
-      env: { ...process.env, FORCE_COLOR: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })));
-  }
+  const run = (...args: string[]) => runScript('scripts/fire-schedule.ts', ...args);
 
   it('fires the sweeper against the local endpoint and prints the event id', async () => {
     const { code, output } = await run('stale-job-sweeper', '--endpoint', cloud.endpoint);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,4 +95,33 @@ export function decodedMails(outboxDir: string, to: string, subject: string): st
         .replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
     )
     .filter((mail) => mail.includes(`To: ${to}`) && mail.includes(`Subject: ${subject}`));
+}
+
+/** What a script run printed: each stream, and both in the order they arrived. */
+export interface ScriptRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly output: string;
+}
+
+/** Runs a script of the repository as a person would, without blocking this process's event loop. */
+export function runScript(...args: string[]): Promise<ScriptRun> {
+  const child = spawn(process.execPath, args, {
+    cwd: rootDir,
+    env: { ...process.env, FORCE_COLOR: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    output += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    output += chunk.toString();
+  });
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr, output })));
 }
