@@ -17,6 +17,15 @@ export {
   type RequestPrincipal,
 } from './evaluate-request.ts';
 export {
+  type LoadStackPoliciesOptions,
+  loadStackPolicies,
+  type ReferenceResolver,
+  resourcePolicyFor,
+  type StackPolicies,
+  type StackRole,
+  type SynthesizedTerraformJson,
+} from './load-stack-policies.ts';
+export {
   type ConditionClause,
   type Policy,
   type PolicyDocument,
