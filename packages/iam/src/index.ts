@@ -3,6 +3,8 @@
  * stack's roles and resource policies from its synthesized Terraform, and the mapping from each
  * request the local endpoint serves to the IAM action and resource AWS checks.
  */
+
+export type { ArnScope, AuthorizationCheck } from './authorization-check.ts';
 export type { ContextValue, RequestContext } from './condition-match.ts';
 export { AuthorizationInputError, IamPolicyError, UnknownOperationError } from './errors.ts';
 export {
@@ -16,6 +18,13 @@ export {
   principalDisplayName,
   type RequestPrincipal,
 } from './evaluate-request.ts';
+export {
+  type EventsRequestTarget,
+  eventBusArn,
+  eventRuleArn,
+  eventsAuthorization,
+} from './events-authorization.ts';
+export { type LambdaRequestTarget, lambdaAuthorization, lambdaFunctionArn } from './lambda-authorization.ts';
 export {
   type LoadStackPoliciesOptions,
   loadStackPolicies,
@@ -33,4 +42,12 @@ export {
   parsePolicy,
   type Statement,
 } from './policy.ts';
+export { type S3RequestTarget, s3Authorization, s3BucketArn, s3ObjectArn } from './s3-authorization.ts';
+export {
+  type SchedulerRequestTarget,
+  scheduleArn,
+  schedulerAuthorization,
+} from './scheduler-authorization.ts';
+export { type SqsRequestTarget, sqsAuthorization, sqsQueueArn } from './sqs-authorization.ts';
+export { type StatesRequestTarget, statesAuthorization } from './states-authorization.ts';
 export { arnMatch, wildcardMatch } from './wildcard-match.ts';

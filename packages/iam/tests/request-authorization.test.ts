@@ -1,0 +1,244 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  AuthorizationInputError,
+  eventsAuthorization,
+  lambdaAuthorization,
+  s3Authorization,
+  schedulerAuthorization,
+  sqsAuthorization,
+  statesAuthorization,
+  UnknownOperationError,
+} from '../src/index.ts';
+
+const scope = { region: 'us-east-1', accountId: '000000000000' };
+const queue = 'arn:aws:sqs:us-east-1:000000000000:jobs';
+
+describe('sqsAuthorization', () => {
+  it.each([
+    ['SendMessage', 'sqs:SendMessage'],
+    ['SendMessageBatch', 'sqs:SendMessage'],
+    ['ReceiveMessage', 'sqs:ReceiveMessage'],
+    ['DeleteMessage', 'sqs:DeleteMessage'],
+    ['DeleteMessageBatch', 'sqs:DeleteMessage'],
+    ['ChangeMessageVisibility', 'sqs:ChangeMessageVisibility'],
+    ['ChangeMessageVisibilityBatch', 'sqs:ChangeMessageVisibility'],
+    ['GetQueueAttributes', 'sqs:GetQueueAttributes'],
+    ['SetQueueAttributes', 'sqs:SetQueueAttributes'],
+    ['GetQueueUrl', 'sqs:GetQueueUrl'],
+    ['CreateQueue', 'sqs:CreateQueue'],
+    ['PurgeQueue', 'sqs:PurgeQueue'],
+    ['ListMessageMoveTasks', 'sqs:ListMessageMoveTasks'],
+    ['CancelMessageMoveTask', 'sqs:CancelMessageMoveTask'],
+  ])('authorizes %s as %s on the queue', (operation, action) => {
+    expect(sqsAuthorization(operation, { ...scope, queueName: 'jobs' })).toEqual([
+      { action, resource: queue },
+    ]);
+  });
+
+  it('authorizes ListQueues on *', () => {
+    expect(sqsAuthorization('ListQueues', scope)).toEqual([{ action: 'sqs:ListQueues', resource: '*' }]);
+  });
+
+  it('authorizes a message move on the DLQ and sending on the destination', () => {
+    const checks = sqsAuthorization('StartMessageMoveTask', {
+      ...scope,
+      queueName: 'jobs-dlq',
+      destinationQueueName: 'jobs',
+    });
+    expect(checks).toContainEqual({ action: 'sqs:StartMessageMoveTask', resource: `${queue}-dlq` });
+    expect(checks).toContainEqual({ action: 'sqs:ReceiveMessage', resource: `${queue}-dlq` });
+    expect(checks).toContainEqual({ action: 'sqs:SendMessage', resource: queue });
+  });
+
+  it('names the missing queue and the unknown operation', () => {
+    expect(() => sqsAuthorization('SendMessage', scope)).toThrow(
+      expect.objectContaining({ name: 'AuthorizationInputError', field: 'queueName' }),
+    );
+    expect(() => sqsAuthorization('SendMessages', { ...scope, queueName: 'jobs' })).toThrow(
+      UnknownOperationError,
+    );
+  });
+});
+
+describe('s3Authorization', () => {
+  const object = 'arn:aws:s3:::exports/exports/a.csv';
+  it.each([
+    ['GetObject', 's3:GetObject'],
+    ['HeadObject', 's3:GetObject'],
+    ['PutObject', 's3:PutObject'],
+    ['CreateMultipartUpload', 's3:PutObject'],
+    ['UploadPart', 's3:PutObject'],
+    ['CompleteMultipartUpload', 's3:PutObject'],
+    ['AbortMultipartUpload', 's3:AbortMultipartUpload'],
+    ['ListParts', 's3:ListMultipartUploadParts'],
+    ['DeleteObject', 's3:DeleteObject'],
+    ['GetObjectAttributes', 's3:GetObjectAttributes'],
+    ['PutObjectTagging', 's3:PutObjectTagging'],
+  ])('authorizes %s as %s on the object', (operation, action) => {
+    expect(s3Authorization(operation, { bucket: 'exports', key: 'exports/a.csv' })).toEqual([
+      { action, resource: object },
+    ]);
+  });
+
+  it('authorizes a versioned read as s3:GetObjectVersion', () => {
+    expect(
+      s3Authorization('GetObject', { bucket: 'exports', key: 'exports/a.csv', versionId: 'v1' }),
+    ).toEqual([{ action: 's3:GetObjectVersion', resource: object }]);
+  });
+
+  it('authorizes a copy as a read of the source and a write of the target', () => {
+    for (const operation of ['CopyObject', 'UploadPartCopy']) {
+      expect(
+        s3Authorization(operation, {
+          bucket: 'exports',
+          key: 'exports/a.csv',
+          copySource: { bucket: 'imports', key: 'imports/a.csv' },
+        }),
+      ).toEqual([
+        { action: 's3:GetObject', resource: 'arn:aws:s3:::imports/imports/a.csv' },
+        { action: 's3:PutObject', resource: object },
+      ]);
+    }
+  });
+
+  it('adds s3:PutObjectTagging to a write that sets tags', () => {
+    expect(s3Authorization('PutObject', { bucket: 'exports', key: 'exports/a.csv', tagging: true })).toEqual([
+      { action: 's3:PutObject', resource: object },
+      { action: 's3:PutObjectTagging', resource: object },
+    ]);
+  });
+
+  it('authorizes listing as s3:ListBucket on the bucket with the s3:prefix it sends', () => {
+    expect(s3Authorization('ListObjectsV2', { bucket: 'exports', prefix: 'exports/', maxKeys: 10 })).toEqual([
+      {
+        action: 's3:ListBucket',
+        resource: 'arn:aws:s3:::exports',
+        context: { 's3:prefix': 'exports/', 's3:max-keys': 10 },
+      },
+    ]);
+    expect(s3Authorization('ListObjectsV2', { bucket: 'exports' })).toEqual([
+      { action: 's3:ListBucket', resource: 'arn:aws:s3:::exports' },
+    ]);
+  });
+
+  it('authorizes bucket and account operations', () => {
+    expect(s3Authorization('CreateBucket', { bucket: 'exports' })).toEqual([
+      { action: 's3:CreateBucket', resource: 'arn:aws:s3:::exports' },
+    ]);
+    expect(s3Authorization('ListBuckets', {})).toEqual([{ action: 's3:ListAllMyBuckets', resource: '*' }]);
+  });
+
+  it('names a missing key or copy source', () => {
+    expect(() => s3Authorization('GetObject', { bucket: 'exports' })).toThrow(AuthorizationInputError);
+    expect(() => s3Authorization('CopyObject', { bucket: 'exports', key: 'k' })).toThrow(
+      expect.objectContaining({ field: 'copySource' }),
+    );
+  });
+});
+
+describe('statesAuthorization', () => {
+  const stateMachineArn = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-export';
+  const executionArn = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:run-1';
+  it.each(['StartExecution', 'DescribeStateMachine', 'ListExecutions'])(
+    'authorizes %s on the state machine',
+    (operation) => {
+      expect(statesAuthorization(operation, { stateMachineArn })).toEqual([
+        { action: `states:${operation}`, resource: stateMachineArn },
+      ]);
+    },
+  );
+  it.each(['DescribeExecution', 'GetExecutionHistory', 'StopExecution', 'RedriveExecution'])(
+    'authorizes %s on the execution',
+    (operation) => {
+      expect(statesAuthorization(operation, { executionArn })).toEqual([
+        { action: `states:${operation}`, resource: executionArn },
+      ]);
+    },
+  );
+  it('authorizes ListStateMachines on *', () => {
+    expect(statesAuthorization('ListStateMachines', {})).toEqual([
+      { action: 'states:ListStateMachines', resource: '*' },
+    ]);
+  });
+});
+
+describe('eventsAuthorization', () => {
+  it('authorizes PutEvents on the bus with the entries’ sources', () => {
+    expect(
+      eventsAuthorization('PutEvents', {
+        ...scope,
+        eventBusName: 'sidestep-local',
+        sources: ['sidestep.jobs'],
+      }),
+    ).toEqual([
+      {
+        action: 'events:PutEvents',
+        resource: 'arn:aws:events:us-east-1:000000000000:event-bus/sidestep-local',
+        context: { 'events:source': ['sidestep.jobs'] },
+      },
+    ]);
+    expect(eventsAuthorization('PutEvents', scope)[0]?.resource).toBe(
+      'arn:aws:events:us-east-1:000000000000:event-bus/default',
+    );
+  });
+
+  it('names rules on a custom bus with the bus', () => {
+    expect(
+      eventsAuthorization('PutRule', { ...scope, ruleName: 'r', eventBusName: 'sidestep-local' })[0]
+        ?.resource,
+    ).toBe('arn:aws:events:us-east-1:000000000000:rule/sidestep-local/r');
+    expect(eventsAuthorization('PutRule', { ...scope, ruleName: 'r' })[0]?.resource).toBe(
+      'arn:aws:events:us-east-1:000000000000:rule/r',
+    );
+  });
+});
+
+describe('schedulerAuthorization', () => {
+  it('authorizes a schedule in its group and passing its target role to Scheduler', () => {
+    expect(
+      schedulerAuthorization('CreateSchedule', {
+        ...scope,
+        scheduleName: 'nightly',
+        groupName: 'sidestep-local',
+        targetRoleArn: 'arn:aws:iam::000000000000:role/r',
+      }),
+    ).toEqual([
+      {
+        action: 'scheduler:CreateSchedule',
+        resource: 'arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/nightly',
+      },
+      {
+        action: 'iam:PassRole',
+        resource: 'arn:aws:iam::000000000000:role/r',
+        context: { 'iam:PassedToService': 'scheduler.amazonaws.com' },
+      },
+    ]);
+    expect(schedulerAuthorization('GetSchedule', { ...scope, scheduleName: 'n' })[0]?.resource).toBe(
+      'arn:aws:scheduler:us-east-1:000000000000:schedule/default/n',
+    );
+    expect(schedulerAuthorization('ListSchedules', scope)).toEqual([
+      { action: 'scheduler:ListSchedules', resource: '*' },
+    ]);
+  });
+});
+
+describe('lambdaAuthorization', () => {
+  const fn = 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-job-sweeper';
+  it('authorizes Invoke as lambda:InvokeFunction on the (qualified) function', () => {
+    expect(lambdaAuthorization('Invoke', { ...scope, functionName: 'sidestep-local-job-sweeper' })).toEqual([
+      { action: 'lambda:InvokeFunction', resource: fn },
+    ]);
+    expect(
+      lambdaAuthorization('Invoke', { ...scope, functionName: fn, qualifier: 'live' })[0]?.resource,
+    ).toBe(`${fn}:live`);
+  });
+
+  it('authorizes a function URL call with its auth type and as an invoke via the URL', () => {
+    expect(
+      lambdaAuthorization('InvokeFunctionUrl', { ...scope, functionName: fn, functionUrlAuthType: 'NONE' }),
+    ).toEqual([
+      { action: 'lambda:InvokeFunctionUrl', resource: fn, context: { 'lambda:FunctionUrlAuthType': 'NONE' } },
+      { action: 'lambda:InvokeFunction', resource: fn, context: { 'lambda:InvokedViaFunctionUrl': true } },
+    ]);
+  });
+});
