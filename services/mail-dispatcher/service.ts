@@ -3,7 +3,7 @@ import { defineService } from '@sidestep/manifest';
 /** The mail-dispatcher's wiring: read by infra (Terraform) and by the local cloud. */
 export const service = defineService({
   name: 'mail-dispatcher',
-  description: 'Renders mail jobs from the mail queue and sends each exactly once per idempotency key',
+  description: 'Renders mail jobs from the mail queue and sends each at most once per idempotency key',
   handler: 'index.handler',
   memoryMb: 512,
   timeoutSeconds: 30,

@@ -1,4 +1,5 @@
 import type { core } from 'zod/mini';
+import { SidestepError } from './errors.ts';
 
 /** One problem found in a payload: where (`field`, dotted path) and what. */
 export interface ContractIssue {
@@ -8,13 +9,12 @@ export interface ContractIssue {
 
 /**
  * A payload does not match its contract. Permanent: retrying the same bytes cannot succeed, so
- * sidestep's runtime dead-letters it at once (it reads `permanent`, it does not import this class).
+ * sidestep's runtime dead-letters it at once.
  */
-export class ContractValidationError extends Error {
-  override readonly name = 'ContractValidationError';
-  readonly permanent = true;
+export class ContractValidationError extends SidestepError {
+  override readonly name: string = 'ContractValidationError';
   /** The first offending field, dotted (`payload.params.rows`); `(root)` for the whole value. */
-  readonly field: string;
+  override readonly field: string;
   readonly issues: readonly ContractIssue[];
 
   constructor(issues: readonly ContractIssue[], options?: { cause?: unknown }) {
@@ -26,7 +26,7 @@ export class ContractValidationError extends Error {
             .map((i) => i.field)
             .join(', ')})`
         : '';
-    super(`${first.field}: ${first.message}${rest}`, options);
+    super(`${first.field}: ${first.message}${rest}`, { ...options, field: first.field, permanent: true });
     this.field = first.field;
     this.issues = issues;
   }

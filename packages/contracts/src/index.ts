@@ -1,5 +1,6 @@
 export { type ContractIssue, ContractValidationError } from './contract-validation-error.ts';
 export { EnvelopeId, envelope, SingleLine } from './envelope.ts';
+export { SidestepError, type SidestepErrorOptions } from './errors.ts';
 export {
   defaultExportFileName,
   ExportFileName,

@@ -11,8 +11,10 @@ import {
   InvalidJsonError,
   isPermanentError,
   SchemaViolationError,
+  toError,
 } from './errors.ts';
 import { type InvocationState, isolate } from './isolate.ts';
+import { startStopwatch } from './stopwatch.ts';
 
 /** The metrics namespace every sidestep service publishes to (see @sidestep/manifest `METRICS_NAMESPACE`). */
 export const METRICS_NAMESPACE = 'sidestep';
@@ -90,10 +92,6 @@ function defaultCorrelation(job: unknown): Record<string, string | undefined> {
   };
 }
 
-function asError(thrown: unknown): Error {
-  return thrown instanceof Error ? thrown : new Error(String(thrown));
-}
-
 /**
  * Builds the Lambda handler of an SQS-triggered sidestep service: partial batch responses through
  * Powertools `BatchProcessor`, one job per record, permanent failures dead-lettered at once with
@@ -131,11 +129,10 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
   const processor = new BatchProcessor(EventType.SQS);
 
   const recordHandler = async (record: SQSRecord, lambdaContext: Context): Promise<void> => {
-    const started = performance.now();
+    const elapsed = startStopwatch();
     const receiveCount = Number(record.attributes.ApproximateReceiveCount);
     const keys: Record<string, string> = { messageId: record.messageId };
     logger.appendKeys(keys);
-    const elapsed = () => Math.round((performance.now() - started) * 1000) / 1000;
     try {
       let json: unknown;
       try {
@@ -162,9 +159,9 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
       metrics.addMetric(SQS_HANDLER_METRICS.processed, MetricUnit.Count, 1);
       logger.info({ message: 'job processed', outcome: 'processed', durationMs: elapsed(), receiveCount });
     } catch (thrown) {
-      const error = asError(thrown);
+      const error = toError(thrown);
       if (isPermanentError(thrown)) {
-        const field = (thrown as { field?: unknown }).field;
+        const { field } = thrown;
         try {
           const sent = await sendToDeadLetterQueue(sqs, deadLetterQueueUrl, record, error);
           metrics.addMetric(SQS_HANDLER_METRICS.deadLettered, MetricUnit.Count, 1);

@@ -1,34 +1,9 @@
+import { SidestepError, type SidestepErrorOptions } from '@sidestep/contracts';
 import type { core } from 'zod/mini';
 
-/** Options every sidestep error accepts. */
-export interface SidestepErrorOptions {
-  /** The error that caused this one; kept as the standard `cause`. */
-  readonly cause?: unknown;
-  /** The offending field, dotted (`payload.to`), or the environment variable's name. */
-  readonly field?: string;
-}
-
-/**
- * Base of every error the runtime raises. Whether an error is worth retrying is a property of its
- * class (`permanent`), not of the place that catches it: the SQS handler dead-letters permanent
- * errors at once and lets SQS retry the rest.
- *
- * Each subclass sets `name` as a class field rather than from `new.target.name`, because bundlers
- * rename classes when minifying and Step Functions' Catch matches on the exact `name`.
- */
-export class SidestepError extends Error {
-  override readonly name: string = 'SidestepError';
-  /** True when retrying the same input cannot succeed. */
-  readonly permanent: boolean;
-  /** The offending field or variable, when there is one. */
-  readonly field?: string;
-
-  constructor(message: string, options: SidestepErrorOptions & { readonly permanent: boolean }) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.permanent = options.permanent;
-    if (options.field !== undefined) this.field = options.field;
-  }
-}
+// The base lives in @sidestep/contracts so that `ContractValidationError` is one of the family too
+// (see there); this package is where services take it from.
+export { SidestepError, type SidestepErrorOptions };
 
 /** An error that retrying cannot fix (bad input, impossible transition, missing configuration). */
 export class PermanentError extends SidestepError {
@@ -46,13 +21,42 @@ export class TransientError extends SidestepError {
   }
 }
 
+/** True for a {@link SidestepError} whose class says retrying cannot succeed. */
+export function isPermanentError(error: unknown): error is SidestepError {
+  return error instanceof SidestepError && error.permanent;
+}
+
+/** True for a {@link SidestepError} whose class says a retry may succeed. */
+export function isTransientError(error: unknown): error is SidestepError {
+  return error instanceof SidestepError && !error.permanent;
+}
+
+/** The thrown value as an `Error` (a thrown string or object becomes an `Error` with its text). */
+export function toError(thrown: unknown): Error {
+  return thrown instanceof Error ? thrown : new Error(String(thrown));
+}
+
 /**
- * True for any error object whose `permanent` property is `true`. Duck-typed on purpose: other
- * packages (e.g. `ContractValidationError` in @sidestep/contracts) mark their errors permanent
- * without importing this package.
+ * `<name>: <message>` of a thrown value, for an error that wraps another (`S3 GetObject failed:
+ * SlowDown: ...`); a value that is not an error object is shown as a string.
  */
-export function isPermanentError(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { permanent?: unknown }).permanent === true;
+export function describeCause(cause: unknown): string {
+  const { name, message } = (cause ?? {}) as { name?: unknown; message?: unknown };
+  if (typeof message !== 'string') return String(cause);
+  return `${typeof name === 'string' ? name : 'Error'}: ${message}`;
+}
+
+/**
+ * A Step Functions task's input does not match its contract; `field` names the first bad field (see
+ * `createTaskHandler`). Permanent: the same input fails the same way, so workflows Catch it by name.
+ */
+export class InvalidInputError extends PermanentError {
+  override readonly name: string = 'InvalidInputError';
+  override readonly field: string;
+  constructor(field: string, message: string, options: { readonly cause?: unknown } = {}) {
+    super(message, { ...options, field });
+    this.field = field;
+  }
 }
 
 /** A message body that is not JSON. Permanent: the same bytes never parse. */

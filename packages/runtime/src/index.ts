@@ -1,7 +1,7 @@
 /**
  * @sidestep/runtime — what every sidestep Lambda service is built on: typed errors, the SQS batch
- * handler with dead-lettering, isolation between warm invocations, and configuration from the
- * environment.
+ * handler with dead-lettering, the task handler for Step Functions and scheduled tasks, isolation
+ * between warm invocations, and configuration from the environment.
  */
 export {
   DATABASE_ENVIRONMENT,
@@ -20,6 +20,13 @@ export {
   type SqsHandlerOptions,
 } from './create-sqs-handler.ts';
 export {
+  createTaskHandler,
+  type TaskContext,
+  type TaskHandler,
+  type TaskHandlerOptions,
+  type TaskResult,
+} from './create-task-handler.ts';
+export {
   DEAD_LETTER_ATTRIBUTES,
   type DeadLetterResult,
   MAX_ERROR_MESSAGE_LENGTH,
@@ -29,8 +36,11 @@ export {
 export {
   ConfigError,
   DeadLetterSendError,
+  describeCause,
+  InvalidInputError,
   InvalidJsonError,
   isPermanentError,
+  isTransientError,
   PermanentError,
   type SchemaIssue,
   SchemaViolationError,

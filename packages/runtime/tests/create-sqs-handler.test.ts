@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { ContractValidationError } from '@sidestep/contracts';
 import type { SQSRecord } from 'aws-lambda';
 import type { FauxqsServer } from 'fauxqs';
 import { z } from 'zod';
@@ -183,14 +184,9 @@ describe('createSqsHandler', () => {
     expect(flushed.duration).toHaveLength(4);
   });
 
-  it('dead-letters errors other packages mark permanent without importing the runtime', async () => {
-    class ContractValidationError extends Error {
-      override readonly name = 'ContractValidationError';
-      readonly permanent = true;
-      readonly field = 'payload.template';
-    }
+  it("dead-letters the contracts package's permanent errors under their own name", async () => {
     const handler = handlerWith(async () => {
-      throw new ContractValidationError('payload.template: unknown template');
+      throw new ContractValidationError([{ field: 'payload.template', message: 'unknown template' }]);
     });
     const event = sqsEvent({ body: job('contract') });
 

@@ -1,11 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
+import { ContractValidationError } from '@sidestep/contracts';
 import { z } from 'zod';
 import { z as mini } from 'zod/mini';
 import {
   ConfigError,
   DeadLetterSendError,
+  describeCause,
+  InvalidInputError,
   InvalidJsonError,
   isPermanentError,
+  isTransientError,
   PermanentError,
   SchemaViolationError,
   SecretUnavailableError,
@@ -24,6 +28,7 @@ describe('error classes', () => {
       [new ConfigError('X', 'x', { cause }), 'ConfigError', true],
       [new SecretUnavailableError('X', 'x', { cause }), 'SecretUnavailableError', false],
       [new DeadLetterSendError('http://q', { cause }), 'DeadLetterSendError', false],
+      [new InvalidInputError('jobId', 'x', { cause }), 'InvalidInputError', true],
     ] as const;
     for (const [error, name, permanent] of cases) {
       expect({ name: error.name, permanent: error.permanent, cause: error.cause }).toEqual({
@@ -40,24 +45,41 @@ describe('error classes', () => {
     expect(new PermanentError('bad', { field: 'payload.to' }).field).toBe('payload.to');
     expect(new ConfigError('MAIL_FROM', 'missing').field).toBe('MAIL_FROM');
     expect(new InvalidJsonError().field).toBe('body');
+    expect(new InvalidInputError('request.id', 'bad').field).toBe('request.id');
     expect(new TransientError('busy').field).toBeUndefined();
   });
 });
 
 describe('isPermanentError', () => {
-  it('is true exactly for objects whose permanent property is true', () => {
-    class ContractValidationError extends Error {
-      readonly permanent = true;
-    }
-    expect(isPermanentError(new ContractValidationError('x'))).toBe(true);
-    expect(isPermanentError({ permanent: true })).toBe(true);
+  it('is true exactly for sidestep errors whose class is permanent', () => {
+    expect(isPermanentError(new ContractValidationError([{ field: 'payload.to', message: 'x' }]))).toBe(true);
     expect(isPermanentError(new PermanentError('x'))).toBe(true);
+    expect(isPermanentError(new InvalidInputError('jobId', 'x'))).toBe(true);
     expect(isPermanentError(new TransientError('x'))).toBe(false);
-    expect(isPermanentError({ permanent: 'yes' })).toBe(false);
+    // Duck-typed look-alikes are not sidestep errors: what is permanent is decided by the class.
+    expect(isPermanentError({ permanent: true })).toBe(false);
+    expect(isPermanentError(Object.assign(new Error('x'), { permanent: true }))).toBe(false);
     expect(isPermanentError(new Error('x'))).toBe(false);
     expect(isPermanentError('permanent')).toBe(false);
     expect(isPermanentError(null)).toBe(false);
     expect(isPermanentError(undefined)).toBe(false);
+  });
+
+  it('has isTransientError as its mirror for sidestep errors, and false for anything else', () => {
+    expect(isTransientError(new SecretUnavailableError('X', 'x'))).toBe(true);
+    expect(isTransientError(new PermanentError('x'))).toBe(false);
+    expect(isTransientError(Object.assign(new Error('x'), { permanent: false }))).toBe(false);
+    expect(isTransientError(new Error('x'))).toBe(false);
+  });
+});
+
+describe('describeCause', () => {
+  it('is the name and message of an error, and the string of anything else', () => {
+    const slowDown = Object.assign(new Error('reduce your request rate'), { name: 'SlowDown' });
+    expect(describeCause(slowDown)).toBe('SlowDown: reduce your request rate');
+    expect(describeCause({ message: 'no name' })).toBe('Error: no name');
+    expect(describeCause('ECONNRESET')).toBe('ECONNRESET');
+    expect(describeCause(undefined)).toBe('undefined');
   });
 });
 

@@ -334,7 +334,8 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(run.end).toMatchObject({
       type: 'ExecutionFailed',
       Error: 'PartChecksumMismatchError',
-      Cause: 'parts[1]: sha256 does not match the manifest',
+      // The reason the status-updater records for a Lambda error: `<errorType>: <errorMessage>`.
+      Cause: 'PartChecksumMismatchError: parts[1]: sha256 does not match the manifest',
     });
     const [job] = env.status.jobs.values();
     expect(env.status.eventsOf(job?.id ?? '')).toEqual(['start', 'fail']);

@@ -310,7 +310,8 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(run.end).toMatchObject({
       type: 'ExecutionFailed',
       Error: 'InvalidTransitionError',
-      Cause: 'event: cannot start job in state failed',
+      // The reason the status-updater records for a Lambda error: `<errorType>: <errorMessage>`.
+      Cause: 'InvalidTransitionError: event: cannot start job in state failed',
     });
     const fail = env.status.calls.find((call) => call.event === 'fail') as {
       error: { Error: string; Cause: string };

@@ -5,6 +5,15 @@ import {
   StatusUpdateOutput,
   validate,
 } from '@sidestep/contracts';
+import {
+  assertFinishable,
+  failureReason,
+  fileNameOf,
+  type JobSnapshot,
+  nextState,
+  statusOutput,
+} from '@sidestep/jobs';
+import { SidestepError } from '@sidestep/runtime';
 
 /**
  * The status-updater inputs the fake understands, as the plan of issue 4 defines them: an import
@@ -46,12 +55,12 @@ export type FakeUpdate =
 
 /**
  * An in-memory status-updater with the real one's contract: its input is validated against
- * `StatusUpdateInput` and its output against `StatusUpdateOutput` (both from @sidestep/contracts), the
- * job state machine is the plan's (register -> registered -> start -> running -> finish -> succeeded;
- * fail from registered or running), register is idempotent per object (imports) or per request id
- * (exports), and a re-run step returns the same result. The workflow tests drive the definitions
- * through it; the real service is tested against PostgreSQL in services/status-updater and end to end
- * in scripts/tests.
+ * `StatusUpdateInput` and its output against `StatusUpdateOutput` (both from @sidestep/contracts); the
+ * job state machine, the finish guards, the failure reason and the step's output are the real ones
+ * from @sidestep/jobs (their errors reach the workflow by name, as the Lambda's would); register is
+ * idempotent per object (imports) or per request id (exports), and a re-run step returns the same
+ * result. Only the ledger is in memory instead of PostgreSQL: the real service is tested against
+ * PostgreSQL in services/status-updater and end to end in scripts/tests.
  */
 export class StatusUpdaterFake {
   readonly calls: FakeUpdate[] = [];
@@ -67,7 +76,13 @@ export class StatusUpdaterFake {
     this.calls.push(update);
     const injected = this.failNext[update.event]?.shift();
     if (injected) throw injected;
-    return { Payload: validate(StatusUpdateOutput, this.#apply(update)), StatusCode: 200 };
+    try {
+      return { Payload: validate(StatusUpdateOutput, this.#apply(update)), StatusCode: 200 };
+    } catch (error) {
+      // What the Lambda's runtime posts for a thrown sidestep error: its name and message.
+      if (error instanceof SidestepError) throw lambdaError(error.name, error.message);
+      throw error;
+    }
   };
 
   /** What the batch-worker writes to the ledger: row counts, or its own failure reason. */
@@ -81,7 +96,7 @@ export class StatusUpdaterFake {
     return this.calls.filter((call) => 'jobId' in call && call.jobId === jobId).map((call) => call.event);
   }
 
-  #apply(update: FakeUpdate): FakeOutput {
+  #apply(update: FakeUpdate): StatusUpdateOutput {
     if (update.event === 'register') {
       const identity =
         update.kind === 'import'
@@ -95,10 +110,7 @@ export class StatusUpdaterFake {
         identity,
         state: 'registered',
         executionId: update.executionId,
-        fileName:
-          update.kind === 'import'
-            ? update.source.key.slice(update.source.key.lastIndexOf('/') + 1)
-            : update.request.fileName,
+        fileName: update.kind === 'import' ? fileNameOf(update.source.key) : update.request.fileName,
         requestedBy: update.kind === 'export' ? update.request.requestedBy : null,
         rows: null,
         result: null,
@@ -115,28 +127,21 @@ export class StatusUpdaterFake {
     }
     // Re-running a step this execution already applied returns the same result.
     if (job.done.has(update.event)) return this.#output(job, false);
-    const allowed = TRANSITIONS[update.event];
-    if (!allowed.from.includes(job.state)) {
-      throw lambdaError(
-        'InvalidTransitionError',
-        `event: cannot ${update.event} job ${job.id} in state ${job.state}`,
-      );
+    const to = nextState(job.id, job.state, update.event);
+    if (to !== update.expectedState) {
+      // The status-updater's own UnexpectedStateError (not in @sidestep/jobs: only its steps name a state).
+      throw lambdaError('UnexpectedStateError', `expectedState: job ${job.id} would be ${to}`);
     }
-    if (allowed.to !== update.expectedState) {
-      throw lambdaError('UnexpectedStateError', `expectedState: job ${job.id} would be ${allowed.to}`);
+    if (update.event === 'finish') {
+      assertFinishable({ id: job.id, kind: job.kind, rowsTotal: job.rows?.total ?? null }, update.result);
+      if (job.kind === 'export' && update.result) {
+        job.result = update.result;
+        job.rows = { total: update.result.rows, imported: 0, rejected: 0 };
+      }
     }
-    if (update.event === 'finish' && job.kind === 'import' && job.rows === null) {
-      throw lambdaError('RowCountsMissingError', `job ${job.id}: the worker recorded no row counts`);
-    }
-    if (update.event === 'finish' && job.kind === 'export') {
-      if (!update.result)
-        throw lambdaError('InvalidInputError', `result: required to finish export ${job.id}`);
-      job.result = update.result;
-      job.rows = { total: update.result.rows, imported: 0, rejected: 0 };
-    }
-    job.state = allowed.to;
+    job.state = to;
     job.done.add(update.event);
-    if (update.event === 'fail') job.reason = job.workerError ?? reasonOf(update.error);
+    if (update.event === 'fail') job.reason = failureReason(job.workerError, update.error);
     return this.#output(job, false);
   }
 
@@ -146,26 +151,25 @@ export class StatusUpdaterFake {
     return job;
   }
 
-  #output(job: FakeJob, duplicate: boolean): FakeOutput {
-    return {
-      jobId: job.id,
+  #output(job: FakeJob, duplicate: boolean): StatusUpdateOutput {
+    const snapshot: JobSnapshot = {
+      id: job.id,
       kind: job.kind,
       state: job.state,
       executionId: job.executionId,
-      duplicate,
       fileName: job.fileName,
-      rows: job.rows,
-      reason: job.reason,
+      rowsTotal: job.rows?.total ?? null,
+      rowsImported: job.rows?.imported ?? null,
+      rowsRejected: job.rows?.rejected ?? null,
+      error: job.reason,
       requestedBy: job.requestedBy,
-      downloadUrl: job.result?.downloadUrl ?? null,
       resultKey: job.result?.key ?? null,
+      downloadUrl: job.result?.downloadUrl ?? null,
       bytes: job.result?.bytes ?? null,
     };
+    return statusOutput(snapshot, duplicate);
   }
 }
-
-/** What the fake answers; validated against `StatusUpdateOutput` before it is returned. */
-type FakeOutput = Record<string, unknown>;
 
 export interface FakeJob {
   id: string;
@@ -180,21 +184,6 @@ export interface FakeJob {
   workerError: string | null;
   reason: string | null;
   done: Set<string>;
-}
-
-const TRANSITIONS: Record<'start' | 'finish' | 'fail', { from: readonly JobState[]; to: JobState }> = {
-  start: { from: ['registered'], to: 'running' },
-  finish: { from: ['running'], to: 'succeeded' },
-  fail: { from: ['registered', 'running'], to: 'failed' },
-};
-
-function reasonOf(error: { Error?: string; Cause?: string } | undefined): string {
-  try {
-    const cause = JSON.parse(error?.Cause ?? '') as { errorMessage?: string; StoppedReason?: string };
-    return cause.errorMessage ?? cause.StoppedReason ?? `${error?.Error}`;
-  } catch {
-    return `${error?.Error}: ${error?.Cause}`;
-  }
 }
 
 /**

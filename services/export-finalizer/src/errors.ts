@@ -1,23 +1,14 @@
-import { SidestepError } from '@sidestep/runtime';
+import { describeCause, SidestepError } from '@sidestep/runtime';
 
 // Step Functions' Retry and Catch match the `Error` of a failed lambda:invoke: the `errorType` the
 // runtime interface client posts, which is the thrown error's `name`. Every class sets `name` as a
 // literal class field (a minifier may rename classes). Only `ExportStorageUnavailableError` is worth
-// a retry; every other error fails the same way again.
+// a retry; every other error fails the same way again. A bad task input is the runtime's
+// `InvalidInputError` (see `createTaskHandler`).
 
 /** Base of every export-finalizer error. `permanent` errors fail the step at once. */
 export class ExportFinalizerError extends SidestepError {
   override readonly name: string = 'ExportFinalizerError';
-}
-
-/** The task input does not match `FinalizeExportInput`; `field` names the first bad field. Permanent. */
-export class InvalidInputError extends ExportFinalizerError {
-  override readonly name: string = 'InvalidInputError';
-  override readonly field: string;
-  constructor(field: string, message: string, options: { cause?: unknown } = {}) {
-    super(`invalid finalize input: ${message}`, { ...options, field, permanent: true });
-    this.field = field;
-  }
 }
 
 /**
@@ -36,45 +27,42 @@ export class WorkerManifestInvalidError extends ExportFinalizerError {
   }
 }
 
-/** A part the manifest lists is not in the bucket. Permanent. */
-export class PartMissingError extends ExportFinalizerError {
-  override readonly name: string = 'PartMissingError';
+/** A part the manifest lists is not what the worker wrote. Permanent: the same parts fail the same way. */
+abstract class PartError extends ExportFinalizerError {
   readonly partKey: string;
-  constructor(partKey: string, options: { cause?: unknown } = {}) {
-    super(`parts: ${partKey} is missing`, { ...options, field: 'parts', permanent: true });
+  constructor(partKey: string, message: string, options: { cause?: unknown } = {}) {
+    super(`parts: ${partKey} ${message}`, { ...options, field: 'parts', permanent: true });
     this.partKey = partKey;
   }
 }
 
+/** A part the manifest lists is not in the bucket. Permanent. */
+export class PartMissingError extends PartError {
+  override readonly name: string = 'PartMissingError';
+  constructor(partKey: string, options: { cause?: unknown } = {}) {
+    super(partKey, 'is missing', options);
+  }
+}
+
 /** A part's stored size is not the manifest's `bytes`: truncated or replaced. Permanent. */
-export class PartSizeMismatchError extends ExportFinalizerError {
+export class PartSizeMismatchError extends PartError {
   override readonly name: string = 'PartSizeMismatchError';
-  readonly partKey: string;
   readonly expectedBytes: number;
   readonly actualBytes: number;
   constructor(partKey: string, expectedBytes: number, actualBytes: number) {
-    super(`parts: ${partKey} has ${actualBytes} bytes, the manifest says ${expectedBytes}`, {
-      field: 'parts',
-      permanent: true,
-    });
-    this.partKey = partKey;
+    super(partKey, `has ${actualBytes} bytes, the manifest says ${expectedBytes}`);
     this.expectedBytes = expectedBytes;
     this.actualBytes = actualBytes;
   }
 }
 
 /** A part's SHA-256 is not the manifest's: its bytes changed after the worker wrote it. Permanent. */
-export class PartChecksumMismatchError extends ExportFinalizerError {
+export class PartChecksumMismatchError extends PartError {
   override readonly name: string = 'PartChecksumMismatchError';
-  readonly partKey: string;
   readonly expectedSha256: string;
   readonly actualSha256: string;
   constructor(partKey: string, expectedSha256: string, actualSha256: string) {
-    super(`parts: ${partKey} has SHA-256 ${actualSha256}, the manifest says ${expectedSha256}`, {
-      field: 'parts',
-      permanent: true,
-    });
-    this.partKey = partKey;
+    super(partKey, `has SHA-256 ${actualSha256}, the manifest says ${expectedSha256}`);
     this.expectedSha256 = expectedSha256;
     this.actualSha256 = actualSha256;
   }
@@ -94,34 +82,31 @@ export class ExportVerificationError extends ExportFinalizerError {
   }
 }
 
+/** An S3 request failed; `operation` names it, the message carries the SDK error's name and message. */
+abstract class ExportStorageFailure extends ExportFinalizerError {
+  readonly operation: string;
+  constructor(operation: string, cause: unknown, permanent: boolean) {
+    super(`S3 ${operation} failed: ${describeCause(cause)}`, { cause, permanent });
+    this.operation = operation;
+  }
+}
+
 /**
  * S3 could not be reached or refused for a reason a retry may cure (throttling, a 5xx, a network
  * error). Transient: nothing was reported, the multipart upload was aborted, and the same step
  * retried starts over.
  */
-export class ExportStorageUnavailableError extends ExportFinalizerError {
+export class ExportStorageUnavailableError extends ExportStorageFailure {
   override readonly name: string = 'ExportStorageUnavailableError';
-  readonly operation: string;
   constructor(operation: string, cause: unknown) {
-    super(storageFailure(operation, cause), { cause, permanent: false });
-    this.operation = operation;
+    super(operation, cause, false);
   }
 }
 
 /** S3 refused a request for a reason retrying cannot cure (access denied, no such bucket). Permanent. */
-export class ExportStorageError extends ExportFinalizerError {
+export class ExportStorageError extends ExportStorageFailure {
   override readonly name: string = 'ExportStorageError';
-  readonly operation: string;
   constructor(operation: string, cause: unknown) {
-    super(storageFailure(operation, cause), { cause, permanent: true });
-    this.operation = operation;
+    super(operation, cause, true);
   }
-}
-
-/** The message both storage errors carry: the S3 operation and the SDK error's name and message. */
-function storageFailure(operation: string, cause: unknown): string {
-  const { name, message } = (cause ?? {}) as { name?: unknown; message?: unknown };
-  return `S3 ${operation} failed: ${typeof name === 'string' ? name : 'Error'}: ${
-    typeof message === 'string' ? message : String(cause)
-  }`;
 }

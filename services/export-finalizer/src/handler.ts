@@ -1,11 +1,11 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { ConfigError } from '@sidestep/runtime';
+import { ConfigError, createTaskHandler } from '@sidestep/runtime';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { S3ExportStore, s3Presigner } from './adapters/s3.ts';
 import { DOWNLOAD_HANDLER, loadConfig, resolveSigningKey } from './config.ts';
-import { createFinalizerHandler } from './create-finalizer-handler.ts';
 import { downloadLinkFactory } from './domain/download-link.ts';
 import { createDownloadEndpoint } from './download-endpoint.ts';
+import { finalizeTask } from './finalize-task.ts';
 
 // Cold start: the environment is checked once, so a function without its download settings fails at
 // init naming the variable.
@@ -25,17 +25,19 @@ const s3 = new S3Client({
 const store = new S3ExportStore(s3);
 
 /** The export-finalizer's Lambda handler (image CMD `index.handler`), invoked by Step Functions. */
-export const handler = createFinalizerHandler({
-  store,
-  downloadLink: async () => {
-    if (config.role !== 'finalizer') throw wrongHandler('index.handler');
-    return downloadLinkFactory({
-      baseUrl: config.downloadBaseUrl,
-      signingKey: await resolveSigningKey(config.signingKey),
-      ttlSeconds: config.linkTtlSeconds,
-    });
-  },
-});
+export const handler = createTaskHandler(
+  finalizeTask({
+    store,
+    downloadLink: async () => {
+      if (config.role !== 'finalizer') throw wrongHandler('index.handler');
+      return downloadLinkFactory({
+        baseUrl: config.downloadBaseUrl,
+        signingKey: await resolveSigningKey(config.signingKey),
+        ttlSeconds: config.linkTtlSeconds,
+      });
+    },
+  }),
+);
 
 /**
  * The download endpoint as a Lambda function URL handler (the same image with CMD

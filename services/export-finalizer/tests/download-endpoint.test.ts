@@ -1,32 +1,22 @@
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type AwsEndpoint, startAwsEndpoint } from '@sidestep/local-cloud';
 import { S3ExportStore, s3Presigner } from '../src/adapters/s3.ts';
 import { downloadLinkFactory } from '../src/domain/download-link.ts';
 import { createDownloadEndpoint } from '../src/download-endpoint.ts';
+import { BUCKET, type LocalS3, startLocalS3 } from './export-fixture.ts';
 
-const BUCKET = 'sidestep-test-exports';
 const KEY = 'exports/exp_dl1/users-2026-11-24.csv.gz';
 const SIGNING_KEY = 'd'.repeat(32);
-let endpoint: AwsEndpoint;
+let local: LocalS3;
 let s3: S3Client;
 
 beforeAll(async () => {
-  endpoint = await startAwsEndpoint({ port: 0 });
-  s3 = new S3Client({
-    endpoint: endpoint.url,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  local = await startLocalS3();
+  s3 = local.s3;
   await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: KEY, Body: Buffer.from('gzip bytes') }));
 }, 30_000);
 
-afterAll(async () => {
-  s3?.destroy();
-  await endpoint?.stop();
-});
+afterAll(() => local?.stop());
 
 let clock = new Date('2026-11-24T10:00:00Z');
 const link = downloadLinkFactory({

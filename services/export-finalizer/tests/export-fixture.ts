@@ -1,7 +1,42 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { ExportWorkerManifest } from '@sidestep/contracts';
+import { type AwsEndpoint, startAwsEndpoint } from '@sidestep/local-cloud';
+
+/** The bucket every export-finalizer test writes its exports to. */
+export const BUCKET = 'sidestep-test-exports';
+
+/** S3 as the local cloud serves it, with {@link BUCKET} created, and a client for it. */
+export interface LocalS3 {
+  readonly endpoint: AwsEndpoint;
+  readonly s3: S3Client;
+  /** Destroys the client and stops the endpoint. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the local cloud's S3 (fauxqs behind `startAwsEndpoint`: S3's multipart rules, UploadPartCopy
+ * with ranges, the 5 MiB minimum part) on a free loopback port and creates {@link BUCKET}.
+ */
+export async function startLocalS3(): Promise<LocalS3> {
+  const endpoint = await startAwsEndpoint({ port: 0 });
+  const s3 = new S3Client({
+    endpoint: endpoint.url,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  return {
+    endpoint,
+    s3,
+    stop: async () => {
+      s3.destroy();
+      await endpoint.stop();
+    },
+  };
+}
 
 /** The columns the batch-worker's export writes. */
 export const COLUMNS = ['external_id', 'email', 'name', 'attributes', 'created_at', 'updated_at'];

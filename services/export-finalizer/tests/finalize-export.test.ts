@@ -1,43 +1,36 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type AwsEndpoint, startAwsEndpoint } from '@sidestep/local-cloud';
 import { S3ExportStore, storageError } from '../src/adapters/s3.ts';
 import { downloadLinkFactory } from '../src/domain/download-link.ts';
 import type { ExportObjectStore } from '../src/domain/export-object-store.ts';
 import { finalizeExport } from '../src/finalize-export.ts';
-import { COLUMNS, HEADER, type PartSpec, putManifest, rowsForMiB, writeExport } from './export-fixture.ts';
+import {
+  BUCKET,
+  COLUMNS,
+  HEADER,
+  type LocalS3,
+  type PartSpec,
+  putManifest,
+  rowsForMiB,
+  startLocalS3,
+  writeExport,
+} from './export-fixture.ts';
 
 // Against fauxqs as the local cloud runs it (startAwsEndpoint): S3's multipart rules, UploadPartCopy
 // with ranges, the 5 MiB minimum part enforced at CompleteMultipartUpload.
-const BUCKET = 'sidestep-test-exports';
-let endpoint: AwsEndpoint;
+let local: LocalS3;
 let s3: S3Client;
 let store: S3ExportStore;
 
 beforeAll(async () => {
-  endpoint = await startAwsEndpoint({ port: 0 });
-  s3 = new S3Client({
-    endpoint: endpoint.url,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
+  local = await startLocalS3();
+  s3 = local.s3;
   store = new S3ExportStore(s3);
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 }, 30_000);
 
-afterAll(async () => {
-  s3?.destroy();
-  await endpoint?.stop();
-});
+afterAll(() => local?.stop());
 
 const options = {
   downloadLink: downloadLinkFactory({

@@ -1,8 +1,8 @@
 import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
-import { resolveDatabaseUrl } from '@sidestep/runtime';
+import { createTaskHandler, resolveDatabaseUrl } from '@sidestep/runtime';
 import { ProducerMailQueue } from './adapters/mail-queue.ts';
 import { loadConfig } from './config.ts';
-import { createSweeperHandler } from './create-sweeper-handler.ts';
+import { sweepTask } from './sweep-task.ts';
 
 // Cold start: the environment is checked once, so a function that cannot reach its database or its
 // mail queue fails at init naming the variable.
@@ -12,8 +12,10 @@ const config = loadConfig();
 const connect = connectPostgresOnFirstUse({ url: () => resolveDatabaseUrl(), max: 1 });
 
 /** The job-sweeper's Lambda handler (image CMD `index.handler`), invoked by its schedule. */
-export const handler = createSweeperHandler({
-  database: connect,
-  mailQueue: ProducerMailQueue.forQueue(config.mailQueueUrl),
-  notifyAddress: config.notifyAddress,
-});
+export const handler = createTaskHandler(
+  sweepTask({
+    database: connect,
+    mailQueue: ProducerMailQueue.forQueue(config.mailQueueUrl),
+    notifyAddress: config.notifyAddress,
+  }),
+);

@@ -1,11 +1,6 @@
 import type { MailSendJobInput, SweepStaleJobsOutput, SweptJob } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
-import {
-  deadlineMissedReason,
-  fireJobEvent,
-  JOB_COLUMNS,
-  type JobRow,
-} from '@sidestep/status-updater/jobs-ledger';
+import { deadlineMissedReason, fireJobEvent, JOB_COLUMNS, type JobRow } from '@sidestep/jobs';
 import { failureMail, failureMailId } from './domain/failure-mail.ts';
 import { FailureMailInvalidError, FailureMailNotQueuedError } from './errors.ts';
 
@@ -46,7 +41,7 @@ interface PendingMailRow {
  * One sweep of the jobs ledger:
  *
  * 1. In one transaction, every job `running` past its `deadline_at` (at most `limit`, oldest deadline
- *    first) gets the `fail` event through the status-updater's ledger (`fireJobEvent`: the same
+ *    first) gets the `fail` event through the jobs ledger (@sidestep/jobs' `fireJobEvent`: the same
  *    transition table, the same `job_transitions` audit row, fired by `sweeperId`), with the reason
  *    "no progress before the deadline (<deadline>)" and `swept_at = now`. `FOR UPDATE SKIP LOCKED`:
  *    a job its workflow is moving right now is left to the next sweep rather than waited for.

@@ -1,16 +1,20 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { MailSendJob, validate } from '@sidestep/contracts';
+import { MailSendJob, type SweepStaleJobsOutput, validate } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { Producer } from '@sidestep/producer';
+import { createTaskHandler, type TaskHandler } from '@sidestep/runtime';
 import type { Context } from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { ProducerMailQueue } from '../src/adapters/mail-queue.ts';
-import { createSweeperHandler, type SweeperHandler } from '../src/create-sweeper-handler.ts';
+import { type SweepTaskOptions, sweepTask } from '../src/sweep-task.ts';
 
 const silent = new Logger({ logLevel: 'SILENT' });
+/** The job-sweeper's handler as `handler.ts` builds it, logging nothing. */
+const sweeperHandler = (options: SweepTaskOptions) =>
+  createTaskHandler({ ...sweepTask(options), logger: silent });
 const context = (requestId: string) =>
   ({ awsRequestId: requestId, functionName: 'sidestep-test-job-sweeper' }) as unknown as Context;
 
@@ -44,19 +48,18 @@ describeEachDatabase('job-sweeper handler', (open) => {
   let db: Database;
   let queueUrl: string;
   let clock: Date;
-  let handler: SweeperHandler;
+  let handler: TaskHandler<SweepStaleJobsOutput>;
   beforeAll(async () => {
     db = await open();
     ({ QueueUrl: queueUrl = '' } = await sqs.send(
       new CreateQueueCommand({ QueueName: `sidestep-test-mail-${Math.random().toString(36).slice(2)}` }),
     ));
     clock = new Date();
-    handler = createSweeperHandler({
+    handler = sweeperHandler({
       database: async () => db,
       mailQueue: new ProducerMailQueue(new Producer({ queueUrl, sqs })),
       notifyAddress: 'ops@example.com',
       now: () => clock, // the virtual clock the schedule's ticks are driven by
-      logger: silent,
     });
   });
   afterAll(() => db.close());
@@ -92,8 +95,14 @@ describeEachDatabase('job-sweeper handler', (open) => {
     expect(rows).toEqual([{ execution_id: 'job-sweeper:r2' }]);
   });
 
-  it('refuses an input that is not an object, naming it', async () => {
-    await expect(handler('sweep!', context('r3'))).rejects.toMatchObject({ name: 'ContractValidationError' });
+  it('refuses an input that is not an object as InvalidInputError naming it, and takes no input as {}', async () => {
+    await expect(handler('sweep!', context('r3'))).rejects.toMatchObject({
+      name: 'InvalidInputError',
+      field: '(root)',
+      permanent: true,
+      message: expect.stringMatching(/^invalid sweep input: \(root\): /),
+    });
+    await expect(handler(undefined, context('r3'))).resolves.toMatchObject({ failed: [], mailed: [] });
   });
 
   it('reports a mail queue it cannot reach as the retryable FailureMailNotQueuedError, leaving the mail pending', async () => {
@@ -102,14 +111,13 @@ describeEachDatabase('job-sweeper handler', (open) => {
        VALUES ('imp_h2', 'import', 'running', 'b', 'imports/h2.csv', 'v1', 'h2.csv', 'arn:e:h2', $1)`,
       [new Date(clock.getTime() - 1)],
     );
-    const unreachable = createSweeperHandler({
+    const unreachable = sweeperHandler({
       database: async () => db,
       mailQueue: new ProducerMailQueue(
         new Producer({ queueUrl: `${queueUrl}-missing`, sqs, maxAttempts: 1, baseDelayMs: 1 }),
       ),
       notifyAddress: 'ops@example.com',
       now: () => clock,
-      logger: silent,
     });
     await expect(unreachable({}, context('r4'))).rejects.toMatchObject({
       name: 'FailureMailNotQueuedError',

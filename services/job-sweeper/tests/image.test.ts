@@ -96,6 +96,6 @@ describe('job-sweeper image', () => {
     ]);
 
     const refused = await fn.invoke('not an object');
-    expect(!refused.ok && refused.error.errorType).toBe('ContractValidationError');
+    expect(!refused.ok && refused.error.errorType).toBe('InvalidInputError');
   }, 30_000);
 });

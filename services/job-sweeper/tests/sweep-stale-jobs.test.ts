@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { MailSendJob, type MailSendJobInput, SweepStaleJobsOutput, validate } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
-import { fireJobEvent } from '@sidestep/status-updater/jobs-ledger';
+import { fireJobEvent } from '@sidestep/jobs';
 import type { MailQueue, MailQueueResult } from '../src/sweep-stale-jobs.ts';
 import { sweepStaleJobs } from '../src/sweep-stale-jobs.ts';
 

@@ -27,6 +27,7 @@ export const handler = createSqsHandler({
   correlation: (job) => ({ jobId: job.payload.jobId ?? job.id, template: job.payload.template }),
   process: async (job, _record, { lambdaContext, logger }) => {
     const result = await sendOnce(job, lambdaContext);
-    logger.info('mail sent', { ...result });
+    // A duplicate delivery sends nothing: it is logged as what it is, not as a second mail.
+    logger.info(result.replayed ? 'mail replayed' : 'mail sent', { ...result });
   },
 });

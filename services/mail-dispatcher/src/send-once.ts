@@ -17,13 +17,19 @@ import { DeliveryOutcomeUnknownError, IdempotencyKeyReusedError } from './errors
  */
 export const IDEMPOTENCY_RECORD_TTL_SECONDS = 21 * 24 * 60 * 60;
 
-export type SendOnce = (job: MailSendJob, context: Context) => Promise<DispatchResult>;
+/** What {@link SendOnce} did: the dispatch's result, and whether it was this call that sent it. */
+export interface SendOnceResult extends DispatchResult {
+  /** True when nothing was sent: an earlier delivery of the key sent it, and its result is replayed. */
+  readonly replayed: boolean;
+}
+
+export type SendOnce = (job: MailSendJob, context: Context) => Promise<SendOnceResult>;
 
 /**
  * Wraps {@link dispatchMail} in Powertools idempotency keyed by the mail's idempotency key, with the
  * payload validated so a reused key with another mail is refused instead of silently replayed.
  *
- * Guarantee (README "Exactly once?"): a key is sent at most once. Duplicates after success replay the
+ * Guarantee (README "Mail: exactly once?"): a key is sent at most once. Duplicates after success replay the
  * stored result; a concurrent duplicate sees the in-progress record and is retried later by SQS; a
  * crash after the send but before the record is marked completed leaves an in-progress record that
  * the store refuses to reclaim (`reclaimExpiredInProgress: false`), so the message is dead-lettered as
@@ -40,17 +46,25 @@ export function createSendOnce(options: {
     expiresAfterSeconds: IDEMPOTENCY_RECORD_TTL_SECONDS,
     throwOnNoIdempotencyKey: true,
   });
+  // The requests whose mail this process dispatched: Powertools returns a replayed result without
+  // calling the function, so a request missing here was answered from the store.
+  const dispatched = new WeakSet<object>();
   const send = makeIdempotent(
-    async (request: { key: string; job: MailSendJob }) =>
-      dispatchMail(request.job, options.from, options.sender),
+    async (request: { key: string; job: MailSendJob }) => {
+      const result = await dispatchMail(request.job, options.from, options.sender);
+      dispatched.add(request);
+      return result;
+    },
     { persistenceStore: options.persistenceStore, config },
   );
   return async (job, context) => {
     // The in-progress record expires with the invocation's remaining time, as Powertools intends.
     config.registerLambdaContext(context);
     const key = idempotencyKeyOf(job);
+    const request = { key, job };
     try {
-      return await send({ key, job });
+      const result = await send(request);
+      return { ...result, replayed: !dispatched.has(request) };
     } catch (error) {
       if (error instanceof IdempotencyValidationError) throw new IdempotencyKeyReusedError(key, error);
       const unknown = findIdempotencyOutcomeUnknown(error);

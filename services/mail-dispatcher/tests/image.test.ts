@@ -25,6 +25,8 @@ let outboxDir: string;
 let postgres: EmbeddedPostgres;
 let smtp: SmtpSink;
 let fn: FunctionHost;
+/** The function's structured log lines, in order. */
+const logs: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
   taskRoot = mkdtempSync(join(tmpdir(), 'mail-dispatcher-task-'));
@@ -39,7 +41,9 @@ beforeAll(async () => {
     memoryMb: service.memoryMb,
     timeoutSeconds: service.timeoutSeconds,
     readOnly: true,
-    onLog: () => {},
+    onLog: (line) => {
+      if (line.startsWith('{')) logs.push(JSON.parse(line) as Record<string, unknown>);
+    },
     environment: {
       MAIL_FROM: 'no-reply@test.mail.example.com',
       MAIL_TRANSPORT: 'smtp',
@@ -114,5 +118,14 @@ describe('mail-dispatcher image', () => {
     const again = await fn.invoke(sqsEvent([JSON.stringify(job)]));
     expect(again.ok && (again.payload as SQSBatchResponse).batchItemFailures).toEqual([]);
     expect(readdirSync(outboxDir).filter((file) => file.endsWith('.eml'))).toHaveLength(1);
+    // The duplicate is logged as a replay, not as a second mail sent.
+    expect(
+      logs
+        .filter((line) => line.message === 'mail sent' || line.message === 'mail replayed')
+        .map(({ message, replayed }) => ({ message, replayed })),
+    ).toEqual([
+      { message: 'mail sent', replayed: false },
+      { message: 'mail replayed', replayed: true },
+    ]);
   }, 30_000);
 });

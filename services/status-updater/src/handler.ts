@@ -1,7 +1,7 @@
 import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
-import { resolveDatabaseUrl } from '@sidestep/runtime';
+import { createTaskHandler, resolveDatabaseUrl } from '@sidestep/runtime';
 import { loadConfig } from './config.ts';
-import { createStatusHandler } from './create-status-handler.ts';
+import { statusUpdateTask } from './status-update-task.ts';
 
 // Cold start: the environment is checked once, so a function that cannot reach its database fails
 // at init naming the variable.
@@ -12,4 +12,4 @@ loadConfig();
 const connect = connectPostgresOnFirstUse({ url: () => resolveDatabaseUrl(), max: 1 });
 
 /** The status-updater's Lambda handler (image CMD `index.handler`), invoked by Step Functions. */
-export const handler = createStatusHandler({ database: connect });
+export const handler = createTaskHandler(statusUpdateTask({ database: connect }));

@@ -7,19 +7,20 @@ import type {
   StatusUpdateOutput,
 } from '@sidestep/contracts';
 import type { Database, Queryable } from '@sidestep/db/postgres';
-import { failureReason } from './domain/failure-reason.ts';
-import { sourceIdentity } from './domain/job-source.ts';
-import { statusOutput } from './domain/status-output.ts';
-import { ExecutionMismatchError, JobNotFoundError, UnexpectedStateError } from './errors.ts';
 import {
+  failureReason,
   fireJobEvent,
   JOB_COLUMNS,
+  JobNotFoundError,
   type JobRow,
   lockJob,
   recordedOutput,
   recordTransition,
   snapshot,
-} from './jobs-ledger.ts';
+  sourceIdentity,
+  statusOutput,
+} from '@sidestep/jobs';
+import { ExecutionMismatchError, UnexpectedStateError } from './errors.ts';
 
 /** Options of {@link updateJobStatus}. */
 export interface UpdateJobStatusOptions {

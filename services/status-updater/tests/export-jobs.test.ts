@@ -1,26 +1,22 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { StatusUpdateOutput, validate } from '@sidestep/contracts';
+import type { StatusUpdateOutput } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
-import type { Context } from 'aws-lambda';
-import { createStatusHandler, type StatusHandler } from '../src/create-status-handler.ts';
-import { fireJobEvent, lockJob } from '../src/jobs-ledger.ts';
+import { fireJobEvent, lockJob } from '@sidestep/jobs';
+import type { TaskHandler } from '@sidestep/runtime';
 import { racingOnJobs } from './racing-on-jobs.ts';
+import {
+  context,
+  deliveredTwice,
+  executionArn as executionOf,
+  jobRow,
+  rejection,
+  statusHandler,
+  transitionsOf,
+} from './status-handler-fixture.ts';
 
-const context = {
-  awsRequestId: 'req-1',
-  functionName: 'sidestep-test-status-updater',
-  getRemainingTimeInMillis: () => 30_000,
-} as unknown as Context;
-const silent = new Logger({ logLevel: 'SILENT' });
-
-let executions = 0;
 let requests = 0;
-function executionArn(): string {
-  executions += 1;
-  return `arn:aws:states:us-east-1:000000000000:execution:sidestep-test-export:e${executions}`;
-}
+const executionArn = () => executionOf('export');
 
 /** The register step of the export workflow for a fresh `export.requested` message. */
 function registerExport(executionId: string, requestId = `req-${++requests}`) {
@@ -53,44 +49,20 @@ function finalized(jobId: string) {
   };
 }
 
-async function rejection(invoke: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await invoke;
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  throw new Error('expected the handler to throw');
-}
-
 describeEachDatabase('status-updater export jobs', (open) => {
   let db: Database;
-  let handler: StatusHandler;
-  /** Each step delivered twice, as at-least-once delivery may: both deliveries answer the same. */
+  let handler: TaskHandler<StatusUpdateOutput>;
   let twice: (input: unknown) => Promise<StatusUpdateOutput>;
 
   beforeAll(async () => {
     db = await open();
-    handler = createStatusHandler({ database: async () => db, logger: silent });
-    twice = async (input) => {
-      const first = await handler(input, context);
-      const second = await handler(input, context);
-      expect(second).toEqual(first);
-      return validate(StatusUpdateOutput, first);
-    };
+    handler = statusHandler(async () => db);
+    twice = deliveredTwice(handler);
   });
   afterAll(() => db.close());
 
-  async function job(jobId: string) {
-    const { rows } = await db.query<Record<string, unknown>>('SELECT * FROM jobs WHERE id = $1', [jobId]);
-    return rows[0];
-  }
-  async function transitions(jobId: string) {
-    const { rows } = await db.query<Record<string, unknown>>(
-      'SELECT event, from_state, to_state, execution_id FROM job_transitions WHERE job_id = $1 ORDER BY id',
-      [jobId],
-    );
-    return rows;
-  }
+  const job = (jobId: string) => jobRow(db, jobId);
+  const transitions = (jobId: string) => transitionsOf(db, jobId);
   /** Registers and starts an export job of a fresh execution. */
   async function runningExport() {
     const executionId = executionArn();

@@ -1,29 +1,21 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { StatusUpdateOutput, validate } from '@sidestep/contracts';
+import type { StatusUpdateOutput } from '@sidestep/contracts';
 import { connectPostgres, type Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
-import type { Context } from 'aws-lambda';
-import { createStatusHandler, type StatusHandler } from '../src/create-status-handler.ts';
+import type { TaskHandler } from '@sidestep/runtime';
 import { racingOnJobs } from './racing-on-jobs.ts';
+import {
+  context,
+  deliveredTwice,
+  executionArn as executionOf,
+  jobRow,
+  rejection,
+  statusHandler,
+  transitionsOf,
+} from './status-handler-fixture.ts';
 
-const context = {
-  awsRequestId: 'req-1',
-  functionName: 'sidestep-test-status-updater',
-  functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-test-status-updater',
-  memoryLimitInMB: '256',
-  getRemainingTimeInMillis: () => 30_000,
-} as unknown as Context;
-
-const silent = new Logger({ logLevel: 'SILENT' });
-let executions = 0;
 let objects = 0;
-
-function executionArn(): string {
-  executions += 1;
-  return `arn:aws:states:us-east-1:000000000000:execution:sidestep-test-import:e${executions}`;
-}
+const executionArn = () => executionOf('import');
 
 /** A register input for a fresh S3 object (unversioned bucket: ETag only). */
 function registerInput(executionId: string, etag = `"etag-${++objects}"`) {
@@ -36,45 +28,20 @@ function registerInput(executionId: string, etag = `"etag-${++objects}"`) {
   };
 }
 
-/** Invokes the handler and returns what it threw (or fails the test if it resolved). */
-async function rejection(invoke: Promise<unknown>): Promise<Error & Record<string, unknown>> {
-  try {
-    await invoke;
-  } catch (error) {
-    return error as Error & Record<string, unknown>;
-  }
-  throw new Error('expected the handler to throw');
-}
-
 describeEachDatabase('status-updater handler', (open) => {
   let db: Database;
-  let handler: StatusHandler;
-  /** Each step delivered twice, as at-least-once delivery may: both deliveries answer the same. */
+  let handler: TaskHandler<StatusUpdateOutput>;
   let twice: (input: unknown) => Promise<StatusUpdateOutput>;
 
   beforeAll(async () => {
     db = await open();
-    handler = createStatusHandler({ database: async () => db, logger: silent });
-    twice = async (input) => {
-      const first = await handler(input, context);
-      const second = await handler(input, context);
-      expect(second).toEqual(first);
-      return validate(StatusUpdateOutput, first);
-    };
+    handler = statusHandler(async () => db);
+    twice = deliveredTwice(handler);
   });
   afterAll(() => db.close());
 
-  async function job(jobId: string) {
-    const { rows } = await db.query<Record<string, unknown>>('SELECT * FROM jobs WHERE id = $1', [jobId]);
-    return rows[0];
-  }
-  async function transitions(jobId: string) {
-    const { rows } = await db.query<Record<string, unknown>>(
-      'SELECT event, from_state, to_state, execution_id FROM job_transitions WHERE job_id = $1 ORDER BY id',
-      [jobId],
-    );
-    return rows;
-  }
+  const job = (jobId: string) => jobRow(db, jobId);
+  const transitions = (jobId: string) => transitionsOf(db, jobId);
 
   it('registers, starts and finishes a job, each step twice, with the counts the worker recorded', async () => {
     const executionId = executionArn();
@@ -346,7 +313,7 @@ describe('status-updater handler without a database', () => {
   it('throws the retryable JobLedgerUnavailableError when PostgreSQL refuses connections', async () => {
     // Port 1 on loopback: nothing listens, so connecting fails with ECONNREFUSED.
     const unreachable = connectPostgres({ url: 'postgres://sidestep:x@127.0.0.1:1/sidestep', max: 1 });
-    const handler = createStatusHandler({ database: async () => unreachable, logger: silent });
+    const handler = statusHandler(async () => unreachable);
     try {
       const error = await rejection(handler(registerInput(executionArn()), context));
       expect(error).toMatchObject({ name: 'JobLedgerUnavailableError', permanent: false });
@@ -357,11 +324,8 @@ describe('status-updater handler without a database', () => {
   });
 
   it('passes a bug through unchanged instead of calling it transient', async () => {
-    const handler = createStatusHandler({
-      database: async () => {
-        throw new TypeError('not a function');
-      },
-      logger: silent,
+    const handler = statusHandler(async () => {
+      throw new TypeError('not a function');
     });
     expect(await rejection(handler(registerInput(executionArn()), context))).toMatchObject({
       name: 'TypeError',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { JobEvent, JobState } from '@sidestep/contracts';
+import { InvalidTransitionError, RowCountsMissingError } from '../src/errors.ts';
 import {
   assertFinishable,
   deadlineMissedReason,
@@ -7,8 +8,7 @@ import {
   JOB_TRANSITIONS,
   nextState,
   TERMINAL_STATES,
-} from '../src/domain/job-state-machine.ts';
-import { InvalidTransitionError, RowCountsMissingError } from '../src/errors.ts';
+} from '../src/job-state-machine.ts';
 
 const events = JobEvent.options;
 const states = JobState.options;

@@ -1,10 +1,6 @@
 import type { ExportJobResult, JobEvent, JobKind, JobState } from '@sidestep/contracts';
-import {
-  ExportResultMissingError,
-  InvalidInputError,
-  InvalidTransitionError,
-  RowCountsMissingError,
-} from '../errors.ts';
+import { InvalidInputError } from '@sidestep/runtime';
+import { ExportResultMissingError, InvalidTransitionError, RowCountsMissingError } from './errors.ts';
 import type { JobSnapshot } from './status-output.ts';
 
 /** One row of the state machine: the states an event may be fired in, and where it leads. */
@@ -82,7 +78,7 @@ export function assertFinishable(
     if (result !== undefined) {
       throw new InvalidInputError(
         'result',
-        `job ${job.id} is an import: its row counts come from the ledger`,
+        `invalid status update input: job ${job.id} is an import: its row counts come from the ledger`,
       );
     }
     if (job.rowsTotal === null) throw new RowCountsMissingError(job.id);

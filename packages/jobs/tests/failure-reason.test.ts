@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { failureReason, MAX_REASON_LENGTH, UNKNOWN_FAILURE_REASON } from '../src/domain/failure-reason.ts';
-import { fileNameOf, sourceIdentity } from '../src/domain/job-source.ts';
+import { failureReason, MAX_REASON_LENGTH, UNKNOWN_FAILURE_REASON } from '../src/failure-reason.ts';
+import { fileNameOf, sourceIdentity } from '../src/job-source.ts';
 
 describe('failureReason', () => {
   it("prefers the worker's own error", () => {

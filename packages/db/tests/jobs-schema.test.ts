@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import type { Database } from '@sidestep/db/postgres';
-import { describeEachDatabase } from '@sidestep/db/testing';
+import type { Database } from '../src/database.ts';
+import { describeEachDatabase } from '../src/testing.ts';
 
 // Migrations 0002-jobs and 0003-export-jobs: what the ledger itself refuses, whoever writes to it.
 describeEachDatabase('jobs ledger schema', (open) => {

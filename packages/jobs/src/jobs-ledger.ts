@@ -1,11 +1,8 @@
 import type { ExportJobResult, JobEvent, JobKind, JobState, StatusUpdateOutput } from '@sidestep/contracts';
 import type { Queryable } from '@sidestep/db/postgres';
-import { assertFinishable, JOB_DEADLINE_SECONDS, nextState } from './domain/job-state-machine.ts';
-import { completeOutput, type JobSnapshot, statusOutput } from './domain/status-output.ts';
 import { JobNotFoundError } from './errors.ts';
-
-export { deadlineMissedReason, JOB_DEADLINE_SECONDS, JOB_TRANSITIONS } from './domain/job-state-machine.ts';
-export { InvalidTransitionError, JobLedgerUnavailableError } from './errors.ts';
+import { assertFinishable, JOB_DEADLINE_SECONDS, nextState } from './job-state-machine.ts';
+import { completeOutput, type JobSnapshot, statusOutput } from './status-output.ts';
 
 // The one place that moves a job in the `jobs` ledger. The status-updater (steps of a workflow) and
 // the job-sweeper (jobs stuck past their deadline) both fire events through `fireJobEvent`, so both

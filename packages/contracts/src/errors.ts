@@ -1,0 +1,35 @@
+/** Options every sidestep error accepts. */
+export interface SidestepErrorOptions {
+  /** The error that caused this one; kept as the standard `cause`. */
+  readonly cause?: unknown;
+  /** The offending field, dotted (`payload.to`), or the environment variable's name. */
+  readonly field?: string;
+}
+
+/**
+ * Base of every error sidestep raises on purpose. Whether an error is worth retrying is a property of
+ * its class (`permanent`), not of the place that catches it: the SQS handler dead-letters permanent
+ * errors at once and lets SQS retry the rest; a Step Functions task's Retry names the transient ones.
+ *
+ * It lives here, in the contracts every package already depends on, rather than in
+ * `@sidestep/runtime`, so that `ContractValidationError` belongs to the same family without the
+ * contracts depending on the Lambda runtime: the error names a workflow's Catch matches are part of
+ * the contract between a task and its workflow. `@sidestep/runtime` re-exports it; services import
+ * it from there.
+ *
+ * Each subclass sets `name` as a class field rather than from `new.target.name`, because bundlers
+ * rename classes when minifying and Step Functions' Catch matches on the exact `name`.
+ */
+export class SidestepError extends Error {
+  override readonly name: string = 'SidestepError';
+  /** True when retrying the same input cannot succeed. */
+  readonly permanent: boolean;
+  /** The offending field or variable, when there is one. */
+  readonly field?: string;
+
+  constructor(message: string, options: SidestepErrorOptions & { readonly permanent: boolean }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.permanent = options.permanent;
+    if (options.field !== undefined) this.field = options.field;
+  }
+}
