@@ -1,25 +1,25 @@
+import { SidestepError } from '@sidestep/contracts';
+
 /**
  * Base class of every error `@sidestep/db` throws on purpose. `permanent` says whether retrying the
- * same call can succeed: a permanent error needs a code or configuration change.
+ * same call can succeed: a permanent error needs a code or configuration change. One of the
+ * `SidestepError` family, so the SQS handler dead-letters a permanent one at once.
  */
-export class DatabaseError extends Error {
-  readonly permanent: boolean;
+export class DatabaseError extends SidestepError {
+  override readonly name: string = 'DatabaseError';
 
-  constructor(message: string, options: { permanent: boolean; cause?: unknown }) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'DatabaseError';
-    this.permanent = options.permanent;
+  constructor(message: string, options: { permanent: boolean; cause?: unknown; field?: string }) {
+    super(message, options);
   }
 }
 
 /** An option of {@link openDatabase} or {@link startEmbeddedPostgres} is invalid; `field` names it. */
 export class DatabaseOptionsError extends DatabaseError {
-  readonly field: string;
+  override readonly name: string = 'DatabaseOptionsError';
+  declare readonly field: string;
 
   constructor(field: string, message: string) {
-    super(`${field}: ${message}`, { permanent: true });
-    this.name = 'DatabaseOptionsError';
-    this.field = field;
+    super(`${field}: ${message}`, { permanent: true, field });
   }
 }
 
@@ -29,21 +29,22 @@ export class DatabaseOptionsError extends DatabaseError {
  * (a deadlock), and on PostgreSQL it would run on another connection, outside the transaction.
  */
 export class TransactionMisuseError extends DatabaseError {
+  override readonly name: string = 'TransactionMisuseError';
+
   constructor(method: 'query' | 'transaction') {
     super(`${method}() was called on the database inside its own transaction callback; use the tx argument`, {
       permanent: true,
     });
-    this.name = 'TransactionMisuseError';
   }
 }
 
 /** The migration list in code is malformed (versions not unique and increasing, empty name). */
 export class MigrationListError extends DatabaseError {
+  override readonly name: string = 'MigrationListError';
   readonly version: number;
 
   constructor(version: number, message: string) {
     super(`migration ${version}: ${message}`, { permanent: true });
-    this.name = 'MigrationListError';
     this.version = version;
   }
 }
@@ -53,16 +54,16 @@ export class MigrationListError extends DatabaseError {
  * migrations are immutable; add a new migration instead of editing an old one.
  */
 export class MigrationMismatchError extends DatabaseError {
+  override readonly name: string = 'MigrationMismatchError';
   readonly version: number;
-  readonly field: 'name' | 'checksum';
+  declare readonly field: 'name' | 'checksum';
 
   constructor(version: number, field: 'name' | 'checksum', applied: string, inCode: string) {
     super(`migration ${version}: ${field} in the database (${applied}) differs from the code (${inCode})`, {
       permanent: true,
+      field,
     });
-    this.name = 'MigrationMismatchError';
     this.version = version;
-    this.field = field;
   }
 }
 
@@ -71,6 +72,7 @@ export class MigrationMismatchError extends DatabaseError {
  * the migrator again is safe (and succeeds if the cause was transient, e.g. a lost connection).
  */
 export class MigrationFailedError extends DatabaseError {
+  override readonly name: string = 'MigrationFailedError';
   readonly version: number;
   readonly migrationName: string;
 
@@ -80,7 +82,6 @@ export class MigrationFailedError extends DatabaseError {
       permanent: false,
       cause,
     });
-    this.name = 'MigrationFailedError';
     this.version = version;
     this.migrationName = migrationName;
   }
