@@ -6,8 +6,8 @@ import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { GrantableRole, type PolicyGrantee, type PolicyStatement, statementId } from './grantable-role.ts';
 import { ImageRepository } from './image-repository.ts';
+import type { PermissionTargets } from './manifest-permissions.ts';
 import { grantManifestPermissions } from './manifest-permissions.ts';
-import type { PermissionTargets } from './service-function.ts';
 
 /** Where a task's ENI is placed (Fargate's `awsvpc` network mode; passed to RunTask by the workflow). */
 export interface TaskNetworkConfig {

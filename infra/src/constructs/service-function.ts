@@ -4,7 +4,6 @@ import { EcrRepositoryPolicy } from '@cdktn/provider-aws/lib/ecr-repository-poli
 import { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
 import {
   METRICS_NAMESPACE,
-  type PermissionResource,
   RUNTIME_ENVIRONMENT,
   resourceName,
   type ServiceManifest,
@@ -20,23 +19,7 @@ import {
 } from './grantable-role.ts';
 import { ImageRepository } from './image-repository.ts';
 import { createLambdaExecutionRole } from './lambda-execution-role.ts';
-import { grantManifestPermissions } from './manifest-permissions.ts';
-
-/**
- * What a manifest's {@link PermissionResource} resolves to in one environment: the exact ARNs its
- * actions apply to and the environment variables that tell the service where the resource is.
- */
-export interface PermissionTarget {
-  /** Exact ARNs the manifest's actions are granted on. */
-  readonly resourceArns: readonly string[];
-  /** IAM service prefixes that make sense on these ARNs (`ses`); other actions are a manifest mistake. */
-  readonly servicePrefixes: readonly string[];
-  /** Environment variables the service receives when it declares this permission. */
-  readonly environment: Readonly<Record<string, string>>;
-}
-
-/** The permission targets of one environment; a manifest may only name resources present here. */
-export type PermissionTargets = Readonly<Partial<Record<PermissionResource, PermissionTarget>>>;
+import { grantManifestPermissions, type PermissionTargets } from './manifest-permissions.ts';
 
 /** Network placement for functions that must reach private resources (e.g. PostgreSQL in a VPC). */
 export interface FunctionVpcConfig {
