@@ -61,8 +61,5 @@ export {
 } from './security-policy.ts';
 export { SERVICES, TASKS } from './services.ts';
 export { DeployStack, type DeployStackProps, SMOKE_CHECK_SERVICE } from './stacks/deploy-stack.ts';
-export {
-  SidestepStack,
-  type SidestepStackProps,
-  TERRAFORM_TARGET_VERSIONS,
-} from './stacks/sidestep-stack.ts';
+export { EnvironmentStack, TERRAFORM_TARGET_VERSIONS } from './stacks/environment-stack.ts';
+export { SidestepStack, type SidestepStackProps } from './stacks/sidestep-stack.ts';
