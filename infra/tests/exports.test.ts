@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { task as batchWorker } from '@sidestep/batch-worker/task';
 import { defineService, defineTask } from '@sidestep/manifest';
+import { registeredTask } from '@sidestep/registry';
 import { defineSchedules, exportWorkflow, operatorEventPattern, SCHEDULES } from '@sidestep/workflows';
 import { TerraformStack, Testing } from 'cdktn';
 import {
@@ -14,6 +14,8 @@ import {
 
 // biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped; tests read it freely.
 type Json = any;
+
+const batchWorker = registeredTask('batch-worker').manifest;
 
 const staging: EnvironmentConfig = {
   name: 'staging',

@@ -1,9 +1,7 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { describe, expect, it } from '@jest/globals';
-import { task as batchWorker } from '@sidestep/batch-worker/task';
-import { service as mailDispatcher } from '@sidestep/mail-dispatcher/service';
 import { defineService, defineTask, visibilityTimeoutSeconds } from '@sidestep/manifest';
-import { service as statusUpdater } from '@sidestep/status-updater/service';
+import { registeredService, registeredTask } from '@sidestep/registry';
 import { importTrigger, importWorkflow } from '@sidestep/workflows';
 import { TerraformStack, Testing } from 'cdktn';
 import {
@@ -23,6 +21,12 @@ import {
 
 // biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped; tests read it freely.
 type Json = any;
+
+const batchWorker = registeredTask('batch-worker').manifest;
+const mailDispatcher = registeredService('mail-dispatcher').manifest;
+const mailQueueSettings = mailDispatcher.queue;
+if (!mailQueueSettings) throw new Error('the mail-dispatcher consumes a queue');
+const statusUpdater = registeredService('status-updater').manifest;
 
 const staging: EnvironmentConfig = {
   name: 'staging',
@@ -243,7 +247,7 @@ describe('JobQueue (mail)', () => {
   it('dead-letters after the manifest maxReceiveCount, into a DLQ only this queue may use', () => {
     expect(JSON.parse(queue.redrive_policy)).toEqual({
       deadLetterTargetArn: `\${${dlqAddress}.arn}`,
-      maxReceiveCount: mailDispatcher.queue.maxReceiveCount,
+      maxReceiveCount: mailQueueSettings.maxReceiveCount,
     });
     expect(dlq.message_retention_seconds).toBe(14 * 24 * 3600);
     const [, allow] = one(tf, 'aws_sqs_queue_redrive_allow_policy', { queue_url: `\${${dlqAddress}.url}` });
@@ -259,11 +263,9 @@ describe('JobQueue (mail)', () => {
     });
     expect(mapping.function_name).toBe(`\${${functionAddress}.arn}`);
     expect(mapping.function_response_types).toEqual(['ReportBatchItemFailures']);
-    expect(mapping.batch_size).toBe(mailDispatcher.queue.batchSize);
-    expect(mapping.maximum_batching_window_in_seconds).toBe(
-      mailDispatcher.queue.maximumBatchingWindowSeconds,
-    );
-    expect(mapping.scaling_config).toEqual({ maximum_concurrency: mailDispatcher.queue.maximumConcurrency });
+    expect(mapping.batch_size).toBe(mailQueueSettings.batchSize);
+    expect(mapping.maximum_batching_window_in_seconds).toBe(mailQueueSettings.maximumBatchingWindowSeconds);
+    expect(mapping.scaling_config).toEqual({ maximum_concurrency: mailQueueSettings.maximumConcurrency });
     const [roleAddress] = one(tf, 'aws_iam_role', { name });
     const [policyAddress] = one(tf, 'aws_iam_role_policy', { role: `\${${roleAddress}.name}` });
     expect(mapping.depends_on).toEqual([policyAddress]);
@@ -285,7 +287,7 @@ describe('JobQueue (mail)', () => {
     });
     expect(age).toMatchObject({
       dimensions: { QueueName: `\${${queueAddress}.name}` },
-      threshold: visibilityTimeoutSeconds(mailDispatcher) * mailDispatcher.queue.maxReceiveCount,
+      threshold: visibilityTimeoutSeconds(mailDispatcher) * mailQueueSettings.maxReceiveCount,
       alarm_actions: [staging.alarmTopicArn],
     });
   });
@@ -743,7 +745,7 @@ describe('BatchTask (batch-worker in staging)', () => {
     expect(container.environment).toEqual([
       { name: 'DATABASE_SECRET_ARN', value: staging.databaseSecretArn },
       { name: 'IMPORTS_BUCKET', value: ref(bucketAddress, 'bucket') },
-      ...Object.entries(batchWorker.environment).map(([key, value]) => ({ name: key, value })),
+      ...Object.entries(batchWorker.environment ?? {}).map(([key, value]) => ({ name: key, value })),
       { name: 'POWERTOOLS_METRICS_NAMESPACE', value: 'sidestep' },
       { name: 'POWERTOOLS_SERVICE_NAME', value: 'batch-worker' },
       { name: 'SIDESTEP_ENV', value: 'staging' },
