@@ -35,23 +35,20 @@ const ownDependencies = Object.keys(
 );
 
 describe('the registry', () => {
-  it('holds every services/*/service.ts manifest, and nothing else, as a service', async () => {
-    const found = await discover('service.ts', 'service');
-    expect(found.length).toBeGreaterThan(0);
-    expect(SERVICES.map((entry) => entry.manifest).sort(byName)).toEqual(
-      found.map((entry) => entry.manifest).sort(byName),
-    );
-    for (const { folder, manifest } of found) expect(registeredService(folder).manifest).toBe(manifest);
-  });
-
-  it('holds every services/*/task.ts manifest, and nothing else, as a task', async () => {
-    const found = await discover('task.ts', 'task');
-    expect(found.length).toBeGreaterThan(0);
-    expect(TASKS.map((entry) => entry.manifest).sort(byName)).toEqual(
-      found.map((entry) => entry.manifest).sort(byName),
-    );
-    for (const { folder, manifest } of found) expect(registeredTask(folder).manifest).toBe(manifest);
-  });
+  it.each([
+    { file: 'service.ts', exportName: 'service', registered: SERVICES, lookUp: registeredService },
+    { file: 'task.ts', exportName: 'task', registered: TASKS, lookUp: registeredTask },
+  ] as const)(
+    'holds every services/*/$file manifest, and nothing else',
+    async ({ file, exportName, registered, lookUp }) => {
+      const found = await discover(file, exportName);
+      expect(found.length).toBeGreaterThan(0);
+      expect(registered.map((entry) => entry.manifest).sort(byName)).toEqual(
+        found.map((entry) => entry.manifest).sort(byName),
+      );
+      for (const { folder, manifest } of found) expect(lookUp(folder).manifest).toBe(manifest);
+    },
+  );
 
   it.each([...SERVICES, ...TASKS].map((entry) => [entry.manifest.name, entry] as const))(
     'locates the %s package, its bundle and depends on it (the build order of infra and scripts)',
