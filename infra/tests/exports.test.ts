@@ -11,9 +11,7 @@ import {
   SERVICES,
   SidestepStack,
 } from '../src/index.ts';
-
-// biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped; tests read it freely.
-type Json = any;
+import { all, type Json, one, ref, statements } from './terraform-json.ts';
 
 const batchWorker = registeredTask('batch-worker').manifest;
 
@@ -44,26 +42,6 @@ function declaredActions(
   const permission = manifest.permissions.find((p) => p.resource === resource);
   if (!permission) throw new Error(`the manifest declares no ${resource} permission`);
   return permission.actions;
-}
-
-/** `[address, body]` of every resource of a type. */
-function all(tf: Json, type: string): [string, Json][] {
-  return Object.entries(tf.resource?.[type] ?? {}).map(([name, body]) => [`${type}.${name}`, body]);
-}
-
-/** The one resource of a type whose properties include `match`; fails unless exactly one matches. */
-function one(tf: Json, type: string, match: Record<string, unknown> = {}): [string, Json] {
-  const found = all(tf, type).filter(([, body]) =>
-    Object.entries(match).every(([key, value]) => body[key] === value),
-  );
-  expect(found).toHaveLength(1);
-  return found[0] as [string, Json];
-}
-
-function statements(tf: Json, roleName: string): Json[] {
-  const [roleAddress] = one(tf, 'aws_iam_role', { name: roleName });
-  const [, policy] = one(tf, 'aws_iam_role_policy', { role: `\${${roleAddress}.name}` });
-  return JSON.parse(policy.policy).Statement;
 }
 
 /** The body of a resource that references `address` in its `bucket` attribute. */
@@ -205,8 +183,6 @@ describe('BatchTask with the exports-bucket permission', () => {
     expect(names).not.toContain('EXPORTS_BUCKET');
   });
 });
-
-const ref = (address: string, attribute: string) => `\${${address}.${attribute}}`;
 
 describe('SidestepStack (export workflow in staging)', () => {
   const [machineAddress, machine] = one(tf, 'aws_sfn_state_machine', { name: 'sidestep-staging-export' });

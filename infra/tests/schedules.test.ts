@@ -21,9 +21,13 @@ import {
   Workflow,
   WorkflowQueue,
 } from '../src/index.ts';
-
-// biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped; tests read it freely.
-type Json = any;
+import {
+  type Json,
+  one as oneOf,
+  ref,
+  statements as statementsOf,
+  trust as trustOf,
+} from './terraform-json.ts';
 
 const account = '123456789012';
 const region = 'eu-west-1';
@@ -105,31 +109,9 @@ function build(overrides: { nightly?: Partial<ScheduleProps>; sweeper?: Partial<
 
 const tf: Json = JSON.parse(Testing.synth(build(), true));
 
-/** `[address, body]` of every resource of a type. */
-function all(type: string): [string, Json][] {
-  return Object.entries(tf.resource?.[type] ?? {}).map(([name, body]) => [`${type}.${name}`, body]);
-}
-
-/** The one resource of a type whose properties include `match`; fails unless exactly one matches. */
-function one(type: string, match: Record<string, unknown> = {}): [string, Json] {
-  const found = all(type).filter(([, body]) =>
-    Object.entries(match).every(([key, value]) => body[key] === value),
-  );
-  expect(found).toHaveLength(1);
-  return found[0] as [string, Json];
-}
-
-const ref = (address: string, attribute: string) => `\${${address}.${attribute}}`;
-
-function statements(roleName: string): Json[] {
-  const [roleAddress] = one('aws_iam_role', { name: roleName });
-  const [, policy] = one('aws_iam_role_policy', { role: ref(roleAddress, 'name') });
-  return JSON.parse(policy.policy).Statement;
-}
-
-function trust(roleName: string): Json {
-  return JSON.parse(one('aws_iam_role', { name: roleName })[1].assume_role_policy).Statement[0];
-}
+const one = (type: string, match: Record<string, unknown> = {}) => oneOf(tf, type, match);
+const statements = (roleName: string) => statementsOf(tf, roleName);
+const trust = (roleName: string) => trustOf(tf, roleName);
 
 const [queueAddress, queue] = one('aws_sqs_queue', { name: 'sidestep-staging-export-requests' });
 const [dlqAddress] = one('aws_sqs_queue', { name: 'sidestep-staging-export-requests-dlq' });

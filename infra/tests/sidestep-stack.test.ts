@@ -18,9 +18,7 @@ import {
   validateEnvironmentConfig,
   Workflow,
 } from '../src/index.ts';
-
-// biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped; tests read it freely.
-type Json = any;
+import { all, type Json, one, ref, statements } from './terraform-json.ts';
 
 const batchWorker = registeredTask('batch-worker').manifest;
 const mailDispatcher = registeredService('mail-dispatcher').manifest;
@@ -80,26 +78,6 @@ function bareStack(id: string): TerraformStack {
   const stack = new TerraformStack(Testing.app(), id);
   new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
   return stack;
-}
-
-/** `[address, body]` of every resource of a type. */
-function all(tf: Json, type: string): [string, Json][] {
-  return Object.entries(tf.resource?.[type] ?? {}).map(([name, body]) => [`${type}.${name}`, body]);
-}
-
-/** The one resource of a type whose properties include `match`; fails unless exactly one matches. */
-function one(tf: Json, type: string, match: Record<string, unknown> = {}): [string, Json] {
-  const found = all(tf, type).filter(([, body]) =>
-    Object.entries(match).every(([key, value]) => body[key] === value),
-  );
-  expect(found).toHaveLength(1);
-  return found[0] as [string, Json];
-}
-
-function statements(tf: Json, roleName: string): Json[] {
-  const [roleAddress] = one(tf, 'aws_iam_role', { name: roleName });
-  const [, policy] = one(tf, 'aws_iam_role_policy', { role: `\${${roleAddress}.name}` });
-  return JSON.parse(policy.policy).Statement;
 }
 
 function statementFor(tf: Json, roleName: string, action: string): Json {
@@ -550,7 +528,6 @@ describe('SidestepStack (import workflow)', () => {
 
 const trigger = importTrigger('staging');
 const [bucketAddress, bucket] = one(tf, 'aws_s3_bucket', { bucket: trigger.bucketName });
-const ref = (address: string, attribute: string) => `\${${address}.${attribute}}`;
 const byBucket = (type: string): Json => one(tf, type, { bucket: ref(bucketAddress, 'id') })[1];
 const [machineAddress, machine] = one(tf, 'aws_sfn_state_machine', { name: 'sidestep-staging-import' });
 const [ruleAddress, rule] = one(tf, 'aws_cloudwatch_event_rule', { name: 'sidestep-staging-import-trigger' });
