@@ -17,8 +17,9 @@ import {
   type PolicyStatement,
   statementId,
 } from './grantable-role.ts';
-import { ImageRepository } from './image-repository.ts';
+import { ImageRepository, type ImageRepositoryProps } from './image-repository.ts';
 import { createLambdaExecutionRole } from './lambda-execution-role.ts';
+import type { LogGroupSettings } from './log-group-settings.ts';
 import { grantManifestPermissions, type PermissionTargets } from './manifest-permissions.ts';
 
 /** Network placement for functions that must reach private resources (e.g. PostgreSQL in a VPC). */
@@ -45,22 +46,9 @@ export interface ServiceFunctionProps {
    */
   readonly permissionTargets?: PermissionTargets;
   /** Log group settings. @default 30 days retention, CloudWatch-managed encryption */
-  readonly logs?: {
-    /** @default 30 */
-    readonly retentionDays?: number;
-    /** KMS key ARN for the log group. @default CloudWatch Logs' own encryption */
-    readonly kmsKeyArn?: string;
-  };
+  readonly logs?: LogGroupSettings;
   /** ECR repository settings. @default keep the last 30 images, AWS-managed KMS key */
-  readonly repository?: {
-    /**
-     * Images kept. Lambda keeps running an image it already optimized, but rollback needs older tags.
-     * @default 30
-     */
-    readonly keepImages?: number;
-    /** Customer-managed KMS key ARN. @default the AWS-managed `aws/ecr` KMS key */
-    readonly kmsKeyArn?: string;
-  };
+  readonly repository?: Pick<ImageRepositoryProps, 'keepImages' | 'kmsKeyArn'>;
   /** VPC placement. @default none: the function runs in Lambda's network with internet access */
   readonly vpc?: FunctionVpcConfig;
   /** Reserved concurrency. @default the manifest's `reservedConcurrency`, else unreserved */
