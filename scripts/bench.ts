@@ -7,8 +7,8 @@ import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleService } from '@sidestep/bundle';
 import { startFunction } from '@sidestep/lambda-runtime';
+import { SERVICES } from '@sidestep/registry';
 import { bareNodeSpawnMs, importSpawnMs, machine, median } from './src/bench/measure.ts';
-import { SERVICES } from './src/services.ts';
 
 const rootDir = join(import.meta.dirname, '..');
 const COLD_RUNS = 15;

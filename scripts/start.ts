@@ -2,6 +2,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createConsoleReporter, type LocalCloud, startLocalCloud } from '@sidestep/local-cloud';
+import { SERVICES, TASKS } from '@sidestep/registry';
 import { Command, InvalidArgumentError } from 'commander';
 import { formatBanner } from './src/banner.ts';
 import { buildServices } from './src/build-services.ts';
@@ -12,8 +13,6 @@ import {
   LOCAL_TASKS,
   PIPES,
   SCHEDULE_SETUP,
-  SERVICES,
-  TASKS,
   UPLOAD_EXAMPLES,
   WORKFLOWS,
 } from './src/services.ts';

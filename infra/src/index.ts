@@ -34,6 +34,7 @@ export {
 export { ImageRepository, type ImageRepositoryProps } from './constructs/image-repository.ts';
 export { JobQueue, type JobQueueProps } from './constructs/job-queue.ts';
 export { MailIdentity, type MailIdentityProps } from './constructs/mail-identity.ts';
+export type { PermissionTarget, PermissionTargets } from './constructs/manifest-permissions.ts';
 export { S3Trigger, type S3TriggerProps, type TriggerTarget } from './constructs/s3-trigger.ts';
 export {
   operatorRuleInput,
@@ -44,8 +45,6 @@ export {
 export { ScheduleGroup, type ScheduleGroupProps } from './constructs/schedule-group.ts';
 export {
   type FunctionVpcConfig,
-  type PermissionTarget,
-  type PermissionTargets,
   ServiceFunction,
   type ServiceFunctionProps,
 } from './constructs/service-function.ts';
@@ -62,8 +61,5 @@ export {
 } from './security-policy.ts';
 export { SERVICES, TASKS } from './services.ts';
 export { DeployStack, type DeployStackProps, SMOKE_CHECK_SERVICE } from './stacks/deploy-stack.ts';
-export {
-  SidestepStack,
-  type SidestepStackProps,
-  TERRAFORM_TARGET_VERSIONS,
-} from './stacks/sidestep-stack.ts';
+export { EnvironmentStack, TERRAFORM_TARGET_VERSIONS } from './stacks/environment-stack.ts';
+export { SidestepStack, type SidestepStackProps } from './stacks/sidestep-stack.ts';

@@ -1,23 +1,14 @@
-import { task as batchWorker } from '@sidestep/batch-worker/task';
-import { service as exportFinalizer } from '@sidestep/export-finalizer/service';
-import { service as jobSweeper } from '@sidestep/job-sweeper/service';
-import { service as mailDispatcher } from '@sidestep/mail-dispatcher/service';
 import type { ServiceManifest, TaskManifest } from '@sidestep/manifest';
-import { service as statusUpdater } from '@sidestep/status-updater/service';
+import { SERVICES as REGISTERED_SERVICES, TASKS as REGISTERED_TASKS } from '@sidestep/registry';
 
 /**
- * Every deployed service's manifest. Adding a service is one line here (plus its workspace dependency
- * in infra/package.json): the stack derives its repository, function, queue and IAM from the manifest.
+ * Every deployed service's manifest, from the registry (`@sidestep/registry`): the stack derives its
+ * repository, function, queue and IAM from each.
  */
-export const SERVICES: readonly ServiceManifest[] = [
-  mailDispatcher,
-  statusUpdater,
-  exportFinalizer,
-  jobSweeper,
-];
+export const SERVICES: readonly ServiceManifest[] = REGISTERED_SERVICES.map((entry) => entry.manifest);
 
 /**
- * Every deployed Fargate task's manifest. Adding a task is one line here (plus its workspace
- * dependency): the stack derives its repository, cluster, task definition and roles from the manifest.
+ * Every deployed Fargate task's manifest, from the registry: the stack derives its repository,
+ * cluster, task definition and roles from each.
  */
-export const TASKS: readonly TaskManifest[] = [batchWorker];
+export const TASKS: readonly TaskManifest[] = REGISTERED_TASKS.map((entry) => entry.manifest);

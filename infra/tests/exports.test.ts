@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { task as batchWorker } from '@sidestep/batch-worker/task';
-import { defineService, defineTask } from '@sidestep/manifest';
+import type { Permission } from '@sidestep/manifest';
+import { registeredService, registeredTask } from '@sidestep/registry';
 import { defineSchedules, exportWorkflow, operatorEventPattern, SCHEDULES } from '@sidestep/workflows';
 import { TerraformStack, Testing } from 'cdktn';
 import {
@@ -11,9 +11,9 @@ import {
   SERVICES,
   SidestepStack,
 } from '../src/index.ts';
+import { all, type Json, one, ref, statements } from './terraform-json.ts';
 
-// biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped; tests read it freely.
-type Json = any;
+const batchWorker = registeredTask('batch-worker').manifest;
 
 const staging: EnvironmentConfig = {
   name: 'staging',
@@ -31,50 +31,17 @@ const staging: EnvironmentConfig = {
   backend: { bucket: 'acme-sidestep-tfstate', key: 'sidestep/staging.tfstate', region: 'eu-west-1' },
 };
 
-/** Services as F1 and F4 declare them (the plan's permissions), until their manifests are in the stack. */
-const finalizerLike = defineService({
-  name: 'finalizer-like',
-  description: 'Combines export parts',
-  handler: 'index.handler',
-  memoryMb: 512,
-  timeoutSeconds: 300,
-  permissions: [
-    {
-      resource: 'exports-bucket',
-      actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-    },
-  ],
-});
-const sweeperLike = defineService({
-  name: 'sweeper-like',
-  description: 'Fails stale jobs',
-  handler: 'index.handler',
-  memoryMb: 256,
-  timeoutSeconds: 60,
-  permissions: [
-    { resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] },
-    { resource: 'mail-queue', actions: ['sqs:SendMessage'] },
-  ],
-});
+const exportFinalizer = registeredService('export-finalizer').manifest;
+const jobSweeper = registeredService('job-sweeper').manifest;
 
-/** `[address, body]` of every resource of a type. */
-function all(tf: Json, type: string): [string, Json][] {
-  return Object.entries(tf.resource?.[type] ?? {}).map(([name, body]) => [`${type}.${name}`, body]);
-}
-
-/** The one resource of a type whose properties include `match`; fails unless exactly one matches. */
-function one(tf: Json, type: string, match: Record<string, unknown> = {}): [string, Json] {
-  const found = all(tf, type).filter(([, body]) =>
-    Object.entries(match).every(([key, value]) => body[key] === value),
-  );
-  expect(found).toHaveLength(1);
-  return found[0] as [string, Json];
-}
-
-function statements(tf: Json, roleName: string): Json[] {
-  const [roleAddress] = one(tf, 'aws_iam_role', { name: roleName });
-  const [, policy] = one(tf, 'aws_iam_role_policy', { role: `\${${roleAddress}.name}` });
-  return JSON.parse(policy.policy).Statement;
+/** The actions a manifest declares on a resource (what the stack must grant, no more). */
+function declaredActions(
+  manifest: { readonly permissions: readonly Permission[] },
+  resource: Permission['resource'],
+): readonly string[] {
+  const permission = manifest.permissions.find((p) => p.resource === resource);
+  if (!permission) throw new Error(`the manifest declares no ${resource} permission`);
+  return permission.actions;
 }
 
 /** The body of a resource that references `address` in its `bucket` attribute. */
@@ -86,7 +53,6 @@ const tf: Json = JSON.parse(
   Testing.synth(
     new SidestepStack(Testing.app(), 'sidestep-staging', {
       config: staging,
-      services: [...SERVICES, finalizerLike, sweeperLike],
     }),
     true,
   ),
@@ -137,16 +103,16 @@ describe('ExportsBucket (staging)', () => {
   });
 
   it('grants a manifest’s exports-bucket actions on exports/* only and names the bucket', () => {
-    const statement = statements(tf, 'sidestep-staging-finalizer-like').find(
+    const statement = statements(tf, 'sidestep-staging-export-finalizer').find(
       (s) => s.Sid === 'ManifestExportsBucket',
     );
     expect(statement).toEqual({
       Sid: 'ManifestExportsBucket',
       Effect: 'Allow',
-      Action: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+      Action: declaredActions(exportFinalizer, 'exports-bucket'),
       Resource: `\${${bucketAddress}.arn}/exports/*`,
     });
-    const [, fn] = one(tf, 'aws_lambda_function', { function_name: 'sidestep-staging-finalizer-like' });
+    const [, fn] = one(tf, 'aws_lambda_function', { function_name: 'sidestep-staging-export-finalizer' });
     expect(fn.environment.variables.EXPORTS_BUCKET).toBe('sidestep-staging-exports');
   });
 
@@ -164,29 +130,29 @@ describe('ExportsBucket (staging)', () => {
 describe('mail-queue permission', () => {
   it('grants sending to the mail queue only and sets MAIL_QUEUE_URL, whatever the service order', () => {
     const [mailAddress] = one(tf, 'aws_sqs_queue', { name: 'sidestep-staging-mail' });
-    const statement = statements(tf, 'sidestep-staging-sweeper-like').find(
+    const statement = statements(tf, 'sidestep-staging-job-sweeper').find(
       (s) => s.Sid === 'ManifestMailQueue',
     );
     expect(statement).toEqual({
       Sid: 'ManifestMailQueue',
       Effect: 'Allow',
-      Action: ['sqs:SendMessage'],
+      Action: declaredActions(jobSweeper, 'mail-queue'),
       Resource: `\${${mailAddress}.arn}`,
     });
-    const [, fn] = one(tf, 'aws_lambda_function', { function_name: 'sidestep-staging-sweeper-like' });
+    const [, fn] = one(tf, 'aws_lambda_function', { function_name: 'sidestep-staging-job-sweeper' });
     expect(fn.environment.variables.MAIL_QUEUE_URL).toBe(`\${${mailAddress}.url}`);
     // Declared before the mail-dispatcher: the queue does not exist yet when the function is built.
     const early = JSON.parse(
       Testing.synth(
         new SidestepStack(Testing.app(), 'sidestep-staging', {
           config: staging,
-          services: [sweeperLike, ...SERVICES],
+          services: [jobSweeper, ...SERVICES.filter((m) => m !== jobSweeper)],
         }),
       ),
     );
     const [earlyMail] = one(early, 'aws_sqs_queue', { name: 'sidestep-staging-mail' });
     expect(
-      statements(early, 'sidestep-staging-sweeper-like').find((s) => s.Sid === 'ManifestMailQueue').Resource,
+      statements(early, 'sidestep-staging-job-sweeper').find((s) => s.Sid === 'ManifestMailQueue').Resource,
     ).toBe(`\${${earlyMail}.arn}`);
   });
 
@@ -194,44 +160,29 @@ describe('mail-queue permission', () => {
     const create = () =>
       new SidestepStack(Testing.app(), 'sidestep-staging', {
         config: staging,
-        services: SERVICES.filter((m) => !m.queue && m.name !== 'job-sweeper').concat(sweeperLike),
+        services: SERVICES.filter((m) => !m.queue),
       });
     expect(create).toThrow(InfraConfigError);
-    expect(create).toThrow(/^sweeper-like\.permissions:/);
+    expect(create).toThrow(/^job-sweeper\.permissions:/);
   });
 });
 
 describe('BatchTask with the exports-bucket permission', () => {
   it('grants the task role the actions and leaves a variable the runs pass as input to them', () => {
-    // The batch-worker's manifest as F2 declares it: EXPORTS_BUCKET is an input the export workflow passes.
-    const exporter = defineTask({
-      ...batchWorker,
-      inputs: { ...batchWorker.inputs, EXPORTS_BUCKET: 'Bucket the parts are written to' },
-      permissions: [
-        ...batchWorker.permissions.filter((p) => p.resource !== 'exports-bucket'),
-        { resource: 'exports-bucket', actions: ['s3:PutObject'] },
-      ],
-    });
-    const synthesized = JSON.parse(
-      Testing.synth(
-        new SidestepStack(Testing.app(), 'sidestep-staging', { config: staging, tasks: [exporter] }),
-      ),
-    );
-    const [exportsAddress] = one(synthesized, 'aws_s3_bucket', { bucket: 'sidestep-staging-exports' });
-    expect(statements(synthesized, 'sidestep-staging-batch-worker-task')).toContainEqual({
+    // EXPORTS_BUCKET is one of the batch-worker's inputs: the export workflow passes it per run.
+    expect(Object.keys(batchWorker.inputs)).toContain('EXPORTS_BUCKET');
+    expect(statements(tf, 'sidestep-staging-batch-worker-task')).toContainEqual({
       Sid: 'ManifestExportsBucket',
       Effect: 'Allow',
-      Action: ['s3:PutObject'],
-      Resource: `\${${exportsAddress}.arn}/exports/*`,
+      Action: declaredActions(batchWorker, 'exports-bucket'),
+      Resource: `\${${bucketAddress}.arn}/exports/*`,
     });
-    const [, definition] = one(synthesized, 'aws_ecs_task_definition');
+    const [, definition] = one(tf, 'aws_ecs_task_definition');
     const names = JSON.parse(definition.container_definitions)[0].environment.map((v: Json) => v.name);
     expect(names).toContain('IMPORTS_BUCKET');
     expect(names).not.toContain('EXPORTS_BUCKET');
   });
 });
-
-const ref = (address: string, attribute: string) => `\${${address}.${attribute}}`;
 
 describe('SidestepStack (export workflow in staging)', () => {
   const [machineAddress, machine] = one(tf, 'aws_sfn_state_machine', { name: 'sidestep-staging-export' });

@@ -1,6 +1,12 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { describe, expect, it } from '@jest/globals';
-import { defineService } from '@sidestep/manifest';
+import { registeredService } from '@sidestep/registry';
+import {
+  defineSchedules,
+  EXPORT_REQUESTS_QUEUE,
+  operatorEventPattern,
+  type ScheduleDefinition,
+} from '@sidestep/workflows';
 import { TerraformStack, Testing } from 'cdktn';
 import {
   checkSecurityPolicy,
@@ -15,38 +21,45 @@ import {
   Workflow,
   WorkflowQueue,
 } from '../src/index.ts';
-
-// biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped; tests read it freely.
-type Json = any;
+import {
+  type Json,
+  one as oneOf,
+  ref,
+  statements as statementsOf,
+  trust as trustOf,
+} from './terraform-json.ts';
 
 const account = '123456789012';
 const region = 'eu-west-1';
 
-/** The operator event pattern of the plan (`operatorEventPattern(name)` in @sidestep/workflows). */
-function operatorPattern(schedule: string): object {
+/** The schedule of `defineSchedules` named `name`, as the stack deploys it. */
+function definition(name: string): ScheduleDefinition {
+  const found = defineSchedules({ nightlyExportRecipient: 'ops@example.com' }).find((d) => d.name === name);
+  if (!found) throw new Error(`no schedule ${name}`);
+  return found;
+}
+const nightlyExport = definition('nightly-export');
+const staleJobSweeper = definition('stale-job-sweeper');
+const nightlyInput = JSON.stringify(nightlyExport.input);
+const sweeperInput = JSON.stringify(staleJobSweeper.input);
+
+/** A schedule's props from its definition, as `SidestepStack` passes them. */
+function scheduleProps(schedule: ScheduleDefinition) {
   return {
-    source: ['sidestep.operator'],
-    'detail-type': ['Schedule Fired'],
-    detail: { schedule: [schedule] },
+    name: schedule.name,
+    description: schedule.description,
+    expression: schedule.expression,
+    timezone: schedule.timezone,
+    input: JSON.stringify(schedule.input),
+    retry: {
+      maximumRetryAttempts: schedule.retryPolicy.maximumRetryAttempts,
+      maximumEventAgeSeconds: schedule.retryPolicy.maximumEventAgeSeconds,
+    },
   };
 }
 
-/** A schedule's input as F3 declares it for the nightly export: an envelope whose id names the firing time. */
-const nightlyInput = JSON.stringify({
-  type: 'export.requested',
-  version: 1,
-  id: 'nightly-export:<aws.scheduler.scheduled-time>',
-  payload: { requestedBy: 'ops@example.com' },
-});
-
-const sweeperManifest = defineService({
-  name: 'job-sweeper',
-  description: 'Fails jobs stuck past their deadline',
-  handler: 'index.handler',
-  memoryMb: 256,
-  timeoutSeconds: 60,
-  permissions: [],
-});
+// The job-sweeper's manifest without its permissions: this stack has no database or mail queue to grant.
+const sweeperManifest = { ...registeredService('job-sweeper').manifest, permissions: [] };
 
 /** A stack with a workflow fed by a queue, a function, and both schedules of the plan. */
 function build(overrides: { nightly?: Partial<ScheduleProps>; sweeper?: Partial<ScheduleProps> } = {}) {
@@ -62,7 +75,7 @@ function build(overrides: { nightly?: Partial<ScheduleProps>; sweeper?: Partial<
   });
   const queue = new WorkflowQueue(stack, 'export-requests', {
     environment: 'staging',
-    name: 'export-requests',
+    ...EXPORT_REQUESTS_QUEUE,
     workflow,
     accountId: account,
     region,
@@ -79,24 +92,16 @@ function build(overrides: { nightly?: Partial<ScheduleProps>; sweeper?: Partial<
   const common = { environment: 'staging', group, accountId: account, region };
   new Schedule(stack, 'nightly-export', {
     ...common,
-    name: 'nightly-export',
-    expression: 'cron(0 3 * * ? *)',
-    timezone: 'Asia/Tokyo',
+    ...scheduleProps(nightlyExport),
     target: { queue },
-    input: nightlyInput,
-    retry: { maximumRetryAttempts: 10, maximumEventAgeSeconds: 3600 },
-    operator: { bus, eventPattern: operatorPattern('nightly-export') },
+    operator: { bus, eventPattern: operatorEventPattern(nightlyExport.name) },
     ...overrides.nightly,
   });
   new Schedule(stack, 'stale-job-sweeper', {
     ...common,
-    name: 'stale-job-sweeper',
-    expression: 'rate(15 minutes)',
-    timezone: 'UTC',
+    ...scheduleProps(staleJobSweeper),
     target: { function: sweeper },
-    input: '{}',
-    retry: { maximumRetryAttempts: 2, maximumEventAgeSeconds: 600 },
-    operator: { bus, eventPattern: operatorPattern('stale-job-sweeper') },
+    operator: { bus, eventPattern: operatorEventPattern(staleJobSweeper.name) },
     ...overrides.sweeper,
   });
   return stack;
@@ -104,31 +109,9 @@ function build(overrides: { nightly?: Partial<ScheduleProps>; sweeper?: Partial<
 
 const tf: Json = JSON.parse(Testing.synth(build(), true));
 
-/** `[address, body]` of every resource of a type. */
-function all(type: string): [string, Json][] {
-  return Object.entries(tf.resource?.[type] ?? {}).map(([name, body]) => [`${type}.${name}`, body]);
-}
-
-/** The one resource of a type whose properties include `match`; fails unless exactly one matches. */
-function one(type: string, match: Record<string, unknown> = {}): [string, Json] {
-  const found = all(type).filter(([, body]) =>
-    Object.entries(match).every(([key, value]) => body[key] === value),
-  );
-  expect(found).toHaveLength(1);
-  return found[0] as [string, Json];
-}
-
-const ref = (address: string, attribute: string) => `\${${address}.${attribute}}`;
-
-function statements(roleName: string): Json[] {
-  const [roleAddress] = one('aws_iam_role', { name: roleName });
-  const [, policy] = one('aws_iam_role_policy', { role: ref(roleAddress, 'name') });
-  return JSON.parse(policy.policy).Statement;
-}
-
-function trust(roleName: string): Json {
-  return JSON.parse(one('aws_iam_role', { name: roleName })[1].assume_role_policy).Statement[0];
-}
+const one = (type: string, match: Record<string, unknown> = {}) => oneOf(tf, type, match);
+const statements = (roleName: string) => statementsOf(tf, roleName);
+const trust = (roleName: string) => trustOf(tf, roleName);
 
 const [queueAddress, queue] = one('aws_sqs_queue', { name: 'sidestep-staging-export-requests' });
 const [dlqAddress] = one('aws_sqs_queue', { name: 'sidestep-staging-export-requests-dlq' });
@@ -142,7 +125,7 @@ describe('WorkflowQueue (export-requests)', () => {
     expect(queue.sqs_managed_sse_enabled).toBe(true);
     expect(JSON.parse(queue.redrive_policy)).toEqual({
       deadLetterTargetArn: ref(dlqAddress, 'arn'),
-      maxReceiveCount: 5,
+      maxReceiveCount: EXPORT_REQUESTS_QUEUE.maxReceiveCount,
     });
     const [, allow] = one('aws_sqs_queue_redrive_allow_policy', { queue_url: ref(dlqAddress, 'url') });
     expect(JSON.parse(allow.redrive_allow_policy)).toEqual({
@@ -219,6 +202,10 @@ describe('WorkflowQueue (export-requests)', () => {
 });
 
 describe('Schedule', () => {
+  const nightlyRetryPolicy = {
+    maximum_retry_attempts: nightlyExport.retryPolicy.maximumRetryAttempts,
+    maximum_event_age_in_seconds: nightlyExport.retryPolicy.maximumEventAgeSeconds,
+  };
   const [groupAddress] = one('aws_scheduler_schedule_group', { name: 'sidestep-staging' });
   const [, nightly] = one('aws_scheduler_schedule', { name: 'sidestep-staging-nightly-export' });
   const [, sweeper] = one('aws_scheduler_schedule', { name: 'sidestep-staging-stale-job-sweeper' });
@@ -226,21 +213,21 @@ describe('Schedule', () => {
   it('fires in its group and time zone, at the stated time, with retries and the group’s DLQ', () => {
     expect(nightly).toMatchObject({
       group_name: ref(groupAddress, 'name'),
-      schedule_expression: 'cron(0 3 * * ? *)',
-      schedule_expression_timezone: 'Asia/Tokyo',
+      schedule_expression: nightlyExport.expression,
+      schedule_expression_timezone: nightlyExport.timezone,
       flexible_time_window: { mode: 'OFF' },
     });
     expect(nightly.target).toMatchObject({
       arn: ref(queueAddress, 'arn'),
       input: nightlyInput,
-      retry_policy: { maximum_retry_attempts: 10, maximum_event_age_in_seconds: 3600 },
+      retry_policy: nightlyRetryPolicy,
       dead_letter_config: { arn: ref(schedulesDlqAddress, 'arn') },
     });
     expect(sweeper).toMatchObject({
-      schedule_expression: 'rate(15 minutes)',
-      schedule_expression_timezone: 'UTC',
+      schedule_expression: staleJobSweeper.expression,
+      schedule_expression_timezone: staleJobSweeper.timezone,
     });
-    expect(sweeper.target).toMatchObject({ arn: ref(sweeperAddress, 'arn'), input: '{}' });
+    expect(sweeper.target).toMatchObject({ arn: ref(sweeperAddress, 'arn'), input: sweeperInput });
   });
 
   it('delivers with a role allowed exactly the target action and the dead-letter send', () => {
@@ -287,24 +274,24 @@ describe('Schedule', () => {
       name: 'sidestep-staging-nightly-export-operator',
     });
     expect(rule.event_bus_name).toBe(ref(busAddress, 'name'));
-    expect(JSON.parse(rule.event_pattern)).toEqual(operatorPattern('nightly-export'));
+    expect(JSON.parse(rule.event_pattern)).toEqual(operatorEventPattern('nightly-export'));
     const [, target] = one('aws_cloudwatch_event_target', { rule: ref(ruleAddress, 'name') });
     expect(target).toMatchObject({
       event_bus_name: ref(busAddress, 'name'),
       arn: ref(queueAddress, 'arn'),
-      retry_policy: { maximum_retry_attempts: 10, maximum_event_age_in_seconds: 3600 },
+      retry_policy: nightlyRetryPolicy,
       dead_letter_config: { arn: ref(schedulesDlqAddress, 'arn') },
     });
     // The same envelope, with the operator event's time where Scheduler puts the scheduled time.
     expect(target.input_transformer).toEqual({
       input_paths: { time: '$.time' },
-      input_template: nightlyInput.replace('<aws.scheduler.scheduled-time>', '<time>'),
+      input_template: nightlyInput.replaceAll('<aws.scheduler.scheduled-time>', '<time>'),
     });
     const [sweeperRuleAddress] = one('aws_cloudwatch_event_rule', {
       name: 'sidestep-staging-stale-job-sweeper-operator',
     });
     const [, sweeperTarget] = one('aws_cloudwatch_event_target', { rule: ref(sweeperRuleAddress, 'name') });
-    expect(sweeperTarget).toMatchObject({ arn: ref(sweeperAddress, 'arn'), input: '{}' });
+    expect(sweeperTarget).toMatchObject({ arn: ref(sweeperAddress, 'arn'), input: sweeperInput });
   });
 
   it('lets only the operator rules send to the target and to the DLQ, by resource policy', () => {
@@ -377,7 +364,7 @@ describe('Schedule', () => {
     ['retry.maximumEventAgeSeconds', { retry: { maximumRetryAttempts: 1, maximumEventAgeSeconds: 30 } }],
     [
       'operator.eventPattern',
-      { operator: { bus: undefined as never, eventPattern: operatorPattern('other') } },
+      { operator: { bus: undefined as never, eventPattern: operatorEventPattern('other') } },
     ],
   ] as const)('refuses a bad %s, naming the schedule and field', (path, override) => {
     const create = () => build({ sweeper: override as Partial<ScheduleProps> });

@@ -1,9 +1,7 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { describe, expect, it } from '@jest/globals';
-import { task as batchWorker } from '@sidestep/batch-worker/task';
-import { service as mailDispatcher } from '@sidestep/mail-dispatcher/service';
 import { defineService, defineTask, visibilityTimeoutSeconds } from '@sidestep/manifest';
-import { service as statusUpdater } from '@sidestep/status-updater/service';
+import { registeredService, registeredTask } from '@sidestep/registry';
 import { importTrigger, importWorkflow } from '@sidestep/workflows';
 import { TerraformStack, Testing } from 'cdktn';
 import {
@@ -20,9 +18,13 @@ import {
   validateEnvironmentConfig,
   Workflow,
 } from '../src/index.ts';
+import { all, type Json, one, ref, statements } from './terraform-json.ts';
 
-// biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped; tests read it freely.
-type Json = any;
+const batchWorker = registeredTask('batch-worker').manifest;
+const mailDispatcher = registeredService('mail-dispatcher').manifest;
+const mailQueueSettings = mailDispatcher.queue;
+if (!mailQueueSettings) throw new Error('the mail-dispatcher consumes a queue');
+const statusUpdater = registeredService('status-updater').manifest;
 
 const staging: EnvironmentConfig = {
   name: 'staging',
@@ -76,26 +78,6 @@ function bareStack(id: string): TerraformStack {
   const stack = new TerraformStack(Testing.app(), id);
   new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
   return stack;
-}
-
-/** `[address, body]` of every resource of a type. */
-function all(tf: Json, type: string): [string, Json][] {
-  return Object.entries(tf.resource?.[type] ?? {}).map(([name, body]) => [`${type}.${name}`, body]);
-}
-
-/** The one resource of a type whose properties include `match`; fails unless exactly one matches. */
-function one(tf: Json, type: string, match: Record<string, unknown> = {}): [string, Json] {
-  const found = all(tf, type).filter(([, body]) =>
-    Object.entries(match).every(([key, value]) => body[key] === value),
-  );
-  expect(found).toHaveLength(1);
-  return found[0] as [string, Json];
-}
-
-function statements(tf: Json, roleName: string): Json[] {
-  const [roleAddress] = one(tf, 'aws_iam_role', { name: roleName });
-  const [, policy] = one(tf, 'aws_iam_role_policy', { role: `\${${roleAddress}.name}` });
-  return JSON.parse(policy.policy).Statement;
 }
 
 function statementFor(tf: Json, roleName: string, action: string): Json {
@@ -243,7 +225,7 @@ describe('JobQueue (mail)', () => {
   it('dead-letters after the manifest maxReceiveCount, into a DLQ only this queue may use', () => {
     expect(JSON.parse(queue.redrive_policy)).toEqual({
       deadLetterTargetArn: `\${${dlqAddress}.arn}`,
-      maxReceiveCount: mailDispatcher.queue.maxReceiveCount,
+      maxReceiveCount: mailQueueSettings.maxReceiveCount,
     });
     expect(dlq.message_retention_seconds).toBe(14 * 24 * 3600);
     const [, allow] = one(tf, 'aws_sqs_queue_redrive_allow_policy', { queue_url: `\${${dlqAddress}.url}` });
@@ -259,11 +241,9 @@ describe('JobQueue (mail)', () => {
     });
     expect(mapping.function_name).toBe(`\${${functionAddress}.arn}`);
     expect(mapping.function_response_types).toEqual(['ReportBatchItemFailures']);
-    expect(mapping.batch_size).toBe(mailDispatcher.queue.batchSize);
-    expect(mapping.maximum_batching_window_in_seconds).toBe(
-      mailDispatcher.queue.maximumBatchingWindowSeconds,
-    );
-    expect(mapping.scaling_config).toEqual({ maximum_concurrency: mailDispatcher.queue.maximumConcurrency });
+    expect(mapping.batch_size).toBe(mailQueueSettings.batchSize);
+    expect(mapping.maximum_batching_window_in_seconds).toBe(mailQueueSettings.maximumBatchingWindowSeconds);
+    expect(mapping.scaling_config).toEqual({ maximum_concurrency: mailQueueSettings.maximumConcurrency });
     const [roleAddress] = one(tf, 'aws_iam_role', { name });
     const [policyAddress] = one(tf, 'aws_iam_role_policy', { role: `\${${roleAddress}.name}` });
     expect(mapping.depends_on).toEqual([policyAddress]);
@@ -285,7 +265,7 @@ describe('JobQueue (mail)', () => {
     });
     expect(age).toMatchObject({
       dimensions: { QueueName: `\${${queueAddress}.name}` },
-      threshold: visibilityTimeoutSeconds(mailDispatcher) * mailDispatcher.queue.maxReceiveCount,
+      threshold: visibilityTimeoutSeconds(mailDispatcher) * mailQueueSettings.maxReceiveCount,
       alarm_actions: [staging.alarmTopicArn],
     });
   });
@@ -548,7 +528,6 @@ describe('SidestepStack (import workflow)', () => {
 
 const trigger = importTrigger('staging');
 const [bucketAddress, bucket] = one(tf, 'aws_s3_bucket', { bucket: trigger.bucketName });
-const ref = (address: string, attribute: string) => `\${${address}.${attribute}}`;
 const byBucket = (type: string): Json => one(tf, type, { bucket: ref(bucketAddress, 'id') })[1];
 const [machineAddress, machine] = one(tf, 'aws_sfn_state_machine', { name: 'sidestep-staging-import' });
 const [ruleAddress, rule] = one(tf, 'aws_cloudwatch_event_rule', { name: 'sidestep-staging-import-trigger' });
@@ -743,7 +722,7 @@ describe('BatchTask (batch-worker in staging)', () => {
     expect(container.environment).toEqual([
       { name: 'DATABASE_SECRET_ARN', value: staging.databaseSecretArn },
       { name: 'IMPORTS_BUCKET', value: ref(bucketAddress, 'bucket') },
-      ...Object.entries(batchWorker.environment).map(([key, value]) => ({ name: key, value })),
+      ...Object.entries(batchWorker.environment ?? {}).map(([key, value]) => ({ name: key, value })),
       { name: 'POWERTOOLS_METRICS_NAMESPACE', value: 'sidestep' },
       { name: 'POWERTOOLS_SERVICE_NAME', value: 'batch-worker' },
       { name: 'SIDESTEP_ENV', value: 'staging' },

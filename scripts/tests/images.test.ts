@@ -2,13 +2,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { SERVICES, TASKS } from '@sidestep/registry';
 import { CommanderError } from 'commander';
 import { imageSources } from '../src/images/image-sources.ts';
 import { imagesCommand } from '../src/images/images-command.ts';
 import { inputsTag, planImages } from '../src/images/plan-images.ts';
 import { shellQuote } from '../src/images/shell-quote.ts';
 import { turboBuildHashes } from '../src/images/turbo-build-hashes.ts';
-import { SERVICES, TASKS } from '../src/services.ts';
 
 const rootDir = join(import.meta.dirname, '..', '..');
 const REGISTRY = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';

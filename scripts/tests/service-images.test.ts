@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { type BuiltPackage, SERVICES, TASKS } from '../src/services.ts';
+import { type BuiltPackage, SERVICES, TASKS } from '@sidestep/registry';
 
 // Every image at once, generated from the same list `pnpm images` builds: a service added to
-// services.ts is checked here without anyone writing a test for it. The per-service
+// the registry is checked here without anyone writing a test for it. The per-service
 // tests/image.test.ts run each bundle through its runtime contract; this checks the image
 // definitions around the bundle agree with the manifests.
 const rootDir = join(import.meta.dirname, '..', '..');

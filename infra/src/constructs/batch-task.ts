@@ -5,9 +5,10 @@ import { METRICS_NAMESPACE, RUNTIME_ENVIRONMENT, resourceName, type TaskManifest
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { GrantableRole, type PolicyGrantee, type PolicyStatement, statementId } from './grantable-role.ts';
-import { ImageRepository } from './image-repository.ts';
+import { ImageRepository, type ImageRepositoryProps } from './image-repository.ts';
+import type { LogGroupSettings } from './log-group-settings.ts';
+import type { PermissionTargets } from './manifest-permissions.ts';
 import { grantManifestPermissions } from './manifest-permissions.ts';
-import type { PermissionTargets } from './service-function.ts';
 
 /** Where a task's ENI is placed (Fargate's `awsvpc` network mode; passed to RunTask by the workflow). */
 export interface TaskNetworkConfig {
@@ -40,19 +41,9 @@ export interface BatchTaskProps {
    */
   readonly permissionTargets?: PermissionTargets;
   /** Log group settings. @default 30 days retention, CloudWatch-managed encryption */
-  readonly logs?: {
-    /** @default 30 */
-    readonly retentionDays?: number;
-    /** KMS key ARN for the log group. @default CloudWatch Logs' own encryption */
-    readonly kmsKeyArn?: string;
-  };
+  readonly logs?: LogGroupSettings;
   /** ECR repository settings. @default keep the last 30 images, AWS-managed KMS key */
-  readonly repository?: {
-    /** @default 30 */
-    readonly keepImages?: number;
-    /** @default the AWS-managed `aws/ecr` KMS key */
-    readonly kmsKeyArn?: string;
-  };
+  readonly repository?: Pick<ImageRepositoryProps, 'keepImages' | 'kmsKeyArn'>;
   /** CPU architecture of the image. @default 'ARM64' (as the Lambda functions) */
   readonly architecture?: 'ARM64' | 'X86_64';
 }

@@ -2,8 +2,8 @@ import type { S3Bucket } from '@cdktn/provider-aws/lib/s3-bucket/index.js';
 import { resourceName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
+import type { PermissionTarget } from './manifest-permissions.ts';
 import { createPrivateBucket } from './private-bucket.ts';
-import type { PermissionTarget } from './service-function.ts';
 
 /** The key prefix every export object lives under: `exports/<jobId>/parts/...` and `exports/<jobId>/<file>.csv.gz`. */
 export const EXPORTS_PREFIX = 'exports/';

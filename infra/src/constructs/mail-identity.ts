@@ -4,7 +4,7 @@ import { resourceName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { type PolicyGrantee, statementId } from './grantable-role.ts';
-import type { PermissionTarget } from './service-function.ts';
+import type { PermissionTarget } from './manifest-permissions.ts';
 
 /** Props of {@link MailIdentity}. */
 export interface MailIdentityProps {

@@ -1,7 +1,22 @@
-import type { Permission } from '@sidestep/manifest';
+import type { Permission, PermissionResource } from '@sidestep/manifest';
 import { InfraConfigError } from '../errors.ts';
 import { type PolicyGrantee, statementId } from './grantable-role.ts';
-import type { PermissionTargets } from './service-function.ts';
+
+/**
+ * What a manifest's {@link PermissionResource} resolves to in one environment: the exact ARNs its
+ * actions apply to and the environment variables that tell the service where the resource is.
+ */
+export interface PermissionTarget {
+  /** Exact ARNs the manifest's actions are granted on. */
+  readonly resourceArns: readonly string[];
+  /** IAM service prefixes that make sense on these ARNs (`ses`); other actions are a manifest mistake. */
+  readonly servicePrefixes: readonly string[];
+  /** Environment variables the service receives when it declares this permission. */
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+/** The permission targets of one environment; a manifest may only name resources present here. */
+export type PermissionTargets = Readonly<Partial<Record<PermissionResource, PermissionTarget>>>;
 
 /**
  * Grants a manifest's `permissions` (functions and tasks alike): each names a resource of this stack,

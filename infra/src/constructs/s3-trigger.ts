@@ -11,8 +11,8 @@ import { InfraConfigError } from '../errors.ts';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
 import { DEAD_LETTER_RETENTION_SECONDS, MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
 import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
+import type { PermissionTarget } from './manifest-permissions.ts';
 import { createPrivateBucket } from './private-bucket.ts';
-import type { PermissionTarget } from './service-function.ts';
 
 /** What an {@link S3Trigger} starts: a state machine that can let a role start executions. */
 export interface TriggerTarget {

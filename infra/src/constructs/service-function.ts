@@ -4,7 +4,6 @@ import { EcrRepositoryPolicy } from '@cdktn/provider-aws/lib/ecr-repository-poli
 import { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
 import {
   METRICS_NAMESPACE,
-  type PermissionResource,
   RUNTIME_ENVIRONMENT,
   resourceName,
   type ServiceManifest,
@@ -18,25 +17,10 @@ import {
   type PolicyStatement,
   statementId,
 } from './grantable-role.ts';
-import { ImageRepository } from './image-repository.ts';
+import { ImageRepository, type ImageRepositoryProps } from './image-repository.ts';
 import { createLambdaExecutionRole } from './lambda-execution-role.ts';
-import { grantManifestPermissions } from './manifest-permissions.ts';
-
-/**
- * What a manifest's {@link PermissionResource} resolves to in one environment: the exact ARNs its
- * actions apply to and the environment variables that tell the service where the resource is.
- */
-export interface PermissionTarget {
-  /** Exact ARNs the manifest's actions are granted on. */
-  readonly resourceArns: readonly string[];
-  /** IAM service prefixes that make sense on these ARNs (`ses`); other actions are a manifest mistake. */
-  readonly servicePrefixes: readonly string[];
-  /** Environment variables the service receives when it declares this permission. */
-  readonly environment: Readonly<Record<string, string>>;
-}
-
-/** The permission targets of one environment; a manifest may only name resources present here. */
-export type PermissionTargets = Readonly<Partial<Record<PermissionResource, PermissionTarget>>>;
+import type { LogGroupSettings } from './log-group-settings.ts';
+import { grantManifestPermissions, type PermissionTargets } from './manifest-permissions.ts';
 
 /** Network placement for functions that must reach private resources (e.g. PostgreSQL in a VPC). */
 export interface FunctionVpcConfig {
@@ -62,22 +46,9 @@ export interface ServiceFunctionProps {
    */
   readonly permissionTargets?: PermissionTargets;
   /** Log group settings. @default 30 days retention, CloudWatch-managed encryption */
-  readonly logs?: {
-    /** @default 30 */
-    readonly retentionDays?: number;
-    /** KMS key ARN for the log group. @default CloudWatch Logs' own encryption */
-    readonly kmsKeyArn?: string;
-  };
+  readonly logs?: LogGroupSettings;
   /** ECR repository settings. @default keep the last 30 images, AWS-managed KMS key */
-  readonly repository?: {
-    /**
-     * Images kept. Lambda keeps running an image it already optimized, but rollback needs older tags.
-     * @default 30
-     */
-    readonly keepImages?: number;
-    /** Customer-managed KMS key ARN. @default the AWS-managed `aws/ecr` KMS key */
-    readonly kmsKeyArn?: string;
-  };
+  readonly repository?: Pick<ImageRepositoryProps, 'keepImages' | 'kmsKeyArn'>;
   /** VPC placement. @default none: the function runs in Lambda's network with internet access */
   readonly vpc?: FunctionVpcConfig;
   /** Reserved concurrency. @default the manifest's `reservedConcurrency`, else unreserved */

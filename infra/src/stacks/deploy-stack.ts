@@ -1,12 +1,12 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { resourceName, type ServiceManifest, type TaskManifest } from '@sidestep/manifest';
-import { S3Backend, TerraformOutput, TerraformStack } from 'cdktn';
+import { S3Backend, TerraformOutput } from 'cdktn';
 import type { Construct } from 'constructs';
-import { type EnvironmentConfig, validateEnvironmentConfig } from '../config.ts';
+import type { EnvironmentConfig } from '../config.ts';
 import { DeployRole } from '../constructs/deploy-role.ts';
 import { InfraConfigError } from '../errors.ts';
 import { SERVICES, TASKS } from '../services.ts';
-import { TERRAFORM_TARGET_VERSIONS } from './sidestep-stack.ts';
+import { EnvironmentStack } from './environment-stack.ts';
 
 /** Props of {@link DeployStack}. */
 export interface DeployStackProps {
@@ -36,16 +36,13 @@ export const SMOKE_CHECK_SERVICE = 'job-sweeper';
  * "Bootstrap"); every later deploy assumes the role and applies `sidestep-<env>`. Its state sits next
  * to the environment's (`sidestep/<env>/deploy.tfstate`), a key the role is not granted.
  */
-export class DeployStack extends TerraformStack {
+export class DeployStack extends EnvironmentStack {
   /** The provider and the role. */
   readonly deployRole: DeployRole;
 
   constructor(scope: Construct, id: string, props: DeployStackProps) {
-    super(scope, id);
-    this.node.setContext('targetVersions', TERRAFORM_TARGET_VERSIONS);
-    this.addOverride('terraform.required_version', TERRAFORM_TARGET_VERSIONS.terraform.replace('>=', '>= '));
+    super(scope, id, props.config);
     const { config } = props;
-    validateEnvironmentConfig(config);
     if (config.name === 'local') {
       throw new InfraConfigError('local.name', 'the local cloud is not deployed from GitHub');
     }

@@ -1,30 +1,34 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import type { PermissionResource, ServiceManifest, TaskManifest } from '@sidestep/manifest';
 import {
+  type BatchWorkerProps,
   defineSchedules,
+  EXPORT_REQUESTS_QUEUE,
   exportWorkflow,
   importTrigger,
   importWorkflow,
   operatorEventPattern,
   type ScheduleDefinition,
 } from '@sidestep/workflows';
-import { Lazy, LocalBackend, S3Backend, TerraformOutput, TerraformStack } from 'cdktn';
+import { Lazy, LocalBackend, S3Backend, TerraformOutput } from 'cdktn';
 import type { Construct } from 'constructs';
-import { type EnvironmentConfig, validateEnvironmentConfig } from '../config.ts';
+import type { EnvironmentConfig } from '../config.ts';
 import { BatchTask } from '../constructs/batch-task.ts';
 import { EventBus } from '../constructs/event-bus.ts';
 import { ExportDownload } from '../constructs/export-download.ts';
 import { ExportsBucket } from '../constructs/exports-bucket.ts';
 import { JobQueue } from '../constructs/job-queue.ts';
 import { MailIdentity } from '../constructs/mail-identity.ts';
+import type { PermissionTarget, PermissionTargets } from '../constructs/manifest-permissions.ts';
 import { S3Trigger } from '../constructs/s3-trigger.ts';
 import { Schedule, type ScheduleTarget } from '../constructs/schedule.ts';
 import { ScheduleGroup } from '../constructs/schedule-group.ts';
-import { type PermissionTarget, ServiceFunction } from '../constructs/service-function.ts';
-import { Workflow } from '../constructs/workflow.ts';
+import { ServiceFunction } from '../constructs/service-function.ts';
+import { Workflow, type WorkflowProps } from '../constructs/workflow.ts';
 import { WorkflowQueue } from '../constructs/workflow-queue.ts';
 import { InfraConfigError } from '../errors.ts';
 import { SERVICES, TASKS } from '../services.ts';
+import { EnvironmentStack } from './environment-stack.ts';
 
 /** Props of {@link SidestepStack}. */
 export interface SidestepStackProps {
@@ -49,36 +53,38 @@ const IMPORT_CALLEES = {
   mailJobType: 'mail.send',
 };
 
-/** What the export path is made of: the finalizer service and the queue export requests arrive on. */
+/** What the export path adds to the import workflow's callees: the finalizer service. */
 const EXPORT_CALLEES = {
   exportFinalizer: 'export-finalizer',
-  requestQueue: 'export-requests',
 };
 
-/**
- * The Terraform / OpenTofu releases the stacks target: S3 native state locking (`use_lockfile`) needs
- * 1.10. Stated as cdktn's `targetVersions` (its validations check features against it) and as
- * `required_version` (Terraform itself refuses an older binary).
- */
-export const TERRAFORM_TARGET_VERSIONS = { terraform: '>=1.10.0', opentofu: '>=1.10.0' } as const;
+/** What both workflows call: the status-updater, the batch-worker task and the mail queue. */
+interface WorkflowCallees {
+  readonly statusUpdater: ServiceFunction;
+  readonly batchWorker: BatchTask;
+  /** The batch-worker as a workflow's `ecs:runTask.sync` state runs it. */
+  readonly batchWorkerProps: BatchWorkerProps;
+  readonly mailQueue: JobQueue;
+}
 
 function snakeCase(name: string): string {
   return name.replaceAll('-', '_');
 }
 
 /**
- * One environment of sidestep: the AWS provider (pinned to the environment's account, default tags),
- * the state backend, the mail identity, for every service manifest its function (with repository)
- * and, when it declares one, its job queue, for every task manifest its Fargate task; the import
- * workflow: the imports bucket whose uploads start it, and the state machine calling the status-updater,
- * the batch-worker task and the mail queue; the export workflow: the export-requests queue whose
- * messages start it through a pipe, the exports bucket, and the state machine calling the
- * status-updater, the batch-worker, the export-finalizer and the mail queue; and the schedules
- * (EventBridge Scheduler) with the operator bus and rules that fire them by hand.
+ * One environment of sidestep, in the order of the architecture:
+ *
+ * 1. the AWS provider (pinned to the environment's account, default tags) and the state backend;
+ * 2. the mail identity, the imports bucket (whose uploads start the import workflow) and the exports
+ *    bucket: what the services' and tasks' permissions name;
+ * 3. for every service manifest its function (with repository) and, when it declares one, its job
+ *    queue; for every task manifest its Fargate task;
+ * 4. the import workflow, calling the status-updater, the batch-worker task and the mail queue;
+ * 5. the export path: the download endpoint, the export workflow (status-updater, batch-worker,
+ *    export-finalizer, mail queue) and the export-requests queue whose messages start it through a pipe;
+ * 6. the schedules (EventBridge Scheduler) with the operator bus and rules that fire them by hand.
  */
-export class SidestepStack extends TerraformStack {
-  /** The environment's config. */
-  readonly config: EnvironmentConfig;
+export class SidestepStack extends EnvironmentStack {
   /** Functions by service name. */
   readonly functions: ReadonlyMap<string, ServiceFunction>;
   /** Job queues by service name. */
@@ -107,15 +113,45 @@ export class SidestepStack extends TerraformStack {
   readonly schedules: ReadonlyMap<string, Schedule>;
 
   constructor(scope: Construct, id: string, props: SidestepStackProps) {
-    super(scope, id);
-    // Context must be set before the first child construct exists.
-    this.node.setContext('targetVersions', TERRAFORM_TARGET_VERSIONS);
-    this.addOverride('terraform.required_version', TERRAFORM_TARGET_VERSIONS.terraform.replace('>=', '>= '));
-    const { config } = props;
-    validateEnvironmentConfig(config);
-    this.config = config;
-    const local = config.name === 'local';
+    super(scope, id, props.config);
+    const services = props.services ?? SERVICES;
+    const tasks = props.tasks ?? TASKS;
+    this.addProviderAndBackend(id);
+    this.mailIdentity = this.addMailIdentity();
+    // The buckets come first: the services' and tasks' permissions name them; the import workflow is
+    // added as the trigger's target once it exists.
+    this.importTrigger = this.addImportTrigger();
+    this.exportsBucket = this.addExportsBucket();
+    // The mail queue is created with its consumer, possibly after a service that sends to it: its ARN
+    // and URL are resolved at synth time, and a stack without one fails before that.
+    let mailQueue: JobQueue | undefined;
+    const permissionTargets = this.permissionTargets(services, tasks, () => mailQueue);
+    ({ functions: this.functions, queues: this.queues } = this.addServices(services, permissionTargets));
+    this.tasks = this.addTasks(tasks, permissionTargets);
+    const callees = this.workflowCallees(services);
+    mailQueue = callees.mailQueue;
+    this.importWorkflow = this.addImportWorkflow(callees);
+    ({
+      exportDownload: this.exportDownload,
+      exportWorkflow: this.exportWorkflow,
+      exportRequests: this.exportRequests,
+    } = this.addExportPath(callees));
+    ({
+      eventBus: this.eventBus,
+      scheduleGroup: this.scheduleGroup,
+      schedules: this.schedules,
+    } = this.addSchedules(props.schedules));
+  }
 
+  /** Terraform output `name` of `value`. */
+  private output(name: string, value: string): void {
+    new TerraformOutput(this, name, { value });
+  }
+
+  /** The AWS provider and where the state lives. */
+  private addProviderAndBackend(id: string): void {
+    const { config } = this;
+    const local = config.name === 'local';
     new AwsProvider(this, 'aws', {
       region: config.region,
       // Refuses to apply with credentials of any other account: staging can never land in production.
@@ -139,17 +175,25 @@ export class SidestepStack extends TerraformStack {
       // Local state stays on the laptop: the local cloud is throwaway and has no bucket that outlives it.
       new LocalBackend(this, { path: `terraform.${id}.tfstate` });
     }
+  }
 
-    this.mailIdentity = new MailIdentity(this, 'mail-identity', {
+  /** The SES identity and configuration set mail is sent from. */
+  private addMailIdentity(): MailIdentity {
+    const { config } = this;
+    const mailIdentity = new MailIdentity(this, 'mail-identity', {
       environment: config.name,
       fromAddress: config.mail.fromAddress,
       domain: config.mail.domain,
     });
-    new TerraformOutput(this, 'mail_identity_arn', { value: this.mailIdentity.identityArn });
-    // The bucket comes first: the batch-worker's task role reads from it; the workflow is added as the
-    // rule's target once it exists.
+    this.output('mail_identity_arn', mailIdentity.identityArn);
+    return mailIdentity;
+  }
+
+  /** The imports bucket and the rule its uploads start the import workflow through. */
+  private addImportTrigger(): S3Trigger {
+    const { config } = this;
     const trigger = importTrigger(config.name);
-    this.importTrigger = new S3Trigger(this, 'import-trigger', {
+    const s3Trigger = new S3Trigger(this, 'import-trigger', {
       environment: config.name,
       name: 'import',
       bucketName: trigger.bucketName,
@@ -157,18 +201,32 @@ export class SidestepStack extends TerraformStack {
       objectKeyPrefix: trigger.keyPrefix,
       alarmTopicArn: config.alarmTopicArn,
     });
-    new TerraformOutput(this, 'imports_bucket_name', { value: this.importTrigger.bucket.bucket });
-    this.exportsBucket = new ExportsBucket(this, 'exports-bucket', { environment: config.name });
-    new TerraformOutput(this, 'exports_bucket_name', { value: this.exportsBucket.bucketName });
-    const services = props.services ?? SERVICES;
-    // The mail queue is created with its consumer below, possibly after a service that sends to it:
-    // its ARN and URL are resolved at synth time, and a stack without one fails before that.
-    const mailService = services.find((m) => m.queue?.jobTypes.includes(IMPORT_CALLEES.mailJobType));
-    let mailQueue: JobQueue | undefined;
+    this.output('imports_bucket_name', s3Trigger.bucket.bucket);
+    return s3Trigger;
+  }
+
+  /** The bucket the export workflow writes parts and files to. */
+  private addExportsBucket(): ExportsBucket {
+    const exportsBucket = new ExportsBucket(this, 'exports-bucket', { environment: this.config.name });
+    this.output('exports_bucket_name', exportsBucket.bucketName);
+    return exportsBucket;
+  }
+
+  /**
+   * What each resource a manifest's permissions name is in this environment. `mailQueue` is read at
+   * synth time, once the queue exists.
+   * @throws InfraConfigError when a manifest sends mail jobs and no service consumes them
+   */
+  private permissionTargets(
+    services: readonly ServiceManifest[],
+    tasks: readonly TaskManifest[],
+    mailQueue: () => JobQueue | undefined,
+  ): PermissionTargets {
+    const { config } = this;
     const mailQueueAttribute = (attribute: 'queueArn' | 'queueUrl') =>
-      Lazy.stringValue({ produce: () => mailQueue?.[attribute] });
+      Lazy.stringValue({ produce: () => mailQueue()?.[attribute] });
     // A full Record: a new PermissionResource in the manifest package does not compile until it is resolved here.
-    const permissionTargets: Readonly<Record<PermissionResource, PermissionTarget>> = {
+    const targets: Readonly<Record<PermissionResource, PermissionTarget>> = {
       'mail-identity': this.mailIdentity.permissionTarget,
       'database-secret': {
         resourceArns: [config.databaseSecretArn],
@@ -187,16 +245,39 @@ export class SidestepStack extends TerraformStack {
         },
       },
     };
-    const mailQueueUsers = [...services, ...(props.tasks ?? TASKS)].filter((m) =>
+    const mailQueueUsers = [...services, ...tasks].filter((m) =>
       m.permissions.some((p) => p.resource === 'mail-queue'),
     );
-    if (mailQueueUsers.length > 0 && !mailService) {
+    if (mailQueueUsers.length > 0 && !mailService(services)) {
       throw new InfraConfigError(
         `${mailQueueUsers[0]?.name}.permissions`,
         `"mail-queue" needs a service consuming ${IMPORT_CALLEES.mailJobType} jobs in the stack`,
       );
     }
+    return targets;
+  }
 
+  /** What services and tasks share: where they run, what their permissions resolve to, their logs. */
+  private programProps(permissionTargets: PermissionTargets) {
+    const { config } = this;
+    return {
+      environment: config.name,
+      accountId: config.accountId,
+      region: config.region,
+      permissionTargets,
+      logs: { retentionDays: config.logRetentionDays },
+    };
+  }
+
+  /**
+   * Every service's function (with its repository) and, for a service with a queue, its job queue.
+   * @throws InfraConfigError when two services share a name or a queue
+   */
+  private addServices(
+    services: readonly ServiceManifest[],
+    permissionTargets: PermissionTargets,
+  ): { functions: Map<string, ServiceFunction>; queues: Map<string, JobQueue> } {
+    const { config } = this;
     const functions = new Map<string, ServiceFunction>();
     const queues = new Map<string, JobQueue>();
     const queueNames = new Set<string>();
@@ -205,18 +286,14 @@ export class SidestepStack extends TerraformStack {
         throw new InfraConfigError(`${manifest.name}.name`, 'two services share this name');
       }
       const fn = new ServiceFunction(this, manifest.name, {
-        environment: config.name,
+        ...this.programProps(permissionTargets),
         manifest,
-        accountId: config.accountId,
-        region: config.region,
-        permissionTargets,
-        logs: { retentionDays: config.logRetentionDays },
         vpc: config.vpc,
       });
       functions.set(manifest.name, fn);
       const snake = snakeCase(manifest.name);
-      new TerraformOutput(this, `${snake}_function_name`, { value: fn.function.functionName });
-      new TerraformOutput(this, `${snake}_repository_url`, { value: fn.repository.repositoryUrl });
+      this.output(`${snake}_function_name`, fn.function.functionName);
+      this.output(`${snake}_repository_url`, fn.repository.repositoryUrl);
       if (!manifest.queue) continue;
       if (queueNames.has(manifest.queue.name)) {
         throw new InfraConfigError(
@@ -231,50 +308,54 @@ export class SidestepStack extends TerraformStack {
         alarms: { topicArn: config.alarmTopicArn },
       });
       queues.set(manifest.name, queue);
-      new TerraformOutput(this, `${snakeCase(manifest.queue.name)}_queue_url`, { value: queue.queueUrl });
-      new TerraformOutput(this, `${snakeCase(manifest.queue.name)}_dead_letter_queue_url`, {
-        value: queue.deadLetterQueueUrl,
-      });
+      const queueSnake = snakeCase(manifest.queue.name);
+      this.output(`${queueSnake}_queue_url`, queue.queueUrl);
+      this.output(`${queueSnake}_dead_letter_queue_url`, queue.deadLetterQueueUrl);
     }
-    this.functions = functions;
-    this.queues = queues;
+    return { functions, queues };
+  }
 
-    const tasks = new Map<string, BatchTask>();
+  /**
+   * Every task's Fargate task definition, cluster and repository.
+   * @throws InfraConfigError without a task network, or when a name is taken
+   */
+  private addTasks(
+    tasks: readonly TaskManifest[],
+    permissionTargets: PermissionTargets,
+  ): Map<string, BatchTask> {
+    const { config } = this;
+    const batchTasks = new Map<string, BatchTask>();
     const network = config.taskNetwork ?? config.vpc;
     if (!network) throw new InfraConfigError(`${config.name}.taskNetwork`, 'Fargate tasks need a network');
-    for (const manifest of props.tasks ?? TASKS) {
-      if (tasks.has(manifest.name) || functions.has(manifest.name)) {
+    for (const manifest of tasks) {
+      if (batchTasks.has(manifest.name) || this.functions.has(manifest.name)) {
         throw new InfraConfigError(`${manifest.name}.name`, 'a service or another task has this name');
       }
       const task = new BatchTask(this, manifest.name, {
-        environment: config.name,
+        ...this.programProps(permissionTargets),
         manifest,
-        accountId: config.accountId,
-        region: config.region,
         network,
-        permissionTargets,
-        logs: { retentionDays: config.logRetentionDays },
       });
-      tasks.set(manifest.name, task);
+      batchTasks.set(manifest.name, task);
       const snake = snakeCase(manifest.name);
-      new TerraformOutput(this, `${snake}_repository_url`, { value: task.repository.repositoryUrl });
-      new TerraformOutput(this, `${snake}_cluster_arn`, { value: task.clusterArn });
+      this.output(`${snake}_repository_url`, task.repository.repositoryUrl);
+      this.output(`${snake}_cluster_arn`, task.clusterArn);
     }
-    this.tasks = tasks;
+    return batchTasks;
+  }
 
-    const missing = (workflow: 'import' | 'export', what: string): never => {
-      throw new InfraConfigError(
-        `${workflow}-workflow.callees.${what}`,
-        `the ${workflow} workflow needs ${what} in the stack`,
-      );
-    };
+  /**
+   * The status-updater, the batch-worker and the mail queue, which both workflows call.
+   * @throws InfraConfigError naming the missing one
+   */
+  private workflowCallees(services: readonly ServiceManifest[]): WorkflowCallees {
     const statusUpdater =
-      functions.get(IMPORT_CALLEES.statusUpdater) ?? missing('import', IMPORT_CALLEES.statusUpdater);
+      this.functions.get(IMPORT_CALLEES.statusUpdater) ?? missing('import', IMPORT_CALLEES.statusUpdater);
     const batchWorker =
-      tasks.get(IMPORT_CALLEES.batchWorker) ?? missing('import', IMPORT_CALLEES.batchWorker);
-    mailQueue =
-      (mailService && queues.get(mailService.name)) ??
-      missing('import', `a ${IMPORT_CALLEES.mailJobType} queue`);
+      this.tasks.get(IMPORT_CALLEES.batchWorker) ?? missing('import', IMPORT_CALLEES.batchWorker);
+    const mail = mailService(services);
+    const mailQueue =
+      (mail && this.queues.get(mail.name)) ?? missing('import', `a ${IMPORT_CALLEES.mailJobType} queue`);
     const batchWorkerProps = {
       clusterArn: batchWorker.clusterArn,
       taskDefinitionArn: batchWorker.taskDefinitionArn,
@@ -284,38 +365,62 @@ export class SidestepStack extends TerraformStack {
       assignPublicIp: batchWorker.network.assignPublicIp,
       timeoutSeconds: batchWorker.manifest.timeoutSeconds,
     };
-    this.importWorkflow = new Workflow(this, 'import-workflow', {
+    return { statusUpdater, batchWorker, batchWorkerProps, mailQueue };
+  }
+
+  /** A Standard workflow of this environment, with its logs and alarms. */
+  private addWorkflow(id: string, props: Pick<WorkflowProps, 'name' | 'definition' | 'callees'>): Workflow {
+    const { config } = this;
+    return new Workflow(this, id, {
       environment: config.name,
-      name: 'import',
-      definition: importWorkflow({
-        statusUpdaterFunctionArn: statusUpdater.functionArn,
-        batchWorker: batchWorkerProps,
-        mailQueueUrl: mailQueue.queueUrl,
-        notifyAddress: config.mail.notifyAddress,
-      }),
-      callees: { functions: [statusUpdater], tasks: [batchWorker], queues: [mailQueue] },
+      ...props,
       accountId: config.accountId,
       region: config.region,
       logs: { retentionDays: config.logRetentionDays },
       alarms: { topicArn: config.alarmTopicArn },
     });
-    this.importTrigger.addTarget(this.importWorkflow);
-    new TerraformOutput(this, 'import_state_machine_arn', { value: this.importWorkflow.stateMachineArn });
+  }
 
-    // The export path: export-requests queue -> pipe -> export workflow (status-updater, batch-worker
-    // in export mode, export-finalizer, mails to the requester).
+  /** The import workflow, started by the imports bucket's uploads. */
+  private addImportWorkflow(callees: WorkflowCallees): Workflow {
+    const { statusUpdater, batchWorker, batchWorkerProps, mailQueue } = callees;
+    const workflow = this.addWorkflow('import-workflow', {
+      name: 'import',
+      definition: importWorkflow({
+        statusUpdaterFunctionArn: statusUpdater.functionArn,
+        batchWorker: batchWorkerProps,
+        mailQueueUrl: mailQueue.queueUrl,
+        notifyAddress: this.config.mail.notifyAddress,
+      }),
+      callees: { functions: [statusUpdater], tasks: [batchWorker], queues: [mailQueue] },
+    });
+    this.importTrigger.addTarget(workflow);
+    this.output('import_state_machine_arn', workflow.stateMachineArn);
+    return workflow;
+  }
+
+  /**
+   * The export path: export-requests queue -> pipe -> export workflow (status-updater, batch-worker in
+   * export mode, export-finalizer, mails to the requester), and the download endpoint the mails link to.
+   */
+  private addExportPath(callees: WorkflowCallees): {
+    exportDownload: ExportDownload;
+    exportWorkflow: Workflow;
+    exportRequests: WorkflowQueue;
+  } {
+    const { config } = this;
+    const { statusUpdater, batchWorker, batchWorkerProps, mailQueue } = callees;
     const exportFinalizer =
-      functions.get(EXPORT_CALLEES.exportFinalizer) ?? missing('export', EXPORT_CALLEES.exportFinalizer);
-    this.exportDownload = new ExportDownload(this, 'export-download', {
+      this.functions.get(EXPORT_CALLEES.exportFinalizer) ?? missing('export', EXPORT_CALLEES.exportFinalizer);
+    const exportDownload = new ExportDownload(this, 'export-download', {
       environment: config.name,
       finalizer: exportFinalizer,
       exportsBucket: this.exportsBucket,
       logs: { retentionDays: config.logRetentionDays },
     });
-    new TerraformOutput(this, 'export_download_url', { value: this.exportDownload.url });
-    new TerraformOutput(this, 'export_download_key_secret_arn', { value: this.exportDownload.signingKeyArn });
-    this.exportWorkflow = new Workflow(this, 'export-workflow', {
-      environment: config.name,
+    this.output('export_download_url', exportDownload.url);
+    this.output('export_download_key_secret_arn', exportDownload.signingKeyArn);
+    const workflow = this.addWorkflow('export-workflow', {
       name: 'export',
       definition: exportWorkflow({
         statusUpdaterFunctionArn: statusUpdater.functionArn,
@@ -325,52 +430,45 @@ export class SidestepStack extends TerraformStack {
         mailQueueUrl: mailQueue.queueUrl,
       }),
       callees: { functions: [statusUpdater, exportFinalizer], tasks: [batchWorker], queues: [mailQueue] },
-      accountId: config.accountId,
-      region: config.region,
-      logs: { retentionDays: config.logRetentionDays },
-      alarms: { topicArn: config.alarmTopicArn },
     });
-    new TerraformOutput(this, 'export_state_machine_arn', { value: this.exportWorkflow.stateMachineArn });
-    this.exportRequests = new WorkflowQueue(this, 'export-requests-queue', {
+    this.output('export_state_machine_arn', workflow.stateMachineArn);
+    const exportRequests = new WorkflowQueue(this, 'export-requests-queue', {
       environment: config.name,
-      name: EXPORT_CALLEES.requestQueue,
-      workflow: this.exportWorkflow,
+      ...EXPORT_REQUESTS_QUEUE,
+      workflow,
       accountId: config.accountId,
       region: config.region,
       logs: { retentionDays: config.logRetentionDays },
       alarms: { topicArn: config.alarmTopicArn },
     });
-    new TerraformOutput(this, 'export_requests_queue_url', { value: this.exportRequests.queueUrl });
-    new TerraformOutput(this, 'export_requests_dead_letter_queue_url', {
-      value: this.exportRequests.deadLetterQueueUrl,
-    });
+    this.output('export_requests_queue_url', exportRequests.queueUrl);
+    this.output('export_requests_dead_letter_queue_url', exportRequests.deadLetterQueueUrl);
+    return { exportDownload, exportWorkflow: workflow, exportRequests };
+  }
 
-    // Schedules, and the operator rules that fire them by hand through the bus.
-    this.eventBus = new EventBus(this, 'event-bus', { environment: config.name });
-    new TerraformOutput(this, 'event_bus_name', { value: this.eventBus.busName });
-    this.scheduleGroup = new ScheduleGroup(this, 'schedule-group', {
+  /**
+   * The schedules, and the operator bus and rules that fire them by hand.
+   * @throws InfraConfigError when two schedules share a name or a target is not in the stack
+   */
+  private addSchedules(definitions: readonly ScheduleDefinition[] | undefined): {
+    eventBus: EventBus;
+    scheduleGroup: ScheduleGroup;
+    schedules: Map<string, Schedule>;
+  } {
+    const { config } = this;
+    const eventBus = new EventBus(this, 'event-bus', { environment: config.name });
+    this.output('event_bus_name', eventBus.busName);
+    const scheduleGroup = new ScheduleGroup(this, 'schedule-group', {
       environment: config.name,
       alarmTopicArn: config.alarmTopicArn,
     });
-    new TerraformOutput(this, 'schedule_group_name', { value: this.scheduleGroup.groupName });
-    const scheduleQueues = new Map([[EXPORT_CALLEES.requestQueue, this.exportRequests]]);
+    this.output('schedule_group_name', scheduleGroup.groupName);
+    const scheduleQueues = new Map([[EXPORT_REQUESTS_QUEUE.name, this.exportRequests]]);
     const schedules = new Map<string, Schedule>();
-    const scheduleDefinitions =
-      props.schedules ?? defineSchedules({ nightlyExportRecipient: config.mail.notifyAddress });
-    for (const definition of scheduleDefinitions) {
-      const field = `schedules.${definition.name}.target`;
+    for (const definition of definitions ??
+      defineSchedules({ nightlyExportRecipient: config.mail.notifyAddress })) {
       if (schedules.has(definition.name)) {
         throw new InfraConfigError(`schedules.${definition.name}.name`, 'two schedules share this name');
-      }
-      let target: ScheduleTarget;
-      if (definition.target.kind === 'queue') {
-        const queue = scheduleQueues.get(definition.target.queue);
-        if (!queue) throw new InfraConfigError(field, `no schedulable queue "${definition.target.queue}"`);
-        target = { queue };
-      } else {
-        const fn = functions.get(definition.target.service);
-        if (!fn) throw new InfraConfigError(field, `no service "${definition.target.service}" in the stack`);
-        target = { function: fn };
       }
       schedules.set(
         definition.name,
@@ -380,19 +478,48 @@ export class SidestepStack extends TerraformStack {
           description: definition.description,
           expression: definition.expression,
           timezone: definition.timezone,
-          target,
+          target: this.scheduleTarget(definition, scheduleQueues),
           input: JSON.stringify(definition.input),
           retry: {
             maximumRetryAttempts: definition.retryPolicy.maximumRetryAttempts,
             maximumEventAgeSeconds: definition.retryPolicy.maximumEventAgeSeconds,
           },
-          group: this.scheduleGroup,
-          operator: { bus: this.eventBus, eventPattern: operatorEventPattern(definition.name) },
+          group: scheduleGroup,
+          operator: { bus: eventBus, eventPattern: operatorEventPattern(definition.name) },
           accountId: config.accountId,
           region: config.region,
         }),
       );
     }
-    this.schedules = schedules;
+    return { eventBus, scheduleGroup, schedules };
   }
+
+  /** The queue or function a schedule delivers to. */
+  private scheduleTarget(
+    definition: ScheduleDefinition,
+    queues: ReadonlyMap<string, WorkflowQueue>,
+  ): ScheduleTarget {
+    const field = `schedules.${definition.name}.target`;
+    if (definition.target.kind === 'queue') {
+      const queue = queues.get(definition.target.queue);
+      if (!queue) throw new InfraConfigError(field, `no schedulable queue "${definition.target.queue}"`);
+      return { queue };
+    }
+    const fn = this.functions.get(definition.target.service);
+    if (!fn) throw new InfraConfigError(field, `no service "${definition.target.service}" in the stack`);
+    return { function: fn };
+  }
+}
+
+/** The service consuming mail jobs, if the stack has one. */
+function mailService(services: readonly ServiceManifest[]): ServiceManifest | undefined {
+  return services.find((m) => m.queue?.jobTypes.includes(IMPORT_CALLEES.mailJobType));
+}
+
+/** @throws InfraConfigError: the `workflow` needs `what`, which the stack lacks */
+function missing(workflow: 'import' | 'export', what: string): never {
+  throw new InfraConfigError(
+    `${workflow}-workflow.callees.${what}`,
+    `the ${workflow} workflow needs ${what} in the stack`,
+  );
 }

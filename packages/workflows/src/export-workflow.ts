@@ -23,6 +23,19 @@ export interface ExportWorkflowProps {
 }
 
 /**
+ * The queue export requests arrive on, whose EventBridge Pipe starts one export workflow per message.
+ * Infra deploys it and the local cloud creates it with these settings: a received message stays
+ * invisible 60 s while the pipe starts the execution (StartExecution takes milliseconds; a minute
+ * leaves room for the pipe's own retries), and goes to the DLQ after 5 receives.
+ */
+export const EXPORT_REQUESTS_QUEUE = {
+  /** Without prefix: `sidestep-<env>-export-requests`. */
+  name: 'export-requests',
+  visibilityTimeoutSeconds: 60,
+  maxReceiveCount: 5,
+} as const;
+
+/**
  * The file name of a request without one: `users-<YYYY-MM-DD>` of the execution's start time (UTC,
  * `$$.Execution.StartTime` is ISO 8601 in UTC), the same rule as `defaultExportFileName` in
  * @sidestep/contracts. The start time, not the clock, so a redriven execution names the same file.

@@ -17,7 +17,7 @@ export type {
   WaitState,
 } from './asl.ts';
 export type { BatchWorkerProps } from './batch-task.ts';
-export { type ExportWorkflowProps, exportWorkflow } from './export-workflow.ts';
+export { EXPORT_REQUESTS_QUEUE, type ExportWorkflowProps, exportWorkflow } from './export-workflow.ts';
 export { type ImportEventPattern, type ImportTrigger, importTrigger } from './import-trigger.ts';
 export { type ImportWorkflowProps, importWorkflow } from './import-workflow.ts';
 export { INTEGRATION } from './integration.ts';

@@ -1,4 +1,4 @@
-import { SERVICES, TASKS } from '../services.ts';
+import { SERVICES, TASKS } from '@sidestep/registry';
 import type { ImageSource } from './plan-images.ts';
 
 /** Every program with an image: each Lambda service and each Fargate task of `SERVICES` / `TASKS`. */

@@ -1,0 +1,33 @@
+import { expect } from '@jest/globals';
+
+// biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped; tests read it freely.
+export type Json = any;
+
+/** `${address.attribute}`: how synthesized Terraform refers to another resource's attribute. */
+export const ref = (address: string, attribute: string): string => `\${${address}.${attribute}}`;
+
+/** `[address, body]` of every resource of a type. */
+export function all(tf: Json, type: string): [string, Json][] {
+  return Object.entries(tf.resource?.[type] ?? {}).map(([name, body]) => [`${type}.${name}`, body]);
+}
+
+/** The one resource of a type whose properties include `match`; fails unless exactly one matches. */
+export function one(tf: Json, type: string, match: Record<string, unknown> = {}): [string, Json] {
+  const found = all(tf, type).filter(([, body]) =>
+    Object.entries(match).every(([key, value]) => body[key] === value),
+  );
+  expect(found).toHaveLength(1);
+  return found[0] as [string, Json];
+}
+
+/** The statements of the inline policy of the role named `roleName`. */
+export function statements(tf: Json, roleName: string): Json[] {
+  const [roleAddress] = one(tf, 'aws_iam_role', { name: roleName });
+  const [, policy] = one(tf, 'aws_iam_role_policy', { role: ref(roleAddress, 'name') });
+  return JSON.parse(policy.policy).Statement;
+}
+
+/** The first statement of the trust policy of the role named `roleName`. */
+export function trust(tf: Json, roleName: string): Json {
+  return JSON.parse(one(tf, 'aws_iam_role', { name: roleName })[1].assume_role_policy).Statement[0];
+}
