@@ -21,6 +21,7 @@ import {
   exportWorkflow,
   importTrigger,
   importWorkflow,
+  LOCAL_NOTIFY_ADDRESS,
   nextFireTimes,
   operatorEventPattern,
   SCHEDULES,
@@ -43,8 +44,8 @@ export interface ServiceEntry extends BuiltPackage {
   readonly environment?: (cloud: LocalServiceUrls) => Readonly<Record<string, string>>;
 }
 
-/** Who receives the import mails locally (they land in the outbox like every local mail). */
-export const LOCAL_NOTIFY_ADDRESS = 'ops@local.mail.example.com';
+/** Who receives the import and export mails locally (they land in the outbox like every local mail). */
+export { LOCAL_NOTIFY_ADDRESS };
 
 /** The function URL the `export.ready` mail links to (`index.downloadHandler` of the finalizer's image). */
 export const EXPORT_DOWNLOAD_FUNCTION = 'export-download';
