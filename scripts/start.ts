@@ -2,6 +2,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createConsoleReporter, type LocalCloud, startLocalCloud } from '@sidestep/local-cloud';
+import { SCHEDULES } from '@sidestep/workflows';
 import { Command, InvalidArgumentError } from 'commander';
 import { formatBanner } from './src/banner.ts';
 import { buildServices } from './src/build-services.ts';
@@ -117,5 +118,6 @@ process.stdout.write(
     ],
     uploadExamples: UPLOAD_EXAMPLES,
     commandExamples: COMMAND_EXAMPLES,
+    schedules: SCHEDULES,
   }),
 );
