@@ -123,6 +123,17 @@ describe('createJob', () => {
     expect(Date.parse(job.createdAt ?? '')).not.toBeNaN();
   });
 
+  it("takes export.ready's optional downloadExpiresAt as an ISO 8601 instant, and jobs without it", () => {
+    const ready = (params: Record<string, unknown>) =>
+      createJob('mail.send', 1, { template: 'export.ready', to: 'a@example.com', params });
+    const base = { jobId: 'x', rows: 1, downloadUrl: 'https://example.com/x' };
+    expect(ready(base).payload.params).toEqual(base);
+    expect(ready({ ...base, downloadExpiresAt: '2026-12-01T09:00:00.000Z' }).payload.params).toMatchObject({
+      downloadExpiresAt: '2026-12-01T09:00:00.000Z',
+    });
+    expect(() => ready({ ...base, downloadExpiresAt: 'next tuesday' })).toThrow(/downloadExpiresAt/);
+  });
+
   it('throws for an invalid payload before anything is sent', () => {
     expect(() =>
       createJob('mail.send', 1, {
