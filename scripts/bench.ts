@@ -170,9 +170,13 @@ async function main(): Promise<void> {
     if (process.argv.includes('--write')) {
       writeFileSync(join(benchDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
       writeFileSync(join(benchDir, 'RESULTS.md'), report(results));
-      process.stdout.write(`\nwritten to ${join('bench', 'results.json')} and ${join('bench', 'RESULTS.md')}\n`);
+      process.stdout.write(
+        `\nwritten to ${join('bench', 'results.json')} and ${join('bench', 'RESULTS.md')}\n`,
+      );
     } else {
-      process.stdout.write('\nnot written (npm run bench -- --write replaces bench/RESULTS.md and results.json)\n');
+      process.stdout.write(
+        '\nnot written (npm run bench -- --write replaces bench/RESULTS.md and results.json)\n',
+      );
     }
   } finally {
     rmSync(join(import.meta.dirname, 'dist', 'bench'), { recursive: true, force: true });
