@@ -1,7 +1,8 @@
 /**
  * `pnpm bench`: bundle size per service, cold start through the Lambda Runtime API against bare
  * `node -e 0`, and the runtime's warm per-invocation overhead against a bare handler, all measured
- * in the same run on the same machine. Results: bench/results.json and bench/RESULTS.md.
+ * in the same run on the same machine. Prints the report; `--write` also replaces the committed
+ * bench/results.json and bench/RESULTS.md (a run on another machine should not silently overwrite them).
  */
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -164,10 +165,19 @@ async function main(): Promise<void> {
         ratio: Math.round((runtimeWarm / bareWarm) * 100) / 100,
       },
     };
-    const benchDir = join(rootDir, 'bench');
-    writeFileSync(join(benchDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-    writeFileSync(join(benchDir, 'RESULTS.md'), report(results));
     process.stdout.write(report(results));
+    const benchDir = join(rootDir, 'bench');
+    if (process.argv.includes('--write')) {
+      writeFileSync(join(benchDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+      writeFileSync(join(benchDir, 'RESULTS.md'), report(results));
+      process.stdout.write(
+        `\nwritten to ${join('bench', 'results.json')} and ${join('bench', 'RESULTS.md')}\n`,
+      );
+    } else {
+      process.stdout.write(
+        '\nnot written (npm run bench -- --write replaces bench/RESULTS.md and results.json)\n',
+      );
+    }
   } finally {
     rmSync(join(import.meta.dirname, 'dist', 'bench'), { recursive: true, force: true });
   }

@@ -1,13 +1,11 @@
-// `pnpm fire-schedule <name>`: fires a schedule by hand through EventBridge (the operator event on
+// `npm run fire-schedule -- <name>`: fires a schedule by hand through EventBridge (the operator event on
 // sidestep-<env>, routed by the schedule's operator rule), against the local cloud or AWS.
 import { userInfo } from 'node:os';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { ENVIRONMENTS } from '@sidestep/manifest';
 import { SCHEDULES } from '@sidestep/workflows';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { fireSchedule } from './src/fire-schedule.ts';
-
-const LOCAL_ENDPOINT = 'http://127.0.0.1:4566';
+import { fireSchedule, fireScheduleEndpoint, LOCAL_ENDPOINT } from './src/fire-schedule.ts';
 
 function url(value: string): string {
   try {
@@ -35,7 +33,7 @@ const program = new Command('fire-schedule')
   .addOption(new Option('--env <environment>', 'the environment').choices(ENVIRONMENTS).default('local'))
   .option(
     '--endpoint <url>',
-    `the EventBridge endpoint (default: ${LOCAL_ENDPOINT} for --env local, AWS for the others)`,
+    `the EventBridge endpoint (default: $AWS_ENDPOINT_URL_EVENTBRIDGE or $AWS_ENDPOINT_URL when set, else ${LOCAL_ENDPOINT} for --env local and AWS for the others)`,
     url,
   )
   .option('--region <region>', 'the AWS region (default: $AWS_REGION, us-east-1 locally)')
@@ -44,7 +42,7 @@ const program = new Command('fire-schedule')
 const [schedule = ''] = program.args;
 const options = program.opts<{ env: string; endpoint?: string; region?: string }>();
 const local = options.env === 'local';
-const endpoint = options.endpoint ?? (local ? LOCAL_ENDPOINT : undefined);
+const endpoint = fireScheduleEndpoint({ endpoint: options.endpoint, environment: options.env }, process.env);
 const region = options.region ?? process.env.AWS_REGION ?? (local ? 'us-east-1' : undefined);
 
 const client = new EventBridgeClient({
@@ -66,7 +64,7 @@ try {
   );
 } catch (error) {
   const { name, message, code } = error as NodeJS.ErrnoException;
-  const hint = code === 'ECONNREFUSED' && local ? ' (is `pnpm start` running?)' : '';
+  const hint = code === 'ECONNREFUSED' && local ? ' (is `npm start` running?)' : '';
   console.error(`${name}: ${message}${hint}`);
   process.exitCode = 1;
 } finally {

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createConsoleReporter, type LocalCloud, startLocalCloud } from '@sidestep/local-cloud';
 import { SERVICES, TASKS } from '@sidestep/registry';
+import { SCHEDULES } from '@sidestep/workflows';
 import { Command, InvalidArgumentError } from 'commander';
 import { formatBanner } from './src/banner.ts';
 import { buildServices } from './src/build-services.ts';
@@ -116,5 +117,6 @@ process.stdout.write(
     ],
     uploadExamples: UPLOAD_EXAMPLES,
     commandExamples: COMMAND_EXAMPLES,
+    schedules: SCHEDULES,
   }),
 );

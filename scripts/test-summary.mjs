@@ -1,5 +1,5 @@
 // Adds up the per-package jest counts written by jest-summary-reporter.js and prints one closing
-// line, "N passed, N failed", after the whole turbo run.
+// line, "N passed, N failed, N skipped", after the whole turbo run.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -18,4 +18,8 @@ for (const dir of packages) {
   for (const key of Object.keys(total)) total[key] += counts[key];
 }
 console.log(`tests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+// The skipped tests are the PostgreSQL suites (declared skipped by @sidestep/db/testing without a server).
+if (total.skipped > 0 && !process.env.TEST_DATABASE_URL) {
+  console.log('  (skipped: the PostgreSQL suites; set TEST_DATABASE_URL to a server to run them)');
+}
 if (total.failed > 0 || total.passed === 0) process.exit(1);

@@ -1,5 +1,6 @@
 import { isAbsolute, relative } from 'node:path';
 import type { LocalCloud } from '@sidestep/local-cloud';
+import { fireScheduleCommand } from './fire-schedule.ts';
 
 /** What the banner needs besides the running cloud. */
 export interface BannerContext {
@@ -10,6 +11,8 @@ export interface BannerContext {
   readonly uploadExamples?: readonly string[];
   /** Commands that start a workflow or fire a schedule otherwise (a message, an operator event). */
   readonly commandExamples?: readonly string[];
+  /** The schedules, each printed as the command that fires it by hand at this cloud's endpoint. */
+  readonly schedules?: readonly { readonly name: string; readonly description: string }[];
 }
 
 /** `mail` -> `MAIL_QUEUE_URL`, the variable name producers read a queue URL from. */
@@ -64,9 +67,13 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
     lines.push('', '  Start a workflow by uploading a file:');
     for (const example of context.uploadExamples) lines.push(`    ${example}`);
   }
-  if (context.commandExamples?.length) {
+  const fireCommands = (context.schedules ?? []).map(
+    (schedule) => `${fireScheduleCommand(schedule.name, cloud.endpoint)}   # ${schedule.description}`,
+  );
+  const commands = [...(context.commandExamples ?? []), ...fireCommands];
+  if (commands.length) {
     lines.push('', '  Request an export, fire a schedule by hand:');
-    for (const example of context.commandExamples) lines.push(`    ${example}`);
+    for (const example of commands) lines.push(`    ${example}`);
   }
   lines.push('', 'Ctrl-C stops everything.', '');
   return lines.join('\n');

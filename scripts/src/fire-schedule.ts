@@ -2,6 +2,45 @@ import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventb
 // The same constants `operatorEventPattern` builds each schedule's rule from.
 import { OPERATOR_EVENT_SOURCE, SCHEDULE_FIRED } from '@sidestep/workflows';
 
+/** Where `npm start` serves the local cloud's endpoint unless told otherwise (`--port`). */
+export const LOCAL_ENDPOINT = 'http://127.0.0.1:4566';
+
+/** What {@link fireScheduleEndpoint} chooses from. */
+export interface EndpointChoice {
+  /** `--endpoint`, when given. */
+  readonly endpoint?: string | undefined;
+  /** `local`, `staging`, `production`. */
+  readonly environment: string;
+}
+
+/**
+ * The EventBridge endpoint to fire at: `--endpoint`, else the one the environment names the way the
+ * AWS SDK reads it (`AWS_ENDPOINT_URL_EVENTBRIDGE`, then `AWS_ENDPOINT_URL`, both ignored when
+ * `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`; https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html),
+ * else the local cloud's default for `local` and AWS's own (`undefined`) for the others. So the
+ * variables `npm start` prints for a producer also point this command at the same local cloud.
+ */
+export function fireScheduleEndpoint(
+  choice: EndpointChoice,
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
+  if (choice.endpoint) return choice.endpoint;
+  const configured =
+    env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS === 'true'
+      ? undefined
+      : env.AWS_ENDPOINT_URL_EVENTBRIDGE || env.AWS_ENDPOINT_URL || undefined;
+  return configured ?? (choice.environment === 'local' ? LOCAL_ENDPOINT : undefined);
+}
+
+/**
+ * The command that fires `schedule` at the local cloud on `endpoint`, as a person runs it from the
+ * repository root; `--endpoint` only when the cloud is not on the default port.
+ */
+export function fireScheduleCommand(schedule: string, endpoint: string): string {
+  const target = endpoint.replace(/\/$/, '') === LOCAL_ENDPOINT ? '' : ` --endpoint ${endpoint}`;
+  return `npm run fire-schedule -- ${schedule}${target}`;
+}
+
 /** The schedule named is not one the repository declares. */
 export class UnknownScheduleError extends Error {
   override readonly name = 'UnknownScheduleError';

@@ -23,13 +23,14 @@ import {
   exportWorkflow,
   importTrigger,
   importWorkflow,
+  LOCAL_NOTIFY_ADDRESS,
   nextFireTimes,
   operatorEventPattern,
   SCHEDULES,
 } from '@sidestep/workflows';
 
-/** Who receives the import mails locally (they land in the outbox like every local mail). */
-export const LOCAL_NOTIFY_ADDRESS = 'ops@local.mail.example.com';
+/** Who receives the import and export mails locally (they land in the outbox like every local mail). */
+export { LOCAL_NOTIFY_ADDRESS };
 
 /** The function URL the `export.ready` mail links to (`index.downloadHandler` of the finalizer's image). */
 export const EXPORT_DOWNLOAD_FUNCTION = 'export-download';
@@ -84,7 +85,7 @@ export const PIPES: readonly LocalPipe[] = [
   },
 ];
 
-/** The schedules, fired on the real clock; `pnpm fire-schedule <name>` fires one by hand. */
+/** The schedules, fired on the real clock; `npm run fire-schedule -- <name>` fires one by hand. */
 export const SCHEDULE_SETUP: LocalSchedules = {
   definitions: SCHEDULES,
   nextFireTimes,
@@ -104,10 +105,9 @@ export const UPLOAD_EXAMPLES: readonly string[] = [
   `aws s3 cp users.csv s3://${importUploads.bucketName}/${importUploads.keyPrefix}users.csv   # import (external_id,email[,name,...])`,
 ];
 
-/** How a person requests an export and fires a schedule from another terminal (printed by `pnpm start`). */
+/** How a person requests an export from another terminal (printed by `npm start`, with the schedules' commands). */
 export const COMMAND_EXAMPLES: readonly string[] = [
   `aws sqs send-message --queue-url "$EXPORT_REQUESTS_QUEUE_URL" --message-body '{"type":"export.requested","version":1,"id":"req-1","payload":{"requestedBy":"${LOCAL_NOTIFY_ADDRESS}"}}'`,
-  ...SCHEDULES.map((schedule) => `pnpm fire-schedule ${schedule.name}   # ${schedule.description}`),
 ];
 
 /** The batch-worker task as both workflows run it, in the local cloud's cluster and network. */

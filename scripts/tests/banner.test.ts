@@ -81,7 +81,8 @@ describe('formatBanner', () => {
     rootDir: '/repo',
     queueNames: ['mail'],
     uploadExamples: ['aws s3 cp users.csv s3://sidestep-local-imports/imports/users.csv'],
-    commandExamples: ['pnpm fire-schedule stale-job-sweeper'],
+    commandExamples: ['aws sqs send-message --queue-url "$EXPORT_REQUESTS_QUEUE_URL" --message-body {}'],
+    schedules: [{ name: 'stale-job-sweeper', description: 'every 15 minutes' }],
   });
 
   it('shows the endpoint, both queues, the outbox and the database', () => {
@@ -116,7 +117,20 @@ describe('formatBanner', () => {
 
   it('shows how to request an export and fire a schedule', () => {
     expect(banner).toContain(
-      'Request an export, fire a schedule by hand:\n    pnpm fire-schedule stale-job-sweeper\n',
+      'Request an export, fire a schedule by hand:\n' +
+        '    aws sqs send-message --queue-url "$EXPORT_REQUESTS_QUEUE_URL" --message-body {}\n' +
+        '    npm run fire-schedule -- stale-job-sweeper   # every 15 minutes\n',
+    );
+  });
+
+  it('names the endpoint in the fire-schedule commands when the cloud is not on the default port', () => {
+    const elsewhere = 'http://127.0.0.1:45123';
+    const moved = formatBanner(
+      { ...cloud, endpoint: elsewhere },
+      { rootDir: '/repo', queueNames: [], schedules: [{ name: 'nightly-export', description: 'nightly' }] },
+    );
+    expect(moved).toContain(
+      `    npm run fire-schedule -- nightly-export --endpoint ${elsewhere}   # nightly\n`,
     );
   });
 

@@ -7,8 +7,13 @@ import {
   type ScheduleDefinition,
 } from '@sidestep/local-cloud';
 import { nextFireTimes, operatorEventPattern, SCHEDULES } from '@sidestep/workflows';
-import { fireSchedule } from '../src/fire-schedule.ts';
-import { type PathCloud, runScript, startPathCloud } from './start-path-cloud.ts';
+import {
+  fireSchedule,
+  fireScheduleCommand,
+  fireScheduleEndpoint,
+  LOCAL_ENDPOINT,
+} from '../src/fire-schedule.ts';
+import { type PathCloud, runScript, runScriptWith, startPathCloud } from './start-path-cloud.ts';
 
 // The operator command against the local cloud: the operator event goes through PutEvents on the
 // endpoint and the schedule's operator rule, which sends the schedule's input to its target (here
@@ -102,6 +107,55 @@ describe('fireSchedule', () => {
   });
 });
 
+describe('fireScheduleEndpoint', () => {
+  const local = { environment: 'local' };
+
+  it('takes --endpoint over anything the environment names', () => {
+    expect(
+      fireScheduleEndpoint(
+        { ...local, endpoint: 'http://127.0.0.1:1' },
+        { AWS_ENDPOINT_URL: 'http://127.0.0.1:2', AWS_ENDPOINT_URL_EVENTBRIDGE: 'http://127.0.0.1:3' },
+      ),
+    ).toBe('http://127.0.0.1:1');
+  });
+
+  it('reads AWS_ENDPOINT_URL_EVENTBRIDGE, then AWS_ENDPOINT_URL, as the AWS SDK does', () => {
+    const both = {
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:2',
+      AWS_ENDPOINT_URL_EVENTBRIDGE: 'http://127.0.0.1:3',
+    };
+    expect(fireScheduleEndpoint(local, both)).toBe('http://127.0.0.1:3');
+    expect(fireScheduleEndpoint(local, { AWS_ENDPOINT_URL: 'http://127.0.0.1:2' })).toBe(
+      'http://127.0.0.1:2',
+    );
+    expect(fireScheduleEndpoint({ environment: 'staging' }, { AWS_ENDPOINT_URL: 'http://127.0.0.1:2' })).toBe(
+      'http://127.0.0.1:2',
+    );
+    expect(fireScheduleEndpoint(local, { ...both, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' })).toBe(
+      LOCAL_ENDPOINT,
+    );
+  });
+
+  it("falls back to the local cloud's default port locally and to AWS elsewhere", () => {
+    expect(fireScheduleEndpoint(local, {})).toBe(LOCAL_ENDPOINT);
+    expect(fireScheduleEndpoint({ environment: 'production' }, { AWS_ENDPOINT_URL: '' })).toBeUndefined();
+  });
+});
+
+describe('fireScheduleCommand', () => {
+  it('names the endpoint only when the local cloud is not on the default port', () => {
+    expect(fireScheduleCommand('nightly-export', LOCAL_ENDPOINT)).toBe(
+      'npm run fire-schedule -- nightly-export',
+    );
+    expect(fireScheduleCommand('nightly-export', `${LOCAL_ENDPOINT}/`)).toBe(
+      'npm run fire-schedule -- nightly-export',
+    );
+    expect(fireScheduleCommand('nightly-export', 'http://127.0.0.1:45123')).toBe(
+      'npm run fire-schedule -- nightly-export --endpoint http://127.0.0.1:45123',
+    );
+  });
+});
+
 describe('the schedules on the local clock', () => {
   it('fire nightly-export at 03:00 Tokyo time with its scheduled time in the request id', async () => {
     expect(cloud.scheduler?.nextFire('nightly-export')).toEqual(new Date('2026-11-24T18:00:00Z'));
@@ -132,7 +186,7 @@ describe('the schedules on the local clock', () => {
   }, 20_000);
 });
 
-describe('pnpm fire-schedule', () => {
+describe('npm run fire-schedule', () => {
   const run = (...args: string[]) => runScript('scripts/fire-schedule.ts', ...args);
 
   it('fires the sweeper against the local endpoint and prints the event id', async () => {
@@ -143,6 +197,18 @@ describe('pnpm fire-schedule', () => {
       event.rules.includes('sidestep-local-stale-job-sweeper-operator'),
     );
     expect(routed.eventBus).toBe('sidestep-local');
+  }, 20_000);
+
+  it('fires at the endpoint AWS_ENDPOINT_URL names when no --endpoint is given', async () => {
+    const { code, output } = await runScriptWith(
+      { AWS_ENDPOINT_URL: cloud.endpoint, AWS_ENDPOINT_URL_EVENTBRIDGE: undefined },
+      'scripts/fire-schedule.ts',
+      'nightly-export',
+    );
+    expect(output).toMatch(
+      new RegExp(`^fired nightly-export: event [0-9a-f-]{36} on sidestep-local \\(${cloud.endpoint}\\)`),
+    );
+    expect(code).toBe(0);
   }, 20_000);
 
   it('exits 1 naming an unknown schedule', async () => {

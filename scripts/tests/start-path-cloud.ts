@@ -107,9 +107,17 @@ export interface ScriptRun {
 
 /** Runs a script of the repository as a person would, without blocking this process's event loop. */
 export function runScript(...args: string[]): Promise<ScriptRun> {
+  return runScriptWith({}, ...args);
+}
+
+/** {@link runScript} with these variables set in (or, when `undefined`, removed from) its environment. */
+export function runScriptWith(
+  variables: Readonly<Record<string, string | undefined>>,
+  ...args: string[]
+): Promise<ScriptRun> {
   const child = spawn(process.execPath, args, {
     cwd: rootDir,
-    env: { ...process.env, FORCE_COLOR: '0' },
+    env: { ...process.env, FORCE_COLOR: '0', ...variables },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -24,7 +24,7 @@ export const EnvelopeId = z.string().check(z.minLength(1), z.maxLength(128), z.r
 export function envelope<
   const Type extends string,
   const Version extends number,
-  Payload extends z.core.SomeType,
+  Payload extends z.core.$ZodType,
 >(type: Type, version: Version, payload: Payload) {
   return z.strictObject({
     type: z.literal(type),

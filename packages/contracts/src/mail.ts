@@ -15,8 +15,17 @@ export const MailTemplateParams = {
     fileName: SingleLine,
     reason: z.string().check(z.minLength(1), z.maxLength(2000)),
   }),
-  /** @example { "jobId": "exp_01", "rows": 1000, "downloadUrl": "https://example.com/exports/exp_01.csv.gz" } */
-  'export.ready': z.strictObject({ jobId: JobId, rows: Rows, downloadUrl: z.url({ protocol: /^https?$/ }) }),
+  /**
+   * `downloadExpiresAt`: until when the link works (ISO 8601); optional, so a job queued before the
+   * param existed still validates (its mail then says nothing about expiry).
+   * @example { "jobId": "exp_01", "rows": 1000, "downloadUrl": "https://example.com/exports/exp_01.csv.gz", "downloadExpiresAt": "2026-12-01T09:00:00.000Z" }
+   */
+  'export.ready': z.strictObject({
+    jobId: JobId,
+    rows: Rows,
+    downloadUrl: z.url({ protocol: /^https?$/ }),
+    downloadExpiresAt: z.optional(z.iso.datetime({ offset: true })),
+  }),
   /** @example { "jobId": "exp_01", "reason": "database unavailable" } */
   'export.failed': z.strictObject({
     jobId: JobId,

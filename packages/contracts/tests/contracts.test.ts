@@ -1,7 +1,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { ContractValidationError, createJob, MailSendJob, parseJob, validate } from '../src/index.ts';
+import {
+  ContractValidationError,
+  createJob,
+  MailSendJob,
+  type MailTemplateParamsOf,
+  parseJob,
+  validate,
+} from '../src/index.ts';
 import { jobJsonSchemas } from '../src/json-schemas.ts';
 
 const sample = {
@@ -121,6 +128,17 @@ describe('createJob', () => {
     });
     expect(job.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(Date.parse(job.createdAt ?? '')).not.toBeNaN();
+  });
+
+  it("takes export.ready's optional downloadExpiresAt as an ISO 8601 instant, and jobs without it", () => {
+    const ready = (params: MailTemplateParamsOf<'export.ready'>) =>
+      createJob('mail.send', 1, { template: 'export.ready', to: 'a@example.com', params });
+    const base = { jobId: 'x', rows: 1, downloadUrl: 'https://example.com/x' };
+    expect(ready(base).payload.params).toEqual(base);
+    expect(ready({ ...base, downloadExpiresAt: '2026-12-01T09:00:00.000Z' }).payload.params).toMatchObject({
+      downloadExpiresAt: '2026-12-01T09:00:00.000Z',
+    });
+    expect(() => ready({ ...base, downloadExpiresAt: 'next tuesday' })).toThrow(/downloadExpiresAt/);
   });
 
   it('throws for an invalid payload before anything is sent', () => {

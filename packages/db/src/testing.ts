@@ -34,34 +34,58 @@ export type OpenTestDatabase = (options?: OpenTestDatabaseOptions) => Promise<Da
 /** One backend tests can run on. */
 export interface TestDatabase {
   readonly name: 'pglite' | 'postgres';
+  /** `false` for PostgreSQL without `TEST_DATABASE_URL`: its suites are declared skipped, not left out. */
+  readonly available: boolean;
   readonly open: OpenTestDatabase;
 }
 
 let skipNoted = false;
 
 /**
- * The backends available to this test run. `pglite` always: PGlite is initialised and migrated once
- * per process, and each `open()` starts a clone of it from a data-directory dump (~0.3 s instead of
- * ~3 s for a new instance plus migrations; see README.md for the measurement). `postgres` only when
- * `TEST_DATABASE_URL` is set: each `open()` creates a schema `test_<random>` on that server, points
- * `search_path` at it on every pool connection, migrates it, and drops it on `close()`.
+ * `describe` when the suite's backend is available, else `describe.skip`: jest then counts the suite's
+ * tests as skipped (the run's summary says how many did not run) instead of never declaring them.
  */
-export function testDatabases(): TestDatabase[] {
-  const backends: TestDatabase[] = [{ name: 'pglite', open: openPglite }];
-  const url = process.env.TEST_DATABASE_URL;
+export function describeIfAvailable(available: boolean): typeof describe.skip {
+  return available ? describe : describe.skip;
+}
+
+/**
+ * The backends of this test run. `pglite` always: PGlite is initialised and migrated once per
+ * process, and each `open()` starts a clone of it from a data-directory dump (~0.3 s instead of
+ * ~3 s for a new instance plus migrations; see README.md for the measurement). `postgres` is
+ * available only when `TEST_DATABASE_URL` is set: each `open()` creates a schema `test_<random>` on
+ * that server, points `search_path` at it on every pool connection, migrates it, and drops it on
+ * `close()`. Without it, `postgres` is listed unavailable and its `open()` rejects.
+ */
+export function testDatabases(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): TestDatabase[] {
+  const url = env.TEST_DATABASE_URL;
   if (url) {
-    backends.push({ name: 'postgres', open: (options) => openPostgresSchema(url, options) });
-  } else if (!skipNoted) {
+    return [
+      { name: 'pglite', available: true, open: openPglite },
+      { name: 'postgres', available: true, open: (options) => openPostgresSchema(url, options) },
+    ];
+  }
+  if (!skipNoted) {
     skipNoted = true;
     process.stderr.write('@sidestep/db/testing: TEST_DATABASE_URL is unset, PostgreSQL suites skipped\n');
   }
-  return backends;
+  const unset = () =>
+    Promise.reject(new Error('TEST_DATABASE_URL is unset: no PostgreSQL server to test on'));
+  return [
+    { name: 'pglite', available: true, open: openPglite },
+    { name: 'postgres', available: false, open: unset },
+  ];
 }
 
-/** `describe`s the suite `fn` once per available backend, titled `<title> [<backend>]`. */
+/**
+ * `describe`s the suite `fn` once per backend, titled `<title> [<backend>]`; the suite of an
+ * unavailable backend is declared skipped, so the run reports its tests as skipped.
+ */
 export function describeEachDatabase(title: string, fn: (open: OpenTestDatabase) => void): void {
   for (const backend of testDatabases()) {
-    describe(`${title} [${backend.name}]`, () => fn(backend.open));
+    describeIfAvailable(backend.available)(`${title} [${backend.name}]`, () => fn(backend.open));
   }
 }
 

@@ -254,6 +254,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
           'jobId.$': '$.job.jobId',
           'rows.$': '$.finalized.rows',
           'downloadUrl.$': '$.finalized.downloadUrl',
+          'downloadExpiresAt.$': '$.finalized.downloadExpiresAt',
         }),
         ResultPath: '$.mail',
         Next: 'NotifyReady',

@@ -33,6 +33,7 @@ export {
 } from './retry.ts';
 export {
   defineSchedules,
+  LOCAL_NOTIFY_ADDRESS,
   OPERATOR_EVENT_SOURCE,
   type OperatorEventPattern,
   operatorEventPattern,

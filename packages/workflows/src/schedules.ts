@@ -39,11 +39,17 @@ export interface ScheduleDefinition {
   readonly retryPolicy: ScheduleRetryPolicy;
 }
 
+/**
+ * The local environment's operator address: who gets the local cloud's import and export mails and
+ * the nightly export's by default. One address for every local mail, so they all land together.
+ */
+export const LOCAL_NOTIFY_ADDRESS = 'ops@sidestep.localhost';
+
 /** What differs between environments in the schedules. */
 export interface ScheduleOptions {
   /**
    * Who gets the nightly export's `export.ready` / `export.failed` mail (its `requestedBy`).
-   * @default 'ops@sidestep.localhost' (the local cloud's notify address)
+   * @default {@link LOCAL_NOTIFY_ADDRESS}
    */
   readonly nightlyExportRecipient?: string;
 }
@@ -61,7 +67,7 @@ export interface ScheduleOptions {
  *   due 5 minutes later and sweeps the same jobs.
  */
 export function defineSchedules(options: ScheduleOptions = {}): readonly ScheduleDefinition[] {
-  const recipient = options.nightlyExportRecipient ?? 'ops@sidestep.localhost';
+  const recipient = options.nightlyExportRecipient ?? LOCAL_NOTIFY_ADDRESS;
   if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(recipient)) {
     throw new InvalidScheduleError('nightlyExportRecipient', recipient, 'is not an email address');
   }

@@ -241,6 +241,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
             jobId,
             rows: 1000,
             downloadUrl: `http://127.0.0.1:4566/_sidestep/exports/${jobId}?token=t0k3n`,
+            downloadExpiresAt: '2026-12-01T09:00:00.000Z',
           },
         },
       },

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { type ExportFilter, ExportWorkerManifest } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db';
 import { parse } from 'csv-parse/sync';
@@ -95,7 +95,7 @@ async function jobCounts(db: Database, id: string): Promise<JobCounts> {
 }
 
 for (const backend of databaseBackends()) {
-  describe(`exportUsers [${backend.name}]`, () => {
+  backend.describe(`exportUsers [${backend.name}]`, () => {
     let database: WorkerDatabase;
 
     beforeAll(async () => {

@@ -134,7 +134,7 @@ describe('batch-worker image', () => {
 });
 
 for (const backend of databaseBackends()) {
-  describe(`batch-worker bundle [${backend.name}]`, () => {
+  backend.describe(`batch-worker bundle [${backend.name}]`, () => {
     let database: WorkerDatabase;
     beforeAll(async () => {
       database = await backend.start();
@@ -223,7 +223,7 @@ for (const backend of databaseBackends()) {
 }
 
 for (const backend of databaseBackends()) {
-  describe(`batch-worker bundle, MODE=export [${backend.name}]`, () => {
+  backend.describe(`batch-worker bundle, MODE=export [${backend.name}]`, () => {
     let database: WorkerDatabase;
     const prefix = `exp-img-${backend.name}-`;
     beforeAll(async () => {

@@ -13,7 +13,9 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { describe } from '@jest/globals';
 import { type Database, migrate, PostgresDatabase, startEmbeddedPostgres } from '@sidestep/db';
+import { describeIfAvailable } from '@sidestep/db/testing';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import pg from 'pg';
 
@@ -26,16 +28,24 @@ export interface WorkerDatabase {
 
 export interface DatabaseBackend {
   readonly name: 'pglite' | 'postgres';
+  /** `describe`, or `describe.skip` for PostgreSQL without TEST_DATABASE_URL (counted as skipped). */
+  readonly describe: typeof describe.skip;
   start(): Promise<WorkerDatabase>;
 }
 
-/** PGlite always; PostgreSQL when TEST_DATABASE_URL is set. */
+/** PGlite always; PostgreSQL when TEST_DATABASE_URL is set, its suites declared skipped otherwise. */
 export function databaseBackends(): DatabaseBackend[] {
-  const backends: DatabaseBackend[] = [{ name: 'pglite', start: startPglite }];
   const url = process.env.TEST_DATABASE_URL;
-  if (url) backends.push({ name: 'postgres', start: () => startPostgresSchema(url) });
-  else process.stderr.write('batch-worker tests: TEST_DATABASE_URL is unset, PostgreSQL suites skipped\n');
-  return backends;
+  if (!url)
+    process.stderr.write('batch-worker tests: TEST_DATABASE_URL is unset, PostgreSQL suites skipped\n');
+  return [
+    { name: 'pglite', describe, start: startPglite },
+    {
+      name: 'postgres',
+      describe: describeIfAvailable(Boolean(url)),
+      start: () => (url ? startPostgresSchema(url) : Promise.reject(new Error('TEST_DATABASE_URL is unset'))),
+    },
+  ];
 }
 
 async function startPglite(): Promise<WorkerDatabase> {

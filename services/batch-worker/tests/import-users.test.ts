@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { PostgresUserImportStore, type StagingMethod } from '../src/adapters/postgres-user-import-store.ts';
 import { openSourceObject } from '../src/adapters/s3-source.ts';
 import {
@@ -40,7 +40,7 @@ for (const backend of databaseBackends()) {
   // staging methods are proven on the real server.
   const methods: StagingMethod[] = backend.name === 'postgres' ? ['auto', 'insert'] : ['auto'];
   for (const staging of methods) {
-    describe(`importUsers [${backend.name}, staging ${staging}]`, () => {
+    backend.describe(`importUsers [${backend.name}, staging ${staging}]`, () => {
       let database: WorkerDatabase;
       let store: PostgresUserImportStore;
 

@@ -1,8 +1,10 @@
 // The export-finalizer's benchmark: S3 requests, bytes moved through the function and peak RSS
 // against the number of parts and the bytes of an export. Parts are stored gzip (level 0, so their
 // size is what the scenario says) in fauxqs as the local cloud runs it; each finalize runs in a child
-// process (bench/finalize-run.ts) whose VmHWM is reported. Writes bench/results.json and prints a
-// Markdown table. Run: ../../node_modules/.bin/node bench/finalize.ts
+// process (bench/finalize-run.ts) whose VmHWM is reported. Prints a Markdown table; `--write` also
+// replaces bench/results.json. Run: `npx pnpm --filter @sidestep/export-finalizer bench [-- --write]`.
+// No baseline is run: a naive combine (GET every part, upload it again) moves twice the total bytes
+// through the function by construction, which the table's byte columns are compared with.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -98,10 +100,13 @@ for (const [index, scenario] of SCENARIOS.entries()) {
 s3.destroy();
 await endpoint.stop();
 
-writeFileSync(
-  join(import.meta.dirname, 'results.json'),
-  `${JSON.stringify({ node: process.version, date: new Date().toISOString(), results }, null, 2)}\n`,
-);
+// Only with --write: a run on another machine prints its numbers without replacing the committed ones.
+if (process.argv.includes('--write')) {
+  writeFileSync(
+    join(import.meta.dirname, 'results.json'),
+    `${JSON.stringify({ node: process.version, date: new Date().toISOString(), results }, null, 2)}\n`,
+  );
+}
 process.stdout.write(
   '| parts | part MiB | total MiB | rows | S3 requests | copies | uploads (MiB) | read to check (MiB) | ms | MiB/s checked | peak RSS MiB |\n',
 );

@@ -1,7 +1,8 @@
 // How long sweeping N stuck jobs takes (fail + audit row + mail mark, through the real ledger code,
 // 100 jobs per sweep), against the baseline of one bare UPDATE that fails the same jobs with no
 // audit and no mail, on the same database in the same run. The mail queue is a no-op (SQS time is
-// not the sweeper's). Run: TEST_DATABASE_URL=postgres://... node bench/sweep.ts (PGlite otherwise too).
+// not the sweeper's). Run from the repository root: `npx pnpm --filter @sidestep/job-sweeper bench`
+// (PGlite; with TEST_DATABASE_URL=postgres://... PostgreSQL too). Prints only; nothing is written.
 
 import { randomBytes } from 'node:crypto';
 import type { MailSendJobInput } from '@sidestep/contracts';

@@ -44,6 +44,30 @@ describe('renderTemplate', () => {
     expect(mail.text).toContain('<script>alert("x")</script>');
   });
 
+  it('states until when the download link works, in UTC, in each locale', () => {
+    const expiring = { ...params['export.ready'], downloadExpiresAt: '2026-12-01T09:05:00.000Z' };
+    const en = renderTemplate('export.ready', 'en', expiring);
+    expect(en.text).toContain('The link works until December 1, 2026 at 09:05 UTC.\n');
+    expect(en.html).toContain('<p>The link works until December 1, 2026 at 09:05 UTC.</p>');
+    const ja = renderTemplate('export.ready', 'ja', expiring);
+    expect(ja.text).toContain('リンクの有効期限: 2026年12月1日 9:05 UTC\n');
+    expect(ja.html).toContain('<p>リンクの有効期限: 2026年12月1日 9:05 UTC</p>');
+    // An offset is read as the instant it names.
+    const offset = renderTemplate('export.ready', 'en', {
+      ...expiring,
+      downloadExpiresAt: '2026-12-01T18:05:00+09:00',
+    });
+    expect(offset.text).toContain('until December 1, 2026 at 09:05 UTC.');
+  });
+
+  it('says nothing about expiry for a job queued without downloadExpiresAt', () => {
+    for (const locale of MAIL_LOCALES) {
+      const mail = renderTemplate('export.ready', locale, params['export.ready']);
+      expect(mail.text).not.toMatch(/until|有効期限/);
+      expect(mail.html).not.toMatch(/until|有効期限/);
+    }
+  });
+
   it('escapes the download link inside the href attribute', () => {
     const mail = renderTemplate('export.ready', 'en', params['export.ready']);
     expect(mail.html).toContain('href="https://downloads.example.com/exp_1.csv.gz?sig=a&amp;b=c"');

@@ -14,15 +14,23 @@ interface Parts {
   readonly body: Html;
 }
 
+/** Formats values for the mail's locale. */
+interface Format {
+  /** A count: `1,234,567` / `1,234,567`. */
+  readonly n: (x: number) => string;
+  /** An ISO 8601 instant, in UTC: `December 1, 2026 at 09:00 UTC` / `2026年12月1日 9:00 UTC`. */
+  readonly date: (iso: string) => string;
+}
+
 type Template<T extends MailTemplateName> = Record<
   MailLocale,
-  (params: MailTemplateParamsOf<T>, n: (x: number) => string) => Parts
+  (params: MailTemplateParamsOf<T>, format: Format) => Parts
 >;
 
 /** Every template in every locale. The contract's params are all a template may show. */
 const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
   'import.completed': {
-    en: (p, n) => ({
+    en: (p, { n }) => ({
       subject: `Import finished: ${p.fileName}`,
       lines: [
         `Your import of ${p.fileName} finished.`,
@@ -31,7 +39,7 @@ const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
       ],
       body: html`<p>Your import of <strong>${p.fileName}</strong> finished.</p><p>${n(p.rows)} rows were imported.</p><p>Job: <code>${p.jobId}</code></p>`,
     }),
-    ja: (p, n) => ({
+    ja: (p, { n }) => ({
       subject: `インポートが完了しました: ${p.fileName}`,
       lines: [
         `${p.fileName} のインポートが完了しました。`,
@@ -54,20 +62,32 @@ const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
     }),
   },
   'export.ready': {
-    en: (p, n) => ({
-      subject: 'Your export is ready',
-      lines: [`Your export of ${n(p.rows)} rows is ready.`, `Download: ${p.downloadUrl}`, `Job: ${p.jobId}`],
-      body: html`<p>Your export of ${n(p.rows)} rows is ready.</p><p><a href="${p.downloadUrl}">Download the file</a></p><p>Job: <code>${p.jobId}</code></p>`,
-    }),
-    ja: (p, n) => ({
-      subject: 'エクスポートの準備ができました',
-      lines: [
-        `${n(p.rows)} 件のエクスポートの準備ができました。`,
-        `ダウンロード: ${p.downloadUrl}`,
-        `ジョブ: ${p.jobId}`,
-      ],
-      body: html`<p>${n(p.rows)} 件のエクスポートの準備ができました。</p><p><a href="${p.downloadUrl}">ファイルをダウンロード</a></p><p>ジョブ: <code>${p.jobId}</code></p>`,
-    }),
+    en: (p, { n, date }) => {
+      const until = p.downloadExpiresAt ? date(p.downloadExpiresAt) : undefined;
+      return {
+        subject: 'Your export is ready',
+        lines: [
+          `Your export of ${n(p.rows)} rows is ready.`,
+          `Download: ${p.downloadUrl}`,
+          ...(until ? [`The link works until ${until}.`] : []),
+          `Job: ${p.jobId}`,
+        ],
+        body: html`<p>Your export of ${n(p.rows)} rows is ready.</p><p><a href="${p.downloadUrl}">Download the file</a></p>${until ? html`<p>The link works until ${until}.</p>` : html``}<p>Job: <code>${p.jobId}</code></p>`,
+      };
+    },
+    ja: (p, { n, date }) => {
+      const until = p.downloadExpiresAt ? date(p.downloadExpiresAt) : undefined;
+      return {
+        subject: 'エクスポートの準備ができました',
+        lines: [
+          `${n(p.rows)} 件のエクスポートの準備ができました。`,
+          `ダウンロード: ${p.downloadUrl}`,
+          ...(until ? [`リンクの有効期限: ${until}`] : []),
+          `ジョブ: ${p.jobId}`,
+        ],
+        body: html`<p>${n(p.rows)} 件のエクスポートの準備ができました。</p><p><a href="${p.downloadUrl}">ファイルをダウンロード</a></p>${until ? html`<p>リンクの有効期限: ${until}</p>` : html``}<p>ジョブ: <code>${p.jobId}</code></p>`,
+      };
+    },
   },
   'export.failed': {
     en: (p) => ({
@@ -89,8 +109,20 @@ export function renderTemplate<T extends MailTemplateName>(
   locale: MailLocale,
   params: MailTemplateParamsOf<T>,
 ): RenderedMail {
-  const format = new Intl.NumberFormat(locale === 'ja' ? 'ja-JP' : 'en-US');
-  const parts = TEMPLATES[template][locale](params, (x) => format.format(x));
+  const tag = locale === 'ja' ? 'ja-JP' : 'en-US';
+  const numbers = new Intl.NumberFormat(tag);
+  // UTC, named: a mail cannot know the reader's time zone, and a bare time would be misread.
+  const dates = new Intl.DateTimeFormat(tag, {
+    dateStyle: 'long',
+    timeStyle: 'short',
+    timeZone: 'UTC',
+    hourCycle: 'h23',
+  });
+  const format: Format = {
+    n: (x) => numbers.format(x),
+    date: (iso) => `${dates.format(new Date(iso))} UTC`,
+  };
+  const parts = TEMPLATES[template][locale](params, format);
   return {
     subject: parts.subject,
     text: `${parts.lines.join('\n')}\n`,
