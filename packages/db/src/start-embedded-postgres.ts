@@ -1,3 +1,4 @@
+import { bufferCopyFromStdin } from './buffer-copy-from-stdin.ts';
 import type { Database } from './database.ts';
 import { DatabaseOptionsError } from './errors.ts';
 import { migrate } from './migrate.ts';
@@ -18,6 +19,13 @@ export interface EmbeddedPostgresOptions {
    * @default 100
    */
   readonly maxConnections?: number;
+  /**
+   * Bytes of one `COPY ... FROM STDIN` the server holds: PGlite runs a COPY in one call, so the
+   * server buffers its data until the client's CopyDone (see buffer-copy-from-stdin.ts). A larger COPY
+   * fails with PostgreSQL's error for a CopyFail naming the limit, and the client's transaction aborts.
+   * @default 512 MiB
+   */
+  readonly maxCopyBytes?: number;
 }
 
 /** A running embedded PostgreSQL. */
@@ -47,12 +55,15 @@ export interface EmbeddedPostgres {
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions = {},
 ): Promise<EmbeddedPostgres> {
-  const { host = '127.0.0.1', port = 0, maxConnections = 100 } = options;
+  const { host = '127.0.0.1', port = 0, maxConnections = 100, maxCopyBytes = 512 * 1024 * 1024 } = options;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new DatabaseOptionsError('port', 'must be an integer from 0 to 65535');
   }
   if (!Number.isInteger(maxConnections) || maxConnections < 1) {
     throw new DatabaseOptionsError('maxConnections', 'must be a positive integer');
+  }
+  if (!Number.isSafeInteger(maxCopyBytes) || maxCopyBytes < 1) {
+    throw new DatabaseOptionsError('maxCopyBytes', 'must be a positive integer');
   }
   // Loaded here so that importing @sidestep/db in a Lambda does not load PGlite.
   const [{ PgliteDatabase }, { PGLiteSocketServer }] = await Promise.all([
@@ -66,6 +77,7 @@ export async function startEmbeddedPostgres(
   try {
     await migrate(embedded);
     server = new PGLiteSocketServer({ db: embedded.pglite, host, port, maxConnections });
+    bufferCopyFromStdin(server, maxCopyBytes);
     await server.start();
     // getServerConn() reports the port the OS picked when port was 0.
     const url = `postgres://postgres@${server.getServerConn()}/postgres`;
