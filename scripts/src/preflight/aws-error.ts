@@ -15,9 +15,12 @@ export function httpStatus(error: unknown): number | undefined {
   return (error as ServiceError | undefined)?.$metadata?.httpStatusCode;
 }
 
-/** The caller may not make the call (IAM said no). */
+/** The caller may not make the call (IAM said no), here or in the error's causes (wrappers keep it). */
 export function isAccessDenied(error: unknown): boolean {
-  return /AccessDenied|UnauthorizedOperation|NotAuthorized/i.test(errorName(error));
+  for (let current = error; current; current = (current as { cause?: unknown }).cause) {
+    if (/AccessDenied|UnauthorizedOperation|NotAuthorized/i.test(errorName(current))) return true;
+  }
+  return false;
 }
 
 /** `Name: message` of any thrown value, for a verdict's detail. */

@@ -40,7 +40,7 @@ export const databaseSecretCheck: PreflightCheck = {
       // maxAge 0: a fresh read, not Powertools' cache.
       url = await resolveDatabaseUrl({ DATABASE_SECRET_ARN: arn }, { maxAgeSeconds: 0 });
     } catch (error) {
-      if (isAccessDenied(error) || isAccessDenied((error as { cause?: unknown }).cause)) {
+      if (isAccessDenied(error)) {
         return [
           result(
             'warn',
