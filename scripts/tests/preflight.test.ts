@@ -27,6 +27,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import type { CheckResult } from '../src/preflight/preflight-check.ts';
 import { PREFLIGHT_ACTIONS } from '../src/preflight/preflight-checks.ts';
 import { preflightCommand } from '../src/preflight/preflight-command.ts';
+import { STAGING_ACCOUNT, STAGING_REGION, stagingSettings } from './staging-settings.ts';
 
 const lambda = mockClient(LambdaClient);
 const sesv2 = mockClient(SESv2Client);
@@ -35,25 +36,17 @@ const s3 = mockClient(S3Client);
 const secrets = mockClient(SecretsManagerClient);
 
 const rootDir = join(import.meta.dirname, '..', '..');
-const account = '123456789012';
-const region = 'eu-west-1';
+const account = STAGING_ACCOUNT;
+const region = STAGING_REGION;
 const importsBucket = `sidestep-staging-imports-${account}`;
 const exportsBucket = `sidestep-staging-exports-${account}`;
 let secretCounter = 0;
 
-/** Every staging setting set to a real-looking value; each test takes a fresh secret ARN (Powertools caches by name). */
+/** Real settings with a fresh secret per test (Powertools caches a secret by its name). */
 function realSettings(): Record<string, string> {
   secretCounter += 1;
   return {
-    SIDESTEP_STAGING_ACCOUNT_ID: account,
-    SIDESTEP_STAGING_REGION: region,
-    SIDESTEP_STAGING_DATABASE_SECRET_ARN: `arn:aws:secretsmanager:${region}:${account}:secret:sidestep-staging-db-${secretCounter}-AbCdEf`,
-    SIDESTEP_STAGING_TASK_SUBNET_IDS: 'subnet-0a1b2c3d',
-    SIDESTEP_STAGING_TASK_SECURITY_GROUP_IDS: 'sg-0a1b2c3d',
-    SIDESTEP_STAGING_STATE_BUCKET: 'acme-terraform-state',
-    SIDESTEP_STAGING_MAIL_FROM: 'no-reply@mail.acme.dev',
-    SIDESTEP_STAGING_MAIL_DOMAIN: 'mail.acme.dev',
-    SIDESTEP_STAGING_NOTIFY_ADDRESS: 'ops@acme.dev',
+    ...stagingSettings(`sidestep-staging-db-${secretCounter}`),
     SIDESTEP_GITHUB_REPOSITORY: 'acme/sidestep',
   };
 }
