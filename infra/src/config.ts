@@ -155,7 +155,9 @@ function awsEnvironment(
  * `_DATABASE_SECRET_ARN`, `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS`, `_TASK_SUBNET_IDS`,
  * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network),
  * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`) and
- * `SIDESTEP_GITHUB_REPOSITORY` (`owner/repository`, both environments). Every config is validated.
+ * `SIDESTEP_GITHUB_REPOSITORY` (`owner/repository`, both environments). Every config is validated;
+ * with `SIDESTEP_DEPLOY_ENVIRONMENT=<staging|production>` (set by the deploy pipeline) that environment
+ * must also hold no {@link placeholderSettings}.
  */
 export function environmentConfigs(
   env: Readonly<Record<string, string | undefined>> = process.env,
@@ -177,7 +179,96 @@ export function environmentConfigs(
     production: awsEnvironment('production', env, PLACEHOLDER.productionAccountId),
   };
   for (const config of Object.values(configs)) validateEnvironmentConfig(config);
+  // The deploy pipeline names the environment it is about to apply: that one must be real.
+  const deploying = env.SIDESTEP_DEPLOY_ENVIRONMENT;
+  if (deploying) {
+    const config = Object.values(configs).find((candidate) => candidate.name === deploying);
+    if (!config || config.name === 'local') {
+      throw new InfraConfigError(
+        'SIDESTEP_DEPLOY_ENVIRONMENT',
+        `"${deploying}" is not staging or production`,
+      );
+    }
+    const [first, ...more] = placeholderSettings(config);
+    if (first) {
+      throw new InfraConfigError(
+        `${config.name}.${first.field}`,
+        `placeholder values cannot be deployed: set ${[first, ...more].map((p) => `${p.variable} (${p.field} is "${p.value}")`).join(', ')}`,
+      );
+    }
+  }
   return configs;
+}
+
+/** One setting of an AWS environment still at its placeholder, and the variable that sets it. */
+export interface PlaceholderSetting {
+  /** The config field, e.g. `taskNetwork.subnetIds`. */
+  readonly field: string;
+  /** The `SIDESTEP_*` variable that sets it, e.g. `SIDESTEP_STAGING_TASK_SUBNET_IDS`. */
+  readonly variable: string;
+  /** The placeholder value found. */
+  readonly value: string;
+}
+
+/**
+ * The settings of a staging or production config that still hold a {@link PLACEHOLDER} (or the
+ * `example.com` mail defaults): applying them creates resources that cannot work (a task in
+ * `subnet-placeholder`, a secret that does not exist, state in a bucket nobody owns). Empty for a
+ * config that may be deployed; `local` is never deployed and has none.
+ */
+export function placeholderSettings(config: EnvironmentConfig): PlaceholderSetting[] {
+  if (config.name === 'local') return [];
+  const prefix = `SIDESTEP_${config.name.toUpperCase()}_`;
+  const found: PlaceholderSetting[] = [];
+  const check = (field: string, variable: string, value: string | undefined, placeholder: boolean) => {
+    if (value !== undefined && placeholder) found.push({ field, variable, value });
+  };
+  const placeholderAccounts: readonly string[] = [
+    PLACEHOLDER.stagingAccountId,
+    PLACEHOLDER.productionAccountId,
+  ];
+  check('accountId', `${prefix}ACCOUNT_ID`, config.accountId, placeholderAccounts.includes(config.accountId));
+  check(
+    'databaseSecretArn',
+    `${prefix}DATABASE_SECRET_ARN`,
+    config.databaseSecretArn,
+    config.databaseSecretArn.includes(PLACEHOLDER.databaseSecretSuffix),
+  );
+  const network = config.taskNetwork ?? config.vpc;
+  const subnets = network?.subnetIds.join(',');
+  const groups = network?.securityGroupIds.join(',');
+  check(
+    'taskNetwork.subnetIds',
+    `${prefix}TASK_SUBNET_IDS (or ${prefix}SUBNET_IDS)`,
+    subnets,
+    network?.subnetIds.includes(PLACEHOLDER.subnetId) === true,
+  );
+  check(
+    'taskNetwork.securityGroupIds',
+    `${prefix}TASK_SECURITY_GROUP_IDS (or ${prefix}SECURITY_GROUP_IDS)`,
+    groups,
+    network?.securityGroupIds.includes(PLACEHOLDER.securityGroupId) === true,
+  );
+  const bucket = config.backend?.bucket;
+  check(
+    'backend.bucket',
+    `${prefix}STATE_BUCKET`,
+    bucket,
+    bucket?.startsWith(PLACEHOLDER.stateBucketPrefix) === true,
+  );
+  // example.com is reserved (RFC 2606): SES can never verify it, so no mail would ever leave.
+  const example = (value: string | undefined) => value !== undefined && /(^|[.@])example\.com$/.test(value);
+  check('mail.fromAddress', `${prefix}MAIL_FROM`, config.mail.fromAddress, example(config.mail.fromAddress));
+  check('mail.domain', `${prefix}MAIL_DOMAIN`, config.mail.domain, example(config.mail.domain));
+  check(
+    'mail.notifyAddress',
+    `${prefix}NOTIFY_ADDRESS`,
+    config.mail.notifyAddress,
+    example(config.mail.notifyAddress),
+  );
+  const repository = config.github && `${config.github.owner}/${config.github.repository}`;
+  check('github', 'SIDESTEP_GITHUB_REPOSITORY', repository, repository === PLACEHOLDER.githubRepository);
+  return found;
 }
 
 /** Throws {@link InfraConfigError} naming the first field that cannot be deployed as it is. */

@@ -3,6 +3,8 @@ export {
   environmentConfigs,
   type GitHubConfig,
   PLACEHOLDER,
+  type PlaceholderSetting,
+  placeholderSettings,
   type StateBackendConfig,
   validateEnvironmentConfig,
 } from './config.ts';

