@@ -13,7 +13,7 @@ import { type EventSourceMapping, startEventSourceMapping } from './event-source
 import { type FargateTask, startFargateTask, UnknownContainerError } from './fargate-task.ts';
 import { FUNCTION_URL_PATH_PREFIX, functionUrlEvent, functionUrlResponse } from './function-url.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
-import { type LocalDatabase, startLocalDatabase } from './local-database.ts';
+import { DEFAULT_DATABASE_PORT, type LocalDatabase, startLocalDatabase } from './local-database.ts';
 import { createPipeSourceQueue, type PipeSourceQueue, startPipe } from './pipe.ts';
 import { createJobQueue, type JobQueue } from './queues.ts';
 import { deliverFiring, operatorRules } from './schedule-delivery.ts';
@@ -174,7 +174,10 @@ export interface LocalCloudOptions {
    * @default embedded
    */
   readonly databaseUrl?: string;
-  /** Port of the embedded PostgreSQL. @default 0 (a free port) */
+  /**
+   * Port of the embedded PostgreSQL; a taken port fails the start with `DatabasePortInUseError`.
+   * @default 5433 (0 picks a free port)
+   */
   readonly databasePort?: number;
   /** @default `<rootDir>/.sidestep` */
   readonly stateDir?: string;
@@ -342,7 +345,13 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       host,
       port: options.smtpPort ?? 1025,
       onMail: (mail) =>
-        reporter({ type: 'mail-delivered', to: mail.to, subject: mail.subject, file: mail.file }),
+        reporter({
+          type: 'mail-delivered',
+          to: mail.to,
+          subject: mail.subject,
+          file: mail.file,
+          links: mail.links,
+        }),
       onError: (error) => reporter({ type: 'error', source: 'smtp sink', message: error.message }),
     });
     stoppers.push(() => smtp.stop());
@@ -356,7 +365,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         ...(options.databaseUrl !== undefined ? { url: options.databaseUrl } : {}),
         dataDir: join(stateDir, 'postgres'),
         host,
-        port: options.databasePort ?? 0,
+        port: options.databasePort ?? DEFAULT_DATABASE_PORT,
       });
       stoppers.push(() => database?.close() ?? Promise.resolve());
     }
