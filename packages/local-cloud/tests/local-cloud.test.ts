@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -179,4 +181,59 @@ describe('startLocalCloud', () => {
     await expect(cloud.stop()).resolves.toBeUndefined();
     expect(report.ofType('error')).toEqual([]);
   });
+});
+
+/** A port nothing listens on now (the OS hands out a free one, which is then closed). */
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+/** Whether something accepts connections on a loopback port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('startLocalCloud failing half way', () => {
+  it('stops what the earlier steps started (endpoint, SMTP sink, sandboxes) and rethrows', async () => {
+    const failing = createCollectingReporter();
+    const [port, smtpPort] = [await freePort(), await freePort()];
+    await expect(
+      startLocalCloud({
+        rootDir,
+        services: [
+          { manifest: echoService, bundleDir: new URL('./fixtures/echo-service', import.meta.url).pathname },
+        ],
+        // The workflows step comes after the functions: its definition names a resource no local
+        // integration runs, so it throws once the endpoint, the sink and the sandboxes are up.
+        workflows: [
+          {
+            name: 'unrunnable',
+            definition: () => ({
+              StartAt: 'Put',
+              States: { Put: { Type: 'Task', Resource: 'arn:aws:states:::dynamodb:putItem', End: true } },
+            }),
+          },
+        ],
+        port,
+        smtpPort,
+        reporter: failing.reporter,
+      }),
+    ).rejects.toMatchObject({ name: 'UnsupportedIntegrationError' });
+    expect(failing.ofType('service-started').map((event) => event.service)).toEqual(['echo-service']);
+    expect(await listening(port)).toBe(false);
+    expect(await listening(smtpPort)).toBe(false);
+    expect(sandboxProcesses()).toEqual([]);
+    expect(failing.ofType('error')).toEqual([]);
+  }, 30_000);
 });
