@@ -11,7 +11,6 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { ServiceManifest } from '@sidestep/manifest';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import {
   type LocalCloud,
@@ -19,28 +18,10 @@ import {
   UnknownQueueError,
   UnknownServiceError,
 } from '../src/local-cloud.ts';
+import { echoService, fixtureDir } from './fixtures/manifests.ts';
 
-/**
- * The fixture consumer. Not passed through defineService: its 1 s visibility timeout (so a failed
- * record comes back within the test) breaks the 6x-timeout rule infra enforces.
- */
-const echoService: ServiceManifest = {
-  name: 'echo-service',
-  description: 'Mails every record to the SMTP sink; fails records containing "fail"',
-  handler: 'index.handler',
-  memoryMb: 128,
-  timeoutSeconds: 5,
-  queue: {
-    name: 'echo',
-    jobTypes: ['echo.say'],
-    batchSize: 10,
-    maximumBatchingWindowSeconds: 0,
-    maximumConcurrency: 2,
-    maxReceiveCount: 2,
-    visibilityTimeoutSeconds: 1,
-  },
-  permissions: [{ resource: 'mail-identity', actions: ['ses:SendEmail'] }],
-};
+/** A 1 s visibility timeout: a failed record comes back within the test. */
+const echo = echoService({ visibilityTimeoutSeconds: 1 });
 
 const report = createCollectingReporter();
 let rootDir: string;
@@ -51,9 +32,7 @@ beforeAll(async () => {
   rootDir = await mkdtemp(join(tmpdir(), 'local-cloud-'));
   cloud = await startLocalCloud({
     rootDir,
-    services: [
-      { manifest: echoService, bundleDir: new URL('./fixtures/echo-service', import.meta.url).pathname },
-    ],
+    services: [{ manifest: echo, bundleDir: fixtureDir('echo-service') }],
     port: 0,
     smtpPort: 0,
     reporter: report.reporter,
@@ -211,9 +190,7 @@ describe('startLocalCloud failing half way', () => {
     await expect(
       startLocalCloud({
         rootDir,
-        services: [
-          { manifest: echoService, bundleDir: new URL('./fixtures/echo-service', import.meta.url).pathname },
-        ],
+        services: [{ manifest: echo, bundleDir: fixtureDir('echo-service') }],
         // The workflows step comes after the functions: its definition names a resource no local
         // integration runs, so it throws once the endpoint, the sink and the sandboxes are up.
         workflows: [
