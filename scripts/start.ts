@@ -1,7 +1,13 @@
 // `pnpm start`: builds the service bundles, starts the local cloud and runs until Ctrl-C.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createConsoleReporter, type LocalCloud, startLocalCloud } from '@sidestep/local-cloud';
+import {
+  createConsoleReporter,
+  DatabasePortInUseError,
+  DEFAULT_DATABASE_PORT,
+  type LocalCloud,
+  startLocalCloud,
+} from '@sidestep/local-cloud';
 import { SERVICES, TASKS } from '@sidestep/registry';
 import { SCHEDULES } from '@sidestep/workflows';
 import { Command, InvalidArgumentError } from 'commander';
@@ -39,6 +45,12 @@ const program = new Command('start')
     '--database-url <url>',
     'use this PostgreSQL server instead of embedded PGlite (default: $DATABASE_URL)',
   )
+  .option(
+    '--database-port <port>',
+    'embedded PostgreSQL port (psql connects here)',
+    port,
+    DEFAULT_DATABASE_PORT,
+  )
   .option('--state-dir <dir>', 'where the outbox and the embedded database live (default: <repo>/.sidestep)')
   .option('--no-build', 'run the existing bundles instead of building the services first')
   .option('--quiet-logs', 'hide the services’ own log lines')
@@ -48,6 +60,7 @@ const options = program.opts<{
   port: number;
   smtpPort: number;
   databaseUrl?: string;
+  databasePort: number;
   stateDir?: string;
   build: boolean;
   quietLogs?: boolean;
@@ -69,11 +82,18 @@ try {
     functionUrls: FUNCTION_URLS,
     port: options.port,
     smtpPort: options.smtpPort,
+    databasePort: options.databasePort,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),
     reporter: createConsoleReporter({ baseDir: rootDir, logs: !options.quietLogs }),
   });
 } catch (error) {
+  if (error instanceof DatabasePortInUseError) {
+    console.error(
+      `Port ${error.port} (embedded PostgreSQL) is already in use (another local cloud, or a PostgreSQL server?). Stop it or pick --database-port (0 picks a free one).`,
+    );
+    process.exit(1);
+  }
   if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
     const { port: busy } = error as { port?: number };
     console.error(

@@ -53,6 +53,8 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
     const kind =
       cloud.databaseKind === 'embedded' ? `embedded PGlite, data in ${path(cloud.stateDir)}` : 'external';
     lines.push(`  database   ${cloud.databaseUrl}  (${kind})`);
+    // PGlite serves one session at a time: a psql transaction left open holds up the services.
+    lines.push(`             psql ${cloud.databaseUrl}`);
   }
   lines.push('', '  A producer in another terminal needs:');
   const variables: Record<string, string> = { ...cloud.producerEnvironment };

@@ -93,6 +93,7 @@ describe('formatBanner', () => {
     expect(banner).toContain(
       'postgres://postgres@127.0.0.1:5433/postgres  (embedded PGlite, data in .sidestep/)',
     );
+    expect(banner).toContain('psql postgres://postgres@127.0.0.1:5433/postgres\n');
   });
 
   it('shows each pipe queue with the workflow it starts, and its DLQ', () => {

@@ -37,12 +37,15 @@ export const TEST_DATABASE: { readonly databaseUrl?: string } = process.env.TEST
   : {};
 
 /**
- * Starts a local cloud on free ports in a fresh temporary state directory named after `name`,
+ * Starts a local cloud on free ports (the embedded database's too) in a fresh temporary state directory named after `name`,
  * reporting to a collecting reporter (and to `trace`, when given).
  */
 export async function startPathCloud(
   name: string,
-  options: Omit<LocalCloudOptions, 'rootDir' | 'stateDir' | 'port' | 'smtpPort' | 'reporter'>,
+  options: Omit<
+    LocalCloudOptions,
+    'rootDir' | 'stateDir' | 'port' | 'smtpPort' | 'databasePort' | 'reporter'
+  >,
   trace?: LocalCloudReporter,
 ): Promise<PathCloud> {
   const stateDir = mkdtempSync(join(tmpdir(), `${name}-`));
@@ -54,6 +57,7 @@ export async function startPathCloud(
       stateDir,
       port: 0,
       smtpPort: 0,
+      databasePort: 0,
       reporter: trace
         ? (event) => {
             collecting.reporter(event);

@@ -21,7 +21,17 @@ afterAll(() => {
 function start(...args: string[]) {
   const child = spawn(
     node,
-    ['scripts/start.ts', '--no-build', '--smtp-port', '0', '--state-dir', stateDir, ...args],
+    [
+      'scripts/start.ts',
+      '--no-build',
+      '--smtp-port',
+      '0',
+      '--database-port',
+      '0',
+      '--state-dir',
+      stateDir,
+      ...args,
+    ],
     {
       cwd: rootDir,
       env: { ...process.env, FORCE_COLOR: '0', DATABASE_URL: '' },
@@ -62,23 +72,32 @@ describe('scripts/start.ts', () => {
     );
     expect(cloud.output()).toContain('service  mail-dispatcher started');
     expect(cloud.output()).toContain(`data in ${stateDir}`);
+    expect(cloud.output()).toMatch(/psql postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres\n/);
 
     cloud.child.kill('SIGINT');
     expect(await cloud.exited).toBe(0);
     expect(cloud.output()).toContain('stopped');
   }, 60_000);
 
-  it('says which port is busy and exits 1', async () => {
-    const blocker: Server = createServer();
-    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-    const address = blocker.address();
-    const busy = typeof address === 'object' && address ? address.port : 0;
-    try {
-      const cloud = start('--port', String(busy));
-      expect(await cloud.exited).toBe(1);
-      expect(cloud.output()).toContain(`Port ${busy} is already in use`);
-    } finally {
-      blocker.close();
-    }
-  }, 30_000);
+  it.each([
+    ['--port', 'Port %d is already in use'],
+    ['--database-port', 'Port %d (embedded PostgreSQL) is already in use'],
+  ])(
+    'says which port is busy when %s is taken, naming the flag, and exits 1',
+    async (flag, message) => {
+      const blocker: Server = createServer();
+      await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+      const address = blocker.address();
+      const busy = typeof address === 'object' && address ? address.port : 0;
+      try {
+        const cloud = start('--port', '0', flag, String(busy));
+        expect(await cloud.exited).toBe(1);
+        expect(cloud.output()).toContain(message.replace('%d', String(busy)));
+        expect(cloud.output()).toContain(flag);
+      } finally {
+        blocker.close();
+      }
+    },
+    60_000,
+  );
 });

@@ -87,7 +87,7 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
       return `${tag('magenta', 'mail')} to ${event.to.join(', ')}: ${paint('bold', event.subject)} ${paint(
         'gray',
         `-> ${relative(context.baseDir, event.file)}`,
-      )}`;
+      )}${event.links.map((link) => ` ${paint('cyan', link)}`).join('')}`;
     case 'bucket-created':
       return `${tag('blue', 'bucket')} ${paint('bold', event.bucket)}${
         event.eventBridge ? paint('gray', ' (Object Created events to EventBridge)') : ''

@@ -5,77 +5,19 @@
  * "Object Created" events routed by EventBridge rules to Step Functions workflows (run with
  * aws-local-stepfunctions from the deployed definition, the Step Functions API on the same
  * endpoint), and Fargate tasks as child processes.
+ *
+ * The public API is {@link startLocalCloud}, its options and result types, and the few parts other
+ * packages' tests run on their own (the SQS + S3 endpoint, the SMTP sink, Step Functions, the
+ * reporters, a virtual clock). Everything else is internal: the package's own tests import it by
+ * relative path.
  */
-export {
-  type AwsEndpoint,
-  type AwsEndpointOptions,
-  AwsValidationError,
-  type JsonApiHandler,
-  JsonBodyError,
-  LOCAL_ACCOUNT_ID,
-  LOCAL_REGION,
-  type QueuedMessage,
-  startAwsEndpoint,
-  UnknownOperationError,
-} from './aws-endpoint.ts';
-export { type BatchVerdict, judgeBatchResponse } from './batch-response.ts';
-export {
-  type CollectingReporter,
-  createCollectingReporter,
-  ReportTimeoutError,
-} from './collecting-reporter.ts';
+
+// Parts other packages' tests start on their own.
+export { type AwsEndpoint, type AwsEndpointOptions, startAwsEndpoint } from './aws-endpoint.ts';
+export { type CollectingReporter, createCollectingReporter } from './collecting-reporter.ts';
 export { type ConsoleReporterOptions, createConsoleReporter } from './console-reporter.ts';
+// The local cloud: what `pnpm start` and the end-to-end tests start.
 export {
-  type DeadLetterWatchOptions,
-  ERROR_MESSAGE_ATTRIBUTE,
-  ERROR_TYPE_ATTRIBUTE,
-  SOURCE_MESSAGE_ID_ATTRIBUTE,
-  watchDeadLetterQueue,
-} from './dead-letter-watch.ts';
-export {
-  EVENT_BRIDGE_TARGET_PREFIX,
-  type EventBridgeApiOptions,
-  eventBridgeApi,
-} from './event-bridge-api.ts';
-export {
-  compileEventPattern,
-  type EventMatcher,
-  type EventPattern,
-  InvalidEventPatternError,
-  matchesEventPattern,
-} from './event-pattern.ts';
-export {
-  createEventRouter,
-  DEFAULT_EVENT_BUS,
-  type EventBridgeEvent,
-  type EventRouter,
-  type EventRouterOptions,
-  type EventRule,
-} from './event-router.ts';
-export {
-  type EventSourceMapping,
-  type EventSourceMappingOptions,
-  type FunctionInvocationResult,
-  type InvokeFunction,
-  startEventSourceMapping,
-} from './event-source-mapping.ts';
-export {
-  type ContainerOverride,
-  type FargateTask,
-  type FargateTaskOptions,
-  type FargateTaskResult,
-  startFargateTask,
-  UnknownContainerError,
-} from './fargate-task.ts';
-export {
-  FUNCTION_URL_PATH_PREFIX,
-  type FunctionUrlRequest,
-  type FunctionUrlResponse,
-  functionUrlEvent,
-  functionUrlResponse,
-} from './function-url.ts';
-export {
-  LOCAL_ENVIRONMENT,
   type LocalCloud,
   type LocalCloudOptions,
   type LocalFunctionUrl,
@@ -92,106 +34,24 @@ export {
   UnknownQueueError,
   UnknownServiceError,
 } from './local-cloud.ts';
+// What the local cloud reports, and two reporters: the console's and one tests wait on.
 export type { LocalCloudEvent, LocalCloudReporter } from './local-cloud-event.ts';
-export { type LocalDatabase, type LocalDatabaseOptions, startLocalDatabase } from './local-database.ts';
-export {
-  type ObjectCreatedEvent,
-  type ObjectCreatedReason,
-  type ObjectWrite,
-  objectCreatedEvent,
-} from './object-created-event.ts';
-export {
-  createPipeSourceQueue,
-  type Pipe,
-  type PipeOptions,
-  type PipeSourceQueue,
-  type PipeSqsRecord,
-  startPipe,
-} from './pipe.ts';
-export {
-  createJobQueue,
-  DEAD_LETTER_RETENTION_SECONDS,
-  deadLetterQueueAttributes,
-  type JobQueue,
-  jobQueueAttributes,
-  MAXIMUM_MESSAGE_SIZE_BYTES,
-  MissingQueueError,
-  type QueueAddress,
-  type QueueScope,
-  queueArn,
-} from './queues.ts';
-export {
-  deliverFiring,
-  type OperatorRulesOptions,
-  operatorRules,
-  type ScheduleDeliveryContext,
-  UnknownScheduleTargetError,
-} from './schedule-delivery.ts';
-export {
-  type ClockTimer,
-  createVirtualClock,
-  type NextFireTimes,
-  REAL_CLOCK,
-  SCHEDULER_CONTEXT_ATTRIBUTES,
-  type ScheduleDefinition,
-  type ScheduleFiring,
-  type Scheduler,
-  type SchedulerClock,
-  type SchedulerOptions,
-  scheduleFiring,
-  startScheduler,
-  type VirtualClock,
+export { DatabasePortInUseError, DEFAULT_DATABASE_PORT } from './local-database.ts';
+export type { PipeSourceQueue } from './pipe.ts';
+// Types the local cloud's options and result name.
+export type { JobQueue } from './queues.ts';
+export type {
+  NextFireTimes,
+  ScheduleDefinition,
+  Scheduler,
+  SchedulerClock,
+  VirtualClock,
 } from './scheduler.ts';
-export {
-  exportsBucketName,
-  importsBucketName,
-  LOCAL_MAIL_FROM,
-  type LocalResources,
-  MissingLocalResourceError,
-  needsDatabase,
-  serviceEnvironment,
-  taskEnvironment,
-} from './service-environment.ts';
+export { createVirtualClock } from './scheduler.ts';
+export { exportsBucketName } from './service-environment.ts';
 export { type DeliveredMail, type SmtpSink, type SmtpSinkOptions, startSmtpSink } from './smtp-sink.ts';
 export {
-  MalformedMessageError,
-  type QueueLocation,
-  type SqsEvent,
-  type SqsEventRecord,
-  toSqsEvent,
-} from './sqs-event.ts';
-export {
   createLocalStepFunctions,
-  ExecutionAlreadyExistsError,
-  ExecutionDoesNotExistError,
-  type ExecutionRecord,
-  type ExecutionStatus,
-  type HistoryEvent,
-  InvalidExecutionInputError,
-  InvalidNameError,
-  type LocalStateMachine,
   type LocalStepFunctions,
   type LocalStepFunctionsOptions,
-  StateMachineDoesNotExistError,
-  type StateMachineSpec,
-  StepFunctionsStoppedError,
-  UnsupportedIntegrationError,
 } from './step-functions.ts';
-export {
-  STEP_FUNCTIONS_TARGET_PREFIX,
-  stepFunctionsApi,
-} from './step-functions-api.ts';
-export {
-  ECS_RUN_TASK_SYNC,
-  EcsInvalidParameterError,
-  ecsRunTaskSync,
-  LAMBDA_INVOKE,
-  lambdaInvoke,
-  type RunTaskOutcome,
-  type RunTaskRequest,
-  SQS_SEND_MESSAGE,
-  StatesTaskError,
-  sqsSendMessage,
-  type TaskCall,
-  type TaskIntegration,
-} from './task-integrations.ts';

@@ -73,6 +73,8 @@ export type LocalCloudEvent =
       readonly to: readonly string[];
       readonly subject: string;
       readonly file: string;
+      /** The http(s) links in the decoded body (the export-ready mail's download link). */
+      readonly links: readonly string[];
     }
   | {
       readonly type: 'bucket-created';

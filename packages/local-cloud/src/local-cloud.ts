@@ -1,25 +1,25 @@
-import { randomUUID } from 'node:crypto';
-import { access, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { type FunctionHost, type InvokeResult, startFunction } from '@sidestep/lambda-runtime';
-import { resourceName, type ServiceManifest, type TaskManifest } from '@sidestep/manifest';
-import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from './aws-endpoint.ts';
+import type { InvokeResult } from '@sidestep/lambda-runtime';
+import type { ServiceManifest, TaskManifest } from '@sidestep/manifest';
+import { type AwsEndpoint, LOCAL_REGION, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
-import { watchDeadLetterQueue } from './dead-letter-watch.ts';
-import { EVENT_BRIDGE_TARGET_PREFIX, eventBridgeApi } from './event-bridge-api.ts';
-import { createEventRouter, type EventBridgeEvent, type EventRule } from './event-router.ts';
-import { type EventSourceMapping, startEventSourceMapping } from './event-source-mapping.ts';
-import { type FargateTask, startFargateTask, UnknownContainerError } from './fargate-task.ts';
-import { FUNCTION_URL_PATH_PREFIX, functionUrlEvent, functionUrlResponse } from './function-url.ts';
+import { startFunctionHosts } from './function-hosts.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
-import { type LocalDatabase, startLocalDatabase } from './local-database.ts';
-import { createPipeSourceQueue, type PipeSourceQueue, startPipe } from './pipe.ts';
-import { createJobQueue, type JobQueue } from './queues.ts';
-import { deliverFiring, operatorRules } from './schedule-delivery.ts';
+import { DEFAULT_DATABASE_PORT, type LocalDatabase, startLocalDatabase } from './local-database.ts';
+import { LOCAL_ENVIRONMENT, LOCAL_EVENT_BUS_NAME, localName, localScheduleArn } from './local-names.ts';
+import { createLocalQueues, type LocalQueues } from './local-queues.ts';
+import { startLocalTriggers } from './local-triggers.ts';
+import { checkTaskBundles, startLocalWorkflows } from './local-workflows.ts';
+import { type PipeSourceQueue, startPipe } from './pipe.ts';
+import { startQueueConsumers } from './queue-consumers.ts';
+import type { JobQueue } from './queues.ts';
+import { deliverFiring } from './schedule-delivery.ts';
 import {
   type NextFireTimes,
   type ScheduleDefinition,
+  type ScheduleFiring,
   type Scheduler,
   type SchedulerClock,
   startScheduler,
@@ -27,27 +27,16 @@ import {
 import {
   exportsBucketName,
   importsBucketName,
+  type LocalResources,
   needsDatabase,
-  serviceEnvironment,
-  taskEnvironment,
 } from './service-environment.ts';
 import { type SmtpSink, startSmtpSink } from './smtp-sink.ts';
-import { createLocalStepFunctions, type LocalStepFunctions } from './step-functions.ts';
-import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from './step-functions-api.ts';
-import {
-  ECS_RUN_TASK_SYNC,
-  EcsInvalidParameterError,
-  ecsRunTaskSync,
-  LAMBDA_INVOKE,
-  lambdaInvoke,
-  type RunTaskOutcome,
-  type RunTaskRequest,
-  SQS_SEND_MESSAGE,
-  sqsSendMessage,
-} from './task-integrations.ts';
+import { type Started, startPhase } from './start-phase.ts';
+import type { LocalStepFunctions } from './step-functions.ts';
 
-/** The environment name of the laptop cloud: resources are `sidestep-local-<name>`. */
-export const LOCAL_ENVIRONMENT = 'local';
+export { UnknownServiceError } from './function-hosts.ts';
+export { UnknownQueueError } from './local-queues.ts';
+export { MissingTaskBundleError } from './local-workflows.ts';
 
 /** A service to run: its manifest and the directory holding its built bundle (the image's /var/task). */
 export interface LocalService {
@@ -174,7 +163,10 @@ export interface LocalCloudOptions {
    * @default embedded
    */
   readonly databaseUrl?: string;
-  /** Port of the embedded PostgreSQL. @default 0 (a free port) */
+  /**
+   * Port of the embedded PostgreSQL; a taken port fails the start with `DatabasePortInUseError`.
+   * @default 5433 (0 picks a free port)
+   */
   readonly databasePort?: number;
   /** @default `<rootDir>/.sidestep` */
   readonly stateDir?: string;
@@ -203,12 +195,12 @@ export interface LocalCloud {
   readonly queues: readonly { readonly service: string; readonly queue: JobQueue }[];
   /**
    * The URL of a queue, by manifest queue name (`mail`), full name (`sidestep-local-mail`) or DLQ
-   * name (`sidestep-local-mail-dlq`). Throws {@link UnknownQueueError} for any other name.
+   * name (`sidestep-local-mail-dlq`). Throws `UnknownQueueError` for any other name.
    */
   queueUrl(name: string): string;
   /**
    * Invokes a service directly (RequestResponse), as a workflow task or `aws lambda invoke` would.
-   * Throws {@link UnknownServiceError} for a service the cloud does not run.
+   * Throws `UnknownServiceError` for a service the cloud does not run.
    */
   invoke(service: string, event: unknown): Promise<InvokeResult>;
   /** What a producer process needs to reach this cloud: endpoint, region, dummy credentials. */
@@ -232,43 +224,15 @@ export interface LocalCloud {
   stop(): Promise<void>;
 }
 
-/** {@link LocalCloud.queueUrl} was asked for a queue no service declares. */
-export class UnknownQueueError extends Error {
-  override readonly name = 'UnknownQueueError';
-  readonly queue: string;
-  constructor(queue: string, known: readonly string[]) {
-    super(`no local queue named "${queue}" (known: ${known.join(', ') || 'none'})`);
-    this.queue = queue;
-  }
-}
-
-/** A task's bundle directory (or the script its command runs) does not exist: it was not built. */
-export class MissingTaskBundleError extends Error {
-  override readonly name = 'MissingTaskBundleError';
-  readonly task: string;
-  readonly path: string;
-  constructor(task: string, path: string) {
-    super(`task ${task}: ${path} does not exist; build the task's bundle first (its package's build script)`);
-    this.task = task;
-    this.path = path;
-  }
-}
-
-/** {@link LocalCloud.invoke} was asked for a service the cloud does not run. */
-export class UnknownServiceError extends Error {
-  override readonly name = 'UnknownServiceError';
-  readonly service: string;
-  constructor(service: string, known: readonly string[]) {
-    super(`no local service named "${service}" (known: ${known.join(', ') || 'none'})`);
-    this.service = service;
-  }
-}
-
 /**
  * Starts the embedded local cloud: SQS and S3 on one endpoint, each service's job queue and DLQ
  * (created from its manifest with the attributes infra sets), each service as warm sandboxes
  * behind the Lambda Runtime API, an event source mapping per consumed queue, an SMTP sink and,
- * when a service needs one, PostgreSQL.
+ * when a service needs one, PostgreSQL; then the workflows, the EventBridge rules that start them,
+ * the pipes and the schedules.
+ *
+ * Each step owns what it starts and how to stop it; stop() (or a step failing half way) stops
+ * everything started in reverse order: consumers before what they consume from.
  *
  * @example
  * ```ts
@@ -283,343 +247,83 @@ export class UnknownServiceError extends Error {
 export async function startLocalCloud(options: LocalCloudOptions): Promise<LocalCloud> {
   const host = options.host ?? '127.0.0.1';
   const stateDir = resolve(options.stateDir ?? join(options.rootDir, '.sidestep'));
-  const outboxDir = join(stateDir, 'outbox');
   const reporter = options.reporter ?? createConsoleReporter({ baseDir: options.rootDir });
-  const scope = { environment: LOCAL_ENVIRONMENT, region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
+  const stopGraceMs = options.stopGraceMs ?? 5_000;
+  const tasks = options.tasks ?? [];
+  const workflows = options.workflows ?? [];
 
-  const stoppers: (() => Promise<void>)[] = [];
-  const stopAll = async () => {
-    // Reverse start order: consumers before what they consume from.
-    for (const stop of stoppers.splice(0).reverse()) {
-      await stop().catch((error: unknown) =>
-        reporter({
-          type: 'error',
-          source: 'stop',
-          message: error instanceof Error ? error.message : String(error),
-        }),
-      );
-    }
-  };
-
+  const stack = new AsyncDisposableStack();
   try {
     await mkdir(stateDir, { recursive: true });
-    const endpoint: AwsEndpoint = await startAwsEndpoint({ host, port: options.port ?? 4566 });
-    stoppers.push(() => endpoint.stop());
-    const sqs = new SQSClient({
-      endpoint: endpoint.url,
-      region: LOCAL_REGION,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    stoppers.push(async () => sqs.destroy());
-
-    // The DLQ is created first, so it is reported first.
-    const reportQueueCreated = (queue: JobQueue) => {
-      reporter({ type: 'queue-created', queue: queue.deadLetter.name, url: queue.deadLetter.url });
-      reporter({
-        type: 'queue-created',
-        queue: queue.name,
-        url: queue.url,
-        deadLetterQueue: queue.deadLetter.name,
-      });
-    };
-    const queues: { service: string; queue: JobQueue }[] = [];
-    for (const { manifest } of options.services) {
-      if (!manifest.queue) continue;
-      const queue = await createJobQueue(sqs, manifest, scope);
-      queues.push({ service: manifest.name, queue });
-      reportQueueCreated(queue);
-    }
-
-    const pipeQueues: { pipe: LocalPipe; queue: JobQueue }[] = [];
-    for (const pipe of options.pipes ?? []) {
-      const queue = await createPipeSourceQueue(sqs, pipe.source, scope);
-      pipeQueues.push({ pipe, queue });
-      reportQueueCreated(queue);
-    }
-
-    const smtp: SmtpSink = await startSmtpSink({
-      outboxDir,
-      host,
-      port: options.smtpPort ?? 1025,
-      onMail: (mail) =>
-        reporter({ type: 'mail-delivered', to: mail.to, subject: mail.subject, file: mail.file }),
-      onError: (error) => reporter({ type: 'error', source: 'smtp sink', message: error.message }),
-    });
-    stoppers.push(() => smtp.stop());
-
-    let database: LocalDatabase | undefined;
-    const tasks = options.tasks ?? [];
-    // A task runs only when a workflow reaches it: check its bundle now, not minutes into an import.
-    for (const task of tasks) await checkTaskBundle(task, options.rootDir);
-    if (needsDatabase([...options.services.map((s) => s.manifest), ...tasks.map((t) => t.manifest)])) {
-      database = await startLocalDatabase({
-        ...(options.databaseUrl !== undefined ? { url: options.databaseUrl } : {}),
-        dataDir: join(stateDir, 'postgres'),
-        host,
-        port: options.databasePort ?? 0,
-      });
-      stoppers.push(() => database?.close() ?? Promise.resolve());
-    }
-
-    // `mail-queue` is the queue of the service consuming mail jobs, as infra resolves it.
-    const mailConsumer = options.services.find((s) => s.manifest.queue?.jobTypes.includes(MAIL_JOB_TYPE));
-    const mailQueueUrl = queues.find((entry) => entry.service === mailConsumer?.manifest.name)?.queue.url;
-    const functionUrl = (name: string) => `${endpoint.url}${FUNCTION_URL_PATH_PREFIX}${name}/`;
-    const environmentOf = (service: LocalService, queue: JobQueue | undefined) => ({
-      ...serviceEnvironment(service.manifest, {
-        environment: LOCAL_ENVIRONMENT,
-        region: LOCAL_REGION,
-        awsEndpoint: endpoint.url,
-        smtpUrl: smtp.url,
-        ...(queue ? { deadLetterQueueUrl: queue.deadLetter.url } : {}),
-        ...(database ? { databaseUrl: database.url } : {}),
-        ...(mailQueueUrl ? { mailQueueUrl } : {}),
-      }),
-      ...service.environment?.({ functionUrl }),
-    });
-    const hosts = await Promise.all(
-      options.services.map(async (service) => {
-        const { manifest, bundleDir } = service;
-        const queue = queues.find((entry) => entry.service === manifest.name)?.queue;
-        const started = performance.now();
-        const functionHost = await startFunction({
-          name: resourceName(LOCAL_ENVIRONMENT, manifest.name),
-          bundleDir: resolve(options.rootDir, bundleDir),
-          handler: manifest.handler,
-          environment: environmentOf(service, queue),
-          memoryMb: manifest.memoryMb,
-          timeoutSeconds: manifest.timeoutSeconds,
-          concurrency: functionConcurrency(manifest),
-          onLog: (line) => reporter({ type: 'log', service: manifest.name, line }),
-        });
-        stoppers.push(() => functionHost.close());
-        reporter({
-          type: 'service-started',
-          service: manifest.name,
-          coldStartMs: performance.now() - started,
-        });
-        return { manifest, functionHost };
-      }),
+    const { endpoint, sqs } = stack.use(await startAws(host, options.port ?? 4566, reporter));
+    const queues = await createLocalQueues(sqs, options.services, options.pipes ?? [], reporter);
+    const { smtp } = stack.use(
+      await startMailSink(join(stateDir, 'outbox'), host, options.smtpPort, reporter),
     );
-
-    const urlHosts = new Map<string, FunctionHost>();
-    for (const url of options.functionUrls ?? []) {
-      const { manifest } = url.service;
-      const started = performance.now();
-      const functionHost = await startFunction({
-        name: resourceName(LOCAL_ENVIRONMENT, url.name),
-        bundleDir: resolve(options.rootDir, url.service.bundleDir),
-        handler: url.handler,
-        environment: environmentOf(url.service, undefined),
-        memoryMb: manifest.memoryMb,
-        timeoutSeconds: manifest.timeoutSeconds,
-        concurrency: WORKFLOW_FUNCTION_CONCURRENCY,
-        onLog: (line) => reporter({ type: 'log', service: url.name, line }),
-      });
-      stoppers.push(() => functionHost.close());
-      urlHosts.set(url.name, functionHost);
-      reporter({ type: 'service-started', service: url.name, coldStartMs: performance.now() - started });
-    }
-    endpoint.serveFunctionUrls(async (name, request) => {
-      const host = urlHosts.get(name);
-      // What AWS answers for a function URL that does not exist.
-      if (!host) {
-        return {
-          statusCode: 404,
-          headers: { 'content-type': 'application/json' },
-          body: Buffer.from(JSON.stringify({ Message: null })),
-        };
-      }
-      return functionUrlResponse(await host.invoke(functionUrlEvent(request)));
-    });
-
-    for (const { manifest, functionHost } of hosts) {
-      const queue = queues.find((entry) => entry.service === manifest.name)?.queue;
-      if (!manifest.queue || !queue) continue;
-      const mapping = mapQueue(sqs, manifest, queue, functionHost, reporter);
-      stoppers.push(() => mapping.stop({ graceMs: options.stopGraceMs ?? 5_000 }));
-      const watch = watchDeadLetterQueue({ queueName: queue.deadLetter.name, peek: endpoint.peek, reporter });
-      stoppers.push(() => watch.stop());
-    }
-
-    // Each queue by its name without prefix (`mail`), its full name and its DLQ's name.
-    const knownQueues = new Map<string, string>();
-    const addKnownQueue = (shortName: string | undefined, queue: JobQueue) => {
-      if (shortName) knownQueues.set(shortName, queue.url);
-      knownQueues.set(queue.name, queue.url);
-      knownQueues.set(queue.deadLetter.name, queue.deadLetter.url);
-    };
-    for (const { service, queue } of queues) {
-      addKnownQueue(options.services.find((s) => s.manifest.name === service)?.manifest.queue?.name, queue);
-    }
-    for (const { pipe, queue } of pipeQueues) addKnownQueue(pipe.source.name, queue);
-
-    const queueUrl = (name: string): string => {
-      const url = knownQueues.get(name);
-      if (!url) throw new UnknownQueueError(name, [...knownQueues.keys()]);
-      return url;
-    };
-    const localResources = {
+    await checkTaskBundles(tasks, options.rootDir);
+    const { database } = stack.use(await startDatabase(options, stateDir, host, reporter));
+    const resources: LocalResources = {
       environment: LOCAL_ENVIRONMENT,
       region: LOCAL_REGION,
       awsEndpoint: endpoint.url,
       smtpUrl: smtp.url,
       ...(database ? { databaseUrl: database.url } : {}),
-      ...(mailQueueUrl ? { mailQueueUrl } : {}),
+      ...(queues.mailQueueUrl ? { mailQueueUrl: queues.mailQueueUrl } : {}),
     };
-
-    // Buckets: every trigger's (EventBridge notifications on) and the imports bucket when something
-    // holds `imports-bucket`.
-    const workflows = options.workflows ?? [];
-    const notifying = new Set(workflows.flatMap((w) => (w.triggers ?? []).map((t) => t.bucketName)));
-    const buckets = new Set(notifying);
-    const holders = [...options.services.map((s) => s.manifest), ...tasks.map((t) => t.manifest)];
-    if (holders.some((m) => m.permissions.some((p) => p.resource === 'imports-bucket'))) {
-      buckets.add(importsBucketName(LOCAL_ENVIRONMENT));
-    }
-    if (holders.some((m) => m.permissions.some((p) => p.resource === 'exports-bucket'))) {
-      buckets.add(exportsBucketName(LOCAL_ENVIRONMENT));
-    }
-    for (const bucket of options.buckets ?? []) buckets.add(bucket);
-    for (const bucket of buckets) {
-      await endpoint.createBucket(bucket, { eventBridge: notifying.has(bucket) });
-      reporter({ type: 'bucket-created', bucket, eventBridge: notifying.has(bucket) });
-    }
-
-    const runningTasks = new Set<FargateTask>();
-    stoppers.push(async () => {
-      await Promise.all([...runningTasks].map((task) => task.stop(options.stopGraceMs ?? 5_000)));
-    });
-    const runTask = (request: RunTaskRequest) =>
-      runLocalTask(request, {
+    const functions = stack.use(
+      await startFunctionHosts({
+        services: options.services,
+        functionUrls: options.functionUrls ?? [],
+        rootDir: options.rootDir,
+        endpoint,
+        queues: queues.byService,
+        resources,
+        reporter,
+      }),
+    );
+    const invoke = (service: string, payload: unknown) => functions.byService.get(service)?.invoke(payload);
+    stack.use(
+      await startQueueConsumers({
+        sqs,
+        endpoint,
+        services: options.services,
+        queues: queues.byService,
+        functions: functions.byService,
+        stopGraceMs,
+        reporter,
+      }),
+    );
+    const buckets = await createBuckets(endpoint, options, reporter);
+    const { stepFunctions } = stack.use(
+      await startLocalWorkflows({
+        workflows,
         tasks,
         rootDir: options.rootDir,
-        environment: localResources,
-        reporter,
-        runningTasks,
-      });
-
-    const invokeFunction = (functionName: string, payload: unknown) => {
-      const service = functionService(functionName);
-      const host = hosts.find((entry) => entry.manifest.name === service)?.functionHost;
-      return host?.invoke(payload);
-    };
-    const resources: LocalWorkflowResources = {
-      environment: LOCAL_ENVIRONMENT,
-      region: LOCAL_REGION,
-      accountId: LOCAL_ACCOUNT_ID,
-      functionArn: (service) =>
-        `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${resourceName(LOCAL_ENVIRONMENT, service)}`,
-      taskDefinitionArn: (task) =>
-        `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task-definition/${resourceName(LOCAL_ENVIRONMENT, task)}:1`,
-      clusterArn: LOCAL_CLUSTER_ARN,
-      subnetIds: ['subnet-local'],
-      securityGroupIds: ['sg-local'],
-      queueUrl,
-    };
-    const stepFunctions = createLocalStepFunctions({
-      stateMachines: workflows.map((workflow) => ({
-        name: resourceName(LOCAL_ENVIRONMENT, workflow.name),
-        definition: workflow.definition(resources),
-      })),
-      integrations: {
-        [LAMBDA_INVOKE]: lambdaInvoke(invokeFunction),
-        [ECS_RUN_TASK_SYNC]: ecsRunTaskSync(runTask),
-        [SQS_SEND_MESSAGE]: sqsSendMessage(sqs),
-      },
-      region: LOCAL_REGION,
-      accountId: LOCAL_ACCOUNT_ID,
-      reporter,
-      ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
-    });
-    // Runs before the task stopper above (stoppers run in reverse): aborting an execution sends
-    // SIGTERM to its task, which the task stopper then waits for.
-    stoppers.push(() => stepFunctions.stop());
-    endpoint.serveJsonApi(STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi(stepFunctions));
-
-    const rules: EventRule[] = workflows.flatMap((workflow) => {
-      const stateMachineArn = stepFunctions.stateMachineArn(resourceName(LOCAL_ENVIRONMENT, workflow.name));
-      return (workflow.triggers ?? []).map((trigger) => ({
-        name: trigger.ruleName ?? `${resourceName(LOCAL_ENVIRONMENT, workflow.name)}-trigger`,
-        eventPattern: trigger.eventPattern,
-        // A rule target cannot name the execution: Step Functions generates the name.
-        target: (event: EventBridgeEvent) => {
-          stepFunctions.startExecution({ stateMachineArn, input: JSON.stringify(event) });
-        },
-      }));
-    });
-    // The sidestep bus infra creates: `sidestep-<env>`.
-    const eventBusName = `sidestep-${LOCAL_ENVIRONMENT}`;
-    const scheduleArn = (name: string) =>
-      `arn:aws:scheduler:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:schedule/${eventBusName}/${resourceName(LOCAL_ENVIRONMENT, name)}`;
-    const deliver = (firing: Parameters<typeof deliverFiring>[0]) =>
-      deliverFiring(firing, {
+        endpoint,
         sqs,
-        queueUrl,
-        invoke: (service, payload) =>
-          hosts.find((entry) => entry.manifest.name === service)?.functionHost.invoke(payload),
+        queueUrl: queues.queueUrl,
+        invoke,
+        resources,
+        ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
+        stopGraceMs,
         reporter,
-      });
-    if (options.schedules) {
-      rules.push(
-        ...operatorRules({
-          schedules: options.schedules.definitions,
-          operatorEventPattern: options.schedules.operatorEventPattern,
-          eventBusName,
-          ruleName: (name) => `${resourceName(LOCAL_ENVIRONMENT, name)}-operator`,
-          scheduleArn,
-          deliver,
-          reporter,
-        }),
-      );
-    }
-    const router = createEventRouter({
-      rules,
-      reporter,
-      describe: (event) => {
-        const detail = event.detail as {
-          bucket?: { name?: string };
-          object?: { key?: string };
-          schedule?: unknown;
-        };
-        if (detail.bucket?.name && detail.object?.key) return `${detail.bucket.name}/${detail.object.key}`;
-        // An operator event names the schedule it fires.
-        if (typeof detail.schedule === 'string') return `schedule ${detail.schedule}`;
-        return event.resources[0] ?? event.source;
-      },
-    });
-    endpoint.onObjectCreated((event) => void router.put(event));
-    endpoint.serveJsonApi(
-      EVENT_BRIDGE_TARGET_PREFIX,
-      eventBridgeApi({ router, region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID }),
+      }),
     );
-
+    const deliver = (firing: ScheduleFiring) =>
+      deliverFiring(firing, { sqs, queueUrl: queues.queueUrl, invoke, reporter });
+    startLocalTriggers({
+      endpoint,
+      workflows,
+      stepFunctions,
+      ...(options.schedules ? { schedules: options.schedules } : {}),
+      deliver,
+      reporter,
+    });
     // Pipes and the scheduler start last: what they start (executions, functions) is all up.
-    for (const { pipe, queue } of pipeQueues) {
-      const stateMachineArn = stepFunctions.stateMachineArn(resourceName(LOCAL_ENVIRONMENT, pipe.workflow));
-      const running = startPipe({
-        name: `${queue.name}-pipe`,
-        sqs,
-        queue: { url: queue.url, arn: queue.arn, region: LOCAL_REGION },
-        start: async (input) => stepFunctions.startExecution({ stateMachineArn, input }).executionArn,
-        reporter,
-      });
-      stoppers.push(() => running.stop());
-    }
-    let scheduler: Scheduler | undefined;
-    if (options.schedules) {
-      const started = startScheduler({
-        schedules: options.schedules.definitions,
-        nextFireTimes: options.schedules.nextFireTimes,
-        ...(options.schedules.clock ? { clock: options.schedules.clock } : {}),
-        scheduleArn,
-        fire: deliver,
-        reporter,
-      });
-      scheduler = started;
-      stoppers.push(async () => started.stop());
-    }
+    stack.use(await startPipes(queues, stepFunctions, sqs, reporter));
+    const { scheduler } = stack.use(await startSchedules(options.schedules, deliver, reporter));
 
+    const running = stack.move();
     let stopped: Promise<void> | undefined;
     return {
       endpoint: endpoint.url,
@@ -629,18 +333,10 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       databaseUrl: database?.url,
       databaseKind: database?.kind,
       stateDir,
-      outboxDir,
-      queues,
-      queueUrl,
-      async invoke(service, event) {
-        const host = hosts.find((entry) => entry.manifest.name === service)?.functionHost;
-        if (!host)
-          throw new UnknownServiceError(
-            service,
-            hosts.map((entry) => entry.manifest.name),
-          );
-        return host.invoke(event);
-      },
+      outboxDir: smtp.outboxDir,
+      queues: [...queues.byService].map(([service, queue]) => ({ service, queue })),
+      queueUrl: queues.queueUrl,
+      invoke: functions.invoke,
       producerEnvironment: {
         AWS_ENDPOINT_URL: endpoint.url,
         AWS_REGION: LOCAL_REGION,
@@ -648,159 +344,154 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         AWS_SECRET_ACCESS_KEY: 'local',
       },
       stepFunctions,
-      buckets: [...buckets],
-      pipes: pipeQueues.map(({ pipe, queue }) => ({ workflow: pipe.workflow, queue })),
-      eventBusName,
+      buckets,
+      pipes: queues.pipes.map(({ pipe, queue }) => ({ workflow: pipe.workflow, queue })),
+      eventBusName: LOCAL_EVENT_BUS_NAME,
       scheduler,
-      functionUrl,
+      functionUrl: functions.functionUrl,
       stop() {
-        stopped ??= stopAll();
+        stopped ??= running.disposeAsync();
         return stopped;
       },
     };
   } catch (error) {
-    await stopAll();
+    await stack.disposeAsync();
     throw error;
   }
 }
 
-async function checkTaskBundle(task: LocalTask, rootDir: string): Promise<void> {
-  const bundleDir = resolve(rootDir, task.bundleDir);
-  const [command, script] = task.manifest.command;
-  const required =
-    command === 'node' && script && !script.startsWith('-') ? join(bundleDir, script) : bundleDir;
-  try {
-    await access(required);
-  } catch {
-    throw new MissingTaskBundleError(task.manifest.name, required);
-  }
-}
-
-/** The job type whose consumer's queue is the `mail-queue` permission's. */
-const MAIL_JOB_TYPE = 'mail.send';
-
-/** The ECS cluster tasks run in locally. */
-const LOCAL_CLUSTER_NAME = `sidestep-${LOCAL_ENVIRONMENT}`;
-const LOCAL_CLUSTER_ARN = `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:cluster/${LOCAL_CLUSTER_NAME}`;
-
-/**
- * Sandboxes a function may run at once: the mapping's maximum concurrency, capped by reserved
- * concurrency as on Lambda. A function without a queue (a workflow step) gets a few, so concurrent
- * executions (a file uploaded twice) do not queue behind each other.
- */
-function functionConcurrency(manifest: ServiceManifest): number {
-  const wanted = manifest.queue?.maximumConcurrency ?? WORKFLOW_FUNCTION_CONCURRENCY;
-  return Math.max(1, Math.min(wanted, manifest.reservedConcurrency ?? wanted));
-}
-
-const WORKFLOW_FUNCTION_CONCURRENCY = 4;
-
-/**
- * The service a Lambda `FunctionName` names: a name, a partial ARN (`<account>:function:<name>`) or
- * an ARN, each optionally with a `:<qualifier>`; `sidestep-local-<service>` -> `<service>`.
- */
-function functionService(functionName: string): string {
-  const afterFunction = functionName.includes(':function:')
-    ? functionName.slice(functionName.indexOf(':function:') + ':function:'.length)
-    : functionName;
-  const name = afterFunction.split(':')[0] ?? '';
-  const prefix = resourceName(LOCAL_ENVIRONMENT, '');
-  return name.startsWith(prefix) ? name.slice(prefix.length) : name;
-}
-
-/** What {@link runLocalTask} needs from the running cloud. */
-interface TaskRunContext {
-  readonly tasks: readonly LocalTask[];
-  readonly rootDir: string;
-  readonly environment: Parameters<typeof taskEnvironment>[1];
-  readonly reporter: LocalCloudReporter;
-  readonly runningTasks: Set<FargateTask>;
-}
-
-/**
- * `ecs:runTask.sync` locally: resolves the task definition (ARN or `family[:revision]`) to a task
- * manifest, runs its container as a child process and waits for it; stops it (SIGTERM) when the
- * execution is stopped, as Step Functions calls StopTask.
- */
-async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): Promise<RunTaskOutcome> {
-  const family = (request.taskDefinition.split('task-definition/').pop() ?? '').split(':')[0] ?? '';
-  const entry = context.tasks.find((task) => resourceName(LOCAL_ENVIRONMENT, task.manifest.name) === family);
-  if (!entry) {
-    throw new EcsInvalidParameterError(
-      `TaskDefinition not found: ${request.taskDefinition} (local task definitions: ${
-        context.tasks.map((task) => resourceName(LOCAL_ENVIRONMENT, task.manifest.name)).join(', ') || 'none'
-      })`,
-    );
-  }
-  const { manifest } = entry;
-  let task: FargateTask;
-  try {
-    task = await startFargateTask({
-      task: manifest,
-      bundleDir: resolve(context.rootDir, entry.bundleDir),
-      environment: taskEnvironment(manifest, context.environment),
-      overrides: request.overrides,
-      region: LOCAL_REGION,
-      taskArn: `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task/${LOCAL_CLUSTER_NAME}/${randomUUID().replaceAll('-', '')}`,
-      onLog: (line) => context.reporter({ type: 'log', service: manifest.name, line }),
-    });
-  } catch (error) {
-    if (error instanceof UnknownContainerError) throw new EcsInvalidParameterError(error.message);
-    throw error;
-  }
-  context.runningTasks.add(task);
-  const started = performance.now();
-  const executionName = request.call.executionArn.split(':').pop();
-  context.reporter({
-    type: 'task-started',
-    task: manifest.name,
-    taskArn: task.taskArn,
-    ...(executionName ? { execution: executionName } : {}),
-  });
-  // Step Functions stops the task when its execution is stopped; ECS gives it its stop timeout.
-  const onAbort = () => void task.stop();
-  request.call.signal.addEventListener('abort', onAbort, { once: true });
-  const result = await task.result;
-  request.call.signal.removeEventListener('abort', onAbort);
-  context.runningTasks.delete(task);
-  context.reporter({
-    type: 'task-stopped',
-    task: manifest.name,
-    taskArn: task.taskArn,
-    exitCode: result.exitCode,
-    signal: result.signal,
-    durationMs: performance.now() - started,
-    stoppedReason: result.stoppedReason,
-  });
-  return {
-    ...result,
-    clusterArn: LOCAL_CLUSTER_ARN,
-    taskDefinitionArn: `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task-definition/${family}:1`,
-    family,
-    containerName: manifest.containerName,
-    cpu: manifest.cpu,
-    memoryMb: manifest.memoryMb,
-  };
-}
-
-function mapQueue(
-  sqs: SQSClient,
-  manifest: ServiceManifest,
-  queue: JobQueue,
-  functionHost: FunctionHost,
+/** SQS and S3 on one endpoint, and the SQS client the cloud itself uses on it. */
+function startAws(
+  host: string,
+  port: number,
   reporter: LocalCloudReporter,
-): EventSourceMapping {
-  const trigger = manifest.queue;
-  if (!trigger) throw new Error(`service ${manifest.name} has no queue to map`);
-  return startEventSourceMapping({
-    sqs,
-    queue: { name: queue.name, url: queue.url, arn: queue.arn, region: LOCAL_REGION },
-    service: manifest.name,
-    invoke: (event) => functionHost.invoke(event),
-    batchSize: trigger.batchSize,
-    maximumBatchingWindowSeconds: trigger.maximumBatchingWindowSeconds,
-    maximumConcurrency: functionConcurrency(manifest),
-    maxReceiveCount: trigger.maxReceiveCount,
-    reporter,
+): Promise<Started<{ endpoint: AwsEndpoint; sqs: SQSClient }>> {
+  return startPhase(reporter, async (defer) => {
+    const endpoint = await startAwsEndpoint({ host, port });
+    defer(() => endpoint.stop());
+    const sqs = new SQSClient({
+      endpoint: endpoint.url,
+      region: LOCAL_REGION,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    defer(() => sqs.destroy());
+    return { endpoint, sqs };
+  });
+}
+
+/** The SMTP sink services send mail to, reporting each mail with the links in it. */
+function startMailSink(
+  outboxDir: string,
+  host: string,
+  port: number | undefined,
+  reporter: LocalCloudReporter,
+): Promise<Started<{ smtp: SmtpSink }>> {
+  return startPhase(reporter, async (defer) => {
+    const smtp = await startSmtpSink({
+      outboxDir,
+      host,
+      port: port ?? 1025,
+      onMail: (mail) =>
+        reporter({
+          type: 'mail-delivered',
+          to: mail.to,
+          subject: mail.subject,
+          file: mail.file,
+          links: mail.links,
+        }),
+      onError: (error) => reporter({ type: 'error', source: 'smtp sink', message: error.message }),
+    });
+    defer(() => smtp.stop());
+    return { smtp };
+  });
+}
+
+/** PostgreSQL, when a service or task needs one: the given server, or embedded PGlite. */
+function startDatabase(
+  options: LocalCloudOptions,
+  stateDir: string,
+  host: string,
+  reporter: LocalCloudReporter,
+): Promise<Started<{ database: LocalDatabase | undefined }>> {
+  return startPhase(reporter, async (defer) => {
+    const manifests = [...options.services, ...(options.tasks ?? [])].map((entry) => entry.manifest);
+    if (!needsDatabase(manifests)) return { database: undefined };
+    const database = await startLocalDatabase({
+      ...(options.databaseUrl !== undefined ? { url: options.databaseUrl } : {}),
+      dataDir: join(stateDir, 'postgres'),
+      host,
+      port: options.databasePort ?? DEFAULT_DATABASE_PORT,
+    });
+    defer(() => database.close());
+    return { database };
+  });
+}
+
+/**
+ * Every trigger's bucket (EventBridge notifications on), the imports and exports buckets when a
+ * service or task holds `imports-bucket` / `exports-bucket`, and the buckets asked for. Nothing to
+ * stop: the buckets live in the endpoint.
+ */
+async function createBuckets(
+  endpoint: AwsEndpoint,
+  options: LocalCloudOptions,
+  reporter: LocalCloudReporter,
+): Promise<string[]> {
+  const workflows = options.workflows ?? [];
+  const notifying = new Set(workflows.flatMap((w) => (w.triggers ?? []).map((t) => t.bucketName)));
+  const buckets = new Set(notifying);
+  const holders = [...options.services, ...(options.tasks ?? [])].map((entry) => entry.manifest);
+  const holds = (resource: string) => holders.some((m) => m.permissions.some((p) => p.resource === resource));
+  if (holds('imports-bucket')) buckets.add(importsBucketName(LOCAL_ENVIRONMENT));
+  if (holds('exports-bucket')) buckets.add(exportsBucketName(LOCAL_ENVIRONMENT));
+  for (const bucket of options.buckets ?? []) buckets.add(bucket);
+  for (const bucket of buckets) {
+    await endpoint.createBucket(bucket, { eventBridge: notifying.has(bucket) });
+    reporter({ type: 'bucket-created', bucket, eventBridge: notifying.has(bucket) });
+  }
+  return [...buckets];
+}
+
+/** Each pipe, polling its source queue and starting its workflow's state machine per message. */
+function startPipes(
+  queues: LocalQueues,
+  stepFunctions: LocalStepFunctions,
+  sqs: SQSClient,
+  reporter: LocalCloudReporter,
+): Promise<Started<object>> {
+  return startPhase(reporter, (defer) => {
+    for (const { pipe, queue } of queues.pipes) {
+      const stateMachineArn = stepFunctions.stateMachineArn(localName(pipe.workflow));
+      const running = startPipe({
+        name: `${queue.name}-pipe`,
+        sqs,
+        queue: { url: queue.url, arn: queue.arn, region: LOCAL_REGION },
+        start: async (input) => stepFunctions.startExecution({ stateMachineArn, input }).executionArn,
+        reporter,
+      });
+      defer(() => running.stop());
+    }
+    return {};
+  });
+}
+
+/** EventBridge Scheduler, firing the schedules at their times, when there are any. */
+function startSchedules(
+  schedules: LocalSchedules | undefined,
+  deliver: (firing: ScheduleFiring) => Promise<void>,
+  reporter: LocalCloudReporter,
+): Promise<Started<{ scheduler: Scheduler | undefined }>> {
+  return startPhase(reporter, (defer) => {
+    if (!schedules) return { scheduler: undefined };
+    const scheduler = startScheduler({
+      schedules: schedules.definitions,
+      nextFireTimes: schedules.nextFireTimes,
+      ...(schedules.clock ? { clock: schedules.clock } : {}),
+      scheduleArn: localScheduleArn,
+      fire: deliver,
+      reporter,
+    });
+    defer(() => scheduler.stop());
+    return { scheduler };
   });
 }

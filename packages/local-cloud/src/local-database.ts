@@ -11,6 +11,30 @@ export interface LocalDatabaseOptions {
   readonly port: number;
 }
 
+/**
+ * The default port of the embedded PostgreSQL: stable, so that `psql` and database tools keep one
+ * URL across restarts, and one above PostgreSQL's 5432 so that it does not collide with a server
+ * installed on the machine.
+ */
+export const DEFAULT_DATABASE_PORT = 5433;
+
+/**
+ * The embedded PostgreSQL's port is taken (another local cloud, or a PostgreSQL server). The local
+ * cloud fails rather than moving to another port: the point of a fixed port is that the URL a
+ * person pointed `psql` at stays right.
+ */
+export class DatabasePortInUseError extends Error {
+  override readonly name = 'DatabasePortInUseError';
+  readonly port: number;
+  constructor(port: number, cause: unknown) {
+    super(
+      `port ${port} of the embedded PostgreSQL is already in use (another local cloud, or a PostgreSQL server?): stop it or pick another port (databasePort; \`pnpm start --database-port <port>\`, 0 picks a free one)`,
+      { cause },
+    );
+    this.port = port;
+  }
+}
+
 /** The database the local services use. */
 export interface LocalDatabase {
   readonly url: string;
@@ -34,10 +58,18 @@ export async function startLocalDatabase(options: LocalDatabaseOptions): Promise
     }
     return { url: options.url, kind: 'external', close: async () => undefined };
   }
-  const embedded = await startEmbeddedPostgres({
-    dataDir: options.dataDir,
-    host: options.host,
-    port: options.port,
-  });
+  let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>>;
+  try {
+    embedded = await startEmbeddedPostgres({
+      dataDir: options.dataDir,
+      host: options.host,
+      port: options.port,
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new DatabasePortInUseError(options.port, error);
+    }
+    throw error;
+  }
   return { url: embedded.url, kind: 'embedded', close: () => embedded.close() };
 }

@@ -16,6 +16,11 @@ export interface DeliveredMail {
   readonly messageId?: string;
   /** Absolute path of the `.eml` file holding the raw RFC 822 source. */
   readonly file: string;
+  /**
+   * The http(s) links in the decoded body (text part, then the HTML part's `href`s), in order and
+   * without repeats: the `.eml` holds them quoted-printable encoded, hard to copy out.
+   */
+  readonly links: readonly string[];
 }
 
 /** Options of {@link startSmtpSink}. */
@@ -54,7 +59,8 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
   await mkdir(outboxDir, { recursive: true });
 
   const store = async (raw: Buffer, envelope: { from: string; to: string[] }): Promise<DeliveredMail> => {
-    // mailparser decodes encoded-word subjects (=?UTF-8?...?=) so the report is readable.
+    // mailparser decodes encoded-word subjects (=?UTF-8?...?=) and quoted-printable or base64
+    // bodies, so the report is readable.
     const parsed = await simpleParser(raw, {
       skipHtmlToText: true,
       skipTextToHtml: true,
@@ -77,6 +83,7 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
       subject: parsed.subject ?? '(no subject)',
       ...(messageId ? { messageId } : {}),
       file,
+      links: mailLinks(parsed.text, typeof parsed.html === 'string' ? parsed.html : undefined),
     };
   };
 
@@ -135,3 +142,32 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
+
+/**
+ * The http(s) URLs in a mail's decoded text and the `href`s of its HTML, in order, without repeats.
+ * A pattern, not a linkifier library: the links sidestep's mails carry are plain absolute URLs that
+ * end at whitespace or markup, and the sink only shows them.
+ */
+export function mailLinks(text: string | undefined, html: string | undefined): string[] {
+  const fromText = [...(text ?? '').matchAll(/https?:\/\/[^\s<>"']+/g)].map(([url]) => url);
+  const fromHtml = [...(html ?? '').matchAll(/href\s*=\s*(?:"([^"]*)"|'([^']*)')/gi)]
+    .map(([, double, single]) => decodeHtmlEntities(double ?? single ?? ''))
+    .filter((url) => /^https?:\/\//i.test(url));
+  // A sentence may end right after a URL: its closing punctuation is not part of it.
+  const trimmed = fromText.map((url) => url.replace(/[.,;:!?)\]]+$/, ''));
+  return [...new Set([...trimmed, ...fromHtml])];
+}
+
+/** `&amp;` and the other entities an attribute value may carry (a signed URL's `&` is `&amp;`). */
+function decodeHtmlEntities(value: string): string {
+  return value.replace(/&(amp|lt|gt|quot|#39|#x27);/g, (_entity, name: string) => HTML_ENTITIES[name] ?? '');
+}
+
+const HTML_ENTITIES: Readonly<Record<string, string>> = {
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  '#39': "'",
+  '#x27': "'",
+};

@@ -6,6 +6,12 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
+import {
+  appendHistory,
+  type ExecutionEventLog,
+  type HistoryEvent,
+  historyEventsOf,
+} from './execution-history.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { TaskIntegration } from './task-integrations.ts';
 
@@ -36,15 +42,6 @@ export interface LocalStepFunctionsOptions {
 
 /** `DescribeExecution`'s statuses. */
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
-
-/** One event of `GetExecutionHistory`, in the API's shape (`type` plus one `<type>EventDetails`). */
-export interface HistoryEvent {
-  readonly id: number;
-  readonly previousEventId: number;
-  readonly timestamp: Date;
-  readonly type: string;
-  readonly [details: string]: unknown;
-}
 
 /** An execution as `DescribeExecution` reports it, plus its history. */
 export interface ExecutionRecord {
@@ -331,158 +328,62 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       },
       finished: Promise.resolve(),
     };
-    const push = (type: string, details: Record<string, unknown> = {}, timestamp = Date.now()) => {
-      const id = execution.history.length + 1;
-      execution.history.push({
-        id,
-        previousEventId: id - 1,
-        timestamp: new Date(timestamp),
-        type,
-        ...details,
-      });
-    };
     const enteredAt = new Map<string, number>();
-    const resourceParts = (state: string) => {
-      const resource = machine.tasks.get(state) ?? '';
-      const [service = '', action = ''] = resource.replace('arn:aws:states:::', '').split(':');
-      return { resourceType: service, resource: action };
+    // The console's view of the states; the history is the API's.
+    const reportStateEvent = (event: ExecutionEventLog) => {
+      switch (event.type) {
+        case 'StateEntered':
+          enteredAt.set(event.state.name, event.timestamp);
+          reporter({
+            type: 'state-entered',
+            execution: name,
+            state: event.state.name,
+            stateType: event.state.type,
+          });
+          break;
+        case 'StateExited':
+          reporter({
+            type: 'state-exited',
+            execution: name,
+            state: event.state.name,
+            stateType: event.state.type,
+            durationMs: event.timestamp - (enteredAt.get(event.state.name) ?? event.timestamp),
+          });
+          break;
+        case 'StateFailed':
+          reporter({
+            type: 'state-failed',
+            execution: name,
+            state: event.state.name,
+            error: event.Error,
+            cause: String(event.Cause ?? ''),
+          });
+          break;
+        case 'StateRetried':
+          reporter({
+            type: 'state-retried',
+            execution: name,
+            state: event.state.name,
+            attempt: event.retry.attempt,
+          });
+          break;
+        default:
+          break;
+      }
     };
-
     const consume = (async () => {
       for await (const event of run.eventLogs) {
-        const at = event.timestamp;
-        switch (event.type) {
-          case 'ExecutionStarted':
-            push(
-              'ExecutionStarted',
-              {
-                executionStartedEventDetails: {
-                  input,
-                  inputDetails: { truncated: false },
-                  roleArn: machine.roleArn,
-                },
-              },
-              at,
-            );
-            break;
-          case 'StateEntered':
-            enteredAt.set(event.state.name, at);
-            push(
-              `${event.state.type}StateEntered`,
-              {
-                stateEnteredEventDetails: {
-                  name: event.state.name,
-                  input: JSON.stringify(event.state.input),
-                  inputDetails: { truncated: false },
-                },
-              },
-              at,
-            );
-            reporter({
-              type: 'state-entered',
-              execution: name,
-              state: event.state.name,
-              stateType: event.state.type,
-            });
-            break;
-          case 'StateExited':
-            if (event.state.type === 'Task') {
-              push(
-                'TaskSucceeded',
-                {
-                  taskSucceededEventDetails: {
-                    ...resourceParts(event.state.name),
-                    output: JSON.stringify(rawResults.get(event.state.name) ?? null),
-                    outputDetails: { truncated: false },
-                  },
-                },
-                at,
-              );
-            }
-            push(
-              `${event.state.type}StateExited`,
-              {
-                stateExitedEventDetails: {
-                  name: event.state.name,
-                  output: JSON.stringify(event.state.output ?? null),
-                  outputDetails: { truncated: false },
-                },
-              },
-              at,
-            );
-            reporter({
-              type: 'state-exited',
-              execution: name,
-              state: event.state.name,
-              stateType: event.state.type,
-              durationMs: at - (enteredAt.get(event.state.name) ?? at),
-            });
-            break;
-          case 'StateFailed':
-            if (event.state.type === 'Task') {
-              push(
-                'TaskFailed',
-                {
-                  taskFailedEventDetails: {
-                    ...resourceParts(event.state.name),
-                    error: event.Error,
-                    cause: String(event.Cause),
-                  },
-                },
-                at,
-              );
-            }
-            reporter({
-              type: 'state-failed',
-              execution: name,
-              state: event.state.name,
-              error: event.Error,
-              cause: String(event.Cause ?? ''),
-            });
-            break;
-          case 'StateRetried':
-            reporter({
-              type: 'state-retried',
-              execution: name,
-              state: event.state.name,
-              attempt: event.retry.attempt,
-            });
-            break;
-          case 'ExecutionSucceeded':
-            push(
-              'ExecutionSucceeded',
-              {
-                executionSucceededEventDetails: {
-                  output: JSON.stringify(event.output),
-                  outputDetails: { truncated: false },
-                },
-              },
-              at,
-            );
-            break;
-          case 'ExecutionFailed':
-            push(
-              'ExecutionFailed',
-              { executionFailedEventDetails: { error: event.Error, cause: String(event.Cause) } },
-              at,
-            );
-            break;
-          case 'ExecutionAborted':
-            push('ExecutionAborted', { executionAbortedEventDetails: { ...execution.abortReason } }, at);
-            break;
-          case 'ExecutionTimeout':
-            push('ExecutionTimedOut', { executionTimedOutEventDetails: {} }, at);
-            break;
-          case 'MapIterationStarted':
-          case 'MapIterationSucceeded':
-          case 'MapIterationFailed': {
-            const key = `${event.type.charAt(0).toLowerCase()}${event.type.slice(1)}EventDetails`;
-            push(event.type, { [key]: { name: event.parentState.name, index: event.index } }, at);
-            break;
-          }
-          default:
-            break;
-        }
+        appendHistory(
+          execution.history,
+          historyEventsOf(event, {
+            input,
+            roleArn: machine.roleArn,
+            taskResources: machine.tasks,
+            taskResults: rawResults,
+            ...(execution.abortReason ? { abortReason: execution.abortReason } : {}),
+          }),
+        );
+        reportStateEvent(event);
       }
     })();
 

@@ -109,13 +109,24 @@ describe('createConsoleReporter', () => {
         to: ['ada@example.com'],
         subject: 'Export ready',
         file: '/repo/.sidestep/outbox/x.eml',
+        links: [],
+      },
+      {
+        type: 'mail-delivered',
+        to: ['ada@example.com'],
+        subject: 'Your export is ready',
+        file: '/repo/.sidestep/outbox/y.eml',
+        links: ['http://127.0.0.1:4566/lambda-url/export-download/?token=t.1', 'https://example.com/help'],
       },
     ]);
     expect(lines[0]).toContain(
       'dlq      [m-2] sent to sidestep-local-mail-dlq: SchemaViolationError: payload.to: invalid email',
     );
     expect(lines[1]).toContain('redriven by SQS after 5 failed receives');
-    expect(lines[2]).toContain('mail     to ada@example.com: Export ready -> .sidestep/outbox/x.eml');
+    expect(lines[2]).toMatch(/mail {5}to ada@example.com: Export ready -> \.sidestep\/outbox\/x\.eml$/);
+    expect(lines[3]).toContain(
+      'mail     to ada@example.com: Your export is ready -> .sidestep/outbox/y.eml http://127.0.0.1:4566/lambda-url/export-download/?token=t.1 https://example.com/help',
+    );
   });
 
   it('summarises Powertools and Lambda runtime log lines, passes other lines through, and can hide them', () => {

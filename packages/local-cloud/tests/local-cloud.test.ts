@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -9,7 +11,6 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { ServiceManifest } from '@sidestep/manifest';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import {
   type LocalCloud,
@@ -17,28 +18,10 @@ import {
   UnknownQueueError,
   UnknownServiceError,
 } from '../src/local-cloud.ts';
+import { echoService, fixtureDir } from './fixtures/manifests.ts';
 
-/**
- * The fixture consumer. Not passed through defineService: its 1 s visibility timeout (so a failed
- * record comes back within the test) breaks the 6x-timeout rule infra enforces.
- */
-const echoService: ServiceManifest = {
-  name: 'echo-service',
-  description: 'Mails every record to the SMTP sink; fails records containing "fail"',
-  handler: 'index.handler',
-  memoryMb: 128,
-  timeoutSeconds: 5,
-  queue: {
-    name: 'echo',
-    jobTypes: ['echo.say'],
-    batchSize: 10,
-    maximumBatchingWindowSeconds: 0,
-    maximumConcurrency: 2,
-    maxReceiveCount: 2,
-    visibilityTimeoutSeconds: 1,
-  },
-  permissions: [{ resource: 'mail-identity', actions: ['ses:SendEmail'] }],
-};
+/** A 1 s visibility timeout: a failed record comes back within the test. */
+const echo = echoService({ visibilityTimeoutSeconds: 1 });
 
 const report = createCollectingReporter();
 let rootDir: string;
@@ -49,9 +32,7 @@ beforeAll(async () => {
   rootDir = await mkdtemp(join(tmpdir(), 'local-cloud-'));
   cloud = await startLocalCloud({
     rootDir,
-    services: [
-      { manifest: echoService, bundleDir: new URL('./fixtures/echo-service', import.meta.url).pathname },
-    ],
+    services: [{ manifest: echo, bundleDir: fixtureDir('echo-service') }],
     port: 0,
     smtpPort: 0,
     reporter: report.reporter,
@@ -179,4 +160,57 @@ describe('startLocalCloud', () => {
     await expect(cloud.stop()).resolves.toBeUndefined();
     expect(report.ofType('error')).toEqual([]);
   });
+});
+
+/** A port nothing listens on now (the OS hands out a free one, which is then closed). */
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+/** Whether something accepts connections on a loopback port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('startLocalCloud failing half way', () => {
+  it('stops what the earlier steps started (endpoint, SMTP sink, sandboxes) and rethrows', async () => {
+    const failing = createCollectingReporter();
+    const [port, smtpPort] = [await freePort(), await freePort()];
+    await expect(
+      startLocalCloud({
+        rootDir,
+        services: [{ manifest: echo, bundleDir: fixtureDir('echo-service') }],
+        // The workflows step comes after the functions: its definition names a resource no local
+        // integration runs, so it throws once the endpoint, the sink and the sandboxes are up.
+        workflows: [
+          {
+            name: 'unrunnable',
+            definition: () => ({
+              StartAt: 'Put',
+              States: { Put: { Type: 'Task', Resource: 'arn:aws:states:::dynamodb:putItem', End: true } },
+            }),
+          },
+        ],
+        port,
+        smtpPort,
+        reporter: failing.reporter,
+      }),
+    ).rejects.toMatchObject({ name: 'UnsupportedIntegrationError' });
+    expect(failing.ofType('service-started').map((event) => event.service)).toEqual(['echo-service']);
+    expect(await listening(port)).toBe(false);
+    expect(await listening(smtpPort)).toBe(false);
+    expect(sandboxProcesses()).toEqual([]);
+    expect(failing.ofType('error')).toEqual([]);
+  }, 30_000);
 });

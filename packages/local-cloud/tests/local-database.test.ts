@@ -1,9 +1,11 @@
+import { once } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { openDatabase } from '@sidestep/db';
-import { type LocalDatabase, startLocalDatabase } from '../src/local-database.ts';
+import { DatabasePortInUseError, type LocalDatabase, startLocalDatabase } from '../src/local-database.ts';
 
 let stateDir: string;
 let embedded: LocalDatabase;
@@ -47,4 +49,19 @@ describe('startLocalDatabase', () => {
     await external.close();
     await expect(readdir(join(stateDir, 'unused'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
+
+  it('fails with DatabasePortInUseError naming the port when the embedded port is taken', async () => {
+    const taken = createServer();
+    taken.listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const address = taken.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const started = startLocalDatabase({ dataDir: join(stateDir, 'busy'), host: '127.0.0.1', port });
+      await expect(started).rejects.toThrow(DatabasePortInUseError);
+      await expect(started).rejects.toMatchObject({ port, message: expect.stringContaining(`port ${port}`) });
+    } finally {
+      taken.close();
+    }
+  }, 60_000);
 });

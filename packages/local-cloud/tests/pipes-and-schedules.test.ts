@@ -5,44 +5,19 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { ServiceManifest } from '@sidestep/manifest';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { type LocalCloud, startLocalCloud } from '../src/local-cloud.ts';
 import { createVirtualClock, type NextFireTimes, type ScheduleDefinition } from '../src/scheduler.ts';
+import { echoService, fixtureDir, queuelessService } from './fixtures/manifests.ts';
 
 // The export side of the local cloud with fixtures: a queue -> EventBridge Pipe -> Step Functions,
 // schedules fired on a virtual clock, and operator events put with the unchanged
 // @aws-sdk/client-eventbridge routed by one rule per schedule to the schedule's target.
 
-const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
+/** Mails every record it gets: what reached the queue or the function. */
+const echo = echoService({ batchSize: 1 });
 
-/** Mails every record it gets (see local-cloud.test.ts): what reached the queue or the function. */
-const echoService: ServiceManifest = {
-  name: 'echo-service',
-  description: 'Mails every record',
-  handler: 'index.handler',
-  memoryMb: 128,
-  timeoutSeconds: 5,
-  queue: {
-    name: 'echo',
-    jobTypes: ['echo.say'],
-    batchSize: 1,
-    maximumBatchingWindowSeconds: 0,
-    maximumConcurrency: 2,
-    maxReceiveCount: 2,
-    visibilityTimeoutSeconds: 30,
-  },
-  permissions: [{ resource: 'mail-identity', actions: ['ses:SendEmail'] }],
-};
-
-const urlService: ServiceManifest = {
-  name: 'url-service',
-  description: 'Answers HTTP through a function URL',
-  handler: 'index.handler',
-  memoryMb: 128,
-  timeoutSeconds: 5,
-  permissions: [],
-};
+const urlService = queuelessService('url-service', 'Answers HTTP through a function URL');
 
 /** `rate(N minutes)` on the UTC minute grid, strictly after `from`. */
 const everyMinutes: NextFireTimes = (expression, _timezone, from, n) => {
@@ -97,7 +72,7 @@ beforeAll(async () => {
     port: 0,
     smtpPort: 0,
     reporter: report.reporter,
-    services: [{ manifest: echoService, bundleDir: fixture('echo-service') }],
+    services: [{ manifest: echo, bundleDir: fixtureDir('echo-service') }],
     workflows: [
       {
         name: 'export',
@@ -113,7 +88,7 @@ beforeAll(async () => {
         handler: 'index.handler',
         service: {
           manifest: urlService,
-          bundleDir: fixture('url-service'),
+          bundleDir: fixtureDir('url-service'),
           environment: ({ functionUrl }) => ({ SELF_URL: functionUrl('echo-url') }),
         },
       },

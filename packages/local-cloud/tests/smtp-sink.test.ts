@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { simpleParser } from 'mailparser';
-import { type DeliveredMail, type SmtpSink, startSmtpSink } from '../src/smtp-sink.ts';
+import { type DeliveredMail, mailLinks, type SmtpSink, startSmtpSink } from '../src/smtp-sink.ts';
 import { sendMail } from './fixtures/echo-service/smtp-client.mjs';
 
 let outboxDir: string;
@@ -93,6 +93,41 @@ describe('startSmtpSink', () => {
     expect(basename(mail?.file ?? '')).toMatch(/^\d{8}T\d{9}Z-[0-9a-f-]{36}\.eml$/);
   });
 
+  it('reports the links of a quoted-printable multipart mail, decoded, text part first, each once', async () => {
+    const link =
+      'http://127.0.0.1:4566/lambda-url/export-download/?token=eyJqb2IiOiJqLTEifQ.c2lnbmF0dXJl&x=1';
+    // Quoted-printable as nodemailer writes it: `=` is `=3D`, long lines break with a soft `=`.
+    const encoded = (text: string) => text.replaceAll('=', '=3D').replace(/(.{70})/g, '$1=\r\n');
+    const body = [
+      '--b',
+      'Content-Type: text/plain; charset=utf-8',
+      'Content-Transfer-Encoding: quoted-printable',
+      '',
+      encoded(`Your export is ready.\nDownload: ${link}\nHelp: https://example.com/help.`),
+      '--b',
+      'Content-Type: text/html; charset=utf-8',
+      'Content-Transfer-Encoding: quoted-printable',
+      '',
+      encoded(`<p><a href="${link.replace('&', '&amp;')}">Download</a> <a href="mailto:a@b">mail</a></p>`),
+      '--b--',
+    ].join('\r\n');
+    await sendMail({
+      port: sink.port,
+      from: 'app@localhost',
+      to: ['d@example.com'],
+      data: message(
+        { Subject: 'Your export is ready', 'Content-Type': 'multipart/alternative; boundary="b"' },
+        body,
+      ),
+    });
+    expect(await readFile(delivered.at(-1)?.file ?? '', 'utf8')).not.toContain(link);
+    expect(delivered.at(-1)?.links).toEqual([link, 'https://example.com/help']);
+  });
+
+  it('reports no links for a mail without any', () => {
+    expect(delivered[0]?.links).toEqual([]);
+  });
+
   it('leaves only complete .eml files in the outbox (temp files are renamed into place)', async () => {
     const files = await readdir(outboxDir);
     expect(files.length).toBe(delivered.length);
@@ -111,5 +146,20 @@ describe('startSmtpSink', () => {
       socket.on('error', resolve);
     });
     expect(error?.code).toBe('ECONNREFUSED');
+  });
+});
+
+describe('mailLinks', () => {
+  it('finds http(s) URLs in text without the punctuation closing a sentence', () => {
+    expect(mailLinks('See https://a.example/x?y=1. Or (http://b.example/).', undefined)).toEqual([
+      'https://a.example/x?y=1',
+      'http://b.example/',
+    ]);
+  });
+
+  it('finds http(s) hrefs in HTML, entities decoded, and skips other schemes', () => {
+    expect(
+      mailLinks(undefined, `<a href='https://a.example/?p=1&amp;q=2'>a</a><a HREF="mailto:x@y">m</a>`),
+    ).toEqual(['https://a.example/?p=1&q=2']);
   });
 });

@@ -14,43 +14,19 @@ import {
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { ServiceManifest, TaskManifest } from '@sidestep/manifest';
+import type { TaskManifest } from '@sidestep/manifest';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { type LocalCloud, type LocalWorkflowResources, startLocalCloud } from '../src/local-cloud.ts';
+import { echoService, fixtureDir, queuelessService } from './fixtures/manifests.ts';
 
 // The workflow machinery of the local cloud with fixtures: S3 upload -> "Object Created" ->
 // the event rule -> a Step Functions execution -> a Lambda step, a Fargate task (child process)
 // and an SQS message, watched through the unchanged @aws-sdk/client-sfn.
 
-const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
+/** Shows what the workflow sent to SQS. */
+const echo = echoService();
 
-/** Mails every record (see local-cloud.test.ts); here it shows what the workflow sent to SQS. */
-const echoService: ServiceManifest = {
-  name: 'echo-service',
-  description: 'Mails every record',
-  handler: 'index.handler',
-  memoryMb: 128,
-  timeoutSeconds: 5,
-  queue: {
-    name: 'echo',
-    jobTypes: ['echo.say'],
-    batchSize: 10,
-    maximumBatchingWindowSeconds: 0,
-    maximumConcurrency: 2,
-    maxReceiveCount: 2,
-    visibilityTimeoutSeconds: 30,
-  },
-  permissions: [{ resource: 'mail-identity', actions: ['ses:SendEmail'] }],
-};
-
-const stepService: ServiceManifest = {
-  name: 'step-service',
-  description: 'A workflow step',
-  handler: 'index.handler',
-  memoryMb: 128,
-  timeoutSeconds: 5,
-  permissions: [],
-};
+const stepService = queuelessService('step-service', 'A workflow step');
 
 const workerTask: TaskManifest = {
   name: 'worker-task',
@@ -147,10 +123,10 @@ beforeAll(async () => {
     smtpPort: 0,
     reporter: report.reporter,
     services: [
-      { manifest: echoService, bundleDir: fixture('echo-service') },
-      { manifest: stepService, bundleDir: fixture('step-service') },
+      { manifest: echo, bundleDir: fixtureDir('echo-service') },
+      { manifest: stepService, bundleDir: fixtureDir('step-service') },
     ],
-    tasks: [{ manifest: workerTask, bundleDir: fixture('worker-task') }],
+    tasks: [{ manifest: workerTask, bundleDir: fixtureDir('worker-task') }],
     workflows: [
       {
         name: 'import',

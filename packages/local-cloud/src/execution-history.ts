@@ -1,0 +1,143 @@
+import type { StateMachine } from 'aws-local-stepfunctions';
+
+/** One event of `GetExecutionHistory`, in the API's shape (`type` plus one `<type>EventDetails`). */
+export interface HistoryEvent extends UnnumberedHistoryEvent {
+  readonly id: number;
+  readonly previousEventId: number;
+}
+
+/** A history event before {@link appendHistory} numbers it. */
+export interface UnnumberedHistoryEvent {
+  readonly timestamp: Date;
+  readonly type: string;
+  readonly [details: string]: unknown;
+}
+
+/** One event aws-local-stepfunctions logs while it runs an execution (the library does not export the type). */
+export type ExecutionEventLog =
+  ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer Event> ? Event : never;
+
+/** What the history needs that the library's events leave out. */
+export interface ExecutionHistoryContext {
+  /** The execution's input, JSON text as given to StartExecution. */
+  readonly input: string;
+  readonly roleArn: string;
+  /** Task state name -> its `Resource` (`arn:aws:states:::lambda:invoke`). */
+  readonly taskResources: ReadonlyMap<string, string>;
+  /** Task state name -> what its integration returned, before `ResultSelector` / `ResultPath`. */
+  readonly taskResults: ReadonlyMap<string, unknown>;
+  /** What StopExecution was given, for `ExecutionAborted`. */
+  readonly abortReason?: { readonly error?: string; readonly cause?: string };
+}
+
+/**
+ * Translates one event of aws-local-stepfunctions' event log into the `GetExecutionHistory` events
+ * Step Functions records for it: none (a retry, a catch, a parallel branch), one, or two (a Task's
+ * exit is `TaskSucceeded` then `TaskStateExited`). Pure: data in, data out.
+ *
+ * @see https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html
+ */
+export function historyEventsOf(
+  event: ExecutionEventLog,
+  context: ExecutionHistoryContext,
+): UnnumberedHistoryEvent[] {
+  const timestamp = new Date(event.timestamp);
+  const at = (type: string, details: Record<string, unknown>): UnnumberedHistoryEvent => ({
+    timestamp,
+    type,
+    ...details,
+  });
+  switch (event.type) {
+    case 'ExecutionStarted':
+      return [
+        at('ExecutionStarted', {
+          executionStartedEventDetails: {
+            input: context.input,
+            inputDetails: { truncated: false },
+            roleArn: context.roleArn,
+          },
+        }),
+      ];
+    case 'StateEntered':
+      return [
+        at(`${event.state.type}StateEntered`, {
+          stateEnteredEventDetails: {
+            name: event.state.name,
+            input: JSON.stringify(event.state.input),
+            inputDetails: { truncated: false },
+          },
+        }),
+      ];
+    case 'StateExited': {
+      const exited = at(`${event.state.type}StateExited`, {
+        stateExitedEventDetails: {
+          name: event.state.name,
+          output: JSON.stringify(event.state.output ?? null),
+          outputDetails: { truncated: false },
+        },
+      });
+      if (event.state.type !== 'Task') return [exited];
+      const succeeded = at('TaskSucceeded', {
+        taskSucceededEventDetails: {
+          ...taskResource(context, event.state.name),
+          output: JSON.stringify(context.taskResults.get(event.state.name) ?? null),
+          outputDetails: { truncated: false },
+        },
+      });
+      return [succeeded, exited];
+    }
+    case 'StateFailed':
+      if (event.state.type !== 'Task') return [];
+      return [
+        at('TaskFailed', {
+          taskFailedEventDetails: {
+            ...taskResource(context, event.state.name),
+            error: event.Error,
+            cause: String(event.Cause),
+          },
+        }),
+      ];
+    case 'ExecutionSucceeded':
+      return [
+        at('ExecutionSucceeded', {
+          executionSucceededEventDetails: {
+            output: JSON.stringify(event.output),
+            outputDetails: { truncated: false },
+          },
+        }),
+      ];
+    case 'ExecutionFailed':
+      return [
+        at('ExecutionFailed', {
+          executionFailedEventDetails: { error: event.Error, cause: String(event.Cause) },
+        }),
+      ];
+    case 'ExecutionAborted':
+      return [at('ExecutionAborted', { executionAbortedEventDetails: { ...context.abortReason } })];
+    case 'ExecutionTimeout':
+      return [at('ExecutionTimedOut', { executionTimedOutEventDetails: {} })];
+    case 'MapIterationStarted':
+    case 'MapIterationSucceeded':
+    case 'MapIterationFailed': {
+      const key = `${event.type.charAt(0).toLowerCase()}${event.type.slice(1)}EventDetails`;
+      return [at(event.type, { [key]: { name: event.parentState.name, index: event.index } })];
+    }
+    default:
+      return [];
+  }
+}
+
+/** Appends events to a history, numbering them on: ids from 1, each pointing at the one before. */
+export function appendHistory(history: HistoryEvent[], events: readonly UnnumberedHistoryEvent[]): void {
+  for (const event of events) {
+    const id = history.length + 1;
+    history.push({ id, previousEventId: id - 1, ...event });
+  }
+}
+
+/** `resourceType` and `resource` of a Task event: `lambda` and `invoke` for `arn:aws:states:::lambda:invoke`. */
+function taskResource(context: ExecutionHistoryContext, state: string) {
+  const resource = context.taskResources.get(state) ?? '';
+  const [service = '', action = ''] = resource.replace('arn:aws:states:::', '').split(':');
+  return { resourceType: service, resource: action };
+}

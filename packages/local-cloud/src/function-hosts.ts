@@ -1,0 +1,154 @@
+import { resolve } from 'node:path';
+import { type FunctionHost, type InvokeResult, startFunction } from '@sidestep/lambda-runtime';
+import type { ServiceManifest } from '@sidestep/manifest';
+import type { AwsEndpoint } from './aws-endpoint.ts';
+import { FUNCTION_URL_PATH_PREFIX, functionUrlEvent, functionUrlResponse } from './function-url.ts';
+import type { LocalFunctionUrl, LocalService } from './local-cloud.ts';
+import type { LocalCloudReporter } from './local-cloud-event.ts';
+import { localName, UnknownLocalNameError } from './local-names.ts';
+import type { JobQueue } from './queues.ts';
+import { type LocalResources, serviceEnvironment } from './service-environment.ts';
+import { type Defer, type Started, startPhase } from './start-phase.ts';
+
+/** `invoke` was asked for a service the cloud does not run. */
+export class UnknownServiceError extends UnknownLocalNameError {
+  override readonly name = 'UnknownServiceError';
+  readonly service: string;
+  constructor(service: string, known: readonly string[]) {
+    super('service', service, known);
+    this.service = service;
+  }
+}
+
+/** Options of {@link startFunctionHosts}. */
+export interface FunctionHostsOptions {
+  readonly services: readonly LocalService[];
+  readonly functionUrls: readonly LocalFunctionUrl[];
+  readonly rootDir: string;
+  /** The endpoint that answers the function URLs. */
+  readonly endpoint: AwsEndpoint;
+  /** Each service's job queue by service name (its DLQ goes into the service's environment). */
+  readonly queues: ReadonlyMap<string, JobQueue>;
+  /** What every function's environment points at. */
+  readonly resources: LocalResources;
+  readonly reporter: LocalCloudReporter;
+}
+
+/** The running functions: each service's, and those behind function URLs. */
+export interface FunctionHosts {
+  /** Each service's function, by service name. */
+  readonly byService: ReadonlyMap<string, FunctionHost>;
+  /** `<endpoint>/lambda-url/<name>/` */
+  functionUrl(name: string): string;
+  /** Invokes a service (RequestResponse); throws {@link UnknownServiceError} for one the cloud does not run. */
+  invoke(service: string, event: unknown): Promise<InvokeResult>;
+}
+
+/**
+ * Sandboxes a function may run at once: the mapping's maximum concurrency, capped by reserved
+ * concurrency as on Lambda. A function without a queue (a workflow step) gets a few, so concurrent
+ * executions (a file uploaded twice) do not queue behind each other.
+ */
+export function functionConcurrency(manifest: ServiceManifest): number {
+  const wanted = manifest.queue?.maximumConcurrency ?? WORKFLOW_FUNCTION_CONCURRENCY;
+  return Math.max(1, Math.min(wanted, manifest.reservedConcurrency ?? wanted));
+}
+
+const WORKFLOW_FUNCTION_CONCURRENCY = 4;
+
+/**
+ * Starts each service as warm sandboxes behind the Lambda Runtime API (all at once), then each
+ * function URL's function, and serves the function URLs on the endpoint.
+ */
+export function startFunctionHosts(options: FunctionHostsOptions): Promise<Started<FunctionHosts>> {
+  const { reporter } = options;
+  return startPhase(reporter, async (defer) => {
+    const functionUrl = (name: string) => `${options.endpoint.url}${FUNCTION_URL_PATH_PREFIX}${name}/`;
+    const environmentOf = (service: LocalService, queue: JobQueue | undefined) => ({
+      ...serviceEnvironment(service.manifest, {
+        ...options.resources,
+        ...(queue ? { deadLetterQueueUrl: queue.deadLetter.url } : {}),
+      }),
+      ...service.environment?.({ functionUrl }),
+    });
+    const start = (
+      name: string,
+      service: LocalService,
+      handler: string,
+      concurrency: number,
+      queue?: JobQueue,
+    ) =>
+      startHost(defer, reporter, name, {
+        name: localName(name),
+        bundleDir: resolve(options.rootDir, service.bundleDir),
+        handler,
+        environment: environmentOf(service, queue),
+        memoryMb: service.manifest.memoryMb,
+        timeoutSeconds: service.manifest.timeoutSeconds,
+        concurrency,
+        onLog: (line) => reporter({ type: 'log', service: name, line }),
+      });
+
+    // allSettled, not all: when one service fails to start, the others finish starting (and are
+    // deferred) before the phase stops them, instead of coming up after it stopped.
+    const settled = await Promise.allSettled(
+      options.services.map(async (service) => {
+        const { manifest } = service;
+        const queue = options.queues.get(manifest.name);
+        const host = await start(
+          manifest.name,
+          service,
+          manifest.handler,
+          functionConcurrency(manifest),
+          queue,
+        );
+        return [manifest.name, host] as const;
+      }),
+    );
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    const byService = new Map(
+      settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : [])),
+    );
+    const byUrl = new Map<string, FunctionHost>();
+    for (const url of options.functionUrls) {
+      byUrl.set(url.name, await start(url.name, url.service, url.handler, WORKFLOW_FUNCTION_CONCURRENCY));
+    }
+    options.endpoint.serveFunctionUrls(async (name, request) => {
+      const host = byUrl.get(name);
+      // What AWS answers for a function URL that does not exist.
+      if (!host) {
+        return {
+          statusCode: 404,
+          headers: { 'content-type': 'application/json' },
+          body: Buffer.from(JSON.stringify({ Message: null })),
+        };
+      }
+      return functionUrlResponse(await host.invoke(functionUrlEvent(request)));
+    });
+
+    return {
+      byService,
+      functionUrl,
+      async invoke(service: string, event: unknown) {
+        const host = byService.get(service);
+        if (!host) throw new UnknownServiceError(service, [...byService.keys()]);
+        return host.invoke(event);
+      },
+    };
+  });
+}
+
+/** Starts one function, defers closing it and reports its cold start. */
+async function startHost(
+  defer: Defer,
+  reporter: LocalCloudReporter,
+  name: string,
+  options: Parameters<typeof startFunction>[0],
+): Promise<FunctionHost> {
+  const started = performance.now();
+  const host = await startFunction(options);
+  defer(() => host.close());
+  reporter({ type: 'service-started', service: name, coldStartMs: performance.now() - started });
+  return host;
+}

@@ -1,0 +1,29 @@
+import { resourceName } from '@sidestep/manifest';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
+
+/** The environment name of the laptop cloud: resources are `sidestep-local-<name>`. */
+export const LOCAL_ENVIRONMENT = 'local';
+
+/** `name` -> `sidestep-local-<name>`, the name infra gives the resource in the local environment. */
+export function localName(name: string): string {
+  return resourceName(LOCAL_ENVIRONMENT, name);
+}
+
+/** The ECS cluster tasks run in locally. */
+export const LOCAL_CLUSTER_NAME = `sidestep-${LOCAL_ENVIRONMENT}`;
+export const LOCAL_CLUSTER_ARN = `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:cluster/${LOCAL_CLUSTER_NAME}`;
+
+/** The sidestep bus infra creates, `sidestep-<env>`: operator events go there. */
+export const LOCAL_EVENT_BUS_NAME = `sidestep-${LOCAL_ENVIRONMENT}`;
+
+/** `arn:aws:scheduler:<region>:<account>:schedule/sidestep-local/sidestep-local-<name>` */
+export function localScheduleArn(name: string): string {
+  return `arn:aws:scheduler:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:schedule/${LOCAL_EVENT_BUS_NAME}/${localName(name)}`;
+}
+
+/** A lookup by name found nothing; the message lists the names there are. */
+export abstract class UnknownLocalNameError extends Error {
+  constructor(kind: string, name: string, known: readonly string[]) {
+    super(`no local ${kind} named "${name}" (known: ${known.join(', ') || 'none'})`);
+  }
+}

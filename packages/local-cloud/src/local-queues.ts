@@ -1,0 +1,89 @@
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
+import type { LocalPipe, LocalService } from './local-cloud.ts';
+import type { LocalCloudReporter } from './local-cloud-event.ts';
+import { LOCAL_ENVIRONMENT, UnknownLocalNameError } from './local-names.ts';
+import { createPipeSourceQueue } from './pipe.ts';
+import { createJobQueue, type JobQueue } from './queues.ts';
+
+/** `queueUrl` was asked for a queue no service or pipe declares. */
+export class UnknownQueueError extends UnknownLocalNameError {
+  override readonly name = 'UnknownQueueError';
+  readonly queue: string;
+  constructor(queue: string, known: readonly string[]) {
+    super('queue', queue, known);
+    this.queue = queue;
+  }
+}
+
+/** The queues of the local cloud: each service's job queue and each pipe's source queue, with DLQs. */
+export interface LocalQueues {
+  /** Each service's job queue, by service name, in the order the services were given. */
+  readonly byService: ReadonlyMap<string, JobQueue>;
+  /** Each pipe with its source queue. */
+  readonly pipes: readonly { readonly pipe: LocalPipe; readonly queue: JobQueue }[];
+  /**
+   * A queue's URL by manifest queue name (`mail`), full name (`sidestep-local-mail`) or DLQ name
+   * (`sidestep-local-mail-dlq`); throws {@link UnknownQueueError} for any other name.
+   */
+  queueUrl(name: string): string;
+  /** The queue of the service consuming mail jobs: what the `mail-queue` permission resolves to. */
+  readonly mailQueueUrl: string | undefined;
+}
+
+/** The job type whose consumer's queue is the `mail-queue` permission's. */
+const MAIL_JOB_TYPE = 'mail.send';
+
+/**
+ * Creates every job queue and pipe source queue (each DLQ first, so it is reported first) with the
+ * attributes infra sets. Nothing to stop: the queues live in the endpoint.
+ */
+export async function createLocalQueues(
+  sqs: SQSClient,
+  services: readonly LocalService[],
+  pipes: readonly LocalPipe[],
+  reporter: LocalCloudReporter,
+): Promise<LocalQueues> {
+  const scope = { environment: LOCAL_ENVIRONMENT, region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
+  // Each queue by its name without prefix (`mail`), its full name and its DLQ's name.
+  const known = new Map<string, string>();
+  const created = (shortName: string, queue: JobQueue) => {
+    reporter({ type: 'queue-created', queue: queue.deadLetter.name, url: queue.deadLetter.url });
+    reporter({
+      type: 'queue-created',
+      queue: queue.name,
+      url: queue.url,
+      deadLetterQueue: queue.deadLetter.name,
+    });
+    known.set(shortName, queue.url);
+    known.set(queue.name, queue.url);
+    known.set(queue.deadLetter.name, queue.deadLetter.url);
+  };
+
+  const byService = new Map<string, JobQueue>();
+  let mailQueueUrl: string | undefined;
+  for (const { manifest } of services) {
+    if (!manifest.queue) continue;
+    const queue = await createJobQueue(sqs, manifest, scope);
+    byService.set(manifest.name, queue);
+    created(manifest.queue.name, queue);
+    if (manifest.queue.jobTypes.includes(MAIL_JOB_TYPE)) mailQueueUrl ??= queue.url;
+  }
+  const pipeQueues: { pipe: LocalPipe; queue: JobQueue }[] = [];
+  for (const pipe of pipes) {
+    const queue = await createPipeSourceQueue(sqs, pipe.source, scope);
+    pipeQueues.push({ pipe, queue });
+    created(pipe.source.name, queue);
+  }
+
+  return {
+    byService,
+    pipes: pipeQueues,
+    queueUrl(name) {
+      const url = known.get(name);
+      if (!url) throw new UnknownQueueError(name, [...known.keys()]);
+      return url;
+    },
+    mailQueueUrl,
+  };
+}

@@ -1,0 +1,222 @@
+import { randomUUID } from 'node:crypto';
+import { access } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { InvokeResult } from '@sidestep/lambda-runtime';
+import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
+import { type FargateTask, startFargateTask, UnknownContainerError } from './fargate-task.ts';
+import type { LocalTask, LocalWorkflow, LocalWorkflowResources } from './local-cloud.ts';
+import type { LocalCloudReporter } from './local-cloud-event.ts';
+import { LOCAL_CLUSTER_ARN, LOCAL_CLUSTER_NAME, LOCAL_ENVIRONMENT, localName } from './local-names.ts';
+import { type LocalResources, taskEnvironment } from './service-environment.ts';
+import { type Started, startPhase } from './start-phase.ts';
+import { createLocalStepFunctions, type LocalStepFunctions } from './step-functions.ts';
+import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from './step-functions-api.ts';
+import {
+  ECS_RUN_TASK_SYNC,
+  EcsInvalidParameterError,
+  ecsRunTaskSync,
+  LAMBDA_INVOKE,
+  lambdaInvoke,
+  type RunTaskOutcome,
+  type RunTaskRequest,
+  SQS_SEND_MESSAGE,
+  sqsSendMessage,
+} from './task-integrations.ts';
+
+/** A task's bundle directory (or the script its command runs) does not exist: it was not built. */
+export class MissingTaskBundleError extends Error {
+  override readonly name = 'MissingTaskBundleError';
+  readonly task: string;
+  readonly path: string;
+  constructor(task: string, path: string) {
+    super(`task ${task}: ${path} does not exist; build the task's bundle first (its package's build script)`);
+    this.task = task;
+    this.path = path;
+  }
+}
+
+/**
+ * Fails with {@link MissingTaskBundleError} for a task whose bundle was not built. A task runs only
+ * when a workflow reaches it: this checks its bundle at start, not minutes into an import.
+ */
+export async function checkTaskBundles(tasks: readonly LocalTask[], rootDir: string): Promise<void> {
+  for (const task of tasks) {
+    const bundleDir = resolve(rootDir, task.bundleDir);
+    const [command, script] = task.manifest.command;
+    const required =
+      command === 'node' && script && !script.startsWith('-') ? join(bundleDir, script) : bundleDir;
+    try {
+      await access(required);
+    } catch {
+      throw new MissingTaskBundleError(task.manifest.name, required);
+    }
+  }
+}
+
+/** Options of {@link startLocalWorkflows}. */
+export interface LocalWorkflowsOptions {
+  readonly workflows: readonly LocalWorkflow[];
+  readonly tasks: readonly LocalTask[];
+  readonly rootDir: string;
+  /** Serves the Step Functions API. */
+  readonly endpoint: AwsEndpoint;
+  readonly sqs: SQSClient;
+  /** A queue's URL by name, for the definitions. */
+  queueUrl(name: string): string;
+  /** Invokes a running service; `undefined` when the cloud does not run it. */
+  invoke(service: string, payload: unknown): Promise<InvokeResult> | undefined;
+  /** What a task's environment points at. */
+  readonly resources: LocalResources;
+  /** See {@link LocalCloudOptions.retryIntervalMs}. */
+  readonly retryIntervalMs?: number;
+  /** How long stopping lets running tasks exit after SIGTERM. */
+  readonly stopGraceMs: number;
+  readonly reporter: LocalCloudReporter;
+}
+
+/**
+ * Step Functions with each workflow's state machine `sidestep-local-<name>`, built from its deployed
+ * definition; Task states run through the local integrations (Lambda invoke, ECS RunTask as a child
+ * process, SQS SendMessage); the Step Functions API answers on the endpoint.
+ */
+export function startLocalWorkflows(
+  options: LocalWorkflowsOptions,
+): Promise<Started<{ readonly stepFunctions: LocalStepFunctions }>> {
+  const { reporter } = options;
+  return startPhase(reporter, (defer) => {
+    const runningTasks = new Set<FargateTask>();
+    defer(() => Promise.all([...runningTasks].map((task) => task.stop(options.stopGraceMs))));
+    const runTask = (request: RunTaskRequest) =>
+      runLocalTask(request, {
+        tasks: options.tasks,
+        rootDir: options.rootDir,
+        environment: options.resources,
+        reporter,
+        runningTasks,
+      });
+    const resources: LocalWorkflowResources = {
+      environment: LOCAL_ENVIRONMENT,
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT_ID,
+      functionArn: (service) =>
+        `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${localName(service)}`,
+      taskDefinitionArn: (task) =>
+        `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task-definition/${localName(task)}:1`,
+      clusterArn: LOCAL_CLUSTER_ARN,
+      subnetIds: ['subnet-local'],
+      securityGroupIds: ['sg-local'],
+      queueUrl: options.queueUrl,
+    };
+    const stepFunctions = createLocalStepFunctions({
+      stateMachines: options.workflows.map((workflow) => ({
+        name: localName(workflow.name),
+        definition: workflow.definition(resources),
+      })),
+      integrations: {
+        [LAMBDA_INVOKE]: lambdaInvoke((functionName, payload) =>
+          options.invoke(functionService(functionName), payload),
+        ),
+        [ECS_RUN_TASK_SYNC]: ecsRunTaskSync(runTask),
+        [SQS_SEND_MESSAGE]: sqsSendMessage(options.sqs),
+      },
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT_ID,
+      reporter,
+      ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
+    });
+    // Runs before the task stopper above (a stack unwinds in reverse): aborting an execution sends
+    // SIGTERM to its task, which the task stopper then waits for.
+    defer(() => stepFunctions.stop());
+    options.endpoint.serveJsonApi(STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi(stepFunctions));
+    return { stepFunctions };
+  });
+}
+
+/**
+ * The service a Lambda `FunctionName` names: a name, a partial ARN (`<account>:function:<name>`) or
+ * an ARN, each optionally with a `:<qualifier>`; `sidestep-local-<service>` -> `<service>`.
+ */
+function functionService(functionName: string): string {
+  const afterFunction = functionName.includes(':function:')
+    ? functionName.slice(functionName.indexOf(':function:') + ':function:'.length)
+    : functionName;
+  const name = afterFunction.split(':')[0] ?? '';
+  const prefix = localName('');
+  return name.startsWith(prefix) ? name.slice(prefix.length) : name;
+}
+
+/** What {@link runLocalTask} needs from the running cloud. */
+interface TaskRunContext {
+  readonly tasks: readonly LocalTask[];
+  readonly rootDir: string;
+  readonly environment: LocalResources;
+  readonly reporter: LocalCloudReporter;
+  readonly runningTasks: Set<FargateTask>;
+}
+
+/**
+ * `ecs:runTask.sync` locally: resolves the task definition (ARN or `family[:revision]`) to a task
+ * manifest, runs its container as a child process and waits for it; stops it (SIGTERM) when the
+ * execution is stopped, as Step Functions calls StopTask.
+ */
+async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): Promise<RunTaskOutcome> {
+  const family = (request.taskDefinition.split('task-definition/').pop() ?? '').split(':')[0] ?? '';
+  const entry = context.tasks.find((task) => localName(task.manifest.name) === family);
+  if (!entry) {
+    throw new EcsInvalidParameterError(
+      `TaskDefinition not found: ${request.taskDefinition} (local task definitions: ${
+        context.tasks.map((task) => localName(task.manifest.name)).join(', ') || 'none'
+      })`,
+    );
+  }
+  const { manifest } = entry;
+  let task: FargateTask;
+  try {
+    task = await startFargateTask({
+      task: manifest,
+      bundleDir: resolve(context.rootDir, entry.bundleDir),
+      environment: taskEnvironment(manifest, context.environment),
+      overrides: request.overrides,
+      region: LOCAL_REGION,
+      taskArn: `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task/${LOCAL_CLUSTER_NAME}/${randomUUID().replaceAll('-', '')}`,
+      onLog: (line) => context.reporter({ type: 'log', service: manifest.name, line }),
+    });
+  } catch (error) {
+    if (error instanceof UnknownContainerError) throw new EcsInvalidParameterError(error.message);
+    throw error;
+  }
+  context.runningTasks.add(task);
+  const started = performance.now();
+  const executionName = request.call.executionArn.split(':').pop();
+  context.reporter({
+    type: 'task-started',
+    task: manifest.name,
+    taskArn: task.taskArn,
+    ...(executionName ? { execution: executionName } : {}),
+  });
+  // Step Functions stops the task when its execution is stopped; ECS gives it its stop timeout.
+  const onAbort = () => void task.stop();
+  request.call.signal.addEventListener('abort', onAbort, { once: true });
+  const result = await task.result;
+  request.call.signal.removeEventListener('abort', onAbort);
+  context.runningTasks.delete(task);
+  context.reporter({
+    type: 'task-stopped',
+    task: manifest.name,
+    taskArn: task.taskArn,
+    exitCode: result.exitCode,
+    signal: result.signal,
+    durationMs: performance.now() - started,
+    stoppedReason: result.stoppedReason,
+  });
+  return {
+    ...result,
+    clusterArn: LOCAL_CLUSTER_ARN,
+    taskDefinitionArn: `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task-definition/${family}:1`,
+    family,
+    containerName: manifest.containerName,
+    cpu: manifest.cpu,
+    memoryMb: manifest.memoryMb,
+  };
+}
