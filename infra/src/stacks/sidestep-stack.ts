@@ -224,8 +224,16 @@ export class SidestepStack extends EnvironmentStack {
       environment: config.name,
       fromAddress: config.mail.fromAddress,
       domain: config.mail.domain,
+      ...(config.mail.hostedZoneId
+        ? { dns: { hostedZoneId: config.mail.hostedZoneId, region: config.region } }
+        : {}),
     });
     this.output('mail_identity_arn', mailIdentity.identityArn);
+    // The CNAMEs to publish where no hosted zone is configured: `<token>._domainkey.<domain>` ->
+    // `<token>.dkim.amazonses.com`.
+    if (config.mail.domain) {
+      new TerraformOutput(this, 'mail_dkim_tokens', { value: mailIdentity.dkimTokens });
+    }
     return mailIdentity;
   }
 
