@@ -1,4 +1,5 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
+import { SnsTopicSubscription } from '@cdktn/provider-aws/lib/sns-topic-subscription/index.js';
 import type { PermissionResource, ServiceManifest, TaskManifest } from '@sidestep/manifest';
 import {
   type BatchWorkerProps,
@@ -13,10 +14,12 @@ import {
 import { Fn, Lazy, LocalBackend, S3Backend, TerraformOutput } from 'cdktn';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../config.ts';
+import { AlarmTopic } from '../constructs/alarm-topic.ts';
 import { BatchTask, type TaskNetworkConfig } from '../constructs/batch-task.ts';
 import { EventBus } from '../constructs/event-bus.ts';
 import { ExportDownload } from '../constructs/export-download.ts';
 import { ExportsBucket } from '../constructs/exports-bucket.ts';
+import { FunctionAlarms } from '../constructs/function-alarms.ts';
 import { JobQueue } from '../constructs/job-queue.ts';
 import { MailIdentity } from '../constructs/mail-identity.ts';
 import type { PermissionTarget, PermissionTargets } from '../constructs/manifest-permissions.ts';
@@ -83,7 +86,8 @@ function snakeCase(name: string): string {
  * One environment of sidestep, in the order of the architecture:
  *
  * 1. the AWS provider (pinned to the environment's account, default tags) and the state backend;
- *    the network functions and tasks run in (created, or the configured VPC's ids);
+ *    the topic every alarm notifies; the network functions and tasks run in (created, or the
+ *    configured VPC's ids);
  * 2. the mail identity, the imports bucket (whose uploads start the import workflow) and the exports
  *    bucket: what the services' and tasks' permissions name;
  * 3. for every service manifest its function (with repository) and, when it declares one, its job
@@ -98,6 +102,8 @@ export class SidestepStack extends EnvironmentStack {
   readonly functions: ReadonlyMap<string, ServiceFunction>;
   /** Job queues by service name. */
   readonly queues: ReadonlyMap<string, JobQueue>;
+  /** The SNS topic every alarm notifies: the configured one, or `sidestep-<env>-alarms`. */
+  readonly alarmTopicArn: string;
   /** The VPC the stack created (`network` in the config), if any. */
   readonly network: Network | undefined;
   /** The SES identity mail is sent from. */
@@ -128,6 +134,7 @@ export class SidestepStack extends EnvironmentStack {
     const services = props.services ?? SERVICES;
     const tasks = props.tasks ?? TASKS;
     this.addProviderAndBackend(id);
+    this.alarmTopicArn = this.addAlarmTopic();
     let placement: Placement;
     ({ network: this.network, placement } = this.addNetwork());
     this.mailIdentity = this.addMailIdentity();
@@ -195,6 +202,27 @@ export class SidestepStack extends EnvironmentStack {
   }
 
   /**
+   * The topic every alarm notifies (the configured one, else a created `sidestep-<env>-alarms`), and
+   * the email address subscribed to it.
+   */
+  private addAlarmTopic(): string {
+    const { config } = this;
+    const topicArn =
+      config.alarmTopicArn ??
+      new AlarmTopic(this, 'alarm-topic', { environment: config.name, accountId: config.accountId }).topicArn;
+    if (config.alarmEmail) {
+      // Pending until the address confirms the subscription mail (README, "Deploying").
+      new SnsTopicSubscription(this, 'alarm-email', {
+        topicArn,
+        protocol: 'email',
+        endpoint: config.alarmEmail,
+      });
+    }
+    this.output('alarm_topic_arn', topicArn);
+    return topicArn;
+  }
+
+  /**
    * The network functions and tasks run in: a created {@link Network} when the config asks for one,
    * else the configured VPC's ids.
    * @throws InfraConfigError without a task network
@@ -247,7 +275,7 @@ export class SidestepStack extends EnvironmentStack {
       bucketName: trigger.bucketName,
       eventPattern: trigger.eventPattern,
       objectKeyPrefix: trigger.keyPrefix,
-      alarmTopicArn: config.alarmTopicArn,
+      alarmTopicArn: this.alarmTopicArn,
     });
     this.output('imports_bucket_name', s3Trigger.bucket.bucket);
     return s3Trigger;
@@ -338,6 +366,7 @@ export class SidestepStack extends EnvironmentStack {
         ...this.programProps(permissionTargets),
         manifest,
         vpc: placement.functions,
+        alarms: { topicArn: this.alarmTopicArn },
       });
       functions.set(manifest.name, fn);
       const snake = snakeCase(manifest.name);
@@ -354,7 +383,7 @@ export class SidestepStack extends EnvironmentStack {
       const queue = new JobQueue(this, `${manifest.queue.name}-queue`, {
         environment: config.name,
         consumer: fn,
-        alarms: { topicArn: config.alarmTopicArn },
+        alarms: { topicArn: this.alarmTopicArn },
       });
       queues.set(manifest.name, queue);
       const queueSnake = snakeCase(manifest.queue.name);
@@ -424,7 +453,7 @@ export class SidestepStack extends EnvironmentStack {
       accountId: config.accountId,
       region: config.region,
       logs: { ...config.workflowLogs, retentionDays: config.logRetentionDays },
-      alarms: { topicArn: config.alarmTopicArn },
+      alarms: { topicArn: this.alarmTopicArn },
     });
   }
 
@@ -465,6 +494,11 @@ export class SidestepStack extends EnvironmentStack {
       exportsBucket: this.exportsBucket,
       logs: { retentionDays: config.logRetentionDays },
     });
+    new FunctionAlarms(this, 'export-download-alarms', {
+      function: exportDownload.function,
+      functionName: exportDownload.functionName,
+      topicArn: this.alarmTopicArn,
+    });
     this.output('export_download_url', exportDownload.url);
     this.output('export_download_key_secret_arn', exportDownload.signingKeyArn);
     const workflow = this.addWorkflow('export-workflow', {
@@ -486,7 +520,7 @@ export class SidestepStack extends EnvironmentStack {
       accountId: config.accountId,
       region: config.region,
       logs: { retentionDays: config.logRetentionDays },
-      alarms: { topicArn: config.alarmTopicArn },
+      alarms: { topicArn: this.alarmTopicArn },
     });
     this.output('export_requests_queue_url', exportRequests.queueUrl);
     this.output('export_requests_dead_letter_queue_url', exportRequests.deadLetterQueueUrl);
@@ -507,7 +541,7 @@ export class SidestepStack extends EnvironmentStack {
     this.output('event_bus_name', eventBus.busName);
     const scheduleGroup = new ScheduleGroup(this, 'schedule-group', {
       environment: config.name,
-      alarmTopicArn: config.alarmTopicArn,
+      alarmTopicArn: this.alarmTopicArn,
     });
     this.output('schedule_group_name', scheduleGroup.groupName);
     const scheduleQueues = new Map([[EXPORT_REQUESTS_QUEUE.name, this.exportRequests]]);
