@@ -1,6 +1,8 @@
 import type { EnvironmentName } from '@sidestep/manifest';
 import type { TaskNetworkConfig } from './constructs/batch-task.ts';
+import type { NetworkSettings } from './constructs/network.ts';
 import type { FunctionVpcConfig } from './constructs/service-function.ts';
+import { WORKFLOW_LOG_LEVELS, type WorkflowLogSettings } from './constructs/workflow.ts';
 import { InfraConfigError } from './errors.ts';
 
 /** Where an environment's Terraform state lives (S3, locked with S3's native lock file). */
@@ -43,18 +45,34 @@ export interface EnvironmentConfig {
     readonly domain?: string;
     /** Who receives workflow mails (`import.completed`, `import.failed`), e.g. `ops@example.com`. */
     readonly notifyAddress: string;
+    /**
+     * Route 53 hosted zone of `domain`: the stack publishes the DKIM records there and sends from a
+     * custom MAIL FROM domain (`bounce.<domain>`) with its MX and SPF records.
+     * @default none: publish the DKIM records of the `mail_dkim_tokens` output yourself
+     */
+    readonly hostedZoneId?: string;
   };
   /** ARN of the Secrets Manager secret with the PostgreSQL connection URL (full ARN, with its suffix). */
   readonly databaseSecretArn: string;
-  /** VPC placement of every function. @default none */
+  /** VPC placement of every function, in an existing VPC. @default none */
   readonly vpc?: FunctionVpcConfig;
+  /**
+   * Create the VPC functions and tasks run in (private subnets, VPC endpoints), instead of `vpc` and
+   * `taskNetwork`, which must then be unset.
+   * @default none: bring your own VPC (`vpc`, `taskNetwork`)
+   */
+  readonly network?: NetworkSettings;
   /**
    * Subnets and security groups Fargate tasks run in (they need the database and S3).
    * @default the functions' `vpc` placement, without public IPs
    */
   readonly taskNetwork?: TaskNetworkConfig;
-  /** SNS topic the alarms notify. @default none */
+  /** SNS topic the alarms notify. @default the stack creates `sidestep-<env>-alarms` */
   readonly alarmTopicArn?: string;
+  /** Email address subscribed to the alarm topic (it must confirm once). @default none */
+  readonly alarmEmail?: string;
+  /** What the workflows' execution logs hold. @default errors only, without execution data */
+  readonly workflowLogs?: WorkflowLogSettings;
   /** CloudWatch Logs retention of every function's log group. @default 30 */
   readonly logRetentionDays?: number;
   /** Remote state. Required for staging and production; `local` keeps a local state file. */
@@ -114,6 +132,9 @@ function awsEnvironment(
     env.SIDESTEP_GITHUB_REPOSITORY || PLACEHOLDER.githubRepository
   ).split('/');
   const oidcProviderArn = read('GITHUB_OIDC_PROVIDER_ARN');
+  const network = networkSettings(name, read);
+  const hostedZoneId = read('HOSTED_ZONE_ID');
+  const alarmEmail = read('ALARM_EMAIL');
   return {
     name,
     region,
@@ -122,6 +143,7 @@ function awsEnvironment(
       fromAddress: read('MAIL_FROM') ?? `no-reply@${name}.mail.example.com`,
       domain: read('MAIL_DOMAIN') ?? `${name}.mail.example.com`,
       notifyAddress: read('NOTIFY_ADDRESS') ?? `ops@${name}.mail.example.com`,
+      ...(hostedZoneId ? { hostedZoneId } : {}),
     },
     databaseSecretArn:
       read('DATABASE_SECRET_ARN') ??
@@ -130,11 +152,17 @@ function awsEnvironment(
       subnetIds || securityGroupIds
         ? { subnetIds: subnetIds ?? [], securityGroupIds: securityGroupIds ?? [] }
         : undefined,
-    taskNetwork: {
-      subnetIds: taskSubnetIds ?? [PLACEHOLDER.subnetId],
-      securityGroupIds: taskSecurityGroupIds ?? [PLACEHOLDER.securityGroupId],
-    },
+    ...(network
+      ? { network }
+      : {
+          taskNetwork: {
+            subnetIds: taskSubnetIds ?? [PLACEHOLDER.subnetId],
+            securityGroupIds: taskSecurityGroupIds ?? [PLACEHOLDER.securityGroupId],
+          },
+        }),
     alarmTopicArn: read('ALARM_TOPIC_ARN'),
+    ...(alarmEmail ? { alarmEmail } : {}),
+    workflowLogs: workflowLogSettings(name, read),
     logRetentionDays: retention === undefined ? undefined : Number(retention),
     backend: {
       bucket: read('STATE_BUCKET') ?? `${PLACEHOLDER.stateBucketPrefix}-${name}`,
@@ -149,11 +177,61 @@ function awsEnvironment(
   };
 }
 
+/** `SIDESTEP_<ENV>_NETWORK=create` (with `_NETWORK_CIDR`, `_DATABASE_SECURITY_GROUP_ID`, `_DATABASE_PORT`). */
+function networkSettings(
+  name: string,
+  read: (key: string) => string | undefined,
+): NetworkSettings | undefined {
+  const mode = read('NETWORK');
+  if (mode === undefined) return undefined;
+  if (mode !== 'create') {
+    throw new InfraConfigError(
+      `${name}.network`,
+      `SIDESTEP_${name.toUpperCase()}_NETWORK must be "create" or unset`,
+    );
+  }
+  if (
+    read('SUBNET_IDS') ||
+    read('SECURITY_GROUP_IDS') ||
+    read('TASK_SUBNET_IDS') ||
+    read('TASK_SECURITY_GROUP_IDS')
+  ) {
+    throw new InfraConfigError(
+      `${name}.network`,
+      'a created network and subnet or security group ids exclude each other',
+    );
+  }
+  const cidrBlock = read('NETWORK_CIDR');
+  const securityGroupId = read('DATABASE_SECURITY_GROUP_ID');
+  const port = read('DATABASE_PORT');
+  return {
+    ...(cidrBlock ? { cidrBlock } : {}),
+    ...(securityGroupId
+      ? { database: { securityGroupId, ...(port === undefined ? {} : { port: Number(port) }) } }
+      : {}),
+  };
+}
+
+/** `SIDESTEP_<ENV>_WORKFLOW_LOG_LEVEL` and `_WORKFLOW_LOG_EXECUTION_DATA` (`true` or `false`). */
+function workflowLogSettings(name: string, read: (key: string) => string | undefined): WorkflowLogSettings {
+  const level = read('WORKFLOW_LOG_LEVEL');
+  const data = read('WORKFLOW_LOG_EXECUTION_DATA');
+  if (data !== undefined && data !== 'true' && data !== 'false') {
+    throw new InfraConfigError(`${name}.workflowLogs.includeExecutionData`, `"${data}" is not true or false`);
+  }
+  return {
+    ...(level === undefined ? {} : { level: level as WorkflowLogSettings['level'] }),
+    ...(data === undefined ? {} : { includeExecutionData: data === 'true' }),
+  };
+}
+
 /**
  * The three environments' config: placeholders overridden by `SIDESTEP_<ENV>_<FIELD>` variables
  * (`SIDESTEP_STAGING_ACCOUNT_ID`, `_REGION`, `_MAIL_FROM`, `_MAIL_DOMAIN`, `_NOTIFY_ADDRESS`,
  * `_DATABASE_SECRET_ARN`, `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS`, `_TASK_SUBNET_IDS`,
- * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network),
+ * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network), `_NETWORK=create`
+ * (with `_NETWORK_CIDR`, `_DATABASE_SECURITY_GROUP_ID`, `_DATABASE_PORT`; instead of the ids),
+ * `_HOSTED_ZONE_ID`, `_ALARM_EMAIL`, `_WORKFLOW_LOG_LEVEL`, `_WORKFLOW_LOG_EXECUTION_DATA`,
  * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`) and
  * `SIDESTEP_GITHUB_REPOSITORY` (`owner/repository`, both environments). Every config is validated;
  * with `SIDESTEP_DEPLOY_ENVIRONMENT=<staging|production>` (set by the deploy pipeline) that environment
@@ -271,6 +349,35 @@ export function placeholderSettings(config: EnvironmentConfig): PlaceholderSetti
   return found;
 }
 
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+
+/** The created network's CIDR (a /16 to /24, split into one subnet per AZ) and database port. */
+function validateNetworkSettings(
+  network: NetworkSettings,
+  fail: (field: string, message: string) => never,
+): void {
+  const cidr = network.cidrBlock;
+  const match =
+    cidr === undefined ? undefined : /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  if (
+    cidr !== undefined &&
+    (!match ||
+      match.slice(1, 5).some((octet) => Number(octet) > 255) ||
+      Number(match[5]) < 16 ||
+      Number(match[5]) > 24)
+  ) {
+    fail('network.cidrBlock', `"${cidr}" is not an IPv4 CIDR block from /16 to /24`);
+  }
+  const port = network.database?.port;
+  if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65_535)) {
+    fail('network.database.port', 'must be a TCP port');
+  }
+  const group = network.database?.securityGroupId;
+  if (group !== undefined && !/^sg-[0-9a-z]+$/.test(group)) {
+    fail('network.database.securityGroupId', `"${group}" is not a security group id`);
+  }
+}
+
 /** Throws {@link InfraConfigError} naming the first field that cannot be deployed as it is. */
 export function validateEnvironmentConfig(config: EnvironmentConfig): void {
   const fail = (field: string, message: string): never => {
@@ -298,12 +405,32 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
   if (config.vpc && (config.vpc.subnetIds.length === 0 || config.vpc.securityGroupIds.length === 0)) {
     fail('vpc', 'needs both subnet ids and security group ids');
   }
+  if (config.network && (config.vpc || config.taskNetwork)) {
+    fail('network', 'a created network and `vpc` / `taskNetwork` exclude each other');
+  }
+  if (config.network) validateNetworkSettings(config.network, fail);
   const taskNetwork = config.taskNetwork ?? config.vpc;
-  if (!taskNetwork || taskNetwork.subnetIds.length === 0 || taskNetwork.securityGroupIds.length === 0) {
+  if (
+    !config.network &&
+    (!taskNetwork || taskNetwork.subnetIds.length === 0 || taskNetwork.securityGroupIds.length === 0)
+  ) {
     fail('taskNetwork', 'Fargate tasks need subnet ids and security group ids (or a vpc to default to)');
   }
-  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(config.mail.notifyAddress)) {
+  if (!EMAIL.test(config.mail.notifyAddress)) {
     fail('mail.notifyAddress', `"${config.mail.notifyAddress}" is not an email address`);
+  }
+  if (config.mail.hostedZoneId !== undefined) {
+    if (!config.mail.domain) fail('mail.hostedZoneId', 'needs mail.domain, whose records it holds');
+    if (!/^Z[A-Z0-9]{1,31}$/.test(config.mail.hostedZoneId))
+      fail('mail.hostedZoneId', `"${config.mail.hostedZoneId}" is not a Route 53 hosted zone id`);
+  }
+  if (config.alarmEmail !== undefined && !EMAIL.test(config.alarmEmail)) {
+    fail('alarmEmail', `"${config.alarmEmail}" is not an email address`);
+  }
+  const logLevel = config.workflowLogs?.level;
+  if (logLevel !== undefined && !(WORKFLOW_LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    // OFF is not offered: the security policy requires every state machine to log (CKV_AWS_285).
+    fail('workflowLogs.level', `"${logLevel}" is not one of ${WORKFLOW_LOG_LEVELS.join(', ')}`);
   }
   if (config.name !== 'local' && !config.backend) {
     fail('backend', 'staging and production keep their state in S3');

@@ -8,6 +8,7 @@ export {
   type StateBackendConfig,
   validateEnvironmentConfig,
 } from './config.ts';
+export { AlarmTopic, type AlarmTopicProps } from './constructs/alarm-topic.ts';
 export { BatchTask, type BatchTaskProps, type TaskNetworkConfig } from './constructs/batch-task.ts';
 export { MAX_MESSAGE_SIZE_BYTES } from './constructs/dead-lettered-queue.ts';
 export {
@@ -25,6 +26,7 @@ export {
   ExportsBucket,
   type ExportsBucketProps,
 } from './constructs/exports-bucket.ts';
+export { FunctionAlarms, type FunctionAlarmsProps } from './constructs/function-alarms.ts';
 export {
   GrantableRole,
   type GrantableRoleProps,
@@ -37,6 +39,12 @@ export { ImageRepository, type ImageRepositoryProps } from './constructs/image-r
 export { JobQueue, type JobQueueProps } from './constructs/job-queue.ts';
 export { MailIdentity, type MailIdentityProps } from './constructs/mail-identity.ts';
 export type { PermissionTarget, PermissionTargets } from './constructs/manifest-permissions.ts';
+export {
+  NETWORK_INTERFACE_ENDPOINTS,
+  Network,
+  type NetworkProps,
+  type NetworkSettings,
+} from './constructs/network.ts';
 export { S3Trigger, type S3TriggerProps, type TriggerTarget } from './constructs/s3-trigger.ts';
 export {
   operatorRuleInput,
@@ -50,7 +58,12 @@ export {
   ServiceFunction,
   type ServiceFunctionProps,
 } from './constructs/service-function.ts';
-export { Workflow, type WorkflowProps } from './constructs/workflow.ts';
+export {
+  WORKFLOW_LOG_LEVELS,
+  Workflow,
+  type WorkflowLogSettings,
+  type WorkflowProps,
+} from './constructs/workflow.ts';
 export { WorkflowQueue, type WorkflowQueueProps } from './constructs/workflow-queue.ts';
 export { InfraConfigError } from './errors.ts';
 export {

@@ -62,6 +62,14 @@ export const SECURITY_RULES = {
     'Lambda permission must name a source_arn, or be the function URL pair for principal *',
   /** Pipes log what failed (a start that was refused) somewhere with retention. */
   'pipe-logging': 'EventBridge Pipe must log (level not OFF) to a CloudWatch Logs log group',
+  /** CKV_AWS_26: SNS topics encrypt messages at rest. */
+  'sns-encrypted': 'SNS topic must set kms_master_key_id',
+  /** CKV_AWS_7: customer-managed KMS keys rotate. */
+  'kms-rotation': 'KMS key must set enable_key_rotation = true',
+  /** CKV_AWS_24 / CKV_AWS_260 / CKV_AWS_277: no security group admits the whole internet. */
+  'sg-no-public-ingress': 'Security group ingress must not allow 0.0.0.0/0 or ::/0',
+  /** CKV2_AWS_12: a VPC's default security group has no rules (nothing relies on it). */
+  'vpc-default-sg-closed': 'VPC must have an aws_default_security_group without ingress or egress rules',
 } as const;
 
 /** A rule id of {@link SECURITY_RULES}. */
@@ -235,6 +243,7 @@ export function checkSecurityPolicy(synthesized: SynthesizedTerraform): Security
   }
 
   checkEventDelivery(ofType, report);
+  checkNetworkAndKeys(ofType, report);
 
   for (const type of Object.keys(resources)) {
     if (ATTACHMENTS.has(type))
@@ -336,6 +345,41 @@ function checkEventDelivery(ofType: OfType, report: Report): void {
     const logging = block(pipe.log_configuration);
     if (!logging || logging.level === 'OFF' || !block(logging.cloudwatch_logs_log_destination)?.log_group_arn)
       report('pipe-logging', address);
+  }
+}
+
+/** Topics, keys, security groups and VPCs. */
+function checkNetworkAndKeys(ofType: OfType, report: Report): void {
+  for (const [address, topic] of ofType('aws_sns_topic')) {
+    if (!topic.kms_master_key_id) report('sns-encrypted', address);
+  }
+  for (const [address, key] of ofType('aws_kms_key')) {
+    if (key.enable_key_rotation !== true) report('kms-rotation', address);
+  }
+  const open = (cidrs: unknown): boolean =>
+    asList(cidrs).some((cidr) => cidr === '0.0.0.0/0' || cidr === '::/0');
+  for (const [address, rule] of ofType('aws_vpc_security_group_ingress_rule')) {
+    if (open(rule.cidr_ipv4) || open(rule.cidr_ipv6)) report('sg-no-public-ingress', address);
+  }
+  for (const [address, rule] of ofType('aws_security_group_rule')) {
+    if (rule.type === 'ingress' && (open(rule.cidr_blocks) || open(rule.ipv6_cidr_blocks)))
+      report('sg-no-public-ingress', address);
+  }
+  for (const type of ['aws_security_group', 'aws_default_security_group']) {
+    for (const [address, group] of ofType(type)) {
+      for (const ingress of asList(group.ingress)) {
+        const rule = block(ingress);
+        if (open(rule?.cidr_blocks) || open(rule?.ipv6_cidr_blocks)) report('sg-no-public-ingress', address);
+      }
+    }
+  }
+  const closedDefaults = new Set(
+    ofType('aws_default_security_group')
+      .filter(([, group]) => asList(group.ingress).length === 0 && asList(group.egress).length === 0)
+      .map(([, group]) => group.vpc_id),
+  );
+  for (const [address] of ofType('aws_vpc')) {
+    if (!closedDefaults.has(`\${${address}.id}`)) report('vpc-default-sg-closed', address);
   }
 }
 

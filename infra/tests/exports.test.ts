@@ -11,24 +11,16 @@ import {
   SERVICES,
   SidestepStack,
 } from '../src/index.ts';
+import { STAGING } from './environment-fixture.ts';
 import { all, type Json, one, ref, statements } from './terraform-json.ts';
 
 const batchWorker = registeredTask('batch-worker').manifest;
 
+const { vpc: _functionsOutsideVpc, ...stagingWithoutVpc } = STAGING;
 const staging: EnvironmentConfig = {
-  name: 'staging',
-  region: 'eu-west-1',
-  accountId: '123456789012',
-  mail: {
-    fromAddress: 'no-reply@mail.example.com',
-    domain: 'mail.example.com',
-    notifyAddress: 'ops@example.com',
-  },
-  databaseSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:sidestep-staging-db-AbCdEf',
+  ...stagingWithoutVpc,
   alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:sidestep-alarms',
-  logRetentionDays: 90,
   taskNetwork: { subnetIds: ['subnet-a'], securityGroupIds: ['sg-1'] },
-  backend: { bucket: 'acme-sidestep-tfstate', key: 'sidestep/staging.tfstate', region: 'eu-west-1' },
 };
 
 const exportFinalizer = registeredService('export-finalizer').manifest;

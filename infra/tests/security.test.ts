@@ -31,6 +31,7 @@ import {
   SidestepStack,
   type SynthesizedTerraform,
 } from '../src/index.ts';
+import { addNetworkAndKeyViolations } from './network-violations.ts';
 
 const secondService = defineService({
   name: 'report-builder',
@@ -224,6 +225,7 @@ describe('security policy', () => {
       definition: '{}',
       loggingConfiguration: { level: 'OFF' },
     });
+    addNetworkAndKeyViolations(stack);
     const violations = checkSecurityPolicy(JSON.parse(Testing.synth(stack)));
     const found = (rule: SecurityRule) =>
       violations

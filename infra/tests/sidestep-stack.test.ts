@@ -18,6 +18,7 @@ import {
   validateEnvironmentConfig,
   Workflow,
 } from '../src/index.ts';
+import { STAGING } from './environment-fixture.ts';
 import { all, type Json, one, ref, statements } from './terraform-json.ts';
 
 const batchWorker = registeredTask('batch-worker').manifest;
@@ -27,19 +28,8 @@ if (!mailQueueSettings) throw new Error('the mail-dispatcher consumes a queue');
 const statusUpdater = registeredService('status-updater').manifest;
 
 const staging: EnvironmentConfig = {
-  name: 'staging',
-  region: 'eu-west-1',
-  accountId: '123456789012',
-  mail: {
-    fromAddress: 'no-reply@mail.example.com',
-    domain: 'mail.example.com',
-    notifyAddress: 'ops@example.com',
-  },
-  databaseSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:sidestep-staging-db-AbCdEf',
-  vpc: { subnetIds: ['subnet-a', 'subnet-b'], securityGroupIds: ['sg-1'] },
+  ...STAGING,
   alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:sidestep-alarms',
-  logRetentionDays: 90,
-  backend: { bucket: 'acme-sidestep-tfstate', key: 'sidestep/staging.tfstate', region: 'eu-west-1' },
 };
 
 /** A second service, as a developer would add it: a manifest and nothing else. */
@@ -811,14 +801,14 @@ describe('Workflow (import in staging)', () => {
     expect(machine.role_arn).toBe(roleArn('sidestep-staging-import'));
   });
 
-  it('logs every execution event with its data and traces with X-Ray', () => {
+  it('logs errors without execution data (the default) and traces with X-Ray', () => {
     const [logGroupAddress, machineLogs] = one(tf, 'aws_cloudwatch_log_group', {
       name: '/aws/vendedlogs/states/sidestep-staging-import',
     });
     expect(machineLogs.retention_in_days).toBe(90);
     expect(machine.logging_configuration).toEqual({
-      level: 'ALL',
-      include_execution_data: true,
+      level: 'ERROR',
+      include_execution_data: false,
       log_destination: `${ref(logGroupAddress, 'arn')}:*`,
     });
     expect(machine.tracing_configuration).toEqual({ enabled: true });

@@ -1,6 +1,7 @@
-import { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
+import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import type { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
 import type { Construct } from 'constructs';
+import { createNonZeroAlarm } from './non-zero-alarm.ts';
 
 /**
  * The alarm every sidestep dead-letter queue gets: it fires as soon as one message is visible.
@@ -18,21 +19,16 @@ export function createDeadLetterAlarm(
     readonly topicArn?: string | undefined;
   },
 ): CloudwatchMetricAlarm {
-  const actions = props.topicArn ? [props.topicArn] : undefined;
-  return new CloudwatchMetricAlarm(scope, 'dead-letter-alarm', {
+  // SQS stops publishing metrics for a queue idle for hours; an idle DLQ is a healthy DLQ (missing
+  // data is not breaching).
+  return createNonZeroAlarm(scope, 'dead-letter-alarm', {
     alarmName: props.alarmName,
-    alarmDescription: props.description,
+    description: props.description,
     namespace: 'AWS/SQS',
     metricName: 'ApproximateNumberOfMessagesVisible',
     dimensions: { QueueName: props.deadLetterQueue.name },
     statistic: 'Maximum',
     period: 60,
-    evaluationPeriods: 1,
-    threshold: 0,
-    comparisonOperator: 'GreaterThanThreshold',
-    // SQS stops publishing metrics for a queue idle for hours; an idle DLQ is a healthy DLQ.
-    treatMissingData: 'notBreaching',
-    alarmActions: actions,
-    okActions: actions,
+    topicArn: props.topicArn,
   });
 }

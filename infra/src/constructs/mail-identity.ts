@@ -1,6 +1,9 @@
+import { Route53Record } from '@cdktn/provider-aws/lib/route53-record/index.js';
 import { Sesv2ConfigurationSet } from '@cdktn/provider-aws/lib/sesv2-configuration-set/index.js';
 import { Sesv2EmailIdentity } from '@cdktn/provider-aws/lib/sesv2-email-identity/index.js';
+import { Sesv2EmailIdentityMailFromAttributes } from '@cdktn/provider-aws/lib/sesv2-email-identity-mail-from-attributes/index.js';
 import { resourceName } from '@sidestep/manifest';
+import { Fn } from 'cdktn';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { type PolicyGrantee, statementId } from './grantable-role.ts';
@@ -24,13 +27,35 @@ export interface MailIdentityProps {
    * @default true
    */
   readonly requireTls?: boolean;
+  /**
+   * Publish the domain's records in Route 53: the 3 DKIM CNAMEs, and a custom MAIL FROM domain with
+   * its MX and SPF records (bounces then come from the domain, which SPF-aligns it for DMARC).
+   * Needs `domain`.
+   * @default none: publish the DKIM records of {@link MailIdentity.dkimTokens} yourself
+   */
+  readonly dns?: {
+    /** The hosted zone of `domain` (or of a parent domain). */
+    readonly hostedZoneId: string;
+    /** Region of the SES identity: names the MAIL FROM domain's MX target. */
+    readonly region: string;
+    /** Subdomain of `domain` bounces are sent from. @default 'bounce' */
+    readonly mailFromSubdomain?: string;
+  };
 }
+
+/** SES Easy DKIM: 3 tokens, each published as `<token>._domainkey.<domain>` CNAME `<token>.dkim.amazonses.com`. */
+const DKIM_TOKEN_COUNT = 3;
+/** The TTL SES's console proposes for the DKIM records. */
+const DKIM_TTL_SECONDS = 1800;
 
 const ADDRESS = /^[^@\s]+@([a-z0-9-]+(\.[a-z0-9-]+)+)$/i;
 
 /**
  * The SES v2 email identity sidestep sends mail from, with a configuration set (reputation metrics on,
- * sending enabled) set as the identity's default, so every send is counted in the set's metrics.
+ * sending enabled) set as the identity's default, so every send is counted in the set's metrics. With
+ * `dns`, the domain's DKIM and MAIL FROM records are published in Route 53; without, the DKIM tokens
+ * ({@link MailIdentity.dkimTokens}) are for whoever runs the domain's DNS. A new account is in the SES
+ * sandbox either way (only verified recipients) until AWS grants production access.
  */
 export class MailIdentity extends Construct {
   /** The identity resource. */
@@ -43,6 +68,8 @@ export class MailIdentity extends Construct {
   readonly configurationSetArn: string;
   /** The address mail is sent from. */
   readonly fromAddress: string;
+  /** The 3 DKIM tokens SES generated for the domain (publish them, or let `dns` do it). */
+  readonly dkimTokens: string[];
 
   constructor(scope: Construct, id: string, props: MailIdentityProps) {
     super(scope, id);
@@ -68,6 +95,52 @@ export class MailIdentity extends Construct {
     });
     this.identityArn = this.identity.arn;
     this.configurationSetArn = this.configurationSet.arn;
+    this.dkimTokens = this.identity.dkimSigningAttributes.tokens;
+    if (props.dns) {
+      if (!props.domain) {
+        throw new InfraConfigError(
+          `${props.environment}.mail.hostedZoneId`,
+          'needs mail.domain, whose records it holds',
+        );
+      }
+      this.publishRecords(props.domain, props.dns);
+    }
+  }
+
+  /** The DKIM CNAMEs, the MAIL FROM domain and its MX and SPF records, in the hosted zone. */
+  private publishRecords(domain: string, dns: NonNullable<MailIdentityProps['dns']>): void {
+    for (let index = 0; index < DKIM_TOKEN_COUNT; index += 1) {
+      const token = Fn.element(this.dkimTokens, index);
+      new Route53Record(this, `dkim-${index}`, {
+        zoneId: dns.hostedZoneId,
+        name: `${token}._domainkey.${domain}`,
+        type: 'CNAME',
+        ttl: DKIM_TTL_SECONDS,
+        records: [`${token}.dkim.amazonses.com`],
+      });
+    }
+    // https://docs.aws.amazon.com/ses/latest/dg/mail-from.html
+    const mailFromDomain = `${dns.mailFromSubdomain ?? 'bounce'}.${domain}`;
+    new Sesv2EmailIdentityMailFromAttributes(this, 'mail-from', {
+      emailIdentity: this.identity.emailIdentity,
+      mailFromDomain,
+      // Until the MX record resolves, SES sends from amazonses.com instead of refusing to send.
+      behaviorOnMxFailure: 'USE_DEFAULT_VALUE',
+    });
+    new Route53Record(this, 'mail-from-mx', {
+      zoneId: dns.hostedZoneId,
+      name: mailFromDomain,
+      type: 'MX',
+      ttl: DKIM_TTL_SECONDS,
+      records: [`10 feedback-smtp.${dns.region}.amazonses.com`],
+    });
+    new Route53Record(this, 'mail-from-spf', {
+      zoneId: dns.hostedZoneId,
+      name: mailFromDomain,
+      type: 'TXT',
+      ttl: DKIM_TTL_SECONDS,
+      records: ['v=spf1 include:amazonses.com ~all'],
+    });
   }
 
   /**

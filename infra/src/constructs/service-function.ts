@@ -11,6 +11,7 @@ import {
 import { Lazy, type TerraformVariable } from 'cdktn';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
+import { FunctionAlarms } from './function-alarms.ts';
 import {
   type GrantableRole,
   type PolicyGrantee,
@@ -51,6 +52,11 @@ export interface ServiceFunctionProps {
   readonly repository?: Pick<ImageRepositoryProps, 'keepImages' | 'kmsKeyArn'>;
   /** VPC placement. @default none: the function runs in Lambda's network with internet access */
   readonly vpc?: FunctionVpcConfig;
+  /** Alarm settings. @default Errors and Throttles alarms without actions (they only show in the console) */
+  readonly alarms?: {
+    /** SNS topic ARN notified on alarm and on recovery. @default none */
+    readonly topicArn?: string;
+  };
   /** Reserved concurrency. @default the manifest's `reservedConcurrency`, else unreserved */
   readonly reservedConcurrency?: number;
 }
@@ -88,6 +94,8 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
   readonly imageTag: TerraformVariable;
   /** The manifest this function was built from. */
   readonly manifest: ServiceManifest;
+  /** Its Errors and Throttles alarms. */
+  readonly alarms: FunctionAlarms;
   /** `<repository url>:<image tag>`: the image this function runs. */
   readonly imageUri: string;
   readonly #environment: Record<string, string>;
@@ -227,6 +235,11 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
       dependsOn: [this.logGroup, this.role.policy, pullPolicy],
     });
     this.functionArn = this.function.arn;
+    this.alarms = new FunctionAlarms(this, 'alarms', {
+      function: this.function,
+      functionName: name,
+      topicArn: props.alarms?.topicArn,
+    });
   }
 
   /**

@@ -1,5 +1,5 @@
 import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group/index.js';
-import { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
+import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { SfnStateMachine } from '@cdktn/provider-aws/lib/sfn-state-machine/index.js';
 import { resourceName } from '@sidestep/manifest';
 import {
@@ -13,6 +13,7 @@ import { InfraConfigError } from '../errors.ts';
 import type { BatchTask } from './batch-task.ts';
 import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
 import type { JobQueue } from './job-queue.ts';
+import { createNonZeroAlarm } from './non-zero-alarm.ts';
 import type { TriggerTarget } from './s3-trigger.ts';
 import type { ServiceFunction } from './service-function.ts';
 
@@ -31,6 +32,24 @@ export const VENDED_LOG_DELIVERY_ACTIONS = [
   'logs:DescribeResourcePolicies',
   'logs:DescribeLogGroups',
 ] as const;
+
+/**
+ * The execution log levels an environment may choose. `OFF` is not one: the security policy requires
+ * every state machine to log (CKV_AWS_285).
+ */
+export const WORKFLOW_LOG_LEVELS = ['ALL', 'ERROR', 'FATAL'] as const;
+
+/** What a workflow's execution log holds. */
+export interface WorkflowLogSettings {
+  /** Which execution events are logged. @default 'ERROR' */
+  readonly level?: (typeof WORKFLOW_LOG_LEVELS)[number];
+  /**
+   * Log each event's input and output. Payloads hold email addresses (mail recipients, requesters),
+   * so this is opt-in.
+   * @default false
+   */
+  readonly includeExecutionData?: boolean;
+}
 
 /** Props of {@link Workflow}. */
 export interface WorkflowProps {
@@ -61,8 +80,11 @@ export interface WorkflowProps {
     /** SNS topic ARN notified on alarm and on recovery. @default none */
     readonly topicArn?: string;
   };
-  /** Execution log group settings. @default 30 days retention, CloudWatch-managed encryption */
-  readonly logs?: {
+  /**
+   * Execution log settings.
+   * @default errors only without execution data, 30 days retention, CloudWatch-managed encryption
+   */
+  readonly logs?: WorkflowLogSettings & {
     /** @default 30 */
     readonly retentionDays?: number;
     /** @default CloudWatch Logs' own encryption */
@@ -79,8 +101,9 @@ function integrationPattern(resource: string): { api: string; pattern: string } 
 }
 
 /**
- * A Step Functions (standard) state machine from a definition built in TypeScript, logging every
- * execution event with its data into its own log group (retention set), traced with X-Ray, with a role
+ * A Step Functions (standard) state machine from a definition built in TypeScript, logging failed
+ * executions' events (without their data, unless opted in) into its own log group (retention set),
+ * traced with X-Ray, alarmed on failed and timed-out executions, with a role
  * whose inline policy is generated from the definition: `workflowIntegrations(definition)` lists every
  * service the definition calls, each must be one of `callees`, and the callee grants exactly the
  * actions that integration needs on exactly itself. A definition that calls anything else fails synth.
@@ -100,6 +123,8 @@ export class Workflow extends Construct implements TriggerTarget {
   readonly definition: StateMachineDefinition;
   /** Alarm on any failed execution. */
   readonly failureAlarm: CloudwatchMetricAlarm;
+  /** Alarm on any execution that timed out. */
+  readonly timeoutAlarm: CloudwatchMetricAlarm;
 
   constructor(scope: Construct, id: string, props: WorkflowProps) {
     super(scope, id);
@@ -162,8 +187,8 @@ export class Workflow extends Construct implements TriggerTarget {
       definition: rendered,
       loggingConfiguration: {
         logDestination: `${this.logGroup.arn}:*`,
-        level: 'ALL',
-        includeExecutionData: true,
+        level: props.logs?.level ?? 'ERROR',
+        includeExecutionData: props.logs?.includeExecutionData ?? false,
       },
       tracingConfiguration: { enabled: true },
       // CreateStateMachine checks the role may deliver logs; the first execution needs every grant.
@@ -172,22 +197,20 @@ export class Workflow extends Construct implements TriggerTarget {
     this.stateMachineArn = this.stateMachine.arn;
 
     // A failed execution already mails its job's owner; operators learn of it here, and redrive it.
-    const actions = props.alarms?.topicArn ? [props.alarms.topicArn] : undefined;
-    this.failureAlarm = new CloudwatchMetricAlarm(this, 'failure-alarm', {
+    const alarm = { namespace: 'AWS/States', dimensions: { StateMachineArn: this.stateMachineArn } };
+    this.failureAlarm = createNonZeroAlarm(this, 'failure-alarm', {
+      ...alarm,
       alarmName: `${name}-executions-failed`,
-      alarmDescription: `An execution of ${name} failed: see its history, fix the cause, redrive it`,
-      namespace: 'AWS/States',
+      description: `An execution of ${name} failed: see its history, fix the cause, redrive it`,
       metricName: 'ExecutionsFailed',
-      dimensions: { StateMachineArn: this.stateMachineArn },
-      statistic: 'Sum',
-      period: 300,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: 'GreaterThanThreshold',
-      // No executions, no data: nothing failed.
-      treatMissingData: 'notBreaching',
-      alarmActions: actions,
-      okActions: actions,
+      topicArn: props.alarms?.topicArn,
+    });
+    this.timeoutAlarm = createNonZeroAlarm(this, 'timeout-alarm', {
+      ...alarm,
+      alarmName: `${name}-executions-timed-out`,
+      description: `An execution of ${name} timed out: see which state waited, then redrive it`,
+      metricName: 'ExecutionsTimedOut',
+      topicArn: props.alarms?.topicArn,
     });
   }
 

@@ -1,4 +1,5 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
+import { SnsTopicSubscription } from '@cdktn/provider-aws/lib/sns-topic-subscription/index.js';
 import type { PermissionResource, ServiceManifest, TaskManifest } from '@sidestep/manifest';
 import {
   type BatchWorkerProps,
@@ -10,20 +11,23 @@ import {
   operatorEventPattern,
   type ScheduleDefinition,
 } from '@sidestep/workflows';
-import { Lazy, LocalBackend, S3Backend, TerraformOutput } from 'cdktn';
+import { Fn, Lazy, LocalBackend, S3Backend, TerraformOutput } from 'cdktn';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../config.ts';
-import { BatchTask } from '../constructs/batch-task.ts';
+import { AlarmTopic } from '../constructs/alarm-topic.ts';
+import { BatchTask, type TaskNetworkConfig } from '../constructs/batch-task.ts';
 import { EventBus } from '../constructs/event-bus.ts';
 import { ExportDownload } from '../constructs/export-download.ts';
 import { ExportsBucket } from '../constructs/exports-bucket.ts';
+import { FunctionAlarms } from '../constructs/function-alarms.ts';
 import { JobQueue } from '../constructs/job-queue.ts';
 import { MailIdentity } from '../constructs/mail-identity.ts';
 import type { PermissionTarget, PermissionTargets } from '../constructs/manifest-permissions.ts';
+import { Network } from '../constructs/network.ts';
 import { S3Trigger } from '../constructs/s3-trigger.ts';
 import { Schedule, type ScheduleTarget } from '../constructs/schedule.ts';
 import { ScheduleGroup } from '../constructs/schedule-group.ts';
-import { ServiceFunction } from '../constructs/service-function.ts';
+import { type FunctionVpcConfig, ServiceFunction } from '../constructs/service-function.ts';
 import { Workflow, type WorkflowProps } from '../constructs/workflow.ts';
 import { WorkflowQueue } from '../constructs/workflow-queue.ts';
 import { InfraConfigError } from '../errors.ts';
@@ -58,6 +62,13 @@ const EXPORT_CALLEES = {
   exportFinalizer: 'export-finalizer',
 };
 
+/** Where functions and tasks run: a created {@link Network} or the configured ids. */
+interface Placement {
+  /** @default none: functions outside any VPC */
+  readonly functions?: FunctionVpcConfig | undefined;
+  readonly tasks: TaskNetworkConfig;
+}
+
 /** What both workflows call: the status-updater, the batch-worker task and the mail queue. */
 interface WorkflowCallees {
   readonly statusUpdater: ServiceFunction;
@@ -75,6 +86,8 @@ function snakeCase(name: string): string {
  * One environment of sidestep, in the order of the architecture:
  *
  * 1. the AWS provider (pinned to the environment's account, default tags) and the state backend;
+ *    the topic every alarm notifies; the network functions and tasks run in (created, or the
+ *    configured VPC's ids);
  * 2. the mail identity, the imports bucket (whose uploads start the import workflow) and the exports
  *    bucket: what the services' and tasks' permissions name;
  * 3. for every service manifest its function (with repository) and, when it declares one, its job
@@ -89,6 +102,10 @@ export class SidestepStack extends EnvironmentStack {
   readonly functions: ReadonlyMap<string, ServiceFunction>;
   /** Job queues by service name. */
   readonly queues: ReadonlyMap<string, JobQueue>;
+  /** The SNS topic every alarm notifies: the configured one, or `sidestep-<env>-alarms`. */
+  readonly alarmTopicArn: string;
+  /** The VPC the stack created (`network` in the config), if any. */
+  readonly network: Network | undefined;
   /** The SES identity mail is sent from. */
   readonly mailIdentity: MailIdentity;
   /** Fargate tasks by task name. */
@@ -117,6 +134,9 @@ export class SidestepStack extends EnvironmentStack {
     const services = props.services ?? SERVICES;
     const tasks = props.tasks ?? TASKS;
     this.addProviderAndBackend(id);
+    this.alarmTopicArn = this.addAlarmTopic();
+    let placement: Placement;
+    ({ network: this.network, placement } = this.addNetwork());
     this.mailIdentity = this.addMailIdentity();
     // The buckets come first: the services' and tasks' permissions name them; the import workflow is
     // added as the trigger's target once it exists.
@@ -126,8 +146,12 @@ export class SidestepStack extends EnvironmentStack {
     // and URL are resolved at synth time, and a stack without one fails before that.
     let mailQueue: JobQueue | undefined;
     const permissionTargets = this.permissionTargets(services, tasks, () => mailQueue);
-    ({ functions: this.functions, queues: this.queues } = this.addServices(services, permissionTargets));
-    this.tasks = this.addTasks(tasks, permissionTargets);
+    ({ functions: this.functions, queues: this.queues } = this.addServices(
+      services,
+      permissionTargets,
+      placement,
+    ));
+    this.tasks = this.addTasks(tasks, permissionTargets, placement);
     const callees = this.workflowCallees(services);
     mailQueue = callees.mailQueue;
     this.importWorkflow = this.addImportWorkflow(callees);
@@ -177,6 +201,50 @@ export class SidestepStack extends EnvironmentStack {
     }
   }
 
+  /**
+   * The topic every alarm notifies (the configured one, else a created `sidestep-<env>-alarms`), and
+   * the email address subscribed to it.
+   */
+  private addAlarmTopic(): string {
+    const { config } = this;
+    const topicArn =
+      config.alarmTopicArn ??
+      new AlarmTopic(this, 'alarm-topic', { environment: config.name, accountId: config.accountId }).topicArn;
+    if (config.alarmEmail) {
+      // Pending until the address confirms the subscription mail (README, "Deploying").
+      new SnsTopicSubscription(this, 'alarm-email', {
+        topicArn,
+        protocol: 'email',
+        endpoint: config.alarmEmail,
+      });
+    }
+    this.output('alarm_topic_arn', topicArn);
+    return topicArn;
+  }
+
+  /**
+   * The network functions and tasks run in: a created {@link Network} when the config asks for one,
+   * else the configured VPC's ids.
+   * @throws InfraConfigError without a task network
+   */
+  private addNetwork(): { network: Network | undefined; placement: Placement } {
+    const { config } = this;
+    if (!config.network) {
+      const tasks = config.taskNetwork ?? config.vpc;
+      if (!tasks) throw new InfraConfigError(`${config.name}.taskNetwork`, 'Fargate tasks need a network');
+      return { network: undefined, placement: { functions: config.vpc, tasks } };
+    }
+    const network = new Network(this, 'network', {
+      ...config.network,
+      environment: config.name,
+      region: config.region,
+    });
+    this.output('vpc_id', network.vpcId);
+    this.output('private_subnet_ids', Fn.join(',', [...network.subnetIds]));
+    this.output('workload_security_group_id', network.workloadSecurityGroupId);
+    return { network, placement: { functions: network.functionPlacement, tasks: network.taskPlacement } };
+  }
+
   /** The SES identity and configuration set mail is sent from. */
   private addMailIdentity(): MailIdentity {
     const { config } = this;
@@ -184,8 +252,16 @@ export class SidestepStack extends EnvironmentStack {
       environment: config.name,
       fromAddress: config.mail.fromAddress,
       domain: config.mail.domain,
+      ...(config.mail.hostedZoneId
+        ? { dns: { hostedZoneId: config.mail.hostedZoneId, region: config.region } }
+        : {}),
     });
     this.output('mail_identity_arn', mailIdentity.identityArn);
+    // The CNAMEs to publish where no hosted zone is configured: `<token>._domainkey.<domain>` ->
+    // `<token>.dkim.amazonses.com`.
+    if (config.mail.domain) {
+      new TerraformOutput(this, 'mail_dkim_tokens', { value: mailIdentity.dkimTokens });
+    }
     return mailIdentity;
   }
 
@@ -199,7 +275,7 @@ export class SidestepStack extends EnvironmentStack {
       bucketName: trigger.bucketName,
       eventPattern: trigger.eventPattern,
       objectKeyPrefix: trigger.keyPrefix,
-      alarmTopicArn: config.alarmTopicArn,
+      alarmTopicArn: this.alarmTopicArn,
     });
     this.output('imports_bucket_name', s3Trigger.bucket.bucket);
     return s3Trigger;
@@ -276,6 +352,7 @@ export class SidestepStack extends EnvironmentStack {
   private addServices(
     services: readonly ServiceManifest[],
     permissionTargets: PermissionTargets,
+    placement: Placement,
   ): { functions: Map<string, ServiceFunction>; queues: Map<string, JobQueue> } {
     const { config } = this;
     const functions = new Map<string, ServiceFunction>();
@@ -288,7 +365,8 @@ export class SidestepStack extends EnvironmentStack {
       const fn = new ServiceFunction(this, manifest.name, {
         ...this.programProps(permissionTargets),
         manifest,
-        vpc: config.vpc,
+        vpc: placement.functions,
+        alarms: { topicArn: this.alarmTopicArn },
       });
       functions.set(manifest.name, fn);
       const snake = snakeCase(manifest.name);
@@ -305,7 +383,7 @@ export class SidestepStack extends EnvironmentStack {
       const queue = new JobQueue(this, `${manifest.queue.name}-queue`, {
         environment: config.name,
         consumer: fn,
-        alarms: { topicArn: config.alarmTopicArn },
+        alarms: { topicArn: this.alarmTopicArn },
       });
       queues.set(manifest.name, queue);
       const queueSnake = snakeCase(manifest.queue.name);
@@ -317,16 +395,14 @@ export class SidestepStack extends EnvironmentStack {
 
   /**
    * Every task's Fargate task definition, cluster and repository.
-   * @throws InfraConfigError without a task network, or when a name is taken
+   * @throws InfraConfigError when a name is taken
    */
   private addTasks(
     tasks: readonly TaskManifest[],
     permissionTargets: PermissionTargets,
+    placement: Placement,
   ): Map<string, BatchTask> {
-    const { config } = this;
     const batchTasks = new Map<string, BatchTask>();
-    const network = config.taskNetwork ?? config.vpc;
-    if (!network) throw new InfraConfigError(`${config.name}.taskNetwork`, 'Fargate tasks need a network');
     for (const manifest of tasks) {
       if (batchTasks.has(manifest.name) || this.functions.has(manifest.name)) {
         throw new InfraConfigError(`${manifest.name}.name`, 'a service or another task has this name');
@@ -334,7 +410,7 @@ export class SidestepStack extends EnvironmentStack {
       const task = new BatchTask(this, manifest.name, {
         ...this.programProps(permissionTargets),
         manifest,
-        network,
+        network: placement.tasks,
       });
       batchTasks.set(manifest.name, task);
       const snake = snakeCase(manifest.name);
@@ -376,8 +452,8 @@ export class SidestepStack extends EnvironmentStack {
       ...props,
       accountId: config.accountId,
       region: config.region,
-      logs: { retentionDays: config.logRetentionDays },
-      alarms: { topicArn: config.alarmTopicArn },
+      logs: { ...config.workflowLogs, retentionDays: config.logRetentionDays },
+      alarms: { topicArn: this.alarmTopicArn },
     });
   }
 
@@ -418,6 +494,11 @@ export class SidestepStack extends EnvironmentStack {
       exportsBucket: this.exportsBucket,
       logs: { retentionDays: config.logRetentionDays },
     });
+    new FunctionAlarms(this, 'export-download-alarms', {
+      function: exportDownload.function,
+      functionName: exportDownload.functionName,
+      topicArn: this.alarmTopicArn,
+    });
     this.output('export_download_url', exportDownload.url);
     this.output('export_download_key_secret_arn', exportDownload.signingKeyArn);
     const workflow = this.addWorkflow('export-workflow', {
@@ -439,7 +520,7 @@ export class SidestepStack extends EnvironmentStack {
       accountId: config.accountId,
       region: config.region,
       logs: { retentionDays: config.logRetentionDays },
-      alarms: { topicArn: config.alarmTopicArn },
+      alarms: { topicArn: this.alarmTopicArn },
     });
     this.output('export_requests_queue_url', exportRequests.queueUrl);
     this.output('export_requests_dead_letter_queue_url', exportRequests.deadLetterQueueUrl);
@@ -460,7 +541,7 @@ export class SidestepStack extends EnvironmentStack {
     this.output('event_bus_name', eventBus.busName);
     const scheduleGroup = new ScheduleGroup(this, 'schedule-group', {
       environment: config.name,
-      alarmTopicArn: config.alarmTopicArn,
+      alarmTopicArn: this.alarmTopicArn,
     });
     this.output('schedule_group_name', scheduleGroup.groupName);
     const scheduleQueues = new Map([[EXPORT_REQUESTS_QUEUE.name, this.exportRequests]]);

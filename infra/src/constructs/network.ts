@@ -1,0 +1,222 @@
+import { DataAwsAvailabilityZones } from '@cdktn/provider-aws/lib/data-aws-availability-zones/index.js';
+import { DefaultSecurityGroup } from '@cdktn/provider-aws/lib/default-security-group/index.js';
+import { RouteTable } from '@cdktn/provider-aws/lib/route-table/index.js';
+import { RouteTableAssociation } from '@cdktn/provider-aws/lib/route-table-association/index.js';
+import { SecurityGroup } from '@cdktn/provider-aws/lib/security-group/index.js';
+import { Subnet } from '@cdktn/provider-aws/lib/subnet/index.js';
+import { Vpc } from '@cdktn/provider-aws/lib/vpc/index.js';
+import { VpcEndpoint } from '@cdktn/provider-aws/lib/vpc-endpoint/index.js';
+import { VpcSecurityGroupEgressRule } from '@cdktn/provider-aws/lib/vpc-security-group-egress-rule/index.js';
+import { VpcSecurityGroupIngressRule } from '@cdktn/provider-aws/lib/vpc-security-group-ingress-rule/index.js';
+import { resourceName } from '@sidestep/manifest';
+import { Fn } from 'cdktn';
+import { Construct } from 'constructs';
+import type { TaskNetworkConfig } from './batch-task.ts';
+import type { FunctionVpcConfig } from './service-function.ts';
+
+/**
+ * The AWS services the functions and the Fargate task call, as interface endpoint names
+ * (`com.amazonaws.<region>.<name>`). Without a NAT gateway these are the only way out of the subnets.
+ * S3 is not here: it has a (free) gateway endpoint on the route table.
+ */
+export const NETWORK_INTERFACE_ENDPOINTS = [
+  // Fargate pulls the task's image: the registry API and the Docker registry (layers come from S3).
+  'ecr.api',
+  'ecr.dkr',
+  // The task's awslogs driver (Lambda writes its logs outside the VPC).
+  'logs',
+  // The database URL secret, the download signing key.
+  'secretsmanager',
+  // Job queues: mail jobs sent by the workflows' callees and the sweeper, dead-lettering by the runtime.
+  'sqs',
+  // The SES v2 API (SendEmail) the mail-dispatcher calls; `email-smtp` is the SMTP interface, unused.
+  'email',
+] as const;
+
+/** What an environment config says about a created network (`SIDESTEP_<ENV>_NETWORK=create`). */
+export interface NetworkSettings {
+  /** The VPC's IPv4 range (a /16 to /24), split into one subnet per availability zone. @default '10.0.0.0/16' */
+  readonly cidrBlock?: string;
+  /**
+   * The database the workload reaches: its security group admits the workload's on `port`.
+   * @default none: admit the workload security group (output `workload_security_group_id`) yourself
+   */
+  readonly database?: {
+    /** Security group of the database (RDS instance or proxy) in this VPC. */
+    readonly securityGroupId: string;
+    /** @default 5432 (PostgreSQL) */
+    readonly port?: number;
+  };
+}
+
+/** Props of {@link Network}. */
+export interface NetworkProps extends NetworkSettings {
+  /** Environment name (`staging`); the VPC and its groups are named `sidestep-<env>-*`. */
+  readonly environment: string;
+  /** Region of the VPC; names the endpoint services. */
+  readonly region: string;
+  /** Private subnets, one per availability zone. @default 2 */
+  readonly availabilityZoneCount?: number;
+  /** Interface endpoints to create. @default {@link NETWORK_INTERFACE_ENDPOINTS} */
+  readonly interfaceEndpoints?: readonly string[];
+}
+
+const HTTPS = { ipProtocol: 'tcp', fromPort: 443, toPort: 443 } as const;
+
+/**
+ * A VPC for sidestep's functions and tasks with no route to the internet: private subnets in
+ * `availabilityZoneCount` zones on one route table, an S3 gateway endpoint on that table, and a
+ * private-DNS interface endpoint per AWS service the workload calls, each with its own security group
+ * that admits HTTPS from the workload security group only. The workload security group (functions'
+ * ENIs, Fargate tasks) may reach the endpoints, S3 and, through {@link Network.allowDatabaseAccess},
+ * the database; nothing may reach it. The VPC's default security group is emptied.
+ *
+ * No NAT gateway: the endpoints cost less than a NAT gateway per zone and keep the traffic private.
+ * A service added to the workload needs its endpoint here.
+ */
+export class Network extends Construct {
+  /** The VPC. */
+  readonly vpc: Vpc;
+  /** VPC id. */
+  readonly vpcId: string;
+  /** The private subnets' ids. */
+  readonly subnetIds: readonly string[];
+  /** The security group of the functions' ENIs and the Fargate tasks. */
+  readonly workloadSecurityGroup: SecurityGroup;
+  /** Its id. */
+  readonly workloadSecurityGroupId: string;
+  /** Interface endpoints by service name (`sqs`), and the S3 gateway endpoint as `s3`. */
+  readonly endpoints: ReadonlyMap<string, VpcEndpoint>;
+  readonly #environment: string;
+
+  constructor(scope: Construct, id: string, props: NetworkProps) {
+    super(scope, id);
+    this.#environment = props.environment;
+    const prefix = `sidestep-${props.environment}`;
+    const tag = (suffix = '') => ({ Name: `${prefix}${suffix}` });
+    this.vpc = new Vpc(this, 'vpc', {
+      cidrBlock: props.cidrBlock ?? '10.0.0.0/16',
+      // Private DNS of interface endpoints needs both.
+      enableDnsSupport: true,
+      enableDnsHostnames: true,
+      tags: tag(),
+    });
+    this.vpcId = this.vpc.id;
+    // CKV2_AWS_12: the default group admits its own members; managed without rules, it admits nothing.
+    new DefaultSecurityGroup(this, 'default-security-group', { vpcId: this.vpcId, tags: tag('-default') });
+
+    // Zones that need no opt-in (no Local Zones), in the region's order.
+    const zones = new DataAwsAvailabilityZones(this, 'zones', {
+      state: 'available',
+      filter: [{ name: 'opt-in-status', values: ['opt-in-not-required'] }],
+    });
+    const routeTable = new RouteTable(this, 'route-table', { vpcId: this.vpcId, tags: tag('-private') });
+    const count = props.availabilityZoneCount ?? 2;
+    const subnets = Array.from({ length: count }, (_, index) => {
+      const subnet = new Subnet(this, `subnet-${index}`, {
+        vpcId: this.vpcId,
+        availabilityZone: Fn.element(zones.names, index),
+        // Two more bits: 4 equal ranges, room for a third zone.
+        cidrBlock: Fn.cidrsubnet(this.vpc.cidrBlock, 2, index),
+        tags: tag(`-private-${index}`),
+      });
+      new RouteTableAssociation(this, `subnet-${index}-route-table`, {
+        subnetId: subnet.id,
+        routeTableId: routeTable.id,
+      });
+      return subnet;
+    });
+    this.subnetIds = subnets.map((subnet) => subnet.id);
+
+    this.workloadSecurityGroup = new SecurityGroup(this, 'workload-security-group', {
+      name: resourceName(props.environment, 'workload'),
+      description: `sidestep ${props.environment} functions and tasks: reach AWS endpoints and the database`,
+      vpcId: this.vpcId,
+      tags: tag('-workload'),
+    });
+    this.workloadSecurityGroupId = this.workloadSecurityGroup.id;
+
+    const endpoints = new Map<string, VpcEndpoint>();
+    const s3 = new VpcEndpoint(this, 's3-endpoint', {
+      vpcId: this.vpcId,
+      serviceName: `com.amazonaws.${props.region}.s3`,
+      vpcEndpointType: 'Gateway',
+      routeTableIds: [routeTable.id],
+      tags: tag('-s3'),
+    });
+    endpoints.set('s3', s3);
+    new VpcSecurityGroupEgressRule(this, 'workload-to-s3', {
+      securityGroupId: this.workloadSecurityGroupId,
+      description: 'S3 through the gateway endpoint',
+      prefixListId: s3.prefixListId,
+      ...HTTPS,
+    });
+    for (const service of props.interfaceEndpoints ?? NETWORK_INTERFACE_ENDPOINTS) {
+      const key = service.replaceAll('.', '-');
+      const group = new SecurityGroup(this, `${key}-endpoint-security-group`, {
+        name: resourceName(props.environment, `${key}-endpoint`),
+        description: `The ${service} endpoint of sidestep ${props.environment}: HTTPS from the workload`,
+        vpcId: this.vpcId,
+        tags: tag(`-${key}-endpoint`),
+      });
+      new VpcSecurityGroupIngressRule(this, `${key}-endpoint-from-workload`, {
+        securityGroupId: group.id,
+        description: 'HTTPS from the workload',
+        referencedSecurityGroupId: this.workloadSecurityGroupId,
+        ...HTTPS,
+      });
+      new VpcSecurityGroupEgressRule(this, `workload-to-${key}-endpoint`, {
+        securityGroupId: this.workloadSecurityGroupId,
+        description: `The ${service} endpoint`,
+        referencedSecurityGroupId: group.id,
+        ...HTTPS,
+      });
+      endpoints.set(
+        service,
+        new VpcEndpoint(this, `${key}-endpoint`, {
+          vpcId: this.vpcId,
+          serviceName: `com.amazonaws.${props.region}.${service}`,
+          vpcEndpointType: 'Interface',
+          privateDnsEnabled: true,
+          subnetIds: [...this.subnetIds],
+          securityGroupIds: [group.id],
+          tags: tag(`-${key}`),
+        }),
+      );
+    }
+    this.endpoints = endpoints;
+    if (props.database) this.allowDatabaseAccess(props.database.securityGroupId, props.database.port);
+  }
+
+  /** Where functions run: the private subnets, with the workload security group. */
+  get functionPlacement(): FunctionVpcConfig {
+    return { subnetIds: this.subnetIds, securityGroupIds: [this.workloadSecurityGroupId] };
+  }
+
+  /** Where Fargate tasks run: the private subnets, the workload security group, no public IP. */
+  get taskPlacement(): TaskNetworkConfig {
+    return { ...this.functionPlacement, assignPublicIp: false };
+  }
+
+  /**
+   * Lets the workload reach a database: an ingress rule on the database's security group from the
+   * workload security group, and the matching egress rule on the workload's.
+   * @param port @default 5432 (PostgreSQL)
+   */
+  allowDatabaseAccess(databaseSecurityGroupId: string, port = 5432): void {
+    const id = `database-${databaseSecurityGroupId}-${port}`;
+    const rule = { ipProtocol: 'tcp', fromPort: port, toPort: port };
+    new VpcSecurityGroupIngressRule(this, `${id}-from-workload`, {
+      securityGroupId: databaseSecurityGroupId,
+      description: `sidestep ${this.#environment} functions and tasks`,
+      referencedSecurityGroupId: this.workloadSecurityGroupId,
+      ...rule,
+    });
+    new VpcSecurityGroupEgressRule(this, `workload-to-${id}`, {
+      securityGroupId: this.workloadSecurityGroupId,
+      description: 'The database',
+      referencedSecurityGroupId: databaseSecurityGroupId,
+      ...rule,
+    });
+  }
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from '@jest/globals';
+import { checkSecurityPolicy, environmentConfigs } from '../src/index.ts';
+import { STAGING, synthStack } from './environment-fixture.ts';
+import { all, one, ref } from './terraform-json.ts';
+
+const withZone = synthStack({ ...STAGING, mail: { ...STAGING.mail, hostedZoneId: 'Z0123456789ABCDEFGHIJ' } });
+const withoutZone = synthStack(STAGING);
+
+describe('MailIdentity DNS (SIDESTEP_<ENV>_HOSTED_ZONE_ID)', () => {
+  const [identityAddress] = one(withZone, 'aws_sesv2_email_identity');
+  const tokens = ref(identityAddress, 'dkim_signing_attributes[0].tokens');
+
+  it('outputs the DKIM tokens to publish, with or without a hosted zone', () => {
+    for (const tf of [withZone, withoutZone]) {
+      const [address] = one(tf, 'aws_sesv2_email_identity');
+      expect(tf.output.mail_dkim_tokens.value).toBe(ref(address, 'dkim_signing_attributes[0].tokens'));
+    }
+  });
+
+  it('publishes the 3 DKIM CNAMEs in the hosted zone', () => {
+    const cnames = all(withZone, 'aws_route53_record')
+      .map(([, record]) => record)
+      .filter((record) => record.type === 'CNAME');
+    expect(cnames).toHaveLength(3);
+    cnames.forEach((record, index) => {
+      const token = `\${element(${tokens.slice(2, -1)}, ${index})}`;
+      expect(record).toMatchObject({
+        zone_id: 'Z0123456789ABCDEFGHIJ',
+        name: `${token}._domainkey.mail.example.com`,
+        ttl: 1800,
+        records: [`${token}.dkim.amazonses.com`],
+      });
+    });
+  });
+
+  it('sends from a custom MAIL FROM domain with its MX and SPF records', () => {
+    const [, mailFrom] = one(withZone, 'aws_sesv2_email_identity_mail_from_attributes');
+    expect(mailFrom).toMatchObject({
+      email_identity: ref(identityAddress, 'email_identity'),
+      mail_from_domain: 'bounce.mail.example.com',
+      behavior_on_mx_failure: 'USE_DEFAULT_VALUE',
+    });
+    const [, mx] = one(withZone, 'aws_route53_record', { type: 'MX' });
+    expect(mx).toMatchObject({
+      name: 'bounce.mail.example.com',
+      records: ['10 feedback-smtp.eu-west-1.amazonses.com'],
+    });
+    const [, spf] = one(withZone, 'aws_route53_record', { type: 'TXT' });
+    expect(spf).toMatchObject({
+      name: 'bounce.mail.example.com',
+      records: ['v=spf1 include:amazonses.com ~all'],
+    });
+    expect(checkSecurityPolicy(withZone)).toEqual([]);
+  });
+
+  it('creates no DNS records and no MAIL FROM domain without a hosted zone', () => {
+    expect(all(withoutZone, 'aws_route53_record')).toHaveLength(0);
+    expect(all(withoutZone, 'aws_sesv2_email_identity_mail_from_attributes')).toHaveLength(0);
+  });
+
+  it('reads the zone from SIDESTEP_<ENV>_HOSTED_ZONE_ID', () => {
+    const { staging, production } = environmentConfigs({
+      SIDESTEP_STAGING_HOSTED_ZONE_ID: 'Z0123456789ABCDEFGHIJ',
+    });
+    expect(staging.mail.hostedZoneId).toBe('Z0123456789ABCDEFGHIJ');
+    expect(production.mail.hostedZoneId).toBeUndefined();
+  });
+});

@@ -1,0 +1,168 @@
+import { describe, expect, it } from '@jest/globals';
+import { checkSecurityPolicy, environmentConfigs, InfraConfigError } from '../src/index.ts';
+import { STAGING, synthStack } from './environment-fixture.ts';
+import { all, type Json, one, ref } from './terraform-json.ts';
+
+/** The interface endpoints a private subnet without NAT needs, by the AWS service name's suffix. */
+const INTERFACE_SERVICES = ['ecr.api', 'ecr.dkr', 'logs', 'secretsmanager', 'sqs', 'email'];
+
+const { vpc: _byo, ...withoutVpc } = STAGING;
+const created = synthStack({
+  ...withoutVpc,
+  network: { database: { securityGroupId: 'sg-database' } },
+});
+const byo = synthStack(STAGING);
+
+/** Functions that come from service manifests (the export download endpoint reaches no database). */
+const serviceFunctions = (tf: Json): [string, Json][] =>
+  all(tf, 'aws_lambda_function').filter(([, fn]) => !String(fn.function_name).endsWith('-export-download'));
+
+describe('Network (SIDESTEP_<ENV>_NETWORK=create)', () => {
+  const [vpcAddress, vpc] = one(created, 'aws_vpc');
+  const subnets = all(created, 'aws_subnet');
+  const subnetIds = subnets.map(([address]) => ref(address, 'id'));
+  const [workloadAddress] = one(created, 'aws_security_group', { name: 'sidestep-staging-workload' });
+  const workloadId = ref(workloadAddress, 'id');
+
+  it('creates a VPC with DNS (private endpoint names resolve) and a private subnet in each of 2 AZs', () => {
+    expect(vpc).toMatchObject({ enable_dns_support: true, enable_dns_hostnames: true });
+    expect(subnets).toHaveLength(2);
+    const zones = subnets.map(([, subnet]) => subnet.availability_zone);
+    expect(new Set(zones).size).toBe(2);
+    for (const [, subnet] of subnets) {
+      expect(subnet.vpc_id).toBe(ref(vpcAddress, 'id'));
+      expect(subnet.map_public_ip_on_launch).not.toBe(true);
+    }
+    // Private: nothing routes to the internet.
+    expect(all(created, 'aws_internet_gateway')).toHaveLength(0);
+    expect(all(created, 'aws_nat_gateway')).toHaveLength(0);
+  });
+
+  it('associates every subnet with the private route table the S3 gateway endpoint is on', () => {
+    const [tableAddress] = one(created, 'aws_route_table');
+    const associations = all(created, 'aws_route_table_association').map(([, a]) => a);
+    expect(associations.map((a) => a.subnet_id).sort()).toEqual([...subnetIds].sort());
+    for (const association of associations) expect(association.route_table_id).toBe(ref(tableAddress, 'id'));
+    const [, s3] = one(created, 'aws_vpc_endpoint', { vpc_endpoint_type: 'Gateway' });
+    expect(s3.service_name).toBe('com.amazonaws.eu-west-1.s3');
+    expect(s3.route_table_ids).toEqual([ref(tableAddress, 'id')]);
+  });
+
+  it('has a private-DNS interface endpoint per service, each with its own group open to the workload on 443', () => {
+    const endpoints = all(created, 'aws_vpc_endpoint').filter(([, e]) => e.vpc_endpoint_type === 'Interface');
+    expect(endpoints.map(([, e]) => e.service_name).sort()).toEqual(
+      INTERFACE_SERVICES.map((s) => `com.amazonaws.eu-west-1.${s}`).sort(),
+    );
+    const groups = new Set<string>();
+    for (const [, endpoint] of endpoints) {
+      expect(endpoint.private_dns_enabled).toBe(true);
+      expect([...endpoint.subnet_ids].sort()).toEqual([...subnetIds].sort());
+      expect(endpoint.security_group_ids).toHaveLength(1);
+      const group = endpoint.security_group_ids[0];
+      groups.add(group);
+      const ingress = all(created, 'aws_vpc_security_group_ingress_rule')
+        .map(([, rule]) => rule)
+        .filter((rule) => rule.security_group_id === group);
+      expect(ingress).toEqual([
+        expect.objectContaining({
+          referenced_security_group_id: workloadId,
+          ip_protocol: 'tcp',
+          from_port: 443,
+          to_port: 443,
+        }),
+      ]);
+    }
+    expect(groups.size).toBe(INTERFACE_SERVICES.length);
+  });
+
+  it('places every service function in the private subnets with the workload security group', () => {
+    expect(serviceFunctions(created).length).toBeGreaterThanOrEqual(4);
+    for (const [, fn] of serviceFunctions(created)) {
+      expect([...fn.vpc_config.subnet_ids].sort()).toEqual([...subnetIds].sort());
+      expect(fn.vpc_config.security_group_ids).toEqual([workloadId]);
+    }
+  });
+
+  it('runs the batch task in the same subnets, without a public IP', () => {
+    for (const [, machine] of all(created, 'aws_sfn_state_machine')) {
+      const definition = String(machine.definition);
+      for (const id of subnetIds) expect(definition).toContain(id);
+      expect(definition).toContain(workloadId);
+      expect(definition).toContain('"AssignPublicIp":"DISABLED"');
+    }
+  });
+
+  it('lets the workload reach the database security group on its port (the database-access hook)', () => {
+    const [, ingress] = one(created, 'aws_vpc_security_group_ingress_rule', {
+      security_group_id: 'sg-database',
+    });
+    expect(ingress).toMatchObject({
+      referenced_security_group_id: workloadId,
+      ip_protocol: 'tcp',
+      from_port: 5432,
+      to_port: 5432,
+    });
+    const [, egress] = one(created, 'aws_vpc_security_group_egress_rule', {
+      referenced_security_group_id: 'sg-database',
+    });
+    expect(egress).toMatchObject({ security_group_id: workloadId, from_port: 5432, to_port: 5432 });
+  });
+
+  it('closes the default security group and passes the security policy', () => {
+    const [, closed] = one(created, 'aws_default_security_group');
+    expect(closed.vpc_id).toBe(ref(vpcAddress, 'id'));
+    expect(closed.ingress).toBeUndefined();
+    expect(closed.egress).toBeUndefined();
+    expect(checkSecurityPolicy(created)).toEqual([]);
+  });
+});
+
+describe('bring your own VPC (SIDESTEP_<ENV>_SUBNET_IDS, _SECURITY_GROUP_IDS)', () => {
+  it('creates no network and places functions in the configured subnets', () => {
+    for (const type of ['aws_vpc', 'aws_subnet', 'aws_vpc_endpoint', 'aws_route_table', 'aws_security_group'])
+      expect(all(byo, type)).toHaveLength(0);
+    for (const [, fn] of serviceFunctions(byo)) {
+      expect(fn.vpc_config).toEqual({ subnet_ids: ['subnet-a', 'subnet-b'], security_group_ids: ['sg-1'] });
+    }
+  });
+});
+
+describe('network config', () => {
+  const base = { SIDESTEP_STAGING_ACCOUNT_ID: '123456789012' };
+
+  it('reads SIDESTEP_<ENV>_NETWORK=create, with the database group and port', () => {
+    const { staging } = environmentConfigs({
+      ...base,
+      SIDESTEP_STAGING_NETWORK: 'create',
+      SIDESTEP_STAGING_NETWORK_CIDR: '10.20.0.0/16',
+      SIDESTEP_STAGING_DATABASE_SECURITY_GROUP_ID: 'sg-0123456789abcdef0',
+      SIDESTEP_STAGING_DATABASE_PORT: '6432',
+    });
+    expect(staging.network).toEqual({
+      cidrBlock: '10.20.0.0/16',
+      database: { securityGroupId: 'sg-0123456789abcdef0', port: 6432 },
+    });
+    expect(staging.vpc).toBeUndefined();
+    expect(staging.taskNetwork).toBeUndefined();
+  });
+
+  it('refuses a created network together with subnet ids, and an unknown NETWORK value', () => {
+    expect(() =>
+      environmentConfigs({
+        ...base,
+        SIDESTEP_STAGING_NETWORK: 'create',
+        SIDESTEP_STAGING_SUBNET_IDS: 'subnet-a',
+      }),
+    ).toThrow(/^staging\.network: /);
+    expect(() => environmentConfigs({ ...base, SIDESTEP_STAGING_NETWORK: 'default' })).toThrow(
+      InfraConfigError,
+    );
+    expect(() =>
+      environmentConfigs({
+        ...base,
+        SIDESTEP_STAGING_NETWORK: 'create',
+        SIDESTEP_STAGING_NETWORK_CIDR: '10.0.0.0/8',
+      }),
+    ).toThrow(/^staging\.network\.cidrBlock: /);
+  });
+});
