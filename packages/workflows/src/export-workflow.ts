@@ -161,9 +161,8 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
       }),
       ExportRows: batchTask(
         batchWorker,
+        'export',
         [
-          { Name: 'MODE', Value: 'export' },
-          { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
           { Name: 'EXPORTS_BUCKET', Value: exportsBucket },
           // ECS environment values are strings: the filter as JSON, `{}` for everyone.
           { Name: 'EXPORT_FILTER', 'Value.$': 'States.JsonToString($.request.payload.filter)' },

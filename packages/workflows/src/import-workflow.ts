@@ -116,9 +116,8 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
       }),
       ImportRows: batchTask(
         batchWorker,
+        'import',
         [
-          { Name: 'MODE', Value: 'import' },
-          { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
           { Name: 'SOURCE_BUCKET', 'Value.$': '$.upload.source.bucket' },
           { Name: 'SOURCE_KEY', 'Value.$': '$.upload.source.key' },
           { Name: 'SOURCE_VERSION_ID', 'Value.$': '$.upload.sourceVersionId' },
