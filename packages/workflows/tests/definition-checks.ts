@@ -1,5 +1,12 @@
 import { expect } from '@jest/globals';
-import type { StateMachineDefinition, TaskState } from '../src/index.ts';
+import {
+  type StateMachineDefinition,
+  type TaskState,
+  TRANSIENT_ECS_ERRORS,
+  TRANSIENT_LAMBDA_ERRORS,
+  TRANSIENT_SQS_ERRORS,
+  TRANSIENT_STATUS_UPDATER_ERRORS,
+} from '../src/index.ts';
 
 /** The Task states of a definition's top level, with their names. */
 export function tasksOf(definition: StateMachineDefinition): [string, TaskState][] {
@@ -19,13 +26,21 @@ export function expectEveryTaskCatchesAll(tasks: readonly [string, TaskState][])
 }
 
 /**
- * Every task retries, only the `transient` errors, with capped, jittered exponential backoff; and
- * no task retries a catch-all or an error that is permanent by nature.
+ * Every task retries, only transient errors — the Lambda service's, the status-updater's, ECS's,
+ * SQS's, and the workflow's `extra` ones — with capped, jittered exponential backoff; and no task
+ * retries a catch-all or an error that is permanent by nature.
  */
 export function expectOnlyTransientRetries(
   tasks: readonly [string, TaskState][],
-  transient: ReadonlySet<string>,
+  extra: readonly string[] = [],
 ): void {
+  const transient = new Set<string>([
+    ...TRANSIENT_LAMBDA_ERRORS,
+    ...TRANSIENT_STATUS_UPDATER_ERRORS,
+    ...TRANSIENT_ECS_ERRORS,
+    ...TRANSIENT_SQS_ERRORS,
+    ...extra,
+  ]);
   for (const [name, state] of tasks) {
     expect({ name, retry: state.Retry?.length ?? 0 }).not.toEqual({ name, retry: 0 });
     for (const retrier of state.Retry ?? []) {
