@@ -1,5 +1,5 @@
 // Builds the producer client for other teams' apps: dist/index.js (ESM for Node >= 20, with
-// @sidestep/contracts bundled in; @aws-sdk/client-sqs and zod stay dependencies) and its type
+// @sidestep/contracts and p-limit bundled in; @aws-sdk/client-sqs and zod stay dependencies) and its type
 // declarations under dist/types (the contracts' declarations included, so the types need nothing
 // private). Plain JavaScript, not build.ts: `prepare` runs it during `pnpm install` and `npm pack`
 // under whichever Node runs the install, which may be the system Node 20 (no TypeScript stripping).

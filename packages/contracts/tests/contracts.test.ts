@@ -10,6 +10,7 @@ import {
   validate,
 } from '../src/index.ts';
 import { jobJsonSchemas } from '../src/json-schemas.ts';
+import { validationErrorOf } from './validation-error.ts';
 
 const sample = {
   type: 'mail.send',
@@ -22,16 +23,6 @@ const sample = {
     params: { jobId: 'imp_01', fileName: 'users.csv', rows: 1000 },
   },
 };
-
-function errorOf(fn: () => unknown): ContractValidationError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ContractValidationError) return error;
-    throw error;
-  }
-  throw new Error('expected a ContractValidationError');
-}
 
 describe('mail.send contract', () => {
   it('accepts the documented sample and applies the locale default', () => {
@@ -49,7 +40,7 @@ describe('mail.send contract', () => {
   });
 
   it('names the field of a wrong param type', () => {
-    const error = errorOf(() =>
+    const error = validationErrorOf(() =>
       validate(MailSendJob, {
         ...sample,
         payload: { ...sample.payload, params: { ...sample.payload.params, rows: 'many' } },
@@ -61,14 +52,14 @@ describe('mail.send contract', () => {
   });
 
   it('names the template field for an unknown template', () => {
-    const error = errorOf(() =>
+    const error = validationErrorOf(() =>
       validate(MailSendJob, { ...sample, payload: { ...sample.payload, template: 'welcome' } }),
     );
     expect(error.field).toBe('payload.template');
   });
 
   it('refuses CR/LF in single-line params (header injection)', () => {
-    const error = errorOf(() =>
+    const error = validationErrorOf(() =>
       validate(MailSendJob, {
         ...sample,
         payload: {
@@ -82,19 +73,19 @@ describe('mail.send contract', () => {
   });
 
   it('refuses an invalid recipient and names its index', () => {
-    const error = errorOf(() =>
+    const error = validationErrorOf(() =>
       validate(MailSendJob, { ...sample, payload: { ...sample.payload, to: ['a@example.com', 'nope'] } }),
     );
     expect(error.field).toBe('payload.to[1]');
   });
 
   it('refuses unknown envelope fields', () => {
-    const error = errorOf(() => validate(MailSendJob, { ...sample, extra: 1 }));
+    const error = validationErrorOf(() => validate(MailSendJob, { ...sample, extra: 1 }));
     expect(error.message).toMatch(/extra/);
   });
 
   it('refuses params of another template', () => {
-    const error = errorOf(() =>
+    const error = validationErrorOf(() =>
       validate(MailSendJob, { ...sample, payload: { ...sample.payload, template: 'export.ready' } }),
     );
     expect(error.field).toMatch(/^payload\.params/);
@@ -107,15 +98,15 @@ describe('parseJob', () => {
   });
 
   it('names the type of an unknown job', () => {
-    expect(errorOf(() => parseJob({ ...sample, type: 'nope' })).field).toBe('type');
+    expect(validationErrorOf(() => parseJob({ ...sample, type: 'nope' })).field).toBe('type');
   });
 
   it('names the version of an unknown version', () => {
-    expect(errorOf(() => parseJob({ ...sample, version: 9 })).field).toBe('version');
+    expect(validationErrorOf(() => parseJob({ ...sample, version: 9 })).field).toBe('version');
   });
 
   it('names the root when the body is not an object', () => {
-    expect(errorOf(() => parseJob('hello')).field).toBe('(root)');
+    expect(validationErrorOf(() => parseJob('hello')).field).toBe('(root)');
   });
 });
 

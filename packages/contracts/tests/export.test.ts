@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
 import {
-  ContractValidationError,
   createJob,
   defaultExportFileName,
   ExportRequestedJob,
@@ -11,6 +10,7 @@ import {
   validate,
 } from '../src/index.ts';
 import { jobJsonSchemas } from '../src/json-schemas.ts';
+import { fieldOf } from './validation-error.ts';
 
 const request = {
   type: 'export.requested',
@@ -43,16 +43,6 @@ const manifest = {
   rows: 1000,
   bytes: 6_001_000,
 };
-
-function fieldOf(schema: Parameters<typeof validate>[0], value: unknown): string {
-  try {
-    validate(schema, value);
-  } catch (error) {
-    if (error instanceof ContractValidationError) return error.field;
-    throw error;
-  }
-  throw new Error('expected a ContractValidationError');
-}
 
 describe('export.requested contract', () => {
   it('accepts the documented sample, and a payload with only requestedBy', () => {

@@ -7,6 +7,7 @@ import {
   SweepStaleJobsOutput,
   validate,
 } from '../src/index.ts';
+import { fieldOf } from './validation-error.ts';
 
 const executionId = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:e1';
 const register = {
@@ -16,16 +17,6 @@ const register = {
   executionId,
   source: { bucket: 'sidestep-local-imports', key: 'imports/users.csv', etag: '"abc"', size: 10 },
 };
-
-function fieldOf(value: unknown): string {
-  try {
-    validate(StatusUpdateInput, value);
-  } catch (error) {
-    if (error instanceof ContractValidationError) return error.field;
-    throw error;
-  }
-  throw new Error('expected a ContractValidationError');
-}
 
 describe('StatusUpdateInput', () => {
   it('accepts each documented event shape', () => {
@@ -51,9 +42,12 @@ describe('StatusUpdateInput', () => {
   });
 
   it('requires a version of the source object and names the field', () => {
-    expect(fieldOf({ ...register, source: { bucket: 'sidestep-local-imports', key: 'imports/a.csv' } })).toBe(
-      'source.versionId',
-    );
+    expect(
+      fieldOf(StatusUpdateInput, {
+        ...register,
+        source: { bucket: 'sidestep-local-imports', key: 'imports/a.csv' },
+      }),
+    ).toBe('source.versionId');
     expect(
       validate(StatusUpdateInput, {
         ...register,
@@ -63,13 +57,15 @@ describe('StatusUpdateInput', () => {
   });
 
   it('names the missing job id, the unknown event and the unknown state', () => {
-    expect(fieldOf({ event: 'start', expectedState: 'running', executionId })).toBe('jobId');
-    expect(fieldOf({ event: 'explode', jobId: 'imp_1', expectedState: 'running', executionId })).toBe(
-      'event',
+    expect(fieldOf(StatusUpdateInput, { event: 'start', expectedState: 'running', executionId })).toBe(
+      'jobId',
     );
-    expect(fieldOf({ event: 'start', jobId: 'imp_1', expectedState: 'done', executionId })).toBe(
-      'expectedState',
-    );
+    expect(
+      fieldOf(StatusUpdateInput, { event: 'explode', jobId: 'imp_1', expectedState: 'running', executionId }),
+    ).toBe('event');
+    expect(
+      fieldOf(StatusUpdateInput, { event: 'start', jobId: 'imp_1', expectedState: 'done', executionId }),
+    ).toBe('expectedState');
   });
 });
 
@@ -120,13 +116,19 @@ describe('StatusUpdateInput for exports', () => {
       ...registerExport,
       request: { ...registerExport.request, ...fields },
     });
-    expect(fieldOf(request({ id: 'has space' }))).toBe('request.id');
-    expect(fieldOf(request({ requestedBy: 'not-an-address' }))).toBe('request.requestedBy');
-    expect(fieldOf(request({ fileName: '../other-job/users' }))).toBe('request.fileName');
-    expect(fieldOf(request({ fileName: undefined }))).toBe('request.fileName');
-    expect(fieldOf(request({ filter: { emailDomain: 'example.com', owner: 'x' } }))).toBe('request.filter');
-    expect(fieldOf({ ...registerExport, kind: 'import', request: undefined })).toBe('source');
-    expect(fieldOf({ ...registerExport, kind: 'sync' })).toBe('kind');
+    expect(fieldOf(StatusUpdateInput, request({ id: 'has space' }))).toBe('request.id');
+    expect(fieldOf(StatusUpdateInput, request({ requestedBy: 'not-an-address' }))).toBe(
+      'request.requestedBy',
+    );
+    expect(fieldOf(StatusUpdateInput, request({ fileName: '../other-job/users' }))).toBe('request.fileName');
+    expect(fieldOf(StatusUpdateInput, request({ fileName: undefined }))).toBe('request.fileName');
+    expect(fieldOf(StatusUpdateInput, request({ filter: { emailDomain: 'example.com', owner: 'x' } }))).toBe(
+      'request.filter',
+    );
+    expect(fieldOf(StatusUpdateInput, { ...registerExport, kind: 'import', request: undefined })).toBe(
+      'source',
+    );
+    expect(fieldOf(StatusUpdateInput, { ...registerExport, kind: 'sync' })).toBe('kind');
   });
 
   it("takes the finalizer's whole output as an export's finish result", () => {
@@ -145,10 +147,10 @@ describe('StatusUpdateInput for exports', () => {
     expect(validate(StatusUpdateInput, { ...finish, result: finalized })).toMatchObject({
       result: { key: finalized.key, rows: 1000, bytes: 31234, downloadUrl: finalized.downloadUrl },
     });
-    expect(fieldOf({ ...finish, result: { ...finalized, downloadUrl: 'javascript:alert(1)' } })).toBe(
-      'result.downloadUrl',
-    );
-    expect(fieldOf({ ...finish, result: { ...finalized, rows: -1 } })).toBe('result.rows');
+    expect(
+      fieldOf(StatusUpdateInput, { ...finish, result: { ...finalized, downloadUrl: 'javascript:alert(1)' } }),
+    ).toBe('result.downloadUrl');
+    expect(fieldOf(StatusUpdateInput, { ...finish, result: { ...finalized, rows: -1 } })).toBe('result.rows');
   });
 });
 

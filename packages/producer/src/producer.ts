@@ -7,6 +7,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { ContractValidationError, type Job, type JobInput, parseJob } from '@sidestep/contracts';
+import pLimit from 'p-limit';
 
 /** What happened to one message of an {@link Producer.enqueue} call, in input order. */
 export type EnqueueResult =
@@ -90,7 +91,7 @@ export class Producer {
     let queue = pending;
     while (queue.length > 0) {
       const retry: Pending[] = [];
-      await this.#runBounded(chunk(queue), async (batch) => {
+      await pLimit(this.#concurrency).map(chunk(queue), async (batch) => {
         for (const item of batch) item.attempts += 1;
         for (const outcome of await this.#send(batch)) {
           const { item } = outcome;
@@ -176,18 +177,6 @@ export class Producer {
         senderFault,
       }));
     }
-  }
-
-  /** Runs `work` over `batches` with at most `concurrency` in flight (a few lines instead of p-limit). */
-  async #runBounded<T>(batches: readonly T[], work: (batch: T) => Promise<void>): Promise<void> {
-    let next = 0;
-    const lanes = Array.from({ length: Math.min(this.#concurrency, batches.length) }, async () => {
-      while (next < batches.length) {
-        const batch = batches[next++] as T;
-        await work(batch);
-      }
-    });
-    await Promise.all(lanes);
   }
 }
 

@@ -52,20 +52,25 @@ interface InputOutput {
   readonly OutputPath?: string | null;
 }
 
+/** How a state that runs work (Task, Parallel, Map) shapes its result and handles its errors. */
+interface ResultHandling {
+  readonly ResultSelector?: PayloadTemplate;
+  readonly ResultPath?: string | null;
+  readonly Retry?: Retrier[];
+  readonly Catch?: Catcher[];
+}
+
 /** Calls a service integration (or a Lambda function) and waits for its result. */
 export type TaskState = StateBase &
   InputOutput &
-  Transition & {
+  Transition &
+  ResultHandling & {
     readonly Type: 'Task';
     /** `arn:aws:states:::<service>:<api>[.sync]` for service integrations, or a Lambda function ARN. */
     readonly Resource: string;
     readonly Parameters?: PayloadTemplate;
-    readonly ResultSelector?: PayloadTemplate;
-    readonly ResultPath?: string | null;
     readonly TimeoutSeconds?: number;
     readonly HeartbeatSeconds?: number;
-    readonly Retry?: Retrier[];
-    readonly Catch?: Catcher[];
   };
 
 /** Shapes data without calling anything (`Parameters` with paths and intrinsic functions). */
@@ -127,20 +132,18 @@ export interface Branch {
 /** Runs its branches concurrently; its result is the array of their outputs. */
 export type ParallelState = StateBase &
   InputOutput &
-  Transition & {
+  Transition &
+  ResultHandling & {
     readonly Type: 'Parallel';
     readonly Branches: Branch[];
     readonly Parameters?: PayloadTemplate;
-    readonly ResultSelector?: PayloadTemplate;
-    readonly ResultPath?: string | null;
-    readonly Retry?: Retrier[];
-    readonly Catch?: Catcher[];
   };
 
 /** Runs its item processor once per item of the array at `ItemsPath`. */
 export type MapState = StateBase &
   InputOutput &
-  Transition & {
+  Transition &
+  ResultHandling & {
     readonly Type: 'Map';
     /** The current field; `Iterator` is its deprecated name, still accepted by Step Functions. */
     readonly ItemProcessor?: Branch;
@@ -148,10 +151,6 @@ export type MapState = StateBase &
     readonly ItemsPath?: string;
     readonly ItemSelector?: PayloadTemplate;
     readonly MaxConcurrency?: number;
-    readonly ResultSelector?: PayloadTemplate;
-    readonly ResultPath?: string | null;
-    readonly Retry?: Retrier[];
-    readonly Catch?: Catcher[];
   };
 
 /** Any state. */

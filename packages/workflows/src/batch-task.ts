@@ -1,3 +1,4 @@
+import type { JobKind } from '@sidestep/contracts';
 import type { Catcher, Json, TaskState } from './asl.ts';
 import { INTEGRATION } from './integration.ts';
 import { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
@@ -56,14 +57,21 @@ export function checkBatchWorker(batchWorker: BatchWorkerProps): void {
 
 /**
  * Runs the batch-worker on Fargate and waits for it to stop (`ecs:runTask.sync`); its inputs are the
- * container's environment overrides. Bounded by `timeoutSeconds`; retries only ECS API errors; the
- * task description is dropped (`ResultPath: null`): it is large and nothing later needs it.
+ * container's environment overrides: `MODE`, `JOB_ID` (the job at `$.job.jobId`), then the mode's
+ * own `environment`. Bounded by `timeoutSeconds`; retries only ECS API errors; the task description
+ * is dropped (`ResultPath: null`): it is large and nothing later needs it.
  */
 export function batchTask(
   batchWorker: BatchWorkerProps,
+  mode: JobKind,
   environment: readonly TaskEnvironmentVariable[],
   step: { readonly Comment: string; readonly Catch: Catcher[]; readonly Next: string },
 ): TaskState {
+  const overrides: readonly TaskEnvironmentVariable[] = [
+    { Name: 'MODE', Value: mode },
+    { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
+    ...environment,
+  ];
   return {
     Type: 'Task',
     Comment: step.Comment,
@@ -83,7 +91,7 @@ export function batchTask(
         ContainerOverrides: [
           {
             Name: batchWorker.containerName,
-            Environment: environment.map((variable) => ({ ...variable }) as Json),
+            Environment: overrides.map((variable) => ({ ...variable }) as Json),
           },
         ],
       },

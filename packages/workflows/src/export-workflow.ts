@@ -3,10 +3,12 @@ import { type BatchWorkerProps, batchTask, checkBatchWorker } from './batch-task
 import { catchAll } from './catch-all.ts';
 import { failurePath, MARK_FAILED } from './failure-path.ts';
 import { INTEGRATION } from './integration.ts';
-import { type MailRecipient, mailEnvelope, sendMail } from './mail-envelope.ts';
+import { type MailRecipient, mailEnvelope } from './mail-envelope.ts';
+import { REGISTRATION_FAILED, registerJob } from './register-job.ts';
 import { requireStrings } from './require-strings.ts';
 import { retry, TRANSIENT_EXPORT_FINALIZER_ERRORS, TRANSIENT_LAMBDA_ERRORS } from './retry.ts';
 import { statusUpdate } from './status-update.ts';
+import { successPath } from './success-path.ts';
 
 /** Where the export workflow's tasks run. Every value may be a Terraform token: it is copied verbatim. */
 export interface ExportWorkflowProps {
@@ -153,12 +155,10 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         ResultPath: '$.request',
         Next: 'RegisterJob',
       },
-      RegisterJob: statusUpdate(
-        fn,
-        {
-          event: 'register',
-          kind: 'export',
-          expectedState: 'registered',
+      ...registerJob({
+        statusUpdaterFunctionArn: fn,
+        kind: 'export',
+        origin: {
           request: {
             'id.$': '$.request.id',
             'requestedBy.$': '$.request.payload.requestedBy',
@@ -166,35 +166,16 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
             'filter.$': '$.request.payload.filter',
           },
         },
-        {
-          Comment:
-            'Registers the job by the request id, idempotently; another execution gets duplicate: true',
-          ResultSelector: { 'jobId.$': '$.Payload.jobId', 'duplicate.$': '$.Payload.duplicate' },
-          ResultPath: '$.job',
-          // No job exists to mark failed or to name in a mail: end FAILED with the error as it came.
-          Catch: catchAll('RegistrationFailed'),
-          Next: 'CheckDuplicate',
-        },
-      ),
-      CheckDuplicate: {
-        Type: 'Choice',
-        Choices: [{ Variable: '$.job.duplicate', BooleanEquals: true, Next: 'AlreadyRegistered' }],
-        Default: 'StartJob',
-      },
-      AlreadyRegistered: {
-        Type: 'Succeed',
-        Comment: 'A duplicate delivery of the request: another execution owns this export',
-      },
-      StartJob: statusUpdate(
-        fn,
-        { event: 'start', 'jobId.$': '$.job.jobId', expectedState: 'running' },
-        { ResultPath: null, Catch: toMarkFailed, Next: 'ExportRows' },
-      ),
+        registerComment:
+          'Registers the job by the request id, idempotently; another execution gets duplicate: true',
+        job: { 'jobId.$': '$.Payload.jobId', 'duplicate.$': '$.Payload.duplicate' },
+        duplicateComment: 'A duplicate delivery of the request: another execution owns this export',
+        next: 'ExportRows',
+      }),
       ExportRows: batchTask(
         batchWorker,
+        'export',
         [
-          { Name: 'MODE', Value: 'export' },
-          { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
           { Name: 'EXPORTS_BUCKET', Value: exportsBucket },
           // ECS environment values are strings: the filter as JSON, `{}` for everyone.
           { Name: 'EXPORT_FILTER', 'Value.$': 'States.JsonToString($.request.payload.filter)' },
@@ -248,26 +229,18 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
           Next: 'ComposeReadyMail',
         },
       ),
-      ComposeReadyMail: {
-        Type: 'Pass',
-        Parameters: mailEnvelope('export.ready', REQUESTER, {
+      ...successPath({
+        mailQueueUrl,
+        mail: 'Ready',
+        envelope: mailEnvelope('export.ready', REQUESTER, {
           'jobId.$': '$.job.jobId',
           'rows.$': '$.finalized.rows',
           'downloadUrl.$': '$.finalized.downloadUrl',
           'downloadExpiresAt.$': '$.finalized.downloadExpiresAt',
         }),
-        ResultPath: '$.mail',
-        Next: 'NotifyReady',
-      },
-      // The job is already `succeeded`: a mail that cannot be sent must not turn it `failed`.
-      NotifyReady: sendMail(mailQueueUrl, 'Exported', catchAll('ReadyMailNotSent')),
-      Exported: { Type: 'Succeed' },
-      ReadyMailNotSent: {
-        Type: 'Fail',
-        Comment: 'The file is ready and the job succeeded, but the mail could not be queued',
-        ErrorPath: '$.error.Error',
-        CausePath: '$.error.Cause',
-      },
+        succeedState: 'Exported',
+        notSentComment: 'The file is ready and the job succeeded, but the mail could not be queued',
+      }),
       ...failurePath({
         statusUpdaterFunctionArn: fn,
         mailQueueUrl,
@@ -278,11 +251,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         failComment:
           'The job is failed and the export.failed mail queued; Error is what failed, Cause the reason',
       }),
-      RegistrationFailed: {
-        Type: 'Fail',
-        ErrorPath: '$.error.Error',
-        CausePath: '$.error.Cause',
-      },
+      ...REGISTRATION_FAILED,
     },
   };
 }

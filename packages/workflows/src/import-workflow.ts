@@ -2,9 +2,11 @@ import type { StateMachineDefinition } from './asl.ts';
 import { type BatchWorkerProps, batchTask, checkBatchWorker } from './batch-task.ts';
 import { catchAll } from './catch-all.ts';
 import { failurePath, MARK_FAILED } from './failure-path.ts';
-import { mailEnvelope, sendMail } from './mail-envelope.ts';
+import { mailEnvelope } from './mail-envelope.ts';
+import { REGISTRATION_FAILED, registerJob } from './register-job.ts';
 import { requireStrings } from './require-strings.ts';
 import { statusUpdate } from './status-update.ts';
+import { successPath } from './success-path.ts';
 
 /** Where the import workflow's tasks run. Every value may be a Terraform token (`${aws_lambda_function.x.arn}`): it is copied verbatim. */
 export interface ImportWorkflowProps {
@@ -98,42 +100,24 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
         ResultPath: '$.upload',
         Next: 'RegisterJob',
       },
-      RegisterJob: statusUpdate(
-        fn,
-        { event: 'register', kind: 'import', expectedState: 'registered', 'source.$': '$.upload.source' },
-        {
-          Comment:
-            'Registers the job for this exact object, idempotently; another execution gets duplicate: true',
-          ResultSelector: {
-            'jobId.$': '$.Payload.jobId',
-            'fileName.$': '$.Payload.fileName',
-            'duplicate.$': '$.Payload.duplicate',
-          },
-          ResultPath: '$.job',
-          // No job exists to mark failed or to name in a mail: end FAILED with the error as it came.
-          Catch: catchAll('RegistrationFailed'),
-          Next: 'CheckDuplicate',
+      ...registerJob({
+        statusUpdaterFunctionArn: fn,
+        kind: 'import',
+        origin: { 'source.$': '$.upload.source' },
+        registerComment:
+          'Registers the job for this exact object, idempotently; another execution gets duplicate: true',
+        job: {
+          'jobId.$': '$.Payload.jobId',
+          'fileName.$': '$.Payload.fileName',
+          'duplicate.$': '$.Payload.duplicate',
         },
-      ),
-      CheckDuplicate: {
-        Type: 'Choice',
-        Choices: [{ Variable: '$.job.duplicate', BooleanEquals: true, Next: 'AlreadyRegistered' }],
-        Default: 'StartJob',
-      },
-      AlreadyRegistered: {
-        Type: 'Succeed',
-        Comment: 'A duplicate S3 event: another execution owns the import of this object',
-      },
-      StartJob: statusUpdate(
-        fn,
-        { event: 'start', 'jobId.$': '$.job.jobId', expectedState: 'running' },
-        { ResultPath: null, Catch: toMarkFailed, Next: 'ImportRows' },
-      ),
+        duplicateComment: 'A duplicate S3 event: another execution owns the import of this object',
+        next: 'ImportRows',
+      }),
       ImportRows: batchTask(
         batchWorker,
+        'import',
         [
-          { Name: 'MODE', Value: 'import' },
-          { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
           { Name: 'SOURCE_BUCKET', 'Value.$': '$.upload.source.bucket' },
           { Name: 'SOURCE_KEY', 'Value.$': '$.upload.source.key' },
           { Name: 'SOURCE_VERSION_ID', 'Value.$': '$.upload.sourceVersionId' },
@@ -155,9 +139,10 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
           Next: 'ComposeCompletedMail',
         },
       ),
-      ComposeCompletedMail: {
-        Type: 'Pass',
-        Parameters: mailEnvelope(
+      ...successPath({
+        mailQueueUrl,
+        mail: 'Completed',
+        envelope: mailEnvelope(
           'import.completed',
           { address: notifyAddress },
           {
@@ -166,18 +151,9 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
             'rows.$': '$.finished.rows.imported',
           },
         ),
-        ResultPath: '$.mail',
-        Next: 'NotifyCompleted',
-      },
-      // The job is already `succeeded`: a mail that cannot be sent must not turn it `failed`.
-      NotifyCompleted: sendMail(mailQueueUrl, 'Imported', catchAll('CompletedMailNotSent')),
-      Imported: { Type: 'Succeed' },
-      CompletedMailNotSent: {
-        Type: 'Fail',
-        Comment: 'The rows are imported and the job succeeded, but the mail could not be queued',
-        ErrorPath: '$.error.Error',
-        CausePath: '$.error.Cause',
-      },
+        succeedState: 'Imported',
+        notSentComment: 'The rows are imported and the job succeeded, but the mail could not be queued',
+      }),
       ...failurePath({
         statusUpdaterFunctionArn: fn,
         mailQueueUrl,
@@ -193,11 +169,7 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
         failComment:
           'The job is failed and the import.failed mail queued; Error is what failed, Cause the reason',
       }),
-      RegistrationFailed: {
-        Type: 'Fail',
-        ErrorPath: '$.error.Error',
-        CausePath: '$.error.Cause',
-      },
+      ...REGISTRATION_FAILED,
     },
   };
 }

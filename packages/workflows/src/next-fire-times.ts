@@ -1,3 +1,4 @@
+import { Cron } from 'croner';
 import { InvalidScheduleError } from './invalid-schedule-error.ts';
 
 /*
@@ -5,201 +6,127 @@ import { InvalidScheduleError } from './invalid-schedule-error.ts';
  * scheduler (and for tests that drive it with a virtual clock):
  * https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html
  *
- * Why not a cron library: AWS cron differs from the crontab dialect every JS library implements in
- * ways that change when a schedule fires — six fields ending with a YEAR, day-of-week numbered
- * 1 = SUN .. 7 = SAT (crontab: 0 = SUN), exactly one of day-of-month / day-of-week is `?` (so the
- * two are never OR-ed), `L`/`W`/`#` — and the one npm library that speaks AWS syntax
- * (aws-cron-parser) evaluates in UTC only, while Scheduler evaluates in the schedule's time zone.
- * Translating to another dialect would be as much code as evaluating it, and easier to get wrong.
+ * croner evaluates the cron fields (Quartz weekdays 1 = SUN .. 7 = SAT, the year field, `L`, `W`,
+ * `LW`, `<d>L`, `<d>#<k>`, `a/s` steps from a). What is left here is the translation from AWS's
+ * dialect and the places where croner decides differently from Scheduler:
+ *
+ * - Field order: AWS has no seconds field; croner's 7-part pattern starts with one (always `0` here).
+ * - `?`: croner reads `?` as `*` in any field and ORs day-of-month with day-of-week; AWS takes `?` in
+ *   exactly one of the two and never ORs them. The `?` rule is checked here, and `domAndDow` makes
+ *   croner AND the two (with one of them `?` = `*`, the other alone decides).
+ * - Ranges: croner takes years 1-9999 and lets day-of-week values above 7 through; AWS takes
+ *   1970-2199 and 1-7. A bare `L` in day-of-week is Saturday in AWS ("the last day of the week");
+ *   croner refuses it, so it is passed on as `7`.
+ * - Daylight saving: croner follows Vixie cron — a fixed-time job whose minute falls in a gap runs
+ *   just after the gap, and a job with a list, range or step runs twice in a repeated hour.
+ *   Scheduler skips a minute that does not exist and fires a repeated one once ("When time shifts
+ *   backwards ... your schedule runs only once":
+ *   https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#daylist-savings-time).
+ *   So croner walks wall-clock time in UTC (no DST there), and each wall-clock minute is placed in
+ *   the schedule's zone here: skipped if it does not exist, the earlier instant if it exists twice.
+ *   The test 'runs croner on wall-clock time because croner's own DST choice differs' shows both.
  */
 
 /** Years AWS cron accepts. */
-const MIN_YEAR = 1970;
-const MAX_YEAR = 2199;
+const YEARS = { min: 1970, max: 2199 } as const;
+const WEEKDAYS = { min: 1, max: 7 } as const;
 
-const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
-const WEEKDAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
+/** AWS's six cron fields, in order, as `InvalidScheduleError` names them. */
+const FIELD_NAMES = ['minutes', 'hours', 'day-of-month', 'month', 'day-of-week', 'year'] as const;
+const DAY_OF_MONTH = 2;
+const DAY_OF_WEEK = 4;
 
-interface FieldSpec {
-  readonly name: string;
-  readonly min: number;
-  readonly max: number;
-  readonly names?: readonly string[];
+const CRONER_OPTIONS = {
+  mode: '7-part',
+  alternativeWeekdays: true,
+  domAndDow: true,
+  sloppyRanges: true,
+  timezone: 'UTC',
+  paused: true,
+} as const;
+
+function cronerPattern(fields: readonly string[]): Cron {
+  return new Cron(['0', ...fields].join(' '), CRONER_OPTIONS);
 }
 
-const FIELDS = {
-  minutes: { name: 'minutes', min: 0, max: 59 },
-  hours: { name: 'hours', min: 0, max: 23 },
-  dayOfMonth: { name: 'day-of-month', min: 1, max: 31 },
-  month: { name: 'month', min: 1, max: 12, names: MONTHS },
-  dayOfWeek: { name: 'day-of-week', min: 1, max: 7, names: WEEKDAYS },
-  year: { name: 'year', min: MIN_YEAR, max: MAX_YEAR },
-} as const satisfies Record<string, FieldSpec>;
-
-/** A parsed day-of-month field: plain days, `L` (last day), `LW` (last weekday), `<n>W` (weekday nearest n). */
-interface DayOfMonthField {
-  readonly days: ReadonlySet<number>;
-  readonly last: boolean;
-  readonly lastWeekday: boolean;
-  readonly nearestWeekday: readonly number[];
+/** The numbers an AWS field names as values (not steps after `/`, not the k of `#k`). */
+function valuesIn(field: string): number[] {
+  return field.split(',').flatMap((item) => (item.replace(/[/#].*$/, '').match(/\d+/g) ?? []).map(Number));
 }
 
-/** A parsed day-of-week field: plain weekdays (1 = SUN), `<d>L` (last d of the month), `<d>#<k>` (k-th d). */
-interface DayOfWeekField {
-  readonly weekdays: ReadonlySet<number>;
-  readonly lastOfMonth: readonly number[];
-  readonly nth: readonly (readonly [weekday: number, k: number])[];
-}
-
-interface Cron {
-  readonly minutes: readonly number[];
-  readonly hours: readonly number[];
-  /** `undefined` when the field is `?`. */
-  readonly dayOfMonth: DayOfMonthField | undefined;
-  readonly months: ReadonlySet<number>;
-  readonly dayOfWeek: DayOfWeekField | undefined;
-  readonly years: ReadonlySet<number>;
-}
-
-function invalid(field: string, value: string, message: string): InvalidScheduleError {
-  return new InvalidScheduleError(`expression.${field}`, value, message);
-}
-
-function fieldValue(spec: FieldSpec, text: string): number {
-  const index = spec.names?.indexOf(text.toUpperCase()) ?? -1;
-  const value = index >= 0 ? index + spec.min : /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isInteger(value) || value < spec.min || value > spec.max) {
-    throw invalid(spec.name, text, `is not a value from ${spec.min} to ${spec.max}`);
+function checkRange(
+  index: number,
+  text: string,
+  range: { readonly min: number; readonly max: number },
+): void {
+  if (valuesIn(text).some((value) => value < range.min || value > range.max)) {
+    throw new InvalidScheduleError(
+      `expression.${FIELD_NAMES[index]}`,
+      text,
+      `is not a value from ${range.min} to ${range.max}`,
+    );
   }
-  return value;
 }
 
-/** `*`, `a`, `a-b`, `a/s`, `*\/s`, `a-b/s`, comma-separated: the set of values. */
-function plainValues(spec: FieldSpec, item: string): number[] {
-  const [range = '', stepText, extra] = item.split('/');
-  if (extra !== undefined) throw invalid(spec.name, item, 'has more than one "/"');
-  const step = stepText === undefined ? 1 : Number(stepText);
-  if (!Number.isInteger(step) || step < 1)
-    throw invalid(spec.name, item, 'has a step that is not a positive integer');
-  let from: number;
-  let to: number;
-  if (range === '*') [from, to] = [spec.min, spec.max];
-  else if (range.includes('-')) {
-    const [a = '', b = ''] = range.split('-');
-    [from, to] = [fieldValue(spec, a), fieldValue(spec, b)];
-    if (from > to) throw invalid(spec.name, item, 'is a range that ends before it starts');
-  } else {
-    from = fieldValue(spec, range);
-    // `a/s` is "from a, every s": https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#cron-based
-    to = stepText === undefined ? from : spec.max;
+/** The field croner refuses, found by trying each one in an otherwise plain pattern. */
+function refusedField(expression: string, fields: readonly string[], error: unknown): InvalidScheduleError {
+  for (const [index, text] of fields.entries()) {
+    const probe = ['0', '0', '*', '*', '?', '*'];
+    if (index === DAY_OF_WEEK) [probe[DAY_OF_MONTH], probe[DAY_OF_WEEK]] = ['?', '*'];
+    probe[index] = text;
+    try {
+      cronerPattern(probe);
+    } catch (fieldError) {
+      return new InvalidScheduleError(`expression.${FIELD_NAMES[index]}`, text, 'is not valid', {
+        cause: fieldError,
+      });
+    }
   }
-  const values: number[] = [];
-  for (let value = from; value <= to; value += step) values.push(value);
-  return values;
-}
-
-function plainField(spec: FieldSpec, text: string): number[] {
-  if (text === '?') throw invalid(spec.name, text, 'may not be "?" (only day-of-month or day-of-week)');
-  return [...new Set(text.split(',').flatMap((item) => plainValues(spec, item)))].sort((a, b) => a - b);
-}
-
-function dayOfMonthField(text: string): DayOfMonthField {
-  const days = new Set<number>();
-  const nearestWeekday: number[] = [];
-  let last = false;
-  let lastWeekday = false;
-  for (const item of text.split(',')) {
-    if (item === 'L') last = true;
-    else if (item === 'LW') lastWeekday = true;
-    else if (/^\d+W$/.test(item)) nearestWeekday.push(fieldValue(FIELDS.dayOfMonth, item.slice(0, -1)));
-    else for (const day of plainValues(FIELDS.dayOfMonth, item)) days.add(day);
-  }
-  return { days, last, lastWeekday, nearestWeekday };
-}
-
-function dayOfWeekField(text: string): DayOfWeekField {
-  const weekdays = new Set<number>();
-  const lastOfMonth: number[] = [];
-  const nth: [number, number][] = [];
-  for (const item of text.split(',')) {
-    const hash = /^(\w+)#(\d)$/.exec(item);
-    if (hash) {
-      const k = Number(hash[2]);
-      if (k < 1 || k > 5) throw invalid(FIELDS.dayOfWeek.name, item, 'must name the 1st to 5th weekday');
-      nth.push([fieldValue(FIELDS.dayOfWeek, hash[1] ?? ''), k]);
-    } else if (item === 'L') weekdays.add(7);
-    else if (/^\w+L$/.test(item)) lastOfMonth.push(fieldValue(FIELDS.dayOfWeek, item.slice(0, -1)));
-    else for (const day of plainValues(FIELDS.dayOfWeek, item)) weekdays.add(day);
-  }
-  return { weekdays, lastOfMonth, nth };
+  return new InvalidScheduleError('expression', expression, 'is not a valid cron expression', {
+    cause: error,
+  });
 }
 
 function parseCron(expression: string, body: string): Cron {
-  const parts = body.trim().split(/\s+/);
-  if (parts.length !== 6) {
+  const fields = body.trim().split(/\s+/);
+  if (fields.length !== 6) {
     throw new InvalidScheduleError(
       'expression',
       expression,
       'must have six fields: minutes hours day-of-month month day-of-week year',
     );
   }
-  const [minutes = '', hours = '', dom = '', month = '', dow = '', year = ''] = parts;
   // "If you specify a value or a * in one of the fields, you must use a ? in the other."
-  if ((dom === '?') === (dow === '?')) {
+  if ((fields[DAY_OF_MONTH] === '?') === (fields[DAY_OF_WEEK] === '?')) {
     throw new InvalidScheduleError(
       'expression',
       expression,
       'must have "?" in exactly one of day-of-month and day-of-week',
     );
   }
-  return {
-    minutes: plainField(FIELDS.minutes, minutes),
-    hours: plainField(FIELDS.hours, hours),
-    dayOfMonth: dom === '?' ? undefined : dayOfMonthField(dom),
-    months: new Set(plainField(FIELDS.month, month)),
-    dayOfWeek: dow === '?' ? undefined : dayOfWeekField(dow),
-    years: new Set(plainField(FIELDS.year, year)),
-  };
-}
-
-/** Days in a month (1-12) of a year; weekday 1 = SUN .. 7 = SAT. Calendar arithmetic, no time zone. */
-function daysIn(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
-}
-function weekdayOf(year: number, month: number, day: number): number {
-  return new Date(Date.UTC(year, month - 1, day)).getUTCDay() + 1;
-}
-
-/** The weekday (Mon-Fri) nearest `day` within the month, as Quartz and AWS define `W`. */
-function nearestWeekdayTo(year: number, month: number, day: number): number {
-  const last = daysIn(year, month);
-  const target = Math.min(day, last);
-  const weekday = weekdayOf(year, month, target);
-  if (weekday === 7) return target === 1 ? 3 : target - 1; // Saturday -> Friday, or Monday the 3rd
-  if (weekday === 1) return target === last ? target - 2 : target + 1; // Sunday -> Monday, or Friday
-  return target;
-}
-
-function dayMatches(cron: Cron, year: number, month: number, day: number): boolean {
-  if (!cron.years.has(year) || !cron.months.has(month)) return false;
-  const last = daysIn(year, month);
-  const dom = cron.dayOfMonth;
-  if (dom) {
-    return (
-      dom.days.has(day) ||
-      (dom.last && day === last) ||
-      (dom.lastWeekday && day === nearestWeekdayTo(year, month, last)) ||
-      dom.nearestWeekday.some((target) => day === nearestWeekdayTo(year, month, target))
-    );
+  for (const [index, text] of fields.entries()) {
+    if (text.includes('?') && index !== DAY_OF_MONTH && index !== DAY_OF_WEEK) {
+      throw new InvalidScheduleError(
+        `expression.${FIELD_NAMES[index]}`,
+        text,
+        'may not be "?" (only day-of-month or day-of-week)',
+      );
+    }
   }
-  const dow = cron.dayOfWeek;
-  if (!dow) return false;
-  const weekday = weekdayOf(year, month, day);
-  return (
-    dow.weekdays.has(weekday) ||
-    dow.lastOfMonth.some((wanted) => wanted === weekday && day + 7 > last) ||
-    dow.nth.some(([wanted, k]) => wanted === weekday && Math.ceil(day / 7) === k)
+  checkRange(DAY_OF_WEEK, fields[DAY_OF_WEEK] ?? '', WEEKDAYS);
+  checkRange(FIELD_NAMES.length - 1, fields[FIELD_NAMES.length - 1] ?? '', YEARS);
+  const translated = fields.with(
+    DAY_OF_WEEK,
+    (fields[DAY_OF_WEEK] ?? '')
+      .split(',')
+      .map((item) => (item === 'L' ? '7' : item))
+      .join(','),
   );
+  try {
+    return cronerPattern(translated);
+  } catch (error) {
+    throw refusedField(expression, translated, error);
+  }
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
@@ -279,23 +206,27 @@ function instantOf(wall: WallClock, timezone: string): number | undefined {
   return candidates[0];
 }
 
+/** The fire times of a cron strictly after `from`: croner's wall-clock times, placed in `timezone`. */
 function* cronTimes(cron: Cron, timezone: string, from: number): Generator<number> {
   const start = wallClock(from, timezone);
-  const lastYear = Math.min(MAX_YEAR, Math.max(...cron.years));
-  let date = Date.UTC(start.year, start.month - 1, start.day);
+  // Wall-clock minutes map to instants in order, so none before `from`'s own minute can be after it.
+  let cursor: Date | null = new Date(
+    Date.UTC(start.year, start.month - 1, start.day, start.hour, start.minute) - 1,
+  );
   for (;;) {
-    const day = new Date(date);
-    const [year, month, dayOfMonth] = [day.getUTCFullYear(), day.getUTCMonth() + 1, day.getUTCDate()];
-    if (year > lastYear) return;
-    if (dayMatches(cron, year, month, dayOfMonth)) {
-      for (const hour of cron.hours) {
-        for (const minute of cron.minutes) {
-          const instant = instantOf({ year, month, day: dayOfMonth, hour, minute }, timezone);
-          if (instant !== undefined && instant > from) yield instant;
-        }
-      }
-    }
-    date += 86_400_000;
+    cursor = cron.nextRun(cursor);
+    if (!cursor) return;
+    const instant = instantOf(
+      {
+        year: cursor.getUTCFullYear(),
+        month: cursor.getUTCMonth() + 1,
+        day: cursor.getUTCDate(),
+        hour: cursor.getUTCHours(),
+        minute: cursor.getUTCMinutes(),
+      },
+      timezone,
+    );
+    if (instant !== undefined && instant > from) yield instant;
   }
 }
 

@@ -9,13 +9,10 @@ import {
   type PassState,
   type State,
   type TaskState,
-  TRANSIENT_ECS_ERRORS,
   TRANSIENT_EXPORT_FINALIZER_ERRORS,
-  TRANSIENT_LAMBDA_ERRORS,
-  TRANSIENT_SQS_ERRORS,
-  TRANSIENT_STATUS_UPDATER_ERRORS,
   workflowIntegrations,
 } from '../src/index.ts';
+import { expectEveryTaskCatchesAll, expectOnlyTransientRetries, tasksOf } from './definition-checks.ts';
 
 /** Props as infra passes them: Terraform tokens, which the definition must carry verbatim. */
 const tokens: ExportWorkflowProps = {
@@ -34,8 +31,7 @@ const tokens: ExportWorkflowProps = {
 };
 
 const definition = exportWorkflow(tokens);
-const states = Object.entries(definition.States) as [string, State][];
-const tasks = states.filter((entry): entry is [string, TaskState] => entry[1].Type === 'Task');
+const tasks = tasksOf(definition);
 
 describe('exportWorkflow', () => {
   it('produces a definition asl-validator accepts, with Terraform tokens as values', () => {
@@ -119,30 +115,11 @@ describe('exportWorkflow', () => {
   });
 
   it('catches every error of every task', () => {
-    for (const [name, state] of tasks) {
-      expect({ name, catch: state.Catch?.flatMap((catcher) => catcher.ErrorEquals) }).toEqual({
-        name,
-        catch: ['States.ALL'],
-      });
-    }
+    expectEveryTaskCatchesAll(tasks);
   });
 
   it('retries only transient errors, with capped, jittered exponential backoff', () => {
-    const transient = new Set<string>([
-      ...TRANSIENT_LAMBDA_ERRORS,
-      ...TRANSIENT_STATUS_UPDATER_ERRORS,
-      ...TRANSIENT_ECS_ERRORS,
-      ...TRANSIENT_EXPORT_FINALIZER_ERRORS,
-      ...TRANSIENT_SQS_ERRORS,
-    ]);
-    for (const [name, state] of tasks) {
-      expect({ name, retry: state.Retry?.length ?? 0 }).not.toEqual({ name, retry: 0 });
-      for (const retrier of state.Retry ?? []) {
-        for (const error of retrier.ErrorEquals)
-          expect({ name, error, transient: transient.has(error) }).toEqual({ name, error, transient: true });
-        expect(retrier).toMatchObject({ BackoffRate: 2, JitterStrategy: 'FULL', MaxDelaySeconds: 60 });
-      }
-    }
+    expectOnlyTransientRetries(tasks, TRANSIENT_EXPORT_FINALIZER_ERRORS);
   });
 
   it('mails the requester, never a fixed address', () => {

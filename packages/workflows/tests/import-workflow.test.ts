@@ -4,13 +4,9 @@ import {
   type ImportWorkflowProps,
   InvalidWorkflowPropsError,
   importWorkflow,
-  type State,
   type TaskState,
-  TRANSIENT_ECS_ERRORS,
-  TRANSIENT_LAMBDA_ERRORS,
-  TRANSIENT_SQS_ERRORS,
-  TRANSIENT_STATUS_UPDATER_ERRORS,
 } from '../src/index.ts';
+import { expectEveryTaskCatchesAll, expectOnlyTransientRetries, tasksOf } from './definition-checks.ts';
 
 /** Props as infra passes them: Terraform tokens, which the definition must carry verbatim. */
 const tokens: ImportWorkflowProps = {
@@ -29,8 +25,7 @@ const tokens: ImportWorkflowProps = {
 };
 
 const definition = importWorkflow(tokens);
-const states = Object.entries(definition.States) as [string, State][];
-const tasks = states.filter((entry): entry is [string, TaskState] => entry[1].Type === 'Task');
+const tasks = tasksOf(definition);
 
 /** asl-validator mutates what it validates (it adds `QueryLanguage` to each state): give it a copy. */
 function validateAsl(value: unknown) {
@@ -107,43 +102,11 @@ describe('importWorkflow', () => {
 
   it('catches every error of every task', () => {
     expect(tasks.length).toBeGreaterThanOrEqual(7);
-    for (const [name, state] of tasks) {
-      expect({ name, catch: state.Catch?.flatMap((catcher) => catcher.ErrorEquals) }).toEqual({
-        name,
-        catch: ['States.ALL'],
-      });
-    }
+    expectEveryTaskCatchesAll(tasks);
   });
 
   it('retries only transient errors, with capped, jittered exponential backoff', () => {
-    const transient = new Set<string>([
-      ...TRANSIENT_LAMBDA_ERRORS,
-      ...TRANSIENT_STATUS_UPDATER_ERRORS,
-      ...TRANSIENT_ECS_ERRORS,
-      ...TRANSIENT_SQS_ERRORS,
-    ]);
-    for (const [name, state] of tasks) {
-      expect({ name, retry: state.Retry?.length ?? 0 }).not.toEqual({ name, retry: 0 });
-      for (const retrier of state.Retry ?? []) {
-        for (const error of retrier.ErrorEquals)
-          expect({ name, error, transient: transient.has(error) }).toEqual({ name, error, transient: true });
-        expect(retrier).toMatchObject({ BackoffRate: 2, JitterStrategy: 'FULL', MaxDelaySeconds: 60 });
-        expect(retrier.IntervalSeconds).toBeGreaterThan(0);
-      }
-    }
-    const retried = tasks.flatMap(([, state]) => state.Retry ?? []).flatMap((retrier) => retrier.ErrorEquals);
-    for (const permanent of [
-      'States.ALL',
-      'States.TaskFailed',
-      'States.Timeout',
-      'InvalidTransitionError',
-      'UnexpectedStateError',
-      'InvalidInputError',
-      'ContractValidationError',
-      'SQS.AmazonSQSException',
-    ]) {
-      expect(retried).not.toContain(permanent);
-    }
+    expectOnlyTransientRetries(tasks);
   });
 
   it('sends every mail as a JSON string built from a composed envelope', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { Cron } from 'croner';
 import { InvalidScheduleError, nextFireTimes } from '../src/index.ts';
 
 const iso = (dates: Date[]) => dates.map((date) => date.toISOString());
@@ -90,6 +91,42 @@ describe('nextFireTimes: cron', () => {
     expect(
       iso(nextFireTimes('cron(30 1 * * ? *)', 'America/New_York', at('2026-10-31T12:00:00Z'), 2)),
     ).toEqual(['2026-11-01T05:30:00.000Z', '2026-11-02T06:30:00.000Z']);
+  });
+  it("runs croner on wall-clock time because croner's own DST choice differs from Scheduler's", () => {
+    // croner in the zone follows Vixie cron: a step runs in both passes of a repeated hour, and a
+    // fixed time in a gap runs just after it. Scheduler fires the repeated minutes once and skips the gap.
+    const newYork = { timezone: 'America/New_York', sloppyRanges: true, paused: true };
+    const fallBack = at('2026-10-31T12:00:00Z');
+    expect(iso(new Cron('0 0/30 1 * * *', newYork).nextRuns(3, fallBack))).toEqual([
+      '2026-11-01T05:00:00.000Z',
+      '2026-11-01T05:30:00.000Z',
+      '2026-11-01T06:00:00.000Z',
+    ]);
+    expect(iso(nextFireTimes('cron(0/30 1 * * ? *)', 'America/New_York', fallBack, 3))).toEqual([
+      '2026-11-01T05:00:00.000Z',
+      '2026-11-01T05:30:00.000Z',
+      '2026-11-02T06:00:00.000Z',
+    ]);
+    const springForward = at('2027-03-13T00:00:00Z');
+    expect(iso(new Cron('0 30 2 * * *', newYork).nextRuns(2, springForward))).toEqual([
+      '2027-03-13T07:30:00.000Z',
+      '2027-03-14T07:00:00.000Z',
+    ]);
+    expect(iso(nextFireTimes('cron(30 2 * * ? *)', 'America/New_York', springForward, 2))).toEqual([
+      '2027-03-13T07:30:00.000Z',
+      '2027-03-15T06:30:00.000Z',
+    ]);
+  });
+
+  it('reads a bare L in day-of-week as Saturday and refuses AWS-only limits croner lacks', () => {
+    const from = at('2026-11-24T00:00:00Z');
+    expect(iso(nextFireTimes('cron(0 0 ? * L *)', 'UTC', from, 1))).toEqual(['2026-11-28T00:00:00.000Z']);
+    expect(errorOf(() => nextFireTimes('cron(0 0 ? * 8 *)', 'UTC', from, 1)).field).toBe(
+      'expression.day-of-week',
+    );
+    expect(errorOf(() => nextFireTimes('cron(0 0 * * ? 1969)', 'UTC', from, 1)).field).toBe(
+      'expression.year',
+    );
   });
 });
 

@@ -16,97 +16,31 @@
  * `BENCH_VERBOSE=1` prints the worker's logs, `BENCH_PROGRESS_SECONDS` sets its progress interval,
  * `BENCH_NODE_OPTIONS` adds Node flags (e.g. `--max-old-space-size=128`).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import {
-  createReadStream,
-  createWriteStream,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { createReadStream, createWriteStream, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   CompleteMultipartUploadCommand,
-  CreateBucketCommand,
   CreateMultipartUploadCommand,
-  S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { migrate, PostgresDatabase } from '@sidestep/db';
-import { startFauxqs } from 'fauxqs';
-import pg from 'pg';
 import { task } from '../task.ts';
+import { readBenchFlags, type Sample, startBench, type ToolResult, toolResult } from './start-bench.ts';
 
-const packageDir = join(import.meta.dirname, '..');
-const bundle = join(packageDir, 'dist', 'index.mjs');
 const GOAL = { rowsPerSecondVsPsql: 0.8 };
 
-const { values } = parseArgs({
-  // `pnpm run bench -- --memory-run` passes the `--` through.
-  args: process.argv.slice(2).filter((arg) => arg !== '--'),
-  options: {
-    rows: { type: 'string', default: '100000,1000000' },
-    'memory-run': { type: 'boolean', default: false },
-    repeat: { type: 'string', default: '1' },
-    /** Diagnostics: `--worker-only` skips both psql baselines (and never writes results). */
-    'worker-only': { type: 'boolean', default: false },
-  },
+const { sizes, repeat, memoryRun, workerOnly } = readBenchFlags();
+const bench = await startBench({
+  bucket: 'sidestep-bench-imports',
+  schemaPrefix: 'bench',
+  baseline: 'psql \\copy',
 });
-const sizes = values.rows.split(',').map(Number);
-if (values['memory-run']) sizes.push(10_000_000);
-const repeat = Number(values.repeat);
-const databaseUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
-if (!databaseUrl) {
-  console.error(
-    'bench: set BENCH_DATABASE_URL or TEST_DATABASE_URL to a PostgreSQL server (psql \\copy is the baseline)',
-  );
-  process.exit(1);
-}
-try {
-  statSync(bundle);
-} catch {
-  console.error(`bench: ${bundle} is missing; run pnpm --filter @sidestep/batch-worker build`);
-  process.exit(1);
-}
-
-const workDir = mkdtempSync(join(tmpdir(), 'batch-worker-bench-'));
-const s3Server = await startFauxqs({
-  port: 0,
-  host: '127.0.0.1',
-  logger: false,
-  s3StorageDir: join(workDir, 's3'),
-});
-const endpoint = `http://127.0.0.1:${s3Server.port}`;
-const bucket = 'sidestep-bench-imports';
-const s3 = new S3Client({
-  endpoint,
-  region: 'us-east-1',
-  forcePathStyle: true,
-  credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
-});
-await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-
-// A schema of its own, migrated like any database the worker meets, dropped at the end.
-const schema = `bench_${process.pid}`;
-const admin = new pg.Client({ connectionString: databaseUrl });
-await admin.connect();
-await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; CREATE SCHEMA ${schema}`);
-const searchPath = `-c search_path=${schema}`;
-const db = new PostgresDatabase(new pg.Pool({ connectionString: databaseUrl, max: 1, options: searchPath }));
-await migrate(db);
+const { workDir, s3, bucket, db, schemaUrl, machine } = bench;
 // The baseline's table has the file's shape: psql \copy cannot map extra columns into a jsonb.
 await db.query(
   `CREATE TABLE baseline_users (external_id text PRIMARY KEY, email text NOT NULL, name text, plan text, country text)`,
 );
-// encodeURIComponent, not URLSearchParams: libpq (psql) does not read '+' as a space.
-const schemaUrl = `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(searchPath)}`;
-const serverVersion =
-  (await db.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]?.v ?? 'unknown';
 
 /** Writes an N-row users CSV (5 columns, some names quoted with a comma) and returns its path and size. */
 async function writeCsv(rows: number): Promise<{ path: string; bytes: number }> {
@@ -161,11 +95,6 @@ async function upload(path: string, key: string): Promise<void> {
       MultipartUpload: { Parts: parts },
     }),
   );
-}
-
-interface Sample {
-  seconds: number;
-  maxRssMiB: number;
 }
 
 /** `psql \copy` of the file into the baseline table, timed from spawn to exit; peak RSS from GNU time. */
@@ -233,35 +162,25 @@ async function workerImport(key: string, rows: number): Promise<Sample> {
     `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version) VALUES ($1, 'import', 'running', $2, $3, $1)`,
     [jobId, bucket, key],
   );
-  const started = performance.now();
-  const child = spawn(process.execPath, [bundle], {
-    cwd: join(packageDir, 'dist'),
-    env: {
-      PATH: process.env.PATH ?? '',
+  // Diagnostics: BENCH_SAMPLE_RSS=1 prints the worker's VmRSS every 100 ms (MiB), to see when it peaks.
+  const samples: number[] = [];
+  let hwm = 0;
+  let sampler: NodeJS.Timeout | undefined;
+  const { code, seconds, finished, output } = await bench.runWorker({
+    environment: {
       MODE: 'import',
       JOB_ID: jobId,
       SOURCE_BUCKET: bucket,
       SOURCE_KEY: key,
-      DATABASE_URL: schemaUrl,
-      AWS_ENDPOINT_URL: endpoint,
-      AWS_S3_FORCE_PATH_STYLE: 'true',
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'bench',
-      AWS_SECRET_ACCESS_KEY: 'bench',
-      // The task definition's own environment, as ECS sets it.
-      ...task.environment,
       NODE_OPTIONS: `${task.environment.NODE_OPTIONS} ${process.env.BENCH_NODE_OPTIONS ?? ''}`.trim(),
       PROGRESS_INTERVAL_SECONDS: process.env.BENCH_PROGRESS_SECONDS ?? '5',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  // Diagnostics: BENCH_SAMPLE_RSS=1 prints the worker's VmRSS every 100 ms (MiB), to see when it peaks.
-  const samples: number[] = [];
-  let hwm = 0;
-  const sampler = process.env.BENCH_SAMPLE_RSS
-    ? setInterval(() => {
+    finishedMessage: 'import finished',
+    onStart: (pid) => {
+      if (!process.env.BENCH_SAMPLE_RSS) return;
+      sampler = setInterval(() => {
         try {
-          const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+          const status = readFileSync(`/proc/${pid}/status`, 'utf8');
           samples.push(Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024));
           const peak = Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]) / 1024);
           if (peak > hwm + 20) samples.push(-peak); // a negative sample marks where the peak jumped
@@ -269,39 +188,19 @@ async function workerImport(key: string, rows: number): Promise<Sample> {
         } catch {
           // the process has exited
         }
-      }, 100)
-    : undefined;
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (data: string) => {
-    output += data;
+      }, 100);
+    },
   });
-  child.stderr.setEncoding('utf8').on('data', (data: string) => {
-    output += data;
-  });
-  const [code] = (await once(child, 'close')) as [number | null];
-  if (process.env.BENCH_VERBOSE) process.stderr.write(output);
-  const seconds = (performance.now() - started) / 1000;
   if (sampler) {
     clearInterval(sampler);
     process.stderr.write(
       `worker VmRSS MiB every 100 ms: ${samples.join(' ')} (VmHWM ${hwm}; -N: the peak jumped to N)\n`,
     );
   }
-  const finished = output
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>)
-    .find((log) => log.message === 'import finished');
   if (code !== 0 || !finished || finished.rowsImported !== rows) {
     throw new Error(`worker import of ${rows} rows failed (exit ${code}):\n${output}`);
   }
   return { seconds, maxRssMiB: (finished.maxRssBytes as number) / 1024 ** 2 };
-}
-
-interface ToolResult {
-  seconds: number;
-  rowsPerSecond: number;
-  maxRssMiB: number;
 }
 
 interface BenchResult {
@@ -316,14 +215,6 @@ interface BenchResult {
   ratioVsMerge: number;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-}
-
 const results: BenchResult[] = [];
 try {
   for (const rows of sizes) {
@@ -334,22 +225,14 @@ try {
     const psqlMerge: Sample[] = [];
     const worker: Sample[] = [];
     for (let run = 0; run < repeat; run++) {
-      if (!values['worker-only']) {
+      if (!workerOnly) {
         psql.push(psqlCopy(file.path));
         psqlMerge.push(psqlCopyMerge(file.path));
       }
       worker.push(await workerImport(key, rows));
     }
     rmSync(file.path);
-    const tool = (samples: Sample[]): ToolResult => {
-      if (samples.length === 0) return { seconds: 0, rowsPerSecond: 0, maxRssMiB: 0 };
-      const seconds = median(samples.map((s) => s.seconds));
-      return {
-        seconds: Number(seconds.toFixed(2)),
-        rowsPerSecond: Math.round(rows / seconds),
-        maxRssMiB: Number(Math.max(...samples.map((s) => s.maxRssMiB)).toFixed(1)),
-      };
-    };
+    const tool = (samples: Sample[]) => toolResult(samples, rows);
     const result: BenchResult = {
       rows,
       fileMiB: Number((file.bytes / 1024 ** 2).toFixed(1)),
@@ -367,27 +250,13 @@ try {
     );
   }
 } finally {
-  await db.close();
-  await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-  await admin.end();
-  s3.destroy();
-  await s3Server.stop();
-  rmSync(workDir, { recursive: true, force: true });
+  await bench.stop();
 }
 
-const cpu = cpus();
-const machine = {
-  cpu: cpu[0]?.model ?? 'unknown',
-  cores: cpu.length,
-  memoryGiB: Math.round(totalmem() / 1024 ** 3),
-  node: process.version,
-  postgres: serverVersion,
-  platform: `${process.platform}-${process.arch}`,
-};
 const date = new Date().toISOString();
 const resultsFile = { date, machine, repeat, goal: GOAL, results };
 // Only a run that includes 1M rows replaces the committed results (a quick --rows 1000 run does not).
-if (sizes.includes(1_000_000) && !values['worker-only']) {
+if (sizes.includes(1_000_000) && !workerOnly) {
   writeFileSync(join(import.meta.dirname, 'results.json'), `${JSON.stringify(resultsFile, null, 2)}\n`);
   writeFileSync(join(import.meta.dirname, 'RESULTS.md'), markdown());
   console.log('wrote bench/results.json and bench/RESULTS.md');
@@ -399,7 +268,7 @@ function markdown(): string {
   const lines = [
     '# batch-worker import benchmark',
     '',
-    `Measured ${date} by \`pnpm --filter @sidestep/batch-worker bench${values['memory-run'] ? ' -- --memory-run' : ''}\` on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres} (${machine.platform}); median of ${repeat} run(s) per size and tool. The machine is shared with other work (and the S3 emulator runs on it too): expect noise of +-20%. Generated file: see ../README.md (Performance) for how to read it.`,
+    `Measured ${date} by \`pnpm --filter @sidestep/batch-worker bench${memoryRun ? ' -- --memory-run' : ''}\` on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres} (${machine.platform}); median of ${repeat} run(s) per size and tool. The machine is shared with other work (and the S3 emulator runs on it too): expect noise of +-20%. Generated file: see ../README.md (Performance) for how to read it.`,
     '',
     "- **psql \\copy**: `\\copy baseline_users FROM <file> (FORMAT csv, HEADER)` of the same file from local disk into a table of the file's shape with a primary key on external_id. The issue's baseline.",
     "- **psql \\copy + merge**: psql doing the worker's database work: `\\copy` into a temporary staging table, then the same `INSERT ... ON CONFLICT (external_id) DO UPDATE` into an empty `users`, one transaction.",

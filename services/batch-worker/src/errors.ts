@@ -1,20 +1,68 @@
-/**
- * Base of every batch-worker error. `permanent` errors fail the same way on a retry of the same
- * object (a bad header, too many bad rows); the others may pass on a retry (database or S3 down).
- * Every class sets `name` as a class field: the bundle is minified, and logs and the job's
- * `worker_error` name the error by it.
- */
-export class BatchWorkerError extends Error {
-  override readonly name: string = 'BatchWorkerError';
-  /** True when running the same import again cannot succeed. */
-  readonly permanent: boolean;
-  /** The offending field, column or variable, when there is one. */
-  readonly field: string | undefined;
+import { SidestepError } from '@sidestep/runtime';
 
-  constructor(message: string, options: { permanent: boolean; field?: string; cause?: unknown }) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.permanent = options.permanent;
-    this.field = options.field;
+/**
+ * Base of every batch-worker error, in sidestep's error family (`permanent`, `field`, `cause`).
+ * `permanent` errors fail the same way on a retry of the same object (a bad header, too many bad
+ * rows); the others may pass on a retry (database or S3 down). Every class sets `name` as a class
+ * field: the bundle is minified, and logs and the job's `worker_error` name the error by it.
+ */
+export class BatchWorkerError extends SidestepError {
+  override readonly name: string = 'BatchWorkerError';
+}
+
+/** An object in S3 the task could not read or write (missing, access denied, network). */
+abstract class S3ObjectError extends BatchWorkerError {
+  override readonly name: string = 'S3ObjectError';
+  readonly bucket: string;
+  readonly key: string;
+
+  constructor(
+    access: 'read' | 'write',
+    location: { readonly bucket: string; readonly key: string; readonly field: string },
+    cause: unknown,
+    permanent: boolean,
+  ) {
+    const reason = cause instanceof Error ? `: ${cause.name}: ${cause.message}` : '';
+    super(`cannot ${access} s3://${location.bucket}/${location.key}${reason}`, {
+      permanent,
+      field: location.field,
+      cause,
+    });
+    this.bucket = location.bucket;
+    this.key = location.key;
+  }
+}
+
+/** The task was told to stop (ECS sends SIGTERM before SIGKILL). The runner exits 143 for it. */
+export abstract class TaskInterruptedError extends BatchWorkerError {
+  override readonly name: string = 'TaskInterruptedError';
+  readonly signal: string;
+
+  constructor(signal: string, outcome: string) {
+    super(`interrupted by ${signal}; ${outcome}`, { permanent: false });
+    this.signal = signal;
+  }
+}
+
+/**
+ * A mode's work failed. `reason` is what the job's `worker_error` says; `cause` is the specific
+ * error, whose `permanent` it takes.
+ */
+export abstract class TaskFailedError extends BatchWorkerError {
+  override readonly name: string = 'TaskFailedError';
+  readonly jobId: string;
+  readonly reason: string;
+  /** Set when the failure could not be written to the job either (e.g. the database is down). */
+  recordError: unknown;
+
+  constructor(jobId: string, mode: 'import' | 'export', cause: unknown) {
+    const reason = reasonOf(cause);
+    super(`job ${jobId}: ${mode} failed: ${reason}`, {
+      permanent: cause instanceof BatchWorkerError ? cause.permanent : false,
+      cause,
+    });
+    this.jobId = jobId;
+    this.reason = reason;
   }
 }
 
@@ -86,61 +134,44 @@ export class JobNotRunnableError extends BatchWorkerError {
 }
 
 /** The source object could not be read from S3 (missing, access denied, network). */
-export class SourceUnavailableError extends BatchWorkerError {
+export class SourceUnavailableError extends S3ObjectError {
   override readonly name: string = 'SourceUnavailableError';
-  readonly bucket: string;
-  readonly key: string;
 
   constructor(bucket: string, key: string, cause: unknown, permanent: boolean) {
-    const reason = cause instanceof Error ? `: ${cause.name}: ${cause.message}` : '';
-    super(`cannot read s3://${bucket}/${key}${reason}`, { permanent, field: 'SOURCE_KEY', cause });
-    this.bucket = bucket;
-    this.key = key;
+    super('read', { bucket, key, field: 'SOURCE_KEY' }, cause, permanent);
   }
 }
 
-/** The task was told to stop (ECS sends SIGTERM before SIGKILL); the transaction was rolled back. */
-export class ImportInterruptedError extends BatchWorkerError {
+/** The task was told to stop during an import; the transaction was rolled back. */
+export class ImportInterruptedError extends TaskInterruptedError {
   override readonly name: string = 'ImportInterruptedError';
-  readonly signal: string;
 
   constructor(signal: string) {
-    super(`interrupted by ${signal}; the import was rolled back, nothing was written`, { permanent: false });
-    this.signal = signal;
+    super(signal, 'the import was rolled back, nothing was written');
   }
 }
 
 /**
- * The import failed and was rolled back. `reason` is what the job's `worker_error` says; `cause` is
- * the specific error. Carries the rejected rows seen so far, which are recorded with the reason.
+ * The import failed and was rolled back. Carries the rejected rows seen so far, which are recorded
+ * with the reason.
  */
-export class ImportFailedError extends BatchWorkerError {
+export class ImportFailedError extends TaskFailedError {
   override readonly name: string = 'ImportFailedError';
-  readonly jobId: string;
-  readonly reason: string;
   readonly rowsRejected: number;
   readonly rowErrors: readonly RowErrorLike[];
-  /** Set when the failure could not be written to the job either (e.g. the database is down). */
-  recordError: unknown;
 
   constructor(
     jobId: string,
     cause: unknown,
     progress: { rowsRejected: number; rowErrors: readonly RowErrorLike[] },
   ) {
-    const reason = reasonOf(cause);
-    super(`job ${jobId}: import failed: ${reason}`, {
-      permanent: cause instanceof BatchWorkerError ? cause.permanent : false,
-      cause,
-    });
-    this.jobId = jobId;
-    this.reason = reason;
+    super(jobId, 'import', cause);
     this.rowsRejected = progress.rowsRejected;
     this.rowErrors = progress.rowErrors;
   }
 }
 
-/** The shape of a row error, declared here to keep this module free of imports. */
+/** The shape of a row error (the domain's `RowError`), declared here so the domain may import this module. */
 interface RowErrorLike {
   readonly line: number;
   readonly field: string;
@@ -175,16 +206,11 @@ export class ExportTooLargeError extends BatchWorkerError {
 }
 
 /** An export's part or manifest could not be written to S3. */
-export class ExportTargetError extends BatchWorkerError {
+export class ExportTargetError extends S3ObjectError {
   override readonly name: string = 'ExportTargetError';
-  readonly bucket: string;
-  readonly key: string;
 
   constructor(bucket: string, key: string, cause: unknown, permanent: boolean) {
-    const reason = cause instanceof Error ? `: ${cause.name}: ${cause.message}` : '';
-    super(`cannot write s3://${bucket}/${key}${reason}`, { permanent, field: 'EXPORTS_BUCKET', cause });
-    this.bucket = bucket;
-    this.key = key;
+    super('write', { bucket, key, field: 'EXPORTS_BUCKET' }, cause, permanent);
   }
 }
 
@@ -204,37 +230,20 @@ export class ExportRowCountMismatchError extends BatchWorkerError {
   }
 }
 
-/** The task was told to stop (ECS sends SIGTERM before SIGKILL) during an export. */
-export class ExportInterruptedError extends BatchWorkerError {
+/** The task was told to stop during an export; no manifest was written. */
+export class ExportInterruptedError extends TaskInterruptedError {
   override readonly name: string = 'ExportInterruptedError';
-  readonly signal: string;
 
   constructor(signal: string) {
-    super(`interrupted by ${signal}; the export stopped before its manifest was written`, {
-      permanent: false,
-    });
-    this.signal = signal;
+    super(signal, 'the export stopped before its manifest was written');
   }
 }
 
-/**
- * The export failed. `reason` is what the job's `worker_error` says; `cause` is the specific error.
- * No manifest was written by this run, so the finalizer has nothing new to combine.
- */
-export class ExportFailedError extends BatchWorkerError {
+/** The export failed. No manifest was written by this run, so the finalizer has nothing new to combine. */
+export class ExportFailedError extends TaskFailedError {
   override readonly name: string = 'ExportFailedError';
-  readonly jobId: string;
-  readonly reason: string;
-  /** Set when the failure could not be written to the job either (e.g. the database is down). */
-  recordError: unknown;
 
   constructor(jobId: string, cause: unknown) {
-    const reason = reasonOf(cause);
-    super(`job ${jobId}: export failed: ${reason}`, {
-      permanent: cause instanceof BatchWorkerError ? cause.permanent : false,
-      cause,
-    });
-    this.jobId = jobId;
-    this.reason = reason;
+    super(jobId, 'export', cause);
   }
 }

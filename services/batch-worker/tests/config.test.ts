@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError } from '@sidestep/runtime';
 import { loadConfig } from '../src/config.ts';
-import { task } from '../task.ts';
+import { expectConfigReadsDeclaredInputs } from './task-inputs.ts';
 
 const inputs = {
   MODE: 'import',
@@ -46,17 +46,10 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...inputs, MAX_REJECTED_ROWS: '-1' })).toThrow(/MAX_REJECTED_ROWS is invalid/);
   });
 
-  it('requires every import input the task manifest declares, except the optional version', () => {
+  it('requires every import input the task manifest declares, except the optional version, and reads no other', () => {
     // The workflow passes the manifest's inputs as container overrides: the two must not drift.
-    // EXPORTS_BUCKET and EXPORT_FILTER are the export mode's (tests/export-config.test.ts).
-    const importInputs = Object.keys(task.inputs).filter((name) => !name.startsWith('EXPORT'));
-    const environment = Object.fromEntries(
-      importInputs.map((name) => [name, inputs[name as keyof typeof inputs] ?? 'v1']),
-    );
-    expect(loadConfig(environment).source.versionId).toBe('v1');
-    for (const name of importInputs.filter((input) => input !== 'SOURCE_VERSION_ID')) {
-      const { [name]: _, ...without } = environment;
-      expect(() => loadConfig(without)).toThrow(`${name} is missing`);
-    }
+    const read = expectConfigReadsDeclaredInputs(loadConfig, inputs, ['SOURCE_VERSION_ID']);
+    expect(read).toEqual(['MODE', 'JOB_ID', 'SOURCE_BUCKET', 'SOURCE_KEY', 'SOURCE_VERSION_ID']);
+    expect(loadConfig({ ...inputs, SOURCE_VERSION_ID: 'v1' }).source.versionId).toBe('v1');
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError } from '@sidestep/runtime';
 import { loadExportConfig } from '../src/config.ts';
-import { task } from '../task.ts';
+import { expectConfigReadsDeclaredInputs } from './task-inputs.ts';
 
 const inputs = { MODE: 'export', JOB_ID: 'exp_1', EXPORTS_BUCKET: 'sidestep-test-exports' };
 
@@ -54,9 +54,11 @@ describe('loadExportConfig', () => {
     );
   });
 
-  it('reads only variables the task manifest declares as inputs (or the task definition sets)', () => {
-    for (const variable of ['MODE', 'JOB_ID', 'EXPORTS_BUCKET', 'EXPORT_FILTER']) {
-      expect(Object.keys(task.inputs)).toContain(variable);
-    }
+  it('requires every export input the task manifest declares, except the filter, and reads no other', () => {
+    // The workflow passes the manifest's inputs as container overrides: the two must not drift.
+    const read = expectConfigReadsDeclaredInputs(loadExportConfig, { ...inputs, EXPORT_FILTER: '' }, [
+      'EXPORT_FILTER',
+    ]);
+    expect(read).toEqual(['MODE', 'JOB_ID', 'EXPORTS_BUCKET', 'EXPORT_FILTER']);
   });
 });

@@ -54,11 +54,12 @@ async function startPglite(): Promise<WorkerDatabase> {
 }
 
 async function startPostgresSchema(url: string): Promise<WorkerDatabase> {
-  // Random lowercase hex: a valid unquoted identifier, safe to interpolate.
+  // Random lowercase hex: a valid unquoted identifier, safe to interpolate. The pool's connections
+  // look in the schema first; the pool creates it (and drops it) itself, no admin connection needed.
   const schema = `test_${randomBytes(6).toString('hex')}`;
-  await adminQuery(url, `CREATE SCHEMA ${schema}`);
   const searchPath = `-c search_path=${schema}`;
   const db = new PostgresDatabase(new pg.Pool({ connectionString: url, max: 2, options: searchPath }));
+  await db.query(`CREATE SCHEMA ${schema}`);
   await migrate(db);
   // encodeURIComponent, not URLSearchParams: libpq (psql) does not read '+' as a space.
   const schemaUrl = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(searchPath)}`;
@@ -66,20 +67,10 @@ async function startPostgresSchema(url: string): Promise<WorkerDatabase> {
     url: schemaUrl,
     db,
     close: async () => {
+      await db.query(`DROP SCHEMA ${schema} CASCADE`);
       await db.close();
-      await adminQuery(url, `DROP SCHEMA ${schema} CASCADE`);
     },
   };
-}
-
-async function adminQuery(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
 }
 
 /** An S3 emulator with one bucket. */

@@ -11,7 +11,7 @@ import {
   SourceUnavailableError,
   TooManyRejectedRowsError,
 } from '../src/errors.ts';
-import { type ImportUsersOptions, importUsers } from '../src/import-users.ts';
+import { type ImportUsersOptions, importUsers } from '../src/import/import-users.ts';
 import {
   databaseBackends,
   jobRow,

@@ -9,6 +9,7 @@ import {
   type FinalizeExportOutput,
   validate,
 } from '@sidestep/contracts';
+import pLimit from 'p-limit';
 import { type CombinedPart, MIN_PART_BYTES, planCombine } from './domain/combine-plan.ts';
 import { CsvRecordCounter } from './domain/csv-record-counter.ts';
 import type { DownloadLink } from './domain/download-link.ts';
@@ -414,28 +415,22 @@ class PartHasher {
 }
 
 /**
- * Runs `fn` over `items` with at most `limit` at once; the first failure stops new starts and is
- * thrown. Fifteen lines rather than a dependency (p-limit) for the one place that needs it.
+ * Runs `fn` over `items` with at most `concurrency` at once (p-limit); the first failure stops new
+ * starts and is thrown once the running ones have settled.
  */
 async function eachLimit<T>(
   items: readonly T[],
-  limit: number,
+  concurrency: number,
   fn: (item: T) => Promise<void>,
 ): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
+  let failure: { readonly error: unknown } | undefined;
+  await pLimit(concurrency).map(items, async (item) => {
+    if (failure) return;
+    try {
+      await fn(item);
+    } catch (error) {
+      failure ??= { error };
     }
-  };
-  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
-  const rejected = results.find((result) => result.status === 'rejected');
-  if (rejected) throw (rejected as PromiseRejectedResult).reason;
+  });
+  if (failure) throw failure.error;
 }

@@ -1,8 +1,8 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Info } from 'csv-parse';
-import { type HeaderMapping, mapHeader } from './domain/map-header.ts';
-import { attributeKeysOf, type RowError, validateRow } from './domain/validate-row.ts';
-import { InvalidHeaderError, TooManyRejectedRowsError } from './errors.ts';
+import { type HeaderMapping, mapHeader } from '../domain/map-header.ts';
+import { attributeKeysOf, type RowError, validateRow } from '../domain/validate-row.ts';
+import { InvalidHeaderError, TooManyRejectedRowsError } from '../errors.ts';
 
 /** Options of {@link UserRowValidator}. */
 export interface UserRowValidatorOptions {

@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CsvError, parse } from 'csv-parse';
-import type { ImportResult, UserImportStore } from './domain/user-import-store.ts';
-import { ImportFailedError, MalformedCsvError } from './errors.ts';
+import type { ImportResult, UserImportStore } from '../domain/user-import-store.ts';
+import { ImportFailedError, MalformedCsvError } from '../errors.ts';
 import { UserRowValidator } from './user-row-validator.ts';
 
 /** Options of {@link importUsers}. */

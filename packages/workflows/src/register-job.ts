@@ -1,0 +1,68 @@
+import type { JobKind } from '@sidestep/contracts';
+import type { PayloadTemplate, State } from './asl.ts';
+import { catchAll } from './catch-all.ts';
+import { MARK_FAILED } from './failure-path.ts';
+import { statusUpdate } from './status-update.ts';
+
+/** What registering and starting a job needs. */
+export interface RegisterJobProps {
+  readonly statusUpdaterFunctionArn: string;
+  readonly kind: JobKind;
+  /** The register event's fields that say where the job comes from (`source.$`, `request`). */
+  readonly origin: PayloadTemplate;
+  readonly registerComment: string;
+  /** What to keep from the register result at `$.job` (at least `jobId` and `duplicate`). */
+  readonly job: PayloadTemplate;
+  /** Why a duplicate ends successfully. */
+  readonly duplicateComment: string;
+  /** The state after StartJob. */
+  readonly next: string;
+}
+
+/**
+ * The start of a job workflow, shared so every workflow registers and starts a job the same way:
+ *
+ * ```
+ * RegisterJob -> CheckDuplicate -(duplicate)-> AlreadyRegistered (Succeed)
+ *                       └-> StartJob -> <next>
+ * RegisterJob --States.ALL--> RegistrationFailed ({@link REGISTRATION_FAILED})
+ * StartJob    --States.ALL--> MarkFailed
+ * ```
+ *
+ * Deliveries are at least once, so two executions can start for one upload or request: the
+ * status-updater registers the job idempotently and answers `duplicate: true` to every execution but
+ * the first, which then ends early and successfully.
+ */
+export function registerJob(props: RegisterJobProps): Record<string, State> {
+  const fn = props.statusUpdaterFunctionArn;
+  return {
+    RegisterJob: statusUpdate(
+      fn,
+      { event: 'register', kind: props.kind, expectedState: 'registered', ...props.origin },
+      {
+        Comment: props.registerComment,
+        ResultSelector: props.job,
+        ResultPath: '$.job',
+        // No job exists to mark failed or to name in a mail: end FAILED with the error as it came.
+        Catch: catchAll('RegistrationFailed'),
+        Next: 'CheckDuplicate',
+      },
+    ),
+    CheckDuplicate: {
+      Type: 'Choice',
+      Choices: [{ Variable: '$.job.duplicate', BooleanEquals: true, Next: 'AlreadyRegistered' }],
+      Default: 'StartJob',
+    },
+    AlreadyRegistered: { Type: 'Succeed', Comment: props.duplicateComment },
+    StartJob: statusUpdate(
+      fn,
+      { event: 'start', 'jobId.$': '$.job.jobId', expectedState: 'running' },
+      { ResultPath: null, Catch: catchAll(MARK_FAILED), Next: props.next },
+    ),
+  };
+}
+
+/** The Fail state a job workflow ends in when its job could not be registered (the error as it came). */
+export const REGISTRATION_FAILED: Record<string, State> = {
+  RegistrationFailed: { Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' },
+};

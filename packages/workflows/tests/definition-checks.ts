@@ -1,0 +1,66 @@
+import { expect } from '@jest/globals';
+import {
+  type StateMachineDefinition,
+  type TaskState,
+  TRANSIENT_ECS_ERRORS,
+  TRANSIENT_LAMBDA_ERRORS,
+  TRANSIENT_SQS_ERRORS,
+  TRANSIENT_STATUS_UPDATER_ERRORS,
+} from '../src/index.ts';
+
+/** The Task states of a definition's top level, with their names. */
+export function tasksOf(definition: StateMachineDefinition): [string, TaskState][] {
+  return Object.entries(definition.States).filter(
+    (entry): entry is [string, TaskState] => entry[1].Type === 'Task',
+  );
+}
+
+/** Every task catches every error (`States.ALL`), so no failure leaves a job `running`. */
+export function expectEveryTaskCatchesAll(tasks: readonly [string, TaskState][]): void {
+  for (const [name, state] of tasks) {
+    expect({ name, catch: state.Catch?.flatMap((catcher) => catcher.ErrorEquals) }).toEqual({
+      name,
+      catch: ['States.ALL'],
+    });
+  }
+}
+
+/**
+ * Every task retries, only transient errors — the Lambda service's, the status-updater's, ECS's,
+ * SQS's, and the workflow's `extra` ones — with capped, jittered exponential backoff; and no task
+ * retries a catch-all or an error that is permanent by nature.
+ */
+export function expectOnlyTransientRetries(
+  tasks: readonly [string, TaskState][],
+  extra: readonly string[] = [],
+): void {
+  const transient = new Set<string>([
+    ...TRANSIENT_LAMBDA_ERRORS,
+    ...TRANSIENT_STATUS_UPDATER_ERRORS,
+    ...TRANSIENT_ECS_ERRORS,
+    ...TRANSIENT_SQS_ERRORS,
+    ...extra,
+  ]);
+  for (const [name, state] of tasks) {
+    expect({ name, retry: state.Retry?.length ?? 0 }).not.toEqual({ name, retry: 0 });
+    for (const retrier of state.Retry ?? []) {
+      for (const error of retrier.ErrorEquals)
+        expect({ name, error, transient: transient.has(error) }).toEqual({ name, error, transient: true });
+      expect(retrier).toMatchObject({ BackoffRate: 2, JitterStrategy: 'FULL', MaxDelaySeconds: 60 });
+      expect(retrier.IntervalSeconds).toBeGreaterThan(0);
+    }
+  }
+  const retried = tasks.flatMap(([, state]) => state.Retry ?? []).flatMap((retrier) => retrier.ErrorEquals);
+  for (const permanent of [
+    'States.ALL',
+    'States.TaskFailed',
+    'States.Timeout',
+    'InvalidTransitionError',
+    'UnexpectedStateError',
+    'InvalidInputError',
+    'ContractValidationError',
+    'SQS.AmazonSQSException',
+  ]) {
+    expect(retried).not.toContain(permanent);
+  }
+}

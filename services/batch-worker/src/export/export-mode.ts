@@ -1,0 +1,39 @@
+import { PostgresUserExportStore } from '../adapters/postgres-user-export-store.ts';
+import { S3ExportTarget } from '../adapters/s3-export-target.ts';
+import { type ExportConfig, loadExportConfig } from '../config.ts';
+import { ExportInterruptedError } from '../errors.ts';
+import type { TaskMode } from '../run-task.ts';
+import { type ExportSummary, exportUsers } from './export-users.ts';
+
+/**
+ * `MODE=export`: the users the filter selects into EXPORTS_BUCKET as gzip CSV parts plus a worker
+ * manifest, counts on the job. A stop request stops before the manifest is written.
+ */
+export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportSummary> = {
+  name: 'export',
+  onStop: 'stopping the export',
+  interrupted: (signal) => new ExportInterruptedError(signal),
+  loadConfig: loadExportConfig,
+  connect: (url) => PostgresUserExportStore.connect({ url }),
+  startedFields: (config) => ({ bucket: config.exportsBucket, filter: config.filter ?? null }),
+  run: ({ config, store, s3, signal, onProgress }) =>
+    exportUsers({
+      jobId: config.jobId,
+      filter: config.filter,
+      store,
+      target: new S3ExportTarget(s3, config.exportsBucket),
+      signal,
+      progressIntervalMs: config.progressIntervalMs,
+      onProgress,
+    }),
+  finished: (summary) => ({
+    rows: summary.manifest.rows,
+    fields: {
+      manifestKey: summary.manifestKey,
+      rows: summary.manifest.rows,
+      parts: summary.manifest.parts.length,
+      bytes: summary.manifest.bytes,
+      csvBytes: summary.csvBytes,
+    },
+  }),
+};

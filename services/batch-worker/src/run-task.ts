@@ -1,0 +1,151 @@
+import { readFileSync } from 'node:fs';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { S3Client } from '@aws-sdk/client-s3';
+import { type Environment, resolveDatabaseUrl } from '@sidestep/runtime';
+import { TaskFailedError, TaskInterruptedError } from './errors.ts';
+
+/** What every mode's configuration holds (src/config.ts). */
+export interface TaskConfig {
+  readonly mode: 'import' | 'export';
+  readonly jobId: string;
+  readonly progressIntervalMs: number;
+  readonly s3ForcePathStyle: boolean;
+}
+
+/** A mode's database store: connected once, closed when the task ends. */
+export interface TaskStore {
+  close(): Promise<void>;
+}
+
+/** What {@link runTask} hands a mode's `run`. */
+export interface TaskContext<Config extends TaskConfig, Store extends TaskStore> {
+  readonly config: Config;
+  readonly store: Store;
+  readonly s3: S3Client;
+  /** Aborted by SIGTERM or SIGINT, with the mode's interrupted error as the reason. */
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  /** Logs a `<mode> progress` line with the process's memory. */
+  readonly onProgress: (progress: object) => void;
+}
+
+/** One of the task's modes (`import`, `export`): what it adds to the outline of {@link runTask}. */
+export interface TaskMode<Config extends TaskConfig, Store extends TaskStore, Summary> {
+  /** The first word of the mode's log lines. */
+  readonly name: Config['mode'];
+  /** What a stop request does, for its log line (`rolling the import back`). */
+  readonly onStop: string;
+  readonly interrupted: (signal: NodeJS.Signals) => TaskInterruptedError;
+  /** Reads and validates the mode's environment (throws `ConfigError`). */
+  readonly loadConfig: (env: Environment) => Config;
+  readonly connect: (url: string) => Promise<Store>;
+  /** Fields of the `<mode> started` line. */
+  readonly startedFields: (config: Config, store: Store) => Record<string, unknown>;
+  /** Does the work; throws the mode's {@link TaskFailedError} after recording it on the job. */
+  readonly run: (context: TaskContext<Config, Store>) => Promise<Summary>;
+  /** The rows the summary counts (for rows/s) and the other fields of the `<mode> finished` line. */
+  readonly finished: (summary: Summary) => {
+    readonly rows: number;
+    readonly fields: Record<string, unknown>;
+  };
+  /** Fields the `<mode> failed` line adds for the mode's failure. */
+  readonly failedFields?: (failure: TaskFailedError) => Record<string, unknown>;
+}
+
+/** Options of {@link runTask}. */
+export interface RunTaskOptions {
+  readonly logger: Logger;
+  /** @default process.env */
+  readonly env?: Environment;
+}
+
+/**
+ * The process's peak resident set: the number that must stay flat as files grow. Linux's VmHWM
+ * rather than getrusage's ru_maxrss (`process.resourceUsage().maxRSS`): ru_maxrss survives exec, so
+ * a task spawned by a large parent (the local cloud, the benchmark) would report the parent's peak.
+ */
+function peakRssBytes(): number {
+  try {
+    const kib = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    if (kib !== undefined) return Number(kib) * 1024;
+  } catch {
+    // not Linux: fall back to getrusage
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+/**
+ * Runs one mode of the task and returns the exit code: reads the configuration, connects to the
+ * database, runs the mode with SIGTERM/SIGINT wired to an abort, logs once per outcome. 0 done
+ * (counts on the job), 1 failed (reason on the job's `worker_error`, or invalid configuration, or the
+ * mode could not start), 143 stopped by a signal. Never throws: every failure is logged once, here.
+ */
+export async function runTask<Config extends TaskConfig, Store extends TaskStore, Summary>(
+  mode: TaskMode<Config, Store, Summary>,
+  options: RunTaskOptions,
+): Promise<number> {
+  const { logger } = options;
+  const env = options.env ?? process.env;
+  const controller = new AbortController();
+  const stop = (signal: NodeJS.Signals) => {
+    logger.warn(`stop requested: ${mode.onStop}`, { signal });
+    controller.abort(mode.interrupted(signal));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+
+  let config: Config;
+  try {
+    config = mode.loadConfig(env);
+  } catch (error) {
+    logger.error('invalid configuration', { error: error as Error });
+    return 1;
+  }
+  logger.appendPersistentKeys({ jobId: config.jobId, mode: config.mode });
+  const s3 = new S3Client({ forcePathStyle: config.s3ForcePathStyle });
+  let store: Store | undefined;
+  const started = performance.now();
+  try {
+    store = await mode.connect(await resolveDatabaseUrl(env));
+    logger.info(`${mode.name} started`, mode.startedFields(config, store));
+    const summary = await mode.run({
+      config,
+      store,
+      s3,
+      signal: controller.signal,
+      logger,
+      onProgress: (progress) => {
+        const { rss, heapUsed } = process.memoryUsage();
+        logger.info(`${mode.name} progress`, { ...progress, rssBytes: rss, heapUsedBytes: heapUsed });
+      },
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const { rows, fields } = mode.finished(summary);
+    logger.info(`${mode.name} finished`, {
+      ...fields,
+      seconds: Number(seconds.toFixed(3)),
+      rowsPerSecond: Math.round(rows / seconds),
+      maxRssBytes: peakRssBytes(),
+    });
+    return 0;
+  } catch (error) {
+    if (error instanceof TaskFailedError) {
+      logger.error(`${mode.name} failed`, {
+        reason: error.reason,
+        errorName: (error.cause as Error | undefined)?.name,
+        ...mode.failedFields?.(error),
+        ...(error.recordError === undefined ? {} : { recordError: error.recordError as Error }),
+      });
+      return error.cause instanceof TaskInterruptedError ? 143 : 1;
+    }
+    // Failed before the work could start (database unreachable, secret unavailable): nothing to
+    // record on the job, the workflow's Catch records the task failure.
+    logger.error(`${mode.name} could not start`, { error: error as Error });
+    return controller.signal.aborted ? 143 : 1;
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    await store?.close();
+    s3.destroy();
+  }
+}
