@@ -61,6 +61,12 @@ export interface EnvironmentConfig {
   readonly backend?: StateBackendConfig;
   /** Who may deploy: required by the `sidestep-<env>-deploy` stack (`DeployStack`), unused by the environment stack. */
   readonly github?: GitHubConfig;
+  /**
+   * The account already has the ECS service-linked role (`AWSServiceRoleForECS`; it is account-wide, so
+   * when staging and production share an account, the second deploy stack must not create it again).
+   * @default false: the deploy stack creates it
+   */
+  readonly ecsServiceLinkedRoleExists?: boolean;
 }
 
 /**
@@ -146,6 +152,7 @@ function awsEnvironment(
       repository: rest.length > 0 ? [repository, ...rest].join('/') : repository,
       ...(oidcProviderArn ? { oidcProviderArn } : {}),
     },
+    ecsServiceLinkedRoleExists: read('ECS_SERVICE_LINKED_ROLE_EXISTS') === 'true',
   };
 }
 
@@ -154,7 +161,8 @@ function awsEnvironment(
  * (`SIDESTEP_STAGING_ACCOUNT_ID`, `_REGION`, `_MAIL_FROM`, `_MAIL_DOMAIN`, `_NOTIFY_ADDRESS`,
  * `_DATABASE_SECRET_ARN`, `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS`, `_TASK_SUBNET_IDS`,
  * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network),
- * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`) and
+ * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`,
+ * `_ECS_SERVICE_LINKED_ROLE_EXISTS` (`true` when the account has the role)) and
  * `SIDESTEP_GITHUB_REPOSITORY` (`owner/repository`, both environments). Every config is validated.
  */
 export function environmentConfigs(

@@ -14,6 +14,8 @@ export {
   type DeployRoleProps,
   GITHUB_OIDC_AUDIENCE,
   GITHUB_OIDC_ISSUER,
+  INLINE_POLICIES_MAX_CHARACTERS,
+  MANAGED_POLICY_MAX_CHARACTERS,
 } from './constructs/deploy-role.ts';
 export { EventBus, type EventBusProps } from './constructs/event-bus.ts';
 export { ExportDownload, type ExportDownloadProps } from './constructs/export-download.ts';
@@ -35,6 +37,15 @@ export { ImageRepository, type ImageRepositoryProps } from './constructs/image-r
 export { JobQueue, type JobQueueProps } from './constructs/job-queue.ts';
 export { MailIdentity, type MailIdentityProps } from './constructs/mail-identity.ts';
 export type { PermissionTarget, PermissionTargets } from './constructs/manifest-permissions.ts';
+export {
+  applyPermissionsBoundary,
+  BOUNDARY_DENIED_ACTIONS,
+  BOUNDARY_SERVICES,
+  PermissionsBoundaryPolicy,
+  type PermissionsBoundaryPolicyProps,
+  permissionsBoundaryArn,
+  permissionsBoundaryName,
+} from './constructs/permissions-boundary.ts';
 export { S3Trigger, type S3TriggerProps, type TriggerTarget } from './constructs/s3-trigger.ts';
 export {
   operatorRuleInput,
@@ -51,6 +62,14 @@ export {
 export { Workflow, type WorkflowProps } from './constructs/workflow.ts';
 export { WorkflowQueue, type WorkflowQueueProps } from './constructs/workflow-queue.ts';
 export { InfraConfigError } from './errors.ts';
+export {
+  type ArnScope,
+  PROVIDER_ACTIONS,
+  type ProviderActions,
+  type ProviderCall,
+  providerCalls,
+  type ResolvedProviderCall,
+} from './provider-actions.ts';
 export {
   checkSecurityPolicy,
   SECURITY_RULES,
