@@ -273,6 +273,9 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       unscoped('ec2:DescribeSubnets'),
       unscoped('ec2:DescribeVpcs'),
     ],
+    note:
+      'read is GetFunction (which returns the tags) and ListVersionsByFunction; GetFunctionCodeSigningConfig ' +
+      'is called for zip packages only (internal/service/lambda/function.go), listed so a zip function would not fail',
   },
   aws_lambda_function_url: {
     arn: functionArn,
