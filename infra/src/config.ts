@@ -79,6 +79,12 @@ export interface EnvironmentConfig {
   readonly backend?: StateBackendConfig;
   /** Who may deploy: required by the `sidestep-<env>-deploy` stack (`DeployStack`), unused by the environment stack. */
   readonly github?: GitHubConfig;
+  /**
+   * The account already has the ECS service-linked role (`AWSServiceRoleForECS`; it is account-wide, so
+   * when staging and production share an account, the second deploy stack must not create it again).
+   * @default false: the deploy stack creates it
+   */
+  readonly ecsServiceLinkedRoleExists?: boolean;
 }
 
 /**
@@ -174,6 +180,7 @@ function awsEnvironment(
       repository: rest.length > 0 ? [repository, ...rest].join('/') : repository,
       ...(oidcProviderArn ? { oidcProviderArn } : {}),
     },
+    ecsServiceLinkedRoleExists: read('ECS_SERVICE_LINKED_ROLE_EXISTS') === 'true',
   };
 }
 
@@ -232,7 +239,8 @@ function workflowLogSettings(name: string, read: (key: string) => string | undef
  * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network), `_NETWORK=create`
  * (with `_NETWORK_CIDR`, `_DATABASE_SECURITY_GROUP_ID`, `_DATABASE_PORT`; instead of the ids),
  * `_HOSTED_ZONE_ID`, `_ALARM_EMAIL`, `_WORKFLOW_LOG_LEVEL`, `_WORKFLOW_LOG_EXECUTION_DATA`,
- * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`) and
+ * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`,
+ * `_ECS_SERVICE_LINKED_ROLE_EXISTS` (`true` when the account has the role)) and
  * `SIDESTEP_GITHUB_REPOSITORY` (`owner/repository`, both environments). Every config is validated;
  * with `SIDESTEP_DEPLOY_ENVIRONMENT=<staging|production>` (set by the deploy pipeline) that environment
  * must also hold no {@link placeholderSettings}.

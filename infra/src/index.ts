@@ -17,6 +17,8 @@ export {
   type DeployRoleProps,
   GITHUB_OIDC_AUDIENCE,
   GITHUB_OIDC_ISSUER,
+  INLINE_POLICIES_MAX_CHARACTERS,
+  MANAGED_POLICY_MAX_CHARACTERS,
 } from './constructs/deploy-role.ts';
 export { EventBus, type EventBusProps } from './constructs/event-bus.ts';
 export { ExportDownload, type ExportDownloadProps } from './constructs/export-download.ts';
@@ -45,6 +47,15 @@ export {
   type NetworkProps,
   type NetworkSettings,
 } from './constructs/network.ts';
+export {
+  applyPermissionsBoundary,
+  BOUNDARY_DENIED_ACTIONS,
+  BOUNDARY_SERVICES,
+  PermissionsBoundaryPolicy,
+  type PermissionsBoundaryPolicyProps,
+  permissionsBoundaryArn,
+  permissionsBoundaryName,
+} from './constructs/permissions-boundary.ts';
 export { S3Trigger, type S3TriggerProps, type TriggerTarget } from './constructs/s3-trigger.ts';
 export {
   operatorRuleInput,
@@ -66,6 +77,14 @@ export {
 } from './constructs/workflow.ts';
 export { WorkflowQueue, type WorkflowQueueProps } from './constructs/workflow-queue.ts';
 export { InfraConfigError } from './errors.ts';
+export {
+  type ArnScope,
+  PROVIDER_ACTIONS,
+  type ProviderActions,
+  type ProviderCall,
+  providerCalls,
+  type ResolvedProviderCall,
+} from './provider-actions.ts';
 export {
   checkSecurityPolicy,
   SECURITY_RULES,

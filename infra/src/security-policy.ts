@@ -23,8 +23,20 @@ export const SECURITY_RULES = {
   /** CKV_AWS_355 / CKV_AWS_290: no `*` resource except for actions that have no resource type. */
   'iam-wildcard-resource':
     'Allow statement must name exact resources (* only for unscopable actions, no NotResource)',
-  /** STYLE.md: permissions live in the role's own inline policy. */
-  'iam-managed-attachment': 'Use an inline aws_iam_role_policy, not policy attachments or managed policies',
+  /**
+   * STYLE.md: permissions live in the role's own inline policy. The one exception is a customer-managed
+   * policy of the same stack attached with `aws_iam_role_policy_attachment` (its document is checked like
+   * an inline one): what a role that outgrows IAM's 10,240 inline characters (the deploy role) does.
+   */
+  'iam-managed-attachment':
+    'Use an inline aws_iam_role_policy, or an aws_iam_policy of the same stack attached with aws_iam_role_policy_attachment',
+  /**
+   * A permissions boundary (a policy that roles name in `permissions_boundary` or that an
+   * `iam:PermissionsBoundary` condition requires) grants nothing, so it may allow whole services
+   * (`service:*`); never everything, nor IAM, STS, Organizations or account actions by wildcard.
+   */
+  'iam-boundary-scope':
+    'Permissions boundary may allow service:* but not *, iam:*, sts:*, organizations:* or account:*',
   /** A policy that is not literal JSON (a data source, a function call) cannot be checked, so it fails. */
   'iam-policy-literal': 'Policy must be a literal JSON document',
   /** CKV_AWS_53..56 / CKV2_AWS_6: all four public access block settings on every bucket. */
@@ -95,6 +107,11 @@ export const UNSCOPABLE_ACTIONS: ReadonlySet<string> = new Set([
   'ec2:DeleteNetworkInterface',
   'ec2:AssignPrivateIpAddresses',
   'ec2:UnassignPrivateIpAddresses',
+  // Lambda's VPC checks of the caller (the deploy role) and of the execution role: EC2 Describe actions
+  // support no resource-level permissions.
+  'ec2:DescribeSubnets',
+  'ec2:DescribeSecurityGroups',
+  'ec2:DescribeVpcs',
   // The registry authorization token is account-wide: ECR lists no resource type for it.
   'ecr:GetAuthorizationToken',
   // Vended log delivery (Step Functions execution logs): CloudWatch Logs lists no resource types.
@@ -246,9 +263,14 @@ export function checkSecurityPolicy(synthesized: SynthesizedTerraform): Security
   checkNetworkAndKeys(ofType, report);
 
   for (const type of Object.keys(resources)) {
-    if (ATTACHMENTS.has(type))
-      for (const [address] of ofType(type)) report('iam-managed-attachment', address);
+    if (!ATTACHMENTS.has(type)) continue;
+    for (const [address, attachment] of ofType(type)) {
+      const policy = referencedAddress(attachment.policy_arn, 'aws_iam_policy');
+      const ownPolicy = policy !== undefined && resources.aws_iam_policy?.[policy.split('.')[1] ?? ''];
+      if (type !== 'aws_iam_role_policy_attachment' || !ownPolicy) report('iam-managed-attachment', address);
+    }
   }
+  const boundaries = permissionsBoundaries(ofType);
   for (const [address, role] of ofType('aws_iam_role')) {
     if (asList(role.managed_policy_arns).length > 0)
       report('iam-managed-attachment', address, 'managed_policy_arns');
@@ -257,7 +279,11 @@ export function checkSecurityPolicy(synthesized: SynthesizedTerraform): Security
     }
   }
   for (const [type, attribute] of Object.entries(IDENTITY_POLICIES)) {
-    for (const [address, body] of ofType(type)) checkPolicy(body[attribute], address, true, report);
+    for (const [address, body] of ofType(type)) {
+      if (type === 'aws_iam_policy' && boundaries.has(address))
+        checkBoundary(body[attribute], address, report);
+      else checkPolicy(body[attribute], address, true, report);
+    }
   }
   for (const [type, attribute] of Object.entries(RESOURCE_POLICIES)) {
     for (const [address, body] of ofType(type)) {
@@ -269,6 +295,77 @@ export function checkSecurityPolicy(synthesized: SynthesizedTerraform): Security
 
 type OfType = (type: string) => [string, Readonly<Record<string, unknown>>][];
 type Report = (rule: SecurityRule, address: string, detail?: string) => void;
+
+/**
+ * Addresses of the stack's `aws_iam_policy` resources used as permissions boundaries: named by a role's
+ * `permissions_boundary`, or required by an `iam:PermissionsBoundary` condition of a policy of the stack
+ * (the deploy stack creates the boundary the environment stack's roles carry), by reference or by ARN.
+ */
+function permissionsBoundaries(ofType: OfType): Set<string> {
+  const named = new Set<string>();
+  for (const [, role] of ofType('aws_iam_role')) {
+    if (typeof role.permissions_boundary === 'string') named.add(role.permissions_boundary);
+  }
+  const documents = [
+    ...ofType('aws_iam_role_policy').map(([, body]) => body.policy),
+    ...ofType('aws_iam_policy').map(([, body]) => body.policy),
+  ];
+  for (const document of documents) {
+    for (const raw of asList((parseJson(document) as { Statement?: unknown } | undefined)?.Statement)) {
+      const conditions = (raw as { Condition?: Record<string, Record<string, unknown>> }).Condition ?? {};
+      for (const keys of Object.values(conditions)) {
+        for (const [key, value] of Object.entries(keys)) {
+          if (key.toLowerCase() === 'iam:permissionsboundary')
+            for (const v of asList(value)) named.add(String(v));
+        }
+      }
+    }
+  }
+  return new Set(
+    ofType('aws_iam_policy')
+      .filter(
+        ([address, policy]) =>
+          named.has(`\${${address}.arn}`) ||
+          [...named].some((arn) => arn.endsWith(`:policy/${String(policy.name)}`)),
+      )
+      .map(([address]) => address),
+  );
+}
+
+/**
+ * The Allow statements of a policy document with their labels (Deny statements may use wildcards: they
+ * only take permissions away); a document that is not literal JSON is reported and yields none.
+ */
+function allowStatements(
+  policy: unknown,
+  address: string,
+  report: Report,
+): [label: string, statement: Record<string, unknown>][] {
+  const document = parseJson(policy) as { Statement?: unknown } | undefined;
+  if (!document || typeof document !== 'object') {
+    report('iam-policy-literal', address, String(policy).slice(0, 80));
+    return [];
+  }
+  return asList(document.Statement)
+    .map((raw) => raw as Record<string, unknown>)
+    .filter((statement) => statement.Effect === 'Allow')
+    .map((statement) => [
+      typeof statement.Sid === 'string' ? statement.Sid : 'statement without Sid',
+      statement,
+    ]);
+}
+
+/** A boundary's Allow statements: whole services at most, and never IAM, STS, Organizations or account ones. */
+function checkBoundary(policy: unknown, address: string, report: Report): void {
+  for (const [label, statement] of allowStatements(policy, address, report)) {
+    if (statement.NotAction !== undefined) report('iam-boundary-scope', address, `${label}: NotAction`);
+    for (const action of asList(statement.Action).map(String)) {
+      const service = action.split(':')[0] ?? '';
+      const sensitive = ['iam', 'sts', 'organizations', 'account'].includes(service) && action.includes('*');
+      if (action === '*' || sensitive) report('iam-boundary-scope', address, `${label}: ${action}`);
+    }
+  }
+}
 
 /**
  * Each bucket's settings live in separate resources that reference it (`bucket = aws_s3_bucket.x.id`),
@@ -416,16 +513,7 @@ function checkPolicy(
   identityPolicy: boolean,
   report: (rule: SecurityRule, address: string, detail?: string) => void,
 ): void {
-  const document = parseJson(policy) as { Statement?: unknown } | undefined;
-  if (!document || typeof document !== 'object') {
-    report('iam-policy-literal', address, String(policy).slice(0, 80));
-    return;
-  }
-  for (const raw of asList(document.Statement)) {
-    const statement = raw as Record<string, unknown>;
-    // Deny statements may use wildcards: they only take permissions away.
-    if (statement.Effect !== 'Allow') continue;
-    const label = typeof statement.Sid === 'string' ? statement.Sid : 'statement without Sid';
+  for (const [label, statement] of allowStatements(policy, address, report)) {
     const actions = asList(statement.Action).map(String);
     if (statement.NotAction !== undefined) report('iam-wildcard-action', address, `${label}: NotAction`);
     for (const action of actions) {

@@ -7,7 +7,10 @@ import {
   type EnvironmentConfig,
   environmentConfigs,
   GrantableRole,
+  INLINE_POLICIES_MAX_CHARACTERS,
   InfraConfigError,
+  MANAGED_POLICY_MAX_CHARACTERS,
+  permissionsBoundaryArn,
   SidestepStack,
   type SynthesizedTerraform,
   UNSCOPABLE_ACTIONS,
@@ -43,8 +46,23 @@ function only<T>(resources: Record<string, T> | undefined): T {
 const deploy = synth(new DeployStack(Testing.app(), 'sidestep-staging-deploy', { config: configs.staging }));
 const role = only(deploy.resource.aws_iam_role) as { name: string; assume_role_policy: string };
 const trust = JSON.parse(role.assume_role_policy) as { Statement: Statement[] };
-const policy = JSON.parse((only(deploy.resource.aws_iam_role_policy) as { policy: string }).policy) as {
+interface PolicyJson {
   Statement: Statement[];
+}
+/** The role's statements: its inline policy and its apply policies (customer-managed, attached). */
+function deployPolicies(synthesized: { resource: Resources }): { inline: PolicyJson; managed: PolicyJson[] } {
+  const inline = JSON.parse((only(synthesized.resource.aws_iam_role_policy) as { policy: string }).policy);
+  const attached = new Set(
+    Object.values(synthesized.resource.aws_iam_role_policy_attachment ?? {}).map((a) => String(a.policy_arn)),
+  );
+  const managed = Object.entries(synthesized.resource.aws_iam_policy ?? {})
+    .filter(([id]) => attached.has(`\${aws_iam_policy.${id}.arn}`))
+    .map(([, p]) => JSON.parse(String(p.policy)) as PolicyJson);
+  return { inline, managed };
+}
+const policies = deployPolicies(deploy);
+const policy: PolicyJson = {
+  Statement: [...policies.inline.Statement, ...policies.managed.flatMap((p) => p.Statement)],
 };
 const statement = (sid: string): Statement => {
   const found = policy.Statement.find((s) => s.Sid === sid);
@@ -186,6 +204,20 @@ describe('DeployStack permissions', () => {
 
   it('grants no wildcard action, and "*" resources only to unscopable actions', () => {
     for (const s of policy.Statement) {
+      // Denies only take away (the guard rails, checked in packages/iam/tests/deploy-role-policy.test.ts).
+      if (s.Effect === 'Deny') continue;
+      // The one exception to the name scope: mapping ARNs are UUIDs and these calls carry no
+      // lambda:FunctionArn; none of them changes what a mapping does.
+      if (s.Sid === 'ReadEventSourceMappings') {
+        expect(list(s.Action).sort()).toEqual([
+          'lambda:GetEventSourceMapping',
+          'lambda:ListTags',
+          'lambda:TagResource',
+          'lambda:UntagResource',
+        ]);
+        expect(s.Resource).toBe(arn('lambda', 'event-source-mapping:*'));
+        continue;
+      }
       expect(s.Effect).toBe('Allow');
       for (const action of list(s.Action)) expect(action).not.toContain('*');
       const resources = list(s.Resource);
@@ -315,7 +347,85 @@ describe('DeployStack permissions', () => {
     const synthesized = synth(new DeployStack(Testing.app(), 'long', { config: longBucket }));
     const document = (only(synthesized.resource.aws_iam_role_policy) as { policy: string }).policy;
     // IAM counts the policy without whitespace.
-    expect(document.replace(/\s/g, '').length).toBeLessThan(10_240);
+    expect(document.replace(/\s/g, '').length).toBeLessThanOrEqual(INLINE_POLICIES_MAX_CHARACTERS);
+    const managed = deployPolicies(synthesized).managed.map(
+      (p) => JSON.stringify(p).replace(/\s/g, '').length,
+    );
+    expect(managed.length).toBeGreaterThan(0);
+    for (const size of managed) expect(size).toBeLessThanOrEqual(MANAGED_POLICY_MAX_CHARACTERS);
+    // The role's managed policies stay within IAM's default of 10 per role.
+    expect(managed.length).toBeLessThanOrEqual(10);
+  });
+
+  it('attaches only its own apply policies, with aws_iam_role_policy_attachment', () => {
+    expect(deploy.resource.aws_iam_policy_attachment).toBeUndefined();
+    const attachments = Object.values(deploy.resource.aws_iam_role_policy_attachment ?? {});
+    expect(attachments.length).toBe(policies.managed.length);
+    for (const attachment of attachments) {
+      expect(attachment.role).toMatch(/^\$\{aws_iam_role\.deploy-role_[^.]+\.name\}$/);
+      expect(attachment.policy_arn).toMatch(
+        /^\$\{aws_iam_policy\.deploy-role_apply-policy-\d+_[^.]+\.arn\}$/,
+      );
+    }
+  });
+
+  it('reads and tags event source mappings without a lambda:FunctionArn condition they do not carry', () => {
+    const mappings = arn('lambda', 'event-source-mapping:*');
+    for (const action of ['lambda:GetEventSourceMapping', 'lambda:ListTags', 'lambda:TagResource']) {
+      const granting = policy.Statement.filter(
+        (s) => s.Effect === 'Allow' && list(s.Action).includes(action) && list(s.Resource).includes(mappings),
+      );
+      expect([action, granting.length]).toEqual([action, 1]);
+      expect(granting[0]?.Condition).toBeUndefined();
+    }
+    // Update and Delete carry it, and keep it.
+    const update = policy.Statement.find((s) => list(s.Action).includes('lambda:UpdateEventSourceMapping'));
+    expect(update?.Condition?.ArnLike?.['lambda:FunctionArn']).toBe(
+      arn('lambda', 'function:sidestep-staging-*'),
+    );
+  });
+
+  it('may describe the network Lambda checks for functions in a VPC', () => {
+    for (const action of ['ec2:DescribeSecurityGroups', 'ec2:DescribeSubnets', 'ec2:DescribeVpcs']) {
+      expect([action, allows(action, '*')]).toEqual([action, true]);
+    }
+  });
+});
+
+describe('DeployStack bootstrap resources', () => {
+  it('creates the ECS service-linked role unless the account already has it', () => {
+    const role = only(deploy.resource.aws_iam_service_linked_role) as Record<string, unknown>;
+    expect(role.aws_service_name).toBe('ecs.amazonaws.com');
+    const config = environmentConfigs({
+      ...ENV,
+      SIDESTEP_STAGING_ECS_SERVICE_LINKED_ROLE_EXISTS: 'true',
+    }).staging;
+    const shared = synth(new DeployStack(Testing.app(), 'shared', { config }));
+    expect(shared.resource.aws_iam_service_linked_role).toBeUndefined();
+  });
+
+  it('creates the permissions boundary of the environment, at the ARN the environment stack names', () => {
+    const boundary = Object.values(deploy.resource.aws_iam_policy ?? {}).filter(
+      (p) => p.name === 'sidestep-staging-boundary',
+    );
+    expect(boundary).toHaveLength(1);
+    const expected = permissionsBoundaryArn('123456789012', 'sidestep-staging');
+    expect(expected).toBe('arn:aws:iam::123456789012:policy/sidestep-staging-boundary');
+    expect(
+      (deploy as unknown as { output: Record<string, { value: string }> }).output.permissions_boundary_arn
+        ?.value,
+    ).toBe(expected);
+    const environment = synth(
+      new SidestepStack(Testing.app(), 'sidestep-staging', { config: configs.staging }),
+    );
+    for (const role of Object.values(environment.resource.aws_iam_role ?? {})) {
+      expect(role.permissions_boundary).toBe(expected);
+    }
+    // The local stack is never deployed by the role: no boundary (the local cloud evaluates its roles as written).
+    const local = synth(new SidestepStack(Testing.app(), 'sidestep-local', { config: configs.local }));
+    for (const role of Object.values(local.resource.aws_iam_role ?? {})) {
+      expect(role.permissions_boundary).toBeUndefined();
+    }
   });
 });
 

@@ -3,9 +3,11 @@ import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group
 import { EcrRepository } from '@cdktn/provider-aws/lib/ecr-repository/index.js';
 import { EcsCluster } from '@cdktn/provider-aws/lib/ecs-cluster/index.js';
 import { EcsTaskDefinition } from '@cdktn/provider-aws/lib/ecs-task-definition/index.js';
+import { IamPolicy } from '@cdktn/provider-aws/lib/iam-policy/index.js';
 import { IamPolicyAttachment } from '@cdktn/provider-aws/lib/iam-policy-attachment/index.js';
 import { IamRole } from '@cdktn/provider-aws/lib/iam-role/index.js';
 import { IamRolePolicy } from '@cdktn/provider-aws/lib/iam-role-policy/index.js';
+import { IamRolePolicyAttachment } from '@cdktn/provider-aws/lib/iam-role-policy-attachment/index.js';
 import { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
 import { LambdaPermission } from '@cdktn/provider-aws/lib/lambda-permission/index.js';
 import { PipesPipe } from '@cdktn/provider-aws/lib/pipes-pipe/index.js';
@@ -107,6 +109,36 @@ describe('security policy', () => {
     expect(checkSecurityPolicy(synthesized)).toEqual([]);
   });
 
+  // Confused deputy prevention (https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html):
+  // a service may assume a role only for a resource of this account. Lambda documents no such condition
+  // for execution roles (lambda-execution-role.ts says why), so its trust is the one without.
+  it.each(stacks)('scopes every service trust of the %s stack to its source', (_name, synthesized) => {
+    const roles = Object.values(synthesized.resource?.aws_iam_role ?? {});
+    const services = new Set<string>();
+    for (const role of roles) {
+      const [statement] = JSON.parse(String(role.assume_role_policy)).Statement;
+      const service = statement.Principal.Service as string;
+      services.add(service);
+      const keys = Object.values(statement.Condition ?? {}).flatMap((clause) =>
+        Object.keys(clause as object),
+      );
+      if (service === 'lambda.amazonaws.com') expect([role.name, keys]).toEqual([role.name, []]);
+      else
+        expect([
+          role.name,
+          keys.some((key) => key === 'aws:SourceArn' || key === 'aws:SourceAccount'),
+        ]).toEqual([role.name, true]);
+    }
+    expect([...services].sort()).toEqual([
+      'ecs-tasks.amazonaws.com',
+      'events.amazonaws.com',
+      'lambda.amazonaws.com',
+      'pipes.amazonaws.com',
+      'scheduler.amazonaws.com',
+      'states.amazonaws.com',
+    ]);
+  });
+
   it('fails a stack that breaks every rule, at the offending address', () => {
     const stack = new TerraformStack(Testing.app(), 'bad');
     new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
@@ -152,6 +184,23 @@ describe('security policy', () => {
       name: 'attachment',
       policyArn: 'arn:aws:iam::aws:policy/ReadOnlyAccess',
       roles: [role.name],
+    });
+    new IamRolePolicyAttachment(stack, 'aws-managed', {
+      role: role.name,
+      policyArn: 'arn:aws:iam::aws:policy/ReadOnlyAccess',
+    });
+    // A boundary (named by a role's permissions_boundary) may allow whole services, but not everything or IAM.
+    const boundary = new IamPolicy(stack, 'boundary', {
+      name: 'boundary',
+      policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Sid: 'Wide', Effect: 'Allow', Action: ['sqs:*', '*', 'iam:*'], Resource: '*' }],
+      }),
+    });
+    new IamRole(stack, 'bounded', {
+      name: 'bounded',
+      assumeRolePolicy: JSON.stringify({ Version: '2012-10-17', Statement: [] }),
+      permissionsBoundary: boundary.arn,
     });
     // A bucket with no settings at all, and one with each setting present but wrong.
     new S3Bucket(stack, 'bare', { bucket: 'bare-bucket' });
@@ -254,6 +303,11 @@ describe('security policy', () => {
     expect(found('iam-managed-attachment')).toEqual([
       'aws_iam_policy_attachment.attachment',
       'aws_iam_role.admin managed_policy_arns',
+      'aws_iam_role_policy_attachment.aws-managed',
+    ]);
+    expect(found('iam-boundary-scope')).toEqual([
+      'aws_iam_policy.boundary Wide: *',
+      'aws_iam_policy.boundary Wide: iam:*',
     ]);
     expect(found('iam-policy-literal')).toEqual([
       `aws_iam_role_policy.opaque \${data.aws_iam_policy_document.x.json}`,
@@ -306,6 +360,15 @@ describe('security policy', () => {
       kmsMasterKeyId: 'alias/aws/sqs',
       redrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: 3 }),
     });
+    // A customer-managed policy of the same stack, attached to one role, is checked like an inline one.
+    const own = new IamPolicy(stack, 'own', {
+      name: 'own',
+      policy: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: 'arn:aws:sqs:eu-west-1:1:q' }],
+      }),
+    });
+    new IamRolePolicyAttachment(stack, 'own-attachment', { role: role.name, policyArn: own.arn });
     expect(checkSecurityPolicy(JSON.parse(Testing.synth(stack)))).toEqual([]);
   });
 });

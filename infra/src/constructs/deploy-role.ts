@@ -1,9 +1,12 @@
 import { IamOpenidConnectProvider } from '@cdktn/provider-aws/lib/iam-openid-connect-provider/index.js';
+import { IamPolicy } from '@cdktn/provider-aws/lib/iam-policy/index.js';
+import { IamRolePolicyAttachment } from '@cdktn/provider-aws/lib/iam-role-policy-attachment/index.js';
 import type { EnvironmentName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import type { GitHubConfig, StateBackendConfig } from '../config.ts';
 import { InfraConfigError } from '../errors.ts';
-import { GrantableRole, type PolicyStatement } from './grantable-role.ts';
+import { checkStatement, GrantableRole, type PolicyStatement, policyDocument } from './grantable-role.ts';
+import { permissionsBoundaryArn } from './permissions-boundary.ts';
 import { VENDED_LOG_DELIVERY_ACTIONS } from './workflow.ts';
 
 /** The issuer of GitHub Actions' OIDC tokens (without `https://`, as IAM condition keys name it). */
@@ -12,6 +15,10 @@ export const GITHUB_OIDC_ISSUER = 'token.actions.githubusercontent.com';
 export const GITHUB_OIDC_AUDIENCE = 'sts.amazonaws.com';
 /** The branch merges deploy from. */
 export const DEPLOY_BRANCH = 'main';
+/** IAM's limit on all inline policies of one role together, counted without whitespace. */
+export const INLINE_POLICIES_MAX_CHARACTERS = 10_240;
+/** IAM's limit on one customer-managed policy, counted without whitespace. */
+export const MANAGED_POLICY_MAX_CHARACTERS = 6_144;
 
 /** Props of {@link DeployRole}. */
 export interface DeployRoleProps {
@@ -59,7 +66,14 @@ export interface DeployRoleProps {
  * Applying the stack needs create/update/delete rights on what it manages. They are scoped by name to
  * `sidestep-<env>-*` per service, never `service:*` actions; what IAM cannot scope is listed where it
  * is granted. The role itself is named `sidestep-deploy-<env>`, outside that prefix, so it cannot
- * rewrite its own policy or trust.
+ * rewrite its own policy or trust. Every role it writes must carry the environment's permissions
+ * boundary (`PermissionsBoundaryPolicy`), so it cannot grant a role more than the boundary allows.
+ *
+ * The pipeline's own rights (push, state, smoke check) and the guard rails are the role's inline policy;
+ * the `terraform apply` rights do not fit in the 10,240 characters IAM allows a role's inline policies,
+ * so they are customer-managed policies `sidestep-deploy-<env>-apply-<n>` (6,144 characters each) of
+ * this construct, attached with `aws_iam_role_policy_attachment` (which, unlike
+ * `aws_iam_policy_attachment`, does not claim the policy's attachments account-wide).
  */
 export class DeployRole extends Construct {
   /** The role. */
@@ -70,6 +84,8 @@ export class DeployRole extends Construct {
   readonly oidcProviderArn: string;
   /** The `sub` claims the trust accepts (exact; matched with `StringEquals`). */
   readonly subjects: readonly string[];
+  /** The customer-managed policies with the `terraform apply` rights, attached to the role. */
+  readonly applyPolicies: readonly IamPolicy[];
 
   constructor(scope: Construct, id: string, props: DeployRoleProps) {
     super(scope, id);
@@ -135,17 +151,54 @@ export class DeployRole extends Construct {
     });
     this.roleArn = this.role.roleArn;
     for (const statement of deployStatements(props, prefix)) this.role.addToPolicy(statement);
+    this.applyPolicies = packStatements(applyStatements(props, prefix), field('applyPolicies')).map(
+      (statements, i) => {
+        const name = `sidestep-deploy-${environment}-apply-${i + 1}`;
+        for (const statement of statements) checkStatement(`${field(name)}.${statement.sid}`, statement);
+        const policy = new IamPolicy(this, `apply-policy-${i + 1}`, {
+          name,
+          description: `terraform apply of ${prefix} by ${this.role.node.path} (part ${i + 1})`,
+          policy: JSON.stringify(policyDocument(statements)),
+        });
+        new IamRolePolicyAttachment(this, `apply-policy-${i + 1}-attachment`, {
+          role: this.role.roleName,
+          policyArn: policy.arn,
+        });
+        return policy;
+      },
+    );
   }
 }
 
-/** Every statement of the deploy role, in the order the deploy needs them. */
+/** Characters IAM counts for a policy document (it ignores whitespace). */
+function policySize(statements: readonly PolicyStatement[]): number {
+  return JSON.stringify(policyDocument(statements)).replace(/\s/g, '').length;
+}
+
+/** Splits statements, in order, into as few policies as fit {@link MANAGED_POLICY_MAX_CHARACTERS}. */
+function packStatements(statements: readonly PolicyStatement[], field: string): PolicyStatement[][] {
+  const policies: PolicyStatement[][] = [];
+  let current: PolicyStatement[] = [];
+  for (const statement of statements) {
+    if (policySize([statement]) > MANAGED_POLICY_MAX_CHARACTERS)
+      throw new InfraConfigError(field, `statement ${statement.sid} alone exceeds a managed policy`);
+    if (current.length > 0 && policySize([...current, statement]) > MANAGED_POLICY_MAX_CHARACTERS) {
+      policies.push(current);
+      current = [];
+    }
+    current.push(statement);
+  }
+  if (current.length > 0) policies.push(current);
+  return policies;
+}
+
+/** The role's inline statements: the pipeline's own steps in the order it takes them, then the guard rails. */
 function deployStatements(props: DeployRoleProps, prefix: string): PolicyStatement[] {
   const { accountId, region, state } = props;
   const at = (service: string, resource: string): string =>
     `arn:aws:${service}:${region}:${accountId}:${resource}`;
   const stateObject = `arn:aws:s3:::${state.bucket}/${state.key}`;
   const lockObject = `${stateObject}.tflock`;
-  const functionPattern = at('lambda', `function:${prefix}-*`);
   return [
     {
       sid: 'EcrLogin',
@@ -193,8 +246,60 @@ function deployStatements(props: DeployRoleProps, prefix: string): PolicyStateme
             resources: props.smokeCheckFunctionNames.map((name) => at('lambda', `function:${name}`)),
           },
         ]),
-    // From here on: `terraform apply` of the environment stack, which creates, updates and deletes
-    // what it manages. Scoped to `sidestep-<env>-*` names; within that prefix the rights are broad.
+    ...guardRails(props, prefix),
+  ];
+}
+
+/**
+ * Denies that hold whatever the role is allowed: the boundary stays on every role and the boundary
+ * policy (and the role's own apply policies) stay as the deploy stack wrote them.
+ */
+function guardRails(props: DeployRoleProps, prefix: string): PolicyStatement[] {
+  const { accountId } = props;
+  return [
+    {
+      sid: 'KeepPermissionsBoundaries',
+      effect: 'Deny',
+      actions: ['iam:DeleteRolePermissionsBoundary'],
+      resources: ['*'],
+    },
+    {
+      sid: 'KeepDeployPolicies',
+      effect: 'Deny',
+      actions: [
+        'iam:CreatePolicyVersion',
+        'iam:DeletePolicy',
+        'iam:DeletePolicyVersion',
+        'iam:SetDefaultPolicyVersion',
+      ],
+      resources: [
+        permissionsBoundaryArn(accountId, prefix),
+        `arn:aws:iam::${accountId}:policy/sidestep-deploy-${props.environment}-*`,
+      ],
+    },
+    {
+      // A role of the environment could be made to trust this role (UpdateAssumeRolePolicy); assuming it
+      // would gain nothing the boundary does not cap, but nothing in the deploy needs it either.
+      sid: 'NoAssumeEnvironmentRoles',
+      effect: 'Deny',
+      actions: ['sts:AssumeRole'],
+      resources: [`arn:aws:iam::${accountId}:role/${prefix}-*`],
+    },
+  ];
+}
+
+/**
+ * `terraform apply` of the environment stack, which creates, updates and deletes what it manages. Scoped
+ * to `sidestep-<env>-*` names; within that prefix the rights are broad. `PROVIDER_ACTIONS`
+ * (provider-actions.ts) lists what the provider calls per resource type; a test checks these allow it.
+ */
+function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatement[] {
+  const { accountId, region } = props;
+  const at = (service: string, resource: string): string =>
+    `arn:aws:${service}:${region}:${accountId}:${resource}`;
+  const functionPattern = at('lambda', `function:${prefix}-*`);
+  const rolePattern = `arn:aws:iam::${accountId}:role/${prefix}-*`;
+  return [
     {
       sid: 'ApplyEcrRepositories',
       actions: [
@@ -245,14 +350,24 @@ function deployStatements(props: DeployRoleProps, prefix: string): PolicyStateme
     },
     {
       // Mappings are named by a UUID, so the resource cannot carry the prefix: the function they feed can.
+      // Update and Delete carry lambda:FunctionArn (Service Authorization Reference, AWS Lambda).
       sid: 'ApplyEventSourceMappings',
-      actions: [
-        'lambda:GetEventSourceMapping',
-        'lambda:UpdateEventSourceMapping',
-        'lambda:DeleteEventSourceMapping',
-      ],
+      actions: ['lambda:UpdateEventSourceMapping', 'lambda:DeleteEventSourceMapping'],
       resources: [at('lambda', 'event-source-mapping:*')],
       conditions: { ArnLike: { 'lambda:FunctionArn': functionPattern } },
+    },
+    {
+      // Get and the tag calls carry no lambda:FunctionArn (a condition on it would deny them): the
+      // provider tags mappings on create (default tags) and reads them back. The narrowest scope left is
+      // the mappings of this account and region; none of these changes what a mapping does.
+      sid: 'ReadEventSourceMappings',
+      actions: [
+        'lambda:GetEventSourceMapping',
+        'lambda:ListTags',
+        'lambda:TagResource',
+        'lambda:UntagResource',
+      ],
+      resources: [at('lambda', 'event-source-mapping:*')],
     },
     {
       sid: 'CreateEventSourceMappings',
@@ -261,6 +376,15 @@ function deployStatements(props: DeployRoleProps, prefix: string): PolicyStateme
       unscopableReason:
         'Lambda lists no resource type for CreateEventSourceMapping; the lambda:FunctionArn condition scopes it',
       conditions: { ArnLike: { 'lambda:FunctionArn': functionPattern } },
+    },
+    {
+      // Creating or updating a function with a VPC config: Lambda checks the caller may describe the
+      // subnets, security groups and VPC (Lambda developer guide, "Giving Lambda functions access to
+      // resources in an Amazon VPC").
+      sid: 'DescribeFunctionNetwork',
+      actions: ['ec2:DescribeSecurityGroups', 'ec2:DescribeSubnets', 'ec2:DescribeVpcs'],
+      resources: ['*'],
+      unscopableReason: 'EC2 Describe actions support no resource-level permissions',
     },
     {
       sid: 'ApplyQueues',
@@ -345,12 +469,17 @@ function deployStatements(props: DeployRoleProps, prefix: string): PolicyStateme
         'ECS lists no resource type for task definition registration, deregistration or describe',
     },
     {
-      // The broadest grant: a role the deploy creates under the prefix can hold any inline policy, so the
-      // deploy role can give a function more than it has itself. Scoped to the prefix and PassRole to the
-      // services the stack uses; a permissions boundary on `sidestep-<env>-*` roles would close this.
+      // A role the deploy writes can hold any inline policy, so every write that could add permissions
+      // requires the environment's permissions boundary on the role: the role never exceeds it. Managed
+      // policies are never attached (iam:AttachRolePolicy is not granted at all).
+      sid: 'WriteBoundedRoles',
+      actions: ['iam:CreateRole', 'iam:PutRolePolicy', 'iam:PutRolePermissionsBoundary'],
+      resources: [rolePattern],
+      conditions: { StringEquals: { 'iam:PermissionsBoundary': permissionsBoundaryArn(accountId, prefix) } },
+    },
+    {
       sid: 'ApplyRoles',
       actions: [
-        'iam:CreateRole',
         'iam:DeleteRole',
         'iam:GetRole',
         'iam:UpdateRole',
@@ -361,16 +490,15 @@ function deployStatements(props: DeployRoleProps, prefix: string): PolicyStateme
         'iam:ListRolePolicies',
         'iam:ListAttachedRolePolicies',
         'iam:ListInstanceProfilesForRole',
-        'iam:PutRolePolicy',
         'iam:GetRolePolicy',
         'iam:DeleteRolePolicy',
       ],
-      resources: [`arn:aws:iam::${accountId}:role/${prefix}-*`],
+      resources: [rolePattern],
     },
     {
       sid: 'PassRoles',
       actions: ['iam:PassRole'],
-      resources: [`arn:aws:iam::${accountId}:role/${prefix}-*`],
+      resources: [rolePattern],
       conditions: {
         StringEquals: {
           'iam:PassedToService': [
@@ -414,6 +542,7 @@ function deployStatements(props: DeployRoleProps, prefix: string): PolicyStateme
       sid: 'ApplyEventBus',
       actions: [
         'events:CreateEventBus',
+        'events:UpdateEventBus',
         'events:DeleteEventBus',
         'events:DescribeEventBus',
         'events:PutRule',

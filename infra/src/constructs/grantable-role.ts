@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 
 /**
- * One `Allow` statement for a role's inline policy: exact actions on exact resources.
+ * One statement for a role's policy: exact actions on exact resources, allowed unless `effect` says Deny.
  *
  * @example
  * ```ts
@@ -25,6 +25,12 @@ export interface PolicyStatement {
    * @default none: the statement must name exact resources
    */
   readonly unscopableReason?: string;
+  /**
+   * `Deny` takes the actions away whatever else allows them (guard rails such as keeping a permissions
+   * boundary in place).
+   * @default 'Allow'
+   */
+  readonly effect?: 'Allow' | 'Deny';
   /**
    * IAM conditions narrowing the statement further, e.g. `iam:PassedToService` on `iam:PassRole`.
    * @default none
@@ -132,19 +138,7 @@ export class GrantableRole extends Construct implements PolicyGrantee {
   /** Adds an exact statement to this role's inline policy; identical statements are added once. */
   addToPolicy(statement: PolicyStatement): void {
     const field = `${this.node.path}.policy.${statement.sid}`;
-    if (!SID.test(statement.sid)) throw new InfraConfigError(field, 'sid must be alphanumeric');
-    if (statement.actions.length === 0) throw new InfraConfigError(field, 'actions must not be empty');
-    for (const action of statement.actions) {
-      if (!ACTION.test(action)) throw new InfraConfigError(field, `"${action}" is not an exact IAM action`);
-    }
-    if (statement.resources.length === 0) throw new InfraConfigError(field, 'resources must not be empty');
-    const wildcard = statement.resources.includes('*');
-    if (wildcard && (statement.resources.length !== 1 || !statement.unscopableReason)) {
-      throw new InfraConfigError(field, 'resource "*" needs an unscopableReason and no other resources');
-    }
-    if (!wildcard && statement.unscopableReason) {
-      throw new InfraConfigError(field, 'unscopableReason is only for resource "*"');
-    }
+    checkStatement(field, statement);
     const existing = this.#statements.find((s) => s.sid === statement.sid);
     if (existing) {
       if (JSON.stringify(existing) === JSON.stringify(statement)) return;
@@ -154,15 +148,45 @@ export class GrantableRole extends Construct implements PolicyGrantee {
   }
 
   private policyDocument(): object {
-    return {
-      Version: '2012-10-17',
-      Statement: this.#statements.map((s) => ({
-        Sid: s.sid,
-        Effect: 'Allow',
-        Action: [...s.actions],
-        Resource: s.resources.length === 1 ? s.resources[0] : [...s.resources],
-        ...(s.conditions ? { Condition: s.conditions } : {}),
-      })),
-    };
+    return policyDocument(this.#statements);
   }
+}
+
+/**
+ * Throws {@link InfraConfigError} at `field` unless the statement is exact: alphanumeric sid, exact
+ * actions, resources, and `*` only for an Allow with an {@link PolicyStatement.unscopableReason} (a Deny
+ * on `*` only takes permissions away).
+ */
+export function checkStatement(field: string, statement: PolicyStatement): void {
+  if (!SID.test(statement.sid)) throw new InfraConfigError(field, 'sid must be alphanumeric');
+  if (statement.actions.length === 0) throw new InfraConfigError(field, 'actions must not be empty');
+  for (const action of statement.actions) {
+    if (!ACTION.test(action)) throw new InfraConfigError(field, `"${action}" is not an exact IAM action`);
+  }
+  if (statement.resources.length === 0) throw new InfraConfigError(field, 'resources must not be empty');
+  const wildcard = statement.resources.includes('*');
+  if (statement.effect === 'Deny') {
+    if (statement.unscopableReason) throw new InfraConfigError(field, 'a Deny needs no unscopableReason');
+    return;
+  }
+  if (wildcard && (statement.resources.length !== 1 || !statement.unscopableReason)) {
+    throw new InfraConfigError(field, 'resource "*" needs an unscopableReason and no other resources');
+  }
+  if (!wildcard && statement.unscopableReason) {
+    throw new InfraConfigError(field, 'unscopableReason is only for resource "*"');
+  }
+}
+
+/** The IAM policy document of the statements, in their order. */
+export function policyDocument(statements: readonly PolicyStatement[]): object {
+  return {
+    Version: '2012-10-17',
+    Statement: statements.map((s) => ({
+      Sid: s.sid,
+      Effect: s.effect ?? 'Allow',
+      Action: [...s.actions],
+      Resource: s.resources.length === 1 ? s.resources[0] : [...s.resources],
+      ...(s.conditions ? { Condition: s.conditions } : {}),
+    })),
+  };
 }

@@ -173,6 +173,10 @@ export class S3Trigger extends Construct {
       roleName: ruleName,
       assumedBy: 'events.amazonaws.com',
       description: `Lets EventBridge rule ${ruleName} start its workflow`,
+      // Only on behalf of this rule: for rule targets, EventBridge sets aws:SourceArn to the rule's ARN,
+      // which names the account too.
+      // https://docs.aws.amazon.com/eventbridge/latest/userguide/cross-service-confused-deputy-prevention.html
+      assumeRoleConditions: { StringEquals: { 'aws:SourceArn': this.rule.arn } },
     });
 
     this.deadLetterQueue = new SqsQueue(this, 'dead-letter-queue', {

@@ -157,35 +157,15 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
       kmsKeyId: props.logs?.kmsKeyArn,
     });
 
+    if (props.vpc && (props.vpc.subnetIds.length === 0 || props.vpc.securityGroupIds.length === 0)) {
+      throw new InfraConfigError(`${manifest.name}.vpc`, 'needs at least one subnet and one security group');
+    }
     this.role = createLambdaExecutionRole(this, {
       roleName: name,
       description: `Execution role of ${name}: ${manifest.description}`,
       logGroupArn: this.logGroup.arn,
+      inVpc: props.vpc !== undefined,
     });
-    if (props.vpc) {
-      if (props.vpc.subnetIds.length === 0 || props.vpc.securityGroupIds.length === 0) {
-        throw new InfraConfigError(
-          `${manifest.name}.vpc`,
-          'needs at least one subnet and one security group',
-        );
-      }
-      // The actions of AWSLambdaVPCAccessExecutionRole, inline: Lambda creates and deletes the
-      // function's ENIs with the execution role. Describe* has no resource type, and Lambda does not
-      // let the role name the ENIs it has not created yet.
-      this.role.addToPolicy({
-        sid: 'ManageVpcNetworkInterfaces',
-        actions: [
-          'ec2:CreateNetworkInterface',
-          'ec2:DescribeNetworkInterfaces',
-          'ec2:DeleteNetworkInterface',
-          'ec2:AssignPrivateIpAddresses',
-          'ec2:UnassignPrivateIpAddresses',
-        ],
-        resources: ['*'],
-        unscopableReason:
-          'Lambda ENI management: Describe has no resource type, ENI ids are unknown before creation',
-      });
-    }
 
     this.#environment = {
       [RUNTIME_ENVIRONMENT.environment]: environment,

@@ -1,9 +1,11 @@
+import { IamServiceLinkedRole } from '@cdktn/provider-aws/lib/iam-service-linked-role/index.js';
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { resourceName, type ServiceManifest, type TaskManifest } from '@sidestep/manifest';
 import { S3Backend, TerraformOutput } from 'cdktn';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../config.ts';
 import { DeployRole } from '../constructs/deploy-role.ts';
+import { PermissionsBoundaryPolicy } from '../constructs/permissions-boundary.ts';
 import { InfraConfigError } from '../errors.ts';
 import { SERVICES, TASKS } from '../services.ts';
 import { EnvironmentStack } from './environment-stack.ts';
@@ -31,14 +33,19 @@ const EXTRA_FUNCTIONS = ['export-download'];
 export const SMOKE_CHECK_SERVICE = 'job-sweeper';
 
 /**
- * `sidestep-<env>-deploy`: the GitHub OIDC provider and the deploy role of one environment. A role
- * cannot create itself, so an administrator applies this stack once from a laptop (infra/README.md,
- * "Bootstrap"); every later deploy assumes the role and applies `sidestep-<env>`. Its state sits next
- * to the environment's (`sidestep/<env>/deploy.tfstate`), a key the role is not granted.
+ * `sidestep-<env>-deploy`: the GitHub OIDC provider, the deploy role of one environment, the permissions
+ * boundary every role of the environment carries (`sidestep-<env>-boundary`) and the ECS service-linked
+ * role (a new account has none, and ECS creates it only for a caller allowed iam:CreateServiceLinkedRole,
+ * which the deploy role is not). A role cannot create itself, so an administrator applies this stack once
+ * from a laptop (infra/README.md, "Bootstrap"); every later deploy assumes the role and applies
+ * `sidestep-<env>`. Its state sits next to the environment's (`sidestep/<env>/deploy.tfstate`), a key the
+ * role is not granted.
  */
 export class DeployStack extends EnvironmentStack {
   /** The provider and the role. */
   readonly deployRole: DeployRole;
+  /** The boundary of every role of the environment stack. */
+  readonly permissionsBoundary: PermissionsBoundaryPolicy;
 
   constructor(scope: Construct, id: string, props: DeployStackProps) {
     super(scope, id, props.config);
@@ -62,6 +69,15 @@ export class DeployStack extends EnvironmentStack {
       encrypt: true,
       useLockfile: true,
     });
+    this.permissionsBoundary = new PermissionsBoundaryPolicy(this, 'permissions-boundary', {
+      prefix: `sidestep-${environment}`,
+      accountId: config.accountId,
+    });
+    // Account-wide, like the OIDC provider: when staging and production share an account, the second
+    // deploy stack is told the role exists.
+    if (!config.ecsServiceLinkedRoleExists) {
+      new IamServiceLinkedRole(this, 'ecs-service-linked-role', { awsServiceName: 'ecs.amazonaws.com' });
+    }
     const services = props.services ?? SERVICES;
     const tasks = props.tasks ?? TASKS;
     const hasExportDownload = services.some((service) => service.name === 'export-finalizer');
@@ -86,5 +102,6 @@ export class DeployStack extends EnvironmentStack {
     });
     new TerraformOutput(this, 'deploy_role_arn', { value: this.deployRole.roleArn });
     new TerraformOutput(this, 'github_oidc_provider_arn', { value: this.deployRole.oidcProviderArn });
+    new TerraformOutput(this, 'permissions_boundary_arn', { value: this.permissionsBoundary.policyArn });
   }
 }

@@ -24,6 +24,7 @@ import { JobQueue } from '../constructs/job-queue.ts';
 import { MailIdentity } from '../constructs/mail-identity.ts';
 import type { PermissionTarget, PermissionTargets } from '../constructs/manifest-permissions.ts';
 import { Network } from '../constructs/network.ts';
+import { applyPermissionsBoundary, permissionsBoundaryArn } from '../constructs/permissions-boundary.ts';
 import { S3Trigger } from '../constructs/s3-trigger.ts';
 import { Schedule, type ScheduleTarget } from '../constructs/schedule.ts';
 import { ScheduleGroup } from '../constructs/schedule-group.ts';
@@ -186,6 +187,9 @@ export class SidestepStack extends EnvironmentStack {
         ? { skipCredentialsValidation: true, skipRequestingAccountId: true, skipMetadataApiCheck: 'true' }
         : {}),
     });
+    // Every role carries the boundary the deploy stack (`DeployStack`) creates; the local stack has none.
+    if (!local)
+      applyPermissionsBoundary(this, permissionsBoundaryArn(config.accountId, `sidestep-${config.name}`));
     if (config.backend) {
       new S3Backend(this, {
         bucket: config.backend.bucket,

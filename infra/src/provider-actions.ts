@@ -1,0 +1,465 @@
+/**
+ * What the AWS provider (hashicorp/aws 6.x) asks IAM for when `terraform apply` creates, reads, updates,
+ * deletes and tags each resource type the environment stacks synthesize: the deploy role (`DeployRole`)
+ * must allow all of it. A test synthesizes the stacks and fails for a resource type without an entry
+ * here, and evaluates every call below against the deploy role's synthesized policy.
+ *
+ * Sources: the provider's resource code (github.com/hashicorp/terraform-provider-aws,
+ * `internal/service/<service>/<resource>.go`: the SDK calls of each Create/Read/Update/Delete function
+ * and its tagging interceptor, which tags on create where the API takes tags and reads them back with
+ * the service's ListTags call), and the Service Authorization Reference for the IAM action, resource
+ * type and condition keys of each call
+ * (https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html).
+ * Where a list is not certain, its `note` says what is unsure.
+ */
+import { permissionsBoundaryArn } from './constructs/permissions-boundary.ts';
+import { VENDED_LOG_DELIVERY_ACTIONS } from './constructs/workflow.ts';
+
+/** An environment's account, region and name prefix (`sidestep-<env>`), from which sample ARNs are built. */
+export interface ArnScope {
+  readonly accountId: string;
+  readonly region: string;
+  /** `sidestep-<env>`. */
+  readonly prefix: string;
+  /** The SES identity the environment sends from (its mail domain, else its from address). */
+  readonly mailIdentity: string;
+}
+
+/** One authorization IAM makes for a call of the provider. */
+export interface ProviderCall {
+  /** `service:Action`. */
+  readonly action: string;
+  /**
+   * The ARN IAM checks: `*` for actions without a resource type.
+   * @default the resource type's own {@link ProviderActions.arn}
+   */
+  readonly on?: (at: ArnScope) => string;
+  /** Condition keys the request carries that the deploy role's conditions test. @default none */
+  readonly context?: (at: ArnScope) => Readonly<Record<string, string>>;
+}
+
+/** The calls of one Terraform resource type. */
+export interface ProviderActions {
+  /** A sample ARN of such a resource in the environment: what IAM checks the calls against. */
+  readonly arn: (at: ArnScope) => string;
+  /** Every authorization of create, read, update, delete and tagging. */
+  readonly calls: readonly (string | ProviderCall)[];
+  /** What the list is based on, where it is more than the provider file of the resource. */
+  readonly note?: string;
+}
+
+const regional =
+  (service: string, resource: (prefix: string) => string) =>
+  (at: ArnScope): string =>
+    `arn:aws:${service}:${at.region}:${at.accountId}:${resource(at.prefix)}`;
+
+const unscoped = (action: string): ProviderCall => ({ action, on: () => '*' });
+const roleArn = (at: ArnScope): string => `arn:aws:iam::${at.accountId}:role/${at.prefix}-example`;
+const passRole = (service: string): ProviderCall => ({
+  action: 'iam:PassRole',
+  on: roleArn,
+  context: () => ({ 'iam:PassedToService': service }),
+});
+const withBoundary = (action: string): ProviderCall => ({
+  action,
+  context: (at) => ({ 'iam:PermissionsBoundary': permissionsBoundaryArn(at.accountId, at.prefix) }),
+});
+
+const functionArn = regional('lambda', (prefix) => `function:${prefix}-example`);
+const queueArn = regional('sqs', (prefix) => `${prefix}-example`);
+const bucketArn = (at: ArnScope): string => `arn:aws:s3:::${at.prefix}-example`;
+const repositoryArn = regional('ecr', (prefix) => `repository/${prefix}-example`);
+const ruleArn = regional('events', (prefix) => `rule/${prefix}/${prefix}-example`);
+const busArn = regional('events', (prefix) => `event-bus/${prefix}`);
+/** With a mapping's function (Lambda sets `lambda:FunctionArn` on the mapping calls that take one). */
+const onFunction = (action: string, on?: ProviderCall['on']): ProviderCall => ({
+  action,
+  ...(on ? { on } : {}),
+  context: (at) => ({ 'lambda:FunctionArn': functionArn(at) }),
+});
+/** Bucket sub-resources: one Get and one Put action on the bucket (the delete calls are Put actions too). */
+const bucketSetting = (get: string, put: string, note?: string): ProviderActions => ({
+  arn: bucketArn,
+  calls: [get, put],
+  ...(note ? { note } : {}),
+});
+
+/** Terraform resource type -> the authorizations the provider needs for it. */
+export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
+  aws_cloudwatch_event_archive: {
+    arn: regional('events', (prefix) => `archive/${prefix}-events`),
+    calls: [
+      'events:CreateArchive',
+      'events:DescribeArchive',
+      'events:UpdateArchive',
+      'events:DeleteArchive',
+      // CreateArchive and UpdateArchive also authorize on the bus they archive.
+      { action: 'events:CreateArchive', on: busArn },
+      { action: 'events:UpdateArchive', on: busArn },
+    ],
+    note: 'EventBridge creates the archive’s managed rule itself; the docs name no caller permission for it',
+  },
+  aws_cloudwatch_event_bus: {
+    arn: busArn,
+    calls: [
+      'events:CreateEventBus',
+      'events:DescribeEventBus',
+      'events:UpdateEventBus',
+      'events:DeleteEventBus',
+      'events:ListTagsForResource',
+      'events:TagResource',
+      'events:UntagResource',
+    ],
+  },
+  aws_cloudwatch_event_rule: {
+    arn: ruleArn,
+    calls: [
+      'events:PutRule',
+      'events:DescribeRule',
+      'events:EnableRule',
+      'events:DisableRule',
+      'events:DeleteRule',
+      'events:ListTagsForResource',
+      'events:TagResource',
+      'events:UntagResource',
+    ],
+  },
+  aws_cloudwatch_event_target: {
+    arn: ruleArn,
+    calls: [
+      'events:PutTargets',
+      'events:ListTargetsByRule',
+      'events:RemoveTargets',
+      passRole('events.amazonaws.com'),
+    ],
+  },
+  aws_cloudwatch_log_group: {
+    arn: regional('logs', (prefix) => `log-group:/aws/lambda/${prefix}-example`),
+    calls: [
+      'logs:CreateLogGroup',
+      'logs:PutRetentionPolicy',
+      'logs:DeleteRetentionPolicy',
+      'logs:DeleteLogGroup',
+      // Read: DescribeLogGroups (no resource type) and the tags by ARN.
+      unscoped('logs:DescribeLogGroups'),
+      'logs:ListTagsForResource',
+      'logs:TagResource',
+      'logs:UntagResource',
+    ],
+  },
+  aws_cloudwatch_metric_alarm: {
+    arn: regional('cloudwatch', (prefix) => `alarm:${prefix}-example`),
+    calls: [
+      'cloudwatch:PutMetricAlarm',
+      'cloudwatch:DescribeAlarms',
+      'cloudwatch:DeleteAlarms',
+      'cloudwatch:ListTagsForResource',
+      'cloudwatch:TagResource',
+      'cloudwatch:UntagResource',
+    ],
+  },
+  aws_ecr_lifecycle_policy: {
+    arn: repositoryArn,
+    calls: ['ecr:PutLifecyclePolicy', 'ecr:GetLifecyclePolicy', 'ecr:DeleteLifecyclePolicy'],
+  },
+  aws_ecr_repository: {
+    arn: repositoryArn,
+    calls: [
+      'ecr:CreateRepository',
+      'ecr:DescribeRepositories',
+      'ecr:PutImageTagMutability',
+      'ecr:PutImageScanningConfiguration',
+      'ecr:DeleteRepository',
+      'ecr:ListTagsForResource',
+      'ecr:TagResource',
+      'ecr:UntagResource',
+    ],
+  },
+  aws_ecr_repository_policy: {
+    arn: repositoryArn,
+    calls: ['ecr:SetRepositoryPolicy', 'ecr:GetRepositoryPolicy', 'ecr:DeleteRepositoryPolicy'],
+  },
+  aws_ecs_cluster: {
+    arn: regional('ecs', (prefix) => `cluster/${prefix}-example`),
+    calls: [
+      'ecs:CreateCluster',
+      'ecs:DescribeClusters',
+      'ecs:UpdateCluster',
+      'ecs:DeleteCluster',
+      'ecs:ListTagsForResource',
+      'ecs:TagResource',
+      'ecs:UntagResource',
+    ],
+    note:
+      'CreateCluster also needs the ECS service-linked role, which a new account lacks: the deploy stack ' +
+      'creates it (DeployStack, ecsServiceLinkedRole), so the deploy role needs no iam:CreateServiceLinkedRole',
+  },
+  aws_ecs_task_definition: {
+    arn: regional('ecs', (prefix) => `task-definition/${prefix}-example:1`),
+    calls: [
+      unscoped('ecs:RegisterTaskDefinition'),
+      unscoped('ecs:DescribeTaskDefinition'),
+      unscoped('ecs:DeregisterTaskDefinition'),
+      // Tags on register (ecs:CreateAction = RegisterTaskDefinition) and on update, by revision ARN.
+      'ecs:TagResource',
+      'ecs:UntagResource',
+      'ecs:ListTagsForResource',
+      passRole('ecs-tasks.amazonaws.com'),
+    ],
+    note: 'the provider deregisters on destroy; it does not call DeleteTaskDefinitions',
+  },
+  aws_iam_role: {
+    arn: roleArn,
+    calls: [
+      withBoundary('iam:CreateRole'),
+      withBoundary('iam:PutRolePermissionsBoundary'),
+      'iam:GetRole',
+      'iam:UpdateRole',
+      'iam:UpdateRoleDescription',
+      'iam:UpdateAssumeRolePolicy',
+      'iam:TagRole',
+      'iam:UntagRole',
+      // Read fills inline_policy and managed_policy_arns; delete removes the role from instance profiles.
+      'iam:ListRolePolicies',
+      'iam:GetRolePolicy',
+      'iam:ListAttachedRolePolicies',
+      'iam:ListInstanceProfilesForRole',
+      'iam:DeleteRole',
+    ],
+  },
+  aws_iam_role_policy: {
+    arn: roleArn,
+    calls: [withBoundary('iam:PutRolePolicy'), 'iam:GetRolePolicy', 'iam:DeleteRolePolicy'],
+  },
+  aws_lambda_event_source_mapping: {
+    arn: regional('lambda', () => 'event-source-mapping:a1b2c3d4-5678-90ab-cdef-1234567890ab'),
+    calls: [
+      // CreateEventSourceMapping has no resource type; Create, Update and Delete carry lambda:FunctionArn,
+      // Get and the tag calls do not (Service Authorization Reference, AWS Lambda).
+      onFunction('lambda:CreateEventSourceMapping', () => '*'),
+      onFunction('lambda:UpdateEventSourceMapping'),
+      onFunction('lambda:DeleteEventSourceMapping'),
+      'lambda:GetEventSourceMapping',
+      // Provider default tags: tagged on create, read back with ListTags.
+      'lambda:TagResource',
+      'lambda:UntagResource',
+      'lambda:ListTags',
+    ],
+  },
+  aws_lambda_function: {
+    arn: functionArn,
+    calls: [
+      'lambda:CreateFunction',
+      'lambda:GetFunction',
+      'lambda:GetFunctionConfiguration',
+      'lambda:GetFunctionCodeSigningConfig',
+      'lambda:ListVersionsByFunction',
+      'lambda:UpdateFunctionCode',
+      'lambda:UpdateFunctionConfiguration',
+      'lambda:PutFunctionConcurrency',
+      'lambda:DeleteFunctionConcurrency',
+      'lambda:DeleteFunction',
+      'lambda:ListTags',
+      'lambda:TagResource',
+      'lambda:UntagResource',
+      passRole('lambda.amazonaws.com'),
+      // Image functions: Lambda reads the repository policy with the caller's credentials (and adds its
+      // own statement when it is missing).
+      { action: 'ecr:GetRepositoryPolicy', on: repositoryArn },
+      { action: 'ecr:SetRepositoryPolicy', on: repositoryArn },
+      // Functions in a VPC: Lambda checks the caller may describe the subnets, security groups and VPC
+      // (Lambda developer guide, "Giving Lambda functions access to resources in an Amazon VPC").
+      unscoped('ec2:DescribeSecurityGroups'),
+      unscoped('ec2:DescribeSubnets'),
+      unscoped('ec2:DescribeVpcs'),
+    ],
+    note:
+      'read is GetFunction (which returns the tags) and ListVersionsByFunction; GetFunctionCodeSigningConfig ' +
+      'is called for zip packages only (internal/service/lambda/function.go), listed so a zip function would not fail',
+  },
+  aws_lambda_function_url: {
+    arn: functionArn,
+    calls: [
+      'lambda:CreateFunctionUrlConfig',
+      'lambda:GetFunctionUrlConfig',
+      'lambda:UpdateFunctionUrlConfig',
+      'lambda:DeleteFunctionUrlConfig',
+    ],
+  },
+  aws_lambda_permission: {
+    arn: functionArn,
+    calls: ['lambda:AddPermission', 'lambda:GetPolicy', 'lambda:RemovePermission'],
+  },
+  aws_pipes_pipe: {
+    arn: regional('pipes', (prefix) => `pipe/${prefix}-example`),
+    calls: [
+      'pipes:CreatePipe',
+      'pipes:DescribePipe',
+      'pipes:UpdatePipe',
+      'pipes:DeletePipe',
+      'pipes:ListTagsForResource',
+      'pipes:TagResource',
+      'pipes:UntagResource',
+      passRole('pipes.amazonaws.com'),
+    ],
+  },
+  aws_s3_bucket: {
+    arn: bucketArn,
+    calls: [
+      's3:CreateBucket',
+      // HeadBucket (exists, region) is authorized as s3:ListBucket.
+      's3:ListBucket',
+      's3:GetBucketAcl',
+      's3:GetBucketCORS',
+      's3:GetBucketWebsite',
+      's3:GetBucketVersioning',
+      's3:GetAccelerateConfiguration',
+      's3:GetBucketRequestPayment',
+      's3:GetBucketLogging',
+      's3:GetLifecycleConfiguration',
+      's3:GetReplicationConfiguration',
+      's3:GetEncryptionConfiguration',
+      's3:GetBucketObjectLockConfiguration',
+      's3:GetBucketPolicy',
+      's3:GetBucketTagging',
+      's3:PutBucketTagging',
+      's3:DeleteBucket',
+    ],
+    note: 'the provider reads every legacy bucket setting on refresh; force_destroy is off, so no object calls',
+  },
+  aws_s3_bucket_lifecycle_configuration: bucketSetting(
+    's3:GetLifecycleConfiguration',
+    's3:PutLifecycleConfiguration',
+  ),
+  aws_s3_bucket_notification: bucketSetting('s3:GetBucketNotification', 's3:PutBucketNotification'),
+  aws_s3_bucket_policy: {
+    arn: bucketArn,
+    calls: ['s3:PutBucketPolicy', 's3:GetBucketPolicy', 's3:DeleteBucketPolicy'],
+  },
+  aws_s3_bucket_public_access_block: bucketSetting(
+    's3:GetBucketPublicAccessBlock',
+    's3:PutBucketPublicAccessBlock',
+  ),
+  aws_s3_bucket_server_side_encryption_configuration: bucketSetting(
+    's3:GetEncryptionConfiguration',
+    's3:PutEncryptionConfiguration',
+  ),
+  aws_s3_bucket_versioning: bucketSetting('s3:GetBucketVersioning', 's3:PutBucketVersioning'),
+  aws_scheduler_schedule: {
+    arn: regional('scheduler', (prefix) => `schedule/${prefix}/${prefix}-example`),
+    calls: [
+      'scheduler:CreateSchedule',
+      'scheduler:GetSchedule',
+      'scheduler:UpdateSchedule',
+      'scheduler:DeleteSchedule',
+      passRole('scheduler.amazonaws.com'),
+    ],
+  },
+  aws_scheduler_schedule_group: {
+    arn: regional('scheduler', (prefix) => `schedule-group/${prefix}`),
+    calls: [
+      'scheduler:CreateScheduleGroup',
+      'scheduler:GetScheduleGroup',
+      'scheduler:DeleteScheduleGroup',
+      'scheduler:ListTagsForResource',
+      'scheduler:TagResource',
+      'scheduler:UntagResource',
+    ],
+  },
+  aws_secretsmanager_secret: {
+    arn: regional('secretsmanager', (prefix) => `secret:${prefix}-example-AbCdEf`),
+    calls: [
+      'secretsmanager:CreateSecret',
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:GetResourcePolicy',
+      'secretsmanager:UpdateSecret',
+      'secretsmanager:DeleteSecret',
+      'secretsmanager:TagResource',
+      'secretsmanager:UntagResource',
+    ],
+  },
+  aws_sesv2_configuration_set: {
+    arn: regional('ses', (prefix) => `configuration-set/${prefix}-mail`),
+    calls: [
+      'ses:CreateConfigurationSet',
+      'ses:GetConfigurationSet',
+      'ses:PutConfigurationSetDeliveryOptions',
+      'ses:PutConfigurationSetReputationOptions',
+      'ses:PutConfigurationSetSendingOptions',
+      'ses:DeleteConfigurationSet',
+      'ses:ListTagsForResource',
+      'ses:TagResource',
+      'ses:UntagResource',
+    ],
+  },
+  aws_sesv2_email_identity: {
+    arn: (at) => `arn:aws:ses:${at.region}:${at.accountId}:identity/${at.mailIdentity}`,
+    calls: [
+      'ses:CreateEmailIdentity',
+      'ses:GetEmailIdentity',
+      'ses:PutEmailIdentityConfigurationSetAttributes',
+      'ses:DeleteEmailIdentity',
+      'ses:ListTagsForResource',
+      'ses:TagResource',
+      'ses:UntagResource',
+    ],
+  },
+  aws_sfn_state_machine: {
+    arn: regional('states', (prefix) => `stateMachine:${prefix}-example`),
+    calls: [
+      'states:CreateStateMachine',
+      'states:DescribeStateMachine',
+      'states:ListStateMachineVersions',
+      'states:UpdateStateMachine',
+      'states:DeleteStateMachine',
+      'states:ListTagsForResource',
+      'states:TagResource',
+      'states:UntagResource',
+      passRole('states.amazonaws.com'),
+      // Logging to CloudWatch Logs: the caller sets up the vended log delivery (Step Functions developer
+      // guide, "IAM policies for logging to CloudWatch Logs"); none of these has a resource type.
+      ...VENDED_LOG_DELIVERY_ACTIONS.map(unscoped),
+    ],
+  },
+  aws_sqs_queue: {
+    arn: queueArn,
+    calls: [
+      'sqs:CreateQueue',
+      'sqs:GetQueueUrl',
+      'sqs:GetQueueAttributes',
+      'sqs:SetQueueAttributes',
+      'sqs:DeleteQueue',
+      'sqs:ListQueueTags',
+      'sqs:TagQueue',
+      'sqs:UntagQueue',
+    ],
+  },
+  aws_sqs_queue_policy: { arn: queueArn, calls: ['sqs:SetQueueAttributes', 'sqs:GetQueueAttributes'] },
+  aws_sqs_queue_redrive_allow_policy: {
+    arn: queueArn,
+    calls: ['sqs:SetQueueAttributes', 'sqs:GetQueueAttributes'],
+  },
+};
+
+/** A call with its ARN and context resolved for one environment. */
+export interface ResolvedProviderCall {
+  readonly resourceType: string;
+  readonly action: string;
+  readonly resource: string;
+  readonly context: Readonly<Record<string, string>>;
+}
+
+/** Every call of every resource type in {@link PROVIDER_ACTIONS}, for one environment. */
+export function providerCalls(at: ArnScope): ResolvedProviderCall[] {
+  return Object.entries(PROVIDER_ACTIONS).flatMap(([resourceType, entry]) =>
+    entry.calls.map((raw) => {
+      const call: ProviderCall = typeof raw === 'string' ? { action: raw } : raw;
+      return {
+        resourceType,
+        action: call.action,
+        resource: (call.on ?? entry.arn)(at),
+        context: call.context?.(at) ?? {},
+      };
+    }),
+  );
+}
