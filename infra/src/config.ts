@@ -1,4 +1,10 @@
-import type { EnvironmentName } from '@sidestep/manifest';
+import {
+  BUCKET_PURPOSES,
+  BucketNameError,
+  type BucketPurpose,
+  bucketName,
+  type EnvironmentName,
+} from '@sidestep/manifest';
 import type { TaskNetworkConfig } from './constructs/batch-task.ts';
 import type { FunctionVpcConfig } from './constructs/service-function.ts';
 import { InfraConfigError } from './errors.ts';
@@ -61,6 +67,36 @@ export interface EnvironmentConfig {
   readonly backend?: StateBackendConfig;
   /** Who may deploy: required by the `sidestep-<env>-deploy` stack (`DeployStack`), unused by the environment stack. */
   readonly github?: GitHubConfig;
+  /**
+   * The end of the environment's bucket names, `sidestep-<env>-imports-<suffix>` ({@link environmentBucketName}):
+   * S3 bucket names are global, so `sidestep-<env>-imports` alone may be anyone's. Lower-case letters,
+   * digits and inner dashes; the whole name fits S3's 63 characters.
+   * @default the account id; none for `local` (the local cloud's buckets, which no other account shares)
+   */
+  readonly bucketSuffix?: string;
+  /**
+   * Reserved concurrency per function, by service name (or `export-download`, the download endpoint):
+   * a reservation guarantees the function that much of the account's concurrency and caps it there.
+   * Lambda keeps 100 of an account's concurrency unreserved and a new account's quota is 10, so any
+   * reservation fails to apply there: reserve only once the quota was raised.
+   * https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+   * @default none: every function shares the account's unreserved pool
+   */
+  readonly reservedConcurrency?: Readonly<Record<string, number>>;
+}
+
+/**
+ * The name of one of an environment's buckets: `bucketName` of @sidestep/manifest (the function the
+ * local cloud and the workflows use too) with the environment's suffix, by default its account id.
+ * @throws BucketNameError when the suffix or environment breaks S3's rules (the config validation names the field)
+ */
+export function environmentBucketName(config: EnvironmentConfig, purpose: BucketPurpose): string {
+  return bucketName(config.name, purpose, environmentBucketSuffix(config));
+}
+
+/** The environment's bucket suffix: the configured one, else the account id; none for `local`. */
+export function environmentBucketSuffix(config: EnvironmentConfig): string | undefined {
+  return config.bucketSuffix ?? (config.name === 'local' ? undefined : config.accountId);
 }
 
 /**
@@ -94,6 +130,21 @@ function list(value: string | undefined): string[] | undefined {
     .filter(Boolean);
 }
 
+/**
+ * `name=count` pairs, comma-separated (`mail-dispatcher=5,job-sweeper=1`). A pair that is not one keeps
+ * a NaN count, which the validation refuses naming the field.
+ */
+function reservations(value: string | undefined): Record<string, number> | undefined {
+  const pairs = list(value);
+  if (!pairs || pairs.length === 0) return undefined;
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const [name = '', count, ...rest] = pair.split('=').map((part) => part.trim());
+      return [name, count === undefined || count === '' || rest.length > 0 ? Number.NaN : Number(count)];
+    }),
+  );
+}
+
 function awsEnvironment(
   name: 'staging' | 'production',
   env: Readonly<Record<string, string | undefined>>,
@@ -114,10 +165,13 @@ function awsEnvironment(
     env.SIDESTEP_GITHUB_REPOSITORY || PLACEHOLDER.githubRepository
   ).split('/');
   const oidcProviderArn = read('GITHUB_OIDC_PROVIDER_ARN');
+  const reservedConcurrency = reservations(read('RESERVED_CONCURRENCY'));
   return {
     name,
     region,
     accountId,
+    bucketSuffix: read('BUCKET_SUFFIX') ?? accountId,
+    ...(reservedConcurrency ? { reservedConcurrency } : {}),
     mail: {
       fromAddress: read('MAIL_FROM') ?? `no-reply@${name}.mail.example.com`,
       domain: read('MAIL_DOMAIN') ?? `${name}.mail.example.com`,
@@ -154,7 +208,8 @@ function awsEnvironment(
  * (`SIDESTEP_STAGING_ACCOUNT_ID`, `_REGION`, `_MAIL_FROM`, `_MAIL_DOMAIN`, `_NOTIFY_ADDRESS`,
  * `_DATABASE_SECRET_ARN`, `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS`, `_TASK_SUBNET_IDS`,
  * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network),
- * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`) and
+ * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`, `_BUCKET_SUFFIX`
+ * (default the account id), `_RESERVED_CONCURRENCY` (`mail-dispatcher=5,job-sweeper=1`; default none)) and
  * `SIDESTEP_GITHUB_REPOSITORY` (`owner/repository`, both environments). Every config is validated.
  */
 export function environmentConfigs(
@@ -203,6 +258,22 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
   }
   if (config.logRetentionDays !== undefined && !LOG_RETENTION_DAYS.has(config.logRetentionDays)) {
     fail('logRetentionDays', `must be one of ${[...LOG_RETENTION_DAYS].join(', ')}`);
+  }
+  for (const purpose of BUCKET_PURPOSES) {
+    try {
+      environmentBucketName(config, purpose);
+    } catch (error) {
+      if (!(error instanceof BucketNameError)) throw error;
+      fail(error.field === 'suffix' ? 'bucketSuffix' : 'name', error.reason);
+    }
+  }
+  for (const [name, count] of Object.entries(config.reservedConcurrency ?? {})) {
+    if (!/^[a-z][a-z0-9-]*$/.test(name) || !Number.isInteger(count) || count < 1) {
+      fail(
+        'reservedConcurrency',
+        `"${name}=${count}" must be <function>=<count>, a service name (or export-download) and a whole number of at least 1`,
+      );
+    }
   }
   if (config.vpc && (config.vpc.subnetIds.length === 0 || config.vpc.securityGroupIds.length === 0)) {
     fail('vpc', 'needs both subnet ids and security group ids');

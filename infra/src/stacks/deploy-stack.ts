@@ -1,8 +1,8 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
-import { resourceName, type ServiceManifest, type TaskManifest } from '@sidestep/manifest';
+import { BUCKET_PURPOSES, resourceName, type ServiceManifest, type TaskManifest } from '@sidestep/manifest';
 import { S3Backend, TerraformOutput } from 'cdktn';
 import type { Construct } from 'constructs';
-import type { EnvironmentConfig } from '../config.ts';
+import { type EnvironmentConfig, environmentBucketName } from '../config.ts';
 import { DeployRole } from '../constructs/deploy-role.ts';
 import { InfraConfigError } from '../errors.ts';
 import { SERVICES, TASKS } from '../services.ts';
@@ -82,6 +82,7 @@ export class DeployStack extends EnvironmentStack {
       smokeCheckFunctionNames: services.some((service) => service.name === SMOKE_CHECK_SERVICE)
         ? [resourceName(environment, SMOKE_CHECK_SERVICE)]
         : [],
+      bucketNames: BUCKET_PURPOSES.map((purpose) => environmentBucketName(config, purpose)),
       mailIdentity: config.mail.domain ?? config.mail.fromAddress,
     });
     new TerraformOutput(this, 'deploy_role_arn', { value: this.deployRole.roleArn });

@@ -12,7 +12,7 @@ import {
 } from '@sidestep/workflows';
 import { Lazy, LocalBackend, S3Backend, TerraformOutput } from 'cdktn';
 import type { Construct } from 'constructs';
-import type { EnvironmentConfig } from '../config.ts';
+import { type EnvironmentConfig, environmentBucketName, environmentBucketSuffix } from '../config.ts';
 import { BatchTask } from '../constructs/batch-task.ts';
 import { EventBus } from '../constructs/event-bus.ts';
 import { ExportDownload } from '../constructs/export-download.ts';
@@ -57,6 +57,9 @@ const IMPORT_CALLEES = {
 const EXPORT_CALLEES = {
   exportFinalizer: 'export-finalizer',
 };
+
+/** The download endpoint's name in `reservedConcurrency` (its function is `sidestep-<env>-export-download`). */
+const EXPORT_DOWNLOAD = 'export-download';
 
 /** What both workflows call: the status-updater, the batch-worker task and the mail queue. */
 interface WorkflowCallees {
@@ -116,6 +119,7 @@ export class SidestepStack extends EnvironmentStack {
     super(scope, id, props.config);
     const services = props.services ?? SERVICES;
     const tasks = props.tasks ?? TASKS;
+    this.checkReservations(services);
     this.addProviderAndBackend(id);
     this.mailIdentity = this.addMailIdentity();
     // The buckets come first: the services' and tasks' permissions name them; the import workflow is
@@ -141,6 +145,24 @@ export class SidestepStack extends EnvironmentStack {
       scheduleGroup: this.scheduleGroup,
       schedules: this.schedules,
     } = this.addSchedules(props.schedules));
+  }
+
+  /**
+   * Every reservation of the environment names a function of this stack: a service, or the download
+   * endpoint (with the export-finalizer, whose image it runs).
+   * @throws InfraConfigError naming `<env>.reservedConcurrency.<name>`
+   */
+  private checkReservations(services: readonly ServiceManifest[]): void {
+    const names = new Set(services.map((service) => service.name));
+    if (names.has(EXPORT_CALLEES.exportFinalizer)) names.add(EXPORT_DOWNLOAD);
+    for (const name of Object.keys(this.config.reservedConcurrency ?? {})) {
+      if (!names.has(name)) {
+        throw new InfraConfigError(
+          `${this.config.name}.reservedConcurrency.${name}`,
+          `no function "${name}" in the stack (one of ${[...names].join(', ')})`,
+        );
+      }
+    }
   }
 
   /** Terraform output `name` of `value`. */
@@ -192,7 +214,7 @@ export class SidestepStack extends EnvironmentStack {
   /** The imports bucket and the rule its uploads start the import workflow through. */
   private addImportTrigger(): S3Trigger {
     const { config } = this;
-    const trigger = importTrigger(config.name);
+    const trigger = importTrigger(config.name, { bucketSuffix: environmentBucketSuffix(config) });
     const s3Trigger = new S3Trigger(this, 'import-trigger', {
       environment: config.name,
       name: 'import',
@@ -207,7 +229,9 @@ export class SidestepStack extends EnvironmentStack {
 
   /** The bucket the export workflow writes parts and files to. */
   private addExportsBucket(): ExportsBucket {
-    const exportsBucket = new ExportsBucket(this, 'exports-bucket', { environment: this.config.name });
+    const exportsBucket = new ExportsBucket(this, 'exports-bucket', {
+      bucketName: environmentBucketName(this.config, 'exports'),
+    });
     this.output('exports_bucket_name', exportsBucket.bucketName);
     return exportsBucket;
   }
@@ -289,6 +313,7 @@ export class SidestepStack extends EnvironmentStack {
         ...this.programProps(permissionTargets),
         manifest,
         vpc: config.vpc,
+        reservedConcurrency: config.reservedConcurrency?.[manifest.name],
       });
       functions.set(manifest.name, fn);
       const snake = snakeCase(manifest.name);
@@ -416,6 +441,7 @@ export class SidestepStack extends EnvironmentStack {
       environment: config.name,
       finalizer: exportFinalizer,
       exportsBucket: this.exportsBucket,
+      reservedConcurrency: config.reservedConcurrency?.[EXPORT_DOWNLOAD],
       logs: { retentionDays: config.logRetentionDays },
     });
     this.output('export_download_url', exportDownload.url);
