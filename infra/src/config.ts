@@ -1,4 +1,10 @@
-import type { EnvironmentName } from '@sidestep/manifest';
+import {
+  BUCKET_PURPOSES,
+  BucketNameError,
+  type BucketPurpose,
+  bucketName,
+  type EnvironmentName,
+} from '@sidestep/manifest';
 import type { TaskNetworkConfig } from './constructs/batch-task.ts';
 import type { NetworkSettings } from './constructs/network.ts';
 import type { FunctionVpcConfig } from './constructs/service-function.ts';
@@ -85,6 +91,36 @@ export interface EnvironmentConfig {
    * @default false: the deploy stack creates it
    */
   readonly ecsServiceLinkedRoleExists?: boolean;
+  /**
+   * The end of the environment's bucket names, `sidestep-<env>-imports-<suffix>` ({@link environmentBucketName}):
+   * S3 bucket names are global, so `sidestep-<env>-imports` alone may be anyone's. Lower-case letters,
+   * digits and inner dashes; the whole name fits S3's 63 characters.
+   * @default the account id; none for `local` (the local cloud's buckets, which no other account shares)
+   */
+  readonly bucketSuffix?: string;
+  /**
+   * Reserved concurrency per function, by service name (or `export-download`, the download endpoint):
+   * a reservation guarantees the function that much of the account's concurrency and caps it there.
+   * Lambda keeps 100 of an account's concurrency unreserved and a new account's quota is 10, so any
+   * reservation fails to apply there: reserve only once the quota was raised.
+   * https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+   * @default none: every function shares the account's unreserved pool
+   */
+  readonly reservedConcurrency?: Readonly<Record<string, number>>;
+}
+
+/**
+ * The name of one of an environment's buckets: `bucketName` of @sidestep/manifest (the function the
+ * local cloud and the workflows use too) with the environment's suffix, by default its account id.
+ * @throws BucketNameError when the suffix or environment breaks S3's rules (the config validation names the field)
+ */
+export function environmentBucketName(config: EnvironmentConfig, purpose: BucketPurpose): string {
+  return bucketName(config.name, purpose, environmentBucketSuffix(config));
+}
+
+/** The environment's bucket suffix: the configured one, else the account id; none for `local`. */
+export function environmentBucketSuffix(config: EnvironmentConfig): string | undefined {
+  return config.bucketSuffix ?? (config.name === 'local' ? undefined : config.accountId);
 }
 
 /**
@@ -118,6 +154,21 @@ function list(value: string | undefined): string[] | undefined {
     .filter(Boolean);
 }
 
+/**
+ * `name=count` pairs, comma-separated (`mail-dispatcher=5,job-sweeper=1`). A pair that is not one keeps
+ * a NaN count, which the validation refuses naming the field.
+ */
+function reservations(value: string | undefined): Record<string, number> | undefined {
+  const pairs = list(value);
+  if (!pairs || pairs.length === 0) return undefined;
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const [name = '', count, ...rest] = pair.split('=').map((part) => part.trim());
+      return [name, count === undefined || count === '' || rest.length > 0 ? Number.NaN : Number(count)];
+    }),
+  );
+}
+
 function awsEnvironment(
   name: 'staging' | 'production',
   env: Readonly<Record<string, string | undefined>>,
@@ -141,10 +192,13 @@ function awsEnvironment(
   const network = networkSettings(name, read);
   const hostedZoneId = read('HOSTED_ZONE_ID');
   const alarmEmail = read('ALARM_EMAIL');
+  const reservedConcurrency = reservations(read('RESERVED_CONCURRENCY'));
   return {
     name,
     region,
     accountId,
+    bucketSuffix: read('BUCKET_SUFFIX') ?? accountId,
+    ...(reservedConcurrency ? { reservedConcurrency } : {}),
     mail: {
       fromAddress: read('MAIL_FROM') ?? `no-reply@${name}.mail.example.com`,
       domain: read('MAIL_DOMAIN') ?? `${name}.mail.example.com`,
@@ -240,7 +294,8 @@ function workflowLogSettings(name: string, read: (key: string) => string | undef
  * (with `_NETWORK_CIDR`, `_DATABASE_SECURITY_GROUP_ID`, `_DATABASE_PORT`; instead of the ids),
  * `_HOSTED_ZONE_ID`, `_ALARM_EMAIL`, `_WORKFLOW_LOG_LEVEL`, `_WORKFLOW_LOG_EXECUTION_DATA`,
  * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`,
- * `_ECS_SERVICE_LINKED_ROLE_EXISTS` (`true` when the account has the role)) and
+ * `_ECS_SERVICE_LINKED_ROLE_EXISTS` (`true` when the account has the role), `_BUCKET_SUFFIX`
+ * (default the account id), `_RESERVED_CONCURRENCY` (`mail-dispatcher=5,job-sweeper=1`; default none)) and
  * `SIDESTEP_GITHUB_REPOSITORY` (`owner/repository`, both environments). Every config is validated;
  * with `SIDESTEP_DEPLOY_ENVIRONMENT=<staging|production>` (set by the deploy pipeline) that environment
  * must also hold no {@link placeholderSettings}.
@@ -409,6 +464,22 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
   }
   if (config.logRetentionDays !== undefined && !LOG_RETENTION_DAYS.has(config.logRetentionDays)) {
     fail('logRetentionDays', `must be one of ${[...LOG_RETENTION_DAYS].join(', ')}`);
+  }
+  for (const purpose of BUCKET_PURPOSES) {
+    try {
+      environmentBucketName(config, purpose);
+    } catch (error) {
+      if (!(error instanceof BucketNameError)) throw error;
+      fail(error.field === 'suffix' ? 'bucketSuffix' : 'name', error.reason);
+    }
+  }
+  for (const [name, count] of Object.entries(config.reservedConcurrency ?? {})) {
+    if (!/^[a-z][a-z0-9-]*$/.test(name) || !Number.isInteger(count) || count < 1) {
+      fail(
+        'reservedConcurrency',
+        `"${name}=${count}" must be <function>=<count>, a service name (or export-download) and a whole number of at least 1`,
+      );
+    }
   }
   if (config.vpc && (config.vpc.subnetIds.length === 0 || config.vpc.securityGroupIds.length === 0)) {
     fail('vpc', 'needs both subnet ids and security group ids');

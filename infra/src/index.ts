@@ -1,5 +1,7 @@
 export {
   type EnvironmentConfig,
+  environmentBucketName,
+  environmentBucketSuffix,
   environmentConfigs,
   type GitHubConfig,
   PLACEHOLDER,

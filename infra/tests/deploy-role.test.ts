@@ -236,6 +236,18 @@ describe('DeployStack permissions', () => {
     }
   });
 
+  it('manages exactly the buckets of the environment stack, by their account-suffixed names', () => {
+    expect(list(statement('ApplyBuckets').Resource).sort()).toEqual(
+      names('aws_s3_bucket', 'bucket')
+        .map((name) => `arn:aws:s3:::${name}`)
+        .sort(),
+    );
+    // The old global names, and any other bucket of the environment's prefix, are not the stack's.
+    for (const name of ['sidestep-staging-imports', 'sidestep-staging-exports', 'sidestep-staging-other']) {
+      expect(allows('s3:CreateBucket', `arn:aws:s3:::${name}`)).toBe(false);
+    }
+  });
+
   it('pushes to exactly the repositories of the environment stack', () => {
     const pushable = list(statement('PushImages').Resource).sort();
     expect(pushable).toEqual(
@@ -481,6 +493,7 @@ describe('github config', () => {
           state: { bucket: 'acme-terraform-state', key: 'k', region: 'eu-west-1' },
           repositoryNames: ['sidestep-staging-a'],
           functionNames: ['sidestep-staging-a'],
+          bucketNames: ['sidestep-staging-a-123456789012'],
           smokeCheckFunctionNames: ['sidestep-staging-b'],
           mailIdentity: 'mail.example.com',
         }),

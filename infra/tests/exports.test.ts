@@ -49,7 +49,7 @@ const tf: Json = JSON.parse(
     true,
   ),
 );
-const [bucketAddress, bucket] = one(tf, 'aws_s3_bucket', { bucket: 'sidestep-staging-exports' });
+const [bucketAddress, bucket] = one(tf, 'aws_s3_bucket', { bucket: 'sidestep-staging-exports-123456789012' });
 
 describe('ExportsBucket (staging)', () => {
   it('keeps exports in a private, encrypted, TLS-only, versioned bucket', () => {
@@ -101,17 +101,35 @@ describe('ExportsBucket (staging)', () => {
     expect(statement).toEqual({
       Sid: 'ManifestExportsBucket',
       Effect: 'Allow',
-      Action: declaredActions(exportFinalizer, 'exports-bucket'),
+      Action: declaredActions(exportFinalizer, 'exports-bucket').filter((a) => a !== 's3:ListBucket'),
       Resource: `\${${bucketAddress}.arn}/exports/*`,
     });
     const [, fn] = one(tf, 'aws_lambda_function', { function_name: 'sidestep-staging-export-finalizer' });
-    expect(fn.environment.variables.EXPORTS_BUCKET).toBe('sidestep-staging-exports');
+    expect(fn.environment.variables.EXPORTS_BUCKET).toBe('sidestep-staging-exports-123456789012');
+  });
+
+  it('grants the finalizer s3:ListBucket on the bucket for exports/ keys, so a missing manifest is a 404, not a 403', () => {
+    // S3 answers 403 for a missing key to a caller without s3:ListBucket; the finalizer tests its
+    // final manifest's absence on every first run.
+    // https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
+    expect(declaredActions(exportFinalizer, 'exports-bucket')).toContain('s3:ListBucket');
+    expect(statements(tf, 'sidestep-staging-export-finalizer')).toContainEqual({
+      Sid: 'ManifestExportsBucketList',
+      Effect: 'Allow',
+      Action: ['s3:ListBucket'],
+      Resource: ref(bucketAddress, 'arn'),
+      Condition: { StringLike: { 's3:prefix': ['exports/*'] } },
+    });
+    // Listing is never granted on the objects or without the prefix condition.
+    for (const s of statements(tf, 'sidestep-staging-export-finalizer')) {
+      if ([s.Action].flat().includes('s3:ListBucket')) expect(s.Condition).toBeDefined();
+    }
   });
 
   it('refuses parts that outlive their exports, naming the field', () => {
     const create = () =>
       new ExportsBucket(new TerraformStack(Testing.app(), 'bad'), 'exports', {
-        environment: 'staging',
+        bucketName: 'sidestep-staging-exports-123456789012',
         lifecycle: { exportExpirationDays: 1, partExpirationDays: 3 },
       });
     expect(create).toThrow(InfraConfigError);
@@ -199,7 +217,7 @@ describe('SidestepStack (export workflow in staging)', () => {
           timeoutSeconds: batchWorker.timeoutSeconds,
         },
         exportFinalizerFunctionArn: ref(finalizer, 'arn'),
-        exportsBucket: 'sidestep-staging-exports',
+        exportsBucket: 'sidestep-staging-exports-123456789012',
         mailQueueUrl: ref(mailQueue, 'url'),
       }),
     );
@@ -357,23 +375,32 @@ describe('ExportDownload (staging)', () => {
   });
 
   it('gives the endpoint read access to exports/* and the signing key only', () => {
-    const [bucketAddress] = one(tf, 'aws_s3_bucket', { bucket: 'sidestep-staging-exports' });
+    const [bucketAddress] = one(tf, 'aws_s3_bucket', { bucket: 'sidestep-staging-exports-123456789012' });
     const bySid = Object.fromEntries(
       statements(tf, 'sidestep-staging-export-download').map((s: Json) => [s.Sid, [s.Action, s.Resource]]),
     );
     expect(Object.keys(bySid).sort()).toEqual([
+      'ListExports',
       'ReadExportDownloadKey',
       'ReadExports',
       'WriteOwnLogs',
       'WriteTraces',
     ]);
+    // An expired export is a 404 (answered 410), not a 403 (a 5xx), only with s3:ListBucket.
+    expect(statements(tf, 'sidestep-staging-export-download')).toContainEqual({
+      Sid: 'ListExports',
+      Effect: 'Allow',
+      Action: ['s3:ListBucket'],
+      Resource: ref(bucketAddress, 'arn'),
+      Condition: { StringLike: { 's3:prefix': ['exports/*'] } },
+    });
     expect(bySid.ReadExports).toEqual([['s3:GetObject'], `${ref(bucketAddress, 'arn')}/exports/*`]);
     expect(bySid.ReadExportDownloadKey).toEqual([
       ['secretsmanager:GetSecretValue'],
       ref(secretAddress, 'arn'),
     ]);
     expect(download.environment.variables).toMatchObject({
-      EXPORTS_BUCKET: 'sidestep-staging-exports',
+      EXPORTS_BUCKET: 'sidestep-staging-exports-123456789012',
       DOWNLOAD_SIGNING_KEY_SECRET_ARN: ref(secretAddress, 'arn'),
     });
     expect(download.environment.variables.DOWNLOAD_BASE_URL).toBeUndefined();

@@ -1,6 +1,6 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { describe, expect, it } from '@jest/globals';
-import { defineService, defineTask, visibilityTimeoutSeconds } from '@sidestep/manifest';
+import { bucketName, defineService, defineTask, visibilityTimeoutSeconds } from '@sidestep/manifest';
 import { registeredService, registeredTask } from '@sidestep/registry';
 import { importTrigger, importWorkflow } from '@sidestep/workflows';
 import { TerraformStack, Testing } from 'cdktn';
@@ -39,7 +39,6 @@ const reportBuilder = defineService({
   handler: 'index.handler',
   memoryMb: 1024,
   timeoutSeconds: 120,
-  reservedConcurrency: 3,
   queue: {
     name: 'reports',
     jobTypes: ['report.build'],
@@ -387,7 +386,10 @@ describe('SidestepStack', () => {
   });
 
   it('gives a second service its own function, repository, queue and variable without code changes', () => {
-    const out = synth(staging, [...SERVICES, reportBuilder]);
+    const out = synth({ ...staging, reservedConcurrency: { 'report-builder': 3 } }, [
+      ...SERVICES,
+      reportBuilder,
+    ]);
     const [, report] = one(out, 'aws_lambda_function', { function_name: 'sidestep-staging-report-builder' });
     expect(report).toMatchObject({ memory_size: 1024, timeout: 120, reserved_concurrent_executions: 3 });
     expect(report.environment.variables).toMatchObject({
@@ -412,6 +414,54 @@ describe('SidestepStack', () => {
       'ses:SendEmail',
     );
     expect(out.output.reports_queue_url.value).toBe(`\${${reportsAddress}.url}`);
+  });
+
+  it('reserves no concurrency by default: a new account’s quota of 10 has none to spare', () => {
+    // Lambda keeps 100 of an account's concurrency unreserved, so any reservation fails on a quota of 10.
+    // https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+    const functions = all(synth(staging), 'aws_lambda_function');
+    expect(functions.length).toBeGreaterThan(0);
+    for (const [, fn] of functions) expect(fn.reserved_concurrent_executions).toBeUndefined();
+  });
+
+  it('reserves what the environment configures, per function, the download endpoint included', () => {
+    const out = synth({
+      ...staging,
+      reservedConcurrency: { 'mail-dispatcher': 5, 'job-sweeper': 1, 'export-download': 10 },
+    });
+    const reserved = Object.fromEntries(
+      all(out, 'aws_lambda_function').map(([, fn]) => [fn.function_name, fn.reserved_concurrent_executions]),
+    );
+    expect(reserved).toMatchObject({
+      'sidestep-staging-mail-dispatcher': 5,
+      'sidestep-staging-job-sweeper': 1,
+      'sidestep-staging-export-download': 10,
+      'sidestep-staging-status-updater': undefined,
+      'sidestep-staging-export-finalizer': undefined,
+    });
+  });
+
+  it('refuses a reservation for a function the stack does not have, naming it', () => {
+    expect(() => makeStack({ ...staging, reservedConcurrency: { 'mail-dispatch': 5 } })).toThrow(
+      expect.objectContaining({ field: 'staging.reservedConcurrency.mail-dispatch' }) as unknown as Error,
+    );
+  });
+
+  it('names its buckets with the account id, or the configured suffix: S3 names are global', () => {
+    const names = (config: EnvironmentConfig) =>
+      all(synth(config), 'aws_s3_bucket')
+        .map(([, bucket]) => bucket.bucket)
+        .sort();
+    expect(names(staging)).toEqual([
+      'sidestep-staging-exports-123456789012',
+      'sidestep-staging-imports-123456789012',
+    ]);
+    expect(names({ ...staging, bucketSuffix: 'acme' })).toEqual([
+      'sidestep-staging-exports-acme',
+      'sidestep-staging-imports-acme',
+    ]);
+    const local = environmentConfigs({}).local;
+    expect(names(local)).toEqual([bucketName('local', 'exports'), bucketName('local', 'imports')]);
   });
 
   it('rejects a manifest action that does not apply to its resource, naming the permission', () => {
@@ -466,6 +516,36 @@ describe('environmentConfigs', () => {
     });
   });
 
+  it('reads reservations and a bucket suffix per environment, none and the account id by default', () => {
+    const configs = environmentConfigs({
+      SIDESTEP_STAGING_ACCOUNT_ID: '999999999999',
+      SIDESTEP_PRODUCTION_RESERVED_CONCURRENCY: 'mail-dispatcher=5, job-sweeper=1,export-download=10',
+      SIDESTEP_PRODUCTION_BUCKET_SUFFIX: 'acme-prod',
+    });
+    expect(configs.staging.reservedConcurrency).toBeUndefined();
+    expect(configs.staging.bucketSuffix).toBe('999999999999');
+    expect(configs.production.reservedConcurrency).toEqual({
+      'mail-dispatcher': 5,
+      'job-sweeper': 1,
+      'export-download': 10,
+    });
+    expect(configs.production.bucketSuffix).toBe('acme-prod');
+    expect(configs.local.bucketSuffix).toBeUndefined();
+  });
+
+  it('rejects a reservation that is not name=count, or a suffix S3 would refuse, naming the field', () => {
+    for (const value of ['mail-dispatcher', 'mail-dispatcher=0', 'mail-dispatcher=2.5', '=3', 'Mail=1']) {
+      expect(() => environmentConfigs({ SIDESTEP_STAGING_RESERVED_CONCURRENCY: value })).toThrow(
+        expect.objectContaining({ field: 'staging.reservedConcurrency' }) as unknown as Error,
+      );
+    }
+    for (const suffix of ['Acme', 'a'.repeat(40), 'acme.prod']) {
+      expect(() => environmentConfigs({ SIDESTEP_PRODUCTION_BUCKET_SUFFIX: suffix })).toThrow(
+        expect.objectContaining({ field: 'production.bucketSuffix' }) as unknown as Error,
+      );
+    }
+  });
+
   it('rejects an invalid value, naming the environment and field', () => {
     expect(() => environmentConfigs({ SIDESTEP_PRODUCTION_ACCOUNT_ID: '12345' })).toThrow(
       expect.objectContaining({
@@ -516,7 +596,7 @@ describe('SidestepStack (import workflow)', () => {
   });
 });
 
-const trigger = importTrigger('staging');
+const trigger = importTrigger('staging', { bucketSuffix: staging.accountId });
 const [bucketAddress, bucket] = one(tf, 'aws_s3_bucket', { bucket: trigger.bucketName });
 const byBucket = (type: string): Json => one(tf, type, { bucket: ref(bucketAddress, 'id') })[1];
 const [machineAddress, machine] = one(tf, 'aws_sfn_state_machine', { name: 'sidestep-staging-import' });
@@ -643,7 +723,7 @@ describe('S3Trigger (imports in staging)', () => {
     const [address] = one(out, 'aws_s3_bucket');
     expect(statements(out, 'reader')).toEqual([
       {
-        Sid: 'ReadSidestepStagingImports',
+        Sid: 'ReadImportUploads',
         Effect: 'Allow',
         Action: ['s3:GetObject', 's3:GetObjectVersion'],
         Resource: `${ref(address, 'arn')}/imports/*`,
@@ -724,7 +804,7 @@ describe('BatchTask (batch-worker in staging)', () => {
 
   it('gives the program a task role with only the manifest permissions, on exact ARNs', () => {
     expect(taskDefinition.task_role_arn).toBe(roleArn('sidestep-staging-batch-worker-task'));
-    const [exportsAddress] = one(tf, 'aws_s3_bucket', { bucket: 'sidestep-staging-exports' });
+    const [exportsAddress] = one(tf, 'aws_s3_bucket', { bucket: 'sidestep-staging-exports-123456789012' });
     const resources: Record<string, string> = {
       'imports-bucket': `${ref(bucketAddress, 'arn')}/imports/*`,
       'exports-bucket': `${ref(exportsAddress, 'arn')}/exports/*`,

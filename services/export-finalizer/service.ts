@@ -19,7 +19,11 @@ export const service = defineService({
       // GetObject covers HeadObject; PutObject covers CreateMultipartUpload, UploadPart(Copy) and
       // CompleteMultipartUpload (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions).
       // No s3:ListMultipartUploadParts: the finalizer keeps the ETags its own part calls return.
-      actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+      // s3:ListBucket (infra grants it on the bucket for exports/ keys only): the finalizer tests whether
+      // its final manifest (absent on every first run), the parts and the combined object exist, and S3
+      // answers a missing key with 403 AccessDenied instead of 404 to a caller without it.
+      // https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html ("Permissions")
+      actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListBucket'],
     },
   ],
 });

@@ -6,6 +6,11 @@ import { defineService } from '@sidestep/manifest';
  * It reads and writes the jobs ledger and sends failure mails to the mail queue. It also needs
  * `NOTIFY_ADDRESS` (who gets an import's failure mail, as the import workflow's `notifyAddress`),
  * which differs per environment and so is set by infra and the local cloud, not here.
+ *
+ * No reserved concurrency: two sweeps at once (a manual fire during a scheduled one) fail and mail each
+ * stale job once (`FOR UPDATE SKIP LOCKED`, tests/sweep-stale-jobs.test.ts), and a new account's
+ * concurrency quota of 10 has nothing to reserve. An environment may still reserve some
+ * (`SIDESTEP_<ENV>_RESERVED_CONCURRENCY=job-sweeper=1`).
  */
 export const service = defineService({
   name: 'job-sweeper',
@@ -13,7 +18,6 @@ export const service = defineService({
   handler: 'index.handler',
   memoryMb: 256,
   timeoutSeconds: 60,
-  reservedConcurrency: 1,
   permissions: [
     { resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] },
     { resource: 'mail-queue', actions: ['sqs:SendMessage'] },

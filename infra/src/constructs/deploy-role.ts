@@ -50,6 +50,11 @@ export interface DeployRoleProps {
   readonly functionNames: readonly string[];
   /** The functions the smoke check invokes after the apply (one of `functionNames`), e.g. `sidestep-staging-job-sweeper`. */
   readonly smokeCheckFunctionNames: readonly string[];
+  /**
+   * The buckets the stack manages, by their exact names (`environmentBucketName`): S3 names are global,
+   * so a `sidestep-<env>-*` pattern would also cover buckets the stack does not own.
+   */
+  readonly bucketNames: readonly string[];
   /** The SES identity the stack manages (the mail domain, else the from address). */
   readonly mailIdentity: string;
 }
@@ -103,6 +108,7 @@ export class DeployRole extends Construct {
     for (const [list, names] of [
       ['repositoryNames', props.repositoryNames],
       ['functionNames', props.functionNames],
+      ['bucketNames', props.bucketNames],
     ] as const) {
       for (const name of names) {
         if (!name.startsWith(`${prefix}-`) || /[*?]/.test(name))
@@ -432,7 +438,7 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
         's3:GetBucketTagging',
         's3:PutBucketTagging',
       ],
-      resources: [`arn:aws:s3:::${prefix}-*`],
+      resources: props.bucketNames.map((name) => `arn:aws:s3:::${name}`),
     },
     {
       sid: 'ApplyStateMachines',

@@ -21,6 +21,15 @@ export interface ExportDownloadProps {
   readonly exportsBucket: ExportsBucket;
   /** The image's CMD for the download endpoint. @default 'index.downloadHandler' */
   readonly handler?: string;
+  /**
+   * Reserved concurrency of the endpoint: caps how many requests it serves at once (a function URL has
+   * no throttling setting of its own; its only cap is the function's concurrency) and keeps that much
+   * of the account's concurrency for it. A new account (quota 10) cannot reserve any; on an account
+   * with the default quota of 1,000, 10 serves hundreds of downloads a second (each request is an HMAC
+   * check, a HeadObject and a presign: tens of milliseconds).
+   * @default none: unreserved, capped only by the account's unreserved concurrency
+   */
+  readonly reservedConcurrency?: number;
   /** Log group settings. @default 30 days retention */
   readonly logs?: {
     /** @default 30 */
@@ -89,6 +98,9 @@ export class ExportDownload extends Construct {
       actions: ['s3:GetObject'],
       resources: [`${exportsBucket.bucketArn}/${EXPORTS_PREFIX}*`],
     });
+    // HeadObject tells an expired export (a 410) from a live one only with s3:ListBucket: without it S3
+    // answers a missing key with 403, which the endpoint must not take for "gone".
+    exportsBucket.grantListExports(this.role);
     this.grantReadSigningKey(this.role);
 
     finalizer.allowImagePull(name);
@@ -102,6 +114,7 @@ export class ExportDownload extends Construct {
       architectures: ['arm64'],
       memorySize: 256,
       timeout: 10,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       tracingConfig: { mode: 'Active' },
       loggingConfig: { logFormat: 'JSON', logGroup: this.logGroup.name },
       environment: {

@@ -1,7 +1,7 @@
 import type { S3Bucket } from '@cdktn/provider-aws/lib/s3-bucket/index.js';
-import { resourceName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
+import type { PolicyGrantee, PolicyStatement } from './grantable-role.ts';
 import type { PermissionTarget } from './manifest-permissions.ts';
 import { createPrivateBucket } from './private-bucket.ts';
 
@@ -20,8 +20,11 @@ export const EXPORT_PART_TAG = { key: 'sidestep-export', value: 'part' } as cons
 
 /** Props of {@link ExportsBucket}. */
 export interface ExportsBucketProps {
-  /** Environment name (`staging`); the bucket is `sidestep-<env>-exports`. */
-  readonly environment: string;
+  /**
+   * The bucket's name: `sidestep-<env>-exports-<suffix>` (`environmentBucketName(config, 'exports')`),
+   * the one `bucketName` of @sidestep/manifest computes for infra, the deploy role and the local cloud.
+   */
+  readonly bucketName: string;
   /** Object lifecycle. @default exports expire after 7 days, tagged parts after 2, replaced versions after 1 */
   readonly lifecycle?: {
     /**
@@ -39,7 +42,7 @@ export interface ExportsBucketProps {
 }
 
 /**
- * The bucket exports are written to: `sidestep-<env>-exports`, public access blocked (all four
+ * The bucket exports are written to: `sidestep-<env>-exports-<suffix>`, public access blocked (all four
  * settings), encrypted (SSE-S3, so UploadPartCopy and downloads need no KMS grant), TLS-only, versioned,
  * with a lifecycle that expires exports and their parts and aborts multipart uploads left incomplete
  * (a finalizer that died mid-upload leaves billed, invisible parts otherwise) after one day.
@@ -47,16 +50,16 @@ export interface ExportsBucketProps {
 export class ExportsBucket extends Construct {
   /** The bucket. */
   readonly bucket: S3Bucket;
-  /** `sidestep-<env>-exports` (a literal: services receive it as `EXPORTS_BUCKET`). */
+  /** `sidestep-<env>-exports-<suffix>` (a literal: services receive it as `EXPORTS_BUCKET`). */
   readonly bucketName: string;
   /** Bucket ARN. */
   readonly bucketArn: string;
 
   constructor(scope: Construct, id: string, props: ExportsBucketProps) {
     super(scope, id);
-    const bucketName = resourceName(props.environment, 'exports');
+    const { bucketName } = props;
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucketName)) {
-      throw new InfraConfigError('exports-bucket.environment', `"${bucketName}" is not an S3 bucket name`);
+      throw new InfraConfigError('exports-bucket.bucketName', `"${bucketName}" is not an S3 bucket name`);
     }
     const exportDays = props.lifecycle?.exportExpirationDays ?? 7;
     const partDays = props.lifecycle?.partExpirationDays ?? 2;
@@ -117,13 +120,32 @@ export class ExportsBucket extends Construct {
 
   /**
    * What a manifest's `exports-bucket` permission resolves to: objects under `exports/`, S3 actions
-   * only, and `EXPORTS_BUCKET` naming the bucket.
+   * only, `s3:ListBucket` on the bucket for keys under `exports/` only, and `EXPORTS_BUCKET` naming
+   * the bucket.
    */
   get permissionTarget(): PermissionTarget {
     return {
       resourceArns: [`${this.bucket.arn}/${EXPORTS_PREFIX}*`],
       servicePrefixes: ['s3'],
+      bucketActions: { actions: ['s3:ListBucket'], statement: this.listStatement },
       environment: { EXPORTS_BUCKET: this.bucketName },
     };
+  }
+
+  /**
+   * `s3:ListBucket` on the bucket, for keys under `exports/` only (`s3:prefix`). Whoever tests whether
+   * an export object exists needs it: S3 answers a missing key with 403 AccessDenied, not 404, to a
+   * caller without it (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions").
+   */
+  get listStatement(): Omit<PolicyStatement, 'sid' | 'actions'> {
+    return {
+      resources: [this.bucket.arn],
+      conditions: { StringLike: { 's3:prefix': [`${EXPORTS_PREFIX}*`] } },
+    };
+  }
+
+  /** Lets a grantee list the bucket under `exports/` (see {@link listStatement}). */
+  grantListExports(grantee: PolicyGrantee, sid = 'ListExports'): void {
+    grantee.addToPolicy({ sid, actions: ['s3:ListBucket'], ...this.listStatement });
   }
 }

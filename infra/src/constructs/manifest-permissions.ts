@@ -1,6 +1,6 @@
 import type { Permission, PermissionResource } from '@sidestep/manifest';
 import { InfraConfigError } from '../errors.ts';
-import { type PolicyGrantee, statementId } from './grantable-role.ts';
+import { type PolicyGrantee, type PolicyStatement, statementId } from './grantable-role.ts';
 
 /**
  * What a manifest's {@link PermissionResource} resolves to in one environment: the exact ARNs its
@@ -13,6 +13,15 @@ export interface PermissionTarget {
   readonly servicePrefixes: readonly string[];
   /** Environment variables the service receives when it declares this permission. */
   readonly environment: Readonly<Record<string, string>>;
+  /**
+   * Actions on the resource's container rather than its objects (`s3:ListBucket` on the bucket), and
+   * the resources and conditions that keep them to the resource (the bucket ARN, an `s3:prefix`).
+   * @default none: every action applies to {@link resourceArns}
+   */
+  readonly bucketActions?: {
+    readonly actions: readonly string[];
+    readonly statement: Omit<PolicyStatement, 'sid' | 'actions'>;
+  };
 }
 
 /** The permission targets of one environment; a manifest may only name resources present here. */
@@ -48,11 +57,23 @@ export function grantManifestPermissions(
         );
       }
     }
-    grantee.addToPolicy({
-      sid: statementId('manifest', permission.resource),
-      actions: [...permission.actions],
-      resources: [...target.resourceArns],
-    });
+    const onBucket = target.bucketActions?.actions ?? [];
+    const objectActions = permission.actions.filter((action) => !onBucket.includes(action));
+    const bucketActions = permission.actions.filter((action) => onBucket.includes(action));
+    if (objectActions.length > 0) {
+      grantee.addToPolicy({
+        sid: statementId('manifest', permission.resource),
+        actions: objectActions,
+        resources: [...target.resourceArns],
+      });
+    }
+    if (target.bucketActions && bucketActions.length > 0) {
+      grantee.addToPolicy({
+        ...target.bucketActions.statement,
+        sid: statementId('manifest', permission.resource, 'list'),
+        actions: bucketActions,
+      });
+    }
     for (const [key, value] of Object.entries(target.environment))
       setEnvironment(key, value, `${field}.resource`);
   });

@@ -28,7 +28,10 @@ export interface S3TriggerProps {
   readonly environment: string;
   /** What the trigger is for (`import`): names the rule, its role and its dead-letter queue. */
   readonly name: string;
-  /** The bucket uploads land in, e.g. `sidestep-staging-imports` (`importTrigger(env).bucketName`). */
+  /**
+   * The bucket uploads land in, e.g. `sidestep-staging-imports-123456789012`
+   * (`importTrigger(env, { bucketSuffix }).bucketName`).
+   */
   readonly bucketName: string;
   /**
    * The EventBridge event pattern of the rule (`importTrigger(env).eventPattern`): S3 "Object Created"
@@ -92,6 +95,8 @@ export class S3Trigger extends Construct {
   readonly deadLetterAlarm: CloudwatchMetricAlarm;
   /** The key prefix readers are granted. */
   readonly objectKeyPrefix: string;
+  /** What the trigger is for (`import`). */
+  readonly #name: string;
   readonly #retry: { readonly maximumEventAgeSeconds: number; readonly maximumRetryAttempts: number };
   #targets = 0;
 
@@ -136,6 +141,7 @@ export class S3Trigger extends Construct {
     }
     this.objectKeyPrefix = props.objectKeyPrefix;
     this.bucketName = bucketName;
+    this.#name = name;
 
     // Uploads are customer data: never deleted together with the stack (createPrivateBucket).
     this.bucket = createPrivateBucket(this, {
@@ -251,7 +257,8 @@ export class S3Trigger extends Construct {
   /** Lets a grantee read uploads (and their versions) under the prefix. */
   grantRead(grantee: PolicyGrantee): void {
     grantee.addToPolicy({
-      sid: statementId('read', this.bucketName.replaceAll('.', '-')),
+      // Named after the trigger, not the bucket: the bucket's name ends with the account id.
+      sid: statementId('read', this.#name, 'uploads'),
       actions: ['s3:GetObject', 's3:GetObjectVersion'],
       resources: [...this.permissionTarget.resourceArns],
     });

@@ -57,7 +57,12 @@ export interface ServiceFunctionProps {
     /** SNS topic ARN notified on alarm and on recovery. @default none */
     readonly topicArn?: string;
   };
-  /** Reserved concurrency. @default the manifest's `reservedConcurrency`, else unreserved */
+  /**
+   * Reserved concurrency: an environment's setting (`EnvironmentConfig.reservedConcurrency`), not the
+   * manifest's, because whether any can be reserved depends on the account's quota (a new account's
+   * 10 leaves none: Lambda keeps 100 unreserved).
+   * @default none (unreserved)
+   */
   readonly reservedConcurrency?: number;
 }
 
@@ -185,7 +190,6 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
       this.addEnvironment(key, value, from),
     );
 
-    const reservedConcurrency = props.reservedConcurrency ?? manifest.reservedConcurrency;
     this.function = new LambdaFunction(this, 'function', {
       functionName: name,
       description: manifest.description,
@@ -197,7 +201,7 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
       architectures: ['arm64'],
       memorySize: manifest.memoryMb,
       timeout: manifest.timeoutSeconds,
-      reservedConcurrentExecutions: reservedConcurrency,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       tracingConfig: { mode: 'Active' },
       loggingConfig: { logFormat: 'JSON', logGroup: this.logGroup.name },
       // Lazy: a queue adds DEAD_LETTER_QUEUE_URL after the function exists.

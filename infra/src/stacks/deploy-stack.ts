@@ -1,9 +1,9 @@
 import { IamServiceLinkedRole } from '@cdktn/provider-aws/lib/iam-service-linked-role/index.js';
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
-import { resourceName, type ServiceManifest, type TaskManifest } from '@sidestep/manifest';
+import { BUCKET_PURPOSES, resourceName, type ServiceManifest, type TaskManifest } from '@sidestep/manifest';
 import { S3Backend, TerraformOutput } from 'cdktn';
 import type { Construct } from 'constructs';
-import type { EnvironmentConfig } from '../config.ts';
+import { type EnvironmentConfig, environmentBucketName } from '../config.ts';
 import { DeployRole } from '../constructs/deploy-role.ts';
 import { PermissionsBoundaryPolicy } from '../constructs/permissions-boundary.ts';
 import { InfraConfigError } from '../errors.ts';
@@ -98,6 +98,7 @@ export class DeployStack extends EnvironmentStack {
       smokeCheckFunctionNames: services.some((service) => service.name === SMOKE_CHECK_SERVICE)
         ? [resourceName(environment, SMOKE_CHECK_SERVICE)]
         : [],
+      bucketNames: BUCKET_PURPOSES.map((purpose) => environmentBucketName(config, purpose)),
       mailIdentity: config.mail.domain ?? config.mail.fromAddress,
     });
     new TerraformOutput(this, 'deploy_role_arn', { value: this.deployRole.roleArn });

@@ -13,7 +13,7 @@ import {
 } from '@sidestep/workflows';
 import { Fn, Lazy, LocalBackend, S3Backend, TerraformOutput } from 'cdktn';
 import type { Construct } from 'constructs';
-import type { EnvironmentConfig } from '../config.ts';
+import { type EnvironmentConfig, environmentBucketName, environmentBucketSuffix } from '../config.ts';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
 import { BatchTask, type TaskNetworkConfig } from '../constructs/batch-task.ts';
 import { EventBus } from '../constructs/event-bus.ts';
@@ -69,6 +69,9 @@ interface Placement {
   readonly functions?: FunctionVpcConfig | undefined;
   readonly tasks: TaskNetworkConfig;
 }
+
+/** The download endpoint's name in `reservedConcurrency` (its function is `sidestep-<env>-export-download`). */
+const EXPORT_DOWNLOAD = 'export-download';
 
 /** What both workflows call: the status-updater, the batch-worker task and the mail queue. */
 interface WorkflowCallees {
@@ -134,6 +137,7 @@ export class SidestepStack extends EnvironmentStack {
     super(scope, id, props.config);
     const services = props.services ?? SERVICES;
     const tasks = props.tasks ?? TASKS;
+    this.checkReservations(services);
     this.addProviderAndBackend(id);
     this.alarmTopicArn = this.addAlarmTopic();
     let placement: Placement;
@@ -166,6 +170,24 @@ export class SidestepStack extends EnvironmentStack {
       scheduleGroup: this.scheduleGroup,
       schedules: this.schedules,
     } = this.addSchedules(props.schedules));
+  }
+
+  /**
+   * Every reservation of the environment names a function of this stack: a service, or the download
+   * endpoint (with the export-finalizer, whose image it runs).
+   * @throws InfraConfigError naming `<env>.reservedConcurrency.<name>`
+   */
+  private checkReservations(services: readonly ServiceManifest[]): void {
+    const names = new Set(services.map((service) => service.name));
+    if (names.has(EXPORT_CALLEES.exportFinalizer)) names.add(EXPORT_DOWNLOAD);
+    for (const name of Object.keys(this.config.reservedConcurrency ?? {})) {
+      if (!names.has(name)) {
+        throw new InfraConfigError(
+          `${this.config.name}.reservedConcurrency.${name}`,
+          `no function "${name}" in the stack (one of ${[...names].join(', ')})`,
+        );
+      }
+    }
   }
 
   /** Terraform output `name` of `value`. */
@@ -272,7 +294,7 @@ export class SidestepStack extends EnvironmentStack {
   /** The imports bucket and the rule its uploads start the import workflow through. */
   private addImportTrigger(): S3Trigger {
     const { config } = this;
-    const trigger = importTrigger(config.name);
+    const trigger = importTrigger(config.name, { bucketSuffix: environmentBucketSuffix(config) });
     const s3Trigger = new S3Trigger(this, 'import-trigger', {
       environment: config.name,
       name: 'import',
@@ -287,7 +309,9 @@ export class SidestepStack extends EnvironmentStack {
 
   /** The bucket the export workflow writes parts and files to. */
   private addExportsBucket(): ExportsBucket {
-    const exportsBucket = new ExportsBucket(this, 'exports-bucket', { environment: this.config.name });
+    const exportsBucket = new ExportsBucket(this, 'exports-bucket', {
+      bucketName: environmentBucketName(this.config, 'exports'),
+    });
     this.output('exports_bucket_name', exportsBucket.bucketName);
     return exportsBucket;
   }
@@ -371,6 +395,7 @@ export class SidestepStack extends EnvironmentStack {
         manifest,
         vpc: placement.functions,
         alarms: { topicArn: this.alarmTopicArn },
+        reservedConcurrency: config.reservedConcurrency?.[manifest.name],
       });
       functions.set(manifest.name, fn);
       const snake = snakeCase(manifest.name);
@@ -496,6 +521,7 @@ export class SidestepStack extends EnvironmentStack {
       environment: config.name,
       finalizer: exportFinalizer,
       exportsBucket: this.exportsBucket,
+      reservedConcurrency: config.reservedConcurrency?.[EXPORT_DOWNLOAD],
       logs: { retentionDays: config.logRetentionDays },
     });
     new FunctionAlarms(this, 'export-download-alarms', {

@@ -45,13 +45,12 @@ export interface FunctionHosts {
 }
 
 /**
- * Sandboxes a function may run at once: the mapping's maximum concurrency, capped by reserved
- * concurrency as on Lambda. A function without a queue (a workflow step) gets a few, so concurrent
- * executions (a file uploaded twice) do not queue behind each other.
+ * Sandboxes a function may run at once: the mapping's maximum concurrency. A function without a queue
+ * (a workflow step) gets a few, so concurrent executions (a file uploaded twice) do not queue behind
+ * each other. Reserved concurrency is an AWS environment's setting, not the manifest's: none locally.
  */
 export function functionConcurrency(manifest: ServiceManifest): number {
-  const wanted = manifest.queue?.maximumConcurrency ?? WORKFLOW_FUNCTION_CONCURRENCY;
-  return Math.max(1, Math.min(wanted, manifest.reservedConcurrency ?? wanted));
+  return Math.max(1, manifest.queue?.maximumConcurrency ?? WORKFLOW_FUNCTION_CONCURRENCY);
 }
 
 const WORKFLOW_FUNCTION_CONCURRENCY = 4;

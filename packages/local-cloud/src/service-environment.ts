@@ -1,8 +1,8 @@
 import {
+  bucketName,
   METRICS_NAMESPACE,
   type Permission,
   RUNTIME_ENVIRONMENT,
-  resourceName,
   type ServiceManifest,
   type TaskManifest,
 } from '@sidestep/manifest';
@@ -106,14 +106,17 @@ function localStandIns(name: string, resources: LocalResources): Record<string, 
   };
 }
 
-/** The bucket behind the `imports-bucket` permission: `sidestep-<env>-imports`, as infra names it. */
+/**
+ * The bucket behind the `imports-bucket` permission: `sidestep-local-imports`, by the function infra
+ * names every environment's buckets with; local buckets have no suffix (no other account shares them).
+ */
 export function importsBucketName(environment: string): string {
-  return resourceName(environment, 'imports');
+  return bucketName(environment, 'imports');
 }
 
-/** The bucket behind the `exports-bucket` permission: `sidestep-<env>-exports`, as infra names it. */
+/** The bucket behind the `exports-bucket` permission: `sidestep-local-exports`, as {@link importsBucketName}. */
 export function exportsBucketName(environment: string): string {
-  return resourceName(environment, 'exports');
+  return bucketName(environment, 'exports');
 }
 
 /** What each granted resource adds to the environment, locally. */

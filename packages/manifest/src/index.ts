@@ -27,8 +27,6 @@ export interface ServiceManifest {
   readonly memoryMb: number;
   /** Lambda timeout in seconds. */
   readonly timeoutSeconds: number;
-  /** Reserved concurrency. @default none (unreserved) */
-  readonly reservedConcurrency?: number;
   /** The job queue this service consumes, if any. */
   readonly queue?: QueueTrigger;
   /** Resources the service calls and the exact actions it needs on each. */
@@ -66,9 +64,14 @@ export type PermissionResource =
   | 'mail-identity'
   /** The secret holding the PostgreSQL connection URL. Sets DATABASE_SECRET_ARN (AWS) / DATABASE_URL (local). */
   | 'database-secret'
-  /** Objects under imports/ in sidestep-<env>-imports (read). Sets IMPORTS_BUCKET. */
+  /** Objects under imports/ in the imports bucket ({@link bucketName}) (read). Sets IMPORTS_BUCKET. */
   | 'imports-bucket'
-  /** Objects under exports/ in sidestep-<env>-exports (parts, final files, manifests). Sets EXPORTS_BUCKET. */
+  /**
+   * Objects under exports/ in the exports bucket ({@link bucketName}): parts, final files, manifests.
+   * `s3:ListBucket` is granted on the bucket itself, for keys under exports/ only (`s3:prefix`): a
+   * service that tests whether an object exists needs it, as S3 answers 403 instead of 404 for a
+   * missing key to a caller without it. Sets EXPORTS_BUCKET.
+   */
   | 'exports-bucket'
   /**
    * The mail job queue sidestep-<env>-mail (send `mail.send` jobs). Sets MAIL_QUEUE_URL, and
@@ -89,6 +92,64 @@ export type EnvironmentName = (typeof ENVIRONMENTS)[number];
 /** Every resource is named `sidestep-<env>-<name>`, locally and on AWS. */
 export function resourceName(environment: string, name: string): string {
   return `sidestep-${environment}-${name}`;
+}
+
+/** An environment's buckets, by what each holds: uploads to import, and exports. */
+export const BUCKET_PURPOSES = ['imports', 'exports'] as const;
+export type BucketPurpose = (typeof BUCKET_PURPOSES)[number];
+
+/** A bucket name S3 would refuse; `field` is `environment` or `suffix`. */
+export class BucketNameError extends Error {
+  override readonly name = 'BucketNameError';
+  readonly field: 'environment' | 'suffix';
+  /** What is wrong, without the field. */
+  readonly reason: string;
+  constructor(field: 'environment' | 'suffix', reason: string) {
+    super(`${field}: ${reason}`);
+    this.field = field;
+    this.reason = reason;
+  }
+}
+
+/** Endings S3 keeps for access point aliases and other bucket types. */
+const RESERVED_BUCKET_ENDINGS = /(-s3alias|--ol-s3|--x-s3|--table-s3)$/;
+
+/**
+ * The name of one of an environment's buckets, wherever it is needed (infra, the deploy role, the
+ * workflows' trigger, the local cloud): `sidestep-<env>-<purpose>-<suffix>`. S3 bucket names are
+ * global across every account, so a name without a suffix of its own (`sidestep-staging-imports`)
+ * may already be someone else's; on AWS the suffix is the account id unless another is configured.
+ * The local cloud's buckets have none (`sidestep-local-imports`): no other account shares its names.
+ *
+ * Keeps S3's rules: 3-63 characters, lower-case letters, digits and dashes (no dots: they break
+ * virtual-hosted-style TLS), beginning and ending with a letter or digit.
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+ *
+ * @throws {BucketNameError} naming `environment` or `suffix` when the name would break a rule.
+ */
+export function bucketName(environment: string, purpose: BucketPurpose, suffix?: string): string {
+  if (!/^[a-z][a-z0-9-]*$/.test(environment)) {
+    throw new BucketNameError(
+      'environment',
+      `"${environment}" must be lower-case letters, digits and dashes`,
+    );
+  }
+  if (suffix !== undefined && !/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/.test(suffix)) {
+    throw new BucketNameError(
+      'suffix',
+      `"${suffix}" must be lower-case letters, digits and inner dashes (an account id, a company name)`,
+    );
+  }
+  const base = resourceName(environment, purpose);
+  const name = suffix === undefined ? base : `${base}-${suffix}`;
+  const field = suffix === undefined ? 'environment' : 'suffix';
+  if (name.length > 63) {
+    throw new BucketNameError(field, `"${name}" has ${name.length} characters; S3 allows 63`);
+  }
+  if (RESERVED_BUCKET_ENDINGS.test(name)) {
+    throw new BucketNameError(field, `"${name}" ends as S3's reserved names do`);
+  }
+  return name;
 }
 
 /** The dead-letter queue name for a queue: `sidestep-<env>-<name>-dlq`. */

@@ -1,9 +1,9 @@
-import { resourceName } from '@sidestep/manifest';
+import { BucketNameError, bucketName } from '@sidestep/manifest';
 import { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
 
 /** What starts the import workflow in one environment. */
 export interface ImportTrigger {
-  /** The bucket customers upload to: `sidestep-<env>-imports`. */
+  /** The bucket customers upload to: `sidestep-<env>-imports-<suffix>` (`bucketName` of @sidestep/manifest). */
   readonly bucketName: string;
   /** The key prefix uploads go under. */
   readonly keyPrefix: 'imports/';
@@ -24,6 +24,15 @@ export interface ImportEventPattern {
   };
 }
 
+/** Options of {@link importTrigger}. */
+export interface ImportTriggerOptions {
+  /**
+   * The environment's bucket suffix (on AWS the account id, or the configured one): S3 bucket names
+   * are global. @default none, as the local cloud's buckets
+   */
+  readonly bucketSuffix?: string;
+}
+
 /**
  * The S3 trigger of the import workflow for `environment` (`local`, `staging`, `production`). Infra
  * creates the bucket and the rule from it; the local cloud routes its S3 events with the same pattern.
@@ -33,9 +42,9 @@ export interface ImportEventPattern {
  * including `/`: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html#eb-filtering-wildcard-matching
  * The match is case-sensitive: `USERS.CSV` does not start an import.
  *
- * @throws {InvalidWorkflowPropsError} when `environment` cannot be part of a bucket name.
+ * @throws {InvalidWorkflowPropsError} when `environment` or `bucketSuffix` cannot be part of a bucket name.
  */
-export function importTrigger(environment: string): ImportTrigger {
+export function importTrigger(environment: string, options: ImportTriggerOptions = {}): ImportTrigger {
   // Bucket names are 3-63 lower-case characters; `sidestep-` and `-imports` take 17 of them.
   if (!/^[a-z][a-z0-9-]{0,45}$/.test(environment)) {
     throw new InvalidWorkflowPropsError(
@@ -43,15 +52,24 @@ export function importTrigger(environment: string): ImportTrigger {
       `"${environment}" must be lower-case letters, digits and dashes`,
     );
   }
-  const bucketName = resourceName(environment, 'imports');
+  let name: string;
+  try {
+    name = bucketName(environment, 'imports', options.bucketSuffix);
+  } catch (error) {
+    if (!(error instanceof BucketNameError)) throw error;
+    throw new InvalidWorkflowPropsError(
+      error.field === 'suffix' ? 'bucketSuffix' : 'environment',
+      error.reason,
+    );
+  }
   return {
-    bucketName,
+    bucketName: name,
     keyPrefix: 'imports/',
     eventPattern: {
       source: ['aws.s3'],
       'detail-type': ['Object Created'],
       detail: {
-        bucket: { name: [bucketName] },
+        bucket: { name: [name] },
         object: { key: [{ wildcard: 'imports/*.csv' }] },
       },
     },

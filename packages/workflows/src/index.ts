@@ -18,7 +18,12 @@ export type {
 } from './asl.ts';
 export type { BatchWorkerProps } from './batch-task.ts';
 export { EXPORT_REQUESTS_QUEUE, type ExportWorkflowProps, exportWorkflow } from './export-workflow.ts';
-export { type ImportEventPattern, type ImportTrigger, importTrigger } from './import-trigger.ts';
+export {
+  type ImportEventPattern,
+  type ImportTrigger,
+  type ImportTriggerOptions,
+  importTrigger,
+} from './import-trigger.ts';
 export { type ImportWorkflowProps, importWorkflow } from './import-workflow.ts';
 export { INTEGRATION } from './integration.ts';
 export { InvalidScheduleError } from './invalid-schedule-error.ts';

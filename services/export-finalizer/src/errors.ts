@@ -85,8 +85,8 @@ export class ExportVerificationError extends ExportFinalizerError {
 /** An S3 request failed; `operation` names it, the message carries the SDK error's name and message. */
 abstract class ExportStorageFailure extends ExportFinalizerError {
   readonly operation: string;
-  constructor(operation: string, cause: unknown, permanent: boolean) {
-    super(`S3 ${operation} failed: ${describeCause(cause)}`, { cause, permanent });
+  constructor(operation: string, cause: unknown, permanent: boolean, message?: string) {
+    super(message ?? `S3 ${operation} failed: ${describeCause(cause)}`, { cause, permanent });
     this.operation = operation;
   }
 }
@@ -103,7 +103,37 @@ export class ExportStorageUnavailableError extends ExportStorageFailure {
   }
 }
 
-/** S3 refused a request for a reason retrying cannot cure (access denied, no such bucket). Permanent. */
+/**
+ * S3 answered 403 AccessDenied: the role lacks one of `permissions`. Permanent: a missing permission
+ * does not heal by retry. For a read that tests whether an object exists (HeadObject, or GetObject of
+ * a manifest that may not be written yet) it is never taken for "missing": S3 answers a missing key
+ * with 403 instead of 404 to a caller without `s3:ListBucket` on the bucket
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions"), so such a role
+ * would see every absent object as denied; `permissions` then names both.
+ */
+export class ExportStorageAccessDeniedError extends ExportStorageFailure {
+  override readonly name: string = 'ExportStorageAccessDeniedError';
+  readonly bucket: string | undefined;
+  readonly key: string | undefined;
+  /** The IAM actions one of which is missing, e.g. `['s3:GetObject', 's3:ListBucket']`. */
+  readonly permissions: readonly string[];
+  constructor(
+    operation: string,
+    cause: unknown,
+    target: { readonly bucket?: string; readonly key?: string; readonly permissions: readonly string[] },
+  ) {
+    const object = target.key === undefined ? '' : ` of s3://${target.bucket ?? '?'}/${target.key}`;
+    const needs = target.permissions.includes('s3:ListBucket')
+      ? `the role needs ${target.permissions.filter((p) => p !== 's3:ListBucket').join(', ')} on the object, and s3:ListBucket on the bucket for S3 to answer a missing key with 404 instead of 403`
+      : `the role needs ${target.permissions.join(', ')}`;
+    super(operation, cause, true, `S3 ${operation}${object} was denied (${describeCause(cause)}): ${needs}`);
+    this.bucket = target.bucket;
+    this.key = target.key;
+    this.permissions = target.permissions;
+  }
+}
+
+/** S3 refused a request for a reason retrying cannot cure (no such bucket, a bad argument). Permanent. */
 export class ExportStorageError extends ExportStorageFailure {
   override readonly name: string = 'ExportStorageError';
   constructor(operation: string, cause: unknown) {

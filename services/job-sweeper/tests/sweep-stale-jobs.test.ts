@@ -250,6 +250,44 @@ describeEachDatabase('sweepStaleJobs', (open) => {
     await db.query('UPDATE jobs SET sweep_mail_queued_at = now() WHERE id = $1', [noRequester]);
   });
 
+  it('queues each mail once when a second sweep runs while the first is still sending (SKIP LOCKED)', async () => {
+    const stuck = [await job('import'), await job('export')];
+    const now = new Date(((await row(stuck[1] as string)).deadline_at as Date).getTime() + 1);
+    const sent = new FakeMailQueue();
+    let sending!: () => void;
+    const firstSending = new Promise<void>((resolve) => {
+      sending = resolve;
+    });
+    let secondDone!: () => void;
+    const secondSettled = new Promise<void>((resolve) => {
+      secondDone = resolve;
+    });
+    // The first sweep holds its pending mails' rows locked while it sends. On PostgreSQL the second
+    // sweep runs meanwhile, skips them and finishes; PGlite runs one transaction at a time, so there
+    // the second waits for the first and the grace period lets the first go on.
+    const slow: MailQueue = {
+      send: async (mails) => {
+        sending();
+        await Promise.race([secondSettled, new Promise((resolve) => setTimeout(resolve, 300))]);
+        return sent.send(mails);
+      },
+    };
+    const first = sweepStaleJobs(db, slow, { now, sweeperId: 'job-sweeper:first', notifyAddress });
+    await firstSending;
+    const second = await sweepStaleJobs(db, sent, { now, sweeperId: 'job-sweeper:second', notifyAddress });
+    secondDone();
+    const firstOutput = await first;
+    expect(firstOutput.failed.map((swept) => swept.jobId).sort()).toEqual([...stuck].sort());
+    expect(second).toMatchObject({ failed: [], mailed: [] });
+    expect(sent.sent.map((mail) => mail.id).sort()).toEqual(
+      [`export.failed:${stuck[1]}`, `import.failed:${stuck[0]}`].sort(),
+    );
+    for (const id of stuck) {
+      expect((await transitions(id)).filter((t) => t.event === 'fail')).toHaveLength(1);
+      expect(await row(id)).toMatchObject({ state: 'failed', sweep_mail_queued_at: now });
+    }
+  });
+
   it('fails each stuck job once when two sweeps run at once', async () => {
     const stuck = [await job('export'), await job('import'), await job('export')];
     const now = new Date(((await row(stuck[2] as string)).deadline_at as Date).getTime() + 1);

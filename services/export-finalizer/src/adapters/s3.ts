@@ -18,7 +18,11 @@ import type {
   StoredObject,
   UploadedPart,
 } from '../domain/export-object-store.ts';
-import { ExportStorageError, ExportStorageUnavailableError } from '../errors.ts';
+import {
+  ExportStorageAccessDeniedError,
+  ExportStorageError,
+  ExportStorageUnavailableError,
+} from '../errors.ts';
 
 /** S3 error codes a retry may cure. https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html */
 const TRANSIENT_CODES = new Set([
@@ -41,16 +45,53 @@ const NETWORK_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
+/**
+ * A missing object: 404 only. S3 answers a missing key with 403 to a caller without s3:ListBucket,
+ * and a 403 is never "missing" here (see {@link ExportStorageAccessDeniedError}): infra grants the
+ * finalizer and the download endpoint s3:ListBucket on exports/ so that absence is a 404.
+ */
 function isNotFound(error: unknown): boolean {
   const { name, $metadata } = error as { name?: unknown; $metadata?: { httpStatusCode?: number } };
   return name === 'NoSuchKey' || name === 'NotFound' || $metadata?.httpStatusCode === 404;
 }
 
+function isAccessDenied(error: unknown): boolean {
+  const { name, $metadata } = (error ?? {}) as { name?: unknown; $metadata?: { httpStatusCode?: number } };
+  return name === 'AccessDenied' || $metadata?.httpStatusCode === 403;
+}
+
 /**
- * Maps an S3 failure to the finalizer's retryable or permanent storage error. An error that is
- * neither an S3 response nor a network failure (a TypeError) is a bug and is returned as it is.
+ * The IAM actions an operation needs. A read also needs s3:ListBucket when the object may be missing:
+ * without it S3 answers 403 instead of 404. UploadPart(Copy) and CompleteMultipartUpload are covered
+ * by s3:PutObject (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions).
  */
-export function storageError(operation: string, error: unknown): Error {
+const OPERATION_PERMISSIONS: Readonly<Record<string, readonly string[]>> = {
+  HeadObject: ['s3:GetObject', 's3:ListBucket'],
+  GetObject: ['s3:GetObject', 's3:ListBucket'],
+  PutObject: ['s3:PutObject'],
+  CreateMultipartUpload: ['s3:PutObject'],
+  UploadPart: ['s3:PutObject'],
+  UploadPartCopy: ['s3:GetObject', 's3:PutObject'],
+  CompleteMultipartUpload: ['s3:PutObject'],
+  AbortMultipartUpload: ['s3:AbortMultipartUpload'],
+};
+
+/**
+ * Maps an S3 failure to the finalizer's retryable or permanent storage error; a 403 is the permanent
+ * {@link ExportStorageAccessDeniedError} naming what the role needs. An error that is neither an S3
+ * response nor a network failure (a TypeError) is a bug and is returned as it is.
+ */
+export function storageError(
+  operation: string,
+  error: unknown,
+  object: { readonly bucket?: string; readonly key?: string } = {},
+): Error {
+  if (isAccessDenied(error)) {
+    return new ExportStorageAccessDeniedError(operation, error, {
+      ...object,
+      permissions: OPERATION_PERMISSIONS[operation] ?? [],
+    });
+  }
   const { name, code, $metadata, $retryable } = (error ?? {}) as {
     name?: unknown;
     code?: unknown;
@@ -103,7 +144,7 @@ export class S3ExportStore implements ExportObjectStore {
       return { bytes: head.ContentLength ?? 0, etag: head.ETag ?? '', sha256 };
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw storageError('HeadObject', error);
+      throw storageError('HeadObject', error, { bucket, key });
     }
   }
 
@@ -126,7 +167,7 @@ export class S3ExportStore implements ExportObjectStore {
       if (!body) throw new Error('GetObject returned no body');
       return body;
     } catch (error) {
-      throw storageError('GetObject', error);
+      throw storageError('GetObject', error, { bucket, key });
     }
   }
 
@@ -136,7 +177,7 @@ export class S3ExportStore implements ExportObjectStore {
       return await output.Body?.transformToString('utf-8');
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw storageError('GetObject', error);
+      throw storageError('GetObject', error, { bucket, key });
     }
   }
 
@@ -151,7 +192,7 @@ export class S3ExportStore implements ExportObjectStore {
         }),
       );
     } catch (error) {
-      throw storageError('PutObject', error);
+      throw storageError('PutObject', error, { bucket, key });
     }
   }
 
@@ -168,7 +209,7 @@ export class S3ExportStore implements ExportObjectStore {
       if (!output.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
       return output.UploadId;
     } catch (error) {
-      throw storageError('CreateMultipartUpload', error);
+      throw storageError('CreateMultipartUpload', error, { bucket, key });
     }
   }
 
@@ -196,7 +237,7 @@ export class S3ExportStore implements ExportObjectStore {
       if (!etag) throw new Error('UploadPartCopy returned no ETag');
       return { partNumber, etag };
     } catch (error) {
-      throw storageError('UploadPartCopy', error);
+      throw storageError('UploadPartCopy', error, { bucket, key });
     }
   }
 
@@ -220,7 +261,7 @@ export class S3ExportStore implements ExportObjectStore {
       if (!output.ETag) throw new Error('UploadPart returned no ETag');
       return { partNumber, etag: output.ETag };
     } catch (error) {
-      throw storageError('UploadPart', error);
+      throw storageError('UploadPart', error, { bucket, key });
     }
   }
 
@@ -240,7 +281,7 @@ export class S3ExportStore implements ExportObjectStore {
         }),
       );
     } catch (error) {
-      throw storageError('CompleteMultipartUpload', error);
+      throw storageError('CompleteMultipartUpload', error, { bucket, key });
     }
   }
 
@@ -250,7 +291,7 @@ export class S3ExportStore implements ExportObjectStore {
         new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
       );
     } catch (error) {
-      throw storageError('AbortMultipartUpload', error);
+      throw storageError('AbortMultipartUpload', error, { bucket, key });
     }
   }
 }

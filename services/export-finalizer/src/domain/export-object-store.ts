@@ -32,8 +32,9 @@ export interface UploadedPart {
 
 /**
  * The S3 calls the finalizer makes, in one bucket. The adapter (`adapters/s3.ts`) maps S3's
- * errors: a missing object is `undefined` from {@link head} / {@link readText}, and a failed call
- * throws `ExportStorageUnavailableError` (retryable) or `ExportStorageError` (permanent).
+ * errors: a missing object (404) is `undefined` from {@link head} / {@link readText}; a 403 is never
+ * missing but `ExportStorageAccessDeniedError` (permanent, naming the permission); any other failed
+ * call throws `ExportStorageUnavailableError` (retryable) or `ExportStorageError` (permanent).
  */
 export interface ExportObjectStore {
   head(bucket: string, key: string): Promise<StoredObject | undefined>;
