@@ -10,7 +10,7 @@ import {
   type ObjectCreatedReason,
   objectCreatedEvent,
 } from './object-created-event.ts';
-import { answerSqsOperation, injectSqs } from './sqs-operations.ts';
+import { answerSqsOperation, awsQueryErrorHeader, injectSqs } from './sqs-operations.ts';
 
 /** The region every local resource lives in. */
 export const LOCAL_REGION = 'us-east-1';
@@ -177,6 +177,11 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
         .header('x-amzn-errortype', name)
         .send(JSON.stringify({ __type: name, message }));
     }
+  });
+
+  app.addHook('onSend', async (_request, reply) => {
+    const queryError = reply.getHeader('x-amzn-query-error');
+    if (typeof queryError === 'string') reply.header('x-amzn-query-error', awsQueryErrorHeader(queryError));
   });
 
   app.addHook('onSend', async (request, _reply, payload) => {

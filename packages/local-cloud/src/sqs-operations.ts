@@ -166,3 +166,27 @@ export function injectSqs(app: InjectingApp) {
     return output;
   };
 }
+
+/**
+ * AWS's common error codes (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/CommonErrors.html),
+ * which SQS sends without the `AWS.SimpleQueueService.` prefix its own codes carry.
+ */
+const COMMON_ERROR_CODES: ReadonlySet<string> = new Set([
+  'InvalidParameterValue',
+  'MissingParameter',
+  'InvalidParameterCombination',
+  'InvalidAction',
+  'AccessDenied',
+  'ValidationError',
+]);
+
+/**
+ * fauxqs prefixes every code in `x-amzn-query-error` with `AWS.SimpleQueueService.`; SQS does
+ * that only for its own codes (`AWS.SimpleQueueService.NonExistentQueue`), not for the common ones.
+ * The SDK names an unmodelled error after this header, so a too-large message would reach the
+ * caller as `AWS.SimpleQueueService.InvalidParameterValue` instead of `InvalidParameterValue`.
+ */
+export function awsQueryErrorHeader(header: string): string {
+  const match = /^AWS\.SimpleQueueService\.([^;]+)(;.*)?$/.exec(header);
+  return match?.[1] && COMMON_ERROR_CODES.has(match[1]) ? `${match[1]}${match[2] ?? ''}` : header;
+}

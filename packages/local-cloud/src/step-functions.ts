@@ -20,7 +20,8 @@ import {
   redriveStatusOf,
 } from './execution-redrive.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
-import type { TaskIntegration } from './task-integrations.ts';
+import { checkExecutionInputSize, taskResultTooLarge } from './payload-limits.ts';
+import { StatesTaskError, type TaskIntegration } from './task-integrations.ts';
 
 /** A state machine to run locally. */
 export interface StateMachineSpec {
@@ -338,6 +339,8 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     const { executionArn, name, input } = execution;
     const startedAt = performance.now();
     const rawResults = new Map<string, unknown>();
+    /** A failure no Retry or Catch may handle (States.DataLimitExceeded), once one happened. */
+    let terminalFailure: { readonly error: string; readonly cause: string } | undefined;
     const controller = new AbortController();
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const [stateName, resource] of machine.tasks) {
@@ -360,6 +363,14 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
             else controller.signal.addEventListener('abort', onAbort, { once: true });
           }),
         ]);
+        const tooLarge = taskResultTooLarge(raw, resource);
+        if (tooLarge) {
+          // Terminal: the execution fails here whatever the state's Retry and Catch say.
+          terminalFailure = tooLarge;
+          run.abort();
+          controller.abort();
+          throw new StatesTaskError(tooLarge.error, tooLarge.cause);
+        }
         rawResults.set(stateName, raw);
         return raw;
       };
@@ -439,6 +450,16 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       for await (const event of run.eventLogs) {
         // A redrive's history goes on from ExecutionRedriven, not from a second ExecutionStarted.
         if (execution.redriveCount > 0 && event.type === 'ExecutionStarted') continue;
+        if (terminalFailure && event.type === 'ExecutionAborted') {
+          appendHistory(execution.history, [
+            {
+              timestamp: new Date(event.timestamp),
+              type: 'ExecutionFailed',
+              executionFailedEventDetails: { ...terminalFailure },
+            },
+          ]);
+          continue;
+        }
         appendHistory(
           execution.history,
           historyEventsOf(event, {
@@ -460,7 +481,11 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
         execution.output = JSON.stringify(output);
       } catch (error) {
         const failure = (error as Error).cause as Error | undefined;
-        if (error instanceof ExecutionAbortedError) {
+        if (terminalFailure) {
+          execution.status = 'FAILED';
+          execution.error = terminalFailure.error;
+          execution.cause = terminalFailure.cause;
+        } else if (error instanceof ExecutionAbortedError) {
           execution.status = 'ABORTED';
           if (execution.abortReason?.error) execution.error = execution.abortReason.error;
           if (execution.abortReason?.cause) execution.cause = execution.abortReason.cause;
@@ -513,6 +538,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       if (stopped) throw new StepFunctionsStoppedError();
       const machine = machineFor(request.stateMachineArn);
       const input = request.input ?? '{}';
+      checkExecutionInputSize(input);
       let parsed: unknown;
       try {
         parsed = JSON.parse(input);

@@ -13,6 +13,7 @@ import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-functions.ts';
 import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from '../src/step-functions-api.ts';
 import { LAMBDA_INVOKE, StatesTaskError } from '../src/task-integrations.ts';
+import { errorNameOf } from './error-name-of.ts';
 
 const invoke = (name: string, next: string | undefined, extra: object = {}) => ({
   Type: 'Task',
@@ -108,15 +109,6 @@ const machineArn = (name: string) =>
 async function settled(executionArn: string) {
   await sfnLocal.waitForExecution(executionArn);
   return sfn.send(new DescribeExecutionCommand({ executionArn }));
-}
-
-async function errorOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return (error as Error).name;
-  }
-  throw new Error('the call succeeded');
 }
 
 describe('RedriveExecution', () => {
@@ -239,17 +231,17 @@ describe('RedriveExecution', () => {
       redriveStatus: 'NOT_REDRIVABLE',
       redriveStatusReason: 'Execution is RUNNING and cannot be redriven.',
     });
-    expect(await errorOf(sfn.send(new RedriveExecutionCommand({ executionArn })))).toBe(
+    expect(await errorNameOf(sfn.send(new RedriveExecutionCommand({ executionArn })))).toBe(
       'ExecutionNotRedrivable',
     );
     expect(sfnLocal.describeExecution(executionArn as string).status).toBe('RUNNING');
     release();
     expect((await settled(executionArn as string)).status).toBe('SUCCEEDED');
-    expect(await errorOf(sfn.send(new RedriveExecutionCommand({ executionArn })))).toBe(
+    expect(await errorNameOf(sfn.send(new RedriveExecutionCommand({ executionArn })))).toBe(
       'ExecutionNotRedrivable',
     );
     expect(
-      await errorOf(
+      await errorNameOf(
         sfn.send(new RedriveExecutionCommand({ executionArn: `${executionArn as string}-nope` })),
       ),
     ).toBe('ExecutionDoesNotExist');
