@@ -179,9 +179,10 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     }
   });
 
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     const queryError = reply.getHeader('x-amzn-query-error');
     if (typeof queryError === 'string') reply.header('x-amzn-query-error', awsQueryErrorHeader(queryError));
+    done(null, payload);
   });
 
   app.addHook('onSend', async (request, _reply, payload) => {
