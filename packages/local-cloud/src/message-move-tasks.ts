@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { JsonApiHandler } from './aws-endpoint.ts';
-import { type SqsOperation, xmlFields } from './sqs-operations.ts';
+import { type SqsOperation, type SqsOperationHandler, xmlFields } from './sqs-operations.ts';
 
 /** Calls an SQS action in-process (JSON protocol shapes); throws an error named with the AWS code. */
 export type SqsCall = (action: string, input: Record<string, unknown>) => Promise<Record<string, unknown>>;
@@ -165,7 +164,7 @@ export function createMessageMoveTasks(sqs: SqsCall): MessageMoveTasks {
     }
   };
 
-  const start: JsonApiHandler = async (_operation, input) => {
+  const start: SqsOperationHandler = async (_operation, input) => {
     const sourceArn = requiredString(input, 'SourceArn');
     const destinationArn = optionalString(input, 'DestinationArn');
     const rate = input.MaxNumberOfMessagesPerSecond;
@@ -232,7 +231,7 @@ export function createMessageMoveTasks(sqs: SqsCall): MessageMoveTasks {
     return { TaskHandle: task.taskHandle };
   };
 
-  const list: JsonApiHandler = async (_operation, input) => {
+  const list: SqsOperationHandler = async (_operation, input) => {
     const sourceArn = requiredString(input, 'SourceArn');
     const maxResults = input.MaxResults ?? 1;
     if (
@@ -266,7 +265,7 @@ export function createMessageMoveTasks(sqs: SqsCall): MessageMoveTasks {
     };
   };
 
-  const cancel: JsonApiHandler = async (_operation, input) => {
+  const cancel: SqsOperationHandler = async (_operation, input) => {
     const taskHandle = requiredString(input, 'TaskHandle');
     let decoded: { taskId?: unknown; sourceArn?: unknown };
     try {

@@ -1,14 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import type { JsonApiHandler } from './aws-endpoint.ts';
 
 /** The `X-Amz-Target` prefix of SQS's JSON protocol (`AmazonSQS.SendMessage`). */
 const SQS_TARGET_PREFIX = 'AmazonSQS.';
 /** The namespace SQS's query protocol answers in. */
 const SQS_XML_NAMESPACE = 'http://queue.amazonaws.com/doc/2012-11-05/';
 
+/**
+ * Answers one SQS operation: gets its input (JSON-protocol shape), returns its output; throws an
+ * error whose `name` is the AWS error code and may carry `statusCode`.
+ */
+export type SqsOperationHandler = (operation: string, input: Record<string, unknown>) => Promise<unknown>;
+
 /** An SQS operation the endpoint answers itself instead of fauxqs. */
 export interface SqsOperation {
-  readonly handler: JsonApiHandler;
+  readonly handler: SqsOperationHandler;
   /**
    * Renders the operation's output as the query protocol's `<Operation>Result` element content.
    * @default each top-level field as one element
