@@ -4,11 +4,13 @@ import {
   type FunctionUrlRequest,
   type FunctionUrlResponse,
 } from './function-url.ts';
+import { createMessageMoveTasks } from './message-move-tasks.ts';
 import {
   type ObjectCreatedEvent,
   type ObjectCreatedReason,
   objectCreatedEvent,
 } from './object-created-event.ts';
+import { answerSqsOperation, awsQueryErrorHeader, injectSqs } from './sqs-operations.ts';
 
 /** The region every local resource lives in. */
 export const LOCAL_REGION = 'us-east-1';
@@ -101,6 +103,8 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   const jsonApis = new Map<string, JsonApiHandler>();
   let functionUrls: ((name: string, request: FunctionUrlRequest) => Promise<FunctionUrlResponse>) | undefined;
   let sequence = 0;
+  // DLQ redrive (StartMessageMoveTask, ...), which fauxqs lacks, moving messages through its own API.
+  const moveTasks = createMessageMoveTasks(injectSqs(app));
 
   // S3 raises "Object Created" after the write succeeded; the writer does not wait for it, so
   // neither does this hook (onResponse runs once the response is on the wire).
@@ -147,6 +151,10 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     return reply.code(response.statusCode).headers(response.headers).send(response.body);
   });
 
+  app.addHook('preHandler', async (request, reply) =>
+    answerSqsOperation(request, reply, moveTasks.operations),
+  );
+
   app.addHook('preHandler', async (request, reply) => {
     const target = request.headers['x-amz-target'];
     if (typeof target !== 'string') return;
@@ -169,6 +177,12 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
         .header('x-amzn-errortype', name)
         .send(JSON.stringify({ __type: name, message }));
     }
+  });
+
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    const queryError = reply.getHeader('x-amzn-query-error');
+    if (typeof queryError === 'string') reply.header('x-amzn-query-error', awsQueryErrorHeader(queryError));
+    done(null, payload);
   });
 
   app.addHook('onSend', async (request, _reply, payload) => {
@@ -220,7 +234,10 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     serveFunctionUrls(handler) {
       functionUrls = handler;
     },
-    stop: () => app.close(),
+    async stop() {
+      await moveTasks.stop();
+      await app.close();
+    },
   };
 }
 

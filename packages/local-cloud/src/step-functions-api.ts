@@ -16,7 +16,7 @@ const EXECUTION_STATUSES: readonly ExecutionStatus[] = [
  * The Step Functions JSON API (awsJson1_0) over {@link LocalStepFunctions}, so an unchanged
  * `@aws-sdk/client-sfn` (or `aws stepfunctions`) pointed at the local endpoint starts, watches and
  * stops executions: StartExecution, DescribeExecution, ListExecutions, GetExecutionHistory,
- * StopExecution, DescribeStateMachine, ListStateMachines. Shapes follow the API reference
+ * StopExecution, RedriveExecution, DescribeStateMachine, ListStateMachines. Shapes follow the API reference
  * (https://docs.aws.amazon.com/step-functions/latest/apireference/); timestamps are epoch seconds,
  * as the JSON protocol sends them; lists page with `maxResults` / `nextToken`.
  */
@@ -61,6 +61,10 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): JsonApiHandler {
           events: page.items.map((event) => ({ ...event, timestamp: epochSeconds(event.timestamp) })),
           ...(page.nextToken ? { nextToken: page.nextToken } : {}),
         };
+      }
+      case 'RedriveExecution': {
+        const { redriveDate } = await sfn.redriveExecution(requireString(input, 'executionArn'));
+        return { redriveDate: epochSeconds(redriveDate) };
       }
       case 'StopExecution': {
         const reason = {
@@ -115,6 +119,8 @@ function executionSummary(execution: ExecutionRecord): Record<string, unknown> {
     status: execution.status,
     startDate: epochSeconds(execution.startDate),
     ...(execution.stopDate ? { stopDate: epochSeconds(execution.stopDate) } : {}),
+    redriveCount: execution.redriveCount,
+    ...(execution.redriveDate ? { redriveDate: epochSeconds(execution.redriveDate) } : {}),
   };
 }
 
@@ -128,7 +134,8 @@ function describeExecution(execution: ExecutionRecord): Record<string, unknown> 
       : {}),
     ...(execution.error !== undefined ? { error: execution.error } : {}),
     ...(execution.cause !== undefined ? { cause: execution.cause } : {}),
-    redriveCount: 0,
+    redriveStatus: execution.redriveStatus,
+    ...(execution.redriveStatusReason ? { redriveStatusReason: execution.redriveStatusReason } : {}),
   };
 }
 

@@ -12,8 +12,16 @@ import {
   type HistoryEvent,
   historyEventsOf,
 } from './execution-history.ts';
+import {
+  definitionStartingAt,
+  ExecutionNotRedrivableError,
+  type RedriveStatus,
+  redriveStartOf,
+  redriveStatusOf,
+} from './execution-redrive.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
-import type { TaskIntegration } from './task-integrations.ts';
+import { checkExecutionInputSize, taskResultTooLarge } from './payload-limits.ts';
+import { StatesTaskError, type TaskIntegration } from './task-integrations.ts';
 
 /** A state machine to run locally. */
 export interface StateMachineSpec {
@@ -58,6 +66,13 @@ export interface ExecutionRecord {
   readonly error?: string;
   readonly cause?: string;
   readonly history: readonly HistoryEvent[];
+  /** How many times RedriveExecution restarted it. */
+  readonly redriveCount: number;
+  /** When it was last redriven. */
+  readonly redriveDate?: Date;
+  readonly redriveStatus: RedriveStatus;
+  /** Why it cannot be redriven, when it cannot. */
+  readonly redriveStatusReason?: string;
 }
 
 /** A state machine the local Step Functions runs. */
@@ -90,6 +105,11 @@ export interface LocalStepFunctions {
   describeExecution(executionArn: string): ExecutionRecord;
   /** Newest first. */
   listExecutions(stateMachineArn: string, statusFilter?: ExecutionStatus): ExecutionRecord[];
+  /**
+   * Restarts a FAILED, TIMED_OUT or ABORTED execution from the state it failed in, with the same
+   * ARN (RedriveExecution); throws {@link ExecutionNotRedrivableError} for any other status.
+   */
+  redriveExecution(executionArn: string): Promise<{ redriveDate: Date }>;
   /** Aborts a running execution (StopExecution). */
   stopExecution(executionArn: string, reason?: { error?: string; cause?: string }): { stopDate: Date };
   /** Resolves with the execution once it is no longer RUNNING. */
@@ -179,6 +199,12 @@ export class InvalidNameError extends Error {
  */
 const UNBOUNDED_TASK_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
+/**
+ * ARN syntax is not checked: local ARNs (account 000000000000) are valid ARNs, but the library's
+ * check rejects some service integration resources it does not know.
+ */
+const STATE_MACHINE_OPTIONS = { validationOptions: { checkArn: false } } as const;
+
 /** Characters StartExecution refuses in a name, besides control characters. */
 const INVALID_NAME_CHARACTER = /[\s<>{}[\]?*"#%\\^|~`$&,;:/]/u;
 
@@ -201,6 +227,8 @@ interface MutableExecution {
   error?: string;
   cause?: string;
   history: HistoryEvent[];
+  redriveCount: number;
+  redriveDate?: Date;
   abort: () => void;
   abortReason?: { error?: string; cause?: string };
   finished: Promise<void>;
@@ -208,6 +236,10 @@ interface MutableExecution {
 
 interface PreparedMachine extends LocalStateMachine {
   readonly machine: StateMachine;
+  /** The names of the definition's top-level states, where a redrive may start. */
+  readonly topLevelStates: ReadonlySet<string>;
+  /** The machine starting at a given top-level state (built once per state, on first redrive). */
+  startingAt(state: string): StateMachine;
   /** Task state name -> Resource, nested states included. */
   readonly tasks: ReadonlyMap<string, string>;
   /** Task state name -> the parameters (key paths) to JSON-encode, see {@link prepareTasks}. */
@@ -229,6 +261,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     const tasks = new Map<string, string>();
     const jsonToString = new Map<string, string[][]>();
     prepareTasks(definition, tasks, jsonToString);
+    const redriveRunners = new Map<string, StateMachine>();
     for (const [state, resource] of tasks) {
       if (!options.integrations[resource])
         throw new UnsupportedIntegrationError(spec.name, state, resource, supported);
@@ -239,9 +272,20 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       roleArn: spec.roleArn ?? `arn:aws:iam::${accountId}:role/${spec.name}`,
       definition: spec.definition,
       creationDate: new Date(),
-      // ARN syntax is not checked: local ARNs (account 000000000000) are valid ARNs, but the
-      // library's check rejects some service integration resources it does not know.
-      machine: new StateMachine(definition, { validationOptions: { checkArn: false } }),
+      machine: new StateMachine(definition, STATE_MACHINE_OPTIONS),
+      topLevelStates: new Set(Object.keys(definition.States)),
+      startingAt(state) {
+        let runner = redriveRunners.get(state);
+        if (!runner) {
+          // Validated above as the whole definition; from a later StartAt the states before it
+          // are unreachable, which the library's validation would refuse.
+          runner = new StateMachine(definitionStartingAt(definition, state), {
+            validationOptions: { noValidate: true },
+          });
+          redriveRunners.set(state, runner);
+        }
+        return runner;
+      },
       tasks,
       jsonToString,
     };
@@ -266,9 +310,37 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     input: string,
     parsed: unknown,
   ): MutableExecution => {
-    const executionArn = `arn:aws:states:${region}:${accountId}:execution:${machine.name}:${name}`;
+    const execution: MutableExecution = {
+      executionArn: `arn:aws:states:${region}:${accountId}:execution:${machine.name}:${name}`,
+      stateMachineArn: machine.stateMachineArn,
+      name,
+      status: 'RUNNING',
+      startDate: new Date(),
+      input,
+      history: [],
+      redriveCount: 0,
+      abort: () => undefined,
+      finished: Promise.resolve(),
+    };
+    launch(execution, machine, machine.machine, parsed);
+    return execution;
+  };
+
+  /**
+   * Runs `runner` (the machine's definition, or for a redrive the one starting at the failed
+   * state) for `execution`, appending to its history, until it ends.
+   */
+  const launch = (
+    execution: MutableExecution,
+    machine: PreparedMachine,
+    runner: StateMachine,
+    parsed: unknown,
+  ): void => {
+    const { executionArn, name, input } = execution;
     const startedAt = performance.now();
     const rawResults = new Map<string, unknown>();
+    /** A failure no Retry or Catch may handle (States.DataLimitExceeded), once one happened. */
+    let terminalFailure: { readonly error: string; readonly cause: string } | undefined;
     const controller = new AbortController();
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const [stateName, resource] of machine.tasks) {
@@ -291,6 +363,14 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
             else controller.signal.addEventListener('abort', onAbort, { once: true });
           }),
         ]);
+        const tooLarge = taskResultTooLarge(raw, resource);
+        if (tooLarge) {
+          // Terminal: the execution fails here whatever the state's Retry and Catch say.
+          terminalFailure = tooLarge;
+          run.abort();
+          controller.abort();
+          throw new StatesTaskError(tooLarge.error, tooLarge.cause);
+        }
         rawResults.set(stateName, raw);
         return raw;
       };
@@ -309,24 +389,19 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
           : {}),
       },
       context: {
-        Execution: { Id: executionArn, Name: name, RoleArn: machine.roleArn },
+        Execution: {
+          Id: executionArn,
+          Name: name,
+          RoleArn: machine.roleArn,
+          RedriveCount: execution.redriveCount,
+        },
         StateMachine: { Id: machine.stateMachineArn, Name: machine.name },
       },
     };
-    const run = machine.machine.run(parsed as Parameters<StateMachine['run']>[0], runOptions);
-    const execution: MutableExecution = {
-      executionArn,
-      stateMachineArn: machine.stateMachineArn,
-      name,
-      status: 'RUNNING',
-      startDate: new Date(),
-      input,
-      history: [],
-      abort: () => {
-        run.abort();
-        controller.abort();
-      },
-      finished: Promise.resolve(),
+    const run = runner.run(parsed as Parameters<StateMachine['run']>[0], runOptions);
+    execution.abort = () => {
+      run.abort();
+      controller.abort();
     };
     const enteredAt = new Map<string, number>();
     // The console's view of the states; the history is the API's.
@@ -373,6 +448,18 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     };
     const consume = (async () => {
       for await (const event of run.eventLogs) {
+        // A redrive's history goes on from ExecutionRedriven, not from a second ExecutionStarted.
+        if (execution.redriveCount > 0 && event.type === 'ExecutionStarted') continue;
+        if (terminalFailure && event.type === 'ExecutionAborted') {
+          appendHistory(execution.history, [
+            {
+              timestamp: new Date(event.timestamp),
+              type: 'ExecutionFailed',
+              executionFailedEventDetails: { ...terminalFailure },
+            },
+          ]);
+          continue;
+        }
         appendHistory(
           execution.history,
           historyEventsOf(event, {
@@ -394,7 +481,11 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
         execution.output = JSON.stringify(output);
       } catch (error) {
         const failure = (error as Error).cause as Error | undefined;
-        if (error instanceof ExecutionAbortedError) {
+        if (terminalFailure) {
+          execution.status = 'FAILED';
+          execution.error = terminalFailure.error;
+          execution.cause = terminalFailure.cause;
+        } else if (error instanceof ExecutionAbortedError) {
           execution.status = 'ABORTED';
           if (execution.abortReason?.error) execution.error = execution.abortReason.error;
           if (execution.abortReason?.cause) execution.cause = execution.abortReason.cause;
@@ -421,7 +512,6 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
         ...(execution.cause !== undefined ? { cause: execution.cause } : {}),
       });
     })();
-    return execution;
   };
 
   return {
@@ -448,6 +538,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       if (stopped) throw new StepFunctionsStoppedError();
       const machine = machineFor(request.stateMachineArn);
       const input = request.input ?? '{}';
+      checkExecutionInputSize(input);
       let parsed: unknown;
       try {
         parsed = JSON.parse(input);
@@ -487,6 +578,51 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
         )
         .reverse()
         .map(snapshot);
+    },
+    async redriveExecution(executionArn) {
+      if (stopped) throw new StepFunctionsStoppedError();
+      const execution = executionFor(executionArn);
+      const refuseUnlessRedrivable = () => {
+        const redrivable = redriveStatusOf(execution.status);
+        if (redrivable.status !== 'REDRIVABLE') {
+          throw new ExecutionNotRedrivableError(executionArn, redrivable.reason ?? execution.status);
+        }
+      };
+      refuseUnlessRedrivable();
+      // The status shows just before the last attempt's history is complete: wait for the rest.
+      await execution.finished;
+      refuseUnlessRedrivable();
+      const machine = machineFor(execution.stateMachineArn);
+      const from = redriveStartOf(execution.history, machine.topLevelStates);
+      const redriveDate = new Date();
+      execution.redriveCount += 1;
+      execution.redriveDate = redriveDate;
+      execution.status = 'RUNNING';
+      delete execution.stopDate;
+      delete execution.output;
+      delete execution.error;
+      delete execution.cause;
+      delete execution.abortReason;
+      appendHistory(execution.history, [
+        {
+          timestamp: redriveDate,
+          type: 'ExecutionRedriven',
+          executionRedrivenEventDetails: { redriveCount: execution.redriveCount },
+        },
+      ]);
+      launch(
+        execution,
+        machine,
+        from ? machine.startingAt(from.state) : machine.machine,
+        JSON.parse(from?.input ?? execution.input),
+      );
+      reporter({
+        type: 'execution-started',
+        stateMachine: machine.name,
+        execution: execution.name,
+        executionArn,
+      });
+      return { redriveDate };
     },
     stopExecution(executionArn, reason = {}) {
       const execution = executionFor(executionArn);
@@ -528,7 +664,18 @@ function snapshot(execution: MutableExecution): ExecutionRecord {
     ...(error !== undefined ? { error } : {}),
     ...(cause !== undefined ? { cause } : {}),
     history: [...execution.history],
+    redriveCount: execution.redriveCount,
+    ...(execution.redriveDate ? { redriveDate: execution.redriveDate } : {}),
+    ...redriveFields(execution.status),
   };
+}
+
+function redriveFields(status: ExecutionStatus): {
+  redriveStatus: RedriveStatus;
+  redriveStatusReason?: string;
+} {
+  const { status: redriveStatus, reason } = redriveStatusOf(status);
+  return { redriveStatus, ...(reason ? { redriveStatusReason: reason } : {}) };
 }
 
 /**

@@ -1,0 +1,201 @@
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-functions.ts';
+import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from '../src/step-functions-api.ts';
+import { LAMBDA_INVOKE } from '../src/task-integrations.ts';
+import { errorNameOf } from './error-name-of.ts';
+
+const MiB = 1024 * 1024;
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/** Returns a task result of `$.bytes` characters, behind a catch-all Catch. */
+const definition = {
+  StartAt: 'Produce',
+  States: {
+    Produce: {
+      Type: 'Task',
+      Resource: LAMBDA_INVOKE,
+      Parameters: { FunctionName: 'produce', 'Payload.$': '$' },
+      Catch: [{ ErrorEquals: ['States.ALL'], Next: 'Recovered' }],
+      End: true,
+    },
+    Recovered: { Type: 'Succeed' },
+  },
+};
+
+let endpoint: AwsEndpoint;
+let sqs: SQSClient;
+let s3: S3Client;
+let sfn: SFNClient;
+let sfnLocal: LocalStepFunctions;
+let queueUrl: string;
+
+beforeAll(async () => {
+  endpoint = await startAwsEndpoint({ port: 0 });
+  const client = { endpoint: endpoint.url, region: LOCAL_REGION, credentials };
+  sqs = new SQSClient(client);
+  s3 = new S3Client({ ...client, forcePathStyle: true });
+  sfn = new SFNClient(client);
+  sfnLocal = createLocalStepFunctions({
+    stateMachines: [{ name: 'limits', definition }],
+    integrations: {
+      [LAMBDA_INVOKE]: async (parameters) => ({
+        Payload: 'x'.repeat((parameters.Payload as { bytes: number }).bytes),
+      }),
+    },
+    region: LOCAL_REGION,
+    accountId: LOCAL_ACCOUNT_ID,
+    reporter: createCollectingReporter().reporter,
+  });
+  endpoint.serveJsonApi(STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi(sfnLocal));
+  await endpoint.createBucket('sidestep-local-limits');
+  queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'limits' }))).QueueUrl as string;
+});
+
+afterAll(async () => {
+  for (const client of [sqs, s3, sfn]) client?.destroy();
+  await sfnLocal?.stop();
+  await endpoint?.stop();
+});
+
+describe('SQS limits', () => {
+  // https://aws.amazon.com/about-aws/whats-new/2025/08/amazon-sqs-max-payload-size-1mib/
+  it('takes a message of 1 MiB, body and attributes together, and refuses one byte more', async () => {
+    const attributes = { type: { DataType: 'String', StringValue: 'mail.send' } };
+    const attributeBytes = 'type'.length + 'String'.length + 'mail.send'.length;
+    const body = 'x'.repeat(MiB - attributeBytes);
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, MessageAttributes: attributes }),
+    );
+    expect(
+      await errorNameOf(
+        sqs.send(
+          new SendMessageCommand({
+            QueueUrl: queueUrl,
+            MessageBody: `${body}x`,
+            MessageAttributes: attributes,
+          }),
+        ),
+      ),
+    ).toBe('InvalidParameterValue');
+  });
+
+  it('keeps SQS’s own error codes as the SDK models them', async () => {
+    expect(
+      await errorNameOf(
+        sqs.send(new SendMessageCommand({ QueueUrl: `${queueUrl}-missing`, MessageBody: 'x' })),
+      ),
+    ).toBe('QueueDoesNotExist');
+  });
+
+  it('refuses batches of more than 10 entries', async () => {
+    const entries = Array.from({ length: 11 }, (_, i) => ({
+      Id: `m${i}`,
+      MessageBody: 'x',
+      ReceiptHandle: 'r',
+    }));
+    expect(
+      await errorNameOf(sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }))),
+    ).toBe('TooManyEntriesInBatchRequest');
+    expect(
+      await errorNameOf(sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }))),
+    ).toBe('TooManyEntriesInBatchRequest');
+  });
+
+  it('refuses a batch whose messages add up to more than 1 MiB', async () => {
+    const entries = [0, 1].map((i) => ({ Id: `m${i}`, MessageBody: 'x'.repeat(MiB / 2 + 1) }));
+    expect(
+      await errorNameOf(sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }))),
+    ).toBe('BatchRequestTooLong');
+  });
+});
+
+describe('S3 multipart limits', () => {
+  async function upload(key: string, partSizes: readonly number[]) {
+    const { UploadId } = await s3.send(
+      new CreateMultipartUploadCommand({ Bucket: 'sidestep-local-limits', Key: key }),
+    );
+    const parts = [];
+    for (const [index, size] of partSizes.entries()) {
+      const { ETag } = await s3.send(
+        new UploadPartCommand({
+          Bucket: 'sidestep-local-limits',
+          Key: key,
+          UploadId,
+          PartNumber: index + 1,
+          Body: Buffer.alloc(size, 1),
+        }),
+      );
+      parts.push({ ETag, PartNumber: index + 1 });
+    }
+    return s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: 'sidestep-local-limits',
+        Key: key,
+        UploadId,
+        MultipartUpload: { Parts: parts },
+      }),
+    );
+  }
+
+  it('refuses a part under 5 MiB that is not the last with EntityTooSmall', async () => {
+    expect(await errorNameOf(upload('small-first.csv', [5 * MiB - 1, 10]))).toBe('EntityTooSmall');
+  });
+
+  it('takes a last part of any size', async () => {
+    const done = await upload('small-last.csv', [5 * MiB, 10]);
+    expect(done.Key).toBe('small-last.csv');
+  });
+});
+
+describe('Step Functions payload limits', () => {
+  it('refuses a StartExecution input over 256 KiB', async () => {
+    const padding = 'x'.repeat(256 * 1024);
+    expect(
+      await errorNameOf(
+        sfn.send(
+          new StartExecutionCommand({
+            stateMachineArn: sfnLocal.stateMachineArn('limits'),
+            input: JSON.stringify({ bytes: 1, padding }),
+          }),
+        ),
+      ),
+    ).toBe('ValidationException');
+  });
+
+  it('fails the execution with States.DataLimitExceeded when a task returns over 256 KiB, past a States.ALL Catch', async () => {
+    const stateMachineArn = sfnLocal.stateMachineArn('limits');
+    const small = await sfn.send(new StartExecutionCommand({ stateMachineArn, input: '{"bytes":1000}' }));
+    expect((await sfnLocal.waitForExecution(small.executionArn as string)).status).toBe('SUCCEEDED');
+
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn, input: JSON.stringify({ bytes: 256 * 1024 }) }),
+    );
+    await sfnLocal.waitForExecution(executionArn as string);
+    expect(await sfn.send(new DescribeExecutionCommand({ executionArn }))).toMatchObject({
+      status: 'FAILED',
+      error: 'States.DataLimitExceeded',
+      cause: `The state/task '${LAMBDA_INVOKE}' returned a result with a size exceeding the maximum number of bytes service limit.`,
+    });
+    const history = sfnLocal.describeExecution(executionArn as string).history;
+    expect(history.at(-1)).toMatchObject({
+      type: 'ExecutionFailed',
+      executionFailedEventDetails: { error: 'States.DataLimitExceeded' },
+    });
+  });
+});

@@ -1,0 +1,249 @@
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  RedriveExecutionCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-functions.ts';
+import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from '../src/step-functions-api.ts';
+import { LAMBDA_INVOKE, StatesTaskError } from '../src/task-integrations.ts';
+import { errorNameOf } from './error-name-of.ts';
+
+const invoke = (name: string, next: string | undefined, extra: object = {}) => ({
+  Type: 'Task',
+  Resource: LAMBDA_INVOKE,
+  Parameters: { FunctionName: name, 'Payload.$': '$' },
+  ResultSelector: { 'result.$': '$.Payload' },
+  ResultPath: `$.${name}`,
+  ...(next ? { Next: next } : { End: true }),
+  ...extra,
+});
+
+/** Prepare, then Work (fails while `failing` says so), then Done. */
+const sequential = {
+  StartAt: 'Prepare',
+  States: { Prepare: invoke('prepare', 'Work'), Work: invoke('work', 'Done'), Done: { Type: 'Succeed' } },
+};
+/** Prepare, then a Parallel whose second branch fails while `failing` says so. */
+const parallel = {
+  StartAt: 'Prepare',
+  States: {
+    Prepare: invoke('prepare', 'Fan'),
+    Fan: {
+      Type: 'Parallel',
+      Branches: [
+        { StartAt: 'Left', States: { Left: invoke('left', undefined) } },
+        { StartAt: 'Right', States: { Right: invoke('work', undefined) } },
+      ],
+      End: true,
+    },
+  },
+};
+
+let endpoint: AwsEndpoint;
+let sfnLocal: LocalStepFunctions;
+let sfn: SFNClient;
+const calls: string[] = [];
+let failing = true;
+/** A function that waits for `until` before it answers. */
+let held: { name: string; until: Promise<void> } | undefined;
+
+/** Holds calls of `name` until the returned function is called. */
+function holdCalls(name: string): () => void {
+  const until = Promise.withResolvers<void>();
+  held = { name, until: until.promise };
+  return () => until.resolve();
+}
+
+beforeAll(async () => {
+  endpoint = await startAwsEndpoint({ port: 0 });
+  sfnLocal = createLocalStepFunctions({
+    stateMachines: [
+      { name: 'redrive-sequential', definition: sequential },
+      { name: 'redrive-parallel', definition: parallel },
+    ],
+    integrations: {
+      // A flaky local service: `work` throws while `failing` is set, as a service down for a while.
+      [LAMBDA_INVOKE]: async (parameters) => {
+        const name = String(parameters.FunctionName);
+        calls.push(name);
+        if (held?.name === name) await held.until;
+        if (name === 'work' && failing) throw new StatesTaskError('ServiceDown', 'the mail relay is down');
+        return { Payload: `${name} ok`, StatusCode: 200 };
+      },
+    },
+    region: LOCAL_REGION,
+    accountId: LOCAL_ACCOUNT_ID,
+    reporter: createCollectingReporter().reporter,
+    retryIntervalMs: 0,
+  });
+  endpoint.serveJsonApi(STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi(sfnLocal));
+  sfn = new SFNClient({
+    endpoint: endpoint.url,
+    region: LOCAL_REGION,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+});
+
+afterAll(async () => {
+  sfn?.destroy();
+  await sfnLocal?.stop();
+  await endpoint?.stop();
+});
+
+beforeEach(() => {
+  calls.length = 0;
+  failing = true;
+  held = undefined;
+});
+
+const machineArn = (name: string) =>
+  `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:stateMachine:${name}`;
+
+async function settled(executionArn: string) {
+  await sfnLocal.waitForExecution(executionArn);
+  return sfn.send(new DescribeExecutionCommand({ executionArn }));
+}
+
+describe('RedriveExecution', () => {
+  it('restarts a FAILED execution from the failed state with the same ARN, and it succeeds', async () => {
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: machineArn('redrive-sequential'),
+        input: '{"jobId":"j1"}',
+      }),
+    );
+    const failed = await settled(executionArn as string);
+    expect(failed).toMatchObject({
+      status: 'FAILED',
+      error: 'ServiceDown',
+      redriveCount: 0,
+      redriveStatus: 'REDRIVABLE',
+    });
+    expect(calls).toEqual(['prepare', 'work']);
+
+    failing = false;
+    const release = holdCalls('work');
+    const { redriveDate } = await sfn.send(new RedriveExecutionCommand({ executionArn }));
+    expect(redriveDate).toBeInstanceOf(Date);
+    const running = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    expect(running).toMatchObject({ status: 'RUNNING', redriveCount: 1 });
+    expect(running.stopDate).toBeUndefined();
+    expect(running.error).toBeUndefined();
+    release();
+    const done = await settled(executionArn as string);
+
+    expect(done).toMatchObject({
+      executionArn,
+      status: 'SUCCEEDED',
+      redriveCount: 1,
+      redriveDate,
+      redriveStatus: 'NOT_REDRIVABLE',
+      redriveStatusReason: 'Execution is SUCCEEDED and cannot be redriven.',
+    });
+    expect(done.error).toBeUndefined();
+    // Prepare's result survives from the first attempt; Prepare itself did not run again.
+    expect(JSON.parse(done.output ?? '')).toEqual({
+      jobId: 'j1',
+      prepare: { result: 'prepare ok' },
+      work: { result: 'work ok' },
+    });
+    expect(calls).toEqual(['prepare', 'work', 'work']);
+
+    const { events = [] } = await sfn.send(new GetExecutionHistoryCommand({ executionArn }));
+    const types = events.map((event) => event.type);
+    expect(types.filter((type) => type === 'ExecutionStarted')).toHaveLength(1);
+    const redriven = types.indexOf('ExecutionRedriven');
+    expect(types.slice(redriven - 1)).toEqual([
+      'ExecutionFailed',
+      'ExecutionRedriven',
+      'TaskStateEntered',
+      'TaskSucceeded',
+      'TaskStateExited',
+      'SucceedStateEntered',
+      'SucceedStateExited',
+      'ExecutionSucceeded',
+    ]);
+    expect(events[redriven]).toMatchObject({ executionRedrivenEventDetails: { redriveCount: 1 } });
+    expect(events[redriven + 1]?.stateEnteredEventDetails?.name).toBe('Work');
+    expect(events.map((event) => event.id)).toEqual(events.map((_event, index) => index + 1));
+
+    const { executions = [] } = await sfn.send(
+      new ListExecutionsCommand({ stateMachineArn: machineArn('redrive-sequential') }),
+    );
+    expect(executions.find((e) => e.executionArn === executionArn)).toMatchObject({ redriveCount: 1 });
+  });
+
+  it('counts every redrive and starts each from the state that failed last', async () => {
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: machineArn('redrive-sequential') }),
+    );
+    await settled(executionArn as string);
+    await sfn.send(new RedriveExecutionCommand({ executionArn }));
+    expect(await settled(executionArn as string)).toMatchObject({ status: 'FAILED', redriveCount: 1 });
+    failing = false;
+    await sfn.send(new RedriveExecutionCommand({ executionArn }));
+    expect(await settled(executionArn as string)).toMatchObject({ status: 'SUCCEEDED', redriveCount: 2 });
+    expect(calls).toEqual(['prepare', 'work', 'work', 'work']);
+  });
+
+  it('restarts a whole Parallel state when one of its branches failed', async () => {
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: machineArn('redrive-parallel') }),
+    );
+    expect((await settled(executionArn as string)).status).toBe('FAILED');
+    failing = false;
+    await sfn.send(new RedriveExecutionCommand({ executionArn }));
+    expect((await settled(executionArn as string)).status).toBe('SUCCEEDED');
+    // Prepare ran once; both branches ran again (AWS would rerun only the failed branch).
+    expect(calls.filter((name) => name === 'prepare')).toHaveLength(1);
+    expect(calls.filter((name) => name === 'left')).toHaveLength(2);
+  });
+
+  it('restarts an ABORTED execution', async () => {
+    const release = holdCalls('prepare');
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: machineArn('redrive-sequential') }),
+    );
+    await sfn.send(new StopExecutionCommand({ executionArn, error: 'Operator' }));
+    release();
+    expect((await settled(executionArn as string)).status).toBe('ABORTED');
+    held = undefined;
+    failing = false;
+    await sfn.send(new RedriveExecutionCommand({ executionArn }));
+    expect(await settled(executionArn as string)).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
+  });
+
+  it('refuses a RUNNING or SUCCEEDED execution with ExecutionNotRedrivable, an unknown one with ExecutionDoesNotExist', async () => {
+    const release = holdCalls('prepare');
+    failing = false;
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: machineArn('redrive-sequential') }),
+    );
+    const running = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    expect(running).toMatchObject({
+      redriveStatus: 'NOT_REDRIVABLE',
+      redriveStatusReason: 'Execution is RUNNING and cannot be redriven.',
+    });
+    expect(await errorNameOf(sfn.send(new RedriveExecutionCommand({ executionArn })))).toBe(
+      'ExecutionNotRedrivable',
+    );
+    expect(sfnLocal.describeExecution(executionArn as string).status).toBe('RUNNING');
+    release();
+    expect((await settled(executionArn as string)).status).toBe('SUCCEEDED');
+    expect(await errorNameOf(sfn.send(new RedriveExecutionCommand({ executionArn })))).toBe(
+      'ExecutionNotRedrivable',
+    );
+    expect(
+      await errorNameOf(
+        sfn.send(new RedriveExecutionCommand({ executionArn: `${executionArn as string}-nope` })),
+      ),
+    ).toBe('ExecutionDoesNotExist');
+  });
+});

@@ -1,0 +1,283 @@
+import {
+  CancelMessageMoveTaskCommand,
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ListMessageMoveTasksCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+  StartMessageMoveTaskCommand,
+} from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
+
+let endpoint: AwsEndpoint;
+let sqs: SQSClient;
+
+beforeAll(async () => {
+  endpoint = await startAwsEndpoint({ port: 0 });
+  sqs = new SQSClient({
+    endpoint: endpoint.url,
+    region: LOCAL_REGION,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+});
+
+afterAll(async () => {
+  sqs?.destroy();
+  await endpoint?.stop();
+});
+
+const arnOf = (name: string) => `arn:aws:sqs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:${name}`;
+
+/** A queue `name` and its DLQ `name-dlq` (maxReceiveCount 1), as infra wires a job queue. */
+async function queueWithDlq(
+  name: string,
+): Promise<{ url: string; dlqUrl: string; arn: string; dlqArn: string }> {
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: name,
+      Attributes: {
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: arnOf(`${name}-dlq`), maxReceiveCount: 1 }),
+      },
+    }),
+  );
+  return {
+    url: queue.QueueUrl as string,
+    dlqUrl: dlq.QueueUrl as string,
+    arn: arnOf(name),
+    dlqArn: arnOf(`${name}-dlq`),
+  };
+}
+
+async function sendTo(url: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i += 1) {
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: url,
+        MessageBody: `job-${i}`,
+        MessageAttributes: { type: { DataType: 'String', StringValue: 'mail.send' } },
+      }),
+    );
+  }
+}
+
+async function count(url: string): Promise<number> {
+  const { Attributes } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(Attributes?.ApproximateNumberOfMessages) +
+    Number(Attributes?.ApproximateNumberOfMessagesNotVisible)
+  );
+}
+
+async function latestTask(sourceArn: string) {
+  const { Results } = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: sourceArn }));
+  return Results?.[0];
+}
+
+async function waitForStatus(sourceArn: string, status: string) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const task = await latestTask(sourceArn);
+    if (task?.Status === status) return task;
+    if (Date.now() > deadline) throw new Error(`task on ${sourceArn} is ${task?.Status}, not ${status}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** An AWS error from the SDK, as code, HTTP status and message. */
+async function failure(promise: Promise<unknown>) {
+  try {
+    await promise;
+  } catch (error) {
+    const e = error as Error & { $metadata?: { httpStatusCode?: number } };
+    return { name: e.name, status: e.$metadata?.httpStatusCode, message: e.message };
+  }
+  throw new Error('the call succeeded');
+}
+
+describe('StartMessageMoveTask', () => {
+  it('redrives poisoned messages back to their source queue with body and attributes, emptying the DLQ', async () => {
+    const { url, dlqUrl, dlqArn } = await queueWithDlq('redrive-poison');
+    await sendTo(url, 3);
+    // Received once (maxReceiveCount 1) and not deleted: the next receive dead-letters them.
+    await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }),
+    );
+    const again = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
+    expect(again.Messages ?? []).toEqual([]);
+    expect(await count(dlqUrl)).toBe(3);
+
+    const { TaskHandle } = await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
+    expect(JSON.parse(Buffer.from(TaskHandle ?? '', 'base64').toString())).toMatchObject({
+      sourceArn: dlqArn,
+    });
+    const task = await waitForStatus(dlqArn, 'COMPLETED');
+
+    expect(task).toEqual({
+      Status: 'COMPLETED',
+      SourceArn: dlqArn,
+      ApproximateNumberOfMessagesMoved: 3,
+      ApproximateNumberOfMessagesToMove: 3,
+      StartedTimestamp: expect.any(Number),
+    });
+    expect(await count(dlqUrl)).toBe(0);
+    const back = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }),
+    );
+    expect((back.Messages ?? []).map((m) => m.Body).sort()).toEqual(['job-0', 'job-1', 'job-2']);
+    expect(back.Messages?.[0]?.MessageAttributes).toEqual({
+      type: { DataType: 'String', StringValue: 'mail.send' },
+    });
+  });
+
+  it('moves to a given DestinationArn', async () => {
+    const { dlqUrl, dlqArn } = await queueWithDlq('redrive-elsewhere');
+    const other = await sqs.send(new CreateQueueCommand({ QueueName: 'redrive-elsewhere-replay' }));
+    await sendTo(dlqUrl, 2);
+    await sqs.send(
+      new StartMessageMoveTaskCommand({
+        SourceArn: dlqArn,
+        DestinationArn: arnOf('redrive-elsewhere-replay'),
+      }),
+    );
+    const task = await waitForStatus(dlqArn, 'COMPLETED');
+    expect(task?.DestinationArn).toBe(arnOf('redrive-elsewhere-replay'));
+    expect(await count(other.QueueUrl as string)).toBe(2);
+    expect(await count(dlqUrl)).toBe(0);
+  });
+
+  it('refuses a source that is no queue’s DLQ with InvalidParameterValue', async () => {
+    await sqs.send(new CreateQueueCommand({ QueueName: 'redrive-plain' }));
+    expect(
+      await failure(sqs.send(new StartMessageMoveTaskCommand({ SourceArn: arnOf('redrive-plain') }))),
+    ).toEqual({
+      name: 'InvalidParameterValue',
+      status: 400,
+      message: 'Source queue must be configured as a Dead Letter Queue.',
+    });
+  });
+
+  it('refuses a missing source or destination with ResourceNotFoundException', async () => {
+    const { dlqArn } = await queueWithDlq('redrive-missing');
+    expect(
+      await failure(sqs.send(new StartMessageMoveTaskCommand({ SourceArn: arnOf('no-such-queue') }))),
+    ).toEqual({
+      name: 'ResourceNotFoundException',
+      status: 404,
+      message: "The resource that you specified for the SourceArn parameter doesn't exist.",
+    });
+    expect(
+      await failure(
+        sqs.send(
+          new StartMessageMoveTaskCommand({ SourceArn: dlqArn, DestinationArn: arnOf('no-such-queue') }),
+        ),
+      ),
+    ).toMatchObject({ name: 'ResourceNotFoundException', status: 404 });
+  });
+
+  it('refuses a rate outside 1-500', async () => {
+    const { dlqArn } = await queueWithDlq('redrive-rate');
+    expect(
+      await failure(
+        sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 501 })),
+      ),
+    ).toMatchObject({ name: 'InvalidParameterValue', status: 400 });
+  });
+
+  it('holds the rate, allows one running task per source, and cancels it leaving the rest in the DLQ', async () => {
+    const { url, dlqUrl, dlqArn } = await queueWithDlq('redrive-slow');
+    await sendTo(dlqUrl, 5);
+    const started = Date.now();
+    const { TaskHandle } = await sqs.send(
+      new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 2 }),
+    );
+    expect(await failure(sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn })))).toEqual({
+      name: 'InvalidParameterValue',
+      status: 400,
+      message:
+        'There is already a task running. Only one active task is allowed for a source queue arn at a given time.',
+    });
+    const running = await latestTask(dlqArn);
+    expect(running).toMatchObject({
+      Status: 'RUNNING',
+      TaskHandle,
+      MaxNumberOfMessagesPerSecond: 2,
+      ApproximateNumberOfMessagesToMove: 5,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const cancelled = await sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle }));
+    // 2 a second for 0.7 s: the first message at once, the second after 0.5 s.
+    expect(cancelled.ApproximateNumberOfMessagesMoved).toBe(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    const task = await latestTask(dlqArn);
+    expect(task).toMatchObject({ Status: 'CANCELLED', ApproximateNumberOfMessagesMoved: 2 });
+    expect(task?.TaskHandle).toBeUndefined();
+    expect(await count(url)).toBe(2);
+    // Nothing lost, nothing left invisible: the unmoved messages are receivable at once.
+    const left = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10 }));
+    expect(left.Messages).toHaveLength(3);
+  });
+
+  it('lists the newest tasks first, up to MaxResults', async () => {
+    const { dlqUrl, dlqArn } = await queueWithDlq('redrive-list');
+    await sendTo(dlqUrl, 1);
+    await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
+    await waitForStatus(dlqArn, 'COMPLETED');
+    await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
+    await waitForStatus(dlqArn, 'COMPLETED');
+    const { Results } = await sqs.send(
+      new ListMessageMoveTasksCommand({ SourceArn: dlqArn, MaxResults: 10 }),
+    );
+    expect(Results?.map((r) => r.ApproximateNumberOfMessagesToMove)).toEqual([0, 1]);
+  });
+
+  it('refuses to cancel with a bad handle or an unknown task', async () => {
+    const { dlqArn } = await queueWithDlq('redrive-cancel');
+    expect(await failure(sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: 'not-a-handle' })))).toEqual(
+      {
+        name: 'InvalidParameterValue',
+        status: 400,
+        message: 'Value for parameter TaskHandle is invalid.',
+      },
+    );
+    const unknown = Buffer.from(JSON.stringify({ taskId: 'nope', sourceArn: dlqArn })).toString('base64');
+    expect(await failure(sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: unknown })))).toEqual({
+      name: 'ResourceNotFoundException',
+      status: 404,
+      message: 'Task does not exist.',
+    });
+  });
+
+  it('answers the query protocol too', async () => {
+    const { dlqUrl, dlqArn, url } = await queueWithDlq('redrive-query');
+    await sendTo(dlqUrl, 1);
+    const post = (form: Record<string, string>) =>
+      fetch(`${endpoint.url}/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ ...form, Version: '2012-11-05' }).toString(),
+      });
+    const started = await post({ Action: 'StartMessageMoveTask', SourceArn: dlqArn });
+    expect(started.status).toBe(200);
+    expect(await started.text()).toMatch(
+      /<StartMessageMoveTaskResult><TaskHandle>[A-Za-z0-9+/=]+<\/TaskHandle>/,
+    );
+    await waitForStatus(dlqArn, 'COMPLETED');
+    const listed = await (await post({ Action: 'ListMessageMoveTasks', SourceArn: dlqArn })).text();
+    expect(listed).toContain('<ListMessageMoveTasksResultEntry><Status>COMPLETED</Status>');
+    expect(listed).toContain('<ApproximateNumberOfMessagesMoved>1</ApproximateNumberOfMessagesMoved>');
+    expect(await count(url)).toBe(1);
+    const refused = await post({ Action: 'StartMessageMoveTask', SourceArn: arnOf('redrive-query') });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain(
+      '<Code>InvalidParameterValue</Code><Message>Source queue must be configured as a Dead Letter Queue.</Message>',
+    );
+  });
+});
