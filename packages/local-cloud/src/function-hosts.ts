@@ -3,8 +3,8 @@ import { type FunctionHost, type InvokeResult, startFunction } from '@sidestep/l
 import type { ServiceManifest } from '@sidestep/manifest';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { FUNCTION_URL_PATH_PREFIX, functionUrlEvent, functionUrlResponse } from './function-url.ts';
-import type { LocalFunctionUrl, LocalService } from './local-cloud.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
+import type { LocalFunctionUrl, LocalService } from './local-definitions.ts';
 import { localName, UnknownLocalNameError } from './local-names.ts';
 import type { JobQueue } from './queues.ts';
 import { type LocalResources, serviceEnvironment } from './service-environment.ts';

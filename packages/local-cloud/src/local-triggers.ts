@@ -1,8 +1,8 @@
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import { EVENT_BRIDGE_TARGET_PREFIX, eventBridgeApi } from './event-bridge-api.ts';
 import { createEventRouter, type EventBridgeEvent, type EventRule } from './event-router.ts';
-import type { LocalSchedules, LocalWorkflow } from './local-cloud.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
+import type { LocalSchedules, LocalWorkflow } from './local-definitions.ts';
 import { LOCAL_EVENT_BUS_NAME, localName, localScheduleArn } from './local-names.ts';
 import { operatorRules } from './schedule-delivery.ts';
 import type { ScheduleFiring } from './scheduler.ts';

@@ -5,8 +5,8 @@ import { LOCAL_REGION } from './aws-endpoint.ts';
 import { watchDeadLetterQueue } from './dead-letter-watch.ts';
 import { startEventSourceMapping } from './event-source-mapping.ts';
 import { functionConcurrency } from './function-hosts.ts';
-import type { LocalService } from './local-cloud.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
+import type { LocalService } from './local-definitions.ts';
 import type { JobQueue } from './queues.ts';
 import { type Started, startPhase } from './start-phase.ts';
 
