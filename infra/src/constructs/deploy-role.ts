@@ -841,6 +841,7 @@ function networkStatements(props: DeployRoleProps): PolicyStatement[] {
             'AuthorizeSecurityGroupIngress',
             'AuthorizeSecurityGroupEgress',
           ],
+          ...tagConditions('RequestTag', environment),
         },
       },
     },
