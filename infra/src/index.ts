@@ -80,7 +80,14 @@ export {
 export { WorkflowQueue, type WorkflowQueueProps } from './constructs/workflow-queue.ts';
 export { InfraConfigError } from './errors.ts';
 export {
+  type PipelineCall,
+  type PipelineScope,
+  type PipelineStep,
+  pipelineCalls,
+} from './pipeline-actions.ts';
+export {
   type ArnScope,
+  environmentTags,
   PROVIDER_ACTIONS,
   type ProviderActions,
   type ProviderCall,
@@ -96,6 +103,11 @@ export {
   UNSCOPABLE_ACTIONS,
 } from './security-policy.ts';
 export { SERVICES, TASKS } from './services.ts';
-export { DeployStack, type DeployStackProps, SMOKE_CHECK_SERVICE } from './stacks/deploy-stack.ts';
+export {
+  DeployStack,
+  type DeployStackProps,
+  MIGRATION_TASK,
+  SMOKE_CHECK_SERVICE,
+} from './stacks/deploy-stack.ts';
 export { EnvironmentStack, TERRAFORM_TARGET_VERSIONS } from './stacks/environment-stack.ts';
 export { SidestepStack, type SidestepStackProps } from './stacks/sidestep-stack.ts';

@@ -23,6 +23,13 @@ export interface ArnScope {
   readonly prefix: string;
   /** The SES identity the environment sends from (its mail domain, else its from address). */
   readonly mailIdentity: string;
+  /** The Route 53 hosted zone of the mail domain, when configured (`SIDESTEP_<ENV>_HOSTED_ZONE_ID`). */
+  readonly hostedZoneId?: string;
+  /**
+   * The database's security group a created network admits the workload to, when configured
+   * (`SIDESTEP_<ENV>_DATABASE_SECURITY_GROUP_ID`). Not the stack's: it carries no tags of the environment.
+   */
+  readonly databaseSecurityGroupId?: string;
 }
 
 /** One authorization IAM makes for a call of the provider. */
@@ -36,6 +43,8 @@ export interface ProviderCall {
   readonly on?: (at: ArnScope) => string;
   /** Condition keys the request carries that the deploy role's conditions test. @default none */
   readonly context?: (at: ArnScope) => Readonly<Record<string, string>>;
+  /** Made only for an environment with this setting. @default always */
+  readonly when?: (at: ArnScope) => boolean;
 }
 
 /** The calls of one Terraform resource type. */
@@ -82,6 +91,86 @@ const bucketSetting = (get: string, put: string, note?: string): ProviderActions
   arn: bucketArn,
   calls: [get, put],
   ...(note ? { note } : {}),
+});
+
+/** `staging` of `sidestep-staging`. */
+const environmentOf = (at: ArnScope): string => at.prefix.replace(/^sidestep-/, '');
+/**
+ * The provider's default tags (`SidestepStack`: project and environment) as a create request carries
+ * them (`aws:RequestTag/<key>`) or as an existing resource of the stack has them (`aws:ResourceTag/<key>`).
+ */
+export function environmentTags(
+  kind: 'RequestTag' | 'ResourceTag',
+  environment: string,
+): Readonly<Record<string, string>> {
+  return { [`aws:${kind}/project`]: 'sidestep', [`aws:${kind}/environment`]: environment };
+}
+/** A create call: the new resource is tagged in the request. */
+const created = (action: string, on?: ProviderCall['on']): ProviderCall => ({
+  action,
+  ...(on ? { on } : {}),
+  context: (at) => environmentTags('RequestTag', environmentOf(at)),
+});
+/** A call on a resource the stack created (tagged with the environment's default tags). */
+const owned = (action: string, on?: ProviderCall['on']): ProviderCall => ({
+  action,
+  ...(on ? { on } : {}),
+  context: (at) => environmentTags('ResourceTag', environmentOf(at)),
+});
+/** EC2 authorizes tags given on create as `ec2:CreateTags` with `ec2:CreateAction` (EC2 user guide, "Grant permission to tag resources during creation"). */
+const tagOnCreate = (createAction: string, on?: ProviderCall['on']): ProviderCall => ({
+  action: 'ec2:CreateTags',
+  ...(on ? { on } : {}),
+  context: (at) => ({
+    'ec2:CreateAction': createAction,
+    ...environmentTags('RequestTag', environmentOf(at)),
+  }),
+});
+/** Tag updates of an EC2 resource of the stack (default tags changed). */
+const ec2Retag = (on?: ProviderCall['on']): ProviderCall[] => [
+  owned('ec2:CreateTags', on),
+  owned('ec2:DeleteTags', on),
+];
+const ec2 = (type: string, id: string) => regional('ec2', () => `${type}/${id}`);
+const vpcArn = ec2('vpc', 'vpc-0example');
+const subnetArn = ec2('subnet', 'subnet-0example');
+const routeTableArn = ec2('route-table', 'rtb-0example');
+const securityGroupArn = ec2('security-group', 'sg-0example');
+const securityGroupRuleArn = ec2('security-group-rule', 'sgr-0example');
+const endpointArn = ec2('vpc-endpoint', 'vpce-0example');
+/** The configured database security group (not the stack's: no environment tags, exact ARN). */
+const databaseGroupArn = (at: ArnScope): string =>
+  `arn:aws:ec2:${at.region}:${at.accountId}:security-group/${at.databaseSecurityGroupId}`;
+const onDatabaseGroup = (action: string): ProviderCall => ({
+  action,
+  on: databaseGroupArn,
+  when: (at) => at.databaseSecurityGroupId !== undefined,
+});
+const topicArn = regional('sns', (prefix) => `${prefix}-alarms`);
+const keyArn = regional('kms', () => 'key/1234abcd-12ab-34cd-56ef-1234567890ab');
+const hostedZoneArn = (at: ArnScope): string => `arn:aws:route53:::hostedzone/${at.hostedZoneId}`;
+const identityArn = (at: ArnScope): string =>
+  `arn:aws:ses:${at.region}:${at.accountId}:identity/${at.mailIdentity}`;
+/** A security group rule resource (`aws_vpc_security_group_<direction>_rule`). */
+const securityGroupRule = (direction: 'Ingress' | 'Egress'): ProviderActions => ({
+  arn: securityGroupRuleArn,
+  calls: [
+    // Authorized on the group and, as the rule is tagged on create, on the new rule.
+    owned(`ec2:AuthorizeSecurityGroup${direction}`, securityGroupArn),
+    created(`ec2:AuthorizeSecurityGroup${direction}`),
+    tagOnCreate(`AuthorizeSecurityGroup${direction}`),
+    unscoped('ec2:DescribeSecurityGroupRules'),
+    owned('ec2:ModifySecurityGroupRules', securityGroupArn),
+    owned(`ec2:RevokeSecurityGroup${direction}`, securityGroupArn),
+    ...ec2Retag(),
+    // With a database security group configured, its rule from the workload is on that group.
+    onDatabaseGroup(`ec2:AuthorizeSecurityGroup${direction}`),
+    onDatabaseGroup('ec2:ModifySecurityGroupRules'),
+    onDatabaseGroup(`ec2:RevokeSecurityGroup${direction}`),
+  ],
+  note:
+    'internal/service/ec2/vpc_security_group_ingress_rule.go (one file for both directions); whether EC2 ' +
+    'also checks the referenced group is not documented, and no call above names it',
 });
 
 /** Terraform resource type -> the authorizations the provider needs for it. */
@@ -158,6 +247,19 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       'cloudwatch:UntagResource',
     ],
   },
+  aws_default_security_group: {
+    arn: securityGroupArn,
+    calls: [
+      // Adopted, not created: the provider finds the VPC's default group, tags it (it has no tags yet, so
+      // the request's tags are all IAM can test) and then revokes every rule it has.
+      unscoped('ec2:DescribeSecurityGroups'),
+      created('ec2:CreateTags'),
+      owned('ec2:RevokeSecurityGroupIngress'),
+      owned('ec2:RevokeSecurityGroupEgress'),
+      owned('ec2:DeleteTags'),
+    ],
+    note: 'internal/service/ec2/vpc_default_security_group.go: destroy only forgets the group (AWS deletes it with the VPC)',
+  },
   aws_ecr_lifecycle_policy: {
     arn: repositoryArn,
     calls: ['ecr:PutLifecyclePolicy', 'ecr:GetLifecyclePolicy', 'ecr:DeleteLifecyclePolicy'],
@@ -231,6 +333,33 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
     arn: roleArn,
     calls: [withBoundary('iam:PutRolePolicy'), 'iam:GetRolePolicy', 'iam:DeleteRolePolicy'],
   },
+  aws_kms_key: {
+    arn: keyArn,
+    calls: [
+      // CreateKey has no resource type; tags on create need kms:TagResource "in an IAM policy that isn't
+      // restricted to particular KMS keys" (KMS developer guide, "Controlling access to tags").
+      created('kms:CreateKey', () => '*'),
+      created('kms:TagResource', () => '*'),
+      // The policy lockout check: the new key's policy (account root) must let the caller PutKeyPolicy.
+      owned('kms:PutKeyPolicy'),
+      owned('kms:DescribeKey'),
+      owned('kms:GetKeyPolicy'),
+      owned('kms:GetKeyRotationStatus'),
+      owned('kms:EnableKeyRotation'),
+      owned('kms:DisableKeyRotation'),
+      owned('kms:UpdateKeyDescription'),
+      owned('kms:EnableKey'),
+      owned('kms:DisableKey'),
+      owned('kms:ListResourceTags'),
+      owned('kms:TagResource'),
+      owned('kms:UntagResource'),
+      owned('kms:ScheduleKeyDeletion'),
+    ],
+    note:
+      'internal/service/kms/key.go; the ARN of a key is known only after CreateKey, so its calls are ' +
+      'scoped by the tags it was created with. Whether the lockout check evaluates PutKeyPolicy with the ' +
+      'new key’s tags is not documented',
+  },
   aws_lambda_event_source_mapping: {
     arn: regional('lambda', () => 'event-source-mapping:a1b2c3d4-5678-90ab-cdef-1234567890ab'),
     calls: [
@@ -301,6 +430,39 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       'pipes:TagResource',
       'pipes:UntagResource',
       passRole('pipes.amazonaws.com'),
+    ],
+  },
+  aws_route53_record: {
+    arn: hostedZoneArn,
+    // Create resolves the zone's name, writes the change and waits for it (GetChange on change/*).
+    calls: [
+      { action: 'route53:GetHostedZone' },
+      { action: 'route53:ChangeResourceRecordSets' },
+      { action: 'route53:ListResourceRecordSets' },
+      { action: 'route53:GetChange', on: () => 'arn:aws:route53:::change/C0EXAMPLE' },
+    ].map((call) => ({ ...call, when: (at: ArnScope) => at.hostedZoneId !== undefined })),
+    note: 'internal/service/route53/record.go; only with a hosted zone configured',
+  },
+  aws_route_table: {
+    arn: routeTableArn,
+    calls: [
+      created('ec2:CreateRouteTable'),
+      owned('ec2:CreateRouteTable', vpcArn),
+      tagOnCreate('CreateRouteTable'),
+      unscoped('ec2:DescribeRouteTables'),
+      owned('ec2:DeleteRouteTable'),
+      ...ec2Retag(),
+    ],
+    note: 'no inline routes: the S3 gateway endpoint adds its own route',
+  },
+  aws_route_table_association: {
+    arn: routeTableArn,
+    calls: [
+      owned('ec2:AssociateRouteTable'),
+      owned('ec2:AssociateRouteTable', subnetArn),
+      unscoped('ec2:DescribeRouteTables'),
+      owned('ec2:ReplaceRouteTableAssociation'),
+      owned('ec2:DisassociateRouteTable'),
     ],
   },
   aws_s3_bucket: {
@@ -378,6 +540,25 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       'secretsmanager:UntagResource',
     ],
   },
+  aws_security_group: {
+    arn: securityGroupArn,
+    calls: [
+      created('ec2:CreateSecurityGroup'),
+      owned('ec2:CreateSecurityGroup', vpcArn),
+      tagOnCreate('CreateSecurityGroup'),
+      unscoped('ec2:DescribeSecurityGroups'),
+      // After create the provider revokes AWS's default allow-all egress rule.
+      owned('ec2:RevokeSecurityGroupEgress'),
+      owned('ec2:DeleteSecurityGroup'),
+      ...ec2Retag(),
+      // Destroy first waits for the network interfaces Lambda left in the group.
+      unscoped('ec2:DescribeNetworkInterfaces'),
+    ],
+    note:
+      'internal/service/ec2/vpc_security_group.go; on destroy the provider also deletes ENIs Lambda left ' +
+      'behind (ec2:DeleteNetworkInterface, not granted: Lambda deletes its own ENIs, and tearing the ' +
+      'network down is not a deploy)',
+  },
   aws_sesv2_configuration_set: {
     arn: regional('ses', (prefix) => `configuration-set/${prefix}-mail`),
     calls: [
@@ -404,6 +585,11 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       'ses:UntagResource',
     ],
   },
+  aws_sesv2_email_identity_mail_from_attributes: {
+    arn: identityArn,
+    calls: ['ses:PutEmailIdentityMailFromAttributes', 'ses:GetEmailIdentity'],
+    note: 'delete puts empty attributes (PutEmailIdentityMailFromAttributes)',
+  },
   aws_sfn_state_machine: {
     arn: regional('states', (prefix) => `stateMachine:${prefix}-example`),
     calls: [
@@ -420,6 +606,41 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       // guide, "IAM policies for logging to CloudWatch Logs"); none of these has a resource type.
       ...VENDED_LOG_DELIVERY_ACTIONS.map(unscoped),
     ],
+  },
+  aws_sns_topic: {
+    arn: topicArn,
+    calls: [
+      'sns:CreateTopic',
+      'sns:GetTopicAttributes',
+      'sns:SetTopicAttributes',
+      'sns:DeleteTopic',
+      'sns:ListTagsForResource',
+      'sns:TagResource',
+      'sns:UntagResource',
+    ],
+    note:
+      'internal/service/sns/topic.go: create passes the attributes it can and sets the rest with ' +
+      'SetTopicAttributes. SNS does not check the caller may use the topic’s KMS key (the publisher, ' +
+      'CloudWatch, must: the key policy allows it)',
+  },
+  aws_sns_topic_policy: {
+    arn: topicArn,
+    calls: ['sns:SetTopicAttributes', 'sns:GetTopicAttributes'],
+    note: 'delete sets the default policy back (SetTopicAttributes)',
+  },
+  aws_sns_topic_subscription: {
+    arn: topicArn,
+    calls: [
+      'sns:Subscribe',
+      'sns:ListSubscriptionsByTopic',
+      // Subscription ARNs are `<topic ARN>:<uuid>`, but SNS lists no resource type for these three.
+      unscoped('sns:GetSubscriptionAttributes'),
+      unscoped('sns:SetSubscriptionAttributes'),
+      unscoped('sns:Unsubscribe'),
+    ],
+    note:
+      'internal/service/sns/topic_subscription.go: an email subscription stays pending until confirmed; ' +
+      'the provider finds it again with ListSubscriptionsByTopic',
   },
   aws_sqs_queue: {
     arn: queueArn,
@@ -439,6 +660,69 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
     arn: queueArn,
     calls: ['sqs:SetQueueAttributes', 'sqs:GetQueueAttributes'],
   },
+  aws_subnet: {
+    arn: subnetArn,
+    calls: [
+      created('ec2:CreateSubnet'),
+      owned('ec2:CreateSubnet', vpcArn),
+      tagOnCreate('CreateSubnet'),
+      unscoped('ec2:DescribeSubnets'),
+      owned('ec2:ModifySubnetAttribute'),
+      owned('ec2:DeleteSubnet'),
+      ...ec2Retag(),
+      unscoped('ec2:DescribeNetworkInterfaces'),
+    ],
+    note:
+      'internal/service/ec2/vpc_subnet.go; like aws_security_group, destroy would delete ENIs Lambda ' +
+      'left behind (ec2:DeleteNetworkInterface, not granted)',
+  },
+  aws_vpc: {
+    arn: vpcArn,
+    calls: [
+      created('ec2:CreateVpc'),
+      tagOnCreate('CreateVpc'),
+      // Read fills the DNS attributes and the default network ACL, route table and security group ids.
+      unscoped('ec2:DescribeVpcs'),
+      unscoped('ec2:DescribeVpcAttribute'),
+      unscoped('ec2:DescribeNetworkAcls'),
+      unscoped('ec2:DescribeRouteTables'),
+      unscoped('ec2:DescribeSecurityGroups'),
+      // enable_dns_hostnames is set after create.
+      owned('ec2:ModifyVpcAttribute'),
+      owned('ec2:DeleteVpc'),
+      ...ec2Retag(),
+    ],
+    note: 'internal/service/ec2/vpc_.go',
+  },
+  aws_vpc_endpoint: {
+    arn: endpointArn,
+    calls: [
+      created('ec2:CreateVpcEndpoint'),
+      // ...and on what it is placed in: the VPC, the subnets and groups (interface), the route table (gateway).
+      owned('ec2:CreateVpcEndpoint', vpcArn),
+      owned('ec2:CreateVpcEndpoint', subnetArn),
+      owned('ec2:CreateVpcEndpoint', securityGroupArn),
+      owned('ec2:CreateVpcEndpoint', routeTableArn),
+      tagOnCreate('CreateVpcEndpoint'),
+      unscoped('ec2:DescribeVpcEndpoints'),
+      // The gateway endpoint's prefix_list_id and cidr_blocks.
+      unscoped('ec2:DescribePrefixLists'),
+      owned('ec2:ModifyVpcEndpoint'),
+      owned('ec2:DeleteVpcEndpoints'),
+      ...ec2Retag(),
+    ],
+    note:
+      'internal/service/ec2/vpc_endpoint.go. Private DNS: AWS creates and owns the private hosted zone; ' +
+      'the PrivateLink guide names no Route 53 permission for the caller (unconfirmed without an account)',
+  },
+  aws_vpc_security_group_egress_rule: securityGroupRule('Egress'),
+  aws_vpc_security_group_ingress_rule: securityGroupRule('Ingress'),
+  // Data sources are read on every plan: keyed `data.<type>`.
+  'data.aws_availability_zones': {
+    arn: () => '*',
+    calls: ['ec2:DescribeAvailabilityZones'],
+    note: 'EC2 Describe actions support no resource-level permissions',
+  },
 };
 
 /** A call with its ARN and context resolved for one environment. */
@@ -452,8 +736,9 @@ export interface ResolvedProviderCall {
 /** Every call of every resource type in {@link PROVIDER_ACTIONS}, for one environment. */
 export function providerCalls(at: ArnScope): ResolvedProviderCall[] {
   return Object.entries(PROVIDER_ACTIONS).flatMap(([resourceType, entry]) =>
-    entry.calls.map((raw) => {
+    entry.calls.flatMap((raw) => {
       const call: ProviderCall = typeof raw === 'string' ? { action: raw } : raw;
+      if (call.when && !call.when(at)) return [];
       return {
         resourceType,
         action: call.action,

@@ -130,6 +130,26 @@ export const UNSCOPABLE_ACTIONS: ReadonlySet<string> = new Set([
   'ecs:RegisterTaskDefinition',
   'ecs:DeregisterTaskDefinition',
   'ecs:DescribeTaskDefinition',
+  // The deploy role applying a created network (`Network`): EC2 Describe actions support no
+  // resource-level permissions.
+  'ec2:DescribeAvailabilityZones',
+  'ec2:DescribeVpcAttribute',
+  'ec2:DescribeNetworkAcls',
+  'ec2:DescribeRouteTables',
+  'ec2:DescribeSecurityGroupRules',
+  'ec2:DescribeVpcEndpoints',
+  'ec2:DescribePrefixLists',
+  // ...the alarm topic's email subscription: SNS lists no resource type for subscription calls.
+  'sns:GetSubscriptionAttributes',
+  'sns:SetSubscriptionAttributes',
+  'sns:Unsubscribe',
+  // ...the alarm topic's key: CreateKey has no resource type, and tags on create need kms:TagResource
+  // on every key of the account (the grant carries aws:RequestTag conditions).
+  'kms:CreateKey',
+  'kms:TagResource',
+  // ...and the preflight (scripts/src/preflight): account-level reads with no resource type.
+  'lambda:GetAccountSettings',
+  'ses:GetAccount',
   // X-Ray sampling (Step Functions tracing): no resource types either.
   'xray:GetSamplingRules',
   'xray:GetSamplingTargets',

@@ -225,11 +225,13 @@ describe('DeployStack permissions', () => {
         for (const action of list(s.Action)) expect(UNSCOPABLE_ACTIONS.has(action)).toBe(true);
       } else {
         // Every resource names the environment or the state bucket (or, for event source mappings named
-        // by UUID, the condition names the functions; the SES identity is the mail domain): nothing else.
+        // by UUID, the condition names the functions; for EC2 and KMS resources, whose ids are random,
+        // the condition names the environment's tags; the SES identity is the mail domain; the preflight
+        // reads ECS's service-linked role): nothing else.
         const scope = JSON.stringify(s.Condition ?? {});
         for (const resource of resources) {
           expect(`${resource} ${scope}`).toMatch(
-            /sidestep-staging(\b|-)|^arn:aws:s3:::acme-terraform-state[/ ]|:identity\/staging\.mail\.example\.com /,
+            /sidestep-staging(\b|-)|^arn:aws:s3:::acme-terraform-state[/ ]|:identity\/staging\.mail\.example\.com |"aws:(Request|Resource)Tag\/environment":"staging"|:role\/aws-service-role\/ecs\.amazonaws\.com\/AWSServiceRoleForECS /,
           );
         }
       }

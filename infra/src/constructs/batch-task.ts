@@ -48,6 +48,23 @@ export interface BatchTaskProps {
   readonly architecture?: 'ARM64' | 'X86_64';
 }
 
+/** The names a task `sidestep-<env>-<task>` gets: its family and cluster, and its two roles. */
+export interface BatchTaskNames {
+  /** Task definition family and cluster name: `sidestep-<env>-<task>`. */
+  readonly family: string;
+  readonly cluster: string;
+  /** `sidestep-<env>-<task>-execution`. */
+  readonly executionRole: string;
+  /** `sidestep-<env>-<task>-task`. */
+  readonly taskRole: string;
+}
+
+/** What {@link BatchTask} names the task `task` of `environment`: the deploy role grants on these names. */
+export function batchTaskNames(environment: string, task: string): BatchTaskNames {
+  const name = resourceName(environment, task);
+  return { family: name, cluster: name, executionRole: `${name}-execution`, taskRole: `${name}-task` };
+}
+
 /** The scratch volume mounted at /tmp: the root filesystem is read-only, /tmp is the only writable path. */
 const TMP_VOLUME = 'tmp';
 
@@ -94,7 +111,8 @@ export class BatchTask extends Construct {
   constructor(scope: Construct, id: string, props: BatchTaskProps) {
     super(scope, id);
     const { manifest, environment } = props;
-    const name = resourceName(environment, manifest.name);
+    const names = batchTaskNames(environment, manifest.name);
+    const name = names.family;
     const field = (path: string) => `${manifest.name}.${path}`;
     if (props.network.subnetIds.length === 0) {
       throw new InfraConfigError(field('network.subnetIds'), 'a Fargate task needs at least one subnet');
@@ -119,7 +137,7 @@ export class BatchTask extends Construct {
       retentionInDays: props.logs?.retentionDays ?? 30,
       kmsKeyId: props.logs?.kmsKeyArn,
     });
-    this.clusterName = name;
+    this.clusterName = names.cluster;
     this.cluster = new EcsCluster(this, 'cluster', {
       name,
       setting: [{ name: 'containerInsights', value: 'enabled' }],
@@ -132,7 +150,7 @@ export class BatchTask extends Construct {
     // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html
     const sourceAccount = { StringEquals: { 'aws:SourceAccount': props.accountId } };
     this.executionRole = new GrantableRole(this, 'execution-role', {
-      roleName: `${name}-execution`,
+      roleName: names.executionRole,
       assumedBy: 'ecs-tasks.amazonaws.com',
       description: `ECS pulls the image of ${name} and writes its logs with this role`,
       assumeRoleConditions: sourceAccount,
@@ -155,7 +173,7 @@ export class BatchTask extends Construct {
       resources: [`${this.logGroup.arn}:log-stream:*`],
     });
     this.taskRole = new GrantableRole(this, 'task-role', {
-      roleName: `${name}-task`,
+      roleName: names.taskRole,
       assumedBy: 'ecs-tasks.amazonaws.com',
       description: `${name} runs with this role: ${manifest.description}`,
       assumeRoleConditions: {
@@ -234,6 +252,11 @@ export class BatchTask extends Construct {
           },
         },
       ]),
+      // A new revision does not deregister the one before it: the deploy registers the new revision
+      // (and migrates with it) before the apply that moves the workflows to it, and an execution started
+      // before a deploy runs the revision it started with; ECS runs no new task of an INACTIVE revision.
+      // Old revisions stay ACTIVE (they cost nothing); deregister them by hand if wanted.
+      skipDestroy: true,
       // A task started before its roles' policies exist fails to pull or to read its input.
       dependsOn: [this.executionRole.policy, this.taskRole.policy],
     });

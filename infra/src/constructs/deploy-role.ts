@@ -5,6 +5,7 @@ import type { EnvironmentName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import type { GitHubConfig, StateBackendConfig } from '../config.ts';
 import { InfraConfigError } from '../errors.ts';
+import { batchTaskNames } from './batch-task.ts';
 import { checkStatement, GrantableRole, type PolicyStatement, policyDocument } from './grantable-role.ts';
 import { permissionsBoundaryArn } from './permissions-boundary.ts';
 import { VENDED_LOG_DELIVERY_ACTIONS } from './workflow.ts';
@@ -57,6 +58,45 @@ export interface DeployRoleProps {
   readonly bucketNames: readonly string[];
   /** The SES identity the stack manages (the mail domain, else the from address). */
   readonly mailIdentity: string;
+  /**
+   * The Fargate task (manifest name, e.g. `batch-worker`) the pipeline runs once per deploy to migrate
+   * the database: `ecs:RunTask` of its family in its cluster, and its two roles passed to ECS.
+   * @default none: no task is run
+   */
+  readonly migrationTask?: string;
+  /** The database secret the preflight reads (its shape). @default none: the preflight cannot look */
+  readonly databaseSecretArn?: string;
+  /** The hosted zone the stack writes the mail domain's records to. @default none: no Route 53 rights */
+  readonly hostedZoneId?: string;
+  /** The database security group a created network admits the workload to. @default none */
+  readonly databaseSecurityGroupId?: string;
+  /** A configured alarm topic (not the stack's) the alarm email subscribes to. @default the stack's own */
+  readonly alarmTopicArn?: string;
+}
+
+/** The EC2 calls that create what a `Network` makes; the request carries the environment's tags. */
+const NETWORK_CREATE_ACTIONS = [
+  'ec2:CreateVpc',
+  'ec2:CreateSubnet',
+  'ec2:CreateRouteTable',
+  'ec2:CreateSecurityGroup',
+  'ec2:CreateVpcEndpoint',
+] as const;
+/** The EC2 resource types a `Network` makes. */
+const NETWORK_RESOURCE_TYPES = [
+  'vpc',
+  'subnet',
+  'route-table',
+  'security-group',
+  'security-group-rule',
+  'vpc-endpoint',
+] as const;
+/** ECS's service-linked role (the preflight checks it exists). */
+const ECS_SERVICE_LINKED_ROLE_PATH = 'aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS';
+
+/** The provider's default tags (`SidestepStack`) as `aws:RequestTag/<key>` or `aws:ResourceTag/<key>` conditions. */
+function tagConditions(kind: 'RequestTag' | 'ResourceTag', environment: string): Record<string, string> {
+  return { [`aws:${kind}/project`]: 'sidestep', [`aws:${kind}/environment`]: environment };
 }
 
 /**
@@ -252,7 +292,67 @@ function deployStatements(props: DeployRoleProps, prefix: string): PolicyStateme
             resources: props.smokeCheckFunctionNames.map((name) => at('lambda', `function:${name}`)),
           },
         ]),
+    ...migrationStatements(props),
+    ...preflightStatements(props),
     ...guardRails(props, prefix),
+  ];
+}
+
+/**
+ * The deploy's migration (.github/workflows/deploy-environment.yml, "Migrate the database"): one run of
+ * the task's family in its own cluster, watched until it stops. Its roles are passed to ECS by name.
+ */
+function migrationStatements(props: DeployRoleProps): PolicyStatement[] {
+  if (!props.migrationTask) return [];
+  const names = batchTaskNames(props.environment, props.migrationTask);
+  const ecs = `arn:aws:ecs:${props.region}:${props.accountId}`;
+  return [
+    {
+      sid: 'RunMigration',
+      actions: ['ecs:RunTask'],
+      resources: [`${ecs}:task-definition/${names.family}:*`],
+      conditions: { ArnEquals: { 'ecs:cluster': `${ecs}:cluster/${names.cluster}` } },
+    },
+    { sid: 'WatchMigration', actions: ['ecs:DescribeTasks'], resources: [`${ecs}:task/${names.cluster}/*`] },
+    {
+      sid: 'PassMigrationRoles',
+      actions: ['iam:PassRole'],
+      resources: [names.executionRole, names.taskRole].map(
+        (role) => `arn:aws:iam::${props.accountId}:role/${role}`,
+      ),
+      conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    },
+  ];
+}
+
+/**
+ * The preflight's reads (scripts/src/preflight, PREFLIGHT_ACTIONS) that the apply rights do not already
+ * cover (those: bucket ListBucket and GetBucketTagging, GetFunctionConcurrency, GetEmailIdentity).
+ */
+function preflightStatements(props: DeployRoleProps): PolicyStatement[] {
+  return [
+    {
+      sid: 'PreflightAccount',
+      actions: ['lambda:GetAccountSettings', 'ses:GetAccount'],
+      resources: ['*'],
+      unscopableReason: 'account-level reads: Lambda and SES list no resource type for them',
+    },
+    {
+      sid: 'PreflightEcsServiceLinkedRole',
+      actions: ['iam:GetRole'],
+      resources: [`arn:aws:iam::${props.accountId}:role/${ECS_SERVICE_LINKED_ROLE_PATH}`],
+    },
+    ...(props.databaseSecretArn
+      ? [
+          {
+            // The value too: the preflight parses it as the services do (it prints only host, port and
+            // database). The role can already run the migration, which reads it, so this adds no reach.
+            sid: 'PreflightDatabaseSecret',
+            actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+            resources: [props.databaseSecretArn],
+          },
+        ]
+      : []),
   ];
 }
 
@@ -282,6 +382,30 @@ function guardRails(props: DeployRoleProps, prefix: string): PolicyStatement[] {
         permissionsBoundaryArn(accountId, prefix),
         `arn:aws:iam::${accountId}:policy/sidestep-deploy-${props.environment}-*`,
       ],
+    },
+    {
+      // Subnets, route tables, groups and endpoints go only into the environment's own VPC (the create
+      // grant can test only the new resource's tags, which the request sets).
+      sid: 'OnlyOwnVpcs',
+      effect: 'Deny',
+      actions: NETWORK_CREATE_ACTIONS.filter((action) => action !== 'ec2:CreateVpc'),
+      resources: [`arn:aws:ec2:${props.region}:${accountId}:vpc/*`],
+      conditions: { StringNotEquals: { 'aws:ResourceTag/environment': props.environment } },
+    },
+    {
+      // Tags decide what the EC2 and KMS grants reach: a resource tagged as another environment's (or
+      // another project's) is never retagged into this one.
+      sid: 'KeepOtherTags',
+      effect: 'Deny',
+      actions: ['ec2:CreateTags', 'ec2:DeleteTags', 'kms:TagResource', 'kms:UntagResource'],
+      resources: [
+        `arn:aws:ec2:${props.region}:${accountId}:*`,
+        `arn:aws:kms:${props.region}:${accountId}:key/*`,
+      ],
+      conditions: {
+        StringNotEquals: { 'aws:ResourceTag/environment': props.environment },
+        Null: { 'aws:ResourceTag/environment': 'false' },
+      },
     },
     {
       // A role of the environment could be made to trust this role (UpdateAssumeRolePolicy); assuming it
@@ -387,11 +511,25 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
       // Creating or updating a function with a VPC config: Lambda checks the caller may describe the
       // subnets, security groups and VPC (Lambda developer guide, "Giving Lambda functions access to
       // resources in an Amazon VPC").
-      sid: 'DescribeFunctionNetwork',
-      actions: ['ec2:DescribeSecurityGroups', 'ec2:DescribeSubnets', 'ec2:DescribeVpcs'],
+      // The same and the rest of what the provider reads of a created network (`Network`).
+      sid: 'DescribeNetwork',
+      actions: [
+        'ec2:DescribeSecurityGroups',
+        'ec2:DescribeSubnets',
+        'ec2:DescribeVpcs',
+        'ec2:DescribeAvailabilityZones',
+        'ec2:DescribeVpcAttribute',
+        'ec2:DescribeNetworkAcls',
+        'ec2:DescribeRouteTables',
+        'ec2:DescribeSecurityGroupRules',
+        'ec2:DescribeVpcEndpoints',
+        'ec2:DescribePrefixLists',
+        'ec2:DescribeNetworkInterfaces',
+      ],
       resources: ['*'],
       unscopableReason: 'EC2 Describe actions support no resource-level permissions',
     },
+    ...networkStatements(props),
     {
       sid: 'ApplyQueues',
       actions: [
@@ -625,6 +763,7 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
         'ses:DeleteEmailIdentity',
         'ses:GetEmailIdentity',
         'ses:PutEmailIdentityConfigurationSetAttributes',
+        'ses:PutEmailIdentityMailFromAttributes',
         'ses:CreateConfigurationSet',
         'ses:DeleteConfigurationSet',
         'ses:GetConfigurationSet',
@@ -648,6 +787,186 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
         'cloudwatch:UntagResource',
       ],
       resources: [at('cloudwatch', `alarm:${prefix}-*`)],
+    },
+    ...alarmTopicStatements(props, prefix),
+    ...(props.hostedZoneId
+      ? [
+          {
+            // The mail domain's DKIM and MAIL FROM records (`MailIdentity`), in the configured zone only.
+            sid: 'ApplyMailRecords',
+            actions: [
+              'route53:GetHostedZone',
+              'route53:ChangeResourceRecordSets',
+              'route53:ListResourceRecordSets',
+            ],
+            resources: [`arn:aws:route53:::hostedzone/${props.hostedZoneId}`],
+          },
+          {
+            // Change ids are Route 53's, known only once the change is made.
+            sid: 'WaitForMailRecords',
+            actions: ['route53:GetChange'],
+            resources: ['arn:aws:route53:::change/*'],
+          },
+        ]
+      : []),
+  ];
+}
+
+/**
+ * A created network (`Network`): EC2 resource ids are known only after create, so creates are scoped by
+ * the tags the request gives the new resource (the provider's default tags) and everything after by
+ * the tags the resource carries. `OnlyOwnVpcs` and `KeepOtherTags` (guard rails) close the gaps tags
+ * leave: a create's parent VPC and retagging another environment's resource.
+ */
+function networkStatements(props: DeployRoleProps): PolicyStatement[] {
+  const { accountId, region, environment } = props;
+  const ec2 = (type: string): string => `arn:aws:ec2:${region}:${accountId}:${type}/*`;
+  const own = NETWORK_RESOURCE_TYPES.map(ec2);
+  return [
+    {
+      sid: 'CreateNetwork',
+      actions: [...NETWORK_CREATE_ACTIONS],
+      resources: [ec2('vpc'), ec2('subnet'), ec2('route-table'), ec2('security-group'), ec2('vpc-endpoint')],
+      conditions: { StringEquals: tagConditions('RequestTag', environment) },
+    },
+    {
+      // A rule resource is created (and tagged) by authorizing it; the group it joins must be the stack's.
+      sid: 'CreateSecurityGroupRules',
+      actions: ['ec2:AuthorizeSecurityGroupIngress', 'ec2:AuthorizeSecurityGroupEgress'],
+      resources: [ec2('security-group-rule')],
+      conditions: { StringEquals: tagConditions('RequestTag', environment) },
+    },
+    {
+      sid: 'TagNetworkOnCreate',
+      actions: ['ec2:CreateTags'],
+      resources: own,
+      conditions: {
+        StringEquals: {
+          'ec2:CreateAction': [
+            ...NETWORK_CREATE_ACTIONS.map((action) => action.replace('ec2:', '')),
+            'AuthorizeSecurityGroupIngress',
+            'AuthorizeSecurityGroupEgress',
+          ],
+          ...tagConditions('RequestTag', environment),
+        },
+      },
+    },
+    {
+      // The VPC's default group exists untagged until the provider adopts and tags it; only the request's
+      // tags can be tested then (`KeepOtherTags` keeps groups tagged as others' out of reach).
+      sid: 'TagDefaultSecurityGroup',
+      actions: ['ec2:CreateTags'],
+      resources: [ec2('security-group')],
+      conditions: { StringEquals: tagConditions('RequestTag', environment) },
+    },
+    {
+      sid: 'ApplyNetwork',
+      actions: [
+        ...NETWORK_CREATE_ACTIONS.filter((action) => action !== 'ec2:CreateVpc'),
+        'ec2:ModifyVpcAttribute',
+        'ec2:DeleteVpc',
+        'ec2:ModifySubnetAttribute',
+        'ec2:DeleteSubnet',
+        'ec2:AssociateRouteTable',
+        'ec2:DisassociateRouteTable',
+        'ec2:ReplaceRouteTableAssociation',
+        'ec2:DeleteRouteTable',
+        'ec2:AuthorizeSecurityGroupIngress',
+        'ec2:AuthorizeSecurityGroupEgress',
+        'ec2:RevokeSecurityGroupIngress',
+        'ec2:RevokeSecurityGroupEgress',
+        'ec2:ModifySecurityGroupRules',
+        'ec2:DeleteSecurityGroup',
+        'ec2:ModifyVpcEndpoint',
+        'ec2:DeleteVpcEndpoints',
+        'ec2:CreateTags',
+        'ec2:DeleteTags',
+      ],
+      resources: own,
+      conditions: { StringEquals: tagConditions('ResourceTag', environment) },
+    },
+    ...(props.databaseSecurityGroupId
+      ? [
+          {
+            // The database's group is not the stack's (no environment tags): its exact ARN.
+            sid: 'AdmitWorkloadToDatabase',
+            actions: [
+              'ec2:AuthorizeSecurityGroupIngress',
+              'ec2:AuthorizeSecurityGroupEgress',
+              'ec2:RevokeSecurityGroupIngress',
+              'ec2:RevokeSecurityGroupEgress',
+              'ec2:ModifySecurityGroupRules',
+            ],
+            resources: [`arn:aws:ec2:${region}:${accountId}:security-group/${props.databaseSecurityGroupId}`],
+          },
+        ]
+      : []),
+  ];
+}
+
+/** The alarm topic (`AlarmTopic`): the topic by name, its key by its tags, the email subscription. */
+function alarmTopicStatements(props: DeployRoleProps, prefix: string): PolicyStatement[] {
+  const { accountId, region, environment } = props;
+  return [
+    {
+      sid: 'ApplyAlarmTopic',
+      actions: [
+        'sns:CreateTopic',
+        'sns:DeleteTopic',
+        'sns:GetTopicAttributes',
+        'sns:SetTopicAttributes',
+        'sns:Subscribe',
+        'sns:ListSubscriptionsByTopic',
+        'sns:ListTagsForResource',
+        'sns:TagResource',
+        'sns:UntagResource',
+      ],
+      resources: [`arn:aws:sns:${region}:${accountId}:${prefix}-*`],
+    },
+    ...(props.alarmTopicArn
+      ? [
+          {
+            sid: 'SubscribeConfiguredAlarmTopic',
+            actions: ['sns:Subscribe', 'sns:ListSubscriptionsByTopic'],
+            resources: [props.alarmTopicArn],
+          },
+        ]
+      : []),
+    {
+      sid: 'ApplyAlarmSubscriptions',
+      actions: ['sns:GetSubscriptionAttributes', 'sns:SetSubscriptionAttributes', 'sns:Unsubscribe'],
+      resources: ['*'],
+      unscopableReason: 'SNS lists no resource type for subscription calls',
+    },
+    {
+      sid: 'CreateKeys',
+      actions: ['kms:CreateKey', 'kms:TagResource'],
+      resources: ['*'],
+      unscopableReason:
+        'CreateKey has no resource type, and KMS authorizes tags on create only against every key (KMS developer guide, "Controlling access to tags"); the request must carry the environment tags',
+      conditions: { StringEquals: tagConditions('RequestTag', environment) },
+    },
+    {
+      // Key ARNs are random: the stack's keys are those carrying its tags (`KeepOtherTags` stops the role
+      // from tagging another environment's key into this set).
+      sid: 'ApplyKeys',
+      actions: [
+        'kms:PutKeyPolicy',
+        'kms:DescribeKey',
+        'kms:GetKeyPolicy',
+        'kms:GetKeyRotationStatus',
+        'kms:EnableKeyRotation',
+        'kms:DisableKeyRotation',
+        'kms:UpdateKeyDescription',
+        'kms:EnableKey',
+        'kms:DisableKey',
+        'kms:ListResourceTags',
+        'kms:TagResource',
+        'kms:UntagResource',
+        'kms:ScheduleKeyDeletion',
+      ],
+      resources: [`arn:aws:kms:${region}:${accountId}:key/*`],
+      conditions: { StringEquals: tagConditions('ResourceTag', environment) },
     },
   ];
 }

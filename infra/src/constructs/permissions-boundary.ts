@@ -6,7 +6,9 @@ import { Construct, type IConstruct } from 'constructs';
 /**
  * Services the environment stack's roles act on (functions, the Fargate task, workflows, pipes, schedules,
  * rules): the boundary allows these and nothing else, so a role the deploy role writes can never hold
- * more, whatever its inline policy says. `ec2` is for Lambda's network interfaces in a VPC.
+ * more, whatever its inline policy says. `ec2` is for Lambda's network interfaces in a VPC. No `sns` or
+ * `kms`: alarms publish to the alarm topic, and use its key, as CloudWatch's service principal (the
+ * topic and key policies allow it), never through a role of the stack.
  */
 export const BOUNDARY_SERVICES = [
   'ec2',

@@ -33,6 +33,12 @@ const EXTRA_FUNCTIONS = ['export-download'];
 export const SMOKE_CHECK_SERVICE = 'job-sweeper';
 
 /**
+ * The task the deploy runs once with `MODE=migrate` before the functions move
+ * (.github/workflows/deploy-environment.yml, "Migrate the database").
+ */
+export const MIGRATION_TASK = 'batch-worker';
+
+/**
  * `sidestep-<env>-deploy`: the GitHub OIDC provider, the deploy role of one environment, the permissions
  * boundary every role of the environment carries (`sidestep-<env>-boundary`) and the ECS service-linked
  * role (a new account has none, and ECS creates it only for a caller allowed iam:CreateServiceLinkedRole,
@@ -100,6 +106,13 @@ export class DeployStack extends EnvironmentStack {
         : [],
       bucketNames: BUCKET_PURPOSES.map((purpose) => environmentBucketName(config, purpose)),
       mailIdentity: config.mail.domain ?? config.mail.fromAddress,
+      ...(tasks.some((task) => task.name === MIGRATION_TASK) ? { migrationTask: MIGRATION_TASK } : {}),
+      databaseSecretArn: config.databaseSecretArn,
+      ...(config.mail.hostedZoneId ? { hostedZoneId: config.mail.hostedZoneId } : {}),
+      ...(config.network?.database
+        ? { databaseSecurityGroupId: config.network.database.securityGroupId }
+        : {}),
+      ...(config.alarmTopicArn ? { alarmTopicArn: config.alarmTopicArn } : {}),
     });
     new TerraformOutput(this, 'deploy_role_arn', { value: this.deployRole.roleArn });
     new TerraformOutput(this, 'github_oidc_provider_arn', { value: this.deployRole.oidcProviderArn });

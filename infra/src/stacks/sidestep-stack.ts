@@ -445,6 +445,14 @@ export class SidestepStack extends EnvironmentStack {
       const snake = snakeCase(manifest.name);
       this.output(`${snake}_repository_url`, task.repository.repositoryUrl);
       this.output(`${snake}_cluster_arn`, task.clusterArn);
+      // What a one-off run needs (the deploy's migration, .github/workflows/deploy-environment.yml):
+      // the revision this apply registered, the container to override, and the network the workflows
+      // run it in. Lists and a boolean, not strings: the pipeline reads them with `terraform output -json`.
+      this.output(`${snake}_task_definition_arn`, task.taskDefinitionArn);
+      this.output(`${snake}_container_name`, task.containerName);
+      new TerraformOutput(this, `${snake}_subnet_ids`, { value: [...task.network.subnetIds] });
+      new TerraformOutput(this, `${snake}_security_group_ids`, { value: [...task.network.securityGroupIds] });
+      new TerraformOutput(this, `${snake}_assign_public_ip`, { value: task.network.assignPublicIp ?? false });
     }
     return batchTasks;
   }
