@@ -124,6 +124,13 @@ describe('a client acting as a role of the local stack', () => {
     expect(put.ETag).toBeDefined();
   });
 
+  it('lets anyone call the public download function URL, as its function policy allows', async () => {
+    const response = await fetch(`${path.cloud.functionUrl('export-download')}?token=not-a-token`);
+    // The handler answered (a bad token is its own 4xx), not IAM.
+    expect(await response.text()).not.toContain('is not authorized to perform');
+    expect(path.collecting.ofType('access-denied').filter((d) => d.action.startsWith('lambda:'))).toEqual([]);
+  });
+
   it('answers a missing key 403 to a role without s3:ListBucket and 404 to the operator, as S3 does', async () => {
     const finalizer = as(
       new S3Client({ ...settings('sidestep-local-export-finalizer'), forcePathStyle: true }),
