@@ -1,5 +1,5 @@
 import { buildApp } from 'fauxqs';
-import type { EndpointAuthorizer } from './endpoint-authorization.ts';
+import type { EndpointAuthorizer } from './endpoint-authorizer.ts';
 import {
   FUNCTION_URL_PATH_PREFIX,
   type FunctionUrlRequest,

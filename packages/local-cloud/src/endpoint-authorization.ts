@@ -9,40 +9,12 @@ import {
   statesAuthorization,
 } from '@sidestep/iam';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
+import type { EndpointAuthorizer, EndpointRefusal, EndpointRequest } from './endpoint-authorizer.ts';
 import { FUNCTION_URL_PATH_PREFIX } from './function-url.ts';
 import { type AccessDenial, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
 import { localName } from './local-names.ts';
 
 const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
-
-/** A request as the endpoint received it, before any handler ran. */
-export interface EndpointRequest {
-  readonly method: string;
-  /** Path and query, as sent. */
-  readonly url: string;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  /** The parsed body: an object (JSON, forms), a string, or the raw Buffer. */
-  readonly body: unknown;
-}
-
-/** What the endpoint lets the authorizer look up. */
-export interface EndpointLookups {
-  /** Whether an object exists (a HEAD in-process). */
-  objectExists(bucket: string, key: string): Promise<boolean>;
-}
-
-/** The response for a refused request, in the protocol the request used. */
-export interface EndpointRefusal {
-  readonly statusCode: number;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: string;
-}
-
-/** Decides one request: a refusal to send, or `undefined` to let it through. */
-export type EndpointAuthorizer = (
-  request: EndpointRequest,
-  lookups: EndpointLookups,
-) => Promise<EndpointRefusal | undefined>;
 
 /** What a request is, for IAM: its API, operation and the checks AWS makes. */
 export interface RequestAuthorization {

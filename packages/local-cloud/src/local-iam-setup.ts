@@ -1,4 +1,4 @@
-import type { LocalCloudOptions } from './local-cloud.ts';
+import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import {
   type AccessDenial,
@@ -22,13 +22,28 @@ export function reportDenial(reporter: LocalCloudReporter): (denial: AccessDenia
     });
 }
 
+/** What {@link loadLocalIam} reads of the local cloud's options: the stack, and every caller. */
+export interface LocalIamSetup {
+  readonly stack?: SynthesizedTerraformJson;
+  readonly iam?: boolean;
+  readonly services: readonly { readonly manifest: { readonly name: string } }[];
+  readonly functionUrls?: readonly { readonly name: string }[];
+  readonly tasks?: readonly { readonly manifest: { readonly name: string } }[];
+  readonly workflows?: readonly {
+    readonly name: string;
+    readonly triggers?: readonly { readonly ruleName?: string }[];
+  }[];
+  readonly pipes?: readonly { readonly source: { readonly name: string } }[];
+  readonly schedules?: { readonly definitions: readonly { readonly name: string }[] };
+}
+
 /**
  * The IAM the cloud enforces: the stack's policies when one is given (and `iam` is not false),
  * else none. Every role the cloud runs a caller as must be one of the stack's: a caller whose role
  * the stack lacks fails the start with UnknownLocalRoleError instead of running unchecked. What the
  * loader could not read is reported (those statements fail closed).
  */
-export function loadLocalIam(options: LocalCloudOptions, reporter: LocalCloudReporter): LocalIam {
+export function loadLocalIam(options: LocalIamSetup, reporter: LocalCloudReporter): LocalIam {
   if (!options.stack || options.iam === false) return UNENFORCED_IAM;
   const iam = createLocalIam({ stack: options.stack, onDenied: reportDenial(reporter) });
   const roles = [
