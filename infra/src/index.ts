@@ -62,7 +62,7 @@ export {
   UNSCOPABLE_ACTIONS,
 } from './security-policy.ts';
 export { SERVICES, TASKS } from './services.ts';
-export { synthStack } from './synth-stack.ts';
 export { DeployStack, type DeployStackProps, SMOKE_CHECK_SERVICE } from './stacks/deploy-stack.ts';
 export { EnvironmentStack, TERRAFORM_TARGET_VERSIONS } from './stacks/environment-stack.ts';
 export { SidestepStack, type SidestepStackProps } from './stacks/sidestep-stack.ts';
+export { synthStack } from './synth-stack.ts';
