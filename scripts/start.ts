@@ -1,6 +1,7 @@
 // `pnpm start`: builds the service bundles, starts the local cloud and runs until Ctrl-C.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { synthStack } from '@sidestep/infra';
 import {
   createConsoleReporter,
   DatabasePortInUseError,
@@ -54,6 +55,7 @@ const program = new Command('start')
   .option('--state-dir <dir>', 'where the outbox and the embedded database live (default: <repo>/.sidestep)')
   .option('--no-build', 'run the existing bundles instead of building the services first')
   .option('--quiet-logs', 'hide the services’ own log lines')
+  .option('--no-iam', 'do not check calls against the deployed IAM policies (debugging only)')
   .parse();
 
 const options = program.opts<{
@@ -64,6 +66,7 @@ const options = program.opts<{
   stateDir?: string;
   build: boolean;
   quietLogs?: boolean;
+  iam: boolean;
 }>();
 
 const databaseUrl = options.databaseUrl || process.env.DATABASE_URL || undefined;
@@ -80,6 +83,8 @@ try {
     pipes: PIPES,
     schedules: SCHEDULE_SETUP,
     functionUrls: FUNCTION_URLS,
+    // The IAM policies of the stack that deploys, synthesized now from the same manifests.
+    ...(options.iam ? { stack: JSON.parse(synthStack()) } : { iam: false }),
     port: options.port,
     smtpPort: options.smtpPort,
     databasePort: options.databasePort,

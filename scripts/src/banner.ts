@@ -21,6 +21,26 @@ export function queueUrlVariable(queueName: string): string {
 }
 
 /**
+ * Who may do what: the deployed IAM policies enforced (an access key id naming a role acts as that
+ * role, any other credentials as the operator), or, with `--no-iam`, a warning nobody can miss.
+ */
+function iamLines(cloud: LocalCloud): string[] {
+  if (cloud.iam.enforced) {
+    return [
+      `  iam        enforced: the sidestep-local stack's policies (${cloud.iam.roles.length} roles); access key id = role name acts as that role, any other credentials = operator (full access)`,
+    ];
+  }
+  return [
+    '',
+    '  !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!',
+    '  !!  IAM IS OFF (--no-iam): every call is allowed. A call that works now may be      !!',
+    '  !!  AccessDenied on AWS. Start without --no-iam before trusting a local result.     !!',
+    '  !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!',
+    '',
+  ];
+}
+
+/**
  * The text `pnpm start` prints once the cloud is up: where everything is, and the exact
  * environment a producer in another terminal needs.
  */
@@ -34,7 +54,8 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
     '',
     'sidestep local cloud is up (environment "local")',
     '',
-    `  endpoint   ${cloud.endpoint}  SQS + S3 + Step Functions, region ${cloud.region}, account 000000000000, any credentials`,
+    `  endpoint   ${cloud.endpoint}  SQS + S3 + Step Functions, region ${cloud.region}, account 000000000000`,
+    ...iamLines(cloud),
   ];
   for (const { queue } of cloud.queues) {
     lines.push(`  queue      ${queue.url}`);

@@ -113,7 +113,7 @@ export const COMMAND_EXAMPLES: readonly string[] = [
 /** The batch-worker task as both workflows run it, in the local cloud's cluster and network. */
 function batchWorkerTask(resources: LocalWorkflowResources): BatchWorkerProps {
   return {
-    clusterArn: resources.clusterArn,
+    clusterArn: resources.clusterArn(batchWorker.name),
     taskDefinitionArn: resources.taskDefinitionArn(batchWorker.name),
     containerName: batchWorker.containerName,
     subnetIds: resources.subnetIds,

@@ -53,6 +53,7 @@ const cloud: LocalCloud = {
   eventBusName: 'sidestep-local',
   scheduler: undefined,
   functionUrl: (name) => `${endpoint}/lambda-url/${name}/`,
+  iam: { enforced: true, roles: ['sidestep-local-mail-dispatcher'] },
   stepFunctions: createLocalStepFunctions({
     stateMachines: [
       {
@@ -162,5 +163,19 @@ describe('formatBanner', () => {
       { rootDir: '/repo', queueNames: [] },
     );
     expect(without).not.toContain('database');
+  });
+
+  it('says IAM is enforced and who acts as whom', () => {
+    expect(banner).toContain("iam        enforced: the sidestep-local stack's policies (1 roles)");
+    expect(banner).not.toContain('IAM IS OFF');
+  });
+
+  it('warns loudly when IAM is off (--no-iam)', () => {
+    const off = formatBanner(
+      { ...cloud, iam: { enforced: false, roles: [] } },
+      { rootDir: '/repo', queueNames: [] },
+    );
+    expect(off).toContain('IAM IS OFF (--no-iam): every call is allowed');
+    expect(off).not.toContain('iam        enforced');
   });
 });

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { synthStack } from '@sidestep/infra';
 import {
   type CollectingReporter,
   createCollectingReporter,
@@ -38,7 +39,9 @@ export const TEST_DATABASE: { readonly databaseUrl?: string } = process.env.TEST
 
 /**
  * Starts a local cloud on free ports (the embedded database's too) in a fresh temporary state directory named after `name`,
- * reporting to a collecting reporter (and to `trace`, when given).
+ * reporting to a collecting reporter (and to `trace`, when given). IAM is enforced from the
+ * `sidestep-local` stack synthesized now, as `npm start` does, unless `options` gives a `stack`
+ * (one synthesized from changed manifests) or `iam: false`.
  */
 export async function startPathCloud(
   name: string,
@@ -64,6 +67,7 @@ export async function startPathCloud(
             trace(event);
           }
         : collecting.reporter,
+      ...(options.stack || options.iam === false ? {} : { stack: JSON.parse(synthStack()) }),
       ...options,
     });
   } catch (error) {

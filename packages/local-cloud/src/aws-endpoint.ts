@@ -1,4 +1,5 @@
 import { buildApp } from 'fauxqs';
+import type { EndpointAuthorizer } from './endpoint-authorizer.ts';
 import {
   FUNCTION_URL_PATH_PREFIX,
   type FunctionUrlRequest,
@@ -26,6 +27,11 @@ export interface AwsEndpointOptions {
   readonly port?: number;
   /** @default '127.0.0.1' */
   readonly host?: string;
+  /**
+   * Decides every request before any API sees it (IAM: who calls, what the request needs, what
+   * the policies allow); a refusal is sent as is. @default every request is let through
+   */
+  readonly authorize?: EndpointAuthorizer;
 }
 
 /** A message as it sits in a queue, seen without receiving it. */
@@ -105,6 +111,22 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   let sequence = 0;
   // DLQ redrive (StartMessageMoveTask, ...), which fauxqs lacks, moving messages through its own API.
   const moveTasks = createMessageMoveTasks(injectSqs(app));
+
+  // IAM first: fastify runs preHandler hooks in the order they are added, so this one decides before
+  // the function URL and JSON API hooks below, and before fauxqs's SQS and S3 handlers.
+  const { authorize } = options;
+  if (authorize) {
+    app.addHook('preHandler', async (request, reply) => {
+      const refused = await authorize(
+        { method: request.method, url: request.url, headers: request.headers, body: request.body },
+        {
+          objectExists: async (bucket, key) =>
+            (await app.inject({ method: 'HEAD', url: `/${bucket}/${encodeKey(key)}` })).statusCode === 200,
+        },
+      );
+      if (refused) return reply.code(refused.statusCode).headers(refused.headers).send(refused.body);
+    });
+  }
 
   // S3 raises "Object Created" after the write succeeded; the writer does not wait for it, so
   // neither does this hook (onResponse runs once the response is on the wire).

@@ -137,6 +137,8 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
       return context.showLogs
         ? `${tag('gray', 'log')} ${formatLogLine(event.service, event.line, paint)}`
         : undefined;
+    case 'access-denied':
+      return `${tag('red', 'denied')} ${paint('bold', event.action)} on ${event.resource} ${paint('gray', `(${event.caller})`)}`;
     case 'error':
       return `${tag('red', 'error')} ${event.source}: ${paint('red', event.message)}`;
   }

@@ -5,6 +5,7 @@ import type { AwsEndpoint } from './aws-endpoint.ts';
 import { FUNCTION_URL_PATH_PREFIX, functionUrlEvent, functionUrlResponse } from './function-url.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { LocalFunctionUrl, LocalService } from './local-definitions.ts';
+import { LOCAL_ROLES } from './local-iam.ts';
 import { localName, UnknownLocalNameError } from './local-names.ts';
 import type { JobQueue } from './queues.ts';
 import { type LocalResources, serviceEnvironment } from './service-environment.ts';
@@ -81,7 +82,8 @@ export function startFunctionHosts(options: FunctionHostsOptions): Promise<Start
         name: localName(name),
         bundleDir: resolve(options.rootDir, service.bundleDir),
         handler,
-        environment: environmentOf(service, queue),
+        // A function URL's function runs another handler of the image under its own role.
+        environment: { ...environmentOf(service, queue), AWS_ACCESS_KEY_ID: LOCAL_ROLES.service(name) },
         memoryMb: service.manifest.memoryMb,
         timeoutSeconds: service.manifest.timeoutSeconds,
         concurrency,

@@ -182,6 +182,16 @@ export type LocalCloudEvent =
       readonly line: string;
     }
   | {
+      /** The stack's policies refused a call (over the endpoint or in-process). */
+      readonly type: 'access-denied';
+      /** Who called: a role's session ARN, a service principal or `anonymous`. */
+      readonly caller: string;
+      readonly action: string;
+      readonly resource: string;
+      /** AWS's AccessDenied message. */
+      readonly message: string;
+    }
+  | {
       readonly type: 'error';
       /** What failed: `poller sidestep-local-mail`, `smtp-sink`, ... */
       readonly source: string;

@@ -1,12 +1,16 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { type SynthesizedTerraformJson, statesAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
-import { type AwsEndpoint, LOCAL_REGION, startAwsEndpoint } from './aws-endpoint.ts';
+import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
+import { endpointAuthorizer } from './endpoint-authorization.ts';
 import { startFunctionHosts } from './function-hosts.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { DEFAULT_DATABASE_PORT, type LocalDatabase, startLocalDatabase } from './local-database.ts';
+import { EVENTBRIDGE, LOCAL_ROLES, type LocalIam } from './local-iam.ts';
+import { loadLocalIam, reportDenial } from './local-iam-setup.ts';
 import { LOCAL_ENVIRONMENT, LOCAL_EVENT_BUS_NAME, localName, localScheduleArn } from './local-names.ts';
 import { createLocalQueues, type LocalQueues } from './local-queues.ts';
 import { startLocalTriggers } from './local-triggers.ts';
@@ -95,6 +99,15 @@ export interface LocalCloudOptions {
   readonly reporter?: LocalCloudReporter;
   /** How long stop() lets invocations in flight finish before killing sandboxes. @default 5000 */
   readonly stopGraceMs?: number;
+  /**
+   * The synthesized Terraform JSON of the `sidestep-local` stack (what `pnpm --filter
+   * @sidestep/infra run synth` writes to `cdktf.out/stacks/sidestep-local/cdk.tf.json`): every call
+   * to the endpoint and every in-process call (a workflow's tasks, the pipes, schedules and rules)
+   * is checked against its IAM policies, as on AWS. @default none: nothing is checked
+   */
+  readonly stack?: SynthesizedTerraformJson;
+  /** `false` turns the IAM checks off even with a {@link stack} (debugging). @default true */
+  readonly iam?: boolean;
 }
 
 /** A running local cloud. */
@@ -138,6 +151,8 @@ export interface LocalCloud {
   readonly scheduler: Scheduler | undefined;
   /** The URL of a function URL by name: `<endpoint>/lambda-url/<name>/`. */
   functionUrl(name: string): string;
+  /** Whether calls are checked against the stack's IAM policies, and the roles callers act as. */
+  readonly iam: { readonly enforced: boolean; readonly roles: readonly string[] };
   /**
    * Stops executions (and their tasks, SIGTERM then SIGKILL), pollers, lets invocations in flight
    * finish briefly, kills sandboxes, closes servers.
@@ -176,7 +191,8 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const stack = new AsyncDisposableStack();
   try {
     await mkdir(stateDir, { recursive: true });
-    const { endpoint, sqs } = stack.use(await startAws(host, options.port ?? 4566, reporter));
+    const iam = loadLocalIam(options, reporter);
+    const { endpoint, sqs } = stack.use(await startAws(host, options.port ?? 4566, iam, reporter));
     const queues = await createLocalQueues(sqs, options.services, options.pipes ?? [], reporter);
     const { smtp } = stack.use(
       await startMailSink(join(stateDir, 'outbox'), host, options.smtpPort, reporter),
@@ -227,21 +243,36 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         resources,
         ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
         stopGraceMs,
+        iam,
         reporter,
       }),
     );
-    const deliver = (firing: ScheduleFiring) =>
-      deliverFiring(firing, { sqs, queueUrl: queues.queueUrl, invoke, reporter });
+    // A schedule delivers as its role; an operator rule as EventBridge, on the target's resource policy.
+    const deliver = (firing: ScheduleFiring, ruleArn?: string) =>
+      deliverFiring(firing, {
+        sqs,
+        queueUrl: queues.queueUrl,
+        invoke,
+        reporter,
+        authorize: (checks) =>
+          ruleArn === undefined
+            ? iam.assertAuthorized(iam.role(LOCAL_ROLES.schedule(firing.schedule.name)), checks)
+            : iam.assertAuthorized(EVENTBRIDGE, checks, {
+                'aws:SourceArn': ruleArn,
+                'aws:SourceAccount': LOCAL_ACCOUNT_ID,
+              }),
+      });
     startLocalTriggers({
       endpoint,
       workflows,
       stepFunctions,
       ...(options.schedules ? { schedules: options.schedules } : {}),
       deliver,
+      iam,
       reporter,
     });
     // Pipes and the scheduler start last: what they start (executions, functions) is all up.
-    stack.use(await startPipes(queues, stepFunctions, sqs, reporter));
+    stack.use(await startPipes(queues, stepFunctions, sqs, iam, reporter));
     const { scheduler } = stack.use(await startSchedules(options.schedules, deliver, reporter));
 
     const running = stack.move();
@@ -270,6 +301,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       eventBusName: LOCAL_EVENT_BUS_NAME,
       scheduler,
       functionUrl: functions.functionUrl,
+      iam: { enforced: iam.enforced, roles: iam.roleNames },
       stop() {
         stopped ??= running.disposeAsync();
         return stopped;
@@ -285,10 +317,15 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
 function startAws(
   host: string,
   port: number,
+  iam: LocalIam,
   reporter: LocalCloudReporter,
 ): Promise<Started<{ endpoint: AwsEndpoint; sqs: SQSClient }>> {
   return startPhase(reporter, async (defer) => {
-    const endpoint = await startAwsEndpoint({ host, port });
+    const endpoint = await startAwsEndpoint({
+      host,
+      port,
+      ...(iam.enforced ? { authorize: endpointAuthorizer(iam, reportDenial(reporter)) } : {}),
+    });
     defer(() => endpoint.stop());
     const sqs = new SQSClient({
       endpoint: endpoint.url,
@@ -378,16 +415,22 @@ function startPipes(
   queues: LocalQueues,
   stepFunctions: LocalStepFunctions,
   sqs: SQSClient,
+  iam: LocalIam,
   reporter: LocalCloudReporter,
 ): Promise<Started<object>> {
   return startPhase(reporter, (defer) => {
     for (const { pipe, queue } of queues.pipes) {
       const stateMachineArn = stepFunctions.stateMachineArn(localName(pipe.workflow));
+      const role = iam.role(LOCAL_ROLES.pipe(pipe.source.name));
       const running = startPipe({
         name: `${queue.name}-pipe`,
         sqs,
         queue: { url: queue.url, arn: queue.arn, region: LOCAL_REGION },
-        start: async (input) => stepFunctions.startExecution({ stateMachineArn, input }).executionArn,
+        start: async (input) => {
+          iam.assertAuthorized(role, statesAuthorization('StartExecution', { stateMachineArn }));
+          return stepFunctions.startExecution({ stateMachineArn, input }).executionArn;
+        },
+        authorize: (checks) => iam.assertAuthorized(role, checks),
         reporter,
       });
       defer(() => running.stop());
@@ -399,7 +442,7 @@ function startPipes(
 /** EventBridge Scheduler, firing the schedules at their times, when there are any. */
 function startSchedules(
   schedules: LocalSchedules | undefined,
-  deliver: (firing: ScheduleFiring) => Promise<void>,
+  deliver: (firing: ScheduleFiring, ruleArn?: string) => Promise<void>,
   reporter: LocalCloudReporter,
 ): Promise<Started<{ scheduler: Scheduler | undefined }>> {
   return startPhase(reporter, (defer) => {

@@ -53,8 +53,8 @@ export interface LocalWorkflowResources {
   functionArn(service: string): string;
   /** `arn:aws:ecs:us-east-1:000000000000:task-definition/sidestep-local-<task>:1` */
   taskDefinitionArn(task: string): string;
-  /** `arn:aws:ecs:us-east-1:000000000000:cluster/sidestep-local` */
-  readonly clusterArn: string;
+  /** `arn:aws:ecs:us-east-1:000000000000:cluster/sidestep-local-<task>`: one cluster per task, as infra. */
+  clusterArn(task: string): string;
   /** Stand-ins: the local network has no subnets or security groups, the values are only passed along. */
   readonly subnetIds: readonly string[];
   readonly securityGroupIds: readonly string[];

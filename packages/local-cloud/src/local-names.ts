@@ -9,9 +9,10 @@ export function localName(name: string): string {
   return resourceName(LOCAL_ENVIRONMENT, name);
 }
 
-/** The ECS cluster tasks run in locally. */
-export const LOCAL_CLUSTER_NAME = `sidestep-${LOCAL_ENVIRONMENT}`;
-export const LOCAL_CLUSTER_ARN = `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:cluster/${LOCAL_CLUSTER_NAME}`;
+/** The ECS cluster a task runs in: `sidestep-local-<task>`, one per task as infra creates them. */
+export function localClusterArn(task: string): string {
+  return `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:cluster/${localName(task)}`;
+}
 
 /** The sidestep bus infra creates, `sidestep-<env>`: operator events go there. */
 export const LOCAL_EVENT_BUS_NAME = `sidestep-${LOCAL_ENVIRONMENT}`;

@@ -1,8 +1,10 @@
+import { statesAuthorization } from '@sidestep/iam';
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import { EVENT_BRIDGE_TARGET_PREFIX, eventBridgeApi } from './event-bridge-api.ts';
 import { createEventRouter, type EventBridgeEvent, type EventRule } from './event-router.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { LocalSchedules, LocalWorkflow } from './local-definitions.ts';
+import { LOCAL_ROLES, type LocalIam } from './local-iam.ts';
 import { LOCAL_EVENT_BUS_NAME, localName, localScheduleArn } from './local-names.ts';
 import { operatorRules } from './schedule-delivery.ts';
 import type { ScheduleFiring } from './scheduler.ts';
@@ -16,8 +18,10 @@ export interface LocalTriggersOptions {
   readonly stepFunctions: LocalStepFunctions;
   /** The schedules whose operator rules fire them by hand. @default none */
   readonly schedules?: LocalSchedules;
-  /** Delivers a schedule's firing to its target. */
-  deliver(firing: ScheduleFiring): Promise<void>;
+  /** Delivers a schedule's firing to its target; `ruleArn`: as that operator rule. */
+  deliver(firing: ScheduleFiring, ruleArn: string): Promise<void>;
+  /** Checks each rule's StartExecution as the rule's role. */
+  readonly iam: LocalIam;
   readonly reporter: LocalCloudReporter;
 }
 
@@ -30,14 +34,22 @@ export function startLocalTriggers(options: LocalTriggersOptions): void {
   const { stepFunctions, reporter } = options;
   const rules: EventRule[] = options.workflows.flatMap((workflow) => {
     const stateMachineArn = stepFunctions.stateMachineArn(localName(workflow.name));
-    return (workflow.triggers ?? []).map((trigger) => ({
-      name: trigger.ruleName ?? `${localName(workflow.name)}-trigger`,
-      eventPattern: trigger.eventPattern,
-      // A rule target cannot name the execution: Step Functions generates the name.
-      target: (event: EventBridgeEvent) => {
-        stepFunctions.startExecution({ stateMachineArn, input: JSON.stringify(event) });
-      },
-    }));
+    return (workflow.triggers ?? []).map((trigger) => {
+      const name = trigger.ruleName ?? `${localName(workflow.name)}-trigger`;
+      return {
+        name,
+        eventPattern: trigger.eventPattern,
+        // A rule target cannot name the execution: Step Functions generates the name.
+        target: (event: EventBridgeEvent) => {
+          const { iam } = options;
+          iam.assertAuthorized(
+            iam.role(LOCAL_ROLES.rule(name)),
+            statesAuthorization('StartExecution', { stateMachineArn }),
+          );
+          stepFunctions.startExecution({ stateMachineArn, input: JSON.stringify(event) });
+        },
+      };
+    });
   });
   if (options.schedules) {
     rules.push(

@@ -7,12 +7,14 @@ import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint
 import { type FargateTask, startFargateTask, UnknownContainerError } from './fargate-task.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { LocalTask, LocalWorkflow, LocalWorkflowResources } from './local-definitions.ts';
-import { LOCAL_CLUSTER_ARN, LOCAL_CLUSTER_NAME, LOCAL_ENVIRONMENT, localName } from './local-names.ts';
+import { LOCAL_ROLES, type LocalIam } from './local-iam.ts';
+import { LOCAL_ENVIRONMENT, localClusterArn, localName } from './local-names.ts';
 import { type LocalResources, taskEnvironment } from './service-environment.ts';
 import { type Started, startPhase } from './start-phase.ts';
 import { createLocalStepFunctions, type LocalStepFunctions } from './step-functions.ts';
 import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from './step-functions-api.ts';
 import {
+  authorizeTask,
   ECS_RUN_TASK_SYNC,
   EcsInvalidParameterError,
   ecsRunTaskSync,
@@ -22,6 +24,8 @@ import {
   type RunTaskRequest,
   SQS_SEND_MESSAGE,
   sqsSendMessage,
+  type TaskAuthorizer,
+  type TaskCall,
 } from './task-integrations.ts';
 
 /** A task's bundle directory (or the script its command runs) does not exist: it was not built. */
@@ -72,6 +76,8 @@ export interface LocalWorkflowsOptions {
   readonly retryIntervalMs?: number;
   /** How long stopping lets running tasks exit after SIGTERM. */
   readonly stopGraceMs: number;
+  /** Checks each Task state's call as its state machine's role. */
+  readonly iam: LocalIam;
   readonly reporter: LocalCloudReporter;
 }
 
@@ -87,6 +93,10 @@ export function startLocalWorkflows(
   return startPhase(reporter, (defer) => {
     const runningTasks = new Set<FargateTask>();
     defer(() => Promise.all([...runningTasks].map((task) => task.stop(options.stopGraceMs))));
+    // A Task state calls as its state machine's role: `arn:...:execution:<state machine>:<name>`.
+    const { iam } = options;
+    const authorize: TaskAuthorizer = (call, checks) =>
+      iam.assertAuthorized(iam.role(call.executionArn.split(':')[6] ?? ''), checks);
     const runTask = (request: RunTaskRequest) =>
       runLocalTask(request, {
         tasks: options.tasks,
@@ -94,6 +104,7 @@ export function startLocalWorkflows(
         environment: options.resources,
         reporter,
         runningTasks,
+        authorize,
       });
     const resources: LocalWorkflowResources = {
       environment: LOCAL_ENVIRONMENT,
@@ -103,7 +114,7 @@ export function startLocalWorkflows(
         `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${localName(service)}`,
       taskDefinitionArn: (task) =>
         `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task-definition/${localName(task)}:1`,
-      clusterArn: LOCAL_CLUSTER_ARN,
+      clusterArn: localClusterArn,
       subnetIds: ['subnet-local'],
       securityGroupIds: ['sg-local'],
       queueUrl: options.queueUrl,
@@ -114,11 +125,12 @@ export function startLocalWorkflows(
         definition: workflow.definition(resources),
       })),
       integrations: {
-        [LAMBDA_INVOKE]: lambdaInvoke((functionName, payload) =>
-          options.invoke(functionService(functionName), payload),
+        [LAMBDA_INVOKE]: lambdaInvoke(
+          (functionName, payload) => options.invoke(functionService(functionName), payload),
+          authorize,
         ),
         [ECS_RUN_TASK_SYNC]: ecsRunTaskSync(runTask),
-        [SQS_SEND_MESSAGE]: sqsSendMessage(options.sqs),
+        [SQS_SEND_MESSAGE]: sqsSendMessage(options.sqs, authorize),
       },
       region: LOCAL_REGION,
       accountId: LOCAL_ACCOUNT_ID,
@@ -153,6 +165,7 @@ interface TaskRunContext {
   readonly environment: LocalResources;
   readonly reporter: LocalCloudReporter;
   readonly runningTasks: Set<FargateTask>;
+  readonly authorize: TaskAuthorizer;
 }
 
 /**
@@ -171,6 +184,11 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
     );
   }
   const { manifest } = entry;
+  const clusterArn = request.cluster.startsWith('arn:')
+    ? request.cluster
+    : `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:cluster/${request.cluster}`;
+  const taskDefinitionArn = `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task-definition/${family}:1`;
+  authorizeRunTask(context.authorize, request.call, manifest.name, taskDefinitionArn, clusterArn);
   let task: FargateTask;
   try {
     task = await startFargateTask({
@@ -179,7 +197,7 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
       environment: taskEnvironment(manifest, context.environment),
       overrides: request.overrides,
       region: LOCAL_REGION,
-      taskArn: `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task/${LOCAL_CLUSTER_NAME}/${randomUUID().replaceAll('-', '')}`,
+      taskArn: `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task/${clusterArn.split('/').pop()}/${randomUUID().replaceAll('-', '')}`,
       onLog: (line) => context.reporter({ type: 'log', service: manifest.name, line }),
     });
   } catch (error) {
@@ -212,11 +230,38 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
   });
   return {
     ...result,
-    clusterArn: LOCAL_CLUSTER_ARN,
-    taskDefinitionArn: `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task-definition/${family}:1`,
+    clusterArn,
+    taskDefinitionArn,
     family,
     containerName: manifest.containerName,
     cpu: manifest.cpu,
     memoryMb: manifest.memoryMb,
   };
+}
+
+/**
+ * What Step Functions needs to run a task: ecs:RunTask on the task definition in that cluster, and
+ * iam:PassRole on the task's execution and task roles, passed to ECS tasks
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html).
+ */
+function authorizeRunTask(
+  authorize: TaskAuthorizer,
+  call: TaskCall,
+  task: string,
+  taskDefinitionArn: string,
+  clusterArn: string,
+): void {
+  const roleArn = (name: string) => `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/${name}`;
+  const passedToEcs = { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' };
+  authorizeTask(
+    authorize,
+    call,
+    [
+      { action: 'ecs:RunTask', resource: taskDefinitionArn, context: { 'ecs:cluster': clusterArn } },
+      { action: 'iam:PassRole', resource: roleArn(LOCAL_ROLES.taskExecution(task)), context: passedToEcs },
+      { action: 'iam:PassRole', resource: roleArn(LOCAL_ROLES.task(task)), context: passedToEcs },
+    ],
+    'ECS',
+    'AccessDeniedException',
+  );
 }

@@ -1,4 +1,5 @@
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type AuthorizationCheck, sqsAuthorization } from '@sidestep/iam';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import {
   createDeadLetteredQueue,
@@ -64,6 +65,11 @@ export interface PipeOptions {
    */
   readonly start: (input: string) => Promise<string>;
   readonly reporter: LocalCloudReporter;
+  /**
+   * Checks the pipe's SQS calls as the pipe's role (throws AccessDeniedError; the message stays).
+   * @default nothing is checked
+   */
+  readonly authorize?: (checks: readonly AuthorizationCheck[]) => void;
   /** Long-poll wait per ReceiveMessage (0-20). @default 20 */
   readonly waitTimeSeconds?: number;
 }
@@ -85,10 +91,16 @@ export interface Pipe {
 export function startPipe(options: PipeOptions): Pipe {
   const polling = new AbortController();
   const waitTimeSeconds = options.waitTimeSeconds ?? 20;
+  const queueTarget = (() => {
+    const [, , , region = '', accountId = '', queueName = ''] = options.queue.arn.split(':');
+    return { region, accountId, queueName };
+  })();
+  const check = (operation: string) => options.authorize?.(sqsAuthorization(operation, queueTarget));
   const loop = (async () => {
     let backoffMs = 100;
     while (!polling.signal.aborted) {
       try {
+        check('ReceiveMessage');
         const { Messages = [] } = await options.sqs.send(
           new ReceiveMessageCommand({
             QueueUrl: options.queue.url,
@@ -106,6 +118,7 @@ export function startPipe(options: PipeOptions): Pipe {
             ...(md5OfMessageAttributes ? { md5OfMessageAttributes } : {}),
           };
           const executionArn = await options.start(JSON.stringify([pipeRecord]));
+          check('DeleteMessage');
           await options.sqs.send(
             new DeleteMessageCommand({ QueueUrl: options.queue.url, ReceiptHandle: record.receiptHandle }),
           );

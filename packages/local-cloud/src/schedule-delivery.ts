@@ -1,7 +1,10 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type AuthorizationCheck, eventRuleArn, lambdaAuthorization, sqsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import type { EventBridgeEvent, EventRule } from './event-router.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
+import { localName } from './local-names.ts';
 import { type ScheduleDefinition, type ScheduleFiring, scheduleFiring } from './scheduler.ts';
 
 /** A schedule names a function the local cloud does not run. */
@@ -23,7 +26,14 @@ export interface ScheduleDeliveryContext {
   /** Invokes a running service; `undefined` when the cloud does not run it. */
   invoke(service: string, payload: unknown): Promise<InvokeResult> | undefined;
   readonly reporter: LocalCloudReporter;
+  /**
+   * Checks the delivery's call (SendMessage, InvokeFunction) as whoever delivers it: the schedule's
+   * role, or EventBridge for an operator rule; throws AccessDeniedError. @default nothing is checked
+   */
+  readonly authorize?: (checks: readonly AuthorizationCheck[]) => void;
 }
+
+const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
 
 /**
  * Delivers one firing to its target as EventBridge Scheduler's templated targets do: SendMessage
@@ -33,11 +43,14 @@ export interface ScheduleDeliveryContext {
 export async function deliverFiring(firing: ScheduleFiring, context: ScheduleDeliveryContext): Promise<void> {
   const { target, name } = firing.schedule;
   if (target.kind === 'queue') {
-    await context.sqs.send(
-      new SendMessageCommand({ QueueUrl: context.queueUrl(target.queue), MessageBody: firing.input }),
+    const queueUrl = context.queueUrl(target.queue);
+    context.authorize?.(
+      sqsAuthorization('SendMessage', { ...SCOPE, queueName: queueUrl.split('/').pop() ?? '' }),
     );
+    await context.sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: firing.input }));
     return;
   }
+  context.authorize?.(lambdaAuthorization('Invoke', { ...SCOPE, functionName: localName(target.service) }));
   const invocation = context.invoke(target.service, JSON.parse(firing.input));
   if (!invocation) throw new UnknownScheduleTargetError(name, `function ${target.service}`);
   void invocation.then(
@@ -69,7 +82,8 @@ export interface OperatorRulesOptions {
   /** The rule name of a schedule, e.g. `sidestep-local-nightly-export-operator`. */
   readonly ruleName: (schedule: string) => string;
   readonly scheduleArn: (schedule: string) => string;
-  readonly deliver: (firing: ScheduleFiring) => Promise<void>;
+  /** Delivers as the rule (`ruleArn`): EventBridge, on the target's resource policy. */
+  readonly deliver: (firing: ScheduleFiring, ruleArn: string) => Promise<void>;
   readonly reporter: LocalCloudReporter;
 }
 
@@ -106,6 +120,7 @@ export function operatorRules(options: OperatorRulesOptions): EventRule[] {
           executionId: event.id,
           attempt: 1,
         }),
+        eventRuleArn(SCOPE, options.ruleName(schedule.name), options.eventBusName),
       );
     },
   }));

@@ -6,6 +6,7 @@ import {
   type ServiceManifest,
   type TaskManifest,
 } from '@sidestep/manifest';
+import { LOCAL_ROLES } from './local-iam.ts';
 
 /** The local resources a service's environment points at. */
 export interface LocalResources {
@@ -48,8 +49,9 @@ export class MissingLocalResourceError extends Error {
  * each AWS resource replaced by its local stand-in. The handler code is the same; only the
  * environment differs:
  * - every service: SIDESTEP_ENV, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE, the
- *   manifest's static `environment`, the region, dummy credentials (the local endpoint accepts any)
- *   and `AWS_ENDPOINT_URL` so every AWS SDK v3 client talks to the local endpoint;
+ *   manifest's static `environment`, the region, credentials whose access key id is the function's
+ *   execution role name (the local endpoint acts on it as that role, see `LOCAL_ROLES`) and
+ *   `AWS_ENDPOINT_URL` so every AWS SDK v3 client talks to the local endpoint;
  * - a queue consumer: DEAD_LETTER_QUEUE_URL;
  * - `mail-identity`: MAIL_FROM, and MAIL_TRANSPORT=smtp + SMTP_URL instead of SES;
  * - `database-secret`: DATABASE_URL instead of DATABASE_SECRET_ARN;
@@ -62,7 +64,7 @@ export function serviceEnvironment(
 ): Record<string, string> {
   const environment: Record<string, string> = {
     ...manifest.environment,
-    ...localStandIns(manifest.name, resources),
+    ...localStandIns(manifest.name, LOCAL_ROLES.service(manifest.name), resources),
   };
   if (manifest.queue) {
     if (!resources.deadLetterQueueUrl)
@@ -82,7 +84,7 @@ export function serviceEnvironment(
 export function taskEnvironment(manifest: TaskManifest, resources: LocalResources): Record<string, string> {
   return {
     ...manifest.environment,
-    ...localStandIns(manifest.name, resources),
+    ...localStandIns(manifest.name, LOCAL_ROLES.task(manifest.name), resources),
     AWS_S3_FORCE_PATH_STYLE: 'true',
     ...permissionEnvironment(manifest.name, manifest.permissions, resources),
   };
@@ -90,17 +92,18 @@ export function taskEnvironment(manifest: TaskManifest, resources: LocalResource
 
 /**
  * What a service's function and a task's container both get locally in place of what AWS sets:
- * the runtime's environment, service name and metrics namespace, the region, stand-in
- * credentials and the local AWS endpoint.
+ * the runtime's environment, service name and metrics namespace, the region, credentials naming the
+ * role it runs as (the access key id is the role's name: the local endpoint's identity contract)
+ * and the local AWS endpoint.
  */
-function localStandIns(name: string, resources: LocalResources): Record<string, string> {
+function localStandIns(name: string, role: string, resources: LocalResources): Record<string, string> {
   return {
     [RUNTIME_ENVIRONMENT.environment]: resources.environment,
     [RUNTIME_ENVIRONMENT.serviceName]: name,
     [RUNTIME_ENVIRONMENT.metricsNamespace]: METRICS_NAMESPACE,
     AWS_REGION: resources.region,
     AWS_DEFAULT_REGION: resources.region,
-    AWS_ACCESS_KEY_ID: 'local',
+    AWS_ACCESS_KEY_ID: role,
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_ENDPOINT_URL: resources.awsEndpoint,
   };

@@ -1,7 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { type MessageAttributeValue, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type AuthorizationCheck, lambdaAuthorization, sqsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import type { ContainerOverride, FargateTaskResult } from './fargate-task.ts';
+import { AccessDeniedError } from './local-iam.ts';
 
 /** The Task state a service integration runs for. */
 export interface TaskCall {
@@ -17,6 +20,37 @@ export interface TaskCall {
  * throws a {@link StatesTaskError} carrying the `Error` / `Cause` Step Functions would report.
  */
 export type TaskIntegration = (parameters: Record<string, unknown>, call: TaskCall) => Promise<unknown>;
+
+/**
+ * Checks a task's call as the execution's state machine role; throws AccessDeniedError.
+ * @default nothing is checked
+ */
+export type TaskAuthorizer = (call: TaskCall, checks: readonly AuthorizationCheck[]) => void;
+
+/**
+ * Runs the checks of a task's call; a refusal fails the task as Step Functions reports a service's
+ * 403: `<Service>.<error>` with AWS's AccessDenied message and the service's status line as Cause
+ * (Lambda: `Lambda.AWSLambdaException`; ECS: `ECS.AccessDeniedException`).
+ */
+export function authorizeTask(
+  authorize: TaskAuthorizer | undefined,
+  call: TaskCall,
+  checks: readonly AuthorizationCheck[],
+  service: 'Lambda' | 'ECS' | 'SQS',
+  error: string,
+): void {
+  try {
+    authorize?.(call, checks);
+  } catch (denied) {
+    if (!(denied instanceof AccessDeniedError)) throw denied;
+    throw new StatesTaskError(
+      `${service}.${error}`,
+      `${denied.message} (Service: ${service}, Status Code: 403, Error Code: AccessDeniedException, Request ID: ${randomUUID()})`,
+    );
+  }
+}
+
+const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
 
 /** `Resource` of the optimized Lambda integration (request-response). */
 export const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
@@ -49,12 +83,21 @@ export class StatesTaskError extends Error {
  */
 export function lambdaInvoke(
   invoke: (functionName: string, payload: unknown) => Promise<InvokeResult> | undefined,
+  authorize?: TaskAuthorizer,
 ): TaskIntegration {
-  return async (parameters) => {
+  return async (parameters, call) => {
     const functionName = parameters.FunctionName;
     if (typeof functionName !== 'string' || functionName === '') {
       throw new StatesTaskError('States.Runtime', 'lambda:invoke: the parameter FunctionName is required');
     }
+    const qualifier = typeof parameters.Qualifier === 'string' ? { qualifier: parameters.Qualifier } : {};
+    authorizeTask(
+      authorize,
+      call,
+      lambdaAuthorization('Invoke', { ...SCOPE, functionName, ...qualifier }),
+      'Lambda',
+      'AWSLambdaException',
+    );
     const payload = parameters.Payload ?? {};
     const pending = invoke(functionName, payload);
     if (!pending) {
@@ -190,12 +233,21 @@ function taskDescription(
  * `arn:aws:states:::sqs:sendMessage`: sends to the local queue. A JSON `MessageBody` is sent as
  * its JSON text, as Step Functions does; SQS errors fail the task as `SQS.<code>`.
  */
-export function sqsSendMessage(sqs: SQSClient): TaskIntegration {
-  return async (parameters) => {
+export function sqsSendMessage(sqs: SQSClient, authorize?: TaskAuthorizer): TaskIntegration {
+  return async (parameters, call) => {
     const { QueueUrl, MessageBody } = parameters;
     if (typeof QueueUrl !== 'string' || MessageBody === undefined) {
       throw new StatesTaskError('States.Runtime', 'sqs:sendMessage: QueueUrl and MessageBody are required');
     }
+    const queueName = QueueUrl.split('/').pop() ?? '';
+    // The SDK's error name for SQS's AccessDenied, prefixed as the other SQS errors below.
+    authorizeTask(
+      authorize,
+      call,
+      sqsAuthorization('SendMessage', { ...SCOPE, queueName }),
+      'SQS',
+      'AccessDenied',
+    );
     const body = typeof MessageBody === 'string' ? MessageBody : JSON.stringify(MessageBody);
     try {
       const output = await sqs.send(

@@ -71,7 +71,7 @@ function definition(resources: LocalWorkflowResources) {
         Type: 'Task',
         Resource: 'arn:aws:states:::ecs:runTask.sync',
         Parameters: {
-          Cluster: resources.clusterArn,
+          Cluster: resources.clusterArn('worker-task'),
           TaskDefinition: resources.taskDefinitionArn('worker-task'),
           LaunchType: 'FARGATE',
           NetworkConfiguration: {

@@ -1,7 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Terraform references and IAM policy variables are literal text in policies.
 import { describe, expect, it } from '@jest/globals';
-import { environmentConfigs, SidestepStack } from '@sidestep/infra';
-import { Testing } from 'cdktn';
 import {
   evaluateRequest,
   loadStackPolicies,
@@ -9,7 +7,9 @@ import {
   resourcePolicyFor,
   type StackPolicies,
   type SynthesizedTerraformJson,
-} from '../src/index.ts';
+} from '@sidestep/iam';
+import { environmentConfigs, SidestepStack } from '@sidestep/infra';
+import { Testing } from 'cdktn';
 
 // The local stack as infra synthesizes it: the same JSON `pnpm --filter @sidestep/infra run synth` writes.
 const config = environmentConfigs({}).local;

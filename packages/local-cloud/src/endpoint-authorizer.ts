@@ -1,0 +1,30 @@
+// What the endpoint's IAM hook is given and answers; kept apart so the endpoint does not import IAM.
+
+/** A request as the endpoint received it, before any handler ran. */
+export interface EndpointRequest {
+  readonly method: string;
+  /** Path and query, as sent. */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The parsed body: an object (JSON, forms), a string, or the raw Buffer. */
+  readonly body: unknown;
+}
+
+/** What the endpoint lets the authorizer look up. */
+export interface EndpointLookups {
+  /** Whether an object exists (a HEAD in-process). */
+  objectExists(bucket: string, key: string): Promise<boolean>;
+}
+
+/** The response for a refused request, in the protocol the request used. */
+export interface EndpointRefusal {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** Decides one request: a refusal to send, or `undefined` to let it through. */
+export type EndpointAuthorizer = (
+  request: EndpointRequest,
+  lookups: EndpointLookups,
+) => Promise<EndpointRefusal | undefined>;

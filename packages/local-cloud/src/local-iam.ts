@@ -1,0 +1,255 @@
+import {
+  type AuthorizationCheck,
+  type AuthorizationDecision,
+  accessDeniedMessage,
+  evaluateRequest,
+  loadStackPolicies,
+  principalDisplayName,
+  type RequestContext,
+  type RequestPrincipal,
+  resourcePolicyFor,
+  type StackPolicies,
+  type StackRole,
+  type SynthesizedTerraformJson,
+} from '@sidestep/iam';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
+import { localName } from './local-names.ts';
+
+/**
+ * Who calls the local cloud: a role of the local stack (every service, task, workflow, pipe,
+ * schedule and rule), an AWS service acting for a rule (`events.amazonaws.com` delivering to a
+ * queue or function), an unsigned caller (a public function URL), or the operator: anyone whose
+ * credentials name no role of the stack (the README's `local`/`local`, the AWS CLI's defaults),
+ * who may do everything, as an administrator may on AWS.
+ */
+export type LocalCaller = RequestPrincipal | { readonly type: 'operator' };
+
+/** EventBridge delivering a rule's event to a queue or function (their resource policies must allow it). */
+export const EVENTBRIDGE: LocalCaller = { type: 'service', service: 'events.amazonaws.com' };
+
+/** The operator: full access. */
+export const OPERATOR: LocalCaller = { type: 'operator' };
+
+/** A request the policies refuse, with what AWS says about it. */
+export interface AccessDenial {
+  readonly caller: LocalCaller;
+  /** The first check refused. */
+  readonly action: string;
+  readonly resource: string;
+  /** AWS's sentence: `User: <session ARN> is not authorized to perform: <action> on resource: <arn> because ...`. */
+  readonly message: string;
+  /** The evaluator's decision, naming the statement that decided (for the console). */
+  readonly decision: AuthorizationDecision | undefined;
+}
+
+/**
+ * A call the policies refuse, thrown by in-process callers (a workflow's Lambda task, a pipe
+ * starting an execution). `message` is AWS's AccessDenied text, so it names the role, the action
+ * and the resource.
+ */
+export class AccessDeniedError extends Error {
+  override readonly name = 'AccessDeniedException';
+  readonly action: string;
+  readonly resource: string;
+  constructor(denial: AccessDenial) {
+    super(denial.message);
+    this.action = denial.action;
+    this.resource = denial.resource;
+  }
+}
+
+/** An identity the local cloud hands out that is not a role of the stack it enforces. */
+export class UnknownLocalRoleError extends Error {
+  override readonly name = 'UnknownLocalRoleError';
+  readonly role: string;
+  readonly field = 'stack';
+  constructor(role: string, known: readonly string[]) {
+    super(
+      `the local cloud runs a caller as role ${role}, which the synthesized stack does not define (its roles: ${known.join(', ') || 'none'}); synthesize the stack from the same manifests`,
+    );
+    this.role = role;
+  }
+}
+
+/** Options of {@link createLocalIam}. */
+export interface LocalIamOptions {
+  /** The synthesized Terraform JSON of the `sidestep-local` stack: the policies that deploy. */
+  readonly stack: SynthesizedTerraformJson;
+  /** Called with each refusal {@link LocalIam.assertAuthorized} throws for. */
+  readonly onDenied?: (denial: AccessDenial) => void;
+}
+
+/** The local cloud's IAM: who a caller is and whether the stack's policies let it do something. */
+export interface LocalIam {
+  /** Whether calls are checked (false: `iam: false`, everyone acts as the operator). */
+  readonly enforced: boolean;
+  /** The stack's role names (the access key ids that act as a role). */
+  readonly roleNames: readonly string[];
+  /** What the loader could not read or resolve (those statements fail closed). */
+  readonly warnings: readonly string[];
+  /**
+   * The caller an access key id stands for: the role of that name, or the operator. Locally the key
+   * id IS the identity: signatures are not verified (the secret key is never checked), as every
+   * caller on a developer's loopback is trusted to say who it is; what is enforced is what each role
+   * may do.
+   */
+  callerFor(accessKeyId: string | undefined): LocalCaller;
+  /** The role of that name as a caller; throws {@link UnknownLocalRoleError} when enforcing and unknown. */
+  role(name: string): LocalCaller;
+  /** The first check the policies refuse, or `undefined` when all are allowed. */
+  authorize(
+    caller: LocalCaller,
+    checks: readonly AuthorizationCheck[],
+    context?: RequestContext,
+  ): AccessDenial | undefined;
+  /** {@link authorize}, throwing {@link AccessDeniedError} for a refusal. */
+  assertAuthorized(
+    caller: LocalCaller,
+    checks: readonly AuthorizationCheck[],
+    context?: RequestContext,
+  ): void;
+}
+
+/** How a caller is named in the console: a role's session ARN, a service, `anonymous`, `operator`. */
+export function callerName(caller: LocalCaller): string {
+  return caller.type === 'operator' ? 'operator' : principalDisplayName(caller);
+}
+
+/**
+ * The local stand-in for the TLS endpoint of AWS: the local endpoint is plain HTTP on loopback,
+ * yet it plays the part of `https://sqs.<region>.amazonaws.com`, so every request is evaluated with
+ * `aws:SecureTransport` true; otherwise the deployed bucket policies (deny when
+ * `aws:SecureTransport` is false) would refuse every local S3 call that succeeds on AWS.
+ */
+const TRANSPORT_CONTEXT: RequestContext = { 'aws:SecureTransport': true };
+
+/** Everyone acts as the operator: `iam: false`, or no stack given. */
+export const UNENFORCED_IAM: LocalIam = {
+  enforced: false,
+  roleNames: [],
+  warnings: [],
+  callerFor: () => OPERATOR,
+  role: () => OPERATOR,
+  authorize: () => undefined,
+  assertAuthorized: () => undefined,
+};
+
+/**
+ * Loads the stack's roles and resource policies (queue, bucket and function policies) with the
+ * local cloud's account and region, resolving the references only a deployment knows: a secret's
+ * ARN, whose random suffix Secrets Manager picks, becomes `<name>-local` (no local code reads
+ * secrets: the local services get their values in the environment).
+ */
+export function createLocalIam(options: LocalIamOptions): LocalIam {
+  const secrets = options.stack.resource?.aws_secretsmanager_secret ?? {};
+  const stack: StackPolicies = loadStackPolicies(options.stack, {
+    accountId: LOCAL_ACCOUNT_ID,
+    region: LOCAL_REGION,
+    resolve: (reference) => {
+      const [type, id, attribute] = reference.split('.');
+      const name = type === 'aws_secretsmanager_secret' && id ? secrets[id]?.name : undefined;
+      if (typeof name !== 'string' || (attribute !== 'arn' && attribute !== 'id')) return undefined;
+      return `arn:aws:secretsmanager:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:secret:${name}-local`;
+    },
+  });
+  const roleNames = [...stack.roles.keys()];
+  const roleCaller = (role: StackRole): LocalCaller => ({
+    type: 'role',
+    roleArn: role.arn,
+    // Lambda names a function's session after the function; the role's name stands in for all.
+    sessionName: role.name,
+  });
+  const roleOf = (caller: LocalCaller): StackRole | undefined =>
+    caller.type === 'role'
+      ? stack.roles.get(caller.roleArn.slice(caller.roleArn.lastIndexOf('/') + 1))
+      : undefined;
+
+  const iam: LocalIam = {
+    enforced: true,
+    roleNames,
+    warnings: stack.warnings,
+    callerFor(accessKeyId) {
+      const role = accessKeyId === undefined ? undefined : stack.roles.get(accessKeyId);
+      return role ? roleCaller(role) : OPERATOR;
+    },
+    role(name) {
+      const role = stack.roles.get(name);
+      if (!role) throw new UnknownLocalRoleError(name, roleNames);
+      return roleCaller(role);
+    },
+    authorize(caller, checks, context) {
+      if (caller.type === 'operator') return undefined;
+      const role = roleOf(caller);
+      for (const check of checks) {
+        const request = {
+          principal: caller,
+          action: check.action,
+          resource: check.resource,
+          context: { ...TRANSPORT_CONTEXT, ...context, ...check.context },
+        };
+        const resourcePolicy = check.resource === '*' ? undefined : resourcePolicyFor(stack, check.resource);
+        const decision = evaluateRequest(request, {
+          ...(role ? { identityPolicies: role.policies } : {}),
+          ...(role?.permissionsBoundary ? { permissionsBoundary: role.permissionsBoundary } : {}),
+          ...(resourcePolicy ? { resourcePolicy } : {}),
+        });
+        if (decision.decision !== 'allow') {
+          return {
+            caller,
+            action: check.action,
+            resource: check.resource,
+            message: accessDeniedMessage(request, decision),
+            decision,
+          };
+        }
+      }
+      return undefined;
+    },
+    assertAuthorized(caller, checks, context) {
+      const denial = iam.authorize(caller, checks, context);
+      if (!denial) return;
+      options.onDenied?.(denial);
+      throw new AccessDeniedError(denial);
+    },
+  };
+  return iam;
+}
+
+/**
+ * The role each local caller acts as: the names infra gives them in the `sidestep-local` stack (a
+ * start-up check fails when the stack lacks one, so a rename in infra cannot silently turn a
+ * caller into the operator).
+ */
+export const LOCAL_ROLES = {
+  /** A Lambda function's execution role: `sidestep-local-<service>`. */
+  service: (name: string) => localName(name),
+  /** A Fargate task's task role (what its code calls AWS as): `sidestep-local-<task>-task`. */
+  task: (name: string) => `${localName(name)}-task`,
+  /** A task's execution role (what ECS pulls the image as), passed with the task role on RunTask. */
+  taskExecution: (name: string) => `${localName(name)}-execution`,
+  /** A state machine's role: named like the state machine, `sidestep-local-<workflow>`. */
+  workflow: (name: string) => localName(name),
+  /** An EventBridge rule's role (rules that start a state machine): `<rule name>`. */
+  rule: (ruleName: string) => ruleName,
+  /** A pipe's role: `sidestep-local-<source queue>-pipe`. */
+  pipe: (queue: string) => `${localName(queue)}-pipe`,
+  /** A schedule's role: `sidestep-local-<schedule>-schedule`. */
+  schedule: (name: string) => `${localName(name)}-schedule`,
+} as const;
+
+/**
+ * The access key id of a SigV4-signed request: from the `Authorization` header
+ * (`AWS4-HMAC-SHA256 Credential=<AKID>/<date>/<region>/<service>/aws4_request, ...`) or a
+ * presigned URL's `X-Amz-Credential`; `undefined` for an unsigned request.
+ */
+export function accessKeyIdOf(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  query: URLSearchParams,
+): string | undefined {
+  const authorization = headers.authorization;
+  const header = Array.isArray(authorization) ? authorization[0] : authorization;
+  const fromHeader = header ? /Credential=([^/,\s]+)\//.exec(header)?.[1] : undefined;
+  if (fromHeader) return fromHeader;
+  const credential = query.get('X-Amz-Credential');
+  return credential ? credential.split('/')[0] || undefined : undefined;
+}

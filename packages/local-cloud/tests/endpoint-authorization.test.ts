@@ -1,0 +1,238 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Terraform references are literal text in the stack.
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { SynthesizedTerraformJson } from '@sidestep/iam';
+import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { endpointAuthorizer } from '../src/endpoint-authorization.ts';
+import { type AccessDenial, createLocalIam } from '../src/local-iam.ts';
+
+// A stack shaped like infra's: roles with inline policies and a TLS-only bucket policy. The reader
+// may read objects but not list the bucket; the lister may do both; neither may write.
+const BUCKET = 'sidestep-local-things';
+const role = (name: string) => ({
+  name,
+  assume_role_policy: JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+    ],
+  }),
+});
+const allow = (roleId: string, statements: object[]) => ({
+  role: `\${aws_iam_role.${roleId}.name}`,
+  policy: JSON.stringify({ Version: '2012-10-17', Statement: statements }),
+});
+const stack: SynthesizedTerraformJson = {
+  provider: { aws: [{ region: 'us-east-1' }] },
+  resource: {
+    aws_iam_role: { reader: role('sidestep-local-reader'), lister: role('sidestep-local-lister') },
+    aws_iam_role_policy: {
+      reader: allow('reader', [
+        { Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_s3_bucket.things.arn}/*' },
+        { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: '${aws_sqs_queue.jobs.arn}' },
+      ]),
+      lister: allow('lister', [
+        { Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_s3_bucket.things.arn}/*' },
+        { Effect: 'Allow', Action: 's3:ListBucket', Resource: '${aws_s3_bucket.things.arn}' },
+      ]),
+    },
+    aws_s3_bucket: { things: { bucket: BUCKET } },
+    aws_s3_bucket_policy: {
+      things: {
+        bucket: '${aws_s3_bucket.things.id}',
+        policy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Sid: 'DenyInsecureTransport',
+              Effect: 'Deny',
+              Principal: '*',
+              Action: 's3:*',
+              Resource: ['${aws_s3_bucket.things.arn}', '${aws_s3_bucket.things.arn}/*'],
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            },
+          ],
+        }),
+      },
+    },
+    aws_sqs_queue: { jobs: { name: 'sidestep-local-jobs' }, other: { name: 'sidestep-local-other' } },
+  },
+};
+
+let endpoint: AwsEndpoint;
+const denials: AccessDenial[] = [];
+const clients: { destroy(): void }[] = [];
+const credentials = (accessKeyId: string) => ({ accessKeyId, secretAccessKey: 'anything' });
+function s3As(accessKeyId: string): S3Client {
+  const client = new S3Client({
+    endpoint: endpoint.url,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: credentials(accessKeyId),
+  });
+  clients.push(client);
+  return client;
+}
+function sqsAs(accessKeyId: string): SQSClient {
+  const client = new SQSClient({
+    endpoint: endpoint.url,
+    region: 'us-east-1',
+    credentials: credentials(accessKeyId),
+  });
+  clients.push(client);
+  return client;
+}
+
+/** The error a call rejects with (fails the test when it succeeds). */
+async function failure(call: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
+  try {
+    await call;
+  } catch (error) {
+    return error as Error & { $metadata?: { httpStatusCode?: number } };
+  }
+  throw new Error('the call succeeded');
+}
+
+beforeAll(async () => {
+  const iam = createLocalIam({ stack });
+  expect(iam.warnings).toEqual([]);
+  endpoint = await startAwsEndpoint({ port: 0, authorize: endpointAuthorizer(iam, (d) => denials.push(d)) });
+  await endpoint.createBucket(BUCKET);
+  endpoint.serveJsonApi('AWSStepFunctions', async () => ({ executionArn: 'arn:started', startDate: 0 }));
+  const operator = sqsAs('local');
+  for (const QueueName of ['sidestep-local-jobs', 'sidestep-local-other']) {
+    await operator.send(new CreateQueueCommand({ QueueName }));
+  }
+  await s3As('local').send(new PutObjectCommand({ Bucket: BUCKET, Key: 'present.txt', Body: 'here' }));
+});
+
+afterAll(async () => {
+  for (const client of clients) client.destroy();
+  await endpoint?.stop();
+});
+
+describe('the endpoint as a role of the stack', () => {
+  it('refuses what the role may not do with S3 AccessDenied naming the role, action and resource', async () => {
+    const error = await failure(
+      s3As('sidestep-local-reader').send(new PutObjectCommand({ Bucket: BUCKET, Key: 'new.txt', Body: 'x' })),
+    );
+    expect(error.name).toBe('AccessDenied');
+    expect(error.$metadata?.httpStatusCode).toBe(403);
+    expect(error.message).toBe(
+      `User: arn:aws:sts::000000000000:assumed-role/sidestep-local-reader/sidestep-local-reader is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::${BUCKET}/new.txt because no identity-based policy allows the s3:PutObject action`,
+    );
+    expect(denials.at(-1)).toMatchObject({
+      action: 's3:PutObject',
+      resource: `arn:aws:s3:::${BUCKET}/new.txt`,
+    });
+  });
+
+  it('allows what the role may do, through the TLS-only bucket policy (the endpoint stands in for TLS)', async () => {
+    const output = await s3As('sidestep-local-reader').send(
+      new GetObjectCommand({ Bucket: BUCKET, Key: 'present.txt' }),
+    );
+    expect(await output.Body?.transformToString()).toBe('here');
+  });
+
+  it('lets any other credentials act as the operator', async () => {
+    await s3As('local').send(new PutObjectCommand({ Bucket: BUCKET, Key: 'by-operator.txt', Body: 'x' }));
+    const error = await failure(
+      s3As('AKIAIOSFODNN7EXAMPLE').send(new GetObjectCommand({ Bucket: BUCKET, Key: 'nope' })),
+    );
+    expect(error.name).toBe('NoSuchKey');
+  });
+
+  it('reads the role from a presigned URL (X-Amz-Credential)', async () => {
+    const credential = encodeURIComponent('sidestep-local-lister/20260101/us-east-1/s3/aws4_request');
+    const response = await fetch(`${endpoint.url}/${BUCKET}/new.txt?X-Amz-Credential=${credential}`, {
+      method: 'PUT',
+      body: 'x',
+    });
+    expect(response.status).toBe(403);
+    expect(await response.text()).toContain('<Code>AccessDenied</Code>');
+  });
+});
+
+describe('a missing key, as S3 answers it (API_GetObject: 404 with s3:ListBucket, 403 without)', () => {
+  it('is 403 AccessDenied to a caller without s3:ListBucket', async () => {
+    const reader = s3As('sidestep-local-reader');
+    const get = await failure(reader.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'missing.txt' })));
+    expect(get.name).toBe('AccessDenied');
+    expect(get.$metadata?.httpStatusCode).toBe(403);
+    expect(get.message).toContain('is not authorized to perform: s3:ListBucket');
+    const head = await failure(reader.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'missing.txt' })));
+    expect(head.$metadata?.httpStatusCode).toBe(403);
+  });
+
+  it('is 404 NoSuchKey to a caller with s3:ListBucket, and to the operator', async () => {
+    for (const key of ['sidestep-local-lister', 'local']) {
+      const client = s3As(key);
+      const get = await failure(client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'missing.txt' })));
+      expect(get.name).toBe('NoSuchKey');
+      const head = await failure(client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'missing.txt' })));
+      expect(head.$metadata?.httpStatusCode).toBe(404);
+    }
+  });
+});
+
+describe('SQS and the JSON APIs', () => {
+  const queueUrl = (name: string) => `${endpoint.url}/000000000000/${name}`;
+
+  it('answers SQS JSON with AccessDenied (x-amzn-query-error), which the SDK names AccessDenied', async () => {
+    const reader = sqsAs('sidestep-local-reader');
+    await reader.send(
+      new SendMessageCommand({ QueueUrl: queueUrl('sidestep-local-jobs'), MessageBody: 'ok' }),
+    );
+    const error = await failure(
+      reader.send(new SendMessageCommand({ QueueUrl: queueUrl('sidestep-local-other'), MessageBody: 'no' })),
+    );
+    expect(error.name).toBe('AccessDenied');
+    expect(error.message).toContain(
+      'is not authorized to perform: sqs:SendMessage on resource: arn:aws:sqs:us-east-1:000000000000:sidestep-local-other',
+    );
+  });
+
+  it('answers the SQS query protocol with a 403 XML AccessDenied', async () => {
+    const response = await fetch(queueUrl('sidestep-local-other'), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization:
+          'AWS4-HMAC-SHA256 Credential=sidestep-local-reader/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00',
+      },
+      body: new URLSearchParams({
+        Action: 'SendMessage',
+        MessageBody: 'no',
+        Version: '2012-11-05',
+      }).toString(),
+    });
+    expect(response.status).toBe(403);
+    const body = await response.text();
+    expect(body).toContain('<Code>AccessDenied</Code>');
+    expect(body).toContain(
+      'sqs:SendMessage on resource: arn:aws:sqs:us-east-1:000000000000:sidestep-local-other',
+    );
+  });
+
+  it('answers Step Functions with AccessDeniedException before the API handler runs', async () => {
+    const sfnAs = (accessKeyId: string) => {
+      const client = new SFNClient({
+        endpoint: endpoint.url,
+        region: 'us-east-1',
+        credentials: credentials(accessKeyId),
+      });
+      clients.push(client);
+      return client;
+    };
+    const stateMachineArn = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
+    const error = await failure(
+      sfnAs('sidestep-local-reader').send(new StartExecutionCommand({ stateMachineArn })),
+    );
+    expect(error.name).toBe('AccessDeniedException');
+    expect(error.message).toContain(`states:StartExecution on resource: ${stateMachineArn}`);
+    const started = await sfnAs('local').send(new StartExecutionCommand({ stateMachineArn }));
+    expect(started.executionArn).toBe('arn:started');
+  });
+});

@@ -1,0 +1,206 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { synthStack } from '@sidestep/infra';
+import { createVirtualClock } from '@sidestep/local-cloud';
+import { TASKS } from '@sidestep/registry';
+import {
+  FUNCTION_URLS,
+  LOCAL_SERVICES,
+  LOCAL_TASKS,
+  PIPES,
+  SCHEDULE_SETUP,
+  WORKFLOWS,
+} from '../src/services.ts';
+import { type PathCloud, runScriptWith, startPathCloud, TEST_DATABASE } from './start-path-cloud.ts';
+
+// Issue 10's "done when", as tests: the cloud `npm start` runs enforces the IAM policies of the
+// `sidestep-local` stack, synthesized from the same manifests; a client acting as a role gets what
+// the role may do and AccessDenied for the rest; operator credentials get everything; a manifest
+// missing a permission its code uses fails the local path with the action named.
+const IMPORTS = 'sidestep-local-imports';
+const EXPORTS = 'sidestep-local-exports';
+
+/** The error a call rejects with (fails the test when it succeeds). */
+async function failure(call: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
+  try {
+    await call;
+  } catch (error) {
+    return error as Error & { $metadata?: { httpStatusCode?: number } };
+  }
+  throw new Error('the call succeeded');
+}
+
+describe('the policies the local cloud enforces', () => {
+  it('are the sidestep-local stack `pnpm --filter @sidestep/infra run synth` writes, byte for byte', async () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'iam-synth-'));
+    try {
+      const run = await runScriptWith({ CDKTF_OUTDIR: outdir }, 'infra/src/main.ts');
+      expect(run.code).toBe(0);
+      const written = readFileSync(join(outdir, 'stacks', 'sidestep-local', 'cdk.tf.json'), 'utf8');
+      // What `npm start` and startPathCloud pass as `stack` (JSON.parse of this very text).
+      expect(synthStack()).toBe(written);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('a client acting as a role of the local stack', () => {
+  let path: PathCloud;
+  const clients: { destroy(): void }[] = [];
+  const as = <T extends { destroy(): void }>(client: T): T => {
+    clients.push(client);
+    return client;
+  };
+  const settings = (accessKeyId: string) => ({
+    endpoint: path.cloud.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId, secretAccessKey: 'local' },
+  });
+
+  beforeAll(async () => {
+    path = await startPathCloud('iam-path', {
+      ...TEST_DATABASE,
+      services: LOCAL_SERVICES,
+      tasks: LOCAL_TASKS,
+      workflows: WORKFLOWS,
+      pipes: PIPES,
+      functionUrls: FUNCTION_URLS,
+      schedules: { ...SCHEDULE_SETUP, clock: createVirtualClock(new Date()) },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const client of clients) client.destroy();
+    await path?.stop();
+  });
+
+  it("acts as every stack role the cloud's callers run as, from the synthesized stack", () => {
+    const stack = JSON.parse(synthStack());
+    const synthesized = Object.values(stack.resource.aws_iam_role as Record<string, { name: string }>).map(
+      (r) => r.name,
+    );
+    expect(path.cloud.iam.enforced).toBe(true);
+    expect([...path.cloud.iam.roles].sort()).toEqual(synthesized.sort());
+  });
+
+  it("lets the mail-dispatcher's role send to its DLQ and refuses it the imports bucket with AccessDenied", async () => {
+    const sqs = as(new SQSClient(settings('sidestep-local-mail-dispatcher')));
+    const s3 = as(new S3Client({ ...settings('sidestep-local-mail-dispatcher'), forcePathStyle: true }));
+    const sent = await sqs.send(
+      new SendMessageCommand({ QueueUrl: path.cloud.queueUrl('sidestep-local-mail-dlq'), MessageBody: '{}' }),
+    );
+    expect(sent.MessageId).toBeDefined();
+    const denied = await failure(
+      s3.send(new PutObjectCommand({ Bucket: IMPORTS, Key: 'imports/x.csv', Body: 'a,b\n' })),
+    );
+    expect(denied.name).toBe('AccessDenied');
+    expect(denied.$metadata?.httpStatusCode).toBe(403);
+    expect(denied.message).toBe(
+      `User: arn:aws:sts::000000000000:assumed-role/sidestep-local-mail-dispatcher/sidestep-local-mail-dispatcher is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::${IMPORTS}/imports/x.csv because no identity-based policy allows the s3:PutObject action`,
+    );
+    // Nor may it send anywhere else: the export requests queue is the pipe's.
+    const elsewhere = await failure(
+      sqs.send(
+        new SendMessageCommand({ QueueUrl: path.cloud.queueUrl('export-requests'), MessageBody: '{}' }),
+      ),
+    );
+    expect(elsewhere.name).toBe('AccessDenied');
+  });
+
+  it('lets operator credentials (the README’s local/local) make the same calls', async () => {
+    const sqs = as(new SQSClient(path.client));
+    const s3 = as(new S3Client({ ...path.client, forcePathStyle: true }));
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: path.cloud.queueUrl('sidestep-local-mail-dlq'), MessageBody: '{}' }),
+    );
+    const put = await s3.send(
+      new PutObjectCommand({ Bucket: IMPORTS, Key: 'operator/not-an-import.txt', Body: 'x' }),
+    );
+    expect(put.ETag).toBeDefined();
+  });
+
+  it('lets anyone call the public download function URL, as its function policy allows', async () => {
+    const response = await fetch(`${path.cloud.functionUrl('export-download')}?token=not-a-token`);
+    // The handler answered (a bad token is its own 4xx), not IAM.
+    expect(await response.text()).not.toContain('is not authorized to perform');
+    expect(path.collecting.ofType('access-denied').filter((d) => d.action.startsWith('lambda:'))).toEqual([]);
+  });
+
+  it('answers a missing key 403 to a role without s3:ListBucket and 404 to the operator, as S3 does', async () => {
+    const finalizer = as(
+      new S3Client({ ...settings('sidestep-local-export-finalizer'), forcePathStyle: true }),
+    );
+    const operator = as(new S3Client({ ...path.client, forcePathStyle: true }));
+    const key = 'exports/no-such-export/manifest.json';
+    const asRole = await failure(finalizer.send(new GetObjectCommand({ Bucket: EXPORTS, Key: key })));
+    expect(asRole.name).toBe('AccessDenied');
+    expect(asRole.$metadata?.httpStatusCode).toBe(403);
+    const asOperator = await failure(operator.send(new GetObjectCommand({ Bucket: EXPORTS, Key: key })));
+    expect(asOperator.name).toBe('NoSuchKey');
+  });
+});
+
+describe('a manifest missing a permission its code uses', () => {
+  let path: PathCloud;
+  let s3: S3Client;
+
+  beforeAll(async () => {
+    // The batch-worker's manifest without s3:GetObject on the imports bucket (it keeps
+    // s3:GetObjectVersion, so it still gets IMPORTS_BUCKET): the stack synthesized from it.
+    const tasks = TASKS.map(({ manifest }) =>
+      manifest.name !== 'batch-worker'
+        ? manifest
+        : {
+            ...manifest,
+            permissions: manifest.permissions.map((p) =>
+              p.resource === 'imports-bucket'
+                ? { ...p, actions: p.actions.filter((a) => a !== 's3:GetObject') }
+                : p,
+            ),
+          },
+    );
+    path = await startPathCloud('iam-missing-permission', {
+      ...TEST_DATABASE,
+      services: LOCAL_SERVICES,
+      tasks: LOCAL_TASKS,
+      workflows: WORKFLOWS,
+      stack: JSON.parse(synthStack({ tasks })),
+    });
+    s3 = new S3Client({ ...path.client, forcePathStyle: true });
+  }, 120_000);
+
+  afterAll(async () => {
+    s3?.destroy();
+    await path?.stop();
+  });
+
+  it('fails the import locally with the missing action named', async () => {
+    const key = `imports/iam-${Date.now()}/users.csv`;
+    await s3.send(
+      new PutObjectCommand({ Bucket: IMPORTS, Key: key, Body: 'external_id,email\nu-1,u1@example.com\n' }),
+    );
+    const denied = await path.collecting.waitFor(
+      'access-denied',
+      (event) => event.resource === `arn:aws:s3:::${IMPORTS}/${key}`,
+      60_000,
+    );
+    expect(denied).toMatchObject({
+      action: 's3:GetObject',
+      caller:
+        'arn:aws:sts::000000000000:assumed-role/sidestep-local-batch-worker-task/sidestep-local-batch-worker-task',
+    });
+    // The task's own logged error names the action, as its CloudWatch log would on AWS.
+    const stopped = await path.collecting.waitFor('task-stopped', undefined, 60_000);
+    expect(stopped.exitCode).not.toBe(0);
+    const logs = path.collecting
+      .ofType('log')
+      .filter((event) => event.service === 'batch-worker')
+      .map((event) => event.line);
+    expect(logs.some((line) => line.includes('s3:GetObject'))).toBe(true);
+  }, 90_000);
+});
