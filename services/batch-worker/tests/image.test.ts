@@ -121,6 +121,11 @@ describe('batch-worker image', () => {
     expect(dockerfile).toMatch(/^USER node$/m);
     // The image's defaults are the task definition's, so a task run without them behaves the same.
     expect(/^ENV .*NODE_OPTIONS=(\S+)/m.exec(dockerfile)?.[1]).toBe(task.environment.NODE_OPTIONS);
+    // Node trusts the Amazon CAs (RDS's among them) copied from the Lambda Node.js base image.
+    const caFile = /^ENV NODE_EXTRA_CA_CERTS=(\S+)$/m.exec(dockerfile)?.[1];
+    const caStage = /^FROM public\.ecr\.aws\/lambda\/nodejs:24 AS (\S+)$/m.exec(dockerfile)?.[1];
+    expect(caFile).toBeDefined();
+    expect(dockerfile).toContain(`COPY --from=${caStage} /var/runtime/ca-cert.pem ${caFile}\n`);
     const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
     expect(JSON.parse(cmd ?? 'null')).toEqual(task.command);
   });
