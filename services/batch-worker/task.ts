@@ -8,7 +8,7 @@ import { defineTask } from '@sidestep/manifest';
 export const task = defineTask({
   name: 'batch-worker',
   description:
-    'Imports a users CSV from S3 into PostgreSQL in one streamed transaction, or exports users as gzip CSV parts to S3',
+    'Imports a users CSV from S3 into PostgreSQL in one streamed transaction, exports users as gzip CSV parts to S3, or migrates the database',
   containerName: 'batch-worker',
   command: ['node', 'index.mjs'],
   // One vCPU: the import is one Node thread (parse + validate) feeding one PostgreSQL connection.
@@ -16,8 +16,8 @@ export const task = defineTask({
   memoryMb: 2048,
   timeoutSeconds: 3600,
   inputs: {
-    MODE: '`import`: read SOURCE_* into users, counts on the job; `export`: users into EXPORTS_BUCKET as gzip CSV parts',
-    JOB_ID: 'The job (from the status-updater) whose counts and errors the task writes',
+    MODE: '`import`: read SOURCE_* into users, counts on the job; `export`: users into EXPORTS_BUCKET as gzip CSV parts; `migrate`: apply the pending database migrations (the deploy runs it before functions move; needs no other input)',
+    JOB_ID: 'import, export: the job (from the status-updater) whose counts and errors the task writes',
     SOURCE_BUCKET: 'Bucket of the uploaded CSV',
     SOURCE_KEY: 'Key of the uploaded CSV',
     SOURCE_VERSION_ID:

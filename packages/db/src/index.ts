@@ -14,6 +14,14 @@ export { migrations } from './migrations/index.ts';
 export { type OpenDatabaseOptions, openDatabase } from './open-database.ts';
 // Only the type: the class loads PGlite, which Lambda code importing this module must not pay for.
 export type { PgliteDatabase, PgliteDatabaseOptions } from './pglite-database.ts';
+export {
+  DATABASE_TIMEOUT_VARIABLES,
+  type DatabaseTimeouts,
+  DEFAULT_DATABASE_TIMEOUTS,
+  databaseTimeouts,
+  type PostgresClientOptions,
+  postgresClientConfig,
+} from './postgres-client-config.ts';
 export { PostgresDatabase } from './postgres-database.ts';
 export {
   type EmbeddedPostgres,

@@ -6,32 +6,53 @@
 import pg from 'pg';
 import type { Database } from './database.ts';
 import { DatabaseOptionsError } from './errors.ts';
+import { type PostgresClientOptions, postgresClientConfig } from './postgres-client-config.ts';
 import { PostgresDatabase } from './postgres-database.ts';
 
 export type { Database, Queryable, QueryResult } from './database.ts';
 export { DatabaseError, DatabaseOptionsError, TransactionMisuseError } from './errors.ts';
 export { isTransientDatabaseError } from './is-transient-database-error.ts';
+export {
+  DATABASE_TIMEOUT_VARIABLES,
+  type DatabaseTimeouts,
+  DEFAULT_DATABASE_TIMEOUTS,
+  databaseTimeouts,
+  type PostgresClientOptions,
+  postgresClientConfig,
+} from './postgres-client-config.ts';
 export { PostgresDatabase } from './postgres-database.ts';
 
 /** Options of {@link connectPostgres}; see `OpenDatabaseOptions` for the reasoning behind the defaults. */
-export interface ConnectPostgresOptions {
+export interface ConnectPostgresOptions extends Omit<PostgresClientOptions, 'url'> {
   /** `postgres://user:password@host:port/database[?sslmode=...]` */
   readonly url: string;
   /** @default 5 */
   readonly max?: number;
-  /** @default 10000 */
+  /**
+   * How long to wait for a connection, in ms; shorthand for `timeouts.connectTimeoutMs` (and, like
+   * it, overridden by `DATABASE_CONNECT_TIMEOUT_MS`).
+   * @default 10000
+   */
   readonly connectionTimeoutMillis?: number;
 }
 
-/** A {@link Database} over a `pg` pool on the server at `url`. */
+/**
+ * A {@link Database} over a `pg` pool on the server at `url`: TLS verified for any non-local server,
+ * every session under the caller's timeouts (see {@link postgresClientConfig}).
+ */
 export function connectPostgres(options: ConnectPostgresOptions): Database {
-  const { url, max = 5, connectionTimeoutMillis = 10_000 } = options;
+  const { url, max = 5, connectionTimeoutMillis, timeouts, env, applicationName } = options;
   if (!Number.isInteger(max) || max < 1) throw new DatabaseOptionsError('max', 'must be a positive integer');
-  // An empty DATABASE_URL is a configuration mistake, not a request for an embedded database.
-  if (!/^postgres(ql)?:\/\//.test(url)) {
-    throw new DatabaseOptionsError('url', 'must start with postgres:// or postgresql://');
-  }
-  return new PostgresDatabase(new pg.Pool({ connectionString: url, max, connectionTimeoutMillis }));
+  const config = postgresClientConfig({
+    url,
+    timeouts:
+      connectionTimeoutMillis === undefined
+        ? timeouts
+        : { connectTimeoutMs: connectionTimeoutMillis, ...timeouts },
+    ...(env === undefined ? {} : { env }),
+    ...(applicationName === undefined ? {} : { applicationName }),
+  });
+  return new PostgresDatabase(new pg.Pool({ ...config, max }));
 }
 
 /** Options of {@link connectPostgresOnFirstUse}. */

@@ -93,7 +93,8 @@ const DEFAULT_SECRET_MAX_AGE_SECONDS = 900;
 /**
  * The PostgreSQL connection URL: `DATABASE_URL` when set (local cloud, CI), otherwise the secret
  * named by `DATABASE_SECRET_ARN`, fetched through Powertools parameters (cached). The secret is a
- * plain `postgres://` URL or the RDS JSON `{username, password, host, port, dbname}`.
+ * plain `postgres://` URL (used as is) or the RDS JSON `{username, password, host, port, dbname}`,
+ * which becomes a URL with `sslmode=verify-full`.
  *
  * @throws {ConfigError} when neither variable is set or the secret has an unusable shape.
  * @throws {SecretUnavailableError} when the secret cannot be fetched (transient).
@@ -153,5 +154,9 @@ function databaseUrlFromSecret(text: string, secretArn: string): string {
   const database = encodeURIComponent(dbname ?? 'postgres');
   // IPv6 literals need brackets inside a URL authority.
   const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `postgres://${user}@${hostPart}:${port ?? 5432}/${database}`;
+  // RDS expects TLS: the URL asks for it with the certificate and host name verified, so every client
+  // (pg through @sidestep/db, psql) encrypts and checks the server. The RDS CAs reach Node through
+  // NODE_EXTRA_CA_CERTS (set in the services' Dockerfiles).
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.SSL.html
+  return `postgres://${user}@${hostPart}:${port ?? 5432}/${database}?sslmode=verify-full`;
 }

@@ -173,7 +173,7 @@ describe('resolveDatabaseUrl', () => {
     );
     const url = await resolveDatabaseUrl({ DATABASE_SECRET_ARN: arn('rds') });
     expect(url).toBe(
-      'postgres://app%20user:p%40ss%2Fw%3Ard%3F%23@db.cluster-abc.us-east-1.rds.amazonaws.com:6543/side%20step',
+      'postgres://app%20user:p%40ss%2Fw%3Ard%3F%23@db.cluster-abc.us-east-1.rds.amazonaws.com:6543/side%20step?sslmode=verify-full',
     );
     const parsed = new URL(url);
     expect(decodeURIComponent(parsed.password)).toBe('p@ss/w:rd?#');
@@ -183,8 +183,18 @@ describe('resolveDatabaseUrl', () => {
   it('defaults the port and database of an RDS secret that omits them', async () => {
     secretsManager.secrets.set(arn('minimal'), JSON.stringify({ username: 'u', password: 'p', host: 'db' }));
     expect(await resolveDatabaseUrl({ DATABASE_SECRET_ARN: arn('minimal') })).toBe(
-      'postgres://u:p@db:5432/postgres',
+      'postgres://u:p@db:5432/postgres?sslmode=verify-full',
     );
+  });
+
+  it('asks for TLS with the certificate and host name verified in a URL built from the RDS secret', async () => {
+    secretsManager.secrets.set(
+      arn('rds-tls'),
+      JSON.stringify({ username: 'u', password: 'p', host: 'db.cluster-abc.eu-west-1.rds.amazonaws.com' }),
+    );
+    const url = new URL(await resolveDatabaseUrl({ DATABASE_SECRET_ARN: arn('rds-tls') }));
+    expect(url.searchParams.get('sslmode')).toBe('verify-full');
+    expect(url.hostname).toBe('db.cluster-abc.eu-west-1.rds.amazonaws.com');
   });
 
   it('names DATABASE_SECRET_ARN and the missing key when the secret has the wrong shape', async () => {

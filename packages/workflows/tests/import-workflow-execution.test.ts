@@ -353,6 +353,26 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['import.completed']);
   });
 
+  it('retries a step the Lambda service timed out or throttled once, then succeeds', async () => {
+    const env = cloud();
+    env.status.failNext.start = [lambdaServiceError('Lambda.TooManyRequestsException')];
+    env.status.failNext.finish = [
+      lambdaServiceError('Sandbox.Timedout'),
+      lambdaServiceError('Lambda.Unknown'),
+    ];
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    const [job] = env.status.jobs.values();
+    expect(job?.state).toBe('succeeded');
+    expect(run.events.flatMap((event) => (event.type === 'StateRetried' ? [event.state.name] : []))).toEqual([
+      'StartJob',
+      'FinishJob',
+      'FinishJob',
+    ]);
+    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['import.completed']);
+  });
+
   it('gives up on a transient error after its attempts and fails the job', async () => {
     const env = cloud();
     env.status.failNext.start = Array.from({ length: 7 }, () =>

@@ -4,7 +4,7 @@ import * as z from 'zod/mini';
 
 const NonEmpty = z.string().check(z.minLength(1));
 
-/** What every mode reads. */
+/** What every mode that works for a job reads. */
 const CommonEnvironment = {
   JOB_ID: NonEmpty,
   /** Seconds between progress log lines. */
@@ -38,6 +38,13 @@ const ExportEnvironment = z.object({
   /** JSON `ExportFilter`; unset, empty, `null` or `{}` selects everyone. */
   EXPORT_FILTER: z.optional(z.string()),
 });
+
+/**
+ * The task's environment in `migrate` mode: the deploy's one-off task (container override
+ * `MODE=migrate`) serves no job, so it needs no JOB_ID and no S3 inputs; only the database
+ * (DATABASE_URL / DATABASE_SECRET_ARN) and the task definition's static variables.
+ */
+const MigrateEnvironment = z.object({ MODE: z.literal('migrate') });
 
 /** The batch-worker's validated configuration in `import` mode. */
 export interface BatchWorkerConfig {
@@ -131,4 +138,23 @@ function parseExportFilter(raw: string | undefined): ExportFilter | undefined {
     });
   }
   return Object.keys(result.data).length === 0 ? undefined : result.data;
+}
+
+/** The batch-worker's validated configuration in `migrate` mode. */
+export interface MigrateConfig {
+  readonly mode: 'migrate';
+  readonly jobId: undefined;
+  readonly progressIntervalMs: number;
+  readonly s3ForcePathStyle: boolean;
+}
+
+/**
+ * Reads the `migrate` mode's environment (`MODE=migrate`; the database variables are read by
+ * `resolveDatabaseUrl`). Import and export inputs, when present, are ignored.
+ */
+export function loadMigrateConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): MigrateConfig {
+  readConfig(MigrateEnvironment, env);
+  return { mode: 'migrate', jobId: undefined, progressIntervalMs: 0, s3ForcePathStyle: false };
 }

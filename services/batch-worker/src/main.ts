@@ -1,6 +1,7 @@
 /**
  * The batch-worker task's entry (`node index.mjs` in the image): runs the import
- * (src/import/import-mode.ts) or, with `MODE=export`, the export (src/export/export-mode.ts) through
+ * (src/import/import-mode.ts), with `MODE=export` the export (src/export/export-mode.ts), or with
+ * `MODE=migrate` the database migrations (src/migrate-mode.ts, the deploy's one-off task) through
  * one outline (src/run-task.ts) and exits 0 on success, 1 on failure, 143 when stopped by SIGTERM
  * (ECS's stop; SIGKILL follows after the stop timeout). ECS `runTask.sync` fails the workflow step on
  * a non-zero exit code.
@@ -8,6 +9,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { exportMode } from './export/export-mode.ts';
 import { importMode } from './import/import-mode.ts';
+import { migrateMode } from './migrate-mode.ts';
 import { runTask } from './run-task.ts';
 
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'batch-worker' });
@@ -15,4 +17,6 @@ const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 
 process.exitCode =
   process.env.MODE === 'export'
     ? await runTask(exportMode, { logger })
-    : await runTask(importMode, { logger });
+    : process.env.MODE === 'migrate'
+      ? await runTask(migrateMode, { logger })
+      : await runTask(importMode, { logger });

@@ -6,8 +6,9 @@ import { TaskFailedError, TaskInterruptedError } from './errors.ts';
 
 /** What every mode's configuration holds (src/config.ts). */
 export interface TaskConfig {
-  readonly mode: 'import' | 'export';
-  readonly jobId: string;
+  readonly mode: 'import' | 'export' | 'migrate';
+  /** The job the task works for; `undefined` for `migrate`, which serves no job. */
+  readonly jobId: string | undefined;
   readonly progressIntervalMs: number;
   readonly s3ForcePathStyle: boolean;
 }
@@ -29,7 +30,7 @@ export interface TaskContext<Config extends TaskConfig, Store extends TaskStore>
   readonly onProgress: (progress: object) => void;
 }
 
-/** One of the task's modes (`import`, `export`): what it adds to the outline of {@link runTask}. */
+/** One of the task's modes (`import`, `export`, `migrate`): what it adds to the outline of {@link runTask}. */
 export interface TaskMode<Config extends TaskConfig, Store extends TaskStore, Summary> {
   /** The first word of the mode's log lines. */
   readonly name: Config['mode'];
@@ -38,14 +39,18 @@ export interface TaskMode<Config extends TaskConfig, Store extends TaskStore, Su
   readonly interrupted: (signal: NodeJS.Signals) => TaskInterruptedError;
   /** Reads and validates the mode's environment (throws `ConfigError`). */
   readonly loadConfig: (env: Environment) => Config;
-  readonly connect: (url: string) => Promise<Store>;
+  /** Connects to the database at `url`; `env` holds `DATABASE_TLS` and the `DATABASE_*_MS` limits. */
+  readonly connect: (url: string, env: Environment) => Promise<Store>;
   /** Fields of the `<mode> started` line. */
   readonly startedFields: (config: Config, store: Store) => Record<string, unknown>;
   /** Does the work; throws the mode's {@link TaskFailedError} after recording it on the job. */
   readonly run: (context: TaskContext<Config, Store>) => Promise<Summary>;
-  /** The rows the summary counts (for rows/s) and the other fields of the `<mode> finished` line. */
+  /**
+   * The rows the summary counts (for rows/s; `undefined` for a mode that moves no rows) and the other
+   * fields of the `<mode> finished` line.
+   */
   readonly finished: (summary: Summary) => {
-    readonly rows: number;
+    readonly rows: number | undefined;
     readonly fields: Record<string, unknown>;
   };
   /** Fields the `<mode> failed` line adds for the mode's failure. */
@@ -101,12 +106,18 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
     logger.error('invalid configuration', { error: error as Error });
     return 1;
   }
-  logger.appendPersistentKeys({ jobId: config.jobId, mode: config.mode });
+  logger.appendPersistentKeys({
+    ...(config.jobId === undefined ? {} : { jobId: config.jobId }),
+    mode: config.mode,
+  });
   const s3 = new S3Client({ forcePathStyle: config.s3ForcePathStyle });
   let store: Store | undefined;
-  const started = performance.now();
+  /** Set once connected: a failure after it is the mode's, not the start's. */
+  let started = false;
+  const startedAt = performance.now();
   try {
-    store = await mode.connect(await resolveDatabaseUrl(env));
+    store = await mode.connect(await resolveDatabaseUrl(env), env);
+    started = true;
     logger.info(`${mode.name} started`, mode.startedFields(config, store));
     const summary = await mode.run({
       config,
@@ -119,12 +130,12 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
         logger.info(`${mode.name} progress`, { ...progress, rssBytes: rss, heapUsedBytes: heapUsed });
       },
     });
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = (performance.now() - startedAt) / 1000;
     const { rows, fields } = mode.finished(summary);
     logger.info(`${mode.name} finished`, {
       ...fields,
       seconds: Number(seconds.toFixed(3)),
-      rowsPerSecond: Math.round(rows / seconds),
+      ...(rows === undefined ? {} : { rowsPerSecond: Math.round(rows / seconds) }),
       maxRssBytes: peakRssBytes(),
     });
     return 0;
@@ -137,6 +148,15 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
         ...(error.recordError === undefined ? {} : { recordError: error.recordError as Error }),
       });
       return error.cause instanceof TaskInterruptedError ? 143 : 1;
+    }
+    if (started) {
+      // A mode with no job to record on (migrate) fails with its own error: log its reason.
+      logger.error(`${mode.name} failed`, {
+        reason: error instanceof Error ? error.message : String(error),
+        errorName: (error as Error | undefined)?.name,
+        error: error as Error,
+      });
+      return controller.signal.aborted ? 143 : 1;
     }
     // Failed before the work could start (database unreachable, secret unavailable): nothing to
     // record on the job, the workflow's Catch records the task failure.

@@ -6,6 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ExportWorkerManifest } from '@sidestep/contracts';
+import { migrations } from '@sidestep/db';
 import * as z from 'zod/mini';
 import { task } from '../task.ts';
 import {
@@ -121,6 +122,11 @@ describe('batch-worker image', () => {
     expect(dockerfile).toMatch(/^USER node$/m);
     // The image's defaults are the task definition's, so a task run without them behaves the same.
     expect(/^ENV .*NODE_OPTIONS=(\S+)/m.exec(dockerfile)?.[1]).toBe(task.environment.NODE_OPTIONS);
+    // Node trusts the Amazon CAs (RDS's among them) copied from the Lambda Node.js base image.
+    const caFile = /^ENV NODE_EXTRA_CA_CERTS=(\S+)$/m.exec(dockerfile)?.[1];
+    const caStage = /^FROM public\.ecr\.aws\/lambda\/nodejs:24 AS (\S+)$/m.exec(dockerfile)?.[1];
+    expect(caFile).toBeDefined();
+    expect(dockerfile).toContain(`COPY --from=${caStage} /var/runtime/ca-cert.pem ${caFile}\n`);
     const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
     expect(JSON.parse(cmd ?? 'null')).toEqual(task.command);
   });
@@ -330,6 +336,61 @@ for (const backend of databaseBackends()) {
       expect((await jobRow(database.db, jobId)).worker_error).toBe(
         'interrupted by SIGTERM; the export stopped before its manifest was written',
       );
+    }, 60_000);
+  });
+}
+
+for (const backend of databaseBackends()) {
+  backend.describe(`batch-worker bundle, MODE=migrate [${backend.name}]`, () => {
+    let database: WorkerDatabase;
+    beforeAll(async () => {
+      database = await backend.start();
+      // An empty schema, as on a new RDS instance: the fixture's database comes migrated.
+      await database.db.query(
+        `DO $$ DECLARE s text := current_schema(); BEGIN
+           EXECUTE format('DROP SCHEMA %I CASCADE', s); EXECUTE format('CREATE SCHEMA %I', s);
+         END $$`,
+      );
+    }, 60_000);
+    afterAll(() => database?.close());
+
+    // Only what the deploy's override and the task definition give: no JOB_ID, no S3 inputs.
+    const inputs = () => ({ MODE: 'migrate', DATABASE_URL: database.url });
+
+    it('applies every migration, logs them and exits 0; a second run applies none', async () => {
+      const first = await startTask(inputs());
+      expect(first.code).toBe(0);
+      const labels = migrations.map(
+        (migration) => `${String(migration.version).padStart(4, '0')}-${migration.name}`,
+      );
+      expect(first.logs.at(-1)).toMatchObject({
+        level: 'INFO',
+        message: 'migrate finished',
+        applied: labels,
+      });
+      expect(
+        (await database.db.query('SELECT version FROM schema_migrations ORDER BY version')).rows,
+      ).toEqual(migrations.map((migration) => ({ version: migration.version })));
+
+      const second = await startTask(inputs());
+      expect(second.code).toBe(0);
+      expect(second.logs.at(-1)).toMatchObject({
+        message: 'migrate finished',
+        applied: [],
+        result: 'up to date',
+      });
+    }, 60_000);
+
+    it('exits 1 with the reason when an applied migration differs from the code', async () => {
+      await database.db.query(`UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1`);
+      const run = await startTask(inputs());
+      expect(run.code).toBe(1);
+      expect(run.logs.at(-1)).toMatchObject({
+        level: 'ERROR',
+        message: 'migrate failed',
+        errorName: 'MigrationMismatchError',
+      });
+      expect(String(run.logs.at(-1)?.reason)).toMatch(/^migration 1: checksum in the database \(edited\)/);
     }, 60_000);
   });
 }

@@ -75,6 +75,8 @@ describe('job-sweeper image', () => {
   it('copies only the bundle and names the manifest handler as CMD', () => {
     expect(copiedFiles()).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
     expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:24\b/m);
+    // The base image's Amazon CAs (RDS's among them) are loaded only through this variable.
+    expect(/^ENV NODE_EXTRA_CA_CERTS=(\S+)$/m.exec(dockerfile)?.[1]).toBe('/var/runtime/ca-cert.pem');
     expect(/^CMD \["([^"]+)"\]/m.exec(dockerfile)?.[1]).toBe(service.handler);
   });
 

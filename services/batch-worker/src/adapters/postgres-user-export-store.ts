@@ -1,14 +1,12 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { EXPORT_SESSION_SETTINGS } from '../domain/export-query.ts';
 import type { CopyOutStream, ExportResult, UserExportStore } from '../domain/user-export-store.ts';
 import { JobNotRunnableError } from '../errors.ts';
+import { type WorkerConnection, workerClient } from './worker-client.ts';
 
 /** Options of {@link PostgresUserExportStore.connect}. */
-export interface PostgresUserExportStoreOptions {
-  /** `postgres://...`, from `resolveDatabaseUrl`. */
-  readonly url: string;
-}
+export interface PostgresUserExportStoreOptions extends WorkerConnection {}
 
 /**
  * {@link UserExportStore} on PostgreSQL through one `pg` connection (COPY TO STDOUT needs the raw
@@ -19,24 +17,24 @@ export interface PostgresUserExportStoreOptions {
  */
 export class PostgresUserExportStore implements UserExportStore {
   readonly #client: pg.Client;
-  readonly #url: string;
+  readonly #connection: WorkerConnection;
   #closed: Promise<void> | undefined;
 
-  private constructor(client: pg.Client, url: string) {
+  private constructor(client: pg.Client, connection: WorkerConnection) {
     this.#client = client;
-    this.#url = url;
+    this.#connection = connection;
   }
 
   /** Opens the export's connection. */
   static async connect(options: PostgresUserExportStoreOptions): Promise<PostgresUserExportStore> {
-    const client = newClient(options.url);
+    const client = workerClient(options);
     await client.connect();
     try {
       for (const [name, value] of Object.entries(EXPORT_SESSION_SETTINGS)) {
         // set_config takes bound parameters; SET does not.
         await client.query('SELECT set_config($1, $2, false)', [name, value]);
       }
-      return new PostgresUserExportStore(client, options.url);
+      return new PostgresUserExportStore(client, options);
     } catch (error) {
       await client.end().catch(() => {});
       throw error;
@@ -86,7 +84,7 @@ export class PostgresUserExportStore implements UserExportStore {
   async recordFailure(jobId: string, reason: string): Promise<void> {
     // A connection of its own: the export's connection may be the very thing that failed, or be
     // busy with a COPY that was cut off.
-    const client = newClient(this.#url);
+    const client = workerClient(this.#connection);
     await client.connect();
     try {
       await client.query('UPDATE jobs SET worker_error = $2, updated_at = now() WHERE id = $1', [
@@ -102,12 +100,4 @@ export class PostgresUserExportStore implements UserExportStore {
     this.#closed ??= this.#client.end().catch(() => {});
     return this.#closed;
   }
-}
-
-function newClient(url: string): pg.Client {
-  const client = new pg.Client({ connectionString: url, application_name: 'sidestep-batch-worker' });
-  // A connection lost mid-export surfaces as the COPY's error; without a listener the client's
-  // 'error' event would crash the process before the failure could be recorded.
-  client.on('error', () => {});
-  return client;
 }

@@ -1,6 +1,6 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type {
   ImportFailure,
@@ -11,6 +11,7 @@ import type {
 } from '../domain/user-import-store.ts';
 import type { UserRow } from '../domain/validate-row.ts';
 import { JobNotRunnableError } from '../errors.ts';
+import { type WorkerConnection, workerClient } from './worker-client.ts';
 
 /**
  * How rows reach the staging table. `copy`: `COPY ... FROM STDIN` (pg-copy-streams), the fast path
@@ -23,9 +24,7 @@ import { JobNotRunnableError } from '../errors.ts';
 export type StagingMethod = 'copy' | 'insert' | 'auto';
 
 /** Options of {@link PostgresUserImportStore.connect}. */
-export interface PostgresUserImportStoreOptions {
-  /** `postgres://...`, from `resolveDatabaseUrl`. */
-  readonly url: string;
+export interface PostgresUserImportStoreOptions extends WorkerConnection {
   /** @default 'auto' */
   readonly staging?: StagingMethod;
   /**
@@ -84,7 +83,7 @@ function mergeSql(hasNameColumn: boolean): string {
  */
 export class PostgresUserImportStore implements UserImportStore {
   readonly #client: pg.Client;
-  readonly #url: string;
+  readonly #connection: WorkerConnection;
   readonly #method: 'copy' | 'insert';
   readonly #chunkChars: number;
   readonly #insertBatchSize: number;
@@ -92,12 +91,12 @@ export class PostgresUserImportStore implements UserImportStore {
 
   private constructor(
     client: pg.Client,
-    url: string,
+    connection: WorkerConnection,
     method: 'copy' | 'insert',
     options: PostgresUserImportStoreOptions,
   ) {
     this.#client = client;
-    this.#url = url;
+    this.#connection = connection;
     this.#method = method;
     this.#chunkChars = options.chunkChars ?? 2 * 1024 * 1024;
     this.#insertBatchSize = options.insertBatchSize ?? 1000;
@@ -105,7 +104,7 @@ export class PostgresUserImportStore implements UserImportStore {
 
   /** Opens the import's connection and settles the staging method. */
   static async connect(options: PostgresUserImportStoreOptions): Promise<PostgresUserImportStore> {
-    const client = newClient(options.url);
+    const client = workerClient(options);
     await client.connect();
     try {
       let method = options.staging ?? 'auto';
@@ -113,7 +112,7 @@ export class PostgresUserImportStore implements UserImportStore {
         const { rows } = await client.query<{ version: string }>('SELECT version()');
         method = rows[0]?.version.includes('PGlite') ? 'insert' : 'copy';
       }
-      return new PostgresUserImportStore(client, options.url, method, options);
+      return new PostgresUserImportStore(client, options, method, options);
     } catch (error) {
       await client.end().catch(() => {});
       throw error;
@@ -144,7 +143,7 @@ export class PostgresUserImportStore implements UserImportStore {
 
   async recordFailure(jobId: string, failure: ImportFailure): Promise<void> {
     // A connection of its own: the import's connection may be the very thing that failed.
-    const client = newClient(this.#url);
+    const client = workerClient(this.#connection);
     await client.connect();
     try {
       await client.query(
@@ -207,14 +206,6 @@ export class PostgresUserImportStore implements UserImportStore {
       },
     };
   }
-}
-
-function newClient(url: string): pg.Client {
-  const client = new pg.Client({ connectionString: url, application_name: 'sidestep-batch-worker' });
-  // A connection lost mid-import surfaces as the failing query's error; without a listener the
-  // client's 'error' event would crash the process before the failure could be recorded.
-  client.on('error', () => {});
-  return client;
 }
 
 /** Characters COPY's text format gives a meaning to, escaped as it documents. */

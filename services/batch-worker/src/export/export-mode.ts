@@ -14,7 +14,7 @@ export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportS
   onStop: 'stopping the export',
   interrupted: (signal) => new ExportInterruptedError(signal),
   loadConfig: loadExportConfig,
-  connect: (url) => PostgresUserExportStore.connect({ url }),
+  connect: (url, env) => PostgresUserExportStore.connect({ url, env }),
   startedFields: (config) => ({ bucket: config.exportsBucket, filter: config.filter ?? null }),
   run: ({ config, store, s3, signal, onProgress }) =>
     exportUsers({

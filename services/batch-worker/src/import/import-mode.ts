@@ -14,7 +14,7 @@ export const importMode: TaskMode<BatchWorkerConfig, PostgresUserImportStore, Im
   onStop: 'rolling the import back',
   interrupted: (signal) => new ImportInterruptedError(signal),
   loadConfig,
-  connect: (url) => PostgresUserImportStore.connect({ url }),
+  connect: (url, env) => PostgresUserImportStore.connect({ url, env }),
   startedFields: (config, store) => ({ source: config.source, staging: store.stagingMethod }),
   run: ({ config, store, s3, signal, logger, onProgress }) =>
     importUsers({

@@ -1,0 +1,172 @@
+import { isIP } from 'node:net';
+import type pg from 'pg';
+import { DatabaseOptionsError } from './errors.ts';
+
+/**
+ * The limits every session of a sidestep process runs under, so that a blocked or lost connection
+ * fails fast with PostgreSQL's reason instead of hanging until the function's or the task's timeout.
+ * Each is sent at connect (pg's startup parameters), so it holds for every statement of the session.
+ */
+export interface DatabaseTimeouts {
+  /** `statement_timeout`: the longest one statement may run (SQLSTATE 57014 past it). */
+  readonly statementTimeoutMs: number;
+  /** `lock_timeout`: the longest one statement may wait for a lock (SQLSTATE 55P03 past it). */
+  readonly lockTimeoutMs: number;
+  /**
+   * `idle_in_transaction_session_timeout`: the longest a session may sit idle inside an open
+   * transaction, holding its locks, before the server ends it (SQLSTATE 25P03).
+   */
+  readonly idleInTransactionTimeoutMs: number;
+  /** How long opening a connection (TCP, TLS, authentication) may take before it fails. */
+  readonly connectTimeoutMs: number;
+}
+
+/**
+ * The defaults, sized for the Lambda services (30-60 s function timeouts, short transactions on the
+ * job ledger and the idempotency store): every limit well under the function timeout, so a blocked
+ * invocation fails with the database's reason and the platform retries it. The batch-worker passes
+ * its own, longer ones for its COPY and merge statements.
+ */
+export const DEFAULT_DATABASE_TIMEOUTS: DatabaseTimeouts = {
+  statementTimeoutMs: 10_000,
+  lockTimeoutMs: 5_000,
+  idleInTransactionTimeoutMs: 15_000,
+  connectTimeoutMs: 10_000,
+};
+
+/** The variable that overrides each timeout, named after its purpose. */
+export const DATABASE_TIMEOUT_VARIABLES: Readonly<Record<keyof DatabaseTimeouts, string>> = {
+  statementTimeoutMs: 'DATABASE_STATEMENT_TIMEOUT_MS',
+  lockTimeoutMs: 'DATABASE_LOCK_TIMEOUT_MS',
+  idleInTransactionTimeoutMs: 'DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS',
+  connectTimeoutMs: 'DATABASE_CONNECT_TIMEOUT_MS',
+};
+
+/** The environment as Node gives it. */
+type Environment = Readonly<Record<string, string | undefined>>;
+
+/** Options of {@link postgresClientConfig}. */
+export interface PostgresClientOptions {
+  /** `postgres://user:password@host:port/database[?sslmode=...]` */
+  readonly url: string;
+  /**
+   * The caller's defaults; each is overridden by its `DATABASE_*_MS` variable in `env`.
+   * @default DEFAULT_DATABASE_TIMEOUTS for the ones not given
+   */
+  readonly timeouts?: Partial<DatabaseTimeouts>;
+  /**
+   * Where `DATABASE_*_MS` and `DATABASE_TLS` are read.
+   * @default process.env
+   */
+  readonly env?: Environment;
+  /** `application_name`, shown in `pg_stat_activity`. @default none */
+  readonly applicationName?: string;
+}
+
+/**
+ * The session limits for a caller: its defaults (else {@link DEFAULT_DATABASE_TIMEOUTS}), each
+ * overridden by its variable in `env` (milliseconds; `0` turns a server-side limit off, as in
+ * PostgreSQL).
+ *
+ * @throws {DatabaseOptionsError} naming the variable when one is not a non-negative integer.
+ */
+export function databaseTimeouts(
+  defaults: Partial<DatabaseTimeouts> = {},
+  env: Environment = process.env,
+): DatabaseTimeouts {
+  const timeouts = { ...DEFAULT_DATABASE_TIMEOUTS, ...defaults };
+  for (const [field, variable] of Object.entries(DATABASE_TIMEOUT_VARIABLES) as [
+    keyof DatabaseTimeouts,
+    string,
+  ][]) {
+    const raw = env[variable];
+    if (raw === undefined || raw.trim() === '') continue;
+    const value = Number(raw);
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new DatabaseOptionsError(
+        variable,
+        `must be a whole number of milliseconds (0 or more), got ${raw}`,
+      );
+    }
+    timeouts[field] = value;
+  }
+  return timeouts;
+}
+
+/** Hosts TLS stays off for by default: the process's own machine (local cloud, CI, tests). */
+function isLocalHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '');
+  return bare === '' || bare.startsWith('/') || bare === 'localhost' || bare === '::1' || /^127\./.test(bare);
+}
+
+/**
+ * How the connection to `url` uses TLS, decided in this order:
+ * 1. `DATABASE_TLS=off` or `verify` in the environment (an operator's explicit choice);
+ * 2. the URL's `sslmode`: `disable` is off, `no-verify` encrypts without checking the certificate,
+ *    every other mode verifies the certificate chain and the host name (what pg 8 does for
+ *    `require`, `verify-ca` and `verify-full` alike; libpq's weaker `require` is not offered);
+ * 3. otherwise: off for a local host (127.0.0.0/8, ::1, localhost, a socket), verified for any other,
+ *    which is how RDS is reached (its CAs come from `NODE_EXTRA_CA_CERTS`: the services' Dockerfiles).
+ */
+function tlsFor(host: string, sslmode: string | null, env: Environment): pg.ClientConfig['ssl'] {
+  const setting = env.DATABASE_TLS?.trim();
+  if (setting !== undefined && setting !== '' && setting !== 'off' && setting !== 'verify') {
+    throw new DatabaseOptionsError('DATABASE_TLS', `must be off or verify, got ${setting}`);
+  }
+  const mode =
+    setting === 'off' || setting === 'verify'
+      ? setting
+      : sslmode === 'disable'
+        ? 'off'
+        : sslmode === 'no-verify'
+          ? 'no-verify'
+          : sslmode !== null || !isLocalHost(host)
+            ? 'verify'
+            : 'off';
+  if (mode === 'off') return false;
+  if (mode === 'no-verify') return { rejectUnauthorized: false };
+  const bare = host.replace(/^\[|\]$/g, '');
+  // SNI and the host-name check use `servername`; it must not be an IP address (RFC 6066), for
+  // which Node checks the certificate's IP SANs against the host instead.
+  return { rejectUnauthorized: true, ...(isIP(bare) === 0 ? { servername: bare } : {}) };
+}
+
+/**
+ * The `pg` client (and pool) configuration for `url`: TLS decided by {@link tlsFor}-rules (verified
+ * for any non-local server, off locally), and every session under {@link databaseTimeouts}.
+ *
+ * The URL's `sslmode` is taken out of the connection string and applied as the explicit `ssl` option:
+ * pg lets a connection string's SSL parameters replace the `ssl` option wholesale.
+ *
+ * @throws {DatabaseOptionsError} `url` is not a postgres URL, or a `DATABASE_*` variable is invalid.
+ */
+export function postgresClientConfig(options: PostgresClientOptions): pg.ClientConfig {
+  const env = options.env ?? process.env;
+  // An empty DATABASE_URL is a configuration mistake, not a request for an embedded database.
+  if (!/^postgres(ql)?:\/\//.test(options.url)) {
+    throw new DatabaseOptionsError('url', 'must start with postgres:// or postgresql://');
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(options.url);
+  } catch {
+    // The URL is never echoed: it may hold a password.
+    throw new DatabaseOptionsError('url', 'is not a valid URL');
+  }
+  const sslmode = parsed.searchParams.get('sslmode');
+  let connectionString = options.url;
+  if (sslmode !== null) {
+    parsed.searchParams.delete('sslmode');
+    connectionString = parsed.toString();
+  }
+  const timeouts = databaseTimeouts(options.timeouts, env);
+  return {
+    connectionString,
+    ssl: tlsFor(decodeURIComponent(parsed.hostname), sslmode, env),
+    statement_timeout: timeouts.statementTimeoutMs,
+    lock_timeout: timeouts.lockTimeoutMs,
+    idle_in_transaction_session_timeout: timeouts.idleInTransactionTimeoutMs,
+    connectionTimeoutMillis: timeouts.connectTimeoutMs,
+    ...(options.applicationName === undefined ? {} : { application_name: options.applicationName }),
+  };
+}
