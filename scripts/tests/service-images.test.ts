@@ -42,14 +42,17 @@ function execForm(packageDir: string, keyword: 'CMD' | 'ENTRYPOINT'): string[] |
 
 /** The sources of every COPY, relative to the build context (the package directory). */
 function copiedSources(packageDir: string): string[] {
-  return instructions(packageDir)
-    .filter((instruction) => instruction.keyword === 'COPY')
-    .flatMap((instruction) =>
-      instruction.args
-        .split(/\s+/)
-        .filter((word) => !word.startsWith('--'))
-        .slice(0, -1),
-    );
+  return (
+    instructions(packageDir)
+      // `COPY --from=<stage or image>` copies from another image, not from the build context.
+      .filter((instruction) => instruction.keyword === 'COPY' && !/(^|\s)--from=/.test(instruction.args))
+      .flatMap((instruction) =>
+        instruction.args
+          .split(/\s+/)
+          .filter((word) => !word.startsWith('--'))
+          .slice(0, -1),
+      )
+  );
 }
 
 /** The .dockerignore's patterns, comments and blank lines dropped. */
