@@ -204,7 +204,7 @@ describe('DeployStack permissions', () => {
 
   it('grants no wildcard action, and "*" resources only to unscopable actions', () => {
     for (const s of policy.Statement) {
-      // Denies only take away (the guard rails, checked in packages/iam/tests/deploy-role-policy.test.ts).
+      // Denies only take away (the guard rails, checked in scripts/tests/deploy-role-policy.test.ts).
       if (s.Effect === 'Deny') continue;
       // The one exception to the name scope: mapping ARNs are UUIDs and these calls carry no
       // lambda:FunctionArn; none of them changes what a mapping does.

@@ -16,7 +16,7 @@ import {
   type Policy,
   parsePolicy,
   type SynthesizedTerraformJson,
-} from '../src/index.ts';
+} from '@sidestep/iam';
 
 // The deploy role as `pnpm --filter @sidestep/infra run synth` writes it, for staging in a VPC and for
 // staging with every optional setting on (a created network admitted to the database, DNS records in a
