@@ -19,6 +19,7 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { expect } from '@jest/globals';
 import { InvalidFunctionOptionError } from './errors.ts';
 import { type FunctionHost, type FunctionOptions, startFunction } from './function-host.ts';
 
@@ -48,6 +49,16 @@ export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
     copiedFiles: copy.trim().split(/\s+/).slice(1, -1),
     cmd: /^CMD \["([^"]+)"\]/m.exec(text)?.[1],
   };
+}
+
+/**
+ * Asserts the contract every Lambda service image shares: the AWS Lambda Node.js 24 base image, only
+ * the bundle and its source map copied into the task root, and the manifest's handler as CMD.
+ */
+export function expectBundleOnlyImage(dockerfile: LambdaDockerfile, handler: string): void {
+  expect(dockerfile.copiedFiles).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
+  expect(dockerfile.from).toMatch(/^public\.ecr\.aws\/lambda\/nodejs:24\b/);
+  expect(dockerfile.cmd).toBe(handler);
 }
 
 /** What an image test takes from the service's manifest. */
