@@ -1,13 +1,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { MailSendJob, type SweepStaleJobsOutput, validate } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { Producer } from '@sidestep/producer';
 import { createTaskHandler, type TaskHandler } from '@sidestep/runtime';
+import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
 import type { Context } from 'aws-lambda';
-import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { ProducerMailQueue } from '../src/adapters/mail-queue.ts';
 import { type SweepTaskOptions, sweepTask } from '../src/sweep-task.ts';
 
@@ -18,20 +18,13 @@ const sweeperHandler = (options: SweepTaskOptions) =>
 const context = (requestId: string) =>
   ({ awsRequestId: requestId, functionName: 'sidestep-test-job-sweeper' }) as unknown as Context;
 
-let server: FauxqsServer;
+let local: LocalSqs;
 let sqs: SQSClient;
 beforeAll(async () => {
-  server = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
-  sqs = new SQSClient({
-    endpoint: `http://127.0.0.1:${server.port}`,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
+  local = await startLocalSqs();
+  ({ sqs } = local);
 });
-afterAll(async () => {
-  sqs.destroy();
-  await server.stop();
-});
+afterAll(() => local?.stop());
 
 async function receiveAll(queueUrl: string): Promise<unknown[]> {
   const bodies: unknown[] = [];

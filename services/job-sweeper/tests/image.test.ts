@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
 import { expectBundleOnlyImage, stageLambdaImage } from '@sidestep/lambda-runtime/testing';
-import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
 import { service } from '../service.ts';
 
 // The image contract: the files the Dockerfile copies (and nothing else) run through the Lambda
@@ -12,29 +12,21 @@ import { service } from '../service.ts';
 // scheduled function runs on AWS.
 const image = stageLambdaImage(join(import.meta.dirname, '..'), service);
 let postgres: EmbeddedPostgres;
-let sqsServer: FauxqsServer;
-let sqs: SQSClient;
+let local: LocalSqs;
 let queueUrl: string;
 let fn: FunctionHost;
 
 beforeAll(async () => {
-  [postgres, sqsServer] = await Promise.all([
-    startEmbeddedPostgres({}),
-    startFauxqs({ port: 0, host: '127.0.0.1', logger: false }),
-  ]);
-  const endpoint = `http://127.0.0.1:${sqsServer.port}`;
-  sqs = new SQSClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 't', secretAccessKey: 't' },
-  });
-  ({ QueueUrl: queueUrl = '' } = await sqs.send(new CreateQueueCommand({ QueueName: 'sidestep-test-mail' })));
+  [postgres, local] = await Promise.all([startEmbeddedPostgres({}), startLocalSqs()]);
+  ({ QueueUrl: queueUrl = '' } = await local.sqs.send(
+    new CreateQueueCommand({ QueueName: 'sidestep-test-mail' }),
+  ));
   fn = await image.start({
     environment: {
       DATABASE_URL: postgres.url,
       MAIL_QUEUE_URL: queueUrl,
       NOTIFY_ADDRESS: 'ops@example.com',
-      AWS_ENDPOINT_URL: endpoint,
+      AWS_ENDPOINT_URL: local.endpoint,
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 't',
       AWS_SECRET_ACCESS_KEY: 't',
@@ -44,8 +36,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await image.close();
-  sqs?.destroy();
-  await Promise.all([postgres?.close(), sqsServer?.stop()]);
+  await Promise.all([postgres?.close(), local?.stop()]);
 });
 
 describe('job-sweeper image', () => {
@@ -63,7 +54,7 @@ describe('job-sweeper image', () => {
     const second = await fn.invoke({});
     expect(first.ok && first.payload).toMatchObject({ failed: [{ jobId: 'exp_img', kind: 'export' }] });
     expect(second.ok && second.payload).toMatchObject({ failed: [], mailed: [] });
-    const { Messages = [] } = await sqs.send(
+    const { Messages = [] } = await local.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
     );
     expect(Messages.map((message) => JSON.parse(message.Body as string).id)).toEqual([
