@@ -11,7 +11,7 @@
  * afterAll(() => local.stop());
  * ```
  */
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 
 /** An in-process SQS emulator on a random port and a client pointed at it. */
@@ -20,6 +20,8 @@ export interface LocalSqs {
   readonly endpoint: string;
   readonly server: FauxqsServer;
   readonly sqs: SQSClient;
+  /** Receives until the queue answers empty: the bodies of every message it held, as sent. */
+  receiveAll(queueUrl: string): Promise<string[]>;
   /** Destroys the client and stops the emulator; call it in afterAll. */
   stop(): Promise<void>;
 }
@@ -37,6 +39,16 @@ export async function startLocalSqs(): Promise<LocalSqs> {
     endpoint,
     server,
     sqs,
+    receiveAll: async (queueUrl) => {
+      const bodies: string[] = [];
+      for (;;) {
+        const { Messages = [] } = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+        );
+        if (Messages.length === 0) return bodies;
+        bodies.push(...Messages.map((message) => message.Body ?? ''));
+      }
+    },
     stop: async () => {
       sqs.destroy();
       await server.stop();

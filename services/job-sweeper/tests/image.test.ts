@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CreateQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
@@ -54,12 +54,8 @@ describe('job-sweeper image', () => {
     const second = await fn.invoke({});
     expect(first.ok && first.payload).toMatchObject({ failed: [{ jobId: 'exp_img', kind: 'export' }] });
     expect(second.ok && second.payload).toMatchObject({ failed: [], mailed: [] });
-    const { Messages = [] } = await local.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-    );
-    expect(Messages.map((message) => JSON.parse(message.Body as string).id)).toEqual([
-      'export.failed:exp_img',
-    ]);
+    const bodies = await local.receiveAll(queueUrl);
+    expect(bodies.map((body) => JSON.parse(body).id)).toEqual(['export.failed:exp_img']);
 
     const refused = await fn.invoke('not an object');
     expect(!refused.ok && refused.error.errorType).toBe('InvalidInputError');
