@@ -40,7 +40,7 @@ function finalized(jobId: string) {
 
 describeEachDatabase('status-updater export jobs', (open) => {
   const suite = statusSuite(open);
-  const { handler, twice, job, transitions } = suite;
+  const { handler, twice, refusedTwice, job, transitions } = suite;
   /** Registers and starts an export job of a fresh execution. */
   async function runningExport() {
     const executionId = executionArn();
@@ -158,10 +158,12 @@ describeEachDatabase('status-updater export jobs', (open) => {
 
   it("refuses to finish an export without the finalizer's result, and an import's finish with one", async () => {
     const { jobId, executionId } = await runningExport();
-    for (let delivery = 0; delivery < 2; delivery += 1) {
-      const error = await rejection(
-        handler({ event: 'finish', jobId, expectedState: 'succeeded', executionId }, context),
-      );
+    for (const error of await refusedTwice({
+      event: 'finish',
+      jobId,
+      expectedState: 'succeeded',
+      executionId,
+    })) {
       expect(error).toMatchObject({
         name: 'ExportResultMissingError',
         permanent: true,

@@ -26,7 +26,7 @@ function registerInput(executionId: string, etag = `"etag-${++objects}"`) {
 
 describeEachDatabase('status-updater handler', (open) => {
   const suite = statusSuite(open);
-  const { handler, twice, job, transitions } = suite;
+  const { handler, twice, refusedTwice, job, transitions } = suite;
 
   it('registers, starts and finishes a job, each step twice, with the counts the worker recorded', async () => {
     const executionId = executionArn();
@@ -198,10 +198,12 @@ describeEachDatabase('status-updater handler', (open) => {
   it('refuses an impossible transition with InvalidTransitionError and changes nothing', async () => {
     const executionId = executionArn();
     const { jobId } = await twice(registerInput(executionId));
-    for (let delivery = 0; delivery < 2; delivery += 1) {
-      const error = await rejection(
-        handler({ event: 'finish', jobId, expectedState: 'succeeded', executionId }, context),
-      );
+    for (const error of await refusedTwice({
+      event: 'finish',
+      jobId,
+      expectedState: 'succeeded',
+      executionId,
+    })) {
       expect(error.name).toBe('InvalidTransitionError');
       expect(error).toMatchObject({ permanent: true, jobId, event: 'finish', from: 'registered' });
     }
@@ -252,10 +254,12 @@ describeEachDatabase('status-updater handler', (open) => {
   it('rolls back an event whose resulting state is not the expected one', async () => {
     const executionId = executionArn();
     const { jobId } = await twice(registerInput(executionId));
-    for (let delivery = 0; delivery < 2; delivery += 1) {
-      const error = await rejection(
-        handler({ event: 'start', jobId, expectedState: 'succeeded', executionId }, context),
-      );
+    for (const error of await refusedTwice({
+      event: 'start',
+      jobId,
+      expectedState: 'succeeded',
+      executionId,
+    })) {
       expect(error).toMatchObject({
         name: 'UnexpectedStateError',
         permanent: true,

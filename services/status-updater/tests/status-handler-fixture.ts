@@ -78,6 +78,8 @@ export interface StatusSuite {
   readonly handler: TaskHandler<StatusUpdateOutput>;
   /** The handler, each step delivered twice ({@link deliveredTwice}). */
   twice(input: unknown): Promise<StatusUpdateOutput>;
+  /** The error of each of two deliveries of `input`, which the handler must refuse both times. */
+  refusedTwice(input: unknown): Promise<(Error & Record<string, unknown>)[]>;
   /** {@link jobRow} on the suite's database. */
   job(jobId: string): Promise<Record<string, unknown> | undefined>;
   /** {@link transitionsOf} on the suite's database. */
@@ -102,6 +104,10 @@ export function statusSuite(open: () => Promise<Database>): StatusSuite {
     },
     handler,
     twice: deliveredTwice(handler),
+    refusedTwice: async (input) => [
+      await rejection(handler(input, context)),
+      await rejection(handler(input, context)),
+    ],
     job: (jobId) => jobRow(db(), jobId),
     transitions: (jobId) => transitionsOf(db(), jobId),
   };
