@@ -28,6 +28,12 @@ const ExecutionId = z.string().check(z.minLength(1), z.maxLength(2048));
  */
 const ExpectedState = JobState;
 
+/** What every event input carries: the state the job should be in after it, and the sending execution. */
+const StepFields = { expectedState: ExpectedState, executionId: ExecutionId };
+
+/** What every event on a registered job carries: the job, then {@link StepFields}. */
+const JobStepFields = { jobId: JobId, ...StepFields };
+
 /**
  * The S3 object an import reads: from the EventBridge "Object Created" event's `detail`. Its
  * identity is `(bucket, key, versionId ?? etag)`: S3 may deliver the event twice, and registering the
@@ -56,8 +62,7 @@ export type JobSource = z.infer<typeof JobSource>;
 export const RegisterImportJobInput = z.object({
   event: z.literal('register'),
   kind: z.literal('import'),
-  expectedState: ExpectedState,
-  executionId: ExecutionId,
+  ...StepFields,
   source: JobSource.check(
     z.refine((source) => source.versionId !== undefined || source.etag !== undefined, {
       message: 'versionId or etag is required: it identifies the version of the object to import',
@@ -89,8 +94,7 @@ export type ExportJobRequest = z.infer<typeof ExportJobRequest>;
 export const RegisterExportJobInput = z.object({
   event: z.literal('register'),
   kind: z.literal('export'),
-  expectedState: ExpectedState,
-  executionId: ExecutionId,
+  ...StepFields,
   request: ExportJobRequest,
 });
 
@@ -104,9 +108,7 @@ export type RegisterJobInput = z.infer<typeof RegisterJobInput>;
 /** @example { "event": "start", "jobId": "imp_0193...", "expectedState": "running", "executionId": "arn:aws:states:..." } */
 export const StartJobInput = z.object({
   event: z.literal('start'),
-  jobId: JobId,
-  expectedState: ExpectedState,
-  executionId: ExecutionId,
+  ...JobStepFields,
 });
 /**
  * What an export produced, from the export-finalizer's output (`FinalizeExportOutput`; pass it
@@ -128,9 +130,7 @@ export type ExportJobResult = z.infer<typeof ExportJobResult>;
  */
 export const FinishJobInput = z.object({
   event: z.literal('finish'),
-  jobId: JobId,
-  expectedState: ExpectedState,
-  executionId: ExecutionId,
+  ...JobStepFields,
   result: z.optional(ExportJobResult),
 });
 /**
@@ -139,9 +139,7 @@ export const FinishJobInput = z.object({
  */
 export const FailJobInput = z.object({
   event: z.literal('fail'),
-  jobId: JobId,
-  expectedState: ExpectedState,
-  executionId: ExecutionId,
+  ...JobStepFields,
   error: z.optional(
     z.object({
       Error: z.optional(z.string()),

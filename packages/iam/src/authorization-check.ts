@@ -19,11 +19,6 @@ export interface ArnScope {
   readonly partition?: string;
 }
 
-/** A regional ARN: `arn:<partition>:<service>:<region>:<account>:<resource>`. */
-export function regionalArn(scope: ArnScope, service: string, resource: string): string {
-  return `arn:${scope.partition ?? 'aws'}:${service}:${scope.region}:${scope.accountId}:${resource}`;
-}
-
 /** The value of a required request field, or an {@link AuthorizationInputError} naming it. */
 export function required<T>(value: T | undefined, field: string, operation: string): T {
   if (value === undefined || value === '') {
@@ -32,9 +27,28 @@ export function required<T>(value: T | undefined, field: string, operation: stri
   return value;
 }
 
-/** Looks an operation up in a service's table, or throws {@link UnknownOperationError}. */
-export function lookup<T>(table: Readonly<Record<string, T>>, service: string, operation: string): T {
-  const entry = Object.hasOwn(table, operation) ? table[operation] : undefined;
-  if (entry === undefined) throw new UnknownOperationError(service, operation);
-  return entry;
+/**
+ * One service's operation table, with the service named once as in its ARNs (`sqs`, `events`, ...):
+ * each `*-authorization.ts` module looks its operations up and builds its regional ARNs through it.
+ */
+export class ServiceOperations<T> {
+  readonly service: string;
+  readonly #table: Readonly<Record<string, T>>;
+
+  constructor(service: string, table: Readonly<Record<string, T>>) {
+    this.service = service;
+    this.#table = table;
+  }
+
+  /** The operation's entry, or {@link UnknownOperationError}. */
+  lookup(operation: string): T {
+    const entry = Object.hasOwn(this.#table, operation) ? this.#table[operation] : undefined;
+    if (entry === undefined) throw new UnknownOperationError(this.service, operation);
+    return entry;
+  }
+
+  /** A regional ARN of this service: `arn:<partition>:<service>:<region>:<account>:<resource>`. */
+  arn(scope: ArnScope, resource: string): string {
+    return `arn:${scope.partition ?? 'aws'}:${this.service}:${scope.region}:${scope.accountId}:${resource}`;
+  }
 }

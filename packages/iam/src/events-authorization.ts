@@ -1,14 +1,13 @@
 import {
   type ArnScope,
   type AuthorizationCheck,
-  lookup,
-  regionalArn,
   required,
+  ServiceOperations,
 } from './authorization-check.ts';
 
 // Actions, resource types and condition keys for Amazon EventBridge:
 // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html
-const OPERATIONS: Readonly<Record<string, 'event-bus' | 'rule'>> = {
+const OPERATIONS = new ServiceOperations<'event-bus' | 'rule'>('events', {
   PutEvents: 'event-bus',
   DescribeEventBus: 'event-bus',
   PutRule: 'rule',
@@ -19,7 +18,7 @@ const OPERATIONS: Readonly<Record<string, 'event-bus' | 'rule'>> = {
   PutTargets: 'rule',
   RemoveTargets: 'rule',
   ListTargetsByRule: 'rule',
-};
+});
 
 export interface EventsRequestTarget extends ArnScope {
   /** `EventBusName` (a name or an ARN); absent means the default bus. */
@@ -34,7 +33,7 @@ export interface EventsRequestTarget extends ArnScope {
 
 /** `arn:aws:events:<region>:<account>:event-bus/<name>`; an ARN passed as the name is kept. */
 export function eventBusArn(scope: ArnScope, name = 'default'): string {
-  return name.startsWith('arn:') ? name : regionalArn(scope, 'events', `event-bus/${name}`);
+  return name.startsWith('arn:') ? name : OPERATIONS.arn(scope, `event-bus/${name}`);
 }
 
 /** `rule/<name>` on the default bus, `rule/<bus>/<name>` on a custom one. */
@@ -42,12 +41,12 @@ export function eventRuleArn(scope: ArnScope, ruleName: string, eventBusName = '
   const bus = eventBusName.startsWith('arn:')
     ? eventBusName.slice(eventBusName.indexOf('/') + 1)
     : eventBusName;
-  return regionalArn(scope, 'events', bus === 'default' ? `rule/${ruleName}` : `rule/${bus}/${ruleName}`);
+  return OPERATIONS.arn(scope, bus === 'default' ? `rule/${ruleName}` : `rule/${bus}/${ruleName}`);
 }
 
 /** What an EventBridge API call needs authorized. */
 export function eventsAuthorization(operation: string, target: EventsRequestTarget): AuthorizationCheck[] {
-  const on = lookup(OPERATIONS, 'events', operation);
+  const on = OPERATIONS.lookup(operation);
   const action = `events:${operation}`;
   if (on === 'rule') {
     const rule = required(target.ruleName, 'ruleName', operation);

@@ -1,20 +1,19 @@
 import {
   type ArnScope,
   type AuthorizationCheck,
-  lookup,
-  regionalArn,
   required,
+  ServiceOperations,
 } from './authorization-check.ts';
 
 // Actions, resource types and condition keys for AWS Lambda:
 // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html
-const ACTIONS: Readonly<Record<string, string>> = {
+const ACTIONS = new ServiceOperations<string>('lambda', {
   Invoke: 'lambda:InvokeFunction',
   InvokeWithResponseStream: 'lambda:InvokeFunction',
   InvokeFunctionUrl: 'lambda:InvokeFunctionUrl',
   GetFunction: 'lambda:GetFunction',
   GetFunctionConfiguration: 'lambda:GetFunctionConfiguration',
-};
+});
 
 export interface LambdaRequestTarget extends ArnScope {
   /** `FunctionName`: a name, a partial or a full ARN. */
@@ -29,7 +28,7 @@ export interface LambdaRequestTarget extends ArnScope {
 export function lambdaFunctionArn(scope: ArnScope, functionName: string, qualifier?: string): string {
   const base = functionName.startsWith('arn:')
     ? functionName
-    : regionalArn(scope, 'lambda', `function:${functionName}`);
+    : ACTIONS.arn(scope, `function:${functionName}`);
   return qualifier === undefined ? base : `${base}:${qualifier}`;
 }
 
@@ -39,7 +38,7 @@ export function lambdaFunctionArn(scope: ArnScope, functionName: string, qualifi
  * (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html).
  */
 export function lambdaAuthorization(operation: string, target: LambdaRequestTarget): AuthorizationCheck[] {
-  const action = lookup(ACTIONS, 'lambda', operation);
+  const action = ACTIONS.lookup(operation);
   const resource = lambdaFunctionArn(
     target,
     required(target.functionName, 'functionName', operation),

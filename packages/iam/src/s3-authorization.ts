@@ -1,4 +1,4 @@
-import { type AuthorizationCheck, lookup, required } from './authorization-check.ts';
+import { type AuthorizationCheck, required, ServiceOperations } from './authorization-check.ts';
 import type { RequestContext } from './condition-match.ts';
 
 // Actions, resource types and condition keys for Amazon S3:
@@ -13,7 +13,7 @@ interface S3Operation {
   readonly copy?: true;
 }
 
-const OPERATIONS: Readonly<Record<string, S3Operation>> = {
+const OPERATIONS = new ServiceOperations<S3Operation>('s3', {
   GetObject: { action: 's3:GetObject', on: 'object', versioned: 's3:GetObjectVersion' },
   HeadObject: { action: 's3:GetObject', on: 'object', versioned: 's3:GetObjectVersion' },
   GetObjectAttributes: {
@@ -56,7 +56,7 @@ const OPERATIONS: Readonly<Record<string, S3Operation>> = {
   GetBucketLifecycleConfiguration: { action: 's3:GetLifecycleConfiguration', on: 'bucket' },
   PutBucketLifecycleConfiguration: { action: 's3:PutLifecycleConfiguration', on: 'bucket' },
   ListBuckets: { action: 's3:ListAllMyBuckets', on: 'none' },
-};
+});
 
 export interface S3RequestTarget {
   readonly bucket?: string;
@@ -97,7 +97,7 @@ function listContext(target: S3RequestTarget): RequestContext | undefined {
 
 /** What an S3 API call needs authorized. */
 export function s3Authorization(operation: string, target: S3RequestTarget): AuthorizationCheck[] {
-  const op = lookup(OPERATIONS, 's3', operation);
+  const op = OPERATIONS.lookup(operation);
   if (op.on === 'none') return [{ action: op.action, resource: '*' }];
   const bucket = required(target.bucket, 'bucket', operation);
   if (op.on === 'bucket') {

@@ -1,14 +1,13 @@
 import {
   type ArnScope,
   type AuthorizationCheck,
-  lookup,
-  regionalArn,
   required,
+  ServiceOperations,
 } from './authorization-check.ts';
 
 // Actions and resource types for Amazon EventBridge Scheduler:
 // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridgescheduler.html
-const OPERATIONS: Readonly<Record<string, 'schedule' | 'schedule-group' | 'none'>> = {
+const OPERATIONS = new ServiceOperations<'schedule' | 'schedule-group' | 'none'>('scheduler', {
   CreateSchedule: 'schedule',
   GetSchedule: 'schedule',
   UpdateSchedule: 'schedule',
@@ -18,7 +17,7 @@ const OPERATIONS: Readonly<Record<string, 'schedule' | 'schedule-group' | 'none'
   DeleteScheduleGroup: 'schedule-group',
   ListSchedules: 'none',
   ListScheduleGroups: 'none',
-};
+});
 
 export interface SchedulerRequestTarget extends ArnScope {
   readonly scheduleName?: string;
@@ -33,7 +32,7 @@ export interface SchedulerRequestTarget extends ArnScope {
 
 /** `arn:aws:scheduler:<region>:<account>:schedule/<group>/<name>`. */
 export function scheduleArn(scope: ArnScope, name: string, group = 'default'): string {
-  return regionalArn(scope, 'scheduler', `schedule/${group}/${name}`);
+  return OPERATIONS.arn(scope, `schedule/${group}/${name}`);
 }
 
 /** What an EventBridge Scheduler API call needs authorized. */
@@ -41,12 +40,12 @@ export function schedulerAuthorization(
   operation: string,
   target: SchedulerRequestTarget,
 ): AuthorizationCheck[] {
-  const on = lookup(OPERATIONS, 'scheduler', operation);
+  const on = OPERATIONS.lookup(operation);
   const action = `scheduler:${operation}`;
   const group = target.groupName ?? 'default';
   if (on === 'none') return [{ action, resource: '*' }];
   if (on === 'schedule-group') {
-    return [{ action, resource: regionalArn(target, 'scheduler', `schedule-group/${group}`) }];
+    return [{ action, resource: OPERATIONS.arn(target, `schedule-group/${group}`) }];
   }
   const name = required(target.scheduleName, 'scheduleName', operation);
   const checks: AuthorizationCheck[] = [{ action, resource: scheduleArn(target, name, group) }];

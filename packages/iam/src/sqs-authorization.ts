@@ -1,15 +1,14 @@
 import {
   type ArnScope,
   type AuthorizationCheck,
-  lookup,
-  regionalArn,
   required,
+  ServiceOperations,
 } from './authorization-check.ts';
 
 // Actions, resource types and condition keys for Amazon SQS:
 // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsqs.html
 // The batch APIs are authorized as their single-message actions (there is no sqs:SendMessageBatch).
-const ACTIONS: Readonly<Record<string, string>> = {
+const ACTIONS = new ServiceOperations<string>('sqs', {
   SendMessage: 'sqs:SendMessage',
   SendMessageBatch: 'sqs:SendMessage',
   ReceiveMessage: 'sqs:ReceiveMessage',
@@ -31,7 +30,7 @@ const ACTIONS: Readonly<Record<string, string>> = {
   StartMessageMoveTask: 'sqs:StartMessageMoveTask',
   ListMessageMoveTasks: 'sqs:ListMessageMoveTasks',
   CancelMessageMoveTask: 'sqs:CancelMessageMoveTask',
-};
+});
 
 /** Actions whose resource type is empty in the reference: they are authorized on `*`. */
 const UNSCOPED = new Set(['ListQueues']);
@@ -49,12 +48,12 @@ export interface SqsRequestTarget extends ArnScope {
 
 /** The queue ARN, `arn:aws:sqs:<region>:<account>:<queue>`. */
 export function sqsQueueArn(scope: ArnScope, queueName: string): string {
-  return regionalArn(scope, 'sqs', queueName);
+  return ACTIONS.arn(scope, queueName);
 }
 
 /** What an SQS API call needs authorized. */
 export function sqsAuthorization(operation: string, target: SqsRequestTarget): AuthorizationCheck[] {
-  const action = lookup(ACTIONS, 'sqs', operation);
+  const action = ACTIONS.lookup(operation);
   if (UNSCOPED.has(operation)) return [{ action, resource: '*' }];
   const queue = sqsQueueArn(target, required(target.queueName, 'queueName', operation));
   if (operation !== 'StartMessageMoveTask') return [{ action, resource: queue }];

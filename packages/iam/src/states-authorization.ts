@@ -1,8 +1,8 @@
-import { type AuthorizationCheck, lookup, required } from './authorization-check.ts';
+import { type AuthorizationCheck, required, ServiceOperations } from './authorization-check.ts';
 
 // Actions and resource types for AWS Step Functions:
 // https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html
-const OPERATIONS: Readonly<Record<string, 'stateMachine' | 'execution' | 'none'>> = {
+const OPERATIONS = new ServiceOperations<'stateMachine' | 'execution' | 'none'>('states', {
   StartExecution: 'stateMachine',
   StartSyncExecution: 'stateMachine',
   DescribeStateMachine: 'stateMachine',
@@ -13,7 +13,7 @@ const OPERATIONS: Readonly<Record<string, 'stateMachine' | 'execution' | 'none'>
   StopExecution: 'execution',
   RedriveExecution: 'execution',
   ListStateMachines: 'none',
-};
+});
 
 export interface StatesRequestTarget {
   /** `arn:aws:states:<region>:<account>:stateMachine:<name>`. */
@@ -24,7 +24,7 @@ export interface StatesRequestTarget {
 
 /** What a Step Functions API call needs authorized. */
 export function statesAuthorization(operation: string, target: StatesRequestTarget): AuthorizationCheck[] {
-  const on = lookup(OPERATIONS, 'states', operation);
+  const on = OPERATIONS.lookup(operation);
   const action = `states:${operation}`;
   if (on === 'none') return [{ action, resource: '*' }];
   if (on === 'stateMachine') {

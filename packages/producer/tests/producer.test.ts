@@ -1,46 +1,25 @@
-import {
-  CreateQueueCommand,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MailSendJob, validate } from '@sidestep/contracts';
-import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
 import { Producer } from '../src/index.ts';
 
-let server: FauxqsServer;
+let local: LocalSqs;
 let sqs: SQSClient;
 
 beforeAll(async () => {
-  server = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
-  sqs = new SQSClient({
-    endpoint: `http://127.0.0.1:${server.port}`,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
+  local = await startLocalSqs();
+  ({ sqs } = local);
 });
 
-afterAll(async () => {
-  sqs.destroy();
-  await server.stop();
-});
+afterAll(() => local?.stop());
 
 async function queue(name: string): Promise<string> {
   const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name }));
   return QueueUrl as string;
 }
 
-async function drain(queueUrl: string): Promise<string[]> {
-  const bodies: string[] = [];
-  for (;;) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-    );
-    if (Messages.length === 0) return bodies;
-    bodies.push(...Messages.map((message) => message.Body ?? ''));
-  }
-}
+const drain = (queueUrl: string) => local.receiveAll(queueUrl);
 
 function mail(n: number) {
   return {

@@ -13,7 +13,7 @@ import {
   type RecordContext,
   TransientError,
 } from '../src/index.ts';
-import { type LocalSqs, startLocalSqs } from './local-sqs.ts';
+import { type LocalSqs, startLocalSqs } from '../src/testing.ts';
 import { captureOutput, type OutputCapture } from './output-capture.ts';
 import { lambdaContext, sqsEvent } from './sqs-event.ts';
 

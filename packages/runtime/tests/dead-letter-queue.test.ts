@@ -4,7 +4,7 @@ import type { SQSMessageAttributes, SQSRecord } from 'aws-lambda';
 import type { FauxqsServer } from 'fauxqs';
 import { z } from 'zod';
 import { MAX_ERROR_MESSAGE_LENGTH, SchemaViolationError, sendToDeadLetterQueue } from '../src/index.ts';
-import { type LocalSqs, startLocalSqs } from './local-sqs.ts';
+import { type LocalSqs, startLocalSqs } from '../src/testing.ts';
 import { sqsEvent } from './sqs-event.ts';
 
 let local: LocalSqs;

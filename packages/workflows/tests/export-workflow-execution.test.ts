@@ -4,41 +4,21 @@ import {
   FinalizeExportInput,
   type FinalizeExportOutput,
   FinalizeExportOutput as FinalizeExportOutputSchema,
-  type MailSendJob,
-  MailSendJob as MailSendJobSchema,
   validate,
 } from '@sidestep/contracts';
-import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
-import { type ExportWorkflowProps, exportWorkflow, workflowIntegrations } from '../src/index.ts';
-import { lambdaError, lambdaServiceError, StatusUpdaterFake } from './status-updater-fake.ts';
-import {
-  environmentOf,
-  messageSender,
-  namedError,
-  type RunTaskInput,
-  runWorkflow,
-  stoppedTask,
-} from './workflow-run.ts';
+import { ExecutionError } from 'aws-local-stepfunctions';
+import { type ExportWorkflowProps, exportWorkflow } from '../src/index.ts';
+import { lambdaError, lambdaServiceError } from './status-updater-fake.ts';
+import { localWiring, WorkflowCloud, type WorkflowCloudOptions, workflowExecutor } from './workflow-cloud.ts';
+import { environmentOf, namedError, type RunTaskInput } from './workflow-run.ts';
 
 const props: ExportWorkflowProps = {
-  statusUpdaterFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-status-updater',
-  batchWorker: {
-    clusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/sidestep-local',
-    taskDefinitionArn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/sidestep-local-batch-worker',
-    containerName: 'batch-worker',
-    subnetIds: ['subnet-0123'],
-    securityGroupIds: ['sg-0123'],
-  },
+  ...localWiring,
   exportFinalizerFunctionArn:
     'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-export-finalizer',
   exportsBucket: 'sidestep-local-exports',
-  mailQueueUrl: 'http://127.0.0.1:4566/000000000000/sidestep-local-mail',
 };
-
-// One StateMachine (construction validates the definition, ~0.3 s) serves every test.
-const definition = exportWorkflow(props);
-const machine = new StateMachine(definition);
-const taskStates = workflowIntegrations(definition).map(({ state }) => state);
+const run = workflowExecutor('export', exportWorkflow(props));
 
 /**
  * What an EventBridge Pipe with an SQS source (batch size 1) gives a Step Functions target: an array
@@ -76,18 +56,6 @@ function request(id: string, payload: Record<string, unknown> = {}) {
   };
 }
 
-interface Cloud {
-  status: StatusUpdaterFake;
-  tasks: RunTaskInput[];
-  finalizations: FinalizeExportInput[];
-  mails: string[];
-  sendMailErrors: Error[];
-  /** What the worker does when run: nothing (it wrote its parts), or fail. */
-  worker: (jobId: string, status: StatusUpdaterFake) => void;
-  /** What the finalizer answers for a valid input. */
-  finalizer: (input: FinalizeExportInput) => FinalizeExportOutput;
-}
-
 function finalized(input: FinalizeExportInput): FinalizeExportOutput {
   return {
     jobId: input.jobId,
@@ -102,54 +70,37 @@ function finalized(input: FinalizeExportInput): FinalizeExportOutput {
   };
 }
 
-function cloud(overrides: Partial<Cloud> = {}): Cloud {
-  return {
-    status: new StatusUpdaterFake(),
-    tasks: [],
-    finalizations: [],
-    mails: [],
-    sendMailErrors: [],
-    worker: () => undefined,
-    finalizer: finalized,
-    ...overrides,
-  };
+/** The workflow cloud and the export finalizer. */
+class ExportCloud extends WorkflowCloud {
+  readonly finalizations: FinalizeExportInput[] = [];
+  /** What the finalizer answers for a valid input. */
+  readonly finalizer: (input: FinalizeExportInput) => FinalizeExportOutput;
+
+  constructor({
+    finalizer = finalized,
+    ...options
+  }: Partial<WorkflowCloudOptions & Pick<ExportCloud, 'finalizer'>>) {
+    super({ worker: () => undefined, ...options });
+    this.finalizer = finalizer;
+  }
 }
 
-let executions = 0;
+/** A cloud whose worker writes its parts and whose finalizer succeeds, unless `options` says otherwise. */
+function cloud(options: Partial<WorkflowCloudOptions & Pick<ExportCloud, 'finalizer'>> = {}): ExportCloud {
+  return new ExportCloud(options);
+}
 
-async function execute(input: unknown, env: Cloud) {
-  const statusTask = env.status.invoke;
-  return runWorkflow(
-    machine,
-    input,
-    `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:exec-${++executions}`,
-    {
-      RegisterJob: statusTask,
-      StartJob: statusTask,
-      FinishJob: statusTask,
-      MarkFailed: statusTask,
-      ExportRows: (task) => {
-        const runTask = task as unknown as RunTaskInput;
-        env.tasks.push(runTask);
-        env.worker(environmentOf(runTask).JOB_ID ?? '', env.status);
-        return { Tasks: [{ LastStatus: 'STOPPED', Containers: [{ Name: 'batch-worker', ExitCode: 0 }] }] };
-      },
-      FinalizeExport: (task) => {
-        const { FunctionName, Payload } = task as { FunctionName: string; Payload: unknown };
-        expect(FunctionName).toBe(props.exportFinalizerFunctionArn);
-        const input = validate(FinalizeExportInput, Payload);
-        env.finalizations.push(input);
-        return { Payload: validate(FinalizeExportOutputSchema, env.finalizer(input)), StatusCode: 200 };
-      },
-      NotifyReady: messageSender(env.mails, env.sendMailErrors),
-      NotifyFailed: messageSender(env.mails, env.sendMailErrors),
+function execute(input: unknown, env: ExportCloud) {
+  return run(input, {
+    ...env.handlers({ batchTask: 'ExportRows', mails: ['NotifyReady', 'NotifyFailed'] }),
+    FinalizeExport: (task) => {
+      const { FunctionName, Payload } = task as { FunctionName: string; Payload: unknown };
+      expect(FunctionName).toBe(props.exportFinalizerFunctionArn);
+      const input = validate(FinalizeExportInput, Payload);
+      env.finalizations.push(input);
+      return { Payload: validate(FinalizeExportOutputSchema, env.finalizer(input)), StatusCode: 200 };
     },
-    taskStates,
-  );
-}
-
-function mailsOf(env: Cloud): MailSendJob[] {
-  return env.mails.map((body) => validate(MailSendJobSchema, JSON.parse(body)));
+  });
 }
 
 describe('export workflow execution (aws-local-stepfunctions)', () => {
@@ -226,7 +177,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
       },
     ]);
 
-    expect(mailsOf(env)).toEqual([
+    expect(env.mailJobs()).toEqual([
       {
         type: 'mail.send',
         version: 1,
@@ -284,12 +235,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
 
   it('marks the job failed with the worker reason, mails export.failed to the requester and ends FAILED', async () => {
     const reason = 'database unavailable: connection refused';
-    const env = cloud({
-      worker: (jobId, status) => {
-        status.recordWorker(jobId, { workerError: reason });
-        throw stoppedTask(1);
-      },
-    });
+    const env = cloud({ worker: WorkflowCloud.failingWorker(reason) });
     const run = await execute(pipeInput(request('req-5')), env);
 
     expect(run.failure).toBeInstanceOf(ExecutionError);
@@ -305,7 +251,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(env.finalizations).toHaveLength(0);
     const [job] = env.status.jobs.values();
     expect(job?.state).toBe('failed');
-    expect(mailsOf(env)).toEqual([
+    expect(env.mailJobs()).toEqual([
       {
         type: 'mail.send',
         version: 1,
@@ -340,7 +286,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     });
     const [job] = env.status.jobs.values();
     expect(env.status.eventsOf(job?.id ?? '')).toEqual(['start', 'fail']);
-    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['export.failed']);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['export.failed']);
   });
 
   it('retries a transient Lambda error and S3 being unavailable in the finalizer, then exports', async () => {
@@ -362,7 +308,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
 
     expect(run.failure).toBeUndefined();
     expect(env.finalizations).toHaveLength(3);
-    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['export.ready']);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['export.ready']);
   });
 
   it('retries an ECS API error while starting the task', async () => {

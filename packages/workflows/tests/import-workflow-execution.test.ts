@@ -1,36 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import { type MailSendJob, MailSendJob as MailSendJobSchema, validate } from '@sidestep/contracts';
-import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
-import { type ImportWorkflowProps, importWorkflow, workflowIntegrations } from '../src/index.ts';
-import { lambdaError, lambdaServiceError, StatusUpdaterFake } from './status-updater-fake.ts';
-import {
-  environmentOf,
-  messageSender,
-  namedError,
-  type RunTaskInput,
-  runWorkflow,
-  stoppedTask,
-} from './workflow-run.ts';
+import { ExecutionError } from 'aws-local-stepfunctions';
+import { type ImportWorkflowProps, importWorkflow } from '../src/index.ts';
+import { lambdaError, lambdaServiceError } from './status-updater-fake.ts';
+import { localWiring, WorkflowCloud, type WorkflowCloudOptions, workflowExecutor } from './workflow-cloud.ts';
+import { environmentOf, namedError, type RunTaskInput, stoppedTask } from './workflow-run.ts';
 
-const props: ImportWorkflowProps = {
-  statusUpdaterFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-status-updater',
-  batchWorker: {
-    clusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/sidestep-local',
-    taskDefinitionArn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/sidestep-local-batch-worker',
-    containerName: 'batch-worker',
-    subnetIds: ['subnet-0123'],
-    securityGroupIds: ['sg-0123'],
-  },
-  mailQueueUrl: 'http://127.0.0.1:4566/000000000000/sidestep-local-mail',
-  notifyAddress: 'ops@example.com',
-};
-
-// Constructing a StateMachine validates the definition (~0.3 s): one instance serves every test; each
-// run gets its own fakes through the run options.
-const definition = importWorkflow(props);
-const machine = new StateMachine(definition);
-// Backoff is the definition's business (asserted in import-workflow.test.ts); executions here do not wait for it.
-const taskStates = workflowIntegrations(definition).map(({ state }) => state);
+const props: ImportWorkflowProps = { ...localWiring, notifyAddress: 'ops@example.com' };
+const run = workflowExecutor('import', importWorkflow(props));
 
 /** The EventBridge event S3 sends for an upload (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html). */
 function objectCreated(key: string, options: { versionId?: string; etag?: string } = {}) {
@@ -61,59 +37,18 @@ function objectCreated(key: string, options: { versionId?: string; etag?: string
   };
 }
 
-interface Cloud {
-  status: StatusUpdaterFake;
-  tasks: RunTaskInput[];
-  /** Every MessageBody sent, as sent (a string). */
-  mails: string[];
-  /** What the worker does when run: write rows to the ledger, or fail. */
-  worker: (jobId: string, status: StatusUpdaterFake) => void;
-  /** Errors the mail queue answers the next sends with. */
-  sendMailErrors: Error[];
-}
-
-function cloud(overrides: Partial<Cloud> = {}): Cloud {
-  return {
-    status: new StatusUpdaterFake(),
-    tasks: [],
-    mails: [],
-    sendMailErrors: [],
+/** A cloud whose worker imports 1000 of 1002 rows, unless `options` says otherwise. */
+function cloud(options: Partial<WorkflowCloudOptions> = {}): WorkflowCloud {
+  return new WorkflowCloud({
     worker: (jobId, status) =>
       status.recordWorker(jobId, { rows: { total: 1002, imported: 1000, rejected: 2 } }),
-    ...overrides,
-  };
+    ...options,
+  });
 }
-
-let executions = 0;
 
 /** Runs one execution against the fakes; resolves with its outcome and its event log. */
-async function execute(input: unknown, env: Cloud, executionName = `exec-${++executions}`) {
-  const statusTask = env.status.invoke;
-  return runWorkflow(
-    machine,
-    input,
-    `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:${executionName}`,
-    {
-      RegisterJob: statusTask,
-      StartJob: statusTask,
-      FinishJob: statusTask,
-      MarkFailed: statusTask,
-      ImportRows: (task) => {
-        const runTask = task as unknown as RunTaskInput;
-        env.tasks.push(runTask);
-        const jobId = environmentOf(runTask).JOB_ID ?? '';
-        env.worker(jobId, env.status);
-        return { Tasks: [{ LastStatus: 'STOPPED', Containers: [{ Name: 'batch-worker', ExitCode: 0 }] }] };
-      },
-      NotifyCompleted: messageSender(env.mails, env.sendMailErrors),
-      NotifyFailed: messageSender(env.mails, env.sendMailErrors),
-    },
-    taskStates,
-  );
-}
-
-function mailsOf(env: Cloud): MailSendJob[] {
-  return env.mails.map((body) => validate(MailSendJobSchema, JSON.parse(body)));
+function execute(input: unknown, env: WorkflowCloud) {
+  return run(input, env.handlers({ batchTask: 'ImportRows', mails: ['NotifyCompleted', 'NotifyFailed'] }));
 }
 
 describe('import workflow execution (aws-local-stepfunctions)', () => {
@@ -177,7 +112,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
       SOURCE_VERSION_ID: '',
     });
 
-    const [mail] = mailsOf(env);
+    const [mail] = env.mailJobs();
     expect(env.mails).toHaveLength(1);
     expect(mail).toEqual({
       type: 'mail.send',
@@ -241,12 +176,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
 
   it('marks the job failed with the worker reason, queues import.failed and ends FAILED when the task fails', async () => {
     const reason = 'line 1: missing required column email (header: external_id,name)';
-    const env = cloud({
-      worker: (jobId, status) => {
-        status.recordWorker(jobId, { workerError: reason });
-        throw stoppedTask(1);
-      },
-    });
+    const env = cloud({ worker: WorkflowCloud.failingWorker(reason) });
     const run = await execute(objectCreated('imports/bad-header.csv'), env);
 
     expect(run.failure).toBeInstanceOf(ExecutionError);
@@ -268,7 +198,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     });
     expect(env.status.eventsOf(job?.id ?? '')).not.toContain('finish');
 
-    expect(mailsOf(env)).toEqual([
+    expect(env.mailJobs()).toEqual([
       {
         type: 'mail.send',
         version: 1,
@@ -293,7 +223,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(env.status.eventsOf(job?.id ?? '')).toEqual(['start', 'finish', 'fail']);
     expect(job?.state).toBe('failed');
     expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'RowCountsMissingError' });
-    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['import.failed']);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.failed']);
   });
 
   it('does not retry an InvalidTransitionError and takes the failure path with its Lambda cause', async () => {
@@ -318,7 +248,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     };
     expect(fail.error.Error).toBe('InvalidTransitionError');
     expect(JSON.parse(fail.error.Cause)).toMatchObject({ errorType: 'InvalidTransitionError' });
-    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['import.failed']);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.failed']);
   });
 
   it('does not retry an UnexpectedStateError', async () => {
@@ -350,7 +280,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
       'StartJob',
       'FinishJob',
     ]);
-    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['import.completed']);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
   });
 
   it('retries a step the Lambda service timed out or throttled once, then succeeds', async () => {
@@ -419,7 +349,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
 
     expect(run.failure).toBeUndefined();
     expect(env.tasks).toHaveLength(2);
-    expect(mailsOf(env).map((mail) => mail.payload.params)).toEqual([
+    expect(env.mailJobs().map((mail) => mail.payload.params)).toEqual([
       { jobId: 'imp_0001', fileName: 'users.csv', rows: 5 },
     ]);
   });
@@ -435,7 +365,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(env.tasks).toHaveLength(1);
     expect([...env.status.jobs.values()][0]?.state).toBe('failed');
     expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.Timeout' });
-    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['import.failed']);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.failed']);
   });
 
   it('fails an event that does not describe an S3 object before registering anything', async () => {

@@ -6,7 +6,7 @@ export type EventLog =
 
 /** The options of one run that the workflow tests vary. */
 type RunOptions = NonNullable<Parameters<StateMachine['run']>[1]>;
-type LocalHandlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
+export type LocalHandlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
 
 /** What one execution did: its output or failure, its event log, the states it entered, how it ended. */
 export interface WorkflowRun {

@@ -115,6 +115,32 @@ function startTask(
   });
 }
 
+/**
+ * Runs the task, sends it SIGTERM once its `<mode> progress` log has rows under way (`rowsField` > 0),
+ * as ECS StopTask would mid-run, and asserts what the worker's SIGTERM handler promises: exit 143
+ * with the interruption as its last log line.
+ */
+async function interruptMidRun(
+  environment: Record<string, string>,
+  mode: 'import' | 'export',
+  rowsField: string,
+): Promise<TaskRun> {
+  let signalled = false;
+  const run = await startTask(environment, (log, child) => {
+    if (!signalled && log.message === `${mode} progress` && (log[rowsField] as number) > 0) {
+      signalled = true;
+      child.kill('SIGTERM');
+    }
+  });
+  expect(signalled).toBe(true);
+  expect(run.code).toBe(143);
+  expect(run.logs.at(-1)).toMatchObject({
+    message: `${mode} failed`,
+    errorName: mode === 'import' ? 'ImportInterruptedError' : 'ExportInterruptedError',
+  });
+  return run;
+}
+
 describe('batch-worker image', () => {
   it('copies only the bundle, runs the manifest command as a non-root user', () => {
     expect(copiedFiles()).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
@@ -202,23 +228,11 @@ for (const backend of databaseBackends()) {
       const prefix = `term-${backend.name}-`;
       const key = await s3.put(`imports/${backend.name}-term.csv`, usersCsv(200_000, prefix));
       const jobId = await runningJob(database.db, key);
-      let signalled = false;
-      const run = await startTask(
+      await interruptMidRun(
         { ...inputs(jobId, key), PROGRESS_INTERVAL_SECONDS: '0.05' },
-        (log, child) => {
-          // Stop once rows are streaming, as ECS StopTask would.
-          if (!signalled && log.message === 'import progress' && (log.rowsTotal as number) > 0) {
-            signalled = true;
-            child.kill('SIGTERM');
-          }
-        },
+        'import',
+        'rowsTotal',
       );
-      expect(signalled).toBe(true);
-      expect(run.code).toBe(143);
-      expect(run.logs.at(-1)).toMatchObject({
-        message: 'import failed',
-        errorName: 'ImportInterruptedError',
-      });
       expect(await countUsers(prefix)).toBe(0);
       expect(await jobRow(database.db, jobId)).toMatchObject({
         worker_error: 'interrupted by SIGTERM; the import was rolled back, nothing was written',
@@ -316,22 +330,7 @@ for (const backend of databaseBackends()) {
 
     it('on SIGTERM mid-export records why, writes no manifest and exits 143', async () => {
       const jobId = await exportJob();
-      let signalled = false;
-      const run = await startTask(
-        { ...inputs(jobId, {}), PROGRESS_INTERVAL_SECONDS: '0.02' },
-        (log, child) => {
-          if (!signalled && log.message === 'export progress' && (log.rows as number) > 0) {
-            signalled = true;
-            child.kill('SIGTERM');
-          }
-        },
-      );
-      expect(signalled).toBe(true);
-      expect(run.code).toBe(143);
-      expect(run.logs.at(-1)).toMatchObject({
-        message: 'export failed',
-        errorName: 'ExportInterruptedError',
-      });
+      await interruptMidRun({ ...inputs(jobId, {}), PROGRESS_INTERVAL_SECONDS: '0.02' }, 'export', 'rows');
       expect(await keys(jobId)).not.toContain(`exports/${jobId}/parts/manifest.json`);
       expect((await jobRow(database.db, jobId)).worker_error).toBe(
         'interrupted by SIGTERM; the export stopped before its manifest was written',

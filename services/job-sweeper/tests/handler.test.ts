@@ -1,13 +1,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { MailSendJob, type SweepStaleJobsOutput, validate } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { Producer } from '@sidestep/producer';
 import { createTaskHandler, type TaskHandler } from '@sidestep/runtime';
+import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
 import type { Context } from 'aws-lambda';
-import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { ProducerMailQueue } from '../src/adapters/mail-queue.ts';
 import { type SweepTaskOptions, sweepTask } from '../src/sweep-task.ts';
 
@@ -18,30 +18,15 @@ const sweeperHandler = (options: SweepTaskOptions) =>
 const context = (requestId: string) =>
   ({ awsRequestId: requestId, functionName: 'sidestep-test-job-sweeper' }) as unknown as Context;
 
-let server: FauxqsServer;
-let sqs: SQSClient;
+let local: LocalSqs;
 beforeAll(async () => {
-  server = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
-  sqs = new SQSClient({
-    endpoint: `http://127.0.0.1:${server.port}`,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
+  local = await startLocalSqs();
 });
-afterAll(async () => {
-  sqs.destroy();
-  await server.stop();
-});
+afterAll(() => local?.stop());
 
+/** Every mail job queued, parsed. */
 async function receiveAll(queueUrl: string): Promise<unknown[]> {
-  const bodies: unknown[] = [];
-  for (;;) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-    );
-    if (Messages.length === 0) return bodies;
-    bodies.push(...Messages.map((message) => JSON.parse(message.Body as string)));
-  }
+  return (await local.receiveAll(queueUrl)).map((body) => JSON.parse(body));
 }
 
 describeEachDatabase('job-sweeper handler', (open) => {
@@ -51,13 +36,13 @@ describeEachDatabase('job-sweeper handler', (open) => {
   let handler: TaskHandler<SweepStaleJobsOutput>;
   beforeAll(async () => {
     db = await open();
-    ({ QueueUrl: queueUrl = '' } = await sqs.send(
+    ({ QueueUrl: queueUrl = '' } = await local.sqs.send(
       new CreateQueueCommand({ QueueName: `sidestep-test-mail-${Math.random().toString(36).slice(2)}` }),
     ));
     clock = new Date();
     handler = sweeperHandler({
       database: async () => db,
-      mailQueue: new ProducerMailQueue(new Producer({ queueUrl, sqs })),
+      mailQueue: new ProducerMailQueue(new Producer({ queueUrl, sqs: local.sqs })),
       notifyAddress: 'ops@example.com',
       now: () => clock, // the virtual clock the schedule's ticks are driven by
     });
@@ -114,7 +99,7 @@ describeEachDatabase('job-sweeper handler', (open) => {
     const unreachable = sweeperHandler({
       database: async () => db,
       mailQueue: new ProducerMailQueue(
-        new Producer({ queueUrl: `${queueUrl}-missing`, sqs, maxAttempts: 1, baseDelayMs: 1 }),
+        new Producer({ queueUrl: `${queueUrl}-missing`, sqs: local.sqs, maxAttempts: 1, baseDelayMs: 1 }),
       ),
       notifyAddress: 'ops@example.com',
       now: () => clock,

@@ -1,62 +1,32 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
-import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
-import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import type { FunctionHost } from '@sidestep/lambda-runtime';
+import { expectBundleOnlyImage, stageLambdaImage } from '@sidestep/lambda-runtime/testing';
+import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
 import { service } from '../service.ts';
 
 // The image contract: the files the Dockerfile copies (and nothing else) run through the Lambda
 // Runtime API with a read-only task root, against PostgreSQL over the wire and SQS over HTTP, as the
 // scheduled function runs on AWS.
-const packageDir = join(import.meta.dirname, '..');
-const dockerfile = readFileSync(join(packageDir, 'Dockerfile'), 'utf8');
-
-function copiedFiles(): string[] {
-  const copy = dockerfile.split('\n').find((line) => /^COPY\s.*\$\{LAMBDA_TASK_ROOT\}/.test(line));
-  if (!copy) throw new Error('Dockerfile has no COPY into the Lambda task root');
-  return copy.trim().split(/\s+/).slice(1, -1);
-}
-
-let taskRoot: string;
+const image = stageLambdaImage(join(import.meta.dirname, '..'), service);
 let postgres: EmbeddedPostgres;
-let sqsServer: FauxqsServer;
-let sqs: SQSClient;
+let local: LocalSqs;
 let queueUrl: string;
 let fn: FunctionHost;
 
 beforeAll(async () => {
-  taskRoot = mkdtempSync(join(tmpdir(), 'job-sweeper-task-'));
-  for (const file of copiedFiles())
-    copyFileSync(join(packageDir, file), join(taskRoot, file.split('/').at(-1) as string));
-  [postgres, sqsServer] = await Promise.all([
-    startEmbeddedPostgres({}),
-    startFauxqs({ port: 0, host: '127.0.0.1', logger: false }),
-  ]);
-  const endpoint = `http://127.0.0.1:${sqsServer.port}`;
-  sqs = new SQSClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 't', secretAccessKey: 't' },
-  });
-  ({ QueueUrl: queueUrl = '' } = await sqs.send(new CreateQueueCommand({ QueueName: 'sidestep-test-mail' })));
-  fn = await startFunction({
-    name: 'sidestep-test-job-sweeper',
-    bundleDir: taskRoot,
-    handler: service.handler,
-    memoryMb: service.memoryMb,
-    timeoutSeconds: service.timeoutSeconds,
-    readOnly: true,
-    isolate: true,
-    onLog: () => {},
+  [postgres, local] = await Promise.all([startEmbeddedPostgres({}), startLocalSqs()]);
+  ({ QueueUrl: queueUrl = '' } = await local.sqs.send(
+    new CreateQueueCommand({ QueueName: 'sidestep-test-mail' }),
+  ));
+  fn = await image.start({
     environment: {
       DATABASE_URL: postgres.url,
       MAIL_QUEUE_URL: queueUrl,
       NOTIFY_ADDRESS: 'ops@example.com',
-      POWERTOOLS_SERVICE_NAME: service.name,
-      AWS_ENDPOINT_URL: endpoint,
+      AWS_ENDPOINT_URL: local.endpoint,
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 't',
       AWS_SECRET_ACCESS_KEY: 't',
@@ -65,19 +35,15 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await fn?.close();
-  sqs?.destroy();
-  await Promise.all([postgres?.close(), sqsServer?.stop()]);
-  rmSync(taskRoot, { recursive: true, force: true });
+  await image.close();
+  await Promise.all([postgres?.close(), local?.stop()]);
 });
 
 describe('job-sweeper image', () => {
   it('copies only the bundle and names the manifest handler as CMD', () => {
-    expect(copiedFiles()).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
-    expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:24\b/m);
+    expectBundleOnlyImage(image.dockerfile, service.handler);
     // The base image's Amazon CAs (RDS's among them) are loaded only through this variable.
-    expect(/^ENV NODE_EXTRA_CA_CERTS=(\S+)$/m.exec(dockerfile)?.[1]).toBe('/var/runtime/ca-cert.pem');
-    expect(/^CMD \["([^"]+)"\]/m.exec(dockerfile)?.[1]).toBe(service.handler);
+    expect(image.dockerfile.environment.NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
   });
 
   it('fails a job stuck past its deadline and queues its mail, once for two invocations', async () => {
@@ -90,12 +56,8 @@ describe('job-sweeper image', () => {
     const second = await fn.invoke({});
     expect(first.ok && first.payload).toMatchObject({ failed: [{ jobId: 'exp_img', kind: 'export' }] });
     expect(second.ok && second.payload).toMatchObject({ failed: [], mailed: [] });
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-    );
-    expect(Messages.map((message) => JSON.parse(message.Body as string).id)).toEqual([
-      'export.failed:exp_img',
-    ]);
+    const bodies = await local.receiveAll(queueUrl);
+    expect(bodies.map((body) => JSON.parse(body).id)).toEqual(['export.failed:exp_img']);
 
     const refused = await fn.invoke('not an object');
     expect(!refused.ok && refused.error.errorType).toBe('InvalidInputError');

@@ -1,26 +1,17 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
-import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
+import type { FunctionHost } from '@sidestep/lambda-runtime';
+import { expectBundleOnlyImage, stageLambdaImage } from '@sidestep/lambda-runtime/testing';
 import { type SmtpSink, startSmtpSink } from '@sidestep/local-cloud';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { service } from '../service.ts';
 
 // The image contract: the files the Dockerfile copies (and nothing else) run through the Lambda
 // Runtime API with a read-only task root, as the Lambda Node.js base image runs them.
-const packageDir = join(import.meta.dirname, '..');
-const dockerfile = readFileSync(join(packageDir, 'Dockerfile'), 'utf8');
-
-/** The sources of the Dockerfile's COPY into ${LAMBDA_TASK_ROOT}. */
-function copiedFiles(): string[] {
-  const copy = dockerfile.split('\n').find((line) => /^COPY\s.*\$\{LAMBDA_TASK_ROOT\}/.test(line));
-  if (!copy) throw new Error('Dockerfile has no COPY into the task root (LAMBDA_TASK_ROOT)');
-  return copy.trim().split(/\s+/).slice(1, -1);
-}
-
-let taskRoot: string;
+const image = stageLambdaImage(join(import.meta.dirname, '..'), service);
 let outboxDir: string;
 let postgres: EmbeddedPostgres;
 let smtp: SmtpSink;
@@ -29,18 +20,9 @@ let fn: FunctionHost;
 const logs: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
-  taskRoot = mkdtempSync(join(tmpdir(), 'mail-dispatcher-task-'));
-  for (const file of copiedFiles())
-    copyFileSync(join(packageDir, file), join(taskRoot, file.split('/').at(-1) as string));
   outboxDir = mkdtempSync(join(tmpdir(), 'mail-dispatcher-outbox-'));
   [postgres, smtp] = await Promise.all([startEmbeddedPostgres({}), startSmtpSink({ outboxDir, port: 0 })]);
-  fn = await startFunction({
-    name: 'sidestep-test-mail-dispatcher',
-    bundleDir: taskRoot,
-    handler: service.handler,
-    memoryMb: service.memoryMb,
-    timeoutSeconds: service.timeoutSeconds,
-    readOnly: true,
+  fn = await image.start({
     onLog: (line) => {
       if (line.startsWith('{')) logs.push(JSON.parse(line) as Record<string, unknown>);
     },
@@ -53,15 +35,13 @@ beforeAll(async () => {
       DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:9/000000000000/sidestep-test-mail-dlq',
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
-      POWERTOOLS_SERVICE_NAME: service.name,
     },
   });
 }, 60_000);
 
 afterAll(async () => {
-  await fn?.close();
+  await image.close();
   await Promise.all([smtp?.stop(), postgres?.close()]);
-  rmSync(taskRoot, { recursive: true, force: true });
   rmSync(outboxDir, { recursive: true, force: true });
 });
 
@@ -88,12 +68,9 @@ function sqsEvent(bodies: string[]) {
 
 describe('mail-dispatcher image', () => {
   it('copies only the bundle and names the manifest handler as CMD', () => {
-    expect(copiedFiles()).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
-    expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:24\b/m);
+    expectBundleOnlyImage(image.dockerfile, service.handler);
     // The base image's Amazon CAs (RDS's among them) are loaded only through this variable.
-    expect(/^ENV NODE_EXTRA_CA_CERTS=(\S+)$/m.exec(dockerfile)?.[1]).toBe('/var/runtime/ca-cert.pem');
-    const cmd = /^CMD \["([^"]+)"\]/m.exec(dockerfile)?.[1];
-    expect(cmd).toBe(service.handler);
+    expect(image.dockerfile.environment.NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
   });
 
   it('runs the copied bundle through the Runtime API with a read-only task root and sends the mail', async () => {

@@ -1,19 +1,8 @@
-import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import type { StatusUpdateOutput } from '@sidestep/contracts';
-import type { Database } from '@sidestep/db/postgres';
+import { expect, it } from '@jest/globals';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { fireJobEvent, lockJob } from '@sidestep/jobs';
-import type { TaskHandler } from '@sidestep/runtime';
 import { racingOnJobs } from './racing-on-jobs.ts';
-import {
-  context,
-  deliveredTwice,
-  executionArn as executionOf,
-  jobRow,
-  rejection,
-  statusHandler,
-  transitionsOf,
-} from './status-handler-fixture.ts';
+import { context, executionArn as executionOf, rejection, statusSuite } from './status-handler-fixture.ts';
 
 let requests = 0;
 const executionArn = () => executionOf('export');
@@ -50,19 +39,8 @@ function finalized(jobId: string) {
 }
 
 describeEachDatabase('status-updater export jobs', (open) => {
-  let db: Database;
-  let handler: TaskHandler<StatusUpdateOutput>;
-  let twice: (input: unknown) => Promise<StatusUpdateOutput>;
-
-  beforeAll(async () => {
-    db = await open();
-    handler = statusHandler(async () => db);
-    twice = deliveredTwice(handler);
-  });
-  afterAll(() => db.close());
-
-  const job = (jobId: string) => jobRow(db, jobId);
-  const transitions = (jobId: string) => transitionsOf(db, jobId);
+  const suite = statusSuite(open);
+  const { handler, twice, refusedTwice, job, transitions } = suite;
   /** Registers and starts an export job of a fresh execution. */
   async function runningExport() {
     const executionId = executionArn();
@@ -138,7 +116,7 @@ describeEachDatabase('status-updater export jobs', (open) => {
     const input = registerExport(first);
     // Four transactions (three executions, the first one delivered twice) race on one request,
     // held at a lock barrier on PostgreSQL so a check-then-insert register would make two jobs.
-    const outputs = await racingOnJobs(db, 4, () =>
+    const outputs = await racingOnJobs(suite.db, 4, () =>
       Promise.all(
         [first, second, third, first].map((executionId) => handler({ ...input, executionId }, context)),
       ),
@@ -148,9 +126,10 @@ describeEachDatabase('status-updater export jobs', (open) => {
     expect(outputs.map((output) => output.duplicate)).toEqual(
       [first, second, third, first].map((executionId) => executionId !== owner),
     );
-    const { rows } = await db.query<{ count: string }>('SELECT count(*) FROM jobs WHERE request_id = $1', [
-      input.request.id,
-    ]);
+    const { rows } = await suite.db.query<{ count: string }>(
+      'SELECT count(*) FROM jobs WHERE request_id = $1',
+      [input.request.id],
+    );
     expect(rows[0]?.count).toBe('1');
     expect(await transitions(outputs[0]?.jobId as string)).toHaveLength(1);
     // A duplicate execution (whichever lost the race) cannot move the owner's job.
@@ -179,10 +158,12 @@ describeEachDatabase('status-updater export jobs', (open) => {
 
   it("refuses to finish an export without the finalizer's result, and an import's finish with one", async () => {
     const { jobId, executionId } = await runningExport();
-    for (let delivery = 0; delivery < 2; delivery += 1) {
-      const error = await rejection(
-        handler({ event: 'finish', jobId, expectedState: 'succeeded', executionId }, context),
-      );
+    for (const error of await refusedTwice({
+      event: 'finish',
+      jobId,
+      expectedState: 'succeeded',
+      executionId,
+    })) {
       expect(error).toMatchObject({
         name: 'ExportResultMissingError',
         permanent: true,
@@ -214,9 +195,10 @@ describeEachDatabase('status-updater export jobs', (open) => {
       expectedState: 'running',
       executionId: importExecution,
     });
-    await db.query('UPDATE jobs SET rows_total = 1, rows_imported = 1, rows_rejected = 0 WHERE id = $1', [
-      imported.jobId,
-    ]);
+    await suite.db.query(
+      'UPDATE jobs SET rows_total = 1, rows_imported = 1, rows_rejected = 0 WHERE id = $1',
+      [imported.jobId],
+    );
     const error = await rejection(
       handler(
         {
@@ -236,7 +218,7 @@ describeEachDatabase('status-updater export jobs', (open) => {
   it("answers the workflow's own fail with the sweeper's reason once the sweeper failed the job, and records nothing", async () => {
     const { jobId, executionId } = await runningExport();
     const sweptAt = new Date('2030-01-01T00:00:00Z');
-    await db.transaction(async (tx) => {
+    await suite.db.transaction(async (tx) => {
       const row = await lockJob(tx, jobId);
       if (!row) throw new Error('job vanished');
       await fireJobEvent(tx, row, 'fail', { firedBy: 'job-sweeper:test', reason: 'no progress', sweptAt });

@@ -1,17 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { StatusUpdateOutput } from '@sidestep/contracts';
-import { connectPostgres, type Database } from '@sidestep/db/postgres';
+import { describe, expect, it } from '@jest/globals';
+import { connectPostgres } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
-import type { TaskHandler } from '@sidestep/runtime';
 import { racingOnJobs } from './racing-on-jobs.ts';
 import {
   context,
-  deliveredTwice,
   executionArn as executionOf,
-  jobRow,
   rejection,
   statusHandler,
-  transitionsOf,
+  statusSuite,
 } from './status-handler-fixture.ts';
 
 let objects = 0;
@@ -29,19 +25,8 @@ function registerInput(executionId: string, etag = `"etag-${++objects}"`) {
 }
 
 describeEachDatabase('status-updater handler', (open) => {
-  let db: Database;
-  let handler: TaskHandler<StatusUpdateOutput>;
-  let twice: (input: unknown) => Promise<StatusUpdateOutput>;
-
-  beforeAll(async () => {
-    db = await open();
-    handler = statusHandler(async () => db);
-    twice = deliveredTwice(handler);
-  });
-  afterAll(() => db.close());
-
-  const job = (jobId: string) => jobRow(db, jobId);
-  const transitions = (jobId: string) => transitionsOf(db, jobId);
+  const suite = statusSuite(open);
+  const { handler, twice, refusedTwice, job, transitions } = suite;
 
   it('registers, starts and finishes a job, each step twice, with the counts the worker recorded', async () => {
     const executionId = executionArn();
@@ -63,7 +48,7 @@ describeEachDatabase('status-updater handler', (open) => {
     expect(started).toMatchObject({ jobId, state: 'running', duplicate: false, rows: null });
 
     // What the batch-worker writes (and all it writes) when its import commits.
-    await db.query(
+    await suite.db.query(
       'UPDATE jobs SET rows_total = 1000, rows_imported = 998, rows_rejected = 2, updated_at = now() WHERE id = $1',
       [jobId],
     );
@@ -106,7 +91,7 @@ describeEachDatabase('status-updater handler', (open) => {
     const executionId = executionArn();
     const { jobId } = await twice(registerInput(executionId));
     await twice({ event: 'start', jobId, expectedState: 'running', executionId });
-    await db.query(
+    await suite.db.query(
       `UPDATE jobs SET rows_total = 0, rows_imported = 0, rows_rejected = 0,
        worker_error = 'line 1: missing required column email' WHERE id = $1`,
       [jobId],
@@ -186,14 +171,15 @@ describeEachDatabase('status-updater handler', (open) => {
     const input = registerInput(first);
     // Four transactions (three executions, the first one delivered twice) race on one S3 object.
     const senders = [first, second, third, first];
-    const outputs = await racingOnJobs(db, senders.length, () =>
+    const outputs = await racingOnJobs(suite.db, senders.length, () =>
       Promise.all(senders.map((executionId) => handler({ ...input, executionId }, context))),
     );
     const jobIds = new Set(outputs.map((output) => output.jobId));
     expect(jobIds.size).toBe(1);
-    const { rows } = await db.query<{ count: string }>('SELECT count(*) FROM jobs WHERE source_key = $1', [
-      input.source.key,
-    ]);
+    const { rows } = await suite.db.query<{ count: string }>(
+      'SELECT count(*) FROM jobs WHERE source_key = $1',
+      [input.source.key],
+    );
     expect(rows[0]?.count).toBe('1');
     // Whoever won owns the job: its deliveries say not-duplicate, every other execution's say duplicate.
     const owner = outputs[0]?.executionId;
@@ -212,10 +198,12 @@ describeEachDatabase('status-updater handler', (open) => {
   it('refuses an impossible transition with InvalidTransitionError and changes nothing', async () => {
     const executionId = executionArn();
     const { jobId } = await twice(registerInput(executionId));
-    for (let delivery = 0; delivery < 2; delivery += 1) {
-      const error = await rejection(
-        handler({ event: 'finish', jobId, expectedState: 'succeeded', executionId }, context),
-      );
+    for (const error of await refusedTwice({
+      event: 'finish',
+      jobId,
+      expectedState: 'succeeded',
+      executionId,
+    })) {
       expect(error.name).toBe('InvalidTransitionError');
       expect(error).toMatchObject({ permanent: true, jobId, event: 'finish', from: 'registered' });
     }
@@ -227,9 +215,10 @@ describeEachDatabase('status-updater handler', (open) => {
     const executionId = executionArn();
     const { jobId } = await twice(registerInput(executionId));
     await twice({ event: 'start', jobId, expectedState: 'running', executionId });
-    await db.query('UPDATE jobs SET rows_total = 1, rows_imported = 1, rows_rejected = 0 WHERE id = $1', [
-      jobId,
-    ]);
+    await suite.db.query(
+      'UPDATE jobs SET rows_total = 1, rows_imported = 1, rows_rejected = 0 WHERE id = $1',
+      [jobId],
+    );
     await twice({ event: 'finish', jobId, expectedState: 'succeeded', executionId });
     const error = await rejection(
       handler(
@@ -265,10 +254,12 @@ describeEachDatabase('status-updater handler', (open) => {
   it('rolls back an event whose resulting state is not the expected one', async () => {
     const executionId = executionArn();
     const { jobId } = await twice(registerInput(executionId));
-    for (let delivery = 0; delivery < 2; delivery += 1) {
-      const error = await rejection(
-        handler({ event: 'start', jobId, expectedState: 'succeeded', executionId }, context),
-      );
+    for (const error of await refusedTwice({
+      event: 'start',
+      jobId,
+      expectedState: 'succeeded',
+      executionId,
+    })) {
       expect(error).toMatchObject({
         name: 'UnexpectedStateError',
         permanent: true,

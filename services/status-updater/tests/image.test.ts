@@ -1,63 +1,35 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
-import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
+import type { FunctionHost } from '@sidestep/lambda-runtime';
+import { expectBundleOnlyImage, stageLambdaImage } from '@sidestep/lambda-runtime/testing';
 import { service } from '../service.ts';
 
 // The image contract: the files the Dockerfile copies (and nothing else) run through the Lambda
 // Runtime API with a read-only task root, as the Lambda Node.js base image runs them, against
 // PostgreSQL over the wire. What Step Functions sees of a failure is the runtime's error document:
 // its `errorType` becomes the task's `Error`, which the workflow's Catch matches.
-const packageDir = join(import.meta.dirname, '..');
-const dockerfile = readFileSync(join(packageDir, 'Dockerfile'), 'utf8');
-
-/** The sources of the Dockerfile's COPY into ${LAMBDA_TASK_ROOT}. */
-function copiedFiles(): string[] {
-  const copy = dockerfile.split('\n').find((line) => /^COPY\s.*\$\{LAMBDA_TASK_ROOT\}/.test(line));
-  if (!copy) throw new Error('Dockerfile has no COPY into the Lambda task root');
-  return copy.trim().split(/\s+/).slice(1, -1);
-}
-
-let taskRoot: string;
+const image = stageLambdaImage(join(import.meta.dirname, '..'), service);
 let postgres: EmbeddedPostgres;
 let fn: FunctionHost;
 
 beforeAll(async () => {
-  taskRoot = mkdtempSync(join(tmpdir(), 'status-updater-task-'));
-  for (const file of copiedFiles())
-    copyFileSync(join(packageDir, file), join(taskRoot, file.split('/').at(-1) as string));
   postgres = await startEmbeddedPostgres({});
-  fn = await startFunction({
-    name: 'sidestep-test-status-updater',
-    bundleDir: taskRoot,
-    handler: service.handler,
-    memoryMb: service.memoryMb,
-    timeoutSeconds: service.timeoutSeconds,
-    readOnly: true,
-    isolate: true,
-    onLog: () => {},
-    environment: { DATABASE_URL: postgres.url, POWERTOOLS_SERVICE_NAME: service.name },
-  });
+  fn = await image.start({ environment: { DATABASE_URL: postgres.url } });
 }, 60_000);
 
 afterAll(async () => {
-  await fn?.close();
+  await image.close();
   await postgres?.close();
-  rmSync(taskRoot, { recursive: true, force: true });
 });
 
 const executionId = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-test-import:image-1';
 
 describe('status-updater image', () => {
   it('copies only the bundle and names the manifest handler as CMD', () => {
-    expect(copiedFiles()).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
-    expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:24\b/m);
+    expectBundleOnlyImage(image.dockerfile, service.handler);
     // The base image's Amazon CAs (RDS's among them) are loaded only through this variable.
-    expect(/^ENV NODE_EXTRA_CA_CERTS=(\S+)$/m.exec(dockerfile)?.[1]).toBe('/var/runtime/ca-cert.pem');
-    const cmd = /^CMD \["([^"]+)"\]/m.exec(dockerfile)?.[1];
-    expect(cmd).toBe(service.handler);
+    expect(image.dockerfile.environment.NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
   });
 
   it('registers a job twice with one result and reports a refused transition by its error name', async () => {

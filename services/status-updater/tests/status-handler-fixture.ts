@@ -1,5 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { expect } from '@jest/globals';
+import { afterAll, beforeAll, expect } from '@jest/globals';
 import { StatusUpdateOutput, validate } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { createTaskHandler, type TaskHandler } from '@sidestep/runtime';
@@ -68,4 +68,47 @@ export async function transitionsOf(db: Database, jobId: string): Promise<Record
     [jobId],
   );
   return rows;
+}
+
+/** What the tests of one `describeEachDatabase` suite share. */
+export interface StatusSuite {
+  /** The suite's database: open from its `beforeAll` on, closed after its tests. */
+  readonly db: Database;
+  /** The handler on that database. */
+  readonly handler: TaskHandler<StatusUpdateOutput>;
+  /** The handler, each step delivered twice ({@link deliveredTwice}). */
+  twice(input: unknown): Promise<StatusUpdateOutput>;
+  /** The error of each of two deliveries of `input`, which the handler must refuse both times. */
+  refusedTwice(input: unknown): Promise<(Error & Record<string, unknown>)[]>;
+  /** {@link jobRow} on the suite's database. */
+  job(jobId: string): Promise<Record<string, unknown> | undefined>;
+  /** {@link transitionsOf} on the suite's database. */
+  transitions(jobId: string): Promise<Record<string, unknown>[]>;
+}
+
+/** Opens the suite's database before its tests and closes it after; the handler runs on it. */
+export function statusSuite(open: () => Promise<Database>): StatusSuite {
+  let opened: Database | undefined;
+  const db = (): Database => {
+    if (!opened) throw new Error('the suite database is opened in beforeAll: use it inside a test');
+    return opened;
+  };
+  beforeAll(async () => {
+    opened = await open();
+  });
+  afterAll(() => opened?.close());
+  const handler = statusHandler(async () => db());
+  return {
+    get db() {
+      return db();
+    },
+    handler,
+    twice: deliveredTwice(handler),
+    refusedTwice: async (input) => [
+      await rejection(handler(input, context)),
+      await rejection(handler(input, context)),
+    ],
+    job: (jobId) => jobRow(db(), jobId),
+    transitions: (jobId) => transitionsOf(db(), jobId),
+  };
 }

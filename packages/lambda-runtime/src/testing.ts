@@ -1,0 +1,131 @@
+/**
+ * The shared fixture of the services' image tests: the image contract is that the files the
+ * Dockerfile copies into the task root (and nothing else) run through the Lambda Runtime API with a
+ * read-only task root, as the Lambda Node.js base image runs them. Each service's test asserts its
+ * own Dockerfile and behaviour; this module only reads the Dockerfile and stages the copied files.
+ *
+ * @example
+ * ```ts
+ * import { stageLambdaImage } from '@sidestep/lambda-runtime/testing';
+ *
+ * const image = stageLambdaImage(join(import.meta.dirname, '..'), service);
+ * afterAll(() => image.close());
+ * it('...', async () => {
+ *   const fn = await image.start({ environment: { DATABASE_URL: url } });
+ *   expect((await fn.invoke({})).ok).toBe(true);
+ * });
+ * ```
+ */
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { expect } from '@jest/globals';
+import { InvalidFunctionOptionError } from './errors.ts';
+import { type FunctionHost, type FunctionOptions, startFunction } from './function-host.ts';
+
+/** A service's Dockerfile, as an image test checks it. */
+export interface LambdaDockerfile {
+  readonly text: string;
+  /** The base image of the `FROM` line. */
+  readonly from: string | undefined;
+  /** The sources of the COPY into `${LAMBDA_TASK_ROOT}`, relative to the package. */
+  readonly copiedFiles: readonly string[];
+  /** The handler the exec-form `CMD` names. */
+  readonly cmd: string | undefined;
+  /** The variables its `ENV <name>=<value>` lines set. */
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+/** Reads `<packageDir>/Dockerfile`; one without a COPY into the task root fails here. */
+export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
+  const text = readFileSync(join(packageDir, 'Dockerfile'), 'utf8');
+  const copy = text.split('\n').find((line) => /^COPY\s.*\$\{LAMBDA_TASK_ROOT\}/.test(line));
+  if (!copy)
+    throw new InvalidFunctionOptionError(
+      'bundleDir',
+      `${packageDir}/Dockerfile has no COPY into the Lambda task root`,
+    );
+  return {
+    text,
+    from: /^FROM\s+(\S+)/m.exec(text)?.[1],
+    copiedFiles: copy.trim().split(/\s+/).slice(1, -1),
+    cmd: /^CMD \["([^"]+)"\]/m.exec(text)?.[1],
+    environment: Object.fromEntries(
+      [...text.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)\s*$/gm)].map((match) => [match[1], match[2]]),
+    ),
+  };
+}
+
+/**
+ * Asserts the contract every Lambda service image shares: the AWS Lambda Node.js 24 base image, only
+ * the bundle and its source map copied into the task root, and the manifest's handler as CMD.
+ */
+export function expectBundleOnlyImage(dockerfile: LambdaDockerfile, handler: string): void {
+  expect(dockerfile.copiedFiles).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
+  expect(dockerfile.from).toMatch(/^public\.ecr\.aws\/lambda\/nodejs:24\b/);
+  expect(dockerfile.cmd).toBe(handler);
+}
+
+/** What an image test takes from the service's manifest. */
+export interface ImageService {
+  readonly name: string;
+  readonly handler: string;
+  readonly memoryMb?: number;
+  readonly timeoutSeconds?: number;
+}
+
+/** Options of {@link LambdaImage.start}: the function's own, the rest comes from the manifest. */
+export interface ImageFunctionOptions
+  extends Omit<FunctionOptions, 'bundleDir' | 'name' | 'handler' | 'readOnly' | 'isolate'> {
+  /** @default `sidestep-test-<service name>` */
+  readonly name?: string;
+  /** Another handler the same bundle exports. @default the manifest's handler */
+  readonly handler?: string;
+}
+
+/** A service's image staged for a test: its Dockerfile and a task root holding what it copies. */
+export interface LambdaImage {
+  readonly dockerfile: LambdaDockerfile;
+  /** A fresh directory outside the workspace with the copied files, as /var/task in the image. */
+  readonly taskRoot: string;
+  /**
+   * Runs the task root read-only and isolated, with the manifest's memory and timeout and
+   * `POWERTOOLS_SERVICE_NAME` set to the service's name (the variables given win).
+   */
+  start(options: ImageFunctionOptions): Promise<FunctionHost>;
+  /** Closes every function started and removes the task root. */
+  close(): Promise<void>;
+}
+
+/** Copies the files the service's Dockerfile copies into a fresh task root. */
+export function stageLambdaImage(packageDir: string, service: ImageService): LambdaImage {
+  const dockerfile = readLambdaDockerfile(packageDir);
+  const taskRoot = mkdtempSync(join(tmpdir(), `${service.name}-task-`));
+  for (const file of dockerfile.copiedFiles)
+    copyFileSync(join(packageDir, file), join(taskRoot, basename(file)));
+  const started: FunctionHost[] = [];
+  return {
+    dockerfile,
+    taskRoot,
+    async start({ environment, ...options }) {
+      const fn = await startFunction({
+        name: `sidestep-test-${service.name}`,
+        handler: service.handler,
+        memoryMb: service.memoryMb,
+        timeoutSeconds: service.timeoutSeconds,
+        onLog: () => {},
+        ...options,
+        bundleDir: taskRoot,
+        readOnly: true,
+        isolate: true,
+        environment: { POWERTOOLS_SERVICE_NAME: service.name, ...environment },
+      });
+      started.push(fn);
+      return fn;
+    },
+    async close() {
+      await Promise.all(started.map((fn) => fn.close()));
+      rmSync(taskRoot, { recursive: true, force: true });
+    },
+  };
+}
