@@ -1,5 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import {
+  type AuthorizationDecision,
+  evaluateRequest,
+  loadStackPolicies,
+  type Policy,
+  parsePolicy,
+  type SynthesizedTerraformJson,
+} from '@sidestep/iam';
+import {
   DeployStack,
   environmentConfigs,
   environmentTags,
@@ -9,14 +17,6 @@ import {
   SidestepStack,
 } from '@sidestep/infra';
 import { Testing } from 'cdktn';
-import {
-  type AuthorizationDecision,
-  evaluateRequest,
-  loadStackPolicies,
-  type Policy,
-  parsePolicy,
-  type SynthesizedTerraformJson,
-} from '@sidestep/iam';
 
 // The deploy role as `pnpm --filter @sidestep/infra run synth` writes it, for staging in a VPC and for
 // staging with every optional setting on (a created network admitted to the database, DNS records in a
