@@ -199,14 +199,24 @@ describe('stepsOf', () => {
         type: 'TaskFailed',
         id: 7,
         timestamp: at(2),
-        taskFailedEventDetails: { error: 'States.TaskFailed', cause: 'exit 1' },
+        taskFailedEventDetails: {
+          resourceType: 'ecs',
+          resource: 'runTask.sync',
+          error: 'States.TaskFailed',
+          cause: 'exit 1',
+        },
       },
       { type: 'TaskScheduled', id: 8, timestamp: at(3) },
       {
         type: 'TaskFailed',
         id: 9,
         timestamp: at(4),
-        taskFailedEventDetails: { error: 'States.TaskFailed', cause: 'exit 2' },
+        taskFailedEventDetails: {
+          resourceType: 'ecs',
+          resource: 'runTask.sync',
+          error: 'States.TaskFailed',
+          cause: 'exit 2',
+        },
       },
       { type: 'ExecutionFailed', id: 10, timestamp: at(4), executionFailedEventDetails: { error: 'X' } },
     ]);
