@@ -2,6 +2,7 @@ import type { Migration } from '../migration.ts';
 import { idempotencyRecords } from './0001-idempotency-records.ts';
 import { jobs } from './0002-jobs.ts';
 import { exportJobs } from './0003-export-jobs.ts';
+import { operatorActions } from './0004-operator-actions.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -11,4 +12,4 @@ import { exportJobs } from './0003-export-jobs.ts';
  * append it here. Never edit a migration that may have run somewhere: `migrate` refuses a database
  * whose applied migration's name or SQL differs from the code.
  */
-export const migrations: readonly Migration[] = [idempotencyRecords, jobs, exportJobs];
+export const migrations: readonly Migration[] = [idempotencyRecords, jobs, exportJobs, operatorActions];

@@ -1,0 +1,241 @@
+import { readFile } from 'node:fs/promises';
+import {
+  createOpsContext,
+  describeExecution,
+  describeJob,
+  failJob,
+  fireSchedule,
+  listAudit,
+  listDeadLetters,
+  listExecutions,
+  listJobs,
+  listSchedules,
+  type OpsContext,
+  pauseSchedule,
+  redriveDeadLetters,
+  redriveExecution,
+  releaseMail,
+  resumeSchedule,
+  retryJob,
+  startExecution,
+  status,
+} from '@sidestep/ops';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { render } from './render.ts';
+
+/** The options every command takes. */
+interface CommonOptions {
+  readonly env: string;
+  readonly json?: boolean;
+  readonly databaseUrl?: string;
+  readonly endpoint?: string;
+}
+
+function common(command: Command): Command {
+  return command
+    .addOption(
+      new Option('--env <environment>', 'the environment to operate')
+        .choices(['local', 'staging', 'production'])
+        .default('local'),
+    )
+    .option('--json', 'print JSON for scripts instead of tables')
+    .option(
+      '--database-url <url>',
+      "the jobs ledger (default: DATABASE_URL, else the local cloud's embedded database; staging/production need it for now)",
+    )
+    .option(
+      '--endpoint <url>',
+      'the AWS endpoint (default: http://127.0.0.1:4566 for local, AWS for the others)',
+    );
+}
+
+function positiveInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1)
+    throw new InvalidArgumentError('must be a whole number from 1');
+  return number;
+}
+
+/** What a command prints: its result, rendered as a table (or JSON with --json). */
+type Action<A extends unknown[]> = (context: OpsContext, ...args: A) => Promise<unknown>;
+
+/**
+ * The `sidestep` program. `io` receives what is printed (tests pass their own); returns the exit code.
+ */
+export function createProgram(io: { out: (text: string) => void; err: (text: string) => void }): {
+  program: Command;
+  exitCode: () => number;
+} {
+  let code = 0;
+  const program = new Command('sidestep')
+    .description(
+      'Operate sidestep: queues, dead letters, workflow executions, jobs, mails, schedules, audit.',
+    )
+    .showHelpAfterError()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+
+  /** Runs `action` in a context built from the command's options, prints its result, records failures. */
+  function run<A extends unknown[]>(kind: string, action: Action<A>) {
+    return async (...args: unknown[]) => {
+      const command = args.at(-1) as Command;
+      const options = command.opts<CommonOptions>();
+      const context = createOpsContext({
+        environment: options.env,
+        ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        warn: (message) => io.err(`warning: ${message}\n`),
+      });
+      try {
+        const result = await action(context, ...(args.slice(0, -1) as A));
+        io.out(`${options.json ? JSON.stringify(result, null, 2) : render(kind, result, command.opts())}\n`);
+      } catch (error) {
+        code = 1;
+        const { name, message, field } = error as { name?: string; message?: string; field?: string };
+        if (options.json) io.out(`${JSON.stringify({ error: { name, message, field } }, null, 2)}\n`);
+        else io.err(`error: ${name && name !== 'Error' ? `${name}: ` : ''}${message ?? String(error)}\n`);
+      } finally {
+        await context.close();
+      }
+    };
+  }
+
+  common(program.command('status').description('queues, workflows, schedules and jobs on one screen')).action(
+    run('status', (context) => status(context)),
+  );
+
+  const dlq = program.command('dlq').description('dead-letter queues');
+  common(dlq.command('show <queue>').description('the dead letters of <queue> with why each failed'))
+    .option('--limit <n>', 'most messages to read', positiveInteger, 100)
+    .action(
+      run('dlq-show', (context, queue: string, options: { limit: number }) =>
+        listDeadLetters(context, queue, { limit: options.limit }),
+      ),
+    );
+  common(dlq.command('redrive <queue>').description('move the dead letters of <queue> back to it'))
+    .option('--dry-run', "check every message against today's contracts; move nothing")
+    .option('--rate <n>', 'messages per second (1-500)', positiveInteger)
+    .action((queue: string, options: { dryRun?: boolean; rate?: number; json?: boolean }, command: Command) =>
+      run('dlq-redrive', (context) =>
+        redriveDeadLetters(context, queue, {
+          ...(options.dryRun ? { dryRun: true } : {}),
+          ...(options.rate ? { rate: options.rate } : {}),
+          onProgress: (progress) => {
+            if (!options.json) {
+              io.err(
+                `${progress.status} moved ${progress.moved}${progress.toMove === null ? '' : ` of ${progress.toMove}`}\n`,
+              );
+            }
+          },
+        }),
+      )(command),
+    );
+
+  common(
+    program
+      .command('executions <workflow>')
+      .description('executions of <workflow> (import, export), newest first'),
+  )
+    .option('--status <status>', 'RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE')
+    .option('--since <duration>', 'started within, like 24h, 30m, 7d')
+    .option('--limit <n>', 'most executions', positiveInteger, 100)
+    .action(
+      run(
+        'executions',
+        (context, workflow: string, options: { status?: string; since?: string; limit: number }) =>
+          listExecutions(context, workflow, {
+            ...(options.status ? { status: options.status } : {}),
+            ...(options.since ? { since: options.since } : {}),
+            limit: options.limit,
+          }),
+      ),
+    );
+  common(program.command('execution <nameOrArn>').description('one execution, step by step'))
+    .option('--data', 'also print input and output')
+    .action(run('execution', (context, nameOrArn: string) => describeExecution(context, nameOrArn)));
+  common(program.command('redrive <execution>').description('RedriveExecution of a failed execution')).action(
+    run('redrive', (context, execution: string) => redriveExecution(context, execution)),
+  );
+  common(program.command('start <workflow>').description('start <workflow> by hand'))
+    .requiredOption('--input <file>', 'the execution input, a JSON file')
+    .option('--name <name>', 'the execution name')
+    .action(
+      run('start', async (context, workflow: string, options: { input: string; name?: string }) =>
+        startExecution(context, workflow, JSON.parse(await readFile(options.input, 'utf8')), {
+          ...(options.name ? { name: options.name } : {}),
+        }),
+      ),
+    );
+
+  common(program.command('jobs').description('the jobs ledger, newest first'))
+    .option('--status <state>', 'registered, running, succeeded or failed')
+    .option('--kind <kind>', 'import or export')
+    .option('--limit <n>', 'most jobs', positiveInteger, 100)
+    .action(
+      run('jobs', (context, options: { status?: string; kind?: string; limit: number }) =>
+        listJobs(context, {
+          ...(options.status ? { status: options.status } : {}),
+          ...(options.kind ? { kind: options.kind } : {}),
+          limit: options.limit,
+        }),
+      ),
+    );
+  const job = program.command('job').description('one job: show (default), retry, fail');
+  common(
+    job
+      .command('show <jobId>', { isDefault: true })
+      .description('a job with transitions, executions and mails'),
+  ).action(run('job', (context, jobId: string) => describeJob(context, jobId)));
+  common(
+    job.command('retry <jobId>').description('run a failed job again (a new execution, attempt n+1)'),
+  ).action(run('job-retry', (context, jobId: string) => retryJob(context, jobId)));
+  common(job.command('fail <jobId>').description('end a job stuck registered or running whose task is gone'))
+    .requiredOption('--reason <text>', 'why, recorded on the job')
+    .action(
+      run('job-fail', (context, jobId: string, options: { reason: string }) =>
+        failJob(context, jobId, options.reason),
+      ),
+    );
+
+  const mail = program.command('mail').description("mails' send-once records");
+  common(
+    mail
+      .command('release <idempotencyKey>')
+      .description('release the INPROGRESS record of a mail checked NOT delivered, so a redrive sends it'),
+  ).action(run('mail-release', (context, key: string) => releaseMail(context, key)));
+
+  common(program.command('schedules').description('schedules with their next fire time')).action(
+    run('schedules', (context) => listSchedules(context)),
+  );
+  common(
+    program.command('fire <schedule>').description('fire <schedule> now (the operator event path)'),
+  ).action(run('fire', (context, schedule: string) => fireSchedule(context, schedule)));
+  common(
+    program.command('pause <schedule>').description('pause <schedule> (Scheduler state DISABLED)'),
+  ).action(run('pause', (context, schedule: string) => pauseSchedule(context, schedule)));
+  common(
+    program.command('resume <schedule>').description('resume <schedule> (Scheduler state ENABLED)'),
+  ).action(run('resume', (context, schedule: string) => resumeSchedule(context, schedule)));
+  common(program.command('audit').description('what operators did, newest first'))
+    .option('--limit <n>', 'most entries', positiveInteger, 100)
+    .action(
+      run('audit', (context, options: { limit: number }) => listAudit(context, { limit: options.limit })),
+    );
+
+  return { program, exitCode: () => code };
+}
+
+/** Runs the CLI on `argv` (as `process.argv`); returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const { program, exitCode } = createProgram({
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+  });
+  program.exitOverride();
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    const { exitCode: commanderCode } = error as { exitCode?: number };
+    return commanderCode ?? 1;
+  }
+  return exitCode();
+}

@@ -1,0 +1,255 @@
+import type {
+  AuditEntry,
+  DeadLetter,
+  EnvironmentStatus,
+  ExecutionDetail,
+  ExecutionSummary,
+  JobDetail,
+  JobSummary,
+  RedriveResult,
+  ScheduleSummary,
+} from '@sidestep/ops';
+import { duration, table, toneOf, when } from './table.ts';
+
+function age(seconds: number | null): string {
+  return seconds === null ? '-' : duration(seconds * 1000);
+}
+
+function rows(job: Pick<JobSummary, 'rowsTotal' | 'rowsImported' | 'rowsRejected'>): string {
+  if (job.rowsTotal === null) return '-';
+  return `${job.rowsImported ?? 0}/${job.rowsTotal}${job.rowsRejected ? ` (${job.rowsRejected} rejected)` : ''}`;
+}
+
+function statusScreen(result: EnvironmentStatus): string {
+  const jobs = result.jobs
+    ? table(
+        ['running', 'registered', 'failed 24h', 'succeeded 24h'],
+        [
+          [
+            String(result.jobs.running),
+            String(result.jobs.registered),
+            String(result.jobs.failed24h),
+            String(result.jobs.succeeded24h),
+          ],
+        ],
+      )
+    : 'jobs ledger not reachable from here (pass --database-url)';
+  return [
+    `sidestep ${result.environment}`,
+    '',
+    table(
+      ['queue', 'visible', 'in flight', 'delayed', 'dlq'],
+      result.queues.map((queue) => [
+        queue.queue,
+        String(queue.visible),
+        String(queue.inFlight),
+        String(queue.delayed),
+        queue.deadLetters > 0 ? { text: String(queue.deadLetters), tone: 'red' as const } : '0',
+      ]),
+    ),
+    '',
+    table(
+      ['workflow', 'running', 'failed 24h', 'succeeded 24h'],
+      result.workflows.map((workflow) => [
+        workflow.workflow,
+        String(workflow.running),
+        workflow.failed24h > 0 ? { text: String(workflow.failed24h), tone: 'red' as const } : '0',
+        String(workflow.succeeded24h),
+      ]),
+    ),
+    '',
+    schedules(result.schedules),
+    '',
+    jobs,
+  ].join('\n');
+}
+
+function schedules(result: readonly ScheduleSummary[]): string {
+  return table(
+    ['schedule', 'state', 'expression', 'next fire', 'target'],
+    result.map((schedule) => [
+      schedule.name,
+      toneOf(schedule.state),
+      schedule.expression,
+      schedule.nextFireLocal ?? '-',
+      schedule.target,
+    ]),
+  );
+}
+
+function deadLetters(result: readonly DeadLetter[]): string {
+  if (result.length === 0) return 'no dead letters';
+  return table(
+    ['message', 'type', 'id', 'error', 'receives', 'age', 'reason'],
+    result.map((message) => [
+      message.messageId,
+      message.type ?? '-',
+      message.id ?? '-',
+      { text: message.errorType ?? '-', tone: 'red' as const },
+      String(message.receiveCount),
+      age(message.ageSeconds),
+      message.errorMessage ?? '-',
+    ]),
+  );
+}
+
+function redrive(result: RedriveResult): string {
+  if (result.dryRun) {
+    const failing = result.checks.filter((check) => !check.valid);
+    const summary = `${result.checks.length} message(s): ${result.checks.length - failing.length} would be accepted, ${failing.length} would fail again`;
+    if (failing.length === 0) return summary;
+    return `${summary}\n\n${table(
+      ['message', 'id', 'would fail: field', 'why'],
+      failing.map((check) => [
+        check.message.messageId,
+        check.message.id ?? '-',
+        { text: check.field ?? '-', tone: 'red' as const },
+        check.reason ?? '-',
+      ]),
+    )}`;
+  }
+  const { progress } = result;
+  return `redrive of ${result.queue}: ${progress.status}, ${progress.moved} moved${progress.failureReason ? ` (${progress.failureReason})` : ''}`;
+}
+
+function executions(result: readonly ExecutionSummary[]): string {
+  if (result.length === 0) return 'no executions';
+  return table(
+    ['name', 'status', 'started', 'duration', 'redrives'],
+    result.map((execution) => [
+      execution.name,
+      toneOf(execution.status),
+      when(execution.startDate),
+      duration(
+        execution.startDate && execution.stopDate
+          ? execution.stopDate.getTime() - new Date(execution.startDate).getTime()
+          : null,
+      ),
+      String(execution.redriveCount),
+    ]),
+  );
+}
+
+function execution(result: ExecutionDetail, data: boolean): string {
+  const lines = [
+    `${result.workflow} ${result.name}`,
+    `  arn      ${result.executionArn}`,
+    `  status   ${result.status}`,
+    `  job      ${result.jobId ?? '-'}`,
+    `  started  ${when(result.startDate)}   stopped ${when(result.stopDate)}`,
+  ];
+  if (result.error) lines.push(`  error    ${result.error}: ${result.cause ?? ''}`);
+  lines.push(
+    '',
+    table(
+      ['step', 'type', 'started', 'duration', 'status', 'retries', 'error', 'cause'],
+      result.steps.map((step) => [
+        step.name,
+        step.type,
+        when(step.enteredAt),
+        duration(step.durationMs),
+        toneOf(step.status),
+        String(step.retries),
+        step.error ?? '-',
+        step.cause ?? '-',
+      ]),
+    ),
+  );
+  if (data) lines.push('', `input:  ${result.input ?? '-'}`, `output: ${result.output ?? '-'}`);
+  return lines.join('\n');
+}
+
+function jobs(result: readonly JobSummary[]): string {
+  if (result.length === 0) return 'no jobs';
+  return table(
+    ['job', 'kind', 'state', 'attempt', 'file', 'rows', 'updated', 'error'],
+    result.map((job) => [
+      job.id,
+      job.kind,
+      toneOf(job.state),
+      String(job.attempt),
+      job.fileName ?? '-',
+      rows(job),
+      when(job.updatedAt),
+      job.error ?? '-',
+    ]),
+  );
+}
+
+function job(result: JobDetail): string {
+  return [
+    `${result.kind} ${result.id}`,
+    `  state    ${result.state} (attempt ${result.attempt})`,
+    `  file     ${result.fileName ?? '-'}`,
+    `  rows     ${rows(result)}`,
+    `  error    ${result.error ?? '-'}`,
+    ...(result.requestedBy ? [`  for      ${result.requestedBy}`] : []),
+    ...(result.downloadUrl ? [`  download ${result.downloadUrl}`] : []),
+    '',
+    'executions',
+    ...result.executions.map((arn) => `  ${arn}`),
+    '',
+    table(
+      ['at', 'event', 'from', 'to', 'by'],
+      result.transitions.map((transition) => [
+        when(transition.at),
+        transition.event,
+        transition.from ?? '-',
+        toneOf(transition.to),
+        transition.executionId ?? '-',
+      ]),
+    ),
+    '',
+    result.mails.length === 0
+      ? 'no mails'
+      : table(
+          ['mail', 'status', 'at'],
+          result.mails.map((mail) => [mail.idempotencyKey, toneOf(mail.status), when(mail.createdAt)]),
+        ),
+  ].join('\n');
+}
+
+function audit(result: readonly AuditEntry[]): string {
+  if (result.length === 0) return 'no operator actions recorded';
+  return table(
+    ['at', 'operator', 'env', 'action', 'target', 'result', 'error'],
+    result.map((entry) => [
+      when(entry.at),
+      entry.operator,
+      entry.environment,
+      entry.action,
+      entry.target,
+      toneOf(entry.result),
+      entry.error ?? '-',
+    ]),
+  );
+}
+
+/** Human output of command `kind` for `result`. */
+export function render(kind: string, result: unknown, options: { readonly data?: boolean }): string {
+  switch (kind) {
+    case 'status':
+      return statusScreen(result as EnvironmentStatus);
+    case 'dlq-show':
+      return deadLetters(result as DeadLetter[]);
+    case 'dlq-redrive':
+      return redrive(result as RedriveResult);
+    case 'executions':
+      return executions(result as ExecutionSummary[]);
+    case 'execution':
+      return execution(result as ExecutionDetail, options.data === true);
+    case 'jobs':
+      return jobs(result as JobSummary[]);
+    case 'job':
+      return job(result as JobDetail);
+    case 'schedules':
+      return schedules(result as ScheduleSummary[]);
+    case 'audit':
+      return audit(result as AuditEntry[]);
+    default:
+      // Actions: one line per field of what was done.
+      return Object.entries(result as Record<string, unknown>)
+        .map(([key, value]) => `${key}: ${value instanceof Date ? when(value) : String(value)}`)
+        .join('\n');
+  }
+}

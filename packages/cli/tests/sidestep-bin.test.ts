@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { table } from '../src/table.ts';
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'sidestep.ts');
+
+/** Runs the real bin with the workspace's Node; nothing here reaches the network. */
+function sidestep(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+describe('the sidestep bin', () => {
+  it('lists the schedules with their next fire time in their own time zone', async () => {
+    const { code, stdout } = await sidestep('schedules');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /nightly-export\s+ENABLED\s+cron\(0 3 \* \* \? \*\)\s+\d{4}-\d\d-\d\d 03:00 Asia\/Tokyo/,
+    );
+    expect(stdout).not.toContain('\u001b[');
+  });
+
+  it('names the field of an undeclared queue, as JSON with --json, and exits 1', async () => {
+    const { code, stdout } = await sidestep('dlq', 'show', 'mails', '--json');
+    expect(code).toBe(1);
+    expect(JSON.parse(stdout)).toEqual({
+      error: {
+        name: 'UnknownNameError',
+        field: 'queue',
+        message: expect.stringContaining('declared: mail, export-requests'),
+      },
+    });
+  });
+
+  it('refuses an environment it does not know', async () => {
+    const { code, stderr } = await sidestep('status', '--env', 'prod');
+    expect(code).not.toBe(0);
+    expect(stderr).toContain("'prod' is invalid");
+  });
+
+  it('says pause is unsupported locally', async () => {
+    const { code, stderr } = await sidestep('pause', 'nightly-export');
+    expect(code).toBe(1);
+    expect(stderr).toContain('UnsupportedLocallyError');
+  });
+});
+
+describe('table', () => {
+  it('aligns columns to the widest cell', () => {
+    expect(
+      table(
+        ['a', 'bb'],
+        [
+          ['long', 'x'],
+          ['s', 'yyy'],
+        ],
+      ).split('\n'),
+    ).toEqual(['a     bb', 'long  x', 's     yyy']);
+  });
+});

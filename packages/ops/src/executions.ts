@@ -1,0 +1,331 @@
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  ExecutionDoesNotExist,
+  type ExecutionStatus,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
+  ListExecutionsCommand,
+  RedriveExecutionCommand,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { audited } from './audit.ts';
+import { ExecutionNotFoundError, InvalidOptionError } from './errors.ts';
+import { executionArn, knownWorkflow, stateMachineArn, WORKFLOWS } from './names.ts';
+import type { OpsContext } from './ops-context.ts';
+
+/** An execution as lists show it. */
+export interface ExecutionSummary {
+  readonly workflow: string;
+  readonly name: string;
+  readonly executionArn: string;
+  readonly status: string;
+  readonly startDate: Date | null;
+  readonly stopDate: Date | null;
+  readonly redriveCount: number;
+}
+
+const STATUSES: readonly ExecutionStatus[] = [
+  'RUNNING',
+  'SUCCEEDED',
+  'FAILED',
+  'TIMED_OUT',
+  'ABORTED',
+  'PENDING_REDRIVE',
+];
+
+/** Parses `24h`, `30m`, `7d`, `90s` into milliseconds. @throws {InvalidOptionError} (`field: 'since'`). */
+export function durationMs(value: string): number {
+  const match = /^(\d+)\s*(s|m|h|d)$/.exec(value.trim());
+  if (!match) {
+    throw new InvalidOptionError(`since: "${value}" is not a duration like 90s, 30m, 24h or 7d`, {
+      field: 'since',
+    });
+  }
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
+}
+
+/** Options of {@link listExecutions}. */
+export interface ListExecutionsOptions {
+  /** RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE (any case). */
+  readonly status?: string;
+  /** Only executions started within this long (`24h`). */
+  readonly since?: string;
+  /** @default 100 */
+  readonly limit?: number;
+  readonly now?: Date;
+}
+
+/** `workflow`'s executions, newest first, paging through ListExecutions until `limit` or `since`. */
+export async function listExecutions(
+  context: OpsContext,
+  workflow: string,
+  options: ListExecutionsOptions = {},
+): Promise<ExecutionSummary[]> {
+  const status = options.status?.toUpperCase();
+  if (status !== undefined && !STATUSES.includes(status as ExecutionStatus)) {
+    throw new InvalidOptionError(`status: "${options.status}" is not one of ${STATUSES.join(', ')}`, {
+      field: 'status',
+    });
+  }
+  const since = options.since ? (options.now ?? new Date()).getTime() - durationMs(options.since) : undefined;
+  const limit = options.limit ?? 100;
+  const arn = await stateMachineArn(context, knownWorkflow(workflow));
+  const found: ExecutionSummary[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await context.clients.sfn.send(
+      new ListExecutionsCommand({
+        stateMachineArn: arn,
+        ...(status ? { statusFilter: status as ExecutionStatus } : {}),
+        maxResults: Math.min(100, limit),
+        ...(nextToken ? { nextToken } : {}),
+      }),
+    );
+    for (const execution of page.executions ?? []) {
+      if (since !== undefined && execution.startDate && execution.startDate.getTime() < since) return found;
+      found.push({
+        workflow,
+        name: execution.name ?? '',
+        executionArn: execution.executionArn ?? '',
+        status: execution.status ?? 'UNKNOWN',
+        startDate: execution.startDate ?? null,
+        stopDate: execution.stopDate ?? null,
+        redriveCount: execution.redriveCount ?? 0,
+      });
+      if (found.length >= limit) return found;
+    }
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return found;
+}
+
+/** One state of an execution, from its history. */
+export interface ExecutionStep {
+  readonly name: string;
+  readonly type: string;
+  readonly enteredAt: Date | null;
+  readonly durationMs: number | null;
+  readonly status: 'running' | 'succeeded' | 'failed';
+  /** Attempts beyond the first (a Retry's). */
+  readonly retries: number;
+  readonly error: string | null;
+  readonly cause: string | null;
+  readonly input: string | null;
+  readonly output: string | null;
+}
+
+/** An execution with its steps. */
+export interface ExecutionDetail extends ExecutionSummary {
+  readonly stateMachineArn: string;
+  readonly jobId: string | null;
+  readonly error: string | null;
+  readonly cause: string | null;
+  readonly input: string | null;
+  readonly output: string | null;
+  readonly steps: readonly ExecutionStep[];
+}
+
+/** The execution named (an ARN, a name, or `<workflow>:<name>`) with every step from its history. */
+export async function describeExecution(context: OpsContext, nameOrArn: string): Promise<ExecutionDetail> {
+  const { arn, described } = await findExecution(context, nameOrArn);
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await context.clients.sfn.send(
+      new GetExecutionHistoryCommand({
+        executionArn: arn,
+        maxResults: 1000,
+        ...(nextToken ? { nextToken } : {}),
+      }),
+    );
+    events.push(...(page.events ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  const steps = stepsOf(events);
+  const workflow =
+    WORKFLOWS.find((candidate) => described.stateMachineArn?.endsWith(`-${candidate}`)) ?? 'unknown';
+  return {
+    workflow,
+    name: described.name ?? '',
+    executionArn: arn,
+    stateMachineArn: described.stateMachineArn ?? '',
+    status: described.status ?? 'UNKNOWN',
+    startDate: described.startDate ?? null,
+    stopDate: described.stopDate ?? null,
+    redriveCount: described.redriveCount ?? 0,
+    jobId: jobIdIn([described.output, ...steps.map((step) => step.output), described.input]),
+    error: described.error ?? null,
+    cause: described.cause ?? null,
+    input: described.input ?? null,
+    output: described.output ?? null,
+    steps,
+  };
+}
+
+async function findExecution(
+  context: OpsContext,
+  nameOrArn: string,
+): Promise<{ arn: string; described: DescribeExecutionCommandOutput }> {
+  for (const arn of await executionArn(context, nameOrArn)) {
+    try {
+      return {
+        arn,
+        described: await context.clients.sfn.send(new DescribeExecutionCommand({ executionArn: arn })),
+      };
+    } catch (error) {
+      if (!(error instanceof ExecutionDoesNotExist) && (error as Error).name !== 'ExecutionDoesNotExist')
+        throw error;
+    }
+  }
+  throw new ExecutionNotFoundError(nameOrArn);
+}
+
+/** The details object of an event (`taskFailedEventDetails`, `stateExitedEventDetails`, ...). */
+function detailsOf(event: HistoryEvent): {
+  error?: string;
+  cause?: string;
+  name?: string;
+  input?: string;
+  output?: string;
+} {
+  for (const [key, value] of Object.entries(event)) {
+    if (key.endsWith('EventDetails') && value && typeof value === 'object') return value;
+  }
+  return {};
+}
+
+interface StepDraft {
+  name: string;
+  type: string;
+  enteredAt: Date | null;
+  exitedAt: Date | null;
+  attempts: number;
+  failedAttempt: number;
+  error: string | null;
+  cause: string | null;
+  input: string | null;
+  output: string | null;
+}
+
+/**
+ * Folds a history into steps: a `...StateEntered` opens a step, `...Scheduled`/`...Started` of a
+ * task counts an attempt, a `...Failed`/`...TimedOut` records the error of the attempt, and
+ * `...StateExited` closes it. A step failed when its last attempt failed.
+ */
+export function stepsOf(events: readonly HistoryEvent[]): ExecutionStep[] {
+  const drafts: StepDraft[] = [];
+  let current: StepDraft | undefined;
+  for (const event of events) {
+    const type = event.type ?? '';
+    const details = detailsOf(event);
+    if (type.endsWith('StateEntered')) {
+      current = {
+        name: details.name ?? '',
+        type: type.replace(/StateEntered$/, ''),
+        enteredAt: event.timestamp ?? null,
+        exitedAt: null,
+        attempts: 0,
+        failedAttempt: 0,
+        error: null,
+        cause: null,
+        input: details.input ?? null,
+        output: null,
+      };
+      drafts.push(current);
+    } else if (!current || type.startsWith('Execution')) {
+      // Execution-level events are reported on the execution itself.
+    } else if (type.endsWith('Scheduled')) {
+      current.attempts += 1;
+    } else if (type.endsWith('Failed') || type.endsWith('TimedOut') || type.endsWith('StartFailed')) {
+      current.failedAttempt = Math.max(current.attempts, 1);
+      current.error = details.error ?? type;
+      current.cause = details.cause ?? null;
+    } else if (type.endsWith('StateExited')) {
+      current.exitedAt = event.timestamp ?? null;
+      current.output = details.output ?? null;
+    }
+  }
+  return drafts.map((draft) => {
+    const failed = draft.error !== null && draft.failedAttempt >= draft.attempts;
+    return {
+      name: draft.name,
+      type: draft.type,
+      enteredAt: draft.enteredAt,
+      durationMs:
+        draft.enteredAt && draft.exitedAt ? draft.exitedAt.getTime() - draft.enteredAt.getTime() : null,
+      status: failed ? 'failed' : draft.exitedAt ? 'succeeded' : draft.type === 'Fail' ? 'failed' : 'running',
+      retries: Math.max(0, draft.attempts - 1),
+      error: draft.error,
+      cause: draft.cause,
+      input: draft.input,
+      output: draft.output,
+    };
+  });
+}
+
+/** The first `job.jobId` (or `jobId`) found in these JSON documents. */
+function jobIdIn(documents: readonly (string | null | undefined)[]): string | null {
+  for (const document of documents) {
+    if (!document) continue;
+    try {
+      const value = JSON.parse(document) as { job?: { jobId?: unknown }; jobId?: unknown };
+      const jobId = value?.job?.jobId ?? value?.jobId;
+      if (typeof jobId === 'string') return jobId;
+    } catch {
+      // Not JSON: no job id here.
+    }
+  }
+  return null;
+}
+
+/**
+ * Redrives a failed, timed-out or aborted execution from the state that failed (RedriveExecution),
+ * for failures the workflow did not catch. Recorded in the audit trail.
+ */
+export async function redriveExecution(
+  context: OpsContext,
+  nameOrArn: string,
+): Promise<{ executionArn: string; redriveDate: Date | null }> {
+  return audited(
+    context,
+    'execution-redrive',
+    nameOrArn,
+    async () => {
+      const { arn } = await findExecution(context, nameOrArn);
+      const answer = await context.clients.sfn.send(new RedriveExecutionCommand({ executionArn: arn }));
+      return { executionArn: arn, redriveDate: answer.redriveDate ?? null };
+    },
+    (result) => ({ ...result }),
+  );
+}
+
+/**
+ * Starts `workflow` by hand with `input` (a JSON document), named `name` when given. Recorded in the
+ * audit trail.
+ */
+export async function startExecution(
+  context: OpsContext,
+  workflow: string,
+  input: unknown,
+  options: { readonly name?: string } = {},
+): Promise<{ executionArn: string; startDate: Date | null }> {
+  const arn = await stateMachineArn(context, knownWorkflow(workflow));
+  return audited(
+    context,
+    'execution-start',
+    workflow,
+    async () => {
+      const answer = await context.clients.sfn.send(
+        new StartExecutionCommand({
+          stateMachineArn: arn,
+          input: JSON.stringify(input),
+          ...(options.name ? { name: options.name } : {}),
+        }),
+      );
+      return { executionArn: answer.executionArn ?? '', startDate: answer.startDate ?? null };
+    },
+    (result) => ({ executionArn: result.executionArn }),
+  );
+}

@@ -1,0 +1,78 @@
+/**
+ * @sidestep/ops — operating sidestep: queues and their dead letters, workflow executions, the jobs
+ * ledger, mails' send-once records and schedules, through the AWS SDK v3 and the ledger's database,
+ * so the same calls serve the local cloud and a real account. Every action that changes something
+ * is recorded in the `operator_audit` trail. The `sidestep` CLI and the web console sit on it.
+ */
+export { type AuditAction, type AuditEntry, audited, listAudit } from './audit.ts';
+export {
+  ExecutionNotFoundError,
+  InvalidOptionError,
+  JobNotFoundError,
+  JobStateError,
+  LedgerUnavailableError,
+  MailRecordNotReleasableError,
+  OpsError,
+  UnknownNameError,
+  UnsupportedLocallyError,
+} from './errors.ts';
+export {
+  describeExecution,
+  durationMs,
+  type ExecutionDetail,
+  type ExecutionStep,
+  type ExecutionSummary,
+  type ListExecutionsOptions,
+  listExecutions,
+  redriveExecution,
+  startExecution,
+  stepsOf,
+} from './executions.ts';
+export {
+  describeJob,
+  failJob,
+  type JobDetail,
+  type JobSummary,
+  type JobTransitionEntry,
+  type ListJobsOptions,
+  listJobs,
+  type RetriedJob,
+  retryJob,
+} from './jobs.ts';
+export { idempotencyRecordHash, type MailRecord, mailRecords, releaseMail } from './mail.ts';
+export { QUEUES, WORKFLOWS } from './names.ts';
+export {
+  createOpsContext,
+  environmentName,
+  LOCAL_ACCOUNT_ID,
+  LOCAL_DATABASE_URL,
+  LOCAL_ENDPOINT,
+  LOCAL_REGION,
+  type OpsClients,
+  type OpsContext,
+  type OpsContextOptions,
+} from './ops-context.ts';
+export {
+  checkDeadLetter,
+  type DeadLetter,
+  followMoveTask,
+  listDeadLetters,
+  type QueueStatus,
+  queueStatuses,
+  type RedriveCheck,
+  type RedriveOptions,
+  type RedriveProgress,
+  type RedriveResult,
+  redriveDeadLetters,
+} from './queues.ts';
+export {
+  fireSchedule,
+  listSchedules,
+  OperatorEventRejectedError,
+  pauseSchedule,
+  resumeSchedule,
+  type ScheduleSummary,
+  scheduleGroupName,
+  wallClock,
+} from './schedules.ts';
+export { type EnvironmentStatus, type JobsStatus, status, type WorkflowStatus } from './status.ts';

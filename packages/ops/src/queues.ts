@@ -1,0 +1,287 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  ListMessageMoveTasksCommand,
+  type Message,
+  ReceiveMessageCommand,
+  StartMessageMoveTaskCommand,
+} from '@aws-sdk/client-sqs';
+import { ContractValidationError, parseJob } from '@sidestep/contracts';
+import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
+import { audited } from './audit.ts';
+import { InvalidOptionError } from './errors.ts';
+import { knownQueue, QUEUES } from './names.ts';
+import type { OpsContext } from './ops-context.ts';
+
+/** A queue's depths, from its attributes. */
+export interface QueueStatus {
+  readonly queue: string;
+  readonly visible: number;
+  readonly inFlight: number;
+  readonly delayed: number;
+  readonly deadLetters: number;
+}
+
+/** A dead-lettered message as `dlq show` lists it. */
+export interface DeadLetter {
+  readonly messageId: string;
+  /** The envelope's `type` and `id`, when the body is JSON that has them. */
+  readonly type: string | null;
+  readonly id: string | null;
+  /** `sidestep.error.type` / `sidestep.error.message`: why the consumer gave up on it. */
+  readonly errorType: string | null;
+  readonly errorMessage: string | null;
+  /** Receives so far, this listing's own included (see {@link listDeadLetters}). */
+  readonly receiveCount: number;
+  /** When the message was first sent, and how long ago. */
+  readonly sentAt: Date | null;
+  readonly ageSeconds: number | null;
+  readonly body: string;
+}
+
+async function queueUrl(context: OpsContext, name: string): Promise<string> {
+  const answer = await context.clients.sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+  if (!answer.QueueUrl) throw new Error(`SQS returned no URL for ${name}`);
+  return answer.QueueUrl;
+}
+
+async function attributes(context: OpsContext, url: string): Promise<Record<string, string>> {
+  const answer = await context.clients.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }),
+  );
+  return answer.Attributes ?? {};
+}
+
+/** Depths of every queue and its DLQ. */
+export async function queueStatuses(context: OpsContext): Promise<QueueStatus[]> {
+  return Promise.all(
+    QUEUES.map(async (queue) => {
+      const [main, dlq] = await Promise.all([
+        queueUrl(context, resourceName(context.environment, queue)).then((url) => attributes(context, url)),
+        queueUrl(context, deadLetterQueueName(context.environment, queue)).then((url) =>
+          attributes(context, url),
+        ),
+      ]);
+      return {
+        queue,
+        visible: Number(main.ApproximateNumberOfMessages ?? 0),
+        inFlight: Number(main.ApproximateNumberOfMessagesNotVisible ?? 0),
+        delayed: Number(main.ApproximateNumberOfMessagesDelayed ?? 0),
+        deadLetters: Number(dlq.ApproximateNumberOfMessages ?? 0),
+      };
+    }),
+  );
+}
+
+/** How long a listing keeps the messages it read hidden before handing them back. */
+const PEEK_VISIBILITY_SECONDS = 30;
+
+/**
+ * The messages in `queue`'s dead-letter queue (`mail` or `mail-dlq`), up to `limit`.
+ *
+ * SQS has no read-only peek. Like the AWS console's "poll for messages", this receives the messages
+ * (hidden for 30 s so one listing does not read a message twice), then makes every one of them
+ * visible again at once (ChangeMessageVisibility 0). Nothing is deleted and nothing is re-sent, so
+ * no message is lost or moved. The side effect: each listing counts as a receive, so
+ * ApproximateReceiveCount goes up by one (a DLQ has no redrive policy of its own, so that never
+ * moves a message anywhere), and for a moment other readers do not see them.
+ */
+export async function listDeadLetters(
+  context: OpsContext,
+  queue: string,
+  options: { readonly limit?: number; readonly now?: Date } = {},
+): Promise<DeadLetter[]> {
+  const limit = options.limit ?? 100;
+  const url = await queueUrl(context, deadLetterQueueName(context.environment, knownQueue(queue)));
+  const received: Message[] = [];
+  try {
+    while (received.length < limit) {
+      const { Messages = [] } = await context.clients.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: url,
+          MaxNumberOfMessages: Math.min(10, limit - received.length),
+          VisibilityTimeout: PEEK_VISIBILITY_SECONDS,
+          WaitTimeSeconds: 0,
+          MessageSystemAttributeNames: ['All'],
+          MessageAttributeNames: ['All'],
+        }),
+      );
+      if (Messages.length === 0) break;
+      received.push(...Messages);
+    }
+  } finally {
+    await release(context, url, received);
+  }
+  const now = (options.now ?? new Date()).getTime();
+  return received.map((message) => deadLetter(message, now));
+}
+
+/** Makes the received messages visible again, 10 handles per call. */
+async function release(context: OpsContext, url: string, messages: readonly Message[]): Promise<void> {
+  for (let start = 0; start < messages.length; start += 10) {
+    await context.clients.sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: url,
+        Entries: messages.slice(start, start + 10).map((message, index) => ({
+          Id: String(index),
+          ReceiptHandle: message.ReceiptHandle ?? '',
+          VisibilityTimeout: 0,
+        })),
+      }),
+    );
+  }
+}
+
+function deadLetter(message: Message, now: number): DeadLetter {
+  const body = message.Body ?? '';
+  let envelope: { type?: unknown; id?: unknown } = {};
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (parsed && typeof parsed === 'object') envelope = parsed;
+  } catch {
+    // Not JSON: the error attributes say so; type and id stay unknown.
+  }
+  const sent = Number(message.Attributes?.SentTimestamp ?? Number.NaN);
+  return {
+    messageId: message.MessageId ?? '',
+    type: typeof envelope.type === 'string' ? envelope.type : null,
+    id: typeof envelope.id === 'string' ? envelope.id : null,
+    errorType: message.MessageAttributes?.['sidestep.error.type']?.StringValue ?? null,
+    errorMessage: message.MessageAttributes?.['sidestep.error.message']?.StringValue ?? null,
+    receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 0),
+    sentAt: Number.isFinite(sent) ? new Date(sent) : null,
+    ageSeconds: Number.isFinite(sent) ? Math.max(0, Math.round((now - sent) / 1000)) : null,
+    body,
+  };
+}
+
+/** A dead letter checked against today's contracts: would a redrive fail again, and why. */
+export interface RedriveCheck {
+  readonly message: DeadLetter;
+  readonly valid: boolean;
+  /** The offending field (`payload.template`) or `(body)` when the body is not JSON. */
+  readonly field: string | null;
+  readonly reason: string | null;
+}
+
+/** Checks one dead letter's body with `parseJob`, as the consumer will on redelivery. */
+export function checkDeadLetter(message: DeadLetter): RedriveCheck {
+  let value: unknown;
+  try {
+    value = JSON.parse(message.body);
+  } catch (error) {
+    return { message, valid: false, field: '(body)', reason: `not JSON: ${(error as Error).message}` };
+  }
+  try {
+    parseJob(value);
+    return { message, valid: true, field: null, reason: null };
+  } catch (error) {
+    if (!(error instanceof ContractValidationError)) throw error;
+    return { message, valid: false, field: error.field, reason: error.message };
+  }
+}
+
+/** Progress of a message move task, as ListMessageMoveTasks reports it. */
+export interface RedriveProgress {
+  readonly taskHandle: string | null;
+  readonly status: string;
+  readonly moved: number;
+  readonly toMove: number | null;
+  readonly failureReason: string | null;
+}
+
+/** What {@link redriveDeadLetters} did. */
+export type RedriveResult =
+  | { readonly dryRun: true; readonly queue: string; readonly checks: RedriveCheck[] }
+  | { readonly dryRun: false; readonly queue: string; readonly progress: RedriveProgress };
+
+/** Options of {@link redriveDeadLetters}. */
+export interface RedriveOptions {
+  /** Check the messages against the contracts and move nothing. */
+  readonly dryRun?: boolean;
+  /** Messages per second (StartMessageMoveTask's MaxNumberOfMessagesPerSecond, 1-500). @default SQS's own */
+  readonly rate?: number;
+  /** Called with every progress report until the task ends. */
+  readonly onProgress?: (progress: RedriveProgress) => void;
+  /** Between progress polls. @default 1000 */
+  readonly pollMs?: number;
+}
+
+/**
+ * Moves `queue`'s dead letters back to `queue` with StartMessageMoveTask and follows the task with
+ * ListMessageMoveTasks until it ends (recorded in the audit trail). With `dryRun`, lists every dead
+ * letter with whether today's contracts accept it, and moves nothing.
+ */
+export async function redriveDeadLetters(
+  context: OpsContext,
+  queue: string,
+  options: RedriveOptions = {},
+): Promise<RedriveResult> {
+  const name = knownQueue(queue);
+  if (
+    options.rate !== undefined &&
+    !(Number.isInteger(options.rate) && options.rate >= 1 && options.rate <= 500)
+  ) {
+    throw new InvalidOptionError(
+      `rate: ${options.rate} is not a whole number of messages per second from 1 to 500`,
+      {
+        field: 'rate',
+      },
+    );
+  }
+  if (options.dryRun) {
+    const messages = await listDeadLetters(context, name, { limit: 1000 });
+    return { dryRun: true, queue: name, checks: messages.map(checkDeadLetter) };
+  }
+  return audited(
+    context,
+    'dlq-redrive',
+    name,
+    async () => {
+      const [sourceArn, destinationArn] = await Promise.all(
+        [deadLetterQueueName(context.environment, name), resourceName(context.environment, name)].map(
+          async (queueName) =>
+            (await attributes(context, await queueUrl(context, queueName))).QueueArn ?? queueName,
+        ),
+      );
+      const started = await context.clients.sqs.send(
+        new StartMessageMoveTaskCommand({
+          SourceArn: sourceArn,
+          DestinationArn: destinationArn,
+          ...(options.rate ? { MaxNumberOfMessagesPerSecond: options.rate } : {}),
+        }),
+      );
+      const progress = await followMoveTask(context, sourceArn ?? '', started.TaskHandle ?? null, options);
+      return { dryRun: false as const, queue: name, progress };
+    },
+    (result) => ({ ...result.progress, rate: options.rate ?? null }),
+  );
+}
+
+/** Polls ListMessageMoveTasks until the task started with `taskHandle` is no longer RUNNING. */
+export async function followMoveTask(
+  context: OpsContext,
+  sourceArn: string,
+  taskHandle: string | null,
+  options: Pick<RedriveOptions, 'onProgress' | 'pollMs'> = {},
+): Promise<RedriveProgress> {
+  for (;;) {
+    const { Results = [] } = await context.clients.sqs.send(
+      new ListMessageMoveTasksCommand({ SourceArn: sourceArn, MaxResults: 10 }),
+    );
+    // The most recent task comes first; a finished task no longer has its handle, so match the first.
+    const task = Results.find((result) => result.TaskHandle === taskHandle) ?? Results[0];
+    const progress: RedriveProgress = {
+      taskHandle,
+      status: task?.Status ?? 'UNKNOWN',
+      moved: task?.ApproximateNumberOfMessagesMoved ?? 0,
+      toMove: task?.ApproximateNumberOfMessagesToMove ?? null,
+      failureReason: task?.FailureReason ?? null,
+    };
+    options.onProgress?.(progress);
+    if (progress.status !== 'RUNNING' && progress.status !== 'CANCELLING') return progress;
+    await sleep(options.pollMs ?? 1000);
+  }
+}

@@ -1,0 +1,114 @@
+import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { LedgerUnavailableError } from './errors.ts';
+import { stateMachineArn, WORKFLOWS } from './names.ts';
+import type { OpsContext } from './ops-context.ts';
+import { type QueueStatus, queueStatuses } from './queues.ts';
+import { listSchedules, type ScheduleSummary } from './schedules.ts';
+
+/** A workflow's executions: running now, and failed / succeeded in the last 24 hours. */
+export interface WorkflowStatus {
+  readonly workflow: string;
+  readonly running: number;
+  readonly failed24h: number;
+  readonly succeeded24h: number;
+}
+
+/** The ledger's running jobs and the ones that failed in the last 24 hours; null when unreachable. */
+export interface JobsStatus {
+  readonly running: number;
+  readonly registered: number;
+  readonly failed24h: number;
+  readonly succeeded24h: number;
+}
+
+/** `sidestep status`: one screen of the whole environment. */
+export interface EnvironmentStatus {
+  readonly environment: string;
+  readonly queues: readonly QueueStatus[];
+  readonly workflows: readonly WorkflowStatus[];
+  readonly schedules: readonly ScheduleSummary[];
+  readonly jobs: JobsStatus | null;
+}
+
+const DAY_MS = 86_400_000;
+
+async function countExecutions(
+  context: OpsContext,
+  arn: string,
+  status: 'RUNNING' | 'FAILED' | 'SUCCEEDED',
+  since: number,
+): Promise<number> {
+  let count = 0;
+  let nextToken: string | undefined;
+  do {
+    const page = await context.clients.sfn.send(
+      new ListExecutionsCommand({
+        stateMachineArn: arn,
+        statusFilter: status,
+        maxResults: 100,
+        ...(nextToken ? { nextToken } : {}),
+      }),
+    );
+    for (const execution of page.executions ?? []) {
+      // Listed newest first: once past the window, the rest are older still.
+      if (
+        status !== 'RUNNING' &&
+        (execution.stopDate ?? execution.startDate ?? new Date(0)).getTime() < since
+      ) {
+        return count;
+      }
+      count += 1;
+    }
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return count;
+}
+
+/** Queues, workflows, schedules and jobs of the context's environment. */
+export async function status(
+  context: OpsContext,
+  options: { readonly now?: Date } = {},
+): Promise<EnvironmentStatus> {
+  const now = options.now ?? new Date();
+  const since = now.getTime() - DAY_MS;
+  const [queues, workflows, schedules, jobs] = await Promise.all([
+    queueStatuses(context),
+    Promise.all(
+      WORKFLOWS.map(async (workflow) => {
+        const arn = await stateMachineArn(context, workflow);
+        const [running, failed24h, succeeded24h] = await Promise.all([
+          countExecutions(context, arn, 'RUNNING', since),
+          countExecutions(context, arn, 'FAILED', since),
+          countExecutions(context, arn, 'SUCCEEDED', since),
+        ]);
+        return { workflow, running, failed24h, succeeded24h };
+      }),
+    ),
+    listSchedules(context, { now }),
+    jobsStatus(context, now),
+  ]);
+  return { environment: context.environment, queues, workflows, schedules, jobs };
+}
+
+async function jobsStatus(context: OpsContext, now: Date): Promise<JobsStatus | null> {
+  let db: Awaited<ReturnType<OpsContext['database']>>;
+  try {
+    db = await context.database();
+  } catch (error) {
+    if (error instanceof LedgerUnavailableError) return null;
+    throw error;
+  }
+  const { rows } = await db.query<{ state: string; recent: string; total: string }>(
+    `SELECT state, count(*) FILTER (WHERE updated_at >= $1) AS recent, count(*) AS total
+     FROM jobs GROUP BY state`,
+    [new Date(now.getTime() - DAY_MS)],
+  );
+  const of = (state: string, column: 'recent' | 'total') =>
+    Number(rows.find((row) => row.state === state)?.[column] ?? 0);
+  return {
+    running: of('running', 'total'),
+    registered: of('registered', 'total'),
+    failed24h: of('failed', 'recent'),
+    succeeded24h: of('succeeded', 'recent'),
+  };
+}

@@ -1,0 +1,230 @@
+import { GetScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
+import { ListMessageMoveTasksCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { describe, expect, it } from '@jest/globals';
+import { mockClient } from 'aws-sdk-client-mock';
+import {
+  createOpsContext,
+  followMoveTask,
+  pauseSchedule,
+  resumeSchedule,
+  stepsOf,
+  UnsupportedLocallyError,
+} from '../src/index.ts';
+
+// The calls the local cloud cannot stand in for (Scheduler, STS) and ListMessageMoveTasks progress,
+// against stubbed SDK clients, as `--env staging` makes them.
+function stagingContext() {
+  const scheduler = mockClient(SchedulerClient);
+  const sts = mockClient(STSClient);
+  const sqs = mockClient(SQSClient);
+  sts.on(GetCallerIdentityCommand).resolves({
+    Account: '123456789012',
+    Arn: 'arn:aws:sts::123456789012:assumed-role/operator/alice',
+  });
+  const warnings: string[] = [];
+  const context = createOpsContext({
+    environment: 'staging',
+    env: { AWS_REGION: 'ap-northeast-1' },
+    clients: { scheduler: new SchedulerClient({}), sts: new STSClient({}), sqs: new SQSClient({}) },
+    warn: (message) => warnings.push(message),
+  });
+  return { context, scheduler, sts, sqs, warnings };
+}
+
+describe('pauseSchedule / resumeSchedule', () => {
+  it('writes the schedule back with only its State changed (UpdateSchedule replaces the whole schedule)', async () => {
+    const { context, scheduler, warnings } = stagingContext();
+    scheduler.on(GetScheduleCommand).resolves({
+      Name: 'sidestep-staging-nightly-export',
+      GroupName: 'sidestep-staging',
+      ScheduleExpression: 'cron(0 3 * * ? *)',
+      ScheduleExpressionTimezone: 'Asia/Tokyo',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: {
+        Arn: 'arn:aws:sqs:ap-northeast-1:123456789012:sidestep-staging-export-requests',
+        RoleArn: 'arn:role',
+      },
+      State: 'ENABLED',
+    });
+    scheduler.on(UpdateScheduleCommand).resolves({ ScheduleArn: 'arn:schedule' });
+
+    const paused = await pauseSchedule(context, 'nightly-export');
+
+    expect(paused).toEqual({ schedule: 'nightly-export', state: 'DISABLED', previousState: 'ENABLED' });
+    expect(scheduler.commandCalls(GetScheduleCommand)[0]?.args[0].input).toEqual({
+      Name: 'sidestep-staging-nightly-export',
+      GroupName: 'sidestep-staging',
+    });
+    const update = scheduler.commandCalls(UpdateScheduleCommand)[0]?.args[0].input;
+    expect(update).toMatchObject({
+      Name: 'sidestep-staging-nightly-export',
+      GroupName: 'sidestep-staging',
+      ScheduleExpression: 'cron(0 3 * * ? *)',
+      ScheduleExpressionTimezone: 'Asia/Tokyo',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: { RoleArn: 'arn:role' },
+      State: 'DISABLED',
+    });
+    // No ledger reachable from here: the action still happens, and the operator is told it went unaudited.
+    expect(warnings.join('\n')).toMatch(/not recorded in the audit trail.*schedule-pause nightly-export/);
+
+    await resumeSchedule(context, 'nightly-export');
+    expect(scheduler.commandCalls(UpdateScheduleCommand)[1]?.args[0].input.State).toBe('ENABLED');
+  });
+
+  it('refuses an undeclared schedule before calling Scheduler', async () => {
+    const { context, scheduler } = stagingContext();
+    await expect(pauseSchedule(context, 'nightly-exports')).rejects.toMatchObject({
+      name: 'UnknownNameError',
+      field: 'schedule',
+    });
+    expect(scheduler.calls()).toHaveLength(0);
+  });
+
+  it('says pause is unsupported with --env local instead of calling a Scheduler the local cloud lacks', async () => {
+    const context = createOpsContext({ environment: 'local', env: {} });
+    await expect(pauseSchedule(context, 'nightly-export')).rejects.toBeInstanceOf(UnsupportedLocallyError);
+    await context.close();
+  });
+});
+
+describe('OpsContext on AWS', () => {
+  it('names the operator and the account by STS GetCallerIdentity, asking once', async () => {
+    const { context, sts } = stagingContext();
+    expect(await context.operator()).toBe('arn:aws:sts::123456789012:assumed-role/operator/alice');
+    expect(await context.accountId()).toBe('123456789012');
+    expect(sts.commandCalls(GetCallerIdentityCommand)).toHaveLength(1);
+    expect(context.region).toBe('ap-northeast-1');
+  });
+
+  it('refuses the ledger of an AWS environment without a database URL, naming the option', async () => {
+    const { context } = stagingContext();
+    await expect(context.database()).rejects.toMatchObject({
+      name: 'LedgerUnavailableError',
+      field: 'databaseUrl',
+    });
+  });
+});
+
+describe('followMoveTask', () => {
+  it('polls ListMessageMoveTasks until the task leaves RUNNING and reports every step', async () => {
+    const { context, sqs } = stagingContext();
+    sqs
+      .on(ListMessageMoveTasksCommand)
+      .resolvesOnce({
+        Results: [
+          {
+            TaskHandle: 'h1',
+            Status: 'RUNNING',
+            ApproximateNumberOfMessagesMoved: 1,
+            ApproximateNumberOfMessagesToMove: 3,
+          },
+        ],
+      })
+      .resolvesOnce({
+        Results: [
+          {
+            TaskHandle: 'h1',
+            Status: 'RUNNING',
+            ApproximateNumberOfMessagesMoved: 2,
+            ApproximateNumberOfMessagesToMove: 3,
+          },
+        ],
+      })
+      .resolves({
+        Results: [
+          { Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 3, ApproximateNumberOfMessagesToMove: 3 },
+        ],
+      });
+    const seen: number[] = [];
+
+    const done = await followMoveTask(
+      context,
+      'arn:aws:sqs:ap-northeast-1:123456789012:sidestep-staging-mail-dlq',
+      'h1',
+      {
+        pollMs: 1,
+        onProgress: (progress) => seen.push(progress.moved),
+      },
+    );
+
+    expect(done).toMatchObject({ status: 'COMPLETED', moved: 3, toMove: 3 });
+    expect(seen).toEqual([1, 2, 3]);
+    expect(sqs.commandCalls(ListMessageMoveTasksCommand)[0]?.args[0].input.SourceArn).toBe(
+      'arn:aws:sqs:ap-northeast-1:123456789012:sidestep-staging-mail-dlq',
+    );
+  });
+
+  it('returns a FAILED task with its reason', async () => {
+    const { context, sqs } = stagingContext();
+    sqs.on(ListMessageMoveTasksCommand).resolves({
+      Results: [
+        {
+          TaskHandle: 'h2',
+          Status: 'FAILED',
+          FailureReason: 'AccessDenied',
+          ApproximateNumberOfMessagesMoved: 0,
+        },
+      ],
+    });
+    expect(await followMoveTask(context, 'arn:dlq', 'h2', { pollMs: 1 })).toMatchObject({
+      status: 'FAILED',
+      failureReason: 'AccessDenied',
+    });
+  });
+});
+
+describe('stepsOf', () => {
+  it("folds a history into steps with retries, the last attempt's error and durations", () => {
+    const at = (seconds: number) => new Date(Date.UTC(2026, 11, 3, 10, 0, seconds));
+    const steps = stepsOf([
+      { type: 'ExecutionStarted', id: 1, timestamp: at(0) },
+      {
+        type: 'TaskStateEntered',
+        id: 2,
+        timestamp: at(0),
+        stateEnteredEventDetails: { name: 'RegisterJob', input: '{}' },
+      },
+      { type: 'TaskScheduled', id: 3, timestamp: at(0) },
+      {
+        type: 'TaskStateExited',
+        id: 4,
+        timestamp: at(1),
+        stateExitedEventDetails: { name: 'RegisterJob', output: '{"job":{"jobId":"imp_1"}}' },
+      },
+      { type: 'TaskStateEntered', id: 5, timestamp: at(1), stateEnteredEventDetails: { name: 'RunImport' } },
+      { type: 'TaskScheduled', id: 6, timestamp: at(1) },
+      {
+        type: 'TaskFailed',
+        id: 7,
+        timestamp: at(2),
+        taskFailedEventDetails: {
+          resourceType: 'ecs',
+          resource: 'runTask.sync',
+          error: 'States.TaskFailed',
+          cause: 'exit 1',
+        },
+      },
+      { type: 'TaskScheduled', id: 8, timestamp: at(3) },
+      {
+        type: 'TaskFailed',
+        id: 9,
+        timestamp: at(4),
+        taskFailedEventDetails: {
+          resourceType: 'ecs',
+          resource: 'runTask.sync',
+          error: 'States.TaskFailed',
+          cause: 'exit 2',
+        },
+      },
+      { type: 'ExecutionFailed', id: 10, timestamp: at(4), executionFailedEventDetails: { error: 'X' } },
+    ]);
+    expect(
+      steps.map((step) => [step.name, step.status, step.retries, step.error, step.cause, step.durationMs]),
+    ).toEqual([
+      ['RegisterJob', 'succeeded', 0, null, null, 1000],
+      ['RunImport', 'failed', 1, 'States.TaskFailed', 'exit 2', null],
+    ]);
+  });
+});

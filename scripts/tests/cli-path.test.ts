@@ -1,0 +1,186 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type Database, openDatabase } from '@sidestep/db';
+import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
+import { LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
+import { decodedMails, type PathCloud, rootDir, runScript, startPathCloud } from './start-path-cloud.ts';
+
+// The operator's CLI as a person uses it: the real `sidestep` bin, spawned with the workspace's
+// Node, against a local cloud running the real bundles, with the operator's credentials (local/local).
+const run = randomBytes(4).toString('hex');
+const BIN = join(rootDir, 'packages', 'cli', 'bin', 'sidestep.ts');
+
+let path: PathCloud;
+let cloud: LocalCloud;
+let collecting: CollectingReporter;
+let sqs: SQSClient;
+let s3: S3Client;
+let db: Database;
+
+beforeAll(async () => {
+  path = await startPathCloud('cli-path', {
+    services: LOCAL_SERVICES,
+    tasks: LOCAL_TASKS,
+    workflows: WORKFLOWS,
+  });
+  ({ cloud, collecting } = path);
+  sqs = new SQSClient(path.client);
+  s3 = new S3Client({ ...path.client, forcePathStyle: true });
+  db = await openDatabase({ url: cloud.databaseUrl, max: 1 });
+}, 90_000);
+
+afterAll(async () => {
+  sqs?.destroy();
+  s3?.destroy();
+  await db?.close();
+  await path?.stop();
+});
+
+/** Runs `sidestep <args>` against this test's cloud. */
+function sidestep(...args: string[]) {
+  return runScript(BIN, ...args, '--endpoint', cloud.endpoint, '--database-url', cloud.databaseUrl ?? '');
+}
+
+async function settle(predicate: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the local cloud');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+function mailJob(id: string, to: string, template = 'import.completed') {
+  return {
+    type: 'mail.send',
+    version: 1,
+    id,
+    payload: { template, to, params: { jobId: `imp_${id}`, fileName: 'users.csv', rows: 10 } },
+  };
+}
+
+describe('sidestep dlq', () => {
+  it('names the field of a poison mail and says a dry-run redrive would fail again, moving nothing', async () => {
+    const poison = mailJob(`poison-${run}`, 'poison@example.com', 'welcome');
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: cloud.queueUrl('mail'), MessageBody: JSON.stringify(poison) }),
+    );
+    await collecting.waitFor('dead-lettered', () => true, 30_000);
+
+    const shown = await sidestep('dlq', 'show', 'mail');
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain(`poison-${run}`);
+    expect(shown.stdout).toContain('SchemaViolationError');
+    expect(shown.stdout).toContain('payload.template');
+
+    const dryRun = await sidestep('dlq', 'redrive', 'mail', '--dry-run');
+    expect(dryRun.code).toBe(0);
+    expect(dryRun.stdout).toContain('1 would fail again');
+    expect(dryRun.stdout).toMatch(/payload\.template/);
+
+    // Reading and the dry run lost nothing: the message is still there, once.
+    const again = await sidestep('dlq', 'show', 'mail', '--json');
+    const listed = JSON.parse(again.stdout) as { id: string }[];
+    expect(listed.filter((message) => message.id === `poison-${run}`)).toHaveLength(1);
+  }, 60_000);
+
+  it('redrives a mail that failed only because SMTP was down, and it is delivered once', async () => {
+    // The stand-in for "SMTP was down": the fixture's SMTP sink cannot be stopped, so the message the
+    // mail-dispatcher would have dead-lettered after its receives is put in the DLQ as it leaves it.
+    const to = `smtp-down-${run}@example.com`;
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: cloud.queueUrl('sidestep-local-mail-dlq'),
+        MessageBody: JSON.stringify(mailJob(`smtp-down-${run}`, to)),
+        MessageAttributes: {
+          'sidestep.error.type': { DataType: 'String', StringValue: 'MailTransportError' },
+          'sidestep.error.message': {
+            DataType: 'String',
+            StringValue: 'connect ECONNREFUSED 127.0.0.1:2525',
+          },
+        },
+      }),
+    );
+    const dryRun = await sidestep('dlq', 'redrive', 'mail', '--dry-run', '--json');
+    const checks = (JSON.parse(dryRun.stdout) as { checks: { valid: boolean; message: { id: string } }[] })
+      .checks;
+    expect(checks.find((check) => check.message.id === `smtp-down-${run}`)?.valid).toBe(true);
+
+    const redriven = await sidestep('dlq', 'redrive', 'mail', '--rate', '10');
+    expect(redriven.code).toBe(0);
+    expect(redriven.stdout).toContain('COMPLETED');
+    expect(redriven.stderr).toMatch(/moved \d+/);
+    await collecting.waitFor('mail-delivered', (event) => event.to.includes(to), 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(decodedMails(cloud.outboxDir, to, 'Import finished: users.csv')).toHaveLength(1);
+
+    const audit = await sidestep('audit', '--json');
+    const entries = JSON.parse(audit.stdout) as {
+      action: string;
+      target: string;
+      result: string;
+      operator: string;
+    }[];
+    expect(entries[0]).toMatchObject({ action: 'dlq-redrive', target: 'mail', result: 'ok' });
+    expect(entries[0]?.operator).toMatch(/^local:/);
+  }, 90_000);
+});
+
+describe('sidestep job retry', () => {
+  it('retries a failed import after its cause is fixed: attempt 2 completes and is mailed', async () => {
+    const fileName = `retry-${run}.csv`;
+    const key = `imports/${run}/${fileName}`;
+    // The cause: the users table is not where the worker writes (a migration half done, say).
+    await db.query('ALTER TABLE users RENAME TO users_moved_away');
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: 'sidestep-local-imports',
+        Key: key,
+        Body: `external_id,email,name\nr-${run}-1,r1.${run}@example.com,R 1\nr-${run}-2,r2.${run}@example.com,R 2\n`,
+        ContentType: 'text/csv',
+      }),
+    );
+    const jobId = async () =>
+      (
+        await db.query<{ id: string; state: string }>('SELECT id, state FROM jobs WHERE source_key = $1', [
+          key,
+        ])
+      ).rows[0];
+    await settle(async () => (await jobId())?.state === 'failed', 90_000);
+    const failed = await jobId();
+
+    const listed = await sidestep('jobs', '--status', 'failed', '--kind', 'import');
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(failed?.id);
+
+    await db.query('ALTER TABLE users_moved_away RENAME TO users');
+    const retried = await sidestep('job', 'retry', failed?.id ?? '', '--json');
+    expect(retried.code).toBe(0);
+    expect(JSON.parse(retried.stdout)).toMatchObject({ jobId: failed?.id, attempt: 2 });
+
+    await settle(async () => (await jobId())?.state === 'succeeded', 90_000);
+    await collecting.waitFor(
+      'mail-delivered',
+      (event) => event.subject === `Import finished: ${fileName}`,
+      30_000,
+    );
+    expect(decodedMails(cloud.outboxDir, LOCAL_NOTIFY_ADDRESS, `Import finished: ${fileName}`)).toHaveLength(
+      1,
+    );
+
+    const shown = await sidestep('job', failed?.id ?? '', '--json');
+    const detail = JSON.parse(shown.stdout) as {
+      attempt: number;
+      state: string;
+      executions: string[];
+      rowsImported: number;
+    };
+    expect(detail).toMatchObject({ attempt: 2, state: 'succeeded', rowsImported: 2 });
+    expect(detail.executions).toHaveLength(2);
+    const execution = await sidestep('execution', detail.executions[1] ?? '');
+    expect(execution.stdout).toContain('SUCCEEDED');
+    expect(execution.stdout).toContain('StartJob');
+  }, 200_000);
+});
