@@ -21,6 +21,11 @@ export interface ArnScope {
   readonly region: string;
   /** `sidestep-<env>`. */
   readonly prefix: string;
+  /**
+   * One of the environment's buckets (`sidestep-<env>-imports-<account id or suffix>`): the deploy role's
+   * S3 rights name the stack's exact buckets, since bucket names are global.
+   */
+  readonly bucketName: string;
   /** The SES identity the environment sends from (its mail domain, else its from address). */
   readonly mailIdentity: string;
   /** The Route 53 hosted zone of the mail domain, when configured (`SIDESTEP_<ENV>_HOSTED_ZONE_ID`). */
@@ -76,7 +81,7 @@ const withBoundary = (action: string): ProviderCall => ({
 
 const functionArn = regional('lambda', (prefix) => `function:${prefix}-example`);
 const queueArn = regional('sqs', (prefix) => `${prefix}-example`);
-const bucketArn = (at: ArnScope): string => `arn:aws:s3:::${at.prefix}-example`;
+const bucketArn = (at: ArnScope): string => `arn:aws:s3:::${at.bucketName}`;
 const repositoryArn = regional('ecr', (prefix) => `repository/${prefix}-example`);
 const ruleArn = regional('events', (prefix) => `rule/${prefix}/${prefix}-example`);
 const busArn = regional('events', (prefix) => `event-bus/${prefix}`);

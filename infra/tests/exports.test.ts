@@ -108,7 +108,7 @@ describe('ExportsBucket (staging)', () => {
     expect(fn.environment.variables.EXPORTS_BUCKET).toBe('sidestep-staging-exports-123456789012');
   });
 
-  it('grants the finalizer s3:ListBucket on the bucket for exports/ keys, so a missing manifest is a 404, not a 403', () => {
+  it('grants the finalizer s3:ListBucket on the bucket, so a missing manifest is a 404, not a 403', () => {
     // S3 answers 403 for a missing key to a caller without s3:ListBucket; the finalizer tests its
     // final manifest's absence on every first run.
     // https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
@@ -118,11 +118,10 @@ describe('ExportsBucket (staging)', () => {
       Effect: 'Allow',
       Action: ['s3:ListBucket'],
       Resource: ref(bucketAddress, 'arn'),
-      Condition: { StringLike: { 's3:prefix': ['exports/*'] } },
     });
-    // Listing is never granted on the objects or without the prefix condition.
+    // Listing is granted on the bucket only, never on its objects.
     for (const s of statements(tf, 'sidestep-staging-export-finalizer')) {
-      if ([s.Action].flat().includes('s3:ListBucket')) expect(s.Condition).toBeDefined();
+      if ([s.Action].flat().includes('s3:ListBucket')) expect(s.Resource).toBe(ref(bucketAddress, 'arn'));
     }
   });
 
@@ -392,7 +391,6 @@ describe('ExportDownload (staging)', () => {
       Effect: 'Allow',
       Action: ['s3:ListBucket'],
       Resource: ref(bucketAddress, 'arn'),
-      Condition: { StringLike: { 's3:prefix': ['exports/*'] } },
     });
     expect(bySid.ReadExports).toEqual([['s3:GetObject'], `${ref(bucketAddress, 'arn')}/exports/*`]);
     expect(bySid.ReadExportDownloadKey).toEqual([

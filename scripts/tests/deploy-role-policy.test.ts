@@ -9,6 +9,7 @@ import {
 } from '@sidestep/iam';
 import {
   DeployStack,
+  environmentBucketName,
   environmentConfigs,
   environmentTags,
   permissionsBoundaryArn,
@@ -93,6 +94,7 @@ function synthesize(env: Record<string, string>) {
     accountId: ACCOUNT,
     region: REGION,
     prefix: PREFIX,
+    bucketName: environmentBucketName(config, 'imports'),
     mailIdentity: config.mail.domain ?? config.mail.fromAddress,
     databaseSecretArn: config.databaseSecretArn,
     ...(config.mail.hostedZoneId ? { hostedZoneId: config.mail.hostedZoneId } : {}),

@@ -11,6 +11,7 @@ describe('the deploy role’s preflight calls', () => {
       accountId: '123456789012',
       region: 'eu-west-1',
       prefix: 'sidestep-staging',
+      bucketName: 'sidestep-staging-imports-123456789012',
       mailIdentity: 'mail.acme.dev',
       databaseSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf',
     })

@@ -133,18 +133,19 @@ export class ExportsBucket extends Construct {
   }
 
   /**
-   * `s3:ListBucket` on the bucket, for keys under `exports/` only (`s3:prefix`). Whoever tests whether
-   * an export object exists needs it: S3 answers a missing key with 403 AccessDenied, not 404, to a
-   * caller without it (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions").
+   * `s3:ListBucket` on the bucket. Whoever tests whether an export object exists needs it: S3 answers a
+   * missing key with 403 AccessDenied, not 404, to a caller without it
+   * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions"). No `s3:prefix`
+   * condition: S3 does not document that key as present in that check (a GetObject carries no prefix),
+   * so a prefix-conditioned grant may not count there, and the local cloud, which evaluates the check
+   * without it, refused it. The bucket holds only exports, so listing shows no more than the grantee
+   * can already read.
    */
   get listStatement(): Omit<PolicyStatement, 'sid' | 'actions'> {
-    return {
-      resources: [this.bucket.arn],
-      conditions: { StringLike: { 's3:prefix': [`${EXPORTS_PREFIX}*`] } },
-    };
+    return { resources: [this.bucket.arn] };
   }
 
-  /** Lets a grantee list the bucket under `exports/` (see {@link listStatement}). */
+  /** Lets a grantee list the bucket (see {@link listStatement}). */
   grantListExports(grantee: PolicyGrantee, sid = 'ListExports'): void {
     grantee.addToPolicy({ sid, actions: ['s3:ListBucket'], ...this.listStatement });
   }
