@@ -1,4 +1,8 @@
-export { type ContractIssue, ContractValidationError } from './contract-validation-error.ts';
+export {
+  type ContractIssue,
+  ContractValidationError,
+  contractIssuesOf,
+} from './contract-validation-error.ts';
 export { EnvelopeId, envelope, SingleLine } from './envelope.ts';
 export { SidestepError, type SidestepErrorOptions } from './errors.ts';
 export {

@@ -123,7 +123,7 @@ describe('StatusUpdateInput for exports', () => {
     expect(fieldOf(StatusUpdateInput, request({ fileName: '../other-job/users' }))).toBe('request.fileName');
     expect(fieldOf(StatusUpdateInput, request({ fileName: undefined }))).toBe('request.fileName');
     expect(fieldOf(StatusUpdateInput, request({ filter: { emailDomain: 'example.com', owner: 'x' } }))).toBe(
-      'request.filter',
+      'request.filter.owner',
     );
     expect(fieldOf(StatusUpdateInput, { ...registerExport, kind: 'import', request: undefined })).toBe(
       'source',
