@@ -40,7 +40,10 @@ describe('ecsRunTaskSync failure cause', () => {
       Containers: [{ Name: 'batch-worker', ExitCode: 137, Reason: expect.stringContaining('SIGKILL') }],
     });
     const terminated = JSON.parse((await failureOf({ exitCode: null, signal: 'SIGTERM' })).message);
-    expect(terminated.Containers[0]).toMatchObject({ ExitCode: 143, Reason: expect.stringContaining('SIGTERM') });
+    expect(terminated.Containers[0]).toMatchObject({
+      ExitCode: 143,
+      Reason: expect.stringContaining('SIGTERM'),
+    });
   });
 
   it('reports a non-zero exit code without a reason', async () => {
