@@ -33,6 +33,7 @@ export {
 export {
   MAIL_LOCALES,
   MAIL_TEMPLATE_NAMES,
+  MAX_REJECTED_SAMPLES,
   type MailLocale,
   MailSendJob,
   type MailSendJobInput,
@@ -41,6 +42,7 @@ export {
   type MailTemplateName,
   MailTemplateParams,
   type MailTemplateParamsOf,
+  RejectedRowSample,
 } from './mail.ts';
 export {
   ExportJobRequest,

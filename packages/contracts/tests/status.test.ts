@@ -79,6 +79,7 @@ describe('StatusUpdateOutput', () => {
       duplicate: false,
       fileName: 'users.csv',
       rows: { total: 1000, imported: 1000, rejected: 0 },
+      rejectedSamples: [],
       reason: null,
       requestedBy: null,
       downloadUrl: null,
