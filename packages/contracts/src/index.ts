@@ -1,4 +1,8 @@
-export { type ContractIssue, ContractValidationError } from './contract-validation-error.ts';
+export {
+  type ContractIssue,
+  ContractValidationError,
+  contractIssuesOf,
+} from './contract-validation-error.ts';
 export { EnvelopeId, envelope, SingleLine } from './envelope.ts';
 export { SidestepError, type SidestepErrorOptions } from './errors.ts';
 export {
@@ -29,6 +33,7 @@ export {
 export {
   MAIL_LOCALES,
   MAIL_TEMPLATE_NAMES,
+  MAX_REJECTED_SAMPLES,
   type MailLocale,
   MailSendJob,
   type MailSendJobInput,
@@ -37,6 +42,7 @@ export {
   type MailTemplateName,
   MailTemplateParams,
   type MailTemplateParamsOf,
+  RejectedRowSample,
 } from './mail.ts';
 export {
   ExportJobRequest,

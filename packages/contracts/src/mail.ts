@@ -5,10 +5,39 @@ const JobId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za
 const Rows = z.int().check(z.minimum(0));
 const Email = z.email();
 
+/** The most rejected rows an `import.completed` mail lists; the rest are in the job's row errors. */
+export const MAX_REJECTED_SAMPLES = 10;
+
+/**
+ * One row an import left out: its line in the file, the column at fault (`row` for the record as a
+ * whole) and why.
+ *
+ * @example { "line": 152, "field": "email", "reason": "not a valid email address" }
+ */
+export const RejectedRowSample = z.strictObject({
+  line: z.int().check(z.minimum(1)),
+  field: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+  reason: z.string().check(z.minLength(1), z.maxLength(500)),
+});
+export type RejectedRowSample = z.infer<typeof RejectedRowSample>;
+
 /** Params of each mail template. A template is the contract: its params are all it may show. */
 export const MailTemplateParams = {
-  /** @example { "jobId": "imp_01", "fileName": "users.csv", "rows": 1000 } */
-  'import.completed': z.strictObject({ jobId: JobId, fileName: SingleLine, rows: Rows }),
+  /**
+   * `rows`: rows imported. `rejectedRows`: rows left out (within the import's `MAX_REJECTED_ROWS`);
+   * `rejectedSamples`: the first of them (at most {@link MAX_REJECTED_SAMPLES}) with their line and
+   * reason, the rest being in the job's row errors. Both optional, so a job queued before they
+   * existed still validates (its mail then says nothing about rejected rows): a template grows by
+   * optional params, as `export.ready`'s `downloadExpiresAt` did, not by a new envelope version.
+   * @example { "jobId": "imp_01", "fileName": "users.csv", "rows": 299, "rejectedRows": 1, "rejectedSamples": [{ "line": 152, "field": "email", "reason": "not a valid email address" }] }
+   */
+  'import.completed': z.strictObject({
+    jobId: JobId,
+    fileName: SingleLine,
+    rows: Rows,
+    rejectedRows: z.optional(Rows),
+    rejectedSamples: z.optional(z.array(RejectedRowSample).check(z.maxLength(MAX_REJECTED_SAMPLES))),
+  }),
   /** @example { "jobId": "imp_01", "fileName": "users.csv", "reason": "missing column email" } */
   'import.failed': z.strictObject({
     jobId: JobId,

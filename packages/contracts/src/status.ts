@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { EnvelopeId } from './envelope.ts';
 import { ExportFileName, ExportFilter } from './export.ts';
+import { MAX_REJECTED_SAMPLES, RejectedRowSample } from './mail.ts';
 
 /** What a job does: an import (S3 CSV -> users) or an export. */
 export const JobKind = z.enum(['import', 'export']);
@@ -183,7 +184,7 @@ export type JobRows = z.infer<typeof JobRows>;
  * { "jobId": "imp_0193...", "kind": "import", "state": "succeeded",
  *   "executionId": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:1",
  *   "duplicate": false, "fileName": "users.csv",
- *   "rows": { "total": 1000, "imported": 1000, "rejected": 0 }, "reason": null,
+ *   "rows": { "total": 1000, "imported": 1000, "rejected": 0 }, "rejectedSamples": [], "reason": null,
  *   "requestedBy": null, "downloadUrl": null, "resultKey": null, "bytes": 2048 }
  * ```
  *
@@ -206,6 +207,11 @@ export const StatusUpdateOutput = z.object({
   fileName: z.nullable(z.string()),
   /** The worker's counts; null until it recorded them. */
   rows: z.nullable(JobRows),
+  /**
+   * Imports: the first rows the worker rejected (at most {@link MAX_REJECTED_SAMPLES}), for the
+   * `import.completed` mail; empty when none was rejected, and for exports.
+   */
+  rejectedSamples: z.array(RejectedRowSample).check(z.maxLength(MAX_REJECTED_SAMPLES)),
   /** Why the job failed (one to 2,000 characters, what the `import.failed` mail shows); null unless failed. */
   reason: z.nullable(z.string()),
   /** Exports: who asked, the address of the `export.ready` / `export.failed` mail; null for imports. */

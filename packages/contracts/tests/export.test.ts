@@ -94,7 +94,7 @@ describe('export.requested contract', () => {
         ...request,
         payload: { ...request.payload, filter: { emailDomian: 'x.com' } },
       }),
-    ).toBe('payload.filter');
+    ).toBe('payload.filter.emailDomian');
   });
 
   it('has a committed JSON Schema', () => {

@@ -79,6 +79,7 @@ describe('StatusUpdateOutput', () => {
       duplicate: false,
       fileName: 'users.csv',
       rows: { total: 1000, imported: 1000, rejected: 0 },
+      rejectedSamples: [],
       reason: null,
       requestedBy: null,
       downloadUrl: null,
@@ -123,7 +124,7 @@ describe('StatusUpdateInput for exports', () => {
     expect(fieldOf(StatusUpdateInput, request({ fileName: '../other-job/users' }))).toBe('request.fileName');
     expect(fieldOf(StatusUpdateInput, request({ fileName: undefined }))).toBe('request.fileName');
     expect(fieldOf(StatusUpdateInput, request({ filter: { emailDomain: 'example.com', owner: 'x' } }))).toBe(
-      'request.filter',
+      'request.filter.owner',
     );
     expect(fieldOf(StatusUpdateInput, { ...registerExport, kind: 'import', request: undefined })).toBe(
       'source',

@@ -1,3 +1,5 @@
+import { constants } from 'node:os';
+
 /** The Catch output Step Functions hands the failure step: the error name and its cause. */
 export interface CaughtError {
   readonly Error?: string | undefined;
@@ -62,13 +64,29 @@ function fromEcsTask(task: Record<string, unknown>): string | undefined {
         if (typeof exitCode !== 'number' || exitCode === 0) return [];
         const containerName = text(fields.Name ?? fields.name) ?? 'container';
         const containerReason = text(fields.Reason ?? fields.reason);
+        const signal = signalOf(exitCode);
+        const notes = [
+          ...(signal && !containerReason?.includes(signal) ? [signal] : []),
+          ...(containerReason ? [containerReason] : []),
+        ];
         return [
-          `${containerName} exited with code ${exitCode}${containerReason ? ` (${containerReason})` : ''}`,
+          `${containerName} exited with code ${exitCode}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`,
         ];
       })
     : [];
   const parts = [...exits, ...(stoppedReason ? [stoppedReason] : [])];
   return parts.length > 0 ? parts.join('; ') : undefined;
+}
+
+/**
+ * The signal a container's exit code stands for: a process ended by signal n exits with 128 + n as
+ * Docker and ECS report it (137 = SIGKILL, as after an out-of-memory kill or a stop's grace period;
+ * 143 = SIGTERM).
+ */
+function signalOf(exitCode: number): string | undefined {
+  if (exitCode <= 128) return undefined;
+  const number = exitCode - 128;
+  return Object.entries(constants.signals).find(([, value]) => value === number)?.[0];
 }
 
 function parseObject(value: string): Record<string, unknown> | undefined {

@@ -38,6 +38,7 @@ export {
   lockJob,
   recordedOutput,
   recordTransition,
+  rejectedSamplesOf,
   snapshot,
 } from './jobs-ledger.ts';
 export { completeOutput, type JobSnapshot, statusOutput } from './status-output.ts';

@@ -1,4 +1,12 @@
-import type { ExportJobResult, JobEvent, JobKind, JobState, StatusUpdateOutput } from '@sidestep/contracts';
+import {
+  type ExportJobResult,
+  type JobEvent,
+  type JobKind,
+  type JobState,
+  MAX_REJECTED_SAMPLES,
+  type RejectedRowSample,
+  type StatusUpdateOutput,
+} from '@sidestep/contracts';
 import type { Queryable } from '@sidestep/db/postgres';
 import { JobNotFoundError } from './errors.ts';
 import { assertFinishable, JOB_DEADLINE_SECONDS, nextState } from './job-state-machine.ts';
@@ -18,6 +26,8 @@ export interface JobRow {
   rows_total: string | null;
   rows_imported: string | null;
   rows_rejected: string | null;
+  /** The batch-worker's first row errors (`[{ line, field, message }]`, jsonb); null until recorded. */
+  row_errors: unknown;
   worker_error: string | null;
   error: string | null;
   requested_by: string | null;
@@ -30,7 +40,7 @@ export interface JobRow {
 
 /** The column list of {@link JobRow}, for `SELECT` and `RETURNING`. */
 export const JOB_COLUMNS =
-  'id, kind, state, execution_id, file_name, rows_total, rows_imported, rows_rejected, worker_error, error, ' +
+  'id, kind, state, execution_id, file_name, rows_total, rows_imported, rows_rejected, row_errors, worker_error, error, ' +
   'requested_by, result_key, download_url, bytes, deadline_at, swept_at';
 
 /** Reads and locks (`FOR UPDATE`) job `jobId` until the transaction ends. */
@@ -155,12 +165,42 @@ export function snapshot(row: JobRow): JobSnapshot {
     rowsTotal: count(row.rows_total),
     rowsImported: count(row.rows_imported),
     rowsRejected: count(row.rows_rejected),
+    rejectedSamples: rejectedSamplesOf(row.row_errors),
     error: row.error,
     requestedBy: row.requested_by,
     resultKey: row.result_key,
     downloadUrl: row.download_url,
     bytes: count(row.bytes),
   };
+}
+
+/**
+ * The first {@link MAX_REJECTED_SAMPLES} of the row errors the batch-worker recorded, as the
+ * `import.completed` mail lists them. Entries not of the worker's shape are skipped (the column is
+ * jsonb, written by another program); a reason is made one line and cut to what the mail accepts.
+ */
+export function rejectedSamplesOf(rowErrors: unknown): RejectedRowSample[] {
+  if (!Array.isArray(rowErrors)) return [];
+  const samples: RejectedRowSample[] = [];
+  for (const entry of rowErrors) {
+    if (samples.length === MAX_REJECTED_SAMPLES) break;
+    if (typeof entry !== 'object' || entry === null) continue;
+    const { line, field, message } = entry as Record<string, unknown>;
+    const reason = typeof message === 'string' ? oneLine(message, MAX_SAMPLE_REASON_LENGTH) : '';
+    if (typeof line !== 'number' || !Number.isInteger(line) || line < 1 || reason === '') continue;
+    const column = typeof field === 'string' ? oneLine(field, MAX_SAMPLE_FIELD_LENGTH) : '';
+    samples.push({ line, ...(column === '' ? {} : { field: column }), reason });
+  }
+  return samples;
+}
+
+const MAX_SAMPLE_REASON_LENGTH = 500;
+const MAX_SAMPLE_FIELD_LENGTH = 200;
+
+function oneLine(value: string, max: number): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is replaced
+  const text = value.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 function count(value: string | null): number | null {

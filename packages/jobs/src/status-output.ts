@@ -1,4 +1,4 @@
-import type { JobKind, JobState, StatusUpdateOutput } from '@sidestep/contracts';
+import type { JobKind, JobState, RejectedRowSample, StatusUpdateOutput } from '@sidestep/contracts';
 
 /** What the ledger holds about a job, as far as a status update reports it. */
 export interface JobSnapshot {
@@ -13,6 +13,8 @@ export interface JobSnapshot {
   readonly rowsTotal: number | null;
   readonly rowsImported: number | null;
   readonly rowsRejected: number | null;
+  /** An import's first rejected rows, from the worker's row errors; empty for none and for exports. */
+  readonly rejectedSamples: readonly RejectedRowSample[];
   /** The reason recorded when the job failed. */
   readonly error: string | null;
   /** Exports: who asked. */
@@ -37,6 +39,7 @@ export function statusOutput(job: JobSnapshot, duplicate: boolean): StatusUpdate
       job.rowsTotal === null
         ? null
         : { total: job.rowsTotal, imported: job.rowsImported ?? 0, rejected: job.rowsRejected ?? 0 },
+    rejectedSamples: [...job.rejectedSamples],
     reason: job.state === 'failed' ? job.error : null,
     requestedBy: job.requestedBy,
     downloadUrl: job.downloadUrl,
@@ -46,11 +49,13 @@ export function statusOutput(job: JobSnapshot, duplicate: boolean): StatusUpdate
 }
 
 /**
- * An output recorded before the export fields existed (migration 0003), completed with nulls, so a
- * step replayed across that deploy still returns the whole contract.
+ * An output recorded before the export fields existed (migration 0003), completed with nulls (and
+ * one recorded before `rejectedSamples` with none), so a step replayed across that deploy still
+ * returns the whole contract.
  */
 export function completeOutput(recorded: Partial<StatusUpdateOutput>): StatusUpdateOutput {
   return {
+    rejectedSamples: [],
     requestedBy: null,
     downloadUrl: null,
     resultKey: null,

@@ -33,6 +33,34 @@ describe('failureReason', () => {
     );
   });
 
+  it('names the signal behind an exit code of 128 + n (a killed task)', () => {
+    const cause = (container: Record<string, unknown>) =>
+      JSON.stringify({
+        StopCode: 'EssentialContainerExited',
+        StoppedReason: 'Essential container in task exited',
+        Containers: [{ Name: 'batch-worker', ...container }],
+      });
+    expect(failureReason(null, { Error: 'States.TaskFailed', Cause: cause({ ExitCode: 137 }) })).toBe(
+      'States.TaskFailed: batch-worker exited with code 137 (SIGKILL); Essential container in task exited',
+    );
+    expect(
+      failureReason(null, {
+        Error: 'States.TaskFailed',
+        Cause: cause({ ExitCode: 143, Reason: 'container terminated by SIGTERM' }),
+      }),
+    ).toBe(
+      'States.TaskFailed: batch-worker exited with code 143 (container terminated by SIGTERM); Essential container in task exited',
+    );
+    expect(
+      failureReason(null, {
+        Error: 'States.TaskFailed',
+        Cause: cause({ ExitCode: 137, Reason: 'OutOfMemoryError' }),
+      }),
+    ).toBe(
+      'States.TaskFailed: batch-worker exited with code 137 (SIGKILL, OutOfMemoryError); Essential container in task exited',
+    );
+  });
+
   it('falls back to Error and Cause as text, then to a fixed sentence', () => {
     expect(failureReason(null, { Error: 'States.Timeout' })).toBe('States.Timeout');
     expect(failureReason(null, { Error: 'States.TaskFailed', Cause: 'boom' })).toBe(

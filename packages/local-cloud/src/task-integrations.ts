@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { constants } from 'node:os';
 import { type MessageAttributeValue, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type AuthorizationCheck, lambdaAuthorization, sqsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
@@ -188,6 +189,20 @@ export function ecsRunTaskSync(run: (request: RunTaskRequest) => Promise<RunTask
   };
 }
 
+/**
+ * The container's `ExitCode` and `Reason` as ECS reports them. A container ended by a signal
+ * exits with 128 + the signal's number (137 for SIGKILL, 143 for SIGTERM), as Docker and ECS
+ * report it; the reason names the signal, so the failure says what killed the task.
+ */
+function exitOf(outcome: RunTaskOutcome): { ExitCode?: number; Reason?: string } {
+  if (outcome.exitCode !== null) return { ExitCode: outcome.exitCode };
+  if (!outcome.signal) return {};
+  return {
+    ExitCode: 128 + constants.signals[outcome.signal],
+    Reason: `container terminated by ${outcome.signal}`,
+  };
+}
+
 function taskDescription(
   outcome: RunTaskOutcome,
   parameters: Record<string, unknown>,
@@ -202,10 +217,9 @@ function taskDescription(
     Containers: [
       {
         ContainerArn: containerArn,
-        ...(outcome.exitCode !== null ? { ExitCode: outcome.exitCode } : {}),
+        ...exitOf(outcome),
         LastStatus: 'STOPPED',
         Name: outcome.containerName,
-        ...(outcome.signal ? { Reason: `terminated by ${outcome.signal}` } : {}),
         TaskArn: outcome.taskArn,
       },
     ],

@@ -1,4 +1,4 @@
-import { SidestepError, type SidestepErrorOptions } from '@sidestep/contracts';
+import { contractIssuesOf, SidestepError, type SidestepErrorOptions } from '@sidestep/contracts';
 import type { core } from 'zod/mini';
 
 // The base lives in @sidestep/contracts so that `ContractValidationError` is one of the family too
@@ -80,7 +80,8 @@ const ROOT_FIELD = '(root)';
 
 /**
  * A job payload that does not match its schema. Permanent: the same payload never validates.
- * `field` is the first issue's path joined with '.'; the message names every issue.
+ * `field` is the first issue's dotted path; the message names every issue, worded as the contracts
+ * word them (`payload.cc: unrecognized key`, the closest branch of a union).
  */
 export class SchemaViolationError extends PermanentError {
   override readonly name: string = 'SchemaViolationError';
@@ -88,12 +89,7 @@ export class SchemaViolationError extends PermanentError {
   readonly issues: readonly SchemaIssue[];
 
   constructor(error: core.$ZodError, options: { readonly subject?: string } = {}) {
-    const issues = error.issues.map(
-      (issue): SchemaIssue => ({
-        field: issue.path.length === 0 ? ROOT_FIELD : issue.path.map(String).join('.'),
-        message: issue.message,
-      }),
-    );
+    const issues: readonly SchemaIssue[] = contractIssuesOf(error.issues);
     const first = issues[0] ?? { field: ROOT_FIELD, message: 'invalid' };
     const detail = issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ');
     super(`${options.subject ?? 'job payload'} violates its schema: ${detail}`, {

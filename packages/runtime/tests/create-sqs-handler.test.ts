@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { ContractValidationError } from '@sidestep/contracts';
+import { ContractValidationError, MailSendJob } from '@sidestep/contracts';
 import type { SQSRecord } from 'aws-lambda';
 import type { FauxqsServer } from 'fauxqs';
 import { z } from 'zod';
@@ -199,6 +199,35 @@ describe('createSqsHandler', () => {
     expect(logsOf('deadLettered')).toEqual([
       expect.objectContaining({ field: 'payload.template', jobId: 'contract' }),
     ]);
+  });
+
+  it('dead-letters a payload with an unknown key naming that key', async () => {
+    const handler = createSqsHandler({
+      schema: MailSendJob,
+      process: async () => undefined,
+      sqs,
+      deadLetterQueueUrl,
+      logger: new Logger({ serviceName: 'test-service' }),
+      metrics: new Metrics({ namespace: 'sidestep', serviceName: 'test-service' }),
+    });
+    const body = JSON.stringify({
+      type: 'mail.send',
+      version: 1,
+      id: 'with-cc',
+      payload: {
+        template: 'import.completed',
+        to: 'ops@example.com',
+        cc: 'boss@example.com',
+        params: { jobId: 'imp_01', fileName: 'users.csv', rows: 1 },
+      },
+    });
+
+    expect(await handler(sqsEvent({ body }), lambdaContext())).toEqual({ batchItemFailures: [] });
+    const [message] = await deadLetters();
+    expect(message?.MessageAttributes?.['sidestep.error.message']?.StringValue).toBe(
+      'job payload violates its schema: payload.cc: unrecognized key',
+    );
+    expect(logsOf('deadLettered')).toEqual([expect.objectContaining({ field: 'payload.cc' })]);
   });
 
   it('reports a permanent failure as an item failure when the dead-letter queue cannot be reached', async () => {

@@ -96,9 +96,9 @@ describe('SchemaViolationError', () => {
     expect(error.permanent).toBe(true);
     expect(error.field).toBe('payload.to');
     expect(error.message).toMatch(
-      /^job payload violates its schema: payload\.to: .+; payload\.items\.0\.sku: .+/,
+      /^job payload violates its schema: payload\.to: .+; payload\.items\[0\]\.sku: .+/,
     );
-    expect(error.issues.map((issue) => issue.field)).toEqual(['payload.to', 'payload.items.0.sku']);
+    expect(error.issues.map((issue) => issue.field)).toEqual(['payload.to', 'payload.items[0].sku']);
     expect(error.cause).toBe(result.error);
   });
 

@@ -133,7 +133,11 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
         { event: 'finish', 'jobId.$': '$.job.jobId', expectedState: 'succeeded' },
         {
           Comment: 'Marks the job succeeded; the row counts come from the ledger the worker wrote',
-          ResultSelector: { 'rows.$': '$.Payload.rows', 'fileName.$': '$.Payload.fileName' },
+          ResultSelector: {
+            'rows.$': '$.Payload.rows',
+            'rejectedSamples.$': '$.Payload.rejectedSamples',
+            'fileName.$': '$.Payload.fileName',
+          },
           ResultPath: '$.finished',
           Catch: toMarkFailed,
           Next: 'ComposeCompletedMail',
@@ -149,6 +153,9 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
             'jobId.$': '$.job.jobId',
             'fileName.$': '$.finished.fileName',
             'rows.$': '$.finished.rows.imported',
+            // The rows left out and the first of them, so the uploader learns what was not imported.
+            'rejectedRows.$': '$.finished.rows.rejected',
+            'rejectedSamples.$': '$.finished.rejectedSamples',
           },
         ),
         succeedState: 'Imported',

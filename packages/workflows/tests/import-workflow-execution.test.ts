@@ -124,7 +124,29 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
         locale: 'en',
         jobId: job?.id,
         idempotencyKey: `import.completed:${job?.id}`,
-        params: { jobId: job?.id, fileName: 'users.csv', rows: 1000 },
+        params: { jobId: job?.id, fileName: 'users.csv', rows: 1000, rejectedRows: 2, rejectedSamples: [] },
+      },
+    });
+  });
+
+  it('tells in the completion mail how many rows were rejected and which, with their lines and reasons', async () => {
+    const env = cloud({
+      worker: (jobId, status) =>
+        status.recordWorker(jobId, {
+          rows: { total: 300, imported: 299, rejected: 1 },
+          rowErrors: [{ line: 152, field: 'email', message: 'not a valid email address' }],
+        }),
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    const [mail] = env.mailJobs();
+    expect(mail?.payload).toMatchObject({
+      template: 'import.completed',
+      params: {
+        rows: 299,
+        rejectedRows: 1,
+        rejectedSamples: [{ line: 152, field: 'email', reason: 'not a valid email address' }],
       },
     });
   });
@@ -350,7 +372,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(run.failure).toBeUndefined();
     expect(env.tasks).toHaveLength(2);
     expect(env.mailJobs().map((mail) => mail.payload.params)).toEqual([
-      { jobId: 'imp_0001', fileName: 'users.csv', rows: 5 },
+      { jobId: 'imp_0001', fileName: 'users.csv', rows: 5, rejectedRows: 0, rejectedSamples: [] },
     ]);
   });
 

@@ -11,6 +11,7 @@ import {
   fileNameOf,
   type JobSnapshot,
   nextState,
+  rejectedSamplesOf,
   statusOutput,
 } from '@sidestep/jobs';
 import { SidestepError } from '@sidestep/runtime';
@@ -86,9 +87,10 @@ export class StatusUpdaterFake {
   };
 
   /** What the batch-worker writes to the ledger: row counts, or its own failure reason. */
-  recordWorker(jobId: string, data: { rows?: JobRows; workerError?: string }): void {
+  recordWorker(jobId: string, data: { rows?: JobRows; rowErrors?: unknown; workerError?: string }): void {
     const job = this.#job(jobId);
     if (data.rows) job.rows = data.rows;
+    if (data.rowErrors) job.rowErrors = data.rowErrors;
     if (data.workerError) job.workerError = data.workerError;
   }
 
@@ -161,6 +163,7 @@ export class StatusUpdaterFake {
       rowsTotal: job.rows?.total ?? null,
       rowsImported: job.rows?.imported ?? null,
       rowsRejected: job.rows?.rejected ?? null,
+      rejectedSamples: rejectedSamplesOf(job.rowErrors),
       error: job.reason,
       requestedBy: job.requestedBy,
       resultKey: job.result?.key ?? null,
@@ -180,6 +183,8 @@ export interface FakeJob {
   fileName: string;
   requestedBy: string | null;
   rows: JobRows | null;
+  /** What the worker wrote to `row_errors`. */
+  rowErrors?: unknown;
   result: { key: string; rows: number; bytes: number; downloadUrl: string } | null;
   workerError: string | null;
   reason: string | null;

@@ -266,6 +266,15 @@ for (const backend of databaseBackends()) {
         expect(await users('mal-')).toEqual([]);
       });
 
+      it('names the line where an unclosed quote opened, not the end of the file', async () => {
+        const jobId = await runningJob(database.db);
+        const csv = `external_id,email\nq-1,q-1@example.com\n"q-2,q-2@example.com\n${usersCsv(20, 'q-more-').split('\n').slice(1).join('\n')}`;
+        const error = await failure(run(jobId, csv));
+        expect(error.cause).toBeInstanceOf(MalformedCsvError);
+        expect((error.cause as MalformedCsvError).line).toBe(3);
+        expect(error.reason).toMatch(/^malformed CSV at line 3: .*quote/);
+      });
+
       it('runs the same import twice at once (a duplicated task) without duplicates or a deadlock', async () => {
         // Two tasks for one job (ECS or an operator started it twice): each its own connection.
         const other = await PostgresUserImportStore.connect({ url: database.url, staging, chunkChars: 200 });

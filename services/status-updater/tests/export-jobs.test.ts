@@ -91,6 +91,7 @@ describeEachDatabase('status-updater export jobs', (open) => {
       duplicate: false,
       fileName: 'users-2026-11-24',
       rows: { total: 1000, imported: 0, rejected: 0 },
+      rejectedSamples: [],
       reason: null,
       requestedBy: 'ops@example.com',
       downloadUrl: result.downloadUrl,

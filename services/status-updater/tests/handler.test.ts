@@ -48,9 +48,13 @@ describeEachDatabase('status-updater handler', (open) => {
     expect(started).toMatchObject({ jobId, state: 'running', duplicate: false, rows: null });
 
     // What the batch-worker writes (and all it writes) when its import commits.
+    const rowErrors = [
+      { line: 152, field: 'email', message: 'not a valid email address' },
+      { line: 733, field: 'row', message: 'expected 3 fields, got 2' },
+    ];
     await suite.db.query(
-      'UPDATE jobs SET rows_total = 1000, rows_imported = 998, rows_rejected = 2, updated_at = now() WHERE id = $1',
-      [jobId],
+      'UPDATE jobs SET rows_total = 1000, rows_imported = 998, rows_rejected = 2, row_errors = $2, updated_at = now() WHERE id = $1',
+      [jobId, JSON.stringify(rowErrors)],
     );
     const finished = await twice({ event: 'finish', jobId, expectedState: 'succeeded', executionId });
     expect(finished).toEqual({
@@ -61,6 +65,10 @@ describeEachDatabase('status-updater handler', (open) => {
       duplicate: false,
       fileName: 'users.csv',
       rows: { total: 1000, imported: 998, rejected: 2 },
+      rejectedSamples: [
+        { line: 152, field: 'email', reason: 'not a valid email address' },
+        { line: 733, field: 'row', reason: 'expected 3 fields, got 2' },
+      ],
       reason: null,
       requestedBy: null,
       downloadUrl: null,

@@ -1,6 +1,7 @@
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CsvError, parse } from 'csv-parse';
+import { CsvQuoteTracker } from '../domain/csv-quote-tracker.ts';
 import type { ImportResult, UserImportStore } from '../domain/user-import-store.ts';
 import { ImportFailedError, MalformedCsvError } from '../errors.ts';
 import { UserRowValidator } from './user-row-validator.ts';
@@ -56,7 +57,8 @@ export const MAX_RECORD_CHARS = 1024 * 1024;
  *
  * CSV dialect: RFC 4180 (quotes, doubled quotes, CRLF or LF, newlines inside quotes), UTF-8 with an
  * optional BOM, a header row; blank lines are skipped. Row errors name the line the record ends on
- * (csv-parse's `info.lines`): the same line as its start unless a quoted field spans lines.
+ * (csv-parse's `info.lines`): the same line as its start unless a quoted field spans lines. A quote
+ * that never closes is reported at the line it opened on ({@link CsvQuoteTracker}).
  */
 export async function importUsers(options: ImportUsersOptions): Promise<ImportSummary> {
   const { jobId, store, signal } = options;
@@ -72,6 +74,13 @@ export async function importUsers(options: ImportUsersOptions): Promise<ImportSu
     skip_empty_lines: true,
     max_record_size: MAX_RECORD_CHARS,
   });
+  const quotes = new CsvQuoteTracker();
+  const quoteTracker = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      quotes.scan(chunk);
+      callback(null, chunk);
+    },
+  });
   const progress = (): ImportProgress => {
     const { rowsTotal, rowsRejected } = validator.counts();
     return { rowsTotal, rowsRejected, bytesRead: parser.info.bytes };
@@ -86,7 +95,7 @@ export async function importUsers(options: ImportUsersOptions): Promise<ImportSu
       await tx.checkJob(jobId);
       const body = await options.openSource();
       const writer = tx.userWriter({ hasNameColumn: () => validator.header?.name !== undefined });
-      await pipeline([body, parser, validator, writer], signal ? { signal } : {});
+      await pipeline([body, quoteTracker, parser, validator, writer], signal ? { signal } : {});
       const counts = validator.counts();
       const usersWritten = writer.usersWritten;
       const result: ImportResult = {
@@ -103,7 +112,7 @@ export async function importUsers(options: ImportUsersOptions): Promise<ImportSu
     });
   } catch (error) {
     const { rowsRejected, rowErrors } = validator.counts();
-    const failure = new ImportFailedError(jobId, causeOf(error, signal), { rowsRejected, rowErrors });
+    const failure = new ImportFailedError(jobId, causeOf(error, signal, quotes), { rowsRejected, rowErrors });
     try {
       await store.recordFailure(jobId, { reason: failure.reason, rowsRejected, rowErrors });
     } catch (recordError) {
@@ -116,8 +125,18 @@ export async function importUsers(options: ImportUsersOptions): Promise<ImportSu
 }
 
 /** The error worth reporting: the abort reason for an abort, csv-parse's errors as MalformedCsvError. */
-function causeOf(error: unknown, signal: AbortSignal | undefined): unknown {
+function causeOf(error: unknown, signal: AbortSignal | undefined, quotes: CsvQuoteTracker): unknown {
   if (signal?.aborted) return signal.reason;
+  const openQuoteLine = quotes.openQuoteLine;
+  if (error instanceof CsvError && error.code === 'CSV_QUOTE_NOT_CLOSED' && openQuoteLine !== undefined) {
+    // csv-parse names the line the file ends on; the stray quote is where the field opened.
+    return new MalformedCsvError(
+      `the quote opened on line ${openQuoteLine} is never closed`,
+      openQuoteLine,
+      error.code,
+      error,
+    );
+  }
   if (error instanceof CsvError) {
     const lines = (error as CsvError & { lines?: unknown }).lines;
     return new MalformedCsvError(

@@ -30,24 +30,41 @@ type Template<T extends MailTemplateName> = Record<
 /** Every template in every locale. The contract's params are all a template may show. */
 const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
   'import.completed': {
-    en: (p, { n }) => ({
-      subject: `Import finished: ${p.fileName}`,
-      lines: [
-        `Your import of ${p.fileName} finished.`,
-        `${n(p.rows)} rows were imported.`,
-        `Job: ${p.jobId}`,
-      ],
-      body: html`<p>Your import of <strong>${p.fileName}</strong> finished.</p><p>${n(p.rows)} rows were imported.</p><p>Job: <code>${p.jobId}</code></p>`,
-    }),
-    ja: (p, { n }) => ({
-      subject: `インポートが完了しました: ${p.fileName}`,
-      lines: [
-        `${p.fileName} のインポートが完了しました。`,
-        `${n(p.rows)} 件を取り込みました。`,
-        `ジョブ: ${p.jobId}`,
-      ],
-      body: html`<p><strong>${p.fileName}</strong> のインポートが完了しました。</p><p>${n(p.rows)} 件を取り込みました。</p><p>ジョブ: <code>${p.jobId}</code></p>`,
-    }),
+    en: (p, { n }) => {
+      const rejected = rejectedRowsOf(p, {
+        heading: (count) =>
+          `${n(count)} ${count === 1 ? 'row was' : 'rows were'} rejected and not imported${p.rejectedSamples?.length ? ':' : '.'}`,
+        sample: (s) => `line ${s.line}${s.field ? ` (${s.field})` : ''}: ${s.reason}`,
+        rest: (count) => `${n(count)} more ${count === 1 ? 'is' : 'are'} listed in the job's row errors.`,
+      });
+      return {
+        subject: `Import finished: ${p.fileName}`,
+        lines: [
+          `Your import of ${p.fileName} finished.`,
+          `${n(p.rows)} rows were imported.`,
+          ...rejected.lines,
+          `Job: ${p.jobId}`,
+        ],
+        body: html`<p>Your import of <strong>${p.fileName}</strong> finished.</p><p>${n(p.rows)} rows were imported.</p>${rejected.body}<p>Job: <code>${p.jobId}</code></p>`,
+      };
+    },
+    ja: (p, { n }) => {
+      const rejected = rejectedRowsOf(p, {
+        heading: (count) => `${n(count)} 件は取り込まれませんでした${p.rejectedSamples?.length ? ':' : '。'}`,
+        sample: (s) => `${s.line} 行目${s.field ? ` (${s.field})` : ''}: ${s.reason}`,
+        rest: (count) => `残りの ${n(count)} 件はジョブの行エラーに記録されています。`,
+      });
+      return {
+        subject: `インポートが完了しました: ${p.fileName}`,
+        lines: [
+          `${p.fileName} のインポートが完了しました。`,
+          `${n(p.rows)} 件を取り込みました。`,
+          ...rejected.lines,
+          `ジョブ: ${p.jobId}`,
+        ],
+        body: html`<p><strong>${p.fileName}</strong> のインポートが完了しました。</p><p>${n(p.rows)} 件を取り込みました。</p>${rejected.body}<p>ジョブ: <code>${p.jobId}</code></p>`,
+      };
+    },
   },
   'import.failed': {
     en: (p) => ({
@@ -102,6 +119,40 @@ const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
     }),
   },
 };
+
+type RejectedRowSample = NonNullable<MailTemplateParamsOf<'import.completed'>['rejectedSamples']>[number];
+
+/** How one locale words the rejected rows of an import. */
+interface RejectedRowsWording {
+  readonly heading: (count: number) => string;
+  readonly sample: (sample: RejectedRowSample) => string;
+  /** The rejected rows not listed, which the job's row errors hold. */
+  readonly rest: (count: number) => string;
+}
+
+/**
+ * The part of an `import.completed` mail about the rows left out: how many, the first ones with
+ * their line and reason, and how many more the job's row errors hold. Nothing when none was
+ * rejected, or when the mail was queued before the params existed.
+ */
+function rejectedRowsOf(
+  p: MailTemplateParamsOf<'import.completed'>,
+  wording: RejectedRowsWording,
+): { lines: string[]; body: Html } {
+  const count = p.rejectedRows ?? 0;
+  if (count === 0) return { lines: [], body: html`` };
+  const samples = (p.rejectedSamples ?? []).map(wording.sample);
+  const rest = count - samples.length;
+  const items = samples.reduce((list, sample) => html`${list}<li>${sample}</li>`, html``);
+  return {
+    lines: [
+      wording.heading(count),
+      ...samples.map((sample) => `- ${sample}`),
+      ...(rest > 0 ? [wording.rest(rest)] : []),
+    ],
+    body: html`<p>${wording.heading(count)}</p>${samples.length > 0 ? html`<ul>${items}</ul>` : html``}${rest > 0 ? html`<p>${wording.rest(rest)}</p>` : html``}`,
+  };
+}
 
 /** Renders one template in one locale. Pure: same input, same output. */
 export function renderTemplate<T extends MailTemplateName>(

@@ -1,0 +1,54 @@
+import { describe, expect, it } from '@jest/globals';
+import { ecsRunTaskSync, type RunTaskOutcome, StatesTaskError } from '../src/task-integrations.ts';
+
+function outcome(ended: Pick<RunTaskOutcome, 'exitCode' | 'signal'>): RunTaskOutcome {
+  return {
+    ...ended,
+    taskArn: 'arn:aws:ecs:us-east-1:000000000000:task/local/abc',
+    startedAt: new Date(0),
+    stoppedAt: new Date(1000),
+    stopCode: 'EssentialContainerExited',
+    stoppedReason: 'Essential container in task exited',
+    environment: {},
+    clusterArn: 'arn:aws:ecs:us-east-1:000000000000:cluster/local',
+    taskDefinitionArn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/worker:1',
+    family: 'worker',
+    containerName: 'batch-worker',
+    cpu: 256,
+    memoryMb: 512,
+  };
+}
+
+async function failureOf(ended: Pick<RunTaskOutcome, 'exitCode' | 'signal'>): Promise<StatesTaskError> {
+  const run = ecsRunTaskSync(async () => outcome(ended));
+  const call = { executionArn: 'arn:x', stateName: 'RunImport', signal: new AbortController().signal };
+  const error = await run({ TaskDefinition: 'worker' }, call).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(StatesTaskError);
+  return error as StatesTaskError;
+}
+
+describe('ecsRunTaskSync failure cause', () => {
+  it('reports a container killed by a signal as ECS does: exit code 128 + the signal, the signal named', async () => {
+    const killed = await failureOf({ exitCode: null, signal: 'SIGKILL' });
+    expect(killed.name).toBe('States.TaskFailed');
+    expect(JSON.parse(killed.message)).toMatchObject({
+      StopCode: 'EssentialContainerExited',
+      StoppedReason: 'Essential container in task exited',
+      Containers: [{ Name: 'batch-worker', ExitCode: 137, Reason: expect.stringContaining('SIGKILL') }],
+    });
+    const terminated = JSON.parse((await failureOf({ exitCode: null, signal: 'SIGTERM' })).message);
+    expect(terminated.Containers[0]).toMatchObject({
+      ExitCode: 143,
+      Reason: expect.stringContaining('SIGTERM'),
+    });
+  });
+
+  it('reports a non-zero exit code without a reason', async () => {
+    const failed = JSON.parse((await failureOf({ exitCode: 3, signal: null })).message);
+    expect(failed.Containers[0].ExitCode).toBe(3);
+    expect(failed.Containers[0].Reason).toBeUndefined();
+  });
+});
