@@ -192,7 +192,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   try {
     await mkdir(stateDir, { recursive: true });
     const iam = loadLocalIam(options, reporter);
-    const { endpoint, sqs } = stack.use(await startAws(host, options.port ?? 4566, iam, reporter));
+    const { endpoint, sqs } = stack.use(
+      await startAws(host, options.port ?? 4566, join(stateDir, 'aws'), iam, reporter),
+    );
     const queues = await createLocalQueues(sqs, options.services, options.pipes ?? [], reporter);
     const { smtp } = stack.use(
       await startMailSink(join(stateDir, 'outbox'), host, options.smtpPort, reporter),
@@ -317,6 +319,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
 function startAws(
   host: string,
   port: number,
+  dataDir: string,
   iam: LocalIam,
   reporter: LocalCloudReporter,
 ): Promise<Started<{ endpoint: AwsEndpoint; sqs: SQSClient }>> {
@@ -324,6 +327,7 @@ function startAws(
     const endpoint = await startAwsEndpoint({
       host,
       port,
+      dataDir,
       ...(iam.enforced ? { authorize: endpointAuthorizer(iam, reportDenial(reporter)) } : {}),
     });
     defer(() => endpoint.stop());
