@@ -247,6 +247,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         stopGraceMs,
         iam,
         reporter,
+        executionsFile: join(stateDir, 'step-functions', 'executions.jsonl'),
       }),
     );
     // A schedule delivers as its role; an operator rule as EventBridge, on the target's resource policy.
