@@ -13,6 +13,7 @@ import { EVENTBRIDGE, LOCAL_ROLES, type LocalIam } from './local-iam.ts';
 import { loadLocalIam, reportDenial } from './local-iam-setup.ts';
 import { LOCAL_ENVIRONMENT, LOCAL_EVENT_BUS_NAME, localName, localScheduleArn } from './local-names.ts';
 import { createLocalQueues, type LocalQueues } from './local-queues.ts';
+import { LOCAL_STATE, lastFiredFile } from './local-state.ts';
 import { startLocalTriggers } from './local-triggers.ts';
 import { checkTaskBundles, startLocalWorkflows } from './local-workflows.ts';
 import { startPipe } from './pipe.ts';
@@ -193,11 +194,11 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     await mkdir(stateDir, { recursive: true });
     const iam = loadLocalIam(options, reporter);
     const { endpoint, sqs } = stack.use(
-      await startAws(host, options.port ?? 4566, join(stateDir, 'aws'), iam, reporter),
+      await startAws(host, options.port ?? 4566, join(stateDir, LOCAL_STATE.aws), iam, reporter),
     );
     const queues = await createLocalQueues(sqs, options.services, options.pipes ?? [], reporter);
     const { smtp } = stack.use(
-      await startMailSink(join(stateDir, 'outbox'), host, options.smtpPort, reporter),
+      await startMailSink(join(stateDir, LOCAL_STATE.outbox), host, options.smtpPort, reporter),
     );
     await checkTaskBundles(tasks, options.rootDir);
     const { database } = stack.use(await startDatabase(options, stateDir, host, reporter));
@@ -247,7 +248,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         stopGraceMs,
         iam,
         reporter,
-        executionsFile: join(stateDir, 'step-functions', 'executions.jsonl'),
+        executionsFile: join(stateDir, LOCAL_STATE.executions),
       }),
     );
     // A schedule delivers as its role; an operator rule as EventBridge, on the target's resource policy.
@@ -276,7 +277,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     });
     // Pipes and the scheduler start last: what they start (executions, functions) is all up.
     stack.use(await startPipes(queues, stepFunctions, sqs, iam, reporter));
-    const { scheduler } = stack.use(await startSchedules(options.schedules, deliver, reporter));
+    const { scheduler } = stack.use(
+      await startSchedules(options.schedules, deliver, join(stateDir, LOCAL_STATE.schedules), reporter),
+    );
 
     const running = stack.move();
     let stopped: Promise<void> | undefined;
@@ -381,7 +384,7 @@ function startDatabase(
     if (!needsDatabase(manifests)) return { database: undefined };
     const database = await startLocalDatabase({
       ...(options.databaseUrl !== undefined ? { url: options.databaseUrl } : {}),
-      dataDir: join(stateDir, 'postgres'),
+      dataDir: join(stateDir, LOCAL_STATE.database),
       host,
       port: options.databasePort ?? DEFAULT_DATABASE_PORT,
     });
@@ -448,6 +451,7 @@ function startPipes(
 function startSchedules(
   schedules: LocalSchedules | undefined,
   deliver: (firing: ScheduleFiring, ruleArn?: string) => Promise<void>,
+  lastFiredPath: string,
   reporter: LocalCloudReporter,
 ): Promise<Started<{ scheduler: Scheduler | undefined }>> {
   return startPhase(reporter, (defer) => {
@@ -458,6 +462,7 @@ function startSchedules(
       ...(schedules.clock ? { clock: schedules.clock } : {}),
       scheduleArn: localScheduleArn,
       fire: deliver,
+      lastFired: lastFiredFile(lastFiredPath),
       reporter,
     });
     defer(() => scheduler.stop());
