@@ -1,7 +1,9 @@
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { HistoryEvent } from './execution-history.ts';
-import type { ExecutionStatus } from './step-functions.ts';
+
+/** `DescribeExecution`'s statuses. */
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
 
 /** An execution's fields besides its history, as the store keeps them. */
 export interface StoredExecution {

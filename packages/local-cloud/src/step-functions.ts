@@ -20,7 +20,7 @@ import {
   redriveStartOf,
   redriveStatusOf,
 } from './execution-redrive.ts';
-import type { ExecutionStore } from './execution-store.ts';
+import type { ExecutionStatus, ExecutionStore } from './execution-store.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { checkExecutionInputSize, taskResultTooLarge } from './payload-limits.ts';
 import { StatesTaskError, type TaskIntegration } from './task-integrations.ts';
@@ -55,8 +55,7 @@ export interface LocalStepFunctionsOptions {
   readonly store?: ExecutionStore;
 }
 
-/** `DescribeExecution`'s statuses. */
-export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+export type { ExecutionStatus } from './execution-store.ts';
 
 /** An execution as `DescribeExecution` reports it, plus its history. */
 export interface ExecutionRecord {
