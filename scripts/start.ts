@@ -1,8 +1,9 @@
 // `pnpm start`: builds the service bundles, starts the local cloud and runs until Ctrl-C.
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { synthStack } from '@sidestep/infra';
 import {
+  clearLocalCloudState,
   createConsoleReporter,
   DatabasePortInUseError,
   DEFAULT_DATABASE_PORT,
@@ -52,7 +53,11 @@ const program = new Command('start')
     port,
     DEFAULT_DATABASE_PORT,
   )
-  .option('--state-dir <dir>', 'where the outbox and the embedded database live (default: <repo>/.sidestep)')
+  .option(
+    '--state-dir <dir>',
+    'where queues, objects, executions, schedules, the outbox and the embedded database are kept across restarts (default: <repo>/.sidestep)',
+  )
+  .option('--fresh', 'clear the state dir first: start with empty queues, buckets, executions and database')
   .option('--no-build', 'run the existing bundles instead of building the services first')
   .option('--quiet-logs', 'hide the services’ own log lines')
   .option('--no-iam', 'do not check calls against the deployed IAM policies (debugging only)')
@@ -64,6 +69,7 @@ const options = program.opts<{
   databaseUrl?: string;
   databasePort: number;
   stateDir?: string;
+  fresh?: boolean;
   build: boolean;
   quietLogs?: boolean;
   iam: boolean;
@@ -72,6 +78,7 @@ const options = program.opts<{
 const databaseUrl = options.databaseUrl || process.env.DATABASE_URL || undefined;
 
 if (options.build) await buildServices([...SERVICES, ...TASKS], rootDir);
+if (options.fresh) await clearLocalCloudState(resolve(options.stateDir ?? join(rootDir, '.sidestep')));
 
 let cloud: LocalCloud;
 try {
@@ -143,5 +150,6 @@ process.stdout.write(
     uploadExamples: UPLOAD_EXAMPLES,
     commandExamples: COMMAND_EXAMPLES,
     schedules: SCHEDULES,
+    fresh: options.fresh === true,
   }),
 );

@@ -13,6 +13,8 @@ export interface BannerContext {
   readonly commandExamples?: readonly string[];
   /** The schedules, each printed as the command that fires it by hand at this cloud's endpoint. */
   readonly schedules?: readonly { readonly name: string; readonly description: string }[];
+  /** Whether `--fresh` cleared the state dir before the start. @default false */
+  readonly fresh?: boolean;
 }
 
 /** `mail` -> `MAIL_QUEUE_URL`, the variable name producers read a queue URL from. */
@@ -69,6 +71,11 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
   for (const machine of cloud.stepFunctions.stateMachines) {
     lines.push(`  workflow   ${machine.stateMachineArn}  (Step Functions API on the endpoint)`);
   }
+  lines.push(
+    `  state      ${path(cloud.stateDir)}  ${
+      context.fresh ? 'cleared (--fresh): started empty' : 'resumed: messages, objects, executions, schedules'
+    }; kept across restarts (--fresh starts empty)`,
+  );
   lines.push(`  smtp sink  ${cloud.smtpUrl}  mail lands in ${path(cloud.outboxDir)}`);
   if (cloud.databaseUrl) {
     const kind =

@@ -148,6 +148,14 @@ describe('formatBanner', () => {
     }
   });
 
+  it('says the state dir is kept across restarts, or that --fresh cleared it', () => {
+    expect(banner).toContain(
+      'state      .sidestep/  resumed: messages, objects, executions, schedules; kept across restarts (--fresh starts empty)',
+    );
+    const fresh = formatBanner(cloud, { rootDir: '/repo', queueNames: [], fresh: true });
+    expect(fresh).toContain('state      .sidestep/  cleared (--fresh): started empty;');
+  });
+
   it('prints a state dir outside the repository as an absolute path', () => {
     const elsewhere = formatBanner(
       { ...cloud, stateDir: '/tmp/state', outboxDir: '/tmp/state/outbox' },

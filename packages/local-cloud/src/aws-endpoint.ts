@@ -1,5 +1,6 @@
 import { buildApp } from 'fauxqs';
 import type { EndpointAuthorizer } from './endpoint-authorizer.ts';
+import { persistentFauxqsStores } from './fauxqs-stores.ts';
 import {
   FUNCTION_URL_PATH_PREFIX,
   type FunctionUrlRequest,
@@ -32,6 +33,12 @@ export interface AwsEndpointOptions {
    * the policies allow); a refusal is sent as is. @default every request is let through
    */
   readonly authorize?: EndpointAuthorizer;
+  /**
+   * Where queues, messages (with their receive state), buckets and objects are kept (fauxqs's
+   * SQLite persistence, `<dataDir>/fauxqs.db`), so a restart on the same directory resumes them.
+   * @default in memory: everything is gone when the process ends
+   */
+  readonly dataDir?: string;
 }
 
 /** A message as it sits in a queue, seen without receiving it. */
@@ -89,11 +96,22 @@ export interface AwsEndpoint {
  * requests to a queue URL's host when it differs from the endpoint). So this listens on loopback
  * and rewrites queue URLs in SQS/SNS responses to `http://127.0.0.1:<port>/000000000000/<name>`;
  * fauxqs finds a queue by its name whatever the URL's host.
- * State is in memory: queues are recreated from the manifests at every start.
+ * State is in memory unless `dataDir` is given; queues and buckets are (re)created from the manifests
+ * at every start, which CreateQueue and CreateBucket accept for ones that already exist.
  */
 export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promise<AwsEndpoint> {
   const host = options.host ?? '127.0.0.1';
-  const app = buildApp({ logger: false, defaultRegion: LOCAL_REGION });
+  const persisted = options.dataDir === undefined ? undefined : await persistentFauxqsStores(options.dataDir);
+  // `host` makes fauxqs name queues `http://sqs.<region>.localhost:<port>/...`, which the onSend
+  // hook below rewrites to this endpoint's URL: a queue kept from a run on another port answers
+  // with this run's URL.
+  const app = buildApp({
+    logger: false,
+    defaultRegion: LOCAL_REGION,
+    host: 'localhost',
+    ...(persisted ? { stores: persisted.stores } : {}),
+  });
+  if (persisted) app.addHook('onClose', async () => persisted.close());
   // fauxqs caps every request body at 11 MiB (enough for SQS and multipart parts), so a plain
   // PutObject of a 12 MB CSV would be cut off with EPIPE. S3 takes up to 5 GiB in one PutObject:
   // the catch-all (S3) parser gets that limit; fauxqs keeps objects in memory either way.
@@ -213,7 +231,12 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     if (!isSqsOrSns || typeof payload !== 'string') return payload;
     return payload.replace(/http:\/\/sqs\.[a-z0-9-]+\.localhost(?::\d+)?/g, url);
   });
-  await app.listen({ port: options.port ?? 4566, host });
+  try {
+    await app.listen({ port: options.port ?? 4566, host });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
   const address = app.server.address();
   if (!address || typeof address === 'string') throw new Error('fauxqs is not listening on a TCP port');
   const port = address.port;

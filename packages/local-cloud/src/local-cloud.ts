@@ -13,6 +13,7 @@ import { EVENTBRIDGE, LOCAL_ROLES, type LocalIam } from './local-iam.ts';
 import { loadLocalIam, reportDenial } from './local-iam-setup.ts';
 import { LOCAL_ENVIRONMENT, LOCAL_EVENT_BUS_NAME, localName, localScheduleArn } from './local-names.ts';
 import { createLocalQueues, type LocalQueues } from './local-queues.ts';
+import { LOCAL_STATE, lastFiredFile } from './local-state.ts';
 import { startLocalTriggers } from './local-triggers.ts';
 import { checkTaskBundles, startLocalWorkflows } from './local-workflows.ts';
 import { startPipe } from './pipe.ts';
@@ -192,10 +193,12 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   try {
     await mkdir(stateDir, { recursive: true });
     const iam = loadLocalIam(options, reporter);
-    const { endpoint, sqs } = stack.use(await startAws(host, options.port ?? 4566, iam, reporter));
+    const { endpoint, sqs } = stack.use(
+      await startAws(host, options.port ?? 4566, join(stateDir, LOCAL_STATE.aws), iam, reporter),
+    );
     const queues = await createLocalQueues(sqs, options.services, options.pipes ?? [], reporter);
     const { smtp } = stack.use(
-      await startMailSink(join(stateDir, 'outbox'), host, options.smtpPort, reporter),
+      await startMailSink(join(stateDir, LOCAL_STATE.outbox), host, options.smtpPort, reporter),
     );
     await checkTaskBundles(tasks, options.rootDir);
     const { database } = stack.use(await startDatabase(options, stateDir, host, reporter));
@@ -245,6 +248,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         stopGraceMs,
         iam,
         reporter,
+        executionsFile: join(stateDir, LOCAL_STATE.executions),
       }),
     );
     // A schedule delivers as its role; an operator rule as EventBridge, on the target's resource policy.
@@ -273,7 +277,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     });
     // Pipes and the scheduler start last: what they start (executions, functions) is all up.
     stack.use(await startPipes(queues, stepFunctions, sqs, iam, reporter));
-    const { scheduler } = stack.use(await startSchedules(options.schedules, deliver, reporter));
+    const { scheduler } = stack.use(
+      await startSchedules(options.schedules, deliver, join(stateDir, LOCAL_STATE.schedules), reporter),
+    );
 
     const running = stack.move();
     let stopped: Promise<void> | undefined;
@@ -317,6 +323,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
 function startAws(
   host: string,
   port: number,
+  dataDir: string,
   iam: LocalIam,
   reporter: LocalCloudReporter,
 ): Promise<Started<{ endpoint: AwsEndpoint; sqs: SQSClient }>> {
@@ -324,6 +331,7 @@ function startAws(
     const endpoint = await startAwsEndpoint({
       host,
       port,
+      dataDir,
       ...(iam.enforced ? { authorize: endpointAuthorizer(iam, reportDenial(reporter)) } : {}),
     });
     defer(() => endpoint.stop());
@@ -376,7 +384,7 @@ function startDatabase(
     if (!needsDatabase(manifests)) return { database: undefined };
     const database = await startLocalDatabase({
       ...(options.databaseUrl !== undefined ? { url: options.databaseUrl } : {}),
-      dataDir: join(stateDir, 'postgres'),
+      dataDir: join(stateDir, LOCAL_STATE.database),
       host,
       port: options.databasePort ?? DEFAULT_DATABASE_PORT,
     });
@@ -443,6 +451,7 @@ function startPipes(
 function startSchedules(
   schedules: LocalSchedules | undefined,
   deliver: (firing: ScheduleFiring, ruleArn?: string) => Promise<void>,
+  lastFiredPath: string,
   reporter: LocalCloudReporter,
 ): Promise<Started<{ scheduler: Scheduler | undefined }>> {
   return startPhase(reporter, (defer) => {
@@ -453,6 +462,7 @@ function startSchedules(
       ...(schedules.clock ? { clock: schedules.clock } : {}),
       scheduleArn: localScheduleArn,
       fire: deliver,
+      lastFired: lastFiredFile(lastFiredPath),
       reporter,
     });
     defer(() => scheduler.stop());

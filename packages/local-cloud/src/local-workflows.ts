@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
+import { openExecutionStore } from './execution-store.ts';
 import { type FargateTask, startFargateTask, UnknownContainerError } from './fargate-task.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { LocalTask, LocalWorkflow, LocalWorkflowResources } from './local-definitions.ts';
@@ -79,6 +80,11 @@ export interface LocalWorkflowsOptions {
   /** Checks each Task state's call as its state machine's role. */
   readonly iam: LocalIam;
   readonly reporter: LocalCloudReporter;
+  /**
+   * The file executions are kept in across restarts (see {@link openExecutionStore}).
+   * @default executions live as long as the process
+   */
+  readonly executionsFile?: string;
 }
 
 /**
@@ -119,6 +125,9 @@ export function startLocalWorkflows(
       securityGroupIds: ['sg-local'],
       queueUrl: options.queueUrl,
     };
+    const store =
+      options.executionsFile === undefined ? undefined : openExecutionStore(options.executionsFile);
+    if (store) defer(() => store.close());
     const stepFunctions = createLocalStepFunctions({
       stateMachines: options.workflows.map((workflow) => ({
         name: localName(workflow.name),
@@ -136,6 +145,7 @@ export function startLocalWorkflows(
       accountId: LOCAL_ACCOUNT_ID,
       reporter,
       ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
+      ...(store ? { store } : {}),
     });
     // Runs before the task stopper above (a stack unwinds in reverse): aborting an execution sends
     // SIGTERM to its task, which the task stopper then waits for.

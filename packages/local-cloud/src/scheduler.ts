@@ -122,6 +122,17 @@ export interface SchedulerOptions {
   readonly clock?: SchedulerClock;
   /** Ids of firings (`<aws.scheduler.execution-id>`). @default crypto.randomUUID */
   readonly newId?: () => string;
+  /**
+   * When each schedule last fired, kept across restarts: a restart neither fires a time again
+   * nor skips one silently. @default kept in memory
+   */
+  readonly lastFired?: LastFiredStore;
+}
+
+/** When each schedule last fired (its scheduled time), as a restart reads it. */
+export interface LastFiredStore {
+  get(name: string): Date | undefined;
+  set(name: string, scheduledTime: Date): void;
 }
 
 /** A running scheduler. */
@@ -206,6 +217,7 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
           target: describeTarget(schedule),
           trigger: 'scheduler',
         });
+        options.lastFired?.set(schedule.name, due);
         deliver(schedule, firing);
         arm(schedule, due);
       }),
@@ -214,7 +226,21 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
 
   // A fire time exactly at start is due: count from just before it.
   const start = clock.now();
-  for (const schedule of options.schedules) arm(schedule, new Date(start.getTime() - 2));
+  for (const schedule of options.schedules) {
+    const last = options.lastFired?.get(schedule.name);
+    const from = new Date(Math.max(start.getTime() - 2, last?.getTime() ?? 0));
+    // EventBridge Scheduler does not deliver the firings it missed; neither does a restart, but
+    // it says which it skipped.
+    const [missed] = last ? options.nextFireTimes(schedule.expression, schedule.timezone, last, 1) : [];
+    if (missed && missed.getTime() < from.getTime()) {
+      options.reporter({
+        type: 'error',
+        source: `schedule ${schedule.name}`,
+        message: `the local cloud was down at ${missed.toISOString()}: firings missed since ${last?.toISOString()} are not delivered (EventBridge Scheduler does not backfill)`,
+      });
+    }
+    arm(schedule, from);
+  }
   return {
     nextFire: (name) => next.get(name),
     stop() {

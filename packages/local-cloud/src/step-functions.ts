@@ -11,6 +11,7 @@ import {
   type ExecutionEventLog,
   type HistoryEvent,
   historyEventsOf,
+  type UnnumberedHistoryEvent,
 } from './execution-history.ts';
 import {
   definitionStartingAt,
@@ -19,6 +20,7 @@ import {
   redriveStartOf,
   redriveStatusOf,
 } from './execution-redrive.ts';
+import type { ExecutionStatus, ExecutionStore } from './execution-store.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { checkExecutionInputSize, taskResultTooLarge } from './payload-limits.ts';
 import { StatesTaskError, type TaskIntegration } from './task-integrations.ts';
@@ -46,10 +48,14 @@ export interface LocalStepFunctionsOptions {
    * definition says (tests use 0). @default the definition's intervals
    */
   readonly retryIntervalMs?: number;
+  /**
+   * Keeps every execution and its history across restarts; the executions it restored are listed
+   * again. @default executions live as long as the process
+   */
+  readonly store?: ExecutionStore;
 }
 
-/** `DescribeExecution`'s statuses. */
-export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+export type { ExecutionStatus } from './execution-store.ts';
 
 /** An execution as `DescribeExecution` reports it, plus its history. */
 export interface ExecutionRecord {
@@ -290,8 +296,34 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       jsonToString,
     };
   });
+  const { store } = options;
   const executions = new Map<string, MutableExecution>();
+  for (const restored of store?.restored ?? []) {
+    executions.set(restored.executionArn, {
+      ...restored,
+      history: [...restored.history],
+      abort: () => undefined,
+      finished: Promise.resolve(),
+    });
+  }
   let stopped = false;
+  /** Saves an execution's fields (not its history) to the store. */
+  const save = (execution: MutableExecution) => {
+    const {
+      history: _history,
+      abort: _abort,
+      abortReason: _reason,
+      finished: _finished,
+      ...fields
+    } = execution;
+    store?.saveExecution(fields);
+  };
+  /** Appends to an execution's history, and to the store. */
+  const record = (execution: MutableExecution, events: readonly UnnumberedHistoryEvent[]) => {
+    const before = execution.history.length;
+    appendHistory(execution.history, events);
+    store?.appendHistory(execution.executionArn, execution.history.slice(before));
+  };
 
   const machineFor = (arnOrName: string): PreparedMachine => {
     const found = machines.find((m) => m.stateMachineArn === arnOrName || m.name === arnOrName);
@@ -322,6 +354,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       abort: () => undefined,
       finished: Promise.resolve(),
     };
+    save(execution);
     launch(execution, machine, machine.machine, parsed);
     return execution;
   };
@@ -451,7 +484,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
         // A redrive's history goes on from ExecutionRedriven, not from a second ExecutionStarted.
         if (execution.redriveCount > 0 && event.type === 'ExecutionStarted') continue;
         if (terminalFailure && event.type === 'ExecutionAborted') {
-          appendHistory(execution.history, [
+          record(execution, [
             {
               timestamp: new Date(event.timestamp),
               type: 'ExecutionFailed',
@@ -460,8 +493,8 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
           ]);
           continue;
         }
-        appendHistory(
-          execution.history,
+        record(
+          execution,
           historyEventsOf(event, {
             input,
             roleArn: machine.roleArn,
@@ -501,6 +534,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       // The event log closes with the execution; the history is complete before the status shows.
       await consume.catch(() => undefined);
       execution.stopDate = new Date();
+      save(execution);
       reporter({
         type: 'execution-finished',
         stateMachine: machine.name,
@@ -603,7 +637,8 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       delete execution.error;
       delete execution.cause;
       delete execution.abortReason;
-      appendHistory(execution.history, [
+      save(execution);
+      record(execution, [
         {
           timestamp: redriveDate,
           type: 'ExecutionRedriven',

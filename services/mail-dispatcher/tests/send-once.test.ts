@@ -6,7 +6,7 @@ import type { Context } from 'aws-lambda';
 import type { OutgoingMail } from '../src/domain/compose-mail.ts';
 import type { MailSender } from '../src/domain/dispatch-mail.ts';
 import { DeliveryOutcomeUnknownError, IdempotencyKeyReusedError } from '../src/errors.ts';
-import { createSendOnce } from '../src/send-once.ts';
+import { createSendOnce, IDEMPOTENCY_RECORD_TTL_SECONDS } from '../src/send-once.ts';
 
 function context(remainingMs = 30_000): Context {
   return {
@@ -114,6 +114,32 @@ describeEachDatabase('createSendOnce', (open) => {
     await expect(attempt).rejects.toBeInstanceOf(DeliveryOutcomeUnknownError);
     await expect(attempt).rejects.toMatchObject({ permanent: true });
     expect(sender.sent).toHaveLength(0);
+    await database.close();
+  });
+
+  it("keeps a send's in-progress record for the invocation's remaining time, not the record's lifetime", async () => {
+    const { database, sendOnce: cut } = await setup(recordingSender({ hang: true }));
+    const startedAt = Date.now();
+    // Cut mid-send with 30 s of the function's timeout left: the record must stop counting as in
+    // progress then, not after the 21 days a completed record is kept.
+    void cut(job('m-2'), context(30_000));
+    let row: { status: string; in_progress_expiry_timestamp: string; expiry_timestamp: string } | undefined;
+    for (let tries = 0; !row && tries < 100; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      ({
+        rows: [row],
+      } = await database.query<NonNullable<typeof row>>(
+        'SELECT status, in_progress_expiry_timestamp, expiry_timestamp FROM idempotency_records',
+      ));
+    }
+    expect(row?.status).toBe('INPROGRESS');
+    const inProgressUntil = Number(row?.in_progress_expiry_timestamp);
+    expect(inProgressUntil).toBeGreaterThanOrEqual(startedAt + 29_000);
+    expect(inProgressUntil).toBeLessThanOrEqual(Date.now() + 30_000);
+    // The record itself lives on (seconds since the epoch), so a duplicate is recognised for weeks.
+    expect(Number(row?.expiry_timestamp)).toBeGreaterThan(
+      startedAt / 1000 + IDEMPOTENCY_RECORD_TTL_SECONDS - 60,
+    );
     await database.close();
   });
 });

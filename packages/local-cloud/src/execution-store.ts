@@ -1,0 +1,118 @@
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { HistoryEvent } from './execution-history.ts';
+
+/** `DescribeExecution`'s statuses. */
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+/** An execution's fields besides its history, as the store keeps them. */
+export interface StoredExecution {
+  readonly executionArn: string;
+  readonly stateMachineArn: string;
+  readonly name: string;
+  readonly status: ExecutionStatus;
+  readonly startDate: Date;
+  readonly stopDate?: Date;
+  readonly input: string;
+  readonly output?: string;
+  readonly error?: string;
+  readonly cause?: string;
+  readonly redriveCount: number;
+  readonly redriveDate?: Date;
+}
+
+/** Where Step Functions keeps its executions across restarts. */
+export interface ExecutionStore {
+  /** What the last run left, oldest first, each with its whole history. */
+  readonly restored: readonly (StoredExecution & { readonly history: readonly HistoryEvent[] })[];
+  /** Records an execution's fields (at start, end and redrive); the last one written wins. */
+  saveExecution(execution: StoredExecution): void;
+  /** Records events appended to an execution's history. */
+  appendHistory(executionArn: string, events: readonly HistoryEvent[]): void;
+  close(): void;
+}
+
+/** The error and cause of an execution that was RUNNING when the local cloud stopped. */
+export const LOST_EXECUTION = {
+  error: 'States.Runtime',
+  cause: 'local cloud stopped while the execution was running',
+} as const;
+
+type Line =
+  | { readonly kind: 'execution'; readonly execution: StoredExecution }
+  | { readonly kind: 'history'; readonly executionArn: string; readonly events: readonly HistoryEvent[] };
+
+/**
+ * Executions kept in a JSON-lines file: one line per change (an execution's fields, or events
+ * appended to its history), appended with a synchronous write, so a process killed at any point
+ * leaves every change it made but the line being written, which loading skips. At open the file
+ * is compacted (one line per execution and one per history, written to a temporary file then
+ * renamed over it) and an execution the last run left RUNNING is failed with
+ * {@link LOST_EXECUTION}, as Step Functions fails an execution it could not go on with; the redrive
+ * (RedriveExecution) continues it from the state it was in.
+ *
+ * Plain JSON lines rather than node:sqlite: the writes are appends, never updates, and the file
+ * can be read with any tool.
+ */
+export function openExecutionStore(file: string, now: () => Date = () => new Date()): ExecutionStore {
+  mkdirSync(dirname(file), { recursive: true });
+  const executions = new Map<string, StoredExecution & { history: HistoryEvent[] }>();
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  for (const raw of text.split('\n')) {
+    const line = parseLine(raw);
+    if (line?.kind === 'execution') {
+      const previous = executions.get(line.execution.executionArn);
+      executions.set(line.execution.executionArn, { ...line.execution, history: previous?.history ?? [] });
+    } else if (line?.kind === 'history') {
+      executions.get(line.executionArn)?.history.push(...line.events);
+    }
+  }
+  for (const [arn, execution] of executions) {
+    if (execution.status !== 'RUNNING') continue;
+    const stopDate = now();
+    const id = execution.history.length + 1;
+    execution.history.push({
+      id,
+      previousEventId: id - 1,
+      timestamp: stopDate,
+      type: 'ExecutionFailed',
+      executionFailedEventDetails: { ...LOST_EXECUTION },
+    });
+    executions.set(arn, { ...execution, status: 'FAILED', stopDate, ...LOST_EXECUTION });
+  }
+  const compacted = [...executions.values()].flatMap(({ history, ...execution }) => [
+    JSON.stringify({ kind: 'execution', execution } satisfies Line),
+    JSON.stringify({ kind: 'history', executionArn: execution.executionArn, events: history } satisfies Line),
+  ]);
+  writeFileSync(`${file}.tmp`, compacted.map((line) => `${line}\n`).join(''));
+  renameSync(`${file}.tmp`, file);
+  const fd = openSync(file, 'a');
+  const append = (line: Line) => writeSync(fd, `${JSON.stringify(line)}\n`);
+  return {
+    restored: [...executions.values()],
+    saveExecution: (execution) => append({ kind: 'execution', execution }),
+    appendHistory(executionArn, events) {
+      if (events.length > 0) append({ kind: 'history', executionArn, events });
+    },
+    close: () => closeSync(fd),
+  };
+}
+
+const DATE_FIELDS = new Set(['startDate', 'stopDate', 'redriveDate', 'timestamp']);
+
+/** A line as written, dates revived; `undefined` for an empty or torn (half-written) line. */
+function parseLine(raw: string): Line | undefined {
+  if (raw.trim() === '') return undefined;
+  try {
+    return JSON.parse(raw, (key, value) =>
+      DATE_FIELDS.has(key) && typeof value === 'string' ? new Date(value) : value,
+    ) as Line;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,52 @@
+import { join } from 'node:path';
+import type { buildApp } from 'fauxqs';
+
+/** What fauxqs's `buildApp` takes as `stores`: its SQS, SNS and S3 stores. */
+export type FauxqsStores = NonNullable<NonNullable<Parameters<typeof buildApp>[0]>['stores']>;
+
+/** fauxqs's stores, loaded from and written through to a state directory. */
+export interface PersistentFauxqsStores {
+  readonly stores: FauxqsStores;
+  /** Closes the SQLite database (after the server closed). */
+  close(): void;
+}
+
+interface PersistenceManager {
+  load(sqs: unknown, sns: unknown, s3: unknown): void;
+  close(): void;
+}
+
+/**
+ * fauxqs's stores with its SQLite persistence (`<dataDir>/fauxqs.db`: queues, every message with
+ * its receive state, buckets, objects), wired as fauxqs's own `startFauxqs({ dataDir })` wires them:
+ * state is loaded before persistence is attached, then every change is written through.
+ *
+ * fauxqs 2.4 takes `dataDir` only in `startFauxqs`, which listens on 0.0.0.0 (see
+ * aws-endpoint.ts), and its package exports only `buildApp`; so the stores and the persistence
+ * manager are loaded from the files next to its entry point, which are the same modules `buildApp`
+ * uses. A message in flight when the process died is in flight until its visibility deadline, then
+ * ready again, as on SQS.
+ */
+export async function persistentFauxqsStores(dataDir: string): Promise<PersistentFauxqsStores> {
+  const dist = new URL('.', import.meta.resolve('fauxqs'));
+  const load = async <T>(path: string, name: string): Promise<T> =>
+    ((await import(new URL(path, dist).href)) as Record<string, T>)[name] as T;
+  type Constructor<T> = new (...args: unknown[]) => T;
+  const SqsStore = await load<Constructor<FauxqsStores['sqsStore']>>('sqs/sqsStore.js', 'SqsStore');
+  const SnsStore = await load<Constructor<FauxqsStores['snsStore']>>('sns/snsStore.js', 'SnsStore');
+  const S3Store = await load<Constructor<FauxqsStores['s3Store']>>('s3/s3Store.js', 'S3Store');
+  const Persistence = await load<Constructor<PersistenceManager>>('persistence.js', 'PersistenceManager');
+  const stores: FauxqsStores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() };
+  const persistence = new Persistence(join(dataDir));
+  persistence.load(stores.sqsStore, stores.snsStore, stores.s3Store);
+  const writable = stores as unknown as {
+    sqsStore: { persistence: unknown; allQueues(): Iterable<{ persistence: unknown }> };
+    snsStore: { persistence: unknown };
+    s3Store: { persistence: unknown };
+  };
+  writable.sqsStore.persistence = persistence;
+  writable.snsStore.persistence = persistence;
+  writable.s3Store.persistence = persistence;
+  for (const queue of writable.sqsStore.allQueues()) queue.persistence = persistence;
+  return { stores, close: () => persistence.close() };
+}

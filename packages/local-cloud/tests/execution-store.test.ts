@@ -1,0 +1,138 @@
+import { appendFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { type ExecutionStore, LOST_EXECUTION, openExecutionStore } from '../src/execution-store.ts';
+import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-functions.ts';
+import { stepFunctionsApi } from '../src/step-functions-api.ts';
+import { LAMBDA_INVOKE } from '../src/task-integrations.ts';
+
+const invoke = (name: string, next: string) => ({
+  Type: 'Task',
+  Resource: LAMBDA_INVOKE,
+  Parameters: { FunctionName: name, 'Payload.$': '$' },
+  ResultSelector: { 'result.$': '$.Payload' },
+  ResultPath: `$.${name}`,
+  Next: next,
+});
+const definition = {
+  StartAt: 'Prepare',
+  States: { Prepare: invoke('prepare', 'Work'), Work: invoke('work', 'Done'), Done: { Type: 'Succeed' } },
+};
+const MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:kept';
+
+let dir: string;
+let file: string;
+let calls: string[];
+/** Calls of `work` wait for this while set: an execution stays RUNNING in Work. */
+let workHeld: Promise<void> | undefined;
+const stores: ExecutionStore[] = [];
+
+/** Step Functions on the executions file, as one start of the local cloud opens it. */
+function startStepFunctions(): LocalStepFunctions {
+  const store = openExecutionStore(file);
+  stores.push(store);
+  return createLocalStepFunctions({
+    stateMachines: [{ name: 'kept', definition }],
+    integrations: {
+      [LAMBDA_INVOKE]: async (parameters) => {
+        const name = String(parameters.FunctionName);
+        calls.push(name);
+        if (name === 'work' && workHeld) await workHeld;
+        return { Payload: `${name} ok`, StatusCode: 200 };
+      },
+    },
+    region: 'us-east-1',
+    accountId: '000000000000',
+    reporter: createCollectingReporter().reporter,
+    retryIntervalMs: 0,
+    store,
+  });
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'executions-'));
+  file = join(dir, 'step-functions', 'executions.jsonl');
+  calls = [];
+  workHeld = undefined;
+});
+
+afterEach(async () => {
+  for (const store of stores.splice(0)) store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('openExecutionStore', () => {
+  it('lists finished executions with their history after a restart', async () => {
+    const first = startStepFunctions();
+    const { executionArn } = first.startExecution({
+      stateMachineArn: MACHINE_ARN,
+      name: 'one',
+      input: '{"n":1}',
+    });
+    const before = await first.waitForExecution(executionArn);
+    expect(before.status).toBe('SUCCEEDED');
+    await first.stop();
+
+    const api = stepFunctionsApi(startStepFunctions());
+    const listed = (await api('ListExecutions', { stateMachineArn: MACHINE_ARN })) as {
+      executions: { name: string; status: string }[];
+    };
+    expect(listed.executions.map(({ name, status }) => ({ name, status }))).toEqual([
+      { name: 'one', status: 'SUCCEEDED' },
+    ]);
+    const described = (await api('DescribeExecution', { executionArn })) as { output: string; input: string };
+    expect(described.input).toBe('{"n":1}');
+    expect(described.output).toBe(before.output);
+    const history = (await api('GetExecutionHistory', { executionArn })) as {
+      events: { id: number; type: string; timestamp: number }[];
+    };
+    expect(history.events.map((e) => [e.id, e.type])).toEqual(before.history.map((e) => [e.id, e.type]));
+    expect(history.events[0]?.timestamp).toBe((before.history[0]?.timestamp.getTime() ?? 0) / 1000);
+  });
+
+  it('fails an execution left RUNNING by a dead process with States.Runtime, and redrives it from its state', async () => {
+    const first = startStepFunctions();
+    workHeld = new Promise<void>(() => undefined);
+    const { executionArn } = first.startExecution({ stateMachineArn: MACHINE_ARN, name: 'cut', input: '{}' });
+    await until(() => calls.includes('work'));
+    // The process dies here: nothing stops the execution; a second process opens the same file,
+    // the first's last line half written.
+    appendFileSync(file, '{"kind":"history","executionArn":"arn:aws:sta');
+    workHeld = undefined;
+    calls = [];
+
+    const second = startStepFunctions();
+    const lost = second.describeExecution(executionArn);
+    expect(lost).toMatchObject({ status: 'FAILED', ...LOST_EXECUTION, redriveStatus: 'REDRIVABLE' });
+    expect(lost.history.at(-1)).toMatchObject({
+      type: 'ExecutionFailed',
+      executionFailedEventDetails: LOST_EXECUTION,
+    });
+    expect(second.listExecutions(MACHINE_ARN, 'FAILED').map((e) => e.name)).toEqual(['cut']);
+
+    await second.redriveExecution(executionArn);
+    const redriven = await second.waitForExecution(executionArn);
+    expect(redriven).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
+    // Continued from Work: Prepare, which had succeeded, is not called again.
+    expect(calls).toEqual(['work']);
+    await second.stop();
+
+    // The redrive is kept too.
+    const third = startStepFunctions();
+    expect(third.describeExecution(executionArn)).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
+    expect(third.describeExecution(executionArn).history.map((e) => e.type)).toContain('ExecutionRedriven');
+    // The first process's execution, still held in Work, ends with the test.
+    await first.stop();
+  });
+});

@@ -1,0 +1,103 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { clearLocalCloudState, LOCAL_STATE, lastFiredFile } from '../src/local-state.ts';
+import {
+  createVirtualClock,
+  type NextFireTimes,
+  type ScheduleDefinition,
+  type ScheduleFiring,
+  startScheduler,
+} from '../src/scheduler.ts';
+
+/** `rate(15 minutes)` on the UTC grid, strictly after `from`. */
+const everyQuarter: NextFireTimes = (_expression, _timezone, from, n) => {
+  const step = 15 * 60_000;
+  const first = Math.floor(from.getTime() / step) * step + step;
+  return Array.from({ length: n }, (_, i) => new Date(first + i * step));
+};
+const sweeper: ScheduleDefinition = {
+  name: 'stale-job-sweeper',
+  expression: 'rate(15 minutes)',
+  timezone: 'UTC',
+  target: { kind: 'function', service: 'job-sweeper' },
+  input: {},
+};
+
+let stateDir: string;
+
+beforeEach(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), 'local-state-'));
+});
+
+afterEach(async () => {
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+/** A scheduler on the state dir's last-fired file, as one start of the local cloud runs it. */
+function startOn(now: string) {
+  const clock = createVirtualClock(new Date(now));
+  const report = createCollectingReporter();
+  const fired: ScheduleFiring[] = [];
+  const scheduler = startScheduler({
+    schedules: [sweeper],
+    nextFireTimes: everyQuarter,
+    clock,
+    reporter: report.reporter,
+    scheduleArn: (name) => `arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/${name}`,
+    fire: async (firing) => {
+      fired.push(firing);
+    },
+    lastFired: lastFiredFile(join(stateDir, LOCAL_STATE.schedules)),
+  });
+  return { clock, report, fired, scheduler };
+}
+
+describe('the scheduler across restarts', () => {
+  it('does not fire a time again after a restart, even when the clock went back', async () => {
+    const first = startOn('2026-11-24T10:14:00Z');
+    await first.clock.advanceTo(new Date('2026-11-24T10:16:00Z'));
+    expect(first.fired.map((f) => f.scheduledTime.toISOString())).toEqual(['2026-11-24T10:15:00.000Z']);
+    first.scheduler.stop();
+
+    // Restarted on a clock a minute behind (NTP stepped it back): 10:15 was delivered already.
+    const second = startOn('2026-11-24T10:14:30Z');
+    expect(second.scheduler.nextFire(sweeper.name)).toEqual(new Date('2026-11-24T10:30:00Z'));
+    await second.clock.advanceTo(new Date('2026-11-24T10:31:00Z'));
+    expect(second.fired.map((f) => f.scheduledTime.toISOString())).toEqual(['2026-11-24T10:30:00.000Z']);
+    second.scheduler.stop();
+  });
+
+  it('says which firings it missed while down and does not deliver them, as Scheduler does not backfill', async () => {
+    const first = startOn('2026-11-24T10:14:00Z');
+    await first.clock.advanceTo(new Date('2026-11-24T10:16:00Z'));
+    first.scheduler.stop();
+
+    const second = startOn('2026-11-24T10:47:00Z');
+    expect(second.report.events).toContainEqual({
+      type: 'error',
+      source: `schedule ${sweeper.name}`,
+      message:
+        'the local cloud was down at 2026-11-24T10:30:00.000Z: firings missed since 2026-11-24T10:15:00.000Z are not delivered (EventBridge Scheduler does not backfill)',
+    });
+    await second.clock.advanceTo(new Date('2026-11-24T11:01:00Z'));
+    expect(second.fired.map((f) => f.scheduledTime.toISOString())).toEqual(['2026-11-24T11:00:00.000Z']);
+    second.scheduler.stop();
+  });
+});
+
+describe('clearLocalCloudState', () => {
+  it('removes what the local cloud keeps and nothing else in the directory', async () => {
+    for (const path of Object.values(LOCAL_STATE)) {
+      await mkdir(join(stateDir, path, '..'), { recursive: true });
+      await writeFile(join(stateDir, path), 'kept');
+    }
+    await writeFile(join(stateDir, 'notes.txt'), 'mine');
+    await clearLocalCloudState(stateDir);
+    for (const path of Object.values(LOCAL_STATE)) expect(existsSync(join(stateDir, path))).toBe(false);
+    expect(existsSync(join(stateDir, 'notes.txt'))).toBe(true);
+  });
+});
