@@ -8,6 +8,7 @@ import { ecrImageLookup } from './src/images/ecr-image-lookup.ts';
 import { imageSources } from './src/images/image-sources.ts';
 import { imagesCommand } from './src/images/images-command.ts';
 import { turboBuildHashes } from './src/images/turbo-build-hashes.ts';
+import { runCommand } from './src/run-command.ts';
 
 const rootDir = join(import.meta.dirname, '..');
 // `pnpm` and `turbo` resolve to the workspace's own (and so Node 24), as the printed commands say.
@@ -44,10 +45,4 @@ const command = imagesCommand({
   err: (line) => process.stderr.write(`${line}\n`),
 });
 
-try {
-  await command.parseAsync();
-} catch (error) {
-  const { name, message } = error as Error;
-  console.error(`${name}: ${message}`);
-  process.exitCode = 1;
-}
+await runCommand(command);

@@ -8,6 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { preflightCommand } from './src/preflight/preflight-command.ts';
+import { runCommand } from './src/run-command.ts';
 
 const command = preflightCommand({
   rootDir: join(import.meta.dirname, '..'),
@@ -31,10 +32,4 @@ const command = preflightCommand({
   },
 });
 
-try {
-  await command.parseAsync();
-} catch (error) {
-  const { name, message } = error as Error;
-  console.error(`${name}: ${message}`);
-  process.exitCode = 1;
-}
+await runCommand(command);

@@ -15,16 +15,7 @@ import { SCHEDULES } from '@sidestep/workflows';
 import { Command, InvalidArgumentError } from 'commander';
 import { formatBanner } from './src/banner.ts';
 import { buildServices } from './src/build-services.ts';
-import {
-  COMMAND_EXAMPLES,
-  FUNCTION_URLS,
-  LOCAL_SERVICES,
-  LOCAL_TASKS,
-  PIPES,
-  SCHEDULE_SETUP,
-  UPLOAD_EXAMPLES,
-  WORKFLOWS,
-} from './src/services.ts';
+import { COMMAND_EXAMPLES, LOCAL_CLOUD, UPLOAD_EXAMPLES } from './src/services.ts';
 
 const rootDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -84,12 +75,7 @@ let cloud: LocalCloud;
 try {
   cloud = await startLocalCloud({
     rootDir,
-    services: LOCAL_SERVICES,
-    tasks: LOCAL_TASKS,
-    workflows: WORKFLOWS,
-    pipes: PIPES,
-    schedules: SCHEDULE_SETUP,
-    functionUrls: FUNCTION_URLS,
+    ...LOCAL_CLOUD,
     // The IAM policies of the stack that deploys, synthesized now from the same manifests.
     ...(options.iam ? { stack: JSON.parse(synthStack()) } : { iam: false }),
     port: options.port,
@@ -145,7 +131,7 @@ process.stdout.write(
     rootDir,
     queueNames: [
       ...SERVICES.flatMap((entry) => (entry.manifest.queue ? [entry.manifest.queue.name] : [])),
-      ...PIPES.map((pipe) => pipe.source.name),
+      ...LOCAL_CLOUD.pipes.map((pipe) => pipe.source.name),
     ],
     uploadExamples: UPLOAD_EXAMPLES,
     commandExamples: COMMAND_EXAMPLES,

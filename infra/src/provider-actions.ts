@@ -13,7 +13,7 @@
  * Where a list is not certain, its `note` says what is unsure.
  */
 import { permissionsBoundaryArn } from './constructs/permissions-boundary.ts';
-import { VENDED_LOG_DELIVERY_ACTIONS } from './constructs/workflow.ts';
+import { VENDED_LOG_DELIVERY_ACTIONS } from './security-policy.ts';
 
 /** An environment's account, region and name prefix (`sidestep-<env>`), from which sample ARNs are built. */
 export interface ArnScope {

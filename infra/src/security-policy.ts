@@ -95,6 +95,37 @@ export interface SecurityViolation {
   readonly message: string;
 }
 
+/**
+ * What a state machine with logging needs to set up its vended log delivery: its execution role at
+ * run time, and whoever creates or updates it (the deploy role). CloudWatch Logs lists no resource
+ * types for them.
+ */
+export const VENDED_LOG_DELIVERY_ACTIONS = [
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+] as const;
+
+/**
+ * What the provider reads of a created network (`Network`) besides its subnets, security groups and
+ * VPC: the deploy role applying it needs them. EC2 Describe actions support no resource-level
+ * permissions.
+ */
+export const NETWORK_DESCRIBE_ACTIONS = [
+  'ec2:DescribeAvailabilityZones',
+  'ec2:DescribeVpcAttribute',
+  'ec2:DescribeNetworkAcls',
+  'ec2:DescribeRouteTables',
+  'ec2:DescribeSecurityGroupRules',
+  'ec2:DescribeVpcEndpoints',
+  'ec2:DescribePrefixLists',
+] as const;
+
 /** Actions that IAM cannot scope to a resource, so `Resource: "*"` is their only form. */
 export const UNSCOPABLE_ACTIONS: ReadonlySet<string> = new Set([
   // X-Ray defines no resource types for these.
@@ -114,15 +145,7 @@ export const UNSCOPABLE_ACTIONS: ReadonlySet<string> = new Set([
   'ec2:DescribeVpcs',
   // The registry authorization token is account-wide: ECR lists no resource type for it.
   'ecr:GetAuthorizationToken',
-  // Vended log delivery (Step Functions execution logs): CloudWatch Logs lists no resource types.
-  'logs:CreateLogDelivery',
-  'logs:GetLogDelivery',
-  'logs:UpdateLogDelivery',
-  'logs:DeleteLogDelivery',
-  'logs:ListLogDeliveries',
-  'logs:PutResourcePolicy',
-  'logs:DescribeResourcePolicies',
-  'logs:DescribeLogGroups',
+  ...VENDED_LOG_DELIVERY_ACTIONS,
   // The deploy role (`DeployRole`) applying the stack: Lambda lists no resource type for creating an
   // event source mapping (the grant carries a lambda:FunctionArn condition), ECS none for task
   // definition registration, deregistration and describe.
@@ -130,15 +153,7 @@ export const UNSCOPABLE_ACTIONS: ReadonlySet<string> = new Set([
   'ecs:RegisterTaskDefinition',
   'ecs:DeregisterTaskDefinition',
   'ecs:DescribeTaskDefinition',
-  // The deploy role applying a created network (`Network`): EC2 Describe actions support no
-  // resource-level permissions.
-  'ec2:DescribeAvailabilityZones',
-  'ec2:DescribeVpcAttribute',
-  'ec2:DescribeNetworkAcls',
-  'ec2:DescribeRouteTables',
-  'ec2:DescribeSecurityGroupRules',
-  'ec2:DescribeVpcEndpoints',
-  'ec2:DescribePrefixLists',
+  ...NETWORK_DESCRIBE_ACTIONS,
   // ...the alarm topic's email subscription: SNS lists no resource type for subscription calls.
   'sns:GetSubscriptionAttributes',
   'sns:SetSubscriptionAttributes',

@@ -1,6 +1,12 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { describe, expect, it } from '@jest/globals';
-import { bucketName, defineService, defineTask, visibilityTimeoutSeconds } from '@sidestep/manifest';
+import {
+  bucketName,
+  defineService,
+  defineTask,
+  type ServiceManifest,
+  visibilityTimeoutSeconds,
+} from '@sidestep/manifest';
 import { registeredService, registeredTask } from '@sidestep/registry';
 import { importTrigger, importWorkflow } from '@sidestep/workflows';
 import { TerraformStack, Testing } from 'cdktn';
@@ -67,6 +73,23 @@ function bareStack(id: string): TerraformStack {
   const stack = new TerraformStack(Testing.app(), id);
   new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
   return stack;
+}
+
+/** A staging function for a manifest whose only permission target is the database secret. */
+function stagingFunction(stack: TerraformStack, manifest: ServiceManifest): ServiceFunction {
+  return new ServiceFunction(stack, manifest.name, {
+    environment: 'staging',
+    manifest,
+    accountId: '123456789012',
+    region: 'eu-west-1',
+    permissionTargets: {
+      'database-secret': {
+        resourceArns: [staging.databaseSecretArn],
+        servicePrefixes: ['secretsmanager'],
+        environment: {},
+      },
+    },
+  });
 }
 
 function statementFor(tf: Json, roleName: string, action: string): Json {
@@ -276,19 +299,7 @@ describe('JobQueue (mail)', () => {
 
   it('grants senders SendMessage and, with a KMS key, the key actions SQS needs', () => {
     const stack = bareStack('kms');
-    const consumer = new ServiceFunction(stack, 'report-builder', {
-      environment: 'staging',
-      manifest: reportBuilder,
-      accountId: '123456789012',
-      region: 'eu-west-1',
-      permissionTargets: {
-        'database-secret': {
-          resourceArns: [staging.databaseSecretArn],
-          servicePrefixes: ['secretsmanager'],
-          environment: {},
-        },
-      },
-    });
+    const consumer = stagingFunction(stack, reportBuilder);
     const key = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
     const jobs = new JobQueue(stack, 'reports', {
       environment: 'staging',
@@ -945,19 +956,7 @@ describe('Workflow (import in staging)', () => {
     task: (fn: ServiceFunction) => Record<string, unknown>,
   ): TerraformStack {
     const stack = bareStack(id);
-    const fn = new ServiceFunction(stack, 'status-updater', {
-      environment: 'staging',
-      manifest: statusUpdater,
-      accountId: '123456789012',
-      region: 'eu-west-1',
-      permissionTargets: {
-        'database-secret': {
-          resourceArns: [staging.databaseSecretArn],
-          servicePrefixes: ['secretsmanager'],
-          environment: {},
-        },
-      },
-    });
+    const fn = stagingFunction(stack, statusUpdater);
     new Workflow(stack, 'check-workflow', {
       environment: 'staging',
       name: 'check',

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type {
+  LocalCloudOptions,
   LocalFunctionUrl,
   LocalPipe,
   LocalSchedules,
@@ -150,3 +151,13 @@ export const WORKFLOWS: readonly LocalWorkflow[] = [
       }),
   },
 ];
+
+/** What `pnpm start` runs: every service, task, workflow, pipe, function URL and schedule. */
+export const LOCAL_CLOUD = {
+  services: LOCAL_SERVICES,
+  tasks: LOCAL_TASKS,
+  workflows: WORKFLOWS,
+  pipes: PIPES,
+  schedules: SCHEDULE_SETUP,
+  functionUrls: FUNCTION_URLS,
+} as const satisfies Partial<LocalCloudOptions>;

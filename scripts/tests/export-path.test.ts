@@ -14,22 +14,8 @@ import {
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Database, openDatabase } from '@sidestep/db';
-import { type CollectingReporter, createVirtualClock, type LocalCloud } from '@sidestep/local-cloud';
-import {
-  FUNCTION_URLS,
-  LOCAL_SERVICES,
-  LOCAL_TASKS,
-  PIPES,
-  SCHEDULE_SETUP,
-  WORKFLOWS,
-} from '../src/services.ts';
-import {
-  decodedMails,
-  type PathCloud,
-  runScript,
-  startPathCloud,
-  TEST_DATABASE,
-} from './start-path-cloud.ts';
+import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
+import { decodedMails, type PathCloud, runScript, startWholePathCloud } from './start-path-cloud.ts';
 
 // The export issue's "done when", as a test: with the cloud `pnpm start` runs (the real
 // status-updater, batch-worker, export-finalizer, job-sweeper and mail-dispatcher bundles built by
@@ -68,17 +54,8 @@ let sqs: SQSClient;
 let db: Database;
 
 beforeAll(async () => {
-  path = await startPathCloud(
+  path = await startWholePathCloud(
     'export-path',
-    {
-      ...TEST_DATABASE,
-      services: LOCAL_SERVICES,
-      tasks: LOCAL_TASKS,
-      workflows: WORKFLOWS,
-      pipes: PIPES,
-      functionUrls: FUNCTION_URLS,
-      schedules: { ...SCHEDULE_SETUP, clock: createVirtualClock(new Date()) },
-    },
     // EXPORT_PATH_TRACE=<file>: every cloud event as a JSON line while the test runs (jest prints
     // nothing until a test ends, which does not help with a hang).
     process.env.EXPORT_PATH_TRACE

@@ -5,17 +5,15 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { synthStack } from '@sidestep/infra';
-import { createVirtualClock } from '@sidestep/local-cloud';
 import { TASKS } from '@sidestep/registry';
+import { LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
 import {
-  FUNCTION_URLS,
-  LOCAL_SERVICES,
-  LOCAL_TASKS,
-  PIPES,
-  SCHEDULE_SETUP,
-  WORKFLOWS,
-} from '../src/services.ts';
-import { type PathCloud, runScriptWith, startPathCloud, TEST_DATABASE } from './start-path-cloud.ts';
+  type PathCloud,
+  runScriptWith,
+  startPathCloud,
+  startWholePathCloud,
+  TEST_DATABASE,
+} from './start-path-cloud.ts';
 
 // Issue 10's "done when", as tests: the cloud `npm start` runs enforces the IAM policies of the
 // `sidestep-local` stack, synthesized from the same manifests; a client acting as a role gets what
@@ -63,15 +61,7 @@ describe('a client acting as a role of the local stack', () => {
   });
 
   beforeAll(async () => {
-    path = await startPathCloud('iam-path', {
-      ...TEST_DATABASE,
-      services: LOCAL_SERVICES,
-      tasks: LOCAL_TASKS,
-      workflows: WORKFLOWS,
-      pipes: PIPES,
-      functionUrls: FUNCTION_URLS,
-      schedules: { ...SCHEDULE_SETUP, clock: createVirtualClock(new Date()) },
-    });
+    path = await startWholePathCloud('iam-path');
   }, 120_000);
 
   afterAll(async () => {

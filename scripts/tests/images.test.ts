@@ -152,15 +152,8 @@ describe('images --dry-run', () => {
   });
 
   it('with --only changed skips an image whose inputs the registry already has and keeps its tag', async () => {
-    const first = await images([
-      '--registry',
-      REGISTRY,
-      '--env',
-      'staging',
-      '--only',
-      'changed',
-      '--dry-run',
-    ]);
+    const changedOnly = ['--registry', REGISTRY, '--env', 'staging', '--only', 'changed'];
+    const first = await images([...changedOnly, '--dry-run']);
     const mailHash = /sidestep\.inputs-hash=(\w+)/.exec(pushOf(first.out, 'mail-dispatcher') ?? '')?.[1];
     expect(mailHash).toMatch(/^[0-9a-f]{32}$/);
     const pushed = `sidestep-staging-mail-dispatcher:${inputsTag(mailHash as string)}`;
@@ -168,10 +161,7 @@ describe('images --dry-run', () => {
       [pushed]: ['feedfacefeedfacefeedfacefeedfacefeedface', inputsTag(mailHash as string)],
     };
 
-    const { out } = await images(
-      ['--registry', REGISTRY, '--env', 'staging', '--only', 'changed', '--dry-run'],
-      existing,
-    );
+    const { out } = await images([...changedOnly, '--dry-run'], existing);
     expect(out).not.toContain('pnpm --filter @sidestep/mail-dispatcher run build');
     expect(pushOf(out, 'mail-dispatcher')).toBeUndefined();
     expect(pushes(out)).toHaveLength(sources.length - 1);
@@ -180,19 +170,7 @@ describe('images --dry-run', () => {
       / --tag \S+\/sidestep-staging-batch-worker:inputs-[0-9a-f]{32} --push /,
     );
 
-    const { ran, files } = await images(
-      [
-        '--registry',
-        REGISTRY,
-        '--env',
-        'staging',
-        '--only',
-        'changed',
-        '--tfvars-file',
-        'images.tfvars.json',
-      ],
-      existing,
-    );
+    const { ran, files } = await images([...changedOnly, '--tfvars-file', 'images.tfvars.json'], existing);
     expect(ran.map((command) => shellQuote(command))).toEqual(out);
     expect(JSON.parse(files.get('images.tfvars.json') ?? '{}')).toEqual({
       image_tag_mail_dispatcher: 'feedfacefeedfacefeedfacefeedfacefeedface',

@@ -6,11 +6,13 @@ import { synthStack } from '@sidestep/infra';
 import {
   type CollectingReporter,
   createCollectingReporter,
+  createVirtualClock,
   type LocalCloud,
   type LocalCloudOptions,
   type LocalCloudReporter,
   startLocalCloud,
 } from '@sidestep/local-cloud';
+import { LOCAL_CLOUD } from '../src/services.ts';
 
 /** The repository root, where the bundles built by turbo before these tests live. */
 export const rootDir = join(import.meta.dirname, '..', '..');
@@ -88,6 +90,15 @@ export async function startPathCloud(
       rmSync(stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A path cloud running everything `pnpm start` runs (with TEST_DATABASE_URL, on that server), its
+ * schedules on a virtual clock that is never moved, so nothing fires by itself during the test.
+ */
+export function startWholePathCloud(name: string, trace?: LocalCloudReporter): Promise<PathCloud> {
+  const schedules = { ...LOCAL_CLOUD.schedules, clock: createVirtualClock(new Date()) };
+  return startPathCloud(name, { ...TEST_DATABASE, ...LOCAL_CLOUD, schedules }, trace);
 }
 
 /**

@@ -5,10 +5,10 @@ import type { EnvironmentName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import type { GitHubConfig, StateBackendConfig } from '../config.ts';
 import { InfraConfigError } from '../errors.ts';
+import { NETWORK_DESCRIBE_ACTIONS, VENDED_LOG_DELIVERY_ACTIONS } from '../security-policy.ts';
 import { batchTaskNames } from './batch-task.ts';
 import { checkStatement, GrantableRole, type PolicyStatement, policyDocument } from './grantable-role.ts';
 import { permissionsBoundaryArn } from './permissions-boundary.ts';
-import { VENDED_LOG_DELIVERY_ACTIONS } from './workflow.ts';
 
 /** The issuer of GitHub Actions' OIDC tokens (without `https://`, as IAM condition keys name it). */
 export const GITHUB_OIDC_ISSUER = 'token.actions.githubusercontent.com';
@@ -517,13 +517,7 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
         'ec2:DescribeSecurityGroups',
         'ec2:DescribeSubnets',
         'ec2:DescribeVpcs',
-        'ec2:DescribeAvailabilityZones',
-        'ec2:DescribeVpcAttribute',
-        'ec2:DescribeNetworkAcls',
-        'ec2:DescribeRouteTables',
-        'ec2:DescribeSecurityGroupRules',
-        'ec2:DescribeVpcEndpoints',
-        'ec2:DescribePrefixLists',
+        ...NETWORK_DESCRIBE_ACTIONS,
         'ec2:DescribeNetworkInterfaces',
       ],
       resources: ['*'],

@@ -106,13 +106,6 @@ export class ExportsBucket extends Construct {
           filter: [{}],
           abortIncompleteMultipartUpload: [{ daysAfterInitiation: 1 }],
         },
-        {
-          // A separate rule: S3 refuses expired_object_delete_marker next to days in one expiration.
-          id: 'remove-expired-delete-markers',
-          status: 'Enabled',
-          filter: [{}],
-          expiration: [{ expiredObjectDeleteMarker: true }],
-        },
       ],
     });
     this.bucketArn = this.bucket.arn;

@@ -12,7 +12,9 @@ import type { Construct } from 'constructs';
 /**
  * The baseline every sidestep bucket gets: all four public-access blocks, SSE-S3 (readers need no
  * KMS grant and uploads from any tool are encrypted without headers), versioning, the given
- * lifecycle rules and a TLS-only bucket policy. Never deleted together with the stack.
+ * lifecycle rules followed by one that removes expired delete markers (what versioning leaves once a
+ * deleted object's versions have expired), and a TLS-only bucket policy. Never deleted together with
+ * the stack.
  *
  * A function rather than a construct on purpose: the resources are created directly in `scope`
  * with the ids the imports and exports buckets have always had (`bucket`, `public-access-block`,
@@ -38,7 +40,19 @@ export function createPrivateBucket(
     bucket: bucket.id,
     versioningConfiguration: { status: 'Enabled' },
   });
-  new S3BucketLifecycleConfiguration(scope, 'lifecycle', { bucket: bucket.id, rule: props.lifecycleRules });
+  new S3BucketLifecycleConfiguration(scope, 'lifecycle', {
+    bucket: bucket.id,
+    rule: [
+      ...props.lifecycleRules,
+      {
+        // A separate rule: S3 refuses expired_object_delete_marker next to days in one expiration.
+        id: 'remove-expired-delete-markers',
+        status: 'Enabled',
+        filter: [{}],
+        expiration: [{ expiredObjectDeleteMarker: true }],
+      },
+    ],
+  });
   new S3BucketPolicy(scope, 'policy', {
     bucket: bucket.id,
     policy: JSON.stringify({

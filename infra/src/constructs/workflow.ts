@@ -10,28 +10,13 @@ import {
 } from '@sidestep/workflows';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
+import { VENDED_LOG_DELIVERY_ACTIONS } from '../security-policy.ts';
 import type { BatchTask } from './batch-task.ts';
 import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
 import type { JobQueue } from './job-queue.ts';
 import { createNonZeroAlarm } from './non-zero-alarm.ts';
 import type { TriggerTarget } from './s3-trigger.ts';
 import type { ServiceFunction } from './service-function.ts';
-
-/**
- * What a state machine with logging needs to set up its vended log delivery: its execution role at
- * run time, and whoever creates or updates it (the deploy role). CloudWatch Logs lists no resource
- * types for them.
- */
-export const VENDED_LOG_DELIVERY_ACTIONS = [
-  'logs:CreateLogDelivery',
-  'logs:GetLogDelivery',
-  'logs:UpdateLogDelivery',
-  'logs:DeleteLogDelivery',
-  'logs:ListLogDeliveries',
-  'logs:PutResourcePolicy',
-  'logs:DescribeResourcePolicies',
-  'logs:DescribeLogGroups',
-] as const;
 
 /**
  * The execution log levels an environment may choose. `OFF` is not one: the security policy requires

@@ -5,26 +5,11 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { defineService } from '@sidestep/manifest';
+import { sampleService } from '@sidestep/manifest/testing';
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { createJobQueue, MissingQueueError } from '../src/queues.ts';
 
-const manifest = defineService({
-  name: 'mailer',
-  description: 'test',
-  handler: 'index.handler',
-  memoryMb: 256,
-  timeoutSeconds: 30,
-  queue: {
-    name: 'mail',
-    jobTypes: ['mail.send'],
-    batchSize: 10,
-    maximumBatchingWindowSeconds: 1,
-    maximumConcurrency: 5,
-    maxReceiveCount: 5,
-  },
-  permissions: [],
-});
+const manifest = sampleService;
 const scope = { environment: 'local', region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
 
 let endpoint: AwsEndpoint;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import type { ServiceManifest, TaskManifest } from '@sidestep/manifest';
+import type { ServiceManifest } from '@sidestep/manifest';
+import { sampleService, sampleTask } from '@sidestep/manifest/testing';
 import {
   LOCAL_MAIL_FROM,
   MissingLocalResourceError,
@@ -8,26 +9,7 @@ import {
   taskEnvironment,
 } from '../src/service-environment.ts';
 
-const mailer: ServiceManifest = {
-  name: 'mail-dispatcher',
-  description: 'test',
-  handler: 'index.handler',
-  memoryMb: 512,
-  timeoutSeconds: 30,
-  queue: {
-    name: 'mail',
-    jobTypes: ['mail.send'],
-    batchSize: 10,
-    maximumBatchingWindowSeconds: 1,
-    maximumConcurrency: 5,
-    maxReceiveCount: 5,
-  },
-  permissions: [
-    { resource: 'mail-identity', actions: ['ses:SendEmail'] },
-    { resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] },
-  ],
-  environment: { TEMPLATE_LOCALE: 'en' },
-};
+const mailer = sampleService;
 
 const resources = {
   environment: 'local',
@@ -41,11 +23,8 @@ const resources = {
 describe('serviceEnvironment', () => {
   it('gives the exports bucket and the mail queue to services granted them', () => {
     const sweeper: ServiceManifest = {
-      name: 'job-sweeper',
-      description: 'test',
-      handler: 'index.handler',
-      memoryMb: 256,
-      timeoutSeconds: 60,
+      ...sampleService,
+      queue: undefined,
       permissions: [
         { resource: 'exports-bucket', actions: ['s3:GetObject'] },
         { resource: 'mail-queue', actions: ['sqs:SendMessage'] },
@@ -119,21 +98,7 @@ describe('needsDatabase', () => {
 });
 
 describe('taskEnvironment', () => {
-  const worker: TaskManifest = {
-    name: 'batch-worker',
-    description: 'test',
-    command: ['node', 'index.mjs'],
-    cpu: 1024,
-    memoryMb: 2048,
-    containerName: 'batch-worker',
-    inputs: { MODE: 'import or export' },
-    permissions: [
-      { resource: 'imports-bucket', actions: ['s3:GetObject'] },
-      { resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] },
-    ],
-    environment: { PROGRESS_EVERY_ROWS: '100000' },
-    timeoutSeconds: 3600,
-  };
+  const worker = sampleTask;
 
   it('gives a task its static environment, local AWS, path-style S3, the database and the imports bucket', () => {
     expect(taskEnvironment(worker, resources)).toEqual({

@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { TaskManifest } from '@sidestep/manifest';
+import { sampleTask } from '@sidestep/manifest/testing';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { type LocalCloud, type LocalWorkflowResources, startLocalCloud } from '../src/local-cloud.ts';
 import { echoService, fixtureDir, queuelessService } from './fixtures/manifests.ts';
@@ -28,17 +29,14 @@ const echo = echoService();
 
 const stepService = queuelessService('step-service', 'A workflow step');
 
+/** The sample task as the worker-task fixture bundle: the input it reads, the setting it echoes, no database. */
 const workerTask: TaskManifest = {
+  ...sampleTask,
   name: 'worker-task',
-  description: 'A Fargate task',
-  command: ['node', 'index.mjs'],
-  cpu: 256,
-  memoryMb: 512,
   containerName: 'worker-task',
   inputs: { SOURCE_KEY: 'the object key' },
   permissions: [{ resource: 'imports-bucket', actions: ['s3:GetObject'] }],
   environment: { STATIC_SETTING: 'from-the-manifest' },
-  timeoutSeconds: 600,
 };
 
 const BUCKET = 'sidestep-local-imports';

@@ -5,29 +5,18 @@ import {
   defineTask,
   ManifestError,
   resourceName,
+  type ServiceManifest,
+  type TaskManifest,
   visibilityTimeoutSeconds,
 } from '../src/index.ts';
+import { sampleServiceInput, sampleTaskInput } from '../src/testing.ts';
 
-const valid = {
-  name: 'mail-dispatcher',
-  description: 'test',
-  handler: 'index.handler',
-  memoryMb: 512,
-  timeoutSeconds: 30,
-  queue: {
-    name: 'mail',
-    jobTypes: ['mail.send'],
-    batchSize: 10,
-    maximumBatchingWindowSeconds: 1,
-    maximumConcurrency: 5,
-    maxReceiveCount: 5,
-  },
-  permissions: [{ resource: 'mail-identity' as const, actions: ['ses:SendEmail'] }],
-};
+const valid = sampleServiceInput;
 
-function fieldOf(manifest: unknown): string {
+/** The field of the ManifestError that `define` throws. */
+function fieldOf(define: () => unknown): string {
   try {
-    defineService(manifest as typeof valid);
+    define();
   } catch (error) {
     if (error instanceof ManifestError) return error.field;
     throw error;
@@ -67,32 +56,12 @@ describe('defineService', () => {
     ],
     [{ ...valid, permissions: [{ resource: 'mail-identity', actions: ['*'] }] }, 'permissions[0].actions'],
   ])('rejects a bad manifest and names the field (%#)', (manifest, field) => {
-    expect(fieldOf(manifest)).toBe(field);
+    expect(fieldOf(() => defineService(manifest as ServiceManifest))).toBe(field);
   });
 });
 
 describe('defineTask', () => {
-  const task = {
-    name: 'batch-worker',
-    description: 'test',
-    command: ['node', 'index.mjs'],
-    cpu: 1024,
-    memoryMb: 2048,
-    containerName: 'batch-worker',
-    inputs: { JOB_ID: 'the job' },
-    permissions: [{ resource: 'database-secret' as const, actions: ['secretsmanager:GetSecretValue'] }],
-    timeoutSeconds: 3600,
-  };
-
-  function taskField(manifest: unknown): string {
-    try {
-      defineTask(manifest as typeof task);
-    } catch (error) {
-      if (error instanceof ManifestError) return error.field;
-      throw error;
-    }
-    throw new Error('expected a ManifestError');
-  }
+  const task = sampleTaskInput;
 
   it('returns a valid task unchanged', () => {
     expect(defineTask(task)).toBe(task);
@@ -109,6 +78,6 @@ describe('defineTask', () => {
       'permissions[0].actions',
     ],
   ])('rejects a bad task and names the field (%#)', (manifest, field) => {
-    expect(taskField(manifest)).toBe(field);
+    expect(fieldOf(() => defineTask(manifest as TaskManifest))).toBe(field);
   });
 });
