@@ -72,6 +72,7 @@ describe('startLocalCloud', () => {
       `${cloud.endpoint}/000000000000/sidestep-local-echo-dlq`,
     );
     expect(() => cloud.queueUrl('nope')).toThrow(UnknownQueueError);
+    expect(() => cloud.queueUrl('nope')).toThrow(expect.objectContaining({ requested: 'nope' }));
     expect(report.ofType('queue-created').map((event) => event.queue)).toEqual([
       'sidestep-local-echo-dlq',
       'sidestep-local-echo',
@@ -130,6 +131,10 @@ describe('startLocalCloud', () => {
     const result = await cloud.invoke('echo-service', { Records: [] });
     expect(result).toMatchObject({ ok: true, payload: { batchItemFailures: [] } });
     await expect(cloud.invoke('nope', {})).rejects.toThrow(UnknownServiceError);
+    await expect(cloud.invoke('nope', {})).rejects.toMatchObject({
+      requested: 'nope',
+      known: ['echo-service'],
+    });
   });
 
   it('stops cleanly: servers closed, sandboxes gone, a second stop is a no-op', async () => {
