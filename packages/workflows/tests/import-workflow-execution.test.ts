@@ -300,7 +300,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
       'FinishJob',
       'FinishJob',
     ]);
-    expect(mailsOf(env).map((mail) => mail.payload.template)).toEqual(['import.completed']);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
   });
 
   it('gives up on a transient error after its attempts and fails the job', async () => {
