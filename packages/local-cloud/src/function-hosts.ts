@@ -14,10 +14,8 @@ import { type Defer, type Started, startPhase } from './start-phase.ts';
 /** `invoke` was asked for a service the cloud does not run. */
 export class UnknownServiceError extends UnknownLocalNameError {
   override readonly name = 'UnknownServiceError';
-  readonly service: string;
   constructor(service: string, known: readonly string[]) {
     super('service', service, known);
-    this.service = service;
   }
 }
 

@@ -22,9 +22,18 @@ export function localScheduleArn(name: string): string {
   return `arn:aws:scheduler:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:schedule/${LOCAL_EVENT_BUS_NAME}/${localName(name)}`;
 }
 
-/** A lookup by name found nothing; the message lists the names there are. */
+/**
+ * A lookup by name found nothing; the message lists the names there are. A subclass per kind of
+ * thing looked up (service, queue) sets `name` and passes its kind.
+ */
 export abstract class UnknownLocalNameError extends Error {
-  constructor(kind: string, name: string, known: readonly string[]) {
-    super(`no local ${kind} named "${name}" (known: ${known.join(', ') || 'none'})`);
+  /** The name asked for. */
+  readonly requested: string;
+  /** The names there are. */
+  readonly known: readonly string[];
+  constructor(kind: string, requested: string, known: readonly string[]) {
+    super(`no local ${kind} named "${requested}" (known: ${known.join(', ') || 'none'})`);
+    this.requested = requested;
+    this.known = known;
   }
 }

@@ -9,10 +9,8 @@ import { createJobQueue, type JobQueue } from './queues.ts';
 /** `queueUrl` was asked for a queue no service or pipe declares. */
 export class UnknownQueueError extends UnknownLocalNameError {
   override readonly name = 'UnknownQueueError';
-  readonly queue: string;
   constructor(queue: string, known: readonly string[]) {
     super('queue', queue, known);
-    this.queue = queue;
   }
 }
 

@@ -11,6 +11,7 @@ import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import type { ObjectCreatedEvent } from '../src/object-created-event.ts';
+import { localClientConfig } from './fixtures/sqs-endpoint.ts';
 
 let endpoint: AwsEndpoint;
 let s3: S3Client;
@@ -21,12 +22,7 @@ beforeAll(async () => {
   await endpoint.createBucket('sidestep-local-imports', { eventBridge: true });
   await endpoint.createBucket('sidestep-local-quiet');
   endpoint.onObjectCreated((event) => events.push(event));
-  s3 = new S3Client({
-    endpoint: endpoint.url,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  s3 = new S3Client({ ...localClientConfig(endpoint.url), forcePathStyle: true });
 });
 
 afterAll(async () => {
@@ -128,17 +124,8 @@ describe('startAwsEndpoint', () => {
   });
 
   it('answers a JSON API by X-Amz-Target prefix while SQS keeps working', async () => {
-    const sfn = new SFNClient({
-      endpoint: endpoint.url,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 1,
-    });
-    const sqs = new SQSClient({
-      endpoint: endpoint.url,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    const sfn = new SFNClient({ ...localClientConfig(endpoint.url), maxAttempts: 1 });
+    const sqs = new SQSClient(localClientConfig(endpoint.url));
     try {
       endpoint.serveJsonApi('AWSStepFunctions', async (operation) => {
         if (operation !== 'ListStateMachines') {

@@ -19,9 +19,9 @@ import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-f
 import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from '../src/step-functions-api.ts';
 import { LAMBDA_INVOKE } from '../src/task-integrations.ts';
 import { errorNameOf } from './error-name-of.ts';
+import { localClientConfig } from './fixtures/sqs-endpoint.ts';
 
 const MiB = 1024 * 1024;
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** Returns a task result of `$.bytes` characters, behind a catch-all Catch. */
 const definition = {
@@ -47,7 +47,7 @@ let queueUrl: string;
 
 beforeAll(async () => {
   endpoint = await startAwsEndpoint({ port: 0 });
-  const client = { endpoint: endpoint.url, region: LOCAL_REGION, credentials };
+  const client = localClientConfig(endpoint.url);
   sqs = new SQSClient(client);
   s3 = new S3Client({ ...client, forcePathStyle: true });
   sfn = new SFNClient(client);

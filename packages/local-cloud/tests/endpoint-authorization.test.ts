@@ -7,6 +7,7 @@ import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { endpointAuthorizer } from '../src/endpoint-authorization.ts';
 import { type AccessDenial, createLocalIam } from '../src/local-iam.ts';
+import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoint.ts';
 
 // A stack shaped like infra's: roles with inline policies and a TLS-only bucket policy. The reader
 // may read objects but not list the bucket; the lister may do both; neither may write.
@@ -64,26 +65,18 @@ const stack: SynthesizedTerraformJson = {
 let endpoint: AwsEndpoint;
 const denials: AccessDenial[] = [];
 const clients: { destroy(): void }[] = [];
-const credentials = (accessKeyId: string) => ({ accessKeyId, secretAccessKey: 'anything' });
-function s3As(accessKeyId: string): S3Client {
-  const client = new S3Client({
-    endpoint: endpoint.url,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: credentials(accessKeyId),
-  });
+/** A client of the endpoint signing as `accessKeyId` (the role the authorizer evaluates), destroyed after all. */
+function clientAs<Client extends { destroy(): void }>(
+  accessKeyId: string,
+  create: (config: LocalClientConfig) => Client,
+): Client {
+  const client = create(localClientConfig(endpoint.url, accessKeyId));
   clients.push(client);
   return client;
 }
-function sqsAs(accessKeyId: string): SQSClient {
-  const client = new SQSClient({
-    endpoint: endpoint.url,
-    region: 'us-east-1',
-    credentials: credentials(accessKeyId),
-  });
-  clients.push(client);
-  return client;
-}
+const s3As = (accessKeyId: string) =>
+  clientAs(accessKeyId, (config) => new S3Client({ ...config, forcePathStyle: true }));
+const sqsAs = (accessKeyId: string) => clientAs(accessKeyId, (config) => new SQSClient(config));
 
 /** The error a call rejects with (fails the test when it succeeds). */
 async function failure(call: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
@@ -217,15 +210,7 @@ describe('SQS and the JSON APIs', () => {
   });
 
   it('answers Step Functions with AccessDeniedException before the API handler runs', async () => {
-    const sfnAs = (accessKeyId: string) => {
-      const client = new SFNClient({
-        endpoint: endpoint.url,
-        region: 'us-east-1',
-        credentials: credentials(accessKeyId),
-      });
-      clients.push(client);
-      return client;
-    };
+    const sfnAs = (accessKeyId: string) => clientAs(accessKeyId, (config) => new SFNClient(config));
     const stateMachineArn = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
     const error = await failure(
       sfnAs('sidestep-local-reader').send(new StartExecutionCommand({ stateMachineArn })),

@@ -1,7 +1,7 @@
-import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import type { ServiceManifest } from '@sidestep/manifest';
-import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/aws-endpoint.ts';
 import { type CollectingReporter, createCollectingReporter } from '../src/collecting-reporter.ts';
 import {
   type EventSourceMapping,
@@ -10,28 +10,14 @@ import {
 } from '../src/event-source-mapping.ts';
 import { createJobQueue, type JobQueue } from '../src/queues.ts';
 import type { SqsEvent } from '../src/sqs-event.ts';
+import { useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 
-let endpoint: AwsEndpoint;
-let sqs: SQSClient;
+const local = useSqsEndpoint();
 let queueCounter = 0;
 const mappings: EventSourceMapping[] = [];
 
-beforeAll(async () => {
-  endpoint = await startAwsEndpoint({ port: 0 });
-  sqs = new SQSClient({
-    endpoint: endpoint.url,
-    region: LOCAL_REGION,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
-});
-
 afterEach(async () => {
   await Promise.all(mappings.splice(0).map((mapping) => mapping.stop({ graceMs: 1_000 })));
-});
-
-afterAll(async () => {
-  sqs.destroy();
-  await endpoint.stop();
 });
 
 /**
@@ -57,7 +43,7 @@ async function freshQueue(): Promise<JobQueue> {
     },
     permissions: [],
   };
-  return createJobQueue(sqs, manifest, {
+  return createJobQueue(local.sqs, manifest, {
     environment: 'test',
     region: LOCAL_REGION,
     accountId: LOCAL_ACCOUNT_ID,
@@ -99,7 +85,7 @@ function startMapping(
   let peak = 0;
   mappings.push(
     startEventSourceMapping({
-      sqs,
+      sqs: local.sqs,
       queue: { name: queue.name, url: queue.url, arn: queue.arn, region: LOCAL_REGION },
       service: 'test-service',
       invoke: async (event) => {
@@ -123,7 +109,7 @@ function startMapping(
 }
 
 async function send(queue: JobQueue, ...bodies: string[]): Promise<string[]> {
-  const output = await sqs.send(
+  const output = await local.sqs.send(
     new SendMessageBatchCommand({
       QueueUrl: queue.url,
       Entries: bodies.map((body, index) => ({ Id: String(index), MessageBody: body })),
@@ -135,13 +121,13 @@ async function send(queue: JobQueue, ...bodies: string[]): Promise<string[]> {
 }
 
 async function remaining(queue: JobQueue): Promise<string[]> {
-  return ((await endpoint.peek(queue.name)) ?? []).map((message) => message.body);
+  return ((await local.endpoint.peek(queue.name)) ?? []).map((message) => message.body);
 }
 
 describe('startEventSourceMapping', () => {
   it('invokes with the exact SQS event Lambda builds', async () => {
     const queue = await freshQueue();
-    const sent = await sqs.send(
+    const sent = await local.sqs.send(
       new SendMessageCommand({
         QueueUrl: queue.url,
         MessageBody: '{"type":"test.job","id":"job-1"}',
@@ -292,7 +278,7 @@ describe('startEventSourceMapping', () => {
     const deadline = Date.now() + 5_000;
     let inDlq: string[] = [];
     while (Date.now() < deadline && inDlq.length === 0) {
-      inDlq = ((await endpoint.peek(queue.deadLetter.name)) ?? []).map((message) => message.messageId);
+      inDlq = ((await local.endpoint.peek(queue.deadLetter.name)) ?? []).map((message) => message.messageId);
       if (inDlq.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(inDlq).toEqual([id]);

@@ -14,6 +14,7 @@ import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-f
 import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from '../src/step-functions-api.ts';
 import { LAMBDA_INVOKE, StatesTaskError } from '../src/task-integrations.ts';
 import { errorNameOf } from './error-name-of.ts';
+import { localClientConfig } from './fixtures/sqs-endpoint.ts';
 
 const invoke = (name: string, next: string | undefined, extra: object = {}) => ({
   Type: 'Task',
@@ -84,11 +85,7 @@ beforeAll(async () => {
     retryIntervalMs: 0,
   });
   endpoint.serveJsonApi(STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi(sfnLocal));
-  sfn = new SFNClient({
-    endpoint: endpoint.url,
-    region: LOCAL_REGION,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  sfn = new SFNClient(localClientConfig(endpoint.url));
 });
 
 afterAll(async () => {

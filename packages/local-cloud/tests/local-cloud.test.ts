@@ -4,12 +4,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import {
@@ -19,6 +14,7 @@ import {
   UnknownServiceError,
 } from '../src/local-cloud.ts';
 import { echoService, fixtureDir } from './fixtures/manifests.ts';
+import { messagesIn } from './fixtures/sqs-endpoint.ts';
 
 /** A 1 s visibility timeout: a failed record comes back within the test. */
 const echo = echoService({ visibilityTimeoutSeconds: 1 });
@@ -63,19 +59,6 @@ function sandboxProcesses(): string[] {
   return output.split('\n').filter((line) => line.includes('runtime-interface-client'));
 }
 
-async function messagesIn(queueUrl: string): Promise<number> {
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(Attributes?.ApproximateNumberOfMessages) +
-    Number(Attributes?.ApproximateNumberOfMessagesNotVisible)
-  );
-}
-
 describe('startLocalCloud', () => {
   it('starts on the requested random ports with the queues and the warm service', () => {
     expect(cloud.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -89,6 +72,7 @@ describe('startLocalCloud', () => {
       `${cloud.endpoint}/000000000000/sidestep-local-echo-dlq`,
     );
     expect(() => cloud.queueUrl('nope')).toThrow(UnknownQueueError);
+    expect(() => cloud.queueUrl('nope')).toThrow(expect.objectContaining({ requested: 'nope' }));
     expect(report.ofType('queue-created').map((event) => event.queue)).toEqual([
       'sidestep-local-echo-dlq',
       'sidestep-local-echo',
@@ -111,7 +95,7 @@ describe('startLocalCloud', () => {
 
     const invocation = await report.waitFor('invocation', (event) => event.outcome === 'ok');
     expect(invocation).toMatchObject({ service: 'echo-service', queue: 'sidestep-local-echo', batchSize: 1 });
-    expect(await messagesIn(cloud.queueUrl('echo'))).toBe(0);
+    expect(await messagesIn(sqs, cloud.queueUrl('echo'))).toBe(0);
   });
 
   it('redelivers a failing message and after maxReceiveCount finds it in the DLQ', async () => {
@@ -138,7 +122,7 @@ describe('startLocalCloud', () => {
     expect(Messages?.map((message) => [message.MessageId, message.Body])).toEqual([
       [MessageId, 'please fail'],
     ]);
-    expect(await messagesIn(cloud.queueUrl('echo'))).toBe(0);
+    expect(await messagesIn(sqs, cloud.queueUrl('echo'))).toBe(0);
     // The sandbox's own log lines reach the reporter.
     expect(report.ofType('log').some((event) => event.line.includes('refusing record'))).toBe(true);
   });
@@ -147,6 +131,10 @@ describe('startLocalCloud', () => {
     const result = await cloud.invoke('echo-service', { Records: [] });
     expect(result).toMatchObject({ ok: true, payload: { batchItemFailures: [] } });
     await expect(cloud.invoke('nope', {})).rejects.toThrow(UnknownServiceError);
+    await expect(cloud.invoke('nope', {})).rejects.toMatchObject({
+      requested: 'nope',
+      known: ['echo-service'],
+    });
   });
 
   it('stops cleanly: servers closed, sandboxes gone, a second stop is a no-op', async () => {

@@ -1,32 +1,16 @@
 import {
   CancelMessageMoveTaskCommand,
   CreateQueueCommand,
-  GetQueueAttributesCommand,
   ListMessageMoveTasksCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
-  SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { describe, expect, it } from '@jest/globals';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/aws-endpoint.ts';
+import { messagesIn, useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 
-let endpoint: AwsEndpoint;
-let sqs: SQSClient;
-
-beforeAll(async () => {
-  endpoint = await startAwsEndpoint({ port: 0 });
-  sqs = new SQSClient({
-    endpoint: endpoint.url,
-    region: LOCAL_REGION,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-});
-
-afterAll(async () => {
-  sqs?.destroy();
-  await endpoint?.stop();
-});
+const local = useSqsEndpoint();
 
 const arnOf = (name: string) => `arn:aws:sqs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:${name}`;
 
@@ -34,8 +18,8 @@ const arnOf = (name: string) => `arn:aws:sqs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}
 async function queueWithDlq(
   name: string,
 ): Promise<{ url: string; dlqUrl: string; arn: string; dlqArn: string }> {
-  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
-  const queue = await sqs.send(
+  const dlq = await local.sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
+  const queue = await local.sqs.send(
     new CreateQueueCommand({
       QueueName: name,
       Attributes: {
@@ -53,7 +37,7 @@ async function queueWithDlq(
 
 async function sendTo(url: string, count: number): Promise<void> {
   for (let i = 0; i < count; i += 1) {
-    await sqs.send(
+    await local.sqs.send(
       new SendMessageCommand({
         QueueUrl: url,
         MessageBody: `job-${i}`,
@@ -63,21 +47,8 @@ async function sendTo(url: string, count: number): Promise<void> {
   }
 }
 
-async function count(url: string): Promise<number> {
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(Attributes?.ApproximateNumberOfMessages) +
-    Number(Attributes?.ApproximateNumberOfMessagesNotVisible)
-  );
-}
-
 async function latestTask(sourceArn: string) {
-  const { Results } = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: sourceArn }));
+  const { Results } = await local.sqs.send(new ListMessageMoveTasksCommand({ SourceArn: sourceArn }));
   return Results?.[0];
 }
 
@@ -107,14 +78,14 @@ describe('StartMessageMoveTask', () => {
     const { url, dlqUrl, dlqArn } = await queueWithDlq('redrive-poison');
     await sendTo(url, 3);
     // Received once (maxReceiveCount 1) and not deleted: the next receive dead-letters them.
-    await sqs.send(
+    await local.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }),
     );
-    const again = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
+    const again = await local.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10 }));
     expect(again.Messages ?? []).toEqual([]);
-    expect(await count(dlqUrl)).toBe(3);
+    expect(await messagesIn(local.sqs, dlqUrl)).toBe(3);
 
-    const { TaskHandle } = await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
+    const { TaskHandle } = await local.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
     expect(JSON.parse(Buffer.from(TaskHandle ?? '', 'base64').toString())).toMatchObject({
       sourceArn: dlqArn,
     });
@@ -127,8 +98,8 @@ describe('StartMessageMoveTask', () => {
       ApproximateNumberOfMessagesToMove: 3,
       StartedTimestamp: expect.any(Number),
     });
-    expect(await count(dlqUrl)).toBe(0);
-    const back = await sqs.send(
+    expect(await messagesIn(local.sqs, dlqUrl)).toBe(0);
+    const back = await local.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }),
     );
     expect((back.Messages ?? []).map((m) => m.Body).sort()).toEqual(['job-0', 'job-1', 'job-2']);
@@ -139,9 +110,9 @@ describe('StartMessageMoveTask', () => {
 
   it('moves to a given DestinationArn', async () => {
     const { dlqUrl, dlqArn } = await queueWithDlq('redrive-elsewhere');
-    const other = await sqs.send(new CreateQueueCommand({ QueueName: 'redrive-elsewhere-replay' }));
+    const other = await local.sqs.send(new CreateQueueCommand({ QueueName: 'redrive-elsewhere-replay' }));
     await sendTo(dlqUrl, 2);
-    await sqs.send(
+    await local.sqs.send(
       new StartMessageMoveTaskCommand({
         SourceArn: dlqArn,
         DestinationArn: arnOf('redrive-elsewhere-replay'),
@@ -149,14 +120,14 @@ describe('StartMessageMoveTask', () => {
     );
     const task = await waitForStatus(dlqArn, 'COMPLETED');
     expect(task?.DestinationArn).toBe(arnOf('redrive-elsewhere-replay'));
-    expect(await count(other.QueueUrl as string)).toBe(2);
-    expect(await count(dlqUrl)).toBe(0);
+    expect(await messagesIn(local.sqs, other.QueueUrl as string)).toBe(2);
+    expect(await messagesIn(local.sqs, dlqUrl)).toBe(0);
   });
 
   it('refuses a source that is no queue’s DLQ with InvalidParameterValue', async () => {
-    await sqs.send(new CreateQueueCommand({ QueueName: 'redrive-plain' }));
+    await local.sqs.send(new CreateQueueCommand({ QueueName: 'redrive-plain' }));
     expect(
-      await failure(sqs.send(new StartMessageMoveTaskCommand({ SourceArn: arnOf('redrive-plain') }))),
+      await failure(local.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: arnOf('redrive-plain') }))),
     ).toEqual({
       name: 'InvalidParameterValue',
       status: 400,
@@ -167,7 +138,7 @@ describe('StartMessageMoveTask', () => {
   it('refuses a missing source or destination with ResourceNotFoundException', async () => {
     const { dlqArn } = await queueWithDlq('redrive-missing');
     expect(
-      await failure(sqs.send(new StartMessageMoveTaskCommand({ SourceArn: arnOf('no-such-queue') }))),
+      await failure(local.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: arnOf('no-such-queue') }))),
     ).toEqual({
       name: 'ResourceNotFoundException',
       status: 404,
@@ -175,7 +146,7 @@ describe('StartMessageMoveTask', () => {
     });
     expect(
       await failure(
-        sqs.send(
+        local.sqs.send(
           new StartMessageMoveTaskCommand({ SourceArn: dlqArn, DestinationArn: arnOf('no-such-queue') }),
         ),
       ),
@@ -186,7 +157,9 @@ describe('StartMessageMoveTask', () => {
     const { dlqArn } = await queueWithDlq('redrive-rate');
     expect(
       await failure(
-        sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 501 })),
+        local.sqs.send(
+          new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 501 }),
+        ),
       ),
     ).toMatchObject({ name: 'InvalidParameterValue', status: 400 });
   });
@@ -195,10 +168,10 @@ describe('StartMessageMoveTask', () => {
     const { url, dlqUrl, dlqArn } = await queueWithDlq('redrive-slow');
     await sendTo(dlqUrl, 5);
     const started = Date.now();
-    const { TaskHandle } = await sqs.send(
+    const { TaskHandle } = await local.sqs.send(
       new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 2 }),
     );
-    expect(await failure(sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn })))).toEqual({
+    expect(await failure(local.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn })))).toEqual({
       name: 'InvalidParameterValue',
       status: 400,
       message:
@@ -212,27 +185,29 @@ describe('StartMessageMoveTask', () => {
       ApproximateNumberOfMessagesToMove: 5,
     });
     await new Promise((resolve) => setTimeout(resolve, 700));
-    const cancelled = await sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle }));
+    const cancelled = await local.sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle }));
     // 2 a second for 0.7 s: the first message at once, the second after 0.5 s.
     expect(cancelled.ApproximateNumberOfMessagesMoved).toBe(2);
     expect(Date.now() - started).toBeGreaterThanOrEqual(500);
     const task = await latestTask(dlqArn);
     expect(task).toMatchObject({ Status: 'CANCELLED', ApproximateNumberOfMessagesMoved: 2 });
     expect(task?.TaskHandle).toBeUndefined();
-    expect(await count(url)).toBe(2);
+    expect(await messagesIn(local.sqs, url)).toBe(2);
     // Nothing lost, nothing left invisible: the unmoved messages are receivable at once.
-    const left = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10 }));
+    const left = await local.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10 }),
+    );
     expect(left.Messages).toHaveLength(3);
   });
 
   it('lists the newest tasks first, up to MaxResults', async () => {
     const { dlqUrl, dlqArn } = await queueWithDlq('redrive-list');
     await sendTo(dlqUrl, 1);
-    await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
+    await local.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
     await waitForStatus(dlqArn, 'COMPLETED');
-    await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
+    await local.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
     await waitForStatus(dlqArn, 'COMPLETED');
-    const { Results } = await sqs.send(
+    const { Results } = await local.sqs.send(
       new ListMessageMoveTasksCommand({ SourceArn: dlqArn, MaxResults: 10 }),
     );
     expect(Results?.map((r) => r.ApproximateNumberOfMessagesToMove)).toEqual([0, 1]);
@@ -240,15 +215,15 @@ describe('StartMessageMoveTask', () => {
 
   it('refuses to cancel with a bad handle or an unknown task', async () => {
     const { dlqArn } = await queueWithDlq('redrive-cancel');
-    expect(await failure(sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: 'not-a-handle' })))).toEqual(
-      {
-        name: 'InvalidParameterValue',
-        status: 400,
-        message: 'Value for parameter TaskHandle is invalid.',
-      },
-    );
+    expect(
+      await failure(local.sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: 'not-a-handle' }))),
+    ).toEqual({
+      name: 'InvalidParameterValue',
+      status: 400,
+      message: 'Value for parameter TaskHandle is invalid.',
+    });
     const unknown = Buffer.from(JSON.stringify({ taskId: 'nope', sourceArn: dlqArn })).toString('base64');
-    expect(await failure(sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: unknown })))).toEqual({
+    expect(await failure(local.sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: unknown })))).toEqual({
       name: 'ResourceNotFoundException',
       status: 404,
       message: 'Task does not exist.',
@@ -259,7 +234,7 @@ describe('StartMessageMoveTask', () => {
     const { dlqUrl, dlqArn, url } = await queueWithDlq('redrive-query');
     await sendTo(dlqUrl, 1);
     const post = (form: Record<string, string>) =>
-      fetch(`${endpoint.url}/`, {
+      fetch(`${local.endpoint.url}/`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ ...form, Version: '2012-11-05' }).toString(),
@@ -273,7 +248,7 @@ describe('StartMessageMoveTask', () => {
     const listed = await (await post({ Action: 'ListMessageMoveTasks', SourceArn: dlqArn })).text();
     expect(listed).toContain('<ListMessageMoveTasksResultEntry><Status>COMPLETED</Status>');
     expect(listed).toContain('<ApproximateNumberOfMessagesMoved>1</ApproximateNumberOfMessagesMoved>');
-    expect(await count(url)).toBe(1);
+    expect(await messagesIn(local.sqs, url)).toBe(1);
     const refused = await post({ Action: 'StartMessageMoveTask', SourceArn: arnOf('redrive-query') });
     expect(refused.status).toBe(400);
     expect(await refused.text()).toContain(

@@ -1,33 +1,19 @@
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { describe, expect, it } from '@jest/globals';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/aws-endpoint.ts';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { createPipeSourceQueue, startPipe } from '../src/pipe.ts';
+import { useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 
 // The pipe alone against the SQS endpoint: what happens to a message whose target does not start.
 
-let endpoint: AwsEndpoint;
-let sqs: SQSClient;
-
-beforeAll(async () => {
-  endpoint = await startAwsEndpoint({ port: 0 });
-  sqs = new SQSClient({
-    endpoint: endpoint.url,
-    region: LOCAL_REGION,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-});
-
-afterAll(async () => {
-  sqs?.destroy();
-  await endpoint?.stop();
-});
+const local = useSqsEndpoint();
 
 describe('startPipe', () => {
   it('keeps a message whose execution did not start; SQS redrives it to the DLQ after maxReceiveCount', async () => {
     const scope = { environment: 'local', region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
     const queue = await createPipeSourceQueue(
-      sqs,
+      local.sqs,
       { name: 'flaky-requests', visibilityTimeoutSeconds: 1, maxReceiveCount: 2 },
       scope,
     );
@@ -35,7 +21,7 @@ describe('startPipe', () => {
     const attempts: string[] = [];
     const pipe = startPipe({
       name: 'flaky-pipe',
-      sqs,
+      sqs: local.sqs,
       queue: { url: queue.url, arn: queue.arn, region: LOCAL_REGION },
       start: async (input) => {
         attempts.push(input);
@@ -44,15 +30,15 @@ describe('startPipe', () => {
       reporter: report.reporter,
       waitTimeSeconds: 1,
     });
-    const { MessageId } = await sqs.send(
+    const { MessageId } = await local.sqs.send(
       new SendMessageCommand({ QueueUrl: queue.url, MessageBody: '{"id":"r-1"}' }),
     );
 
     const deadline = Date.now() + 15_000;
-    let dead = await endpoint.peek(queue.deadLetter.name);
+    let dead = await local.endpoint.peek(queue.deadLetter.name);
     while ((dead?.length ?? 0) === 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 200));
-      dead = await endpoint.peek(queue.deadLetter.name);
+      dead = await local.endpoint.peek(queue.deadLetter.name);
     }
     await pipe.stop();
 

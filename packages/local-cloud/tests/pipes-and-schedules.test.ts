@@ -9,6 +9,7 @@ import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { type LocalCloud, startLocalCloud } from '../src/local-cloud.ts';
 import { createVirtualClock, type NextFireTimes, type ScheduleDefinition } from '../src/scheduler.ts';
 import { echoService, fixtureDir, queuelessService } from './fixtures/manifests.ts';
+import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoint.ts';
 
 // The export side of the local cloud with fixtures: a queue -> EventBridge Pipe -> Step Functions,
 // schedules fired on a virtual clock, and operator events put with the unchanged
@@ -58,11 +59,7 @@ const report = createCollectingReporter();
 const PIPE_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-export';
 let stateDir: string;
 let cloud: LocalCloud;
-let client: {
-  endpoint: string;
-  region: string;
-  credentials: { accessKeyId: string; secretAccessKey: string };
-};
+let client: LocalClientConfig;
 
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'local-cloud-pipes-'));
@@ -95,11 +92,7 @@ beforeAll(async () => {
     ],
     schedules: { definitions: SCHEDULES, nextFireTimes: everyMinutes, operatorEventPattern, clock },
   });
-  client = {
-    endpoint: cloud.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  };
+  client = localClientConfig(cloud.endpoint);
 }, 30_000);
 
 afterAll(async () => {

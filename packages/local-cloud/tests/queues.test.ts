@@ -4,46 +4,34 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { sampleService } from '@sidestep/manifest/testing';
-import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/aws-endpoint.ts';
 import { createJobQueue, MissingQueueError } from '../src/queues.ts';
+import { useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 
 const manifest = sampleService;
 const scope = { environment: 'local', region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
 
-let endpoint: AwsEndpoint;
-let sqs: SQSClient;
-
-beforeAll(async () => {
-  endpoint = await startAwsEndpoint({ port: 0 });
-  sqs = new SQSClient({
-    endpoint: endpoint.url,
-    region: LOCAL_REGION,
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
-});
-
-afterAll(async () => {
-  sqs.destroy();
-  await endpoint.stop();
-});
+const local = useSqsEndpoint();
 
 async function attributes(url: string): Promise<Record<string, string>> {
-  const output = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }));
+  const output = await local.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }),
+  );
   return output.Attributes ?? {};
 }
 
 describe('createJobQueue', () => {
   it('creates sidestep-<env>-<queue> and its DLQ with the attributes infra sets', async () => {
-    const queue = await createJobQueue(sqs, manifest, scope);
+    const queue = await createJobQueue(local.sqs, manifest, scope);
     expect(queue).toEqual({
       name: 'sidestep-local-mail',
-      url: `${endpoint.url}/000000000000/sidestep-local-mail`,
+      url: `${local.endpoint.url}/000000000000/sidestep-local-mail`,
       arn: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-mail',
       deadLetter: {
         name: 'sidestep-local-mail-dlq',
-        url: `${endpoint.url}/000000000000/sidestep-local-mail-dlq`,
+        url: `${local.endpoint.url}/000000000000/sidestep-local-mail-dlq`,
         arn: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-mail-dlq',
       },
     });
@@ -62,23 +50,23 @@ describe('createJobQueue', () => {
   });
 
   it('is idempotent', async () => {
-    const first = await createJobQueue(sqs, manifest, scope);
-    const second = await createJobQueue(sqs, manifest, scope);
+    const first = await createJobQueue(local.sqs, manifest, scope);
+    const second = await createJobQueue(local.sqs, manifest, scope);
     expect(second).toEqual(first);
   });
 
   it('refuses a manifest without a queue, naming the field', async () => {
     const { queue: _queue, ...withoutQueue } = manifest;
-    await expect(createJobQueue(sqs, withoutQueue, scope)).rejects.toThrow(MissingQueueError);
-    await expect(createJobQueue(sqs, withoutQueue, scope)).rejects.toMatchObject({ field: 'queue' });
+    await expect(createJobQueue(local.sqs, withoutQueue, scope)).rejects.toThrow(MissingQueueError);
+    await expect(createJobQueue(local.sqs, withoutQueue, scope)).rejects.toMatchObject({ field: 'queue' });
   });
 });
 
 describe('startAwsEndpoint', () => {
   it('hands out queue URLs on its own host and port, which an SDK client without endpoint can use', async () => {
-    await createJobQueue(sqs, manifest, scope);
-    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: 'sidestep-local-mail' }));
-    expect(QueueUrl).toBe(endpoint.queueUrl('sidestep-local-mail'));
+    await createJobQueue(local.sqs, manifest, scope);
+    const { QueueUrl } = await local.sqs.send(new GetQueueUrlCommand({ QueueName: 'sidestep-local-mail' }));
+    expect(QueueUrl).toBe(local.endpoint.queueUrl('sidestep-local-mail'));
     // No endpoint configured: the SDK sends to the queue URL's host, which must resolve.
     const quiet = {
       debug: () => undefined,
@@ -97,15 +85,15 @@ describe('startAwsEndpoint', () => {
     } finally {
       plain.destroy();
     }
-    const queued = await endpoint.peek('sidestep-local-mail');
+    const queued = await local.endpoint.peek('sidestep-local-mail');
     expect(queued?.map((message) => message.body)).toContain('via queue url');
   });
 
   it('listens on loopback only', () => {
-    expect(endpoint.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(local.endpoint.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it('peeks undefined for an unknown queue', async () => {
-    expect(await endpoint.peek('no-such-queue')).toBeUndefined();
+    expect(await local.endpoint.peek('no-such-queue')).toBeUndefined();
   });
 });

@@ -19,6 +19,7 @@ import { sampleTask } from '@sidestep/manifest/testing';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { type LocalCloud, type LocalWorkflowResources, startLocalCloud } from '../src/local-cloud.ts';
 import { echoService, fixtureDir, queuelessService } from './fixtures/manifests.ts';
+import { localClientConfig } from './fixtures/sqs-endpoint.ts';
 
 // The workflow machinery of the local cloud with fixtures: S3 upload -> "Object Created" ->
 // the event rule -> a Step Functions execution -> a Lambda step, a Fargate task (child process)
@@ -143,11 +144,7 @@ beforeAll(async () => {
     ],
     retryIntervalMs: 0,
   });
-  const clientConfig = {
-    endpoint: cloud.endpoint,
-    region: cloud.region,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  };
+  const clientConfig = localClientConfig(cloud.endpoint);
   s3 = new S3Client({ ...clientConfig, forcePathStyle: true });
   sfn = new SFNClient(clientConfig);
   stateMachineArn = cloud.stepFunctions.stateMachineArn('sidestep-local-import');

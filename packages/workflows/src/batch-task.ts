@@ -55,6 +55,26 @@ export function checkBatchWorker(batchWorker: BatchWorkerProps): void {
   }
 }
 
+/** The props every job workflow has: the status-updater that keeps the ledger, and the batch-worker. */
+export interface JobWorkflowProps {
+  readonly statusUpdaterFunctionArn: string;
+  readonly batchWorker: BatchWorkerProps;
+}
+
+/**
+ * Refuses a job workflow's props that would fail at run time, naming the first bad field in order:
+ * `statusUpdaterFunctionArn`, then the batch-worker's ({@link checkBatchWorker}), then the
+ * workflow's own `fields`, each of which must be a non-empty string.
+ */
+export function checkJobWorkflowProps(
+  props: JobWorkflowProps,
+  fields: readonly (readonly [field: string, value: unknown])[],
+): void {
+  requireStrings([['statusUpdaterFunctionArn', props.statusUpdaterFunctionArn]]);
+  checkBatchWorker(props.batchWorker);
+  requireStrings(fields);
+}
+
 /**
  * Runs the batch-worker on Fargate and waits for it to stop (`ecs:runTask.sync`); its inputs are the
  * container's environment overrides: `MODE`, `JOB_ID` (the job at `$.job.jobId`), then the mode's

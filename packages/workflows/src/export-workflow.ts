@@ -1,11 +1,10 @@
 import type { StateMachineDefinition } from './asl.ts';
-import { type BatchWorkerProps, batchTask, checkBatchWorker } from './batch-task.ts';
+import { type BatchWorkerProps, batchTask, checkJobWorkflowProps } from './batch-task.ts';
 import { catchAll } from './catch-all.ts';
 import { failurePath, MARK_FAILED } from './failure-path.ts';
 import { INTEGRATION } from './integration.ts';
 import { type MailRecipient, mailEnvelope } from './mail-envelope.ts';
 import { REGISTRATION_FAILED, registerJob } from './register-job.ts';
-import { requireStrings } from './require-strings.ts';
 import { retry, TRANSIENT_EXPORT_FINALIZER_ERRORS, TRANSIENT_LAMBDA_ERRORS } from './retry.ts';
 import { statusUpdate } from './status-update.ts';
 import { successPath } from './success-path.ts';
@@ -49,9 +48,7 @@ const DEFAULT_FILE_NAME =
 const REQUESTER: MailRecipient = { path: '$.request.payload.requestedBy' };
 
 function checkProps(props: ExportWorkflowProps): void {
-  requireStrings([['statusUpdaterFunctionArn', props.statusUpdaterFunctionArn]]);
-  checkBatchWorker(props.batchWorker);
-  requireStrings([
+  checkJobWorkflowProps(props, [
     ['exportFinalizerFunctionArn', props.exportFinalizerFunctionArn],
     ['exportsBucket', props.exportsBucket],
     ['mailQueueUrl', props.mailQueueUrl],

@@ -1,10 +1,9 @@
 import type { StateMachineDefinition } from './asl.ts';
-import { type BatchWorkerProps, batchTask, checkBatchWorker } from './batch-task.ts';
+import { type BatchWorkerProps, batchTask, checkJobWorkflowProps } from './batch-task.ts';
 import { catchAll } from './catch-all.ts';
 import { failurePath, MARK_FAILED } from './failure-path.ts';
 import { mailEnvelope } from './mail-envelope.ts';
 import { REGISTRATION_FAILED, registerJob } from './register-job.ts';
-import { requireStrings } from './require-strings.ts';
 import { statusUpdate } from './status-update.ts';
 import { successPath } from './success-path.ts';
 
@@ -25,9 +24,7 @@ export interface ImportWorkflowProps {
  * (an empty subnet list fails every RunTask). Values are not parsed further: they may be tokens.
  */
 function checkProps(props: ImportWorkflowProps): void {
-  requireStrings([['statusUpdaterFunctionArn', props.statusUpdaterFunctionArn]]);
-  checkBatchWorker(props.batchWorker);
-  requireStrings([
+  checkJobWorkflowProps(props, [
     ['mailQueueUrl', props.mailQueueUrl],
     ['notifyAddress', props.notifyAddress],
   ]);

@@ -1,5 +1,6 @@
 import { expect } from '@jest/globals';
 import {
+  type ImportWorkflowProps,
   type StateMachineDefinition,
   type TaskState,
   TRANSIENT_ECS_ERRORS,
@@ -7,6 +8,23 @@ import {
   TRANSIENT_SQS_ERRORS,
   TRANSIENT_STATUS_UPDATER_ERRORS,
 } from '../src/index.ts';
+
+/**
+ * The props every job workflow has, as infra passes them: Terraform tokens, which the definition
+ * must carry verbatim.
+ */
+export const jobWorkflowTokens: Pick<ImportWorkflowProps, 'statusUpdaterFunctionArn' | 'batchWorker'> = {
+  statusUpdaterFunctionArn: `\${aws_lambda_function.status-updater.arn}`,
+  batchWorker: {
+    clusterArn: `\${aws_ecs_cluster.batch.arn}`,
+    taskDefinitionArn: `\${aws_ecs_task_definition.batch-worker.arn_without_revision}`,
+    containerName: 'batch-worker',
+    subnetIds: [`\${var.private_subnet_a}`, `\${var.private_subnet_b}`],
+    securityGroupIds: [`\${aws_security_group.batch-worker.id}`],
+    assignPublicIp: true,
+    timeoutSeconds: 7200,
+  },
+};
 
 /** The Task states of a definition's top level, with their names. */
 export function tasksOf(definition: StateMachineDefinition): [string, TaskState][] {

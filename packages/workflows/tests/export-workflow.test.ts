@@ -12,19 +12,15 @@ import {
   TRANSIENT_EXPORT_FINALIZER_ERRORS,
   workflowIntegrations,
 } from '../src/index.ts';
-import { expectEveryTaskCatchesAll, expectOnlyTransientRetries, tasksOf } from './definition-checks.ts';
+import {
+  expectEveryTaskCatchesAll,
+  expectOnlyTransientRetries,
+  jobWorkflowTokens,
+  tasksOf,
+} from './definition-checks.ts';
 
-/** Props as infra passes them: Terraform tokens, which the definition must carry verbatim. */
 const tokens: ExportWorkflowProps = {
-  statusUpdaterFunctionArn: `\${aws_lambda_function.status-updater.arn}`,
-  batchWorker: {
-    clusterArn: `\${aws_ecs_cluster.batch.arn}`,
-    taskDefinitionArn: `\${aws_ecs_task_definition.batch-worker.arn_without_revision}`,
-    containerName: 'batch-worker',
-    subnetIds: [`\${var.private_subnet_a}`],
-    securityGroupIds: [`\${aws_security_group.batch-worker.id}`],
-    timeoutSeconds: 7200,
-  },
+  ...jobWorkflowTokens,
   exportFinalizerFunctionArn: `\${aws_lambda_function.export-finalizer.arn}`,
   exportsBucket: `\${aws_s3_bucket.exports.bucket}`,
   mailQueueUrl: `\${aws_sqs_queue.mail.url}`,

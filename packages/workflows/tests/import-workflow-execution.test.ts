@@ -283,45 +283,37 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'UnexpectedStateError' });
   });
 
-  it('retries transient Lambda and ledger errors and then succeeds', async () => {
+  it.each([
+    {
+      name: 'retries transient Lambda and ledger errors and then succeeds',
+      start: [
+        lambdaServiceError('Lambda.ServiceException'),
+        lambdaServiceError('Lambda.TooManyRequestsException'),
+      ],
+      finish: [lambdaError('JobLedgerUnavailableError', 'the job ledger is unavailable: ECONNRESET')],
+      events: ['start', 'start', 'start', 'finish', 'finish'],
+      retried: ['StartJob', 'StartJob', 'FinishJob'],
+    },
+    {
+      name: 'retries a step the Lambda service timed out or throttled once, then succeeds',
+      start: [lambdaServiceError('Lambda.TooManyRequestsException')],
+      finish: [lambdaServiceError('Sandbox.Timedout'), lambdaServiceError('Lambda.Unknown')],
+      events: ['start', 'start', 'finish', 'finish', 'finish'],
+      retried: ['StartJob', 'FinishJob', 'FinishJob'],
+    },
+  ])('$name', async ({ start, finish, events, retried }) => {
     const env = cloud();
-    env.status.failNext.start = [
-      lambdaServiceError('Lambda.ServiceException'),
-      lambdaServiceError('Lambda.TooManyRequestsException'),
-    ];
-    env.status.failNext.finish = [
-      lambdaError('JobLedgerUnavailableError', 'the job ledger is unavailable: ECONNRESET'),
-    ];
-    const run = await execute(objectCreated('imports/users.csv'), env);
-
-    expect(run.failure).toBeUndefined();
-    const [job] = env.status.jobs.values();
-    expect(env.status.eventsOf(job?.id ?? '')).toEqual(['start', 'start', 'start', 'finish', 'finish']);
-    expect(run.events.flatMap((event) => (event.type === 'StateRetried' ? [event.state.name] : []))).toEqual([
-      'StartJob',
-      'StartJob',
-      'FinishJob',
-    ]);
-    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
-  });
-
-  it('retries a step the Lambda service timed out or throttled once, then succeeds', async () => {
-    const env = cloud();
-    env.status.failNext.start = [lambdaServiceError('Lambda.TooManyRequestsException')];
-    env.status.failNext.finish = [
-      lambdaServiceError('Sandbox.Timedout'),
-      lambdaServiceError('Lambda.Unknown'),
-    ];
+    env.status.failNext.start = start;
+    env.status.failNext.finish = finish;
     const run = await execute(objectCreated('imports/users.csv'), env);
 
     expect(run.failure).toBeUndefined();
     const [job] = env.status.jobs.values();
     expect(job?.state).toBe('succeeded');
-    expect(run.events.flatMap((event) => (event.type === 'StateRetried' ? [event.state.name] : []))).toEqual([
-      'StartJob',
-      'FinishJob',
-      'FinishJob',
-    ]);
+    expect(env.status.eventsOf(job?.id ?? '')).toEqual(events);
+    expect(run.events.flatMap((event) => (event.type === 'StateRetried' ? [event.state.name] : []))).toEqual(
+      retried,
+    );
     expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
   });
 

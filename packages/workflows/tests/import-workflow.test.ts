@@ -6,20 +6,15 @@ import {
   importWorkflow,
   type TaskState,
 } from '../src/index.ts';
-import { expectEveryTaskCatchesAll, expectOnlyTransientRetries, tasksOf } from './definition-checks.ts';
+import {
+  expectEveryTaskCatchesAll,
+  expectOnlyTransientRetries,
+  jobWorkflowTokens,
+  tasksOf,
+} from './definition-checks.ts';
 
-/** Props as infra passes them: Terraform tokens, which the definition must carry verbatim. */
 const tokens: ImportWorkflowProps = {
-  statusUpdaterFunctionArn: `\${aws_lambda_function.status-updater.arn}`,
-  batchWorker: {
-    clusterArn: `\${aws_ecs_cluster.batch.arn}`,
-    taskDefinitionArn: `\${aws_ecs_task_definition.batch-worker.arn_without_revision}`,
-    containerName: 'batch-worker',
-    subnetIds: [`\${var.private_subnet_a}`, `\${var.private_subnet_b}`],
-    securityGroupIds: [`\${aws_security_group.batch-worker.id}`],
-    assignPublicIp: true,
-    timeoutSeconds: 7200,
-  },
+  ...jobWorkflowTokens,
   mailQueueUrl: `\${aws_sqs_queue.mail.url}`,
   notifyAddress: 'ops@example.com',
 };

@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { startAwsEndpoint } from '@sidestep/local-cloud';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { startLocalS3 } from '../tests/export-fixture.ts';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'sidestep-bench-exports';
@@ -37,14 +37,7 @@ function csvRows(mib: number, from: number): { text: string; rows: number } {
   return { text, rows };
 }
 
-const endpoint = await startAwsEndpoint({ port: 0 });
-const s3 = new S3Client({
-  endpoint: endpoint.url,
-  region: 'us-east-1',
-  forcePathStyle: true,
-  credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
-});
-await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+const { endpoint, s3, stop } = await startLocalS3(BUCKET);
 
 const results = [];
 for (const [index, scenario] of SCENARIOS.entries()) {
@@ -97,8 +90,7 @@ for (const [index, scenario] of SCENARIOS.entries()) {
   for (const part of parts) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: part.key }));
   await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `exports/${jobId}/bench.csv.gz` }));
 }
-s3.destroy();
-await endpoint.stop();
+await stop();
 
 // Only with --write: a run on another machine prints its numbers without replacing the committed ones.
 if (process.argv.includes('--write')) {

@@ -7,7 +7,7 @@ import { type AwsEndpoint, startAwsEndpoint } from '@sidestep/local-cloud';
 /** The bucket every export-finalizer test writes its exports to. */
 export const BUCKET = 'sidestep-test-exports';
 
-/** S3 as the local cloud serves it, with {@link BUCKET} created, and a client for it. */
+/** S3 as the local cloud serves it, with a bucket created, and a client for it. */
 export interface LocalS3 {
   readonly endpoint: AwsEndpoint;
   readonly s3: S3Client;
@@ -17,9 +17,10 @@ export interface LocalS3 {
 
 /**
  * Starts the local cloud's S3 (fauxqs behind `startAwsEndpoint`: S3's multipart rules, UploadPartCopy
- * with ranges, the 5 MiB minimum part) on a free loopback port and creates {@link BUCKET}.
+ * with ranges, the 5 MiB minimum part) on a free loopback port and creates `bucket`. The benchmark
+ * runs on it too.
  */
-export async function startLocalS3(): Promise<LocalS3> {
+export async function startLocalS3(bucket = BUCKET): Promise<LocalS3> {
   const endpoint = await startAwsEndpoint({ port: 0 });
   const s3 = new S3Client({
     endpoint: endpoint.url,
@@ -27,7 +28,7 @@ export async function startLocalS3(): Promise<LocalS3> {
     forcePathStyle: true,
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
   });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   return {
     endpoint,
     s3,

@@ -130,8 +130,8 @@ export class S3ExportStore implements ExportObjectStore {
   }
 
   async head(bucket: string, key: string): Promise<StoredObject | undefined> {
-    try {
-      const head = await this.#client.send(
+    return this.#callUnlessMissing('HeadObject', { bucket, key }, async (client) => {
+      const head = await client.send(
         new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }),
       );
       // A composite checksum (`<base64>-<parts>`, an object uploaded in parts) is a checksum of
@@ -142,10 +142,7 @@ export class S3ExportStore implements ExportObjectStore {
           ? Buffer.from(checksum, 'base64').toString('hex')
           : undefined;
       return { bytes: head.ContentLength ?? 0, etag: head.ETag ?? '', sha256 };
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw storageError('HeadObject', error, { bucket, key });
-    }
+    });
   }
 
   async read(
@@ -153,8 +150,8 @@ export class S3ExportStore implements ExportObjectStore {
     key: string,
     options: { readonly range?: ByteRange; readonly etag?: string } = {},
   ): Promise<Readable> {
-    try {
-      const output = await this.#client.send(
+    return this.#call('GetObject', { bucket, key }, async (client) => {
+      const output = await client.send(
         new GetObjectCommand({
           Bucket: bucket,
           Key: key,
@@ -166,24 +163,19 @@ export class S3ExportStore implements ExportObjectStore {
       const body = output.Body as Readable | undefined;
       if (!body) throw new Error('GetObject returned no body');
       return body;
-    } catch (error) {
-      throw storageError('GetObject', error, { bucket, key });
-    }
+    });
   }
 
   async readText(bucket: string, key: string): Promise<string | undefined> {
-    try {
-      const output = await this.#client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return this.#callUnlessMissing('GetObject', { bucket, key }, async (client) => {
+      const output = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return await output.Body?.transformToString('utf-8');
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw storageError('GetObject', error, { bucket, key });
-    }
+    });
   }
 
   async putJson(bucket: string, key: string, value: unknown): Promise<void> {
-    try {
-      await this.#client.send(
+    return this.#call('PutObject', { bucket, key }, async (client) => {
+      await client.send(
         new PutObjectCommand({
           Bucket: bucket,
           Key: key,
@@ -191,14 +183,12 @@ export class S3ExportStore implements ExportObjectStore {
           ContentType: 'application/json',
         }),
       );
-    } catch (error) {
-      throw storageError('PutObject', error, { bucket, key });
-    }
+    });
   }
 
   async createMultipartUpload(bucket: string, key: string, headers: CombinedObjectHeaders): Promise<string> {
-    try {
-      const output = await this.#client.send(
+    return this.#call('CreateMultipartUpload', { bucket, key }, async (client) => {
+      const output = await client.send(
         new CreateMultipartUploadCommand({
           Bucket: bucket,
           Key: key,
@@ -208,9 +198,7 @@ export class S3ExportStore implements ExportObjectStore {
       );
       if (!output.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
       return output.UploadId;
-    } catch (error) {
-      throw storageError('CreateMultipartUpload', error, { bucket, key });
-    }
+    });
   }
 
   async copyPart(
@@ -220,8 +208,8 @@ export class S3ExportStore implements ExportObjectStore {
     partNumber: number,
     source: { readonly key: string; readonly etag: string; readonly range?: ByteRange },
   ): Promise<UploadedPart> {
-    try {
-      const output = await this.#client.send(
+    return this.#call('UploadPartCopy', { bucket, key }, async (client) => {
+      const output = await client.send(
         new UploadPartCopyCommand({
           Bucket: bucket,
           Key: key,
@@ -236,9 +224,7 @@ export class S3ExportStore implements ExportObjectStore {
       const etag = output.CopyPartResult?.ETag;
       if (!etag) throw new Error('UploadPartCopy returned no ETag');
       return { partNumber, etag };
-    } catch (error) {
-      throw storageError('UploadPartCopy', error, { bucket, key });
-    }
+    });
   }
 
   async uploadPart(
@@ -248,8 +234,8 @@ export class S3ExportStore implements ExportObjectStore {
     partNumber: number,
     body: Buffer,
   ): Promise<UploadedPart> {
-    try {
-      const output = await this.#client.send(
+    return this.#call('UploadPart', { bucket, key }, async (client) => {
+      const output = await client.send(
         new UploadPartCommand({
           Bucket: bucket,
           Key: key,
@@ -260,9 +246,7 @@ export class S3ExportStore implements ExportObjectStore {
       );
       if (!output.ETag) throw new Error('UploadPart returned no ETag');
       return { partNumber, etag: output.ETag };
-    } catch (error) {
-      throw storageError('UploadPart', error, { bucket, key });
-    }
+    });
   }
 
   async completeMultipartUpload(
@@ -271,8 +255,8 @@ export class S3ExportStore implements ExportObjectStore {
     uploadId: string,
     parts: readonly UploadedPart[],
   ): Promise<void> {
-    try {
-      await this.#client.send(
+    return this.#call('CompleteMultipartUpload', { bucket, key }, async (client) => {
+      await client.send(
         new CompleteMultipartUploadCommand({
           Bucket: bucket,
           Key: key,
@@ -280,18 +264,42 @@ export class S3ExportStore implements ExportObjectStore {
           MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag })) },
         }),
       );
-    } catch (error) {
-      throw storageError('CompleteMultipartUpload', error, { bucket, key });
-    }
+    });
   }
 
   async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+    return this.#call('AbortMultipartUpload', { bucket, key }, async (client) => {
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+    });
+  }
+
+  /**
+   * Runs one S3 call on `object` as `operation` (its API name, what the error names), mapping any
+   * failure with {@link storageError}.
+   */
+  async #call<T>(
+    operation: string,
+    object: { readonly bucket: string; readonly key: string },
+    run: (client: S3Client) => Promise<T>,
+  ): Promise<T> {
     try {
-      await this.#client.send(
-        new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }),
-      );
+      return await run(this.#client);
     } catch (error) {
-      throw storageError('AbortMultipartUpload', error, { bucket, key });
+      throw storageError(operation, error, object);
+    }
+  }
+
+  /** {@link S3ExportStore.#call}, with `undefined` for an object that does not exist (404). */
+  async #callUnlessMissing<T>(
+    operation: string,
+    object: { readonly bucket: string; readonly key: string },
+    run: (client: S3Client) => Promise<T>,
+  ): Promise<T | undefined> {
+    try {
+      return await run(this.#client);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw storageError(operation, error, object);
     }
   }
 }
