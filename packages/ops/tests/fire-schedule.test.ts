@@ -1,27 +1,10 @@
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { describe, expect, it } from '@jest/globals';
-import { mockClient } from 'aws-sdk-client-mock';
 import { createOpsContext, fireSchedule, LOCAL_CLOUD, serviceEndpoint } from '../src/index.ts';
+import { stagingContext } from './staging-context.ts';
 
 // The operator event path of `sidestep fire` against a stubbed EventBridge (the local cloud's answers
 // are tested through the bin in scripts/tests), and the endpoint rule every command's clients follow.
-function stagingContext(env: Record<string, string> = {}) {
-  const eventBridge = mockClient(EventBridgeClient);
-  const sts = mockClient(STSClient);
-  sts.on(GetCallerIdentityCommand).resolves({
-    Account: '123456789012',
-    Arn: 'arn:aws:sts::123456789012:assumed-role/operator/alice',
-  });
-  const warnings: string[] = [];
-  const context = createOpsContext({
-    environment: 'staging',
-    env: { AWS_REGION: 'ap-northeast-1', ...env },
-    clients: { eventBridge: new EventBridgeClient({}), sts: new STSClient({}) },
-    warn: (message) => warnings.push(message),
-  });
-  return { context, eventBridge, warnings };
-}
 
 describe('fireSchedule', () => {
   it('puts the Schedule Fired operator event on sidestep-<env>, naming the schedule and the operator', async () => {
