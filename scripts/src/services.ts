@@ -86,7 +86,7 @@ export const PIPES: readonly LocalPipe[] = [
   },
 ];
 
-/** The schedules, fired on the real clock; `npm run fire-schedule -- <name>` fires one by hand. */
+/** The schedules, fired on the real clock; `npm run fire-schedule -- <name>` (`sidestep fire <name>`) fires one by hand. */
 export const SCHEDULE_SETUP: LocalSchedules = {
   definitions: SCHEDULES,
   nextFireTimes,

@@ -1,11 +1,18 @@
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Database, openDatabase } from '@sidestep/db';
-import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
-import { LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
+import { type CollectingReporter, createVirtualClock, type LocalCloud } from '@sidestep/local-cloud';
+import {
+  LOCAL_NOTIFY_ADDRESS,
+  LOCAL_SERVICES,
+  LOCAL_TASKS,
+  SCHEDULE_SETUP,
+  WORKFLOWS,
+} from '../src/services.ts';
 import { decodedMails, type PathCloud, rootDir, runScript, startPathCloud } from './start-path-cloud.ts';
 
 // The operator's CLI as a person uses it: the real `sidestep` bin, spawned with the workspace's
@@ -25,6 +32,8 @@ beforeAll(async () => {
     services: LOCAL_SERVICES,
     tasks: LOCAL_TASKS,
     workflows: WORKFLOWS,
+    // Far from any fire time: only the operator's `fire` runs a schedule here.
+    schedules: { ...SCHEDULE_SETUP, clock: createVirtualClock(new Date('2026-11-24T10:07:00Z')) },
   });
   ({ cloud, collecting } = path);
   sqs = new SQSClient(path.client);
@@ -183,4 +192,114 @@ describe('sidestep job retry', () => {
     expect(execution.stdout).toContain('SUCCEEDED');
     expect(execution.stdout).toContain('StartJob');
   }, 200_000);
+});
+
+/** `sidestep audit --json`, newest first. */
+async function auditTrail() {
+  return JSON.parse((await sidestep('audit', '--json')).stdout) as {
+    action: string;
+    target: string;
+    result: string;
+    details: Record<string, unknown>;
+  }[];
+}
+
+describe('sidestep fire', () => {
+  it('runs the sweeper by hand: it fails a stuck job, and the audit trail records the firing', async () => {
+    const jobId = `exp_stuck_${run}`;
+    await db.query(
+      `insert into jobs (id, kind, state, request_id, requested_by, file_name, started_at, deadline_at)
+       values ($1, 'export', 'running', $2, $3, 'stuck', now() - interval '3 hours', now() - interval '1 hour')`,
+      [jobId, `stuck-${run}`, `stuck-${run}@example.com`],
+    );
+
+    const fired = await sidestep('fire', 'stale-job-sweeper');
+    expect(fired.stdout).toMatch(
+      new RegExp(`^fired stale-job-sweeper: event ([0-9a-f-]{36}) on sidestep-local \\(${cloud.endpoint}\\)`),
+    );
+    expect({ code: fired.code, stderr: fired.stderr }).toEqual({ code: 0, stderr: '' });
+    await collecting.waitFor(
+      'schedule-fired',
+      (event) => event.schedule === 'stale-job-sweeper' && event.trigger === 'operator',
+    );
+
+    const job = async () =>
+      JSON.parse((await sidestep('job', jobId, '--json')).stdout) as { state: string; error: string };
+    await settle(async () => (await job()).state === 'failed', 30_000);
+    expect((await job()).error).toMatch(/no progress before the deadline/);
+
+    const eventId = fired.stdout.split(' ')[3];
+    expect((await auditTrail()).find((entry) => entry.action === 'schedule-fire')).toMatchObject({
+      target: 'stale-job-sweeper',
+      result: 'ok',
+      details: { eventId, eventBusName: 'sidestep-local', endpoint: cloud.endpoint },
+    });
+  }, 60_000);
+});
+
+describe('sidestep start, executions, redrive', () => {
+  it('lists an import that failed uncaught and redrives it from the state that failed', async () => {
+    // An uncaught failure: the import workflow's first Pass state reads the S3 event's
+    // `$.detail.object`, and a Pass state has no Catch, so an input without it fails the execution
+    // with States.Runtime before any job exists. Its input cannot change, so the redrive fails again
+    // at the same state: what is checked is that RedriveExecution reran it, not that it succeeded.
+    const input = join(path.stateDir, `not-an-s3-event-${run}.json`);
+    writeFileSync(input, JSON.stringify({ note: 'not an S3 event' }));
+    const name = `uncaught-${run}`;
+    const finished = (count: number) =>
+      settle(
+        () =>
+          collecting.events.filter((event) => event.type === 'execution-finished' && event.execution === name)
+            .length >= count,
+        30_000,
+      );
+
+    const started = await sidestep('start', 'import', '--input', input, '--name', name, '--json');
+    expect(started.code).toBe(0);
+    const { executionArn } = JSON.parse(started.stdout) as { executionArn: string };
+    expect(executionArn).toMatch(new RegExp(`:execution:sidestep-local-import:${name}$`));
+    await finished(1);
+
+    const failed = await sidestep('executions', 'import', '--status', 'FAILED');
+    expect(failed.code).toBe(0);
+    expect(failed.stdout).toMatch(new RegExp(`${name}\\s+FAILED`));
+    const succeeded = await sidestep('executions', 'import', '--status', 'SUCCEEDED');
+    expect(succeeded.stdout).not.toContain(name);
+
+    const shown = await sidestep('execution', `import:${name}`, '--json');
+    const detail = JSON.parse(shown.stdout) as {
+      status: string;
+      error: string;
+      redriveCount: number;
+      steps: { name: string; status: string }[];
+    };
+    expect(detail).toMatchObject({ status: 'FAILED', error: 'States.Runtime', redriveCount: 0 });
+    expect(detail.steps.at(-1)?.name).toBe('ReadUnversionedUpload');
+
+    const redriven = await sidestep('redrive', `import:${name}`, '--json');
+    expect(redriven.code).toBe(0);
+    expect(JSON.parse(redriven.stdout)).toMatchObject({ executionArn });
+    await finished(2);
+    const after = JSON.parse((await sidestep('execution', executionArn, '--json')).stdout) as {
+      status: string;
+      redriveCount: number;
+      steps: { name: string }[];
+    };
+    expect(after).toMatchObject({ status: 'FAILED', redriveCount: 1 });
+    // Redriven from the state that failed, not from the start: ReadUpload ran once.
+    expect(after.steps.filter((step) => step.name === 'ReadUpload')).toHaveLength(1);
+    expect(after.steps.filter((step) => step.name === 'ReadUnversionedUpload')).toHaveLength(2);
+
+    const trail = await auditTrail();
+    expect(trail.find((entry) => entry.action === 'execution-redrive')).toMatchObject({
+      target: `import:${name}`,
+      result: 'ok',
+      details: { executionArn },
+    });
+    expect(trail.find((entry) => entry.action === 'execution-start')).toMatchObject({
+      target: 'import',
+      result: 'ok',
+      details: { executionArn },
+    });
+  }, 60_000);
 });

@@ -230,6 +230,8 @@ describe('the export path in the local cloud', () => {
       'stale-job-sweeper',
       '--endpoint',
       cloud.endpoint,
+      '--database-url',
+      cloud.databaseUrl ?? '',
     );
     expect({ code: fired.code, stderr: fired.stderr }).toEqual({ code: 0, stderr: '' });
     expect(fired.stdout).toMatch(/^fired stale-job-sweeper: event /);

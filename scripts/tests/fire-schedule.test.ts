@@ -1,4 +1,3 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   type CollectingReporter,
@@ -6,14 +5,10 @@ import {
   type LocalCloud,
   type ScheduleDefinition,
 } from '@sidestep/local-cloud';
+import { LOCAL_CLOUD } from '@sidestep/ops';
 import { nextFireTimes, operatorEventPattern, SCHEDULES } from '@sidestep/workflows';
-import {
-  fireSchedule,
-  fireScheduleCommand,
-  fireScheduleEndpoint,
-  LOCAL_ENDPOINT,
-} from '../src/fire-schedule.ts';
-import { type PathCloud, runScript, runScriptWith, startPathCloud } from './start-path-cloud.ts';
+import { fireScheduleCommand } from '../src/fire-schedule.ts';
+import { type PathCloud, runScriptWith, startPathCloud } from './start-path-cloud.ts';
 
 // The operator command against the local cloud: the operator event goes through PutEvents on the
 // endpoint and the schedule's operator rule, which sends the schedule's input to its target (here
@@ -23,7 +18,6 @@ const nightly = SCHEDULES.find((schedule) => schedule.name === 'nightly-export')
 let path: PathCloud;
 let cloud: LocalCloud;
 let collecting: CollectingReporter;
-let client: EventBridgeClient;
 // Far from any real fire time at start: only operator events fire, until a test moves it.
 const clock = createVirtualClock(new Date('2026-11-24T10:07:00Z'));
 
@@ -45,24 +39,25 @@ beforeAll(async () => {
     },
   });
   ({ cloud, collecting } = path);
-  client = new EventBridgeClient(path.client);
 }, 30_000);
 
 afterAll(async () => {
-  client?.destroy();
   await path?.stop();
 });
 
-describe('fireSchedule', () => {
+// `npm run fire-schedule` is an alias of the operator CLI's `sidestep fire`. This fixture cloud has no
+// jobs ledger: its runs name one where nothing listens, so the audit trail is reported unwritten.
+const NO_LEDGER = { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/postgres' };
+const fire = (variables: Readonly<Record<string, string | undefined>>, ...args: string[]) =>
+  runScriptWith({ ...NO_LEDGER, ...variables }, 'scripts/fire-schedule.ts', ...args);
+
+describe('npm run fire-schedule', () => {
   it("puts the operator event that the schedule's rule routes to its target with its input", async () => {
-    const fired = await fireSchedule({
-      client,
-      environment: 'local',
-      schedule: 'nightly-export',
-      knownSchedules: SCHEDULES.map((schedule) => schedule.name),
-      operator: 'ops',
-    });
-    expect(fired.eventBusName).toBe('sidestep-local');
+    const { code, stdout } = await fire({}, 'nightly-export', '--endpoint', cloud.endpoint);
+    expect(stdout).toMatch(
+      new RegExp(`^fired nightly-export: event [0-9a-f-]{36} on sidestep-local \\(${cloud.endpoint}\\)`),
+    );
+    expect(code).toBe(0);
     const routed = await collecting.waitFor('event-routed', (event) => event.eventBus === 'sidestep-local');
     expect(routed).toMatchObject({ source: 'sidestep.operator', detailType: 'Schedule Fired' });
     expect(routed.rules).toEqual(['sidestep-local-nightly-export-operator']);
@@ -78,76 +73,49 @@ describe('fireSchedule', () => {
     expect(body.id).toMatch(/^nightly-export:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
   }, 20_000);
 
-  it('refuses a schedule the repository does not declare, naming it, without calling AWS', async () => {
-    await expect(
-      fireSchedule({
-        client: undefined as never,
-        environment: 'local',
-        schedule: 'nightly-exprot',
-        knownSchedules: ['nightly-export'],
-        operator: 'ops',
-      }),
-    ).rejects.toMatchObject({ name: 'UnknownScheduleError', field: 'schedule', schedule: 'nightly-exprot' });
-  });
-
-  it('fails when EventBridge refuses the entry (no such bus)', async () => {
-    await expect(
-      fireSchedule({
-        client,
-        environment: 'staging',
-        schedule: 'nightly-export',
-        knownSchedules: ['nightly-export'],
-        operator: 'ops',
-      }),
-    ).rejects.toMatchObject({
-      name: 'OperatorEventRejectedError',
-      errorCode: 'ResourceNotFoundException',
-      eventBusName: 'sidestep-staging',
-    });
-  });
-});
-
-describe('fireScheduleEndpoint', () => {
-  const local = { environment: 'local' };
-
-  it('takes --endpoint over anything the environment names', () => {
-    expect(
-      fireScheduleEndpoint(
-        { ...local, endpoint: 'http://127.0.0.1:1' },
-        { AWS_ENDPOINT_URL: 'http://127.0.0.1:2', AWS_ENDPOINT_URL_EVENTBRIDGE: 'http://127.0.0.1:3' },
-      ),
-    ).toBe('http://127.0.0.1:1');
-  });
-
-  it('reads AWS_ENDPOINT_URL_EVENTBRIDGE, then AWS_ENDPOINT_URL, as the AWS SDK does', () => {
-    const both = {
-      AWS_ENDPOINT_URL: 'http://127.0.0.1:2',
-      AWS_ENDPOINT_URL_EVENTBRIDGE: 'http://127.0.0.1:3',
-    };
-    expect(fireScheduleEndpoint(local, both)).toBe('http://127.0.0.1:3');
-    expect(fireScheduleEndpoint(local, { AWS_ENDPOINT_URL: 'http://127.0.0.1:2' })).toBe(
-      'http://127.0.0.1:2',
+  it('fires the sweeper, and says the action went unrecorded when the ledger does not answer', async () => {
+    const { code, stdout, stderr } = await fire({}, 'stale-job-sweeper', '--endpoint', cloud.endpoint);
+    expect(stdout).toMatch(/^fired stale-job-sweeper: event [0-9a-f-]{36} on sidestep-local/);
+    expect(stderr).toMatch(
+      /not recorded in the audit trail \(.*ECONNREFUSED.*\): schedule-fire stale-job-sweeper/,
     );
-    expect(fireScheduleEndpoint({ environment: 'staging' }, { AWS_ENDPOINT_URL: 'http://127.0.0.1:2' })).toBe(
-      'http://127.0.0.1:2',
+    expect(code).toBe(0);
+    const routed = await collecting.waitFor('event-routed', (event) =>
+      event.rules.includes('sidestep-local-stale-job-sweeper-operator'),
     );
-    expect(fireScheduleEndpoint(local, { ...both, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' })).toBe(
-      LOCAL_ENDPOINT,
-    );
-  });
+    expect(routed.eventBus).toBe('sidestep-local');
+  }, 20_000);
 
-  it("falls back to the local cloud's default port locally and to AWS elsewhere", () => {
-    expect(fireScheduleEndpoint(local, {})).toBe(LOCAL_ENDPOINT);
-    expect(fireScheduleEndpoint({ environment: 'production' }, { AWS_ENDPOINT_URL: '' })).toBeUndefined();
-  });
+  it('fires at the endpoint AWS_ENDPOINT_URL names when no --endpoint is given', async () => {
+    const { code, stdout } = await fire(
+      { AWS_ENDPOINT_URL: cloud.endpoint, AWS_ENDPOINT_URL_EVENTBRIDGE: undefined },
+      'nightly-export',
+    );
+    expect(stdout).toMatch(
+      new RegExp(`^fired nightly-export: event [0-9a-f-]{36} on sidestep-local \\(${cloud.endpoint}\\)`),
+    );
+    expect(code).toBe(0);
+  }, 20_000);
+
+  it('exits 1 naming an unknown schedule and its field', async () => {
+    const { code, stderr } = await fire({}, 'no-such-schedule', '--endpoint', cloud.endpoint);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/UnknownNameError: schedule: no schedule named "no-such-schedule"/);
+  }, 20_000);
+
+  it('refuses an environment sidestep does not have', async () => {
+    const { code, stderr } = await fire({}, 'nightly-export', '--env', 'prod');
+    expect(code).not.toBe(0);
+    expect(stderr).toContain("'prod' is invalid");
+  }, 20_000);
 });
 
 describe('fireScheduleCommand', () => {
   it('names the endpoint only when the local cloud is not on the default port', () => {
-    expect(fireScheduleCommand('nightly-export', LOCAL_ENDPOINT)).toBe(
+    expect(fireScheduleCommand('nightly-export', LOCAL_CLOUD.endpoint)).toBe(
       'npm run fire-schedule -- nightly-export',
     );
-    expect(fireScheduleCommand('nightly-export', `${LOCAL_ENDPOINT}/`)).toBe(
+    expect(fireScheduleCommand('nightly-export', `${LOCAL_CLOUD.endpoint}/`)).toBe(
       'npm run fire-schedule -- nightly-export',
     );
     expect(fireScheduleCommand('nightly-export', 'http://127.0.0.1:45123')).toBe(
@@ -179,41 +147,12 @@ describe('the schedules on the local clock', () => {
     });
     // The sweeper fired every 15 minutes on the way (its function is not running here: reported).
     const sweeps = collecting.events.filter(
-      (event) => event.type === 'schedule-fired' && event.schedule === 'stale-job-sweeper',
+      (event) =>
+        event.type === 'schedule-fired' &&
+        event.schedule === 'stale-job-sweeper' &&
+        event.trigger === 'scheduler',
     );
     expect(sweeps).toHaveLength(32);
     expect(cloud.scheduler?.nextFire('nightly-export')).toEqual(new Date('2026-11-25T18:00:00Z'));
-  }, 20_000);
-});
-
-describe('npm run fire-schedule', () => {
-  const run = (...args: string[]) => runScript('scripts/fire-schedule.ts', ...args);
-
-  it('fires the sweeper against the local endpoint and prints the event id', async () => {
-    const { code, output } = await run('stale-job-sweeper', '--endpoint', cloud.endpoint);
-    expect(output).toMatch(/^fired stale-job-sweeper: event [0-9a-f-]{36} on sidestep-local/);
-    expect(code).toBe(0);
-    const routed = await collecting.waitFor('event-routed', (event) =>
-      event.rules.includes('sidestep-local-stale-job-sweeper-operator'),
-    );
-    expect(routed.eventBus).toBe('sidestep-local');
-  }, 20_000);
-
-  it('fires at the endpoint AWS_ENDPOINT_URL names when no --endpoint is given', async () => {
-    const { code, output } = await runScriptWith(
-      { AWS_ENDPOINT_URL: cloud.endpoint, AWS_ENDPOINT_URL_EVENTBRIDGE: undefined },
-      'scripts/fire-schedule.ts',
-      'nightly-export',
-    );
-    expect(output).toMatch(
-      new RegExp(`^fired nightly-export: event [0-9a-f-]{36} on sidestep-local \\(${cloud.endpoint}\\)`),
-    );
-    expect(code).toBe(0);
-  }, 20_000);
-
-  it('exits 1 naming an unknown schedule', async () => {
-    const { code, output } = await run('no-such-schedule', '--endpoint', cloud.endpoint);
-    expect(code).toBe(1);
-    expect(output).toMatch(/UnknownScheduleError: no schedule named "no-such-schedule"/);
   }, 20_000);
 });

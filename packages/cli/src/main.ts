@@ -5,6 +5,7 @@ import {
   describeJob,
   failJob,
   fireSchedule,
+  LOCAL_CLOUD,
   listAudit,
   listDeadLetters,
   listExecutions,
@@ -45,8 +46,17 @@ function common(command: Command): Command {
     )
     .option(
       '--endpoint <url>',
-      'the AWS endpoint (default: http://127.0.0.1:4566 for local, AWS for the others)',
+      `the AWS endpoint (default: $AWS_ENDPOINT_URL_<SERVICE> or $AWS_ENDPOINT_URL when set, else ${LOCAL_CLOUD.endpoint} for local and AWS for the others)`,
+      url,
     );
+}
+
+function url(value: string): string {
+  try {
+    return new URL(value).toString().replace(/\/$/, '');
+  } catch {
+    throw new InvalidArgumentError(`must be a URL, e.g. ${LOCAL_CLOUD.endpoint}`);
+  }
 }
 
 function positiveInteger(value: string): number {
@@ -90,9 +100,12 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
         io.out(`${options.json ? JSON.stringify(result, null, 2) : render(kind, result, command.opts())}\n`);
       } catch (error) {
         code = 1;
-        const { name, message, field } = error as { name?: string; message?: string; field?: string };
+        const { name, message, field, code: errno } = error as NodeJS.ErrnoException & { field?: string };
+        const hint =
+          errno === 'ECONNREFUSED' && context.environment === 'local' ? ' (is `npm start` running?)' : '';
         if (options.json) io.out(`${JSON.stringify({ error: { name, message, field } }, null, 2)}\n`);
-        else io.err(`error: ${name && name !== 'Error' ? `${name}: ` : ''}${message ?? String(error)}\n`);
+        else
+          io.err(`error: ${name && name !== 'Error' ? `${name}: ` : ''}${message ?? String(error)}${hint}\n`);
       } finally {
         await context.close();
       }

@@ -4,6 +4,7 @@ import type {
   EnvironmentStatus,
   ExecutionDetail,
   ExecutionSummary,
+  FiredSchedule,
   JobDetail,
   JobSummary,
   RedriveResult,
@@ -225,31 +226,36 @@ function audit(result: readonly AuditEntry[]): string {
   );
 }
 
+function fired(result: FiredSchedule): string {
+  return `fired ${result.schedule}: event ${result.eventId} on ${result.eventBusName}${result.endpoint ? ` (${result.endpoint})` : ''}`;
+}
+
+/** Actions: one line per field of what was done. */
+function fields(result: Record<string, unknown>): string {
+  return Object.entries(result)
+    .map(([key, value]) => `${key}: ${value instanceof Date ? when(value) : String(value)}`)
+    .join('\n');
+}
+
+/** The renderer of each command's result; a command not named here prints {@link fields}. */
+const RENDERERS: Readonly<Record<string, (result: never, options: { readonly data?: boolean }) => string>> = {
+  status: statusScreen,
+  'dlq-show': deadLetters,
+  'dlq-redrive': redrive,
+  executions,
+  execution: (result: ExecutionDetail, options) => execution(result, options.data === true),
+  jobs,
+  job,
+  schedules,
+  fire: fired,
+  audit,
+};
+
 /** Human output of command `kind` for `result`. */
 export function render(kind: string, result: unknown, options: { readonly data?: boolean }): string {
-  switch (kind) {
-    case 'status':
-      return statusScreen(result as EnvironmentStatus);
-    case 'dlq-show':
-      return deadLetters(result as DeadLetter[]);
-    case 'dlq-redrive':
-      return redrive(result as RedriveResult);
-    case 'executions':
-      return executions(result as ExecutionSummary[]);
-    case 'execution':
-      return execution(result as ExecutionDetail, options.data === true);
-    case 'jobs':
-      return jobs(result as JobSummary[]);
-    case 'job':
-      return job(result as JobDetail);
-    case 'schedules':
-      return schedules(result as ScheduleSummary[]);
-    case 'audit':
-      return audit(result as AuditEntry[]);
-    default:
-      // Actions: one line per field of what was done.
-      return Object.entries(result as Record<string, unknown>)
-        .map(([key, value]) => `${key}: ${value instanceof Date ? when(value) : String(value)}`)
-        .join('\n');
-  }
+  const renderer = (RENDERERS[kind] ?? fields) as (
+    result: unknown,
+    options: { readonly data?: boolean },
+  ) => string;
+  return renderer(result, options);
 }

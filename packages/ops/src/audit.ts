@@ -1,4 +1,5 @@
-import type { Database } from '@sidestep/db';
+import type { Database, Queryable } from '@sidestep/db';
+import { describeCause } from '@sidestep/runtime';
 import { LedgerUnavailableError } from './errors.ts';
 import type { OpsContext } from './ops-context.ts';
 
@@ -28,21 +29,23 @@ export type AuditAction =
   | 'mail-release';
 
 /**
- * Runs `act` and records it in the audit trail with its result: `ok` with `details(result)`, or
- * `error` with the message (and rethrows). An AWS environment whose ledger this process cannot reach
- * (no database URL) does not stop the action: the context's `warn` says it went unrecorded.
+ * Runs `act` as the context's operator and records it in the audit trail with its result: `ok` with
+ * `details(result)` (the result's own fields unless told), or `error` with the message (and
+ * rethrows). A trail this process cannot write (no database URL for an AWS environment, or the
+ * ledger not answering) does not stop the action, nor fail it once done (a retry would act twice):
+ * the context's `warn` says it went unrecorded.
  */
-export async function audited<T>(
+export async function audited<T extends object>(
   context: OpsContext,
   action: AuditAction,
   target: string,
-  act: () => Promise<T>,
-  details: (result: T) => Record<string, unknown> = () => ({}),
+  act: (operator: string) => Promise<T>,
+  details: (result: T) => Record<string, unknown> = (result) => Object.fromEntries(Object.entries(result)),
 ): Promise<T> {
   const operator = await context.operator();
   let result: T;
   try {
-    result = await act();
+    result = await act(operator);
   } catch (error) {
     await record(context, {
       operator,
@@ -50,7 +53,7 @@ export async function audited<T>(
       target,
       details: {},
       result: 'error',
-      error: messageOf(error),
+      error: describeCause(error),
     });
     throw error;
   }
@@ -58,31 +61,46 @@ export async function audited<T>(
   return result;
 }
 
+/** {@link audited}, with `act` run in one transaction of the jobs ledger. */
+export async function auditedInLedger<T extends object>(
+  context: OpsContext,
+  action: AuditAction,
+  target: string,
+  act: (tx: Queryable, operator: string) => Promise<T>,
+  details?: (result: T) => Record<string, unknown>,
+): Promise<T> {
+  return audited(
+    context,
+    action,
+    target,
+    async (operator) => (await context.database()).transaction((tx) => act(tx, operator)),
+    details,
+  );
+}
+
 async function record(
   context: OpsContext,
   entry: Pick<AuditEntry, 'operator' | 'action' | 'target' | 'details' | 'result' | 'error'>,
 ): Promise<void> {
-  let db: Database;
   try {
-    db = await context.database();
+    const db: Database = await context.database();
+    await db.query(
+      `INSERT INTO operator_audit (operator, environment, action, target, details, result, error)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        entry.operator,
+        context.environment,
+        entry.action,
+        entry.target,
+        JSON.stringify(entry.details),
+        entry.result,
+        entry.error,
+      ],
+    );
   } catch (error) {
-    if (!(error instanceof LedgerUnavailableError)) throw error;
-    context.warn(`not recorded in the audit trail (${error.message}): ${entry.action} ${entry.target}`);
-    return;
+    const why = error instanceof LedgerUnavailableError ? error.message : describeCause(error);
+    context.warn(`not recorded in the audit trail (${why}): ${entry.action} ${entry.target}`);
   }
-  await db.query(
-    `INSERT INTO operator_audit (operator, environment, action, target, details, result, error)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [
-      entry.operator,
-      context.environment,
-      entry.action,
-      entry.target,
-      JSON.stringify(entry.details),
-      entry.result,
-      entry.error,
-    ],
-  );
 }
 
 /** The audit trail, newest first. */
@@ -97,8 +115,4 @@ export async function listAudit(
     [options.limit ?? 100],
   );
   return rows.map((row) => ({ ...row, id: Number(row.id) }));
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -1,11 +1,11 @@
-import { SidestepError } from '@sidestep/runtime';
+import { PermanentError } from '@sidestep/runtime';
 
-/** Base of every error the operations library raises on purpose; `field` names what was wrong. */
-export class OpsError extends SidestepError {
+/**
+ * Base of every error the operations library raises on purpose; `field` names what was wrong.
+ * Permanent: the same command fails the same way until the operator changes it.
+ */
+export class OpsError extends PermanentError {
   override readonly name: string = 'OpsError';
-  constructor(message: string, options: { readonly field?: string; readonly cause?: unknown } = {}) {
-    super(message, { ...options, permanent: true });
-  }
 }
 
 /** A name (queue, workflow, schedule, environment) sidestep does not declare. */

@@ -3,9 +3,9 @@ import {
   type DescribeExecutionCommandOutput,
   ExecutionDoesNotExist,
   type ExecutionStatus,
-  GetExecutionHistoryCommand,
   type HistoryEvent,
-  ListExecutionsCommand,
+  paginateGetExecutionHistory,
+  paginateListExecutions,
   RedriveExecutionCommand,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
@@ -73,16 +73,11 @@ export async function listExecutions(
   const limit = options.limit ?? 100;
   const arn = await stateMachineArn(context, knownWorkflow(workflow));
   const found: ExecutionSummary[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await context.clients.sfn.send(
-      new ListExecutionsCommand({
-        stateMachineArn: arn,
-        ...(status ? { statusFilter: status as ExecutionStatus } : {}),
-        maxResults: Math.min(100, limit),
-        ...(nextToken ? { nextToken } : {}),
-      }),
-    );
+  const pages = paginateListExecutions(
+    { client: context.clients.sfn, pageSize: Math.min(100, limit) },
+    { stateMachineArn: arn, ...(status ? { statusFilter: status as ExecutionStatus } : {}) },
+  );
+  for await (const page of pages) {
     for (const execution of page.executions ?? []) {
       if (since !== undefined && execution.startDate && execution.startDate.getTime() < since) return found;
       found.push({
@@ -96,8 +91,7 @@ export async function listExecutions(
       });
       if (found.length >= limit) return found;
     }
-    nextToken = page.nextToken;
-  } while (nextToken);
+  }
   return found;
 }
 
@@ -131,18 +125,11 @@ export interface ExecutionDetail extends ExecutionSummary {
 export async function describeExecution(context: OpsContext, nameOrArn: string): Promise<ExecutionDetail> {
   const { arn, described } = await findExecution(context, nameOrArn);
   const events: HistoryEvent[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await context.clients.sfn.send(
-      new GetExecutionHistoryCommand({
-        executionArn: arn,
-        maxResults: 1000,
-        ...(nextToken ? { nextToken } : {}),
-      }),
-    );
-    events.push(...(page.events ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
+  const pages = paginateGetExecutionHistory(
+    { client: context.clients.sfn, pageSize: 1000 },
+    { executionArn: arn },
+  );
+  for await (const page of pages) events.push(...(page.events ?? []));
   const steps = stepsOf(events);
   const workflow =
     WORKFLOWS.find((candidate) => described.stateMachineArn?.endsWith(`-${candidate}`)) ?? 'unknown';
@@ -288,17 +275,11 @@ export async function redriveExecution(
   context: OpsContext,
   nameOrArn: string,
 ): Promise<{ executionArn: string; redriveDate: Date | null }> {
-  return audited(
-    context,
-    'execution-redrive',
-    nameOrArn,
-    async () => {
-      const { arn } = await findExecution(context, nameOrArn);
-      const answer = await context.clients.sfn.send(new RedriveExecutionCommand({ executionArn: arn }));
-      return { executionArn: arn, redriveDate: answer.redriveDate ?? null };
-    },
-    (result) => ({ ...result }),
-  );
+  return audited(context, 'execution-redrive', nameOrArn, async () => {
+    const { arn } = await findExecution(context, nameOrArn);
+    const answer = await context.clients.sfn.send(new RedriveExecutionCommand({ executionArn: arn }));
+    return { executionArn: arn, redriveDate: answer.redriveDate ?? null };
+  });
 }
 
 /**

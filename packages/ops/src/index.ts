@@ -44,13 +44,11 @@ export { QUEUES, WORKFLOWS } from './names.ts';
 export {
   createOpsContext,
   environmentName,
-  LOCAL_ACCOUNT_ID,
-  LOCAL_DATABASE_URL,
-  LOCAL_ENDPOINT,
-  LOCAL_REGION,
+  LOCAL_CLOUD,
   type OpsClients,
   type OpsContext,
   type OpsContextOptions,
+  serviceEndpoint,
 } from './ops-context.ts';
 export {
   checkDeadLetter,
@@ -66,6 +64,7 @@ export {
   redriveDeadLetters,
 } from './queues.ts';
 export {
+  type FiredSchedule,
   fireSchedule,
   listSchedules,
   OperatorEventRejectedError,

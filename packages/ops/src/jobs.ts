@@ -9,7 +9,7 @@ import {
   snapshot,
   statusOutput,
 } from '@sidestep/jobs';
-import { audited } from './audit.ts';
+import { audited, auditedInLedger } from './audit.ts';
 import { InvalidOptionError, JobNotFoundError, JobStateError } from './errors.ts';
 import { type MailRecord, mailRecords } from './mail.ts';
 import type { OpsContext } from './ops-context.ts';
@@ -206,73 +206,65 @@ export interface RetriedJob {
  * @throws {JobStateError} the job is not `failed`.
  */
 export async function retryJob(context: OpsContext, jobId: string): Promise<RetriedJob> {
-  return audited(
-    context,
-    'job-retry',
-    jobId,
-    async () => {
-      const db = await context.database();
-      const operator = await context.operator();
-      const current = (
-        await db.query<JobRow & { attempt: number }>(
-          `SELECT ${JOB_COLUMNS}, attempt FROM jobs WHERE id = $1`,
-          [jobId],
-        )
-      ).rows[0];
-      if (!current) throw new JobNotFoundError(jobId);
-      if (current.state !== 'failed') throw new JobStateError(jobId, current.state, 'retry', ['failed']);
-      const previous = await context.clients.sfn.send(
-        new DescribeExecutionCommand({ executionArn: current.execution_id }),
-      );
-      const attempt = current.attempt + 1;
-      const name = `${jobId}-attempt-${attempt}`;
-      const stateMachineArn = previous.stateMachineArn ?? '';
-      const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
-      await db.transaction(async (tx) => {
-        const job = await lockJob(tx, jobId);
-        if (!job) throw new JobNotFoundError(jobId);
-        if (job.state !== 'failed' || job.execution_id !== current.execution_id) {
-          throw new JobStateError(jobId, job.state, 'retry', ['failed']);
-        }
-        const updated = await tx.query<JobRow>(
-          `UPDATE jobs SET
+  return audited(context, 'job-retry', jobId, async (operator) => {
+    const db = await context.database();
+    const current = (
+      await db.query<JobRow & { attempt: number }>(`SELECT ${JOB_COLUMNS}, attempt FROM jobs WHERE id = $1`, [
+        jobId,
+      ])
+    ).rows[0];
+    if (!current) throw new JobNotFoundError(jobId);
+    if (current.state !== 'failed') throw new JobStateError(jobId, current.state, 'retry', ['failed']);
+    const previous = await context.clients.sfn.send(
+      new DescribeExecutionCommand({ executionArn: current.execution_id }),
+    );
+    const attempt = current.attempt + 1;
+    const name = `${jobId}-attempt-${attempt}`;
+    const stateMachineArn = previous.stateMachineArn ?? '';
+    const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+    await db.transaction(async (tx) => {
+      const job = await lockJob(tx, jobId);
+      if (!job) throw new JobNotFoundError(jobId);
+      if (job.state !== 'failed' || job.execution_id !== current.execution_id) {
+        throw new JobStateError(jobId, job.state, 'retry', ['failed']);
+      }
+      const updated = await tx.query<JobRow>(
+        `UPDATE jobs SET
              state = 'registered', attempt = $3, execution_id = $2, error = NULL, worker_error = NULL,
              rows_total = NULL, rows_imported = NULL, rows_rejected = NULL, row_errors = NULL,
              bytes = CASE WHEN kind = 'export' THEN NULL ELSE bytes END,
              result_key = NULL, download_url = NULL, started_at = NULL, finished_at = NULL,
              deadline_at = NULL, swept_at = NULL, sweep_mail_queued_at = NULL, updated_at = now()
            WHERE id = $1 RETURNING ${JOB_COLUMNS}`,
-          [jobId, executionArn, attempt],
-        );
-        const row = updated.rows[0];
-        if (!row) throw new JobNotFoundError(jobId);
-        const output = statusOutput(snapshot(row), false);
-        await recordTransition(tx, jobId, 'register', 'failed', output, executionArn, {
-          retry: { attempt, previousExecutionArn: current.execution_id, operator },
-        });
+        [jobId, executionArn, attempt],
+      );
+      const row = updated.rows[0];
+      if (!row) throw new JobNotFoundError(jobId);
+      const output = statusOutput(snapshot(row), false);
+      await recordTransition(tx, jobId, 'register', 'failed', output, executionArn, {
+        retry: { attempt, previousExecutionArn: current.execution_id, operator },
       });
-      try {
-        await context.clients.sfn.send(
-          new StartExecutionCommand({ stateMachineArn, name, input: previous.input ?? '{}' }),
-        );
-      } catch (error) {
-        await db.transaction(async (tx) => {
-          await tx.query(
-            `UPDATE jobs SET state = 'failed', attempt = $3, execution_id = $2, error = $4, updated_at = now(), finished_at = now()
+    });
+    try {
+      await context.clients.sfn.send(
+        new StartExecutionCommand({ stateMachineArn, name, input: previous.input ?? '{}' }),
+      );
+    } catch (error) {
+      await db.transaction(async (tx) => {
+        await tx.query(
+          `UPDATE jobs SET state = 'failed', attempt = $3, execution_id = $2, error = $4, updated_at = now(), finished_at = now()
              WHERE id = $1 AND execution_id = $5`,
-            [jobId, current.execution_id, current.attempt, current.error, executionArn],
-          );
-          await tx.query('DELETE FROM job_transitions WHERE job_id = $1 AND execution_id = $2', [
-            jobId,
-            executionArn,
-          ]);
-        });
-        throw error;
-      }
-      return { jobId, attempt, executionArn, previousExecutionArn: current.execution_id };
-    },
-    (result) => ({ ...result }),
-  );
+          [jobId, current.execution_id, current.attempt, current.error, executionArn],
+        );
+        await tx.query('DELETE FROM job_transitions WHERE job_id = $1 AND execution_id = $2', [
+          jobId,
+          executionArn,
+        ]);
+      });
+      throw error;
+    }
+    return { jobId, attempt, executionArn, previousExecutionArn: current.execution_id };
+  });
 }
 
 /**
@@ -289,26 +281,22 @@ export async function failJob(
 ): Promise<{ jobId: string; state: JobState; reason: string }> {
   if (reason.trim() === '')
     throw new InvalidOptionError('reason: give why the job is failed', { field: 'reason' });
-  return audited(
+  return auditedInLedger(
     context,
     'job-fail',
     jobId,
-    async () => {
-      const operator = await context.operator();
-      const db = await context.database();
-      return db.transaction(async (tx) => {
-        const job = await lockJob(tx, jobId);
-        if (!job) throw new JobNotFoundError(jobId);
-        if (job.state !== 'registered' && job.state !== 'running') {
-          throw new JobStateError(jobId, job.state, 'fail', ['registered', 'running']);
-        }
-        const output = await fireJobEvent(tx, job, 'fail', {
-          firedBy: `operator:${operator}`,
-          reason,
-          data: { operator },
-        });
-        return { jobId, state: output.state, reason };
+    async (tx, operator) => {
+      const job = await lockJob(tx, jobId);
+      if (!job) throw new JobNotFoundError(jobId);
+      if (job.state !== 'registered' && job.state !== 'running') {
+        throw new JobStateError(jobId, job.state, 'fail', ['registered', 'running']);
+      }
+      const output = await fireJobEvent(tx, job, 'fail', {
+        firedBy: `operator:${operator}`,
+        reason,
+        data: { operator },
       });
+      return { jobId, state: output.state, reason };
     },
     (result) => ({ reason: result.reason }),
   );

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Queryable } from '@sidestep/db';
-import { audited } from './audit.ts';
+import { auditedInLedger } from './audit.ts';
 import { MailRecordNotReleasableError } from './errors.ts';
 import type { OpsContext } from './ops-context.ts';
 
@@ -53,23 +53,13 @@ export async function releaseMail(
   context: OpsContext,
   idempotencyKey: string,
 ): Promise<{ idempotencyKey: string; recordId: string; released: 'deleted INPROGRESS record' }> {
-  return audited(
-    context,
-    'mail-release',
-    idempotencyKey,
-    async () => {
-      const db = await context.database();
-      return db.transaction(async (tx) => {
-        const [record] = await mailRecords(tx, [idempotencyKey]);
-        if (!record) throw new MailRecordNotReleasableError(idempotencyKey, undefined);
-        if (record.status !== 'INPROGRESS')
-          throw new MailRecordNotReleasableError(idempotencyKey, record.status);
-        await tx.query(`DELETE FROM idempotency_records WHERE id = $1 AND status = 'INPROGRESS'`, [
-          record.recordId,
-        ]);
-        return { idempotencyKey, recordId: record.recordId, released: 'deleted INPROGRESS record' as const };
-      });
-    },
-    (result) => ({ ...result }),
-  );
+  return auditedInLedger(context, 'mail-release', idempotencyKey, async (tx) => {
+    const [record] = await mailRecords(tx, [idempotencyKey]);
+    if (!record) throw new MailRecordNotReleasableError(idempotencyKey, undefined);
+    if (record.status !== 'INPROGRESS') throw new MailRecordNotReleasableError(idempotencyKey, record.status);
+    await tx.query(`DELETE FROM idempotency_records WHERE id = $1 AND status = 'INPROGRESS'`, [
+      record.recordId,
+    ]);
+    return { idempotencyKey, recordId: record.recordId, released: 'deleted INPROGRESS record' as const };
+  });
 }

@@ -8,13 +8,56 @@ import { type Database, openDatabase } from '@sidestep/db';
 import { ENVIRONMENTS, type EnvironmentName } from '@sidestep/manifest';
 import { LedgerUnavailableError, UnknownNameError } from './errors.ts';
 
-/** Where `npm start` serves the local cloud's AWS endpoint. */
-export const LOCAL_ENDPOINT = 'http://127.0.0.1:4566';
-/** The local cloud's region and account (its ARNs use them). */
-export const LOCAL_REGION = 'us-east-1';
-export const LOCAL_ACCOUNT_ID = '000000000000';
-/** Where `npm start` serves its embedded PostgreSQL (PGlite) unless DATABASE_URL names another server. */
-export const LOCAL_DATABASE_URL = 'postgres://postgres@127.0.0.1:5433/postgres';
+/**
+ * The local cloud as `npm start` serves it by default: its AWS endpoint, the region and account its
+ * ARNs use, and its embedded PostgreSQL (PGlite) unless DATABASE_URL names another server.
+ */
+export const LOCAL_CLOUD = {
+  endpoint: 'http://127.0.0.1:4566',
+  region: 'us-east-1',
+  accountId: '000000000000',
+  databaseUrl: 'postgres://postgres@127.0.0.1:5433/postgres',
+} as const;
+
+/** Each client's service id as the SDK spells it in `AWS_ENDPOINT_URL_<ID>`. */
+const SERVICE_IDS: Readonly<Record<keyof OpsClients, string>> = {
+  sqs: 'SQS',
+  sfn: 'SFN',
+  eventBridge: 'EVENTBRIDGE',
+  scheduler: 'SCHEDULER',
+  sts: 'STS',
+};
+
+/**
+ * The endpoint `service`'s client talks to: `endpoint` when given (`--endpoint`), else the one the
+ * environment names the way the AWS SDK reads it (`AWS_ENDPOINT_URL_<SERVICE>`, then
+ * `AWS_ENDPOINT_URL`, both ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`;
+ * https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html), else the local cloud's
+ * default for `local` and AWS's own (`undefined`) for the others. So the variables `npm start` prints
+ * for a producer point every command at the same local cloud. Read here rather than left to the SDK
+ * because the local default must give way to them, and the SDK only reads them when given no endpoint.
+ */
+export function serviceEndpoint(
+  service: keyof OpsClients,
+  choice: { readonly environment: string; readonly endpoint?: string | undefined },
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
+  if (choice.endpoint) return choice.endpoint;
+  const configured =
+    env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS === 'true'
+      ? undefined
+      : env[`AWS_ENDPOINT_URL_${SERVICE_IDS[service]}`] || env.AWS_ENDPOINT_URL || undefined;
+  return configured ?? (choice.environment === 'local' ? LOCAL_CLOUD.endpoint : undefined);
+}
+
+/** Who runs this process, for the local operator's name; `unknown` where the OS has no user entry (containers). */
+function osUser(env: Readonly<Record<string, string | undefined>>): string {
+  try {
+    return env.USER ?? userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
 
 /** The AWS clients one environment is operated through. */
 export interface OpsClients {
@@ -33,6 +76,8 @@ export interface OpsContext {
   readonly environment: EnvironmentName;
   readonly region: string;
   readonly clients: OpsClients;
+  /** The endpoint each client talks to; `undefined` for AWS's own. */
+  readonly endpoints: Readonly<Record<keyof OpsClients, string | undefined>>;
   /** The account the environment's ARNs are in (the local cloud's, or STS's answer). */
   accountId(): Promise<string>;
   /** Who acts, for the audit trail: the STS caller ARN on AWS; locally the access key id and OS user. */
@@ -49,9 +94,9 @@ export interface OpsContext {
 export interface OpsContextOptions {
   /** `local` (default), `staging` or `production`. */
   readonly environment?: string;
-  /** The AWS endpoint. @default {@link LOCAL_ENDPOINT} for local, AWS's own otherwise */
+  /** The AWS endpoint of every client. @default as {@link serviceEndpoint} chooses for each */
   readonly endpoint?: string;
-  /** The ledger's PostgreSQL URL. @default DATABASE_URL, else {@link LOCAL_DATABASE_URL} for local */
+  /** The ledger's PostgreSQL URL. @default DATABASE_URL, else {@link LOCAL_CLOUD}'s for local */
   readonly databaseUrl?: string;
   /** @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -79,21 +124,30 @@ export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
   const env = options.env ?? process.env;
   const environment = environmentName(options.environment ?? 'local');
   const local = environment === 'local';
-  const region = local ? LOCAL_REGION : (env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1');
-  const endpoint = options.endpoint ?? (local ? LOCAL_ENDPOINT : undefined);
-  const config = {
-    region,
-    ...(endpoint ? { endpoint } : {}),
-    ...(local ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+  const region = local ? LOCAL_CLOUD.region : (env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1');
+  const endpoints = Object.fromEntries(
+    (Object.keys(SERVICE_IDS) as (keyof OpsClients)[]).map((service) => [
+      service,
+      serviceEndpoint(service, { environment, endpoint: options.endpoint }, env),
+    ]),
+  ) as Record<keyof OpsClients, string | undefined>;
+  const config = (service: keyof OpsClients) => {
+    const endpoint = endpoints[service];
+    return {
+      region,
+      ...(endpoint ? { endpoint } : {}),
+      ...(local ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+    };
   };
   const clients: OpsClients = {
-    sqs: options.clients?.sqs ?? new SQSClient(config),
-    sfn: options.clients?.sfn ?? new SFNClient(config),
-    eventBridge: options.clients?.eventBridge ?? new EventBridgeClient(config),
-    scheduler: options.clients?.scheduler ?? new SchedulerClient(config),
-    sts: options.clients?.sts ?? new STSClient(config),
+    sqs: options.clients?.sqs ?? new SQSClient(config('sqs')),
+    sfn: options.clients?.sfn ?? new SFNClient(config('sfn')),
+    eventBridge: options.clients?.eventBridge ?? new EventBridgeClient(config('eventBridge')),
+    scheduler: options.clients?.scheduler ?? new SchedulerClient(config('scheduler')),
+    sts: options.clients?.sts ?? new STSClient(config('sts')),
   };
-  const databaseUrl = options.databaseUrl ?? env.DATABASE_URL ?? (local ? LOCAL_DATABASE_URL : undefined);
+  const databaseUrl =
+    options.databaseUrl ?? env.DATABASE_URL ?? (local ? LOCAL_CLOUD.databaseUrl : undefined);
   let identity: Promise<{ account: string; arn: string }> | undefined;
   let database: Promise<Database> | undefined;
   const callerIdentity = () => {
@@ -107,12 +161,13 @@ export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
     environment,
     region,
     clients,
+    endpoints,
     async accountId() {
-      return local ? LOCAL_ACCOUNT_ID : (await callerIdentity()).account;
+      return local ? LOCAL_CLOUD.accountId : (await callerIdentity()).account;
     },
     async operator() {
       // The local cloud answers no STS: its operator is the access key `local`, run by this OS user.
-      return local ? `local:${userInfo().username}` : (await callerIdentity()).arn;
+      return local ? `local:${osUser(env)}` : (await callerIdentity()).arn;
     },
     database() {
       if (!databaseUrl) return Promise.reject(new LedgerUnavailableError(environment));

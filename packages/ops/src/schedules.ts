@@ -88,12 +88,23 @@ export async function listSchedules(
 export class OperatorEventRejectedError extends OpsError {
   override readonly name: string = 'OperatorEventRejectedError';
   readonly errorCode: string;
+  readonly eventBusName: string;
   constructor(eventBusName: string, errorCode: string, message: string) {
     super(`schedule: ${eventBusName} refused the operator event: ${errorCode}: ${message}`, {
       field: 'schedule',
     });
     this.errorCode = errorCode;
+    this.eventBusName = eventBusName;
   }
+}
+
+/** What {@link fireSchedule} put, and where: the event's id is the run's `<aws.scheduler.execution-id>`. */
+export interface FiredSchedule {
+  readonly schedule: string;
+  readonly eventId: string;
+  readonly eventBusName: string;
+  /** The EventBridge endpoint it was put on; `null` for AWS's own. */
+  readonly endpoint: string | null;
 }
 
 /**
@@ -102,18 +113,14 @@ export class OperatorEventRejectedError extends OpsError {
  * schedule's operator rule (`operatorEventPattern`) routes to the schedule's target with its input.
  * The same call works against the local cloud and AWS. Recorded in the audit trail.
  */
-export async function fireSchedule(
-  context: OpsContext,
-  name: string,
-): Promise<{ schedule: string; eventId: string; eventBusName: string }> {
+export async function fireSchedule(context: OpsContext, name: string): Promise<FiredSchedule> {
   knownSchedule(name);
   const eventBusName = `sidestep-${context.environment}`;
   return audited(
     context,
     'schedule-fire',
     name,
-    async () => {
-      const operator = await context.operator();
+    async (operator) => {
       const answer = await context.clients.eventBridge.send(
         new PutEventsCommand({
           Entries: [
@@ -135,9 +142,14 @@ export async function fireSchedule(
           entry?.ErrorMessage ?? 'no event id returned',
         );
       }
-      return { schedule: name, eventId: entry.EventId, eventBusName };
+      return {
+        schedule: name,
+        eventId: entry.EventId,
+        eventBusName,
+        endpoint: context.endpoints.eventBridge ?? null,
+      };
     },
-    (result) => ({ eventId: result.eventId, eventBusName: result.eventBusName }),
+    ({ schedule: _schedule, ...details }) => details,
   );
 }
 

@@ -1,8 +1,7 @@
-import { GetScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
-import { ListMessageMoveTasksCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { GetScheduleCommand, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
+import { ListMessageMoveTasksCommand } from '@aws-sdk/client-sqs';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { describe, expect, it } from '@jest/globals';
-import { mockClient } from 'aws-sdk-client-mock';
 import {
   createOpsContext,
   followMoveTask,
@@ -11,27 +10,10 @@ import {
   stepsOf,
   UnsupportedLocallyError,
 } from '../src/index.ts';
+import { stagingContext } from './staging-context.ts';
 
 // The calls the local cloud cannot stand in for (Scheduler, STS) and ListMessageMoveTasks progress,
 // against stubbed SDK clients, as `--env staging` makes them.
-function stagingContext() {
-  const scheduler = mockClient(SchedulerClient);
-  const sts = mockClient(STSClient);
-  const sqs = mockClient(SQSClient);
-  sts.on(GetCallerIdentityCommand).resolves({
-    Account: '123456789012',
-    Arn: 'arn:aws:sts::123456789012:assumed-role/operator/alice',
-  });
-  const warnings: string[] = [];
-  const context = createOpsContext({
-    environment: 'staging',
-    env: { AWS_REGION: 'ap-northeast-1' },
-    clients: { scheduler: new SchedulerClient({}), sts: new STSClient({}), sqs: new SQSClient({}) },
-    warn: (message) => warnings.push(message),
-  });
-  return { context, scheduler, sts, sqs, warnings };
-}
-
 describe('pauseSchedule / resumeSchedule', () => {
   it('writes the schedule back with only its State changed (UpdateSchedule replaces the whole schedule)', async () => {
     const { context, scheduler, warnings } = stagingContext();

@@ -1,0 +1,34 @@
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { mockClient } from 'aws-sdk-client-mock';
+import { createOpsContext } from '../src/index.ts';
+
+/**
+ * A `--env staging` context on stubbed SDK clients (the calls the local cloud cannot stand in for),
+ * with STS answering as an assumed operator role and the warnings it says kept.
+ */
+export function stagingContext(env: Readonly<Record<string, string>> = {}) {
+  const scheduler = mockClient(SchedulerClient);
+  const sts = mockClient(STSClient);
+  const sqs = mockClient(SQSClient);
+  const eventBridge = mockClient(EventBridgeClient);
+  sts.on(GetCallerIdentityCommand).resolves({
+    Account: '123456789012',
+    Arn: 'arn:aws:sts::123456789012:assumed-role/operator/alice',
+  });
+  const warnings: string[] = [];
+  const context = createOpsContext({
+    environment: 'staging',
+    env: { AWS_REGION: 'ap-northeast-1', ...env },
+    clients: {
+      scheduler: new SchedulerClient({}),
+      sts: new STSClient({}),
+      sqs: new SQSClient({}),
+      eventBridge: new EventBridgeClient({}),
+    },
+    warn: (message) => warnings.push(message),
+  });
+  return { context, scheduler, sts, sqs, eventBridge, warnings };
+}
