@@ -121,16 +121,25 @@ describe('a client acting as a role of the local stack', () => {
     expect(path.collecting.ofType('access-denied').filter((d) => d.action.startsWith('lambda:'))).toEqual([]);
   });
 
-  it('answers a missing key 403 to a role without s3:ListBucket and 404 to the operator, as S3 does', async () => {
+  it('answers a missing key 403 to a role without s3:ListBucket, 404 to one with it and to the operator, as S3 does', async () => {
+    // The batch-worker reads imports but may not list them; the finalizer may list the exports bucket.
+    const worker = as(
+      new S3Client({ ...settings('sidestep-local-batch-worker-task'), forcePathStyle: true }),
+    );
     const finalizer = as(
       new S3Client({ ...settings('sidestep-local-export-finalizer'), forcePathStyle: true }),
     );
     const operator = as(new S3Client({ ...path.client, forcePathStyle: true }));
-    const key = 'exports/no-such-export/manifest.json';
-    const asRole = await failure(finalizer.send(new GetObjectCommand({ Bucket: EXPORTS, Key: key })));
-    expect(asRole.name).toBe('AccessDenied');
-    expect(asRole.$metadata?.httpStatusCode).toBe(403);
-    const asOperator = await failure(operator.send(new GetObjectCommand({ Bucket: EXPORTS, Key: key })));
+    const upload = 'imports/no-such-upload.csv';
+    const asWorker = await failure(worker.send(new GetObjectCommand({ Bucket: IMPORTS, Key: upload })));
+    expect(asWorker.name).toBe('AccessDenied');
+    expect(asWorker.$metadata?.httpStatusCode).toBe(403);
+    const manifest = 'exports/no-such-export/manifest.json';
+    const asFinalizer = await failure(
+      finalizer.send(new GetObjectCommand({ Bucket: EXPORTS, Key: manifest })),
+    );
+    expect(asFinalizer.name).toBe('NoSuchKey');
+    const asOperator = await failure(operator.send(new GetObjectCommand({ Bucket: IMPORTS, Key: upload })));
     expect(asOperator.name).toBe('NoSuchKey');
   });
 });

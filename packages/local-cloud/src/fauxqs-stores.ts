@@ -14,6 +14,24 @@ export interface PersistentFauxqsStores {
 interface PersistenceManager {
   load(sqs: unknown, sns: unknown, s3: unknown): void;
   close(): void;
+  updateMessageReady(messageId: string): void;
+  readonly db: { prepare(sql: string): { run(...values: unknown[]): unknown } };
+}
+
+/**
+ * fauxqs 2.4's `updateMessageReady` (a message made visible again by ChangeMessageVisibility with
+ * timeout 0) writes NULL into `approximate_receive_count`, a NOT NULL column: the request fails with
+ * a 500 after the message already left the in-flight set, so the SDK's retry gets
+ * ReceiptHandleIsInvalid and the message stays invisible until restart. This keeps the count (and
+ * the first-receive time), clearing only the in-flight fields, as SQS does.
+ */
+function keepReceiveCountWhenReady(persistence: PersistenceManager): void {
+  const ready = persistence.db.prepare(
+    'UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?',
+  );
+  persistence.updateMessageReady = (messageId) => {
+    ready.run(messageId);
+  };
 }
 
 /**
@@ -38,6 +56,7 @@ export async function persistentFauxqsStores(dataDir: string): Promise<Persisten
   const Persistence = await load<Constructor<PersistenceManager>>('persistence.js', 'PersistenceManager');
   const stores: FauxqsStores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() };
   const persistence = new Persistence(join(dataDir));
+  keepReceiveCountWhenReady(persistence);
   persistence.load(stores.sqsStore, stores.snsStore, stores.s3Store);
   const writable = stores as unknown as {
     sqsStore: { persistence: unknown; allQueues(): Iterable<{ persistence: unknown }> };

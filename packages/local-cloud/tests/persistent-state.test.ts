@@ -4,7 +4,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  ChangeMessageVisibilityCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { clientsOf, createResources, fillEndpoint, STATE_BUCKET } from './fixtures/state-process/fill.ts';
@@ -81,6 +88,52 @@ describe('startAwsEndpoint with a dataDir', () => {
     await once(child, 'exit');
     await expectResumed();
   }, 30_000);
+
+  // SQS makes a message visible again at once, keeping its receive count: what `dlq show` relies on
+  // to read dead letters without losing them.
+  it('makes a received message visible again with visibility 0, keeping its receive count', async () => {
+    const endpoint = await startAwsEndpoint({ port: 0, dataDir });
+    const { sqs } = clientsOf(endpoint);
+    try {
+      const queue = await createResources(endpoint, sqs);
+      await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: 'a' }));
+      await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: 'b' }));
+      const receiveNow = async () =>
+        (
+          await sqs.send(
+            new ReceiveMessageCommand({
+              QueueUrl: queue.url,
+              MaxNumberOfMessages: 10,
+              MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+              VisibilityTimeout: 30,
+            }),
+          )
+        ).Messages ?? [];
+      const first = await receiveNow();
+      expect(first).toHaveLength(2);
+      const [a, b] = first;
+      const batch = await sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queue.url,
+          Entries: [{ Id: 'a', ReceiptHandle: a?.ReceiptHandle, VisibilityTimeout: 0 }],
+        }),
+      );
+      expect(batch.Failed ?? []).toEqual([]);
+      await sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: queue.url,
+          ReceiptHandle: b?.ReceiptHandle,
+          VisibilityTimeout: 0,
+        }),
+      );
+      const again = await receiveNow();
+      expect(again.map((message) => message.Body).sort()).toEqual(['a', 'b']);
+      expect(again.map((message) => message.Attributes?.ApproximateReceiveCount)).toEqual(['2', '2']);
+    } finally {
+      sqs.destroy();
+      await endpoint.stop();
+    }
+  });
 
   it('keeps nothing without a dataDir', async () => {
     const first = await startAwsEndpoint({ port: 0 });
