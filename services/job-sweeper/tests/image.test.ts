@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -29,7 +29,8 @@ let fn: FunctionHost;
 
 beforeAll(async () => {
   taskRoot = mkdtempSync(join(tmpdir(), 'job-sweeper-task-'));
-  for (const file of copiedFiles())
+  // COPY sources are globs (the bundle's lazily loaded chunks are dist/chunk-*.mjs), as Docker expands them.
+  for (const file of copiedFiles().flatMap((pattern) => globSync(pattern, { cwd: packageDir })))
     copyFileSync(join(packageDir, file), join(taskRoot, file.split('/').at(-1) as string));
   [postgres, sqsServer] = await Promise.all([
     startEmbeddedPostgres({}),
@@ -73,7 +74,7 @@ afterAll(async () => {
 
 describe('job-sweeper image', () => {
   it('copies only the bundle and names the manifest handler as CMD', () => {
-    expect(copiedFiles()).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
+    expect(copiedFiles()).toEqual(['dist/*.mjs', 'dist/*.mjs.map']);
     expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:24\b/m);
     // The base image's Amazon CAs (RDS's among them) are loaded only through this variable.
     expect(/^ENV NODE_EXTRA_CA_CERTS=(\S+)$/m.exec(dockerfile)?.[1]).toBe('/var/runtime/ca-cert.pem');

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, globSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -30,7 +30,8 @@ const logs: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
   taskRoot = mkdtempSync(join(tmpdir(), 'mail-dispatcher-task-'));
-  for (const file of copiedFiles())
+  // COPY sources are globs (the bundle's lazily loaded chunks are dist/chunk-*.mjs), as Docker expands them.
+  for (const file of copiedFiles().flatMap((pattern) => globSync(pattern, { cwd: packageDir })))
     copyFileSync(join(packageDir, file), join(taskRoot, file.split('/').at(-1) as string));
   outboxDir = mkdtempSync(join(tmpdir(), 'mail-dispatcher-outbox-'));
   [postgres, smtp] = await Promise.all([startEmbeddedPostgres({}), startSmtpSink({ outboxDir, port: 0 })]);
@@ -88,7 +89,7 @@ function sqsEvent(bodies: string[]) {
 
 describe('mail-dispatcher image', () => {
   it('copies only the bundle and names the manifest handler as CMD', () => {
-    expect(copiedFiles()).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
+    expect(copiedFiles()).toEqual(['dist/*.mjs', 'dist/*.mjs.map']);
     expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:24\b/m);
     // The base image's Amazon CAs (RDS's among them) are loaded only through this variable.
     expect(/^ENV NODE_EXTRA_CA_CERTS=(\S+)$/m.exec(dockerfile)?.[1]).toBe('/var/runtime/ca-cert.pem');
