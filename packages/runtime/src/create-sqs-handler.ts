@@ -138,7 +138,9 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
     const elapsed = startStopwatch();
     const receiveCount = Number(record.attributes.ApproximateReceiveCount);
     const keys: Record<string, string> = { messageId: record.messageId };
-    logger.appendKeys(keys);
+    // The keys are appended once, when they are all known (nothing logs before), or in the catch
+    // below when parsing failed first: each appendKeys costs Powertools a merge and environment reads.
+    let appended = false;
     try {
       let json: unknown;
       try {
@@ -155,6 +157,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
         if (value !== undefined) keys[key] = value;
       }
       logger.appendKeys(keys);
+      appended = true;
 
       await options.process(job, record, {
         messageId: record.messageId,
@@ -165,6 +168,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
       metrics.addMetric(SQS_HANDLER_METRICS.processed, MetricUnit.Count, 1);
       logger.info({ message: 'job processed', outcome: 'processed', durationMs: elapsed(), receiveCount });
     } catch (thrown) {
+      if (!appended) logger.appendKeys(keys);
       const error = toError(thrown);
       if (isPermanentError(thrown)) {
         const { field } = thrown;
