@@ -1,20 +1,45 @@
 /**
- * `pnpm bench`: bundle size per service, cold start through the Lambda Runtime API against bare
- * `node -e 0`, and the runtime's warm per-invocation overhead against a bare handler, all measured
- * in the same run on the same machine. Prints the report; `--write` also replaces the committed
- * bench/results.json and bench/RESULTS.md (a run on another machine should not silently overwrite them).
+ * `pnpm bench`: per Lambda service, the JavaScript a cold start loads and all the image holds, a
+ * fresh `node` importing the bundle against bare `node -e 0` (also with a read-only compile cache),
+ * the cold start through the image path (the Dockerfile's exact files, read-only, its ENV, through
+ * the Lambda Runtime API) against a bare handler on the same path, and the runtime's warm
+ * per-invocation overhead against a bare handler, all measured in the same run on the same machine,
+ * each interleaved with its baseline. Prints the report; `--write` also replaces the committed
+ * bench/results.json and bench/RESULTS.md (a run on another machine should not silently overwrite them);
+ * `--render` rewrites bench/RESULTS.md from bench/results.json without measuring.
  */
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { bundleService } from '@sidestep/bundle';
 import { startFunction } from '@sidestep/lambda-runtime';
 import { SERVICES } from '@sidestep/registry';
-import { bareNodeSpawnMs, importSpawnMs, machine, median } from './src/bench/measure.ts';
+import { imageTaskRoot } from './src/bench/image-files.ts';
+import {
+  bareNodeSpawnMs,
+  importSpawnOnceMs,
+  interleaved,
+  loadAverage,
+  loadedFiles,
+  machine,
+  median,
+} from './src/bench/measure.ts';
 
 const rootDir = join(import.meta.dirname, '..');
 const COLD_RUNS = 15;
 const WARM_INVOCATIONS = 400;
-const TARGETS = { bundleKiB: 400, coldStartAboveNodeMs: 60, warmOverheadRatio: 1.1 };
+// Below ~1,000 invocations V8 is still compiling the runtime's code (zod, Powertools) to its upper tiers,
+// so a short warm-up measures the JIT, not the steady state of a warm function.
+const WARM_UP_INVOCATIONS = 1500;
+const TARGETS = { bundleKiB: 400, importAboveNodeMs: 40, warmOverheadRatio: 1.1 };
 
 const environment = {
   MAIL_FROM: 'no-reply@bench.mail.example.com',
@@ -61,31 +86,35 @@ function sqsEvent(records: number) {
   };
 }
 
-/** Spawn to first response of an empty batch, through the Runtime API, `runs` times. */
-async function coldStartMs(bundleDir: string, handler: string, runs: number): Promise<number[]> {
-  const samples: number[] = [];
-  for (let run = 0; run < runs; run += 1) {
-    const started = performance.now();
-    const fn = await startFunction({
-      name: 'bench',
-      bundleDir,
-      handler,
-      environment,
-      prewarm: false,
-      onLog: () => {},
-    });
-    const result = await fn.invoke({ Records: [] });
-    samples.push(performance.now() - started);
-    await fn.close();
-    // The empty batch is not every service's event: a handler's own error (a validation error, say)
-    // is still a first response through the contract. Only a failed init (Runtime.*) is not.
-    if (!result.ok && result.error.errorType.startsWith('Runtime.')) {
-      throw new Error(
-        `cold start of ${handler} failed: ${result.error.errorType}: ${result.error.errorMessage}`,
-      );
-    }
+/**
+ * Spawn to first response of an empty batch through the Runtime API, read-only task root, once. The
+ * empty batch is not every service's event: a handler's own error (a validation error, say) is still a
+ * first response through the contract. Only a failed init (Runtime.*) is not.
+ */
+async function coldStartOnceMs(
+  bundleDir: string,
+  handler: string,
+  extraEnvironment: Record<string, string>,
+): Promise<number> {
+  const started = performance.now();
+  const fn = await startFunction({
+    name: 'bench',
+    bundleDir,
+    handler,
+    environment: { ...environment, ...extraEnvironment },
+    readOnly: true,
+    prewarm: false,
+    onLog: () => {},
+  });
+  const result = await fn.invoke({ Records: [] });
+  const elapsed = performance.now() - started;
+  await fn.close();
+  if (!result.ok && result.error.errorType.startsWith('Runtime.')) {
+    throw new Error(
+      `cold start of ${handler} failed: ${result.error.errorType}: ${result.error.errorMessage}`,
+    );
   }
-  return samples;
+  return elapsed;
 }
 
 /** Per-invocation wall time of a warm function handling a 10-record batch. */
@@ -98,7 +127,7 @@ async function warmInvocationMs(bundleDir: string): Promise<number[]> {
     onLog: () => {},
   });
   const event = sqsEvent(10);
-  for (let i = 0; i < 50; i += 1) await fn.invoke(event); // warm-up (JIT, connections)
+  for (let i = 0; i < WARM_UP_INVOCATIONS; i += 1) await fn.invoke(event); // warm-up: steady state (JIT tiers)
   const samples: number[] = [];
   for (let i = 0; i < WARM_INVOCATIONS; i += 1) {
     const result = await fn.invoke(event);
@@ -109,9 +138,128 @@ async function warmInvocationMs(bundleDir: string): Promise<number[]> {
   return samples;
 }
 
+/** One service's results. */
+interface ServiceResult {
+  service: string;
+  bundle: {
+    /** JavaScript a cold start loads (index.mjs and the chunks its evaluation imports). */
+    loadedKiB: number;
+    loadedFiles: number;
+    /** Every JavaScript file the image holds (lazily loaded chunks included). */
+    imageKiB: number;
+    imageFiles: number;
+  };
+  /** KiB per npm package (or sidestep source) of what a cold start loads, largest first. */
+  composition: Array<{ from: string; kib: number }>;
+  /** Fresh `node` importing the image's index.mjs, against `node -e 0`, interleaved. */
+  import: {
+    bareNodeMs: number;
+    importMs: number;
+    aboveNodeMs: number;
+    /** The same with a compile cache generated beforehand and read-only (NODE_COMPILE_CACHE). */
+    withCompileCacheMs: number;
+    withCompileCacheAboveNodeMs: number;
+  };
+  /** Spawn to first response through the Runtime API from the image's files, read-only, image ENV. */
+  image: {
+    files: string[];
+    environment: Record<string, string>;
+    leftOut: Record<string, string>;
+    coldStartMs: number;
+    bareHandlerColdStartMs: number;
+    aboveBareHandlerMs: number;
+  };
+}
+
+interface Results {
+  measuredAt: string;
+  machine: Record<string, string | number>;
+  loadAverage: { start: number; end: number };
+  targets: typeof TARGETS;
+  runs: number;
+  services: ServiceResult[];
+  warm: {
+    batchSize: number;
+    invocations: number;
+    bareHandlerMs: number;
+    runtimeHandlerMs: number;
+    runtimeBundleKiB: number;
+    ratio: number;
+  };
+}
+
+/** A copy of `dir`'s files (read-only) in a new directory: the bare handler's "image". */
+function readOnlyCopy(dir: string): string {
+  const copy = mkdtempSync(join(tmpdir(), 'sidestep-bench-bare-'));
+  for (const file of readdirSync(dir).filter((name) => name.endsWith('.mjs'))) {
+    copyFileSync(join(dir, file), join(copy, file));
+    chmodSync(join(copy, file), 0o444);
+  }
+  return copy;
+}
+
+async function measureService(entry: (typeof SERVICES)[number], bareDir: string): Promise<ServiceResult> {
+  const packageDir = join(rootDir, entry.packageDir);
+  const root = imageTaskRoot(packageDir);
+  temporary.push(root.dir);
+  const index = join(root.dir, 'index.mjs');
+  const loaded = loadedFiles(index, environment);
+  // The compile cache as an image would ship it: generated by one run at build time, then read-only.
+  const cacheDir = join(root.dir, '.cache');
+  importSpawnOnceMs(index, { ...environment, NODE_COMPILE_CACHE: cacheDir });
+  for (const file of readdirSync(cacheDir, { recursive: true, withFileTypes: true })) {
+    if (file.isFile()) chmodSync(join(file.parentPath, file.name), 0o444);
+  }
+  const imageEnvironment = root.environment;
+  const [node, imported, cached, bareCold, cold] = await interleaved(COLD_RUNS, [
+    () => bareNodeSpawnMs(1)[0] as number,
+    () => importSpawnOnceMs(index, environment),
+    () => importSpawnOnceMs(index, { ...environment, NODE_COMPILE_CACHE: cacheDir }),
+    () => coldStartOnceMs(bareDir, 'index.handler', imageEnvironment),
+    () => coldStartOnceMs(root.dir, entry.manifest.handler, imageEnvironment),
+  ]);
+  const m = (samples: number[] | undefined) => median(samples ?? []);
+  return {
+    service: entry.manifest.name,
+    bundle: {
+      loadedKiB: kib(loaded.bytes),
+      loadedFiles: loaded.files.length,
+      imageKiB: kib(root.javascriptBytes),
+      imageFiles: root.files.filter((file) => file.endsWith('.mjs')).length,
+    },
+    composition: composition(join(packageDir, 'dist', 'meta.json'), loaded.files),
+    import: {
+      bareNodeMs: round(m(node)),
+      importMs: round(m(imported)),
+      aboveNodeMs: round(m(imported) - m(node)),
+      withCompileCacheMs: round(m(cached)),
+      withCompileCacheAboveNodeMs: round(m(cached) - m(node)),
+    },
+    image: {
+      files: [...root.files],
+      environment: imageEnvironment,
+      leftOut: root.leftOut,
+      coldStartMs: round(m(cold)),
+      bareHandlerColdStartMs: round(m(bareCold)),
+      aboveBareHandlerMs: round(m(cold) - m(bareCold)),
+    },
+  };
+}
+
+/** Directories to remove at the end. */
+const temporary: string[] = [];
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--render')) {
+    // Re-renders bench/RESULTS.md from the committed results.json, measuring nothing.
+    const benchDir = join(rootDir, 'bench');
+    const results = JSON.parse(readFileSync(join(benchDir, 'results.json'), 'utf8')) as Results;
+    writeFileSync(join(benchDir, 'RESULTS.md'), report(results));
+    return;
+  }
   try {
-    const bare = await bundleService({
+    const loadAtStart = loadAverage();
+    await bundleService({
       packageDir: import.meta.dirname,
       entry: 'src/bench/fixtures/bare-handler.ts',
       outdir: 'dist/bench/bare',
@@ -121,47 +269,30 @@ async function main(): Promise<void> {
       entry: 'src/bench/fixtures/runtime-handler.ts',
       outdir: 'dist/bench/runtime',
     });
-    const bareDir = join(import.meta.dirname, 'dist', 'bench', 'bare');
+    const bareDir = readOnlyCopy(join(import.meta.dirname, 'dist', 'bench', 'bare'));
+    temporary.push(bareDir);
     const runtimeDir = join(import.meta.dirname, 'dist', 'bench', 'runtime');
 
-    const services = [];
-    for (const entry of SERVICES) {
-      const bundleDir = join(rootDir, entry.bundleDir);
-      const bytes = statSync(join(bundleDir, 'index.mjs')).size;
-      const nodeSamples = bareNodeSpawnMs(COLD_RUNS);
-      const coldSamples = await coldStartMs(bundleDir, entry.manifest.handler, COLD_RUNS);
-      const importSamples = importSpawnMs(join(bundleDir, 'index.mjs'), environment, COLD_RUNS);
-      services.push({
-        composition: composition(join(bundleDir, 'meta.json')),
-        importSpawnMs: round(median(importSamples)),
-        importAboveNodeMs: round(median(importSamples) - median(nodeSamples)),
-        service: entry.manifest.name,
-        bundleKiB: Math.round(bytes / 102.4) / 10,
-        bareNodeMs: Math.round(median(nodeSamples) * 10) / 10,
-        coldStartMs: Math.round(median(coldSamples) * 10) / 10,
-        coldStartAboveNodeMs: Math.round((median(coldSamples) - median(nodeSamples)) * 10) / 10,
-      });
-    }
-    const bareCold = median(await coldStartMs(bareDir, 'index.handler', COLD_RUNS));
-    const bareWarm = median(await warmInvocationMs(bareDir));
-    const runtimeWarm = median(await warmInvocationMs(runtimeDir));
+    const services: ServiceResult[] = [];
+    for (const entry of SERVICES) services.push(await measureService(entry, bareDir));
+    const [bareWarm, runtimeWarm] = [
+      median(await warmInvocationMs(bareDir)),
+      median(await warmInvocationMs(runtimeDir)),
+    ];
 
-    const results = {
+    const results: Results = {
       measuredAt: new Date().toISOString(),
       machine: machine(),
+      loadAverage: { start: loadAtStart, end: loadAverage() },
       targets: TARGETS,
+      runs: COLD_RUNS,
       services,
-      baseline: {
-        bareNodeSpawnMs: Math.round(median(bareNodeSpawnMs(COLD_RUNS)) * 10) / 10,
-        bareHandlerColdStartMs: Math.round(bareCold * 10) / 10,
-        bareHandlerBundleKiB: Math.round(bare.bytes / 102.4) / 10,
-      },
       warm: {
         batchSize: 10,
         invocations: WARM_INVOCATIONS,
         bareHandlerMs: Math.round(bareWarm * 1000) / 1000,
         runtimeHandlerMs: Math.round(runtimeWarm * 1000) / 1000,
-        runtimeBundleKiB: Math.round(runtime.bytes / 102.4) / 10,
+        runtimeBundleKiB: kib(runtime.bytes),
         ratio: Math.round((runtimeWarm / bareWarm) * 100) / 100,
       },
     };
@@ -179,29 +310,40 @@ async function main(): Promise<void> {
       );
     }
   } finally {
+    for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
     rmSync(join(import.meta.dirname, 'dist', 'bench'), { recursive: true, force: true });
   }
 }
 
-/** KiB of the bundle per npm package (or workspace source), largest first, from esbuild's metafile. */
-function composition(metafile: string): Array<{ from: string; kib: number }> {
+/**
+ * KiB per npm package (or workspace source) of the files a cold start loads, largest first, from
+ * esbuild's metafile (its outputs are `dist/<file>`).
+ */
+function composition(metafile: string, loaded: readonly string[]): Array<{ from: string; kib: number }> {
   const meta = JSON.parse(readFileSync(metafile, 'utf8')) as {
-    outputs: Record<string, { entryPoint?: string; inputs: Record<string, { bytesInOutput: number }> }>;
+    outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }>;
   };
-  const output = Object.values(meta.outputs).find((candidate) => candidate.entryPoint !== undefined);
+  const names = new Set(loaded.map((file) => basename(file)));
   const bytes = new Map<string, number>();
-  for (const [input, { bytesInOutput }] of Object.entries(output?.inputs ?? {})) {
-    const inModules = input.lastIndexOf('node_modules/');
-    const path = inModules >= 0 ? input.slice(inModules + 'node_modules/'.length) : 'sidestep source';
-    const parts = path.split('/');
-    const from =
-      inModules < 0 ? path : path.startsWith('@') ? `${parts[0]}/${parts[1]}` : (parts[0] as string);
-    bytes.set(from, (bytes.get(from) ?? 0) + bytesInOutput);
+  for (const [output, { inputs }] of Object.entries(meta.outputs)) {
+    if (!names.has(basename(output))) continue;
+    for (const [input, { bytesInOutput }] of Object.entries(inputs)) {
+      const inModules = input.lastIndexOf('node_modules/');
+      const path = inModules >= 0 ? input.slice(inModules + 'node_modules/'.length) : 'sidestep source';
+      const parts = path.split('/');
+      const from =
+        inModules < 0 ? path : path.startsWith('@') ? `${parts[0]}/${parts[1]}` : (parts[0] as string);
+      bytes.set(from, (bytes.get(from) ?? 0) + bytesInOutput);
+    }
   }
   return [...bytes]
     .sort((a, b) => b[1] - a[1])
     .slice(0, 8)
-    .map(([from, size]) => ({ from, kib: Math.round(size / 102.4) / 10 }));
+    .map(([from, size]) => ({ from, kib: kib(size) }));
+}
+
+function kib(bytes: number): number {
+  return Math.round(bytes / 102.4) / 10;
 }
 
 function round(ms: number): number {
@@ -212,53 +354,63 @@ function verdict(ok: boolean): string {
   return ok ? 'meets target' : 'MISSES target';
 }
 
-function report(r: {
-  measuredAt: string;
-  machine: Record<string, string | number>;
-  services: {
-    service: string;
-    composition: Array<{ from: string; kib: number }>;
-    bundleKiB: number;
-    bareNodeMs: number;
-    importSpawnMs: number;
-    importAboveNodeMs: number;
-    coldStartMs: number;
-    coldStartAboveNodeMs: number;
-  }[];
-  baseline: { bareNodeSpawnMs: number; bareHandlerColdStartMs: number; bareHandlerBundleKiB: number };
-  warm: {
-    batchSize: number;
-    invocations: number;
-    bareHandlerMs: number;
-    runtimeHandlerMs: number;
-    ratio: number;
-  };
-}): string {
+function signed(ms: number): string {
+  return ms >= 0 ? `+${ms}` : `${ms}`;
+}
+
+function report(r: Results): string {
+  const t = TARGETS;
   const lines = [
     '# sidestep benchmarks',
     '',
     `Measured ${r.measuredAt} by \`pnpm bench\` on ${Object.entries(r.machine)
       .map(([k, v]) => `${k}: ${v}`)
-      .join(', ')}.`,
-    'Every number is a median; every comparison is against a baseline measured in the same run.',
+      .join(
+        ', ',
+      )}; load average ${r.loadAverage.start} at the start, ${r.loadAverage.end} at the end (a shared machine: other work ran meanwhile).`,
+    `Every number is a median of ${r.runs} runs; every comparison is against a baseline measured in the same run, interleaved with it (baseline, then the measurement, round after round).`,
     '',
-    '| service | bundle (minified) | bare `node -e 0` | node importing the bundle | cold start through the local Runtime API (spawn to first response) |',
-    '| --- | --- | --- | --- | --- |',
+    '## Cold start',
+    '',
+    `| service | JavaScript loaded at cold start (target <= ${t.bundleKiB} KiB) | all JavaScript in the image | bare \`node -e 0\` | node importing the bundle (target <= +${t.importAboveNodeMs} ms) | same, with a read-only compile cache | image path: spawn to first response | bare handler, same path | image path above the bare handler |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...r.services.map(
       (s) =>
-        `| ${s.service} | ${s.bundleKiB} KiB (${verdict(s.bundleKiB <= TARGETS.bundleKiB)} <= ${TARGETS.bundleKiB}) | ${s.bareNodeMs} ms | ${s.importSpawnMs} ms: +${s.importAboveNodeMs} ms (${verdict(s.importAboveNodeMs <= TARGETS.coldStartAboveNodeMs)} <= +${TARGETS.coldStartAboveNodeMs}) | ${s.coldStartMs} ms: +${s.coldStartAboveNodeMs} ms above bare node (${verdict(s.coldStartAboveNodeMs <= TARGETS.coldStartAboveNodeMs)} <= +${TARGETS.coldStartAboveNodeMs}) |`,
+        `| ${s.service} | ${s.bundle.loadedKiB} KiB in ${s.bundle.loadedFiles} files (${verdict(s.bundle.loadedKiB <= t.bundleKiB)}) | ${s.bundle.imageKiB} KiB in ${s.bundle.imageFiles} files | ${s.import.bareNodeMs} ms | ${s.import.importMs} ms: ${signed(s.import.aboveNodeMs)} ms (${verdict(s.import.aboveNodeMs <= t.importAboveNodeMs)}) | ${s.import.withCompileCacheMs} ms: ${signed(s.import.withCompileCacheAboveNodeMs)} ms | ${s.image.coldStartMs} ms | ${s.image.bareHandlerColdStartMs} ms | ${signed(s.image.aboveBareHandlerMs)} ms |`,
     ),
     '',
     ...r.services.map(
       (s) =>
-        `${s.service} bundle composition (largest first): ${s.composition.map((c) => `${c.from} ${c.kib} KiB`).join(', ')}.`,
+        `- ${s.service}, what a cold start loads (largest first): ${s.composition.map((c) => `${c.from} ${c.kib} KiB`).join(', ')}.`,
     ),
     '',
-    'The AWS SDK is bundled on purpose: the AWS SDK for JavaScript guide advises against relying on the SDK version a Lambda runtime happens to include, and a self-contained bundle is what makes the local run and the image the same bytes. Leaving `@aws-sdk/*` to the base image would take its share off the bundle size.',
+    '**What loads at cold start.** The bundles are split (`bundleService({ splitting: true })`): code the first invocation does not need is in chunks loaded by `import()` when used — the dead-letter SQS client (on the first permanent failure), the Secrets Manager client (only with `DATABASE_SECRET_ARN` or a signing-key secret), the job-sweeper\'s mail producer (on the first stale job), and of nodemailer only the mailer and the transport `MAIL_TRANSPORT` selects (the SES client only for `ses`). "Loaded at cold start" is measured, not inferred: the files a fresh `node` loads while importing `index.mjs` (module hooks), a top-level `await import()` included.',
     '',
-    `Baseline for the last column: a bare handler bundle (${r.baseline.bareHandlerBundleKiB} KiB) cold-starts in ${r.baseline.bareHandlerColdStartMs} ms through the same local Runtime API path (the TypeScript runtime interface client, the permission-model sandbox and the HTTP round trip), so that much of the column is the local host, not the bundle; on AWS the base image's own runtime interface client stands in its place.`,
+    `**The image path.** The files each Dockerfile copies into \${LAMBDA_TASK_ROOT} (its COPY globs expanded as Docker does: ${[...new Set(r.services.map((s) => s.image.files.filter((f) => f.endsWith('.mjs')).length))].join(' / ')} .mjs files with their maps), read-only, with the Dockerfile's ENV (${Object.entries(
+      r.services[0]?.image.environment ?? {},
+    )
+      .map(([k, v]) => `\`${k}=${v}\``)
+      .join(', ')}; left out: ${
+      Object.entries(r.services[0]?.image.leftOut ?? {})
+        .map(([k, why]) => `\`${k}\`, ${why}`)
+        .join('; ') || 'nothing'
+    }), run through the Lambda Runtime API by @sidestep/lambda-runtime (its runtime interface client, Node's permission model as the read-only file system), from process spawn to the first response. The bare handler runs through the same path with the same ENV, so the difference is the bundle's own cost; on AWS the base image's runtime interface client stands in for the local one.`,
     '',
-    `Warm invocation, ${r.warm.batchSize}-record batch, ${r.warm.invocations} invocations through the Runtime API: bare handler ${r.warm.bareHandlerMs} ms, @sidestep/runtime handler ${r.warm.runtimeHandlerMs} ms, ratio ${r.warm.ratio}x (${verdict(r.warm.ratio <= TARGETS.warmOverheadRatio)} <= ${TARGETS.warmOverheadRatio}x).`,
+    "**Compile cache (tried, not shipped).** The column \"with a read-only compile cache\" is plain `node` with `NODE_COMPILE_CACHE` pointing at a cache generated by one earlier import and then made read-only: Node 24 reads it without writing and without error, and it is the one measure that cuts the compile time (most of an import is V8 compiling the modules). It is not in the images because it cannot take effect there. Node files the cache under `v<node>-<arch>-<hash of V8 flags>-<uid>` (checked here: the same run as uid 993 writes a `...-993` directory; `--max-old-space-size` or `--expose-gc` change the hash), while Lambda runs the function as a sandbox user, not the uid of `docker build`, and the base image's bootstrap starts node with flags of its own (heap sizes from the function's memory), so a cache generated in the image build is not found. And under Node's permission model, which the local Runtime API uses as the read-only file system, Node skips a cache it may not write (\"write permission ... is not granted\"), so the image path cannot show a gain either. A V8 startup snapshot was not tried: Node's user-land snapshots take one CommonJS script (the bundles are ESM with chunks) and need an entrypoint of our own in place of the base image's runtime interface client, which the image tests require to stay.",
+    '',
+    "**The AWS SDK stays in the bundle.** The AWS SDK for JavaScript guide advises against relying on the SDK version a Lambda runtime happens to include, a self-contained bundle is what makes the local run and the image the same bytes, and with the splitting above only the export-finalizer loads any of the SDK at cold start (S3, which its first invocation uses). Leaving `@aws-sdk/*` to the base image would take the SDK's bytes off the image, but load it from the base image's many unbundled files instead, which is slower to import (TOOLCHAIN.md: ~108 ms bundled vs ~150 ms unbundled for a comparable handler).",
+    '',
+    '## Where a goal is missed, and why',
+    '',
+    "- **mail-dispatcher** (loaded size, import): its first invocation sends a mail, so nodemailer's mailer and the selected transport load at cold start, and the mailer alone is the largest part (its MIME type table is ~80 KiB of it). On AWS (`MAIL_TRANSPORT=ses`) the SES client and its share of the AWS SDK load too (about 680 KiB loaded at cold start, measured the same way); the bench runs the SMTP transport, as the local cloud does.",
+    '- **export-finalizer** (loaded size, import): its first invocation reads and writes S3, so the S3 client (~300 KiB of the AWS SDK: @smithy/core, client-s3, @aws-sdk/core, checksums) loads at cold start. Deferring it would move the same cost into the first invocation.',
+    '- **status-updater** (import): at the target give or take a few milliseconds, less than the run-to-run spread on this shared machine; what it loads is pg, zod/mini with the contracts, and the Powertools logger, all used by its first invocation.',
+    "- **The image path** has no target of its own; above the bare handler it adds the import, Node parsing the source map of every module it loads (`NODE_OPTIONS=--enable-source-maps`; the maps carry no sources' text to keep that small) and the handler's init (configuration, clients).",
+    "- **Warm overhead**: per record, the runtime validates the job against its contract (zod), runs it through Powertools' BatchProcessor with the Logger's correlation keys and two EMF metrics, and publishes the metrics once per invocation; the bare handler does none of it. Steady state that is ~10 µs per record; Powertools reads `process.env` on each Logger and Metrics call (`shouldUseInvokeStore`), which is a fifth of it. What was avoidable went (1.5x before): `isolate` now journals environment changes instead of copying and comparing every variable twice per invocation, and the record's log keys are appended once.",
+    '',
+    '## Warm invocation',
+    '',
+    `${r.warm.batchSize}-record batch, ${r.warm.invocations} invocations through the Runtime API after ${WARM_UP_INVOCATIONS.toLocaleString('en')} warm-up invocations (steady state): bare handler ${r.warm.bareHandlerMs} ms, @sidestep/runtime handler (${r.warm.runtimeBundleKiB} KiB) ${r.warm.runtimeHandlerMs} ms, ratio ${r.warm.ratio}x (${verdict(r.warm.ratio <= t.warmOverheadRatio)} <= ${t.warmOverheadRatio}x).`,
     '',
   ];
   return `${lines.join('\n')}\n`;

@@ -138,12 +138,65 @@ describe('bundleService', () => {
 
   it('returns the outfile, its size and the metafile path', async () => {
     const result = await bundleService({ packageDir, outdir: 'dist-direct' });
+    const bytes = (await readFile(join(packageDir, 'dist-direct/index.mjs'))).byteLength;
     expect(result).toEqual({
       outfile: join(packageDir, 'dist-direct/index.mjs'),
-      bytes: (await readFile(join(packageDir, 'dist-direct/index.mjs'))).byteLength,
+      bytes,
+      initBytes: bytes,
+      totalBytes: bytes,
+      chunks: [],
       metafile: join(packageDir, 'dist-direct/meta.json'),
       lazyExternals: [],
     });
+  });
+
+  it('with splitting, puts what is imported lazily in a chunk that loads only when the import runs', async () => {
+    const result = await bundleService({
+      packageDir,
+      entry: 'src/indirect.ts',
+      outdir: 'dist-split',
+      splitting: true,
+    });
+    expect(result.chunks.length).toBeGreaterThan(0);
+    const chunks = await Promise.all(result.chunks.map((chunk) => readFile(chunk, 'utf8')));
+    for (const [index, chunk] of chunks.entries()) {
+      expect(result.chunks[index]).toMatch(/dist-split\/chunk-\w+\.mjs$/);
+      expect(chunk.startsWith(CREATE_REQUIRE_BANNER)).toBe(true);
+    }
+    expect(chunks.some((chunk) => chunk.includes('"esm"'))).toBe(true);
+    expect(await readFile(result.outfile, 'utf8')).not.toContain('"esm"');
+    // The entry and the chunks it imports statically (esbuild's shared helpers); not the lazy one.
+    const lazyChunkBytes = Buffer.byteLength(chunks.find((chunk) => chunk.includes('"esm"')) as string);
+    expect(result.initBytes).toBeGreaterThanOrEqual(result.bytes);
+    expect(result.initBytes).toBeLessThanOrEqual(result.totalBytes - lazyChunkBytes);
+    expect(result.totalBytes).toBe(
+      result.bytes + chunks.reduce((sum, chunk) => sum + Buffer.byteLength(chunk), 0),
+    );
+
+    const fn = await startFunction({
+      name: 'split-fixture',
+      bundleDir: join(packageDir, 'dist-split'),
+      handler: 'index.handler',
+      environment: {},
+      readOnly: true,
+      onLog: () => {},
+    });
+    try {
+      expect(await fn.invoke({})).toMatchObject({ ok: true, payload: 'esm' });
+    } finally {
+      await fn.close();
+    }
+  });
+
+  it('with splitting, accepts an external imported statically by a lazily loaded chunk', async () => {
+    const result = await bundleService({
+      packageDir,
+      entry: 'src/indirect.ts',
+      outdir: 'dist-split-external',
+      external: ['dual-format'],
+      splitting: true,
+    });
+    expect(result.lazyExternals).toEqual(['dual-format']);
   });
 
   it('leaves modules named in external out of the bundle when they are loaded lazily', async () => {

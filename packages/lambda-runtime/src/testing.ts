@@ -16,7 +16,7 @@
  * });
  * ```
  */
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { expect } from '@jest/globals';
@@ -61,7 +61,8 @@ export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
  * the bundle and its source map copied into the task root, and the manifest's handler as CMD.
  */
 export function expectBundleOnlyImage(dockerfile: LambdaDockerfile, handler: string): void {
-  expect(dockerfile.copiedFiles).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
+  // Globs: the bundle's lazily loaded chunks (dist/chunk-*.mjs) go along with dist/index.mjs.
+  expect(dockerfile.copiedFiles).toEqual(['dist/*.mjs', 'dist/*.mjs.map']);
   expect(dockerfile.from).toMatch(/^public\.ecr\.aws\/lambda\/nodejs:24\b/);
   expect(dockerfile.cmd).toBe(handler);
 }
@@ -101,7 +102,8 @@ export interface LambdaImage {
 export function stageLambdaImage(packageDir: string, service: ImageService): LambdaImage {
   const dockerfile = readLambdaDockerfile(packageDir);
   const taskRoot = mkdtempSync(join(tmpdir(), `${service.name}-task-`));
-  for (const file of dockerfile.copiedFiles)
+  // COPY sources are globs, which Docker expands against the build context.
+  for (const file of dockerfile.copiedFiles.flatMap((pattern) => globSync(pattern, { cwd: packageDir })))
     copyFileSync(join(packageDir, file), join(taskRoot, basename(file)));
   const started: FunctionHost[] = [];
   return {

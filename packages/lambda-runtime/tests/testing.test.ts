@@ -7,13 +7,15 @@ import { readLambdaDockerfile, stageLambdaImage } from '../src/testing.ts';
 
 const packageDir = mkdtempSync(join(tmpdir(), 'lambda-image-package-'));
 mkdirSync(join(packageDir, 'dist'));
+// A split bundle: the entry imports a chunk, and the Dockerfile copies both with a glob.
+writeFileSync(join(packageDir, 'dist/chunk-a.mjs'), "export const from = 'chunk';\n");
 writeFileSync(
   join(packageDir, 'dist/index.mjs'),
-  'export const handler = async (event) => ({ event, service: process.env.POWERTOOLS_SERVICE_NAME, cwd: process.cwd() });\n',
+  "import { from } from './chunk-a.mjs';\nexport const handler = async (event) => ({ event, from, service: process.env.POWERTOOLS_SERVICE_NAME, cwd: process.cwd() });\n",
 );
 writeFileSync(
   join(packageDir, 'Dockerfile'),
-  `FROM public.ecr.aws/lambda/nodejs:24\nCOPY dist/index.mjs \${LAMBDA_TASK_ROOT}/\nCMD ["index.handler"]\n`,
+  `FROM public.ecr.aws/lambda/nodejs:24\nCOPY dist/*.mjs \${LAMBDA_TASK_ROOT}/\nCMD ["index.handler"]\n`,
 );
 
 afterAll(() => rmSync(packageDir, { recursive: true, force: true }));
@@ -22,7 +24,7 @@ describe('readLambdaDockerfile', () => {
   it('reads the base image, the files copied into the task root and the CMD handler', () => {
     expect(readLambdaDockerfile(packageDir)).toMatchObject({
       from: 'public.ecr.aws/lambda/nodejs:24',
-      copiedFiles: ['dist/index.mjs'],
+      copiedFiles: ['dist/*.mjs'],
       cmd: 'index.handler',
     });
   });
@@ -39,14 +41,15 @@ describe('readLambdaDockerfile', () => {
 });
 
 describe('stageLambdaImage', () => {
-  it('runs the copied files from their own task root with the service name, and removes it on close', async () => {
+  it('runs the copied files (globs expanded as Docker does) from their own task root with the service name, and removes it on close', async () => {
     const image = stageLambdaImage(packageDir, { name: 'probe', handler: 'index.handler' });
     try {
       const fn = await image.start({ environment: {} });
       const result = await fn.invoke({ n: 1 });
-      expect(result.ok && result.payload).toMatchObject({ event: { n: 1 }, service: 'probe' });
+      expect(result.ok && result.payload).toMatchObject({ event: { n: 1 }, from: 'chunk', service: 'probe' });
       expect(fn.name).toBe('sidestep-test-probe');
       expect(existsSync(join(image.taskRoot, 'index.mjs'))).toBe(true);
+      expect(existsSync(join(image.taskRoot, 'chunk-a.mjs'))).toBe(true);
     } finally {
       await image.close();
     }

@@ -1,4 +1,3 @@
-import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import * as z from 'zod/mini';
 import { ConfigError, SecretUnavailableError } from './errors.ts';
 
@@ -114,6 +113,9 @@ export async function resolveDatabaseUrl(
   }
   let secret: string | Uint8Array | undefined;
   try {
+    // Loaded here, not at module scope: only a function deployed with DATABASE_SECRET_ARN needs the
+    // Secrets Manager client, and it is a large part of the SDK to compile at every cold start.
+    const { getSecret } = await import('@aws-lambda-powertools/parameters/secrets');
     secret = await getSecret(secretArn, { maxAge: options.maxAgeSeconds ?? DEFAULT_SECRET_MAX_AGE_SECONDS });
   } catch (error) {
     throw new SecretUnavailableError(

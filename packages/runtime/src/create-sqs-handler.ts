@@ -1,7 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { sendToDeadLetterQueue } from './dead-letter-queue.ts';
@@ -121,7 +121,13 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
   const metrics =
     options.metrics ??
     new Metrics(process.env.POWERTOOLS_METRICS_NAMESPACE ? {} : { namespace: METRICS_NAMESPACE });
-  const sqs = options.sqs ?? new SQSClient({});
+  // The dead-letter path (the SQS client and its part of the SDK) loads on the first permanent
+  // failure, not at cold start: most invocations never dead-letter anything.
+  let sqs = options.sqs;
+  const deadLetter = async (record: SQSRecord, error: Error) => {
+    sqs ??= new (await import('@aws-sdk/client-sqs')).SQSClient({});
+    return sendToDeadLetterQueue(sqs, deadLetterQueueUrl, record, error);
+  };
   // Powertools' parser integration (`new BatchProcessor(EventType.SQS, { parser, innerSchema })`)
   // would report non-JSON and schema-invalid records as item failures, so SQS would retry a payload
   // that can never succeed until maxReceiveCount. sidestep dead-letters such records at once, with
@@ -132,7 +138,9 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
     const elapsed = startStopwatch();
     const receiveCount = Number(record.attributes.ApproximateReceiveCount);
     const keys: Record<string, string> = { messageId: record.messageId };
-    logger.appendKeys(keys);
+    // The keys are appended once, when they are all known (nothing logs before), or in the catch
+    // below when parsing failed first: each appendKeys costs Powertools a merge and environment reads.
+    let appended = false;
     try {
       let json: unknown;
       try {
@@ -149,6 +157,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
         if (value !== undefined) keys[key] = value;
       }
       logger.appendKeys(keys);
+      appended = true;
 
       await options.process(job, record, {
         messageId: record.messageId,
@@ -159,11 +168,12 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
       metrics.addMetric(SQS_HANDLER_METRICS.processed, MetricUnit.Count, 1);
       logger.info({ message: 'job processed', outcome: 'processed', durationMs: elapsed(), receiveCount });
     } catch (thrown) {
+      if (!appended) logger.appendKeys(keys);
       const error = toError(thrown);
       if (isPermanentError(thrown)) {
         const { field } = thrown;
         try {
-          const sent = await sendToDeadLetterQueue(sqs, deadLetterQueueUrl, record, error);
+          const sent = await deadLetter(record, error);
           metrics.addMetric(SQS_HANDLER_METRICS.deadLettered, MetricUnit.Count, 1);
           logger.error(
             {

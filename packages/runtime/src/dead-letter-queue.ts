@@ -1,9 +1,4 @@
-import {
-  type MessageAttributeValue,
-  SendMessageCommand,
-  type SendMessageCommandInput,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { MessageAttributeValue, SendMessageCommandInput, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSMessageAttribute, SQSRecord } from 'aws-lambda';
 
 /** Message attributes the runtime adds to every dead-lettered message. */
@@ -95,6 +90,8 @@ export async function sendToDeadLetterQueue(
     input.MessageGroupId = groupId;
     input.MessageDeduplicationId = record.messageId;
   }
+  // Loaded on the first dead-lettering, not at cold start (most invocations never dead-letter).
+  const { SendMessageCommand } = await import('@aws-sdk/client-sqs');
   const output = await sqs.send(new SendMessageCommand(input));
   return { deadLetterMessageId: output.MessageId, droppedAttributes };
 }

@@ -53,30 +53,66 @@ export type InvocationHandler<E, C, R> = (event: E, context: C) => Promise<R> | 
 /*
  * Bookkeeping shared by every wrapper in the process. Invocations can nest (createSqsHandler
  * isolates itself and a service may wrap it again) or overlap (a local runner that does not
- * serialise invocations). Only the outermost boundary snapshots and restores the environment, and a
+ * serialise invocations). Only the outermost boundary journals and restores the environment, and a
  * state is reset on entry only when no running invocation already uses it, so one invocation never
  * wipes another's state mid-flight. Real Lambda runs one invocation at a time per process.
+ *
+ * The environment is journaled rather than copied: during an invocation `process.env` is a proxy of
+ * the real environment object that records each variable's value before its first change, and the
+ * restore puts back only those. Copying and comparing every variable around every invocation cost
+ * more than the rest of the runtime's per-invocation work (each read of `process.env` crosses into
+ * C++). Reads and writes still reach the real environment (child processes, `TZ`, native getenv).
  */
 let depth = 0;
-let envSnapshot: Record<string, string | undefined> = {};
-let envObject: NodeJS.ProcessEnv = process.env;
+let realEnv: NodeJS.ProcessEnv = process.env;
+/** Variable -> its value before this invocation first changed it (`undefined`: it was not set). */
+const journal = new Map<string, string | undefined>();
+const journaledEnvs = new WeakMap<NodeJS.ProcessEnv, NodeJS.ProcessEnv>();
 const activeStates = new Set<InvocationState<unknown>>();
 
+function remember(env: NodeJS.ProcessEnv, key: string | symbol): void {
+  if (typeof key === 'string' && !journal.has(key)) {
+    journal.set(key, Object.hasOwn(env, key) ? env[key] : undefined);
+  }
+}
+
+/** `env` behind a proxy that journals every change (one proxy per environment object). */
+function journaled(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  let proxy = journaledEnvs.get(env);
+  if (proxy === undefined) {
+    proxy = new Proxy(env, {
+      set(target, key, value) {
+        remember(target, key);
+        return Reflect.set(target, key, value);
+      },
+      deleteProperty(target, key) {
+        remember(target, key);
+        return Reflect.deleteProperty(target, key);
+      },
+      defineProperty(target, key, attributes) {
+        remember(target, key);
+        return Reflect.defineProperty(target, key, attributes);
+      },
+    });
+    journaledEnvs.set(env, proxy);
+  }
+  return proxy;
+}
+
 function restoreEnvironment(): void {
-  // A handler may have replaced process.env wholesale; put the real object back first.
-  if (process.env !== envObject) process.env = envObject;
-  for (const key of Object.keys(process.env)) {
-    if (!Object.hasOwn(envSnapshot, key)) delete process.env[key];
+  // A handler may have replaced process.env wholesale; the real object goes back in any case.
+  process.env = realEnv;
+  for (const [key, value] of journal) {
+    if (value === undefined) delete realEnv[key];
+    else realEnv[key] = value;
   }
-  for (const [key, value] of Object.entries(envSnapshot)) {
-    if (process.env[key] !== value) process.env[key] = value;
-  }
+  journal.clear();
 }
 
 /**
  * Wraps a handler so no invocation sees what an earlier one left behind: `process.env` is
- * snapshotted before each invocation and restored exactly afterwards (added keys removed, changed
- * keys reset, deleted keys restored), and every declared {@link InvocationState} is reset before
+ * journaled during each invocation and restored exactly afterwards (added keys removed, changed
+ * keys reset, deleted keys restored, a replaced `process.env` put back), and every declared {@link InvocationState} is reset before
  * and after, also when the handler throws.
  */
 export function isolate<E, C, R>(
@@ -86,8 +122,9 @@ export function isolate<E, C, R>(
   const states = options.state ?? [];
   return async (event, context) => {
     if (depth === 0) {
-      envObject = process.env;
-      envSnapshot = { ...process.env };
+      realEnv = process.env;
+      journal.clear();
+      process.env = journaled(realEnv);
     }
     for (const state of states) {
       if (!activeStates.has(state)) {

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
+import { statSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
 
 /** Median of a sample (the bench reports medians: a 2-core machine shared with other work is noisy). */
 export function median(values: readonly number[]): number {
@@ -21,19 +23,67 @@ export function bareNodeSpawnMs(runs: number): number[] {
 }
 
 /**
- * Wall time of a fresh `node` that imports `file` (a bundle) and exits, in ms: what loading the bundle
- * adds to a cold start, without any runtime interface client around it.
+ * Wall time of one fresh `node` that imports `file` (a bundle) and exits, in ms: what loading the
+ * bundle adds to a cold start, without any runtime interface client around it.
  */
-export function importSpawnMs(file: string, environment: Record<string, string>, runs: number): number[] {
-  const script = `await import(${JSON.stringify(file)})`;
-  return Array.from({ length: runs }, () => {
-    const started = performance.now();
-    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+export function importSpawnOnceMs(file: string, environment: Record<string, string>): number {
+  const started = performance.now();
+  const result = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', `await import(${JSON.stringify(file)})`],
+    {
       env: { PATH: process.env.PATH ?? '', ...environment },
-    });
-    if (result.status !== 0) throw new Error(`importing ${file} failed: ${result.stderr.toString()}`);
-    return performance.now() - started;
+    },
+  );
+  if (result.status !== 0) throw new Error(`importing ${file} failed: ${result.stderr.toString()}`);
+  return performance.now() - started;
+}
+
+/** {@link importSpawnOnceMs}, `runs` times. */
+export function importSpawnMs(file: string, environment: Record<string, string>, runs: number): number[] {
+  return Array.from({ length: runs }, () => importSpawnOnceMs(file, environment));
+}
+
+/**
+ * Runs the measurements in turn, `runs` rounds, so that each one and its baseline see the same
+ * moments of a shared machine's load; returns each one's samples in the order given.
+ */
+export async function interleaved(
+  runs: number,
+  measurements: ReadonlyArray<() => number | Promise<number>>,
+): Promise<number[][]> {
+  const samples = measurements.map((): number[] => []);
+  for (let run = 0; run < runs; run += 1) {
+    for (const [index, measure] of measurements.entries()) samples[index]?.push(await measure());
+  }
+  return samples;
+}
+
+/**
+ * The JavaScript files a fresh `node` loads when it imports `file` (a bundle): the entry and the
+ * chunks its evaluation imports, a top-level `await import()` included. From Node's module hooks.
+ */
+export function loadedFiles(
+  file: string,
+  environment: Record<string, string>,
+): { files: string[]; bytes: number } {
+  const script = `
+    import { registerHooks } from 'node:module';
+    const urls = new Set();
+    registerHooks({ load(url, context, next) { if (url.startsWith('file:')) urls.add(url); return next(url, context); } });
+    await import(${JSON.stringify(file)});
+    process.stdout.write(JSON.stringify([...urls]));`;
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { PATH: process.env.PATH ?? '', ...environment },
   });
+  if (result.status !== 0) throw new Error(`importing ${file} failed: ${result.stderr.toString()}`);
+  const files = (JSON.parse(result.stdout.toString()) as string[]).map((url) => fileURLToPath(url)).sort();
+  return { files, bytes: files.reduce((sum, path) => sum + statSync(path).size, 0) };
+}
+
+/** The 1-minute load average: how busy the machine was while measuring. */
+export function loadAverage(): number {
+  return Math.round((loadavg()[0] ?? 0) * 100) / 100;
 }
 
 /** What the results file says about where they were measured. */

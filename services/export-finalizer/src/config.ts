@@ -1,4 +1,3 @@
-import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { ConfigError, readConfig, SecretUnavailableError } from '@sidestep/runtime';
 import * as z from 'zod/mini';
 
@@ -110,6 +109,9 @@ export async function resolveSigningKey(signingKey: ExportFinalizerConfig['signi
   if ('value' in signingKey) return signingKey.value;
   let secret: unknown;
   try {
+    // Loaded here, not at module scope: only a function configured with the secret needs the
+    // Secrets Manager client, so the others do not compile it at cold start.
+    const { getSecret } = await import('@aws-lambda-powertools/parameters/secrets');
     secret = await getSecret(signingKey.secretArn, { maxAge: 300 });
   } catch (error) {
     throw new SecretUnavailableError(

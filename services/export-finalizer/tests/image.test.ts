@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -31,7 +31,8 @@ let download: FunctionHost;
 
 beforeAll(async () => {
   taskRoot = mkdtempSync(join(tmpdir(), 'export-finalizer-task-'));
-  for (const file of copiedFiles())
+  // COPY sources are globs (the bundle's lazily loaded chunks are dist/chunk-*.mjs), as Docker expands them.
+  for (const file of copiedFiles().flatMap((pattern) => globSync(pattern, { cwd: packageDir })))
     copyFileSync(join(packageDir, file), join(taskRoot, file.split('/').at(-1) as string));
   endpoint = await startAwsEndpoint({ port: 0 });
   s3 = new S3Client({
@@ -86,7 +87,7 @@ afterAll(async () => {
 
 describe('export-finalizer image', () => {
   it('copies only the bundle and names the manifest handler as CMD', () => {
-    expect(copiedFiles()).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
+    expect(copiedFiles()).toEqual(['dist/*.mjs', 'dist/*.mjs.map']);
     expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:24\b/m);
     expect(/^CMD \["([^"]+)"\]/m.exec(dockerfile)?.[1]).toBe(service.handler);
   });

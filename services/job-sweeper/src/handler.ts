@@ -1,7 +1,7 @@
 import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
 import { createTaskHandler, resolveDatabaseUrl } from '@sidestep/runtime';
-import { ProducerMailQueue } from './adapters/mail-queue.ts';
 import { loadConfig } from './config.ts';
+import type { MailQueue } from './sweep-stale-jobs.ts';
 import { sweepTask } from './sweep-task.ts';
 
 // Cold start: the environment is checked once, so a function that cannot reach its database or its
@@ -11,11 +11,23 @@ const config = loadConfig();
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
 const connect = connectPostgresOnFirstUse({ url: () => resolveDatabaseUrl(), max: 1 });
 
+// The mail queue's producer (and the SQS client under it) loads with the first mail to send, not at
+// cold start: a sweep that finds nothing stale sends nothing.
+let producerMailQueue: Promise<MailQueue> | undefined;
+const mailQueue: MailQueue = {
+  send: async (mails) => {
+    producerMailQueue ??= import('./adapters/mail-queue.ts').then(({ ProducerMailQueue }) =>
+      ProducerMailQueue.forQueue(config.mailQueueUrl),
+    );
+    return (await producerMailQueue).send(mails);
+  },
+};
+
 /** The job-sweeper's Lambda handler (image CMD `index.handler`), invoked by its schedule. */
 export const handler = createTaskHandler(
   sweepTask({
     database: connect,
-    mailQueue: ProducerMailQueue.forQueue(config.mailQueueUrl),
+    mailQueue,
     notifyAddress: config.notifyAddress,
   }),
 );

@@ -8,7 +8,7 @@ import { createSendOnce } from './send-once.ts';
 
 // Cold start: configuration is read and validated once; clients are created once and reused warm.
 const config = loadConfig();
-const sender = createMailSender(config.transport);
+const sender = await createMailSender(config.transport);
 
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
 // Records of a batch are processed one at a time: two connections cover the store's queries.

@@ -1,5 +1,6 @@
-import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
-import { createTransport, type Transporter } from 'nodemailer';
+import type Mail from 'nodemailer/lib/mailer/index.js';
+import type SESTransportType from 'nodemailer/lib/ses-transport/index.js';
+import type SMTPTransportType from 'nodemailer/lib/smtp-transport/index.js';
 import type { OutgoingMail } from '../domain/compose-mail.ts';
 import type { MailSender } from '../domain/dispatch-mail.ts';
 import { MailTransportError } from '../errors.ts';
@@ -12,12 +13,14 @@ export type MailTransportConfig =
  * nodemailer builds the MIME message (encoding, multipart, folding) for both transports: SES v2
  * `SendEmail` with raw content on AWS, plain SMTP where an SMTP relay is configured (the local
  * cloud's sink, or a corporate relay).
+ *
+ * Only the selected transport is loaded (at cold start, through `await`): nodemailer's entry module
+ * requires all of its transports, and the SES one needs the SES client and its part of the AWS SDK,
+ * so the mailer and the one transport are imported directly. `new Mailer(new Transport(options),
+ * options)` is what nodemailer's `createTransport(options)` does for these options.
  */
-export function createMailSender(config: MailTransportConfig): MailSender {
-  const transporter: Transporter =
-    config.kind === 'ses'
-      ? createTransport({ SES: { sesClient: new SESv2Client({}), SendEmailCommand } })
-      : createTransport(smtpOptions(config.url));
+export async function createMailSender(config: MailTransportConfig): Promise<MailSender> {
+  const transporter = config.kind === 'ses' ? await sesTransporter() : await smtpTransporter(config.url);
   return {
     async send(mail: OutgoingMail) {
       try {
@@ -43,6 +46,26 @@ export function createMailSender(config: MailTransportConfig): MailSender {
       }
     },
   };
+}
+
+async function sesTransporter(): Promise<Mail> {
+  const [{ default: Mailer }, { default: SESTransport }, { SESv2Client, SendEmailCommand }] =
+    await Promise.all([
+      import('nodemailer/lib/mailer/index.js'),
+      import('nodemailer/lib/ses-transport/index.js'),
+      import('@aws-sdk/client-sesv2'),
+    ]);
+  const options: SESTransportType.Options = { SES: { sesClient: new SESv2Client({}), SendEmailCommand } };
+  return new Mailer(new SESTransport(options), options);
+}
+
+async function smtpTransporter(url: string): Promise<Mail> {
+  const [{ default: Mailer }, { default: SMTPTransport }] = await Promise.all([
+    import('nodemailer/lib/mailer/index.js'),
+    import('nodemailer/lib/smtp-transport/index.js'),
+  ]);
+  const options: SMTPTransportType.Options = smtpOptions(url);
+  return new Mailer(new SMTPTransport(options), options);
 }
 
 /**
