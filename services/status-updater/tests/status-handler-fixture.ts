@@ -46,6 +46,21 @@ export function executionArn(workflow: 'import' | 'export'): string {
   return `arn:aws:states:us-east-1:000000000000:execution:sidestep-test-${workflow}:e${executions}`;
 }
 
+/** The `fail` step's input for a job its execution owns, with the error the workflow's Catch passes. */
+export function failInput(
+  owned: { readonly jobId: string; readonly executionId: string },
+  error?: { readonly Error: string; readonly Cause?: string },
+) {
+  const { jobId, executionId } = owned;
+  return {
+    event: 'fail',
+    jobId,
+    expectedState: 'failed',
+    executionId,
+    ...(error === undefined ? {} : { error }),
+  };
+}
+
 /** Invokes the handler and returns what it threw (or fails the test if it resolved). */
 export async function rejection(invoke: Promise<unknown>): Promise<Error & Record<string, unknown>> {
   try {
