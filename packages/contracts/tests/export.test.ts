@@ -57,6 +57,10 @@ describe('export.requested contract', () => {
     expect(job.payload.requestedBy).toBe('a@example.com');
   });
 
+  /** The field ExportRequestedJob names for the request with `changes` made to its payload. */
+  const payloadFieldOf = (changes: Record<string, unknown>) =>
+    fieldOf(ExportRequestedJob, { ...request, payload: { ...request.payload, ...changes } });
+
   it('names the field of an invalid requester, file name or filter', () => {
     expect(fieldOf(ExportRequestedJob, { ...request, payload: { requestedBy: 'nope' } })).toBe(
       'payload.requestedBy',
@@ -70,31 +74,16 @@ describe('export.requested contract', () => {
       'x\r\nBcc: v@example.com',
       '',
     ]) {
-      expect(fieldOf(ExportRequestedJob, { ...request, payload: { ...request.payload, fileName } })).toBe(
-        'payload.fileName',
-      );
+      expect(payloadFieldOf({ fileName })).toBe('payload.fileName');
     }
-    expect(
-      fieldOf(ExportRequestedJob, {
-        ...request,
-        payload: { ...request.payload, filter: { updatedSince: 'yesterday' } },
-      }),
-    ).toBe('payload.filter.updatedSince');
-    expect(
-      fieldOf(ExportRequestedJob, {
-        ...request,
-        payload: { ...request.payload, filter: { emailDomain: "example.com' OR 1=1 --" } },
-      }),
-    ).toBe('payload.filter.emailDomain');
+    expect(payloadFieldOf({ filter: { updatedSince: 'yesterday' } })).toBe('payload.filter.updatedSince');
+    expect(payloadFieldOf({ filter: { emailDomain: "example.com' OR 1=1 --" } })).toBe(
+      'payload.filter.emailDomain',
+    );
   });
 
   it('refuses unknown filter fields (a typo must not silently export everyone)', () => {
-    expect(
-      fieldOf(ExportRequestedJob, {
-        ...request,
-        payload: { ...request.payload, filter: { emailDomian: 'x.com' } },
-      }),
-    ).toBe('payload.filter.emailDomian');
+    expect(payloadFieldOf({ filter: { emailDomian: 'x.com' } })).toBe('payload.filter.emailDomian');
   });
 
   it('has a committed JSON Schema', () => {

@@ -1,14 +1,9 @@
 import { ContractValidationError, validate } from '../src/index.ts';
+import { thrownBy } from '../src/testing.ts';
 
 /** The ContractValidationError `fn` throws; any other outcome fails the test. */
 export function validationErrorOf(fn: () => unknown): ContractValidationError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof ContractValidationError) return error;
-    throw error;
-  }
-  throw new Error('expected a ContractValidationError');
+  return thrownBy(fn, ContractValidationError);
 }
 
 /** The field `validate(schema, value)` names when it refuses `value`. */

@@ -7,10 +7,6 @@ import { SidestepError } from '@sidestep/contracts';
  */
 export class DatabaseError extends SidestepError {
   override readonly name: string = 'DatabaseError';
-
-  constructor(message: string, options: { permanent: boolean; cause?: unknown; field?: string }) {
-    super(message, options);
-  }
 }
 
 /** An option of {@link openDatabase} or {@link startEmbeddedPostgres} is invalid; `field` names it. */

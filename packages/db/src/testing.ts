@@ -4,18 +4,16 @@
  *
  * @example
  * ```ts
- * import { describeEachDatabase } from '@sidestep/db/testing';
+ * import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
  *
  * describeEachDatabase('job status', (open) => {
- *   let db: Database;
- *   beforeAll(async () => { db = await open(); });
- *   afterAll(() => db.close());
- *   it('...', async () => { ... });
+ *   const db = suiteDatabase(open);
+ *   it('...', async () => { await db().query('SELECT 1'); });
  * });
  * ```
  */
 import { randomBytes } from 'node:crypto';
-import { describe } from '@jest/globals';
+import { afterAll, beforeAll, describe } from '@jest/globals';
 import pg from 'pg';
 import type { Database, Queryable, QueryResult } from './database.ts';
 import { migrate } from './migrate.ts';
@@ -87,6 +85,22 @@ export function describeEachDatabase(title: string, fn: (open: OpenTestDatabase)
   for (const backend of testDatabases()) {
     describeIfAvailable(backend.available)(`${title} [${backend.name}]`, () => fn(backend.open));
   }
+}
+
+/**
+ * One database for the enclosing suite: opened in its `beforeAll`, closed in its `afterAll`. Returns
+ * the accessor, which throws when called outside the suite's tests (before it is opened).
+ */
+export function suiteDatabase(open: OpenTestDatabase): () => Database {
+  let opened: Database | undefined;
+  beforeAll(async () => {
+    opened = await open();
+  });
+  afterAll(() => opened?.close());
+  return () => {
+    if (!opened) throw new Error('the suite database is opened in beforeAll: use it inside a test');
+    return opened;
+  };
 }
 
 let templates: Promise<{ empty: Blob; migrated: Blob }> | undefined;

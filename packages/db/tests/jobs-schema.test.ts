@@ -1,20 +1,15 @@
-import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import type { Database } from '../src/database.ts';
-import { describeEachDatabase } from '../src/testing.ts';
+import { expect, it } from '@jest/globals';
+import { describeEachDatabase, suiteDatabase } from '../src/testing.ts';
 
 // Migrations 0002-jobs and 0003-export-jobs: what the ledger itself refuses, whoever writes to it.
 describeEachDatabase('jobs ledger schema', (open) => {
-  let db: Database;
-  beforeAll(async () => {
-    db = await open();
-  });
-  afterAll(() => db.close());
+  const db = suiteDatabase(open);
 
   let ids = 0;
   const insert = (fields: Record<string, unknown>) => {
     const row = { id: `imp_schema_${++ids}`, kind: 'import', state: 'registered', ...fields };
     const columns = Object.keys(row);
-    return db.query(
+    return db().query(
       `INSERT INTO jobs (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
       Object.values(row),
     );
@@ -62,7 +57,7 @@ describeEachDatabase('jobs ledger schema', (open) => {
       export_filter: JSON.stringify({ emailDomain: 'example.com' }),
       deadline_at: '2026-11-24T12:00:00Z',
     });
-    const { rows } = await db.query('SELECT export_filter, deadline_at, swept_at FROM jobs WHERE id = $1', [
+    const { rows } = await db().query('SELECT export_filter, deadline_at, swept_at FROM jobs WHERE id = $1', [
       'exp_schema_d1',
     ]);
     expect(rows[0]).toEqual({
@@ -83,16 +78,16 @@ describeEachDatabase('jobs ledger schema', (open) => {
   it('keeps transitions only for existing jobs, and users keyed by external id', async () => {
     expect(
       await sqlState(
-        db.query(
+        db().query(
           "INSERT INTO job_transitions (job_id, event, to_state) VALUES ('imp_none', 'start', 'running')",
         ),
       ),
     ).toBe('23503');
-    await db.query("INSERT INTO users (external_id, email) VALUES ('u1', 'u1@example.com')");
+    await db().query("INSERT INTO users (external_id, email) VALUES ('u1', 'u1@example.com')");
     expect(
-      await sqlState(db.query("INSERT INTO users (external_id, email) VALUES ('u1', 'x@example.com')")),
+      await sqlState(db().query("INSERT INTO users (external_id, email) VALUES ('u1', 'x@example.com')")),
     ).toBe('23505');
-    const { rows } = await db.query('SELECT attributes, created_at FROM users WHERE external_id = $1', [
+    const { rows } = await db().query('SELECT attributes, created_at FROM users WHERE external_id = $1', [
       'u1',
     ]);
     expect(rows[0]).toMatchObject({ attributes: {}, created_at: expect.any(Date) });

@@ -1,34 +1,28 @@
-import { SidestepError, type SidestepErrorOptions } from '@sidestep/runtime';
+import { PermanentError } from '@sidestep/runtime';
 
 /** A policy document sidestep cannot evaluate: malformed JSON, a missing element, an unknown operator. */
-export class IamPolicyError extends SidestepError {
+export class IamPolicyError extends PermanentError {
   override readonly name: string = 'IamPolicyError';
-  constructor(message: string, options: SidestepErrorOptions = {}) {
-    super(message, { ...options, permanent: true });
-  }
 }
 
 /** A request the action mapping does not know (an operation of a service the local endpoint does not serve). */
-export class UnknownOperationError extends SidestepError {
+export class UnknownOperationError extends PermanentError {
   override readonly name: string = 'UnknownOperationError';
   /** The service's name as in its ARNs (`sqs`, `s3`, `states`, ...). */
   readonly service: string;
   /** The API operation, as in the SDK (`SendMessage`). */
   readonly operation: string;
   constructor(service: string, operation: string) {
-    super(`${service} has no authorization mapping for operation ${operation}`, {
-      permanent: true,
-      field: 'operation',
-    });
+    super(`${service} has no authorization mapping for operation ${operation}`, { field: 'operation' });
     this.service = service;
     this.operation = operation;
   }
 }
 
 /** A request that lacks what its authorization needs (a bucket name, a queue name, an ARN). */
-export class AuthorizationInputError extends SidestepError {
+export class AuthorizationInputError extends PermanentError {
   override readonly name: string = 'AuthorizationInputError';
   constructor(message: string, field: string) {
-    super(message, { permanent: true, field });
+    super(message, { field });
   }
 }

@@ -6,9 +6,9 @@ import {
   IdempotencyValidationError,
   makeIdempotent,
 } from '@aws-lambda-powertools/idempotency';
-import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import type { Database, Queryable } from '@sidestep/db';
-import { describeEachDatabase } from '@sidestep/db/testing';
+import { describe, expect, it, jest } from '@jest/globals';
+import type { Queryable } from '@sidestep/db';
+import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
 import type { Context } from 'aws-lambda';
 import {
   findIdempotencyOutcomeUnknown,
@@ -35,11 +35,7 @@ interface RecordRow {
 }
 
 describeEachDatabase('PostgresPersistenceLayer', (open) => {
-  let db: Database;
-  beforeAll(async () => {
-    db = await open();
-  });
-  afterAll(() => db.close());
+  const db = suiteDatabase(open);
 
   let prefixes = 0;
   /**
@@ -52,7 +48,7 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
   ) {
     const { payloadValidationJmesPath, ...storeOptions } = options;
     const keyPrefix = `test${++prefixes}`;
-    const persistenceStore = new PostgresPersistenceLayer({ database: db, ...storeOptions });
+    const persistenceStore = new PostgresPersistenceLayer({ database: db(), ...storeOptions });
     const config = new IdempotencyConfig({
       eventKeyJmesPath: 'id',
       ...(payloadValidationJmesPath === undefined ? {} : { payloadValidationJmesPath }),
@@ -65,14 +61,14 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
       run: (job: Job) => idempotent(job, lambdaContext) as Promise<R>,
       rows: async () =>
         (
-          await db.query<RecordRow>(
+          await db().query<RecordRow>(
             'SELECT id, status, expiry_timestamp, in_progress_expiry_timestamp, data FROM idempotency_records WHERE id LIKE $1',
             [`${keyPrefix}#%`],
           )
         ).rows,
       /** Moves the records' clocks back, as if `seconds` had passed. */
       age: (column: 'expiry_timestamp' | 'in_progress_expiry_timestamp', by: number) =>
-        db.query(`UPDATE idempotency_records SET ${column} = ${column} - $2 WHERE id LIKE $1`, [
+        db().query(`UPDATE idempotency_records SET ${column} = ${column} - $2 WHERE id LIKE $1`, [
           `${keyPrefix}#%`,
           by,
         ]),
@@ -249,7 +245,7 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
     const open = jest
       .fn<() => Promise<Queryable>>()
       .mockRejectedValueOnce(new Error('secret not readable'))
-      .mockResolvedValue(db);
+      .mockResolvedValue(db());
     const { fn, run } = setup(async () => 'ok', { database: open });
     await expect(run({ id: randomUUID() })).rejects.toBeInstanceOf(IdempotencyPersistenceLayerError);
     expect(await run({ id: randomUUID() })).toBe('ok');

@@ -52,10 +52,9 @@ export function describeCause(cause: unknown): string {
  */
 export class InvalidInputError extends PermanentError {
   override readonly name: string = 'InvalidInputError';
-  override readonly field: string;
+  declare readonly field: string;
   constructor(field: string, message: string, options: { readonly cause?: unknown } = {}) {
     super(message, { ...options, field });
-    this.field = field;
   }
 }
 
@@ -85,7 +84,7 @@ const ROOT_FIELD = '(root)';
  */
 export class SchemaViolationError extends PermanentError {
   override readonly name: string = 'SchemaViolationError';
-  override readonly field: string;
+  declare readonly field: string;
   readonly issues: readonly SchemaIssue[];
 
   constructor(error: core.$ZodError, options: { readonly subject?: string } = {}) {
@@ -96,7 +95,6 @@ export class SchemaViolationError extends PermanentError {
       cause: error,
       field: first.field,
     });
-    this.field = first.field;
     this.issues = issues;
   }
 }
@@ -105,10 +103,9 @@ export class SchemaViolationError extends PermanentError {
 export class ConfigError extends PermanentError {
   override readonly name: string = 'ConfigError';
   /** The environment variable at fault. */
-  override readonly field: string;
+  declare readonly field: string;
   constructor(variable: string, message: string, options: { readonly cause?: unknown } = {}) {
     super(message, { ...options, field: variable });
-    this.field = variable;
   }
 }
 
@@ -118,10 +115,9 @@ export class ConfigError extends PermanentError {
  */
 export class SecretUnavailableError extends TransientError {
   override readonly name: string = 'SecretUnavailableError';
-  override readonly field: string;
+  declare readonly field: string;
   constructor(variable: string, message: string, options: { readonly cause?: unknown } = {}) {
     super(message, { ...options, field: variable });
-    this.field = variable;
   }
 }
 

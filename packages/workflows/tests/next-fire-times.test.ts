@@ -1,19 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
+import { thrownBy } from '@sidestep/contracts/testing';
 import { Cron } from 'croner';
 import { InvalidScheduleError, nextFireTimes } from '../src/index.ts';
 
 const iso = (dates: Date[]) => dates.map((date) => date.toISOString());
 const at = (text: string) => new Date(text);
 
-function errorOf(fn: () => unknown): InvalidScheduleError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof InvalidScheduleError) return error;
-    throw error;
-  }
-  throw new Error('expected an InvalidScheduleError');
-}
+const errorOf = (fn: () => unknown) => thrownBy(fn, InvalidScheduleError);
 
 describe('nextFireTimes: cron', () => {
   it('reads the fields in the schedule’s time zone (03:00 Tokyo is 18:00 UTC the day before)', () => {

@@ -1,12 +1,12 @@
 import type { JobState } from '@sidestep/contracts';
-import { SidestepError } from '@sidestep/runtime';
+import { PermanentError } from '@sidestep/runtime';
 
 // Step Functions' Retry and Catch match the thrown error's `name` (see @sidestep/jobs' errors for the
 // ledger's own: JobNotFoundError, InvalidTransitionError, JobLedgerUnavailableError, ...). These are
 // the two only a workflow's step can run into.
 
-/** Base of every status-updater error. `permanent` errors fail the step at once. */
-export class StatusUpdaterError extends SidestepError {
+/** Base of every status-updater error. Permanent: the step fails at once, a retry would fail the same way. */
+export class StatusUpdaterError extends PermanentError {
   override readonly name: string = 'StatusUpdaterError';
 }
 
@@ -22,7 +22,6 @@ export class UnexpectedStateError extends StatusUpdaterError {
   constructor(jobId: string, expected: JobState, actual: JobState) {
     super(`expectedState: job ${jobId} would be ${actual}, the step expected ${expected}`, {
       field: 'expectedState',
-      permanent: true,
     });
     this.jobId = jobId;
     this.expected = expected;
@@ -44,7 +43,6 @@ export class ExecutionMismatchError extends StatusUpdaterError {
   constructor(jobId: string, ownerExecutionId: string, executionId: string) {
     super(`executionId: job ${jobId} belongs to execution ${ownerExecutionId}, not ${executionId}`, {
       field: 'executionId',
-      permanent: true,
     });
     this.jobId = jobId;
     this.ownerExecutionId = ownerExecutionId;

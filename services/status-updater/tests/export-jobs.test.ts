@@ -2,7 +2,13 @@ import { expect, it } from '@jest/globals';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { fireJobEvent, lockJob } from '@sidestep/jobs';
 import { racingOnJobs } from './racing-on-jobs.ts';
-import { context, executionArn as executionOf, rejection, statusSuite } from './status-handler-fixture.ts';
+import {
+  context,
+  executionArn as executionOf,
+  failInput,
+  rejection,
+  statusSuite,
+} from './status-handler-fixture.ts';
 
 let requests = 0;
 const executionArn = () => executionOf('export');
@@ -173,13 +179,9 @@ describeEachDatabase('status-updater export jobs', (open) => {
       });
     }
     expect(await job(jobId)).toMatchObject({ state: 'running', result_key: null });
-    const failed = await twice({
-      event: 'fail',
-      jobId,
-      expectedState: 'failed',
-      executionId,
-      error: { Error: 'ExportResultMissingError', Cause: 'no result' },
-    });
+    const failed = await twice(
+      failInput({ jobId, executionId }, { Error: 'ExportResultMissingError', Cause: 'no result' }),
+    );
     expect(failed).toMatchObject({ state: 'failed', reason: 'ExportResultMissingError: no result' });
 
     const importExecution = executionArn();
@@ -224,13 +226,9 @@ describeEachDatabase('status-updater export jobs', (open) => {
       if (!row) throw new Error('job vanished');
       await fireJobEvent(tx, row, 'fail', { firedBy: 'job-sweeper:test', reason: 'no progress', sweptAt });
     });
-    const output = await twice({
-      event: 'fail',
-      jobId,
-      expectedState: 'failed',
-      executionId,
-      error: { Error: 'States.Timeout', Cause: 'task timed out' },
-    });
+    const output = await twice(
+      failInput({ jobId, executionId }, { Error: 'States.Timeout', Cause: 'task timed out' }),
+    );
     expect(output).toMatchObject({ state: 'failed', reason: 'no progress', requestedBy: 'ops@example.com' });
     expect(await transitions(jobId)).toEqual([
       expect.objectContaining({ event: 'register' }),
@@ -250,16 +248,8 @@ describeEachDatabase('status-updater export jobs', (open) => {
 
   it('still refuses to fail twice a job its own workflow failed (only a sweep is answered)', async () => {
     const { jobId, executionId } = await runningExport();
-    await twice({
-      event: 'fail',
-      jobId,
-      expectedState: 'failed',
-      executionId,
-      error: { Error: 'X', Cause: 'y' },
-    });
-    const other = await rejection(
-      handler({ event: 'fail', jobId, expectedState: 'failed', executionId: executionArn() }, context),
-    );
+    await twice(failInput({ jobId, executionId }, { Error: 'X', Cause: 'y' }));
+    const other = await rejection(handler(failInput({ jobId, executionId: executionArn() }), context));
     expect(other.name).toBe('ExecutionMismatchError');
     expect(await transitions(jobId)).toHaveLength(3);
   });

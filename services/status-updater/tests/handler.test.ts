@@ -5,6 +5,7 @@ import { racingOnJobs } from './racing-on-jobs.ts';
 import {
   context,
   executionArn as executionOf,
+  failInput,
   rejection,
   statusHandler,
   statusSuite,
@@ -27,6 +28,20 @@ function registerInput(executionId: string, etag = `"etag-${++objects}"`) {
 describeEachDatabase('status-updater handler', (open) => {
   const suite = statusSuite(open);
   const { handler, twice, refusedTwice, job, transitions } = suite;
+
+  /** A job a new execution registered (each step twice). */
+  async function registeredImport() {
+    const executionId = executionArn();
+    const { jobId } = await twice(registerInput(executionId));
+    return { jobId, executionId };
+  }
+
+  /** A job a new execution registered and started (each step twice). */
+  async function runningImport() {
+    const { jobId, executionId } = await registeredImport();
+    await twice({ event: 'start', jobId, expectedState: 'running', executionId });
+    return { jobId, executionId };
+  }
 
   it('registers, starts and finishes a job, each step twice, with the counts the worker recorded', async () => {
     const executionId = executionArn();
@@ -96,21 +111,16 @@ describeEachDatabase('status-updater handler', (open) => {
   });
 
   it("fails a running job with the worker's reason, twice, and keeps the first reason", async () => {
-    const executionId = executionArn();
-    const { jobId } = await twice(registerInput(executionId));
-    await twice({ event: 'start', jobId, expectedState: 'running', executionId });
+    const { jobId, executionId } = await runningImport();
     await suite.db.query(
       `UPDATE jobs SET rows_total = 0, rows_imported = 0, rows_rejected = 0,
        worker_error = 'line 1: missing required column email' WHERE id = $1`,
       [jobId],
     );
-    const fail = {
-      event: 'fail',
-      jobId,
-      expectedState: 'failed',
-      executionId,
-      error: { Error: 'States.TaskFailed', Cause: '{"StoppedReason":"Essential container in task exited"}' },
-    };
+    const fail = failInput(
+      { jobId, executionId },
+      { Error: 'States.TaskFailed', Cause: '{"StoppedReason":"Essential container in task exited"}' },
+    );
     const failed = await twice(fail);
     expect(failed).toMatchObject({
       state: 'failed',
@@ -127,19 +137,14 @@ describeEachDatabase('status-updater handler', (open) => {
   });
 
   it('fails a registered job with the reason taken from the Lambda error document', async () => {
-    const executionId = executionArn();
-    const { jobId } = await twice(registerInput(executionId));
+    const { jobId, executionId } = await registeredImport();
     const cause = JSON.stringify({
       errorType: 'JobLedgerUnavailableError',
       errorMessage: 'connection refused',
     });
-    const failed = await twice({
-      event: 'fail',
-      jobId,
-      expectedState: 'failed',
-      executionId,
-      error: { Error: 'JobLedgerUnavailableError', Cause: cause },
-    });
+    const failed = await twice(
+      failInput({ jobId, executionId }, { Error: 'JobLedgerUnavailableError', Cause: cause }),
+    );
     expect(failed).toMatchObject({
       state: 'failed',
       rows: null,
@@ -204,8 +209,7 @@ describeEachDatabase('status-updater handler', (open) => {
   });
 
   it('refuses an impossible transition with InvalidTransitionError and changes nothing', async () => {
-    const executionId = executionArn();
-    const { jobId } = await twice(registerInput(executionId));
+    const { jobId, executionId } = await registeredImport();
     for (const error of await refusedTwice({
       event: 'finish',
       jobId,
@@ -220,48 +224,34 @@ describeEachDatabase('status-updater handler', (open) => {
   });
 
   it('refuses to fail a job that succeeded', async () => {
-    const executionId = executionArn();
-    const { jobId } = await twice(registerInput(executionId));
-    await twice({ event: 'start', jobId, expectedState: 'running', executionId });
+    const { jobId, executionId } = await runningImport();
     await suite.db.query(
       'UPDATE jobs SET rows_total = 1, rows_imported = 1, rows_rejected = 0 WHERE id = $1',
       [jobId],
     );
     await twice({ event: 'finish', jobId, expectedState: 'succeeded', executionId });
     const error = await rejection(
-      handler(
-        { event: 'fail', jobId, expectedState: 'failed', executionId, error: { Error: 'SQS.Throttled' } },
-        context,
-      ),
+      handler(failInput({ jobId, executionId }, { Error: 'SQS.Throttled' }), context),
     );
     expect(error).toMatchObject({ name: 'InvalidTransitionError', from: 'succeeded' });
     expect(await job(jobId)).toMatchObject({ state: 'succeeded', error: null });
   });
 
   it('refuses to finish an import whose worker recorded no counts, and lets it fail instead', async () => {
-    const executionId = executionArn();
-    const { jobId } = await twice(registerInput(executionId));
-    await twice({ event: 'start', jobId, expectedState: 'running', executionId });
+    const { jobId, executionId } = await runningImport();
     const error = await rejection(
       handler({ event: 'finish', jobId, expectedState: 'succeeded', executionId }, context),
     );
     expect(error).toMatchObject({ name: 'RowCountsMissingError', permanent: true, jobId });
     expect(await job(jobId)).toMatchObject({ state: 'running', finished_at: null });
     const cause = JSON.stringify({ errorType: error.name, errorMessage: error.message });
-    expect(
-      await twice({
-        event: 'fail',
-        jobId,
-        expectedState: 'failed',
-        executionId,
-        error: { Error: error.name, Cause: cause },
-      }),
-    ).toMatchObject({ state: 'failed', reason: `RowCountsMissingError: ${error.message}` });
+    expect(await twice(failInput({ jobId, executionId }, { Error: error.name, Cause: cause }))).toMatchObject(
+      { state: 'failed', reason: `RowCountsMissingError: ${error.message}` },
+    );
   });
 
   it('rolls back an event whose resulting state is not the expected one', async () => {
-    const executionId = executionArn();
-    const { jobId } = await twice(registerInput(executionId));
+    const { jobId, executionId } = await registeredImport();
     for (const error of await refusedTwice({
       event: 'start',
       jobId,

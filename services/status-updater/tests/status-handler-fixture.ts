@@ -1,7 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { afterAll, beforeAll, expect } from '@jest/globals';
+import { expect } from '@jest/globals';
 import { StatusUpdateOutput, validate } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
+import { suiteDatabase } from '@sidestep/db/testing';
 import { createTaskHandler, type TaskHandler } from '@sidestep/runtime';
 import type { Context } from 'aws-lambda';
 import { type StatusUpdateTaskOptions, statusUpdateTask } from '../src/status-update-task.ts';
@@ -43,6 +44,21 @@ let executions = 0;
 export function executionArn(workflow: 'import' | 'export'): string {
   executions += 1;
   return `arn:aws:states:us-east-1:000000000000:execution:sidestep-test-${workflow}:e${executions}`;
+}
+
+/** The `fail` step's input for a job its execution owns, with the error the workflow's Catch passes. */
+export function failInput(
+  owned: { readonly jobId: string; readonly executionId: string },
+  error?: { readonly Error: string; readonly Cause?: string },
+) {
+  const { jobId, executionId } = owned;
+  return {
+    event: 'fail',
+    jobId,
+    expectedState: 'failed',
+    executionId,
+    ...(error === undefined ? {} : { error }),
+  };
 }
 
 /** Invokes the handler and returns what it threw (or fails the test if it resolved). */
@@ -88,15 +104,7 @@ export interface StatusSuite {
 
 /** Opens the suite's database before its tests and closes it after; the handler runs on it. */
 export function statusSuite(open: () => Promise<Database>): StatusSuite {
-  let opened: Database | undefined;
-  const db = (): Database => {
-    if (!opened) throw new Error('the suite database is opened in beforeAll: use it inside a test');
-    return opened;
-  };
-  beforeAll(async () => {
-    opened = await open();
-  });
-  afterAll(() => opened?.close());
+  const db = suiteDatabase(open);
   const handler = statusHandler(async () => db());
   return {
     get db() {
