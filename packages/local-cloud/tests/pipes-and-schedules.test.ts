@@ -7,8 +7,9 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { type LocalCloud, startLocalCloud } from '../src/local-cloud.ts';
-import { createVirtualClock, type NextFireTimes, type ScheduleDefinition } from '../src/scheduler.ts';
+import { createVirtualClock, type ScheduleDefinition } from '../src/scheduler.ts';
 import { echoService, fixtureDir, queuelessService } from './fixtures/manifests.ts';
+import { everyMinutes } from './fixtures/schedules.ts';
 import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoint.ts';
 
 // The export side of the local cloud with fixtures: a queue -> EventBridge Pipe -> Step Functions,
@@ -19,13 +20,6 @@ import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoi
 const echo = echoService({ batchSize: 1 });
 
 const urlService = queuelessService('url-service', 'Answers HTTP through a function URL');
-
-/** `rate(N minutes)` on the UTC minute grid, strictly after `from`. */
-const everyMinutes: NextFireTimes = (expression, _timezone, from, n) => {
-  const step = Number(/rate\((\d+) minutes?\)/.exec(expression)?.[1]) * 60_000;
-  const first = Math.floor(from.getTime() / step) * step + step;
-  return Array.from({ length: n }, (_, i) => new Date(first + i * step));
-};
 
 const SCHEDULES: ScheduleDefinition[] = [
   {
