@@ -3,17 +3,17 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
   GetExecutionHistoryCommand,
   ListExecutionsCommand,
-  SFNClient,
+  type SFNClient,
 } from '@aws-sdk/client-sfn';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type Database, openDatabase } from '@sidestep/db';
+import type { Database } from '@sidestep/db';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
 import { decodedMails, type PathCloud, runScript, startWholePathCloud } from './start-path-cloud.ts';
 
@@ -62,18 +62,11 @@ beforeAll(async () => {
       ? (event) => appendFileSync(process.env.EXPORT_PATH_TRACE as string, `${JSON.stringify(event)}\n`)
       : undefined,
   );
-  ({ cloud, collecting, stateDir } = path);
-  s3 = new S3Client({ ...path.client, forcePathStyle: true });
-  sfn = new SFNClient(path.client);
-  sqs = new SQSClient(path.client);
-  db = await openDatabase({ url: cloud.databaseUrl });
+  ({ cloud, collecting, stateDir, s3, sfn, sqs } = path);
+  db = await path.openDatabase();
 }, 90_000);
 
 afterAll(async () => {
-  s3?.destroy();
-  sfn?.destroy();
-  sqs?.destroy();
-  await db?.close();
   await path?.stop();
 });
 

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
   GetExecutionHistoryCommand,
   ListExecutionsCommand,
-  SFNClient,
+  type SFNClient,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type Database, openDatabase } from '@sidestep/db';
+import type { Database } from '@sidestep/db';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
 import { LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
 import { decodedMails, type PathCloud, startPathCloud, TEST_DATABASE } from './start-path-cloud.ts';
@@ -36,16 +36,11 @@ beforeAll(async () => {
     tasks: LOCAL_TASKS,
     workflows: WORKFLOWS,
   });
-  ({ cloud, collecting } = path);
-  s3 = new S3Client({ ...path.client, forcePathStyle: true });
-  sfn = new SFNClient(path.client);
-  db = await openDatabase({ url: cloud.databaseUrl });
+  ({ cloud, collecting, s3, sfn } = path);
+  db = await path.openDatabase();
 }, 90_000);
 
 afterAll(async () => {
-  s3?.destroy();
-  sfn?.destroy();
-  await db?.close();
   await path?.stop();
 });
 

@@ -2,6 +2,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { type Database, openDatabase } from '@sidestep/db';
 import { synthStack } from '@sidestep/infra';
 import {
   type CollectingReporter,
@@ -30,7 +34,13 @@ export interface PathCloud {
     readonly region: string;
     readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   };
-  /** Stops the cloud and removes its state directory. */
+  /** Clients of the cloud's endpoint with the operator's credentials, destroyed by `stop`. */
+  readonly s3: S3Client;
+  readonly sfn: SFNClient;
+  readonly sqs: SQSClient;
+  /** Opens a pool on the cloud's database (`max` connections at most), closed by `stop`. */
+  openDatabase(max?: number): Promise<Database>;
+  /** Destroys the clients, closes the pools, stops the cloud and removes its state directory. */
   stop(): Promise<void>;
 }
 
@@ -76,16 +86,31 @@ export async function startPathCloud(
     rmSync(stateDir, { recursive: true, force: true });
     throw error;
   }
+  const client = {
+    endpoint: cloud.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  };
+  const s3 = new S3Client({ ...client, forcePathStyle: true });
+  const sfn = new SFNClient(client);
+  const sqs = new SQSClient(client);
+  const databases: Database[] = [];
   return {
     cloud,
     collecting,
     stateDir,
-    client: {
-      endpoint: cloud.endpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    client,
+    s3,
+    sfn,
+    sqs,
+    async openDatabase(max) {
+      const db = await openDatabase({ url: cloud.databaseUrl, ...(max === undefined ? {} : { max }) });
+      databases.push(db);
+      return db;
     },
     async stop() {
+      for (const sdk of [s3, sfn, sqs]) sdk.destroy();
+      await Promise.all(databases.map((db) => db.close()));
       await cloud.stop();
       rmSync(stateDir, { recursive: true, force: true });
     },
