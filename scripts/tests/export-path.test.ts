@@ -4,18 +4,19 @@ import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import {
-  DescribeExecutionCommand,
-  type DescribeExecutionCommandOutput,
-  GetExecutionHistoryCommand,
-  ListExecutionsCommand,
-  type SFNClient,
-} from '@aws-sdk/client-sfn';
+import type { DescribeExecutionCommandOutput, SFNClient } from '@aws-sdk/client-sfn';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
-import { decodedMails, type PathCloud, runScript, startWholePathCloud } from './start-path-cloud.ts';
+import {
+  decodedMails,
+  endedExecutions,
+  type PathCloud,
+  runScript,
+  startWholePathCloud,
+  statesVisited,
+} from './start-path-cloud.ts';
 
 // The export issue's "done when", as a test: with the cloud `pnpm start` runs (the real
 // status-updater, batch-worker, export-finalizer, job-sweeper and mail-dispatcher bundles built by
@@ -90,22 +91,15 @@ function csvFields(line: string): string[] {
   return fields;
 }
 
-/** Waits through the Step Functions API until an execution whose input contains `needle` ended. */
+/** The ended execution of `stateMachineArn` whose input contains `needle`. */
 async function finishedExecution(
   stateMachineArn: string,
   needle: string,
-  timeoutMs = 90_000,
 ): Promise<DescribeExecutionCommandOutput> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn }));
-    for (const { executionArn } of executions) {
-      const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-      if (execution.input?.includes(needle) && execution.status !== 'RUNNING') return execution;
-    }
-    if (Date.now() > deadline) throw new Error(`no finished execution of ${stateMachineArn} for ${needle}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+  const [execution] = await endedExecutions(sfn, stateMachineArn, (input) => input.includes(needle), {
+    timeoutMs: 90_000,
+  });
+  return execution as DescribeExecutionCommandOutput;
 }
 
 /** The .eml files to `to` with `subject`, decoded. */
@@ -147,11 +141,7 @@ describe('the export path in the local cloud', () => {
       error: undefined,
       cause: undefined,
     });
-    const { events = [] } = await sfn.send(
-      new GetExecutionHistoryCommand({ executionArn: execution.executionArn, maxResults: 1000 }),
-    );
-    const states = events.flatMap((event) => event.stateEnteredEventDetails?.name ?? []);
-    expect(states).toEqual(
+    expect(await statesVisited(sfn, execution.executionArn)).toEqual(
       expect.arrayContaining(['RegisterJob', 'ExportRows', 'FinalizeExport', 'FinishJob']),
     );
 

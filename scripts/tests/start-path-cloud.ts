@@ -3,7 +3,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SFNClient } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  SFNClient,
+} from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type Database, openDatabase } from '@sidestep/db';
 import { synthStack } from '@sidestep/infra';
@@ -176,4 +182,38 @@ export function runScriptWith(
     output += chunk.toString();
   });
   return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr, output })));
+}
+
+/**
+ * Waits, through the Step Functions API only, until there are `count` (or more) executions of
+ * `stateMachineArn` whose input (JSON text) `matches`, all ended, and returns them.
+ */
+export async function endedExecutions(
+  sfn: SFNClient,
+  stateMachineArn: string,
+  matches: (input: string) => boolean,
+  { count = 1, timeoutMs = 60_000 }: { readonly count?: number; readonly timeoutMs?: number } = {},
+): Promise<DescribeExecutionCommandOutput[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn }));
+    const described = await Promise.all(
+      executions.map(({ executionArn }) => sfn.send(new DescribeExecutionCommand({ executionArn }))),
+    );
+    const matching = described.filter((execution) => matches(execution.input ?? '{}'));
+    const ended = matching.filter((execution) => execution.status !== 'RUNNING');
+    if (matching.length >= count && ended.length === matching.length) return ended;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `executions of ${stateMachineArn} did not end in time: ${JSON.stringify(matching.map((e) => e.status))}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** The names of the states the execution entered, in order, from its history. */
+export async function statesVisited(sfn: SFNClient, executionArn: string | undefined): Promise<string[]> {
+  const { events = [] } = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));
+  return events.flatMap((event) => event.stateEnteredEventDetails?.name ?? []);
 }
