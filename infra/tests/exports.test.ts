@@ -12,7 +12,7 @@ import {
   SidestepStack,
 } from '../src/index.ts';
 import { STAGING } from './environment-fixture.ts';
-import { all, type Json, one, ref, statements } from './terraform-json.ts';
+import { all, batchWorkerTarget, type Json, one, ref, statements } from './terraform-json.ts';
 
 const batchWorker = registeredTask('batch-worker').manifest;
 
@@ -207,14 +207,10 @@ describe('SidestepStack (export workflow in staging)', () => {
     expect(JSON.parse(machine.definition)).toEqual(
       exportWorkflow({
         statusUpdaterFunctionArn: ref(statusUpdater, 'arn'),
-        batchWorker: {
-          clusterArn: ref(cluster, 'arn'),
-          taskDefinitionArn: ref(taskDefinition, 'arn'),
-          containerName: batchWorker.containerName,
+        batchWorker: batchWorkerTarget({ cluster, taskDefinition }, batchWorker, {
           subnetIds: ['subnet-a'],
           securityGroupIds: ['sg-1'],
-          timeoutSeconds: batchWorker.timeoutSeconds,
-        },
+        }),
         exportFinalizerFunctionArn: ref(finalizer, 'arn'),
         exportsBucket: 'sidestep-staging-exports-123456789012',
         mailQueueUrl: ref(mailQueue, 'url'),

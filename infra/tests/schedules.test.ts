@@ -112,6 +112,13 @@ const tf: Json = JSON.parse(Testing.synth(build(), true));
 const one = (type: string, match: Record<string, unknown> = {}) => oneOf(tf, type, match);
 const statements = (roleName: string) => statementsOf(tf, roleName);
 const trust = (roleName: string) => trustOf(tf, roleName);
+/** The trust statement letting `service` assume a role only for this account's `sourceArn` (no confused deputy). */
+const serviceTrust = (service: string, sourceArn: string) => ({
+  Effect: 'Allow',
+  Principal: { Service: service },
+  Action: 'sts:AssumeRole',
+  Condition: { StringEquals: { 'aws:SourceAccount': account, 'aws:SourceArn': sourceArn } },
+});
 
 const [queueAddress, queue] = one('aws_sqs_queue', { name: 'sidestep-staging-export-requests' });
 const [dlqAddress] = one('aws_sqs_queue', { name: 'sidestep-staging-export-requests-dlq' });
@@ -178,17 +185,12 @@ describe('WorkflowQueue (export-requests)', () => {
         Resource: `${ref(logGroupAddress, 'arn')}:log-stream:*`,
       },
     ]);
-    expect(trust('sidestep-staging-export-requests-pipe')).toEqual({
-      Effect: 'Allow',
-      Principal: { Service: 'pipes.amazonaws.com' },
-      Action: 'sts:AssumeRole',
-      Condition: {
-        StringEquals: {
-          'aws:SourceAccount': account,
-          'aws:SourceArn': `arn:aws:pipes:${region}:${account}:pipe/sidestep-staging-export-requests`,
-        },
-      },
-    });
+    expect(trust('sidestep-staging-export-requests-pipe')).toEqual(
+      serviceTrust(
+        'pipes.amazonaws.com',
+        `arn:aws:pipes:${region}:${account}:pipe/sidestep-staging-export-requests`,
+      ),
+    );
   });
 
   it('alarms on a dead-lettered request and on a backlog, notifying the topic', () => {
@@ -256,17 +258,12 @@ describe('Schedule', () => {
       },
       expect.objectContaining({ Sid: 'DeadLetterSchedules' }),
     ]);
-    expect(trust('sidestep-staging-nightly-export-schedule')).toEqual({
-      Effect: 'Allow',
-      Principal: { Service: 'scheduler.amazonaws.com' },
-      Action: 'sts:AssumeRole',
-      Condition: {
-        StringEquals: {
-          'aws:SourceAccount': account,
-          'aws:SourceArn': `arn:aws:scheduler:${region}:${account}:schedule-group/sidestep-staging`,
-        },
-      },
-    });
+    expect(trust('sidestep-staging-nightly-export-schedule')).toEqual(
+      serviceTrust(
+        'scheduler.amazonaws.com',
+        `arn:aws:scheduler:${region}:${account}:schedule-group/sidestep-staging`,
+      ),
+    );
   });
 
   it('routes the operator event for the schedule on sidestep’s bus to the same target', () => {

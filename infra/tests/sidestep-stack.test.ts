@@ -25,7 +25,7 @@ import {
   Workflow,
 } from '../src/index.ts';
 import { STAGING } from './environment-fixture.ts';
-import { all, type Json, one, ref, statements } from './terraform-json.ts';
+import { all, batchWorkerTarget, type Json, one, ref, statements } from './terraform-json.ts';
 
 const batchWorker = registeredTask('batch-worker').manifest;
 const mailDispatcher = registeredService('mail-dispatcher').manifest;
@@ -876,14 +876,11 @@ describe('Workflow (import in staging)', () => {
     expect(JSON.parse(machine.definition)).toEqual(
       importWorkflow({
         statusUpdaterFunctionArn: ref(statusUpdaterAddress, 'arn'),
-        batchWorker: {
-          clusterArn: ref(clusterAddress, 'arn'),
-          taskDefinitionArn: ref(taskDefinitionAddress, 'arn'),
-          containerName: batchWorker.containerName,
-          subnetIds: staging.vpc?.subnetIds ?? [],
-          securityGroupIds: staging.vpc?.securityGroupIds ?? [],
-          timeoutSeconds: batchWorker.timeoutSeconds,
-        },
+        batchWorker: batchWorkerTarget(
+          { cluster: clusterAddress, taskDefinition: taskDefinitionAddress },
+          batchWorker,
+          { subnetIds: staging.vpc?.subnetIds ?? [], securityGroupIds: staging.vpc?.securityGroupIds ?? [] },
+        ),
         mailQueueUrl: ref(queueAddress, 'url'),
         notifyAddress: staging.mail.notifyAddress,
       }),

@@ -31,3 +31,22 @@ export function statements(tf: Json, roleName: string): Json[] {
 export function trust(tf: Json, roleName: string): Json {
   return JSON.parse(one(tf, 'aws_iam_role', { name: roleName })[1].assume_role_policy).Statement[0];
 }
+
+/**
+ * The batch-worker target a workflow definition runs the task with, as the stack references it: the
+ * cluster and task definition at these addresses, `task`'s container and timeout, in `network`.
+ */
+export function batchWorkerTarget(
+  addresses: { readonly cluster: string; readonly taskDefinition: string },
+  task: { readonly containerName: string; readonly timeoutSeconds: number },
+  network: { readonly subnetIds: readonly string[]; readonly securityGroupIds: readonly string[] },
+) {
+  return {
+    clusterArn: ref(addresses.cluster, 'arn'),
+    taskDefinitionArn: ref(addresses.taskDefinition, 'arn'),
+    containerName: task.containerName,
+    subnetIds: network.subnetIds,
+    securityGroupIds: network.securityGroupIds,
+    timeoutSeconds: task.timeoutSeconds,
+  };
+}

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type Database, openDatabase } from '@sidestep/db';
+import type { Database } from '@sidestep/db';
 import { type CollectingReporter, createVirtualClock, type LocalCloud } from '@sidestep/local-cloud';
 import {
   LOCAL_NOTIFY_ADDRESS,
@@ -35,16 +35,11 @@ beforeAll(async () => {
     // Far from any fire time: only the operator's `fire` runs a schedule here.
     schedules: { ...SCHEDULE_SETUP, clock: createVirtualClock(new Date('2026-11-24T10:07:00Z')) },
   });
-  ({ cloud, collecting } = path);
-  sqs = new SQSClient(path.client);
-  s3 = new S3Client({ ...path.client, forcePathStyle: true });
-  db = await openDatabase({ url: cloud.databaseUrl, max: 1 });
+  ({ cloud, collecting, sqs, s3 } = path);
+  db = await path.openDatabase(1);
 }, 90_000);
 
 afterAll(async () => {
-  sqs?.destroy();
-  s3?.destroy();
-  await db?.close();
   await path?.stop();
 });
 

@@ -3,19 +3,20 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import {
-  DescribeExecutionCommand,
-  type DescribeExecutionCommandOutput,
-  GetExecutionHistoryCommand,
-  ListExecutionsCommand,
-  SFNClient,
-} from '@aws-sdk/client-sfn';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { DescribeExecutionCommandOutput, SFNClient } from '@aws-sdk/client-sfn';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type Database, openDatabase } from '@sidestep/db';
+import type { Database } from '@sidestep/db';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
-import { decodedMails, type PathCloud, runScript, startWholePathCloud } from './start-path-cloud.ts';
+import {
+  decodedMails,
+  endedExecutions,
+  type PathCloud,
+  runScript,
+  startWholePathCloud,
+  statesVisited,
+} from './start-path-cloud.ts';
 
 // The export issue's "done when", as a test: with the cloud `pnpm start` runs (the real
 // status-updater, batch-worker, export-finalizer, job-sweeper and mail-dispatcher bundles built by
@@ -62,18 +63,11 @@ beforeAll(async () => {
       ? (event) => appendFileSync(process.env.EXPORT_PATH_TRACE as string, `${JSON.stringify(event)}\n`)
       : undefined,
   );
-  ({ cloud, collecting, stateDir } = path);
-  s3 = new S3Client({ ...path.client, forcePathStyle: true });
-  sfn = new SFNClient(path.client);
-  sqs = new SQSClient(path.client);
-  db = await openDatabase({ url: cloud.databaseUrl });
+  ({ cloud, collecting, stateDir, s3, sfn, sqs } = path);
+  db = await path.openDatabase();
 }, 90_000);
 
 afterAll(async () => {
-  s3?.destroy();
-  sfn?.destroy();
-  sqs?.destroy();
-  await db?.close();
   await path?.stop();
 });
 
@@ -97,22 +91,15 @@ function csvFields(line: string): string[] {
   return fields;
 }
 
-/** Waits through the Step Functions API until an execution whose input contains `needle` ended. */
+/** The ended execution of `stateMachineArn` whose input contains `needle`. */
 async function finishedExecution(
   stateMachineArn: string,
   needle: string,
-  timeoutMs = 90_000,
 ): Promise<DescribeExecutionCommandOutput> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn }));
-    for (const { executionArn } of executions) {
-      const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-      if (execution.input?.includes(needle) && execution.status !== 'RUNNING') return execution;
-    }
-    if (Date.now() > deadline) throw new Error(`no finished execution of ${stateMachineArn} for ${needle}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+  const [execution] = await endedExecutions(sfn, stateMachineArn, (input) => input.includes(needle), {
+    timeoutMs: 90_000,
+  });
+  return execution as DescribeExecutionCommandOutput;
 }
 
 /** The .eml files to `to` with `subject`, decoded. */
@@ -154,11 +141,7 @@ describe('the export path in the local cloud', () => {
       error: undefined,
       cause: undefined,
     });
-    const { events = [] } = await sfn.send(
-      new GetExecutionHistoryCommand({ executionArn: execution.executionArn, maxResults: 1000 }),
-    );
-    const states = events.flatMap((event) => event.stateEnteredEventDetails?.name ?? []);
-    expect(states).toEqual(
+    expect(await statesVisited(sfn, execution.executionArn)).toEqual(
       expect.arrayContaining(['RegisterJob', 'ExportRows', 'FinalizeExport', 'FinishJob']),
     );
 

@@ -170,11 +170,10 @@ describe('a manifest missing a permission its code uses', () => {
       workflows: WORKFLOWS,
       stack: JSON.parse(synthStack({ tasks })),
     });
-    s3 = new S3Client({ ...path.client, forcePathStyle: true });
+    ({ s3 } = path);
   }, 120_000);
 
   afterAll(async () => {
-    s3?.destroy();
     await path?.stop();
   });
 

@@ -1,17 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import {
-  DescribeExecutionCommand,
-  type DescribeExecutionCommandOutput,
-  GetExecutionHistoryCommand,
-  ListExecutionsCommand,
-  SFNClient,
-} from '@aws-sdk/client-sfn';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type Database, openDatabase } from '@sidestep/db';
+import type { Database } from '@sidestep/db';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
 import { LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
-import { decodedMails, type PathCloud, startPathCloud, TEST_DATABASE } from './start-path-cloud.ts';
+import {
+  decodedMails,
+  endedExecutions,
+  type PathCloud,
+  startPathCloud,
+  statesVisited,
+  TEST_DATABASE,
+} from './start-path-cloud.ts';
 
 // The import issue's "done when", as a test: the real status-updater, batch-worker and
 // mail-dispatcher bundles (built by turbo before this test) and the import workflow from
@@ -36,16 +37,11 @@ beforeAll(async () => {
     tasks: LOCAL_TASKS,
     workflows: WORKFLOWS,
   });
-  ({ cloud, collecting } = path);
-  s3 = new S3Client({ ...path.client, forcePathStyle: true });
-  sfn = new SFNClient(path.client);
-  db = await openDatabase({ url: cloud.databaseUrl });
+  ({ cloud, collecting, s3, sfn } = path);
+  db = await path.openDatabase();
 }, 90_000);
 
 afterAll(async () => {
-  s3?.destroy();
-  sfn?.destroy();
-  await db?.close();
   await path?.stop();
 });
 
@@ -62,33 +58,11 @@ async function upload(fileName: string, body: string): Promise<string> {
   return key;
 }
 
-/**
- * Waits, through the Step Functions API only, until `count` executions for `key` have ended, and
- * returns them. The execution input is the S3 event, so it names the key.
- */
-async function finishedExecutions(key: string, count = 1, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { executions = [] } = await sfn.send(
-      new ListExecutionsCommand({ stateMachineArn: STATE_MACHINE_ARN }),
-    );
-    const described = await Promise.all(
-      executions.map((execution) =>
-        sfn.send(new DescribeExecutionCommand({ executionArn: execution.executionArn })),
-      ),
-    );
-    const forKey = described.filter(
-      (execution) => JSON.parse(execution.input ?? '{}').detail?.object?.key === key,
-    );
-    const done = forKey.filter((execution) => execution.status !== 'RUNNING');
-    if (forKey.length >= count && done.length === forKey.length) return done;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `executions for ${key} did not end in time: ${JSON.stringify(forKey.map((e) => e.status))}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+/** The ended executions (`count` at least) for `key`: the execution input is the S3 event, so it names the key. */
+function finishedExecutions(key: string, count = 1) {
+  return endedExecutions(sfn, STATE_MACHINE_ARN, (input) => JSON.parse(input).detail?.object?.key === key, {
+    count,
+  });
 }
 
 /** The .eml files to the import address whose subject is `subject`, decoded. */
@@ -109,15 +83,6 @@ async function job(key: string) {
   return rows;
 }
 
-async function statesVisited(execution: DescribeExecutionCommandOutput): Promise<string[]> {
-  const { events = [] } = await sfn.send(
-    new GetExecutionHistoryCommand({ executionArn: execution.executionArn, maxResults: 1000 }),
-  );
-  return events.flatMap((event) =>
-    event.stateEnteredEventDetails?.name ? [event.stateEnteredEventDetails.name] : [],
-  );
-}
-
 describe('the import path in the local cloud', () => {
   it('imports a 1,000-row CSV uploaded with the raw S3 client, mails the row count and SUCCEEDS', async () => {
     const fileName = `users-${run}.csv`;
@@ -126,7 +91,7 @@ describe('the import path in the local cloud', () => {
     const [execution] = await finishedExecutions(key);
     expect(execution?.status).toBe('SUCCEEDED');
     expect(execution?.stateMachineArn).toBe(STATE_MACHINE_ARN);
-    expect(await statesVisited(execution as DescribeExecutionCommandOutput)).toEqual(
+    expect(await statesVisited(sfn, execution?.executionArn)).toEqual(
       expect.arrayContaining([
         'RegisterJob',
         'StartJob',
@@ -185,7 +150,9 @@ describe('the import path in the local cloud', () => {
 
     const executions = await finishedExecutions(key, 2);
     expect(executions.map((execution) => execution.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
-    const paths = await Promise.all(executions.map(statesVisited));
+    const paths = await Promise.all(
+      executions.map((execution) => statesVisited(sfn, execution.executionArn)),
+    );
     expect(paths.filter((states) => states.includes('ImportRows'))).toHaveLength(1);
     expect(paths.filter((states) => states.includes('AlreadyRegistered'))).toHaveLength(1);
 

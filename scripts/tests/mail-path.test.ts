@@ -4,7 +4,7 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
-  SQSClient,
+  type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
@@ -20,12 +20,10 @@ let sqs: SQSClient;
 
 beforeAll(async () => {
   path = await startPathCloud('mail-path', { services: LOCAL_SERVICES });
-  ({ cloud, collecting } = path);
-  sqs = new SQSClient(path.client);
+  ({ cloud, collecting, sqs } = path);
 }, 60_000);
 
 afterAll(async () => {
-  sqs?.destroy();
   await path?.stop();
 });
 

@@ -2,6 +2,16 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  SFNClient,
+} from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { type Database, openDatabase } from '@sidestep/db';
 import { synthStack } from '@sidestep/infra';
 import {
   type CollectingReporter,
@@ -30,7 +40,13 @@ export interface PathCloud {
     readonly region: string;
     readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   };
-  /** Stops the cloud and removes its state directory. */
+  /** Clients of the cloud's endpoint with the operator's credentials, destroyed by `stop`. */
+  readonly s3: S3Client;
+  readonly sfn: SFNClient;
+  readonly sqs: SQSClient;
+  /** Opens a pool on the cloud's database (`max` connections at most), closed by `stop`. */
+  openDatabase(max?: number): Promise<Database>;
+  /** Destroys the clients, closes the pools, stops the cloud and removes its state directory. */
   stop(): Promise<void>;
 }
 
@@ -76,16 +92,31 @@ export async function startPathCloud(
     rmSync(stateDir, { recursive: true, force: true });
     throw error;
   }
+  const client = {
+    endpoint: cloud.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  };
+  const s3 = new S3Client({ ...client, forcePathStyle: true });
+  const sfn = new SFNClient(client);
+  const sqs = new SQSClient(client);
+  const databases: Database[] = [];
   return {
     cloud,
     collecting,
     stateDir,
-    client: {
-      endpoint: cloud.endpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    client,
+    s3,
+    sfn,
+    sqs,
+    async openDatabase(max) {
+      const db = await openDatabase({ url: cloud.databaseUrl, ...(max === undefined ? {} : { max }) });
+      databases.push(db);
+      return db;
     },
     async stop() {
+      for (const sdk of [s3, sfn, sqs]) sdk.destroy();
+      await Promise.all(databases.map((db) => db.close()));
       await cloud.stop();
       rmSync(stateDir, { recursive: true, force: true });
     },
@@ -151,4 +182,38 @@ export function runScriptWith(
     output += chunk.toString();
   });
   return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr, output })));
+}
+
+/**
+ * Waits, through the Step Functions API only, until there are `count` (or more) executions of
+ * `stateMachineArn` whose input (JSON text) `matches`, all ended, and returns them.
+ */
+export async function endedExecutions(
+  sfn: SFNClient,
+  stateMachineArn: string,
+  matches: (input: string) => boolean,
+  { count = 1, timeoutMs = 60_000 }: { readonly count?: number; readonly timeoutMs?: number } = {},
+): Promise<DescribeExecutionCommandOutput[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn }));
+    const described = await Promise.all(
+      executions.map(({ executionArn }) => sfn.send(new DescribeExecutionCommand({ executionArn }))),
+    );
+    const matching = described.filter((execution) => matches(execution.input ?? '{}'));
+    const ended = matching.filter((execution) => execution.status !== 'RUNNING');
+    if (matching.length >= count && ended.length === matching.length) return ended;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `executions of ${stateMachineArn} did not end in time: ${JSON.stringify(matching.map((e) => e.status))}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** The names of the states the execution entered, in order, from its history. */
+export async function statesVisited(sfn: SFNClient, executionArn: string | undefined): Promise<string[]> {
+  const { events = [] } = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));
+  return events.flatMap((event) => event.stateEnteredEventDetails?.name ?? []);
 }

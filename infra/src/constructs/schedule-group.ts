@@ -1,12 +1,11 @@
 import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { SchedulerScheduleGroup } from '@cdktn/provider-aws/lib/scheduler-schedule-group/index.js';
 import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
-import { SqsQueuePolicy } from '@cdktn/provider-aws/lib/sqs-queue-policy/index.js';
-import { Lazy } from 'cdktn';
 import { Construct } from 'constructs';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
 import { DEAD_LETTER_RETENTION_SECONDS, MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
 import { type PolicyGrantee, statementId } from './grantable-role.ts';
+import { RuleSenderPolicy } from './rule-sender-policy.ts';
 
 /** Props of {@link ScheduleGroup}. */
 export interface ScheduleGroupProps {
@@ -35,9 +34,8 @@ export class ScheduleGroup extends Construct {
   readonly deadLetterQueueArn: string;
   /** Alarm on any firing in the dead-letter queue. */
   readonly deadLetterAlarm: CloudwatchMetricAlarm;
-  /** EventBridge rules that may dead-letter into the queue. */
-  readonly #rules: string[] = [];
-  #policy: SqsQueuePolicy | undefined;
+  /** The queue's policy: EventBridge rules that may dead-letter into it. */
+  readonly #deadLetterPolicy: RuleSenderPolicy;
 
   constructor(scope: Construct, id: string, props: ScheduleGroupProps) {
     super(scope, id);
@@ -52,6 +50,11 @@ export class ScheduleGroup extends Construct {
       sqsManagedSseEnabled: true,
     });
     this.deadLetterQueueArn = this.deadLetterQueue.arn;
+    this.#deadLetterPolicy = new RuleSenderPolicy(this, 'dead-letter-queue-policy', {
+      queue: this.deadLetterQueue,
+      queueArn: this.deadLetterQueueArn,
+      sid: 'OperatorRuleDeadLetters',
+    });
     this.deadLetterAlarm = createDeadLetterAlarm(this, {
       deadLetterQueue: this.deadLetterQueue,
       alarmName: `${deadLetterName}-not-empty`,
@@ -77,28 +80,6 @@ export class ScheduleGroup extends Construct {
    * its service principal). https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
    */
   allowDeadLetterFromRule(ruleArn: string): void {
-    if (this.#rules.includes(ruleArn)) return;
-    this.#rules.push(ruleArn);
-    if (this.#policy) return;
-    // Created with the first rule (SQS refuses an empty policy); Lazy so later rules join the statement.
-    this.#policy = new SqsQueuePolicy(this, 'dead-letter-queue-policy', {
-      queueUrl: this.deadLetterQueue.url,
-      policy: Lazy.stringValue({
-        produce: () =>
-          JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [
-              {
-                Sid: 'OperatorRuleDeadLetters',
-                Effect: 'Allow',
-                Principal: { Service: 'events.amazonaws.com' },
-                Action: 'sqs:SendMessage',
-                Resource: this.deadLetterQueueArn,
-                Condition: { ArnEquals: { 'aws:SourceArn': [...this.#rules] } },
-              },
-            ],
-          }),
-      }),
-    });
+    this.#deadLetterPolicy.allow(ruleArn);
   }
 }

@@ -2,14 +2,13 @@ import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group
 import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { PipesPipe } from '@cdktn/provider-aws/lib/pipes-pipe/index.js';
 import type { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
-import { SqsQueuePolicy } from '@cdktn/provider-aws/lib/sqs-queue-policy/index.js';
 import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
-import { Lazy } from 'cdktn';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
 import { createBacklogAlarm, createDeadLetteredQueue } from './dead-lettered-queue.ts';
 import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
+import { RuleSenderPolicy } from './rule-sender-policy.ts';
 import type { TriggerTarget } from './s3-trigger.ts';
 
 /** Props of {@link WorkflowQueue}. */
@@ -88,9 +87,8 @@ export class WorkflowQueue extends Construct {
   /** Alarm on the age of the oldest message. */
   readonly backlogAlarm: CloudwatchMetricAlarm;
   readonly #name: string;
-  /** EventBridge rules allowed to send to the queue (its resource policy). */
-  readonly #senderRules: string[] = [];
-  #policy: SqsQueuePolicy | undefined;
+  /** The queue's resource policy: EventBridge rules allowed to send to it. */
+  readonly #senderPolicy: RuleSenderPolicy;
 
   constructor(scope: Construct, id: string, props: WorkflowQueueProps) {
     super(scope, id);
@@ -117,6 +115,11 @@ export class WorkflowQueue extends Construct {
       encryption: { sqsManagedSseEnabled: true },
     }));
     this.queueArn = this.queue.arn;
+    this.#senderPolicy = new RuleSenderPolicy(this, 'policy', {
+      queue: this.queue,
+      queueArn: this.queueArn,
+      sid: 'EventBridgeRules',
+    });
     this.queueUrl = this.queue.url;
     this.deadLetterQueueUrl = this.deadLetterQueue.url;
     const pipeName = this.queueName;
@@ -205,30 +208,6 @@ export class WorkflowQueue extends Construct {
    * `aws:SourceArn`: EventBridge uses no role for SQS targets).
    */
   allowSendFromRule(ruleArn: string): void {
-    if (this.#senderRules.includes(ruleArn)) return;
-    this.#senderRules.push(ruleArn);
-    if (this.#policy) return;
-    // Created with the first rule (SQS refuses a policy without statements); one policy per queue, as
-    // Terraform lets a second aws_sqs_queue_policy overwrite the first. Lazy: later rules join it.
-    // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sqs-permissions
-    this.#policy = new SqsQueuePolicy(this, 'policy', {
-      queueUrl: this.queue.url,
-      policy: Lazy.stringValue({
-        produce: () =>
-          JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [
-              {
-                Sid: 'EventBridgeRules',
-                Effect: 'Allow',
-                Principal: { Service: 'events.amazonaws.com' },
-                Action: 'sqs:SendMessage',
-                Resource: this.queueArn,
-                Condition: { ArnEquals: { 'aws:SourceArn': [...this.#senderRules] } },
-              },
-            ],
-          }),
-      }),
-    });
+    this.#senderPolicy.allow(ruleArn);
   }
 }

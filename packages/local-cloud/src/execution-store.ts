@@ -13,11 +13,15 @@ export interface StoredExecution {
   readonly status: ExecutionStatus;
   readonly startDate: Date;
   readonly stopDate?: Date;
+  /** JSON text. */
   readonly input: string;
+  /** JSON text, once SUCCEEDED. */
   readonly output?: string;
   readonly error?: string;
   readonly cause?: string;
+  /** How many times RedriveExecution restarted it. */
   readonly redriveCount: number;
+  /** When it was last redriven. */
   readonly redriveDate?: Date;
 }
 

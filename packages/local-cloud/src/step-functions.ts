@@ -20,7 +20,7 @@ import {
   redriveStartOf,
   redriveStatusOf,
 } from './execution-redrive.ts';
-import type { ExecutionStatus, ExecutionStore } from './execution-store.ts';
+import type { ExecutionStatus, ExecutionStore, StoredExecution } from './execution-store.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { checkExecutionInputSize, taskResultTooLarge } from './payload-limits.ts';
 import { StatesTaskError, type TaskIntegration } from './task-integrations.ts';
@@ -58,24 +58,8 @@ export interface LocalStepFunctionsOptions {
 export type { ExecutionStatus } from './execution-store.ts';
 
 /** An execution as `DescribeExecution` reports it, plus its history. */
-export interface ExecutionRecord {
-  readonly executionArn: string;
-  readonly stateMachineArn: string;
-  readonly name: string;
-  readonly status: ExecutionStatus;
-  readonly startDate: Date;
-  readonly stopDate?: Date;
-  /** JSON text. */
-  readonly input: string;
-  /** JSON text, once SUCCEEDED. */
-  readonly output?: string;
-  readonly error?: string;
-  readonly cause?: string;
+export interface ExecutionRecord extends StoredExecution {
   readonly history: readonly HistoryEvent[];
-  /** How many times RedriveExecution restarted it. */
-  readonly redriveCount: number;
-  /** When it was last redriven. */
-  readonly redriveDate?: Date;
   readonly redriveStatus: RedriveStatus;
   /** Why it cannot be redriven, when it cannot. */
   readonly redriveStatusReason?: string;

@@ -5,27 +5,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { clearLocalCloudState, LOCAL_STATE, lastFiredFile } from '../src/local-state.ts';
-import {
-  createVirtualClock,
-  type NextFireTimes,
-  type ScheduleDefinition,
-  type ScheduleFiring,
-  startScheduler,
-} from '../src/scheduler.ts';
-
-/** `rate(15 minutes)` on the UTC grid, strictly after `from`. */
-const everyQuarter: NextFireTimes = (_expression, _timezone, from, n) => {
-  const step = 15 * 60_000;
-  const first = Math.floor(from.getTime() / step) * step + step;
-  return Array.from({ length: n }, (_, i) => new Date(first + i * step));
-};
-const sweeper: ScheduleDefinition = {
-  name: 'stale-job-sweeper',
-  expression: 'rate(15 minutes)',
-  timezone: 'UTC',
-  target: { kind: 'function', service: 'job-sweeper' },
-  input: {},
-};
+import { createVirtualClock, type ScheduleFiring, startScheduler } from '../src/scheduler.ts';
+import { everyMinutes, sweeper } from './fixtures/schedules.ts';
 
 let stateDir: string;
 
@@ -44,7 +25,7 @@ function startOn(now: string) {
   const fired: ScheduleFiring[] = [];
   const scheduler = startScheduler({
     schedules: [sweeper],
-    nextFireTimes: everyQuarter,
+    nextFireTimes: everyMinutes,
     clock,
     reporter: report.reporter,
     scheduleArn: (name) => `arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/${name}`,

@@ -1,14 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { type LocalCloud, startLocalCloud } from '../src/local-cloud.ts';
-import { createVirtualClock, type NextFireTimes, type ScheduleDefinition } from '../src/scheduler.ts';
+import { createVirtualClock, type ScheduleDefinition } from '../src/scheduler.ts';
 import { echoService, fixtureDir, queuelessService } from './fixtures/manifests.ts';
+import { everyMinutes } from './fixtures/schedules.ts';
 import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoint.ts';
 
 // The export side of the local cloud with fixtures: a queue -> EventBridge Pipe -> Step Functions,
@@ -19,13 +20,6 @@ import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoi
 const echo = echoService({ batchSize: 1 });
 
 const urlService = queuelessService('url-service', 'Answers HTTP through a function URL');
-
-/** `rate(N minutes)` on the UTC minute grid, strictly after `from`. */
-const everyMinutes: NextFireTimes = (expression, _timezone, from, n) => {
-  const step = Number(/rate\((\d+) minutes?\)/.exec(expression)?.[1]) * 60_000;
-  const first = Math.floor(from.getTime() / step) * step + step;
-  return Array.from({ length: n }, (_, i) => new Date(first + i * step));
-};
 
 const SCHEDULES: ScheduleDefinition[] = [
   {
@@ -166,19 +160,20 @@ describe('the scheduler in the local cloud', () => {
   }, 20_000);
 });
 
+/** An operator's "Schedule Fired" entry with the given detail text, put on `bus` (the local bus by default). */
+const scheduleFired = (detail: string, bus = cloud.eventBusName): PutEventsRequestEntry => ({
+  Source: 'sidestep.operator',
+  DetailType: 'Schedule Fired',
+  Detail: detail,
+  EventBusName: bus,
+});
+
 describe('PutEvents on the endpoint', () => {
   it('routes an operator event through the schedule’s rule to the same target with the same input', async () => {
     const events = new EventBridgeClient(client);
     const output = await events.send(
       new PutEventsCommand({
-        Entries: [
-          {
-            Source: 'sidestep.operator',
-            DetailType: 'Schedule Fired',
-            Detail: JSON.stringify({ schedule: 'queue-schedule' }),
-            EventBusName: cloud.eventBusName,
-          },
-        ],
+        Entries: [scheduleFired(JSON.stringify({ schedule: 'queue-schedule' }))],
       }),
     );
     expect(output.FailedEntryCount).toBe(0);
@@ -201,24 +196,12 @@ describe('PutEvents on the endpoint', () => {
     const output = await events.send(
       new PutEventsCommand({
         Entries: [
-          {
-            Source: 'sidestep.operator',
-            DetailType: 'Schedule Fired',
-            Detail: JSON.stringify({ schedule: 'no-such-schedule' }),
-            EventBusName: `arn:aws:events:us-east-1:000000000000:event-bus/${cloud.eventBusName}`,
-          },
-          {
-            Source: 'sidestep.operator',
-            DetailType: 'Schedule Fired',
-            Detail: '{not json',
-            EventBusName: cloud.eventBusName,
-          },
-          {
-            Source: 'sidestep.operator',
-            DetailType: 'Schedule Fired',
-            Detail: '{}',
-            EventBusName: 'sidestep-nope',
-          },
+          scheduleFired(
+            JSON.stringify({ schedule: 'no-such-schedule' }),
+            `arn:aws:events:us-east-1:000000000000:event-bus/${cloud.eventBusName}`,
+          ),
+          scheduleFired('{not json'),
+          scheduleFired('{}', 'sidestep-nope'),
           { Source: 'aws.s3', DetailType: 'Object Created', Detail: '{}' },
           { DetailType: 'Schedule Fired', Detail: '{}' },
         ],

@@ -10,26 +10,11 @@ import {
   scheduleFiring,
   startScheduler,
 } from '../src/scheduler.ts';
+import { everyMinutes, sweeper } from './fixtures/schedules.ts';
 
 // The scheduler against a virtual clock: which firings happen when, with what input. The fire
 // times come from an injected `nextFireTimes` (the workflows package's in the cloud): here a plain
 // "every N minutes on the minute grid" so the expected times are obvious.
-
-/** `rate(N minutes)` on the UTC minute grid, strictly after `from`. */
-const everyMinutes: NextFireTimes = (expression, _timezone, from, n) => {
-  const minutes = Number(/rate\((\d+) minutes?\)/.exec(expression)?.[1]);
-  const step = minutes * 60_000;
-  const first = Math.floor(from.getTime() / step) * step + step;
-  return Array.from({ length: n }, (_, i) => new Date(first + i * step));
-};
-
-const sweeper: ScheduleDefinition = {
-  name: 'stale-job-sweeper',
-  expression: 'rate(15 minutes)',
-  timezone: 'UTC',
-  target: { kind: 'function', service: 'job-sweeper' },
-  input: {},
-};
 
 const nightlyInput = {
   type: 'export.requested',

@@ -21,7 +21,14 @@ import {
   exportUsers,
   exportWorkerManifestKey,
 } from '../src/export/export-users.ts';
-import { databaseBackends, runningJob, startS3, type TestS3, type WorkerDatabase } from './import-fixture.ts';
+import {
+  databaseBackends,
+  rejectionOf,
+  runningJob,
+  startS3,
+  type TestS3,
+  type WorkerDatabase,
+} from './import-fixture.ts';
 
 const BUCKET = 'sidestep-test-exports';
 
@@ -123,14 +130,7 @@ for (const backend of databaseBackends()) {
       }
     };
 
-    const failure = async (promise: Promise<unknown>): Promise<ExportFailedError> => {
-      const error = await promise.then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(ExportFailedError);
-      return error as ExportFailedError;
-    };
+    const failure = (promise: Promise<unknown>) => rejectionOf(promise, ExportFailedError);
 
     it('exports the selected users as a header and quoted rows, counts on the job', async () => {
       const domain = uniqueDomain();

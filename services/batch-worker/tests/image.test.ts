@@ -192,10 +192,15 @@ for (const backend of databaseBackends()) {
         ).rows[0]?.n,
       );
 
-    it('imports the object, logs the result and exits 0', async () => {
-      const key = await s3.put(`imports/${backend.name}-ok.csv`, usersCsv(1000, `img-${backend.name}-`));
+    /** Uploads `body` as `imports/<backend>-<name>.csv`, starts a running job on it and runs the task. */
+    const importObject = async (name: string, body: string) => {
+      const key = await s3.put(`imports/${backend.name}-${name}.csv`, body);
       const jobId = await runningJob(database.db, key);
-      const run = await startTask(inputs(jobId, key));
+      return { jobId, run: await startTask(inputs(jobId, key)) };
+    };
+
+    it('imports the object, logs the result and exits 0', async () => {
+      const { jobId, run } = await importObject('ok', usersCsv(1000, `img-${backend.name}-`));
       expect(run.code).toBe(0);
       expect(run.logs.at(-1)).toMatchObject({
         level: 'INFO',
@@ -210,9 +215,7 @@ for (const backend of databaseBackends()) {
     }, 30_000);
 
     it('exits 1 on a bad header with the reason on the job', async () => {
-      const key = await s3.put(`imports/${backend.name}-bad.csv`, 'id,mail\n1,a@example.com\n');
-      const jobId = await runningJob(database.db, key);
-      const run = await startTask(inputs(jobId, key));
+      const { jobId, run } = await importObject('bad', 'id,mail\n1,a@example.com\n');
       expect(run.code).toBe(1);
       expect(run.logs.at(-1)).toMatchObject({
         level: 'ERROR',

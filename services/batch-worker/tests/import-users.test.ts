@@ -15,6 +15,7 @@ import { type ImportUsersOptions, importUsers } from '../src/import/import-users
 import {
   databaseBackends,
   jobRow,
+  rejectionOf,
   runningJob,
   startS3,
   type TestS3,
@@ -77,14 +78,7 @@ for (const backend of databaseBackends()) {
         ).rows;
 
       /** The import's failure, asserting it is one. */
-      const failure = async (promise: Promise<unknown>): Promise<ImportFailedError> => {
-        const error = await promise.then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-        expect(error).toBeInstanceOf(ImportFailedError);
-        return error as ImportFailedError;
-      };
+      const failure = (promise: Promise<unknown>) => rejectionOf(promise, ImportFailedError);
 
       it('uses the staging method the server supports', () => {
         const expected = staging === 'insert' || backend.name === 'pglite' ? 'insert' : 'copy';

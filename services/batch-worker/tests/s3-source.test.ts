@@ -4,7 +4,7 @@ import type { GetObjectCommand, GetObjectCommandOutput } from '@aws-sdk/client-s
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { openSourceObject, type S3ObjectReader } from '../src/adapters/s3-source.ts';
 import { SourceUnavailableError } from '../src/errors.ts';
-import { startS3, type TestS3, usersCsv } from './import-fixture.ts';
+import { rejectionOf, startS3, type TestS3, usersCsv } from './import-fixture.ts';
 
 let s3: TestS3;
 const csv = usersCsv(2000, 'src-');
@@ -73,13 +73,9 @@ describe('openSourceObject', () => {
   it('gives up after maxResumes with a transient SourceUnavailableError', async () => {
     const { client } = flakyClient([100, 100, 100]);
     const opened = await openSourceObject(client, { bucket: s3.bucket, key }, { maxResumes: 2 });
-    const error = await text(opened.body).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(SourceUnavailableError);
-    expect((error as SourceUnavailableError).permanent).toBe(false);
-    expect((error as Error).message).toBe(`cannot read s3://${s3.bucket}/${key}: Error: read ECONNRESET`);
+    const error = await rejectionOf(text(opened.body), SourceUnavailableError);
+    expect(error.permanent).toBe(false);
+    expect(error.message).toBe(`cannot read s3://${s3.bucket}/${key}: Error: read ECONNRESET`);
   });
 
   it('refuses to resume onto an object that changed since the first read', async () => {
@@ -100,13 +96,9 @@ describe('openSourceObject', () => {
       },
       { bucket: s3.bucket, key: changingKey },
     );
-    const error = await text(opened.body).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(SourceUnavailableError);
-    expect((error as SourceUnavailableError).permanent).toBe(true);
-    expect((error as Error).message).toMatch(/PreconditionFailed/);
+    const error = await rejectionOf(text(opened.body), SourceUnavailableError);
+    expect(error.permanent).toBe(true);
+    expect(error.message).toMatch(/PreconditionFailed/);
   });
 
   it('fails at once, permanently, for a missing key', async () => {

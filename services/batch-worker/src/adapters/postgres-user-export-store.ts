@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { EXPORT_SESSION_SETTINGS } from '../domain/export-query.ts';
 import type { CopyOutStream, ExportResult, UserExportStore } from '../domain/user-export-store.ts';
-import { JobNotRunnableError } from '../errors.ts';
+import { checkRunningJob } from './check-running-job.ts';
 import { type WorkerConnection, workerClient } from './worker-client.ts';
 
 /** Options of {@link PostgresUserExportStore.connect}. */
@@ -42,22 +42,7 @@ export class PostgresUserExportStore implements UserExportStore {
   }
 
   async checkJob(jobId: string): Promise<void> {
-    const { rows } = await this.#client.query<{ kind: string; state: string }>(
-      'SELECT kind, state FROM jobs WHERE id = $1',
-      [jobId],
-    );
-    const job = rows[0];
-    if (!job) throw new JobNotRunnableError(jobId, 'no such job', undefined);
-    if (job.kind !== 'export') {
-      throw new JobNotRunnableError(jobId, `is an ${job.kind} job, not an export`, job.state);
-    }
-    if (job.state !== 'running') {
-      throw new JobNotRunnableError(
-        jobId,
-        `is ${job.state}, an export runs only on a running job`,
-        job.state,
-      );
-    }
+    await checkRunningJob(this.#client, jobId, 'export');
   }
 
   /**

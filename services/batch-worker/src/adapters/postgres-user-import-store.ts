@@ -10,7 +10,7 @@ import type {
   UserWriter,
 } from '../domain/user-import-store.ts';
 import type { UserRow } from '../domain/validate-row.ts';
-import { JobNotRunnableError } from '../errors.ts';
+import { checkRunningJob } from './check-running-job.ts';
 import { type WorkerConnection, workerClient } from './worker-client.ts';
 
 /**
@@ -164,24 +164,7 @@ export class PostgresUserImportStore implements UserImportStore {
   #transactionApi(): UserImportTransaction {
     const client = this.#client;
     return {
-      checkJob: async (jobId) => {
-        const { rows } = await client.query<{ kind: string; state: string }>(
-          'SELECT kind, state FROM jobs WHERE id = $1',
-          [jobId],
-        );
-        const job = rows[0];
-        if (!job) throw new JobNotRunnableError(jobId, 'no such job', undefined);
-        if (job.kind !== 'import') {
-          throw new JobNotRunnableError(jobId, `is an ${job.kind} job, not an import`, job.state);
-        }
-        if (job.state !== 'running') {
-          throw new JobNotRunnableError(
-            jobId,
-            `is ${job.state}, an import runs only on a running job`,
-            job.state,
-          );
-        }
-      },
+      checkJob: (jobId) => checkRunningJob(client, jobId, 'import'),
       userWriter: (options) =>
         new ChunkedMergeWriter({
           client,
