@@ -1,6 +1,6 @@
 // Shared jest settings for every workspace package. Tests are ESM TypeScript transformed by
 // @swc/jest (ts-jest does not support TypeScript 7); jest runs with --experimental-vm-modules.
-/** @param {{ setupFiles?: string[], testTimeout?: number }} [options] */
+/** @param {{ setupFiles?: string[], testTimeout?: number, maxWorkers?: number }} [options] */
 export function jestConfig(options = {}) {
   return {
     testEnvironment: 'node',
@@ -19,6 +19,6 @@ export function jestConfig(options = {}) {
     setupFiles: options.setupFiles ?? [],
     reporters: ['default', new URL('./jest-summary-reporter.js', import.meta.url).pathname],
     testTimeout: options.testTimeout ?? 30_000,
-    maxWorkers: 1,
+    maxWorkers: options.maxWorkers ?? 1,
   };
 }

@@ -55,10 +55,16 @@ describe('the packed producer', () => {
   it('installs outside the workspace, typechecks, and sends a job the queue delivers', async () => {
     expect(relative(workspaceDir, scratch).startsWith('..')).toBe(true);
 
-    // npm pack runs `prepare` (the build) first: the tarball holds what build.mjs makes of the sources now.
-    const { stdout: packed } = await run('npm', ['pack', '--json', '--pack-destination', scratch], {
-      cwd: packageDir,
-    });
+    // The package's `build` ran before its tests (turbo's `test` depends on `build`), so `prepare` is
+    // skipped: rebuilding dist here would empty it under packages that typecheck or bundle against it
+    // at the same time.
+    const { stdout: packed } = await run(
+      'npm',
+      ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch],
+      {
+        cwd: packageDir,
+      },
+    );
     const [{ filename, files }] = JSON.parse(packed) as [{ filename: string; files: { path: string }[] }];
     const paths = files.map((file) => file.path).sort();
     expect(paths).toContain('dist/index.js');
