@@ -14,12 +14,11 @@ import { checkRunningJob } from './check-running-job.ts';
 import { type WorkerConnection, workerClient } from './worker-client.ts';
 
 /**
- * How rows reach the staging table. `copy`: `COPY ... FROM STDIN` (pg-copy-streams), the fast path
- * for PostgreSQL. `insert`: multi-row `INSERT ... SELECT FROM unnest(...)`, for servers that cannot
- * take COPY FROM STDIN over the wire: PGlite's socket server (the local cloud's embedded database)
- * loses protocol sync on it (electric-sql/pglite#1028, open). `auto` picks `insert` only when the
- * server says it is PGlite, so any real PostgreSQL (RDS, or `DATABASE_URL` locally) runs COPY.
- * Everything else (chunking, merge, counts, transaction) is the same code on both.
+ * How rows reach the staging table. `copy`: `COPY ... FROM STDIN` (pg-copy-streams), on every
+ * database: the local cloud's embedded PGlite takes it too, since @sidestep/db's embedded server
+ * buffers the copy sub-protocol (electric-sql/pglite#1028), so local runs take the deployed path.
+ * `insert`: multi-row `INSERT ... SELECT FROM unnest(...)`, kept only as an explicit choice for
+ * comparison until the import redesign removes it. `auto` is `copy`.
  */
 export type StagingMethod = 'copy' | 'insert' | 'auto';
 
@@ -107,11 +106,7 @@ export class PostgresUserImportStore implements UserImportStore {
     const client = workerClient(options);
     await client.connect();
     try {
-      let method = options.staging ?? 'auto';
-      if (method === 'auto') {
-        const { rows } = await client.query<{ version: string }>('SELECT version()');
-        method = rows[0]?.version.includes('PGlite') ? 'insert' : 'copy';
-      }
+      const method = options.staging === 'insert' ? 'insert' : 'copy';
       return new PostgresUserImportStore(client, options, method, options);
     } catch (error) {
       await client.end().catch(() => {});
