@@ -346,7 +346,7 @@ export class JsonBodyError extends Error {
  * The JSON object a JSON-protocol request carries. fauxqs parses only `x-amz-json-1.0`; an
  * `x-amz-json-1.1` body (EventBridge) reaches the hook as the catch-all parser's Buffer.
  */
-function jsonBody(body: unknown): Record<string, unknown> {
+export function jsonBody(body: unknown): Record<string, unknown> {
   if (Buffer.isBuffer(body)) {
     if (body.length === 0) return {};
     let parsed: unknown;

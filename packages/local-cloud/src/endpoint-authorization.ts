@@ -8,7 +8,7 @@ import {
   sqsAuthorization,
   statesAuthorization,
 } from '@sidestep/iam';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
+import { JsonBodyError, jsonBody, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import type { EndpointAuthorizer, EndpointRefusal, EndpointRequest } from './endpoint-authorizer.ts';
 import { FUNCTION_URL_PATH_PREFIX } from './function-url.ts';
 import { type AccessDenial, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
@@ -141,17 +141,17 @@ export function requestAuthorization(request: EndpointRequest, query: URLSearchP
   return s3RequestAuthorization(request, path, query);
 }
 
+/**
+ * The request's JSON object, read as the API that answers it reads it ({@link jsonBody}); a body
+ * that is not JSON maps to no fields here, and the API then answers it with SerializationException.
+ */
 function objectBody(body: unknown): Record<string, unknown> {
-  if (Buffer.isBuffer(body)) {
-    try {
-      const parsed: unknown = JSON.parse(body.toString('utf8') || '{}');
-      return parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
-    } catch {
-      return {};
-    }
+  try {
+    return jsonBody(typeof body === 'string' ? Buffer.from(body) : body);
+  } catch (error) {
+    if (error instanceof JsonBodyError) return {};
+    throw error;
   }
-  if (typeof body === 'string') return objectBody(Buffer.from(body));
-  return body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
 }
 
 function formBody(body: unknown): Record<string, string> {
