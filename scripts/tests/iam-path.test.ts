@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { rejectionOf } from '@sidestep/contracts/testing';
 import { synthStack } from '@sidestep/infra';
 import { TASKS } from '@sidestep/registry';
 import { LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
@@ -22,15 +23,9 @@ import {
 const IMPORTS = 'sidestep-local-imports';
 const EXPORTS = 'sidestep-local-exports';
 
-/** The error a call rejects with (fails the test when it succeeds). */
-async function failure(call: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
-  try {
-    await call;
-  } catch (error) {
-    return error as Error & { $metadata?: { httpStatusCode?: number } };
-  }
-  throw new Error('the call succeeded');
-}
+/** The error a call rejects with, as the AWS SDK's errors carry it (fails the test when it succeeds). */
+const failure = (call: Promise<unknown>) =>
+  rejectionOf(call, Error) as Promise<Error & { $metadata?: { httpStatusCode?: number } }>;
 
 describe('the policies the local cloud enforces', () => {
   it('are the sidestep-local stack `pnpm --filter @sidestep/infra run synth` writes, byte for byte', async () => {

@@ -1,6 +1,6 @@
 /**
- * Test support for sidestep's typed errors: the error a call throws, as its class, so a test can
- * assert its `field`, `name` and other fields.
+ * Test support for sidestep's typed errors: the error a call throws (or a promise rejects with), as
+ * its class, so a test can assert its `field`, `name` and other fields.
  *
  * @example
  * ```ts
@@ -22,4 +22,21 @@ export function thrownBy<E extends Error>(fn: () => unknown, type: abstract new 
     throw error;
   }
   throw new Error(`expected ${type.name} to be thrown, but the call returned`);
+}
+
+/**
+ * The error `promise` rejects with when it is a `type`; any other rejection is rethrown, and
+ * resolving fails the test.
+ */
+export async function rejectionOf<E extends Error>(
+  promise: Promise<unknown>,
+  type: abstract new (...args: never[]) => E,
+): Promise<E> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof type) return error;
+    throw error;
+  }
+  throw new Error(`expected a rejection with ${type.name}, but the promise resolved`);
 }

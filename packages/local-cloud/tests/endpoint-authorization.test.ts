@@ -3,6 +3,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from 
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { rejectionOf } from '@sidestep/contracts/testing';
 import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { endpointAuthorizer } from '../src/endpoint-authorization.ts';
@@ -78,15 +79,9 @@ const s3As = (accessKeyId: string) =>
   clientAs(accessKeyId, (config) => new S3Client({ ...config, forcePathStyle: true }));
 const sqsAs = (accessKeyId: string) => clientAs(accessKeyId, (config) => new SQSClient(config));
 
-/** The error a call rejects with (fails the test when it succeeds). */
-async function failure(call: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
-  try {
-    await call;
-  } catch (error) {
-    return error as Error & { $metadata?: { httpStatusCode?: number } };
-  }
-  throw new Error('the call succeeded');
-}
+/** The error a call rejects with, as the AWS SDK's errors carry it (fails the test when it succeeds). */
+const failure = (call: Promise<unknown>) =>
+  rejectionOf(call, Error) as Promise<Error & { $metadata?: { httpStatusCode?: number } }>;
 
 beforeAll(async () => {
   const iam = createLocalIam({ stack });

@@ -13,7 +13,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { describe, expect } from '@jest/globals';
+import { describe } from '@jest/globals';
 import { type Database, migrate, PostgresDatabase, startEmbeddedPostgres } from '@sidestep/db';
 import { describeIfAvailable } from '@sidestep/db/testing';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
@@ -178,15 +178,4 @@ export function usersCsv(count: number, prefix = 'u'): string {
   return csv;
 }
 
-/** What `promise` rejects with, asserting that it rejects with an instance of `type`. */
-export async function rejectionOf<E extends Error>(
-  promise: Promise<unknown>,
-  type: abstract new (...args: never[]) => E,
-): Promise<E> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(type);
-  return error as E;
-}
+export { rejectionOf } from '@sidestep/contracts/testing';
