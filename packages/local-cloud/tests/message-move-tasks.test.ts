@@ -7,6 +7,7 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from '@jest/globals';
+import { rejectionOf } from '@sidestep/contracts/testing';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/aws-endpoint.ts';
 import { messagesIn, useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 
@@ -64,13 +65,8 @@ async function waitForStatus(sourceArn: string, status: string) {
 
 /** An AWS error from the SDK, as code, HTTP status and message. */
 async function failure(promise: Promise<unknown>) {
-  try {
-    await promise;
-  } catch (error) {
-    const e = error as Error & { $metadata?: { httpStatusCode?: number } };
-    return { name: e.name, status: e.$metadata?.httpStatusCode, message: e.message };
-  }
-  throw new Error('the call succeeded');
+  const e = (await rejectionOf(promise, Error)) as Error & { $metadata?: { httpStatusCode?: number } };
+  return { name: e.name, status: e.$metadata?.httpStatusCode, message: e.message };
 }
 
 describe('StartMessageMoveTask', () => {
