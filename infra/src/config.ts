@@ -5,6 +5,7 @@ import {
   bucketName,
   type EnvironmentName,
 } from '@sidestep/manifest';
+import { LOCAL_NOTIFY_ADDRESS } from '@sidestep/workflows';
 import type { TaskNetworkConfig } from './constructs/batch-task.ts';
 import type { NetworkSettings } from './constructs/network.ts';
 import type { FunctionVpcConfig } from './constructs/service-function.ts';
@@ -308,7 +309,7 @@ export function environmentConfigs(
     // The local cloud's names: same `sidestep-local-*` resources the laptop emulators create.
     region: 'us-east-1',
     accountId: PLACEHOLDER.localAccountId,
-    mail: { fromAddress: 'no-reply@sidestep.localhost', notifyAddress: 'ops@sidestep.localhost' },
+    mail: { fromAddress: 'no-reply@sidestep.localhost', notifyAddress: LOCAL_NOTIFY_ADDRESS },
     databaseSecretArn: `arn:aws:secretsmanager:us-east-1:${PLACEHOLDER.localAccountId}:secret:sidestep-local-database`,
     logRetentionDays: 1,
     // The local cloud runs tasks as child processes; the values only keep the stack's shape.
