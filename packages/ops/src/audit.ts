@@ -1,6 +1,7 @@
 import type { Database, Queryable } from '@sidestep/db';
 import { describeCause } from '@sidestep/runtime';
-import { LedgerUnavailableError } from './errors.ts';
+import { InvalidOptionError, LedgerUnavailableError } from './errors.ts';
+import type { Page } from './executions.ts';
 import type { OpsContext } from './ops-context.ts';
 
 /** One operator action as the audit trail keeps it. */
@@ -115,4 +116,23 @@ export async function listAudit(
     [options.limit ?? 100],
   );
   return rows.map((row) => ({ ...row, id: Number(row.id) }));
+}
+
+/** One page of the audit trail, newest first; the cursor is the last entry's id. */
+export async function pageAudit(
+  context: OpsContext,
+  options: { readonly cursor?: string; readonly limit?: number } = {},
+): Promise<Page<AuditEntry>> {
+  if (options.cursor !== undefined && !/^\d+$/.test(options.cursor)) {
+    throw new InvalidOptionError('cursor: not a cursor this list gave', { field: 'cursor' });
+  }
+  const limit = options.limit ?? 50;
+  const db = await context.database();
+  const { rows } = await db.query<AuditEntry & { id: string }>(
+    `SELECT id, at, operator, environment, action, target, details, result, error
+     FROM operator_audit WHERE ($1::bigint IS NULL OR id < $1::bigint) ORDER BY id DESC LIMIT $2`,
+    [options.cursor ?? null, limit + 1],
+  );
+  const items = rows.slice(0, limit).map((row) => ({ ...row, id: Number(row.id) }));
+  return { items, next: rows.length > limit ? String(items.at(-1)?.id) : null };
 }

@@ -1,9 +1,11 @@
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
+  DescribeStateMachineCommand,
   ExecutionDoesNotExist,
   type ExecutionStatus,
   type HistoryEvent,
+  ListExecutionsCommand,
   paginateGetExecutionHistory,
   paginateListExecutions,
   RedriveExecutionCommand,
@@ -309,4 +311,63 @@ export async function startExecution(
     },
     (result) => ({ executionArn: result.executionArn }),
   );
+}
+
+/** One page of a list, and the cursor of the next (`null` on the last page). */
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly next: string | null;
+}
+
+/**
+ * One page of `workflow`'s executions, newest first: ListExecutions with `maxResults` and the
+ * `nextToken` of the page before (`cursor`), so a console pages through thousands without listing
+ * them all. @throws {InvalidOptionError} naming `status` or `limit`.
+ */
+export async function pageExecutions(
+  context: OpsContext,
+  workflow: string,
+  options: { readonly status?: string; readonly cursor?: string; readonly limit?: number } = {},
+): Promise<Page<ExecutionSummary>> {
+  const status = options.status?.toUpperCase();
+  if (status !== undefined && !STATUSES.includes(status as ExecutionStatus)) {
+    throw new InvalidOptionError(`status: "${options.status}" is not one of ${STATUSES.join(', ')}`, {
+      field: 'status',
+    });
+  }
+  const limit = options.limit ?? 50;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw new InvalidOptionError(`limit: ${limit} is not a whole number from 1 to 1000`, { field: 'limit' });
+  }
+  const arn = await stateMachineArn(context, knownWorkflow(workflow));
+  const page = await context.clients.sfn.send(
+    new ListExecutionsCommand({
+      stateMachineArn: arn,
+      maxResults: limit,
+      ...(status ? { statusFilter: status as ExecutionStatus } : {}),
+      ...(options.cursor ? { nextToken: options.cursor } : {}),
+    }),
+  );
+  return {
+    items: (page.executions ?? []).map((execution) => ({
+      workflow,
+      name: execution.name ?? '',
+      executionArn: execution.executionArn ?? '',
+      status: execution.status ?? 'UNKNOWN',
+      startDate: execution.startDate ?? null,
+      stopDate: execution.stopDate ?? null,
+      redriveCount: execution.redriveCount ?? 0,
+    })),
+    next: page.nextToken ?? null,
+  };
+}
+
+/** The definition (Amazon States Language, parsed) of `workflow`'s state machine, by DescribeStateMachine. */
+export async function workflowDefinition(context: OpsContext, workflow: string): Promise<unknown> {
+  const answer = await context.clients.sfn.send(
+    new DescribeStateMachineCommand({
+      stateMachineArn: await stateMachineArn(context, knownWorkflow(workflow)),
+    }),
+  );
+  return JSON.parse(answer.definition ?? '{}');
 }

@@ -4,7 +4,7 @@
  * so the same calls serve the local cloud and a real account. Every action that changes something
  * is recorded in the `operator_audit` trail. The `sidestep` CLI and the web console sit on it.
  */
-export { type AuditAction, type AuditEntry, audited, listAudit } from './audit.ts';
+export { type AuditAction, type AuditEntry, audited, listAudit, pageAudit } from './audit.ts';
 export {
   ExecutionNotFoundError,
   InvalidOptionError,
@@ -24,9 +24,12 @@ export {
   type ExecutionSummary,
   type ListExecutionsOptions,
   listExecutions,
+  type Page,
+  pageExecutions,
   redriveExecution,
   startExecution,
   stepsOf,
+  workflowDefinition,
 } from './executions.ts';
 export {
   describeJob,
@@ -36,6 +39,7 @@ export {
   type JobTransitionEntry,
   type ListJobsOptions,
   listJobs,
+  pageJobs,
   type RetriedJob,
   retryJob,
 } from './jobs.ts';

@@ -11,6 +11,7 @@ import {
 } from '@sidestep/jobs';
 import { audited, auditedInLedger } from './audit.ts';
 import { InvalidOptionError, JobNotFoundError, JobStateError } from './errors.ts';
+import type { Page } from './executions.ts';
 import { type MailRecord, mailRecords } from './mail.ts';
 import type { OpsContext } from './ops-context.ts';
 
@@ -79,6 +80,18 @@ export interface ListJobsOptions {
 
 /** The ledger's jobs, newest first. @throws {InvalidOptionError} naming `status` or `kind`. */
 export async function listJobs(context: OpsContext, options: ListJobsOptions = {}): Promise<JobSummary[]> {
+  checkJobFilters(options);
+  const db = await context.database();
+  const { rows } = await db.query<JobListRow>(
+    `SELECT ${LIST_COLUMNS} FROM jobs
+     WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)
+     ORDER BY created_at DESC, id LIMIT $3`,
+    [options.status ?? null, options.kind ?? null, options.limit ?? 100],
+  );
+  return rows.map(summary);
+}
+
+function checkJobFilters(options: ListJobsOptions): void {
   if (options.status !== undefined && !STATES.includes(options.status as JobState)) {
     throw new InvalidOptionError(`status: "${options.status}" is not one of ${STATES.join(', ')}`, {
       field: 'status',
@@ -89,14 +102,6 @@ export async function listJobs(context: OpsContext, options: ListJobsOptions = {
       field: 'kind',
     });
   }
-  const db = await context.database();
-  const { rows } = await db.query<JobListRow>(
-    `SELECT ${LIST_COLUMNS} FROM jobs
-     WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)
-     ORDER BY created_at DESC, id LIMIT $3`,
-    [options.status ?? null, options.kind ?? null, options.limit ?? 100],
-  );
-  return rows.map(summary);
 }
 
 /** One row of a job's audit trail in `job_transitions`. */
@@ -300,4 +305,40 @@ export async function failJob(
     },
     (result) => ({ reason: result.reason }),
   );
+}
+
+/**
+ * One page of the ledger's jobs, newest first, by keyset: the cursor is the last row's
+ * `(created_at, id)`, so page 100 costs what page 1 does. @throws {InvalidOptionError} naming
+ * `status`, `kind` or `cursor`.
+ */
+export async function pageJobs(
+  context: OpsContext,
+  options: ListJobsOptions & { readonly cursor?: string } = {},
+): Promise<Page<JobSummary>> {
+  checkJobFilters(options);
+  let after: [string, string] | [null, null] = [null, null];
+  if (options.cursor) {
+    const [at, id] = Buffer.from(options.cursor, 'base64url').toString('utf8').split('\n');
+    if (!at || !id || Number.isNaN(Date.parse(at))) {
+      throw new InvalidOptionError('cursor: not a cursor this list gave', { field: 'cursor' });
+    }
+    after = [at, id];
+  }
+  const limit = options.limit ?? 50;
+  const db = await context.database();
+  const { rows } = await db.query<JobListRow & { cursor_at: string }>(
+    `SELECT ${LIST_COLUMNS}, created_at::text AS cursor_at FROM jobs
+     WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)
+       AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::text))
+     ORDER BY created_at DESC, id DESC LIMIT $5`,
+    [options.status ?? null, options.kind ?? null, after[0], after[1], limit + 1],
+  );
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items: items.map(summary),
+    next:
+      rows.length > limit && last ? Buffer.from(`${last.cursor_at}\n${last.id}`).toString('base64url') : null,
+  };
 }

@@ -1,0 +1,384 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { type OpsContext, OpsError } from '@sidestep/ops';
+import { ConsoleError } from './console-error.ts';
+import { escapeHtml, html } from './html.ts';
+import { chooseLocale, type Locale, translator } from './i18n.ts';
+import { layout } from './layout.ts';
+import type { Flash, Page, PageRequest, PageView, Redirect } from './page.ts';
+import { auditPage } from './pages/audit-page.ts';
+import { jobPage, jobsPage, retryJobAction } from './pages/jobs-page.ts';
+import { mailHtml, mailMessagePage, mailPage } from './pages/mail-page.ts';
+import { overviewPage } from './pages/overview-page.ts';
+import { deadLettersPage, queuesPage, redriveAction, redrivePreviewPage } from './pages/queues-page.ts';
+import { fireAction, schedulesPage, stateAction } from './pages/schedules-page.ts';
+import {
+  executionPage,
+  redriveExecutionAction,
+  workflowPage,
+  workflowsPage,
+} from './pages/workflows-page.ts';
+
+/** Options of {@link startConsole}. */
+export interface ConsoleOptions {
+  /** The environment operated: every read and action goes through `@sidestep/ops` with it. */
+  readonly context: OpsContext;
+  /** @default 4580; 0 picks a free port */
+  readonly port?: number;
+  /** The address to listen on. @default '127.0.0.1' (loopback only) */
+  readonly host?: string;
+  /** The local SMTP sink's outbox, for the Mail page; none on AWS. */
+  readonly outboxDir?: string;
+  /** How often a live page is re-rendered and pushed while it is open. @default 3000 */
+  readonly refreshMs?: number;
+}
+
+/** A console that is listening. */
+export interface RunningConsole {
+  /** Where to open it, e.g. `http://127.0.0.1:4580/`. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops listening and ends the open live streams (the context is the caller's to close). */
+  close(): Promise<void>;
+}
+
+/** The default port of the console (the local cloud's endpoint is 4566). */
+export const DEFAULT_CONSOLE_PORT = 4580;
+
+interface Route {
+  readonly method: 'GET' | 'POST';
+  readonly pattern: RegExp;
+  readonly page: Page;
+}
+
+const SEGMENT = '([^/]+)';
+
+function route(method: Route['method'], path: string, page: Page): Route {
+  const source = path.replace(/:(\w+)/g, (_match, name: string) => `(?<${name}>${SEGMENT.slice(1, -1)})`);
+  return { method, pattern: new RegExp(`^${source}$`), page };
+}
+
+const ROUTES: readonly Route[] = [
+  route('GET', '/', overviewPage),
+  route('GET', '/workflows', workflowsPage),
+  route('GET', '/workflows/:workflow', workflowPage),
+  route('GET', '/executions', executionPage),
+  route('POST', '/executions/redrive', redriveExecutionAction),
+  route('GET', '/queues', queuesPage),
+  route('GET', '/queues/:queue', deadLettersPage),
+  route('GET', '/queues/:queue/preview', redrivePreviewPage),
+  route('POST', '/queues/:queue/redrive', redriveAction),
+  route('GET', '/jobs', jobsPage),
+  route('GET', '/jobs/:id', jobPage),
+  route('POST', '/jobs/:id/retry', retryJobAction),
+  route('GET', '/schedules', schedulesPage),
+  route('POST', '/schedules/:name/fire', fireAction),
+  route('POST', '/schedules/:name/pause', stateAction('pause')),
+  route('POST', '/schedules/:name/resume', stateAction('resume')),
+  route('GET', '/mail', mailPage),
+  route('GET', '/mail/:file', mailMessagePage),
+  route('GET', '/audit', auditPage),
+];
+
+/** The console's own stylesheet and script, read once: no CDN, no build step. */
+const ASSETS: ReadonlyMap<string, { readonly type: string; readonly body: Buffer }> = new Map(
+  [
+    ['console.css', 'text/css; charset=utf-8'],
+    ['console.js', 'text/javascript; charset=utf-8'],
+  ].map(([name, type]) => [
+    `/assets/${name}`,
+    { type: type as string, body: readFileSync(join(import.meta.dirname, 'assets', name as string)) },
+  ]),
+);
+
+/**
+ * What every page may load: only the console's own script, styles and frames. A mail's HTML gets
+ * a stricter one of its own (see {@link MAIL_POLICY}).
+ */
+const PAGE_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; " +
+  "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/** A mail's HTML runs nothing and fetches nothing; its inline styles and data: images still show. */
+const MAIL_POLICY =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors 'self'";
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+function isRedirect(result: PageView | Redirect): result is Redirect {
+  return 'redirect' in result;
+}
+
+function cookies(header: string | undefined): Map<string, string> {
+  return new Map(
+    (header ?? '')
+      .split(';')
+      .map((part) => part.trim().split('='))
+      .filter((pair): pair is [string, string] => pair.length === 2 && Boolean(pair[0]))
+      .map(([name, value]) => [name, decodeURIComponent(value)]),
+  );
+}
+
+async function readForm(request: IncomingMessage): Promise<URLSearchParams> {
+  let body = '';
+  for await (const chunk of request) {
+    body += String(chunk);
+    if (body.length > 65_536)
+      throw new ConsoleError('body: a form is at most 64 KiB', { field: 'body', status: 413 });
+  }
+  return new URLSearchParams(body);
+}
+
+function sameToken(given: string | null, token: string): boolean {
+  const a = Buffer.from(given ?? '');
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Starts the operator console: server-rendered pages over `@sidestep/ops` (status, workflows and
+ * executions, queues and dead letters, jobs, schedules, the local outbox, the audit trail) on
+ * node:http, in English or Japanese. Live pages are pushed as server-sent events.
+ *
+ * Every action is a POST through the ops library, so it is audited like the CLI's. Cross-site
+ * requests are refused even on loopback: a POST needs the per-server token its form carries, and a
+ * browser's `Origin` (when sent) must be the console's own; on a loopback address the `Host` must
+ * be a loopback name too, so a DNS-rebound name cannot reach it.
+ */
+export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
+  const { context } = options;
+  const host = options.host ?? '127.0.0.1';
+  const refreshMs = options.refreshMs ?? 3000;
+  const token = randomBytes(24).toString('base64url');
+  const flashes = new Map<string, Flash>();
+  const streams = new Set<ServerResponse>();
+  let port = 0;
+
+  const hostAllowed = (header: string | undefined) => {
+    if (!LOOPBACK.has(host)) return true;
+    const name = (header ?? '').replace(/:\d+$/, '');
+    return LOOPBACK.has(name) && (header ?? '').endsWith(`:${port}`);
+  };
+
+  const send = (
+    response: ServerResponse,
+    status: number,
+    type: string,
+    body: string | Buffer,
+    headers = {},
+  ) => {
+    response.writeHead(status, {
+      'content-type': type,
+      'content-security-policy': PAGE_POLICY,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'same-origin',
+      'cache-control': 'no-store',
+      ...headers,
+    });
+    response.end(body);
+  };
+
+  const errorView = (t: PageRequest['t'], error: unknown): PageView => {
+    const status =
+      error instanceof ConsoleError
+        ? error.status
+        : error instanceof OpsError
+          ? /NotFound/.test(error.name)
+            ? 404
+            : 400
+          : 500;
+    const { name, message } = error as Error;
+    return {
+      title: t('app.error'),
+      status,
+      body: html`<h1>${t('app.error')}</h1><p class="error-box" id="error"><strong>${name}</strong>: ${message ?? String(error)}</p>`,
+    };
+  };
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', `http://${request.headers.host ?? `${host}:${port}`}`);
+    const cookie = cookies(request.headers.cookie);
+    const locale: Locale = chooseLocale({
+      query: url.searchParams.get('lang'),
+      cookie: cookie.get('lang'),
+      acceptLanguage: request.headers['accept-language'],
+    });
+    const t = translator(locale);
+    const extraHeaders: Record<string, string> = {};
+    if (url.searchParams.has('lang'))
+      extraHeaders['set-cookie'] = `lang=${locale}; Path=/; SameSite=Lax; Max-Age=31536000`;
+
+    if (!hostAllowed(request.headers.host)) {
+      send(response, 421, 'text/plain; charset=utf-8', 'misdirected request: not a loopback host\n');
+      return;
+    }
+    const asset = ASSETS.get(url.pathname);
+    if (asset && request.method === 'GET') {
+      send(response, 200, asset.type, asset.body, { 'cache-control': 'no-cache' });
+      return;
+    }
+    const mailFrame = /^\/mail\/([^/]+)\/html$/.exec(url.pathname);
+    if (mailFrame && request.method === 'GET' && options.outboxDir) {
+      try {
+        const body = await mailHtml(options.outboxDir, decodeURIComponent(mailFrame[1] ?? ''));
+        send(response, 200, 'text/html; charset=utf-8', body, { 'content-security-policy': MAIL_POLICY });
+      } catch (error) {
+        send(
+          response,
+          error instanceof ConsoleError ? error.status : 500,
+          'text/plain; charset=utf-8',
+          String((error as Error).message),
+        );
+      }
+      return;
+    }
+
+    const method = request.method === 'POST' ? 'POST' : request.method === 'GET' ? 'GET' : null;
+    let match: { route: Route; params: Record<string, string> } | undefined;
+    for (const candidate of ROUTES) {
+      const found = candidate.pattern.exec(url.pathname);
+      if (found && candidate.method === method) {
+        const params = Object.fromEntries(
+          Object.entries(found.groups ?? {}).map(([name, value]) => [name, decodeURIComponent(value)]),
+        );
+        match = { route: candidate, params };
+        break;
+      }
+    }
+    const render = (view: PageView, flash?: Flash) => layout(view, { context, locale, t, url }, flash).value;
+    if (!match) {
+      send(
+        response,
+        404,
+        'text/html; charset=utf-8',
+        render({ title: t('app.notFound'), body: html`<h1>${t('app.notFound')}</h1>` }),
+        extraHeaders,
+      );
+      return;
+    }
+
+    let form = new URLSearchParams();
+    if (method === 'POST') {
+      form = await readForm(request);
+      const origin = request.headers.origin;
+      const crossSite = request.headers['sec-fetch-site'] === 'cross-site';
+      if (
+        crossSite ||
+        (origin !== undefined && origin !== `http://${request.headers.host}`) ||
+        !sameToken(form.get('token'), token)
+      ) {
+        const view = errorView(t, new ConsoleError(t('app.forbidden'), { field: 'token', status: 403 }));
+        send(response, 403, 'text/html; charset=utf-8', render(view), extraHeaders);
+        return;
+      }
+    }
+    const pageRequest: PageRequest = {
+      context,
+      locale,
+      t,
+      url,
+      params: match.params,
+      form,
+      token,
+      outboxDir: options.outboxDir,
+    };
+    const page = match.route.page;
+
+    if (method === 'GET' && request.headers.accept === 'text/event-stream') {
+      await stream(pageRequest, page, response);
+      return;
+    }
+
+    let result: PageView | Redirect;
+    try {
+      result = await page(pageRequest);
+    } catch (error) {
+      result = errorView(t, error);
+    }
+    if (isRedirect(result)) {
+      let location = result.redirect;
+      if (result.flash) {
+        const id = randomBytes(8).toString('hex');
+        flashes.set(id, result.flash);
+        location += `${location.includes('?') ? '&' : '?'}flash=${id}`;
+      }
+      response.writeHead(303, { location, 'cache-control': 'no-store', ...extraHeaders });
+      response.end();
+      return;
+    }
+    const flashId = url.searchParams.get('flash');
+    const flash = flashId ? flashes.get(flashId) : undefined;
+    if (flashId) flashes.delete(flashId);
+    send(response, result.status ?? 200, 'text/html; charset=utf-8', render(result, flash), extraHeaders);
+  }
+
+  /**
+   * A live page's stream: the page's body re-rendered every `refreshMs` and sent as one
+   * server-sent event while it is open; the browser's script swaps it in. A page that is no longer
+   * live (a job that ended) sends its last body and an `end` event.
+   */
+  async function stream(request: PageRequest, page: Page, response: ServerResponse): Promise<void> {
+    response.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    });
+    streams.add(response);
+    let open = true;
+    response.on('close', () => {
+      open = false;
+      streams.delete(response);
+    });
+    while (open) {
+      let view: PageView | Redirect;
+      try {
+        view = await page(request);
+      } catch (error) {
+        view = errorView(request.t, error);
+      }
+      if (!open) break;
+      if (isRedirect(view)) break;
+      response.write(`data: ${view.body.value.split('\n').join('\ndata: ')}\n\n`);
+      if (!view.live) {
+        response.write('event: end\ndata: \n\n');
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, refreshMs));
+    }
+    response.end();
+  }
+
+  const server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      if (!response.headersSent) {
+        send(
+          response,
+          500,
+          'text/plain; charset=utf-8',
+          escapeHtml(String((error as Error)?.message ?? error)),
+        );
+      } else response.end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? DEFAULT_CONSOLE_PORT, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  port = (server.address() as AddressInfo).port;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${shown}:${port}/`,
+    port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        for (const open of streams) open.end();
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}

@@ -1,0 +1,58 @@
+import type { OpsContext } from '@sidestep/ops';
+import { html, type SafeHtml } from './html.ts';
+import { LOCALES, type Locale, type MessageKey, type Translate } from './i18n.ts';
+import type { Flash, PageView } from './page.ts';
+
+const NAV: readonly { readonly href: string; readonly key: MessageKey }[] = [
+  { href: '/', key: 'nav.overview' },
+  { href: '/workflows', key: 'nav.workflows' },
+  { href: '/queues', key: 'nav.queues' },
+  { href: '/jobs', key: 'nav.jobs' },
+  { href: '/schedules', key: 'nav.schedules' },
+  { href: '/mail', key: 'nav.mail' },
+  { href: '/audit', key: 'nav.audit' },
+];
+
+/** The whole document around a page: header, navigation, language switcher, the flash, the page. */
+export function layout(
+  view: PageView,
+  page: { readonly context: OpsContext; readonly locale: Locale; readonly t: Translate; readonly url: URL },
+  flash: Flash | undefined,
+): SafeHtml {
+  const { t, url, locale } = page;
+  const current = (href: string) =>
+    href === '/' ? url.pathname === '/' : url.pathname === href || url.pathname.startsWith(`${href}/`);
+  const switchTo = (target: Locale) => {
+    const link = new URL(url);
+    link.searchParams.set('lang', target);
+    return link.pathname + link.search;
+  };
+  return html`<!doctype html>
+<html lang="${locale}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${view.title} · sidestep</title>
+<link rel="stylesheet" href="/assets/console.css">
+<script type="module" src="/assets/console.js"></script>
+</head>
+<body${view.live ? html` data-live="true"` : ''}>
+<header>
+  <a class="brand" href="/">sidestep</a>
+  <span class="environment environment-${page.context.environment}">${t('app.environment', { environment: page.context.environment })}</span>
+  <nav>${NAV.map(
+    (item) =>
+      html`<a href="${item.href}"${current(item.href) ? html` aria-current="page"` : ''}>${t(item.key)}</a>`,
+  )}</nav>
+  <span class="live-indicator" hidden>● ${t('app.live')}</span>
+  <nav class="languages" aria-label="${t('app.language')}">${LOCALES.map((target) =>
+    target === locale
+      ? html`<strong lang="${target}">${target.toUpperCase()}</strong>`
+      : html`<a lang="${target}" hreflang="${target}" href="${switchTo(target)}">${target.toUpperCase()}</a>`,
+  )}</nav>
+</header>
+${flash ? html`<p class="flash flash-${flash.kind}" role="status">${flash.text}</p>` : ''}
+<main>${view.body}</main>
+</body>
+</html>`;
+}

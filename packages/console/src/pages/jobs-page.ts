@@ -1,0 +1,134 @@
+import { describeJob, type JobSummary, pageJobs, retryJob } from '@sidestep/ops';
+import { html, type SafeHtml } from '../html.ts';
+import type { Translate } from '../i18n.ts';
+import { actionButton, badge, executionLink, type Page, pager, table, time } from '../page.ts';
+
+const STATES = ['registered', 'running', 'succeeded', 'failed'];
+const KINDS = ['import', 'export'];
+
+/** Rows so far out of the total where the ledger knows it (an import's count; an export's as it goes). */
+export function progress(t: Translate, job: JobSummary): SafeHtml | null {
+  const done = (job.rowsImported ?? 0) + (job.rowsRejected ?? 0);
+  if (job.rowsTotal !== null && job.rowsTotal > 0) {
+    return html`<progress max="${job.rowsTotal}" value="${done}"></progress>
+      <span class="count">${t('job.rows', { done, total: job.rowsTotal })}</span>`;
+  }
+  if (job.state === 'running') {
+    return html`<progress></progress> <span class="count">${t('job.rowsNoTotal', { done })}</span>`;
+  }
+  return null;
+}
+
+/** The ledger, newest first, filtered by state and kind, a page at a time (keyset cursor). */
+export const jobsPage: Page = async (request) => {
+  const { context, t, url } = request;
+  const state = url.searchParams.get('status') || undefined;
+  const kind = url.searchParams.get('kind') || undefined;
+  const cursor = url.searchParams.get('cursor') || undefined;
+  const page = await pageJobs(context, {
+    ...(state ? { status: state } : {}),
+    ...(kind ? { kind } : {}),
+    ...(cursor ? { cursor } : {}),
+    limit: 50,
+  });
+  const filter = (name: 'status' | 'kind', value: string | null, chosen: string | undefined) => {
+    const link = new URL(url);
+    link.searchParams.delete('cursor');
+    if (value) link.searchParams.set(name, value);
+    else link.searchParams.delete(name);
+    const label = value ?? t('jobs.all');
+    return value === (chosen ?? null)
+      ? html`<strong>${label}</strong>`
+      : html`<a href="${link.pathname + link.search}">${label}</a>`;
+  };
+  return {
+    title: t('jobs.title'),
+    live: !cursor,
+    body: html`<h1>${t('jobs.title')}</h1>
+      <nav class="filters">${[null, ...STATES].map((value) => filter('status', value, state))}</nav>
+      <nav class="filters">${[null, ...KINDS].map((value) => filter('kind', value, kind))}</nav>
+      ${table(
+        t,
+        [
+          t('col.job'),
+          t('col.kind'),
+          t('col.state'),
+          t('col.attempt'),
+          t('col.file'),
+          t('col.progress'),
+          t('col.error'),
+          t('col.created'),
+        ],
+        page.items.map((job) => [
+          html`<a href="/jobs/${job.id}">${job.id}</a>`,
+          job.kind,
+          badge(job.state),
+          job.attempt,
+          job.fileName,
+          progress(t, job),
+          job.error,
+          time(job.createdAt),
+        ]),
+        { id: 'jobs' },
+      )}
+      ${pager(request, page.next)}`,
+  };
+};
+
+/** One job: progress, every attempt's execution, its mails and transitions; Retry when it failed. */
+export const jobPage: Page = async (request) => {
+  const { context, t, params, outboxDir } = request;
+  const job = await describeJob(context, params.id ?? '');
+  return {
+    title: t('job.title', { id: job.id }),
+    live: job.state === 'registered' || job.state === 'running',
+    body: html`<h1>${t('job.title', { id: job.id })} <span id="job-state">${badge(job.state)}</span></h1>
+      <p class="meta">${job.kind} · ${job.fileName ?? ''} · ${t('job.attemptN', { n: job.attempt })} ·
+        ${t('col.created')} ${time(job.createdAt)} · ${t('col.updated')} ${time(job.updatedAt)}</p>
+      ${progress(t, job) ?? ''}
+      ${job.error ? html`<p class="error-box"><strong>${t('col.error')}:</strong> ${job.error}</p>` : ''}
+      ${job.state === 'failed' ? actionButton(request, `/jobs/${job.id}/retry`, t('job.retry'), { id: 'retry-job' }) : ''}
+      <div class="split">
+        <section>
+          <h2>${t('job.executions')}</h2>
+          <ol id="job-executions">${job.executions.map(
+            (arn, index) =>
+              html`<li>${executionLink(arn, `${t('job.attemptN', { n: index + 1 })}: ${arn.split(':').at(-1)}`)}</li>`,
+          )}</ol>
+        </section>
+        <section>
+          <h2>${t('job.mails')}</h2>
+          ${table(
+            t,
+            [t('col.mailKey'), t('col.status'), t('col.created')],
+            job.mails.map((mail) => [mail.idempotencyKey, badge(mail.status), time(mail.createdAt)]),
+          )}
+          ${outboxDir ? html`<p><a href="/mail?job=${encodeURIComponent(job.id)}">${t('mail.title')}</a></p>` : ''}
+        </section>
+      </div>
+      <section>
+        <h2>${t('job.transitions')}</h2>
+        ${table(
+          t,
+          [t('col.at'), t('col.event'), t('col.transition'), t('col.execution')],
+          job.transitions.map((transition) => [
+            time(transition.at),
+            transition.event,
+            `${transition.from ?? '∅'} → ${transition.to}`,
+            transition.executionId?.startsWith('arn:')
+              ? executionLink(transition.executionId)
+              : transition.executionId,
+          ]),
+        )}
+      </section>`,
+  };
+};
+
+/** POST: retries the failed job (a new execution, attempt n+1) through the ops library (audited). */
+export const retryJobAction: Page = async ({ context, t, params }) => {
+  const retried = await retryJob(context, params.id ?? '');
+  return {
+    redirect: `/jobs/${encodeURIComponent(retried.jobId)}`,
+    flash: { kind: 'ok', text: t('job.retried', { attempt: retried.attempt }) },
+  };
+};

@@ -1,0 +1,113 @@
+import { listDeadLetters, queueStatuses, redriveDeadLetters } from '@sidestep/ops';
+import { html } from '../html.ts';
+import { actionButton, type Page, table, time } from '../page.ts';
+
+/** How many dead letters a listing reads: SQS has no cursor, so a page is "the first n". */
+const READ_LIMITS = [50, 200, 1000] as const;
+
+/** Every queue's depths and its DLQ's, live. */
+export const queuesPage: Page = async ({ context, t }) => {
+  const queues = await queueStatuses(context);
+  return {
+    title: t('queues.title'),
+    live: true,
+    body: html`<h1>${t('queues.title')}</h1>
+      ${table(
+        t,
+        [t('col.queue'), t('col.visible'), t('col.inFlight'), t('col.delayed'), t('col.deadLetters')],
+        queues.map((queue) => [
+          html`<a href="/queues/${queue.queue}">${queue.queue}</a>`,
+          queue.visible,
+          queue.inFlight,
+          queue.delayed,
+          queue.deadLetters ? html`<a class="bad" href="/queues/${queue.queue}">${queue.deadLetters}</a>` : 0,
+        ]),
+        { id: 'queues' },
+      )}`,
+  };
+};
+
+function readLimit(value: string | null): number {
+  const limit = Number(value);
+  return READ_LIMITS.find((candidate) => candidate === limit) ?? READ_LIMITS[0];
+}
+
+/** A queue's dead letters with why each failed, and the way to a dry-run redrive. */
+export const deadLettersPage: Page = async (request) => {
+  const { context, t, url, params } = request;
+  const queue = params.queue ?? '';
+  const limit = readLimit(url.searchParams.get('limit'));
+  const messages = await listDeadLetters(context, queue, { limit });
+  return {
+    title: t('queues.deadLetters', { queue }),
+    body: html`<h1>${t('queues.deadLetters', { queue })}</h1>
+      <p><a class="button" id="preview-redrive" href="/queues/${queue}/preview">${t('queues.preview')}</a></p>
+      ${table(
+        t,
+        [
+          t('col.message'),
+          t('col.type'),
+          t('col.error'),
+          t('col.reason'),
+          t('col.receives'),
+          t('col.started'),
+        ],
+        messages.map((message) => [
+          html`<details><summary>${message.id ?? message.messageId}</summary><pre class="json">${message.body}</pre></details>`,
+          message.type,
+          message.errorType,
+          message.errorMessage,
+          message.receiveCount,
+          time(message.sentAt),
+        ]),
+        { id: 'dead-letters' },
+      )}
+      <p class="note">${t('queues.peekNote', { limit })}
+        ${READ_LIMITS.filter((candidate) => candidate !== limit).map(
+          (candidate) =>
+            html` <a href="/queues/${queue}?limit=${candidate}">${t('queues.more', { limit: candidate })}</a>`,
+        )}</p>`,
+  };
+};
+
+/** The dry run: every dead letter checked against today's contracts, nothing moved; then Redrive. */
+export const redrivePreviewPage: Page = async (request) => {
+  const { context, t, params } = request;
+  const queue = params.queue ?? '';
+  const result = await redriveDeadLetters(context, queue, { dryRun: true });
+  const checks = result.dryRun ? result.checks : [];
+  const valid = checks.filter((check) => check.valid).length;
+  return {
+    title: t('queues.previewTitle', { queue }),
+    body: html`<h1>${t('queues.previewTitle', { queue })}</h1>
+      <p id="preview-summary">${t('queues.summary', { valid, invalid: checks.length - valid })}</p>
+      ${table(
+        t,
+        [t('col.message'), t('col.type'), t('col.error'), t('col.check')],
+        checks.map((check) => [
+          check.message.id ?? check.message.messageId,
+          check.message.type,
+          check.message.errorType,
+          check.valid
+            ? html`<span class="good">${t('queues.wouldPass')}</span>`
+            : html`<span class="bad">${t('queues.wouldFail', { field: check.field ?? '' })}</span> ${check.reason ?? ''}`,
+        ]),
+        { id: 'checks' },
+      )}
+      ${checks.length ? actionButton(request, `/queues/${queue}/redrive`, t('queues.redrive', { count: checks.length, queue }), { id: 'redrive' }) : ''}`,
+  };
+};
+
+/** POST: StartMessageMoveTask from the DLQ back to the queue, followed to its end (audited). */
+export const redriveAction: Page = async ({ context, t, params }) => {
+  const queue = params.queue ?? '';
+  const result = await redriveDeadLetters(context, queue, { pollMs: 250 });
+  const progress = result.dryRun ? null : result.progress;
+  return {
+    redirect: `/queues/${result.queue}`,
+    flash: {
+      kind: progress?.status === 'COMPLETED' ? 'ok' : 'error',
+      text: t('queues.redriven', { status: progress?.status ?? '', moved: progress?.moved ?? 0 }),
+    },
+  };
+};
