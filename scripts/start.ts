@@ -1,6 +1,7 @@
 // `pnpm start`: builds the service bundles, starts the local cloud and runs until Ctrl-C.
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_CONSOLE_PORT, type RunningConsole, startConsole } from '@sidestep/console';
 import { synthStack } from '@sidestep/infra';
 import {
   clearLocalCloudState,
@@ -10,6 +11,7 @@ import {
   type LocalCloud,
   startLocalCloud,
 } from '@sidestep/local-cloud';
+import { createOpsContext } from '@sidestep/ops';
 import { SERVICES, TASKS } from '@sidestep/registry';
 import { SCHEDULES } from '@sidestep/workflows';
 import { Command, InvalidArgumentError } from 'commander';
@@ -33,6 +35,7 @@ const program = new Command('start')
   )
   .option('--port <port>', 'SQS + S3 endpoint port', port, 4566)
   .option('--smtp-port <port>', 'SMTP sink port', port, 1025)
+  .option('--console-port <port>', 'operator web console port', port, DEFAULT_CONSOLE_PORT)
   // No commander default from DATABASE_URL: --help would print its password.
   .option(
     '--database-url <url>',
@@ -57,6 +60,7 @@ const program = new Command('start')
 const options = program.opts<{
   port: number;
   smtpPort: number;
+  consolePort: number;
   databaseUrl?: string;
   databasePort: number;
   stateDir?: string;
@@ -102,6 +106,30 @@ try {
   throw error;
 }
 
+// The operator console on the same ops library as `pnpm sidestep`, pointed at this cloud.
+const opsContext = createOpsContext({
+  environment: 'local',
+  endpoint: cloud.endpoint,
+  ...(cloud.databaseUrl ? { databaseUrl: cloud.databaseUrl } : {}),
+});
+let operatorConsole: RunningConsole;
+try {
+  operatorConsole = await startConsole({
+    context: opsContext,
+    port: options.consolePort,
+    outboxDir: cloud.outboxDir,
+  });
+} catch (error) {
+  await cloud.stop();
+  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    console.error(
+      `Port ${options.consolePort} (console) is already in use. Stop it or pick --console-port (0 picks a free one).`,
+    );
+    process.exit(1);
+  }
+  throw error;
+}
+
 // Listening before the banner: whoever reads it (a person, a test) may press Ctrl-C at once.
 let stopping = false;
 const stop = (signal: NodeJS.Signals) => {
@@ -112,16 +140,18 @@ const stop = (signal: NodeJS.Signals) => {
   }
   stopping = true;
   console.log(`\n${signal}: stopping (in-flight invocations get a few seconds to finish)...`);
-  cloud.stop().then(
-    () => {
-      console.log('stopped');
-      process.exit(0);
-    },
-    (error: unknown) => {
-      console.error('stop failed:', error);
-      process.exit(1);
-    },
-  );
+  Promise.all([operatorConsole.close(), opsContext.close()])
+    .then(() => cloud.stop())
+    .then(
+      () => {
+        console.log('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        console.error('stop failed:', error);
+        process.exit(1);
+      },
+    );
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
@@ -137,5 +167,6 @@ process.stdout.write(
     commandExamples: COMMAND_EXAMPLES,
     schedules: SCHEDULES,
     fresh: options.fresh === true,
+    consoleUrl: operatorConsole.url,
   }),
 );

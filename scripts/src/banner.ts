@@ -15,6 +15,8 @@ export interface BannerContext {
   readonly schedules?: readonly { readonly name: string; readonly description: string }[];
   /** Whether `--fresh` cleared the state dir before the start. @default false */
   readonly fresh?: boolean;
+  /** Where the operator web console listens, when it runs. */
+  readonly consoleUrl?: string;
 }
 
 /** `mail` -> `MAIL_QUEUE_URL`, the variable name producers read a queue URL from. */
@@ -57,6 +59,9 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
     'sidestep local cloud is up (environment "local")',
     '',
     `  endpoint   ${cloud.endpoint}  SQS + S3 + Step Functions, region ${cloud.region}, account 000000000000`,
+    ...(context.consoleUrl
+      ? [`  console    ${context.consoleUrl}  operator web console (status, workflows, queues, jobs, mail)`]
+      : []),
     ...iamLines(cloud),
   ];
   for (const { queue } of cloud.queues) {

@@ -125,6 +125,16 @@ describe('formatBanner', () => {
     );
   });
 
+  it('prints the console URL when the console runs, and no console line otherwise', () => {
+    const withConsole = formatBanner(cloud, {
+      rootDir: '/repo',
+      queueNames: [],
+      consoleUrl: 'http://127.0.0.1:4580/',
+    });
+    expect(withConsole).toMatch(/^ {2}console {4}http:\/\/127\.0\.0\.1:4580\/ {2}operator web console/m);
+    expect(banner).not.toMatch(/^ {2}console /m);
+  });
+
   it('names the endpoint in the fire-schedule commands when the cloud is not on the default port', () => {
     const elsewhere = 'http://127.0.0.1:45123';
     const moved = formatBanner(

@@ -28,6 +28,8 @@ function start(...args: string[]) {
       '0',
       '--database-port',
       '0',
+      '--console-port',
+      '0',
       '--state-dir',
       stateDir,
       ...args,
@@ -73,6 +75,12 @@ describe('scripts/start.ts', () => {
     expect(cloud.output()).toContain('service  mail-dispatcher started');
     expect(cloud.output()).toContain(`data in ${stateDir}`);
     expect(cloud.output()).toMatch(/psql postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres\n/);
+    // The banner's console URL answers with the overview of this cloud.
+    const consoleUrl = /console +(http:\/\/127\.0\.0\.1:\d+\/)/.exec(cloud.output())?.[1];
+    expect(consoleUrl).toBeDefined();
+    const overview = await fetch(consoleUrl ?? '');
+    expect(overview.status).toBe(200);
+    expect(await overview.text()).toContain('environment local');
 
     cloud.child.kill('SIGINT');
     expect(await cloud.exited).toBe(0);
@@ -82,6 +90,7 @@ describe('scripts/start.ts', () => {
   it.each([
     ['--port', 'Port %d is already in use'],
     ['--database-port', 'Port %d (embedded PostgreSQL) is already in use'],
+    ['--console-port', 'Port %d (console) is already in use'],
   ])(
     'says which port is busy when %s is taken, naming the flag, and exits 1',
     async (flag, message) => {

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { DEFAULT_CONSOLE_PORT, startConsole } from '@sidestep/console';
 import {
   createOpsContext,
   describeExecution,
@@ -57,6 +58,13 @@ function url(value: string): string {
   } catch {
     throw new InvalidArgumentError(`must be a URL, e.g. ${LOCAL_CLOUD.endpoint}`);
   }
+}
+
+function port(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0 || number > 65_535)
+    throw new InvalidArgumentError('must be a port number (0-65535, 0 picks a free one)');
+  return number;
 }
 
 function positiveInteger(value: string): number {
@@ -233,6 +241,33 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
     .action(
       run('audit', (context, options: { limit: number }) => listAudit(context, { limit: options.limit })),
     );
+
+  common(
+    program
+      .command('console')
+      .description(
+        'serve the operator web console for the environment, with your own credentials (nothing is deployed for it)',
+      ),
+  )
+    .option('--port <port>', 'port on 127.0.0.1 (0 picks a free one)', port, DEFAULT_CONSOLE_PORT)
+    .action(async (options: CommonOptions & { port: number }) => {
+      const context = createOpsContext({
+        environment: options.env,
+        ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        warn: (message) => io.err(`warning: ${message}\n`),
+      });
+      const running = await startConsole({ context, port: options.port });
+      io.out(`sidestep console for ${context.environment} at ${running.url}\nCtrl-C stops it.\n`);
+      // Serves until interrupted; the process then ends with the console and its clients closed.
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await running.close();
+      await context.close();
+    });
 
   return { program, exitCode: () => code };
 }

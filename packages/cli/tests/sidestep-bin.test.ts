@@ -54,6 +54,32 @@ describe('the sidestep bin', () => {
   });
 });
 
+describe('sidestep console', () => {
+  it('serves the console at the URL it prints, with the schedules in their time zone, until Ctrl-C', async () => {
+    const child = spawn(process.execPath, [BIN, 'console', '--port', '0'], {
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    let stdout = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        const found = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout)?.[1];
+        if (found) resolve(found);
+      });
+      child.once('exit', () => reject(new Error(`exited before printing its URL: ${stdout}`)));
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const page = await fetch(new URL('/schedules', url));
+      expect(page.status).toBe(200);
+      expect(await page.text()).toMatch(/nightly-export[\s\S]*\d{4}-\d\d-\d\d 03:00 Asia\/Tokyo/);
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+  });
+});
+
 describe('table', () => {
   it('aligns columns to the widest cell', () => {
     expect(
