@@ -1,0 +1,285 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type RunningConsole, startConsole } from '@sidestep/console';
+import type { Database } from '@sidestep/db';
+import { createVirtualClock } from '@sidestep/local-cloud';
+import { createOpsContext, type OpsContext } from '@sidestep/ops';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { LOCAL_CLOUD } from '../src/services.ts';
+import { type PathCloud, rootDir, startPathCloud } from './start-path-cloud.ts';
+
+// The operator console as a person uses it: headless Chromium (Debian's `chromium`, driven by
+// playwright-core) clicking through the console of a local cloud that runs the real bundles.
+// With SIDESTEP_SCREENSHOTS=1 it also writes the README's screenshots to docs/console/.
+
+/** Debian's Chromium; Playwright's own browser download cannot work on these machines. */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SCREENSHOTS = process.env.SIDESTEP_SCREENSHOTS === '1' ? join(rootDir, 'docs', 'console') : undefined;
+const run = randomBytes(4).toString('hex');
+
+let path: PathCloud;
+let db: Database;
+let context: OpsContext;
+let operatorConsole: RunningConsole;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `the console's browser test needs Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`,
+    );
+  }
+  // Launched first: a browser that cannot start fails the file before a cloud is started. Playwright
+  // gives every launch a fresh temporary profile of its own.
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  // Everything `npm start` runs, on its own embedded database (the test renames a table), its
+  // schedules on a virtual clock far from any fire time: nothing runs by itself during the test.
+  path = await startPathCloud('console-path', {
+    ...LOCAL_CLOUD,
+    schedules: { ...LOCAL_CLOUD.schedules, clock: createVirtualClock(new Date('2026-11-24T10:07:00Z')) },
+  });
+  db = await path.openDatabase(1);
+  context = createOpsContext({
+    environment: 'local',
+    endpoint: path.cloud.endpoint,
+    databaseUrl: path.cloud.databaseUrl ?? '',
+    env: { USER: 'console-test' },
+  });
+  operatorConsole = await startConsole({
+    context,
+    port: 0,
+    outboxDir: path.cloud.outboxDir,
+    refreshMs: 300,
+  });
+  if (SCREENSHOTS) mkdirSync(SCREENSHOTS, { recursive: true });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await operatorConsole?.close();
+  await context?.close();
+  await path?.stop();
+});
+
+/** A fresh page (its own cookies) in `locale`, at `pathname` of the console. */
+async function open(pathname: string, locale = 'en-US'): Promise<Page> {
+  const page = await (await browser.newContext({ locale, viewport: { width: 1360, height: 900 } })).newPage();
+  await page.goto(new URL(pathname, operatorConsole.url).toString());
+  return page;
+}
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+async function settle(predicate: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the local cloud');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe('the console, in a browser', () => {
+  it('goes from the overview to a failed job and its execution, retries it and shows it complete', async () => {
+    const fileName = `console-${run}.csv`;
+    const key = `imports/${run}/${fileName}`;
+    // The cause: the users table is not where the worker writes (a migration half done, say).
+    await db.query('ALTER TABLE users RENAME TO users_moved_away');
+    await path.s3.send(
+      new PutObjectCommand({
+        Bucket: 'sidestep-local-imports',
+        Key: key,
+        Body: `external_id,email,name\nc-${run}-1,c1.${run}@example.com,C 1\nc-${run}-2,c2.${run}@example.com,C 2\nc-${run}-3,c3.${run}@example.com,C 3\n`,
+        ContentType: 'text/csv',
+      }),
+    );
+    const job = async () =>
+      (
+        await db.query<{ id: string; state: string }>('SELECT id, state FROM jobs WHERE source_key = $1', [
+          key,
+        ])
+      ).rows[0];
+    await settle(async () => (await job())?.state === 'failed', 90_000);
+    const jobId = (await job())?.id ?? '';
+
+    // The overview puts the failure first; it is live, so no reload is needed to see it.
+    const page = await open('/');
+    await page.locator('#failures a.failed-job', { hasText: jobId }).waitFor();
+    await page.locator('header .live-indicator:not([hidden])').waitFor();
+    await screenshot(page, 'overview');
+
+    await page.locator('#failures a.failed-job', { hasText: jobId }).click();
+    await page.waitForURL(`**/jobs/${jobId}`);
+    expect(await page.locator('#job-state').textContent()).toContain('failed');
+    expect(await page.locator('#job-executions li').count()).toBe(1);
+
+    // Its execution: the graph says which state failed, the timeline says why.
+    await page.locator('#job-executions a').first().click();
+    await page.waitForURL('**/executions?arn=*');
+    const failedStates = await page.locator('svg.workflow-graph g[data-outcome="failed"]').count();
+    const succeededStates = await page.locator('svg.workflow-graph g[data-outcome="succeeded"]').count();
+    expect(failedStates).toBeGreaterThan(0);
+    expect(succeededStates).toBeGreaterThan(0);
+    expect(await page.locator('#timeline').textContent()).toContain('RegisterJob');
+    await screenshot(page, 'execution');
+
+    // The cause fixed, Retry on the job's page; the page follows the new attempt until it succeeds.
+    await db.query('ALTER TABLE users_moved_away RENAME TO users');
+    await page.locator(`a[href="/jobs/${jobId}"]`).first().click();
+    await page.locator('#retry-job').click();
+    await page.waitForURL(`**/jobs/${jobId}?flash=*`);
+    expect(await page.locator('.flash').textContent()).toContain('attempt 2');
+    await page.locator('#job-state', { hasText: 'succeeded' }).waitFor({ timeout: 90_000 });
+    expect(await page.locator('#job-executions li').count()).toBe(2);
+    expect(await page.locator('main').textContent()).toContain('3 of 3 rows');
+    await screenshot(page, 'job');
+
+    // The retry is in the audit trail, as the console's operator.
+    await page.goto(new URL('/audit', operatorConsole.url).toString());
+    const firstEntry = await page.locator('#audit tbody tr').first().textContent();
+    expect(firstEntry).toContain('job-retry');
+    expect(firstEntry).toContain(jobId);
+    expect(firstEntry).toContain('local:console-test');
+
+    // The completion mail, rendered from the local outbox like Mailpit.
+    await page.goto(new URL(`/mail?job=${jobId}`, operatorConsole.url).toString());
+    await page.locator('#outbox a', { hasText: `Import finished: ${fileName}` }).waitFor({ timeout: 30_000 });
+    await page.locator('#outbox a', { hasText: `Import finished: ${fileName}` }).click();
+    const frame = page.frameLocator('iframe.mail-html');
+    await expect(frame.locator('body').textContent()).resolves.toContain(fileName);
+    expect(await page.locator('pre.mail-text').textContent()).toContain(fileName);
+    await screenshot(page, 'mail');
+    await page.context().close();
+  }, 240_000);
+
+  it('shows why dead letters failed, previews a redrive as a dry run, then redrives', async () => {
+    const send = (id: string, template: string, errorType: string, errorMessage: string) =>
+      path.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: path.cloud.queueUrl('sidestep-local-mail-dlq'),
+          MessageBody: JSON.stringify({
+            type: 'mail.send',
+            version: 1,
+            id,
+            payload: {
+              template,
+              to: `${id}@example.com`,
+              params: { jobId: `imp_${id}`, fileName: 'users.csv', rows: 10 },
+            },
+          }),
+          MessageAttributes: {
+            'sidestep.error.type': { DataType: 'String', StringValue: errorType },
+            'sidestep.error.message': { DataType: 'String', StringValue: errorMessage },
+          },
+        }),
+      );
+    await send(
+      `smtp-down-${run}`,
+      'import.completed',
+      'MailTransportError',
+      'connect ECONNREFUSED 127.0.0.1:2525',
+    );
+    await send(`poison-${run}`, 'welcome', 'SchemaViolationError', 'payload.template: invalid option');
+
+    const page = await open('/queues');
+    await page.locator('#queues a[href="/queues/mail"]').first().click();
+    await page.waitForURL('**/queues/mail');
+    const listed = await page.locator('#dead-letters').textContent();
+    expect(listed).toContain(`smtp-down-${run}`);
+    expect(listed).toContain('MailTransportError');
+    expect(listed).toContain('SchemaViolationError');
+
+    await page.locator('#preview-redrive').click();
+    await page.waitForURL('**/queues/mail/preview');
+    expect(await page.locator('#preview-summary').textContent()).toBe('1 would pass, 1 would fail again');
+    const checks = await page.locator('#checks').textContent();
+    expect(checks).toMatch(new RegExp(`poison-${run}.*fail again: payload\\.template`, 's'));
+    await screenshot(page, 'dlq-preview');
+
+    await page.locator('#redrive').click();
+    await page.waitForURL('**/queues/mail?flash=*');
+    expect(await page.locator('.flash').textContent()).toMatch(/COMPLETED: moved 2/);
+    await path.collecting.waitFor(
+      'mail-delivered',
+      (event) => event.to.includes(`smtp-down-${run}@example.com`),
+      30_000,
+    );
+
+    await page.goto(new URL('/audit', operatorConsole.url).toString());
+    expect(await page.locator('#audit tbody tr').first().textContent()).toMatch(/dlq-redrive\s*mail\s*ok/);
+    await page.context().close();
+  }, 120_000);
+
+  it('speaks the browser’s language and switches on request; workflows are drawn from their definitions', async () => {
+    const page = await open('/workflows', 'ja-JP');
+    expect(await page.locator('html').getAttribute('lang')).toBe('ja');
+    expect(await page.locator('header nav a[aria-current="page"]').textContent()).toBe('ワークフロー');
+    // dagre placed every state: each workflow's graph has its states at distinct positions.
+    const graphs = page.locator('svg.workflow-graph');
+    expect(await graphs.count()).toBe(2);
+    const positions = await graphs
+      .first()
+      .locator('g.state rect')
+      .evaluateAll((rects) => rects.map((rect) => `${rect.getAttribute('x')},${rect.getAttribute('y')}`));
+    expect(positions.length).toBeGreaterThan(5);
+    expect(new Set(positions).size).toBe(positions.length);
+    await page.locator('.languages a[lang="en"]').click();
+    await page.waitForURL('**/workflows?lang=en');
+    expect(await page.locator('header nav a[aria-current="page"]').textContent()).toBe('Workflows');
+    // The choice sticks (a cookie) for the next page, whatever the browser prefers.
+    await page.goto(new URL('/schedules', operatorConsole.url).toString());
+    expect(await page.locator('h1').textContent()).toBe('Schedules');
+    await screenshot(page, 'workflows');
+    await page.context().close();
+  }, 60_000);
+
+  it('refuses an action posted from another site, even one carrying the console’s token', async () => {
+    const own = await open('/schedules');
+    const token = await own.locator('form.action input[name="token"]').first().inputValue();
+    await own.context().close();
+    // Another site (another origin: a port of its own) whose page posts a form to the console,
+    // with the token as if it had leaked.
+    const target = new URL('/schedules/nightly-export/fire', operatorConsole.url).toString();
+    const attacker = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/html' });
+      response.end(
+        `<form method="post" action="${target}"><input name="token" value="${token}"></form>` +
+          '<script>document.forms[0].submit()</script>',
+      );
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = attacker.address() as AddressInfo;
+      const page = await open(`http://127.0.0.1:${port}/`);
+      await page.waitForURL(target);
+      expect(await page.locator('#error').textContent()).toContain('Refused');
+      const fired = await db.query(
+        "SELECT 1 FROM operator_audit WHERE action = 'schedule-fire' AND target = 'nightly-export'",
+      );
+      expect(fired.rows).toHaveLength(0);
+      await page.context().close();
+    } finally {
+      attacker.closeAllConnections();
+      attacker.close();
+    }
+  });
+});
