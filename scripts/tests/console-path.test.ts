@@ -242,13 +242,14 @@ describe('the console, in a browser', () => {
       .evaluateAll((rects) => rects.map((rect) => `${rect.getAttribute('x')},${rect.getAttribute('y')}`));
     expect(positions.length).toBeGreaterThan(5);
     expect(new Set(positions).size).toBe(positions.length);
+    await screenshot(page, 'workflows-ja');
     await page.locator('.languages a[lang="en"]').click();
     await page.waitForURL('**/workflows?lang=en');
     expect(await page.locator('header nav a[aria-current="page"]').textContent()).toBe('Workflows');
     // The choice sticks (a cookie) for the next page, whatever the browser prefers.
     await page.goto(new URL('/schedules', operatorConsole.url).toString());
     expect(await page.locator('h1').textContent()).toBe('Schedules');
-    await screenshot(page, 'workflows');
+    await screenshot(page, 'schedules');
     await page.context().close();
   }, 60_000);
 
