@@ -185,7 +185,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       error instanceof ConsoleError
         ? error.status
         : error instanceof OpsError
-          ? /NotFound/.test(error.name)
+          ? /NotFound|UnknownName/.test(error.name)
             ? 404
             : 400
           : 500;

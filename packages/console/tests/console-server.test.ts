@@ -1,0 +1,171 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { createOpsContext, LedgerUnavailableError, type OpsContext } from '@sidestep/ops';
+import { mockClient } from 'aws-sdk-client-mock';
+import { type RunningConsole, startConsole } from '../src/index.ts';
+
+// The console's HTTP surface on a local context whose EventBridge is stubbed and whose ledger is
+// unreachable, so nothing here leaves this process but loopback requests to the console itself.
+const eventBridge = mockClient(EventBridgeClient);
+const warnings: string[] = [];
+let context: OpsContext;
+let running: RunningConsole;
+let outboxDir: string;
+
+const MAIL = [
+  'From: no-reply@example.com',
+  'To: ops@example.com',
+  'Subject: Import finished: users.csv',
+  'Date: Tue, 24 Nov 2026 10:00:00 +0000',
+  'MIME-Version: 1.0',
+  'Content-Type: multipart/alternative; boundary="b"',
+  '',
+  '--b',
+  'Content-Type: text/plain; charset=utf-8',
+  '',
+  'Your import of users.csv finished.',
+  '--b',
+  'Content-Type: text/html; charset=utf-8',
+  '',
+  '<p style="color:red">Your import of <b>users.csv</b> finished.</p><script>alert(1)</script>',
+  '--b--',
+  '',
+].join('\r\n');
+
+beforeAll(async () => {
+  outboxDir = mkdtempSync(join(tmpdir(), 'console-outbox-'));
+  writeFileSync(join(outboxDir, '20261124T100000000Z-m1.eml'), MAIL);
+  context = {
+    ...createOpsContext({
+      environment: 'local',
+      env: { USER: 'tester' },
+      clients: { eventBridge: new EventBridgeClient({ region: 'us-east-1' }) },
+      warn: (message) => warnings.push(message),
+    }),
+    database: () => Promise.reject(new LedgerUnavailableError('local')),
+  };
+  running = await startConsole({ context, port: 0, outboxDir });
+});
+
+afterAll(async () => {
+  await running.close();
+  await context.close();
+  rmSync(outboxDir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  eventBridge.reset();
+  eventBridge.on(PutEventsCommand).resolves({ Entries: [{ EventId: 'event-1' }], FailedEntryCount: 0 });
+});
+
+function at(path: string): string {
+  return new URL(path, running.url).toString();
+}
+
+/** The token of the first action form on the schedules page. */
+async function token(): Promise<string> {
+  const page = await (await fetch(at('/schedules'))).text();
+  const found = /name="token" value="([^"]+)"/.exec(page)?.[1];
+  if (!found) throw new Error('no token on the schedules page');
+  return found;
+}
+
+function post(path: string, body: string, headers: Record<string, string> = {}) {
+  return fetch(at(path), {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body,
+  });
+}
+
+describe('startConsole', () => {
+  it('listens on loopback at the URL it returns', () => {
+    expect(running.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+  });
+
+  it('runs an action posted with its token from its own origin, and says so once on the next page', async () => {
+    const answer = await post('/schedules/nightly-export/fire', `token=${await token()}`, {
+      origin: new URL(running.url).origin,
+    });
+    expect(answer.status).toBe(303);
+    const location = answer.headers.get('location') ?? '';
+    expect(location).toMatch(/^\/schedules\?flash=[0-9a-f]+$/);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+    expect(
+      JSON.parse(eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0]?.Detail ?? '{}'),
+    ).toEqual({
+      schedule: 'nightly-export',
+      operator: 'local:tester',
+    });
+    expect(await (await fetch(at(location))).text()).toContain('Fired nightly-export (event event-1)');
+    // A flash is shown once.
+    expect(await (await fetch(at(location))).text()).not.toContain('Fired nightly-export');
+  });
+
+  it('refuses a POST without the token, and one from another origin even with it, acting on neither', async () => {
+    const withoutToken = await post('/schedules/nightly-export/fire', 'token=guess');
+    expect(withoutToken.status).toBe(403);
+    const crossOrigin = await post('/schedules/nightly-export/fire', `token=${await token()}`, {
+      origin: 'http://evil.example',
+    });
+    expect(crossOrigin.status).toBe(403);
+    expect(await crossOrigin.text()).toContain('Refused');
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
+  it('answers only to loopback host names (no DNS rebinding)', async () => {
+    const { port } = running;
+    const { request } = await import('node:http');
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      request(
+        { host: '127.0.0.1', port, path: '/schedules', headers: { host: `rebound.example:${port}` } },
+        (response) => {
+          response.resume();
+          resolve(response.statusCode);
+        },
+      )
+        .on('error', reject)
+        .end();
+    });
+    expect(status).toBe(421);
+  });
+
+  it('names the field of a bad request in an error page, in the language asked for', async () => {
+    const answer = await fetch(at('/schedules/nightly-exports/fire'), {
+      headers: { 'accept-language': 'ja' },
+    });
+    expect(answer.status).toBe(404);
+    const page = await fetch(at('/workflows/imports?lang=ja'));
+    expect(page.status).toBe(404);
+    const text = await page.text();
+    expect(text).toContain('UnknownNameError');
+    expect(text).toContain('workflow: no workflow named &quot;imports&quot;');
+    expect(text).toContain('<html lang="ja">');
+    expect(page.headers.get('set-cookie')).toMatch(/^lang=ja; Path=\/; SameSite=Lax/);
+  });
+
+  it('serves its own script and stylesheet, and pages under a CSP that allows nothing else', async () => {
+    const page = await fetch(at('/schedules'));
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const css = await fetch(at('/assets/console.css'));
+    expect(css.headers.get('content-type')).toMatch(/^text\/css/);
+    expect(await css.text()).toContain('.workflow-graph');
+    expect((await fetch(at('/assets/console.js'))).status).toBe(200);
+  });
+
+  it("renders an outbox mail's text, and its HTML for a sandboxed frame under a policy that runs no script", async () => {
+    const list = await (await fetch(at('/mail'))).text();
+    expect(list).toContain('href="/mail/20261124T100000000Z-m1.eml"');
+    const page = await (await fetch(at('/mail/20261124T100000000Z-m1.eml'))).text();
+    expect(page).toContain('<iframe class="mail-html" sandbox');
+    expect(page).toContain('Your import of users.csv finished.');
+    const frame = await fetch(at('/mail/20261124T100000000Z-m1.eml/html'));
+    expect(frame.headers.get('content-security-policy')).toMatch(/default-src 'none'.*sandbox/);
+    expect(await frame.text()).toContain('<b>users.csv</b>');
+    expect((await fetch(at('/mail/..%2Fsecret.eml'))).status).toBe(404);
+  });
+});
