@@ -257,7 +257,12 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
         ...(options.endpoint ? { endpoint: options.endpoint } : {}),
         warn: (message) => io.err(`warning: ${message}\n`),
       });
-      const running = await startConsole({ context, port: options.port });
+      // Live pages re-read the environment while open: every 3 s locally, every 10 s from AWS's APIs.
+      const running = await startConsole({
+        context,
+        port: options.port,
+        refreshMs: context.environment === 'local' ? 3000 : 10_000,
+      });
       io.out(`sidestep console for ${context.environment} at ${running.url}\nCtrl-C stops it.\n`);
       // Serves until interrupted; the process then ends with the console and its clients closed.
       await new Promise<void>((resolve) => {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type OpsContext, OpsError } from '@sidestep/ops';
 import { ConsoleError } from './console-error.ts';
 import { escapeHtml, html } from './html.ts';
@@ -327,9 +328,11 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     });
     streams.add(response);
     let open = true;
+    const closed = new AbortController();
     response.on('close', () => {
       open = false;
       streams.delete(response);
+      closed.abort();
     });
     while (open) {
       let view: PageView | Redirect;
@@ -345,7 +348,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
         response.write('event: end\ndata: \n\n');
         break;
       }
-      await new Promise((resolve) => setTimeout(resolve, refreshMs));
+      await sleep(refreshMs, undefined, { signal: closed.signal }).catch(() => undefined);
     }
     response.end();
   }

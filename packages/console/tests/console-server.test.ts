@@ -2,6 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import {
+  DescribeExecutionCommand,
+  DescribeStateMachineCommand,
+  GetExecutionHistoryCommand,
+  RedriveExecutionCommand,
+  SFNClient,
+} from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createOpsContext, LedgerUnavailableError, type OpsContext } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -167,5 +174,92 @@ describe('startConsole', () => {
     expect(frame.headers.get('content-security-policy')).toMatch(/default-src 'none'.*sandbox/);
     expect(await frame.text()).toContain('<b>users.csv</b>');
     expect((await fetch(at('/mail/..%2Fsecret.eml'))).status).toBe(404);
+  });
+});
+
+describe('the execution page', () => {
+  const sfn = mockClient(SFNClient);
+  const arn = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:run-1';
+  let local: RunningConsole;
+  let sfnContext: OpsContext;
+
+  beforeAll(async () => {
+    sfn.on(DescribeExecutionCommand).resolves({
+      executionArn: arn,
+      stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import',
+      name: 'run-1',
+      status: 'FAILED',
+      startDate: new Date('2026-11-24T10:00:00Z'),
+      stopDate: new Date('2026-11-24T10:00:01Z'),
+      input: '{"job":{"jobId":"imp_1"}}',
+      error: 'States.TaskFailed',
+      cause: 'relation "users" does not exist',
+    });
+    sfn.on(GetExecutionHistoryCommand).resolves({
+      events: [
+        { type: 'ExecutionStarted', id: 1, timestamp: new Date('2026-11-24T10:00:00Z') },
+        {
+          type: 'TaskStateEntered',
+          id: 2,
+          timestamp: new Date('2026-11-24T10:00:00Z'),
+          stateEnteredEventDetails: { name: 'ImportRows', input: '{}' },
+        },
+        { type: 'TaskScheduled', id: 3, timestamp: new Date('2026-11-24T10:00:00Z') },
+        {
+          type: 'TaskFailed',
+          id: 4,
+          timestamp: new Date('2026-11-24T10:00:01Z'),
+          taskFailedEventDetails: {
+            resourceType: 'lambda',
+            resource: 'invoke',
+            error: 'States.TaskFailed',
+            cause: 'relation "users" does not exist',
+          },
+        },
+      ],
+    });
+    sfn.on(DescribeStateMachineCommand).resolves({
+      definition: JSON.stringify({
+        StartAt: 'ImportRows',
+        States: { ImportRows: { Type: 'Task', Next: 'Done' }, Done: { Type: 'Succeed' } },
+      }),
+    });
+    sfn.on(RedriveExecutionCommand).resolves({ redriveDate: new Date('2026-11-24T10:05:00Z') });
+    sfnContext = {
+      ...createOpsContext({
+        environment: 'local',
+        env: { USER: 'tester' },
+        clients: { sfn: new SFNClient({ region: 'us-east-1' }) },
+        warn: () => undefined,
+      }),
+      database: () => Promise.reject(new LedgerUnavailableError('local')),
+    };
+    local = await startConsole({ context: sfnContext, port: 0 });
+  });
+
+  afterAll(async () => {
+    await local.close();
+    await sfnContext.close();
+  });
+
+  it('colours the failed state, shows error and cause, and redrives through the ops library', async () => {
+    const url = new URL(`/executions?arn=${encodeURIComponent(arn)}`, local.url);
+    const page = await (await fetch(url)).text();
+    expect(page).toContain('data-state="ImportRows" data-outcome="failed"');
+    expect(page).toContain('data-state="Done" data-outcome="idle"');
+    expect(page).toContain('relation &quot;users&quot; does not exist');
+    expect(page).toContain('href="/jobs/imp_1"');
+    const token = /name="token" value="([^"]+)"/.exec(page)?.[1] ?? '';
+    const answer = await fetch(new URL('/executions/redrive', local.url), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(local.url).origin },
+      body: new URLSearchParams({ token, arn }).toString(),
+    });
+    expect(answer.status).toBe(303);
+    expect(sfn.commandCalls(RedriveExecutionCommand)[0]?.args[0].input).toEqual({ executionArn: arn });
+    expect(await (await fetch(new URL(answer.headers.get('location') ?? '', local.url))).text()).toContain(
+      'Redriven at 2026-11-24T10:05:00.000Z',
+    );
   });
 });
