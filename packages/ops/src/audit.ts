@@ -1,8 +1,8 @@
 import type { Database, Queryable } from '@sidestep/db';
 import { describeCause } from '@sidestep/runtime';
 import { InvalidOptionError, LedgerUnavailableError } from './errors.ts';
-import type { Page } from './executions.ts';
 import type { OpsContext } from './ops-context.ts';
+import type { Page } from './page.ts';
 
 /** One operator action as the audit trail keeps it. */
 export interface AuditEntry {

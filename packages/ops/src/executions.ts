@@ -15,6 +15,7 @@ import { audited } from './audit.ts';
 import { ExecutionNotFoundError, InvalidOptionError } from './errors.ts';
 import { executionArn, knownWorkflow, stateMachineArn, WORKFLOWS } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
+import type { Page } from './page.ts';
 
 /** An execution as lists show it. */
 export interface ExecutionSummary {
@@ -311,12 +312,6 @@ export async function startExecution(
     },
     (result) => ({ executionArn: result.executionArn }),
   );
-}
-
-/** One page of a list, and the cursor of the next (`null` on the last page). */
-export interface Page<T> {
-  readonly items: readonly T[];
-  readonly next: string | null;
 }
 
 /**

@@ -24,7 +24,6 @@ export {
   type ExecutionSummary,
   type ListExecutionsOptions,
   listExecutions,
-  type Page,
   pageExecutions,
   redriveExecution,
   startExecution,
@@ -54,6 +53,7 @@ export {
   type OpsContextOptions,
   serviceEndpoint,
 } from './ops-context.ts';
+export type { Page } from './page.ts';
 export {
   checkDeadLetter,
   type DeadLetter,

@@ -11,9 +11,9 @@ import {
 } from '@sidestep/jobs';
 import { audited, auditedInLedger } from './audit.ts';
 import { InvalidOptionError, JobNotFoundError, JobStateError } from './errors.ts';
-import type { Page } from './executions.ts';
 import { type MailRecord, mailRecords } from './mail.ts';
 import type { OpsContext } from './ops-context.ts';
+import type { Page } from './page.ts';
 
 const STATES: readonly JobState[] = ['registered', 'running', 'succeeded', 'failed'];
 const KINDS: readonly JobKind[] = ['import', 'export'];
