@@ -164,6 +164,7 @@ describe('the console, in a browser', () => {
     await page.goto(new URL(`/mail?job=${jobId}`, operatorConsole.url).toString());
     await page.locator('#outbox a', { hasText: `Import finished: ${fileName}` }).waitFor({ timeout: 30_000 });
     await page.locator('#outbox a', { hasText: `Import finished: ${fileName}` }).click();
+    await page.waitForURL('**/mail/*.eml');
     const frame = page.frameLocator('iframe.mail-html');
     await expect(frame.locator('body').textContent()).resolves.toContain(fileName);
     expect(await page.locator('pre.mail-text').textContent()).toContain(fileName);

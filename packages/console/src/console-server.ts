@@ -316,8 +316,8 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   }
 
   /**
-   * A live page's stream: the page's body re-rendered every `refreshMs` and sent as one
-   * server-sent event while it is open; the browser's script swaps it in. A page that is no longer
+   * A live page's stream: the page's body re-rendered every `refreshMs` and, when it changed, sent
+   * as one server-sent event while it is open; the browser's script swaps it in. A page that is no longer
    * live (a job that ended) sends its last body and an `end` event.
    */
   async function stream(request: PageRequest, page: Page, response: ServerResponse): Promise<void> {
@@ -329,6 +329,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     streams.add(response);
     let open = true;
     const closed = new AbortController();
+    let sent: string | undefined;
     response.on('close', () => {
       open = false;
       streams.delete(response);
@@ -343,7 +344,11 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       }
       if (!open) break;
       if (isRedirect(view)) break;
-      response.write(`data: ${view.body.value.split('\n').join('\ndata: ')}\n\n`);
+      // Only a change is sent: the page the person is reading (and clicking in) stays as it is.
+      if (view.body.value !== sent) {
+        sent = view.body.value;
+        response.write(`data: ${sent.split('\n').join('\ndata: ')}\n\n`);
+      }
       if (!view.live) {
         response.write('event: end\ndata: \n\n');
         break;

@@ -54,7 +54,7 @@ beforeAll(async () => {
     }),
     database: () => Promise.reject(new LedgerUnavailableError('local')),
   };
-  running = await startConsole({ context, port: 0, outboxDir });
+  running = await startConsole({ context, port: 0, outboxDir, refreshMs: 50 });
 });
 
 afterAll(async () => {
@@ -174,6 +174,44 @@ describe('startConsole', () => {
     expect(frame.headers.get('content-security-policy')).toMatch(/default-src 'none'.*sandbox/);
     expect(await frame.text()).toContain('<b>users.csv</b>');
     expect((await fetch(at('/mail/..%2Fsecret.eml'))).status).toBe(404);
+  });
+});
+
+describe('a live page', () => {
+  it('streams its body as server-sent events, only when it changed', async () => {
+    const abort = new AbortController();
+    const answer = await fetch(at('/mail'), {
+      headers: { accept: 'text/event-stream' },
+      signal: abort.signal,
+    });
+    expect(answer.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = (answer.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let received = '';
+    const events = () => received.split('\n\n').filter((event) => event.startsWith('data: '));
+    const until = async (predicate: () => boolean) => {
+      while (!predicate()) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended: ${received}`);
+        received += decoder.decode(value, { stream: true });
+      }
+    };
+    try {
+      await until(() => events().length >= 1);
+      expect(events()[0]).toContain('Import finished: users.csv');
+      // Twenty refreshes later, nothing changed, so nothing more was sent.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      writeFileSync(
+        join(outboxDir, '20261124T110000000Z-m2.eml'),
+        MAIL.replace('Import finished: users.csv', 'Export ready: users.csv'),
+      );
+      await until(() => events().length >= 2);
+      expect(events()).toHaveLength(2);
+      expect(events()[1]).toContain('Export ready: users.csv');
+    } finally {
+      abort.abort();
+      await reader.cancel().catch(() => undefined);
+    }
   });
 });
 
