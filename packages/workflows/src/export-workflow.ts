@@ -244,6 +244,8 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         template: 'export.failed',
         to: REQUESTER,
         params: { 'jobId.$': '$.job.jobId', 'reason.$': '$.failure.reason' },
+        // Only FinishJob makes an export succeeded, after FinalizeExport wrote `$.finalized`.
+        committed: 'ComposeReadyMail',
         failState: 'ExportFailed',
         failComment:
           'The job is failed and the export.failed mail queued; Error is what failed, Cause the reason',

@@ -37,8 +37,14 @@ function checkProps(props: ImportWorkflowProps): void {
  * ```
  * ReadUpload -> RegisterJob -> CheckDuplicate -(duplicate)-> AlreadyRegistered (Succeed)
  *                                   └-> StartJob -> ImportRows -> FinishJob -> ComposeCompletedMail -> NotifyCompleted -> Imported
- * any error in StartJob / ImportRows / FinishJob -> MarkFailed -> ComposeFailedMail -> NotifyFailed -> ImportFailed (Fail)
+ * any error in StartJob / ImportRows / FinishJob -> MarkFailed -> CheckFailure -> ComposeFailedMail -> NotifyFailed -> ImportFailed (Fail)
+ *                                                     CheckFailure -(job succeeded)-> ReadCommittedImport -> ComposeCompletedMail
  * ```
+ *
+ * - The rows and the job's `succeeded` commit together (the batch-worker finishes the job in the
+ *   transaction that commits the rows). A task killed after that COMMIT, or a FinishJob whose answer
+ *   was lost, still reaches MarkFailed; the status-updater then answers with the succeeded job
+ *   instead of failing it, and the workflow mails `import.completed` and ends SUCCEEDED.
  *
  * - S3 delivers events at least once and an EventBridge target cannot name the execution, so two
  *   executions can start for one object. `RegisterJob` registers the job for that exact object
@@ -140,6 +146,18 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
           Next: 'ComposeCompletedMail',
         },
       ),
+      ReadCommittedImport: {
+        Type: 'Pass',
+        Comment:
+          'The batch-worker committed the rows and the job before the error (a task killed after its COMMIT, a lost FinishJob answer): the import completed',
+        Parameters: {
+          'rows.$': '$.failure.rows',
+          'rejectedSamples.$': '$.failure.rejectedSamples',
+          'fileName.$': '$.failure.fileName',
+        },
+        ResultPath: '$.finished',
+        Next: 'ComposeCompletedMail',
+      },
       ...successPath({
         mailQueueUrl,
         mail: 'Completed',
@@ -168,7 +186,14 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
           'fileName.$': '$.failure.fileName',
           'reason.$': '$.failure.reason',
         },
-        failure: { 'reason.$': '$.Payload.reason', 'fileName.$': '$.Payload.fileName' },
+        failure: {
+          'reason.$': '$.Payload.reason',
+          'fileName.$': '$.Payload.fileName',
+          // Present when the worker committed the rows after all (see ReadCommittedImport).
+          'rows.$': '$.Payload.rows',
+          'rejectedSamples.$': '$.Payload.rejectedSamples',
+        },
+        committed: 'ReadCommittedImport',
         failState: 'ImportFailed',
         failComment:
           'The job is failed and the import.failed mail queued; Error is what failed, Cause the reason',

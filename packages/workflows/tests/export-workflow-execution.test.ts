@@ -240,9 +240,10 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
 
     expect(run.failure).toBeInstanceOf(ExecutionError);
     expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed', Cause: reason });
-    expect(run.statesEntered.slice(-5)).toEqual([
+    expect(run.statesEntered.slice(-6)).toEqual([
       'ExportRows',
       'MarkFailed',
+      'CheckFailure',
       'ComposeFailedMail',
       'NotifyFailed',
       'ExportFailed',

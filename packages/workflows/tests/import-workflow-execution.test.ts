@@ -203,8 +203,9 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
 
     expect(run.failure).toBeInstanceOf(ExecutionError);
     expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed', Cause: reason });
-    expect(run.statesEntered.slice(-4)).toEqual([
+    expect(run.statesEntered.slice(-5)).toEqual([
       'MarkFailed',
+      'CheckFailure',
       'ComposeFailedMail',
       'NotifyFailed',
       'ImportFailed',
@@ -235,6 +236,48 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
         },
       },
     ]);
+  });
+
+  it('reports an import whose task crashed after its commit as completed, with one completed mail', async () => {
+    const env = cloud({
+      worker: (jobId, status) => {
+        // The rows and the job's `succeeded` commit together; then the task is SIGKILLed.
+        status.completeByWorker(jobId, { total: 4, imported: 4, rejected: 0 });
+        throw stoppedTask(137);
+      },
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    const [job] = env.status.jobs.values();
+    expect(job?.state).toBe('succeeded');
+    expect(run.statesEntered.slice(-6)).toEqual([
+      'MarkFailed',
+      'CheckFailure',
+      'ReadCommittedImport',
+      'ComposeCompletedMail',
+      'NotifyCompleted',
+      'Imported',
+    ]);
+    expect(env.mailJobs().map((mail) => [mail.payload.template, mail.payload.params])).toEqual([
+      [
+        'import.completed',
+        { jobId: job?.id, fileName: 'users.csv', rows: 4, rejectedRows: 0, rejectedSamples: [] },
+      ],
+    ]);
+  });
+
+  it('reports an import as completed when FinishJob keeps failing after the worker committed', async () => {
+    const env = cloud({
+      worker: (jobId, status) => status.completeByWorker(jobId, { total: 2, imported: 1, rejected: 1 }),
+    });
+    env.status.failNext.finish = Array.from({ length: 7 }, () => lambdaServiceError('Sandbox.Timedout'));
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    expect([...env.status.jobs.values()][0]?.state).toBe('succeeded');
+    expect(run.statesEntered.at(-1)).toBe('Imported');
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
   });
 
   it('fails the import when the worker exits 0 without recording row counts', async () => {

@@ -94,6 +94,16 @@ export class StatusUpdaterFake {
     if (data.workerError) job.workerError = data.workerError;
   }
 
+  /**
+   * What the batch-worker does when its import commits: the counts and `finish`, in the transaction
+   * that commits the rows, so the job is `succeeded` whatever happens to the task afterwards.
+   */
+  completeByWorker(jobId: string, rows: JobRows): void {
+    const job = this.#job(jobId);
+    job.rows = rows;
+    job.state = nextState(job.id, job.state, 'finish');
+  }
+
   eventsOf(jobId: string): string[] {
     return this.calls.filter((call) => 'jobId' in call && call.jobId === jobId).map((call) => call.event);
   }
@@ -129,6 +139,10 @@ export class StatusUpdaterFake {
     }
     // Re-running a step this execution already applied returns the same result.
     if (job.done.has(update.event)) return this.#output(job, false);
+    // A job that succeeded (the worker finished it with its commit) answers finish and fail as it is.
+    if ((update.event === 'finish' || update.event === 'fail') && job.state === 'succeeded') {
+      return this.#output(job, false);
+    }
     const to = nextState(job.id, job.state, update.event);
     if (to !== update.expectedState) {
       // The status-updater's own UnexpectedStateError (not in @sidestep/jobs: only its steps name a state).
