@@ -37,8 +37,9 @@ const JobStepFields = { jobId: JobId, ...StepFields };
 
 /**
  * The S3 object an import reads: from the EventBridge "Object Created" event's `detail`. Its
- * identity is `(bucket, key, versionId ?? etag)`: S3 may deliver the event twice, and registering the
- * same identity again finds the job made the first time.
+ * identity is `(bucket, key, versionId ?? sequencer ?? etag)`: the upload, not its bytes. S3 may
+ * deliver one event twice (same version id, same sequencer), and registering the same identity
+ * again finds the job made the first time; every new PUT, even of the same bytes, is a new job.
  */
 export const JobSource = z.object({
   bucket: z.string().check(z.minLength(3), z.maxLength(63)),
@@ -46,6 +47,11 @@ export const JobSource = z.object({
   /** Present when the bucket is versioned; preferred over the ETag as the object's version. */
   versionId: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
   etag: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
+  /**
+   * The event's `detail.object.sequencer`: S3 gives every write of a key a greater one, and a
+   * redelivered event keeps its own. Identifies the upload in an unversioned bucket.
+   */
+  sequencer: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
   /** Bytes, recorded on the job. */
   size: z.optional(z.int().check(z.minimum(0))),
 });
@@ -66,6 +72,7 @@ export const RegisterImportJobInput = z.object({
   ...StepFields,
   source: JobSource.check(
     z.refine((source) => source.versionId !== undefined || source.etag !== undefined, {
+      // The sequencer identifies the upload (the job); the worker reads the object by version id or ETag.
       message: 'versionId or etag is required: it identifies the version of the object to import',
       path: ['versionId'],
     }),

@@ -167,6 +167,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
           'Registers the job by the request id, idempotently; another execution gets duplicate: true',
         job: { 'jobId.$': '$.Payload.jobId', 'duplicate.$': '$.Payload.duplicate' },
         duplicateComment: 'A duplicate delivery of the request: another execution owns this export',
+        retryHint: 'send a new export request with a new envelope id',
         next: 'ExportRows',
       }),
       ExportRows: batchTask(

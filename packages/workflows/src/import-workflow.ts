@@ -36,6 +36,7 @@ function checkProps(props: ImportWorkflowProps): void {
  *
  * ```
  * ReadUpload -> RegisterJob -> CheckDuplicate -(duplicate)-> AlreadyRegistered (Succeed)
+ *                                   ├-(duplicate of a failed job)-> DescribeFailedDuplicate -> AlreadyFailed (Fail)
  *                                   └-> StartJob -> ImportRows -> FinishJob -> ComposeCompletedMail -> NotifyCompleted -> Imported
  * any error in StartJob / ImportRows / FinishJob -> MarkFailed -> CheckFailure -> ComposeFailedMail -> NotifyFailed -> ImportFailed (Fail)
  *                                                     CheckFailure -(job succeeded)-> ReadCommittedImport -> ComposeCompletedMail
@@ -48,8 +49,9 @@ function checkProps(props: ImportWorkflowProps): void {
  *
  * - S3 delivers events at least once and an EventBridge target cannot name the execution, so two
  *   executions can start for one object. `RegisterJob` registers the job for that exact object
- *   (bucket, key, version or ETag); the status-updater answers `duplicate: true` to every execution but
- *   the first, which then ends early and successfully.
+ *   (bucket, key, version id or the event's sequencer: every PUT is a new job, a redelivered event is
+ *   not); the status-updater answers `duplicate: true` to every execution but the first, which then
+ *   ends early: successfully, unless the job failed, which it then names with how to retry it.
  * - Every task retries only transient service errors, with backoff; everything else is caught, the
  *   job marked `failed` with the reason, the `import.failed` mail sent, and the execution ends FAILED
  *   so it is visible (and redrivable) in the console.
@@ -66,6 +68,8 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
     'bucket.$': '$.detail.bucket.name',
     'key.$': `${object}.key`,
     'etag.$': `${object}.etag`,
+    // The upload's identity in an unversioned bucket: every PUT has its own (see sourceIdentity).
+    'sequencer.$': `${object}.sequencer`,
     'size.$': `${object}.size`,
   };
   // A hyphen is outside JSONPath's member-name shorthand, so Step Functions requires bracket notation:
@@ -115,6 +119,7 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
           'duplicate.$': '$.Payload.duplicate',
         },
         duplicateComment: 'A duplicate S3 event: another execution owns the import of this object',
+        retryHint: 'upload the file again: every PUT is a new import',
         next: 'ImportRows',
       }),
       ImportRows: batchTask(
@@ -124,6 +129,9 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
           { Name: 'SOURCE_BUCKET', 'Value.$': '$.upload.source.bucket' },
           { Name: 'SOURCE_KEY', 'Value.$': '$.upload.source.key' },
           { Name: 'SOURCE_VERSION_ID', 'Value.$': '$.upload.sourceVersionId' },
+          // The worker reads exactly the registered object: by version id, else only if the ETag
+          // still matches (a later PUT to the key is its own job).
+          { Name: 'SOURCE_ETAG', 'Value.$': '$.upload.source.etag' },
         ],
         {
           Comment: 'batch-worker import mode on Fargate; its inputs are the container overrides below',

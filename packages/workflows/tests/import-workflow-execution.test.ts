@@ -9,7 +9,7 @@ const props: ImportWorkflowProps = { ...localWiring, notifyAddress: 'ops@example
 const run = workflowExecutor('import', importWorkflow(props));
 
 /** The EventBridge event S3 sends for an upload (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html). */
-function objectCreated(key: string, options: { versionId?: string; etag?: string } = {}) {
+function objectCreated(key: string, options: { versionId?: string; etag?: string; sequencer?: string } = {}) {
   return {
     version: '0',
     id: '17793124-05d4-b198-2fde-7ededc63b103',
@@ -27,7 +27,7 @@ function objectCreated(key: string, options: { versionId?: string; etag?: string
         size: 48_213,
         etag: options.etag ?? 'b1946ac92492d2347c6235b4d2611184',
         ...(options.versionId ? { 'version-id': options.versionId } : {}),
-        sequencer: '00617F08299329D189',
+        sequencer: options.sequencer ?? '00617F08299329D189',
       },
       'request-id': 'N4N7GDK58NMKJ12R',
       requester: '000000000000',
@@ -83,6 +83,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
           key: 'imports/2026/users.csv',
           etag: 'b1946ac92492d2347c6235b4d2611184',
           size: 48_213,
+          sequencer: '00617F08299329D189',
         },
       },
       { event: 'start', jobId: job?.id, expectedState: 'running', executionId },
@@ -110,6 +111,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
       SOURCE_BUCKET: 'sidestep-local-imports',
       SOURCE_KEY: 'imports/2026/users.csv',
       SOURCE_VERSION_ID: '',
+      SOURCE_ETAG: 'b1946ac92492d2347c6235b4d2611184',
     });
 
     const [mail] = env.mailJobs();
@@ -188,12 +190,50 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
 
   it('imports a new version of the same key as a new job', async () => {
     const env = cloud();
-    await execute(objectCreated('imports/users.csv', { etag: 'aaaa' }), env);
-    const second = await execute(objectCreated('imports/users.csv', { etag: 'bbbb' }), env);
+    // Every write of a key gets a greater sequencer.
+    await execute(objectCreated('imports/users.csv', { etag: 'aaaa', sequencer: '0062A1B2C3D4E5F601' }), env);
+    const second = await execute(
+      objectCreated('imports/users.csv', { etag: 'bbbb', sequencer: '0062A1B2C3D4E5F602' }),
+      env,
+    );
 
     expect(second.statesEntered).toContain('Imported');
     expect(env.status.jobs.size).toBe(2);
     expect(env.tasks).toHaveLength(2);
+  });
+
+  it('imports a re-upload of the same bytes to the same key (a new PUT, a new sequencer) as a new job', async () => {
+    const env = cloud();
+    await execute(objectCreated('imports/users.csv', { sequencer: '0062A1B2C3D4E5F601' }), env);
+    const again = await execute(objectCreated('imports/users.csv', { sequencer: '0062A1B2C3D4E5F602' }), env);
+
+    expect(again.statesEntered.at(-1)).toBe('Imported');
+    expect(env.status.jobs.size).toBe(2);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual([
+      'import.completed',
+      'import.completed',
+    ]);
+  });
+
+  it('ends a run of the same event as a failed job FAILED, naming the job, its state and how to retry', async () => {
+    const env = cloud({ worker: WorkflowCloud.failingWorker('line 1: missing required column email') });
+    const event = objectCreated('imports/users.csv');
+    await execute(event, env);
+    const again = await execute(event, env);
+
+    const [job] = env.status.jobs.values();
+    expect(again.statesEntered.slice(-3)).toEqual([
+      'CheckDuplicate',
+      'DescribeFailedDuplicate',
+      'AlreadyFailed',
+    ]);
+    expect(again.end).toMatchObject({ type: 'ExecutionFailed', Error: 'DuplicateOfFailedJobError' });
+    const cause = (again.end as { Cause: string }).Cause;
+    expect(cause).toContain(`job ${job?.id}`);
+    expect(cause).toContain('failed: line 1: missing required column email');
+    expect(cause).toContain('upload the file again');
+    expect(env.tasks).toHaveLength(1);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.failed']);
   });
 
   it('marks the job failed with the worker reason, queues import.failed and ends FAILED when the task fails', async () => {

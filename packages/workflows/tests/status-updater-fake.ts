@@ -12,6 +12,7 @@ import {
   type JobSnapshot,
   nextState,
   rejectedSamplesOf,
+  sourceIdentity,
   statusOutput,
 } from '@sidestep/jobs';
 import { SidestepError } from '@sidestep/runtime';
@@ -29,7 +30,14 @@ export type FakeUpdate =
       kind: 'import';
       expectedState: JobState;
       executionId: string;
-      source: { bucket: string; key: string; versionId?: string; etag?: string; size?: number };
+      source: {
+        bucket: string;
+        key: string;
+        versionId?: string;
+        etag?: string;
+        sequencer?: string;
+        size?: number;
+      };
     }
   | {
       event: 'register';
@@ -112,7 +120,7 @@ export class StatusUpdaterFake {
     if (update.event === 'register') {
       const identity =
         update.kind === 'import'
-          ? `import|${update.source.bucket}|${update.source.key}|${update.source.versionId ?? update.source.etag}`
+          ? `import|${update.source.bucket}|${update.source.key}|${sourceIdentity(update.source).version}`
           : `export|${update.request.id}`;
       const existing = [...this.jobs.values()].find((job) => job.identity === identity);
       if (existing) return this.#output(existing, existing.executionId !== update.executionId);

@@ -180,6 +180,23 @@ describeEachDatabase('status-updater handler', (open) => {
     expect(second.jobId).not.toBe(first.jobId);
   });
 
+  it('imports a re-upload of the same bytes (same ETag, new S3 event sequencer) as a new job', async () => {
+    const input = registerInput(executionArn(), '"same-bytes"');
+    const first = await twice({ ...input, source: { ...input.source, sequencer: '0062A1B2C3D4E5F601' } });
+    const again = await twice({
+      ...registerInput(executionArn()),
+      source: { ...input.source, sequencer: '0062A1B2C3D4E5F602' },
+    });
+    expect(again.duplicate).toBe(false);
+    expect(again.jobId).not.toBe(first.jobId);
+    // A second delivery of the same event is still the same job.
+    const redelivered = await twice({
+      ...registerInput(executionArn()),
+      source: { ...input.source, sequencer: '0062A1B2C3D4E5F602' },
+    });
+    expect(redelivered).toMatchObject({ jobId: again.jobId, duplicate: true });
+  });
+
   it('makes one job of concurrent registers of one object, whichever executions send them', async () => {
     const [first, second, third] = [executionArn(), executionArn(), executionArn()];
     const input = registerInput(first);
