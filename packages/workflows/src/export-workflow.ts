@@ -170,7 +170,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         retryHint: 'send a new export request with a new envelope id',
         next: 'ExportRows',
       }),
-      ExportRows: batchTask(
+      ...batchTask(
         batchWorker,
         'export',
         [
@@ -181,7 +181,8 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         {
           Comment:
             'batch-worker export mode on Fargate: gzip CSV parts and a manifest under exports/<jobId>/parts/',
-          Catch: toMarkFailed,
+          name: 'ExportRows',
+          onFailure: MARK_FAILED,
           Next: 'FinalizeExport',
         },
       ),

@@ -122,7 +122,7 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
         retryHint: 'upload the file again: every PUT is a new import',
         next: 'ImportRows',
       }),
-      ImportRows: batchTask(
+      ...batchTask(
         batchWorker,
         'import',
         [
@@ -135,7 +135,8 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
         ],
         {
           Comment: 'batch-worker import mode on Fargate; its inputs are the container overrides below',
-          Catch: toMarkFailed,
+          name: 'ImportRows',
+          onFailure: MARK_FAILED,
           Next: 'FinishJob',
         },
       ),

@@ -240,8 +240,9 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
 
     expect(run.failure).toBeInstanceOf(ExecutionError);
     expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed', Cause: reason });
-    expect(run.statesEntered.slice(-6)).toEqual([
+    expect(run.statesEntered.slice(-7)).toEqual([
       'ExportRows',
+      'ExportRowsStopped',
       'MarkFailed',
       'CheckFailure',
       'ComposeFailedMail',

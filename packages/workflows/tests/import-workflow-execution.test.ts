@@ -451,6 +451,56 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     ]);
   });
 
+  it.each(['SpotInterruption', 'TerminationNotice', 'TaskFailedToStart'])(
+    'runs the task again when ECS stopped it with %s, then imports',
+    async (stopCode) => {
+      let attempts = 0;
+      const env = cloud({
+        worker: (jobId, status) => {
+          attempts += 1;
+          if (attempts < 3) throw stoppedTask(143, stopCode);
+          status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0 } });
+        },
+      });
+      const run = await execute(objectCreated('imports/users.csv'), env);
+
+      expect(run.failure).toBeUndefined();
+      expect(env.tasks).toHaveLength(3);
+      expect(run.statesEntered.filter((state) => state === 'ImportRowsStopped')).toHaveLength(2);
+      expect([...env.status.jobs.values()][0]?.state).toBe('succeeded');
+      expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
+    },
+  );
+
+  it('fails the import after the task was interrupted on every run, with the last stop as the reason', async () => {
+    const env = cloud({
+      worker: () => {
+        throw stoppedTask(143, 'SpotInterruption');
+      },
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    // One run and three reruns.
+    expect(env.tasks).toHaveLength(4);
+    expect([...env.status.jobs.values()][0]?.state).toBe('failed');
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed' });
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.failed']);
+  });
+
+  it('does not run the task again when an operator stopped it or its container failed', async () => {
+    for (const stopCode of ['UserInitiated', 'EssentialContainerExited']) {
+      const env = cloud({
+        worker: () => {
+          throw stoppedTask(1, stopCode);
+        },
+      });
+      const run = await execute(objectCreated('imports/users.csv'), env);
+
+      expect(env.tasks).toHaveLength(1);
+      expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed' });
+    }
+  });
+
   it('fails the import, without retrying, when the task runs past its timeout', async () => {
     const env = cloud({
       worker: () => {
