@@ -1,4 +1,6 @@
 export {
+  BATCH_CAPACITIES,
+  type BatchCapacity,
   type EnvironmentConfig,
   environmentBucketName,
   environmentBucketSuffix,

@@ -482,6 +482,7 @@ export class SidestepStack extends EnvironmentStack {
       securityGroupIds: batchWorker.network.securityGroupIds,
       assignPublicIp: batchWorker.network.assignPublicIp,
       timeoutSeconds: batchWorker.manifest.timeoutSeconds,
+      ...(this.config.batchCapacity ? { capacityProvider: this.config.batchCapacity } : {}),
     };
     return { statusUpdater, batchWorker, batchWorkerProps, mailQueue };
   }

@@ -18,6 +18,13 @@ export interface BatchWorkerProps {
   /** Whether the task gets a public IP (needed in public subnets without a NAT gateway). @default false */
   readonly assignPublicIp?: boolean;
   /**
+   * Where the task runs: `FARGATE` (the launch type) or `FARGATE_SPOT` (a capacity provider strategy;
+   * the cluster must offer it). Spot capacity can be interrupted, which the workflow answers by
+   * running the task again ({@link INTERRUPTED_TASK_STOP_CODES}).
+   * @default 'FARGATE'
+   */
+  readonly capacityProvider?: 'FARGATE' | 'FARGATE_SPOT';
+  /**
    * Seconds the workflow waits for the task before failing the job with `States.Timeout`
    * (Step Functions then stops the task). Pass the task manifest's `timeoutSeconds`.
    * @default 3600
@@ -49,6 +56,10 @@ export function checkBatchWorker(batchWorker: BatchWorkerProps): void {
     if (ids.length === 0 || ids.some((id) => typeof id !== 'string' || id === '')) {
       throw new InvalidWorkflowPropsError(`batchWorker.${field}`, 'must be a non-empty list of ids');
     }
+  }
+  const capacity = batchWorker.capacityProvider;
+  if (capacity !== undefined && capacity !== 'FARGATE' && capacity !== 'FARGATE_SPOT') {
+    throw new InvalidWorkflowPropsError('batchWorker.capacityProvider', 'must be FARGATE or FARGATE_SPOT');
   }
   const timeout = batchWorker.timeoutSeconds;
   if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 60)) {
@@ -155,7 +166,10 @@ export function batchTask(
     Parameters: {
       Cluster: batchWorker.clusterArn,
       TaskDefinition: batchWorker.taskDefinitionArn,
-      LaunchType: 'FARGATE',
+      // RunTask takes a launch type or a capacity provider strategy, never both.
+      ...(batchWorker.capacityProvider === 'FARGATE_SPOT'
+        ? { CapacityProviderStrategy: [{ CapacityProvider: 'FARGATE_SPOT', Weight: 1 }] }
+        : { LaunchType: 'FARGATE' }),
       NetworkConfiguration: {
         AwsvpcConfiguration: {
           Subnets: [...batchWorker.subnetIds],

@@ -501,6 +501,23 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     }
   });
 
+  it('runs the batch task on Fargate Spot through a capacity provider strategy when asked', async () => {
+    const spot = workflowExecutor(
+      'import',
+      importWorkflow({ ...props, batchWorker: { ...props.batchWorker, capacityProvider: 'FARGATE_SPOT' } }),
+    );
+    const env = cloud();
+    const run = await spot(
+      objectCreated('imports/users.csv'),
+      env.handlers({ batchTask: 'ImportRows', mails: ['NotifyCompleted', 'NotifyFailed'] }),
+    );
+
+    expect(run.failure).toBeUndefined();
+    const [task] = env.tasks as unknown as Record<string, unknown>[];
+    expect(task?.LaunchType).toBeUndefined();
+    expect(task?.CapacityProviderStrategy).toEqual([{ CapacityProvider: 'FARGATE_SPOT', Weight: 1 }]);
+  });
+
   it('fails the import, without retrying, when the task runs past its timeout', async () => {
     const env = cloud({
       worker: () => {
