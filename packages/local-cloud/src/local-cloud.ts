@@ -256,6 +256,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         iam,
         reporter,
         executionsFile: join(stateDir, LOCAL_STATE.executions),
+        // The embedded database serves one session at a time: one batch task at a time keeps the
+        // status-updater's short transactions moving between imports. PostgreSQL serves them all.
+        ...(database?.kind === 'embedded' ? { taskCapacity: 1 } : {}),
       }),
     );
     // A schedule delivers as its role; an operator rule as EventBridge, on the target's resource policy.
