@@ -167,6 +167,23 @@ describe('the import path in the local cloud', () => {
     expect(failed?.error).toMatch(/external_id/);
   }, 90_000);
 
+  it('imports a key with a dot segment (S3 keeps `imports/../x.csv` literally) rather than doing nothing', async () => {
+    const fileName = `dotdot-${run}.csv`;
+    const key = `imports/${run}/../${fileName}`;
+    await s3.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: usersCsv(5), ContentType: 'text/csv' }),
+    );
+
+    const [execution] = await finishedExecutions(key);
+    expect(execution?.status).toBe('SUCCEEDED');
+    await collecting.waitFor(
+      'mail-delivered',
+      (event) => event.subject === `Import finished: ${fileName}`,
+      30_000,
+    );
+    expect(await job(key)).toEqual([expect.objectContaining({ state: 'succeeded', rows_imported: '5' })]);
+  }, 90_000);
+
   it('imports the same bytes uploaded twice as two jobs: every PUT is a new import', async () => {
     const fileName = `twice-${run}.csv`;
     const body = usersCsv(10);
