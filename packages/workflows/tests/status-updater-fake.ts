@@ -76,6 +76,8 @@ export class StatusUpdaterFake {
   readonly jobs = new Map<string, FakeJob>();
   /** Errors to throw on the next calls of an event, in order (a transient Lambda error, say). */
   readonly failNext: Partial<Record<FakeUpdate['event'], Error[]>> = {};
+  /** Errors to throw on the next calls of an event AFTER applying it: its answer is lost (a timeout after the commit). */
+  readonly loseAnswer: Partial<Record<FakeUpdate['event'], Error[]>> = {};
   #next = 1;
 
   /** The `lambda:invoke` handler: `{ FunctionName, Payload }` in, `{ Payload, StatusCode }` out, as Step Functions returns it. */
@@ -86,7 +88,10 @@ export class StatusUpdaterFake {
     const injected = this.failNext[update.event]?.shift();
     if (injected) throw injected;
     try {
-      return { Payload: validate(StatusUpdateOutput, this.#apply(update)), StatusCode: 200 };
+      const output = validate(StatusUpdateOutput, this.#apply(update));
+      const lost = this.loseAnswer[update.event]?.shift();
+      if (lost) throw lost;
+      return { Payload: output, StatusCode: 200 };
     } catch (error) {
       // What the Lambda's runtime posts for a thrown sidestep error: its name and message.
       if (error instanceof SidestepError) throw lambdaError(error.name, error.message);
