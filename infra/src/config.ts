@@ -108,7 +108,17 @@ export interface EnvironmentConfig {
    * @default none: every function shares the account's unreserved pool
    */
   readonly reservedConcurrency?: Readonly<Record<string, number>>;
+  /**
+   * Where the workflows run the batch task: on `FARGATE`, or on `FARGATE_SPOT` (up to 70% cheaper, and
+   * interruptible: the workflows run an interrupted task again). `SIDESTEP_<ENV>_BATCH_CAPACITY`.
+   * @default 'FARGATE'
+   */
+  readonly batchCapacity?: BatchCapacity;
 }
+
+/** The Fargate capacity providers the batch task can run on. */
+export const BATCH_CAPACITIES = ['FARGATE', 'FARGATE_SPOT'] as const;
+export type BatchCapacity = (typeof BATCH_CAPACITIES)[number];
 
 /**
  * The name of one of an environment's buckets: `bucketName` of @sidestep/manifest (the function the
@@ -194,12 +204,20 @@ function awsEnvironment(
   const hostedZoneId = read('HOSTED_ZONE_ID');
   const alarmEmail = read('ALARM_EMAIL');
   const reservedConcurrency = reservations(read('RESERVED_CONCURRENCY'));
+  const batchCapacity = read('BATCH_CAPACITY');
+  if (batchCapacity !== undefined && !(BATCH_CAPACITIES as readonly string[]).includes(batchCapacity)) {
+    throw new InfraConfigError(
+      `${name}.batchCapacity`,
+      `SIDESTEP_${name.toUpperCase()}_BATCH_CAPACITY must be ${BATCH_CAPACITIES.join(' or ')}, not "${batchCapacity}"`,
+    );
+  }
   return {
     name,
     region,
     accountId,
     bucketSuffix: read('BUCKET_SUFFIX') ?? accountId,
     ...(reservedConcurrency ? { reservedConcurrency } : {}),
+    ...(batchCapacity ? { batchCapacity: batchCapacity as BatchCapacity } : {}),
     mail: {
       fromAddress: read('MAIL_FROM') ?? `no-reply@${name}.mail.example.com`,
       domain: read('MAIL_DOMAIN') ?? `${name}.mail.example.com`,
@@ -296,7 +314,8 @@ function workflowLogSettings(name: string, read: (key: string) => string | undef
  * `_HOSTED_ZONE_ID`, `_ALARM_EMAIL`, `_WORKFLOW_LOG_LEVEL`, `_WORKFLOW_LOG_EXECUTION_DATA`,
  * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`,
  * `_ECS_SERVICE_LINKED_ROLE_EXISTS` (`true` when the account has the role), `_BUCKET_SUFFIX`
- * (default the account id), `_RESERVED_CONCURRENCY` (`mail-dispatcher=5,job-sweeper=1`; default none)) and
+ * (default the account id), `_RESERVED_CONCURRENCY` (`mail-dispatcher=5,job-sweeper=1`; default none),
+ * `_BATCH_CAPACITY` (`FARGATE` or `FARGATE_SPOT`; default `FARGATE`)) and
  * `SIDESTEP_GITHUB_REPOSITORY` (`owner/repository`, both environments). Every config is validated;
  * with `SIDESTEP_DEPLOY_ENVIRONMENT=<staging|production>` (set by the deploy pipeline) that environment
  * must also hold no {@link placeholderSettings}.

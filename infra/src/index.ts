@@ -1,4 +1,6 @@
 export {
+  BATCH_CAPACITIES,
+  type BatchCapacity,
   type EnvironmentConfig,
   environmentBucketName,
   environmentBucketSuffix,
@@ -77,6 +79,7 @@ export {
   type WorkflowLogSettings,
   type WorkflowProps,
 } from './constructs/workflow.ts';
+export { WorkflowEndedRule, type WorkflowEndedRuleProps } from './constructs/workflow-ended-rule.ts';
 export { WorkflowQueue, type WorkflowQueueProps } from './constructs/workflow-queue.ts';
 export { InfraConfigError } from './errors.ts';
 export {

@@ -301,6 +301,12 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       'CreateCluster also needs the ECS service-linked role, which a new account lacks: the deploy stack ' +
       'creates it (DeployStack, ecsServiceLinkedRole), so the deploy role needs no iam:CreateServiceLinkedRole',
   },
+  aws_ecs_cluster_capacity_providers: {
+    // The resource is the cluster's capacity provider list: create, update and destroy all put it
+    // (destroy puts an empty one) on the cluster's ARN.
+    arn: regional('ecs', (prefix) => `cluster/${prefix}-example`),
+    calls: ['ecs:PutClusterCapacityProviders', 'ecs:DescribeClusters'],
+  },
   aws_ecs_task_definition: {
     arn: regional('ecs', (prefix) => `task-definition/${prefix}-example:1`),
     calls: [

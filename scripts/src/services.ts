@@ -21,6 +21,7 @@ import {
 import {
   type BatchWorkerProps,
   EXPORT_REQUESTS_QUEUE,
+  executionStatusRule,
   exportWorkflow,
   importTrigger,
   importWorkflow,
@@ -157,6 +158,7 @@ export const LOCAL_CLOUD = {
   services: LOCAL_SERVICES,
   tasks: LOCAL_TASKS,
   workflows: WORKFLOWS,
+  executionStatusRule,
   pipes: PIPES,
   schedules: SCHEDULE_SETUP,
   functionUrls: FUNCTION_URLS,

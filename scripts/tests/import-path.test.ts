@@ -1,9 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { SFNClient } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  ListExecutionsCommand,
+  type SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
+import { executionStatusRule } from '@sidestep/workflows';
 import { LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
 import {
   decodedMails,
@@ -36,6 +43,7 @@ beforeAll(async () => {
     services: LOCAL_SERVICES,
     tasks: LOCAL_TASKS,
     workflows: WORKFLOWS,
+    executionStatusRule,
   });
   ({ cloud, collecting, s3, sfn } = path);
   db = await path.openDatabase();
@@ -68,6 +76,23 @@ function finishedExecutions(key: string, count = 1) {
 /** The .eml files to the import address whose subject is `subject`, decoded. */
 function mails(subject: string): string[] {
   return decodedMails(cloud.outboxDir, LOCAL_NOTIFY_ADDRESS, subject);
+}
+
+/** The ARN of the execution started for `key`, once it is listed. */
+async function runningExecution(key: string): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const { executions = [] } = await sfn.send(
+      new ListExecutionsCommand({ stateMachineArn: STATE_MACHINE_ARN }),
+    );
+    for (const { executionArn } of executions) {
+      const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+      if (JSON.parse(described.input ?? '{}').detail?.object?.key === key && executionArn)
+        return executionArn;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`no execution started for ${key}`);
 }
 
 async function job(key: string) {
@@ -142,10 +167,28 @@ describe('the import path in the local cloud', () => {
     expect(failed?.error).toMatch(/external_id/);
   }, 90_000);
 
-  it('imports the same object uploaded twice once', async () => {
+  it('imports a key with a dot segment (S3 keeps `imports/../x.csv` literally) rather than doing nothing', async () => {
+    const fileName = `dotdot-${run}.csv`;
+    const key = `imports/${run}/../${fileName}`;
+    await s3.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: usersCsv(5), ContentType: 'text/csv' }),
+    );
+
+    const [execution] = await finishedExecutions(key);
+    expect(execution?.status).toBe('SUCCEEDED');
+    await collecting.waitFor(
+      'mail-delivered',
+      (event) => event.subject === `Import finished: ${fileName}`,
+      30_000,
+    );
+    expect(await job(key)).toEqual([expect.objectContaining({ state: 'succeeded', rows_imported: '5' })]);
+  }, 90_000);
+
+  it('imports the same bytes uploaded twice as two jobs: every PUT is a new import', async () => {
     const fileName = `twice-${run}.csv`;
     const body = usersCsv(10);
     const key = await upload(fileName, body);
+    await finishedExecutions(key);
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ContentType: 'text/csv' }));
 
     const executions = await finishedExecutions(key, 2);
@@ -153,17 +196,51 @@ describe('the import path in the local cloud', () => {
     const paths = await Promise.all(
       executions.map((execution) => statesVisited(sfn, execution.executionArn)),
     );
-    expect(paths.filter((states) => states.includes('ImportRows'))).toHaveLength(1);
-    expect(paths.filter((states) => states.includes('AlreadyRegistered'))).toHaveLength(1);
+    expect(paths.filter((states) => states.includes('ImportRows'))).toHaveLength(2);
+    expect((await job(key)).map((registered) => registered.state)).toEqual(['succeeded', 'succeeded']);
+  }, 90_000);
 
+  it('imports nothing for a second execution of the same event, and says so when its job failed', async () => {
+    const fileName = `rerun-${run}.csv`;
+    const key = await upload(fileName, usersCsv(3, 'id,mail,name'));
+    const [first] = await finishedExecutions(key);
+    expect(first?.status).toBe('FAILED');
+
+    // What a redelivered S3 event, or an operator re-running the execution's input, starts.
+    await sfn.send(new StartExecutionCommand({ stateMachineArn: STATE_MACHINE_ARN, input: first?.input }));
+    const executions = await finishedExecutions(key, 2);
+    const again = executions.find((execution) => execution.executionArn !== first?.executionArn);
+    expect(again).toMatchObject({ status: 'FAILED', error: 'DuplicateOfFailedJobError' });
+    const [failed] = await job(key);
+    expect(again?.cause).toContain(`job ${failed?.id}`);
+    expect(again?.cause).toContain('upload the file again');
+    expect(await statesVisited(sfn, again?.executionArn)).not.toContain('ImportRows');
     expect(await job(key)).toHaveLength(1);
+  }, 90_000);
+
+  it('fails the job of an import stopped with StopExecution, with the reason, and mails once', async () => {
+    const fileName = `stopped-${run}.csv`;
+    const key = await upload(fileName, usersCsv(100_000));
+    const executionArn = await runningExecution(key);
+    const name = executionArn.split(':').pop();
+    // Stopped while its Fargate task imports: the rows roll back, the job is left `running`.
+    await collecting.waitFor('task-started', (event) => event.execution === name, 60_000);
+    await sfn.send(new StopExecutionCommand({ executionArn, error: 'Deploy', cause: 'release 42' }));
+
+    const [stopped] = await finishedExecutions(key);
+    expect(stopped?.status).toBe('ABORTED');
     await collecting.waitFor(
       'mail-delivered',
-      (event) => event.subject === `Import finished: ${fileName}`,
+      (event) => event.subject === `Import failed: ${fileName}`,
       30_000,
     );
+    const [failed] = await job(key);
+    expect(failed?.state).toBe('failed');
+    expect(failed?.error).toBe(`aborted: execution ${name} was stopped (Deploy: release 42)`);
     // The mail-dispatcher batches for a second: give a wrong second mail the time to arrive.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
-    expect(mails(`Import finished: ${fileName}`)).toHaveLength(1);
-  }, 90_000);
+    const sent = mails(`Import failed: ${fileName}`);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toContain('aborted: execution');
+  }, 120_000);
 });

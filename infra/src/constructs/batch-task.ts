@@ -1,5 +1,6 @@
 import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group/index.js';
 import { EcsCluster } from '@cdktn/provider-aws/lib/ecs-cluster/index.js';
+import { EcsClusterCapacityProviders } from '@cdktn/provider-aws/lib/ecs-cluster-capacity-providers/index.js';
 import { EcsTaskDefinition } from '@cdktn/provider-aws/lib/ecs-task-definition/index.js';
 import { METRICS_NAMESPACE, RUNTIME_ENVIRONMENT, resourceName, type TaskManifest } from '@sidestep/manifest';
 import { Construct } from 'constructs';
@@ -143,6 +144,13 @@ export class BatchTask extends Construct {
       setting: [{ name: 'containerInsights', value: 'enabled' }],
     });
     this.clusterArn = this.cluster.arn;
+    // Both Fargate capacity providers, so a workflow may run the task on FARGATE_SPOT with a capacity
+    // provider strategy; RunTask with `LaunchType: FARGATE` ignores them.
+    // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html
+    new EcsClusterCapacityProviders(this, 'capacity-providers', {
+      clusterName: this.cluster.name,
+      capacityProviders: ['FARGATE', 'FARGATE_SPOT'],
+    });
 
     // ECS assumes both roles on behalf of tasks in this account only (confused deputy prevention). The
     // task role also names the source ARN as ECS documents it; the execution role keeps to the account,

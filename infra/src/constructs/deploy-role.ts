@@ -591,6 +591,8 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
       actions: [
         'ecs:CreateCluster',
         'ecs:UpdateCluster',
+        // The clusters' FARGATE and FARGATE_SPOT capacity providers (aws_ecs_cluster_capacity_providers).
+        'ecs:PutClusterCapacityProviders',
         'ecs:DeleteCluster',
         'ecs:DescribeClusters',
         'ecs:ListTagsForResource',

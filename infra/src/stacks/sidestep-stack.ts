@@ -5,6 +5,7 @@ import {
   type BatchWorkerProps,
   defineSchedules,
   EXPORT_REQUESTS_QUEUE,
+  executionStatusRule,
   exportWorkflow,
   importTrigger,
   importWorkflow,
@@ -30,6 +31,7 @@ import { Schedule, type ScheduleTarget } from '../constructs/schedule.ts';
 import { ScheduleGroup } from '../constructs/schedule-group.ts';
 import { type FunctionVpcConfig, ServiceFunction } from '../constructs/service-function.ts';
 import { Workflow, type WorkflowProps } from '../constructs/workflow.ts';
+import { WorkflowEndedRule } from '../constructs/workflow-ended-rule.ts';
 import { WorkflowQueue } from '../constructs/workflow-queue.ts';
 import { InfraConfigError } from '../errors.ts';
 import { SERVICES, TASKS } from '../services.ts';
@@ -126,6 +128,8 @@ export class SidestepStack extends EnvironmentStack {
   readonly exportDownload: ExportDownload;
   /** `sidestep-<env>-export-requests` and the pipe that starts the export workflow per message. */
   readonly exportRequests: WorkflowQueue;
+  /** Sends the job workflows' stopped, timed-out and failed executions to the job-sweeper. */
+  readonly workflowEndedRule: WorkflowEndedRule;
   /** `sidestep-<env>`: the bus operators fire schedules on. */
   readonly eventBus: EventBus;
   /** The schedule group and its dead-letter queue. */
@@ -165,6 +169,7 @@ export class SidestepStack extends EnvironmentStack {
       exportWorkflow: this.exportWorkflow,
       exportRequests: this.exportRequests,
     } = this.addExportPath(callees));
+    this.workflowEndedRule = this.addWorkflowEndedRule();
     ({
       eventBus: this.eventBus,
       scheduleGroup: this.scheduleGroup,
@@ -477,6 +482,7 @@ export class SidestepStack extends EnvironmentStack {
       securityGroupIds: batchWorker.network.securityGroupIds,
       assignPublicIp: batchWorker.network.assignPublicIp,
       timeoutSeconds: batchWorker.manifest.timeoutSeconds,
+      ...(this.config.batchCapacity ? { capacityProvider: this.config.batchCapacity } : {}),
     };
     return { statusUpdater, batchWorker, batchWorkerProps, mailQueue };
   }
@@ -563,6 +569,32 @@ export class SidestepStack extends EnvironmentStack {
     this.output('export_requests_queue_url', exportRequests.queueUrl);
     this.output('export_requests_dead_letter_queue_url', exportRequests.deadLetterQueueUrl);
     return { exportDownload, exportWorkflow: workflow, exportRequests };
+  }
+
+  /**
+   * The rule that sends the import and export executions that ended without finishing their job
+   * (stopped, timed out, failed) to the job-sweeper (`executionStatusRule` of @sidestep/workflows).
+   * @throws InfraConfigError when the stack has no such service
+   */
+  private addWorkflowEndedRule(): WorkflowEndedRule {
+    const rule = executionStatusRule([
+      this.importWorkflow.stateMachineArn,
+      this.exportWorkflow.stateMachineArn,
+    ]);
+    const target = this.functions.get(rule.service);
+    if (!target) {
+      throw new InfraConfigError(
+        `${rule.name}.target`,
+        `the rule needs the ${rule.service} service in the stack`,
+      );
+    }
+    return new WorkflowEndedRule(this, rule.name, {
+      environment: this.config.name,
+      name: rule.name,
+      eventPattern: rule.eventPattern,
+      target,
+      alarmTopicArn: this.alarmTopicArn,
+    });
   }
 
   /**

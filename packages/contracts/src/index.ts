@@ -45,6 +45,8 @@ export {
   RejectedRowSample,
 } from './mail.ts';
 export {
+  ExecutionStatus,
+  ExecutionStatusChange,
   ExportJobRequest,
   ExportJobResult,
   FailJobInput,
@@ -54,6 +56,7 @@ export {
   JobRows,
   JobSource,
   JobState,
+  JobSweeperInput,
   RegisterExportJobInput,
   RegisterImportJobInput,
   RegisterJobInput,

@@ -37,8 +37,9 @@ const JobStepFields = { jobId: JobId, ...StepFields };
 
 /**
  * The S3 object an import reads: from the EventBridge "Object Created" event's `detail`. Its
- * identity is `(bucket, key, versionId ?? etag)`: S3 may deliver the event twice, and registering the
- * same identity again finds the job made the first time.
+ * identity is `(bucket, key, versionId ?? sequencer ?? etag)`: the upload, not its bytes. S3 may
+ * deliver one event twice (same version id, same sequencer), and registering the same identity
+ * again finds the job made the first time; every new PUT, even of the same bytes, is a new job.
  */
 export const JobSource = z.object({
   bucket: z.string().check(z.minLength(3), z.maxLength(63)),
@@ -46,6 +47,11 @@ export const JobSource = z.object({
   /** Present when the bucket is versioned; preferred over the ETag as the object's version. */
   versionId: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
   etag: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
+  /**
+   * The event's `detail.object.sequencer`: S3 gives every write of a key a greater one, and a
+   * redelivered event keeps its own. Identifies the upload in an unversioned bucket.
+   */
+  sequencer: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
   /** Bytes, recorded on the job. */
   size: z.optional(z.int().check(z.minimum(0))),
 });
@@ -66,6 +72,7 @@ export const RegisterImportJobInput = z.object({
   ...StepFields,
   source: JobSource.check(
     z.refine((source) => source.versionId !== undefined || source.etag !== undefined, {
+      // The sequencer identifies the upload (the job); the worker reads the object by version id or ETag.
       message: 'versionId or etag is required: it identifies the version of the object to import',
       path: ['versionId'],
     }),
@@ -232,12 +239,60 @@ export type StatusUpdateOutput = z.infer<typeof StatusUpdateOutput>;
 export const SweepStaleJobsInput = z.object({});
 export type SweepStaleJobsInput = z.infer<typeof SweepStaleJobsInput>;
 
+/** The statuses of a Step Functions execution (`DescribeExecution`'s `status`). */
+export const ExecutionStatus = z.enum([
+  'RUNNING',
+  'SUCCEEDED',
+  'FAILED',
+  'TIMED_OUT',
+  'ABORTED',
+  'PENDING_REDRIVE',
+]);
+export type ExecutionStatus = z.infer<typeof ExecutionStatus>;
+
+/**
+ * The EventBridge event Step Functions sends when an execution's status changes ("Step Functions
+ * Execution Status Change", on the default bus), as far as the job-sweeper reads it: the rule sends
+ * the workflows' ABORTED, TIMED_OUT and FAILED ones, and the sweeper fails the job the execution left
+ * behind. `error` and `cause` are null when the execution has none (a StopExecution without them).
+ * https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html
+ *
+ * @example { "version": "0", "id": "315c1398-40ff-a850-213b-158f73ea175d", "detail-type": "Step Functions Execution Status Change", "source": "aws.states", "account": "000000000000", "time": "2026-11-24T09:00:05Z", "region": "us-east-1", "resources": ["arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:exec-1"], "detail": { "executionArn": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:exec-1", "stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import", "name": "exec-1", "status": "ABORTED", "startDate": 1795510800000, "stopDate": 1795510805000, "input": "{}", "output": null, "error": null, "cause": null } }
+ */
+export const ExecutionStatusChange = z.object({
+  source: z.literal('aws.states'),
+  'detail-type': z.literal('Step Functions Execution Status Change'),
+  detail: z.object({
+    executionArn: ExecutionId,
+    stateMachineArn: z.string().check(z.minLength(1), z.maxLength(2048)),
+    name: z.string().check(z.minLength(1), z.maxLength(80)),
+    status: ExecutionStatus,
+    error: z.optional(z.nullable(z.string())),
+    cause: z.optional(z.nullable(z.string())),
+  }),
+});
+export type ExecutionStatusChange = z.infer<typeof ExecutionStatusChange>;
+
+/**
+ * What the job-sweeper is invoked with: an execution's status change (its rule), or anything else
+ * that is not one (its schedule and operator rule pass `{}`): a sweep. An `aws.states` event that
+ * breaks the contract is refused rather than taken for a sweep.
+ */
+export const JobSweeperInput = z.union([
+  ExecutionStatusChange,
+  z.object({ source: z.optional(z.string().check(z.refine((source) => source !== 'aws.states'))) }),
+]);
+export type JobSweeperInput = z.infer<typeof JobSweeperInput>;
+
 /** One job the sweeper failed, or whose failure mail it queued again. */
 export const SweptJob = z.object({
   jobId: JobId,
   kind: JobKind,
-  /** The deadline the job missed (ISO 8601). */
-  deadlineAt: z.iso.datetime({ offset: true }),
+  /**
+   * The deadline the job missed (ISO 8601); null for a job failed because its execution ended (it
+   * may never have started, so never had one).
+   */
+  deadlineAt: z.nullable(z.iso.datetime({ offset: true })),
   /** The reason recorded on the job and sent in its failure mail. */
   reason: z.string(),
   /** The failure mail's envelope id (`<template>:<jobId>`, the key the mail-dispatcher sends once per). */

@@ -14,13 +14,15 @@ export interface SourceIdentity {
 export const MAX_FILE_NAME_LENGTH = 1000;
 
 /**
- * The identity of `source`. A versioned bucket gives every upload its own versionId, so re-uploading
- * the same bytes is a new import; an unversioned one only has the ETag, so the same bytes under the
- * same key are the same object and import once. The ETag's quotes are dropped: S3 sends it quoted in
- * some APIs and not in others (EventBridge's `detail.object.etag` has none).
+ * The identity of `source`: the upload, so every PUT is a new job and a redelivered event is not. A
+ * versioned bucket gives every upload its own versionId; an unversioned one has the event's
+ * `sequencer`, greater for every write of the key and the same in a redelivery of one event (the
+ * ETag would make a re-upload of the same bytes a no-op, the retry that does nothing). The ETag is
+ * the last resort, for a source without either. Its quotes are dropped: S3 sends it quoted in some
+ * APIs and not in others (EventBridge's `detail.object.etag` has none).
  */
 export function sourceIdentity(source: JobSource): SourceIdentity {
-  const version = source.versionId ?? source.etag?.replaceAll('"', '');
+  const version = source.versionId ?? source.sequencer ?? source.etag?.replaceAll('"', '');
   // The contract refuses a source with neither; this guards callers that skip it.
   if (version === undefined || version === '') throw new TypeError('source: versionId or etag is required');
   return { bucket: source.bucket, key: source.key, version, fileName: fileNameOf(source.key) };

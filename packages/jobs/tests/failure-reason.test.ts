@@ -91,6 +91,12 @@ describe('sourceIdentity', () => {
     expect(() => sourceIdentity(base)).toThrow('versionId or etag');
   });
 
+  it("identifies an unversioned upload by its S3 event's sequencer rather than its ETag", () => {
+    const base = { bucket: 'sidestep-local-imports', key: 'imports/users.csv', etag: 'abc' };
+    expect(sourceIdentity({ ...base, sequencer: '0062A1B2C3D4E5F601' }).version).toBe('0062A1B2C3D4E5F601');
+    expect(sourceIdentity({ ...base, versionId: 'v1', sequencer: '0062A1B2C3D4E5F601' }).version).toBe('v1');
+  });
+
   it('names the file by the last key segment, printable and bounded', () => {
     expect(fileNameOf('imports/users.csv')).toBe('users.csv');
     expect(fileNameOf('users.csv')).toBe('users.csv');

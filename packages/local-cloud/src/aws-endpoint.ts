@@ -363,5 +363,8 @@ export function jsonBody(body: unknown): Record<string, unknown> {
 }
 
 function encodeKey(key: string): string {
-  return key.split('/').map(encodeURIComponent).join('/');
+  // The whole key, slashes included: a URL resolves dot segments away (`imports/../x.csv`, even
+  // spelled `imports/%2E%2E/x.csv`, would be asked for as `x.csv`), while S3 keeps a key literally;
+  // the S3 route's wildcard parameter decodes `%2F` back to `/`.
+  return encodeURIComponent(key);
 }

@@ -43,12 +43,25 @@ export interface FargateTaskResult {
   readonly signal: NodeJS.Signals | null;
   readonly startedAt: Date;
   readonly stoppedAt: Date;
-  /** `EssentialContainerExited`, or `UserInitiated` after {@link FargateTask.stop}. */
-  readonly stopCode: 'EssentialContainerExited' | 'UserInitiated' | 'TaskFailedToStart';
+  /** `EssentialContainerExited`, or the stop code {@link FargateTask.stop} was given. */
+  readonly stopCode: 'EssentialContainerExited' | 'TaskFailedToStart' | TaskStopCode;
   readonly stoppedReason: string;
   /** The environment the container ran with (overrides applied). */
   readonly environment: Readonly<Record<string, string>>;
 }
+
+/**
+ * Why something other than the container stopped the task, as ECS names it: StopTask
+ * (`UserInitiated`), or a Fargate Spot interruption (`SpotInterruption`: the two-minute warning,
+ * then SIGTERM), with the reason ECS gives each
+ * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html).
+ */
+export type TaskStopCode = 'UserInitiated' | 'SpotInterruption';
+
+const STOPPED_REASONS: Readonly<Record<TaskStopCode, string>> = {
+  UserInitiated: 'Task stopped by user',
+  SpotInterruption: 'Your Spot Task was interrupted.',
+};
 
 /** A running task. */
 export interface FargateTask {
@@ -57,9 +70,10 @@ export interface FargateTask {
   readonly result: Promise<FargateTaskResult>;
   /**
    * Stops the task as ECS StopTask does: SIGTERM, then SIGKILL after `graceMs` (ECS's
-   * `stopTimeout`, 30 s by default on Fargate).
+   * `stopTimeout`, 30 s by default on Fargate). `stopCode` says who stopped it: an operator or Step
+   * Functions (`UserInitiated`), or a simulated Spot interruption (`SpotInterruption`).
    */
-  stop(graceMs?: number): Promise<FargateTaskResult>;
+  stop(graceMs?: number, stopCode?: TaskStopCode): Promise<FargateTaskResult>;
 }
 
 /** The container overrides named a container the task does not have. */
@@ -126,7 +140,7 @@ export async function startFargateTask(options: FargateTaskOptions): Promise<Far
     }),
   );
 
-  let stopRequested = false;
+  let stopRequested: TaskStopCode | undefined;
   const result = new Promise<FargateTaskResult>((resolve) => {
     let settled = false;
     const finish = async (
@@ -145,15 +159,11 @@ export async function startFargateTask(options: FargateTaskOptions): Promise<Far
         signal,
         startedAt,
         stoppedAt: new Date(),
-        stopCode: failedToStart
-          ? 'TaskFailedToStart'
-          : stopRequested
-            ? 'UserInitiated'
-            : 'EssentialContainerExited',
+        stopCode: failedToStart ? 'TaskFailedToStart' : (stopRequested ?? 'EssentialContainerExited'),
         stoppedReason: failedToStart
           ? `CannotStartContainerError: ${failedToStart}`
           : stopRequested
-            ? 'Task stopped by user'
+            ? STOPPED_REASONS[stopRequested]
             : 'Essential container in task exited',
         environment,
       });
@@ -165,9 +175,9 @@ export async function startFargateTask(options: FargateTaskOptions): Promise<Far
   return {
     taskArn,
     result,
-    async stop(graceMs = 30_000) {
+    async stop(graceMs = 30_000, stopCode: TaskStopCode = 'UserInitiated') {
       if (child.exitCode === null && child.signalCode === null) {
-        stopRequested = true;
+        stopRequested = stopCode;
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
         await result;

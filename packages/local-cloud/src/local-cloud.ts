@@ -33,6 +33,7 @@ import type { LocalStepFunctions } from './step-functions.ts';
 
 export { UnknownServiceError } from './function-hosts.ts';
 export type {
+  LocalExecutionStatusRule,
   LocalFunctionUrl,
   LocalPipe,
   LocalSchedules,
@@ -47,6 +48,7 @@ export { UnknownQueueError } from './local-queues.ts';
 export { MissingTaskBundleError } from './local-workflows.ts';
 
 import type {
+  LocalExecutionStatusRule,
   LocalFunctionUrl,
   LocalPipe,
   LocalSchedules,
@@ -64,6 +66,11 @@ export interface LocalCloudOptions {
   readonly tasks?: readonly LocalTask[];
   /** Step Functions workflows, with their EventBridge triggers. @default none */
   readonly workflows?: readonly LocalWorkflow[];
+  /**
+   * The rule for the workflows' ended executions, built from their state machine ARNs
+   * (`executionStatusRule` of @sidestep/workflows). @default none
+   */
+  readonly executionStatusRule?: (stateMachineArns: readonly string[]) => LocalExecutionStatusRule;
   /** EventBridge Pipes from queues to workflows (the export requests). @default none */
   readonly pipes?: readonly LocalPipe[];
   /** EventBridge Scheduler schedules and their operator rules. @default none */
@@ -249,6 +256,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         iam,
         reporter,
         executionsFile: join(stateDir, LOCAL_STATE.executions),
+        // The embedded database serves one session at a time: one batch task at a time keeps the
+        // status-updater's short transactions moving between imports. PostgreSQL serves them all.
+        ...(database?.kind === 'embedded' ? { taskCapacity: 1 } : {}),
       }),
     );
     // A schedule delivers as its role; an operator rule as EventBridge, on the target's resource policy.
@@ -270,6 +280,8 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       endpoint,
       workflows,
       stepFunctions,
+      ...(options.executionStatusRule ? { executionStatusRule: options.executionStatusRule } : {}),
+      invoke,
       ...(options.schedules ? { schedules: options.schedules } : {}),
       deliver,
       iam,

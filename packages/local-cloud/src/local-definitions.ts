@@ -97,3 +97,16 @@ export interface LocalSchedules {
   /** @default the real clock (tests pass a virtual one) */
   readonly clock?: SchedulerClock;
 }
+
+/**
+ * The EventBridge rule that sends the workflows' executions that ended (Step Functions' "Execution
+ * Status Change" events) to a service: `executionStatusRule` of @sidestep/workflows, as infra
+ * deploys it.
+ */
+export interface LocalExecutionStatusRule {
+  /** The rule name without prefix: `workflow-ended` runs as `sidestep-local-workflow-ended`. */
+  readonly name: string;
+  /** The service invoked with each matching event, e.g. `job-sweeper`. */
+  readonly service: string;
+  readonly eventPattern: object;
+}

@@ -1,9 +1,10 @@
 import { statesAuthorization } from '@sidestep/iam';
+import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import { EVENT_BRIDGE_TARGET_PREFIX, eventBridgeApi } from './event-bridge-api.ts';
 import { createEventRouter, type EventBridgeEvent, type EventRule } from './event-router.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
-import type { LocalSchedules, LocalWorkflow } from './local-definitions.ts';
+import type { LocalExecutionStatusRule, LocalSchedules, LocalWorkflow } from './local-definitions.ts';
 import { LOCAL_ROLES, type LocalIam } from './local-iam.ts';
 import { LOCAL_EVENT_BUS_NAME, localName, localScheduleArn } from './local-names.ts';
 import { operatorRules } from './schedule-delivery.ts';
@@ -18,6 +19,13 @@ export interface LocalTriggersOptions {
   readonly stepFunctions: LocalStepFunctions;
   /** The schedules whose operator rules fire them by hand. @default none */
   readonly schedules?: LocalSchedules;
+  /**
+   * The rule for the workflows' ended executions (built from their ARNs): it invokes its service
+   * with each matching Step Functions status change event. @default none
+   */
+  readonly executionStatusRule?: (stateMachineArns: readonly string[]) => LocalExecutionStatusRule;
+  /** Invokes a running service (asynchronously, as EventBridge invokes a Lambda target). */
+  invoke(service: string, payload: unknown): Promise<InvokeResult> | undefined;
   /** Delivers a schedule's firing to its target; `ruleArn`: as that operator rule. */
   deliver(firing: ScheduleFiring, ruleArn: string): Promise<void>;
   /** Checks each rule's StartExecution as the rule's role. */
@@ -64,12 +72,44 @@ export function startLocalTriggers(options: LocalTriggersOptions): void {
       }),
     );
   }
+  if (options.executionStatusRule) {
+    rules.push(
+      executionStatusTarget(
+        options.executionStatusRule(
+          options.workflows.map((w) => stepFunctions.stateMachineArn(localName(w.name))),
+        ),
+        options.invoke,
+      ),
+    );
+  }
   const router = createEventRouter({ rules, reporter, describe: describeEvent });
   options.endpoint.onObjectCreated((event) => void router.put(event));
+  // Step Functions sends every execution's status change to the default bus.
+  stepFunctions.onStatusChange((event) => void router.put(event));
   options.endpoint.serveJsonApi(
     EVENT_BRIDGE_TARGET_PREFIX,
     eventBridgeApi({ router, region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID }),
   );
+}
+
+/**
+ * The ended-executions rule as a local rule: its target invokes the service with the event, and a
+ * function error fails the delivery (reported by the router; EventBridge would retry it).
+ */
+function executionStatusTarget(
+  rule: LocalExecutionStatusRule,
+  invoke: LocalTriggersOptions['invoke'],
+): EventRule {
+  return {
+    name: localName(rule.name),
+    eventPattern: rule.eventPattern,
+    target: async (event) => {
+      const invocation = invoke(rule.service, event);
+      if (!invocation) throw new Error(`the rule's target ${localName(rule.service)} is not running`);
+      const result = await invocation;
+      if (!result.ok) throw new Error(`${localName(rule.service)} failed: ${JSON.stringify(result.error)}`);
+    },
+  };
 }
 
 /** What an event is about, for the console: the object, the schedule an operator event fires, ... */

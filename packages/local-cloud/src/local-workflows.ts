@@ -3,6 +3,7 @@ import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
+import pLimit from 'p-limit';
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import { openExecutionStore } from './execution-store.ts';
 import { type FargateTask, startFargateTask, UnknownContainerError } from './fargate-task.ts';
@@ -85,6 +86,21 @@ export interface LocalWorkflowsOptions {
    * @default executions live as long as the process
    */
   readonly executionsFile?: string;
+  /**
+   * How many Fargate tasks run at once; the others wait their turn, first come first served, as
+   * tasks wait for a small capacity. The embedded database serves one session at a time, so a second
+   * long import transaction would only queue behind the first inside the database, holding its
+   * socket and starving the status-updater's short transactions. @default no limit
+   */
+  readonly taskCapacity?: number;
+}
+
+/** The task's execution was stopped while the task waited for capacity: it never started. */
+export class TaskNotStartedError extends Error {
+  override readonly name = 'TaskNotStartedError';
+  constructor(executionArn: string) {
+    super(`the execution ${executionArn} was stopped before its task got capacity to start`);
+  }
 }
 
 /**
@@ -103,7 +119,7 @@ export function startLocalWorkflows(
     const { iam } = options;
     const authorize: TaskAuthorizer = (call, checks) =>
       iam.assertAuthorized(iam.role(call.executionArn.split(':')[6] ?? ''), checks);
-    const runTask = (request: RunTaskRequest) =>
+    const runNow = (request: RunTaskRequest) =>
       runLocalTask(request, {
         tasks: options.tasks,
         rootDir: options.rootDir,
@@ -112,6 +128,16 @@ export function startLocalWorkflows(
         runningTasks,
         authorize,
       });
+    // p-limit runs queued calls in the order they came (a FIFO), as capacity frees up.
+    const capacity = options.taskCapacity === undefined ? undefined : pLimit(options.taskCapacity);
+    const runTask = (request: RunTaskRequest) =>
+      capacity
+        ? capacity(() =>
+            request.call.signal.aborted
+              ? Promise.reject(new TaskNotStartedError(request.call.executionArn))
+              : runNow(request),
+          )
+        : runNow(request);
     const resources: LocalWorkflowResources = {
       environment: LOCAL_ENVIRONMENT,
       region: LOCAL_REGION,

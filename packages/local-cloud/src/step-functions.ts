@@ -20,6 +20,7 @@ import {
   redriveStartOf,
   redriveStatusOf,
 } from './execution-redrive.ts';
+import { type ExecutionStatusChangeEvent, executionStatusChangeEvent } from './execution-status-event.ts';
 import type { ExecutionStatus, ExecutionStore, StoredExecution } from './execution-store.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { checkExecutionInputSize, taskResultTooLarge } from './payload-limits.ts';
@@ -106,6 +107,12 @@ export interface LocalStepFunctions {
   waitForExecution(executionArn: string): Promise<ExecutionRecord>;
   /** Aborts every running execution and waits for them to end; starts nothing afterwards. */
   stop(): Promise<void>;
+  /**
+   * Calls `listener` with Step Functions' "Execution Status Change" event of every execution that
+   * starts (RUNNING), is redriven, or ends, as Step Functions sends them to EventBridge. Executions
+   * the local cloud aborts because it is stopping are not reported: nothing stopped them on AWS.
+   */
+  onStatusChange(listener: (event: ExecutionStatusChangeEvent) => void): void;
 }
 
 /** A definition uses a `Resource` the local cloud cannot run. */
@@ -291,6 +298,12 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     });
   }
   let stopped = false;
+  const statusListeners = new Set<(event: ExecutionStatusChangeEvent) => void>();
+  /** Reports the execution's status as it is now to the status change listeners. */
+  const statusChanged = (execution: MutableExecution) => {
+    const event = executionStatusChangeEvent(execution, { region, accountId });
+    for (const listener of statusListeners) listener(event);
+  };
   /** Saves an execution's fields (not its history) to the store. */
   const save = (execution: MutableExecution) => {
     const {
@@ -519,6 +532,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       await consume.catch(() => undefined);
       execution.stopDate = new Date();
       save(execution);
+      if (!stopped) statusChanged(execution);
       reporter({
         type: 'execution-finished',
         stateMachine: machine.name,
@@ -583,6 +597,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       }
       const execution = start(machine, name, input, parsed);
       executions.set(executionArn, execution);
+      statusChanged(execution);
       reporter({ type: 'execution-started', stateMachine: machine.name, execution: name, executionArn });
       return { executionArn, startDate: execution.startDate };
     },
@@ -635,6 +650,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
         from ? machine.startingAt(from.state) : machine.machine,
         JSON.parse(from?.input ?? execution.input),
       );
+      statusChanged(execution);
       reporter({
         type: 'execution-started',
         stateMachine: machine.name,
@@ -655,6 +671,9 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       const execution = executionFor(executionArn);
       await execution.finished;
       return snapshot(execution);
+    },
+    onStatusChange(listener) {
+      statusListeners.add(listener);
     },
     async stop() {
       stopped = true;

@@ -65,6 +65,13 @@ describe('startAwsEndpoint', () => {
     expect((await eventFor('imports/big.csv')).detail.object.size).toBe(body.length);
   });
 
+  it('raises Object Created for a key with dot segments, which S3 keeps literally', async () => {
+    for (const key of ['imports/../x.csv', 'imports/./y.csv', 'imports//z.csv']) {
+      await s3.send(new PutObjectCommand({ Bucket: 'sidestep-local-imports', Key: key, Body: 'hello' }));
+      expect((await eventFor(key)).detail.object).toMatchObject({ key, size: 5 });
+    }
+  });
+
   it('gives later writes greater sequencers', async () => {
     await s3.send(new PutObjectCommand({ Bucket: 'sidestep-local-imports', Key: 'seq', Body: '1' }));
     const first = await eventFor('seq');

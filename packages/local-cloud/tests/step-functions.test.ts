@@ -161,6 +161,52 @@ describe('createLocalStepFunctions', () => {
     expect(done.history.at(-1)?.type).toBe('ExecutionAborted');
   });
 
+  it("sends Step Functions' Execution Status Change event for a start and an abort, as EventBridge gets them", async () => {
+    const { sfn, arn } = cloud(() => new Promise(() => undefined));
+    const events: unknown[] = [];
+    sfn.onStatusChange((event) => events.push(event));
+    const { executionArn } = sfn.startExecution({ stateMachineArn: arn, name: 'stopped', input: '{"a":1}' });
+    sfn.stopExecution(executionArn, { error: 'Operator', cause: 'by hand' });
+    await sfn.waitForExecution(executionArn);
+    const change = (status: string, stopped: boolean, error: string | null, cause: string | null) => ({
+      version: '0',
+      id: expect.any(String),
+      'detail-type': 'Step Functions Execution Status Change',
+      source: 'aws.states',
+      account: '000000000000',
+      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+      region: 'us-east-1',
+      resources: [executionArn],
+      detail: {
+        executionArn,
+        stateMachineArn: arn,
+        name: 'stopped',
+        status,
+        startDate: expect.any(Number),
+        stopDate: stopped ? expect.any(Number) : null,
+        input: '{"a":1}',
+        output: null,
+        inputDetails: { included: true },
+        outputDetails: null,
+        error,
+        cause,
+      },
+    });
+    expect(events).toEqual([
+      change('RUNNING', false, null, null),
+      change('ABORTED', true, 'Operator', 'by hand'),
+    ]);
+  });
+
+  it('sends no status change for the executions it aborts because the local cloud stops', async () => {
+    const { sfn, arn } = cloud(() => new Promise(() => undefined));
+    const statuses: string[] = [];
+    sfn.onStatusChange((event) => statuses.push(event.detail.status));
+    sfn.startExecution({ stateMachineArn: arn });
+    await sfn.stop();
+    expect(statuses).toEqual(['RUNNING']);
+  });
+
   it('aborts running executions on stop and starts none afterwards', async () => {
     const { sfn, arn } = cloud(() => new Promise(() => undefined));
     const { executionArn } = sfn.startExecution({ stateMachineArn: arn });

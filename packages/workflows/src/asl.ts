@@ -84,7 +84,7 @@ export type PassState = StateBase &
   };
 
 /**
- * A Choice rule's test: a data test on `Variable`, or `And` of tests. Only the operators sidestep
+ * A Choice rule's test: a data test on `Variable`, or `And` / `Or` of tests. Only the operators sidestep
  * uses are listed.
  */
 export type ChoiceTest =
@@ -92,11 +92,15 @@ export type ChoiceTest =
       readonly Variable: string;
       readonly BooleanEquals?: boolean;
       readonly StringEquals?: string;
+      /** `*` matches any run of characters (https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html). */
+      readonly StringMatches?: string;
       readonly NumericEquals?: number;
+      readonly NumericLessThan?: number;
       readonly IsPresent?: boolean;
       readonly IsNull?: boolean;
     }
-  | { readonly And: ChoiceTest[] };
+  | { readonly And: ChoiceTest[] }
+  | { readonly Or: ChoiceTest[] };
 
 /** Branches on the input: the first matching rule's `Next`, else `Default`. */
 export type ChoiceState = StateBase &

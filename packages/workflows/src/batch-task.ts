@@ -1,5 +1,6 @@
 import type { JobKind } from '@sidestep/contracts';
-import type { Catcher, Json, TaskState } from './asl.ts';
+import type { ChoiceTest, Json, State, TaskState } from './asl.ts';
+import { catchAll } from './catch-all.ts';
 import { INTEGRATION } from './integration.ts';
 import { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
 import { requireStrings } from './require-strings.ts';
@@ -16,6 +17,13 @@ export interface BatchWorkerProps {
   readonly securityGroupIds: readonly string[];
   /** Whether the task gets a public IP (needed in public subnets without a NAT gateway). @default false */
   readonly assignPublicIp?: boolean;
+  /**
+   * Where the task runs: `FARGATE` (the launch type) or `FARGATE_SPOT` (a capacity provider strategy;
+   * the cluster must offer it). Spot capacity can be interrupted, which the workflow answers by
+   * running the task again ({@link INTERRUPTED_TASK_STOP_CODES}).
+   * @default 'FARGATE'
+   */
+  readonly capacityProvider?: 'FARGATE' | 'FARGATE_SPOT';
   /**
    * Seconds the workflow waits for the task before failing the job with `States.Timeout`
    * (Step Functions then stops the task). Pass the task manifest's `timeoutSeconds`.
@@ -49,6 +57,10 @@ export function checkBatchWorker(batchWorker: BatchWorkerProps): void {
       throw new InvalidWorkflowPropsError(`batchWorker.${field}`, 'must be a non-empty list of ids');
     }
   }
+  const capacity = batchWorker.capacityProvider;
+  if (capacity !== undefined && capacity !== 'FARGATE' && capacity !== 'FARGATE_SPOT') {
+    throw new InvalidWorkflowPropsError('batchWorker.capacityProvider', 'must be FARGATE or FARGATE_SPOT');
+  }
   const timeout = batchWorker.timeoutSeconds;
   if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 60)) {
     throw new InvalidWorkflowPropsError('batchWorker.timeoutSeconds', 'must be an integer of at least 60');
@@ -76,30 +88,88 @@ export function checkJobWorkflowProps(
 }
 
 /**
+ * The ECS stop codes of a task stopped under it, not by its own failure: a Fargate Spot interruption,
+ * a task retired for maintenance (`TerminationNotice`), and a task that never started (image pull,
+ * ENI or secrets not ready). The same task run again can succeed, so the workflow reruns it.
+ * `EssentialContainerExited` (the worker's own non-zero exit: bad input, a failed import) and
+ * `UserInitiated` (an operator's or Step Functions' StopTask) are not retried.
+ * https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html
+ */
+export const INTERRUPTED_TASK_STOP_CODES = [
+  'SpotInterruption',
+  'TerminationNotice',
+  'TaskFailedToStart',
+] as const;
+
+/** How many times an interrupted batch task is run again before the job fails. */
+export const MAX_TASK_RERUNS = 3;
+
+/** What a batch step needs besides the worker and its inputs. */
+export interface BatchStep {
+  /** The task state's name (`ImportRows`); its rerun states are named after it. */
+  readonly name: string;
+  readonly Comment: string;
+  /** Where every other failure goes (the failure path's first state), with the error at `$.error`. */
+  readonly onFailure: string;
+  readonly Next: string;
+}
+
+/**
  * Runs the batch-worker on Fargate and waits for it to stop (`ecs:runTask.sync`); its inputs are the
  * container's environment overrides: `MODE`, `JOB_ID` (the job at `$.job.jobId`), then the mode's
- * own `environment`. Bounded by `timeoutSeconds`; retries only ECS API errors; the task description
- * is dropped (`ResultPath: null`): it is large and nothing later needs it.
+ * own `environment`. Bounded by `timeoutSeconds`; ECS API errors are retried with backoff; the task
+ * description is dropped (`ResultPath: null`): it is large and nothing later needs it.
+ *
+ * A task ECS stopped under the worker ({@link INTERRUPTED_TASK_STOP_CODES}) is run again, at most
+ * {@link MAX_TASK_RERUNS} times. `ecs:runTask.sync` reports every stopped task the same way,
+ * `States.TaskFailed` with the task's description (compact JSON) as the `Cause`, so a Retry cannot
+ * tell an interruption from a real failure: a Catch keeps the error, a Choice reads the `StopCode`
+ * from the cause and counts the reruns at `$.taskReruns`:
+ *
+ * ```
+ * <name> --States.TaskFailed--> <name>Stopped -(interrupted, first)-> <name>FirstRerun -> <name>
+ *                                         ├-(interrupted again)-> <name>RerunsLeft -(< max)-> <name>NextRerun -> <name>
+ *                                         └-> onFailure                         └-> onFailure
+ * <name> --States.ALL--> onFailure
+ * ```
+ *
+ * A rerun is safe: the worker's import commits its rows and the job together, and the rerun of an
+ * import that had committed finds the job succeeded (the failure path then reports it completed).
  */
 export function batchTask(
   batchWorker: BatchWorkerProps,
   mode: JobKind,
   environment: readonly TaskEnvironmentVariable[],
-  step: { readonly Comment: string; readonly Catch: Catcher[]; readonly Next: string },
-): TaskState {
+  step: BatchStep,
+): Record<string, State> {
   const overrides: readonly TaskEnvironmentVariable[] = [
     { Name: 'MODE', Value: mode },
     { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
     ...environment,
   ];
-  return {
+  const { name } = step;
+  const stopped = `${name}Stopped`;
+  const firstRerun = `${name}FirstRerun`;
+  const nextRerun = `${name}NextRerun`;
+  const rerunsLeft = `${name}RerunsLeft`;
+  // Step Functions writes the cause as compact JSON; the spaced form is matched too, to be safe.
+  const interrupted: ChoiceTest = {
+    Or: INTERRUPTED_TASK_STOP_CODES.flatMap((code) => [
+      { Variable: '$.error.Cause', StringMatches: `*"StopCode":"${code}"*` },
+      { Variable: '$.error.Cause', StringMatches: `*"StopCode": "${code}"*` },
+    ]),
+  };
+  const task: TaskState = {
     Type: 'Task',
     Comment: step.Comment,
     Resource: INTEGRATION.ecsRunTaskSync,
     Parameters: {
       Cluster: batchWorker.clusterArn,
       TaskDefinition: batchWorker.taskDefinitionArn,
-      LaunchType: 'FARGATE',
+      // RunTask takes a launch type or a capacity provider strategy, never both.
+      ...(batchWorker.capacityProvider === 'FARGATE_SPOT'
+        ? { CapacityProviderStrategy: [{ CapacityProvider: 'FARGATE_SPOT', Weight: 1 }] }
+        : { LaunchType: 'FARGATE' }),
       NetworkConfiguration: {
         AwsvpcConfiguration: {
           Subnets: [...batchWorker.subnetIds],
@@ -119,7 +189,36 @@ export function batchTask(
     TimeoutSeconds: batchWorker.timeoutSeconds ?? 3600,
     ResultPath: null,
     Retry: [retry(TRANSIENT_ECS_ERRORS, 10, 3)],
-    Catch: step.Catch,
+    Catch: [
+      { ErrorEquals: ['States.TaskFailed'], ResultPath: '$.error', Next: stopped },
+      ...catchAll(step.onFailure),
+    ],
     Next: step.Next,
+  };
+  return {
+    [name]: task,
+    [stopped]: {
+      Type: 'Choice',
+      Comment:
+        'ECS stopped the task under the worker (Spot interruption, retirement, failed start): run it again',
+      // A comparison on an absent path is a run-time error, so the count is read in its own Choice.
+      Choices: [
+        { And: [interrupted, { Variable: '$.taskReruns', IsPresent: true }], Next: rerunsLeft },
+        { ...interrupted, Next: firstRerun },
+      ],
+      Default: step.onFailure,
+    },
+    [rerunsLeft]: {
+      Type: 'Choice',
+      Choices: [{ Variable: '$.taskReruns.count', NumericLessThan: MAX_TASK_RERUNS, Next: nextRerun }],
+      Default: step.onFailure,
+    },
+    [firstRerun]: { Type: 'Pass', Parameters: { count: 1 }, ResultPath: '$.taskReruns', Next: name },
+    [nextRerun]: {
+      Type: 'Pass',
+      Parameters: { 'count.$': 'States.MathAdd($.taskReruns.count, 1)' },
+      ResultPath: '$.taskReruns',
+      Next: name,
+    },
   };
 }

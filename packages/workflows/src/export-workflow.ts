@@ -167,9 +167,10 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
           'Registers the job by the request id, idempotently; another execution gets duplicate: true',
         job: { 'jobId.$': '$.Payload.jobId', 'duplicate.$': '$.Payload.duplicate' },
         duplicateComment: 'A duplicate delivery of the request: another execution owns this export',
+        retryHint: 'send a new export request with a new envelope id',
         next: 'ExportRows',
       }),
-      ExportRows: batchTask(
+      ...batchTask(
         batchWorker,
         'export',
         [
@@ -180,7 +181,8 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         {
           Comment:
             'batch-worker export mode on Fargate: gzip CSV parts and a manifest under exports/<jobId>/parts/',
-          Catch: toMarkFailed,
+          name: 'ExportRows',
+          onFailure: MARK_FAILED,
           Next: 'FinalizeExport',
         },
       ),
@@ -244,6 +246,8 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         template: 'export.failed',
         to: REQUESTER,
         params: { 'jobId.$': '$.job.jobId', 'reason.$': '$.failure.reason' },
+        // Only FinishJob makes an export succeeded, after FinalizeExport wrote `$.finalized`.
+        committed: 'ComposeReadyMail',
         failState: 'ExportFailed',
         failComment:
           'The job is failed and the export.failed mail queued; Error is what failed, Cause the reason',

@@ -21,13 +21,24 @@ export interface FailurePathProps {
   /** The name of the final Fail state (`ImportFailed`, `ExportFailed`). */
   readonly failState: string;
   readonly failComment: string;
+  /**
+   * Where to go when the job turns out to have succeeded after all (the batch-worker finishes an
+   * import in its commit; a FinishJob's answer can be lost after its commit): the status-updater
+   * answers `fail` with the succeeded job, kept at `$.failure`, and the workflow takes its success
+   * path from this state instead of mailing a failure.
+   */
+  readonly committed: string;
 }
+
+/** The Choice after MarkFailed: a job that succeeded after all goes to its success path. */
+export const CHECK_FAILURE = 'CheckFailure';
 
 /**
  * The failure path of a job workflow, shared so every workflow fails the same way:
  *
  * ```
- * MarkFailed (status-updater fail -> $.failure) -> ComposeFailedMail -> NotifyFailed -> <failState> (Fail)
+ * MarkFailed (status-updater fail -> $.failure) -> CheckFailure -> ComposeFailedMail -> NotifyFailed -> <failState> (Fail)
+ * CheckFailure -($.failure.state = succeeded)-> <committed> (the success path)
  * MarkFailed   --States.ALL--> FailureNotRecorded (Fail; the original error stays in $.error)
  * NotifyFailed --States.ALL--> <failState> (the send error is kept in $.notificationError)
  * ```
@@ -44,13 +55,22 @@ export function failurePath(props: FailurePathProps): Record<string, State> {
       {
         Comment:
           "Marks the job failed; the reason is the worker's when it recorded one, else the caught error",
-        ResultSelector: props.failure ?? { 'reason.$': '$.Payload.reason' },
+        ResultSelector: {
+          'state.$': '$.Payload.state',
+          ...(props.failure ?? { 'reason.$': '$.Payload.reason' }),
+        },
         ResultPath: '$.failure',
         // `$.error` keeps the original failure; this one says why it could not be recorded.
         Catch: catchAll('FailureNotRecorded', '$.statusError'),
-        Next: 'ComposeFailedMail',
+        Next: CHECK_FAILURE,
       },
     ),
+    [CHECK_FAILURE]: {
+      Type: 'Choice',
+      Comment: 'The job succeeded after all (its result was committed before the error): report that',
+      Choices: [{ Variable: '$.failure.state', StringEquals: 'succeeded', Next: props.committed }],
+      Default: 'ComposeFailedMail',
+    },
     FailureNotRecorded: {
       Type: 'Fail',
       Comment: 'The job failed and so did marking it failed: no mail, the job needs an operator',

@@ -36,14 +36,22 @@ function checkProps(props: ImportWorkflowProps): void {
  *
  * ```
  * ReadUpload -> RegisterJob -> CheckDuplicate -(duplicate)-> AlreadyRegistered (Succeed)
+ *                                   ├-(duplicate of a failed job)-> DescribeFailedDuplicate -> AlreadyFailed (Fail)
  *                                   └-> StartJob -> ImportRows -> FinishJob -> ComposeCompletedMail -> NotifyCompleted -> Imported
- * any error in StartJob / ImportRows / FinishJob -> MarkFailed -> ComposeFailedMail -> NotifyFailed -> ImportFailed (Fail)
+ * any error in StartJob / ImportRows / FinishJob -> MarkFailed -> CheckFailure -> ComposeFailedMail -> NotifyFailed -> ImportFailed (Fail)
+ *                                                     CheckFailure -(job succeeded)-> ReadCommittedImport -> ComposeCompletedMail
  * ```
+ *
+ * - The rows and the job's `succeeded` commit together (the batch-worker finishes the job in the
+ *   transaction that commits the rows). A task killed after that COMMIT, or a FinishJob whose answer
+ *   was lost, still reaches MarkFailed; the status-updater then answers with the succeeded job
+ *   instead of failing it, and the workflow mails `import.completed` and ends SUCCEEDED.
  *
  * - S3 delivers events at least once and an EventBridge target cannot name the execution, so two
  *   executions can start for one object. `RegisterJob` registers the job for that exact object
- *   (bucket, key, version or ETag); the status-updater answers `duplicate: true` to every execution but
- *   the first, which then ends early and successfully.
+ *   (bucket, key, version id or the event's sequencer: every PUT is a new job, a redelivered event is
+ *   not); the status-updater answers `duplicate: true` to every execution but the first, which then
+ *   ends early: successfully, unless the job failed, which it then names with how to retry it.
  * - Every task retries only transient service errors, with backoff; everything else is caught, the
  *   job marked `failed` with the reason, the `import.failed` mail sent, and the execution ends FAILED
  *   so it is visible (and redrivable) in the console.
@@ -60,6 +68,8 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
     'bucket.$': '$.detail.bucket.name',
     'key.$': `${object}.key`,
     'etag.$': `${object}.etag`,
+    // The upload's identity in an unversioned bucket: every PUT has its own (see sourceIdentity).
+    'sequencer.$': `${object}.sequencer`,
     'size.$': `${object}.size`,
   };
   // A hyphen is outside JSONPath's member-name shorthand, so Step Functions requires bracket notation:
@@ -109,19 +119,24 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
           'duplicate.$': '$.Payload.duplicate',
         },
         duplicateComment: 'A duplicate S3 event: another execution owns the import of this object',
+        retryHint: 'upload the file again: every PUT is a new import',
         next: 'ImportRows',
       }),
-      ImportRows: batchTask(
+      ...batchTask(
         batchWorker,
         'import',
         [
           { Name: 'SOURCE_BUCKET', 'Value.$': '$.upload.source.bucket' },
           { Name: 'SOURCE_KEY', 'Value.$': '$.upload.source.key' },
           { Name: 'SOURCE_VERSION_ID', 'Value.$': '$.upload.sourceVersionId' },
+          // The worker reads exactly the registered object: by version id, else only if the ETag
+          // still matches (a later PUT to the key is its own job).
+          { Name: 'SOURCE_ETAG', 'Value.$': '$.upload.source.etag' },
         ],
         {
           Comment: 'batch-worker import mode on Fargate; its inputs are the container overrides below',
-          Catch: toMarkFailed,
+          name: 'ImportRows',
+          onFailure: MARK_FAILED,
           Next: 'FinishJob',
         },
       ),
@@ -140,6 +155,18 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
           Next: 'ComposeCompletedMail',
         },
       ),
+      ReadCommittedImport: {
+        Type: 'Pass',
+        Comment:
+          'The batch-worker committed the rows and the job before the error (a task killed after its COMMIT, a lost FinishJob answer): the import completed',
+        Parameters: {
+          'rows.$': '$.failure.rows',
+          'rejectedSamples.$': '$.failure.rejectedSamples',
+          'fileName.$': '$.failure.fileName',
+        },
+        ResultPath: '$.finished',
+        Next: 'ComposeCompletedMail',
+      },
       ...successPath({
         mailQueueUrl,
         mail: 'Completed',
@@ -168,7 +195,14 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
           'fileName.$': '$.failure.fileName',
           'reason.$': '$.failure.reason',
         },
-        failure: { 'reason.$': '$.Payload.reason', 'fileName.$': '$.Payload.fileName' },
+        failure: {
+          'reason.$': '$.Payload.reason',
+          'fileName.$': '$.Payload.fileName',
+          // Present when the worker committed the rows after all (see ReadCommittedImport).
+          'rows.$': '$.Payload.rows',
+          'rejectedSamples.$': '$.Payload.rejectedSamples',
+        },
+        committed: 'ReadCommittedImport',
         failState: 'ImportFailed',
         failComment:
           'The job is failed and the import.failed mail queued; Error is what failed, Cause the reason',

@@ -17,6 +17,11 @@ export type {
   WaitState,
 } from './asl.ts';
 export type { BatchWorkerProps } from './batch-task.ts';
+export {
+  type ExecutionStatusEventPattern,
+  type ExecutionStatusRule,
+  executionStatusRule,
+} from './execution-status-rule.ts';
 export { EXPORT_REQUESTS_QUEUE, type ExportWorkflowProps, exportWorkflow } from './export-workflow.ts';
 export {
   type ImportEventPattern,

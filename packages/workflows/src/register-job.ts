@@ -15,6 +15,11 @@ export interface RegisterJobProps {
   readonly job: PayloadTemplate;
   /** Why a duplicate ends successfully. */
   readonly duplicateComment: string;
+  /**
+   * How to retry a job that failed, told to a duplicate that finds it failed (no `'`, `{`, `}` or
+   * `\\`: it goes into a `States.Format` template), e.g. `upload the file again`.
+   */
+  readonly retryHint: string;
   /** The state after StartJob. */
   readonly next: string;
 }
@@ -24,6 +29,7 @@ export interface RegisterJobProps {
  *
  * ```
  * RegisterJob -> CheckDuplicate -(duplicate)-> AlreadyRegistered (Succeed)
+ *                       ├-(duplicate of a failed job)-> DescribeFailedDuplicate -> AlreadyFailed (Fail)
  *                       └-> StartJob -> <next>
  * RegisterJob --States.ALL--> RegistrationFailed ({@link REGISTRATION_FAILED})
  * StartJob    --States.ALL--> MarkFailed
@@ -31,7 +37,10 @@ export interface RegisterJobProps {
  *
  * Deliveries are at least once, so two executions can start for one upload or request: the
  * status-updater registers the job idempotently and answers `duplicate: true` to every execution but
- * the first, which then ends early and successfully.
+ * the first, which then ends early and successfully. A duplicate that finds the job `failed` (a
+ * re-run of the same input, a redelivery after the job failed) does nothing either, but ends FAILED
+ * with `DuplicateOfFailedJobError` naming the job, its reason and how to retry it: a retry that does
+ * nothing must not look like one that worked.
  */
 export function registerJob(props: RegisterJobProps): Record<string, State> {
   const fn = props.statusUpdaterFunctionArn;
@@ -41,7 +50,11 @@ export function registerJob(props: RegisterJobProps): Record<string, State> {
       { event: 'register', kind: props.kind, expectedState: 'registered', ...props.origin },
       {
         Comment: props.registerComment,
-        ResultSelector: props.job,
+        // `registered`: the job as the register found it, which a duplicate reports.
+        ResultSelector: {
+          ...props.job,
+          registered: { 'state.$': '$.Payload.state', 'reason.$': '$.Payload.reason' },
+        },
         ResultPath: '$.job',
         // No job exists to mark failed or to name in a mail: end FAILED with the error as it came.
         Catch: catchAll('RegistrationFailed'),
@@ -50,10 +63,33 @@ export function registerJob(props: RegisterJobProps): Record<string, State> {
     ),
     CheckDuplicate: {
       Type: 'Choice',
-      Choices: [{ Variable: '$.job.duplicate', BooleanEquals: true, Next: 'AlreadyRegistered' }],
+      Choices: [
+        {
+          And: [
+            { Variable: '$.job.duplicate', BooleanEquals: true },
+            { Variable: '$.job.registered.state', StringEquals: 'failed' },
+          ],
+          Next: 'DescribeFailedDuplicate',
+        },
+        { Variable: '$.job.duplicate', BooleanEquals: true, Next: 'AlreadyRegistered' },
+      ],
       Default: 'StartJob',
     },
     AlreadyRegistered: { Type: 'Succeed', Comment: props.duplicateComment },
+    DescribeFailedDuplicate: {
+      Type: 'Pass',
+      Parameters: {
+        'cause.$': `States.Format('job {} is ${props.kind === 'import' ? 'an import' : 'an export'} that already failed: {}. This execution changed nothing; to retry, ${props.retryHint}.', $.job.jobId, $.job.registered.reason)`,
+      },
+      ResultPath: '$.duplicateOf',
+      Next: 'AlreadyFailed',
+    },
+    AlreadyFailed: {
+      Type: 'Fail',
+      Comment: 'A duplicate of a job that failed: nothing was done, and the cause says how to retry',
+      Error: 'DuplicateOfFailedJobError',
+      CausePath: '$.duplicateOf.cause',
+    },
     StartJob: statusUpdate(
       fn,
       { event: 'start', 'jobId.$': '$.job.jobId', expectedState: 'running' },

@@ -224,6 +224,37 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(env.mails).toHaveLength(1);
   });
 
+  it('ends a second execution for a request whose export failed FAILED, naming the job and how to retry', async () => {
+    const env = cloud({ worker: WorkflowCloud.failingWorker('database unavailable') });
+    await execute(pipeInput(request('req-3f')), env);
+    const again = await execute(pipeInput(request('req-3f')), env);
+
+    const [job] = env.status.jobs.values();
+    expect(again.end).toMatchObject({ type: 'ExecutionFailed', Error: 'DuplicateOfFailedJobError' });
+    expect((again.end as { Cause: string }).Cause).toBe(
+      `job ${job?.id} is an export that already failed: database unavailable. This execution changed nothing; to retry, send a new export request with a new envelope id.`,
+    );
+    expect(env.tasks).toHaveLength(1);
+  });
+
+  it('mails export.ready when FinishJob committed but its answer was lost on every attempt', async () => {
+    const env = cloud();
+    env.status.loseAnswer.finish = [lambdaServiceError('Sandbox.Timedout')];
+    env.status.failNext.finish = Array.from({ length: 6 }, () => lambdaServiceError('Sandbox.Timedout'));
+    const run = await execute(pipeInput(request('req-lost')), env);
+
+    expect(run.failure).toBeUndefined();
+    expect(run.statesEntered.slice(-5)).toEqual([
+      'MarkFailed',
+      'CheckFailure',
+      'ComposeReadyMail',
+      'NotifyReady',
+      'Exported',
+    ]);
+    expect([...env.status.jobs.values()][0]?.state).toBe('succeeded');
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['export.ready']);
+  });
+
   it('exports a request with another id as a new job', async () => {
     const env = cloud();
     await execute(pipeInput(request('req-4a')), env);
@@ -240,9 +271,11 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
 
     expect(run.failure).toBeInstanceOf(ExecutionError);
     expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed', Cause: reason });
-    expect(run.statesEntered.slice(-5)).toEqual([
+    expect(run.statesEntered.slice(-7)).toEqual([
       'ExportRows',
+      'ExportRowsStopped',
       'MarkFailed',
+      'CheckFailure',
       'ComposeFailedMail',
       'NotifyFailed',
       'ExportFailed',

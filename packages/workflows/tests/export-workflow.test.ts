@@ -91,12 +91,14 @@ describe('exportWorkflow', () => {
     });
     const withoutOverrides = (state: State | undefined) => {
       const task = state as TaskState;
-      return {
-        ...task,
-        Comment: undefined,
-        Next: undefined,
-        Parameters: { ...task.Parameters, Overrides: undefined },
-      };
+      return JSON.parse(
+        JSON.stringify({
+          ...task,
+          Comment: undefined,
+          Next: undefined,
+          Parameters: { ...task.Parameters, Overrides: undefined },
+        }).replaceAll('ImportRows', 'ExportRows'),
+      );
     };
     expect(withoutOverrides(definition.States.ExportRows)).toEqual(
       withoutOverrides(imported.States.ImportRows),

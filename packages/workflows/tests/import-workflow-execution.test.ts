@@ -9,7 +9,7 @@ const props: ImportWorkflowProps = { ...localWiring, notifyAddress: 'ops@example
 const run = workflowExecutor('import', importWorkflow(props));
 
 /** The EventBridge event S3 sends for an upload (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html). */
-function objectCreated(key: string, options: { versionId?: string; etag?: string } = {}) {
+function objectCreated(key: string, options: { versionId?: string; etag?: string; sequencer?: string } = {}) {
   return {
     version: '0',
     id: '17793124-05d4-b198-2fde-7ededc63b103',
@@ -27,7 +27,7 @@ function objectCreated(key: string, options: { versionId?: string; etag?: string
         size: 48_213,
         etag: options.etag ?? 'b1946ac92492d2347c6235b4d2611184',
         ...(options.versionId ? { 'version-id': options.versionId } : {}),
-        sequencer: '00617F08299329D189',
+        sequencer: options.sequencer ?? '00617F08299329D189',
       },
       'request-id': 'N4N7GDK58NMKJ12R',
       requester: '000000000000',
@@ -83,6 +83,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
           key: 'imports/2026/users.csv',
           etag: 'b1946ac92492d2347c6235b4d2611184',
           size: 48_213,
+          sequencer: '00617F08299329D189',
         },
       },
       { event: 'start', jobId: job?.id, expectedState: 'running', executionId },
@@ -110,6 +111,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
       SOURCE_BUCKET: 'sidestep-local-imports',
       SOURCE_KEY: 'imports/2026/users.csv',
       SOURCE_VERSION_ID: '',
+      SOURCE_ETAG: 'b1946ac92492d2347c6235b4d2611184',
     });
 
     const [mail] = env.mailJobs();
@@ -188,12 +190,50 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
 
   it('imports a new version of the same key as a new job', async () => {
     const env = cloud();
-    await execute(objectCreated('imports/users.csv', { etag: 'aaaa' }), env);
-    const second = await execute(objectCreated('imports/users.csv', { etag: 'bbbb' }), env);
+    // Every write of a key gets a greater sequencer.
+    await execute(objectCreated('imports/users.csv', { etag: 'aaaa', sequencer: '0062A1B2C3D4E5F601' }), env);
+    const second = await execute(
+      objectCreated('imports/users.csv', { etag: 'bbbb', sequencer: '0062A1B2C3D4E5F602' }),
+      env,
+    );
 
     expect(second.statesEntered).toContain('Imported');
     expect(env.status.jobs.size).toBe(2);
     expect(env.tasks).toHaveLength(2);
+  });
+
+  it('imports a re-upload of the same bytes to the same key (a new PUT, a new sequencer) as a new job', async () => {
+    const env = cloud();
+    await execute(objectCreated('imports/users.csv', { sequencer: '0062A1B2C3D4E5F601' }), env);
+    const again = await execute(objectCreated('imports/users.csv', { sequencer: '0062A1B2C3D4E5F602' }), env);
+
+    expect(again.statesEntered.at(-1)).toBe('Imported');
+    expect(env.status.jobs.size).toBe(2);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual([
+      'import.completed',
+      'import.completed',
+    ]);
+  });
+
+  it('ends a run of the same event as a failed job FAILED, naming the job, its state and how to retry', async () => {
+    const env = cloud({ worker: WorkflowCloud.failingWorker('line 1: missing required column email') });
+    const event = objectCreated('imports/users.csv');
+    await execute(event, env);
+    const again = await execute(event, env);
+
+    const [job] = env.status.jobs.values();
+    expect(again.statesEntered.slice(-3)).toEqual([
+      'CheckDuplicate',
+      'DescribeFailedDuplicate',
+      'AlreadyFailed',
+    ]);
+    expect(again.end).toMatchObject({ type: 'ExecutionFailed', Error: 'DuplicateOfFailedJobError' });
+    const cause = (again.end as { Cause: string }).Cause;
+    expect(cause).toContain(`job ${job?.id}`);
+    expect(cause).toContain('failed: line 1: missing required column email');
+    expect(cause).toContain('upload the file again');
+    expect(env.tasks).toHaveLength(1);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.failed']);
   });
 
   it('marks the job failed with the worker reason, queues import.failed and ends FAILED when the task fails', async () => {
@@ -203,8 +243,9 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
 
     expect(run.failure).toBeInstanceOf(ExecutionError);
     expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed', Cause: reason });
-    expect(run.statesEntered.slice(-4)).toEqual([
+    expect(run.statesEntered.slice(-5)).toEqual([
       'MarkFailed',
+      'CheckFailure',
       'ComposeFailedMail',
       'NotifyFailed',
       'ImportFailed',
@@ -235,6 +276,48 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
         },
       },
     ]);
+  });
+
+  it('reports an import whose task crashed after its commit as completed, with one completed mail', async () => {
+    const env = cloud({
+      worker: (jobId, status) => {
+        // The rows and the job's `succeeded` commit together; then the task is SIGKILLed.
+        status.completeByWorker(jobId, { total: 4, imported: 4, rejected: 0 });
+        throw stoppedTask(137);
+      },
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    const [job] = env.status.jobs.values();
+    expect(job?.state).toBe('succeeded');
+    expect(run.statesEntered.slice(-6)).toEqual([
+      'MarkFailed',
+      'CheckFailure',
+      'ReadCommittedImport',
+      'ComposeCompletedMail',
+      'NotifyCompleted',
+      'Imported',
+    ]);
+    expect(env.mailJobs().map((mail) => [mail.payload.template, mail.payload.params])).toEqual([
+      [
+        'import.completed',
+        { jobId: job?.id, fileName: 'users.csv', rows: 4, rejectedRows: 0, rejectedSamples: [] },
+      ],
+    ]);
+  });
+
+  it('reports an import as completed when FinishJob keeps failing after the worker committed', async () => {
+    const env = cloud({
+      worker: (jobId, status) => status.completeByWorker(jobId, { total: 2, imported: 1, rejected: 1 }),
+    });
+    env.status.failNext.finish = Array.from({ length: 7 }, () => lambdaServiceError('Sandbox.Timedout'));
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    expect([...env.status.jobs.values()][0]?.state).toBe('succeeded');
+    expect(run.statesEntered.at(-1)).toBe('Imported');
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
   });
 
   it('fails the import when the worker exits 0 without recording row counts', async () => {
@@ -366,6 +449,73 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(env.mailJobs().map((mail) => mail.payload.params)).toEqual([
       { jobId: 'imp_0001', fileName: 'users.csv', rows: 5, rejectedRows: 0, rejectedSamples: [] },
     ]);
+  });
+
+  it.each(['SpotInterruption', 'TerminationNotice', 'TaskFailedToStart'])(
+    'runs the task again when ECS stopped it with %s, then imports',
+    async (stopCode) => {
+      let attempts = 0;
+      const env = cloud({
+        worker: (jobId, status) => {
+          attempts += 1;
+          if (attempts < 3) throw stoppedTask(143, stopCode);
+          status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0 } });
+        },
+      });
+      const run = await execute(objectCreated('imports/users.csv'), env);
+
+      expect(run.failure).toBeUndefined();
+      expect(env.tasks).toHaveLength(3);
+      expect(run.statesEntered.filter((state) => state === 'ImportRowsStopped')).toHaveLength(2);
+      expect([...env.status.jobs.values()][0]?.state).toBe('succeeded');
+      expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
+    },
+  );
+
+  it('fails the import after the task was interrupted on every run, with the last stop as the reason', async () => {
+    const env = cloud({
+      worker: () => {
+        throw stoppedTask(143, 'SpotInterruption');
+      },
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    // One run and three reruns.
+    expect(env.tasks).toHaveLength(4);
+    expect([...env.status.jobs.values()][0]?.state).toBe('failed');
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed' });
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.failed']);
+  });
+
+  it('does not run the task again when an operator stopped it or its container failed', async () => {
+    for (const stopCode of ['UserInitiated', 'EssentialContainerExited']) {
+      const env = cloud({
+        worker: () => {
+          throw stoppedTask(1, stopCode);
+        },
+      });
+      const run = await execute(objectCreated('imports/users.csv'), env);
+
+      expect(env.tasks).toHaveLength(1);
+      expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed' });
+    }
+  });
+
+  it('runs the batch task on Fargate Spot through a capacity provider strategy when asked', async () => {
+    const spot = workflowExecutor(
+      'import',
+      importWorkflow({ ...props, batchWorker: { ...props.batchWorker, capacityProvider: 'FARGATE_SPOT' } }),
+    );
+    const env = cloud();
+    const run = await spot(
+      objectCreated('imports/users.csv'),
+      env.handlers({ batchTask: 'ImportRows', mails: ['NotifyCompleted', 'NotifyFailed'] }),
+    );
+
+    expect(run.failure).toBeUndefined();
+    const [task] = env.tasks as unknown as Record<string, unknown>[];
+    expect(task?.LaunchType).toBeUndefined();
+    expect(task?.CapacityProviderStrategy).toEqual([{ CapacityProvider: 'FARGATE_SPOT', Weight: 1 }]);
   });
 
   it('fails the import, without retrying, when the task runs past its timeout', async () => {

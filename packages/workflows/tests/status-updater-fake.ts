@@ -12,6 +12,7 @@ import {
   type JobSnapshot,
   nextState,
   rejectedSamplesOf,
+  sourceIdentity,
   statusOutput,
 } from '@sidestep/jobs';
 import { SidestepError } from '@sidestep/runtime';
@@ -29,7 +30,14 @@ export type FakeUpdate =
       kind: 'import';
       expectedState: JobState;
       executionId: string;
-      source: { bucket: string; key: string; versionId?: string; etag?: string; size?: number };
+      source: {
+        bucket: string;
+        key: string;
+        versionId?: string;
+        etag?: string;
+        sequencer?: string;
+        size?: number;
+      };
     }
   | {
       event: 'register';
@@ -68,6 +76,8 @@ export class StatusUpdaterFake {
   readonly jobs = new Map<string, FakeJob>();
   /** Errors to throw on the next calls of an event, in order (a transient Lambda error, say). */
   readonly failNext: Partial<Record<FakeUpdate['event'], Error[]>> = {};
+  /** Errors to throw on the next calls of an event AFTER applying it: its answer is lost (a timeout after the commit). */
+  readonly loseAnswer: Partial<Record<FakeUpdate['event'], Error[]>> = {};
   #next = 1;
 
   /** The `lambda:invoke` handler: `{ FunctionName, Payload }` in, `{ Payload, StatusCode }` out, as Step Functions returns it. */
@@ -78,7 +88,10 @@ export class StatusUpdaterFake {
     const injected = this.failNext[update.event]?.shift();
     if (injected) throw injected;
     try {
-      return { Payload: validate(StatusUpdateOutput, this.#apply(update)), StatusCode: 200 };
+      const output = validate(StatusUpdateOutput, this.#apply(update));
+      const lost = this.loseAnswer[update.event]?.shift();
+      if (lost) throw lost;
+      return { Payload: output, StatusCode: 200 };
     } catch (error) {
       // What the Lambda's runtime posts for a thrown sidestep error: its name and message.
       if (error instanceof SidestepError) throw lambdaError(error.name, error.message);
@@ -94,6 +107,16 @@ export class StatusUpdaterFake {
     if (data.workerError) job.workerError = data.workerError;
   }
 
+  /**
+   * What the batch-worker does when its import commits: the counts and `finish`, in the transaction
+   * that commits the rows, so the job is `succeeded` whatever happens to the task afterwards.
+   */
+  completeByWorker(jobId: string, rows: JobRows): void {
+    const job = this.#job(jobId);
+    job.rows = rows;
+    job.state = nextState(job.id, job.state, 'finish');
+  }
+
   eventsOf(jobId: string): string[] {
     return this.calls.filter((call) => 'jobId' in call && call.jobId === jobId).map((call) => call.event);
   }
@@ -102,7 +125,7 @@ export class StatusUpdaterFake {
     if (update.event === 'register') {
       const identity =
         update.kind === 'import'
-          ? `import|${update.source.bucket}|${update.source.key}|${update.source.versionId ?? update.source.etag}`
+          ? `import|${update.source.bucket}|${update.source.key}|${sourceIdentity(update.source).version}`
           : `export|${update.request.id}`;
       const existing = [...this.jobs.values()].find((job) => job.identity === identity);
       if (existing) return this.#output(existing, existing.executionId !== update.executionId);
@@ -129,6 +152,10 @@ export class StatusUpdaterFake {
     }
     // Re-running a step this execution already applied returns the same result.
     if (job.done.has(update.event)) return this.#output(job, false);
+    // A job that succeeded (the worker finished it with its commit) answers finish and fail as it is.
+    if ((update.event === 'finish' || update.event === 'fail') && job.state === 'succeeded') {
+      return this.#output(job, false);
+    }
     const to = nextState(job.id, job.state, update.event);
     if (to !== update.expectedState) {
       // The status-updater's own UnexpectedStateError (not in @sidestep/jobs: only its steps name a state).

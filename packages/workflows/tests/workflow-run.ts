@@ -74,14 +74,26 @@ export function environmentOf(task: RunTaskInput): Record<string, string> {
   );
 }
 
-/** The Cause of a failed `ecs:runTask.sync`: the stopped task as DescribeTasks describes it (PascalCase keys). */
-export function stoppedTask(exitCode: number): Error {
+/** ECS's reason for each stop code a test uses (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html). */
+const STOPPED_REASONS: Record<string, string> = {
+  EssentialContainerExited: 'Essential container in task exited',
+  SpotInterruption: 'Your Spot Task was interrupted.',
+  TerminationNotice: 'Task stopped due to a task retirement',
+  TaskFailedToStart: 'ResourceInitializationError: unable to pull secrets or registry auth',
+  UserInitiated: 'Task stopped by user',
+};
+
+/**
+ * The Cause of a failed `ecs:runTask.sync`: the stopped task as DescribeTasks describes it (PascalCase
+ * keys), compact JSON as Step Functions writes it.
+ */
+export function stoppedTask(exitCode: number, stopCode = 'EssentialContainerExited'): Error {
   return namedError(
     'States.TaskFailed',
     JSON.stringify({
       LastStatus: 'STOPPED',
-      StopCode: 'EssentialContainerExited',
-      StoppedReason: 'Essential container in task exited',
+      StopCode: stopCode,
+      StoppedReason: STOPPED_REASONS[stopCode] ?? stopCode,
       Containers: [{ Name: 'batch-worker', ExitCode: exitCode, LastStatus: 'STOPPED' }],
     }),
   );

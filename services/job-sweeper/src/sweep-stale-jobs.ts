@@ -1,6 +1,12 @@
 import type { MailSendJobInput, SweepStaleJobsOutput, SweptJob } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
-import { deadlineMissedReason, fireJobEvent, JOB_COLUMNS, type JobRow } from '@sidestep/jobs';
+import {
+  deadlineMissedReason,
+  fireJobEvent,
+  JOB_COLUMNS,
+  type JobRow,
+  UNKNOWN_FAILURE_REASON,
+} from '@sidestep/jobs';
 import { failureMail, failureMailId } from './domain/failure-mail.ts';
 import { FailureMailInvalidError, FailureMailNotQueuedError } from './errors.ts';
 
@@ -34,7 +40,8 @@ interface PendingMailRow {
   file_name: string | null;
   requested_by: string | null;
   error: string | null;
-  deadline_at: Date;
+  /** Null for a job failed because its execution ended before it started. */
+  deadline_at: Date | null;
 }
 
 /**
@@ -84,10 +91,27 @@ export async function sweepStaleJobs(
     return swept;
   });
 
-  // The pending mails are claimed with their rows locked for the send and the mark, so two sweeps
-  // running at once (a manual fire during a scheduled one) do not queue one mail twice. A crash
-  // between the send and the commit leaves the mail pending: the next sweep queues it again with the
-  // same id, which the mail-dispatcher sends once.
+  const mailed = await queuePendingMails(db, mailQueue, { ...options, limit });
+  return { sweptAt: options.now.toISOString(), failed, mailed };
+}
+
+/**
+ * Queues the failure mail of every job the sweeper failed whose mail is not queued yet (at most
+ * `limit`), and marks them queued (`sweep_mail_queued_at`). The pending mails are claimed with their
+ * rows locked for the send and the mark, so two sweeps running at once (a manual fire during a
+ * scheduled one) do not queue one mail twice. A crash between the send and the commit leaves the
+ * mail pending: the next sweep queues it again with the same id, which the mail-dispatcher sends once.
+ *
+ * @returns the jobs whose mail was queued.
+ * @throws {FailureMailNotQueuedError} some mails could not be queued (transient; they stay pending).
+ * @throws {FailureMailInvalidError} a mail breaks the contract (permanent; the others were queued).
+ */
+export async function queuePendingMails(
+  db: Database,
+  mailQueue: MailQueue,
+  options: Pick<SweepOptions, 'now' | 'notifyAddress'> & { readonly limit: number },
+): Promise<SweptJob[]> {
+  const { limit } = options;
   const { mailed, notQueued, invalid } = await db.transaction(async (tx) => {
     const pending = await tx.query<PendingMailRow>(
       `SELECT id, kind, file_name, requested_by, error, deadline_at FROM jobs
@@ -98,7 +122,8 @@ export async function sweepStaleJobs(
       [limit],
     );
     const jobs = pending.rows.map((row) => {
-      const reason = row.error ?? deadlineMissedReason(row.deadline_at);
+      const reason =
+        row.error ?? (row.deadline_at ? deadlineMissedReason(row.deadline_at) : UNKNOWN_FAILURE_REASON);
       return {
         job: sweptJob(row.id, row.kind, row.deadline_at, reason),
         mail: failureMail(
@@ -128,9 +153,21 @@ export async function sweepStaleJobs(
   });
   if (notQueued.length > 0) throw new FailureMailNotQueuedError(notQueued);
   if (invalid) throw invalid;
-  return { sweptAt: options.now.toISOString(), failed, mailed };
+  return mailed;
 }
 
-function sweptJob(jobId: string, kind: SweptJob['kind'], deadlineAt: Date, reason: string): SweptJob {
-  return { jobId, kind, deadlineAt: deadlineAt.toISOString(), reason, mailId: failureMailId(kind, jobId) };
+/** What the sweeper reports about a job it failed or mailed. */
+export function sweptJob(
+  jobId: string,
+  kind: SweptJob['kind'],
+  deadlineAt: Date | null,
+  reason: string,
+): SweptJob {
+  return {
+    jobId,
+    kind,
+    deadlineAt: deadlineAt?.toISOString() ?? null,
+    reason,
+    mailId: failureMailId(kind, jobId),
+  };
 }

@@ -1,8 +1,9 @@
-import { SweepStaleJobsInput, type SweepStaleJobsOutput } from '@sidestep/contracts';
+import { JobSweeperInput, type SweepStaleJobsOutput } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { ledgerError } from '@sidestep/jobs';
 import type { TaskHandlerOptions } from '@sidestep/runtime';
 import { JobSweeperError } from './errors.ts';
+import { failAbandonedJob } from './fail-abandoned-job.ts';
 import { type MailQueue, sweepStaleJobs } from './sweep-stale-jobs.ts';
 
 /** What {@link sweepTask} needs. */
@@ -20,26 +21,32 @@ export interface SweepTaskOptions {
 
 /**
  * The job-sweeper as a task for `createTaskHandler`, invoked by its schedule or the operator rule
- * with `{}` (or nothing): one {@link sweepStaleJobs} with the Lambda request id as the sweeper's id
- * in the audit trail, logging what it failed and mailed. Errors are thrown with their `name` (the
- * scheduler retries, then dead-letters with it): a bad input is `InvalidInputError`, a database that
- * cannot be reached `JobLedgerUnavailableError`.
+ * with `{}` (or nothing): one {@link sweepStaleJobs}; or by the workflows' status rule with a Step
+ * Functions "Execution Status Change" event: {@link failAbandonedJob}. The Lambda request id is the
+ * sweeper's id in the audit trail; it logs what it failed and mailed. Errors are thrown with their
+ * `name` (the scheduler or EventBridge retries, then dead-letters with it): a bad input is
+ * `InvalidInputError`, a database that cannot be reached `JobLedgerUnavailableError`.
  */
 export function sweepTask(
   options: SweepTaskOptions,
-): TaskHandlerOptions<typeof SweepStaleJobsInput, SweepStaleJobsOutput> {
+): TaskHandlerOptions<typeof JobSweeperInput, SweepStaleJobsOutput> {
   const now = options.now ?? (() => new Date());
   return {
-    schema: SweepStaleJobsInput,
+    schema: JobSweeperInput,
     subject: 'sweep input',
     defaultInput: {},
-    run: async (_input, { lambdaContext }) => {
-      const output = await sweepStaleJobs(await options.database(), options.mailQueue, {
+    run: async (input, { lambdaContext }) => {
+      const db = await options.database();
+      const sweep = {
         now: now(),
         sweeperId: `job-sweeper:${lambdaContext.awsRequestId}`,
         notifyAddress: options.notifyAddress,
         ...(options.limit === undefined ? {} : { limit: options.limit }),
-      });
+      };
+      const output =
+        'detail' in input
+          ? await failAbandonedJob(db, options.mailQueue, input, sweep)
+          : await sweepStaleJobs(db, options.mailQueue, sweep);
       const log = {
         failed: output.failed.map((job) => job.jobId),
         mailed: output.mailed.map((job) => job.jobId),

@@ -80,6 +80,117 @@ describeEachDatabase('job-sweeper handler', (open) => {
     expect(rows).toEqual([{ execution_id: 'job-sweeper:r2' }]);
   });
 
+  /** Step Functions' status change event for execution `name` of the import workflow. */
+  function statusChange(
+    name: string,
+    status: string,
+    error: string | null = null,
+    cause: string | null = null,
+  ) {
+    const executionArn = `arn:aws:states:us-east-1:000000000000:execution:sidestep-test-import:${name}`;
+    return {
+      version: '0',
+      id: `event-${name}-${status}`,
+      'detail-type': 'Step Functions Execution Status Change',
+      source: 'aws.states',
+      account: '000000000000',
+      time: '2026-11-24T09:00:05Z',
+      region: 'us-east-1',
+      resources: [executionArn],
+      detail: {
+        executionArn,
+        stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-test-import',
+        name,
+        status,
+        startDate: 1795510800000,
+        stopDate: 1795510805000,
+        input: '{}',
+        output: null,
+        error,
+        cause,
+      },
+    };
+  }
+
+  it('fails the job of an aborted execution with the reason and mails once, whatever the number of deliveries', async () => {
+    const event = statusChange('h3', 'ABORTED', 'Deploy', 'stopped for the release');
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, deadline_at)
+       VALUES ('imp_h3', 'import', 'running', 'b', 'imports/h3.csv', 'v1', 'h3.csv', $1, $2)`,
+      [event.detail.executionArn, new Date(clock.getTime() + 3600_000)],
+    );
+    const first = await handler(event, context('r5'));
+    const again = await handler(event, context('r6'));
+    expect(first.failed).toEqual([
+      {
+        jobId: 'imp_h3',
+        kind: 'import',
+        deadlineAt: expect.any(String),
+        reason: 'aborted: execution h3 was stopped (Deploy: stopped for the release)',
+        mailId: 'import.failed:imp_h3',
+      },
+    ]);
+    expect(first.mailed.map((job) => job.jobId)).toEqual(['imp_h3']);
+    expect(again).toMatchObject({ failed: [], mailed: [] });
+    const { rows } = await db.query<{ state: string; error: string }>(
+      'SELECT state, error FROM jobs WHERE id = $1',
+      ['imp_h3'],
+    );
+    expect(rows[0]).toEqual({ state: 'failed', error: first.failed[0]?.reason });
+    const bodies = await receiveAll(queueUrl);
+    expect(bodies.map((body) => validate(MailSendJob, body).payload)).toEqual([
+      expect.objectContaining({
+        template: 'import.failed',
+        to: 'ops@example.com',
+        params: { jobId: 'imp_h3', fileName: 'h3.csv', reason: first.failed[0]?.reason },
+      }),
+    ]);
+  });
+
+  it('fails a registered job of a timed-out or failed execution, and leaves jobs the workflow finished alone', async () => {
+    const timedOut = statusChange('h4', 'TIMED_OUT');
+    const failed = statusChange('h5', 'FAILED', 'States.Runtime', 'an error in MarkFailed');
+    const succeeded = statusChange('h6', 'FAILED', 'SQS.QueueDoesNotExistException', 'no queue');
+    for (const [id, state, event] of [
+      ['imp_h4', 'registered', timedOut],
+      ['imp_h5', 'running', failed],
+      ['imp_h6', 'succeeded', succeeded],
+    ] as const) {
+      await db.query(
+        `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id)
+         VALUES ($1, 'import', $2, 'b', $3, 'v1', 'x.csv', $4)`,
+        [id, state, `imports/${id}.csv`, event.detail.executionArn],
+      );
+    }
+    expect((await handler(timedOut, context('r7'))).failed).toEqual([
+      expect.objectContaining({
+        jobId: 'imp_h4',
+        deadlineAt: null,
+        reason: 'timed out: execution h4 ran past its time limit',
+      }),
+    ]);
+    expect((await handler(failed, context('r8'))).failed).toEqual([
+      expect.objectContaining({
+        jobId: 'imp_h5',
+        reason: 'the workflow failed: States.Runtime: an error in MarkFailed',
+      }),
+    ]);
+    expect(await handler(succeeded, context('r9'))).toMatchObject({ failed: [], mailed: [] });
+    const { rows } = await db.query('SELECT state FROM jobs WHERE id = $1', ['imp_h6']);
+    expect(rows).toEqual([{ state: 'succeeded' }]);
+    expect((await receiveAll(queueUrl)).map((body) => validate(MailSendJob, body).id)).toEqual([
+      'import.failed:imp_h4',
+      'import.failed:imp_h5',
+    ]);
+  });
+
+  it('refuses a Step Functions event that breaks the contract instead of taking it for a sweep', async () => {
+    const event = statusChange('h7', 'ABORTED');
+    await expect(
+      handler({ ...event, detail: { ...event.detail, executionArn: undefined } }, context('r10')),
+    ).rejects.toMatchObject({ name: 'InvalidInputError', permanent: true });
+  });
+
   it('refuses an input that is not an object as InvalidInputError naming it, and takes no input as {}', async () => {
     await expect(handler('sweep!', context('r3'))).rejects.toMatchObject({
       name: 'InvalidInputError',

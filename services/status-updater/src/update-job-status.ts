@@ -31,9 +31,10 @@ export interface UpdateJobStatusOptions {
 /**
  * What {@link updateJobStatus} did: `applied` the event, `replayed` the output this execution's
  * same step got before, found the object or request registered by another execution (`duplicate`),
- * or found the job already failed by the job-sweeper when the workflow came to fail it (`swept`).
+ * found the job already failed by the job-sweeper when the workflow came to fail it (`swept`), or
+ * found it already succeeded when the workflow came to finish or fail it (`committed`).
  */
-export type StatusUpdateOutcome = 'applied' | 'replayed' | 'duplicate' | 'swept';
+export type StatusUpdateOutcome = 'applied' | 'replayed' | 'duplicate' | 'swept' | 'committed';
 
 /** The step's output and how it came about (for the log line). */
 export interface StatusUpdateResult {
@@ -69,6 +70,10 @@ function defaultJobId(kind: JobKind): string {
  * @throws {InvalidTransitionError} the event is not allowed in the job's state.
  * @throws {UnexpectedStateError} the resulting state is not `input.expectedState`.
  * @throws {RowCountsMissingError} `finish` on an import whose worker recorded no counts.
+ *
+ * `finish` or `fail` on a job that already `succeeded` (the batch-worker finishes an import with
+ * its commit) answers the succeeded job and changes nothing: committed rows are never reported
+ * failed.
  */
 export async function updateJobStatus(
   db: Database,
@@ -214,6 +219,17 @@ async function transition(
   if (input.event === 'fail' && job.state === 'failed' && job.swept_at !== null) {
     expectState(job.id, input.expectedState, job.state);
     return { output: statusOutput(snapshot(job), false), outcome: 'swept' };
+  }
+
+  // The job succeeded already: the batch-worker finishes an import in the transaction that commits
+  // its rows, and a FinishJob whose answer was lost (a timeout after the commit) is caught by the
+  // workflow. Whatever happened to the task or the step afterwards, the committed rows are the
+  // truth: `finish` answers the succeeded job, and `fail` does too instead of failing it (the
+  // workflow routes on the answered `state` to its success path; the expected `failed` is not
+  // compared, because that expectation is what the commit proved wrong). Nothing is recorded.
+  if ((input.event === 'finish' || input.event === 'fail') && job.state === 'succeeded') {
+    if (input.event === 'finish') expectState(job.id, input.expectedState, job.state);
+    return { output: statusOutput(snapshot(job), false), outcome: 'committed' };
   }
 
   const output = await fireJobEvent(tx, job, input.event, {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { connectPostgres } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
+import { fireJobEvent, lockJob } from '@sidestep/jobs';
 import { racingOnJobs } from './racing-on-jobs.ts';
 import {
   context,
@@ -179,6 +180,23 @@ describeEachDatabase('status-updater handler', (open) => {
     expect(second.jobId).not.toBe(first.jobId);
   });
 
+  it('imports a re-upload of the same bytes (same ETag, new S3 event sequencer) as a new job', async () => {
+    const input = registerInput(executionArn(), '"same-bytes"');
+    const first = await twice({ ...input, source: { ...input.source, sequencer: '0062A1B2C3D4E5F601' } });
+    const again = await twice({
+      ...registerInput(executionArn()),
+      source: { ...input.source, sequencer: '0062A1B2C3D4E5F602' },
+    });
+    expect(again.duplicate).toBe(false);
+    expect(again.jobId).not.toBe(first.jobId);
+    // A second delivery of the same event is still the same job.
+    const redelivered = await twice({
+      ...registerInput(executionArn()),
+      source: { ...input.source, sequencer: '0062A1B2C3D4E5F602' },
+    });
+    expect(redelivered).toMatchObject({ jobId: again.jobId, duplicate: true });
+  });
+
   it('makes one job of concurrent registers of one object, whichever executions send them', async () => {
     const [first, second, third] = [executionArn(), executionArn(), executionArn()];
     const input = registerInput(first);
@@ -223,18 +241,53 @@ describeEachDatabase('status-updater handler', (open) => {
     expect(await transitions(jobId)).toHaveLength(1);
   });
 
-  it('refuses to fail a job that succeeded', async () => {
+  it('answers a fail on a job that succeeded with the succeeded job and changes nothing', async () => {
     const { jobId, executionId } = await runningImport();
     await suite.db.query(
       'UPDATE jobs SET rows_total = 1, rows_imported = 1, rows_rejected = 0 WHERE id = $1',
       [jobId],
     );
     await twice({ event: 'finish', jobId, expectedState: 'succeeded', executionId });
-    const error = await rejection(
-      handler(failInput({ jobId, executionId }, { Error: 'SQS.Throttled' }), context),
-    );
-    expect(error).toMatchObject({ name: 'InvalidTransitionError', from: 'succeeded' });
+    const before = await transitions(jobId);
+    // A step after FinishJob failed (or FinishJob's answer was lost): the rows are committed, the
+    // workflow must learn that rather than fail the job.
+    expect(await twice(failInput({ jobId, executionId }, { Error: 'SQS.Throttled' }))).toMatchObject({
+      jobId,
+      state: 'succeeded',
+      reason: null,
+      rows: { total: 1, imported: 1, rejected: 0 },
+    });
     expect(await job(jobId)).toMatchObject({ state: 'succeeded', error: null });
+    expect(await transitions(jobId)).toEqual(before);
+  });
+
+  it('answers finish and fail with the succeeded job when the batch-worker completed it in its commit', async () => {
+    const { jobId, executionId } = await runningImport();
+    // What the batch-worker does in the transaction that commits the rows: its counts and `finish`.
+    await suite.db.transaction(async (tx) => {
+      await tx.query('UPDATE jobs SET rows_total = 3, rows_imported = 2, rows_rejected = 1 WHERE id = $1', [
+        jobId,
+      ]);
+      const locked = await lockJob(tx, jobId);
+      if (!locked) throw new Error(`job ${jobId} is gone`);
+      await fireJobEvent(tx, locked, 'finish', { firedBy: 'batch-worker:task-1' });
+    });
+    const before = await transitions(jobId);
+
+    // The task was killed after its COMMIT: the workflow catches States.TaskFailed and fails the job.
+    const failed = await twice(
+      failInput({ jobId, executionId }, { Error: 'States.TaskFailed', Cause: '{}' }),
+    );
+    expect(failed).toMatchObject({ jobId, state: 'succeeded', reason: null, rows: { imported: 2 } });
+    // FinishJob after the commit (a re-run, or a first call whose answer timed out).
+    const finished = await twice({ event: 'finish', jobId, expectedState: 'succeeded', executionId });
+    expect(finished).toMatchObject({
+      jobId,
+      state: 'succeeded',
+      rows: { total: 3, imported: 2, rejected: 1 },
+    });
+    expect(await job(jobId)).toMatchObject({ state: 'succeeded', error: null });
+    expect(await transitions(jobId)).toEqual(before);
   });
 
   it('refuses to finish an import whose worker recorded no counts, and lets it fail instead', async () => {

@@ -1,0 +1,60 @@
+import { describe, expect, it } from '@jest/globals';
+import { STAGING, synthStack } from './environment-fixture.ts';
+import { all, type Json, one, ref } from './terraform-json.ts';
+
+const tf: Json = synthStack(STAGING);
+
+describe('the workflow-ended rule', () => {
+  const [ruleAddress, rule] = one(tf, 'aws_cloudwatch_event_rule', {
+    name: 'sidestep-staging-workflow-ended',
+  });
+  const [sweeperAddress] = one(tf, 'aws_lambda_function', { function_name: 'sidestep-staging-job-sweeper' });
+  const [importAddress] = one(tf, 'aws_sfn_state_machine', { name: 'sidestep-staging-import' });
+  const [exportAddress] = one(tf, 'aws_sfn_state_machine', { name: 'sidestep-staging-export' });
+
+  it("matches the job workflows' executions that ended ABORTED, TIMED_OUT or FAILED, on the default bus", () => {
+    expect(rule.event_bus_name).toBeUndefined();
+    expect(JSON.parse(rule.event_pattern)).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: {
+        status: ['ABORTED', 'TIMED_OUT', 'FAILED'],
+        stateMachineArn: [ref(importAddress, 'arn'), ref(exportAddress, 'arn')],
+      },
+    });
+  });
+
+  it('invokes the job-sweeper with the event, retried and dead-lettered into an alarmed queue', () => {
+    const [, target] = one(tf, 'aws_cloudwatch_event_target', { rule: ref(ruleAddress, 'name') });
+    expect(target).toMatchObject({
+      arn: ref(sweeperAddress, 'arn'),
+      retry_policy: { maximum_event_age_in_seconds: 86_400, maximum_retry_attempts: 185 },
+    });
+    expect(target.input).toBeUndefined();
+    expect(target.input_transformer).toBeUndefined();
+    const [dlqAddress] = one(tf, 'aws_sqs_queue', { name: 'sidestep-staging-workflow-ended-dlq' });
+    expect(target.dead_letter_config).toEqual({ arn: ref(dlqAddress, 'arn') });
+    const [, dlqPolicy] = one(tf, 'aws_sqs_queue_policy', { queue_url: ref(dlqAddress, 'url') });
+    expect(JSON.parse(dlqPolicy.policy).Statement).toEqual([
+      expect.objectContaining({
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Condition: { ArnEquals: { 'aws:SourceArn': [ref(ruleAddress, 'arn')] } },
+      }),
+    ]);
+    one(tf, 'aws_cloudwatch_metric_alarm', { alarm_name: 'sidestep-staging-workflow-ended-dlq-not-empty' });
+  });
+
+  it('lets exactly this rule invoke the job-sweeper', () => {
+    const permissions = all(tf, 'aws_lambda_permission').filter(
+      ([, body]) => body.source_arn === ref(ruleAddress, 'arn'),
+    );
+    expect(permissions.map(([, body]) => body)).toEqual([
+      expect.objectContaining({
+        action: 'lambda:InvokeFunction',
+        principal: 'events.amazonaws.com',
+        function_name: ref(sweeperAddress, 'function_name'),
+      }),
+    ]);
+  });
+});

@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { SFNClient } from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Database } from '@sidestep/db';
+import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
+import { executionStatusRule } from '@sidestep/workflows';
+import { LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
+import { decodedMails, endedExecutions, type PathCloud, startPathCloud } from './start-path-cloud.ts';
+
+// Issue 11 item 3: about 20 imports uploaded at once on the embedded database (the default of
+// `npm start`, one session at a time) all end, each with its own true outcome and one mail. Always
+// on the embedded database, whatever TEST_DATABASE_URL says: that is what is under test.
+const BUCKET = 'sidestep-local-imports';
+const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
+const run = randomBytes(4).toString('hex');
+const GOOD = 15;
+const BAD = 5;
+
+let path: PathCloud;
+let cloud: LocalCloud;
+let collecting: CollectingReporter;
+let s3: S3Client;
+let sfn: SFNClient;
+let db: Database;
+
+beforeAll(async () => {
+  path = await startPathCloud('import-burst', {
+    services: LOCAL_SERVICES,
+    tasks: LOCAL_TASKS,
+    workflows: WORKFLOWS,
+    executionStatusRule,
+  });
+  ({ cloud, collecting, s3, sfn } = path);
+  db = await path.openDatabase(1);
+}, 90_000);
+
+afterAll(async () => {
+  await path?.stop();
+});
+
+/** A users CSV of `rows` rows for upload `n`; a bad one has a header without the required columns. */
+function csv(n: number, rows: number, bad: boolean): string {
+  const lines = [bad ? 'id,mail,name' : 'external_id,email,name'];
+  for (let i = 1; i <= rows; i++) lines.push(`b-${run}-${n}-${i},u${i}.${n}.${run}@example.com,User ${i}`);
+  return `${lines.join('\n')}\n`;
+}
+
+describe('a burst of imports on the embedded database', () => {
+  it(`ends ${GOOD + BAD} concurrent uploads each with its own outcome, reason and one mail`, async () => {
+    expect(cloud.databaseKind).toBe('embedded');
+    const uploads = Array.from({ length: GOOD + BAD }, (_, n) => ({
+      n,
+      bad: n % 4 === 3,
+      rows: 100 + n * 20,
+      fileName: `burst-${run}-${n}.csv`,
+    }));
+    expect(uploads.filter((upload) => upload.bad)).toHaveLength(BAD);
+    const started = Date.now();
+    await Promise.all(
+      uploads.map(({ n, bad, rows, fileName }) =>
+        s3.send(
+          new PutObjectCommand({
+            Bucket: BUCKET,
+            Key: `imports/${run}/${fileName}`,
+            Body: csv(n, rows, bad),
+            ContentType: 'text/csv',
+          }),
+        ),
+      ),
+    );
+    const executions = await endedExecutions(sfn, STATE_MACHINE_ARN, (input) => input.includes(run), {
+      count: uploads.length,
+      timeoutMs: 240_000,
+    });
+    const byKey = new Map(executions.map((e) => [JSON.parse(e.input ?? '{}').detail.object.key, e]));
+    for (const { bad, fileName } of uploads) {
+      const execution = byKey.get(`imports/${run}/${fileName}`);
+      expect({ fileName, status: execution?.status }).toEqual({
+        fileName,
+        status: bad ? 'FAILED' : 'SUCCEEDED',
+      });
+    }
+
+    const { rows: jobs } = await db.query<{
+      file_name: string;
+      state: string;
+      rows_imported: string | null;
+      error: string | null;
+    }>('select file_name, state, rows_imported, error from jobs where source_key like $1', [
+      `imports/${run}/%`,
+    ]);
+    expect(jobs).toHaveLength(uploads.length);
+    for (const { bad, rows, fileName } of uploads) {
+      const job = jobs.find((j) => j.file_name === fileName);
+      if (bad) {
+        expect({ fileName, state: job?.state }).toEqual({ fileName, state: 'failed' });
+        // The worker's own reason, not a timeout's or another import's.
+        expect(job?.error).toMatch(/external_id/);
+      } else {
+        expect({ fileName, state: job?.state, rows: job?.rows_imported }).toEqual({
+          fileName,
+          state: 'succeeded',
+          rows: String(rows),
+        });
+      }
+    }
+
+    const expected = uploads.map(({ bad, fileName }) =>
+      bad ? `Import failed: ${fileName}` : `Import finished: ${fileName}`,
+    );
+    for (const subject of expected) {
+      await collecting.waitFor('mail-delivered', (event) => event.subject === subject, 60_000);
+    }
+    // The mail-dispatcher batches for a second: give a wrong second mail the time to arrive.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    for (const subject of expected) {
+      expect({ subject, mails: decodedMails(cloud.outboxDir, LOCAL_NOTIFY_ADDRESS, subject).length }).toEqual(
+        {
+          subject,
+          mails: 1,
+        },
+      );
+    }
+    // How long the burst takes, for the report (seen in the test output).
+    console.info(`${uploads.length} imports ended in ${Date.now() - started} ms`);
+  }, 300_000);
+});

@@ -1,0 +1,76 @@
+import type { ExecutionStatusChange, SweepStaleJobsOutput, SweptJob } from '@sidestep/contracts';
+import type { Database } from '@sidestep/db/postgres';
+import { failureReason, fireJobEvent, JOB_COLUMNS, type JobRow, MAX_REASON_LENGTH } from '@sidestep/jobs';
+import { type MailQueue, queuePendingMails, type SweepOptions, sweptJob } from './sweep-stale-jobs.ts';
+
+/**
+ * Why the job of an execution that ended without finishing it failed: what the operator (or the
+ * deploy) gave StopExecution, the execution's time limit, or the error the workflow ended with
+ * (Lambda error documents read as the failure path reads them).
+ */
+export function abandonedReason(detail: ExecutionStatusChange['detail']): string {
+  const { name, status, error, cause } = detail;
+  let reason: string;
+  if (status === 'ABORTED') {
+    const given = [error, cause].filter((part) => part !== null && part !== undefined && part !== '');
+    reason = `aborted: execution ${name} was stopped${given.length > 0 ? ` (${given.join(': ')})` : ''}`;
+  } else if (status === 'TIMED_OUT') {
+    reason = `timed out: execution ${name} ran past its time limit`;
+  } else {
+    reason = `the workflow failed: ${failureReason(null, {
+      ...(error ? { Error: error } : {}),
+      ...(cause ? { Cause: cause } : {}),
+    })}`;
+  }
+  return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH - 1)}…` : reason;
+}
+
+/** The statuses after which an execution moves its job no more. */
+const ENDED = new Set(['ABORTED', 'TIMED_OUT', 'FAILED']);
+
+/**
+ * Fails the job an execution left behind when the execution ended (Step Functions' "Execution
+ * Status Change" event, routed by the workflows' status rule): an aborted execution (an operator's
+ * or a deploy's StopExecution), one that timed out, or one that failed before its failure path could
+ * fail the job. In one transaction, the execution's job still `registered` or `running` gets `fail`
+ * through the jobs ledger with the reason ({@link abandonedReason}) and `swept_at`, like a job past
+ * its deadline; then its failure mail is queued with the sweeper's pending mails (once, see
+ * `queuePendingMails`).
+ *
+ * Idempotent: a redelivered event finds the job failed already; a job the workflow failed or
+ * finished itself (an execution that ended FAILED after its failure path, or after the job
+ * succeeded) is left alone, and so is an event of any other status.
+ */
+export async function failAbandonedJob(
+  db: Database,
+  mailQueue: MailQueue,
+  event: ExecutionStatusChange,
+  options: SweepOptions,
+): Promise<SweepStaleJobsOutput> {
+  const { detail } = event;
+  const failed: SweptJob[] = [];
+  if (ENDED.has(detail.status)) {
+    const reason = abandonedReason(detail);
+    await db.transaction(async (tx) => {
+      const { rows } = await tx.query<JobRow>(
+        `SELECT ${JOB_COLUMNS} FROM jobs
+         WHERE execution_id = $1 AND state IN ('registered', 'running')
+         FOR UPDATE`,
+        [detail.executionArn],
+      );
+      for (const job of rows) {
+        await fireJobEvent(tx, job, 'fail', {
+          firedBy: options.sweeperId,
+          reason,
+          sweptAt: options.now,
+          data: {
+            execution: { status: detail.status, error: detail.error ?? null, cause: detail.cause ?? null },
+          },
+        });
+        failed.push(sweptJob(job.id, job.kind, job.deadline_at, reason));
+      }
+    });
+  }
+  const mailed = await queuePendingMails(db, mailQueue, { ...options, limit: options.limit ?? 100 });
+  return { sweptAt: options.now.toISOString(), failed, mailed };
+}
