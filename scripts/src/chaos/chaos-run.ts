@@ -211,7 +211,10 @@ export function serviceKill(options: {
   readonly points: number;
   readonly rows: number;
   readonly mail?: boolean;
+  /** The status-updater steps to kill it in. @default RegisterJob, StartJob, FinishJob */
+  readonly steps?: readonly (typeof STATUS_STEPS)[number][];
 }): ChaosTarget {
+  const steps = options.steps ?? STATUS_STEPS;
   return {
     name: 'service-kill',
     async run(cloud, run, random) {
