@@ -221,7 +221,8 @@ export function serviceKill(options: {
       for (let index = 0; index < options.points; index++) {
         const victim = options.mail && random.next() < 0.5 ? 'mail-dispatcher' : 'status-updater';
         const step = random.pick(steps);
-        const delayMs = random.int(0, 150);
+        // A status-updater invocation takes tens of milliseconds, sending a mail a few hundred.
+        const delayMs = random.int(0, victim === 'status-updater' ? 30 : 150);
         const point = run.point(
           victim === 'status-updater'
             ? `status-updater killed in ${step} +${delayMs} ms`
