@@ -61,6 +61,8 @@ export interface ChaosReport {
   /** Whether the cloud got quiet (no execution running, queues empty) before the check. */
   readonly settled: boolean;
   readonly findings: readonly ChaosFinding[];
+  /** The dead letters at the check, counted by `<queue> <sidestep.error.type>`. */
+  readonly deadLetters: Readonly<Record<string, number>>;
   readonly durationMs: number;
 }
 
@@ -393,6 +395,11 @@ export async function checkRun(
     points: run.points,
     settled,
     findings,
+    deadLetters: snapshot.deadLetters.reduce<Record<string, number>>((counts, message) => {
+      const key = `${message.queue} ${message.errorType ?? '(no reason)'}`;
+      counts[key] = (counts[key] ?? 0) + 1;
+      return counts;
+    }, {}),
     durationMs: Date.now() - started,
   };
 }
@@ -422,6 +429,8 @@ export function formatReport(report: ChaosReport): string {
       `  point #${point.index} ${point.description}: ${(point.outcomes ?? []).join('; ') || 'no execution'}`,
     );
   }
+  for (const [kind, count] of Object.entries(report.deadLetters))
+    lines.push(`  dead letters: ${count} x ${kind}`);
   for (const finding of report.findings) {
     lines.push(
       `  ${finding.invariant}  ${finding.subject}: ${finding.detail}${finding.point ? `  [point ${finding.point}]` : ''}`,
