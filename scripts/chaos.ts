@@ -40,6 +40,14 @@ function targetList(value: string): string[] {
   return names;
 }
 
+function serviceList(value: string): ('mail-dispatcher' | 'status-updater')[] {
+  const names = value.split(',').map((name) => name.trim());
+  const known = ['mail-dispatcher', 'status-updater'] as const;
+  const found = names.flatMap((name) => known.filter((service) => service === name));
+  if (found.length !== names.length) throw new InvalidArgumentError(`one or more of ${known.join(', ')}`);
+  return found;
+}
+
 const options = new Command('chaos')
   .description(
     'Kill the batch-worker, services and the whole local cloud at seeded points, race and replay requests, then check the invariants',
@@ -48,6 +56,10 @@ const options = new Command('chaos')
   .option('--points <n>', 'fault points per target', positive, 20)
   .option('--rows <n>', 'rows per imported file', positive, 5_000)
   .option('--targets <list>', `comma-separated, of ${TARGETS.join(', ')}`, targetList, TARGETS)
+  .option('--services <list>', 'the services service-kill kills (comma-separated)', serviceList, [
+    'mail-dispatcher',
+    'status-updater',
+  ] as const)
   .option(
     '--settle <seconds>',
     'how long a run may take to get quiet before the check (a mail whose sandbox was killed comes back after the 180 s visibility timeout)',
@@ -55,7 +67,14 @@ const options = new Command('chaos')
     240,
   )
   .parse()
-  .opts<{ seed?: string; points: number; rows: number; targets: string[]; settle: number }>();
+  .opts<{
+    seed?: string;
+    points: number;
+    rows: number;
+    targets: string[];
+    services: readonly ('mail-dispatcher' | 'status-updater')[];
+    settle: number;
+  }>();
 
 const seed = chaosSeed(options.seed, process.env);
 const postgres = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || undefined;
@@ -71,7 +90,7 @@ const points = options.points;
 const rows = options.rows;
 const inCloud: Record<string, () => ChaosTarget> = {
   'worker-kill': () => workerKill({ points, rows }),
-  'service-kill': () => serviceKill({ points, rows: 100, mail: true }),
+  'service-kill': () => serviceKill({ points, rows: 100, services: options.services }),
   'upload-race': () => uploadRace({ points, rows: 100 }),
   'concurrent-imports': () => concurrentImports({ count: Math.max(points, 20), rows: 500 }),
   replay: () => replay({ points, rows: 100 }),

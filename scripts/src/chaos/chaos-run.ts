@@ -207,21 +207,23 @@ const STATUS_STEPS = ['RegisterJob', 'StartJob', 'FinishJob'] as const;
 
 /**
  * A service's sandbox process, SIGKILLed in the middle of an invocation: the status-updater while a
- * workflow step runs it, or (`mail: true`) the mail-dispatcher while it holds a mail.
+ * workflow step runs it, or the mail-dispatcher while it holds a mail (each point picks one of `services`).
  */
 export function serviceKill(options: {
   readonly points: number;
   readonly rows: number;
-  readonly mail?: boolean;
+  /** @default ['status-updater'] */
+  readonly services?: readonly ('mail-dispatcher' | 'status-updater')[];
   /** The status-updater steps to kill it in. @default RegisterJob, StartJob, FinishJob */
   readonly steps?: readonly (typeof STATUS_STEPS)[number][];
 }): ChaosTarget {
   const steps = options.steps ?? STATUS_STEPS;
+  const services = options.services ?? ['status-updater'];
   return {
     name: 'service-kill',
     async run(cloud, run, random) {
       for (let index = 0; index < options.points; index++) {
-        const victim = options.mail && random.next() < 0.5 ? 'mail-dispatcher' : 'status-updater';
+        const victim = services.length > 1 ? random.pick(services) : (services[0] ?? 'status-updater');
         const step = random.pick(steps);
         // A status-updater invocation takes tens of milliseconds, sending a mail a few hundred.
         const delayMs = random.int(0, victim === 'status-updater' ? 30 : 150);
