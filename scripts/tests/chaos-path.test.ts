@@ -51,7 +51,16 @@ async function expectInvariantsHold(target: ChaosTarget): Promise<void> {
 
 describe(`the chaos suite, fast subset (CHAOS_SEED=${seed})`, () => {
   it('keeps every invariant when the batch-worker is killed as its import starts or during it', async () => {
-    await expectInvariantsHold(workerKill({ points: 3, rows: 3_000, phases: ['start', 'during'] }));
+    await expectInvariantsHold(
+      workerKill({
+        points: 3,
+        rows: 3_000,
+        phases: ['start', 'during'],
+        // Well inside the ~1 s a 3,000-row import takes here: a kill after the commit is a known
+        // finding (scripts/chaos/FINDINGS.md), not what this test is about.
+        duringMaxMs: 400,
+      }),
+    );
   }, 120_000);
 
   it('keeps every invariant when a status-updater sandbox is killed while it starts the job', async () => {

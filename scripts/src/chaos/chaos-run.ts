@@ -166,6 +166,8 @@ export function workerKill(options: {
   readonly points: number;
   readonly rows: number;
   readonly phases?: readonly ('start' | 'during' | 'after-commit')[];
+  /** The latest a `during` kill comes after the task started. @default 1500 */
+  readonly duringMaxMs?: number;
 }): ChaosTarget {
   const phases = options.phases ?? ['start', 'during', 'after-commit'];
   return {
@@ -175,7 +177,11 @@ export function workerKill(options: {
         const phase = random.pick(phases);
         const signal = random.pick(['SIGKILL', 'SIGKILL', 'SIGTERM'] as const);
         const delayMs =
-          phase === 'start' ? random.int(0, 50) : phase === 'during' ? random.int(50, 1_500) : 0;
+          phase === 'start'
+            ? random.int(0, 50)
+            : phase === 'during'
+              ? random.int(50, options.duringMaxMs ?? 1_500)
+              : 0;
         const point = run.point(`${signal} ${phase}${phase === 'after-commit' ? '' : ` +${delayMs} ms`}`);
         const finished = cloud.events?.next(
           'log',
