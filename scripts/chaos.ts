@@ -19,7 +19,7 @@ import {
   workerKill,
 } from './src/chaos/chaos-run.ts';
 import { runCloudKill } from './src/chaos/cloud-kill.ts';
-import { chaosSeed } from './src/chaos/seeded-random.ts';
+import { chaosSeed, InvalidSeedError } from './src/chaos/seeded-random.ts';
 import { LOCAL_CLOUD } from './src/services.ts';
 import { startPathCloud } from './tests/start-path-cloud.ts';
 
@@ -76,7 +76,14 @@ const options = new Command('chaos')
     settle: number;
   }>();
 
-const seed = chaosSeed(options.seed, process.env);
+let seed: number;
+try {
+  seed = chaosSeed(options.seed, process.env);
+} catch (error) {
+  if (!(error instanceof InvalidSeedError)) throw error;
+  console.error(error.message);
+  process.exit(2);
+}
 const postgres = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || undefined;
 const databases: { readonly name: string; readonly url: string | undefined }[] = [
   { name: 'PGlite', url: undefined },
