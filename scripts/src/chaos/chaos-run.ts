@@ -316,6 +316,7 @@ export function replay(options: { readonly points: number; readonly rows: number
         const upload = await run.upload(cloud, point, options.rows, { valid });
         await executionsEnded(context, 60_000);
         const executions = await listExecutions(context, 'import', { limit: 1000 });
+        let mailsResent = 0;
         for (const summary of executions) {
           const execution = await describeExecution(context, summary.executionArn);
           if (!execution.input?.includes(upload.key)) continue;
@@ -329,9 +330,14 @@ export function replay(options: { readonly points: number; readonly rows: number
                   MessageBody: JSON.stringify(mail),
                 }),
               );
+              mailsResent++;
             }
           }
         }
+        run.points[index] = {
+          ...point,
+          description: `${point.description}: StartExecution, ${mailsResent} mail, S3 event`,
+        };
         // The same object again: a new S3 event for the same key and ETag.
         await run.uploadAgain(cloud, upload);
         const rejectedBody = random.pick([
