@@ -222,9 +222,12 @@ export function serviceKill(options: {
   readonly services?: readonly ('mail-dispatcher' | 'status-updater')[];
   /** The status-updater steps to kill it in. @default RegisterJob, StartJob, FinishJob */
   readonly steps?: readonly (typeof STATUS_STEPS)[number][];
+  /** The latest a status-updater kill comes after its step started. @default 30 */
+  readonly statusDelayMaxMs?: number;
 }): ChaosTarget {
   const steps = options.steps ?? STATUS_STEPS;
   const services = options.services ?? ['status-updater'];
+  const statusDelayMs = options.statusDelayMaxMs ?? 30;
   return {
     name: 'service-kill',
     async run(cloud, run, random) {
@@ -232,7 +235,7 @@ export function serviceKill(options: {
         const victim = services.length > 1 ? random.pick(services) : (services[0] ?? 'status-updater');
         const step = random.pick(steps);
         // A status-updater invocation takes tens of milliseconds, sending a mail a few hundred.
-        const delayMs = random.int(0, victim === 'status-updater' ? 30 : 150);
+        const delayMs = random.int(0, victim === 'status-updater' ? statusDelayMs : 150);
         const point = run.point(
           victim === 'status-updater'
             ? `status-updater killed in ${step} +${delayMs} ms`
