@@ -4,7 +4,9 @@ import type { Retrier } from './asl.ts';
  * Errors of the Lambda service itself (the function did not run, or its result was lost), retried:
  * the list the AWS CDK's `LambdaInvoke` retries by default, plus throttling, `Sandbox.Timedout` (the
  * function's sandbox timed out or was recycled mid-invocation) and `Lambda.Unknown` (the invocation
- * ended without a result, e.g. out of memory). Every step is idempotent, so invoking it again is safe.
+ * ended without a result) and `Runtime.ExitError` (the function's process died mid-invocation: killed,
+ * out of memory; Lambda reports it as the function's error). Every step is idempotent, so invoking it
+ * again is safe.
  * Errors the functions throw (`InvalidTransitionError`, `UnexpectedStateError`, validation errors)
  * are deliberately absent: they are permanent, and retrying cannot change their outcome.
  * https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html
@@ -17,6 +19,7 @@ export const TRANSIENT_LAMBDA_ERRORS = [
   'Lambda.TooManyRequestsException',
   'Lambda.ClientExecutionTimeoutException',
   'Lambda.Unknown',
+  'Runtime.ExitError',
 ] as const;
 
 /**

@@ -42,6 +42,10 @@ const LAMBDA_SERVICE_ERRORS = [
   'Lambda.SdkClientException',
   'Lambda.TooManyRequestsException',
   'Lambda.Unknown',
+  // The function's process died mid-invocation (killed, out of memory): Lambda reports
+  // `Runtime.ExitError` as the function's error. The steps are idempotent, so running one again is
+  // safe; the chaos suite's status-updater kills in RegisterJob/FinishJob failed jobs without it.
+  'Runtime.ExitError',
 ];
 
 /** Every Task state of a definition, nested ones (Parallel branches, Map processors) included. */
