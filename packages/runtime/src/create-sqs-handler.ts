@@ -3,6 +3,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import pLimit from 'p-limit';
 import * as z from 'zod/mini';
 import { sendToDeadLetterQueue } from './dead-letter-queue.ts';
 import {
@@ -66,6 +67,14 @@ export interface SqsHandlerOptions<T> {
   readonly sqs?: SQSClient;
   /** Where permanent failures go. @default process.env.DEAD_LETTER_QUEUE_URL, read once here */
   readonly deadLetterQueueUrl?: string;
+  /**
+   * How many records of a batch `process` runs at once. Above 1, each record logs through a child
+   * of the handler's logger carrying its own correlation ids (the shared logger's keys would
+   * interleave), so `process` must log through `context.logger`. Worth it when a record waits on
+   * I/O (a mail transport, an API): a batch then takes about as long as its slowest record.
+   * @default 1 (one record at a time)
+   */
+  readonly recordConcurrency?: number;
   /** Module state reset around every invocation (see `isolate`). @default [] */
   readonly state?: readonly InvocationState<unknown>[];
 }
@@ -117,7 +126,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
       'invalid configuration: DEAD_LETTER_QUEUE_URL is missing (or pass deadLetterQueueUrl to createSqsHandler)',
     );
   }
-  const logger = options.logger ?? new Logger();
+  const handlerLogger = options.logger ?? new Logger();
   const metrics =
     options.metrics ??
     new Metrics(process.env.POWERTOOLS_METRICS_NAMESPACE ? {} : { namespace: METRICS_NAMESPACE });
@@ -133,9 +142,16 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
   // that can never succeed until maxReceiveCount. sidestep dead-letters such records at once, with
   // the reason, so the record handler parses and validates the body itself.
   const processor = new BatchProcessor(EventType.SQS);
+  const recordConcurrency = options.recordConcurrency ?? 1;
+  if (!Number.isInteger(recordConcurrency) || recordConcurrency < 1) {
+    throw new ConfigError('recordConcurrency', 'recordConcurrency must be a whole number >= 1');
+  }
+  const parallel = recordConcurrency > 1;
 
-  const recordHandler = async (record: SQSRecord, lambdaContext: Context): Promise<void> => {
+  const processRecord = async (record: SQSRecord, lambdaContext: Context): Promise<void> => {
     const elapsed = startStopwatch();
+    // In parallel, a record's keys go on its own child logger (which copies the invocation's context).
+    const logger = parallel ? handlerLogger.createChild() : handlerLogger;
     const receiveCount = Number(record.attributes.ApproximateReceiveCount);
     const keys: Record<string, string> = { messageId: record.messageId };
     // The keys are appended once, when they are all known (nothing logs before), or in the catch
@@ -220,23 +236,28 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
       throw error;
     } finally {
       metrics.addMetric(SQS_HANDLER_METRICS.duration, MetricUnit.Milliseconds, elapsed());
-      logger.removeKeys(Object.keys(keys));
+      if (!parallel) logger.removeKeys(Object.keys(keys));
     }
   };
+  // p-limit bounds the records in flight; Powertools' parallel mode alone would start the whole batch.
+  const limit = pLimit(recordConcurrency);
+  const recordHandler = parallel
+    ? (record: SQSRecord, lambdaContext: Context) => limit(() => processRecord(record, lambdaContext))
+    : processRecord;
 
   const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
-    logger.addContext(context);
-    logger.refreshSampleRateCalculation();
+    handlerLogger.addContext(context);
+    handlerLogger.refreshSampleRateCalculation();
     try {
-      // Sequential on purpose: the correlation ids are appended to the shared logger for one record
+      // Sequential by default: the correlation ids are appended to the shared logger for one record
       // at a time, so every log line a job writes (also through module-level adapters) carries its
-      // own ids. Parallel processing would interleave them.
+      // own ids. With recordConcurrency > 1 each record has its own child logger instead.
       return await processPartialResponse(event, recordHandler, processor, {
         context,
-        processInParallel: false,
+        processInParallel: parallel,
       });
     } finally {
-      logger.resetKeys();
+      handlerLogger.resetKeys();
       // Once per invocation, also when the whole batch failed and processPartialResponse threw.
       metrics.publishStoredMetrics();
     }

@@ -290,6 +290,47 @@ describe('createSqsHandler', () => {
     expect(secondLines[0]).not.toHaveProperty('recipient');
   });
 
+  it('runs up to recordConcurrency records at once, each logging with its own correlation ids', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const handler = handlerWith(
+      async (j: Job, _record: SQSRecord, { logger }: RecordContext) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        logger.info('inside the job', { to: j.payload.to });
+        inFlight--;
+        if (j.id === 'fails') throw new TransientError('try again');
+      },
+      { recordConcurrency: 3 },
+    );
+    const bodies = ['a', 'b', 'c', 'd', 'e', 'fails', 'g'].map((id) => ({
+      body: job(id, `${id}@example.com`),
+    }));
+    const event = sqsEvent(...bodies);
+
+    const response = await handler(event, lambdaContext('request-p'));
+    expect(most).toBe(3);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: event.Records[5]?.messageId }]);
+    const inside = output.lines().filter((line) => line.message === 'inside the job');
+    expect(inside).toHaveLength(7);
+    for (const line of inside) {
+      expect(line.to).toBe(`${line.jobId}@example.com`);
+      expect(line.function_request_id).toBe('request-p');
+    }
+    // Nothing is left on the shared logger for the next invocation.
+    const next = sqsEvent({ body: 'oops' });
+    await handler(next, lambdaContext());
+    const last = output.lines().at(-1);
+    expect(last).not.toHaveProperty('jobId');
+  });
+
+  it('refuses a recordConcurrency that is not a whole number >= 1, naming it', () => {
+    expect(() => handlerWith(async () => {}, { recordConcurrency: 0 })).toThrow(
+      expect.objectContaining({ name: 'ConfigError', field: 'recordConcurrency' }),
+    );
+  });
+
   it('passes the record, its receive count and the Lambda context to process', async () => {
     const seen: RecordContext[] = [];
     const handler = handlerWith(async (_job: Job, _record: SQSRecord, context: RecordContext) => {
