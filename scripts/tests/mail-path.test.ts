@@ -91,6 +91,38 @@ describe('the mail path in the local cloud', () => {
     expect(outbox('twice@example.com')).toHaveLength(1);
   }, 30_000);
 
+  it('sends each key once for a batch with a duplicate key inside, delivered twice', async () => {
+    // Ten jobs in one batch, the last with the first one's key and mail; then the same batch again.
+    const jobs = Array.from({ length: 9 }, (_, index) =>
+      mailJob(`batch-${index}`, `batch-${index}@example.com`, { idempotencyKey: `batch-key-${index}` }),
+    );
+    const duplicate = { ...jobs[0], id: 'batch-dup' } as (typeof jobs)[number];
+    const entries = [...jobs, duplicate].map((job, index) => ({
+      Id: String(index),
+      MessageBody: JSON.stringify(job),
+    }));
+    for (let round = 0; round < 2; round++) {
+      const { Failed = [] } = await sqs.send(
+        new SendMessageBatchCommand({ QueueUrl: cloud.queueUrl('mail'), Entries: entries }),
+      );
+      expect(Failed).toEqual([]);
+    }
+    const ids = new Set([...jobs.map((job) => job.id), 'batch-dup']);
+    await settle(
+      () =>
+        collecting.ofType('message-received').filter((event) => ids.has(event.jobId ?? '')).length >= 20 &&
+        jobs.every((job) => outbox(job.payload.to).length >= 1),
+      30_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    for (const job of jobs) expect(outbox(job.payload.to)).toHaveLength(1);
+    // Nothing was refused as a reused key or an unknown outcome (both name the key).
+    const refused = collecting
+      .ofType('dead-lettered')
+      .filter((event) => event.errorMessage?.includes('batch-key'));
+    expect(refused).toEqual([]);
+  }, 45_000);
+
   it('dead-letters invalid messages with their reason while their batch-mates are delivered', async () => {
     const invalidTemplate = mailJob('bad-template', 'bad@example.com', { template: 'welcome' });
     await sqs.send(
