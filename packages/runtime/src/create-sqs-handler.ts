@@ -1,10 +1,13 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { CLAIM_CHECK_BUCKET_VARIABLE } from '@sidestep/contracts';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
 import * as z from 'zod/mini';
+import { ClaimCheckStore } from './claim-check.ts';
 import { sendToDeadLetterQueue } from './dead-letter-queue.ts';
 import {
   ConfigError,
@@ -67,6 +70,15 @@ export interface SqsHandlerOptions<T> {
   readonly sqs?: SQSClient;
   /** Where permanent failures go. @default process.env.DEAD_LETTER_QUEUE_URL, read once here */
   readonly deadLetterQueueUrl?: string;
+  /** Client for claim-check objects (pointers are read, oversized dead letters stored). @default new S3Client({}) on first use */
+  readonly s3?: S3Client;
+  /**
+   * The claim-check bucket a dead-lettered body goes to when it cannot travel with its reason
+   * (`dead-letters/<queue>/<message id>`). Pointers are resolved from whatever bucket they name.
+   * Without it such a record is retried by SQS instead (and moved by the redrive policy, without
+   * its reason, after maxReceiveCount). @default process.env.CLAIM_CHECK_BUCKET, read once here
+   */
+  readonly claimCheckBucket?: string;
   /**
    * How many records of a batch `process` runs at once. Above 1, each record logs through a child
    * of the handler's logger carrying its own correlation ids (the shared logger's keys would
@@ -133,9 +145,13 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
   // The dead-letter path (the SQS client and its part of the SDK) loads on the first permanent
   // failure, not at cold start: most invocations never dead-letter anything.
   let sqs = options.sqs;
+  const claimCheck = new ClaimCheckStore({
+    s3: options.s3,
+    bucket: options.claimCheckBucket ?? process.env[CLAIM_CHECK_BUCKET_VARIABLE],
+  });
   const deadLetter = async (record: SQSRecord, error: Error) => {
     sqs ??= new (await import('@aws-sdk/client-sqs')).SQSClient({});
-    return sendToDeadLetterQueue(sqs, deadLetterQueueUrl, record, error);
+    return sendToDeadLetterQueue(sqs, deadLetterQueueUrl, record, error, { claimCheck });
   };
   // Powertools' parser integration (`new BatchProcessor(EventType.SQS, { parser, innerSchema })`)
   // would report non-JSON and schema-invalid records as item failures, so SQS would retry a payload
@@ -158,9 +174,11 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
     // below when parsing failed first: each appendKeys costs Powertools a merge and environment reads.
     let appended = false;
     try {
+      // A claim check (SQS Extended Client convention) stands for a body stored in S3.
+      const body = await claimCheck.resolve(record.body, Object.keys(record.messageAttributes ?? {}));
       let json: unknown;
       try {
-        json = JSON.parse(record.body);
+        json = JSON.parse(body);
       } catch (error) {
         throw new InvalidJsonError({ cause: error });
       }
@@ -200,6 +218,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
               deadLetterQueueUrl,
               deadLetterMessageId: sent.deadLetterMessageId,
               droppedAttributes: sent.droppedAttributes,
+              ...(sent.claimCheck ? { claimCheck: sent.claimCheck } : {}),
               durationMs: elapsed(),
               receiveCount,
             },
