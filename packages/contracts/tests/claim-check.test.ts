@@ -6,6 +6,7 @@ import {
   EXTENDED_PAYLOAD_SIZE_ATTRIBUTE,
   messageSize,
 } from '../src/index.ts';
+import { thrownBy } from '../src/testing.ts';
 
 describe('the claim-check wire format', () => {
   it('writes the SQS Extended Client pointer and reads it back', () => {
@@ -40,15 +41,12 @@ describe('the claim-check wire format', () => {
     ['no bucket', '["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3Key": "k"}]', 's3BucketName'],
     ['no key', '["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3BucketName": "b"}]', 's3Key'],
   ])('refuses a marked message whose body is %s, naming the body', (_case, body, reason) => {
-    let thrown: unknown;
-    try {
-      claimCheckPointerOf(body, [EXTENDED_PAYLOAD_SIZE_ATTRIBUTE]);
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(ClaimCheckPointerError);
+    const thrown = thrownBy(
+      () => claimCheckPointerOf(body, [EXTENDED_PAYLOAD_SIZE_ATTRIBUTE]),
+      ClaimCheckPointerError,
+    );
     expect(thrown).toMatchObject({ name: 'ClaimCheckPointerError', permanent: true, field: 'body' });
-    expect((thrown as Error).message).toContain(reason);
+    expect(thrown.message).toContain(reason);
   });
 
   it('counts the body and every attribute name, type and value as SQS does', () => {
