@@ -369,6 +369,7 @@ function report(r: Results): string {
         ', ',
       )}; load average ${r.loadAverage.start} at the start, ${r.loadAverage.end} at the end (a shared machine: other work ran meanwhile).`,
     `Every number is a median of ${r.runs} runs; every comparison is against a baseline measured in the same run, interleaved with it (baseline, then the measurement, round after round).`,
+    'Mail throughput end to end (a 2,000-mail burst through the local cloud) is in [MAIL-THROUGHPUT.md](MAIL-THROUGHPUT.md), measured by `node scripts/bench-mail.ts`.',
     '',
     '## Cold start',
     '',

@@ -14,6 +14,7 @@ export {
 } from './config.ts';
 export { AlarmTopic, type AlarmTopicProps } from './constructs/alarm-topic.ts';
 export { BatchTask, type BatchTaskProps, type TaskNetworkConfig } from './constructs/batch-task.ts';
+export { ClaimCheckBucket, type ClaimCheckBucketProps } from './constructs/claim-check-bucket.ts';
 export { MAX_MESSAGE_SIZE_BYTES } from './constructs/dead-lettered-queue.ts';
 export {
   DEPLOY_BRANCH,

@@ -145,6 +145,7 @@ describe('ServiceFunction (mail-dispatcher in staging)', () => {
       SES_CONFIGURATION_SET: `\${${one(tf, 'aws_sesv2_configuration_set')[0]}.configuration_set_name}`,
       DATABASE_SECRET_ARN: staging.databaseSecretArn,
       DEAD_LETTER_QUEUE_URL: `\${${dlqAddress}.url}`,
+      CLAIM_CHECK_BUCKET: 'sidestep-staging-claims-123456789012',
     });
   });
 
@@ -207,7 +208,9 @@ describe('ServiceFunction (mail-dispatcher in staging)', () => {
       Action: ['sqs:SendMessage'],
       Resource: `\${${dlqAddress}.arn}`,
     });
-    expect(statements(tf, name)).toHaveLength(7);
+    // The claim-check bucket's three (tests/claim-check.test.ts): read pointers, list, store dead letters.
+    expect(byAction('s3:PutObject').Resource).toMatch(/\/dead-letters\/\*$/);
+    expect(statements(tf, name)).toHaveLength(10);
   });
 
   it('grants VPC network interface actions only to functions in a VPC', () => {
@@ -465,15 +468,21 @@ describe('SidestepStack', () => {
         .map(([, bucket]) => bucket.bucket)
         .sort();
     expect(names(staging)).toEqual([
+      'sidestep-staging-claims-123456789012',
       'sidestep-staging-exports-123456789012',
       'sidestep-staging-imports-123456789012',
     ]);
     expect(names({ ...staging, bucketSuffix: 'acme' })).toEqual([
+      'sidestep-staging-claims-acme',
       'sidestep-staging-exports-acme',
       'sidestep-staging-imports-acme',
     ]);
     const local = environmentConfigs({}).local;
-    expect(names(local)).toEqual([bucketName('local', 'exports'), bucketName('local', 'imports')]);
+    expect(names(local)).toEqual([
+      bucketName('local', 'claims'),
+      bucketName('local', 'exports'),
+      bucketName('local', 'imports'),
+    ]);
   });
 
   it('rejects a manifest action that does not apply to its resource, naming the permission', () => {

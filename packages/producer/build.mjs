@@ -1,5 +1,5 @@
 // Builds the producer client for other teams' apps: dist/index.js (ESM for Node >= 20, with
-// @sidestep/contracts and p-limit bundled in; @aws-sdk/client-sqs and zod stay dependencies) and its type
+// @sidestep/contracts and p-limit bundled in; @aws-sdk/client-s3, @aws-sdk/client-sqs and zod stay dependencies) and its type
 // declarations under dist/types (the contracts' declarations included, so the types need nothing
 // private). Plain JavaScript, not build.ts: `prepare` runs it during `pnpm install` and `npm pack`
 // under whichever Node runs the install, which may be the system Node 20 (no TypeScript stripping).
@@ -25,7 +25,7 @@ await build({
   // The oldest Node the package supports (engines): what a producer's own app may still run.
   target: 'node20',
   // Runtime dependencies of the package, installed next to it; everything else (the contracts) is inlined.
-  external: ['@aws-sdk/client-sqs', 'zod', 'zod/*'],
+  external: ['@aws-sdk/client-s3', '@aws-sdk/client-sqs', 'zod', 'zod/*'],
   sourcemap: true,
   legalComments: 'none',
   logLevel: 'warning',

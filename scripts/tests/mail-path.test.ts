@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
@@ -8,6 +9,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
+import { createOpsContext, listDeadLetters } from '@sidestep/ops';
 import { LOCAL_SERVICES } from '../src/services.ts';
 import { type PathCloud, startPathCloud } from './start-path-cloud.ts';
 
@@ -17,10 +19,11 @@ let path: PathCloud;
 let cloud: LocalCloud;
 let collecting: CollectingReporter;
 let sqs: SQSClient;
+let s3: PathCloud['s3'];
 
 beforeAll(async () => {
   path = await startPathCloud('mail-path', { services: LOCAL_SERVICES });
-  ({ cloud, collecting, sqs } = path);
+  ({ cloud, collecting, sqs, s3: s3 } = path);
 }, 60_000);
 
 afterAll(async () => {
@@ -91,6 +94,38 @@ describe('the mail path in the local cloud', () => {
     expect(outbox('twice@example.com')).toHaveLength(1);
   }, 30_000);
 
+  it('sends each key once for a batch with a duplicate key inside, delivered twice', async () => {
+    // Ten jobs in one batch, the last with the first one's key and mail; then the same batch again.
+    const jobs = Array.from({ length: 9 }, (_, index) =>
+      mailJob(`batch-${index}`, `batch-${index}@example.com`, { idempotencyKey: `batch-key-${index}` }),
+    );
+    const duplicate = { ...jobs[0], id: 'batch-dup' } as (typeof jobs)[number];
+    const entries = [...jobs, duplicate].map((job, index) => ({
+      Id: String(index),
+      MessageBody: JSON.stringify(job),
+    }));
+    for (let round = 0; round < 2; round++) {
+      const { Failed = [] } = await sqs.send(
+        new SendMessageBatchCommand({ QueueUrl: cloud.queueUrl('mail'), Entries: entries }),
+      );
+      expect(Failed).toEqual([]);
+    }
+    const ids = new Set([...jobs.map((job) => job.id), 'batch-dup']);
+    await settle(
+      () =>
+        collecting.ofType('message-received').filter((event) => ids.has(event.jobId ?? '')).length >= 20 &&
+        jobs.every((job) => outbox(job.payload.to).length >= 1),
+      30_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    for (const job of jobs) expect(outbox(job.payload.to)).toHaveLength(1);
+    // Nothing was refused as a reused key or an unknown outcome (both name the key).
+    const refused = collecting
+      .ofType('dead-lettered')
+      .filter((event) => event.errorMessage?.includes('batch-key'));
+    expect(refused).toEqual([]);
+  }, 45_000);
+
   it('dead-letters invalid messages with their reason while their batch-mates are delivered', async () => {
     const invalidTemplate = mailJob('bad-template', 'bad@example.com', { template: 'welcome' });
     await sqs.send(
@@ -124,4 +159,37 @@ describe('the mail path in the local cloud', () => {
     expect(badTemplate?.['sidestep.error.message']?.StringValue).toContain('payload.template');
     expect(outbox('bad@example.com')).toHaveLength(0);
   }, 40_000);
+
+  it('dead-letters a ~1 MiB poison body as a claim-check pointer with its reason, which dlq show lists', async () => {
+    // Fits SQS alone (1 MiB), but not with the reason attributes beside it.
+    const job = mailJob('poison-huge', 'not-an-address', { pad: '' });
+    const bare = JSON.stringify(job);
+    const body = bare.replace('"pad":""', `"pad":"${'x'.repeat(1_048_576 - bare.length - 16)}"`);
+    await sqs.send(new SendMessageCommand({ QueueUrl: cloud.queueUrl('mail'), MessageBody: body }));
+    const dead = await collecting.waitFor(
+      'dead-lettered',
+      (event) =>
+        event.errorType === 'SchemaViolationError' &&
+        event.cause === 'runtime' &&
+        !!event.errorMessage?.includes('payload.to'),
+      30_000,
+    );
+    expect(dead.queue).toBe('sidestep-local-mail-dlq');
+
+    const context = createOpsContext({
+      environment: 'local',
+      endpoint: cloud.endpoint,
+      env: { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_REGION: 'us-east-1' },
+    });
+    const listed = (await listDeadLetters(context, 'mail')).find((letter) =>
+      letter.body.includes('PayloadS3Pointer'),
+    );
+    expect(listed?.errorType).toBe('SchemaViolationError');
+    expect(listed?.errorMessage).toContain('payload.to');
+    const [, pointer] = JSON.parse(listed?.body ?? '[]') as [string, { s3BucketName: string; s3Key: string }];
+    expect(pointer.s3BucketName).toBe('sidestep-local-claims');
+    expect(pointer.s3Key).toMatch(/^dead-letters\/sidestep-local-mail\//);
+    const stored = await s3.send(new GetObjectCommand({ Bucket: pointer.s3BucketName, Key: pointer.s3Key }));
+    expect(await stored.Body?.transformToString()).toBe(body);
+  }, 45_000);
 });

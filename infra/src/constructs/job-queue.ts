@@ -9,6 +9,7 @@ import {
 } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
+import type { ClaimCheckBucket } from './claim-check-bucket.ts';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
 import { createBacklogAlarm, createDeadLetteredQueue } from './dead-lettered-queue.ts';
 import { type PolicyGrantee, statementId } from './grantable-role.ts';
@@ -30,6 +31,12 @@ export interface JobQueueProps {
     /** @default 300 (the SQS default, stated because it trades KMS calls for key exposure) */
     readonly dataKeyReusePeriodSeconds?: number;
   };
+  /**
+   * The claim-check bucket: the consumer may read pointers' bodies and store an oversized dead
+   * letter's body there (`CLAIM_CHECK_BUCKET`), so the reason always reaches the DLQ.
+   * @default none: a dead letter too large to carry its reason is retried, then moved without it
+   */
+  readonly claimCheck?: ClaimCheckBucket;
   /** Alarm settings. @default alarms without actions, oldest-message threshold derived from the queue */
   readonly alarms?: {
     /** SNS topic ARN notified on alarm and on recovery. @default none (alarms only show in the console) */
@@ -131,6 +138,12 @@ export class JobQueue extends Construct {
       this.deadLetterQueue.url,
       `${manifest.name}.queue`,
     );
+    if (props.claimCheck) {
+      props.claimCheck.grantConsume(consumer);
+      for (const [key, value] of Object.entries(props.claimCheck.environment)) {
+        consumer.addEnvironment(key, value, `${manifest.name}.queue`);
+      }
+    }
 
     this.eventSourceMapping = new LambdaEventSourceMapping(this, 'event-source-mapping', {
       eventSourceArn: this.queue.arn,

@@ -17,6 +17,7 @@ import type { Construct } from 'constructs';
 import { type EnvironmentConfig, environmentBucketName, environmentBucketSuffix } from '../config.ts';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
 import { BatchTask, type TaskNetworkConfig } from '../constructs/batch-task.ts';
+import { ClaimCheckBucket } from '../constructs/claim-check-bucket.ts';
 import { EventBus } from '../constructs/event-bus.ts';
 import { ExportDownload } from '../constructs/export-download.ts';
 import { ExportsBucket } from '../constructs/exports-bucket.ts';
@@ -94,8 +95,9 @@ function snakeCase(name: string): string {
  * 1. the AWS provider (pinned to the environment's account, default tags) and the state backend;
  *    the topic every alarm notifies; the network functions and tasks run in (created, or the
  *    configured VPC's ids);
- * 2. the mail identity, the imports bucket (whose uploads start the import workflow) and the exports
- *    bucket: what the services' and tasks' permissions name;
+ * 2. the mail identity, the imports bucket (whose uploads start the import workflow), the exports
+ *    bucket (what the services' and tasks' permissions name) and the claim-check bucket (bodies too
+ *    large for SQS, which every job queue's consumer may read and dead-letter into);
  * 3. for every service manifest its function (with repository) and, when it declares one, its job
  *    queue; for every task manifest its Fargate task;
  * 4. the import workflow, calling the status-updater, the batch-worker task and the mail queue;
@@ -122,6 +124,8 @@ export class SidestepStack extends EnvironmentStack {
   readonly importWorkflow: Workflow;
   /** The bucket exports are written to. */
   readonly exportsBucket: ExportsBucket;
+  /** `sidestep-<env>-claims-<suffix>`: claim-check bodies (SQS Extended Client pointers on the queues). */
+  readonly claimCheckBucket: ClaimCheckBucket;
   /** The export workflow. */
   readonly exportWorkflow: Workflow;
   /** The download endpoint of exports and the key its links are signed with. */
@@ -151,6 +155,7 @@ export class SidestepStack extends EnvironmentStack {
     // added as the trigger's target once it exists.
     this.importTrigger = this.addImportTrigger();
     this.exportsBucket = this.addExportsBucket();
+    this.claimCheckBucket = this.addClaimCheckBucket();
     // The mail queue is created with its consumer, possibly after a service that sends to it: its ARN
     // and URL are resolved at synth time, and a stack without one fails before that.
     let mailQueue: JobQueue | undefined;
@@ -321,6 +326,15 @@ export class SidestepStack extends EnvironmentStack {
     return exportsBucket;
   }
 
+  /** The bucket claim-check bodies go to; the job queues' consumers get their grants from it. */
+  private addClaimCheckBucket(): ClaimCheckBucket {
+    const claimCheckBucket = new ClaimCheckBucket(this, 'claim-check-bucket', {
+      bucketName: environmentBucketName(this.config, 'claims'),
+    });
+    this.output('claim_check_bucket_name', claimCheckBucket.bucketName);
+    return claimCheckBucket;
+  }
+
   /**
    * What each resource a manifest's permissions name is in this environment. `mailQueue` is read at
    * synth time, once the queue exists.
@@ -417,6 +431,7 @@ export class SidestepStack extends EnvironmentStack {
       const queue = new JobQueue(this, `${manifest.queue.name}-queue`, {
         environment: config.name,
         consumer: fn,
+        claimCheck: this.claimCheckBucket,
         alarms: { topicArn: this.alarmTopicArn },
       });
       queues.set(manifest.name, queue);

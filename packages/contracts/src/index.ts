@@ -1,4 +1,17 @@
 export {
+  CLAIM_CHECK_BUCKET_VARIABLE,
+  CLAIM_CHECK_PREFIXES,
+  type ClaimCheckPointer,
+  ClaimCheckPointerError,
+  claimCheckMessage,
+  claimCheckPointerOf,
+  EXTENDED_PAYLOAD_SIZE_ATTRIBUTE,
+  type MessageAttributeInput,
+  messageSize,
+  PAYLOAD_S3_POINTER_CLASS,
+  SQS_MESSAGE_SIZE_LIMIT_BYTES,
+} from './claim-check.ts';
+export {
   type ContractIssue,
   ContractValidationError,
   contractIssuesOf,

@@ -8,6 +8,7 @@ import { BasePersistenceLayer, IdempotencyRecord } from '@aws-lambda-powertools/
 import type { IdempotencyRecordStatusValue } from '@aws-lambda-powertools/idempotency/types';
 import type { Queryable } from '@sidestep/db';
 import { IdempotencyOutcomeUnknownError, PostgresPersistenceLayerOptionsError } from './errors.ts';
+import { TurnBatch } from './turn-batch.ts';
 
 /** Options of {@link PostgresPersistenceLayer}. */
 export interface PostgresPersistenceLayerOptions {
@@ -57,6 +58,10 @@ const putAttempts = 3;
  * concurrent invocations with the same key cannot both claim it: PostgreSQL serialises them on the
  * key's unique index and the loser sees the winner's record.
  *
+ * Claims and outcomes made in the same event-loop turn share one statement each (see
+ * {@link TurnBatch}): an SQS batch processed in parallel claims its keys in one round trip instead
+ * of one per record.
+ *
  * @example
  * ```ts
  * const persistenceStore = new PostgresPersistenceLayer({
@@ -70,6 +75,8 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
   #opened: Promise<Queryable> | undefined;
   readonly #table: string;
   readonly #reclaimExpiredInProgress: boolean;
+  readonly #claims = new TurnBatch<IdempotencyRecord>((records) => this.#claim(records));
+  readonly #updates = new TurnBatch<IdempotencyRecord>((records) => this.#update(records));
 
   /** @throws {PostgresPersistenceLayerOptionsError} `tableName` is not a plain (schema.)identifier. */
   constructor(options: PostgresPersistenceLayerOptions) {
@@ -101,62 +108,104 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
     return result.rowCount;
   }
 
-  protected async _putRecord(record: IdempotencyRecord): Promise<void> {
+  protected _putRecord(record: IdempotencyRecord): Promise<void> {
+    return this.#claims.add(record);
+  }
+
+  /**
+   * Claims a turn's records in one `INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE WHERE
+   * <reclaimable> RETURNING id` (a record is claimed when its row came back) and reads the records
+   * of the keys that were taken in one more statement, only when some were. A key twice in one
+   * turn is claimed once; its second call meets the first's record, as a concurrent duplicate does.
+   */
+  async #claim(records: readonly IdempotencyRecord[], attempt = 1): Promise<PromiseSettledResult<void>[]> {
     const db = await this.#db();
-    for (let attempt = 1; attempt <= putAttempts; attempt++) {
-      const now = Date.now();
-      const claimed = await db.query(
-        `INSERT INTO ${this.#table} AS existing
-           (id, status, expiry_timestamp, in_progress_expiry_timestamp, validation_key, data, created_at)
-         VALUES ($1, $2, $3, $4, $5, NULL, now())
-         ON CONFLICT (id) DO UPDATE SET
-           status = excluded.status,
-           expiry_timestamp = excluded.expiry_timestamp,
-           in_progress_expiry_timestamp = excluded.in_progress_expiry_timestamp,
-           validation_key = excluded.validation_key,
-           data = NULL,
-           created_at = excluded.created_at
-         WHERE existing.expiry_timestamp < $6::double precision
-            OR ($7::boolean AND existing.status = 'INPROGRESS'
-                AND existing.in_progress_expiry_timestamp < $8::bigint)
-         RETURNING id`,
-        [
-          record.idempotencyKey,
-          record.getStatus(),
-          record.expiryTimestamp,
+    const now = Date.now();
+    const first = new Map<string, IdempotencyRecord>();
+    for (const record of records)
+      if (!first.has(record.idempotencyKey)) first.set(record.idempotencyKey, record);
+    const batch = [...first.values()];
+    const claimed = await db.query<{ id: string }>(
+      `INSERT INTO ${this.#table} AS existing
+         (id, status, expiry_timestamp, in_progress_expiry_timestamp, validation_key, data, created_at)
+       SELECT claim.id, claim.status, claim.expiry_timestamp, claim.in_progress_expiry_timestamp,
+              claim.validation_key, NULL, now()
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[])
+         AS claim(id, status, expiry_timestamp, in_progress_expiry_timestamp, validation_key)
+       ON CONFLICT (id) DO UPDATE SET
+         status = excluded.status,
+         expiry_timestamp = excluded.expiry_timestamp,
+         in_progress_expiry_timestamp = excluded.in_progress_expiry_timestamp,
+         validation_key = excluded.validation_key,
+         data = NULL,
+         created_at = excluded.created_at
+       WHERE existing.expiry_timestamp < $6::double precision
+          OR ($7::boolean AND existing.status = 'INPROGRESS'
+              AND existing.in_progress_expiry_timestamp < $8::bigint)
+       RETURNING id`,
+      [
+        batch.map((record) => record.idempotencyKey),
+        batch.map((record) => record.getStatus()),
+        batch.map((record) => record.expiryTimestamp),
+        batch.map((record) =>
           record.inProgressExpiryTimestamp === undefined
             ? null
             : Math.round(record.inProgressExpiryTimestamp),
-          this.isPayloadValidationEnabled() ? (record.payloadHash ?? null) : null,
-          // Seconds with a fraction, as IdempotencyRecord.isExpired() and the DynamoDB layer compare.
-          now / 1000,
-          this.#reclaimExpiredInProgress,
-          now,
-        ],
-      );
-      if (claimed.rowCount === 1) return;
+        ),
+        batch.map((record) => (this.isPayloadValidationEnabled() ? (record.payloadHash ?? null) : null)),
+        // Seconds with a fraction, as IdempotencyRecord.isExpired() and the DynamoDB layer compare.
+        now / 1000,
+        this.#reclaimExpiredInProgress,
+        now,
+      ],
+    );
+    const won = new Set(claimed.rows.map((row) => row.id));
+    const isWinner = (record: IdempotencyRecord) =>
+      won.has(record.idempotencyKey) && first.get(record.idempotencyKey) === record;
+    const lost = records.filter((record) => !isWinner(record));
+    if (lost.length === 0) return records.map(() => ({ status: 'fulfilled', value: undefined }));
 
-      // The key is taken. Read the record in a second statement: within the claim statement, a
-      // record committed by a concurrent claimer is visible to ON CONFLICT but not to a SELECT.
-      const existing = await this.#find(db, record.idempotencyKey);
-      if (!existing) continue; // deleted meanwhile (its function failed): try to claim it again
+    // The keys are taken. Read their records in a second statement: within the claim statement, a
+    // record committed by a concurrent claimer is visible to ON CONFLICT but not to a SELECT.
+    const existing = await this.#findAll(db, [...new Set(lost.map((record) => record.idempotencyKey))]);
+    // A record deleted meanwhile (its function failed) is claimed again, a few times at most.
+    const vanished = lost.filter((record) => !existing.has(record.idempotencyKey));
+    const retried =
+      vanished.length > 0 && attempt < putAttempts ? await this.#claim(vanished, attempt + 1) : [];
+    return records.map((record): PromiseSettledResult<void> => {
+      if (isWinner(record)) return { status: 'fulfilled', value: undefined };
+      const found = existing.get(record.idempotencyKey);
+      if (!found) {
+        const again = retried[vanished.indexOf(record)];
+        // Claimed and deleted by others three times in a row: let Powertools read whatever is there now.
+        return (
+          again ?? {
+            status: 'rejected',
+            reason: new IdempotencyItemAlreadyExistsError(
+              `Failed to put record for contended idempotency key: ${record.idempotencyKey}`,
+            ),
+          }
+        );
+      }
       if (
         !this.#reclaimExpiredInProgress &&
-        existing.getStatus() === IdempotencyRecordStatus.INPROGRESS &&
-        existing.inProgressExpiryTimestamp !== undefined &&
-        existing.inProgressExpiryTimestamp < now
+        found.getStatus() === IdempotencyRecordStatus.INPROGRESS &&
+        found.inProgressExpiryTimestamp !== undefined &&
+        found.inProgressExpiryTimestamp < now
       ) {
-        throw new IdempotencyOutcomeUnknownError(record.idempotencyKey, existing.inProgressExpiryTimestamp);
+        return {
+          status: 'rejected',
+          reason: new IdempotencyOutcomeUnknownError(record.idempotencyKey, found.inProgressExpiryTimestamp),
+        };
       }
-      throw new IdempotencyItemAlreadyExistsError(
-        `Failed to put record for already existing idempotency key: ${record.idempotencyKey}`,
-        existing,
-      );
-    }
-    // Claimed and deleted by others three times in a row: let Powertools read whatever is there now.
-    throw new IdempotencyItemAlreadyExistsError(
-      `Failed to put record for contended idempotency key: ${record.idempotencyKey}`,
-    );
+      return {
+        status: 'rejected',
+        reason: new IdempotencyItemAlreadyExistsError(
+          `Failed to put record for already existing idempotency key: ${record.idempotencyKey}`,
+          found,
+        ),
+      };
+    });
   }
 
   protected async _getRecord(idempotencyKey: string): Promise<IdempotencyRecord> {
@@ -166,24 +215,37 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
     return found;
   }
 
-  protected async _updateRecord(record: IdempotencyRecord): Promise<void> {
+  protected _updateRecord(record: IdempotencyRecord): Promise<void> {
+    return this.#updates.add(record);
+  }
+
+  /** Records a turn's outcomes in one `UPDATE ... FROM unnest(...)`. */
+  async #update(records: readonly IdempotencyRecord[]): Promise<PromiseSettledResult<void>[]> {
     const db = await this.#db();
     const validation = this.isPayloadValidationEnabled();
+    // One row per key (a key is claimed once at a time; the last word wins if not).
+    const latest = [...new Map(records.map((record) => [record.idempotencyKey, record])).values()];
     await db.query(
-      `UPDATE ${this.#table}
-         SET status = $2, expiry_timestamp = $3, data = $4::text::jsonb
-             ${validation ? ', validation_key = $5' : ''}
-       WHERE id = $1`,
+      `UPDATE ${this.#table} AS record
+         SET status = outcome.status, expiry_timestamp = outcome.expiry_timestamp,
+             data = outcome.data::jsonb
+             ${validation ? ', validation_key = outcome.validation_key' : ''}
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])
+         AS outcome(id, status, expiry_timestamp, data, validation_key)
+       WHERE record.id = outcome.id`,
       [
-        record.idempotencyKey,
-        record.getStatus(),
-        record.expiryTimestamp,
+        latest.map((record) => record.idempotencyKey),
+        latest.map((record) => record.getStatus()),
+        latest.map((record) => record.expiryTimestamp),
         // Serialised here and cast from text so both drivers store the same JSON (PGlite would
         // otherwise serialise a string parameter for a jsonb column a second time).
-        record.responseData === undefined ? null : JSON.stringify(record.responseData),
-        ...(validation ? [record.payloadHash ?? null] : []),
+        latest.map((record) =>
+          record.responseData === undefined ? null : JSON.stringify(record.responseData),
+        ),
+        latest.map((record) => record.payloadHash ?? null),
       ],
     );
+    return records.map(() => ({ status: 'fulfilled', value: undefined }));
   }
 
   protected async _deleteRecord(record: IdempotencyRecord): Promise<void> {
@@ -192,22 +254,30 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
   }
 
   async #find(db: Queryable, idempotencyKey: string): Promise<IdempotencyRecord | undefined> {
-    const { rows } = await db.query<RecordRow>(`SELECT ${columns} FROM ${this.#table} WHERE id = $1`, [
-      idempotencyKey,
-    ]);
-    const row = rows[0];
-    if (!row) return undefined;
-    return new IdempotencyRecord({
-      idempotencyKey: row.id,
-      status: row.status as IdempotencyRecordStatusValue,
-      // bigint columns arrive as strings (pg semantics on both backends); epoch values fit a double.
-      expiryTimestamp: Number(row.expiry_timestamp),
-      ...(row.in_progress_expiry_timestamp === null
-        ? {}
-        : { inProgressExpiryTimestamp: Number(row.in_progress_expiry_timestamp) }),
-      ...(row.data === null ? {} : { responseData: JSON.parse(row.data) as JSONValue }),
-      ...(row.validation_key === null ? {} : { payloadHash: row.validation_key }),
-    });
+    return (await this.#findAll(db, [idempotencyKey])).get(idempotencyKey);
+  }
+
+  async #findAll(db: Queryable, idempotencyKeys: readonly string[]): Promise<Map<string, IdempotencyRecord>> {
+    const { rows } = await db.query<RecordRow>(
+      `SELECT ${columns} FROM ${this.#table} WHERE id = ANY($1::text[])`,
+      [idempotencyKeys],
+    );
+    return new Map(
+      rows.map((row) => [
+        row.id,
+        new IdempotencyRecord({
+          idempotencyKey: row.id,
+          status: row.status as IdempotencyRecordStatusValue,
+          // bigint columns arrive as strings (pg semantics on both backends); epoch values fit a double.
+          expiryTimestamp: Number(row.expiry_timestamp),
+          ...(row.in_progress_expiry_timestamp === null
+            ? {}
+            : { inProgressExpiryTimestamp: Number(row.in_progress_expiry_timestamp) }),
+          ...(row.data === null ? {} : { responseData: JSON.parse(row.data) as JSONValue }),
+          ...(row.validation_key === null ? {} : { payloadHash: row.validation_key }),
+        }),
+      ]),
+    );
   }
 
   #db(): Promise<Queryable> {

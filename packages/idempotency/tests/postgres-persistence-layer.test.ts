@@ -135,6 +135,56 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
     }
   });
 
+  describe('a batch of calls started together', () => {
+    /** The store on a database that counts the statements it is sent, by their first words. */
+    function counted<R>(work: (job: Job) => Promise<R>) {
+      const statements: string[] = [];
+      const counting: Queryable = {
+        query: (sql, params) => {
+          statements.push(sql.trim().split(/\s+/).slice(0, 1).join(' '));
+          return db().query(sql, params);
+        },
+      };
+      return { ...setup(work, { database: counting }), statements };
+    }
+
+    it('claims every key in one statement and records the outcomes in one more', async () => {
+      const { fn, run, rows, statements } = counted(async (job) => ({ sent: job.id }));
+      const jobs = Array.from({ length: 10 }, () => ({ id: randomUUID() }));
+      const results = await Promise.all(jobs.map(run));
+      expect(results).toEqual(jobs.map((job) => ({ sent: job.id })));
+      expect(fn).toHaveBeenCalledTimes(10);
+      expect(statements).toEqual(['INSERT', 'UPDATE']);
+      expect(await rows()).toHaveLength(10);
+      expect((await rows()).every((row) => row.status === 'COMPLETED')).toBe(true);
+    });
+
+    it('runs a key twice in one batch once; the duplicate is told it is in progress', async () => {
+      const { fn, run } = counted(async (job) => ({ sent: job.id }));
+      const twice = { id: randomUUID() };
+      const others = Array.from({ length: 3 }, () => ({ id: randomUUID() }));
+      const outcomes = await Promise.allSettled([twice, ...others, twice].map(run));
+      expect(fn).toHaveBeenCalledTimes(4);
+      const rejected = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason] : []));
+      expect(rejected).toEqual([expect.any(IdempotencyAlreadyInProgressError)]);
+      // Delivered again later (SQS retries it), the duplicate is replayed, not run.
+      expect(await run(twice)).toEqual({ sent: twice.id });
+      expect(fn).toHaveBeenCalledTimes(4);
+    });
+
+    it('replays a whole batch delivered a second time without running anything', async () => {
+      const { fn, run, statements } = counted(async (job) => ({ sent: job.id }));
+      const jobs = Array.from({ length: 5 }, () => ({ id: randomUUID() }));
+      await Promise.all(jobs.map(run));
+      statements.length = 0;
+      const again = await Promise.all(jobs.map(run));
+      expect(again).toEqual(jobs.map((job) => ({ sent: job.id })));
+      expect(fn).toHaveBeenCalledTimes(5);
+      // One claim statement finds every key taken, one read fetches their records.
+      expect(statements).toEqual(['INSERT', 'SELECT']);
+    });
+  });
+
   it('deletes the record of a function that throws, so a retry runs it', async () => {
     const failure = new Error('smtp down');
     let attempts = 0;

@@ -63,6 +63,11 @@ const RECEIVE_LIMIT = 10;
 /** Entries a single DeleteMessageBatch may carry (SQS limit). */
 const DELETE_LIMIT = 10;
 const MAX_BACKOFF_MS = 10_000;
+/**
+ * The largest event a synchronous invocation takes: 6 MB (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+ * With SQS messages of up to 1 MiB a full batch can be larger, so Lambda invokes with fewer records.
+ */
+export const INVOCATION_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024;
 
 /**
  * Emulates Lambda's SQS event source mapping: pollers long-poll the queue, gather up to
@@ -225,10 +230,12 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
       backoffMs = 500;
       // Messages gathered when a stop arrived are left on the queue, not invoked: SQS redelivers them.
       if (messages.length === 0 || polling.signal.aborted) continue;
-      try {
-        await runBatch(messages);
-      } catch (error) {
-        report({ type: 'error', source: `event source mapping ${queue.name}`, message: describe(error) });
+      for (const batch of withinPayloadLimit(messages, queue)) {
+        try {
+          await runBatch(batch);
+        } catch (error) {
+          report({ type: 'error', source: `event source mapping ${queue.name}`, message: describe(error) });
+        }
       }
     }
   };
@@ -247,6 +254,39 @@ export function startEventSourceMapping(options: EventSourceMappingOptions): Eve
       return stopped;
     },
   };
+}
+
+/**
+ * Splits gathered messages into invocations whose event stays within
+ * {@link INVOCATION_PAYLOAD_LIMIT_BYTES}, in order (a single record always fits: SQS caps it at 1 MiB).
+ */
+function withinPayloadLimit(messages: Message[], queue: EventSourceMappingOptions['queue']): Message[][] {
+  // The common case without serialising anything: JSON escapes a UTF-16 unit into at most 6 bytes,
+  // and a record's other fields (ids, attributes, ARN) stay far below 16 KiB.
+  const bound = messages.reduce(
+    (sum, message) =>
+      sum +
+      6 * ((message.Body?.length ?? 0) + JSON.stringify(message.MessageAttributes ?? {}).length) +
+      16_384,
+    0,
+  );
+  if (bound <= INVOCATION_PAYLOAD_LIMIT_BYTES) return [messages];
+  const batches: Message[][] = [];
+  let current: Message[] = [];
+  // The event's envelope (`{"Records":[...]}`) plus each record with its separating comma.
+  let size = Buffer.byteLength('{"Records":[]}');
+  for (const message of messages) {
+    const record = Buffer.byteLength(JSON.stringify(toSqsEvent([message], queue).Records[0])) + 1;
+    if (current.length > 0 && size + record > INVOCATION_PAYLOAD_LIMIT_BYTES) {
+      batches.push(current);
+      current = [];
+      size = Buffer.byteLength('{"Records":[]}');
+    }
+    current.push(message);
+    size += record;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
 }
 
 /** The `type` and `id` of a sidestep envelope body, for reports; nothing when the body is not one. */

@@ -49,7 +49,7 @@ export type {
   VirtualClock,
 } from './scheduler.ts';
 export { createVirtualClock } from './scheduler.ts';
-export { exportsBucketName } from './service-environment.ts';
+export { claimCheckBucketName, exportsBucketName } from './service-environment.ts';
 export { type DeliveredMail, type SmtpSink, type SmtpSinkOptions, startSmtpSink } from './smtp-sink.ts';
 export {
   createLocalStepFunctions,

@@ -22,6 +22,7 @@ import type { JobQueue } from './queues.ts';
 import { deliverFiring } from './schedule-delivery.ts';
 import { type ScheduleFiring, type Scheduler, startScheduler } from './scheduler.ts';
 import {
+  claimCheckBucketName,
   exportsBucketName,
   importsBucketName,
   type LocalResources,
@@ -407,8 +408,8 @@ function startDatabase(
 
 /**
  * Every trigger's bucket (EventBridge notifications on), the imports and exports buckets when a
- * service or task holds `imports-bucket` / `exports-bucket`, and the buckets asked for. Nothing to
- * stop: the buckets live in the endpoint.
+ * service or task holds `imports-bucket` / `exports-bucket`, the claim-check bucket when a service
+ * consumes a queue, and the buckets asked for. Nothing to stop: the buckets live in the endpoint.
  */
 async function createBuckets(
   endpoint: AwsEndpoint,
@@ -422,6 +423,9 @@ async function createBuckets(
   const holds = (resource: string) => holders.some((m) => m.permissions.some((p) => p.resource === resource));
   if (holds('imports-bucket')) buckets.add(importsBucketName(LOCAL_ENVIRONMENT));
   if (holds('exports-bucket')) buckets.add(exportsBucketName(LOCAL_ENVIRONMENT));
+  if (options.services.some((service) => service.manifest.queue)) {
+    buckets.add(claimCheckBucketName(LOCAL_ENVIRONMENT));
+  }
   for (const bucket of options.buckets ?? []) buckets.add(bucket);
   for (const bucket of buckets) {
     await endpoint.createBucket(bucket, { eventBridge: notifying.has(bucket) });

@@ -1,3 +1,4 @@
+import { CLAIM_CHECK_BUCKET_VARIABLE } from '@sidestep/contracts';
 import {
   bucketName,
   METRICS_NAMESPACE,
@@ -52,7 +53,7 @@ export class MissingLocalResourceError extends Error {
  *   manifest's static `environment`, the region, credentials whose access key id is the function's
  *   execution role name (the local endpoint acts on it as that role, see `LOCAL_ROLES`) and
  *   `AWS_ENDPOINT_URL` so every AWS SDK v3 client talks to the local endpoint;
- * - a queue consumer: DEAD_LETTER_QUEUE_URL;
+ * - a queue consumer: DEAD_LETTER_QUEUE_URL and CLAIM_CHECK_BUCKET (`sidestep-local-claims`);
  * - `mail-identity`: MAIL_FROM, and MAIL_TRANSPORT=smtp + SMTP_URL instead of SES;
  * - `database-secret`: DATABASE_URL instead of DATABASE_SECRET_ARN;
  * - `imports-bucket` / `exports-bucket`: IMPORTS_BUCKET / EXPORTS_BUCKET (path-style S3);
@@ -70,6 +71,8 @@ export function serviceEnvironment(
     if (!resources.deadLetterQueueUrl)
       throw new MissingLocalResourceError(manifest.name, 'deadLetterQueueUrl');
     environment[RUNTIME_ENVIRONMENT.deadLetterQueueUrl] = resources.deadLetterQueueUrl;
+    // As infra's job queue gives every consumer: pointers resolve, oversized dead letters are stored.
+    environment[CLAIM_CHECK_BUCKET_VARIABLE] = claimCheckBucketName(resources.environment);
   }
   Object.assign(environment, permissionEnvironment(manifest.name, manifest.permissions, resources));
   return environment;
@@ -115,6 +118,11 @@ function localStandIns(name: string, role: string, resources: LocalResources): R
  */
 export function importsBucketName(environment: string): string {
   return bucketName(environment, 'imports');
+}
+
+/** The claim-check bucket every queue consumer gets: `sidestep-local-claims`, as {@link importsBucketName}. */
+export function claimCheckBucketName(environment: string): string {
+  return bucketName(environment, 'claims');
 }
 
 /** The bucket behind the `exports-bucket` permission: `sidestep-local-exports`, as {@link importsBucketName}. */

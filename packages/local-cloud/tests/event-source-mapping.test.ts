@@ -294,6 +294,19 @@ describe('startEventSourceMapping', () => {
     expect(Math.max(...calls.map((event) => event.Records.length))).toBe(3);
   });
 
+  it('splits a batch whose event would exceed the 6 MB invocation payload, as Lambda does', async () => {
+    const queue = await freshQueue();
+    // Seven 1,000,000-byte messages: 7 MB of bodies, more than one synchronous invocation takes.
+    for (let index = 0; index < 7; index++) await send(queue, `${index}`.padEnd(1_000_000, 'x'));
+    const { calls, report } = startMapping(queue, () => ok(), { batchSize: 10 });
+    await report.waitFor('invocation', () => calls.flatMap((event) => event.Records).length === 7, 20_000);
+    for (const event of calls) {
+      expect(Buffer.byteLength(JSON.stringify(event))).toBeLessThanOrEqual(6 * 1024 * 1024);
+    }
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    expect(await remaining(queue)).toEqual([]);
+  }, 30_000);
+
   it('gathers records arriving within the batching window into one invocation', async () => {
     const queue = await freshQueue();
     const { calls, report } = startMapping(queue, () => ok(), { batchSize: 3, window: 2 });

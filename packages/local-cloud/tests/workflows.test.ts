@@ -184,10 +184,11 @@ function workerReport(key: string): Record<string, unknown> | undefined {
 }
 
 describe('workflows in the local cloud', () => {
-  it('creates the trigger bucket with EventBridge notifications', () => {
-    expect(cloud.buckets).toEqual([BUCKET]);
+  it('creates the trigger bucket with EventBridge notifications, and the claim-check bucket without', () => {
+    expect(cloud.buckets).toEqual([BUCKET, 'sidestep-local-claims']);
     expect(report.ofType('bucket-created')).toEqual([
       { type: 'bucket-created', bucket: BUCKET, eventBridge: true },
+      { type: 'bucket-created', bucket: 'sidestep-local-claims', eventBridge: false },
     ]);
   });
 

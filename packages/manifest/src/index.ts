@@ -94,8 +94,8 @@ export function resourceName(environment: string, name: string): string {
   return `sidestep-${environment}-${name}`;
 }
 
-/** An environment's buckets, by what each holds: uploads to import, and exports. */
-export const BUCKET_PURPOSES = ['imports', 'exports'] as const;
+/** An environment's buckets, by what each holds: uploads to import, exports, and claim-check bodies. */
+export const BUCKET_PURPOSES = ['imports', 'exports', 'claims'] as const;
 export type BucketPurpose = (typeof BUCKET_PURPOSES)[number];
 
 /** A bucket name S3 would refuse; `field` is `environment` or `suffix`. */

@@ -2,12 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   type BatchResultErrorEntry,
+  type MessageAttributeValue,
   SendMessageBatchCommand,
   type SendMessageBatchRequestEntry,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { ContractValidationError, type Job, type JobInput, parseJob } from '@sidestep/contracts';
+import { ContractValidationError, type Job, type JobInput, messageSize, parseJob } from '@sidestep/contracts';
 import pLimit from 'p-limit';
+import {
+  type ClaimCheckTarget,
+  claimCheckIfLarge,
+  type OutgoingMessage,
+  type ProducerClaimCheck,
+} from './claim-check.ts';
 
 /** What happened to one message of an {@link Producer.enqueue} call, in input order. */
 export type EnqueueResult =
@@ -33,6 +40,12 @@ export interface ProducerOptions {
   readonly maxAttempts?: number;
   /** Base delay of the exponential backoff with full jitter between attempts. @default 100 ms */
   readonly baseDelayMs?: number;
+  /**
+   * Where messages over the SQS limit go: their body is stored in this bucket and the queue gets a
+   * claim-check pointer (SQS Extended Client format), which consumers resolve transparently.
+   * @default none: such a message is refused by SQS and reported `failed`
+   */
+  readonly claimCheck?: ProducerClaimCheck;
 }
 
 /** SQS limits for SendMessageBatch: 10 entries and 1 MiB for the whole request. */
@@ -42,7 +55,7 @@ const MAX_BATCH_BYTES = 1024 * 1024;
 interface Pending {
   readonly index: number;
   readonly job: Job;
-  readonly body: string;
+  message: OutgoingMessage;
   attempts: number;
 }
 
@@ -59,6 +72,7 @@ export class Producer {
   readonly #concurrency: number;
   readonly #maxAttempts: number;
   readonly #baseDelayMs: number;
+  readonly #claimCheck: ClaimCheckTarget | undefined;
 
   constructor(options: ProducerOptions) {
     this.#queueUrl = options.queueUrl;
@@ -66,6 +80,14 @@ export class Producer {
     this.#concurrency = Math.max(1, options.concurrency ?? 4);
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 4);
     this.#baseDelayMs = options.baseDelayMs ?? 100;
+    const { claimCheck } = options;
+    let s3 = claimCheck?.s3;
+    this.#claimCheck = claimCheck && {
+      bucket: claimCheck.bucket,
+      thresholdBytes: claimCheck.thresholdBytes,
+      // The S3 client (and its part of the SDK) is loaded for the first large message only.
+      s3: async () => (s3 ??= new (await import('@aws-sdk/client-s3')).S3Client({})),
+    };
   }
 
   /**
@@ -81,12 +103,30 @@ export class Producer {
       const candidate = { id: randomUUID(), createdAt: new Date().toISOString(), ...input };
       try {
         const job = parseJob(candidate);
-        pending.push({ index, job, body: JSON.stringify(job), attempts: 0 });
+        pending.push({
+          index,
+          job,
+          message: {
+            body: JSON.stringify(job),
+            attributes: {
+              'sidestep.type': { DataType: 'String', StringValue: job.type },
+              'sidestep.version': { DataType: 'Number', StringValue: String(job.version) },
+            },
+          },
+          attempts: 0,
+        });
       } catch (error) {
         if (!(error instanceof ContractValidationError)) throw error;
         results[index] = { status: 'invalid', id: (input as { id?: string }).id, error };
       }
     });
+
+    const claimCheck = this.#claimCheck;
+    if (claimCheck) {
+      await pLimit(this.#concurrency).map(pending, async (item) => {
+        item.message = await claimCheckIfLarge(item.message, this.#queueUrl, claimCheck);
+      });
+    }
 
     let queue = pending;
     while (queue.length > 0) {
@@ -135,11 +175,8 @@ export class Producer {
   > {
     const entries: SendMessageBatchRequestEntry[] = batch.map((item, position) => ({
       Id: String(position),
-      MessageBody: item.body,
-      MessageAttributes: {
-        'sidestep.type': { DataType: 'String', StringValue: item.job.type },
-        'sidestep.version': { DataType: 'Number', StringValue: String(item.job.version) },
-      },
+      MessageBody: item.message.body,
+      MessageAttributes: item.message.attributes as Record<string, MessageAttributeValue>,
     }));
     try {
       const response = await this.#sqs.send(
@@ -180,13 +217,13 @@ export class Producer {
   }
 }
 
-/** Splits messages into SendMessageBatch requests: at most 10 entries and 1 MiB of bodies each. */
+/** Splits messages into SendMessageBatch requests: at most 10 entries and 1 MiB of messages each. */
 function chunk(items: readonly Pending[]): Pending[][] {
   const batches: Pending[][] = [];
   let current: Pending[] = [];
   let bytes = 0;
   for (const item of items) {
-    const size = Buffer.byteLength(item.body) + 64; // + attributes
+    const size = messageSize(item.message.body, item.message.attributes);
     if (current.length === MAX_BATCH_ENTRIES || (current.length > 0 && bytes + size > MAX_BATCH_BYTES)) {
       batches.push(current);
       current = [];

@@ -80,6 +80,7 @@ describe('the packed producer', () => {
         dependencies: {
           '@sidestep/producer': `file:./${filename}`,
           // The package's runtime dependencies, linked to the copies installed here: offline.
+          '@aws-sdk/client-s3': `file:${await installedDir('@aws-sdk/client-s3')}`,
           '@aws-sdk/client-sqs': `file:${await installedDir('@aws-sdk/client-sqs')}`,
           zod: `file:${await installedDir('zod')}`,
           // A TypeScript consumer has Node's types (the AWS SDK's declarations need them).

@@ -1,7 +1,17 @@
-import { CreateQueueCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MailSendJob, validate } from '@sidestep/contracts';
+import { createSqsHandler, type SqsBatchHandler } from '@sidestep/runtime';
 import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
+import * as z from 'zod/mini';
+import { claimCheckIfLarge } from '../src/claim-check.ts';
 import { Producer } from '../src/index.ts';
 
 let local: LocalSqs;
@@ -10,7 +20,48 @@ let sqs: SQSClient;
 beforeAll(async () => {
   local = await startLocalSqs();
   ({ sqs } = local);
+  local.server.createBucket(CLAIMS_BUCKET);
 });
+
+const CLAIMS_BUCKET = 'sidestep-local-claims-000000000000';
+type SQSEvent = Parameters<SqsBatchHandler>[0];
+type Context = Parameters<SqsBatchHandler>[1];
+
+/** Receives every message of a queue with its attributes and turns them into the event Lambda builds. */
+async function eventOf(queueUrl: string): Promise<SQSEvent> {
+  const { Messages = [] } = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: 10,
+      MessageAttributeNames: ['All'],
+    }),
+  );
+  return {
+    Records: Messages.map((message) => ({
+      messageId: message.MessageId ?? '',
+      receiptHandle: message.ReceiptHandle ?? '',
+      body: message.Body ?? '',
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: '0',
+        SenderId: 'test',
+        ApproximateFirstReceiveTimestamp: '0',
+      },
+      messageAttributes: Object.fromEntries(
+        Object.entries(message.MessageAttributes ?? {}).map(([name, value]) => [
+          name,
+          { dataType: value.DataType ?? 'String', stringValue: value.StringValue },
+        ]),
+      ),
+      md5OfBody: message.MD5OfBody ?? '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:producer-claims',
+      awsRegion: 'us-east-1',
+    })),
+  };
+}
+
+const lambdaContext = { awsRequestId: 'r', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
 
 afterAll(() => local?.stop());
 
@@ -55,6 +106,80 @@ describe('Producer', () => {
     // What a consumer receives is a valid contract with defaults applied.
     const parsed = bodies.map((body) => validate(MailSendJob, JSON.parse(body)));
     expect(parsed.every((job) => job.payload.locale === 'en' && job.createdAt !== undefined)).toBe(true);
+  });
+
+  describe('claim check', () => {
+    it('round-trips a 2 MiB payload to a handler through S3 and a pointer on the queue', async () => {
+      const queueUrl = await queue('producer-large');
+      const Large = z.object({ id: z.string(), blob: z.string() });
+      const job = { id: 'large-1', blob: 'é'.repeat(1024 * 1024) }; // 2 MiB of UTF-8
+      const body = JSON.stringify(job);
+      const message = await claimCheckIfLarge({ body, attributes: {} }, queueUrl, {
+        bucket: CLAIMS_BUCKET,
+        s3: async () => local.s3,
+      });
+      expect(Buffer.byteLength(message.body)).toBeLessThan(1024);
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: message.body,
+          MessageAttributes: message.attributes as never,
+        }),
+      );
+
+      const seen: { id: string; blob: string }[] = [];
+      const handler = createSqsHandler({
+        schema: Large,
+        process: async (received) => {
+          seen.push(received);
+        },
+        sqs,
+        s3: local.s3,
+        deadLetterQueueUrl: await queue('producer-large-dlq'),
+      });
+      const response = await handler(await eventOf(queueUrl), lambdaContext);
+      expect(response.batchItemFailures).toEqual([]);
+      expect(seen).toHaveLength(1);
+      expect(seen[0]?.blob).toBe(job.blob);
+    });
+
+    it('offloads only the jobs over the threshold, keeping their type attributes, and leaves the others inline', async () => {
+      const queueUrl = await queue('producer-claims');
+      const producer = new Producer({
+        queueUrl,
+        sqs,
+        claimCheck: { bucket: CLAIMS_BUCKET, s3: local.s3, thresholdBytes: 400 },
+      });
+      const small = mail(1);
+      const large = {
+        ...mail(2),
+        payload: { ...mail(2).payload, params: { jobId: 'exp_2', reason: 'r'.repeat(500) } },
+      };
+      const results = await producer.enqueue([small, large]);
+      expect(results.map((result) => result.status)).toEqual(['sent', 'sent']);
+
+      const event = await eventOf(queueUrl);
+      const byPointer = new Map(
+        event.Records.map((record) => [!!record.messageAttributes.ExtendedPayloadSize, record]),
+      );
+      const inline = byPointer.get(false);
+      const pointer = byPointer.get(true);
+      expect(JSON.parse(inline?.body ?? '{}').id).toBe('mail-1');
+      expect(pointer?.messageAttributes['sidestep.type']?.stringValue).toBe('mail.send');
+      const [, target] = JSON.parse(pointer?.body ?? '[]') as [
+        string,
+        { s3BucketName: string; s3Key: string },
+      ];
+      expect(target.s3Key).toMatch(/^payloads\/producer-claims\//);
+      const stored = await local.s3.send(
+        new GetObjectCommand({ Bucket: target.s3BucketName, Key: target.s3Key }),
+      );
+      const storedJob = validate(MailSendJob, JSON.parse((await stored.Body?.transformToString()) ?? '{}'));
+      expect(storedJob.id).toBe('mail-2');
+      expect(pointer?.messageAttributes.ExtendedPayloadSize?.stringValue).toBe(
+        String(Buffer.byteLength(JSON.stringify(storedJob))),
+      );
+    });
   });
 
   it('does not send an invalid job and names its field, while the others go out', async () => {

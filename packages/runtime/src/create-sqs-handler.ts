@@ -1,9 +1,13 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { CLAIM_CHECK_BUCKET_VARIABLE } from '@sidestep/contracts';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import pLimit from 'p-limit';
 import * as z from 'zod/mini';
+import { ClaimCheckStore } from './claim-check.ts';
 import { sendToDeadLetterQueue } from './dead-letter-queue.ts';
 import {
   ConfigError,
@@ -66,6 +70,23 @@ export interface SqsHandlerOptions<T> {
   readonly sqs?: SQSClient;
   /** Where permanent failures go. @default process.env.DEAD_LETTER_QUEUE_URL, read once here */
   readonly deadLetterQueueUrl?: string;
+  /** Client for claim-check objects (pointers are read, oversized dead letters stored). @default new S3Client({}) on first use */
+  readonly s3?: S3Client;
+  /**
+   * The claim-check bucket a dead-lettered body goes to when it cannot travel with its reason
+   * (`dead-letters/<queue>/<message id>`). Pointers are resolved from whatever bucket they name.
+   * Without it such a record is retried by SQS instead (and moved by the redrive policy, without
+   * its reason, after maxReceiveCount). @default process.env.CLAIM_CHECK_BUCKET, read once here
+   */
+  readonly claimCheckBucket?: string;
+  /**
+   * How many records of a batch `process` runs at once. Above 1, each record logs through a child
+   * of the handler's logger carrying its own correlation ids (the shared logger's keys would
+   * interleave), so `process` must log through `context.logger`. Worth it when a record waits on
+   * I/O (a mail transport, an API): a batch then takes about as long as its slowest record.
+   * @default 1 (one record at a time)
+   */
+  readonly recordConcurrency?: number;
   /** Module state reset around every invocation (see `isolate`). @default [] */
   readonly state?: readonly InvocationState<unknown>[];
 }
@@ -117,34 +138,47 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
       'invalid configuration: DEAD_LETTER_QUEUE_URL is missing (or pass deadLetterQueueUrl to createSqsHandler)',
     );
   }
-  const logger = options.logger ?? new Logger();
+  const handlerLogger = options.logger ?? new Logger();
   const metrics =
     options.metrics ??
     new Metrics(process.env.POWERTOOLS_METRICS_NAMESPACE ? {} : { namespace: METRICS_NAMESPACE });
   // The dead-letter path (the SQS client and its part of the SDK) loads on the first permanent
   // failure, not at cold start: most invocations never dead-letter anything.
   let sqs = options.sqs;
+  const claimCheck = new ClaimCheckStore({
+    s3: options.s3,
+    bucket: options.claimCheckBucket ?? process.env[CLAIM_CHECK_BUCKET_VARIABLE],
+  });
   const deadLetter = async (record: SQSRecord, error: Error) => {
     sqs ??= new (await import('@aws-sdk/client-sqs')).SQSClient({});
-    return sendToDeadLetterQueue(sqs, deadLetterQueueUrl, record, error);
+    return sendToDeadLetterQueue(sqs, deadLetterQueueUrl, record, error, { claimCheck });
   };
   // Powertools' parser integration (`new BatchProcessor(EventType.SQS, { parser, innerSchema })`)
   // would report non-JSON and schema-invalid records as item failures, so SQS would retry a payload
   // that can never succeed until maxReceiveCount. sidestep dead-letters such records at once, with
   // the reason, so the record handler parses and validates the body itself.
   const processor = new BatchProcessor(EventType.SQS);
+  const recordConcurrency = options.recordConcurrency ?? 1;
+  if (!Number.isInteger(recordConcurrency) || recordConcurrency < 1) {
+    throw new ConfigError('recordConcurrency', 'recordConcurrency must be a whole number >= 1');
+  }
+  const parallel = recordConcurrency > 1;
 
-  const recordHandler = async (record: SQSRecord, lambdaContext: Context): Promise<void> => {
+  const processRecord = async (record: SQSRecord, lambdaContext: Context): Promise<void> => {
     const elapsed = startStopwatch();
+    // In parallel, a record's keys go on its own child logger (which copies the invocation's context).
+    const logger = parallel ? handlerLogger.createChild() : handlerLogger;
     const receiveCount = Number(record.attributes.ApproximateReceiveCount);
     const keys: Record<string, string> = { messageId: record.messageId };
     // The keys are appended once, when they are all known (nothing logs before), or in the catch
     // below when parsing failed first: each appendKeys costs Powertools a merge and environment reads.
     let appended = false;
     try {
+      // A claim check (SQS Extended Client convention) stands for a body stored in S3.
+      const body = await claimCheck.resolve(record.body, Object.keys(record.messageAttributes ?? {}));
       let json: unknown;
       try {
-        json = JSON.parse(record.body);
+        json = JSON.parse(body);
       } catch (error) {
         throw new InvalidJsonError({ cause: error });
       }
@@ -184,6 +218,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
               deadLetterQueueUrl,
               deadLetterMessageId: sent.deadLetterMessageId,
               droppedAttributes: sent.droppedAttributes,
+              ...(sent.claimCheck ? { claimCheck: sent.claimCheck } : {}),
               durationMs: elapsed(),
               receiveCount,
             },
@@ -220,23 +255,28 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
       throw error;
     } finally {
       metrics.addMetric(SQS_HANDLER_METRICS.duration, MetricUnit.Milliseconds, elapsed());
-      logger.removeKeys(Object.keys(keys));
+      if (!parallel) logger.removeKeys(Object.keys(keys));
     }
   };
+  // p-limit bounds the records in flight; Powertools' parallel mode alone would start the whole batch.
+  const limit = pLimit(recordConcurrency);
+  const recordHandler = parallel
+    ? (record: SQSRecord, lambdaContext: Context) => limit(() => processRecord(record, lambdaContext))
+    : processRecord;
 
   const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
-    logger.addContext(context);
-    logger.refreshSampleRateCalculation();
+    handlerLogger.addContext(context);
+    handlerLogger.refreshSampleRateCalculation();
     try {
-      // Sequential on purpose: the correlation ids are appended to the shared logger for one record
+      // Sequential by default: the correlation ids are appended to the shared logger for one record
       // at a time, so every log line a job writes (also through module-level adapters) carries its
-      // own ids. Parallel processing would interleave them.
+      // own ids. With recordConcurrency > 1 each record has its own child logger instead.
       return await processPartialResponse(event, recordHandler, processor, {
         context,
-        processInParallel: false,
+        processInParallel: parallel,
       });
     } finally {
-      logger.resetKeys();
+      handlerLogger.resetKeys();
       // Once per invocation, also when the whole batch failed and processPartialResponse threw.
       metrics.publishStoredMetrics();
     }

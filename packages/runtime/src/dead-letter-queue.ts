@@ -1,5 +1,12 @@
 import type { MessageAttributeValue, SendMessageCommandInput, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CLAIM_CHECK_PREFIXES,
+  EXTENDED_PAYLOAD_SIZE_ATTRIBUTE,
+  messageSize,
+  SQS_MESSAGE_SIZE_LIMIT_BYTES,
+} from '@sidestep/contracts';
 import type { SQSMessageAttribute, SQSRecord } from 'aws-lambda';
+import type { ClaimCheckStore } from './claim-check.ts';
 
 /** Message attributes the runtime adds to every dead-lettered message. */
 export const DEAD_LETTER_ATTRIBUTES = {
@@ -28,6 +35,11 @@ export interface DeadLetterResult {
   readonly deadLetterMessageId: string | undefined;
   /** Original attributes that did not fit next to the runtime's own (SQS allows 10). */
   readonly droppedAttributes: readonly string[];
+  /**
+   * Where the body went when body and attributes together were over the SQS limit: the dead-letter
+   * message is then a claim-check pointer to it. `undefined` when the body went as it was.
+   */
+  readonly claimCheck?: { readonly bucket: string; readonly key: string };
 }
 
 function truncate(text: string, max: number): string {
@@ -50,12 +62,19 @@ function toSendAttribute(value: SQSMessageAttribute): MessageAttributeValue {
  * This is a direct SendMessage instead of SQS's redrive policy because the redrive only moves a
  * message after maxReceiveCount receives: a payload that can never succeed would be retried that
  * many times first, and the redriven copy would not say why it failed.
+ *
+ * The reason never gets lost to the size limit: when the body and the attributes together exceed
+ * what SQS accepts (a body near 1 MiB fits alone, not with the reason beside it), the body is stored
+ * in the claim-check bucket under `dead-letters/<source queue>/<message id>` and the dead-letter
+ * message is a claim-check pointer to it, with the reason. Without a `claimCheck` store such a send
+ * fails, so the caller reports the record for a retry instead of losing it.
  */
 export async function sendToDeadLetterQueue(
   sqs: SQSClient,
   queueUrl: string,
   record: SQSRecord,
   error: { readonly name: string; readonly message: string },
+  options: { readonly claimCheck?: ClaimCheckStore } = {},
 ): Promise<DeadLetterResult> {
   const own: Record<string, MessageAttributeValue> = {
     [DEAD_LETTER_ATTRIBUTES.errorType]: { DataType: 'String', StringValue: error.name || 'Error' },
@@ -68,21 +87,41 @@ export async function sendToDeadLetterQueue(
   if (record.eventSourceARN) {
     own[DEAD_LETTER_ATTRIBUTES.sourceQueueArn] = { DataType: 'String', StringValue: record.eventSourceARN };
   }
-  const room = MAX_MESSAGE_ATTRIBUTES - Object.keys(own).length;
-  // An earlier dead-lettering's attributes (a redriven message failing again) are replaced, not kept twice.
-  const originals = Object.entries(record.messageAttributes ?? {}).filter(
-    ([name]) => !Object.hasOwn(own, name),
-  );
-  const kept = originals.slice(0, room);
-  const droppedAttributes = originals.slice(room).map(([name]) => name);
+  const message = (body: string, runtime: Record<string, MessageAttributeValue>) => {
+    const room = MAX_MESSAGE_ATTRIBUTES - Object.keys(runtime).length;
+    // An earlier dead-lettering's attributes (a redriven message failing again) are replaced, not kept twice.
+    // A claim check's marker goes first: without it the pointer body would not read as one.
+    const originals = Object.entries(record.messageAttributes ?? {})
+      .filter(([name]) => !Object.hasOwn(runtime, name))
+      .sort(
+        ([a], [b]) =>
+          Number(b === EXTENDED_PAYLOAD_SIZE_ATTRIBUTE) - Number(a === EXTENDED_PAYLOAD_SIZE_ATTRIBUTE),
+      );
+    const kept = originals.slice(0, room);
+    const attributes = {
+      ...Object.fromEntries(kept.map(([name, value]) => [name, toSendAttribute(value)])),
+      ...runtime,
+    };
+    return { body, attributes, dropped: originals.slice(room).map(([name]) => name) };
+  };
+  let sent = message(record.body, own);
+  let claimCheck: DeadLetterResult['claimCheck'];
+  if (messageSize(sent.body, sent.attributes) > SQS_MESSAGE_SIZE_LIMIT_BYTES && options.claimCheck) {
+    const sourceQueue = record.eventSourceARN?.split(':').at(-1) || 'unknown-queue';
+    const stored = await options.claimCheck.store(
+      CLAIM_CHECK_PREFIXES.deadLetters,
+      `${sourceQueue}/${record.messageId}`,
+      record.body,
+    );
+    sent = message(stored.body, { ...(stored.attributes as Record<string, MessageAttributeValue>), ...own });
+    claimCheck = stored.pointer;
+  }
+  const droppedAttributes = sent.dropped;
 
   const input: SendMessageCommandInput = {
     QueueUrl: queueUrl,
-    MessageBody: record.body,
-    MessageAttributes: {
-      ...Object.fromEntries(kept.map(([name, value]) => [name, toSendAttribute(value)])),
-      ...own,
-    },
+    MessageBody: sent.body,
+    MessageAttributes: sent.attributes,
   };
   // A FIFO source queue has a FIFO dead-letter queue, which requires a group and a deduplication id.
   const groupId = record.attributes.MessageGroupId;
@@ -93,5 +132,5 @@ export async function sendToDeadLetterQueue(
   // Loaded on the first dead-lettering, not at cold start (most invocations never dead-letter).
   const { SendMessageCommand } = await import('@aws-sdk/client-sqs');
   const output = await sqs.send(new SendMessageCommand(input));
-  return { deadLetterMessageId: output.MessageId, droppedAttributes };
+  return { deadLetterMessageId: output.MessageId, droppedAttributes, ...(claimCheck ? { claimCheck } : {}) };
 }

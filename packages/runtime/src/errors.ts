@@ -132,3 +132,37 @@ export class DeadLetterSendError extends TransientError {
     super(`could not send the message to the dead-letter queue ${queueUrl}${reason}`, options);
   }
 }
+
+/**
+ * A claim-check pointer names an object that is not there (expired by the bucket's lifecycle, or
+ * deleted). Permanent: the body is gone; `field` is `body`, and `bucket`/`key` say where it was.
+ */
+export class ClaimCheckMissingError extends PermanentError {
+  override readonly name: string = 'ClaimCheckMissingError';
+  readonly bucket: string;
+  readonly key: string;
+  constructor(bucket: string, key: string, options: { readonly cause?: unknown } = {}) {
+    super(`body: the claim-check object s3://${bucket}/${key} does not exist (expired or deleted)`, {
+      ...options,
+      field: 'body',
+    });
+    this.bucket = bucket;
+    this.key = key;
+  }
+}
+
+/** Reading or storing a claim-check object failed for a reason that may pass (throttling, network). */
+export class ClaimCheckUnavailableError extends TransientError {
+  override readonly name: string = 'ClaimCheckUnavailableError';
+  constructor(
+    action: 'read' | 'store',
+    bucket: string,
+    key: string,
+    options: { readonly cause?: unknown } = {},
+  ) {
+    super(
+      `could not ${action} the claim-check object s3://${bucket}/${key}: ${describeCause(options.cause)}`,
+      options,
+    );
+  }
+}

@@ -3,6 +3,8 @@
  * handler with dead-lettering, the task handler for Step Functions and scheduled tasks, isolation
  * between warm invocations, and configuration from the environment.
  */
+
+export { ClaimCheckStore } from './claim-check.ts';
 export {
   DATABASE_ENVIRONMENT,
   databaseSource,
@@ -34,6 +36,8 @@ export {
   sendToDeadLetterQueue,
 } from './dead-letter-queue.ts';
 export {
+  ClaimCheckMissingError,
+  ClaimCheckUnavailableError,
   ConfigError,
   DeadLetterSendError,
   describeCause,

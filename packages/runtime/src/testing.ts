@@ -11,6 +11,7 @@
  * afterAll(() => local.stop());
  * ```
  */
+import { S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 
@@ -20,6 +21,8 @@ export interface LocalSqs {
   readonly endpoint: string;
   readonly server: FauxqsServer;
   readonly sqs: SQSClient;
+  /** A client of the emulator's S3 (path-style), for claim-check buckets. */
+  readonly s3: S3Client;
   /** Receives until the queue answers empty: the bodies of every message it held, as sent. */
   receiveAll(queueUrl: string): Promise<string[]>;
   /** Destroys the client and stops the emulator; call it in afterAll. */
@@ -30,15 +33,18 @@ export interface LocalSqs {
 export async function startLocalSqs(): Promise<LocalSqs> {
   const server = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
   const endpoint = `http://127.0.0.1:${server.port}`;
-  const sqs = new SQSClient({
+  const client = {
     endpoint,
     region: 'us-east-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-  });
+  };
+  const sqs = new SQSClient(client);
+  const s3 = new S3Client({ ...client, forcePathStyle: true });
   return {
     endpoint,
     server,
     sqs,
+    s3,
     receiveAll: async (queueUrl) => {
       const bodies: string[] = [];
       for (;;) {
@@ -51,6 +57,7 @@ export async function startLocalSqs(): Promise<LocalSqs> {
     },
     stop: async () => {
       sqs.destroy();
+      s3.destroy();
       await server.stop();
     },
   };

@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { ContractValidationError, MailSendJob } from '@sidestep/contracts';
@@ -25,16 +26,18 @@ const Job = z.object({
 type Job = z.infer<typeof Job>;
 
 const DLQ_NAME = 'sidestep-local-jobs-dlq';
+const CLAIMS_BUCKET = 'sidestep-local-claims-000000000000';
 
 let local: LocalSqs;
 let server: FauxqsServer;
 let sqs: SQSClient;
+let s3: S3Client;
 let deadLetterQueueUrl: string;
 let output: OutputCapture;
 
 beforeAll(async () => {
   local = await startLocalSqs();
-  ({ server, sqs } = local);
+  ({ server, sqs, s3 } = local);
   deadLetterQueueUrl = server.createQueue(DLQ_NAME).queueUrl;
 });
 
@@ -42,6 +45,7 @@ afterAll(() => local.stop());
 
 beforeEach(() => {
   server.reset();
+  server.createBucket(CLAIMS_BUCKET);
   output = captureOutput();
 });
 
@@ -288,6 +292,135 @@ describe('createSqsHandler', () => {
     expect(secondLines).toHaveLength(1);
     expect(secondLines[0]).not.toHaveProperty('jobId');
     expect(secondLines[0]).not.toHaveProperty('recipient');
+  });
+
+  it('runs up to recordConcurrency records at once, each logging with its own correlation ids', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const handler = handlerWith(
+      async (j: Job, _record: SQSRecord, { logger }: RecordContext) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        logger.info('inside the job', { to: j.payload.to });
+        inFlight--;
+        if (j.id === 'fails') throw new TransientError('try again');
+      },
+      { recordConcurrency: 3 },
+    );
+    const bodies = ['a', 'b', 'c', 'd', 'e', 'fails', 'g'].map((id) => ({
+      body: job(id, `${id}@example.com`),
+    }));
+    const event = sqsEvent(...bodies);
+
+    const response = await handler(event, lambdaContext('request-p'));
+    expect(most).toBe(3);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: event.Records[5]?.messageId }]);
+    const inside = output.lines().filter((line) => line.message === 'inside the job');
+    expect(inside).toHaveLength(7);
+    for (const line of inside) {
+      expect(line.to).toBe(`${line.jobId}@example.com`);
+      expect(line.function_request_id).toBe('request-p');
+    }
+    // Nothing is left on the shared logger for the next invocation.
+    const next = sqsEvent({ body: 'oops' });
+    await handler(next, lambdaContext());
+    const last = output.lines().at(-1);
+    expect(last).not.toHaveProperty('jobId');
+  });
+
+  it('refuses a recordConcurrency that is not a whole number >= 1, naming it', () => {
+    expect(() => handlerWith(async () => {}, { recordConcurrency: 0 })).toThrow(
+      expect.objectContaining({ name: 'ConfigError', field: 'recordConcurrency' }),
+    );
+  });
+
+  describe('claim checks', () => {
+    /** A job whose body is about 1 MiB: it fits SQS alone, not with the reason attributes beside it. */
+    function poison(): string {
+      const body = JSON.stringify({
+        type: 'mail.send',
+        id: 'huge',
+        payload: { to: 'not-an-address', pad: '' },
+      });
+      return body.replace('"pad":""', `"pad":"${'x'.repeat(1_048_576 - body.length - 40)}"`);
+    }
+
+    it('dead-letters a poison body too large to carry its reason as a pointer plus the reason', async () => {
+      const body = poison();
+      const handler = handlerWith(async () => {}, { s3, claimCheckBucket: CLAIMS_BUCKET });
+      const event = sqsEvent({ body });
+
+      const response = await handler(event, lambdaContext());
+      expect(response.batchItemFailures).toEqual([]);
+      const [dead] = await deadLetters();
+      const attributes = dead?.MessageAttributes ?? {};
+      expect(attributes['sidestep.error.type']?.StringValue).toBe('SchemaViolationError');
+      expect(attributes['sidestep.error.message']?.StringValue).toContain('payload.to');
+      expect(attributes.ExtendedPayloadSize?.StringValue).toBe(String(Buffer.byteLength(body)));
+      const [kind, pointer] = JSON.parse(dead?.Body ?? '[]') as [
+        string,
+        { s3BucketName: string; s3Key: string },
+      ];
+      expect(kind).toBe('software.amazon.payloadoffloading.PayloadS3Pointer');
+      expect(pointer.s3BucketName).toBe(CLAIMS_BUCKET);
+      expect(pointer.s3Key).toMatch(/^dead-letters\//);
+      const stored = await s3.send(new GetObjectCommand({ Bucket: CLAIMS_BUCKET, Key: pointer.s3Key }));
+      expect(await stored.Body?.transformToString()).toBe(body);
+    });
+
+    it('without a claim-check bucket, reports such a record for a retry instead of losing it', async () => {
+      const handler = handlerWith(async () => {});
+      // With a good record beside it: a batch whose every record fails is thrown as a whole.
+      const event = sqsEvent({ body: poison() }, { body: job('fine') });
+      const response = await handler(event, lambdaContext());
+      expect(response.batchItemFailures).toEqual([{ itemIdentifier: event.Records[0]?.messageId }]);
+      expect(await deadLetters()).toEqual([]);
+    });
+
+    it('resolves a pointer transparently and processes the stored body', async () => {
+      const seen: Job[] = [];
+      const handler = handlerWith(
+        async (j: Job) => {
+          seen.push(j);
+        },
+        { s3 },
+      );
+      const key = 'payloads/mail/large-1';
+      await s3.send(
+        new PutObjectCommand({ Bucket: CLAIMS_BUCKET, Key: key, Body: job('stored', 'big@example.com') }),
+      );
+      const event = sqsEvent({
+        body: JSON.stringify([
+          'software.amazon.payloadoffloading.PayloadS3Pointer',
+          { s3BucketName: CLAIMS_BUCKET, s3Key: key },
+        ]),
+        messageAttributes: { ExtendedPayloadSize: { dataType: 'Number', stringValue: '100' } },
+      });
+      const response = await handler(event, lambdaContext());
+      expect(response.batchItemFailures).toEqual([]);
+      expect(seen).toEqual([expect.objectContaining({ id: 'stored', payload: { to: 'big@example.com' } })]);
+    });
+
+    it('dead-letters a pointer to an object that is gone, naming it, with the pointer as the body', async () => {
+      const handler = handlerWith(async () => {}, { s3 });
+      const body = JSON.stringify([
+        'software.amazon.payloadoffloading.PayloadS3Pointer',
+        { s3BucketName: CLAIMS_BUCKET, s3Key: 'payloads/mail/expired' },
+      ]);
+      const event = sqsEvent({
+        body,
+        messageAttributes: { ExtendedPayloadSize: { dataType: 'Number', stringValue: '100' } },
+      });
+      const response = await handler(event, lambdaContext());
+      expect(response.batchItemFailures).toEqual([]);
+      const [dead] = await deadLetters();
+      expect(dead?.Body).toBe(body);
+      expect(dead?.MessageAttributes?.['sidestep.error.type']?.StringValue).toBe('ClaimCheckMissingError');
+      expect(dead?.MessageAttributes?.['sidestep.error.message']?.StringValue).toContain(
+        'payloads/mail/expired',
+      );
+    });
   });
 
   it('passes the record, its receive count and the Lambda context to process', async () => {

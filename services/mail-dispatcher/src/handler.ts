@@ -2,7 +2,7 @@ import { MailSendJob } from '@sidestep/contracts';
 import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
 import { createSqsHandler, resolveDatabaseUrl } from '@sidestep/runtime';
-import { createMailSender } from './adapters/mail-transport.ts';
+import { createMailSender, MAIL_SEND_CONCURRENCY } from './adapters/mail-transport.ts';
 import { loadConfig } from './config.ts';
 import { createSendOnce } from './send-once.ts';
 
@@ -11,7 +11,8 @@ const config = loadConfig();
 const sender = await createMailSender(config.transport);
 
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
-// Records of a batch are processed one at a time: two connections cover the store's queries.
+// The records of a batch claim their keys in one statement and record their outcomes in few more
+// (the store batches what starts together): two connections cover them.
 const connect = connectPostgresOnFirstUse({ url: () => resolveDatabaseUrl(), max: 2 });
 
 const sendOnce = createSendOnce({
@@ -25,6 +26,8 @@ const sendOnce = createSendOnce({
 export const handler = createSqsHandler({
   schema: MailSendJob,
   correlation: (job) => ({ jobId: job.payload.jobId ?? job.id, template: job.payload.template }),
+  // A mail waits on the transport, not the CPU: a batch's mails go out together.
+  recordConcurrency: MAIL_SEND_CONCURRENCY,
   process: async (job, _record, { lambdaContext, logger }) => {
     const result = await sendOnce(job, lambdaContext);
     // A duplicate delivery sends nothing: it is logged as what it is, not as a second mail.

@@ -1,6 +1,6 @@
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SESTransportType from 'nodemailer/lib/ses-transport/index.js';
-import type SMTPTransportType from 'nodemailer/lib/smtp-transport/index.js';
+import type SMTPPoolType from 'nodemailer/lib/smtp-pool/index.js';
 import type { OutgoingMail } from '../domain/compose-mail.ts';
 import type { MailSender } from '../domain/dispatch-mail.ts';
 import { MailTransportError } from '../errors.ts';
@@ -8,6 +8,14 @@ import { MailTransportError } from '../errors.ts';
 export type MailTransportConfig =
   | { readonly kind: 'ses'; readonly configurationSet?: string | undefined }
   | { readonly kind: 'smtp'; readonly url: string };
+
+/**
+ * Mails one sandbox sends at once: the records of a batch are sent in parallel (the handler's
+ * `recordConcurrency`), over as many pooled SMTP connections. SES v2 answers each call on the SDK's
+ * keep-alive connections; its account sending rate still applies (a throttled send is a
+ * MailTransportError, retried by SQS).
+ */
+export const MAIL_SEND_CONCURRENCY = 10;
 
 /**
  * nodemailer builds the MIME message (encoding, multipart, folding) for both transports: SES v2
@@ -18,6 +26,11 @@ export type MailTransportConfig =
  * requires all of its transports, and the SES one needs the SES client and its part of the AWS SDK,
  * so the mailer and the one transport are imported directly. `new Mailer(new Transport(options),
  * options)` is what nodemailer's `createTransport(options)` does for these options.
+ *
+ * The transporter is created once per container and reused by every invocation: SMTP goes through
+ * nodemailer's pool (`pool: true`), so a mail costs one MAIL/RCPT/DATA exchange on an open
+ * connection instead of a TCP connect, greeting and EHLO each (measured locally: ~150 ms per mail
+ * without the pool, most of it the handshake); SES reuses the one SESv2Client and its connections.
  */
 export async function createMailSender(config: MailTransportConfig): Promise<MailSender> {
   const transporter = config.kind === 'ses' ? await sesTransporter() : await smtpTransporter(config.url);
@@ -60,12 +73,18 @@ async function sesTransporter(): Promise<Mail> {
 }
 
 async function smtpTransporter(url: string): Promise<Mail> {
-  const [{ default: Mailer }, { default: SMTPTransport }] = await Promise.all([
+  const [{ default: Mailer }, { default: SMTPPool }] = await Promise.all([
     import('nodemailer/lib/mailer/index.js'),
-    import('nodemailer/lib/smtp-transport/index.js'),
+    import('nodemailer/lib/smtp-pool/index.js'),
   ]);
-  const options: SMTPTransportType.Options = smtpOptions(url);
-  return new Mailer(new SMTPTransport(options), options);
+  const options: SMTPPoolType.Options = {
+    ...smtpOptions(url),
+    pool: true,
+    maxConnections: MAIL_SEND_CONCURRENCY,
+    // A connection is not recycled after a fixed count (nodemailer's default is 100 messages).
+    maxMessages: Number.POSITIVE_INFINITY,
+  };
+  return new Mailer(new SMTPPool(options), options);
 }
 
 /**

@@ -1,0 +1,61 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  ClaimCheckPointerError,
+  claimCheckMessage,
+  claimCheckPointerOf,
+  EXTENDED_PAYLOAD_SIZE_ATTRIBUTE,
+  messageSize,
+} from '../src/index.ts';
+import { thrownBy } from '../src/testing.ts';
+
+describe('the claim-check wire format', () => {
+  it('writes the SQS Extended Client pointer and reads it back', () => {
+    const message = claimCheckMessage(
+      { bucket: 'sidestep-local-claims-000000000000', key: 'payloads/a' },
+      2_000_000,
+    );
+    expect(JSON.parse(message.body)).toEqual([
+      'software.amazon.payloadoffloading.PayloadS3Pointer',
+      { s3BucketName: 'sidestep-local-claims-000000000000', s3Key: 'payloads/a' },
+    ]);
+    expect(message.attributes).toEqual({
+      ExtendedPayloadSize: { DataType: 'Number', StringValue: '2000000' },
+    });
+    expect(claimCheckPointerOf(message.body, Object.keys(message.attributes))).toEqual({
+      bucket: 'sidestep-local-claims-000000000000',
+      key: 'payloads/a',
+    });
+  });
+
+  it('treats a message without ExtendedPayloadSize as an ordinary message, whatever its body', () => {
+    const body = JSON.stringify([
+      'software.amazon.payloadoffloading.PayloadS3Pointer',
+      { s3BucketName: 'b', s3Key: 'k' },
+    ]);
+    expect(claimCheckPointerOf(body, ['sidestep.type'])).toBeUndefined();
+  });
+
+  it.each([
+    ['not JSON', '{oops', 'not JSON'],
+    ['another array', '["x", {}]', 'pointer'],
+    ['no bucket', '["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3Key": "k"}]', 's3BucketName'],
+    ['no key', '["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3BucketName": "b"}]', 's3Key'],
+  ])('refuses a marked message whose body is %s, naming the body', (_case, body, reason) => {
+    const thrown = thrownBy(
+      () => claimCheckPointerOf(body, [EXTENDED_PAYLOAD_SIZE_ATTRIBUTE]),
+      ClaimCheckPointerError,
+    );
+    expect(thrown).toMatchObject({ name: 'ClaimCheckPointerError', permanent: true, field: 'body' });
+    expect(thrown.message).toContain(reason);
+  });
+
+  it('counts the body and every attribute name, type and value as SQS does', () => {
+    expect(messageSize('héllo')).toBe(6);
+    expect(
+      messageSize('x', {
+        'sidestep.error.type': { DataType: 'String', StringValue: 'Boom' },
+        bin: { DataType: 'Binary', BinaryValue: new Uint8Array(3) },
+      }),
+    ).toBe(1 + 19 + 6 + 4 + 3 + 6 + 3);
+  });
+});
