@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from '@jest/globals';
+import {
+  Crc64NvmeHash,
+  combineCrc64Nvme,
+  combinePartsCrc64Nvme,
+  crc64Nvme,
+  EMPTY_CRC64_NVME,
+} from '../src/crc64-nvme.ts';
+
+describe('crc64Nvme', () => {
+  it('gives the catalogued check value of CRC-64/NVME for "123456789"', async () => {
+    expect(Buffer.from(await crc64Nvme(Buffer.from('123456789')), 'base64').toString('hex')).toBe(
+      'ae8b14860a799888',
+    );
+  });
+
+  it('gives the same checksum streamed in pieces as at once', async () => {
+    const data = randomBytes(10_000);
+    const hash = new Crc64NvmeHash();
+    for (let offset = 0; offset < data.length; offset += 777)
+      hash.update(data.subarray(offset, offset + 777));
+    expect(await hash.digest()).toBe(await crc64Nvme(data));
+  });
+
+  it('gives the empty checksum for no bytes', async () => {
+    expect(await crc64Nvme(Buffer.alloc(0))).toBe(EMPTY_CRC64_NVME);
+  });
+});
+
+describe('combineCrc64Nvme', () => {
+  it('gives the checksum of the concatenated bytes, at every split of the data', async () => {
+    const data = randomBytes(300);
+    const whole = await crc64Nvme(data);
+    for (const split of [0, 1, 7, 8, 9, 64, 150, 299, 300]) {
+      const [a, b] = [data.subarray(0, split), data.subarray(split)];
+      expect(combineCrc64Nvme(await crc64Nvme(a), await crc64Nvme(b), b.length)).toBe(whole);
+    }
+  });
+
+  it('combines many parts of different sizes, as a multipart upload does', async () => {
+    const parts = [5, 1, 4096, 0, 70_000, 13].map((bytes) => randomBytes(bytes));
+    const checksums = await Promise.all(
+      parts.map(async (part) => ({ crc64nvme: await crc64Nvme(part), bytes: part.length })),
+    );
+    expect(combinePartsCrc64Nvme(checksums)).toBe(await crc64Nvme(Buffer.concat(parts)));
+  });
+
+  it('tells a part changed after the fact from the original', async () => {
+    const [a, b] = [randomBytes(100), randomBytes(100)];
+    const changed = Buffer.from(b);
+    changed[50] = (changed[50] as number) ^ 1;
+    expect(combineCrc64Nvme(await crc64Nvme(a), await crc64Nvme(changed), 100)).not.toBe(
+      await crc64Nvme(Buffer.concat([a, b])),
+    );
+  });
+
+  it('refuses a checksum that is not 8 bytes and a negative length', () => {
+    expect(() => combineCrc64Nvme('AAAA', EMPTY_CRC64_NVME, 1)).toThrow(RangeError);
+    expect(() => combineCrc64Nvme(EMPTY_CRC64_NVME, EMPTY_CRC64_NVME, -1)).toThrow(RangeError);
+  });
+});
