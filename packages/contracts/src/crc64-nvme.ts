@@ -94,6 +94,12 @@ export function combinePartsCrc64Nvme(
   return parts.reduce((whole, part) => combineCrc64Nvme(whole, part.crc64nvme, part.bytes), EMPTY_CRC64_NVME);
 }
 
+/** The running state of the SDK's `Crc64NvmeJs`: two 32-bit halves, before the final XOR. */
+interface Crc64NvmeJsState {
+  readonly c1: number;
+  readonly c2: number;
+}
+
 /** A CRC-64/NVME computed as bytes stream by. */
 export class Crc64NvmeHash {
   readonly #crc = new Crc64NvmeJs();
@@ -103,13 +109,25 @@ export class Crc64NvmeHash {
     return this;
   }
 
-  /** The checksum so far, base64 (as S3's `x-amz-checksum-crc64nvme`). */
-  async digest(): Promise<string> {
-    return Buffer.from(await this.#crc.digest()).toString('base64');
+  /**
+   * The checksum so far, base64 (as S3's `x-amz-checksum-crc64nvme`). Synchronous, unlike the SDK's
+   * `digest()` (a Promise only to fit its `Checksum` interface): the local S3 computes checksums
+   * inside fauxqs's synchronous store calls. Reads the SDK class's running state, which its own
+   * `digest()` finishes the same way (XOR with all ones, big-endian).
+   */
+  digest(): string {
+    const { c1, c2 } = this.#crc as unknown as Crc64NvmeJsState;
+    if (typeof c1 !== 'number' || typeof c2 !== 'number') {
+      throw new Error('@aws-sdk/checksums Crc64NvmeJs no longer keeps its state in c1/c2');
+    }
+    const bytes = Buffer.alloc(8);
+    bytes.writeUInt32BE((c1 ^ 0xffffffff) >>> 0, 0);
+    bytes.writeUInt32BE((c2 ^ 0xffffffff) >>> 0, 4);
+    return bytes.toString('base64');
   }
 }
 
 /** The CRC-64/NVME of `data`, base64. */
-export function crc64Nvme(data: Uint8Array): Promise<string> {
+export function crc64Nvme(data: Uint8Array): string {
   return new Crc64NvmeHash().update(data).digest();
 }
