@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { type ExportFilter, ExportWorkerManifest } from '@sidestep/contracts';
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme';
