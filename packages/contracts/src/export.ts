@@ -180,7 +180,7 @@ export type FinalizeExportInput = z.infer<typeof FinalizeExportInput>;
  * @example
  * ```json
  * { "jobId": "exp_01", "bucket": "sidestep-local-exports", "key": "exports/exp_01/users-2026-11-24.csv.gz",
- *   "rows": 1000, "bytes": 31234, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+ *   "rows": 1000, "bytes": 31234, "crc64nvme": "rosUhgp5mIg=",
  *   "manifestKey": "exports/exp_01/manifest.json",
  *   "downloadUrl": "https://downloads.example.com/exports/exp_01?token=...", "downloadExpiresAt": "2026-12-01T09:00:00.000Z" }
  * ```
@@ -194,8 +194,11 @@ export const FinalizeExportOutput = z.object({
   rows: Count,
   /** Bytes of the combined object. */
   bytes: Count,
-  /** Lowercase hex SHA-256 of the combined object. */
-  sha256: Sha256Hex,
+  /**
+   * Base64 CRC-64/NVME of the combined object: S3's full-object checksum, which the finalizer checked
+   * against the worker's (`HeadObject` with `ChecksumMode: ENABLED` returns it) without reading it.
+   */
+  crc64nvme: Crc64NvmeBase64,
   /** `exports/<jobId>/manifest.json`: the final manifest. */
   manifestKey: ObjectKey,
   /** What the `export.ready` mail links to. */

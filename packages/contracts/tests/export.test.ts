@@ -166,7 +166,7 @@ describe('finalizer contracts', () => {
       key: 'exports/exp_01/users-2026-11-24.csv.gz',
       rows: 1000,
       bytes: 31234,
-      sha256: sha('9'),
+      crc64nvme: 'rosUhgp5mIg=',
       manifestKey: 'exports/exp_01/manifest.json',
       downloadUrl: 'https://downloads.example.com/exports/exp_01?token=t',
       downloadExpiresAt: '2026-12-01T09:00:00.000Z',

@@ -204,7 +204,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
           'key.$': '$.Payload.key',
           'rows.$': '$.Payload.rows',
           'bytes.$': '$.Payload.bytes',
-          'sha256.$': '$.Payload.sha256',
+          'crc64nvme.$': '$.Payload.crc64nvme',
           'manifestKey.$': '$.Payload.manifestKey',
           'downloadUrl.$': '$.Payload.downloadUrl',
           'downloadExpiresAt.$': '$.Payload.downloadExpiresAt',

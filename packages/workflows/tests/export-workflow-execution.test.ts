@@ -63,7 +63,7 @@ function finalized(input: FinalizeExportInput): FinalizeExportOutput {
     key: `exports/${input.jobId}/${input.fileName}.csv.gz`,
     rows: 1000,
     bytes: 31_234,
-    sha256: 'f'.repeat(64),
+    crc64nvme: 'rosUhgp5mIg=',
     manifestKey: `exports/${input.jobId}/manifest.json`,
     downloadUrl: `http://127.0.0.1:4566/_sidestep/exports/${input.jobId}?token=t0k3n`,
     downloadExpiresAt: '2026-12-01T09:00:00.000Z',
