@@ -75,7 +75,7 @@ function checkProps(props: ExportWorkflowProps): void {
  *   delivered twice starts two executions. `RegisterJob` registers the job by the envelope `id`; the
  *   status-updater answers `duplicate: true` to every execution but the first, which ends early.
  * - Missing optional fields get their defaults before anything reads them (`fileName`:
- *   `users-<date of the execution's start>`, `filter`: `{}` = everyone), so every step sees the same
+ *   `users-<date of the execution's start>`, `filter`: `{}` = everyone, `byteOrderMark`: true), so every step sees the same
  *   values and a path is never absent. The values themselves are validated by the status-updater
  *   at `RegisterJob` (`ExportJobRequest`): an invalid request ends at `RegistrationFailed`.
  * - Retries, the failure path and the mails are the import workflow's (shared building blocks);
@@ -102,7 +102,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         Parameters: {
           'messageId.$': '$[0].messageId',
           'envelope.$': 'States.StringToJson($[0].body)',
-          defaults: { 'fileName.$': DEFAULT_FILE_NAME, filter: {} },
+          defaults: { 'fileName.$': DEFAULT_FILE_NAME, filter: {}, byteOrderMark: true },
         },
         Next: 'CheckRequest',
       },
@@ -144,7 +144,8 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
       },
       ApplyDefaults: {
         Type: 'Pass',
-        Comment: 'Request fields over the defaults: fileName users-<start date>, filter {} (everyone)',
+        Comment:
+          'Request fields over the defaults: fileName users-<start date>, filter {} (everyone), byteOrderMark true',
         Parameters: {
           'id.$': `${envelope}.id`,
           'payload.$': `States.JsonMerge($.defaults, ${envelope}.payload, false)`,
@@ -176,6 +177,11 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
           { Name: 'EXPORTS_BUCKET', Value: exportsBucket },
           // ECS environment values are strings: the filter as JSON, `{}` for everyone.
           { Name: 'EXPORT_FILTER', 'Value.$': 'States.JsonToString($.request.payload.filter)' },
+          // `true` or `false`, as the batch-worker reads it.
+          {
+            Name: 'EXPORT_BYTE_ORDER_MARK',
+            'Value.$': "States.Format('{}', $.request.payload.byteOrderMark)",
+          },
         ],
         {
           Comment:

@@ -167,6 +167,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
       JOB_ID: jobId,
       EXPORTS_BUCKET: 'sidestep-local-exports',
       EXPORT_FILTER: '{}',
+      EXPORT_BYTE_ORDER_MARK: 'true',
     });
     expect(env.finalizations).toEqual([
       {
@@ -208,6 +209,13 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(env.status.calls[0]).toMatchObject({ request: { id: 'req-2', fileName: 'november', filter } });
     expect(JSON.parse(environmentOf(env.tasks[0] as RunTaskInput).EXPORT_FILTER ?? '')).toEqual(filter);
     expect(env.finalizations[0]?.fileName).toBe('november');
+  });
+
+  it('passes a request’s byteOrderMark: false to the worker (the default is true)', async () => {
+    const env = cloud();
+    const run = await execute(pipeInput(request('req-bom', { byteOrderMark: false })), env);
+    expect(run.failure).toBeUndefined();
+    expect(environmentOf(env.tasks[0] as RunTaskInput).EXPORT_BYTE_ORDER_MARK).toBe('false');
   });
 
   it('ends a second execution for the same request early and successfully, exporting nothing', async () => {

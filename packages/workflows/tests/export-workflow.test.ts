@@ -75,6 +75,10 @@ describe('exportWorkflow', () => {
             { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
             { Name: 'EXPORTS_BUCKET', Value: tokens.exportsBucket },
             { Name: 'EXPORT_FILTER', 'Value.$': 'States.JsonToString($.request.payload.filter)' },
+            {
+              Name: 'EXPORT_BYTE_ORDER_MARK',
+              'Value.$': "States.Format('{}', $.request.payload.byteOrderMark)",
+            },
           ],
         },
       ],
