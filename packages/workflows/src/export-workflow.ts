@@ -3,7 +3,7 @@ import { type BatchWorkerProps, batchTask, checkJobWorkflowProps } from './batch
 import { catchAll } from './catch-all.ts';
 import { failurePath, MARK_FAILED } from './failure-path.ts';
 import { INTEGRATION } from './integration.ts';
-import { type MailRecipient, mailEnvelope } from './mail-envelope.ts';
+import { type MailRecipient, mailEnvelope, sendMail } from './mail-envelope.ts';
 import { REGISTRATION_FAILED, registerJob } from './register-job.ts';
 import { retry, TRANSIENT_EXPORT_FINALIZER_ERRORS, TRANSIENT_LAMBDA_ERRORS } from './retry.ts';
 import { statusUpdate } from './status-update.ts';
@@ -169,7 +169,39 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         job: { 'jobId.$': '$.Payload.jobId', 'duplicate.$': '$.Payload.duplicate' },
         duplicateComment: 'A duplicate delivery of the request: another execution owns this export',
         next: 'ExportRows',
+        rejected: { errors: ['RequestConflictError'], next: 'ReadRejection' },
       }),
+      // Issue 11.8: a request whose id another request already used (another requester, other users)
+      // is refused by the status-updater; its requester is told why, by the export.failed mail under
+      // the request's id (there is no job of theirs), and the execution ends FAILED with the error.
+      ReadRejection: {
+        Type: 'Pass',
+        Comment:
+          "The status-updater's error document (Cause is its JSON) and the request id as the mail's job",
+        Parameters: { 'jobId.$': '$.request.id', 'cause.$': 'States.StringToJson($.error.Cause)' },
+        ResultPath: '$.job',
+        Next: 'ComposeRejectedMail',
+      },
+      ComposeRejectedMail: {
+        Type: 'Pass',
+        Parameters: mailEnvelope('export.failed', REQUESTER, {
+          'jobId.$': '$.job.jobId',
+          'reason.$': '$.job.cause.errorMessage',
+        }),
+        ResultPath: '$.mail',
+        Next: 'NotifyRejected',
+      },
+      NotifyRejected: sendMail(
+        mailQueueUrl,
+        'RequestConflictRejected',
+        catchAll('RequestConflictRejected', '$.notificationError'),
+      ),
+      RequestConflictRejected: {
+        Type: 'Fail',
+        Comment: 'The request reused another request’s id: refused, and its requester mailed the reason',
+        ErrorPath: '$.error.Error',
+        CausePath: '$.job.cause.errorMessage',
+      },
       ExportRows: batchTask(
         batchWorker,
         'export',

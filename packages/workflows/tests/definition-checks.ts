@@ -33,12 +33,18 @@ export function tasksOf(definition: StateMachineDefinition): [string, TaskState]
   );
 }
 
-/** Every task catches every error (`States.ALL`), so no failure leaves a job `running`. */
-export function expectEveryTaskCatchesAll(tasks: readonly [string, TaskState][]): void {
+/**
+ * Every task catches every error (`States.ALL`, last), so no failure leaves a job `running`; a task
+ * may catch named errors before it (`catchesFirst`: the export's RegisterJob, RequestConflictError).
+ */
+export function expectEveryTaskCatchesAll(
+  tasks: readonly [string, TaskState][],
+  catchesFirst: Readonly<Record<string, readonly string[]>> = {},
+): void {
   for (const [name, state] of tasks) {
     expect({ name, catch: state.Catch?.flatMap((catcher) => catcher.ErrorEquals) }).toEqual({
       name,
-      catch: ['States.ALL'],
+      catch: [...(catchesFirst[name] ?? []), 'States.ALL'],
     });
   }
 }

@@ -4,6 +4,7 @@ import {
   FinalizeExportInput,
   type FinalizeExportOutput,
   FinalizeExportOutput as FinalizeExportOutputSchema,
+  MailSendJob,
   validate,
 } from '@sidestep/contracts';
 import { ExecutionError } from 'aws-local-stepfunctions';
@@ -92,7 +93,7 @@ function cloud(options: Partial<WorkflowCloudOptions & Pick<ExportCloud, 'finali
 
 function execute(input: unknown, env: ExportCloud) {
   return run(input, {
-    ...env.handlers({ batchTask: 'ExportRows', mails: ['NotifyReady', 'NotifyFailed'] }),
+    ...env.handlers({ batchTask: 'ExportRows', mails: ['NotifyReady', 'NotifyFailed', 'NotifyRejected'] }),
     FinalizeExport: (task) => {
       const { FunctionName, Payload } = task as { FunctionName: string; Payload: unknown };
       expect(FunctionName).toBe(props.exportFinalizerFunctionArn);
@@ -230,6 +231,40 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(env.tasks).toHaveLength(1);
     expect(env.finalizations).toHaveLength(1);
     expect(env.mails).toHaveLength(1);
+  });
+
+  it('refuses a request that reuses another requester’s request id, mailing the reason to its own requester', async () => {
+    const env = cloud();
+    const first = await execute(pipeInput(request('req-conflict')), env);
+    const second = await execute(
+      pipeInput(request('req-conflict', { requestedBy: 'someone-else@example.com' })),
+      env,
+    );
+    expect(first.failure).toBeUndefined();
+    expect(second.statesEntered.slice(-5)).toEqual([
+      'RegisterJob',
+      'ReadRejection',
+      'ComposeRejectedMail',
+      'NotifyRejected',
+      'RequestConflictRejected',
+    ]);
+    expect(second.end).toMatchObject({
+      type: 'ExecutionFailed',
+      Error: 'RequestConflictError',
+      Cause: expect.stringContaining('was already used by another export request'),
+    });
+    expect(env.status.jobs.size).toBe(1);
+    expect(env.tasks).toHaveLength(1);
+    const rejected = env.mailJobs().find((mail) => mail.payload.to === 'someone-else@example.com');
+    expect(rejected).toMatchObject({
+      id: 'export.failed:req-conflict',
+      payload: {
+        template: 'export.failed',
+        params: { jobId: 'req-conflict', reason: expect.stringContaining('send this request with a new id') },
+      },
+    });
+    // The mail job is valid for the mail-dispatcher.
+    expect(() => validate(MailSendJob, rejected)).not.toThrow();
   });
 
   it('exports a request with another id as a new job', async () => {

@@ -46,6 +46,7 @@ describe('exportWorkflow', () => {
     expect(workflowIntegrations(definition)).toEqual([
       { state: 'RegisterJob', resource: INTEGRATION.lambdaInvoke, target: tokens.statusUpdaterFunctionArn },
       { state: 'StartJob', resource: INTEGRATION.lambdaInvoke, target: tokens.statusUpdaterFunctionArn },
+      { state: 'NotifyRejected', resource: INTEGRATION.sqsSendMessage, target: tokens.mailQueueUrl },
       {
         state: 'ExportRows',
         resource: INTEGRATION.ecsRunTaskSync,
@@ -115,7 +116,7 @@ describe('exportWorkflow', () => {
   });
 
   it('catches every error of every task', () => {
-    expectEveryTaskCatchesAll(tasks);
+    expectEveryTaskCatchesAll(tasks, { RegisterJob: ['RequestConflictError'] });
   });
 
   it('retries only transient errors, with capped, jittered exponential backoff', () => {
@@ -123,7 +124,7 @@ describe('exportWorkflow', () => {
   });
 
   it('mails the requester, never a fixed address', () => {
-    for (const name of ['ComposeReadyMail', 'ComposeFailedMail']) {
+    for (const name of ['ComposeReadyMail', 'ComposeFailedMail', 'ComposeRejectedMail']) {
       const compose = definition.States[name] as PassState;
       const payload = compose.Parameters?.payload as Record<string, unknown>;
       expect({ name, to: payload['to.$'], fixed: payload.to }).toEqual({
