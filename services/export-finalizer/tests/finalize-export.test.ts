@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -10,7 +9,6 @@ import { finalizeExport } from '../src/finalize-export.ts';
 import {
   BUCKET,
   COLUMNS,
-  HEADER,
   type LocalS3,
   type PartSpec,
   putManifest,
