@@ -183,8 +183,16 @@ describe('BatchTask with the exports-bucket permission', () => {
     expect(statements(tf, 'sidestep-staging-batch-worker-task')).toContainEqual({
       Sid: 'ManifestExportsBucket',
       Effect: 'Allow',
-      Action: declaredActions(batchWorker, 'exports-bucket'),
+      Action: declaredActions(batchWorker, 'exports-bucket').filter((a) => a !== 's3:ListBucket'),
       Resource: `\${${bucketAddress}.arn}/exports/*`,
+    });
+    // The worker reads its progress record, absent on every first attempt: a 404 needs s3:ListBucket,
+    // granted on the bucket only.
+    expect(statements(tf, 'sidestep-staging-batch-worker-task')).toContainEqual({
+      Sid: 'ManifestExportsBucketList',
+      Effect: 'Allow',
+      Action: ['s3:ListBucket'],
+      Resource: ref(bucketAddress, 'arn'),
     });
     const [, definition] = one(tf, 'aws_ecs_task_definition');
     const names = JSON.parse(definition.container_definitions)[0].environment.map((v: Json) => v.name);

@@ -831,14 +831,31 @@ describe('BatchTask (batch-worker in staging)', () => {
       'exports-bucket': `${ref(exportsAddress, 'arn')}/exports/*`,
       'database-secret': staging.databaseSecretArn,
     };
-    // One statement per manifest permission, in manifest order, on the exact resource it names.
+    // One statement per manifest permission, in manifest order, on the exact resource it names; the
+    // exports bucket's s3:ListBucket in a statement of its own on the bucket (never on objects).
     expect(statements(tf, 'sidestep-staging-batch-worker-task')).toEqual(
-      batchWorker.permissions.map((permission) => ({
-        Sid: `Manifest${permission.resource.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase())}`,
-        Effect: 'Allow',
-        Action: [...permission.actions],
-        Resource: resources[permission.resource],
-      })),
+      batchWorker.permissions.flatMap((permission) => {
+        const sid = `Manifest${permission.resource.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase())}`;
+        const list = permission.resource === 'exports-bucket' && permission.actions.includes('s3:ListBucket');
+        return [
+          {
+            Sid: sid,
+            Effect: 'Allow',
+            Action: permission.actions.filter((action) => !list || action !== 's3:ListBucket'),
+            Resource: resources[permission.resource],
+          },
+          ...(list
+            ? [
+                {
+                  Sid: `${sid}List`,
+                  Effect: 'Allow',
+                  Action: ['s3:ListBucket'],
+                  Resource: ref(exportsAddress, 'arn'),
+                },
+              ]
+            : []),
+        ];
+      }),
     );
     expect(batchWorker.permissions.map((p) => p.resource)).toEqual(
       expect.arrayContaining(['imports-bucket', 'database-secret']),

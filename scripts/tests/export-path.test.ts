@@ -159,7 +159,11 @@ describe('the export path in the local cloud', () => {
     const gzipTest = spawnSync('gzip', ['-t', file], { encoding: 'utf8' });
     expect({ status: gzipTest.status, stderr: gzipTest.stderr }).toEqual({ status: 0, stderr: '' });
 
-    const lines = gunzipSync(stored).toString('utf8').split('\n');
+    // The UTF-8 byte order mark (the request's byteOrderMark defaults to true), once, at byte 0.
+    const csv = gunzipSync(stored);
+    expect([...csv.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    expect(csv.indexOf(Buffer.from([0xef, 0xbb, 0xbf]), 1)).toBe(-1);
+    const lines = csv.subarray(3).toString('utf8').split('\n');
     if (lines.at(-1) === '') lines.pop();
     expect(lines[0]).toBe(HEADER);
     expect(lines.filter((line) => line === HEADER)).toHaveLength(1);

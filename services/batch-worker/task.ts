@@ -25,15 +25,23 @@ export const task = defineTask({
     EXPORTS_BUCKET: 'export: bucket of exports/<JOB_ID>/parts/ (the parts and the worker manifest)',
     EXPORT_FILTER:
       'export: JSON ExportFilter ({ updatedSince?, emailDomain? }); unset, empty, null or {} is everyone',
+    EXPORT_BYTE_ORDER_MARK:
+      'export: `true` (the default when unset) starts the CSV with a UTF-8 byte order mark (Excel), `false` does not',
   },
   environment: {
     NODE_OPTIONS: '--enable-source-maps',
   },
   permissions: [
     { resource: 'imports-bucket', actions: ['s3:GetObject', 's3:GetObjectVersion'] },
-    // Parts and the worker manifest: one PutObject each (no multipart upload, no listing), tagged
-    // `sidestep-export=part` so the bucket's lifecycle expires them early (tagging needs its action).
-    { resource: 'exports-bucket', actions: ['s3:PutObject', 's3:PutObjectTagging'] },
+    // Parts, the progress record and the worker manifest: one PutObject each (no multipart upload),
+    // tagged `sidestep-export=part` so the bucket's lifecycle expires them early (tagging needs its
+    // action). s3:GetObject reads the progress record a retried task resumes from, and s3:ListBucket
+    // makes its absence (every first attempt) a 404 rather than a 403
+    // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html "Permissions").
+    {
+      resource: 'exports-bucket',
+      actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject', 's3:ListBucket'],
+    },
     { resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] },
   ],
 });

@@ -5,6 +5,10 @@ import { envelope } from './envelope.ts';
 const JobId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/));
 const Count = z.int().check(z.minimum(0));
 const Sha256Hex = z.string().check(z.regex(/^[0-9a-f]{64}$/, { message: 'must be a lowercase hex SHA-256' }));
+/** Base64 of a CRC-64/NVME (8 bytes), as S3's `x-amz-checksum-crc64nvme`. */
+const Crc64NvmeBase64 = z
+  .string()
+  .check(z.regex(/^[A-Za-z0-9+/]{11}=$/, { message: 'must be a base64 CRC-64/NVME (8 bytes)' }));
 const Md5Hex = z.string().check(z.regex(/^[0-9a-f]{32}$/, { message: 'must be a lowercase hex MD5' }));
 const BucketName = z.string().check(z.minLength(3), z.maxLength(63));
 const ObjectKey = z.string().check(z.minLength(1), z.maxLength(1024));
@@ -58,6 +62,14 @@ export const ExportRequestedPayload = z.strictObject({
   fileName: z.optional(ExportFileName),
   /** @default everyone */
   filter: z.optional(ExportFilter),
+  /**
+   * Starts the CSV with a UTF-8 byte order mark (EF BB BF), without which Excel reads a CSV in the
+   * system's legacy code page and garbles non-ASCII names (Japanese, accented). Off for consumers that
+   * treat the mark as part of the first column name.
+   *
+   * @default true
+   */
+  byteOrderMark: z._default(z.boolean(), true),
 });
 export type ExportRequestedPayload = z.infer<typeof ExportRequestedPayload>;
 
@@ -93,6 +105,8 @@ export const ExportWorkerPart = z.strictObject({
   sha256: Sha256Hex,
   /** Lowercase hex MD5 of the object's bytes (a single-part upload's ETag), when the worker computed it. */
   md5: z.optional(Md5Hex),
+  /** Base64 CRC-64/NVME of the object's bytes: S3 stores it with the part and checks the upload against it. */
+  crc64nvme: Crc64NvmeBase64,
 });
 export type ExportWorkerPart = z.infer<typeof ExportWorkerPart>;
 
@@ -107,8 +121,9 @@ export type ExportWorkerPart = z.infer<typeof ExportWorkerPart>;
  * { "version": 1, "jobId": "exp_01", "header": true,
  *   "columns": ["external_id", "email", "name", "attributes", "created_at", "updated_at"],
  *   "parts": [{ "key": "exports/exp_01/parts/part-00001.csv.gz", "rows": 1000, "bytes": 31234,
- *               "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" }],
- *   "rows": 1000, "bytes": 31234 }
+ *               "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+ *               "crc64nvme": "rosUhgp5mIg=" }],
+ *   "rows": 1000, "bytes": 31234, "crc64nvme": "rosUhgp5mIg=", "byteOrderMark": true }
  * ```
  */
 export const ExportWorkerManifest = z
@@ -121,6 +136,13 @@ export const ExportWorkerManifest = z
     parts: z.array(ExportWorkerPart).check(z.minLength(1), z.maxLength(MAX_EXPORT_PARTS)),
     rows: Count,
     bytes: z.int().check(z.minimum(1)),
+    /**
+     * Base64 CRC-64/NVME of the parts concatenated (the combined file), combined from the parts'
+     * checksums: what S3's full-object checksum of the combined object must be.
+     */
+    crc64nvme: Crc64NvmeBase64,
+    /** Part 1 starts with the UTF-8 byte order mark, before the header (the request's `byteOrderMark`). */
+    byteOrderMark: z.boolean(),
   })
   .check(
     z.refine((m) => m.parts.reduce((sum, part) => sum + part.rows, 0) === m.rows, {
@@ -158,7 +180,7 @@ export type FinalizeExportInput = z.infer<typeof FinalizeExportInput>;
  * @example
  * ```json
  * { "jobId": "exp_01", "bucket": "sidestep-local-exports", "key": "exports/exp_01/users-2026-11-24.csv.gz",
- *   "rows": 1000, "bytes": 31234, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+ *   "rows": 1000, "bytes": 31234, "crc64nvme": "rosUhgp5mIg=",
  *   "manifestKey": "exports/exp_01/manifest.json",
  *   "downloadUrl": "https://downloads.example.com/exports/exp_01?token=...", "downloadExpiresAt": "2026-12-01T09:00:00.000Z" }
  * ```
@@ -172,8 +194,11 @@ export const FinalizeExportOutput = z.object({
   rows: Count,
   /** Bytes of the combined object. */
   bytes: Count,
-  /** Lowercase hex SHA-256 of the combined object. */
-  sha256: Sha256Hex,
+  /**
+   * Base64 CRC-64/NVME of the combined object: S3's full-object checksum, which the finalizer checked
+   * against the worker's (`HeadObject` with `ChecksumMode: ENABLED` returns it) without reading it.
+   */
+  crc64nvme: Crc64NvmeBase64,
   /** `exports/<jobId>/manifest.json`: the final manifest. */
   manifestKey: ObjectKey,
   /** What the `export.ready` mail links to. */

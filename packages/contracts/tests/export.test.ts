@@ -31,24 +31,47 @@ const manifest = {
   columns: ['external_id', 'email', 'name', 'attributes', 'created_at', 'updated_at'],
   header: true,
   parts: [
-    { key: 'exports/exp_01/parts/part-00001.csv.gz', rows: 700, bytes: 6_000_000, sha256: sha('a') },
+    {
+      key: 'exports/exp_01/parts/part-00001.csv.gz',
+      rows: 700,
+      bytes: 6_000_000,
+      sha256: sha('a'),
+      crc64nvme: 'rosUhgp5mIg=',
+    },
     {
       key: 'exports/exp_01/parts/part-00002.csv.gz',
       rows: 300,
       bytes: 1_000,
       sha256: sha('b'),
       md5: 'c'.repeat(32),
+      crc64nvme: 'AAAAAAAAAAA=',
     },
   ],
   rows: 1000,
   bytes: 6_001_000,
+  crc64nvme: 'rosUhgp5mIg=',
+  byteOrderMark: true,
 };
 
 describe('export.requested contract', () => {
   it('accepts the documented sample, and a payload with only requestedBy', () => {
     expect(validate(ExportRequestedJob, request).payload.filter?.emailDomain).toBe('example.com');
     const minimal = validate(ExportRequestedJob, { ...request, payload: { requestedBy: 'a@example.com' } });
-    expect(minimal.payload).toEqual({ requestedBy: 'a@example.com' });
+    expect(minimal.payload).toEqual({ requestedBy: 'a@example.com', byteOrderMark: true });
+  });
+
+  it('starts the file with a byte order mark unless the request turns it off, and refuses a non-boolean', () => {
+    const off = validate(ExportRequestedJob, {
+      ...request,
+      payload: { requestedBy: 'a@example.com', byteOrderMark: false },
+    });
+    expect(off.payload.byteOrderMark).toBe(false);
+    expect(
+      fieldOf(ExportRequestedJob, {
+        ...request,
+        payload: { requestedBy: 'a@example.com', byteOrderMark: 'yes' },
+      }),
+    ).toBe('payload.byteOrderMark');
   });
 
   it('is registered: parseJob routes it and createJob builds it', () => {
@@ -143,7 +166,7 @@ describe('finalizer contracts', () => {
       key: 'exports/exp_01/users-2026-11-24.csv.gz',
       rows: 1000,
       bytes: 31234,
-      sha256: sha('9'),
+      crc64nvme: 'rosUhgp5mIg=',
       manifestKey: 'exports/exp_01/manifest.json',
       downloadUrl: 'https://downloads.example.com/exports/exp_01?token=t',
       downloadExpiresAt: '2026-12-01T09:00:00.000Z',

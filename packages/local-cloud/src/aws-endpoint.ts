@@ -1,6 +1,6 @@
 import { buildApp } from 'fauxqs';
 import type { EndpointAuthorizer } from './endpoint-authorizer.ts';
-import { persistentFauxqsStores } from './fauxqs-stores.ts';
+import { memoryFauxqsStores, persistentFauxqsStores } from './fauxqs-stores.ts';
 import {
   FUNCTION_URL_PATH_PREFIX,
   type FunctionUrlRequest,
@@ -12,6 +12,7 @@ import {
   type ObjectCreatedReason,
   objectCreatedEvent,
 } from './object-created-event.ts';
+import { keepCrc64NvmeChecksums } from './s3-checksums.ts';
 import { answerSqsOperation, awsQueryErrorHeader, injectSqs } from './sqs-operations.ts';
 
 /** The region every local resource lives in. */
@@ -105,12 +106,8 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   // `host` makes fauxqs name queues `http://sqs.<region>.localhost:<port>/...`, which the onSend
   // hook below rewrites to this endpoint's URL: a queue kept from a run on another port answers
   // with this run's URL.
-  const app = buildApp({
-    logger: false,
-    defaultRegion: LOCAL_REGION,
-    host: 'localhost',
-    ...(persisted ? { stores: persisted.stores } : {}),
-  });
+  const stores = persisted?.stores ?? (await memoryFauxqsStores());
+  const app = buildApp({ logger: false, defaultRegion: LOCAL_REGION, host: 'localhost', stores });
   if (persisted) app.addHook('onClose', async () => persisted.close());
   // fauxqs caps every request body at 11 MiB (enough for SQS and multipart parts), so a plain
   // PutObject of a 12 MB CSV would be cut off with EPIPE. S3 takes up to 5 GiB in one PutObject:
@@ -145,6 +142,9 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
       if (refused) return reply.code(refused.statusCode).headers(refused.headers).send(refused.body);
     });
   }
+
+  // CRC-64/NVME checksums as S3 keeps them (after IAM: a refused request is not checked).
+  keepCrc64NvmeChecksums(app, stores.s3Store);
 
   // S3 raises "Object Created" after the write succeeded; the writer does not wait for it, so
   // neither does this hook (onResponse runs once the response is on the wire).

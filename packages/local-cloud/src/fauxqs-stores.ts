@@ -46,15 +46,11 @@ function keepReceiveCountWhenReady(persistence: PersistenceManager): void {
  * ready again, as on SQS.
  */
 export async function persistentFauxqsStores(dataDir: string): Promise<PersistentFauxqsStores> {
-  const dist = new URL('.', import.meta.resolve('fauxqs'));
-  const load = async <T>(path: string, name: string): Promise<T> =>
-    ((await import(new URL(path, dist).href)) as Record<string, T>)[name] as T;
-  type Constructor<T> = new (...args: unknown[]) => T;
-  const SqsStore = await load<Constructor<FauxqsStores['sqsStore']>>('sqs/sqsStore.js', 'SqsStore');
-  const SnsStore = await load<Constructor<FauxqsStores['snsStore']>>('sns/snsStore.js', 'SnsStore');
-  const S3Store = await load<Constructor<FauxqsStores['s3Store']>>('s3/s3Store.js', 'S3Store');
-  const Persistence = await load<Constructor<PersistenceManager>>('persistence.js', 'PersistenceManager');
-  const stores: FauxqsStores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() };
+  const stores = await memoryFauxqsStores();
+  const Persistence = await loadFauxqs<Constructor<PersistenceManager>>(
+    'persistence.js',
+    'PersistenceManager',
+  );
   const persistence = new Persistence(join(dataDir));
   keepReceiveCountWhenReady(persistence);
   // fauxqs opens the database in WAL mode with SQLite's default synchronous=FULL: every write (a
@@ -74,4 +70,23 @@ export async function persistentFauxqsStores(dataDir: string): Promise<Persisten
   writable.s3Store.persistence = persistence;
   for (const queue of writable.sqsStore.allQueues()) queue.persistence = persistence;
   return { stores, close: () => persistence.close() };
+}
+
+type Constructor<T> = new (...args: unknown[]) => T;
+
+/** A module of fauxqs's, loaded from the files next to its entry point (see {@link persistentFauxqsStores}). */
+async function loadFauxqs<T>(path: string, name: string): Promise<T> {
+  const dist = new URL('.', import.meta.resolve('fauxqs'));
+  return ((await import(new URL(path, dist).href)) as Record<string, T>)[name] as T;
+}
+
+/**
+ * fauxqs's stores, in memory: what `buildApp` makes when given none, made here so the endpoint can
+ * wrap the S3 store (see s3-checksums.ts).
+ */
+export async function memoryFauxqsStores(): Promise<FauxqsStores> {
+  const SqsStore = await loadFauxqs<Constructor<FauxqsStores['sqsStore']>>('sqs/sqsStore.js', 'SqsStore');
+  const SnsStore = await loadFauxqs<Constructor<FauxqsStores['snsStore']>>('sns/snsStore.js', 'SnsStore');
+  const S3Store = await loadFauxqs<Constructor<FauxqsStores['s3Store']>>('s3/s3Store.js', 'S3Store');
+  return { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() };
 }

@@ -3,7 +3,7 @@ import { type BatchWorkerProps, batchTask, checkJobWorkflowProps } from './batch
 import { catchAll } from './catch-all.ts';
 import { failurePath, MARK_FAILED } from './failure-path.ts';
 import { INTEGRATION } from './integration.ts';
-import { type MailRecipient, mailEnvelope } from './mail-envelope.ts';
+import { type MailRecipient, mailEnvelope, sendMail } from './mail-envelope.ts';
 import { REGISTRATION_FAILED, registerJob } from './register-job.ts';
 import { retry, TRANSIENT_EXPORT_FINALIZER_ERRORS, TRANSIENT_LAMBDA_ERRORS } from './retry.ts';
 import { statusUpdate } from './status-update.ts';
@@ -75,7 +75,7 @@ function checkProps(props: ExportWorkflowProps): void {
  *   delivered twice starts two executions. `RegisterJob` registers the job by the envelope `id`; the
  *   status-updater answers `duplicate: true` to every execution but the first, which ends early.
  * - Missing optional fields get their defaults before anything reads them (`fileName`:
- *   `users-<date of the execution's start>`, `filter`: `{}` = everyone), so every step sees the same
+ *   `users-<date of the execution's start>`, `filter`: `{}` = everyone, `byteOrderMark`: true), so every step sees the same
  *   values and a path is never absent. The values themselves are validated by the status-updater
  *   at `RegisterJob` (`ExportJobRequest`): an invalid request ends at `RegistrationFailed`.
  * - Retries, the failure path and the mails are the import workflow's (shared building blocks);
@@ -102,7 +102,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         Parameters: {
           'messageId.$': '$[0].messageId',
           'envelope.$': 'States.StringToJson($[0].body)',
-          defaults: { 'fileName.$': DEFAULT_FILE_NAME, filter: {} },
+          defaults: { 'fileName.$': DEFAULT_FILE_NAME, filter: {}, byteOrderMark: true },
         },
         Next: 'CheckRequest',
       },
@@ -144,7 +144,8 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
       },
       ApplyDefaults: {
         Type: 'Pass',
-        Comment: 'Request fields over the defaults: fileName users-<start date>, filter {} (everyone)',
+        Comment:
+          'Request fields over the defaults: fileName users-<start date>, filter {} (everyone), byteOrderMark true',
         Parameters: {
           'id.$': `${envelope}.id`,
           'payload.$': `States.JsonMerge($.defaults, ${envelope}.payload, false)`,
@@ -169,7 +170,39 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         duplicateComment: 'A duplicate delivery of the request: another execution owns this export',
         retryHint: 'send a new export request with a new envelope id',
         next: 'ExportRows',
+        rejected: { errors: ['RequestConflictError'], next: 'ReadRejection' },
       }),
+      // Issue 11.8: a request whose id another request already used (another requester, other users)
+      // is refused by the status-updater; its requester is told why, by the export.failed mail under
+      // the request's id (there is no job of theirs), and the execution ends FAILED with the error.
+      ReadRejection: {
+        Type: 'Pass',
+        Comment:
+          "The status-updater's error document (Cause is its JSON) and the request id as the mail's job",
+        Parameters: { 'jobId.$': '$.request.id', 'cause.$': 'States.StringToJson($.error.Cause)' },
+        ResultPath: '$.job',
+        Next: 'ComposeRejectedMail',
+      },
+      ComposeRejectedMail: {
+        Type: 'Pass',
+        Parameters: mailEnvelope('export.failed', REQUESTER, {
+          'jobId.$': '$.job.jobId',
+          'reason.$': '$.job.cause.errorMessage',
+        }),
+        ResultPath: '$.mail',
+        Next: 'NotifyRejected',
+      },
+      NotifyRejected: sendMail(
+        mailQueueUrl,
+        'RequestConflictRejected',
+        catchAll('RequestConflictRejected', '$.notificationError'),
+      ),
+      RequestConflictRejected: {
+        Type: 'Fail',
+        Comment: 'The request reused another request’s id: refused, and its requester mailed the reason',
+        ErrorPath: '$.error.Error',
+        CausePath: '$.job.cause.errorMessage',
+      },
       ...batchTask(
         batchWorker,
         'export',
@@ -177,6 +210,11 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
           { Name: 'EXPORTS_BUCKET', Value: exportsBucket },
           // ECS environment values are strings: the filter as JSON, `{}` for everyone.
           { Name: 'EXPORT_FILTER', 'Value.$': 'States.JsonToString($.request.payload.filter)' },
+          // `true` or `false`, as the batch-worker reads it.
+          {
+            Name: 'EXPORT_BYTE_ORDER_MARK',
+            'Value.$': "States.Format('{}', $.request.payload.byteOrderMark)",
+          },
         ],
         {
           Comment:
@@ -206,7 +244,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
           'key.$': '$.Payload.key',
           'rows.$': '$.Payload.rows',
           'bytes.$': '$.Payload.bytes',
-          'sha256.$': '$.Payload.sha256',
+          'crc64nvme.$': '$.Payload.crc64nvme',
           'manifestKey.$': '$.Payload.manifestKey',
           'downloadUrl.$': '$.Payload.downloadUrl',
           'downloadExpiresAt.$': '$.Payload.downloadExpiresAt',

@@ -22,6 +22,11 @@ export interface RegisterJobProps {
   readonly retryHint: string;
   /** The state after StartJob. */
   readonly next: string;
+  /**
+   * Errors of RegisterJob that refuse the request itself (with the error at `$.error`) and the state
+   * that tells its sender; any other error still ends at RegistrationFailed. @default none
+   */
+  readonly rejected?: { readonly errors: readonly string[]; readonly next: string };
 }
 
 /**
@@ -57,7 +62,12 @@ export function registerJob(props: RegisterJobProps): Record<string, State> {
         },
         ResultPath: '$.job',
         // No job exists to mark failed or to name in a mail: end FAILED with the error as it came.
-        Catch: catchAll('RegistrationFailed'),
+        Catch: [
+          ...(props.rejected
+            ? [{ ErrorEquals: [...props.rejected.errors], Next: props.rejected.next, ResultPath: '$.error' }]
+            : []),
+          ...catchAll('RegistrationFailed'),
+        ],
         Next: 'CheckDuplicate',
       },
     ),

@@ -4,6 +4,7 @@ import {
   FinalizeExportInput,
   type FinalizeExportOutput,
   FinalizeExportOutput as FinalizeExportOutputSchema,
+  MailSendJob,
   validate,
 } from '@sidestep/contracts';
 import { ExecutionError } from 'aws-local-stepfunctions';
@@ -63,7 +64,7 @@ function finalized(input: FinalizeExportInput): FinalizeExportOutput {
     key: `exports/${input.jobId}/${input.fileName}.csv.gz`,
     rows: 1000,
     bytes: 31_234,
-    sha256: 'f'.repeat(64),
+    crc64nvme: 'rosUhgp5mIg=',
     manifestKey: `exports/${input.jobId}/manifest.json`,
     downloadUrl: `http://127.0.0.1:4566/_sidestep/exports/${input.jobId}?token=t0k3n`,
     downloadExpiresAt: '2026-12-01T09:00:00.000Z',
@@ -92,7 +93,7 @@ function cloud(options: Partial<WorkflowCloudOptions & Pick<ExportCloud, 'finali
 
 function execute(input: unknown, env: ExportCloud) {
   return run(input, {
-    ...env.handlers({ batchTask: 'ExportRows', mails: ['NotifyReady', 'NotifyFailed'] }),
+    ...env.handlers({ batchTask: 'ExportRows', mails: ['NotifyReady', 'NotifyFailed', 'NotifyRejected'] }),
     FinalizeExport: (task) => {
       const { FunctionName, Payload } = task as { FunctionName: string; Payload: unknown };
       expect(FunctionName).toBe(props.exportFinalizerFunctionArn);
@@ -167,6 +168,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
       JOB_ID: jobId,
       EXPORTS_BUCKET: 'sidestep-local-exports',
       EXPORT_FILTER: '{}',
+      EXPORT_BYTE_ORDER_MARK: 'true',
     });
     expect(env.finalizations).toEqual([
       {
@@ -208,6 +210,13 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(env.status.calls[0]).toMatchObject({ request: { id: 'req-2', fileName: 'november', filter } });
     expect(JSON.parse(environmentOf(env.tasks[0] as RunTaskInput).EXPORT_FILTER ?? '')).toEqual(filter);
     expect(env.finalizations[0]?.fileName).toBe('november');
+  });
+
+  it('passes a request’s byteOrderMark: false to the worker (the default is true)', async () => {
+    const env = cloud();
+    const run = await execute(pipeInput(request('req-bom', { byteOrderMark: false })), env);
+    expect(run.failure).toBeUndefined();
+    expect(environmentOf(env.tasks[0] as RunTaskInput).EXPORT_BYTE_ORDER_MARK).toBe('false');
   });
 
   it('ends a second execution for the same request early and successfully, exporting nothing', async () => {
@@ -253,6 +262,40 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     ]);
     expect([...env.status.jobs.values()][0]?.state).toBe('succeeded');
     expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['export.ready']);
+  });
+
+  it('refuses a request that reuses another requester’s request id, mailing the reason to its own requester', async () => {
+    const env = cloud();
+    const first = await execute(pipeInput(request('req-conflict')), env);
+    const second = await execute(
+      pipeInput(request('req-conflict', { requestedBy: 'someone-else@example.com' })),
+      env,
+    );
+    expect(first.failure).toBeUndefined();
+    expect(second.statesEntered.slice(-5)).toEqual([
+      'RegisterJob',
+      'ReadRejection',
+      'ComposeRejectedMail',
+      'NotifyRejected',
+      'RequestConflictRejected',
+    ]);
+    expect(second.end).toMatchObject({
+      type: 'ExecutionFailed',
+      Error: 'RequestConflictError',
+      Cause: expect.stringContaining('was already used by another export request'),
+    });
+    expect(env.status.jobs.size).toBe(1);
+    expect(env.tasks).toHaveLength(1);
+    const rejected = env.mailJobs().find((mail) => mail.payload.to === 'someone-else@example.com');
+    expect(rejected).toMatchObject({
+      id: 'export.failed:req-conflict',
+      payload: {
+        template: 'export.failed',
+        params: { jobId: 'req-conflict', reason: expect.stringContaining('send this request with a new id') },
+      },
+    });
+    // The mail job is valid for the mail-dispatcher.
+    expect(() => validate(MailSendJob, rejected)).not.toThrow();
   });
 
   it('exports a request with another id as a new job', async () => {

@@ -46,6 +46,7 @@ describe('exportWorkflow', () => {
     expect(workflowIntegrations(definition)).toEqual([
       { state: 'RegisterJob', resource: INTEGRATION.lambdaInvoke, target: tokens.statusUpdaterFunctionArn },
       { state: 'StartJob', resource: INTEGRATION.lambdaInvoke, target: tokens.statusUpdaterFunctionArn },
+      { state: 'NotifyRejected', resource: INTEGRATION.sqsSendMessage, target: tokens.mailQueueUrl },
       {
         state: 'ExportRows',
         resource: INTEGRATION.ecsRunTaskSync,
@@ -75,6 +76,10 @@ describe('exportWorkflow', () => {
             { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
             { Name: 'EXPORTS_BUCKET', Value: tokens.exportsBucket },
             { Name: 'EXPORT_FILTER', 'Value.$': 'States.JsonToString($.request.payload.filter)' },
+            {
+              Name: 'EXPORT_BYTE_ORDER_MARK',
+              'Value.$': "States.Format('{}', $.request.payload.byteOrderMark)",
+            },
           ],
         },
       ],
@@ -113,7 +118,7 @@ describe('exportWorkflow', () => {
   });
 
   it('catches every error of every task', () => {
-    expectEveryTaskCatchesAll(tasks);
+    expectEveryTaskCatchesAll(tasks, { RegisterJob: ['RequestConflictError'] });
   });
 
   it('retries only transient errors, with capped, jittered exponential backoff', () => {
@@ -121,7 +126,7 @@ describe('exportWorkflow', () => {
   });
 
   it('mails the requester, never a fixed address', () => {
-    for (const name of ['ComposeReadyMail', 'ComposeFailedMail']) {
+    for (const name of ['ComposeReadyMail', 'ComposeFailedMail', 'ComposeRejectedMail']) {
       const compose = definition.States[name] as PassState;
       const payload = compose.Parameters?.payload as Record<string, unknown>;
       expect({ name, to: payload['to.$'], fixed: payload.to }).toEqual({

@@ -53,7 +53,7 @@ describe('SCHEDULES', () => {
       version: 1,
       id: 'nightly-export:2026-11-24T18:00:00Z',
       createdAt: '2026-11-24T18:00:00Z',
-      payload: { requestedBy: 'ops@sidestep.localhost' },
+      payload: { requestedBy: 'ops@sidestep.localhost', byteOrderMark: true },
     });
     // A repeated delivery of one firing is the same request; the next firing is another.
     const again = validate(ExportRequestedJob, fire(nightly, '2026-11-24T18:00:00Z'));

@@ -128,6 +128,13 @@ export class StatusUpdaterFake {
           ? `import|${update.source.bucket}|${update.source.key}|${sourceIdentity(update.source).version}`
           : `export|${update.request.id}`;
       const existing = [...this.jobs.values()].find((job) => job.identity === identity);
+      if (existing && update.kind === 'export' && existing.requestedBy !== update.request.requestedBy) {
+        // The status-updater's RequestConflictError (its filter comparison is tested there).
+        throw lambdaError(
+          'RequestConflictError',
+          `request.id: request ${update.request.id} was already used by another export request (its requestedBy differ); send this request with a new id`,
+        );
+      }
       if (existing) return this.#output(existing, existing.executionId !== update.executionId);
       const job: FakeJob = {
         id: `${update.kind === 'import' ? 'imp' : 'exp'}_${String(this.#next++).padStart(4, '0')}`,

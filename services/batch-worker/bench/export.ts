@@ -180,7 +180,7 @@ function markdown(): string {
     '',
     '- **psql | gzip -1**: `psql -c "\\copy (SELECT external_id, email, name, attributes, created_at, updated_at FROM users ORDER BY external_id) TO STDOUT (FORMAT csv, HEADER)" | gzip -1 > file`. The issue\'s baseline.',
     "- **psql (worker SQL) | gzip -1**: the same pipe running the worker's own statement (`exportCopySql`: the same SELECT with `FORCE_QUOTE *`; the formula escape happens in the worker).",
-    '- **worker**: the exact task bundle (`dist/index.mjs`, `MODE=export`) as a child process: COPY TO STDOUT -> one byte pass for record ends and formula cells (OWASP escape) -> gzip level 1, one member per 8 MiB part -> SHA-256 + MD5 -> PutObject to the local S3 (fauxqs, on the same machine), then the manifest and the job counts.',
+    '- **worker**: the exact task bundle (`dist/index.mjs`, `MODE=export`) as a child process: COPY TO STDOUT -> one byte pass for record ends and formula cells (OWASP escape) -> gzip level 1, one member per 8 MiB part -> SHA-256 + MD5 + CRC-64/NVME -> PutObject with ChecksumCRC64NVME to the local S3 (plain fauxqs, on the same machine) and the progress record after each part, then the manifest and the job counts.',
     '',
     "Wall time from process spawn to exit for all three. Peak RSS is each client process's own (the worker's `VmHWM`, psql's from GNU time; gzip's is not counted); PostgreSQL's memory is not counted for any.",
     '',

@@ -37,6 +37,10 @@ const ExportEnvironment = z.object({
   EXPORTS_BUCKET: NonEmpty,
   /** JSON `ExportFilter`; unset, empty, `null` or `{}` selects everyone. */
   EXPORT_FILTER: z.optional(z.string()),
+  /** `true` or `false`; unset is `true` (the request's default). */
+  EXPORT_BYTE_ORDER_MARK: z._default(z.enum(['true', 'false']), 'true'),
+  /** Compressed bytes per part; tests and benchmarks lower it to cross part boundaries. */
+  EXPORT_PART_BYTES: z.optional(z.coerce.number().check(z.int(), z.minimum(1))),
 });
 
 /**
@@ -63,6 +67,10 @@ export interface ExportConfig {
   readonly exportsBucket: string;
   /** `undefined`: everyone. */
   readonly filter: ExportFilter | undefined;
+  /** Start the CSV with the UTF-8 byte order mark. */
+  readonly byteOrderMark: boolean;
+  /** Compressed bytes per part (`EXPORT_PART_BYTES`); unset is the worker's default. */
+  readonly partBytes?: number;
   readonly progressIntervalMs: number;
   readonly s3ForcePathStyle: boolean;
 }
@@ -102,6 +110,8 @@ export function loadExportConfig(
     jobId: config.JOB_ID,
     exportsBucket: config.EXPORTS_BUCKET,
     filter: parseExportFilter(config.EXPORT_FILTER),
+    byteOrderMark: config.EXPORT_BYTE_ORDER_MARK === 'true',
+    ...(config.EXPORT_PART_BYTES === undefined ? {} : { partBytes: config.EXPORT_PART_BYTES }),
     progressIntervalMs: config.PROGRESS_INTERVAL_SECONDS * 1000,
     s3ForcePathStyle: config.AWS_S3_FORCE_PATH_STYLE === 'true',
   };

@@ -64,7 +64,13 @@ describe('CsvCellScanner', () => {
     const scanner = new CsvCellScanner();
     expect(scanner.scan(Buffer.from('"2","line')).recordEnds).toBe(0);
     expect(scanner.insideQuotes).toBe(true);
-    expect(scanner.scan(Buffer.from('\nbreak"\n'), 0, true)).toEqual({ recordEnds: 1, escapes: [], end: 8 });
+    expect(scanner.scan(Buffer.from('\nbreak"\n'), 0, true)).toEqual({
+      recordEnds: 1,
+      escapes: [],
+      end: 8,
+      lastEndedRecordStart: -1,
+      openRecordStart: 8,
+    });
     expect(scanner.insideQuotes).toBe(false);
   });
 

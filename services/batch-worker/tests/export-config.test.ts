@@ -23,6 +23,7 @@ describe('loadExportConfig', () => {
       jobId: 'exp_1',
       exportsBucket: 'sidestep-test-exports',
       filter: undefined,
+      byteOrderMark: true,
       progressIntervalMs: 10_000,
       s3ForcePathStyle: false,
     });
@@ -30,6 +31,14 @@ describe('loadExportConfig', () => {
 
   it.each(['', 'null', '{}', ' '])('reads EXPORT_FILTER=%j as everyone', (raw) => {
     expect(loadExportConfig({ ...inputs, EXPORT_FILTER: raw }).filter).toBeUndefined();
+  });
+
+  it('reads EXPORT_BYTE_ORDER_MARK (unset is true) and refuses anything but true or false', () => {
+    expect(loadExportConfig({ ...inputs, EXPORT_BYTE_ORDER_MARK: 'false' }).byteOrderMark).toBe(false);
+    expect(loadExportConfig({ ...inputs, EXPORT_BYTE_ORDER_MARK: 'true' }).byteOrderMark).toBe(true);
+    expect(configError(() => loadExportConfig({ ...inputs, EXPORT_BYTE_ORDER_MARK: 'yes' })).field).toBe(
+      'EXPORT_BYTE_ORDER_MARK',
+    );
   });
 
   it('reads a filter', () => {
@@ -56,9 +65,11 @@ describe('loadExportConfig', () => {
 
   it('requires every export input the task manifest declares, except the filter, and reads no other', () => {
     // The workflow passes the manifest's inputs as container overrides: the two must not drift.
-    const read = expectConfigReadsDeclaredInputs(loadExportConfig, { ...inputs, EXPORT_FILTER: '' }, [
-      'EXPORT_FILTER',
-    ]);
-    expect(read).toEqual(['MODE', 'JOB_ID', 'EXPORTS_BUCKET', 'EXPORT_FILTER']);
+    const read = expectConfigReadsDeclaredInputs(
+      loadExportConfig,
+      { ...inputs, EXPORT_FILTER: '', EXPORT_BYTE_ORDER_MARK: 'true' },
+      ['EXPORT_FILTER', 'EXPORT_BYTE_ORDER_MARK'],
+    );
+    expect(read).toEqual(['MODE', 'JOB_ID', 'EXPORTS_BUCKET', 'EXPORT_FILTER', 'EXPORT_BYTE_ORDER_MARK']);
   });
 });

@@ -56,22 +56,26 @@ export class PartSizeMismatchError extends PartError {
   }
 }
 
-/** A part's SHA-256 is not the manifest's: its bytes changed after the worker wrote it. Permanent. */
+/**
+ * S3's CRC-64/NVME of a part is not the manifest's: its bytes changed after the worker wrote it (S3
+ * computed the checksum of what it stored). Permanent.
+ */
 export class PartChecksumMismatchError extends PartError {
   override readonly name: string = 'PartChecksumMismatchError';
-  readonly expectedSha256: string;
-  readonly actualSha256: string;
-  constructor(partKey: string, expectedSha256: string, actualSha256: string) {
-    super(partKey, `has SHA-256 ${actualSha256}, the manifest says ${expectedSha256}`);
-    this.expectedSha256 = expectedSha256;
-    this.actualSha256 = actualSha256;
+  readonly expectedCrc64nvme: string;
+  readonly actualCrc64nvme: string;
+  constructor(partKey: string, expectedCrc64nvme: string, actualCrc64nvme: string) {
+    super(partKey, `has CRC-64/NVME ${actualCrc64nvme}, the manifest says ${expectedCrc64nvme}`);
+    this.expectedCrc64nvme = expectedCrc64nvme;
+    this.actualCrc64nvme = actualCrc64nvme;
   }
 }
 
 /**
- * The combined object failed its check: not a valid gzip, the header missing or repeated, or a row
- * count other than the manifest's. The object is not reported (no final manifest is written).
- * Permanent: the parts verified, so the same parts combine into the same bad file.
+ * The combined object is not the parts the manifest lists: S3 combined them into another CRC-64/NVME
+ * (CompleteMultipartUpload's BadDigest), or the object's size or checksum is not the manifest's.
+ * The object is not reported (no final manifest is written). Permanent: the same parts combine the
+ * same way.
  */
 export class ExportVerificationError extends ExportFinalizerError {
   override readonly name: string = 'ExportVerificationError';

@@ -1,7 +1,3 @@
-import { createHash, type Hash } from 'node:crypto';
-import { Transform, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import {
   ContractValidationError,
   ExportWorkerManifest,
@@ -9,14 +5,13 @@ import {
   type FinalizeExportOutput,
   validate,
 } from '@sidestep/contracts';
+import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
 import pLimit from 'p-limit';
 import { type CombinedPart, MIN_PART_BYTES, planCombine } from './domain/combine-plan.ts';
-import { CsvRecordCounter } from './domain/csv-record-counter.ts';
 import type { DownloadLink } from './domain/download-link.ts';
 import { ExportFinalManifest, sourceSha256 } from './domain/export-final-manifest.ts';
 import type { ExportObjectStore, StoredObject, UploadedPart } from './domain/export-object-store.ts';
 import {
-  ExportFinalizerError,
   ExportStorageUnavailableError,
   ExportVerificationError,
   PartChecksumMismatchError,
@@ -47,8 +42,6 @@ export interface FinalizeExportStats {
   /** UploadPart requests, and the bytes they carried (read from S3 and re-uploaded). */
   readonly uploadedParts: number;
   readonly uploadedBytes: number;
-  /** Bytes read back to check the combined object (every byte, once). */
-  readonly checkedBytes: number;
 }
 
 /** The step's output and what it did. */
@@ -66,18 +59,22 @@ export interface FinalizeExportResult {
  * 2. If `exports/<jobId>/manifest.json` already records these very parts (same `sourceSha256`) and
  *    the object it names is still there unchanged, that result is returned: finalizing twice yields
  *    the same object, and a retry after a lost response costs two reads.
- * 3. Every part is checked with HeadObject: present, its size the manifest's, and its SHA-256 when S3
- *    stored one (no bytes read). Reads and copies are then pinned to the ETag seen here.
+ * 3. Every part is checked with HeadObject: present, its size the manifest's, and S3's CRC-64/NVME of
+ *    it (computed by S3 as the worker uploaded it) the manifest's: a part changed after the worker
+ *    wrote it is refused here (no bytes read). Reads and copies are then pinned to the ETag seen here.
  * 4. One multipart upload combines them ({@link planCombine}): UploadPartCopy for every part S3 can
- *    copy, UploadPart only for runs of parts under 5 MiB. Any failure aborts the upload.
- * 5. The combined object is read once, as a stream: its SHA-256, each part's SHA-256 at its offset
- *    (so every part's checksum is verified without a second read), gunzipped (all members) and its
- *    CSV records counted: the header exactly once, first, and the manifest's row count.
+ *    copy, UploadPart only for runs of parts under 5 MiB, as a CRC-64/NVME `FULL_OBJECT` upload;
+ *    CompleteMultipartUpload carries the manifest's whole-file checksum, which S3 checks against the
+ *    one it combines from the parts' (BadDigest otherwise). Any failure aborts the upload.
+ * 5. HeadObject on the combined object: the manifest's size and CRC-64/NVME. The rows are the
+ *    manifest's (the worker checked them against PostgreSQL's count); the object is never read, so
+ *    the work depends on the number of parts, not on the bytes
+ *    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html).
  * 6. The final manifest is written; only then is the result returned with a download link.
  *
  * @throws {WorkerManifestInvalidError} the worker manifest is missing, invalid or another job's.
  * @throws {PartMissingError} / {PartSizeMismatchError} / {PartChecksumMismatchError} naming the part.
- * @throws {ExportVerificationError} the combined object is not one gzip with the header once and every row.
+ * @throws {ExportVerificationError} the combined object is not the parts (size or CRC-64/NVME).
  * @throws {ExportStorageUnavailableError} S3 failed in a way a retry may cure.
  */
 export async function finalizeExport(
@@ -104,7 +101,6 @@ export async function finalizeExport(
           copiedParts: 0,
           uploadedParts: 0,
           uploadedBytes: 0,
-          checkedBytes: 0,
         },
       };
     }
@@ -112,7 +108,13 @@ export async function finalizeExport(
 
   const stored = await verifyParts(store, bucket, manifest);
   const plan = planCombine(manifest.parts, { minPartBytes: options.minPartBytes ?? MIN_PART_BYTES });
-  const written = await combine(store, bucket, key, input.fileName, plan, stored, options.concurrency ?? 4);
+  const written = await combine(
+    store,
+    { bucket, key, fileName: input.fileName, crc64nvme: manifest.crc64nvme },
+    plan,
+    stored,
+    options.concurrency ?? 4,
+  );
   const checked = await checkCombined(store, bucket, key, manifest);
 
   const final: ExportFinalManifest = {
@@ -124,7 +126,7 @@ export async function finalizeExport(
     columns: manifest.columns,
     rows: manifest.rows,
     bytes: checked.bytes,
-    sha256: checked.sha256,
+    crc64nvme: checked.crc64nvme,
     etag: checked.etag,
     parts: manifest.parts.length,
     sourceSha256: source,
@@ -139,7 +141,6 @@ export async function finalizeExport(
       copiedParts: written.copiedParts,
       uploadedParts: written.uploadedParts,
       uploadedBytes: written.uploadedBytes,
-      checkedBytes: checked.bytes,
     },
   };
 }
@@ -151,7 +152,7 @@ function output(final: ExportFinalManifest, manifestKey: string, link: DownloadL
     key: final.key,
     rows: final.rows,
     bytes: final.bytes,
-    sha256: final.sha256,
+    crc64nvme: final.crc64nvme,
     manifestKey,
     downloadUrl: link.url,
     downloadExpiresAt: link.expiresAt.toISOString(),
@@ -197,6 +198,15 @@ async function readWorkerManifest(
       throw new WorkerManifestInvalidError(manifestKey, `parts.${index}.key`, `must be under ${prefix}`);
     }
   });
+  // The file's checksum is the parts' combined: what S3 will combine them into.
+  const combined = combinePartsCrc64Nvme(manifest.parts);
+  if (combined !== manifest.crc64nvme) {
+    throw new WorkerManifestInvalidError(
+      manifestKey,
+      'crc64nvme',
+      `is ${manifest.crc64nvme}, the parts' checksums combine to ${combined}`,
+    );
+  }
   return manifest;
 }
 
@@ -214,7 +224,7 @@ async function readFinalManifest(
   }
 }
 
-/** HeadObject on every part (a few at a time): present, the manifest's size, the manifest's SHA-256 if S3 has one. */
+/** HeadObject on every part (a few at a time): present, the manifest's size, S3's CRC-64/NVME the manifest's. */
 async function verifyParts(
   store: ExportObjectStore,
   bucket: string,
@@ -225,8 +235,8 @@ async function verifyParts(
     const object = await store.head(bucket, part.key);
     if (!object) throw new PartMissingError(part.key);
     if (object.bytes !== part.bytes) throw new PartSizeMismatchError(part.key, part.bytes, object.bytes);
-    if (object.sha256 !== undefined && object.sha256 !== part.sha256) {
-      throw new PartChecksumMismatchError(part.key, part.sha256, object.sha256);
+    if (object.crc64nvme !== part.crc64nvme) {
+      throw new PartChecksumMismatchError(part.key, part.crc64nvme, object.crc64nvme ?? '(none stored)');
     }
     stored.set(part.key, object);
   });
@@ -235,13 +245,17 @@ async function verifyParts(
 
 async function combine(
   store: ExportObjectStore,
-  bucket: string,
-  key: string,
-  fileName: string,
+  target: {
+    readonly bucket: string;
+    readonly key: string;
+    readonly fileName: string;
+    readonly crc64nvme: string;
+  },
   plan: readonly CombinedPart[],
   stored: ReadonlyMap<string, StoredObject>,
   concurrency: number,
 ): Promise<{ copiedParts: number; uploadedParts: number; uploadedBytes: number }> {
+  const { bucket, key, fileName } = target;
   const etagOf = (partKey: string) => (stored.get(partKey) as StoredObject).etag;
   const uploadId = await store.createMultipartUpload(bucket, key, {
     contentType: 'application/gzip',
@@ -284,7 +298,7 @@ async function combine(
       uploadedParts += 1;
       uploadedBytes += body.length;
     });
-    await store.completeMultipartUpload(bucket, key, uploadId, receipts);
+    await store.completeMultipartUpload(bucket, key, uploadId, receipts, target.crc64nvme);
   } catch (error) {
     // An unfinished upload keeps its parts (and their cost) until aborted; the bucket's lifecycle
     // rule is the backstop, this is the rule.
@@ -294,124 +308,26 @@ async function combine(
   return { copiedParts, uploadedParts, uploadedBytes };
 }
 
-/** Reads the combined object once and checks everything that can be checked of it. */
+/** HeadObject on the combined object: the manifest's size and full-object CRC-64/NVME, nothing read. */
 async function checkCombined(
   store: ExportObjectStore,
   bucket: string,
   key: string,
   manifest: ExportWorkerManifest,
-): Promise<{ bytes: number; sha256: string; etag: string }> {
+): Promise<{ bytes: number; crc64nvme: string; etag: string }> {
   const object = await store.head(bucket, key);
   if (!object) throw new ExportVerificationError(key, 'key', 'the combined object is missing');
   if (object.bytes !== manifest.bytes) {
     throw new ExportVerificationError(key, 'bytes', `has ${object.bytes} bytes, the parts ${manifest.bytes}`);
   }
-  const whole = createHash('sha256');
-  const partHashes = new PartHasher(manifest.parts);
-  // The header as COPY writes it (names quoted only when needed) or with every name quoted.
-  const counter = new CsvRecordCounter([
-    manifest.columns.join(','),
-    manifest.columns.map((name) => `"${name.replaceAll('"', '""')}"`).join(','),
-  ]);
-  const body = await store.read(bucket, key, { etag: object.etag });
-  let readBytes = 0;
-  try {
-    await pipeline(
-      body,
-      new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          readBytes += chunk.length;
-          whole.update(chunk);
-          partHashes.push(chunk);
-          done(null, chunk);
-        },
-      }),
-      createGunzip(),
-      new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          counter.push(chunk);
-          done();
-        },
-      }),
-    );
-  } catch (error) {
-    if (error instanceof ExportFinalizerError) throw error;
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('Z_')) {
-      throw new ExportVerificationError(
-        key,
-        'gzip',
-        `is not a valid gzip file: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
-    }
-    throw new ExportStorageUnavailableError('GetObject', error);
-  }
-  if (readBytes !== manifest.bytes) {
-    throw new ExportStorageUnavailableError(
-      'GetObject',
-      new Error(`read ${readBytes} of ${manifest.bytes} bytes`),
-    );
-  }
-  const count = counter.end();
-  if (count.unterminatedQuote) {
-    throw new ExportVerificationError(key, 'rows', 'the CSV ends inside a quoted cell');
-  }
-  if (!count.firstIsHeader) {
+  if (object.crc64nvme !== manifest.crc64nvme) {
     throw new ExportVerificationError(
       key,
-      'header',
-      `does not start with the header ${manifest.columns.join(',')}`,
+      'crc64nvme',
+      `has CRC-64/NVME ${object.crc64nvme ?? '(none stored)'}, the parts ${manifest.crc64nvme}`,
     );
   }
-  if (count.headerRecords !== 1) {
-    throw new ExportVerificationError(key, 'header', `holds the header ${count.headerRecords} times`);
-  }
-  if (count.records - 1 !== manifest.rows) {
-    throw new ExportVerificationError(
-      key,
-      'rows',
-      `holds ${count.records - 1} rows, the manifest ${manifest.rows}`,
-    );
-  }
-  return { bytes: readBytes, sha256: whole.digest('hex'), etag: object.etag };
-}
-
-/**
- * Hashes each worker part's bytes at its offset in the combined object as the object streams by, and
- * throws {@link PartChecksumMismatchError} at the end of a part whose SHA-256 is not the manifest's.
- */
-class PartHasher {
-  readonly #parts: ExportWorkerManifest['parts'];
-  #index = 0;
-  #remaining: number;
-  #hash: Hash = createHash('sha256');
-
-  constructor(parts: ExportWorkerManifest['parts']) {
-    this.#parts = parts;
-    this.#remaining = parts[0]?.bytes ?? 0;
-  }
-
-  push(chunk: Buffer): void {
-    let offset = 0;
-    while (offset < chunk.length) {
-      const part = this.#parts[this.#index];
-      if (!part) return; // more bytes than the parts: the size check reports it
-      const take = Math.min(this.#remaining, chunk.length - offset);
-      this.#hash.update(chunk.subarray(offset, offset + take));
-      offset += take;
-      this.#remaining -= take;
-      if (this.#remaining === 0) {
-        const actual = this.#hash.digest('hex');
-        if (actual !== part.sha256) throw new PartChecksumMismatchError(part.key, part.sha256, actual);
-        this.#index += 1;
-        this.#hash = createHash('sha256');
-        this.#remaining = this.#parts[this.#index]?.bytes ?? 0;
-      }
-    }
-  }
+  return { bytes: object.bytes, crc64nvme: object.crc64nvme, etag: object.etag };
 }
 
 /**

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { ExportWorkerManifest } from '@sidestep/contracts';
+import { combinePartsCrc64Nvme, crc64Nvme } from '@sidestep/contracts/crc64-nvme';
 import { type AwsEndpoint, startAwsEndpoint } from '@sidestep/local-cloud';
 
 /** The bucket every export-finalizer test writes its exports to. */
@@ -47,8 +48,6 @@ export const HEADER = COLUMNS.join(',');
 export interface PartSpec {
   readonly rows: number;
   readonly level?: number;
-  /** Test-only faults: write the header in this part too. */
-  readonly withHeader?: boolean;
 }
 
 let sequence = 0;
@@ -66,27 +65,23 @@ export async function writeExport(
   bucket: string,
   jobId: string,
   specs: readonly PartSpec[],
-  options: { readonly checksumSha256?: boolean } = {},
 ): Promise<{ manifest: ExportWorkerManifest; manifestKey: string; csv: string; bodies: Buffer[] }> {
   const parts: ExportWorkerManifest['parts'][number][] = [];
   const bodies: Buffer[] = [];
   let csv = '';
   for (const [index, spec] of specs.entries()) {
-    let text = index === 0 || spec.withHeader ? `${HEADER}\n` : '';
+    let text = index === 0 ? `${HEADER}\n` : '';
     for (let i = 0; i < spec.rows; i += 1) text += row(++sequence);
     csv += text;
     const body = gzipSync(text, { level: spec.level ?? 6 });
     const key = `exports/${jobId}/parts/part-${String(index + 1).padStart(5, '0')}.csv.gz`;
-    const sha256 = createHash('sha256').update(body).digest();
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const crc64nvme = crc64Nvme(body);
+    // With its CRC-64/NVME, as the worker uploads: the local S3 verifies and keeps it.
     await s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Body: body,
-        ...(options.checksumSha256 ? { ChecksumSHA256: sha256.toString('base64') } : {}),
-      }),
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ChecksumCRC64NVME: crc64nvme }),
     );
-    parts.push({ key, rows: spec.rows, bytes: body.length, sha256: sha256.toString('hex') });
+    parts.push({ key, rows: spec.rows, bytes: body.length, sha256, crc64nvme });
     bodies.push(body);
   }
   const manifest: ExportWorkerManifest = {
@@ -97,6 +92,8 @@ export async function writeExport(
     parts,
     rows: parts.reduce((sum, part) => sum + part.rows, 0),
     bytes: parts.reduce((sum, part) => sum + part.bytes, 0),
+    crc64nvme: combinePartsCrc64Nvme(parts),
+    byteOrderMark: false,
   };
   const manifestKey = `exports/${jobId}/parts/manifest.json`;
   await putManifest(s3, bucket, manifestKey, manifest);
@@ -115,4 +112,21 @@ export async function putManifest(
 /** Rows of ~110 bytes stored uncompressed: enough rows for a part of at least `mib` MiB. */
 export function rowsForMiB(mib: number): number {
   return Math.ceil((mib * 1024 * 1024) / 100);
+}
+
+/**
+ * `manifest` with `parts` in place of its own, its totals and whole-file checksum recomputed: a
+ * manifest the worker could have written for those parts (so only the parts' own fault is tested).
+ */
+export function withParts(
+  manifest: ExportWorkerManifest,
+  parts: ExportWorkerManifest['parts'],
+): ExportWorkerManifest {
+  return {
+    ...manifest,
+    parts,
+    rows: parts.reduce((sum, part) => sum + part.rows, 0),
+    bytes: parts.reduce((sum, part) => sum + part.bytes, 0),
+    crc64nvme: combinePartsCrc64Nvme(parts),
+  };
 }

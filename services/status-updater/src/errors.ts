@@ -49,3 +49,25 @@ export class ExecutionMismatchError extends StatusUpdaterError {
     this.executionId = executionId;
   }
 }
+
+/**
+ * An export request reused an id already registered for another request (another requester, or
+ * other users): the envelope id is the request's identity, so this one cannot run. Permanent; the
+ * export workflow catches it and sends the `export.failed` mail with this reason to this request's
+ * requester (the job and the first requester are not named: they are someone else's).
+ */
+export class RequestConflictError extends StatusUpdaterError {
+  override readonly name: string = 'RequestConflictError';
+  /** The job registered for the id first. */
+  readonly jobId: string;
+  /** The request's fields that differ from that job's. */
+  readonly differing: readonly string[];
+  constructor(description: string, jobId: string, differing: readonly string[]) {
+    super(
+      `request.id: ${description} was already used by another export request (its ${differing.join(' and ')} differ); send this request with a new id`,
+      { field: 'request.id' },
+    );
+    this.jobId = jobId;
+    this.differing = differing;
+  }
+}

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type {
   JobKind,
   JobState,
@@ -20,7 +21,7 @@ import {
   sourceIdentity,
   statusOutput,
 } from '@sidestep/jobs';
-import { ExecutionMismatchError, UnexpectedStateError } from './errors.ts';
+import { ExecutionMismatchError, RequestConflictError, UnexpectedStateError } from './errors.ts';
 
 /** Options of {@link updateJobStatus}. */
 export interface UpdateJobStatusOptions {
@@ -111,6 +112,10 @@ async function register(
   const job = existing.rows[0];
   if (!job) throw new Error(`jobs: the row that conflicted on ${identity.description} is gone`);
   if (job.execution_id !== input.executionId) {
+    // Another delivery of the same request is a duplicate; another request under the same id is not:
+    // its requester would hear nothing while someone else's export ran (issue 11.8).
+    const differing = identity.differing?.(job) ?? [];
+    if (differing.length > 0) throw new RequestConflictError(identity.description, job.id, differing);
     return { output: statusOutput(snapshot(job), true), outcome: 'duplicate' };
   }
   const replayed = await recordedOutput(tx, job.id, 'register', input.executionId);
@@ -129,6 +134,8 @@ interface RegisterIdentity {
   readonly find: { readonly sql: string; readonly params: unknown[] };
   readonly data: Record<string, unknown>;
   readonly description: string;
+  /** The fields of the register that differ from the job `find` found (none: the same request again). */
+  readonly differing?: (job: JobRow) => string[];
 }
 
 /** An import is its S3 object version (`jobs_source_unique`). */
@@ -187,11 +194,20 @@ function exportIdentity(
       ],
     },
     find: {
-      sql: `SELECT ${JOB_COLUMNS} FROM jobs WHERE kind = 'export' AND request_id = $1 FOR UPDATE`,
+      sql: `SELECT ${JOB_COLUMNS}, export_filter FROM jobs WHERE kind = 'export' AND request_id = $1 FOR UPDATE`,
       params: [request.id],
     },
     data: { request },
     description: `request ${request.id}`,
+    // Who asked and which users. Not the file name: the workflow defaults it from the execution's
+    // start date, so a redelivery on another day names another file for the same request.
+    differing: (job) => {
+      const { export_filter: filter } = job as JobRow & { export_filter: unknown };
+      const fields: string[] = [];
+      if (job.requested_by !== request.requestedBy) fields.push('requestedBy');
+      if (!isDeepStrictEqual(filter ?? {}, request.filter ?? {})) fields.push('filter');
+      return fields;
+    },
   };
 }
 

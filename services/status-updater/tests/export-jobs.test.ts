@@ -37,7 +37,7 @@ function finalized(jobId: string) {
     key: `exports/${jobId}/users-2026-11-24.csv.gz`,
     rows: 1000,
     bytes: 31234,
-    sha256: 'a'.repeat(64),
+    crc64nvme: 'rosUhgp5mIg=',
     manifestKey: `exports/${jobId}/manifest.json`,
     downloadUrl: `http://127.0.0.1:4566/_sidestep/exports/${jobId}?token=t`,
     downloadExpiresAt: '2026-12-01T09:00:00.000Z',
@@ -148,6 +148,35 @@ describeEachDatabase('status-updater export jobs', (open) => {
       ),
     );
     expect(moved.name).toBe('ExecutionMismatchError');
+  });
+
+  it('refuses a request that reuses another request’s id (another requester or other users), permanently and with the reason', async () => {
+    const input = registerExport(executionArn());
+    const { jobId } = await twice(input);
+    for (const request of [
+      { ...input.request, requestedBy: 'someone-else@example.com' },
+      { ...input.request, filter: { emailDomain: 'other.example' } },
+    ]) {
+      const error = await rejection(handler({ ...input, executionId: executionArn(), request }, context));
+      expect(error).toMatchObject({
+        name: 'RequestConflictError',
+        field: 'request.id',
+        permanent: true,
+        jobId,
+      });
+      expect(error.message).toContain(
+        `request ${input.request.id} was already used by another export request`,
+      );
+      // The first requester's address is not told to the second.
+      expect(error.message).not.toContain(input.request.requestedBy);
+    }
+    // The same request delivered again (even on another day, with another default file name) is a duplicate.
+    const again = await handler(
+      { ...input, executionId: executionArn(), request: { ...input.request, fileName: 'users-2026-11-25' } },
+      context,
+    );
+    expect(again).toMatchObject({ jobId, duplicate: true });
+    expect(await transitions(jobId)).toHaveLength(1);
   });
 
   it('keeps a request id apart from the same id of another kind, and a filterless export selects everyone', async () => {

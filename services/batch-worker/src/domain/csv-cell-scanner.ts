@@ -22,6 +22,13 @@ export interface ScanResult {
    * goes in front of each, inside the cell's quotes.
    */
   readonly escapes: number[];
+  /**
+   * Where the last record that ended in the range started: its index, or -1 when it started before
+   * the range (or no record ended in it).
+   */
+  lastEndedRecordStart: number;
+  /** Where the record still open at the end of the range started: its index, or -1 when before the range. */
+  openRecordStart: number;
 }
 
 /**
@@ -63,6 +70,8 @@ export class CsvCellScanner {
     let cellStart = this.#cellStart;
     let afterOpeningQuote = this.#afterOpeningQuote;
     let recordEnds = 0;
+    let lastEndedRecordStart = -1;
+    let openRecordStart = -1;
     const escapes: number[] = [];
     const length = bytes.length;
     let i = start;
@@ -96,6 +105,8 @@ export class CsvCellScanner {
       } else if (byte === LINE_FEED) {
         cellStart = true;
         recordEnds++;
+        lastEndedRecordStart = openRecordStart;
+        openRecordStart = i + 1;
         if (stopAtRecordEnd) {
           i++;
           break;
@@ -107,6 +118,34 @@ export class CsvCellScanner {
     this.#quoted = quoted;
     this.#cellStart = cellStart;
     this.#afterOpeningQuote = afterOpeningQuote;
-    return { recordEnds, escapes, end: i };
+    return { recordEnds, escapes, end: i, lastEndedRecordStart, openRecordStart };
+  }
+}
+
+/**
+ * The first cell of the CSV record `bytes` starts with, when it is quoted (as every non-NULL cell of
+ * COPY's `FORCE_QUOTE *` output is) and wholly inside `bytes`; `undefined` otherwise. A doubled
+ * quote is one quote. The export reads its keyset position (the last `external_id` of a part) with
+ * it.
+ *
+ * @example quotedFirstCell(Buffer.from('"a""b","x"\n')) // 'a"b'
+ */
+export function quotedFirstCell(bytes: Uint8Array): string | undefined {
+  if (bytes[0] !== QUOTE) return undefined;
+  const pieces: Uint8Array[] = [];
+  let from = 1;
+  for (;;) {
+    const quote = bytes.indexOf(QUOTE, from);
+    if (quote === -1 || quote + 1 >= bytes.length) return undefined;
+    pieces.push(bytes.subarray(from, quote));
+    const next = bytes[quote + 1];
+    if (next === QUOTE) {
+      pieces.push(bytes.subarray(quote, quote + 1));
+      from = quote + 2;
+    } else if (next === COMMA || next === LINE_FEED) {
+      return Buffer.concat(pieces).toString('utf8');
+    } else {
+      return undefined;
+    }
   }
 }

@@ -45,7 +45,7 @@ export function likeLiteralPattern(value: string): string {
  * inlined with {@link sqlLiteral}; the filter is validated before it gets here (`ExportFilter`), the
  * quoting is what keeps a hostile value from becoming SQL.
  */
-export function exportWhereClause(filter: ExportFilter | undefined): string {
+export function exportWhereClause(filter: ExportFilter | undefined, after?: string): string {
   const conditions: string[] = [];
   if (filter?.updatedSince !== undefined) {
     conditions.push(`updated_at >= ${sqlLiteral(filter.updatedSince)}::timestamptz`);
@@ -54,18 +54,28 @@ export function exportWhereClause(filter: ExportFilter | undefined): string {
     // Case-insensitive on both sides, in PostgreSQL, so both are lowered by the same rules.
     conditions.push(`lower(email) LIKE lower(${sqlLiteral(`%@${likeLiteralPattern(filter.emailDomain)}`)})`);
   }
+  // The keyset: the same column and collation as the ORDER BY, so "after" means after in the file.
+  if (after !== undefined) conditions.push(`external_id > ${sqlLiteral(after)}`);
   return conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+}
+
+/** Where an export's COPY starts: from the beginning (with the header), or after a key (a resumed export). */
+export interface ExportCopyStart {
+  /** Only users whose `external_id` sorts after this one, and no header: the parts before hold both. */
+  readonly after?: string;
 }
 
 /**
  * The export's statement: every selected user as one CSV line, ordered by `external_id` (so the same
- * data always gives the same file), with a header and every non-NULL cell quoted (`FORCE_QUOTE *`:
+ * data always gives the same file, and a resumed export continues after the last key it stored: a
+ * keyset on the primary key), with a header and every non-NULL cell quoted (`FORCE_QUOTE *`:
  * OWASP's advice for CSV injection, and what lets {@link CsvCellScanner} find each cell's first
  * character to escape formulas). Run it in {@link EXPORT_SESSION_SETTINGS}.
  *
  * @example exportCopySql({ emailDomain: 'example.com' })
  */
-export function exportCopySql(filter: ExportFilter | undefined): string {
-  const where = exportWhereClause(filter);
-  return `COPY (SELECT ${EXPORT_COLUMNS.join(', ')} FROM users ${where} ORDER BY external_id) TO STDOUT (FORMAT csv, HEADER, FORCE_QUOTE *)`;
+export function exportCopySql(filter: ExportFilter | undefined, start: ExportCopyStart = {}): string {
+  const where = exportWhereClause(filter, start.after);
+  const header = start.after === undefined ? 'HEADER, ' : '';
+  return `COPY (SELECT ${EXPORT_COLUMNS.join(', ')} FROM users ${where} ORDER BY external_id) TO STDOUT (FORMAT csv, ${header}FORCE_QUOTE *)`;
 }

@@ -36,13 +36,15 @@ export interface ExportTarget {
   /** The bucket, for the manifest's readers and for logs. */
   readonly bucket: string;
   /**
-   * Stores one object whole. `sha256` (lowercase hex of `body`) is sent along so the store can
-   * verify what it received.
+   * Stores one object whole. `crc64nvme` (base64 of `body`'s CRC-64/NVME) is sent along so the store
+   * verifies what it received and keeps the checksum with the object.
    */
   putObject(object: {
     readonly key: string;
     readonly body: Buffer;
     readonly contentType: string;
-    readonly sha256: string;
+    readonly crc64nvme: string;
   }): Promise<void>;
+  /** The object at `key` as UTF-8 text, or `undefined` when there is none. */
+  readText(key: string): Promise<string | undefined>;
 }

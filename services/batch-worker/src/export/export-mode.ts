@@ -7,7 +7,8 @@ import { type ExportSummary, exportUsers } from './export-users.ts';
 
 /**
  * `MODE=export`: the users the filter selects into EXPORTS_BUCKET as gzip CSV parts plus a worker
- * manifest, counts on the job. A stop request stops before the manifest is written.
+ * manifest, counts on the job. A stop request stops before the manifest is written; a retry resumes
+ * after the parts stored.
  */
 export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportSummary> = {
   name: 'export',
@@ -20,6 +21,8 @@ export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportS
     exportUsers({
       jobId: config.jobId,
       filter: config.filter,
+      byteOrderMark: config.byteOrderMark,
+      ...(config.partBytes === undefined ? {} : { partBytes: config.partBytes }),
       store,
       target: new S3ExportTarget(s3, config.exportsBucket),
       signal,
@@ -34,6 +37,8 @@ export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportS
       parts: summary.manifest.parts.length,
       bytes: summary.manifest.bytes,
       csvBytes: summary.csvBytes,
+      resumedParts: summary.resumedParts,
+      rowsWritten: summary.rowsWritten,
     },
   }),
 };

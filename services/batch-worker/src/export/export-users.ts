@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { type ExportFilter, ExportWorkerManifest, type ExportWorkerPart } from '@sidestep/contracts';
+import { combinePartsCrc64Nvme, crc64Nvme } from '@sidestep/contracts/crc64-nvme';
 import * as z from 'zod/mini';
+import { ExportProgress, type ProgressPart, resumePoint } from '../domain/export-progress.ts';
 import { EXPORT_COLUMNS, exportCopySql } from '../domain/export-query.ts';
 import type { ExportTarget, UserExportStore } from '../domain/user-export-store.ts';
 import { ExportFailedError, ExportRowCountMismatchError } from '../errors.ts';
@@ -36,11 +37,21 @@ export function exportWorkerManifestKey(jobId: string): string {
   return `${exportPartsPrefix(jobId)}manifest.json`;
 }
 
+/** The key of the progress record a retried task resumes from: `exports/<jobId>/parts/progress.json`. */
+export function exportProgressKey(jobId: string): string {
+  return `${exportPartsPrefix(jobId)}progress.json`;
+}
+
+/** UTF-8's byte order mark: what makes Excel read a CSV as UTF-8. */
+export const UTF8_BYTE_ORDER_MARK = Buffer.from([0xef, 0xbb, 0xbf]);
+
 /** Options of {@link exportUsers}. */
 export interface ExportUsersOptions {
   readonly jobId: string;
   /** Which users; `undefined` (or `{}`) is everyone. */
   readonly filter: ExportFilter | undefined;
+  /** Start the file with {@link UTF8_BYTE_ORDER_MARK}. @default true (the request's default) */
+  readonly byteOrderMark?: boolean;
   readonly store: UserExportStore;
   readonly target: ExportTarget;
   /** @default {@link DEFAULT_PART_BYTES}; tests use a few bytes to cross part boundaries */
@@ -51,11 +62,11 @@ export interface ExportUsersOptions {
   readonly signal?: AbortSignal;
   /** How often `onProgress` is called while rows stream. @default 10000 */
   readonly progressIntervalMs?: number;
-  readonly onProgress?: (progress: ExportProgress) => void;
+  readonly onProgress?: (progress: ExportProgressReport) => void;
 }
 
 /** Progress while rows stream. */
-export interface ExportProgress {
+export interface ExportProgressReport {
   readonly rows: number;
   readonly parts: number;
 }
@@ -64,8 +75,12 @@ export interface ExportProgress {
 export interface ExportSummary {
   readonly manifestKey: string;
   readonly manifest: ExportWorkerManifest;
-  /** Uncompressed CSV bytes (header included). */
+  /** Uncompressed CSV bytes (header and byte order mark included). */
   readonly csvBytes: number;
+  /** Parts an earlier attempt had stored that this one kept (0: it started from the beginning). */
+  readonly resumedParts: number;
+  /** Rows this attempt read from the database and wrote (all of them unless it resumed). */
+  readonly rowsWritten: number;
 }
 
 /**
@@ -73,48 +88,81 @@ export interface ExportSummary {
  * `COPY (SELECT ...) TO STDOUT (FORMAT csv, HEADER, FORCE_QUOTE *)` -> {@link GzipPartWriter}
  * (formula cells escaped, gzip members of whole records, cut after `partBytes`) -> one
  * PutObject per part, in one `stream/promises.pipeline` with backpressure from S3 back to PostgreSQL,
- * so memory stays flat whatever the row count. Then the manifest (parts in order with rows, bytes,
- * SHA-256 and MD5) at `exports/<jobId>/parts/manifest.json`, last, so a manifest only ever names
- * parts that were all written; then `rows_total` and `bytes` on the job.
+ * so memory stays flat whatever the row count. Part 1 starts with the UTF-8 byte order mark unless
+ * `byteOrderMark` is false.
  *
- * Re-running writes the same keys again; the same data gives byte-identical parts (rows ordered by
- * `external_id`, gzip headers carry no time stamp), so a retried task overwrites deterministically.
+ * After each part is stored, `exports/<jobId>/parts/progress.json` lists the parts stored so far with
+ * the last `external_id` of the last one. A retried task ({@link resumePoint}) keeps those parts and
+ * continues after that key (`external_id > key`, the ORDER BY's column: a keyset), numbering parts on
+ * from there; a part stored after the progress was last written is written again, with the same key.
+ *
+ * Then the manifest (parts in order with rows, bytes, SHA-256, MD5 and CRC-64/NVME, and the whole
+ * file's CRC-64/NVME combined from the parts') at `exports/<jobId>/parts/manifest.json`, last, so a
+ * manifest only ever names parts that were all written; then `rows_total` and `bytes` on the job.
+ *
+ * The same data gives byte-identical parts (rows ordered by `external_id`, gzip headers carry no
+ * time stamp, cuts depend on the data alone, and a resumed part starts where the first attempt's did).
  *
  * @throws {ExportFailedError} after recording its reason on the job's `worker_error`.
  */
 export async function exportUsers(options: ExportUsersOptions): Promise<ExportSummary> {
   const { jobId, store, target, signal } = options;
-  const writer = new GzipPartWriter({
-    partBytes: options.partBytes ?? DEFAULT_PART_BYTES,
-    gzipLevel: options.gzipLevel ?? DEFAULT_GZIP_LEVEL,
-    headerRecords: 1,
-    writePart: (part) =>
-      target.putObject({
-        key: exportPartKey(jobId, part.number),
-        body: part.body,
-        contentType: 'application/gzip',
-        sha256: part.sha256,
-      }),
-  });
-  const timer = options.onProgress
-    ? setInterval(
-        () => options.onProgress?.({ rows: writer.rows, parts: writer.parts.length }),
-        options.progressIntervalMs ?? 10_000,
-      )
-    : undefined;
-  timer?.unref();
+  const byteOrderMark = options.byteOrderMark ?? true;
+  // What the parts are made of: a progress record of another query (filter) or file shape is not resumed.
+  const source = `${exportCopySql(options.filter)} BOM=${byteOrderMark}`;
+  const stored: ProgressPart[] = [];
+  let timer: NodeJS.Timeout | undefined;
   try {
     signal?.throwIfAborted();
     await store.checkJob(jobId);
-    const copy = store.copyOut(exportCopySql(options.filter));
+    const resume = resumePoint(await readProgress(target, jobId), { jobId, source }, (number) =>
+      exportPartKey(jobId, number),
+    );
+    stored.push(...(resume?.parts ?? []));
+    const resumedParts = stored.length;
+    const writer = new GzipPartWriter({
+      partBytes: options.partBytes ?? DEFAULT_PART_BYTES,
+      gzipLevel: options.gzipLevel ?? DEFAULT_GZIP_LEVEL,
+      headerRecords: resume ? 0 : 1,
+      firstPartNumber: resumedParts + 1,
+      ...(byteOrderMark && !resume ? { prefix: UTF8_BYTE_ORDER_MARK } : {}),
+      writePart: async (part) => {
+        const key = exportPartKey(jobId, part.number);
+        await target.putObject({
+          key,
+          body: part.body,
+          contentType: 'application/gzip',
+          crc64nvme: part.crc64nvme,
+        });
+        stored.push({
+          key,
+          rows: part.rows,
+          bytes: part.bytes,
+          sha256: part.sha256,
+          md5: part.md5,
+          crc64nvme: part.crc64nvme,
+          csvBytes: part.csvBytes,
+          ...(part.lastKey === undefined ? {} : { lastKey: part.lastKey }),
+        });
+        await writeJson(target, exportProgressKey(jobId), { version: 1, jobId, source, parts: stored });
+      },
+    });
+    const resumedRows = stored.reduce((sum, part) => sum + part.rows, 0);
+    if (options.onProgress) {
+      const report = options.onProgress;
+      timer = setInterval(
+        () => report({ rows: resumedRows + writer.rows, parts: resumedParts + writer.parts.length }),
+        options.progressIntervalMs ?? 10_000,
+      );
+      timer.unref();
+    }
+    const copy = store.copyOut(exportCopySql(options.filter, resume ? { after: resume.after } : {}));
     await pipeline(copy, writer, signal ? { signal } : {});
-    const parts: ExportWorkerPart[] = writer.parts.map((part) => ({
-      key: exportPartKey(jobId, part.number),
-      rows: part.rows,
-      bytes: part.bytes,
-      sha256: part.sha256,
-      md5: part.md5,
-    }));
+    const parts: ExportWorkerPart[] = stored.map(({ csvBytes: _, lastKey: __, ...part }) => part);
+    const rowsWritten = writer.parts.reduce((sum, part) => sum + part.rows, 0);
+    // PostgreSQL's own count against the records the writer found: a cut in the wrong place would
+    // give parts that are not whole records.
+    if (copy.rowCount !== rowsWritten) throw new ExportRowCountMismatchError(copy.rowCount, rowsWritten);
     const manifest = z.parse(ExportWorkerManifest, {
       version: 1,
       jobId,
@@ -123,24 +171,19 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
       parts,
       rows: parts.reduce((sum, part) => sum + part.rows, 0),
       bytes: parts.reduce((sum, part) => sum + part.bytes, 0),
+      crc64nvme: combinePartsCrc64Nvme(parts),
+      byteOrderMark,
     });
-    // PostgreSQL's own count against the records the writer found: a cut in the wrong place would
-    // give parts that are not whole records.
-    if (copy.rowCount !== manifest.rows) throw new ExportRowCountMismatchError(copy.rowCount, manifest.rows);
     signal?.throwIfAborted();
     const manifestKey = exportWorkerManifestKey(jobId);
-    const body = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
-    await target.putObject({
-      key: manifestKey,
-      body,
-      contentType: 'application/json',
-      sha256: createHash('sha256').update(body).digest('hex'),
-    });
+    await writeJson(target, manifestKey, manifest);
     await store.recordResult(jobId, { rowsTotal: manifest.rows, bytes: manifest.bytes });
     return {
       manifestKey,
       manifest,
-      csvBytes: writer.parts.reduce((sum, part) => sum + part.csvBytes, 0),
+      csvBytes: stored.reduce((sum, part) => sum + part.csvBytes, 0),
+      resumedParts,
+      rowsWritten,
     };
   } catch (error) {
     const failure = new ExportFailedError(jobId, signal?.aborted ? signal.reason : error);
@@ -152,5 +195,21 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
     throw failure;
   } finally {
     clearInterval(timer);
+  }
+}
+
+async function writeJson(target: ExportTarget, key: string, value: unknown): Promise<void> {
+  const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
+  await target.putObject({ key, body, contentType: 'application/json', crc64nvme: crc64Nvme(body) });
+}
+
+/** The progress record an earlier attempt left, or `undefined` (none, or unreadable: start over). */
+async function readProgress(target: ExportTarget, jobId: string): Promise<ExportProgress | undefined> {
+  const text = await target.readText(exportProgressKey(jobId));
+  if (text === undefined) return undefined;
+  try {
+    return z.parse(ExportProgress, JSON.parse(text));
+  } catch {
+    return undefined;
   }
 }

@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createGzip, type Gzip } from 'node:zlib';
-import { CsvCellScanner } from '../domain/csv-cell-scanner.ts';
+import { Crc64NvmeHash } from '@sidestep/contracts/crc64-nvme';
+import { CsvCellScanner, quotedFirstCell } from '../domain/csv-cell-scanner.ts';
 import { ExportTooLargeError } from '../errors.ts';
 
 /** One finished part: a complete gzip member holding whole CSV records. */
@@ -22,6 +23,13 @@ export interface CompletedPart {
   readonly sha256: string;
   /** Lowercase hex MD5 of `body` (a single-part PutObject's ETag). */
   readonly md5: string;
+  /** Base64 CRC-64/NVME of `body` (S3's checksum; the object's is combined from the parts'). */
+  readonly crc64nvme: string;
+  /**
+   * The first cell of the part's last data record (the export's keyset position: `external_id`), or
+   * `undefined` when the part holds no data record.
+   */
+  readonly lastKey: string | undefined;
 }
 
 /** Options of {@link GzipPartWriter}. */
@@ -36,6 +44,10 @@ export interface GzipPartWriterOptions {
   readonly gzipLevel: number;
   /** Records at the start of the stream that are not data (the CSV header): 1, or 0. */
   readonly headerRecords: number;
+  /** The number of the first part written (a resumed export continues after its stored parts). @default 1 */
+  readonly firstPartNumber?: number;
+  /** Bytes compressed at the very start of the first part, before the stream's (the UTF-8 byte order mark). */
+  readonly prefix?: Buffer;
   /**
    * The granularity of a part's size checks, in bytes of COPY's output. @default 65536 (tests pass
    * less, with tiny parts)
@@ -60,6 +72,7 @@ interface OpenPart {
   readonly chunks: Buffer[];
   readonly sha256: Hash;
   readonly md5: Hash;
+  readonly crc64: Crc64NvmeHash;
   compressedBytes: number;
   /** COPY's bytes taken into the part. */
   sourceBytes: number;
@@ -70,7 +83,13 @@ interface OpenPart {
   nextCheck: number;
   /** Compressed size reached `partBytes`: the part ends at the next record end. */
   full: boolean;
+  /** The first bytes of the record still open, and of the last record that ended (for {@link quotedFirstCell}). */
+  openRecordHead: Buffer;
+  lastRecordHead: Buffer;
 }
+
+/** How much of a record's start is kept to read its first cell: a 256-character id, quotes doubled, fits. */
+const RECORD_HEAD_BYTES = 4096;
 
 /**
  * The tail of the export pipeline: CSV bytes in (COPY's output with `FORCE_QUOTE *`, cut anywhere),
@@ -104,6 +123,7 @@ export class GzipPartWriter extends Writable {
     this.#maxParts = options.maxParts ?? 10_000;
     this.#sliceBytes = options.sliceBytes ?? 64 * 1024;
     this.#headerRecordsLeft = options.headerRecords;
+    this.#nextNumber = options.firstPartNumber ?? 1;
   }
 
   /** The parts stored so far, in order (complete once the stream has finished). */
@@ -136,9 +156,10 @@ export class GzipPartWriter extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    // An empty stream still makes one (empty) part: the manifest always names at least one.
+    // An empty stream still makes one (empty) part: the manifest always names at least one. A stream
+    // that continues earlier parts (a resumed export) and brings nothing adds none.
     (async () => {
-      this.#part ??= this.#openPart();
+      if (this.#nextNumber === 1) this.#part ??= this.#openPart();
       await this.#closePart();
       await this.#storing;
     })().then(() => callback(), callback);
@@ -167,6 +188,7 @@ export class GzipPartWriter extends Writable {
         part.sourceBytes += piece.length;
         const scan = this.#scanner.scan(piece);
         part.recordEnds += scan.recordEnds;
+        keepRecordHeads(part, piece, scan);
         const check = part.sourceBytes === part.nextCheck;
         await this.#compress(part, piece, scan.escapes, check);
         if (check) {
@@ -180,6 +202,11 @@ export class GzipPartWriter extends Writable {
       const piece = chunk.subarray(offset, scan.end);
       part.sourceBytes += piece.length;
       part.recordEnds += scan.recordEnds;
+      keepRecordHeads(part, piece, {
+        ...scan,
+        lastEndedRecordStart: scan.lastEndedRecordStart < 0 ? -1 : scan.lastEndedRecordStart - offset,
+        openRecordStart: scan.openRecordStart < 0 ? -1 : scan.openRecordStart - offset,
+      });
       await this.#compress(
         part,
         piece,
@@ -202,20 +229,31 @@ export class GzipPartWriter extends Writable {
       chunks: [],
       sha256: createHash('sha256'),
       md5: createHash('md5'),
+      crc64: new Crc64NvmeHash(),
       compressedBytes: 0,
       sourceBytes: 0,
       csvBytes: 0,
       recordEnds: 0,
       full: false,
       nextCheck: 0,
+      openRecordHead: Buffer.alloc(0),
+      lastRecordHead: Buffer.alloc(0),
     };
     part.nextCheck = this.#nextCheck(part);
     gzip.on('data', (compressed: Buffer) => {
       part.chunks.push(compressed);
       part.sha256.update(compressed);
       part.md5.update(compressed);
+      part.crc64.update(compressed);
       part.compressedBytes += compressed.length;
     });
+    // The prefix goes before everything else of the file; it is not part of COPY's output, so it is
+    // not scanned and moves no part boundary (a data-determined offset).
+    const { prefix } = this.#options;
+    if (number === 1 && prefix && prefix.length > 0) {
+      gzip.write(prefix);
+      part.csvBytes += prefix.length;
+    }
     return part;
   }
 
@@ -293,6 +331,8 @@ export class GzipPartWriter extends Writable {
       csvBytes: part.csvBytes,
       sha256: part.sha256.digest('hex'),
       md5: part.md5.digest('hex'),
+      crc64nvme: part.crc64.digest(),
+      lastKey: rows > 0 ? quotedFirstCell(part.lastRecordHead) : undefined,
     };
     part.chunks.length = 0;
     this.#closedRows += completed.rows;
@@ -307,4 +347,34 @@ export class GzipPartWriter extends Writable {
     // A failed store surfaces at once (the pipeline stops reading), not only at the next part.
     storing.catch((error: unknown) => this.destroy(error as Error));
   }
+}
+
+/**
+ * Keeps the first bytes of the record still open and of the last one that ended, from a scan of
+ * `piece` (the scan's indexes relative to `piece`): copies of at most {@link RECORD_HEAD_BYTES}, so
+ * no network chunk is held.
+ */
+function keepRecordHeads(
+  part: OpenPart,
+  piece: Buffer,
+  scan: {
+    readonly recordEnds: number;
+    readonly lastEndedRecordStart: number;
+    readonly openRecordStart: number;
+  },
+): void {
+  const head = (start: number) => Buffer.from(piece.subarray(start, start + RECORD_HEAD_BYTES));
+  const extended = () =>
+    part.openRecordHead.length >= RECORD_HEAD_BYTES
+      ? part.openRecordHead
+      : Buffer.concat([
+          part.openRecordHead,
+          piece.subarray(0, RECORD_HEAD_BYTES - part.openRecordHead.length),
+        ]);
+  if (scan.recordEnds === 0) {
+    part.openRecordHead = extended();
+    return;
+  }
+  part.lastRecordHead = scan.lastEndedRecordStart < 0 ? extended() : head(scan.lastEndedRecordStart);
+  part.openRecordHead = scan.openRecordStart < 0 ? Buffer.alloc(0) : head(scan.openRecordStart);
 }

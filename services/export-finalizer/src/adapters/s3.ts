@@ -22,6 +22,7 @@ import {
   ExportStorageAccessDeniedError,
   ExportStorageError,
   ExportStorageUnavailableError,
+  ExportVerificationError,
 } from '../errors.ts';
 
 /** S3 error codes a retry may cure. https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html */
@@ -134,14 +135,11 @@ export class S3ExportStore implements ExportObjectStore {
       const head = await client.send(
         new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }),
       );
-      // A composite checksum (`<base64>-<parts>`, an object uploaded in parts) is a checksum of
-      // checksums, not of the bytes: only a full-object SHA-256 can be compared with the manifest's.
-      const checksum = head.ChecksumSHA256;
-      const sha256 =
-        checksum && !checksum.includes('-') && head.ChecksumType !== 'COMPOSITE'
-          ? Buffer.from(checksum, 'base64').toString('hex')
-          : undefined;
-      return { bytes: head.ContentLength ?? 0, etag: head.ETag ?? '', sha256 };
+      // A composite checksum (`<base64>-<parts>`) is a checksum of checksums, not of the bytes: only
+      // a full-object one can be compared with the worker's.
+      const checksum = head.ChecksumCRC64NVME;
+      const crc64nvme = checksum && head.ChecksumType !== 'COMPOSITE' ? checksum : undefined;
+      return { bytes: head.ContentLength ?? 0, etag: head.ETag ?? '', crc64nvme };
     });
   }
 
@@ -194,6 +192,9 @@ export class S3ExportStore implements ExportObjectStore {
           Key: key,
           ContentType: headers.contentType,
           ContentDisposition: headers.contentDisposition,
+          // The full-object checksum S3 combines from the parts' and checks at completion.
+          ChecksumAlgorithm: 'CRC64NVME',
+          ChecksumType: 'FULL_OBJECT',
         }),
       );
       if (!output.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
@@ -242,6 +243,7 @@ export class S3ExportStore implements ExportObjectStore {
           UploadId: uploadId,
           PartNumber: partNumber,
           Body: body,
+          ChecksumAlgorithm: 'CRC64NVME',
         }),
       );
       if (!output.ETag) throw new Error('UploadPart returned no ETag');
@@ -254,17 +256,30 @@ export class S3ExportStore implements ExportObjectStore {
     key: string,
     uploadId: string,
     parts: readonly UploadedPart[],
+    crc64nvme: string,
   ): Promise<void> {
-    return this.#call('CompleteMultipartUpload', { bucket, key }, async (client) => {
-      await client.send(
+    try {
+      await this.#client.send(
         new CompleteMultipartUploadCommand({
           Bucket: bucket,
           Key: key,
           UploadId: uploadId,
           MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag })) },
+          ChecksumCRC64NVME: crc64nvme,
+          ChecksumType: 'FULL_OBJECT',
         }),
       );
-    });
+    } catch (error) {
+      if ((error as { name?: unknown }).name === 'BadDigest') {
+        throw new ExportVerificationError(
+          key,
+          'crc64nvme',
+          `S3 combined the parts into another CRC-64/NVME than the manifest's ${crc64nvme}`,
+          { cause: error },
+        );
+      }
+      throw storageError('CompleteMultipartUpload', error, { bucket, key });
+    }
   }
 
   async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void> {

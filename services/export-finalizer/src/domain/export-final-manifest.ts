@@ -8,7 +8,7 @@ import * as z from 'zod/mini';
  * not reported to anyone. `sourceSha256` identifies the worker parts it was combined from, so a
  * second finalize of the same parts returns this result instead of combining again.
  *
- * @example { "version": 1, "jobId": "exp_01", "bucket": "sidestep-local-exports", "key": "exports/exp_01/users.csv.gz", "fileName": "users", "columns": ["external_id"], "rows": 2, "bytes": 60, "sha256": "<hex>", "etag": "\"<etag>\"", "parts": 1, "sourceSha256": "<hex>", "finalizedAt": "2026-11-24T10:00:00.000Z" }
+ * @example { "version": 1, "jobId": "exp_01", "bucket": "sidestep-local-exports", "key": "exports/exp_01/users.csv.gz", "fileName": "users", "columns": ["external_id"], "rows": 2, "bytes": 60, "crc64nvme": "rosUhgp5mIg=", "etag": "\"<etag>\"", "parts": 1, "sourceSha256": "<hex>", "finalizedAt": "2026-11-24T10:00:00.000Z" }
  */
 export const ExportFinalManifest = z.object({
   version: z.literal(1),
@@ -19,7 +19,8 @@ export const ExportFinalManifest = z.object({
   columns: z.array(z.string()),
   rows: z.int().check(z.minimum(0)),
   bytes: z.int().check(z.minimum(0)),
-  sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+  /** S3's full-object CRC-64/NVME of the combined object. */
+  crc64nvme: z.string().check(z.regex(/^[A-Za-z0-9+/]{11}=$/)),
   /** The combined object's ETag when it was checked: a replay checks the object is still that one. */
   etag: z.string(),
   /** Worker parts combined. */
@@ -33,7 +34,7 @@ export type ExportFinalManifest = z.infer<typeof ExportFinalManifest>;
 export function sourceSha256(manifest: ExportWorkerManifest): string {
   const identity = {
     columns: manifest.columns,
-    parts: manifest.parts.map((part) => [part.key, part.bytes, part.sha256]),
+    parts: manifest.parts.map((part) => [part.key, part.bytes, part.sha256, part.crc64nvme]),
   };
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
 }

@@ -6,10 +6,11 @@ export interface StoredObject {
   /** The object's ETag (quotes included), to pin later reads and copies to this exact object. */
   readonly etag: string;
   /**
-   * Lowercase hex SHA-256 of the whole object when S3 stored a full-object SHA-256 checksum (the
-   * writer sent `ChecksumSHA256` and S3 verified it on upload); `undefined` otherwise.
+   * Base64 CRC-64/NVME of the whole object when S3 holds a full-object one (every object S3 stored
+   * since 2024 without another algorithm, and the parts the worker uploaded with it); `undefined`
+   * otherwise.
    */
-  readonly sha256: string | undefined;
+  readonly crc64nvme: string | undefined;
 }
 
 /** A byte range, `end` exclusive. */
@@ -63,11 +64,16 @@ export interface ExportObjectStore {
     partNumber: number,
     body: Buffer,
   ): Promise<UploadedPart>;
+  /**
+   * Completes a CRC-64/NVME `FULL_OBJECT` upload; S3 refuses it unless the parts combine to `crc64nvme`
+   * (`ExportVerificationError`, field `crc64nvme`).
+   */
   completeMultipartUpload(
     bucket: string,
     key: string,
     uploadId: string,
     parts: readonly UploadedPart[],
+    crc64nvme: string,
   ): Promise<void>;
   abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void>;
 }
