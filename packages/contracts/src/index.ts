@@ -31,6 +31,13 @@ export {
   validate,
 } from './jobs.ts';
 export {
+  AuditRecord,
+  LedgerAction,
+  LedgerQuery,
+  LedgerRequest,
+  type LedgerResponse,
+} from './ledger-request.ts';
+export {
   MAIL_LOCALES,
   MAIL_TEMPLATE_NAMES,
   MAX_REJECTED_SAMPLES,
