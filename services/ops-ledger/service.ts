@@ -1,3 +1,4 @@
+import { OPS_LEDGER_SERVICE } from '@sidestep/contracts';
 import { defineService } from '@sidestep/manifest';
 
 /**
@@ -9,7 +10,7 @@ import { defineService } from '@sidestep/manifest';
  * resource. It reads the database secret and nothing else.
  */
 export const service = defineService({
-  name: 'ops-ledger',
+  name: OPS_LEDGER_SERVICE,
   description: "Answers operators' typed jobs-ledger queries (read-only) and their audited ledger actions",
   handler: 'index.handler',
   memoryMb: 256,

@@ -32,10 +32,12 @@ export {
 } from './jobs.ts';
 export {
   AuditRecord,
+  LEDGER_ACTIONS_ALIAS,
   LedgerAction,
   LedgerQuery,
   LedgerRequest,
   type LedgerResponse,
+  OPS_LEDGER_SERVICE,
 } from './ledger-request.ts';
 export {
   MAIL_LOCALES,

@@ -1,6 +1,15 @@
 import * as z from 'zod/mini';
 import { JobKind, JobState } from './status.ts';
 
+/** The service (and function, `sidestep-<env>-ops-ledger`) that answers ledger requests on AWS. */
+export const OPS_LEDGER_SERVICE = 'ops-ledger';
+
+/**
+ * The alias of the `ops-ledger` function through which its actions are answered: IAM grants
+ * `function:sidestep-<env>-ops-ledger:actions` separately from the function's own ARN.
+ */
+export const LEDGER_ACTIONS_ALIAS = 'actions';
+
 const Text = (max: number) => z.string().check(z.minLength(1), z.maxLength(max));
 const JobId = Text(128);
 const ExecutionArn = Text(2048);

@@ -1,19 +1,16 @@
-import type { LedgerResponse } from '@sidestep/contracts';
+import { LEDGER_ACTIONS_ALIAS, type LedgerResponse } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { answerLedgerRequest, SqlLedger } from '@sidestep/ledger';
 import type { TaskHandlerOptions } from '@sidestep/runtime';
 import * as z from 'zod/mini';
 
-/** The alias whose invocations may run the actions (`arn:...:function:<name>:actions`). */
-export const ACTIONS_ALIAS = 'actions';
-
 /**
- * True when the invocation came through the {@link ACTIONS_ALIAS} alias: Lambda puts the qualifier
+ * True when the invocation came through the `LEDGER_ACTIONS_ALIAS` alias: Lambda puts the qualifier
  * the caller invoked in `invokedFunctionArn`, and IAM allowed that caller to invoke that qualified
  * ARN (an unqualified grant does not cover an alias).
  */
 export function invokedThroughActionsAlias(invokedFunctionArn: string): boolean {
-  return invokedFunctionArn.split(':')[7] === ACTIONS_ALIAS;
+  return invokedFunctionArn.split(':')[7] === LEDGER_ACTIONS_ALIAS;
 }
 
 /** Any object with an `op`: the request's own contract is checked by `answerLedgerRequest`. */
