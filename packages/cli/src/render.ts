@@ -4,8 +4,10 @@ import type {
   EnvironmentStatus,
   ExecutionDetail,
   ExecutionSummary,
+  FailedJobResult,
   FiredSchedule,
   JobDetail,
+  JobPage,
   JobSummary,
   RedriveResult,
   ScheduleSummary,
@@ -34,7 +36,7 @@ function statusScreen(result: EnvironmentStatus): string {
           ],
         ],
       )
-    : 'jobs ledger not reachable from here (pass --database-url)';
+    : 'jobs ledger not reachable (see the warning above)';
   return [
     `sidestep ${result.environment}`,
     '',
@@ -160,11 +162,11 @@ function execution(result: ExecutionDetail, data: boolean): string {
   return lines.join('\n');
 }
 
-function jobs(result: readonly JobSummary[]): string {
-  if (result.length === 0) return 'no jobs';
-  return table(
+function jobs(page: JobPage): string {
+  if (page.jobs.length === 0) return 'no jobs';
+  const listed = table(
     ['job', 'kind', 'state', 'attempt', 'file', 'rows', 'updated', 'error'],
-    result.map((job) => [
+    page.jobs.map((job: JobSummary) => [
       job.id,
       job.kind,
       toneOf(job.state),
@@ -175,6 +177,17 @@ function jobs(result: readonly JobSummary[]): string {
       job.error ?? '-',
     ]),
   );
+  return page.next ? `${listed}\n\nmore: --after '${page.next}'` : listed;
+}
+
+function failedJob(result: FailedJobResult): string {
+  const { mail } = result;
+  return [
+    `job ${result.jobId}: ${result.state} (${result.reason})`,
+    mail.status === 'queued'
+      ? `failure mail ${mail.id} queued to ${mail.to}`
+      : `failure mail ${mail.id ?? ''} NOT queued: ${mail.reason}`,
+  ].join('\n');
 }
 
 function job(result: JobDetail): string {
@@ -186,6 +199,9 @@ function job(result: JobDetail): string {
     `  error    ${result.error ?? '-'}`,
     ...(result.requestedBy ? [`  for      ${result.requestedBy}`] : []),
     ...(result.downloadUrl ? [`  download ${result.downloadUrl}`] : []),
+    ...(result.rowErrors.length > 0
+      ? ['', 'row errors', ...result.rowErrors.map((error) => `  ${JSON.stringify(error)}`)]
+      : []),
     '',
     'executions',
     ...result.executions.map((arn) => `  ${arn}`),
@@ -246,6 +262,7 @@ const RENDERERS: Readonly<Record<string, (result: never, options: { readonly dat
   execution: (result: ExecutionDetail, options) => execution(result, options.data === true),
   jobs,
   job,
+  'job-fail': failedJob,
   schedules,
   fire: fired,
   audit,

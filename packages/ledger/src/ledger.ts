@@ -78,6 +78,11 @@ export interface FailedJob {
   readonly attempt: number;
   readonly fileName: string | null;
   readonly requestedBy: string | null;
+  /**
+   * Who its failure mail goes to, as its workflow sends it: an export's requester, an import's
+   * notify address (the ledger's `notifyAddress`); null when the ledger was given none.
+   */
+  readonly recipient: string | null;
 }
 
 /** What {@link Ledger.releaseMail} did. */

@@ -5,6 +5,7 @@ import {
   fireJobEvent,
   JOB_COLUMNS,
   type JobRow,
+  jobMailKey,
   lockJob,
   recordTransition,
   snapshot,
@@ -74,15 +75,11 @@ export function idempotencyRecordHash(idempotencyKey: string): string {
   return createHash('md5').update(JSON.stringify(idempotencyKey)).digest('base64');
 }
 
-/**
- * The mail keys a job's mails may have: `<template>:<jobId>` (its first attempt) and
- * `<template>:<jobId>:<n>` (attempt n of a retried job), for every mail template.
- */
+/** The keys a job's mails may have: `jobMailKey` of every template, for each of its attempts so far. */
 export function jobMailKeys(jobId: string, attempts: number): string[] {
-  return MAIL_TEMPLATE_NAMES.flatMap((template) => [
-    `${template}:${jobId}`,
-    ...Array.from({ length: Math.max(attempts - 1, 0) }, (_, index) => `${template}:${jobId}:${index + 2}`),
-  ]);
+  return MAIL_TEMPLATE_NAMES.flatMap((template) =>
+    Array.from({ length: Math.max(attempts, 1) }, (_, index) => jobMailKey(template, jobId, index + 1)),
+  );
 }
 
 /** The records of these mail keys, whatever their prefix. */
@@ -124,9 +121,12 @@ function parseCursor(after: string): { createdAt: string; id: string } {
  */
 export class SqlLedger implements Ledger {
   readonly #db: Database;
+  readonly #notifyAddress: string | undefined;
 
-  constructor(db: Database) {
+  /** @param options.notifyAddress who an import's failure mail goes to (the import workflow's `notifyAddress`) */
+  constructor(db: Database, options: { readonly notifyAddress?: string | undefined } = {}) {
     this.#db = db;
+    this.#notifyAddress = options.notifyAddress;
   }
 
   /** Runs `read` in a transaction PostgreSQL keeps read-only (see the class comment). */
@@ -263,6 +263,7 @@ export class SqlLedger implements Ledger {
         attempt: rows[0]?.attempt ?? 1,
         fileName: job.file_name,
         requestedBy: job.requested_by,
+        recipient: job.kind === 'import' ? (this.#notifyAddress ?? null) : job.requested_by,
       };
     });
   }

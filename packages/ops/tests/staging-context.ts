@@ -1,4 +1,5 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -14,6 +15,7 @@ export function stagingContext(env: Readonly<Record<string, string>> = {}) {
   const sts = mockClient(STSClient);
   const sqs = mockClient(SQSClient);
   const eventBridge = mockClient(EventBridgeClient);
+  const lambda = mockClient(LambdaClient);
   sts.on(GetCallerIdentityCommand).resolves({
     Account: '123456789012',
     Arn: 'arn:aws:sts::123456789012:assumed-role/operator/alice',
@@ -27,8 +29,9 @@ export function stagingContext(env: Readonly<Record<string, string>> = {}) {
       sts: new STSClient({}),
       sqs: new SQSClient({}),
       eventBridge: new EventBridgeClient({}),
+      lambda: new LambdaClient({}),
     },
     warn: (message) => warnings.push(message),
   });
-  return { context, scheduler, sts, sqs, eventBridge, warnings };
+  return { context, scheduler, sts, sqs, eventBridge, lambda, warnings };
 }

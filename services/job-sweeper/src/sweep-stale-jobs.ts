@@ -1,7 +1,13 @@
 import type { MailSendJobInput, SweepStaleJobsOutput, SweptJob } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
-import { deadlineMissedReason, fireJobEvent, JOB_COLUMNS, type JobRow } from '@sidestep/jobs';
-import { failureMail, failureMailId } from './domain/failure-mail.ts';
+import {
+  deadlineMissedReason,
+  failureMail,
+  failureMailId,
+  fireJobEvent,
+  JOB_COLUMNS,
+  type JobRow,
+} from '@sidestep/jobs';
 import { FailureMailInvalidError, FailureMailNotQueuedError } from './errors.ts';
 
 /** What became of one mail handed to the {@link MailQueue}. */
@@ -35,6 +41,7 @@ interface PendingMailRow {
   requested_by: string | null;
   error: string | null;
   deadline_at: Date;
+  attempt: number;
 }
 
 /**
@@ -48,7 +55,8 @@ interface PendingMailRow {
  * 2. Every swept job whose failure mail is not queued yet (this sweep's, or an earlier sweep's that
  *    died before queuing) gets its `import.failed` / `export.failed` mail queued, then
  *    `sweep_mail_queued_at` set. A job is failed once (it is no longer `running`) and mailed once
- *    (the mail's id is `<template>:<jobId>`, the key the mail-dispatcher sends once per).
+ *    (the mail's id is `jobMailKey` of @sidestep/jobs, `<template>:<jobId>[:<attempt>]`, the key the
+ *    mail-dispatcher sends once per).
  *
  * @throws {FailureMailNotQueuedError} some mails could not be queued (transient; they stay pending).
  * @throws {FailureMailInvalidError} a mail breaks the contract (permanent; the others were queued).
@@ -60,8 +68,8 @@ export async function sweepStaleJobs(
 ): Promise<SweepStaleJobsOutput> {
   const limit = options.limit ?? 100;
   const failed = await db.transaction(async (tx) => {
-    const stale = await tx.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM jobs
+    const stale = await tx.query<JobRow & { attempt: number }>(
+      `SELECT ${JOB_COLUMNS}, attempt FROM jobs
        WHERE state = 'running' AND deadline_at < $1
        ORDER BY deadline_at, id
        LIMIT $2
@@ -79,7 +87,7 @@ export async function sweepStaleJobs(
         sweptAt: options.now,
         data: { deadlineAt: job.deadline_at.toISOString(), sweptAt: options.now.toISOString() },
       });
-      swept.push(sweptJob(job.id, job.kind, job.deadline_at, reason));
+      swept.push(sweptJob(job.id, job.kind, job.attempt, job.deadline_at, reason));
     }
     return swept;
   });
@@ -90,7 +98,7 @@ export async function sweepStaleJobs(
   // same id, which the mail-dispatcher sends once.
   const { mailed, notQueued, invalid } = await db.transaction(async (tx) => {
     const pending = await tx.query<PendingMailRow>(
-      `SELECT id, kind, file_name, requested_by, error, deadline_at FROM jobs
+      `SELECT id, kind, file_name, requested_by, error, deadline_at, attempt FROM jobs
        WHERE swept_at IS NOT NULL AND sweep_mail_queued_at IS NULL
        ORDER BY swept_at, id
        LIMIT $1
@@ -100,9 +108,16 @@ export async function sweepStaleJobs(
     const jobs = pending.rows.map((row) => {
       const reason = row.error ?? deadlineMissedReason(row.deadline_at);
       return {
-        job: sweptJob(row.id, row.kind, row.deadline_at, reason),
+        job: sweptJob(row.id, row.kind, row.attempt, row.deadline_at, reason),
         mail: failureMail(
-          { jobId: row.id, kind: row.kind, fileName: row.file_name, requestedBy: row.requested_by, reason },
+          {
+            jobId: row.id,
+            kind: row.kind,
+            attempt: row.attempt,
+            fileName: row.file_name,
+            requestedBy: row.requested_by,
+            reason,
+          },
           options.notifyAddress,
         ),
       };
@@ -131,6 +146,18 @@ export async function sweepStaleJobs(
   return { sweptAt: options.now.toISOString(), failed, mailed };
 }
 
-function sweptJob(jobId: string, kind: SweptJob['kind'], deadlineAt: Date, reason: string): SweptJob {
-  return { jobId, kind, deadlineAt: deadlineAt.toISOString(), reason, mailId: failureMailId(kind, jobId) };
+function sweptJob(
+  jobId: string,
+  kind: SweptJob['kind'],
+  attempt: number,
+  deadlineAt: Date,
+  reason: string,
+): SweptJob {
+  return {
+    jobId,
+    kind,
+    deadlineAt: deadlineAt.toISOString(),
+    reason,
+    mailId: failureMailId(kind, jobId, attempt),
+  };
 }

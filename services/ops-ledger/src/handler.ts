@@ -4,10 +4,12 @@ import { loadConfig } from './config.ts';
 import { ledgerTask } from './ledger-task.ts';
 
 // Cold start: a function deployed without its database fails at init naming the variable.
-loadConfig();
+const config = loadConfig();
 
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
 const connect = connectPostgresOnFirstUse({ url: () => resolveDatabaseUrl(), max: 1 });
 
 /** The ops-ledger's Lambda handler (image CMD `index.handler`), invoked by operators' tools. */
-export const handler = createTaskHandler(ledgerTask({ database: connect }));
+export const handler = createTaskHandler(
+  ledgerTask({ database: connect, notifyAddress: config.notifyAddress }),
+);

@@ -20,6 +20,8 @@ const LedgerEnvelope = z.looseObject({ op: z.string() });
 export interface LedgerTaskOptions {
   /** The jobs ledger; called once per invocation, so it may connect lazily and cache the connection. */
   readonly database: () => Promise<Database>;
+  /** Who an import's failure mail goes to. @default none: an operator's `job.fail` of an import names no recipient */
+  readonly notifyAddress?: string | undefined;
 }
 
 /**
@@ -37,7 +39,11 @@ export function ledgerTask(
     correlation: (input) => ({ op: input.op }),
     run: async (input, { lambdaContext }) => {
       const actions = invokedThroughActionsAlias(lambdaContext.invokedFunctionArn);
-      const output = await answerLedgerRequest(new SqlLedger(await options.database()), input, { actions });
+      const output = await answerLedgerRequest(
+        new SqlLedger(await options.database(), { notifyAddress: options.notifyAddress }),
+        input,
+        { actions },
+      );
       return { output, log: { op: input.op, actions, ok: output.ok } };
     },
     messages: { succeeded: 'ledger request answered', failed: 'ledger request failed' },
