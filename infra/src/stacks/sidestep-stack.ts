@@ -645,6 +645,8 @@ export class SidestepStack extends EnvironmentStack {
       eventBusName: this.eventBus.busName,
       ledger: { functionName: ledger.functionName, actionsAlias: LEDGER_ACTIONS_ALIAS },
     });
+    // An operator's `job fail` of an import mails its failure where the import workflow does.
+    ledger.addEnvironment('NOTIFY_ADDRESS', config.mail.notifyAddress);
     ledger.addAlias(
       LEDGER_ACTIONS_ALIAS,
       "the ops-ledger's actions: IAM grants this alias apart from the queries",
