@@ -254,13 +254,12 @@ export class SqlLedger implements Ledger {
         reason,
         data: { operator },
       });
-      const { rows } = await tx.query<{ attempt: number }>('SELECT attempt FROM jobs WHERE id = $1', [jobId]);
       return {
         jobId,
         kind: job.kind,
         state: output.state,
         reason,
-        attempt: rows[0]?.attempt ?? 1,
+        attempt: job.attempt,
         fileName: job.file_name,
         requestedBy: job.requested_by,
         recipient: job.kind === 'import' ? (this.#notifyAddress ?? null) : job.requested_by,

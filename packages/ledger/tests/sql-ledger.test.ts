@@ -71,6 +71,50 @@ describeEachDatabase('SqlLedger', (open) => {
   });
 });
 
+describeEachDatabase('SqlLedger retry hand-over', (open) => {
+  const db = suiteDatabase(open);
+
+  it("hands a failed job to the retry's execution as attempt 2, whose mails are keyed apart, and takes it back", async () => {
+    await insertExport(db(), 'exp_retry', 'failed', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const first = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:first';
+    const retry = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:exp_retry-attempt-2';
+    await ledger.handOverJob({
+      jobId: 'exp_retry',
+      fromExecutionArn: first,
+      executionArn: retry,
+      attempt: 2,
+      operator: 'local:alice',
+    });
+
+    const detail = await ledger.describeJob('exp_retry');
+    expect(detail).toMatchObject({ state: 'registered', attempt: 2, executionId: retry });
+    // The register step the retry's execution replays: its mails are `<template>:exp_retry:2`.
+    expect(detail.transitions.at(-1)?.data).toMatchObject({ output: { attemptKey: 'exp_retry:2' } });
+    await expect(
+      ledger.handOverJob({
+        jobId: 'exp_retry',
+        fromExecutionArn: first,
+        executionArn: retry,
+        attempt: 2,
+        operator: 'x',
+      }),
+    ).rejects.toMatchObject({ name: 'JobStateError' });
+
+    await ledger.takeBackJob({
+      jobId: 'exp_retry',
+      executionArn: retry,
+      previous: { executionArn: first, attempt: 1, error: 'boom' },
+    });
+    expect(await ledger.describeJob('exp_retry')).toMatchObject({
+      state: 'failed',
+      attempt: 1,
+      executionId: first,
+      error: 'boom',
+    });
+  });
+});
+
 describeEachDatabase('answerLedgerRequest', (open) => {
   const db = suiteDatabase(open);
 

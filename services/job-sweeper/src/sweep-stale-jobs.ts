@@ -68,8 +68,8 @@ export async function sweepStaleJobs(
 ): Promise<SweepStaleJobsOutput> {
   const limit = options.limit ?? 100;
   const failed = await db.transaction(async (tx) => {
-    const stale = await tx.query<JobRow & { attempt: number }>(
-      `SELECT ${JOB_COLUMNS}, attempt FROM jobs
+    const stale = await tx.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs
        WHERE state = 'running' AND deadline_at < $1
        ORDER BY deadline_at, id
        LIMIT $2
