@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db';
 import { type CollectingReporter, createVirtualClock, type LocalCloud } from '@sidestep/local-cloud';
@@ -130,6 +130,37 @@ describe('sidestep dlq', () => {
     expect(entries[0]).toMatchObject({ action: 'dlq-redrive', target: 'mail', result: 'ok' });
     expect(entries[0]?.operator).toMatch(/^local:/);
   }, 90_000);
+});
+
+describe('sidestep status', () => {
+  it("shows each queue's oldest message age from the messages' SentTimestamp, receiving nothing", async () => {
+    const queue = cloud.queueUrl('sidestep-local-mail-dlq');
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue, MessageBody: JSON.stringify({ aged: run }) }));
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+
+    const shown = await sidestep('status', '--json');
+    expect({ code: shown.code, stdout: shown.code === 0 ? '' : shown.stdout }).toEqual({
+      code: 0,
+      stdout: '',
+    });
+    const status = JSON.parse(shown.stdout) as {
+      queues: { queue: string; deadLetters: number; deadLetterOldestAgeSeconds: number | null }[];
+    };
+    const mail = status.queues.find((entry) => entry.queue === 'mail');
+    expect(mail?.deadLetters).toBeGreaterThanOrEqual(1);
+    expect(mail?.deadLetterOldestAgeSeconds).toBeGreaterThanOrEqual(2);
+    // Read without a receive: the message is still there, never received.
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queue,
+        MaxNumberOfMessages: 10,
+        MessageSystemAttributeNames: ['All'],
+      }),
+    );
+    const aged = Messages.find((message) => message.Body === JSON.stringify({ aged: run }));
+    expect(aged?.Attributes?.ApproximateReceiveCount).toBe('1');
+    expect((await sidestep('status')).stdout).toMatch(/^mail\s.*\d+s$/m);
+  }, 60_000);
 });
 
 describe('sidestep job retry', () => {

@@ -67,6 +67,13 @@ export class OperatorPolicy extends Construct {
         resources: [...props.queues.map(queueArn), ...props.queues.map(deadLetterArn)],
       },
       {
+        // `status`: each queue's oldest message age, the CloudWatch metric ApproximateAgeOfOldestMessage.
+        sid: 'ReadQueueAges',
+        actions: ['cloudwatch:GetMetricData'],
+        resources: ['*'],
+        unscopableReason: 'CloudWatch lists no resource type for GetMetricData',
+      },
+      {
         // `dlq show` (and `--dry-run`) receives and at once releases (ChangeMessageVisibility 0);
         // `dlq redrive`'s StartMessageMoveTask needs receive and delete on the source DLQ
         // (SQS Developer Guide, "Configure queue permissions for dead-letter queue redrive").

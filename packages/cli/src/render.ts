@@ -41,13 +41,15 @@ function statusScreen(result: EnvironmentStatus): string {
     `sidestep ${result.environment}`,
     '',
     table(
-      ['queue', 'visible', 'in flight', 'delayed', 'dlq'],
+      ['queue', 'visible', 'in flight', 'delayed', 'oldest', 'dlq', 'dlq oldest'],
       result.queues.map((queue) => [
         queue.queue,
         String(queue.visible),
         String(queue.inFlight),
         String(queue.delayed),
+        age(queue.oldestAgeSeconds),
         queue.deadLetters > 0 ? { text: String(queue.deadLetters), tone: 'red' as const } : '0',
+        age(queue.deadLetterOldestAgeSeconds),
       ]),
     ),
     '',

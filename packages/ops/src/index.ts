@@ -70,6 +70,7 @@ export {
   type DeadLetter,
   followMoveTask,
   listDeadLetters,
+  oldestMessageAges,
   type QueueStatus,
   queueStatuses,
   type RedriveCheck,

@@ -1,4 +1,5 @@
 import { userInfo } from 'node:os';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
@@ -32,6 +33,7 @@ const SERVICE_IDS: Readonly<Record<keyof OpsClients, string>> = {
   scheduler: 'SCHEDULER',
   sts: 'STS',
   lambda: 'LAMBDA',
+  cloudWatch: 'CLOUDWATCH',
 };
 
 /**
@@ -74,6 +76,8 @@ export interface OpsClients {
   readonly sts: STSClient;
   /** Invokes the `ops-ledger` function (AWS environments without a database URL). */
   readonly lambda: LambdaClient;
+  /** SQS queues' oldest message age (AWS environments: a CloudWatch metric). */
+  readonly cloudWatch: CloudWatchClient;
 }
 
 /**
@@ -160,6 +164,7 @@ export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
     scheduler: options.clients?.scheduler ?? new SchedulerClient(config('scheduler')),
     sts: options.clients?.sts ?? new STSClient(config('sts')),
     lambda: options.clients?.lambda ?? new LambdaClient(config('lambda')),
+    cloudWatch: options.clients?.cloudWatch ?? new CloudWatchClient(config('cloudWatch')),
   };
   const databaseUrl =
     options.databaseUrl ?? env.DATABASE_URL ?? (local ? LOCAL_CLOUD.databaseUrl : undefined);

@@ -68,7 +68,7 @@ export async function status(
   const now = options.now ?? new Date();
   const since = now.getTime() - DAY_MS;
   const [queues, workflows, schedules, jobs] = await Promise.all([
-    queueStatuses(context),
+    queueStatuses(context, now),
     Promise.all(
       WORKFLOWS.map(async (workflow) => {
         const arn = await stateMachineArn(context, workflow);

@@ -1,3 +1,4 @@
+import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
@@ -108,6 +109,8 @@ function stubbedStaging() {
   const eventBridge = mockClient(EventBridgeClient);
   const sts = mockClient(STSClient);
   const lambda = mockClient(LambdaClient);
+  const cloudWatch = mockClient(CloudWatchClient);
+  cloudWatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [{ Id: 'q0', Values: [42] }] });
   sts
     .on(GetCallerIdentityCommand)
     .resolves({ Account: ACCOUNT, Arn: `arn:aws:sts::${ACCOUNT}:assumed-role/operator/alice` });
@@ -194,10 +197,11 @@ function stubbedStaging() {
       eventBridge: new EventBridgeClient({}),
       sts: new STSClient({}),
       lambda: new LambdaClient({}),
+      cloudWatch: new CloudWatchClient({}),
     },
     warn: () => {},
   });
-  return { context, mocks: { sqs, sfn, scheduler, eventBridge, sts, lambda } };
+  return { context, mocks: { sqs, sfn, scheduler, eventBridge, sts, lambda, cloudWatch } };
 }
 
 type Mocks = ReturnType<typeof stubbedStaging>['mocks'];
@@ -206,7 +210,7 @@ type Mocks = ReturnType<typeof stubbedStaging>['mocks'];
 function checksOf(mocks: Mocks): AuthorizationCheck[] {
   const calls = (mock: Mocks[keyof Mocks]) =>
     mock.calls().map((call) => {
-      const command = call.args[0] as { constructor: { name: string }; input: Record<string, unknown> };
+      const command = call.args[0] as unknown as { constructor: { name: string }; input: Record<string, unknown> };
       return { operation: command.constructor.name.replace(/Command$/, ''), input: command.input };
     });
   const lastSegment = (value: unknown) => String(value).split(/[/:]/).at(-1) ?? '';
@@ -239,6 +243,8 @@ function checksOf(mocks: Mocks): AuthorizationCheck[] {
         eventsAuthorization(operation, { ...scope, eventBusName: entry.EventBusName }),
       ),
     ),
+    // CloudWatch is not in @sidestep/iam (the local cloud serves none): GetMetricData has no resource type.
+    ...calls(mocks.cloudWatch).map(({ operation }) => ({ action: `cloudwatch:${operation}`, resource: '*' })),
     ...calls(mocks.lambda).flatMap(({ operation, input }) =>
       lambdaAuthorization(operation, {
         ...scope,

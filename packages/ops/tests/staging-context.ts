@@ -1,3 +1,4 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
@@ -16,6 +17,7 @@ export function stagingContext(env: Readonly<Record<string, string>> = {}) {
   const sqs = mockClient(SQSClient);
   const eventBridge = mockClient(EventBridgeClient);
   const lambda = mockClient(LambdaClient);
+  const cloudWatch = mockClient(CloudWatchClient);
   sts.on(GetCallerIdentityCommand).resolves({
     Account: '123456789012',
     Arn: 'arn:aws:sts::123456789012:assumed-role/operator/alice',
@@ -30,8 +32,9 @@ export function stagingContext(env: Readonly<Record<string, string>> = {}) {
       sqs: new SQSClient({}),
       eventBridge: new EventBridgeClient({}),
       lambda: new LambdaClient({}),
+      cloudWatch: new CloudWatchClient({}),
     },
     warn: (message) => warnings.push(message),
   });
-  return { context, scheduler, sts, sqs, eventBridge, lambda, warnings };
+  return { context, scheduler, sts, sqs, eventBridge, lambda, cloudWatch, warnings };
 }
