@@ -246,7 +246,7 @@ export const SweptJob = z.object({
   deadlineAt: z.iso.datetime({ offset: true }),
   /** The reason recorded on the job and sent in its failure mail. */
   reason: z.string(),
-  /** The failure mail's envelope id (`<template>:<jobId>`, the key the mail-dispatcher sends once per). */
+  /** The failure mail's envelope id (`<template>:<jobId>`, `:<attempt>` after a retry: the key the mail-dispatcher sends once per). */
   mailId: z.string(),
 });
 export type SweptJob = z.infer<typeof SweptJob>;
