@@ -321,6 +321,23 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
     ],
     note: 'the provider deregisters on destroy; it does not call DeleteTaskDefinitions',
   },
+  aws_iam_policy: {
+    // The one managed policy of an environment stack: `sidestep-<env>-operator` (OperatorPolicy).
+    arn: (at) => `arn:aws:iam::${at.accountId}:policy/${at.prefix}-operator`,
+    calls: [
+      'iam:CreatePolicy',
+      'iam:GetPolicy',
+      'iam:GetPolicyVersion',
+      // Update: a new default version, the oldest deleted once five exist; delete: every version, then the policy.
+      'iam:ListPolicyVersions',
+      'iam:CreatePolicyVersion',
+      'iam:DeletePolicyVersion',
+      'iam:DeletePolicy',
+      'iam:TagPolicy',
+      'iam:UntagPolicy',
+    ],
+    note: 'internal/service/iam/policy.go; read is GetPolicy (with tags) and GetPolicyVersion of the default version',
+  },
   aws_iam_role: {
     arn: roleArn,
     calls: [
@@ -416,6 +433,10 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
     note:
       'read is GetFunction (which returns the tags) and ListVersionsByFunction; GetFunctionCodeSigningConfig ' +
       'is called for zip packages only (internal/service/lambda/function.go), listed so a zip function would not fail',
+  },
+  aws_lambda_alias: {
+    arn: regional('lambda', (prefix) => `function:${prefix}-example:actions`),
+    calls: ['lambda:CreateAlias', 'lambda:GetAlias', 'lambda:UpdateAlias', 'lambda:DeleteAlias'],
   },
   aws_lambda_function_url: {
     arn: functionArn,

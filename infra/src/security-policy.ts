@@ -165,6 +165,8 @@ export const UNSCOPABLE_ACTIONS: ReadonlySet<string> = new Set([
   // ...and the preflight (scripts/src/preflight): account-level reads with no resource type.
   'lambda:GetAccountSettings',
   'ses:GetAccount',
+  // The operators' `sidestep status` (OperatorPolicy): CloudWatch metric reads have no resource type.
+  'cloudwatch:GetMetricData',
   // X-Ray sampling (Step Functions tracing): no resource types either.
   'xray:GetSamplingRules',
   'xray:GetSamplingTargets',

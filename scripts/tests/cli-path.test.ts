@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db';
 import { type CollectingReporter, createVirtualClock, type LocalCloud } from '@sidestep/local-cloud';
@@ -132,6 +132,37 @@ describe('sidestep dlq', () => {
   }, 90_000);
 });
 
+describe('sidestep status', () => {
+  it("shows each queue's oldest message age from the messages' SentTimestamp, receiving nothing", async () => {
+    const queue = cloud.queueUrl('sidestep-local-mail-dlq');
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue, MessageBody: JSON.stringify({ aged: run }) }));
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+
+    const shown = await sidestep('status', '--json');
+    expect({ code: shown.code, stdout: shown.code === 0 ? '' : shown.stdout }).toEqual({
+      code: 0,
+      stdout: '',
+    });
+    const status = JSON.parse(shown.stdout) as {
+      queues: { queue: string; deadLetters: number; deadLetterOldestAgeSeconds: number | null }[];
+    };
+    const mail = status.queues.find((entry) => entry.queue === 'mail');
+    expect(mail?.deadLetters).toBeGreaterThanOrEqual(1);
+    expect(mail?.deadLetterOldestAgeSeconds).toBeGreaterThanOrEqual(2);
+    // Read without a receive: the message is still there, never received.
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queue,
+        MaxNumberOfMessages: 10,
+        MessageSystemAttributeNames: ['All'],
+      }),
+    );
+    const aged = Messages.find((message) => message.Body === JSON.stringify({ aged: run }));
+    expect(aged?.Attributes?.ApproximateReceiveCount).toBe('1');
+    expect((await sidestep('status')).stdout).toMatch(/^mail\s.*\d+s$/m);
+  }, 60_000);
+});
+
 describe('sidestep job retry', () => {
   it('retries a failed import after its cause is fixed: attempt 2 completes and is mailed', async () => {
     const fileName = `retry-${run}.csv`;
@@ -187,6 +218,159 @@ describe('sidestep job retry', () => {
     expect(execution.stdout).toContain('SUCCEEDED');
     expect(execution.stdout).toContain('StartJob');
   }, 200_000);
+});
+
+describe('sidestep job retry of a job that fails again', () => {
+  it('mails each attempt’s failure: fail, retry, fail again is two failure mails', async () => {
+    const fileName = `fails-twice-${run}.csv`;
+    const key = `imports/${run}/${fileName}`;
+    const subject = `Import failed: ${fileName}`;
+    const job = async () =>
+      (
+        await db.query<{ id: string; state: string; attempt: number }>(
+          'SELECT id, state, attempt FROM jobs WHERE source_key = $1',
+          [key],
+        )
+      ).rows[0];
+    await db.query('ALTER TABLE users RENAME TO users_moved_away');
+    try {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: 'sidestep-local-imports',
+          Key: key,
+          Body: `external_id,email,name\nf-${run}-1,f1.${run}@example.com,F 1\n`,
+          ContentType: 'text/csv',
+        }),
+      );
+      await settle(async () => (await job())?.state === 'failed', 90_000);
+      await collecting.waitFor('mail-delivered', (event) => event.subject === subject, 30_000);
+      const jobId = (await job())?.id ?? '';
+
+      const retried = await sidestep('job', 'retry', jobId, '--json');
+      expect(JSON.parse(retried.stdout)).toMatchObject({ jobId, attempt: 2 });
+      await settle(async () => {
+        const now = await job();
+        return now?.attempt === 2 && now.state === 'failed';
+      }, 90_000);
+      await settle(() => decodedMails(cloud.outboxDir, LOCAL_NOTIFY_ADDRESS, subject).length >= 2, 30_000);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(decodedMails(cloud.outboxDir, LOCAL_NOTIFY_ADDRESS, subject)).toHaveLength(2);
+
+      const shown = JSON.parse((await sidestep('job', jobId, '--json')).stdout) as {
+        mails: { idempotencyKey: string; status: string }[];
+      };
+      expect(shown.mails.map((mail) => mail.idempotencyKey).sort()).toEqual(
+        [`import.failed:${jobId}`, `import.failed:${jobId}:2`].sort(),
+      );
+    } finally {
+      await db.query('ALTER TABLE users_moved_away RENAME TO users');
+    }
+  }, 240_000);
+});
+
+describe('sidestep job fail', () => {
+  it('ends a stuck export, mails its requester the failure once, and records both', async () => {
+    const jobId = `exp_gone_${run}`;
+    const requester = `gone-${run}@example.com`;
+    await db.query(
+      `insert into jobs (id, kind, state, request_id, requested_by, file_name, started_at, deadline_at)
+       values ($1, 'export', 'running', $2, $3, 'gone', now(), now() + interval '1 hour')`,
+      [jobId, `gone-${run}`, requester],
+    );
+
+    const failed = await sidestep('job', 'fail', jobId, '--reason', 'worker task gone', '--json');
+    expect(failed.code).toBe(0);
+    expect(JSON.parse(failed.stdout)).toMatchObject({
+      jobId,
+      state: 'failed',
+      mail: { status: 'queued', id: `export.failed:${jobId}`, to: requester },
+    });
+    await collecting.waitFor('mail-delivered', (event) => event.to.includes(requester), 30_000);
+    // Failing it again is refused, and mails nothing more.
+    const again = await sidestep('job', 'fail', jobId, '--reason', 'again', '--json');
+    expect(JSON.parse(again.stdout)).toMatchObject({ error: { name: 'JobStateError', field: 'jobId' } });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(decodedMails(cloud.outboxDir, requester, 'Your export failed')).toHaveLength(1);
+
+    // Newest first: the refused second attempt, then the failing that mailed.
+    const entries = (await auditTrail()).filter(
+      (candidate) => candidate.action === 'job-fail' && candidate.target === jobId,
+    );
+    expect(entries).toMatchObject([
+      { result: 'error' },
+      {
+        result: 'ok',
+        details: { reason: 'worker task gone', mail: { status: 'queued', id: `export.failed:${jobId}` } },
+      },
+    ]);
+  }, 60_000);
+});
+
+describe('sidestep mail release', () => {
+  it('releases a mail whose send was cut mid-way, so a redrive delivers it exactly once', async () => {
+    // A mail the dispatcher handles normally first: its record shows the prefix the dispatcher keys by.
+    const warmTo = `warm-${run}@example.com`;
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: cloud.queueUrl('mail'),
+        MessageBody: JSON.stringify(mailJob(`warm-${run}`, warmTo)),
+      }),
+    );
+    await collecting.waitFor('mail-delivered', (event) => event.to.includes(warmTo), 30_000);
+    const [prefix] = (
+      await db.query<{ prefix: string }>(
+        `SELECT split_part(id, '#', 1) AS prefix FROM idempotency_records WHERE status = 'COMPLETED' LIMIT 1`,
+      )
+    ).rows.map((row) => row.prefix);
+
+    // The cut send: the dispatcher claimed the key (INPROGRESS) and died before marking it sent; the
+    // claim's invocation time is over. Its message, delivered again, is dead-lettered as outcome unknown.
+    const to = `cut-${run}@example.com`;
+    const mail = mailJob(`cut-${run}`, to);
+    const key = `cut-${run}`;
+    const hash = createHash('md5').update(JSON.stringify(key)).digest('base64');
+    await db.query(
+      `INSERT INTO idempotency_records (id, status, expiry_timestamp, in_progress_expiry_timestamp)
+       VALUES ($1, 'INPROGRESS', $2, $3)`,
+      [`${prefix}#${hash}`, Math.floor(Date.now() / 1000) + 3600, Date.now() - 60_000],
+    );
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: cloud.queueUrl('mail'),
+        MessageBody: JSON.stringify({ ...mail, payload: { ...mail.payload, idempotencyKey: key } }),
+      }),
+    );
+    await collecting.waitFor(
+      'dead-lettered',
+      (event) =>
+        event.errorType === 'DeliveryOutcomeUnknownError' && (event.errorMessage ?? '').includes(key),
+      30_000,
+    );
+    const shown = await sidestep('dlq', 'show', 'mail');
+    expect(shown.stdout).toContain('DeliveryOutcomeUnknownError');
+    expect(decodedMails(cloud.outboxDir, to, 'Import finished: users.csv')).toHaveLength(0);
+
+    // Checked: not delivered. Release, then redrive.
+    const released = await sidestep('mail', 'release', key, '--json');
+    expect(released.code).toBe(0);
+    expect(JSON.parse(released.stdout)).toMatchObject({
+      idempotencyKey: key,
+      released: 'deleted INPROGRESS record',
+    });
+    const releasedAgain = await sidestep('mail', 'release', key, '--json');
+    expect(JSON.parse(releasedAgain.stdout)).toMatchObject({
+      error: { name: 'MailRecordNotReleasableError' },
+    });
+
+    const redriven = await sidestep('dlq', 'redrive', 'mail');
+    expect(redriven.code).toBe(0);
+    await collecting.waitFor('mail-delivered', (event) => event.to.includes(to), 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(decodedMails(cloud.outboxDir, to, 'Import finished: users.csv')).toHaveLength(1);
+    expect(
+      (await auditTrail()).filter((entry) => entry.action === 'mail-release' && entry.target === key),
+    ).toMatchObject([{ result: 'error' }, { result: 'ok' }]);
+  }, 90_000);
 });
 
 /** `sidestep audit --json`, newest first. */

@@ -177,6 +177,7 @@ describe('images --dry-run', () => {
       image_tag_status_updater: SHA,
       image_tag_export_finalizer: SHA,
       image_tag_job_sweeper: SHA,
+      image_tag_ops_ledger: SHA,
       image_tag_batch_worker: SHA,
     });
   });

@@ -468,6 +468,10 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
         'lambda:AddPermission',
         'lambda:RemovePermission',
         'lambda:GetPolicy',
+        'lambda:CreateAlias',
+        'lambda:GetAlias',
+        'lambda:UpdateAlias',
+        'lambda:DeleteAlias',
         'lambda:CreateFunctionUrlConfig',
         'lambda:GetFunctionUrlConfig',
         'lambda:UpdateFunctionUrlConfig',
@@ -616,6 +620,23 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
       actions: ['iam:CreateRole', 'iam:PutRolePolicy', 'iam:PutRolePermissionsBoundary'],
       resources: [rolePattern],
       conditions: { StringEquals: { 'iam:PermissionsBoundary': permissionsBoundaryArn(accountId, prefix) } },
+    },
+    {
+      // `sidestep-<env>-operator` (OperatorPolicy): its document only. Nothing here attaches a managed
+      // policy to anything (no iam:Attach*), so it grants what an administrator attaches it to.
+      sid: 'ApplyOperatorPolicy',
+      actions: [
+        'iam:CreatePolicy',
+        'iam:GetPolicy',
+        'iam:GetPolicyVersion',
+        'iam:ListPolicyVersions',
+        'iam:CreatePolicyVersion',
+        'iam:DeletePolicyVersion',
+        'iam:DeletePolicy',
+        'iam:TagPolicy',
+        'iam:UntagPolicy',
+      ],
+      resources: [`arn:aws:iam::${accountId}:policy/${prefix}-operator`],
     },
     {
       sid: 'ApplyRoles',

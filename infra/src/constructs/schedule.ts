@@ -112,6 +112,8 @@ export class Schedule extends Construct {
   readonly schedule: SchedulerSchedule;
   /** `sidestep-<env>-<name>`. */
   readonly scheduleName: string;
+  /** The name of {@link role}, `sidestep-<env>-<name>-schedule`: known at synth time, for policies naming it. */
+  readonly roleName: string;
   /** The role Scheduler delivers with. */
   readonly role: GrantableRole;
   /** The rule that routes the operator's `Schedule Fired` event for this schedule. */
@@ -160,8 +162,9 @@ export class Schedule extends Construct {
     const scheduleArn = `arn:aws:scheduler:${props.region}:${props.accountId}:schedule/${group.groupName}/${this.scheduleName}`;
     const ruleInput = operatorRuleInput(props.input, field('input'), scheduleArn);
 
+    this.roleName = `${this.scheduleName}-schedule`;
     this.role = new GrantableRole(this, 'role', {
-      roleName: `${this.scheduleName}-schedule`,
+      roleName: this.roleName,
       assumedBy: 'scheduler.amazonaws.com',
       description: `EventBridge Scheduler fires ${this.scheduleName} with this role`,
       // https://docs.aws.amazon.com/scheduler/latest/UserGuide/cross-service-confused-deputy-prevention.html

@@ -1,6 +1,7 @@
 import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group/index.js';
 import type { EcrRepository } from '@cdktn/provider-aws/lib/ecr-repository/index.js';
 import { EcrRepositoryPolicy } from '@cdktn/provider-aws/lib/ecr-repository-policy/index.js';
+import { LambdaAlias } from '@cdktn/provider-aws/lib/lambda-alias/index.js';
 import { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
 import {
   METRICS_NAMESPACE,
@@ -247,6 +248,21 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
    */
   allowImagePull(functionName: string): void {
     if (!this.#pullers.includes(functionName)) this.#pullers.push(functionName);
+  }
+
+  /**
+   * An alias of the function on `$LATEST` (the deploy updates the code in place and publishes no
+   * versions): a second IAM resource for the same code, `<function ARN>:<name>`, which a grant on the
+   * function's own ARN does not cover. The function sees which one was invoked in its context's
+   * `invokedFunctionArn`.
+   */
+  addAlias(name: string, description: string): LambdaAlias {
+    return new LambdaAlias(this, `alias-${name}`, {
+      name,
+      description,
+      functionName: this.function.functionName,
+      functionVersion: '$LATEST',
+    });
   }
 
   /** Adds an exact statement to the function's execution role. */

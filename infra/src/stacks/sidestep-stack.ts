@@ -1,5 +1,6 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { SnsTopicSubscription } from '@cdktn/provider-aws/lib/sns-topic-subscription/index.js';
+import { LEDGER_ACTIONS_ALIAS, OPS_LEDGER_SERVICE } from '@sidestep/contracts';
 import type { PermissionResource, ServiceManifest, TaskManifest } from '@sidestep/manifest';
 import {
   type BatchWorkerProps,
@@ -26,6 +27,7 @@ import { JobQueue } from '../constructs/job-queue.ts';
 import { MailIdentity } from '../constructs/mail-identity.ts';
 import type { PermissionTarget, PermissionTargets } from '../constructs/manifest-permissions.ts';
 import { Network } from '../constructs/network.ts';
+import { OperatorPolicy } from '../constructs/operator-policy.ts';
 import { applyPermissionsBoundary, permissionsBoundaryArn } from '../constructs/permissions-boundary.ts';
 import { S3Trigger } from '../constructs/s3-trigger.ts';
 import { Schedule, type ScheduleTarget } from '../constructs/schedule.ts';
@@ -140,6 +142,8 @@ export class SidestepStack extends EnvironmentStack {
   readonly scheduleGroup: ScheduleGroup;
   /** Schedules by name. */
   readonly schedules: ReadonlyMap<string, Schedule>;
+  /** `sidestep-<env>-operator`, when the stack has the `ops-ledger` function operators' tools read the ledger through. */
+  readonly operatorPolicy: OperatorPolicy | undefined;
 
   constructor(scope: Construct, id: string, props: SidestepStackProps) {
     super(scope, id, props.config);
@@ -180,6 +184,7 @@ export class SidestepStack extends EnvironmentStack {
       scheduleGroup: this.scheduleGroup,
       schedules: this.schedules,
     } = this.addSchedules(props.schedules));
+    this.operatorPolicy = this.addOperatorPolicy(services);
   }
 
   /**
@@ -658,6 +663,43 @@ export class SidestepStack extends EnvironmentStack {
       );
     }
     return { eventBus, scheduleGroup, schedules };
+  }
+
+  /**
+   * `sidestep-<env>-operator`: what the `sidestep` CLI needs against this environment, on its exact
+   * resources. Only with the `ops-ledger` function (a stack of a subset of services has no operators).
+   */
+  private addOperatorPolicy(services: readonly ServiceManifest[]): OperatorPolicy | undefined {
+    const { config } = this;
+    const ledger = this.functions.get(OPS_LEDGER_SERVICE);
+    const mail = mailService(services)?.queue?.name;
+    if (!ledger || !mail) return undefined;
+    const operatorPolicy = new OperatorPolicy(this, 'operator-policy', {
+      environment: config.name,
+      accountId: config.accountId,
+      region: config.region,
+      queues: [
+        ...services.flatMap((service) => (service.queue ? [service.queue.name] : [])),
+        EXPORT_REQUESTS_QUEUE.name,
+      ],
+      mailQueue: mail,
+      workflows: ['import', 'export'],
+      schedules: [...this.schedules.values()].map((schedule) => ({
+        scheduleName: schedule.scheduleName,
+        roleName: schedule.roleName,
+      })),
+      scheduleGroupName: this.scheduleGroup.groupName,
+      eventBusName: this.eventBus.busName,
+      ledger: { functionName: ledger.functionName, actionsAlias: LEDGER_ACTIONS_ALIAS },
+    });
+    // An operator's `job fail` of an import mails its failure where the import workflow does.
+    ledger.addEnvironment('NOTIFY_ADDRESS', config.mail.notifyAddress);
+    ledger.addAlias(
+      LEDGER_ACTIONS_ALIAS,
+      "the ops-ledger's actions: IAM grants this alias apart from the queries",
+    );
+    this.output('operator_policy_arn', operatorPolicy.policyArn);
+    return operatorPolicy;
   }
 
   /** The queue or function a schedule delivers to. */

@@ -43,7 +43,7 @@ function common(command: Command): Command {
     .option('--json', 'print JSON for scripts instead of tables')
     .option(
       '--database-url <url>',
-      "the jobs ledger (default: DATABASE_URL, else the local cloud's embedded database; staging/production need it for now)",
+      "read the jobs ledger from this database (default: DATABASE_URL, else the local cloud's embedded database; staging/production: the environment's ops-ledger function)",
     )
     .option(
       '--endpoint <url>',
@@ -190,12 +190,14 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
   common(program.command('jobs').description('the jobs ledger, newest first'))
     .option('--status <state>', 'registered, running, succeeded or failed')
     .option('--kind <kind>', 'import or export')
-    .option('--limit <n>', 'most jobs', positiveInteger, 100)
+    .option('--limit <n>', 'most jobs per page', positiveInteger, 100)
+    .option('--after <cursor>', "the next page: the previous page's cursor")
     .action(
-      run('jobs', (context, options: { status?: string; kind?: string; limit: number }) =>
+      run('jobs', (context, options: { status?: string; kind?: string; limit: number; after?: string }) =>
         listJobs(context, {
           ...(options.status ? { status: options.status } : {}),
           ...(options.kind ? { kind: options.kind } : {}),
+          ...(options.after ? { after: options.after } : {}),
           limit: options.limit,
         }),
       ),
@@ -209,7 +211,11 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
   common(
     job.command('retry <jobId>').description('run a failed job again (a new execution, attempt n+1)'),
   ).action(run('job-retry', (context, jobId: string) => retryJob(context, jobId)));
-  common(job.command('fail <jobId>').description('end a job stuck registered or running whose task is gone'))
+  common(
+    job
+      .command('fail <jobId>')
+      .description('end a job stuck registered or running whose task is gone, and mail its failure'),
+  )
     .requiredOption('--reason <text>', 'why, recorded on the job')
     .action(
       run('job-fail', (context, jobId: string, options: { reason: string }) =>
@@ -238,8 +244,14 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
   ).action(run('resume', (context, schedule: string) => resumeSchedule(context, schedule)));
   common(program.command('audit').description('what operators did, newest first'))
     .option('--limit <n>', 'most entries', positiveInteger, 100)
+    .option('--before <id>', 'entries older than this id (the next page)', positiveInteger)
     .action(
-      run('audit', (context, options: { limit: number }) => listAudit(context, { limit: options.limit })),
+      run('audit', (context, options: { limit: number; before?: number }) =>
+        listAudit(context, {
+          limit: options.limit,
+          ...(options.before ? { before: options.before } : {}),
+        }),
+      ),
     );
 
   common(

@@ -4,8 +4,10 @@ import type {
   EnvironmentStatus,
   ExecutionDetail,
   ExecutionSummary,
+  FailedJobResult,
   FiredSchedule,
   JobDetail,
+  JobPage,
   JobSummary,
   RedriveResult,
   ScheduleSummary,
@@ -34,18 +36,20 @@ function statusScreen(result: EnvironmentStatus): string {
           ],
         ],
       )
-    : 'jobs ledger not reachable from here (pass --database-url)';
+    : 'jobs ledger not reachable (see the warning above)';
   return [
     `sidestep ${result.environment}`,
     '',
     table(
-      ['queue', 'visible', 'in flight', 'delayed', 'dlq'],
+      ['queue', 'visible', 'in flight', 'delayed', 'oldest', 'dlq', 'dlq oldest'],
       result.queues.map((queue) => [
         queue.queue,
         String(queue.visible),
         String(queue.inFlight),
         String(queue.delayed),
+        age(queue.oldestAgeSeconds),
         queue.deadLetters > 0 ? { text: String(queue.deadLetters), tone: 'red' as const } : '0',
+        age(queue.deadLetterOldestAgeSeconds),
       ]),
     ),
     '',
@@ -160,11 +164,11 @@ function execution(result: ExecutionDetail, data: boolean): string {
   return lines.join('\n');
 }
 
-function jobs(result: readonly JobSummary[]): string {
-  if (result.length === 0) return 'no jobs';
-  return table(
+function jobs(page: JobPage): string {
+  if (page.jobs.length === 0) return 'no jobs';
+  const listed = table(
     ['job', 'kind', 'state', 'attempt', 'file', 'rows', 'updated', 'error'],
-    result.map((job) => [
+    page.jobs.map((job: JobSummary) => [
       job.id,
       job.kind,
       toneOf(job.state),
@@ -175,6 +179,17 @@ function jobs(result: readonly JobSummary[]): string {
       job.error ?? '-',
     ]),
   );
+  return page.next ? `${listed}\n\nmore: --after '${page.next}'` : listed;
+}
+
+function failedJob(result: FailedJobResult): string {
+  const { mail } = result;
+  return [
+    `job ${result.jobId}: ${result.state} (${result.reason})`,
+    mail.status === 'queued'
+      ? `failure mail ${mail.id} queued to ${mail.to}`
+      : `failure mail ${mail.id ?? ''} NOT queued: ${mail.reason}`,
+  ].join('\n');
 }
 
 function job(result: JobDetail): string {
@@ -186,6 +201,9 @@ function job(result: JobDetail): string {
     `  error    ${result.error ?? '-'}`,
     ...(result.requestedBy ? [`  for      ${result.requestedBy}`] : []),
     ...(result.downloadUrl ? [`  download ${result.downloadUrl}`] : []),
+    ...(result.rowErrors.length > 0
+      ? ['', 'row errors', ...result.rowErrors.map((error) => `  ${JSON.stringify(error)}`)]
+      : []),
     '',
     'executions',
     ...result.executions.map((arn) => `  ${arn}`),
@@ -246,6 +264,7 @@ const RENDERERS: Readonly<Record<string, (result: never, options: { readonly dat
   execution: (result: ExecutionDetail, options) => execution(result, options.data === true),
   jobs,
   job,
+  'job-fail': failedJob,
   schedules,
   fire: fired,
   audit,

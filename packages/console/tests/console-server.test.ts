@@ -10,7 +10,7 @@ import {
   SFNClient,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { createOpsContext, LedgerUnavailableError, type OpsContext } from '@sidestep/ops';
+import { createOpsContext, LedgerInvokeError, type OpsContext } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
 
@@ -52,7 +52,7 @@ beforeAll(async () => {
       clients: { eventBridge: new EventBridgeClient({ region: 'us-east-1' }) },
       warn: (message) => warnings.push(message),
     }),
-    database: () => Promise.reject(new LedgerUnavailableError('local')),
+    ledger: () => Promise.reject(new LedgerInvokeError('ops-ledger: no answer')),
   };
   running = await startConsole({ context, port: 0, outboxDir, refreshMs: 50 });
 });
@@ -270,7 +270,7 @@ describe('the execution page', () => {
         clients: { sfn: new SFNClient({ region: 'us-east-1' }) },
         warn: () => undefined,
       }),
-      database: () => Promise.reject(new LedgerUnavailableError('local')),
+      ledger: () => Promise.reject(new LedgerInvokeError('ops-ledger: no answer')),
     };
     local = await startConsole({ context: sfnContext, port: 0 });
   });

@@ -44,6 +44,15 @@ export {
   validate,
 } from './jobs.ts';
 export {
+  AuditRecord,
+  LEDGER_ACTIONS_ALIAS,
+  LedgerAction,
+  LedgerQuery,
+  LedgerRequest,
+  type LedgerResponse,
+  OPS_LEDGER_SERVICE,
+} from './ledger-request.ts';
+export {
   MAIL_LOCALES,
   MAIL_TEMPLATE_NAMES,
   MAX_REJECTED_SAMPLES,

@@ -190,7 +190,7 @@ export type JobRows = z.infer<typeof JobRows>;
  * ```json
  * { "jobId": "imp_0193...", "kind": "import", "state": "succeeded",
  *   "executionId": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:1",
- *   "duplicate": false, "fileName": "users.csv",
+ *   "attemptKey": "imp_0b9f...", "duplicate": false, "fileName": "users.csv",
  *   "rows": { "total": 1000, "imported": 1000, "rejected": 0 }, "rejectedSamples": [], "reason": null,
  *   "requestedBy": null, "downloadUrl": null, "resultKey": null, "bytes": 2048 }
  * ```
@@ -205,6 +205,12 @@ export const StatusUpdateOutput = z.object({
   state: JobState,
   /** The execution that owns the job: the one that registered it. */
   executionId: ExecutionId,
+  /**
+   * The job id qualified by its attempt: `<jobId>` for the first, `<jobId>:<n>` for attempt n (an
+   * operator's retry). The workflows key the job's mails by it (`<template>:<attemptKey>`), so each
+   * attempt's outcome is mailed once and a retry's is not taken for the first attempt's.
+   */
+  attemptKey: z.string().check(z.minLength(1), z.maxLength(140), z.regex(/^[A-Za-z0-9._:-]+$/)),
   /**
    * Register only: the same object was already registered by ANOTHER execution, so this execution
    * should end early and successfully. Always false for the other events.
@@ -295,7 +301,7 @@ export const SweptJob = z.object({
   deadlineAt: z.nullable(z.iso.datetime({ offset: true })),
   /** The reason recorded on the job and sent in its failure mail. */
   reason: z.string(),
-  /** The failure mail's envelope id (`<template>:<jobId>`, the key the mail-dispatcher sends once per). */
+  /** The failure mail's envelope id (`<template>:<jobId>`, `:<attempt>` after a retry: the key the mail-dispatcher sends once per). */
   mailId: z.string(),
 });
 export type SweptJob = z.infer<typeof SweptJob>;

@@ -76,6 +76,7 @@ describe('StatusUpdateOutput', () => {
       kind: 'import',
       state: 'succeeded',
       executionId,
+      attemptKey: 'imp_1',
       duplicate: false,
       fileName: 'users.csv',
       rows: { total: 1000, imported: 1000, rejected: 0 },

@@ -15,6 +15,13 @@ export {
   RowCountsMissingError,
 } from './errors.ts';
 export {
+  attemptKey,
+  type FailedJobMailFacts,
+  failureMail,
+  failureMailId,
+  jobMailKey,
+} from './failure-mail.ts';
+export {
   type CaughtError,
   failureReason,
   MAX_REASON_LENGTH,

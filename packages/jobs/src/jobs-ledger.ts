@@ -22,6 +22,8 @@ export interface JobRow {
   kind: JobKind;
   state: JobState;
   execution_id: string;
+  /** 1, and one more per operator retry. */
+  attempt: number;
   file_name: string | null;
   rows_total: string | null;
   rows_imported: string | null;
@@ -40,7 +42,7 @@ export interface JobRow {
 
 /** The column list of {@link JobRow}, for `SELECT` and `RETURNING`. */
 export const JOB_COLUMNS =
-  'id, kind, state, execution_id, file_name, rows_total, rows_imported, rows_rejected, row_errors, worker_error, error, ' +
+  'id, kind, state, execution_id, attempt, file_name, rows_total, rows_imported, rows_rejected, row_errors, worker_error, error, ' +
   'requested_by, result_key, download_url, bytes, deadline_at, swept_at';
 
 /** Reads and locks (`FOR UPDATE`) job `jobId` until the transaction ends. */
@@ -161,6 +163,7 @@ export function snapshot(row: JobRow): JobSnapshot {
     kind: row.kind,
     state: row.state,
     executionId: row.execution_id,
+    attempt: row.attempt,
     fileName: row.file_name,
     rowsTotal: count(row.rows_total),
     rowsImported: count(row.rows_imported),

@@ -1,4 +1,5 @@
 import type { JobKind, JobState, RejectedRowSample, StatusUpdateOutput } from '@sidestep/contracts';
+import { attemptKey } from './failure-mail.ts';
 
 /** What the ledger holds about a job, as far as a status update reports it. */
 export interface JobSnapshot {
@@ -7,6 +8,8 @@ export interface JobSnapshot {
   readonly state: JobState;
   /** The execution that registered the job. */
   readonly executionId: string;
+  /** 1, and one more per operator retry. */
+  readonly attempt: number;
   /** An import's source file name; an export's file name (without `.csv.gz`). */
   readonly fileName: string | null;
   /** The batch-worker's counts (an export's rows exported); `total` null until recorded. */
@@ -33,6 +36,7 @@ export function statusOutput(job: JobSnapshot, duplicate: boolean): StatusUpdate
     kind: job.kind,
     state: job.state,
     executionId: job.executionId,
+    attemptKey: attemptKey(job.id, job.attempt),
     duplicate,
     fileName: job.fileName,
     rows:
@@ -50,11 +54,12 @@ export function statusOutput(job: JobSnapshot, duplicate: boolean): StatusUpdate
 
 /**
  * An output recorded before the export fields existed (migration 0003), completed with nulls (and
- * one recorded before `rejectedSamples` with none), so a step replayed across that deploy still
- * returns the whole contract.
+ * one recorded before `rejectedSamples` with none, before `attemptKey` with the job id: the key its
+ * mails had then), so a step replayed across that deploy still returns the whole contract.
  */
 export function completeOutput(recorded: Partial<StatusUpdateOutput>): StatusUpdateOutput {
   return {
+    ...(recorded.jobId ? { attemptKey: recorded.jobId } : {}),
     rejectedSamples: [],
     requestedBy: null,
     downloadUrl: null,

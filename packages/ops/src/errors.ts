@@ -20,57 +20,6 @@ export class UnknownNameError extends OpsError {
   }
 }
 
-/** The jobs ledger cannot be reached from here: no database URL for this environment. */
-export class LedgerUnavailableError extends OpsError {
-  override readonly name: string = 'LedgerUnavailableError';
-  constructor(environment: string) {
-    super(
-      `databaseUrl: the ${environment} jobs ledger is in a private database; pass --database-url ` +
-        '(a read-only operations function answering ledger queries is a later step)',
-      { field: 'databaseUrl' },
-    );
-  }
-}
-
-/** No job with this id in the ledger. */
-export class JobNotFoundError extends OpsError {
-  override readonly name: string = 'JobNotFoundError';
-  readonly jobId: string;
-  constructor(jobId: string) {
-    super(`jobId: no job "${jobId}" in the ledger`, { field: 'jobId' });
-    this.jobId = jobId;
-  }
-}
-
-/** The job is not in a state the action applies to (retry needs `failed`, fail needs `registered`/`running`). */
-export class JobStateError extends OpsError {
-  override readonly name: string = 'JobStateError';
-  readonly jobId: string;
-  readonly state: string;
-  constructor(jobId: string, state: string, action: string, allowed: readonly string[]) {
-    super(`jobId: job ${jobId} is ${state}; ${action} needs ${allowed.join(' or ')}`, { field: 'jobId' });
-    this.jobId = jobId;
-    this.state = state;
-  }
-}
-
-/** The mail's idempotency record is missing or not INPROGRESS, so there is nothing to release. */
-export class MailRecordNotReleasableError extends OpsError {
-  override readonly name: string = 'MailRecordNotReleasableError';
-  readonly idempotencyKey: string;
-  readonly status: string | undefined;
-  constructor(idempotencyKey: string, status: string | undefined) {
-    super(
-      status === undefined
-        ? `idempotencyKey: no mail record for "${idempotencyKey}"`
-        : `idempotencyKey: the mail record for "${idempotencyKey}" is ${status}; only an INPROGRESS record is released`,
-      { field: 'idempotencyKey' },
-    );
-    this.idempotencyKey = idempotencyKey;
-    this.status = status;
-  }
-}
-
 /** The action needs an AWS API the local cloud does not serve. */
 export class UnsupportedLocallyError extends OpsError {
   override readonly name: string = 'UnsupportedLocallyError';

@@ -4,14 +4,29 @@
  * so the same calls serve the local cloud and a real account. Every action that changes something
  * is recorded in the `operator_audit` trail. The `sidestep` CLI and the web console sit on it.
  */
-export { type AuditAction, type AuditEntry, audited, listAudit, pageAudit } from './audit.ts';
+export {
+  type AuditEntry,
+  type FailedJob,
+  idempotencyRecordHash,
+  type JobCounts,
+  type JobDetail,
+  JobNotFoundError,
+  type JobPage,
+  JobStateError,
+  type JobSummary,
+  type JobTransitionEntry,
+  type Ledger,
+  LedgerError,
+  LedgerInvokeError,
+  type MailRecord,
+  MailRecordNotReleasableError,
+  type ReleasedMail,
+  SqlLedger,
+} from '@sidestep/ledger';
+export { type AuditAction, audited, listAudit, pageAudit } from './audit.ts';
 export {
   ExecutionNotFoundError,
   InvalidOptionError,
-  JobNotFoundError,
-  JobStateError,
-  LedgerUnavailableError,
-  MailRecordNotReleasableError,
   OpsError,
   UnknownNameError,
   UnsupportedLocallyError,
@@ -30,19 +45,19 @@ export {
   stepsOf,
   workflowDefinition,
 } from './executions.ts';
+export { type QueuedFailureMail, queueFailureMail } from './failure-mail.ts';
 export {
   describeJob,
+  type FailedJobResult,
   failJob,
-  type JobDetail,
-  type JobSummary,
-  type JobTransitionEntry,
   type ListJobsOptions,
   listJobs,
   pageJobs,
   type RetriedJob,
   retryJob,
 } from './jobs.ts';
-export { idempotencyRecordHash, type MailRecord, mailRecords, releaseMail } from './mail.ts';
+export { LambdaLedger } from './lambda-ledger.ts';
+export { releaseMail } from './mail.ts';
 export { QUEUES, WORKFLOWS } from './names.ts';
 export {
   createOpsContext,
@@ -59,6 +74,7 @@ export {
   type DeadLetter,
   followMoveTask,
   listDeadLetters,
+  oldestMessageAges,
   type QueueStatus,
   queueStatuses,
   type RedriveCheck,

@@ -1,12 +1,18 @@
 import { userInfo } from 'node:os';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { type Database, openDatabase } from '@sidestep/db';
-import { ENVIRONMENTS, type EnvironmentName } from '@sidestep/manifest';
-import { LedgerUnavailableError, UnknownNameError } from './errors.ts';
+import { OPS_LEDGER_SERVICE } from '@sidestep/contracts';
+import { openDatabase } from '@sidestep/db';
+import { type Ledger, SqlLedger } from '@sidestep/ledger';
+import { ENVIRONMENTS, type EnvironmentName, resourceName } from '@sidestep/manifest';
+import { LOCAL_NOTIFY_ADDRESS } from '@sidestep/workflows';
+import { UnknownNameError } from './errors.ts';
+import { LambdaLedger } from './lambda-ledger.ts';
 
 /**
  * The local cloud as `npm start` serves it by default: its AWS endpoint, the region and account its
@@ -26,6 +32,8 @@ const SERVICE_IDS: Readonly<Record<keyof OpsClients, string>> = {
   eventBridge: 'EVENTBRIDGE',
   scheduler: 'SCHEDULER',
   sts: 'STS',
+  lambda: 'LAMBDA',
+  cloudWatch: 'CLOUDWATCH',
 };
 
 /**
@@ -66,6 +74,10 @@ export interface OpsClients {
   readonly eventBridge: EventBridgeClient;
   readonly scheduler: SchedulerClient;
   readonly sts: STSClient;
+  /** Invokes the `ops-ledger` function (AWS environments without a database URL). */
+  readonly lambda: LambdaClient;
+  /** SQS queues' oldest message age (AWS environments: a CloudWatch metric). */
+  readonly cloudWatch: CloudWatchClient;
 }
 
 /**
@@ -82,8 +94,11 @@ export interface OpsContext {
   accountId(): Promise<string>;
   /** Who acts, for the audit trail: the STS caller ARN on AWS; locally the access key id and OS user. */
   operator(): Promise<string>;
-  /** The jobs ledger. @throws {LedgerUnavailableError} no database URL for this environment. */
-  database(): Promise<Database>;
+  /**
+   * The jobs ledger: its database itself with a database URL (the local cloud's by default), else,
+   * on AWS, the environment's `ops-ledger` function (`sidestep-<env>-ops-ledger`) over Lambda Invoke.
+   */
+  ledger(): Promise<Ledger>;
   /** Says something the caller should know but that does not stop the operation. */
   warn(message: string): void;
   /** Closes the clients and the database pool. */
@@ -96,7 +111,10 @@ export interface OpsContextOptions {
   readonly environment?: string;
   /** The AWS endpoint of every client. @default as {@link serviceEndpoint} chooses for each */
   readonly endpoint?: string;
-  /** The ledger's PostgreSQL URL. @default DATABASE_URL, else {@link LOCAL_CLOUD}'s for local */
+  /**
+   * The ledger's PostgreSQL URL, read directly. @default DATABASE_URL, else {@link LOCAL_CLOUD}'s for
+   * local and the `ops-ledger` function for staging and production
+   */
   readonly databaseUrl?: string;
   /** @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -118,7 +136,7 @@ export function environmentName(value: string): EnvironmentName {
  * `local`/`local` (the local cloud's operator) and reads the ledger from the embedded database (or
  * DATABASE_URL); `staging` and `production` use the standard AWS credential chain and region and the
  * deployed names (`sidestep-<env>-<name>`, as `resourceName` builds them). Their ledger is in a
- * private database: it is read only with an explicit `databaseUrl` for now.
+ * private database: it is read through the `ops-ledger` function unless `databaseUrl` is given.
  */
 export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
   const env = options.env ?? process.env;
@@ -145,11 +163,13 @@ export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
     eventBridge: options.clients?.eventBridge ?? new EventBridgeClient(config('eventBridge')),
     scheduler: options.clients?.scheduler ?? new SchedulerClient(config('scheduler')),
     sts: options.clients?.sts ?? new STSClient(config('sts')),
+    lambda: options.clients?.lambda ?? new LambdaClient(config('lambda')),
+    cloudWatch: options.clients?.cloudWatch ?? new CloudWatchClient(config('cloudWatch')),
   };
   const databaseUrl =
     options.databaseUrl ?? env.DATABASE_URL ?? (local ? LOCAL_CLOUD.databaseUrl : undefined);
   let identity: Promise<{ account: string; arn: string }> | undefined;
-  let database: Promise<Database> | undefined;
+  let ledger: Promise<Ledger> | undefined;
   const callerIdentity = () => {
     identity ??= clients.sts.send(new GetCallerIdentityCommand({})).then((answer) => ({
       account: answer.Account ?? '',
@@ -169,15 +189,18 @@ export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
       // The local cloud answers no STS: its operator is the access key `local`, run by this OS user.
       return local ? `local:${osUser(env)}` : (await callerIdentity()).arn;
     },
-    database() {
-      if (!databaseUrl) return Promise.reject(new LedgerUnavailableError(environment));
-      database ??= openDatabase({ url: databaseUrl, max: 1 });
-      return database;
+    ledger() {
+      ledger ??= databaseUrl
+        ? openDatabase({ url: databaseUrl, max: 1 }).then(
+            (db) => new SqlLedger(db, { notifyAddress: local ? LOCAL_NOTIFY_ADDRESS : env.NOTIFY_ADDRESS }),
+          )
+        : Promise.resolve(new LambdaLedger(clients.lambda, resourceName(environment, OPS_LEDGER_SERVICE)));
+      return ledger;
     },
     warn: options.warn ?? ((message) => process.stderr.write(`warning: ${message}\n`)),
     async close() {
       for (const client of Object.values(clients)) client.destroy();
-      if (database) await (await database).close();
+      if (ledger) await (await ledger).close();
     },
   };
 }

@@ -1,10 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import {
   ChangeMessageVisibilityBatchCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ListMessageMoveTasksCommand,
   type Message,
+  QueueDoesNotExist,
   ReceiveMessageCommand,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
@@ -22,6 +24,10 @@ export interface QueueStatus {
   readonly inFlight: number;
   readonly delayed: number;
   readonly deadLetters: number;
+  /** Age of the queue's oldest message, seconds; null when it is empty (or CloudWatch has no data). */
+  readonly oldestAgeSeconds: number | null;
+  /** The same for its dead-letter queue. */
+  readonly deadLetterOldestAgeSeconds: number | null;
 }
 
 /** A dead-lettered message as `dlq show` lists it. */
@@ -54,25 +60,109 @@ async function attributes(context: OpsContext, url: string): Promise<Record<stri
   return answer.Attributes ?? {};
 }
 
-/** Depths of every queue and its DLQ. */
-export async function queueStatuses(context: OpsContext): Promise<QueueStatus[]> {
-  return Promise.all(
-    QUEUES.map(async (queue) => {
-      const [main, dlq] = await Promise.all([
-        queueUrl(context, resourceName(context.environment, queue)).then((url) => attributes(context, url)),
-        queueUrl(context, deadLetterQueueName(context.environment, queue)).then((url) =>
-          attributes(context, url),
-        ),
-      ]);
+/**
+ * The age in seconds of the oldest message of each queue (null for an empty one), by name.
+ *
+ * SQS has no queue attribute for it: on AWS it is the CloudWatch metric `ApproximateAgeOfOldestMessage`
+ * (namespace AWS/SQS, one-minute data that arrives a few minutes late; SQS stops sending it for a
+ * queue idle for six hours, which reads as empty), the latest `Maximum` of the last 15 minutes, one
+ * `GetMetricData` for all queues. The local cloud has no CloudWatch: there it is computed from the
+ * messages themselves, their `SentTimestamp`, through fauxqs's non-destructive inspection route
+ * (`GET /_fauxqs/queues/<name>`: ready, delayed and in-flight messages, nothing received, no receive
+ * count changed). A receive-based peek would count as a receive and could dead-letter a message.
+ */
+export async function oldestMessageAges(
+  context: OpsContext,
+  queueNames: readonly string[],
+  now: Date = new Date(),
+): Promise<Map<string, number | null>> {
+  if (context.environment === 'local') {
+    const endpoint = context.endpoints.sqs ?? '';
+    return new Map(
+      await Promise.all(
+        queueNames.map(async (name): Promise<[string, number | null]> => {
+          const response = await fetch(`${endpoint}/_fauxqs/queues/${encodeURIComponent(name)}`);
+          if (!response.ok) return [name, null];
+          const { messages } = (await response.json()) as {
+            messages: Record<
+              'ready' | 'delayed' | 'inflight',
+              ({ sentTimestamp?: number } & { message?: { sentTimestamp?: number } })[]
+            >;
+          };
+          const sent = Object.values(messages)
+            .flat()
+            .map((entry) => entry.sentTimestamp ?? entry.message?.sentTimestamp)
+            .filter((timestamp): timestamp is number => typeof timestamp === 'number');
+          return [
+            name,
+            sent.length === 0 ? null : Math.max(0, Math.round((now.getTime() - Math.min(...sent)) / 1000)),
+          ];
+        }),
+      ),
+    );
+  }
+  const answer = await context.clients.cloudWatch.send(
+    new GetMetricDataCommand({
+      StartTime: new Date(now.getTime() - 15 * 60_000),
+      EndTime: now,
+      ScanBy: 'TimestampDescending',
+      MetricDataQueries: queueNames.map((name, index) => ({
+        Id: `q${index}`,
+        MetricStat: {
+          Metric: {
+            Namespace: 'AWS/SQS',
+            MetricName: 'ApproximateAgeOfOldestMessage',
+            Dimensions: [{ Name: 'QueueName', Value: name }],
+          },
+          Period: 60,
+          Stat: 'Maximum',
+        },
+      })),
+    }),
+  );
+  const byId = new Map((answer.MetricDataResults ?? []).map((result) => [result.Id, result.Values?.[0]]));
+  return new Map(queueNames.map((name, index) => [name, byId.get(`q${index}`) ?? null]));
+}
+
+/**
+ * Depths and oldest message ages of every queue and its DLQ. A queue the environment does not have
+ * (a stack, or a local cloud, without the export path) is left out with a warning, not an error.
+ */
+export async function queueStatuses(context: OpsContext, now: Date = new Date()): Promise<QueueStatus[]> {
+  const names = QUEUES.flatMap((queue) => [
+    resourceName(context.environment, queue),
+    deadLetterQueueName(context.environment, queue),
+  ]);
+  const ages = await oldestMessageAges(context, names, now);
+  const statuses = await Promise.all(
+    QUEUES.map(async (queue): Promise<QueueStatus | undefined> => {
+      let main: Record<string, string>;
+      let dlq: Record<string, string>;
+      try {
+        [main, dlq] = await Promise.all([
+          queueUrl(context, resourceName(context.environment, queue)).then((url) => attributes(context, url)),
+          queueUrl(context, deadLetterQueueName(context.environment, queue)).then((url) =>
+            attributes(context, url),
+          ),
+        ]);
+      } catch (error) {
+        if (!(error instanceof QueueDoesNotExist) && (error as Error).name !== 'QueueDoesNotExist')
+          throw error;
+        context.warn(`queue ${resourceName(context.environment, queue)} (or its DLQ) does not exist here`);
+        return undefined;
+      }
       return {
         queue,
         visible: Number(main.ApproximateNumberOfMessages ?? 0),
         inFlight: Number(main.ApproximateNumberOfMessagesNotVisible ?? 0),
         delayed: Number(main.ApproximateNumberOfMessagesDelayed ?? 0),
         deadLetters: Number(dlq.ApproximateNumberOfMessages ?? 0),
+        oldestAgeSeconds: ages.get(resourceName(context.environment, queue)) ?? null,
+        deadLetterOldestAgeSeconds: ages.get(deadLetterQueueName(context.environment, queue)) ?? null,
       };
     }),
   );
+  return statuses.filter((entry): entry is QueueStatus => entry !== undefined);
 }
 
 /** How long a listing keeps the messages it read hidden before handing them back. */

@@ -1,5 +1,6 @@
 import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
-import { LedgerUnavailableError } from './errors.ts';
+import type { JobCounts } from '@sidestep/ledger';
+import { describeCause } from '@sidestep/runtime';
 import { stateMachineArn, WORKFLOWS } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
 import { type QueueStatus, queueStatuses } from './queues.ts';
@@ -13,13 +14,8 @@ export interface WorkflowStatus {
   readonly succeeded24h: number;
 }
 
-/** The ledger's running jobs and the ones that failed in the last 24 hours; null when unreachable. */
-export interface JobsStatus {
-  readonly running: number;
-  readonly registered: number;
-  readonly failed24h: number;
-  readonly succeeded24h: number;
-}
+/** The ledger's running and registered jobs, and the ones that failed and succeeded in the last 24 hours. */
+export type JobsStatus = JobCounts;
 
 /** `sidestep status`: one screen of the whole environment. */
 export interface EnvironmentStatus {
@@ -72,7 +68,7 @@ export async function status(
   const now = options.now ?? new Date();
   const since = now.getTime() - DAY_MS;
   const [queues, workflows, schedules, jobs] = await Promise.all([
-    queueStatuses(context),
+    queueStatuses(context, now),
     Promise.all(
       WORKFLOWS.map(async (workflow) => {
         const arn = await stateMachineArn(context, workflow);
@@ -90,25 +86,12 @@ export async function status(
   return { environment: context.environment, queues, workflows, schedules, jobs };
 }
 
+/** The ledger's job counts; null (with a warning) when the ledger does not answer: the rest still shows. */
 async function jobsStatus(context: OpsContext, now: Date): Promise<JobsStatus | null> {
-  let db: Awaited<ReturnType<OpsContext['database']>>;
   try {
-    db = await context.database();
+    return await (await context.ledger()).countJobs(new Date(now.getTime() - DAY_MS));
   } catch (error) {
-    if (error instanceof LedgerUnavailableError) return null;
-    throw error;
+    context.warn(`jobs ledger not reachable: ${describeCause(error)}`);
+    return null;
   }
-  const { rows } = await db.query<{ state: string; recent: string; total: string }>(
-    `SELECT state, count(*) FILTER (WHERE updated_at >= $1) AS recent, count(*) AS total
-     FROM jobs GROUP BY state`,
-    [new Date(now.getTime() - DAY_MS)],
-  );
-  const of = (state: string, column: 'recent' | 'total') =>
-    Number(rows.find((row) => row.state === state)?.[column] ?? 0);
-  return {
-    running: of('running', 'total'),
-    registered: of('registered', 'total'),
-    failed24h: of('failed', 'recent'),
-    succeeded24h: of('succeeded', 'recent'),
-  };
 }

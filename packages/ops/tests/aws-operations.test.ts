@@ -1,11 +1,17 @@
+import { GetMetricDataCommand, type GetMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
 import { GetScheduleCommand, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
-import { ListMessageMoveTasksCommand } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  ListMessageMoveTasksCommand,
+} from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { describe, expect, it } from '@jest/globals';
 import {
   createOpsContext,
   followMoveTask,
   pauseSchedule,
+  queueStatuses,
   resumeSchedule,
   stepsOf,
   UnsupportedLocallyError,
@@ -80,12 +86,9 @@ describe('OpsContext on AWS', () => {
     expect(context.region).toBe('ap-northeast-1');
   });
 
-  it('refuses the ledger of an AWS environment without a database URL, naming the option', async () => {
+  it('reads the ledger of an AWS environment through its ops-ledger function, without a database URL', async () => {
     const { context } = stagingContext();
-    await expect(context.database()).rejects.toMatchObject({
-      name: 'LedgerUnavailableError',
-      field: 'databaseUrl',
-    });
+    expect((await context.ledger()).constructor.name).toBe('LambdaLedger');
   });
 });
 
@@ -208,5 +211,47 @@ describe('stepsOf', () => {
       ['RegisterJob', 'succeeded', 0, null, null, 1000],
       ['RunImport', 'failed', 1, 'States.TaskFailed', 'exit 2', null],
     ]);
+  });
+});
+
+describe('queue oldest message age on AWS', () => {
+  it('reads ApproximateAgeOfOldestMessage from CloudWatch for every queue and DLQ in one call; no data is empty', async () => {
+    const { context, sqs, cloudWatch } = stagingContext();
+    sqs.on(GetQueueUrlCommand).callsFake((input: { QueueName: string }) => ({
+      QueueUrl: `https://sqs.ap-northeast-1.amazonaws.com/123456789012/${input.QueueName}`,
+    }));
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: '3' } });
+    cloudWatch.on(GetMetricDataCommand).callsFake((input: GetMetricDataCommandInput) => ({
+      MetricDataResults: (input.MetricDataQueries ?? []).map((query) => ({
+        Id: query.Id,
+        // Only the mail queue has data: 95 s old, newest first.
+        Values: query.MetricStat?.Metric?.Dimensions?.[0]?.Value === 'sidestep-staging-mail' ? [95, 60] : [],
+      })),
+    }));
+
+    const now = new Date('2026-11-24T10:00:00Z');
+    const statuses = await queueStatuses(context, now);
+
+    expect(statuses.find((queue) => queue.queue === 'mail')).toMatchObject({
+      visible: 3,
+      oldestAgeSeconds: 95,
+      deadLetterOldestAgeSeconds: null,
+    });
+    const calls = cloudWatch.commandCalls(GetMetricDataCommand);
+    expect(calls).toHaveLength(1);
+    const input = calls[0]?.args[0].input;
+    expect(input?.MetricDataQueries?.[0]?.MetricStat).toMatchObject({
+      Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateAgeOfOldestMessage' },
+      Stat: 'Maximum',
+    });
+    expect(
+      input?.MetricDataQueries?.map((query) => query.MetricStat?.Metric?.Dimensions?.[0]?.Value),
+    ).toEqual([
+      'sidestep-staging-mail',
+      'sidestep-staging-mail-dlq',
+      'sidestep-staging-export-requests',
+      'sidestep-staging-export-requests-dlq',
+    ]);
+    expect(input?.EndTime).toEqual(now);
   });
 });

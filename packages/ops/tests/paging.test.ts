@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
-import { createOpsContext, type OpsContext, pageAudit, pageJobs } from '../src/index.ts';
+import { createOpsContext, type OpsContext, pageAudit, pageJobs, SqlLedger } from '../src/index.ts';
 
 // The console's lists page through the ledger by keyset; these pages must neither repeat nor skip a
 // row, also among rows created in the same microsecond.
@@ -8,7 +8,7 @@ describeEachDatabase('pageJobs / pageAudit', (open) => {
   const db = suiteDatabase(open);
   const context = (): OpsContext => ({
     ...createOpsContext({ environment: 'local', env: {} }),
-    database: () => Promise.resolve(db()),
+    ledger: () => Promise.resolve(new SqlLedger(db())),
   });
 
   it('pages through every job newest first, each once, ties on created_at broken by id', async () => {

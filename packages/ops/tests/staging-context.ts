@@ -1,4 +1,6 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -14,6 +16,8 @@ export function stagingContext(env: Readonly<Record<string, string>> = {}) {
   const sts = mockClient(STSClient);
   const sqs = mockClient(SQSClient);
   const eventBridge = mockClient(EventBridgeClient);
+  const lambda = mockClient(LambdaClient);
+  const cloudWatch = mockClient(CloudWatchClient);
   sts.on(GetCallerIdentityCommand).resolves({
     Account: '123456789012',
     Arn: 'arn:aws:sts::123456789012:assumed-role/operator/alice',
@@ -27,8 +31,10 @@ export function stagingContext(env: Readonly<Record<string, string>> = {}) {
       sts: new STSClient({}),
       sqs: new SQSClient({}),
       eventBridge: new EventBridgeClient({}),
+      lambda: new LambdaClient({}),
+      cloudWatch: new CloudWatchClient({}),
     },
     warn: (message) => warnings.push(message),
   });
-  return { context, scheduler, sts, sqs, eventBridge, warnings };
+  return { context, scheduler, sts, sqs, eventBridge, lambda, cloudWatch, warnings };
 }

@@ -5,6 +5,7 @@ import { service as exportFinalizer } from '@sidestep/export-finalizer/service';
 import { service as jobSweeper } from '@sidestep/job-sweeper/service';
 import { service as mailDispatcher } from '@sidestep/mail-dispatcher/service';
 import type { ServiceManifest, TaskManifest } from '@sidestep/manifest';
+import { service as opsLedger } from '@sidestep/ops-ledger/service';
 import { service as statusUpdater } from '@sidestep/status-updater/service';
 import { UnregisteredServiceError } from './unregistered-service-error.ts';
 
@@ -62,6 +63,7 @@ export const SERVICES: readonly RegisteredService[] = [
   statusUpdater,
   exportFinalizer,
   jobSweeper,
+  opsLedger,
 ].map((manifest) => ({ manifest, ...builtPackage(manifest) }));
 
 /** Every Fargate task (`services/<name>/task.ts`); adding one is the same as adding a service. */

@@ -166,7 +166,12 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         },
         registerComment:
           'Registers the job by the request id, idempotently; another execution gets duplicate: true',
-        job: { 'jobId.$': '$.Payload.jobId', 'duplicate.$': '$.Payload.duplicate' },
+        // attemptKey: the mails' key (mailEnvelope), the job id qualified by attempt.
+        job: {
+          'jobId.$': '$.Payload.jobId',
+          'attemptKey.$': '$.Payload.attemptKey',
+          'duplicate.$': '$.Payload.duplicate',
+        },
         duplicateComment: 'A duplicate delivery of the request: another execution owns this export',
         retryHint: 'send a new export request with a new envelope id',
         next: 'ExportRows',

@@ -115,6 +115,8 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
           'Registers the job for this exact object, idempotently; another execution gets duplicate: true',
         job: {
           'jobId.$': '$.Payload.jobId',
+          // The mails' key (mailEnvelope): the job id qualified by attempt.
+          'attemptKey.$': '$.Payload.attemptKey',
           'fileName.$': '$.Payload.fileName',
           'duplicate.$': '$.Payload.duplicate',
         },

@@ -8,15 +8,17 @@ export type MailRecipient = { readonly address: string } | { readonly path: stri
 
 /**
  * A `mail.send` v1 envelope (see `MailSendJob` in @sidestep/contracts) as a payload template. Its `id`
- * and `idempotencyKey` are `<template>:<jobId>`: a retried or redriven step sends the same envelope,
- * and the mail-dispatcher sends once per key. The job id is read from `$.job.jobId`.
+ * and `idempotencyKey` are `<template>:<attemptKey>` (`jobMailKey` of @sidestep/jobs:
+ * `<template>:<jobId>` for a job's first attempt, `<template>:<jobId>:<n>` for an operator's retry n):
+ * a retried or redriven step sends the same envelope, and the mail-dispatcher sends once per key,
+ * while a retried job's outcome is mailed again. The job is read from `$.job` (the status step's output).
  */
 export function mailEnvelope(
   template: MailTemplateName,
   to: MailRecipient,
   params: PayloadTemplate,
 ): PayloadTemplate {
-  const key = `States.Format('${template}:{}', $.job.jobId)`;
+  const key = `States.Format('${template}:{}', $.job.attemptKey)`;
   const recipient: PayloadTemplate = 'address' in to ? { to: to.address } : { 'to.$': to.path };
   return {
     type: 'mail.send',

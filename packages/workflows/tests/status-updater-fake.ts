@@ -193,6 +193,7 @@ export class StatusUpdaterFake {
       kind: job.kind,
       state: job.state,
       executionId: job.executionId,
+      attempt: 1,
       fileName: job.fileName,
       rowsTotal: job.rows?.total ?? null,
       rowsImported: job.rows?.imported ?? null,

@@ -390,7 +390,7 @@ export async function runChaosTarget(
 
 /** Settles, reads the snapshot, checks it and maps findings to points. */
 export async function checkRun(
-  cloud: Pick<ChaosCloud, 'outboxDir'>,
+  cloud: Pick<ChaosCloud, 'outboxDir' | 'databaseUrl'>,
   run: ChaosRecorder,
   seed: number,
   settleMs: number,
@@ -398,7 +398,7 @@ export async function checkRun(
 ): Promise<ChaosReport> {
   const context = run.context();
   const settled = await settle(context, settleMs);
-  const snapshot = await readChaosSnapshot(context, cloud.outboxDir, run);
+  const snapshot = await readChaosSnapshot(context, cloud, run);
   const keyOf = new Map(snapshot.jobs.map((job) => [job.id, job.sourceKey]));
   await describeOutcomes(context, run.points);
   const findings = checkInvariants(snapshot).map((violation) => {

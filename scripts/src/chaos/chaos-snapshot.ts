@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type Database, openDatabase } from '@sidestep/db';
 import { listDeadLetters, listExecutions, type OpsContext, QUEUES, queueStatuses } from '@sidestep/ops';
 import type {
   AcceptedUpload,
@@ -41,10 +42,24 @@ export async function sentMails(outboxDir: string): Promise<SentMail[]> {
  */
 export async function readChaosSnapshot(
   context: OpsContext,
+  cloud: { readonly outboxDir: string; readonly databaseUrl: string },
+  record: ChaosRecord,
+): Promise<ChaosSnapshot> {
+  // The ledger's source keys and the users table are not in the ops ledger's answers: read directly.
+  const db = await openDatabase({ url: cloud.databaseUrl, max: 1 });
+  try {
+    return await snapshotOf(context, db, cloud.outboxDir, record);
+  } finally {
+    await db.close();
+  }
+}
+
+async function snapshotOf(
+  context: OpsContext,
+  db: Database,
   outboxDir: string,
   record: ChaosRecord,
 ): Promise<ChaosSnapshot> {
-  const db = await context.database();
   const jobs = await db.query<{
     id: string;
     state: string;

@@ -67,7 +67,7 @@ export async function failAbandonedJob(
             execution: { status: detail.status, error: detail.error ?? null, cause: detail.cause ?? null },
           },
         });
-        failed.push(sweptJob(job.id, job.kind, job.deadline_at, reason));
+        failed.push(sweptJob(job.id, job.kind, job.attempt, job.deadline_at, reason));
       }
     });
   }

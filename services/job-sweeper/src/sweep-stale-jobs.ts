@@ -2,12 +2,13 @@ import type { MailSendJobInput, SweepStaleJobsOutput, SweptJob } from '@sidestep
 import type { Database } from '@sidestep/db/postgres';
 import {
   deadlineMissedReason,
+  failureMail,
+  failureMailId,
   fireJobEvent,
   JOB_COLUMNS,
   type JobRow,
   UNKNOWN_FAILURE_REASON,
 } from '@sidestep/jobs';
-import { failureMail, failureMailId } from './domain/failure-mail.ts';
 import { FailureMailInvalidError, FailureMailNotQueuedError } from './errors.ts';
 
 /** What became of one mail handed to the {@link MailQueue}. */
@@ -42,6 +43,7 @@ interface PendingMailRow {
   error: string | null;
   /** Null for a job failed because its execution ended before it started. */
   deadline_at: Date | null;
+  attempt: number;
 }
 
 /**
@@ -55,7 +57,8 @@ interface PendingMailRow {
  * 2. Every swept job whose failure mail is not queued yet (this sweep's, or an earlier sweep's that
  *    died before queuing) gets its `import.failed` / `export.failed` mail queued, then
  *    `sweep_mail_queued_at` set. A job is failed once (it is no longer `running`) and mailed once
- *    (the mail's id is `<template>:<jobId>`, the key the mail-dispatcher sends once per).
+ *    (the mail's id is `jobMailKey` of @sidestep/jobs, `<template>:<jobId>[:<attempt>]`, the key the
+ *    mail-dispatcher sends once per).
  *
  * @throws {FailureMailNotQueuedError} some mails could not be queued (transient; they stay pending).
  * @throws {FailureMailInvalidError} a mail breaks the contract (permanent; the others were queued).
@@ -86,7 +89,7 @@ export async function sweepStaleJobs(
         sweptAt: options.now,
         data: { deadlineAt: job.deadline_at.toISOString(), sweptAt: options.now.toISOString() },
       });
-      swept.push(sweptJob(job.id, job.kind, job.deadline_at, reason));
+      swept.push(sweptJob(job.id, job.kind, job.attempt, job.deadline_at, reason));
     }
     return swept;
   });
@@ -114,7 +117,7 @@ export async function queuePendingMails(
   const { limit } = options;
   const { mailed, notQueued, invalid } = await db.transaction(async (tx) => {
     const pending = await tx.query<PendingMailRow>(
-      `SELECT id, kind, file_name, requested_by, error, deadline_at FROM jobs
+      `SELECT id, kind, file_name, requested_by, error, deadline_at, attempt FROM jobs
        WHERE swept_at IS NOT NULL AND sweep_mail_queued_at IS NULL
        ORDER BY swept_at, id
        LIMIT $1
@@ -125,9 +128,16 @@ export async function queuePendingMails(
       const reason =
         row.error ?? (row.deadline_at ? deadlineMissedReason(row.deadline_at) : UNKNOWN_FAILURE_REASON);
       return {
-        job: sweptJob(row.id, row.kind, row.deadline_at, reason),
+        job: sweptJob(row.id, row.kind, row.attempt, row.deadline_at, reason),
         mail: failureMail(
-          { jobId: row.id, kind: row.kind, fileName: row.file_name, requestedBy: row.requested_by, reason },
+          {
+            jobId: row.id,
+            kind: row.kind,
+            attempt: row.attempt,
+            fileName: row.file_name,
+            requestedBy: row.requested_by,
+            reason,
+          },
           options.notifyAddress,
         ),
       };
@@ -160,6 +170,7 @@ export async function queuePendingMails(
 export function sweptJob(
   jobId: string,
   kind: SweptJob['kind'],
+  attempt: number,
   deadlineAt: Date | null,
   reason: string,
 ): SweptJob {
@@ -168,6 +179,6 @@ export function sweptJob(
     kind,
     deadlineAt: deadlineAt?.toISOString() ?? null,
     reason,
-    mailId: failureMailId(kind, jobId),
+    mailId: failureMailId(kind, jobId, attempt),
   };
 }

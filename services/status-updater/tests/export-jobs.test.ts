@@ -94,6 +94,7 @@ describeEachDatabase('status-updater export jobs', (open) => {
       kind: 'export',
       state: 'succeeded',
       executionId,
+      attemptKey: jobId,
       duplicate: false,
       fileName: 'users-2026-11-24',
       rows: { total: 1000, imported: 0, rejected: 0 },

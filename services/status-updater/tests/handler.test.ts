@@ -78,6 +78,7 @@ describeEachDatabase('status-updater handler', (open) => {
       kind: 'import',
       state: 'succeeded',
       executionId,
+      attemptKey: jobId,
       duplicate: false,
       fileName: 'users.csv',
       rows: { total: 1000, imported: 998, rejected: 2 },

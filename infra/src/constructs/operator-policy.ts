@@ -1,0 +1,150 @@
+import { IamPolicy } from '@cdktn/provider-aws/lib/iam-policy/index.js';
+import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
+import { Construct } from 'constructs';
+import { checkStatement, type PolicyStatement, policyDocument } from './grantable-role.ts';
+
+/** Props of {@link OperatorPolicy}. */
+export interface OperatorPolicyProps {
+  /** `staging`, `production`: the policy is `sidestep-<env>-operator`. */
+  readonly environment: string;
+  readonly accountId: string;
+  readonly region: string;
+  /** The job queues operators inspect and redrive, without prefix (each has a `-dlq`). */
+  readonly queues: readonly string[];
+  /** The queue `sidestep job fail` sends its failure mail to, without prefix (one of {@link queues}). */
+  readonly mailQueue: string;
+  /** The workflows (state machines), without prefix. */
+  readonly workflows: readonly string[];
+  /** The schedules, with the role each delivers with (UpdateSchedule passes it again). */
+  readonly schedules: readonly { readonly scheduleName: string; readonly roleName: string }[];
+  /** The schedule group, `sidestep-<env>`. */
+  readonly scheduleGroupName: string;
+  /** The bus `sidestep fire` puts the operator event on. */
+  readonly eventBusName: string;
+  /** The `ops-ledger` function, and its alias for the actions. */
+  readonly ledger: { readonly functionName: string; readonly actionsAlias: string };
+}
+
+/**
+ * `sidestep-<env>-operator`: the IAM managed policy an operator's role (or SSO permission set) needs
+ * to run every `sidestep` command against the environment, and nothing else: exactly the API calls
+ * of `@sidestep/ops` (a test maps each command's SDK calls to IAM actions and evaluates them against
+ * this document), on this environment's exact resources. A managed policy, unlike the stack's
+ * inline role policies, because the stack owns no operator identity: an administrator attaches it to
+ * the operators' roles. The deploy role may write it (`ApplyOperatorPolicy`), as it may change the
+ * functions' code: the pipeline is trusted with the environment either way; it cannot attach it.
+ *
+ * Not listed: `sts:GetCallerIdentity` (who the operator is) needs no permission
+ * (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html).
+ */
+export class OperatorPolicy extends Construct {
+  /** The managed policy. */
+  readonly policy: IamPolicy;
+  /** `sidestep-<env>-operator`. */
+  readonly policyName: string;
+  /** The policy's ARN, to attach to operators' roles. */
+  readonly policyArn: string;
+  /** The statements, in the document's order. */
+  readonly statements: readonly PolicyStatement[];
+
+  constructor(scope: Construct, id: string, props: OperatorPolicyProps) {
+    super(scope, id);
+    const { environment, accountId, region } = props;
+    const arn = (service: string, resource: string) =>
+      `arn:aws:${service}:${region}:${accountId}:${resource}`;
+    const queueArn = (queue: string) => arn('sqs', resourceName(environment, queue));
+    const deadLetterArn = (queue: string) => arn('sqs', deadLetterQueueName(environment, queue));
+    const stateMachines = props.workflows.map((workflow) =>
+      arn('states', `stateMachine:${resourceName(environment, workflow)}`),
+    );
+    const ledgerArn = arn('lambda', `function:${props.ledger.functionName}`);
+    this.policyName = resourceName(environment, 'operator');
+    this.statements = [
+      {
+        // `status`: depths of every queue and its DLQ.
+        sid: 'ReadQueues',
+        actions: ['sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
+        resources: [...props.queues.map(queueArn), ...props.queues.map(deadLetterArn)],
+      },
+      {
+        // `status`: each queue's oldest message age, the CloudWatch metric ApproximateAgeOfOldestMessage.
+        sid: 'ReadQueueAges',
+        actions: ['cloudwatch:GetMetricData'],
+        resources: ['*'],
+        unscopableReason: 'CloudWatch lists no resource type for GetMetricData',
+      },
+      {
+        // `dlq show` (and `--dry-run`) receives and at once releases (ChangeMessageVisibility 0);
+        // `dlq redrive`'s StartMessageMoveTask needs receive and delete on the source DLQ
+        // (SQS Developer Guide, "Configure queue permissions for dead-letter queue redrive").
+        sid: 'RedriveDeadLetters',
+        actions: [
+          'sqs:ReceiveMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:DeleteMessage',
+          'sqs:StartMessageMoveTask',
+          'sqs:ListMessageMoveTasks',
+        ],
+        resources: props.queues.map(deadLetterArn),
+      },
+      {
+        // A move task sends to its destination, the DLQ's own queue; `job fail` queues its failure mail.
+        sid: 'SendToQueues',
+        actions: ['sqs:SendMessage'],
+        resources: props.queues.map(queueArn),
+      },
+      {
+        sid: 'RunWorkflows',
+        actions: ['states:ListExecutions', 'states:StartExecution'],
+        resources: stateMachines,
+      },
+      {
+        sid: 'InspectExecutions',
+        actions: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:RedriveExecution'],
+        resources: stateMachines.map((machine) => `${machine.replace(':stateMachine:', ':execution:')}:*`),
+      },
+      ...(props.schedules.length === 0
+        ? []
+        : [
+            {
+              // `schedules` reads each state; `pause`/`resume` write the schedule back whole.
+              sid: 'PauseSchedules',
+              actions: ['scheduler:GetSchedule', 'scheduler:UpdateSchedule'],
+              resources: props.schedules.map((schedule) =>
+                arn('scheduler', `schedule/${props.scheduleGroupName}/${schedule.scheduleName}`),
+              ),
+            },
+            {
+              // UpdateSchedule passes the schedule's target role again.
+              sid: 'PassScheduleRoles',
+              actions: ['iam:PassRole'],
+              resources: props.schedules.map(
+                (schedule) => `arn:aws:iam::${accountId}:role/${schedule.roleName}`,
+              ),
+              conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+            },
+          ]),
+      {
+        // `fire`: the operator event the schedules' operator rules match.
+        sid: 'FireSchedules',
+        actions: ['events:PutEvents'],
+        resources: [arn('events', `event-bus/${props.eventBusName}`)],
+      },
+      {
+        // The ledger's queries (the function) and actions (its alias: a separate IAM resource).
+        sid: 'UseLedger',
+        actions: ['lambda:InvokeFunction'],
+        resources: [ledgerArn, `${ledgerArn}:${props.ledger.actionsAlias}`],
+      },
+    ];
+    this.statements.forEach((statement) => {
+      checkStatement(`${this.node.path}.${statement.sid}`, statement);
+    });
+    this.policy = new IamPolicy(this, 'policy', {
+      name: this.policyName,
+      description: `What an operator of sidestep ${environment} needs to run every sidestep command`,
+      policy: JSON.stringify(policyDocument(this.statements)),
+    });
+    this.policyArn = this.policy.arn;
+  }
+}

@@ -1,0 +1,117 @@
+import { describe, expect, it } from '@jest/globals';
+import { STAGING, synthStack } from './environment-fixture.ts';
+import { all, one, ref, statements } from './terraform-json.ts';
+
+const tf = synthStack(STAGING);
+const at = (service: string, resource: string) => `arn:aws:${service}:eu-west-1:123456789012:${resource}`;
+
+/** The operator policy's statements by Sid. */
+function operatorStatements(): Record<
+  string,
+  { Action: string[]; Resource: string | string[]; Condition?: object }
+> {
+  const [, policy] = one(tf, 'aws_iam_policy', { name: 'sidestep-staging-operator' });
+  return Object.fromEntries(
+    JSON.parse(policy.policy).Statement.map((statement: { Sid: string }) => [statement.Sid, statement]),
+  );
+}
+
+describe('the operator policy', () => {
+  it('is one managed policy, sidestep-<env>-operator, attached to nothing by the stack', () => {
+    expect(all(tf, 'aws_iam_policy').map(([, body]) => body.name)).toEqual(['sidestep-staging-operator']);
+    expect(all(tf, 'aws_iam_policy_attachment')).toEqual([]);
+    expect(all(tf, 'aws_iam_role_policy_attachment')).toEqual([]);
+    expect(tf.output.operator_policy_arn.value).toMatch(/^\$\{aws_iam_policy\..+\.arn\}$/);
+  });
+
+  it('lists exactly the CLI’s actions, each on the environment’s own resources', () => {
+    const policy = operatorStatements();
+    const queues = ['mail', 'export-requests'];
+    expect(policy.ReadQueues).toMatchObject({
+      Action: ['sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
+      Resource: [
+        ...queues.map((queue) => at('sqs', `sidestep-staging-${queue}`)),
+        ...queues.map((queue) => at('sqs', `sidestep-staging-${queue}-dlq`)),
+      ],
+    });
+    expect(policy.RedriveDeadLetters?.Resource).toEqual(
+      queues.map((queue) => at('sqs', `sidestep-staging-${queue}-dlq`)),
+    );
+    expect(policy.SendToQueues).toMatchObject({
+      Action: ['sqs:SendMessage'],
+      Resource: queues.map((queue) => at('sqs', `sidestep-staging-${queue}`)),
+    });
+    expect(policy.RunWorkflows?.Resource).toEqual([
+      at('states', 'stateMachine:sidestep-staging-import'),
+      at('states', 'stateMachine:sidestep-staging-export'),
+    ]);
+    expect(policy.InspectExecutions?.Resource).toEqual([
+      at('states', 'execution:sidestep-staging-import:*'),
+      at('states', 'execution:sidestep-staging-export:*'),
+    ]);
+    expect(policy.PauseSchedules?.Resource).toContain(
+      at('scheduler', 'schedule/sidestep-staging/sidestep-staging-stale-job-sweeper'),
+    );
+    expect(policy.PassScheduleRoles).toMatchObject({
+      Action: ['iam:PassRole'],
+      Condition: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+    });
+    expect(policy.PassScheduleRoles?.Resource).toContain(
+      'arn:aws:iam::123456789012:role/sidestep-staging-stale-job-sweeper-schedule',
+    );
+    expect(policy.FireSchedules).toMatchObject({
+      Action: ['events:PutEvents'],
+      Resource: at('events', 'event-bus/sidestep-staging'),
+    });
+    expect(policy.UseLedger).toMatchObject({
+      Action: ['lambda:InvokeFunction'],
+      Resource: [
+        at('lambda', 'function:sidestep-staging-ops-ledger'),
+        at('lambda', 'function:sidestep-staging-ops-ledger:actions'),
+      ],
+    });
+    // `*` only where AWS offers no scope: CloudWatch's metric reads.
+    const unscoped = Object.values(policy).filter((statement) => [statement.Resource].flat().includes('*'));
+    expect(unscoped.map((statement) => statement.Action)).toEqual([['cloudwatch:GetMetricData']]);
+  });
+
+  it('names only roles the stack creates for PassRole', () => {
+    const roles = all(tf, 'aws_iam_role').map(([, body]) => `arn:aws:iam::123456789012:role/${body.name}`);
+    for (const role of [operatorStatements().PassScheduleRoles?.Resource].flat())
+      expect(roles).toContain(role);
+  });
+});
+
+describe('the ops-ledger function', () => {
+  it('has an actions alias on $LATEST and no function URL', () => {
+    const [fnAddress, fn] = one(tf, 'aws_lambda_function', { function_name: 'sidestep-staging-ops-ledger' });
+    const [, alias] = one(tf, 'aws_lambda_alias', { name: 'actions' });
+    expect(alias).toMatchObject({
+      function_name: ref(fnAddress, 'function_name'),
+      function_version: '$LATEST',
+    });
+    expect(all(tf, 'aws_lambda_function_url').map(([, url]) => url.function_name)).not.toContain(
+      ref(fnAddress, 'function_name'),
+    );
+    expect(fn.vpc_config).toMatchObject({
+      subnet_ids: ['subnet-a', 'subnet-b'],
+      security_group_ids: ['sg-1'],
+    });
+    expect(fn.environment.variables).toMatchObject({ NOTIFY_ADDRESS: 'ops@example.com' });
+  });
+
+  it('reads the database secret and nothing else of the environment', () => {
+    const granted = statements(tf, 'sidestep-staging-ops-ledger').flatMap((statement) =>
+      [statement.Action].flat(),
+    );
+    const outside = granted.filter(
+      (action: string) =>
+        !['secretsmanager:GetSecretValue'].includes(action) &&
+        !action.startsWith('logs:') &&
+        !action.startsWith('xray:') &&
+        !action.startsWith('ec2:'),
+    );
+    expect(outside).toEqual([]);
+    expect(granted).toContain('secretsmanager:GetSecretValue');
+  });
+});

@@ -1,0 +1,79 @@
+import type { JobKind, MailSendJobInput, MailTemplateName } from '@sidestep/contracts';
+
+/**
+ * The idempotency key (and envelope id) of a job's mail: `<template>:<jobId>` for its first attempt,
+ * `<template>:<jobId>:<attempt>` for a retry's (`sidestep job retry`), so each attempt's failure or
+ * completion is mailed once, and a redelivered or replayed one is not mailed twice. The first
+ * attempt keeps the key mails had before retries were keyed apart: a job in flight across that
+ * change is mailed once. The workflows build the same key from the status step's `attemptKey`.
+ */
+export function jobMailKey(template: MailTemplateName, jobId: string, attempt: number): string {
+  return `${template}:${attemptKey(jobId, attempt)}`;
+}
+
+/** The job id qualified by attempt, as mail keys use it: `<jobId>` for attempt 1, `<jobId>:<attempt>` after. */
+export function attemptKey(jobId: string, attempt: number): string {
+  return attempt <= 1 ? jobId : `${jobId}:${attempt}`;
+}
+
+/** What is known about a failed job, as far as its failure mail needs. */
+export interface FailedJobMailFacts {
+  readonly jobId: string;
+  readonly kind: JobKind;
+  /** The attempt that failed (1 unless retried). */
+  readonly attempt: number;
+  /** An import's source file name; unused for exports. */
+  readonly fileName: string | null;
+  /** An export's requester; unused for imports. */
+  readonly requestedBy: string | null;
+  /** The reason recorded on the job. */
+  readonly reason: string;
+}
+
+/** The envelope id (and idempotency key) of a job's failure mail: {@link jobMailKey} of its template. */
+export function failureMailId(kind: JobKind, jobId: string, attempt: number): string {
+  return jobMailKey(failureTemplate(kind), jobId, attempt);
+}
+
+function failureTemplate(kind: JobKind): 'import.failed' | 'export.failed' {
+  return kind === 'import' ? 'import.failed' : 'export.failed';
+}
+
+/**
+ * The failure mail of a job failed outside its workflow (by the job-sweeper, or an operator's
+ * `sidestep job fail`): the very envelope the job's workflow composes in its failure path
+ * (packages/workflows `mailEnvelope`: id and idempotency key {@link jobMailKey}, the same recipient
+ * and params, no locale). When the workflow comes back later and fails the job itself, the
+ * status-updater answers with the recorded reason, the workflow queues this same envelope, and the
+ * mail-dispatcher, which sends once per key and payload, sends nothing more.
+ *
+ * Imports go to `notifyAddress` (as in the import workflow), exports to their requester.
+ */
+export function failureMail(job: FailedJobMailFacts, notifyAddress: string): MailSendJobInput {
+  const id = failureMailId(job.kind, job.jobId, job.attempt);
+  const common = { jobId: job.jobId, idempotencyKey: id };
+  return job.kind === 'import'
+    ? {
+        type: 'mail.send',
+        version: 1,
+        id,
+        payload: {
+          template: 'import.failed',
+          to: notifyAddress,
+          ...common,
+          params: { jobId: job.jobId, fileName: job.fileName ?? job.jobId, reason: job.reason },
+        },
+      }
+    : {
+        type: 'mail.send',
+        version: 1,
+        id,
+        payload: {
+          template: 'export.failed',
+          // A missing requester is refused by the mail contract, naming `payload.to`.
+          to: job.requestedBy ?? '',
+          ...common,
+          params: { jobId: job.jobId, reason: job.reason },
+        },
+      };
+}

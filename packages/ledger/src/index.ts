@@ -1,0 +1,30 @@
+/**
+ * @sidestep/ledger — the jobs ledger as operators read it and act on it: the {@link Ledger} port,
+ * its SQL adapter (`SqlLedger`), and both ends of the `ops-ledger` function's wire (the request
+ * answerer the function runs, the result decoder `@sidestep/ops`' Lambda adapter uses). Shared by
+ * the function and the operator tools, which is why it is not part of `@sidestep/ops` (the registry
+ * lists the function, and ops reads the registry).
+ */
+export { type AnswerOptions, answerLedgerRequest, parseLedgerRequest } from './answer-ledger-request.ts';
+export {
+  JobNotFoundError,
+  JobStateError,
+  LedgerError,
+  LedgerInvokeError,
+  LedgerRequestError,
+  MailRecordNotReleasableError,
+} from './errors.ts';
+export type {
+  AuditEntry,
+  FailedJob,
+  JobCounts,
+  JobDetail,
+  JobPage,
+  JobSummary,
+  JobTransitionEntry,
+  Ledger,
+  MailRecord,
+  ReleasedMail,
+} from './ledger.ts';
+export { ledgerResult } from './ledger-wire.ts';
+export { idempotencyRecordHash, jobMailKeys, SqlLedger } from './sql-ledger.ts';

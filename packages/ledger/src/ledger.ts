@@ -1,0 +1,150 @@
+import type { AuditRecord, JobKind, JobState } from '@sidestep/contracts';
+
+/** A job as lists show it. */
+export interface JobSummary {
+  readonly id: string;
+  readonly kind: JobKind;
+  readonly state: JobState;
+  readonly attempt: number;
+  readonly fileName: string | null;
+  readonly rowsTotal: number | null;
+  readonly rowsImported: number | null;
+  readonly rowsRejected: number | null;
+  readonly error: string | null;
+  readonly executionId: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** One page of {@link Ledger.listJobs}: `next` is the cursor of the following page, null on the last. */
+export interface JobPage {
+  readonly jobs: readonly JobSummary[];
+  readonly next: string | null;
+}
+
+/** One row of a job's audit trail in `job_transitions`. */
+export interface JobTransitionEntry {
+  readonly at: Date;
+  readonly event: string;
+  readonly from: string | null;
+  readonly to: string;
+  readonly executionId: string | null;
+  readonly data: Record<string, unknown> | null;
+}
+
+/** A mail's idempotency record in `idempotency_records` (the mail-dispatcher's send-once store). */
+export interface MailRecord {
+  readonly idempotencyKey: string;
+  readonly recordId: string;
+  readonly status: string;
+  readonly createdAt: Date;
+}
+
+/** A job with everything the ledger knows about it. */
+export interface JobDetail extends JobSummary {
+  readonly requestedBy: string | null;
+  readonly resultKey: string | null;
+  readonly downloadUrl: string | null;
+  readonly deadlineAt: Date | null;
+  /** The batch-worker's first row errors (`{ line, field, message }`); empty when none. */
+  readonly rowErrors: readonly unknown[];
+  readonly transitions: readonly JobTransitionEntry[];
+  /** Every execution that worked on it (one per attempt), oldest first. */
+  readonly executions: readonly string[];
+  /** The mails about it: the send-once records of its mail keys. */
+  readonly mails: readonly MailRecord[];
+}
+
+/** Jobs by state: running and registered now, failed and succeeded since a time. */
+export interface JobCounts {
+  readonly running: number;
+  readonly registered: number;
+  readonly failed24h: number;
+  readonly succeeded24h: number;
+}
+
+/** One operator action as the audit trail keeps it. */
+export interface AuditEntry extends AuditRecord {
+  readonly id: number;
+  readonly at: Date;
+}
+
+/** What {@link Ledger.failJob} did: the job's state after `fail`, and what its failure mail needs. */
+export interface FailedJob {
+  readonly jobId: string;
+  readonly kind: JobKind;
+  readonly state: JobState;
+  readonly reason: string;
+  readonly attempt: number;
+  readonly fileName: string | null;
+  readonly requestedBy: string | null;
+  /**
+   * Who its failure mail goes to, as its workflow sends it: an export's requester, an import's
+   * notify address (the ledger's `notifyAddress`); null when the ledger was given none.
+   */
+  readonly recipient: string | null;
+}
+
+/** What {@link Ledger.releaseMail} did. */
+export interface ReleasedMail {
+  readonly idempotencyKey: string;
+  readonly recordId: string;
+  readonly released: 'deleted INPROGRESS record';
+}
+
+/**
+ * The jobs ledger as operators read it and act on it: the port `@sidestep/ops` works through. Two
+ * adapters: {@link SqlLedger} on the database itself (the local cloud, or `--database-url`), and ops'
+ * Lambda adapter, which sends the same requests (`LedgerQuery` / `LedgerAction` of
+ * @sidestep/contracts) to the `ops-ledger` function that answers them with a `SqlLedger` inside the
+ * environment's private network.
+ */
+export interface Ledger {
+  /** Jobs newest first, `limit` per page; `after` is the previous page's `next`. */
+  listJobs(query: {
+    readonly status?: JobState;
+    readonly kind?: JobKind;
+    readonly limit?: number;
+    readonly after?: string;
+  }): Promise<JobPage>;
+  /** @throws {JobNotFoundError} */
+  describeJob(jobId: string): Promise<JobDetail>;
+  /** Jobs running and registered now; failed and succeeded since `since`. */
+  countJobs(since: Date): Promise<JobCounts>;
+  /** The audit trail, newest first; `before` an entry id to page. */
+  listAudit(query: { readonly limit?: number; readonly before?: number }): Promise<AuditEntry[]>;
+
+  /**
+   * Fires `fail` on a job stuck `registered`/`running` (operator `operator`, reason `reason`).
+   * @throws {JobNotFoundError} @throws {JobStateError} the job already ended.
+   */
+  failJob(jobId: string, reason: string, operator: string): Promise<FailedJob>;
+  /**
+   * Hands failed job `jobId`, still owned by `fromExecutionArn`, to the retry's execution
+   * `executionArn` as attempt `attempt` (see ops' `retryJob`).
+   * @throws {JobNotFoundError} @throws {JobStateError} not failed, or owned by another execution.
+   */
+  handOverJob(handOver: {
+    readonly jobId: string;
+    readonly fromExecutionArn: string;
+    readonly executionArn: string;
+    readonly attempt: number;
+    readonly operator: string;
+  }): Promise<void>;
+  /** Undoes {@link handOverJob} when the retry's execution could not be started. */
+  takeBackJob(takeBack: {
+    readonly jobId: string;
+    readonly executionArn: string;
+    readonly previous: {
+      readonly executionArn: string;
+      readonly attempt: number;
+      readonly error: string | null;
+    };
+  }): Promise<void>;
+  /** @throws {MailRecordNotReleasableError} no record for the key, or it is not INPROGRESS. */
+  releaseMail(idempotencyKey: string): Promise<ReleasedMail>;
+  /** Appends one entry to the audit trail. */
+  appendAudit(entry: AuditRecord): Promise<void>;
+  /** Releases what the adapter holds (a pool, a client). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,350 @@
+import { createHash } from 'node:crypto';
+import { type AuditRecord, type JobKind, type JobState, MAIL_TEMPLATE_NAMES } from '@sidestep/contracts';
+import type { Database, Queryable } from '@sidestep/db/postgres';
+import {
+  fireJobEvent,
+  JOB_COLUMNS,
+  type JobRow,
+  jobMailKey,
+  lockJob,
+  recordTransition,
+  snapshot,
+  statusOutput,
+} from '@sidestep/jobs';
+import {
+  JobNotFoundError,
+  JobStateError,
+  LedgerRequestError,
+  MailRecordNotReleasableError,
+} from './errors.ts';
+import type {
+  AuditEntry,
+  FailedJob,
+  JobCounts,
+  JobDetail,
+  JobPage,
+  JobSummary,
+  Ledger,
+  MailRecord,
+  ReleasedMail,
+} from './ledger.ts';
+
+interface JobListRow {
+  id: string;
+  kind: JobKind;
+  state: JobState;
+  attempt: number;
+  file_name: string | null;
+  rows_total: string | null;
+  rows_imported: string | null;
+  rows_rejected: string | null;
+  error: string | null;
+  execution_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const LIST_COLUMNS =
+  'id, kind, state, attempt, file_name, rows_total, rows_imported, rows_rejected, error, execution_id, created_at, updated_at';
+
+function summary(row: JobListRow): JobSummary {
+  const count = (value: string | null) => (value === null ? null : Number(value));
+  return {
+    id: row.id,
+    kind: row.kind,
+    state: row.state,
+    attempt: row.attempt,
+    fileName: row.file_name,
+    rowsTotal: count(row.rows_total),
+    rowsImported: count(row.rows_imported),
+    rowsRejected: count(row.rows_rejected),
+    error: row.error,
+    executionId: row.execution_id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/**
+ * The hash Powertools idempotency keys a record by: md5, base64, of the JSON of the value the
+ * mail-dispatcher's `eventKeyJmesPath` (`key`) selects, after the function-name prefix and `#`
+ * (`BasePersistenceLayer.getHashedIdempotencyKey`). The prefix differs per deployment (the Lambda's
+ * name), so records are matched on the hash.
+ */
+export function idempotencyRecordHash(idempotencyKey: string): string {
+  return createHash('md5').update(JSON.stringify(idempotencyKey)).digest('base64');
+}
+
+/** The keys a job's mails may have: `jobMailKey` of every template, for each of its attempts so far. */
+export function jobMailKeys(jobId: string, attempts: number): string[] {
+  return MAIL_TEMPLATE_NAMES.flatMap((template) =>
+    Array.from({ length: Math.max(attempts, 1) }, (_, index) => jobMailKey(template, jobId, index + 1)),
+  );
+}
+
+/** The records of these mail keys, whatever their prefix. */
+async function mailRecords(db: Queryable, keys: readonly string[]): Promise<MailRecord[]> {
+  if (keys.length === 0) return [];
+  const byHash = new Map(keys.map((key) => [idempotencyRecordHash(key), key]));
+  const { rows } = await db.query<{ id: string; status: string; created_at: Date }>(
+    `SELECT id, status, created_at FROM idempotency_records
+     WHERE split_part(id, '#', 2) = ANY($1::text[]) ORDER BY created_at`,
+    [[...byHash.keys()]],
+  );
+  return rows.map((row) => ({
+    idempotencyKey: byHash.get(row.id.split('#')[1] ?? '') ?? '',
+    recordId: row.id,
+    status: row.status,
+    createdAt: row.created_at,
+  }));
+}
+
+/** A `jobs.list` cursor: the last job's `created_at` (as PostgreSQL prints it, microseconds kept) and id. */
+function parseCursor(after: string): { createdAt: string; id: string } {
+  const bar = after.lastIndexOf('|');
+  if (bar < 1 || Number.isNaN(Date.parse(after.slice(0, bar))))
+    throw new LedgerRequestError(`after: "${after}" is not a cursor this ledger returned`, {
+      field: 'after',
+    });
+  return { createdAt: after.slice(0, bar), id: after.slice(bar + 1) };
+}
+
+/**
+ * The ledger on its database: the direct adapter of the {@link Ledger} port (locally and with
+ * `--database-url`), and what the `ops-ledger` function answers with inside the private network.
+ *
+ * Every query runs in a READ ONLY transaction. The function answers the queries of anyone allowed to
+ * invoke it (a read-only console role among them) with the credentials the actions also use; READ
+ * ONLY makes PostgreSQL itself refuse any write a query path might make (SQLSTATE 25006), so a bug
+ * or a crafted request there cannot change the ledger. The actions are the fixed set below, each
+ * its own read-write transaction.
+ */
+export class SqlLedger implements Ledger {
+  readonly #db: Database;
+  readonly #notifyAddress: string | undefined;
+
+  /** @param options.notifyAddress who an import's failure mail goes to (the import workflow's `notifyAddress`) */
+  constructor(db: Database, options: { readonly notifyAddress?: string | undefined } = {}) {
+    this.#db = db;
+    this.#notifyAddress = options.notifyAddress;
+  }
+
+  /** Runs `read` in a transaction PostgreSQL keeps read-only (see the class comment). */
+  readOnly<T>(read: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.#db.transaction(async (tx) => {
+      await tx.query('SET TRANSACTION READ ONLY');
+      return read(tx);
+    });
+  }
+
+  listJobs(query: Parameters<Ledger['listJobs']>[0]): Promise<JobPage> {
+    const limit = query.limit ?? 100;
+    const after = query.after === undefined ? undefined : parseCursor(query.after);
+    return this.readOnly(async (tx) => {
+      const { rows } = await tx.query<JobListRow & { cursor_at: string }>(
+        `SELECT ${LIST_COLUMNS}, created_at::text AS cursor_at FROM jobs
+         WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)
+           AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::text))
+         ORDER BY created_at DESC, id DESC LIMIT $3`,
+        [query.status ?? null, query.kind ?? null, limit + 1, after?.createdAt ?? null, after?.id ?? null],
+      );
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        jobs: page.map(summary),
+        next: rows.length > limit && last ? `${last.cursor_at}|${last.id}` : null,
+      };
+    });
+  }
+
+  describeJob(jobId: string): Promise<JobDetail> {
+    return this.readOnly(async (tx) => {
+      const { rows } = await tx.query<
+        JobListRow & {
+          requested_by: string | null;
+          result_key: string | null;
+          download_url: string | null;
+          deadline_at: Date | null;
+          row_errors: unknown;
+        }
+      >(
+        `SELECT ${LIST_COLUMNS}, requested_by, result_key, download_url, deadline_at, row_errors FROM jobs WHERE id = $1`,
+        [jobId],
+      );
+      const row = rows[0];
+      if (!row) throw new JobNotFoundError(jobId);
+      const transitions = await tx.query<{
+        created_at: Date;
+        event: string;
+        from_state: string | null;
+        to_state: string;
+        execution_id: string | null;
+        data: Record<string, unknown> | null;
+      }>(
+        'SELECT created_at, event, from_state, to_state, execution_id, data FROM job_transitions WHERE job_id = $1 ORDER BY id',
+        [jobId],
+      );
+      const executions = [
+        ...new Set(
+          transitions.rows
+            .map((transition) => transition.execution_id)
+            .filter((id): id is string => id?.startsWith('arn:aws:states:') ?? false),
+        ),
+      ];
+      return {
+        ...summary(row),
+        requestedBy: row.requested_by,
+        resultKey: row.result_key,
+        downloadUrl: row.download_url,
+        deadlineAt: row.deadline_at,
+        rowErrors: Array.isArray(row.row_errors) ? row.row_errors : [],
+        transitions: transitions.rows.map((transition) => ({
+          at: transition.created_at,
+          event: transition.event,
+          from: transition.from_state,
+          to: transition.to_state,
+          executionId: transition.execution_id,
+          data: transition.data,
+        })),
+        executions,
+        mails: await mailRecords(tx, jobMailKeys(jobId, row.attempt)),
+      };
+    });
+  }
+
+  countJobs(since: Date): Promise<JobCounts> {
+    return this.readOnly(async (tx) => {
+      const { rows } = await tx.query<{ state: string; recent: string; total: string }>(
+        `SELECT state, count(*) FILTER (WHERE updated_at >= $1) AS recent, count(*) AS total
+         FROM jobs GROUP BY state`,
+        [since],
+      );
+      const of = (state: string, column: 'recent' | 'total') =>
+        Number(rows.find((row) => row.state === state)?.[column] ?? 0);
+      return {
+        running: of('running', 'total'),
+        registered: of('registered', 'total'),
+        failed24h: of('failed', 'recent'),
+        succeeded24h: of('succeeded', 'recent'),
+      };
+    });
+  }
+
+  listAudit(query: Parameters<Ledger['listAudit']>[0]): Promise<AuditEntry[]> {
+    return this.readOnly(async (tx) => {
+      const { rows } = await tx.query<AuditEntry & { id: string }>(
+        `SELECT id, at, operator, environment, action, target, details, result, error
+         FROM operator_audit WHERE ($2::bigint IS NULL OR id < $2)
+         ORDER BY id DESC LIMIT $1`,
+        [query.limit ?? 100, query.before ?? null],
+      );
+      return rows.map((row) => ({ ...row, id: Number(row.id) }));
+    });
+  }
+
+  failJob(jobId: string, reason: string, operator: string): Promise<FailedJob> {
+    return this.#db.transaction(async (tx) => {
+      const job = await lockJob(tx, jobId);
+      if (!job) throw new JobNotFoundError(jobId);
+      if (job.state !== 'registered' && job.state !== 'running') {
+        throw new JobStateError(jobId, job.state, 'fail', ['registered', 'running']);
+      }
+      const output = await fireJobEvent(tx, job, 'fail', {
+        firedBy: `operator:${operator}`,
+        reason,
+        data: { operator },
+      });
+      return {
+        jobId,
+        kind: job.kind,
+        state: output.state,
+        reason,
+        attempt: job.attempt,
+        fileName: job.file_name,
+        requestedBy: job.requested_by,
+        recipient: job.kind === 'import' ? (this.#notifyAddress ?? null) : job.requested_by,
+      };
+    });
+  }
+
+  async handOverJob(handOver: Parameters<Ledger['handOverJob']>[0]): Promise<void> {
+    const { jobId, fromExecutionArn, executionArn, attempt, operator } = handOver;
+    await this.#db.transaction(async (tx) => {
+      const job = await lockJob(tx, jobId);
+      if (!job) throw new JobNotFoundError(jobId);
+      if (job.state !== 'failed' || job.execution_id !== fromExecutionArn) {
+        throw new JobStateError(jobId, job.state, 'retry', ['failed']);
+      }
+      const updated = await tx.query<JobRow>(
+        `UPDATE jobs SET
+             state = 'registered', attempt = $3, execution_id = $2, error = NULL, worker_error = NULL,
+             rows_total = NULL, rows_imported = NULL, rows_rejected = NULL, row_errors = NULL,
+             bytes = CASE WHEN kind = 'export' THEN NULL ELSE bytes END,
+             result_key = NULL, download_url = NULL, started_at = NULL, finished_at = NULL,
+             deadline_at = NULL, swept_at = NULL, sweep_mail_queued_at = NULL, updated_at = now()
+           WHERE id = $1 RETURNING ${JOB_COLUMNS}`,
+        [jobId, executionArn, attempt],
+      );
+      const row = updated.rows[0];
+      if (!row) throw new JobNotFoundError(jobId);
+      const output = statusOutput(snapshot(row), false);
+      await recordTransition(tx, jobId, 'register', 'failed', output, executionArn, {
+        retry: { attempt, previousExecutionArn: fromExecutionArn, operator },
+      });
+    });
+  }
+
+  async takeBackJob(takeBack: Parameters<Ledger['takeBackJob']>[0]): Promise<void> {
+    const { jobId, executionArn, previous } = takeBack;
+    await this.#db.transaction(async (tx) => {
+      await tx.query(
+        `UPDATE jobs SET state = 'failed', attempt = $3, execution_id = $2, error = $4, updated_at = now(), finished_at = now()
+           WHERE id = $1 AND execution_id = $5`,
+        [jobId, previous.executionArn, previous.attempt, previous.error, executionArn],
+      );
+      await tx.query('DELETE FROM job_transitions WHERE job_id = $1 AND execution_id = $2', [
+        jobId,
+        executionArn,
+      ]);
+    });
+  }
+
+  /**
+   * Releases the send-once record of mail `idempotencyKey` so a redrive of its message sends it. Only
+   * an INPROGRESS record is released: the record a crash between sending and marking the mail sent
+   * leaves behind (the mail-dispatcher dead-letters the message as "delivery outcome unknown" and
+   * never reclaims it on its own). A COMPLETED record (the mail was sent) is refused.
+   */
+  releaseMail(idempotencyKey: string): Promise<ReleasedMail> {
+    return this.#db.transaction(async (tx) => {
+      const [record] = await mailRecords(tx, [idempotencyKey]);
+      if (!record) throw new MailRecordNotReleasableError(idempotencyKey, undefined);
+      if (record.status !== 'INPROGRESS')
+        throw new MailRecordNotReleasableError(idempotencyKey, record.status);
+      await tx.query(`DELETE FROM idempotency_records WHERE id = $1 AND status = 'INPROGRESS'`, [
+        record.recordId,
+      ]);
+      return { idempotencyKey, recordId: record.recordId, released: 'deleted INPROGRESS record' as const };
+    });
+  }
+
+  async appendAudit(entry: AuditRecord): Promise<void> {
+    await this.#db.query(
+      `INSERT INTO operator_audit (operator, environment, action, target, details, result, error)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        entry.operator,
+        entry.environment,
+        entry.action,
+        entry.target,
+        JSON.stringify(entry.details),
+        entry.result,
+        entry.error,
+      ],
+    );
+  }
+
+  close(): Promise<void> {
+    return this.#db.close();
+  }
+}

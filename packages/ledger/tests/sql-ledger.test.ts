@@ -1,0 +1,170 @@
+import { describe, expect, it } from '@jest/globals';
+import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
+import { answerLedgerRequest, ledgerResult, SqlLedger } from '../src/index.ts';
+
+async function insertExport(
+  db: ReturnType<ReturnType<typeof suiteDatabase>>,
+  id: string,
+  state: string,
+  createdAt: string,
+) {
+  await db.query(
+    `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, created_at, updated_at, started_at, deadline_at)
+     VALUES ($1, 'export', $2, $3, 'ops@example.com', $1, 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:first', $4, $4, $4, $4::timestamptz + interval '1 hour')`,
+    [id, state, `req-${id}`, createdAt],
+  );
+}
+
+describeEachDatabase('SqlLedger', (open) => {
+  const db = suiteDatabase(open);
+
+  it('refuses a write inside a read-only query transaction (SQLSTATE 25006)', async () => {
+    const ledger = new SqlLedger(db());
+    await expect(
+      ledger.readOnly((tx) =>
+        tx.query(`INSERT INTO operator_audit (operator, environment, action, target, details, result)
+                  VALUES ('x', 'local', 'job-fail', 't', '{}', 'ok')`),
+      ),
+    ).rejects.toMatchObject({ message: expect.stringMatching(/read-only transaction/) });
+    expect((await db().query('SELECT count(*)::int AS n FROM operator_audit')).rows[0]).toEqual({ n: 0 });
+  });
+
+  it('pages jobs newest first by keyset, filtered by state and kind, each job once', async () => {
+    // Same created_at for two jobs: the id breaks the tie, and microseconds survive the cursor.
+    await insertExport(db(), 'exp_page_a', 'failed', '2026-11-24T10:00:00.000001Z');
+    await insertExport(db(), 'exp_page_b', 'failed', '2026-11-24T10:00:00.000002Z');
+    await insertExport(db(), 'exp_page_c', 'failed', '2026-11-24T10:00:00.000002Z');
+    await insertExport(db(), 'exp_page_d', 'running', '2026-11-24T11:00:00Z');
+    const ledger = new SqlLedger(db());
+
+    const first = await ledger.listJobs({ status: 'failed', kind: 'export', limit: 2 });
+    expect(first.jobs.map((job) => job.id)).toEqual(['exp_page_c', 'exp_page_b']);
+    expect(first.next).not.toBeNull();
+    const second = await ledger.listJobs({
+      status: 'failed',
+      kind: 'export',
+      limit: 2,
+      after: first.next ?? '',
+    });
+    expect(second.jobs.map((job) => job.id)).toEqual(['exp_page_a']);
+    expect(second.next).toBeNull();
+    expect((await ledger.listJobs({ kind: 'import' })).jobs).toEqual([]);
+  });
+
+  it('fails a running job as the operator, once', async () => {
+    await insertExport(db(), 'exp_fail_1', 'running', '2026-11-24T09:00:00Z');
+    const ledger = new SqlLedger(db());
+    const failed = await ledger.failJob('exp_fail_1', 'worker task gone', 'local:alice');
+    expect(failed).toMatchObject({
+      jobId: 'exp_fail_1',
+      kind: 'export',
+      state: 'failed',
+      attempt: 1,
+      requestedBy: 'ops@example.com',
+    });
+    await expect(ledger.failJob('exp_fail_1', 'again', 'local:alice')).rejects.toMatchObject({
+      name: 'JobStateError',
+      field: 'jobId',
+    });
+    const detail = await ledger.describeJob('exp_fail_1');
+    expect(detail.transitions.at(-1)).toMatchObject({ event: 'fail', to: 'failed' });
+  });
+});
+
+describeEachDatabase('SqlLedger retry hand-over', (open) => {
+  const db = suiteDatabase(open);
+
+  it("hands a failed job to the retry's execution as attempt 2, whose mails are keyed apart, and takes it back", async () => {
+    await insertExport(db(), 'exp_retry', 'failed', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const first = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:first';
+    const retry = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:exp_retry-attempt-2';
+    await ledger.handOverJob({
+      jobId: 'exp_retry',
+      fromExecutionArn: first,
+      executionArn: retry,
+      attempt: 2,
+      operator: 'local:alice',
+    });
+
+    const detail = await ledger.describeJob('exp_retry');
+    expect(detail).toMatchObject({ state: 'registered', attempt: 2, executionId: retry });
+    // The register step the retry's execution replays: its mails are `<template>:exp_retry:2`.
+    expect(detail.transitions.at(-1)?.data).toMatchObject({ output: { attemptKey: 'exp_retry:2' } });
+    await expect(
+      ledger.handOverJob({
+        jobId: 'exp_retry',
+        fromExecutionArn: first,
+        executionArn: retry,
+        attempt: 2,
+        operator: 'x',
+      }),
+    ).rejects.toMatchObject({ name: 'JobStateError' });
+
+    await ledger.takeBackJob({
+      jobId: 'exp_retry',
+      executionArn: retry,
+      previous: { executionArn: first, attempt: 1, error: 'boom' },
+    });
+    expect(await ledger.describeJob('exp_retry')).toMatchObject({
+      state: 'failed',
+      attempt: 1,
+      executionId: first,
+      error: 'boom',
+    });
+  });
+});
+
+describeEachDatabase('answerLedgerRequest', (open) => {
+  const db = suiteDatabase(open);
+
+  it('answers a query, and an action only through the actions alias', async () => {
+    const ledger = new SqlLedger(db());
+    const entry = {
+      operator: 'arn:aws:sts::1:assumed-role/operator/alice',
+      environment: 'staging',
+      action: 'job-fail',
+      target: 'exp_1',
+      details: { reason: 'gone' },
+      result: 'ok',
+      error: null,
+    };
+    const refused = await answerLedgerRequest(ledger, { op: 'audit.append', entry }, { actions: false });
+    expect(refused).toMatchObject({ ok: false, error: { name: 'LedgerRequestError', field: 'op' } });
+    expect(await answerLedgerRequest(ledger, { op: 'audit.append', entry }, { actions: true })).toEqual({
+      ok: true,
+      result: null,
+    });
+    const answer = await answerLedgerRequest(ledger, { op: 'audit.list' }, { actions: false });
+    // Through the wire as the Lambda adapter reads it: the dates come back as dates.
+    const [listed] = ledgerResult(JSON.stringify(answer)) as { at: Date; operator: string }[];
+    expect(listed?.operator).toBe(entry.operator);
+    expect(listed?.at).toBeInstanceOf(Date);
+  });
+
+  it('answers a bad field and a missing job as named errors, not thrown', async () => {
+    const ledger = new SqlLedger(db());
+    expect(
+      await answerLedgerRequest(ledger, { op: 'jobs.list', status: 'lost' }, { actions: false }),
+    ).toMatchObject({
+      ok: false,
+      error: { name: 'LedgerRequestError', field: 'status' },
+    });
+    const missing = await answerLedgerRequest(
+      ledger,
+      { op: 'job.describe', jobId: 'imp_nope' },
+      { actions: false },
+    );
+    expect(() => ledgerResult(JSON.stringify(missing))).toThrow(
+      expect.objectContaining({ name: 'JobNotFoundError', field: 'jobId' }),
+    );
+  });
+});
+
+describe('ledgerResult', () => {
+  it('refuses a payload that is not a ledger response', () => {
+    expect(() => ledgerResult('{"errorType":"Runtime.ImportModuleError"}')).toThrow(
+      expect.objectContaining({ name: 'LedgerInvokeError' }),
+    );
+  });
+});

@@ -1,0 +1,107 @@
+import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  LEDGER_ACTIONS_ALIAS,
+  LedgerAction,
+  LedgerQuery,
+  type LedgerRequest,
+  validate,
+} from '@sidestep/contracts';
+import {
+  type AuditEntry,
+  type FailedJob,
+  type JobCounts,
+  type JobDetail,
+  type JobPage,
+  type Ledger,
+  LedgerInvokeError,
+  ledgerResult,
+  type ReleasedMail,
+} from '@sidestep/ledger';
+
+/**
+ * The {@link Ledger} of an AWS environment: each call is one synchronous `lambda:InvokeFunction` of
+ * the environment's `ops-ledger` function (`sidestep-<env>-ops-ledger`), which answers it from the
+ * private database. Queries invoke the function itself, actions its `actions` alias: IAM authorises
+ * each separately (the operator policy grants both). Requests are checked against their contract
+ * here first, so a bad field is named without a round trip.
+ */
+export class LambdaLedger implements Ledger {
+  readonly #lambda: LambdaClient;
+  readonly #functionName: string;
+
+  constructor(lambda: LambdaClient, functionName: string) {
+    this.#lambda = lambda;
+    this.#functionName = functionName;
+  }
+
+  async #invoke<T>(request: LedgerRequest, qualifier?: string): Promise<T> {
+    const answer = await this.#lambda.send(
+      new InvokeCommand({
+        FunctionName: this.#functionName,
+        ...(qualifier ? { Qualifier: qualifier } : {}),
+        Payload: new TextEncoder().encode(JSON.stringify(request)),
+      }),
+    );
+    const payload = answer.Payload ? new TextDecoder().decode(answer.Payload) : '';
+    if (answer.FunctionError) {
+      // The function failed (not the ledger's answer): Lambda's error payload, { errorType, errorMessage }.
+      const { errorType, errorMessage } = (JSON.parse(payload || '{}') ?? {}) as Record<string, string>;
+      throw new LedgerInvokeError(
+        `${this.#functionName} failed (${answer.FunctionError}): ${errorType ?? 'Error'}: ${errorMessage ?? payload}`,
+      );
+    }
+    return ledgerResult(payload) as T;
+  }
+
+  #query<T>(request: LedgerQuery): Promise<T> {
+    return this.#invoke(validate(LedgerQuery, request));
+  }
+
+  #act<T>(request: LedgerAction): Promise<T> {
+    return this.#invoke(validate(LedgerAction, request), LEDGER_ACTIONS_ALIAS);
+  }
+
+  listJobs(query: Parameters<Ledger['listJobs']>[0]): Promise<JobPage> {
+    return this.#query({ op: 'jobs.list', limit: query.limit ?? 100, ...withoutUndefined(query) });
+  }
+
+  describeJob(jobId: string): Promise<JobDetail> {
+    return this.#query({ op: 'job.describe', jobId });
+  }
+
+  countJobs(since: Date): Promise<JobCounts> {
+    return this.#query({ op: 'jobs.status', since: since.toISOString() });
+  }
+
+  listAudit(query: Parameters<Ledger['listAudit']>[0]): Promise<AuditEntry[]> {
+    return this.#query({ op: 'audit.list', limit: query.limit ?? 100, ...withoutUndefined(query) });
+  }
+
+  failJob(jobId: string, reason: string, operator: string): Promise<FailedJob> {
+    return this.#act({ op: 'job.fail', jobId, reason, operator });
+  }
+
+  async handOverJob(handOver: Parameters<Ledger['handOverJob']>[0]): Promise<void> {
+    await this.#act({ op: 'job.hand-over', ...handOver });
+  }
+
+  async takeBackJob(takeBack: Parameters<Ledger['takeBackJob']>[0]): Promise<void> {
+    await this.#act({ op: 'job.take-back', ...takeBack });
+  }
+
+  releaseMail(idempotencyKey: string): Promise<ReleasedMail> {
+    return this.#act({ op: 'mail.release', idempotencyKey });
+  }
+
+  async appendAudit(entry: Parameters<Ledger['appendAudit']>[0]): Promise<void> {
+    await this.#act({ op: 'audit.append', entry });
+  }
+
+  async close(): Promise<void> {
+    // The client belongs to the context, which destroys it.
+  }
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
+}

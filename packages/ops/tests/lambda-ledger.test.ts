@@ -1,0 +1,204 @@
+import { join } from 'node:path';
+import { InvokeCommand, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
+import { GetQueueUrlCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
+import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
+import { registeredService, WORKSPACE_ROOT } from '@sidestep/registry';
+import { describeJob, failJob, listAudit, listJobs } from '../src/index.ts';
+import { stagingContext } from './staging-context.ts';
+
+const FUNCTION_NAME = 'sidestep-staging-ops-ledger';
+const OPERATOR = 'arn:aws:sts::123456789012:assumed-role/operator/alice';
+
+/** What the stubbed Lambda was asked: function, qualifier and the request it carried. */
+function invocations(lambda: ReturnType<typeof stagingContext>['lambda']) {
+  return lambda.commandCalls(InvokeCommand).map((call) => ({
+    functionName: call.args[0].input.FunctionName,
+    qualifier: call.args[0].input.Qualifier,
+    request: JSON.parse(new TextDecoder().decode(call.args[0].input.Payload as Uint8Array)) as { op: string },
+  }));
+}
+
+/** An Invoke payload as the SDK returns it (a Uint8Array with helpers the adapter does not use). */
+const payload = (body: unknown) =>
+  new TextEncoder().encode(JSON.stringify(body)) as unknown as InvokeCommandOutput['Payload'];
+const answer = (body: unknown) => ({ StatusCode: 200, Payload: payload(body) });
+
+describe('the ledger of an AWS environment (LambdaLedger, stubbed Lambda)', () => {
+  it('lists jobs by invoking the function itself with a validated query, dates revived', async () => {
+    const { context, lambda } = stagingContext();
+    lambda.on(InvokeCommand).resolves(
+      answer({
+        ok: true,
+        result: {
+          jobs: [
+            {
+              id: 'imp_1',
+              state: 'failed',
+              createdAt: '2026-11-24T10:00:00.000Z',
+              updatedAt: '2026-11-24T10:01:00.000Z',
+            },
+          ],
+          next: null,
+        },
+      }),
+    );
+    const page = await listJobs(context, { status: 'failed', kind: 'import', limit: 5 });
+    expect(page.jobs[0]?.createdAt).toEqual(new Date('2026-11-24T10:00:00.000Z'));
+    expect(invocations(lambda)).toEqual([
+      {
+        functionName: FUNCTION_NAME,
+        qualifier: undefined,
+        request: { op: 'jobs.list', status: 'failed', kind: 'import', limit: 5 },
+      },
+    ]);
+  });
+
+  it('refuses a bad status before invoking anything', async () => {
+    const { context, lambda } = stagingContext();
+    await expect(listJobs(context, { status: 'lost' })).rejects.toMatchObject({ field: 'status' });
+    expect(lambda.calls()).toHaveLength(0);
+  });
+
+  it("rebuilds the ledger's named error and reports a function failure as LedgerInvokeError", async () => {
+    const { context, lambda } = stagingContext();
+    lambda
+      .on(InvokeCommand)
+      .resolvesOnce(
+        answer({
+          ok: false,
+          error: { name: 'JobNotFoundError', message: 'jobId: no job "imp_x"', field: 'jobId' },
+        }),
+      )
+      .resolvesOnce({
+        StatusCode: 200,
+        FunctionError: 'Unhandled',
+        Payload: payload({ errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out' }),
+      });
+    await expect(describeJob(context, 'imp_x')).rejects.toMatchObject({
+      name: 'JobNotFoundError',
+      field: 'jobId',
+    });
+    await expect(describeJob(context, 'imp_x')).rejects.toMatchObject({
+      name: 'LedgerInvokeError',
+      message: expect.stringContaining('Sandbox.Timedout: Task timed out'),
+    });
+  });
+
+  it('fails a job and appends its audit entry through the actions alias, and queues the failure mail', async () => {
+    const { context, lambda, sqs } = stagingContext();
+    lambda.on(InvokeCommand, { Qualifier: 'actions' }).callsFake((input: { Payload: Uint8Array }) => {
+      const request = JSON.parse(new TextDecoder().decode(input.Payload)) as { op: string };
+      return request.op === 'job.fail'
+        ? answer({
+            ok: true,
+            result: {
+              jobId: 'exp_1',
+              kind: 'export',
+              state: 'failed',
+              reason: 'worker task gone',
+              attempt: 2,
+              fileName: 'users-x',
+              requestedBy: 'asker@example.com',
+              recipient: 'asker@example.com',
+            },
+          })
+        : answer({ ok: true, result: null });
+    });
+    sqs
+      .on(GetQueueUrlCommand)
+      .resolves({ QueueUrl: 'https://sqs.ap-northeast-1.amazonaws.com/123456789012/sidestep-staging-mail' });
+    sqs
+      .on(SendMessageBatchCommand)
+      .resolves({ Successful: [{ Id: '0', MessageId: 'm-1', MD5OfMessageBody: 'x' }], Failed: [] });
+
+    const failed = await failJob(context, 'exp_1', 'worker task gone');
+
+    expect(failed.mail).toEqual({ status: 'queued', id: 'export.failed:exp_1:2', to: 'asker@example.com' });
+    expect(invocations(lambda).map(({ qualifier, request }) => [qualifier, request.op])).toEqual([
+      ['actions', 'job.fail'],
+      ['actions', 'audit.append'],
+    ]);
+    expect(invocations(lambda)[0]?.request).toMatchObject({ operator: OPERATOR });
+    expect(invocations(lambda)[1]?.request).toMatchObject({
+      entry: {
+        action: 'job-fail',
+        target: 'exp_1',
+        result: 'ok',
+        environment: 'staging',
+        operator: OPERATOR,
+      },
+    });
+    const sent = JSON.parse(
+      sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.Entries?.[0]?.MessageBody ?? '{}',
+    );
+    expect(sent).toMatchObject({
+      type: 'mail.send',
+      id: 'export.failed:exp_1:2',
+      payload: {
+        template: 'export.failed',
+        to: 'asker@example.com',
+        idempotencyKey: 'export.failed:exp_1:2',
+      },
+    });
+  });
+});
+
+// The same adapter against the real ops-ledger bundle, run by the local Lambda host on PostgreSQL:
+// the stubbed client hands each Invoke to the function, as Lambda would (unqualified: the function
+// ARN the host reports; the actions alias cannot be told apart locally, so only queries run here).
+describe('LambdaLedger against the ops-ledger bundle', () => {
+  let postgres: EmbeddedPostgres;
+  let fn: FunctionHost;
+  beforeAll(async () => {
+    postgres = await startEmbeddedPostgres({});
+    const { manifest, bundleDir } = registeredService('ops-ledger');
+    fn = await startFunction({
+      name: FUNCTION_NAME,
+      bundleDir: join(WORKSPACE_ROOT, bundleDir),
+      handler: manifest.handler,
+      environment: { DATABASE_URL: postgres.url, AWS_REGION: 'us-east-1' },
+      timeoutSeconds: manifest.timeoutSeconds,
+      isolate: true,
+      onLog: () => {},
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await fn?.close();
+    await postgres?.close();
+  });
+
+  it('reads jobs and the audit trail written by the database, and gets a refusal for an action', async () => {
+    await postgres.db.query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id)
+       VALUES ('exp_bundle', 'export', 'failed', 'req-b', 'asker@example.com', 'users-x', 'arn:e:b')`,
+    );
+    await postgres.db.query(
+      `INSERT INTO operator_audit (operator, environment, action, target, details, result)
+       VALUES ('${OPERATOR}', 'staging', 'job-retry', 'exp_bundle', '{}', 'ok')`,
+    );
+    const { context, lambda } = stagingContext();
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
+      const result = await fn.invoke(JSON.parse(new TextDecoder().decode(input.Payload)));
+      return result.ok
+        ? answer(result.payload)
+        : { StatusCode: 200, FunctionError: 'Unhandled', Payload: payload(result.error) };
+    });
+
+    const detail = await describeJob(context, 'exp_bundle');
+    expect(detail).toMatchObject({
+      id: 'exp_bundle',
+      state: 'failed',
+      requestedBy: 'asker@example.com',
+      rowErrors: [],
+    });
+    expect(detail.createdAt).toBeInstanceOf(Date);
+    expect((await listAudit(context))[0]).toMatchObject({ action: 'job-retry', target: 'exp_bundle' });
+    // Locally the host reports the unqualified ARN: the function refuses the action by name.
+    await expect(failJob(context, 'exp_bundle', 'x')).rejects.toMatchObject({
+      name: 'LedgerRequestError',
+      field: 'op',
+    });
+  }, 60_000);
+});

@@ -1,0 +1,315 @@
+import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  RedriveExecutionCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  ListMessageMoveTasksCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+  StartMessageMoveTaskCommand,
+} from '@aws-sdk/client-sqs';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { describe, expect, it } from '@jest/globals';
+import {
+  type AuthorizationCheck,
+  evaluateRequest,
+  eventsAuthorization,
+  lambdaAuthorization,
+  parsePolicy,
+  schedulerAuthorization,
+  sqsAuthorization,
+  statesAuthorization,
+} from '@sidestep/iam';
+import { type EnvironmentConfig, SidestepStack } from '@sidestep/infra';
+import { mockClient } from 'aws-sdk-client-mock';
+import { Testing } from 'cdktn';
+import {
+  createOpsContext,
+  describeExecution,
+  describeJob,
+  failJob,
+  fireSchedule,
+  listAudit,
+  listDeadLetters,
+  listExecutions,
+  listJobs,
+  listSchedules,
+  pauseSchedule,
+  redriveDeadLetters,
+  redriveExecution,
+  releaseMail,
+  resumeSchedule,
+  retryJob,
+  startExecution,
+  status,
+} from '../src/index.ts';
+
+// Every `sidestep` command run against stubbed SDK clients as `--env staging` runs it; each SDK call
+// it made is turned into the IAM checks AWS makes for it (@sidestep/iam's request -> action mapping,
+// the one the local cloud enforces) and evaluated against the synthesized `sidestep-staging-operator`
+// policy. Fails for a call the policy does not allow, and for an action the policy grants that no
+// command uses.
+const REGION = 'eu-west-1';
+const ACCOUNT = '123456789012';
+const scope = { region: REGION, accountId: ACCOUNT };
+const CONFIG: EnvironmentConfig = {
+  name: 'staging',
+  region: REGION,
+  accountId: ACCOUNT,
+  mail: {
+    fromAddress: 'no-reply@mail.example.com',
+    domain: 'mail.example.com',
+    notifyAddress: 'ops@example.com',
+  },
+  databaseSecretArn: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:sidestep-staging-db-AbCdEf`,
+  vpc: { subnetIds: ['subnet-a'], securityGroupIds: ['sg-1'] },
+  logRetentionDays: 90,
+  backend: { bucket: 'tfstate', key: 'sidestep/staging.tfstate', region: REGION },
+};
+
+function operatorPolicy() {
+  const tf = JSON.parse(
+    Testing.synth(new SidestepStack(Testing.app(), 'sidestep-staging', { config: CONFIG })),
+  );
+  const [document] = Object.values(
+    tf.resource.aws_iam_policy as Record<string, { name: string; policy: string }>,
+  )
+    .filter((policy) => policy.name === 'sidestep-staging-operator')
+    .map((policy) => policy.policy);
+  return {
+    policy: parsePolicy(document, 'sidestep-staging-operator'),
+    document: JSON.parse(document ?? '{}'),
+  };
+}
+
+const queueUrl = (name: string) => `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${name}`;
+const queueArn = (name: string) => `arn:aws:sqs:${REGION}:${ACCOUNT}:${name}`;
+const MACHINE = `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:sidestep-staging-import`;
+const EXECUTION = `arn:aws:states:${REGION}:${ACCOUNT}:execution:sidestep-staging-import:e-1`;
+const payload = (body: unknown) =>
+  new TextEncoder().encode(JSON.stringify(body)) as unknown as InvokeCommandOutput['Payload'];
+
+/** A staging context whose stubbed clients answer every command well enough to run to its end. */
+function stubbedStaging() {
+  const sqs = mockClient(SQSClient);
+  const sfn = mockClient(SFNClient);
+  const scheduler = mockClient(SchedulerClient);
+  const eventBridge = mockClient(EventBridgeClient);
+  const sts = mockClient(STSClient);
+  const lambda = mockClient(LambdaClient);
+  const cloudWatch = mockClient(CloudWatchClient);
+  cloudWatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [{ Id: 'q0', Values: [42] }] });
+  sts
+    .on(GetCallerIdentityCommand)
+    .resolves({ Account: ACCOUNT, Arn: `arn:aws:sts::${ACCOUNT}:assumed-role/operator/alice` });
+  sqs
+    .on(GetQueueUrlCommand)
+    .callsFake((input: { QueueName: string }) => ({ QueueUrl: queueUrl(input.QueueName) }));
+  sqs.on(GetQueueAttributesCommand).callsFake((input: { QueueUrl: string }) => ({
+    Attributes: {
+      QueueArn: queueArn(input.QueueUrl.split('/').at(-1) ?? ''),
+      ApproximateNumberOfMessages: '1',
+    },
+  }));
+  sqs
+    .on(ReceiveMessageCommand)
+    .resolvesOnce({ Messages: [{ MessageId: 'm-1', ReceiptHandle: 'r-1', Body: '{}', Attributes: {} }] })
+    .resolves({ Messages: [] });
+  sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [{ Id: '0' }], Failed: [] });
+  sqs.on(StartMessageMoveTaskCommand).resolves({ TaskHandle: 'h-1' });
+  sqs
+    .on(ListMessageMoveTasksCommand)
+    .resolves({ Results: [{ TaskHandle: 'h-1', Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 1 }] });
+  sqs
+    .on(SendMessageBatchCommand)
+    .resolves({ Successful: [{ Id: '0', MessageId: 'm-2', MD5OfMessageBody: 'x' }], Failed: [] });
+  sfn.on(ListExecutionsCommand).resolves({ executions: [] });
+  sfn.on(DescribeExecutionCommand).resolves({
+    executionArn: EXECUTION,
+    stateMachineArn: MACHINE,
+    name: 'e-1',
+    status: 'FAILED',
+    input: '{}',
+    startDate: new Date(),
+  });
+  sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
+  sfn.on(RedriveExecutionCommand).resolves({ redriveDate: new Date() });
+  sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date() });
+  scheduler.on(GetScheduleCommand).callsFake((input: { Name: string; GroupName: string }) => ({
+    Name: input.Name,
+    GroupName: input.GroupName,
+    ScheduleExpression: 'rate(15 minutes)',
+    FlexibleTimeWindow: { Mode: 'OFF' },
+    Target: { Arn: 'arn:target', RoleArn: `arn:aws:iam::${ACCOUNT}:role/${input.Name}-schedule` },
+    State: 'ENABLED',
+  }));
+  scheduler.on(UpdateScheduleCommand).resolves({ ScheduleArn: 'arn:schedule' });
+  eventBridge.on(PutEventsCommand).resolves({ Entries: [{ EventId: 'ev-1' }], FailedEntryCount: 0 });
+  const job = {
+    id: 'imp_1',
+    kind: 'import',
+    state: 'failed',
+    attempt: 1,
+    executionId: EXECUTION,
+    error: 'boom',
+    createdAt: '2026-11-24T10:00:00Z',
+  };
+  lambda.on(InvokeCommand).callsFake((input: { Payload: Uint8Array }) => {
+    const request = JSON.parse(new TextDecoder().decode(input.Payload)) as { op: string };
+    const results: Record<string, unknown> = {
+      'jobs.list': { jobs: [job], next: null },
+      'job.describe': { ...job, transitions: [], executions: [EXECUTION], mails: [], rowErrors: [] },
+      'jobs.status': { running: 0, registered: 0, failed24h: 1, succeeded24h: 0 },
+      'audit.list': [],
+      'job.fail': {
+        jobId: 'imp_1',
+        kind: 'import',
+        state: 'failed',
+        reason: 'r',
+        attempt: 1,
+        fileName: 'u.csv',
+        requestedBy: null,
+        recipient: 'ops@example.com',
+      },
+      'mail.release': { idempotencyKey: 'k', recordId: 'x#y', released: 'deleted INPROGRESS record' },
+    };
+    return { StatusCode: 200, Payload: payload({ ok: true, result: results[request.op] ?? null }) };
+  });
+  const context = createOpsContext({
+    environment: 'staging',
+    env: { AWS_REGION: REGION },
+    clients: {
+      sqs: new SQSClient({}),
+      sfn: new SFNClient({}),
+      scheduler: new SchedulerClient({}),
+      eventBridge: new EventBridgeClient({}),
+      sts: new STSClient({}),
+      lambda: new LambdaClient({}),
+      cloudWatch: new CloudWatchClient({}),
+    },
+    warn: () => {},
+  });
+  return { context, mocks: { sqs, sfn, scheduler, eventBridge, sts, lambda, cloudWatch } };
+}
+
+type Mocks = ReturnType<typeof stubbedStaging>['mocks'];
+
+/** The IAM checks of every SDK call the stubbed clients received. */
+function checksOf(mocks: Mocks): AuthorizationCheck[] {
+  const calls = (mock: Mocks[keyof Mocks]) =>
+    mock.calls().map((call) => {
+      const command = call.args[0] as unknown as {
+        constructor: { name: string };
+        input: Record<string, unknown>;
+      };
+      return { operation: command.constructor.name.replace(/Command$/, ''), input: command.input };
+    });
+  const lastSegment = (value: unknown) => String(value).split(/[/:]/).at(-1) ?? '';
+  return [
+    ...calls(mocks.sqs).flatMap(({ operation, input }) =>
+      sqsAuthorization(operation, {
+        ...scope,
+        queueName: lastSegment(input.QueueUrl ?? input.QueueName ?? input.SourceArn),
+        ...(input.DestinationArn ? { destinationQueueName: lastSegment(input.DestinationArn) } : {}),
+      }),
+    ),
+    ...calls(mocks.sfn).flatMap(({ operation, input }) =>
+      statesAuthorization(operation, {
+        ...(input.stateMachineArn ? { stateMachineArn: String(input.stateMachineArn) } : {}),
+        ...(input.executionArn ? { executionArn: String(input.executionArn) } : {}),
+      }),
+    ),
+    ...calls(mocks.scheduler).flatMap(({ operation, input }) =>
+      schedulerAuthorization(operation, {
+        ...scope,
+        scheduleName: String(input.Name),
+        groupName: String(input.GroupName),
+        ...((input.Target as { RoleArn?: string } | undefined)?.RoleArn
+          ? { targetRoleArn: (input.Target as { RoleArn: string }).RoleArn }
+          : {}),
+      }),
+    ),
+    ...calls(mocks.eventBridge).flatMap(({ operation, input }) =>
+      (input.Entries as { EventBusName: string }[]).flatMap((entry) =>
+        eventsAuthorization(operation, { ...scope, eventBusName: entry.EventBusName }),
+      ),
+    ),
+    // CloudWatch is not in @sidestep/iam (the local cloud serves none): GetMetricData has no resource type.
+    ...calls(mocks.cloudWatch).map(({ operation }) => ({ action: `cloudwatch:${operation}`, resource: '*' })),
+    ...calls(mocks.lambda).flatMap(({ operation, input }) =>
+      lambdaAuthorization(operation, {
+        ...scope,
+        functionName: String(input.FunctionName),
+        ...(input.Qualifier ? { qualifier: String(input.Qualifier) } : {}),
+      }),
+    ),
+  ];
+}
+
+/** Every command of the CLI, as `sidestep <command>` calls @sidestep/ops. */
+const COMMANDS: Readonly<
+  Record<string, (context: ReturnType<typeof stubbedStaging>['context']) => Promise<unknown>>
+> = {
+  status: (context) => status(context),
+  'dlq show': (context) => listDeadLetters(context, 'mail'),
+  'dlq redrive': (context) => redriveDeadLetters(context, 'mail', { pollMs: 1 }),
+  executions: (context) => listExecutions(context, 'import'),
+  execution: (context) => describeExecution(context, EXECUTION),
+  redrive: (context) => redriveExecution(context, EXECUTION),
+  start: (context) => startExecution(context, 'import', {}),
+  jobs: (context) => listJobs(context),
+  job: (context) => describeJob(context, 'imp_1'),
+  'job retry': (context) => retryJob(context, 'imp_1'),
+  'job fail': (context) => failJob(context, 'imp_1', 'task gone'),
+  'mail release': (context) => releaseMail(context, 'import.failed:imp_1'),
+  schedules: (context) => listSchedules(context),
+  fire: (context) => fireSchedule(context, 'stale-job-sweeper'),
+  pause: (context) => pauseSchedule(context, 'stale-job-sweeper'),
+  resume: (context) => resumeSchedule(context, 'stale-job-sweeper'),
+  audit: (context) => listAudit(context),
+};
+
+describe('the operator policy against the CLI’s own calls', () => {
+  const { policy, document } = operatorPolicy();
+  const used = new Set<string>();
+
+  it.each(Object.keys(COMMANDS))('allows every call of `sidestep %s`', async (command) => {
+    const { context, mocks } = stubbedStaging();
+    await COMMANDS[command]?.(context);
+    // STS GetCallerIdentity (who the operator is) needs no permission, so it is not mapped.
+    const checks = checksOf(mocks);
+    expect(checks.length).toBeGreaterThan(0);
+    const denied = checks.filter(
+      (check) =>
+        evaluateRequest(
+          {
+            principal: { type: 'role', roleArn: `arn:aws:iam::${ACCOUNT}:role/operator` },
+            action: check.action,
+            resource: check.resource,
+            ...(check.context ? { context: check.context } : {}),
+          },
+          { identityPolicies: [policy] },
+        ).decision !== 'allow',
+    );
+    expect(denied).toEqual([]);
+    for (const check of checks) used.add(check.action);
+    await context.close();
+  });
+
+  it('grants no action that no command uses', () => {
+    const granted = (document.Statement as { Action: string[] }[]).flatMap((statement) => statement.Action);
+    expect(granted.filter((action) => !used.has(action))).toEqual([]);
+  });
+});

@@ -1,0 +1,15 @@
+import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
+import { createTaskHandler, resolveDatabaseUrl } from '@sidestep/runtime';
+import { loadConfig } from './config.ts';
+import { ledgerTask } from './ledger-task.ts';
+
+// Cold start: a function deployed without its database fails at init naming the variable.
+const config = loadConfig();
+
+// The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
+const connect = connectPostgresOnFirstUse({ url: () => resolveDatabaseUrl(), max: 1 });
+
+/** The ops-ledger's Lambda handler (image CMD `index.handler`), invoked by operators' tools. */
+export const handler = createTaskHandler(
+  ledgerTask({ database: connect, notifyAddress: config.notifyAddress }),
+);

@@ -1,0 +1,18 @@
+import { describe, expect, it } from '@jest/globals';
+import { loadConfig } from '../src/config.ts';
+
+describe('ops-ledger config', () => {
+  it('reads the database from a URL or a secret, and names a missing one', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/db' })).toEqual({
+      database: 'url',
+      notifyAddress: undefined,
+    });
+    expect(
+      loadConfig({ DATABASE_SECRET_ARN: 'arn:aws:secretsmanager:x', NOTIFY_ADDRESS: 'ops@example.com' }),
+    ).toEqual({ database: 'secret', notifyAddress: 'ops@example.com' });
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://h/db', NOTIFY_ADDRESS: 'nobody' })).toThrow(
+      expect.objectContaining({ field: 'NOTIFY_ADDRESS' }),
+    );
+    expect(() => loadConfig({})).toThrow(expect.objectContaining({ name: 'ConfigError' }));
+  });
+});

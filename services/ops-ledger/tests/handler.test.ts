@@ -1,0 +1,70 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { expect, it } from '@jest/globals';
+import type { LedgerResponse } from '@sidestep/contracts';
+import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
+import { createTaskHandler } from '@sidestep/runtime';
+import type { Context } from 'aws-lambda';
+import { invokedThroughActionsAlias, ledgerTask } from '../src/ledger-task.ts';
+
+const FUNCTION_ARN = 'arn:aws:lambda:ap-northeast-1:123456789012:function:sidestep-staging-ops-ledger';
+/** The Lambda context of an invocation of `invokedFunctionArn` (what the caller named, alias included). */
+const context = (invokedFunctionArn: string) =>
+  ({
+    awsRequestId: 'r1',
+    functionName: 'sidestep-staging-ops-ledger',
+    invokedFunctionArn,
+  }) as unknown as Context;
+
+describeEachDatabase('ops-ledger handler', (open) => {
+  const db = suiteDatabase(open);
+  const handler = () =>
+    createTaskHandler({
+      ...ledgerTask({ database: async () => db() }),
+      logger: new Logger({ logLevel: 'SILENT' }),
+    });
+  const failRunning = {
+    op: 'job.fail',
+    jobId: 'exp_h1',
+    reason: 'worker task gone',
+    operator: 'arn:aws:sts::123456789012:assumed-role/operator/alice',
+  };
+
+  it('fails a job only when invoked through the actions alias', async () => {
+    await db().query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, started_at, deadline_at)
+       VALUES ('exp_h1', 'export', 'running', 'req-h1', 'asker@example.com', 'users-x', 'arn:e:h1', now(), now() + interval '1 hour')`,
+    );
+    const refused = (await handler()(failRunning, context(FUNCTION_ARN))) as LedgerResponse;
+    expect(refused).toMatchObject({ ok: false, error: { name: 'LedgerRequestError', field: 'op' } });
+    expect((await db().query(`SELECT state FROM jobs WHERE id = 'exp_h1'`)).rows[0]).toEqual({
+      state: 'running',
+    });
+
+    const done = (await handler()(failRunning, context(`${FUNCTION_ARN}:actions`))) as LedgerResponse;
+    expect(done).toMatchObject({ ok: true, result: { jobId: 'exp_h1', state: 'failed' } });
+  });
+
+  it('answers a query through the function itself, with the job it asked for', async () => {
+    const answer = (await handler()(
+      { op: 'job.describe', jobId: 'exp_h1' },
+      context(FUNCTION_ARN),
+    )) as LedgerResponse;
+    expect(answer).toMatchObject({
+      ok: true,
+      result: { id: 'exp_h1', state: 'failed', requestedBy: 'asker@example.com' },
+    });
+  });
+
+  it('refuses an input that is not a request as InvalidInputError', async () => {
+    await expect(handler()('jobs please', context(FUNCTION_ARN))).rejects.toMatchObject({
+      name: 'InvalidInputError',
+    });
+  });
+});
+
+it('reads the alias from the invoked ARN, not a look-alike function name', () => {
+  expect(invokedThroughActionsAlias(`${FUNCTION_ARN}:actions`)).toBe(true);
+  expect(invokedThroughActionsAlias(FUNCTION_ARN)).toBe(false);
+  expect(invokedThroughActionsAlias(`${FUNCTION_ARN}:$LATEST`)).toBe(false);
+  expect(invokedThroughActionsAlias(`${FUNCTION_ARN.replace('ops-ledger', 'actions')}`)).toBe(false);
+});
