@@ -8,7 +8,7 @@ import { defineTask } from '@sidestep/manifest';
 export const task = defineTask({
   name: 'batch-worker',
   description:
-    'Imports a users CSV from S3 into PostgreSQL in one streamed transaction, exports users as gzip CSV parts to S3, or migrates the database',
+    'Imports a users CSV from S3 into PostgreSQL (resumable COPY staging, one merging transaction), exports users as gzip CSV parts to S3, or migrates the database',
   containerName: 'batch-worker',
   command: ['node', 'index.mjs'],
   // One vCPU: the import is one Node thread (parse + validate) feeding one PostgreSQL connection.
@@ -22,6 +22,8 @@ export const task = defineTask({
     SOURCE_KEY: 'Key of the uploaded CSV',
     SOURCE_VERSION_ID:
       'Version of the object the job was registered for (empty when the bucket is unversioned)',
+    SOURCE_ETAG:
+      'ETag of the object the job was registered for (If-Match: an overwritten object fails the job instead of being imported); empty when unknown',
     EXPORTS_BUCKET: 'export: bucket of exports/<JOB_ID>/parts/ (the parts and the worker manifest)',
     EXPORT_FILTER:
       'export: JSON ExportFilter ({ updatedSince?, emailDomain? }); unset, empty, null or {} is everyone',

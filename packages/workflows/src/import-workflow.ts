@@ -118,6 +118,8 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
           { Name: 'SOURCE_BUCKET', 'Value.$': '$.upload.source.bucket' },
           { Name: 'SOURCE_KEY', 'Value.$': '$.upload.source.key' },
           { Name: 'SOURCE_VERSION_ID', 'Value.$': '$.upload.sourceVersionId' },
+          // The worker reads only these bytes (If-Match): an overwrite fails the job instead.
+          { Name: 'SOURCE_ETAG', 'Value.$': '$.upload.source.etag' },
         ],
         {
           Comment: 'batch-worker import mode on Fargate; its inputs are the container overrides below',

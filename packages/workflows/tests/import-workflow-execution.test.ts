@@ -110,6 +110,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
       SOURCE_BUCKET: 'sidestep-local-imports',
       SOURCE_KEY: 'imports/2026/users.csv',
       SOURCE_VERSION_ID: '',
+      SOURCE_ETAG: 'b1946ac92492d2347c6235b4d2611184',
     });
 
     const [mail] = env.mailJobs();

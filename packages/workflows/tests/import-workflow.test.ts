@@ -92,6 +92,7 @@ describe('importWorkflow', () => {
       'SOURCE_BUCKET',
       'SOURCE_KEY',
       'SOURCE_VERSION_ID',
+      'SOURCE_ETAG',
     ]);
   });
 

@@ -6,7 +6,12 @@ import { task } from '../task.ts';
  * Settings with defaults that the task reads beside its inputs: the task definition or the local
  * cloud may set them, the workflow never passes them (README, Contract).
  */
-const SETTINGS = ['PROGRESS_INTERVAL_SECONDS', 'AWS_S3_FORCE_PATH_STYLE', 'MAX_REJECTED_ROWS'];
+const SETTINGS = [
+  'PROGRESS_INTERVAL_SECONDS',
+  'AWS_S3_FORCE_PATH_STYLE',
+  'MAX_REJECTED_ROWS',
+  'IMPORT_SEGMENT_BYTES',
+];
 
 /**
  * Checks a mode's config loader against the task manifest, whose inputs the workflow passes as
