@@ -300,6 +300,68 @@ for (const backend of databaseBackends()) {
       }
     });
 
+    it('runs 4 imports with overlapping ids at once: all succeed, and users equal the imports applied one after another in commit order', async () => {
+      const sizes = [300, 1200, 600, 2000];
+      const stores = await Promise.all(
+        sizes.map(() => PostgresUserImportStore.connect({ url: database.url })),
+      );
+      try {
+        const prefix = 'conc-';
+        // Import i holds ids i*150 .. i*150+size-1 (each overlaps the others), in a shuffled order,
+        // with its own email and attributes: imp<i> marks it, `last` is overwritten by each.
+        const files = sizes.map((size, i) => {
+          const ids = Array.from({ length: size }, (_, n) => i * 150 + n);
+          for (let n = ids.length - 1, seed = i + 1; n > 0; n--) {
+            seed = (seed * 16_807) % 2_147_483_647;
+            const k = seed % (n + 1);
+            [ids[n], ids[k]] = [ids[k] as number, ids[n] as number];
+          }
+          let csv = `external_id,email,imp${i},last\n`;
+          for (const id of ids) csv += `${prefix}${id},${prefix}${id}-${i}@example.com,x,${i}\n`;
+          return { ids, csv };
+        });
+        const jobIds = await Promise.all(sizes.map(() => runningJob(database.db)));
+        const results = await Promise.all(
+          files.map(({ csv }, i) =>
+            importUsers({
+              jobId: jobIds[i] as string,
+              store: stores[i] as PostgresUserImportStore,
+              maxRejectedRows: 0,
+              segmentBytes: 4096,
+              openSource: async () => Readable.from([Buffer.from(csv)]),
+            }),
+          ),
+        );
+        expect(results.map((result) => result.rowsImported)).toEqual(sizes);
+        // The commit order, from the completions' audit rows (each written inside its import's transaction).
+        const { rows: order } = await database.db.query<{ job_id: string }>(
+          `SELECT job_id FROM job_transitions WHERE event = 'finish' AND job_id = ANY($1) ORDER BY id`,
+          [jobIds],
+        );
+        const expected = new Map<string, { email: string; attributes: Record<string, string> }>();
+        for (const { job_id } of order) {
+          const i = jobIds.indexOf(job_id);
+          for (const id of files[i]?.ids ?? []) {
+            const key = `${prefix}${id}`;
+            const before = expected.get(key)?.attributes ?? {};
+            expected.set(key, {
+              email: `${key}-${i}@example.com`,
+              attributes: { ...before, [`imp${i}`]: 'x', last: String(i) },
+            });
+          }
+        }
+        const stored = await users(prefix);
+        expect(stored).toHaveLength(expected.size);
+        expect(
+          Object.fromEntries(
+            stored.map((u) => [u.external_id, { email: u.email, attributes: u.attributes }]),
+          ),
+        ).toEqual(Object.fromEntries(expected));
+      } finally {
+        await Promise.all(stores.map((store) => store.close()));
+      }
+    }, 60_000);
+
     it('fails on a record over 1 MiB instead of buffering it (an unclosed quote would swallow the file)', async () => {
       const jobId = await runningJob(database.db);
       const csv = `external_id,email,note\nbig-1,big-1@example.com,"${'x'.repeat(1024 * 1024 + 10)}"\n`;
