@@ -309,7 +309,7 @@ export class PostgresUserImportStore implements UserImportStore {
           rowErrors,
         );
       }
-      const merged = await client.query(mergeSql(table, header));
+      const merged = await client.query(mergeSql(table, header, { filterRejected: rowsRejected > 0 }));
       const result: ImportResult = {
         rowsTotal,
         rowsImported: rowsTotal - rowsRejected,
