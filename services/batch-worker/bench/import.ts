@@ -21,6 +21,7 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import {
   CompleteMultipartUploadCommand,
@@ -264,7 +265,9 @@ try {
 }
 
 const date = new Date().toISOString();
-const resultsFile = { date, machine, repeat, goal: GOAL, results };
+/** The machine's load average over the last 15 minutes when the run ended: other work shares the cores. */
+const load = Number((loadavg()[2] ?? 0).toFixed(1));
+const resultsFile = { date, machine, load, repeat, goal: GOAL, results };
 // Only a run that includes 1M rows replaces the committed results (a quick --rows 1000 run does not).
 if (sizes.includes(1_000_000) && !workerOnly) {
   writeFileSync(join(import.meta.dirname, 'results.json'), `${JSON.stringify(resultsFile, null, 2)}\n`);
@@ -278,7 +281,7 @@ function markdown(): string {
   const lines = [
     '# batch-worker import benchmark',
     '',
-    `Measured ${date} by \`pnpm --filter @sidestep/batch-worker bench${memoryRun ? ' -- --memory-run' : ''}\` on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres} (${machine.platform}); median of ${repeat} run(s) per size and tool. The machine is shared with other work (and the S3 emulator runs on it too): expect noise of +-20%. Generated file: see ../README.md (Performance) for how to read it.`,
+    `Measured ${date} by \`pnpm --filter @sidestep/batch-worker bench${memoryRun ? ' -- --memory-run' : ''}\` on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres} (${machine.platform}); median of ${repeat} run(s) per size and tool; load average ${load} (15 min, at the end) on the ${machine.cores} cores. The machine is shared with other work (and the S3 emulator runs on it too): expect noise of +-20%. Generated file: see ../README.md (Performance) for how to read it.`,
     '',
     "- **psql \\copy**: `\\copy baseline_users FROM <file> (FORMAT csv, HEADER)` of the same file from local disk into a table of the file's shape with a primary key on external_id. The issue's baseline.",
     "- **psql same work**: psql doing the worker's database work: `\\copy` of the file into an UNLOGGED staging table of text columns plus the record number, then in one transaction the worker's own validation and merge statements (from `src/adapters/staged-user-rules.ts`) into an empty `users` and a job update.",
