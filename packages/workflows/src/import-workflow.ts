@@ -132,7 +132,7 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
           { Name: 'SOURCE_KEY', 'Value.$': '$.upload.source.key' },
           { Name: 'SOURCE_VERSION_ID', 'Value.$': '$.upload.sourceVersionId' },
           // The worker reads exactly the registered object: by version id, else only if the ETag
-          // still matches (a later PUT to the key is its own job).
+          // still matches (If-Match; a later PUT to the key is its own job, and fails this one).
           { Name: 'SOURCE_ETAG', 'Value.$': '$.upload.source.etag' },
         ],
         {

@@ -26,6 +26,10 @@ const ImportEnvironment = z.object({
   SOURCE_KEY: NonEmpty,
   /** The object version the job was registered for; empty or unset for an unversioned bucket. */
   SOURCE_VERSION_ID: z.optional(z.string()),
+  /** The ETag the job was registered for (`If-Match`); empty or unset when the version pins it or none is known. */
+  SOURCE_ETAG: z.optional(z.string()),
+  /** Bytes of the file per committed staging segment (what a killed task may have to read again). */
+  IMPORT_SEGMENT_BYTES: z.optional(z.coerce.number().check(z.int(), z.positive())),
   /** Rejected rows tolerated before the import fails. */
   MAX_REJECTED_ROWS: z._default(z.coerce.number().check(z.int(), z.minimum(0)), 1000),
 });
@@ -54,8 +58,15 @@ const MigrateEnvironment = z.object({ MODE: z.literal('migrate') });
 export interface BatchWorkerConfig {
   readonly mode: 'import';
   readonly jobId: string;
-  readonly source: { readonly bucket: string; readonly key: string; readonly versionId: string | undefined };
+  readonly source: {
+    readonly bucket: string;
+    readonly key: string;
+    readonly versionId: string | undefined;
+    readonly etag: string | undefined;
+  };
   readonly maxRejectedRows: number;
+  /** `undefined`: the import's default. */
+  readonly segmentBytes: number | undefined;
   readonly progressIntervalMs: number;
   readonly s3ForcePathStyle: boolean;
 }
@@ -90,8 +101,10 @@ export function loadConfig(
       bucket: config.SOURCE_BUCKET,
       key: config.SOURCE_KEY,
       versionId: config.SOURCE_VERSION_ID === '' ? undefined : config.SOURCE_VERSION_ID,
+      etag: config.SOURCE_ETAG === '' ? undefined : config.SOURCE_ETAG,
     },
     maxRejectedRows: config.MAX_REJECTED_ROWS,
+    segmentBytes: config.IMPORT_SEGMENT_BYTES,
     progressIntervalMs: config.PROGRESS_INTERVAL_SECONDS * 1000,
     s3ForcePathStyle: config.AWS_S3_FORCE_PATH_STYLE === 'true',
   };

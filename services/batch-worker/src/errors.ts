@@ -78,22 +78,41 @@ export class InvalidHeaderError extends BatchWorkerError {
   }
 }
 
-/** More rows were rejected than `MAX_REJECTED_ROWS` allows; the import stops at `line`. */
+/** How many of the first row errors a failure's reason lists. */
+const REASON_ROW_ERRORS = 5;
+
+/**
+ * More rows were rejected than `MAX_REJECTED_ROWS` allows; nothing was imported. The reason names
+ * the line of the row that went over the limit and lists the first row errors with their lines.
+ */
 export class TooManyRejectedRowsError extends BatchWorkerError {
   override readonly name: string = 'TooManyRejectedRowsError';
+  /** Every rejected row of the file. */
   readonly rowsRejected: number;
   readonly maxRejectedRows: number;
   /** The line of the row that went over the limit. */
   readonly line: number;
+  /** The first row errors, in file order. */
+  readonly rowErrors: readonly RowErrorLike[];
 
-  constructor(rowsRejected: number, maxRejectedRows: number, line: number) {
+  constructor(
+    rowsRejected: number,
+    maxRejectedRows: number,
+    line: number,
+    rowErrors: readonly RowErrorLike[],
+  ) {
+    const first = rowErrors
+      .slice(0, REASON_ROW_ERRORS)
+      .map((error) => `line ${error.line}: ${error.field} ${error.message}`)
+      .join('; ');
     super(
-      `${rowsRejected} rows rejected by line ${line}, more than MAX_REJECTED_ROWS (${maxRejectedRows}); nothing was imported (see row_errors)`,
+      `${maxRejectedRows + 1} rows rejected by line ${line}, more than MAX_REJECTED_ROWS (${maxRejectedRows}); nothing was imported (${rowsRejected} rejected in all; first: ${first}; see row_errors)`,
       { permanent: true, field: 'MAX_REJECTED_ROWS' },
     );
     this.rowsRejected = rowsRejected;
     this.maxRejectedRows = maxRejectedRows;
     this.line = line;
+    this.rowErrors = rowErrors;
   }
 }
 
@@ -142,12 +161,29 @@ export class SourceUnavailableError extends S3ObjectError {
   }
 }
 
-/** The task was told to stop during an import; the transaction was rolled back. */
+/**
+ * The object at the source changed after the job was registered: the version or ETag the job was
+ * registered for (or that the first read found, for a resume) is gone. Importing the object now
+ * would import other bytes than the upload the job stands for, so the job fails instead.
+ */
+export class SourceChangedError extends SourceUnavailableError {
+  override readonly name: string = 'SourceChangedError';
+  /** What the job expected: `ETag "x"` or `version v`. */
+  readonly expected: string;
+
+  constructor(bucket: string, key: string, expected: string, cause: unknown) {
+    super(bucket, key, cause, true);
+    this.expected = expected;
+    this.message = `the object at s3://${bucket}/${key} changed after it was registered (${expected} expected)`;
+  }
+}
+
+/** The task was told to stop during an import: nothing reached `users`; what was staged is kept for the retry. */
 export class ImportInterruptedError extends TaskInterruptedError {
   override readonly name: string = 'ImportInterruptedError';
 
   constructor(signal: string) {
-    super(signal, 'the import was rolled back, nothing was written');
+    super(signal, 'nothing was imported; the staged records are kept for the retry');
   }
 }
 

@@ -46,10 +46,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...inputs, MAX_REJECTED_ROWS: '-1' })).toThrow(/MAX_REJECTED_ROWS is invalid/);
   });
 
-  it('requires every import input the task manifest declares, except the optional version, and reads no other', () => {
+  it('requires every import input the task manifest declares, except the optional version and ETag, and reads no other', () => {
     // The workflow passes the manifest's inputs as container overrides: the two must not drift.
-    const read = expectConfigReadsDeclaredInputs(loadConfig, inputs, ['SOURCE_VERSION_ID']);
-    expect(read).toEqual(['MODE', 'JOB_ID', 'SOURCE_BUCKET', 'SOURCE_KEY', 'SOURCE_VERSION_ID']);
+    const read = expectConfigReadsDeclaredInputs(loadConfig, inputs, ['SOURCE_VERSION_ID', 'SOURCE_ETAG']);
+    expect(read).toEqual([
+      'MODE',
+      'JOB_ID',
+      'SOURCE_BUCKET',
+      'SOURCE_KEY',
+      'SOURCE_VERSION_ID',
+      'SOURCE_ETAG',
+    ]);
     expect(loadConfig({ ...inputs, SOURCE_VERSION_ID: 'v1' }).source.versionId).toBe('v1');
+    expect(loadConfig({ ...inputs, SOURCE_ETAG: '"abc"' }).source.etag).toBe('"abc"');
+    expect(loadConfig({ ...inputs, SOURCE_ETAG: '' }).source.etag).toBeUndefined();
   });
 });

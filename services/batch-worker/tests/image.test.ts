@@ -50,6 +50,9 @@ afterAll(async () => {
   rmSync(tmpDir, { recursive: true, force: true });
 });
 
+/** Every task process started, latest last. */
+const spawnedTasks: ChildProcess[] = [];
+
 /** A finished task: its exit code and its JSON log lines. */
 interface TaskRun {
   readonly code: number | null;
@@ -93,6 +96,7 @@ function startTask(
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  spawnedTasks.push(child);
   // Powertools writes ERROR lines to stderr and the rest to stdout; both are JSON lines (awslogs
   // ships both). Anything else on either stream fails the test.
   const logs: Record<string, unknown>[] = [];
@@ -147,7 +151,7 @@ describe('batch-worker image', () => {
     expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/docker\/library\/node:24-slim$/m);
     expect(dockerfile).toMatch(/^USER node$/m);
     // The image's defaults are the task definition's, so a task run without them behaves the same.
-    expect(/^ENV .*NODE_OPTIONS=(\S+)/m.exec(dockerfile)?.[1]).toBe(task.environment.NODE_OPTIONS);
+    expect(/^ENV .*NODE_OPTIONS="([^"]+)"/m.exec(dockerfile)?.[1]).toBe(task.environment.NODE_OPTIONS);
     // Node trusts the Amazon CAs (RDS's among them) copied from the Lambda Node.js base image.
     const caFile = /^ENV NODE_EXTRA_CA_CERTS=(\S+)$/m.exec(dockerfile)?.[1];
     const caStage = /^FROM public\.ecr\.aws\/lambda\/nodejs:24 AS (\S+)$/m.exec(dockerfile)?.[1];
@@ -227,7 +231,109 @@ for (const backend of databaseBackends()) {
       );
     }, 30_000);
 
-    it('on SIGTERM mid-import rolls back, records why and exits 143', async () => {
+    /** The job's staging position, if it has one. */
+    const stagedOffset = async (jobId: string): Promise<number | undefined> => {
+      const { rows } = await database.db.query<{ byte_offset: string }>(
+        'SELECT byte_offset FROM import_stagings WHERE job_id = $1',
+        [jobId],
+      );
+      return rows[0] === undefined ? undefined : Number(rows[0].byte_offset);
+    };
+
+    /** Asserts the users of `prefix` are exactly the `count` rows of `usersCsv(count, prefix)`. */
+    const expectExactly = async (prefix: string, count: number) => {
+      const { rows } = await database.db.query<{ n: string; wrong: string }>(
+        `SELECT count(*) AS n,
+           count(*) FILTER (WHERE email <> external_id || '@example.com' OR attributes <> '{"plan": "pro"}') AS wrong
+         FROM users WHERE external_id LIKE $1`,
+        [`${prefix}%`],
+      );
+      expect(rows[0]).toEqual({ n: String(count), wrong: '0' });
+    };
+
+    // Issue 11: a task killed right after its COMMIT must not leave an import that committed its rows
+    // looking failed: the job's completion is in the same transaction as the rows.
+    it('leaves the job completed with its counts when SIGKILLed right after the COMMIT; the retry exits 0 reading nothing', async () => {
+      const prefix = `commit-kill-${backend.name}-`;
+      const key = await s3.put(`imports/${prefix}.csv`, usersCsv(3000, prefix));
+      const jobId = await runningJob(database.db, key);
+      const done = startTask(inputs(jobId, key));
+      let state = 'running';
+      while (state === 'running') {
+        state = (await jobRow(database.db, jobId)).state;
+      }
+      const killed = spawnedTasks.at(-1);
+      killed?.kill('SIGKILL');
+      await done;
+      expect(await jobRow(database.db, jobId)).toMatchObject({
+        state: 'succeeded',
+        rows_total: '3000',
+        rows_imported: '3000',
+        worker_error: null,
+      });
+      await expectExactly(prefix, 3000);
+      const retry = await startTask(inputs(jobId, key));
+      expect(retry.code).toBe(0);
+      expect(retry.logs.at(-1)).toMatchObject({ message: 'import finished', rowsTotal: 3000, bytesRead: 0 });
+    }, 60_000);
+
+    // Issue 13: interrupted tasks resume. Kill points are drawn (seeded, so a failure reproduces)
+    // over the file's rows; the retry must finish with exactly the file's rows and, when the killed
+    // task had staged part of the file, read only the rest of it.
+    for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+      it(`finishes with exactly the right rows after a ${signal} at 10 random points, resuming what was staged`, async () => {
+        const rows = 20_000;
+        let seed = signal === 'SIGKILL' ? 7 : 11;
+        const random = () => {
+          seed = (seed * 48_271) % 2_147_483_647;
+          return seed / 2_147_483_647;
+        };
+        let resumed = 0;
+        for (let point = 0; point < 10; point++) {
+          const prefix = `kill-${backend.name}-${signal}-${point}-`;
+          const body = usersCsv(rows, prefix);
+          const key = await s3.put(`imports/${prefix}.csv`, body);
+          const jobId = await runningJob(database.db, key);
+          const environment = {
+            ...inputs(jobId, key),
+            PROGRESS_INTERVAL_SECONDS: '0.02',
+            IMPORT_SEGMENT_BYTES: String(32 * 1024),
+          };
+          const killAt = Math.floor(random() * rows);
+          let signalled = false;
+          const first = await startTask(environment, (log, child) => {
+            if (!signalled && log.message === 'import progress' && (log.rowsTotal as number) >= killAt) {
+              signalled = true;
+              child.kill(signal);
+            }
+          });
+          // A signal that lands after the completing transaction's COMMIT finds the work done: exit 0
+          // (or killed after it), with the job already succeeded.
+          const stopped = signal === 'SIGKILL' ? null : 143;
+          expect(signalled ? [stopped, 0] : [0]).toContain(first.code);
+          if (first.code === 0) expect((await jobRow(database.db, jobId)).state).toBe('succeeded');
+          const offset = await stagedOffset(jobId);
+          const retry = await startTask(environment);
+          expect(retry.code).toBe(0);
+          const finished = retry.logs.at(-1) ?? {};
+          expect(finished).toMatchObject({ message: 'import finished', rowsTotal: rows, rowsImported: rows });
+          if (offset !== undefined && offset > 0) {
+            resumed++;
+            expect(finished).toMatchObject({ resumedAt: offset, bytesRead: body.length - offset });
+          }
+          await expectExactly(prefix, rows);
+          expect(await jobRow(database.db, jobId)).toMatchObject({
+            state: 'succeeded',
+            rows_total: String(rows),
+          });
+          expect(await stagedOffset(jobId)).toBeUndefined();
+        }
+        // Most points fall while the file is being staged: those retries read less than the file.
+        expect(resumed).toBeGreaterThanOrEqual(5);
+      }, 300_000);
+    }
+
+    it('on SIGTERM mid-import imports nothing, records why and exits 143', async () => {
       const prefix = `term-${backend.name}-`;
       const key = await s3.put(`imports/${backend.name}-term.csv`, usersCsv(200_000, prefix));
       const jobId = await runningJob(database.db, key);
@@ -238,7 +344,8 @@ for (const backend of databaseBackends()) {
       );
       expect(await countUsers(prefix)).toBe(0);
       expect(await jobRow(database.db, jobId)).toMatchObject({
-        worker_error: 'interrupted by SIGTERM; the import was rolled back, nothing was written',
+        worker_error:
+          'interrupted by SIGTERM; nothing was imported; the staged records are kept for the retry',
         rows_imported: null,
       });
     }, 60_000);

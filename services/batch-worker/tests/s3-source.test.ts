@@ -3,7 +3,7 @@ import { text } from 'node:stream/consumers';
 import type { GetObjectCommand, GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { openSourceObject, type S3ObjectReader } from '../src/adapters/s3-source.ts';
-import { SourceUnavailableError } from '../src/errors.ts';
+import { SourceChangedError, SourceUnavailableError } from '../src/errors.ts';
 import { rejectionOf, startS3, type TestS3, usersCsv } from './import-fixture.ts';
 
 let s3: TestS3;
@@ -96,9 +96,12 @@ describe('openSourceObject', () => {
       },
       { bucket: s3.bucket, key: changingKey },
     );
-    const error = await rejectionOf(text(opened.body), SourceUnavailableError);
+    const error = await rejectionOf(text(opened.body), SourceChangedError);
+    expect(error).toBeInstanceOf(SourceUnavailableError);
     expect(error.permanent).toBe(true);
-    expect(error.message).toMatch(/PreconditionFailed/);
+    expect(error.message).toMatch(
+      /^the object at s3:\/\/sidestep-test-imports\/imports\/changing.csv changed after it was registered \(ETag "[0-9a-f]+" expected\)$/,
+    );
   });
 
   it('fails at once, permanently, for a missing key', async () => {

@@ -3,6 +3,7 @@ import { idempotencyRecords } from './0001-idempotency-records.ts';
 import { jobs } from './0002-jobs.ts';
 import { exportJobs } from './0003-export-jobs.ts';
 import { operatorActions } from './0004-operator-actions.ts';
+import { importStaging } from './0005-import-staging.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -12,4 +13,10 @@ import { operatorActions } from './0004-operator-actions.ts';
  * append it here. Never edit a migration that may have run somewhere: `migrate` refuses a database
  * whose applied migration's name or SQL differs from the code.
  */
-export const migrations: readonly Migration[] = [idempotencyRecords, jobs, exportJobs, operatorActions];
+export const migrations: readonly Migration[] = [
+  idempotencyRecords,
+  jobs,
+  exportJobs,
+  operatorActions,
+  importStaging,
+];

@@ -1,154 +1,357 @@
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { Queryable } from '@sidestep/db/postgres';
+import { fireJobEvent, JOB_COLUMNS, type JobRow } from '@sidestep/jobs';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import type { ScanPosition } from '../domain/csv-record-scanner.ts';
+import { type HeaderMapping, mapHeader } from '../domain/map-header.ts';
 import type {
+  CompletedImport,
   ImportFailure,
+  ImportJobState,
   ImportResult,
+  RowError,
+  StagedSource,
+  Staging,
+  StagingSegment,
   UserImportStore,
-  UserImportTransaction,
-  UserWriter,
+  ValidationLimits,
 } from '../domain/user-import-store.ts';
-import type { UserRow } from '../domain/validate-row.ts';
-import { checkRunningJob } from './check-running-job.ts';
+import { JobNotRunnableError, TooManyRejectedRowsError } from '../errors.ts';
+import { mergeSql, stagingColumns, validationSql } from './staged-user-rules.ts';
 import { type WorkerConnection, workerClient } from './worker-client.ts';
-
-/**
- * How rows reach the staging table. `copy`: `COPY ... FROM STDIN` (pg-copy-streams), on every
- * database: the local cloud's embedded PGlite takes it too, since @sidestep/db's embedded server
- * buffers the copy sub-protocol (electric-sql/pglite#1028), so local runs take the deployed path.
- * `insert`: multi-row `INSERT ... SELECT FROM unnest(...)`, kept only as an explicit choice for
- * comparison until the import redesign removes it. `auto` is `copy`.
- */
-export type StagingMethod = 'copy' | 'insert' | 'auto';
 
 /** Options of {@link PostgresUserImportStore.connect}. */
 export interface PostgresUserImportStoreOptions extends WorkerConnection {
-  /** @default 'auto' */
-  readonly staging?: StagingMethod;
   /**
-   * Encoded characters staged and merged at a time (~25,000 rows of ~80 characters). Bounds the
-   * worker's memory (at most two chunks: one being merged while the next is parsed) and the staging
-   * table's size. Measured (bench/): 2 MiB and 8 MiB chunks import at the same rate; 2 MiB peaks at
-   * ~310 MiB RSS for 1M rows, 8 MiB at ~470 MiB. @default 2 MiB
+   * Times the completing transaction is tried when PostgreSQL aborts it for a deadlock (40P01) or a
+   * serialization failure (40001), with exponential backoff from `retryDelayMs`. @default 5
    */
-  readonly chunkChars?: number;
-  /** Rows per INSERT on the `insert` path. @default 1000 */
-  readonly insertBatchSize?: number;
+  readonly maxCompleteAttempts?: number;
+  /** @default 200 */
+  readonly retryDelayMs?: number;
 }
 
-const STAGING_COLUMNS = '(line, external_id, email, name, attributes)';
+/** Who fires the job's `finish` when the import completes it, as the audit trail records it. */
+export const IMPORT_COMPLETED_BY = 'batch-worker';
 
-/**
- * The import's staging table: temporary (no WAL, no index, private to the session), dropped at the
- * end of the import's transaction, so nothing is ever left behind to clean up.
- */
-const CREATE_STAGING = `
-  CREATE TEMPORARY TABLE import_staging (
-    line bigint NOT NULL,
-    external_id text NOT NULL,
-    email text NOT NULL,
-    name text,
-    attributes jsonb NOT NULL
-  ) ON COMMIT DROP`;
+/** SQLSTATEs after which the same transaction, run again, may pass. */
+const RETRYABLE_SQLSTATES = new Set(['40P01', '40001']);
 
-/**
- * The merge of one staged chunk. `DISTINCT ON` keeps the last row of an id that appears twice in the
- * chunk: one INSERT may not update the same row twice ("ON CONFLICT DO UPDATE command cannot affect
- * row a second time"); across chunks, the later chunk's statement simply updates the row again, so the
- * file's last row wins. Sorting by id also makes concurrent imports lock users in the same order. The
- * WHERE clause skips rows that would not change, so a re-run rewrites nothing. Attributes merge (the
- * file's columns override); without a `name` column existing names are kept.
- */
-function mergeSql(hasNameColumn: boolean): string {
-  const name = hasNameColumn ? 'excluded.name' : 'users.name';
-  return `
-    INSERT INTO users (external_id, email, name, attributes)
-    SELECT DISTINCT ON (external_id) external_id, email, name, attributes
-    FROM import_staging
-    ORDER BY external_id, line DESC
-    ON CONFLICT (external_id) DO UPDATE SET
-      email = excluded.email,
-      name = ${name},
-      attributes = users.attributes || excluded.attributes,
-      updated_at = now()
-    WHERE (users.email, users.name, users.attributes)
-      IS DISTINCT FROM (excluded.email, ${name}, users.attributes || excluded.attributes)`;
+/** The staging table of job `jobId`: a valid identifier whatever the id, at most 63 bytes. */
+export function stagingTableName(jobId: string): string {
+  return `import_staging_${createHash('sha256').update(jobId).digest('hex').slice(0, 40)}`;
+}
+
+interface StagingRow {
+  table_name: string;
+  columns: string[];
+  source_etag: string | null;
+  source_version: string | null;
+  source_bytes: string | null;
+  byte_offset: string;
+  lines: string;
+  records: string;
 }
 
 /**
- * {@link UserImportStore} on PostgreSQL through one `pg` connection. The Database abstraction of
- * `@sidestep/db` is not used for the import itself: COPY needs the raw connection it hides.
+ * {@link UserImportStore} on PostgreSQL through one `pg` connection (COPY needs the raw connection
+ * that `@sidestep/db`'s Database hides). Staging is an UNLOGGED table per job (no WAL for rows that
+ * are only a way station; a server crash empties it, which {@link findStaging} notices), registered
+ * in `import_stagings` with the position reached.
  */
 export class PostgresUserImportStore implements UserImportStore {
   readonly #client: pg.Client;
   readonly #connection: WorkerConnection;
-  readonly #method: 'copy' | 'insert';
-  readonly #chunkChars: number;
-  readonly #insertBatchSize: number;
+  readonly #maxCompleteAttempts: number;
+  readonly #retryDelayMs: number;
   #closed: Promise<void> | undefined;
 
-  private constructor(
-    client: pg.Client,
-    connection: WorkerConnection,
-    method: 'copy' | 'insert',
-    options: PostgresUserImportStoreOptions,
-  ) {
+  private constructor(client: pg.Client, options: PostgresUserImportStoreOptions) {
     this.#client = client;
-    this.#connection = connection;
-    this.#method = method;
-    this.#chunkChars = options.chunkChars ?? 2 * 1024 * 1024;
-    this.#insertBatchSize = options.insertBatchSize ?? 1000;
+    this.#connection = options;
+    this.#maxCompleteAttempts = options.maxCompleteAttempts ?? 5;
+    this.#retryDelayMs = options.retryDelayMs ?? 200;
   }
 
-  /** Opens the import's connection and settles the staging method. */
+  /** Opens the import's connection. */
   static async connect(options: PostgresUserImportStoreOptions): Promise<PostgresUserImportStore> {
     const client = workerClient(options);
     await client.connect();
-    try {
-      const method = options.staging === 'insert' ? 'insert' : 'copy';
-      return new PostgresUserImportStore(client, options, method, options);
-    } catch (error) {
-      await client.end().catch(() => {});
-      throw error;
+    return new PostgresUserImportStore(client, options);
+  }
+
+  /** How rows reach the staging table (the log's `staging` field). */
+  get stagingMethod(): 'copy' {
+    return 'copy';
+  }
+
+  async checkJob(jobId: string): Promise<ImportJobState> {
+    const { rows } = await this.#client.query<JobRow & { completed_by_worker: boolean }>(
+      `SELECT ${JOB_COLUMNS}, EXISTS (
+         SELECT 1 FROM job_transitions t
+         WHERE t.job_id = jobs.id AND t.event = 'finish' AND t.data->>'by' = $2
+       ) AS completed_by_worker
+       FROM jobs WHERE id = $1`,
+      [jobId, IMPORT_COMPLETED_BY],
+    );
+    const job = rows[0];
+    if (job?.kind === 'import' && job.state === 'succeeded' && job.completed_by_worker) {
+      return { state: 'completed', result: resultOf(job) };
     }
+    assertRunnable(jobId, job);
+    return { state: 'running' };
   }
 
-  /** The staging method in use. */
-  get stagingMethod(): 'copy' | 'insert' {
-    return this.#method;
+  async findStaging(jobId: string): Promise<Staging | undefined> {
+    const { rows } = await this.#client.query<StagingRow>('SELECT * FROM import_stagings WHERE job_id = $1', [
+      jobId,
+    ]);
+    const row = rows[0];
+    if (!row) return undefined;
+    const staging = stagingOf(jobId, row);
+    // A server crash empties UNLOGGED tables but not the registry: start over rather than resume
+    // after records that are gone.
+    const { rows: present } = await this.#client.query<{ ok: boolean }>(
+      `SELECT to_regclass($1) IS NOT NULL AS ok`,
+      [staging.table],
+    );
+    const intact =
+      present[0]?.ok === true &&
+      (staging.records === 0 ||
+        (await this.#client.query(`SELECT 1 FROM ${staging.table} LIMIT 1`)).rows.length === 1);
+    if (intact) return staging;
+    await this.dropStaging(jobId);
+    return undefined;
   }
 
-  async transaction<T>(fn: (tx: UserImportTransaction) => Promise<T>): Promise<T> {
+  async createStaging(
+    jobId: string,
+    columns: readonly string[],
+    header: HeaderMapping,
+    position: ScanPosition,
+    source: StagedSource,
+  ): Promise<Staging | undefined> {
+    const table = stagingTableName(jobId);
     const client = this.#client;
     await client.query('BEGIN');
     try {
-      // Each chunk's merge sorts it by id: enough memory keeps that sort off disk.
-      await client.query(`SET LOCAL work_mem = '64MB'`);
-      await client.query(CREATE_STAGING);
-      const result = await fn(this.#transactionApi());
+      // The job's row lock orders this after a completion of the job by another task (which drops
+      // the staging): a staging is never created again for a job that is no longer running.
+      const { rows: jobs } = await client.query<{ state: string }>(
+        'SELECT state FROM jobs WHERE id = $1 FOR SHARE',
+        [jobId],
+      );
+      if (jobs[0]?.state !== 'running') {
+        await client.query('ROLLBACK');
+        return undefined;
+      }
+      const inserted = await client.query(
+        `INSERT INTO import_stagings
+           (job_id, table_name, columns, source_etag, source_version, source_bytes, byte_offset, lines)
+         VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
+         ON CONFLICT (job_id) DO NOTHING`,
+        [
+          jobId,
+          table,
+          JSON.stringify(columns),
+          source.etag ?? null,
+          source.versionId ?? null,
+          source.bytes ?? null,
+          position.offset,
+          position.lines,
+        ],
+      );
+      if (inserted.rowCount !== 1) {
+        await client.query('ROLLBACK');
+        return undefined;
+      }
+      const fields = stagingColumns(header.columnCount)
+        .slice(2)
+        .map((column) => `${column} text`);
+      await client.query(`DROP TABLE IF EXISTS ${table}`);
+      await client.query(
+        `CREATE UNLOGGED TABLE ${table} (line bigint NOT NULL, reject text${fields.map((f) => `, ${f}`).join('')})`,
+      );
       await client.query('COMMIT');
-      return result;
     } catch (error) {
-      // If the connection itself is gone the server has already rolled back.
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+    return { jobId, table, columns, header, position, records: 0, source };
+  }
+
+  async stage(staging: Staging, from: ScanPosition): Promise<StagingSegment | undefined> {
+    const client = this.#client;
+    await client.query('BEGIN');
+    let copy: Writable;
+    try {
+      // The staging's row first, then its table: the order the completion takes them in too (it
+      // drops the table), so a segment and a completion of two tasks of the job cannot deadlock.
+      const { rows } = await client.query<{ byte_offset: string }>(
+        'SELECT byte_offset FROM import_stagings WHERE job_id = $1 FOR UPDATE',
+        [staging.jobId],
+      );
+      if (rows[0] === undefined || Number(rows[0].byte_offset) !== from.offset) {
+        await client.query('ROLLBACK');
+        return undefined;
+      }
+      copy = client.query(
+        copyFrom(
+          `COPY ${staging.table} (${stagingColumns(staging.header.columnCount).join(', ')}) FROM STDIN (FORMAT csv)`,
+        ),
+      );
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+    // A failure of the COPY surfaces at the next write or at the commit.
+    let failure: Error | undefined;
+    copy.on('error', (error) => {
+      failure = error;
+    });
+    return {
+      write: async (bytes) => {
+        if (failure) throw failure;
+        if (!copy.write(bytes)) await once(copy, 'drain');
+      },
+      commit: async (end, records) => {
+        try {
+          copy.end();
+          await finished(copy);
+          await client.query(
+            `UPDATE import_stagings SET byte_offset = $2, lines = $3, records = records + $4, updated_at = now()
+             WHERE job_id = $1`,
+            [staging.jobId, end.offset, end.lines, records],
+          );
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw error;
+        }
+      },
+      abort: async (reason) => {
+        // CopyFail ends the COPY so the connection is usable for the ROLLBACK.
+        if (!copy.destroyed) copy.destroy(reason);
+        await finished(copy).catch(() => {});
+        await client.query('ROLLBACK').catch(() => {});
+      },
+    };
+  }
+
+  async complete(
+    staging: Staging,
+    end: ScanPosition,
+    limits: ValidationLimits,
+  ): Promise<CompletedImport | 'conflict'> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#completeOnce(staging, end, limits);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (
+          typeof code !== 'string' ||
+          !RETRYABLE_SQLSTATES.has(code) ||
+          attempt >= this.#maxCompleteAttempts
+        ) {
+          throw error;
+        }
+        // Full jitter: two imports that collided do not collide again in lockstep.
+        const delay = Math.random() * this.#retryDelayMs * 2 ** (attempt - 1);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  async #completeOnce(
+    staging: Staging,
+    end: ScanPosition,
+    limits: ValidationLimits,
+  ): Promise<CompletedImport | 'conflict'> {
+    const client = this.#client;
+    const { jobId, table, header } = staging;
+    await client.query('BEGIN');
+    try {
+      // Sorting millions of staged rows by id for the merge: enough memory keeps the sort off disk.
+      await client.query(`SET LOCAL work_mem = '64MB'`);
+      // Locks in the order every step of the import takes them: the job, the staging's row, its table.
+      const { rows: jobs } = await client.query<JobRow>(
+        `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE`,
+        [jobId],
+      );
+      const { rows: staged } = await client.query<{ byte_offset: string; records: string }>(
+        'SELECT byte_offset, records FROM import_stagings WHERE job_id = $1 FOR UPDATE',
+        [jobId],
+      );
+      const registered = staged[0];
+      if (!registered || Number(registered.byte_offset) !== end.offset) {
+        // Another task of the job moved the staging on, or completed the job (and dropped it).
+        await client.query('ROLLBACK');
+        return 'conflict';
+      }
+      assertRunnable(jobId, jobs[0]);
+      const { rows: checked } = await client.query<{
+        rejected: string;
+        row_errors: RowError[];
+        over_line: string | null;
+      }>(validationSql(table, header), [limits.maxRowErrors, limits.maxRejectedRows]);
+      const rowsTotal = Number(registered.records);
+      const rowsRejected = Number(checked[0]?.rejected ?? 0);
+      const rowErrors = checked[0]?.row_errors ?? [];
+      if (rowsRejected > limits.maxRejectedRows) {
+        throw new TooManyRejectedRowsError(
+          rowsRejected,
+          limits.maxRejectedRows,
+          Number(checked[0]?.over_line),
+          rowErrors,
+        );
+      }
+      const merged = await client.query(mergeSql(table, header, { filterRejected: rowsRejected > 0 }));
+      const result: ImportResult = {
+        rowsTotal,
+        rowsImported: rowsTotal - rowsRejected,
+        rowsRejected,
+        rowErrors,
+      };
+      const { rows: updated } = await client.query<JobRow>(
+        `UPDATE jobs SET rows_total = $2, rows_imported = $3, rows_rejected = $4, row_errors = $5::jsonb,
+           worker_error = NULL, updated_at = now()
+         WHERE id = $1
+         RETURNING ${JOB_COLUMNS}`,
+        [jobId, result.rowsTotal, result.rowsImported, result.rowsRejected, JSON.stringify(rowErrors)],
+      );
+      const usersWritten = merged.rowCount ?? 0;
+      // The rows and the job's outcome are one fact: the job is completed in the transaction that
+      // merged its rows, through the ledger's own state machine and audit trail. Fired as the job's
+      // execution, so that execution's FinishJob step finds it done and replays this output.
+      await fireJobEvent(this.#queryable(), updated[0] as JobRow, 'finish', {
+        firedBy: (updated[0] as JobRow).execution_id ?? IMPORT_COMPLETED_BY,
+        data: { by: IMPORT_COMPLETED_BY, usersWritten },
+      });
+      await client.query('SELECT drop_import_staging($1)', [jobId]);
+      await client.query('COMMIT');
+      return { ...result, usersWritten };
+    } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     }
   }
 
   async recordFailure(jobId: string, failure: ImportFailure): Promise<void> {
-    // A connection of its own: the import's connection may be the very thing that failed.
-    const client = workerClient(this.#connection);
-    await client.connect();
-    try {
-      await client.query(
+    await this.#withOwnConnection((client) =>
+      client.query(
         `UPDATE jobs SET worker_error = $2, rows_rejected = $3, row_errors = $4::jsonb, updated_at = now()
-         WHERE id = $1`,
+         WHERE id = $1 AND state <> 'succeeded'`,
         [jobId, failure.reason, failure.rowsRejected, JSON.stringify(failure.rowErrors)],
-      );
-    } finally {
-      await client.end().catch(() => {});
-    }
+      ),
+    );
+  }
+
+  async dropStaging(jobId: string): Promise<void> {
+    await this.#withOwnConnection((client) => client.query('SELECT drop_import_staging($1)', [jobId]));
   }
 
   close(): Promise<void> {
@@ -156,207 +359,60 @@ export class PostgresUserImportStore implements UserImportStore {
     return this.#closed;
   }
 
-  #transactionApi(): UserImportTransaction {
+  /** Runs `fn` on a connection of its own: the import's connection may be the very thing that failed. */
+  async #withOwnConnection(fn: (client: pg.Client) => Promise<unknown>): Promise<void> {
+    const client = workerClient(this.#connection);
+    await client.connect();
+    try {
+      await fn(client);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  #queryable(): Queryable {
     const client = this.#client;
     return {
-      checkJob: (jobId) => checkRunningJob(client, jobId, 'import'),
-      userWriter: (options) =>
-        new ChunkedMergeWriter({
-          client,
-          method: this.#method,
-          chunkChars: this.#chunkChars,
-          insertBatchSize: this.#insertBatchSize,
-          hasNameColumn: options.hasNameColumn,
-        }),
-      recordResult: async (jobId, result: ImportResult) => {
-        await client.query(
-          `UPDATE jobs SET rows_total = $2, rows_imported = $3, rows_rejected = $4, row_errors = $5::jsonb,
-             worker_error = NULL, updated_at = now()
-           WHERE id = $1`,
-          [
-            jobId,
-            result.rowsTotal,
-            result.rowsImported,
-            result.rowsRejected,
-            JSON.stringify(result.rowErrors),
-          ],
-        );
+      query: async <R>(sql: string, params?: unknown[]) => {
+        const result = await client.query(sql, params);
+        return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
       },
-    };
+    } as Queryable;
   }
 }
 
-/** Characters COPY's text format gives a meaning to, escaped as it documents. */
-const COPY_SPECIAL = /[\\\t\n\r]/;
-const COPY_SPECIAL_ALL = /[\\\t\n\r]/g;
-const COPY_ESCAPES: Readonly<Record<string, string>> = {
-  '\\': '\\\\',
-  '\t': '\\t',
-  '\n': '\\n',
-  '\r': '\\r',
-};
-
-/**
- * One field in COPY's text format (https://www.postgresql.org/docs/current/sql-copy.html, "Text
- * Format"): backslash, tab, newline and carriage return escaped. Text rather than CSV format: no
- * quoting, only these four escapes, which most values do not contain.
- */
-export function copyTextField(value: string): string {
-  return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPES[c] as string) : value;
+/** @throws {JobNotRunnableError} unless `job` is a running import. */
+function assertRunnable(jobId: string, job: Pick<JobRow, 'kind' | 'state'> | undefined): void {
+  if (!job) throw new JobNotRunnableError(jobId, 'no such job', undefined);
+  if (job.kind !== 'import') {
+    throw new JobNotRunnableError(jobId, `is an ${job.kind} job, not an import`, job.state);
+  }
+  if (job.state !== 'running') {
+    throw new JobNotRunnableError(jobId, `is ${job.state}, an import runs only on a running job`, job.state);
+  }
 }
 
-/** One row as a line of COPY text. */
-function copyTextLine(row: UserRow): string {
-  const name = row.name === null ? '\\N' : copyTextField(row.name);
-  return `${row.line}\t${copyTextField(row.externalId)}\t${copyTextField(row.email)}\t${name}\t${copyTextField(row.attributes)}\n`;
+function resultOf(job: JobRow): ImportResult {
+  return {
+    rowsTotal: Number(job.rows_total ?? 0),
+    rowsImported: Number(job.rows_imported ?? 0),
+    rowsRejected: Number(job.rows_rejected ?? 0),
+    rowErrors: Array.isArray(job.row_errors) ? (job.row_errors as RowError[]) : [],
+  };
 }
 
-/** Characters handed to COPY per write: one CopyData message per ~64 KiB instead of one per row. */
-const COPY_PIECE_CHARS = 64 * 1024;
-
-/** A chunk being filled: COPY text (done pieces as bytes, plus the piece being built), or column arrays for `unnest`. */
-interface Chunk {
-  readonly pieces: Buffer[];
-  piece: string;
-  readonly columns: [number[], string[], string[], (string | null)[], string[]];
-  chars: number;
-  rows: number;
-}
-
-const emptyChunk = (): Chunk => ({ pieces: [], piece: '', columns: [[], [], [], [], []], chars: 0, rows: 0 });
-
-/**
- * `UserRow` objects in; staged and merged into `users` one chunk at a time, inside the import's
- * transaction. While PostgreSQL stages and merges one chunk (COPY, then the merge, then TRUNCATE of
- * the staging table), the next is parsed and encoded: the two cores work at once, and at most two
- * chunks are in memory. The stream finishes when the last chunk is merged; {@link usersWritten}
- * then holds the total.
- */
-class ChunkedMergeWriter extends Writable implements UserWriter {
-  readonly #client: pg.Client;
-  readonly #method: 'copy' | 'insert';
-  readonly #chunkChars: number;
-  readonly #insertBatchSize: number;
-  readonly #hasNameColumn: () => boolean;
-  #chunk = emptyChunk();
-  /** The chunk PostgreSQL is working on, if any. */
-  #inFlight: Promise<void> | undefined;
-  #activeCopy: Writable | undefined;
-  #usersWritten = 0;
-
-  constructor(options: {
-    client: pg.Client;
-    method: 'copy' | 'insert';
-    chunkChars: number;
-    insertBatchSize: number;
-    hasNameColumn: () => boolean;
-  }) {
-    super({ objectMode: true, highWaterMark: 1024 });
-    this.#client = options.client;
-    this.#method = options.method;
-    this.#chunkChars = options.chunkChars;
-    this.#insertBatchSize = options.insertBatchSize;
-    this.#hasNameColumn = options.hasNameColumn;
-  }
-
-  get usersWritten(): number {
-    return this.#usersWritten;
-  }
-
-  override _write(row: UserRow, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    const chunk = this.#chunk;
-    if (this.#method === 'copy') {
-      const line = copyTextLine(row);
-      chunk.piece += line;
-      // Concatenated strings are trees of every part (V8 cons strings, ~20 objects per row here):
-      // encoding each full piece to bytes at once keeps a chunk a few flat buffers, not a million
-      // small heap objects that outlive young-generation GC while the chunk waits for its merge.
-      if (chunk.piece.length >= COPY_PIECE_CHARS) {
-        chunk.pieces.push(Buffer.from(chunk.piece));
-        chunk.piece = '';
-      }
-      chunk.chars += line.length;
-    } else {
-      const [lines, ids, emails, names, attributes] = chunk.columns;
-      lines.push(row.line);
-      ids.push(row.externalId);
-      emails.push(row.email);
-      names.push(row.name);
-      attributes.push(row.attributes);
-      chunk.chars +=
-        row.externalId.length + row.email.length + (row.name?.length ?? 0) + row.attributes.length;
-    }
-    chunk.rows++;
-    if (chunk.chars < this.#chunkChars) {
-      callback();
-      return;
-    }
-    this.#dispatch().then(() => callback(), callback);
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    this.#dispatch()
-      .then(() => this.#inFlight)
-      .then(() => callback(), callback);
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    // Aborted (SIGTERM) or failed upstream: end an open COPY with CopyFail so the connection is
-    // usable for the ROLLBACK, and let a running statement finish before the stream reports done.
-    this.#activeCopy?.destroy(error ?? new Error('import aborted'));
-    const settled = this.#inFlight?.then(
-      () => {},
-      () => {},
-    );
-    (settled ?? Promise.resolve()).then(() => callback(error));
-  }
-
-  /** Hands the filled chunk to PostgreSQL once the previous one is done (at most one in flight). */
-  async #dispatch(): Promise<void> {
-    const chunk = this.#chunk;
-    if (chunk.rows === 0) return;
-    this.#chunk = emptyChunk();
-    await this.#inFlight;
-    // Destroyed (aborted, or a chunk failed) while waiting: the transaction is being rolled back, and
-    // a statement sent now could run after the ROLLBACK, outside any transaction.
-    if (this.destroyed) throw new Error('the import stream was destroyed');
-    const work = this.#stageAndMerge(chunk);
-    this.#inFlight = work;
-    // A failure surfaces at once (the pipeline stops reading), not only when the next chunk is full.
-    work.catch((error: unknown) => this.destroy(error as Error));
-  }
-
-  async #stageAndMerge(chunk: Chunk): Promise<void> {
-    const client = this.#client;
-    if (this.#method === 'copy') {
-      const copy = client.query(copyFrom(`COPY import_staging ${STAGING_COLUMNS} FROM STDIN`));
-      this.#activeCopy = copy;
-      try {
-        if (chunk.piece !== '') chunk.pieces.push(Buffer.from(chunk.piece));
-        await pipeline(Readable.from(chunk.pieces), copy);
-      } finally {
-        this.#activeCopy = undefined;
-      }
-    } else {
-      const [lines, ids, emails, names, attributes] = chunk.columns;
-      for (let start = 0; start < lines.length; start += this.#insertBatchSize) {
-        const end = start + this.#insertBatchSize;
-        await client.query(
-          `INSERT INTO import_staging ${STAGING_COLUMNS}
-           SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::jsonb[])`,
-          [
-            lines.slice(start, end),
-            ids.slice(start, end),
-            emails.slice(start, end),
-            names.slice(start, end),
-            attributes.slice(start, end),
-          ],
-        );
-      }
-    }
-    if (this.destroyed) throw new Error('the import stream was destroyed');
-    const merged = await client.query(mergeSql(this.#hasNameColumn()));
-    this.#usersWritten += merged.rowCount ?? 0;
-    await client.query('TRUNCATE import_staging');
-  }
+function stagingOf(jobId: string, row: StagingRow): Staging {
+  return {
+    jobId,
+    table: row.table_name,
+    columns: row.columns,
+    header: mapHeader(row.columns),
+    position: { offset: Number(row.byte_offset), lines: Number(row.lines) },
+    records: Number(row.records),
+    source: {
+      etag: row.source_etag ?? undefined,
+      versionId: row.source_version ?? undefined,
+      bytes: row.source_bytes === null ? undefined : Number(row.source_bytes),
+    },
+  };
 }

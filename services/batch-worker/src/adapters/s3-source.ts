@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
-import { SourceUnavailableError } from '../errors.ts';
+import { SourceChangedError, SourceUnavailableError } from '../errors.ts';
 
 /** The object an import reads. */
 export interface SourceObject {
@@ -8,11 +8,19 @@ export interface SourceObject {
   readonly key: string;
   /** The exact version the workflow registered, when the bucket is versioned. */
   readonly versionId?: string | undefined;
+  /**
+   * The ETag the job was registered for (or that an earlier read found): sent as `If-Match`, so
+   * other bytes under the same key (an overwrite) fail the read instead of being imported.
+   */
+  readonly etag?: string | undefined;
 }
 
 /** An opened source object: its bytes as a stream, and what S3 says about it. */
 export interface OpenedSource {
   readonly body: Readable;
+  /** The object's byte the body starts at (`offset` of the options). */
+  readonly offset: number;
+  /** The whole object's size (not only the range read). */
   readonly contentLength: number | undefined;
   readonly etag: string | undefined;
   readonly versionId: string | undefined;
@@ -25,6 +33,8 @@ export interface S3ObjectReader {
 
 /** Options of {@link openSourceObject}. */
 export interface OpenSourceOptions {
+  /** Reads from this byte on (a ranged GET): a resumed import's first unstaged byte. @default 0 */
+  readonly offset?: number;
   /** Times a body that breaks off mid-stream is resumed from where it stopped. @default 5 */
   readonly maxResumes?: number;
   /** Called before each resume (for a log line). */
@@ -36,19 +46,14 @@ export interface OpenSourceOptions {
 }
 
 /** S3 errors that the same request will meet again: not worth a retry of the task. */
-const PERMANENT_S3_ERRORS = new Set([
-  'NoSuchKey',
-  'NoSuchBucket',
-  'NoSuchVersion',
-  'AccessDenied',
-  'InvalidArgument',
-  'PreconditionFailed',
-]);
+const PERMANENT_S3_ERRORS = new Set(['NoSuchKey', 'NoSuchBucket', 'AccessDenied', 'InvalidArgument']);
 
 /**
  * Opens the source object as a stream (GetObject; the body is read as the import consumes it, so the
- * object's size does not matter). `VersionId` pins the version the job was registered for: an object
- * overwritten after the upload event is not imported in its place.
+ * object's size does not matter), from `offset` on when given (a ranged GET: a resumed import).
+ * `VersionId` pins the version the job was registered for, `If-Match` the ETag it was registered
+ * for: an object overwritten after the upload event is not imported in its place, and the read
+ * fails with {@link SourceChangedError} naming the change.
  *
  * An import of tens of millions of rows reads one response for many minutes, and a connection can
  * break off in that time (reset, idle timeout, a load balancer). The SDK retries requests, not a body
@@ -56,8 +61,10 @@ const PERMANENT_S3_ERRORS = new Set([
  * with `If-Match` on the first response's ETag (and the same version), so the bytes that follow are
  * the same object's. A body that ends short of `Content-Length` counts as broken off too.
  *
- * @throws {SourceUnavailableError} permanent for a missing object or bucket, access denied, or an
- *   object that changed between the first read and a resume; transient otherwise. A body that still
+ * @throws {SourceChangedError} the registered version or ETag is gone (also between the first read
+ *   and a resume).
+ * @throws {SourceUnavailableError} permanent for a missing object or bucket or access denied;
+ *   transient otherwise. A body that still
  *   breaks off after `maxResumes` resumes fails the stream with a transient one.
  */
 export async function openSourceObject(
@@ -66,9 +73,10 @@ export async function openSourceObject(
   options: OpenSourceOptions = {},
 ): Promise<OpenedSource> {
   const maxResumes = options.maxResumes ?? 5;
-  const first = await getObject(client, source, {});
-  const etag = first.ETag;
-  const length = first.ContentLength;
+  const start = options.offset ?? 0;
+  const first = await getObject(client, source, start > 0 ? { Range: `bytes=${start}-` } : {});
+  const etag = first.ETag ?? source.etag;
+  const length = objectSize(first, start);
   const firstBody = first.Body as Readable | undefined; // in Node: an http.IncomingMessage
   if (!firstBody) {
     throw new SourceUnavailableError(
@@ -81,7 +89,7 @@ export async function openSourceObject(
 
   async function* bytes(): AsyncGenerator<Buffer> {
     let body = firstBody as Readable;
-    let offset = 0;
+    let offset = start;
     for (let attempt = 1; ; attempt++) {
       let error: unknown;
       try {
@@ -99,26 +107,48 @@ export async function openSourceObject(
         throw new SourceUnavailableError(source.bucket, source.key, error, false);
       }
       options.onResume?.({ offset, attempt, error });
-      const resumed = await getObject(client, source, {
-        Range: `bytes=${offset}-`,
-        ...(etag ? { IfMatch: etag } : {}),
-      });
+      const resumed = await getObject(
+        client,
+        { ...source, etag },
+        {
+          Range: `bytes=${offset}-`,
+        },
+      );
       body = resumed.Body as Readable;
     }
   }
 
   return {
     body: Readable.from(bytes(), { objectMode: false }),
+    offset: start,
     contentLength: length,
     etag,
     versionId: first.VersionId,
   };
 }
 
+/** The whole object's size: a ranged response's Content-Range total, else its Content-Length. */
+function objectSize(response: GetObjectCommandOutput, start: number): number | undefined {
+  const total = /\/(\d+)$/.exec(response.ContentRange ?? '')?.[1];
+  if (total !== undefined) return Number(total);
+  return response.ContentLength === undefined ? undefined : start + response.ContentLength;
+}
+
+/**
+ * An ETag as HTTP writes it (`"hex"`): S3 event notifications carry it without the quotes, and an
+ * emulator may compare `If-Match` literally.
+ */
+function quotedEtag(etag: string): string {
+  return etag.startsWith('"') || etag.startsWith('W/') ? etag : `"${etag}"`;
+}
+
+/** S3's answers for a version or ETag that is no longer the object's. */
+const CHANGED_OBJECT_ERRORS = new Set(['PreconditionFailed', 'NoSuchVersion']);
+
 async function getObject(
   client: S3ObjectReader,
   source: SourceObject,
-  extra: { Range?: string; IfMatch?: string },
+  extra: { Range?: string },
 ): Promise<GetObjectCommandOutput> {
   try {
     return await client.send(
@@ -126,11 +156,18 @@ async function getObject(
         Bucket: source.bucket,
         Key: source.key,
         ...(source.versionId ? { VersionId: source.versionId } : {}),
+        ...(source.etag ? { IfMatch: quotedEtag(source.etag) } : {}),
         ...extra,
       }),
     );
   } catch (error) {
     const name = error instanceof Error ? error.name : '';
+    if (CHANGED_OBJECT_ERRORS.has(name)) {
+      const expected = source.versionId
+        ? `version ${source.versionId}`
+        : `ETag ${quotedEtag(source.etag ?? '')}`;
+      throw new SourceChangedError(source.bucket, source.key, expected, error);
+    }
     throw new SourceUnavailableError(source.bucket, source.key, error, PERMANENT_S3_ERRORS.has(name));
   }
 }

@@ -1,13 +1,28 @@
-import type { Writable } from 'node:stream';
-import type { RowError } from './validate-row.ts';
+import type { ScanPosition } from './csv-record-scanner.ts';
+import type { HeaderMapping } from './map-header.ts';
 
-/** The outcome of an import, written to the job inside the import's transaction. */
+/** Why a row was rejected: its line, the column, and what is wrong. */
+export interface RowError {
+  /** The file line the record ends on. */
+  readonly line: number;
+  /** The column name, or `row` for the record as a whole. */
+  readonly field: string;
+  readonly message: string;
+}
+
+/** The outcome of an import, written to the job in the transaction that merges its rows. */
 export interface ImportResult {
   readonly rowsTotal: number;
   readonly rowsImported: number;
   readonly rowsRejected: number;
   /** The first N row errors (the job's `row_errors`). */
   readonly rowErrors: readonly RowError[];
+}
+
+/** What a completed import did: its result, and the users the merge inserted or changed. */
+export interface CompletedImport extends ImportResult {
+  /** Users the merge inserted or changed (unchanged users count 0; 0 when another task merged). */
+  readonly usersWritten: number;
 }
 
 /** Why an import failed, written to the job after its transaction was rolled back. */
@@ -18,38 +33,101 @@ export interface ImportFailure {
   readonly rowErrors: readonly RowError[];
 }
 
+/** The object an import's staging was read from: a resume reads the same bytes. */
+export interface StagedSource {
+  /** The ETag the first read got (or was told to expect): a resume's `If-Match`. */
+  readonly etag: string | undefined;
+  readonly versionId: string | undefined;
+  /** The object's size, when known: staging that reached it has read everything. */
+  readonly bytes: number | undefined;
+}
+
 /**
- * Where imported users go. The import is one transaction: rows are staged, merged into `users` and
- * the job's counts written, then COMMIT; any failure rolls all of it back, so a crash, a SIGTERM or a
- * retry never sees a partial import. The batch-worker writes only a job's counts, `row_errors`,
- * `worker_error` and `updated_at`: its state belongs to the status-updater.
+ * An import job's staging: the records staged so far (in a table of its own that outlives the
+ * task), the file's header, and the position in the object after the last staged record, where a
+ * retried task resumes reading.
+ */
+export interface Staging {
+  readonly jobId: string;
+  readonly table: string;
+  /** The header row as written. */
+  readonly columns: readonly string[];
+  readonly header: HeaderMapping;
+  readonly position: ScanPosition;
+  readonly records: number;
+  readonly source: StagedSource;
+}
+
+/** The job as an import finds it: running, or already completed by a batch-worker (a retry after its COMMIT). */
+export type ImportJobState =
+  | { readonly state: 'running' }
+  | { readonly state: 'completed'; readonly result: ImportResult };
+
+/** Limits of the validation. */
+export interface ValidationLimits {
+  /** Rejected rows tolerated; one more fails the import. */
+  readonly maxRejectedRows: number;
+  /** Row errors kept on the job. */
+  readonly maxRowErrors: number;
+}
+
+/**
+ * Where imported users go. Staging is resumable: records are committed to the job's staging in
+ * segments, each together with the position reached, so a task that dies keeps what it staged and
+ * the next resumes after it. Nothing reaches `users` before {@link complete}, one transaction that
+ * validates, merges, writes the counts, completes the job and drops the staging: all or nothing.
+ * Two tasks of one job (a duplicated task) may stage at once: a segment or a completion that finds
+ * the staging moved on under it reports a conflict, and the task continues from where the staging is.
  */
 export interface UserImportStore {
-  /** Runs `fn` in one transaction with an empty staging table: COMMIT when it resolves, ROLLBACK when it rejects. */
-  transaction<T>(fn: (tx: UserImportTransaction) => Promise<T>): Promise<T>;
+  /**
+   * @throws {JobNotRunnableError} unless the job exists, is an import and is `running` (or was
+   *   completed by a batch-worker, which is reported, not thrown).
+   */
+  checkJob(jobId: string): Promise<ImportJobState>;
+  /** The job's staging, if a task staged part of it (and it survived: an UNLOGGED table is emptied by a server crash). */
+  findStaging(jobId: string): Promise<Staging | undefined>;
+  /**
+   * Creates the job's staging after its header (at `position`). `undefined`: another task created it first.
+   */
+  createStaging(
+    jobId: string,
+    columns: readonly string[],
+    header: HeaderMapping,
+    position: ScanPosition,
+    source: StagedSource,
+  ): Promise<Staging | undefined>;
+  /**
+   * Opens a segment: records staged from `from` on, committed together with where they end. Holds
+   * the staging until the segment ends. `undefined`: the staging is no longer at `from` (another
+   * task of the job moved it on, or completed the job).
+   */
+  stage(staging: Staging, from: ScanPosition): Promise<StagingSegment | undefined>;
+  /**
+   * Validates the staged rows, merges the valid ones into `users`, writes the counts, completes the
+   * job and drops its staging, in one transaction. `conflict`: the staging is not at `end` (another
+   * task of the job moved it on, or completed the job).
+   *
+   * @throws {TooManyRejectedRowsError} more rejected rows than `limits.maxRejectedRows`.
+   */
+  complete(
+    staging: Staging,
+    end: ScanPosition,
+    limits: ValidationLimits,
+  ): Promise<CompletedImport | 'conflict'>;
   /** Records a failed import on its job, outside (after) the rolled-back transaction. */
   recordFailure(jobId: string, failure: ImportFailure): Promise<void>;
+  /** Drops the job's staging (the job ended without the import completing). */
+  dropStaging(jobId: string): Promise<void>;
   close(): Promise<void>;
 }
 
-/** What an import does inside its transaction. */
-export interface UserImportTransaction {
-  /** @throws {JobNotRunnableError} unless the job exists, is an import and is `running`. */
-  checkJob(jobId: string): Promise<void>;
-  /**
-   * The tail of the import pipeline: a writable stream of `UserRow` objects that stages them and
-   * upserts them into `users` on `external_id`; all rows are in `users` once it has finished. The
-   * last row of a file wins for an id that appears twice; rows equal to what is stored are not
-   * rewritten; attributes merge (the file's columns override); without a `name` column existing
-   * names are kept. `hasNameColumn` is asked once rows arrive (the header is read by then).
-   */
-  userWriter(options: { readonly hasNameColumn: () => boolean }): UserWriter;
-  /** Writes the import's counts and row errors to the job and clears an earlier `worker_error`. */
-  recordResult(jobId: string, result: ImportResult): Promise<void>;
-}
-
-/** A stream of `UserRow` objects into `users`, counting what it changed. */
-export interface UserWriter extends Writable {
-  /** Users inserted or changed so far (final once the stream has finished). */
-  readonly usersWritten: number;
+/** Records being staged in one transaction. */
+export interface StagingSegment {
+  /** Sends `COPY` input (see CsvRecordScanner). */
+  write(bytes: Buffer): Promise<void>;
+  /** Commits the segment with the position after its last record and how many it holds. */
+  commit(end: ScanPosition, records: number): Promise<void>;
+  /** Rolls the segment back. */
+  abort(reason: Error): Promise<void>;
 }

@@ -6,12 +6,13 @@ import type { TaskMode } from '../run-task.ts';
 import { type ImportSummary, importUsers } from './import-users.ts';
 
 /**
- * `MODE=import` (the default): the users CSV at SOURCE_* into `users` in one transaction, counts on
- * the job. A stop request rolls the import back.
+ * `MODE=import` (the default): the users CSV at SOURCE_* staged (resumably) and merged into `users`
+ * in one transaction that also completes the job with its counts. A stop request keeps what was
+ * staged for the retry; nothing reaches `users`.
  */
 export const importMode: TaskMode<BatchWorkerConfig, PostgresUserImportStore, ImportSummary> = {
   name: 'import',
-  onStop: 'rolling the import back',
+  onStop: 'stopping the import; staged records are kept for the retry',
   interrupted: (signal) => new ImportInterruptedError(signal),
   loadConfig,
   connect: (url, env) => PostgresUserImportStore.connect({ url, env }),
@@ -24,17 +25,22 @@ export const importMode: TaskMode<BatchWorkerConfig, PostgresUserImportStore, Im
       signal,
       progressIntervalMs: config.progressIntervalMs,
       onProgress,
-      openSource: async () => {
-        const opened = await openSourceObject(s3, config.source, {
+      ...(config.segmentBytes === undefined ? {} : { segmentBytes: config.segmentBytes }),
+      openSource: async (range) => {
+        // The registered identity first; a resume without one keeps to the ETag the first read found.
+        const source = { ...config.source, etag: config.source.etag ?? range.etag };
+        const opened = await openSourceObject(s3, source, {
+          offset: range.offset,
           onResume: ({ offset, attempt, error }) =>
             logger.warn('source broke off; resuming', { offset, attempt, error: error as Error }),
         });
         logger.info('source opened', {
           bytes: opened.contentLength,
+          offset: opened.offset,
           etag: opened.etag,
           versionId: opened.versionId,
         });
-        return opened.body;
+        return opened;
       },
     }),
   finished: (summary) => ({
@@ -45,6 +51,7 @@ export const importMode: TaskMode<BatchWorkerConfig, PostgresUserImportStore, Im
       rowsRejected: summary.rowsRejected,
       usersWritten: summary.usersWritten,
       bytesRead: summary.bytesRead,
+      resumedAt: summary.resumedAt,
     },
   }),
   failedFields: (failure) =>

@@ -1,0 +1,148 @@
+import type { HeaderMapping } from '../domain/map-header.ts';
+
+// The import's row rules, in SQL: PostgreSQL checks the staged rows set-based, so each rule is
+// defined once, here, and used by both the validation (which counts and reports the rejected rows)
+// and the merge (which skips them). The field-count and NUL rules are found by the worker's
+// CsvRecordScanner (PostgreSQL could not stage such a record) and arrive as the `reject` code.
+
+/** The longest `external_id` accepted: ids are keys, not documents. */
+export const MAX_EXTERNAL_ID_LENGTH = 256;
+/** RFC 5321's limit on a forward path, the practical maximum of an address. */
+export const MAX_EMAIL_LENGTH = 254;
+
+/**
+ * The characters JavaScript's `String.prototype.trim` removes (WhiteSpace and LineTerminator), which
+ * the import has always trimmed from ids, emails and names: `btrim(x)` alone removes only spaces.
+ */
+const WHITESPACE =
+  ' \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff';
+
+/**
+ * zod's email rule (`z.regexes.email`, which the import applied before it validated in SQL) as a
+ * PostgreSQL regular expression: only ASCII classes, so the two read it the same way.
+ */
+const EMAIL_PATTERN =
+  "^([A-Za-z0-9_''+-]+\\.)*[A-Za-z0-9_''+-]*[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9-]*\\.)+[A-Za-z]{2,}$";
+
+/** The staging table's column of CSV field `index` (0-based). */
+export function fieldColumn(index: number): string {
+  return `c${index + 1}`;
+}
+
+/** The staging table's columns, in COPY order: the scanner's two, then one text column per field. */
+export function stagingColumns(columnCount: number): string[] {
+  return ['line', 'reject', ...Array.from({ length: columnCount }, (_, index) => fieldColumn(index))];
+}
+
+/** A field as text: COPY stores an unquoted empty field as NULL; the rules see it as empty. */
+const field = (index: number) => `coalesce(${fieldColumn(index)}, '')`;
+const trimmed = (index: number) => `btrim(${field(index)}, '${WHITESPACE}')`;
+
+/** An SQL string literal. */
+function literal(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/**
+ * The header's column names for the rules' messages, field by field (`external_id`, `email`, `name`
+ * for those; attributes as written).
+ */
+export function fieldNames(header: HeaderMapping): string[] {
+  const names = Array.from({ length: header.columnCount }, (_, index) => `column ${index + 1}`);
+  for (const attribute of header.attributes) names[attribute.index] = attribute.name;
+  names[header.externalId] = 'external_id';
+  names[header.email] = 'email';
+  if (header.name !== undefined) names[header.name] = 'name';
+  return names;
+}
+
+/**
+ * The first rule a staged row breaks, as `ARRAY[field, message]`, or NULL for a valid row. In order:
+ * the field count and NUL characters (from the scanner's `reject`), then `external_id` present
+ * (trimmed) and at most {@link MAX_EXTERNAL_ID_LENGTH} characters, then `email` present and a valid
+ * address of at most {@link MAX_EMAIL_LENGTH} characters.
+ */
+export function rowProblemSql(header: HeaderMapping): string {
+  const names = `ARRAY[${fieldNames(header).map(literal).join(', ')}]::text[]`;
+  const id = trimmed(header.externalId);
+  const email = trimmed(header.email);
+  // Cheap tests first (this runs once per row of files of millions): a trimmed value is never longer
+  // than the raw one, and an email that matches the pattern as written has no whitespace to trim.
+  return `CASE
+      WHEN reject LIKE 'f%' THEN
+        ARRAY['row', 'has ' || substr(reject, 2) || ' fields, the header has ${header.columnCount}']
+      WHEN reject LIKE 'n%' THEN
+        ARRAY[(${names})[substr(reject, 2)::int + 1], 'contains a NUL character']
+      WHEN ${id} = '' THEN ARRAY['external_id', 'is empty']
+      WHEN char_length(${field(header.externalId)}) > ${MAX_EXTERNAL_ID_LENGTH}
+        AND char_length(${id}) > ${MAX_EXTERNAL_ID_LENGTH} THEN
+        ARRAY['external_id', 'is longer than ${MAX_EXTERNAL_ID_LENGTH} characters']
+      WHEN char_length(${field(header.email)}) <= ${MAX_EMAIL_LENGTH}
+        AND ${field(header.email)} ~ '${EMAIL_PATTERN}' THEN NULL
+      WHEN ${email} = '' THEN ARRAY['email', 'is empty']
+      WHEN char_length(${email}) > ${MAX_EMAIL_LENGTH} OR ${email} !~ '${EMAIL_PATTERN}' THEN
+        ARRAY['email', 'is not a valid email address']
+    END`;
+}
+
+/**
+ * The validation of a staged file: how many rows break a rule, the first `$1` of them (`line`,
+ * `field`, `message`, in file order), and the line of the row after the first `$2` (the one that
+ * goes over the limit of rejected rows), or NULL.
+ */
+export function validationSql(table: string, header: HeaderMapping): string {
+  return `
+    WITH problems AS MATERIALIZED (
+      SELECT line, problem[1] AS field, problem[2] AS message
+      FROM (SELECT line, ${rowProblemSql(header)} AS problem FROM ${table}) AS checked
+      WHERE problem IS NOT NULL
+    )
+    SELECT
+      (SELECT count(*) FROM problems) AS rejected,
+      (SELECT coalesce(json_agg(json_build_object('line', line, 'field', field, 'message', message) ORDER BY line), '[]')
+         FROM (SELECT * FROM problems ORDER BY line LIMIT $1) AS first) AS row_errors,
+      (SELECT line FROM problems ORDER BY line OFFSET $2 LIMIT 1) AS over_line`;
+}
+
+/**
+ * The merge of a staged file into `users`, one statement. Valid rows only; `DISTINCT ON` keeps the
+ * last row (highest line) of an id, so the file's last row wins. Rows are inserted in id order, so
+ * concurrent imports take their row locks in the same order and cannot deadlock on each other. The
+ * WHERE clause skips rows that would not change, so unchanged users are not rewritten. Attributes
+ * merge (the file's columns override, values as written); without a `name` column existing names
+ * are kept; an empty name is NULL. `filterRejected: false` leaves out the rules, for a file whose
+ * validation found no rejected row: the merge then does not evaluate them a second time.
+ */
+export function mergeSql(
+  table: string,
+  header: HeaderMapping,
+  options: { readonly filterRejected: boolean } = { filterRejected: true },
+): string {
+  const name = header.name === undefined ? 'users.name' : 'excluded.name';
+  const keys = header.attributes.map((attribute) => literal(attribute.name));
+  const values = header.attributes.map((attribute) => field(attribute.index));
+  const attributes =
+    keys.length === 0
+      ? `'{}'::jsonb`
+      : `jsonb_object(ARRAY[${keys.join(', ')}]::text[], ARRAY[${values.join(', ')}]::text[])`;
+  return `
+    INSERT INTO users (external_id, email, name, attributes)
+    SELECT DISTINCT ON (external_id) external_id, email, name, attributes
+    FROM (
+      SELECT line,
+        ${trimmed(header.externalId)} AS external_id,
+        ${trimmed(header.email)} AS email,
+        ${header.name === undefined ? 'NULL::text' : `nullif(${trimmed(header.name)}, '')`} AS name,
+        ${attributes} AS attributes${options.filterRejected ? `, ${rowProblemSql(header)} AS problem` : ''}
+      FROM ${table}
+    ) AS staged
+    ${options.filterRejected ? 'WHERE problem IS NULL' : ''}
+    ORDER BY external_id, line DESC
+    ON CONFLICT (external_id) DO UPDATE SET
+      email = excluded.email,
+      name = ${name},
+      attributes = users.attributes || excluded.attributes,
+      updated_at = now()
+    WHERE (users.email, users.name, users.attributes)
+      IS DISTINCT FROM (excluded.email, ${name}, users.attributes || excluded.attributes)`;
+}

@@ -1,0 +1,316 @@
+import { parse } from 'csv-parse/sync';
+import { MalformedCsvError } from '../errors.ts';
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const LINE_FEED = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
+const NUL = 0x00;
+
+const FIELD_START = 0;
+const UNQUOTED = 1;
+const QUOTED = 2;
+/** A quote inside a quoted field: the field's end, or the first of a doubled quote. */
+const QUOTE_IN_QUOTED = 3;
+/** A carriage return outside quotes: a line feed must follow. */
+const AFTER_CARRIAGE_RETURN = 4;
+
+/** Where a scan stands in the object: always at a record boundary. */
+export interface ScanPosition {
+  /** Bytes of the object before the position. */
+  readonly offset: number;
+  /** Line feeds before the position: the next record starts on line `lines + 1`. */
+  readonly lines: number;
+}
+
+/** What one piece of input yielded: COPY input for the records that ended in it. */
+export interface ScannedRecords {
+  /** `COPY ... (FORMAT csv)` input: one line per record, see {@link CsvRecordScanner}. */
+  readonly bytes: Buffer;
+  /** Data records in `bytes`. */
+  readonly records: number;
+  /** The position just past the last of them (blank lines after it included). */
+  readonly end: ScanPosition;
+}
+
+/** Options of {@link CsvRecordScanner}. */
+export interface CsvRecordScannerOptions {
+  /** Where the input starts: the object's first byte (a header expected), or a resume's position. */
+  readonly start: ScanPosition;
+  /**
+   * Columns of the file's records: known on a resume; `undefined` when the input starts with the
+   * header, which `onHeader` maps (and may refuse by throwing) to the column count.
+   */
+  readonly columnCount?: number;
+  readonly onHeader?: (fields: string[]) => number;
+  /** The longest record accepted, in bytes. */
+  readonly maxRecordBytes: number;
+}
+
+/**
+ * Finds the records of a CSV byte stream so that PostgreSQL can parse them: the worker's only pass
+ * over the bytes. It does not split or unescape fields; it follows RFC 4180's quoting (a doubled
+ * quote toggles twice) to know where each record ends, on which line, and how many fields it has,
+ * and hands each record on, as written, behind two columns of its own:
+ *
+ * `<line>,<reject>,<the record's bytes>\n`
+ *
+ * - `line`: the file line the record ends on (as csv-parse's `info.lines`), which row errors name
+ *   and which orders the rows (the file's last row of an id wins).
+ * - `reject`: empty, or why PostgreSQL could not stage the record as it is: `f<n>` for a record of
+ *   `n` fields when the header has another count, `n<i>` for a NUL byte in field `i` (0-based;
+ *   PostgreSQL text cannot hold one, and COPY would abort on it). Such a record's fields are sent
+ *   empty; `staged-user-rules.ts` turns the code into the row error.
+ *
+ * Record ends are LF or CRLF outside quotes (normalised to LF for COPY); newlines inside quotes stay
+ * in the field. Blank lines are skipped; a UTF-8 BOM before the header is dropped. Malformed input,
+ * which no parser can read on from, throws {@link MalformedCsvError}: a quote that never closes
+ * (named at the line it opened), a quote inside an unquoted field, a character after a closing
+ * quote, a carriage return outside quotes that no line feed follows, a record over `maxRecordBytes`.
+ *
+ * Memory: the bytes of one unfinished record are carried to the next piece; nothing else is kept.
+ */
+export class CsvRecordScanner {
+  readonly #onHeader: CsvRecordScannerOptions['onHeader'];
+  readonly #maxRecordBytes: number;
+  #columnCount: number | undefined;
+  /** The unfinished record carried from the previous piece (starts at a record boundary). */
+  #carry: Buffer = Buffer.alloc(0);
+  /** Object offset of `#carry[0]`. */
+  #base: number;
+  /** Line feeds before `#carry[0]`. */
+  #linesAtRecordStart: number;
+  /** Line feeds before the scan position. */
+  #lines: number;
+  /** Bytes of `#carry` already scanned (its state is in the fields below). */
+  #scanned = 0;
+  #state = FIELD_START;
+  #fields = 1;
+  #nulField = -1;
+  #quoteLine = 0;
+  #atObjectStart: boolean;
+  #headerEnd: ScanPosition | undefined;
+
+  constructor(options: CsvRecordScannerOptions) {
+    this.#onHeader = options.onHeader;
+    this.#maxRecordBytes = options.maxRecordBytes;
+    this.#columnCount = options.columnCount;
+    this.#base = options.start.offset;
+    this.#linesAtRecordStart = options.start.lines;
+    this.#lines = options.start.lines;
+    this.#atObjectStart = options.start.offset === 0;
+  }
+
+  /** The position after the last finished record. */
+  get position(): ScanPosition {
+    return { offset: this.#base, lines: this.#linesAtRecordStart };
+  }
+
+  /** The position just past the header row, once it has been read from this input. */
+  get headerEnd(): ScanPosition | undefined {
+    return this.#headerEnd;
+  }
+
+  /** Scans a piece of the object; returns the records that ended in it (none: `records` 0). */
+  push(piece: Buffer): ScannedRecords {
+    let input = this.#carry.length === 0 ? piece : Buffer.concat([this.#carry, piece]);
+    if (this.#atObjectStart && this.#columnCount === undefined) {
+      if (input.length < 3) {
+        this.#carry = input;
+        return this.#result(Buffer.alloc(0), 0);
+      }
+      this.#atObjectStart = false;
+      if (input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf) {
+        input = input.subarray(3);
+        this.#base += 3;
+      }
+    }
+    return this.#scan(input, false);
+  }
+
+  /** Ends the input: the last record may lack its line end. */
+  end(): ScannedRecords {
+    const input = this.#carry;
+    this.#atObjectStart = false;
+    return this.#scan(input, true);
+  }
+
+  #scan(input: Buffer, last: boolean): ScannedRecords {
+    const out = new CopyOutput(input.length - this.#scanned);
+    let recordStart = 0;
+    let records = 0;
+    let state = this.#state;
+    let carriageReturnAt = -1;
+    let stateBeforeCarriageReturn = FIELD_START;
+    const length = input.length;
+    let i = this.#scanned;
+    const finish = (bodyEnd: number, next: number): void => {
+      const line = this.#lines + 1;
+      if (bodyEnd > recordStart) {
+        if (this.#columnCount === undefined) {
+          this.#header(input.subarray(recordStart, bodyEnd));
+          this.#headerEnd = { offset: this.#base + next, lines: this.#lines + (next > bodyEnd ? 1 : 0) };
+        } else {
+          this.#checkSize(bodyEnd - recordStart, line);
+          out.record(line, this.#reject(), input, recordStart, bodyEnd, this.#columnCount);
+          records++;
+        }
+      }
+      if (next > bodyEnd) this.#lines++;
+      recordStart = next;
+      this.#linesAtRecordStart = this.#lines;
+      this.#fields = 1;
+      this.#nulField = -1;
+      state = FIELD_START;
+    };
+    for (; i < length; i++) {
+      const byte = input[i] as number;
+      switch (state) {
+        case QUOTED:
+          if (byte === QUOTE) state = QUOTE_IN_QUOTED;
+          else if (byte === LINE_FEED) this.#lines++;
+          else if (byte === NUL) this.#nul();
+          break;
+        case QUOTE_IN_QUOTED:
+          if (byte === QUOTE) state = QUOTED;
+          else if (byte === COMMA) {
+            state = FIELD_START;
+            this.#fields++;
+          } else if (byte === LINE_FEED) finish(i, i + 1);
+          else if (byte === CARRIAGE_RETURN) {
+            carriageReturnAt = i;
+            stateBeforeCarriageReturn = state;
+            state = AFTER_CARRIAGE_RETURN;
+          } else {
+            throw this.#malformed(
+              'CSV_INVALID_CLOSING_QUOTE',
+              'a quoted field goes on after its closing quote',
+              this.#lines + 1,
+            );
+          }
+          break;
+        case AFTER_CARRIAGE_RETURN:
+          if (byte !== LINE_FEED) {
+            throw this.#malformed(
+              'CSV_INVALID_RECORD_DELIMITER',
+              'a carriage return outside quotes is not followed by a line feed',
+              this.#lines + 1,
+            );
+          }
+          finish(carriageReturnAt, i + 1);
+          break;
+        default:
+          // FIELD_START or UNQUOTED
+          if (byte === COMMA) {
+            state = FIELD_START;
+            this.#fields++;
+          } else if (byte === LINE_FEED) {
+            finish(i, i + 1);
+          } else if (byte === CARRIAGE_RETURN) {
+            carriageReturnAt = i;
+            stateBeforeCarriageReturn = state;
+            state = AFTER_CARRIAGE_RETURN;
+          } else if (byte === QUOTE) {
+            if (state === UNQUOTED) {
+              throw this.#malformed(
+                'INVALID_OPENING_QUOTE',
+                'a quote inside an unquoted field',
+                this.#lines + 1,
+              );
+            }
+            this.#quoteLine = this.#lines + 1;
+            state = QUOTED;
+          } else {
+            if (byte === NUL) this.#nul();
+            state = UNQUOTED;
+          }
+      }
+    }
+    if (last) {
+      if (state === QUOTED) {
+        throw this.#malformed(
+          'CSV_QUOTE_NOT_CLOSED',
+          `the quote opened on line ${this.#quoteLine} is never closed`,
+          this.#quoteLine,
+        );
+      }
+      finish(state === AFTER_CARRIAGE_RETURN ? carriageReturnAt : length, length);
+    } else {
+      this.#checkSize(length - recordStart, this.#lines + 1);
+    }
+    // A carriage return at the end of the piece is read again with the next one, in the state it met.
+    const rescanFrom = state === AFTER_CARRIAGE_RETURN ? carriageReturnAt : length;
+    this.#state = state === AFTER_CARRIAGE_RETURN ? stateBeforeCarriageReturn : state;
+    this.#carry = Buffer.from(input.subarray(recordStart));
+    this.#scanned = rescanFrom - recordStart;
+    this.#base += recordStart;
+    return this.#result(out.bytes(), records);
+  }
+
+  #result(bytes: Buffer, records: number): ScannedRecords {
+    return { bytes, records, end: this.position };
+  }
+
+  #nul(): void {
+    if (this.#nulField < 0) this.#nulField = this.#fields - 1;
+  }
+
+  #reject(): string {
+    if (this.#fields !== this.#columnCount) return `f${this.#fields}`;
+    return this.#nulField >= 0 ? `n${this.#nulField}` : '';
+  }
+
+  #checkSize(bytes: number, line: number): void {
+    if (bytes > this.#maxRecordBytes) {
+      throw this.#malformed(
+        'CSV_MAX_RECORD_SIZE',
+        `a record is longer than ${this.#maxRecordBytes} bytes`,
+        line,
+      );
+    }
+  }
+
+  #header(bytes: Buffer): void {
+    const [fields] = parse(bytes, { relax_column_count: true }) as string[][];
+    this.#columnCount = this.#onHeader ? this.#onHeader(fields ?? []) : (fields ?? []).length;
+  }
+
+  #malformed(code: string, message: string, line: number): MalformedCsvError {
+    return new MalformedCsvError(message, line, code, undefined);
+  }
+}
+
+/** The COPY input being built: a growing buffer, one line per record. */
+class CopyOutput {
+  #buffer: Buffer;
+  #length = 0;
+
+  constructor(estimate: number) {
+    this.#buffer = Buffer.allocUnsafe(Math.max(1024, Math.ceil(estimate * 1.25)));
+  }
+
+  record(line: number, reject: string, input: Buffer, start: number, end: number, columns: number): void {
+    const prefix = `${line},${reject},`;
+    const bodyLength = reject === '' ? end - start : columns - 1;
+    this.#reserve(prefix.length + bodyLength + 1);
+    this.#length += this.#buffer.write(prefix, this.#length, 'latin1');
+    if (reject === '') {
+      this.#length += input.copy(this.#buffer, this.#length, start, end);
+    } else {
+      this.#buffer.fill(COMMA, this.#length, this.#length + bodyLength);
+      this.#length += bodyLength;
+    }
+    this.#buffer[this.#length++] = LINE_FEED;
+  }
+
+  bytes(): Buffer {
+    return this.#buffer.subarray(0, this.#length);
+  }
+
+  #reserve(bytes: number): void {
+    if (this.#length + bytes <= this.#buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.#buffer.length * 2, this.#length + bytes));
+    this.#buffer.copy(grown, 0, 0, this.#length);
+    this.#buffer = grown;
+  }
+}

@@ -1,0 +1,133 @@
+import { describe, expect, it } from '@jest/globals';
+import { CsvRecordScanner, type ScanPosition } from '../src/domain/csv-record-scanner.ts';
+import { MalformedCsvError } from '../src/errors.ts';
+import { rejectionOf } from './import-fixture.ts';
+
+interface Scan {
+  readonly header: string[] | undefined;
+  /** The COPY input, as text. */
+  readonly copy: string;
+  readonly records: number;
+  readonly end: ScanPosition;
+  readonly headerEnd: ScanPosition | undefined;
+}
+
+/** Scans `input` cut into pieces of `pieceSize` bytes. */
+function scan(
+  input: string | Buffer,
+  pieceSize: number,
+  options: { start?: ScanPosition; columnCount?: number; maxRecordBytes?: number } = {},
+): Scan {
+  let header: string[] | undefined;
+  const scanner = new CsvRecordScanner({
+    start: options.start ?? { offset: 0, lines: 0 },
+    ...(options.columnCount === undefined ? {} : { columnCount: options.columnCount }),
+    onHeader: (fields) => {
+      header = fields;
+      return fields.length;
+    },
+    maxRecordBytes: options.maxRecordBytes ?? 1024,
+  });
+  const bytes = Buffer.from(input);
+  let copy = '';
+  let records = 0;
+  for (let at = 0; at < bytes.length; at += pieceSize) {
+    const scanned = scanner.push(bytes.subarray(at, at + pieceSize));
+    copy += scanned.bytes.toString();
+    records += scanned.records;
+  }
+  const last = scanner.end();
+  copy += last.bytes.toString();
+  records += last.records;
+  return { header, copy, records, end: last.end, headerEnd: scanner.headerEnd };
+}
+
+const SIZES = [1, 2, 3, 5, 7, 1000];
+
+describe('CsvRecordScanner', () => {
+  it('hands each record on as written, behind its line and an empty reject code, however the bytes are cut', () => {
+    const csv =
+      'id,email,note\n1,a@example.com,"say ""hi"""\n2,b@example.com,"two\nlines"\n3,c@example.com,x';
+    for (const size of SIZES) {
+      expect(scan(csv, size)).toEqual({
+        header: ['id', 'email', 'note'],
+        copy: '2,,1,a@example.com,"say ""hi"""\n4,,2,b@example.com,"two\nlines"\n5,,3,c@example.com,x\n',
+        records: 3,
+        end: { offset: Buffer.byteLength(csv), lines: 4 },
+        headerEnd: { offset: 14, lines: 1 },
+      });
+    }
+  });
+
+  it('drops a BOM, turns CRLF into LF (keeping CRLF inside quotes) and skips blank lines', () => {
+    const csv = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from('id,name\r\n\r\n1,"a\r\nb"\r\n\r\n2,Zoë\r\n\r\n'),
+    ]);
+    for (const size of SIZES) {
+      const result = scan(csv, size);
+      expect(result.header).toEqual(['id', 'name']);
+      expect(result.copy).toBe('4,,1,"a\r\nb"\n6,,2,Zoë\n');
+      expect(result.end).toEqual({ offset: csv.length, lines: 7 });
+    }
+  });
+
+  it('marks a record with the wrong field count or a NUL byte and sends its fields empty', () => {
+    const csv = 'a,b,c\n1,2\n1,2,3,4\n1,x\u0000y,3\n"1\u0000",2,3\n';
+    for (const size of SIZES) {
+      expect(scan(csv, size).copy).toBe('2,f2,,,\n3,f4,,,\n4,n1,,,\n5,n0,,,\n');
+    }
+  });
+
+  it('resumes at a position with the known column count, numbering lines on from it', () => {
+    const csv = 'id,email\n1,a@example.com\n2,"b\n"\n3,c@example.com\n';
+    const start = { offset: 'id,email\n1,a@example.com\n'.length, lines: 2 };
+    const rest = Buffer.from(csv).subarray(start.offset);
+    for (const size of SIZES) {
+      const result = scan(rest, size, { start, columnCount: 2 });
+      expect(result.header).toBeUndefined();
+      expect(result.copy).toBe('4,,2,"b\n"\n5,,3,c@example.com\n');
+      expect(result.end).toEqual({ offset: csv.length, lines: 5 });
+    }
+  });
+
+  it('names the line where a quote that never closes was opened, however the bytes are cut', async () => {
+    const unclosed = 'id,email\n1,a@example.com\n"2,b@example.com\n3,c@example.com\n4,d@example.com\n';
+    for (const size of SIZES) {
+      const error = await rejectionOf(
+        Promise.resolve().then(() => scan(unclosed, size)),
+        MalformedCsvError,
+      );
+      expect(error).toMatchObject({ line: 3, code: 'CSV_QUOTE_NOT_CLOSED' });
+      expect(error.message).toBe('malformed CSV at line 3: the quote opened on line 3 is never closed');
+    }
+  });
+
+  it('counts the lines inside a closed quoted field before a later unclosed one', async () => {
+    const error = await rejectionOf(
+      Promise.resolve().then(() => scan('id,note\n1,"a\nb\nc"\n2,"open\n3,x\n', 4)),
+      MalformedCsvError,
+    );
+    expect(error.line).toBe(5);
+  });
+
+  it.each([
+    ['id,email\n1,a"b\n', 'INVALID_OPENING_QUOTE', 2],
+    ['id,email\n1,"a"b\n', 'CSV_INVALID_CLOSING_QUOTE', 2],
+    ['id,email\n1,a\r2,b\n', 'CSV_INVALID_RECORD_DELIMITER', 2],
+    [`id,email\n1,"${'x'.repeat(2000)}"\n`, 'CSV_MAX_RECORD_SIZE', 2],
+    [`id,email\n1,"${'x\n'.repeat(2000)}`, 'CSV_MAX_RECORD_SIZE', 130],
+  ])('refuses malformed input %#: %s', async (csv, code, line) => {
+    const error = await rejectionOf(
+      Promise.resolve().then(() => scan(csv, 64)),
+      MalformedCsvError,
+    );
+    expect(error.code).toBe(code);
+    if (code !== 'CSV_MAX_RECORD_SIZE' || line === 2) expect(error.line).toBe(line);
+  });
+
+  it('reports no header for an empty input', () => {
+    expect(scan('', 10)).toMatchObject({ header: undefined, records: 0, headerEnd: undefined });
+    expect(scan('\n\r\n', 1)).toMatchObject({ header: undefined, records: 0 });
+  });
+});

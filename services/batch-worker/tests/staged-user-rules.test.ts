@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { mergeSql, stagingColumns, validationSql } from '../src/adapters/staged-user-rules.ts';
+import { mapHeader } from '../src/domain/map-header.ts';
+import { databaseBackends, type WorkerDatabase } from './import-fixture.ts';
+
+const header = mapHeader(['external_id', 'email', 'name', 'plan', 'note']);
+
+/** A staged row: the scanner's reject code (empty: none) and the five fields. */
+type StagedRow = [reject: string, ...fields: (string | null)[]];
+
+for (const backend of databaseBackends()) {
+  backend.describe(`staged user rules [${backend.name}]`, () => {
+    let database: WorkerDatabase;
+    let tables = 0;
+    beforeAll(async () => {
+      database = await backend.start();
+    }, 60_000);
+    afterAll(() => database?.close());
+
+    /** Stages `rows` (lines 2, 3, ...) in a table of their own and returns its name. */
+    const stage = async (rows: StagedRow[]): Promise<string> => {
+      const table = `rules_staging_${++tables}`;
+      const columns = stagingColumns(header.columnCount);
+      await database.db.query(
+        `CREATE TABLE ${table} (line bigint, reject text, c1 text, c2 text, c3 text, c4 text, c5 text)`,
+      );
+      for (const [index, [reject, ...fields]] of rows.entries()) {
+        await database.db.query(
+          `INSERT INTO ${table} (${columns.join(', ')}) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [index + 2, reject === '' ? null : reject, ...fields],
+        );
+      }
+      return table;
+    };
+
+    const validate = async (rows: StagedRow[]) => {
+      const table = await stage(rows);
+      const { rows: result } = await database.db.query<{
+        rejected: string;
+        row_errors: { line: number; field: string; message: string }[];
+        over_line: string | null;
+      }>(validationSql(table, header), [100, 0]);
+      return result[0];
+    };
+
+    it('merges a valid row with trimmed id, email and name, the other columns as attributes, values as written', async () => {
+      const table = await stage([
+        ['', ' rules-1 ', ' rules-1@example.com ', ' Jane ', 'pro', 'says "hi"\n'],
+        ['', '\u00a0rules-2\t', 'rules-2@example.com\u3000', '  ', '', null],
+      ]);
+      expect(await validate([])).toMatchObject({ rejected: '0', row_errors: [] });
+      const merged = await database.db.query(mergeSql(table, header));
+      expect(merged.rowCount).toBe(2);
+      const { rows } = await database.db.query(
+        `SELECT external_id, email, name, attributes FROM users WHERE external_id LIKE 'rules-%' ORDER BY external_id`,
+      );
+      expect(rows).toEqual([
+        {
+          external_id: 'rules-1',
+          email: 'rules-1@example.com',
+          name: 'Jane',
+          attributes: { plan: 'pro', note: 'says "hi"\n' },
+        },
+        // An empty name is NULL; an unquoted empty field (NULL from COPY) is an empty attribute.
+        {
+          external_id: 'rules-2',
+          email: 'rules-2@example.com',
+          name: null,
+          attributes: { plan: '', note: '' },
+        },
+      ]);
+    });
+
+    // The cases of the validator the import had before PostgreSQL validated (validate-row.test.ts).
+    it.each([
+      [['', '', 'a@example.com', '', '', ''], 'external_id', 'is empty'],
+      [['', 'x'.repeat(257), 'a@example.com', '', '', ''], 'external_id', 'is longer than 256 characters'],
+      [['', 'u', ' ', '', '', ''], 'email', 'is empty'],
+      [['', 'u', null, '', '', ''], 'email', 'is empty'],
+      [['', 'u', 'no-at-sign', '', '', ''], 'email', 'is not a valid email address'],
+      [['', 'u', 'a@b', '', '', ''], 'email', 'is not a valid email address'],
+      [['', 'u', `${'a'.repeat(250)}@example.com`, '', '', ''], 'email', 'is not a valid email address'],
+      [['f4', null, null, null, null, null], 'row', 'has 4 fields, the header has 5'],
+      [['f6', null, null, null, null, null], 'row', 'has 6 fields, the header has 5'],
+      [['n4', null, null, null, null, null], 'note', 'contains a NUL character'],
+      [['n0', null, null, null, null, null], 'external_id', 'contains a NUL character'],
+    ] as [StagedRow, string, string][])('rejects %j: %s %s', async (row, field, message) => {
+      expect(await validate([row])).toEqual({
+        rejected: '1',
+        row_errors: [{ line: 2, field, message }],
+        over_line: '2',
+      });
+    });
+
+    it("accepts the addresses zod's email rule accepts", async () => {
+      const result = await validate([
+        ['', 'u', "o'brien+tag@mail.example.co.jp", '', '', ''],
+        ['', 'u', 'first.last_1@sub-domain.example.com', '', '', ''],
+      ]);
+      expect(result).toMatchObject({ rejected: '0', over_line: null });
+    });
+
+    it('counts every rejected row, lists the first in file order and names the line past the limit', async () => {
+      const bad: StagedRow = ['', 'u', 'broken', '', '', ''];
+      const good: StagedRow = ['', 'u', 'u@example.com', '', '', ''];
+      const table = await stage([good, bad, bad, good, bad]);
+      const { rows } = await database.db.query<{
+        rejected: string;
+        row_errors: { line: number }[];
+        over_line: string;
+      }>(validationSql(table, header), [2, 1]);
+      expect(rows[0]?.rejected).toBe('3');
+      expect(rows[0]?.row_errors.map((error) => error.line)).toEqual([3, 4]);
+      expect(rows[0]?.over_line).toBe('4');
+    });
+  });
+}
