@@ -115,6 +115,12 @@ export async function fireJobEvent(
   );
   const row = updated.rows[0];
   if (!row) throw new JobNotFoundError(job.id);
+  // A failed import keeps nothing its interrupted tasks staged (the batch-worker's resumable
+  // staging, db migration 5): whoever fails it — the workflow, the sweeper, an operator — drops it in
+  // the same transaction, so no staging table outlives its job.
+  if (to === 'failed' && job.kind === 'import') {
+    await tx.query('SELECT drop_import_staging($1)', [job.id]);
+  }
   const output = statusOutput(snapshot(row), false);
   await recordTransition(tx, row.id, event, job.state, output, options.firedBy, {
     ...options.data,

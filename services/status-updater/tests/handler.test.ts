@@ -138,6 +138,24 @@ describeEachDatabase('status-updater handler', (open) => {
     expect((await transitions(jobId)).map((t) => t.event)).toEqual(['register', 'start', 'fail']);
   });
 
+  it('drops the staging an interrupted import kept when the job fails without its worker', async () => {
+    const { jobId, executionId } = await runningImport();
+    // What the batch-worker leaves after a task stopped mid-file: its staging table, registered.
+    await suite.db.query(`CREATE UNLOGGED TABLE import_staging_test_fail (record text)`);
+    await suite.db.query(
+      `INSERT INTO import_stagings (job_id, table_name, columns, byte_offset, lines)
+       VALUES ($1, 'import_staging_test_fail', '[]', 100, 3)`,
+      [jobId],
+    );
+    await twice(failInput({ jobId, executionId }, { Error: 'States.TaskFailed', Cause: '{}' }));
+    const stagings = await suite.db.query('SELECT job_id FROM import_stagings WHERE job_id = $1', [jobId]);
+    const tables = await suite.db.query(`SELECT to_regclass('import_staging_test_fail')::text AS name`);
+    expect({ stagings: stagings.rows.length, table: tables.rows[0] }).toEqual({
+      stagings: 0,
+      table: { name: null },
+    });
+  });
+
   it('fails a registered job with the reason taken from the Lambda error document', async () => {
     const { jobId, executionId } = await registeredImport();
     const cause = JSON.stringify({
