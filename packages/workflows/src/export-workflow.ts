@@ -184,7 +184,12 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         Type: 'Pass',
         Comment:
           "The status-updater's error document (Cause is its JSON) and the request id as the mail's job",
-        Parameters: { 'jobId.$': '$.request.id', 'cause.$': 'States.StringToJson($.error.Cause)' },
+        // No job of theirs, so no attempt: the mail's key is the request id's.
+        Parameters: {
+          'jobId.$': '$.request.id',
+          'attemptKey.$': '$.request.id',
+          'cause.$': 'States.StringToJson($.error.Cause)',
+        },
         ResultPath: '$.job',
         Next: 'ComposeRejectedMail',
       },
