@@ -76,10 +76,13 @@ describe('a burst of imports on the embedded database', () => {
     const byKey = new Map(executions.map((e) => [JSON.parse(e.input ?? '{}').detail.object.key, e]));
     for (const { bad, fileName } of uploads) {
       const execution = byKey.get(`imports/${run}/${fileName}`);
-      expect({ fileName, status: execution?.status }).toEqual({
+      const expected = bad ? 'FAILED' : 'SUCCEEDED';
+      // The cause goes into the comparison only when the status is wrong: the failure then says why.
+      expect({
         fileName,
-        status: bad ? 'FAILED' : 'SUCCEEDED',
-      });
+        status: execution?.status,
+        ...(execution?.status === expected ? {} : { error: execution?.error, cause: execution?.cause }),
+      }).toEqual({ fileName, status: expected });
     }
 
     const { rows: jobs } = await db.query<{

@@ -22,7 +22,7 @@ export interface LedgerJob {
   readonly id: string;
   readonly state: string;
   readonly sourceKey: string | null;
-  /** The ETag or versionId the job was registered for. */
+  /** The ETag of the object the job's execution was started for (from the execution's input). */
   readonly sourceVersion: string | null;
   readonly rowsImported: number | null;
   readonly executionId: string | null;

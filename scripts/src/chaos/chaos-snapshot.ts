@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import { type Database, openDatabase } from '@sidestep/db';
 import { listDeadLetters, listExecutions, type OpsContext, QUEUES, queueStatuses } from '@sidestep/ops';
 import type {
@@ -95,20 +96,33 @@ async function snapshotOf(
   const executions = await listExecutions(context, 'import', { limit: 1000 });
   return {
     uploads: record.uploads,
-    jobs: jobs.rows.map((row) => ({
-      id: row.id,
-      state: row.state,
-      sourceKey: row.source_key,
-      sourceVersion: row.source_version,
-      rowsImported: row.rows_imported === null ? null : Number(row.rows_imported),
-      executionId: row.execution_id,
-    })),
+    jobs: await Promise.all(
+      jobs.rows.map(async (row) => ({
+        id: row.id,
+        state: row.state,
+        sourceKey: row.source_key,
+        sourceVersion: await registeredEtag(context, row.execution_id),
+        rowsImported: row.rows_imported === null ? null : Number(row.rows_imported),
+        executionId: row.execution_id,
+      })),
+    ),
     rowsByPrefix: Object.fromEntries(rows.rows.map((row) => [row.prefix, Number(row.count)])),
     mails: await sentMails(outboxDir),
     deadLetters,
     rejected: record.rejected,
     executions: Object.fromEntries(executions.map((execution) => [execution.executionArn, execution.status])),
   };
+}
+
+/**
+ * The ETag of the object the job's execution was started for. The ledger identifies an upload by its
+ * S3 event (version id, else the event's sequencer), which the run cannot know; the execution's input
+ * (the S3 "Object Created" event) carries the ETag S3 answered the run's PutObject with.
+ */
+async function registeredEtag(context: OpsContext, executionArn: string | null): Promise<string | null> {
+  if (!executionArn) return null;
+  const { input } = await context.clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
+  return /"etag"\s*:\s*"(?:\\")?([^"\\]+)/i.exec(input ?? '')?.[1] ?? null;
 }
 
 /**
@@ -119,6 +133,7 @@ async function snapshotOf(
 export async function settle(context: OpsContext, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let quietChecks = 0;
+  let busyWith = '';
   while (Date.now() < deadline) {
     const [running, queues] = await Promise.all([
       listExecutions(context, 'import', { status: 'RUNNING', limit: 1 }),
@@ -128,7 +143,17 @@ export async function settle(context: OpsContext, timeoutMs: number): Promise<bo
       running.length > 0 || queues.some((queue) => queue.visible + queue.inFlight + queue.delayed > 0);
     quietChecks = busy ? 0 : quietChecks + 1;
     if (quietChecks >= 2) return true;
+    busyWith = [
+      ...(running.length > 0 ? ['an import execution RUNNING'] : []),
+      ...queues
+        .filter((queue) => queue.visible + queue.inFlight + queue.delayed > 0)
+        .map(
+          (queue) =>
+            `${queue.queue}: ${queue.visible} visible, ${queue.inFlight} in flight, ${queue.delayed} delayed`,
+        ),
+    ].join('; ');
     await sleep(1_000);
   }
+  process.stderr.write(`chaos: not settled after ${timeoutMs} ms, still busy: ${busyWith}\n`);
   return false;
 }
