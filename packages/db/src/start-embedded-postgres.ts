@@ -1,6 +1,7 @@
 import { bufferCopyFromStdin } from './buffer-copy-from-stdin.ts';
 import type { Database } from './database.ts';
 import { DatabaseOptionsError } from './errors.ts';
+import { keepExtendedQueryTogether } from './keep-extended-query-together.ts';
 import { migrate } from './migrate.ts';
 import { openDatabase } from './open-database.ts';
 
@@ -78,6 +79,7 @@ export async function startEmbeddedPostgres(
     await migrate(embedded);
     server = new PGLiteSocketServer({ db: embedded.pglite, host, port, maxConnections });
     bufferCopyFromStdin(server, maxCopyBytes);
+    keepExtendedQueryTogether(server);
     await server.start();
     // getServerConn() reports the port the OS picked when port was 0.
     const url = `postgres://postgres@${server.getServerConn()}/postgres`;

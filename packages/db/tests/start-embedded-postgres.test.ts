@@ -29,6 +29,33 @@ describe('startEmbeddedPostgres', () => {
     expect(rows).toEqual([{ migrated: true }]);
   });
 
+  it("keeps each client's extended-protocol query together (Parse..Sync) when clients send at once", async () => {
+    // pg sends a parameterized query as Parse, Bind, Describe, Execute, Sync; the server runs each
+    // message as its own step. Interleaved with another client's, the session's one unnamed
+    // statement is replaced under it ("unnamed prepared statement does not exist").
+    const clients = [0, 1, 2].map(() => new pg.Client({ connectionString: embedded.url }));
+    await Promise.all(clients.map((client) => client.connect()));
+    try {
+      const answers = await Promise.all(
+        clients.map(async (client, c) => {
+          const seen: number[] = [];
+          for (let n = 0; n < 150; n++) {
+            const { rows } = await client.query<{ v: number }>(
+              c === 0 ? 'SELECT $1::int AS v' : `SELECT $1::int + ${c * 0} AS v, $2::text AS t`,
+              c === 0 ? [n] : [n, `client ${c}`],
+            );
+            seen.push(rows[0]?.v ?? -1);
+          }
+          return seen;
+        }),
+      );
+      const expected = Array.from({ length: 150 }, (_, n) => n);
+      expect(answers).toEqual([expected, expected, expected]);
+    } finally {
+      await Promise.all(clients.map((client) => client.end()));
+    }
+  });
+
   it('runs queries and transactions from a pg client', async () => {
     const client = new pg.Client({ connectionString: embedded.url });
     await client.connect();
