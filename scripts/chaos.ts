@@ -60,6 +60,7 @@ const options = new Command('chaos')
     'mail-dispatcher',
     'status-updater',
   ] as const)
+  .option('--postgres-only', 'skip the embedded PGlite run (needs TEST_DATABASE_URL or DATABASE_URL)')
   .option(
     '--settle <seconds>',
     'how long a run may take to get quiet before the check (a mail whose sandbox was killed comes back after the 180 s visibility timeout)',
@@ -74,6 +75,7 @@ const options = new Command('chaos')
     targets: string[];
     services: readonly ('mail-dispatcher' | 'status-updater')[];
     settle: number;
+    postgresOnly?: boolean;
   }>();
 
 let seed: number;
@@ -85,8 +87,12 @@ try {
   process.exit(2);
 }
 const postgres = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || undefined;
+if (options.postgresOnly && !postgres) {
+  console.error('--postgres-only: set TEST_DATABASE_URL or DATABASE_URL to a PostgreSQL server');
+  process.exit(2);
+}
 const databases: { readonly name: string; readonly url: string | undefined }[] = [
-  { name: 'PGlite', url: undefined },
+  ...(options.postgresOnly ? [] : [{ name: 'PGlite', url: undefined }]),
   ...(postgres ? [{ name: 'PostgreSQL', url: postgres }] : []),
 ];
 console.log(
