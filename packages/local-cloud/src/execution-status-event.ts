@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ExecutionStatus } from './execution-store.ts';
+import type { ExecutionStatus, StoredExecution } from './execution-store.ts';
 
 /**
  * The EventBridge event Step Functions sends to the default bus whenever a Standard execution's
@@ -46,19 +46,20 @@ export interface ExecutionStatusChangeEvent {
   };
 }
 
-/** What {@link executionStatusChangeEvent} reads of an execution. */
-export interface ExecutionStatusFields {
-  readonly executionArn: string;
-  readonly stateMachineArn: string;
-  readonly name: string;
-  readonly status: ExecutionStatus;
-  readonly startDate: Date;
-  readonly stopDate?: Date;
-  readonly input: string;
-  readonly output?: string;
-  readonly error?: string;
-  readonly cause?: string;
-}
+/** What {@link executionStatusChangeEvent} reads of an execution: the store's own fields. */
+export type ExecutionStatusFields = Pick<
+  StoredExecution,
+  | 'executionArn'
+  | 'stateMachineArn'
+  | 'name'
+  | 'status'
+  | 'startDate'
+  | 'stopDate'
+  | 'input'
+  | 'output'
+  | 'error'
+  | 'cause'
+>;
 
 /** The status change event of `execution` as it is now. */
 export function executionStatusChangeEvent(
