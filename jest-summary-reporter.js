@@ -1,7 +1,7 @@
 // Writes each package's test counts to <package>/.jest-summary.json (a turbo output, so cached runs
 // restore it); scripts/test-summary.mjs adds them up into the closing "N passed, N failed" line.
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 export default class SummaryReporter {
   #rootDir;
@@ -14,6 +14,11 @@ export default class SummaryReporter {
       failed: results.numFailedTests,
       skipped: results.numPendingTests + results.numTodoTests,
       suites: results.numTotalTestSuites,
+      // Each file's wall time, so the closing line can name the files that make the suite slow.
+      files: results.testResults.map((file) => ({
+        path: relative(this.#rootDir, file.testFilePath),
+        seconds: Math.round((file.perfStats.end - file.perfStats.start) / 100) / 10,
+      })),
     };
     writeFileSync(join(this.#rootDir, '.jest-summary.json'), `${JSON.stringify(summary)}\n`);
   }

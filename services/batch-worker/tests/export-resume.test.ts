@@ -9,7 +9,13 @@ import { ExportWorkerManifest } from '@sidestep/contracts';
 import { parse } from 'csv-parse/sync';
 import * as z from 'zod/mini';
 import { exportProgressKey, exportWorkerManifestKey } from '../src/export/export-users.ts';
-import { databaseBackends, startS3, type TestS3, type WorkerDatabase } from './import-fixture.ts';
+import {
+  databaseBackends,
+  KILL_POINTS,
+  startS3,
+  type TestS3,
+  type WorkerDatabase,
+} from './import-fixture.ts';
 
 // Issue 13 item 3 (export half): the export task killed at random points (SIGKILL: no chance to clean
 // up; SIGTERM: ECS's stop, which the task answers by stopping) and run again, as the workflow's
@@ -19,7 +25,6 @@ import { databaseBackends, startS3, type TestS3, type WorkerDatabase } from './i
 const BUCKET = 'sidestep-test-exports';
 const USERS = 20_000;
 const PART_BYTES = 16_000;
-const KILLS_PER_SIGNAL = 10;
 const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
 
 let s3: TestS3;
@@ -164,7 +169,7 @@ if (backend) {
       return z.parse(ExportWorkerManifest, JSON.parse((await text(exportWorkerManifestKey(jobId))) ?? ''));
     }
 
-    it('finishes with exactly the rows, resuming after the stored parts, at 10 random points for SIGKILL and for SIGTERM', async () => {
+    it(`finishes with exactly the rows, resuming after the stored parts, at ${KILL_POINTS} random points for SIGKILL and for SIGTERM`, async () => {
       // One uninterrupted run: the file every retried export must equal, and how long a run takes.
       const reference = await runningJob();
       const whole = await runTask(database, reference);
@@ -181,7 +186,7 @@ if (backend) {
       const random = seeded(20261203);
       let resumed = 0;
       for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
-        for (let point = 0; point < KILLS_PER_SIGNAL; point += 1) {
+        for (let point = 0; point < KILL_POINTS; point += 1) {
           const jobId = await runningJob();
           const afterParts = Math.floor(random() * expected.parts.length);
           const afterMs = Math.floor(random() * 30);
@@ -219,7 +224,7 @@ if (backend) {
         }
       }
       // The kill points did fall while parts were being stored, for both signals together.
-      expect(resumed).toBeGreaterThanOrEqual(KILLS_PER_SIGNAL / 2);
+      expect(resumed).toBeGreaterThanOrEqual(KILL_POINTS / 2);
     }, 300_000);
   });
 }

@@ -178,4 +178,23 @@ export function usersCsv(count: number, prefix = 'u'): string {
   return csv;
 }
 
+/**
+ * How many random points the kill tests stop the task at, per signal. Issue 13 asks for at least 10
+ * for import and for export: `pnpm test:kill` (here and at the root) runs that many. `npm test` runs
+ * the first 3 of the same seeded points, so the everyday suite keeps its speed and still kills the
+ * task both while it stages and after it stored work.
+ */
+export const KILL_POINTS = killPoints(process.env.SIDESTEP_KILL_POINTS);
+
+export function killPoints(value: string | undefined): number {
+  if (value === undefined || value === '') return 3;
+  const points = Number(value);
+  if (!Number.isInteger(points) || points < 1) {
+    throw new Error(
+      `SIDESTEP_KILL_POINTS must be a whole number of at least 1, got ${JSON.stringify(value)}`,
+    );
+  }
+  return points;
+}
+
 export { rejectionOf } from '@sidestep/contracts/testing';
