@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import {
   chmodSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -611,16 +612,31 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
     return pairs;
   }
 
+  // A deploy runs every step's script through bash and the fake CLIs (each a Node process): the
+  // fresh-account deploy runs once, and the tests that deploy over it start from a copy of its
+  // account (state.json; its calls were cleared when the run ended).
+  const firstSha = '1111111111111111111111111111111111111111';
+  let freshDeploy: Promise<JobRun> | undefined;
+  const deployToFreshAccount = () => {
+    freshDeploy ??= runJob({ fakeDir: join(dir, 'fresh-account'), sha: firstSha, vars: realVars });
+    return freshDeploy;
+  };
+  /** A fake account where the fresh-account deploy of `firstSha` has run. */
+  async function accountWithFirstDeploy(name: string): Promise<string> {
+    expect((await deployToFreshAccount()).failed).toBeUndefined();
+    const fakeDir = join(dir, name);
+    cpSync(join(dir, 'fresh-account'), fakeDir, { recursive: true });
+    return fakeDir;
+  }
+
   it('deploys to a fresh account: repositories, push, migrate with the new image, apply, wait, smoke', async () => {
-    const fakeDir = join(dir, 'fresh-account');
-    const sha = '1111111111111111111111111111111111111111';
-    const deployed = await runJob({ fakeDir, sha, vars: realVars });
+    const deployed = await deployToFreshAccount();
     expect(deployed.failed).toBeUndefined();
     expect(deployed.completed.at(-1)).toBe('Smoke check (invoke the job-sweeper)');
     expectDeployOrder(deployed.calls);
-    expect(deployed.state.pushed).toEqual([sha]);
+    expect(deployed.state.pushed).toEqual([firstSha]);
     // The migration ran revision 1, registered with this commit's batch-worker image.
-    expect(deployed.state.revisions).toEqual([sha]);
+    expect(deployed.state.revisions).toEqual([firstSha]);
     expect(deployed.state.migratedRevision).toBe(1);
     const args = runTaskArgs(deployed.calls);
     expect(args['--task-definition']).toMatch(/sidestep-staging-batch-worker:1$/);
@@ -635,28 +651,24 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
         assignPublicIp: 'DISABLED',
       },
     });
-    expect(Object.values(deployed.state.functions ?? {})).toEqual(imageVariables.map(() => sha));
+    expect(Object.values(deployed.state.functions ?? {})).toEqual(imageVariables.map(() => firstSha));
   });
 
   it('deploys the next commit over it the same way, migrating with the next image first', async () => {
-    const fakeDir = join(dir, 'second-deploy');
-    const first = '2222222222222222222222222222222222222222';
+    const fakeDir = await accountWithFirstDeploy('second-deploy');
     const second = '3333333333333333333333333333333333333333';
-    expect((await runJob({ fakeDir, sha: first, vars: realVars })).failed).toBeUndefined();
     const deployed = await runJob({ fakeDir, sha: second, vars: realVars });
     expect(deployed.failed).toBeUndefined();
     expectDeployOrder(deployed.calls);
-    expect(deployed.state.revisions).toEqual([first, second]);
+    expect(deployed.state.revisions).toEqual([firstSha, second]);
     expect(runTaskArgs(deployed.calls)['--task-definition']).toMatch(/sidestep-staging-batch-worker:2$/);
     expect(deployed.state.migratedRevision).toBe(2);
     expect(Object.values(deployed.state.functions ?? {})).toEqual(imageVariables.map(() => second));
   });
 
   it('stops before the full apply when the migration exits non-zero; the functions keep their image', async () => {
-    const fakeDir = join(dir, 'failed-migration');
-    const first = '4444444444444444444444444444444444444444';
+    const fakeDir = await accountWithFirstDeploy('failed-migration');
     const second = '5555555555555555555555555555555555555555';
-    await runJob({ fakeDir, sha: first, vars: realVars });
     const deployed = await runJob({
       fakeDir,
       sha: second,
@@ -669,7 +681,7 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
     );
     expect(deployed.calls.filter((call) => isApply(call) && targets(call).length === 0)).toEqual([]);
     expect(deployed.calls.some(isAws('lambda', 'wait', 'function-updated-v2'))).toBe(false);
-    expect(Object.values(deployed.state.functions ?? {})).toEqual(imageVariables.map(() => first));
+    expect(Object.values(deployed.state.functions ?? {})).toEqual(imageVariables.map(() => firstSha));
     expect(deployed.state.migratedRevision).toBe(1);
   });
 
