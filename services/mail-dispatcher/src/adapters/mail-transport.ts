@@ -70,6 +70,8 @@ async function sesTransporter(): Promise<Mail> {
       import('nodemailer/lib/ses-transport/index.js'),
       import('@aws-sdk/client-sesv2'),
     ]);
+  // The SDK's HTTPS agent keeps its connections alive and Nagle off (Node's agents default to
+  // `noDelay: true`), so SES needs nothing like the SMTP pool's `connectWithoutNagle`.
   const options: SESTransportType.Options = { SES: { sesClient: new SESv2Client({}), SendEmailCommand } };
   return new Mailer(new SESTransport(options), options);
 }
