@@ -50,6 +50,25 @@ const columns =
 const putAttempts = 3;
 
 /**
+ * How long an outcome waits for the outcomes of the keys claimed with it before it is recorded
+ * anyway: bounds what a call that never finishes (a send stuck until the Lambda timeout) holds up.
+ */
+const COHORT_WAIT_MS = 1_000;
+
+/**
+ * The keys one claim statement won, while their outcomes come in. The outcomes are recorded together
+ * once every key reported one (or after {@link COHORT_WAIT_MS}): the calls of a batch finish at
+ * different moments, and the invocation waits for the last of them anyway.
+ */
+interface Cohort {
+  /** Keys claimed with it that have not reported an outcome (an update or a delete) yet. */
+  readonly pending: Set<string>;
+  /** Outcomes waiting to be recorded, each with the caller waiting for it. */
+  readonly waiting: { record: IdempotencyRecord; settle: PromiseWithResolvers<void> }[];
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/**
  * Powertools idempotency persistence on PostgreSQL (RDS, or PGlite locally), with the semantics of
  * Powertools' DynamoDB layer: a key can be claimed when it has no record, when its record expired,
  * or when its record is INPROGRESS past its in-progress window.
@@ -60,7 +79,10 @@ const putAttempts = 3;
  *
  * Claims and outcomes made in the same event-loop turn share one statement each (see
  * {@link TurnBatch}): an SQS batch processed in parallel claims its keys in one round trip instead
- * of one per record.
+ * of one per record. The outcomes of keys claimed together are also held until all of them came in
+ * (for at most a second), so the batch records them in one statement however its calls finish.
+ * Holding an outcome back widens, by that long at most, the window in which a crash leaves a done
+ * call INPROGRESS (retried, or reported as outcome unknown, as after any crash before the record).
  *
  * @example
  * ```ts
@@ -77,6 +99,8 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
   readonly #reclaimExpiredInProgress: boolean;
   readonly #claims = new TurnBatch<IdempotencyRecord>((records) => this.#claim(records));
   readonly #updates = new TurnBatch<IdempotencyRecord>((records) => this.#update(records));
+  /** The cohort of each claimed key whose outcome has not come in yet. */
+  readonly #cohorts = new Map<string, Cohort>();
 
   /** @throws {PostgresPersistenceLayerOptionsError} `tableName` is not a plain (schema.)identifier. */
   constructor(options: PostgresPersistenceLayerOptions) {
@@ -162,6 +186,7 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
     const won = new Set(claimed.rows.map((row) => row.id));
     const isWinner = (record: IdempotencyRecord) =>
       won.has(record.idempotencyKey) && first.get(record.idempotencyKey) === record;
+    this.#join(records.filter(isWinner).map((record) => record.idempotencyKey));
     const lost = records.filter((record) => !isWinner(record));
     if (lost.length === 0) return records.map(() => ({ status: 'fulfilled', value: undefined }));
 
@@ -216,7 +241,42 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
   }
 
   protected _updateRecord(record: IdempotencyRecord): Promise<void> {
-    return this.#updates.add(record);
+    const cohort = this.#leave(record.idempotencyKey);
+    if (!cohort) return this.#updates.add(record);
+    const settle = Promise.withResolvers<void>();
+    cohort.waiting.push({ record, settle });
+    if (cohort.pending.size === 0) this.#release(cohort);
+    else cohort.timer ??= setTimeout(() => this.#release(cohort), COHORT_WAIT_MS);
+    return settle.promise;
+  }
+
+  /** Makes the keys one claim won a cohort (a lone key needs none). */
+  #join(keys: readonly string[]): void {
+    if (keys.length < 2) return;
+    const cohort: Cohort = { pending: new Set(keys), waiting: [] };
+    for (const key of keys) {
+      // A key claimed again (its earlier attempt's window passed) no longer holds up its old cohort.
+      const earlier = this.#leave(key);
+      if (earlier?.pending.size === 0) this.#release(earlier);
+      this.#cohorts.set(key, cohort);
+    }
+  }
+
+  /** Takes `key`'s outcome out of its cohort's pending ones; returns the cohort, if it had one. */
+  #leave(key: string): Cohort | undefined {
+    const cohort = this.#cohorts.get(key);
+    if (!cohort) return undefined;
+    this.#cohorts.delete(key);
+    cohort.pending.delete(key);
+    return cohort;
+  }
+
+  /** Records a cohort's waiting outcomes, together (they go to the update batch in one turn). */
+  #release(cohort: Cohort): void {
+    clearTimeout(cohort.timer);
+    cohort.timer = undefined;
+    for (const { record, settle } of cohort.waiting.splice(0))
+      this.#updates.add(record).then(settle.resolve, settle.reject);
   }
 
   /** Records a turn's outcomes in one `UPDATE ... FROM unnest(...)`. */
@@ -249,6 +309,9 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
   }
 
   protected async _deleteRecord(record: IdempotencyRecord): Promise<void> {
+    // The call failed: its peers' outcomes no longer wait for it.
+    const cohort = this.#leave(record.idempotencyKey);
+    if (cohort?.pending.size === 0) this.#release(cohort);
     const db = await this.#db();
     await db.query(`DELETE FROM ${this.#table} WHERE id = $1`, [record.idempotencyKey]);
   }

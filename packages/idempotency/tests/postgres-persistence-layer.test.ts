@@ -159,6 +159,57 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
       expect((await rows()).every((row) => row.status === 'COMPLETED')).toBe(true);
     });
 
+    it('records the outcomes in one statement when the calls finish at different moments', async () => {
+      const { run, rows, statements } = counted(async (job: Job & { delayMs?: number }) => {
+        await new Promise((resolve) => setTimeout(resolve, job.delayMs));
+        return { sent: job.id };
+      });
+      const jobs = Array.from({ length: 5 }, (_, index) => ({ id: randomUUID(), delayMs: index * 30 }));
+      await Promise.all(jobs.map(run));
+      expect(statements).toEqual(['INSERT', 'UPDATE']);
+      expect((await rows()).map((row) => row.status)).toEqual(Array(5).fill('COMPLETED'));
+    });
+
+    it("records the others' outcomes with one statement when a call of the batch fails", async () => {
+      const failure = new Error('smtp down');
+      const { run, rows, statements } = counted(async (job: Job) => {
+        await new Promise((resolve) => setTimeout(resolve, job.body === 'fail' ? 40 : 10));
+        if (job.body === 'fail') throw failure;
+        return { sent: job.id };
+      });
+      const jobs = [{ id: randomUUID() }, { id: randomUUID(), body: 'fail' }, { id: randomUUID() }];
+      const outcomes = await Promise.allSettled(jobs.map(run));
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(statements).toEqual(['INSERT', 'DELETE', 'UPDATE']);
+      expect((await rows()).map((row) => row.status)).toEqual(['COMPLETED', 'COMPLETED']);
+    });
+
+    it("records the finished calls' outcomes within a second while a call of the batch hangs", async () => {
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const { run, rows } = counted(async (job: Job) => {
+        if (job.body === 'hang') await gate;
+        return { sent: job.id };
+      });
+      const hung = { id: randomUUID(), body: 'hang' };
+      const done = [{ id: randomUUID() }, { id: randomUUID() }];
+      const hanging = run(hung);
+      const started = performance.now();
+      await Promise.all(done.map(run));
+      expect(performance.now() - started).toBeLessThan(3_000);
+      // The hung call's record is the one still in progress (the keys are stored hashed).
+      expect((await rows()).map((row) => row.status).sort()).toEqual([
+        'COMPLETED',
+        'COMPLETED',
+        'INPROGRESS',
+      ]);
+      release();
+      await hanging;
+      expect((await rows()).every((row) => row.status === 'COMPLETED')).toBe(true);
+    });
+
     it('runs a key twice in one batch once; the duplicate is told it is in progress', async () => {
       const { fn, run } = counted(async (job) => ({ sent: job.id }));
       const twice = { id: randomUUID() };

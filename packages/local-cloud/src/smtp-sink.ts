@@ -87,6 +87,8 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
     };
   };
 
+  // smtp-server turns Nagle off (TCP_NODELAY) on each connection, as MTAs do: its replies to a
+  // client's pipelined commands do not wait on the client's delayed ACKs (tested).
   const server = new SMTPServer({
     logger: false,
     secure: false,

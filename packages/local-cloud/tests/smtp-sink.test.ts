@@ -1,8 +1,8 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { simpleParser } from 'mailparser';
 import { type DeliveredMail, mailLinks, type SmtpSink, startSmtpSink } from '../src/smtp-sink.ts';
 import { sendMail } from './fixtures/echo-service/smtp-client.mjs';
@@ -132,6 +132,28 @@ describe('startSmtpSink', () => {
     const files = await readdir(outboxDir);
     expect(files.length).toBe(delivered.length);
     expect(files.every((file) => file.endsWith('.eml') && !file.startsWith('.'))).toBe(true);
+  });
+
+  it('turns Nagle off (TCP_NODELAY) on the connections it accepts, as MTAs do', async () => {
+    // A client's pipelined commands would otherwise wait on its delayed ACKs for their replies.
+    const ports: (number | undefined)[] = [];
+    const setNoDelay = Socket.prototype.setNoDelay;
+    const spy = jest.spyOn(Socket.prototype, 'setNoDelay').mockImplementation(function (
+      this: Socket,
+      enable,
+    ) {
+      if (enable !== false) ports.push(this.localPort);
+      return setNoDelay.call(this, enable);
+    });
+    try {
+      const client = connect(sink.port, '127.0.0.1');
+      // The greeting comes once the sink set the connection up.
+      await new Promise((resolve, reject) => client.once('data', resolve).once('error', reject));
+      client.destroy();
+      expect(ports).toContain(sink.port);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('refuses connections once stopped', async () => {

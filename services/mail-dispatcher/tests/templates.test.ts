@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { MAIL_LOCALES, MAIL_TEMPLATE_NAMES, MailSendJob, validate } from '@sidestep/contracts';
 import { composeMail } from '../src/domain/compose-mail.ts';
 import { renderTemplate } from '../src/domain/templates.ts';
@@ -19,6 +19,10 @@ function job(payload: Record<string, unknown>, id = 'msg-1') {
   return validate(MailSendJob, { type: 'mail.send', version: 1, id, payload });
 }
 
+afterEach(() => {
+  jest.restoreAllMocks();
+});
+
 describe('renderTemplate', () => {
   it.each(
     MAIL_TEMPLATE_NAMES.flatMap((template) => MAIL_LOCALES.map((locale) => [template, locale] as const)),
@@ -28,6 +32,18 @@ describe('renderTemplate', () => {
     expect(mail.text).toContain(params[template].jobId);
     expect(mail.html).toContain(params[template].jobId);
     expect(mail.html).toContain(`lang="${locale}"`);
+  });
+
+  it("builds each locale's Intl formatters once, not once per mail", () => {
+    const expires = { ...params['export.ready'], downloadExpiresAt: '2026-12-01T09:00:00Z' };
+    const renderAll = () =>
+      MAIL_LOCALES.map((locale) => renderTemplate('export.ready', locale, expires).text);
+    const first = renderAll();
+    const numberFormats = jest.spyOn(Intl, 'NumberFormat');
+    const dateFormats = jest.spyOn(Intl, 'DateTimeFormat');
+    expect(renderAll()).toEqual(first);
+    expect(numberFormats).not.toHaveBeenCalled();
+    expect(dateFormats).not.toHaveBeenCalled();
   });
 
   it('formats row counts for the locale', () => {

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SESTransportType from 'nodemailer/lib/ses-transport/index.js';
 import type SMTPPoolType from 'nodemailer/lib/smtp-pool/index.js';
@@ -68,6 +70,8 @@ async function sesTransporter(): Promise<Mail> {
       import('nodemailer/lib/ses-transport/index.js'),
       import('@aws-sdk/client-sesv2'),
     ]);
+  // The SDK's HTTPS agent keeps its connections alive and Nagle off (Node's agents default to
+  // `noDelay: true`), so SES needs nothing like the SMTP pool's `connectWithoutNagle`.
   const options: SESTransportType.Options = { SES: { sesClient: new SESv2Client({}), SendEmailCommand } };
   return new Mailer(new SESTransport(options), options);
 }
@@ -79,12 +83,45 @@ async function smtpTransporter(url: string): Promise<Mail> {
   ]);
   const options: SMTPPoolType.Options = {
     ...smtpOptions(url),
+    getSocket: connectWithoutNagle,
     pool: true,
     maxConnections: MAIL_SEND_CONCURRENCY,
     // A connection is not recycled after a fixed count (nodemailer's default is 100 messages).
     maxMessages: Number.POSITIVE_INFINITY,
   };
   return new Mailer(new SMTPPool(options), options);
+}
+
+/** nodemailer's connection timeout, which its own connect would apply. */
+const CONNECTION_TIMEOUT_MS = 2 * 60 * 1000;
+
+/**
+ * Nagle's algorithm off (TCP_NODELAY) on every pooled SMTP connection, as MTAs and the SDK's HTTP
+ * agents do. An SMTP client writes small packets and waits for each reply (MAIL FROM/RCPT TO, DATA,
+ * the message, its final dot); with Nagle on, a small write behind one not yet acknowledged waits for
+ * the server's delayed ACK (40 ms on Linux): measured locally, ~50 ms per mail with Nagle, ~10 ms
+ * without.
+ *
+ * nodemailer has no option for it and connects with its own `net.connect`. Its pool's `getSocket`
+ * hook (meant for proxies) may hand it a connected socket (`{ connection }`): nodemailer then runs
+ * SMTP on it, wrapping it in TLS first for `smtps://` (and for STARTTLS), which keeps the TCP
+ * socket's setting. So the socket is connected here (within nodemailer's connection timeout) and
+ * handed over with Nagle off.
+ */
+export function connectWithoutNagle(
+  options: SMTPPoolType.Options,
+  callback: (error: Error | null, socketOptions?: { connection: Socket }) => void,
+): void {
+  const socket = connect({ host: options.host ?? 'localhost', port: options.port ?? 587 });
+  // `once` rejects on the socket's 'error' and on the timeout.
+  const signal = AbortSignal.timeout(options.connectionTimeout ?? CONNECTION_TIMEOUT_MS);
+  once(socket, 'connect', { signal }).then(
+    () => callback(null, { connection: socket.setNoDelay(true) }),
+    (error: Error) => {
+      socket.destroy();
+      callback(error);
+    },
+  );
 }
 
 /**

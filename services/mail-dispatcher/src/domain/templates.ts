@@ -154,26 +154,40 @@ function rejectedRowsOf(
   };
 }
 
+/**
+ * Each locale's formatters, built once per sandbox: constructing the two `Intl` formatters loads
+ * their locale data and took ~0.5 ms per mail (measured here), more than rendering the rest of it.
+ */
+const FORMATS = new Map<MailLocale, Format>();
+
+function formatOf(locale: MailLocale): Format {
+  let format = FORMATS.get(locale);
+  if (!format) {
+    const tag = locale === 'ja' ? 'ja-JP' : 'en-US';
+    const numbers = new Intl.NumberFormat(tag);
+    // UTC, named: a mail cannot know the reader's time zone, and a bare time would be misread.
+    const dates = new Intl.DateTimeFormat(tag, {
+      dateStyle: 'long',
+      timeStyle: 'short',
+      timeZone: 'UTC',
+      hourCycle: 'h23',
+    });
+    format = {
+      n: (x) => numbers.format(x),
+      date: (iso) => `${dates.format(new Date(iso))} UTC`,
+    };
+    FORMATS.set(locale, format);
+  }
+  return format;
+}
+
 /** Renders one template in one locale. Pure: same input, same output. */
 export function renderTemplate<T extends MailTemplateName>(
   template: T,
   locale: MailLocale,
   params: MailTemplateParamsOf<T>,
 ): RenderedMail {
-  const tag = locale === 'ja' ? 'ja-JP' : 'en-US';
-  const numbers = new Intl.NumberFormat(tag);
-  // UTC, named: a mail cannot know the reader's time zone, and a bare time would be misread.
-  const dates = new Intl.DateTimeFormat(tag, {
-    dateStyle: 'long',
-    timeStyle: 'short',
-    timeZone: 'UTC',
-    hourCycle: 'h23',
-  });
-  const format: Format = {
-    n: (x) => numbers.format(x),
-    date: (iso) => `${dates.format(new Date(iso))} UTC`,
-  };
-  const parts = TEMPLATES[template][locale](params, format);
+  const parts = TEMPLATES[template][locale](params, formatOf(locale));
   return {
     subject: parts.subject,
     text: `${parts.lines.join('\n')}\n`,
