@@ -41,9 +41,9 @@ export function importSpawnOnceMs(file: string, environment: Record<string, stri
 
 /**
  * CPU time (user + system, all of the process's threads) of one fresh `node` that imports `file`, or
- * of `node -e 0` without a file, in ms, as the process itself reports it before exiting. Unlike wall
- * time it hardly moves when other work shares the machine, so it shows what an import costs where
- * the wall time of a loaded machine cannot.
+ * of `node -e 0` without a file, in ms, as the process itself reports it before exiting. It moves
+ * less than wall time when other work shares the machine (waiting for a core is not counted), so it
+ * shows what an import costs where the wall time of a loaded machine cannot say.
  */
 export function spawnCpuOnceMs(file: string | undefined, environment: Record<string, string>): number {
   const load = file === undefined ? '' : `await import(${JSON.stringify(file)});`;
