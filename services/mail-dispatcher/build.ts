@@ -1,7 +1,6 @@
 // Bundles src/handler.ts into dist/index.mjs plus the chunks it imports lazily (dist/chunk-*.mjs):
-// the exact files the Dockerfile copies into the image. What the first invocation does not need
-// (the dead-letter client, the Secrets Manager client, the unselected mail transport) is in a chunk
-// that loads only when used.
+// the exact files the Dockerfile copies into the image (bundle-options.ts says how).
 import { bundleService } from '@sidestep/bundle';
+import { bundleOptions } from './bundle-options.ts';
 
-await bundleService({ packageDir: import.meta.dirname, splitting: true });
+await bundleService({ packageDir: import.meta.dirname, ...bundleOptions });

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
-import { isBuiltin } from 'node:module';
-import { isAbsolute, join, relative, resolve } from 'node:path';
-import { build, type Message, type Metafile } from 'esbuild';
+import { createRequire, isBuiltin } from 'node:module';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { build, type Message, type Metafile, type Plugin } from 'esbuild';
 import { BundleBuildError, BundleOptionError, StaticExternalImportError } from './errors.ts';
 
 /** Options of {@link bundleService}. */
@@ -25,6 +25,15 @@ export interface BundleServiceOptions {
    * @default false (one file: dynamic imports of bundled modules are inlined and load at init)
    */
   splitting?: boolean;
+  /**
+   * Files of a dependency replaced in the bundle by a file of the service: key, the dependency's file
+   * as the service resolves it (`'nodemailer/lib/mime-funcs/mime-types.js'`); value, the replacement,
+   * relative to `packageDir`. Every import of that file, from whichever module, gets the replacement,
+   * which must export what the importers use. For a large part of a library the service's code path
+   * never uses (and a test that says so). Each key must match an import, or the build fails.
+   * @default {} (nothing is replaced)
+   */
+  substitutes?: Readonly<Record<string, string>>;
 }
 
 /** What {@link bundleService} wrote. */
@@ -90,6 +99,7 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
   await mkdir(outdir, { recursive: true });
 
   const outfile = join(outdir, 'index.mjs');
+  const substitutes = options.substitutes ? substitutesPlugin(packageDir, options.substitutes) : undefined;
   let result: Awaited<ReturnType<typeof build>>;
   try {
     result = await build({
@@ -120,6 +130,7 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
       mainFields: ['module', 'main'],
       conditions: ['module'],
       external: options.external ?? [],
+      plugins: substitutes ? [substitutes.plugin] : [],
       metafile: true,
       logLevel: 'silent',
     });
@@ -132,6 +143,14 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
     );
   }
 
+  const unused = substitutes?.unused() ?? [];
+  if (unused.length > 0) {
+    throw new BundleOptionError(
+      packageDir,
+      'substitutes',
+      `nothing in the bundle imports ${unused.join(', ')} (a stale substitute)`,
+    );
+  }
   const metafile = join(outdir, 'meta.json');
   const meta = result.metafile!;
   await writeFile(metafile, JSON.stringify(meta));
@@ -153,6 +172,65 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
     metafile,
     lazyExternals,
   };
+}
+
+/**
+ * The esbuild plugin behind {@link BundleServiceOptions.substitutes}: an import that resolves to a
+ * replaced file resolves to its replacement instead. esbuild's `alias` cannot do it: it maps package
+ * paths only, and a library reaches its own files by relative `require('./...')`.
+ */
+function substitutesPlugin(
+  packageDir: string,
+  substitutes: Readonly<Record<string, string>>,
+): { plugin: Plugin; unused: () => string[] } {
+  const resolveFromPackage = createRequire(join(packageDir, 'package.json')).resolve;
+  const replaced = new Map<string, string>();
+  for (const [module, replacement] of Object.entries(substitutes)) {
+    let target: string;
+    try {
+      target = resolveFromPackage(module);
+    } catch (error) {
+      throw new BundleOptionError(packageDir, 'substitutes', `${module} does not resolve: ${String(error)}`);
+    }
+    const path = resolve(packageDir, replacement);
+    if (!existsSync(path)) {
+      throw new BundleOptionError(
+        packageDir,
+        'substitutes',
+        `${module}'s replacement ${path} does not exist`,
+      );
+    }
+    replaced.set(target, path);
+  }
+  const names = [...replaced.keys()].map((target) => basename(target).replace(/\.[cm]?js$/, ''));
+  const filter = new RegExp(`(^|/)(${names.map(escapeRegExp).join('|')})(\\.[cm]?js)?$`);
+  const used = new Set<string>();
+  const plugin: Plugin = {
+    name: 'sidestep-substitutes',
+    setup(esbuild) {
+      esbuild.onResolve({ filter }, async (args) => {
+        if (args.pluginData === SUBSTITUTING) return undefined;
+        const found = await esbuild.resolve(args.path, {
+          kind: args.kind,
+          importer: args.importer,
+          resolveDir: args.resolveDir,
+          pluginData: SUBSTITUTING,
+        });
+        const replacement = replaced.get(found.path);
+        if (found.errors.length > 0 || !replacement) return undefined;
+        used.add(found.path);
+        return { path: replacement };
+      });
+    },
+  };
+  return { plugin, unused: () => [...replaced.keys()].filter((target) => !used.has(target)) };
+}
+
+/** Marks the plugin's own resolve calls, which must not be substituted again. */
+const SUBSTITUTING = Symbol('substituting');
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** The entry output and the chunks it imports statically, transitively: what loads at init. */

@@ -44,10 +44,16 @@ const FILES: Record<string, string> = {
     'use strict';
     const https = require('node:https');
     const { createHash } = require('node:crypto');
+    const table = require('./lib/table');
     module.exports = {
       agentName: () => https.Agent.name,
+      tableKind: () => table.kind,
       digest: (text) => createHash('sha256').update(text).digest('hex').slice(0, 8),
     };`,
+  'node_modules/legacy-https/lib/table.js': `exports.kind = 'the full table';`,
+  // A file of a dependency replaced in the bundle (substitutes), and a handler that reaches it.
+  'src/small-table.ts': `export const kind = 'the small table';\n`,
+  'src/table.ts': `import legacy from 'legacy-https';\nexport const handler = async () => legacy.tableKind();\n`,
   'node_modules/dual-format/package.json': JSON.stringify({
     name: 'dual-format',
     version: '1.0.0',
@@ -226,6 +232,39 @@ describe('bundleService', () => {
       });
     },
   );
+
+  it('replaces a dependency’s file named in substitutes, whichever module requires it', async () => {
+    const run = (outfile: string) =>
+      spawnSync(
+        process.execPath,
+        ['--input-type=module', '-e', `process.stdout.write(await (await import('${outfile}')).handler())`],
+        { encoding: 'utf8' },
+      ).stdout;
+    const plain = await bundleService({ packageDir, entry: 'src/table.ts', outdir: 'dist-table' });
+    expect(run(plain.outfile)).toBe('the full table');
+    const substituted = await bundleService({
+      packageDir,
+      entry: 'src/table.ts',
+      outdir: 'dist-small-table',
+      substitutes: { 'legacy-https/lib/table.js': 'src/small-table.ts' },
+    });
+    expect(run(substituted.outfile)).toBe('the small table');
+    expect(await readFile(substituted.outfile, 'utf8')).not.toContain('the full table');
+  });
+
+  it('refuses a substitute that does not resolve, has no replacement, or replaces nothing imported', async () => {
+    const cases: Array<Record<string, string>> = [
+      { 'legacy-https/lib/nope.js': 'src/small-table.ts' },
+      { 'legacy-https/lib/table.js': 'src/nope.ts' },
+      // dual-format is not imported by src/table.ts: a stale substitute, which must not pass silently.
+      { 'dual-format/index.mjs': 'src/small-table.ts' },
+    ];
+    for (const substitutes of cases) {
+      await expect(
+        bundleService({ packageDir, entry: 'src/table.ts', outdir: 'dist-bad-substitute', substitutes }),
+      ).rejects.toMatchObject({ name: 'BundleOptionError', field: 'substitutes' });
+    }
+  });
 
   it('empties the output directory first, so stale files never reach the image', async () => {
     await mkdir(join(packageDir, 'dist-stale'), { recursive: true });

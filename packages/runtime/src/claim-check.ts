@@ -22,8 +22,8 @@ export class ClaimCheckStore {
     this.bucket = options.bucket === '' ? undefined : options.bucket;
   }
 
-  async #client(): Promise<{ s3: S3Client; sdk: typeof import('@aws-sdk/client-s3') }> {
-    const sdk = await import('@aws-sdk/client-s3');
+  async #client(): Promise<{ s3: S3Client; sdk: typeof import('./claim-check-s3.ts') }> {
+    const sdk = await import('./claim-check-s3.ts');
     this.#s3 ??= new sdk.S3Client({});
     return { s3: this.#s3, sdk };
   }

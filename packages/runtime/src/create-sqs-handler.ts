@@ -150,7 +150,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
     bucket: options.claimCheckBucket ?? process.env[CLAIM_CHECK_BUCKET_VARIABLE],
   });
   const deadLetter = async (record: SQSRecord, error: Error) => {
-    sqs ??= new (await import('@aws-sdk/client-sqs')).SQSClient({});
+    sqs ??= new (await import('./dead-letter-sqs.ts')).SQSClient({});
     return sendToDeadLetterQueue(sqs, deadLetterQueueUrl, record, error, { claimCheck });
   };
   // Powertools' parser integration (`new BatchProcessor(EventType.SQS, { parser, innerSchema })`)

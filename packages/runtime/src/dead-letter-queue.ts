@@ -130,7 +130,7 @@ export async function sendToDeadLetterQueue(
     input.MessageDeduplicationId = record.messageId;
   }
   // Loaded on the first dead-lettering, not at cold start (most invocations never dead-letter).
-  const { SendMessageCommand } = await import('@aws-sdk/client-sqs');
+  const { SendMessageCommand } = await import('./dead-letter-sqs.ts');
   const output = await sqs.send(new SendMessageCommand(input));
   return { deadLetterMessageId: output.MessageId, droppedAttributes, ...(claimCheck ? { claimCheck } : {}) };
 }

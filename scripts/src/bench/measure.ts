@@ -39,6 +39,27 @@ export function importSpawnOnceMs(file: string, environment: Record<string, stri
   return performance.now() - started;
 }
 
+/**
+ * CPU time (user + system, all of the process's threads) of one fresh `node` that imports `file`, or
+ * of `node -e 0` without a file, in ms, as the process itself reports it before exiting. It moves
+ * less than wall time when other work shares the machine (waiting for a core is not counted), so it
+ * shows what an import costs where the wall time of a loaded machine cannot say.
+ */
+export function spawnCpuOnceMs(file: string | undefined, environment: Record<string, string>): number {
+  const load = file === undefined ? '' : `await import(${JSON.stringify(file)});`;
+  const result = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `${load} const u = process.cpuUsage(); process.stdout.write(String((u.user + u.system) / 1000));`,
+    ],
+    { env: { PATH: process.env.PATH ?? '', ...environment } },
+  );
+  if (result.status !== 0) throw new Error(`importing ${file} failed: ${result.stderr.toString()}`);
+  return Number(result.stdout.toString());
+}
+
 /** {@link importSpawnOnceMs}, `runs` times. */
 export function importSpawnMs(file: string, environment: Record<string, string>, runs: number): number[] {
   return Array.from({ length: runs }, () => importSpawnOnceMs(file, environment));

@@ -40,13 +40,7 @@ export async function createMailSender(config: MailTransportConfig): Promise<Mai
     async send(mail: OutgoingMail) {
       try {
         const info = await transporter.sendMail({
-          from: mail.from,
-          to: [...mail.to],
-          subject: mail.subject,
-          text: mail.text,
-          html: mail.html,
-          messageId: mail.messageId,
-          headers: { ...mail.headers },
+          ...mailOptions(mail),
           // nodemailer passes `ses` options to SendEmailCommand (configuration set for reputation metrics).
           ...(config.kind === 'ses' && config.configurationSet
             ? { ses: { ConfigurationSetName: config.configurationSet } }
@@ -60,6 +54,19 @@ export async function createMailSender(config: MailTransportConfig): Promise<Mai
         );
       }
     },
+  };
+}
+
+/** The message nodemailer composes for `mail` (both transports; SES adds its own options). */
+export function mailOptions(mail: OutgoingMail): Mail.Options {
+  return {
+    from: mail.from,
+    to: [...mail.to],
+    subject: mail.subject,
+    text: mail.text,
+    html: mail.html,
+    messageId: mail.messageId,
+    headers: { ...mail.headers },
   };
 }
 

@@ -1,0 +1,13 @@
+import type { BundleServiceOptions } from '@sidestep/bundle';
+
+/**
+ * How the mail-dispatcher is bundled (build.ts, and the test that checks the bundle composes a mail
+ * as nodemailer does). Split: what the first invocation does not need (the dead-letter client, the
+ * Secrets Manager client, the unselected mail transport) is in a chunk that loads only when used.
+ * nodemailer's MIME type table is replaced by the few types a sidestep mail could name
+ * (src/adapters/mail-mime-types.ts says why).
+ */
+export const bundleOptions = {
+  splitting: true,
+  substitutes: { 'nodemailer/lib/mime-funcs/mime-types.js': 'src/adapters/mail-mime-types.ts' },
+} as const satisfies Omit<BundleServiceOptions, 'packageDir'>;
