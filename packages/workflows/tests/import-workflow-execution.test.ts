@@ -514,7 +514,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
   const conflictWaits = (events: EventLog[]) =>
     events.flatMap((event) =>
       event.type === 'StateEntered' && event.state.name === 'ImportRowsConflictWait'
-        ? [(event.state.input as { conflictReruns: ConflictReruns }).conflictReruns]
+        ? [(event.state.input as unknown as { conflictReruns: ConflictReruns }).conflictReruns]
         : [],
     );
   const conflictReason =

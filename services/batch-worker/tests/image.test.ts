@@ -276,7 +276,7 @@ for (const backend of databaseBackends()) {
       }
       expect(run.code).toBe(75);
       const retries = run.logs.filter((log) =>
-        log.message.toString().startsWith('completing transaction aborted'),
+        String(log.message).startsWith('completing transaction aborted'),
       );
       expect(retries.map((log) => [log.sqlstate, log.attempt])).toEqual([
         ['40P01', 1],
