@@ -1,4 +1,4 @@
-import type { JobKind } from '@sidestep/contracts';
+import { type JobKind, TRANSIENT_CONFLICT_EXIT_CODE } from '@sidestep/contracts';
 import type { ChoiceTest, Json, State, TaskState } from './asl.ts';
 import { catchAll } from './catch-all.ts';
 import { INTEGRATION } from './integration.ts';
@@ -104,6 +104,23 @@ export const INTERRUPTED_TASK_STOP_CODES = [
 /** How many times an interrupted batch task is run again before the job fails. */
 export const MAX_TASK_RERUNS = 3;
 
+/**
+ * How many times a batch task that exited {@link TRANSIENT_CONFLICT_EXIT_CODE} (a database conflict
+ * outlasted the worker's own retries) is run again before the job fails with
+ * {@link DATABASE_CONFLICT_ERROR}.
+ */
+export const MAX_CONFLICT_RERUNS = 3;
+
+/**
+ * The backoff before the first rerun after a conflict; it doubles for each later one. Each wait is
+ * the backoff plus a random part of up to the backoff again (30-60 s, 60-120 s, 120-240 s), so two
+ * imports that collided are not run again in lockstep.
+ */
+export const CONFLICT_BACKOFF_SECONDS = 30;
+
+/** The `Error` of a job failed because its task kept exiting {@link TRANSIENT_CONFLICT_EXIT_CODE}. */
+export const DATABASE_CONFLICT_ERROR = 'DatabaseConflictError';
+
 /** What a batch step needs besides the worker and its inputs. */
 export interface BatchStep {
   /** The task state's name (`ImportRows`); its rerun states are named after it. */
@@ -133,6 +150,18 @@ export interface BatchStep {
  * <name> --States.ALL--> onFailure
  * ```
  *
+ * A task whose container exited {@link TRANSIENT_CONFLICT_EXIT_CODE} (75: PostgreSQL aborted the
+ * import's completing transaction for a deadlock or a serialization failure on each of the worker's
+ * own attempts; nothing was imported and the staging is kept) is run again after a growing, jittered
+ * Wait, at most {@link MAX_CONFLICT_RERUNS} times, counted at `$.conflictReruns`; then the job fails
+ * with {@link DATABASE_CONFLICT_ERROR} (the task description stays the `Cause`):
+ *
+ * ```
+ * <name>Stopped -(exit 75, first)-> <name>FirstConflictRerun -> <name>ConflictWait -> <name>
+ *               ├-(exit 75 again)-> <name>ConflictRerunsLeft -(< max)-> <name>NextConflictRerun -> <name>ConflictWait
+ *               │                                            └-> <name>ConflictsExhausted -> onFailure
+ * ```
+ *
  * A rerun is safe: the worker's import commits its rows and the job together, and the rerun of an
  * import that had committed finds the job succeeded (the failure path then reports it completed).
  */
@@ -152,6 +181,11 @@ export function batchTask(
   const firstRerun = `${name}FirstRerun`;
   const nextRerun = `${name}NextRerun`;
   const rerunsLeft = `${name}RerunsLeft`;
+  const firstConflictRerun = `${name}FirstConflictRerun`;
+  const nextConflictRerun = `${name}NextConflictRerun`;
+  const conflictRerunsLeft = `${name}ConflictRerunsLeft`;
+  const conflictWait = `${name}ConflictWait`;
+  const conflictsExhausted = `${name}ConflictsExhausted`;
   // Step Functions writes the cause as compact JSON; the spaced form is matched too, to be safe.
   const interrupted: ChoiceTest = {
     Or: INTERRUPTED_TASK_STOP_CODES.flatMap((code) => [
@@ -159,6 +193,21 @@ export function batchTask(
       { Variable: '$.error.Cause', StringMatches: `*"StopCode": "${code}"*` },
     ]),
   };
+  // For `ecs:runTask.sync` a task that stops with a non-zero exit code fails the state with
+  // States.TaskFailed, its Cause the stopped task as DescribeTasks describes it, the container's
+  // code at `Containers[].ExitCode`
+  // (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html,
+  // https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Container.html). Exit codes are
+  // 0-255, so `"ExitCode":75` cannot be the start of another code.
+  const conflict: ChoiceTest = {
+    Or: [
+      { Variable: '$.error.Cause', StringMatches: `*"ExitCode":${TRANSIENT_CONFLICT_EXIT_CODE}*` },
+      { Variable: '$.error.Cause', StringMatches: `*"ExitCode": ${TRANSIENT_CONFLICT_EXIT_CODE}*` },
+    ],
+  };
+  /** The wait before a rerun: the backoff at `path` plus a random part of up to the backoff again. */
+  const jittered = (backoff: string) => `States.MathAdd(${backoff}, States.MathRandom(0, ${backoff}))`;
+  const doubled = 'States.MathAdd($.conflictReruns.backoffSeconds, $.conflictReruns.backoffSeconds)';
   const task: TaskState = {
     Type: 'Task',
     Comment: step.Comment,
@@ -205,6 +254,8 @@ export function batchTask(
       Choices: [
         { And: [interrupted, { Variable: '$.taskReruns', IsPresent: true }], Next: rerunsLeft },
         { ...interrupted, Next: firstRerun },
+        { And: [conflict, { Variable: '$.conflictReruns', IsPresent: true }], Next: conflictRerunsLeft },
+        { ...conflict, Next: firstConflictRerun },
       ],
       Default: step.onFailure,
     },
@@ -219,6 +270,47 @@ export function batchTask(
       Parameters: { 'count.$': 'States.MathAdd($.taskReruns.count, 1)' },
       ResultPath: '$.taskReruns',
       Next: name,
+    },
+    [conflictRerunsLeft]: {
+      Type: 'Choice',
+      Choices: [
+        { Variable: '$.conflictReruns.count', NumericLessThan: MAX_CONFLICT_RERUNS, Next: nextConflictRerun },
+      ],
+      Default: conflictsExhausted,
+    },
+    [firstConflictRerun]: {
+      Type: 'Pass',
+      Comment: `The worker exited ${TRANSIENT_CONFLICT_EXIT_CODE}: a database conflict outlasted its own retries; nothing was imported and the staging is kept`,
+      Parameters: {
+        count: 1,
+        backoffSeconds: CONFLICT_BACKOFF_SECONDS,
+        'waitSeconds.$': jittered(String(CONFLICT_BACKOFF_SECONDS)),
+      },
+      ResultPath: '$.conflictReruns',
+      Next: conflictWait,
+    },
+    [nextConflictRerun]: {
+      Type: 'Pass',
+      Parameters: {
+        'count.$': 'States.MathAdd($.conflictReruns.count, 1)',
+        'backoffSeconds.$': doubled,
+        'waitSeconds.$': jittered(doubled),
+      },
+      ResultPath: '$.conflictReruns',
+      Next: conflictWait,
+    },
+    [conflictWait]: {
+      Type: 'Wait',
+      Comment: 'Lets the conflicting writers finish before the task runs again and resumes its staging',
+      SecondsPath: '$.conflictReruns.waitSeconds',
+      Next: name,
+    },
+    [conflictsExhausted]: {
+      Type: 'Pass',
+      Comment: `The task exited ${TRANSIENT_CONFLICT_EXIT_CODE} on every rerun: fail the job as a database conflict (the worker recorded why on the job)`,
+      Parameters: { Error: DATABASE_CONFLICT_ERROR, 'Cause.$': '$.error.Cause' },
+      ResultPath: '$.error',
+      Next: step.onFailure,
     },
   };
 }

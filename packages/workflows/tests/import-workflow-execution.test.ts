@@ -1,9 +1,18 @@
 import { describe, expect, it } from '@jest/globals';
+import { TRANSIENT_CONFLICT_EXIT_CODE } from '@sidestep/contracts';
 import { ExecutionError } from 'aws-local-stepfunctions';
+import { CONFLICT_BACKOFF_SECONDS, DATABASE_CONFLICT_ERROR, MAX_CONFLICT_RERUNS } from '../src/batch-task.ts';
 import { type ImportWorkflowProps, importWorkflow } from '../src/index.ts';
 import { lambdaError, lambdaServiceError } from './status-updater-fake.ts';
 import { localWiring, WorkflowCloud, type WorkflowCloudOptions, workflowExecutor } from './workflow-cloud.ts';
-import { environmentOf, namedError, type RunTaskInput, stoppedTask } from './workflow-run.ts';
+import { type EventLog, environmentOf, namedError, type RunTaskInput, stoppedTask } from './workflow-run.ts';
+
+/** What ImportRowsConflictWait reads: the rerun's number, its backoff and its jittered wait. */
+interface ConflictReruns {
+  readonly count: number;
+  readonly backoffSeconds: number;
+  readonly waitSeconds: number;
+}
 
 const props: ImportWorkflowProps = { ...localWiring, notifyAddress: 'ops@example.com' };
 const run = workflowExecutor('import', importWorkflow(props));
@@ -499,6 +508,137 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
       expect(env.tasks).toHaveLength(1);
       expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed' });
     }
+  });
+
+  /** The `$.conflictReruns` each ImportRowsConflictWait was entered with: the rerun count and its wait. */
+  const conflictWaits = (events: EventLog[]) =>
+    events.flatMap((event) =>
+      event.type === 'StateEntered' && event.state.name === 'ImportRowsConflictWait'
+        ? [(event.state.input as unknown as { conflictReruns: ConflictReruns }).conflictReruns]
+        : [],
+    );
+  const conflictReason =
+    'PostgreSQL aborted the completing transaction on 5 attempts in a row (40P01: deadlock detected), a conflict with other writers of the same rows; nothing was imported and the staged records are kept for a rerun';
+
+  it('runs the task again after a wait when it exited 75 (a database conflict outlasted its retries), then imports', async () => {
+    let attempts = 0;
+    const env = cloud({
+      worker: (jobId, status) => {
+        attempts += 1;
+        if (attempts === 1) {
+          status.recordWorker(jobId, { workerError: conflictReason });
+          throw stoppedTask(TRANSIENT_CONFLICT_EXIT_CODE);
+        }
+        status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0 } });
+      },
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    expect(env.tasks).toHaveLength(2);
+    expect(run.statesEntered.slice(5, 10)).toEqual([
+      'ImportRows',
+      'ImportRowsStopped',
+      'ImportRowsFirstConflictRerun',
+      'ImportRowsConflictWait',
+      'ImportRows',
+    ]);
+    const [wait] = conflictWaits(run.events);
+    expect(wait).toMatchObject({ count: 1, backoffSeconds: CONFLICT_BACKOFF_SECONDS });
+    expect(wait?.waitSeconds).toBeGreaterThanOrEqual(CONFLICT_BACKOFF_SECONDS);
+    expect(wait?.waitSeconds).toBeLessThan(2 * CONFLICT_BACKOFF_SECONDS);
+    expect([...env.status.jobs.values()][0]?.state).toBe('succeeded');
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
+  });
+
+  it('fails the job as a database conflict, with the worker reason, when the task exited 75 on every rerun', async () => {
+    const env = cloud({
+      worker: (jobId, status) => {
+        status.recordWorker(jobId, { workerError: conflictReason });
+        throw stoppedTask(TRANSIENT_CONFLICT_EXIT_CODE);
+      },
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    // One run and MAX_CONFLICT_RERUNS reruns, each after a longer wait.
+    expect(MAX_CONFLICT_RERUNS).toBe(3);
+    expect(env.tasks).toHaveLength(1 + MAX_CONFLICT_RERUNS);
+    const waits = conflictWaits(run.events);
+    expect(waits.map(({ count, backoffSeconds }) => [count, backoffSeconds])).toEqual([
+      [1, 30],
+      [2, 60],
+      [3, 120],
+    ]);
+    for (const { backoffSeconds, waitSeconds } of waits) {
+      expect(waitSeconds).toBeGreaterThanOrEqual(backoffSeconds);
+      expect(waitSeconds).toBeLessThan(2 * backoffSeconds);
+    }
+    expect(run.statesEntered.slice(-7)).toEqual([
+      'ImportRowsConflictRerunsLeft',
+      'ImportRowsConflictsExhausted',
+      'MarkFailed',
+      'CheckFailure',
+      'ComposeFailedMail',
+      'NotifyFailed',
+      'ImportFailed',
+    ]);
+    expect(run.end).toMatchObject({
+      type: 'ExecutionFailed',
+      Error: DATABASE_CONFLICT_ERROR,
+      Cause: conflictReason,
+    });
+    const [job] = env.status.jobs.values();
+    expect(job?.state).toBe('failed');
+    // The status-updater gets the stopped task as the cause, under the conflict's name.
+    const fail = env.status.calls.find((call) => call.event === 'fail') as {
+      error: { Error: string; Cause: string };
+    };
+    expect(fail.error.Error).toBe(DATABASE_CONFLICT_ERROR);
+    expect(JSON.parse(fail.error.Cause)).toMatchObject({
+      Containers: [{ Name: 'batch-worker', ExitCode: TRANSIENT_CONFLICT_EXIT_CODE }],
+    });
+    expect(env.mailJobs().map((mail) => mail.payload.params)).toEqual([
+      { jobId: job?.id, fileName: 'users.csv', reason: conflictReason },
+    ]);
+  });
+
+  it.each([1, 137])('does not run the task again when its container exited %i', async (exitCode) => {
+    const env = cloud({
+      worker: () => {
+        throw stoppedTask(exitCode);
+      },
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(env.tasks).toHaveLength(1);
+    expect(run.statesEntered).not.toContain('ImportRowsConflictWait');
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed' });
+    expect([...env.status.jobs.values()][0]?.state).toBe('failed');
+  });
+
+  it('counts interruptions and conflicts apart: a Spot interruption does not use up a conflict rerun', async () => {
+    const stops = [
+      stoppedTask(143, 'SpotInterruption'),
+      stoppedTask(TRANSIENT_CONFLICT_EXIT_CODE),
+      stoppedTask(143, 'SpotInterruption'),
+      stoppedTask(TRANSIENT_CONFLICT_EXIT_CODE),
+      stoppedTask(TRANSIENT_CONFLICT_EXIT_CODE),
+    ];
+    const env = cloud({
+      worker: (jobId, status) => {
+        const stop = stops.shift();
+        if (stop) throw stop;
+        status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0 } });
+      },
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    // Five reruns in all, more than either bound alone allows.
+    expect(env.tasks).toHaveLength(6);
+    expect(conflictWaits(run.events).map(({ count }) => count)).toEqual([1, 2, 3]);
+    expect(run.statesEntered.filter((state) => state === 'ImportRowsFirstRerun')).toHaveLength(1);
+    expect([...env.status.jobs.values()][0]?.state).toBe('succeeded');
   });
 
   it('runs the batch task on Fargate Spot through a capacity provider strategy when asked', async () => {

@@ -105,6 +105,9 @@ export function workflowExecutor(
 ): (input: unknown, handlers: LocalHandlers) => Promise<WorkflowRun> {
   const machine = new StateMachine(definition);
   const taskStates = workflowIntegrations(definition).map(({ state }) => state);
+  const waitStates = Object.entries(definition.States).flatMap(([name, state]) =>
+    state.Type === 'Wait' ? [name] : [],
+  );
   let executions = 0;
   return (input, handlers) =>
     runWorkflow(
@@ -113,5 +116,6 @@ export function workflowExecutor(
       `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-${workflow}:exec-${++executions}`,
       handlers,
       taskStates,
+      waitStates,
     );
 }

@@ -18,9 +18,9 @@ export interface WorkflowRun {
 }
 
 /**
- * Runs one execution of `machine` with in-process task handlers and no retry backoff (backoff is the
- * definition's business, asserted on the definition). `executionArn` becomes `$$.Execution.Id`, which
- * the library does not make itself.
+ * Runs one execution of `machine` with in-process task handlers, no retry backoff and no pause in
+ * `waitStates` (backoff is the definition's business, asserted on the definition and on the states'
+ * inputs). `executionArn` becomes `$$.Execution.Id`, which the library does not make itself.
  */
 export async function runWorkflow(
   machine: StateMachine,
@@ -28,12 +28,14 @@ export async function runWorkflow(
   executionArn: string,
   handlers: LocalHandlers,
   retryStates: readonly string[],
+  waitStates: readonly string[] = [],
 ): Promise<WorkflowRun> {
   const execution = machine.run(input as never, {
     context: { Execution: { Id: executionArn } },
     overrides: {
       taskResourceLocalHandlers: handlers,
       retryIntervalOverrides: Object.fromEntries(retryStates.map((state) => [state, 0])),
+      waitTimeOverrides: Object.fromEntries(waitStates.map((state) => [state, 0])),
     },
   });
   let output: unknown;

@@ -178,6 +178,30 @@ export class SourceChangedError extends SourceUnavailableError {
   }
 }
 
+/**
+ * PostgreSQL aborted the import's completing transaction for a deadlock (`40P01`) or a serialization
+ * failure (`40001`) on every attempt the worker made: a conflict with other writers of the same rows,
+ * not a fault of the file. Nothing was imported and the staging is kept, so the same task run again
+ * resumes it; the runner exits `TRANSIENT_CONFLICT_EXIT_CODE` (75) and the workflow reruns the task.
+ */
+export class DatabaseConflictError extends BatchWorkerError {
+  override readonly name: string = 'DatabaseConflictError';
+  /** The SQLSTATE of the last abort: `40P01` or `40001`. */
+  readonly sqlstate: string;
+  /** How many times the transaction was tried. */
+  readonly attempts: number;
+
+  constructor(sqlstate: string, attempts: number, cause: unknown) {
+    const detail = cause instanceof Error ? `: ${cause.message}` : '';
+    super(
+      `PostgreSQL aborted the completing transaction on ${attempts} attempt${attempts === 1 ? '' : 's'} in a row (${sqlstate}${detail}), a conflict with other writers of the same rows; nothing was imported and the staged records are kept for a rerun`,
+      { permanent: false, cause },
+    );
+    this.sqlstate = sqlstate;
+    this.attempts = attempts;
+  }
+}
+
 /** The task was told to stop during an import: nothing reached `users`; what was staged is kept for the retry. */
 export class ImportInterruptedError extends TaskInterruptedError {
   override readonly name: string = 'ImportInterruptedError';

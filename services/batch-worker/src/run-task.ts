@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { S3Client } from '@aws-sdk/client-s3';
+import { TRANSIENT_CONFLICT_EXIT_CODE } from '@sidestep/contracts';
 import { type Environment, resolveDatabaseUrl } from '@sidestep/runtime';
-import { TaskFailedError, TaskInterruptedError } from './errors.ts';
+import { DatabaseConflictError, TaskFailedError, TaskInterruptedError } from './errors.ts';
 
 /** What every mode's configuration holds (src/config.ts). */
 export interface TaskConfig {
@@ -39,8 +40,11 @@ export interface TaskMode<Config extends TaskConfig, Store extends TaskStore, Su
   readonly interrupted: (signal: NodeJS.Signals) => TaskInterruptedError;
   /** Reads and validates the mode's environment (throws `ConfigError`). */
   readonly loadConfig: (env: Environment) => Config;
-  /** Connects to the database at `url`; `env` holds `DATABASE_TLS` and the `DATABASE_*_MS` limits. */
-  readonly connect: (url: string, env: Environment) => Promise<Store>;
+  /**
+   * Connects to the database at `url`; `env` holds `DATABASE_TLS` and the `DATABASE_*_MS` limits;
+   * `logger` is for what the store reports on its own (a retried transaction).
+   */
+  readonly connect: (url: string, env: Environment, logger: Logger) => Promise<Store>;
   /** Fields of the `<mode> started` line. */
   readonly startedFields: (config: Config, store: Store) => Record<string, unknown>;
   /** Does the work; throws the mode's {@link TaskFailedError} after recording it on the job. */
@@ -80,10 +84,22 @@ function peakRssBytes(): number {
 }
 
 /**
+ * The exit code of a mode's recorded failure: 143 for a stop request (128 + SIGTERM, as ECS reports
+ * a container SIGTERM ended), {@link TRANSIENT_CONFLICT_EXIT_CODE} (75) for a transient database
+ * conflict (nothing imported, the staging kept: the workflow reruns the task), 1 for the rest.
+ */
+function exitCodeOf(failure: TaskFailedError): number {
+  if (failure.cause instanceof TaskInterruptedError) return 143;
+  if (failure.cause instanceof DatabaseConflictError) return TRANSIENT_CONFLICT_EXIT_CODE;
+  return 1;
+}
+
+/**
  * Runs one mode of the task and returns the exit code: reads the configuration, connects to the
  * database, runs the mode with SIGTERM/SIGINT wired to an abort, logs once per outcome. 0 done
  * (counts on the job), 1 failed (reason on the job's `worker_error`, or invalid configuration, or the
- * mode could not start), 143 stopped by a signal. Never throws: every failure is logged once, here.
+ * mode could not start), 75 a transient database conflict outlasted the worker's own retries (reason
+ * on the job; safe to rerun), 143 stopped by a signal. Never throws: every failure is logged once, here.
  */
 export async function runTask<Config extends TaskConfig, Store extends TaskStore, Summary>(
   mode: TaskMode<Config, Store, Summary>,
@@ -116,7 +132,7 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
   let started = false;
   const startedAt = performance.now();
   try {
-    store = await mode.connect(await resolveDatabaseUrl(env), env);
+    store = await mode.connect(await resolveDatabaseUrl(env), env, logger);
     started = true;
     logger.info(`${mode.name} started`, mode.startedFields(config, store));
     const summary = await mode.run({
@@ -141,13 +157,15 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
     return 0;
   } catch (error) {
     if (error instanceof TaskFailedError) {
+      const exitCode = exitCodeOf(error);
       logger.error(`${mode.name} failed`, {
         reason: error.reason,
         errorName: (error.cause as Error | undefined)?.name,
+        exitCode,
         ...mode.failedFields?.(error),
         ...(error.recordError === undefined ? {} : { recordError: error.recordError as Error }),
       });
-      return error.cause instanceof TaskInterruptedError ? 143 : 1;
+      return exitCode;
     }
     if (started) {
       // A mode with no job to record on (migrate) fails with its own error: log its reason.

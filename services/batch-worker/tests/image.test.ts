@@ -252,6 +252,64 @@ for (const backend of databaseBackends()) {
       expect(rows[0]).toEqual({ n: String(count), wrong: '0' });
     };
 
+    // Issue 13: a conflict that outlasts the worker's own retries exits 75, which the workflow reruns.
+    // A trigger raising SQLSTATE 40P01 stands for a deadlock on every attempt (the real deadlock and
+    // serialization failure are forced in import-conflict.test.ts, on PostgreSQL).
+    it('exits 75 when PostgreSQL aborts the completing transaction on every attempt, keeping the staging; the rerun completes it', async () => {
+      const prefix = `always-conflict-${backend.name}-`;
+      const trigger = `always_conflict_${backend.name}`;
+      await database.db.query(`
+        CREATE FUNCTION ${trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          RAISE EXCEPTION 'deadlock detected' USING ERRCODE = 'deadlock_detected';
+        END $$;
+        CREATE TRIGGER ${trigger} BEFORE INSERT OR UPDATE ON users
+          FOR EACH ROW WHEN (NEW.external_id LIKE '${prefix}%') EXECUTE FUNCTION ${trigger}();
+      `);
+      const body = usersCsv(300, prefix);
+      const key = await s3.put(`imports/${prefix}.csv`, body);
+      const jobId = await runningJob(database.db, key);
+      let run: TaskRun;
+      try {
+        run = await startTask(inputs(jobId, key));
+      } finally {
+        await database.db.query(`DROP TRIGGER ${trigger} ON users; DROP FUNCTION ${trigger}()`);
+      }
+      expect(run.code).toBe(75);
+      const retries = run.logs.filter((log) =>
+        String(log.message).startsWith('completing transaction aborted'),
+      );
+      expect(retries.map((log) => [log.sqlstate, log.attempt])).toEqual([
+        ['40P01', 1],
+        ['40P01', 2],
+        ['40P01', 3],
+        ['40P01', 4],
+      ]);
+      expect(run.logs.at(-1)).toMatchObject({
+        level: 'ERROR',
+        message: 'import failed',
+        errorName: 'DatabaseConflictError',
+        exitCode: 75,
+      });
+      const job = await jobRow(database.db, jobId);
+      expect(job.state).toBe('running');
+      expect(job.worker_error).toMatch(
+        /^PostgreSQL aborted the completing transaction on 5 attempts in a row \(40P01/,
+      );
+      expect(await stagedOffset(jobId)).toBe(body.length);
+      expect(await countUsers(prefix)).toBe(0);
+
+      const rerun = await startTask(inputs(jobId, key));
+      expect(rerun.code).toBe(0);
+      expect(rerun.logs.at(-1)).toMatchObject({
+        message: 'import finished',
+        rowsImported: 300,
+        bytesRead: 0,
+      });
+      expect(await jobRow(database.db, jobId)).toMatchObject({ state: 'succeeded', worker_error: null });
+      expect(await countUsers(prefix)).toBe(300);
+    }, 60_000);
+
     // Issue 11: a task killed right after its COMMIT must not leave an import that committed its rows
     // looking failed: the job's completion is in the same transaction as the rows.
     it('leaves the job completed with its counts when SIGKILLed right after the COMMIT; the retry exits 0 reading nothing', async () => {

@@ -20,7 +20,7 @@ import type {
   UserImportStore,
   ValidationLimits,
 } from '../domain/user-import-store.ts';
-import { JobNotRunnableError, TooManyRejectedRowsError } from '../errors.ts';
+import { DatabaseConflictError, JobNotRunnableError, TooManyRejectedRowsError } from '../errors.ts';
 import { mergeSql, stagingColumns, validationSql } from './staged-user-rules.ts';
 import { type WorkerConnection, workerClient } from './worker-client.ts';
 
@@ -33,6 +33,18 @@ export interface PostgresUserImportStoreOptions extends WorkerConnection {
   readonly maxCompleteAttempts?: number;
   /** @default 200 */
   readonly retryDelayMs?: number;
+  /** Told of each abort the completing transaction is tried again after (for the task's log). */
+  readonly onCompleteRetry?: (retry: CompleteRetry) => void;
+}
+
+/** An abort of the completing transaction that the store answers by trying it again. */
+export interface CompleteRetry {
+  /** `40P01` (deadlock) or `40001` (serialization failure). */
+  readonly sqlstate: string;
+  /** The attempt that was aborted, from 1. */
+  readonly attempt: number;
+  /** How long the store waits before the next attempt. */
+  readonly delayMs: number;
 }
 
 /** Who fires the job's `finish` when the import completes it, as the audit trail records it. */
@@ -68,6 +80,7 @@ export class PostgresUserImportStore implements UserImportStore {
   readonly #connection: WorkerConnection;
   readonly #maxCompleteAttempts: number;
   readonly #retryDelayMs: number;
+  readonly #onCompleteRetry: ((retry: CompleteRetry) => void) | undefined;
   #closed: Promise<void> | undefined;
 
   private constructor(client: pg.Client, options: PostgresUserImportStoreOptions) {
@@ -75,6 +88,7 @@ export class PostgresUserImportStore implements UserImportStore {
     this.#connection = options;
     this.#maxCompleteAttempts = options.maxCompleteAttempts ?? 5;
     this.#retryDelayMs = options.retryDelayMs ?? 200;
+    this.#onCompleteRetry = options.onCompleteRetry;
   }
 
   /** Opens the import's connection. */
@@ -242,6 +256,14 @@ export class PostgresUserImportStore implements UserImportStore {
     };
   }
 
+  /**
+   * Runs the completing transaction; tries it again, up to `maxCompleteAttempts` times in all, when
+   * PostgreSQL aborts it for a deadlock or a serialization failure (each abort rolled everything
+   * back, so the next attempt starts clean).
+   *
+   * @throws {DatabaseConflictError} when every attempt was aborted so: the staging is left as it was,
+   * for the task's rerun.
+   */
   async complete(
     staging: Staging,
     end: ScanPosition,
@@ -252,16 +274,12 @@ export class PostgresUserImportStore implements UserImportStore {
         return await this.#completeOnce(staging, end, limits);
       } catch (error) {
         const code = (error as { code?: unknown }).code;
-        if (
-          typeof code !== 'string' ||
-          !RETRYABLE_SQLSTATES.has(code) ||
-          attempt >= this.#maxCompleteAttempts
-        ) {
-          throw error;
-        }
+        if (typeof code !== 'string' || !RETRYABLE_SQLSTATES.has(code)) throw error;
+        if (attempt >= this.#maxCompleteAttempts) throw new DatabaseConflictError(code, attempt, error);
         // Full jitter: two imports that collided do not collide again in lockstep.
-        const delay = Math.random() * this.#retryDelayMs * 2 ** (attempt - 1);
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        const delayMs = Math.round(Math.random() * this.#retryDelayMs * 2 ** (attempt - 1));
+        this.#onCompleteRetry?.({ sqlstate: code, attempt, delayMs });
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     }
   }

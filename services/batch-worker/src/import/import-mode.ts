@@ -15,7 +15,13 @@ export const importMode: TaskMode<BatchWorkerConfig, PostgresUserImportStore, Im
   onStop: 'stopping the import; staged records are kept for the retry',
   interrupted: (signal) => new ImportInterruptedError(signal),
   loadConfig,
-  connect: (url, env) => PostgresUserImportStore.connect({ url, env }),
+  connect: (url, env, logger) =>
+    PostgresUserImportStore.connect({
+      url,
+      env,
+      onCompleteRetry: (retry) =>
+        logger.warn('completing transaction aborted by a database conflict; trying it again', { ...retry }),
+    }),
   startedFields: (config, store) => ({ source: config.source, staging: store.stagingMethod }),
   run: ({ config, store, s3, signal, logger, onProgress }) =>
     importUsers({

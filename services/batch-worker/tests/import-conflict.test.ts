@@ -1,0 +1,235 @@
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { type CompleteRetry, PostgresUserImportStore } from '../src/adapters/postgres-user-import-store.ts';
+import { DatabaseConflictError, ImportFailedError } from '../src/errors.ts';
+import { importUsers } from '../src/import/import-users.ts';
+import {
+  databaseBackends,
+  jobRow,
+  rejectionOf,
+  runningJob,
+  usersCsv,
+  type WorkerDatabase,
+} from './import-fixture.ts';
+
+// Two transactions can only deadlock or fail to serialize against each other on a server that runs
+// them at the same time. PGlite serves one connection at a time (a second client waits for the first
+// one's transaction to end), so these suites run on PostgreSQL only, with TEST_DATABASE_URL.
+const postgres = databaseBackends().find((backend) => backend.name === 'postgres');
+if (!postgres) throw new Error('import-fixture lists no postgres backend');
+
+postgres.describe(
+  'completing transaction under conflicts [postgres; PGlite runs one connection at a time, so it cannot deadlock]',
+  () => {
+    let database: WorkerDatabase;
+    const clients: pg.Client[] = [];
+
+    beforeAll(async () => {
+      database = await postgres.start();
+    }, 60_000);
+    afterAll(async () => {
+      await Promise.all(clients.map((client) => client.end().catch(() => {})));
+      await database?.close();
+    });
+
+    /** Another writer of the database, on a connection of its own. */
+    const otherWriter = async (url = database.url): Promise<{ client: pg.Client; pid: number }> => {
+      const client = new pg.Client({ connectionString: url });
+      clients.push(client);
+      await client.connect();
+      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      return { client, pid: rows[0]?.pid as number };
+    };
+
+    /** Waits until some backend is blocked on a lock that `pid` holds; returns that backend's pid. */
+    const blockedBy = async (pid: number): Promise<number> => {
+      for (let tries = 0; tries < 600; tries++) {
+        const { rows } = await database.db.query<{ pid: number }>(
+          'SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))',
+          [pid],
+        );
+        if (rows[0]) return rows[0].pid;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error(`no backend waited for a lock of ${pid} within 30 s`);
+    };
+
+    /** Users `<prefix>1..count` as an earlier import left them (other e-mails, so the file changes them). */
+    const existingUsers = async (prefix: string, count: number) => {
+      for (let n = 1; n <= count; n++) {
+        await database.db.query('INSERT INTO users (external_id, email) VALUES ($1, $2)', [
+          `${prefix}${n}`,
+          `old-${n}@example.com`,
+        ]);
+      }
+    };
+
+    const importWith = (store: PostgresUserImportStore, jobId: string, csv: string) =>
+      importUsers({
+        jobId,
+        store,
+        maxRejectedRows: 0,
+        segmentBytes: 200,
+        // As S3 answers: the object's size tells a rerun that the staging reached the file's end.
+        openSource: async () => ({
+          body: Readable.from([Buffer.from(csv)]),
+          offset: 0,
+          contentLength: Buffer.byteLength(csv),
+        }),
+      });
+
+    const expectImported = async (jobId: string, prefix: string, count: number) => {
+      expect(await jobRow(database.db, jobId)).toMatchObject({
+        state: 'succeeded',
+        rows_imported: String(count),
+        worker_error: null,
+      });
+      const { rows } = await database.db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM users WHERE external_id LIKE $1 AND email = external_id || '@example.com'`,
+        [`${prefix}%`],
+      );
+      expect(rows[0]?.n).toBe(String(count));
+    };
+
+    /**
+     * Forces a deadlock on the completing transaction: the other writer locks a user of the file, the
+     * completion (which locked the job first) waits for it in the merge, then the other writer asks
+     * for the job's row. The completion's backend finds the cycle at its `deadlock_timeout` (the
+     * server's, 1 s by default) and is aborted with 40P01; the other writer's timeout is set far above
+     * it, so it is always the completion that PostgreSQL picks.
+     */
+    const deadlockOnce = async (jobId: string, prefix: string) => {
+      const { client, pid } = await otherWriter();
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL deadlock_timeout = '60s'`);
+      await client.query('SELECT 1 FROM users WHERE external_id = $1 FOR UPDATE', [`${prefix}3`]);
+      return {
+        async collide() {
+          await blockedBy(pid);
+          // Waits for the job's row until PostgreSQL aborts the completion that holds it.
+          await client.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [jobId]);
+          await client.query('COMMIT');
+        },
+      };
+    };
+
+    it('retries the completing transaction after PostgreSQL aborts it for a deadlock (40P01) and imports', async () => {
+      const prefix = 'deadlock-';
+      await existingUsers(prefix, 5);
+      const jobId = await runningJob(database.db);
+      const retries: CompleteRetry[] = [];
+      const store = await PostgresUserImportStore.connect({
+        url: database.url,
+        retryDelayMs: 10,
+        onCompleteRetry: (retry) => retries.push(retry),
+      });
+      try {
+        const other = await deadlockOnce(jobId, prefix);
+        const imported = importWith(store, jobId, usersCsv(5, prefix));
+        await other.collide();
+        expect(await imported).toMatchObject({ rowsTotal: 5, rowsImported: 5, usersWritten: 5 });
+      } finally {
+        await store.close();
+      }
+      expect(retries).toEqual([{ sqlstate: '40P01', attempt: 1, delayMs: expect.any(Number) }]);
+      await expectImported(jobId, prefix, 5);
+    }, 60_000);
+
+    it('retries the completing transaction after a serialization failure (40001) and imports', async () => {
+      // A database whose transactions are SERIALIZABLE by default (REPEATABLE READ fails the same
+      // way): the completion's merge meets a user row another transaction changed after the
+      // completion's snapshot was taken, which PostgreSQL refuses with 40001.
+      const serializable = `${database.url}${encodeURIComponent(' -c default_transaction_isolation=serializable')}`;
+      expect(database.url).toMatch(/options=[^&]*$/);
+      const prefix = 'serialize-';
+      await existingUsers(prefix, 5);
+      const jobId = await runningJob(database.db);
+      const retries: CompleteRetry[] = [];
+      const store = await PostgresUserImportStore.connect({
+        url: serializable,
+        retryDelayMs: 10,
+        onCompleteRetry: (retry) => retries.push(retry),
+      });
+      try {
+        const { client, pid } = await otherWriter();
+        await client.query('BEGIN');
+        await client.query(`UPDATE users SET name = 'changed elsewhere' WHERE external_id = $1`, [
+          `${prefix}3`,
+        ]);
+        const imported = importWith(store, jobId, usersCsv(5, prefix));
+        await blockedBy(pid);
+        await client.query('COMMIT');
+        expect(await imported).toMatchObject({ rowsTotal: 5, rowsImported: 5, usersWritten: 5 });
+      } finally {
+        await store.close();
+      }
+      expect(retries).toEqual([{ sqlstate: '40001', attempt: 1, delayMs: expect.any(Number) }]);
+      await expectImported(jobId, prefix, 5);
+      // The retry ran after the other writer's commit: the file's row is what stays.
+      const { rows } = await database.db.query<{ name: string }>(
+        'SELECT name FROM users WHERE external_id = $1',
+        [`${prefix}3`],
+      );
+      expect(rows[0]?.name).toBe('User 3');
+    }, 60_000);
+
+    it('gives up with DatabaseConflictError when every attempt is aborted, keeping the staging a rerun completes without reading the file again', async () => {
+      const prefix = 'exhausted-';
+      await existingUsers(prefix, 5);
+      const jobId = await runningJob(database.db);
+      const csv = usersCsv(5, prefix);
+      const retries: CompleteRetry[] = [];
+      const store = await PostgresUserImportStore.connect({
+        url: database.url,
+        maxCompleteAttempts: 1,
+        onCompleteRetry: (retry) => retries.push(retry),
+      });
+      let failure: ImportFailedError;
+      try {
+        const other = await deadlockOnce(jobId, prefix);
+        const imported = importWith(store, jobId, csv);
+        await other.collide();
+        failure = await rejectionOf(imported, ImportFailedError);
+      } finally {
+        await store.close();
+      }
+      expect(retries).toEqual([]);
+      expect(failure.cause).toBeInstanceOf(DatabaseConflictError);
+      expect(failure.cause).toMatchObject({ sqlstate: '40P01', attempts: 1, permanent: false });
+      // Nothing imported, the reason on the job, the staging kept at the file's end.
+      const job = await jobRow(database.db, jobId);
+      expect(job.state).toBe('running');
+      expect(job.worker_error).toMatch(
+        /^PostgreSQL aborted the completing transaction on 1 attempt in a row \(40P01: deadlock detected/,
+      );
+      const { rows: stagings } = await database.db.query<{ byte_offset: string; records: string }>(
+        'SELECT byte_offset, records FROM import_stagings WHERE job_id = $1',
+        [jobId],
+      );
+      expect(stagings).toEqual([{ byte_offset: String(Buffer.byteLength(csv)), records: '5' }]);
+      const { rows: untouched } = await database.db.query<{ n: string }>(
+        `SELECT count(*) AS n FROM users WHERE external_id LIKE $1 AND email LIKE 'old-%'`,
+        [`${prefix}%`],
+      );
+      expect(untouched[0]?.n).toBe('5');
+
+      // The rerun (the workflow runs the task again) completes the staging; the file is not opened.
+      const rerunStore = await PostgresUserImportStore.connect({ url: database.url });
+      try {
+        const summary = await importUsers({
+          jobId,
+          store: rerunStore,
+          maxRejectedRows: 0,
+          openSource: async () => {
+            throw new Error('the rerun must complete the staging, not read the file again');
+          },
+        });
+        expect(summary).toMatchObject({ rowsImported: 5, bytesRead: 0, resumedAt: Buffer.byteLength(csv) });
+      } finally {
+        await rerunStore.close();
+      }
+      await expectImported(jobId, prefix, 5);
+    }, 60_000);
+  },
+);
