@@ -155,6 +155,12 @@ export async function startBench(options: {
           // The task definition's own environment, as ECS sets it.
           ...task.environment,
           ...run.environment,
+          // Diagnostics: `BENCH_WORKER_NODE_OPTIONS=--cpu-prof` adds to the task's NODE_OPTIONS.
+          ...(process.env.BENCH_WORKER_NODE_OPTIONS
+            ? {
+                NODE_OPTIONS: `${task.environment?.NODE_OPTIONS ?? ''} ${process.env.BENCH_WORKER_NODE_OPTIONS}`,
+              }
+            : {}),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
