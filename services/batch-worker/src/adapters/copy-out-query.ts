@@ -59,12 +59,9 @@ export class CopyOutQuery extends Readable implements pg.Submittable, CopyOutStr
     if (this.#forwarding || !this.#wanted || !connection) return;
     this.#forwarding = true;
     try {
-      let chunk: Buffer | null;
-      while (
-        this.#wanted &&
-        this.#connection &&
-        (chunk = connection.stream.read() as Buffer | null) !== null
-      ) {
+      while (this.#wanted && this.#connection) {
+        const chunk = connection.stream.read() as Buffer | null;
+        if (chunk === null) break;
         const piece = this.#parser.parse(chunk);
         if (piece.data.length > 0) this.#wanted = this.push(piece.data);
         if (piece.ended) {
