@@ -29,7 +29,8 @@ function parseCut(bytes: Buffer, cuts: readonly number[]) {
   const data: Buffer[] = [];
   const bounds = [0, ...cuts, bytes.length];
   for (let k = 0; k + 1 < bounds.length; k++) {
-    const piece = parser.parse(bytes.subarray(bounds[k], bounds[k + 1]));
+    // A copy: the parser moves payloads within the piece it is given (as it may with a socket read).
+    const piece = parser.parse(Buffer.from(bytes.subarray(bounds[k], bounds[k + 1])));
     data.push(piece.data);
     if (piece.ended) {
       return {
@@ -71,6 +72,14 @@ describe('CopyOutParser', () => {
       });
       expect(result.data).toBe(rows[1]);
     }
+  });
+
+  it('leaves the bytes after CopyDone in place in the piece it moved the payloads within', () => {
+    const piece = Buffer.concat([message('d', 'ab'), message('d', 'cd'), message('c'), readyForQuery]);
+    const result = new CopyOutParser().parse(piece);
+    expect(result.data.toString()).toBe('abcd');
+    expect(result.data.buffer).toBe(piece.buffer);
+    expect(result.rest.equals(readyForQuery)).toBe(true);
   });
 
   it('refuses bytes after the COPY ended', () => {

@@ -13,7 +13,9 @@ const HEADER_BYTES = 5;
 
 /** What {@link CopyOutParser.parse} found in one piece of the connection's bytes. */
 export interface CopyOutPiece {
-  /** The CopyData payloads of the piece, joined (empty when it held none). */
+  /**
+   * The CopyData payloads of the piece, joined, in the piece's own memory (empty when it held none).
+   */
   readonly data: Buffer;
   /**
    * Set once the COPY's messages end: `done` after CopyDone, `error` at an ErrorResponse. The
@@ -31,11 +33,13 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * The COPY OUT half of PostgreSQL's wire protocol, as bytes arrive from the socket (cut anywhere):
- * the CopyData payloads out, one buffer per piece in. PostgreSQL sends every row as a message of its
- * own (~160 bytes for a user), so the per-message work is what costs: this parser reads headers in
- * place and copies payloads straight into one output buffer, where pg-copy-streams (used for the
- * import's COPY FROM) keeps a list of slices per message and joins them, which took about twice the
- * CPU of `psql` for the same COPY (bench/EXPORT-RESULTS.md).
+ * the CopyData payloads out. PostgreSQL sends every row as a message of its own (~160 bytes for a
+ * user), so the per-message work is what costs: this parser reads headers in place and moves each
+ * payload left over the headers before it, in the piece's own memory (the piece is the socket's read,
+ * which nobody else holds), so it allocates nothing per piece. pg-copy-streams (used for the
+ * import's COPY FROM) keeps a list of slices per message and joins them into a new buffer, which
+ * took about twice the CPU of `psql` for the same COPY, much of it in the garbage collector
+ * (bench/EXPORT-RESULTS.md).
  */
 export class CopyOutParser {
   /** A header cut by the end of a piece: its first bytes. */
@@ -47,17 +51,25 @@ export class CopyOutParser {
   #remaining = 0;
   #ended: CopyOutPiece['ended'];
 
+  /**
+   * Decodes the next piece of the connection's bytes. Overwrites `chunk`: the payloads are moved to
+   * its start (the returned `data` is a view of it); the bytes from where the COPY's messages end
+   * (`rest`) are left as they were.
+   */
   parse(chunk: Buffer): CopyOutPiece {
     if (this.#ended) throw new Error('the COPY has already ended');
-    // Payload bytes cannot outnumber the piece's bytes.
-    const out = Buffer.allocUnsafe(chunk.length);
+    // Payload bytes never run ahead of the bytes read (`written <= i`): moving them left is safe.
+    const out = chunk;
     let written = 0;
     const length = chunk.length;
     let i = 0;
     while (i < length) {
       if (this.#remaining > 0) {
         const take = Math.min(this.#remaining, length - i);
-        if (this.#type === COPY_DATA) written += chunk.copy(out, written, i, i + take);
+        if (this.#type === COPY_DATA) {
+          chunk.copyWithin(written, i, i + take);
+          written += take;
+        }
         i += take;
         this.#remaining -= take;
         continue;
@@ -95,7 +107,8 @@ export class CopyOutParser {
       }
       if (type === COPY_DATA && bodyBytes <= length - i) {
         // The common case: a whole row in this piece.
-        written += chunk.copy(out, written, i, i + bodyBytes);
+        chunk.copyWithin(written, i, i + bodyBytes);
+        written += bodyBytes;
         i += bodyBytes;
         continue;
       }
