@@ -79,6 +79,12 @@ function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
+/** User plus system CPU seconds of the process so far. */
+function cpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return Number(((user + system) / 1e6).toFixed(3));
+}
+
 /**
  * Runs one mode of the task and returns the exit code: reads the configuration, connects to the
  * database, runs the mode with SIGTERM/SIGINT wired to an abort, logs once per outcome. 0 done
@@ -118,7 +124,11 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
   try {
     store = await mode.connect(await resolveDatabaseUrl(env), env);
     started = true;
-    logger.info(`${mode.name} started`, mode.startedFields(config, store));
+    logger.info(`${mode.name} started`, {
+      ...mode.startedFields(config, store),
+      // Since the process started (performance's time origin): loading, configuration, connecting.
+      startupMs: Math.round(performance.now()),
+    });
     const summary = await mode.run({
       config,
       store,
@@ -145,7 +155,7 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
       maxRssBytes: peakRssBytes(),
       // The process's own CPU (all threads: zlib's compress on the thread pool): on a shared machine
       // a steadier measure of the work done than the wall time.
-      cpuSeconds: Number((process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6).toFixed(3)),
+      cpuSeconds: cpuSeconds(),
     });
     return 0;
   } catch (error) {

@@ -384,6 +384,13 @@ export class GzipPartWriter extends Writable {
     part.gzip.end();
     await finished(part.gzip);
     const rows = part.recordEnds - (part.number === 1 ? this.#headerRecordsLeft : 0);
+    this.#closedRows += Math.max(0, rows);
+    // The previous part's store first: its body is released before this one's is joined, so memory
+    // holds at most two parts (this one's output and its body, or a body storing while the next part
+    // fills), never three.
+    await this.#storing;
+    // Destroyed (aborted, or the previous store failed) while waiting: store nothing more.
+    if (this.destroyed) throw new Error('the export stream was destroyed');
     const body = part.chunks.length === 1 ? (part.chunks[0] as Buffer) : Buffer.concat(part.chunks);
     const completed: CompletedPart = {
       number: part.number,
@@ -397,10 +404,6 @@ export class GzipPartWriter extends Writable {
       lastKey: rows > 0 ? quotedFirstCell(part.lastRecordHead) : undefined,
     };
     part.chunks.length = 0;
-    this.#closedRows += completed.rows;
-    await this.#storing;
-    // Destroyed (aborted, or the previous store failed) while waiting: store nothing more.
-    if (this.destroyed) throw new Error('the export stream was destroyed');
     const { body: _body, ...summary } = completed;
     const storing = this.#options.writePart(completed).then(() => {
       this.#completed.push(summary);
