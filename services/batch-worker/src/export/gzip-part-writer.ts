@@ -11,7 +11,10 @@ import { ExportTooLargeError } from '../errors.ts';
 export interface CompletedPart {
   /** 1-based, in file order. */
   readonly number: number;
-  /** The compressed bytes (what is stored). */
+  /**
+   * The compressed bytes (what is stored). Valid until `writePart`'s promise settles: its memory is
+   * then reused for a later part (copy it to keep it).
+   */
   readonly body: Buffer;
   /** `body.length`. */
   readonly bytes: number;
@@ -57,7 +60,8 @@ export interface GzipPartWriterOptions {
   readonly maxParts?: number;
   /**
    * Stores a part. At most one call runs at a time, while the next part is being compressed; the
-   * writer waits for it before handing over another, so memory holds at most two parts.
+   * writer waits for it before handing over another, so memory holds at most two parts. The part's
+   * `body` is reused once the returned promise settles.
    */
   readonly writePart: (part: CompletedPart) => Promise<void>;
 }
@@ -83,12 +87,13 @@ const ZLIB_QUEUE_BYTES = 4 * STAGE_BYTES;
 interface OpenPart {
   readonly number: number;
   readonly gzip: Gzip;
+  /** The compressed bytes so far are `body[0..compressedBytes]`. */
+  body: Buffer;
   /** The stage being filled (see {@link STAGE_BYTES}) and the bytes in it. */
   stage: Buffer | undefined;
   staged: number;
   /** Settles once zlib has consumed the last write. */
   lastWrite: Promise<void>;
-  readonly chunks: Buffer[];
   readonly sha256: Hash;
   readonly md5: Hash;
   readonly crc64: Crc64NvmeHash;
@@ -136,6 +141,13 @@ export class GzipPartWriter extends Writable {
   #storing: Promise<void> | undefined;
   /** Stages zlib has consumed, for reuse. */
   readonly #freeStages: Buffer[] = [];
+  /**
+   * Part bodies stored, for reuse. A part's body is one buffer the compressed output is copied into,
+   * not a list of zlib's output chunks joined at the end: the join held each part twice, and every
+   * part left a large buffer behind that only a full garbage collection frees (RSS grew with the
+   * parts). Two are in use at most: one filling, one storing.
+   */
+  readonly #freeBodies: Buffer[] = [];
 
   constructor(options: GzipPartWriterOptions) {
     // Bytes, not objects: the COPY stream's chunks are ~64 KiB network reads.
@@ -251,10 +263,10 @@ export class GzipPartWriter extends Writable {
     const part: OpenPart = {
       number,
       gzip,
+      body: this.#freeBodies.pop() ?? Buffer.allocUnsafeSlow(this.#bodyCapacity(0)),
       stage: undefined,
       staged: 0,
       lastWrite: Promise.resolve(),
-      chunks: [],
       sha256: createHash('sha256'),
       md5: createHash('md5'),
       crc64: new Crc64NvmeHash(),
@@ -269,7 +281,15 @@ export class GzipPartWriter extends Writable {
     };
     part.nextCheck = this.#nextCheck(part);
     gzip.on('data', (compressed: Buffer) => {
-      part.chunks.push(compressed);
+      if (part.compressedBytes + compressed.length > part.body.length) {
+        // Rare: a part that compresses worse than its start (see #nextCheck) outgrows its buffer.
+        const grown = Buffer.allocUnsafeSlow(
+          Math.max(2 * part.body.length, this.#bodyCapacity(part.compressedBytes + compressed.length)),
+        );
+        part.body.copy(grown, 0, 0, part.compressedBytes);
+        part.body = grown;
+      }
+      compressed.copy(part.body, part.compressedBytes);
       part.sha256.update(compressed);
       part.md5.update(compressed);
       part.crc64.update(compressed);
@@ -370,6 +390,12 @@ export class GzipPartWriter extends Writable {
     if (!queued) await once(part.gzip, 'drain');
   }
 
+  /** A body buffer for `bytes` compressed bytes: a part's usual size and some, so it seldom grows. */
+  #bodyCapacity(bytes: number): number {
+    const { partBytes } = this.#options;
+    return Math.max(bytes, partBytes) + Math.ceil(partBytes / 4);
+  }
+
   #openRows(): number {
     const part = this.#part;
     return part ? Math.max(0, part.recordEnds - (part.number === 1 ? this.#headerRecordsLeft : 0)) : 0;
@@ -391,7 +417,7 @@ export class GzipPartWriter extends Writable {
     await this.#storing;
     // Destroyed (aborted, or the previous store failed) while waiting: store nothing more.
     if (this.destroyed) throw new Error('the export stream was destroyed');
-    const body = part.chunks.length === 1 ? (part.chunks[0] as Buffer) : Buffer.concat(part.chunks);
+    const body = part.body.subarray(0, part.compressedBytes);
     const completed: CompletedPart = {
       number: part.number,
       body,
@@ -403,11 +429,14 @@ export class GzipPartWriter extends Writable {
       crc64nvme: part.crc64.digest(),
       lastKey: rows > 0 ? quotedFirstCell(part.lastRecordHead) : undefined,
     };
-    part.chunks.length = 0;
     const { body: _body, ...summary } = completed;
+    const reuse = () => {
+      this.#freeBodies.push(part.body);
+    };
     const storing = this.#options.writePart(completed).then(() => {
       this.#completed.push(summary);
     });
+    storing.then(reuse, reuse);
     this.#storing = storing;
     // A failed store surfaces at once (the pipeline stops reading), not only at the next part.
     storing.catch((error: unknown) => this.destroy(error as Error));
