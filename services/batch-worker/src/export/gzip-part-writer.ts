@@ -458,18 +458,27 @@ function keepRecordHeads(
     readonly openRecordStart: number;
   },
 ): void {
-  const head = (start: number) => piece.subarray(start, start + RECORD_HEAD_BYTES);
-  const extended = () =>
-    part.openRecordHead.length >= RECORD_HEAD_BYTES
-      ? part.openRecordHead
-      : Buffer.concat([
-          part.openRecordHead,
-          piece.subarray(0, RECORD_HEAD_BYTES - part.openRecordHead.length),
-        ]);
+  // No closures here: the bundle keeps function names (esbuild's keepNames), which costs a
+  // defineProperty per closure made, and this runs for every slice of COPY's output.
   if (scan.recordEnds === 0) {
-    part.openRecordHead = extended();
+    part.openRecordHead = extendedHead(part.openRecordHead, piece);
     return;
   }
-  part.lastRecordHead = scan.lastEndedRecordStart < 0 ? extended() : head(scan.lastEndedRecordStart);
-  part.openRecordHead = scan.openRecordStart < 0 ? Buffer.alloc(0) : head(scan.openRecordStart);
+  part.lastRecordHead =
+    scan.lastEndedRecordStart < 0
+      ? extendedHead(part.openRecordHead, piece)
+      : piece.subarray(scan.lastEndedRecordStart, scan.lastEndedRecordStart + RECORD_HEAD_BYTES);
+  part.openRecordHead =
+    scan.openRecordStart < 0
+      ? EMPTY
+      : piece.subarray(scan.openRecordStart, scan.openRecordStart + RECORD_HEAD_BYTES);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A record's head so far (`head`) continued with the start of `piece`, up to {@link RECORD_HEAD_BYTES}. */
+function extendedHead(head: Buffer, piece: Buffer): Buffer {
+  return head.length >= RECORD_HEAD_BYTES
+    ? head
+    : Buffer.concat([head, piece.subarray(0, RECORD_HEAD_BYTES - head.length)]);
 }
