@@ -115,6 +115,8 @@ try {
       const run = await exportToMail();
       endToEnd.push(run.seconds);
       tasks.push(run.states);
+      // Every state's seconds, for finding where the time outside the two tasks goes.
+      process.stderr.write(`${JSON.stringify({ rows, seconds: run.seconds, states: run.states })}\n`);
     }
     const result = {
       rows,

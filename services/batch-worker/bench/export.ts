@@ -14,15 +14,26 @@
  * 10,000,000 rows), `--repeat N` (runs per size and tool, median reported; default 1),
  * `--worker-only`. Needs `BENCH_DATABASE_URL` or `TEST_DATABASE_URL` (a real PostgreSQL server) and
  * psql, gzip and GNU time on PATH.
- * `BENCH_VERBOSE=1` prints the worker's logs.
+ * `BENCH_VERBOSE=1` prints the worker's logs; `BENCH_WORKER_NODE_ARGS` passes node flags to it
+ * (`--cpu-prof --cpu-prof-dir=/tmp/p`, `--trace-gc`).
  */
 import { spawnSync } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { EXPORT_COLUMNS, exportCopySql } from '../src/domain/export-query.ts';
-import { readBenchFlags, type Sample, startBench, type ToolResult, toolResult } from './start-bench.ts';
+import {
+  median,
+  readBenchFlags,
+  type Sample,
+  startBench,
+  type ToolResult,
+  toolResult,
+} from './start-bench.ts';
 
-const GOAL = { rowsPerSecondVsPsqlGzip: 0.8 };
+const GOAL = { rowsPerSecondVsPsqlGzip: 0.8, workerPeakRssMiB: 128 };
+/** The machine is shared: its load is part of the result. */
+const loadAtStart = loadavg().map((load) => Number(load.toFixed(2)));
 
 const { sizes, repeat, memoryRun, workerOnly } = readBenchFlags();
 const bench = await startBench({
@@ -51,9 +62,10 @@ async function seed(rows: number): Promise<void> {
   await db.query('VACUUM ANALYZE users');
 }
 
-/** A sample with the gzip bytes the tool wrote. */
+/** A sample with the gzip bytes the tool wrote (and, for the worker, its own CPU seconds). */
 interface ExportSample extends Sample {
   readonly bytes: number;
+  readonly cpuSeconds?: number;
 }
 
 /** `psql -c '\copy (<select>) TO STDOUT ...' | gzip -1 > file`, timed from spawn to exit. */
@@ -99,11 +111,14 @@ async function workerExport(rows: number): Promise<ExportSample> {
     seconds,
     maxRssMiB: (finished.maxRssBytes as number) / 1024 ** 2,
     bytes: finished.bytes as number,
+    cpuSeconds: finished.cpuSeconds as number,
   };
 }
 
 interface ExportToolResult extends ToolResult {
   gzipMiB: number;
+  /** The worker's median CPU seconds (user + system, all its threads); absent for the baselines. */
+  cpuSeconds?: number;
 }
 
 interface BenchResult {
@@ -133,10 +148,14 @@ try {
       }
       worker.push(await workerExport(rows));
     }
-    const tool = (samples: ExportSample[]): ExportToolResult => ({
-      ...toolResult(samples, rows),
-      gzipMiB: Number(((samples[0]?.bytes ?? 0) / 1024 ** 2).toFixed(1)),
-    });
+    const tool = (samples: ExportSample[]): ExportToolResult => {
+      const cpu = samples.flatMap((sample) => (sample.cpuSeconds === undefined ? [] : [sample.cpuSeconds]));
+      return {
+        ...toolResult(samples, rows),
+        gzipMiB: Number(((samples[0]?.bytes ?? 0) / 1024 ** 2).toFixed(1)),
+        ...(cpu.length > 0 ? { cpuSeconds: Number(median(cpu).toFixed(2)) } : {}),
+      };
+    };
     const result: BenchResult = {
       rows,
       psqlGzip: tool(plain),
@@ -160,11 +179,12 @@ try {
 }
 
 const date = new Date().toISOString();
+const loadAtEnd = loadavg().map((load) => Number(load.toFixed(2)));
 // Only a run that includes 1M rows replaces the committed results (a quick --rows 1000 run does not).
 if (sizes.includes(1_000_000) && !workerOnly) {
   writeFileSync(
     join(import.meta.dirname, 'export-results.json'),
-    `${JSON.stringify({ date, machine, repeat, goal: GOAL, results }, null, 2)}\n`,
+    `${JSON.stringify({ date, machine: { ...machine, loadAtStart, loadAtEnd }, repeat, goal: GOAL, results }, null, 2)}\n`,
   );
   writeFileSync(join(import.meta.dirname, 'EXPORT-RESULTS.md'), markdown());
   console.log('wrote bench/export-results.json and bench/EXPORT-RESULTS.md');
@@ -176,22 +196,22 @@ function markdown(): string {
   return [
     '# batch-worker export benchmark',
     '',
-    `Measured ${date} by \`pnpm --filter @sidestep/batch-worker bench:export${memoryRun ? ' -- --memory-run' : ''}\` on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres} (${machine.platform}); median of ${repeat} run(s) per size and tool. The machine is shared with other work (and the S3 emulator runs on it too): expect noise of +-20%. Generated file; see ../README.md (Export) for how to read it.`,
+    `Measured ${date} by \`pnpm --filter @sidestep/batch-worker bench:export --${memoryRun ? ' --memory-run' : ''} --repeat ${repeat}\` on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres} (${machine.platform}); median of ${repeat} run(s) per size and tool, interleaved. Load average (1 / 5 / 15 min) ${loadAtStart.join(' / ')} at the start, ${loadAtEnd.join(' / ')} at the end: the 2 cores are shared with other work (and the S3 emulator runs on them too), so the numbers are noisy (+-20% and more between runs); the ratios compare tools measured in the same minutes. Generated file; see ../README.md (Export) for how to read it.`,
     '',
     '- **psql | gzip -1**: `psql -c "\\copy (SELECT external_id, email, name, attributes, created_at, updated_at FROM users ORDER BY external_id) TO STDOUT (FORMAT csv, HEADER)" | gzip -1 > file`. The issue\'s baseline.',
     "- **psql (worker SQL) | gzip -1**: the same pipe running the worker's own statement (`exportCopySql`: the same SELECT with `FORCE_QUOTE *`; the formula escape happens in the worker).",
-    '- **worker**: the exact task bundle (`dist/index.mjs`, `MODE=export`) as a child process: COPY TO STDOUT -> one byte pass for record ends and formula cells (OWASP escape) -> gzip level 1, one member per 8 MiB part -> SHA-256 + MD5 + CRC-64/NVME -> PutObject with ChecksumCRC64NVME to the local S3 (plain fauxqs, on the same machine) and the progress record after each part, then the manifest and the job counts.',
+    "- **worker**: the exact task bundle (`dist/index.mjs`, `MODE=export`) as a child process: COPY TO STDOUT, its messages decoded in place in each socket read -> one byte pass for record ends and formula cells (OWASP escape) -> copied into reused 256 KiB stages -> gzip level 1 on zlib's thread, one member per 8 MiB part, into one of two reused part buffers -> SHA-256 + MD5 + CRC-64/NVME -> PutObject with ChecksumCRC64NVME to the local S3 (plain fauxqs, on the same machine) and the progress record after each part, then the manifest and the job counts.",
     '',
-    "Wall time from process spawn to exit for all three. Peak RSS is each client process's own (the worker's `VmHWM`, psql's from GNU time; gzip's is not counted); PostgreSQL's memory is not counted for any.",
+    "Wall time from process spawn to exit for all three. Peak RSS is each client process's own (the worker's `VmHWM`, psql's from GNU time; gzip's is not counted); PostgreSQL's memory is not counted for any. Worker CPU is the task's own user + system seconds (all threads, zlib's included; `cpuSeconds` of its finished line), steadier than wall time on a loaded machine.",
     '',
-    '| rows | psql \\| gzip -1 | psql (worker SQL) \\| gzip -1 | worker | worker / psql \\| gzip | worker / same SQL | worker peak RSS | psql peak RSS | gzip size (plain / worker SQL / worker) |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| rows | psql \\| gzip -1 | psql (worker SQL) \\| gzip -1 | worker | worker / psql \\| gzip | worker / same SQL | worker CPU | worker peak RSS | psql peak RSS | gzip size (plain / worker SQL / worker) |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...results.map(
       (r) =>
-        `| ${rowsOf(r.rows)} | ${rate(r.psqlGzip)} | ${rate(r.psqlSameSqlGzip)} | ${rate(r.worker)} | ${r.ratio}x | ${r.ratioVsSameSql}x | ${r.worker.maxRssMiB} MiB | ${r.psqlGzip.maxRssMiB} MiB | ${r.psqlGzip.gzipMiB} / ${r.psqlSameSqlGzip.gzipMiB} / ${r.worker.gzipMiB} MiB |`,
+        `| ${rowsOf(r.rows)} | ${rate(r.psqlGzip)} | ${rate(r.psqlSameSqlGzip)} | ${rate(r.worker)} | ${r.ratio}x | ${r.ratioVsSameSql}x | ${r.worker.cpuSeconds ?? '-'} s | ${r.worker.maxRssMiB} MiB | ${r.psqlGzip.maxRssMiB} MiB | ${r.psqlGzip.gzipMiB} / ${r.psqlSameSqlGzip.gzipMiB} / ${r.worker.gzipMiB} MiB |`,
     ),
     '',
-    `Goal (issue 4): worker >= ${GOAL.rowsPerSecondVsPsqlGzip}x \`psql | gzip -1\`'s rows/s; peak RSS flat as rows grow.`,
+    `Goal (issue 13): worker >= ${GOAL.rowsPerSecondVsPsqlGzip}x \`psql | gzip -1\`'s rows/s at every size; worker peak RSS flat as rows grow and <= ${GOAL.workerPeakRssMiB} MiB.`,
     '',
   ].join('\n');
 }

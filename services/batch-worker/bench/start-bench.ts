@@ -142,7 +142,10 @@ export async function startBench(options: {
     machine: machineOf(serverVersion),
     async runWorker(run) {
       const started = performance.now();
-      const child = spawn(process.execPath, [bundle], {
+      // Diagnostics: `BENCH_WORKER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/p'` (or `--trace-gc`)
+      // passes node flags to the task, before the bundle.
+      const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      const child = spawn(process.execPath, [...nodeArgs, bundle], {
         cwd: join(packageDir, 'dist'),
         env: {
           PATH: process.env.PATH ?? '',
@@ -200,7 +203,8 @@ export interface ToolResult {
   maxRssMiB: number;
 }
 
-function median(numbers: readonly number[]): number {
+/** The median of `numbers` (the mean of the middle two for an even count). */
+export function median(numbers: readonly number[]): number {
   const sorted = [...numbers].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2

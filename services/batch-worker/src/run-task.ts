@@ -83,6 +83,12 @@ function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
+/** User plus system CPU seconds of the process so far. */
+function cpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return Number(((user + system) / 1e6).toFixed(3));
+}
+
 /**
  * The exit code of a mode's recorded failure: 143 for a stop request (128 + SIGTERM, as ECS reports
  * a container SIGTERM ended), {@link TRANSIENT_CONFLICT_EXIT_CODE} (75) for a transient database
@@ -134,7 +140,11 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
   try {
     store = await mode.connect(await resolveDatabaseUrl(env), env, logger);
     started = true;
-    logger.info(`${mode.name} started`, mode.startedFields(config, store));
+    logger.info(`${mode.name} started`, {
+      ...mode.startedFields(config, store),
+      // Since the process started (performance's time origin): loading, configuration, connecting.
+      startupMs: Math.round(performance.now()),
+    });
     const summary = await mode.run({
       config,
       store,
@@ -142,8 +152,14 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
       signal: controller.signal,
       logger,
       onProgress: (progress) => {
-        const { rss, heapUsed } = process.memoryUsage();
-        logger.info(`${mode.name} progress`, { ...progress, rssBytes: rss, heapUsedBytes: heapUsed });
+        const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
+        logger.info(`${mode.name} progress`, {
+          ...progress,
+          rssBytes: rss,
+          heapUsedBytes: heapUsed,
+          externalBytes: external,
+          arrayBuffersBytes: arrayBuffers,
+        });
       },
     });
     const seconds = (performance.now() - startedAt) / 1000;
@@ -153,6 +169,9 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
       seconds: Number(seconds.toFixed(3)),
       ...(rows === undefined ? {} : { rowsPerSecond: Math.round(rows / seconds) }),
       maxRssBytes: peakRssBytes(),
+      // The process's own CPU (all threads: zlib's compress on the thread pool): on a shared machine
+      // a steadier measure of the work done than the wall time.
+      cpuSeconds: cpuSeconds(),
     });
     return 0;
   } catch (error) {

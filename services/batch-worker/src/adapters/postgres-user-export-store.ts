@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
 import { EXPORT_SESSION_SETTINGS } from '../domain/export-query.ts';
 import type { CopyOutStream, ExportResult, UserExportStore } from '../domain/user-export-store.ts';
 import { checkRunningJob } from './check-running-job.ts';
+import { CopyOutQuery } from './copy-out-query.ts';
 import { type WorkerConnection, workerClient } from './worker-client.ts';
 
 /** Options of {@link PostgresUserExportStore.connect}. */
@@ -13,7 +13,8 @@ export interface PostgresUserExportStoreOptions extends WorkerConnection {}
  * connection, as the import's COPY FROM does). The session is set to
  * {@link EXPORT_SESSION_SETTINGS} once, at connect, so timestamps are written in UTC whatever the
  * role's defaults. COPY TO works over PGlite's socket server too (only COPY FROM STDIN loses protocol
- * sync there), so every backend takes the same path.
+ * sync there), so every backend takes the same path. The COPY's messages are decoded by
+ * {@link CopyOutQuery}.
  */
 export class PostgresUserExportStore implements UserExportStore {
   readonly #client: pg.Client;
@@ -52,7 +53,7 @@ export class PostgresUserExportStore implements UserExportStore {
    * its next write fails. Nothing is lost, the export only reads; the store is not used again.
    */
   copyOut(sql: string): CopyOutStream {
-    const stream = this.#client.query(copyTo(sql));
+    const stream = this.#client.query(new CopyOutQuery(sql));
     stream.once('close', () => {
       if (!stream.readableEnded) void this.close();
     });

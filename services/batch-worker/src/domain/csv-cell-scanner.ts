@@ -77,14 +77,11 @@ export class CsvCellScanner {
     let i = start;
     for (; i < length; i++) {
       if (quoted && !afterOpeningQuote) {
-        // Inside a quoted value only a quote matters: jump to it (memchr) instead of looking at
-        // every byte; most of COPY's output is inside quotes.
-        const next = bytes.indexOf(QUOTE, i);
-        if (next === -1) {
-          i = length;
-          break;
-        }
-        i = next;
+        // Inside a quoted value only a quote matters: skip to it in a tight loop (most of COPY's
+        // output is inside quotes). Not Buffer#indexOf: its call costs more than the ~10 bytes
+        // between two quotes of a typical row (measured: twice the time of this loop).
+        while (i < length && bytes[i] !== QUOTE) i++;
+        if (i === length) break;
         quoted = false;
         cellStart = false;
         continue;

@@ -95,6 +95,8 @@ export interface ExportSummary {
  * the last `external_id` of the last one. A retried task ({@link resumePoint}) keeps those parts and
  * continues after that key (`external_id > key`, the ORDER BY's column: a keyset), numbering parts on
  * from there; a part stored after the progress was last written is written again, with the same key.
+ * The record is written while the next part compresses (the next store waits for it), so it lags at
+ * most one part behind.
  *
  * Then the manifest (parts in order with rows, bytes, SHA-256, MD5 and CRC-64/NVME, and the whole
  * file's CRC-64/NVME combined from the parts') at `exports/<jobId>/parts/manifest.json`, last, so a
@@ -111,13 +113,16 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
   // What the parts are made of: a progress record of another query (filter) or file shape is not resumed.
   const source = `${exportCopySql(options.filter)} BOM=${byteOrderMark}`;
   const stored: ProgressPart[] = [];
+  /** The last progress record's write (see `writePart`). */
+  let progressWritten: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
   try {
     signal?.throwIfAborted();
-    await store.checkJob(jobId);
-    const resume = resumePoint(await readProgress(target, jobId), { jobId, source }, (number) =>
-      exportPartKey(jobId, number),
-    );
+    // Both at once (two round trips to two services); the job's state decides first.
+    const [job, progress] = await Promise.allSettled([store.checkJob(jobId), readProgress(target, jobId)]);
+    if (job.status === 'rejected') throw job.reason;
+    if (progress.status === 'rejected') throw progress.reason;
+    const resume = resumePoint(progress.value, { jobId, source }, (number) => exportPartKey(jobId, number));
     stored.push(...(resume?.parts ?? []));
     const resumedParts = stored.length;
     const writer = new GzipPartWriter({
@@ -144,7 +149,17 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
           csvBytes: part.csvBytes,
           ...(part.lastKey === undefined ? {} : { lastKey: part.lastKey }),
         });
-        await writeJson(target, exportProgressKey(jobId), { version: 1, jobId, source, parts: stored });
+        // The progress record is written while the next part compresses and stores (a retry redoes
+        // at most the parts after the one it lists); the next part's store, or the manifest, waits
+        // for it, so records are written in order and a failure surfaces.
+        await progressWritten;
+        progressWritten = writeJson(target, exportProgressKey(jobId), {
+          version: 1,
+          jobId,
+          source,
+          parts: [...stored],
+        });
+        progressWritten.catch(() => {});
       },
     });
     const resumedRows = stored.reduce((sum, part) => sum + part.rows, 0);
@@ -176,7 +191,8 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
     });
     signal?.throwIfAborted();
     const manifestKey = exportWorkerManifestKey(jobId);
-    await writeJson(target, manifestKey, manifest);
+    // With the last progress record: once the manifest is there, no retry reads the progress.
+    await Promise.all([progressWritten, writeJson(target, manifestKey, manifest)]);
     await store.recordResult(jobId, { rowsTotal: manifest.rows, bytes: manifest.bytes });
     return {
       manifestKey,
@@ -186,6 +202,8 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
       rowsWritten,
     };
   } catch (error) {
+    // A retry resumes from the progress record: let the last one finish writing first.
+    await progressWritten.catch(() => {});
     const failure = new ExportFailedError(jobId, signal?.aborted ? signal.reason : error);
     try {
       await store.recordFailure(jobId, failure.reason);

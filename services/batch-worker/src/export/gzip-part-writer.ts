@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { createGzip, type Gzip } from 'node:zlib';
+import { createGzip, type Gzip, type ZlibOptions } from 'node:zlib';
 import { Crc64NvmeHash } from '@sidestep/contracts/crc64-nvme';
 import { CsvCellScanner, quotedFirstCell } from '../domain/csv-cell-scanner.ts';
 import { ExportTooLargeError } from '../errors.ts';
@@ -11,7 +11,10 @@ import { ExportTooLargeError } from '../errors.ts';
 export interface CompletedPart {
   /** 1-based, in file order. */
   readonly number: number;
-  /** The compressed bytes (what is stored). */
+  /**
+   * The compressed bytes (what is stored). Valid until `writePart`'s promise settles: its memory is
+   * then reused for a later part (copy it to keep it).
+   */
   readonly body: Buffer;
   /** `body.length`. */
   readonly bytes: number;
@@ -57,7 +60,8 @@ export interface GzipPartWriterOptions {
   readonly maxParts?: number;
   /**
    * Stores a part. At most one call runs at a time, while the next part is being compressed; the
-   * writer waits for it before handing over another, so memory holds at most two parts.
+   * writer waits for it before handing over another, so memory holds at most two parts. The part's
+   * `body` is reused once the returned promise settles.
    */
   readonly writePart: (part: CompletedPart) => Promise<void>;
 }
@@ -65,11 +69,31 @@ export interface GzipPartWriterOptions {
 /** OWASP's formula escape, inserted inside a cell's quotes before its first character. */
 const FORMULA_ESCAPE = Buffer.from("'");
 
+/**
+ * Bytes per write to zlib: COPY's output (with the escapes inserted) is copied into buffers of this
+ * size, reused once zlib has consumed them. Few writes (each is a round trip to zlib's thread) and no
+ * new buffer per network read: allocating one per read (the escapes' copy) made the external memory
+ * grow fast enough for V8 to run a full garbage collection every few MiB of input.
+ */
+const STAGE_BYTES = 256 * 1024;
+
+/**
+ * Bytes queued for zlib before a write waits: a few stages, so the next network read is scanned
+ * while zlib's thread compresses the previous ones.
+ */
+const ZLIB_QUEUE_BYTES = 4 * STAGE_BYTES;
+
 /** The part being filled. */
 interface OpenPart {
   readonly number: number;
   readonly gzip: Gzip;
-  readonly chunks: Buffer[];
+  /** The compressed bytes so far are `body[0..compressedBytes]`. */
+  body: Buffer;
+  /** The stage being filled (see {@link STAGE_BYTES}) and the bytes in it. */
+  stage: Buffer | undefined;
+  staged: number;
+  /** Settles once zlib has consumed the last write. */
+  lastWrite: Promise<void>;
   readonly sha256: Hash;
   readonly md5: Hash;
   readonly crc64: Crc64NvmeHash;
@@ -115,6 +139,15 @@ export class GzipPartWriter extends Writable {
   #headerRecordsLeft: number;
   /** The part being stored, if any. */
   #storing: Promise<void> | undefined;
+  /** Stages zlib has consumed, for reuse. */
+  readonly #freeStages: Buffer[] = [];
+  /**
+   * Part bodies stored, for reuse. A part's body is one buffer the compressed output is copied into,
+   * not a list of zlib's output chunks joined at the end: the join held each part twice, and every
+   * part left a large buffer behind that only a full garbage collection frees (RSS grew with the
+   * parts). Two are in use at most: one filling, one storing.
+   */
+  readonly #freeBodies: Buffer[] = [];
 
   constructor(options: GzipPartWriterOptions) {
     // Bytes, not objects: the COPY stream's chunks are ~64 KiB network reads.
@@ -141,18 +174,16 @@ export class GzipPartWriter extends Writable {
   }
 
   /**
-   * The chunks that arrived while the previous ones were being compressed, as one: COPY's output
-   * comes in ~8 KiB network reads, and every write to zlib is a round trip to its thread, so
-   * compressing them one by one left the process waiting most of the time (measured: 1M rows took
-   * 2.8 s instead of ~1.2 s).
+   * The chunks that arrived while the previous ones were being compressed, in one call. They are not
+   * joined into a new buffer: zlib is written in stages ({@link STAGE_BYTES}) whatever the chunks.
    */
   override _writev(
     chunks: { chunk: Buffer; encoding: BufferEncoding }[],
     callback: (error?: Error | null) => void,
   ): void {
-    const joined =
-      chunks.length === 1 ? (chunks[0]?.chunk as Buffer) : Buffer.concat(chunks.map((c) => c.chunk));
-    this.#writeChunk(joined).then(() => callback(), callback);
+    (async () => {
+      for (const { chunk } of chunks) await this.#writeChunk(chunk);
+    })().then(() => callback(), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -222,11 +253,20 @@ export class GzipPartWriter extends Writable {
     const number = this.#nextNumber++;
     if (number > this.#maxParts) throw new ExportTooLargeError(this.#maxParts, this.#options.partBytes);
     // Larger output buffers than zlib's 16 KiB default: fewer round trips to zlib's thread.
-    const gzip = createGzip({ level: this.#options.gzipLevel, chunkSize: 128 * 1024 });
+    // zlib's streams take the Transform options too (node:zlib passes them on); ZlibOptions omits them.
+    const options: ZlibOptions & { writableHighWaterMark: number } = {
+      level: this.#options.gzipLevel,
+      chunkSize: 128 * 1024,
+      writableHighWaterMark: ZLIB_QUEUE_BYTES,
+    };
+    const gzip = createGzip(options);
     const part: OpenPart = {
       number,
       gzip,
-      chunks: [],
+      body: this.#freeBodies.pop() ?? Buffer.allocUnsafeSlow(this.#bodyCapacity(0)),
+      stage: undefined,
+      staged: 0,
+      lastWrite: Promise.resolve(),
       sha256: createHash('sha256'),
       md5: createHash('md5'),
       crc64: new Crc64NvmeHash(),
@@ -241,7 +281,15 @@ export class GzipPartWriter extends Writable {
     };
     part.nextCheck = this.#nextCheck(part);
     gzip.on('data', (compressed: Buffer) => {
-      part.chunks.push(compressed);
+      if (part.compressedBytes + compressed.length > part.body.length) {
+        // Rare: a part that compresses worse than its start (see #nextCheck) outgrows its buffer.
+        const grown = Buffer.allocUnsafeSlow(
+          Math.max(2 * part.body.length, this.#bodyCapacity(part.compressedBytes + compressed.length)),
+        );
+        part.body.copy(grown, 0, 0, part.compressedBytes);
+        part.body = grown;
+      }
+      compressed.copy(part.body, part.compressedBytes);
       part.sha256.update(compressed);
       part.md5.update(compressed);
       part.crc64.update(compressed);
@@ -251,7 +299,7 @@ export class GzipPartWriter extends Writable {
     // not scanned and moves no part boundary (a data-determined offset).
     const { prefix } = this.#options;
     if (number === 1 && prefix && prefix.length > 0) {
-      gzip.write(prefix);
+      this.#stage(part, prefix, 0, prefix.length);
       part.csvBytes += prefix.length;
     }
     return part;
@@ -280,33 +328,72 @@ export class GzipPartWriter extends Writable {
   }
 
   /**
-   * Compresses `bytes` with a `'` inserted before each index in `escapes` (OWASP's formula escape).
-   * With `settle`, resolves only once zlib has processed everything written so far and its output
-   * was counted: a write's callback runs after zlib consumed the chunk; output the readable side
-   * buffered instead of emitting at once is emitted on a later tick, hence the setImmediate.
+   * Compresses `bytes` with a `'` inserted before each index in `escapes` (OWASP's formula escape),
+   * through the part's stage. With `settle`, resolves only once zlib has processed everything written
+   * so far and its output was counted: a write's callback runs after zlib consumed the chunk; output
+   * the readable side buffered instead of emitting at once is emitted on a later tick, hence the
+   * setImmediate.
    */
   async #compress(part: OpenPart, bytes: Buffer, escapes: readonly number[], settle: boolean): Promise<void> {
-    let data = bytes;
-    if (escapes.length > 0) {
-      // One buffer, not a write per piece: every write is a round trip to zlib's thread.
-      const pieces: Buffer[] = [];
-      let from = 0;
-      for (const index of escapes) {
-        pieces.push(bytes.subarray(from, index), FORMULA_ESCAPE);
-        from = index;
-      }
-      pieces.push(bytes.subarray(from));
-      data = Buffer.concat(pieces, bytes.length + escapes.length);
+    let from = 0;
+    for (const index of escapes) {
+      await this.#stageAndFlush(part, bytes, from, index);
+      await this.#stageAndFlush(part, FORMULA_ESCAPE, 0, FORMULA_ESCAPE.length);
+      from = index;
     }
-    part.csvBytes += data.length;
+    await this.#stageAndFlush(part, bytes, from, bytes.length);
+    part.csvBytes += bytes.length + escapes.length;
     if (settle) {
-      await new Promise<void>((resolve, reject) => {
-        part.gzip.write(data, (error) => (error ? reject(error) : resolve()));
-      });
+      await this.#flush(part);
+      await part.lastWrite;
       await new Promise((resolve) => setImmediate(resolve));
-    } else if (!part.gzip.write(data)) {
-      await once(part.gzip, 'drain');
     }
+  }
+
+  /** Copies `source[start..end]` into the part's stage, writing each stage to zlib as it fills. */
+  async #stageAndFlush(part: OpenPart, source: Buffer, start: number, end: number): Promise<void> {
+    let at = this.#stage(part, source, start, end);
+    while (at < end) {
+      await this.#flush(part);
+      at = this.#stage(part, source, at, end);
+    }
+  }
+
+  /** Copies as much of `source[start..end]` as the stage holds; returns where it stopped. */
+  #stage(part: OpenPart, source: Buffer, start: number, end: number): number {
+    part.stage ??= this.#freeStages.pop() ?? Buffer.allocUnsafeSlow(STAGE_BYTES);
+    const copied = source.copy(part.stage, part.staged, start, end);
+    part.staged += copied;
+    return start + copied;
+  }
+
+  /** Writes the stage to zlib (it returns to the free stages once consumed); waits while zlib's queue is full. */
+  async #flush(part: OpenPart): Promise<void> {
+    const stage = part.stage;
+    if (!stage || part.staged === 0) return;
+    const data = stage.subarray(0, part.staged);
+    part.stage = undefined;
+    part.staged = 0;
+    let queued = true;
+    part.lastWrite = new Promise<void>((resolve, reject) => {
+      queued = part.gzip.write(data, (error) => {
+        if (error) {
+          reject(error);
+          return;
+        }
+        this.#freeStages.push(stage);
+        resolve();
+      });
+    });
+    // A failed write also fails the stream (its 'error' reaches the pipeline); not handled twice.
+    part.lastWrite.catch(() => {});
+    if (!queued) await once(part.gzip, 'drain');
+  }
+
+  /** A body buffer for `bytes` compressed bytes: a part's usual size and some, so it seldom grows. */
+  #bodyCapacity(bytes: number): number {
+    const { partBytes } = this.#options;
+    return Math.max(bytes, partBytes) + Math.ceil(partBytes / 4);
   }
 
   #openRows(): number {
@@ -319,10 +406,18 @@ export class GzipPartWriter extends Writable {
     const part = this.#part;
     if (!part) return;
     this.#part = undefined;
+    await this.#flush(part);
     part.gzip.end();
     await finished(part.gzip);
     const rows = part.recordEnds - (part.number === 1 ? this.#headerRecordsLeft : 0);
-    const body = part.chunks.length === 1 ? (part.chunks[0] as Buffer) : Buffer.concat(part.chunks);
+    this.#closedRows += Math.max(0, rows);
+    // The previous part's store first: its body is released before this one's is joined, so memory
+    // holds at most two parts (this one's output and its body, or a body storing while the next part
+    // fills), never three.
+    await this.#storing;
+    // Destroyed (aborted, or the previous store failed) while waiting: store nothing more.
+    if (this.destroyed) throw new Error('the export stream was destroyed');
+    const body = part.body.subarray(0, part.compressedBytes);
     const completed: CompletedPart = {
       number: part.number,
       body,
@@ -334,15 +429,14 @@ export class GzipPartWriter extends Writable {
       crc64nvme: part.crc64.digest(),
       lastKey: rows > 0 ? quotedFirstCell(part.lastRecordHead) : undefined,
     };
-    part.chunks.length = 0;
-    this.#closedRows += completed.rows;
-    await this.#storing;
-    // Destroyed (aborted, or the previous store failed) while waiting: store nothing more.
-    if (this.destroyed) throw new Error('the export stream was destroyed');
     const { body: _body, ...summary } = completed;
+    const reuse = () => {
+      this.#freeBodies.push(part.body);
+    };
     const storing = this.#options.writePart(completed).then(() => {
       this.#completed.push(summary);
     });
+    storing.then(reuse, reuse);
     this.#storing = storing;
     // A failed store surfaces at once (the pipeline stops reading), not only at the next part.
     storing.catch((error: unknown) => this.destroy(error as Error));
@@ -351,8 +445,9 @@ export class GzipPartWriter extends Writable {
 
 /**
  * Keeps the first bytes of the record still open and of the last one that ended, from a scan of
- * `piece` (the scan's indexes relative to `piece`): copies of at most {@link RECORD_HEAD_BYTES}, so
- * no network chunk is held.
+ * `piece` (the scan's indexes relative to `piece`): at most {@link RECORD_HEAD_BYTES} each, as views
+ * of the piece (no copy per network read; they hold at most the last two reads), joined only for a
+ * record that spans reads.
  */
 function keepRecordHeads(
   part: OpenPart,
@@ -363,18 +458,27 @@ function keepRecordHeads(
     readonly openRecordStart: number;
   },
 ): void {
-  const head = (start: number) => Buffer.from(piece.subarray(start, start + RECORD_HEAD_BYTES));
-  const extended = () =>
-    part.openRecordHead.length >= RECORD_HEAD_BYTES
-      ? part.openRecordHead
-      : Buffer.concat([
-          part.openRecordHead,
-          piece.subarray(0, RECORD_HEAD_BYTES - part.openRecordHead.length),
-        ]);
+  // No closures here: the bundle keeps function names (esbuild's keepNames), which costs a
+  // defineProperty per closure made, and this runs for every slice of COPY's output.
   if (scan.recordEnds === 0) {
-    part.openRecordHead = extended();
+    part.openRecordHead = extendedHead(part.openRecordHead, piece);
     return;
   }
-  part.lastRecordHead = scan.lastEndedRecordStart < 0 ? extended() : head(scan.lastEndedRecordStart);
-  part.openRecordHead = scan.openRecordStart < 0 ? Buffer.alloc(0) : head(scan.openRecordStart);
+  part.lastRecordHead =
+    scan.lastEndedRecordStart < 0
+      ? extendedHead(part.openRecordHead, piece)
+      : piece.subarray(scan.lastEndedRecordStart, scan.lastEndedRecordStart + RECORD_HEAD_BYTES);
+  part.openRecordHead =
+    scan.openRecordStart < 0
+      ? EMPTY
+      : piece.subarray(scan.openRecordStart, scan.openRecordStart + RECORD_HEAD_BYTES);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A record's head so far (`head`) continued with the start of `piece`, up to {@link RECORD_HEAD_BYTES}. */
+function extendedHead(head: Buffer, piece: Buffer): Buffer {
+  return head.length >= RECORD_HEAD_BYTES
+    ? head
+    : Buffer.concat([head, piece.subarray(0, RECORD_HEAD_BYTES - head.length)]);
 }
