@@ -131,10 +131,14 @@ async function bytes(key: string): Promise<Buffer> {
   return Buffer.from((await output.Body?.transformToByteArray()) ?? []);
 }
 
-// One backend, PostgreSQL when there is one: some forty task processes, ~2-3 s each here.
+// `npm test`: one backend, PostgreSQL when there is one (each point is two task processes).
+// `pnpm test:kill` (SIDESTEP_KILL_POINTS set): every backend.
 const backends = databaseBackends();
-const backend = process.env.TEST_DATABASE_URL ? backends[1] : backends[0];
-if (backend) {
+const chosen = process.env.SIDESTEP_KILL_POINTS
+  ? backends
+  : [process.env.TEST_DATABASE_URL ? backends[1] : backends[0]];
+for (const backend of chosen) {
+  if (!backend) continue;
   backend.describe(`the export task killed and retried [${backend.name}]`, () => {
     let database: WorkerDatabase;
     const ids: string[] = [];
