@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { DEFAULT_CONSOLE_PORT, startConsole } from '@sidestep/console';
+// The console (its server, pages and assets) loads only for `sidestep console`: every other command
+// starts ~0.1 s sooner without it.
+import { DEFAULT_CONSOLE_PORT } from '@sidestep/console/default-port';
 import {
   createOpsContext,
   describeExecution,
@@ -270,6 +272,7 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
         warn: (message) => io.err(`warning: ${message}\n`),
       });
       // Live pages re-read the environment while open: every 3 s locally, every 10 s from AWS's APIs.
+      const { startConsole } = await import('@sidestep/console');
       const running = await startConsole({
         context,
         port: options.port,

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type OpsContext, OpsError } from '@sidestep/ops';
 import { ConsoleError } from './console-error.ts';
+import { DEFAULT_CONSOLE_PORT } from './default-port.ts';
 import { escapeHtml, html } from './html.ts';
 import { chooseLocale, type Locale, translator } from './i18n.ts';
 import { layout } from './layout.ts';
@@ -46,8 +47,7 @@ export interface RunningConsole {
   close(): Promise<void>;
 }
 
-/** The default port of the console (the local cloud's endpoint is 4566). */
-export const DEFAULT_CONSOLE_PORT = 4580;
+export { DEFAULT_CONSOLE_PORT };
 
 interface Route {
   readonly method: 'GET' | 'POST';
