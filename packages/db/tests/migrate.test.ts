@@ -37,6 +37,25 @@ describeEachDatabase('migrate', (open) => {
     }
   });
 
+  it("finds an execution's job by index (the job-sweeper's workflow-ended lookup)", async () => {
+    const db = await open();
+    try {
+      // With sequential scans priced out, the plan shows an index scan only when an index serves it.
+      const plan = await db.transaction(async (tx) => {
+        await tx.query('SET LOCAL enable_seqscan = off');
+        const { rows } = await tx.query<{ 'QUERY PLAN': string }>(
+          "EXPLAIN SELECT id FROM jobs WHERE execution_id = 'arn:aws:states:x' AND state IN ('registered', 'running')",
+        );
+        return rows.map((row) => row['QUERY PLAN']).join('\n');
+      });
+      expect(plan).toMatch(
+        /Index (Only )?Scan using jobs_execution_id|Bitmap Index Scan on jobs_execution_id/,
+      );
+    } finally {
+      await db.close();
+    }
+  });
+
   it('applies nothing when run again', async () => {
     const db = await open();
     try {

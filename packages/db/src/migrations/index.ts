@@ -4,6 +4,7 @@ import { jobs } from './0002-jobs.ts';
 import { exportJobs } from './0003-export-jobs.ts';
 import { operatorActions } from './0004-operator-actions.ts';
 import { importStaging } from './0005-import-staging.ts';
+import { jobsExecutionIndex } from './0006-jobs-execution-index.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -19,4 +20,5 @@ export const migrations: readonly Migration[] = [
   exportJobs,
   operatorActions,
   importStaging,
+  jobsExecutionIndex,
 ];
