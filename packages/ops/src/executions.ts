@@ -3,6 +3,7 @@ import {
   type DescribeExecutionCommandOutput,
   DescribeStateMachineCommand,
   ExecutionDoesNotExist,
+  type ExecutionListItem,
   type ExecutionStatus,
   type HistoryEvent,
   ListExecutionsCommand,
@@ -11,6 +12,7 @@ import {
   RedriveExecutionCommand,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import { ExecutionStatus as ExecutionStatusSchema } from '@sidestep/contracts';
 import { audited } from './audit.ts';
 import { ExecutionNotFoundError, InvalidOptionError } from './errors.ts';
 import { executionArn, knownWorkflow, stateMachineArn, WORKFLOWS } from './names.ts';
@@ -28,14 +30,30 @@ export interface ExecutionSummary {
   readonly redriveCount: number;
 }
 
-const STATUSES: readonly ExecutionStatus[] = [
-  'RUNNING',
-  'SUCCEEDED',
-  'FAILED',
-  'TIMED_OUT',
-  'ABORTED',
-  'PENDING_REDRIVE',
-];
+/** `status` in any case as an execution status. @throws {InvalidOptionError} (`field: 'status'`). */
+function executionStatus(status: string | undefined): ExecutionStatus | undefined {
+  if (status === undefined) return undefined;
+  const statuses: readonly string[] = ExecutionStatusSchema.options;
+  const upper = status.toUpperCase();
+  if (!statuses.includes(upper)) {
+    throw new InvalidOptionError(`status: "${status}" is not one of ${statuses.join(', ')}`, {
+      field: 'status',
+    });
+  }
+  return upper as ExecutionStatus;
+}
+
+function summaryOf(workflow: string, execution: ExecutionListItem): ExecutionSummary {
+  return {
+    workflow,
+    name: execution.name ?? '',
+    executionArn: execution.executionArn ?? '',
+    status: execution.status ?? 'UNKNOWN',
+    startDate: execution.startDate ?? null,
+    stopDate: execution.stopDate ?? null,
+    redriveCount: execution.redriveCount ?? 0,
+  };
+}
 
 /** Parses `24h`, `30m`, `7d`, `90s` into milliseconds. @throws {InvalidOptionError} (`field: 'since'`). */
 export function durationMs(value: string): number {
@@ -66,32 +84,19 @@ export async function listExecutions(
   workflow: string,
   options: ListExecutionsOptions = {},
 ): Promise<ExecutionSummary[]> {
-  const status = options.status?.toUpperCase();
-  if (status !== undefined && !STATUSES.includes(status as ExecutionStatus)) {
-    throw new InvalidOptionError(`status: "${options.status}" is not one of ${STATUSES.join(', ')}`, {
-      field: 'status',
-    });
-  }
+  const status = executionStatus(options.status);
   const since = options.since ? (options.now ?? new Date()).getTime() - durationMs(options.since) : undefined;
   const limit = options.limit ?? 100;
   const arn = await stateMachineArn(context, knownWorkflow(workflow));
   const found: ExecutionSummary[] = [];
   const pages = paginateListExecutions(
     { client: context.clients.sfn, pageSize: Math.min(100, limit) },
-    { stateMachineArn: arn, ...(status ? { statusFilter: status as ExecutionStatus } : {}) },
+    { stateMachineArn: arn, ...(status ? { statusFilter: status } : {}) },
   );
   for await (const page of pages) {
     for (const execution of page.executions ?? []) {
       if (since !== undefined && execution.startDate && execution.startDate.getTime() < since) return found;
-      found.push({
-        workflow,
-        name: execution.name ?? '',
-        executionArn: execution.executionArn ?? '',
-        status: execution.status ?? 'UNKNOWN',
-        startDate: execution.startDate ?? null,
-        stopDate: execution.stopDate ?? null,
-        redriveCount: execution.redriveCount ?? 0,
-      });
+      found.push(summaryOf(workflow, execution));
       if (found.length >= limit) return found;
     }
   }
@@ -324,12 +329,7 @@ export async function pageExecutions(
   workflow: string,
   options: { readonly status?: string; readonly cursor?: string; readonly limit?: number } = {},
 ): Promise<Page<ExecutionSummary>> {
-  const status = options.status?.toUpperCase();
-  if (status !== undefined && !STATUSES.includes(status as ExecutionStatus)) {
-    throw new InvalidOptionError(`status: "${options.status}" is not one of ${STATUSES.join(', ')}`, {
-      field: 'status',
-    });
-  }
+  const status = executionStatus(options.status);
   const limit = options.limit ?? 50;
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
     throw new InvalidOptionError(`limit: ${limit} is not a whole number from 1 to 1000`, { field: 'limit' });
@@ -339,20 +339,12 @@ export async function pageExecutions(
     new ListExecutionsCommand({
       stateMachineArn: arn,
       maxResults: limit,
-      ...(status ? { statusFilter: status as ExecutionStatus } : {}),
+      ...(status ? { statusFilter: status } : {}),
       ...(options.cursor ? { nextToken: options.cursor } : {}),
     }),
   );
   return {
-    items: (page.executions ?? []).map((execution) => ({
-      workflow,
-      name: execution.name ?? '',
-      executionArn: execution.executionArn ?? '',
-      status: execution.status ?? 'UNKNOWN',
-      startDate: execution.startDate ?? null,
-      stopDate: execution.stopDate ?? null,
-      redriveCount: execution.redriveCount ?? 0,
-    })),
+    items: (page.executions ?? []).map((execution) => summaryOf(workflow, execution)),
     next: page.nextToken ?? null,
   };
 }
