@@ -33,23 +33,30 @@ function multModP(a: bigint, b: bigint): bigint {
   return p & MASK;
 }
 
-/** X2N[k] = x^(2^k) mod P(x). */
-const X2N: bigint[] = (() => {
+/**
+ * X2N[k] = x^(2^k) mod P(x), built on the first combine (~2 ms of bigint work): every service that
+ * imports the contracts would otherwise pay it at cold start, and only exports combine checksums.
+ */
+let x2nTable: bigint[] | undefined;
+function x2n(): bigint[] {
+  if (x2nTable) return x2nTable;
   const table: bigint[] = [X0 >> 1n]; // x^1
   for (let k = 1; k < 64; k += 1) {
     const previous = table[k - 1] as bigint;
     table.push(multModP(previous, previous));
   }
+  x2nTable = table;
   return table;
-})();
+}
 
 /** x^(n·2^k) mod P(x) (zlib's `x2nmodp`). */
 function x2nModP(n: number, k: number): bigint {
+  const powers = x2n();
   let p = X0;
   let rest = BigInt(n);
   let index = k;
   while (rest > 0n) {
-    if (rest & 1n) p = multModP(X2N[index % 64] as bigint, p);
+    if (rest & 1n) p = multModP(powers[index % 64] as bigint, p);
     rest >>= 1n;
     index += 1;
   }
