@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import pg from 'pg';
 import { PostgresUserImportStore } from '../src/adapters/postgres-user-import-store.ts';
 import { openSourceObject } from '../src/adapters/s3-source.ts';
 import {
@@ -495,6 +496,39 @@ for (const backend of databaseBackends()) {
       const next = await run(await runningJob(database.db), usersCsv(3, 'after-abort-'));
       expect(next.rowsImported).toBe(3);
     });
+
+    // A duplicated task that completes the job drops its staging while the other task checks that
+    // staging is intact: the check must read "gone", not fail the import. Forced here with a lock the
+    // drop holds while the check waits (PostgreSQL: the embedded server serves one session at a time).
+    if (backend.name === 'postgres')
+      it('finds no staging, without failing, when another task of the job drops it mid-check', async () => {
+        const prefix = `dropped-${backend.name}-`;
+        const csv = Buffer.from(usersCsv(40, prefix));
+        const jobId = await runningJob(database.db);
+        async function* breaking() {
+          yield csv.subarray(0, 900);
+          throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+        }
+        await failure(run(jobId, '', { openSource: async () => Readable.from(breaking()) }));
+        const staged = await store.findStaging(jobId);
+        expect(staged?.records).toBeGreaterThan(0);
+        const other = await PostgresUserImportStore.connect({ url: database.url });
+        const dropper = new pg.Client({ connectionString: database.url });
+        await dropper.connect();
+        try {
+          await dropper.query('BEGIN');
+          await dropper.query(`LOCK TABLE ${staged?.table} IN ACCESS EXCLUSIVE MODE`);
+          const checking = other.findStaging(jobId);
+          // The check's probe of the table now waits for the lock.
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await dropper.query(`SELECT drop_import_staging($1)`, [jobId]);
+          await dropper.query('COMMIT');
+          await expect(checking).resolves.toBeUndefined();
+        } finally {
+          await dropper.end();
+          await other.close();
+        }
+      });
 
     it('resumes the staging an interrupted task left, reading only the rest of the object', async () => {
       const prefix = `resume-${backend.name}-`;

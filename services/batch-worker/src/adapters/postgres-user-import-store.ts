@@ -24,6 +24,9 @@ import { DatabaseConflictError, JobNotRunnableError, TooManyRejectedRowsError } 
 import { mergeSql, stagingColumns, validationSql } from './staged-user-rules.ts';
 import { type WorkerConnection, workerClient } from './worker-client.ts';
 
+/** SQLSTATE undefined_table. */
+const UNDEFINED_TABLE = '42P01';
+
 /** Options of {@link PostgresUserImportStore.connect}. */
 export interface PostgresUserImportStoreOptions extends WorkerConnection {
   /**
@@ -134,12 +137,24 @@ export class PostgresUserImportStore implements UserImportStore {
       [staging.table],
     );
     const intact =
-      present[0]?.ok === true &&
-      (staging.records === 0 ||
-        (await this.#client.query(`SELECT 1 FROM ${staging.table} LIMIT 1`)).rows.length === 1);
+      present[0]?.ok === true && (staging.records === 0 || (await this.#holdsRows(staging.table)));
     if (intact) return staging;
     await this.dropStaging(jobId);
     return undefined;
+  }
+
+  /**
+   * Whether `table` holds a row; false when it is gone, also when another task of the job (a
+   * duplicated task completing it) dropped it after the registry was read: PostgreSQL then answers
+   * the probe with undefined_table (42P01).
+   */
+  async #holdsRows(table: string): Promise<boolean> {
+    try {
+      return (await this.#client.query(`SELECT 1 FROM ${table} LIMIT 1`)).rows.length === 1;
+    } catch (error) {
+      if ((error as { code?: unknown }).code === UNDEFINED_TABLE) return false;
+      throw error;
+    }
   }
 
   async createStaging(
