@@ -38,6 +38,16 @@ beforeAll(async () => {
 });
 afterAll(() => s3.stop());
 
+/** A source that yields `bytes` up to `at`, then breaks off for good (a connection reset). */
+function breaksOffAfter(bytes: Buffer, at: number): Readable {
+  return Readable.from(
+    (async function* () {
+      yield bytes.subarray(0, at);
+      throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    })(),
+  );
+}
+
 for (const backend of databaseBackends()) {
   backend.describe(`importUsers [${backend.name}]`, () => {
     let database: WorkerDatabase;
@@ -505,11 +515,7 @@ for (const backend of databaseBackends()) {
         const prefix = `dropped-${backend.name}-`;
         const csv = Buffer.from(usersCsv(40, prefix));
         const jobId = await runningJob(database.db);
-        async function* breaking() {
-          yield csv.subarray(0, 900);
-          throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
-        }
-        await failure(run(jobId, '', { openSource: async () => Readable.from(breaking()) }));
+        await failure(run(jobId, '', { openSource: async () => breaksOffAfter(csv, 900) }));
         const staged = await store.findStaging(jobId);
         expect(staged?.records).toBeGreaterThan(0);
         const other = await PostgresUserImportStore.connect({ url: database.url });
@@ -535,11 +541,7 @@ for (const backend of databaseBackends()) {
       const csv = Buffer.from(usersCsv(40, prefix));
       const jobId = await runningJob(database.db);
       // The first task's source breaks off for good after 900 bytes (its segments of 200 are kept).
-      async function* breaking() {
-        yield csv.subarray(0, 900);
-        throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
-      }
-      const broken = await failure(run(jobId, '', { openSource: async () => Readable.from(breaking()) }));
+      const broken = await failure(run(jobId, '', { openSource: async () => breaksOffAfter(csv, 900) }));
       expect(broken.permanent).toBe(false);
       expect(await users(prefix)).toEqual([]);
       const { rows } = await database.db.query<{ byte_offset: string }>(
