@@ -285,7 +285,7 @@ function markdown(): string {
     '',
     "- **psql \\copy**: `\\copy baseline_users FROM <file> (FORMAT csv, HEADER)` of the same file from local disk into a table of the file's shape with a primary key on external_id. The issue's baseline.",
     "- **psql same work**: psql doing the worker's database work: `\\copy` of the file into an UNLOGGED staging table of text columns plus the record number, then in one transaction the worker's own validation and merge statements (from `src/adapters/staged-user-rules.ts`) into an empty `users` and a job update.",
-    "- **worker**: the exact task bundle (`dist/index.mjs`) as a child process: GetObject stream from the local S3 (fauxqs) -> record scan (record ends, lines, field counts; no field parsing) -> `COPY ... FROM STDIN (FORMAT csv)` into the job's UNLOGGED staging, committed per 32 MiB segment with the byte offset reached -> one transaction: set-based validation, one merge ordered by id into `users` (empty before each run), the job's counts and its completion.",
+    "- **worker**: the exact task bundle (`dist/index.mjs`) as a child process: GetObject stream from the local S3 (fauxqs) -> record scan (record ends, lines, field counts; no field parsing) -> `COPY ... FROM STDIN (FORMAT csv)` into the job's UNLOGGED staging, committed per 32 MiB segment with the byte offset reached -> one transaction: set-based validation, the merge lock, one MERGE into `users` (empty before each run), the job's counts and its completion.",
     '',
     "Wall time from process spawn to exit for all three. Peak RSS is each client process's own (the worker's `VmHWM`, psql's from GNU time); PostgreSQL's memory is not counted for any.",
     '',

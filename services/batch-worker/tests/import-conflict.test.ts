@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { type CompleteRetry, PostgresUserImportStore } from '../src/adapters/postgres-user-import-store.ts';
+import { IMPORT_MERGE_LOCK } from '../src/adapters/staged-user-rules.ts';
 import { DatabaseConflictError, ImportFailedError } from '../src/errors.ts';
 import { importUsers } from '../src/import/import-users.ts';
 import {
@@ -92,6 +93,14 @@ postgres.describe(
       expect(rows[0]?.n).toBe(String(count));
     };
 
+    const nameOf = async (externalId: string) => {
+      const { rows } = await database.db.query<{ name: string }>(
+        'SELECT name FROM users WHERE external_id = $1',
+        [externalId],
+      );
+      return rows[0]?.name;
+    };
+
     /**
      * Forces a deadlock on the completing transaction: the other writer locks a user of the file, the
      * completion (which locked the job first) waits for it in the merge, then the other writer asks
@@ -167,11 +176,60 @@ postgres.describe(
       expect(retries).toEqual([{ sqlstate: '40001', attempt: 1, delayMs: expect.any(Number) }]);
       await expectImported(jobId, prefix, 5);
       // The retry ran after the other writer's commit: the file's row is what stays.
-      const { rows } = await database.db.query<{ name: string }>(
-        'SELECT name FROM users WHERE external_id = $1',
-        [`${prefix}3`],
-      );
-      expect(rows[0]?.name).toBe('User 3');
+      expect(await nameOf(`${prefix}3`)).toBe('User 3');
+    }, 60_000);
+
+    it('merges again as an upsert when another writer inserts a user of the file meanwhile (where MERGE fails with 23505)', async () => {
+      const prefix = 'inserted-';
+      const jobId = await runningJob(database.db);
+      let fallbacks = 0;
+      const store = await PostgresUserImportStore.connect({
+        url: database.url,
+        onMergeFallback: () => fallbacks++,
+      });
+      try {
+        const { client, pid } = await otherWriter();
+        await client.query('BEGIN');
+        await client.query('INSERT INTO users (external_id, email, name) VALUES ($1, $2, $3)', [
+          `${prefix}3`,
+          'elsewhere@example.com',
+          'Inserted elsewhere',
+        ]);
+        const imported = importWith(store, jobId, usersCsv(5, prefix));
+        // The MERGE found no user 3 in its snapshot and waits on the other writer's uncommitted one.
+        await blockedBy(pid);
+        await client.query('COMMIT');
+        expect(await imported).toMatchObject({ rowsTotal: 5, rowsImported: 5, usersWritten: 5 });
+      } finally {
+        await store.close();
+      }
+      expect(fallbacks).toBe(1);
+      // The file's row won over the one inserted meanwhile.
+      await expectImported(jobId, prefix, 5);
+      expect(await nameOf(`${prefix}3`)).toBe('User 3');
+    }, 60_000);
+
+    it('merges one import at a time: a completion waits for the merge lock another holds', async () => {
+      const prefix = 'merge-lock-';
+      const jobId = await runningJob(database.db);
+      const store = await PostgresUserImportStore.connect({ url: database.url });
+      try {
+        const { client, pid } = await otherWriter();
+        await client.query('BEGIN');
+        await client.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_MERGE_LOCK]);
+        const imported = importWith(store, jobId, usersCsv(5, prefix));
+        await blockedBy(pid);
+        const { rows: before } = await database.db.query<{ n: string }>(
+          'SELECT count(*) AS n FROM users WHERE external_id LIKE $1',
+          [`${prefix}%`],
+        );
+        expect(before[0]?.n).toBe('0');
+        await client.query('COMMIT');
+        expect(await imported).toMatchObject({ rowsImported: 5, usersWritten: 5 });
+      } finally {
+        await store.close();
+      }
+      await expectImported(jobId, prefix, 5);
     }, 60_000);
 
     it('gives up with DatabaseConflictError when every attempt is aborted, keeping the staging a rerun completes without reading the file again', async () => {

@@ -21,11 +21,20 @@ import type {
   ValidationLimits,
 } from '../domain/user-import-store.ts';
 import { DatabaseConflictError, JobNotRunnableError, TooManyRejectedRowsError } from '../errors.ts';
-import { mergeSql, stagingColumns, validationSql } from './staged-user-rules.ts';
+import {
+  IMPORT_MERGE_LOCK,
+  type MergeOptions,
+  mergeSql,
+  stagingColumns,
+  upsertSql,
+  validationSql,
+} from './staged-user-rules.ts';
 import { type WorkerConnection, workerClient } from './worker-client.ts';
 
 /** SQLSTATE undefined_table. */
 const UNDEFINED_TABLE = '42P01';
+/** SQLSTATE unique_violation. */
+const UNIQUE_VIOLATION = '23505';
 
 /** Options of {@link PostgresUserImportStore.connect}. */
 export interface PostgresUserImportStoreOptions extends WorkerConnection {
@@ -38,6 +47,11 @@ export interface PostgresUserImportStoreOptions extends WorkerConnection {
   readonly retryDelayMs?: number;
   /** Told of each abort the completing transaction is tried again after (for the task's log). */
   readonly onCompleteRetry?: (retry: CompleteRetry) => void;
+  /**
+   * Told when the merge met a user another writer inserted meanwhile and ran again as an upsert (for
+   * the task's log: the import is slower, not failed).
+   */
+  readonly onMergeFallback?: () => void;
 }
 
 /** An abort of the completing transaction that the store answers by trying it again. */
@@ -84,6 +98,7 @@ export class PostgresUserImportStore implements UserImportStore {
   readonly #maxCompleteAttempts: number;
   readonly #retryDelayMs: number;
   readonly #onCompleteRetry: ((retry: CompleteRetry) => void) | undefined;
+  readonly #onMergeFallback: (() => void) | undefined;
   #closed: Promise<void> | undefined;
 
   private constructor(client: pg.Client, options: PostgresUserImportStoreOptions) {
@@ -92,6 +107,7 @@ export class PostgresUserImportStore implements UserImportStore {
     this.#maxCompleteAttempts = options.maxCompleteAttempts ?? 5;
     this.#retryDelayMs = options.retryDelayMs ?? 200;
     this.#onCompleteRetry = options.onCompleteRetry;
+    this.#onMergeFallback = options.onMergeFallback;
   }
 
   /** Opens the import's connection. */
@@ -342,7 +358,7 @@ export class PostgresUserImportStore implements UserImportStore {
           rowErrors,
         );
       }
-      const merged = await client.query(mergeSql(table, header, { filterRejected: rowsRejected > 0 }));
+      const merged = await this.#merge(table, header, { filterRejected: rowsRejected > 0 });
       const result: ImportResult = {
         rowsTotal,
         rowsImported: rowsTotal - rowsRejected,
@@ -370,6 +386,28 @@ export class PostgresUserImportStore implements UserImportStore {
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
+    }
+  }
+
+  /**
+   * Merges the staged rows into `users`, inside the completing transaction: one import at a time
+   * ({@link IMPORT_MERGE_LOCK}, held to the commit), by MERGE; when the MERGE meets a user another
+   * writer inserted meanwhile (23505, which MERGE does not resolve), again by the slower
+   * `INSERT ... ON CONFLICT`, which does.
+   */
+  async #merge(table: string, header: HeaderMapping, options: MergeOptions): Promise<pg.QueryResult> {
+    const client = this.#client;
+    await client.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_MERGE_LOCK]);
+    await client.query('SAVEPOINT merge');
+    try {
+      const merged = await client.query(mergeSql(table, header, options));
+      await client.query('RELEASE SAVEPOINT merge');
+      return merged;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
+      await client.query('ROLLBACK TO SAVEPOINT merge');
+      this.#onMergeFallback?.();
+      return client.query(upsertSql(table, header, options));
     }
   }
 

@@ -21,6 +21,8 @@ export const importMode: TaskMode<BatchWorkerConfig, PostgresUserImportStore, Im
       env,
       onCompleteRetry: (retry) =>
         logger.warn('completing transaction aborted by a database conflict; trying it again', { ...retry }),
+      onMergeFallback: () =>
+        logger.warn('the merge met a user another writer inserted meanwhile; merging again as an upsert'),
     }),
   startedFields: (config, store) => ({ source: config.source, staging: store.stagingMethod }),
   run: ({ config, store, s3, signal, logger, onProgress }) =>

@@ -94,7 +94,7 @@ class StagingMovedOn extends Error {}
  * PostgreSQL parses the CSV; the job's staging is committed in segments of `segmentBytes`, each with
  * the position reached, so an interrupted task's successor resumes there with a ranged read of the
  * same object. Then one transaction validates the staged rows set-based (the rules in
- * `staged-user-rules.ts`), merges the valid ones into `users` in one statement ordered by id,
+ * `staged-user-rules.ts`), merges the valid ones into `users` in one MERGE (one import at a time),
  * writes the counts, completes the job and drops the staging: nothing reaches `users` before it, so
  * the import is all or nothing. The worker holds one piece of the object at a time: memory stays
  * flat whatever the file size.
