@@ -11,7 +11,11 @@ export const service = defineService({
     name: 'mail',
     jobTypes: ['mail.send'],
     batchSize: 10,
-    maximumBatchingWindowSeconds: 1,
+    // No batching window: a mail someone waits for (an export is ready, a job failed) is sent as
+    // soon as the poller receives it, where a window of 1 s delayed every lone mail by up to 1 s. A
+    // burst still arrives in full batches: a long poll returns up to 10 messages of a backlog at once.
+    // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-parameters.html (MaximumBatchingWindowInSeconds, default 0)
+    maximumBatchingWindowSeconds: 0,
     maximumConcurrency: 5,
     maxReceiveCount: 5,
   },
