@@ -28,7 +28,7 @@ import {
   CreateMultipartUploadCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { mergeSql, validationSql } from '../src/adapters/staged-user-rules.ts';
+import { IMPORT_MERGE_LOCK, mergeSql, validationSql } from '../src/adapters/staged-user-rules.ts';
 import { mapHeader } from '../src/domain/map-header.ts';
 import { task } from '../task.ts';
 import { readBenchFlags, type Sample, startBench, type ToolResult, toolResult } from './start-bench.ts';
@@ -144,6 +144,7 @@ function psqlSameWork(path: string): Sample {
     'BEGIN;',
     "SET LOCAL work_mem = '64MB';",
     `${validationSql('bench_staging', header).replace('$1', '100').replace('$2', '1000')};`,
+    `SELECT pg_advisory_xact_lock(${IMPORT_MERGE_LOCK});`,
     // The file has no rejected row: the worker's merge then leaves the rules out, as here.
     `${mergeSql('bench_staging', header, { filterRejected: false })};`,
     `UPDATE jobs SET rows_total = (SELECT count(*) FROM bench_staging), updated_at = now() WHERE id = 'none';`,
