@@ -11,6 +11,7 @@ import {
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -271,7 +272,41 @@ describe('S3 object versions in a state directory', () => {
         new PutObjectCommand({ Bucket: BUCKET, Key: 'gone.csv', Body: 'gone\n' }),
       );
       const marker = await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'gone.csv' }));
-      return { first, second, gone, marker };
+      // A multipart upload replacing an object (its row is replaced inside fauxqs's transaction).
+      const single = await client.send(
+        new PutObjectCommand({ Bucket: BUCKET, Key: 'multi.csv', Body: 'single\n' }),
+      );
+      const { UploadId } = await client.send(
+        new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: 'multi.csv' }),
+      );
+      const part = await client.send(
+        new UploadPartCommand({
+          Bucket: BUCKET,
+          Key: 'multi.csv',
+          UploadId,
+          PartNumber: 1,
+          Body: 'multipart\n',
+        }),
+      );
+      const multipart = await client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: BUCKET,
+          Key: 'multi.csv',
+          UploadId,
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+        }),
+      );
+      // The current version removed by its id: the one before is current again, in fauxqs's row.
+      const restored = await client.send(
+        new PutObjectCommand({ Bucket: BUCKET, Key: 'back.csv', Body: 'back\n' }),
+      );
+      const dropped = await client.send(
+        new PutObjectCommand({ Bucket: BUCKET, Key: 'back.csv', Body: 'dropped\n' }),
+      );
+      await client.send(
+        new DeleteObjectCommand({ Bucket: BUCKET, Key: 'back.csv', VersionId: dropped.VersionId }),
+      );
+      return { first, second, gone, marker, single, multipart, restored };
     });
 
     await withEndpoint(async (client) => {
@@ -281,6 +316,11 @@ describe('S3 object versions in a state directory', () => {
       expect(latest.VersionId).toBe(written.second.VersionId);
       expect(await read(client, 'gone.csv', written.gone.VersionId)).toBe('gone\n');
       expect(await s3Rejection(read(client, 'gone.csv'))).toMatchObject({ name: 'NoSuchKey' });
+      expect(await read(client, 'multi.csv', written.single.VersionId)).toBe('single\n');
+      expect(await read(client, 'multi.csv', written.multipart.VersionId)).toBe('multipart\n');
+      const back = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'back.csv' }));
+      expect(await back.Body?.transformToString()).toBe('back\n');
+      expect(back.VersionId).toBe(written.restored.VersionId);
       // A write after the restart keeps the versions written before it.
       const third = await client.send(
         new PutObjectCommand({ Bucket: BUCKET, Key: 'kept.csv', Body: 'third\n' }),
