@@ -278,6 +278,7 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
     try {
       if ((request.method === 'GET' || isHead) && !('attributes' in query) && !('tagging' in query)) {
         if (!versioned.has(bucket) && versionId === undefined) return;
+        if (!fauxqs.buckets.has(bucket)) return; // fauxqs answers NoSuchBucket
         const version =
           versionId === undefined ? current(bucket, key) : (find(bucket, key, versionId) ?? noSuchVersion());
         if (!version) return; // fauxqs answers NoSuchKey / NoSuchBucket
@@ -402,10 +403,16 @@ function copySourceOf(
 ): { bucket: string; key: string; versionId?: string } | undefined {
   if (typeof header !== 'string') return undefined;
   const at = header.lastIndexOf('?versionId=');
-  const path = decodeURIComponent(at < 0 ? header : header.slice(0, at)).replace(/^\//, '');
+  let path: string;
+  let versionId: string | undefined;
+  try {
+    path = decodeURIComponent(at < 0 ? header : header.slice(0, at)).replace(/^\//, '');
+    versionId = at < 0 ? undefined : decodeURIComponent(header.slice(at + '?versionId='.length));
+  } catch {
+    return undefined; // not URL-encoded: left to fauxqs
+  }
   const slash = path.indexOf('/');
   if (slash < 0) return undefined; // fauxqs answers InvalidArgument
-  const versionId = at < 0 ? undefined : decodeURIComponent(header.slice(at + '?versionId='.length));
   return { bucket: path.slice(0, slash), key: path.slice(slash + 1), ...(versionId ? { versionId } : {}) };
 }
 
