@@ -144,8 +144,11 @@ describe('a manifest missing a permission its code uses', () => {
   let s3: S3Client;
 
   beforeAll(async () => {
-    // The batch-worker's manifest without s3:GetObject on the imports bucket (it keeps
-    // s3:GetObjectVersion, so it still gets IMPORTS_BUCKET): the stack synthesized from it.
+    // The batch-worker's manifest without s3:GetObjectVersion on the imports bucket (it keeps
+    // s3:GetObject, so it still gets IMPORTS_BUCKET): the stack synthesized from it. The imports
+    // bucket is versioned, so the worker reads the event's version, which takes s3:GetObjectVersion
+    // alone (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html#API_GetObject_Permissions:
+    // "If you request a specific version, you do not need to have the s3:GetObject permission").
     const tasks = TASKS.map(({ manifest }) =>
       manifest.name !== 'batch-worker'
         ? manifest
@@ -153,7 +156,7 @@ describe('a manifest missing a permission its code uses', () => {
             ...manifest,
             permissions: manifest.permissions.map((p) =>
               p.resource === 'imports-bucket'
-                ? { ...p, actions: p.actions.filter((a) => a !== 's3:GetObject') }
+                ? { ...p, actions: p.actions.filter((a) => a !== 's3:GetObjectVersion') }
                 : p,
             ),
           },
@@ -183,7 +186,7 @@ describe('a manifest missing a permission its code uses', () => {
       60_000,
     );
     expect(denied).toMatchObject({
-      action: 's3:GetObject',
+      action: 's3:GetObjectVersion',
       caller:
         'arn:aws:sts::000000000000:assumed-role/sidestep-local-batch-worker-task/sidestep-local-batch-worker-task',
     });
@@ -194,6 +197,6 @@ describe('a manifest missing a permission its code uses', () => {
       .ofType('log')
       .filter((event) => event.service === 'batch-worker')
       .map((event) => event.line);
-    expect(logs.some((line) => line.includes('s3:GetObject'))).toBe(true);
+    expect(logs.some((line) => line.includes('s3:GetObjectVersion'))).toBe(true);
   }, 90_000);
 });

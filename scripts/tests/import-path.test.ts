@@ -200,6 +200,46 @@ describe('the import path in the local cloud', () => {
     expect((await job(key)).map((registered) => registered.state)).toEqual(['succeeded', 'succeeded']);
   }, 90_000);
 
+  it('imports the version uploaded though the key is overwritten at once: the local bucket is versioned, as on AWS', async () => {
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/Versioning.html: the event names the
+    // version written (`version-id`), the workflow passes it to the task as SOURCE_VERSION_ID, and
+    // the batch-worker's GetObject reads that version (VersionId) whatever the key holds by then.
+    const fileName = `overwritten-${run}.csv`;
+    const key = `imports/${run}/${fileName}`;
+    const uploaded = await s3.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: usersCsv(7), ContentType: 'text/csv' }),
+    );
+    const overwrite = await s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: key,
+        Body: usersCsv(2, 'id,mail,name'),
+        ContentType: 'text/csv',
+      }),
+    );
+    expect(uploaded.VersionId).toBeDefined();
+    expect(overwrite.VersionId).not.toBe(uploaded.VersionId);
+
+    const executions = await finishedExecutions(key, 2);
+    const versionOf = (input: string | undefined) => JSON.parse(input ?? '{}').detail?.object?.['version-id'];
+    const first = executions.find((execution) => versionOf(execution.input) === uploaded.VersionId);
+    const second = executions.find((execution) => versionOf(execution.input) === overwrite.VersionId);
+    expect(first?.status).toBe('SUCCEEDED');
+    expect(await statesVisited(sfn, first?.executionArn)).toContain('ImportRows');
+    // The overwrite is its own import, of its own (bad) bytes.
+    expect(second).toMatchObject({ status: 'FAILED', error: 'States.TaskFailed' });
+    const { rows } = await db.query<{ source_version: string; state: string; rows_imported: string | null }>(
+      'select source_version, state, rows_imported from jobs where source_bucket = $1 and source_key = $2',
+      [BUCKET, key],
+    );
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        { source_version: uploaded.VersionId, state: 'succeeded', rows_imported: '7' },
+        { source_version: overwrite.VersionId, state: 'failed', rows_imported: null },
+      ]),
+    );
+  }, 90_000);
+
   it('imports nothing for a second execution of the same event, and says so when its job failed', async () => {
     const fileName = `rerun-${run}.csv`;
     const key = await upload(fileName, usersCsv(3, 'id,mail,name'));

@@ -13,6 +13,7 @@ import {
   objectCreatedEvent,
 } from './object-created-event.ts';
 import { keepCrc64NvmeChecksums } from './s3-checksums.ts';
+import { keepObjectVersions } from './s3-versions.ts';
 import { answerSqsOperation, awsQueryErrorHeader, injectSqs } from './sqs-operations.ts';
 
 /** The region every local resource lives in. */
@@ -71,9 +72,14 @@ export interface AwsEndpoint {
   /**
    * Creates a bucket (no-op if it exists). With `eventBridge: true` the bucket sends "Object Created"
    * events for every PutObject, CopyObject and CompleteMultipartUpload, as a bucket whose
-   * notification configuration has EventBridge enabled does.
+   * notification configuration has EventBridge enabled does. With `versioned: true` it keeps every
+   * version of its objects, as a bucket with versioning enabled does (see s3-versions.ts); a bucket
+   * once versioned stays versioned, across restarts on the same `dataDir` too.
    */
-  createBucket(name: string, options?: { readonly eventBridge?: boolean }): Promise<void>;
+  createBucket(
+    name: string,
+    options?: { readonly eventBridge?: boolean; readonly versioned?: boolean },
+  ): Promise<void>;
   /** Calls `listener` with each "Object Created" event, after the write's response was sent. */
   onObjectCreated(listener: (event: ObjectCreatedEvent) => void): void;
   /** Answers requests whose `X-Amz-Target` starts with `<targetPrefix>.` (before SQS sees them). */
@@ -145,6 +151,8 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
 
   // CRC-64/NVME checksums as S3 keeps them (after IAM: a refused request is not checked).
   keepCrc64NvmeChecksums(app, stores.s3Store);
+  // Object versions (after the checksum check: a refused write makes no version).
+  const versions = await keepObjectVersions(app, stores.s3Store);
 
   // S3 raises "Object Created" after the write succeeded; the writer does not wait for it, so
   // neither does this hook (onResponse runs once the response is on the wire).
@@ -152,14 +160,21 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     if (reply.statusCode !== 200 || objectListeners.size === 0) return;
     const write = objectWrite(request);
     if (!write || !notifyingBuckets.has(write.bucket)) return;
-    // The response of CompleteMultipartUpload carries no size: read the object's metadata in-process.
-    const head = await app.inject({ method: 'HEAD', url: `/${write.bucket}/${encodeKey(write.key)}` });
+    // The response of CompleteMultipartUpload carries no size: read the object's metadata in-process,
+    // of the version written when the bucket is versioned (the key may have been written again since).
+    const versionId = reply.getHeader('x-amz-version-id');
+    const version = typeof versionId === 'string' ? `?versionId=${encodeURIComponent(versionId)}` : '';
+    const head = await app.inject({
+      method: 'HEAD',
+      url: `/${write.bucket}/${encodeKey(write.key)}${version}`,
+    });
     if (head.statusCode !== 200) return;
     sequence += 1;
     const event = objectCreatedEvent({
       ...write,
       size: Number(head.headers['content-length'] ?? 0),
       etag: String(head.headers.etag ?? ''),
+      ...(typeof versionId === 'string' ? { versionId } : {}),
       requestId: String(reply.getHeader('x-amz-request-id') ?? ''),
       sourceIp: request.ip,
       // Hex, growing with every write, like S3's sequencer for one key.
@@ -269,6 +284,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
         throw new Error(`creating bucket ${name} failed: ${response.statusCode} ${response.body}`);
       }
       if (options.eventBridge) notifyingBuckets.add(name);
+      if (options.versioned) versions.enable(name);
     },
     onObjectCreated(listener) {
       objectListeners.add(listener);

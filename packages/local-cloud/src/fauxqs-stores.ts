@@ -75,7 +75,7 @@ export async function persistentFauxqsStores(dataDir: string): Promise<Persisten
 type Constructor<T> = new (...args: unknown[]) => T;
 
 /** A module of fauxqs's, loaded from the files next to its entry point (see {@link persistentFauxqsStores}). */
-async function loadFauxqs<T>(path: string, name: string): Promise<T> {
+export async function loadFauxqs<T>(path: string, name: string): Promise<T> {
   const dist = new URL('.', import.meta.resolve('fauxqs'));
   return ((await import(new URL(path, dist).href)) as Record<string, T>)[name] as T;
 }

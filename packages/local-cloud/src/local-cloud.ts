@@ -409,7 +409,8 @@ function startDatabase(
 /**
  * Every trigger's bucket (EventBridge notifications on), the imports and exports buckets when a
  * service or task holds `imports-bucket` / `exports-bucket`, the claim-check bucket when a service
- * consumes a queue, and the buckets asked for. Nothing to stop: the buckets live in the endpoint.
+ * consumes a queue, and the buckets asked for; all versioned. Nothing to stop: the buckets live in
+ * the endpoint.
  */
 async function createBuckets(
   endpoint: AwsEndpoint,
@@ -428,7 +429,8 @@ async function createBuckets(
   }
   for (const bucket of options.buckets ?? []) buckets.add(bucket);
   for (const bucket of buckets) {
-    await endpoint.createBucket(bucket, { eventBridge: notifying.has(bucket) });
+    // Versioned, as infra's createPrivateBucket makes every sidestep bucket.
+    await endpoint.createBucket(bucket, { eventBridge: notifying.has(bucket), versioned: true });
     reporter({ type: 'bucket-created', bucket, eventBridge: notifying.has(bucket) });
   }
   return [...buckets];

@@ -4,6 +4,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
@@ -80,6 +81,29 @@ describe('startLocalCloud', () => {
     expect(report.ofType('service-started')).toEqual([
       { type: 'service-started', service: 'echo-service', coldStartMs: expect.any(Number) },
     ]);
+  });
+
+  it('versions its buckets as infra does (private-bucket.ts): a PutObject answers a version id', async () => {
+    // The claim-check bucket of the queue the service consumes.
+    expect(cloud.buckets).toHaveLength(1);
+    const env = cloud.producerEnvironment;
+    const s3 = new S3Client({
+      endpoint: env.AWS_ENDPOINT_URL,
+      region: env.AWS_REGION,
+      forcePathStyle: true,
+      credentials: {
+        accessKeyId: env.AWS_ACCESS_KEY_ID ?? '',
+        secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? '',
+      },
+    });
+    try {
+      const written = await s3.send(
+        new PutObjectCommand({ Bucket: cloud.buckets[0], Key: 'v.txt', Body: 'v' }),
+      );
+      expect(written.VersionId).toMatch(/^[A-Za-z0-9._-]{32}$/);
+    } finally {
+      s3.destroy();
+    }
   });
 
   it('runs the service for a message, delivers its mail to the outbox and deletes the message', async () => {
