@@ -1,20 +1,25 @@
 import * as z from 'zod/mini';
+import { lazySchema } from './lazy-schema.ts';
 
 /**
  * Text that ends up in a mail header or a log line: one line, no control characters. CR/LF in a
  * header value is header injection, so it is refused at the contract, before any renderer runs.
  */
-export const SingleLine = z.string().check(
-  z.minLength(1),
-  z.maxLength(1000),
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-  z.refine((value) => !/[\u0000-\u001f\u007f]/.test(value), {
-    message: 'must be one line without control characters (CR/LF would allow header injection)',
-  }),
+export const SingleLine = /* @__PURE__ */ lazySchema(() =>
+  z.string().check(
+    z.minLength(1),
+    z.maxLength(1000),
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+    z.refine((value) => !/[\u0000-\u001f\u007f]/.test(value), {
+      message: 'must be one line without control characters (CR/LF would allow header injection)',
+    }),
+  ),
 );
 
 /** An envelope id: the producer's id for the message, also the default idempotency key. */
-export const EnvelopeId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/));
+export const EnvelopeId = /* @__PURE__ */ lazySchema(() =>
+  z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/)),
+);
 
 /**
  * Every sidestep message is an envelope `{ type, version, id, createdAt?, payload }`.

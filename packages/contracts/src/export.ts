@@ -1,17 +1,24 @@
 import * as z from 'zod/mini';
 import { envelope } from './envelope.ts';
+import { lazySchema } from './lazy-schema.ts';
 
 /** A job id as the status-updater makes them (`exp_<uuid>`); the same rule as the other contracts. */
-const JobId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/));
-const Count = z.int().check(z.minimum(0));
-const Sha256Hex = z.string().check(z.regex(/^[0-9a-f]{64}$/, { message: 'must be a lowercase hex SHA-256' }));
+const JobId = /* @__PURE__ */ lazySchema(() =>
+  z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/)),
+);
+const Count = /* @__PURE__ */ lazySchema(() => z.int().check(z.minimum(0)));
+const Sha256Hex = /* @__PURE__ */ lazySchema(() =>
+  z.string().check(z.regex(/^[0-9a-f]{64}$/, { message: 'must be a lowercase hex SHA-256' })),
+);
 /** Base64 of a CRC-64/NVME (8 bytes), as S3's `x-amz-checksum-crc64nvme`. */
-const Crc64NvmeBase64 = z
-  .string()
-  .check(z.regex(/^[A-Za-z0-9+/]{11}=$/, { message: 'must be a base64 CRC-64/NVME (8 bytes)' }));
-const Md5Hex = z.string().check(z.regex(/^[0-9a-f]{32}$/, { message: 'must be a lowercase hex MD5' }));
-const BucketName = z.string().check(z.minLength(3), z.maxLength(63));
-const ObjectKey = z.string().check(z.minLength(1), z.maxLength(1024));
+const Crc64NvmeBase64 = /* @__PURE__ */ lazySchema(() =>
+  z.string().check(z.regex(/^[A-Za-z0-9+/]{11}=$/, { message: 'must be a base64 CRC-64/NVME (8 bytes)' })),
+);
+const Md5Hex = /* @__PURE__ */ lazySchema(() =>
+  z.string().check(z.regex(/^[0-9a-f]{32}$/, { message: 'must be a lowercase hex MD5' })),
+);
+const BucketName = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(3), z.maxLength(63)));
+const ObjectKey = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1), z.maxLength(1024)));
 
 /**
  * The base name of an export's file, without extension (the finalizer appends `.csv.gz`). Letters,
@@ -19,11 +26,13 @@ const ObjectKey = z.string().check(z.minLength(1), z.maxLength(1024));
  * download's `Content-Disposition`, so no `/` (no path traversal into another job's prefix), no
  * quotes, no control characters (which also makes it a valid `SingleLine`).
  */
-export const ExportFileName = z.string().check(
-  z.maxLength(100),
-  z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
-    message: 'must start with a letter or digit and contain only letters, digits, ".", "_", "-" (no "/")',
-  }),
+export const ExportFileName = /* @__PURE__ */ lazySchema(() =>
+  z.string().check(
+    z.maxLength(100),
+    z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
+      message: 'must start with a letter or digit and contain only letters, digits, ".", "_", "-" (no "/")',
+    }),
+  ),
 );
 export type ExportFileName = z.infer<typeof ExportFileName>;
 
@@ -46,31 +55,35 @@ export function defaultExportFileName(date: Date): ExportFileName {
  *
  * @example { "updatedSince": "2026-11-01T00:00:00Z", "emailDomain": "example.com" }
  */
-export const ExportFilter = z.strictObject({
-  /** Users updated at or after this instant (`updated_at >= updatedSince`). */
-  updatedSince: z.optional(z.iso.datetime({ offset: true })),
-  /** Users whose email is at this domain, compared case-insensitively (`a@Example.com` matches `example.com`). */
-  emailDomain: z.optional(z.hostname().check(z.maxLength(253))),
-});
+export const ExportFilter = /* @__PURE__ */ lazySchema(() =>
+  z.strictObject({
+    /** Users updated at or after this instant (`updated_at >= updatedSince`). */
+    updatedSince: z.optional(z.iso.datetime({ offset: true })),
+    /** Users whose email is at this domain, compared case-insensitively (`a@Example.com` matches `example.com`). */
+    emailDomain: z.optional(z.hostname().check(z.maxLength(253))),
+  }),
+);
 export type ExportFilter = z.infer<typeof ExportFilter>;
 
 /** The payload of an `export.requested` job. */
-export const ExportRequestedPayload = z.strictObject({
-  /** Who asked; the `export.ready` / `export.failed` mail goes to this address. */
-  requestedBy: z.email(),
-  /** @default `users-<YYYY-MM-DD>` of the execution's start, UTC ({@link defaultExportFileName}) */
-  fileName: z.optional(ExportFileName),
-  /** @default everyone */
-  filter: z.optional(ExportFilter),
-  /**
-   * Starts the CSV with a UTF-8 byte order mark (EF BB BF), without which Excel reads a CSV in the
-   * system's legacy code page and garbles non-ASCII names (Japanese, accented). Off for consumers that
-   * treat the mark as part of the first column name.
-   *
-   * @default true
-   */
-  byteOrderMark: z._default(z.boolean(), true),
-});
+export const ExportRequestedPayload = /* @__PURE__ */ lazySchema(() =>
+  z.strictObject({
+    /** Who asked; the `export.ready` / `export.failed` mail goes to this address. */
+    requestedBy: z.email(),
+    /** @default `users-<YYYY-MM-DD>` of the execution's start, UTC ({@link defaultExportFileName}) */
+    fileName: z.optional(ExportFileName),
+    /** @default everyone */
+    filter: z.optional(ExportFilter),
+    /**
+     * Starts the CSV with a UTF-8 byte order mark (EF BB BF), without which Excel reads a CSV in the
+     * system's legacy code page and garbles non-ASCII names (Japanese, accented). Off for consumers that
+     * treat the mark as part of the first column name.
+     *
+     * @default true
+     */
+    byteOrderMark: z._default(z.boolean(), true),
+  }),
+);
 export type ExportRequestedPayload = z.infer<typeof ExportRequestedPayload>;
 
 /**
@@ -85,7 +98,9 @@ export type ExportRequestedPayload = z.infer<typeof ExportRequestedPayload>;
  *                "filter": { "updatedSince": "2026-11-01T00:00:00Z", "emailDomain": "example.com" } } }
  * ```
  */
-export const ExportRequestedJob = envelope('export.requested', 1, ExportRequestedPayload);
+export const ExportRequestedJob = /* @__PURE__ */ lazySchema(() =>
+  envelope('export.requested', 1, ExportRequestedPayload),
+);
 export type ExportRequestedJob = z.infer<typeof ExportRequestedJob>;
 export type ExportRequestedJobInput = z.input<typeof ExportRequestedJob>;
 
@@ -96,18 +111,20 @@ export const MAX_EXPORT_PARTS = 10_000;
  * One gzip member the batch-worker wrote. `bytes` and the checksums are of the stored (compressed)
  * object; `rows` counts data rows (part 1 also holds the header line, which is not counted).
  */
-export const ExportWorkerPart = z.strictObject({
-  /** `exports/<jobId>/parts/part-00001.csv.gz`, ... in order. */
-  key: ObjectKey,
-  rows: Count,
-  bytes: z.int().check(z.minimum(1)),
-  /** Lowercase hex SHA-256 of the object's bytes. */
-  sha256: Sha256Hex,
-  /** Lowercase hex MD5 of the object's bytes (a single-part upload's ETag), when the worker computed it. */
-  md5: z.optional(Md5Hex),
-  /** Base64 CRC-64/NVME of the object's bytes: S3 stores it with the part and checks the upload against it. */
-  crc64nvme: Crc64NvmeBase64,
-});
+export const ExportWorkerPart = /* @__PURE__ */ lazySchema(() =>
+  z.strictObject({
+    /** `exports/<jobId>/parts/part-00001.csv.gz`, ... in order. */
+    key: ObjectKey,
+    rows: Count,
+    bytes: z.int().check(z.minimum(1)),
+    /** Lowercase hex SHA-256 of the object's bytes. */
+    sha256: Sha256Hex,
+    /** Lowercase hex MD5 of the object's bytes (a single-part upload's ETag), when the worker computed it. */
+    md5: z.optional(Md5Hex),
+    /** Base64 CRC-64/NVME of the object's bytes: S3 stores it with the part and checks the upload against it. */
+    crc64nvme: Crc64NvmeBase64,
+  }),
+);
 export type ExportWorkerPart = z.infer<typeof ExportWorkerPart>;
 
 /**
@@ -126,38 +143,40 @@ export type ExportWorkerPart = z.infer<typeof ExportWorkerPart>;
  *   "rows": 1000, "bytes": 31234, "crc64nvme": "rosUhgp5mIg=", "byteOrderMark": true }
  * ```
  */
-export const ExportWorkerManifest = z
-  .strictObject({
-    version: z.literal(1),
-    jobId: JobId,
-    columns: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
-    /** The first line of part 1 is the CSV header (always true in version 1). */
-    header: z.literal(true),
-    parts: z.array(ExportWorkerPart).check(z.minLength(1), z.maxLength(MAX_EXPORT_PARTS)),
-    rows: Count,
-    bytes: z.int().check(z.minimum(1)),
-    /**
-     * Base64 CRC-64/NVME of the parts concatenated (the combined file), combined from the parts'
-     * checksums: what S3's full-object checksum of the combined object must be.
-     */
-    crc64nvme: Crc64NvmeBase64,
-    /** Part 1 starts with the UTF-8 byte order mark, before the header (the request's `byteOrderMark`). */
-    byteOrderMark: z.boolean(),
-  })
-  .check(
-    z.refine((m) => m.parts.reduce((sum, part) => sum + part.rows, 0) === m.rows, {
-      message: 'must equal the sum of the parts’ rows',
-      path: ['rows'],
-    }),
-    z.refine((m) => m.parts.reduce((sum, part) => sum + part.bytes, 0) === m.bytes, {
-      message: 'must equal the sum of the parts’ bytes',
-      path: ['bytes'],
-    }),
-    z.refine((m) => new Set(m.parts.map((part) => part.key)).size === m.parts.length, {
-      message: 'must not name a part twice',
-      path: ['parts'],
-    }),
-  );
+export const ExportWorkerManifest = /* @__PURE__ */ lazySchema(() =>
+  z
+    .strictObject({
+      version: z.literal(1),
+      jobId: JobId,
+      columns: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
+      /** The first line of part 1 is the CSV header (always true in version 1). */
+      header: z.literal(true),
+      parts: z.array(ExportWorkerPart).check(z.minLength(1), z.maxLength(MAX_EXPORT_PARTS)),
+      rows: Count,
+      bytes: z.int().check(z.minimum(1)),
+      /**
+       * Base64 CRC-64/NVME of the parts concatenated (the combined file), combined from the parts'
+       * checksums: what S3's full-object checksum of the combined object must be.
+       */
+      crc64nvme: Crc64NvmeBase64,
+      /** Part 1 starts with the UTF-8 byte order mark, before the header (the request's `byteOrderMark`). */
+      byteOrderMark: z.boolean(),
+    })
+    .check(
+      z.refine((m) => m.parts.reduce((sum, part) => sum + part.rows, 0) === m.rows, {
+        message: 'must equal the sum of the parts’ rows',
+        path: ['rows'],
+      }),
+      z.refine((m) => m.parts.reduce((sum, part) => sum + part.bytes, 0) === m.bytes, {
+        message: 'must equal the sum of the parts’ bytes',
+        path: ['bytes'],
+      }),
+      z.refine((m) => new Set(m.parts.map((part) => part.key)).size === m.parts.length, {
+        message: 'must not name a part twice',
+        path: ['parts'],
+      }),
+    ),
+);
 export type ExportWorkerManifest = z.infer<typeof ExportWorkerManifest>;
 
 /**
@@ -165,13 +184,15 @@ export type ExportWorkerManifest = z.infer<typeof ExportWorkerManifest>;
  *
  * @example { "jobId": "exp_01", "bucket": "sidestep-local-exports", "manifestKey": "exports/exp_01/parts/manifest.json", "fileName": "users-2026-11-24" }
  */
-export const FinalizeExportInput = z.object({
-  jobId: JobId,
-  bucket: BucketName,
-  /** `exports/<jobId>/parts/manifest.json`, an {@link ExportWorkerManifest}. */
-  manifestKey: ObjectKey,
-  fileName: ExportFileName,
-});
+export const FinalizeExportInput = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    jobId: JobId,
+    bucket: BucketName,
+    /** `exports/<jobId>/parts/manifest.json`, an {@link ExportWorkerManifest}. */
+    manifestKey: ObjectKey,
+    fileName: ExportFileName,
+  }),
+);
 export type FinalizeExportInput = z.infer<typeof FinalizeExportInput>;
 
 /**
@@ -185,25 +206,27 @@ export type FinalizeExportInput = z.infer<typeof FinalizeExportInput>;
  *   "downloadUrl": "https://downloads.example.com/exports/exp_01?token=...", "downloadExpiresAt": "2026-12-01T09:00:00.000Z" }
  * ```
  */
-export const FinalizeExportOutput = z.object({
-  jobId: JobId,
-  bucket: BucketName,
-  /** `exports/<jobId>/<fileName>.csv.gz`: one gzip file, the header once, then every row. */
-  key: ObjectKey,
-  /** Data rows (the header is not counted). */
-  rows: Count,
-  /** Bytes of the combined object. */
-  bytes: Count,
-  /**
-   * Base64 CRC-64/NVME of the combined object: S3's full-object checksum, which the finalizer checked
-   * against the worker's (`HeadObject` with `ChecksumMode: ENABLED` returns it) without reading it.
-   */
-  crc64nvme: Crc64NvmeBase64,
-  /** `exports/<jobId>/manifest.json`: the final manifest. */
-  manifestKey: ObjectKey,
-  /** What the `export.ready` mail links to. */
-  downloadUrl: z.url({ protocol: /^https?$/ }),
-  /** When `downloadUrl` stops working. */
-  downloadExpiresAt: z.iso.datetime({ offset: true }),
-});
+export const FinalizeExportOutput = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    jobId: JobId,
+    bucket: BucketName,
+    /** `exports/<jobId>/<fileName>.csv.gz`: one gzip file, the header once, then every row. */
+    key: ObjectKey,
+    /** Data rows (the header is not counted). */
+    rows: Count,
+    /** Bytes of the combined object. */
+    bytes: Count,
+    /**
+     * Base64 CRC-64/NVME of the combined object: S3's full-object checksum, which the finalizer checked
+     * against the worker's (`HeadObject` with `ChecksumMode: ENABLED` returns it) without reading it.
+     */
+    crc64nvme: Crc64NvmeBase64,
+    /** `exports/<jobId>/manifest.json`: the final manifest. */
+    manifestKey: ObjectKey,
+    /** What the `export.ready` mail links to. */
+    downloadUrl: z.url({ protocol: /^https?$/ }),
+    /** When `downloadUrl` stops working. */
+    downloadExpiresAt: z.iso.datetime({ offset: true }),
+  }),
+);
 export type FinalizeExportOutput = z.infer<typeof FinalizeExportOutput>;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
 import { ContractValidationError } from './contract-validation-error.ts';
 import { ExportRequestedJob } from './export.ts';
+import { lazySchema } from './lazy-schema.ts';
 import { MailSendJob } from './mail.ts';
 
 /**
@@ -35,7 +36,7 @@ export function validate<S extends z.core.$ZodType>(schema: S, value: unknown): 
   return result.data as z.infer<S>;
 }
 
-const EnvelopeHead = z.object({ type: z.string(), version: z.number() });
+const EnvelopeHead = /* @__PURE__ */ lazySchema(() => z.object({ type: z.string(), version: z.number() }));
 
 /** The contract for an envelope's `type` and `version`, or a ContractValidationError naming which is unknown. */
 export function contractFor(value: unknown): z.core.$ZodType {

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { lazySchema } from './lazy-schema.ts';
 import { JobKind, JobState } from './status.ts';
 
 /** The service (and function, `sidestep-<env>-ops-ledger`) that answers ledger requests on AWS. */
@@ -11,10 +12,10 @@ export const OPS_LEDGER_SERVICE = 'ops-ledger';
 export const LEDGER_ACTIONS_ALIAS = 'actions';
 
 const Text = (max: number) => z.string().check(z.minLength(1), z.maxLength(max));
-const JobId = Text(128);
-const ExecutionArn = Text(2048);
-const Operator = Text(2048);
-const Limit = z._default(z.int().check(z.minimum(1), z.maximum(500)), 100);
+const JobId = /* @__PURE__ */ lazySchema(() => Text(128));
+const ExecutionArn = /* @__PURE__ */ lazySchema(() => Text(2048));
+const Operator = /* @__PURE__ */ lazySchema(() => Text(2048));
+const Limit = /* @__PURE__ */ lazySchema(() => z._default(z.int().check(z.minimum(1), z.maximum(500)), 100));
 
 /**
  * The read-only queries the `ops-ledger` function answers, and the queries the operator tools send it
@@ -27,30 +28,34 @@ const Limit = z._default(z.int().check(z.minimum(1), z.maximum(500)), 100);
  * ```
  * `after` is the `next` cursor of the previous page (keyset paging, newest first).
  */
-export const LedgerQuery = z.discriminatedUnion('op', [
-  z.object({
-    op: z.literal('jobs.list'),
-    status: z.optional(JobState),
-    kind: z.optional(JobKind),
-    limit: Limit,
-    after: z.optional(Text(200)),
-  }),
-  z.object({ op: z.literal('job.describe'), jobId: JobId }),
-  z.object({ op: z.literal('jobs.status'), since: z.iso.datetime({ offset: true }) }),
-  z.object({ op: z.literal('audit.list'), limit: Limit, before: z.optional(z.int().check(z.minimum(1))) }),
-]);
+export const LedgerQuery = /* @__PURE__ */ lazySchema(() =>
+  z.discriminatedUnion('op', [
+    z.object({
+      op: z.literal('jobs.list'),
+      status: z.optional(JobState),
+      kind: z.optional(JobKind),
+      limit: Limit,
+      after: z.optional(Text(200)),
+    }),
+    z.object({ op: z.literal('job.describe'), jobId: JobId }),
+    z.object({ op: z.literal('jobs.status'), since: z.iso.datetime({ offset: true }) }),
+    z.object({ op: z.literal('audit.list'), limit: Limit, before: z.optional(z.int().check(z.minimum(1))) }),
+  ]),
+);
 export type LedgerQuery = z.infer<typeof LedgerQuery>;
 
 /** One entry of the operators' audit trail (`operator_audit`), as `audit.append` writes it. */
-export const AuditRecord = z.object({
-  operator: Operator,
-  environment: Text(64),
-  action: Text(64),
-  target: Text(2048),
-  details: z.record(z.string(), z.unknown()),
-  result: z.enum(['ok', 'error']),
-  error: z.nullable(z.string()),
-});
+export const AuditRecord = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    operator: Operator,
+    environment: Text(64),
+    action: Text(64),
+    target: Text(2048),
+    details: z.record(z.string(), z.unknown()),
+    result: z.enum(['ok', 'error']),
+    error: z.nullable(z.string()),
+  }),
+);
 export type AuditRecord = z.infer<typeof AuditRecord>;
 
 /**
@@ -63,33 +68,35 @@ export type AuditRecord = z.infer<typeof AuditRecord>;
  * { "op": "job.fail", "jobId": "exp_1", "reason": "worker task gone", "operator": "arn:aws:sts::1:assumed-role/operator/alice" }
  * ```
  */
-export const LedgerAction = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('job.fail'), jobId: JobId, reason: Text(2000), operator: Operator }),
-  z.object({
-    op: z.literal('job.hand-over'),
-    jobId: JobId,
-    fromExecutionArn: ExecutionArn,
-    executionArn: ExecutionArn,
-    attempt: z.int().check(z.minimum(2)),
-    operator: Operator,
-  }),
-  z.object({
-    op: z.literal('job.take-back'),
-    jobId: JobId,
-    executionArn: ExecutionArn,
-    previous: z.object({
+export const LedgerAction = /* @__PURE__ */ lazySchema(() =>
+  z.discriminatedUnion('op', [
+    z.object({ op: z.literal('job.fail'), jobId: JobId, reason: Text(2000), operator: Operator }),
+    z.object({
+      op: z.literal('job.hand-over'),
+      jobId: JobId,
+      fromExecutionArn: ExecutionArn,
       executionArn: ExecutionArn,
-      attempt: z.int().check(z.minimum(1)),
-      error: z.nullable(z.string()),
+      attempt: z.int().check(z.minimum(2)),
+      operator: Operator,
     }),
-  }),
-  z.object({ op: z.literal('mail.release'), idempotencyKey: Text(256) }),
-  z.object({ op: z.literal('audit.append'), entry: AuditRecord }),
-]);
+    z.object({
+      op: z.literal('job.take-back'),
+      jobId: JobId,
+      executionArn: ExecutionArn,
+      previous: z.object({
+        executionArn: ExecutionArn,
+        attempt: z.int().check(z.minimum(1)),
+        error: z.nullable(z.string()),
+      }),
+    }),
+    z.object({ op: z.literal('mail.release'), idempotencyKey: Text(256) }),
+    z.object({ op: z.literal('audit.append'), entry: AuditRecord }),
+  ]),
+);
 export type LedgerAction = z.infer<typeof LedgerAction>;
 
 /** What the `ops-ledger` function is invoked with: a query or an action. */
-export const LedgerRequest = z.union([LedgerQuery, LedgerAction]);
+export const LedgerRequest = /* @__PURE__ */ lazySchema(() => z.union([LedgerQuery, LedgerAction]));
 export type LedgerRequest = z.infer<typeof LedgerRequest>;
 
 /**

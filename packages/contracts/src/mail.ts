@@ -1,9 +1,12 @@
 import * as z from 'zod/mini';
 import { envelope, SingleLine } from './envelope.ts';
+import { lazySchema } from './lazy-schema.ts';
 
-const JobId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/));
-const Rows = z.int().check(z.minimum(0));
-const Email = z.email();
+const JobId = /* @__PURE__ */ lazySchema(() =>
+  z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/)),
+);
+const Rows = /* @__PURE__ */ lazySchema(() => z.int().check(z.minimum(0)));
+const Email = /* @__PURE__ */ lazySchema(() => z.email());
 
 /** The most rejected rows an `import.completed` mail lists; the rest are in the job's row errors. */
 export const MAX_REJECTED_SAMPLES = 10;
@@ -14,11 +17,13 @@ export const MAX_REJECTED_SAMPLES = 10;
  *
  * @example { "line": 152, "field": "email", "reason": "not a valid email address" }
  */
-export const RejectedRowSample = z.strictObject({
-  line: z.int().check(z.minimum(1)),
-  field: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
-  reason: z.string().check(z.minLength(1), z.maxLength(500)),
-});
+export const RejectedRowSample = /* @__PURE__ */ lazySchema(() =>
+  z.strictObject({
+    line: z.int().check(z.minimum(1)),
+    field: z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+    reason: z.string().check(z.minLength(1), z.maxLength(500)),
+  }),
+);
 export type RejectedRowSample = z.infer<typeof RejectedRowSample>;
 
 /** Params of each mail template. A template is the contract: its params are all it may show. */
@@ -31,39 +36,48 @@ export const MailTemplateParams = {
    * optional params, as `export.ready`'s `downloadExpiresAt` did, not by a new envelope version.
    * @example { "jobId": "imp_01", "fileName": "users.csv", "rows": 299, "rejectedRows": 1, "rejectedSamples": [{ "line": 152, "field": "email", "reason": "not a valid email address" }] }
    */
-  'import.completed': z.strictObject({
-    jobId: JobId,
-    fileName: SingleLine,
-    rows: Rows,
-    rejectedRows: z.optional(Rows),
-    rejectedSamples: z.optional(z.array(RejectedRowSample).check(z.maxLength(MAX_REJECTED_SAMPLES))),
-  }),
+  'import.completed': /* @__PURE__ */ lazySchema(() =>
+    z.strictObject({
+      jobId: JobId,
+      fileName: SingleLine,
+      rows: Rows,
+      rejectedRows: z.optional(Rows),
+      rejectedSamples: z.optional(z.array(RejectedRowSample).check(z.maxLength(MAX_REJECTED_SAMPLES))),
+    }),
+  ),
   /** @example { "jobId": "imp_01", "fileName": "users.csv", "reason": "missing column email" } */
-  'import.failed': z.strictObject({
-    jobId: JobId,
-    fileName: SingleLine,
-    reason: z.string().check(z.minLength(1), z.maxLength(2000)),
-  }),
+  'import.failed': /* @__PURE__ */ lazySchema(() =>
+    z.strictObject({
+      jobId: JobId,
+      fileName: SingleLine,
+      reason: z.string().check(z.minLength(1), z.maxLength(2000)),
+    }),
+  ),
   /**
    * `downloadExpiresAt`: until when the link works (ISO 8601); optional, so a job queued before the
    * param existed still validates (its mail then says nothing about expiry).
    * @example { "jobId": "exp_01", "rows": 1000, "downloadUrl": "https://example.com/exports/exp_01.csv.gz", "downloadExpiresAt": "2026-12-01T09:00:00.000Z" }
    */
-  'export.ready': z.strictObject({
-    jobId: JobId,
-    rows: Rows,
-    downloadUrl: z.url({ protocol: /^https?$/ }),
-    downloadExpiresAt: z.optional(z.iso.datetime({ offset: true })),
-  }),
+  'export.ready': /* @__PURE__ */ lazySchema(() =>
+    z.strictObject({
+      jobId: JobId,
+      rows: Rows,
+      downloadUrl: z.url({ protocol: /^https?$/ }),
+      downloadExpiresAt: z.optional(z.iso.datetime({ offset: true })),
+    }),
+  ),
   /** @example { "jobId": "exp_01", "reason": "database unavailable" } */
-  'export.failed': z.strictObject({
-    jobId: JobId,
-    reason: z.string().check(z.minLength(1), z.maxLength(2000)),
-  }),
+  'export.failed': /* @__PURE__ */ lazySchema(() =>
+    z.strictObject({
+      jobId: JobId,
+      reason: z.string().check(z.minLength(1), z.maxLength(2000)),
+    }),
+  ),
 } as const;
 
 export type MailTemplateName = keyof typeof MailTemplateParams;
-export const MAIL_TEMPLATE_NAMES = Object.keys(MailTemplateParams) as MailTemplateName[];
+// Pure, so a bundle that does not read the names drops the templates with it.
+export const MAIL_TEMPLATE_NAMES = /* @__PURE__ */ Object.keys(MailTemplateParams) as MailTemplateName[];
 export type MailTemplateParamsOf<T extends MailTemplateName> = z.infer<(typeof MailTemplateParams)[T]>;
 
 /** Locales every template is written in. */
@@ -72,13 +86,17 @@ export type MailLocale = (typeof MAIL_LOCALES)[number];
 
 const commonPayload = {
   /** One address or a list (1-50). */
-  to: z.union([Email, z.array(Email).check(z.minLength(1), z.maxLength(50))]),
+  to: /* @__PURE__ */ lazySchema(() =>
+    z.union([Email, z.array(Email).check(z.minLength(1), z.maxLength(50))]),
+  ),
   /** @default "en" */
-  locale: z._default(z.enum(MAIL_LOCALES), 'en'),
+  locale: /* @__PURE__ */ lazySchema(() => z._default(z.enum(MAIL_LOCALES), 'en')),
   /** Mails with the same key are sent once. @default the envelope id */
-  idempotencyKey: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+  idempotencyKey: /* @__PURE__ */ lazySchema(() =>
+    z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+  ),
   /** The job this mail is about, for correlation in logs. */
-  jobId: z.optional(JobId),
+  jobId: /* @__PURE__ */ lazySchema(() => z.optional(JobId)),
 };
 
 function templatePayload<const T extends MailTemplateName>(template: T) {
@@ -90,12 +108,14 @@ function templatePayload<const T extends MailTemplateName>(template: T) {
 }
 
 /** The payload of a `mail.send` job: which template, to whom, with which params. */
-export const MailSendPayload = z.discriminatedUnion('template', [
-  templatePayload('import.completed'),
-  templatePayload('import.failed'),
-  templatePayload('export.ready'),
-  templatePayload('export.failed'),
-]);
+export const MailSendPayload = /* @__PURE__ */ lazySchema(() =>
+  z.discriminatedUnion('template', [
+    templatePayload('import.completed'),
+    templatePayload('import.failed'),
+    templatePayload('export.ready'),
+    templatePayload('export.failed'),
+  ]),
+);
 export type MailSendPayload = z.infer<typeof MailSendPayload>;
 export type MailSendPayloadInput = z.input<typeof MailSendPayload>;
 
@@ -110,6 +130,6 @@ export type MailSendPayloadInput = z.input<typeof MailSendPayload>;
  *                "params": { "jobId": "imp_01", "fileName": "users.csv", "rows": 1000 } } }
  * ```
  */
-export const MailSendJob = envelope('mail.send', 1, MailSendPayload);
+export const MailSendJob = /* @__PURE__ */ lazySchema(() => envelope('mail.send', 1, MailSendPayload));
 export type MailSendJob = z.infer<typeof MailSendJob>;
 export type MailSendJobInput = z.input<typeof MailSendJob>;

@@ -1,25 +1,30 @@
 import * as z from 'zod/mini';
 import { EnvelopeId } from './envelope.ts';
 import { ExportFileName, ExportFilter } from './export.ts';
+import { lazySchema } from './lazy-schema.ts';
 import { MAX_REJECTED_SAMPLES, RejectedRowSample } from './mail.ts';
 
 /** What a job does: an import (S3 CSV -> users) or an export. */
-export const JobKind = z.enum(['import', 'export']);
+export const JobKind = /* @__PURE__ */ lazySchema(() => z.enum(['import', 'export']));
 export type JobKind = z.infer<typeof JobKind>;
 
 /** Where a job is. Only the status-updater changes it, by firing a {@link JobEvent}. */
-export const JobState = z.enum(['registered', 'running', 'succeeded', 'failed']);
+export const JobState = /* @__PURE__ */ lazySchema(() =>
+  z.enum(['registered', 'running', 'succeeded', 'failed']),
+);
 export type JobState = z.infer<typeof JobState>;
 
 /** The state events the status-updater fires on a job. */
-export const JobEvent = z.enum(['register', 'start', 'finish', 'fail']);
+export const JobEvent = /* @__PURE__ */ lazySchema(() => z.enum(['register', 'start', 'finish', 'fail']));
 export type JobEvent = z.infer<typeof JobEvent>;
 
 /** A job id as the status-updater makes them (`imp_<uuid>`); the mail contracts accept the same. */
-const JobId = z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/));
+const JobId = /* @__PURE__ */ lazySchema(() =>
+  z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/)),
+);
 
 /** The Step Functions execution ARN (`$$.Execution.Id`), which owns the job it registered. */
-const ExecutionId = z.string().check(z.minLength(1), z.maxLength(2048));
+const ExecutionId = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1), z.maxLength(2048)));
 
 /**
  * The state the caller expects the job to be in once the event is applied. Any state is accepted
@@ -41,20 +46,22 @@ const JobStepFields = { jobId: JobId, ...StepFields };
  * deliver one event twice (same version id, same sequencer), and registering the same identity
  * again finds the job made the first time; every new PUT, even of the same bytes, is a new job.
  */
-export const JobSource = z.object({
-  bucket: z.string().check(z.minLength(3), z.maxLength(63)),
-  key: z.string().check(z.minLength(1), z.maxLength(1024)),
-  /** Present when the bucket is versioned; preferred over the ETag as the object's version. */
-  versionId: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
-  etag: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
-  /**
-   * The event's `detail.object.sequencer`: S3 gives every write of a key a greater one, and a
-   * redelivered event keeps its own. Identifies the upload in an unversioned bucket.
-   */
-  sequencer: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
-  /** Bytes, recorded on the job. */
-  size: z.optional(z.int().check(z.minimum(0))),
-});
+export const JobSource = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    bucket: z.string().check(z.minLength(3), z.maxLength(63)),
+    key: z.string().check(z.minLength(1), z.maxLength(1024)),
+    /** Present when the bucket is versioned; preferred over the ETag as the object's version. */
+    versionId: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
+    etag: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
+    /**
+     * The event's `detail.object.sequencer`: S3 gives every write of a key a greater one, and a
+     * redelivered event keeps its own. Identifies the upload in an unversioned bucket.
+     */
+    sequencer: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
+    /** Bytes, recorded on the job. */
+    size: z.optional(z.int().check(z.minimum(0))),
+  }),
+);
 export type JobSource = z.infer<typeof JobSource>;
 
 // Step Functions builds these payloads from its own state, so fields this version does not know are
@@ -66,18 +73,20 @@ export type JobSource = z.infer<typeof JobSource>;
  *
  * @example { "event": "register", "kind": "import", "expectedState": "registered", "executionId": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:1", "source": { "bucket": "sidestep-local-imports", "key": "imports/users.csv", "etag": "\"9b2cf535f27731c974343645a3985328\"", "size": 1024 } }
  */
-export const RegisterImportJobInput = z.object({
-  event: z.literal('register'),
-  kind: z.literal('import'),
-  ...StepFields,
-  source: JobSource.check(
-    z.refine((source) => source.versionId !== undefined || source.etag !== undefined, {
-      // The sequencer identifies the upload (the job); the worker reads the object by version id or ETag.
-      message: 'versionId or etag is required: it identifies the version of the object to import',
-      path: ['versionId'],
-    }),
-  ),
-});
+export const RegisterImportJobInput = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    event: z.literal('register'),
+    kind: z.literal('import'),
+    ...StepFields,
+    source: JobSource.check(
+      z.refine((source) => source.versionId !== undefined || source.etag !== undefined, {
+        // The sequencer identifies the upload (the job); the worker reads the object by version id or ETag.
+        message: 'versionId or etag is required: it identifies the version of the object to import',
+        path: ['versionId'],
+      }),
+    ),
+  }),
+);
 
 /**
  * The export request a job is registered for, from the `export.requested` envelope: its `id` is the
@@ -86,12 +95,14 @@ export const RegisterImportJobInput = z.object({
  * (`defaultExportFileName` of the execution's start) before registering, so every step agrees on it.
  * `filter` may be null or absent (everyone): a workflow passing an absent JSON field cannot omit it.
  */
-export const ExportJobRequest = z.object({
-  id: EnvelopeId,
-  requestedBy: z.email(),
-  fileName: ExportFileName,
-  filter: z.optional(z.nullable(ExportFilter)),
-});
+export const ExportJobRequest = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    id: EnvelopeId,
+    requestedBy: z.email(),
+    fileName: ExportFileName,
+    filter: z.optional(z.nullable(ExportFilter)),
+  }),
+);
 export type ExportJobRequest = z.infer<typeof ExportJobRequest>;
 
 /**
@@ -99,36 +110,41 @@ export type ExportJobRequest = z.infer<typeof ExportJobRequest>;
  *
  * @example { "event": "register", "kind": "export", "expectedState": "registered", "executionId": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:1", "request": { "id": "req-2026-11-24-0001", "requestedBy": "ops@example.com", "fileName": "users-2026-11-24", "filter": { "emailDomain": "example.com" } } }
  */
-export const RegisterExportJobInput = z.object({
-  event: z.literal('register'),
-  kind: z.literal('export'),
-  ...StepFields,
-  request: ExportJobRequest,
-});
+export const RegisterExportJobInput = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    event: z.literal('register'),
+    kind: z.literal('export'),
+    ...StepFields,
+    request: ExportJobRequest,
+  }),
+);
 
 /** `register`, one shape per job kind: an import names its S3 object, an export its request. */
-export const RegisterJobInput = z.discriminatedUnion('kind', [
-  RegisterImportJobInput,
-  RegisterExportJobInput,
-]);
+export const RegisterJobInput = /* @__PURE__ */ lazySchema(() =>
+  z.discriminatedUnion('kind', [RegisterImportJobInput, RegisterExportJobInput]),
+);
 export type RegisterJobInput = z.infer<typeof RegisterJobInput>;
 
 /** @example { "event": "start", "jobId": "imp_0193...", "expectedState": "running", "executionId": "arn:aws:states:..." } */
-export const StartJobInput = z.object({
-  event: z.literal('start'),
-  ...JobStepFields,
-});
+export const StartJobInput = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    event: z.literal('start'),
+    ...JobStepFields,
+  }),
+);
 /**
  * What an export produced, from the export-finalizer's output (`FinalizeExportOutput`; pass it
  * whole, fields this version does not read are ignored). Stored on the job when it finishes.
  */
-export const ExportJobResult = z.object({
-  /** `exports/<jobId>/<fileName>.csv.gz`. */
-  key: z.string().check(z.minLength(1), z.maxLength(1024)),
-  rows: z.int().check(z.minimum(0)),
-  bytes: z.int().check(z.minimum(0)),
-  downloadUrl: z.url({ protocol: /^https?$/ }),
-});
+export const ExportJobResult = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    /** `exports/<jobId>/<fileName>.csv.gz`. */
+    key: z.string().check(z.minLength(1), z.maxLength(1024)),
+    rows: z.int().check(z.minimum(0)),
+    bytes: z.int().check(z.minimum(0)),
+    downloadUrl: z.url({ protocol: /^https?$/ }),
+  }),
+);
 export type ExportJobResult = z.infer<typeof ExportJobResult>;
 
 /**
@@ -136,25 +152,29 @@ export type ExportJobResult = z.infer<typeof ExportJobResult>;
  * An export's `result` is required (the finalizer's output): the job stores its rows, bytes, key and
  * download link, which the `export.ready` mail reports.
  */
-export const FinishJobInput = z.object({
-  event: z.literal('finish'),
-  ...JobStepFields,
-  result: z.optional(ExportJobResult),
-});
+export const FinishJobInput = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    event: z.literal('finish'),
+    ...JobStepFields,
+    result: z.optional(ExportJobResult),
+  }),
+);
 /**
  * `error` is the Catch output of the failed state (`ResultPath`), `{ Error, Cause }`. The job's
  * reason is the worker's own `worker_error` when it recorded one, else derived from these.
  */
-export const FailJobInput = z.object({
-  event: z.literal('fail'),
-  ...JobStepFields,
-  error: z.optional(
-    z.object({
-      Error: z.optional(z.string()),
-      Cause: z.optional(z.string()),
-    }),
-  ),
-});
+export const FailJobInput = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    event: z.literal('fail'),
+    ...JobStepFields,
+    error: z.optional(
+      z.object({
+        Error: z.optional(z.string()),
+        Cause: z.optional(z.string()),
+      }),
+    ),
+  }),
+);
 
 /**
  * The status-updater's input (the `Payload` of its `lambda:invoke` task), one shape per event.
@@ -166,21 +186,20 @@ export const FailJobInput = z.object({
  *   "error": { "Error": "States.TaskFailed", "Cause": "{\"StoppedReason\":\"Essential container in task exited\"}" } }
  * ```
  */
-export const StatusUpdateInput = z.discriminatedUnion('event', [
-  RegisterJobInput,
-  StartJobInput,
-  FinishJobInput,
-  FailJobInput,
-]);
+export const StatusUpdateInput = /* @__PURE__ */ lazySchema(() =>
+  z.discriminatedUnion('event', [RegisterJobInput, StartJobInput, FinishJobInput, FailJobInput]),
+);
 export type StatusUpdateInput = z.infer<typeof StatusUpdateInput>;
 export type StatusUpdateInputOf<E extends JobEvent> = Extract<StatusUpdateInput, { event: E }>;
 
 /** A job's row counts as the batch-worker recorded them (an export's rows are all in `total`). */
-export const JobRows = z.object({
-  total: z.int().check(z.minimum(0)),
-  imported: z.int().check(z.minimum(0)),
-  rejected: z.int().check(z.minimum(0)),
-});
+export const JobRows = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    total: z.int().check(z.minimum(0)),
+    imported: z.int().check(z.minimum(0)),
+    rejected: z.int().check(z.minimum(0)),
+  }),
+);
 export type JobRows = z.infer<typeof JobRows>;
 
 /**
@@ -198,62 +217,59 @@ export type JobRows = z.infer<typeof JobRows>;
  * For an export, `fileName` is the export's file name (without `.csv.gz`) and `rows.total` the rows
  * exported (`imported` and `rejected` are 0).
  */
-export const StatusUpdateOutput = z.object({
-  jobId: JobId,
-  kind: JobKind,
-  /** The job's state after the event (for a duplicate register: the job's state as it is). */
-  state: JobState,
-  /** The execution that owns the job: the one that registered it. */
-  executionId: ExecutionId,
-  /**
-   * The job id qualified by its attempt: `<jobId>` for the first, `<jobId>:<n>` for attempt n (an
-   * operator's retry). The workflows key the job's mails by it (`<template>:<attemptKey>`), so each
-   * attempt's outcome is mailed once and a retry's is not taken for the first attempt's.
-   */
-  attemptKey: z.string().check(z.minLength(1), z.maxLength(140), z.regex(/^[A-Za-z0-9._:-]+$/)),
-  /**
-   * Register only: the same object was already registered by ANOTHER execution, so this execution
-   * should end early and successfully. Always false for the other events.
-   */
-  duplicate: z.boolean(),
-  /** The last segment of the source key (imports); null when the job has no source. */
-  fileName: z.nullable(z.string()),
-  /** The worker's counts; null until it recorded them. */
-  rows: z.nullable(JobRows),
-  /**
-   * Imports: the first rows the worker rejected (at most {@link MAX_REJECTED_SAMPLES}), for the
-   * `import.completed` mail; empty when none was rejected, and for exports.
-   */
-  rejectedSamples: z.array(RejectedRowSample).check(z.maxLength(MAX_REJECTED_SAMPLES)),
-  /** Why the job failed (one to 2,000 characters, what the `import.failed` mail shows); null unless failed. */
-  reason: z.nullable(z.string()),
-  /** Exports: who asked, the address of the `export.ready` / `export.failed` mail; null for imports. */
-  requestedBy: z.nullable(z.string()),
-  /** Exports, once finished: the link the `export.ready` mail carries; else null. */
-  downloadUrl: z.nullable(z.string()),
-  /** Exports, once finished: the combined object's key; else null. */
-  resultKey: z.nullable(z.string()),
-  /** Bytes: an import's source object, an export's combined file; null when unknown. */
-  bytes: z.nullable(z.int().check(z.minimum(0))),
-});
+export const StatusUpdateOutput = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    jobId: JobId,
+    kind: JobKind,
+    /** The job's state after the event (for a duplicate register: the job's state as it is). */
+    state: JobState,
+    /** The execution that owns the job: the one that registered it. */
+    executionId: ExecutionId,
+    /**
+     * The job id qualified by its attempt: `<jobId>` for the first, `<jobId>:<n>` for attempt n (an
+     * operator's retry). The workflows key the job's mails by it (`<template>:<attemptKey>`), so each
+     * attempt's outcome is mailed once and a retry's is not taken for the first attempt's.
+     */
+    attemptKey: z.string().check(z.minLength(1), z.maxLength(140), z.regex(/^[A-Za-z0-9._:-]+$/)),
+    /**
+     * Register only: the same object was already registered by ANOTHER execution, so this execution
+     * should end early and successfully. Always false for the other events.
+     */
+    duplicate: z.boolean(),
+    /** The last segment of the source key (imports); null when the job has no source. */
+    fileName: z.nullable(z.string()),
+    /** The worker's counts; null until it recorded them. */
+    rows: z.nullable(JobRows),
+    /**
+     * Imports: the first rows the worker rejected (at most {@link MAX_REJECTED_SAMPLES}), for the
+     * `import.completed` mail; empty when none was rejected, and for exports.
+     */
+    rejectedSamples: z.array(RejectedRowSample).check(z.maxLength(MAX_REJECTED_SAMPLES)),
+    /** Why the job failed (one to 2,000 characters, what the `import.failed` mail shows); null unless failed. */
+    reason: z.nullable(z.string()),
+    /** Exports: who asked, the address of the `export.ready` / `export.failed` mail; null for imports. */
+    requestedBy: z.nullable(z.string()),
+    /** Exports, once finished: the link the `export.ready` mail carries; else null. */
+    downloadUrl: z.nullable(z.string()),
+    /** Exports, once finished: the combined object's key; else null. */
+    resultKey: z.nullable(z.string()),
+    /** Bytes: an import's source object, an export's combined file; null when unknown. */
+    bytes: z.nullable(z.int().check(z.minimum(0))),
+  }),
+);
 export type StatusUpdateOutput = z.infer<typeof StatusUpdateOutput>;
 
 /**
  * The job-sweeper's input: what its schedule (and the operator rule that fires it by hand) passes,
  * `{}`. Fields this version does not know are ignored. The sweeper reads the clock itself.
  */
-export const SweepStaleJobsInput = z.object({});
+export const SweepStaleJobsInput = /* @__PURE__ */ lazySchema(() => z.object({}));
 export type SweepStaleJobsInput = z.infer<typeof SweepStaleJobsInput>;
 
 /** The statuses of a Step Functions execution (`DescribeExecution`'s `status`). */
-export const ExecutionStatus = z.enum([
-  'RUNNING',
-  'SUCCEEDED',
-  'FAILED',
-  'TIMED_OUT',
-  'ABORTED',
-  'PENDING_REDRIVE',
-]);
+export const ExecutionStatus = /* @__PURE__ */ lazySchema(() =>
+  z.enum(['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE']),
+);
 export type ExecutionStatus = z.infer<typeof ExecutionStatus>;
 
 /**
@@ -265,18 +281,20 @@ export type ExecutionStatus = z.infer<typeof ExecutionStatus>;
  *
  * @example { "version": "0", "id": "315c1398-40ff-a850-213b-158f73ea175d", "detail-type": "Step Functions Execution Status Change", "source": "aws.states", "account": "000000000000", "time": "2026-11-24T09:00:05Z", "region": "us-east-1", "resources": ["arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:exec-1"], "detail": { "executionArn": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:exec-1", "stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import", "name": "exec-1", "status": "ABORTED", "startDate": 1795510800000, "stopDate": 1795510805000, "input": "{}", "output": null, "error": null, "cause": null } }
  */
-export const ExecutionStatusChange = z.object({
-  source: z.literal('aws.states'),
-  'detail-type': z.literal('Step Functions Execution Status Change'),
-  detail: z.object({
-    executionArn: ExecutionId,
-    stateMachineArn: z.string().check(z.minLength(1), z.maxLength(2048)),
-    name: z.string().check(z.minLength(1), z.maxLength(80)),
-    status: ExecutionStatus,
-    error: z.optional(z.nullable(z.string())),
-    cause: z.optional(z.nullable(z.string())),
+export const ExecutionStatusChange = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    source: z.literal('aws.states'),
+    'detail-type': z.literal('Step Functions Execution Status Change'),
+    detail: z.object({
+      executionArn: ExecutionId,
+      stateMachineArn: z.string().check(z.minLength(1), z.maxLength(2048)),
+      name: z.string().check(z.minLength(1), z.maxLength(80)),
+      status: ExecutionStatus,
+      error: z.optional(z.nullable(z.string())),
+      cause: z.optional(z.nullable(z.string())),
+    }),
   }),
-});
+);
 export type ExecutionStatusChange = z.infer<typeof ExecutionStatusChange>;
 
 /**
@@ -284,26 +302,30 @@ export type ExecutionStatusChange = z.infer<typeof ExecutionStatusChange>;
  * that is not one (its schedule and operator rule pass `{}`): a sweep. An `aws.states` event that
  * breaks the contract is refused rather than taken for a sweep.
  */
-export const JobSweeperInput = z.union([
-  ExecutionStatusChange,
-  z.object({ source: z.optional(z.string().check(z.refine((source) => source !== 'aws.states'))) }),
-]);
+export const JobSweeperInput = /* @__PURE__ */ lazySchema(() =>
+  z.union([
+    ExecutionStatusChange,
+    z.object({ source: z.optional(z.string().check(z.refine((source) => source !== 'aws.states'))) }),
+  ]),
+);
 export type JobSweeperInput = z.infer<typeof JobSweeperInput>;
 
 /** One job the sweeper failed, or whose failure mail it queued again. */
-export const SweptJob = z.object({
-  jobId: JobId,
-  kind: JobKind,
-  /**
-   * The deadline the job missed (ISO 8601); null for a job failed because its execution ended (it
-   * may never have started, so never had one).
-   */
-  deadlineAt: z.nullable(z.iso.datetime({ offset: true })),
-  /** The reason recorded on the job and sent in its failure mail. */
-  reason: z.string(),
-  /** The failure mail's envelope id (`<template>:<jobId>`, `:<attempt>` after a retry: the key the mail-dispatcher sends once per). */
-  mailId: z.string(),
-});
+export const SweptJob = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    jobId: JobId,
+    kind: JobKind,
+    /**
+     * The deadline the job missed (ISO 8601); null for a job failed because its execution ended (it
+     * may never have started, so never had one).
+     */
+    deadlineAt: z.nullable(z.iso.datetime({ offset: true })),
+    /** The reason recorded on the job and sent in its failure mail. */
+    reason: z.string(),
+    /** The failure mail's envelope id (`<template>:<jobId>`, `:<attempt>` after a retry: the key the mail-dispatcher sends once per). */
+    mailId: z.string(),
+  }),
+);
 export type SweptJob = z.infer<typeof SweptJob>;
 
 /**
@@ -313,9 +335,11 @@ export type SweptJob = z.infer<typeof SweptJob>;
  *
  * @example { "sweptAt": "2026-11-24T12:15:00.000Z", "failed": [{ "jobId": "exp_01", "kind": "export", "deadlineAt": "2026-11-24T12:00:00.000Z", "reason": "no progress before the deadline (2026-11-24T12:00:00.000Z)", "mailId": "export.failed:exp_01" }], "mailed": [{ "jobId": "exp_01", "kind": "export", "deadlineAt": "2026-11-24T12:00:00.000Z", "reason": "no progress before the deadline (2026-11-24T12:00:00.000Z)", "mailId": "export.failed:exp_01" }] }
  */
-export const SweepStaleJobsOutput = z.object({
-  sweptAt: z.iso.datetime({ offset: true }),
-  failed: z.array(SweptJob),
-  mailed: z.array(SweptJob),
-});
+export const SweepStaleJobsOutput = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    sweptAt: z.iso.datetime({ offset: true }),
+    failed: z.array(SweptJob),
+    mailed: z.array(SweptJob),
+  }),
+);
 export type SweepStaleJobsOutput = z.infer<typeof SweepStaleJobsOutput>;
