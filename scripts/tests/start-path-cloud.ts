@@ -25,6 +25,7 @@ import {
   startLocalCloud,
 } from '@sidestep/local-cloud';
 import { LOCAL_CLOUD } from '../src/services.ts';
+import { COMPILE_CACHE_ENV } from './compile-cache.ts';
 
 /** The repository root, where the bundles built by turbo before these tests live. */
 export const rootDir = join(import.meta.dirname, '..', '..');
@@ -194,14 +195,6 @@ export interface ScriptRun {
   readonly output: string;
 }
 
-/**
- * Where the scripts the tests spawn keep V8's compiled code (NODE_COMPILE_CACHE, keyed by each
- * file's contents, so an edited file is compiled again): a spawned `sidestep` starts in ~0.45 s
- * instead of ~0.75 s, and the CLI's path test spawns it 33 times. Node's own default directory.
- * https://nodejs.org/api/module.html#module-compile-cache
- */
-const COMPILE_CACHE = join(tmpdir(), 'node-compile-cache');
-
 /** Runs a script of the repository as a person would, without blocking this process's event loop. */
 export function runScript(...args: string[]): Promise<ScriptRun> {
   return runScriptWith({}, ...args);
@@ -214,7 +207,7 @@ export function runScriptWith(
 ): Promise<ScriptRun> {
   const child = spawn(process.execPath, args, {
     cwd: rootDir,
-    env: { ...process.env, FORCE_COLOR: '0', NODE_COMPILE_CACHE: COMPILE_CACHE, ...variables },
+    env: { ...process.env, FORCE_COLOR: '0', ...COMPILE_CACHE_ENV, ...variables },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
