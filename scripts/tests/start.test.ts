@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
+import { COMPILE_CACHE_ENV } from './compile-cache.ts';
 
 // Runs the real `pnpm start` entry (the mail-dispatcher bundle turbo built before this test, the
 // embedded PostgreSQL) as a person would, on free ports so it never collides with a running cloud.
@@ -36,7 +37,7 @@ function start(...args: string[]) {
     ],
     {
       cwd: rootDir,
-      env: { ...process.env, FORCE_COLOR: '0', DATABASE_URL: '' },
+      env: { ...process.env, FORCE_COLOR: '0', ...COMPILE_CACHE_ENV, DATABASE_URL: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

@@ -10,6 +10,7 @@ import { migrations } from '@sidestep/db';
 import * as z from 'zod/mini';
 import { task } from '../task.ts';
 import {
+  type DatabaseBackend,
   databaseBackends,
   jobRow,
   KILL_POINTS,
@@ -45,7 +46,24 @@ beforeAll(async () => {
   s3 = await startS3();
 }, 30_000);
 
+/**
+ * The import and export suites of a backend share one migrated database (their rows and jobs have
+ * prefixes and ids of their own, and the export's filter picks only its own users): a PGlite start
+ * is 2-3 s. The migrate suite needs an empty schema and starts its own.
+ */
+const sharedDatabases = new Map<DatabaseBackend['name'], Promise<WorkerDatabase>>();
+
+function sharedDatabase(backend: DatabaseBackend): Promise<WorkerDatabase> {
+  let database = sharedDatabases.get(backend.name);
+  if (!database) {
+    database = backend.start();
+    sharedDatabases.set(backend.name, database);
+  }
+  return database;
+}
+
 afterAll(async () => {
+  await Promise.allSettled([...sharedDatabases.values()].map(async (database) => (await database).close()));
   await s3?.stop();
   rmSync(taskDir, { recursive: true, force: true });
   rmSync(tmpDir, { recursive: true, force: true });
@@ -174,9 +192,8 @@ for (const backend of databaseBackends()) {
   backend.describe(`batch-worker bundle [${backend.name}]`, () => {
     let database: WorkerDatabase;
     beforeAll(async () => {
-      database = await backend.start();
+      database = await sharedDatabase(backend);
     }, 60_000);
-    afterAll(() => database?.close());
 
     const inputs = (jobId: string, key: string) => ({
       MODE: 'import',
@@ -420,7 +437,7 @@ for (const backend of databaseBackends()) {
     let database: WorkerDatabase;
     const prefix = `exp-img-${backend.name}-`;
     beforeAll(async () => {
-      database = await backend.start();
+      database = await sharedDatabase(backend);
       await database.db.query(
         `INSERT INTO users (external_id, email, name)
          SELECT $1 || lpad(g::text, 6, '0'), 'u' || g || '@export.example', CASE WHEN g = 1 THEN '=1+1' ELSE 'User ' || g END
@@ -428,7 +445,6 @@ for (const backend of databaseBackends()) {
         [prefix],
       );
     }, 60_000);
-    afterAll(() => database?.close());
 
     const exportJob = async () => {
       const id = `exp_img_${backend.name}_${Math.random().toString(36).slice(2)}`;
