@@ -277,7 +277,8 @@ describe('the import path in the local cloud', () => {
     const [failed] = await job(key);
     expect(failed?.state).toBe('failed');
     expect(failed?.error).toBe(`aborted: execution ${name} was stopped (Deploy: release 42)`);
-    // The mail-dispatcher batches for a second: give a wrong second mail the time to arrive.
+    // A wrong second failure mail would come from another path (the sweeper reacting to the aborted
+    // execution's event): give it the time to arrive.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const sent = mails(`Import failed: ${fileName}`);
     expect(sent).toHaveLength(1);
