@@ -102,6 +102,28 @@ postgres.describe(
     };
 
     /**
+     * Imports `usersCsv(5, prefix)` while another writer's open transaction holds what `hold` took:
+     * waits until the import blocks on it, runs `whileBlocked`, then commits the other writer and
+     * returns the import's summary.
+     */
+    const importWhileHeld = async (
+      store: PostgresUserImportStore,
+      jobId: string,
+      prefix: string,
+      hold: (client: pg.Client) => Promise<unknown>,
+      whileBlocked?: () => Promise<void>,
+    ) => {
+      const { client, pid } = await otherWriter();
+      await client.query('BEGIN');
+      await hold(client);
+      const imported = importWith(store, jobId, usersCsv(5, prefix));
+      await blockedBy(pid);
+      await whileBlocked?.();
+      await client.query('COMMIT');
+      return imported;
+    };
+
+    /**
      * Forces a deadlock on the completing transaction: the other writer locks a user of the file, the
      * completion (which locked the job first) waits for it in the merge, then the other writer asks
      * for the job's row. The completion's backend finds the cycle at its `deadlock_timeout` (the
@@ -161,15 +183,10 @@ postgres.describe(
         onCompleteRetry: (retry) => retries.push(retry),
       });
       try {
-        const { client, pid } = await otherWriter();
-        await client.query('BEGIN');
-        await client.query(`UPDATE users SET name = 'changed elsewhere' WHERE external_id = $1`, [
-          `${prefix}3`,
-        ]);
-        const imported = importWith(store, jobId, usersCsv(5, prefix));
-        await blockedBy(pid);
-        await client.query('COMMIT');
-        expect(await imported).toMatchObject({ rowsTotal: 5, rowsImported: 5, usersWritten: 5 });
+        const imported = await importWhileHeld(store, jobId, prefix, (client) =>
+          client.query(`UPDATE users SET name = 'changed elsewhere' WHERE external_id = $1`, [`${prefix}3`]),
+        );
+        expect(imported).toMatchObject({ rowsTotal: 5, rowsImported: 5, usersWritten: 5 });
       } finally {
         await store.close();
       }
@@ -188,18 +205,15 @@ postgres.describe(
         onMergeFallback: () => fallbacks++,
       });
       try {
-        const { client, pid } = await otherWriter();
-        await client.query('BEGIN');
-        await client.query('INSERT INTO users (external_id, email, name) VALUES ($1, $2, $3)', [
-          `${prefix}3`,
-          'elsewhere@example.com',
-          'Inserted elsewhere',
-        ]);
-        const imported = importWith(store, jobId, usersCsv(5, prefix));
-        // The MERGE found no user 3 in its snapshot and waits on the other writer's uncommitted one.
-        await blockedBy(pid);
-        await client.query('COMMIT');
-        expect(await imported).toMatchObject({ rowsTotal: 5, rowsImported: 5, usersWritten: 5 });
+        // The MERGE finds no user 3 in its snapshot and waits on the other writer's uncommitted one.
+        const imported = await importWhileHeld(store, jobId, prefix, (client) =>
+          client.query('INSERT INTO users (external_id, email, name) VALUES ($1, $2, $3)', [
+            `${prefix}3`,
+            'elsewhere@example.com',
+            'Inserted elsewhere',
+          ]),
+        );
+        expect(imported).toMatchObject({ rowsTotal: 5, rowsImported: 5, usersWritten: 5 });
       } finally {
         await store.close();
       }
@@ -214,18 +228,20 @@ postgres.describe(
       const jobId = await runningJob(database.db);
       const store = await PostgresUserImportStore.connect({ url: database.url });
       try {
-        const { client, pid } = await otherWriter();
-        await client.query('BEGIN');
-        await client.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_MERGE_LOCK]);
-        const imported = importWith(store, jobId, usersCsv(5, prefix));
-        await blockedBy(pid);
-        const { rows: before } = await database.db.query<{ n: string }>(
-          'SELECT count(*) AS n FROM users WHERE external_id LIKE $1',
-          [`${prefix}%`],
+        const imported = await importWhileHeld(
+          store,
+          jobId,
+          prefix,
+          (client) => client.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_MERGE_LOCK]),
+          async () => {
+            const { rows: before } = await database.db.query<{ n: string }>(
+              'SELECT count(*) AS n FROM users WHERE external_id LIKE $1',
+              [`${prefix}%`],
+            );
+            expect(before[0]?.n).toBe('0');
+          },
         );
-        expect(before[0]?.n).toBe('0');
-        await client.query('COMMIT');
-        expect(await imported).toMatchObject({ rowsImported: 5, usersWritten: 5 });
+        expect(imported).toMatchObject({ rowsImported: 5, usersWritten: 5 });
       } finally {
         await store.close();
       }

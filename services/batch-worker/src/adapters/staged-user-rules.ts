@@ -157,18 +157,13 @@ export function mergeSql(
   header: HeaderMapping,
   options: MergeOptions = { filterRejected: true },
 ): string {
-  const name = header.name === undefined ? 'users.name' : 'staged.name';
+  const update = userUpdateSql('staged', header);
   return `
     MERGE INTO users
     USING (${mergeSourceSql(table, header, options)}) AS staged
     ON users.external_id = staged.external_id
-    WHEN MATCHED AND (users.email, users.name, users.attributes)
-      IS DISTINCT FROM (staged.email, ${name}, users.attributes || staged.attributes) THEN
-      UPDATE SET
-        email = staged.email,
-        name = ${name},
-        attributes = users.attributes || staged.attributes,
-        updated_at = now()
+    WHEN MATCHED AND ${update.changed} THEN
+      UPDATE SET ${update.set}
     WHEN NOT MATCHED THEN
       INSERT (external_id, email, name, attributes)
       VALUES (staged.external_id, staged.email, staged.name, staged.attributes)`;
@@ -184,17 +179,27 @@ export function upsertSql(
   header: HeaderMapping,
   options: MergeOptions = { filterRejected: true },
 ): string {
-  const name = header.name === undefined ? 'users.name' : 'excluded.name';
+  const update = userUpdateSql('excluded', header);
   return `
     INSERT INTO users (external_id, email, name, attributes)
     ${mergeSourceSql(table, header, options)}
-    ON CONFLICT (external_id) DO UPDATE SET
-      email = excluded.email,
-      name = ${name},
-      attributes = users.attributes || excluded.attributes,
-      updated_at = now()
-    WHERE (users.email, users.name, users.attributes)
-      IS DISTINCT FROM (excluded.email, ${name}, users.attributes || excluded.attributes)`;
+    ON CONFLICT (external_id) DO UPDATE SET ${update.set}
+    WHERE ${update.changed}`;
+}
+
+/**
+ * What both merges do to an existing user from the file's row (`source`: the MERGE's source alias
+ * or ON CONFLICT's `excluded`): the SET list and the condition that the user would change, so an
+ * unchanged user is not rewritten. Attributes merge (the file's columns override); without a `name`
+ * column the existing name is kept.
+ */
+function userUpdateSql(source: string, header: HeaderMapping): { set: string; changed: string } {
+  const name = header.name === undefined ? 'users.name' : `${source}.name`;
+  const attributes = `users.attributes || ${source}.attributes`;
+  return {
+    set: `email = ${source}.email, name = ${name}, attributes = ${attributes}, updated_at = now()`,
+    changed: `(users.email, users.name, users.attributes) IS DISTINCT FROM (${source}.email, ${name}, ${attributes})`,
+  };
 }
 
 /**
