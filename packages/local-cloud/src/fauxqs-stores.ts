@@ -1,4 +1,6 @@
-import { join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import type { buildApp } from 'fauxqs';
 
 /** What fauxqs's `buildApp` takes as `stores`: its SQS, SNS and S3 stores. */
@@ -51,6 +53,7 @@ export async function persistentFauxqsStores(dataDir: string): Promise<Persisten
     'persistence.js',
     'PersistenceManager',
   );
+  createWithLargePages(join(dataDir, 'fauxqs.db'));
   const persistence = new Persistence(join(dataDir));
   keepReceiveCountWhenReady(persistence);
   // fauxqs opens the database in WAL mode with SQLite's default synchronous=FULL: every write (a
@@ -70,6 +73,28 @@ export async function persistentFauxqsStores(dataDir: string): Promise<Persisten
   writable.s3Store.persistence = persistence;
   for (const queue of writable.sqsStore.allQueues()) queue.persistence = persistence;
   return { stores, close: () => persistence.close() };
+}
+
+/**
+ * Objects are stored in fauxqs's SQLite database as blobs, which SQLite keeps in chains of overflow
+ * pages: an 8 MiB export part is 2,048 pages of SQLite's default 4 KiB, each written to the WAL
+ * with its own frame header and checksum, then copied into the database at each checkpoint.
+ * Measured here (2 cores, node:sqlite, WAL, synchronous=NORMAL, 16 blobs of 8 MiB): 4 KiB pages
+ * 162-164 MiB/s, 64 KiB pages (SQLite's largest) 196-247 MiB/s, plain files 260-320 MiB/s. A page
+ * size is fixed when the database is created and cannot change in WAL mode
+ * (https://sqlite.org/pragma.html#pragma_page_size), so a new state directory's database is created
+ * here, empty, with 64 KiB pages and WAL, before fauxqs opens it; an existing one keeps its size.
+ */
+function createWithLargePages(file: string): void {
+  if (existsSync(file)) return;
+  mkdirSync(dirname(file), { recursive: true });
+  const db = new DatabaseSync(file);
+  try {
+    db.exec('PRAGMA page_size = 65536');
+    db.exec('PRAGMA journal_mode = WAL');
+  } finally {
+    db.close();
+  }
 }
 
 type Constructor<T> = new (...args: unknown[]) => T;

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -132,6 +133,18 @@ describe('startAwsEndpoint with a dataDir', () => {
     } finally {
       sqs.destroy();
       await endpoint.stop();
+    }
+  });
+
+  it('creates its database with 64 KiB pages, the size objects are written fastest in (fauxqs-stores.ts)', async () => {
+    const endpoint = await startAwsEndpoint({ port: 0, dataDir });
+    await endpoint.stop();
+    const db = new DatabaseSync(join(dataDir, 'fauxqs.db'), { readOnly: true });
+    try {
+      expect(db.prepare('PRAGMA page_size').get()).toEqual({ page_size: 65536 });
+      expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
+    } finally {
+      db.close();
     }
   });
 
