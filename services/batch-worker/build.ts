@@ -2,5 +2,9 @@
 // the local cloud runs as the Fargate task's child process.
 import { bundleService } from '@sidestep/bundle';
 
-const result = await bundleService({ packageDir: import.meta.dirname, entry: 'src/main.ts' });
+const result = await bundleService({
+  packageDir: import.meta.dirname,
+  entry: 'src/main.ts',
+  splitting: true,
+});
 console.log(`dist/index.mjs ${(result.bytes / 1024).toFixed(1)} KiB`);

@@ -8,16 +8,14 @@
  * step on a non-zero exit code.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { exportMode } from './export/export-mode.ts';
-import { importMode } from './import/import-mode.ts';
-import { migrateMode } from './migrate-mode.ts';
 import { runTask } from './run-task.ts';
 
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'batch-worker' });
 
+// Each mode is a chunk of its own (build.ts splits the bundle): a task loads the code of its mode.
 process.exitCode =
   process.env.MODE === 'export'
-    ? await runTask(exportMode, { logger })
+    ? await runTask((await import('./export/export-mode.ts')).exportMode, { logger })
     : process.env.MODE === 'migrate'
-      ? await runTask(migrateMode, { logger })
-      : await runTask(importMode, { logger });
+      ? await runTask((await import('./migrate-mode.ts')).migrateMode, { logger })
+      : await runTask((await import('./import/import-mode.ts')).importMode, { logger });

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -28,10 +28,18 @@ const packageDir = join(import.meta.dirname, '..');
 const dockerfile = readFileSync(join(packageDir, 'Dockerfile'), 'utf8');
 
 /** The sources of the Dockerfile's COPY into /app. */
-function copiedFiles(): string[] {
+/** The COPY into /app/'s sources, as written (globs). */
+function copyPatterns(): string[] {
   const copy = dockerfile.split('\n').find((line) => /^COPY\s.*\s\/app\/$/.test(line));
   if (!copy) throw new Error('Dockerfile has no COPY into /app/');
   return copy.trim().split(/\s+/).slice(1, -1);
+}
+
+/** The files that COPY puts in the image, its globs expanded as Docker expands them. */
+function copiedFiles(): string[] {
+  return copyPatterns()
+    .flatMap((pattern) => globSync(pattern, { cwd: packageDir }))
+    .sort();
 }
 
 let taskDir: string;
@@ -166,7 +174,12 @@ async function interruptMidRun(
 
 describe('batch-worker image', () => {
   it('copies only the bundle, runs the manifest command as a non-root user', () => {
-    expect(copiedFiles()).toEqual(['dist/index.mjs', 'dist/index.mjs.map']);
+    expect(copyPatterns()).toEqual(['dist/*.mjs', 'dist/*.mjs.map']);
+    // The bundle and its chunks with their maps: no metafile, no legal notices, nothing else.
+    const files = copiedFiles();
+    expect(files).toContain('dist/index.mjs');
+    expect(files.filter((file) => !/^dist\/(index|chunk-[A-Z0-9]+)\.mjs(\.map)?$/.test(file))).toEqual([]);
+    expect(files.filter((file) => file.endsWith('.mjs')).length).toBeGreaterThan(1);
     expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/docker\/library\/node:24-slim$/m);
     expect(dockerfile).toMatch(/^USER node$/m);
     // The image's defaults are the task definition's, so a task run without them behaves the same.
