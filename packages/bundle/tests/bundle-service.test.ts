@@ -34,6 +34,15 @@ const FILES: Record<string, string> = {
   // A dynamic import of a bundled module is inlined, so that module's static imports load at init.
   'src/indirect.ts': `export const handler = async () => (await import('./uses-dual.ts')).name;\n`,
   'src/uses-dual.ts': `import { flavour } from 'dual-format';\nexport const name = flavour;\n`,
+  // ES imports of builtins, named, default and namespace, from the handler and a lazy chunk.
+  'src/builtins.ts': `
+    import { request } from 'node:http';
+    import path from 'path';
+    import * as os from 'node:os';
+    export const handler = async () => {
+      const { gzipSync } = await import('node:zlib');
+      return [typeof request, path.join('a', 'b'), typeof os.cpus, gzipSync('x').length > 0].join(' ');
+    };`,
   'src/broken.ts': `import { nothing } from 'not-installed-anywhere';\nexport const handler = async () => nothing;\n`,
   'node_modules/legacy-https/package.json': JSON.stringify({
     name: 'legacy-https',
@@ -250,6 +259,33 @@ describe('bundleService', () => {
     });
     expect(run(substituted.outfile)).toBe('the small table');
     expect(await readFile(substituted.outfile, 'utf8')).not.toContain('the full table');
+  });
+
+  it('takes builtins from process.getBuiltinModule, so importing node:http does not load its lazy exports (undici)', async () => {
+    const result = await bundleService({
+      packageDir,
+      entry: 'src/builtins.ts',
+      outdir: 'dist-builtins',
+      splitting: true,
+    });
+    const run = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { handler } = await import('${result.outfile}');
+         process.stdout.write(JSON.stringify({
+           result: await handler(),
+           undici: process.moduleLoadList.some((name) => name.includes('undici')),
+         }));`,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({ result: 'function a/b function true', undici: false });
+    for (const file of [result.outfile, ...result.chunks]) {
+      expect(await readFile(file, 'utf8')).not.toMatch(/from\s*["']node:/);
+    }
   });
 
   it('refuses a substitute that does not resolve, has no replacement, or replaces nothing imported', async () => {

@@ -57,14 +57,15 @@ export function keepCrc64NvmeChecksums(app: FauxqsApp, store: S3Store): void {
   // a 10M-row export's 250 MB).
   const getObject = store.getObject.bind(store);
   store.getObject = (bucket, key) => {
-    const object = getObject(bucket, key) as ReturnType<typeof getObject> & StoredObject;
+    const object = getObject(bucket, key);
+    const stored = object as unknown as StoredObject;
     if (
-      object.checksumAlgorithm === CRC64NVME &&
-      object.checksumType === 'FULL_OBJECT' &&
-      object.checksumValue !== undefined &&
+      stored.checksumAlgorithm === CRC64NVME &&
+      stored.checksumType === 'FULL_OBJECT' &&
+      stored.checksumValue !== undefined &&
       object.body.length === object.contentLength
     ) {
-      known.set(object.body, object.checksumValue);
+      known.set(object.body, stored.checksumValue);
     }
     return object;
   };
