@@ -1,14 +1,13 @@
-import { Crc64NvmeJs } from '@aws-sdk/checksums/crc';
-
 /**
  * CRC-64/NVME, the checksum S3 computes by default and the only one it offers as a full-object
  * checksum of a multipart upload (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html):
  * every writer and reader of an export's bytes (the batch-worker, the export-finalizer, the local
  * S3) states it the same way, base64 of its 8 big-endian bytes, as S3's `x-amz-checksum-crc64nvme`.
  *
- * The checksum itself is the AWS SDK's pure-JS implementation (`@aws-sdk/checksums`, ~350 MB/s here);
- * the SDK has no way to combine two checksums, which is what a full-object checksum of a multipart
- * upload is made of, hence {@link combineCrc64Nvme}.
+ * Combining checksums lives here (no library combines two CRC-64/NVME checksums, which is what a
+ * full-object checksum of a multipart upload is made of); computing one is in `crc64-nvme-hash.ts`
+ * (`@sidestep/contracts/crc64-nvme-hash`), apart, so that a service that only combines (the
+ * export-finalizer) does not load a WebAssembly module at cold start.
  */
 
 /** The reflected form of CRC-64/NVME's polynomial 0xad93d23594c93659. */
@@ -80,7 +79,7 @@ function toBase64(value: bigint): string {
  * `crc32_combine` method: shift A's checksum past B's bytes, then add B's; the all-ones initial value
  * and final XOR cancel). How S3 derives a multipart upload's full-object checksum from its parts'.
  *
- * @example combineCrc64Nvme(crc64Nvme(a), crc64Nvme(b), b.length) === crc64Nvme(Buffer.concat([a, b]))
+ * @example combineCrc64Nvme(crc64Nvme(a), crc64Nvme(b), b.length) === crc64Nvme(Buffer.concat([a, b])) // crc64Nvme: crc64-nvme-hash.ts
  */
 export function combineCrc64Nvme(first: string, second: string, secondBytes: number): string {
   if (!Number.isSafeInteger(secondBytes) || secondBytes < 0) {
@@ -99,42 +98,4 @@ export function combinePartsCrc64Nvme(
   parts: readonly { readonly crc64nvme: string; readonly bytes: number }[],
 ): string {
   return parts.reduce((whole, part) => combineCrc64Nvme(whole, part.crc64nvme, part.bytes), EMPTY_CRC64_NVME);
-}
-
-/** The running state of the SDK's `Crc64NvmeJs`: two 32-bit halves, before the final XOR. */
-interface Crc64NvmeJsState {
-  readonly c1: number;
-  readonly c2: number;
-}
-
-/** A CRC-64/NVME computed as bytes stream by. */
-export class Crc64NvmeHash {
-  readonly #crc = new Crc64NvmeJs();
-
-  update(data: Uint8Array): this {
-    this.#crc.update(data);
-    return this;
-  }
-
-  /**
-   * The checksum so far, base64 (as S3's `x-amz-checksum-crc64nvme`). Synchronous, unlike the SDK's
-   * `digest()` (a Promise only to fit its `Checksum` interface): the local S3 computes checksums
-   * inside fauxqs's synchronous store calls. Reads the SDK class's running state, which its own
-   * `digest()` finishes the same way (XOR with all ones, big-endian).
-   */
-  digest(): string {
-    const { c1, c2 } = this.#crc as unknown as Crc64NvmeJsState;
-    if (typeof c1 !== 'number' || typeof c2 !== 'number') {
-      throw new Error('@aws-sdk/checksums Crc64NvmeJs no longer keeps its state in c1/c2');
-    }
-    const bytes = Buffer.alloc(8);
-    bytes.writeUInt32BE((c1 ^ 0xffffffff) >>> 0, 0);
-    bytes.writeUInt32BE((c2 ^ 0xffffffff) >>> 0, 4);
-    return bytes.toString('base64');
-  }
-}
-
-/** The CRC-64/NVME of `data`, base64. */
-export function crc64Nvme(data: Uint8Array): string {
-  return new Crc64NvmeHash().update(data).digest();
 }

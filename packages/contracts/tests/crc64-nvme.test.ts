@@ -1,13 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Crc64NvmeJs } from '@aws-sdk/checksums/crc';
 import { describe, expect, it } from '@jest/globals';
-import {
-  Crc64NvmeHash,
-  combineCrc64Nvme,
-  combinePartsCrc64Nvme,
-  crc64Nvme,
-  EMPTY_CRC64_NVME,
-} from '../src/crc64-nvme.ts';
+import { combineCrc64Nvme, combinePartsCrc64Nvme, EMPTY_CRC64_NVME } from '../src/crc64-nvme.ts';
+import { Crc64NvmeHash, crc64Nvme } from '../src/crc64-nvme-hash.ts';
 
 describe('crc64Nvme', () => {
   it('gives the catalogued check value of CRC-64/NVME for "123456789"', () => {
@@ -24,11 +19,26 @@ describe('crc64Nvme', () => {
     expect(hash.digest()).toBe(crc64Nvme(data));
   });
 
-  it("gives what the SDK's own asynchronous digest gives", async () => {
-    const data = randomBytes(1000);
-    const sdk = new Crc64NvmeJs();
-    sdk.update(data);
-    expect(crc64Nvme(data)).toBe(Buffer.from(await sdk.digest()).toString('base64'));
+  it("gives what the AWS SDK's own CRC-64/NVME gives, for every length around its 8-byte stride and for MiBs", async () => {
+    for (const length of [1, 7, 8, 9, 15, 16, 17, 1000, 65_537, 3 * 1024 * 1024 + 5]) {
+      const data = randomBytes(length);
+      const sdk = new Crc64NvmeJs();
+      sdk.update(data);
+      expect(crc64Nvme(data)).toBe(Buffer.from(await sdk.digest()).toString('base64'));
+    }
+  });
+
+  it('keeps hashes updated in turn apart (they share one WebAssembly hasher), and a digest lets the hash go on', () => {
+    const [a, b] = [randomBytes(5000), randomBytes(7000)];
+    const [first, second] = [new Crc64NvmeHash(), new Crc64NvmeHash()];
+    for (let offset = 0; offset < 7000; offset += 1000) {
+      first.update(a.subarray(offset, offset + 1000));
+      expect(crc64Nvme(b.subarray(0, 10))).toBe(crc64Nvme(Buffer.from(b.subarray(0, 10))));
+      second.update(b.subarray(offset, offset + 1000));
+      if (offset === 2000) expect(first.digest()).toBe(crc64Nvme(a.subarray(0, 3000)));
+    }
+    expect(first.digest()).toBe(crc64Nvme(a));
+    expect(second.digest()).toBe(crc64Nvme(b));
   });
 
   it('gives the empty checksum for no bytes', () => {

@@ -1,4 +1,5 @@
-import { combinePartsCrc64Nvme, crc64Nvme } from '@sidestep/contracts/crc64-nvme';
+import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
+import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import type { buildApp } from 'fauxqs';
 import type { FauxqsStores } from './fauxqs-stores.ts';
 

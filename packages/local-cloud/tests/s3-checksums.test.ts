@@ -12,7 +12,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { crc64Nvme } from '@sidestep/contracts/crc64-nvme';
+import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import { rejectionOf } from '@sidestep/contracts/testing';
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { localClientConfig } from './fixtures/sqs-endpoint.ts';

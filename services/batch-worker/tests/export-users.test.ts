@@ -3,7 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { type ExportFilter, ExportWorkerManifest } from '@sidestep/contracts';
-import { crc64Nvme } from '@sidestep/contracts/crc64-nvme';
+import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import type { Database } from '@sidestep/db';
 import { parse } from 'csv-parse/sync';
 import * as z from 'zod/mini';

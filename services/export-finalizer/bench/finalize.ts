@@ -11,7 +11,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { combinePartsCrc64Nvme, crc64Nvme } from '@sidestep/contracts/crc64-nvme';
+import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
+import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import { startLocalS3 } from '../tests/export-fixture.ts';
 
 const MiB = 1024 * 1024;

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { ExportWorkerManifest } from '@sidestep/contracts';
-import { combinePartsCrc64Nvme, crc64Nvme } from '@sidestep/contracts/crc64-nvme';
+import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
+import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import { type AwsEndpoint, startAwsEndpoint } from '@sidestep/local-cloud';
 
 /** The bucket every export-finalizer test writes its exports to. */

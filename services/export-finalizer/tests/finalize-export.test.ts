@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { crc64Nvme } from '@sidestep/contracts/crc64-nvme';
+import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import { S3ExportStore, storageError } from '../src/adapters/s3.ts';
 import { downloadLinkFactory } from '../src/domain/download-link.ts';
 import type { ExportObjectStore } from '../src/domain/export-object-store.ts';

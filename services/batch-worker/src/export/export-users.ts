@@ -1,6 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { type ExportFilter, ExportWorkerManifest, type ExportWorkerPart } from '@sidestep/contracts';
-import { combinePartsCrc64Nvme, crc64Nvme } from '@sidestep/contracts/crc64-nvme';
+import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
+import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import * as z from 'zod/mini';
 import { ExportProgress, type ProgressPart, resumePoint } from '../domain/export-progress.ts';
 import { EXPORT_COLUMNS, exportCopySql } from '../domain/export-query.ts';

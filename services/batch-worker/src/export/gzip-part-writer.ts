@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createGzip, type Gzip, type ZlibOptions } from 'node:zlib';
-import { Crc64NvmeHash } from '@sidestep/contracts/crc64-nvme';
+import { Crc64NvmeHash } from '@sidestep/contracts/crc64-nvme-hash';
 import { CsvCellScanner, quotedFirstCell } from '../domain/csv-cell-scanner.ts';
 import { ExportTooLargeError } from '../errors.ts';
 
