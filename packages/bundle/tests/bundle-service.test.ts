@@ -261,7 +261,7 @@ describe('bundleService', () => {
     expect(await readFile(substituted.outfile, 'utf8')).not.toContain('the full table');
   });
 
-  it('takes builtins from process.getBuiltinModule, so importing node:http does not load its lazy exports (undici)', async () => {
+  it('takes node:http from process.getBuiltinModule, so importing it does not load its lazy exports (undici)', async () => {
     const result = await bundleService({
       packageDir,
       entry: 'src/builtins.ts',
@@ -284,7 +284,7 @@ describe('bundleService', () => {
     expect(run.stderr).toBe('');
     expect(JSON.parse(run.stdout)).toEqual({ result: 'function a/b function true', undici: false });
     for (const file of [result.outfile, ...result.chunks]) {
-      expect(await readFile(file, 'utf8')).not.toMatch(/from\s*["']node:/);
+      expect(await readFile(file, 'utf8')).not.toMatch(/from\s*["']node:http["']/);
     }
   });
 
