@@ -1,5 +1,6 @@
-// Bundles src/main.ts into dist/index.mjs: the exact file the Dockerfile copies into the image and
-// the local cloud runs as the Fargate task's child process.
+// Bundles src/main.ts into dist/index.mjs plus its chunks (each mode's code, imported by main.ts
+// when the task runs that mode): the exact files the Dockerfile copies into the image and the local
+// cloud runs as the Fargate task's child process.
 import { bundleService } from '@sidestep/bundle';
 
 const result = await bundleService({

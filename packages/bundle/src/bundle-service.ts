@@ -228,10 +228,9 @@ function substitutesPlugin(
 
 /**
  * `node:http`, imported statically or required, comes from `process.getBuiltinModule()` (Node >=
- * 22.3) through a one-line CommonJS module instead of an ES `import` ({@link BUILTINS_WITH_LAZY_EXPORTS}
- * says why only it). An ES import of a builtin
- * builds its module namespace from every export, which runs the lazy getters Node keeps for what is
- * rarely used: `import { request } from 'node:http'` loads undici, Node's whole fetch and WebSocket
+ * 22.3) through a one-line CommonJS module instead of an ES `import` (why only it:
+ * {@link BUILTINS_WITH_LAZY_EXPORTS}). An ES import of a builtin builds its module namespace from
+ * every export, which runs the lazy getters Node keeps for what is rarely used: `import { request } from 'node:http'` loads undici, Node's whole fetch and WebSocket
  * implementation, for `http`'s lazy WebSocket exports. Measured by CPU time (median of 31 fresh
  * processes, Node 24.21, 2 cores): that import +50.5 ms over an empty module, the same through
  * `getBuiltinModule` +2.9 ms; the batch-worker reaches S3 over `node:http` wherever the endpoint is

@@ -55,7 +55,7 @@ export function keepCrc64NvmeChecksums(app: FauxqsApp, store: S3Store): void {
   // An object's stored full-object CRC-64/NVME is the checksum of the body a read hands out: with
   // persistence, fauxqs reads the body back from SQLite on each read (a new buffer), and
   // UploadPartCopy of a whole object would otherwise compute it again over every byte (~0.7 s for
-  // a 10M-row export's 250 MB).
+  // a 10M-row export's ~250 MB with the SDK's pure-JS CRC used then).
   const getObject = store.getObject.bind(store);
   store.getObject = (bucket, key) => {
     const object = getObject(bucket, key);
