@@ -229,7 +229,7 @@ function substitutesPlugin(
 /**
  * `node:http`, imported statically or required, comes from `process.getBuiltinModule()` (Node >=
  * 22.3) through a one-line CommonJS module instead of an ES `import` (why only it:
- * {@link BUILTINS_WITH_LAZY_EXPORTS}). An ES import of a builtin builds its module namespace from
+ * {@link REDIRECTED_BUILTINS}). An ES import of a builtin builds its module namespace from
  * every export, which runs the lazy getters Node keeps for what is rarely used: `import { request } from 'node:http'` loads undici, Node's whole fetch and WebSocket
  * implementation, for `http`'s lazy WebSocket exports. Measured by CPU time (median of 31 fresh
  * processes, Node 24.21, 2 cores): that import +50.5 ms over an empty module, the same through
@@ -240,12 +240,11 @@ function substitutesPlugin(
 const builtinsPlugin: Plugin = {
   name: 'sidestep-builtins',
   setup(esbuild) {
-    esbuild.onResolve({ filter: /^[a-z_/:]+$/ }, (args) => {
+    esbuild.onResolve({ filter: REDIRECTED_BUILTINS }, (args) => {
       // `import()` stays Node's own: esbuild would hand the caller a chunk whose only export is
-      // `default`, so `const { gzipSync } = await import('node:zlib')` would find nothing.
-      if (args.kind === 'dynamic-import' || args.namespace === BUILTIN_NAMESPACE) return undefined;
+      // `default`, so `const { request } = await import('node:http')` would find nothing.
+      if (args.kind === 'dynamic-import') return undefined;
       const path = args.path.startsWith('node:') ? args.path : `node:${args.path}`;
-      if (!isBuiltin(path) || !BUILTINS_WITH_LAZY_EXPORTS.has(path)) return undefined;
       return { path, namespace: BUILTIN_NAMESPACE };
     });
     esbuild.onLoad({ filter: /.*/, namespace: BUILTIN_NAMESPACE }, (args) => ({
@@ -267,7 +266,7 @@ const BUILTIN_NAMESPACE = 'sidestep-builtin';
  * import from +42.2 to +45.9 ms of CPU; util, fs and crypto as well, +42.7 ms (in the noise); http
  * alone leaves the Lambda services' files as they were.
  */
-const BUILTINS_WITH_LAZY_EXPORTS = new Set(['node:http']);
+const REDIRECTED_BUILTINS = /^(node:)?http$/;
 
 /** Marks the plugin's own resolve calls, which must not be substituted again. */
 const SUBSTITUTING = Symbol('substituting');

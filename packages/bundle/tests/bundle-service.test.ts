@@ -76,6 +76,15 @@ const FILES: Record<string, string> = {
 let packageDir: string;
 let build: { status: number | null; stderr: string };
 
+/** Runs `script` in a fresh ES-module `node`, after `const { handler } = await import(outfile)`. */
+function withHandlerInFreshNode(outfile: string, script: string) {
+  return spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', `const { handler } = await import(${JSON.stringify(outfile)});\n${script}`],
+    { encoding: 'utf8' },
+  );
+}
+
 beforeAll(async () => {
   packageDir = await mkdtemp(join(tmpdir(), 'bundle-fixture-'));
   for (const [file, content] of Object.entries(FILES)) {
@@ -244,11 +253,7 @@ describe('bundleService', () => {
 
   it('replaces a dependency’s file named in substitutes, whichever module requires it', async () => {
     const run = (outfile: string) =>
-      spawnSync(
-        process.execPath,
-        ['--input-type=module', '-e', `process.stdout.write(await (await import('${outfile}')).handler())`],
-        { encoding: 'utf8' },
-      ).stdout;
+      withHandlerInFreshNode(outfile, 'process.stdout.write(await handler())').stdout;
     const plain = await bundleService({ packageDir, entry: 'src/table.ts', outdir: 'dist-table' });
     expect(run(plain.outfile)).toBe('the full table');
     const substituted = await bundleService({
@@ -268,18 +273,12 @@ describe('bundleService', () => {
       outdir: 'dist-builtins',
       splitting: true,
     });
-    const run = spawnSync(
-      process.execPath,
-      [
-        '--input-type=module',
-        '-e',
-        `const { handler } = await import('${result.outfile}');
-         process.stdout.write(JSON.stringify({
-           result: await handler(),
-           undici: process.moduleLoadList.some((name) => name.includes('undici')),
-         }));`,
-      ],
-      { encoding: 'utf8' },
+    const run = withHandlerInFreshNode(
+      result.outfile,
+      `process.stdout.write(JSON.stringify({
+         result: await handler(),
+         undici: process.moduleLoadList.some((name) => name.includes('undici')),
+       }));`,
     );
     expect(run.stderr).toBe('');
     expect(JSON.parse(run.stdout)).toEqual({ result: 'function a/b function true', undici: false });

@@ -43,7 +43,5 @@ export class Crc64NvmeHash {
 
 /** The CRC-64/NVME of `data`, base64. */
 export function crc64Nvme(data: Uint8Array): string {
-  hasher.init();
-  hasher.update(data);
-  return Buffer.from(hasher.digest('binary')).toString('base64');
+  return new Crc64NvmeHash().update(data).digest();
 }
