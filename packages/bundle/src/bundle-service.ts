@@ -236,24 +236,51 @@ function substitutesPlugin(
  * `getBuiltinModule` +2.9 ms; the batch-worker reaches S3 over `node:http` wherever the endpoint is
  * plain HTTP (the local cloud). esbuild turns a named import of a CommonJS module into a property
  * read where the name is used, so nothing is read that the code does not use.
+ *
+ * `import('node:http')` would build the same namespace (the AWS SDK's HTTP handler imports it so for
+ * every plain-HTTP client: 15-23 ms of an export task's CPU in a profile, 2026-12-04), so it gets a
+ * small ES module instead: `default` and every export of the builtin as a name, read once when the
+ * module runs, except the lazy getters Node keeps for undici ({@link LAZY_HTTP_EXPORTS}), which stay
+ * on `default`. The names are the builtin's own, read by `Object.keys` (which runs no getter) in the
+ * Node that builds, the Node the image runs.
  */
 const builtinsPlugin: Plugin = {
   name: 'sidestep-builtins',
   setup(esbuild) {
     esbuild.onResolve({ filter: REDIRECTED_BUILTINS }, (args) => {
-      // `import()` stays Node's own: esbuild would hand the caller a chunk whose only export is
-      // `default`, so `const { request } = await import('node:http')` would find nothing.
-      if (args.kind === 'dynamic-import') return undefined;
       const path = args.path.startsWith('node:') ? args.path : `node:${args.path}`;
-      return { path, namespace: BUILTIN_NAMESPACE };
+      // A CommonJS module would reach `import()` as a namespace whose only export is `default`, so
+      // `const { request } = await import('node:http')` would find nothing: an ES module instead.
+      const namespace = args.kind === 'dynamic-import' ? BUILTIN_ESM_NAMESPACE : BUILTIN_NAMESPACE;
+      return { path, namespace };
     });
     esbuild.onLoad({ filter: /.*/, namespace: BUILTIN_NAMESPACE }, (args) => ({
       contents: `module.exports = process.getBuiltinModule(${JSON.stringify(args.path)});`,
       loader: 'js',
     }));
+    esbuild.onLoad({ filter: /.*/, namespace: BUILTIN_ESM_NAMESPACE }, (args) => {
+      const names = Object.keys(process.getBuiltinModule(args.path)).filter(
+        (name) => !LAZY_HTTP_EXPORTS.has(name) && /^[A-Za-z_$][\w$]*$/.test(name),
+      );
+      return {
+        contents: [
+          `const builtin = process.getBuiltinModule(${JSON.stringify(args.path)});`,
+          'export default builtin;',
+          `export const { ${names.join(', ')} } = builtin;`,
+        ].join('\n'),
+        loader: 'js',
+      };
+    });
   },
 };
 const BUILTIN_NAMESPACE = 'sidestep-builtin';
+const BUILTIN_ESM_NAMESPACE = 'sidestep-builtin-esm';
+
+/**
+ * `node:http`'s exports that Node defines as getters loading undici on first read (lib/http.js,
+ * `lazyUndici`): reachable on `default`, not as names of the `import()` namespace.
+ */
+const LAZY_HTTP_EXPORTS = new Set(['WebSocket', 'CloseEvent', 'MessageEvent']);
 
 /**
  * The builtins taken from `getBuiltinModule`. Measured by CPU time, an ES import against

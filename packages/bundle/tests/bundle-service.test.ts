@@ -41,7 +41,10 @@ const FILES: Record<string, string> = {
     import * as os from 'node:os';
     export const handler = async () => {
       const { gzipSync } = await import('node:zlib');
-      return [typeof request, path.join('a', 'b'), typeof os.cpus, gzipSync('x').length > 0].join(' ');
+      // Both ways code reads a dynamically imported builtin (the AWS SDK's HTTP handler: \`.default ?? it\`).
+      const http = await import('node:http');
+      const { Agent } = http.default ?? http;
+      return [typeof request, path.join('a', 'b'), typeof os.cpus, gzipSync('x').length > 0, typeof http.request, Agent === http.Agent].join(' ');
     };`,
   'src/broken.ts': `import { nothing } from 'not-installed-anywhere';\nexport const handler = async () => nothing;\n`,
   'node_modules/legacy-https/package.json': JSON.stringify({
@@ -266,7 +269,7 @@ describe('bundleService', () => {
     expect(await readFile(substituted.outfile, 'utf8')).not.toContain('the full table');
   });
 
-  it('takes node:http from process.getBuiltinModule, so importing it does not load its lazy exports (undici)', async () => {
+  it('takes node:http from process.getBuiltinModule, imported or import()ed, so it does not load its lazy exports (undici)', async () => {
     const result = await bundleService({
       packageDir,
       entry: 'src/builtins.ts',
@@ -281,7 +284,10 @@ describe('bundleService', () => {
        }));`,
     );
     expect(run.stderr).toBe('');
-    expect(JSON.parse(run.stdout)).toEqual({ result: 'function a/b function true', undici: false });
+    expect(JSON.parse(run.stdout)).toEqual({
+      result: 'function a/b function true function true',
+      undici: false,
+    });
     for (const file of [result.outfile, ...result.chunks]) {
       expect(await readFile(file, 'utf8')).not.toMatch(/from\s*["']node:http["']/);
     }
