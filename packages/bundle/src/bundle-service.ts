@@ -259,7 +259,9 @@ const builtinsPlugin: Plugin = {
       loader: 'js',
     }));
     esbuild.onLoad({ filter: /.*/, namespace: BUILTIN_ESM_NAMESPACE }, (args) => {
-      const names = Object.keys(process.getBuiltinModule(args.path)).filter(
+      const builtin = process.getBuiltinModule(args.path);
+      if (builtin === undefined) return { errors: [{ text: `${args.path} is not a builtin of this Node` }] };
+      const names = Object.keys(builtin).filter(
         (name) => !LAZY_HTTP_EXPORTS.has(name) && /^[A-Za-z_$][\w$]*$/.test(name),
       );
       return {

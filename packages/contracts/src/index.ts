@@ -90,4 +90,4 @@ export {
   SweepStaleJobsOutput,
   SweptJob,
 } from './status.ts';
-export { TRANSIENT_CONFLICT_EXIT_CODE } from './task-exit-codes.ts';
+export { TRANSIENT_FAILURE_EXIT_CODE } from './task-exit-codes.ts';

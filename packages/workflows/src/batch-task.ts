@@ -1,4 +1,4 @@
-import { type JobKind, TRANSIENT_CONFLICT_EXIT_CODE } from '@sidestep/contracts';
+import { type JobKind, TRANSIENT_FAILURE_EXIT_CODE } from '@sidestep/contracts';
 import type { ChoiceTest, Json, State, TaskState } from './asl.ts';
 import { catchAll } from './catch-all.ts';
 import { INTEGRATION } from './integration.ts';
@@ -105,21 +105,25 @@ export const INTERRUPTED_TASK_STOP_CODES = [
 export const MAX_TASK_RERUNS = 3;
 
 /**
- * How many times a batch task that exited {@link TRANSIENT_CONFLICT_EXIT_CODE} (a database conflict
- * outlasted the worker's own retries) is run again before the job fails with
- * {@link DATABASE_CONFLICT_ERROR}.
+ * How many times a batch task that exited {@link TRANSIENT_FAILURE_EXIT_CODE} (a database conflict,
+ * or the database or S3 unreachable, past the worker's own retries) is run again before the job
+ * fails with {@link TRANSIENT_FAILURE_ERROR}.
  */
-export const MAX_CONFLICT_RERUNS = 3;
+export const MAX_TRANSIENT_RERUNS = 3;
 
 /**
- * The backoff before the first rerun after a conflict; it doubles for each later one. Each wait is
+ * The backoff before the first rerun after a transient failure; it doubles for each later one. Each wait is
  * the backoff plus a random part of up to the backoff again (30-60 s, 60-120 s, 120-240 s), so two
  * imports that collided are not run again in lockstep.
  */
-export const CONFLICT_BACKOFF_SECONDS = 30;
+export const TRANSIENT_BACKOFF_SECONDS = 30;
 
-/** The `Error` of a job failed because its task kept exiting {@link TRANSIENT_CONFLICT_EXIT_CODE}. */
-export const DATABASE_CONFLICT_ERROR = 'DatabaseConflictError';
+/**
+ * The `Error` of a job failed because its task kept exiting {@link TRANSIENT_FAILURE_EXIT_CODE}; what
+ * failed (`DatabaseConflictError`, `SourceUnavailableError`, a database error) is the worker's reason
+ * on the job (`worker_error`), which the failure mail quotes.
+ */
+export const TRANSIENT_FAILURE_ERROR = 'TransientTaskFailure';
 
 /** What a batch step needs besides the worker and its inputs. */
 export interface BatchStep {
@@ -150,20 +154,23 @@ export interface BatchStep {
  * <name> --States.ALL--> onFailure
  * ```
  *
- * A task whose container exited {@link TRANSIENT_CONFLICT_EXIT_CODE} (75: PostgreSQL aborted the
- * import's completing transaction for a deadlock or a serialization failure on each of the worker's
- * own attempts; nothing was imported and the staging is kept) is run again after a growing, jittered
- * Wait, at most {@link MAX_CONFLICT_RERUNS} times, counted at `$.conflictReruns`; then the job fails
- * with {@link DATABASE_CONFLICT_ERROR} (the task description stays the `Cause`):
+ * A task whose container exited {@link TRANSIENT_FAILURE_EXIT_CODE} (75: a transient failure
+ * outlasted the worker's own retries: PostgreSQL aborted the import's completing transaction for a
+ * deadlock or a serialization failure on each attempt, or the database or S3 stayed unreachable,
+ * throttled or failing; nothing was imported, an import's staging and an export's stored parts are
+ * kept, so the rerun resumes them) is run again after a growing, jittered
+ * Wait, at most {@link MAX_TRANSIENT_RERUNS} times, counted at `$.transientReruns`; then the job fails
+ * with {@link TRANSIENT_FAILURE_ERROR} (the task description stays the `Cause`):
  *
  * ```
- * <name>Stopped -(exit 75, first)-> <name>FirstConflictRerun -> <name>ConflictWait -> <name>
- *               ├-(exit 75 again)-> <name>ConflictRerunsLeft -(< max)-> <name>NextConflictRerun -> <name>ConflictWait
- *               │                                            └-> <name>ConflictsExhausted -> onFailure
+ * <name>Stopped -(exit 75, first)-> <name>FirstTransientRerun -> <name>TransientWait -> <name>
+ *               ├-(exit 75 again)-> <name>TransientRerunsLeft -(< max)-> <name>NextTransientRerun -> <name>TransientWait
+ *               │                                            └-> <name>TransientRerunsExhausted -> onFailure
  * ```
  *
  * A rerun is safe: the worker's import commits its rows and the job together, and the rerun of an
- * import that had committed finds the job succeeded (the failure path then reports it completed).
+ * import that had committed finds the job succeeded (the failure path then reports it completed); an
+ * export's rerun resumes after the last part its progress record names.
  */
 export function batchTask(
   batchWorker: BatchWorkerProps,
@@ -181,11 +188,11 @@ export function batchTask(
   const firstRerun = `${name}FirstRerun`;
   const nextRerun = `${name}NextRerun`;
   const rerunsLeft = `${name}RerunsLeft`;
-  const firstConflictRerun = `${name}FirstConflictRerun`;
-  const nextConflictRerun = `${name}NextConflictRerun`;
-  const conflictRerunsLeft = `${name}ConflictRerunsLeft`;
-  const conflictWait = `${name}ConflictWait`;
-  const conflictsExhausted = `${name}ConflictsExhausted`;
+  const firstTransientRerun = `${name}FirstTransientRerun`;
+  const nextTransientRerun = `${name}NextTransientRerun`;
+  const transientRerunsLeft = `${name}TransientRerunsLeft`;
+  const transientWait = `${name}TransientWait`;
+  const transientRerunsExhausted = `${name}TransientRerunsExhausted`;
   // Step Functions writes the cause as compact JSON; the spaced form is matched too, to be safe.
   const interrupted: ChoiceTest = {
     Or: INTERRUPTED_TASK_STOP_CODES.flatMap((code) => [
@@ -199,15 +206,15 @@ export function batchTask(
   // (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html,
   // https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Container.html). Exit codes are
   // 0-255, so `"ExitCode":75` cannot be the start of another code.
-  const conflict: ChoiceTest = {
+  const transient: ChoiceTest = {
     Or: [
-      { Variable: '$.error.Cause', StringMatches: `*"ExitCode":${TRANSIENT_CONFLICT_EXIT_CODE}*` },
-      { Variable: '$.error.Cause', StringMatches: `*"ExitCode": ${TRANSIENT_CONFLICT_EXIT_CODE}*` },
+      { Variable: '$.error.Cause', StringMatches: `*"ExitCode":${TRANSIENT_FAILURE_EXIT_CODE}*` },
+      { Variable: '$.error.Cause', StringMatches: `*"ExitCode": ${TRANSIENT_FAILURE_EXIT_CODE}*` },
     ],
   };
   /** The wait before a rerun: the backoff at `path` plus a random part of up to the backoff again. */
   const jittered = (backoff: string) => `States.MathAdd(${backoff}, States.MathRandom(0, ${backoff}))`;
-  const doubled = 'States.MathAdd($.conflictReruns.backoffSeconds, $.conflictReruns.backoffSeconds)';
+  const doubled = 'States.MathAdd($.transientReruns.backoffSeconds, $.transientReruns.backoffSeconds)';
   const task: TaskState = {
     Type: 'Task',
     Comment: step.Comment,
@@ -254,8 +261,8 @@ export function batchTask(
       Choices: [
         { And: [interrupted, { Variable: '$.taskReruns', IsPresent: true }], Next: rerunsLeft },
         { ...interrupted, Next: firstRerun },
-        { And: [conflict, { Variable: '$.conflictReruns', IsPresent: true }], Next: conflictRerunsLeft },
-        { ...conflict, Next: firstConflictRerun },
+        { And: [transient, { Variable: '$.transientReruns', IsPresent: true }], Next: transientRerunsLeft },
+        { ...transient, Next: firstTransientRerun },
       ],
       Default: step.onFailure,
     },
@@ -271,44 +278,49 @@ export function batchTask(
       ResultPath: '$.taskReruns',
       Next: name,
     },
-    [conflictRerunsLeft]: {
+    [transientRerunsLeft]: {
       Type: 'Choice',
       Choices: [
-        { Variable: '$.conflictReruns.count', NumericLessThan: MAX_CONFLICT_RERUNS, Next: nextConflictRerun },
+        {
+          Variable: '$.transientReruns.count',
+          NumericLessThan: MAX_TRANSIENT_RERUNS,
+          Next: nextTransientRerun,
+        },
       ],
-      Default: conflictsExhausted,
+      Default: transientRerunsExhausted,
     },
-    [firstConflictRerun]: {
+    [firstTransientRerun]: {
       Type: 'Pass',
-      Comment: `The worker exited ${TRANSIENT_CONFLICT_EXIT_CODE}: a database conflict outlasted its own retries; nothing was imported and the staging is kept`,
+      Comment: `The worker exited ${TRANSIENT_FAILURE_EXIT_CODE}: a transient failure (database conflict, database or S3 unreachable) outlasted its own retries; nothing was imported, what was staged or stored is kept`,
       Parameters: {
         count: 1,
-        backoffSeconds: CONFLICT_BACKOFF_SECONDS,
-        'waitSeconds.$': jittered(String(CONFLICT_BACKOFF_SECONDS)),
+        backoffSeconds: TRANSIENT_BACKOFF_SECONDS,
+        'waitSeconds.$': jittered(String(TRANSIENT_BACKOFF_SECONDS)),
       },
-      ResultPath: '$.conflictReruns',
-      Next: conflictWait,
+      ResultPath: '$.transientReruns',
+      Next: transientWait,
     },
-    [nextConflictRerun]: {
+    [nextTransientRerun]: {
       Type: 'Pass',
       Parameters: {
-        'count.$': 'States.MathAdd($.conflictReruns.count, 1)',
+        'count.$': 'States.MathAdd($.transientReruns.count, 1)',
         'backoffSeconds.$': doubled,
         'waitSeconds.$': jittered(doubled),
       },
-      ResultPath: '$.conflictReruns',
-      Next: conflictWait,
+      ResultPath: '$.transientReruns',
+      Next: transientWait,
     },
-    [conflictWait]: {
+    [transientWait]: {
       Type: 'Wait',
-      Comment: 'Lets the conflicting writers finish before the task runs again and resumes its staging',
-      SecondsPath: '$.conflictReruns.waitSeconds',
+      Comment:
+        'Lets conflicting writers finish or the database or S3 recover before the task runs again and resumes',
+      SecondsPath: '$.transientReruns.waitSeconds',
       Next: name,
     },
-    [conflictsExhausted]: {
+    [transientRerunsExhausted]: {
       Type: 'Pass',
-      Comment: `The task exited ${TRANSIENT_CONFLICT_EXIT_CODE} on every rerun: fail the job as a database conflict (the worker recorded why on the job)`,
-      Parameters: { Error: DATABASE_CONFLICT_ERROR, 'Cause.$': '$.error.Cause' },
+      Comment: `The task exited ${TRANSIENT_FAILURE_EXIT_CODE} on every rerun: fail the job (the worker recorded why on the job)`,
+      Parameters: { Error: TRANSIENT_FAILURE_ERROR, 'Cause.$': '$.error.Cause' },
       ResultPath: '$.error',
       Next: step.onFailure,
     },

@@ -5,13 +5,14 @@ import {
   type FinalizeExportOutput,
   FinalizeExportOutput as FinalizeExportOutputSchema,
   MailSendJob,
+  TRANSIENT_FAILURE_EXIT_CODE,
   validate,
 } from '@sidestep/contracts';
 import { ExecutionError } from 'aws-local-stepfunctions';
 import { type ExportWorkflowProps, exportWorkflow } from '../src/index.ts';
 import { lambdaError, lambdaServiceError } from './status-updater-fake.ts';
 import { localWiring, WorkflowCloud, type WorkflowCloudOptions, workflowExecutor } from './workflow-cloud.ts';
-import { environmentOf, namedError, type RunTaskInput } from './workflow-run.ts';
+import { environmentOf, namedError, type RunTaskInput, stoppedTask } from './workflow-run.ts';
 
 const props: ExportWorkflowProps = {
   ...localWiring,
@@ -342,6 +343,36 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
         },
       },
     ]);
+  });
+
+  it('runs the task again after a wait when it exited 75 (S3 unreachable past its retries), then finalizes and mails export.ready', async () => {
+    let attempts = 0;
+    const env = cloud({
+      worker: (jobId, status) => {
+        attempts += 1;
+        if (attempts > 1) return;
+        status.recordWorker(jobId, {
+          workerError:
+            'cannot write s3://sidestep-local-exports/exports/x/parts/part-00004.csv.gz: Error: connect ECONNREFUSED',
+        });
+        throw stoppedTask(TRANSIENT_FAILURE_EXIT_CODE);
+      },
+    });
+    const run = await execute(pipeInput(request('req-transient')), env);
+
+    expect(run.failure).toBeUndefined();
+    expect(env.tasks).toHaveLength(2);
+    const rerun = run.statesEntered.indexOf('ExportRowsStopped');
+    expect(run.statesEntered.slice(rerun - 1, rerun + 4)).toEqual([
+      'ExportRows',
+      'ExportRowsStopped',
+      'ExportRowsFirstTransientRerun',
+      'ExportRowsTransientWait',
+      'ExportRows',
+    ]);
+    expect(env.finalizations).toHaveLength(1);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['export.ready']);
+    expect([...env.status.jobs.values()][0]?.state).toBe('succeeded');
   });
 
   it('does not retry a permanent finalizer error and fails the job with its cause', async () => {

@@ -1,13 +1,17 @@
 import { describe, expect, it } from '@jest/globals';
-import { TRANSIENT_CONFLICT_EXIT_CODE } from '@sidestep/contracts';
+import { TRANSIENT_FAILURE_EXIT_CODE } from '@sidestep/contracts';
 import { ExecutionError } from 'aws-local-stepfunctions';
-import { CONFLICT_BACKOFF_SECONDS, DATABASE_CONFLICT_ERROR, MAX_CONFLICT_RERUNS } from '../src/batch-task.ts';
+import {
+  MAX_TRANSIENT_RERUNS,
+  TRANSIENT_BACKOFF_SECONDS,
+  TRANSIENT_FAILURE_ERROR,
+} from '../src/batch-task.ts';
 import { type ImportWorkflowProps, importWorkflow } from '../src/index.ts';
 import { lambdaError, lambdaServiceError } from './status-updater-fake.ts';
 import { localWiring, WorkflowCloud, type WorkflowCloudOptions, workflowExecutor } from './workflow-cloud.ts';
 import { type EventLog, environmentOf, namedError, type RunTaskInput, stoppedTask } from './workflow-run.ts';
 
-/** What ImportRowsConflictWait reads: the rerun's number, its backoff and its jittered wait. */
+/** What ImportRowsTransientWait reads: the rerun's number, its backoff and its jittered wait. */
 interface ConflictReruns {
   readonly count: number;
   readonly backoffSeconds: number;
@@ -510,11 +514,11 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     }
   });
 
-  /** The `$.conflictReruns` each ImportRowsConflictWait was entered with: the rerun count and its wait. */
+  /** The `$.transientReruns` each ImportRowsTransientWait was entered with: the rerun count and its wait. */
   const conflictWaits = (events: EventLog[]) =>
     events.flatMap((event) =>
-      event.type === 'StateEntered' && event.state.name === 'ImportRowsConflictWait'
-        ? [(event.state.input as unknown as { conflictReruns: ConflictReruns }).conflictReruns]
+      event.type === 'StateEntered' && event.state.name === 'ImportRowsTransientWait'
+        ? [(event.state.input as unknown as { transientReruns: ConflictReruns }).transientReruns]
         : [],
     );
   const conflictReason =
@@ -527,7 +531,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
         attempts += 1;
         if (attempts === 1) {
           status.recordWorker(jobId, { workerError: conflictReason });
-          throw stoppedTask(TRANSIENT_CONFLICT_EXIT_CODE);
+          throw stoppedTask(TRANSIENT_FAILURE_EXIT_CODE);
         }
         status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0 } });
       },
@@ -539,32 +543,32 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(run.statesEntered.slice(5, 10)).toEqual([
       'ImportRows',
       'ImportRowsStopped',
-      'ImportRowsFirstConflictRerun',
-      'ImportRowsConflictWait',
+      'ImportRowsFirstTransientRerun',
+      'ImportRowsTransientWait',
       'ImportRows',
     ]);
     const [wait] = conflictWaits(run.events);
-    expect(wait).toMatchObject({ count: 1, backoffSeconds: CONFLICT_BACKOFF_SECONDS });
-    expect(wait?.waitSeconds).toBeGreaterThanOrEqual(CONFLICT_BACKOFF_SECONDS);
+    expect(wait).toMatchObject({ count: 1, backoffSeconds: TRANSIENT_BACKOFF_SECONDS });
+    expect(wait?.waitSeconds).toBeGreaterThanOrEqual(TRANSIENT_BACKOFF_SECONDS);
     // The local engine's States.MathRandom includes its end value: the wait is at most twice the
     // backoff (one run in CI drew exactly 60).
-    expect(wait?.waitSeconds).toBeLessThanOrEqual(2 * CONFLICT_BACKOFF_SECONDS);
+    expect(wait?.waitSeconds).toBeLessThanOrEqual(2 * TRANSIENT_BACKOFF_SECONDS);
     expect([...env.status.jobs.values()][0]?.state).toBe('succeeded');
     expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
   });
 
-  it('fails the job as a database conflict, with the worker reason, when the task exited 75 on every rerun', async () => {
+  it('fails the job as a transient failure, with the worker reason, when the task exited 75 on every rerun', async () => {
     const env = cloud({
       worker: (jobId, status) => {
         status.recordWorker(jobId, { workerError: conflictReason });
-        throw stoppedTask(TRANSIENT_CONFLICT_EXIT_CODE);
+        throw stoppedTask(TRANSIENT_FAILURE_EXIT_CODE);
       },
     });
     const run = await execute(objectCreated('imports/users.csv'), env);
 
-    // One run and MAX_CONFLICT_RERUNS reruns, each after a longer wait.
-    expect(MAX_CONFLICT_RERUNS).toBe(3);
-    expect(env.tasks).toHaveLength(1 + MAX_CONFLICT_RERUNS);
+    // One run and MAX_TRANSIENT_RERUNS reruns, each after a longer wait.
+    expect(MAX_TRANSIENT_RERUNS).toBe(3);
+    expect(env.tasks).toHaveLength(1 + MAX_TRANSIENT_RERUNS);
     const waits = conflictWaits(run.events);
     expect(waits.map(({ count, backoffSeconds }) => [count, backoffSeconds])).toEqual([
       [1, 30],
@@ -576,8 +580,8 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
       expect(waitSeconds).toBeLessThanOrEqual(2 * backoffSeconds);
     }
     expect(run.statesEntered.slice(-7)).toEqual([
-      'ImportRowsConflictRerunsLeft',
-      'ImportRowsConflictsExhausted',
+      'ImportRowsTransientRerunsLeft',
+      'ImportRowsTransientRerunsExhausted',
       'MarkFailed',
       'CheckFailure',
       'ComposeFailedMail',
@@ -586,18 +590,18 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     ]);
     expect(run.end).toMatchObject({
       type: 'ExecutionFailed',
-      Error: DATABASE_CONFLICT_ERROR,
+      Error: TRANSIENT_FAILURE_ERROR,
       Cause: conflictReason,
     });
     const [job] = env.status.jobs.values();
     expect(job?.state).toBe('failed');
-    // The status-updater gets the stopped task as the cause, under the conflict's name.
+    // The status-updater gets the stopped task as the cause, under the transient failure's name.
     const fail = env.status.calls.find((call) => call.event === 'fail') as {
       error: { Error: string; Cause: string };
     };
-    expect(fail.error.Error).toBe(DATABASE_CONFLICT_ERROR);
+    expect(fail.error.Error).toBe(TRANSIENT_FAILURE_ERROR);
     expect(JSON.parse(fail.error.Cause)).toMatchObject({
-      Containers: [{ Name: 'batch-worker', ExitCode: TRANSIENT_CONFLICT_EXIT_CODE }],
+      Containers: [{ Name: 'batch-worker', ExitCode: TRANSIENT_FAILURE_EXIT_CODE }],
     });
     expect(env.mailJobs().map((mail) => mail.payload.params)).toEqual([
       { jobId: job?.id, fileName: 'users.csv', reason: conflictReason },
@@ -613,7 +617,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     const run = await execute(objectCreated('imports/users.csv'), env);
 
     expect(env.tasks).toHaveLength(1);
-    expect(run.statesEntered).not.toContain('ImportRowsConflictWait');
+    expect(run.statesEntered).not.toContain('ImportRowsTransientWait');
     expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed' });
     expect([...env.status.jobs.values()][0]?.state).toBe('failed');
   });
@@ -621,10 +625,10 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
   it('counts interruptions and conflicts apart: a Spot interruption does not use up a conflict rerun', async () => {
     const stops = [
       stoppedTask(143, 'SpotInterruption'),
-      stoppedTask(TRANSIENT_CONFLICT_EXIT_CODE),
+      stoppedTask(TRANSIENT_FAILURE_EXIT_CODE),
       stoppedTask(143, 'SpotInterruption'),
-      stoppedTask(TRANSIENT_CONFLICT_EXIT_CODE),
-      stoppedTask(TRANSIENT_CONFLICT_EXIT_CODE),
+      stoppedTask(TRANSIENT_FAILURE_EXIT_CODE),
+      stoppedTask(TRANSIENT_FAILURE_EXIT_CODE),
     ];
     const env = cloud({
       worker: (jobId, status) => {

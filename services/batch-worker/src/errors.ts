@@ -182,7 +182,7 @@ export class SourceChangedError extends SourceUnavailableError {
  * PostgreSQL aborted the import's completing transaction for a deadlock (`40P01`) or a serialization
  * failure (`40001`) on every attempt the worker made: a conflict with other writers of the same rows,
  * not a fault of the file. Nothing was imported and the staging is kept, so the same task run again
- * resumes it; the runner exits `TRANSIENT_CONFLICT_EXIT_CODE` (75) and the workflow reruns the task.
+ * resumes it; the runner exits `TRANSIENT_FAILURE_EXIT_CODE` (75) and the workflow reruns the task.
  */
 export class DatabaseConflictError extends BatchWorkerError {
   override readonly name: string = 'DatabaseConflictError';
@@ -284,7 +284,8 @@ export class ExportRowCountMismatchError extends BatchWorkerError {
   readonly countedRows: number;
 
   constructor(copiedRows: number, countedRows: number) {
-    super(`COPY sent ${copiedRows} rows but the parts hold ${countedRows}`, { permanent: false });
+    // Permanent: the same query and code would cut the same parts again on a rerun.
+    super(`COPY sent ${copiedRows} rows but the parts hold ${countedRows}`, { permanent: true });
     this.copiedRows = copiedRows;
     this.countedRows = countedRows;
   }

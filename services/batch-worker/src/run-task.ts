@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { S3Client } from '@aws-sdk/client-s3';
-import { TRANSIENT_CONFLICT_EXIT_CODE } from '@sidestep/contracts';
+import { TRANSIENT_FAILURE_EXIT_CODE } from '@sidestep/contracts';
 import { type Environment, resolveDatabaseUrl } from '@sidestep/runtime';
-import { DatabaseConflictError, TaskFailedError, TaskInterruptedError } from './errors.ts';
+import { TaskFailedError, TaskInterruptedError } from './errors.ts';
+import { isTransientFailure } from './transient-failure.ts';
 
 /** What every mode's configuration holds (src/config.ts). */
 export interface TaskConfig {
@@ -91,12 +92,13 @@ function cpuSeconds(): number {
 
 /**
  * The exit code of a mode's recorded failure: 143 for a stop request (128 + SIGTERM, as ECS reports
- * a container SIGTERM ended), {@link TRANSIENT_CONFLICT_EXIT_CODE} (75) for a transient database
- * conflict (nothing imported, the staging kept: the workflow reruns the task), 1 for the rest.
+ * a container SIGTERM ended), {@link TRANSIENT_FAILURE_EXIT_CODE} (75) for a transient one (a
+ * database conflict, the database or S3 unreachable or failing: {@link isTransientFailure}; nothing
+ * imported, the staging or the stored parts kept: the workflow reruns the task), 1 for the rest.
  */
 function exitCodeOf(failure: TaskFailedError): number {
   if (failure.cause instanceof TaskInterruptedError) return 143;
-  if (failure.cause instanceof DatabaseConflictError) return TRANSIENT_CONFLICT_EXIT_CODE;
+  if (isTransientFailure(failure.cause)) return TRANSIENT_FAILURE_EXIT_CODE;
   return 1;
 }
 
@@ -104,8 +106,9 @@ function exitCodeOf(failure: TaskFailedError): number {
  * Runs one mode of the task and returns the exit code: reads the configuration, connects to the
  * database, runs the mode with SIGTERM/SIGINT wired to an abort, logs once per outcome. 0 done
  * (counts on the job), 1 failed (reason on the job's `worker_error`, or invalid configuration, or the
- * mode could not start), 75 a transient database conflict outlasted the worker's own retries (reason
- * on the job; safe to rerun), 143 stopped by a signal. Never throws: every failure is logged once, here.
+ * mode could not start), 75 a transient failure (a database conflict, the database or S3 unreachable
+ * or failing) outlasted the worker's own retries (reason on the job; safe to rerun, which resumes), 143
+ * stopped by a signal. Never throws: every failure is logged once, here.
  */
 export async function runTask<Config extends TaskConfig, Store extends TaskStore, Summary>(
   mode: TaskMode<Config, Store, Summary>,
@@ -196,9 +199,15 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
       return controller.signal.aborted ? 143 : 1;
     }
     // Failed before the work could start (database unreachable, secret unavailable): nothing to
-    // record on the job, the workflow's Catch records the task failure.
-    logger.error(`${mode.name} could not start`, { error: error as Error });
-    return controller.signal.aborted ? 143 : 1;
+    // record on the job. A transient cause exits 75 (the workflow runs the task again after a wait),
+    // any other 1 (the workflow's Catch records the task failure).
+    const exitCode = controller.signal.aborted
+      ? 143
+      : isTransientFailure(error)
+        ? TRANSIENT_FAILURE_EXIT_CODE
+        : 1;
+    logger.error(`${mode.name} could not start`, { error: error as Error, exitCode });
+    return exitCode;
   } finally {
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);

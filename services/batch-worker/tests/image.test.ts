@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -146,6 +147,19 @@ function startTask(
   });
 }
 
+/** Runs the task with S3 reached through an {@link s3Outage} that cuts it off after `afterBytes`. */
+async function startTaskThroughOutage(
+  environment: Record<string, string>,
+  afterBytes: number,
+): Promise<TaskRun> {
+  const outage = await s3Outage(s3.endpoint, afterBytes);
+  try {
+    return await startTask({ ...environment, AWS_ENDPOINT_URL: outage.endpoint });
+  } finally {
+    await outage.close();
+  }
+}
+
 /**
  * Runs the task, sends it SIGTERM once its `<mode> progress` log has rows under way (`rowsField` > 0),
  * as ECS StopTask would mid-run, and asserts what the worker's SIGTERM handler promises: exit 143
@@ -170,6 +184,45 @@ async function interruptMidRun(
     errorName: mode === 'import' ? 'ImportInterruptedError' : 'ExportInterruptedError',
   });
   return run;
+}
+
+/**
+ * An S3 outage in front of `upstream`: a loopback TCP proxy that passes connections through until
+ * `afterBytes` have gone through it (requests and responses), then cuts every connection mid-stream
+ * and stops listening, so every later connection is refused (ECONNREFUSED): an endpoint that went away.
+ */
+async function s3Outage(upstream: string, afterBytes: number) {
+  const { hostname, port } = new URL(upstream);
+  const sockets = new Set<Socket>();
+  let sent = 0;
+  const server = createServer((client) => {
+    const upstreamSocket = createConnection({ host: hostname, port: Number(port) });
+    sockets.add(client).add(upstreamSocket);
+    for (const [from, to] of [
+      [client, upstreamSocket],
+      [upstreamSocket, client],
+    ] as const) {
+      from.on('data', (data: Buffer) => {
+        sent += data.length;
+        if (sent < afterBytes) {
+          to.write(data);
+          return;
+        }
+        server.close();
+        for (const socket of sockets) socket.destroy();
+      });
+      from.on('error', () => {});
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port: proxyPort } = server.address() as { port: number };
+  return {
+    endpoint: `http://127.0.0.1:${proxyPort}`,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 describe('batch-worker image', () => {
@@ -198,6 +251,27 @@ describe('batch-worker image', () => {
     expect(run.code).toBe(1);
     expect(run.logs.at(-1)).toMatchObject({ level: 'ERROR', message: 'invalid configuration' });
     expect(JSON.stringify(run.logs.at(-1))).toContain('JOB_ID is missing');
+  });
+
+  it('exits 75 (run it again later) when the database refuses the connection, before any work', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as { port: number };
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const run = await startTask({
+      MODE: 'export',
+      JOB_ID: 'exp_unreachable',
+      EXPORTS_BUCKET: s3.bucket,
+      EXPORT_FILTER: '{}',
+      DATABASE_URL: `postgres://sidestep:sidestep@127.0.0.1:${port}/sidestep`,
+    });
+    expect(run.code).toBe(75);
+    expect(run.logs.at(-1)).toMatchObject({
+      level: 'ERROR',
+      message: 'export could not start',
+      exitCode: 75,
+    });
+    expect(JSON.stringify(run.logs.at(-1))).toContain('ECONNREFUSED');
   });
 });
 
@@ -262,6 +336,23 @@ for (const backend of databaseBackends()) {
       );
     }, 30_000);
 
+    /**
+     * Asserts a task that failed for a reason another run can pass: exit 75 (the workflow reruns it),
+     * the cause logged, the job still running with the reason recorded.
+     */
+    const expectRerunLater = async (run: TaskRun, jobId: string, errorName: string, reason: RegExp) => {
+      expect(run.code).toBe(75);
+      expect(run.logs.at(-1)).toMatchObject({
+        level: 'ERROR',
+        message: 'import failed',
+        errorName,
+        exitCode: 75,
+      });
+      const job = await jobRow(database.db, jobId);
+      expect(job.state).toBe('running');
+      expect(job.worker_error).toMatch(reason);
+    };
+
     /** The job's staging position, if it has one. */
     const stagedOffset = async (jobId: string): Promise<number | undefined> => {
       const { rows } = await database.db.query<{ byte_offset: string }>(
@@ -315,15 +406,10 @@ for (const backend of databaseBackends()) {
         ['40P01', 3],
         ['40P01', 4],
       ]);
-      expect(run.logs.at(-1)).toMatchObject({
-        level: 'ERROR',
-        message: 'import failed',
-        errorName: 'DatabaseConflictError',
-        exitCode: 75,
-      });
-      const job = await jobRow(database.db, jobId);
-      expect(job.state).toBe('running');
-      expect(job.worker_error).toMatch(
+      await expectRerunLater(
+        run,
+        jobId,
+        'DatabaseConflictError',
         /^PostgreSQL aborted the completing transaction on 5 attempts in a row \(40P01/,
       );
       expect(await stagedOffset(jobId)).toBe(body.length);
@@ -426,6 +512,39 @@ for (const backend of databaseBackends()) {
       }, 300_000);
     }
 
+    // A transient failure is rerun by the workflow (exit 75) and the rerun resumes: S3 breaks off
+    // mid-object and stays unreachable past the body's own resumes and the SDK's retries.
+    it('exits 75 when S3 breaks off mid-object and stays unreachable, keeping what was staged; the rerun resumes there', async () => {
+      const prefix = `s3-outage-${backend.name}-`;
+      const rows = 20_000;
+      const body = usersCsv(rows, prefix);
+      const key = await s3.put(`imports/${prefix}.csv`, body);
+      const jobId = await runningJob(database.db, key);
+      const environment = { ...inputs(jobId, key), IMPORT_SEGMENT_BYTES: String(32 * 1024) };
+      const run = await startTaskThroughOutage(environment, Math.floor(body.length / 2));
+      await expectRerunLater(
+        run,
+        jobId,
+        'SourceUnavailableError',
+        /^cannot read s3:\/\/[^ ]+: .*ECONNREFUSED/,
+      );
+      const offset = (await stagedOffset(jobId)) ?? 0;
+      expect(offset).toBeGreaterThan(0);
+      expect(offset).toBeLessThan(body.length);
+      expect(await countUsers(prefix)).toBe(0);
+
+      const rerun = await startTask(environment);
+      expect(rerun.code).toBe(0);
+      expect(rerun.logs.at(-1)).toMatchObject({
+        message: 'import finished',
+        rowsImported: rows,
+        resumedAt: offset,
+        bytesRead: body.length - offset,
+      });
+      await expectExactly(prefix, rows);
+      expect(await jobRow(database.db, jobId)).toMatchObject({ state: 'succeeded', worker_error: null });
+    }, 60_000);
+
     it('on SIGTERM mid-import imports nothing, records why and exits 143', async () => {
       const prefix = `term-${backend.name}-`;
       const key = await s3.put(`imports/${backend.name}-term.csv`, usersCsv(200_000, prefix));
@@ -517,6 +636,32 @@ for (const backend of databaseBackends()) {
       ).toMatchObject({
         rows: [{ rows_total: '200000', worker_error: null }],
       });
+    }, 60_000);
+
+    it('exits 75 when S3 goes away mid-export, keeping the stored parts; the rerun resumes after them', async () => {
+      const jobId = await exportJob();
+      const environment = {
+        ...inputs(jobId, { emailDomain: 'EXPORT.example' }),
+        EXPORT_PART_BYTES: String(64 * 1024),
+      };
+      // About four parts' worth of requests get through.
+      const run = await startTaskThroughOutage(environment, 4 * 64 * 1024);
+      expect(run.code).toBe(75);
+      expect(run.logs.at(-1)).toMatchObject({
+        message: 'export failed',
+        errorName: 'ExportTargetError',
+        exitCode: 75,
+      });
+      expect((await jobRow(database.db, jobId)).worker_error).toMatch(/^cannot write s3:\/\/[^ ]+: /);
+      expect(await keys(jobId)).not.toContain(`exports/${jobId}/parts/manifest.json`);
+
+      const rerun = await startTask(environment);
+      expect(rerun.code).toBe(0);
+      const finished = rerun.logs.at(-1) ?? {};
+      expect(finished).toMatchObject({ message: 'export finished', rows: 200_000 });
+      expect(finished.resumedParts).toBeGreaterThan(0);
+      expect(finished.resumedParts).toBeLessThan(Number(finished.parts));
+      expect(await jobRow(database.db, jobId)).toMatchObject({ rows_total: '200000', worker_error: null });
     }, 60_000);
 
     it('exits 1 naming EXPORT_FILTER when the filter is not one', async () => {
