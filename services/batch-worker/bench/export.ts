@@ -15,7 +15,8 @@
  * `--worker-only`. Needs `BENCH_DATABASE_URL` or `TEST_DATABASE_URL` (a real PostgreSQL server) and
  * psql, gzip and GNU time on PATH.
  * `BENCH_VERBOSE=1` prints the worker's logs; `BENCH_WORKER_NODE_ARGS` passes node flags to it
- * (`--cpu-prof --cpu-prof-dir=/tmp/p`, `--trace-gc`).
+ * (`--cpu-prof --cpu-prof-dir=/tmp/p`, `--trace-gc`); `BENCH_PROGRESS_SECONDS` its progress log
+ * interval (default 5; with `BENCH_VERBOSE`, `0.05` follows its memory as the export runs).
  */
 import { spawnSync } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
@@ -101,7 +102,12 @@ async function workerExport(rows: number): Promise<ExportSample> {
   const jobId = `exp_bench_${rows}_${Date.now()}`;
   await db.query(`INSERT INTO jobs (id, kind, state) VALUES ($1, 'export', 'running')`, [jobId]);
   const { code, seconds, finished, output } = await bench.runWorker({
-    environment: { MODE: 'export', JOB_ID: jobId, EXPORTS_BUCKET: bucket, PROGRESS_INTERVAL_SECONDS: '5' },
+    environment: {
+      MODE: 'export',
+      JOB_ID: jobId,
+      EXPORTS_BUCKET: bucket,
+      PROGRESS_INTERVAL_SECONDS: process.env.BENCH_PROGRESS_SECONDS ?? '5',
+    },
     finishedMessage: 'export finished',
   });
   if (code !== 0 || !finished || finished.rows !== rows) {
