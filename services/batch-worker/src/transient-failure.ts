@@ -14,7 +14,7 @@ import { isThrottlingError, isTransientError } from '@smithy/core/retry';
  * - AWS SDK errors (S3 after the SDK's own retries, Secrets Manager) and Node's network errors (also
  *   under `pg`: ECONNRESET, ECONNREFUSED, ETIMEDOUT, EPIPE, EHOSTUNREACH, ENETUNREACH, ENOTFOUND,
  *   EAI_AGAIN) are classified as the SDK's retry strategy classifies them (`@smithy/core/retry`):
- *   timeouts, network errors, throttling, 500/502/503/504. A 501 or a 4xx is not transient.
+ *   timeouts, network errors, throttling, and any 5xx but 501 Not Implemented. A 4xx is not transient.
  * - PostgreSQL's SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html) of a
  *   lost or refused connection or a rolled-back transaction ({@link TRANSIENT_SQLSTATES}), and the
  *   errors `pg` raises without a SQLSTATE when its connection breaks ({@link PG_CONNECTION_ERRORS}).
