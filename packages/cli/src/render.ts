@@ -199,6 +199,8 @@ function job(result: JobDetail): string {
     `  file     ${result.fileName ?? '-'}`,
     `  rows     ${rows(result)}`,
     `  error    ${result.error ?? '-'}`,
+    // A running job's task that failed transiently: the workflow waits, then runs it again.
+    ...(result.state === 'running' && result.workerError ? [`  rerun    after: ${result.workerError}`] : []),
     ...(result.requestedBy ? [`  for      ${result.requestedBy}`] : []),
     ...(result.downloadUrl ? [`  download ${result.downloadUrl}`] : []),
     ...(result.rowErrors.length > 0

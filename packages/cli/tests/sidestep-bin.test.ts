@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { sampleJobDetail } from '@sidestep/ledger/testing';
+import { render } from '../src/render.ts';
 import { table } from '../src/table.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'sidestep.ts');
@@ -91,5 +93,19 @@ describe('table', () => {
         ],
       ).split('\n'),
     ).toEqual(['a     bb', 'long  x', 's     yyy']);
+  });
+});
+
+describe('jobs show', () => {
+  const job = sampleJobDetail({
+    workerError: 'cannot read s3://sidestep-local-imports/imports/users.csv: Error: read ECONNRESET',
+  });
+
+  it("says why a running job's task runs again, and only while it runs", () => {
+    expect(render('job', job, {}).split('\n')).toContain(
+      '  rerun    after: cannot read s3://sidestep-local-imports/imports/users.csv: Error: read ECONNRESET',
+    );
+    expect(render('job', { ...job, state: 'failed', error: 'the import failed' }, {})).not.toContain('rerun');
+    expect(render('job', { ...job, workerError: null }, {})).not.toContain('rerun');
   });
 });

@@ -10,7 +10,14 @@ import {
   SFNClient,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { createOpsContext, LedgerInvokeError, type OpsContext } from '@sidestep/ops';
+import { sampleJobDetail } from '@sidestep/ledger/testing';
+import {
+  createOpsContext,
+  type JobDetail,
+  type Ledger,
+  LedgerInvokeError,
+  type OpsContext,
+} from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
 
@@ -299,5 +306,42 @@ describe('the execution page', () => {
     expect(await (await fetch(new URL(answer.headers.get('location') ?? '', local.url))).text()).toContain(
       'Redriven at 2026-11-24T10:05:00.000Z',
     );
+  });
+});
+
+describe('the job page', () => {
+  const running = sampleJobDetail({
+    id: 'imp_rerun',
+    workerError: 'cannot read s3://sidestep-local-imports/imports/users.csv: Error: read ECONNRESET',
+  });
+  let jobs: Map<string, JobDetail>;
+  let jobContext: OpsContext;
+  let jobConsole: RunningConsole;
+
+  beforeAll(async () => {
+    jobs = new Map([
+      [running.id, running],
+      ['imp_done', { ...running, id: 'imp_done', state: 'succeeded', workerError: null }],
+    ]);
+    // Only what the job page reads of the ledger.
+    const ledger = { describeJob: async (id: string) => jobs.get(id) } as unknown as Ledger;
+    jobContext = {
+      ...createOpsContext({ environment: 'local', env: { USER: 'tester' }, warn: () => undefined }),
+      ledger: async () => ledger,
+    };
+    jobConsole = await startConsole({ context: jobContext, port: 0 });
+  });
+
+  afterAll(async () => {
+    await jobConsole.close();
+    await jobContext.close();
+  });
+
+  it("says why a running job's task runs again (its last transient failure), and only while it runs", async () => {
+    const page = async (id: string) => (await fetch(new URL(`/jobs/${id}`, jobConsole.url))).text();
+    expect(await page('imp_rerun')).toMatch(
+      /<p class="error-box" id="job-rerunning"><strong>Its task failed and runs again after a wait:<\/strong> cannot read s3:\/\/sidestep-local-imports\/imports\/users.csv: Error: read ECONNRESET<\/p>/,
+    );
+    expect(await page('imp_done')).not.toContain('job-rerunning');
   });
 });

@@ -48,6 +48,12 @@ export interface JobDetail extends JobSummary {
   readonly deadlineAt: Date | null;
   /** The batch-worker's first row errors (`{ line, field, message }`); empty when none. */
   readonly rowErrors: readonly unknown[];
+  /**
+   * The batch-worker's reason for its last task's failure (`worker_error`), cleared when a task
+   * succeeds. On a running job: why its task is being run again (a transient failure, exit 75: the
+   * workflow waits, then reruns it); on a failed job: what the failure's reason was built from.
+   */
+  readonly workerError: string | null;
   readonly transitions: readonly JobTransitionEntry[];
   /** Every execution that worked on it (one per attempt), oldest first. */
   readonly executions: readonly string[];

@@ -166,9 +166,10 @@ export class SqlLedger implements Ledger {
           download_url: string | null;
           deadline_at: Date | null;
           row_errors: unknown;
+          worker_error: string | null;
         }
       >(
-        `SELECT ${LIST_COLUMNS}, requested_by, result_key, download_url, deadline_at, row_errors FROM jobs WHERE id = $1`,
+        `SELECT ${LIST_COLUMNS}, requested_by, result_key, download_url, deadline_at, row_errors, worker_error FROM jobs WHERE id = $1`,
         [jobId],
       );
       const row = rows[0];
@@ -198,6 +199,7 @@ export class SqlLedger implements Ledger {
         downloadUrl: row.download_url,
         deadlineAt: row.deadline_at,
         rowErrors: Array.isArray(row.row_errors) ? row.row_errors : [],
+        workerError: row.worker_error,
         transitions: transitions.rows.map((transition) => ({
           at: transition.created_at,
           event: transition.event,

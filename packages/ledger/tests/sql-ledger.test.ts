@@ -51,6 +51,17 @@ describeEachDatabase('SqlLedger', (open) => {
     expect((await ledger.listJobs({ kind: 'import' })).jobs).toEqual([]);
   });
 
+  it("describes a running job with its last task's failure, which the workflow is rerunning it for", async () => {
+    await insertExport(db(), 'exp_rerun', 'running', '2026-11-24T09:30:00Z');
+    const reason =
+      'cannot write s3://sidestep-local-exports/exports/exp_rerun/parts/part-00002.csv.gz: connect ECONNREFUSED';
+    await db().query('UPDATE jobs SET worker_error = $2 WHERE id = $1', ['exp_rerun', reason]);
+    const ledger = new SqlLedger(db());
+    expect(await ledger.describeJob('exp_rerun')).toMatchObject({ state: 'running', workerError: reason });
+    await db().query('UPDATE jobs SET worker_error = NULL WHERE id = $1', ['exp_rerun']);
+    expect((await ledger.describeJob('exp_rerun')).workerError).toBeNull();
+  });
+
   it('fails a running job as the operator, once', async () => {
     await insertExport(db(), 'exp_fail_1', 'running', '2026-11-24T09:00:00Z');
     const ledger = new SqlLedger(db());

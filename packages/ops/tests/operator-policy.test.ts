@@ -170,7 +170,14 @@ function stubbedStaging() {
     const request = JSON.parse(new TextDecoder().decode(input.Payload)) as { op: string };
     const results: Record<string, unknown> = {
       'jobs.list': { jobs: [job], next: null },
-      'job.describe': { ...job, transitions: [], executions: [EXECUTION], mails: [], rowErrors: [] },
+      'job.describe': {
+        ...job,
+        transitions: [],
+        executions: [EXECUTION],
+        mails: [],
+        rowErrors: [],
+        workerError: null,
+      },
       'jobs.status': { running: 0, registered: 0, failed24h: 1, succeeded24h: 0 },
       'audit.list': [],
       'job.fail': {

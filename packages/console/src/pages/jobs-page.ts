@@ -87,6 +87,12 @@ export const jobPage: Page = async (request) => {
         ${t('col.created')} ${time(job.createdAt)} · ${t('col.updated')} ${time(job.updatedAt)}</p>
       ${progress(t, job) ?? ''}
       ${job.error ? html`<p class="error-box"><strong>${t('col.error')}:</strong> ${job.error}</p>` : ''}
+      ${
+        // A running job's task that failed transiently (exit 75): the workflow waits, then reruns it.
+        job.state === 'running' && job.workerError
+          ? html`<p class="error-box" id="job-rerunning"><strong>${t('job.rerunning')}:</strong> ${job.workerError}</p>`
+          : ''
+      }
       ${job.state === 'failed' ? actionButton(request, `/jobs/${job.id}/retry`, t('job.retry'), { id: 'retry-job' }) : ''}
       <div class="split">
         <section>
