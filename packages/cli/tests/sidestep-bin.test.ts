@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { sampleJobDetail } from '@sidestep/ledger/testing';
@@ -9,7 +11,14 @@ const BIN = join(import.meta.dirname, '..', 'bin', 'sidestep.ts');
 
 /** Runs the real bin with the workspace's Node; nothing here reaches the network. */
 function sidestep(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+  return sidestepWith({}, ...args);
+}
+
+function sidestepWith(
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -22,6 +31,25 @@ function sidestep(...args: string[]): Promise<{ code: number | null; stdout: str
 }
 
 describe('the sidestep bin', () => {
+  it("keeps Node's compile cache of its modules in the temporary directory, for the next run", async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'sidestep-cli-'));
+    try {
+      const environment = { TMPDIR: tmp, NODE_COMPILE_CACHE: '' };
+      const { code } = await sidestepWith(environment, '--help');
+      expect(code).toBe(0);
+      // <tmpdir>/node-compile-cache/<node version, arch, V8 tag, uid>/<one file per module>
+      const cache = join(tmp, 'node-compile-cache');
+      const [versionDir] = readdirSync(cache);
+      expect(readdirSync(join(cache, versionDir ?? '')).length).toBeGreaterThan(10);
+      // Switched off as Node documents it.
+      rmSync(cache, { recursive: true });
+      await sidestepWith({ ...environment, NODE_DISABLE_COMPILE_CACHE: '1' }, '--help');
+      expect(existsSync(cache)).toBe(false);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   it('lists the schedules with their next fire time in their own time zone', async () => {
     const { code, stdout } = await sidestep('schedules');
     expect(code).toBe(0);
