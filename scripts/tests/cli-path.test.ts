@@ -516,3 +516,55 @@ describe('sidestep start, executions, redrive', () => {
     });
   }, 60_000);
 });
+
+describe('sidestep stop', () => {
+  // What follows a stop on AWS (the status rule hands the ABORTED execution to the job-sweeper, which
+  // fails the job and mails it) is import-path.test.ts's, with the raw StopExecution; here, the CLI.
+  it('stops a running import with a cause: the execution ends ABORTED with it, nothing is imported, the stop is audited', async () => {
+    const fileName = `stop-${run}.csv`;
+    const key = `imports/${run}/${fileName}`;
+    // Large enough that the import still runs when the operator's stop arrives (seconds, not 0.3 s).
+    const rows = Array.from({ length: 300_000 }, (_, n) => `s-${run}-${n},s${n}.${run}@example.com,S ${n}`);
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: 'sidestep-local-imports',
+        Key: key,
+        Body: `external_id,email,name\n${rows.join('\n')}\n`,
+        ContentType: 'text/csv',
+      }),
+    );
+    const job = async () =>
+      (
+        await db.query<{ state: string; execution_id: string | null }>(
+          'SELECT state, execution_id FROM jobs WHERE source_key = $1',
+          [key],
+        )
+      ).rows[0];
+    await settle(async () => (await job())?.state === 'running', 60_000);
+    const executionArn = (await job())?.execution_id ?? '';
+    const name = executionArn.split(':').at(-1) ?? '';
+    const task = await collecting.waitFor('task-started', (event) => event.execution === name, 60_000);
+
+    const stopped = await sidestep('stop', name, '--cause', 'wrong file uploaded', '--json');
+    expect(stopped.code).toBe(0);
+    expect(JSON.parse(stopped.stdout)).toMatchObject({ executionArn });
+
+    const shown = JSON.parse((await sidestep('execution', name, '--json')).stdout) as Record<string, unknown>;
+    expect(shown).toMatchObject({ status: 'ABORTED', error: 'StoppedByOperator' });
+    expect(shown.cause).toMatch(/^local:[^:]*: wrong file uploaded$/);
+    // Step Functions stopped the task it waited for: SIGTERM, which the worker answers by rolling
+    // back and exiting 143. Once it has exited, none of the file's rows is in `users`.
+    const ended = await collecting.waitFor('task-stopped', (event) => event.taskArn === task.taskArn, 60_000);
+    expect(ended.exitCode).toBe(143);
+    const imported = await db.query<{ n: string }>(
+      'SELECT count(*) AS n FROM users WHERE external_id LIKE $1',
+      [`s-${run}-%`],
+    );
+    expect(Number(imported.rows[0]?.n)).toBe(0);
+    expect((await auditTrail()).find((entry) => entry.action === 'execution-stop')).toMatchObject({
+      target: name,
+      result: 'ok',
+      details: { executionArn, cause: 'wrong file uploaded' },
+    });
+  }, 120_000);
+});

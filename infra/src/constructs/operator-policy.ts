@@ -100,7 +100,13 @@ export class OperatorPolicy extends Construct {
       },
       {
         sid: 'InspectExecutions',
-        actions: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:RedriveExecution'],
+        actions: [
+          'states:DescribeExecution',
+          'states:GetExecutionHistory',
+          'states:RedriveExecution',
+          // `sidestep stop`: StopExecution of a running import or export (the workflow's role stops its task).
+          'states:StopExecution',
+        ],
         resources: stateMachines.map((machine) => `${machine.replace(':stateMachine:', ':execution:')}:*`),
       },
       ...(props.schedules.length === 0

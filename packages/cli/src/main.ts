@@ -23,6 +23,7 @@ import {
   retryJob,
   startExecution,
   status,
+  stopExecution,
 } from '@sidestep/ops';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { render } from './render.ts';
@@ -178,6 +179,17 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
   common(program.command('redrive <execution>').description('RedriveExecution of a failed execution')).action(
     run('redrive', (context, execution: string) => redriveExecution(context, execution)),
   );
+  common(
+    program
+      .command('stop <execution>')
+      .description('StopExecution of a running execution: its task is stopped and its job fails, mailed'),
+  )
+    .requiredOption('--cause <text>', "why, recorded with the stop and in the job's failure reason")
+    .action(
+      run('stop', (context, execution: string, options: { cause: string }) =>
+        stopExecution(context, execution, options.cause),
+      ),
+    );
   common(program.command('start <workflow>').description('start <workflow> by hand'))
     .requiredOption('--input <file>', 'the execution input, a JSON file')
     .option('--name <name>', 'the execution name')

@@ -71,6 +71,15 @@ describe('the sidestep bin', () => {
     });
   });
 
+  it('stops an execution only with a cause, naming the field, before calling anything', async () => {
+    const { code, stdout } = await sidestep('stop', 'imp-1', '--cause', ' ', '--json');
+    expect(code).toBe(1);
+    expect(JSON.parse(stdout)).toMatchObject({ error: { name: 'InvalidOptionError', field: 'cause' } });
+    const missing = await sidestep('stop', 'imp-1');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("required option '--cause <text>' not specified");
+  });
+
   it('refuses an environment it does not know', async () => {
     const { code, stderr } = await sidestep('status', '--env', 'prod');
     expect(code).not.toBe(0);

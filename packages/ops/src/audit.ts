@@ -9,6 +9,7 @@ export type AuditAction =
   | 'dlq-redrive'
   | 'execution-redrive'
   | 'execution-start'
+  | 'execution-stop'
   | 'schedule-fire'
   | 'schedule-pause'
   | 'schedule-resume'

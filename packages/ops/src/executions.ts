@@ -11,6 +11,7 @@ import {
   paginateListExecutions,
   RedriveExecutionCommand,
   StartExecutionCommand,
+  StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { ExecutionStatus as ExecutionStatusSchema } from '@sidestep/contracts';
 import { audited } from './audit.ts';
@@ -288,6 +289,49 @@ export async function redriveExecution(
     const answer = await context.clients.sfn.send(new RedriveExecutionCommand({ executionArn: arn }));
     return { executionArn: arn, redriveDate: answer.redriveDate ?? null };
   });
+}
+
+/** The `error` an operator's stop gives StopExecution; the job's failure reason quotes it. */
+export const STOPPED_BY_OPERATOR = 'StoppedByOperator';
+
+/**
+ * Stops a running execution (StopExecution) for work that must not go on: a runaway import, the
+ * wrong file, an export nobody wants any more. `cause` (required) goes to Step Functions with the
+ * operator's name, as `<operator>: <cause>` under the error {@link STOPPED_BY_OPERATOR}. What follows
+ * is the platform's, not this function's: Step Functions stops the batch task the execution waits
+ * for (`ecs:StopTask`: SIGTERM, so the worker records why, keeps what it staged, then SIGKILL after
+ * the stop timeout), and the workflows' status rule hands the ABORTED execution to the job-sweeper,
+ * which fails its job with "aborted: execution <name> was stopped (StoppedByOperator: <operator>:
+ * <cause>)" and queues its failure mail. Recorded in the audit trail.
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html
+ *
+ * @throws {InvalidOptionError} `cause` is empty (field `cause`).
+ */
+export async function stopExecution(
+  context: OpsContext,
+  nameOrArn: string,
+  cause: string,
+): Promise<{ executionArn: string; stopDate: Date | null }> {
+  if (cause.trim() === '') {
+    throw new InvalidOptionError('cause: give why the execution is stopped', { field: 'cause' });
+  }
+  return audited(
+    context,
+    'execution-stop',
+    nameOrArn,
+    async (operator) => {
+      const { arn } = await findExecution(context, nameOrArn);
+      const answer = await context.clients.sfn.send(
+        new StopExecutionCommand({
+          executionArn: arn,
+          error: STOPPED_BY_OPERATOR,
+          cause: `${operator}: ${cause}`,
+        }),
+      );
+      return { executionArn: arn, stopDate: answer.stopDate ?? null };
+    },
+    (result) => ({ ...result, cause }),
+  );
 }
 
 /**

@@ -41,8 +41,10 @@ export {
   listExecutions,
   pageExecutions,
   redriveExecution,
+  STOPPED_BY_OPERATOR,
   startExecution,
   stepsOf,
+  stopExecution,
   workflowDefinition,
 } from './executions.ts';
 export { type QueuedFailureMail, queueFailureMail } from './failure-mail.ts';

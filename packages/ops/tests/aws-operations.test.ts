@@ -1,5 +1,6 @@
 import { GetMetricDataCommand, type GetMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
 import { GetScheduleCommand, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
+import { DescribeExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import {
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
@@ -10,10 +11,13 @@ import { describe, expect, it } from '@jest/globals';
 import {
   createOpsContext,
   followMoveTask,
+  type Ledger,
   pauseSchedule,
   queueStatuses,
   resumeSchedule,
+  STOPPED_BY_OPERATOR,
   stepsOf,
+  stopExecution,
   UnsupportedLocallyError,
 } from '../src/index.ts';
 import { stagingContext } from './staging-context.ts';
@@ -253,5 +257,52 @@ describe('queue oldest message age on AWS', () => {
       'sidestep-staging-export-requests-dlq',
     ]);
     expect(input?.EndTime).toEqual(now);
+  });
+});
+
+describe('stopExecution', () => {
+  const arn = 'arn:aws:states:ap-northeast-1:123456789012:execution:sidestep-staging-import:imp-1';
+
+  it("stops the execution with the operator's cause under StoppedByOperator, and audits the cause", async () => {
+    const { context, sfn } = stagingContext();
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn: arn, status: 'RUNNING' });
+    sfn.on(StopExecutionCommand).resolves({ stopDate: new Date('2026-12-04T01:00:00Z') });
+    const audit: unknown[] = [];
+    const ledger = { appendAudit: async (entry: unknown) => void audit.push(entry) } as unknown as Ledger;
+    const stopped = await stopExecution(
+      { ...context, ledger: async () => ledger },
+      arn,
+      'wrong file uploaded',
+    );
+
+    expect(stopped).toEqual({ executionArn: arn, stopDate: new Date('2026-12-04T01:00:00Z') });
+    expect(sfn.commandCalls(StopExecutionCommand).map((call) => call.args[0].input)).toEqual([
+      {
+        executionArn: arn,
+        error: STOPPED_BY_OPERATOR,
+        cause: 'arn:aws:sts::123456789012:assumed-role/operator/alice: wrong file uploaded',
+      },
+    ]);
+    expect(audit).toEqual([
+      expect.objectContaining({
+        action: 'execution-stop',
+        target: arn,
+        result: 'ok',
+        details: {
+          executionArn: arn,
+          stopDate: new Date('2026-12-04T01:00:00Z'),
+          cause: 'wrong file uploaded',
+        },
+      }),
+    ]);
+  });
+
+  it('refuses an empty cause, naming the field, before calling Step Functions', async () => {
+    const { context, sfn } = stagingContext();
+    await expect(stopExecution(context, arn, '  ')).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      field: 'cause',
+    });
+    expect(sfn.calls()).toHaveLength(0);
   });
 });

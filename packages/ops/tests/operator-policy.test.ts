@@ -9,6 +9,7 @@ import {
   RedriveExecutionCommand,
   SFNClient,
   StartExecutionCommand,
+  StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -54,6 +55,7 @@ import {
   retryJob,
   startExecution,
   status,
+  stopExecution,
 } from '../src/index.ts';
 
 // Every `sidestep` command run against stubbed SDK clients as `--env staging` runs it; each SDK call
@@ -147,6 +149,7 @@ function stubbedStaging() {
   sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
   sfn.on(RedriveExecutionCommand).resolves({ redriveDate: new Date() });
   sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date() });
+  sfn.on(StopExecutionCommand).resolves({ stopDate: new Date() });
   scheduler.on(GetScheduleCommand).callsFake((input: { Name: string; GroupName: string }) => ({
     Name: input.Name,
     GroupName: input.GroupName,
@@ -276,6 +279,7 @@ const COMMANDS: Readonly<
   execution: (context) => describeExecution(context, EXECUTION),
   redrive: (context) => redriveExecution(context, EXECUTION),
   start: (context) => startExecution(context, 'import', {}),
+  stop: (context) => stopExecution(context, EXECUTION, 'wrong file'),
   jobs: (context) => listJobs(context),
   job: (context) => describeJob(context, 'imp_1'),
   'job retry': (context) => retryJob(context, 'imp_1'),

@@ -2,6 +2,7 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -18,6 +19,7 @@ export function stagingContext(env: Readonly<Record<string, string>> = {}) {
   const eventBridge = mockClient(EventBridgeClient);
   const lambda = mockClient(LambdaClient);
   const cloudWatch = mockClient(CloudWatchClient);
+  const sfn = mockClient(SFNClient);
   sts.on(GetCallerIdentityCommand).resolves({
     Account: '123456789012',
     Arn: 'arn:aws:sts::123456789012:assumed-role/operator/alice',
@@ -33,8 +35,9 @@ export function stagingContext(env: Readonly<Record<string, string>> = {}) {
       eventBridge: new EventBridgeClient({}),
       lambda: new LambdaClient({}),
       cloudWatch: new CloudWatchClient({}),
+      sfn: new SFNClient({}),
     },
     warn: (message) => warnings.push(message),
   });
-  return { context, scheduler, sts, sqs, eventBridge, lambda, cloudWatch, warnings };
+  return { context, scheduler, sts, sqs, eventBridge, lambda, cloudWatch, sfn, warnings };
 }
