@@ -20,6 +20,7 @@ import { fireAction, schedulesPage, stateAction } from './pages/schedules-page.t
 import {
   executionPage,
   redriveExecutionAction,
+  stopExecutionAction,
   workflowPage,
   workflowsPage,
 } from './pages/workflows-page.ts';
@@ -68,6 +69,7 @@ const ROUTES: readonly Route[] = [
   route('GET', '/workflows/:workflow', workflowPage),
   route('GET', '/executions', executionPage),
   route('POST', '/executions/redrive', redriveExecutionAction),
+  route('POST', '/executions/stop', stopExecutionAction),
   route('GET', '/queues', queuesPage),
   route('GET', '/queues/:queue', deadLettersPage),
   route('GET', '/queues/:queue/preview', redrivePreviewPage),

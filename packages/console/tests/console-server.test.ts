@@ -8,6 +8,7 @@ import {
   GetExecutionHistoryCommand,
   RedriveExecutionCommand,
   SFNClient,
+  StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { sampleJobDetail } from '@sidestep/ledger/testing';
@@ -305,6 +306,50 @@ describe('the execution page', () => {
     expect(sfn.commandCalls(RedriveExecutionCommand)[0]?.args[0].input).toEqual({ executionArn: arn });
     expect(await (await fetch(new URL(answer.headers.get('location') ?? '', local.url))).text()).toContain(
       'Redriven at 2026-11-24T10:05:00.000Z',
+    );
+    // A failed execution cannot be stopped: no Stop form.
+    expect(page).not.toContain('id="stop-execution"');
+  });
+
+  it('stops a running execution with the cause typed in, through the ops library', async () => {
+    const running = arn.replace(':run-1', ':run-2');
+    sfn.on(DescribeExecutionCommand, { executionArn: running }).resolves({
+      executionArn: running,
+      stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import',
+      name: 'run-2',
+      status: 'RUNNING',
+      startDate: new Date('2026-11-24T10:00:00Z'),
+      input: '{"job":{"jobId":"imp_2"}}',
+    });
+    sfn.on(StopExecutionCommand).resolves({ stopDate: new Date('2026-11-24T10:06:00Z') });
+    const page = await (
+      await fetch(new URL(`/executions?arn=${encodeURIComponent(running)}`, local.url))
+    ).text();
+    expect(page).toContain('id="stop-execution"');
+    expect(page).not.toContain('id="redrive-execution"');
+    const token = /name="token" value="([^"]+)"/.exec(page)?.[1] ?? '';
+    const stop = (cause: string) =>
+      fetch(new URL('/executions/stop', local.url), {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(local.url).origin },
+        body: new URLSearchParams({ token, arn: running, cause }).toString(),
+      });
+
+    // Without a cause (the field is required in the form, but a request can lack it): refused, named.
+    const refused = await stop(' ');
+    expect(await refused.text()).toContain('cause: give why the execution is stopped');
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
+
+    const answer = await stop('wrong file');
+    expect(answer.status).toBe(303);
+    expect(sfn.commandCalls(StopExecutionCommand)[0]?.args[0].input).toEqual({
+      executionArn: running,
+      error: 'StoppedByOperator',
+      cause: 'local:tester: wrong file',
+    });
+    expect(await (await fetch(new URL(answer.headers.get('location') ?? '', local.url))).text()).toContain(
+      'Stopped at 2026-11-24T10:06:00.000Z',
     );
   });
 });

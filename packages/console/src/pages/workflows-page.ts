@@ -2,6 +2,7 @@ import {
   describeExecution,
   pageExecutions,
   redriveExecution,
+  stopExecution,
   WORKFLOWS,
   workflowDefinition,
 } from '@sidestep/ops';
@@ -100,6 +101,16 @@ export const executionPage: Page = async (request) => {
       </p>
       ${redrivable ? actionButton(request, '/executions/redrive', t('execution.redrive'), { fields: { arn: execution.executionArn }, id: 'redrive-execution' }) : ''}
       ${
+        execution.status === 'RUNNING'
+          ? html`<form method="post" action="/executions/stop" class="action" id="stop-execution">
+            <input type="hidden" name="token" value="${request.token}">
+            <input type="hidden" name="arn" value="${execution.executionArn}">
+            <input type="text" name="cause" required placeholder="${t('execution.stopCause')}" aria-label="${t('execution.stopCause')}">
+            <button type="submit">${t('execution.stop')}</button>
+          </form>`
+          : ''
+      }
+      ${
         execution.error || execution.cause
           ? html`<section class="error-box"><h2>${t('execution.errorCause')}</h2>
             <p><strong>${execution.error ?? ''}</strong></p>${jsonBlock(execution.cause)}</section>`
@@ -146,6 +157,18 @@ export const executionPage: Page = async (request) => {
         <section><h2>${t('execution.input')}</h2>${jsonBlock(execution.input)}</section>
         <section><h2>${t('execution.output')}</h2>${jsonBlock(execution.output)}</section>
       </div>`,
+  };
+};
+
+/**
+ * POST: StopExecution of the running execution in the form with the form's `cause`, through the ops
+ * library (audited; an empty cause is refused naming the field).
+ */
+export const stopExecutionAction: Page = async ({ context, t, form }) => {
+  const result = await stopExecution(context, form.get('arn') ?? '', form.get('cause') ?? '');
+  return {
+    redirect: `/executions?arn=${encodeURIComponent(result.executionArn)}`,
+    flash: { kind: 'ok', text: t('execution.stopped', { date: result.stopDate?.toISOString() ?? '' }) },
   };
 };
 
