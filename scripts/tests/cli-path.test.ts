@@ -16,6 +16,7 @@ import {
 import {
   decodedMails,
   type PathCloud,
+  putLargeImport,
   queueDrained,
   rootDir,
   runScript,
@@ -523,16 +524,7 @@ describe('sidestep stop', () => {
   it('stops a running import with a cause: the execution ends ABORTED with it, nothing is imported, the stop is audited', async () => {
     const fileName = `stop-${run}.csv`;
     const key = `imports/${run}/${fileName}`;
-    // Large enough that the import still runs when the operator's stop arrives (seconds, not 0.3 s).
-    const rows = Array.from({ length: 300_000 }, (_, n) => `s-${run}-${n},s${n}.${run}@example.com,S ${n}`);
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: 'sidestep-local-imports',
-        Key: key,
-        Body: `external_id,email,name\n${rows.join('\n')}\n`,
-        ContentType: 'text/csv',
-      }),
-    );
+    await putLargeImport(s3, key, `s-${run}-`);
     const job = async () =>
       (
         await db.query<{ state: string; execution_id: string | null }>(

@@ -12,7 +12,7 @@ import { createVirtualClock } from '@sidestep/local-cloud';
 import { createOpsContext, type OpsContext } from '@sidestep/ops';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { LOCAL_CLOUD } from '../src/services.ts';
-import { type PathCloud, rootDir, startPathCloud } from './start-path-cloud.ts';
+import { type PathCloud, putLargeImport, rootDir, startPathCloud } from './start-path-cloud.ts';
 
 // The operator console as a person uses it: headless Chromium (Debian's `chromium`, driven by
 // playwright-core) clicking through the console of a local cloud that runs the real bundles.
@@ -227,6 +227,36 @@ describe('the console, in a browser', () => {
 
     await page.goto(new URL('/audit', operatorConsole.url).toString());
     expect(await page.locator('#audit tbody tr').first().textContent()).toMatch(/dlq-redrive\s*mail\s*ok/);
+    await page.context().close();
+  }, 120_000);
+
+  it('stops a running import with the cause typed in: the execution is ABORTED, the job fails with that cause', async () => {
+    const fileName = `stop-${run}.csv`;
+    const key = `imports/${run}/${fileName}`;
+    await putLargeImport(path.s3, key, `st-${run}-`);
+    const job = async () =>
+      (
+        await db.query<{ id: string; state: string; execution_id: string | null; error: string | null }>(
+          'SELECT id, state, execution_id, error FROM jobs WHERE source_key = $1',
+          [key],
+        )
+      ).rows[0];
+    await settle(async () => (await job())?.state === 'running', 60_000);
+    const running = await job();
+
+    const page = await open(`/executions?arn=${encodeURIComponent(running?.execution_id ?? '')}`);
+    await page.locator('#stop-execution input[name="cause"]').fill('wrong file uploaded');
+    await page.locator('#stop-execution button').click();
+    await page.waitForURL('**/executions?arn=*&flash=*');
+    expect(await page.locator('.flash').textContent()).toContain('Stopped at');
+    await page.locator('h1', { hasText: 'ABORTED' }).waitFor({ timeout: 30_000 });
+
+    // The job-sweeper fails the job of the ABORTED execution with the operator's cause.
+    await page.goto(new URL(`/jobs/${running?.id}`, operatorConsole.url).toString());
+    await page.locator('#job-state', { hasText: 'failed' }).waitFor({ timeout: 60_000 });
+    expect(await page.locator('main .error-box').first().textContent()).toMatch(
+      /aborted: execution \S+ was stopped \(StoppedByOperator: local:console-test: wrong file uploaded\)/,
+    );
     await page.context().close();
   }, 120_000);
 

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
@@ -282,4 +282,25 @@ export async function queueDrained(sqs: SQSClient, queueUrl: string, timeoutMs =
 export async function statesVisited(sfn: SFNClient, executionArn: string | undefined): Promise<string[]> {
   const { events = [] } = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));
   return events.flatMap((event) => event.stateEnteredEventDetails?.name ?? []);
+}
+
+/**
+ * Uploads an import of `count` users (`<prefix><n>`, `external_id,email,name`) to the local imports
+ * bucket at `key`: 300k rows keep the import running for seconds, long enough to act on it mid-way.
+ */
+export async function putLargeImport(
+  s3: S3Client,
+  key: string,
+  prefix: string,
+  count = 300_000,
+): Promise<void> {
+  const rows = Array.from({ length: count }, (_, n) => `${prefix}${n},${prefix}${n}@example.com,User ${n}`);
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: 'sidestep-local-imports',
+      Key: key,
+      Body: `external_id,email,name\n${rows.join('\n')}\n`,
+      ContentType: 'text/csv',
+    }),
+  );
 }
