@@ -91,15 +91,14 @@ function cpuSeconds(): number {
 }
 
 /**
- * The exit code of a mode's recorded failure: 143 for a stop request (128 + SIGTERM, as ECS reports
- * a container SIGTERM ended), {@link TRANSIENT_FAILURE_EXIT_CODE} (75) for a transient one (a
- * database conflict, the database or S3 unreachable or failing: {@link isTransientFailure}; nothing
- * imported, the staging or the stored parts kept: the workflow reruns the task), 1 for the rest.
+ * The exit code of a failure: 143 for a stop request (128 + SIGTERM, as ECS reports a container
+ * SIGTERM ended), {@link TRANSIENT_FAILURE_EXIT_CODE} (75) for a transient cause (a database
+ * conflict, the database or S3 unreachable or failing: {@link isTransientFailure}; nothing imported,
+ * the staging or the stored parts kept: the workflow reruns the task), 1 for the rest.
  */
-function exitCodeOf(failure: TaskFailedError): number {
-  if (failure.cause instanceof TaskInterruptedError) return 143;
-  if (isTransientFailure(failure.cause)) return TRANSIENT_FAILURE_EXIT_CODE;
-  return 1;
+function exitCodeOf(cause: unknown, stopped: boolean): number {
+  if (stopped) return 143;
+  return isTransientFailure(cause) ? TRANSIENT_FAILURE_EXIT_CODE : 1;
 }
 
 /**
@@ -179,7 +178,7 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
     return 0;
   } catch (error) {
     if (error instanceof TaskFailedError) {
-      const exitCode = exitCodeOf(error);
+      const exitCode = exitCodeOf(error.cause, error.cause instanceof TaskInterruptedError);
       logger.error(`${mode.name} failed`, {
         reason: error.reason,
         errorName: (error.cause as Error | undefined)?.name,
@@ -201,11 +200,7 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
     // Failed before the work could start (database unreachable, secret unavailable): nothing to
     // record on the job. A transient cause exits 75 (the workflow runs the task again after a wait),
     // any other 1 (the workflow's Catch records the task failure).
-    const exitCode = controller.signal.aborted
-      ? 143
-      : isTransientFailure(error)
-        ? TRANSIENT_FAILURE_EXIT_CODE
-        : 1;
+    const exitCode = exitCodeOf(error, controller.signal.aborted);
     logger.error(`${mode.name} could not start`, { error: error as Error, exitCode });
     return exitCode;
   } finally {
