@@ -25,7 +25,10 @@ export const task = defineTask({
       'Version of the object the job was registered for (empty when the bucket is unversioned)',
     SOURCE_ETAG:
       'ETag of the object the job was registered for (If-Match: an overwritten object fails the job instead of being imported); empty when unknown',
-    EXPORTS_BUCKET: 'export: bucket of exports/<JOB_ID>/parts/ (the parts and the worker manifest)',
+    EXPORTS_BUCKET:
+      'export: bucket of exports/<JOB_ID>/ (the file as a multipart upload, the progress record and the worker manifest under parts/)',
+    EXPORT_FILE_NAME:
+      "export: the file's base name (the request's fileName): the parts go into the multipart upload of exports/<JOB_ID>/<EXPORT_FILE_NAME>.csv.gz, which the export-finalizer completes",
     EXPORT_FILTER:
       'export: JSON ExportFilter ({ updatedSince?, emailDomain? }); unset, empty, null or {} is everyone',
     EXPORT_BYTE_ORDER_MARK:
@@ -38,14 +41,25 @@ export const task = defineTask({
   },
   permissions: [
     { resource: 'imports-bucket', actions: ['s3:GetObject', 's3:GetObjectVersion'] },
-    // Parts, the progress record and the worker manifest: one PutObject each (no multipart upload),
-    // tagged `sidestep-export=part` so the bucket's lifecycle expires them early (tagging needs its
-    // action). s3:GetObject reads the progress record a retried task resumes from, and s3:ListBucket
-    // makes its absence (every first attempt) a 404 rather than a 403
+    // The parts go into the file's multipart upload: s3:PutObject covers CreateMultipartUpload and
+    // UploadPart; a retried task checks the upload's parts (ListParts: s3:ListMultipartUploadParts)
+    // and aborts an upload it cannot resume (s3:AbortMultipartUpload)
+    // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions).
+    // The progress record and the worker manifest are one PutObject each, tagged
+    // `sidestep-export=part` so the bucket's lifecycle expires them early (tagging needs its action).
+    // s3:GetObject reads the progress record a retried task resumes from, and s3:ListBucket makes its
+    // absence (every first attempt) a 404 rather than a 403
     // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html "Permissions").
     {
       resource: 'exports-bucket',
-      actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject', 's3:ListBucket'],
+      actions: [
+        's3:PutObject',
+        's3:PutObjectTagging',
+        's3:GetObject',
+        's3:ListBucket',
+        's3:ListMultipartUploadParts',
+        's3:AbortMultipartUpload',
+      ],
     },
     { resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] },
   ],

@@ -7,15 +7,9 @@ const JobId = /* @__PURE__ */ lazySchema(() =>
   z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/)),
 );
 const Count = /* @__PURE__ */ lazySchema(() => z.int().check(z.minimum(0)));
-const Sha256Hex = /* @__PURE__ */ lazySchema(() =>
-  z.string().check(z.regex(/^[0-9a-f]{64}$/, { message: 'must be a lowercase hex SHA-256' })),
-);
 /** Base64 of a CRC-64/NVME (8 bytes), as S3's `x-amz-checksum-crc64nvme`. */
 const Crc64NvmeBase64 = /* @__PURE__ */ lazySchema(() =>
   z.string().check(z.regex(/^[A-Za-z0-9+/]{11}=$/, { message: 'must be a base64 CRC-64/NVME (8 bytes)' })),
-);
-const Md5Hex = /* @__PURE__ */ lazySchema(() =>
-  z.string().check(z.regex(/^[0-9a-f]{32}$/, { message: 'must be a lowercase hex MD5' })),
 );
 const BucketName = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(3), z.maxLength(63)));
 const ObjectKey = /* @__PURE__ */ lazySchema(() => z.string().check(z.minLength(1), z.maxLength(1024)));
@@ -108,55 +102,79 @@ export type ExportRequestedJobInput = z.input<typeof ExportRequestedJob>;
 export const MAX_EXPORT_PARTS = 10_000;
 
 /**
- * One gzip member the batch-worker wrote. `bytes` and the checksums are of the stored (compressed)
- * object; `rows` counts data rows (part 1 also holds the header line, which is not counted).
+ * The key of an export's file: `exports/<jobId>/<fileName>.csv.gz`. The batch-worker uploads its parts
+ * into a multipart upload of this key and the export-finalizer completes it, so both derive it here.
+ */
+export function exportObjectKey(jobId: string, fileName: ExportFileName): string {
+  return `exports/${jobId}/${fileName}.csv.gz`;
+}
+
+/** S3's ETag of an uploaded part, quotes included, as UploadPart returns it and CompleteMultipartUpload takes it. */
+const PartETag = /* @__PURE__ */ lazySchema(() =>
+  z
+    .string()
+    .check(z.regex(/^"[^"]{1,1022}"$/, { message: 'must be an ETag in double quotes, as S3 returns it' })),
+);
+
+/**
+ * One part the batch-worker uploaded into the export's multipart upload: one gzip member of whole
+ * records. `bytes` and `crc64nvme` are of the uploaded (compressed) bytes; `rows` counts data rows
+ * (part 1 also holds the header line, which is not counted).
  */
 export const ExportWorkerPart = /* @__PURE__ */ lazySchema(() =>
   z.strictObject({
-    /** `exports/<jobId>/parts/part-00001.csv.gz`, ... in order. */
-    key: ObjectKey,
+    /** 1, 2, ... n: the part's number in the upload, its place in the file. */
+    partNumber: z.int().check(z.minimum(1), z.maximum(MAX_EXPORT_PARTS)),
     rows: Count,
     bytes: z.int().check(z.minimum(1)),
-    /** Lowercase hex SHA-256 of the object's bytes. */
-    sha256: Sha256Hex,
-    /** Lowercase hex MD5 of the object's bytes (a single-part upload's ETag), when the worker computed it. */
-    md5: z.optional(Md5Hex),
-    /** Base64 CRC-64/NVME of the object's bytes: S3 stores it with the part and checks the upload against it. */
+    /** What UploadPart returned: CompleteMultipartUpload names the part by it. */
+    etag: PartETag,
+    /** Base64 CRC-64/NVME of the part's bytes: S3 checked the upload against it and lists it (ListParts). */
     crc64nvme: Crc64NvmeBase64,
   }),
 );
 export type ExportWorkerPart = z.infer<typeof ExportWorkerPart>;
 
 /**
- * What the batch-worker's `export` mode writes to `exports/<jobId>/parts/manifest.json` and the
- * export-finalizer verifies the parts against. Parts are in file order; only part 1 carries the CSV
- * header; each part is one complete gzip member, so their concatenation is one valid gzip file.
- * `rows` and `bytes` are the sums over the parts (checked here, so a truncated manifest is refused).
+ * What the batch-worker's `export` mode writes to `exports/<jobId>/parts/manifest.json` once every
+ * part is uploaded: the multipart upload of the export's file (`key`, `uploadId`) the worker
+ * uploaded its parts into, which the export-finalizer verifies (ListParts) and completes. Parts are
+ * numbered 1..n in file order; only part 1 carries the CSV header; each part is one complete gzip
+ * member, so the completed object is one valid gzip file. `rows` and `bytes` are the sums over the
+ * parts (checked here, so a truncated manifest is refused).
+ *
+ * Version 2: version 1 named parts stored as separate objects, which the finalizer copied into the
+ * file (UploadPartCopy); uploading them into the file's own upload takes the copy, and a second
+ * stored copy of every export, away.
  *
  * @example
  * ```json
- * { "version": 1, "jobId": "exp_01", "header": true,
+ * { "version": 2, "jobId": "exp_01", "header": true,
  *   "columns": ["external_id", "email", "name", "attributes", "created_at", "updated_at"],
- *   "parts": [{ "key": "exports/exp_01/parts/part-00001.csv.gz", "rows": 1000, "bytes": 31234,
- *               "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
- *               "crc64nvme": "rosUhgp5mIg=" }],
+ *   "key": "exports/exp_01/users-2026-11-24.csv.gz", "uploadId": "2~Lx7...",
+ *   "parts": [{ "partNumber": 1, "rows": 1000, "bytes": 31234,
+ *               "etag": "\"9f86d081884c7d659a2feaa0c55ad015\"", "crc64nvme": "rosUhgp5mIg=" }],
  *   "rows": 1000, "bytes": 31234, "crc64nvme": "rosUhgp5mIg=", "byteOrderMark": true }
  * ```
  */
 export const ExportWorkerManifest = /* @__PURE__ */ lazySchema(() =>
   z
     .strictObject({
-      version: z.literal(1),
+      version: z.literal(2),
       jobId: JobId,
       columns: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
-      /** The first line of part 1 is the CSV header (always true in version 1). */
+      /** The first line of part 1 is the CSV header (always true). */
       header: z.literal(true),
+      /** The export's file, `exports/<jobId>/<fileName>.csv.gz` ({@link exportObjectKey}). */
+      key: ObjectKey,
+      /** The multipart upload of `key` holding the parts. */
+      uploadId: z.string().check(z.minLength(1), z.maxLength(1024)),
       parts: z.array(ExportWorkerPart).check(z.minLength(1), z.maxLength(MAX_EXPORT_PARTS)),
       rows: Count,
       bytes: z.int().check(z.minimum(1)),
       /**
-       * Base64 CRC-64/NVME of the parts concatenated (the combined file), combined from the parts'
-       * checksums: what S3's full-object checksum of the combined object must be.
+       * Base64 CRC-64/NVME of the parts concatenated (the file), combined from the parts' checksums:
+       * what S3's full-object checksum of the completed upload must be.
        */
       crc64nvme: Crc64NvmeBase64,
       /** Part 1 starts with the UTF-8 byte order mark, before the header (the request's `byteOrderMark`). */
@@ -171,8 +189,8 @@ export const ExportWorkerManifest = /* @__PURE__ */ lazySchema(() =>
         message: 'must equal the sum of the parts’ bytes',
         path: ['bytes'],
       }),
-      z.refine((m) => new Set(m.parts.map((part) => part.key)).size === m.parts.length, {
-        message: 'must not name a part twice',
+      z.refine((m) => m.parts.every((part, index) => part.partNumber === index + 1), {
+        message: 'must be numbered 1, 2, ... n in order',
         path: ['parts'],
       }),
     ),

@@ -27,6 +27,7 @@ export {
   ExportRequestedPayload,
   ExportWorkerManifest,
   ExportWorkerPart,
+  exportObjectKey,
   FinalizeExportInput,
   FinalizeExportOutput,
   MAX_EXPORT_PARTS,

@@ -4,6 +4,7 @@ import {
   defaultExportFileName,
   ExportRequestedJob,
   ExportWorkerManifest,
+  exportObjectKey,
   FinalizeExportInput,
   FinalizeExportOutput,
   parseJob,
@@ -26,26 +27,15 @@ const request = {
 
 const sha = (c: string) => c.repeat(64);
 const manifest = {
-  version: 1,
+  version: 2,
   jobId: 'exp_01',
   columns: ['external_id', 'email', 'name', 'attributes', 'created_at', 'updated_at'],
   header: true,
+  key: 'exports/exp_01/users-2026-11-24.csv.gz',
+  uploadId: 'upload-1',
   parts: [
-    {
-      key: 'exports/exp_01/parts/part-00001.csv.gz',
-      rows: 700,
-      bytes: 6_000_000,
-      sha256: sha('a'),
-      crc64nvme: 'rosUhgp5mIg=',
-    },
-    {
-      key: 'exports/exp_01/parts/part-00002.csv.gz',
-      rows: 300,
-      bytes: 1_000,
-      sha256: sha('b'),
-      md5: 'c'.repeat(32),
-      crc64nvme: 'AAAAAAAAAAA=',
-    },
+    { partNumber: 1, rows: 700, bytes: 6_000_000, etag: '"a1"', crc64nvme: 'rosUhgp5mIg=' },
+    { partNumber: 2, rows: 300, bytes: 1_000, etag: '"b2"', crc64nvme: 'AAAAAAAAAAA=' },
   ],
   rows: 1000,
   bytes: 6_001_000,
@@ -135,18 +125,24 @@ describe('ExportWorkerManifest', () => {
     expect(fieldOf(ExportWorkerManifest, { ...manifest, bytes: 1 })).toBe('bytes');
   });
 
-  it('refuses a part named twice, no parts, and a malformed checksum', () => {
-    const first = manifest.parts[0];
+  it('refuses parts not numbered 1..n in order, no parts, an unquoted ETag and a malformed checksum', () => {
+    const [first, second] = manifest.parts;
     expect(
       fieldOf(ExportWorkerManifest, { ...manifest, parts: [first, first], rows: 1400, bytes: 12_000_000 }),
     ).toBe('parts');
+    expect(fieldOf(ExportWorkerManifest, { ...manifest, parts: [second, first] })).toBe('parts');
     expect(fieldOf(ExportWorkerManifest, { ...manifest, parts: [], rows: 0, bytes: 1 })).toBe('parts');
+    expect(fieldOf(ExportWorkerManifest, { ...manifest, parts: [{ ...first, etag: 'a1' }, second] })).toBe(
+      'parts[0].etag',
+    );
     expect(
-      fieldOf(ExportWorkerManifest, {
-        ...manifest,
-        parts: [{ ...first, sha256: 'A'.repeat(64) }, manifest.parts[1]],
-      }),
-    ).toBe('parts[0].sha256');
+      fieldOf(ExportWorkerManifest, { ...manifest, parts: [first, { ...second, crc64nvme: 'AAAA' }] }),
+    ).toBe('parts[1].crc64nvme');
+    expect(fieldOf(ExportWorkerManifest, { ...manifest, version: 1 })).toBe('version');
+  });
+
+  it('names the file both services derive', () => {
+    expect(exportObjectKey('exp_01', 'users-2026-11-24')).toBe(manifest.key);
   });
 });
 

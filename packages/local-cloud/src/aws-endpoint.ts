@@ -13,6 +13,7 @@ import {
   objectCreatedEvent,
 } from './object-created-event.ts';
 import { keepCrc64NvmeChecksums } from './s3-checksums.ts';
+import { serveListParts } from './s3-list-parts.ts';
 import { keepObjectVersions } from './s3-versions.ts';
 import { answerSqsOperation, awsQueryErrorHeader, injectSqs } from './sqs-operations.ts';
 
@@ -151,6 +152,13 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
 
   // CRC-64/NVME checksums as S3 keeps them (after IAM: a refused request is not checked).
   keepCrc64NvmeChecksums(app, stores.s3Store);
+  // ListParts, which fauxqs serves as GetObject (after IAM: s3:ListMultipartUploadParts; before the
+  // versions hook, which would serve a versioned bucket's key). Function URLs are left to their hook.
+  serveListParts(
+    app,
+    stores.s3Store,
+    (request) => functionUrls !== undefined && request.url.startsWith(FUNCTION_URL_PATH_PREFIX),
+  );
   // Object versions (after the checksum check: a refused write makes no version).
   const versions = await keepObjectVersions(app, stores.s3Store);
 

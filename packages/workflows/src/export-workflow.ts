@@ -218,6 +218,8 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         'export',
         [
           { Name: 'EXPORTS_BUCKET', Value: exportsBucket },
+          // The file the parts are uploaded into: exports/<jobId>/<fileName>.csv.gz.
+          { Name: 'EXPORT_FILE_NAME', 'Value.$': '$.request.payload.fileName' },
           // ECS environment values are strings: the filter as JSON, `{}` for everyone.
           { Name: 'EXPORT_FILTER', 'Value.$': 'States.JsonToString($.request.payload.filter)' },
           // `true` or `false`, as the batch-worker reads it.
@@ -228,7 +230,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         ],
         {
           Comment:
-            'batch-worker export mode on Fargate: gzip CSV parts and a manifest under exports/<jobId>/parts/',
+            'batch-worker export mode on Fargate: gzip CSV parts into the multipart upload of exports/<jobId>/<fileName>.csv.gz, and a manifest under exports/<jobId>/parts/',
           name: 'ExportRows',
           onFailure: MARK_FAILED,
           Next: 'FinalizeExport',
@@ -237,7 +239,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
       FinalizeExport: {
         Type: 'Task',
         Comment:
-          'export-finalizer: verifies the parts, combines them into one .csv.gz, returns the download link',
+          'export-finalizer: verifies the uploaded parts (ListParts), completes the .csv.gz, returns the download link',
         Resource: INTEGRATION.lambdaInvoke,
         Parameters: {
           FunctionName: props.exportFinalizerFunctionArn,

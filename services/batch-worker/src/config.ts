@@ -1,4 +1,4 @@
-import { ExportFilter } from '@sidestep/contracts';
+import { ExportFileName, ExportFilter } from '@sidestep/contracts';
 import { ConfigError, readConfig } from '@sidestep/runtime';
 import * as z from 'zod/mini';
 
@@ -39,6 +39,11 @@ const ExportEnvironment = z.object({
   MODE: z.literal('export'),
   ...CommonEnvironment,
   EXPORTS_BUCKET: NonEmpty,
+  /**
+   * The file's base name (the request's `fileName`, the contract's rule): the worker uploads the
+   * parts into the multipart upload of `exports/<JOB_ID>/<EXPORT_FILE_NAME>.csv.gz`.
+   */
+  EXPORT_FILE_NAME: ExportFileName,
   /** JSON `ExportFilter`; unset, empty, `null` or `{}` selects everyone. */
   EXPORT_FILTER: z.optional(z.string()),
   /** `true` or `false`; unset is `true` (the request's default). */
@@ -76,6 +81,8 @@ export interface ExportConfig {
   readonly mode: 'export';
   readonly jobId: string;
   readonly exportsBucket: string;
+  /** The file's base name (`EXPORT_FILE_NAME`). */
+  readonly fileName: string;
   /** `undefined`: everyone. */
   readonly filter: ExportFilter | undefined;
   /** Start the CSV with the UTF-8 byte order mark. */
@@ -122,6 +129,7 @@ export function loadExportConfig(
     mode: 'export',
     jobId: config.JOB_ID,
     exportsBucket: config.EXPORTS_BUCKET,
+    fileName: config.EXPORT_FILE_NAME,
     filter: parseExportFilter(config.EXPORT_FILTER),
     byteOrderMark: config.EXPORT_BYTE_ORDER_MARK === 'true',
     ...(config.EXPORT_PART_BYTES === undefined ? {} : { partBytes: config.EXPORT_PART_BYTES }),

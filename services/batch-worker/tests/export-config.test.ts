@@ -3,7 +3,12 @@ import { ConfigError } from '@sidestep/runtime';
 import { loadExportConfig } from '../src/config.ts';
 import { expectConfigReadsDeclaredInputs } from './task-inputs.ts';
 
-const inputs = { MODE: 'export', JOB_ID: 'exp_1', EXPORTS_BUCKET: 'sidestep-test-exports' };
+const inputs = {
+  MODE: 'export',
+  JOB_ID: 'exp_1',
+  EXPORTS_BUCKET: 'sidestep-test-exports',
+  EXPORT_FILE_NAME: 'users-2026-12-04',
+};
 
 /** The ConfigError `fn` throws. */
 function configError(fn: () => unknown): ConfigError {
@@ -22,6 +27,7 @@ describe('loadExportConfig', () => {
       mode: 'export',
       jobId: 'exp_1',
       exportsBucket: 'sidestep-test-exports',
+      fileName: 'users-2026-12-04',
       filter: undefined,
       byteOrderMark: true,
       progressIntervalMs: 10_000,
@@ -58,8 +64,17 @@ describe('loadExportConfig', () => {
   });
 
   it('names a missing bucket', () => {
-    expect(configError(() => loadExportConfig({ MODE: 'export', JOB_ID: 'exp_1' })).field).toBe(
+    expect(configError(() => loadExportConfig({ ...inputs, EXPORTS_BUCKET: undefined })).field).toBe(
       'EXPORTS_BUCKET',
+    );
+  });
+
+  it('names a missing file name, and one the contract refuses (a key outside the job)', () => {
+    expect(configError(() => loadExportConfig({ ...inputs, EXPORT_FILE_NAME: undefined })).field).toBe(
+      'EXPORT_FILE_NAME',
+    );
+    expect(configError(() => loadExportConfig({ ...inputs, EXPORT_FILE_NAME: '../exp_2/users' })).field).toBe(
+      'EXPORT_FILE_NAME',
     );
   });
 
@@ -70,6 +85,13 @@ describe('loadExportConfig', () => {
       { ...inputs, EXPORT_FILTER: '', EXPORT_BYTE_ORDER_MARK: 'true' },
       ['EXPORT_FILTER', 'EXPORT_BYTE_ORDER_MARK'],
     );
-    expect(read).toEqual(['MODE', 'JOB_ID', 'EXPORTS_BUCKET', 'EXPORT_FILTER', 'EXPORT_BYTE_ORDER_MARK']);
+    expect(read).toEqual([
+      'MODE',
+      'JOB_ID',
+      'EXPORTS_BUCKET',
+      'EXPORT_FILE_NAME',
+      'EXPORT_FILTER',
+      'EXPORT_BYTE_ORDER_MARK',
+    ]);
   });
 });

@@ -1,8 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { type ExportFilter, ExportWorkerManifest } from '@sidestep/contracts';
+import { type ExportFilter, ExportWorkerManifest, exportObjectKey } from '@sidestep/contracts';
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import type { Database } from '@sidestep/db';
 import { parse } from 'csv-parse/sync';
@@ -18,12 +24,12 @@ import {
 } from '../src/errors.ts';
 import {
   type ExportUsersOptions,
-  exportPartKey,
   exportProgressKey,
   exportUsers,
   exportWorkerManifestKey,
   UTF8_BYTE_ORDER_MARK,
 } from '../src/export/export-users.ts';
+import { recording, uploadedParts } from './export-fixture.ts';
 import {
   databaseBackends,
   rejectionOf,
@@ -78,9 +84,9 @@ async function manifestOf(jobId: string): Promise<ExportWorkerManifest> {
   );
 }
 
-/** The parts of a manifest, downloaded. */
+/** The parts of a manifest, as uploaded (checked against the upload's ListParts). */
 async function partsOf(manifest: ExportWorkerManifest): Promise<Buffer[]> {
-  return Promise.all(manifest.parts.map((part) => getObject(part.key)));
+  return uploadedParts(s3.client, BUCKET, manifest);
 }
 
 /** The CSV records of the export (header first), from all parts gunzipped as one file. */
@@ -124,11 +130,12 @@ for (const backend of databaseBackends()) {
       try {
         return await exportUsers({
           jobId,
+          fileName: 'users-test',
           filter,
           byteOrderMark: false,
           store,
-          target: new S3ExportTarget(s3.client, BUCKET),
           ...options,
+          target: recording(options.target ?? new S3ExportTarget(s3.client, BUCKET)),
         });
       } finally {
         await store.close();
@@ -276,35 +283,43 @@ for (const backend of databaseBackends()) {
       const jobId = await runningExportJob(database.db);
       const partBytes = 20_000;
       const putTagging = new Map<string, string | undefined>();
-      const putChecksums = new Map<string, string | undefined>();
+      const partChecksums = new Map<number, string | undefined>();
       s3.client.middlewareStack.add(
         (next, context) => async (args) => {
-          const request = args.request as { path?: string; headers?: Record<string, string> };
+          const request = args.request as {
+            path?: string;
+            headers?: Record<string, string>;
+            query?: Record<string, string>;
+          };
           if (context.commandName === 'PutObjectCommand') {
             const key = decodeURIComponent(request.path?.replace(`/${BUCKET}/`, '') ?? '');
             putTagging.set(key, request.headers?.['x-amz-tagging']);
-            putChecksums.set(key, request.headers?.['x-amz-checksum-crc64nvme']);
+          }
+          if (context.commandName === 'UploadPartCommand') {
+            partChecksums.set(
+              Number(request.query?.partNumber),
+              request.headers?.['x-amz-checksum-crc64nvme'],
+            );
           }
           return next(args);
         },
-        { step: 'finalizeRequest', name: 'recordTagging' },
+        { step: 'finalizeRequest', name: 'recordRequests' },
       );
       const summary = await run(jobId, { emailDomain: domain }, { partBytes }).finally(() =>
-        s3.client.middlewareStack.remove('recordTagging'),
+        s3.client.middlewareStack.remove('recordRequests'),
       );
       const { manifest } = summary;
       expect(manifest.parts.length).toBeGreaterThan(3);
-      expect(manifest.parts.map((part) => part.key)).toEqual(
-        manifest.parts.map((_, index) => exportPartKey(jobId, index + 1)),
+      expect(manifest.key).toBe(exportObjectKey(jobId, 'users-test'));
+      expect(manifest.parts.map((part) => part.partNumber)).toEqual(
+        manifest.parts.map((_, index) => index + 1),
       );
-      expect(manifest.parts[0]?.key).toBe(`exports/${jobId}/parts/part-00001.csv.gz`);
+      // partsOf checks that the upload holds exactly the manifest's parts (ListParts).
       const bodies = await partsOf(manifest);
       for (const [index, part] of manifest.parts.entries()) {
         const body = bodies[index] as Buffer;
         if (index < manifest.parts.length - 1) expect(part.bytes).toBeGreaterThanOrEqual(partBytes);
         expect(part.bytes).toBe(body.length);
-        expect(part.sha256).toBe(createHash('sha256').update(body).digest('hex'));
-        expect(part.md5).toBe(createHash('md5').update(body).digest('hex'));
         // Each part alone: a valid gzip of whole CSV records.
         const records = parse(gunzipSync(body)) as string[][];
         const rows = index === 0 ? records.slice(1) : records;
@@ -318,25 +333,21 @@ for (const backend of databaseBackends()) {
       // packages/local-cloud tests/s3-checksums.test.ts).
       for (const [index, part] of manifest.parts.entries()) {
         expect(part.crc64nvme).toBe(crc64Nvme(bodies[index] as Buffer));
-        expect(putChecksums.get(part.key)).toBe(part.crc64nvme);
+        expect(partChecksums.get(part.partNumber)).toBe(part.crc64nvme);
       }
       expect(manifest.crc64nvme).toBe(crc64Nvme(Buffer.concat(bodies)));
-      // Tagged for the bucket's lifecycle rule that expires parts early (fauxqs keeps no tags: the
-      // request is checked).
+      // The records are tagged for the bucket's lifecycle rule that expires them early (fauxqs keeps
+      // no tags: the request is checked); the file itself is never a PutObject.
       expect(new Set(putTagging.values())).toEqual(new Set(['sidestep-export=part']));
       expect([...putTagging.keys()].sort()).toEqual(
-        [
-          ...manifest.parts.map((part) => part.key),
-          exportWorkerManifestKey(jobId),
-          exportProgressKey(jobId),
-        ].sort(),
+        [exportWorkerManifestKey(jobId), exportProgressKey(jobId)].sort(),
       );
       const all = parse(gunzipSync(Buffer.concat(bodies))) as string[][];
       expect(all).toHaveLength(20_001);
       expect(all.filter((record) => record[0] === 'external_id')).toHaveLength(1);
       expect(all[7]?.[2]).toBe(`two\nlines "${domain}-00007"`);
       expect(manifest.rows).toBe(20_000);
-      expect(manifest).toMatchObject({ version: 1, jobId, header: true, columns: [...EXPORT_COLUMNS] });
+      expect(manifest).toMatchObject({ version: 2, jobId, header: true, columns: [...EXPORT_COLUMNS] });
       expect(await jobCounts(database.db, jobId)).toMatchObject({
         rows_total: '20000',
         bytes: String(manifest.bytes),
@@ -351,18 +362,72 @@ for (const backend of databaseBackends()) {
       const firstManifest = await getObject(exportWorkerManifestKey(jobId));
       const second = await run(jobId, { emailDomain: domain }, { partBytes: 5000 });
       expect(first.manifest.parts.length).toBeGreaterThan(1);
+      // The re-run resumed in the same upload: every part kept but the short last one, which ended the
+      // data as the first run saw it and is exported again (S3 takes a part under 5 MiB only last).
+      expect(second.resumedParts).toBe(first.manifest.parts.length - 1);
       expect(second.manifest).toEqual(first.manifest);
       expect(await getObject(exportWorkerManifestKey(jobId))).toEqual(firstManifest);
       const listed = await s3.client.send(
         new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `exports/${jobId}/` }),
       );
+      // The parts are in the file's upload, not objects of their own; the upload is still open for
+      // the finalizer.
       expect(listed.Contents?.map((object) => object.Key).sort()).toEqual(
-        [
-          ...first.manifest.parts.map((part) => part.key),
-          exportWorkerManifestKey(jobId),
-          exportProgressKey(jobId),
-        ].sort(),
+        [exportWorkerManifestKey(jobId), exportProgressKey(jobId)].sort(),
       );
+    });
+
+    it('starts over in a new upload when the recorded one is gone or holds other parts, aborting it', async () => {
+      const domain = uniqueDomain();
+      await seedUsers(database.db, domain, 6000);
+      const options = { partBytes: 5000 };
+      /** An export interrupted after its third part: its progress record names its upload. */
+      const interruptedExport = async (): Promise<{ jobId: string; uploadId: string; key: string }> => {
+        const jobId = await runningExportJob(database.db);
+        const controller = new AbortController();
+        const target = recording(new S3ExportTarget(s3.client, BUCKET), (partNumber) => {
+          if (partNumber === 3) controller.abort(new ExportInterruptedError('SIGTERM'));
+        });
+        await failure(run(jobId, { emailDomain: domain }, { ...options, target, signal: controller.signal }));
+        const progress = JSON.parse((await getObject(exportProgressKey(jobId))).toString()) as {
+          uploadId: string;
+          key: string;
+          parts: unknown[];
+        };
+        expect(progress.parts.length).toBeGreaterThanOrEqual(2);
+        return { jobId, uploadId: progress.uploadId, key: progress.key };
+      };
+      const listParts = (key: string, uploadId: string) =>
+        s3.client.send(new ListPartsCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId }));
+
+      // The upload was aborted (the bucket's lifecycle rule, or an operator): nothing to resume into.
+      const gone = await interruptedExport();
+      await s3.client.send(
+        new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: gone.key, UploadId: gone.uploadId }),
+      );
+      const fresh = await run(gone.jobId, { emailDomain: domain }, options);
+      expect(fresh.resumedParts).toBe(0);
+      expect(fresh.rowsWritten).toBe(6000);
+      expect(fresh.manifest.uploadId).not.toBe(gone.uploadId);
+      expect(parse(gunzipSync(Buffer.concat(await partsOf(fresh.manifest))))).toHaveLength(6001);
+
+      // Part 1 of the upload is not the part the record lists (uploaded again by someone else): the
+      // record cannot be trusted, the export starts over and the old upload is aborted.
+      const changed = await interruptedExport();
+      await s3.client.send(
+        new UploadPartCommand({
+          Bucket: BUCKET,
+          Key: changed.key,
+          UploadId: changed.uploadId,
+          PartNumber: 1,
+          Body: Buffer.from('not the export'),
+        }),
+      );
+      const restarted = await run(changed.jobId, { emailDomain: domain }, options);
+      expect(restarted.resumedParts).toBe(0);
+      expect(restarted.manifest.uploadId).not.toBe(changed.uploadId);
+      expect(restarted.manifest.crc64nvme).toBe(fresh.manifest.crc64nvme);
+      await expect(listParts(changed.key, changed.uploadId)).rejects.toMatchObject({ name: 'NoSuchUpload' });
     });
 
     it('writes one part holding the header when nobody matches', async () => {
@@ -407,7 +472,7 @@ for (const backend of databaseBackends()) {
       expect((error.cause as ExportTargetError).field).toBe('EXPORTS_BUCKET');
       expect(error.permanent).toBe(true);
       expect((await jobCounts(database.db, jobId)).worker_error).toMatch(
-        /cannot write s3:\/\/sidestep-test-missing-bucket\/exports\/.*part-00001\.csv\.gz: NoSuchBucket/,
+        /cannot write s3:\/\/sidestep-test-missing-bucket\/exports\/.*: NoSuchBucket/,
       );
       await run(jobId, { emailDomain: domain });
       expect(await jobCounts(database.db, jobId)).toMatchObject({ rows_total: '10', worker_error: null });
@@ -420,14 +485,9 @@ for (const backend of databaseBackends()) {
       const controller = new AbortController();
       const target = new S3ExportTarget(s3.client, BUCKET);
       let parts = 0;
-      const abortingTarget = {
-        bucket: BUCKET,
-        readText: (key: string) => target.readText(key),
-        putObject: async (object: Parameters<S3ExportTarget['putObject']>[0]) => {
-          await target.putObject(object);
-          if (++parts === 2) controller.abort(new ExportInterruptedError('SIGTERM'));
-        },
-      };
+      const abortingTarget = recording(target, () => {
+        if (++parts === 2) controller.abort(new ExportInterruptedError('SIGTERM'));
+      });
       const error = await failure(
         run(
           jobId,
@@ -490,16 +550,9 @@ for (const backend of databaseBackends()) {
       const jobId = await runningExportJob(database.db);
       const target = new S3ExportTarget(s3.client, BUCKET);
       const controller = new AbortController();
-      let stored = 0;
-      const interrupted = {
-        bucket: BUCKET,
-        readText: (key: string) => target.readText(key),
-        putObject: async (object: Parameters<S3ExportTarget['putObject']>[0]) => {
-          await target.putObject(object);
-          if (object.key.endsWith('.csv.gz') && ++stored === 3)
-            controller.abort(new ExportInterruptedError('SIGTERM'));
-        },
-      };
+      const interrupted = recording(target, (partNumber) => {
+        if (partNumber === 3) controller.abort(new ExportInterruptedError('SIGTERM'));
+      });
       const options = { byteOrderMark: true, partBytes: 5000 };
       await failure(
         run(jobId, { emailDomain: domain }, { ...options, target: interrupted, signal: controller.signal }),

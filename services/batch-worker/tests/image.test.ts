@@ -10,6 +10,7 @@ import { ExportWorkerManifest } from '@sidestep/contracts';
 import { migrations } from '@sidestep/db';
 import * as z from 'zod/mini';
 import { task } from '../task.ts';
+import { completedFile } from './export-fixture.ts';
 import {
   type DatabaseBackend,
   databaseBackends,
@@ -262,6 +263,7 @@ describe('batch-worker image', () => {
       MODE: 'export',
       JOB_ID: 'exp_unreachable',
       EXPORTS_BUCKET: s3.bucket,
+      EXPORT_FILE_NAME: 'users-unreachable',
       EXPORT_FILTER: '{}',
       DATABASE_URL: `postgres://sidestep:sidestep@127.0.0.1:${port}/sidestep`,
     });
@@ -587,6 +589,7 @@ for (const backend of databaseBackends()) {
       MODE: 'export',
       JOB_ID: jobId,
       EXPORTS_BUCKET: s3.bucket,
+      EXPORT_FILE_NAME: 'users-image',
       EXPORT_FILTER: JSON.stringify(filter),
       DATABASE_URL: database.url,
     });
@@ -614,18 +617,17 @@ for (const backend of databaseBackends()) {
         JSON.parse((await manifestObject.Body?.transformToString()) ?? ''),
       );
       expect(manifest.rows).toBe(200_000);
+      expect(manifest.key).toBe(`exports/${jobId}/users-image.csv.gz`);
+      // The parts are in the file's upload; the bucket holds only the worker's two records.
       expect((await keys(jobId)).sort()).toEqual(
         [
-          ...manifest.parts.map((part) => part.key),
           `exports/${jobId}/parts/manifest.json`,
-          // Where a retried task would resume (the parts stored so far).
+          // Where a retried task would resume (the parts uploaded so far).
           `exports/${jobId}/parts/progress.json`,
         ].sort(),
       );
-      const first = await s3.client.send(
-        new GetObjectCommand({ Bucket: s3.bucket, Key: manifest.parts[0]?.key }),
-      );
-      const lines = gunzipSync(Buffer.from((await first.Body?.transformToByteArray()) ?? []))
+      // Completed as the export-finalizer completes it: the manifest's parts are the file.
+      const lines = gunzipSync(await completedFile(s3.client, s3.bucket, manifest))
         .toString()
         .split('\n');
       // EXPORT_BYTE_ORDER_MARK unset: the UTF-8 byte order mark (U+FEFF) before the header.

@@ -1,5 +1,6 @@
 /**
- * What the batch-worker tests share: an S3 (fauxqs) with a bucket, and the database backends the
+ * What the batch-worker tests share: the local cloud's S3 (fauxqs behind `startAwsEndpoint`, with
+ * S3's multipart rules, ListParts and CRC-64/NVME checksums) with a bucket, and the database backends the
  * worker runs on, each reachable by URL as the task reaches it: PGlite served over the wire (the
  * local cloud's default, which takes the `insert` staging path) and, when `TEST_DATABASE_URL` is set,
  * a real PostgreSQL in a schema of its own (the `copy` path).
@@ -16,7 +17,7 @@ import {
 import { describe } from '@jest/globals';
 import { type Database, migrate, PostgresDatabase, startEmbeddedPostgres } from '@sidestep/db';
 import { describeIfAvailable } from '@sidestep/db/testing';
-import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { startAwsEndpoint } from '@sidestep/local-cloud';
 import pg from 'pg';
 
 /** A database the worker connects to by `url`; `db` is for the test's own queries. */
@@ -87,8 +88,8 @@ export interface TestS3 {
 const MULTIPART_PART_BYTES = 5 * 1024 * 1024;
 
 export async function startS3(bucket = 'sidestep-test-imports'): Promise<TestS3> {
-  const server: FauxqsServer = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
-  const endpoint = `http://127.0.0.1:${server.port}`;
+  const server = await startAwsEndpoint({ port: 0 });
+  const endpoint = server.url;
   const client = new S3Client({
     endpoint,
     region: 'us-east-1',
@@ -106,8 +107,7 @@ export async function startS3(bucket = 'sidestep-test-imports'): Promise<TestS3>
         await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes }));
         return key;
       }
-      // fauxqs takes request bodies up to 11 MiB, as S3 takes at most 5 GiB per PutObject: larger
-      // files go up in parts, as they do to S3.
+      // Larger files go up in parts, as they do to S3 from the AWS CLI and SDKs.
       const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
       const parts = [];
       for (let offset = 0, part = 1; offset < bytes.length; offset += MULTIPART_PART_BYTES, part++) {

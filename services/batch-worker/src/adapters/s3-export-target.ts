@@ -1,19 +1,31 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { ExportTarget } from '../domain/user-export-store.ts';
+import {
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  ListPartsCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import type { ExportFileHeaders, ExportTarget, UploadedPart } from '../domain/user-export-store.ts';
 import { ExportTargetError } from '../errors.ts';
 
-/** The tag of every object the worker writes (URL query form, as PutObject's `Tagging` takes it). */
+/** The tag of every object the worker writes whole (URL query form, as PutObject's `Tagging` takes it). */
 export const EXPORT_PART_TAGGING = 'sidestep-export=part';
 
 /** S3 errors that the same request will meet again: not worth a retry of the task. */
 const PERMANENT_S3_ERRORS = new Set(['NoSuchBucket', 'AccessDenied', 'InvalidArgument', 'InvalidBucketName']);
 
+/** ListParts' page size: S3 lists at most 1,000 parts per call (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListParts.html). */
+const LIST_PARTS_PAGE = 1000;
+
 /**
- * {@link ExportTarget} on an S3 bucket: one PutObject per object (a part is at most a few MiB over
- * the part size, well under PutObject's 5 GiB). `ChecksumCRC64NVME` makes S3 verify the body it
- * received against the worker's checksum (a corrupted upload is refused with BadDigest, not stored)
- * and keeps it on the object, where the finalizer reads it with HeadObject (`ChecksumMode: ENABLED`)
- * instead of downloading the part; the combined file's full-object checksum is made of these.
+ * {@link ExportTarget} on an S3 bucket. The export's file is a multipart upload with a CRC-64/NVME
+ * `FULL_OBJECT` checksum: each UploadPart carries the part's `ChecksumCRC64NVME`, so S3 verifies the
+ * bytes it received (BadDigest otherwise, nothing stored) and keeps the checksum, which ListParts
+ * returns and CompleteMultipartUpload combines into the object's
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html). The JSON
+ * records (progress, manifest) are one PutObject each.
  */
 export class S3ExportTarget implements ExportTarget {
   readonly bucket: string;
@@ -30,8 +42,8 @@ export class S3ExportTarget implements ExportTarget {
     readonly contentType: string;
     readonly crc64nvme: string;
   }): Promise<void> {
-    try {
-      await this.#client.send(
+    await this.#send(object.key, () =>
+      this.#client.send(
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: object.key,
@@ -40,14 +52,11 @@ export class S3ExportTarget implements ExportTarget {
           ContentType: object.contentType,
           ChecksumCRC64NVME: object.crc64nvme,
           // The exports bucket's lifecycle expires objects with this tag within days (infra's
-          // EXPORT_PART_TAG): parts are intermediate, the finalizer combines them within minutes.
+          // EXPORT_PART_TAG): the worker's records are intermediate.
           Tagging: EXPORT_PART_TAGGING,
         }),
-      );
-    } catch (error) {
-      const name = error instanceof Error ? error.name : '';
-      throw new ExportTargetError(this.bucket, object.key, error, PERMANENT_S3_ERRORS.has(name));
-    }
+      ),
+    );
   }
 
   async readText(key: string): Promise<string | undefined> {
@@ -55,9 +64,108 @@ export class S3ExportTarget implements ExportTarget {
       const output = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       return await output.Body?.transformToString('utf-8');
     } catch (error) {
-      const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (name === 'NoSuchKey' || $metadata?.httpStatusCode === 404) return undefined;
-      throw new ExportTargetError(this.bucket, key, error, PERMANENT_S3_ERRORS.has(name ?? ''));
+      if (isNotFound(error, 'NoSuchKey')) return undefined;
+      throw this.#error(key, error);
     }
   }
+
+  async createUpload(key: string, headers: ExportFileHeaders): Promise<string> {
+    const output = await this.#send(key, () =>
+      this.#client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ContentType: headers.contentType,
+          ContentDisposition: headers.contentDisposition,
+          ChecksumAlgorithm: 'CRC64NVME',
+          ChecksumType: 'FULL_OBJECT',
+        }),
+      ),
+    );
+    if (!output.UploadId) throw this.#error(key, new Error('CreateMultipartUpload returned no UploadId'));
+    return output.UploadId;
+  }
+
+  async uploadPart(
+    key: string,
+    uploadId: string,
+    part: { readonly partNumber: number; readonly body: Buffer; readonly crc64nvme: string },
+  ): Promise<string> {
+    const output = await this.#send(key, () =>
+      this.#client.send(
+        new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: part.partNumber,
+          Body: part.body,
+          ContentLength: part.body.length,
+          ChecksumCRC64NVME: part.crc64nvme,
+        }),
+      ),
+    );
+    if (!output.ETag) throw this.#error(key, new Error(`UploadPart ${part.partNumber} returned no ETag`));
+    return output.ETag;
+  }
+
+  async listParts(key: string, uploadId: string): Promise<UploadedPart[] | undefined> {
+    const parts: UploadedPart[] = [];
+    let marker: string | undefined;
+    try {
+      for (;;) {
+        const page = await this.#client.send(
+          new ListPartsCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: uploadId,
+            MaxParts: LIST_PARTS_PAGE,
+            ...(marker === undefined ? {} : { PartNumberMarker: marker }),
+          }),
+        );
+        for (const part of page.Parts ?? []) {
+          parts.push({
+            partNumber: part.PartNumber ?? 0,
+            bytes: part.Size ?? 0,
+            etag: part.ETag ?? '',
+            crc64nvme: part.ChecksumCRC64NVME,
+          });
+        }
+        if (!page.IsTruncated || page.NextPartNumberMarker === undefined) return parts;
+        marker = page.NextPartNumberMarker;
+      }
+    } catch (error) {
+      if (isNotFound(error, 'NoSuchUpload')) return undefined;
+      throw this.#error(key, error);
+    }
+  }
+
+  async abortUpload(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.#client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
+      );
+    } catch (error) {
+      if (isNotFound(error, 'NoSuchUpload')) return;
+      throw this.#error(key, error);
+    }
+  }
+
+  async #send<T>(key: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw this.#error(key, error);
+    }
+  }
+
+  #error(key: string, error: unknown): ExportTargetError {
+    const name = error instanceof Error ? error.name : '';
+    return new ExportTargetError(this.bucket, key, error, PERMANENT_S3_ERRORS.has(name));
+  }
+}
+
+/** S3's 404 answer named `code` (the SDK's error name), or any 404. */
+function isNotFound(error: unknown, code: string): boolean {
+  const { name, $metadata } = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return name === code || $metadata?.httpStatusCode === 404;
 }

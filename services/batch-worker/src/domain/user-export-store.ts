@@ -31,7 +31,26 @@ export interface UserExportStore {
   close(): Promise<void>;
 }
 
-/** Where an export's objects go (the exports bucket). */
+/** A part of an export's multipart upload, as the store lists it. */
+export interface UploadedPart {
+  readonly partNumber: number;
+  readonly bytes: number;
+  /** The part's ETag, quotes included. */
+  readonly etag: string;
+  /** Base64 CRC-64/NVME the store keeps for the part; `undefined` when it keeps none. */
+  readonly crc64nvme: string | undefined;
+}
+
+/** The headers the export's file is stored with (what a browser sees when it downloads it). */
+export interface ExportFileHeaders {
+  readonly contentType: string;
+  readonly contentDisposition: string;
+}
+
+/**
+ * Where an export goes (the exports bucket): the file as a multipart upload the worker uploads its
+ * parts into (and the export-finalizer completes), and small JSON records (progress, manifest).
+ */
 export interface ExportTarget {
   /** The bucket, for the manifest's readers and for logs. */
   readonly bucket: string;
@@ -47,4 +66,19 @@ export interface ExportTarget {
   }): Promise<void>;
   /** The object at `key` as UTF-8 text, or `undefined` when there is none. */
   readText(key: string): Promise<string | undefined>;
+  /** Starts a CRC-64/NVME full-object multipart upload of `key`; returns its upload id. */
+  createUpload(key: string, headers: ExportFileHeaders): Promise<string>;
+  /**
+   * Uploads part `partNumber` of the upload (again, if it was uploaded before: the new bytes replace
+   * the old). `crc64nvme` makes the store verify the body and keep the checksum. Returns the ETag.
+   */
+  uploadPart(
+    key: string,
+    uploadId: string,
+    part: { readonly partNumber: number; readonly body: Buffer; readonly crc64nvme: string },
+  ): Promise<string>;
+  /** The upload's parts in order, or `undefined` when the upload is gone (completed or aborted). */
+  listParts(key: string, uploadId: string): Promise<UploadedPart[] | undefined>;
+  /** Aborts the upload (its parts are freed); an upload already gone is not an error. */
+  abortUpload(key: string, uploadId: string): Promise<void>;
 }

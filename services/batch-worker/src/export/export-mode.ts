@@ -6,9 +6,10 @@ import type { TaskMode } from '../run-task.ts';
 import { type ExportSummary, exportUsers } from './export-users.ts';
 
 /**
- * `MODE=export`: the users the filter selects into EXPORTS_BUCKET as gzip CSV parts plus a worker
- * manifest, counts on the job. A stop request stops before the manifest is written; a retry resumes
- * after the parts stored.
+ * `MODE=export`: the users the filter selects as gzip CSV parts uploaded into the multipart upload of
+ * `exports/<JOB_ID>/<EXPORT_FILE_NAME>.csv.gz` in EXPORTS_BUCKET, plus a worker manifest, counts on
+ * the job. A stop request stops before the manifest is written; a retry resumes after the parts
+ * uploaded.
  */
 export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportSummary> = {
   name: 'export',
@@ -16,10 +17,15 @@ export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportS
   interrupted: (signal) => new ExportInterruptedError(signal),
   loadConfig: loadExportConfig,
   connect: (url, env) => PostgresUserExportStore.connect({ url, env }),
-  startedFields: (config) => ({ bucket: config.exportsBucket, filter: config.filter ?? null }),
+  startedFields: (config) => ({
+    bucket: config.exportsBucket,
+    fileName: config.fileName,
+    filter: config.filter ?? null,
+  }),
   run: ({ config, store, s3, signal, onProgress }) =>
     exportUsers({
       jobId: config.jobId,
+      fileName: config.fileName,
       filter: config.filter,
       byteOrderMark: config.byteOrderMark,
       ...(config.partBytes === undefined ? {} : { partBytes: config.partBytes }),
@@ -33,6 +39,7 @@ export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportS
     rows: summary.manifest.rows,
     fields: {
       manifestKey: summary.manifestKey,
+      key: summary.manifest.key,
       rows: summary.manifest.rows,
       parts: summary.manifest.parts.length,
       bytes: summary.manifest.bytes,

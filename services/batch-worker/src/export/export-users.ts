@@ -1,18 +1,28 @@
 import { pipeline } from 'node:stream/promises';
-import { type ExportFilter, ExportWorkerManifest, type ExportWorkerPart } from '@sidestep/contracts';
+import {
+  type ExportFilter,
+  ExportWorkerManifest,
+  type ExportWorkerPart,
+  exportObjectKey,
+} from '@sidestep/contracts';
 import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import * as z from 'zod/mini';
-import { ExportProgress, type ProgressPart, resumePoint } from '../domain/export-progress.ts';
+import {
+  ExportProgress,
+  type ProgressPart,
+  type ResumePoint,
+  resumePoint,
+} from '../domain/export-progress.ts';
 import { EXPORT_COLUMNS, exportCopySql } from '../domain/export-query.ts';
-import type { ExportTarget, UserExportStore } from '../domain/user-export-store.ts';
+import type { ExportTarget, UploadedPart, UserExportStore } from '../domain/user-export-store.ts';
 import { ExportFailedError, ExportRowCountMismatchError } from '../errors.ts';
 import { GzipPartWriter } from './gzip-part-writer.ts';
 
 /**
  * Compressed bytes per part (every part but the last is at least this). Above S3's 5 MiB minimum for
- * UploadPartCopy so the finalizer combines parts server-side; 8 MiB is the AWS CLI's and SDKs'
- * default multipart chunk. Memory holds about two parts (one compressing, one uploading).
+ * every part of a multipart upload but the last; 8 MiB is the AWS CLI's and SDKs' default multipart
+ * chunk. Memory holds about two parts (one compressing, one uploading).
  */
 export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
 
@@ -23,14 +33,9 @@ export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
  */
 export const DEFAULT_GZIP_LEVEL = 1;
 
-/** `exports/<jobId>/parts/`: where a job's parts and worker manifest go. */
+/** `exports/<jobId>/parts/`: where a job's progress record and worker manifest go. */
 export function exportPartsPrefix(jobId: string): string {
   return `exports/${jobId}/parts/`;
-}
-
-/** The key of part `number` (1-based): `exports/<jobId>/parts/part-00001.csv.gz`. */
-export function exportPartKey(jobId: string, number: number): string {
-  return `${exportPartsPrefix(jobId)}part-${String(number).padStart(5, '0')}.csv.gz`;
 }
 
 /** The key of the worker manifest: `exports/<jobId>/parts/manifest.json`. */
@@ -49,6 +54,8 @@ export const UTF8_BYTE_ORDER_MARK = Buffer.from([0xef, 0xbb, 0xbf]);
 /** Options of {@link exportUsers}. */
 export interface ExportUsersOptions {
   readonly jobId: string;
+  /** The file's base name: the parts go into the upload of `exports/<jobId>/<fileName>.csv.gz`. */
+  readonly fileName: string;
   /** Which users; `undefined` (or `{}`) is everyone. */
   readonly filter: ExportFilter | undefined;
   /** Start the file with {@link UTF8_BYTE_ORDER_MARK}. @default true (the request's default) */
@@ -78,30 +85,34 @@ export interface ExportSummary {
   readonly manifest: ExportWorkerManifest;
   /** Uncompressed CSV bytes (header and byte order mark included). */
   readonly csvBytes: number;
-  /** Parts an earlier attempt had stored that this one kept (0: it started from the beginning). */
+  /** Parts an earlier attempt had uploaded that this one kept (0: it started from the beginning). */
   readonly resumedParts: number;
   /** Rows this attempt read from the database and wrote (all of them unless it resumed). */
   readonly rowsWritten: number;
 }
 
 /**
- * Exports the users `filter` selects as gzip CSV parts plus a worker manifest:
+ * Exports the users `filter` selects as the gzip CSV `exports/<jobId>/<fileName>.csv.gz`, uploaded
+ * part by part into the file's multipart upload, plus a worker manifest:
  * `COPY (SELECT ...) TO STDOUT (FORMAT csv, HEADER, FORCE_QUOTE *)` -> {@link GzipPartWriter}
- * (formula cells escaped, gzip members of whole records, cut after `partBytes`) -> one
- * PutObject per part, in one `stream/promises.pipeline` with backpressure from S3 back to PostgreSQL,
- * so memory stays flat whatever the row count. Part 1 starts with the UTF-8 byte order mark unless
- * `byteOrderMark` is false.
+ * (formula cells escaped, gzip members of whole records, cut after `partBytes`) -> one UploadPart
+ * per part, in one `stream/promises.pipeline` with backpressure from S3 back to PostgreSQL, so memory
+ * stays flat whatever the row count. Part 1 starts with the UTF-8 byte order mark unless
+ * `byteOrderMark` is false. The export-finalizer checks the parts (ListParts) and completes the
+ * upload: no byte is copied or stored twice.
  *
- * After each part is stored, `exports/<jobId>/parts/progress.json` lists the parts stored so far with
- * the last `external_id` of the last one. A retried task ({@link resumePoint}) keeps those parts and
- * continues after that key (`external_id > key`, the ORDER BY's column: a keyset), numbering parts on
- * from there; a part stored after the progress was last written is written again, with the same key.
- * The record is written while the next part compresses (the next store waits for it), so it lags at
- * most one part behind.
+ * After each part is uploaded, `exports/<jobId>/parts/progress.json` names the upload and lists its
+ * parts so far with the last `external_id` of the last one. A retried task ({@link resumePoint}) whose
+ * upload still holds those parts (ListParts: same numbers, sizes and ETags) keeps them and continues
+ * after that key (`external_id > key`, the ORDER BY's column: a keyset) in the same upload, numbering
+ * parts on from there; a part uploaded after the progress was last written is uploaded again under
+ * its number, which replaces it. Otherwise (no record, the upload gone, its parts not the record's)
+ * the task starts over in a new upload and aborts the old one. The record is written while the next
+ * part compresses (the next upload waits for it), so it lags at most one part behind.
  *
- * Then the manifest (parts in order with rows, bytes, SHA-256, MD5 and CRC-64/NVME, and the whole
- * file's CRC-64/NVME combined from the parts') at `exports/<jobId>/parts/manifest.json`, last, so a
- * manifest only ever names parts that were all written; then `rows_total` and `bytes` on the job.
+ * Then the manifest (the upload, its parts in order with rows, bytes, ETag and CRC-64/NVME, and the
+ * whole file's CRC-64/NVME combined from the parts') at `exports/<jobId>/parts/manifest.json`, last,
+ * so a manifest only ever names parts that were all uploaded; then `rows_total` and `bytes` on the job.
  *
  * The same data gives byte-identical parts (rows ordered by `external_id`, gzip headers carry no
  * time stamp, cuts depend on the data alone, and a resumed part starts where the first attempt's did).
@@ -111,6 +122,8 @@ export interface ExportSummary {
 export async function exportUsers(options: ExportUsersOptions): Promise<ExportSummary> {
   const { jobId, store, target, signal } = options;
   const byteOrderMark = options.byteOrderMark ?? true;
+  const partBytes = options.partBytes ?? DEFAULT_PART_BYTES;
+  const key = exportObjectKey(jobId, options.fileName);
   // What the parts are made of: a progress record of another query (filter) or file shape is not resumed.
   const source = `${exportCopySql(options.filter)} BOM=${byteOrderMark}`;
   const stored: ProgressPart[] = [];
@@ -123,43 +136,55 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
     const [job, progress] = await Promise.allSettled([store.checkJob(jobId), readProgress(target, jobId)]);
     if (job.status === 'rejected') throw job.reason;
     if (progress.status === 'rejected') throw progress.reason;
-    const resume = resumePoint(progress.value, { jobId, source }, (number) => exportPartKey(jobId, number));
+    const resume = await keptParts(
+      target,
+      key,
+      progress.value,
+      resumePoint(progress.value, { jobId, source, key, partBytes }),
+    );
+    const uploadId =
+      resume?.uploadId ??
+      (await target.createUpload(key, {
+        contentType: 'application/gzip',
+        // No Content-Encoding on purpose: with `gzip` there, browsers would decompress the download
+        // and save plain CSV under a .csv.gz name.
+        contentDisposition: `attachment; filename="${options.fileName}.csv.gz"`,
+      }));
     stored.push(...(resume?.parts ?? []));
     const resumedParts = stored.length;
     const writer = new GzipPartWriter({
-      partBytes: options.partBytes ?? DEFAULT_PART_BYTES,
+      partBytes,
       gzipLevel: options.gzipLevel ?? DEFAULT_GZIP_LEVEL,
       headerRecords: resume ? 0 : 1,
       firstPartNumber: resumedParts + 1,
       ...(byteOrderMark && !resume ? { prefix: UTF8_BYTE_ORDER_MARK } : {}),
       writePart: async (part) => {
-        const key = exportPartKey(jobId, part.number);
-        await target.putObject({
-          key,
+        const etag = await target.uploadPart(key, uploadId, {
+          partNumber: part.number,
           body: part.body,
-          contentType: 'application/gzip',
           crc64nvme: part.crc64nvme,
         });
         stored.push({
-          key,
+          partNumber: part.number,
           rows: part.rows,
           bytes: part.bytes,
-          sha256: part.sha256,
-          md5: part.md5,
+          etag,
           crc64nvme: part.crc64nvme,
           csvBytes: part.csvBytes,
           ...(part.lastKey === undefined ? {} : { lastKey: part.lastKey }),
         });
-        // The progress record is written while the next part compresses and stores (a retry redoes
-        // at most the parts after the one it lists); the next part's store, or the manifest, waits
+        // The progress record is written while the next part compresses and uploads (a retry redoes
+        // at most the parts after the one it lists); the next part's upload, or the manifest, waits
         // for it, so records are written in order and a failure surfaces.
         await progressWritten;
         progressWritten = writeJson(target, exportProgressKey(jobId), {
-          version: 1,
+          version: 2,
           jobId,
           source,
+          key,
+          uploadId,
           parts: [...stored],
-        });
+        } satisfies ExportProgress);
         progressWritten.catch(() => {});
       },
     });
@@ -180,10 +205,12 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
     // give parts that are not whole records.
     if (copy.rowCount !== rowsWritten) throw new ExportRowCountMismatchError(copy.rowCount, rowsWritten);
     const manifest = z.parse(ExportWorkerManifest, {
-      version: 1,
+      version: 2,
       jobId,
       columns: [...EXPORT_COLUMNS],
       header: true,
+      key,
+      uploadId,
       parts,
       rows: parts.reduce((sum, part) => sum + part.rows, 0),
       bytes: parts.reduce((sum, part) => sum + part.bytes, 0),
@@ -215,6 +242,38 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
   } finally {
     clearInterval(timer);
   }
+}
+
+/**
+ * The resume point, if the upload it names still holds its parts as the record lists them (ListParts:
+ * every kept part with the record's size and ETag, and its CRC-64/NVME when S3 lists one); otherwise
+ * `undefined`, and the record's upload, if any is left, is aborted (its parts would only cost until
+ * the bucket's lifecycle rule aborts it).
+ */
+async function keptParts(
+  target: ExportTarget,
+  key: string,
+  progress: ExportProgress | undefined,
+  resume: ResumePoint | undefined,
+): Promise<ResumePoint | undefined> {
+  if (!progress || progress.key !== key) return undefined;
+  const listed = await target.listParts(key, progress.uploadId);
+  if (listed === undefined) return undefined; // completed or aborted: nothing to resume into
+  if (resume) {
+    const byNumber = new Map<number, UploadedPart>(listed.map((part) => [part.partNumber, part]));
+    const intact = resume.parts.every((part) => {
+      const found = byNumber.get(part.partNumber);
+      return (
+        found !== undefined &&
+        found.bytes === part.bytes &&
+        found.etag === part.etag &&
+        (found.crc64nvme === undefined || found.crc64nvme === part.crc64nvme)
+      );
+    });
+    if (intact) return resume;
+  }
+  await target.abortUpload(key, progress.uploadId);
+  return undefined;
 }
 
 async function writeJson(target: ExportTarget, key: string, value: unknown): Promise<void> {

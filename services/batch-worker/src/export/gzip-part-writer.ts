@@ -1,4 +1,3 @@
-import { createHash, type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -22,10 +21,6 @@ export interface CompletedPart {
   readonly rows: number;
   /** Uncompressed bytes in the part. */
   readonly csvBytes: number;
-  /** Lowercase hex SHA-256 of `body`. */
-  readonly sha256: string;
-  /** Lowercase hex MD5 of `body` (a single-part PutObject's ETag). */
-  readonly md5: string;
   /** Base64 CRC-64/NVME of `body` (S3's checksum; the object's is combined from the parts'). */
   readonly crc64nvme: string;
   /**
@@ -39,8 +34,8 @@ export interface CompletedPart {
 export interface GzipPartWriterOptions {
   /**
    * A part is cut at the first record end once its compressed size reaches this, so every part but
-   * the last is at least this large. S3 copies a multipart part server-side (UploadPartCopy) only
-   * from 5 MiB up, so production uses at least that; tests pass a few bytes to cross boundaries.
+   * the last is at least this large. S3 takes parts of a multipart upload but the last only from
+   * 5 MiB up, so production uses at least that; tests pass a few bytes to cross boundaries.
    */
   readonly partBytes: number;
   /** zlib level, 1 (fastest) to 9. */
@@ -94,8 +89,6 @@ interface OpenPart {
   staged: number;
   /** Settles once zlib has consumed the last write. */
   lastWrite: Promise<void>;
-  readonly sha256: Hash;
-  readonly md5: Hash;
   readonly crc64: Crc64NvmeHash;
   compressedBytes: number;
   /** COPY's bytes taken into the part. */
@@ -267,8 +260,6 @@ export class GzipPartWriter extends Writable {
       stage: undefined,
       staged: 0,
       lastWrite: Promise.resolve(),
-      sha256: createHash('sha256'),
-      md5: createHash('md5'),
       crc64: new Crc64NvmeHash(),
       compressedBytes: 0,
       sourceBytes: 0,
@@ -290,8 +281,6 @@ export class GzipPartWriter extends Writable {
         part.body = grown;
       }
       compressed.copy(part.body, part.compressedBytes);
-      part.sha256.update(compressed);
-      part.md5.update(compressed);
       part.crc64.update(compressed);
       part.compressedBytes += compressed.length;
     });
@@ -424,8 +413,6 @@ export class GzipPartWriter extends Writable {
       bytes: body.length,
       rows: Math.max(0, rows),
       csvBytes: part.csvBytes,
-      sha256: part.sha256.digest('hex'),
-      md5: part.md5.digest('hex'),
       crc64nvme: part.crc64.digest(),
       lastKey: rows > 0 ? quotedFirstCell(part.lastRecordHead) : undefined,
     };
