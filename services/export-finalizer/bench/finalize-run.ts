@@ -25,12 +25,9 @@ function counted<A extends unknown[], R>(operation: string, fn: (...args: A) => 
 // Every S3 request the finalizer makes, counted by operation.
 const store: ExportObjectStore = {
   head: counted('HeadObject', real.head.bind(real)),
-  read: counted('GetObject', real.read.bind(real)),
   readText: counted('GetObject', real.readText.bind(real)),
   putJson: counted('PutObject', real.putJson.bind(real)),
-  createMultipartUpload: counted('CreateMultipartUpload', real.createMultipartUpload.bind(real)),
-  copyPart: counted('UploadPartCopy', real.copyPart.bind(real)),
-  uploadPart: counted('UploadPart', real.uploadPart.bind(real)),
+  listParts: counted('ListParts', real.listParts.bind(real)),
   completeMultipartUpload: counted('CompleteMultipartUpload', real.completeMultipartUpload.bind(real)),
   abortMultipartUpload: counted('AbortMultipartUpload', real.abortMultipartUpload.bind(real)),
 };

@@ -27,20 +27,23 @@ export class WorkerManifestInvalidError extends ExportFinalizerError {
   }
 }
 
-/** A part the manifest lists is not what the worker wrote. Permanent: the same parts fail the same way. */
+/**
+ * A part the manifest lists is not what the worker uploaded. Permanent: the same parts fail the same
+ * way. `part` names it: `part <n> of <key>`.
+ */
 abstract class PartError extends ExportFinalizerError {
-  readonly partKey: string;
-  constructor(partKey: string, message: string, options: { cause?: unknown } = {}) {
-    super(`parts: ${partKey} ${message}`, { ...options, field: 'parts', permanent: true });
-    this.partKey = partKey;
+  readonly part: string;
+  constructor(part: string, message: string, options: { cause?: unknown } = {}) {
+    super(`parts: ${part} ${message}`, { ...options, field: 'parts', permanent: true });
+    this.part = part;
   }
 }
 
-/** A part the manifest lists is not in the bucket. Permanent. */
+/** A part the manifest lists is not in the upload (ListParts). Permanent. */
 export class PartMissingError extends PartError {
   override readonly name: string = 'PartMissingError';
-  constructor(partKey: string, options: { cause?: unknown } = {}) {
-    super(partKey, 'is missing', options);
+  constructor(part: string, options: { cause?: unknown } = {}) {
+    super(part, 'is missing', options);
   }
 }
 
@@ -49,25 +52,45 @@ export class PartSizeMismatchError extends PartError {
   override readonly name: string = 'PartSizeMismatchError';
   readonly expectedBytes: number;
   readonly actualBytes: number;
-  constructor(partKey: string, expectedBytes: number, actualBytes: number) {
-    super(partKey, `has ${actualBytes} bytes, the manifest says ${expectedBytes}`);
+  constructor(part: string, expectedBytes: number, actualBytes: number) {
+    super(part, `has ${actualBytes} bytes, the manifest says ${expectedBytes}`);
     this.expectedBytes = expectedBytes;
     this.actualBytes = actualBytes;
   }
 }
 
 /**
- * S3's CRC-64/NVME of a part is not the manifest's: its bytes changed after the worker wrote it (S3
- * computed the checksum of what it stored). Permanent.
+ * S3's CRC-64/NVME of a part is not the manifest's: the part was uploaded again after the worker wrote
+ * the manifest (S3 computed the checksum of what it stored). Permanent.
  */
 export class PartChecksumMismatchError extends PartError {
   override readonly name: string = 'PartChecksumMismatchError';
   readonly expectedCrc64nvme: string;
   readonly actualCrc64nvme: string;
-  constructor(partKey: string, expectedCrc64nvme: string, actualCrc64nvme: string) {
-    super(partKey, `has CRC-64/NVME ${actualCrc64nvme}, the manifest says ${expectedCrc64nvme}`);
+  constructor(part: string, expectedCrc64nvme: string, actualCrc64nvme: string) {
+    super(part, `has CRC-64/NVME ${actualCrc64nvme}, the manifest says ${expectedCrc64nvme}`);
     this.expectedCrc64nvme = expectedCrc64nvme;
     this.actualCrc64nvme = actualCrc64nvme;
+  }
+}
+
+/**
+ * The manifest's multipart upload no longer exists (ListParts: NoSuchUpload) and its key holds no
+ * object made of its parts: the upload was aborted (by the bucket's lifecycle rule a day after it
+ * started, or by hand) before it was completed. Permanent: the parts are gone; the export has to run
+ * again.
+ */
+export class UploadMissingError extends ExportFinalizerError {
+  override readonly name: string = 'UploadMissingError';
+  readonly key: string;
+  readonly uploadId: string;
+  constructor(key: string, uploadId: string, found: string) {
+    super(`${key}: the multipart upload ${uploadId} is gone (aborted) and ${found}`, {
+      field: 'uploadId',
+      permanent: true,
+    });
+    this.key = key;
+    this.uploadId = uploadId;
   }
 }
 

@@ -1,47 +1,42 @@
 import {
   ContractValidationError,
   ExportWorkerManifest,
+  exportObjectKey,
   type FinalizeExportInput,
   type FinalizeExportOutput,
   validate,
 } from '@sidestep/contracts';
 import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
-import pLimit from 'p-limit';
-import { type CombinedPart, MIN_PART_BYTES, planCombine } from './domain/combine-plan.ts';
 import type { DownloadLink } from './domain/download-link.ts';
 import { ExportFinalManifest, sourceSha256 } from './domain/export-final-manifest.ts';
-import type { ExportObjectStore, StoredObject, UploadedPart } from './domain/export-object-store.ts';
+import type { ExportObjectStore, ListedPart } from './domain/export-object-store.ts';
 import {
-  ExportStorageUnavailableError,
   ExportVerificationError,
   PartChecksumMismatchError,
   PartMissingError,
   PartSizeMismatchError,
+  UploadMissingError,
   WorkerManifestInvalidError,
 } from './errors.ts';
 
 /** Options of {@link finalizeExport}. */
 export interface FinalizeExportOptions {
-  /** Makes the download link for the combined object's key. */
+  /** Makes the download link for the export's key. */
   readonly downloadLink: (key: string, now: Date) => DownloadLink;
   /** @default () => new Date() */
   readonly now?: () => Date;
-  /** S3's minimum part size. @default 5 MiB (only tests against a relaxed store may lower it) */
-  readonly minPartBytes?: number;
-  /** Parts copied or uploaded at once. @default 4 */
-  readonly concurrency?: number;
 }
 
 /** What {@link finalizeExport} did, besides its output: for the log line and the benchmark. */
 export interface FinalizeExportStats {
-  /** `finalized` combined the parts; `replayed` found the same parts finalized before. */
-  readonly outcome: 'finalized' | 'replayed';
+  /**
+   * `finalized` completed the upload; `completed-before` found it completed by an earlier attempt
+   * whose answer was lost; `replayed` found the same parts finalized before (final manifest and all).
+   */
+  readonly outcome: 'finalized' | 'completed-before' | 'replayed';
   readonly workerParts: number;
-  /** UploadPartCopy requests (server-side copies). */
-  readonly copiedParts: number;
-  /** UploadPart requests, and the bytes they carried (read from S3 and re-uploaded). */
-  readonly uploadedParts: number;
-  readonly uploadedBytes: number;
+  /** ListParts requests (1,000 parts a page). */
+  readonly listPages: number;
 }
 
 /** The step's output and what it did. */
@@ -51,30 +46,32 @@ export interface FinalizeExportResult {
 }
 
 /**
- * Verifies the batch-worker's parts, combines them into `exports/<jobId>/<fileName>.csv.gz`, checks
- * the result and writes the final manifest.
+ * Verifies the parts the batch-worker uploaded into the export's multipart upload, completes it into
+ * `exports/<jobId>/<fileName>.csv.gz`, checks the result and writes the final manifest. No byte of
+ * the export is read, copied or written: the work and time follow the number of parts.
  *
- * 1. The worker manifest is read and validated (`ExportWorkerManifest`; its job and its part keys
- *    must be this job's).
+ * 1. The worker manifest is read and validated (`ExportWorkerManifest` version 2; its job must be this
+ *    job and its key this job's file, `exports/<jobId>/<fileName>.csv.gz`).
  * 2. If `exports/<jobId>/manifest.json` already records these very parts (same `sourceSha256`) and
  *    the object it names is still there unchanged, that result is returned: finalizing twice yields
  *    the same object, and a retry after a lost response costs two reads.
- * 3. Every part is checked with HeadObject: present, its size the manifest's, and S3's CRC-64/NVME of
- *    it (computed by S3 as the worker uploaded it) the manifest's: a part changed after the worker
- *    wrote it is refused here (no bytes read). Reads and copies are then pinned to the ETag seen here.
- * 4. One multipart upload combines them ({@link planCombine}): UploadPartCopy for every part S3 can
- *    copy, UploadPart only for runs of parts under 5 MiB, as a CRC-64/NVME `FULL_OBJECT` upload;
- *    CompleteMultipartUpload carries the manifest's whole-file checksum, which S3 checks against the
- *    one it combines from the parts' (BadDigest otherwise). Any failure aborts the upload.
- * 5. HeadObject on the combined object: the manifest's size and CRC-64/NVME. The rows are the
- *    manifest's (the worker checked them against PostgreSQL's count); the object is never read, so
- *    the work depends on the number of parts, not on the bytes
- *    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html).
+ * 3. ListParts: every part the manifest lists is in the upload with its size and S3's CRC-64/NVME
+ *    (computed by S3 from the bytes it stored) the manifest's. A part missing or changed aborts the
+ *    upload (its parts hold personal data and can never make this export) and fails the step.
+ * 4. CompleteMultipartUpload with the manifest's parts and ETags, as a CRC-64/NVME `FULL_OBJECT`
+ *    upload carrying the manifest's whole-file checksum, which S3 checks against the one it combines
+ *    from the parts' (BadDigest otherwise)
+ *    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html). When S3
+ *    knows the upload no more (NoSuchUpload), an earlier attempt completed it and lost the answer if
+ *    the key holds the manifest's file (step 5 decides); otherwise it was aborted ({@link UploadMissingError}).
+ * 5. HeadObject on the file: the manifest's size and CRC-64/NVME. The rows are the manifest's (the
+ *    worker checked them against PostgreSQL's count).
  * 6. The final manifest is written; only then is the result returned with a download link.
  *
  * @throws {WorkerManifestInvalidError} the worker manifest is missing, invalid or another job's.
  * @throws {PartMissingError} / {PartSizeMismatchError} / {PartChecksumMismatchError} naming the part.
- * @throws {ExportVerificationError} the combined object is not the parts (size or CRC-64/NVME).
+ * @throws {UploadMissingError} the upload was aborted before it was completed.
+ * @throws {ExportVerificationError} the completed object is not the parts (size or CRC-64/NVME).
  * @throws {ExportStorageUnavailableError} S3 failed in a way a retry may cure.
  */
 export async function finalizeExport(
@@ -85,9 +82,14 @@ export async function finalizeExport(
   const now = options.now ?? (() => new Date());
   const { bucket, jobId } = input;
   const manifest = await readWorkerManifest(store, input);
-  const key = `exports/${jobId}/${input.fileName}.csv.gz`;
+  const { key, uploadId } = manifest;
   const manifestKey = `exports/${jobId}/manifest.json`;
   const source = sourceSha256(manifest);
+  const stats = (outcome: FinalizeExportStats['outcome'], listPages: number): FinalizeExportStats => ({
+    outcome,
+    workerParts: manifest.parts.length,
+    listPages,
+  });
 
   const previous = await readFinalManifest(store, bucket, manifestKey);
   if (previous && previous.sourceSha256 === source && previous.key === key) {
@@ -95,27 +97,36 @@ export async function finalizeExport(
     if (object && object.etag === previous.etag && object.bytes === previous.bytes) {
       return {
         output: output(previous, manifestKey, options.downloadLink(key, now())),
-        stats: {
-          outcome: 'replayed',
-          workerParts: manifest.parts.length,
-          copiedParts: 0,
-          uploadedParts: 0,
-          uploadedBytes: 0,
-        },
+        stats: stats('replayed', 0),
       };
     }
   }
 
-  const stored = await verifyParts(store, bucket, manifest);
-  const plan = planCombine(manifest.parts, { minPartBytes: options.minPartBytes ?? MIN_PART_BYTES });
-  const written = await combine(
-    store,
-    { bucket, key, fileName: input.fileName, crc64nvme: manifest.crc64nvme },
-    plan,
-    stored,
-    options.concurrency ?? 4,
-  );
-  const checked = await checkCombined(store, bucket, key, manifest);
+  const listed = await store.listParts(bucket, key, uploadId);
+  const listPages = Math.max(1, Math.ceil((listed?.length ?? 0) / 1000));
+  if (listed) {
+    const refusal = verifyParts(key, manifest, listed);
+    if (refusal) {
+      await store.abortMultipartUpload(bucket, key, uploadId).catch(() => {});
+      throw refusal;
+    }
+    try {
+      await store.completeMultipartUpload(
+        bucket,
+        key,
+        uploadId,
+        manifest.parts.map(({ partNumber, etag }) => ({ partNumber, etag })),
+        manifest.crc64nvme,
+      );
+    } catch (error) {
+      // Refused for good (the parts do not combine to the manifest's checksum): the upload is useless.
+      if (error instanceof ExportVerificationError) {
+        await store.abortMultipartUpload(bucket, key, uploadId).catch(() => {});
+      }
+      throw error;
+    }
+  }
+  const checked = await checkCompleted(store, bucket, manifest, listed === undefined);
 
   const final: ExportFinalManifest = {
     version: 1,
@@ -135,13 +146,7 @@ export async function finalizeExport(
   await store.putJson(bucket, manifestKey, final);
   return {
     output: output(final, manifestKey, options.downloadLink(key, now())),
-    stats: {
-      outcome: 'finalized',
-      workerParts: manifest.parts.length,
-      copiedParts: written.copiedParts,
-      uploadedParts: written.uploadedParts,
-      uploadedBytes: written.uploadedBytes,
-    },
+    stats: stats(listed ? 'finalized' : 'completed-before', listPages),
   };
 }
 
@@ -190,14 +195,16 @@ async function readWorkerManifest(
       `is ${manifest.jobId}, the input's job is ${jobId}`,
     );
   }
-  // Parts must be this job's own: a manifest naming another job's objects would copy them into this
-  // job's export (and its download link).
-  const prefix = `exports/${jobId}/parts/`;
-  manifest.parts.forEach((part, index) => {
-    if (!part.key.startsWith(prefix) || part.key.includes('..')) {
-      throw new WorkerManifestInvalidError(manifestKey, `parts.${index}.key`, `must be under ${prefix}`);
-    }
-  });
+  // The file must be this job's own, under the name the request asked for: a manifest naming another
+  // key would complete (and link to) another object.
+  const expectedKey = exportObjectKey(jobId, input.fileName);
+  if (manifest.key !== expectedKey) {
+    throw new WorkerManifestInvalidError(
+      manifestKey,
+      'key',
+      `is ${manifest.key}, this export's file is ${expectedKey}`,
+    );
+  }
   // The file's checksum is the parts' combined: what S3 will combine them into.
   const combined = combinePartsCrc64Nvme(manifest.parts);
   if (combined !== manifest.crc64nvme) {
@@ -224,129 +231,61 @@ async function readFinalManifest(
   }
 }
 
-/** HeadObject on every part (a few at a time): present, the manifest's size, S3's CRC-64/NVME the manifest's. */
-async function verifyParts(
-  store: ExportObjectStore,
-  bucket: string,
-  manifest: ExportWorkerManifest,
-): Promise<Map<string, StoredObject>> {
-  const stored = new Map<string, StoredObject>();
-  await eachLimit(manifest.parts, 16, async (part) => {
-    const object = await store.head(bucket, part.key);
-    if (!object) throw new PartMissingError(part.key);
-    if (object.bytes !== part.bytes) throw new PartSizeMismatchError(part.key, part.bytes, object.bytes);
-    if (object.crc64nvme !== part.crc64nvme) {
-      throw new PartChecksumMismatchError(part.key, part.crc64nvme, object.crc64nvme ?? '(none stored)');
-    }
-    stored.set(part.key, object);
-  });
-  return stored;
-}
-
-async function combine(
-  store: ExportObjectStore,
-  target: {
-    readonly bucket: string;
-    readonly key: string;
-    readonly fileName: string;
-    readonly crc64nvme: string;
-  },
-  plan: readonly CombinedPart[],
-  stored: ReadonlyMap<string, StoredObject>,
-  concurrency: number,
-): Promise<{ copiedParts: number; uploadedParts: number; uploadedBytes: number }> {
-  const { bucket, key, fileName } = target;
-  const etagOf = (partKey: string) => (stored.get(partKey) as StoredObject).etag;
-  const uploadId = await store.createMultipartUpload(bucket, key, {
-    contentType: 'application/gzip',
-    // No Content-Encoding on purpose: with `gzip` there, browsers would decompress the download and
-    // save plain CSV under a .csv.gz name.
-    contentDisposition: `attachment; filename="${fileName}.csv.gz"`,
-  });
-  let copiedParts = 0;
-  let uploadedParts = 0;
-  let uploadedBytes = 0;
-  try {
-    const receipts: UploadedPart[] = new Array(plan.length);
-    await eachLimit(plan, concurrency, async (part) => {
-      if (part.kind === 'copy') {
-        const { source } = part;
-        receipts[part.partNumber - 1] = await store.copyPart(bucket, key, uploadId, part.partNumber, {
-          key: source.key,
-          etag: etagOf(source.key),
-          ...(part.whole ? {} : { range: { start: source.start, end: source.end } }),
-        });
-        copiedParts += 1;
-        return;
-      }
-      const pieces: Buffer[] = [];
-      for (const slice of part.slices) {
-        const body = await store.read(bucket, slice.key, {
-          etag: etagOf(slice.key),
-          range: { start: slice.start, end: slice.end },
-        });
-        for await (const chunk of body) pieces.push(chunk as Buffer);
-      }
-      const body = Buffer.concat(pieces);
-      if (body.length !== part.bytes) {
-        throw new ExportStorageUnavailableError(
-          'GetObject',
-          new Error(`read ${body.length} of ${part.bytes} bytes`),
-        );
-      }
-      receipts[part.partNumber - 1] = await store.uploadPart(bucket, key, uploadId, part.partNumber, body);
-      uploadedParts += 1;
-      uploadedBytes += body.length;
-    });
-    await store.completeMultipartUpload(bucket, key, uploadId, receipts, target.crc64nvme);
-  } catch (error) {
-    // An unfinished upload keeps its parts (and their cost) until aborted; the bucket's lifecycle
-    // rule is the backstop, this is the rule.
-    await store.abortMultipartUpload(bucket, key, uploadId).catch(() => {});
-    throw error;
-  }
-  return { copiedParts, uploadedParts, uploadedBytes };
-}
-
-/** HeadObject on the combined object: the manifest's size and full-object CRC-64/NVME, nothing read. */
-async function checkCombined(
-  store: ExportObjectStore,
-  bucket: string,
+/**
+ * Why the upload's parts are not the manifest's, or `undefined` when they are: every manifest part
+ * listed, with its size and S3's CRC-64/NVME of it. (A part uploaded again with other bytes has
+ * another checksum; its ETag is then checked by CompleteMultipartUpload, which refuses a stale one.)
+ * Parts the upload holds beyond the manifest's are left out of the completed object by S3.
+ */
+function verifyParts(
   key: string,
   manifest: ExportWorkerManifest,
-): Promise<{ bytes: number; crc64nvme: string; etag: string }> {
-  const object = await store.head(bucket, key);
-  if (!object) throw new ExportVerificationError(key, 'key', 'the combined object is missing');
-  if (object.bytes !== manifest.bytes) {
-    throw new ExportVerificationError(key, 'bytes', `has ${object.bytes} bytes, the parts ${manifest.bytes}`);
+  listed: readonly ListedPart[],
+): PartMissingError | PartSizeMismatchError | PartChecksumMismatchError | undefined {
+  const byNumber = new Map(listed.map((part) => [part.partNumber, part]));
+  for (const part of manifest.parts) {
+    const name = `part ${part.partNumber} of ${key}`;
+    const found = byNumber.get(part.partNumber);
+    if (!found) return new PartMissingError(name);
+    if (found.bytes !== part.bytes) return new PartSizeMismatchError(name, part.bytes, found.bytes);
+    if (found.crc64nvme !== part.crc64nvme) {
+      return new PartChecksumMismatchError(name, part.crc64nvme, found.crc64nvme ?? '(none stored)');
+    }
   }
-  if (object.crc64nvme !== manifest.crc64nvme) {
-    throw new ExportVerificationError(
-      key,
-      'crc64nvme',
-      `has CRC-64/NVME ${object.crc64nvme ?? '(none stored)'}, the parts ${manifest.crc64nvme}`,
-    );
-  }
-  return { bytes: object.bytes, crc64nvme: object.crc64nvme, etag: object.etag };
+  return undefined;
 }
 
 /**
- * Runs `fn` over `items` with at most `concurrency` at once (p-limit); the first failure stops new
- * starts and is thrown once the running ones have settled.
+ * HeadObject on the completed object: the manifest's size and full-object CRC-64/NVME, nothing read.
+ * With `uploadGone` (ListParts answered NoSuchUpload), an object that is missing or not the manifest's
+ * means the upload was aborted, not completed ({@link UploadMissingError}).
  */
-async function eachLimit<T>(
-  items: readonly T[],
-  concurrency: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let failure: { readonly error: unknown } | undefined;
-  await pLimit(concurrency).map(items, async (item) => {
-    if (failure) return;
-    try {
-      await fn(item);
-    } catch (error) {
-      failure ??= { error };
+async function checkCompleted(
+  store: ExportObjectStore,
+  bucket: string,
+  manifest: ExportWorkerManifest,
+  uploadGone: boolean,
+): Promise<{ bytes: number; crc64nvme: string; etag: string }> {
+  const { key } = manifest;
+  const object = await store.head(bucket, key);
+  const problem = !object
+    ? 'the object is missing'
+    : object.bytes !== manifest.bytes
+      ? `has ${object.bytes} bytes, the parts ${manifest.bytes}`
+      : object.crc64nvme !== manifest.crc64nvme
+        ? `has CRC-64/NVME ${object.crc64nvme ?? '(none stored)'}, the parts ${manifest.crc64nvme}`
+        : undefined;
+  if (problem) {
+    if (uploadGone) {
+      throw new UploadMissingError(
+        key,
+        manifest.uploadId,
+        object ? `the object there ${problem}` : 'no object is there',
+      );
     }
-  });
-  if (failure) throw failure.error;
+    const field = !object ? 'key' : object.bytes !== manifest.bytes ? 'bytes' : 'crc64nvme';
+    throw new ExportVerificationError(key, field, problem);
+  }
+  const stored = object as NonNullable<typeof object>;
+  return { bytes: stored.bytes, crc64nvme: stored.crc64nvme as string, etag: stored.etag };
 }

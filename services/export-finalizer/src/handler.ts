@@ -13,15 +13,7 @@ const config = loadConfig();
 
 // One client per environment, reused by every invocation. `forcePathStyle` for S3 emulators, as the
 // batch-worker does; `AWS_ENDPOINT_URL` and `AWS_REGION` are read by the SDK itself.
-// `requestChecksumCalculation: WHEN_REQUIRED`: by default the SDK adds a CRC32 to every UploadPart,
-// while this multipart upload is created without a checksum algorithm and mixes in UploadPartCopy
-// parts; such mixes have been refused by S3 ("Checksum Type mismatch", aws/aws-sdk-js-v3#6922), which
-// cannot be tried here without an AWS account. Integrity is checked end to end instead: the combined
-// object's SHA-256 and every part's, read back once.
-const s3 = new S3Client({
-  forcePathStyle: config.s3ForcePathStyle,
-  requestChecksumCalculation: 'WHEN_REQUIRED',
-});
+const s3 = new S3Client({ forcePathStyle: config.s3ForcePathStyle });
 const store = new S3ExportStore(s3);
 
 /** The export-finalizer's Lambda handler (image CMD `index.handler`), invoked by Step Functions. */

@@ -1,7 +1,12 @@
-import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { ExportWorkerManifest } from '@sidestep/contracts';
+import {
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { type ExportWorkerManifest, exportObjectKey } from '@sidestep/contracts';
 import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import { type AwsEndpoint, startAwsEndpoint } from '@sidestep/local-cloud';
@@ -18,9 +23,9 @@ export interface LocalS3 {
 }
 
 /**
- * Starts the local cloud's S3 (fauxqs behind `startAwsEndpoint`: S3's multipart rules, UploadPartCopy
- * with ranges, the 5 MiB minimum part) on a free loopback port and creates `bucket`. The benchmark
- * runs on it too.
+ * Starts the local cloud's S3 (fauxqs behind `startAwsEndpoint`: S3's multipart rules with the 5 MiB
+ * minimum part at completion, ListParts, CRC-64/NVME full-object checksums) on a free loopback port
+ * and creates `bucket`. The benchmark runs on it too.
  */
 export async function startLocalS3(bucket = BUCKET): Promise<LocalS3> {
   const endpoint = await startAwsEndpoint({ port: 0 });
@@ -60,13 +65,30 @@ function row(n: number): string {
   return `${id},${id}@example.com,${name},"{""n"": ${n}}",2026-11-01 00:00:00+00,2026-11-02 00:00:00+00\n`;
 }
 
-/** Writes parts and the worker manifest as the batch-worker does; returns the manifest and the CSV text. */
+/**
+ * Uploads parts into the multipart upload of `exports/<jobId>/<fileName>.csv.gz` and writes the worker
+ * manifest, as the batch-worker does; returns the manifest and the CSV text. S3 completes an upload
+ * only when every part but the last is at least 5 MiB: specs of smaller parts make uploads the
+ * finalizer can verify but not complete.
+ */
 export async function writeExport(
   s3: S3Client,
   bucket: string,
   jobId: string,
   specs: readonly PartSpec[],
+  fileName = 'users',
 ): Promise<{ manifest: ExportWorkerManifest; manifestKey: string; csv: string; bodies: Buffer[] }> {
+  const key = exportObjectKey(jobId, fileName);
+  const { UploadId: uploadId = '' } = await s3.send(
+    new CreateMultipartUploadCommand({
+      Bucket: bucket,
+      Key: key,
+      ContentType: 'application/gzip',
+      ContentDisposition: `attachment; filename="${fileName}.csv.gz"`,
+      ChecksumAlgorithm: 'CRC64NVME',
+      ChecksumType: 'FULL_OBJECT',
+    }),
+  );
   const parts: ExportWorkerManifest['parts'][number][] = [];
   const bodies: Buffer[] = [];
   let csv = '';
@@ -75,21 +97,28 @@ export async function writeExport(
     for (let i = 0; i < spec.rows; i += 1) text += row(++sequence);
     csv += text;
     const body = gzipSync(text, { level: spec.level ?? 6 });
-    const key = `exports/${jobId}/parts/part-${String(index + 1).padStart(5, '0')}.csv.gz`;
-    const sha256 = createHash('sha256').update(body).digest('hex');
     const crc64nvme = crc64Nvme(body);
     // With its CRC-64/NVME, as the worker uploads: the local S3 verifies and keeps it.
-    await s3.send(
-      new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ChecksumCRC64NVME: crc64nvme }),
+    const { ETag: etag = '' } = await s3.send(
+      new UploadPartCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        PartNumber: index + 1,
+        Body: body,
+        ChecksumCRC64NVME: crc64nvme,
+      }),
     );
-    parts.push({ key, rows: spec.rows, bytes: body.length, sha256, crc64nvme });
+    parts.push({ partNumber: index + 1, rows: spec.rows, bytes: body.length, etag, crc64nvme });
     bodies.push(body);
   }
   const manifest: ExportWorkerManifest = {
-    version: 1,
+    version: 2,
     jobId,
     columns: COLUMNS,
     header: true,
+    key,
+    uploadId,
     parts,
     rows: parts.reduce((sum, part) => sum + part.rows, 0),
     bytes: parts.reduce((sum, part) => sum + part.bytes, 0),

@@ -1,5 +1,13 @@
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListPartsCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import { S3ExportStore, storageError } from '../src/adapters/s3.ts';
@@ -18,8 +26,8 @@ import {
   writeExport,
 } from './export-fixture.ts';
 
-// Against fauxqs as the local cloud runs it (startAwsEndpoint): S3's multipart rules, UploadPartCopy
-// with ranges, the 5 MiB minimum part enforced at CompleteMultipartUpload.
+// Against fauxqs as the local cloud runs it (startAwsEndpoint): S3's multipart rules with the 5 MiB
+// minimum part enforced at CompleteMultipartUpload, ListParts, CRC-64/NVME full-object checksums.
 let local: LocalS3;
 let s3: S3Client;
 let store: S3ExportStore;
@@ -45,12 +53,9 @@ const options = {
 function storeWith(overrides: Partial<ExportObjectStore>): ExportObjectStore {
   return {
     head: (...args) => store.head(...args),
-    read: (...args) => store.read(...args),
     readText: (...args) => store.readText(...args),
     putJson: (...args) => store.putJson(...args),
-    createMultipartUpload: (...args) => store.createMultipartUpload(...args),
-    copyPart: (...args) => store.copyPart(...args),
-    uploadPart: (...args) => store.uploadPart(...args),
+    listParts: (...args) => store.listParts(...args),
     completeMultipartUpload: (...args) => store.completeMultipartUpload(...args),
     abortMultipartUpload: (...args) => store.abortMultipartUpload(...args),
     ...overrides,
@@ -79,7 +84,7 @@ async function exists(key: string): Promise<boolean> {
 /** Writes an export of `specs`, finalizes it and checks the object is the header once plus every row. */
 async function finalizeAndCheck(specs: readonly PartSpec[], using: ExportObjectStore = store) {
   const jobId = newJobId();
-  const written = await writeExport(s3, BUCKET, jobId, specs);
+  const written = await writeExport(s3, BUCKET, jobId, specs, 'users-2026-11-24');
   const result = await finalizeExport(
     using,
     { jobId, bucket: BUCKET, manifestKey: written.manifestKey, fileName: 'users-2026-11-24' },
@@ -101,65 +106,56 @@ async function finalizeAndCheck(specs: readonly PartSpec[], using: ExportObjectS
   return { jobId, written, result };
 }
 
+/** The upload of `key` still exists (ListParts answers). */
+async function uploadExists(key: string, uploadId: string): Promise<boolean> {
+  try {
+    await s3.send(new ListPartsCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId }));
+    return true;
+  } catch (error) {
+    if ((error as Error).name === 'NoSuchUpload') return false;
+    throw error;
+  }
+}
+
 describe('finalizeExport against fauxqs S3', () => {
-  it('copies parts that are all at least 5 MiB server-side, uploading nothing and reading nothing', async () => {
-    let reads = 0;
+  it('completes the worker’s upload after ListParts, reading, copying and uploading nothing', async () => {
+    const calls: string[] = [];
     const counting: ExportObjectStore = storeWith({
-      read: (...args: Parameters<ExportObjectStore['read']>) => {
-        reads += 1;
-        return store.read(...args);
+      listParts: (...args) => {
+        calls.push('listParts');
+        return store.listParts(...args);
+      },
+      completeMultipartUpload: (...args) => {
+        calls.push('complete');
+        return store.completeMultipartUpload(...args);
       },
     });
-    const { result } = await finalizeAndCheck(
+    const { result, written } = await finalizeAndCheck(
       [{ rows: rowsForMiB(5), level: 0 }, { rows: rowsForMiB(5), level: 0 }, { rows: 300 }],
       counting,
     );
-    // Verified with S3's checksums (HeadObject), not by reading the object back.
-    expect(reads).toBe(0);
+    // Verified with S3's checksums (ListParts, HeadObject): the store has no call that reads bytes.
+    expect(calls).toEqual(['listParts', 'complete']);
     expect(result.output.crc64nvme).toBe(crc64Nvme(await objectBytes(result.output.key)));
-    expect(result.stats).toMatchObject({
-      outcome: 'finalized',
-      copiedParts: 3,
-      uploadedParts: 0,
-      uploadedBytes: 0,
+    expect(result.stats).toEqual({ outcome: 'finalized', workerParts: 3, listPages: 1 });
+    expect(await uploadExists(written.manifest.key, written.manifest.uploadId)).toBe(false);
+    // The headers the worker gave the upload: a download saves the .csv.gz as it is.
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: result.output.key }));
+    expect(head).toMatchObject({
+      ContentType: 'application/gzip',
+      ContentDisposition: 'attachment; filename="users-2026-11-24.csv.gz"',
     });
-  }, 60_000);
-
-  it('uploads parts that are all small as one part', async () => {
-    const { result, written } = await finalizeAndCheck([
-      { rows: 500 },
-      { rows: 400 },
-      { rows: 1 },
-      { rows: 250 },
-    ]);
-    expect(result.stats).toMatchObject({
-      copiedParts: 0,
-      uploadedParts: 1,
-      uploadedBytes: written.manifest.bytes,
-    });
-  }, 60_000);
-
-  it('combines mixed sizes: small runs uploaded (borrowing a range of the next large part), the rest copied', async () => {
-    const { result, written } = await finalizeAndCheck([
-      { rows: 2000 },
-      { rows: rowsForMiB(11), level: 0 },
-      { rows: rowsForMiB(5), level: 0 },
-      { rows: 100 },
-      { rows: 50 },
-    ]);
-    // part 1 + the head of part 2 uploaded; the rest of part 2 and part 3 copied; parts 4-5 uploaded last.
-    expect(result.stats).toMatchObject({ copiedParts: 2, uploadedParts: 2 });
-    expect(result.stats.uploadedBytes).toBeLessThan(5 * 1024 * 1024 + (written.bodies[3]?.length ?? 0) * 3);
+    expect(head.ContentEncoding).toBeUndefined();
   }, 60_000);
 
   it('finalizes a single part', async () => {
     const { result } = await finalizeAndCheck([{ rows: 0 }]);
     expect(result.output.rows).toBe(0);
-    expect(result.stats).toMatchObject({ copiedParts: 1, uploadedParts: 0 });
+    expect(result.stats).toMatchObject({ outcome: 'finalized', workerParts: 1 });
   }, 30_000);
 
-  it('finalizing twice returns the same object without combining again', async () => {
-    const { jobId, written, result } = await finalizeAndCheck([{ rows: 10 }, { rows: 20 }]);
+  it('finalizing twice returns the same object without completing again', async () => {
+    const { jobId, written, result } = await finalizeAndCheck([{ rows: 30 }]);
     const etag = (await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: result.output.key }))).ETag;
     const again = await finalizeExport(
       store,
@@ -172,25 +168,84 @@ describe('finalizeExport against fauxqs S3', () => {
       etag,
     );
     const final = JSON.parse((await objectBytes(result.output.manifestKey)).toString('utf8'));
-    expect(final).toMatchObject({ rows: 30, crc64nvme: result.output.crc64nvme, columns: COLUMNS, parts: 2 });
+    expect(final).toMatchObject({ rows: 30, crc64nvme: result.output.crc64nvme, columns: COLUMNS, parts: 1 });
   }, 30_000);
 
-  it('combines again when the worker re-ran with other parts, or the object was replaced', async () => {
-    const { jobId, written, result } = await finalizeAndCheck([{ rows: 10 }, { rows: 20 }]);
+  it('finishes the job when an earlier attempt completed the upload but lost the answer', async () => {
+    const jobId = newJobId();
+    const written = await writeExport(s3, BUCKET, jobId, [{ rows: 12 }], 'users-2026-11-24');
     const input = { jobId, bucket: BUCKET, manifestKey: written.manifestKey, fileName: 'users-2026-11-24' };
-    // The worker ran again (a redriven export): new parts, new manifest.
-    const rerun = await writeExport(s3, BUCKET, jobId, [{ rows: 7 }]);
+    // The first attempt completes, then S3 fails the final manifest's write (a retryable error).
+    const throttled = storeWith({
+      putJson: async () => {
+        throw storageError(
+          'PutObject',
+          Object.assign(new Error('Please reduce your request rate.'), {
+            name: 'SlowDown',
+            $metadata: { httpStatusCode: 503 },
+          }),
+        );
+      },
+    });
+    await expect(finalizeExport(throttled, input, options)).rejects.toMatchObject({
+      name: 'ExportStorageUnavailableError',
+      permanent: false,
+    });
+    expect(await exists(written.manifest.key)).toBe(true);
+    // The retry: ListParts says NoSuchUpload, the object is the manifest's file: finished.
+    const retried = await finalizeExport(store, input, options);
+    expect(retried.stats.outcome).toBe('completed-before');
+    expect(gunzipSync(await objectBytes(retried.output.key)).toString()).toBe(written.csv);
+    expect(await exists(retried.output.manifestKey)).toBe(true);
+  }, 30_000);
+
+  it('completes the new upload when the worker re-ran, and refuses an object replaced since', async () => {
+    const { jobId, result } = await finalizeAndCheck([{ rows: 10 }]);
+    // The worker ran again (a redriven export): a new upload, a new manifest.
+    const rerun = await writeExport(s3, BUCKET, jobId, [{ rows: 7 }], 'users-2026-11-24');
+    const input = { jobId, bucket: BUCKET, manifestKey: rerun.manifestKey, fileName: 'users-2026-11-24' };
     const second = await finalizeExport(store, input, options);
     expect(second.stats.outcome).toBe('finalized');
     expect(second.output.rows).toBe(7);
     expect(second.output.crc64nvme).not.toBe(result.output.crc64nvme);
     expect(gunzipSync(await objectBytes(second.output.key)).toString()).toBe(rerun.csv);
-    // Someone overwrote the combined object: the recorded ETag no longer matches, so it is rebuilt.
+    // Someone overwrote the file: the recorded ETag no longer matches, and the parts it was made of
+    // are gone with the completed upload, so it cannot be made again: refused, not reported.
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: second.output.key, Body: 'tampered' }));
-    const third = await finalizeExport(store, input, options);
-    expect(third.stats.outcome).toBe('finalized');
-    expect(gunzipSync(await objectBytes(third.output.key)).toString()).toBe(rerun.csv);
+    await expect(finalizeExport(store, input, options)).rejects.toMatchObject({
+      name: 'UploadMissingError',
+      field: 'uploadId',
+      permanent: true,
+    });
   }, 30_000);
+
+  it('reads every page of ListParts (1,000 parts a page)', async () => {
+    const jobId = newJobId();
+    const { manifest, manifestKey } = await writeExport(
+      s3,
+      BUCKET,
+      jobId,
+      Array.from({ length: 1001 }, () => ({ rows: 1 })),
+    );
+    const last = manifest.parts[1000] as (typeof manifest.parts)[0];
+    // Part 1,001 (on the second page) as the manifest says, but one byte longer: found, and refused.
+    await putManifest(
+      s3,
+      BUCKET,
+      manifestKey,
+      withParts(manifest, [...manifest.parts.slice(0, 1000), { ...last, bytes: last.bytes + 1 }]),
+    );
+    const error = await finalizeExport(
+      store,
+      { jobId, bucket: BUCKET, manifestKey, fileName: 'users' },
+      options,
+    ).catch((thrown: unknown) => thrown);
+    expect(error).toMatchObject({
+      name: 'PartSizeMismatchError',
+      part: `part 1001 of ${manifest.key}`,
+      actualBytes: last.bytes,
+    });
+  }, 60_000);
 
   describe('refuses', () => {
     async function refused(jobId: string, manifestKey: string) {
@@ -203,31 +258,33 @@ describe('finalizeExport against fauxqs S3', () => {
         (thrown: unknown) => thrown as Error & Record<string, unknown>,
       );
       expect(error).toBeDefined();
-      // Nothing is reported: no final manifest.
+      // Nothing is reported: no final manifest, no file.
       expect(await exists(`exports/${jobId}/manifest.json`)).toBe(false);
+      expect(await exists(`exports/${jobId}/users.csv.gz`)).toBe(false);
       return error as Error & Record<string, unknown>;
     }
 
-    it('a missing part, naming it', async () => {
+    it('a missing part, naming it, and aborts the upload', async () => {
       const jobId = newJobId();
       const { manifest, manifestKey } = await writeExport(s3, BUCKET, jobId, [{ rows: 5 }, { rows: 5 }]);
-      const missing = `exports/${jobId}/parts/part-00003.csv.gz`;
       await putManifest(
         s3,
         BUCKET,
         manifestKey,
         withParts(manifest, [
           ...manifest.parts,
-          { key: missing, rows: 0, bytes: 20, sha256: '0'.repeat(64), crc64nvme: 'AAAAAAAAAAA=' },
+          { partNumber: 3, rows: 0, bytes: 20, etag: '"0"', crc64nvme: 'AAAAAAAAAAA=' },
         ]),
       );
       const error = await refused(jobId, manifestKey);
       expect(error).toMatchObject({
         name: 'PartMissingError',
-        partKey: missing,
+        part: `part 3 of ${manifest.key}`,
         permanent: true,
         field: 'parts',
       });
+      // Its parts can never make this export (and hold personal data): aborted, not left for a day.
+      expect(await uploadExists(manifest.key, manifest.uploadId)).toBe(false);
     });
 
     it('a part of the wrong size, naming it', async () => {
@@ -243,14 +300,14 @@ describe('finalizeExport against fauxqs S3', () => {
       const error = await refused(jobId, manifestKey);
       expect(error).toMatchObject({
         name: 'PartSizeMismatchError',
-        partKey: second.key,
+        part: `part 2 of ${manifest.key}`,
         expectedBytes: second.bytes + 1,
         actualBytes: second.bytes,
         permanent: true,
       });
     });
 
-    it('a part overwritten after the worker wrote it (same size, other bytes), before combining anything', async () => {
+    it('a part uploaded again after the worker wrote the manifest (same size, other bytes)', async () => {
       const jobId = newJobId();
       const { manifest, manifestKey, bodies } = await writeExport(s3, BUCKET, jobId, [
         { rows: 5 },
@@ -258,26 +315,40 @@ describe('finalizeExport against fauxqs S3', () => {
         { rows: 5 },
       ]);
       const part = manifest.parts[1] as (typeof manifest.parts)[0];
-      // One byte of the stored gzip changed (its trailer's CRC-32, so it is even a valid-looking gzip).
+      // One byte of the gzip changed (its trailer's CRC-32, so it is even a valid-looking gzip).
       const tampered = Buffer.from(bodies[1] as Buffer);
       tampered[tampered.length - 5] = (tampered[tampered.length - 5] as number) ^ 0xff;
       await s3.send(
-        new PutObjectCommand({
+        new UploadPartCommand({
           Bucket: BUCKET,
-          Key: part.key,
+          Key: manifest.key,
+          UploadId: manifest.uploadId,
+          PartNumber: 2,
           Body: tampered,
-          ChecksumAlgorithm: 'CRC64NVME',
+          ChecksumCRC64NVME: crc64Nvme(tampered),
         }),
       );
       const error = await refused(jobId, manifestKey);
       expect(error).toMatchObject({
         name: 'PartChecksumMismatchError',
-        partKey: part.key,
+        part: `part 2 of ${manifest.key}`,
         expectedCrc64nvme: part.crc64nvme,
         actualCrc64nvme: crc64Nvme(tampered),
         permanent: true,
       });
-      expect(await exists(`exports/${jobId}/users.csv.gz`)).toBe(false);
+    });
+
+    it('an upload aborted before it was completed (the bucket’s lifecycle rule)', async () => {
+      const jobId = newJobId();
+      const { manifest, manifestKey } = await writeExport(s3, BUCKET, jobId, [{ rows: 5 }]);
+      await s3.send(
+        new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: manifest.key, UploadId: manifest.uploadId }),
+      );
+      expect(await refused(jobId, manifestKey)).toMatchObject({
+        name: 'UploadMissingError',
+        uploadId: manifest.uploadId,
+        permanent: true,
+      });
     });
 
     it('a manifest whose file checksum is not its parts’ combined', async () => {
@@ -290,19 +361,14 @@ describe('finalizeExport against fauxqs S3', () => {
       });
     });
 
-    it('a combined object S3 does not confirm with the file’s checksum (BadDigest), aborting the upload', async () => {
+    it('a completed object S3 does not confirm with the file’s checksum (BadDigest), aborting the upload', async () => {
       const jobId = newJobId();
-      const { manifestKey } = await writeExport(s3, BUCKET, jobId, [{ rows: 5 }, { rows: 5 }]);
-      const aborted: string[] = [];
-      // The parts as stored, a full-object checksum that is not theirs sent at completion.
+      const { manifest, manifestKey } = await writeExport(s3, BUCKET, jobId, [{ rows: 5 }]);
+      // The parts as uploaded, a full-object checksum that is not theirs sent at completion.
       const wrongChecksum: ExportObjectStore = storeWith({
         completeMultipartUpload: (
           ...[bucket, key, uploadId, parts]: Parameters<ExportObjectStore['completeMultipartUpload']>
         ) => store.completeMultipartUpload(bucket, key, uploadId, parts, crc64Nvme(Buffer.from('other'))),
-        abortMultipartUpload: async (bucket: string, key: string, uploadId: string) => {
-          aborted.push(uploadId);
-          await store.abortMultipartUpload(bucket, key, uploadId);
-        },
       });
       const error = await finalizeExport(
         wrongChecksum,
@@ -310,7 +376,7 @@ describe('finalizeExport against fauxqs S3', () => {
         options,
       ).catch((thrown: unknown) => thrown as Error & Record<string, unknown>);
       expect(error).toMatchObject({ name: 'ExportVerificationError', field: 'crc64nvme', permanent: true });
-      expect(aborted).toHaveLength(1);
+      expect(await uploadExists(manifest.key, manifest.uploadId)).toBe(false);
       expect(await exists(`exports/${jobId}/users.csv.gz`)).toBe(false);
       expect(await exists(`exports/${jobId}/manifest.json`)).toBe(false);
     });
@@ -333,43 +399,38 @@ describe('finalizeExport against fauxqs S3', () => {
         field: 'jobId',
       });
 
-      const foreign = {
-        ...(manifest.parts[0] as (typeof manifest.parts)[0]),
-        key: 'exports/exp_other/parts/part-00001.csv.gz',
-      };
-      await putManifest(s3, BUCKET, manifestKey, { ...manifest, parts: [foreign] });
-      expect(await refused(jobId, manifestKey)).toMatchObject({
-        name: 'WorkerManifestInvalidError',
-        field: 'parts.0.key',
-      });
+      // Another job's file, or another name than the request's: never completed or linked to.
+      for (const key of ['exports/exp_other/users.csv.gz', `exports/${jobId}/other.csv.gz`]) {
+        await putManifest(s3, BUCKET, manifestKey, { ...manifest, key });
+        expect(await refused(jobId, manifestKey)).toMatchObject({
+          name: 'WorkerManifestInvalidError',
+          field: 'key',
+        });
+      }
     });
   });
 
-  it('aborts the multipart upload when a part fails, and reports a retryable error', async () => {
+  it('keeps the upload when S3 fails for a while, so the retried step completes it', async () => {
     const jobId = newJobId();
-    const { manifestKey } = await writeExport(s3, BUCKET, jobId, [{ rows: 5 }, { rows: 5 }]);
-    const aborted: string[] = [];
-    // The real store, with UploadPart failing as S3 does when it throttles.
+    const { manifestKey, manifest, csv } = await writeExport(s3, BUCKET, jobId, [{ rows: 5 }]);
+    const input = { jobId, bucket: BUCKET, manifestKey, fileName: 'users' };
+    // The real store, with CompleteMultipartUpload failing as S3 does when it throttles.
     const failing = storeWith({
-      uploadPart: async () => {
+      completeMultipartUpload: async () => {
         const slowDown = Object.assign(new Error('Please reduce your request rate.'), {
           name: 'SlowDown',
           $metadata: { httpStatusCode: 503 },
         });
-        throw storageError('UploadPart', slowDown);
-      },
-      abortMultipartUpload: async (bucket, key, uploadId) => {
-        aborted.push(uploadId);
-        await store.abortMultipartUpload(bucket, key, uploadId);
+        throw storageError('CompleteMultipartUpload', slowDown);
       },
     });
-    const error = await finalizeExport(
-      failing,
-      { jobId, bucket: BUCKET, manifestKey, fileName: 'users' },
-      options,
-    ).catch((thrown: unknown) => thrown as Error & { permanent?: boolean });
+    const error = await finalizeExport(failing, input, options).catch(
+      (thrown: unknown) => thrown as Error & { permanent?: boolean },
+    );
     expect(error).toMatchObject({ name: 'ExportStorageUnavailableError', permanent: false });
-    expect(aborted).toHaveLength(1);
-    expect(await exists(`exports/${jobId}/users.csv.gz`)).toBe(false);
+    expect(await uploadExists(manifest.key, manifest.uploadId)).toBe(true);
+    const retried = await finalizeExport(store, input, options);
+    expect(retried.stats.outcome).toBe('finalized');
+    expect(gunzipSync(await objectBytes(retried.output.key)).toString()).toBe(csv);
   });
 });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
 import { type AwsEndpoint, startAwsEndpoint } from '@sidestep/local-cloud';
 import { service } from '../service.ts';
-import { writeExport } from './export-fixture.ts';
+import { rowsForMiB, writeExport } from './export-fixture.ts';
 
 // The image contract: the files the Dockerfile copies (and nothing else) run through the Lambda
 // Runtime API with a read-only task root, as the Lambda Node.js base image runs them, against S3
@@ -93,15 +93,22 @@ describe('export-finalizer image', () => {
   });
 
   it('finalizes an export twice with one result, and its link downloads the file', async () => {
-    const { manifestKey, csv } = await writeExport(s3, BUCKET, 'exp_image1', [{ rows: 40 }, { rows: 2 }]);
+    // Two parts, the first S3-sized (5 MiB, stored), as the worker uploads them.
+    const { manifestKey, csv, manifest } = await writeExport(
+      s3,
+      BUCKET,
+      'exp_image1',
+      [{ rows: rowsForMiB(5), level: 0 }, { rows: 2 }],
+      'users-2026-11-24',
+    );
     const input = { jobId: 'exp_image1', bucket: BUCKET, manifestKey, fileName: 'users-2026-11-24' };
     const first = await finalizer.invoke(input);
     const second = await finalizer.invoke(input);
     expect(first.ok).toBe(true);
     if (!first.ok || !second.ok) return;
     const output = first.payload as { key: string; rows: number; downloadUrl: string };
-    expect(output).toMatchObject({ key: 'exports/exp_image1/users-2026-11-24.csv.gz', rows: 42 });
-    expect(second.payload).toMatchObject({ key: output.key, rows: 42 });
+    expect(output).toMatchObject({ key: 'exports/exp_image1/users-2026-11-24.csv.gz', rows: manifest.rows });
+    expect(second.payload).toEqual(first.payload);
 
     const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: output.key }));
     const bytes = Buffer.from(

@@ -1,20 +1,16 @@
-import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListPartsCommand,
   PutObjectCommand,
   type S3Client,
-  UploadPartCommand,
-  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type {
-  ByteRange,
-  CombinedObjectHeaders,
   ExportObjectStore,
+  ListedPart,
   StoredObject,
   UploadedPart,
 } from '../domain/export-object-store.ts';
@@ -33,8 +29,6 @@ const TRANSIENT_CODES = new Set([
   'RequestTimeout',
   'RequestTimeTooSkewed',
   'ThrottlingException',
-  // An object changed between verification and copy (If-Match): a retry verifies it again.
-  'PreconditionFailed',
 ]);
 
 const NETWORK_CODES = new Set([
@@ -63,19 +57,21 @@ function isAccessDenied(error: unknown): boolean {
 
 /**
  * The IAM actions an operation needs. A read also needs s3:ListBucket when the object may be missing:
- * without it S3 answers 403 instead of 404. UploadPart(Copy) and CompleteMultipartUpload are covered
- * by s3:PutObject (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions).
+ * without it S3 answers 403 instead of 404. CompleteMultipartUpload is covered by s3:PutObject, ListParts
+ * needs s3:ListMultipartUploadParts
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions).
  */
 const OPERATION_PERMISSIONS: Readonly<Record<string, readonly string[]>> = {
   HeadObject: ['s3:GetObject', 's3:ListBucket'],
   GetObject: ['s3:GetObject', 's3:ListBucket'],
   PutObject: ['s3:PutObject'],
-  CreateMultipartUpload: ['s3:PutObject'],
-  UploadPart: ['s3:PutObject'],
-  UploadPartCopy: ['s3:GetObject', 's3:PutObject'],
+  ListParts: ['s3:ListMultipartUploadParts'],
   CompleteMultipartUpload: ['s3:PutObject'],
   AbortMultipartUpload: ['s3:AbortMultipartUpload'],
 };
+
+/** ListParts' page size: S3 lists at most 1,000 parts per call (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListParts.html). */
+const LIST_PARTS_PAGE = 1000;
 
 /**
  * Maps an S3 failure to the finalizer's retryable or permanent storage error; a 403 is the permanent
@@ -114,11 +110,6 @@ export function storageError(
     : new ExportStorageError(operation, error);
 }
 
-/** `bytes=<first>-<last>` (inclusive, as HTTP ranges are) from an end-exclusive range. */
-function httpRange(range: ByteRange): string {
-  return `bytes=${range.start}-${range.end - 1}`;
-}
-
 /**
  * {@link ExportObjectStore} on S3 (AWS SDK v3). The client is the caller's: created once at module
  * scope with `forcePathStyle` from `AWS_S3_FORCE_PATH_STYLE`, as the batch-worker does.
@@ -143,27 +134,6 @@ export class S3ExportStore implements ExportObjectStore {
     });
   }
 
-  async read(
-    bucket: string,
-    key: string,
-    options: { readonly range?: ByteRange; readonly etag?: string } = {},
-  ): Promise<Readable> {
-    return this.#call('GetObject', { bucket, key }, async (client) => {
-      const output = await client.send(
-        new GetObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          ...(options.range ? { Range: httpRange(options.range) } : {}),
-          ...(options.etag ? { IfMatch: options.etag } : {}),
-        }),
-      );
-      // In Node the SDK's body is an http.IncomingMessage (a Readable) mixed with SDK helpers.
-      const body = output.Body as Readable | undefined;
-      if (!body) throw new Error('GetObject returned no body');
-      return body;
-    });
-  }
-
   async readText(bucket: string, key: string): Promise<string | undefined> {
     return this.#callUnlessMissing('GetObject', { bucket, key }, async (client) => {
       const output = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -184,71 +154,39 @@ export class S3ExportStore implements ExportObjectStore {
     });
   }
 
-  async createMultipartUpload(bucket: string, key: string, headers: CombinedObjectHeaders): Promise<string> {
-    return this.#call('CreateMultipartUpload', { bucket, key }, async (client) => {
-      const output = await client.send(
-        new CreateMultipartUploadCommand({
-          Bucket: bucket,
-          Key: key,
-          ContentType: headers.contentType,
-          ContentDisposition: headers.contentDisposition,
-          // The full-object checksum S3 combines from the parts' and checks at completion.
-          ChecksumAlgorithm: 'CRC64NVME',
-          ChecksumType: 'FULL_OBJECT',
-        }),
-      );
-      if (!output.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
-      return output.UploadId;
-    });
-  }
-
-  async copyPart(
-    bucket: string,
-    key: string,
-    uploadId: string,
-    partNumber: number,
-    source: { readonly key: string; readonly etag: string; readonly range?: ByteRange },
-  ): Promise<UploadedPart> {
-    return this.#call('UploadPartCopy', { bucket, key }, async (client) => {
-      const output = await client.send(
-        new UploadPartCopyCommand({
-          Bucket: bucket,
-          Key: key,
-          UploadId: uploadId,
-          PartNumber: partNumber,
-          // The copy source is `<bucket>/<key>` with the key URL-encoded (slashes may stay).
-          CopySource: `${bucket}/${encodeURIComponent(source.key).replaceAll('%2F', '/')}`,
-          CopySourceIfMatch: source.etag,
-          ...(source.range ? { CopySourceRange: httpRange(source.range) } : {}),
-        }),
-      );
-      const etag = output.CopyPartResult?.ETag;
-      if (!etag) throw new Error('UploadPartCopy returned no ETag');
-      return { partNumber, etag };
-    });
-  }
-
-  async uploadPart(
-    bucket: string,
-    key: string,
-    uploadId: string,
-    partNumber: number,
-    body: Buffer,
-  ): Promise<UploadedPart> {
-    return this.#call('UploadPart', { bucket, key }, async (client) => {
-      const output = await client.send(
-        new UploadPartCommand({
-          Bucket: bucket,
-          Key: key,
-          UploadId: uploadId,
-          PartNumber: partNumber,
-          Body: body,
-          ChecksumAlgorithm: 'CRC64NVME',
-        }),
-      );
-      if (!output.ETag) throw new Error('UploadPart returned no ETag');
-      return { partNumber, etag: output.ETag };
-    });
+  /**
+   * ListParts page by page (`IsTruncated`, `NextPartNumberMarker`: the SDK's paginator would not stop,
+   * as S3 always sends the marker). NoSuchUpload is `undefined`; a missing bucket is an error.
+   */
+  async listParts(bucket: string, key: string, uploadId: string): Promise<ListedPart[] | undefined> {
+    const parts: ListedPart[] = [];
+    let marker: string | undefined;
+    try {
+      for (;;) {
+        const page = await this.#client.send(
+          new ListPartsCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: uploadId,
+            MaxParts: LIST_PARTS_PAGE,
+            ...(marker === undefined ? {} : { PartNumberMarker: marker }),
+          }),
+        );
+        for (const part of page.Parts ?? []) {
+          parts.push({
+            partNumber: part.PartNumber ?? 0,
+            bytes: part.Size ?? 0,
+            etag: part.ETag ?? '',
+            crc64nvme: part.ChecksumCRC64NVME,
+          });
+        }
+        if (!page.IsTruncated || page.NextPartNumberMarker === undefined) return parts;
+        marker = page.NextPartNumberMarker;
+      }
+    } catch (error) {
+      if ((error as { name?: unknown }).name === 'NoSuchUpload') return undefined;
+      throw storageError('ListParts', error, { bucket, key });
+    }
   }
 
   async completeMultipartUpload(

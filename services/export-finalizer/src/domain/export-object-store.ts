@@ -1,5 +1,3 @@
-import type { Readable } from 'node:stream';
-
 /** What the store knows about an object without reading it. */
 export interface StoredObject {
   readonly bytes: number;
@@ -13,16 +11,13 @@ export interface StoredObject {
   readonly crc64nvme: string | undefined;
 }
 
-/** A byte range, `end` exclusive. */
-export interface ByteRange {
-  readonly start: number;
-  readonly end: number;
-}
-
-/** The headers the combined object is stored with (what a browser sees when it downloads it). */
-export interface CombinedObjectHeaders {
-  readonly contentType: string;
-  readonly contentDisposition: string;
+/** A part of a multipart upload, as ListParts lists it. */
+export interface ListedPart {
+  readonly partNumber: number;
+  readonly bytes: number;
+  readonly etag: string;
+  /** Base64 CRC-64/NVME S3 keeps for the part (uploads created with that algorithm); `undefined` otherwise. */
+  readonly crc64nvme: string | undefined;
 }
 
 /** A completed-part receipt for CompleteMultipartUpload. */
@@ -39,31 +34,14 @@ export interface UploadedPart {
  */
 export interface ExportObjectStore {
   head(bucket: string, key: string): Promise<StoredObject | undefined>;
-  /** The object's bytes as a stream, pinned to `etag` when given. */
-  read(
-    bucket: string,
-    key: string,
-    options?: { readonly range?: ByteRange; readonly etag?: string },
-  ): Promise<Readable>;
   /** The object as UTF-8 text, or `undefined` when there is no such object. */
   readText(bucket: string, key: string): Promise<string | undefined>;
   putJson(bucket: string, key: string, value: unknown): Promise<void>;
-  createMultipartUpload(bucket: string, key: string, headers: CombinedObjectHeaders): Promise<string>;
-  /** UploadPartCopy of a whole object or a range of it, pinned to `source.etag`. */
-  copyPart(
-    bucket: string,
-    key: string,
-    uploadId: string,
-    partNumber: number,
-    source: { readonly key: string; readonly etag: string; readonly range?: ByteRange },
-  ): Promise<UploadedPart>;
-  uploadPart(
-    bucket: string,
-    key: string,
-    uploadId: string,
-    partNumber: number,
-    body: Buffer,
-  ): Promise<UploadedPart>;
+  /**
+   * Every part of the upload, in order (all pages), or `undefined` when S3 knows no such upload
+   * (NoSuchUpload: completed or aborted).
+   */
+  listParts(bucket: string, key: string, uploadId: string): Promise<ListedPart[] | undefined>;
   /**
    * Completes a CRC-64/NVME `FULL_OBJECT` upload; S3 refuses it unless the parts combine to `crc64nvme`
    * (`ExportVerificationError`, field `crc64nvme`).
