@@ -15,6 +15,7 @@ import {
 } from '../src/services.ts';
 import {
   decodedMails,
+  holdImportUntilAborted,
   type PathCloud,
   putLargeImport,
   queueDrained,
@@ -527,15 +528,15 @@ describe('sidestep stop', () => {
     await putLargeImport(s3, key, `s-${run}-`);
     const job = async () =>
       (
-        await db.query<{ state: string; execution_id: string | null }>(
-          'SELECT state, execution_id FROM jobs WHERE source_key = $1',
+        await db.query<{ id: string; state: string; execution_id: string | null }>(
+          'SELECT id, state, execution_id FROM jobs WHERE source_key = $1',
           [key],
         )
       ).rows[0];
     await settle(async () => (await job())?.state === 'running', 60_000);
     const executionArn = (await job())?.execution_id ?? '';
     const name = executionArn.split(':').at(-1) ?? '';
-    const task = await collecting.waitFor('task-started', (event) => event.execution === name, 60_000);
+    const task = await holdImportUntilAborted(collecting, name, (await job())?.id ?? '');
 
     const stopped = await sidestep('stop', name, '--cause', 'wrong file uploaded', '--json');
     expect(stopped.code).toBe(0);
@@ -544,6 +545,7 @@ describe('sidestep stop', () => {
     const shown = JSON.parse((await sidestep('execution', name, '--json')).stdout) as Record<string, unknown>;
     expect(shown).toMatchObject({ status: 'ABORTED', error: 'StoppedByOperator' });
     expect(shown.cause).toMatch(/^local:[^:]*: wrong file uploaded$/);
+    await task.continued;
     // Step Functions stopped the task it waited for: SIGTERM, which the worker answers by rolling
     // back and exiting 143. Once it has exited, none of the file's rows is in `users`.
     const ended = await collecting.waitFor('task-stopped', (event) => event.taskArn === task.taskArn, 60_000);

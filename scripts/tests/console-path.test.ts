@@ -12,7 +12,13 @@ import { createVirtualClock } from '@sidestep/local-cloud';
 import { createOpsContext, type OpsContext } from '@sidestep/ops';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { LOCAL_CLOUD } from '../src/services.ts';
-import { type PathCloud, putLargeImport, rootDir, startPathCloud } from './start-path-cloud.ts';
+import {
+  holdImportUntilAborted,
+  type PathCloud,
+  putLargeImport,
+  rootDir,
+  startPathCloud,
+} from './start-path-cloud.ts';
 
 // The operator console as a person uses it: headless Chromium (Debian's `chromium`, driven by
 // playwright-core) clicking through the console of a local cloud that runs the real bundles.
@@ -243,6 +249,8 @@ describe('the console, in a browser', () => {
       ).rows[0];
     await settle(async () => (await job())?.state === 'running', 60_000);
     const running = await job();
+    const name = running?.execution_id?.split(':').at(-1) ?? '';
+    const task = await holdImportUntilAborted(path.collecting, name, running?.id ?? '');
 
     const page = await open(`/executions?arn=${encodeURIComponent(running?.execution_id ?? '')}`);
     await page.locator('#stop-execution input[name="cause"]').fill('wrong file uploaded');
@@ -250,6 +258,7 @@ describe('the console, in a browser', () => {
     await page.waitForURL('**/executions?arn=*&flash=*');
     expect(await page.locator('.flash').textContent()).toContain('Stopped at');
     await page.locator('h1', { hasText: 'ABORTED' }).waitFor({ timeout: 30_000 });
+    await task.continued;
 
     // The job-sweeper fails the job of the ABORTED execution with the operator's cause.
     await page.goto(new URL(`/jobs/${running?.id}`, operatorConsole.url).toString());

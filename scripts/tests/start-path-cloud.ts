@@ -286,7 +286,8 @@ export async function statesVisited(sfn: SFNClient, executionArn: string | undef
 
 /**
  * Uploads an import of `count` users (`<prefix><n>`, `external_id,email,name`) to the local imports
- * bucket at `key`: 300k rows keep the import running for seconds, long enough to act on it mid-way.
+ * bucket at `key`: 300k rows keep the import running for seconds. A test that must act on it mid-way
+ * holds it too ({@link holdImportUntilAborted}): on a loaded machine seconds can pass before the act lands.
  */
 export async function putLargeImport(
   s3: S3Client,
@@ -303,4 +304,39 @@ export async function putLargeImport(
       ContentType: 'text/csv',
     }),
   );
+}
+
+/**
+ * Freezes the import task of `execution` (SIGSTOP) once it logged `import started` for `jobId` (its
+ * SIGTERM handler is in place by then), and continues it (SIGCONT) once the execution ended ABORTED:
+ * frozen, the import cannot finish before an operator's stop reaches it, however loaded the machine,
+ * and the SIGTERM Step Functions' stop sent meanwhile is delivered when it continues. Resolves with
+ * the task once it is frozen; `continued` settles once it runs again.
+ */
+export async function holdImportUntilAborted(
+  collecting: CollectingReporter,
+  execution: string,
+  jobId: string,
+): Promise<{ readonly taskArn: string; readonly continued: Promise<void> }> {
+  const task = await collecting.waitFor('task-started', (event) => event.execution === execution, 60_000);
+  const { pid } = task;
+  if (pid === undefined) throw new Error(`task ${task.taskArn} reported no process id`);
+  await collecting.waitFor(
+    'log',
+    (event) =>
+      event.service === 'batch-worker' &&
+      event.line.includes('"message":"import started"') &&
+      event.line.includes(jobId),
+    60_000,
+  );
+  process.kill(pid, 'SIGSTOP');
+  const continued = collecting
+    .waitFor(
+      'execution-finished',
+      (event) => event.execution === execution && event.status === 'ABORTED',
+      60_000,
+    )
+    .finally(() => process.kill(pid, 'SIGCONT'))
+    .then(() => {});
+  return { taskArn: task.taskArn, continued };
 }

@@ -66,6 +66,8 @@ const STOPPED_REASONS: Readonly<Record<TaskStopCode, string>> = {
 /** A running task. */
 export interface FargateTask {
   readonly taskArn: string;
+  /** The container's local process id (a local detail: ECS shows none); `undefined` if it did not start. */
+  readonly pid: number | undefined;
   /** Settles when the container exited (never rejects: a failed start is a result too). */
   readonly result: Promise<FargateTaskResult>;
   /**
@@ -174,6 +176,7 @@ export async function startFargateTask(options: FargateTaskOptions): Promise<Far
 
   return {
     taskArn,
+    pid: child.pid,
     result,
     async stop(graceMs = 30_000, stopCode: TaskStopCode = 'UserInitiated') {
       if (child.exitCode === null && child.signalCode === null) {

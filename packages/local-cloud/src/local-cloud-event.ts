@@ -145,6 +145,8 @@ export type LocalCloudEvent =
       /** The task manifest name, e.g. `batch-worker`. */
       readonly task: string;
       readonly taskArn: string;
+      /** The container's local process id (a local detail, for tools and tests that act on it). */
+      readonly pid?: number;
       /** The execution that ran it (`ecs:runTask.sync`), if any. */
       readonly execution?: string;
     }

@@ -247,6 +247,7 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
     type: 'task-started',
     task: manifest.name,
     taskArn: task.taskArn,
+    ...(task.pid === undefined ? {} : { pid: task.pid }),
     ...(executionName ? { execution: executionName } : {}),
   });
   // Step Functions stops the task when its execution is stopped; ECS gives it its stop timeout.

@@ -168,6 +168,8 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
       MODE: 'export',
       JOB_ID: jobId,
       EXPORTS_BUCKET: 'sidestep-local-exports',
+      // The worker uploads into the file the finalizer completes: both get the same name.
+      EXPORT_FILE_NAME: fileName,
       EXPORT_FILTER: '{}',
       EXPORT_BYTE_ORDER_MARK: 'true',
     });

@@ -70,6 +70,27 @@ describe('openSourceObject', () => {
     expect(opened.contentLength).toBe(Buffer.byteLength(csv));
   });
 
+  it('closes the response when the import stops before reading it, and a late failure of it is not a crash', async () => {
+    // A stop (SIGTERM) right after the source opened: the body was never read, nothing listened on
+    // it, and the connection's end as the task shut down was an unhandled 'error' event that took
+    // the process down with exit code 1 instead of 143.
+    let response: Readable | undefined;
+    const client: S3ObjectReader = {
+      send: async (command: GetObjectCommand): Promise<GetObjectCommandOutput> => {
+        const output = await s3.client.send(command);
+        response = output.Body as Readable;
+        return output;
+      },
+    };
+    const opened = await openSourceObject(client, { bucket: s3.bucket, key });
+    opened.body.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(response?.destroyed).toBe(true);
+    expect(() =>
+      response?.emit('error', Object.assign(new Error('aborted'), { code: 'ECONNRESET' })),
+    ).not.toThrow();
+  });
+
   it('gives up after maxResumes with a transient SourceUnavailableError', async () => {
     const { client } = flakyClient([100, 100, 100]);
     const opened = await openSourceObject(client, { bucket: s3.bucket, key }, { maxResumes: 2 });

@@ -87,6 +87,15 @@ export async function openSourceObject(
     );
   }
 
+  /** The response being read: destroyed with the stream handed out, read or not. */
+  let current: Readable = firstBody;
+  // Until the import reads a response, nothing listens on it: its connection failing then (the task
+  // stopping right after the source opened) would be an unhandled 'error' event, which ends the
+  // process with exit code 1 instead of the stop's 143. The reader still sees such a failure: the
+  // iterator of a stream that failed throws its error.
+  const unread = () => {};
+  firstBody.on('error', unread);
+
   async function* bytes(): AsyncGenerator<Buffer> {
     let body = firstBody as Readable;
     let offset = start;
@@ -115,11 +124,16 @@ export async function openSourceObject(
         },
       );
       body = resumed.Body as Readable;
+      body.on('error', unread);
+      current = body;
     }
   }
 
+  const body = Readable.from(bytes(), { objectMode: false });
+  // A generator that never started is not run by destroy (its `finally` neither): close the response.
+  body.once('close', () => current.destroy());
   return {
-    body: Readable.from(bytes(), { objectMode: false }),
+    body,
     offset: start,
     contentLength: length,
     etag,
