@@ -10,7 +10,8 @@ import { defineService } from '@sidestep/manifest';
  */
 export const service = defineService({
   name: 'export-finalizer',
-  description: 'Verifies an export’s parts, combines them into one gzip CSV and writes the final manifest',
+  description:
+    'Verifies the parts an export uploaded (ListParts), completes its gzip CSV and writes the final manifest',
   handler: 'index.handler',
   memoryMb: 256,
   timeoutSeconds: 300,

@@ -9,11 +9,13 @@ import { createPrivateBucket } from './private-bucket.ts';
 export const EXPORTS_PREFIX = 'exports/';
 
 /**
- * The object tag that marks a worker's part file (`exports/<jobId>/parts/part-00001.csv.gz`). S3 lifecycle
- * filters take a literal key prefix, never a wildcard, so `exports/* /parts/` cannot be a prefix filter:
- * parts carrying this tag (PutObject with `Tagging: sidestep-export=part`, which also needs
- * `s3:PutObjectTagging`) expire after {@link ExportsBucketProps.lifecycle}`.partExpirationDays`; untagged
- * parts expire with the exports themselves.
+ * The object tag that marks the batch-worker's JSON records under `exports/<jobId>/parts/`
+ * (`progress.json`, `manifest.json`); the export's parts themselves are uploaded into the file's
+ * multipart upload, never stored as objects. S3 lifecycle filters take a literal key prefix, never a
+ * wildcard, so `exports/* /parts/` cannot be a prefix filter: records carrying this tag (PutObject with
+ * `Tagging: sidestep-export=part`, which also needs `s3:PutObjectTagging`) expire after
+ * {@link ExportsBucketProps.lifecycle}`.partExpirationDays`; untagged ones expire with the exports
+ * themselves.
  * https://docs.aws.amazon.com/AmazonS3/latest/userguide/intro-lifecycle-filters.html
  */
 export const EXPORT_PART_TAG = { key: 'sidestep-export', value: 'part' } as const;
@@ -25,16 +27,22 @@ export interface ExportsBucketProps {
    * the one `bucketName` of @sidestep/manifest computes for infra, the deploy role and the local cloud.
    */
   readonly bucketName: string;
-  /** Object lifecycle. @default exports expire after 7 days, tagged parts after 2, replaced versions after 1 */
+  /**
+   * Object lifecycle.
+   * @default exports expire after 7 days, tagged worker records after 2, replaced versions after 1
+   */
   readonly lifecycle?: {
     /**
-     * Days an export (the final `.csv.gz`, its manifest, and any part) is kept. Exports hold personal
-     * data and can be produced again at any time, so they are not kept for long; download links must
-     * not outlive them.
+     * Days an export (the final `.csv.gz`, its manifest, and the worker's records) is kept. Exports
+     * hold personal data and can be produced again at any time, so they are not kept for long;
+     * download links must not outlive them.
      * @default 7
      */
     readonly exportExpirationDays?: number;
-    /** Days a part tagged {@link EXPORT_PART_TAG} is kept: the finalizer reads parts within minutes. @default 2 */
+    /**
+     * Days a worker record tagged {@link EXPORT_PART_TAG} is kept: the finalizer reads the manifest
+     * within minutes. @default 2
+     */
     readonly partExpirationDays?: number;
     /** Days a replaced or deleted version is kept (versioning is on). @default 1 */
     readonly noncurrentVersionExpirationDays?: number;
@@ -43,9 +51,10 @@ export interface ExportsBucketProps {
 
 /**
  * The bucket exports are written to: `sidestep-<env>-exports-<suffix>`, public access blocked (all four
- * settings), encrypted (SSE-S3, so UploadPartCopy and downloads need no KMS grant), TLS-only, versioned,
- * with a lifecycle that expires exports and their parts and aborts multipart uploads left incomplete
- * (a finalizer that died mid-upload leaves billed, invisible parts otherwise) after one day.
+ * settings), encrypted (SSE-S3, so multipart uploads and downloads need no KMS grant), TLS-only,
+ * versioned, with a lifecycle that expires exports and the worker's records and aborts multipart
+ * uploads left incomplete after one day (the worker's uploads of exports that never finalized leave
+ * billed, invisible parts otherwise).
  */
 export class ExportsBucket extends Construct {
   /** The bucket. */
@@ -100,7 +109,8 @@ export class ExportsBucket extends Construct {
           expiration: [{ days: partDays }],
         },
         {
-          // Whole bucket: an upload under any key that was never completed is only cost.
+          // Whole bucket: an upload under any key that was never completed is only cost (the worker's
+          // upload of an export that never finalized, after 1 day).
           id: 'abort-incomplete-multipart-uploads',
           status: 'Enabled',
           filter: [{}],

@@ -120,8 +120,8 @@ abstract class ExportStorageFailure extends ExportFinalizerError {
 
 /**
  * S3 could not be reached or refused for a reason a retry may cure (throttling, a 5xx, a network
- * error). Transient: nothing was reported, the multipart upload was aborted, and the same step
- * retried starts over.
+ * error). Transient: nothing was reported and the worker's upload is kept, so the same step retried
+ * completes it (or finds it completed).
  */
 export class ExportStorageUnavailableError extends ExportStorageFailure {
   override readonly name: string = 'ExportStorageUnavailableError';
