@@ -176,6 +176,23 @@ describe('mail-queue permission', () => {
   });
 });
 
+describe('the export file’s multipart upload', () => {
+  // The worker creates the upload and uploads into it (s3:PutObject), lists it to resume and aborts
+  // one it cannot resume; the finalizer lists and completes it (s3:PutObject) and aborts it when its
+  // parts are not the manifest's.
+  // https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions
+  it.each([['sidestep-staging-batch-worker-task'], ['sidestep-staging-export-finalizer']])(
+    'lets %s put, list and abort uploads under exports/',
+    (role) => {
+      const statement = statements(tf, role).find((s) => s.Sid === 'ManifestExportsBucket');
+      expect(statement?.Resource).toBe(`\${${bucketAddress}.arn}/exports/*`);
+      expect(statement?.Action).toEqual(
+        expect.arrayContaining(['s3:PutObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload']),
+      );
+    },
+  );
+});
+
 describe('BatchTask with the exports-bucket permission', () => {
   it('grants the task role the actions and leaves a variable the runs pass as input to them', () => {
     // EXPORTS_BUCKET is one of the batch-worker's inputs: the export workflow passes it per run.
