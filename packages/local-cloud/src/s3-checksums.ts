@@ -26,7 +26,7 @@ const CRC64NVME_HEADER = 'x-amz-checksum-crc64nvme';
  * of them (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html):
  *
  * - PutObject and UploadPart with `x-amz-checksum-crc64nvme`: the body is checked against it, and a
- *   mismatch is refused with 400 `BadDigest`, nothing stored;
+ *   mismatch is refused with 400 `BadDigest`, nothing stored; a match is answered with the header;
  * - every object written without another checksum gets its CRC-64/NVME (`FULL_OBJECT`), as S3 does
  *   by default since 2024; HeadObject / GetObject / GetObjectAttributes with `ChecksumMode: ENABLED`
  *   then return it (fauxqs prints any stored algorithm);
@@ -97,7 +97,13 @@ export function keepCrc64NvmeChecksums(app: FauxqsApp, store: S3Store): void {
     } else {
       return;
     }
-    if (actual === expected) return;
+    if (actual === expected) {
+      // S3 answers a PutObject or UploadPart with the checksum it verified
+      // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html, "x-amz-checksum-crc64nvme");
+      // fauxqs echoes only the algorithms it knows.
+      if (request.method === 'PUT') reply.header(CRC64NVME_HEADER, expected);
+      return;
+    }
     return reply
       .code(400)
       .header('content-type', 'application/xml')

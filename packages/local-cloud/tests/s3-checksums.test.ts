@@ -105,6 +105,39 @@ describe('the local S3 CRC-64/NVME checksums', () => {
     expect(await got.Body?.transformToString()).toBe(body.toString());
   });
 
+  it('answers a PutObject and an UploadPart with the CRC-64/NVME it verified, as S3 does', async () => {
+    // https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html (x-amz-checksum-crc64nvme)
+    const body = Buffer.from('echoed\n');
+    const put = await s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: 'echoed.csv',
+        Body: body,
+        ChecksumCRC64NVME: crc64Nvme(body),
+      }),
+    );
+    expect(put.ChecksumCRC64NVME).toBe(crc64Nvme(body));
+    const { UploadId } = await s3.send(
+      new CreateMultipartUploadCommand({
+        Bucket: BUCKET,
+        Key: 'echoed-upload.csv',
+        ChecksumAlgorithm: 'CRC64NVME',
+        ChecksumType: 'FULL_OBJECT',
+      }),
+    );
+    const part = await s3.send(
+      new UploadPartCommand({
+        Bucket: BUCKET,
+        Key: 'echoed-upload.csv',
+        UploadId,
+        PartNumber: 1,
+        Body: body,
+        ChecksumCRC64NVME: crc64Nvme(body),
+      }),
+    );
+    expect(part.ChecksumCRC64NVME).toBe(crc64Nvme(body));
+  });
+
   it('refuses a PutObject whose body does not match its CRC-64/NVME with BadDigest and stores nothing', async () => {
     const error = await rejectionOf(
       s3.send(
