@@ -3,17 +3,19 @@ import { defineService } from '@sidestep/manifest';
 /**
  * The export-finalizer's wiring: a Step Functions task (lambda:invoke), no queue. It moves no byte of
  * an export: ListParts, CompleteMultipartUpload and a few small objects, so its work follows the
- * number of parts (bench/RESULTS.md). 256 MB: what it holds is the manifests and the client. 5
- * minutes: S3 may take minutes to complete a large upload ("Processing of a Complete Multipart Upload
- * request could take several minutes",
- * https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html).
+ * number of parts (bench/RESULTS.md). 1024 MB not for memory (it holds the manifests and the client,
+ * ~120 MiB) but for the CPU Lambda gives in proportion to it
+ * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html): most of an invocation is
+ * a cold start compiling the S3 client, and it stands between the export and its mail. 5 minutes:
+ * S3 may take minutes to complete a large upload ("Processing of a Complete Multipart Upload request
+ * could take several minutes", https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html).
  */
 export const service = defineService({
   name: 'export-finalizer',
   description:
     'Verifies the parts an export uploaded (ListParts), completes its gzip CSV and writes the final manifest',
   handler: 'index.handler',
-  memoryMb: 256,
+  memoryMb: 1024,
   timeoutSeconds: 300,
   permissions: [
     {
