@@ -35,6 +35,7 @@ const cloud: LocalCloud = {
     AWS_SECRET_ACCESS_KEY: 'local',
   },
   invoke: async () => ({ ok: true, requestId: 'r', durationMs: 1, payload: null }),
+  interruptTask: async () => false,
   pipes: [
     {
       workflow: 'export',

@@ -41,7 +41,19 @@ beforeAll(async () => {
   path = await startPathCloud('import-path', {
     ...TEST_DATABASE,
     services: LOCAL_SERVICES,
-    tasks: LOCAL_TASKS,
+    // Staging committed every MiB instead of every 32, so an import of a few MiB is resumable mid-way
+    // (the Spot interruption below); the files of the other tests fit in one segment either way.
+    tasks: LOCAL_TASKS.map((task) =>
+      task.manifest.name === 'batch-worker'
+        ? {
+            ...task,
+            manifest: {
+              ...task.manifest,
+              environment: { ...task.manifest.environment, IMPORT_SEGMENT_BYTES: String(1024 * 1024) },
+            },
+          }
+        : task,
+    ),
     workflows: WORKFLOWS,
     executionStatusRule,
   });
@@ -257,6 +269,67 @@ describe('the import path in the local cloud', () => {
     expect(await statesVisited(sfn, again?.executionArn)).not.toContain('ImportRows');
     expect(await job(key)).toHaveLength(1);
   }, 90_000);
+
+  it('reruns an import whose Fargate Spot task is reclaimed mid-file: the rerun reads only the rest, every row lands once', async () => {
+    // Issue 13 item 3 through the product: the import workflow reruns a task ECS stopped with stop
+    // code SpotInterruption (SIGTERM, the two-minute warning); the rerun resumes from the staging the
+    // first task committed, with the task role's permissions enforced.
+    const rows = 150_000;
+    const prefix = `spot-${run}-`;
+    const lines = ['external_id,email,name'];
+    for (let i = 1; i <= rows; i++) lines.push(`${prefix}${i},${prefix}${i}@example.com,User ${i}`);
+    const csv = `${lines.join('\n')}\n`;
+    const fileName = `spot-${run}.csv`;
+    const key = await upload(fileName, csv);
+    const executionArn = await runningExecution(key);
+    const name = executionArn.split(':').pop() ?? '';
+    const first = await collecting.waitFor('task-started', (event) => event.execution === name, 60_000);
+    const jobId = (await job(key))[0]?.id;
+    // Once a segment is committed, the task is frozen (SIGSTOP) and interrupted: the SIGTERM waits
+    // for it to continue, so the interruption lands mid-file however fast or loaded the machine.
+    const staged = async () =>
+      Number(
+        (
+          await db.query<{ byte_offset: string }>(
+            'SELECT byte_offset FROM import_stagings WHERE job_id = $1',
+            [jobId],
+          )
+        ).rows[0]?.byte_offset ?? 0,
+      );
+    const deadline = Date.now() + 60_000;
+    while ((await staged()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const pid = first.pid as number;
+    process.kill(pid, 'SIGSTOP');
+    const interrupted = cloud.interruptTask(first.taskArn);
+    process.kill(pid, 'SIGCONT');
+    expect(await interrupted).toBe(true);
+    const stopped = await collecting.waitFor('task-stopped', (event) => event.taskArn === first.taskArn);
+    expect(stopped).toMatchObject({ exitCode: 143, stoppedReason: 'Your Spot Task was interrupted.' });
+
+    const [finished] = await finishedExecutions(key);
+    expect(finished?.status).toBe('SUCCEEDED');
+    expect(collecting.ofType('task-started').filter((event) => event.execution === name)).toHaveLength(2);
+    const report = collecting
+      .ofType('log')
+      .filter(
+        (event) => event.line.includes('"message":"import finished"') && event.line.includes(jobId ?? '-'),
+      )
+      .map(
+        (event) => JSON.parse(event.line) as { resumedAt: number; bytesRead: number; rowsImported: number },
+      );
+    expect(report).toHaveLength(1);
+    const size = Buffer.byteLength(csv);
+    expect(report[0]?.resumedAt).toBeGreaterThan(0);
+    expect(report[0]?.resumedAt).toBeLessThan(size);
+    expect(report[0]?.bytesRead).toBe(size - (report[0]?.resumedAt ?? 0));
+    const imported = await db.query<{ n: string }>(
+      'SELECT count(*) AS n FROM users WHERE external_id LIKE $1',
+      [`${prefix}%`],
+    );
+    expect(Number(imported.rows[0]?.n)).toBe(rows);
+    expect((await job(key))[0]).toMatchObject({ state: 'succeeded', rows_imported: String(rows) });
+    expect(collecting.ofType('access-denied')).toEqual([]);
+  }, 120_000);
 
   it('fails the job of an import stopped with StopExecution, with the reason, and mails once', async () => {
     const fileName = `stopped-${run}.csv`;

@@ -150,6 +150,12 @@ export interface LocalCloud {
   readonly producerEnvironment: Readonly<Record<string, string>>;
   /** Step Functions: the workflows' state machines and their executions. */
   readonly stepFunctions: LocalStepFunctions;
+  /**
+   * Interrupts a running Fargate task as a Fargate Spot reclaim does: SIGTERM, SIGKILL two minutes
+   * later, stopped with stop code `SpotInterruption` (which the workflows run again). `false` when no
+   * such task is running. A local means to rehearse what AWS does to Spot tasks at any time.
+   */
+  interruptTask(taskArn: string): Promise<boolean>;
   /** Buckets created at start (`sidestep-local-imports`, ...). */
   readonly buckets: readonly string[];
   /** Each pipe's source queue (with its DLQ) and the workflow it starts. */
@@ -242,7 +248,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       }),
     );
     const buckets = await createBuckets(endpoint, options, reporter);
-    const { stepFunctions } = stack.use(
+    const { stepFunctions, interruptTask } = stack.use(
       await startLocalWorkflows({
         workflows,
         tasks,
@@ -315,6 +321,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         AWS_SECRET_ACCESS_KEY: 'local',
       },
       stepFunctions,
+      interruptTask,
       buckets,
       pipes: queues.pipes.map(({ pipe, queue }) => ({ workflow: pipe.workflow, queue })),
       eventBusName: LOCAL_EVENT_BUS_NAME,

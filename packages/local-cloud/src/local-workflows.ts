@@ -95,6 +95,12 @@ export interface LocalWorkflowsOptions {
   readonly taskCapacity?: number;
 }
 
+/**
+ * What Fargate gives a Spot task between its interruption warning (SIGTERM) and SIGKILL: two minutes
+ * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html).
+ */
+const SPOT_INTERRUPTION_GRACE_MS = 120_000;
+
 /** The task's execution was stopped while the task waited for capacity: it never started. */
 export class TaskNotStartedError extends Error {
   override readonly name = 'TaskNotStartedError';
@@ -108,9 +114,12 @@ export class TaskNotStartedError extends Error {
  * definition; Task states run through the local integrations (Lambda invoke, ECS RunTask as a child
  * process, SQS SendMessage); the Step Functions API answers on the endpoint.
  */
-export function startLocalWorkflows(
-  options: LocalWorkflowsOptions,
-): Promise<Started<{ readonly stepFunctions: LocalStepFunctions }>> {
+export function startLocalWorkflows(options: LocalWorkflowsOptions): Promise<
+  Started<{
+    readonly stepFunctions: LocalStepFunctions;
+    readonly interruptTask: (taskArn: string) => Promise<boolean>;
+  }>
+> {
   const { reporter } = options;
   return startPhase(reporter, (defer) => {
     const runningTasks = new Set<FargateTask>();
@@ -177,7 +186,14 @@ export function startLocalWorkflows(
     // SIGTERM to its task, which the task stopper then waits for.
     defer(() => stepFunctions.stop());
     options.endpoint.serveJsonApi(STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi(stepFunctions));
-    return { stepFunctions };
+    const interruptTask = async (taskArn: string): Promise<boolean> => {
+      const task = [...runningTasks].find((running) => running.taskArn === taskArn);
+      if (!task) return false;
+      // Fargate Spot's warning: SIGTERM, then SIGKILL two minutes later, stop code SpotInterruption.
+      await task.stop(SPOT_INTERRUPTION_GRACE_MS, 'SpotInterruption');
+      return true;
+    };
+    return { stepFunctions, interruptTask };
   });
 }
 
