@@ -89,7 +89,11 @@ export async function completedFile(
       Key: manifest.key,
       UploadId: manifest.uploadId,
       MultipartUpload: {
-        Parts: manifest.parts.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag })),
+        Parts: manifest.parts.map((part) => ({
+          PartNumber: part.partNumber,
+          ETag: part.etag,
+          ChecksumCRC64NVME: part.crc64nvme,
+        })),
       },
       ChecksumCRC64NVME: manifest.crc64nvme,
       ChecksumType: 'FULL_OBJECT',

@@ -115,7 +115,7 @@ export async function finalizeExport(
         bucket,
         key,
         uploadId,
-        manifest.parts.map(({ partNumber, etag }) => ({ partNumber, etag })),
+        manifest.parts.map(({ partNumber, etag, crc64nvme }) => ({ partNumber, etag, crc64nvme })),
         manifest.crc64nvme,
       );
     } catch (error) {

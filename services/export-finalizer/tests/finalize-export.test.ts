@@ -130,10 +130,24 @@ describe('finalizeExport against fauxqs S3', () => {
         return store.completeMultipartUpload(...args);
       },
     });
+    let completeBody = '';
+    s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'CompleteMultipartUploadCommand') {
+          completeBody = String((args.request as { body?: unknown }).body ?? '');
+        }
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'recordComplete' },
+    );
     const { result, written } = await finalizeAndCheck(
       [{ rows: rowsForMiB(5), level: 0 }, { rows: rowsForMiB(5), level: 0 }, { rows: 300 }],
       counting,
-    );
+    ).finally(() => s3.middlewareStack.remove('recordComplete'));
+    // Every part named with its ETag and its CRC-64/NVME.
+    expect(
+      [...completeBody.matchAll(/<ChecksumCRC64NVME>([^<]+)<\/ChecksumCRC64NVME>/g)].map((m) => m[1]),
+    ).toEqual(written.manifest.parts.map((part) => part.crc64nvme));
     // Verified with S3's checksums (ListParts, HeadObject): the store has no call that reads bytes.
     expect(calls).toEqual(['listParts', 'complete']);
     expect(result.output.crc64nvme).toBe(crc64Nvme(await objectBytes(result.output.key)));

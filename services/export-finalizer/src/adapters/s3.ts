@@ -202,7 +202,16 @@ export class S3ExportStore implements ExportObjectStore {
           Bucket: bucket,
           Key: key,
           UploadId: uploadId,
-          MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag })) },
+          // Each part with its checksum, as for an upload created with a checksum algorithm
+          // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompletedPart.html): S3 checks them
+          // against the parts it stored.
+          MultipartUpload: {
+            Parts: parts.map((part) => ({
+              PartNumber: part.partNumber,
+              ETag: part.etag,
+              ChecksumCRC64NVME: part.crc64nvme,
+            })),
+          },
           ChecksumCRC64NVME: crc64nvme,
           ChecksumType: 'FULL_OBJECT',
         }),

@@ -20,10 +20,12 @@ export interface ListedPart {
   readonly crc64nvme: string | undefined;
 }
 
-/** A completed-part receipt for CompleteMultipartUpload. */
+/** A part as CompleteMultipartUpload names it. */
 export interface UploadedPart {
   readonly partNumber: number;
   readonly etag: string;
+  /** The part's CRC-64/NVME: named with each part of an upload created with that algorithm. */
+  readonly crc64nvme: string;
 }
 
 /**
