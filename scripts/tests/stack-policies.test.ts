@@ -112,6 +112,29 @@ describe('loadStackPolicies on the synthesized local stack', () => {
     ).toBe('implicit-deny');
   });
 
+  // The export file's multipart upload: the worker creates it, uploads into it, lists it to resume
+  // and aborts one it cannot resume; the finalizer lists and completes it; neither may touch imports.
+  it('lets the export roles put, list and abort the upload of an export file, and nothing of imports', () => {
+    const file = 'arn:aws:s3:::sidestep-local-exports/exports/exp_1/users-2026-12-04.csv.gz';
+    for (const role of ['sidestep-local-batch-worker-task', 'sidestep-local-export-finalizer']) {
+      for (const action of ['s3:PutObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload']) {
+        expect({ role, action, decision: decide(stack, role, action, file) }).toEqual({
+          role,
+          action,
+          decision: 'allow',
+        });
+      }
+    }
+    expect(
+      decide(
+        stack,
+        'sidestep-local-export-finalizer',
+        's3:ListMultipartUploadParts',
+        'arn:aws:s3:::sidestep-local-imports/imports/a.csv',
+      ),
+    ).toBe('implicit-deny');
+  });
+
   it("applies the buckets' TLS-only policy to every caller", () => {
     const object = 'arn:aws:s3:::sidestep-local-exports/exports/job/part-0.csv.gz';
     expect(decide(stack, 'sidestep-local-batch-worker-task', 's3:PutObject', object)).toBe('allow');
