@@ -19,6 +19,7 @@ import {
   startPathCloud,
   statesVisited,
   TEST_DATABASE,
+  withTaskEnvironment,
 } from './start-path-cloud.ts';
 
 // The import issue's "done when", as a test: the real status-updater, batch-worker and
@@ -43,17 +44,7 @@ beforeAll(async () => {
     services: LOCAL_SERVICES,
     // Staging committed every MiB instead of every 32, so an import of a few MiB is resumable mid-way
     // (the Spot interruption below); the files of the other tests fit in one segment either way.
-    tasks: LOCAL_TASKS.map((task) =>
-      task.manifest.name === 'batch-worker'
-        ? {
-            ...task,
-            manifest: {
-              ...task.manifest,
-              environment: { ...task.manifest.environment, IMPORT_SEGMENT_BYTES: String(1024 * 1024) },
-            },
-          }
-        : task,
-    ),
+    tasks: withTaskEnvironment(LOCAL_TASKS, 'batch-worker', { IMPORT_SEGMENT_BYTES: String(1024 * 1024) }),
     workflows: WORKFLOWS,
     executionStatusRule,
   });

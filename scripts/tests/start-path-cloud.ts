@@ -22,6 +22,7 @@ import {
   type LocalCloud,
   type LocalCloudOptions,
   type LocalCloudReporter,
+  type LocalTask,
   startLocalCloud,
 } from '@sidestep/local-cloud';
 import { LOCAL_CLOUD } from '../src/services.ts';
@@ -167,9 +168,30 @@ function migratedDatabaseDir(): Promise<string> {
  * A path cloud running everything `pnpm start` runs (with TEST_DATABASE_URL, on that server), its
  * schedules on a virtual clock that is never moved, so nothing fires by itself during the test.
  */
-export function startWholePathCloud(name: string, trace?: LocalCloudReporter): Promise<PathCloud> {
+export function startWholePathCloud(
+  name: string,
+  trace?: LocalCloudReporter,
+  batchWorkerEnvironment: Readonly<Record<string, string>> = {},
+): Promise<PathCloud> {
   const schedules = { ...LOCAL_CLOUD.schedules, clock: createVirtualClock(new Date()) };
-  return startPathCloud(name, { ...TEST_DATABASE, ...LOCAL_CLOUD, schedules }, trace);
+  const tasks = withTaskEnvironment(LOCAL_CLOUD.tasks, 'batch-worker', batchWorkerEnvironment);
+  return startPathCloud(name, { ...TEST_DATABASE, ...LOCAL_CLOUD, tasks, schedules }, trace);
+}
+
+/** `tasks` with `environment` added to the task definition of `name` (what its containers get). */
+export function withTaskEnvironment(
+  tasks: readonly LocalTask[],
+  name: string,
+  environment: Readonly<Record<string, string>>,
+): LocalTask[] {
+  return tasks.map((task) =>
+    task.manifest.name === name
+      ? {
+          ...task,
+          manifest: { ...task.manifest, environment: { ...task.manifest.environment, ...environment } },
+        }
+      : task,
+  );
 }
 
 /**
