@@ -102,6 +102,23 @@ function start(options: Partial<FunctionOptions> & { handler: string }): Promise
   });
 }
 
+/**
+ * The first log entry matching `match`, waited for: a sandbox's stdout and stderr reach the host
+ * through pipes of their own, apart from its Runtime API calls, so a line logged before the response
+ * may arrive after it (as CloudWatch Logs receives a function's lines apart from its result).
+ */
+async function logged(
+  match: (line: string) => boolean,
+  timeoutMs = 5_000,
+): Promise<{ line: string; stream: string } | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = logs.find((entry) => match(entry.line));
+    if (found || Date.now() > deadline) return found;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -195,8 +212,8 @@ describe('startFunction', () => {
     if (result.ok) return;
     expect(result.error.stackTrace?.[0]).toBe('ValidationError: jobId is required');
     // The runtime logs the failure as a structured line, like Lambda's "Invoke Error".
-    const logged = logs.map((entry) => entry.line).find((line) => line.includes('Invoke Error'));
-    expect(JSON.parse(logged ?? '{}')).toMatchObject({
+    const failure = await logged((line) => line.includes('Invoke Error'));
+    expect(JSON.parse(failure?.line ?? '{}')).toMatchObject({
       level: 'ERROR',
       requestId: result.requestId,
       errorType: 'ValidationError',
@@ -343,7 +360,7 @@ describe('startFunction', () => {
   it('writes console output as Lambda JSON log lines carrying the request id', async () => {
     const fn = await start({ handler: 'echo.handler' });
     const result = await fn.invoke({ log: 'job j-9' });
-    const line = logs.find((entry) => entry.line.includes('handling'));
+    const line = await logged((text) => text.includes('handling'));
     expect(line?.stream).toBe('stdout');
     expect(JSON.parse(line?.line ?? '{}')).toEqual({
       timestamp: expect.any(String),
