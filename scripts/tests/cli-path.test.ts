@@ -21,6 +21,7 @@ import {
   queueDrained,
   rootDir,
   runScript,
+  settle,
   startPathCloud,
 } from './start-path-cloud.ts';
 
@@ -63,14 +64,6 @@ function sidestep(...args: string[]) {
  */
 function mailQueueDrained(): Promise<void> {
   return queueDrained(sqs, cloud.queueUrl('mail'));
-}
-
-async function settle(predicate: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the local cloud');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 function mailJob(id: string, to: string, template = 'import.completed') {

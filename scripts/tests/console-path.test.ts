@@ -17,6 +17,7 @@ import {
   type PathCloud,
   putLargeImport,
   rootDir,
+  settle,
   startPathCloud,
 } from './start-path-cloud.ts';
 
@@ -94,14 +95,6 @@ async function open(pathname: string, locale = 'en-US'): Promise<Page> {
 
 async function screenshot(page: Page, name: string): Promise<void> {
   if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}
-
-async function settle(predicate: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the local cloud');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 describe('the console, in a browser', () => {

@@ -13,7 +13,9 @@ import {
   decodedMails,
   endedExecutions,
   type PathCloud,
+  reclaimAsSpot,
   runScript,
+  settle,
   startWholePathCloud,
   statesVisited,
 } from './start-path-cloud.ts';
@@ -110,6 +112,16 @@ function mails(to: string, subject: string): string[] {
   return decodedMails(cloud.outboxDir, to, subject);
 }
 
+/** An `export.requested` job on the export-requests queue, as any producer sends it: raw client-sqs. */
+async function requestExport(id: string, payload: Record<string, unknown>): Promise<void> {
+  await sqs.send(
+    new SendMessageCommand({
+      QueueUrl: `${cloud.endpoint}/000000000000/sidestep-local-export-requests`,
+      MessageBody: JSON.stringify({ type: 'export.requested', version: 1, id, payload }),
+    }),
+  );
+}
+
 async function objectBytes(key: string): Promise<Buffer> {
   const object = await s3.send(new GetObjectCommand({ Bucket: EXPORTS, Key: key }));
   return Buffer.from((await object.Body?.transformToByteArray()) ?? []);
@@ -126,17 +138,11 @@ describe('the export path in the local cloud', () => {
     // The request, as any producer sends it: raw client-sqs with the documented JSON.
     const requestId = `req-${run}`;
     const requestedBy = `ops@${domain}`;
-    await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: `${cloud.endpoint}/000000000000/sidestep-local-export-requests`,
-        MessageBody: JSON.stringify({
-          type: 'export.requested',
-          version: 1,
-          id: requestId,
-          payload: { requestedBy, fileName: `users-${run}`, filter: { emailDomain: domain } },
-        }),
-      }),
-    );
+    await requestExport(requestId, {
+      requestedBy,
+      fileName: `users-${run}`,
+      filter: { emailDomain: domain },
+    });
 
     const execution = await finishedExecution(EXPORT_MACHINE, requestId);
     expect({ status: execution.status, error: execution.error, cause: execution.cause }).toEqual({
@@ -221,43 +227,29 @@ describe('the export path in the local cloud', () => {
       [run, spotDomain, users],
     );
     const requestId = `req-spot-${run}`;
-    await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: `${cloud.endpoint}/000000000000/sidestep-local-export-requests`,
-        MessageBody: JSON.stringify({
-          type: 'export.requested',
-          version: 1,
-          id: requestId,
-          payload: {
-            requestedBy: `ops@${spotDomain}`,
-            fileName: `spot-${run}`,
-            filter: { emailDomain: spotDomain },
-          },
-        }),
-      }),
-    );
+    await requestExport(requestId, {
+      requestedBy: `ops@${spotDomain}`,
+      fileName: `spot-${run}`,
+      filter: { emailDomain: spotDomain },
+    });
     // The job, once the workflow registered and started it, and the task its execution runs.
-    const job = await (async () => {
-      const deadline = Date.now() + 60_000;
-      while (Date.now() < deadline) {
-        const { rows } = await db.query<{ id: string; execution_id: string | null }>(
+    const startedJob = async () =>
+      (
+        await db.query<{ id: string; execution_id: string | null }>(
           'select id, execution_id from jobs where request_id = $1',
           [requestId],
-        );
-        if (rows[0]?.execution_id)
-          return { id: rows[0].id, execution: rows[0].execution_id.split(':').at(-1) };
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      throw new Error(`no started job for ${requestId}`);
-    })();
+        )
+      ).rows[0];
+    await settle(async () => Boolean((await startedJob())?.execution_id), 60_000, 20);
+    const job = (await startedJob()) as { id: string; execution_id: string };
     const jobId = job.id;
     const started = await collecting.waitFor(
       'task-started',
-      (event) => event.execution === job.execution,
+      (event) => event.execution === job.execution_id.split(':').at(-1),
       60_000,
     );
-    // Once the progress record lists an uploaded part, the task is frozen (SIGSTOP) and interrupted:
-    // the SIGTERM waits for it to continue, so the reclaim lands mid-export on any machine.
+    // Reclaimed once the progress record lists an uploaded part; frozen meanwhile, so it lands
+    // mid-export on any machine.
     const uploadedParts = async (): Promise<number> => {
       try {
         const text = (await objectBytes(`exports/${jobId}/parts/progress.json`)).toString('utf8');
@@ -266,16 +258,8 @@ describe('the export path in the local cloud', () => {
         return 0;
       }
     };
-    const deadline = Date.now() + 60_000;
-    while ((await uploadedParts()) === 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    const pid = started.pid as number;
-    process.kill(pid, 'SIGSTOP');
-    const interrupted = cloud.interruptTask(started.taskArn);
-    process.kill(pid, 'SIGCONT');
-    expect(await interrupted).toBe(true);
-    const stopped = await collecting.waitFor('task-stopped', (event) => event.taskArn === started.taskArn);
+    await settle(async () => (await uploadedParts()) > 0, 60_000, 10);
+    const stopped = await reclaimAsSpot(cloud, collecting, started);
     expect(stopped).toMatchObject({ exitCode: 143, stoppedReason: 'Your Spot Task was interrupted.' });
 
     const execution = await finishedExecution(EXPORT_MACHINE, requestId);

@@ -16,6 +16,8 @@ import {
   decodedMails,
   endedExecutions,
   type PathCloud,
+  reclaimAsSpot,
+  settle,
   startPathCloud,
   statesVisited,
   TEST_DATABASE,
@@ -276,8 +278,7 @@ describe('the import path in the local cloud', () => {
     const name = executionArn.split(':').pop() ?? '';
     const first = await collecting.waitFor('task-started', (event) => event.execution === name, 60_000);
     const jobId = (await job(key))[0]?.id;
-    // Once a segment is committed, the task is frozen (SIGSTOP) and interrupted: the SIGTERM waits
-    // for it to continue, so the interruption lands mid-file however fast or loaded the machine.
+    // Reclaimed once a segment is committed; frozen meanwhile, so it lands mid-file on any machine.
     const staged = async () =>
       Number(
         (
@@ -287,14 +288,8 @@ describe('the import path in the local cloud', () => {
           )
         ).rows[0]?.byte_offset ?? 0,
       );
-    const deadline = Date.now() + 60_000;
-    while ((await staged()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    const pid = first.pid as number;
-    process.kill(pid, 'SIGSTOP');
-    const interrupted = cloud.interruptTask(first.taskArn);
-    process.kill(pid, 'SIGCONT');
-    expect(await interrupted).toBe(true);
-    const stopped = await collecting.waitFor('task-stopped', (event) => event.taskArn === first.taskArn);
+    await settle(async () => (await staged()) > 0, 60_000, 10);
+    const stopped = await reclaimAsSpot(cloud, collecting, first);
     expect(stopped).toMatchObject({ exitCode: 143, stoppedReason: 'Your Spot Task was interrupted.' });
 
     const [finished] = await finishedExecutions(key);

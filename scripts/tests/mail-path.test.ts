@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
 import { createOpsContext, listDeadLetters } from '@sidestep/ops';
 import { LOCAL_SERVICES } from '../src/services.ts';
-import { type PathCloud, queueDrained, startPathCloud } from './start-path-cloud.ts';
+import { type PathCloud, queueDrained, settle as settleWithin, startPathCloud } from './start-path-cloud.ts';
 
 // The issue's "done when", as a test: the real mail-dispatcher bundle (built by turbo before this
 // test) in the local cloud, driven only through the raw AWS SDK with the documented JSON.
@@ -52,12 +52,9 @@ function outbox(to: string): string[] {
     .filter((mail) => mail.includes(`To: ${to}`));
 }
 
-async function settle(predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the local cloud');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** What mail-path waits on is in memory (events, the outbox): checked every 100 ms, for 20 s. */
+function settle(predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
+  return settleWithin(predicate, timeoutMs, 100);
 }
 
 describe('the mail path in the local cloud', () => {

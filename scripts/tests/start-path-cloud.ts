@@ -362,3 +362,35 @@ export async function holdImportUntilAborted(
     .then(() => {});
   return { taskArn: task.taskArn, continued };
 }
+
+/** Waits until `predicate` holds, checking every `intervalMs`; throws after `timeoutMs`. */
+export async function settle(
+  predicate: () => Promise<boolean> | boolean,
+  timeoutMs = 60_000,
+  intervalMs = 200,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the local cloud');
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/**
+ * Interrupts a running task as Fargate Spot reclaims one (`LocalCloud.interruptTask`) while it is
+ * frozen (SIGSTOP): the SIGTERM is delivered when it continues, where it was frozen, however fast or
+ * loaded the machine. Resolves with the task's `task-stopped` event.
+ */
+export async function reclaimAsSpot(
+  cloud: LocalCloud,
+  collecting: CollectingReporter,
+  task: { readonly taskArn: string; readonly pid?: number },
+) {
+  const { pid } = task;
+  if (pid === undefined) throw new Error(`task ${task.taskArn} reported no process id`);
+  process.kill(pid, 'SIGSTOP');
+  const interrupted = cloud.interruptTask(task.taskArn);
+  process.kill(pid, 'SIGCONT');
+  if (!(await interrupted)) throw new Error(`task ${task.taskArn} was not running`);
+  return collecting.waitFor('task-stopped', (event) => event.taskArn === task.taskArn);
+}

@@ -13,6 +13,7 @@ import type { EndpointAuthorizer, EndpointRefusal, EndpointRequest } from './end
 import { FUNCTION_URL_PATH_PREFIX } from './function-url.ts';
 import { type AccessDenial, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
 import { localName } from './local-names.ts';
+import { escapeXml, unescapeXml } from './xml-text.ts';
 
 const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
 
@@ -280,7 +281,7 @@ function s3RequestAuthorization(
         ...String(
           Buffer.isBuffer(request.body) ? request.body.toString('utf8') : (request.body ?? ''),
         ).matchAll(/<Key>([^<]*)<\/Key>/g),
-      ].map((m) => xmlText(m[1] ?? ''));
+      ].map((m) => unescapeXml(m[1] ?? ''));
       return {
         api: 's3',
         operation: 'DeleteObjects',
@@ -342,23 +343,6 @@ function s3RequestAuthorization(
   };
 }
 
-function xmlText(value: string): string {
-  return value
-    .replaceAll('&lt;', '<')
-    .replaceAll('&gt;', '>')
-    .replaceAll('&quot;', '"')
-    .replaceAll('&apos;', "'")
-    .replaceAll('&amp;', '&');
-}
-
-function xmlEscape(value: string): string {
-  return value
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;');
-}
-
 /**
  * AWS's AccessDenied in each protocol, as the SDK v3 parses it:
  * - S3 (REST-XML): 403 `<Error><Code>AccessDenied</Code>...`; a HEAD has no body (the SDK names
@@ -382,14 +366,14 @@ export function refusal(
       headers: { 'content-type': 'application/xml', 'x-amz-request-id': requestId },
       body: head
         ? ''
-        : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>${xmlEscape(message)}</Message><RequestId>${requestId}</RequestId></Error>`,
+        : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>${escapeXml(message)}</Message><RequestId>${requestId}</RequestId></Error>`,
     };
   }
   if (api === 'sqs' && sqsProtocol === 'query') {
     return {
       statusCode: 403,
       headers: { 'content-type': 'text/xml', 'x-amzn-requestid': requestId },
-      body: `<?xml version="1.0"?><ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>${xmlEscape(message)}</Message><Detail/></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
+      body: `<?xml version="1.0"?><ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>${escapeXml(message)}</Message><Detail/></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
     };
   }
   if (api === 'sqs') {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import type { buildApp } from 'fauxqs';
 import type { FauxqsStores } from './fauxqs-stores.ts';
+import { escapeXml } from './xml-text.ts';
 
 type S3Store = FauxqsStores['s3Store'];
 type FauxqsApp = ReturnType<typeof buildApp>;
@@ -178,13 +179,4 @@ function integerParameter(value: unknown): number | undefined | null {
   if (typeof value !== 'string' || !/^\d{1,10}$/.test(value)) return null;
   const number = Number(value);
   return number <= MAX_INTEGER ? number : null;
-}
-
-function escapeXml(text: string): string {
-  return text
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&apos;');
 }

@@ -2,11 +2,11 @@ import {
   AbortMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
-  ListPartsCommand,
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { listUploadParts } from '@sidestep/runtime/list-upload-parts';
 import type { ExportFileHeaders, ExportTarget, UploadedPart } from '../domain/user-export-store.ts';
 import { ExportTargetError } from '../errors.ts';
 
@@ -15,9 +15,6 @@ export const EXPORT_PART_TAGGING = 'sidestep-export=part';
 
 /** S3 errors that the same request will meet again: not worth a retry of the task. */
 const PERMANENT_S3_ERRORS = new Set(['NoSuchBucket', 'AccessDenied', 'InvalidArgument', 'InvalidBucketName']);
-
-/** ListParts' page size: S3 lists at most 1,000 parts per call (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListParts.html). */
-const LIST_PARTS_PAGE = 1000;
 
 /**
  * {@link ExportTarget} on an S3 bucket. The export's file is a multipart upload with a CRC-64/NVME
@@ -109,34 +106,9 @@ export class S3ExportTarget implements ExportTarget {
   }
 
   async listParts(key: string, uploadId: string): Promise<UploadedPart[] | undefined> {
-    const parts: UploadedPart[] = [];
-    let marker: string | undefined;
-    try {
-      for (;;) {
-        const page = await this.#client.send(
-          new ListPartsCommand({
-            Bucket: this.bucket,
-            Key: key,
-            UploadId: uploadId,
-            MaxParts: LIST_PARTS_PAGE,
-            ...(marker === undefined ? {} : { PartNumberMarker: marker }),
-          }),
-        );
-        for (const part of page.Parts ?? []) {
-          parts.push({
-            partNumber: part.PartNumber ?? 0,
-            bytes: part.Size ?? 0,
-            etag: part.ETag ?? '',
-            crc64nvme: part.ChecksumCRC64NVME,
-          });
-        }
-        if (!page.IsTruncated || page.NextPartNumberMarker === undefined) return parts;
-        marker = page.NextPartNumberMarker;
-      }
-    } catch (error) {
-      if (isNotFound(error, 'NoSuchUpload')) return undefined;
-      throw this.#error(key, error);
-    }
+    return this.#send(key, () =>
+      listUploadParts(this.#client, { Bucket: this.bucket, Key: key, UploadId: uploadId }),
+    );
   }
 
   async abortUpload(key: string, uploadId: string): Promise<void> {

@@ -257,9 +257,9 @@ async function keptParts(
   resume: ResumePoint | undefined,
 ): Promise<ResumePoint | undefined> {
   if (!progress || progress.key !== key) return undefined;
-  const listed = await target.listParts(key, progress.uploadId);
-  if (listed === undefined) return undefined; // completed or aborted: nothing to resume into
   if (resume) {
+    const listed = await target.listParts(key, progress.uploadId);
+    if (listed === undefined) return undefined; // completed or aborted: nothing to resume into
     const byNumber = new Map<number, UploadedPart>(listed.map((part) => [part.partNumber, part]));
     const intact = resume.parts.every((part) => {
       const found = byNumber.get(part.partNumber);
@@ -272,6 +272,7 @@ async function keptParts(
     });
     if (intact) return resume;
   }
+  // Aborting an upload that is already gone is not an error: no listing needed to decide.
   await target.abortUpload(key, progress.uploadId);
   return undefined;
 }

@@ -3,11 +3,11 @@ import {
   CompleteMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListPartsCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { listUploadParts } from '@sidestep/runtime/list-upload-parts';
 import type {
   ExportObjectStore,
   ListedPart,
@@ -69,9 +69,6 @@ const OPERATION_PERMISSIONS: Readonly<Record<string, readonly string[]>> = {
   CompleteMultipartUpload: ['s3:PutObject'],
   AbortMultipartUpload: ['s3:AbortMultipartUpload'],
 };
-
-/** ListParts' page size: S3 lists at most 1,000 parts per call (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListParts.html). */
-const LIST_PARTS_PAGE = 1000;
 
 /**
  * Maps an S3 failure to the finalizer's retryable or permanent storage error; a 403 is the permanent
@@ -154,39 +151,11 @@ export class S3ExportStore implements ExportObjectStore {
     });
   }
 
-  /**
-   * ListParts page by page (`IsTruncated`, `NextPartNumberMarker`: the SDK's paginator would not stop,
-   * as S3 always sends the marker). NoSuchUpload is `undefined`; a missing bucket is an error.
-   */
+  /** Every page of ListParts; NoSuchUpload is `undefined`, a missing bucket an error. */
   async listParts(bucket: string, key: string, uploadId: string): Promise<ListedPart[] | undefined> {
-    const parts: ListedPart[] = [];
-    let marker: string | undefined;
-    try {
-      for (;;) {
-        const page = await this.#client.send(
-          new ListPartsCommand({
-            Bucket: bucket,
-            Key: key,
-            UploadId: uploadId,
-            MaxParts: LIST_PARTS_PAGE,
-            ...(marker === undefined ? {} : { PartNumberMarker: marker }),
-          }),
-        );
-        for (const part of page.Parts ?? []) {
-          parts.push({
-            partNumber: part.PartNumber ?? 0,
-            bytes: part.Size ?? 0,
-            etag: part.ETag ?? '',
-            crc64nvme: part.ChecksumCRC64NVME,
-          });
-        }
-        if (!page.IsTruncated || page.NextPartNumberMarker === undefined) return parts;
-        marker = page.NextPartNumberMarker;
-      }
-    } catch (error) {
-      if ((error as { name?: unknown }).name === 'NoSuchUpload') return undefined;
-      throw storageError('ListParts', error, { bucket, key });
-    }
+    return this.#call('ListParts', { bucket, key }, (client) =>
+      listUploadParts(client, { Bucket: bucket, Key: key, UploadId: uploadId }),
+    );
   }
 
   async completeMultipartUpload(
