@@ -74,6 +74,21 @@ const FILES: Record<string, string> = {
   }),
   'node_modules/dual-format/index.cjs': `exports.flavour = 'cjs';`,
   'node_modules/dual-format/index.mjs': `export const flavour = 'esm';`,
+  // A generated schemas file shaped as the AWS SDK's (computed trait keys: aws/aws-sdk-js-v3#7607).
+  'node_modules/@aws-sdk/client-fixture/package.json': JSON.stringify({
+    name: '@aws-sdk/client-fixture',
+    version: '1.0.0',
+    module: './dist-es/schemas/schemas_0.js',
+    sideEffects: false,
+  }),
+  'node_modules/@aws-sdk/client-fixture/dist-es/schemas/schemas_0.js': [
+    'const _hH = "httpHeader";',
+    'const _GOR = "GetObjectRequestShape";',
+    'const _PBR = "PutBucketLifecycleRequestShape";',
+    'export var GetObjectRequest$ = [3, "n", _GOR, 0, ["Key"], [[0, { [_hH]: "x-key" }]]];',
+    'export var PutBucketLifecycleRequest$ = [3, "n", _PBR, 0, ["Rules"], [[0, { [_hH]: "x-rules" }]]];',
+  ].join('\n'),
+  'src/schemas.ts': `import { GetObjectRequest$ } from '@aws-sdk/client-fixture';\nexport const handler = async () => GetObjectRequest$;\n`,
 };
 
 let packageDir: string;
@@ -267,6 +282,25 @@ describe('bundleService', () => {
     });
     expect(run(substituted.outfile)).toBe('the small table');
     expect(await readFile(substituted.outfile, 'utf8')).not.toContain('the full table');
+  });
+
+  it('drops the AWS SDK schemas the handler does not use (aws/aws-sdk-js-v3#7607; src/smithy-schema-keys.ts)', async () => {
+    const result = await bundleService({ packageDir, entry: 'src/schemas.ts', outdir: 'dist-schemas' });
+    const code = await readFile(result.outfile, 'utf8');
+    expect(code).toContain('GetObjectRequestShape');
+    expect(code).not.toContain('PutBucketLifecycleRequestShape');
+    const run = withHandlerInFreshNode(
+      result.outfile,
+      'process.stdout.write(JSON.stringify(await handler()))',
+    );
+    expect(JSON.parse(run.stdout)).toEqual([
+      3,
+      'n',
+      'GetObjectRequestShape',
+      0,
+      ['Key'],
+      [[0, { httpHeader: 'x-key' }]],
+    ]);
   });
 
   it('takes node:http from process.getBuiltinModule, imported or import()ed, so it does not load its lazy exports (undici)', async () => {

@@ -25,7 +25,6 @@ const request = {
   },
 };
 
-const sha = (c: string) => c.repeat(64);
 const manifest = {
   version: 2,
   jobId: 'exp_01',

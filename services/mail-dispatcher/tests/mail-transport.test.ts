@@ -1,4 +1,5 @@
-import { Socket } from 'node:net';
+import { createServer } from 'node:http';
+import { type AddressInfo, Socket } from 'node:net';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
@@ -108,6 +109,82 @@ describe('createMailSender (smtp)', () => {
     await expect(sender.send(mail(0))).rejects.toMatchObject({
       name: 'MailTransportError',
       cause: expect.objectContaining({ code: 'ECONNREFUSED' }),
+    });
+  });
+});
+
+/**
+ * An SES v2 endpoint on 127.0.0.1 (`AWS_ENDPOINT_URL_SESV2` for the duration of `run`): answers
+ * SendEmail as SES does (`POST /v2/email/outbound-emails`, `{ "MessageId": ... }`) or with `status`
+ * and SES's error body, and records each request's path and JSON body.
+ */
+async function withSesEndpoint(
+  status: number,
+  run: (requests: { path: string; body: Record<string, unknown> }[]) => Promise<void>,
+) {
+  const requests: { path: string; body: Record<string, unknown> }[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      requests.push({ path: request.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+      response.writeHead(status, {
+        'content-type': 'application/json',
+        'x-amzn-errortype': 'MessageRejected',
+      });
+      response.end(
+        JSON.stringify(
+          status === 200
+            ? { MessageId: `ses-${requests.length}` }
+            : { message: 'Email address is not verified.' },
+        ),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const saved = { ...process.env };
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_SESV2: `http://127.0.0.1:${port}`,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+  });
+  try {
+    await run(requests);
+  } finally {
+    process.env = saved;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+describe('createMailSender (ses)', () => {
+  // The SES client is loaded through src/adapters/ses-client.ts (only its two names: what a cold start
+  // with MAIL_TRANSPORT=ses loads): this sends through it, as on AWS.
+  it('sends the raw MIME message with SendEmail and its configuration set', async () => {
+    await withSesEndpoint(200, async (requests) => {
+      const sender = await createMailSender({ kind: 'ses', configurationSet: 'sidestep-mail' });
+      await expect(sender.send(mail(1))).resolves.toEqual({ messageId: expect.stringContaining('ses-1') });
+      expect(requests).toHaveLength(1);
+      expect(requests[0]!.path).toBe('/v2/email/outbound-emails');
+      expect(requests[0]!.body).toMatchObject({ ConfigurationSetName: 'sidestep-mail' });
+      const raw = Buffer.from(
+        (requests[0]!.body as { Content: { Raw: { Data: string } } }).Content.Raw.Data,
+        'base64',
+      ).toString('utf8');
+      expect(raw).toContain('Subject: mail 1');
+      expect(raw).toContain('To: user-1@example.com');
+    });
+  });
+
+  it('fails the send with a MailTransportError naming SES’s refusal', async () => {
+    await withSesEndpoint(400, async () => {
+      const sender = await createMailSender({ kind: 'ses' });
+      await expect(sender.send(mail(2))).rejects.toMatchObject({
+        name: 'MailTransportError',
+        message: expect.stringContaining('Email address is not verified.'),
+      });
     });
   });
 });

@@ -75,7 +75,7 @@ async function sesTransporter(): Promise<Mail> {
     await Promise.all([
       import('nodemailer/lib/mailer/index.js'),
       import('nodemailer/lib/ses-transport/index.js'),
-      import('@aws-sdk/client-sesv2'),
+      import('./ses-client.ts'),
     ]);
   // The SDK's HTTPS agent keeps its connections alive and Nagle off (Node's agents default to
   // `noDelay: true`), so SES needs nothing like the SMTP pool's `connectWithoutNagle`.
