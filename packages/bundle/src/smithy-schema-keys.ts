@@ -38,13 +38,14 @@ const COMPUTED_KEY = /\[(_\w+)\]:/g;
 
 /**
  * `source` with every computed key `[_x]:` whose `_x` is a string constant of the file replaced by
- * that string's literal (`"httpHeader":`); any other computed key is left as it is.
+ * that string's literal (`"httpHeader":`); any other computed key is left as it is, and so is one
+ * naming `"__proto__"`, which as a literal key would set the object's prototype instead of a property.
  */
 export function literalSchemaKeys(source: string): string {
   const strings = new Map<string, string>();
   for (const [, name, literal] of source.matchAll(STRING_CONSTANT)) strings.set(name!, literal!);
   return source.replace(COMPUTED_KEY, (key, name: string) => {
     const literal = strings.get(name);
-    return literal === undefined ? key : `${literal}:`;
+    return literal === undefined || literal === '"__proto__"' ? key : `${literal}:`;
   });
 }

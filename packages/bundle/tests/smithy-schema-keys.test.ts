@@ -114,6 +114,13 @@ describe('literalSchemaKeys', () => {
     );
   });
 
+  it('leaves a key naming "__proto__" computed: as a literal it would set the prototype', () => {
+    const source = 'const _p = "__proto__";\nexport var A$ = [{ [_p]: 1 }];';
+    expect(literalSchemaKeys(source)).toBe(source);
+    const evaluate = (code: string) => new Function(`${code.replace('export ', '')}; return A$[0];`)();
+    expect(Object.keys(evaluate(literalSchemaKeys(source)))).toEqual(['__proto__']);
+  });
+
   it('leaves a file without computed keys as it is', () => {
     const source = 'const _e = "error";\nexport var E$ = [-3, "n", "E", { "error": _e }, [], []];\n';
     expect(literalSchemaKeys(source)).toBe(source);
