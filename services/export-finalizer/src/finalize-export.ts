@@ -96,7 +96,7 @@ export async function finalizeExport(
     const object = await store.head(bucket, key);
     if (object && object.etag === previous.etag && object.bytes === previous.bytes) {
       return {
-        output: output(previous, manifestKey, options.downloadLink(key, now())),
+        output: output(previous, manifestKey, replayedLink(options.downloadLink, key, previous, now())),
         stats: stats('replayed', 0),
       };
     }
@@ -127,6 +127,8 @@ export async function finalizeExport(
     }
   }
   const checked = await checkCompleted(store, bucket, manifest, listed === undefined);
+  // One instant for the final manifest and the link: a replay signs the same link from it.
+  const finalizedAt = now();
 
   const final: ExportFinalManifest = {
     version: 1,
@@ -141,13 +143,31 @@ export async function finalizeExport(
     etag: checked.etag,
     parts: manifest.parts.length,
     sourceSha256: source,
-    finalizedAt: now().toISOString(),
+    finalizedAt: finalizedAt.toISOString(),
   };
   await store.putJson(bucket, manifestKey, final);
   return {
-    output: output(final, manifestKey, options.downloadLink(key, now())),
+    output: output(final, manifestKey, options.downloadLink(key, finalizedAt)),
     stats: stats(listed ? 'finalized' : 'completed-before', listPages),
   };
+}
+
+/**
+ * The link a replay returns: the one the first finalize returned (signed from the final manifest's
+ * `finalizedAt`), so a retried step gives the same output and the export.ready mail the same link,
+ * whenever it is retried; once half of that link's lifetime is gone, a fresh one from `now`, so a
+ * late replay never mails a link about to expire.
+ */
+function replayedLink(
+  downloadLink: FinalizeExportOptions['downloadLink'],
+  key: string,
+  previous: ExportFinalManifest,
+  now: Date,
+): DownloadLink {
+  const finalizedAt = new Date(previous.finalizedAt);
+  const first = downloadLink(key, finalizedAt);
+  const lifetime = first.expiresAt.getTime() - finalizedAt.getTime();
+  return first.expiresAt.getTime() - now.getTime() >= lifetime / 2 ? first : downloadLink(key, now);
 }
 
 function output(final: ExportFinalManifest, manifestKey: string, link: DownloadLink): FinalizeExportOutput {

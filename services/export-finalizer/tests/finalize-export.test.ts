@@ -185,6 +185,29 @@ describe('finalizeExport against fauxqs S3', () => {
     expect(final).toMatchObject({ rows: 30, crc64nvme: result.output.crc64nvme, columns: COLUMNS, parts: 1 });
   }, 30_000);
 
+  // A retried step (Step Functions after a lost answer) must give the same output: the link in the
+  // export.ready mail. A replay a second later signed a new link with a new expiry.
+  it('a replay returns the same download link as the first finalize, until half its lifetime is gone', async () => {
+    const jobId = newJobId();
+    const written = await writeExport(s3, BUCKET, jobId, [{ rows: 5 }], 'users-2026-11-24');
+    const input = { jobId, bucket: BUCKET, manifestKey: written.manifestKey, fileName: 'users-2026-11-24' };
+    const at = (iso: string) => ({ ...options, now: () => new Date(iso) });
+    const first = await finalizeExport(store, input, at('2026-11-24T10:00:00.900Z'));
+    expect(first.output.downloadExpiresAt).toBe('2026-12-01T10:00:00.000Z');
+    const secondLater = await finalizeExport(store, input, at('2026-11-24T10:00:01.100Z'));
+    expect(secondLater.stats.outcome).toBe('replayed');
+    expect(secondLater.output).toEqual(first.output);
+    const daysLater = await finalizeExport(store, input, at('2026-11-27T09:00:00Z'));
+    expect(daysLater.output).toEqual(first.output);
+    // Past half of the link's 7 days the mail would carry a link about to expire: a fresh one.
+    const late = await finalizeExport(store, input, at('2026-11-28T11:00:00Z'));
+    expect(late.output).toEqual({
+      ...first.output,
+      downloadUrl: expect.not.stringMatching(first.output.downloadUrl),
+      downloadExpiresAt: '2026-12-05T11:00:00.000Z',
+    });
+  }, 30_000);
+
   it('finishes the job when an earlier attempt completed the upload but lost the answer', async () => {
     const jobId = newJobId();
     const written = await writeExport(s3, BUCKET, jobId, [{ rows: 12 }], 'users-2026-11-24');
