@@ -6,7 +6,7 @@
 // Plain JavaScript on purpose: it runs on whatever system Node is present (20 here).
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -36,4 +36,22 @@ if (stale) {
   run('npx', ['-y', `pnpm@${pnpmVersion}`, 'install', ...frozen]);
 }
 
-run(localPnpm, process.argv.slice(2));
+const args = process.argv.slice(2);
+if (args[0] === 'run' && args[1] === 'local') {
+  // `npm start`: the local cloud runs as this process's own child, on the workspace's Node 24 binary
+  // itself. `pnpm run local` reaches it through node_modules/.bin/node, a shell script that runs node
+  // as its child: Ctrl-C (SIGINT to the whole group) ends that shell at once, so pnpm reported
+  // "ELIFECYCLE Command failed." while the cloud was still stopping cleanly, and printed "stopped"
+  // after it. node_modules/.bin stays first on PATH for whatever the cloud starts, as under pnpm.
+  const bin = join(root, 'node_modules', '.bin');
+  const env = { ...process.env, PATH: `${bin}${delimiter}${process.env.PATH ?? ''}` };
+  const node = join(root, 'node_modules', 'node', 'bin', 'node');
+  const result = spawnSync(node, ['scripts/start.ts', ...args.slice(2)], {
+    cwd: root,
+    stdio: 'inherit',
+    env,
+  });
+  if (result.error) throw result.error;
+  process.exit(result.status ?? 1);
+}
+run(localPnpm, args);
