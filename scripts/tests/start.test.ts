@@ -11,11 +11,17 @@ import { COMPILE_CACHE_ENV } from './compile-cache.ts';
 const rootDir = join(import.meta.dirname, '..', '..');
 const node = process.execPath;
 const children: ChildProcess[] = [];
+const groupLeaders = new Set<ChildProcess>();
 // Never the repository's own .sidestep: a developer's cloud may be using its database right now.
 const stateDir = mkdtempSync(join(tmpdir(), 'start-test-'));
 
 afterAll(() => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const child of children) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    // A child started in a group of its own (detached) takes the cloud it started down with it.
+    if (groupLeaders.has(child)) process.kill(-(child.pid as number), 'SIGKILL');
+    else child.kill('SIGKILL');
+  }
   rmSync(stateDir, { recursive: true, force: true });
 });
 
@@ -52,6 +58,7 @@ function startWith(entry: string[], args: string[], options: { detached?: boolea
     },
   );
   children.push(child);
+  if (options.detached) groupLeaders.add(child);
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
