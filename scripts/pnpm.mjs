@@ -2,7 +2,8 @@
 // Entry point for `npm start` / `npm test` on a machine that has only Node and npm.
 // It installs the workspace (which brings pnpm and Node 24 as devDependencies) when the install
 // is missing or older than the lockfile, then runs the requested pnpm script with the project's
-// own pnpm, so every later step runs on Node 24 from node_modules/.bin.
+// own pnpm (`npm test`), or with `node <script>` that script on the project's Node 24 (`npm start`),
+// so every later step runs on Node 24 from node_modules/.bin.
 // Plain JavaScript on purpose: it runs on whatever system Node is present (20 here).
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -37,20 +38,16 @@ if (stale) {
 }
 
 const args = process.argv.slice(2);
-if (args[0] === 'run' && args[1] === 'local') {
-  // `npm start`: the local cloud runs as this process's own child, on the workspace's Node 24 binary
-  // itself. `pnpm run local` reaches it through node_modules/.bin/node, a shell script that runs node
+if (args[0] === 'node') {
+  // `node <script> ...` (`npm start`): the script runs as this process's own child on the workspace's
+  // Node 24 binary itself, not through pnpm and node_modules/.bin/node, a shell script that runs node
   // as its child: Ctrl-C (SIGINT to the whole group) ends that shell at once, so pnpm reported
-  // "ELIFECYCLE Command failed." while the cloud was still stopping cleanly, and printed "stopped"
-  // after it. node_modules/.bin stays first on PATH for whatever the cloud starts, as under pnpm.
+  // "ELIFECYCLE Command failed." while the local cloud was still stopping cleanly. node_modules/.bin
+  // stays first on PATH for whatever the script starts, as under pnpm.
   const bin = join(root, 'node_modules', '.bin');
   const env = { ...process.env, PATH: `${bin}${delimiter}${process.env.PATH ?? ''}` };
   const node = join(root, 'node_modules', 'node', 'bin', 'node');
-  const result = spawnSync(node, ['scripts/start.ts', ...args.slice(2)], {
-    cwd: root,
-    stdio: 'inherit',
-    env,
-  });
+  const result = spawnSync(node, args.slice(1), { cwd: root, stdio: 'inherit', env });
   if (result.error) throw result.error;
   process.exit(result.status ?? 1);
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,8 +84,11 @@ function startWith(entry: string[], args: string[], options: { detached?: boolea
 
 describe('scripts/start.ts', () => {
   it('prints the banner once everything is up and exits 0 on Ctrl-C, started as `npm start` starts it', async () => {
-    // `npm start` is `node scripts/pnpm.mjs run local`; Ctrl-C in a terminal signals the whole group.
-    const cloud = startWith(['scripts/pnpm.mjs', 'run', 'local'], ['--port', '0'], { detached: true });
+    // What `npm start` runs (its script, after `node`); Ctrl-C in a terminal signals the whole group.
+    const npmStart = JSON.parse(readFileSync(join(rootDir, 'package.json'), 'utf8')).scripts.start as string;
+    const [program, ...entry] = npmStart.split(' ');
+    expect(program).toBe('node');
+    const cloud = startWith(entry, ['--port', '0'], { detached: true });
     await cloud.printed('Ctrl-C stops everything.');
     expect(cloud.output()).toMatch(/queue +http:\/\/127\.0\.0\.1:\d+\/000000000000\/sidestep-local-mail\n/);
     expect(cloud.output()).toMatch(
