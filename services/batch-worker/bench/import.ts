@@ -28,7 +28,13 @@ import {
   CreateMultipartUploadCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { IMPORT_MERGE_LOCK, mergeSql, validationSql } from '../src/adapters/staged-user-rules.ts';
+import {
+  createRejectsSql,
+  IMPORT_MERGE_LOCK,
+  mergeSql,
+  rejectSql,
+  validationSql,
+} from '../src/adapters/staged-user-rules.ts';
 import { mapHeader } from '../src/domain/map-header.ts';
 import { task } from '../task.ts';
 import { readBenchFlags, type Sample, startBench, type ToolResult, toolResult } from './start-bench.ts';
@@ -130,25 +136,29 @@ function psqlCopy(path: string): Sample {
 }
 
 /**
- * psql doing the worker's database work: `\copy` into an UNLOGGED staging table (text columns and
- * the record number), then in one transaction the worker's validation and merge statements into an
- * empty `users` and the job's counts.
+ * psql doing the worker's database work, one statement after another: `\copy` into an UNLOGGED
+ * staging table (text columns and the record number), the worker's validation of a staged segment
+ * (the whole file as one: its rejected rows into the rejects table), then in one transaction the
+ * worker's completion: the rejects' count and first errors, the merge into an empty `users`, the
+ * job's counts.
  */
 function psqlSameWork(path: string): Sample {
   spawnSync('psql', [schemaUrl, '-qc', 'TRUNCATE users']);
   const header = mapHeader(HEADER);
   const script = [
-    'DROP TABLE IF EXISTS bench_staging;',
+    'DROP TABLE IF EXISTS bench_staging, bench_staging_rejects;',
     `CREATE UNLOGGED TABLE bench_staging (line bigint GENERATED ALWAYS AS IDENTITY, reject text, ${HEADER.map((_, i) => `c${i + 1} text`).join(', ')});`,
+    `${createRejectsSql('bench_staging_rejects')};`,
     `\\copy bench_staging (${HEADER.map((_, i) => `c${i + 1}`).join(', ')}) FROM '${path}' WITH (FORMAT csv, HEADER true)`,
+    `${rejectSql('bench_staging', 'bench_staging_rejects', header)};`,
     'BEGIN;',
     "SET LOCAL work_mem = '64MB';",
-    `${validationSql('bench_staging', header).replace('$1', '100').replace('$2', '1000')};`,
+    `${validationSql('bench_staging_rejects').replace('$1', '100').replace('$2', '1000')};`,
     `SELECT pg_advisory_xact_lock(${IMPORT_MERGE_LOCK});`,
     // The file has no rejected row: the worker's merge then leaves the rules out, as here.
     `${mergeSql('bench_staging', header, { filterRejected: false })};`,
     `UPDATE jobs SET rows_total = (SELECT count(*) FROM bench_staging), updated_at = now() WHERE id = 'none';`,
-    'DROP TABLE bench_staging;',
+    'DROP TABLE bench_staging, bench_staging_rejects;',
     'COMMIT;',
   ].join('\n');
   const scriptPath = join(workDir, 'same-work.sql');

@@ -1,7 +1,11 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { PostgresUserImportStore } from '../src/adapters/postgres-user-import-store.ts';
+import {
+  PostgresUserImportStore,
+  stagingTableName,
+  VALIDATOR_APPLICATION_NAME,
+} from '../src/adapters/postgres-user-import-store.ts';
 import { openSourceObject } from '../src/adapters/s3-source.ts';
 import {
   ImportFailedError,
@@ -48,6 +52,26 @@ function breaksOffAfter(bytes: Buffer, at: number): Readable {
   );
 }
 
+/**
+ * A source that yields the file's first `lines` lines, then holds the rest back until `release()`
+ * (a slow S3 read): the import's committed segments sit there meanwhile.
+ */
+function pausedAfter(csvLines: readonly string[], lines: number) {
+  let release: () => void = () => {};
+  const paused = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const openSource = async () =>
+    Readable.from(
+      (async function* () {
+        yield Buffer.from(`${csvLines.slice(0, lines).join('\n')}\n`);
+        await paused;
+        yield Buffer.from(csvLines.slice(lines).join('\n'));
+      })(),
+    );
+  return { openSource, release: () => release() };
+}
+
 for (const backend of databaseBackends()) {
   backend.describe(`importUsers [${backend.name}]`, () => {
     let database: WorkerDatabase;
@@ -84,6 +108,38 @@ for (const backend of databaseBackends()) {
     /** The import's failure, asserting it is one. */
     const failure = (promise: Promise<unknown>) => rejectionOf(promise, ImportFailedError);
 
+    /** What is left of a job's staging: its tables (staging, segments, rejects) and registry rows. */
+    const stagingLeft = async (jobId: string) => {
+      const { rows: tables } = await database.db.query<{ tablename: string }>(
+        `SELECT tablename FROM pg_tables WHERE tablename LIKE $1 ORDER BY tablename`,
+        [`${stagingTableName(jobId)}%`],
+      );
+      const { rows: registered } = await database.db.query(
+        `SELECT 1 FROM import_stagings WHERE job_id = $1 UNION ALL SELECT 1 FROM import_staging_segments WHERE job_id = $1`,
+        [jobId],
+      );
+      return { tables: tables.map((row) => row.tablename), registered: registered.length };
+    };
+
+    /** The job's committed segments: records, and rejected (null until validated). */
+    const segments = async (jobId: string) =>
+      (
+        await database.db.query<{ segment: number; records: string; rejected: string | null }>(
+          'SELECT segment, records, rejected FROM import_staging_segments WHERE job_id = $1 ORDER BY segment',
+          [jobId],
+        )
+      ).rows;
+
+    /** Waits (polling, at most 5 s) until the job has committed segments and all are validated. */
+    const segmentsValidated = async (jobId: string) => {
+      for (let waited = 0; ; waited += 20) {
+        const staged = await segments(jobId);
+        if (staged.length > 0 && staged.every((segment) => segment.rejected !== null)) return staged;
+        if (waited > 5000) throw new Error(`segments not validated in 5 s: ${JSON.stringify(staged)}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+
     it('imports every row, merges into users and completes the job with its counts in the same transaction', async () => {
       const jobId = await runningJob(database.db);
       const summary = await run(jobId, usersCsv(25, 'happy-'));
@@ -114,11 +170,9 @@ for (const backend of databaseBackends()) {
         [jobId],
       );
       expect(transitions).toEqual([{ from_state: 'running', to_state: 'succeeded', by: 'batch-worker' }]);
-      // Nothing of the staging outlives the job.
-      const { rows: stagings } = await database.db.query('SELECT 1 FROM import_stagings WHERE job_id = $1', [
-        jobId,
-      ]);
-      expect(stagings).toEqual([]);
+      // Nothing of the staging outlives the job: its registry rows, its table, its segments' tables
+      // (25 rows in segments of 200 bytes) and its rejects table.
+      expect(await stagingLeft(jobId)).toEqual({ tables: [], registered: 0 });
     });
 
     it('tolerates a UTF-8 BOM and CRLF line ends', async () => {
@@ -258,6 +312,8 @@ for (const backend of databaseBackends()) {
       const job = await jobRow(database.db, jobId);
       expect(job).toMatchObject({ worker_error: error.reason, rows_rejected: '3', rows_imported: null });
       expect(job.row_errors?.map((e) => e.line)).toEqual([3, 4, 5]);
+      // A permanent failure drops the staging with its segments and rejects.
+      expect(await stagingLeft(jobId)).toEqual({ tables: [], registered: 0 });
     });
 
     it('accepts exactly MAX_REJECTED_ROWS rejected rows', async () => {
@@ -569,6 +625,108 @@ for (const backend of databaseBackends()) {
       expect(await users(prefix)).toHaveLength(40);
       expect(await jobRow(database.db, jobId)).toMatchObject({ state: 'succeeded', rows_total: '40' });
     });
+
+    it('validates each committed segment while the next one streams in, before the completion', async () => {
+      const prefix = `overlap-${backend.name}-`;
+      const rows = usersCsv(30, prefix).split('\n');
+      rows[3] = `${prefix}3,not-an-address,Three,pro`; // line 4, in the first segment
+      rows[25] = `,${prefix}25@example.com,No id,pro`; // line 26, after the pause
+      const source = pausedAfter(rows, 20);
+      const jobId = await runningJob(database.db);
+      const importing = run(jobId, '', { openSource: source.openSource });
+      // The source holds back the rest of the file: the committed segments are validated meanwhile.
+      const validated = await segmentsValidated(jobId);
+      expect(validated.reduce((sum, segment) => sum + Number(segment.rejected), 0)).toBe(1);
+      const { rows: rejects } = await database.db.query(
+        `SELECT line, field, message FROM ${stagingTableName(jobId)}_rejects`,
+      );
+      expect(rejects).toEqual([{ line: '4', field: 'email', message: 'is not a valid email address' }]);
+      source.release();
+      const summary = await importing;
+      expect(summary).toMatchObject({ rowsTotal: 30, rowsImported: 28, rowsRejected: 2 });
+      expect(summary.rowErrors).toEqual([
+        { line: 4, field: 'email', message: 'is not a valid email address' },
+        { line: 26, field: 'external_id', message: 'is empty' },
+      ]);
+      expect(await users(prefix)).toHaveLength(28);
+    });
+
+    it('counts each rejected row once when a resumed task completes segments an earlier task validated', async () => {
+      const prefix = `revalidate-${backend.name}-`;
+      const lines = usersCsv(40, prefix).split('\n');
+      const bad = [3, 12, 30, 38]; // records, so lines 4, 13, 31, 39: before and after the break
+      for (const record of bad) lines[record] = `${prefix}${record},broken`;
+      const csv = Buffer.from(lines.join('\n'));
+      const jobId = await runningJob(database.db);
+      await failure(run(jobId, '', { openSource: async () => breaksOffAfter(csv, 900) }));
+      // The first task's validator finishes what was committed; the retry validates the rest.
+      await segmentsValidated(jobId);
+      const summary = await run(jobId, '', {
+        openSource: async (range) => ({
+          body: Readable.from([csv.subarray(range.offset)]),
+          offset: range.offset,
+        }),
+      });
+      expect(summary).toMatchObject({ rowsTotal: 40, rowsImported: 36, rowsRejected: 4 });
+      expect(summary.rowErrors.map((error) => error.line)).toEqual(bad.map((record) => record + 1));
+      expect(await jobRow(database.db, jobId)).toMatchObject({ rows_rejected: '4', rows_imported: '36' });
+    });
+
+    it('starts over from byte 0 on a staging without a rejects table (staged whole by an earlier worker)', async () => {
+      const prefix = `legacy-${backend.name}-`;
+      const csv = Buffer.from(usersCsv(40, prefix));
+      const jobId = await runningJob(database.db);
+      await failure(run(jobId, '', { openSource: async () => breaksOffAfter(csv, 900) }));
+      await database.db.query(`DROP TABLE ${stagingTableName(jobId)}_rejects`);
+      const ranges: number[] = [];
+      const summary = await run(jobId, '', {
+        openSource: async (range) => {
+          ranges.push(range.offset);
+          return { body: Readable.from([csv.subarray(range.offset)]), offset: range.offset };
+        },
+      });
+      expect(ranges).toEqual([0]);
+      expect(summary).toMatchObject({ rowsTotal: 40, rowsImported: 40, resumedAt: 0 });
+      expect(await users(prefix)).toHaveLength(40);
+    });
+
+    // The validator's session ends under it (a failover, an administrator): the import still
+    // completes, the completion validating the segments the validator did not. PostgreSQL only: the
+    // embedded database has one session for every connection.
+    if (backend.name === 'postgres')
+      it("completes with every rejected row counted when the validator's connection is lost mid-import", async () => {
+        const prefix = 'lost-validator-';
+        const rows = usersCsv(30, prefix).split('\n');
+        rows[2] = `${prefix}2,broken`;
+        rows[28] = `${prefix}28,broken`;
+        const source = pausedAfter(rows, 15);
+        const failures: unknown[] = [];
+        const own = await PostgresUserImportStore.connect({
+          url: database.url,
+          onValidatorFailure: (error) => failures.push(error),
+        });
+        try {
+          const jobId = await runningJob(database.db);
+          const importing = run(jobId, '', {
+            store: own,
+            openSource: source.openSource,
+          });
+          await segmentsValidated(jobId);
+          const { rows: ended } = await database.db.query<{ ended: boolean }>(
+            `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+             WHERE application_name = $1 AND pid <> pg_backend_pid()`,
+            [VALIDATOR_APPLICATION_NAME],
+          );
+          expect(ended.length).toBeGreaterThan(0);
+          source.release();
+          const summary = await importing;
+          expect(summary).toMatchObject({ rowsTotal: 30, rowsImported: 28, rowsRejected: 2 });
+          expect(summary.rowErrors.map((error) => error.line)).toEqual([3, 29]);
+          expect(failures).toHaveLength(1);
+        } finally {
+          await own.close();
+        }
+      });
 
     it('fails, permanently and naming the change, when the object is no longer the one registered', async () => {
       const prefix = `changed-${backend.name}-`;

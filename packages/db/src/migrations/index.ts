@@ -5,6 +5,7 @@ import { exportJobs } from './0003-export-jobs.ts';
 import { operatorActions } from './0004-operator-actions.ts';
 import { importStaging } from './0005-import-staging.ts';
 import { jobsExecutionIndex } from './0006-jobs-execution-index.ts';
+import { importStagingSegments } from './0007-import-staging-segments.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -21,4 +22,5 @@ export const migrations: readonly Migration[] = [
   operatorActions,
   importStaging,
   jobsExecutionIndex,
+  importStagingSegments,
 ];

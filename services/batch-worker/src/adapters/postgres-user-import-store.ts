@@ -22,14 +22,20 @@ import type {
 } from '../domain/user-import-store.ts';
 import { DatabaseConflictError, JobNotRunnableError, TooManyRejectedRowsError } from '../errors.ts';
 import {
+  createRejectsSql,
   IMPORT_MERGE_LOCK,
   type MergeOptions,
   mergeSql,
+  rejectSql,
+  rejectsTableName,
   stagingColumns,
   upsertSql,
   validationSql,
 } from './staged-user-rules.ts';
-import { type WorkerConnection, workerClient } from './worker-client.ts';
+import { WORKER_APPLICATION_NAME, type WorkerConnection, workerClient } from './worker-client.ts';
+
+/** The validator's session in pg_stat_activity. */
+export const VALIDATOR_APPLICATION_NAME = `${WORKER_APPLICATION_NAME} validator`;
 
 /** SQLSTATE undefined_table. */
 const UNDEFINED_TABLE = '42P01';
@@ -52,6 +58,11 @@ export interface PostgresUserImportStoreOptions extends WorkerConnection {
    * the task's log: the import is slower, not failed).
    */
   readonly onMergeFallback?: () => void;
+  /**
+   * Told when validating a segment on the validator's connection failed (for the task's log): the
+   * validator stops, and the completion validates the segments left itself.
+   */
+  readonly onValidatorFailure?: (error: unknown) => void;
 }
 
 /** An abort of the completing transaction that the store answers by trying it again. */
@@ -99,6 +110,8 @@ export class PostgresUserImportStore implements UserImportStore {
   readonly #retryDelayMs: number;
   readonly #onCompleteRetry: ((retry: CompleteRetry) => void) | undefined;
   readonly #onMergeFallback: (() => void) | undefined;
+  readonly #onValidatorFailure: ((error: unknown) => void) | undefined;
+  readonly #validator: SegmentValidator;
   #closed: Promise<void> | undefined;
 
   private constructor(client: pg.Client, options: PostgresUserImportStoreOptions) {
@@ -108,6 +121,8 @@ export class PostgresUserImportStore implements UserImportStore {
     this.#retryDelayMs = options.retryDelayMs ?? 200;
     this.#onCompleteRetry = options.onCompleteRetry;
     this.#onMergeFallback = options.onMergeFallback;
+    this.#onValidatorFailure = options.onValidatorFailure;
+    this.#validator = new SegmentValidator(options);
   }
 
   /** Opens the import's connection. */
@@ -148,9 +163,11 @@ export class PostgresUserImportStore implements UserImportStore {
     const staging = stagingOf(jobId, row);
     // A server crash empties UNLOGGED tables but not the registry: start over rather than resume
     // after records that are gone.
+    // A staging without a rejects table was staged whole, before segments were validated one by one
+    // (db migration 7): start over rather than mix the two.
     const { rows: present } = await this.#client.query<{ ok: boolean }>(
-      `SELECT to_regclass($1) IS NOT NULL AS ok`,
-      [staging.table],
+      `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS ok`,
+      [staging.table, rejectsTableName(staging.table)],
     );
     const intact =
       present[0]?.ok === true && (staging.records === 0 || (await this.#holdsRows(staging.table)));
@@ -217,10 +234,14 @@ export class PostgresUserImportStore implements UserImportStore {
       const fields = stagingColumns(header.columnCount)
         .slice(2)
         .map((column) => `${column} text`);
-      await client.query(`DROP TABLE IF EXISTS ${table}`);
+      const rejects = rejectsTableName(table);
+      await client.query(`DROP TABLE IF EXISTS ${table}, ${rejects} CASCADE`);
+      // The staging table holds no row itself: each segment is a table of its own that inherits from
+      // it (stage), which the merge reads through it.
       await client.query(
         `CREATE UNLOGGED TABLE ${table} (line bigint NOT NULL, reject text${fields.map((f) => `, ${f}`).join('')})`,
       );
+      await client.query(createRejectsSql(rejects));
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
@@ -233,6 +254,8 @@ export class PostgresUserImportStore implements UserImportStore {
     const client = this.#client;
     await client.query('BEGIN');
     let copy: Writable;
+    let segment: number;
+    let segmentTable: string;
     try {
       // The staging's row first, then its table: the order the completion takes them in too (it
       // drops the table), so a segment and a completion of two tasks of the job cannot deadlock.
@@ -244,9 +267,17 @@ export class PostgresUserImportStore implements UserImportStore {
         await client.query('ROLLBACK');
         return undefined;
       }
+      // The segment's own table, so that it can be validated on its own, without reading the others.
+      const { rows: last } = await client.query<{ next: number }>(
+        'SELECT coalesce(max(segment) + 1, 0) AS next FROM import_staging_segments WHERE job_id = $1',
+        [staging.jobId],
+      );
+      segment = last[0]?.next ?? 0;
+      segmentTable = `${staging.table}_${segment}`;
+      await client.query(`CREATE UNLOGGED TABLE ${segmentTable} () INHERITS (${staging.table})`);
       copy = client.query(
         copyFrom(
-          `COPY ${staging.table} (${stagingColumns(staging.header.columnCount).join(', ')}) FROM STDIN (FORMAT csv)`,
+          `COPY ${segmentTable} (${stagingColumns(staging.header.columnCount).join(', ')}) FROM STDIN (FORMAT csv)`,
         ),
       );
     } catch (error) {
@@ -272,11 +303,17 @@ export class PostgresUserImportStore implements UserImportStore {
              WHERE job_id = $1`,
             [staging.jobId, end.offset, end.lines, records],
           );
+          await client.query(
+            `INSERT INTO import_staging_segments (job_id, segment, table_name, records) VALUES ($1, $2, $3, $4)`,
+            [staging.jobId, segment, segmentTable, records],
+          );
           await client.query('COMMIT');
         } catch (error) {
           await client.query('ROLLBACK').catch(() => {});
           throw error;
         }
+        // Validated on the validator's connection while the next segment streams in.
+        this.#validator.validate(staging, segment, segmentTable);
       },
       abort: async (reason) => {
         // CopyFail ends the COPY so the connection is usable for the ROLLBACK.
@@ -300,6 +337,10 @@ export class PostgresUserImportStore implements UserImportStore {
     end: ScanPosition,
     limits: ValidationLimits,
   ): Promise<CompletedImport | 'conflict'> {
+    // The segments this task staged are validated, or being validated, on the validator's connection:
+    // its last transaction ends before this one starts.
+    const failure = await this.#validator.drain();
+    if (failure !== undefined) this.#onValidatorFailure?.(failure);
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#completeOnce(staging, end, limits);
@@ -342,11 +383,20 @@ export class PostgresUserImportStore implements UserImportStore {
         return 'conflict';
       }
       assertRunnable(jobId, jobs[0]);
+      // Segments no validator got to (staged by an earlier task, or the validator was stopped).
+      const { rows: unvalidated } = await client.query<{ segment: number; table_name: string }>(
+        `SELECT segment, table_name FROM import_staging_segments
+         WHERE job_id = $1 AND rejected IS NULL ORDER BY segment FOR UPDATE`,
+        [jobId],
+      );
+      for (const { segment, table_name } of unvalidated) {
+        await client.query(segmentValidationSql(table, header, table_name), [jobId, segment]);
+      }
       const { rows: checked } = await client.query<{
         rejected: string;
         row_errors: RowError[];
         over_line: string | null;
-      }>(validationSql(table, header), [limits.maxRowErrors, limits.maxRejectedRows]);
+      }>(validationSql(rejectsTableName(table)), [limits.maxRowErrors, limits.maxRejectedRows]);
       const rowsTotal = Number(registered.records);
       const rowsRejected = Number(checked[0]?.rejected ?? 0);
       const rowErrors = checked[0]?.row_errors ?? [];
@@ -426,7 +476,9 @@ export class PostgresUserImportStore implements UserImportStore {
   }
 
   close(): Promise<void> {
-    this.#closed ??= this.#client.end().catch(() => {});
+    this.#closed ??= Promise.all([this.#client.end().catch(() => {}), this.#validator.close()]).then(
+      () => {},
+    );
     return this.#closed;
   }
 
@@ -486,4 +538,91 @@ function stagingOf(jobId: string, row: StagingRow): Staging {
       bytes: row.source_bytes === null ? undefined : Number(row.source_bytes),
     },
   };
+}
+
+/**
+ * Validates one segment of a staging: its rejected rows into the staging's rejects table and their
+ * count on the segment's row, in one statement (`$1` the job, `$2` the segment), so a segment is
+ * validated once or not at all.
+ */
+function segmentValidationSql(table: string, header: HeaderMapping, segmentTable: string): string {
+  return `
+    WITH rejected AS (${rejectSql(segmentTable, rejectsTableName(table), header)} RETURNING 1)
+    UPDATE import_staging_segments SET rejected = (SELECT count(*) FROM rejected)
+    WHERE job_id = $1 AND segment = $2`;
+}
+
+/**
+ * Validates committed segments on a connection of its own, one after another in the order they were
+ * committed, while the import's connection streams the next segment in: PostgreSQL checks one
+ * segment's rules in one backend while another copies the next (on the embedded database, whose one
+ * session takes one transaction at a time, they take turns). Each validation is a transaction that
+ * locks the segment's row first: a segment another task of the job validated, or whose staging was
+ * dropped, is skipped. The first failure stops the validator (and is given by {@link drain}): it is
+ * only ahead of the completion, which validates whatever segments are left.
+ */
+class SegmentValidator {
+  readonly #connection: WorkerConnection;
+  #client: Promise<pg.Client> | undefined;
+  #queue: Promise<void> = Promise.resolve();
+  #failure: unknown;
+  #closed = false;
+
+  constructor(connection: WorkerConnection) {
+    this.#connection = connection;
+  }
+
+  /** Queues segment `segment` (table `segmentTable`) of `staging` for validation. */
+  validate(staging: Staging, segment: number, segmentTable: string): void {
+    this.#queue = this.#queue.then(async () => {
+      if (this.#failure !== undefined || this.#closed) return;
+      try {
+        await this.#validateOnce(staging, segment, segmentTable);
+      } catch (error) {
+        this.#failure = error;
+      }
+    });
+  }
+
+  /** Waits for the queued validations; gives the failure that stopped the validator, once. */
+  async drain(): Promise<unknown> {
+    await this.#queue;
+    const failure = this.#failure;
+    this.#failure = undefined;
+    if (failure !== undefined) await this.close();
+    return failure;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.then((opened) => opened.end()).catch(() => {});
+  }
+
+  async #validateOnce(staging: Staging, segment: number, segmentTable: string): Promise<void> {
+    this.#client ??= (async () => {
+      const client = workerClient(this.#connection, VALIDATOR_APPLICATION_NAME);
+      await client.connect();
+      return client;
+    })();
+    const client = await this.#client;
+    await client.query('BEGIN');
+    try {
+      const { rows } = await client.query<{ rejected: string | null }>(
+        'SELECT rejected FROM import_staging_segments WHERE job_id = $1 AND segment = $2 FOR UPDATE',
+        [staging.jobId, segment],
+      );
+      if (rows[0] !== undefined && rows[0].rejected === null) {
+        await client.query(segmentValidationSql(staging.table, staging.header, segmentTable), [
+          staging.jobId,
+          segment,
+        ]);
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
 }

@@ -85,23 +85,40 @@ export function rowProblemSql(header: HeaderMapping): string {
     END`;
 }
 
+/** The table of a staging's rejected rows (`line`, `field`, `message`), beside its staging table. */
+export function rejectsTableName(table: string): string {
+  return `${table}_rejects`;
+}
+
+/** Creates a staging's rejects table: UNLOGGED, as the staging is. */
+export function createRejectsSql(rejects: string): string {
+  return `CREATE UNLOGGED TABLE ${rejects} (line bigint NOT NULL, field text NOT NULL, message text NOT NULL)`;
+}
+
 /**
- * The validation of a staged file: how many rows break a rule, the first `$1` of them (`line`,
- * `field`, `message`, in file order), and the line of the row after the first `$2` (the one that
- * goes over the limit of rejected rows), or NULL.
+ * The rows of staged `table` (one segment, or a whole file) that break a rule, into `rejects`, one row
+ * each with its line, the field and the message. Add `RETURNING` to count them.
  */
-export function validationSql(table: string, header: HeaderMapping): string {
+export function rejectSql(table: string, rejects: string, header: HeaderMapping): string {
   return `
-    WITH problems AS MATERIALIZED (
-      SELECT line, problem[1] AS field, problem[2] AS message
-      FROM (SELECT line, ${rowProblemSql(header)} AS problem FROM ${table}) AS checked
-      WHERE problem IS NOT NULL
-    )
+    INSERT INTO ${rejects} (line, field, message)
+    SELECT line, problem[1], problem[2]
+    FROM (SELECT line, ${rowProblemSql(header)} AS problem FROM ${table}) AS checked
+    WHERE problem IS NOT NULL`;
+}
+
+/**
+ * The validation of a staged file from its rejected rows ({@link rejectSql}): how many there are,
+ * the first `$1` of them (`line`, `field`, `message`, in file order), and the line of the row after
+ * the first `$2` (the one that goes over the limit of rejected rows), or NULL.
+ */
+export function validationSql(rejects: string): string {
+  return `
     SELECT
-      (SELECT count(*) FROM problems) AS rejected,
+      (SELECT count(*) FROM ${rejects}) AS rejected,
       (SELECT coalesce(json_agg(json_build_object('line', line, 'field', field, 'message', message) ORDER BY line), '[]')
-         FROM (SELECT * FROM problems ORDER BY line LIMIT $1) AS first) AS row_errors,
-      (SELECT line FROM problems ORDER BY line OFFSET $2 LIMIT 1) AS over_line`;
+         FROM (SELECT * FROM ${rejects} ORDER BY line LIMIT $1) AS first) AS row_errors,
+      (SELECT line FROM ${rejects} ORDER BY line OFFSET $2 LIMIT 1) AS over_line`;
 }
 
 /** Which staged rows a merge reads: `filterRejected: false` leaves the rules out. */

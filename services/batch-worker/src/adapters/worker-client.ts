@@ -24,16 +24,23 @@ export interface WorkerConnection {
   readonly env?: Environment;
 }
 
+/** The batch-worker's sessions' `application_name` (pg_stat_activity). */
+export const WORKER_APPLICATION_NAME = 'sidestep-batch-worker';
+
 /**
  * A `pg` client (not yet connected) for the batch-worker: TLS verified for a non-local server, every
- * session under {@link WORKER_DATABASE_TIMEOUTS} (see `postgresClientConfig`).
+ * session under {@link WORKER_DATABASE_TIMEOUTS} (see `postgresClientConfig`), named
+ * `applicationName` in pg_stat_activity.
  */
-export function workerClient(connection: WorkerConnection): pg.Client {
+export function workerClient(
+  connection: WorkerConnection,
+  applicationName = WORKER_APPLICATION_NAME,
+): pg.Client {
   const client = new pg.Client(
     postgresClientConfig({
       url: connection.url,
       timeouts: WORKER_DATABASE_TIMEOUTS,
-      applicationName: 'sidestep-batch-worker',
+      applicationName,
       ...(connection.env === undefined ? {} : { env: connection.env }),
     }),
   );

@@ -23,6 +23,13 @@ export const importMode: TaskMode<BatchWorkerConfig, PostgresUserImportStore, Im
         logger.warn('completing transaction aborted by a database conflict; trying it again', { ...retry }),
       onMergeFallback: () =>
         logger.warn('the merge met a user another writer inserted meanwhile; merging again as an upsert'),
+      onValidatorFailure: (error) =>
+        logger.warn(
+          'validating staged segments on a second connection failed; the completion validates them',
+          {
+            error,
+          },
+        ),
     }),
   startedFields: (config, store) => ({ source: config.source, staging: store.stagingMethod }),
   run: ({ config, store, s3, signal, logger, onProgress }) =>
