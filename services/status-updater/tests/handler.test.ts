@@ -140,20 +140,32 @@ describeEachDatabase('status-updater handler', (open) => {
 
   it('drops the staging an interrupted import kept when the job fails without its worker', async () => {
     const { jobId, executionId } = await runningImport();
-    // What the batch-worker leaves after a task stopped mid-file: its staging table, registered.
+    // What the batch-worker leaves after a task stopped mid-file: its staging table with a segment
+    // and its rejects table, registered (db migrations 5 and 7).
     await suite.db.query(`CREATE UNLOGGED TABLE import_staging_test_fail (record text)`);
+    await suite.db.query(
+      `CREATE UNLOGGED TABLE import_staging_test_fail_0 () INHERITS (import_staging_test_fail)`,
+    );
+    await suite.db.query(`CREATE UNLOGGED TABLE import_staging_test_fail_rejects (line bigint)`);
     await suite.db.query(
       `INSERT INTO import_stagings (job_id, table_name, columns, byte_offset, lines)
        VALUES ($1, 'import_staging_test_fail', '[]', 100, 3)`,
       [jobId],
     );
+    await suite.db.query(
+      `INSERT INTO import_staging_segments (job_id, segment, table_name, records)
+       VALUES ($1, 0, 'import_staging_test_fail_0', 2)`,
+      [jobId],
+    );
     await twice(failInput({ jobId, executionId }, { Error: 'States.TaskFailed', Cause: '{}' }));
-    const stagings = await suite.db.query('SELECT job_id FROM import_stagings WHERE job_id = $1', [jobId]);
-    const tables = await suite.db.query(`SELECT to_regclass('import_staging_test_fail')::text AS name`);
-    expect({ stagings: stagings.rows.length, table: tables.rows[0] }).toEqual({
-      stagings: 0,
-      table: { name: null },
-    });
+    const stagings = await suite.db.query(
+      'SELECT job_id FROM import_stagings WHERE job_id = $1 UNION ALL SELECT job_id FROM import_staging_segments WHERE job_id = $1',
+      [jobId],
+    );
+    const tables = await suite.db.query<{ name: string }>(
+      `SELECT tablename AS name FROM pg_tables WHERE tablename LIKE 'import_staging_test_fail%'`,
+    );
+    expect({ stagings: stagings.rows.length, tables: tables.rows }).toEqual({ stagings: 0, tables: [] });
   });
 
   it('fails a registered job with the reason taken from the Lambda error document', async () => {

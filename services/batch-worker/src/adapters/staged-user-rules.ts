@@ -1,8 +1,9 @@
 import type { HeaderMapping } from '../domain/map-header.ts';
 
 // The import's row rules, in SQL: PostgreSQL checks the staged rows set-based, so each rule is
-// defined once, here, and used by both the validation (which counts and reports the rejected rows)
-// and the merge (which skips them). The field-count and NUL rules are found by the worker's
+// defined once, here, and used by both the validation (which puts each staged segment's rejected
+// rows into the staging's rejects table, counted and reported at the completion) and the merge
+// (which skips them). The field-count and NUL rules are found by the worker's
 // CsvRecordScanner (PostgreSQL could not stage such a record) and arrive as the `reject` code.
 
 /** The longest `external_id` accepted: ids are keys, not documents. */

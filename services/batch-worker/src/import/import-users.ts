@@ -93,10 +93,11 @@ class StagingMovedOn extends Error {}
  * finds the records and their lines) straight into `COPY ... FROM STDIN (FORMAT csv)`, so
  * PostgreSQL parses the CSV; the job's staging is committed in segments of `segmentBytes`, each with
  * the position reached, so an interrupted task's successor resumes there with a ranged read of the
- * same object. Then one transaction validates the staged rows set-based (the rules in
- * `staged-user-rules.ts`), merges the valid ones into `users` in one MERGE (one import at a time),
- * writes the counts, completes the job and drops the staging: nothing reaches `users` before it, so
- * the import is all or nothing. The worker holds one piece of the object at a time: memory stays
+ * same object. The store validates each committed segment set-based (the rules in
+ * `staged-user-rules.ts`) while the next one streams in. Then one transaction counts the rejected
+ * rows, merges the valid ones into `users` in one MERGE (one import at a time), writes the counts,
+ * completes the job and drops the staging: nothing reaches `users` before it, so the import is all
+ * or nothing. The worker holds one piece of the object at a time: memory stays
  * flat whatever the file size.
  *
  * A job a batch-worker already completed (a task retried after its COMMIT, or a duplicated task)
