@@ -157,8 +157,8 @@ function psqlSameWork(path: string): Sample {
     "SET LOCAL work_mem = '64MB';",
     `${validationSql('bench_staging_rejects').replace('$1', '100').replace('$2', '1000')};`,
     `SELECT pg_advisory_xact_lock(${IMPORT_MERGE_LOCK});`,
-    // The file has no rejected row: the worker's merge then leaves the rules out, as here.
-    `${mergeSql('bench_staging', header, { filterRejected: false })};`,
+    // The file has no rejected row: the worker's merge then skips no rejects, as here.
+    `${mergeSql('bench_staging', header, { rejects: undefined })};`,
     `UPDATE jobs SET rows_total = (SELECT count(*) FROM bench_staging), updated_at = now() WHERE id = 'none';`,
     'DROP TABLE bench_staging, bench_staging_rejects;',
     'COMMIT;',

@@ -130,12 +130,12 @@ for (const backend of databaseBackends()) {
         )
       ).rows;
 
-    /** Waits (polling, at most 5 s) until the job has committed segments and all are validated. */
+    /** Waits (polling, at most 15 s) until the job has committed segments and all are validated. */
     const segmentsValidated = async (jobId: string) => {
       for (let waited = 0; ; waited += 20) {
         const staged = await segments(jobId);
         if (staged.length > 0 && staged.every((segment) => segment.rejected !== null)) return staged;
-        if (waited > 5000) throw new Error(`segments not validated in 5 s: ${JSON.stringify(staged)}`);
+        if (waited > 15_000) throw new Error(`segments not validated in 15 s: ${JSON.stringify(staged)}`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     };

@@ -60,8 +60,8 @@ for (const backend of databaseBackends()) {
         ['', ' rules-1 ', ' rules-1@example.com ', ' Jane ', 'pro', 'says "hi"\n'],
         ['', '\u00a0rules-2\t', 'rules-2@example.com\u3000', '  ', '', null],
       ]);
-      expect(await validate([])).toMatchObject({ rejected: '0', row_errors: [] });
-      const merged = await database.db.query(mergeSql(table, header));
+      expect(await check(table, [100, 0])).toMatchObject({ rejected: '0', row_errors: [] });
+      const merged = await database.db.query(mergeSql(table, header, { rejects: undefined }));
       expect(merged.rowCount).toBe(2);
       const { rows } = await database.db.query(
         `SELECT external_id, email, name, attributes FROM users WHERE external_id LIKE 'rules-%' ORDER BY external_id`,
@@ -80,6 +80,25 @@ for (const backend of databaseBackends()) {
           name: null,
           attributes: { plan: '', note: '' },
         },
+      ]);
+    });
+
+    it('merges only the rows its rejects table does not name, the last valid row of an id winning', async () => {
+      const table = await stage([
+        ['', 'skip-1', 'skip-1@example.com', 'First', '', ''],
+        ['', 'skip-2', 'not-an-address', 'Bad', '', ''],
+        ['', 'skip-1', 'broken', 'Later but bad', '', ''],
+        ['', 'skip-3', 'skip-3@example.com', 'Third', '', ''],
+      ]);
+      expect(await check(table, [100, 10])).toMatchObject({ rejected: '2' });
+      const merged = await database.db.query(mergeSql(table, header, { rejects: rejectsTableName(table) }));
+      expect(merged.rowCount).toBe(2);
+      const { rows } = await database.db.query(
+        `SELECT external_id, email, name FROM users WHERE external_id LIKE 'skip-%' ORDER BY external_id`,
+      );
+      expect(rows).toEqual([
+        { external_id: 'skip-1', email: 'skip-1@example.com', name: 'First' },
+        { external_id: 'skip-3', email: 'skip-3@example.com', name: 'Third' },
       ]);
     });
 

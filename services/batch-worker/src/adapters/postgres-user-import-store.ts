@@ -408,7 +408,9 @@ export class PostgresUserImportStore implements UserImportStore {
           rowErrors,
         );
       }
-      const merged = await this.#merge(table, header, { filterRejected: rowsRejected > 0 });
+      const merged = await this.#merge(table, header, {
+        rejects: rowsRejected > 0 ? rejectsTableName(table) : undefined,
+      });
       const result: ImportResult = {
         rowsTotal,
         rowsImported: rowsTotal - rowsRejected,
