@@ -14,6 +14,7 @@ import {
 } from './object-created-event.ts';
 import { keepCrc64NvmeChecksums } from './s3-checksums.ts';
 import { serveListParts } from './s3-list-parts.ts';
+import { serveVersioningApis } from './s3-versioning-apis.ts';
 import { keepObjectVersions } from './s3-versions.ts';
 import { answerSqsOperation, awsQueryErrorHeader, injectSqs } from './sqs-operations.ts';
 
@@ -74,8 +75,9 @@ export interface AwsEndpoint {
    * Creates a bucket (no-op if it exists). With `eventBridge: true` the bucket sends "Object Created"
    * events for every PutObject, CopyObject and CompleteMultipartUpload, as a bucket whose
    * notification configuration has EventBridge enabled does. With `versioned: true` it keeps every
-   * version of its objects, as a bucket with versioning enabled does (see s3-versions.ts); a bucket
-   * once versioned stays versioned, across restarts on the same `dataDir` too.
+   * version of its objects, as a bucket with versioning enabled does (see s3-versions.ts), unless
+   * its versioning was set before: a bucket once versioned stays versioned, and one suspended by
+   * PutBucketVersioning stays suspended, across restarts on the same `dataDir` too.
    */
   createBucket(
     name: string,
@@ -159,8 +161,10 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     stores.s3Store,
     (request) => functionUrls !== undefined && request.url.startsWith(FUNCTION_URL_PATH_PREFIX),
   );
-  // Object versions (after the checksum check: a refused write makes no version).
+  // Object versions (after the checksum check: a refused write makes no version), and the bucket
+  // APIs over them: ListObjectVersions, Get/PutBucketVersioning.
   const versions = await keepObjectVersions(app, stores.s3Store);
+  serveVersioningApis(app, stores.s3Store, versions);
 
   // S3 raises "Object Created" after the write succeeded; the writer does not wait for it, so
   // neither does this hook (onResponse runs once the response is on the wire).

@@ -13,6 +13,7 @@ import type { EndpointAuthorizer, EndpointRefusal, EndpointRequest } from './end
 import { FUNCTION_URL_PATH_PREFIX } from './function-url.ts';
 import { type AccessDenial, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
 import { localName } from './local-names.ts';
+import { s3BucketOperation } from './s3-bucket-operation.ts';
 import { escapeXml, unescapeXml } from './xml-text.ts';
 
 const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
@@ -253,28 +254,7 @@ function s3RequestAuthorization(
   if (bucket === '') {
     operation = method === 'GET' ? 'ListBuckets' : undefined;
   } else if (key === '') {
-    const bucketOperations: Record<string, [string, string][]> = {
-      GET: [
-        ['uploads', 'ListMultipartUploads'],
-        ['versions', 'ListObjectVersions'],
-        ['location', 'GetBucketLocation'],
-        ['policy', 'GetBucketPolicy'],
-        ['versioning', 'GetBucketVersioning'],
-        ['notification', 'GetBucketNotificationConfiguration'],
-        ['lifecycle', 'GetBucketLifecycleConfiguration'],
-        ['list-type', 'ListObjectsV2'],
-      ],
-      PUT: [
-        ['policy', 'PutBucketPolicy'],
-        ['versioning', 'PutBucketVersioning'],
-        ['notification', 'PutBucketNotificationConfiguration'],
-        ['lifecycle', 'PutBucketLifecycleConfiguration'],
-      ],
-    };
-    operation = bucketOperations[method]?.find(([parameter]) => has(parameter))?.[1];
-    operation ??= { GET: 'ListObjects', PUT: 'CreateBucket', HEAD: 'HeadBucket', DELETE: 'DeleteBucket' }[
-      method
-    ];
+    operation = s3BucketOperation(method, has);
     if (method === 'POST' && has('delete')) {
       // DeleteObjects is authorized per key as DeleteObject.
       const keys = [

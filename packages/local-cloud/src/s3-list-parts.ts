@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import type { buildApp } from 'fauxqs';
 import type { FauxqsStores } from './fauxqs-stores.ts';
+import { noSuchBucket, S3ErrorResponse, sendS3Error } from './s3-error-response.ts';
 import { escapeXml } from './xml-text.ts';
 
 type S3Store = FauxqsStores['s3Store'];
@@ -74,16 +74,8 @@ export function serveListParts(
     // The operation endpoint-authorization.ts names ListParts: GET of a key with uploadId, and
     // neither `tagging` nor `attributes`.
     if (!key || !('uploadId' in query) || 'tagging' in query || 'attributes' in query) return;
-    const error = (statusCode: number, code: string, message: string, extra = '') => {
-      const requestId = randomUUID().replaceAll('-', '').toUpperCase().slice(0, 16);
-      return reply
-        .code(statusCode)
-        .header('content-type', 'application/xml')
-        .header('x-amz-request-id', requestId)
-        .send(
-          `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message>${extra}<RequestId>${requestId}</RequestId></Error>`,
-        );
-    };
+    const error = (statusCode: number, code: string, message: string, details: [string, string][] = []) =>
+      sendS3Error(reply, new S3ErrorResponse(statusCode, code, message, details));
 
     const maxParts = integerParameter(query['max-parts']);
     if (maxParts === null) {
@@ -101,14 +93,7 @@ export function serveListParts(
         `Argument part-number-marker must be an integer between 0 and ${MAX_INTEGER}`,
       );
     }
-    if (!store.hasBucket(bucket)) {
-      return error(
-        404,
-        'NoSuchBucket',
-        'The specified bucket does not exist',
-        `<BucketName>${escapeXml(bucket)}</BucketName>`,
-      );
-    }
+    if (!store.hasBucket(bucket)) return sendS3Error(reply, noSuchBucket(bucket));
     const uploadId = typeof query.uploadId === 'string' ? query.uploadId : '';
     const upload = uploads.get(uploadId);
     if (!upload || upload.bucket !== bucket || upload.key !== key) {
@@ -116,7 +101,7 @@ export function serveListParts(
         404,
         'NoSuchUpload',
         'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
-        `<UploadId>${escapeXml(uploadId)}</UploadId>`,
+        [['UploadId', uploadId]],
       );
     }
 

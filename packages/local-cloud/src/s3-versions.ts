@@ -23,10 +23,10 @@ interface ObjectVersion {
   object?: StoredObject;
 }
 
-/** The version id S3 gives objects written before versioning was enabled. */
-const NULL_VERSION = 'null';
+/** The version id S3 gives objects written before versioning was enabled, or while it is suspended. */
+export const NULL_VERSION = 'null';
 /** The ids this endpoint hands out: 32 URL-safe characters, the length of S3's. */
-const VERSION_ID = /^[A-Za-z0-9._-]{32}$/;
+export const VERSION_ID = /^[A-Za-z0-9._-]{32}$/;
 
 /** The S3 errors fauxqs answers with (its `S3Error`: code, message, status, resource). */
 type S3ErrorConstructor = new (
@@ -38,17 +38,59 @@ type S3ErrorConstructor = new (
 /** One of fauxqs's S3 actions: reads the request, calls the store, sends the reply. */
 type S3Action = (request: unknown, reply: unknown, store: S3Store) => void;
 
+/**
+ * A bucket's versioning configuration
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_VersioningConfiguration.html). A bucket never
+ * versioned has none; once set, S3 can suspend versioning but never turn it off.
+ */
+export interface VersioningConfiguration {
+  readonly status: 'Enabled' | 'Suspended';
+  /** `Disabled` once a PutBucketVersioning named it, which S3 then returns (MFA delete is not served). */
+  readonly mfaDelete?: 'Disabled';
+}
+
+/** One entry of ListObjectVersions: an object version, or a delete marker. */
+export interface ListedVersion {
+  readonly versionId: string;
+  readonly isLatest: boolean;
+  readonly lastModified: Date;
+  /** The object version's metadata; undefined for a delete marker. */
+  readonly object?: {
+    readonly etag: string;
+    readonly size: number;
+    readonly checksumAlgorithm?: string;
+    readonly checksumType?: string;
+  };
+}
+
 /** What {@link keepObjectVersions} gives the endpoint. */
 export interface ObjectVersions {
-  /** Turns versioning on for a bucket, for good (S3 can suspend versioning, never turn it off). */
+  /**
+   * Turns versioning on for a bucket whose versioning was never set (a bucket infra creates); one
+   * whose versioning was set keeps it (Suspended by PutBucketVersioning stays Suspended).
+   */
   enable(bucket: string): void;
-  isVersioned(bucket: string): boolean;
+  /** The bucket's versioning configuration; undefined when it was never set. */
+  configuration(bucket: string): VersioningConfiguration | undefined;
+  /** Sets versioning Enabled or Suspended (PutBucketVersioning); kept in the state directory. */
+  configure(bucket: string, configuration: VersioningConfiguration): void;
+  /**
+   * Every key of the bucket with an object, a version or a delete marker, in no order; undefined
+   * when there is no such bucket.
+   */
+  keys(bucket: string): string[] | undefined;
+  /**
+   * A key's versions and delete markers as ListObjectVersions lists them: newest first, the
+   * current one latest.
+   */
+  versionsOf(bucket: string, key: string): ListedVersion[];
 }
 
 /**
  * S3 object versioning (https://docs.aws.amazon.com/AmazonS3/latest/userguide/Versioning.html) on
  * fauxqs 2.4, which has none, for the buckets {@link ObjectVersions.enable} names (every bucket
- * infra creates is versioned: `infra/src/constructs/private-bucket.ts`):
+ * infra creates is versioned: `infra/src/constructs/private-bucket.ts`) or PutBucketVersioning
+ * configures (served by s3-versioning-apis.ts, with ListObjectVersions):
  *
  * - every PutObject, CopyObject and CompleteMultipartUpload gets a new version id, answered in
  *   `x-amz-version-id`; the version it replaces is kept, noncurrent;
@@ -58,7 +100,12 @@ export interface ObjectVersions {
  * - CopyObject and UploadPartCopy copy the version `x-amz-copy-source: bucket/key?versionId=` names;
  * - DeleteObject without a version id adds a delete marker (GET and HEAD then answer 404 `NoSuchKey`
  *   with `x-amz-delete-marker`; the versions stay readable by id); with one, it removes that version
- *   for good, and the one before becomes current again.
+ *   for good, and the one before becomes current again;
+ * - while versioning is Suspended
+ *   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/VersionSuspendedBehavior.html) a write
+ *   gets the version id `null`, answered without `x-amz-version-id`, and a DeleteObject without a
+ *   version id adds a delete marker whose id is `null`: either replaces the key's null version for
+ *   good, wherever it stands, and keeps the versions with ids.
  *
  * The requests a version changes are answered here with fauxqs's own actions, given a store that
  * resolves the version for that one request; fauxqs's store keeps holding the current versions,
@@ -68,8 +115,9 @@ export interface ObjectVersions {
  * from fauxqs's row to ours inside SQLite, never through a buffer. In memory, a noncurrent version
  * keeps the very object (and buffer) fauxqs stored.
  *
- * Not served: ListObjectVersions, Get/PutBucketVersioning, suspended versioning, lifecycle
- * expiration of noncurrent versions, and `versionId` on GetObjectAttributes / tagging calls.
+ * Not served: lifecycle expiration of noncurrent versions, `versionId` on GetObjectAttributes /
+ * tagging calls, and versions in DeleteObjects (each key gets a delete marker, as DeleteObject
+ * without a version id).
  */
 export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promise<ObjectVersions> {
   const [S3Error, getObject, headObject, putObject, uploadPart, completeMultipartUpload] = await Promise.all([
@@ -90,7 +138,9 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
     };
   };
   const saved = fauxqs.persistence ? versionTables(fauxqs.persistence.db) : undefined;
-  const versioned = new Set<string>(saved?.versionedBuckets() ?? []);
+  const configurations = new Map<string, VersioningConfiguration>(saved?.configurations() ?? []);
+  /** Whether writes to the bucket get the version id `null` (versioning suspended). */
+  const suspended = (bucket: string) => configurations.get(bucket)?.status === 'Suspended';
   /** bucket -> key -> versions, oldest first; the last is the current one unless it was removed. */
   const versions = new Map<string, Map<string, ObjectVersion[]>>();
   let sequence = 0;
@@ -119,13 +169,17 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
    * as a noncurrent version (in memory: the very object fauxqs held). With a state directory the
    * object's bytes are copied to our table by the persistence hook below, just before fauxqs
    * overwrites or deletes its row. A call that throws changes nothing.
+   *
+   * A write of the null version (versioning suspended) replaces the key's null version for good
+   * instead: S3 keeps one null version per key.
    */
   let archiving: { bucket: string; key: string; version: ObjectVersion; object: StoredObject } | undefined;
-  const replacing = <T>(bucket: string, key: string, write: () => T): T => {
+  const replacing = <T>(bucket: string, key: string, writesNull: boolean, write: () => T): T => {
     const replaced = current(bucket, key);
     const previous = stored(bucket, key);
+    const overwritten = writesNull && replaced?.versionId === NULL_VERSION;
     archiving =
-      replaced && previous && !replaced.deleteMarker
+      replaced && previous && !replaced.deleteMarker && !overwritten
         ? { bucket, key, version: replaced, object: previous }
         : undefined;
     let result: T;
@@ -134,8 +188,8 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
     } finally {
       archiving = undefined;
     }
-    if (replaced) {
-      const list = versionsOf(bucket, key);
+    const list = versionsOf(bucket, key);
+    if (replaced && !overwritten) {
       if (replaced.versionId === NULL_VERSION) {
         // S3 keeps one `null` version per key.
         const older = list.findIndex((v) => v.versionId === NULL_VERSION);
@@ -144,11 +198,24 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
       }
       if (!replaced.deleteMarker) replaced.object = previous;
     }
+    if (writesNull) {
+      // The null version, current or not, object or delete marker, is gone (record adds the new one).
+      const older = list.findIndex((v) => v.versionId === NULL_VERSION);
+      if (older >= 0) list.splice(older, 1);
+      saved?.remove(bucket, key, NULL_VERSION);
+    }
     return result;
   };
-  const record = (bucket: string, key: string, deleteMarker: boolean, lastModified: Date): ObjectVersion => {
+  const record = (
+    bucket: string,
+    key: string,
+    deleteMarker: boolean,
+    lastModified: Date,
+    writesNull: boolean,
+  ): ObjectVersion => {
     sequence += 1;
-    const version = { versionId: newVersionId(), sequence, deleteMarker, lastModified };
+    const versionId = writesNull ? NULL_VERSION : newVersionId();
+    const version = { versionId, sequence, deleteMarker, lastModified };
     versionsOf(bucket, key).push(version);
     saved?.insert(bucket, key, version);
     return version;
@@ -159,10 +226,11 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
     }
     const now = current(bucket, key);
     if (now?.versionId === versionId) return now;
+    // A noncurrent version has its object kept; a noncurrent delete marker has none.
     return versions
       .get(bucket)
       ?.get(key)
-      ?.find((v) => v.versionId === versionId && v.object);
+      ?.find((v) => v.versionId === versionId && (v.object || v.deleteMarker));
   };
 
   if (saved) {
@@ -207,27 +275,30 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
   }
   const storePut = store.putObject.bind(store);
   store.putObject = (bucket, key, ...rest) => {
-    if (!versioned.has(bucket) || !fauxqs.buckets.has(bucket)) return storePut(bucket, key, ...rest);
-    const object = replacing(bucket, key, () => storePut(bucket, key, ...rest));
-    record(bucket, key, false, object.lastModified);
+    if (!configurations.has(bucket) || !fauxqs.buckets.has(bucket)) return storePut(bucket, key, ...rest);
+    const writesNull = suspended(bucket);
+    const object = replacing(bucket, key, writesNull, () => storePut(bucket, key, ...rest));
+    record(bucket, key, false, object.lastModified, writesNull);
     return object;
   };
   const storeComplete = store.completeMultipartUpload.bind(store);
   store.completeMultipartUpload = (uploadId, parts) => {
     const upload = fauxqs.multipartUploads.get(uploadId);
-    if (!upload || !versioned.has(upload.bucket)) return storeComplete(uploadId, parts);
+    if (!upload || !configurations.has(upload.bucket)) return storeComplete(uploadId, parts);
     const { bucket, key } = upload;
+    const writesNull = suspended(bucket);
     // Throws (InvalidPart, EntityTooSmall, ...) before it replaces anything.
-    const object = replacing(bucket, key, () => storeComplete(uploadId, parts));
-    record(bucket, key, false, object.lastModified);
+    const object = replacing(bucket, key, writesNull, () => storeComplete(uploadId, parts));
+    record(bucket, key, false, object.lastModified, writesNull);
     return object;
   };
   const storeDelete = store.deleteObject.bind(store);
   store.deleteObject = (bucket, key) => {
-    if (!versioned.has(bucket) || !fauxqs.buckets.has(bucket)) return storeDelete(bucket, key);
+    if (!configurations.has(bucket) || !fauxqs.buckets.has(bucket)) return storeDelete(bucket, key);
     // S3 adds a delete marker whether or not the key has an object.
-    replacing(bucket, key, () => storeDelete(bucket, key));
-    record(bucket, key, true, new Date());
+    const writesNull = suspended(bucket);
+    replacing(bucket, key, writesNull, () => storeDelete(bucket, key));
+    record(bucket, key, true, new Date(), writesNull);
   };
 
   /**
@@ -275,14 +346,22 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
     const versionId = typeof query.versionId === 'string' ? query.versionId : undefined;
     const isHead = request.method === 'HEAD';
     const copySource = copySourceOf(request.headers['x-amz-copy-source']);
+    // A write answers with the version it made while versioning is Enabled; a null version written
+    // while it is Suspended is answered without `x-amz-version-id`, as S3 does.
+    const namingVersion = (writtenBucket: string, writtenKey: string) => {
+      const written = current(writtenBucket, writtenKey);
+      if (written && configurations.get(writtenBucket)?.status === 'Enabled') {
+        reply.header('x-amz-version-id', written.versionId);
+      }
+    };
     try {
       if ((request.method === 'GET' || isHead) && !('attributes' in query) && !('tagging' in query)) {
-        if (!versioned.has(bucket) && versionId === undefined) return;
+        if (!configurations.has(bucket) && versionId === undefined) return;
         if (!fauxqs.buckets.has(bucket)) return; // fauxqs answers NoSuchBucket
         const version =
           versionId === undefined ? current(bucket, key) : (find(bucket, key, versionId) ?? noSuchVersion());
         if (!version) return; // fauxqs answers NoSuchKey / NoSuchBucket
-        if (versioned.has(bucket) || versionId !== undefined)
+        if (configurations.has(bucket) || versionId !== undefined)
           reply.header('x-amz-version-id', version.versionId);
         if (version.deleteMarker) {
           reply.header('x-amz-delete-marker', 'true');
@@ -304,7 +383,7 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
       }
       if (request.method === 'PUT' && !('renameObject' in query)) {
         const isPart = 'uploadId' in query;
-        if (!(copySource?.versionId !== undefined || (!isPart && versioned.has(bucket)))) return;
+        if (!(copySource?.versionId !== undefined || (!isPart && configurations.has(bucket)))) return;
         const writing = Object.create(store) as S3Store;
         if (copySource) {
           const source = copySource.versionId
@@ -327,7 +406,7 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
             );
           }
           // `x-amz-copy-source-version-id`: the version copied, when its bucket is versioned.
-          if (source && (copySource.versionId || versioned.has(copySource.bucket))) {
+          if (source && (copySource.versionId || configurations.has(copySource.bucket))) {
             reply.header('x-amz-copy-source-version-id', source.versionId);
           }
           writing.getObject = (sourceBucket, sourceKey) =>
@@ -337,25 +416,23 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
         }
         writing.putObject = (...args) => {
           const object = store.putObject(...args);
-          const written = current(args[0], args[1]);
-          if (written && versioned.has(args[0])) reply.header('x-amz-version-id', written.versionId);
+          namingVersion(args[0], args[1]);
           return object;
         };
         (isPart ? uploadPart : putObject)(request, reply, writing);
         return reply;
       }
-      if (request.method === 'POST' && typeof query.uploadId === 'string' && versioned.has(bucket)) {
+      if (request.method === 'POST' && typeof query.uploadId === 'string' && configurations.has(bucket)) {
         const completing = Object.create(store) as S3Store;
         completing.completeMultipartUpload = (uploadId, parts) => {
           const object = store.completeMultipartUpload(uploadId, parts);
-          const written = current(bucket, object.key);
-          if (written) reply.header('x-amz-version-id', written.versionId);
+          namingVersion(bucket, object.key);
           return object;
         };
         completeMultipartUpload(request, reply, completing);
         return reply;
       }
-      if (request.method === 'DELETE' && !('uploadId' in query) && versioned.has(bucket)) {
+      if (request.method === 'DELETE' && !('uploadId' in query) && configurations.has(bucket)) {
         if (!fauxqs.buckets.has(bucket)) return; // fauxqs answers NoSuchBucket
         // https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html
         const removed = versionId === undefined ? undefined : deleteVersion(bucket, key, versionId);
@@ -379,13 +456,47 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
     throw new S3Error('NoSuchVersion', 'The specified version does not exist.', 404);
   }
 
+  const configure = (bucket: string, configuration: VersioningConfiguration) => {
+    const mfaDelete = configuration.mfaDelete ?? configurations.get(bucket)?.mfaDelete;
+    const next = { status: configuration.status, ...(mfaDelete ? { mfaDelete } : {}) };
+    configurations.set(bucket, next);
+    saved?.configure(bucket, next);
+  };
   return {
     enable(bucket) {
-      if (versioned.has(bucket)) return;
-      versioned.add(bucket);
-      saved?.enable(bucket);
+      if (!configurations.has(bucket)) configure(bucket, { status: 'Enabled' });
     },
-    isVersioned: (bucket) => versioned.has(bucket),
+    configuration: (bucket) => configurations.get(bucket),
+    configure,
+    keys(bucket) {
+      const objects = fauxqs.buckets.get(bucket);
+      if (!objects) return undefined;
+      return [...new Set([...objects.keys(), ...(versions.get(bucket)?.keys() ?? [])])];
+    },
+    versionsOf(bucket, key) {
+      const now = current(bucket, key);
+      const older = (versions.get(bucket)?.get(key) ?? [])
+        .filter((v) => v !== now && (v.object || v.deleteMarker))
+        .reverse();
+      return (now ? [now, ...older] : older).map((version) => {
+        const object = version.deleteMarker ? undefined : (version.object ?? stored(bucket, key));
+        return {
+          versionId: version.versionId,
+          isLatest: version === now,
+          lastModified: version.lastModified,
+          ...(object
+            ? {
+                object: {
+                  etag: object.etag,
+                  size: object.contentLength,
+                  ...(object.checksumAlgorithm ? { checksumAlgorithm: object.checksumAlgorithm } : {}),
+                  ...(object.checksumType ? { checksumType: object.checksumType } : {}),
+                },
+              }
+            : {}),
+        };
+      });
+    },
   };
 }
 
@@ -425,14 +536,18 @@ interface SavedVersion {
 }
 
 /**
- * sidestep's tables next to fauxqs's in its SQLite database: which buckets are versioned, and every
- * version of their keys. The current object version has a row without `object` or `body` (fauxqs's
- * `s3_objects` holds it); a noncurrent one has its metadata (fauxqs's object without the body,
- * as JSON) and its bytes; a delete marker has neither.
+ * sidestep's tables next to fauxqs's in its SQLite database: the buckets whose versioning was set
+ * (Enabled or Suspended), and every version of their keys. The current object version has a row
+ * without `object` or `body` (fauxqs's `s3_objects` holds it); a noncurrent one has its metadata
+ * (fauxqs's object without the body, as JSON) and its bytes; a delete marker has neither.
  */
 function versionTables(db: DatabaseSync) {
   db.exec(`
-    CREATE TABLE IF NOT EXISTS sidestep_s3_versioned_buckets (name TEXT PRIMARY KEY);
+    CREATE TABLE IF NOT EXISTS sidestep_s3_versioned_buckets (
+      name TEXT PRIMARY KEY,
+      status TEXT NOT NULL DEFAULT 'Enabled',
+      mfa_delete TEXT
+    );
     CREATE TABLE IF NOT EXISTS sidestep_s3_object_versions (
       bucket TEXT NOT NULL,
       key TEXT NOT NULL,
@@ -445,7 +560,18 @@ function versionTables(db: DatabaseSync) {
       PRIMARY KEY (bucket, key, version_id)
     );
   `);
-  const enable = db.prepare('INSERT OR IGNORE INTO sidestep_s3_versioned_buckets (name) VALUES (?)');
+  // A state directory from before suspension was served lists its (Enabled) buckets by name only.
+  const columns = db.prepare('PRAGMA table_info(sidestep_s3_versioned_buckets)').all() as { name: string }[];
+  if (!columns.some((column) => column.name === 'status')) {
+    db.exec(`
+      ALTER TABLE sidestep_s3_versioned_buckets ADD COLUMN status TEXT NOT NULL DEFAULT 'Enabled';
+      ALTER TABLE sidestep_s3_versioned_buckets ADD COLUMN mfa_delete TEXT;
+    `);
+  }
+  const configure = db.prepare(
+    `INSERT INTO sidestep_s3_versioned_buckets (name, status, mfa_delete) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET status = excluded.status, mfa_delete = excluded.mfa_delete`,
+  );
   const insert = db.prepare(
     `INSERT OR REPLACE INTO sidestep_s3_object_versions
        (bucket, key, version_id, sequence, delete_marker, last_modified, object, body)
@@ -475,11 +601,19 @@ function versionTables(db: DatabaseSync) {
     'SELECT body FROM sidestep_s3_object_versions WHERE bucket = ? AND key = ? AND version_id = ?',
   );
   return {
-    versionedBuckets: () =>
-      (db.prepare('SELECT name FROM sidestep_s3_versioned_buckets').all() as { name: string }[]).map(
-        (r) => r.name,
-      ),
-    enable: (bucket: string) => void enable.run(bucket),
+    configurations: () =>
+      (
+        db.prepare('SELECT name, status, mfa_delete FROM sidestep_s3_versioned_buckets').all() as {
+          name: string;
+          status: VersioningConfiguration['status'];
+          mfa_delete: 'Disabled' | null;
+        }[]
+      ).map((r): [string, VersioningConfiguration] => [
+        r.name,
+        { status: r.status, ...(r.mfa_delete ? { mfaDelete: r.mfa_delete } : {}) },
+      ]),
+    configure: (bucket: string, configuration: VersioningConfiguration) =>
+      void configure.run(bucket, configuration.status, configuration.mfaDelete ?? null),
     insert(bucket: string, key: string, version: ObjectVersion) {
       insert.run(
         bucket,

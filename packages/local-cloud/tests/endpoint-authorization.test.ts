@@ -1,5 +1,13 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Terraform references are literal text in the stack.
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  GetBucketVersioningCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -11,7 +19,8 @@ import { type AccessDenial, createLocalIam } from '../src/local-iam.ts';
 import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoint.ts';
 
 // A stack shaped like infra's: roles with inline policies and a TLS-only bucket policy. The reader
-// may read objects but not list the bucket; the lister may do both; neither may write.
+// may read objects but not list the bucket; the lister may do both; neither may write. The auditor
+// may list the bucket's versions and read its versioning configuration, not change it.
 const BUCKET = 'sidestep-local-things';
 const role = (name: string) => ({
   name,
@@ -29,7 +38,11 @@ const allow = (roleId: string, statements: object[]) => ({
 const stack: SynthesizedTerraformJson = {
   provider: { aws: [{ region: 'us-east-1' }] },
   resource: {
-    aws_iam_role: { reader: role('sidestep-local-reader'), lister: role('sidestep-local-lister') },
+    aws_iam_role: {
+      reader: role('sidestep-local-reader'),
+      lister: role('sidestep-local-lister'),
+      auditor: role('sidestep-local-auditor'),
+    },
     aws_iam_role_policy: {
       reader: allow('reader', [
         { Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_s3_bucket.things.arn}/*' },
@@ -38,6 +51,13 @@ const stack: SynthesizedTerraformJson = {
       lister: allow('lister', [
         { Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_s3_bucket.things.arn}/*' },
         { Effect: 'Allow', Action: 's3:ListBucket', Resource: '${aws_s3_bucket.things.arn}' },
+      ]),
+      auditor: allow('auditor', [
+        {
+          Effect: 'Allow',
+          Action: ['s3:ListBucketVersions', 's3:GetBucketVersioning'],
+          Resource: '${aws_s3_bucket.things.arn}',
+        },
       ]),
     },
     aws_s3_bucket: { things: { bucket: BUCKET } },
@@ -214,5 +234,48 @@ describe('SQS and the JSON APIs', () => {
     expect(error.message).toContain(`states:StartExecution on resource: ${stateMachineArn}`);
     const started = await sfnAs('local').send(new StartExecutionCommand({ stateMachineArn }));
     expect(started.executionArn).toBe('arn:started');
+  });
+});
+
+// The actions of the Service Authorization Reference
+// (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html):
+// ListObjectVersions needs s3:ListBucketVersions (not s3:ListBucket: "be aware of the name
+// difference", API_ListObjectVersions.html), Get/PutBucketVersioning their own actions.
+describe('the bucket versioning APIs as a role of the stack', () => {
+  const denial = (action: string) =>
+    `is not authorized to perform: ${action} on resource: arn:aws:s3:::${BUCKET} because no identity-based policy allows the ${action} action`;
+  const listVersions = (client: S3Client) => client.send(new ListObjectVersionsCommand({ Bucket: BUCKET }));
+  const getVersioning = (client: S3Client) => client.send(new GetBucketVersioningCommand({ Bucket: BUCKET }));
+  const putVersioning = (client: S3Client) =>
+    client.send(
+      new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }),
+    );
+
+  it('refuses each with 403 AccessDenied naming its action to a role without it, s3:ListBucket included', async () => {
+    for (const [roleName, call, action] of [
+      ['sidestep-local-reader', listVersions, 's3:ListBucketVersions'],
+      ['sidestep-local-lister', listVersions, 's3:ListBucketVersions'],
+      ['sidestep-local-reader', getVersioning, 's3:GetBucketVersioning'],
+      ['sidestep-local-auditor', putVersioning, 's3:PutBucketVersioning'],
+    ] as const) {
+      const error = await failure(call(s3As(roleName)));
+      expect([roleName, error.name, error.$metadata?.httpStatusCode]).toEqual([
+        roleName,
+        'AccessDenied',
+        403,
+      ]);
+      expect(error.message).toContain(denial(action));
+      expect(denials.at(-1)).toMatchObject({ action, resource: `arn:aws:s3:::${BUCKET}` });
+    }
+    expect((await getVersioning(s3As('local'))).Status).toBeUndefined();
+  });
+
+  it('answers a role allowed the action, and the operator', async () => {
+    const auditor = s3As('sidestep-local-auditor');
+    const listing = await listVersions(auditor);
+    expect(listing.Versions?.find((version) => version.Key === 'present.txt')?.VersionId).toBe('null');
+    expect((await getVersioning(auditor)).Status).toBeUndefined();
+    await putVersioning(s3As('local'));
+    expect((await getVersioning(auditor)).Status).toBe('Enabled');
   });
 });

@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -9,38 +6,29 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   S3ServiceException,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { rejectionOf } from '@sidestep/contracts/testing';
-import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
-import { clearLocalCloudState, LOCAL_STATE } from '../src/local-state.ts';
+import { clearLocalCloudState } from '../src/local-state.ts';
 import type { ObjectCreatedEvent } from '../src/object-created-event.ts';
-import { localClientConfig } from './fixtures/sqs-endpoint.ts';
+import { useS3Endpoint, useS3StateDirectory } from './fixtures/s3-endpoint.ts';
 
 // S3 versioning as AWS documents it: https://docs.aws.amazon.com/AmazonS3/latest/userguide/Versioning.html
 // and the API references of PutObject, GetObject, HeadObject, CopyObject, UploadPartCopy, DeleteObject.
 const BUCKET = 'sidestep-local-versions';
 const PLAIN_BUCKET = 'sidestep-local-unversioned';
 
-let endpoint: AwsEndpoint;
+const local = useS3Endpoint({ [BUCKET]: { versioned: true, eventBridge: true }, [PLAIN_BUCKET]: {} });
 let s3: S3Client;
 const events: ObjectCreatedEvent[] = [];
 
-beforeAll(async () => {
-  endpoint = await startAwsEndpoint({ port: 0 });
-  await endpoint.createBucket(BUCKET, { versioned: true, eventBridge: true });
-  await endpoint.createBucket(PLAIN_BUCKET);
-  endpoint.onObjectCreated((event) => events.push(event));
-  s3 = new S3Client({ ...localClientConfig(endpoint.url), forcePathStyle: true });
-});
-
-afterAll(async () => {
-  s3?.destroy();
-  await endpoint?.stop();
+beforeAll(() => {
+  local.endpoint.onObjectCreated((event) => events.push(event));
+  s3 = local.s3;
 });
 
 const put = (key: string, body: string, bucket = BUCKET) =>
@@ -236,25 +224,8 @@ describe('S3 delete markers (DeleteObject on a versioned bucket)', () => {
 });
 
 describe('S3 object versions in a state directory', () => {
-  let stateDir: string;
-  beforeAll(async () => {
-    stateDir = await mkdtemp(join(tmpdir(), 'sidestep-versions-'));
-  });
-  afterAll(async () => {
-    await rm(stateDir, { recursive: true, force: true });
-  });
-
-  async function withEndpoint<T>(use: (client: S3Client) => Promise<T>): Promise<T> {
-    const restarted = await startAwsEndpoint({ port: 0, dataDir: join(stateDir, LOCAL_STATE.aws) });
-    const client = new S3Client({ ...localClientConfig(restarted.url), forcePathStyle: true });
-    try {
-      await restarted.createBucket(BUCKET, { versioned: true });
-      return await use(client);
-    } finally {
-      client.destroy();
-      await restarted.stop();
-    }
-  }
+  const state = useS3StateDirectory(BUCKET);
+  const withEndpoint = <T>(use: (client: S3Client) => Promise<T>) => state.withEndpoint(use);
   const read = async (client: S3Client, key: string, versionId?: string) =>
     (
       await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key, VersionId: versionId }))
@@ -329,7 +300,7 @@ describe('S3 object versions in a state directory', () => {
       expect(await read(client, 'kept.csv', third.VersionId)).toBe('third\n');
     });
 
-    await clearLocalCloudState(stateDir);
+    await clearLocalCloudState(state.stateDir);
     await withEndpoint(async (client) => {
       expect(await s3Rejection(read(client, 'kept.csv', written.first.VersionId))).toMatchObject({
         name: 'NoSuchVersion',
