@@ -17,7 +17,14 @@ import {
   SourceUnavailableError,
   TooManyRejectedRowsError,
 } from '../src/errors.ts';
-import { type ImportUsersOptions, importUsers, type SourceRange } from '../src/import/import-users.ts';
+import {
+  DEFAULT_SEGMENT_BYTES,
+  defaultSegmentBytes,
+  type ImportUsersOptions,
+  importUsers,
+  MAX_DEFAULT_SEGMENTS,
+  type SourceRange,
+} from '../src/import/import-users.ts';
 import {
   databaseBackends,
   jobRow,
@@ -71,6 +78,16 @@ function pausedAfter(csvLines: readonly string[], lines: number) {
     );
   return { openSource, release: () => release() };
 }
+
+it('stages in 8 MiB segments, larger ones for objects over 2 GiB: at most 256 segment tables', () => {
+  expect(defaultSegmentBytes(undefined)).toBe(8 * 1024 * 1024);
+  expect(defaultSegmentBytes(553 * 1024 * 1024)).toBe(DEFAULT_SEGMENT_BYTES); // 10M rows: 70 segments
+  expect(defaultSegmentBytes(2 * 1024 ** 3)).toBe(DEFAULT_SEGMENT_BYTES);
+  for (const bytes of [2 * 1024 ** 3 + 1, 5.5 * 1024 ** 3, 100 * 1024 ** 3]) {
+    expect(defaultSegmentBytes(bytes)).toBeGreaterThan(DEFAULT_SEGMENT_BYTES);
+    expect(Math.ceil(bytes / defaultSegmentBytes(bytes))).toBe(MAX_DEFAULT_SEGMENTS);
+  }
+});
 
 for (const backend of databaseBackends()) {
   backend.describe(`importUsers [${backend.name}]`, () => {

@@ -52,7 +52,7 @@ export interface ImportUsersOptions {
   /**
    * Bytes of the file staged per committed segment: what a task that dies may have to read again,
    * and what is left to validate once the last record is staged (each committed segment is validated
-   * while the next one streams in). @default 8 MiB
+   * while the next one streams in). @default {@link defaultSegmentBytes} of the object's size
    */
   readonly segmentBytes?: number;
   /** Aborting stops the import; what was staged is kept for the retry. */
@@ -93,6 +93,25 @@ export const MAX_RECORD_BYTES = 1024 * 1024;
  * that a segment's commit and table (a few ms) are noise (70 segments at 10M rows).
  */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The most segments a default staging has. Each segment is a table, and the completing transaction
+ * locks every one (the merge reads them, the drop drops them): PostgreSQL's shared lock table holds
+ * `max_locks_per_transaction` (64 by default, on RDS too) times `max_connections` locks for all
+ * sessions (https://www.postgresql.org/docs/15/runtime-config-locks.html), so a file of a few GB in
+ * 8 MiB segments could take a large share of it.
+ */
+export const MAX_DEFAULT_SEGMENTS = 256;
+
+/**
+ * The segment size of an object of `objectBytes` (unknown: {@link DEFAULT_SEGMENT_BYTES}):
+ * {@link DEFAULT_SEGMENT_BYTES}, or larger for objects over 2 GiB, so that a staging has at most
+ * {@link MAX_DEFAULT_SEGMENTS} segments.
+ */
+export function defaultSegmentBytes(objectBytes: number | undefined): number {
+  if (objectBytes === undefined) return DEFAULT_SEGMENT_BYTES;
+  return Math.max(DEFAULT_SEGMENT_BYTES, Math.ceil(objectBytes / MAX_DEFAULT_SEGMENTS));
+}
 
 /** A segment or the completion found another task of the job ahead: continue from where it is. */
 class StagingMovedOn extends Error {}
@@ -196,7 +215,8 @@ async function stageRest(
     },
     maxRecordBytes: MAX_RECORD_BYTES,
   });
-  const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  const segmentBytes =
+    options.segmentBytes ?? defaultSegmentBytes(source.contentLength ?? found?.source.bytes);
   let staging = found;
   let segment: StagingSegment | undefined;
   let segmentStart = start;
