@@ -94,25 +94,36 @@ export class TooManyRejectedRowsError extends BatchWorkerError {
   readonly line: number;
   /** The first row errors, in file order. */
   readonly rowErrors: readonly RowErrorLike[];
+  /**
+   * The last line read when the import stopped before the end of the file (the limit was passed
+   * already); undefined when the whole file was read, and `rowsRejected` counts all of it.
+   */
+  readonly stoppedAfterLine: number | undefined;
 
   constructor(
     rowsRejected: number,
     maxRejectedRows: number,
     line: number,
     rowErrors: readonly RowErrorLike[],
+    stoppedAfterLine?: number,
   ) {
     const first = rowErrors
       .slice(0, REASON_ROW_ERRORS)
       .map((error) => `line ${error.line}: ${error.field} ${error.message}`)
       .join('; ');
+    const counted =
+      stoppedAfterLine === undefined
+        ? `${rowsRejected} rejected in all`
+        : `the rest of the file was not read: ${rowsRejected} rejected by line ${stoppedAfterLine}`;
     super(
-      `${maxRejectedRows + 1} rows rejected by line ${line}, more than MAX_REJECTED_ROWS (${maxRejectedRows}); nothing was imported (${rowsRejected} rejected in all; first: ${first}; see row_errors)`,
+      `${maxRejectedRows + 1} rows rejected by line ${line}, more than MAX_REJECTED_ROWS (${maxRejectedRows}); nothing was imported (${counted}; first: ${first}; see row_errors)`,
       { permanent: true, field: 'MAX_REJECTED_ROWS' },
     );
     this.rowsRejected = rowsRejected;
     this.maxRejectedRows = maxRejectedRows;
     this.line = line;
     this.rowErrors = rowErrors;
+    this.stoppedAfterLine = stoppedAfterLine;
   }
 }
 

@@ -333,6 +333,43 @@ for (const backend of databaseBackends()) {
       expect(await stagingLeft(jobId)).toEqual({ tables: [], registered: 0 });
     });
 
+    it('stops reading a file that is over MAX_REJECTED_ROWS already, without staging the rest', async () => {
+      const prefix = `early-${backend.name}-`;
+      const jobId = await runningJob(database.db);
+      let pulled = 0;
+      async function* chunks() {
+        let csv = 'external_id,email\n';
+        for (let n = 1; n <= 10; n++) csv += `${prefix}${n},broken\n`; // lines 2-11: rejected
+        pulled++;
+        yield Buffer.from(csv);
+        // The first segment's rows are validated while the file streams on.
+        await segmentsValidated(jobId);
+        for (let chunk = 0; chunk < 50; chunk++) {
+          pulled++;
+          let rows = '';
+          for (let n = 1; n <= 10; n++) rows += `${prefix}${chunk}-${n},${prefix}${chunk}-${n}@example.com\n`;
+          yield Buffer.from(rows);
+        }
+      }
+      const error = await failure(
+        run(jobId, '', { maxRejectedRows: 3, openSource: async () => Readable.from(chunks()) }),
+      );
+      expect(error.cause).toBeInstanceOf(TooManyRejectedRowsError);
+      const cause = error.cause as TooManyRejectedRowsError;
+      expect(cause.stoppedAfterLine).toBeLessThan(100);
+      expect(error.reason).toBe(
+        `4 rows rejected by line 5, more than MAX_REJECTED_ROWS (3); nothing was imported (the rest of the file was not read: 10 rejected by line ${cause.stoppedAfterLine}; first: ` +
+          `${[2, 3, 4, 5, 6].map((line) => `line ${line}: email is not a valid email address`).join('; ')}; see row_errors)`,
+      );
+      expect(pulled).toBeLessThan(10);
+      expect(await users(prefix)).toEqual([]);
+      expect(await jobRow(database.db, jobId)).toMatchObject({
+        rows_rejected: '10',
+        worker_error: error.reason,
+      });
+      expect(await stagingLeft(jobId)).toEqual({ tables: [], registered: 0 });
+    });
+
     it('accepts exactly MAX_REJECTED_ROWS rejected rows', async () => {
       const jobId = await runningJob(database.db);
       const summary = await run(jobId, 'external_id,email\nedge-1,x\nedge-2,edge-2@example.com\n', {

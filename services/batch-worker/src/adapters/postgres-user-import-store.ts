@@ -13,6 +13,7 @@ import type {
   ImportFailure,
   ImportJobState,
   ImportResult,
+  Rejections,
   RowError,
   StagedSource,
   Staging,
@@ -383,30 +384,10 @@ export class PostgresUserImportStore implements UserImportStore {
         return 'conflict';
       }
       assertRunnable(jobId, jobs[0]);
-      // Segments no validator got to (staged by an earlier task, or the validator was stopped).
-      const { rows: unvalidated } = await client.query<{ segment: number; table_name: string }>(
-        `SELECT segment, table_name FROM import_staging_segments
-         WHERE job_id = $1 AND rejected IS NULL ORDER BY segment FOR UPDATE`,
-        [jobId],
-      );
-      for (const { segment, table_name } of unvalidated) {
-        await client.query(segmentValidationSql(table, header, table_name), [jobId, segment]);
-      }
-      const { rows: checked } = await client.query<{
-        rejected: string;
-        row_errors: RowError[];
-        over_line: string | null;
-      }>(validationSql(rejectsTableName(table)), [limits.maxRowErrors, limits.maxRejectedRows]);
+      const { rowsRejected, rowErrors, overLine } = await this.#validateStaged(client, staging, limits);
       const rowsTotal = Number(registered.records);
-      const rowsRejected = Number(checked[0]?.rejected ?? 0);
-      const rowErrors = checked[0]?.row_errors ?? [];
-      if (rowsRejected > limits.maxRejectedRows) {
-        throw new TooManyRejectedRowsError(
-          rowsRejected,
-          limits.maxRejectedRows,
-          Number(checked[0]?.over_line),
-          rowErrors,
-        );
+      if (overLine !== undefined) {
+        throw new TooManyRejectedRowsError(rowsRejected, limits.maxRejectedRows, overLine, rowErrors);
       }
       const merged = await this.#merge(table, header, {
         rejects: rowsRejected > 0 ? rejectsTableName(table) : undefined,
@@ -439,6 +420,56 @@ export class PostgresUserImportStore implements UserImportStore {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     }
+  }
+
+  async rejectedSoFar(jobId: string): Promise<number> {
+    const { rows } = await this.#client.query<{ rejected: string }>(
+      'SELECT coalesce(sum(rejected), 0) AS rejected FROM import_staging_segments WHERE job_id = $1',
+      [jobId],
+    );
+    return Number(rows[0]?.rejected ?? 0);
+  }
+
+  async rejections(staging: Staging, limits: ValidationLimits): Promise<Rejections> {
+    const failure = await this.#validator.drain();
+    if (failure !== undefined) this.#onValidatorFailure?.(failure);
+    const client = this.#client;
+    await client.query('BEGIN');
+    try {
+      const rejections = await this.#validateStaged(client, staging, limits);
+      await client.query('COMMIT');
+      return rejections;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Inside a transaction: validates the staging's segments no validator got to (staged by an earlier
+   * task, or the validator was stopped), then reads its rejected rows.
+   */
+  async #validateStaged(client: pg.Client, staging: Staging, limits: ValidationLimits): Promise<Rejections> {
+    const { jobId, table, header } = staging;
+    const { rows: unvalidated } = await client.query<{ segment: number; table_name: string }>(
+      `SELECT segment, table_name FROM import_staging_segments
+       WHERE job_id = $1 AND rejected IS NULL ORDER BY segment FOR UPDATE`,
+      [jobId],
+    );
+    for (const { segment, table_name } of unvalidated) {
+      await client.query(segmentValidationSql(table, header, table_name), [jobId, segment]);
+    }
+    const { rows: checked } = await client.query<{
+      rejected: string;
+      row_errors: RowError[];
+      over_line: string | null;
+    }>(validationSql(rejectsTableName(table)), [limits.maxRowErrors, limits.maxRejectedRows]);
+    const overLine = checked[0]?.over_line;
+    return {
+      rowsRejected: Number(checked[0]?.rejected ?? 0),
+      rowErrors: checked[0]?.row_errors ?? [],
+      overLine: overLine === null || overLine === undefined ? undefined : Number(overLine),
+    };
   }
 
   /**

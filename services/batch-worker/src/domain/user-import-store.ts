@@ -63,6 +63,15 @@ export type ImportJobState =
   | { readonly state: 'running' }
   | { readonly state: 'completed'; readonly result: ImportResult };
 
+/** The rejected rows of what is staged: all of them counted, the first listed. */
+export interface Rejections {
+  readonly rowsRejected: number;
+  /** The first `maxRowErrors`, in file order. */
+  readonly rowErrors: readonly RowError[];
+  /** The line of the rejected row past `maxRejectedRows`; undefined when there are not that many. */
+  readonly overLine: number | undefined;
+}
+
 /** Limits of the validation. */
 export interface ValidationLimits {
   /** Rejected rows tolerated; one more fails the import. */
@@ -115,6 +124,13 @@ export interface UserImportStore {
     end: ScanPosition,
     limits: ValidationLimits,
   ): Promise<CompletedImport | 'conflict'>;
+  /**
+   * Rows rejected so far: the sum over the segments validated yet (a cheap read, for stopping a file
+   * that is already over the limit without staging the rest of it).
+   */
+  rejectedSoFar(jobId: string): Promise<number>;
+  /** Validates every staged segment not validated yet, then reads the staging's rejected rows. */
+  rejections(staging: Staging, limits: ValidationLimits): Promise<Rejections>;
   /** Records a failed import on its job, outside (after) the rolled-back transaction. */
   recordFailure(jobId: string, failure: ImportFailure): Promise<void>;
   /** Drops the job's staging (the job ended without the import completing). */
