@@ -196,6 +196,36 @@ postgres.describe(
       expect(await nameOf(`${prefix}3`)).toBe('User 3');
     }, 60_000);
 
+    it('stages segments while the validator validates the earlier ones, in a SERIALIZABLE database', async () => {
+      // The segment's number comes from the catalog, not from the segments the validator is writing:
+      // reading those made the staging and the validation conflict (40001) under SERIALIZABLE.
+      const serializable = `${database.url}${encodeURIComponent(' -c default_transaction_isolation=serializable')}`;
+      const prefix = 'serial-segments-';
+      const lines = usersCsv(60, prefix).trimEnd().split('\n');
+      lines[10] = `${prefix}10,not-an-address,User 10,pro`;
+      const jobId = await runningJob(database.db);
+      const store = await PostgresUserImportStore.connect({ url: serializable });
+      try {
+        const summary = await importUsers({
+          jobId,
+          store,
+          maxRejectedRows: 5,
+          segmentBytes: 200,
+          // Line by line: a segment is committed every few lines while the validator works.
+          openSource: async () => Readable.from(lines.map((line) => Buffer.from(`${line}\n`))),
+        });
+        expect(summary).toMatchObject({ rowsTotal: 60, rowsImported: 59, rowsRejected: 1 });
+      } finally {
+        await store.close();
+      }
+      // Completed once, by this import.
+      const { rows } = await database.db.query<{ finishes: string }>(
+        `SELECT count(*) AS finishes FROM job_transitions WHERE job_id = $1 AND event = 'finish'`,
+        [jobId],
+      );
+      expect(rows[0]?.finishes).toBe('1');
+    });
+
     it('merges again as an upsert when another writer inserts a user of the file meanwhile (where MERGE fails with 23505)', async () => {
       const prefix = 'inserted-';
       const jobId = await runningJob(database.db);
