@@ -12,6 +12,7 @@ import {
   type ObjectCreatedReason,
   objectCreatedEvent,
 } from './object-created-event.ts';
+import { serveBucketApis } from './s3-bucket-apis.ts';
 import { keepCrc64NvmeChecksums } from './s3-checksums.ts';
 import { serveListParts } from './s3-list-parts.ts';
 import { serveVersioningApis } from './s3-versioning-apis.ts';
@@ -43,6 +44,11 @@ export interface AwsEndpointOptions {
    * @default in memory: everything is gone when the process ends
    */
   readonly dataDir?: string;
+  /**
+   * The policy document (JSON) of a bucket, which GetBucketPolicy answers; `undefined` for a bucket
+   * without one. @default no bucket has a policy
+   */
+  readonly bucketPolicy?: (bucket: string) => string | undefined;
 }
 
 /** A message as it sits in a queue, seen without receiving it. */
@@ -165,6 +171,15 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   // APIs over them: ListObjectVersions, Get/PutBucketVersioning.
   const versions = await keepObjectVersions(app, stores.s3Store);
   serveVersioningApis(app, stores.s3Store, versions);
+  // Every other bucket operation fauxqs does not serve as itself (it would list the bucket, or
+  // create or delete it): GetBucketLocation, GetBucketPolicy, GetBucketNotificationConfiguration,
+  // and 501 NotImplemented for the rest (after IAM, which authorized that operation).
+  const { bucketPolicy } = options;
+  serveBucketApis(app, stores.s3Store, {
+    region: LOCAL_REGION,
+    policy: (bucket) => bucketPolicy?.(bucket),
+    sendsToEventBridge: (bucket) => notifyingBuckets.has(bucket),
+  });
 
   // S3 raises "Object Created" after the write succeeded; the writer does not wait for it, so
   // neither does this hook (onResponse runs once the response is on the wire).

@@ -353,6 +353,7 @@ function startAws(
       port,
       dataDir,
       ...(iam.enforced ? { authorize: endpointAuthorizer(iam, reportDenial(reporter)) } : {}),
+      bucketPolicy: (bucket) => iam.bucketPolicy(bucket),
     });
     defer(() => endpoint.stop());
     const sqs = new SQSClient({

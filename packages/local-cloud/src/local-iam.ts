@@ -11,6 +11,7 @@ import {
   type StackPolicies,
   type StackRole,
   type SynthesizedTerraformJson,
+  s3BucketArn,
 } from '@sidestep/iam';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import { localName } from './local-names.ts';
@@ -108,6 +109,12 @@ export interface LocalIam {
     checks: readonly AuthorizationCheck[],
     context?: RequestContext,
   ): void;
+  /**
+   * The bucket policy the stack attaches to a bucket and {@link authorize} enforces, as the JSON
+   * document GetBucketPolicy answers (its Version and Statement, references resolved); `undefined`
+   * when the bucket has none.
+   */
+  bucketPolicy(bucket: string): string | undefined;
 }
 
 /** How a caller is named in the console: a role's session ARN, a service, `anonymous`, `operator`. */
@@ -132,6 +139,7 @@ export const UNENFORCED_IAM: LocalIam = {
   role: () => OPERATOR,
   authorize: () => undefined,
   assertAuthorized: () => undefined,
+  bucketPolicy: () => undefined,
 };
 
 /**
@@ -210,6 +218,11 @@ export function createLocalIam(options: LocalIamOptions): LocalIam {
       if (!denial) return;
       options.onDenied?.(denial);
       throw new AccessDeniedError(denial);
+    },
+    bucketPolicy(bucket) {
+      const policy = stack.resourcePolicies.get(s3BucketArn(bucket));
+      if (!policy) return undefined;
+      return JSON.stringify({ Version: policy.version, Statement: policy.statements.map((s) => s.source) });
     },
   };
   return iam;

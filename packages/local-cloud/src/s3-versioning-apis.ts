@@ -1,6 +1,6 @@
 import type { buildApp } from 'fauxqs';
 import type { FauxqsStores } from './fauxqs-stores.ts';
-import { s3BucketOperation } from './s3-bucket-operation.ts';
+import { bucketRequestOf, type Query } from './s3-bucket-operation.ts';
 import { noSuchBucket, S3ErrorResponse, sendS3Error } from './s3-error-response.ts';
 import {
   type ListedVersion,
@@ -13,12 +13,15 @@ import { escapeXml } from './xml-text.ts';
 
 type S3Store = FauxqsStores['s3Store'];
 type FauxqsApp = ReturnType<typeof buildApp>;
-/** A request's query parameters, each once (a repeated one is taken as absent). */
-type Query = Readonly<Record<string, string | undefined>>;
 
 const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>';
 const S3_NAMESPACE = 'http://s3.amazonaws.com/doc/2006-03-01/';
-const SERVED = new Set(['ListObjectVersions', 'GetBucketVersioning', 'PutBucketVersioning']);
+/** The bucket operations {@link serveVersioningApis} answers. */
+export const VERSIONING_OPERATIONS: ReadonlySet<string> = new Set([
+  'ListObjectVersions',
+  'GetBucketVersioning',
+  'PutBucketVersioning',
+]);
 /** ListObjectVersions' default and largest page. */
 const MAX_KEYS = 1000;
 /** The largest `max-keys` S3 takes (a 32-bit integer). */
@@ -59,13 +62,10 @@ const OWNER = '<Owner><ID>000000000000</ID></Owner>';
  */
 export function serveVersioningApis(app: FauxqsApp, store: S3Store, versions: ObjectVersions): void {
   app.addHook('preHandler', async (request, reply) => {
-    const { bucket = '', '*': key = '' } = request.params as { bucket?: string; '*'?: string };
-    const route = request.routeOptions.url;
-    if (route !== '/:bucket' && !(route === '/:bucket/*' && key === '')) return;
-    const query = queryOf(request.query);
-    // The operation IAM authorized (`?uploads&versions` is ListMultipartUploads, left to fauxqs).
-    const operation = s3BucketOperation(request.method, (parameter) => parameter in query);
-    if (operation === undefined || !SERVED.has(operation)) return;
+    // The operation IAM authorized (`?uploads&versions` is ListMultipartUploads, not served here).
+    const bucketRequest = bucketRequestOf(request);
+    if (!bucketRequest || !VERSIONING_OPERATIONS.has(bucketRequest.operation ?? '')) return;
+    const { bucket, query, operation } = bucketRequest;
     try {
       if (!store.hasBucket(bucket)) throw noSuchBucket(bucket);
       if (operation === 'PutBucketVersioning') {
@@ -82,13 +82,6 @@ export function serveVersioningApis(app: FauxqsApp, store: S3Store, versions: Ob
       throw error;
     }
   });
-}
-
-function queryOf(query: unknown): Query {
-  const entries = Object.entries((query ?? {}) as Record<string, unknown>);
-  return Object.fromEntries(
-    entries.map(([name, value]) => [name, typeof value === 'string' ? value : undefined]),
-  );
 }
 
 function invalidArgument(message: string, name: string, value?: string): S3ErrorResponse {

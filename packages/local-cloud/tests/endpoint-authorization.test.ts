@@ -1,8 +1,13 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Terraform references are literal text in the stack.
 import {
+  DeleteBucketPolicyCommand,
+  GetBucketLocationCommand,
+  GetBucketPolicyCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
@@ -16,11 +21,13 @@ import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { endpointAuthorizer } from '../src/endpoint-authorization.ts';
 import { type AccessDenial, createLocalIam } from '../src/local-iam.ts';
+import { recordResponseBodies } from './fixtures/s3-endpoint.ts';
 import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoint.ts';
 
 // A stack shaped like infra's: roles with inline policies and a TLS-only bucket policy. The reader
 // may read objects but not list the bucket; the lister may do both; neither may write. The auditor
-// may list the bucket's versions and read its versioning configuration, not change it.
+// may list the bucket's versions and read its versioning configuration, not change it. The locator
+// may read the bucket's location only; the remover may delete the bucket.
 const BUCKET = 'sidestep-local-things';
 const role = (name: string) => ({
   name,
@@ -35,6 +42,20 @@ const allow = (roleId: string, statements: object[]) => ({
   role: `\${aws_iam_role.${roleId}.name}`,
   policy: JSON.stringify({ Version: '2012-10-17', Statement: statements }),
 });
+/** infra's TLS-only bucket policy (private-bucket.ts) of the bucket `bucketArn`. */
+const tlsOnlyPolicy = (bucketArn: string) => ({
+  Version: '2012-10-17',
+  Statement: [
+    {
+      Sid: 'DenyInsecureTransport',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 's3:*',
+      Resource: [bucketArn, `${bucketArn}/*`],
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+    },
+  ],
+});
 const stack: SynthesizedTerraformJson = {
   provider: { aws: [{ region: 'us-east-1' }] },
   resource: {
@@ -42,6 +63,8 @@ const stack: SynthesizedTerraformJson = {
       reader: role('sidestep-local-reader'),
       lister: role('sidestep-local-lister'),
       auditor: role('sidestep-local-auditor'),
+      locator: role('sidestep-local-locator'),
+      remover: role('sidestep-local-remover'),
     },
     aws_iam_role_policy: {
       reader: allow('reader', [
@@ -59,24 +82,18 @@ const stack: SynthesizedTerraformJson = {
           Resource: '${aws_s3_bucket.things.arn}',
         },
       ]),
+      locator: allow('locator', [
+        { Effect: 'Allow', Action: 's3:GetBucketLocation', Resource: '${aws_s3_bucket.things.arn}' },
+      ]),
+      remover: allow('remover', [
+        { Effect: 'Allow', Action: 's3:DeleteBucket', Resource: '${aws_s3_bucket.things.arn}' },
+      ]),
     },
     aws_s3_bucket: { things: { bucket: BUCKET } },
     aws_s3_bucket_policy: {
       things: {
         bucket: '${aws_s3_bucket.things.id}',
-        policy: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [
-            {
-              Sid: 'DenyInsecureTransport',
-              Effect: 'Deny',
-              Principal: '*',
-              Action: 's3:*',
-              Resource: ['${aws_s3_bucket.things.arn}', '${aws_s3_bucket.things.arn}/*'],
-              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-            },
-          ],
-        }),
+        policy: JSON.stringify(tlsOnlyPolicy('${aws_s3_bucket.things.arn}')),
       },
     },
     aws_sqs_queue: { jobs: { name: 'sidestep-local-jobs' }, other: { name: 'sidestep-local-other' } },
@@ -106,7 +123,11 @@ const failure = (call: Promise<unknown>) =>
 beforeAll(async () => {
   const iam = createLocalIam({ stack });
   expect(iam.warnings).toEqual([]);
-  endpoint = await startAwsEndpoint({ port: 0, authorize: endpointAuthorizer(iam, (d) => denials.push(d)) });
+  endpoint = await startAwsEndpoint({
+    port: 0,
+    authorize: endpointAuthorizer(iam, (d) => denials.push(d)),
+    bucketPolicy: (bucket) => iam.bucketPolicy(bucket),
+  });
   await endpoint.createBucket(BUCKET);
   endpoint.serveJsonApi('AWSStepFunctions', async () => ({ executionArn: 'arn:started', startDate: 0 }));
   const operator = sqsAs('local');
@@ -277,5 +298,42 @@ describe('the bucket versioning APIs as a role of the stack', () => {
     expect((await getVersioning(auditor)).Status).toBeUndefined();
     await putVersioning(s3As('local'));
     expect((await getVersioning(auditor)).Status).toBe('Enabled');
+  });
+});
+
+// https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html and
+// https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketPolicy.html: each request is answered
+// as the operation IAM authorized, never as the bucket's listing.
+describe('the bucket settings as a role of the stack', () => {
+  it('answers a role allowed only s3:GetBucketLocation the location, not the bucket’s object keys', async () => {
+    const locator = s3As('sidestep-local-locator');
+    const recorded = recordResponseBodies(locator);
+    const output = await locator.send(new GetBucketLocationCommand({ Bucket: BUCKET }));
+    expect(output.LocationConstraint).toBeUndefined();
+    expect(recorded.lastBody()).toContain(
+      '<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>',
+    );
+    expect(recorded.lastBody()).not.toContain('present.txt');
+    // The listing itself stays refused to it.
+    const listing = await failure(locator.send(new ListObjectsV2Command({ Bucket: BUCKET })));
+    expect([listing.name, listing.$metadata?.httpStatusCode]).toEqual(['AccessDenied', 403]);
+    const policy = await failure(locator.send(new GetBucketPolicyCommand({ Bucket: BUCKET })));
+    expect(policy.name).toBe('AccessDenied');
+    expect(policy.message).toContain('is not authorized to perform: s3:GetBucketPolicy');
+  });
+
+  it('answers GetBucketPolicy with the bucket policy the stack attaches and the endpoint enforces', async () => {
+    const output = await s3As('local').send(new GetBucketPolicyCommand({ Bucket: BUCKET }));
+    // As the stack writes it, its references resolved as a deployment resolves them.
+    expect(JSON.parse(output.Policy ?? '')).toEqual(tlsOnlyPolicy(`arn:aws:s3:::${BUCKET}`));
+  });
+
+  it('refuses DeleteBucketPolicy to a role allowed s3:DeleteBucket, and keeps the bucket', async () => {
+    const remover = s3As('sidestep-local-remover');
+    const error = await failure(remover.send(new DeleteBucketPolicyCommand({ Bucket: BUCKET })));
+    expect([error.name, error.$metadata?.httpStatusCode]).toEqual(['AccessDenied', 403]);
+    expect(error.message).toContain('DeleteBucketPolicy');
+    const head = await s3As('local').send(new HeadBucketCommand({ Bucket: BUCKET }));
+    expect(head.$metadata.httpStatusCode).toBe(200);
   });
 });

@@ -326,7 +326,7 @@ describe('ListObjectVersions (API_ListObjectVersions.html)', () => {
     expect(listing.Versions?.map((v) => v.VersionId)).not.toContain(first.VersionId);
   });
 
-  it('answers only the operation IAM authorizes: GET ?uploads&versions is ListMultipartUploads, not a version listing', async () => {
+  it('answers only the operation IAM authorizes: GET ?uploads&versions is ListMultipartUploads (not served: 501), not a listing', async () => {
     await put('subresource/a.csv', 'a');
     const withUploads = new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: 'subresource/' });
     withUploads.middlewareStack.add(
@@ -337,7 +337,11 @@ describe('ListObjectVersions (API_ListObjectVersions.html)', () => {
       },
       { step: 'build' },
     );
-    expect((await s3.send(withUploads)).Versions).toBeUndefined();
+    expect(await s3Error(s3.send(withUploads))).toEqual({
+      name: 'NotImplemented',
+      message: 'A header you provided implies functionality that is not implemented',
+      status: 501,
+    });
     expect((await list({ Prefix: 'subresource/' })).Versions).toHaveLength(1);
   });
 
