@@ -5,6 +5,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db';
+import { insertStagedImport } from '@sidestep/ledger/testing';
 import { type CollectingReporter, createVirtualClock, type LocalCloud } from '@sidestep/local-cloud';
 import {
   LOCAL_NOTIFY_ADDRESS,
@@ -74,6 +75,37 @@ function mailJob(id: string, to: string, template = 'import.completed') {
     payload: { template, to, params: { jobId: `imp_${id}`, fileName: 'users.csv', rows: 10 } },
   };
 }
+
+describe('sidestep job', () => {
+  it("shows a running import's staging: records, bytes, segments validated, rows rejected so far", async () => {
+    const jobId = `imp_staged_${run}`;
+    const remove = await insertStagedImport(db, jobId);
+    try {
+      const shown = await sidestep('job', 'show', jobId);
+      expect(shown.code).toBe(0);
+      expect(shown.stdout.split('\n')).toContain(
+        '  staging  4,200,000 records, 412.0 of 553.4 MiB (74%), 52 of 53 segments validated, 3 rows rejected so far (updated 2026-12-04T10:21:03Z)',
+      );
+      const json = await sidestep('job', jobId, '--json');
+      expect(JSON.parse(json.stdout).staging).toEqual({
+        bytesStaged: 432013312,
+        bytesTotal: 580280729,
+        recordsStaged: 4200000,
+        segmentsStaged: 53,
+        segmentsValidated: 52,
+        rowsRejectedSoFar: 3,
+        updatedAt: '2026-12-04T10:21:03.000Z',
+      });
+      // The staging dropped (as when the job completes or fails): the line goes with it.
+      await db.query('SELECT drop_import_staging($1)', [jobId]);
+      const after = await sidestep('job', 'show', jobId);
+      expect(after.stdout).toContain(`import ${jobId}`);
+      expect(after.stdout).not.toContain('staging');
+    } finally {
+      await remove();
+    }
+  }, 60_000);
+});
 
 describe('sidestep dlq', () => {
   it('names the field of a poison mail and says a dry-run redrive would fail again, moving nothing', async () => {

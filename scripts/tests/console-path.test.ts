@@ -8,6 +8,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type RunningConsole, startConsole } from '@sidestep/console';
 import type { Database } from '@sidestep/db';
+import { insertStagedImport } from '@sidestep/ledger/testing';
 import { createVirtualClock } from '@sidestep/local-cloud';
 import { createOpsContext, type OpsContext } from '@sidestep/ops';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -261,6 +262,27 @@ describe('the console, in a browser', () => {
     );
     await page.context().close();
   }, 120_000);
+
+  it("shows how far a running import's staging has got on its job page, live until the staging is gone", async () => {
+    const jobId = `imp_staged_${run}`;
+    const remove = await insertStagedImport(db, jobId);
+    try {
+      const page = await open(`/jobs/${jobId}`);
+      expect(await page.locator('#job-state').textContent()).toContain('running');
+      const staging = page.locator('#job-staging');
+      expect(await staging.textContent()).toMatch(
+        /^\s*Staging: 4,200,000 records, 412\.0 of 553\.4 MiB \(74%\), 52 of 53 segments validated, 3 rows rejected so far\s+\(Updated .+\)$/,
+      );
+      expect(await staging.locator('progress').getAttribute('value')).toBe('432013312');
+      expect(await staging.locator('time').getAttribute('datetime')).toBe('2026-12-04T10:21:03.000Z');
+      // The staging dropped (as when the job completes or fails): the live page loses the line.
+      await db.query('SELECT drop_import_staging($1)', [jobId]);
+      await staging.waitFor({ state: 'detached', timeout: 10_000 });
+      await page.context().close();
+    } finally {
+      await remove();
+    }
+  }, 60_000);
 
   it('speaks the browser’s language and switches on request; workflows are drawn from their definitions', async () => {
     const page = await open('/workflows', 'ja-JP');

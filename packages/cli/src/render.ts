@@ -6,6 +6,7 @@ import type {
   ExecutionSummary,
   FailedJobResult,
   FiredSchedule,
+  ImportStaging,
   JobDetail,
   JobPage,
   JobSummary,
@@ -21,6 +22,31 @@ function age(seconds: number | null): string {
 function rows(job: Pick<JobSummary, 'rowsTotal' | 'rowsImported' | 'rowsRejected'>): string {
   if (job.rowsTotal === null) return '-';
   return `${job.rowsImported ?? 0}/${job.rowsTotal}${job.rowsRejected ? ` (${job.rowsRejected} rejected)` : ''}`;
+}
+
+const COUNT = new Intl.NumberFormat('en-US');
+
+function mebibytes(bytes: number): string {
+  return (bytes / 2 ** 20).toFixed(1);
+}
+
+/**
+ * An import's staging so far on one line: records, bytes of the object (the percentage rounded
+ * down, so 100% means the whole object), segments validated and the rows they rejected.
+ */
+function staging(progress: ImportStaging): string {
+  const { bytesStaged, bytesTotal } = progress;
+  const bytes =
+    bytesTotal === null
+      ? `${mebibytes(bytesStaged)} MiB`
+      : `${mebibytes(bytesStaged)} of ${mebibytes(bytesTotal)} MiB${bytesTotal > 0 ? ` (${Math.floor((bytesStaged * 100) / bytesTotal)}%)` : ''}`;
+  const rejected = progress.rowsRejectedSoFar;
+  return [
+    `${COUNT.format(progress.recordsStaged)} records`,
+    bytes,
+    `${COUNT.format(progress.segmentsValidated)} of ${COUNT.format(progress.segmentsStaged)} segments validated`,
+    `${COUNT.format(rejected)} ${rejected === 1 ? 'row' : 'rows'} rejected so far (updated ${when(progress.updatedAt)})`,
+  ].join(', ');
 }
 
 function statusScreen(result: EnvironmentStatus): string {
@@ -198,6 +224,8 @@ function job(result: JobDetail): string {
     `  state    ${result.state} (attempt ${result.attempt})`,
     `  file     ${result.fileName ?? '-'}`,
     `  rows     ${rows(result)}`,
+    // A running import's staging: none before its task stages anything, or once it ended.
+    ...(result.staging ? [`  staging  ${staging(result.staging)}`] : []),
     `  error    ${result.error ?? '-'}`,
     // A running job's task that failed transiently: the workflow waits, then runs it again.
     ...(result.state === 'running' && result.workerError ? [`  rerun    after: ${result.workerError}`] : []),

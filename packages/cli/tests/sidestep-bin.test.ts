@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { sampleJobDetail } from '@sidestep/ledger/testing';
+import { sampleImportStaging, sampleJobDetail } from '@sidestep/ledger/testing';
 import { render } from '../src/render.ts';
 import { table } from '../src/table.ts';
 
@@ -144,5 +144,20 @@ describe('jobs show', () => {
     );
     expect(render('job', { ...job, state: 'failed', error: 'the import failed' }, {})).not.toContain('rerun');
     expect(render('job', { ...job, workerError: null }, {})).not.toContain('rerun');
+  });
+
+  it("shows a running import's staging on one line, and nothing without one", () => {
+    // Updated at a fraction of a second: shown to the second, as every time here.
+    const staging = sampleImportStaging({ updatedAt: new Date('2026-12-04T10:21:03.250Z') });
+    expect(render('job', { ...job, staging }, {}).split('\n')).toContain(
+      '  staging  4,200,000 records, 412.0 of 553.4 MiB (74%), 52 of 53 segments validated, 3 rows rejected so far (updated 2026-12-04T10:21:03Z)',
+    );
+    // The object's size unknown: no total, no percentage.
+    expect(
+      render('job', { ...job, staging: { ...staging, bytesTotal: null, rowsRejectedSoFar: 1 } }, {}),
+    ).toContain(
+      '  staging  4,200,000 records, 412.0 MiB, 52 of 53 segments validated, 1 row rejected so far',
+    );
+    expect(render('job', job, {})).not.toContain('staging');
   });
 });

@@ -115,6 +115,11 @@ const EN = {
   'job.attemptN': 'attempt {n}',
   'job.rows': '{done} of {total} rows',
   'job.rowsNoTotal': '{done} rows so far',
+  'job.staging': 'Staging',
+  'job.stagingProgress':
+    '{records} records, {bytes}, {validated} of {segments} segments validated, {rejected} rows rejected so far',
+  'job.stagingBytes': '{staged} of {total} MiB ({percent}%)',
+  'job.stagingBytesNoTotal': '{staged} MiB',
   'schedules.title': 'Schedules',
   'schedules.runNow': 'Run now',
   'schedules.pause': 'Pause',
@@ -249,6 +254,11 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'job.attemptN': '試行 {n}',
   'job.rows': '{total} 行中 {done} 行',
   'job.rowsNoTotal': 'これまでに {done} 行',
+  'job.staging': 'ステージング',
+  'job.stagingProgress':
+    '{records} レコード、{bytes}、{segments} セグメント中 {validated} 検証済み、これまでに {rejected} 行を除外',
+  'job.stagingBytes': '{total} MiB 中 {staged} MiB（{percent}%）',
+  'job.stagingBytesNoTotal': '{staged} MiB',
   'schedules.title': 'スケジュール',
   'schedules.runNow': '今すぐ実行',
   'schedules.pause': '一時停止',

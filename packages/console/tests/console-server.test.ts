@@ -11,7 +11,7 @@ import {
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { sampleJobDetail } from '@sidestep/ledger/testing';
+import { sampleImportStaging, sampleJobDetail } from '@sidestep/ledger/testing';
 import {
   createOpsContext,
   type JobDetail,
@@ -359,6 +359,7 @@ describe('the job page', () => {
     id: 'imp_rerun',
     workerError: 'cannot read s3://sidestep-local-imports/imports/users.csv: Error: read ECONNRESET',
   });
+  const staged = sampleJobDetail({ id: 'imp_staged', staging: sampleImportStaging() });
   let jobs: Map<string, JobDetail>;
   let jobContext: OpsContext;
   let jobConsole: RunningConsole;
@@ -367,6 +368,7 @@ describe('the job page', () => {
     jobs = new Map([
       [running.id, running],
       ['imp_done', { ...running, id: 'imp_done', state: 'succeeded', workerError: null }],
+      [staged.id, staged],
     ]);
     // Only what the job page reads of the ledger.
     const ledger = { describeJob: async (id: string) => jobs.get(id) } as unknown as Ledger;
@@ -388,5 +390,20 @@ describe('the job page', () => {
       /<p class="error-box" id="job-rerunning"><strong>Its task failed and runs again after a wait:<\/strong> cannot read s3:\/\/sidestep-local-imports\/imports\/users.csv: Error: read ECONNRESET<\/p>/,
     );
     expect(await page('imp_done')).not.toContain('job-rerunning');
+  });
+
+  it("shows a running import's staging so far, in the language asked for, and nothing without one", async () => {
+    const page = async (path: string) => (await fetch(new URL(path, jobConsole.url))).text();
+    const english = await page('/jobs/imp_staged');
+    expect(english).toContain(
+      '<p id="job-staging"><progress max="580280729" value="432013312"></progress> <strong>Staging:</strong> 4,200,000 records, 412.0 of 553.4 MiB (74%), 52 of 53 segments validated, 3 rows rejected so far',
+    );
+    expect(english).toMatch(
+      /<span class="count">\(Updated <time datetime="2026-12-04T10:21:03.000Z">2026-12-04 10:21:03Z<\/time>\)<\/span><\/p>/,
+    );
+    expect(await page('/jobs/imp_staged?lang=ja')).toContain(
+      '<strong>ステージング:</strong> 4,200,000 レコード、553.4 MiB 中 412.0 MiB（74%）、53 セグメント中 52 検証済み、これまでに 3 行を除外',
+    );
+    expect(await page('/jobs/imp_done')).not.toContain('job-staging');
   });
 });

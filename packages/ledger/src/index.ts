@@ -17,6 +17,7 @@ export {
 export type {
   AuditEntry,
   FailedJob,
+  ImportStaging,
   JobCounts,
   JobDetail,
   JobPage,

@@ -40,6 +40,28 @@ export interface MailRecord {
   readonly createdAt: Date;
 }
 
+/**
+ * How far an import's staging has got: the batch-worker's `import_stagings` row of the job and its
+ * committed segments (`import_staging_segments`), as its task stages the object segment by segment.
+ * Both disappear when the job completes or fails, so only a running import (or one whose task is
+ * to run again) has one.
+ */
+export interface ImportStaging {
+  /** Bytes of the object staged so far (`byte_offset`: just past the last staged record). */
+  readonly bytesStaged: number;
+  /** The object's size; null when the worker did not learn it. */
+  readonly bytesTotal: number | null;
+  readonly recordsStaged: number;
+  /** Segments committed so far. */
+  readonly segmentsStaged: number;
+  /** Of those, the segments already checked against the rules. */
+  readonly segmentsValidated: number;
+  /** Rows the validated segments reject; the segments not validated yet may reject more. */
+  readonly rowsRejectedSoFar: number;
+  /** When the last segment was staged. */
+  readonly updatedAt: Date;
+}
+
 /** A job with everything the ledger knows about it. */
 export interface JobDetail extends JobSummary {
   readonly requestedBy: string | null;
@@ -59,6 +81,8 @@ export interface JobDetail extends JobSummary {
   readonly executions: readonly string[];
   /** The mails about it: the send-once records of its mail keys. */
   readonly mails: readonly MailRecord[];
+  /** An import's staging so far; null when it has none (not an import, not started, or ended). */
+  readonly staging: ImportStaging | null;
 }
 
 /** Jobs by state: running and registered now, failed and succeeded since a time. */

@@ -20,6 +20,7 @@ import {
 import type {
   AuditEntry,
   FailedJob,
+  ImportStaging,
   JobCounts,
   JobDetail,
   JobPage,
@@ -97,6 +98,42 @@ async function mailRecords(db: Queryable, keys: readonly string[]): Promise<Mail
     status: row.status,
     createdAt: row.created_at,
   }));
+}
+
+/**
+ * The staging of import `jobId` so far, or null: its `import_stagings` row (one per job) with its
+ * committed segments counted, in one query (both tables are keyed by `job_id`). The batch-worker
+ * commits a segment's row together with the staging row's position, so the two agree in one
+ * snapshot; a validation sets its segment's `rejected` later, so `count(rejected)` counts the
+ * segments validated.
+ */
+async function importStaging(db: Queryable, jobId: string): Promise<ImportStaging | null> {
+  const { rows } = await db.query<{
+    byte_offset: string;
+    source_bytes: string | null;
+    records: string;
+    updated_at: Date;
+    segments: string;
+    validated: string;
+    rejected: string;
+  }>(
+    `SELECT s.byte_offset, s.source_bytes, s.records, s.updated_at, count(g.segment) AS segments,
+            count(g.rejected) AS validated, coalesce(sum(g.rejected), 0) AS rejected
+     FROM import_stagings s LEFT JOIN import_staging_segments g ON g.job_id = s.job_id
+     WHERE s.job_id = $1 GROUP BY s.job_id`,
+    [jobId],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    bytesStaged: Number(row.byte_offset),
+    bytesTotal: row.source_bytes === null ? null : Number(row.source_bytes),
+    recordsStaged: Number(row.records),
+    segmentsStaged: Number(row.segments),
+    segmentsValidated: Number(row.validated),
+    rowsRejectedSoFar: Number(row.rejected),
+    updatedAt: row.updated_at,
+  };
 }
 
 /** A `jobs.list` cursor: the last job's `created_at` (as PostgreSQL prints it, microseconds kept) and id. */
@@ -210,6 +247,8 @@ export class SqlLedger implements Ledger {
         })),
         executions,
         mails: await mailRecords(tx, jobMailKeys(jobId, row.attempt)),
+        // Only the batch-worker's imports stage: an export is not asked.
+        staging: row.kind === 'import' ? await importStaging(tx, jobId) : null,
       };
     });
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
-import { answerLedgerRequest, ledgerResult, SqlLedger } from '../src/index.ts';
+import { answerLedgerRequest, type JobDetail, ledgerResult, SqlLedger } from '../src/index.ts';
+import { insertStagedImport, sampleImportStaging } from '../src/testing.ts';
 
 async function insertExport(
   db: ReturnType<ReturnType<typeof suiteDatabase>>,
@@ -60,6 +61,37 @@ describeEachDatabase('SqlLedger', (open) => {
     expect(await ledger.describeJob('exp_rerun')).toMatchObject({ state: 'running', workerError: reason });
     await db().query('UPDATE jobs SET worker_error = NULL WHERE id = $1', ['exp_rerun']);
     expect((await ledger.describeJob('exp_rerun')).workerError).toBeNull();
+  });
+
+  it("describes a running import's staging: bytes and records so far, segments validated, rows they rejected", async () => {
+    await insertStagedImport(db(), 'imp_staged');
+    // Another import's segment, validated with rejects: counted for that job only.
+    await db().query(
+      `INSERT INTO import_staging_segments (job_id, segment, table_name, records, rejected)
+       VALUES ('imp_other', 0, 'import_staging_imp_other_0', 10, 7)`,
+    );
+    const ledger = new SqlLedger(db());
+    // 53 segments: the first three validated with a reject each, 49 without, the last not validated yet.
+    expect((await ledger.describeJob('imp_staged')).staging).toEqual(sampleImportStaging());
+    // Before its first segment, and without the object's size.
+    await db().query('DELETE FROM import_staging_segments WHERE job_id = $1', ['imp_staged']);
+    await db().query('UPDATE import_stagings SET source_bytes = NULL WHERE job_id = $1', ['imp_staged']);
+    expect((await ledger.describeJob('imp_staged')).staging).toMatchObject({
+      bytesTotal: null,
+      segmentsStaged: 0,
+      segmentsValidated: 0,
+      rowsRejectedSoFar: 0,
+    });
+  });
+
+  it('describes a job without a staging with none: an export, an import whose staging was dropped', async () => {
+    await insertExport(db(), 'exp_no_staging', 'running', '2026-11-24T09:40:00Z');
+    await insertStagedImport(db(), 'imp_dropped');
+    // What the batch-worker does as the job completes or fails: its staging row and segments go.
+    await db().query('SELECT drop_import_staging($1)', ['imp_dropped']);
+    const ledger = new SqlLedger(db());
+    expect((await ledger.describeJob('imp_dropped')).staging).toBeNull();
+    expect((await ledger.describeJob('exp_no_staging')).staging).toBeNull();
   });
 
   it('fails a running job as the operator, once', async () => {
@@ -151,6 +183,18 @@ describeEachDatabase('answerLedgerRequest', (open) => {
     const [listed] = ledgerResult(JSON.stringify(answer)) as { at: Date; operator: string }[];
     expect(listed?.operator).toBe(entry.operator);
     expect(listed?.at).toBeInstanceOf(Date);
+  });
+
+  it("answers a job's staging with its date, which the Lambda adapter's decoding revives", async () => {
+    await insertStagedImport(db(), 'imp_wire');
+    const answer = await answerLedgerRequest(
+      new SqlLedger(db()),
+      { op: 'job.describe', jobId: 'imp_wire' },
+      { actions: false },
+    );
+    const { staging } = ledgerResult(JSON.stringify(answer)) as JobDetail;
+    expect(staging).toEqual(sampleImportStaging());
+    expect(staging?.updatedAt).toBeInstanceOf(Date);
   });
 
   it('answers a bad field and a missing job as named errors, not thrown', async () => {

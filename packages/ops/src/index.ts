@@ -7,6 +7,7 @@
 export {
   type AuditEntry,
   type FailedJob,
+  type ImportStaging,
   idempotencyRecordHash,
   type JobCounts,
   type JobDetail,

@@ -169,6 +169,18 @@ describe('LambdaLedger against the ops-ledger bundle', () => {
     await postgres?.close();
   });
 
+  /** An ops context whose stubbed Lambda client hands each Invoke to the bundle. */
+  function bundleContext() {
+    const { context, lambda } = stagingContext();
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
+      const result = await fn.invoke(JSON.parse(new TextDecoder().decode(input.Payload)));
+      return result.ok
+        ? answer(result.payload)
+        : { StatusCode: 200, FunctionError: 'Unhandled', Payload: payload(result.error) };
+    });
+    return context;
+  }
+
   it('reads jobs and the audit trail written by the database, and gets a refusal for an action', async () => {
     await postgres.db.query(
       `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id)
@@ -178,13 +190,7 @@ describe('LambdaLedger against the ops-ledger bundle', () => {
       `INSERT INTO operator_audit (operator, environment, action, target, details, result)
        VALUES ('${OPERATOR}', 'staging', 'job-retry', 'exp_bundle', '{}', 'ok')`,
     );
-    const { context, lambda } = stagingContext();
-    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
-      const result = await fn.invoke(JSON.parse(new TextDecoder().decode(input.Payload)));
-      return result.ok
-        ? answer(result.payload)
-        : { StatusCode: 200, FunctionError: 'Unhandled', Payload: payload(result.error) };
-    });
+    const context = bundleContext();
 
     const detail = await describeJob(context, 'exp_bundle');
     expect(detail).toMatchObject({
@@ -199,6 +205,32 @@ describe('LambdaLedger against the ops-ledger bundle', () => {
     await expect(failJob(context, 'exp_bundle', 'x')).rejects.toMatchObject({
       name: 'LedgerRequestError',
       field: 'op',
+    });
+  }, 60_000);
+
+  it("reads a running import's staging, its date revived", async () => {
+    await postgres.db.query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name)
+       VALUES ('imp_bundle', 'import', 'running', 'sidestep-local-imports', 'imports/users.csv', 'v1', 'users.csv')`,
+    );
+    await postgres.db.query(
+      `INSERT INTO import_stagings (job_id, table_name, columns, source_bytes, byte_offset, lines, records, updated_at)
+       VALUES ('imp_bundle', 'import_staging_imp_bundle', '[]', 2000, 1000, 11, 10, '2026-12-04T10:21:03Z')`,
+    );
+    await postgres.db.query(
+      `INSERT INTO import_staging_segments (job_id, segment, table_name, records, rejected)
+       VALUES ('imp_bundle', 0, 'import_staging_imp_bundle_0', 6, 2), ('imp_bundle', 1, 'import_staging_imp_bundle_1', 4, NULL)`,
+    );
+    const context = bundleContext();
+
+    expect((await describeJob(context, 'imp_bundle')).staging).toEqual({
+      bytesStaged: 1000,
+      bytesTotal: 2000,
+      recordsStaged: 10,
+      segmentsStaged: 2,
+      segmentsValidated: 1,
+      rowsRejectedSoFar: 2,
+      updatedAt: new Date('2026-12-04T10:21:03Z'),
     });
   }, 60_000);
 });

@@ -1,6 +1,6 @@
-import { describeJob, type JobSummary, pageJobs, retryJob } from '@sidestep/ops';
+import { describeJob, type ImportStaging, type JobSummary, pageJobs, retryJob } from '@sidestep/ops';
 import { html, type SafeHtml } from '../html.ts';
-import type { Translate } from '../i18n.ts';
+import type { Locale, Translate } from '../i18n.ts';
 import { actionButton, badge, executionLink, type Page, pager, table, time } from '../page.ts';
 
 const STATES = ['registered', 'running', 'succeeded', 'failed'];
@@ -17,6 +17,33 @@ export function progress(t: Translate, job: JobSummary): SafeHtml | null {
     return html`<progress></progress> <span class="count">${t('job.rowsNoTotal', { done })}</span>`;
   }
   return null;
+}
+
+/**
+ * How far a running import's staging has got: bytes of its object (a bar, and the percentage rounded
+ * down, where its size is known), records, segments validated and the rows they rejected so far.
+ */
+function stagingProgress(t: Translate, locale: Locale, staging: ImportStaging): SafeHtml {
+  const count = new Intl.NumberFormat(locale);
+  const mebibytes = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+  const { bytesStaged, bytesTotal } = staging;
+  const sized = bytesTotal !== null && bytesTotal > 0;
+  const bytes = sized
+    ? t('job.stagingBytes', {
+        staged: mebibytes(bytesStaged),
+        total: mebibytes(bytesTotal),
+        percent: Math.floor((bytesStaged * 100) / bytesTotal),
+      })
+    : t('job.stagingBytesNoTotal', { staged: mebibytes(bytesStaged) });
+  const line = t('job.stagingProgress', {
+    records: count.format(staging.recordsStaged),
+    bytes,
+    validated: count.format(staging.segmentsValidated),
+    segments: count.format(staging.segmentsStaged),
+    rejected: count.format(staging.rowsRejectedSoFar),
+  });
+  return html`<p id="job-staging">${sized ? html`<progress max="${bytesTotal}" value="${bytesStaged}"></progress> ` : ''}<strong>${t('job.staging')}:</strong> ${line}
+    <span class="count">(${t('col.updated')} ${time(staging.updatedAt)})</span></p>`;
 }
 
 /** The ledger, newest first, filtered by state and kind, a page at a time (keyset cursor). */
@@ -77,7 +104,7 @@ export const jobsPage: Page = async (request) => {
 
 /** One job: progress, every attempt's execution, its mails and transitions; Retry when it failed. */
 export const jobPage: Page = async (request) => {
-  const { context, t, params, outboxDir } = request;
+  const { context, t, locale, params, outboxDir } = request;
   const job = await describeJob(context, params.id ?? '');
   return {
     title: t('job.title', { id: job.id }),
@@ -86,6 +113,7 @@ export const jobPage: Page = async (request) => {
       <p class="meta">${job.kind} · ${job.fileName ?? ''} · ${t('job.attemptN', { n: job.attempt })} ·
         ${t('col.created')} ${time(job.createdAt)} · ${t('col.updated')} ${time(job.updatedAt)}</p>
       ${progress(t, job) ?? ''}
+      ${job.staging ? stagingProgress(t, locale, job.staging) : ''}
       ${job.error ? html`<p class="error-box"><strong>${t('col.error')}:</strong> ${job.error}</p>` : ''}
       ${
         // A running job's task that failed transiently (exit 75): the workflow waits, then reruns it.
