@@ -79,6 +79,17 @@ export interface CompleteRetry {
 /** Who fires the job's `finish` when the import completes it, as the audit trail records it. */
 export const IMPORT_COMPLETED_BY = 'batch-worker';
 
+/**
+ * How the staging's transactions begin (creating it, each segment, each segment's validation, the
+ * early check of rejected rows): READ COMMITTED whatever the database's default. They are ordered by
+ * the row locks they take (the staging's row, a segment's row), which is all they need; in a
+ * database whose default is SERIALIZABLE, its predicate locks would make a segment and the
+ * validation of the one before it, which read and write neighbouring rows of
+ * import_staging_segments, fail each other with 40001. The completion keeps the default: it is
+ * retried on 40001.
+ */
+const BEGIN_LOCKED = 'BEGIN ISOLATION LEVEL READ COMMITTED';
+
 /** SQLSTATEs after which the same transaction, run again, may pass. */
 const RETRYABLE_SQLSTATES = new Set(['40P01', '40001']);
 
@@ -200,7 +211,7 @@ export class PostgresUserImportStore implements UserImportStore {
   ): Promise<Staging | undefined> {
     const table = stagingTableName(jobId);
     const client = this.#client;
-    await client.query('BEGIN');
+    await client.query(BEGIN_LOCKED);
     try {
       // The job's row lock orders this after a completion of the job by another task (which drops
       // the staging): a staging is never created again for a job that is no longer running.
@@ -253,7 +264,7 @@ export class PostgresUserImportStore implements UserImportStore {
 
   async stage(staging: Staging, from: ScanPosition): Promise<StagingSegment | undefined> {
     const client = this.#client;
-    await client.query('BEGIN');
+    await client.query(BEGIN_LOCKED);
     let copy: Writable;
     let segment: number;
     let segmentTable: string;
@@ -431,18 +442,26 @@ export class PostgresUserImportStore implements UserImportStore {
   }
 
   async rejectedSoFar(jobId: string): Promise<number> {
-    const { rows } = await this.#client.query<{ rejected: string }>(
-      'SELECT coalesce(sum(rejected), 0) AS rejected FROM import_staging_segments WHERE job_id = $1',
-      [jobId],
-    );
-    return Number(rows[0]?.rejected ?? 0);
+    const client = this.#client;
+    await client.query(`${BEGIN_LOCKED} READ ONLY`);
+    try {
+      const { rows } = await client.query<{ rejected: string }>(
+        'SELECT coalesce(sum(rejected), 0) AS rejected FROM import_staging_segments WHERE job_id = $1',
+        [jobId],
+      );
+      await client.query('COMMIT');
+      return Number(rows[0]?.rejected ?? 0);
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
   }
 
   async rejections(staging: Staging, limits: ValidationLimits): Promise<Rejections> {
     const failure = await this.#validator.drain();
     if (failure !== undefined) this.#onValidatorFailure?.(failure);
     const client = this.#client;
-    await client.query('BEGIN');
+    await client.query(BEGIN_LOCKED);
     try {
       const rejections = await this.#validateStaged(client, staging, limits);
       await client.query('COMMIT');
@@ -648,7 +667,7 @@ class SegmentValidator {
       return client;
     })();
     const client = await this.#client;
-    await client.query('BEGIN');
+    await client.query(BEGIN_LOCKED);
     try {
       const { rows } = await client.query<{ rejected: string | null }>(
         'SELECT rejected FROM import_staging_segments WHERE job_id = $1 AND segment = $2 FOR UPDATE',
