@@ -7,6 +7,7 @@ import {
   VALIDATOR_APPLICATION_NAME,
 } from '../src/adapters/postgres-user-import-store.ts';
 import { openSourceObject } from '../src/adapters/s3-source.ts';
+import { mapHeader } from '../src/domain/map-header.ts';
 import {
   ImportFailedError,
   ImportInterruptedError,
@@ -393,6 +394,34 @@ for (const backend of databaseBackends()) {
       expect(error.cause).toBeInstanceOf(MalformedCsvError);
       expect((error.cause as MalformedCsvError).line).toBe(3);
       expect(error.reason).toMatch(/^malformed CSV at line 3: .*quote/);
+    });
+
+    it('lets exactly one of two tasks that start a job at the same moment create its staging', async () => {
+      // Both insert the job's registry row at once; its table name is unique too (derived from the
+      // job id), which an ON CONFLICT on the job id alone did not cover: the loser failed with 23505.
+      const other = await PostgresUserImportStore.connect({ url: database.url });
+      try {
+        const header = ['external_id', 'email'];
+        for (let round = 0; round < 20; round++) {
+          const jobId = await runningJob(database.db);
+          const create = (on: PostgresUserImportStore) =>
+            on.createStaging(
+              jobId,
+              header,
+              mapHeader(header),
+              { offset: 18, lines: 1 },
+              {
+                etag: undefined,
+                versionId: undefined,
+                bytes: undefined,
+              },
+            );
+          const created = await Promise.all([create(store), create(other)]);
+          expect(created.filter((staging) => staging !== undefined)).toHaveLength(1);
+        }
+      } finally {
+        await other.close();
+      }
     });
 
     it('runs the same import twice at once (a duplicated task) without duplicates or a deadlock', async () => {

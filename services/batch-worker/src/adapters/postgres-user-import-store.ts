@@ -223,11 +223,14 @@ export class PostgresUserImportStore implements UserImportStore {
         await client.query('ROLLBACK');
         return undefined;
       }
+      // Two tasks of the job may get here at once: the second's row conflicts on the job id and on the
+      // table name (derived from the job id, and unique too), and only a conflict target naming every
+      // unique index lets it lose quietly; with `(job_id)` alone it could fail with 23505 on the name.
       const inserted = await client.query(
         `INSERT INTO import_stagings
            (job_id, table_name, columns, source_etag, source_version, source_bytes, byte_offset, lines)
          VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
-         ON CONFLICT (job_id) DO NOTHING`,
+         ON CONFLICT DO NOTHING`,
         [
           jobId,
           table,
