@@ -149,9 +149,12 @@ function psqlSameWork(path: string): Sample {
   const header = mapHeader(HEADER);
   const script = [
     'DROP TABLE IF EXISTS bench_staging, bench_staging_rejects;',
-    `CREATE UNLOGGED TABLE bench_staging (line bigint GENERATED ALWAYS AS IDENTITY, reject text, ${HEADER.map((_, i) => `c${i + 1} text`).join(', ')});`,
     `${createRejectsSql('bench_staging_rejects')};`,
-    `\\copy bench_staging (${HEADER.map((_, i) => `c${i + 1}`).join(', ')}) FROM '${path}' WITH (FORMAT csv, HEADER true)`,
+    // As the worker stages a segment: the table created and copied FREEZE in one transaction.
+    'BEGIN;',
+    `CREATE UNLOGGED TABLE bench_staging (line bigint GENERATED ALWAYS AS IDENTITY, reject text, ${HEADER.map((_, i) => `c${i + 1} text`).join(', ')});`,
+    `\\copy bench_staging (${HEADER.map((_, i) => `c${i + 1}`).join(', ')}) FROM '${path}' WITH (FORMAT csv, HEADER true, FREEZE)`,
+    'COMMIT;',
     `${rejectSql('bench_staging', 'bench_staging_rejects', header)};`,
     'BEGIN;',
     "SET LOCAL work_mem = '64MB';",
@@ -299,7 +302,7 @@ function markdown(): string {
     `Measured ${date} by \`pnpm --filter @sidestep/batch-worker bench${memoryRun ? ' -- --memory-run' : ''}\` on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres} (${machine.platform}); median of ${repeat} run(s) per size and tool; load average ${load} (15 min, at the end) on the ${machine.cores} cores. The machine is shared with other work (and the S3 emulator runs on it too): expect noise of +-20%. Generated file: see ../README.md (Performance) for how to read it.`,
     '',
     "- **psql \\copy**: `\\copy baseline_users FROM <file> (FORMAT csv, HEADER)` of the same file from local disk into a table of the file's shape with a primary key on external_id. The issue's baseline.",
-    "- **psql same work**: psql doing the worker's database work: `\\copy` of the file into an UNLOGGED staging table of text columns plus the record number, then in one transaction the worker's own validation and merge statements (from `src/adapters/staged-user-rules.ts`) into an empty `users` and a job update.",
+    "- **psql same work**: psql doing the worker's database work: `\\copy ... FREEZE` of the file into an UNLOGGED staging table of text columns plus the record number (created in the same transaction, as the worker's segments are), the worker's validation statement, then in one transaction the worker's own completion and merge statements (from `src/adapters/staged-user-rules.ts`) into an empty `users` and a job update.",
     "- **worker**: the exact task bundle (`dist/index.mjs`) as a child process: GetObject stream from the local S3 (fauxqs) -> record scan (record ends, lines, field counts; no field parsing) -> `COPY ... FROM STDIN (FORMAT csv)` into the job's UNLOGGED staging, committed per 8 MiB segment (a table each) with the byte offset reached, each committed segment validated set-based on a second connection while the next streams in -> one transaction: the rejected rows' count, the merge lock, one MERGE into `users` (empty before each run), the job's counts and its completion.",
     '',
     "Wall time from process spawn to exit for all three. Peak RSS is each client process's own (the worker's `VmHWM`, psql's from GNU time); PostgreSQL's memory is not counted for any.",
