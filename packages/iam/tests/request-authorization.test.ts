@@ -136,6 +136,71 @@ describe('s3Authorization', () => {
   });
 });
 
+// https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html and each
+// operation's "Permissions" in https://docs.aws.amazon.com/AmazonS3/latest/API/API_Operations.html.
+describe('s3Authorization of the bucket operations the local endpoint names', () => {
+  const bucketArn = 'arn:aws:s3:::exports';
+
+  it.each([
+    ['DeleteBucketLifecycle', 's3:PutLifecycleConfiguration'],
+    ['GetBucketLifecycleConfiguration', 's3:GetLifecycleConfiguration'],
+    ['GetBucketCors', 's3:GetBucketCORS'],
+    ['PutBucketCors', 's3:PutBucketCORS'],
+    ['DeleteBucketCors', 's3:PutBucketCORS'],
+    ['GetBucketEncryption', 's3:GetEncryptionConfiguration'],
+    ['PutBucketEncryption', 's3:PutEncryptionConfiguration'],
+    ['DeleteBucketEncryption', 's3:PutEncryptionConfiguration'],
+    ['GetBucketTagging', 's3:GetBucketTagging'],
+    ['DeleteBucketTagging', 's3:PutBucketTagging'],
+    ['GetBucketNotificationConfiguration', 's3:GetBucketNotification'],
+    ['PutBucketNotificationConfiguration', 's3:PutBucketNotification'],
+    ['ListMultipartUploads', 's3:ListBucketMultipartUploads'],
+    ['DeleteBucketPolicy', 's3:DeleteBucketPolicy'],
+    ['GetBucketAcl', 's3:GetBucketAcl'],
+    ['PutBucketAcl', 's3:PutBucketAcl'],
+    ['GetPublicAccessBlock', 's3:GetBucketPublicAccessBlock'],
+    ['PutPublicAccessBlock', 's3:PutBucketPublicAccessBlock'],
+    ['DeletePublicAccessBlock', 's3:PutBucketPublicAccessBlock'],
+    ['ListBucketAnalyticsConfigurations', 's3:GetAnalyticsConfiguration'],
+    ['DeleteBucketAnalyticsConfiguration', 's3:PutAnalyticsConfiguration'],
+    ['GetBucketInventoryConfiguration', 's3:GetInventoryConfiguration'],
+    ['DeleteBucketInventoryConfiguration', 's3:PutInventoryConfiguration'],
+    ['ListBucketMetricsConfigurations', 's3:GetMetricsConfiguration'],
+    ['PutBucketMetricsConfiguration', 's3:PutMetricsConfiguration'],
+    ['GetBucketIntelligentTieringConfiguration', 's3:GetIntelligentTieringConfiguration'],
+    ['DeleteBucketIntelligentTieringConfiguration', 's3:PutIntelligentTieringConfiguration'],
+    ['GetBucketOwnershipControls', 's3:GetBucketOwnershipControls'],
+    ['DeleteBucketOwnershipControls', 's3:PutBucketOwnershipControls'],
+    ['PutBucketWebsite', 's3:PutBucketWebsite'],
+    ['DeleteBucketWebsite', 's3:DeleteBucketWebsite'],
+    ['PutBucketLogging', 's3:PutBucketLogging'],
+    ['GetBucketReplication', 's3:GetReplicationConfiguration'],
+    ['DeleteBucketReplication', 's3:PutReplicationConfiguration'],
+    ['GetBucketRequestPayment', 's3:GetBucketRequestPayment'],
+    ['GetBucketAccelerateConfiguration', 's3:GetAccelerateConfiguration'],
+    ['PutBucketAccelerateConfiguration', 's3:PutAccelerateConfiguration'],
+    ['GetObjectLockConfiguration', 's3:GetBucketObjectLockConfiguration'],
+    ['PutObjectLockConfiguration', 's3:PutBucketObjectLockConfiguration'],
+    ['CreateBucketMetadataConfiguration', 's3:CreateBucketMetadataTableConfiguration'],
+    ['DeleteBucketMetadataConfiguration', 's3:DeleteBucketMetadataTableConfiguration'],
+    ['PutBucketAbac', 's3:PutBucketAbac'],
+  ])('authorizes %s as %s on the bucket', (operation, action) => {
+    expect(s3Authorization(operation, { bucket: 'exports' })).toEqual([{ action, resource: bucketArn }]);
+  });
+
+  it('authorizes CreateSession as s3express:CreateSession on the directory bucket of the region', () => {
+    expect(s3Authorization('CreateSession', { bucket: 'exports--use1-az4--x-s3', ...scope })).toEqual([
+      {
+        action: 's3express:CreateSession',
+        resource: 'arn:aws:s3express:us-east-1:000000000000:bucket/exports--use1-az4--x-s3',
+      },
+    ]);
+    expect(() => s3Authorization('CreateSession', { bucket: 'exports--use1-az4--x-s3' })).toThrow(
+      expect.objectContaining({ name: 'AuthorizationInputError', field: 'region' }),
+    );
+  });
+});
+
 describe('statesAuthorization', () => {
   const stateMachineArn = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-export';
   const executionArn = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:run-1';

@@ -99,6 +99,15 @@ const WITHOUT_SUBRESOURCE: Readonly<Record<string, string>> = {
   DELETE: 'DeleteBucket',
 };
 
+/** Every operation a bucket request can be named by {@link s3BucketOperation}, each once. */
+export function s3BucketOperations(): string[] {
+  const named = [
+    ...Object.values(BY_SUBRESOURCE).flatMap((entries) => entries.map(([, operation]) => operation)),
+    ...Object.values(WITHOUT_SUBRESOURCE),
+  ];
+  return [...new Set(named)];
+}
+
 /**
  * The S3 REST operation of a path-style request on a bucket (no key), by its method and the
  * subresource parameters it has (`has`). One mapping for the operation IAM authorizes

@@ -1,8 +1,11 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Terraform references are literal text in the stack.
 import {
+  DeleteBucketCorsCommand,
   DeleteBucketPolicyCommand,
+  GetBucketAclCommand,
   GetBucketLocationCommand,
   GetBucketPolicyCommand,
+  GetBucketTaggingCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -27,7 +30,8 @@ import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoi
 // A stack shaped like infra's: roles with inline policies and a TLS-only bucket policy. The reader
 // may read objects but not list the bucket; the lister may do both; neither may write. The auditor
 // may list the bucket's versions and read its versioning configuration, not change it. The locator
-// may read the bucket's location only; the remover may delete the bucket.
+// may read the bucket's location only; the remover may delete the bucket. The configurator may delete
+// the bucket policy and the CORS configuration and read the bucket's tags, not its ACL.
 const BUCKET = 'sidestep-local-things';
 const role = (name: string) => ({
   name,
@@ -65,6 +69,7 @@ const stack: SynthesizedTerraformJson = {
       auditor: role('sidestep-local-auditor'),
       locator: role('sidestep-local-locator'),
       remover: role('sidestep-local-remover'),
+      configurator: role('sidestep-local-configurator'),
     },
     aws_iam_role_policy: {
       reader: allow('reader', [
@@ -87,6 +92,13 @@ const stack: SynthesizedTerraformJson = {
       ]),
       remover: allow('remover', [
         { Effect: 'Allow', Action: 's3:DeleteBucket', Resource: '${aws_s3_bucket.things.arn}' },
+      ]),
+      configurator: allow('configurator', [
+        {
+          Effect: 'Allow',
+          Action: ['s3:DeleteBucketPolicy', 's3:PutBucketCORS', 's3:GetBucketTagging'],
+          Resource: '${aws_s3_bucket.things.arn}',
+        },
       ]),
     },
     aws_s3_bucket: { things: { bucket: BUCKET } },
@@ -332,8 +344,34 @@ describe('the bucket settings as a role of the stack', () => {
     const remover = s3As('sidestep-local-remover');
     const error = await failure(remover.send(new DeleteBucketPolicyCommand({ Bucket: BUCKET })));
     expect([error.name, error.$metadata?.httpStatusCode]).toEqual(['AccessDenied', 403]);
-    expect(error.message).toContain('DeleteBucketPolicy');
+    expect(error.message).toContain(
+      `is not authorized to perform: s3:DeleteBucketPolicy on resource: arn:aws:s3:::${BUCKET}`,
+    );
+    expect(denials.at(-1)).toMatchObject({ action: 's3:DeleteBucketPolicy' });
     const head = await s3As('local').send(new HeadBucketCommand({ Bucket: BUCKET }));
     expect(head.$metadata.httpStatusCode).toBe(200);
+  });
+
+  // The action each needs is the one AWS documents, not always the operation's name: DeleteBucketCors
+  // needs s3:PutBucketCORS (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucketCors.html).
+  it('answers a role allowed the documented action as the endpoint answers the operation', async () => {
+    const configurator = s3As('sidestep-local-configurator');
+    for (const call of [
+      configurator.send(new DeleteBucketPolicyCommand({ Bucket: BUCKET })),
+      configurator.send(new DeleteBucketCorsCommand({ Bucket: BUCKET })),
+    ]) {
+      const error = await failure(call);
+      expect([error.name, error.$metadata?.httpStatusCode]).toEqual(['NotImplemented', 501]);
+    }
+    const tags = await failure(configurator.send(new GetBucketTaggingCommand({ Bucket: BUCKET })));
+    expect([tags.name, tags.$metadata?.httpStatusCode]).toEqual(['NoSuchTagSet', 404]);
+    const acl = await failure(configurator.send(new GetBucketAclCommand({ Bucket: BUCKET })));
+    expect([acl.name, acl.$metadata?.httpStatusCode]).toEqual(['AccessDenied', 403]);
+    expect(acl.message).toContain(
+      `is not authorized to perform: s3:GetBucketAcl on resource: arn:aws:s3:::${BUCKET}`,
+    );
+    // The policy the stack attaches is still the one the endpoint enforces.
+    const output = await s3As('local').send(new GetBucketPolicyCommand({ Bucket: BUCKET }));
+    expect(JSON.parse(output.Policy ?? '')).toEqual(tlsOnlyPolicy(`arn:aws:s3:::${BUCKET}`));
   });
 });
