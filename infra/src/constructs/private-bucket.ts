@@ -7,6 +7,7 @@ import { S3BucketPolicy } from '@cdktn/provider-aws/lib/s3-bucket-policy/index.j
 import { S3BucketPublicAccessBlock } from '@cdktn/provider-aws/lib/s3-bucket-public-access-block/index.js';
 import { S3BucketServerSideEncryptionConfigurationA } from '@cdktn/provider-aws/lib/s3-bucket-server-side-encryption-configuration/index.js';
 import { S3BucketVersioningA } from '@cdktn/provider-aws/lib/s3-bucket-versioning/index.js';
+import { tlsOnlyBucketPolicy } from '@sidestep/iam/tls-only-policy';
 import type { Construct } from 'constructs';
 
 /**
@@ -55,19 +56,7 @@ export function createPrivateBucket(
   });
   new S3BucketPolicy(scope, 'policy', {
     bucket: bucket.id,
-    policy: JSON.stringify({
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Sid: 'DenyInsecureTransport',
-          Effect: 'Deny',
-          Principal: '*',
-          Action: 's3:*',
-          Resource: [bucket.arn, `${bucket.arn}/*`],
-          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-        },
-      ],
-    }),
+    policy: JSON.stringify(tlsOnlyBucketPolicy(bucket.arn)),
   });
   return bucket;
 }

@@ -50,4 +50,5 @@ export {
 } from './scheduler-authorization.ts';
 export { type SqsRequestTarget, sqsAuthorization, sqsQueueArn } from './sqs-authorization.ts';
 export { type StatesRequestTarget, statesAuthorization } from './states-authorization.ts';
+export { tlsOnlyBucketPolicy } from './tls-only-policy.ts';
 export { arnMatch, wildcardMatch } from './wildcard-match.ts';

@@ -21,6 +21,7 @@ import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/clie
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { rejectionOf } from '@sidestep/contracts/testing';
 import type { SynthesizedTerraformJson } from '@sidestep/iam';
+import { tlsOnlyBucketPolicy } from '@sidestep/iam/tls-only-policy';
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { endpointAuthorizer } from '../src/endpoint-authorization.ts';
 import { type AccessDenial, createLocalIam } from '../src/local-iam.ts';
@@ -45,20 +46,6 @@ const role = (name: string) => ({
 const allow = (roleId: string, statements: object[]) => ({
   role: `\${aws_iam_role.${roleId}.name}`,
   policy: JSON.stringify({ Version: '2012-10-17', Statement: statements }),
-});
-/** infra's TLS-only bucket policy (private-bucket.ts) of the bucket `bucketArn`. */
-const tlsOnlyPolicy = (bucketArn: string) => ({
-  Version: '2012-10-17',
-  Statement: [
-    {
-      Sid: 'DenyInsecureTransport',
-      Effect: 'Deny',
-      Principal: '*',
-      Action: 's3:*',
-      Resource: [bucketArn, `${bucketArn}/*`],
-      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-    },
-  ],
 });
 const stack: SynthesizedTerraformJson = {
   provider: { aws: [{ region: 'us-east-1' }] },
@@ -105,7 +92,7 @@ const stack: SynthesizedTerraformJson = {
     aws_s3_bucket_policy: {
       things: {
         bucket: '${aws_s3_bucket.things.id}',
-        policy: JSON.stringify(tlsOnlyPolicy('${aws_s3_bucket.things.arn}')),
+        policy: JSON.stringify(tlsOnlyBucketPolicy('${aws_s3_bucket.things.arn}')),
       },
     },
     aws_sqs_queue: { jobs: { name: 'sidestep-local-jobs' }, other: { name: 'sidestep-local-other' } },
@@ -337,7 +324,7 @@ describe('the bucket settings as a role of the stack', () => {
   it('answers GetBucketPolicy with the bucket policy the stack attaches and the endpoint enforces', async () => {
     const output = await s3As('local').send(new GetBucketPolicyCommand({ Bucket: BUCKET }));
     // As the stack writes it, its references resolved as a deployment resolves them.
-    expect(JSON.parse(output.Policy ?? '')).toEqual(tlsOnlyPolicy(`arn:aws:s3:::${BUCKET}`));
+    expect(JSON.parse(output.Policy ?? '')).toEqual(tlsOnlyBucketPolicy(`arn:aws:s3:::${BUCKET}`));
   });
 
   it('refuses DeleteBucketPolicy to a role allowed s3:DeleteBucket, and keeps the bucket', async () => {
@@ -372,6 +359,6 @@ describe('the bucket settings as a role of the stack', () => {
     );
     // The policy the stack attaches is still the one the endpoint enforces.
     const output = await s3As('local').send(new GetBucketPolicyCommand({ Bucket: BUCKET }));
-    expect(JSON.parse(output.Policy ?? '')).toEqual(tlsOnlyPolicy(`arn:aws:s3:::${BUCKET}`));
+    expect(JSON.parse(output.Policy ?? '')).toEqual(tlsOnlyBucketPolicy(`arn:aws:s3:::${BUCKET}`));
   });
 });

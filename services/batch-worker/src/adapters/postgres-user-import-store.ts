@@ -360,10 +360,7 @@ export class PostgresUserImportStore implements UserImportStore {
     end: ScanPosition,
     limits: ValidationLimits,
   ): Promise<CompletedImport | 'conflict'> {
-    // The segments this task staged are validated, or being validated, on the validator's connection:
-    // its last transaction ends before this one starts.
-    const failure = await this.#validator.drain();
-    if (failure !== undefined) this.#onValidatorFailure?.(failure);
+    await this.#drainValidator();
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#completeOnce(staging, end, limits);
@@ -461,8 +458,7 @@ export class PostgresUserImportStore implements UserImportStore {
   }
 
   async rejections(staging: Staging, limits: ValidationLimits): Promise<Rejections> {
-    const failure = await this.#validator.drain();
-    if (failure !== undefined) this.#onValidatorFailure?.(failure);
+    await this.#drainValidator();
     const client = this.#client;
     await client.query(BEGIN_LOCKED);
     try {
@@ -473,6 +469,15 @@ export class PostgresUserImportStore implements UserImportStore {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     }
+  }
+
+  /**
+   * Waits until the validator's last transaction has ended (the segments this task staged are
+   * validated, or left for the caller to validate), telling `onValidatorFailure` why it stopped.
+   */
+  async #drainValidator(): Promise<void> {
+    const failure = await this.#validator.drain();
+    if (failure !== undefined) this.#onValidatorFailure?.(failure);
   }
 
   /**
