@@ -379,10 +379,15 @@ export class GzipPartWriter extends Writable {
     if (!queued) await once(part.gzip, 'drain');
   }
 
-  /** A body buffer for `bytes` compressed bytes: a part's usual size and some, so it seldom grows. */
+  /**
+   * A body buffer for `bytes` compressed bytes: a part's usual size and some, so it seldom grows. A
+   * part is found full only at a size check, up to a slice of input after it reached `partBytes` (and
+   * zlib holds back some output until a block ends, so the check sees less than it will emit): the
+   * margin is at least two slices, or parts smaller than a few slices would grow every time.
+   */
   #bodyCapacity(bytes: number): number {
     const { partBytes } = this.#options;
-    return Math.max(bytes, partBytes) + Math.ceil(partBytes / 4);
+    return Math.max(bytes, partBytes) + Math.max(Math.ceil(partBytes / 4), 2 * this.#sliceBytes);
   }
 
   #openRows(): number {
