@@ -249,7 +249,9 @@ function s3RequestAuthorization(
     const value = request.headers[name];
     return Array.isArray(value) ? value[0] : value;
   };
-  const target: { -readonly [K in keyof S3RequestTarget]: S3RequestTarget[K] } = { bucket };
+  // The region and account are the local cloud's: only CreateSession's resource (a directory bucket's
+  // ARN) names them.
+  const target: { -readonly [K in keyof S3RequestTarget]: S3RequestTarget[K] } = { bucket, ...SCOPE };
   let operation: string | undefined;
   if (bucket === '') {
     operation = method === 'GET' ? 'ListBuckets' : undefined;

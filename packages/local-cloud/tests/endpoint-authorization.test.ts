@@ -1,5 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Terraform references are literal text in the stack.
 import {
+  CreateSessionCommand,
   DeleteBucketCorsCommand,
   DeleteBucketPolicyCommand,
   GetBucketAclCommand,
@@ -337,6 +338,20 @@ describe('the bucket settings as a role of the stack', () => {
     expect(denials.at(-1)).toMatchObject({ action: 's3:DeleteBucketPolicy' });
     const head = await s3As('local').send(new HeadBucketCommand({ Bucket: BUCKET }));
     expect(head.$metadata.httpStatusCode).toBe(200);
+  });
+
+  // CreateSession is S3 Express One Zone's, on a directory bucket's ARN, which names a region and an
+  // account (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateSession.html): the local cloud
+  // answers it with its own, as for any other denied call, instead of failing to authorize it.
+  it('refuses CreateSession with AccessDenied naming s3express:CreateSession on the directory bucket ARN', async () => {
+    const error = await failure(
+      s3As('sidestep-local-reader').send(new CreateSessionCommand({ Bucket: BUCKET })),
+    );
+    expect([error.name, error.$metadata?.httpStatusCode]).toEqual(['AccessDenied', 403]);
+    expect(denials.at(-1)).toMatchObject({
+      action: 's3express:CreateSession',
+      resource: `arn:aws:s3express:us-east-1:000000000000:bucket/${BUCKET}`,
+    });
   });
 
   // The action each needs is the one AWS documents, not always the operation's name: DeleteBucketCors
