@@ -4,6 +4,7 @@ import { createRequire, isBuiltin } from 'node:module';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { build, type Message, type Metafile, type Plugin } from 'esbuild';
 import { BundleBuildError, BundleOptionError, StaticExternalImportError } from './errors.ts';
+import { powertoolsInvokeStorePlugin } from './powertools-invoke-store.ts';
 import { smithySchemaKeysPlugin } from './smithy-schema-keys.ts';
 
 /** Options of {@link bundleService}. */
@@ -131,7 +132,12 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
       mainFields: ['module', 'main'],
       conditions: ['module'],
       external: options.external ?? [],
-      plugins: [builtinsPlugin, smithySchemaKeysPlugin, ...(substitutes ? [substitutes.plugin] : [])],
+      plugins: [
+        builtinsPlugin,
+        smithySchemaKeysPlugin,
+        powertoolsInvokeStorePlugin,
+        ...(substitutes ? [substitutes.plugin] : []),
+      ],
       metafile: true,
       logLevel: 'silent',
     });

@@ -25,13 +25,13 @@ export const METRICS_NAMESPACE = 'sidestep';
 
 /** Names of the EMF metrics the SQS handler publishes (dimension `service`). */
 export const SQS_HANDLER_METRICS = {
-  /** Records whose `process` succeeded. Count. */
+  /** Records whose `process` succeeded. Count: one value per invocation, its number of such records. */
   processed: 'processed',
-  /** Records reported back to SQS for a retry. Count. */
+  /** Records reported back to SQS for a retry. Count, one value per invocation. */
   failed: 'failed',
-  /** Records sent to the dead-letter queue because they can never succeed. Count. */
+  /** Records sent to the dead-letter queue because they can never succeed. Count, one value per invocation. */
   deadLettered: 'deadLettered',
-  /** Time spent on one record, whatever its outcome. Milliseconds. */
+  /** Time spent on one record, whatever its outcome. Milliseconds, one value per record. */
   duration: 'duration',
 } as const;
 
@@ -93,6 +93,10 @@ export interface SqsHandlerOptions<T> {
 
 /** The Lambda handler {@link createSqsHandler} returns; assignable to `SQSHandler`. */
 export type SqsBatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+/** How each record of an invocation ended, counted: the `processed`, `failed` and `deadLettered` metrics. */
+type Outcomes = Record<(typeof OUTCOMES)[number], number>;
+const OUTCOMES = ['processed', 'failed', 'deadLettered'] as const;
 
 function stringField(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
@@ -164,7 +168,11 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
   }
   const parallel = recordConcurrency > 1;
 
-  const processRecord = async (record: SQSRecord, lambdaContext: Context): Promise<void> => {
+  const processRecord = async (
+    record: SQSRecord,
+    lambdaContext: Context,
+    outcomes: Outcomes,
+  ): Promise<void> => {
     const elapsed = startStopwatch();
     // In parallel, a record's keys go on its own child logger (which copies the invocation's context).
     const logger = parallel ? handlerLogger.createChild() : handlerLogger;
@@ -199,7 +207,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
         lambdaContext,
         logger,
       });
-      metrics.addMetric(SQS_HANDLER_METRICS.processed, MetricUnit.Count, 1);
+      outcomes.processed += 1;
       logger.info({ message: 'job processed', outcome: 'processed', durationMs: elapsed(), receiveCount });
     } catch (thrown) {
       if (!appended) logger.appendKeys(keys);
@@ -208,7 +216,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
         const { field } = thrown;
         try {
           const sent = await deadLetter(record, error);
-          metrics.addMetric(SQS_HANDLER_METRICS.deadLettered, MetricUnit.Count, 1);
+          outcomes.deadLettered += 1;
           logger.error(
             {
               message: 'job dead-lettered',
@@ -228,7 +236,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
           return;
         } catch (sendError) {
           const failure = new DeadLetterSendError(deadLetterQueueUrl, { cause: sendError });
-          metrics.addMetric(SQS_HANDLER_METRICS.failed, MetricUnit.Count, 1);
+          outcomes.failed += 1;
           logger.error(
             {
               message: 'job failed: it could not be dead-lettered, so SQS will deliver it again',
@@ -242,7 +250,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
           throw failure;
         }
       }
-      metrics.addMetric(SQS_HANDLER_METRICS.failed, MetricUnit.Count, 1);
+      outcomes.failed += 1;
       logger.error(
         {
           message: 'job failed, SQS will deliver it again',
@@ -260,13 +268,15 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
   };
   // p-limit bounds the records in flight; Powertools' parallel mode alone would start the whole batch.
   const limit = pLimit(recordConcurrency);
-  const recordHandler = parallel
-    ? (record: SQSRecord, lambdaContext: Context) => limit(() => processRecord(record, lambdaContext))
-    : processRecord;
 
   const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     handlerLogger.addContext(context);
     handlerLogger.refreshSampleRateCalculation();
+    const outcomes: Outcomes = { processed: 0, failed: 0, deadLettered: 0 };
+    const recordHandler = parallel
+      ? (record: SQSRecord, lambdaContext: Context) =>
+          limit(() => processRecord(record, lambdaContext, outcomes))
+      : (record: SQSRecord, lambdaContext: Context) => processRecord(record, lambdaContext, outcomes);
     try {
       // Sequential by default: the correlation ids are appended to the shared logger for one record
       // at a time, so every log line a job writes (also through module-level adapters) carries its
@@ -277,7 +287,13 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
       });
     } finally {
       handlerLogger.resetKeys();
-      // Once per invocation, also when the whole batch failed and processPartialResponse threw.
+      // The outcome counts as one value each (their Sum is the number of records, as one 1 per
+      // record would give, for a tenth of the calls), then the metrics once per invocation, also
+      // when the whole batch failed and processPartialResponse threw.
+      for (const outcome of OUTCOMES) {
+        if (outcomes[outcome] > 0)
+          metrics.addMetric(SQS_HANDLER_METRICS[outcome], MetricUnit.Count, outcomes[outcome]);
+      }
       metrics.publishStoredMetrics();
     }
   };
