@@ -38,8 +38,6 @@ import {
 const rootDir = join(import.meta.dirname, '..');
 const COLD_RUNS = 15;
 const WARM_INVOCATIONS = 400;
-/** Rounds the warm invocations of each handler are split into, interleaved with the other's. */
-const WARM_ROUNDS = 10;
 // Below ~1,000 invocations V8 is still compiling the runtime's code (zod, Powertools) to its upper tiers,
 // so a short warm-up measures the JIT, not the steady state of a warm function.
 const WARM_UP_INVOCATIONS = 1500;
@@ -122,37 +120,34 @@ async function coldStartOnceMs(
 }
 
 /**
- * Per-invocation wall times of two warm functions handling a 10-record batch, interleaved: both are
- * started and warmed up, then {@link WARM_ROUNDS} rounds each run a block of invocations of one and
- * then of the other (the order alternating), so a change in the machine's load falls on both alike.
- * Blocks measured one after the other (400 of the bare handler, then 400 of the runtime's) moved the
- * ratio from 1.09x to 1.52x between two runs of the same code on 2026-12-04.
+ * Per-invocation wall times of warm functions handling a 10-record batch, interleaved: all are
+ * started and warmed up, then invoked in turn, one invocation each per round ({@link interleaved}),
+ * so a change in the machine's load falls on all alike. Blocks measured one after the other (400 of
+ * the bare handler, then 400 of the runtime's) moved the ratio from 1.09x to 1.52x between two runs
+ * of the same code on 2026-12-04.
  */
-async function warmInvocationMs(bundleDirs: readonly [string, string]): Promise<[number[], number[]]> {
+async function warmInvocationMs(bundleDirs: readonly string[]): Promise<number[][]> {
   const functions = await Promise.all(
     bundleDirs.map((bundleDir) =>
       startFunction({ name: 'bench', bundleDir, handler: 'index.handler', environment, onLog: () => {} }),
     ),
   );
   const event = sqsEvent(10);
-  const samples: [number[], number[]] = [[], []];
   try {
     for (const fn of functions) {
       for (let i = 0; i < WARM_UP_INVOCATIONS; i += 1) await fn.invoke(event); // warm-up: steady state (JIT tiers)
     }
-    for (let round = 0; round < WARM_ROUNDS; round += 1) {
-      for (const index of round % 2 === 0 ? [0, 1] : [1, 0]) {
-        for (let i = 0; i < WARM_INVOCATIONS / WARM_ROUNDS; i += 1) {
-          const result = await functions[index]!.invoke(event);
-          if (!result.ok) throw new Error(`warm invoke failed: ${result.error.errorMessage}`);
-          samples[index]!.push(result.durationMs);
-        }
-      }
-    }
+    return await interleaved(
+      WARM_INVOCATIONS,
+      functions.map((fn) => async () => {
+        const result = await fn.invoke(event);
+        if (!result.ok) throw new Error(`warm invoke failed: ${result.error.errorMessage}`);
+        return result.durationMs;
+      }),
+    );
   } finally {
     await Promise.all(functions.map((fn) => fn.close()));
   }
-  return samples;
 }
 
 /**
@@ -323,10 +318,9 @@ async function main(): Promise<void> {
 
     const services: ServiceResult[] = [];
     for (const entry of SERVICES) services.push(await measureService(entry, bareDir));
-    const [bareWarm, runtimeWarm] = (await warmInvocationMs([bareDir, runtimeDir])).map(median) as [
-      number,
-      number,
-    ];
+    const [bareWarm = Number.NaN, runtimeWarm = Number.NaN] = (
+      await warmInvocationMs([bareDir, runtimeDir])
+    ).map(median);
     const [bareCpu, runtimeCpu] = await interleaved(5, [
       () => warmCpuPerInvocationUs(bareDir),
       () => warmCpuPerInvocationUs(runtimeDir),
@@ -494,7 +488,7 @@ function report(r: Results): string {
     '',
     '## Warm invocation',
     '',
-    `${r.warm.batchSize}-record batch, ${r.warm.invocations} invocations of each through the Runtime API, in ${WARM_ROUNDS} interleaved rounds, after ${WARM_UP_INVOCATIONS.toLocaleString('en')} warm-up invocations (steady state): bare handler ${r.warm.bareHandlerMs} ms, @sidestep/runtime handler (${r.warm.runtimeBundleKiB} KiB) ${r.warm.runtimeHandlerMs} ms, ratio ${r.warm.ratio}x (${verdict(r.warm.ratio <= t.warmOverheadRatio)} <= ${t.warmOverheadRatio}x). The handler's own CPU time per invocation, called in a loop by a plain \`node\` without the Runtime API (median of 5 runs of ${(WARM_INVOCATIONS * 5).toLocaleString('en')} invocations, which a busy machine moves less): bare handler ${r.warm.inProcessCpuUs.bareHandler} µs, @sidestep/runtime handler ${r.warm.inProcessCpuUs.runtimeHandler} µs, ${round((r.warm.inProcessCpuUs.runtimeHandler - r.warm.inProcessCpuUs.bareHandler) / r.warm.batchSize)} µs a record.`,
+    `${r.warm.batchSize}-record batch, ${r.warm.invocations} invocations of each through the Runtime API, interleaved one by one, after ${WARM_UP_INVOCATIONS.toLocaleString('en')} warm-up invocations (steady state): bare handler ${r.warm.bareHandlerMs} ms, @sidestep/runtime handler (${r.warm.runtimeBundleKiB} KiB) ${r.warm.runtimeHandlerMs} ms, ratio ${r.warm.ratio}x (${verdict(r.warm.ratio <= t.warmOverheadRatio)} <= ${t.warmOverheadRatio}x). The handler's own CPU time per invocation, called in a loop by a plain \`node\` without the Runtime API (median of 5 runs of ${(WARM_INVOCATIONS * 5).toLocaleString('en')} invocations, which a busy machine moves less): bare handler ${r.warm.inProcessCpuUs.bareHandler} µs, @sidestep/runtime handler ${r.warm.inProcessCpuUs.runtimeHandler} µs, ${round((r.warm.inProcessCpuUs.runtimeHandler - r.warm.inProcessCpuUs.bareHandler) / r.warm.batchSize)} µs a record.`,
     '',
   ];
   return `${lines.join('\n')}\n`;
