@@ -14,7 +14,8 @@ import { FUNCTION_URL_PATH_PREFIX } from './function-url.ts';
 import { type AccessDenial, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
 import { localName } from './local-names.ts';
 import { s3BucketOperation } from './s3-bucket-operation.ts';
-import { escapeXml, unescapeXml } from './xml-text.ts';
+import { deleteObjectsRequest } from './s3-delete-objects.ts';
+import { escapeXml } from './xml-text.ts';
 
 const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
 
@@ -258,16 +259,15 @@ function s3RequestAuthorization(
   } else if (key === '') {
     operation = s3BucketOperation(method, has);
     if (method === 'POST' && has('delete')) {
-      // DeleteObjects is authorized per key as DeleteObject.
-      const keys = [
-        ...String(
-          Buffer.isBuffer(request.body) ? request.body.toString('utf8') : (request.body ?? ''),
-        ).matchAll(/<Key>([^<]*)<\/Key>/g),
-      ].map((m) => unescapeXml(m[1] ?? ''));
+      // DeleteObjects is authorized per object as DeleteObject: s3:DeleteObjectVersion for one that
+      // names its version (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
+      const { objects } = deleteObjectsRequest(
+        String(Buffer.isBuffer(request.body) ? request.body.toString('utf8') : (request.body ?? '')),
+      );
       return {
         api: 's3',
         operation: 'DeleteObjects',
-        checks: keys.flatMap((k) => s3Authorization('DeleteObject', { bucket, key: k })),
+        checks: objects.flatMap((object) => s3Authorization('DeleteObject', { bucket, ...object })),
       };
     }
     const prefix = query.get('prefix');

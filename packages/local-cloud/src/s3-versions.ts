@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import type { buildApp } from 'fauxqs';
 import { type FauxqsStores, loadFauxqs } from './fauxqs-stores.ts';
+import { deleteObjectsRequest } from './s3-delete-objects.ts';
+import { escapeXml } from './xml-text.ts';
 
 type S3Store = FauxqsStores['s3Store'];
 type FauxqsApp = ReturnType<typeof buildApp>;
@@ -115,9 +117,10 @@ export interface ObjectVersions {
  * from fauxqs's row to ours inside SQLite, never through a buffer. In memory, a noncurrent version
  * keeps the very object (and buffer) fauxqs stored.
  *
- * Not served: lifecycle expiration of noncurrent versions, `versionId` on GetObjectAttributes /
- * tagging calls, and versions in DeleteObjects (each key gets a delete marker, as DeleteObject
- * without a version id).
+ * - DeleteObjects deletes each object it names as DeleteObject does, with or without its version id.
+ *
+ * Not served: lifecycle expiration of noncurrent versions, and `versionId` on GetObjectAttributes /
+ * tagging calls.
  */
 export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promise<ObjectVersions> {
   const [S3Error, getObject, headObject, putObject, uploadPart, completeMultipartUpload] = await Promise.all([
@@ -337,12 +340,58 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
     return object;
   };
 
+  /**
+   * DeleteObjects (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html) on a
+   * versioned bucket, or naming versions: each object is deleted as DeleteObject deletes it, a named
+   * version for good, a key alone behind a delete marker, and answered as S3 answers it
+   * (API_DeletedObject.html: `VersionId` when one was named; `DeleteMarker` and
+   * `DeleteMarkerVersionId` for a marker made, or a marker removed by its id). A malformed version id
+   * is an `<Error>` for that object; the others are still deleted. `undefined` when fauxqs answers it
+   * (an unversioned bucket and no version named: it deletes the keys).
+   */
+  const deleteObjects = (bucket: string, body: string): string | undefined => {
+    const { quiet, objects } = deleteObjectsRequest(body);
+    const versioned = configurations.has(bucket);
+    if (!versioned && objects.every((object) => object.versionId === undefined)) return undefined;
+    const tag = (name: string, value: string | undefined) =>
+      value === undefined ? '' : `<${name}>${escapeXml(value)}</${name}>`;
+    /** The `<Deleted>` entry of `key`; `marker` is the delete marker made, or removed by its id. */
+    const deleted = (key: string, versionId: string | undefined, marker: ObjectVersion | undefined) =>
+      quiet
+        ? ''
+        : `<Deleted>${tag('Key', key)}${tag('VersionId', versionId)}${
+            marker?.deleteMarker
+              ? `<DeleteMarker>true</DeleteMarker>${tag('DeleteMarkerVersionId', marker.versionId)}`
+              : ''
+          }</Deleted>`;
+    const results = objects.map(({ key, versionId }) => {
+      try {
+        if (versionId !== undefined) return deleted(key, versionId, deleteVersion(bucket, key, versionId));
+        store.deleteObject(bucket, key);
+        return deleted(key, undefined, versioned ? current(bucket, key) : undefined);
+      } catch (error) {
+        if (!(error instanceof S3Error)) throw error;
+        const { code } = error as Error & { code: string };
+        return `<Error>${tag('Key', key)}${tag('VersionId', versionId)}${tag('Code', code)}${tag('Message', error.message)}</Error>`;
+      }
+    });
+    return `<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${results.join('')}</DeleteResult>`;
+  };
+
   // After IAM and the checksum checks (added before), before fauxqs's S3 routes.
   app.addHook('preHandler', async (request, reply) => {
-    if (request.routeOptions.url !== '/:bucket/*') return;
+    const route = request.routeOptions.url;
+    if (route !== '/:bucket/*' && route !== '/:bucket') return;
     const { bucket = '', '*': key = '' } = request.params as { bucket?: string; '*'?: string };
-    if (!key) return;
     const query = (request.query ?? {}) as Record<string, unknown>;
+    // The SDK sends it to `/bucket/?delete` (the wildcard route, an empty key) or `/bucket?delete`.
+    if (!key && request.method === 'POST' && 'delete' in query && fauxqs.buckets.has(bucket)) {
+      const body = Buffer.isBuffer(request.body) ? request.body.toString('utf8') : String(request.body ?? '');
+      const answer = deleteObjects(bucket, body);
+      if (answer === undefined) return;
+      return reply.code(200).header('content-type', 'application/xml').send(answer);
+    }
+    if (!key) return;
     const versionId = typeof query.versionId === 'string' ? query.versionId : undefined;
     const isHead = request.method === 'HEAD';
     const copySource = copySourceOf(request.headers['x-amz-copy-source']);

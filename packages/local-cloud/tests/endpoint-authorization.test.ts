@@ -3,6 +3,7 @@ import {
   CreateSessionCommand,
   DeleteBucketCorsCommand,
   DeleteBucketPolicyCommand,
+  DeleteObjectsCommand,
   GetBucketAclCommand,
   GetBucketLocationCommand,
   GetBucketPolicyCommand,
@@ -58,6 +59,7 @@ const stack: SynthesizedTerraformJson = {
       locator: role('sidestep-local-locator'),
       remover: role('sidestep-local-remover'),
       configurator: role('sidestep-local-configurator'),
+      deleter: role('sidestep-local-deleter'),
     },
     aws_iam_role_policy: {
       reader: allow('reader', [
@@ -86,6 +88,13 @@ const stack: SynthesizedTerraformJson = {
           Effect: 'Allow',
           Action: ['s3:DeleteBucketPolicy', 's3:PutBucketCORS', 's3:GetBucketTagging'],
           Resource: '${aws_s3_bucket.things.arn}',
+        },
+      ]),
+      deleter: allow('deleter', [
+        {
+          Effect: 'Allow',
+          Action: ['s3:DeleteObject', 's3:GetObject'],
+          Resource: '${aws_s3_bucket.things.arn}/*',
         },
       ]),
     },
@@ -203,6 +212,36 @@ describe('a missing key, as S3 answers it (API_GetObject: 404 with s3:ListBucket
       const head = await failure(client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'missing.txt' })));
       expect(head.$metadata?.httpStatusCode).toBe(404);
     }
+  });
+});
+
+// https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html: each object is authorized
+// as DeleteObject, s3:DeleteObjectVersion for one that names its version.
+describe('DeleteObjects as a role of the stack', () => {
+  it('deletes the keys a role may delete, and needs s3:DeleteObjectVersion for an object naming its version', async () => {
+    const operator = s3As('local');
+    for (const Key of ['doomed.txt', 'versioned.txt']) {
+      await operator.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body: 'x' }));
+    }
+    const deleter = s3As('sidestep-local-deleter');
+    const plain = await deleter.send(
+      new DeleteObjectsCommand({ Bucket: BUCKET, Delete: { Objects: [{ Key: 'doomed.txt' }] } }),
+    );
+    expect(plain.Deleted?.map((deleted) => deleted.Key)).toEqual(['doomed.txt']);
+    await failure(
+      deleter.send(
+        new DeleteObjectsCommand({
+          Bucket: BUCKET,
+          Delete: { Objects: [{ Key: 'versioned.txt', VersionId: 'null' }] },
+        }),
+      ),
+    );
+    expect(denials.at(-1)).toMatchObject({
+      action: 's3:DeleteObjectVersion',
+      resource: `arn:aws:s3:::${BUCKET}/versioned.txt`,
+    });
+    const kept = await deleter.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'versioned.txt' }));
+    expect(await kept.Body?.transformToString()).toBe('x');
   });
 });
 

@@ -3,6 +3,7 @@ import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
@@ -220,6 +221,72 @@ describe('S3 delete markers (DeleteObject on a versioned bucket)', () => {
     expect(await s3Rejection(get('v/removed.csv', second.VersionId))).toMatchObject({
       name: 'NoSuchVersion',
     });
+  });
+});
+
+// https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html and API_DeletedObject.html:
+// each object of the request is deleted as DeleteObject deletes it, with or without its VersionId.
+describe('S3 DeleteObjects on a versioned bucket', () => {
+  const deleteObjects = (objects: { Key: string; VersionId?: string }[], bucket = BUCKET, Quiet?: boolean) =>
+    s3.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, ...(Quiet ? { Quiet } : {}) } }),
+    );
+
+  it('removes the versions it names for good and puts delete markers on the keys it names alone', async () => {
+    const first = await put('batch/a.csv', 'a1\n');
+    const second = await put('batch/a.csv', 'a2\n');
+    const kept = await put('batch/b.csv', 'b1\n');
+    const result = await deleteObjects([
+      { Key: 'batch/a.csv', VersionId: second.VersionId },
+      { Key: 'batch/b.csv' },
+    ]);
+    expect(result.Errors ?? []).toEqual([]);
+    const byKey = new Map((result.Deleted ?? []).map((deleted) => [deleted.Key, deleted]));
+    expect(byKey.get('batch/a.csv')).toEqual({ Key: 'batch/a.csv', VersionId: second.VersionId });
+    const marker = byKey.get('batch/b.csv');
+    expect(marker).toMatchObject({ Key: 'batch/b.csv', DeleteMarker: true });
+    expect(marker?.DeleteMarkerVersionId).toMatch(/^[A-Za-z0-9._-]{32}$/);
+    // The named version is gone and the one before it is current; the other key is behind a marker.
+    expect(await text('batch/a.csv')).toBe('a1\n');
+    expect((await get('batch/a.csv')).VersionId).toBe(first.VersionId);
+    expect(await s3Rejection(get('batch/a.csv', second.VersionId))).toMatchObject({ name: 'NoSuchVersion' });
+    expect(await s3Rejection(get('batch/b.csv'))).toMatchObject({ name: 'NoSuchKey' });
+    expect(await text('batch/b.csv', kept.VersionId)).toBe('b1\n');
+
+    // Removing the marker by its id answers that it was one, and brings the object back.
+    const unmarked = await deleteObjects([{ Key: 'batch/b.csv', VersionId: marker?.DeleteMarkerVersionId }]);
+    expect(unmarked.Deleted).toEqual([
+      {
+        Key: 'batch/b.csv',
+        VersionId: marker?.DeleteMarkerVersionId,
+        DeleteMarker: true,
+        DeleteMarkerVersionId: marker?.DeleteMarkerVersionId,
+      },
+    ]);
+    expect(await text('batch/b.csv')).toBe('b1\n');
+  });
+
+  it('answers a malformed version id with an InvalidArgument error for that object and deletes the others', async () => {
+    await put('batch/c.csv', 'c1\n');
+    const result = await deleteObjects([
+      { Key: 'batch/c.csv', VersionId: 'not a version id' },
+      { Key: 'batch/gone.csv' },
+    ]);
+    expect(result.Errors).toEqual([
+      expect.objectContaining({ Key: 'batch/c.csv', VersionId: 'not a version id', Code: 'InvalidArgument' }),
+    ]);
+    expect(result.Deleted?.map((deleted) => deleted.Key)).toEqual(['batch/gone.csv']);
+    expect(await text('batch/c.csv')).toBe('c1\n');
+  });
+
+  it('lists only the errors in quiet mode, and deletes the null version of an unversioned bucket', async () => {
+    await put('batch/plain.csv', 'p\n', PLAIN_BUCKET);
+    const quiet = await deleteObjects([{ Key: 'batch/plain.csv', VersionId: 'null' }], PLAIN_BUCKET, true);
+    expect([quiet.Deleted ?? [], quiet.Errors ?? []]).toEqual([[], []]);
+    const missing = await s3Rejection(
+      s3.send(new GetObjectCommand({ Bucket: PLAIN_BUCKET, Key: 'batch/plain.csv' })),
+    );
+    expect(missing).toMatchObject({ name: 'NoSuchKey' });
   });
 });
 

@@ -1,0 +1,24 @@
+import { unescapeXml } from './xml-text.ts';
+
+/** One object a DeleteObjects request names: its key, and the version when it names one. */
+export interface DeleteObjectsEntry {
+  readonly key: string;
+  readonly versionId?: string;
+}
+
+/**
+ * The objects of a DeleteObjects request body (`<Delete><Quiet>?<Object><Key>k</Key><VersionId>v
+ * </VersionId>?</Object>...</Delete>`, https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html)
+ * and its quiet flag, read the way the endpoint reads every XML request (the predefined entities).
+ */
+export function deleteObjectsRequest(body: string): { quiet: boolean; objects: DeleteObjectsEntry[] } {
+  const objects = [...body.matchAll(/<Object>([\s\S]*?)<\/Object>/g)].map(([, object = '']) => {
+    const key = /<Key>([\s\S]*?)<\/Key>/.exec(object)?.[1] ?? '';
+    const versionId = /<VersionId>([\s\S]*?)<\/VersionId>/.exec(object)?.[1];
+    return {
+      key: unescapeXml(key),
+      ...(versionId === undefined ? {} : { versionId: unescapeXml(versionId) }),
+    };
+  });
+  return { quiet: /<Quiet>\s*true\s*<\/Quiet>/i.test(body), objects };
+}
