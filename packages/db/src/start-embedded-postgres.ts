@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { bufferCopyFromStdin } from './buffer-copy-from-stdin.ts';
 import type { Database } from './database.ts';
 import { DatabaseOptionsError } from './errors.ts';
@@ -67,13 +69,19 @@ export async function startEmbeddedPostgres(
     throw new DatabaseOptionsError('maxCopyBytes', 'must be a positive integer');
   }
   // Loaded here so that importing @sidestep/db in a Lambda does not load PGlite.
-  const [{ PgliteDatabase }, { PGLiteSocketServer }] = await Promise.all([
+  const [{ PgliteDatabase }, { pgliteTemplates }, { PGLiteSocketServer }] = await Promise.all([
     import('./pglite-database.ts'),
+    import('./pglite-template.ts'),
     import('@electric-sql/pglite-socket'),
   ]);
-  const embedded = await PgliteDatabase.create(
-    options.dataDir === undefined ? {} : { dataDir: options.dataDir },
-  );
+  // A new database (in memory, or a data directory initdb has not filled yet) starts from the
+  // migrated template instead of initdb and the migrations (pglite-template.ts); PGlite refuses a
+  // template for a directory that holds a database.
+  const fresh = options.dataDir === undefined || !existsSync(join(options.dataDir, 'PG_VERSION'));
+  const embedded = await PgliteDatabase.create({
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...(fresh ? { loadDataDir: (await pgliteTemplates()).migrated } : {}),
+  });
   let server: InstanceType<typeof PGLiteSocketServer> | undefined;
   try {
     await migrate(embedded);

@@ -18,6 +18,7 @@ import pg from 'pg';
 import type { Database, Queryable, QueryResult } from './database.ts';
 import { migrate } from './migrate.ts';
 import { PgliteDatabase } from './pglite-database.ts';
+import { pgliteTemplates } from './pglite-template.ts';
 import { PostgresDatabase } from './postgres-database.ts';
 
 /** Options of {@link TestDatabase.open}. */
@@ -101,25 +102,6 @@ export function suiteDatabase(open: OpenTestDatabase): () => Database {
     if (!opened) throw new Error('the suite database is opened in beforeAll: use it inside a test');
     return opened;
   };
-}
-
-let templates: Promise<{ empty: Blob; migrated: Blob }> | undefined;
-
-/** Dumps of one PGlite instance before and after migrating, made once per process. */
-function pgliteTemplates(): Promise<{ empty: Blob; migrated: Blob }> {
-  templates ??= (async () => {
-    const db = await PgliteDatabase.create();
-    try {
-      // 'none': an uncompressed tarball loads ~3x faster than a gzipped one and stays in memory anyway.
-      const empty = await db.pglite.dumpDataDir('none');
-      await migrate(db);
-      const migrated = await db.pglite.dumpDataDir('none');
-      return { empty, migrated };
-    } finally {
-      await db.close();
-    }
-  })();
-  return templates;
 }
 
 async function openPglite(options: OpenTestDatabaseOptions = {}): Promise<Database> {

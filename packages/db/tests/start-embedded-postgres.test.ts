@@ -124,5 +124,15 @@ describe('startEmbeddedPostgres', () => {
     } finally {
       await reopened.close();
     }
+    // A new directory starts from the migrated template (pglite-template.ts); one that holds a
+    // database starts from it as it is (PGlite refuses a template there).
+    const restarted = await startEmbeddedPostgres({ dataDir, port: 0 });
+    try {
+      expect((await restarted.db.query('SELECT id, body FROM notes')).rows).toEqual([
+        { id: 1, body: 'kept' },
+      ]);
+    } finally {
+      await restarted.close();
+    }
   });
 });

@@ -1,3 +1,6 @@
+import { readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { describeIfAvailable, testDatabases } from '../src/testing.ts';
 
@@ -14,6 +17,29 @@ describe('testDatabases', () => {
   it('lists PostgreSQL as available when TEST_DATABASE_URL names a server', () => {
     const backends = testDatabases({ TEST_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/postgres' });
     expect(backends.map((backend) => backend.available)).toEqual([true, true]);
+  });
+});
+
+describe('the PGlite backend', () => {
+  // Every test file has its own module registry: the dumps it clones from are kept on disk, made
+  // once per machine, instead of once per file (~4 s of CPU each).
+  it('clones a migrated database from dumps kept in the temporary directory for the next test file', async () => {
+    const pglite = testDatabases({}).find((backend) => backend.name === 'pglite');
+    const db = await pglite?.open();
+    try {
+      expect((await db?.query<{ n: string }>('SELECT count(*) AS n FROM jobs'))?.rows).toEqual([{ n: '0' }]);
+    } finally {
+      await db?.close();
+    }
+    const dir = join(tmpdir(), 'sidestep-pglite-templates');
+    const dumps = readdirSync(dir).filter((name) => /^[0-9a-f]{16}-(empty|migrated)\.tar$/.test(name));
+    const keys = new Set(dumps.map((name) => name.slice(0, 16)));
+    expect(dumps.length).toBeGreaterThanOrEqual(2);
+    for (const key of keys) {
+      for (const kind of ['empty', 'migrated']) {
+        expect(statSync(join(dir, `${key}-${kind}.tar`)).size).toBeGreaterThan(1024 * 1024);
+      }
+    }
   });
 });
 
