@@ -49,9 +49,9 @@ export function describeIfAvailable(available: boolean): typeof describe.skip {
 }
 
 /**
- * The backends of this test run. `pglite` always: PGlite is initialised and migrated once per
- * process, and each `open()` starts a clone of it from a data-directory dump (~0.3 s instead of
- * ~3 s for a new instance plus migrations; see README.md for the measurement). `postgres` is
+ * The backends of this test run. `pglite` always: each `open()` starts a clone from a data-directory
+ * dump of a migrated PGlite (~0.3 s instead of ~3 s for a new instance plus migrations; see
+ * README.md), the dumps made once per machine ({@link pgliteTemplates}). `postgres` is
  * available only when `TEST_DATABASE_URL` is set: each `open()` creates a schema `test_<random>` on
  * that server, points `search_path` at it on every pool connection, migrates it, and drops it on
  * `close()`. Without it, `postgres` is listed unavailable and its `open()` rejects.
