@@ -14,6 +14,7 @@ import {
 } from './object-created-event.ts';
 import { serveBucketApis } from './s3-bucket-apis.ts';
 import { keepCrc64NvmeChecksums } from './s3-checksums.ts';
+import { denyDeletes } from './s3-delete-objects.ts';
 import { serveListParts } from './s3-list-parts.ts';
 import { serveVersioningApis } from './s3-versioning-apis.ts';
 import { keepObjectVersions } from './s3-versions.ts';
@@ -154,7 +155,8 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
             (await app.inject({ method: 'HEAD', url: `/${bucket}/${encodeKey(key)}` })).statusCode === 200,
         },
       );
-      if (refused) return reply.code(refused.statusCode).headers(refused.headers).send(refused.body);
+      if (refused && 'deniedObjects' in refused) denyDeletes(request, refused.deniedObjects);
+      else if (refused) return reply.code(refused.statusCode).headers(refused.headers).send(refused.body);
     });
   }
 

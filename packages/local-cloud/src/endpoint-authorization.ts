@@ -14,7 +14,7 @@ import { FUNCTION_URL_PATH_PREFIX } from './function-url.ts';
 import { type AccessDenial, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
 import { localName } from './local-names.ts';
 import { s3BucketOperation } from './s3-bucket-operation.ts';
-import { deleteObjectsRequest } from './s3-delete-objects.ts';
+import { type DeleteObjectsEntry, deleteObjectsRequest } from './s3-delete-objects.ts';
 import { escapeXml } from './xml-text.ts';
 
 const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
@@ -28,6 +28,14 @@ export interface RequestAuthorization {
   readonly sqsProtocol?: 'query' | 'json';
   /** S3 GetObject/HeadObject: the object, whose absence answers 403 without s3:ListBucket. */
   readonly object?: { readonly bucket: string; readonly key: string };
+  /**
+   * S3 DeleteObjects: each object with its own checks (`checks` is all of them). A denied object is
+   * answered with an AccessDenied entry of the result; the request goes on for the others.
+   */
+  readonly objects?: readonly {
+    readonly entry: DeleteObjectsEntry;
+    readonly checks: readonly AuthorizationCheck[];
+  }[];
 }
 
 /** A request the mapping cannot name the operation or resource of (refused for roles, fail closed). */
@@ -67,6 +75,14 @@ export function endpointAuthorizer(
       }`;
       const api = guessApi(request);
       return refusal(api, message, request.headers['x-amz-target'] ? 'json' : 'query');
+    }
+    if (authorization.objects) {
+      const deniedObjects = authorization.objects.flatMap(({ entry, checks }) => {
+        const denial = iam.authorize(caller, checks);
+        if (denial) report?.(denial);
+        return denial ? [entry] : [];
+      });
+      return deniedObjects.length > 0 ? { deniedObjects } : undefined;
     }
     const denial = iam.authorize(caller, authorization.checks);
     if (denial) {
@@ -264,10 +280,15 @@ function s3RequestAuthorization(
       const { objects } = deleteObjectsRequest(
         String(Buffer.isBuffer(request.body) ? request.body.toString('utf8') : (request.body ?? '')),
       );
+      const perObject = objects.map((entry) => ({
+        entry,
+        checks: s3Authorization('DeleteObject', { bucket, ...entry }),
+      }));
       return {
         api: 's3',
         operation: 'DeleteObjects',
-        checks: objects.flatMap((object) => s3Authorization('DeleteObject', { bucket, ...object })),
+        checks: perObject.flatMap(({ checks }) => checks),
+        objects: perObject,
       };
     }
     const prefix = query.get('prefix');

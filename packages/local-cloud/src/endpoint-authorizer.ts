@@ -24,7 +24,17 @@ export interface EndpointRefusal {
 }
 
 /** Decides one request: a refusal to send, or `undefined` to let it through. */
+/**
+ * S3 DeleteObjects authorizes each object on its own and answers a denied one with an `AccessDenied`
+ * entry of its result, deleting the others
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html): the request goes on,
+ * and the endpoint leaves these objects out.
+ */
+export interface EndpointDeniedObjects {
+  readonly deniedObjects: readonly { readonly key: string; readonly versionId?: string }[];
+}
+
 export type EndpointAuthorizer = (
   request: EndpointRequest,
   lookups: EndpointLookups,
-) => Promise<EndpointRefusal | undefined>;
+) => Promise<EndpointRefusal | EndpointDeniedObjects | undefined>;

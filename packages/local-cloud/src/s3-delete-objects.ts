@@ -22,3 +22,16 @@ export function deleteObjectsRequest(body: string): { quiet: boolean; objects: D
   });
   return { quiet: /<Quiet>\s*true\s*<\/Quiet>/i.test(body), objects };
 }
+
+/** The objects IAM denied in a DeleteObjects request, by request (see {@link denyDeletes}). */
+const deniedDeletes = new WeakMap<object, readonly DeleteObjectsEntry[]>();
+
+/** Records the objects of `request` (a DeleteObjects) that IAM denied: they are answered, not deleted. */
+export function denyDeletes(request: object, objects: readonly DeleteObjectsEntry[]): void {
+  deniedDeletes.set(request, objects);
+}
+
+/** The objects of `request` that IAM denied; none unless {@link denyDeletes} recorded some. */
+export function deniedDeletesOf(request: object): readonly DeleteObjectsEntry[] {
+  return deniedDeletes.get(request) ?? [];
+}

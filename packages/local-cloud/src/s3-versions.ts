@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import type { buildApp } from 'fauxqs';
 import { type FauxqsStores, loadFauxqs } from './fauxqs-stores.ts';
-import { deleteObjectsRequest } from './s3-delete-objects.ts';
+import { type DeleteObjectsEntry, deleteObjectsRequest, deniedDeletesOf } from './s3-delete-objects.ts';
 import { escapeXml } from './xml-text.ts';
 
 type S3Store = FauxqsStores['s3Store'];
@@ -346,13 +346,21 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
    * version for good, a key alone behind a delete marker, and answered as S3 answers it
    * (API_DeletedObject.html: `VersionId` when one was named; `DeleteMarker` and
    * `DeleteMarkerVersionId` for a marker made, or a marker removed by its id). A malformed version id
-   * is an `<Error>` for that object; the others are still deleted. `undefined` when fauxqs answers it
-   * (an unversioned bucket and no version named: it deletes the keys).
+   * is an `<Error>` for that object, and so is one IAM denied (`AccessDenied`, as S3 answers it; see
+   * `EndpointDeniedObjects`); the others are still deleted. `undefined` when fauxqs answers it (an
+   * unversioned bucket, no version named and nothing denied: it deletes the keys).
    */
-  const deleteObjects = (bucket: string, body: string): string | undefined => {
+  const deleteObjects = (
+    bucket: string,
+    body: string,
+    denied: readonly DeleteObjectsEntry[],
+  ): string | undefined => {
     const { quiet, objects } = deleteObjectsRequest(body);
     const versioned = configurations.has(bucket);
-    if (!versioned && objects.every((object) => object.versionId === undefined)) return undefined;
+    const unversioned = objects.every((object) => object.versionId === undefined);
+    if (!versioned && unversioned && denied.length === 0) return undefined;
+    const entryId = ({ key, versionId }: DeleteObjectsEntry) => `${key}\0${versionId ?? ''}`;
+    const refused = new Set(denied.map(entryId));
     const tag = (name: string, value: string | undefined) =>
       value === undefined ? '' : `<${name}>${escapeXml(value)}</${name}>`;
     /** The `<Deleted>` entry of `key`; `marker` is the delete marker made, or removed by its id. */
@@ -364,7 +372,11 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
               ? `<DeleteMarker>true</DeleteMarker>${tag('DeleteMarkerVersionId', marker.versionId)}`
               : ''
           }</Deleted>`;
-    const results = objects.map(({ key, versionId }) => {
+    const results = objects.map((object) => {
+      const { key, versionId } = object;
+      if (refused.has(entryId(object))) {
+        return `<Error>${tag('Key', key)}${tag('VersionId', versionId)}<Code>AccessDenied</Code><Message>Access Denied</Message></Error>`;
+      }
       try {
         if (versionId !== undefined) return deleted(key, versionId, deleteVersion(bucket, key, versionId));
         store.deleteObject(bucket, key);
@@ -387,7 +399,7 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
     // The SDK sends it to `/bucket/?delete` (the wildcard route, an empty key) or `/bucket?delete`.
     if (!key && request.method === 'POST' && 'delete' in query && fauxqs.buckets.has(bucket)) {
       const body = Buffer.isBuffer(request.body) ? request.body.toString('utf8') : String(request.body ?? '');
-      const answer = deleteObjects(bucket, body);
+      const answer = deleteObjects(bucket, body, deniedDeletesOf(request));
       if (answer === undefined) return;
       return reply.code(200).header('content-type', 'application/xml').send(answer);
     }

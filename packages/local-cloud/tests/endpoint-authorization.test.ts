@@ -216,32 +216,44 @@ describe('a missing key, as S3 answers it (API_GetObject: 404 with s3:ListBucket
 });
 
 // https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html: each object is authorized
-// as DeleteObject, s3:DeleteObjectVersion for one that names its version.
+// as DeleteObject, s3:DeleteObjectVersion for one that names its version, and "for each key, Amazon
+// S3 performs a delete action and returns the result of that delete, success or failure".
 describe('DeleteObjects as a role of the stack', () => {
-  it('deletes the keys a role may delete, and needs s3:DeleteObjectVersion for an object naming its version', async () => {
+  it('deletes the objects a role may delete and answers the others with AccessDenied entries, keeping them', async () => {
     const operator = s3As('local');
     for (const Key of ['doomed.txt', 'versioned.txt']) {
       await operator.send(new PutObjectCommand({ Bucket: BUCKET, Key, Body: 'x' }));
     }
     const deleter = s3As('sidestep-local-deleter');
-    const plain = await deleter.send(
-      new DeleteObjectsCommand({ Bucket: BUCKET, Delete: { Objects: [{ Key: 'doomed.txt' }] } }),
+    const result = await deleter.send(
+      new DeleteObjectsCommand({
+        Bucket: BUCKET,
+        Delete: { Objects: [{ Key: 'doomed.txt' }, { Key: 'versioned.txt', VersionId: 'null' }] },
+      }),
     );
-    expect(plain.Deleted?.map((deleted) => deleted.Key)).toEqual(['doomed.txt']);
-    await failure(
-      deleter.send(
-        new DeleteObjectsCommand({
-          Bucket: BUCKET,
-          Delete: { Objects: [{ Key: 'versioned.txt', VersionId: 'null' }] },
-        }),
-      ),
-    );
+    expect(result.Deleted?.map((deleted) => deleted.Key)).toEqual(['doomed.txt']);
+    expect(result.Errors).toEqual([
+      expect.objectContaining({ Key: 'versioned.txt', VersionId: 'null', Code: 'AccessDenied' }),
+    ]);
     expect(denials.at(-1)).toMatchObject({
       action: 's3:DeleteObjectVersion',
       resource: `arn:aws:s3:::${BUCKET}/versioned.txt`,
     });
     const kept = await deleter.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'versioned.txt' }));
     expect(await kept.Body?.transformToString()).toBe('x');
+    const gone = await failure(operator.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'doomed.txt' })));
+    expect(gone.name).toBe('NoSuchKey');
+
+    // A role that may delete nothing gets an entry for each object, and the request itself succeeds.
+    const reader = s3As('sidestep-local-reader');
+    const refused = await reader.send(
+      new DeleteObjectsCommand({ Bucket: BUCKET, Delete: { Objects: [{ Key: 'versioned.txt' }] } }),
+    );
+    expect([refused.Deleted ?? [], refused.Errors?.map((error) => [error.Key, error.Code])]).toEqual([
+      [],
+      [['versioned.txt', 'AccessDenied']],
+    ]);
+    expect(denials.at(-1)).toMatchObject({ action: 's3:DeleteObject' });
   });
 });
 
