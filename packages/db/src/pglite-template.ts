@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,22 +21,29 @@ let templates: Promise<PgliteTemplates> | undefined;
  * start from (`loadDataDir`) in ~0.9 s instead of initdb and the migrations (~3 s, ~4 s of CPU).
  * Made once per machine: kept in the system's temporary directory under a key of the PGlite version
  * and the migrations' SQL (a dump is good for exactly those; a changed migration or PGlite makes new
- * ones), written under a temporary name and renamed, so a concurrent process reads a whole file or
- * makes its own, and memoized in the process. A directory that cannot be written only costs the time
+ * ones) in a directory of this user's that only this user can write, written under a temporary
+ * name and renamed, so a concurrent process reads a whole file or makes its own, and memoized in the
+ * process. A directory that cannot be written only costs the time
  * it would have saved. Used by the local cloud's embedded PostgreSQL for a new data directory and by
  * `@sidestep/db/testing` for every PGlite test database (jest gives each test file a module registry
  * of its own, so a per-process cache made them ~18 times per run).
  */
 export function pgliteTemplates(): Promise<PgliteTemplates> {
   templates ??= (async () => {
-    const dir = join(tmpdir(), 'sidestep-pglite-templates');
+    const dir = pgliteTemplateDirectory();
     const key = templateKey();
     const files = { empty: join(dir, `${key}-empty.tar`), migrated: join(dir, `${key}-migrated.tar`) };
     try {
+      // Only a directory of this user's, which only this user can write: a database started from a
+      // dump another user could have written would be theirs to shape.
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const own = await stat(dir);
+      if (own.uid !== process.getuid?.() || (own.mode & 0o022) !== 0)
+        throw new Error(`${dir} is not ours alone`);
       const [empty, migrated] = await Promise.all([readFile(files.empty), readFile(files.migrated)]);
       return { empty: new Blob([empty]), migrated: new Blob([migrated]) };
     } catch {
-      // Not made yet on this machine (or unreadable): make them.
+      // Not made yet on this machine (or not ours, or unreadable): make them.
     }
     const db = await PgliteDatabase.create();
     let made: PgliteTemplates;
@@ -50,7 +57,8 @@ export function pgliteTemplates(): Promise<PgliteTemplates> {
       await db.close();
     }
     try {
-      await mkdir(dir, { recursive: true });
+      const own = await stat(dir);
+      if (own.uid !== process.getuid?.() || (own.mode & 0o022) !== 0) return made;
       for (const name of ['empty', 'migrated'] as const) {
         const partial = `${files[name]}.${process.pid}.${randomBytes(4).toString('hex')}`;
         await writeFile(partial, Buffer.from(await made[name].arrayBuffer()));
@@ -62,6 +70,11 @@ export function pgliteTemplates(): Promise<PgliteTemplates> {
     return made;
   })();
   return templates;
+}
+
+/** Where this user's dumps are kept: a directory of the system's temporary one, named for the user. */
+export function pgliteTemplateDirectory(): string {
+  return join(tmpdir(), `sidestep-pglite-templates-${process.getuid?.() ?? 'user'}`);
 }
 
 /** The templates' key: PGlite's version and every migration. */

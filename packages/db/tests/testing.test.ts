@@ -2,6 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { pgliteTemplateDirectory } from '../src/pglite-template.ts';
 import { describeIfAvailable, testDatabases } from '../src/testing.ts';
 
 describe('testDatabases', () => {
@@ -31,7 +32,9 @@ describe('the PGlite backend', () => {
     } finally {
       await db?.close();
     }
-    const dir = join(tmpdir(), 'sidestep-pglite-templates');
+    const dir = pgliteTemplateDirectory();
+    expect(dir.startsWith(tmpdir())).toBe(true);
+    expect(statSync(dir).mode & 0o077).toBe(0);
     const dumps = readdirSync(dir).filter((name) => /^[0-9a-f]{16}-(empty|migrated)\.tar$/.test(name));
     const keys = new Set(dumps.map((name) => name.slice(0, 16)));
     expect(dumps.length).toBeGreaterThanOrEqual(2);
