@@ -23,8 +23,7 @@ let templates: Promise<PgliteTemplates> | undefined;
  * and the migrations' SQL (a dump is good for exactly those; a changed migration or PGlite makes new
  * ones) in a directory of this user's that only this user can write, written under a temporary
  * name and renamed, so a concurrent process reads a whole file or makes its own, and memoized in the
- * process. A directory that cannot be written only costs the time
- * it would have saved. Used by the local cloud's embedded PostgreSQL for a new data directory and by
+ * process. A directory that cannot be written only costs the time it would have saved. Used by the local cloud's embedded PostgreSQL for a new data directory and by
  * `@sidestep/db/testing` for every PGlite test database (jest gives each test file a module registry
  * of its own, so a per-process cache made them ~18 times per run).
  */
@@ -33,17 +32,14 @@ export function pgliteTemplates(): Promise<PgliteTemplates> {
     const dir = pgliteTemplateDirectory();
     const key = templateKey();
     const files = { empty: join(dir, `${key}-empty.tar`), migrated: join(dir, `${key}-migrated.tar`) };
-    try {
-      // Only a directory of this user's, which only this user can write: a database started from a
-      // dump another user could have written would be theirs to shape.
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const own = await stat(dir);
-      if (own.uid !== process.getuid?.() || (own.mode & 0o022) !== 0)
-        throw new Error(`${dir} is not ours alone`);
-      const [empty, migrated] = await Promise.all([readFile(files.empty), readFile(files.migrated)]);
-      return { empty: new Blob([empty]), migrated: new Blob([migrated]) };
-    } catch {
-      // Not made yet on this machine (or not ours, or unreadable): make them.
+    const usable = await ownDirectory(dir);
+    if (usable) {
+      try {
+        const [empty, migrated] = await Promise.all([readFile(files.empty), readFile(files.migrated)]);
+        return { empty: new Blob([empty]), migrated: new Blob([migrated]) };
+      } catch {
+        // Not made yet on this machine (or unreadable): make them.
+      }
     }
     const db = await PgliteDatabase.create();
     let made: PgliteTemplates;
@@ -56,20 +52,33 @@ export function pgliteTemplates(): Promise<PgliteTemplates> {
     } finally {
       await db.close();
     }
+    if (!usable) return made;
     try {
-      const own = await stat(dir);
-      if (own.uid !== process.getuid?.() || (own.mode & 0o022) !== 0) return made;
       for (const name of ['empty', 'migrated'] as const) {
         const partial = `${files[name]}.${process.pid}.${randomBytes(4).toString('hex')}`;
         await writeFile(partial, Buffer.from(await made[name].arrayBuffer()));
         await rename(partial, files[name]);
       }
     } catch {
-      // A read-only or full temporary directory: the next process makes them again.
+      // A full temporary directory: the next process makes them again.
     }
     return made;
   })();
   return templates;
+}
+
+/**
+ * Whether `dir` is this user's alone (made 0700 if missing): a database started from a dump another
+ * user could have written would be theirs to shape, so such a directory is neither read nor written.
+ */
+async function ownDirectory(dir: string): Promise<boolean> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const own = await stat(dir);
+    return own.uid === process.getuid?.() && (own.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
 }
 
 /** Where this user's dumps are kept: a directory of the system's temporary one, named for the user. */

@@ -277,9 +277,7 @@ function s3RequestAuthorization(
     if (method === 'POST' && has('delete')) {
       // DeleteObjects is authorized per object as DeleteObject: s3:DeleteObjectVersion for one that
       // names its version (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
-      const { objects } = deleteObjectsRequest(
-        String(Buffer.isBuffer(request.body) ? request.body.toString('utf8') : (request.body ?? '')),
-      );
+      const { objects } = deleteObjectsRequest(request.body);
       const perObject = objects.map((entry) => ({
         entry,
         checks: s3Authorization('DeleteObject', { bucket, ...entry }),

@@ -1,4 +1,5 @@
 // What the endpoint's IAM hook is given and answers; kept apart so the endpoint does not import IAM.
+import type { DeleteObjectsEntry } from './s3-delete-objects.ts';
 
 /** A request as the endpoint received it, before any handler ran. */
 export interface EndpointRequest {
@@ -23,7 +24,6 @@ export interface EndpointRefusal {
   readonly body: string;
 }
 
-/** Decides one request: a refusal to send, or `undefined` to let it through. */
 /**
  * S3 DeleteObjects authorizes each object on its own and answers a denied one with an `AccessDenied`
  * entry of its result, deleting the others
@@ -31,9 +31,13 @@ export interface EndpointRefusal {
  * and the endpoint leaves these objects out.
  */
 export interface EndpointDeniedObjects {
-  readonly deniedObjects: readonly { readonly key: string; readonly versionId?: string }[];
+  readonly deniedObjects: readonly DeleteObjectsEntry[];
 }
 
+/**
+ * Decides one request: a refusal to send, the objects of a DeleteObjects it may not delete, or
+ * `undefined` to let it through.
+ */
 export type EndpointAuthorizer = (
   request: EndpointRequest,
   lookups: EndpointLookups,

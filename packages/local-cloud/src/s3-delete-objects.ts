@@ -7,11 +7,15 @@ export interface DeleteObjectsEntry {
 }
 
 /**
- * The objects of a DeleteObjects request body (`<Delete><Quiet>?<Object><Key>k</Key><VersionId>v
+ * The objects of a DeleteObjects request body, raw or as a string (`<Delete><Quiet>?<Object><Key>k</Key><VersionId>v
  * </VersionId>?</Object>...</Delete>`, https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html)
  * and its quiet flag, read the way the endpoint reads every XML request (the predefined entities).
  */
-export function deleteObjectsRequest(body: string): { quiet: boolean; objects: DeleteObjectsEntry[] } {
+export function deleteObjectsRequest(requestBody: unknown): {
+  quiet: boolean;
+  objects: DeleteObjectsEntry[];
+} {
+  const body = Buffer.isBuffer(requestBody) ? requestBody.toString('utf8') : String(requestBody ?? '');
   const objects = [...body.matchAll(/<Object>([\s\S]*?)<\/Object>/g)].map(([, object = '']) => {
     const key = /<Key>([\s\S]*?)<\/Key>/.exec(object)?.[1] ?? '';
     const versionId = /<VersionId>([\s\S]*?)<\/VersionId>/.exec(object)?.[1];

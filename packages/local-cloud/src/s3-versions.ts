@@ -352,7 +352,7 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
    */
   const deleteObjects = (
     bucket: string,
-    body: string,
+    body: unknown,
     denied: readonly DeleteObjectsEntry[],
   ): string | undefined => {
     const { quiet, objects } = deleteObjectsRequest(body);
@@ -398,8 +398,7 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
     const query = (request.query ?? {}) as Record<string, unknown>;
     // The SDK sends it to `/bucket/?delete` (the wildcard route, an empty key) or `/bucket?delete`.
     if (!key && request.method === 'POST' && 'delete' in query && fauxqs.buckets.has(bucket)) {
-      const body = Buffer.isBuffer(request.body) ? request.body.toString('utf8') : String(request.body ?? '');
-      const answer = deleteObjects(bucket, body, deniedDeletesOf(request));
+      const answer = deleteObjects(bucket, request.body, deniedDeletesOf(request));
       if (answer === undefined) return;
       return reply.code(200).header('content-type', 'application/xml').send(answer);
     }
