@@ -1,6 +1,7 @@
 import { ExportFileName, ExportFilter } from '@sidestep/contracts';
 import { ConfigError, readConfig } from '@sidestep/runtime';
 import * as z from 'zod/mini';
+import { DEFAULT_MERGE_WORK_MEM } from './adapters/postgres-user-import-store.ts';
 
 const NonEmpty = z.string().check(z.minLength(1));
 
@@ -32,6 +33,14 @@ const ImportEnvironment = z.object({
   IMPORT_SEGMENT_BYTES: z.optional(z.coerce.number().check(z.int(), z.positive())),
   /** Rejected rows tolerated before the import fails. */
   MAX_REJECTED_ROWS: z._default(z.coerce.number().check(z.int(), z.minimum(0)), 1000),
+  /**
+   * PostgreSQL's `work_mem` for the merge's transaction (`128MB`, `1GB`): the memory its sort of the
+   * staged rows by id may take before it spills to disk.
+   */
+  IMPORT_MERGE_WORK_MEM: z._default(
+    z.string().check(z.regex(/^[1-9][0-9]*(kB|MB|GB)$/)),
+    DEFAULT_MERGE_WORK_MEM,
+  ),
 });
 
 /** The task's environment in `export` mode (the export workflow's container overrides). */
@@ -72,6 +81,8 @@ export interface BatchWorkerConfig {
   readonly maxRejectedRows: number;
   /** `undefined`: the import's default. */
   readonly segmentBytes: number | undefined;
+  /** PostgreSQL's `work_mem` for the merge (`IMPORT_MERGE_WORK_MEM`). */
+  readonly mergeWorkMem: string;
   readonly progressIntervalMs: number;
   readonly s3ForcePathStyle: boolean;
 }
@@ -112,6 +123,7 @@ export function loadConfig(
     },
     maxRejectedRows: config.MAX_REJECTED_ROWS,
     segmentBytes: config.IMPORT_SEGMENT_BYTES,
+    mergeWorkMem: config.IMPORT_MERGE_WORK_MEM,
     progressIntervalMs: config.PROGRESS_INTERVAL_SECONDS * 1000,
     s3ForcePathStyle: config.AWS_S3_FORCE_PATH_STYLE === 'true',
   };

@@ -43,9 +43,10 @@ export interface TaskMode<Config extends TaskConfig, Store extends TaskStore, Su
   readonly loadConfig: (env: Environment) => Config;
   /**
    * Connects to the database at `url`; `env` holds `DATABASE_TLS` and the `DATABASE_*_MS` limits;
-   * `logger` is for what the store reports on its own (a retried transaction).
+   * `logger` is for what the store reports on its own (a retried transaction); `config` is the
+   * mode's, for the settings of its own the store takes.
    */
-  readonly connect: (url: string, env: Environment, logger: Logger) => Promise<Store>;
+  readonly connect: (url: string, env: Environment, logger: Logger, config: Config) => Promise<Store>;
   /** Fields of the `<mode> started` line. */
   readonly startedFields: (config: Config, store: Store) => Record<string, unknown>;
   /** Does the work; throws the mode's {@link TaskFailedError} after recording it on the job. */
@@ -140,7 +141,7 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
   let started = false;
   const startedAt = performance.now();
   try {
-    store = await mode.connect(await resolveDatabaseUrl(env), env, logger);
+    store = await mode.connect(await resolveDatabaseUrl(env), env, logger, config);
     started = true;
     logger.info(`${mode.name} started`, {
       ...mode.startedFields(config, store),

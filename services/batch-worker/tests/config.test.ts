@@ -17,6 +17,7 @@ describe('loadConfig', () => {
       jobId: 'imp_1',
       source: { bucket: 'sidestep-test-imports', key: 'imports/a.csv', versionId: undefined },
       maxRejectedRows: 1000,
+      mergeWorkMem: '256MB',
       progressIntervalMs: 10_000,
       s3ForcePathStyle: false,
     });
@@ -27,12 +28,14 @@ describe('loadConfig', () => {
       ...inputs,
       SOURCE_VERSION_ID: 'v1',
       MAX_REJECTED_ROWS: '0',
+      IMPORT_MERGE_WORK_MEM: '1GB',
       PROGRESS_INTERVAL_SECONDS: '0.5',
       AWS_S3_FORCE_PATH_STYLE: 'true',
     });
     expect(config).toMatchObject({
       source: { versionId: 'v1' },
       maxRejectedRows: 0,
+      mergeWorkMem: '1GB',
       progressIntervalMs: 500,
       s3ForcePathStyle: true,
     });
@@ -44,6 +47,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig(withoutJob)).toThrow(/JOB_ID is missing/);
     expect(() => loadConfig({ ...inputs, MODE: 'export' })).toThrow(/MODE is invalid/);
     expect(() => loadConfig({ ...inputs, MAX_REJECTED_ROWS: '-1' })).toThrow(/MAX_REJECTED_ROWS is invalid/);
+    for (const workMem of ['256', '256 MB', '0MB', '1TB; RESET ALL']) {
+      expect(() => loadConfig({ ...inputs, IMPORT_MERGE_WORK_MEM: workMem })).toThrow(
+        /IMPORT_MERGE_WORK_MEM is invalid/,
+      );
+    }
   });
 
   it('requires every import input the task manifest declares, except the optional version and ETag, and reads no other', () => {

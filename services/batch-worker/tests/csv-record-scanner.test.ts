@@ -16,15 +16,23 @@ interface Scan {
 function scan(
   input: string | Buffer,
   pieceSize: number,
-  options: { start?: ScanPosition; columnCount?: number; maxRecordBytes?: number } = {},
+  options: {
+    start?: ScanPosition;
+    columnCount?: number;
+    trimmedFields?: readonly number[];
+    maxRecordBytes?: number;
+  } = {},
 ): Scan {
   let header: string[] | undefined;
+  const trimmedFields = options.trimmedFields ?? [];
   const scanner = new CsvRecordScanner({
     start: options.start ?? { offset: 0, lines: 0 },
-    ...(options.columnCount === undefined ? {} : { columnCount: options.columnCount }),
+    ...(options.columnCount === undefined
+      ? {}
+      : { shape: { columnCount: options.columnCount, trimmedFields } }),
     onHeader: (fields) => {
       header = fields;
-      return fields.length;
+      return { columnCount: fields.length, trimmedFields };
     },
     maxRecordBytes: options.maxRecordBytes ?? 1024,
   });
@@ -77,6 +85,43 @@ describe('CsvRecordScanner', () => {
     for (const size of SIZES) {
       expect(scan(csv, size).copy).toBe('2,f2,,,\n3,f4,,,\n4,n1,,,\n5,n0,,,\n');
     }
+  });
+
+  it('marks a record whose trimmed fields start or end with whitespace or a non-ASCII byte, however the bytes are cut', () => {
+    // Fields 0 and 2 are trimmed, field 1 is not: its edges mark nothing.
+    const records = [
+      ['a,b,c', ''],
+      [' a,b,c', 't'],
+      ['a\t,b,c', 't'],
+      ['a, b ,c', ''],
+      ['a,b,c ', 't'],
+      ['a,b,\u00a0c', 't'],
+      ['a,b,c\u3000', 't'],
+      ['Zoë,b,c', 't'], // any non-ASCII byte at an edge: a superset of what trimming removes
+      ['aëa,b,cëc', ''],
+      ['" a",b,c', 't'],
+      ['"a\n",b,c', 't'],
+      ['"a, b",b,"c ""d"""', ''], // a doubled quote at an edge is a quote, nothing to trim
+      ['"",b,', ''],
+      ['a,b,"x\r\ny"', ''],
+      ['a,b,"c\r\n"', 't'],
+    ];
+    const csv = `x,y,z\r\n${records.map(([record]) => record).join('\r\n')}\r\n`;
+    for (const size of SIZES) {
+      const marks = scan(csv, size, { trimmedFields: [0, 2] })
+        .copy.split(/\n(?=\d+,)/)
+        .map((line) => line.split(',')[1]);
+      expect(marks).toEqual(records.map(([, mark]) => mark));
+    }
+  });
+
+  it('marks trimmed fields on a resume too, and only records staged as written', () => {
+    const result = scan('a ,b\n1,2,3\n', 1, {
+      start: { offset: 20, lines: 3 },
+      columnCount: 2,
+      trimmedFields: [0],
+    });
+    expect(result.copy).toBe('4,t,a ,b\n5,f3,,\n');
   });
 
   it('resumes at a position with the known column count, numbering lines on from it', () => {

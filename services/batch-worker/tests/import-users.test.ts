@@ -234,6 +234,33 @@ for (const backend of databaseBackends()) {
       ]);
     });
 
+    it('trims ids, emails and names as JavaScript does, quoted or not, and keeps attributes and inner spaces as written', async () => {
+      const csv = [
+        'name,external_id,email,note',
+        ' Jane Doe ,\u00a0trim-1\t,trim-1@example.com\u3000, kept ',
+        '"\u2003Joe\n",trim-2,"  trim-2@example.com",',
+        'Zoë,trim-3,trim-3@example.com\ufeff,x',
+        // The last row of trim-4 wins once trimmed: its id is the same as the first's.
+        'First,trim-4,trim-4@example.com,',
+        '\u3000,"trim-4 ",trim-4b@example.com,',
+        '',
+      ].join('\r\n');
+      const jobId = await runningJob(database.db);
+      const summary = await run(jobId, csv);
+      expect(summary).toMatchObject({ rowsImported: 5, rowsRejected: 0 });
+      expect(await users('trim-')).toEqual([
+        {
+          external_id: 'trim-1',
+          email: 'trim-1@example.com',
+          name: 'Jane Doe',
+          attributes: { note: ' kept ' },
+        },
+        { external_id: 'trim-2', email: 'trim-2@example.com', name: 'Joe', attributes: { note: '' } },
+        { external_id: 'trim-3', email: 'trim-3@example.com', name: 'Zoë', attributes: { note: 'x' } },
+        { external_id: 'trim-4', email: 'trim-4b@example.com', name: null, attributes: { note: '' } },
+      ]);
+    });
+
     it('puts every column other than external_id, email and name into attributes, header names as written', async () => {
       const csv = 'Plan,EMAIL,External_ID,__proto__,Country\nfree,attr-1@example.com,attr-1,x,JP\n';
       const jobId = await runningJob(database.db);
@@ -771,6 +798,37 @@ for (const backend of databaseBackends()) {
       expect(ranges).toEqual([0]);
       expect(summary).toMatchObject({ rowsTotal: 40, rowsImported: 40, resumedAt: 0 });
       expect(await users(prefix)).toHaveLength(40);
+    });
+
+    it('trims every row of a staging an earlier worker made without trim marks, when a task of this one resumes it', async () => {
+      const prefix = `unmarked-${backend.name}-`;
+      const lines = usersCsv(40, prefix).split('\n');
+      lines[2] = ` ${prefix}2,${prefix}2@example.com\t,\u00a0User 2 ,pro`; // before the break
+      lines[35] = `${prefix}35 ,\u3000${prefix}35@example.com,User 35\t,pro`; // after it
+      const csv = Buffer.from(lines.join('\n'));
+      const jobId = await runningJob(database.db);
+      await failure(run(jobId, '', { openSource: async () => breaksOffAfter(csv, 900) }));
+      // What an earlier version staged: no marks, and the staging says so.
+      const marked = await database.db.query(
+        `UPDATE ${stagingTableName(jobId)} SET reject = NULL WHERE reject = 't'`,
+      );
+      expect(marked.rowCount).toBe(1);
+      await database.db.query('UPDATE import_stagings SET trim_marked = false WHERE job_id = $1', [jobId]);
+      const summary = await run(jobId, '', {
+        openSource: async (range) => ({
+          body: Readable.from([csv.subarray(range.offset)]),
+          offset: range.offset,
+        }),
+      });
+      expect(summary).toMatchObject({ rowsImported: 40, resumedAt: expect.any(Number) });
+      expect(summary.resumedAt).toBeGreaterThan(0);
+      const trimmed = (await users(prefix)).filter((user) =>
+        ['2', '35'].includes(user.external_id.slice(prefix.length)),
+      );
+      expect(trimmed.map(({ external_id, email, name }) => ({ external_id, email, name }))).toEqual([
+        { external_id: `${prefix}2`, email: `${prefix}2@example.com`, name: 'User 2' },
+        { external_id: `${prefix}35`, email: `${prefix}35@example.com`, name: 'User 35' },
+      ]);
     });
 
     // The validator's session ends under it (a failover, an administrator): the import still

@@ -4,6 +4,7 @@ import {
   mergeSql,
   rejectSql,
   rejectsTableName,
+  type StagedRows,
   stagingColumns,
   validationSql,
 } from '../src/adapters/staged-user-rules.ts';
@@ -11,6 +12,8 @@ import { mapHeader } from '../src/domain/map-header.ts';
 import { databaseBackends, type WorkerDatabase } from './import-fixture.ts';
 
 const header = mapHeader(['external_id', 'email', 'name', 'plan', 'note']);
+/** Rows staged by the scanner of today, which marks (`t`) the rows with a value to trim. */
+const staged = { header, trimMarked: true };
 
 /** A staged row: the scanner's reject code (empty: none) and the five fields. */
 type StagedRow = [reject: string, ...fields: (string | null)[]];
@@ -41,10 +44,14 @@ for (const backend of databaseBackends()) {
     };
 
     /** Validates staged `table` as a segment of its own: its rejected rows into its rejects table. */
-    const check = async (table: string, limits: [maxRowErrors: number, maxRejectedRows: number]) => {
+    const check = async (
+      table: string,
+      limits: [maxRowErrors: number, maxRejectedRows: number],
+      rows: StagedRows = staged,
+    ) => {
       const rejects = rejectsTableName(table);
       await database.db.query(createRejectsSql(rejects));
-      await database.db.query(rejectSql(table, rejects, header));
+      await database.db.query(rejectSql(table, rejects, rows));
       const { rows: result } = await database.db.query<{
         rejected: string;
         row_errors: { line: number; field: string; message: string }[];
@@ -57,11 +64,11 @@ for (const backend of databaseBackends()) {
 
     it('merges a valid row with trimmed id, email and name, the other columns as attributes, values as written', async () => {
       const table = await stage([
-        ['', ' rules-1 ', ' rules-1@example.com ', ' Jane ', 'pro', 'says "hi"\n'],
-        ['', '\u00a0rules-2\t', 'rules-2@example.com\u3000', '  ', '', null],
+        ['t', ' rules-1 ', ' rules-1@example.com ', ' Jane ', 'pro', 'says "hi"\n'],
+        ['t', '\u00a0rules-2\t', 'rules-2@example.com\u3000', '  ', '', null],
       ]);
       expect(await check(table, [100, 0])).toMatchObject({ rejected: '0', row_errors: [] });
-      const merged = await database.db.query(mergeSql(table, header, { rejects: undefined }));
+      const merged = await database.db.query(mergeSql(table, staged, { rejects: undefined }));
       expect(merged.rowCount).toBe(2);
       const { rows } = await database.db.query(
         `SELECT external_id, email, name, attributes FROM users WHERE external_id LIKE 'rules-%' ORDER BY external_id`,
@@ -91,7 +98,7 @@ for (const backend of databaseBackends()) {
         ['', 'skip-3', 'skip-3@example.com', 'Third', '', ''],
       ]);
       expect(await check(table, [100, 10])).toMatchObject({ rejected: '2' });
-      const merged = await database.db.query(mergeSql(table, header, { rejects: rejectsTableName(table) }));
+      const merged = await database.db.query(mergeSql(table, staged, { rejects: rejectsTableName(table) }));
       expect(merged.rowCount).toBe(2);
       const { rows } = await database.db.query(
         `SELECT external_id, email, name FROM users WHERE external_id LIKE 'skip-%' ORDER BY external_id`,
@@ -102,11 +109,40 @@ for (const backend of databaseBackends()) {
       ]);
     });
 
+    it('trims only the rows the scanner marked, in a staging it marked, and every row of an earlier one', async () => {
+      const rows: StagedRow[] = [
+        ['t', ' mark-1 ', '\u00a0mark-1@example.com', ' Jane\u3000', '', ''],
+        // Unmarked: the scanner found nothing to trim; taken as written (a space kept shows it).
+        ['', 'mark-2 ', 'mark-2@example.com', 'Joe ', '', ''],
+        ['t', '\t', 'mark-3@example.com', '', '', ''],
+      ];
+      const marked = await stage(rows);
+      expect(await check(marked, [100, 10])).toMatchObject({
+        rejected: '1',
+        row_errors: [{ line: 4, field: 'external_id', message: 'is empty' }],
+      });
+      await database.db.query(mergeSql(marked, staged, { rejects: rejectsTableName(marked) }));
+      const earlier = { header, trimMarked: false };
+      const unmarked = await stage(rows.map(([, ...fields]) => ['', ...fields] as StagedRow));
+      expect(await check(unmarked, [100, 10], earlier)).toMatchObject({ rejected: '1' });
+      await database.db.query(`UPDATE ${unmarked} SET c1 = 'old-' || c1`);
+      await database.db.query(mergeSql(unmarked, earlier, { rejects: rejectsTableName(unmarked) }));
+      const { rows: users } = await database.db.query(
+        `SELECT external_id, email, name FROM users WHERE external_id ~ '^(old-)?\\s*mark-' ORDER BY external_id`,
+      );
+      expect(users).toEqual([
+        { external_id: 'mark-1', email: 'mark-1@example.com', name: 'Jane' },
+        { external_id: 'mark-2 ', email: 'mark-2@example.com', name: 'Joe ' },
+        { external_id: 'old- mark-1', email: 'mark-1@example.com', name: 'Jane' },
+        { external_id: 'old-mark-2', email: 'mark-2@example.com', name: 'Joe' },
+      ]);
+    });
+
     // The cases of the validator the import had before PostgreSQL validated (validate-row.test.ts).
     it.each([
       [['', '', 'a@example.com', '', '', ''], 'external_id', 'is empty'],
       [['', 'x'.repeat(257), 'a@example.com', '', '', ''], 'external_id', 'is longer than 256 characters'],
-      [['', 'u', ' ', '', '', ''], 'email', 'is empty'],
+      [['t', 'u', ' ', '', '', ''], 'email', 'is empty'],
       [['', 'u', null, '', '', ''], 'email', 'is empty'],
       [['', 'u', 'no-at-sign', '', '', ''], 'email', 'is not a valid email address'],
       [['', 'u', 'a@b', '', '', ''], 'email', 'is not a valid email address'],

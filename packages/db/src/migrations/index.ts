@@ -6,6 +6,7 @@ import { operatorActions } from './0004-operator-actions.ts';
 import { importStaging } from './0005-import-staging.ts';
 import { jobsExecutionIndex } from './0006-jobs-execution-index.ts';
 import { importStagingSegments } from './0007-import-staging-segments.ts';
+import { importStagingTrimMarks } from './0008-import-staging-trim-marks.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -23,4 +24,5 @@ export const migrations: readonly Migration[] = [
   importStaging,
   jobsExecutionIndex,
   importStagingSegments,
+  importStagingTrimMarks,
 ];

@@ -1,4 +1,5 @@
 import { InvalidHeaderError } from '../errors.ts';
+import type { RecordShape } from './csv-record-scanner.ts';
 
 /** Where each column of the import lives in a record, from the header row. */
 export interface HeaderMapping {
@@ -55,4 +56,15 @@ export function mapHeader(fields: readonly string[]): HeaderMapping {
       .map((name, index) => ({ name, index }))
       .filter(({ name }) => !known.has(name.toLowerCase())),
   };
+}
+
+/**
+ * The records' shape for the record scanner (csv-record-scanner.ts): the column count, and the fields whose values the
+ * import trims (ids, emails and names, as JavaScript's `String.prototype.trim` would; attributes are
+ * kept as written).
+ */
+export function recordShapeOf(header: HeaderMapping): RecordShape {
+  const trimmedFields = [header.externalId, header.email];
+  if (header.name !== undefined) trimmedFields.push(header.name);
+  return { columnCount: header.columnCount, trimmedFields };
 }

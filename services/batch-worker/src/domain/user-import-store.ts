@@ -53,6 +53,12 @@ export interface Staging {
   /** The header row as written. */
   readonly columns: readonly string[];
   readonly header: HeaderMapping;
+  /**
+   * Whether its records were staged with the scanner's trim marks (`TRIM_MARK`), so that only marked
+   * rows need trimming: every staging made since db migration 8; one an earlier version made has all
+   * its rows trimmed.
+   */
+  readonly trimMarked: boolean;
   readonly position: ScanPosition;
   readonly records: number;
   readonly source: StagedSource;

@@ -15,10 +15,11 @@ export const importMode: TaskMode<BatchWorkerConfig, PostgresUserImportStore, Im
   onStop: 'stopping the import; staged records are kept for the retry',
   interrupted: (signal) => new ImportInterruptedError(signal),
   loadConfig,
-  connect: (url, env, logger) =>
+  connect: (url, env, logger, config) =>
     PostgresUserImportStore.connect({
       url,
       env,
+      mergeWorkMem: config.mergeWorkMem,
       onCompleteRetry: (retry) =>
         logger.warn('completing transaction aborted by a database conflict; trying it again', { ...retry }),
       onMergeFallback: () =>

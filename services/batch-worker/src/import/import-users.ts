@@ -1,6 +1,6 @@
 import { addAbortSignal, Readable } from 'node:stream';
 import { CsvRecordScanner, type ScannedRecords, type ScanPosition } from '../domain/csv-record-scanner.ts';
-import { type HeaderMapping, mapHeader } from '../domain/map-header.ts';
+import { type HeaderMapping, mapHeader, recordShapeOf } from '../domain/map-header.ts';
 import type {
   CompletedImport,
   ImportResult,
@@ -210,11 +210,11 @@ async function stageRest(
   let columns: string[] = [];
   const scanner = new CsvRecordScanner({
     start,
-    ...(found ? { columnCount: found.header.columnCount } : {}),
+    ...(found ? { shape: recordShapeOf(found.header) } : {}),
     onHeader: (fields) => {
       header = mapHeader(fields);
       columns = fields.map((name) => name.trim());
-      return header.columnCount;
+      return recordShapeOf(header);
     },
     maxRecordBytes: MAX_RECORD_BYTES,
   });
