@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,9 @@ let templates: Promise<PgliteTemplates> | undefined;
  * and the migrations' SQL (a dump is good for exactly those; a changed migration or PGlite makes new
  * ones) in a directory of this user's that only this user can write, written under a temporary
  * name and renamed, so a concurrent process reads a whole file or makes its own, and memoized in the
- * process. A directory that cannot be written only costs the time it would have saved. Used by the local cloud's embedded PostgreSQL for a new data directory and by
+ * process. A directory that cannot be written only costs the time it would have saved. Making new
+ * dumps removes other keys' dumps unused for a day ({@link pruneTemplates}). Used by the local
+ * cloud's embedded PostgreSQL for a new data directory and by
  * `@sidestep/db/testing` for every PGlite test database (jest gives each test file a module registry
  * of its own, so a per-process cache made them ~18 times per run).
  */
@@ -36,6 +38,9 @@ export function pgliteTemplates(): Promise<PgliteTemplates> {
     if (usable) {
       try {
         const [empty, migrated] = await Promise.all([readFile(files.empty), readFile(files.migrated)]);
+        // Used: kept from pruning (below) for another day.
+        const now = new Date();
+        await Promise.all([utimes(files.empty, now, now), utimes(files.migrated, now, now)]).catch(() => {});
         return { empty: new Blob([empty]), migrated: new Blob([migrated]) };
       } catch {
         // Not made yet on this machine (or unreadable): make them.
@@ -59,12 +64,38 @@ export function pgliteTemplates(): Promise<PgliteTemplates> {
         await writeFile(partial, Buffer.from(await made[name].arrayBuffer()));
         await rename(partial, files[name]);
       }
+      await pruneTemplates(dir, key);
     } catch {
       // A full temporary directory: the next process makes them again.
     }
     return made;
   })();
   return templates;
+}
+
+/** How long another key's dumps are kept unused (each read of a dump refreshes its time). */
+export const UNUSED_TEMPLATE_MS = 24 * 60 * 60 * 1000;
+
+/** A dump's file name, or one being written (`.<pid>.<random>`): its key and kind. */
+const TEMPLATE_FILE = /^([0-9a-f]{16})-(?:empty|migrated)\.tar(\.\d+\.[0-9a-f]{8})?$/;
+
+/**
+ * Removes from `dir` the dumps of keys other than `key` (and anyone's partial writes) unused for
+ * {@link UNUSED_TEMPLATE_MS}: each changed migration or PGlite version makes ~80 MB of new dumps,
+ * and nothing else would ever remove the old ones. A process still reading one that goes has its open
+ * file; one about to read it finds it gone and makes the dumps again. Other files are left alone.
+ */
+export async function pruneTemplates(dir: string, key: string, now = Date.now()): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const match = TEMPLATE_FILE.exec(name);
+    if (!match || (match[1] === key && match[2] === undefined)) continue;
+    const path = join(dir, name);
+    try {
+      if (now - (await stat(path)).mtimeMs > UNUSED_TEMPLATE_MS) await rm(path, { force: true });
+    } catch {
+      // Removed meanwhile by another process.
+    }
+  }
 }
 
 /**

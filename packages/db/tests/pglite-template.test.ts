@@ -1,8 +1,18 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
+import { pruneTemplates, UNUSED_TEMPLATE_MS } from '../src/pglite-template.ts';
 
 const source = join(import.meta.dirname, '..', 'src', 'pglite-template.ts');
 const scratch = mkdtempSync(join(tmpdir(), 'sidestep-template-test-'));
@@ -30,7 +40,18 @@ describe('pgliteTemplates', () => {
   // Another user could write into a directory that is not this user's alone, and so shape every
   // database started from a dump there.
   it('neither reads nor writes dumps in a template directory others can write', () => {
+    // Dumps of another key (an earlier migration), unused for two days: making new dumps removes them.
+    const ownDirectory = join(scratch, 'own', `sidestep-pglite-templates-${process.getuid?.()}`);
+    mkdirSync(ownDirectory, { recursive: true, mode: 0o700 });
+    const stale = join(ownDirectory, '0123456789abcdef-migrated.tar');
+    writeFileSync(stale, 'an old dump');
+    utimesSync(
+      stale,
+      new Date(Date.now() - 2 * UNUSED_TEMPLATE_MS),
+      new Date(Date.now() - 2 * UNUSED_TEMPLATE_MS),
+    );
     const own = templatesIn(join(scratch, 'own'));
+    expect(own.directory).toBe(ownDirectory);
     expect(own.migrated).toBeGreaterThan(1024 * 1024);
     const names = readdirSync(own.directory);
     expect(names.sort()).toEqual([
@@ -48,4 +69,31 @@ describe('pgliteTemplates', () => {
     expect(made).toEqual({ ...own, directory: planted });
     for (const name of names) expect(readFileSync(join(planted, name), 'utf8')).toBe('not a dump');
   }, 120_000);
+
+  it("prunes other keys' dumps and partial writes unused for a day, and nothing else", async () => {
+    const dir = mkdtempSync(join(scratch, 'prune-'));
+    const now = Date.now();
+    const files: Record<string, number> = {
+      'aaaaaaaaaaaaaaaa-empty.tar': now - 2 * UNUSED_TEMPLATE_MS, // the key in use: kept, however old
+      'aaaaaaaaaaaaaaaa-migrated.tar': now - 2 * UNUSED_TEMPLATE_MS,
+      'aaaaaaaaaaaaaaaa-migrated.tar.4242.0a1b2c3d': now - 2 * UNUSED_TEMPLATE_MS, // a crashed write
+      'aaaaaaaaaaaaaaaa-empty.tar.4343.0a1b2c3d': now - 60_000, // a write under way
+      'bbbbbbbbbbbbbbbb-empty.tar': now - 2 * UNUSED_TEMPLATE_MS,
+      'bbbbbbbbbbbbbbbb-migrated.tar': now - UNUSED_TEMPLATE_MS - 1000,
+      'cccccccccccccccc-migrated.tar': now - UNUSED_TEMPLATE_MS + 60_000, // used within the day
+      'notes.txt': now - 2 * UNUSED_TEMPLATE_MS, // not a dump
+    };
+    for (const [name, time] of Object.entries(files)) {
+      writeFileSync(join(dir, name), name);
+      utimesSync(join(dir, name), new Date(time), new Date(time));
+    }
+    await pruneTemplates(dir, 'aaaaaaaaaaaaaaaa', now);
+    expect(readdirSync(dir).sort()).toEqual([
+      'aaaaaaaaaaaaaaaa-empty.tar',
+      'aaaaaaaaaaaaaaaa-empty.tar.4343.0a1b2c3d',
+      'aaaaaaaaaaaaaaaa-migrated.tar',
+      'cccccccccccccccc-migrated.tar',
+      'notes.txt',
+    ]);
+  });
 });
