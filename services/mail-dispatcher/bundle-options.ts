@@ -5,9 +5,13 @@ import type { BundleServiceOptions } from '@sidestep/bundle';
  * as nodemailer does). Split: what the first invocation does not need (the dead-letter client, the
  * Secrets Manager client, the unselected mail transport) is in a chunk that loads only when used.
  * nodemailer's MIME type table is replaced by the few types a sidestep mail could name
- * (src/adapters/mail-mime-types.ts says why).
+ * (src/adapters/mail-mime-types.ts says why), and its HTTP client by a wrapper that loads it when
+ * first called (src/adapters/nodemailer-lazy-fetch.cjs).
  */
 export const bundleOptions = {
   splitting: true,
-  substitutes: { 'nodemailer/lib/mime-funcs/mime-types.js': 'src/adapters/mail-mime-types.ts' },
+  substitutes: {
+    'nodemailer/lib/mime-funcs/mime-types.js': 'src/adapters/mail-mime-types.ts',
+    'nodemailer/lib/fetch/index.js': 'src/adapters/nodemailer-lazy-fetch.cjs',
+  },
 } as const satisfies Omit<BundleServiceOptions, 'packageDir'>;

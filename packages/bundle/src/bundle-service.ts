@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire, isBuiltin } from 'node:module';
-import { basename, isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { build, type Message, type Metafile, type Plugin } from 'esbuild';
 import { BundleBuildError, BundleOptionError, StaticExternalImportError } from './errors.ts';
 import { powertoolsInvokeStorePlugin } from './powertools-invoke-store.ts';
@@ -32,7 +32,9 @@ export interface BundleServiceOptions {
    * as the service resolves it (`'nodemailer/lib/mime-funcs/mime-types.js'`); value, the replacement,
    * relative to `packageDir`. Every import of that file, from whichever module, gets the replacement,
    * which must export what the importers use. For a large part of a library the service's code path
-   * never uses (and a test that says so). Each key must match an import, or the build fails.
+   * never uses (and a test that says so), or for a wrapper that loads the file only when it is first
+   * used (the replacement's own import of the file gets the file). Each key must match an import, or
+   * the build fails.
    * @default {} (nothing is replaced)
    */
   substitutes?: Readonly<Record<string, string>>;
@@ -209,7 +211,12 @@ function substitutesPlugin(
     }
     replaced.set(target, path);
   }
-  const names = [...replaced.keys()].map((target) => basename(target).replace(/\.[cm]?js$/, ''));
+  // What an import of a target may end with: its name, or its directory's for an index file
+  // (`require('../fetch')` for `fetch/index.js`).
+  const names = [...replaced.keys()].flatMap((target) => {
+    const name = basename(target).replace(/\.[cm]?js$/, '');
+    return name === 'index' ? [name, basename(dirname(target))] : [name];
+  });
   const filter = new RegExp(`(^|/)(${names.map(escapeRegExp).join('|')})(\\.[cm]?js)?$`);
   const used = new Set<string>();
   const plugin: Plugin = {
@@ -224,7 +231,8 @@ function substitutesPlugin(
           pluginData: SUBSTITUTING,
         });
         const replacement = replaced.get(found.path);
-        if (found.errors.length > 0 || !replacement) return undefined;
+        // A replacement may load the file it replaces (a lazy wrapper does): that import is the file.
+        if (found.errors.length > 0 || !replacement || args.importer === replacement) return undefined;
         used.add(found.path);
         return { path: replacement };
       });

@@ -66,6 +66,17 @@ const FILES: Record<string, string> = {
   // A file of a dependency replaced in the bundle (substitutes), and a handler that reaches it.
   'src/small-table.ts': `export const kind = 'the small table';\n`,
   'src/table.ts': `import legacy from 'legacy-https';\nexport const handler = async () => legacy.tableKind();\n`,
+  // A file required by its directory (`require('./lookup')`), replaced by a wrapper that loads it
+  // when first called.
+  'node_modules/lazy-dir/package.json': JSON.stringify({
+    name: 'lazy-dir',
+    version: '1.0.0',
+    main: 'index.js',
+  }),
+  'node_modules/lazy-dir/index.js': `const lookup = require('./lookup');\nmodule.exports = { find: (key) => lookup(key) };`,
+  'node_modules/lazy-dir/lookup/index.js': `globalThis.lookupLoaded = true;\nmodule.exports = (key) => 'found ' + key;`,
+  'src/lazy-lookup.cjs': `module.exports = (key) => require('lazy-dir/lookup/index.js')(key);\n`,
+  'src/lookup.ts': `import dir from 'lazy-dir';\nexport const handler = async () => {\n  const before = globalThis.lookupLoaded === true;\n  return { before, found: dir.find('x'), after: globalThis.lookupLoaded === true };\n};\n`,
   'node_modules/dual-format/package.json': JSON.stringify({
     name: 'dual-format',
     version: '1.0.0',
@@ -282,6 +293,27 @@ describe('bundleService', () => {
     });
     expect(run(substituted.outfile)).toBe('the small table');
     expect(await readFile(substituted.outfile, 'utf8')).not.toContain('the full table');
+  });
+
+  it('replaces a file its importers require by its directory, with a replacement that loads the file itself', async () => {
+    const run = async (substitutes?: Record<string, string>) => {
+      const result = await bundleService({
+        packageDir,
+        entry: 'src/lookup.ts',
+        outdir: substitutes ? 'dist-lazy-lookup' : 'dist-lookup',
+        ...(substitutes ? { substitutes } : {}),
+      });
+      return JSON.parse(
+        withHandlerInFreshNode(result.outfile, 'process.stdout.write(JSON.stringify(await handler()))')
+          .stdout,
+      );
+    };
+    expect(await run()).toEqual({ before: true, found: 'found x', after: true });
+    expect(await run({ 'lazy-dir/lookup/index.js': 'src/lazy-lookup.cjs' })).toEqual({
+      before: false,
+      found: 'found x',
+      after: true,
+    });
   });
 
   it('drops the AWS SDK schemas the handler does not use (aws/aws-sdk-js-v3#7607; src/smithy-schema-keys.ts)', async () => {
