@@ -30,7 +30,6 @@ import {
   CreateMultipartUploadCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { DEFAULT_MERGE_WORK_MEM } from '../src/adapters/postgres-user-import-store.ts';
 import {
   createRejectsSql,
   IMPORT_MERGE_LOCK,
@@ -38,6 +37,7 @@ import {
   rejectSql,
   validationSql,
 } from '../src/adapters/staged-user-rules.ts';
+import { DEFAULT_MERGE_WORK_MEM } from '../src/config.ts';
 import { mapHeader } from '../src/domain/map-header.ts';
 import { task } from '../task.ts';
 import { readBenchFlags, type Sample, startBench, type ToolResult, toolResult } from './start-bench.ts';

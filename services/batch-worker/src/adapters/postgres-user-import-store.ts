@@ -6,6 +6,7 @@ import type { Queryable } from '@sidestep/db/postgres';
 import { fireJobEvent, JOB_COLUMNS, type JobRow } from '@sidestep/jobs';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { DEFAULT_MERGE_WORK_MEM } from '../config.ts';
 import type { ScanPosition } from '../domain/csv-record-scanner.ts';
 import { type HeaderMapping, mapHeader } from '../domain/map-header.ts';
 import type {
@@ -96,13 +97,6 @@ export const IMPORT_COMPLETED_BY = 'batch-worker';
  * retried on 40001.
  */
 const BEGIN_LOCKED = 'BEGIN ISOLATION LEVEL READ COMMITTED';
-
-/**
- * The merge's `work_mem` unless configured: 1M staged rows of the benchmark's file sort in memory
- * (170 MB by EXPLAIN ANALYZE, PostgreSQL 15, 2026-12-04) where 64MB spilled 116 MB to disk; the
- * MERGE then took 3.1-3.2 s against 3.5-3.7 s. Larger files spill either way, in fewer runs.
- */
-export const DEFAULT_MERGE_WORK_MEM = '256MB';
 
 /** SQLSTATEs after which the same transaction, run again, may pass. */
 const RETRYABLE_SQLSTATES = new Set(['40P01', '40001']);
