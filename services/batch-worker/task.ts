@@ -37,7 +37,8 @@ export const task = defineTask({
   environment: {
     // A young generation of 2 MiB semi-spaces instead of V8's 16: the import streams short-lived
     // buffers, and the larger nursery alone took its peak RSS from ~121 to ~132 MiB (bench/RESULTS.md).
-    NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=2',
+    // No --enable-source-maps: the bundle maps its own stack traces when one is first formatted.
+    NODE_OPTIONS: '--max-semi-space-size=2',
   },
   permissions: [
     { resource: 'imports-bucket', actions: ['s3:GetObject', 's3:GetObjectVersion'] },

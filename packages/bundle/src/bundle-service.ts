@@ -76,7 +76,8 @@ export const CREATE_REQUIRE_BANNER =
 
 /**
  * Bundles a service's handler into one minified ESM file for its Lambda container image:
- * `<outdir>/index.mjs` with `index.mjs.map` (a linked file, used with `NODE_OPTIONS=--enable-source-maps`),
+ * `<outdir>/index.mjs` with `index.mjs.map` (a linked file: the bundle's stack traces are mapped
+ * through it when first formatted, ./source-mapped-stack-traces.ts, so no `--enable-source-maps`),
  * legal comments in `index.mjs.LEGAL.txt`, and the metafile in `meta.json`.
  *
  * @example build.ts of a service (`"build": "node ./build.ts"`):
@@ -108,7 +109,8 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
   try {
     result = await build({
       absWorkingDir: packageDir,
-      entryPoints: { index: entry },
+      // The service's entry behind ./install-source-mapped-stack-traces.ts ({@link entryPlugin}).
+      entryPoints: { index: `${ENTRY_NAMESPACE}:./${relative(packageDir, entry)}` },
       outdir,
       outExtension: { '.js': '.mjs' },
       splitting: options.splitting ?? false,
@@ -122,8 +124,8 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
       // `constructor.name`; Lambda reports `name` as errorType and Step Functions Catch matches on it.
       keepNames: true,
       sourcemap: true,
-      // Mappings and names only: with NODE_OPTIONS=--enable-source-maps Node reads and parses the map
-      // of every module it loads at cold start, and the sources' text (60% of the maps) is never used
+      // Mappings and names only: a map is read and parsed when a stack trace first passes through its
+      // file (./source-mapped-stack-traces.ts), and the sources' text (60% of the maps) is never used
       // for a stack trace.
       sourcesContent: false,
       legalComments: 'external',
@@ -135,6 +137,7 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
       conditions: ['module'],
       external: options.external ?? [],
       plugins: [
+        entryPlugin(packageDir),
         builtinsPlugin,
         smithySchemaKeysPlugin,
         powertoolsInvokeStorePlugin,
@@ -182,6 +185,34 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
     lazyExternals,
   };
 }
+
+/**
+ * The bundle's entry: the service's entry module, imported after
+ * ./install-source-mapped-stack-traces.ts, so that module runs before any other of the bundle
+ * (imports evaluate in order) and `index.mjs` exports what the service's entry exports.
+ */
+function entryPlugin(packageDir: string): Plugin {
+  return {
+    name: 'sidestep-entry',
+    setup(esbuild) {
+      esbuild.onResolve({ filter: /^sidestep-entry:/ }, (args) =>
+        args.kind === 'entry-point'
+          ? { path: args.path.slice(ENTRY_NAMESPACE.length + 1), namespace: ENTRY_NAMESPACE }
+          : undefined,
+      );
+      esbuild.onLoad({ filter: /.*/, namespace: ENTRY_NAMESPACE }, (args) => ({
+        contents: [
+          `import ${JSON.stringify(INSTALL_SOURCE_MAPPED_STACK_TRACES)};`,
+          `export * from ${JSON.stringify(args.path)};`,
+        ].join('\n'),
+        resolveDir: packageDir,
+        loader: 'js',
+      }));
+    },
+  };
+}
+const ENTRY_NAMESPACE = 'sidestep-entry';
+const INSTALL_SOURCE_MAPPED_STACK_TRACES = join(import.meta.dirname, 'install-source-mapped-stack-traces.ts');
 
 /**
  * The esbuild plugin behind {@link BundleServiceOptions.substitutes}: an import that resolves to a

@@ -156,10 +156,14 @@ describe('bundleService', () => {
       ]),
     );
     expect(Object.keys(meta.inputs)).not.toContain('node_modules/dual-format/index.cjs');
+    // The entry is the service's, behind the module that installs source-mapped stack traces.
     expect(meta.outputs['dist/index.mjs']).toMatchObject({
-      entryPoint: 'src/handler.ts',
+      entryPoint: 'sidestep-entry:./src/handler.ts',
       exports: ['handler'],
     });
+    expect(Object.keys(meta.inputs)).toContainEqual(
+      expect.stringMatching(/bundle\/src\/install-source-mapped-stack-traces\.ts$/),
+    );
   });
 
   it('produces a bundle that runs through the Lambda runtime interface client from a read-only directory', async () => {

@@ -1,0 +1,181 @@
+import { spawnSync } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { startFunction } from '@sidestep/lambda-runtime';
+import { bundleService } from '../src/index.ts';
+
+// A service whose errors come from known lines: a class thrown by a helper module (entry chunk), an
+// async function in a lazily imported chunk, and a constructor frame.
+const FILES: Record<string, string> = {
+  'package.json': JSON.stringify({ name: 'stack-fixture', private: true, type: 'module' }),
+  'src/refusal.ts': [
+    'export class Refusal extends Error {',
+    "  override name = 'Refusal';",
+    '}',
+    '',
+    'export function refuse(reason: string): never {',
+    '  throw new Refusal(reason);',
+    '}',
+    '',
+  ].join('\n'),
+  'src/later.ts': [
+    'export async function later(): Promise<never> {',
+    '  await Promise.resolve();',
+    "  throw new Error('later failed');",
+    '}',
+    '',
+  ].join('\n'),
+  'src/handler.ts': [
+    "import { refuse } from './refusal.ts';",
+    '',
+    'class Job {',
+    '  constructor(readonly kind: string) {',
+    "    if (kind === 'bad') refuse('no job of kind ' + kind);",
+    '  }',
+    '}',
+    '',
+    'export const handler = async (event: { kind: string }) => {',
+    "  if (event.kind === 'later') return (await import('./later.ts')).later();",
+    '  return new Job(event.kind).kind;',
+    '};',
+    '',
+  ].join('\n'),
+};
+
+let packageDir: string;
+let distDir: string;
+
+/**
+ * Runs the bundle in a fresh `node` with `nodeArgs`, calls its handler with each kind, and returns
+ * what the script prints: each error's stack, and with `countMapReads` how many `.map` files had
+ * been read after the import and after formatting the stacks.
+ */
+function runBundle(dir: string, nodeArgs: readonly string[] = [], countMapReads = false) {
+  const preload = [
+    "import fs from 'node:fs';",
+    'const read = fs.readFileSync;',
+    'globalThis.mapReads = 0;',
+    "fs.readFileSync = function (path, ...rest) { if (String(path).endsWith('.map')) globalThis.mapReads += 1; return read.call(this, path, ...rest); };",
+  ].join('\n');
+  const script = [
+    `const { handler } = await import(${JSON.stringify(join(dir, 'index.mjs'))});`,
+    'const readsAtImport = globalThis.mapReads;',
+    'const stacks = [];',
+    "for (const kind of ['bad', 'later']) {",
+    '  try { await handler({ kind }); } catch (error) { stacks.push(error.stack); }',
+    '}',
+    'console.log(JSON.stringify({ stacks, readsAtImport, readsAfter: globalThis.mapReads }));',
+  ].join('\n');
+  const result = spawnSync(
+    process.execPath,
+    [
+      ...nodeArgs,
+      ...(countMapReads ? ['--import', `data:text/javascript,${encodeURIComponent(preload)}`] : []),
+      '--input-type=module',
+      '-e',
+      script,
+    ],
+    { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } },
+  );
+  expect(result.stderr).toBe('');
+  return JSON.parse(result.stdout) as { stacks: string[]; readsAtImport?: number; readsAfter?: number };
+}
+
+/** The frames of `stack` (its `at` lines, trimmed). */
+function framesOf(stack: string): string[] {
+  return stack
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().replace(/^at /, ''));
+}
+
+/** The `file:line:column` of each frame in the fixture's files, bundled or source. */
+function fixtureLocations(stack: string): string[] {
+  return framesOf(stack).flatMap((frame) => {
+    const location = /([^\s()]*(?:stack-fixture|dist)[^\s()]*):(\d+):(\d+)\)?$/.exec(frame);
+    return location
+      ? [`${location[1]?.slice(location[1].lastIndexOf('/src/') + 1)}:${location[2]}:${location[3]}`]
+      : [];
+  });
+}
+
+beforeAll(async () => {
+  packageDir = await mkdtemp(join(tmpdir(), 'stack-fixture-'));
+  for (const [file, content] of Object.entries(FILES)) {
+    await mkdir(dirname(join(packageDir, file)), { recursive: true });
+    await writeFile(join(packageDir, file), content);
+  }
+  await bundleService({ packageDir, splitting: true });
+  distDir = join(packageDir, 'dist');
+});
+
+afterAll(async () => {
+  await rm(packageDir, { recursive: true, force: true });
+});
+
+describe('source-mapped stack traces', () => {
+  it('shows the sources’ lines without --enable-source-maps, at the positions Node maps with it', () => {
+    const lazy = runBundle(distDir);
+    const eager = runBundle(distDir, ['--enable-source-maps']);
+    const [bad, later] = lazy.stacks as [string, string];
+    expect(bad.split('\n')[0]).toBe('Refusal: no job of kind bad');
+    // The throw, the call in the constructor, `new Job` in the handler: each at its source line.
+    expect(fixtureLocations(bad)).toEqual([
+      'src/refusal.ts:6:9',
+      'src/handler.ts:5:25',
+      'src/handler.ts:11:10',
+    ]);
+    // The lazily imported chunk's frame, and V8's names and `new` kept with the location replaced.
+    expect(fixtureLocations(later)).toEqual(['src/later.ts:3:9']);
+    expect(framesOf(bad)[0]).toBe(`refuse (${join(packageDir, 'src/refusal.ts')}:6:9)`);
+    expect(framesOf(bad)[1]).toBe(`new Job (${join(packageDir, 'src/handler.ts')}:5:25)`);
+    expect(framesOf(later)[0]).toBe(`Module.later (${join(packageDir, 'src/later.ts')}:3:9)`);
+    // The same positions as Node's own source maps (which this leaves alone when they are enabled).
+    expect(eager.stacks.map(fixtureLocations)).toEqual(lazy.stacks.map(fixtureLocations));
+    // A frame outside the bundle (the script that called the handler) is V8's own text.
+    expect(framesOf(bad)[3]).toMatch(/^file:\/\/\/.*\[eval1\]:5:\d+$/);
+  });
+
+  it('reads no source map when the bundle loads, only when a stack trace is formatted', () => {
+    const { readsAtImport, readsAfter } = runBundle(distDir, [], true);
+    expect(readsAtImport).toBe(0);
+    // The entry's map and the lazily imported chunk's.
+    expect(readsAfter).toBe(2);
+  });
+
+  it('leaves a frame at its bundled position where the map cannot be read', async () => {
+    const withoutMaps = join(packageDir, 'dist-without-maps');
+    await cp(distDir, withoutMaps, { recursive: true });
+    for (const file of await readdir(withoutMaps)) {
+      if (file.endsWith('.map')) await rm(join(withoutMaps, file));
+    }
+    const { stacks } = runBundle(withoutMaps);
+    expect(stacks[0]?.split('\n')[0]).toBe('Refusal: no job of kind bad');
+    const locations = fixtureLocations(stacks[0] as string);
+    expect(locations.length).toBeGreaterThanOrEqual(3);
+    expect(locations.every((location) => /dist-without-maps\/index\.mjs:\d+:\d+$/.test(location))).toBe(true);
+  });
+
+  it('maps the stack trace a function error reports through the Lambda runtime interface client', async () => {
+    const fn = await startFunction({
+      name: 'stack-fixture',
+      bundleDir: distDir,
+      handler: 'index.handler',
+      environment: {},
+      onLog: () => {},
+    });
+    try {
+      const result = await fn.invoke({ kind: 'bad' });
+      expect(result).toMatchObject({
+        ok: false,
+        error: { errorType: 'Refusal', errorMessage: 'no job of kind bad' },
+      });
+      const trace = (result as { error: { stackTrace?: string[] } }).error.stackTrace ?? [];
+      expect(trace.join('\n')).toContain(`${join(packageDir, 'src/refusal.ts')}:6:9`);
+    } finally {
+      await fn.close();
+    }
+  });
+});
