@@ -197,6 +197,11 @@ interface ServiceResult {
     withCompileCacheAboveNodeMs: number;
     /** CPU time of the importing `node` above that of `node -e 0` (robust to a busy machine). */
     cpuAboveNodeMs: number;
+    /**
+     * The same with `NODE_OPTIONS=--enable-source-maps`, as the images ran until 2026-12-04 (Node
+     * reading and parsing every module's map as it loads); absent from runs before that.
+     */
+    cpuAboveNodeWithNodeSourceMapsMs?: number;
   };
   /** Spawn to first response through the Runtime API from the image's files, read-only, image ENV. */
   image: {
@@ -251,15 +256,17 @@ async function measureService(entry: (typeof SERVICES)[number], bareDir: string)
     if (file.isFile()) chmodSync(join(file.parentPath, file.name), 0o444);
   }
   const imageEnvironment = root.environment;
-  const [node, imported, cached, bareCold, cold, nodeCpu, importCpu] = await interleaved(COLD_RUNS, [
-    () => bareNodeSpawnMs(1)[0] as number,
-    () => importSpawnOnceMs(index, environment),
-    () => importSpawnOnceMs(index, { ...environment, NODE_COMPILE_CACHE: cacheDir }),
-    () => coldStartOnceMs(bareDir, 'index.handler', imageEnvironment),
-    () => coldStartOnceMs(root.dir, entry.manifest.handler, imageEnvironment),
-    () => spawnCpuOnceMs(undefined, environment),
-    () => spawnCpuOnceMs(index, environment),
-  ]);
+  const [node, imported, cached, bareCold, cold, nodeCpu, importCpu, importCpuWithNodeSourceMaps] =
+    await interleaved(COLD_RUNS, [
+      () => bareNodeSpawnMs(1)[0] as number,
+      () => importSpawnOnceMs(index, environment),
+      () => importSpawnOnceMs(index, { ...environment, NODE_COMPILE_CACHE: cacheDir }),
+      () => coldStartOnceMs(bareDir, 'index.handler', imageEnvironment),
+      () => coldStartOnceMs(root.dir, entry.manifest.handler, imageEnvironment),
+      () => spawnCpuOnceMs(undefined, environment),
+      () => spawnCpuOnceMs(index, environment),
+      () => spawnCpuOnceMs(index, { ...environment, NODE_OPTIONS: '--enable-source-maps' }),
+    ]);
   const m = (samples: number[] | undefined) => median(samples ?? []);
   return {
     service: entry.manifest.name,
@@ -277,6 +284,7 @@ async function measureService(entry: (typeof SERVICES)[number], bareDir: string)
       withCompileCacheMs: round(m(cached)),
       withCompileCacheAboveNodeMs: round(m(cached) - m(node)),
       cpuAboveNodeMs: round(m(importCpu) - m(nodeCpu)),
+      cpuAboveNodeWithNodeSourceMapsMs: round(m(importCpuWithNodeSourceMaps) - m(nodeCpu)),
     },
     image: {
       files: [...root.files],
@@ -436,11 +444,11 @@ function report(r: Results): string {
     '',
     '## Cold start',
     '',
-    `| service | JavaScript loaded at cold start (target <= ${t.bundleKiB} KiB) | all JavaScript in the image | bare \`node -e 0\` | node importing the bundle (target <= +${t.importAboveNodeMs} ms) | its CPU time above \`node -e 0\`'s | same import, with a read-only compile cache | image path: spawn to first response | bare handler, same path | image path above the bare handler |`,
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    `| service | JavaScript loaded at cold start (target <= ${t.bundleKiB} KiB) | all JavaScript in the image | bare \`node -e 0\` | node importing the bundle (target <= +${t.importAboveNodeMs} ms) | its CPU time above \`node -e 0\`'s | the same CPU time with \`NODE_OPTIONS=--enable-source-maps\` (the images until 2026-12-04) | same import, with a read-only compile cache | image path: spawn to first response | bare handler, same path | image path above the bare handler |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...r.services.map(
       (s) =>
-        `| ${s.service} | ${s.bundle.loadedKiB} KiB in ${s.bundle.loadedFiles} files (${verdict(s.bundle.loadedKiB <= t.bundleKiB)}) | ${s.bundle.imageKiB} KiB in ${s.bundle.imageFiles} files | ${s.import.bareNodeMs} ms | ${s.import.importMs} ms: ${signed(s.import.aboveNodeMs)} ms (${verdict(s.import.aboveNodeMs <= t.importAboveNodeMs)}) | ${signed(s.import.cpuAboveNodeMs)} ms | ${s.import.withCompileCacheMs} ms: ${signed(s.import.withCompileCacheAboveNodeMs)} ms | ${s.image.coldStartMs} ms | ${s.image.bareHandlerColdStartMs} ms | ${signed(s.image.aboveBareHandlerMs)} ms |`,
+        `| ${s.service} | ${s.bundle.loadedKiB} KiB in ${s.bundle.loadedFiles} files (${verdict(s.bundle.loadedKiB <= t.bundleKiB)}) | ${s.bundle.imageKiB} KiB in ${s.bundle.imageFiles} files | ${s.import.bareNodeMs} ms | ${s.import.importMs} ms: ${signed(s.import.aboveNodeMs)} ms (${verdict(s.import.aboveNodeMs <= t.importAboveNodeMs)}) | ${signed(s.import.cpuAboveNodeMs)} ms | ${s.import.cpuAboveNodeWithNodeSourceMapsMs === undefined ? 'not measured' : `${signed(s.import.cpuAboveNodeWithNodeSourceMapsMs)} ms`} | ${s.import.withCompileCacheMs} ms: ${signed(s.import.withCompileCacheAboveNodeMs)} ms | ${s.image.coldStartMs} ms | ${s.image.bareHandlerColdStartMs} ms | ${signed(s.image.aboveBareHandlerMs)} ms |`,
     ),
     '',
     ...r.services.map(
@@ -452,7 +460,7 @@ function report(r: Results): string {
     '',
     "**What was cut (2026-12-03).** nodemailer's MIME type table (~75 KiB minified, 600 types) is replaced in the mail-dispatcher's bundle by the few types a sidestep mail could name (`bundleService({ substitutes })`, services/mail-dispatcher/src/adapters/mail-mime-types.ts): nodemailer reads it only to guess types of attachments, alternatives and data URLs, which sidestep mails do not have; a test compares the raw message the bundle composes with nodemailer's own, byte for byte, and the table's entries with nodemailer's. And esbuild keeps every export of a module named by `import()` (it cannot tell which the caller uses): the claim-check store's `import('@aws-sdk/client-s3')` kept all ~100 S3 commands and the aggregated client in the export-finalizer's cold start (36 KiB); it now imports a module that re-exports the three names it uses. And @sidestep/contracts no longer builds its ~400 zod schemas when it loads (the run before that, 2026-12-03T16:55, measured the imports at +50 to +91 ms over `node -e 0`, +54 to +101 ms of CPU): each is built on its first use (`lazySchema`, packages/contracts/src/lazy-schema.ts), and a bundle keeps only the schemas it imports; a test counts the schemas importing the package builds (none).",
     '',
-    "**What was cut (2026-12-04).** The AWS SDK (since 3.930) describes each client's operations as arrays whose trait objects have computed keys (`{ [_hH]: _CT }`, `_hH` a string constant of the generated file); esbuild treats a computed key as a possible side effect and kept every schema of a client's model: all of S3's (~64 KiB minified) in a service that sends six commands (aws/aws-sdk-js-v3#7607; the codegen fix, smithy-lang/smithy-typescript#1889, is not in the SDK installed here). `bundleService` now applies that fix as it bundles (packages/bundle/src/smithy-schema-keys.ts: such a key becomes the string's literal); a test evaluates every installed client's schemas file both ways and finds the same schemas, errors and registries. The export-finalizer's cold start loads 375.6 KiB instead of 425.3 KiB. And the SES transport imports the SES client through a module that re-exports the two names it uses, as the claim-check store does for S3 (the aggregated client and every SES command were in the chunk `MAIL_TRANSPORT=ses` loads). And nodemailer's HTTP client (for content given by URL and OAuth2 tokens, which sidestep mails never use) is required by its shared module at load, which brought Node's `http` and `https` into the mail-dispatcher's cold start: the bundle substitutes a wrapper that requires it on its first call (services/mail-dispatcher/src/adapters/nodemailer-lazy-fetch.cjs; its code is still in the loaded files, unevaluated). Measured in isolation (40 fresh processes, interleaved): the import 79.1 ms against 87.0 ms, its CPU 81.4 against 88.7 ms. The same kind of wrapper around nodemailer's DKIM signer, OAuth2 client, proxy client and well-known services table gained nothing measurable (89-94 ms both ways) and was not kept. And the images no longer set `NODE_OPTIONS=--enable-source-maps`, with which Node reads and parses the map of every module it loads, at every cold start, for the stack traces of errors that mostly never come: every bundle's first module now installs an `Error.prepareStackTrace` that reads a file's map (with Node's own `SourceMap` parser) when a stack trace first passes through that file, and hands the frames with their source positions to Node's formatter (packages/bundle/src/source-mapped-stack-traces.ts; a test finds the same positions as `--enable-source-maps` in the entry and in a lazy chunk, and no map read at import). Measured by CPU time, importing the same bundle with and without the flag, 25 fresh processes each, interleaved (2026-12-04 19:10): the export-finalizer 99.6 against 127.2 ms, the mail-dispatcher 90.1 against 107.5 ms (wall 111.9 / 132.8 and 105.9 / 121.7 ms); the status-updater 48.7 against 62.5 ms an hour earlier. The column \"node importing the bundle\" never had the flag, so the change shows in the image path's columns.",
+    "**What was cut (2026-12-04).** The AWS SDK (since 3.930) describes each client's operations as arrays whose trait objects have computed keys (`{ [_hH]: _CT }`, `_hH` a string constant of the generated file); esbuild treats a computed key as a possible side effect and kept every schema of a client's model: all of S3's (~64 KiB minified) in a service that sends six commands (aws/aws-sdk-js-v3#7607; the codegen fix, smithy-lang/smithy-typescript#1889, is not in the SDK installed here). `bundleService` now applies that fix as it bundles (packages/bundle/src/smithy-schema-keys.ts: such a key becomes the string's literal); a test evaluates every installed client's schemas file both ways and finds the same schemas, errors and registries. The export-finalizer's cold start loads 375.6 KiB instead of 425.3 KiB. And the SES transport imports the SES client through a module that re-exports the two names it uses, as the claim-check store does for S3 (the aggregated client and every SES command were in the chunk `MAIL_TRANSPORT=ses` loads). And nodemailer's HTTP client (for content given by URL and OAuth2 tokens, which sidestep mails never use) is required by its shared module at load, which brought Node's `http` and `https` into the mail-dispatcher's cold start: the bundle substitutes a wrapper that requires it on its first call (services/mail-dispatcher/src/adapters/nodemailer-lazy-fetch.cjs; its code is still in the loaded files, unevaluated). Measured in isolation (40 fresh processes, interleaved): the import 79.1 ms against 87.0 ms, its CPU 81.4 against 88.7 ms. The same kind of wrapper around nodemailer's DKIM signer, OAuth2 client, proxy client and well-known services table gained nothing measurable (89-94 ms both ways) and was not kept. And the images no longer set `NODE_OPTIONS=--enable-source-maps`, with which Node reads and parses the map of every module it loads, at every cold start, for the stack traces of errors that mostly never come: every bundle's first module now installs an `Error.prepareStackTrace` that reads a file's map (with Node's own `SourceMap` parser) when a stack trace first passes through that file, and hands the frames with their source positions to Node's formatter (packages/bundle/src/source-mapped-stack-traces.ts; a test finds the same positions as `--enable-source-maps` in the entry and in a lazy chunk, and no map read at import). Measured by CPU time, importing the same bundle without and with the flag, with the Lambda bootstrap's node flags, 25 fresh processes each, interleaved (2026-12-04 19:28, load 0.6): the export-finalizer 85.6 against 100.3 ms, the mail-dispatcher 66.4 against 78.5 ms, the status-updater 41.9 against 49.4 ms (wall 95.7 / 104.1, 77.0 / 85.6 and 59.1 / 63.2 ms); on a busier machine (19:10) more: 99.6 against 127.2 ms and 90.1 against 107.5 ms. In the image path's spawn-to-first-response (~230 ms here) that is within the noise of 15 runs, and the bench's first invocation of a task service is an invalid input whose logged error then reads one map (the entry's). The columns of the import never had the flag; the column of CPU time with it measures what it cost, interleaved with the rest.",
     '',
     `**The image path.** The files each Dockerfile copies into \${LAMBDA_TASK_ROOT} (its COPY globs expanded as Docker does: ${[...new Set(r.services.map((s) => s.image.files.filter((f) => f.endsWith('.mjs')).length))].join(' / ')} .mjs files with their maps), read-only, with the Dockerfile's ENV (${
       Object.entries(r.services[0]?.image.environment ?? {})
