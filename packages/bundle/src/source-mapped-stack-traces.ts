@@ -4,10 +4,11 @@
  *
  * `bundleService` makes install-source-mapped-stack-traces.ts the first module every bundle
  * evaluates (it wraps the entry), so this runs in the Lambda images and the batch-worker's image, and
- * wherever the local cloud runs the same bundles. It is written here rather than taken from a library: Node's `--enable-source-maps`
- * reads and parses the map of every module as it loads (measured by CPU time on 2026-12-04, 25 fresh
- * processes each, importing the bundle with and without it: +15 ms for the export-finalizer, +12 ms
- * for the mail-dispatcher, +7.5 ms for the status-updater, on every cold start), and
+ * wherever the local cloud runs the same bundles. It is written here rather than taken from a
+ * library: Node's `--enable-source-maps` reads and parses the map of every module as it loads
+ * (measured by CPU time on 2026-12-04, 25 fresh processes each, importing the bundle with and
+ * without it: +15 ms for the export-finalizer, +12 ms for the mail-dispatcher, +7.5 ms for the
+ * status-updater, on every cold start; bench/RESULTS.md measures it beside each import), and
  * `source-map-support` brings its own mappings parser where Node has one (`SourceMap` of
  * `node:module`, used here). Only formatting is replaced, and only where a map is found: each call
  * site with a mapped position is handed to the formatter that was installed before (Node's own) with
