@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire, isBuiltin } from 'node:module';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { build, type Message, type Metafile, type Plugin } from 'esbuild';
@@ -11,7 +11,11 @@ import { smithySchemaKeysPlugin } from './smithy-schema-keys.ts';
 export interface BundleServiceOptions {
   /** The service package directory (where its package.json is); `import.meta.dirname` from build.ts. */
   packageDir: string;
-  /** Entry module, relative to `packageDir`. @default 'src/handler.ts' */
+  /**
+   * Entry module, relative to `packageDir`. The bundle exports its named exports (`handler`); an
+   * entry with a default export is refused (the entry is wrapped: {@link entryPlugin}).
+   * @default 'src/handler.ts'
+   */
   entry?: string;
   /** Output directory, relative to `packageDir`; emptied first. @default 'dist' */
   outdir?: string;
@@ -93,6 +97,15 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
   }
   const entry = resolve(packageDir, options.entry ?? 'src/handler.ts');
   if (!existsSync(entry)) throw new BundleOptionError(packageDir, 'entry', `${entry} does not exist`);
+  // The bundle re-exports the entry's named exports only ({@link entryPlugin}): refuse rather than
+  // drop a default export.
+  if (/^\s*export\s+(default\b|\{[^}]*\bas\s+default\b)/m.test(await readFile(entry, 'utf8'))) {
+    throw new BundleOptionError(
+      packageDir,
+      'entry',
+      `${entry} has a default export; export the handler by name (the image's CMD names it: index.handler)`,
+    );
+  }
   const outdir = resolve(packageDir, options.outdir ?? 'dist');
   const fromPackage = relative(packageDir, outdir);
   // The output directory is emptied first (stale files would end up in the image), so it must be a

@@ -47,6 +47,8 @@ const FILES: Record<string, string> = {
       return [typeof request, path.join('a', 'b'), typeof os.cpus, gzipSync('x').length > 0, typeof http.request, Agent === http.Agent].join(' ');
     };`,
   'src/broken.ts': `import { nothing } from 'not-installed-anywhere';\nexport const handler = async () => nothing;\n`,
+  // The bundle re-exports named exports only: a default export would be lost, so it is refused.
+  'src/default-export.ts': `export default async () => 'lost';\n`,
   'node_modules/legacy-https/package.json': JSON.stringify({
     name: 'legacy-https',
     version: '1.0.0',
@@ -385,6 +387,10 @@ describe('bundleService', () => {
   });
 
   it('names the offending option or import when it cannot bundle', async () => {
+    await expect(bundleService({ packageDir, entry: 'src/default-export.ts' })).rejects.toMatchObject({
+      field: 'entry',
+      message: expect.stringContaining('has a default export'),
+    });
     await expect(bundleService({ packageDir, entry: 'src/nope.ts' })).rejects.toMatchObject({
       name: 'BundleOptionError',
       field: 'entry',
