@@ -83,6 +83,21 @@ const LAMBDA_NODE_24 =
 const NODE_24_SLIM =
   /^(public\.ecr\.aws\/docker\/library\/|docker\.io\/library\/)?node:24[\w.-]*-slim(@sha256:[0-9a-f]{64})?$/;
 
+/**
+ * The bundle maps its own stack traces when one is first formatted (packages/bundle,
+ * source-mapped-stack-traces.ts); `--enable-source-maps` in an image's NODE_OPTIONS would have Node
+ * parse every module's source map at every start again (10-24 ms of CPU per cold start,
+ * bench/RESULTS.md) and switch the bundle's own mapping off.
+ */
+function sourceMapsTest(entry: BuiltPackage): void {
+  it('leaves source maps to the bundle: no --enable-source-maps in its ENV', () => {
+    const environment = instructions(entry.packageDir)
+      .filter((instruction) => instruction.keyword === 'ENV')
+      .map((instruction) => instruction.args);
+    expect(environment.filter((args) => args.includes('--enable-source-maps'))).toEqual([]);
+  });
+}
+
 function dockerignoreTest(entry: BuiltPackage): void {
   const name = `has a .dockerignore that sends only the bundle (dist) to the build`;
   const body = () => {
@@ -105,6 +120,7 @@ describe.each(SERVICES.map((entry) => [entry.manifest.name, entry] as const))(
     });
 
     dockerignoreTest(entry);
+    sourceMapsTest(entry);
   },
 );
 
@@ -124,5 +140,6 @@ describe.each(TASKS.map((entry) => [entry.manifest.name, entry] as const))(
     });
 
     dockerignoreTest(entry);
+    sourceMapsTest(entry);
   },
 );
