@@ -96,7 +96,10 @@ function mapCallSite(site: CallSite, lookupOf: (fileName: string) => PositionLoo
   });
 }
 
-/** V8's default format, for a Node without a default `Error.prepareStackTrace` of its own. */
+/**
+ * V8's default format, for a realm without an `Error.prepareStackTrace` to hand the frames to: Node
+ * sets one on its main realm's `Error`, not on a vm context's (jest's test environments are vm contexts).
+ */
 function formatStackTrace(error: Error, trace: readonly CallSite[]): string {
   let header: string;
   try {

@@ -138,6 +138,16 @@ describe('source-mapped stack traces', () => {
     expect(framesOf(bad)[3]).toMatch(/^file:\/\/\/.*\[eval1\]:5:\d+$/);
   });
 
+  it('formats the stack itself, as V8 does, in a realm with no Error.prepareStackTrace to hand it to (a vm context)', () => {
+    const withNodeFormatter = runBundle(distDir);
+    const withoutFormatter = runBundle(distDir, [
+      '--import',
+      `data:text/javascript,${encodeURIComponent('delete Error.prepareStackTrace;')}`,
+    ]);
+    expect(withoutFormatter.stacks).toEqual(withNodeFormatter.stacks);
+    expect(fixtureLocations(withoutFormatter.stacks[0] as string)[0]).toBe('src/refusal.ts:6:9');
+  });
+
   it('reads no source map when the bundle loads, only when a stack trace is formatted', () => {
     const { readsAtImport, readsAfter } = runBundle(distDir, [], true);
     expect(readsAtImport).toBe(0);
