@@ -13,7 +13,9 @@ import {
   listDeadLetters,
   listExecutions,
   listJobs,
+  listRejectedRows,
   listSchedules,
+  MAX_REJECTED_ROWS_PAGE,
   type OpsContext,
   pauseSchedule,
   redriveDeadLetters,
@@ -67,6 +69,13 @@ function port(value: string): number {
   const number = Number(value);
   if (!Number.isInteger(number) || number < 0 || number > 65_535)
     throw new InvalidArgumentError('must be a port number (0-65535, 0 picks a free one)');
+  return number;
+}
+
+function wholeNumber(value: string): number {
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(number))
+    throw new InvalidArgumentError('must be a whole number');
   return number;
 }
 
@@ -234,6 +243,42 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
     .action(
       run('job-fail', (context, jobId: string, options: { reason: string }) =>
         failJob(context, jobId, options.reason),
+      ),
+    );
+
+  common(
+    job
+      .command('rejected <jobId>')
+      .description('every row a completed import left out: line, field and reason, in line order'),
+  )
+    .option('--limit <n>', `most rows per page (up to ${MAX_REJECTED_ROWS_PAGE})`, positiveInteger, 100)
+    .option('--after <line>', "the next page: the previous page's last line", wholeNumber)
+    .option('--csv', 'every row as CSV (line,field,message), all pages, for a spreadsheet or a script')
+    .action(
+      run(
+        'job-rejected',
+        async (context, jobId: string, options: { limit: number; after?: number; csv?: boolean }) => {
+          if (!options.csv) {
+            return listRejectedRows(context, jobId, {
+              limit: options.limit,
+              ...(options.after === undefined ? {} : { after: options.after }),
+            });
+          }
+          // Every page, the largest the ledger serves: one invocation per 500 rows on AWS.
+          let page = await listRejectedRows(context, jobId, {
+            limit: MAX_REJECTED_ROWS_PAGE,
+            ...(options.after === undefined ? {} : { after: options.after }),
+          });
+          const rows = [...page.rows];
+          while (page.next !== null) {
+            page = await listRejectedRows(context, jobId, {
+              limit: MAX_REJECTED_ROWS_PAGE,
+              after: page.next,
+            });
+            rows.push(...page.rows);
+          }
+          return { ...page, rows, next: null };
+        },
       ),
     );
 

@@ -11,6 +11,7 @@ import type {
   JobPage,
   JobSummary,
   RedriveResult,
+  RejectedRowPage,
   ScheduleSummary,
 } from '@sidestep/ops';
 import { duration, table, toneOf, when } from './table.ts';
@@ -218,6 +219,49 @@ function failedJob(result: FailedJobResult): string {
   ].join('\n');
 }
 
+/**
+ * The heading of a job's row errors: a completed import that rejected more rows than its first row
+ * errors show lists every one in the ledger (`job rejected`); a failed one imported nothing.
+ */
+function rowErrorsHeading(result: JobDetail): string {
+  const rejected = result.rowsRejected ?? 0;
+  if (result.kind !== 'import' || result.state !== 'succeeded' || rejected <= result.rowErrors.length) {
+    return 'row errors';
+  }
+  return `row errors (the first ${result.rowErrors.length} of ${COUNT.format(rejected)}; every one: sidestep job rejected ${result.id})`;
+}
+
+/**
+ * The rows an import left out: a table and the next page's option, or with `--csv` every row as
+ * CSV (`line,field,message`; RFC 4180 quoting, one line each) for a spreadsheet or a script.
+ */
+function rejectedRows(page: RejectedRowPage, options: { readonly csv?: boolean }): string {
+  if (options.csv) {
+    const lines = page.rows.map((row) => [String(row.line), row.field, row.message].map(csvField).join(','));
+    return ['line,field,message', ...lines].join('\n');
+  }
+  const heading =
+    page.rowsRejected === null
+      ? `job ${page.jobId}: not completed, no rows were imported or left out`
+      : `job ${page.jobId}: ${COUNT.format(page.rowsRejected)} ${page.rowsRejected === 1 ? 'row' : 'rows'} rejected`;
+  if (page.rows.length === 0) return heading;
+  const listed = table(
+    ['line', 'field', 'reason'],
+    page.rows.map((row) => [String(row.line), row.field, row.message]),
+  );
+  return [heading, '', page.next === null ? listed : `${listed}\n\nmore: --after ${page.next}`].join('\n');
+}
+
+/**
+ * One CSV field (RFC 4180): quoted when it holds a quote, comma or line break, quotes doubled; a
+ * field a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`
+ * (OWASP's CSV injection advice, as the exports escape their cells).
+ */
+function csvField(value: string): string {
+  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
+}
+
 function job(result: JobDetail): string {
   return [
     `${result.kind} ${result.id}`,
@@ -232,7 +276,7 @@ function job(result: JobDetail): string {
     ...(result.requestedBy ? [`  for      ${result.requestedBy}`] : []),
     ...(result.downloadUrl ? [`  download ${result.downloadUrl}`] : []),
     ...(result.rowErrors.length > 0
-      ? ['', 'row errors', ...result.rowErrors.map((error) => `  ${JSON.stringify(error)}`)]
+      ? ['', rowErrorsHeading(result), ...result.rowErrors.map((error) => `  ${JSON.stringify(error)}`)]
       : []),
     '',
     'executions',
@@ -286,7 +330,13 @@ function fields(result: Record<string, unknown>): string {
 }
 
 /** The renderer of each command's result; a command not named here prints {@link fields}. */
-const RENDERERS: Readonly<Record<string, (result: never, options: { readonly data?: boolean }) => string>> = {
+/** The options a renderer reads. */
+interface RenderOptions {
+  readonly data?: boolean;
+  readonly csv?: boolean;
+}
+
+const RENDERERS: Readonly<Record<string, (result: never, options: RenderOptions) => string>> = {
   status: statusScreen,
   'dlq-show': deadLetters,
   'dlq-redrive': redrive,
@@ -295,16 +345,14 @@ const RENDERERS: Readonly<Record<string, (result: never, options: { readonly dat
   jobs,
   job,
   'job-fail': failedJob,
+  'job-rejected': rejectedRows,
   schedules,
   fire: fired,
   audit,
 };
 
 /** Human output of command `kind` for `result`. */
-export function render(kind: string, result: unknown, options: { readonly data?: boolean }): string {
-  const renderer = (RENDERERS[kind] ?? fields) as (
-    result: unknown,
-    options: { readonly data?: boolean },
-  ) => string;
+export function render(kind: string, result: unknown, options: RenderOptions): string {
+  const renderer = (RENDERERS[kind] ?? fields) as (result: unknown, options: RenderOptions) => string;
   return renderer(result, options);
 }

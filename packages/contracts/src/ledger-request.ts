@@ -38,6 +38,12 @@ export const LedgerQuery = /* @__PURE__ */ lazySchema(() =>
       after: z.optional(Text(200)),
     }),
     z.object({ op: z.literal('job.describe'), jobId: JobId }),
+    z.object({
+      op: z.literal('job.rejected-rows'),
+      jobId: JobId,
+      limit: Limit,
+      after: z.optional(z.int().check(z.minimum(0))),
+    }),
     z.object({ op: z.literal('jobs.status'), since: z.iso.datetime({ offset: true }) }),
     z.object({ op: z.literal('audit.list'), limit: Limit, before: z.optional(z.int().check(z.minimum(1))) }),
   ]),

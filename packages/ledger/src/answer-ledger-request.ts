@@ -50,6 +50,12 @@ async function dispatch(ledger: Ledger, request: LedgerQuery | LedgerAction): Pr
       });
     case 'job.describe':
       return ledger.describeJob(request.jobId);
+    case 'job.rejected-rows':
+      return ledger.listRejectedRows({
+        jobId: request.jobId,
+        limit: request.limit,
+        ...(request.after === undefined ? {} : { after: request.after }),
+      });
     case 'jobs.status':
       return ledger.countJobs(new Date(request.since));
     case 'audit.list':

@@ -25,6 +25,8 @@ export type {
   JobTransitionEntry,
   Ledger,
   MailRecord,
+  RejectedRow,
+  RejectedRowPage,
   ReleasedMail,
 } from './ledger.ts';
 export { ledgerResult } from './ledger-wire.ts';

@@ -85,6 +85,25 @@ export interface JobDetail extends JobSummary {
   readonly staging: ImportStaging | null;
 }
 
+/** One row a completed import left out (`import_rejected_rows`): its line, the field and why. */
+export interface RejectedRow {
+  readonly line: number;
+  readonly field: string;
+  readonly message: string;
+}
+
+/**
+ * One page of {@link Ledger.listRejectedRows}, in line order: `next` is the line to pass as `after`
+ * for the following page, null on the last.
+ */
+export interface RejectedRowPage {
+  readonly jobId: string;
+  /** The job's count of rejected rows (`rows_rejected`); null before its import completed. */
+  readonly rowsRejected: number | null;
+  readonly rows: readonly RejectedRow[];
+  readonly next: number | null;
+}
+
 /** Jobs by state: running and registered now, failed and succeeded since a time. */
 export interface JobCounts {
   readonly running: number;
@@ -139,6 +158,17 @@ export interface Ledger {
   }): Promise<JobPage>;
   /** @throws {JobNotFoundError} */
   describeJob(jobId: string): Promise<JobDetail>;
+  /**
+   * Every row a completed import left out, by line, `limit` per page; `after` is the previous page's
+   * `next`. Empty for a job that rejected none, an export, and an import that did not complete (a
+   * failed import imported nothing: its first row errors are on the job).
+   * @throws {JobNotFoundError}
+   */
+  listRejectedRows(query: {
+    readonly jobId: string;
+    readonly limit?: number;
+    readonly after?: number;
+  }): Promise<RejectedRowPage>;
   /** Jobs running and registered now; failed and succeeded since `since`. */
   countJobs(since: Date): Promise<JobCounts>;
   /** The audit trail, newest first; `before` an entry id to page. */

@@ -27,6 +27,7 @@ import type {
   JobSummary,
   Ledger,
   MailRecord,
+  RejectedRowPage,
   ReleasedMail,
 } from './ledger.ts';
 
@@ -249,6 +250,31 @@ export class SqlLedger implements Ledger {
         mails: await mailRecords(tx, jobMailKeys(jobId, row.attempt)),
         // Only the batch-worker's imports stage: an export is not asked.
         staging: row.kind === 'import' ? await importStaging(tx, jobId) : null,
+      };
+    });
+  }
+
+  listRejectedRows(query: Parameters<Ledger['listRejectedRows']>[0]): Promise<RejectedRowPage> {
+    const limit = query.limit ?? 100;
+    return this.readOnly(async (tx) => {
+      const { rows: jobs } = await tx.query<{ rows_rejected: string | null }>(
+        'SELECT rows_rejected FROM jobs WHERE id = $1',
+        [query.jobId],
+      );
+      const job = jobs[0];
+      if (!job) throw new JobNotFoundError(query.jobId);
+      // Keyset paging on the primary key (job_id, line): each page is one index range scan.
+      const { rows } = await tx.query<{ line: string; field: string; message: string }>(
+        `SELECT line, field, message FROM import_rejected_rows
+         WHERE job_id = $1 AND line > $2 ORDER BY line LIMIT $3`,
+        [query.jobId, query.after ?? 0, limit],
+      );
+      const page = rows.map((row) => ({ line: Number(row.line), field: row.field, message: row.message }));
+      return {
+        jobId: query.jobId,
+        rowsRejected: job.rows_rejected === null ? null : Number(job.rows_rejected),
+        rows: page,
+        next: page.length === limit ? (page.at(-1)?.line ?? null) : null,
       };
     });
   }

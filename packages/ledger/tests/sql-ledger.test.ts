@@ -94,6 +94,56 @@ describeEachDatabase('SqlLedger', (open) => {
     expect((await ledger.describeJob('exp_no_staging')).staging).toBeNull();
   });
 
+  it("pages a completed import's rejected rows by line, and answers none for a job without", async () => {
+    await insertExport(db(), 'exp_no_rejects', 'succeeded', '2026-11-24T09:50:00Z');
+    await insertStagedImport(db(), 'imp_rejects');
+    await insertStagedImport(db(), 'imp_other_rejects');
+    await db().query(`UPDATE jobs SET state = 'succeeded', rows_rejected = 5 WHERE id = 'imp_rejects'`);
+    // Another job's rejected row at a line between: never on this job's pages.
+    await db().query(
+      `INSERT INTO import_rejected_rows (job_id, line, field, message)
+       SELECT 'imp_rejects', line, 'email', 'is not a valid email address' FROM unnest(ARRAY[9, 3, 12, 4, 30]) AS line
+       UNION ALL SELECT 'imp_other_rejects', 5, 'row', 'other job'`,
+    );
+    const ledger = new SqlLedger(db());
+    const first = await ledger.listRejectedRows({ jobId: 'imp_rejects', limit: 2 });
+    expect(first).toEqual({
+      jobId: 'imp_rejects',
+      rowsRejected: 5,
+      rows: [
+        { line: 3, field: 'email', message: 'is not a valid email address' },
+        { line: 4, field: 'email', message: 'is not a valid email address' },
+      ],
+      next: 4,
+    });
+    const second = await ledger.listRejectedRows({ jobId: 'imp_rejects', limit: 2, after: first.next ?? 0 });
+    expect(second.rows.map((row) => row.line)).toEqual([9, 12]);
+    const last = await ledger.listRejectedRows({ jobId: 'imp_rejects', limit: 2, after: second.next ?? 0 });
+    expect(last).toMatchObject({ rows: [{ line: 30 }], next: null });
+    // A running import (nothing rejected for good yet) and an export: no rows.
+    await insertStagedImport(db(), 'imp_running_rejects');
+    expect(await ledger.listRejectedRows({ jobId: 'imp_running_rejects' })).toEqual({
+      jobId: 'imp_running_rejects',
+      rowsRejected: null,
+      rows: [],
+      next: null,
+    });
+    expect(await ledger.listRejectedRows({ jobId: 'exp_no_rejects' })).toMatchObject({
+      rows: [],
+      next: null,
+    });
+    await expect(ledger.listRejectedRows({ jobId: 'imp_nope' })).rejects.toMatchObject({
+      name: 'JobNotFoundError',
+      field: 'jobId',
+    });
+    // Deleting the job deletes its rows.
+    await db().query(`DELETE FROM jobs WHERE id = 'imp_rejects'`);
+    expect(
+      (await db().query(`SELECT count(*)::int AS n FROM import_rejected_rows WHERE job_id = 'imp_rejects'`))
+        .rows,
+    ).toEqual([{ n: 0 }]);
+  });
+
   it('fails a running job as the operator, once', async () => {
     await insertExport(db(), 'exp_fail_1', 'running', '2026-11-24T09:00:00Z');
     const ledger = new SqlLedger(db());
@@ -195,6 +245,33 @@ describeEachDatabase('answerLedgerRequest', (open) => {
     const { staging } = ledgerResult(JSON.stringify(answer)) as JobDetail;
     expect(staging).toEqual(sampleImportStaging());
     expect(staging?.updatedAt).toBeInstanceOf(Date);
+  });
+
+  it("answers an import's rejected rows page by page, and refuses a page that is not one", async () => {
+    await insertStagedImport(db(), 'imp_wire_rejects');
+    await db().query(
+      `INSERT INTO import_rejected_rows (job_id, line, field, message) VALUES ('imp_wire_rejects', 2, 'external_id', 'is empty')`,
+    );
+    const ledger = new SqlLedger(db());
+    const answer = await answerLedgerRequest(
+      ledger,
+      { op: 'job.rejected-rows', jobId: 'imp_wire_rejects' },
+      { actions: false },
+    );
+    expect(ledgerResult(JSON.stringify(answer))).toMatchObject({
+      rows: [{ line: 2, field: 'external_id', message: 'is empty' }],
+      next: null,
+    });
+    for (const [request, field] of [
+      [{ op: 'job.rejected-rows', jobId: 'imp_wire_rejects', limit: 501 }, 'limit'],
+      [{ op: 'job.rejected-rows', jobId: 'imp_wire_rejects', after: -1 }, 'after'],
+      [{ op: 'job.rejected-rows' }, 'jobId'],
+    ] as const) {
+      expect(await answerLedgerRequest(ledger, request, { actions: false })).toMatchObject({
+        ok: false,
+        error: { name: 'LedgerRequestError', field },
+      });
+    }
   });
 
   it('answers a bad field and a missing job as named errors, not thrown', async () => {

@@ -1,6 +1,12 @@
 import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { JobKind, JobState } from '@sidestep/contracts';
-import { type JobDetail, type JobPage, JobStateError, type JobSummary } from '@sidestep/ledger';
+import {
+  type JobDetail,
+  type JobPage,
+  JobStateError,
+  type JobSummary,
+  type RejectedRowPage,
+} from '@sidestep/ledger';
 import { audited, auditedInLedger } from './audit.ts';
 import { InvalidOptionError } from './errors.ts';
 import { type QueuedFailureMail, queueFailureMail } from './failure-mail.ts';
@@ -43,6 +49,46 @@ export async function listJobs(context: OpsContext, options: ListJobsOptions = {
 /** Job `jobId` with its transitions, row errors, executions and mails. @throws {JobNotFoundError} */
 export async function describeJob(context: OpsContext, jobId: string): Promise<JobDetail> {
   return (await context.ledger()).describeJob(jobId);
+}
+
+/** The most rows one page of {@link listRejectedRows} holds (the ledger query's limit). */
+export const MAX_REJECTED_ROWS_PAGE = 500;
+
+/** Options of {@link listRejectedRows}. */
+export interface ListRejectedRowsOptions {
+  /** @default 100; at most {@link MAX_REJECTED_ROWS_PAGE} */
+  readonly limit?: number;
+  /** The `next` line of the previous page. */
+  readonly after?: number;
+}
+
+/**
+ * One page of the rows a completed import of job `jobId` left out, in line order, with the job's
+ * count of rejected rows. @throws {InvalidOptionError} naming `limit` or `after`.
+ * @throws {JobNotFoundError}
+ */
+export async function listRejectedRows(
+  context: OpsContext,
+  jobId: string,
+  options: ListRejectedRowsOptions = {},
+): Promise<RejectedRowPage> {
+  const { limit, after } = options;
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > MAX_REJECTED_ROWS_PAGE)) {
+    throw new InvalidOptionError(
+      `limit: ${limit} is not a whole number from 1 to ${MAX_REJECTED_ROWS_PAGE}`,
+      {
+        field: 'limit',
+      },
+    );
+  }
+  if (after !== undefined && (!Number.isInteger(after) || after < 0)) {
+    throw new InvalidOptionError(`after: ${after} is not a line number`, { field: 'after' });
+  }
+  return (await context.ledger()).listRejectedRows({
+    jobId,
+    ...(limit === undefined ? {} : { limit }),
+    ...(after === undefined ? {} : { after }),
+  });
 }
 
 /** What {@link retryJob} did. */

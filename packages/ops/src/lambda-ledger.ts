@@ -15,6 +15,7 @@ import {
   type Ledger,
   LedgerInvokeError,
   ledgerResult,
+  type RejectedRowPage,
   type ReleasedMail,
 } from '@sidestep/ledger';
 
@@ -67,6 +68,10 @@ export class LambdaLedger implements Ledger {
 
   describeJob(jobId: string): Promise<JobDetail> {
     return this.#query({ op: 'job.describe', jobId });
+  }
+
+  listRejectedRows(query: Parameters<Ledger['listRejectedRows']>[0]): Promise<RejectedRowPage> {
+    return this.#query({ op: 'job.rejected-rows', limit: query.limit ?? 100, ...withoutUndefined(query) });
   }
 
   countJobs(since: Date): Promise<JobCounts> {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
 import { registeredService, WORKSPACE_ROOT } from '@sidestep/registry';
-import { describeJob, failJob, listAudit, listJobs } from '../src/index.ts';
+import { describeJob, failJob, listAudit, listJobs, listRejectedRows } from '../src/index.ts';
 import { stagingContext } from './staging-context.ts';
 
 const FUNCTION_NAME = 'sidestep-staging-ops-ledger';
@@ -53,6 +53,30 @@ describe('the ledger of an AWS environment (LambdaLedger, stubbed Lambda)', () =
         request: { op: 'jobs.list', status: 'failed', kind: 'import', limit: 5 },
       },
     ]);
+  });
+
+  it("pages an import's rejected rows through the function itself, refusing a bad page before invoking", async () => {
+    const { context, lambda } = stagingContext();
+    const page = {
+      jobId: 'imp_1',
+      rowsRejected: 3,
+      rows: [{ line: 7, field: 'email', message: 'is empty' }],
+      next: 7,
+    };
+    lambda.on(InvokeCommand).resolves(answer({ ok: true, result: page }));
+    expect(await listRejectedRows(context, 'imp_1', { limit: 1, after: 2 })).toEqual(page);
+    expect(invocations(lambda)).toEqual([
+      {
+        functionName: FUNCTION_NAME,
+        qualifier: undefined,
+        request: { op: 'job.rejected-rows', jobId: 'imp_1', limit: 1, after: 2 },
+      },
+    ]);
+    await expect(listRejectedRows(context, 'imp_1', { limit: 501 })).rejects.toMatchObject({
+      field: 'limit',
+    });
+    await expect(listRejectedRows(context, 'imp_1', { after: -1 })).rejects.toMatchObject({ field: 'after' });
+    expect(invocations(lambda)).toHaveLength(1);
   });
 
   it('refuses a bad status before invoking anything', async () => {

@@ -46,6 +46,7 @@ import {
   listDeadLetters,
   listExecutions,
   listJobs,
+  listRejectedRows,
   listSchedules,
   pauseSchedule,
   redriveDeadLetters,
@@ -181,6 +182,7 @@ function stubbedStaging() {
         rowErrors: [],
         workerError: null,
       },
+      'job.rejected-rows': { jobId: 'imp_1', rowsRejected: 0, rows: [], next: null },
       'jobs.status': { running: 0, registered: 0, failed24h: 1, succeeded24h: 0 },
       'audit.list': [],
       'job.fail': {
@@ -282,6 +284,7 @@ const COMMANDS: Readonly<
   stop: (context) => stopExecution(context, EXECUTION, 'wrong file'),
   jobs: (context) => listJobs(context),
   job: (context) => describeJob(context, 'imp_1'),
+  'job rejected': (context) => listRejectedRows(context, 'imp_1'),
   'job retry': (context) => retryJob(context, 'imp_1'),
   'job fail': (context) => failJob(context, 'imp_1', 'task gone'),
   'mail release': (context) => releaseMail(context, 'import.failed:imp_1'),

@@ -333,13 +333,43 @@ for (const backend of databaseBackends()) {
       });
     });
 
-    it('keeps only the first row errors but counts them all', async () => {
+    it('keeps the first row errors on the job and every rejected row in import_rejected_rows, once', async () => {
       let csv = 'external_id,email\n';
-      for (let n = 1; n <= 30; n++) csv += `keep-${n},broken\n`;
+      for (let n = 1; n <= 30; n++)
+        csv += n % 3 === 0 ? `keep-${n},keep-${n}@example.com\n` : `keep-${n},broken\n`;
+      csv += ',no-id@example.com\n';
       const jobId = await runningJob(database.db);
       const summary = await run(jobId, csv, { maxRowErrors: 5 });
-      expect(summary.rowsRejected).toBe(30);
-      expect(summary.rowErrors.map((e) => e.line)).toEqual([2, 3, 4, 5, 6]);
+      expect(summary.rowsRejected).toBe(21);
+      expect(summary.rowErrors.map((e) => e.line)).toEqual([2, 3, 5, 6, 8]);
+      expect((await jobRow(database.db, jobId)).row_errors).toHaveLength(5);
+      const everyRejected = async () =>
+        (
+          await database.db.query<{ line: string; field: string; message: string }>(
+            'SELECT line, field, message FROM import_rejected_rows WHERE job_id = $1 ORDER BY line',
+            [jobId],
+          )
+        ).rows;
+      const expected = [
+        ...Array.from({ length: 30 }, (_, i) => i + 1)
+          .filter((n) => n % 3 !== 0)
+          .map((n) => ({ line: String(n + 1), field: 'email', message: 'is not a valid email address' })),
+        { line: '32', field: 'external_id', message: 'is empty' },
+      ];
+      expect(await everyRejected()).toEqual(expected);
+      // Delivered twice: the second task finds the job completed and writes nothing again.
+      expect(await run(jobId, csv, { maxRowErrors: 5 })).toMatchObject({ rowsRejected: 21, usersWritten: 0 });
+      expect(await everyRejected()).toEqual(expected);
+    });
+
+    it('records no rejected rows for an import that failed over MAX_REJECTED_ROWS (it imported nothing)', async () => {
+      const jobId = await runningJob(database.db);
+      await failure(run(jobId, 'external_id,email\nnone-1,x\nnone-2,y\n', { maxRejectedRows: 1 }));
+      const { rows } = await database.db.query('SELECT line FROM import_rejected_rows WHERE job_id = $1', [
+        jobId,
+      ]);
+      expect(rows).toEqual([]);
+      expect((await jobRow(database.db, jobId)).row_errors?.map((e) => e.line)).toEqual([2, 3]);
     });
 
     it('fails over MAX_REJECTED_ROWS, rolls back the valid rows and records the errors', async () => {

@@ -7,6 +7,7 @@ import { importStaging } from './0005-import-staging.ts';
 import { jobsExecutionIndex } from './0006-jobs-execution-index.ts';
 import { importStagingSegments } from './0007-import-staging-segments.ts';
 import { importStagingTrimMarks } from './0008-import-staging-trim-marks.ts';
+import { importRejectedRows } from './0009-import-rejected-rows.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -25,4 +26,5 @@ export const migrations: readonly Migration[] = [
   jobsExecutionIndex,
   importStagingSegments,
   importStagingTrimMarks,
+  importRejectedRows,
 ];

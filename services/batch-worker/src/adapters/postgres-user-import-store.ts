@@ -28,6 +28,7 @@ import {
   IMPORT_MERGE_LOCK,
   type MergeOptions,
   mergeSql,
+  rejectedRowsSql,
   rejectSql,
   rejectsTableName,
   type StagedRows,
@@ -422,6 +423,10 @@ export class PostgresUserImportStore implements UserImportStore {
       const merged = await this.#merge(table, staging, {
         rejects: rowsRejected > 0 ? rejectsTableName(table) : undefined,
       });
+      if (rowsRejected > 0) {
+        // Every row left out, kept past the staging's drop below: `row_errors` holds the first ones.
+        await client.query(rejectedRowsSql(rejectsTableName(table)), [jobId]);
+      }
       const result: ImportResult = {
         rowsTotal,
         rowsImported: rowsTotal - rowsRejected,

@@ -147,6 +147,17 @@ export function validationSql(rejects: string): string {
       (SELECT line FROM ${rejects} ORDER BY line OFFSET $2 LIMIT 1) AS over_line`;
 }
 
+/**
+ * Copies the rejects table's rows into `import_rejected_rows` under job `$1`, in the completing
+ * transaction, before the staging (rejects table included) is dropped: what a completed import left
+ * out stays listed in the ledger, every row of it, where the job's `row_errors` keeps the first ones.
+ */
+export function rejectedRowsSql(rejects: string): string {
+  return `
+    INSERT INTO import_rejected_rows (job_id, line, field, message)
+    SELECT $1, line, field, message FROM ${rejects}`;
+}
+
 /** Which staged rows a merge reads. */
 export interface MergeOptions {
   /**
