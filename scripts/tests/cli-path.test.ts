@@ -107,6 +107,82 @@ describe('sidestep job', () => {
   }, 60_000);
 });
 
+describe('sidestep job rejected', () => {
+  it('lists every row a completed import left out, page by page and as CSV, where the job shows the first 100', async () => {
+    const fileName = `rejects-${run}.csv`;
+    const key = `imports/${run}/${fileName}`;
+    // 150 rows with a bad email (lines 2-151), then two good rows and one without an id (line 154).
+    const bad = Array.from({ length: 150 }, (_, i) => `bad-${run}-${i},not-an-address-${i},Bad`);
+    const csv = [
+      'external_id,email,name',
+      ...bad,
+      `good-${run}-1,g1.${run}@example.com,Good`,
+      `good-${run}-2,g2.${run}@example.com,Good`,
+      `,nobody.${run}@example.com,No id`,
+      '',
+    ].join('\n');
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: 'sidestep-local-imports',
+        Key: key,
+        Body: csv,
+        ContentType: 'text/csv',
+      }),
+    );
+    const job = async () =>
+      (
+        await db.query<{ id: string; state: string }>('SELECT id, state FROM jobs WHERE source_key = $1', [
+          key,
+        ])
+      ).rows[0];
+    await settle(async () => (await job())?.state === 'succeeded', 90_000);
+    const jobId = (await job())?.id ?? '';
+    // The mail lists the first ten and says where the rest are.
+    const subject = `Import finished: ${fileName}`;
+    await collecting.waitFor('mail-delivered', (event) => event.subject === subject, 30_000);
+    const [mail] = decodedMails(cloud.outboxDir, LOCAL_NOTIFY_ADDRESS, subject);
+    expect(mail).toContain('151 rows were rejected and not imported:');
+    expect(mail).toContain(`141 more are kept with the job (sidestep job rejected ${jobId}).`);
+
+    const shown = await sidestep('job', jobId);
+    expect(shown.stdout).toContain(
+      `row errors (the first 100 of 151; every one: sidestep job rejected ${jobId})`,
+    );
+
+    const first = await sidestep('job', 'rejected', jobId, '--limit', '100');
+    expect(first.code).toBe(0);
+    const firstLines = first.stdout.trimEnd().split('\n');
+    expect(firstLines[0]).toBe(`job ${jobId}: 151 rows rejected`);
+    expect(
+      firstLines.filter((line) => /^\d+\s+email\s+is not a valid email address$/.test(line)),
+    ).toHaveLength(100);
+    expect(firstLines.at(-1)).toBe('more: --after 101');
+    const rest = await sidestep('job', 'rejected', jobId, '--limit', '100', '--after', '101');
+    const restLines = rest.stdout.trimEnd().split('\n');
+    expect(restLines.filter((line) => /^\d+\s+email\s+/.test(line))).toHaveLength(50);
+    expect(restLines.at(-1)).toMatch(/^154\s+external_id\s+is empty$/);
+    expect(rest.stdout).not.toContain('more:');
+
+    const csvOut = await sidestep('job', 'rejected', jobId, '--csv');
+    const rows = csvOut.stdout.trimEnd().split('\n');
+    expect(rows).toHaveLength(152);
+    expect(rows[0]).toBe('line,field,message');
+    expect(rows[1]).toBe('2,email,is not a valid email address');
+    expect(rows.at(-1)).toBe('154,external_id,is empty');
+
+    const missing = await sidestep('job', 'rejected', 'imp_nope', '--json');
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout)).toEqual({
+      error: { name: 'JobNotFoundError', message: expect.any(String), field: 'jobId' },
+    });
+    const badPage = await sidestep('job', 'rejected', jobId, '--after', 'x');
+    expect(badPage.code).not.toBe(0);
+    expect(badPage.stderr).toContain(
+      "option '--after <line>' argument 'x' is invalid. must be a whole number",
+    );
+  }, 150_000);
+});
+
 describe('sidestep dlq', () => {
   it('names the field of a poison mail and says a dry-run redrive would fail again, moving nothing', async () => {
     const poison = mailJob(`poison-${run}`, 'poison@example.com', 'welcome');

@@ -18,7 +18,8 @@ describe('import.completed with rejected rows', () => {
     expect(mail.text).toContain('12 rows were rejected and not imported');
     expect(mail.text).toContain('line 152 (email): not a valid email address');
     expect(mail.text).toContain('line 160: <b>too</b> many fields & "more"');
-    expect(mail.text).toContain('10 more');
+    expect(mail.text).toContain('10 more are kept with the job (sidestep job rejected imp_1).');
+    expect(mail.html).toContain('10 more are kept with the job (sidestep job rejected imp_1).');
     expect(mail.html).toContain('line 152 (email): not a valid email address');
   });
 
@@ -26,7 +27,7 @@ describe('import.completed with rejected rows', () => {
     const mail = renderTemplate('import.completed', 'ja', rejected);
     expect(mail.text).toContain('12 件は取り込まれませんでした');
     expect(mail.text).toContain('152 行目 (email): not a valid email address');
-    expect(mail.text).toContain('残りの 10 件');
+    expect(mail.text).toContain('残りの 10 件はジョブに記録されています (sidestep job rejected imp_1)。');
     expect(mail.html).toContain('152 行目');
   });
 

@@ -35,7 +35,8 @@ const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
         heading: (count) =>
           `${n(count)} ${count === 1 ? 'row was' : 'rows were'} rejected and not imported${p.rejectedSamples?.length ? ':' : '.'}`,
         sample: (s) => `line ${s.line}${s.field ? ` (${s.field})` : ''}: ${s.reason}`,
-        rest: (count) => `${n(count)} more ${count === 1 ? 'is' : 'are'} listed in the job's row errors.`,
+        rest: (count) =>
+          `${n(count)} more ${count === 1 ? 'is' : 'are'} kept with the job (sidestep job rejected ${p.jobId}).`,
       });
       return {
         subject: `Import finished: ${p.fileName}`,
@@ -52,7 +53,8 @@ const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
       const rejected = rejectedRowsOf(p, {
         heading: (count) => `${n(count)} 件は取り込まれませんでした${p.rejectedSamples?.length ? ':' : '。'}`,
         sample: (s) => `${s.line} 行目${s.field ? ` (${s.field})` : ''}: ${s.reason}`,
-        rest: (count) => `残りの ${n(count)} 件はジョブの行エラーに記録されています。`,
+        rest: (count) =>
+          `残りの ${n(count)} 件はジョブに記録されています (sidestep job rejected ${p.jobId})。`,
       });
       return {
         subject: `インポートが完了しました: ${p.fileName}`,
@@ -126,13 +128,13 @@ type RejectedRowSample = NonNullable<MailTemplateParamsOf<'import.completed'>['r
 interface RejectedRowsWording {
   readonly heading: (count: number) => string;
   readonly sample: (sample: RejectedRowSample) => string;
-  /** The rejected rows not listed, which the job's row errors hold. */
+  /** The rejected rows not listed, which the jobs ledger keeps with the job (`import_rejected_rows`). */
   readonly rest: (count: number) => string;
 }
 
 /**
  * The part of an `import.completed` mail about the rows left out: how many, the first ones with
- * their line and reason, and how many more the job's row errors hold. Nothing when none was
+ * their line and reason, and how many more the jobs ledger keeps with the job. Nothing when none was
  * rejected, or when the mail was queued before the params existed.
  */
 function rejectedRowsOf(
