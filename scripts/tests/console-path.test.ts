@@ -284,6 +284,57 @@ describe('the console, in a browser', () => {
     }
   }, 60_000);
 
+  it("lists a completed import's rejected rows page by page, and a failed import's first ones", async () => {
+    const completed = `imp_rejected_${run}`;
+    const failed = `imp_failed_rejected_${run}`;
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, rows_total, rows_imported, rows_rejected, row_errors)
+       VALUES ($1, 'import', 'succeeded', 'sidestep-local-imports', $3, 'v1', 'users.csv', 200, 70, 130, '[]'),
+              ($2, 'import', 'failed', 'sidestep-local-imports', $4, 'v1', 'users.csv', NULL, NULL, 1500,
+               '[{"line": 2, "field": "email", "message": "is not a valid email address"},
+                 {"line": 5, "field": "row", "message": "has 2 fields, the header has 3"}]')`,
+      [completed, failed, `imports/${completed}/users.csv`, `imports/${failed}/users.csv`],
+    );
+    // Lines 2-131, as the batch-worker copies them from the staging's rejects when the import completes.
+    await db.query(
+      `INSERT INTO import_rejected_rows (job_id, line, field, message)
+       SELECT $1, line, 'email', 'is not a valid email address <' || line || '>' FROM generate_series(2, 131) AS line`,
+      [completed],
+    );
+    try {
+      const page = await open(`/jobs/${completed}`);
+      const section = page.locator('#job-rejected');
+      expect(await section.locator('h2').textContent()).toBe('Rejected rows (130)');
+      expect(await section.textContent()).toContain(`sidestep job rejected ${completed} --csv`);
+      const rows = section.locator('#rejected-rows tbody tr');
+      expect(await rows.count()).toBe(100);
+      // The reason is text, escaped: its "<2>" shows as written.
+      expect(await rows.first().locator('td').allTextContents()).toEqual([
+        '2',
+        'email',
+        'is not a valid email address <2>',
+      ]);
+      await section.locator('a[rel="next"]').click();
+      await page.waitForURL(/cursor=101/);
+      expect(await rows.count()).toBe(30);
+      expect(await rows.last().locator('td').first().textContent()).toBe('131');
+      expect(await section.locator('a[rel="next"]').count()).toBe(0);
+      await page.context().close();
+
+      const failedPage = await open(`/jobs/${failed}`, 'ja-JP');
+      const first = failedPage.locator('#job-rejected');
+      expect(await first.locator('h2').textContent()).toBe('除外された行（1,500 行）');
+      expect(await first.textContent()).toContain('除外された 1,500 行のうち最初の 2 行');
+      expect(await first.locator('#rejected-rows tbody tr td:first-child').allTextContents()).toEqual([
+        '2',
+        '5',
+      ]);
+      await failedPage.context().close();
+    } finally {
+      await db.query('DELETE FROM jobs WHERE id = ANY($1)', [[completed, failed]]);
+    }
+  }, 60_000);
+
   it('speaks the browser’s language and switches on request; workflows are drawn from their definitions', async () => {
     const page = await open('/workflows', 'ja-JP');
     expect(await page.locator('html').getAttribute('lang')).toBe('ja');

@@ -1,7 +1,24 @@
-import { describeJob, type ImportStaging, type JobSummary, pageJobs, retryJob } from '@sidestep/ops';
+import {
+  describeJob,
+  type ImportStaging,
+  type JobDetail,
+  type JobSummary,
+  listRejectedRows,
+  pageJobs,
+  retryJob,
+} from '@sidestep/ops';
 import { html, type SafeHtml } from '../html.ts';
 import type { Locale, Translate } from '../i18n.ts';
-import { actionButton, badge, executionLink, type Page, pager, table, time } from '../page.ts';
+import {
+  actionButton,
+  badge,
+  executionLink,
+  type Page,
+  type PageRequest,
+  pager,
+  table,
+  time,
+} from '../page.ts';
 
 const STATES = ['registered', 'running', 'succeeded', 'failed'];
 const KINDS = ['import', 'export'];
@@ -102,10 +119,56 @@ export const jobsPage: Page = async (request) => {
   };
 };
 
+/** Rejected rows a page of the job page lists. */
+const REJECTED_ROWS_PAGE = 100;
+
+/**
+ * An import's rejected rows: for a completed import every one, a page at a time (`?cursor=<line>`),
+ * from the ledger's `import_rejected_rows`; for one that failed or runs, the first ones its task
+ * recorded on the job (a failed import imported nothing). Nothing when it rejected none.
+ */
+async function rejectedRows(request: PageRequest, job: JobDetail): Promise<SafeHtml | ''> {
+  const { t, context, url, locale } = request;
+  const count = job.rowsRejected ?? 0;
+  if (job.kind !== 'import' || (count === 0 && job.rowErrors.length === 0)) return '';
+  const counted = new Intl.NumberFormat(locale).format(count);
+  const heading = html`<h2>${t('job.rejected', { count: counted })}</h2>`;
+  const headers = [t('col.line'), t('col.field'), t('col.reason')];
+  if (job.state !== 'succeeded') {
+    const first = job.rowErrors as readonly { line: number; field: string; message: string }[];
+    return html`<section id="job-rejected">${heading}
+      <p class="meta">${t('job.rowErrorsNote', { shown: first.length, count: counted })}</p>
+      ${table(
+        t,
+        headers,
+        first.map((row) => [row.line, row.field, row.message]),
+        { id: 'rejected-rows' },
+      )}
+    </section>`;
+  }
+  const cursor = url.searchParams.get('cursor');
+  const page = await listRejectedRows(context, job.id, {
+    limit: REJECTED_ROWS_PAGE,
+    // Not a line number: the ops library refuses it, naming `after`.
+    ...(cursor ? { after: /^\d+$/.test(cursor) ? Number(cursor) : Number.NaN } : {}),
+  });
+  return html`<section id="job-rejected">${heading}
+    <p class="meta">${t('job.rejectedNote', { id: job.id })}</p>
+    ${table(
+      t,
+      headers,
+      page.rows.map((row) => [row.line, row.field, row.message]),
+      { id: 'rejected-rows' },
+    )}
+    ${pager(request, page.next === null ? null : String(page.next))}
+  </section>`;
+}
+
 /** One job: progress, every attempt's execution, its mails and transitions; Retry when it failed. */
 export const jobPage: Page = async (request) => {
   const { context, t, locale, params, outboxDir } = request;
   const job = await describeJob(context, params.id ?? '');
+  const rejected = await rejectedRows(request, job);
   return {
     title: t('job.title', { id: job.id }),
     live: job.state === 'registered' || job.state === 'running',
@@ -140,6 +203,7 @@ export const jobPage: Page = async (request) => {
           ${outboxDir ? html`<p><a href="/mail?job=${encodeURIComponent(job.id)}">${t('mail.title')}</a></p>` : ''}
         </section>
       </div>
+      ${rejected}
       <section>
         <h2>${t('job.transitions')}</h2>
         ${table(
