@@ -1,9 +1,11 @@
 // `pnpm chaos`: the whole fault-injection suite against the local cloud (bundles built first by the
 // root script). Every target gets --points seeded fault points, on embedded PGlite and, when
-// TEST_DATABASE_URL or DATABASE_URL names one, on that PostgreSQL server too. The seed is printed:
+// TEST_DATABASE_URL or DATABASE_URL names one, on that PostgreSQL server too (in a schema of the run's
+// own, dropped at its end). The seed is printed:
 // `pnpm chaos --seed <n>` (or CHAOS_SEED=<n>) repeats the same points. Exits 1 when an invariant broke.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createPostgresSchema } from '@sidestep/db';
 import { createVirtualClock } from '@sidestep/local-cloud';
 import { Command, InvalidArgumentError } from 'commander';
 import { ChaosEvents } from './src/chaos/chaos-events.ts';
@@ -150,18 +152,25 @@ for (const database of databases) {
     }
   }
   if (options.targets.includes('cloud-kill')) {
-    show(
-      database.name,
-      await runCloudKill({
-        rootDir,
-        seed,
-        points,
-        rows,
-        databaseUrl: database.url,
-        settleMs: options.settle * 1000,
-        log: (line) => console.log(line),
-      }),
-    );
+    // The restarted clouds share one schema of the run's own on a server (the in-cloud targets' is
+    // startPathCloud's): the run's rows go with it.
+    const schema = database.url ? await createPostgresSchema(database.url, 'chaos') : undefined;
+    try {
+      show(
+        database.name,
+        await runCloudKill({
+          rootDir,
+          seed,
+          points,
+          rows,
+          databaseUrl: schema?.url,
+          settleMs: options.settle * 1000,
+          log: (line) => console.log(line),
+        }),
+      );
+    } finally {
+      await schema?.drop();
+    }
   }
 }
 

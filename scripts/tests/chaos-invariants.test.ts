@@ -4,10 +4,13 @@ import { chaosSeed, InvalidSeedError, SeededRandom } from '../src/chaos/seeded-r
 
 const EXECUTION = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:a';
 
-/** A consistent state: one valid upload imported, its rows present, one completion mail. */
+/**
+ * A consistent state: one valid upload imported, its valid rows present, its rejected row counted and
+ * kept, one completion mail.
+ */
 function consistent(): ChaosSnapshot {
   return {
-    uploads: [{ key: 'imports/a.csv', etag: 'e1', prefix: 'p1', rows: 3, valid: true }],
+    uploads: [{ key: 'imports/a.csv', etag: 'e1', prefix: 'p1', rows: 4, rejected: 1, valid: true }],
     jobs: [
       {
         id: 'imp_1',
@@ -15,6 +18,8 @@ function consistent(): ChaosSnapshot {
         sourceKey: 'imports/a.csv',
         sourceVersion: '"e1"',
         rowsImported: 3,
+        rowsRejected: 1,
+        rejectedRowsKept: 1,
         executionId: EXECUTION,
       },
     ],
@@ -49,12 +54,33 @@ describe('checkInvariants', () => {
     ]);
   });
 
+  it('finds a completed job that miscounted its rejected rows, or lost or doubled the list of them', () => {
+    for (const wrong of [
+      { rowsRejected: 0, rejectedRowsKept: 0 },
+      { rowsRejected: 1, rejectedRowsKept: 0 },
+      { rowsRejected: 1, rejectedRowsKept: 2 },
+    ]) {
+      expect(broken({ ...consistent(), jobs: [{ ...job, ...wrong }] })).toEqual(['rejected-rows-kept']);
+    }
+  });
+
+  it('finds a failed job that lists rejected rows (it imported nothing)', () => {
+    expect(
+      broken({
+        ...consistent(),
+        jobs: [{ ...job, state: 'failed', rowsImported: null, rejectedRowsKept: 1 }],
+        rowsByPrefix: {},
+        mails: [{ template: 'import.failed', jobId: 'imp_1', file: 'f.eml' }],
+      }),
+    ).toEqual(['rejected-rows-kept']);
+  });
+
   it('finds a failed job that left rows behind', () => {
     const snapshot = consistent();
     expect(
       broken({
         ...snapshot,
-        jobs: [{ ...job, state: 'failed', rowsImported: null }],
+        jobs: [{ ...job, state: 'failed', rowsImported: null, rejectedRowsKept: 0 }],
         mails: [{ template: 'import.failed', jobId: 'imp_1', file: 'f.eml' }],
       }),
     ).toEqual(['rows-match-state']);

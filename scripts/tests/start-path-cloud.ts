@@ -12,7 +12,13 @@ import {
   SFNClient,
 } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { type Database, migrations, openDatabase, startEmbeddedPostgres } from '@sidestep/db';
+import {
+  createPostgresSchema,
+  type Database,
+  migrations,
+  openDatabase,
+  startEmbeddedPostgres,
+} from '@sidestep/db';
 import { synthStack } from '@sidestep/infra';
 import {
   type CollectingReporter,
@@ -75,6 +81,9 @@ export async function startPathCloud(
 ): Promise<PathCloud> {
   const stateDir = mkdtempSync(join(tmpdir(), `${name}-`));
   const collecting = createCollectingReporter();
+  // On a shared server, a schema of this cloud's own, dropped when it stops (see createPostgresSchema).
+  const schema =
+    options.databaseUrl === undefined ? undefined : await createPostgresSchema(options.databaseUrl, 'path');
   let cloud: LocalCloud;
   try {
     if (options.databaseUrl === undefined) {
@@ -94,9 +103,11 @@ export async function startPathCloud(
         : collecting.reporter,
       ...(options.stack || options.iam === false ? {} : { stack: JSON.parse(synthStack()) }),
       ...options,
+      ...(schema ? { databaseUrl: schema.url } : {}),
     });
   } catch (error) {
     rmSync(stateDir, { recursive: true, force: true });
+    await schema?.drop();
     throw error;
   }
   const client = {
@@ -126,6 +137,7 @@ export async function startPathCloud(
       await Promise.all(databases.map((db) => db.close()));
       await cloud.stop();
       rmSync(stateDir, { recursive: true, force: true });
+      await schema?.drop();
     },
   };
 }

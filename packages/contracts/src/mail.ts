@@ -31,8 +31,8 @@ export const MailTemplateParams = {
   /**
    * `rows`: rows imported. `rejectedRows`: rows left out (within the import's `MAX_REJECTED_ROWS`);
    * `rejectedSamples`: the first of them (at most {@link MAX_REJECTED_SAMPLES}) with their line and
-   * reason, the rest being kept with the job in the jobs ledger. Both optional, so a job queued before they
-   * existed still validates (its mail then says nothing about rejected rows): a template grows by
+   * reason, the rest being kept with the job in the jobs ledger. Both optional, so a job queued before
+   * they existed still validates (its mail then says nothing about rejected rows): a template grows by
    * optional params, as `export.ready`'s `downloadExpiresAt` did, not by a new envelope version.
    * @example { "jobId": "imp_01", "fileName": "users.csv", "rows": 299, "rejectedRows": 1, "rejectedSamples": [{ "line": 152, "field": "email", "reason": "not a valid email address" }] }
    */

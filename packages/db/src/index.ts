@@ -9,6 +9,7 @@ export { type OpenDatabaseOptions, openDatabase } from './open-database.ts';
 // Only the type: the class loads PGlite, which Lambda code importing this module must not pay for.
 export type { PgliteDatabase, PgliteDatabaseOptions } from './pglite-database.ts';
 export * from './postgres.ts';
+export { createPostgresSchema, type PostgresSchema } from './postgres-schema.ts';
 export {
   type EmbeddedPostgres,
   type EmbeddedPostgresOptions,

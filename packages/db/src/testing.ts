@@ -12,7 +12,6 @@
  * });
  * ```
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe } from '@jest/globals';
 import pg from 'pg';
 import type { Database, Queryable, QueryResult } from './database.ts';
@@ -20,6 +19,7 @@ import { migrate } from './migrate.ts';
 import { PgliteDatabase } from './pglite-database.ts';
 import { pgliteTemplates } from './pglite-template.ts';
 import { PostgresDatabase } from './postgres-database.ts';
+import { createPostgresSchema } from './postgres-schema.ts';
 
 /** Options of {@link TestDatabase.open}. */
 export interface OpenTestDatabaseOptions {
@@ -110,13 +110,9 @@ async function openPglite(options: OpenTestDatabaseOptions = {}): Promise<Databa
 }
 
 async function openPostgresSchema(url: string, options: OpenTestDatabaseOptions = {}): Promise<Database> {
-  // Random lowercase hex: a valid unquoted identifier, so it is safe to interpolate.
-  const schema = `test_${randomBytes(6).toString('hex')}`;
-  await adminQuery(url, `CREATE SCHEMA ${schema}`);
-  const pool = new pg.Pool({ connectionString: url, max: 5, options: `-c search_path=${schema}` });
-  const db = new SchemaDatabase(new PostgresDatabase(pool), () =>
-    adminQuery(url, `DROP SCHEMA ${schema} CASCADE`),
-  );
+  const schema = await createPostgresSchema(url);
+  const pool = new pg.Pool({ connectionString: schema.url, max: 5 });
+  const db = new SchemaDatabase(new PostgresDatabase(pool), () => schema.drop());
   try {
     if (options.migrate !== false) await migrate(db);
   } catch (error) {
@@ -124,17 +120,6 @@ async function openPostgresSchema(url: string, options: OpenTestDatabaseOptions 
     throw error;
   }
   return db;
-}
-
-/** One short-lived connection, so that no pool is left to keep jest from exiting. */
-async function adminQuery(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
 }
 
 /** A database living in its own schema, dropped when it is closed. */

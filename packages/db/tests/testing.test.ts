@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { pgliteTemplateDirectory } from '../src/pglite-template.ts';
+import { connectPostgres } from '../src/postgres.ts';
+import { createPostgresSchema } from '../src/postgres-schema.ts';
 import { describeIfAvailable, testDatabases } from '../src/testing.ts';
 
 describe('testDatabases', () => {
@@ -50,5 +52,45 @@ describe('describeIfAvailable', () => {
   it('declares the suite of an unavailable backend skipped, which jest counts as skipped tests', () => {
     expect(describeIfAvailable(true)).toBe(describe);
     expect(describeIfAvailable(false)).toBe(describe.skip);
+  });
+});
+
+const serverUrl = process.env.TEST_DATABASE_URL;
+
+describeIfAvailable(Boolean(serverUrl))('createPostgresSchema', () => {
+  it('gives a URL whose connections work in a schema of their own, and drops it with what it holds', async () => {
+    const url = serverUrl ?? '';
+    const schema = await createPostgresSchema(url, 'schema_test');
+    expect(schema.name).toMatch(/^schema_test_[0-9a-f]{12}$/);
+    const inSchema = await connectPostgres({ url: schema.url });
+    const server = await connectPostgres({ url });
+    const where = (table: string) =>
+      server.query<{ schema: string }>(
+        'SELECT table_schema AS schema FROM information_schema.tables WHERE table_name = $1',
+        [table],
+      );
+    try {
+      await inSchema.query(`CREATE TABLE ${schema.name}_users (id text PRIMARY KEY)`);
+      await inSchema.query(`INSERT INTO ${schema.name}_users VALUES ('a')`);
+      expect((await where(`${schema.name}_users`)).rows).toEqual([{ schema: schema.name }]);
+      await inSchema.close();
+      await schema.drop();
+      await schema.drop(); // once, however often
+      expect((await where(`${schema.name}_users`)).rows).toEqual([]);
+      const left = await server.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [
+        schema.name,
+      ]);
+      expect(left.rows).toEqual([]);
+    } finally {
+      await inSchema.close();
+      await server.close();
+      await schema.drop();
+    }
+  });
+
+  it('refuses a prefix that is not a lowercase identifier, before touching the server', async () => {
+    await expect(createPostgresSchema('postgres://127.0.0.1:1/x', 'Path; DROP')).rejects.toThrow(
+      'prefix: "Path; DROP" is not a lowercase identifier',
+    );
   });
 });

@@ -98,7 +98,10 @@ export interface RejectedRow {
  */
 export interface RejectedRowPage {
   readonly jobId: string;
-  /** The job's count of rejected rows (`rows_rejected`); null before its import completed. */
+  /**
+   * The job's count of rejected rows (`rows_rejected`, set when its import completed or failed; a
+   * failed import's rows are not listed); null before.
+   */
   readonly rowsRejected: number | null;
   readonly rows: readonly RejectedRow[];
   readonly next: number | null;

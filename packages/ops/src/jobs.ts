@@ -74,12 +74,8 @@ export async function listRejectedRows(
 ): Promise<RejectedRowPage> {
   const { limit, after } = options;
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > MAX_REJECTED_ROWS_PAGE)) {
-    throw new InvalidOptionError(
-      `limit: ${limit} is not a whole number from 1 to ${MAX_REJECTED_ROWS_PAGE}`,
-      {
-        field: 'limit',
-      },
-    );
+    const message = `limit: ${limit} is not a whole number from 1 to ${MAX_REJECTED_ROWS_PAGE}`;
+    throw new InvalidOptionError(message, { field: 'limit' });
   }
   if (after !== undefined && (!Number.isInteger(after) || after < 0)) {
     throw new InvalidOptionError(`after: ${after} is not a line number`, { field: 'after' });

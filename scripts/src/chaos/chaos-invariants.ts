@@ -13,6 +13,8 @@ export interface AcceptedUpload {
   readonly prefix: string;
   /** Rows the file holds; a file with a bad header imports none. */
   readonly rows: number;
+  /** Of those, the rows the import must reject (a bad email), so must not import and must keep listed. */
+  readonly rejected: number;
   /** False for a file the import must reject (bad header). */
   readonly valid: boolean;
 }
@@ -25,6 +27,9 @@ export interface LedgerJob {
   /** The ETag of the object the job's execution was started for (from the execution's input). */
   readonly sourceVersion: string | null;
   readonly rowsImported: number | null;
+  readonly rowsRejected: number | null;
+  /** Rows the ledger keeps for the job in `import_rejected_rows`. */
+  readonly rejectedRowsKept: number;
   readonly executionId: string | null;
 }
 
@@ -68,6 +73,7 @@ export type InvariantName =
   | 'one-job-per-upload'
   | 'terminal-state'
   | 'rows-match-state'
+  | 'rejected-rows-kept'
   | 'mail-once-per-key'
   | 'mail-for-terminal-job'
   | 'dead-letter-reason'
@@ -102,7 +108,9 @@ function uploadOf(snapshot: ChaosSnapshot, job: LedgerJob): AcceptedUpload | und
  * - `one-job-per-upload`: every accepted upload (key + ETag) has exactly one job.
  * - `terminal-state`: every job whose execution ended is `succeeded` or `failed`.
  * - `rows-match-state`: a succeeded job's file rows are in `users` (as many as it says it imported,
- *   and all of them for a valid file); a failed job left none.
+ *   and all but the rejected ones for a valid file); a failed job left none.
+ * - `rejected-rows-kept`: a succeeded job counted its file's rejected rows and the ledger lists each
+ *   of them once (`import_rejected_rows`); a failed job lists none.
  * - `mail-once-per-key`: no mail key (`<template>:<jobId>`) was sent twice.
  * - `mail-for-terminal-job`: a succeeded job got exactly one `import.completed` mail, a failed one
  *   exactly one `import.failed` mail, and neither got the other's.
@@ -157,18 +165,37 @@ export function checkInvariants(snapshot: ChaosSnapshot): Violation[] {
     const upload = uploadOf(snapshot, job);
     if (upload) {
       const present = snapshot.rowsByPrefix[upload.prefix] ?? 0;
+      const importable = upload.rows - upload.rejected;
       if (
         job.state === 'succeeded' &&
-        (present !== (job.rowsImported ?? 0) || (upload.valid && present !== upload.rows))
+        (present !== (job.rowsImported ?? 0) || (upload.valid && present !== importable))
       ) {
         fail(
           'rows-match-state',
           job.id,
-          `succeeded with rows_imported ${job.rowsImported ?? 'null'}, but ${present} of its file's ${upload.rows} rows are in users`,
+          `succeeded with rows_imported ${job.rowsImported ?? 'null'}, but ${present} of its file's ${importable} valid rows are in users`,
+        );
+      }
+      if (
+        job.state === 'succeeded' &&
+        upload.valid &&
+        (job.rowsRejected !== upload.rejected || job.rejectedRowsKept !== upload.rejected)
+      ) {
+        fail(
+          'rejected-rows-kept',
+          job.id,
+          `succeeded with rows_rejected ${job.rowsRejected ?? 'null'} and ${job.rejectedRowsKept} rejected rows kept, but its file has ${upload.rejected}`,
         );
       }
       if (job.state === 'failed' && present > 0) {
         fail('rows-match-state', job.id, `failed, but ${present} of its file's rows are in users`);
+      }
+      if (job.state === 'failed' && job.rejectedRowsKept > 0) {
+        fail(
+          'rejected-rows-kept',
+          job.id,
+          `failed, but ${job.rejectedRowsKept} rejected rows are kept for it`,
+        );
       }
     }
 

@@ -105,7 +105,8 @@ export class ChaosRecorder {
 
   /**
    * Uploads a users CSV of `rows` rows (a bad header when `valid` is false) to `key` (a fresh one by
-   * default) and records it as accepted once S3 answers.
+   * default) and records it as accepted once S3 answers. Every {@link REJECTED_EVERY}th row has an
+   * email the import must reject, so every import also leaves rows out and lists them.
    */
   async upload(
     cloud: ChaosCloud,
@@ -116,19 +117,30 @@ export class ChaosRecorder {
     const file = this.#files++;
     const prefix = `${this.rowPrefix}x${file}`;
     const lines = [valid ? 'external_id,email,name' : 'id,mail,name'];
-    for (let i = 1; i <= rows; i++) lines.push(`${prefix}-${i},${prefix}.${i}@example.com,User ${i}`);
+    let rejected = 0;
+    for (let i = 1; i <= rows; i++) {
+      const bad = i % REJECTED_EVERY === 0;
+      if (bad) rejected++;
+      lines.push(`${prefix}-${i},${bad ? `not-an-address-${i}` : `${prefix}.${i}@example.com`},User ${i}`);
+    }
     const body = `${lines.join('\n')}\n`;
     const uploadKey = key ?? `${this.keyPrefix}p${point.index}-${file}.csv`;
     const answer = await cloud.s3.send(
       new PutObjectCommand({ Bucket: IMPORTS_BUCKET, Key: uploadKey, Body: body, ContentType: 'text/csv' }),
     );
     const etag = (answer.ETag ?? createHash('md5').update(body).digest('hex')).replace(/^"|"$/g, '');
-    const upload = { key: uploadKey, etag, prefix, rows, valid };
+    const upload = { key: uploadKey, etag, prefix, rows, rejected, valid };
     this.uploads.push(upload);
     if (!point.keys.includes(uploadKey)) point.keys.push(uploadKey);
     return upload;
   }
 }
+
+/**
+ * One row in this many of a valid upload is rejected (a bad email): 51 of a 5,000-row file, under the
+ * batch-worker's default `MAX_REJECTED_ROWS` (1000) at every size the suite runs.
+ */
+const REJECTED_EVERY = 97;
 
 /** Polls `find` every 10 ms until it returns something or `timeoutMs` passed. */
 async function poll<T>(find: () => T | undefined, timeoutMs: number): Promise<T | undefined> {

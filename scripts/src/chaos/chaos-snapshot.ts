@@ -67,10 +67,13 @@ async function snapshotOf(
     source_key: string | null;
     source_version: string | null;
     rows_imported: string | null;
+    rows_rejected: string | null;
+    kept: string;
     execution_id: string | null;
   }>(
-    `SELECT id, state, source_key, source_version, rows_imported, execution_id FROM jobs
-     WHERE kind = 'import' AND starts_with(source_key, $1)`,
+    `SELECT id, state, source_key, source_version, rows_imported, rows_rejected, execution_id,
+            (SELECT count(*) FROM import_rejected_rows AS kept WHERE kept.job_id = jobs.id)::text AS kept
+     FROM jobs WHERE kind = 'import' AND starts_with(source_key, $1)`,
     [record.keyPrefix],
   );
   const rows = await db.query<{ prefix: string; count: string }>(
@@ -103,6 +106,8 @@ async function snapshotOf(
         sourceKey: row.source_key,
         sourceVersion: await registeredEtag(context, row.execution_id),
         rowsImported: row.rows_imported === null ? null : Number(row.rows_imported),
+        rowsRejected: row.rows_rejected === null ? null : Number(row.rows_rejected),
+        rejectedRowsKept: Number(row.kept),
         executionId: row.execution_id,
       })),
     ),

@@ -15,7 +15,13 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { describe } from '@jest/globals';
-import { type Database, migrate, PostgresDatabase, startEmbeddedPostgres } from '@sidestep/db';
+import {
+  createPostgresSchema,
+  type Database,
+  migrate,
+  PostgresDatabase,
+  startEmbeddedPostgres,
+} from '@sidestep/db';
 import { describeIfAvailable } from '@sidestep/db/testing';
 import { startAwsEndpoint } from '@sidestep/local-cloud';
 import pg from 'pg';
@@ -55,21 +61,15 @@ async function startPglite(): Promise<WorkerDatabase> {
 }
 
 async function startPostgresSchema(url: string): Promise<WorkerDatabase> {
-  // Random lowercase hex: a valid unquoted identifier, safe to interpolate. The pool's connections
-  // look in the schema first; the pool creates it (and drops it) itself, no admin connection needed.
-  const schema = `test_${randomBytes(6).toString('hex')}`;
-  const searchPath = `-c search_path=${schema}`;
-  const db = new PostgresDatabase(new pg.Pool({ connectionString: url, max: 2, options: searchPath }));
-  await db.query(`CREATE SCHEMA ${schema}`);
+  const schema = await createPostgresSchema(url);
+  const db = new PostgresDatabase(new pg.Pool({ connectionString: schema.url, max: 2 }));
   await migrate(db);
-  // encodeURIComponent, not URLSearchParams: libpq (psql) does not read '+' as a space.
-  const schemaUrl = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(searchPath)}`;
   return {
-    url: schemaUrl,
+    url: schema.url,
     db,
     close: async () => {
-      await db.query(`DROP SCHEMA ${schema} CASCADE`);
       await db.close();
+      await schema.drop();
     },
   };
 }
