@@ -240,10 +240,13 @@ function rejectedRows(page: RejectedRowPage, options: { readonly csv?: boolean }
     const lines = page.rows.map((row) => [String(row.line), row.field, row.message].map(csvField).join(','));
     return ['line,field,message', ...lines].join('\n');
   }
+  const rejected = `${COUNT.format(page.rowsRejected ?? 0)} ${page.rowsRejected === 1 ? 'row' : 'rows'} rejected`;
   const heading =
-    page.rowsRejected === null
-      ? `job ${page.jobId}: not completed, no rows were imported or left out`
-      : `job ${page.jobId}: ${COUNT.format(page.rowsRejected)} ${page.rowsRejected === 1 ? 'row' : 'rows'} rejected`;
+    page.state === 'succeeded'
+      ? `job ${page.jobId}: ${rejected}`
+      : page.state === 'failed'
+        ? `job ${page.jobId}: failed, ${rejected}, nothing imported; its first row errors: sidestep job ${page.jobId}`
+        : `job ${page.jobId}: ${page.state}, no rows listed until its import completes`;
   if (page.rows.length === 0) return heading;
   const listed = table(
     ['line', 'field', 'reason'],

@@ -161,3 +161,43 @@ describe('jobs show', () => {
     expect(render('job', job, {})).not.toContain('staging');
   });
 });
+
+describe('job rejected', () => {
+  const page = {
+    jobId: 'imp_1',
+    state: 'succeeded' as const,
+    rowsRejected: 3,
+    rows: [
+      { line: 2, field: 'email', message: 'is not a valid email address' },
+      { line: 9, field: 'name', message: 'has "quotes", a comma\nand a line break' },
+      { line: 12, field: 'row', message: '=HYPERLINK("x")' },
+    ],
+    next: null,
+  };
+
+  it('lists the rows under the count, with the next page when there is one', () => {
+    const shown = render('job-rejected', { ...page, next: 12 }, {}).split('\n');
+    expect(shown[0]).toBe('job imp_1: 3 rows rejected');
+    expect(shown.at(-1)).toBe('more: --after 12');
+    expect(render('job-rejected', page, {})).not.toContain('more:');
+  });
+
+  it('writes CSV a spreadsheet reads back as written, with no cell it would run as a formula', () => {
+    expect(render('job-rejected', page, { csv: true }).split('\n')).toEqual([
+      'line,field,message',
+      '2,email,is not a valid email address',
+      '9,name,"has ""quotes"", a comma',
+      'and a line break"',
+      '12,row,"\'=HYPERLINK(""x"")"',
+    ]);
+  });
+
+  it('says why a job that did not complete lists no rows', () => {
+    expect(render('job-rejected', { ...page, state: 'failed', rowsRejected: 1500, rows: [] }, {})).toBe(
+      'job imp_1: failed, 1,500 rows rejected, nothing imported; its first row errors: sidestep job imp_1',
+    );
+    expect(render('job-rejected', { ...page, state: 'running', rowsRejected: null, rows: [] }, {})).toBe(
+      'job imp_1: running, no rows listed until its import completes',
+    );
+  });
+});

@@ -98,6 +98,8 @@ export interface RejectedRow {
  */
 export interface RejectedRowPage {
   readonly jobId: string;
+  /** The job's state: only a `succeeded` import lists rows. */
+  readonly state: JobState;
   /**
    * The job's count of rejected rows (`rows_rejected`, set when its import completed or failed; a
    * failed import's rows are not listed); null before.

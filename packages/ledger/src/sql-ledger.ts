@@ -257,8 +257,8 @@ export class SqlLedger implements Ledger {
   listRejectedRows(query: Parameters<Ledger['listRejectedRows']>[0]): Promise<RejectedRowPage> {
     const limit = query.limit ?? 100;
     return this.readOnly(async (tx) => {
-      const { rows: jobs } = await tx.query<{ rows_rejected: string | null }>(
-        'SELECT rows_rejected FROM jobs WHERE id = $1',
+      const { rows: jobs } = await tx.query<{ state: JobState; rows_rejected: string | null }>(
+        'SELECT state, rows_rejected FROM jobs WHERE id = $1',
         [query.jobId],
       );
       const job = jobs[0];
@@ -272,6 +272,7 @@ export class SqlLedger implements Ledger {
       const page = rows.map((row) => ({ line: Number(row.line), field: row.field, message: row.message }));
       return {
         jobId: query.jobId,
+        state: job.state,
         rowsRejected: job.rows_rejected === null ? null : Number(job.rows_rejected),
         rows: page,
         next: page.length === limit ? (page.at(-1)?.line ?? null) : null,

@@ -109,6 +109,7 @@ describeEachDatabase('SqlLedger', (open) => {
     const first = await ledger.listRejectedRows({ jobId: 'imp_rejects', limit: 2 });
     expect(first).toEqual({
       jobId: 'imp_rejects',
+      state: 'succeeded',
       rowsRejected: 5,
       rows: [
         { line: 3, field: 'email', message: 'is not a valid email address' },
@@ -124,6 +125,7 @@ describeEachDatabase('SqlLedger', (open) => {
     await insertStagedImport(db(), 'imp_running_rejects');
     expect(await ledger.listRejectedRows({ jobId: 'imp_running_rejects' })).toEqual({
       jobId: 'imp_running_rejects',
+      state: 'running',
       rowsRejected: null,
       rows: [],
       next: null,
