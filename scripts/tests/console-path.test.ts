@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -305,7 +305,20 @@ describe('the console, in a browser', () => {
       const page = await open(`/jobs/${completed}`);
       const section = page.locator('#job-rejected');
       expect(await section.locator('h2').textContent()).toBe('Rejected rows (130)');
-      expect(await section.textContent()).toContain(`sidestep job rejected ${completed} --csv`);
+      // Every row as one CSV file, saved by the browser.
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        section.locator('#rejected-csv').click(),
+      ]);
+      expect(download.suggestedFilename()).toBe(`${completed}-rejected-rows.csv`);
+      const saved = readFileSync((await download.path()) ?? '', 'utf8').split('\n');
+      expect(saved[0]).toBe('\uFEFFline,field,message');
+      expect(saved.slice(1, 3)).toEqual([
+        '2,email,is not a valid email address <2>',
+        '3,email,is not a valid email address <3>',
+      ]);
+      expect(saved.at(-2)).toBe('131,email,is not a valid email address <131>');
+      expect(saved).toHaveLength(132); // the header, 130 rows, and the last line's end
       const rows = section.locator('#rejected-rows tbody tr');
       expect(await rows.count()).toBe(100);
       // The reason is text, escaped: its "<2>" shows as written.

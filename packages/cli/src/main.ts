@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 // starts ~0.1 s sooner without it.
 import { DEFAULT_CONSOLE_PORT } from '@sidestep/console/default-port';
 import {
+  allRejectedRows,
   createOpsContext,
   describeExecution,
   describeJob,
@@ -264,20 +265,9 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
               ...(options.after === undefined ? {} : { after: options.after }),
             });
           }
-          // Every page, the largest the ledger serves: one invocation per 500 rows on AWS.
-          let page = await listRejectedRows(context, jobId, {
-            limit: MAX_REJECTED_ROWS_PAGE,
+          return allRejectedRows(context, jobId, {
             ...(options.after === undefined ? {} : { after: options.after }),
           });
-          const rows = [...page.rows];
-          while (page.next !== null) {
-            page = await listRejectedRows(context, jobId, {
-              limit: MAX_REJECTED_ROWS_PAGE,
-              after: page.next,
-            });
-            rows.push(...page.rows);
-          }
-          return { ...page, rows, next: null };
         },
       ),
     );

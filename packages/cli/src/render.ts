@@ -1,18 +1,19 @@
-import type {
-  AuditEntry,
-  DeadLetter,
-  EnvironmentStatus,
-  ExecutionDetail,
-  ExecutionSummary,
-  FailedJobResult,
-  FiredSchedule,
-  ImportStaging,
-  JobDetail,
-  JobPage,
-  JobSummary,
-  RedriveResult,
-  RejectedRowPage,
-  ScheduleSummary,
+import {
+  type AuditEntry,
+  type DeadLetter,
+  type EnvironmentStatus,
+  type ExecutionDetail,
+  type ExecutionSummary,
+  type FailedJobResult,
+  type FiredSchedule,
+  type ImportStaging,
+  type JobDetail,
+  type JobPage,
+  type JobSummary,
+  type RedriveResult,
+  type RejectedRowPage,
+  rejectedRowsCsv,
+  type ScheduleSummary,
 } from '@sidestep/ops';
 import { duration, table, toneOf, when } from './table.ts';
 
@@ -236,10 +237,8 @@ function rowErrorsHeading(result: JobDetail): string {
  * CSV (`line,field,message`; RFC 4180 quoting, one line each) for a spreadsheet or a script.
  */
 function rejectedRows(page: RejectedRowPage, options: { readonly csv?: boolean }): string {
-  if (options.csv) {
-    const lines = page.rows.map((row) => [String(row.line), row.field, row.message].map(csvField).join(','));
-    return ['line,field,message', ...lines].join('\n');
-  }
+  // Without its last line end: the CLI ends what it prints with one.
+  if (options.csv) return rejectedRowsCsv(page.rows).slice(0, -1);
   const rejected = `${COUNT.format(page.rowsRejected ?? 0)} ${page.rowsRejected === 1 ? 'row' : 'rows'} rejected`;
   const heading =
     page.state === 'succeeded'
@@ -253,16 +252,6 @@ function rejectedRows(page: RejectedRowPage, options: { readonly csv?: boolean }
     page.rows.map((row) => [String(row.line), row.field, row.message]),
   );
   return [heading, '', page.next === null ? listed : `${listed}\n\nmore: --after ${page.next}`].join('\n');
-}
-
-/**
- * One CSV field (RFC 4180): quoted when it holds a quote, comma or line break, quotes doubled; a
- * field a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`
- * (OWASP's CSV injection advice, as the exports escape their cells).
- */
-function csvField(value: string): string {
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
 }
 
 function job(result: JobDetail): string {

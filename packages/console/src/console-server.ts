@@ -10,9 +10,9 @@ import { DEFAULT_CONSOLE_PORT } from './default-port.ts';
 import { escapeHtml, html } from './html.ts';
 import { chooseLocale, type Locale, translator } from './i18n.ts';
 import { layout } from './layout.ts';
-import type { Flash, Page, PageRequest, PageView, Redirect } from './page.ts';
+import type { Download, Flash, Page, PageRequest, PageView, Redirect } from './page.ts';
 import { auditPage } from './pages/audit-page.ts';
-import { jobPage, jobsPage, retryJobAction } from './pages/jobs-page.ts';
+import { jobPage, jobsPage, rejectedRowsDownload, retryJobAction } from './pages/jobs-page.ts';
 import { mailHtml, mailMessagePage, mailPage } from './pages/mail-page.ts';
 import { overviewPage } from './pages/overview-page.ts';
 import { deadLettersPage, queuesPage, redriveAction, redrivePreviewPage } from './pages/queues-page.ts';
@@ -76,6 +76,7 @@ const ROUTES: readonly Route[] = [
   route('POST', '/queues/:queue/redrive', redriveAction),
   route('GET', '/jobs', jobsPage),
   route('GET', '/jobs/:id', jobPage),
+  route('GET', '/jobs/:id/rejected.csv', rejectedRowsDownload),
   route('POST', '/jobs/:id/retry', retryJobAction),
   route('GET', '/schedules', schedulesPage),
   route('POST', '/schedules/:name/fire', fireAction),
@@ -110,8 +111,12 @@ const MAIL_POLICY =
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
-function isRedirect(result: PageView | Redirect): result is Redirect {
+function isRedirect(result: PageView | Redirect | Download): result is Redirect {
   return 'redirect' in result;
+}
+
+function isDownload(result: PageView | Redirect | Download): result is Download {
+  return 'download' in result;
 }
 
 function cookies(header: string | undefined): Map<string, string> {
@@ -294,11 +299,20 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       return;
     }
 
-    let result: PageView | Redirect;
+    let result: PageView | Redirect | Download;
     try {
       result = await page(pageRequest);
     } catch (error) {
       result = errorView(t, error);
+    }
+    if (isDownload(result)) {
+      const { fileName, type, body } = result.download;
+      // The name is the console's own (a job id and a suffix), never a user's: quoting it is enough.
+      send(response, 200, type, body, {
+        ...extraHeaders,
+        'content-disposition': `attachment; filename="${fileName.replaceAll('"', '')}"`,
+      });
+      return;
     }
     if (isRedirect(result)) {
       let location = result.redirect;
@@ -338,14 +352,14 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       closed.abort();
     });
     while (open) {
-      let view: PageView | Redirect;
+      let view: PageView | Redirect | Download;
       try {
         view = await page(request);
       } catch (error) {
         view = errorView(request.t, error);
       }
       if (!open) break;
-      if (isRedirect(view)) break;
+      if (isRedirect(view) || isDownload(view)) break;
       // Only a change is sent: the page the person is reading (and clicking in) stays as it is.
       if (view.body.value !== sent) {
         sent = view.body.value;

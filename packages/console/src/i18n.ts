@@ -123,8 +123,8 @@ const EN = {
   'job.stagingBytes': '{staged} of {total} MiB ({percent}%)',
   'job.stagingBytesNoTotal': '{staged} MiB',
   'job.rejected': 'Rejected rows ({count})',
-  'job.rejectedNote':
-    'Every row the import left out, by line. All of them as CSV: sidestep job rejected {id} --csv',
+  'job.rejectedNote': 'Every row the import left out, by line.',
+  'job.rejectedCsv': 'Download them all as CSV',
   'job.rowErrorsNote': 'The first {shown} of {count} rejected rows. The import failed: no row was imported.',
   'schedules.title': 'Schedules',
   'schedules.runNow': 'Run now',
@@ -268,8 +268,8 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'job.stagingBytes': '{total} MiB 中 {staged} MiB（{percent}%）',
   'job.stagingBytesNoTotal': '{staged} MiB',
   'job.rejected': '除外された行（{count} 行）',
-  'job.rejectedNote':
-    'インポートで除外されたすべての行（行番号順）。全件を CSV で: sidestep job rejected {id} --csv',
+  'job.rejectedNote': 'インポートで除外されたすべての行（行番号順）。',
+  'job.rejectedCsv': 'すべて CSV でダウンロード',
   'job.rowErrorsNote':
     '除外された {count} 行のうち最初の {shown} 行。インポートは失敗し、1 行も取り込まれていません。',
   'schedules.title': 'スケジュール',

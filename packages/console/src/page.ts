@@ -38,8 +38,18 @@ export interface Redirect {
   readonly flash?: Flash;
 }
 
+/** A file the browser saves (`Content-Disposition: attachment`) instead of a page. */
+export interface Download {
+  readonly download: {
+    readonly fileName: string;
+    /** The `Content-Type`, with its charset. */
+    readonly type: string;
+    readonly body: string | Buffer;
+  };
+}
+
 /** One route's handler. */
-export type Page = (request: PageRequest) => Promise<PageView | Redirect>;
+export type Page = (request: PageRequest) => Promise<PageView | Redirect | Download>;
 
 /** A button posting to `action` with the server's token (and `fields`), for actions that change something. */
 export function actionButton(

@@ -52,6 +52,7 @@ export {
 } from './executions.ts';
 export { type QueuedFailureMail, queueFailureMail } from './failure-mail.ts';
 export {
+  allRejectedRows,
   describeJob,
   type FailedJobResult,
   failJob,
@@ -62,6 +63,7 @@ export {
   MAX_REJECTED_ROWS_PAGE,
   pageJobs,
   type RetriedJob,
+  rejectedRowsCsv,
   retryJob,
 } from './jobs.ts';
 export { LambdaLedger } from './lambda-ledger.ts';

@@ -5,6 +5,7 @@ import {
   type JobPage,
   JobStateError,
   type JobSummary,
+  type RejectedRow,
   type RejectedRowPage,
 } from '@sidestep/ledger';
 import { audited, auditedInLedger } from './audit.ts';
@@ -85,6 +86,44 @@ export async function listRejectedRows(
     ...(limit === undefined ? {} : { limit }),
     ...(after === undefined ? {} : { after }),
   });
+}
+
+/**
+ * Every row a completed import of job `jobId` left out (after line `after`, when given):
+ * {@link listRejectedRows} page after page, the largest pages the ledger serves (one `ops-ledger`
+ * invocation per 500 rows on AWS).
+ */
+export async function allRejectedRows(
+  context: OpsContext,
+  jobId: string,
+  options: { readonly after?: number } = {},
+): Promise<RejectedRowPage> {
+  let page = await listRejectedRows(context, jobId, { ...options, limit: MAX_REJECTED_ROWS_PAGE });
+  const rows = [...page.rows];
+  while (page.next !== null) {
+    page = await listRejectedRows(context, jobId, { limit: MAX_REJECTED_ROWS_PAGE, after: page.next });
+    rows.push(...page.rows);
+  }
+  return { ...page, rows, next: null };
+}
+
+/**
+ * Rejected rows as CSV (`line,field,message`, one row a line, LF): each field quoted when it holds a
+ * quote, comma or line break, quotes doubled (RFC 4180); a field a spreadsheet would run as a formula
+ * (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'` (OWASP's CSV injection advice, as the exports
+ * escape their cells). What `sidestep job rejected --csv` prints and the console's download holds.
+ */
+export function rejectedRowsCsv(rows: readonly RejectedRow[]): string {
+  const field = (value: string) => {
+    const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+    return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
+  };
+  return [
+    'line,field,message',
+    ...rows.map((row) => [String(row.line), row.field, row.message].map(field).join(',')),
+  ]
+    .join('\n')
+    .concat('\n');
 }
 
 /** What {@link retryJob} did. */

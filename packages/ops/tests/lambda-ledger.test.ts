@@ -5,7 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
 import { registeredService, WORKSPACE_ROOT } from '@sidestep/registry';
-import { describeJob, failJob, listAudit, listJobs, listRejectedRows } from '../src/index.ts';
+import {
+  allRejectedRows,
+  describeJob,
+  failJob,
+  listAudit,
+  listJobs,
+  listRejectedRows,
+} from '../src/index.ts';
 import { stagingContext } from './staging-context.ts';
 
 const FUNCTION_NAME = 'sidestep-staging-ops-ledger';
@@ -77,6 +84,26 @@ describe('the ledger of an AWS environment (LambdaLedger, stubbed Lambda)', () =
     });
     await expect(listRejectedRows(context, 'imp_1', { after: -1 })).rejects.toMatchObject({ field: 'after' });
     expect(invocations(lambda)).toHaveLength(1);
+  });
+
+  it('reads every rejected row page after page, 500 an invocation', async () => {
+    const { context, lambda } = stagingContext();
+    const rows = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => ({ line: from + i, field: 'email', message: 'is empty' }));
+    const page = { jobId: 'imp_1', state: 'succeeded', rowsRejected: 501 };
+    lambda
+      .on(InvokeCommand)
+      .resolvesOnce(answer({ ok: true, result: { ...page, rows: rows(2, 500), next: 501 } }))
+      .resolvesOnce(answer({ ok: true, result: { ...page, rows: rows(502, 1), next: null } }));
+    const all = await allRejectedRows(context, 'imp_1');
+    expect(all.rows.map((row) => row.line)).toEqual(
+      [...rows(2, 500), ...rows(502, 1)].map((row) => row.line),
+    );
+    expect(all.next).toBeNull();
+    expect(invocations(lambda).map((call) => call.request)).toEqual([
+      { op: 'job.rejected-rows', jobId: 'imp_1', limit: 500 },
+      { op: 'job.rejected-rows', jobId: 'imp_1', limit: 500, after: 501 },
+    ]);
   });
 
   it('refuses a bad status before invoking anything', async () => {

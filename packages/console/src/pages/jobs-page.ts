@@ -1,10 +1,12 @@
 import {
+  allRejectedRows,
   describeJob,
   type ImportStaging,
   type JobDetail,
   type JobSummary,
   listRejectedRows,
   pageJobs,
+  rejectedRowsCsv,
   retryJob,
 } from '@sidestep/ops';
 import { html, type SafeHtml } from '../html.ts';
@@ -153,7 +155,7 @@ async function rejectedRows(request: PageRequest, job: JobDetail): Promise<SafeH
     ...(cursor ? { after: /^\d+$/.test(cursor) ? Number(cursor) : Number.NaN } : {}),
   });
   return html`<section id="job-rejected">${heading}
-    <p class="meta">${t('job.rejectedNote', { id: job.id })}</p>
+    <p class="meta">${t('job.rejectedNote')} <a id="rejected-csv" href="/jobs/${encodeURIComponent(job.id)}/rejected.csv" download>${t('job.rejectedCsv')}</a></p>
     ${table(
       t,
       headers,
@@ -228,5 +230,21 @@ export const retryJobAction: Page = async ({ context, t, params }) => {
   return {
     redirect: `/jobs/${encodeURIComponent(retried.jobId)}`,
     flash: { kind: 'ok', text: t('job.retried', { attempt: retried.attempt }) },
+  };
+};
+
+/**
+ * GET: every row a completed import left out, as a CSV file (`<jobId>-rejected-rows.csv`, the
+ * ops library's CSV after UTF-8's byte order mark, which makes Excel read it as UTF-8, as the
+ * exports do).
+ */
+export const rejectedRowsDownload: Page = async ({ context, params }) => {
+  const page = await allRejectedRows(context, params.id ?? '');
+  return {
+    download: {
+      fileName: `${page.jobId}-rejected-rows.csv`,
+      type: 'text/csv; charset=utf-8',
+      body: `\uFEFF${rejectedRowsCsv(page.rows)}`,
+    },
   };
 };
