@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
+import { Logger } from '@aws-lambda-powertools/logger';
 import {
   AbortMultipartUploadCommand,
   GetObjectCommand,
@@ -22,6 +23,7 @@ import {
   ExportTargetError,
   JobNotRunnableError,
 } from '../src/errors.ts';
+import { exportMode } from '../src/export/export-mode.ts';
 import {
   type ExportUsersOptions,
   exportProgressKey,
@@ -428,6 +430,95 @@ for (const backend of databaseBackends()) {
       expect(restarted.manifest.uploadId).not.toBe(changed.uploadId);
       expect(restarted.manifest.crc64nvme).toBe(fresh.manifest.crc64nvme);
       await expect(listParts(changed.key, changed.uploadId)).rejects.toMatchObject({ name: 'NoSuchUpload' });
+    });
+
+    it('records how far it has got as it logs its progress, for operators, and clears it with the counts', async () => {
+      const domain = uniqueDomain();
+      await seedUsers(database.db, domain, 3000);
+      const jobId = await runningExportJob(database.db);
+      const store = await PostgresUserExportStore.connect({ url: database.url });
+      // What the progress row held after each write the export made (read right after it).
+      const seen: { rows: string; parts: number; bytes: string }[] = [];
+      const record = store.recordProgress.bind(store);
+      store.recordProgress = async (id, progress) => {
+        await record(id, progress);
+        const { rows } = await database.db.query<{ rows: string; parts: number; bytes: string }>(
+          'SELECT rows, parts, bytes FROM export_progress WHERE job_id = $1',
+          [id],
+        );
+        if (rows[0]) seen.push(rows[0]);
+      };
+      const logged: unknown[] = [];
+      try {
+        const summary = await exportMode.run({
+          config: {
+            mode: 'export',
+            jobId,
+            exportsBucket: BUCKET,
+            fileName: 'progress-test',
+            filter: { emailDomain: domain },
+            byteOrderMark: false,
+            // Parts of a few rows and a progress tick every millisecond: many of both.
+            partBytes: 2048,
+            progressIntervalMs: 1,
+            s3ForcePathStyle: true,
+          },
+          store,
+          s3: s3.client,
+          signal: new AbortController().signal,
+          logger: new Logger({ logLevel: 'SILENT' }),
+          onProgress: (progress) => logged.push(progress),
+        });
+        expect(seen.length).toBeGreaterThan(0);
+        // From the first tick (no row read yet) to rows read and parts uploaded. (The reads here run
+        // on a pool beside the writes: their order says nothing.)
+        expect(Math.max(...seen.map((row) => Number(row.rows)))).toBeGreaterThan(0);
+        for (const row of seen) {
+          expect(Number(row.rows)).toBeLessThanOrEqual(3000);
+          expect(row.parts).toBeLessThanOrEqual(summary.manifest.parts.length);
+          expect(Number(row.bytes) > 0).toBe(row.parts > 0);
+        }
+        // The log line carries the same figures.
+        expect(logged[0]).toEqual({
+          rows: expect.any(Number),
+          parts: expect.any(Number),
+          bytes: expect.any(Number),
+        });
+        const left = await database.db.query('SELECT 1 FROM export_progress WHERE job_id = $1', [jobId]);
+        expect(left.rows).toEqual([]);
+        expect(await jobCounts(database.db, jobId)).toMatchObject({ rows_total: '3000', worker_error: null });
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('goes on without progress once recording it failed, saying so once', async () => {
+      const failures: unknown[] = [];
+      const store = await PostgresUserExportStore.connect({
+        url: database.url,
+        onProgressFailure: (error) => failures.push(error),
+      });
+      try {
+        // No such job: the row's foreign key refuses it.
+        await store.recordProgress('exp_no_such_job', { rows: 1, parts: 0, bytes: 0 });
+        await store.recordProgress('exp_no_such_job', { rows: 2, parts: 0, bytes: 0 });
+        expect(failures).toHaveLength(1);
+        expect(String(failures[0])).toMatch(/foreign key/);
+        // The export's own connection is untouched.
+        const domain = uniqueDomain();
+        await seedUsers(database.db, domain, 2);
+        const jobId = await runningExportJob(database.db);
+        await exportUsers({
+          jobId,
+          fileName: 'f',
+          filter: { emailDomain: domain },
+          store,
+          target: recording(new S3ExportTarget(s3.client, BUCKET)),
+        });
+        expect(await jobCounts(database.db, jobId)).toMatchObject({ rows_total: '2' });
+      } finally {
+        await store.close();
+      }
     });
 
     it('writes one part holding the header when nobody matches', async () => {

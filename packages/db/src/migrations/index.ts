@@ -8,6 +8,7 @@ import { jobsExecutionIndex } from './0006-jobs-execution-index.ts';
 import { importStagingSegments } from './0007-import-staging-segments.ts';
 import { importStagingTrimMarks } from './0008-import-staging-trim-marks.ts';
 import { importRejectedRows } from './0009-import-rejected-rows.ts';
+import { exportProgress } from './0010-export-progress.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -27,4 +28,5 @@ export const migrations: readonly Migration[] = [
   importStagingSegments,
   importStagingTrimMarks,
   importRejectedRows,
+  exportProgress,
 ];

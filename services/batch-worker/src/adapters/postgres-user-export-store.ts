@@ -1,12 +1,23 @@
 import type pg from 'pg';
 import { EXPORT_SESSION_SETTINGS } from '../domain/export-query.ts';
-import type { CopyOutStream, ExportResult, UserExportStore } from '../domain/user-export-store.ts';
+import type {
+  CopyOutStream,
+  ExportProgressRecord,
+  ExportResult,
+  UserExportStore,
+} from '../domain/user-export-store.ts';
 import { checkRunningJob } from './check-running-job.ts';
 import { CopyOutQuery } from './copy-out-query.ts';
-import { type WorkerConnection, workerClient } from './worker-client.ts';
+import { WORKER_APPLICATION_NAME, type WorkerConnection, workerClient } from './worker-client.ts';
 
 /** Options of {@link PostgresUserExportStore.connect}. */
-export interface PostgresUserExportStoreOptions extends WorkerConnection {}
+export interface PostgresUserExportStoreOptions extends WorkerConnection {
+  /** Told once why recording the export's progress failed (it is not recorded again). */
+  readonly onProgressFailure?: (error: unknown) => void;
+}
+
+/** The `application_name` of an export's progress connection (pg_stat_activity). */
+export const PROGRESS_APPLICATION_NAME = `${WORKER_APPLICATION_NAME} progress`;
 
 /**
  * {@link UserExportStore} on PostgreSQL through one `pg` connection (COPY TO STDOUT needs the raw
@@ -18,10 +29,16 @@ export interface PostgresUserExportStoreOptions extends WorkerConnection {}
  */
 export class PostgresUserExportStore implements UserExportStore {
   readonly #client: pg.Client;
-  readonly #connection: WorkerConnection;
+  readonly #connection: PostgresUserExportStoreOptions;
+  /** The progress connection, opened by the first progress record; `null` once it failed. */
+  #progress: Promise<pg.Client> | null | undefined;
+  /** The progress write under way: a tick that finds one skips its own; the result waits for it. */
+  #recording: Promise<void> | undefined;
+  /** Set by {@link recordResult}: no progress is recorded after the counts. */
+  #finished = false;
   #closed: Promise<void> | undefined;
 
-  private constructor(client: pg.Client, connection: WorkerConnection) {
+  private constructor(client: pg.Client, connection: PostgresUserExportStoreOptions) {
     this.#client = client;
     this.#connection = connection;
   }
@@ -60,9 +77,52 @@ export class PostgresUserExportStore implements UserExportStore {
     return stream;
   }
 
+  /**
+   * Upserts the job's `export_progress` row on a connection of its own, opened on first use (the
+   * export's own is streaming the COPY). An export shorter than the progress interval never opens
+   * it. A failure (the second connection refused, the table missing on a database not migrated yet)
+   * is reported once and ends the recording: progress is for operators, never worth failing an
+   * export for.
+   */
+  recordProgress(jobId: string, progress: ExportProgressRecord): Promise<void> {
+    if (this.#progress === null || this.#recording || this.#finished || this.#closed)
+      return Promise.resolve();
+    this.#recording = this.#upsertProgress(jobId, progress).finally(() => {
+      this.#recording = undefined;
+    });
+    return this.#recording;
+  }
+
+  async #upsertProgress(jobId: string, progress: ExportProgressRecord): Promise<void> {
+    try {
+      this.#progress ??= (async () => {
+        const client = workerClient(this.#connection, PROGRESS_APPLICATION_NAME);
+        await client.connect();
+        return client;
+      })();
+      const client = await this.#progress;
+      await client.query(
+        `INSERT INTO export_progress (job_id, rows, parts, bytes) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (job_id) DO UPDATE
+         SET rows = excluded.rows, parts = excluded.parts, bytes = excluded.bytes, updated_at = now()`,
+        [jobId, progress.rows, progress.parts, progress.bytes],
+      );
+    } catch (error) {
+      const failed = this.#progress;
+      this.#progress = null;
+      void failed?.then((client) => client.end()).catch(() => {});
+      this.#connection.onProgressFailure?.(error);
+    }
+  }
+
   async recordResult(jobId: string, result: ExportResult): Promise<void> {
+    // No progress write may land after the counts (it would bring the row back).
+    this.#finished = true;
+    await this.#recording;
+    // The progress row goes in the same statement: a finished export has counts, not progress.
     await this.#client.query(
-      'UPDATE jobs SET rows_total = $2, bytes = $3, worker_error = NULL, updated_at = now() WHERE id = $1',
+      `WITH finished AS (DELETE FROM export_progress WHERE job_id = $1)
+       UPDATE jobs SET rows_total = $2, bytes = $3, worker_error = NULL, updated_at = now() WHERE id = $1`,
       [jobId, result.rowsTotal, result.bytes],
     );
   }
@@ -83,7 +143,11 @@ export class PostgresUserExportStore implements UserExportStore {
   }
 
   close(): Promise<void> {
-    this.#closed ??= this.#client.end().catch(() => {});
+    const progress = this.#progress;
+    this.#closed ??= Promise.all([
+      this.#client.end().catch(() => {}),
+      progress?.then((client) => client.end()).catch(() => {}),
+    ]).then(() => {});
     return this.#closed;
   }
 }

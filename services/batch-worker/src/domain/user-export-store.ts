@@ -6,6 +6,13 @@ export interface CopyOutStream extends Readable {
   readonly rowCount: number;
 }
 
+/** How far an export has got: rows read, parts uploaded and their compressed bytes. */
+export interface ExportProgressRecord {
+  readonly rows: number;
+  readonly parts: number;
+  readonly bytes: number;
+}
+
 /** The outcome of an export, written to its job. */
 export interface ExportResult {
   /** Data rows in the parts. */
@@ -24,7 +31,13 @@ export interface UserExportStore {
   checkJob(jobId: string): Promise<void>;
   /** Runs a `COPY (...) TO STDOUT` statement and streams its output. */
   copyOut(sql: string): CopyOutStream;
-  /** Writes the export's counts to the job and clears an earlier `worker_error`. */
+  /**
+   * Records how far the export has got, for operators (`export_progress`). Best effort: never
+   * rejects; a failure is reported once through the store's `onProgressFailure`, and no more
+   * progress is recorded.
+   */
+  recordProgress(jobId: string, progress: ExportProgressRecord): Promise<void>;
+  /** Writes the export's counts to the job, clears an earlier `worker_error` and its progress. */
   recordResult(jobId: string, result: ExportResult): Promise<void>;
   /** Records why an export failed (`worker_error`), on a connection of its own. */
   recordFailure(jobId: string, reason: string): Promise<void>;

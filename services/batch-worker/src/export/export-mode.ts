@@ -16,7 +16,15 @@ export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportS
   onStop: 'stopping the export',
   interrupted: (signal) => new ExportInterruptedError(signal),
   loadConfig: loadExportConfig,
-  connect: (url, env) => PostgresUserExportStore.connect({ url, env }),
+  connect: (url, env, logger) =>
+    PostgresUserExportStore.connect({
+      url,
+      env,
+      onProgressFailure: (error) =>
+        logger.warn('recording the export progress failed; the export goes on without it', {
+          error: error as Error,
+        }),
+    }),
   startedFields: (config) => ({
     bucket: config.exportsBucket,
     fileName: config.fileName,
@@ -33,7 +41,10 @@ export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportS
       target: new S3ExportTarget(s3, config.exportsBucket),
       signal,
       progressIntervalMs: config.progressIntervalMs,
-      onProgress,
+      onProgress: (progress) => {
+        onProgress(progress);
+        void store.recordProgress(config.jobId, progress);
+      },
     }),
   finished: (summary) => ({
     rows: summary.manifest.rows,

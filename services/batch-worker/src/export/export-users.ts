@@ -75,8 +75,12 @@ export interface ExportUsersOptions {
 
 /** Progress while rows stream. */
 export interface ExportProgressReport {
+  /** Rows read from the database so far (a resumed export's kept parts' rows included). */
   readonly rows: number;
+  /** Parts uploaded so far (kept ones included). */
   readonly parts: number;
+  /** Their compressed bytes. */
+  readonly bytes: number;
 }
 
 /** What a successful export wrote. */
@@ -192,7 +196,12 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
     if (options.onProgress) {
       const report = options.onProgress;
       timer = setInterval(
-        () => report({ rows: resumedRows + writer.rows, parts: resumedParts + writer.parts.length }),
+        () =>
+          report({
+            rows: resumedRows + writer.rows,
+            parts: stored.length,
+            bytes: stored.reduce((sum, part) => sum + part.bytes, 0),
+          }),
         options.progressIntervalMs ?? 10_000,
       );
       timer.unref();
