@@ -284,6 +284,29 @@ describe('the console, in a browser', () => {
     }
   }, 60_000);
 
+  it('shows how far a running export has got, as its task recorded it', async () => {
+    const jobId = `exp_progress_${run}`;
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by) VALUES ($1, 'export', 'running', $1, 'ops@example.com')`,
+      [jobId],
+    );
+    await db.query(
+      `INSERT INTO export_progress (job_id, rows, parts, bytes, updated_at) VALUES ($1, 4200000, 7, 58720256, '2026-12-04T10:21:03Z')`,
+      [jobId],
+    );
+    try {
+      const page = await open(`/jobs/${jobId}`);
+      const line = page.locator('#job-export-progress');
+      expect(await line.textContent()).toMatch(
+        /^\s*Exported so far: 4,200,000 rows read, 7 parts uploaded \(56\.0 MiB gzip\)\s+\(Updated .+\)$/,
+      );
+      expect(await line.locator('time').getAttribute('datetime')).toBe('2026-12-04T10:21:03.000Z');
+      await page.context().close();
+    } finally {
+      await db.query('DELETE FROM jobs WHERE id = $1', [jobId]);
+    }
+  }, 60_000);
+
   it("lists a completed import's rejected rows page by page, and a failed import's first ones", async () => {
     const completed = `imp_rejected_${run}`;
     const failed = `imp_failed_rejected_${run}`;

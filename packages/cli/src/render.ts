@@ -4,6 +4,7 @@ import {
   type EnvironmentStatus,
   type ExecutionDetail,
   type ExecutionSummary,
+  type ExportProgress,
   type FailedJobResult,
   type FiredSchedule,
   type ImportStaging,
@@ -48,6 +49,15 @@ function staging(progress: ImportStaging): string {
     bytes,
     `${COUNT.format(progress.segmentsValidated)} of ${COUNT.format(progress.segmentsStaged)} segments validated`,
     `${COUNT.format(rejected)} ${rejected === 1 ? 'row' : 'rows'} rejected so far (updated ${when(progress.updatedAt)})`,
+  ].join(', ');
+}
+
+/** How far an export has got, on one line: rows read, parts uploaded and their MiB (compressed). */
+function exportProgress(progress: ExportProgress): string {
+  const { rows, parts } = progress;
+  return [
+    `${COUNT.format(rows)} ${rows === 1 ? 'row' : 'rows'} read`,
+    `${COUNT.format(parts)} ${parts === 1 ? 'part' : 'parts'} uploaded (${mebibytes(progress.bytes)} MiB gzip) (updated ${when(progress.updatedAt)})`,
   ].join(', ');
 }
 
@@ -262,6 +272,10 @@ function job(result: JobDetail): string {
     `  rows     ${rows(result)}`,
     // A running import's staging: none before its task stages anything, or once it ended.
     ...(result.staging ? [`  staging  ${staging(result.staging)}`] : []),
+    // A running export's progress; a failed one's says how far it got (its retry continues there).
+    ...(result.exportProgress && result.state !== 'succeeded'
+      ? [`  progress ${exportProgress(result.exportProgress)}`]
+      : []),
     `  error    ${result.error ?? '-'}`,
     // A running job's task that failed transiently: the workflow waits, then runs it again.
     ...(result.state === 'running' && result.workerError ? [`  rerun    after: ${result.workerError}`] : []),

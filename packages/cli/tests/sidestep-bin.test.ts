@@ -146,6 +146,24 @@ describe('jobs show', () => {
     expect(render('job', { ...job, workerError: null }, {})).not.toContain('rerun');
   });
 
+  it("shows a running or failed export's progress on one line, and none once it succeeded", () => {
+    const exporting = sampleJobDetail({
+      kind: 'export',
+      exportProgress: {
+        rows: 4_200_000,
+        parts: 7,
+        bytes: 58_720_256,
+        updatedAt: new Date('2026-12-04T10:21:03.250Z'),
+      },
+    });
+    const line =
+      '  progress 4,200,000 rows read, 7 parts uploaded (56.0 MiB gzip) (updated 2026-12-04T10:21:03Z)';
+    expect(render('job', exporting, {}).split('\n')).toContain(line);
+    expect(render('job', { ...exporting, state: 'failed' }, {}).split('\n')).toContain(line);
+    expect(render('job', { ...exporting, state: 'succeeded' }, {})).not.toContain('progress');
+    expect(render('job', { ...exporting, exportProgress: null }, {})).not.toContain('progress');
+  });
+
   it("shows a running import's staging on one line, and nothing without one", () => {
     // Updated at a fraction of a second: shown to the second, as every time here.
     const staging = sampleImportStaging({ updatedAt: new Date('2026-12-04T10:21:03.250Z') });

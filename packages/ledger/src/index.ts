@@ -16,6 +16,7 @@ export {
 } from './errors.ts';
 export type {
   AuditEntry,
+  ExportProgress,
   FailedJob,
   ImportStaging,
   JobCounts,

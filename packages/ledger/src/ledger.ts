@@ -62,6 +62,21 @@ export interface ImportStaging {
   readonly updatedAt: Date;
 }
 
+/**
+ * How far an export has got: the batch-worker's `export_progress` row of the job, written as the
+ * task logs its progress (every 10 s by default) and removed with the export's counts. A failed
+ * export's stays: how far it got.
+ */
+export interface ExportProgress {
+  /** Rows read from the database so far. */
+  readonly rows: number;
+  /** Parts uploaded so far, and their compressed bytes. */
+  readonly parts: number;
+  readonly bytes: number;
+  /** When the task last recorded it. */
+  readonly updatedAt: Date;
+}
+
 /** A job with everything the ledger knows about it. */
 export interface JobDetail extends JobSummary {
   readonly requestedBy: string | null;
@@ -83,6 +98,8 @@ export interface JobDetail extends JobSummary {
   readonly mails: readonly MailRecord[];
   /** An import's staging so far; null when it has none (not an import, not started, or ended). */
   readonly staging: ImportStaging | null;
+  /** An export's progress; null when it has none (not an export, not 10 s in yet, or finished). */
+  readonly exportProgress: ExportProgress | null;
 }
 
 /** One row a completed import left out (`import_rejected_rows`): its line, the field and why. */

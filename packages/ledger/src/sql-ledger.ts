@@ -19,6 +19,7 @@ import {
 } from './errors.ts';
 import type {
   AuditEntry,
+  ExportProgress,
   FailedJob,
   ImportStaging,
   JobCounts,
@@ -137,6 +138,17 @@ async function importStaging(db: Queryable, jobId: string): Promise<ImportStagin
   };
 }
 
+/** The job's `export_progress` row, or null. */
+async function exportProgress(db: Queryable, jobId: string): Promise<ExportProgress | null> {
+  const { rows } = await db.query<{ rows: string; parts: number; bytes: string; updated_at: Date }>(
+    'SELECT rows, parts, bytes, updated_at FROM export_progress WHERE job_id = $1',
+    [jobId],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  return { rows: Number(row.rows), parts: row.parts, bytes: Number(row.bytes), updatedAt: row.updated_at };
+}
+
 /** A `jobs.list` cursor: the last job's `created_at` (as PostgreSQL prints it, microseconds kept) and id. */
 function parseCursor(after: string): { createdAt: string; id: string } {
   const bar = after.lastIndexOf('|');
@@ -250,6 +262,7 @@ export class SqlLedger implements Ledger {
         mails: await mailRecords(tx, jobMailKeys(jobId, row.attempt)),
         // Only the batch-worker's imports stage: an export is not asked.
         staging: row.kind === 'import' ? await importStaging(tx, jobId) : null,
+        exportProgress: row.kind === 'export' ? await exportProgress(tx, jobId) : null,
       };
     });
   }

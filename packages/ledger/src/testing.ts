@@ -29,6 +29,7 @@ export function sampleJobDetail(overrides: Partial<JobDetail> = {}): JobDetail {
     executions: [],
     mails: [],
     staging: null,
+    exportProgress: null,
     ...overrides,
   };
 }

@@ -84,6 +84,24 @@ describeEachDatabase('SqlLedger', (open) => {
     });
   });
 
+  it("describes a running export's progress as its task recorded it, and none before or for an import", async () => {
+    await insertExport(db(), 'exp_progress', 'running', '2026-11-24T09:45:00Z');
+    const ledger = new SqlLedger(db());
+    expect((await ledger.describeJob('exp_progress')).exportProgress).toBeNull();
+    await db().query(
+      `INSERT INTO export_progress (job_id, rows, parts, bytes, updated_at)
+       VALUES ('exp_progress', 4200000, 7, 58720256, '2026-12-04T10:21:03Z')`,
+    );
+    expect((await ledger.describeJob('exp_progress')).exportProgress).toEqual({
+      rows: 4_200_000,
+      parts: 7,
+      bytes: 58_720_256,
+      updatedAt: new Date('2026-12-04T10:21:03Z'),
+    });
+    await insertStagedImport(db(), 'imp_no_export_progress');
+    expect((await ledger.describeJob('imp_no_export_progress')).exportProgress).toBeNull();
+  });
+
   it('describes a job without a staging with none: an export, an import whose staging was dropped', async () => {
     await insertExport(db(), 'exp_no_staging', 'running', '2026-11-24T09:40:00Z');
     await insertStagedImport(db(), 'imp_dropped');

@@ -6,6 +6,7 @@
  */
 export {
   type AuditEntry,
+  type ExportProgress,
   type FailedJob,
   type ImportStaging,
   idempotencyRecordHash,

@@ -1,6 +1,7 @@
 import {
   allRejectedRows,
   describeJob,
+  type ExportProgress,
   type ImportStaging,
   type JobDetail,
   type JobSummary,
@@ -63,6 +64,21 @@ function stagingProgress(t: Translate, locale: Locale, staging: ImportStaging): 
   });
   return html`<p id="job-staging">${sized ? html`<progress max="${bytesTotal}" value="${bytesStaged}"></progress> ` : ''}<strong>${t('job.staging')}:</strong> ${line}
     <span class="count">(${t('col.updated')} ${time(staging.updatedAt)})</span></p>`;
+}
+
+/**
+ * How far an export has got (its task records it every 10 s): rows read, parts uploaded and their
+ * compressed MiB; a failed export's, how far it got.
+ */
+function exportProgressLine(t: Translate, locale: Locale, progress: ExportProgress): SafeHtml {
+  const count = new Intl.NumberFormat(locale);
+  const line = t('job.exportProgressLine', {
+    rows: count.format(progress.rows),
+    parts: count.format(progress.parts),
+    bytes: (progress.bytes / 2 ** 20).toFixed(1),
+  });
+  return html`<p id="job-export-progress"><strong>${t('job.exportProgress')}:</strong> ${line}
+    <span class="count">(${t('col.updated')} ${time(progress.updatedAt)})</span></p>`;
 }
 
 /** The ledger, newest first, filtered by state and kind, a page at a time (keyset cursor). */
@@ -179,6 +195,7 @@ export const jobPage: Page = async (request) => {
         ${t('col.created')} ${time(job.createdAt)} · ${t('col.updated')} ${time(job.updatedAt)}</p>
       ${progress(t, job) ?? ''}
       ${job.staging ? stagingProgress(t, locale, job.staging) : ''}
+      ${job.exportProgress && job.state !== 'succeeded' ? exportProgressLine(t, locale, job.exportProgress) : ''}
       ${job.error ? html`<p class="error-box"><strong>${t('col.error')}:</strong> ${job.error}</p>` : ''}
       ${
         // A running job's task that failed transiently (exit 75): the workflow waits, then reruns it.
