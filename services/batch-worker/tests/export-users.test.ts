@@ -13,6 +13,7 @@ import { type ExportFilter, ExportWorkerManifest, exportObjectKey } from '@sides
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import type { Database } from '@sidestep/db';
 import { parse } from 'csv-parse/sync';
+import pg from 'pg';
 import * as z from 'zod/mini';
 import { PostgresUserExportStore } from '../src/adapters/postgres-user-export-store.ts';
 import { S3ExportTarget } from '../src/adapters/s3-export-target.ts';
@@ -491,6 +492,36 @@ for (const backend of databaseBackends()) {
         await store.close();
       }
     });
+
+    // The embedded database runs one transaction at a time: the held transaction below is a real
+    // server's case, so the test is a PostgreSQL one.
+    if (backend.name === 'postgres')
+      it('records no progress after the counts, even one already on its way', async () => {
+        const jobId = await runningExportJob(database.db);
+        const store = await PostgresUserExportStore.connect({ url: database.url });
+        // Another session's uncommitted row of the job holds the progress write back (its key check
+        // waits for that session) until that session rolls back, after the counts were asked for.
+        const holder = new pg.Client({ connectionString: database.url });
+        await holder.connect();
+        try {
+          await holder.query('BEGIN');
+          await holder.query(
+            'INSERT INTO export_progress (job_id, rows, parts, bytes) VALUES ($1, 0, 0, 0)',
+            [jobId],
+          );
+          const progress = store.recordProgress(jobId, { rows: 10, parts: 1, bytes: 100 });
+          const result = store.recordResult(jobId, { rowsTotal: 10, bytes: 100 });
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          await holder.query('ROLLBACK');
+          await Promise.all([progress, result]);
+          const left = await database.db.query('SELECT rows FROM export_progress WHERE job_id = $1', [jobId]);
+          expect(left.rows).toEqual([]);
+          expect(await jobCounts(database.db, jobId)).toMatchObject({ rows_total: '10' });
+        } finally {
+          await holder.end();
+          await store.close();
+        }
+      });
 
     it('goes on without progress once recording it failed, saying so once', async () => {
       const failures: unknown[] = [];
