@@ -284,4 +284,39 @@ describe('LambdaLedger against the ops-ledger bundle', () => {
       updatedAt: new Date('2026-12-04T10:21:03Z'),
     });
   }, 60_000);
+
+  it("pages a completed import's rejected rows and reads a running export's progress, its date revived", async () => {
+    await postgres.db.query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, rows_rejected)
+       VALUES ('imp_bundle_rejects', 'import', 'succeeded', 'sidestep-local-imports', 'imports/r.csv', 'v1', 'r.csv', 600)`,
+    );
+    await postgres.db.query(
+      `INSERT INTO import_rejected_rows (job_id, line, field, message)
+       SELECT 'imp_bundle_rejects', line, 'email', 'is not a valid email address' FROM generate_series(2, 601) AS line`,
+    );
+    await postgres.db.query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name)
+       VALUES ('exp_bundle_progress', 'export', 'running', 'req-p', 'asker@example.com', 'users-p')`,
+    );
+    await postgres.db.query(
+      `INSERT INTO export_progress (job_id, rows, parts, bytes, updated_at)
+       VALUES ('exp_bundle_progress', 1000, 2, 4096, '2026-12-04T10:21:03Z')`,
+    );
+    const context = bundleContext();
+
+    const all = await allRejectedRows(context, 'imp_bundle_rejects');
+    expect(all).toMatchObject({
+      jobId: 'imp_bundle_rejects',
+      state: 'succeeded',
+      rowsRejected: 600,
+      next: null,
+    });
+    expect(all.rows.map((row) => row.line)).toEqual(Array.from({ length: 600 }, (_, i) => i + 2));
+    expect((await describeJob(context, 'exp_bundle_progress')).exportProgress).toEqual({
+      rows: 1000,
+      parts: 2,
+      bytes: 4096,
+      updatedAt: new Date('2026-12-04T10:21:03Z'),
+    });
+  }, 60_000);
 });
