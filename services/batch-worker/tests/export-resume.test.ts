@@ -79,6 +79,8 @@ async function runTask(database: WorkerDatabase, jobId: string, kill?: KillPoint
       AWS_SECRET_ACCESS_KEY: 'test',
       AWS_ENDPOINT_URL: s3.endpoint,
       AWS_S3_FORCE_PATH_STYLE: 'true',
+      // Progress recorded for operators all along, so kills land in its writes too.
+      PROGRESS_INTERVAL_SECONDS: '0.001',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -220,6 +222,11 @@ for (const backend of chosen) {
             | undefined;
           const manifest = await manifestOf(jobId);
           await expectUploadHolds(s3.client, BUCKET, manifest);
+          // The retry's counts cleared the progress the killed task (and the retry) recorded.
+          const progress = await database.db.query('SELECT 1 FROM export_progress WHERE job_id = $1', [
+            jobId,
+          ]);
+          expect({ context, progress: progress.rows }).toEqual({ context, progress: [] });
           // Exactly the right rows: the same file, byte for byte, as the uninterrupted export.
           expect({ context, rows: manifest.rows, crc64nvme: manifest.crc64nvme }).toEqual({
             context,
