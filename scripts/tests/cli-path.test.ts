@@ -148,6 +148,8 @@ describe('sidestep job rejected', () => {
     expect(shown.stdout).toContain(
       `row errors (the first 100 of 151; every one: sidestep job rejected ${jobId})`,
     );
+    // The two good rows: two new users, as the batch-worker's merge counted them.
+    expect(shown.stdout.split('\n')).toContain('  written  2 users new or changed');
 
     const first = await sidestep('job', 'rejected', jobId, '--limit', '100');
     expect(first.code).toBe(0);

@@ -151,6 +151,8 @@ describe('the console, in a browser', () => {
     await page.locator('#job-state', { hasText: 'succeeded' }).waitFor({ timeout: 90_000 });
     expect(await page.locator('#job-executions li').count()).toBe(2);
     expect(await page.locator('main').textContent()).toContain('3 of 3 rows');
+    // The merge's own count: three new users.
+    expect(await page.locator('#job-written').textContent()).toBe('Users new or changed: 3');
     await screenshot(page, 'job');
 
     // The retry is in the audit trail, as the console's operator.

@@ -270,6 +270,12 @@ function job(result: JobDetail): string {
     `  state    ${result.state} (attempt ${result.attempt})`,
     `  file     ${result.fileName ?? '-'}`,
     `  rows     ${rows(result)}`,
+    // A completed import: the users its merge inserted or changed (the rest were up to date).
+    ...(result.usersWritten === null
+      ? []
+      : [
+          `  written  ${COUNT.format(result.usersWritten)} ${result.usersWritten === 1 ? 'user' : 'users'} new or changed`,
+        ]),
     // A running import's staging: none before its task stages anything, or once it ended.
     ...(result.staging ? [`  staging  ${staging(result.staging)}`] : []),
     // A running export's progress; a failed one's says how far it got (its retry continues there).

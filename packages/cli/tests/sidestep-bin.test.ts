@@ -146,6 +146,18 @@ describe('jobs show', () => {
     expect(render('job', { ...job, workerError: null }, {})).not.toContain('rerun');
   });
 
+  it("shows a completed import's users written, and nothing when the ledger has no count", () => {
+    const imported = sampleJobDetail({
+      state: 'succeeded',
+      rowsTotal: 1000,
+      rowsImported: 1000,
+      usersWritten: 3,
+    });
+    expect(render('job', imported, {}).split('\n')).toContain('  written  3 users new or changed');
+    expect(render('job', { ...imported, usersWritten: 1 }, {})).toContain('  written  1 user new or changed');
+    expect(render('job', { ...imported, usersWritten: null }, {})).not.toContain('written');
+  });
+
   it("shows a running or failed export's progress on one line, and none once it succeeded", () => {
     const exporting = sampleJobDetail({
       kind: 'export',

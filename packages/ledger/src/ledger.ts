@@ -100,6 +100,13 @@ export interface JobDetail extends JobSummary {
   readonly staging: ImportStaging | null;
   /** An export's progress; null when it has none (not an export, not 10 s in yet, or finished). */
   readonly exportProgress: ExportProgress | null;
+  /**
+   * A completed import's users its merge inserted or changed (the batch-worker's `finish` transition
+   * records it); the other valid rows found their user already up to date, or were superseded by a
+   * later row of the same id. Null for anything else, and for an import completed before it was
+   * recorded.
+   */
+  readonly usersWritten: number | null;
 }
 
 /** One row a completed import left out (`import_rejected_rows`): its line, the field and why. */

@@ -138,6 +138,14 @@ async function importStaging(db: Queryable, jobId: string): Promise<ImportStagin
   };
 }
 
+/** What the batch-worker's `finish` transition (the completing transaction's) says it wrote, or null. */
+function usersWrittenOf(
+  transitions: readonly { event: string; data: Record<string, unknown> | null }[],
+): number | null {
+  const written = transitions.findLast((transition) => transition.event === 'finish')?.data?.usersWritten;
+  return typeof written === 'number' ? written : null;
+}
+
 /** The job's `export_progress` row, or null. */
 async function exportProgress(db: Queryable, jobId: string): Promise<ExportProgress | null> {
   const { rows } = await db.query<{ rows: string; parts: number; bytes: string; updated_at: Date }>(
@@ -263,6 +271,7 @@ export class SqlLedger implements Ledger {
         // Only the batch-worker's imports stage: an export is not asked.
         staging: row.kind === 'import' ? await importStaging(tx, jobId) : null,
         exportProgress: row.kind === 'export' ? await exportProgress(tx, jobId) : null,
+        usersWritten: usersWrittenOf(transitions.rows),
       };
     });
   }

@@ -30,6 +30,7 @@ export function sampleJobDetail(overrides: Partial<JobDetail> = {}): JobDetail {
     mails: [],
     staging: null,
     exportProgress: null,
+    usersWritten: null,
     ...overrides,
   };
 }

@@ -102,6 +102,17 @@ describeEachDatabase('SqlLedger', (open) => {
     expect((await ledger.describeJob('imp_no_export_progress')).exportProgress).toBeNull();
   });
 
+  it("describes a completed import's users written, from the batch-worker's finish transition", async () => {
+    await insertStagedImport(db(), 'imp_written');
+    const ledger = new SqlLedger(db());
+    expect((await ledger.describeJob('imp_written')).usersWritten).toBeNull();
+    await db().query(
+      `INSERT INTO job_transitions (job_id, event, from_state, to_state, execution_id, data)
+       VALUES ('imp_written', 'finish', 'running', 'succeeded', 'arn:e:w', '{"by": "batch-worker", "usersWritten": 3}')`,
+    );
+    expect((await ledger.describeJob('imp_written')).usersWritten).toBe(3);
+  });
+
   it('describes a job without a staging with none: an export, an import whose staging was dropped', async () => {
     await insertExport(db(), 'exp_no_staging', 'running', '2026-11-24T09:40:00Z');
     await insertStagedImport(db(), 'imp_dropped');

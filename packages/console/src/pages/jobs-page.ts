@@ -195,6 +195,7 @@ export const jobPage: Page = async (request) => {
         ${t('col.created')} ${time(job.createdAt)} · ${t('col.updated')} ${time(job.updatedAt)}</p>
       ${progress(t, job) ?? ''}
       ${job.staging ? stagingProgress(t, locale, job.staging) : ''}
+      ${job.usersWritten === null ? '' : html`<p id="job-written">${t('job.usersWritten', { count: new Intl.NumberFormat(locale).format(job.usersWritten) })}</p>`}
       ${job.exportProgress && job.state !== 'succeeded' ? exportProgressLine(t, locale, job.exportProgress) : ''}
       ${job.error ? html`<p class="error-box"><strong>${t('col.error')}:</strong> ${job.error}</p>` : ''}
       ${
