@@ -17,6 +17,7 @@ import {
 import {
   decodedMails,
   holdImportUntilAborted,
+  jobBySourceKey,
   type PathCloud,
   putLargeImport,
   queueDrained,
@@ -129,12 +130,7 @@ describe('sidestep job rejected', () => {
         ContentType: 'text/csv',
       }),
     );
-    const job = async () =>
-      (
-        await db.query<{ id: string; state: string }>('SELECT id, state FROM jobs WHERE source_key = $1', [
-          key,
-        ])
-      ).rows[0];
+    const job = () => jobBySourceKey(db, key);
     await settle(async () => (await job())?.state === 'succeeded', 90_000);
     const jobId = (await job())?.id ?? '';
     // The mail lists the first ten and says where the rest are.
@@ -302,12 +298,7 @@ describe('sidestep job retry', () => {
         ContentType: 'text/csv',
       }),
     );
-    const jobId = async () =>
-      (
-        await db.query<{ id: string; state: string }>('SELECT id, state FROM jobs WHERE source_key = $1', [
-          key,
-        ])
-      ).rows[0];
+    const jobId = () => jobBySourceKey(db, key);
     await settle(async () => (await jobId())?.state === 'failed', 90_000);
     const failed = await jobId();
 

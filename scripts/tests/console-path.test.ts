@@ -15,6 +15,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { LOCAL_CLOUD } from '../src/services.ts';
 import {
   holdImportUntilAborted,
+  jobBySourceKey,
   type PathCloud,
   putLargeImport,
   rootDir,
@@ -112,12 +113,7 @@ describe('the console, in a browser', () => {
         ContentType: 'text/csv',
       }),
     );
-    const job = async () =>
-      (
-        await db.query<{ id: string; state: string }>('SELECT id, state FROM jobs WHERE source_key = $1', [
-          key,
-        ])
-      ).rows[0];
+    const job = () => jobBySourceKey(db, key);
     await settle(async () => (await job())?.state === 'failed', 90_000);
     const jobId = (await job())?.id ?? '';
 

@@ -375,6 +375,16 @@ export async function holdImportUntilAborted(
   return { taskArn: task.taskArn, continued };
 }
 
+/** The import job the ledger registered for the object at `key`, if any yet. */
+export async function jobBySourceKey(
+  db: Database,
+  key: string,
+): Promise<{ id: string; state: string } | undefined> {
+  return (
+    await db.query<{ id: string; state: string }>('SELECT id, state FROM jobs WHERE source_key = $1', [key])
+  ).rows[0];
+}
+
 /** Waits until `predicate` holds, checking every `intervalMs`; throws after `timeoutMs`. */
 export async function settle(
   predicate: () => Promise<boolean> | boolean,

@@ -258,16 +258,11 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
     .action(
       run(
         'job-rejected',
-        async (context, jobId: string, options: { limit: number; after?: number; csv?: boolean }) => {
-          if (!options.csv) {
-            return listRejectedRows(context, jobId, {
-              limit: options.limit,
-              ...(options.after === undefined ? {} : { after: options.after }),
-            });
-          }
-          return allRejectedRows(context, jobId, {
-            ...(options.after === undefined ? {} : { after: options.after }),
-          });
+        (context, jobId: string, options: { limit: number; after?: number; csv?: boolean }) => {
+          const after = options.after === undefined ? {} : { after: options.after };
+          return options.csv
+            ? allRejectedRows(context, jobId, after)
+            : listRejectedRows(context, jobId, { limit: options.limit, ...after });
         },
       ),
     );

@@ -24,6 +24,20 @@ import {
 } from '../page.ts';
 
 const STATES = ['registered', 'running', 'succeeded', 'failed'];
+
+/**
+ * `n` with the locale's digit grouping. One formatter per locale for the server's life: building an
+ * `Intl.NumberFormat` loads its locale data, and a live job page is rendered again every few seconds.
+ */
+function formatCount(locale: Locale, n: number): string {
+  let format = COUNT_FORMATS.get(locale);
+  if (!format) {
+    format = new Intl.NumberFormat(locale);
+    COUNT_FORMATS.set(locale, format);
+  }
+  return format.format(n);
+}
+const COUNT_FORMATS = new Map<Locale, Intl.NumberFormat>();
 const KINDS = ['import', 'export'];
 
 /** Rows so far out of the total where the ledger knows it (an import's count; an export's as it goes). */
@@ -44,7 +58,6 @@ export function progress(t: Translate, job: JobSummary): SafeHtml | null {
  * down, where its size is known), records, segments validated and the rows they rejected so far.
  */
 function stagingProgress(t: Translate, locale: Locale, staging: ImportStaging): SafeHtml {
-  const count = new Intl.NumberFormat(locale);
   const mebibytes = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
   const { bytesStaged, bytesTotal } = staging;
   const sized = bytesTotal !== null && bytesTotal > 0;
@@ -56,11 +69,11 @@ function stagingProgress(t: Translate, locale: Locale, staging: ImportStaging): 
       })
     : t('job.stagingBytesNoTotal', { staged: mebibytes(bytesStaged) });
   const line = t('job.stagingProgress', {
-    records: count.format(staging.recordsStaged),
+    records: formatCount(locale, staging.recordsStaged),
     bytes,
-    validated: count.format(staging.segmentsValidated),
-    segments: count.format(staging.segmentsStaged),
-    rejected: count.format(staging.rowsRejectedSoFar),
+    validated: formatCount(locale, staging.segmentsValidated),
+    segments: formatCount(locale, staging.segmentsStaged),
+    rejected: formatCount(locale, staging.rowsRejectedSoFar),
   });
   return html`<p id="job-staging">${sized ? html`<progress max="${bytesTotal}" value="${bytesStaged}"></progress> ` : ''}<strong>${t('job.staging')}:</strong> ${line}
     <span class="count">(${t('col.updated')} ${time(staging.updatedAt)})</span></p>`;
@@ -71,10 +84,9 @@ function stagingProgress(t: Translate, locale: Locale, staging: ImportStaging): 
  * compressed MiB; a failed export's, how far it got.
  */
 function exportProgressLine(t: Translate, locale: Locale, progress: ExportProgress): SafeHtml {
-  const count = new Intl.NumberFormat(locale);
   const line = t('job.exportProgressLine', {
-    rows: count.format(progress.rows),
-    parts: count.format(progress.parts),
+    rows: formatCount(locale, progress.rows),
+    parts: formatCount(locale, progress.parts),
     bytes: (progress.bytes / 2 ** 20).toFixed(1),
   });
   return html`<p id="job-export-progress"><strong>${t('job.exportProgress')}:</strong> ${line}
@@ -149,36 +161,33 @@ async function rejectedRows(request: PageRequest, job: JobDetail): Promise<SafeH
   const { t, context, url, locale } = request;
   const count = job.rowsRejected ?? 0;
   if (job.kind !== 'import' || (count === 0 && job.rowErrors.length === 0)) return '';
-  const counted = new Intl.NumberFormat(locale).format(count);
-  const heading = html`<h2>${t('job.rejected', { count: counted })}</h2>`;
-  const headers = [t('col.line'), t('col.field'), t('col.reason')];
-  if (job.state !== 'succeeded') {
-    const first = job.rowErrors as readonly { line: number; field: string; message: string }[];
-    return html`<section id="job-rejected">${heading}
-      <p class="meta">${t('job.rowErrorsNote', { shown: first.length, count: counted })}</p>
-      ${table(
-        t,
-        headers,
-        first.map((row) => [row.line, row.field, row.message]),
-        { id: 'rejected-rows' },
-      )}
-    </section>`;
+  const counted = formatCount(locale, count);
+  let rows: readonly { line: number; field: string; message: string }[];
+  let note: SafeHtml | string;
+  let more: SafeHtml | string = '';
+  if (job.state === 'succeeded') {
+    const cursor = url.searchParams.get('cursor');
+    // A cursor that is not a line number is refused by the ops library, naming `after`.
+    const page = await listRejectedRows(context, job.id, {
+      limit: REJECTED_ROWS_PAGE,
+      ...(cursor ? { after: Number(cursor) } : {}),
+    });
+    rows = page.rows;
+    note = html`${t('job.rejectedNote')} <a id="rejected-csv" href="/jobs/${encodeURIComponent(job.id)}/rejected.csv" download>${t('job.rejectedCsv')}</a>`;
+    more = pager(request, page.next === null ? null : String(page.next));
+  } else {
+    rows = job.rowErrors as typeof rows;
+    note = t('job.rowErrorsNote', { shown: rows.length, count: counted });
   }
-  const cursor = url.searchParams.get('cursor');
-  const page = await listRejectedRows(context, job.id, {
-    limit: REJECTED_ROWS_PAGE,
-    // Not a line number: the ops library refuses it, naming `after`.
-    ...(cursor ? { after: /^\d+$/.test(cursor) ? Number(cursor) : Number.NaN } : {}),
-  });
-  return html`<section id="job-rejected">${heading}
-    <p class="meta">${t('job.rejectedNote')} <a id="rejected-csv" href="/jobs/${encodeURIComponent(job.id)}/rejected.csv" download>${t('job.rejectedCsv')}</a></p>
+  return html`<section id="job-rejected"><h2>${t('job.rejected', { count: counted })}</h2>
+    <p class="meta">${note}</p>
     ${table(
       t,
-      headers,
-      page.rows.map((row) => [row.line, row.field, row.message]),
+      [t('col.line'), t('col.field'), t('col.reason')],
+      rows.map((row) => [row.line, row.field, row.message]),
       { id: 'rejected-rows' },
     )}
-    ${pager(request, page.next === null ? null : String(page.next))}
+    ${more}
   </section>`;
 }
 
@@ -195,7 +204,7 @@ export const jobPage: Page = async (request) => {
         ${t('col.created')} ${time(job.createdAt)} · ${t('col.updated')} ${time(job.updatedAt)}</p>
       ${progress(t, job) ?? ''}
       ${job.staging ? stagingProgress(t, locale, job.staging) : ''}
-      ${job.usersWritten === null ? '' : html`<p id="job-written">${t('job.usersWritten', { count: new Intl.NumberFormat(locale).format(job.usersWritten) })}</p>`}
+      ${job.usersWritten === null ? '' : html`<p id="job-written">${t('job.usersWritten', { count: formatCount(locale, job.usersWritten) })}</p>`}
       ${job.exportProgress && job.state !== 'succeeded' ? exportProgressLine(t, locale, job.exportProgress) : ''}
       ${job.error ? html`<p class="error-box"><strong>${t('col.error')}:</strong> ${job.error}</p>` : ''}
       ${
