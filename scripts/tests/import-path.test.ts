@@ -105,11 +105,12 @@ async function job(key: string) {
     id: string;
     state: string;
     rows_imported: string | null;
+    users_written: string | null;
     error: string | null;
-  }>('select id, state, rows_imported, error from jobs where source_bucket = $1 and source_key = $2', [
-    BUCKET,
-    key,
-  ]);
+  }>(
+    'select id, state, rows_imported, users_written, error from jobs where source_bucket = $1 and source_key = $2',
+    [BUCKET, key],
+  );
   return rows;
 }
 
@@ -138,10 +139,11 @@ describe('the import path in the local cloud', () => {
       30_000,
     );
     const [mail] = mails(`Import finished: ${fileName}`);
-    expect(mail).toMatch(/1,000 rows were imported/);
+    // Every row a new user: the count the batch-worker's merge wrote, through FinishJob's output.
+    expect(mail).toMatch(/1,000 rows were imported: 1,000 users new or changed\./);
 
     const [registered] = await job(key);
-    expect(registered).toMatchObject({ state: 'succeeded', rows_imported: '1000' });
+    expect(registered).toMatchObject({ state: 'succeeded', rows_imported: '1000', users_written: '1000' });
     const { rows } = await db.query<{ count: string; plan: string }>(
       "select count(*)::text as count, min(attributes->>'plan') as plan from users where external_id like $1",
       [`u-${run}-%`],

@@ -29,18 +29,21 @@ export type RejectedRowSample = z.infer<typeof RejectedRowSample>;
 /** Params of each mail template. A template is the contract: its params are all it may show. */
 export const MailTemplateParams = {
   /**
-   * `rows`: rows imported. `rejectedRows`: rows left out (within the import's `MAX_REJECTED_ROWS`);
-   * `rejectedSamples`: the first of them (at most {@link MAX_REJECTED_SAMPLES}) with their line and
-   * reason, the rest being kept with the job in the jobs ledger. Both optional, so a job queued before
-   * they existed still validates (its mail then says nothing about rejected rows): a template grows by
-   * optional params, as `export.ready`'s `downloadExpiresAt` did, not by a new envelope version.
-   * @example { "jobId": "imp_01", "fileName": "users.csv", "rows": 299, "rejectedRows": 1, "rejectedSamples": [{ "line": 152, "field": "email", "reason": "not a valid email address" }] }
+   * `rows`: rows imported. `usersWritten`: the users those rows made new or changed (a nightly file
+   * of 1,000 rows may change 3), null when the ledger does not know. `rejectedRows`: rows left out
+   * (within the import's `MAX_REJECTED_ROWS`); `rejectedSamples`: the first of them (at most
+   * {@link MAX_REJECTED_SAMPLES}) with their line and reason, the rest being kept with the job in the
+   * jobs ledger. All optional, so a job queued before they existed still validates (its mail then
+   * says nothing about them): a template grows by optional params, as `export.ready`'s
+   * `downloadExpiresAt` did, not by a new envelope version.
+   * @example { "jobId": "imp_01", "fileName": "users.csv", "rows": 299, "usersWritten": 12, "rejectedRows": 1, "rejectedSamples": [{ "line": 152, "field": "email", "reason": "not a valid email address" }] }
    */
   'import.completed': /* @__PURE__ */ lazySchema(() =>
     z.strictObject({
       jobId: JobId,
       fileName: SingleLine,
       rows: Rows,
+      usersWritten: z.optional(z.nullable(Rows)),
       rejectedRows: z.optional(Rows),
       rejectedSamples: z.optional(z.array(RejectedRowSample).check(z.maxLength(MAX_REJECTED_SAMPLES))),
     }),

@@ -192,12 +192,18 @@ export const StatusUpdateInput = /* @__PURE__ */ lazySchema(() =>
 export type StatusUpdateInput = z.infer<typeof StatusUpdateInput>;
 export type StatusUpdateInputOf<E extends JobEvent> = Extract<StatusUpdateInput, { event: E }>;
 
-/** A job's row counts as the batch-worker recorded them (an export's rows are all in `total`). */
+/**
+ * A job's row counts as the batch-worker recorded them (an export's rows are all in `total`).
+ * `written`: the users a completed import's merge wrote, new or changed (a row equal to its user
+ * writes nothing, and of a key's rows in one file only the last counts); null for exports, for an
+ * import not completed, and for one completed before the ledger kept it.
+ */
 export const JobRows = /* @__PURE__ */ lazySchema(() =>
   z.object({
     total: z.int().check(z.minimum(0)),
     imported: z.int().check(z.minimum(0)),
     rejected: z.int().check(z.minimum(0)),
+    written: z.nullable(z.int().check(z.minimum(0))),
   }),
 );
 export type JobRows = z.infer<typeof JobRows>;
@@ -210,12 +216,12 @@ export type JobRows = z.infer<typeof JobRows>;
  * { "jobId": "imp_0193...", "kind": "import", "state": "succeeded",
  *   "executionId": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:1",
  *   "attemptKey": "imp_0b9f...", "duplicate": false, "fileName": "users.csv",
- *   "rows": { "total": 1000, "imported": 1000, "rejected": 0 }, "rejectedSamples": [], "reason": null,
+ *   "rows": { "total": 1000, "imported": 1000, "rejected": 0, "written": 12 }, "rejectedSamples": [], "reason": null,
  *   "requestedBy": null, "downloadUrl": null, "resultKey": null, "bytes": 2048 }
  * ```
  *
  * For an export, `fileName` is the export's file name (without `.csv.gz`) and `rows.total` the rows
- * exported (`imported` and `rejected` are 0).
+ * exported (`imported` and `rejected` are 0, `written` null).
  */
 export const StatusUpdateOutput = /* @__PURE__ */ lazySchema(() =>
   z.object({

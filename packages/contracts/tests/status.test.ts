@@ -79,7 +79,7 @@ describe('StatusUpdateOutput', () => {
       attemptKey: 'imp_1',
       duplicate: false,
       fileName: 'users.csv',
-      rows: { total: 1000, imported: 1000, rejected: 0 },
+      rows: { total: 1000, imported: 1000, rejected: 0, written: 12 },
       rejectedSamples: [],
       reason: null,
       requestedBy: null,

@@ -56,6 +56,41 @@ describeEachDatabase('migrate', (open) => {
     }
   });
 
+  it("copies a completed import's users written from its finish transition to the column (migration 11)", async () => {
+    const db = await open({ migrate: false });
+    try {
+      const before = migrations.filter((m) => m.version < 11);
+      await migrate(db, { migrations: before });
+      await db.query(
+        `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version) VALUES
+           ('imp_done', 'import', 'succeeded', 'b', 'k1', 'v'),
+           ('imp_retried', 'import', 'succeeded', 'b', 'k2', 'v'),
+           ('imp_old', 'import', 'succeeded', 'b', 'k3', 'v'),
+           ('imp_failed', 'import', 'failed', 'b', 'k4', 'v')`,
+      );
+      await db.query(
+        `INSERT INTO job_transitions (job_id, event, from_state, to_state, data) VALUES
+           ('imp_done', 'finish', 'running', 'succeeded', '{"by": "batch-worker", "usersWritten": 3}'),
+           ('imp_retried', 'finish', 'running', 'succeeded', '{"usersWritten": 5}'),
+           ('imp_retried', 'finish', 'running', 'succeeded', '{"usersWritten": 7}'),
+           ('imp_old', 'finish', 'running', 'succeeded', '{"by": "batch-worker"}'),
+           ('imp_failed', 'finish', 'running', 'succeeded', '{"usersWritten": 9}')`,
+      );
+      expect(await migrate(db)).toEqual({ applied: ['0011-jobs-users-written'] });
+      const { rows } = await db.query<{ id: string; users_written: string | null }>(
+        'SELECT id, users_written FROM jobs ORDER BY id',
+      );
+      expect(rows).toEqual([
+        { id: 'imp_done', users_written: '3' },
+        { id: 'imp_failed', users_written: null },
+        { id: 'imp_old', users_written: null },
+        { id: 'imp_retried', users_written: '7' },
+      ]);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('applies nothing when run again', async () => {
     const db = await open();
     try {

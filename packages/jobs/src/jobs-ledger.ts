@@ -28,6 +28,8 @@ export interface JobRow {
   rows_total: string | null;
   rows_imported: string | null;
   rows_rejected: string | null;
+  /** A completed import's users its merge wrote (new or changed); null otherwise. */
+  users_written: string | null;
   /** The batch-worker's first row errors (`[{ line, field, message }]`, jsonb); null until recorded. */
   row_errors: unknown;
   worker_error: string | null;
@@ -42,7 +44,8 @@ export interface JobRow {
 
 /** The column list of {@link JobRow}, for `SELECT` and `RETURNING`. */
 export const JOB_COLUMNS =
-  'id, kind, state, execution_id, attempt, file_name, rows_total, rows_imported, rows_rejected, row_errors, worker_error, error, ' +
+  'id, kind, state, execution_id, attempt, file_name, rows_total, rows_imported, rows_rejected, users_written, row_errors, ' +
+  'worker_error, error, ' +
   'requested_by, result_key, download_url, bytes, deadline_at, swept_at';
 
 /** Reads and locks (`FOR UPDATE`) job `jobId` until the transaction ends. */
@@ -174,6 +177,7 @@ export function snapshot(row: JobRow): JobSnapshot {
     rowsTotal: count(row.rows_total),
     rowsImported: count(row.rows_imported),
     rowsRejected: count(row.rows_rejected),
+    usersWritten: count(row.users_written),
     rejectedSamples: rejectedSamplesOf(row.row_errors),
     error: row.error,
     requestedBy: row.requested_by,

@@ -16,6 +16,8 @@ export interface JobSnapshot {
   readonly rowsTotal: number | null;
   readonly rowsImported: number | null;
   readonly rowsRejected: number | null;
+  /** A completed import's users its merge wrote (new or changed); null otherwise. */
+  readonly usersWritten: number | null;
   /** An import's first rejected rows, from the worker's row errors; empty for none and for exports. */
   readonly rejectedSamples: readonly RejectedRowSample[];
   /** The reason recorded when the job failed. */
@@ -42,7 +44,12 @@ export function statusOutput(job: JobSnapshot, duplicate: boolean): StatusUpdate
     rows:
       job.rowsTotal === null
         ? null
-        : { total: job.rowsTotal, imported: job.rowsImported ?? 0, rejected: job.rowsRejected ?? 0 },
+        : {
+            total: job.rowsTotal,
+            imported: job.rowsImported ?? 0,
+            rejected: job.rowsRejected ?? 0,
+            written: job.usersWritten,
+          },
     rejectedSamples: [...job.rejectedSamples],
     reason: job.state === 'failed' ? job.error : null,
     requestedBy: job.requestedBy,
@@ -55,9 +62,12 @@ export function statusOutput(job: JobSnapshot, duplicate: boolean): StatusUpdate
 /**
  * An output recorded before the export fields existed (migration 0003), completed with nulls (and
  * one recorded before `rejectedSamples` with none, before `attemptKey` with the job id: the key its
- * mails had then), so a step replayed across that deploy still returns the whole contract.
+ * mails had then, before `rows.written` with null: the workflows read that path, and a path Step
+ * Functions cannot find fails the state), so a step replayed across that deploy still returns the
+ * whole contract.
  */
 export function completeOutput(recorded: Partial<StatusUpdateOutput>): StatusUpdateOutput {
+  const { rows } = recorded;
   return {
     ...(recorded.jobId ? { attemptKey: recorded.jobId } : {}),
     rejectedSamples: [],
@@ -66,5 +76,6 @@ export function completeOutput(recorded: Partial<StatusUpdateOutput>): StatusUpd
     resultKey: null,
     bytes: null,
     ...recorded,
+    ...(rows ? { rows: { ...rows, written: rows.written ?? null } } : {}),
   } as StatusUpdateOutput;
 }

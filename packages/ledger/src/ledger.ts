@@ -101,8 +101,8 @@ export interface JobDetail extends JobSummary {
   /** An export's progress; null when it has none (not an export, not 10 s in yet, or finished). */
   readonly exportProgress: ExportProgress | null;
   /**
-   * A completed import's users its merge inserted or changed (the batch-worker's `finish` transition
-   * records it); the other valid rows found their user already up to date, or were superseded by a
+   * A completed import's users its merge inserted or changed (`jobs.users_written`, which the
+   * batch-worker sets as it completes the job); the other valid rows found their user already up to date, or were superseded by a
    * later row of the same id. Null for anything else, and for an import completed before it was
    * recorded.
    */

@@ -138,14 +138,6 @@ async function importStaging(db: Queryable, jobId: string): Promise<ImportStagin
   };
 }
 
-/** What the batch-worker's `finish` transition (the completing transaction's) says it wrote, or null. */
-function usersWrittenOf(
-  transitions: readonly { event: string; data: Record<string, unknown> | null }[],
-): number | null {
-  const written = transitions.findLast((transition) => transition.event === 'finish')?.data?.usersWritten;
-  return typeof written === 'number' ? written : null;
-}
-
 /** The job's `export_progress` row, or null. */
 async function exportProgress(db: Queryable, jobId: string): Promise<ExportProgress | null> {
   const { rows } = await db.query<{ rows: string; parts: number; bytes: string; updated_at: Date }>(
@@ -225,9 +217,12 @@ export class SqlLedger implements Ledger {
           deadline_at: Date | null;
           row_errors: unknown;
           worker_error: string | null;
+          users_written: string | null;
         }
       >(
-        `SELECT ${LIST_COLUMNS}, requested_by, result_key, download_url, deadline_at, row_errors, worker_error FROM jobs WHERE id = $1`,
+        `SELECT ${LIST_COLUMNS}, requested_by, result_key, download_url, deadline_at, row_errors, worker_error,
+           users_written
+         FROM jobs WHERE id = $1`,
         [jobId],
       );
       const row = rows[0];
@@ -271,7 +266,7 @@ export class SqlLedger implements Ledger {
         // Only the batch-worker's imports stage: an export is not asked.
         staging: row.kind === 'import' ? await importStaging(tx, jobId) : null,
         exportProgress: row.kind === 'export' ? await exportProgress(tx, jobId) : null,
-        usersWritten: usersWrittenOf(transitions.rows),
+        usersWritten: row.users_written === null ? null : Number(row.users_written),
       };
     });
   }
@@ -368,7 +363,7 @@ export class SqlLedger implements Ledger {
       const updated = await tx.query<JobRow>(
         `UPDATE jobs SET
              state = 'registered', attempt = $3, execution_id = $2, error = NULL, worker_error = NULL,
-             rows_total = NULL, rows_imported = NULL, rows_rejected = NULL, row_errors = NULL,
+             rows_total = NULL, rows_imported = NULL, rows_rejected = NULL, users_written = NULL, row_errors = NULL,
              bytes = CASE WHEN kind = 'export' THEN NULL ELSE bytes END,
              result_key = NULL, download_url = NULL, started_at = NULL, finished_at = NULL,
              deadline_at = NULL, swept_at = NULL, sweep_mail_queued_at = NULL, updated_at = now()

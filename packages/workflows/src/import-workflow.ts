@@ -179,6 +179,8 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
             'jobId.$': '$.job.jobId',
             'fileName.$': '$.finished.fileName',
             'rows.$': '$.finished.rows.imported',
+            // How many of them changed anything: null for a job completed before the ledger kept it.
+            'usersWritten.$': '$.finished.rows.written',
             // The rows left out and the first of them, so the uploader learns what was not imported.
             'rejectedRows.$': '$.finished.rows.rejected',
             'rejectedSamples.$': '$.finished.rejectedSamples',

@@ -50,11 +50,11 @@ function objectCreated(key: string, options: { versionId?: string; etag?: string
   };
 }
 
-/** A cloud whose worker imports 1000 of 1002 rows, unless `options` says otherwise. */
+/** A cloud whose worker imports 1000 of 1002 rows (12 users new or changed), unless `options` says otherwise. */
 function cloud(options: Partial<WorkflowCloudOptions> = {}): WorkflowCloud {
   return new WorkflowCloud({
     worker: (jobId, status) =>
-      status.recordWorker(jobId, { rows: { total: 1002, imported: 1000, rejected: 2 } }),
+      status.recordWorker(jobId, { rows: { total: 1002, imported: 1000, rejected: 2, written: 12 } }),
     ...options,
   });
 }
@@ -139,7 +139,14 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
         locale: 'en',
         jobId: job?.id,
         idempotencyKey: `import.completed:${job?.id}`,
-        params: { jobId: job?.id, fileName: 'users.csv', rows: 1000, rejectedRows: 2, rejectedSamples: [] },
+        params: {
+          jobId: job?.id,
+          fileName: 'users.csv',
+          rows: 1000,
+          usersWritten: 12,
+          rejectedRows: 2,
+          rejectedSamples: [],
+        },
       },
     });
   });
@@ -148,7 +155,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     const env = cloud({
       worker: (jobId, status) =>
         status.recordWorker(jobId, {
-          rows: { total: 300, imported: 299, rejected: 1 },
+          rows: { total: 300, imported: 299, rejected: 1, written: 299 },
           rowErrors: [{ line: 152, field: 'email', message: 'not a valid email address' }],
         }),
     });
@@ -295,7 +302,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     const env = cloud({
       worker: (jobId, status) => {
         // The rows and the job's `succeeded` commit together; then the task is SIGKILLed.
-        status.completeByWorker(jobId, { total: 4, imported: 4, rejected: 0 });
+        status.completeByWorker(jobId, { total: 4, imported: 4, rejected: 0, written: 4 });
         throw stoppedTask(137);
       },
     });
@@ -315,14 +322,22 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(env.mailJobs().map((mail) => [mail.payload.template, mail.payload.params])).toEqual([
       [
         'import.completed',
-        { jobId: job?.id, fileName: 'users.csv', rows: 4, rejectedRows: 0, rejectedSamples: [] },
+        {
+          jobId: job?.id,
+          fileName: 'users.csv',
+          rows: 4,
+          usersWritten: 4,
+          rejectedRows: 0,
+          rejectedSamples: [],
+        },
       ],
     ]);
   });
 
   it('reports an import as completed when FinishJob keeps failing after the worker committed', async () => {
     const env = cloud({
-      worker: (jobId, status) => status.completeByWorker(jobId, { total: 2, imported: 1, rejected: 1 }),
+      worker: (jobId, status) =>
+        status.completeByWorker(jobId, { total: 2, imported: 1, rejected: 1, written: 1 }),
     });
     env.status.failNext.finish = Array.from({ length: 7 }, () => lambdaServiceError('Sandbox.Timedout'));
     const run = await execute(objectCreated('imports/users.csv'), env);
@@ -452,7 +467,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
       worker: (jobId, status) => {
         attempts += 1;
         if (attempts === 1) throw namedError('ECS.AmazonECSException', 'No Container Instances were found');
-        status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0 } });
+        status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0, written: 5 } });
       },
     });
     const run = await execute(objectCreated('imports/users.csv'), env);
@@ -460,7 +475,14 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(run.failure).toBeUndefined();
     expect(env.tasks).toHaveLength(2);
     expect(env.mailJobs().map((mail) => mail.payload.params)).toEqual([
-      { jobId: 'imp_0001', fileName: 'users.csv', rows: 5, rejectedRows: 0, rejectedSamples: [] },
+      {
+        jobId: 'imp_0001',
+        fileName: 'users.csv',
+        rows: 5,
+        usersWritten: 5,
+        rejectedRows: 0,
+        rejectedSamples: [],
+      },
     ]);
   });
 
@@ -472,7 +494,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
         worker: (jobId, status) => {
           attempts += 1;
           if (attempts < 3) throw stoppedTask(143, stopCode);
-          status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0 } });
+          status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0, written: 5 } });
         },
       });
       const run = await execute(objectCreated('imports/users.csv'), env);
@@ -533,7 +555,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
           status.recordWorker(jobId, { workerError: conflictReason });
           throw stoppedTask(TRANSIENT_FAILURE_EXIT_CODE);
         }
-        status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0 } });
+        status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0, written: 5 } });
       },
     });
     const run = await execute(objectCreated('imports/users.csv'), env);
@@ -634,7 +656,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
       worker: (jobId, status) => {
         const stop = stops.shift();
         if (stop) throw stop;
-        status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0 } });
+        status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0, written: 5 } });
       },
     });
     const run = await execute(objectCreated('imports/users.csv'), env);

@@ -172,7 +172,7 @@ export class StatusUpdaterFake {
       assertFinishable({ id: job.id, kind: job.kind, rowsTotal: job.rows?.total ?? null }, update.result);
       if (job.kind === 'export' && update.result) {
         job.result = update.result;
-        job.rows = { total: update.result.rows, imported: 0, rejected: 0 };
+        job.rows = { total: update.result.rows, imported: 0, rejected: 0, written: null };
       }
     }
     job.state = to;
@@ -198,6 +198,7 @@ export class StatusUpdaterFake {
       rowsTotal: job.rows?.total ?? null,
       rowsImported: job.rows?.imported ?? null,
       rowsRejected: job.rows?.rejected ?? null,
+      usersWritten: job.rows?.written ?? null,
       rejectedSamples: rejectedSamplesOf(job.rowErrors),
       error: job.reason,
       requestedBy: job.requestedBy,

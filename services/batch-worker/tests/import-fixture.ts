@@ -158,13 +158,14 @@ export interface JobRow {
   rows_total: string | null;
   rows_imported: string | null;
   rows_rejected: string | null;
+  users_written: string | null;
   row_errors: { line: number; field: string; message: string }[] | null;
   worker_error: string | null;
 }
 
 export async function jobRow(db: Database, id: string): Promise<JobRow> {
   const { rows } = await db.query<JobRow>(
-    'SELECT state, rows_total, rows_imported, rows_rejected, row_errors, worker_error FROM jobs WHERE id = $1',
+    'SELECT state, rows_total, rows_imported, rows_rejected, users_written, row_errors, worker_error FROM jobs WHERE id = $1',
     [id],
   );
   if (!rows[0]) throw new Error(`no job ${id}`);

@@ -175,6 +175,7 @@ for (const backend of databaseBackends()) {
         rows_total: '25',
         rows_imported: '25',
         rows_rejected: '0',
+        users_written: '25',
         row_errors: [],
         worker_error: null,
       });
@@ -585,9 +586,16 @@ for (const backend of databaseBackends()) {
         `SELECT max(updated_at) AS updated_at FROM users WHERE external_id LIKE 'again-%'`,
       );
       // The same file imported again by another job: merged, but nothing changed.
-      const second = await run(await runningJob(database.db), usersCsv(10, 'again-'));
+      const secondJobId = await runningJob(database.db);
+      const second = await run(secondJobId, usersCsv(10, 'again-'));
       expect(second).toMatchObject({ rowsTotal: 10, rowsImported: 10, rowsRejected: 0, usersWritten: 0 });
       expect(first.usersWritten).toBe(10);
+      // The ledger keeps each job's own count, which its import.completed mail tells.
+      expect(await jobRow(database.db, jobId)).toMatchObject({ rows_imported: '10', users_written: '10' });
+      expect(await jobRow(database.db, secondJobId)).toMatchObject({
+        rows_imported: '10',
+        users_written: '0',
+      });
       expect(await users('again-')).toHaveLength(10);
       const after = await database.db.query<{ updated_at: Date }>(
         `SELECT max(updated_at) AS updated_at FROM users WHERE external_id LIKE 'again-%'`,

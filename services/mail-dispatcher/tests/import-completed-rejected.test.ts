@@ -58,3 +58,29 @@ describe('import.completed with rejected rows', () => {
     }
   });
 });
+
+describe('import.completed with the users written', () => {
+  it('says how many users the rows made new or changed, in English and Japanese', () => {
+    const en = renderTemplate('import.completed', 'en', { ...base, rows: 1000, usersWritten: 3 });
+    expect(en.text).toContain('1,000 rows were imported: 3 users new or changed.');
+    expect(en.html).toContain('<p>1,000 rows were imported: 3 users new or changed.</p>');
+    const ja = renderTemplate('import.completed', 'ja', { ...base, rows: 1000, usersWritten: 3 });
+    expect(ja.text).toContain('1,000 件を取り込みました (新規または変更されたユーザー: 3 件)。');
+  });
+
+  it('says none and one as such: a file equal to the users writes nothing', () => {
+    expect(renderTemplate('import.completed', 'en', { ...base, usersWritten: 0 }).text).toContain(
+      '299 rows were imported: 0 users new or changed.',
+    );
+    expect(renderTemplate('import.completed', 'en', { ...base, rows: 1, usersWritten: 1 }).text).toContain(
+      '1 row was imported: 1 user new or changed.',
+    );
+  });
+
+  it('says nothing about users when the ledger does not know (null) or the job predates the param', () => {
+    for (const params of [base, { ...base, usersWritten: null }]) {
+      expect(renderTemplate('import.completed', 'en', params).text).toContain('299 rows were imported.\n');
+      expect(renderTemplate('import.completed', 'ja', params).text).toContain('299 件を取り込みました。\n');
+    }
+  });
+});

@@ -97,7 +97,7 @@ describeEachDatabase('status-updater export jobs', (open) => {
       attemptKey: jobId,
       duplicate: false,
       fileName: 'users-2026-11-24',
-      rows: { total: 1000, imported: 0, rejected: 0 },
+      rows: { total: 1000, imported: 0, rejected: 0, written: null },
       rejectedSamples: [],
       reason: null,
       requestedBy: 'ops@example.com',

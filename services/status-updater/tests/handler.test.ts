@@ -37,6 +37,23 @@ describeEachDatabase('status-updater handler', (open) => {
     return { jobId, executionId };
   }
 
+  /** What the batch-worker does in the transaction that commits the rows: its counts and `finish`. */
+  async function completeAsWorker(
+    jobId: string,
+    rows: { imported: number; rejected: number },
+    firedBy: string,
+  ) {
+    await suite.db.transaction(async (tx) => {
+      await tx.query(
+        'UPDATE jobs SET rows_total = $2, rows_imported = $3, rows_rejected = $4 WHERE id = $1',
+        [jobId, rows.imported + rows.rejected, rows.imported, rows.rejected],
+      );
+      const locked = await lockJob(tx, jobId);
+      if (!locked) throw new Error(`job ${jobId} is gone`);
+      await fireJobEvent(tx, locked, 'finish', { firedBy });
+    });
+  }
+
   /** A job a new execution registered and started (each step twice). */
   async function runningImport() {
     const { jobId, executionId } = await registeredImport();
@@ -69,7 +86,8 @@ describeEachDatabase('status-updater handler', (open) => {
       { line: 733, field: 'row', message: 'expected 3 fields, got 2' },
     ];
     await suite.db.query(
-      'UPDATE jobs SET rows_total = 1000, rows_imported = 998, rows_rejected = 2, row_errors = $2, updated_at = now() WHERE id = $1',
+      `UPDATE jobs SET rows_total = 1000, rows_imported = 998, rows_rejected = 2, row_errors = $2, users_written = 990,
+         updated_at = now() WHERE id = $1`,
       [jobId, JSON.stringify(rowErrors)],
     );
     const finished = await twice({ event: 'finish', jobId, expectedState: 'succeeded', executionId });
@@ -81,7 +99,7 @@ describeEachDatabase('status-updater handler', (open) => {
       attemptKey: jobId,
       duplicate: false,
       fileName: 'users.csv',
-      rows: { total: 1000, imported: 998, rejected: 2 },
+      rows: { total: 1000, imported: 998, rejected: 2, written: 990 },
       rejectedSamples: [
         { line: 152, field: 'email', reason: 'not a valid email address' },
         { line: 733, field: 'row', reason: 'expected 3 fields, got 2' },
@@ -294,15 +312,7 @@ describeEachDatabase('status-updater handler', (open) => {
 
   it('answers finish and fail with the succeeded job when the batch-worker completed it in its commit', async () => {
     const { jobId, executionId } = await runningImport();
-    // What the batch-worker does in the transaction that commits the rows: its counts and `finish`.
-    await suite.db.transaction(async (tx) => {
-      await tx.query('UPDATE jobs SET rows_total = 3, rows_imported = 2, rows_rejected = 1 WHERE id = $1', [
-        jobId,
-      ]);
-      const locked = await lockJob(tx, jobId);
-      if (!locked) throw new Error(`job ${jobId} is gone`);
-      await fireJobEvent(tx, locked, 'finish', { firedBy: 'batch-worker:task-1' });
-    });
+    await completeAsWorker(jobId, { imported: 2, rejected: 1 }, 'batch-worker:task-1');
     const before = await transitions(jobId);
 
     // The task was killed after its COMMIT: the workflow catches States.TaskFailed and fails the job.
@@ -319,6 +329,19 @@ describeEachDatabase('status-updater handler', (open) => {
     });
     expect(await job(jobId)).toMatchObject({ state: 'succeeded', error: null });
     expect(await transitions(jobId)).toEqual(before);
+  });
+
+  it('replays an output recorded before rows.written with it null: the import workflow reads that path', async () => {
+    const { jobId, executionId } = await runningImport();
+    // A batch-worker of the deploy before completed the job as the execution, and recorded the output
+    // its FinishJob replays without `rows.written`.
+    await completeAsWorker(jobId, { imported: 3, rejected: 0 }, executionId);
+    await suite.db.query(
+      `UPDATE job_transitions SET data = data #- '{output,rows,written}' WHERE job_id = $1 AND event = 'finish'`,
+      [jobId],
+    );
+    const finished = await twice({ event: 'finish', jobId, expectedState: 'succeeded', executionId });
+    expect(finished.rows).toEqual({ total: 3, imported: 3, rejected: 0, written: null });
   });
 
   it('refuses to finish an import whose worker recorded no counts, and lets it fail instead', async () => {

@@ -9,6 +9,7 @@ import { importStagingSegments } from './0007-import-staging-segments.ts';
 import { importStagingTrimMarks } from './0008-import-staging-trim-marks.ts';
 import { importRejectedRows } from './0009-import-rejected-rows.ts';
 import { exportProgress } from './0010-export-progress.ts';
+import { jobsUsersWritten } from './0011-jobs-users-written.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -29,4 +30,5 @@ export const migrations: readonly Migration[] = [
   importStagingTrimMarks,
   importRejectedRows,
   exportProgress,
+  jobsUsersWritten,
 ];

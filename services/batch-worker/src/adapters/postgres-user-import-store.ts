@@ -433,14 +433,21 @@ export class PostgresUserImportStore implements UserImportStore {
         rowsRejected,
         rowErrors,
       };
+      const usersWritten = merged.rowCount ?? 0;
       const { rows: updated } = await client.query<JobRow>(
         `UPDATE jobs SET rows_total = $2, rows_imported = $3, rows_rejected = $4, row_errors = $5::jsonb,
-           worker_error = NULL, updated_at = now()
+           users_written = $6, worker_error = NULL, updated_at = now()
          WHERE id = $1
          RETURNING ${JOB_COLUMNS}`,
-        [jobId, result.rowsTotal, result.rowsImported, result.rowsRejected, JSON.stringify(rowErrors)],
+        [
+          jobId,
+          result.rowsTotal,
+          result.rowsImported,
+          result.rowsRejected,
+          JSON.stringify(rowErrors),
+          usersWritten,
+        ],
       );
-      const usersWritten = merged.rowCount ?? 0;
       // The rows and the job's outcome are one fact: the job is completed in the transaction that
       // merged its rows, through the ledger's own state machine and audit trail. Fired as the job's
       // execution, so that execution's FinishJob step finds it done and replays this output.

@@ -38,15 +38,15 @@ const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
         rest: (count) =>
           `${n(count)} more ${count === 1 ? 'is' : 'are'} kept with the job (sidestep job rejected ${p.jobId}).`,
       });
+      const imported = `${n(p.rows)} ${p.rows === 1 ? 'row was' : 'rows were'} imported${
+        typeof p.usersWritten === 'number'
+          ? `: ${n(p.usersWritten)} ${p.usersWritten === 1 ? 'user' : 'users'} new or changed.`
+          : '.'
+      }`;
       return {
         subject: `Import finished: ${p.fileName}`,
-        lines: [
-          `Your import of ${p.fileName} finished.`,
-          `${n(p.rows)} rows were imported.`,
-          ...rejected.lines,
-          `Job: ${p.jobId}`,
-        ],
-        body: html`<p>Your import of <strong>${p.fileName}</strong> finished.</p><p>${n(p.rows)} rows were imported.</p>${rejected.body}<p>Job: <code>${p.jobId}</code></p>`,
+        lines: [`Your import of ${p.fileName} finished.`, imported, ...rejected.lines, `Job: ${p.jobId}`],
+        body: html`<p>Your import of <strong>${p.fileName}</strong> finished.</p><p>${imported}</p>${rejected.body}<p>Job: <code>${p.jobId}</code></p>`,
       };
     },
     ja: (p, { n }) => {
@@ -56,15 +56,20 @@ const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
         rest: (count) =>
           `残りの ${n(count)} 件はジョブに記録されています (sidestep job rejected ${p.jobId})。`,
       });
+      const imported = `${n(p.rows)} 件を取り込みました${
+        typeof p.usersWritten === 'number'
+          ? ` (新規または変更されたユーザー: ${n(p.usersWritten)} 件)。`
+          : '。'
+      }`;
       return {
         subject: `インポートが完了しました: ${p.fileName}`,
         lines: [
           `${p.fileName} のインポートが完了しました。`,
-          `${n(p.rows)} 件を取り込みました。`,
+          imported,
           ...rejected.lines,
           `ジョブ: ${p.jobId}`,
         ],
-        body: html`<p><strong>${p.fileName}</strong> のインポートが完了しました。</p><p>${n(p.rows)} 件を取り込みました。</p>${rejected.body}<p>ジョブ: <code>${p.jobId}</code></p>`,
+        body: html`<p><strong>${p.fileName}</strong> のインポートが完了しました。</p><p>${imported}</p>${rejected.body}<p>ジョブ: <code>${p.jobId}</code></p>`,
       };
     },
   },
