@@ -16,6 +16,7 @@ import { serveBucketApis } from './s3-bucket-apis.ts';
 import { keepCrc64NvmeChecksums } from './s3-checksums.ts';
 import { denyDeletes } from './s3-delete-objects.ts';
 import { serveListParts } from './s3-list-parts.ts';
+import { checkMultipartRequests } from './s3-multipart-requests.ts';
 import { serveVersioningApis } from './s3-versioning-apis.ts';
 import { keepObjectVersions } from './s3-versions.ts';
 import { answerSqsOperation, awsQueryErrorHeader, injectSqs } from './sqs-operations.ts';
@@ -160,15 +161,17 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     });
   }
 
+  // Function URLs share S3's `/:bucket/*` paths: the S3 hooks below leave them to their own hook.
+  const isFunctionUrl = (request: { readonly url: string }) =>
+    functionUrls !== undefined && request.url.startsWith(FUNCTION_URL_PATH_PREFIX);
+  // What S3 refuses of a multipart upload's parts, completion and abort, that fauxqs lets through
+  // (after IAM, before the checksums: an upload of another key is NoSuchUpload, not checked).
+  checkMultipartRequests(app, stores.s3Store, isFunctionUrl);
   // CRC-64/NVME checksums as S3 keeps them (after IAM: a refused request is not checked).
   keepCrc64NvmeChecksums(app, stores.s3Store);
   // ListParts, which fauxqs serves as GetObject (after IAM: s3:ListMultipartUploadParts; before the
   // versions hook, which would serve a versioned bucket's key). Function URLs are left to their hook.
-  serveListParts(
-    app,
-    stores.s3Store,
-    (request) => functionUrls !== undefined && request.url.startsWith(FUNCTION_URL_PATH_PREFIX),
-  );
+  serveListParts(app, stores.s3Store, isFunctionUrl);
   // Object versions (after the checksum check: a refused write makes no version), and the bucket
   // APIs over them: ListObjectVersions, Get/PutBucketVersioning.
   const versions = await keepObjectVersions(app, stores.s3Store);

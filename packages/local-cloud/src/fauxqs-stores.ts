@@ -6,6 +6,34 @@ import type { buildApp } from 'fauxqs';
 /** What fauxqs's `buildApp` takes as `stores`: its SQS, SNS and S3 stores. */
 export type FauxqsStores = NonNullable<NonNullable<Parameters<typeof buildApp>[0]>['stores']>;
 
+/**
+ * fauxqs's stored multipart upload (`MultipartUpload` in its dist/s3/s3Types.d.ts, whose checksum
+ * algorithms stop at CRC32 / SHA1 / SHA256; s3-checksums.ts gives every upload created without one
+ * CRC64NVME).
+ */
+export interface StoredUpload {
+  readonly uploadId: string;
+  readonly bucket: string;
+  readonly key: string;
+  checksumAlgorithm?: string;
+  readonly parts: Map<
+    number,
+    {
+      readonly partNumber: number;
+      readonly body: Buffer;
+      /** Quoted, as UploadPart returned it. */
+      readonly etag: string;
+      readonly lastModified: Date;
+      checksumValue?: string;
+    }
+  >;
+}
+
+/** The multipart uploads in progress in fauxqs's S3 store, by upload id (its own map, not a copy). */
+export function storedUploads(store: FauxqsStores['s3Store']): Map<string, StoredUpload> {
+  return (store as unknown as { multipartUploads: Map<string, StoredUpload> }).multipartUploads;
+}
+
 /** fauxqs's stores, loaded from and written through to a state directory. */
 export interface PersistentFauxqsStores {
   readonly stores: FauxqsStores;

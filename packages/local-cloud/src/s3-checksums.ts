@@ -1,16 +1,10 @@
 import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import type { buildApp } from 'fauxqs';
-import type { FauxqsStores } from './fauxqs-stores.ts';
+import { type FauxqsStores, storedUploads } from './fauxqs-stores.ts';
 
 type S3Store = FauxqsStores['s3Store'];
 type FauxqsApp = ReturnType<typeof buildApp>;
-
-/** fauxqs's stored multipart upload, as far as checksums go (its own types stop at CRC32/SHA1/SHA256). */
-interface StoredUpload {
-  checksumAlgorithm?: string;
-  readonly parts: Map<number, { readonly body: Buffer; checksumValue?: string }>;
-}
 
 interface StoredObject {
   checksumAlgorithm?: string;
@@ -50,7 +44,7 @@ export function keepCrc64NvmeChecksums(app: FauxqsApp, store: S3Store): void {
     }
     return value;
   };
-  const uploads = (store as unknown as { multipartUploads: Map<string, StoredUpload> }).multipartUploads;
+  const uploads = storedUploads(store);
 
   // An object's stored full-object CRC-64/NVME is the checksum of the body a read hands out: with
   // persistence, fauxqs reads the body back from SQLite on each read (a new buffer), and

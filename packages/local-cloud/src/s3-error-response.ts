@@ -38,6 +38,16 @@ export function noSuchBucket(bucket: string): S3ErrorResponse {
   ]);
 }
 
+/** 404 `NoSuchUpload`: an upload id never created, completed, aborted, or of another bucket or key. */
+export function noSuchUpload(uploadId: string): S3ErrorResponse {
+  return new S3ErrorResponse(
+    404,
+    'NoSuchUpload',
+    'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+    [['UploadId', uploadId]],
+  );
+}
+
 /** Sends `error` as S3's XML error document, with a request id as S3 gives one. */
 export function sendS3Error<Reply extends ErrorReply>(reply: Reply, error: S3ErrorResponse): Reply {
   const requestId = randomUUID().replaceAll('-', '').toUpperCase().slice(0, 16);

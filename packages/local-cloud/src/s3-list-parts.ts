@@ -1,31 +1,11 @@
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import type { buildApp } from 'fauxqs';
-import type { FauxqsStores } from './fauxqs-stores.ts';
-import { noSuchBucket, S3ErrorResponse, sendS3Error } from './s3-error-response.ts';
+import { type FauxqsStores, storedUploads } from './fauxqs-stores.ts';
+import { noSuchBucket, noSuchUpload, S3ErrorResponse, sendS3Error } from './s3-error-response.ts';
 import { escapeXml } from './xml-text.ts';
 
 type S3Store = FauxqsStores['s3Store'];
 type FauxqsApp = ReturnType<typeof buildApp>;
-
-/** fauxqs's stored multipart upload (`MultipartUpload` in its dist/s3/s3Types.d.ts). */
-interface StoredUpload {
-  readonly uploadId: string;
-  readonly bucket: string;
-  readonly key: string;
-  /** CRC32, SHA1, SHA256 (fauxqs), or CRC64NVME (s3-checksums.ts, for every upload created without one). */
-  readonly checksumAlgorithm?: string;
-  readonly parts: Map<
-    number,
-    {
-      readonly partNumber: number;
-      readonly body: Buffer;
-      /** Quoted, as UploadPart returned it. */
-      readonly etag: string;
-      readonly lastModified: Date;
-      readonly checksumValue?: string;
-    }
-  >;
-}
 
 /** ListParts' default and largest page. */
 const MAX_PARTS = 1000;
@@ -65,7 +45,7 @@ export function serveListParts(
   /** Requests another API answers on these paths (function URLs), left alone. */
   isOtherApi: (request: { readonly url: string }) => boolean = () => false,
 ): void {
-  const uploads = (store as unknown as { multipartUploads: Map<string, StoredUpload> }).multipartUploads;
+  const uploads = storedUploads(store);
 
   app.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'GET' || request.routeOptions.url !== '/:bucket/*' || isOtherApi(request)) return;
@@ -96,14 +76,8 @@ export function serveListParts(
     if (!store.hasBucket(bucket)) return sendS3Error(reply, noSuchBucket(bucket));
     const uploadId = typeof query.uploadId === 'string' ? query.uploadId : '';
     const upload = uploads.get(uploadId);
-    if (!upload || upload.bucket !== bucket || upload.key !== key) {
-      return error(
-        404,
-        'NoSuchUpload',
-        'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
-        [['UploadId', uploadId]],
-      );
-    }
+    if (!upload || upload.bucket !== bucket || upload.key !== key)
+      return sendS3Error(reply, noSuchUpload(uploadId));
 
     const limit = Math.min(maxParts ?? MAX_PARTS, MAX_PARTS);
     const after = marker ?? 0;

@@ -4,9 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   AbortMultipartUploadCommand,
-  type ChecksumAlgorithm,
   CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
   ListPartsCommand,
   type ListPartsCommandOutput,
   PutObjectCommand,
@@ -20,6 +18,7 @@ import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { endpointAuthorizer } from '../src/endpoint-authorization.ts';
 import { createLocalIam } from '../src/local-iam.ts';
+import { createUpload, type Upload, uploadPart } from './fixtures/multipart-uploads.ts';
 import { localClientConfig } from './fixtures/sqs-endpoint.ts';
 
 // https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListParts.html
@@ -57,44 +56,6 @@ afterAll(async () => {
 const failure = (call: Promise<unknown>) =>
   rejectionOf(call, Error) as Promise<Error & { $metadata?: { httpStatusCode?: number } }>;
 
-interface Upload {
-  readonly bucket: string;
-  readonly key: string;
-  readonly uploadId: string;
-}
-
-async function createUpload(
-  client: S3Client,
-  key: string,
-  checksumAlgorithm?: ChecksumAlgorithm,
-  bucket = BUCKET,
-): Promise<Upload> {
-  const { UploadId } = await client.send(
-    new CreateMultipartUploadCommand({
-      Bucket: bucket,
-      Key: key,
-      ...(checksumAlgorithm === undefined ? {} : { ChecksumAlgorithm: checksumAlgorithm }),
-      ...(checksumAlgorithm === 'CRC64NVME' ? { ChecksumType: 'FULL_OBJECT' as const } : {}),
-    }),
-  );
-  if (!UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
-  return { bucket, key, uploadId: UploadId };
-}
-
-/** Uploads a part, with its CRC-64/NVME when `withCrc64` (as an upload created CRC64NVME's client does). */
-function uploadPart(client: S3Client, upload: Upload, number: number, body: Buffer, withCrc64 = true) {
-  return client.send(
-    new UploadPartCommand({
-      Bucket: upload.bucket,
-      Key: upload.key,
-      UploadId: upload.uploadId,
-      PartNumber: number,
-      Body: body,
-      ...(withCrc64 ? { ChecksumCRC64NVME: crc64Nvme(body) } : {}),
-    }),
-  );
-}
-
 const listParts = (
   client: S3Client,
   upload: Upload,
@@ -109,7 +70,7 @@ const bodyOf = (seed: number, size: number) => Buffer.alloc(size, `part ${seed};
 
 describe('the local S3 ListParts', () => {
   it('lists the parts in part-number order with the sizes, ETags and CRC-64/NVME UploadPart took', async () => {
-    const upload = await createUpload(s3, 'ordered.csv', 'CRC64NVME');
+    const upload = await createUpload(s3, BUCKET, 'ordered.csv', 'CRC64NVME');
     const bodies = new Map([
       [3, bodyOf(3, 300)],
       [1, bodyOf(1, 100)],
@@ -161,16 +122,16 @@ describe('the local S3 ListParts', () => {
 
   it('gives every part of an upload created without a checksum its CRC-64/NVME (FULL_OBJECT)', async () => {
     const bare = clientOf(endpoint.url, 'local', { bare: true });
-    const upload = await createUpload(bare, 'no-checksum.csv');
+    const upload = await createUpload(bare, BUCKET, 'no-checksum.csv');
     const body = bodyOf(7, 777);
-    await uploadPart(bare, upload, 1, body, false);
+    await uploadPart(bare, upload, 1, body, { withCrc64: false });
     const listing = await listParts(bare, upload);
     expect(listing).toMatchObject({ ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'FULL_OBJECT' });
     expect(listing.Parts?.map((part) => part.ChecksumCRC64NVME)).toEqual([crc64Nvme(body)]);
   });
 
   it('lists a CRC32 upload’s parts with the CRC32 UploadPart took, as a COMPOSITE upload', async () => {
-    const upload = await createUpload(s3, 'crc32.csv', 'CRC32');
+    const upload = await createUpload(s3, BUCKET, 'crc32.csv', 'CRC32');
     const part = await s3.send(
       new UploadPartCommand({
         Bucket: BUCKET,
@@ -191,7 +152,7 @@ describe('the local S3 ListParts', () => {
   });
 
   it('pages through 5 parts with MaxParts 2, NextPartNumberMarker and IsTruncated', async () => {
-    const upload = await createUpload(s3, 'paged.csv', 'CRC64NVME');
+    const upload = await createUpload(s3, BUCKET, 'paged.csv', 'CRC64NVME');
     for (const number of [5, 4, 3, 2, 1]) await uploadPart(s3, upload, number, bodyOf(number, 10 * number));
 
     const pages: { numbers: number[]; truncated?: boolean; marker?: string; next?: string; max?: number }[] =
@@ -229,7 +190,7 @@ describe('the local S3 ListParts', () => {
   });
 
   it('lists a part uploaded again under the same number as the later upload only', async () => {
-    const upload = await createUpload(s3, 'replaced.csv', 'CRC64NVME');
+    const upload = await createUpload(s3, BUCKET, 'replaced.csv', 'CRC64NVME');
     const first = await uploadPart(s3, upload, 1, bodyOf(1, 50));
     const again = bodyOf(2, 80);
     const second = await uploadPart(s3, upload, 1, again);
@@ -246,9 +207,9 @@ describe('the local S3 ListParts', () => {
   });
 
   it('answers 404 NoSuchUpload for an unknown upload id, and for an upload of another key or bucket (NoSuchBucket for a missing bucket)', async () => {
-    const upload = await createUpload(s3, 'mine.csv', 'CRC64NVME');
+    const upload = await createUpload(s3, BUCKET, 'mine.csv', 'CRC64NVME');
     await uploadPart(s3, upload, 1, bodyOf(1, 10));
-    const other = await createUpload(s3, 'mine.csv', 'CRC64NVME', VERSIONED_BUCKET);
+    const other = await createUpload(s3, VERSIONED_BUCKET, 'mine.csv', 'CRC64NVME');
     for (const asked of [
       { ...upload, uploadId: 'not-an-upload' },
       { ...upload, key: 'theirs.csv' },
@@ -277,7 +238,7 @@ describe('the local S3 ListParts', () => {
   });
 
   it('answers NoSuchUpload once the upload was completed, and once it was aborted', async () => {
-    const completed = await createUpload(s3, 'completed.csv', 'CRC64NVME');
+    const completed = await createUpload(s3, BUCKET, 'completed.csv', 'CRC64NVME');
     const part = await uploadPart(s3, completed, 1, bodyOf(1, 20));
     expect((await listParts(s3, completed)).Parts).toHaveLength(1);
     await s3.send(
@@ -290,7 +251,7 @@ describe('the local S3 ListParts', () => {
     );
     expect((await failure(listParts(s3, completed))).name).toBe('NoSuchUpload');
 
-    const aborted = await createUpload(s3, 'aborted.csv', 'CRC64NVME');
+    const aborted = await createUpload(s3, BUCKET, 'aborted.csv', 'CRC64NVME');
     await uploadPart(s3, aborted, 1, bodyOf(1, 20));
     expect((await listParts(s3, aborted)).Parts).toHaveLength(1);
     await s3.send(
@@ -301,7 +262,7 @@ describe('the local S3 ListParts', () => {
 
   it('lists the parts of an upload to a key of a versioned bucket that has an object already', async () => {
     await s3.send(new PutObjectCommand({ Bucket: VERSIONED_BUCKET, Key: 'existing.csv', Body: 'v1' }));
-    const upload = await createUpload(s3, 'existing.csv', 'CRC64NVME', VERSIONED_BUCKET);
+    const upload = await createUpload(s3, VERSIONED_BUCKET, 'existing.csv', 'CRC64NVME');
     const body = bodyOf(1, 33);
     const part = await uploadPart(s3, upload, 1, body);
     const listing = await listParts(s3, upload);
@@ -310,7 +271,7 @@ describe('the local S3 ListParts', () => {
   });
 
   it('refuses a max-parts or part-number-marker that is no integer from 0 to 2^31-1 with InvalidArgument', async () => {
-    const upload = await createUpload(s3, 'arguments.csv', 'CRC64NVME');
+    const upload = await createUpload(s3, BUCKET, 'arguments.csv', 'CRC64NVME');
     for (const query of [
       'max-parts=two',
       'max-parts=-1',
@@ -341,7 +302,7 @@ describe('ListParts across a restart', () => {
       try {
         await first.createBucket(BUCKET);
         const client = clientOf(first.url);
-        const created = await createUpload(client, 'kept.csv', 'CRC64NVME');
+        const created = await createUpload(client, BUCKET, 'kept.csv', 'CRC64NVME');
         for (const number of [2, 1]) await uploadPart(client, created, number, bodyOf(number, 40 * number));
         return { upload: created, before: await listParts(client, created) };
       } finally {
@@ -422,7 +383,7 @@ describe('ListParts and IAM', () => {
     guarded = await startAwsEndpoint({ port: 0, authorize: endpointAuthorizer(iam) });
     await guarded.createBucket(BUCKET);
     const operator = clientOf(guarded.url);
-    upload = await createUpload(operator, 'guarded.csv', 'CRC64NVME');
+    upload = await createUpload(operator, BUCKET, 'guarded.csv', 'CRC64NVME');
     await uploadPart(operator, upload, 1, bodyOf(1, 10));
   });
   afterAll(async () => {
