@@ -31,10 +31,15 @@ export const TRANSIENT_STATUS_UPDATER_ERRORS = ['JobLedgerUnavailableError'] as 
 /**
  * Errors the export-finalizer reports as transient: S3 throttled it, answered 5xx or could not be
  * reached; it aborted its multipart upload and reported nothing, so the same step retried starts over
- * (the finalizer is idempotent). Its other errors (a part missing or corrupt, a result that fails its
+ * (the finalizer is idempotent); or Secrets Manager could not give it the download links' signing key
+ * (`SecretUnavailableError`, before any S3 work: a throttle or a network error on a cold start, or
+ * when its cached key expires). Its other errors (a part missing or corrupt, a result that fails its
  * check) are permanent.
  */
-export const TRANSIENT_EXPORT_FINALIZER_ERRORS = ['ExportStorageUnavailableError'] as const;
+export const TRANSIENT_EXPORT_FINALIZER_ERRORS = [
+  'ExportStorageUnavailableError',
+  'SecretUnavailableError',
+] as const;
 
 /**
  * ECS API errors while starting the task (capacity, throttling, service faults), retried. A task that

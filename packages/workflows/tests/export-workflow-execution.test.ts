@@ -420,6 +420,28 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['export.ready']);
   });
 
+  it("retries the finalizer's signing key being unavailable (Secrets Manager throttled or unreachable), then exports", async () => {
+    let attempts = 0;
+    const env = cloud({
+      finalizer: (input) => {
+        attempts += 1;
+        if (attempts === 1) {
+          // What resolving DOWNLOAD_SIGNING_KEY_SECRET_ARN throws (the finalizer's config), before any S3 work.
+          throw lambdaError(
+            'SecretUnavailableError',
+            'DOWNLOAD_SIGNING_KEY_SECRET_ARN: the download signing secret arn:aws:secretsmanager:us-east-1:000000000000:secret:sidestep-download-key could not be fetched',
+          );
+        }
+        return finalized(input);
+      },
+    });
+    const run = await execute(pipeInput(request('req-7b')), env);
+
+    expect(run.failure).toBeUndefined();
+    expect(env.finalizations).toHaveLength(2);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['export.ready']);
+  });
+
   it('retries an ECS API error while starting the task', async () => {
     let attempts = 0;
     const env = cloud({
