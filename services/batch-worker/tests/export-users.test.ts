@@ -600,6 +600,32 @@ for (const backend of databaseBackends()) {
       expect(await jobCounts(database.db, jobId)).toMatchObject({ rows_total: '10', worker_error: null });
     });
 
+    it("clears an earlier task's failure from the job as a rerun starts, and keeps the reason of a job no longer running", async () => {
+      const domain = uniqueDomain();
+      await seedUsers(database.db, domain, 3);
+      const jobId = await runningExportJob(database.db);
+      await database.db.query(
+        `UPDATE jobs SET worker_error = 'interrupted by SIGTERM; the parts stored are kept for the retry' WHERE id = $1`,
+        [jobId],
+      );
+      // The rerun, seen as it stores its first part: were it killed now, the job's failure step would
+      // find no reason of the worker's and take the one it caught.
+      const whileRunning: Promise<unknown>[] = [];
+      const target = recording(new S3ExportTarget(s3.client, BUCKET), () => {
+        whileRunning.push(jobCounts(database.db, jobId));
+      });
+      await run(jobId, { emailDomain: domain }, { target });
+      expect(await whileRunning[0]).toMatchObject({ worker_error: null });
+
+      const failed = await runningExportJob(database.db);
+      await database.db.query(
+        `UPDATE jobs SET state = 'failed', worker_error = 'out of memory' WHERE id = $1`,
+        [failed],
+      );
+      expect((await failure(run(failed, undefined))).cause).toBeInstanceOf(JobNotRunnableError);
+      expect((await jobCounts(database.db, failed)).worker_error).toBe('out of memory');
+    });
+
     it('stops when aborted mid-stream and writes no manifest', async () => {
       const domain = uniqueDomain();
       await seedUsers(database.db, domain, 20_000);

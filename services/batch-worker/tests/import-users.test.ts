@@ -285,6 +285,44 @@ for (const backend of databaseBackends()) {
       });
     });
 
+    it("clears an earlier task's failure from the job as a rerun starts, so a rerun that dies unrecorded is not failed with it", async () => {
+      const jobId = await runningJob(database.db);
+      // What a task interrupted by SIGTERM records before it exits 143 and the workflow reruns it.
+      await database.db.query(
+        `UPDATE jobs SET worker_error = 'interrupted by SIGTERM; nothing was imported; the staged records are kept for the retry',
+           rows_rejected = 2, row_errors = '[{"line": 3, "field": "email", "message": "not a valid email address"}]'
+         WHERE id = $1`,
+        [jobId],
+      );
+      // The rerun, seen as it reads the file: were it killed now (memory, timeout), the job's failure
+      // step would find no reason of the worker's and take the one it caught.
+      let whileRunning: unknown;
+      const csv = usersCsv(3, 'rerun-');
+      await run(jobId, csv, {
+        openSource: async () => {
+          whileRunning = await jobRow(database.db, jobId);
+          return Readable.from([Buffer.from(csv)]);
+        },
+      });
+      expect(whileRunning).toMatchObject({
+        state: 'running',
+        worker_error: null,
+        rows_rejected: null,
+        row_errors: null,
+      });
+    });
+
+    it("keeps the reason of a job no longer running: a late task's refusal does not replace it", async () => {
+      const jobId = await runningJob(database.db);
+      await database.db.query(
+        `UPDATE jobs SET state = 'failed', worker_error = 'header: missing required column "email"' WHERE id = $1`,
+        [jobId],
+      );
+      const error = await failure(run(jobId, usersCsv(1, 'late-')));
+      expect(error.cause).toBeInstanceOf(JobNotRunnableError);
+      expect((await jobRow(database.db, jobId)).worker_error).toBe('header: missing required column "email"');
+    });
+
     it('imports nothing, successfully, from a file with only a header', async () => {
       const jobId = await runningJob(database.db);
       const summary = await run(jobId, 'external_id,email\r\n');

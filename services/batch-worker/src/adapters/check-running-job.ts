@@ -1,20 +1,12 @@
 import type pg from 'pg';
 import { JobNotRunnableError } from '../errors.ts';
 
-/**
- * Throws {@link JobNotRunnableError} unless job `jobId` exists, is of `kind` and is running: the
- * import and the export write nothing for a job that is missing, of the other kind, or no longer running.
- */
-export async function checkRunningJob(
-  client: pg.Client,
+/** @throws {JobNotRunnableError} unless `job` (job `jobId`'s row, if any) is a running job of `kind`. */
+export function assertRunnable(
   jobId: string,
+  job: { readonly kind: string; readonly state: string } | undefined,
   kind: 'import' | 'export',
-): Promise<void> {
-  const { rows } = await client.query<{ kind: string; state: string }>(
-    'SELECT kind, state FROM jobs WHERE id = $1',
-    [jobId],
-  );
-  const job = rows[0];
+): void {
   if (!job) throw new JobNotRunnableError(jobId, 'no such job', undefined);
   if (job.kind !== kind) {
     throw new JobNotRunnableError(jobId, `is an ${job.kind} job, not an ${kind}`, job.state);
@@ -22,4 +14,39 @@ export async function checkRunningJob(
   if (job.state !== 'running') {
     throw new JobNotRunnableError(jobId, `is ${job.state}, an ${kind} runs only on a running job`, job.state);
   }
+}
+
+/**
+ * As a task of a running job starts: clears what an earlier task of the job recorded as it failed
+ * (`worker_error`, and an import's rejected-row counts). The job's failure step prefers the worker's
+ * own reason to the error it caught, so a rerun that dies without recording one (killed for memory,
+ * timed out, its task stopped) would otherwise fail the job with the reason of the task before it,
+ * such as "interrupted by SIGTERM; the staged records are kept for the retry" when the failure
+ * then drops them. A task that fails records its own again.
+ */
+export async function clearEarlierFailure(client: pg.Client, jobId: string): Promise<void> {
+  await client.query(
+    `UPDATE jobs SET worker_error = NULL, rows_rejected = NULL, row_errors = NULL, updated_at = now()
+     WHERE id = $1 AND state = 'running'`,
+    [jobId],
+  );
+}
+
+/**
+ * Throws {@link JobNotRunnableError} unless job `jobId` exists, is of `kind` and is running: the
+ * import and the export write nothing for a job that is missing, of the other kind, or no longer
+ * running. Then clears an earlier task's failure ({@link clearEarlierFailure}).
+ */
+export async function checkRunningJob(
+  client: pg.Client,
+  jobId: string,
+  kind: 'import' | 'export',
+): Promise<void> {
+  const { rows } = await client.query<{ kind: string; state: string; worker_error: string | null }>(
+    'SELECT kind, state, worker_error FROM jobs WHERE id = $1',
+    [jobId],
+  );
+  const job = rows[0];
+  assertRunnable(jobId, job, kind);
+  if (job?.worker_error != null) await clearEarlierFailure(client, jobId);
 }

@@ -122,7 +122,8 @@ export class PostgresUserExportStore implements UserExportStore {
     // The progress row goes in the same statement: a finished export has counts, not progress.
     await this.#client.query(
       `WITH finished AS (DELETE FROM export_progress WHERE job_id = $1)
-       UPDATE jobs SET rows_total = $2, bytes = $3, worker_error = NULL, updated_at = now() WHERE id = $1`,
+       UPDATE jobs SET rows_total = $2, bytes = $3, worker_error = NULL, updated_at = now()
+       WHERE id = $1 AND state = 'running'`,
       [jobId, result.rowsTotal, result.bytes],
     );
   }
@@ -133,10 +134,11 @@ export class PostgresUserExportStore implements UserExportStore {
     const client = workerClient(this.#connection);
     await client.connect();
     try {
-      await client.query('UPDATE jobs SET worker_error = $2, updated_at = now() WHERE id = $1', [
-        jobId,
-        reason,
-      ]);
+      // A job no longer running (failed by the sweeper or an operator meanwhile) keeps its reason.
+      await client.query(
+        `UPDATE jobs SET worker_error = $2, updated_at = now() WHERE id = $1 AND state = 'running'`,
+        [jobId, reason],
+      );
     } finally {
       await client.end().catch(() => {});
     }

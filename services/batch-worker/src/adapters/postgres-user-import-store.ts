@@ -22,7 +22,8 @@ import type {
   UserImportStore,
   ValidationLimits,
 } from '../domain/user-import-store.ts';
-import { DatabaseConflictError, JobNotRunnableError, TooManyRejectedRowsError } from '../errors.ts';
+import { DatabaseConflictError, TooManyRejectedRowsError } from '../errors.ts';
+import { assertRunnable, clearEarlierFailure } from './check-running-job.ts';
 import {
   createRejectsSql,
   IMPORT_MERGE_LOCK,
@@ -174,7 +175,8 @@ export class PostgresUserImportStore implements UserImportStore {
     if (job?.kind === 'import' && job.state === 'succeeded' && job.completed_by_worker) {
       return { state: 'completed', result: resultOf(job) };
     }
-    assertRunnable(jobId, job);
+    assertRunnable(jobId, job, 'import');
+    if (job?.worker_error != null) await clearEarlierFailure(this.#client, jobId);
     return { state: 'running' };
   }
 
@@ -414,7 +416,7 @@ export class PostgresUserImportStore implements UserImportStore {
         await client.query('ROLLBACK');
         return 'conflict';
       }
-      assertRunnable(jobId, jobs[0]);
+      assertRunnable(jobId, jobs[0], 'import');
       const { rowsRejected, rowErrors, overLine } = await this.#validateStaged(client, staging, limits);
       const rowsTotal = Number(registered.records);
       if (overLine !== undefined) {
@@ -556,7 +558,7 @@ export class PostgresUserImportStore implements UserImportStore {
     await this.#withOwnConnection((client) =>
       client.query(
         `UPDATE jobs SET worker_error = $2, rows_rejected = $3, row_errors = $4::jsonb, updated_at = now()
-         WHERE id = $1 AND state <> 'succeeded'`,
+         WHERE id = $1 AND state = 'running'`,
         [jobId, failure.reason, failure.rowsRejected, JSON.stringify(failure.rowErrors)],
       ),
     );
@@ -592,17 +594,6 @@ export class PostgresUserImportStore implements UserImportStore {
         return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
       },
     } as Queryable;
-  }
-}
-
-/** @throws {JobNotRunnableError} unless `job` is a running import. */
-function assertRunnable(jobId: string, job: Pick<JobRow, 'kind' | 'state'> | undefined): void {
-  if (!job) throw new JobNotRunnableError(jobId, 'no such job', undefined);
-  if (job.kind !== 'import') {
-    throw new JobNotRunnableError(jobId, `is an ${job.kind} job, not an import`, job.state);
-  }
-  if (job.state !== 'running') {
-    throw new JobNotRunnableError(jobId, `is ${job.state}, an import runs only on a running job`, job.state);
   }
 }
 
