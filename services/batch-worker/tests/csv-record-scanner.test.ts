@@ -87,6 +87,34 @@ describe('CsvRecordScanner', () => {
     }
   });
 
+  it('marks a record with bytes that are not UTF-8 in field i as u<i> and sends its fields empty, however the bytes are cut', () => {
+    // Windows-1252 "é" (0xE9), a lone continuation byte, a cut three-byte character, an overlong "/";
+    // and valid multi-byte characters (cut by every piece size) that mark nothing.
+    const csv = Buffer.concat([
+      Buffer.from('a,b,c\n1,Zoë,日本\n1,caf'),
+      Buffer.from([0xe9]),
+      Buffer.from(',3\n"x\n'),
+      Buffer.from([0x80]),
+      Buffer.from('",2,3\n1,2,'),
+      Buffer.from([0xe6, 0x97]),
+      Buffer.from('\n1,'),
+      Buffer.from([0xc0, 0xaf]),
+      Buffer.from(',3\n1,"a,""b",'),
+      Buffer.from([0xff]),
+      Buffer.from('\n9,ü,ß'),
+    ]);
+    for (const size of SIZES) {
+      expect(scan(csv, size).copy).toBe(
+        '2,,1,Zoë,日本\n3,u1,,,\n5,u0,,,\n6,u2,,,\n7,u1,,,\n8,u2,,,\n9,,9,ü,ß\n',
+      );
+    }
+  });
+
+  it('marks the bytes that are not UTF-8 of a last record without a line end', () => {
+    const csv = Buffer.concat([Buffer.from('a,b\n1,2\n3,'), Buffer.from([0xe6, 0x97])]);
+    for (const size of SIZES) expect(scan(csv, size).copy).toBe('2,,1,2\n3,u1,,\n');
+  });
+
   it('marks a record whose trimmed fields start or end with whitespace or a non-ASCII byte, however the bytes are cut', () => {
     // Fields 0 and 2 are trimmed, field 1 is not: its edges mark nothing.
     const records = [

@@ -323,6 +323,21 @@ for (const backend of databaseBackends()) {
       expect((await jobRow(database.db, jobId)).worker_error).toBe('header: missing required column "email"');
     });
 
+    it('rejects a row whose bytes are not UTF-8 (a name saved as Windows-1252), naming its line and field, and imports the rest', async () => {
+      const jobId = await runningJob(database.db);
+      const csv = Buffer.concat([
+        Buffer.from('external_id,email,name\nenc-1,enc-1@example.com,Zoë\nenc-2,enc-2@example.com,Caf'),
+        Buffer.from([0xe9]), // "é" in Windows-1252
+        Buffer.from('\nenc-3,enc-3@example.com,日本\n'),
+      ]);
+      const summary = await run(jobId, csv);
+      expect(summary).toMatchObject({ rowsTotal: 3, rowsImported: 2, rowsRejected: 1 });
+      expect((await users('enc-')).map((user) => user.name)).toEqual(['Zoë', '日本']);
+      expect((await jobRow(database.db, jobId)).row_errors).toEqual([
+        { line: 3, field: 'name', message: 'is not UTF-8 text: save the file as CSV UTF-8' },
+      ]);
+    });
+
     it('imports nothing, successfully, from a file with only a header', async () => {
       const jobId = await runningJob(database.db);
       const summary = await run(jobId, 'external_id,email\r\n');

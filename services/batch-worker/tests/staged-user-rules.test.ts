@@ -151,6 +151,7 @@ for (const backend of databaseBackends()) {
       [['f6', null, null, null, null, null], 'row', 'has 6 fields, the header has 5'],
       [['n4', null, null, null, null, null], 'note', 'contains a NUL character'],
       [['n0', null, null, null, null, null], 'external_id', 'contains a NUL character'],
+      [['u2', null, null, null, null, null], 'name', 'is not UTF-8 text: save the file as CSV UTF-8'],
     ] as [StagedRow, string, string][])('rejects %j: %s %s', async (row, field, message) => {
       expect(await validate([row])).toEqual({
         rejected: '1',

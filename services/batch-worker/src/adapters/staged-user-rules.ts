@@ -4,13 +4,16 @@ import type { HeaderMapping } from '../domain/map-header.ts';
 // The import's row rules, in SQL: PostgreSQL checks the staged rows set-based, so each rule is
 // defined once, here, and used by both the validation (which puts each staged segment's rejected
 // rows into the staging's rejects table, counted and reported at the completion) and the merge
-// (which skips them). The field-count and NUL rules are found by the worker's
+// (which skips them). The field-count, NUL and UTF-8 rules are found by the worker's
 // CsvRecordScanner (PostgreSQL could not stage such a record) and arrive as the `reject` code.
 
 /** The longest `external_id` accepted: ids are keys, not documents. */
 export const MAX_EXTERNAL_ID_LENGTH = 256;
 /** RFC 5321's limit on a forward path, the practical maximum of an address. */
 export const MAX_EMAIL_LENGTH = 254;
+
+/** Why a field whose bytes are not UTF-8 is left out, and what fixes it. */
+export const NOT_UTF8_MESSAGE = 'is not UTF-8 text: save the file as CSV UTF-8';
 
 /**
  * The characters JavaScript's `String.prototype.trim` removes (WhiteSpace and LineTerminator), which
@@ -83,7 +86,7 @@ export function fieldNames(header: HeaderMapping): string[] {
 
 /**
  * The first rule a staged row breaks, as `ARRAY[field, message]`, or NULL for a valid row. In order:
- * the field count and NUL characters (from the scanner's `reject`), then `external_id` present
+ * the field count, NUL characters and bytes that are not UTF-8 (from the scanner's `reject`), then `external_id` present
  * (trimmed) and at most {@link MAX_EXTERNAL_ID_LENGTH} characters, then `email` present and a valid
  * address of at most {@link MAX_EMAIL_LENGTH} characters.
  */
@@ -99,6 +102,8 @@ export function rowProblemSql(staged: StagedRows): string {
         ARRAY['row', 'has ' || substr(reject, 2) || ' fields, the header has ${header.columnCount}']
       WHEN reject LIKE 'n%' THEN
         ARRAY[(${names})[substr(reject, 2)::int + 1], 'contains a NUL character']
+      WHEN reject LIKE 'u%' THEN
+        ARRAY[(${names})[substr(reject, 2)::int + 1], '${NOT_UTF8_MESSAGE}']
       WHEN ${id} = '' THEN ARRAY['external_id', 'is empty']
       WHEN char_length(${field(header.externalId)}) > ${MAX_EXTERNAL_ID_LENGTH}
         AND char_length(${id}) > ${MAX_EXTERNAL_ID_LENGTH} THEN

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { parse } from 'csv-parse/sync';
 import { MalformedCsvError } from '../errors.ts';
 
@@ -76,7 +77,9 @@ export interface CsvRecordScannerOptions {
  *   and which orders the rows (the file's last row of an id wins).
  * - `reject`: empty, or why PostgreSQL could not stage the record as it is: `f<n>` for a record of
  *   `n` fields when the header has another count, `n<i>` for a NUL byte in field `i` (0-based;
- *   PostgreSQL text cannot hold one, and COPY would abort on it). Such a record's fields are sent
+ *   PostgreSQL text cannot hold one, and COPY would abort on it), `u<i>` for bytes in field `i` that
+ *   are not UTF-8 (a file saved as Windows-1252 or Shift_JIS: COPY would abort the whole import on
+ *   them, SQLSTATE 22021, naming a line of the segment and no field). Such a record's fields are sent
  *   empty; `staged-user-rules.ts` turns the code into the row error. Or `t` ({@link TRIM_MARK}): the
  *   record is sent as written, and the value of one of the shape's trimmed fields starts or ends
  *   with a byte that is not printable ASCII (`!` to `~`): whitespace, a control character or any
@@ -175,6 +178,11 @@ export class CsvRecordScanner {
     let i = this.#scanned;
     let fieldStart = this.#fieldStart;
     let trimmed = this.#trimmed;
+    // UTF-8 is checked over the input's finished records at once (simdutf, in Node's C++: gigabytes a
+    // second), and record by record only in an input that fails it. Every record but the last ends
+    // in a line feed, which no multi-byte character contains, so a character cut by the piece's end
+    // is in the unfinished record, checked with the next piece.
+    const checkEach = !isUtf8(input.subarray(0, last ? length : input.lastIndexOf(LINE_FEED) + 1));
     const finish = (bodyEnd: number, next: number): void => {
       const line = this.#lines + 1;
       if (trimmed[this.#fields - 1] === 1) this.#checkEdges(input, fieldStart, bodyEnd);
@@ -185,7 +193,15 @@ export class CsvRecordScanner {
           this.#headerEnd = { offset: this.#base + next, lines: this.#lines + (next > bodyEnd ? 1 : 0) };
         } else {
           this.#checkSize(bodyEnd - recordStart, line);
-          out.record(line, this.#reject(), input, recordStart, bodyEnd, this.#columnCount);
+          let reject = this.#reject();
+          if (
+            checkEach &&
+            (reject === '' || reject === TRIM_MARK) &&
+            !isUtf8(input.subarray(recordStart, bodyEnd))
+          ) {
+            reject = `u${notUtf8Field(input, recordStart, bodyEnd)}`;
+          }
+          out.record(line, reject, input, recordStart, bodyEnd, this.#columnCount);
           records++;
         }
       }
@@ -345,6 +361,27 @@ export class CsvRecordScanner {
   #malformed(code: string, message: string, line: number): MalformedCsvError {
     return new MalformedCsvError(message, line, code, undefined);
   }
+}
+
+/**
+ * The first field (0-based) of the well-formed record `input[start, end)` whose bytes are not UTF-8.
+ * Only a record that fails the check comes here, so this walk may be simple: a quote toggles the
+ * state (a doubled quote toggles it twice), a comma outside quotes ends a field.
+ */
+function notUtf8Field(input: Buffer, start: number, end: number): number {
+  let field = 0;
+  let fieldStart = start;
+  let quoted = false;
+  for (let i = start; i < end; i++) {
+    const byte = input[i];
+    if (byte === QUOTE) quoted = !quoted;
+    else if (byte === COMMA && !quoted) {
+      if (!isUtf8(input.subarray(fieldStart, i))) return field;
+      field++;
+      fieldStart = i + 1;
+    }
+  }
+  return field;
 }
 
 /** The COPY input being built: a growing buffer, one line per record. */
