@@ -80,6 +80,7 @@ export {
   JobSource,
   JobState,
   JobSweeperInput,
+  MAX_JOB_DEADLINE_SECONDS,
   RegisterExportJobInput,
   RegisterImportJobInput,
   RegisterJobInput,

@@ -40,6 +40,9 @@ const StepFields = { expectedState: ExpectedState, executionId: ExecutionId };
 /** What every event on a registered job carries: the job, then {@link StepFields}. */
 const JobStepFields = { jobId: JobId, ...StepFields };
 
+/** The longest deadline a start may set: 7 days. */
+export const MAX_JOB_DEADLINE_SECONDS = 7 * 24 * 60 * 60;
+
 /**
  * The S3 object an import reads: from the EventBridge "Object Created" event's `detail`. Its
  * identity is `(bucket, key, versionId ?? sequencer ?? etag)`: the upload, not its bytes. S3 may
@@ -130,6 +133,12 @@ export const StartJobInput = /* @__PURE__ */ lazySchema(() =>
   z.object({
     event: z.literal('start'),
     ...JobStepFields,
+    /**
+     * How long the job may stay running before the job-sweeper fails it (`deadline_at`): the longest
+     * the workflow may wait for it, every rerun of its batch task included. From 60 s to 7 days;
+     * without it, the ledger's `JOB_DEADLINE_SECONDS` of the job's kind.
+     */
+    deadlineSeconds: z.optional(z.int().check(z.minimum(60), z.maximum(MAX_JOB_DEADLINE_SECONDS))),
   }),
 );
 /**

@@ -32,14 +32,17 @@ export const JOB_TRANSITIONS: { readonly [E in JobEvent]: JobTransition } = {
 };
 
 /**
- * How long a job of each kind may stay `running`: `start` sets `deadline_at` to now plus this, and
- * the job-sweeper fails a job still running past it. Above the longest the workflow waits for its
- * Fargate task (the batch-worker's `timeoutSeconds`, 1 hour by default) plus the status and
- * finalizer steps' retries, so a job whose workflow is alive is never swept.
+ * How long a job of each kind may stay `running` when its start does not say (`deadlineSeconds`,
+ * which the workflows send: `jobDeadlineSeconds` of @sidestep/workflows, from their batch task's
+ * timeout): `start` sets `deadline_at` to now plus this, and the job-sweeper fails a job still
+ * running past it. Not below the longest a workflow with the default 1-hour task waits: the first
+ * run of its Fargate task and every rerun after an interruption or a transient failure, with the
+ * waits between and the steps after (a test in @sidestep/workflows checks it), so a job whose
+ * workflow is alive is never swept.
  */
 export const JOB_DEADLINE_SECONDS: { readonly [K in JobKind]: number } = {
-  import: 2 * 60 * 60,
-  export: 2 * 60 * 60,
+  import: 9 * 60 * 60,
+  export: 9 * 60 * 60,
 };
 
 /** The reason the job-sweeper records on a job that missed its deadline. */

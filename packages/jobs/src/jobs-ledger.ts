@@ -62,6 +62,8 @@ export interface FireJobEventOptions {
   readonly firedBy: string;
   /** `fail`: the reason to record on the job. */
   readonly reason?: string;
+  /** `start`: how long the job may stay running; {@link JOB_DEADLINE_SECONDS} of its kind by default. */
+  readonly deadlineSeconds?: number;
   /** `finish` of an export: the finalizer's result, stored on the job. */
   readonly result?: ExportJobResult;
   /** Set when the job-sweeper fails the job: the time of the sweep, stored as `swept_at`. */
@@ -72,7 +74,8 @@ export interface FireJobEventOptions {
 
 /**
  * Fires `event` on the locked `job` (see {@link lockJob}): checks it against the transition table,
- * writes the new state (a start sets `deadline_at` from {@link JOB_DEADLINE_SECONDS}; a finish of an
+ * writes the new state (a start sets `deadline_at` from its `deadlineSeconds`, else
+ * {@link JOB_DEADLINE_SECONDS}; a finish of an
  * export stores the finalizer's result; a fail its reason), and appends the transition with the
  * output a re-run of the step returns. Call inside the transaction that locked the job.
  *
@@ -108,7 +111,7 @@ export async function fireJobEvent(
       job.id,
       to,
       event === 'fail' ? (options.reason ?? null) : null,
-      JOB_DEADLINE_SECONDS[job.kind],
+      options.deadlineSeconds ?? JOB_DEADLINE_SECONDS[job.kind],
       result?.rows ?? null,
       result?.bytes ?? null,
       result?.key ?? null,

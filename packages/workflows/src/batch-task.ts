@@ -118,6 +118,33 @@ export const MAX_TRANSIENT_RERUNS = 3;
  */
 export const TRANSIENT_BACKOFF_SECONDS = 30;
 
+/** The batch task's timeout when `BatchWorkerProps.timeoutSeconds` gives none. */
+export const DEFAULT_BATCH_TASK_TIMEOUT_SECONDS = 3600;
+
+/**
+ * Allowed beyond the task's runs and waits: each run's ECS start retries (3, at most 60 s apart) and
+ * the steps after the task (the finalizer, the status-updater) with their Lambda retries.
+ */
+const AFTER_TASK_RUNS_SECONDS = 60 * 60;
+
+/**
+ * The longest a job workflow may keep its job running, which its StartJob sends as the job's
+ * `deadlineSeconds` (past it the job-sweeper fails the job): every run of the batch task the
+ * workflow may make (the first, {@link MAX_TASK_RERUNS} after an interruption and
+ * {@link MAX_TRANSIENT_RERUNS} after a transient failure), each up to `timeoutSeconds`, the waits
+ * before the transient reruns at their longest, and {@link AFTER_TASK_RUNS_SECONDS}. With the
+ * default 1-hour task: 7 h 7 min, plus an hour.
+ */
+export function jobDeadlineSeconds(timeoutSeconds: number = DEFAULT_BATCH_TASK_TIMEOUT_SECONDS): number {
+  const runs = 1 + MAX_TASK_RERUNS + MAX_TRANSIENT_RERUNS;
+  let waits = 0;
+  for (let rerun = 0, backoff = TRANSIENT_BACKOFF_SECONDS; rerun < MAX_TRANSIENT_RERUNS; rerun++) {
+    waits += 2 * backoff; // the backoff plus a random part of up to the backoff again
+    backoff *= 2;
+  }
+  return runs * timeoutSeconds + waits + AFTER_TASK_RUNS_SECONDS;
+}
+
 /**
  * The `Error` of a job failed because its task kept exiting {@link TRANSIENT_FAILURE_EXIT_CODE}; what
  * failed (`DatabaseConflictError`, `SourceUnavailableError`, a database error) is the worker's reason
@@ -242,7 +269,7 @@ export function batchTask(
         ],
       },
     },
-    TimeoutSeconds: batchWorker.timeoutSeconds ?? 3600,
+    TimeoutSeconds: batchWorker.timeoutSeconds ?? DEFAULT_BATCH_TASK_TIMEOUT_SECONDS,
     ResultPath: null,
     Retry: [retry(TRANSIENT_ECS_ERRORS, 10, 3)],
     Catch: [

@@ -1,5 +1,5 @@
 import type { StateMachineDefinition } from './asl.ts';
-import { type BatchWorkerProps, batchTask, checkJobWorkflowProps } from './batch-task.ts';
+import { type BatchWorkerProps, batchTask, checkJobWorkflowProps, jobDeadlineSeconds } from './batch-task.ts';
 import { catchAll } from './catch-all.ts';
 import { failurePath, MARK_FAILED } from './failure-path.ts';
 import { INTEGRATION } from './integration.ts';
@@ -175,6 +175,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         duplicateComment: 'A duplicate delivery of the request: another execution owns this export',
         retryHint: 'send a new export request with a new envelope id',
         next: 'ExportRows',
+        deadlineSeconds: jobDeadlineSeconds(batchWorker.timeoutSeconds),
         rejected: { errors: ['RequestConflictError'], next: 'ReadRejection' },
       }),
       // Issue 11.8: a request whose id another request already used (another requester, other users)

@@ -1,5 +1,5 @@
 import type { StateMachineDefinition } from './asl.ts';
-import { type BatchWorkerProps, batchTask, checkJobWorkflowProps } from './batch-task.ts';
+import { type BatchWorkerProps, batchTask, checkJobWorkflowProps, jobDeadlineSeconds } from './batch-task.ts';
 import { catchAll } from './catch-all.ts';
 import { failurePath, MARK_FAILED } from './failure-path.ts';
 import { mailEnvelope } from './mail-envelope.ts';
@@ -123,6 +123,7 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
         duplicateComment: 'A duplicate S3 event: another execution owns the import of this object',
         retryHint: 'upload the file again: every PUT is a new import',
         next: 'ImportRows',
+        deadlineSeconds: jobDeadlineSeconds(batchWorker.timeoutSeconds),
       }),
       ...batchTask(
         batchWorker,

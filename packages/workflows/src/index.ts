@@ -16,7 +16,11 @@ export type {
   TaskState,
   WaitState,
 } from './asl.ts';
-export type { BatchWorkerProps } from './batch-task.ts';
+export {
+  type BatchWorkerProps,
+  DEFAULT_BATCH_TASK_TIMEOUT_SECONDS,
+  jobDeadlineSeconds,
+} from './batch-task.ts';
 export {
   type ExecutionStatusEventPattern,
   type ExecutionStatusRule,

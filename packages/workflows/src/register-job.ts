@@ -22,6 +22,8 @@ export interface RegisterJobProps {
   readonly retryHint: string;
   /** The state after StartJob. */
   readonly next: string;
+  /** How long the job may stay running: `jobDeadlineSeconds` of the workflow's batch task. */
+  readonly deadlineSeconds: number;
   /**
    * Errors of RegisterJob that refuse the request itself (with the error at `$.error`) and the state
    * that tells its sender; any other error still ends at RegistrationFailed. @default none
@@ -102,7 +104,13 @@ export function registerJob(props: RegisterJobProps): Record<string, State> {
     },
     StartJob: statusUpdate(
       fn,
-      { event: 'start', 'jobId.$': '$.job.jobId', expectedState: 'running' },
+      {
+        event: 'start',
+        'jobId.$': '$.job.jobId',
+        expectedState: 'running',
+        // Past it the job-sweeper fails the job: the longest this workflow may wait for its task.
+        deadlineSeconds: props.deadlineSeconds,
+      },
       { ResultPath: null, Catch: catchAll(MARK_FAILED), Next: props.next },
     ),
   };

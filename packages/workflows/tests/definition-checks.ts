@@ -90,3 +90,35 @@ export function expectOnlyTransientRetries(
     expect(retried).not.toContain(permanent);
   }
 }
+
+/**
+ * The job's deadline, which StartJob sends (`deadlineSeconds`; past it the job-sweeper fails a job
+ * still running), is past the longest the definition itself may keep the job running: every run of
+ * `batchTask` it may make (the first, and as many reruns as its two `...RerunsLeft` choices allow),
+ * each up to the task's TimeoutSeconds, and the waits before its transient reruns at their longest
+ * (the backoff plus up to the backoff again, the backoff doubling). Read from the definition, so a
+ * rerun added to it without the deadline fails this.
+ */
+export function expectDeadlineCoversEveryRun(definition: StateMachineDefinition, batchTask: string): number {
+  const states = definition.States as unknown as Record<string, Record<string, unknown> | undefined>;
+  // NaN for anything not found, which fails the comparison at the end.
+  const number = (value: unknown) => (typeof value === 'number' ? value : Number.NaN);
+  const rerunsAllowed = (choice: string) =>
+    number((states[choice]?.Choices as { NumericLessThan?: unknown }[] | undefined)?.[0]?.NumericLessThan);
+  const timeout = number(states[batchTask]?.TimeoutSeconds);
+  const taskReruns = rerunsAllowed(`${batchTask}RerunsLeft`);
+  const transientReruns = rerunsAllowed(`${batchTask}TransientRerunsLeft`);
+  let backoff = number(
+    (states[`${batchTask}FirstTransientRerun`]?.Parameters as { backoffSeconds?: unknown } | undefined)
+      ?.backoffSeconds,
+  );
+  let waits = 0;
+  for (let rerun = 0; rerun < transientReruns; rerun++, backoff *= 2) waits += 2 * backoff;
+  const longest = (1 + taskReruns + transientReruns) * timeout + waits;
+  const deadline = number(
+    (states.StartJob?.Parameters as { Payload?: { deadlineSeconds?: unknown } } | undefined)?.Payload
+      ?.deadlineSeconds,
+  );
+  expect(deadline).toBeGreaterThan(longest);
+  return deadline;
+}

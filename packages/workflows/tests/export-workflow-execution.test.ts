@@ -143,7 +143,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
         executionId,
         request: { id: 'req-1', requestedBy: 'analyst@example.com', fileName, filter: {} },
       },
-      { event: 'start', jobId, expectedState: 'running', executionId },
+      { event: 'start', jobId, expectedState: 'running', executionId, deadlineSeconds: 29_220 },
       {
         event: 'finish',
         jobId,

@@ -99,7 +99,8 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
           sequencer: '00617F08299329D189',
         },
       },
-      { event: 'start', jobId: job?.id, expectedState: 'running', executionId },
+      // The default 1-hour task's: every run the workflow may make, and the waits between.
+      { event: 'start', jobId: job?.id, expectedState: 'running', executionId, deadlineSeconds: 29_220 },
       { event: 'finish', jobId: job?.id, expectedState: 'succeeded', executionId },
     ]);
 

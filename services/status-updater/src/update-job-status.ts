@@ -251,6 +251,7 @@ async function transition(
   const output = await fireJobEvent(tx, job, input.event, {
     firedBy: input.executionId,
     ...(input.event === 'fail' ? { reason: failureReason(job.worker_error, input.error) } : {}),
+    ...(input.event === 'start' && input.deadlineSeconds ? { deadlineSeconds: input.deadlineSeconds } : {}),
     ...(input.event === 'finish' && input.result ? { result: input.result } : {}),
     data: input.event === 'fail' ? { error: input.error } : {},
   });

@@ -1,6 +1,6 @@
 import { expect, it } from '@jest/globals';
 import { describeEachDatabase } from '@sidestep/db/testing';
-import { fireJobEvent, lockJob } from '@sidestep/jobs';
+import { fireJobEvent, JOB_DEADLINE_SECONDS, lockJob } from '@sidestep/jobs';
 import { racingOnJobs } from './racing-on-jobs.ts';
 import {
   context,
@@ -83,9 +83,11 @@ describeEachDatabase('status-updater export jobs', (open) => {
     await twice({ event: 'start', jobId, expectedState: 'running', executionId });
     const started = await job(jobId);
     const deadline = (started?.deadline_at as Date | undefined)?.getTime() ?? 0;
-    // now() + 2 hours, read by the database clock (loopback: within a few seconds of this one).
-    expect(deadline).toBeGreaterThan(before + 2 * 3600_000 - 5_000);
-    expect(deadline).toBeLessThan(Date.now() + 2 * 3600_000 + 5_000);
+    // A start without deadlineSeconds: now() + the kind's default, read by the database clock
+    // (loopback: within a few seconds of this one).
+    const allowed = JOB_DEADLINE_SECONDS.export * 1000;
+    expect(deadline).toBeGreaterThan(before + allowed - 5_000);
+    expect(deadline).toBeLessThan(Date.now() + allowed + 5_000);
 
     const result = finalized(jobId);
     const finished = await twice({ event: 'finish', jobId, expectedState: 'succeeded', executionId, result });

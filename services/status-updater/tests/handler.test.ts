@@ -331,6 +331,25 @@ describeEachDatabase('status-updater handler', (open) => {
     expect(await transitions(jobId)).toEqual(before);
   });
 
+  it("sets the job's deadline from the start's deadlineSeconds (the workflow's longest wait), and refuses one under a minute", async () => {
+    const { jobId, executionId } = await registeredImport();
+    const before = Date.now();
+    await twice({ event: 'start', jobId, expectedState: 'running', executionId, deadlineSeconds: 27_420 });
+    const deadline = ((await job(jobId))?.deadline_at as Date | undefined)?.getTime() ?? 0;
+    expect(deadline).toBeGreaterThan(before + 27_420_000 - 5_000);
+    expect(deadline).toBeLessThan(Date.now() + 27_420_000 + 5_000);
+
+    const other = await registeredImport();
+    expect(
+      await rejection(
+        handler(
+          { event: 'start', jobId: other.jobId, expectedState: 'running', executionId, deadlineSeconds: 30 },
+          context,
+        ),
+      ),
+    ).toMatchObject({ name: 'InvalidInputError', permanent: true, field: 'deadlineSeconds' });
+  });
+
   it('replays an output recorded before rows.written with it null: the import workflow reads that path', async () => {
     const { jobId, executionId } = await runningImport();
     // A batch-worker of the deploy before completed the job as the execution, and recorded the output
