@@ -169,6 +169,15 @@ export async function queueStatuses(context: OpsContext, now: Date = new Date())
 const PEEK_VISIBILITY_SECONDS = 30;
 
 /**
+ * A listing's receives long-poll: a short poll (WaitTimeSeconds 0) samples a subset of the SQS
+ * servers, and for a queue of few messages, a dead-letter queue's usual size, may return none of
+ * them, which would list a DLQ as empty that is not; a long poll queries them all and returns as
+ * soon as it has a message. The listing's last, empty receive waits this long.
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html
+ */
+const LIST_WAIT_SECONDS = 1;
+
+/**
  * The messages in `queue`'s dead-letter queue (`mail` or `mail-dlq`), up to `limit`.
  *
  * SQS has no read-only peek. Like the AWS console's "poll for messages", this receives the messages
@@ -193,7 +202,7 @@ export async function listDeadLetters(
           QueueUrl: url,
           MaxNumberOfMessages: Math.min(10, limit - received.length),
           VisibilityTimeout: PEEK_VISIBILITY_SECONDS,
-          WaitTimeSeconds: 0,
+          WaitTimeSeconds: LIST_WAIT_SECONDS,
           MessageSystemAttributeNames: ['All'],
           MessageAttributeNames: ['All'],
         }),

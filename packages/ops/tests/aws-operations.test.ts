@@ -2,9 +2,13 @@ import { GetMetricDataCommand, type GetMetricDataCommandInput } from '@aws-sdk/c
 import { GetScheduleCommand, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
 import { DescribeExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import {
+  ChangeMessageVisibilityBatchCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ListMessageMoveTasksCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type ReceiveMessageCommandInput,
 } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { describe, expect, it } from '@jest/globals';
@@ -12,6 +16,7 @@ import {
   createOpsContext,
   followMoveTask,
   type Ledger,
+  listDeadLetters,
   pauseSchedule,
   queueStatuses,
   resumeSchedule,
@@ -304,5 +309,43 @@ describe('stopExecution', () => {
       field: 'cause',
     });
     expect(sfn.calls()).toHaveLength(0);
+  });
+});
+
+describe('listDeadLetters on AWS', () => {
+  // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html:
+  // a short poll (WaitTimeSeconds 0) samples a subset of the SQS servers, so with few messages in the
+  // queue it may return none of them; a long poll queries all the servers.
+  it('long-polls, so a dead-letter queue of a few messages is not listed empty by a short poll that sampled none', async () => {
+    const { context, sqs } = stagingContext();
+    sqs.on(GetQueueUrlCommand).resolves({ QueueUrl: 'https://sqs.example/sidestep-staging-mail-dlq' });
+    const dead: Message[] = [
+      { MessageId: 'm1', ReceiptHandle: 'r1', Body: '{"type":"mail.send","id":"a"}', Attributes: {} },
+      { MessageId: 'm2', ReceiptHandle: 'r2', Body: '{"type":"mail.send","id":"b"}', Attributes: {} },
+    ];
+    // SQS as the guide describes it: a short poll's sample misses both, a long poll finds them once.
+    let handedOut = false;
+    sqs.on(ReceiveMessageCommand).callsFake((input: ReceiveMessageCommandInput) => {
+      if (!input.WaitTimeSeconds || handedOut) return { Messages: [] };
+      handedOut = true;
+      return { Messages: dead };
+    });
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
+
+    const listed = await listDeadLetters(context, 'mail');
+
+    expect(listed.map((letter) => letter.messageId)).toEqual(['m1', 'm2']);
+    for (const call of sqs.commandCalls(ReceiveMessageCommand)) {
+      expect(call.args[0].input.WaitTimeSeconds).toBeGreaterThanOrEqual(1);
+    }
+    // Both made visible again: listing moves and deletes nothing.
+    expect(
+      sqs
+        .commandCalls(ChangeMessageVisibilityBatchCommand)
+        .flatMap((call) => call.args[0].input.Entries ?? []),
+    ).toEqual([
+      { Id: '0', ReceiptHandle: 'r1', VisibilityTimeout: 0 },
+      { Id: '1', ReceiptHandle: 'r2', VisibilityTimeout: 0 },
+    ]);
   });
 });
