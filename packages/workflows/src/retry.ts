@@ -45,11 +45,16 @@ export const TRANSIENT_EXPORT_FINALIZER_ERRORS = [
  * ECS API errors while starting the task (capacity, throttling, service faults), retried. A task that
  * ran and stopped with a non-zero exit fails with `States.TaskFailed` and is NOT retried: the worker
  * exits non-zero for bad input (a bad header, too many rejected rows), which a retry cannot fix.
+ * `AmazonECS.Unknown`: RunTask answered 200 with a non-empty `Failures` (no task started: Fargate
+ * Spot capacity unavailable, for one), which the `.sync` integration raises under that name
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/connect-ecs.html); a failure that persists
+ * (a task definition gone) fails the job after the retries, a minute later.
  */
 export const TRANSIENT_ECS_ERRORS = [
   'ECS.AmazonECSException',
   'ECS.ServerException',
   'ECS.ThrottlingException',
+  'AmazonECS.Unknown',
 ] as const;
 
 /**

@@ -462,6 +462,27 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(env.mails).toHaveLength(0);
   });
 
+  it('retries a RunTask that started no task (its Failures, AmazonECS.Unknown: Spot capacity), then imports', async () => {
+    let attempts = 0;
+    const env = cloud({
+      worker: (jobId, status) => {
+        attempts += 1;
+        if (attempts === 1) {
+          throw namedError(
+            'AmazonECS.Unknown',
+            'Capacity is unavailable at this time. Please try again later.',
+          );
+        }
+        status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0, written: 5 } });
+      },
+    });
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.failure).toBeUndefined();
+    expect(env.tasks).toHaveLength(2);
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['import.completed']);
+  });
+
   it('retries an ECS API error while starting the task, then imports', async () => {
     let attempts = 0;
     const env = cloud({
