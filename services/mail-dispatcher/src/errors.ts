@@ -40,25 +40,44 @@ export class IdempotencyKeyReusedError extends IdempotencyKeyError {
 }
 
 /**
- * An earlier attempt for this key started sending and never recorded the outcome (the process died
- * between the send and the record). Sending again could deliver twice, so the mail is dead-lettered
- * for an operator to check instead: at most once. Permanent.
+ * An attempt for this key began sending and its outcome is unknown: an earlier attempt's process died
+ * between the send and the record, or this attempt's transport lost the connection after it handed
+ * over the message (`why`). Sending again could deliver twice, so the mail is dead-lettered for an
+ * operator to check instead: at most once. Permanent.
  */
 export class DeliveryOutcomeUnknownError extends IdempotencyKeyError {
   override readonly name: string = 'DeliveryOutcomeUnknownError';
-  constructor(idempotencyKey: string, cause: unknown) {
+  constructor(
+    idempotencyKey: string,
+    cause: unknown,
+    why = 'an earlier attempt crashed after it began sending',
+  ) {
     super(
       idempotencyKey,
-      `delivery outcome unknown for idempotency key "${idempotencyKey}": an earlier attempt crashed after it began sending; not sending again`,
+      `delivery outcome unknown for idempotency key "${idempotencyKey}": ${why}; not sending again`,
       cause,
     );
   }
 }
 
-/** The transport refused or failed; SQS retries (transient). */
+/**
+ * What a failed send says about the mail: `rejected`, the server refused this very mail (a 5xx to
+ * its envelope or content: sending it again fails the same way); `not-sent`, it failed before the
+ * mail was handed over (unreachable, throttled, a 4xx: SQS retries it); `unknown`, the mail was
+ * handed over and no answer came back (the connection dropped, a timeout): it may have been
+ * delivered, so it is not sent again.
+ */
+export type SendFailure = 'rejected' | 'not-sent' | 'unknown';
+
+/**
+ * The transport refused or failed: transient (SQS retries) unless the server rejected this mail.
+ * `outcome` says which; an `unknown` one is turned into {@link DeliveryOutcomeUnknownError}.
+ */
 export class MailTransportError extends MailDispatcherError {
   override readonly name: string = 'MailTransportError';
-  constructor(message: string, cause: unknown) {
-    super(message, { permanent: false, cause });
+  readonly outcome: SendFailure;
+  constructor(message: string, cause: unknown, outcome: SendFailure = 'not-sent') {
+    super(message, { permanent: outcome === 'rejected', cause });
+    this.outcome = outcome;
   }
 }

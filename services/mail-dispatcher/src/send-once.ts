@@ -9,7 +9,7 @@ import { findIdempotencyOutcomeUnknown } from '@sidestep/idempotency';
 import type { Context } from 'aws-lambda';
 import { idempotencyKeyOf } from './domain/compose-mail.ts';
 import { type DispatchResult, dispatchMail, type MailSender } from './domain/dispatch-mail.ts';
-import { DeliveryOutcomeUnknownError, IdempotencyKeyReusedError } from './errors.ts';
+import { DeliveryOutcomeUnknownError, IdempotencyKeyReusedError, MailTransportError } from './errors.ts';
 
 /**
  * How long a sent mail's record is kept: longer than a message can live in the queue and its DLQ
@@ -33,7 +33,10 @@ export type SendOnce = (job: MailSendJob, context: Context) => Promise<SendOnceR
  * stored result; a concurrent duplicate sees the in-progress record and is retried later by SQS; a
  * crash after the send but before the record is marked completed leaves an in-progress record that
  * the store refuses to reclaim (`reclaimExpiredInProgress: false`), so the message is dead-lettered as
- * "outcome unknown" instead of being sent again.
+ * "outcome unknown" instead of being sent again. So does a send whose transport lost its answer after
+ * it handed the mail over (`MailTransportError` with outcome `unknown`): Powertools deletes the
+ * in-progress record of a function that throws, which would let the redelivery send it again, so that
+ * record is kept, and this attempt is dead-lettered at once as `DeliveryOutcomeUnknownError`.
  */
 export function createSendOnce(options: {
   readonly from: string;
@@ -49,13 +52,20 @@ export function createSendOnce(options: {
   // The requests whose mail this process dispatched: Powertools returns a replayed result without
   // calling the function, so a request missing here was answered from the store.
   const dispatched = new WeakSet<object>();
+  // The requests whose send may have delivered: their in-progress record stays (see above).
+  const handedOver = new WeakSet<object>();
   const send = makeIdempotent(
     async (request: { key: string; job: MailSendJob }) => {
-      const result = await dispatchMail(request.job, options.from, options.sender);
-      dispatched.add(request);
-      return result;
+      try {
+        const result = await dispatchMail(request.job, options.from, options.sender);
+        dispatched.add(request);
+        return result;
+      } catch (error) {
+        if (error instanceof MailTransportError && error.outcome === 'unknown') handedOver.add(request);
+        throw error;
+      }
     },
-    { persistenceStore: options.persistenceStore, config },
+    { persistenceStore: keepingInProgress(options.persistenceStore, handedOver), config },
   );
   return async (job, context) => {
     // The in-progress record expires with the invocation's remaining time, as Powertools intends.
@@ -67,9 +77,33 @@ export function createSendOnce(options: {
       return { ...result, replayed: !dispatched.has(request) };
     } catch (error) {
       if (error instanceof IdempotencyValidationError) throw new IdempotencyKeyReusedError(key, error);
+      if (error instanceof MailTransportError && error.outcome === 'unknown') {
+        throw new DeliveryOutcomeUnknownError(key, error, error.message);
+      }
       const unknown = findIdempotencyOutcomeUnknown(error);
       if (unknown) throw new DeliveryOutcomeUnknownError(key, unknown);
       throw error;
     }
   };
+}
+
+/**
+ * `store` as Powertools uses it, except that it does not delete the in-progress record of a request
+ * in `keep` (Powertools deletes it when the function throws, passing the function's payload, which is
+ * the request object itself). Every other member is the store's own, bound to it (its private fields
+ * need it as `this`).
+ */
+function keepingInProgress(store: BasePersistenceLayer, keep: WeakSet<object>): BasePersistenceLayer {
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'deleteRecord') {
+        return async (data: Parameters<BasePersistenceLayer['deleteRecord']>[0]) => {
+          if (typeof data === 'object' && data !== null && keep.has(data)) return;
+          await target.deleteRecord(data);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }

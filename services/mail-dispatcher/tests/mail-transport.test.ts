@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { type AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, Socket } from 'node:net';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
@@ -102,14 +102,83 @@ describe('createMailSender (smtp)', () => {
     }
   });
 
-  it('fails the send with a MailTransportError when nothing listens', async () => {
+  it('fails the send with a MailTransportError when nothing listens: not sent, so retried', async () => {
     const server = await startServer();
     await server.stop();
     const sender = await createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${server.port}` });
     await expect(sender.send(mail(0))).rejects.toMatchObject({
       name: 'MailTransportError',
+      outcome: 'not-sent',
+      permanent: false,
       cause: expect.objectContaining({ code: 'ECONNREFUSED' }),
     });
+  });
+
+  // RFC 5321 4.2.1: a 5yz reply is a permanent negative completion, a 4yz a transient one.
+  it('fails a mail the server rejects with 550 as permanent (dead-lettered with the reason), one it defers with 451 as not sent', async () => {
+    for (const [code, outcome, permanent] of [
+      [550, 'rejected', true],
+      [451, 'not-sent', false],
+    ] as const) {
+      const server = await startServer({
+        onRcptTo(_address, _session, callback) {
+          callback(Object.assign(new Error(`${code} mailbox unavailable`), { responseCode: code }));
+        },
+      });
+      try {
+        const sender = await createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${server.port}` });
+        await expect(sender.send(mail(code))).rejects.toMatchObject({
+          name: 'MailTransportError',
+          outcome,
+          permanent,
+          message: expect.stringContaining('mailbox unavailable'),
+        });
+      } finally {
+        await server.stop();
+      }
+    }
+  });
+
+  it('says the outcome is unknown when the connection drops after the message was sent, and not sent when it drops before DATA', async () => {
+    for (const dropAfter of ['content', 'MAIL'] as const) {
+      // A minimal SMTP server that hangs up without a reply: after the message's final dot, or at MAIL.
+      const server = createTcpServer((socket) => {
+        let buffered = '';
+        let inData = false;
+        socket.write('220 test ESMTP\r\n');
+        socket.on('data', (chunk: Buffer) => {
+          buffered += chunk.toString('latin1');
+          for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
+            const line = buffered.slice(0, end);
+            buffered = buffered.slice(end + 2);
+            if (inData) {
+              if (line === '.') socket.destroy();
+              continue;
+            }
+            if (/^(EHLO|HELO)/i.test(line)) socket.write('250 test\r\n');
+            else if (/^MAIL/i.test(line)) {
+              if (dropAfter === 'MAIL') socket.destroy();
+              else socket.write('250 ok\r\n');
+            } else if (/^RCPT/i.test(line)) socket.write('250 ok\r\n');
+            else if (/^DATA/i.test(line)) {
+              inData = true;
+              socket.write('354 go ahead\r\n');
+            } else socket.write('250 ok\r\n');
+          }
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = server.address() as AddressInfo;
+        const sender = await createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${port}` });
+        await expect(sender.send(mail(7))).rejects.toMatchObject({
+          name: 'MailTransportError',
+          outcome: dropAfter === 'content' ? 'unknown' : 'not-sent',
+        });
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    }
   });
 });
 
@@ -119,8 +188,9 @@ describe('createMailSender (smtp)', () => {
  * and SES's error body, and records each request's path and JSON body.
  */
 async function withSesEndpoint(
-  status: number,
+  status: number | 'hang up',
   run: (requests: { path: string; body: Record<string, unknown> }[]) => Promise<void>,
+  errorType = 'MessageRejected',
 ) {
   const requests: { path: string; body: Record<string, unknown> }[] = [];
   const server = createServer((request, response) => {
@@ -128,9 +198,11 @@ async function withSesEndpoint(
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       requests.push({ path: request.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+      // SES took the request, and its answer is lost.
+      if (status === 'hang up') return request.socket.destroy();
       response.writeHead(status, {
         'content-type': 'application/json',
-        'x-amzn-errortype': 'MessageRejected',
+        'x-amzn-errortype': errorType,
       });
       response.end(
         JSON.stringify(
@@ -178,13 +250,44 @@ describe('createMailSender (ses)', () => {
     });
   });
 
-  it('fails the send with a MailTransportError naming SES’s refusal', async () => {
+  it('fails the send with a MailTransportError naming SES’s refusal, permanent: the mail is rejected', async () => {
     await withSesEndpoint(400, async () => {
       const sender = await createMailSender({ kind: 'ses' });
       await expect(sender.send(mail(2))).rejects.toMatchObject({
         name: 'MailTransportError',
+        outcome: 'rejected',
+        permanent: true,
         message: expect.stringContaining('Email address is not verified.'),
       });
+    });
+  });
+
+  it('fails a throttled or failed SendEmail as not sent (retried by SQS), asking SES once', async () => {
+    for (const [status, errorType] of [
+      [429, 'TooManyRequestsException'],
+      [500, 'InternalFailure'],
+    ] as const) {
+      await withSesEndpoint(
+        status,
+        async (requests) => {
+          const sender = await createMailSender({ kind: 'ses' });
+          await expect(sender.send(mail(3))).rejects.toMatchObject({ outcome: 'not-sent', permanent: false });
+          expect(requests).toHaveLength(1);
+        },
+        errorType,
+      );
+    }
+  });
+
+  // SendEmail has no idempotency token: the SDK's default retry (3 attempts) would send it again.
+  it('says the outcome is unknown when SES took the request and its answer was lost, and does not send it again', async () => {
+    await withSesEndpoint('hang up', async (requests) => {
+      const sender = await createMailSender({ kind: 'ses' });
+      await expect(sender.send(mail(4))).rejects.toMatchObject({
+        name: 'MailTransportError',
+        outcome: 'unknown',
+      });
+      expect(requests).toHaveLength(1);
     });
   });
 });

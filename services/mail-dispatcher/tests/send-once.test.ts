@@ -5,7 +5,12 @@ import { PostgresPersistenceLayer } from '@sidestep/idempotency';
 import type { Context } from 'aws-lambda';
 import type { OutgoingMail } from '../src/domain/compose-mail.ts';
 import type { MailSender } from '../src/domain/dispatch-mail.ts';
-import { DeliveryOutcomeUnknownError, IdempotencyKeyReusedError } from '../src/errors.ts';
+import {
+  DeliveryOutcomeUnknownError,
+  IdempotencyKeyReusedError,
+  MailTransportError,
+  type SendFailure,
+} from '../src/errors.ts';
 import { createSendOnce, IDEMPOTENCY_RECORD_TTL_SECONDS } from '../src/send-once.ts';
 
 function context(remainingMs = 30_000): Context {
@@ -114,6 +119,56 @@ describeEachDatabase('createSendOnce', (open) => {
     await expect(attempt).rejects.toBeInstanceOf(DeliveryOutcomeUnknownError);
     await expect(attempt).rejects.toMatchObject({ permanent: true });
     expect(sender.sent).toHaveLength(0);
+    await database.close();
+  });
+
+  /** A sender whose first send fails as `outcome`, then sends. */
+  function failingOnce(outcome: SendFailure): MailSender & { attempts: number; sent: OutgoingMail[] } {
+    const sender = { attempts: 0, sent: [] as OutgoingMail[] };
+    return Object.assign(sender, {
+      async send(mail: OutgoingMail) {
+        sender.attempts += 1;
+        if (sender.attempts === 1) {
+          throw new MailTransportError(
+            'mail transport smtp failed: Connection closed unexpectedly',
+            new Error('x'),
+            outcome,
+          );
+        }
+        sender.sent.push(mail);
+        return { messageId: mail.messageId };
+      },
+    });
+  }
+
+  it('does not send again after the transport lost its answer once it handed the mail over: dead-lettered at once, record kept', async () => {
+    const sender = failingOnce('unknown');
+    const { database, sendOnce } = await setup(sender);
+    // 20 ms of the invocation left: the in-progress record stops counting as in progress then.
+    const first = sendOnce(job('m-lost'), context(20));
+    await expect(first).rejects.toBeInstanceOf(DeliveryOutcomeUnknownError);
+    await expect(first).rejects.toMatchObject({
+      permanent: true,
+      message: expect.stringContaining('Connection closed unexpectedly'),
+    });
+    const { rows } = await database.query<{ status: string }>('SELECT status FROM idempotency_records');
+    expect(rows).toEqual([{ status: 'INPROGRESS' }]);
+    // A redelivery (or a redrive) after that finds the record and sends nothing.
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    await expect(sendOnce(job('m-lost'), context())).rejects.toBeInstanceOf(DeliveryOutcomeUnknownError);
+    expect({ attempts: sender.attempts, sent: sender.sent.length }).toEqual({ attempts: 1, sent: 0 });
+    await database.close();
+  });
+
+  it('sends on the redelivery after a failure before the mail was handed over: the record is released', async () => {
+    const sender = failingOnce('not-sent');
+    const { database, sendOnce } = await setup(sender);
+    await expect(sendOnce(job('m-retry'), context())).rejects.toMatchObject({
+      name: 'MailTransportError',
+      permanent: false,
+    });
+    await expect(sendOnce(job('m-retry'), context())).resolves.toMatchObject({ replayed: false });
+    expect({ attempts: sender.attempts, sent: sender.sent.length }).toEqual({ attempts: 2, sent: 1 });
     await database.close();
   });
 

@@ -1,11 +1,12 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SESTransportType from 'nodemailer/lib/ses-transport/index.js';
 import type SMTPPoolType from 'nodemailer/lib/smtp-pool/index.js';
 import type { OutgoingMail } from '../domain/compose-mail.ts';
 import type { MailSender } from '../domain/dispatch-mail.ts';
-import { MailTransportError } from '../errors.ts';
+import { MailTransportError, type SendFailure } from '../errors.ts';
 
 export type MailTransportConfig =
   | { readonly kind: 'ses'; readonly configurationSet?: string | undefined }
@@ -38,23 +39,115 @@ export async function createMailSender(config: MailTransportConfig): Promise<Mai
   const transporter = config.kind === 'ses' ? await sesTransporter() : await smtpTransporter(config.url);
   return {
     async send(mail: OutgoingMail) {
+      const handOver: HandOver = { started: false };
       try {
-        const info = await transporter.sendMail({
+        const options: Mail.Options & { [HAND_OVER]: HandOver } = {
           ...mailOptions(mail),
           // nodemailer passes `ses` options to SendEmailCommand (configuration set for reputation metrics).
           ...(config.kind === 'ses' && config.configurationSet
             ? { ses: { ConfigurationSetName: config.configurationSet } }
             : {}),
-        });
+          [HAND_OVER]: handOver,
+        };
+        const info = await transporter.sendMail(options);
         return { messageId: String(info.messageId ?? mail.messageId) };
       } catch (error) {
+        const outcome = config.kind === 'ses' ? sesFailure(error) : smtpFailure(error, handOver.started);
         throw new MailTransportError(
-          `mail transport ${config.kind} failed: ${(error as Error).message}`,
+          `mail transport ${config.kind} failed${outcome === 'unknown' ? ' after it handed the mail over' : ''}: ${(error as Error).message}`,
           error,
+          outcome,
         );
       }
     },
   };
+}
+
+/** Whether the SMTP transport began sending the message's content (after the server's 354 to DATA). */
+interface HandOver {
+  started: boolean;
+}
+
+/**
+ * The mail option that carries a send's {@link HandOver} to the stream plugin below: nodemailer
+ * copies a mail's options (own enumerable keys) onto the message its plugins see, and ignores keys it
+ * does not know.
+ */
+const HAND_OVER = 'sidestepHandOver';
+
+/**
+ * Marks a send's {@link HandOver} started when the transport first reads the message's content. The
+ * SMTP connection pipes the message into the socket only once the server answered DATA with 354, and
+ * a stream made by `Readable.from` reads nothing from its source before its first read, so the mark
+ * is the moment the content starts to leave: a failure before it cannot have delivered the mail.
+ */
+const markHandOver: Mail.PluginFunction = (mail, done) => {
+  const handOver = (mail.data as Record<string, unknown>)[HAND_OVER] as HandOver | undefined;
+  if (handOver) {
+    mail.message.processFunc((input) =>
+      Readable.from(
+        (async function* () {
+          handOver.started = true;
+          yield* input;
+        })(),
+        { objectMode: false },
+      ),
+    );
+  }
+  done();
+};
+
+/** SMTP commands whose 5xx answer refuses this very mail (its sender, a recipient, its content). */
+const MAIL_COMMANDS = new Set(['MAIL FROM', 'RCPT TO', 'DATA']);
+
+/**
+ * What a failed SMTP send (nodemailer's error: `code`, `command`, the server's `responseCode`) says
+ * about the mail. A server's answer is definite: a 5xx to the envelope or the content, or once the
+ * content was sent, rejects the mail (RFC 5321 4.2.1: permanent); any other answer (4xx, a 5xx to
+ * the greeting or AUTH: the relay's setup) leaves it not sent. nodemailer's own refusal of the
+ * envelope or message is a rejection. Without an answer, the mail may have been delivered only if
+ * its content had started to leave ({@link HandOver}).
+ */
+export function smtpFailure(error: unknown, contentStarted: boolean): SendFailure {
+  const { code, command, responseCode } = (error ?? {}) as {
+    code?: unknown;
+    command?: unknown;
+    responseCode?: unknown;
+  };
+  if (typeof responseCode === 'number') {
+    const rejectsMail = contentStarted || (typeof command === 'string' && MAIL_COMMANDS.has(command));
+    return responseCode >= 500 && rejectsMail ? 'rejected' : 'not-sent';
+  }
+  if (code === 'EENVELOPE' || code === 'EMESSAGE') return 'rejected';
+  return contentStarted ? 'unknown' : 'not-sent';
+}
+
+/** SES v2 errors of a request refused for the rate or quota, not for the mail: retried. */
+const SES_THROTTLING = new Set(['TooManyRequestsException', 'LimitExceededException', 'ThrottlingException']);
+
+/** Errors of a connection that never reached the server: nothing was sent. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * What a failed SES v2 `SendEmail` says about the mail. An HTTP answer is definite: throttling or a
+ * 5xx leaves it not sent (what the SDK's own retry policy would retry), any other 4xx rejects it
+ * (`MessageRejected`, an unverified sender, a paused account: the reason goes to the DLQ). Without
+ * an answer, the request reached SES unless the connection was never made: SendEmail has no
+ * idempotency token, so the mail may have been sent.
+ * https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html
+ */
+export function sesFailure(error: unknown): SendFailure {
+  const { name, code, $metadata } = (error ?? {}) as {
+    name?: unknown;
+    code?: unknown;
+    $metadata?: { httpStatusCode?: unknown };
+  };
+  const status = $metadata?.httpStatusCode;
+  if (typeof status === 'number') {
+    if (status === 429 || status >= 500 || SES_THROTTLING.has(String(name))) return 'not-sent';
+    return 'rejected';
+  }
+  return NOT_CONNECTED.has(String(code)) ? 'not-sent' : 'unknown';
 }
 
 /** The message nodemailer composes for `mail` (both transports; SES adds its own options). */
@@ -79,7 +172,10 @@ async function sesTransporter(): Promise<Mail> {
     ]);
   // The SDK's HTTPS agent keeps its connections alive and Nagle off (Node's agents default to
   // `noDelay: true`), so SES needs nothing like the SMTP pool's `connectWithoutNagle`.
-  const options: SESTransportType.Options = { SES: { sesClient: new SESv2Client({}), SendEmailCommand } };
+  // One attempt per send (the SDK's default is 3): SendEmail has no idempotency token, so the SDK
+  // retrying a request whose answer was lost sends the mail again; SQS redelivery is the retry.
+  const sesClient = new SESv2Client({ maxAttempts: 1 });
+  const options: SESTransportType.Options = { SES: { sesClient, SendEmailCommand } };
   return new Mailer(new SESTransport(options), options);
 }
 
@@ -96,7 +192,9 @@ async function smtpTransporter(url: string): Promise<Mail> {
     // A connection is not recycled after a fixed count (nodemailer's default is 100 messages).
     maxMessages: Number.POSITIVE_INFINITY,
   };
-  return new Mailer(new SMTPPool(options), options);
+  const mailer = new Mailer(new SMTPPool(options), options);
+  mailer.use('stream', markHandOver);
+  return mailer;
 }
 
 /** nodemailer's connection timeout, which its own connect would apply. */
