@@ -244,6 +244,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         queues: queues.byService,
         functions: functions.byService,
         stopGraceMs,
+        iam,
         reporter,
       }),
     );
