@@ -190,8 +190,9 @@ describe('ServiceFunction (mail-dispatcher in staging)', () => {
     expect(byAction('logs:PutLogEvents').Resource).toBe(`\${${logGroupAddress}.arn}:log-stream:*`);
     expect(byAction('xray:PutTraceSegments').Resource).toBe('*');
     expect(byAction('ec2:CreateNetworkInterface').Resource).toBe('*');
+    // Raw content (a MIME message) is authorized as ses:SendRawEmail too.
     expect(byAction('ses:SendEmail')).toMatchObject({
-      Action: ['ses:SendEmail'],
+      Action: ['ses:SendEmail', 'ses:SendRawEmail'],
       Resource: [`\${${identityAddress}.arn}`, `\${${configurationSetAddress}.arn}`],
     });
     expect(byAction('secretsmanager:GetSecretValue').Resource).toBe(staging.databaseSecretArn);
@@ -343,7 +344,7 @@ describe('MailIdentity', () => {
     expect(identity.configuration_set_name).toBe(`\${${setAddress}.configuration_set_name}`);
   });
 
-  it('grants ses:SendEmail on the identity and its configuration set', () => {
+  it('grants ses:SendEmail and ses:SendRawEmail (raw content) on the identity and its configuration set', () => {
     const stack = bareStack('mail');
     const mail = new MailIdentity(stack, 'mail', { environment: 'staging', fromAddress: 'a@b.example.com' });
     const sender = new GrantableRole(stack, 'sender', {
@@ -353,10 +354,13 @@ describe('MailIdentity', () => {
     mail.grantSend(sender);
     const out = JSON.parse(Testing.synth(stack, true));
     expect(one(out, 'aws_sesv2_email_identity')[1].email_identity).toBe('a@b.example.com');
-    expect(statementFor(out, 'sender', 'ses:SendEmail').Resource).toEqual([
-      `\${${one(out, 'aws_sesv2_email_identity')[0]}.arn}`,
-      `\${${one(out, 'aws_sesv2_configuration_set')[0]}.arn}`,
-    ]);
+    expect(statementFor(out, 'sender', 'ses:SendEmail')).toMatchObject({
+      Action: ['ses:SendEmail', 'ses:SendRawEmail'],
+      Resource: [
+        `\${${one(out, 'aws_sesv2_email_identity')[0]}.arn}`,
+        `\${${one(out, 'aws_sesv2_configuration_set')[0]}.arn}`,
+      ],
+    });
   });
 
   it('rejects a from-address outside the verified domain', () => {

@@ -20,7 +20,10 @@ export const service = defineService({
     maxReceiveCount: 5,
   },
   permissions: [
-    { resource: 'mail-identity', actions: ['ses:SendEmail'] },
+    // SES v2 SendEmail with raw content (nodemailer composes the MIME message) is authorized as
+    // ses:SendRawEmail too, which AWS's action table does not list (aws/aws-actionmailer-ses-ruby#10,
+    // anymail/django-anymail#384: denied with only ses:SendEmail).
+    { resource: 'mail-identity', actions: ['ses:SendEmail', 'ses:SendRawEmail'] },
     { resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] },
   ],
 });

@@ -168,11 +168,16 @@ export class MailIdentity extends Construct {
     };
   }
 
-  /** Lets a grantee send mail from this identity (`ses:SendEmail`, the SES v2 SendEmail action). */
+  /**
+   * Lets a grantee send mail from this identity: `ses:SendEmail`, the SES v2 SendEmail action, and
+   * `ses:SendRawEmail`, which SES also checks for a SendEmail of raw content (a MIME message, as
+   * the mail-dispatcher sends) though AWS's action table does not list it
+   * (aws/aws-actionmailer-ses-ruby#10, anymail/django-anymail#384).
+   */
   grantSend(grantee: PolicyGrantee): void {
     grantee.addToPolicy({
       sid: statementId('send', 'mail'),
-      actions: ['ses:SendEmail'],
+      actions: ['ses:SendEmail', 'ses:SendRawEmail'],
       resources: [...this.resourceArns],
     });
   }

@@ -95,7 +95,8 @@ export class OperatorPolicy extends Construct {
       },
       {
         sid: 'RunWorkflows',
-        actions: ['states:ListExecutions', 'states:StartExecution'],
+        // DescribeStateMachine: the console draws each workflow from its definition.
+        actions: ['states:ListExecutions', 'states:StartExecution', 'states:DescribeStateMachine'],
         resources: stateMachines,
       },
       {

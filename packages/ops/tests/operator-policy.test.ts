@@ -4,6 +4,7 @@ import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/
 import { GetScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
 import {
   DescribeExecutionCommand,
+  DescribeStateMachineCommand,
   GetExecutionHistoryCommand,
   ListExecutionsCommand,
   RedriveExecutionCommand,
@@ -57,6 +58,7 @@ import {
   startExecution,
   status,
   stopExecution,
+  workflowDefinition,
 } from '../src/index.ts';
 
 // Every `sidestep` command run against stubbed SDK clients as `--env staging` runs it; each SDK call
@@ -151,6 +153,7 @@ function stubbedStaging() {
   sfn.on(RedriveExecutionCommand).resolves({ redriveDate: new Date() });
   sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date() });
   sfn.on(StopExecutionCommand).resolves({ stopDate: new Date() });
+  sfn.on(DescribeStateMachineCommand).resolves({ definition: '{"StartAt":"A","States":{}}' });
   scheduler.on(GetScheduleCommand).callsFake((input: { Name: string; GroupName: string }) => ({
     Name: input.Name,
     GroupName: input.GroupName,
@@ -293,6 +296,8 @@ const COMMANDS: Readonly<
   pause: (context) => pauseSchedule(context, 'stale-job-sweeper'),
   resume: (context) => resumeSchedule(context, 'stale-job-sweeper'),
   audit: (context) => listAudit(context),
+  // The console's Workflows page and execution pages draw each workflow from its definition.
+  'console workflows': (context) => workflowDefinition(context, 'import'),
 };
 
 describe('the operator policy against the CLI’s own calls', () => {
