@@ -53,6 +53,13 @@ export interface EnvironmentConfig {
     /** Who receives workflow mails (`import.completed`, `import.failed`), e.g. `ops@example.com`. */
     readonly notifyAddress: string;
     /**
+     * `MAIL_SANDBOX_RECIPIENTS`: while the account is in the SES sandbox, the verified addresses mail
+     * goes to (`NOTIFY_ADDRESS`, test requesters). In the sandbox SES authorizes a send against each
+     * recipient's identity too, so the mail-dispatcher is granted these. Empty once AWS granted
+     * production access. @default none
+     */
+    readonly sandboxRecipients?: readonly string[];
+    /**
      * Route 53 hosted zone of `domain`: the stack publishes the DKIM records there and sends from a
      * custom MAIL FROM domain (`bounce.<domain>`) with its MX and SPF records.
      * @default none: publish the DKIM records of the `mail_dkim_tokens` output yourself
@@ -202,6 +209,15 @@ function awsEnvironment(
   const oidcProviderArn = read('GITHUB_OIDC_PROVIDER_ARN');
   const network = networkSettings(name, read);
   const hostedZoneId = read('HOSTED_ZONE_ID');
+  const sandboxRecipients = list(read('MAIL_SANDBOX_RECIPIENTS'));
+  for (const address of sandboxRecipients ?? []) {
+    if (!/^[^@\s,]+@[^@\s,]+\.[^@\s,]+$/.test(address)) {
+      throw new InfraConfigError(
+        `${name}.mail.sandboxRecipients`,
+        `SIDESTEP_${name.toUpperCase()}_MAIL_SANDBOX_RECIPIENTS: "${address}" is not an email address`,
+      );
+    }
+  }
   const alarmEmail = read('ALARM_EMAIL');
   const reservedConcurrency = reservations(read('RESERVED_CONCURRENCY'));
   const batchCapacity = read('BATCH_CAPACITY');
@@ -222,6 +238,7 @@ function awsEnvironment(
       fromAddress: read('MAIL_FROM') ?? `no-reply@${name}.mail.example.com`,
       domain: read('MAIL_DOMAIN') ?? `${name}.mail.example.com`,
       notifyAddress: read('NOTIFY_ADDRESS') ?? `ops@${name}.mail.example.com`,
+      ...(sandboxRecipients ? { sandboxRecipients } : {}),
       ...(hostedZoneId ? { hostedZoneId } : {}),
     },
     databaseSecretArn:

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { checkSecurityPolicy, environmentConfigs } from '../src/index.ts';
 import { STAGING, synthStack } from './environment-fixture.ts';
-import { all, one, ref } from './terraform-json.ts';
+import { all, one, ref, statementFor } from './terraform-json.ts';
 
 const withZone = synthStack({ ...STAGING, mail: { ...STAGING.mail, hostedZoneId: 'Z0123456789ABCDEFGHIJ' } });
 const withoutZone = synthStack(STAGING);
@@ -64,5 +64,35 @@ describe('MailIdentity DNS (SIDESTEP_<ENV>_HOSTED_ZONE_ID)', () => {
     });
     expect(staging.mail.hostedZoneId).toBe('Z0123456789ABCDEFGHIJ');
     expect(production.mail.hostedZoneId).toBeUndefined();
+  });
+});
+
+// https://docs.aws.amazon.com/ses/latest/dg/control-user-access.html: in the SES sandbox a send is
+// authorized against each recipient's identity too.
+describe('MailIdentity in the SES sandbox (SIDESTEP_<ENV>_MAIL_SANDBOX_RECIPIENTS)', () => {
+  it('grants the mail-dispatcher sending to the verified recipients while the account is in the sandbox', () => {
+    const recipients = ['ops@corp.example.org', 'tester@corp.example.org'];
+    const sandboxed = synthStack({ ...STAGING, mail: { ...STAGING.mail, sandboxRecipients: recipients } });
+    const send = statementFor(sandboxed, 'sidestep-staging-mail-dispatcher', 'ses:SendRawEmail');
+    expect(send.Resource).toEqual(
+      expect.arrayContaining(
+        recipients.map((address) => `arn:aws:ses:${STAGING.region}:${STAGING.accountId}:identity/${address}`),
+      ),
+    );
+    // Without the setting, only the sending identity and its configuration set.
+    expect(
+      statementFor(withoutZone, 'sidestep-staging-mail-dispatcher', 'ses:SendRawEmail').Resource,
+    ).toHaveLength(2);
+  });
+
+  it('reads the recipients from SIDESTEP_<ENV>_MAIL_SANDBOX_RECIPIENTS, and refuses one that is not an address', () => {
+    const { staging, production } = environmentConfigs({
+      SIDESTEP_STAGING_MAIL_SANDBOX_RECIPIENTS: 'ops@corp.example.org, tester@corp.example.org',
+    });
+    expect(staging.mail.sandboxRecipients).toEqual(['ops@corp.example.org', 'tester@corp.example.org']);
+    expect(production.mail.sandboxRecipients).toBeUndefined();
+    expect(() =>
+      environmentConfigs({ SIDESTEP_STAGING_MAIL_SANDBOX_RECIPIENTS: 'ops@corp.example.org,ops' }),
+    ).toThrow(expect.objectContaining({ field: 'staging.mail.sandboxRecipients' }));
   });
 });

@@ -25,7 +25,7 @@ import {
   Workflow,
 } from '../src/index.ts';
 import { STAGING } from './environment-fixture.ts';
-import { all, batchWorkerTarget, type Json, one, ref, statements } from './terraform-json.ts';
+import { all, batchWorkerTarget, type Json, one, ref, statementFor, statements } from './terraform-json.ts';
 
 const batchWorker = registeredTask('batch-worker').manifest;
 const mailDispatcher = registeredService('mail-dispatcher').manifest;
@@ -90,12 +90,6 @@ function stagingFunction(stack: TerraformStack, manifest: ServiceManifest): Serv
       },
     },
   });
-}
-
-function statementFor(tf: Json, roleName: string, action: string): Json {
-  const found = statements(tf, roleName).filter((s) => [s.Action].flat().includes(action));
-  expect(found).toHaveLength(1);
-  return found[0];
 }
 
 const tf = synth(staging);

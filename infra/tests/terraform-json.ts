@@ -27,6 +27,13 @@ export function statements(tf: Json, roleName: string): Json[] {
   return JSON.parse(policy.policy).Statement;
 }
 
+/** The one statement of role `roleName`'s inline policy that grants `action`. */
+export function statementFor(tf: Json, roleName: string, action: string): Json {
+  const found = statements(tf, roleName).filter((s) => [s.Action].flat().includes(action));
+  expect(found).toHaveLength(1);
+  return found[0];
+}
+
 /** The first statement of the trust policy of the role named `roleName`. */
 export function trust(tf: Json, roleName: string): Json {
   return JSON.parse(one(tf, 'aws_iam_role', { name: roleName })[1].assume_role_policy).Statement[0];

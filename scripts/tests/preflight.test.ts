@@ -349,6 +349,7 @@ describe('preflight, SES', () => {
       ['mail.acme.dev', 'warn'],
     ]);
     expect(only(run, 'ses', 'account').fix).toContain('production access');
+    expect(only(run, 'ses', 'account').fix).toContain('SIDESTEP_STAGING_MAIL_SANDBOX_RECIPIENTS');
     expect(only(run, 'ses', 'mail.acme.dev').detail).toContain('the first apply creates it');
     expect(run.exitCode).toBe(0);
   });

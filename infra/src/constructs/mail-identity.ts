@@ -22,6 +22,18 @@ export interface MailIdentityProps {
    */
   readonly domain?: string;
   /**
+   * While the account is in the SES sandbox: the verified recipient addresses, whose identities SES
+   * also authorizes each send against (https://docs.aws.amazon.com/ses/latest/dg/control-user-access.html:
+   * in the sandbox a send needs permission on the recipients' identities too). Their ARNs join
+   * {@link MailIdentity.resourceArns}, in `account`'s region.
+   * @default none
+   */
+  readonly sandboxRecipients?: {
+    readonly region: string;
+    readonly accountId: string;
+    readonly addresses: readonly string[];
+  };
+  /**
    * Require TLS to the receiving mail server; mail to a server without TLS bounces instead of
    * travelling in clear text.
    * @default true
@@ -70,6 +82,7 @@ export class MailIdentity extends Construct {
   readonly fromAddress: string;
   /** The 3 DKIM tokens SES generated for the domain (publish them, or let `dns` do it). */
   readonly dkimTokens: string[];
+  readonly #sandboxRecipientArns: readonly string[];
 
   constructor(scope: Construct, id: string, props: MailIdentityProps) {
     super(scope, id);
@@ -95,6 +108,10 @@ export class MailIdentity extends Construct {
     });
     this.identityArn = this.identity.arn;
     this.configurationSetArn = this.configurationSet.arn;
+    const sandbox = props.sandboxRecipients;
+    this.#sandboxRecipientArns = (sandbox?.addresses ?? []).map(
+      (address) => `arn:aws:ses:${sandbox?.region}:${sandbox?.accountId}:identity/${address}`,
+    );
     this.dkimTokens = this.identity.dkimSigningAttributes.tokens;
     if (props.dns) {
       if (!props.domain) {
@@ -148,7 +165,7 @@ export class MailIdentity extends Construct {
    * identity's default set), so both ARNs are named.
    */
   get resourceArns(): readonly string[] {
-    return [this.identityArn, this.configurationSetArn];
+    return [this.identityArn, this.configurationSetArn, ...this.#sandboxRecipientArns];
   }
 
   /**

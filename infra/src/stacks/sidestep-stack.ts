@@ -293,6 +293,15 @@ export class SidestepStack extends EnvironmentStack {
       environment: config.name,
       fromAddress: config.mail.fromAddress,
       domain: config.mail.domain,
+      ...(config.mail.sandboxRecipients
+        ? {
+            sandboxRecipients: {
+              region: config.region,
+              accountId: config.accountId,
+              addresses: config.mail.sandboxRecipients,
+            },
+          }
+        : {}),
       ...(config.mail.hostedZoneId
         ? { dns: { hostedZoneId: config.mail.hostedZoneId, region: config.region } }
         : {}),

@@ -27,7 +27,10 @@ export const mailCheck: PreflightCheck = {
         subject: 'account',
         verdict: 'warn',
         detail: `the account is in the SES sandbox in ${config.region}: mail reaches only verified addresses (${config.mail.notifyAddress} included only if verified)`,
-        fix: 'request production access (SES console > Account dashboard, or `aws sesv2 put-account-details --production-access-enabled ...`); until then verify the recipients',
+        fix:
+          'request production access (SES console > Account dashboard, or `aws sesv2 put-account-details --production-access-enabled ...`); ' +
+          `until then verify the recipients as SES identities and list them in SIDESTEP_${config.name.toUpperCase()}_MAIL_SANDBOX_RECIPIENTS ` +
+          "(in the sandbox SES authorizes each send against the recipients' identities too, and the mail-dispatcher is granted those listed)",
       });
     } else {
       results.push({
