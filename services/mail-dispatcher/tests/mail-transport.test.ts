@@ -279,6 +279,26 @@ describe('createMailSender (ses)', () => {
     }
   });
 
+  it('fails a SendEmail that could not connect as not sent: nothing reached SES', async () => {
+    const closed = createTcpServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_SESV2: `http://127.0.0.1:${port}`,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+    });
+    try {
+      const sender = await createMailSender({ kind: 'ses' });
+      await expect(sender.send(mail(5))).rejects.toMatchObject({ outcome: 'not-sent', permanent: false });
+    } finally {
+      process.env = saved;
+    }
+  });
+
   // SendEmail has no idempotency token: the SDK's default retry (3 attempts) would send it again.
   it('says the outcome is unknown when SES took the request and its answer was lost, and does not send it again', async () => {
     await withSesEndpoint('hang up', async (requests) => {

@@ -137,9 +137,10 @@ const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTU
  * https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html
  */
 export function sesFailure(error: unknown): SendFailure {
-  const { name, code, $metadata } = (error ?? {}) as {
+  const { name, code, message, $metadata } = (error ?? {}) as {
     name?: unknown;
     code?: unknown;
+    message?: unknown;
     $metadata?: { httpStatusCode?: unknown };
   };
   const status = $metadata?.httpStatusCode;
@@ -147,7 +148,10 @@ export function sesFailure(error: unknown): SendFailure {
     if (status === 429 || status >= 500 || SES_THROTTLING.has(String(name))) return 'not-sent';
     return 'rejected';
   }
-  return NOT_CONNECTED.has(String(code)) ? 'not-sent' : 'unknown';
+  // The SDK's retry middleware turns a thrown value that is not an Error of its realm into
+  // `AWS SDK error wrapper for <the value>`, without its code: the code is then in that text.
+  const systemCode = typeof code === 'string' ? code : /\b(E[A-Z_]+)\b/.exec(String(message))?.[1];
+  return systemCode !== undefined && NOT_CONNECTED.has(systemCode) ? 'not-sent' : 'unknown';
 }
 
 /** The message nodemailer composes for `mail` (both transports; SES adds its own options). */
