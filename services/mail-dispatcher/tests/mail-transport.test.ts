@@ -215,6 +215,16 @@ async function withSesEndpoint(
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  try {
+    await withSesAt(port, () => run(requests));
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+/** Runs `run` with the SES v2 client's endpoint at 127.0.0.1:`port` and test credentials. */
+async function withSesAt(port: number, run: () => Promise<void>) {
   const saved = { ...process.env };
   Object.assign(process.env, {
     AWS_ENDPOINT_URL_SESV2: `http://127.0.0.1:${port}`,
@@ -223,11 +233,9 @@ async function withSesEndpoint(
     AWS_SECRET_ACCESS_KEY: 'test',
   });
   try {
-    await run(requests);
+    await run();
   } finally {
     process.env = saved;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
 
@@ -284,19 +292,10 @@ describe('createMailSender (ses)', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const { port } = closed.address() as AddressInfo;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const saved = { ...process.env };
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL_SESV2: `http://127.0.0.1:${port}`,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-    });
-    try {
+    await withSesAt(port, async () => {
       const sender = await createMailSender({ kind: 'ses' });
       await expect(sender.send(mail(5))).rejects.toMatchObject({ outcome: 'not-sent', permanent: false });
-    } finally {
-      process.env = saved;
-    }
+    });
   });
 
   // SendEmail has no idempotency token: the SDK's default retry (3 attempts) would send it again.
