@@ -437,6 +437,24 @@ describe('preflight, database secret', () => {
     expect(run.exitCode).toBe(1);
   });
 
+  it('fails a partial ARN (without the suffix Secrets Manager appends), naming the full one', async () => {
+    greenAccount();
+    const settings = realSettings();
+    const full = settings.SIDESTEP_STAGING_DATABASE_SECRET_ARN as string;
+    const partial = full.replace(/-AbCdEf$/, '');
+    secrets.on(DescribeSecretCommand).resolves({ ARN: full, Name: 'sidestep-staging-db' });
+    const run = await preflight({ ...settings, SIDESTEP_STAGING_DATABASE_SECRET_ARN: partial }, [
+      '--only',
+      'database-secret',
+    ]);
+    expect(only(run, 'database-secret')).toMatchObject({
+      verdict: 'fail',
+      detail: expect.stringContaining("is not the secret's full ARN"),
+      fix: `set SIDESTEP_STAGING_DATABASE_SECRET_ARN to ${full}`,
+    });
+    expect(run.exitCode).toBe(1);
+  });
+
   it('fails a value that is neither a postgres:// URL nor the RDS JSON', async () => {
     greenAccount();
     secrets.on(GetSecretValueCommand).resolves({ SecretString: 'mysql://u:p@h/db' });

@@ -16,6 +16,19 @@ export const databaseSecretCheck: PreflightCheck = {
     const result = resultsFor('database-secret', arn);
     try {
       const described = await clients.secretsManager.send(new DescribeSecretCommand({ SecretId: arn }));
+      // Secrets Manager takes a partial ARN (without the 6 characters it appends to the name) as
+      // SecretId, but IAM matches a policy's resource against the secret's full ARN: every grant the
+      // stack makes on a partial ARN would deny the services.
+      // https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html (SecretId)
+      if (described.ARN && described.ARN !== arn) {
+        return [
+          result(
+            'fail',
+            `${arn} is not the secret's full ARN (${described.ARN}): the stack's grants would not match it`,
+            `set SIDESTEP_${config.name.toUpperCase()}_DATABASE_SECRET_ARN to ${described.ARN}`,
+          ),
+        ];
+      }
       if (described.DeletedDate) {
         return [
           result(
