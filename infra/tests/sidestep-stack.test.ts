@@ -139,6 +139,8 @@ describe('ServiceFunction (mail-dispatcher in staging)', () => {
       SES_CONFIGURATION_SET: `\${${one(tf, 'aws_sesv2_configuration_set')[0]}.configuration_set_name}`,
       DATABASE_SECRET_ARN: staging.databaseSecretArn,
       DEAD_LETTER_QUEUE_URL: `\${${dlqAddress}.url}`,
+      // The queue's redrive maxReceiveCount: the last receive's failure is dead-lettered with its reason.
+      MAX_RECEIVE_COUNT: '5',
       CLAIM_CHECK_BUCKET: 'sidestep-staging-claims-123456789012',
     });
   });

@@ -138,6 +138,12 @@ export class JobQueue extends Construct {
       this.deadLetterQueue.url,
       `${manifest.name}.queue`,
     );
+    // The last receive's failure goes to the DLQ with its reason, sent by the runtime (above).
+    consumer.addEnvironment(
+      RUNTIME_ENVIRONMENT.maxReceiveCount,
+      String(trigger.maxReceiveCount),
+      `${manifest.name}.queue`,
+    );
     if (props.claimCheck) {
       props.claimCheck.grantConsume(consumer);
       for (const [key, value] of Object.entries(props.claimCheck.environment)) {

@@ -53,7 +53,8 @@ export class MissingLocalResourceError extends Error {
  *   manifest's static `environment`, the region, credentials whose access key id is the function's
  *   execution role name (the local endpoint acts on it as that role, see `LOCAL_ROLES`) and
  *   `AWS_ENDPOINT_URL` so every AWS SDK v3 client talks to the local endpoint;
- * - a queue consumer: DEAD_LETTER_QUEUE_URL and CLAIM_CHECK_BUCKET (`sidestep-local-claims`);
+ * - a queue consumer: DEAD_LETTER_QUEUE_URL, MAX_RECEIVE_COUNT and CLAIM_CHECK_BUCKET
+ *   (`sidestep-local-claims`);
  * - `mail-identity`: MAIL_FROM, and MAIL_TRANSPORT=smtp + SMTP_URL instead of SES;
  * - `database-secret`: DATABASE_URL instead of DATABASE_SECRET_ARN;
  * - `imports-bucket` / `exports-bucket`: IMPORTS_BUCKET / EXPORTS_BUCKET (path-style S3);
@@ -71,6 +72,7 @@ export function serviceEnvironment(
     if (!resources.deadLetterQueueUrl)
       throw new MissingLocalResourceError(manifest.name, 'deadLetterQueueUrl');
     environment[RUNTIME_ENVIRONMENT.deadLetterQueueUrl] = resources.deadLetterQueueUrl;
+    environment[RUNTIME_ENVIRONMENT.maxReceiveCount] = String(manifest.queue.maxReceiveCount);
     // As infra's job queue gives every consumer: pointers resolve, oversized dead letters are stored.
     environment[CLAIM_CHECK_BUCKET_VARIABLE] = claimCheckBucketName(resources.environment);
   }

@@ -53,6 +53,7 @@ describe('serviceEnvironment', () => {
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_ENDPOINT_URL: 'http://127.0.0.1:4566',
       DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
+      MAX_RECEIVE_COUNT: String(mailer.queue?.maxReceiveCount),
       CLAIM_CHECK_BUCKET: 'sidestep-local-claims',
       MAIL_FROM: LOCAL_MAIL_FROM,
       MAIL_TRANSPORT: 'smtp',

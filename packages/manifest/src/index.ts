@@ -168,6 +168,11 @@ export const RUNTIME_ENVIRONMENT = {
   environment: 'SIDESTEP_ENV',
   /** The DLQ permanent failures are sent to (queue-triggered services only). */
   deadLetterQueueUrl: 'DEAD_LETTER_QUEUE_URL',
+  /**
+   * The job queue's redrive `maxReceiveCount` (queue-triggered services only): a record failing on
+   * its last receive is dead-lettered by the runtime with its reason, not moved without one.
+   */
+  maxReceiveCount: 'MAX_RECEIVE_COUNT',
   /** Powertools service name. */
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   /** Powertools metrics namespace. */

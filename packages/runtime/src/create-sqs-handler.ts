@@ -70,6 +70,14 @@ export interface SqsHandlerOptions<T> {
   readonly sqs?: SQSClient;
   /** Where permanent failures go. @default process.env.DEAD_LETTER_QUEUE_URL, read once here */
   readonly deadLetterQueueUrl?: string;
+  /**
+   * The source queue's redrive `maxReceiveCount`. A record that fails on that receive (its
+   * `ApproximateReceiveCount` reaches it: no attempt is left) is dead-lettered here with its error as
+   * the reason, as a permanent failure is, instead of being moved by the redrive policy without one,
+   * or with the reason of an earlier life before an operator's redrive. Unset: left to the policy.
+   * @default process.env.MAX_RECEIVE_COUNT, read once here
+   */
+  readonly maxReceiveCount?: number;
   /** Client for claim-check objects (pointers are read, oversized dead letters stored). @default new S3Client({}) on first use */
   readonly s3?: S3Client;
   /**
@@ -142,6 +150,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
       'invalid configuration: DEAD_LETTER_QUEUE_URL is missing (or pass deadLetterQueueUrl to createSqsHandler)',
     );
   }
+  const maxReceiveCount = options.maxReceiveCount ?? receiveLimit(process.env.MAX_RECEIVE_COUNT);
   const handlerLogger = options.logger ?? new Logger();
   const metrics =
     options.metrics ??
@@ -212,16 +221,26 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
     } catch (thrown) {
       if (!appended) logger.appendKeys(keys);
       const error = toError(thrown);
-      if (isPermanentError(thrown)) {
-        const { field } = thrown;
+      const lastAttempt = maxReceiveCount !== undefined && receiveCount >= maxReceiveCount;
+      if (isPermanentError(thrown) || lastAttempt) {
+        const field = isPermanentError(thrown) ? thrown.field : undefined;
         try {
-          const sent = await deadLetter(record, error);
+          const reason = isPermanentError(thrown)
+            ? error
+            : {
+                name: error.name,
+                message: `${error.message} (the last of ${maxReceiveCount} attempts: none is left)`,
+              };
+          const sent = await deadLetter(record, reason);
           outcomes.deadLettered += 1;
           logger.error(
             {
-              message: 'job dead-lettered',
+              message:
+                lastAttempt && !isPermanentError(thrown)
+                  ? 'job dead-lettered: its last attempt failed'
+                  : 'job dead-lettered',
               outcome: 'deadLettered',
-              reason: `${error.name}: ${error.message}`,
+              reason: `${reason.name}: ${reason.message}`,
               ...(typeof field === 'string' ? { field } : {}),
               deadLetterQueueUrl,
               deadLetterMessageId: sent.deadLetterMessageId,
@@ -299,4 +318,17 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
   };
 
   return isolate(handler, options.state ? { state: options.state } : {});
+}
+
+/** `MAX_RECEIVE_COUNT` as a whole number of at least 1; `undefined` when unset. */
+function receiveLimit(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1) {
+    throw new ConfigError(
+      'MAX_RECEIVE_COUNT',
+      `MAX_RECEIVE_COUNT must be a whole number >= 1, not "${value}"`,
+    );
+  }
+  return count;
 }

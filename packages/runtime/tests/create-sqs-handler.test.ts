@@ -185,6 +185,60 @@ describe('createSqsHandler', () => {
     expect(flushed.duration).toHaveLength(4);
   });
 
+  it('dead-letters a transient failure on the last receive with its reason, and leaves an earlier one to SQS', async () => {
+    const handler = handlerWith(
+      async () => {
+        throw new TransientError('mail server busy');
+      },
+      { maxReceiveCount: 5 },
+    );
+    // A redriven message carries the reason of its earlier life: the new one replaces it.
+    const stale = {
+      'sidestep.error.type': { stringValue: 'DeliveryOutcomeUnknownError', dataType: 'String' },
+      'sidestep.error.message': { stringValue: 'an earlier failure', dataType: 'String' },
+    } as unknown as SQSRecord['messageAttributes'];
+    const event = sqsEvent(
+      { body: job('fourth'), receiveCount: 4 },
+      { body: job('fifth'), receiveCount: 5, messageAttributes: stale },
+    );
+    const [fourth, fifth] = event.Records as [SQSRecord, SQSRecord];
+
+    const response = await handler(event, lambdaContext());
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: fourth.messageId }] });
+    const [letter, ...more] = await deadLetters();
+    expect(more).toEqual([]);
+    expect(letter?.MessageAttributes?.['sidestep.source.messageId']?.StringValue).toBe(fifth.messageId);
+    expect(letter?.MessageAttributes?.['sidestep.error.type']?.StringValue).toBe('TransientError');
+    expect(letter?.MessageAttributes?.['sidestep.error.message']?.StringValue).toBe(
+      'mail server busy (the last of 5 attempts: none is left)',
+    );
+    expect(logsOf('deadLettered')).toEqual([
+      expect.objectContaining({ message: 'job dead-lettered: its last attempt failed', receiveCount: 5 }),
+    ]);
+  });
+
+  it('leaves every transient failure to SQS without MAX_RECEIVE_COUNT, and refuses one that is not a count', async () => {
+    const unbounded = handlerWith(async (job) => {
+      if (job.id === 'late') throw new TransientError('mail server busy');
+    });
+    const event = sqsEvent({ body: job('late'), receiveCount: 99 }, { body: job('fine') });
+    expect(await unbounded(event, lambdaContext())).toEqual({
+      batchItemFailures: [{ itemIdentifier: (event.Records[0] as SQSRecord).messageId }],
+    });
+    expect(await deadLetters()).toEqual([]);
+    const saved = process.env.MAX_RECEIVE_COUNT;
+    process.env.MAX_RECEIVE_COUNT = 'five';
+    try {
+      expect(() => handlerWith(async () => {})).toThrow(
+        expect.objectContaining({ name: 'ConfigError', field: 'MAX_RECEIVE_COUNT' }),
+      );
+    } finally {
+      if (saved === undefined) delete process.env.MAX_RECEIVE_COUNT;
+      else process.env.MAX_RECEIVE_COUNT = saved;
+    }
+  });
+
   it("dead-letters the contracts package's permanent errors under their own name", async () => {
     const handler = handlerWith(async () => {
       throw new ContractValidationError([{ field: 'payload.template', message: 'unknown template' }]);
