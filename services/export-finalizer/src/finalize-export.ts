@@ -64,6 +64,8 @@ export interface FinalizeExportResult {
  *    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html). When S3
  *    knows the upload no more (NoSuchUpload), an earlier attempt completed it and lost the answer if
  *    the key holds the manifest's file (step 5 decides); otherwise it was aborted ({@link UploadMissingError}).
+ *    So when ListParts finds the upload but CompleteMultipartUpload does not: an attempt whose
+ *    Complete S3 was still carrying out (a retried step) completed it in between.
  * 5. HeadObject on the file: the manifest's size and CRC-64/NVME. The rows are the manifest's (the
  *    worker checked them against PostgreSQL's count).
  * 6. The final manifest is written; only then is the result returned with a download link.
@@ -104,6 +106,7 @@ export async function finalizeExport(
 
   const listed = await store.listParts(bucket, key, uploadId);
   const listPages = Math.max(1, Math.ceil((listed?.length ?? 0) / 1000));
+  let gone = listed === undefined;
   if (listed) {
     const refusal = verifyParts(key, manifest, listed);
     if (refusal) {
@@ -111,13 +114,14 @@ export async function finalizeExport(
       throw refusal;
     }
     try {
-      await store.completeMultipartUpload(
+      const completed = await store.completeMultipartUpload(
         bucket,
         key,
         uploadId,
         manifest.parts.map(({ partNumber, etag, crc64nvme }) => ({ partNumber, etag, crc64nvme })),
         manifest.crc64nvme,
       );
+      gone = completed === 'gone';
     } catch (error) {
       // Refused for good (the parts do not combine to the manifest's checksum): the upload is useless.
       if (error instanceof ExportVerificationError) {
@@ -126,7 +130,7 @@ export async function finalizeExport(
       throw error;
     }
   }
-  const checked = await checkCompleted(store, bucket, manifest, listed === undefined);
+  const checked = await checkCompleted(store, bucket, manifest, gone);
   // One instant for the final manifest and the link: a replay signs the same link from it.
   const finalizedAt = now();
 
@@ -148,7 +152,7 @@ export async function finalizeExport(
   await store.putJson(bucket, manifestKey, final);
   return {
     output: output(final, manifestKey, options.downloadLink(key, finalizedAt)),
-    stats: stats(listed ? 'finalized' : 'completed-before', listPages),
+    stats: stats(gone ? 'completed-before' : 'finalized', listPages),
   };
 }
 

@@ -236,6 +236,33 @@ describe('finalizeExport against fauxqs S3', () => {
     expect(await exists(retried.output.manifestKey)).toBe(true);
   }, 30_000);
 
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html: completing may
+  // take minutes, and NoSuchUpload is an upload "aborted or completed". A retried step (its first
+  // invocation timed out mid-Complete) lists the parts before the first completes, then completes.
+  it('finishes when an earlier attempt completed the upload between its ListParts and its Complete', async () => {
+    const jobId = newJobId();
+    const written = await writeExport(s3, BUCKET, jobId, [{ rows: 10 }], 'users');
+    const input = { jobId, bucket: BUCKET, manifestKey: written.manifestKey, fileName: 'users' };
+    const first = storeWith({
+      // The first attempt's answer is lost after it completed: its final manifest is never written.
+      putJson: async () => {
+        throw new Error('Sandbox.Timedout');
+      },
+    });
+    const retry = storeWith({
+      listParts: async (...args) => {
+        const listed = await store.listParts(...args);
+        // The first attempt completes now, after this one listed the parts.
+        await finalizeExport(first, input, options).catch(() => {});
+        return listed;
+      },
+    });
+    const retried = await finalizeExport(retry, input, options);
+    expect(retried.stats.outcome).toBe('completed-before');
+    expect(gunzipSync(await objectBytes(retried.output.key)).toString()).toBe(written.csv);
+    expect(await exists(retried.output.manifestKey)).toBe(true);
+  }, 30_000);
+
   it('completes the new upload when the worker re-ran, and refuses an object replaced since', async () => {
     const { jobId, result } = await finalizeAndCheck([{ rows: 10 }]);
     // The worker ran again (a redriven export): a new upload, a new manifest.

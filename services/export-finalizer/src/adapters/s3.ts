@@ -164,7 +164,7 @@ export class S3ExportStore implements ExportObjectStore {
     uploadId: string,
     parts: readonly UploadedPart[],
     crc64nvme: string,
-  ): Promise<void> {
+  ): Promise<'completed' | 'gone'> {
     try {
       await this.#client.send(
         new CompleteMultipartUploadCommand({
@@ -185,7 +185,12 @@ export class S3ExportStore implements ExportObjectStore {
           ChecksumType: 'FULL_OBJECT',
         }),
       );
+      return 'completed';
     } catch (error) {
+      // Completed (or aborted) since ListParts: completing takes S3 up to minutes, and a retried step
+      // may list the parts while its first invocation's Complete is still being carried out
+      // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html).
+      if ((error as { name?: unknown }).name === 'NoSuchUpload') return 'gone';
       if ((error as { name?: unknown }).name === 'BadDigest') {
         throw new ExportVerificationError(
           key,

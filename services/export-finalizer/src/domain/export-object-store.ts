@@ -46,7 +46,8 @@ export interface ExportObjectStore {
   listParts(bucket: string, key: string, uploadId: string): Promise<ListedPart[] | undefined>;
   /**
    * Completes a CRC-64/NVME `FULL_OBJECT` upload; S3 refuses it unless the parts combine to `crc64nvme`
-   * (`ExportVerificationError`, field `crc64nvme`).
+   * (`ExportVerificationError`, field `crc64nvme`). `'gone'` when S3 knows no such upload
+   * (NoSuchUpload: completed or aborted since it was listed, by another attempt or a lifecycle rule).
    */
   completeMultipartUpload(
     bucket: string,
@@ -54,6 +55,6 @@ export interface ExportObjectStore {
     uploadId: string,
     parts: readonly UploadedPart[],
     crc64nvme: string,
-  ): Promise<void>;
+  ): Promise<'completed' | 'gone'>;
   abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void>;
 }
