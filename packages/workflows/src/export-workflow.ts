@@ -171,6 +171,9 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
           'jobId.$': '$.Payload.jobId',
           'attemptKey.$': '$.Payload.attemptKey',
           'duplicate.$': '$.Payload.duplicate',
+          // The job's file as the ledger registered it: an operator's retry (a new execution, maybe
+          // on a later day) writes the file the first attempt began, not users-<its own start date>.
+          'fileName.$': '$.Payload.fileName',
         },
         duplicateComment: 'A duplicate delivery of the request: another execution owns this export',
         retryHint: 'send a new export request with a new envelope id',
@@ -220,7 +223,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         [
           { Name: 'EXPORTS_BUCKET', Value: exportsBucket },
           // The file the parts are uploaded into: exports/<jobId>/<fileName>.csv.gz.
-          { Name: 'EXPORT_FILE_NAME', 'Value.$': '$.request.payload.fileName' },
+          { Name: 'EXPORT_FILE_NAME', 'Value.$': '$.job.fileName' },
           // ECS environment values are strings: the filter as JSON, `{}` for everyone.
           { Name: 'EXPORT_FILTER', 'Value.$': 'States.JsonToString($.request.payload.filter)' },
           // `true` or `false`, as the batch-worker reads it.
@@ -249,7 +252,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
             'jobId.$': '$.job.jobId',
             bucket: exportsBucket,
             'manifestKey.$': "States.Format('exports/{}/parts/manifest.json', $.job.jobId)",
-            'fileName.$': '$.request.payload.fileName',
+            'fileName.$': '$.job.fileName',
           },
         },
         // FinalizeExportOutput, less what the job already knows (jobId, bucket).

@@ -215,6 +215,20 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(env.finalizations[0]?.fileName).toBe('november');
   });
 
+  it("retries a failed export into the file its job registered, not one named after the retry's own start date", async () => {
+    const env = cloud({ worker: WorkflowCloud.failingWorker('database unavailable') });
+    await execute(pipeInput(request('req-retry')), env);
+    const [job] = env.status.jobs.values();
+    if (!job) throw new Error('no job registered');
+    // The first attempt ran on an earlier day: its file is users-<that day>, its parts are in it.
+    job.fileName = 'users-2026-11-24';
+    job.handedOver = true;
+    const retried = await execute(pipeInput(request('req-retry')), env);
+
+    expect(retried.statesEntered).toContain('ExportRows');
+    expect(environmentOf(env.tasks[1] as RunTaskInput).EXPORT_FILE_NAME).toBe('users-2026-11-24');
+  });
+
   it('passes a request’s byteOrderMark: false to the worker (the default is true)', async () => {
     const env = cloud();
     const run = await execute(pipeInput(request('req-bom', { byteOrderMark: false })), env);

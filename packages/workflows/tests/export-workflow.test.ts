@@ -79,7 +79,7 @@ describe('exportWorkflow', () => {
             { Name: 'MODE', Value: 'export' },
             { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
             { Name: 'EXPORTS_BUCKET', Value: tokens.exportsBucket },
-            { Name: 'EXPORT_FILE_NAME', 'Value.$': '$.request.payload.fileName' },
+            { Name: 'EXPORT_FILE_NAME', 'Value.$': '$.job.fileName' },
             { Name: 'EXPORT_FILTER', 'Value.$': 'States.JsonToString($.request.payload.filter)' },
             {
               Name: 'EXPORT_BYTE_ORDER_MARK',

@@ -135,6 +135,17 @@ export class StatusUpdaterFake {
           `request.id: request ${update.request.id} was already used by another export request (its requestedBy differ); send this request with a new id`,
         );
       }
+      if (existing?.handedOver) {
+        // An operator's retry (@sidestep/ops retryJob: the ledger's handOverJob): the job, registered
+        // again, belongs to the execution that registers it next, which replays the register.
+        Object.assign(existing, {
+          handedOver: false,
+          executionId: update.executionId,
+          state: 'registered',
+          done: new Set(['register']),
+        });
+        return this.#output(existing, false);
+      }
       if (existing) return this.#output(existing, existing.executionId !== update.executionId);
       const job: FakeJob = {
         id: `${update.kind === 'import' ? 'imp' : 'exp'}_${String(this.#next++).padStart(4, '0')}`,
@@ -225,6 +236,8 @@ export interface FakeJob {
   workerError: string | null;
   reason: string | null;
   done: Set<string>;
+  /** Set by a test to hand the job over to the next execution that registers it (a retry). */
+  handedOver?: boolean;
 }
 
 /**
