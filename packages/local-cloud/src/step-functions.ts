@@ -241,6 +241,8 @@ interface PreparedMachine extends LocalStateMachine {
   readonly tasks: ReadonlyMap<string, string>;
   /** Task state name -> the parameters (key paths) to JSON-encode, see {@link prepareTasks}. */
   readonly jsonToString: ReadonlyMap<string, readonly (readonly string[])[]>;
+  /** Task state name -> its `TimeoutSeconds`, for the states whose definition sets one. */
+  readonly timeouts: ReadonlyMap<string, number>;
 }
 
 /**
@@ -257,7 +259,8 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     const definition = JSON.parse(JSON.stringify(spec.definition)) as StateMachineDefinition;
     const tasks = new Map<string, string>();
     const jsonToString = new Map<string, string[][]>();
-    prepareTasks(definition, tasks, jsonToString);
+    const timeouts = new Map<string, number>();
+    prepareTasks(definition, tasks, jsonToString, timeouts);
     const redriveRunners = new Map<string, StateMachine>();
     for (const [state, resource] of tasks) {
       if (!options.integrations[resource])
@@ -285,6 +288,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       },
       tasks,
       jsonToString,
+      timeouts,
     };
   });
   const { store } = options;
@@ -379,20 +383,47 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       handlers[stateName] = async (resolved) => {
         const parameters = (resolved ?? {}) as Record<string, unknown>;
         for (const path of encode) jsonEncodeAt(parameters, path);
-        // Settling on abort lets the library clear its task timer, and tells the integration to
-        // stop its work (Step Functions stops a `.sync` ECS task when its execution is stopped).
-        const raw = await Promise.race([
-          integration((parameters ?? {}) as Record<string, unknown>, {
-            executionArn,
-            stateName,
-            signal: controller.signal,
-          }),
-          new Promise<never>((_resolve, reject) => {
-            const onAbort = () => reject(new ExecutionAbortedError());
-            if (controller.signal.aborted) onAbort();
-            else controller.signal.addEventListener('abort', onAbort, { once: true });
-          }),
-        ]);
+        // The integration is told to stop its work when the execution is stopped and when the state
+        // times out: Step Functions stops a `.sync` ECS task in both cases (its role's ecs:StopTask,
+        // https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html). The state's own
+        // States.Timeout is the library's, raised by its timer at the same moment.
+        const call = new AbortController();
+        const stop = () => call.abort();
+        if (controller.signal.aborted) stop();
+        else controller.signal.addEventListener('abort', stop, { once: true });
+        const timeoutSeconds = machine.timeouts.get(stateName);
+        let timedOut = false;
+        const timer =
+          timeoutSeconds === undefined
+            ? undefined
+            : setTimeout(() => {
+                timedOut = true;
+                stop();
+              }, timeoutSeconds * 1000);
+        let raw: unknown;
+        try {
+          // Settling on the execution's abort lets the library clear its task timer.
+          raw = await Promise.race([
+            integration((parameters ?? {}) as Record<string, unknown>, {
+              executionArn,
+              stateName,
+              signal: call.signal,
+            }).then(
+              (result) => result,
+              // What the stopped task answers after its state timed out is not the state's outcome:
+              // the library's own timer fails the state with States.Timeout, which this must not beat.
+              (error: unknown) => (timedOut ? new Promise<never>(() => undefined) : Promise.reject(error)),
+            ),
+            new Promise<never>((_resolve, reject) => {
+              const onAbort = () => reject(new ExecutionAbortedError());
+              if (controller.signal.aborted) onAbort();
+              else controller.signal.addEventListener('abort', onAbort, { once: true });
+            }),
+          ]);
+        } finally {
+          clearTimeout(timer);
+          controller.signal.removeEventListener('abort', stop);
+        }
         const tooLarge = taskResultTooLarge(raw, resource);
         if (tooLarge) {
           // Terminal: the execution fails here whatever the state's Retry and Catch say.
@@ -731,11 +762,18 @@ function prepareTasks(
   definition: { States: Record<string, unknown> },
   tasks: Map<string, string>,
   jsonToString: Map<string, string[][]>,
+  timeouts: Map<string, number>,
 ): void {
   for (const [name, value] of Object.entries(definition.States)) {
     const state = value as Record<string, unknown>;
     if (state.Type === 'Task' && typeof state.Resource === 'string') {
       tasks.set(name, state.Resource);
+      if (
+        typeof state.TimeoutSeconds === 'number' &&
+        state.TimeoutSeconds <= UNBOUNDED_TASK_TIMEOUT_SECONDS
+      ) {
+        timeouts.set(name, state.TimeoutSeconds);
+      }
       if (state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) {
         state.TimeoutSeconds = UNBOUNDED_TASK_TIMEOUT_SECONDS;
       }
@@ -746,12 +784,12 @@ function prepareTasks(
       if (paths.length > 0) jsonToString.set(name, paths);
     }
     for (const branch of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? []) {
-      prepareTasks(branch, tasks, jsonToString);
+      prepareTasks(branch, tasks, jsonToString, timeouts);
     }
     const processor = (state.ItemProcessor ?? state.Iterator) as
       | { States: Record<string, unknown> }
       | undefined;
-    if (processor) prepareTasks(processor, tasks, jsonToString);
+    if (processor) prepareTasks(processor, tasks, jsonToString, timeouts);
   }
 }
 

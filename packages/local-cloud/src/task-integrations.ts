@@ -11,7 +11,7 @@ import { AccessDeniedError } from './local-iam.ts';
 export interface TaskCall {
   readonly executionArn: string;
   readonly stateName: string;
-  /** Aborted when the execution is stopped: the integration should stop its work. */
+  /** Aborted when the execution is stopped or the state times out: the integration should stop its work. */
   readonly signal: AbortSignal;
 }
 

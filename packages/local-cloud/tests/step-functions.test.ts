@@ -10,6 +10,7 @@ import {
   UnsupportedIntegrationError,
 } from '../src/step-functions.ts';
 import {
+  ECS_RUN_TASK_SYNC,
   LAMBDA_INVOKE,
   SQS_SEND_MESSAGE,
   StatesTaskError,
@@ -159,6 +160,59 @@ describe('createLocalStepFunctions', () => {
     expect(done.status).toBe('ABORTED');
     expect(done.error).toBe('Operator');
     expect(done.history.at(-1)?.type).toBe('ExecutionAborted');
+  });
+
+  // https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html: a `.sync` task's role may
+  // ecs:StopTask; Step Functions stops the task when its state times out, as when its execution is
+  // stopped, rather than leave it running for a job the workflow already failed.
+  it('tells a task to stop when its state times out, and catches the timeout as States.Timeout, not States.TaskFailed', async () => {
+    let stopped = false;
+    const sfn = createLocalStepFunctions({
+      stateMachines: [
+        {
+          name: 'sidestep-local-batch',
+          definition: {
+            StartAt: 'Run',
+            States: {
+              Run: {
+                Type: 'Task',
+                Resource: ECS_RUN_TASK_SYNC,
+                Parameters: { Cluster: 'c', TaskDefinition: 't' },
+                TimeoutSeconds: 1,
+                Catch: [
+                  { ErrorEquals: ['States.TaskFailed'], Next: 'TaskFailed' },
+                  { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'TimedOut' },
+                ],
+                End: true,
+              },
+              TaskFailed: { Type: 'Fail', Error: 'TaskFailed' },
+              TimedOut: { Type: 'Succeed' },
+            },
+          },
+        },
+      ],
+      integrations: {
+        [ECS_RUN_TASK_SYNC]: (_parameters, call) =>
+          new Promise((resolve, reject) => {
+            const finished = setTimeout(() => resolve({ StopCode: 'EssentialContainerExited' }), 4000);
+            call.signal.addEventListener('abort', () => {
+              clearTimeout(finished);
+              stopped = true;
+              reject(new StatesTaskError('States.TaskFailed', 'stopped'));
+            });
+          }),
+      },
+      region: 'us-east-1',
+      accountId: '000000000000',
+      reporter: createCollectingReporter().reporter,
+    });
+    const { executionArn } = sfn.startExecution({
+      stateMachineArn: sfn.stateMachineArn('sidestep-local-batch'),
+    });
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(JSON.parse(done.output ?? '{}').error).toMatchObject({ Error: 'States.Timeout' });
+    expect(stopped).toBe(true);
   });
 
   it("sends Step Functions' Execution Status Change event for a start and an abort, as EventBridge gets them", async () => {
