@@ -1,6 +1,9 @@
 import { expect } from '@jest/globals';
+import { JOB_DEADLINE_SECONDS } from '@sidestep/jobs';
 import {
+  DEFAULT_BATCH_TASK_TIMEOUT_SECONDS,
   type ImportWorkflowProps,
+  jobDeadlineSeconds,
   type StateMachineDefinition,
   type TaskState,
   TRANSIENT_ECS_ERRORS,
@@ -121,4 +124,21 @@ export function expectDeadlineCoversEveryRun(definition: StateMachineDefinition,
   );
   expect(deadline).toBeGreaterThan(longest);
   return deadline;
+}
+
+/**
+ * A job workflow's deadlines ({@link expectDeadlineCoversEveryRun}) with a 2-hour task and with the
+ * default one, built by `build`; and the ledger's default for a start without `deadlineSeconds` (an
+ * execution of a definition from before it) covers a workflow with the default task.
+ */
+export function expectJobDeadlines(
+  kind: 'import' | 'export',
+  build: (timeoutSeconds: number | undefined) => StateMachineDefinition,
+  batchTask: string,
+): void {
+  expect(expectDeadlineCoversEveryRun(build(7200), batchTask)).toBe(jobDeadlineSeconds(7200));
+  expect(expectDeadlineCoversEveryRun(build(undefined), batchTask)).toBe(jobDeadlineSeconds());
+  expect(JOB_DEADLINE_SECONDS[kind]).toBeGreaterThanOrEqual(
+    jobDeadlineSeconds(DEFAULT_BATCH_TASK_TIMEOUT_SECONDS),
+  );
 }

@@ -1,14 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { JOB_DEADLINE_SECONDS } from '@sidestep/jobs';
 import aslValidator from 'asl-validator';
 import {
-  DEFAULT_BATCH_TASK_TIMEOUT_SECONDS,
   type ExportWorkflowProps,
   exportWorkflow,
   INTEGRATION,
   InvalidWorkflowPropsError,
   importWorkflow,
-  jobDeadlineSeconds,
   type PassState,
   type State,
   type TaskState,
@@ -16,8 +13,8 @@ import {
   workflowIntegrations,
 } from '../src/index.ts';
 import {
-  expectDeadlineCoversEveryRun,
   expectEveryTaskCatchesAll,
+  expectJobDeadlines,
   expectOnlyTransientRetries,
   jobWorkflowTokens,
   tasksOf,
@@ -123,16 +120,11 @@ describe('exportWorkflow', () => {
   });
 
   it("gives the job a deadline past every run of its task the workflow may make, whatever the task's timeout", () => {
-    expect(expectDeadlineCoversEveryRun(definition, 'ExportRows')).toBe(jobDeadlineSeconds(7200));
-    const defaultTimeout = exportWorkflow({
-      ...tokens,
-      batchWorker: { ...tokens.batchWorker, timeoutSeconds: undefined },
-    });
-    expect(expectDeadlineCoversEveryRun(defaultTimeout, 'ExportRows')).toBe(jobDeadlineSeconds());
-    // A start without deadlineSeconds (an execution of a definition from before it) gets the ledger's
-    // default, which covers a workflow with the default task timeout.
-    expect(JOB_DEADLINE_SECONDS.export).toBeGreaterThanOrEqual(
-      jobDeadlineSeconds(DEFAULT_BATCH_TASK_TIMEOUT_SECONDS),
+    expectJobDeadlines(
+      'export',
+      (timeoutSeconds) =>
+        exportWorkflow({ ...tokens, batchWorker: { ...tokens.batchWorker, timeoutSeconds } }),
+      'ExportRows',
     );
   });
 

@@ -1,17 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { JOB_DEADLINE_SECONDS } from '@sidestep/jobs';
 import aslValidator from 'asl-validator';
 import {
-  DEFAULT_BATCH_TASK_TIMEOUT_SECONDS,
   type ImportWorkflowProps,
   InvalidWorkflowPropsError,
   importWorkflow,
-  jobDeadlineSeconds,
   type TaskState,
 } from '../src/index.ts';
 import {
-  expectDeadlineCoversEveryRun,
   expectEveryTaskCatchesAll,
+  expectJobDeadlines,
   expectOnlyTransientRetries,
   jobWorkflowTokens,
   tasksOf,
@@ -101,16 +98,11 @@ describe('importWorkflow', () => {
   });
 
   it("gives the job a deadline past every run of its task the workflow may make, whatever the task's timeout", () => {
-    expect(expectDeadlineCoversEveryRun(definition, 'ImportRows')).toBe(jobDeadlineSeconds(7200));
-    const defaultTimeout = importWorkflow({
-      ...tokens,
-      batchWorker: { ...tokens.batchWorker, timeoutSeconds: undefined },
-    });
-    expect(expectDeadlineCoversEveryRun(defaultTimeout, 'ImportRows')).toBe(jobDeadlineSeconds());
-    // A start without deadlineSeconds (an execution of a definition from before it) gets the ledger's
-    // default, which covers a workflow with the default task timeout.
-    expect(JOB_DEADLINE_SECONDS.import).toBeGreaterThanOrEqual(
-      jobDeadlineSeconds(DEFAULT_BATCH_TASK_TIMEOUT_SECONDS),
+    expectJobDeadlines(
+      'import',
+      (timeoutSeconds) =>
+        importWorkflow({ ...tokens, batchWorker: { ...tokens.batchWorker, timeoutSeconds } }),
+      'ImportRows',
     );
   });
 
