@@ -7,7 +7,7 @@ import {
   validate,
 } from '@sidestep/contracts';
 import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
-import type { DownloadLink } from './domain/download-link.ts';
+import type { DownloadLink, DownloadLinkMaker } from './domain/download-link.ts';
 import { ExportFinalManifest, sourceSha256 } from './domain/export-final-manifest.ts';
 import type { ExportObjectStore, ListedPart } from './domain/export-object-store.ts';
 import {
@@ -21,8 +21,8 @@ import {
 
 /** Options of {@link finalizeExport}. */
 export interface FinalizeExportOptions {
-  /** Makes the download link for the export's key. */
-  readonly downloadLink: (key: string, now: Date) => DownloadLink;
+  /** Makes the download link for the export's key, never past `notAfter` (the object's expiry). */
+  readonly downloadLink: DownloadLinkMaker;
   /** @default () => new Date() */
   readonly now?: () => Date;
 }
@@ -98,7 +98,11 @@ export async function finalizeExport(
     const object = await store.head(bucket, key);
     if (object && object.etag === previous.etag && object.bytes === previous.bytes) {
       return {
-        output: output(previous, manifestKey, replayedLink(options.downloadLink, key, previous, now())),
+        output: output(
+          previous,
+          manifestKey,
+          replayedLink(options.downloadLink, key, previous, now(), object.expiresAt),
+        ),
         stats: stats('replayed', 0),
       };
     }
@@ -151,7 +155,9 @@ export async function finalizeExport(
   };
   await store.putJson(bucket, manifestKey, final);
   return {
-    output: output(final, manifestKey, options.downloadLink(key, finalizedAt)),
+    // The link ends when S3 expires the file, if that is sooner (a multipart object's lifecycle counts
+    // from the upload's start: a day earlier for an upload begun before midnight UTC, or resumed).
+    output: output(final, manifestKey, options.downloadLink(key, finalizedAt, checked.expiresAt)),
     stats: stats(gone ? 'completed-before' : 'finalized', listPages),
   };
 }
@@ -167,11 +173,12 @@ function replayedLink(
   key: string,
   previous: ExportFinalManifest,
   now: Date,
+  notAfter: Date | undefined,
 ): DownloadLink {
   const finalizedAt = new Date(previous.finalizedAt);
-  const first = downloadLink(key, finalizedAt);
+  const first = downloadLink(key, finalizedAt, notAfter);
   const lifetime = first.expiresAt.getTime() - finalizedAt.getTime();
-  return first.expiresAt.getTime() - now.getTime() >= lifetime / 2 ? first : downloadLink(key, now);
+  return first.expiresAt.getTime() - now.getTime() >= lifetime / 2 ? first : downloadLink(key, now, notAfter);
 }
 
 function output(final: ExportFinalManifest, manifestKey: string, link: DownloadLink): FinalizeExportOutput {
@@ -289,7 +296,7 @@ async function checkCompleted(
   bucket: string,
   manifest: ExportWorkerManifest,
   uploadGone: boolean,
-): Promise<{ bytes: number; crc64nvme: string; etag: string }> {
+): Promise<{ bytes: number; crc64nvme: string; etag: string; expiresAt: Date | undefined }> {
   const { key } = manifest;
   const object = await store.head(bucket, key);
   const problem = !object
@@ -311,5 +318,10 @@ async function checkCompleted(
     throw new ExportVerificationError(key, field, problem);
   }
   const stored = object as NonNullable<typeof object>;
-  return { bytes: stored.bytes, crc64nvme: stored.crc64nvme as string, etag: stored.etag };
+  return {
+    bytes: stored.bytes,
+    crc64nvme: stored.crc64nvme as string,
+    etag: stored.etag,
+    expiresAt: stored.expiresAt,
+  };
 }

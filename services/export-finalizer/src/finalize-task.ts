@@ -1,6 +1,6 @@
 import { FinalizeExportInput, type FinalizeExportOutput } from '@sidestep/contracts';
 import type { TaskHandlerOptions } from '@sidestep/runtime';
-import type { DownloadLink } from './domain/download-link.ts';
+import type { DownloadLinkMaker } from './domain/download-link.ts';
 import type { ExportObjectStore } from './domain/export-object-store.ts';
 import { finalizeExport } from './finalize-export.ts';
 
@@ -8,7 +8,7 @@ import { finalizeExport } from './finalize-export.ts';
 export interface FinalizeTaskOptions {
   readonly store: ExportObjectStore;
   /** The link maker; called once per invocation, so it may fetch the signing key lazily. */
-  readonly downloadLink: () => Promise<(key: string, now: Date) => DownloadLink>;
+  readonly downloadLink: () => Promise<DownloadLinkMaker>;
   /** @default 5 MiB (tests against a relaxed store only) */
   readonly minPartBytes?: number;
   /** @default () => new Date() */

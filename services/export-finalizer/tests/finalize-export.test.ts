@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
-import { S3ExportStore, storageError } from '../src/adapters/s3.ts';
+import { lifecycleExpiry, S3ExportStore, storageError } from '../src/adapters/s3.ts';
 import { downloadLinkFactory } from '../src/domain/download-link.ts';
 import type { ExportObjectStore } from '../src/domain/export-object-store.ts';
 import { finalizeExport } from '../src/finalize-export.ts';
@@ -235,6 +235,44 @@ describe('finalizeExport against fauxqs S3', () => {
     expect(gunzipSync(await objectBytes(retried.output.key)).toString()).toBe(written.csv);
     expect(await exists(retried.output.manifestKey)).toBe(true);
   }, 30_000);
+
+  // S3 dates a multipart object from the day its upload started and expires it by lifecycle at the
+  // next midnight UTC after the rule's days (https://docs.aws.amazon.com/AmazonS3/latest/userguide/intro-lifecycle-rules.html);
+  // HeadObject's Expiration says when (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
+  it("ends the link when S3 expires the file, if that comes before the link's own TTL, and replays the same link", async () => {
+    const expiring = storeWith({
+      head: async (...args) => {
+        const object = await store.head(...args);
+        return object && { ...object, expiresAt: new Date('2026-11-30T00:00:00Z') };
+      },
+    });
+    const jobId = newJobId();
+    const written = await writeExport(s3, BUCKET, jobId, [{ rows: 3 }], 'users');
+    const input = { jobId, bucket: BUCKET, manifestKey: written.manifestKey, fileName: 'users' };
+    // Finalized 2026-11-24 10:00: the 7-day link would work until 12-01 10:00, the file is gone 11-30.
+    const result = await finalizeExport(expiring, input, options);
+    expect(result.output.downloadExpiresAt).toBe('2026-11-30T00:00:00.000Z');
+    const replayed = await finalizeExport(expiring, input, options);
+    expect(replayed.stats.outcome).toBe('replayed');
+    expect(replayed.output).toEqual(result.output);
+    // Without an expiry (no lifecycle rule, as in the local S3) the TTL stands.
+    const other = await writeExport(s3, BUCKET, newJobId(), [{ rows: 3 }], 'users');
+    const plain = await finalizeExport(
+      store,
+      { jobId: other.manifest.jobId, bucket: BUCKET, manifestKey: other.manifestKey, fileName: 'users' },
+      options,
+    );
+    expect(plain.output.downloadExpiresAt).toBe('2026-12-01T10:00:00.000Z');
+  }, 30_000);
+
+  it("reads S3's x-amz-expiration header, and nothing from a missing or unreadable one", () => {
+    expect(
+      lifecycleExpiry('expiry-date="Fri, 23 Dec 2012 00:00:00 GMT", rule-id="picture-deletion-rule"'),
+    ).toEqual(new Date('2012-12-23T00:00:00Z'));
+    expect(lifecycleExpiry(undefined)).toBeUndefined();
+    expect(lifecycleExpiry('rule-id="x"')).toBeUndefined();
+    expect(lifecycleExpiry('expiry-date="not a date"')).toBeUndefined();
+  });
 
   // https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html: completing may
   // take minutes, and NoSuchUpload is an upload "aborted or completed". A retried step (its first

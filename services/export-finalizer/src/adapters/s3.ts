@@ -127,7 +127,13 @@ export class S3ExportStore implements ExportObjectStore {
       // a full-object one can be compared with the worker's.
       const checksum = head.ChecksumCRC64NVME;
       const crc64nvme = checksum && head.ChecksumType !== 'COMPOSITE' ? checksum : undefined;
-      return { bytes: head.ContentLength ?? 0, etag: head.ETag ?? '', crc64nvme };
+      const expiresAt = lifecycleExpiry(head.Expiration);
+      return {
+        bytes: head.ContentLength ?? 0,
+        etag: head.ETag ?? '',
+        crc64nvme,
+        ...(expiresAt ? { expiresAt } : {}),
+      };
     });
   }
 
@@ -260,4 +266,17 @@ export function s3Presigner(client: S3Client) {
       }),
       { expiresIn: options.expiresInSeconds },
     );
+}
+
+/**
+ * The date of S3's `x-amz-expiration` header (`expiry-date="Fri, 23 Dec 2012 00:00:00 GMT",
+ * rule-id="..."`), which S3 sends with HeadObject when a lifecycle rule will expire the object
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html, Expiration); `undefined`
+ * without one, or unreadable.
+ */
+export function lifecycleExpiry(header: string | undefined): Date | undefined {
+  const date = header === undefined ? undefined : /expiry-date="([^"]+)"/.exec(header)?.[1];
+  if (date === undefined) return undefined;
+  const parsed = new Date(date);
+  return Number.isNaN(parsed.getTime()) ? undefined : parsed;
 }

@@ -9,6 +9,11 @@ export interface StoredObject {
    * otherwise.
    */
   readonly crc64nvme: string | undefined;
+  /**
+   * When S3's lifecycle will expire the object (HeadObject's `Expiration`), if a rule applies. For a
+   * multipart upload S3 counts from the day the upload was started, not completed.
+   */
+  readonly expiresAt?: Date | undefined;
 }
 
 /** A part of a multipart upload, as ListParts lists it. */
