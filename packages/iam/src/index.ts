@@ -48,7 +48,7 @@ export {
   scheduleArn,
   schedulerAuthorization,
 } from './scheduler-authorization.ts';
-export { type SqsRequestTarget, sqsAuthorization, sqsQueueArn } from './sqs-authorization.ts';
+export { type SqsRequestTarget, sqsAuthorization, sqsQueueArn, sqsTargetOf } from './sqs-authorization.ts';
 export { type StatesRequestTarget, statesAuthorization } from './states-authorization.ts';
 export { tlsOnlyBucketPolicy } from './tls-only-policy.ts';
 export { arnMatch, wildcardMatch } from './wildcard-match.ts';

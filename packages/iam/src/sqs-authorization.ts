@@ -51,6 +51,12 @@ export function sqsQueueArn(scope: ArnScope, queueName: string): string {
   return ACTIONS.arn(scope, queueName);
 }
 
+/** The request target of the queue `arn` (`arn:aws:sqs:<region>:<account>:<queue>`): {@link sqsQueueArn} read back. */
+export function sqsTargetOf(arn: string): SqsRequestTarget {
+  const [, , , region = '', accountId = '', queueName = ''] = arn.split(':');
+  return { region, accountId, queueName };
+}
+
 /** What an SQS API call needs authorized. */
 export function sqsAuthorization(operation: string, target: SqsRequestTarget): AuthorizationCheck[] {
   const action = ACTIONS.lookup(operation);

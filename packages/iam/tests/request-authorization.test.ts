@@ -6,12 +6,21 @@ import {
   s3Authorization,
   schedulerAuthorization,
   sqsAuthorization,
+  sqsQueueArn,
+  sqsTargetOf,
   statesAuthorization,
   UnknownOperationError,
 } from '../src/index.ts';
 
 const scope = { region: 'us-east-1', accountId: '000000000000' };
 const queue = 'arn:aws:sqs:us-east-1:000000000000:jobs';
+
+describe('sqsTargetOf', () => {
+  it('reads a queue ARN back into the target sqsQueueArn made it from', () => {
+    expect(sqsTargetOf(queue)).toEqual({ ...scope, queueName: 'jobs' });
+    expect(sqsQueueArn(scope, 'jobs')).toBe(queue);
+  });
+});
 
 describe('sqsAuthorization', () => {
   it.each([

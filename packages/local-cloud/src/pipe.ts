@@ -1,5 +1,5 @@
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type AuthorizationCheck, sqsAuthorization } from '@sidestep/iam';
+import { type AuthorizationCheck, sqsAuthorization, sqsTargetOf } from '@sidestep/iam';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import {
   createDeadLetteredQueue,
@@ -91,10 +91,7 @@ export interface Pipe {
 export function startPipe(options: PipeOptions): Pipe {
   const polling = new AbortController();
   const waitTimeSeconds = options.waitTimeSeconds ?? 20;
-  const queueTarget = (() => {
-    const [, , , region = '', accountId = '', queueName = ''] = options.queue.arn.split(':');
-    return { region, accountId, queueName };
-  })();
+  const queueTarget = sqsTargetOf(options.queue.arn);
   const check = (operation: string) => options.authorize?.(sqsAuthorization(operation, queueTarget));
   const loop = (async () => {
     let backoffMs = 100;

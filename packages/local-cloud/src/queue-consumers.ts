@@ -1,5 +1,5 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { sqsAuthorization } from '@sidestep/iam';
+import { sqsAuthorization, sqsTargetOf } from '@sidestep/iam';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { LOCAL_REGION } from './aws-endpoint.ts';
@@ -54,11 +54,11 @@ export class EventSourceMappingRefusedError extends Error {
  * @throws {EventSourceMappingRefusedError} naming the first call the role may not make.
  */
 export function assertMappingAuthorized(iam: LocalIam, service: string, queueArn: string): void {
-  const [, , , region = '', accountId = '', queueName = ''] = queueArn.split(':');
+  const target = sqsTargetOf(queueArn);
   const role = iam.role(LOCAL_ROLES.service(service));
   for (const operation of EVENT_SOURCE_MAPPING_OPERATIONS) {
     try {
-      iam.assertAuthorized(role, sqsAuthorization(operation, { region, accountId, queueName }));
+      iam.assertAuthorized(role, sqsAuthorization(operation, target));
     } catch (error) {
       if (error instanceof AccessDeniedError)
         throw new EventSourceMappingRefusedError(service, operation, error);

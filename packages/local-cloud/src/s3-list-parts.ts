@@ -133,7 +133,7 @@ export function serveListParts(
 }
 
 /** A query parameter of 0 to 2^31-1; `undefined` when absent, `null` when it is anything else. */
-function integerParameter(value: unknown): number | undefined | null {
+export function integerParameter(value: unknown): number | undefined | null {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || !/^\d{1,10}$/.test(value)) return null;
   const number = Number(value);

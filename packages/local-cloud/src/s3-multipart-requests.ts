@@ -1,6 +1,7 @@
 import type { buildApp } from 'fauxqs';
 import { type FauxqsStores, storedUploads } from './fauxqs-stores.ts';
 import { noSuchBucket, noSuchUpload, S3ErrorResponse, sendS3Error } from './s3-error-response.ts';
+import { integerParameter } from './s3-list-parts.ts';
 
 type FauxqsApp = ReturnType<typeof buildApp>;
 
@@ -50,7 +51,8 @@ export function checkMultipartRequests(
 
     if (request.method === 'PUT') {
       const partNumber = query.partNumber;
-      if (typeof partNumber !== 'string' || !isPartNumber(partNumber)) {
+      const number = integerParameter(partNumber);
+      if (typeof number !== 'number' || number < 1 || number > MAX_PART_NUMBER) {
         return refuse(
           new S3ErrorResponse(
             400,
@@ -94,9 +96,4 @@ export function checkMultipartRequests(
       );
     }
   });
-}
-
-/** An integer from 1 to 10,000, written as S3 reads one (digits only). */
-function isPartNumber(value: string): boolean {
-  return /^\d{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= MAX_PART_NUMBER;
 }

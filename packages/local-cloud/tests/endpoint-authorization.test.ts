@@ -27,6 +27,7 @@ import { tlsOnlyBucketPolicy } from '@sidestep/iam/tls-only-policy';
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { endpointAuthorizer } from '../src/endpoint-authorization.ts';
 import { type AccessDenial, createLocalIam } from '../src/local-iam.ts';
+import { allow, role } from './fixtures/iam-stack.ts';
 import { recordResponseBodies } from './fixtures/s3-endpoint.ts';
 import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoint.ts';
 
@@ -36,19 +37,6 @@ import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoi
 // may read the bucket's location only; the remover may delete the bucket. The configurator may delete
 // the bucket policy and the CORS configuration and read the bucket's tags, not its ACL.
 const BUCKET = 'sidestep-local-things';
-const role = (name: string) => ({
-  name,
-  assume_role_policy: JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
-    ],
-  }),
-});
-const allow = (roleId: string, statements: object[]) => ({
-  role: `\${aws_iam_role.${roleId}.name}`,
-  policy: JSON.stringify({ Version: '2012-10-17', Statement: statements }),
-});
 const stack: SynthesizedTerraformJson = {
   provider: { aws: [{ region: 'us-east-1' }] },
   resource: {

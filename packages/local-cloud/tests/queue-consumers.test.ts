@@ -3,6 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import { createLocalIam } from '../src/local-iam.ts';
 import { assertMappingAuthorized, EventSourceMappingRefusedError } from '../src/queue-consumers.ts';
+import { allow, role } from './fixtures/iam-stack.ts';
 
 const QUEUE_ARN = 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-mail';
 
@@ -11,25 +12,11 @@ function stackAllowing(actions: string[]): SynthesizedTerraformJson {
   return {
     provider: { aws: [{ region: 'us-east-1' }] },
     resource: {
-      aws_iam_role: {
-        dispatcher: {
-          name: 'sidestep-local-mail-dispatcher',
-          assume_role_policy: JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [
-              { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
-            ],
-          }),
-        },
-      },
+      aws_iam_role: { dispatcher: role('sidestep-local-mail-dispatcher') },
       aws_iam_role_policy: {
-        dispatcher: {
-          role: '${aws_iam_role.dispatcher.name}',
-          policy: JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [{ Effect: 'Allow', Action: actions, Resource: '${aws_sqs_queue.mail.arn}' }],
-          }),
-        },
+        dispatcher: allow('dispatcher', [
+          { Effect: 'Allow', Action: actions, Resource: '${aws_sqs_queue.mail.arn}' },
+        ]),
       },
       aws_sqs_queue: { mail: { name: 'sidestep-local-mail' } },
     },

@@ -18,6 +18,7 @@ import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { endpointAuthorizer } from '../src/endpoint-authorization.ts';
 import { createLocalIam } from '../src/local-iam.ts';
+import { allow, role } from './fixtures/iam-stack.ts';
 import { createUpload, type Upload, uploadPart } from './fixtures/multipart-uploads.ts';
 import { localClientConfig } from './fixtures/sqs-endpoint.ts';
 
@@ -328,49 +329,18 @@ describe('ListParts and IAM', () => {
   const stack: SynthesizedTerraformJson = {
     provider: { aws: [{ region: 'us-east-1' }] },
     resource: {
-      aws_iam_role: {
-        uploader: {
-          name: 'sidestep-local-uploader',
-          assume_role_policy: JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [
-              { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
-            ],
-          }),
-        },
-        reader: {
-          name: 'sidestep-local-reader',
-          assume_role_policy: JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [
-              { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
-            ],
-          }),
-        },
-      },
+      aws_iam_role: { uploader: role('sidestep-local-uploader'), reader: role('sidestep-local-reader') },
       aws_iam_role_policy: {
-        uploader: {
-          role: '${aws_iam_role.uploader.name}',
-          policy: JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [
-              {
-                Effect: 'Allow',
-                Action: ['s3:ListMultipartUploadParts'],
-                Resource: '${aws_s3_bucket.uploads.arn}/*',
-              },
-            ],
-          }),
-        },
-        reader: {
-          role: '${aws_iam_role.reader.name}',
-          policy: JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [
-              { Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_s3_bucket.uploads.arn}/*' },
-            ],
-          }),
-        },
+        uploader: allow('uploader', [
+          {
+            Effect: 'Allow',
+            Action: ['s3:ListMultipartUploadParts'],
+            Resource: '${aws_s3_bucket.uploads.arn}/*',
+          },
+        ]),
+        reader: allow('reader', [
+          { Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_s3_bucket.uploads.arn}/*' },
+        ]),
       },
       aws_s3_bucket: { uploads: { bucket: BUCKET } },
     },

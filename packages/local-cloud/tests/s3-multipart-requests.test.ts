@@ -13,6 +13,7 @@ import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { endpointAuthorizer } from '../src/endpoint-authorization.ts';
 import { createLocalIam } from '../src/local-iam.ts';
+import { allow, role } from './fixtures/iam-stack.ts';
 import { createUpload, type Upload, uploadPart } from './fixtures/multipart-uploads.ts';
 import { localClientConfig } from './fixtures/sqs-endpoint.ts';
 
@@ -187,35 +188,15 @@ describe('a multipart upload id and IAM', () => {
   const stack: SynthesizedTerraformJson = {
     provider: { aws: [{ region: 'us-east-1' }] },
     resource: {
-      aws_iam_role: {
-        exporter: {
-          name: 'sidestep-local-exporter',
-          assume_role_policy: JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [
-              {
-                Effect: 'Allow',
-                Principal: { Service: 'ecs-tasks.amazonaws.com' },
-                Action: 'sts:AssumeRole',
-              },
-            ],
-          }),
-        },
-      },
+      aws_iam_role: { exporter: role('sidestep-local-exporter', 'ecs-tasks.amazonaws.com') },
       aws_iam_role_policy: {
-        exporter: {
-          role: '${aws_iam_role.exporter.name}',
-          policy: JSON.stringify({
-            Version: '2012-10-17',
-            Statement: [
-              {
-                Effect: 'Allow',
-                Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
-                Resource: '${aws_s3_bucket.data.arn}/exports/*',
-              },
-            ],
-          }),
-        },
+        exporter: allow('exporter', [
+          {
+            Effect: 'Allow',
+            Action: ['s3:PutObject', 's3:AbortMultipartUpload'],
+            Resource: '${aws_s3_bucket.data.arn}/exports/*',
+          },
+        ]),
       },
       aws_s3_bucket: { data: { bucket: BUCKET } },
     },

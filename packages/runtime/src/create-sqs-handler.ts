@@ -8,6 +8,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import pLimit from 'p-limit';
 import * as z from 'zod/mini';
 import { ClaimCheckStore } from './claim-check.ts';
+import { readConfig } from './config.ts';
 import { sendToDeadLetterQueue } from './dead-letter-queue.ts';
 import {
   ConfigError,
@@ -150,7 +151,10 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
       'invalid configuration: DEAD_LETTER_QUEUE_URL is missing (or pass deadLetterQueueUrl to createSqsHandler)',
     );
   }
-  const maxReceiveCount = options.maxReceiveCount ?? receiveLimit(process.env.MAX_RECEIVE_COUNT);
+  const maxReceiveCount =
+    options.maxReceiveCount ??
+    readConfig(z.object({ MAX_RECEIVE_COUNT: z.optional(z.coerce.number().check(z.int(), z.minimum(1))) }))
+      .MAX_RECEIVE_COUNT;
   const handlerLogger = options.logger ?? new Logger();
   const metrics =
     options.metrics ??
@@ -318,17 +322,4 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
   };
 
   return isolate(handler, options.state ? { state: options.state } : {});
-}
-
-/** `MAX_RECEIVE_COUNT` as a whole number of at least 1; `undefined` when unset. */
-function receiveLimit(value: string | undefined): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  const count = Number(value);
-  if (!Number.isInteger(count) || count < 1) {
-    throw new ConfigError(
-      'MAX_RECEIVE_COUNT',
-      `MAX_RECEIVE_COUNT must be a whole number >= 1, not "${value}"`,
-    );
-  }
-  return count;
 }

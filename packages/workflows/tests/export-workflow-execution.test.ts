@@ -412,20 +412,24 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['export.failed']);
   });
 
+  /** A finalizer that throws `errors` on its first attempts, one each, then finalizes. */
+  const failingFirst =
+    (...errors: Error[]) =>
+    (input: FinalizeExportInput): FinalizeExportOutput => {
+      const error = errors.shift();
+      if (error) throw error;
+      return finalized(input);
+    };
+
   it('retries a transient Lambda error and S3 being unavailable in the finalizer, then exports', async () => {
-    let attempts = 0;
     const env = cloud({
-      finalizer: (input) => {
-        attempts += 1;
-        if (attempts === 1) throw lambdaServiceError('Lambda.TooManyRequestsException');
-        if (attempts === 2) {
-          throw lambdaError(
-            'ExportStorageUnavailableError',
-            'S3 UploadPartCopy failed: SlowDown: Please reduce your request rate',
-          );
-        }
-        return finalized(input);
-      },
+      finalizer: failingFirst(
+        lambdaServiceError('Lambda.TooManyRequestsException'),
+        lambdaError(
+          'ExportStorageUnavailableError',
+          'S3 UploadPartCopy failed: SlowDown: Please reduce your request rate',
+        ),
+      ),
     });
     const run = await execute(pipeInput(request('req-7')), env);
 
@@ -435,19 +439,14 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
   });
 
   it("retries the finalizer's signing key being unavailable (Secrets Manager throttled or unreachable), then exports", async () => {
-    let attempts = 0;
     const env = cloud({
-      finalizer: (input) => {
-        attempts += 1;
-        if (attempts === 1) {
-          // What resolving DOWNLOAD_SIGNING_KEY_SECRET_ARN throws (the finalizer's config), before any S3 work.
-          throw lambdaError(
-            'SecretUnavailableError',
-            'DOWNLOAD_SIGNING_KEY_SECRET_ARN: the download signing secret arn:aws:secretsmanager:us-east-1:000000000000:secret:sidestep-download-key could not be fetched',
-          );
-        }
-        return finalized(input);
-      },
+      // What resolving DOWNLOAD_SIGNING_KEY_SECRET_ARN throws (the finalizer's config), before any S3 work.
+      finalizer: failingFirst(
+        lambdaError(
+          'SecretUnavailableError',
+          'DOWNLOAD_SIGNING_KEY_SECRET_ARN: the download signing secret arn:aws:secretsmanager:us-east-1:000000000000:secret:sidestep-download-key could not be fetched',
+        ),
+      ),
     });
     const run = await execute(pipeInput(request('req-7b')), env);
 

@@ -8,7 +8,13 @@ import {
 } from '../src/batch-task.ts';
 import { type ImportWorkflowProps, importWorkflow } from '../src/index.ts';
 import { lambdaError, lambdaServiceError } from './status-updater-fake.ts';
-import { localWiring, WorkflowCloud, type WorkflowCloudOptions, workflowExecutor } from './workflow-cloud.ts';
+import {
+  localWiring,
+  type Worker,
+  WorkflowCloud,
+  type WorkflowCloudOptions,
+  workflowExecutor,
+} from './workflow-cloud.ts';
 import { type EventLog, environmentOf, namedError, type RunTaskInput, stoppedTask } from './workflow-run.ts';
 
 /** What ImportRowsTransientWait reads: the rerun's number, its backoff and its jittered wait. */
@@ -462,19 +468,21 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(env.mails).toHaveLength(0);
   });
 
-  it('retries a RunTask that started no task (its Failures, AmazonECS.Unknown: Spot capacity), then imports', async () => {
+  /** A worker whose first task fails to start with `error`; the next imports 5 rows. */
+  const failingToStartOnce = (error: Error): Worker => {
     let attempts = 0;
+    return (jobId, status) => {
+      attempts += 1;
+      if (attempts === 1) throw error;
+      status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0, written: 5 } });
+    };
+  };
+
+  it('retries a RunTask that started no task (its Failures, AmazonECS.Unknown: Spot capacity), then imports', async () => {
     const env = cloud({
-      worker: (jobId, status) => {
-        attempts += 1;
-        if (attempts === 1) {
-          throw namedError(
-            'AmazonECS.Unknown',
-            'Capacity is unavailable at this time. Please try again later.',
-          );
-        }
-        status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0, written: 5 } });
-      },
+      worker: failingToStartOnce(
+        namedError('AmazonECS.Unknown', 'Capacity is unavailable at this time. Please try again later.'),
+      ),
     });
     const run = await execute(objectCreated('imports/users.csv'), env);
 
@@ -484,13 +492,8 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
   });
 
   it('retries an ECS API error while starting the task, then imports', async () => {
-    let attempts = 0;
     const env = cloud({
-      worker: (jobId, status) => {
-        attempts += 1;
-        if (attempts === 1) throw namedError('ECS.AmazonECSException', 'No Container Instances were found');
-        status.recordWorker(jobId, { rows: { total: 5, imported: 5, rejected: 0, written: 5 } });
-      },
+      worker: failingToStartOnce(namedError('ECS.AmazonECSException', 'No Container Instances were found')),
     });
     const run = await execute(objectCreated('imports/users.csv'), env);
 
