@@ -438,6 +438,17 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
     arn: regional('lambda', (prefix) => `function:${prefix}-example:actions`),
     calls: ['lambda:CreateAlias', 'lambda:GetAlias', 'lambda:UpdateAlias', 'lambda:DeleteAlias'],
   },
+  aws_lambda_function_event_invoke_config: {
+    arn: functionArn,
+    // Create and update are both PutFunctionEventInvokeConfig; Lambda checks the function's role (not the
+    // caller) may send to the destination.
+    calls: [
+      'lambda:PutFunctionEventInvokeConfig',
+      'lambda:GetFunctionEventInvokeConfig',
+      'lambda:DeleteFunctionEventInvokeConfig',
+    ],
+    note: 'internal/service/lambda/function_event_invoke_config.go',
+  },
   aws_lambda_function_url: {
     arn: functionArn,
     calls: [

@@ -269,6 +269,12 @@ export function checkSecurityPolicy(synthesized: SynthesizedTerraform): Security
     const queue = referencedAddress(block(block(schedule.target)?.dead_letter_config)?.arn, 'aws_sqs_queue');
     if (queue) deadLetterQueues.add(queue);
   }
+  // ...and so is a function's on-failure destination for its asynchronous invocations.
+  for (const [, config] of ofType('aws_lambda_function_event_invoke_config')) {
+    const onFailure = block(block(config.destination_config)?.on_failure)?.destination;
+    const queue = referencedAddress(onFailure, 'aws_sqs_queue');
+    if (queue) deadLetterQueues.add(queue);
+  }
   for (const [address, queue] of ofType('aws_sqs_queue')) {
     if (queue.sqs_managed_sse_enabled !== true && !queue.kms_master_key_id) report('sqs-encrypted', address);
     if (!redriven.has(address) && !deadLetterQueues.has(address)) report('sqs-redrive', address);

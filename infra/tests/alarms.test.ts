@@ -100,7 +100,7 @@ describe('alarms of the staging stack', () => {
   });
 
   it('every dead-letter queue has a not-empty alarm', () => {
-    // Every queue some redrive policy, rule target or schedule dead-letters into.
+    // Every queue some redrive policy, rule target, schedule or asynchronous invocation dead-letters into.
     const deadLetterArns = new Set<string>();
     for (const [, queue] of all(tf, 'aws_sqs_queue')) {
       if (queue.redrive_policy) deadLetterArns.add(JSON.parse(queue.redrive_policy).deadLetterTargetArn);
@@ -109,6 +109,8 @@ describe('alarms of the staging stack', () => {
       deadLetterArns.add(target.dead_letter_config.arn);
     for (const [, schedule] of all(tf, 'aws_scheduler_schedule'))
       deadLetterArns.add(schedule.target.dead_letter_config.arn);
+    for (const [, config] of all(tf, 'aws_lambda_function_event_invoke_config'))
+      deadLetterArns.add(config.destination_config.on_failure.destination);
     // The mail job queue, the export-requests queue (the pipe's source), the import trigger, the schedules.
     expect(deadLetterArns.size).toBeGreaterThanOrEqual(4);
     const notEmpty = alarms.filter(

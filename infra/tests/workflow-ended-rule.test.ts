@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { STAGING, synthStack } from './environment-fixture.ts';
-import { all, type Json, one, ref } from './terraform-json.ts';
+import { all, type Json, one, ref, statements } from './terraform-json.ts';
 
 const tf: Json = synthStack(STAGING);
 
@@ -56,5 +56,36 @@ describe('the workflow-ended rule', () => {
         function_name: ref(sweeperAddress, 'function_name'),
       }),
     ]);
+  });
+
+  // EventBridge's retry policy and DLQ cover handing the event to Lambda only; a function error is
+  // retried by Lambda (at most twice) and then discarded without an on-failure destination.
+  // https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
+  it("keeps an event the job-sweeper failed on every Lambda retry, with its error, in an alarmed queue (Lambda's asynchronous invocation config)", () => {
+    const [, config] = one(tf, 'aws_lambda_function_event_invoke_config', {
+      function_name: ref(sweeperAddress, 'function_name'),
+    });
+    const [queueAddress, queue] = one(tf, 'aws_sqs_queue', {
+      name: 'sidestep-staging-job-sweeper-async-failures',
+    });
+    expect(config).toMatchObject({
+      maximum_retry_attempts: 2,
+      maximum_event_age_in_seconds: 21_600,
+      destination_config: { on_failure: { destination: ref(queueAddress, 'arn') } },
+    });
+    expect(queue).toMatchObject({ message_retention_seconds: 1_209_600, sqs_managed_sse_enabled: true });
+    // Lambda sends the record with the function's role, and checks that it may when the config is made.
+    expect(statements(tf, 'sidestep-staging-job-sweeper')).toContainEqual(
+      expect.objectContaining({ Action: ['sqs:SendMessage'], Resource: ref(queueAddress, 'arn') }),
+    );
+    const [policyAddress] = one(tf, 'aws_iam_role_policy', { name: 'sidestep-staging-job-sweeper' });
+    expect(config.depends_on).toContain(policyAddress);
+    one(tf, 'aws_cloudwatch_metric_alarm', {
+      alarm_name: 'sidestep-staging-job-sweeper-async-failures-not-empty',
+    });
+  });
+
+  it('gives the asynchronous invocation config to the one function rules and schedules invoke', () => {
+    expect(all(tf, 'aws_lambda_function_event_invoke_config')).toHaveLength(1);
   });
 });

@@ -12,6 +12,7 @@ import {
 import { Lazy, type TerraformVariable } from 'cdktn';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
+import { AsyncInvocation } from './async-invocation.ts';
 import { FunctionAlarms } from './function-alarms.ts';
 import {
   type GrantableRole,
@@ -109,6 +110,8 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
   readonly #pullers: string[] = [];
   readonly #accountId: string;
   readonly #region: string;
+  readonly #environmentName: string;
+  #asyncInvocation: AsyncInvocation | undefined;
 
   constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
     super(scope, id);
@@ -129,6 +132,7 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
     // letting CreateFunction add one) keeps it in Terraform and scopes it to this one function.
     // https://docs.aws.amazon.com/lambda/latest/dg/images-create.html#configuration-images-permissions
     this.#accountId = props.accountId;
+    this.#environmentName = environment;
     this.#region = props.region;
     this.#pullers.push(name);
     // Lazy: another function of the same image (allowImagePull) joins the condition after construction.
@@ -263,6 +267,20 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
       functionName: this.function.functionName,
       functionVersion: '$LATEST',
     });
+  }
+
+  /**
+   * This function is invoked asynchronously (an EventBridge rule's or a schedule's target): its
+   * {@link AsyncInvocation}, created on the first call, retries a function error as much as Lambda allows
+   * and keeps every event that failed each attempt, with its error, in an alarmed queue.
+   */
+  invokedAsynchronously(alarmTopicArn: string | undefined): AsyncInvocation {
+    this.#asyncInvocation ??= new AsyncInvocation(this, 'async-invocation', {
+      environment: this.#environmentName,
+      function: this,
+      alarmTopicArn,
+    });
+    return this.#asyncInvocation;
   }
 
   /** Adds an exact statement to the function's execution role. */

@@ -25,8 +25,10 @@ export interface WorkflowEndedRuleProps {
   /** The function invoked with each matching event (the job-sweeper). */
   readonly target: ServiceFunction;
   /**
-   * How long and how often EventBridge retries invoking the target before the event goes to the
-   * dead-letter queue. The job-sweeper is idempotent per event, so the most EventBridge allows.
+   * How long and how often EventBridge retries handing the event to Lambda (throttling, a missing
+   * permission) before it goes to the dead-letter queue; the most EventBridge allows. A function error
+   * is not EventBridge's to retry: Lambda retries it, then keeps it in the function's own failure queue
+   * (`invokedAsynchronously` of {@link ServiceFunction}, which the stack sets up for this target).
    * @default 24 hours, 185 attempts
    */
   readonly retry?: { readonly maximumEventAgeSeconds?: number; readonly maximumRetryAttempts?: number };
@@ -42,13 +44,17 @@ export interface WorkflowEndedRuleProps {
  * would stay `running` until its deadline and nobody would be mailed. The sweeper fails the job with
  * the execution's reason and mails once.
  *
- * EventBridge invokes the function with its service principal (a resource policy scoped to this rule,
- * not a role), retries, then dead-letters into an alarmed, encrypted queue.
+ * EventBridge invokes the function asynchronously with its service principal (a resource policy
+ * scoped to this rule, not a role); it retries handing the event over, then dead-letters into an
+ * alarmed, encrypted queue. Once Lambda accepted the event, EventBridge is done with it
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html): the sweeper's
+ * own errors (its database unreachable) are retried by Lambda and then kept in the function's
+ * `-async-failures` queue, which the stack gives every function invoked asynchronously.
  */
 export class WorkflowEndedRule extends Construct {
   readonly rule: CloudwatchEventRule;
   readonly target: CloudwatchEventTarget;
-  /** Events EventBridge could not deliver after its retries. */
+  /** Events EventBridge could not hand to Lambda after its retries. */
   readonly deadLetterQueue: SqsQueue;
   /** Alarm on any event in the dead-letter queue. */
   readonly deadLetterAlarm: CloudwatchMetricAlarm;

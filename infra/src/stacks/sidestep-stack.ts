@@ -617,6 +617,7 @@ export class SidestepStack extends EnvironmentStack {
         `the rule needs the ${rule.service} service in the stack`,
       );
     }
+    target.invokedAsynchronously(this.alarmTopicArn);
     return new WorkflowEndedRule(this, rule.name, {
       environment: this.config.name,
       name: rule.name,
@@ -724,6 +725,7 @@ export class SidestepStack extends EnvironmentStack {
     }
     const fn = this.functions.get(definition.target.service);
     if (!fn) throw new InfraConfigError(field, `no service "${definition.target.service}" in the stack`);
+    fn.invokedAsynchronously(this.alarmTopicArn);
     return { function: fn };
   }
 }

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type SynthesizedTerraformJson, statesAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
+import { startAsyncInvocations } from './async-invocation.ts';
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
 import { endpointAuthorizer } from './endpoint-authorization.ts';
@@ -85,6 +86,11 @@ export interface LocalCloudOptions {
    * @default the definition's
    */
   readonly retryIntervalMs?: number;
+  /**
+   * Waits before the retries of a function a rule or schedule invoked asynchronously and that failed,
+   * instead of Lambda's one and two minutes (tests). @default [60000, 120000]
+   */
+  readonly asyncRetryDelaysMs?: readonly number[];
   /** SQS + S3 port. @default 4566 (0 picks a free port) */
   readonly port?: number;
   /** SMTP sink port. @default 1025 (0 picks a free port) */
@@ -236,6 +242,16 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       }),
     );
     const invoke = (service: string, payload: unknown) => functions.byService.get(service)?.invoke(payload);
+    // Rules and schedules invoke functions asynchronously: Lambda's retries and on-failure destination.
+    const asyncInvocations = startAsyncInvocations({
+      invoke,
+      sqs,
+      iam,
+      reporter,
+      ...(options.asyncRetryDelaysMs ? { retryDelaysMs: options.asyncRetryDelaysMs } : {}),
+    });
+    stack.defer(() => asyncInvocations.stop());
+    const { invokeAsync } = asyncInvocations;
     stack.use(
       await startQueueConsumers({
         sqs,
@@ -274,7 +290,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       deliverFiring(firing, {
         sqs,
         queueUrl: queues.queueUrl,
-        invoke,
+        invokeAsync,
         reporter,
         authorize: (checks) =>
           ruleArn === undefined
@@ -289,7 +305,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       workflows,
       stepFunctions,
       ...(options.executionStatusRule ? { executionStatusRule: options.executionStatusRule } : {}),
-      invoke,
+      invokeAsync,
       ...(options.schedules ? { schedules: options.schedules } : {}),
       deliver,
       iam,

@@ -1,5 +1,4 @@
 import { statesAuthorization } from '@sidestep/iam';
-import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import { EVENT_BRIDGE_TARGET_PREFIX, eventBridgeApi } from './event-bridge-api.ts';
 import { createEventRouter, type EventBridgeEvent, type EventRule } from './event-router.ts';
@@ -24,8 +23,11 @@ export interface LocalTriggersOptions {
    * with each matching Step Functions status change event. @default none
    */
   readonly executionStatusRule?: (stateMachineArns: readonly string[]) => LocalExecutionStatusRule;
-  /** Invokes a running service (asynchronously, as EventBridge invokes a Lambda target). */
-  invoke(service: string, payload: unknown): Promise<InvokeResult> | undefined;
+  /**
+   * Invokes a running service asynchronously, as EventBridge invokes a Lambda target (Lambda's
+   * retries and failure queue); `false` when the cloud does not run it.
+   */
+  invokeAsync(service: string, payload: unknown): boolean;
   /** Delivers a schedule's firing to its target; `ruleArn`: as that operator rule. */
   deliver(firing: ScheduleFiring, ruleArn: string): Promise<void>;
   /** Checks each rule's StartExecution as the rule's role. */
@@ -78,7 +80,7 @@ export function startLocalTriggers(options: LocalTriggersOptions): void {
         options.executionStatusRule(
           options.workflows.map((w) => stepFunctions.stateMachineArn(localName(w.name))),
         ),
-        options.invoke,
+        options.invokeAsync,
       ),
     );
   }
@@ -93,21 +95,22 @@ export function startLocalTriggers(options: LocalTriggersOptions): void {
 }
 
 /**
- * The ended-executions rule as a local rule: its target invokes the service with the event, and a
- * function error fails the delivery (reported by the router; EventBridge would retry it).
+ * The ended-executions rule as a local rule: its target invokes the service asynchronously with the
+ * event. A service that is not running fails the delivery (reported by the router); once invoked, a
+ * function error is Lambda's to retry, not EventBridge's
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html).
  */
 function executionStatusTarget(
   rule: LocalExecutionStatusRule,
-  invoke: LocalTriggersOptions['invoke'],
+  invokeAsync: LocalTriggersOptions['invokeAsync'],
 ): EventRule {
   return {
     name: localName(rule.name),
     eventPattern: rule.eventPattern,
-    target: async (event) => {
-      const invocation = invoke(rule.service, event);
-      if (!invocation) throw new Error(`the rule's target ${localName(rule.service)} is not running`);
-      const result = await invocation;
-      if (!result.ok) throw new Error(`${localName(rule.service)} failed: ${JSON.stringify(result.error)}`);
+    target: (event) => {
+      if (!invokeAsync(rule.service, event)) {
+        throw new Error(`the rule's target ${localName(rule.service)} is not running`);
+      }
     },
   };
 }

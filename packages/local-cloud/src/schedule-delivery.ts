@@ -1,6 +1,5 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type AuthorizationCheck, eventRuleArn, lambdaAuthorization, sqsAuthorization } from '@sidestep/iam';
-import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import type { EventBridgeEvent, EventRule } from './event-router.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
@@ -23,8 +22,8 @@ export interface ScheduleDeliveryContext {
   readonly sqs: SQSClient;
   /** A queue's URL by manifest name (`export-requests`); throws for an unknown one. */
   queueUrl(name: string): string;
-  /** Invokes a running service; `undefined` when the cloud does not run it. */
-  invoke(service: string, payload: unknown): Promise<InvokeResult> | undefined;
+  /** Invokes a running service asynchronously (Lambda's retries); `false` when the cloud does not run it. */
+  invokeAsync(service: string, payload: unknown): boolean;
   readonly reporter: LocalCloudReporter;
   /**
    * Checks the delivery's call (SendMessage, InvokeFunction) as whoever delivers it: the schedule's
@@ -38,7 +37,8 @@ const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
 /**
  * Delivers one firing to its target as EventBridge Scheduler's templated targets do: SendMessage
  * with the input as the body, or an asynchronous Lambda invoke (Scheduler does not wait for the
- * function's result; a function error is reported, as it would land in the function's logs).
+ * function's result; Lambda retries a function error, then keeps the event in the function's
+ * `-async-failures` queue).
  */
 export async function deliverFiring(firing: ScheduleFiring, context: ScheduleDeliveryContext): Promise<void> {
   const { target, name } = firing.schedule;
@@ -51,25 +51,9 @@ export async function deliverFiring(firing: ScheduleFiring, context: ScheduleDel
     return;
   }
   context.authorize?.(lambdaAuthorization('Invoke', { ...SCOPE, functionName: localName(target.service) }));
-  const invocation = context.invoke(target.service, JSON.parse(firing.input));
-  if (!invocation) throw new UnknownScheduleTargetError(name, `function ${target.service}`);
-  void invocation.then(
-    (result) => {
-      if (!result.ok) {
-        context.reporter({
-          type: 'error',
-          source: `schedule ${name}`,
-          message: `${target.service} failed: ${result.error.errorType}: ${result.error.errorMessage}`,
-        });
-      }
-    },
-    (error: unknown) =>
-      context.reporter({
-        type: 'error',
-        source: `schedule ${name}`,
-        message: `invoking ${target.service} failed: ${error instanceof Error ? error.message : String(error)}`,
-      }),
-  );
+  if (!context.invokeAsync(target.service, JSON.parse(firing.input))) {
+    throw new UnknownScheduleTargetError(name, `function ${target.service}`);
+  }
 }
 
 /** Options of {@link operatorRules}. */

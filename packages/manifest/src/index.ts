@@ -157,6 +157,15 @@ export function deadLetterQueueName(environment: string, queueName: string): str
   return `${resourceName(environment, queueName)}-dlq`;
 }
 
+/**
+ * `sidestep-<env>-<service>-async-failures`: the on-failure destination of a function invoked
+ * asynchronously (by a rule or a schedule), where Lambda puts the record of an event that failed
+ * every attempt.
+ */
+export function asyncFailureQueueName(environment: string, service: string): string {
+  return `${resourceName(environment, service)}-async-failures`;
+}
+
 /** Visibility timeout a queue gets: the declared one, or 6x the consumer's timeout. */
 export function visibilityTimeoutSeconds(manifest: ServiceManifest): number {
   return manifest.queue?.visibilityTimeoutSeconds ?? manifest.timeoutSeconds * 6;

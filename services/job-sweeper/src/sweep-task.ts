@@ -24,7 +24,8 @@ export interface SweepTaskOptions {
  * with `{}` (or nothing): one {@link sweepStaleJobs}; or by the workflows' status rule with a Step
  * Functions "Execution Status Change" event: {@link failAbandonedJob}. The Lambda request id is the
  * sweeper's id in the audit trail; it logs what it failed and mailed. Errors are thrown with their
- * `name` (the scheduler or EventBridge retries, then dead-letters with it): a bad input is
+ * `name` (Lambda retries an asynchronous invocation twice, then keeps the event with its error in
+ * `sidestep-<env>-job-sweeper-async-failures`): a bad input is
  * `InvalidInputError`, a database that cannot be reached `JobLedgerUnavailableError`.
  */
 export function sweepTask(
