@@ -103,6 +103,22 @@ describe('SQS limits', () => {
     ).toBe('QueueDoesNotExist');
   });
 
+  // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html: a body
+  // may hold #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF.
+  it('takes characters above U+FFFF (𠮷 of a Japanese surname, an emoji), alone and in batches, and refuses the control characters SQS refuses', async () => {
+    const body = '{"fileName":"名簿-𠮷田 📊.csv"}';
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
+    const batch = await sqs.send(
+      new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: [{ Id: 'a', MessageBody: body }] }),
+    );
+    expect(batch.Failed ?? []).toEqual([]);
+    for (const refused of ['bell \u0007', 'nul \u0000', 'lone surrogate \uD842', 'not a character \uFFFE']) {
+      expect(
+        await errorNameOf(sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: refused }))),
+      ).toMatch(/InvalidMessageContents$/);
+    }
+  });
+
   it('refuses batches of more than 10 entries', async () => {
     const entries = Array.from({ length: 11 }, (_, i) => ({
       Id: `m${i}`,
