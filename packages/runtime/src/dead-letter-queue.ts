@@ -46,6 +46,20 @@ function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
+/** What SQS refuses in a body, and so in a String attribute's value. */
+const NOT_SQS_TEXT = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+/**
+ * `text` as a String attribute's value SQS takes: "the Value attribute has the same restrictions on
+ * the content as the message body" (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html),
+ * so a reason quoting a control character (a zod message naming a key written as `"a\u0007b"`) would
+ * fail the dead-letter send, and the message would be moved later by the redrive policy without its
+ * reason. Each refused character becomes U+FFFD.
+ */
+function sqsText(text: string): string {
+  return text.replace(NOT_SQS_TEXT, '\uFFFD');
+}
+
 /** Lambda's event shape (camelCase, binary as base64) back to SendMessage's shape. */
 function toSendAttribute(value: SQSMessageAttribute): MessageAttributeValue {
   if (value.dataType.startsWith('Binary')) {
@@ -77,10 +91,10 @@ export async function sendToDeadLetterQueue(
   options: { readonly claimCheck?: ClaimCheckStore } = {},
 ): Promise<DeadLetterResult> {
   const own: Record<string, MessageAttributeValue> = {
-    [DEAD_LETTER_ATTRIBUTES.errorType]: { DataType: 'String', StringValue: error.name || 'Error' },
+    [DEAD_LETTER_ATTRIBUTES.errorType]: { DataType: 'String', StringValue: sqsText(error.name || 'Error') },
     [DEAD_LETTER_ATTRIBUTES.errorMessage]: {
       DataType: 'String',
-      StringValue: truncate(error.message || '(no message)', MAX_ERROR_MESSAGE_LENGTH),
+      StringValue: truncate(sqsText(error.message || '(no message)'), MAX_ERROR_MESSAGE_LENGTH),
     },
     [DEAD_LETTER_ATTRIBUTES.sourceMessageId]: { DataType: 'String', StringValue: record.messageId },
   };

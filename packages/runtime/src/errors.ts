@@ -62,10 +62,22 @@ export class InvalidInputError extends PermanentError {
 export class InvalidJsonError extends PermanentError {
   override readonly name: string = 'InvalidJsonError';
   constructor(options: { readonly cause?: unknown } = {}) {
-    const reason = options.cause instanceof Error ? `: ${options.cause.message}` : '';
-    // The body itself is not quoted: it may hold personal data and can be large.
-    super(`message body is not valid JSON${reason}`, { ...options, field: 'body' });
+    const reason = options.cause instanceof Error ? `: ${withoutExcerpt(options.cause.message)}` : '';
+    // The body itself is not quoted: it may hold personal data and can be large. Nor is the parser's
+    // error kept as the cause, whose message quotes it (the logs and the DLQ reason would carry it).
+    super(`message body is not valid JSON${reason}`, { field: 'body' });
   }
+}
+
+/**
+ * A JSON.parse error's message without the input it quotes: V8's `Unexpected token 'n', "name=Taro
+ * Y"... is not valid JSON` repeats the first characters of the body (and does not escape its quotes,
+ * so the excerpt cannot be cut out reliably); its other messages name a position only.
+ */
+function withoutExcerpt(message: string): string {
+  return message.startsWith('Unexpected token') || message.includes('"')
+    ? 'an unexpected character (the body is not JSON)'
+    : message;
 }
 
 /** One schema problem: the dotted path of the field and what is wrong with it. */

@@ -117,6 +117,24 @@ describe('sendToDeadLetterQueue', () => {
     expect(attributes['sidestep.error.message']?.StringValue).toHaveLength(MAX_ERROR_MESSAGE_LENGTH);
   });
 
+  // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html:
+  // a String value has the same restrictions on its content as the message body.
+  it('writes a reason quoting characters SQS refuses with U+FFFD in their place, keeping every other character', async () => {
+    const [record] = sqsEvent({ body: '{}' }).Records as [SQSRecord];
+
+    await sendToDeadLetterQueue(
+      sqs,
+      queueUrl,
+      record,
+      new Error('payload.a\u0007b: unrecognized key; 𠮷田\uD800 ok'),
+    );
+
+    const attributes = (await receiveOne(queueUrl)).MessageAttributes ?? {};
+    expect(attributes['sidestep.error.message']?.StringValue).toBe(
+      'payload.a\uFFFDb: unrecognized key; 𠮷田\uFFFD ok',
+    );
+  });
+
   it('sends records from a FIFO queue with their group and a deduplication id', async () => {
     const [record] = sqsEvent({ body: '{"fifo":true}' }).Records as [SQSRecord];
     record.attributes.MessageGroupId = 'customer-42';

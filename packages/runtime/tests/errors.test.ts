@@ -24,7 +24,6 @@ describe('error classes', () => {
       [new SidestepError('x', { permanent: true, cause }), 'SidestepError', true],
       [new PermanentError('x', { cause }), 'PermanentError', true],
       [new TransientError('x', { cause }), 'TransientError', false],
-      [new InvalidJsonError({ cause }), 'InvalidJsonError', true],
       [new ConfigError('X', 'x', { cause }), 'ConfigError', true],
       [new SecretUnavailableError('X', 'x', { cause }), 'SecretUnavailableError', false],
       [new DeadLetterSendError('http://q', { cause }), 'DeadLetterSendError', false],
@@ -39,6 +38,31 @@ describe('error classes', () => {
       expect(error).toBeInstanceOf(SidestepError);
       expect(String(error.stack)).toMatch(new RegExp(`^${name}`));
     }
+  });
+
+  it('do not repeat a body that is not JSON (it may name a person): neither its excerpt in V8’s message nor the parser’s error as the cause', () => {
+    for (const body of [
+      'name=Taro Yamada, tel 090-1234-5678',
+      '"Taro" <taro@example.com>',
+      'Taro"s',
+      '{"a":1}x',
+    ]) {
+      let parseError: unknown;
+      try {
+        JSON.parse(body);
+      } catch (error) {
+        parseError = error;
+      }
+      const error = new InvalidJsonError({ cause: parseError });
+      expect(error.message).toMatch(/^message body is not valid JSON: /);
+      for (const fragment of ['Taro', 'tel', 'example', '"a"']) expect(error.message).not.toContain(fragment);
+      expect(error.cause).toBeUndefined();
+      expect(error.permanent).toBe(true);
+    }
+    // A message naming only a position is kept: it says where the body breaks.
+    expect(new InvalidJsonError({ cause: new SyntaxError('Unexpected end of JSON input') }).message).toBe(
+      'message body is not valid JSON: Unexpected end of JSON input',
+    );
   });
 
   it('carry the offending field', () => {
