@@ -644,6 +644,10 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       'states:ListTagsForResource',
       'states:TagResource',
       'states:UntagResource',
+      // The plan of a changed definition (CustomizeDiff, provider >= 5.67) validates it; IAM checks the
+      // call against `stateMachine:*`, not the machine
+      // (https://github.com/hashicorp/terraform-provider-aws/issues/39472).
+      { action: 'states:ValidateStateMachineDefinition', on: regional('states', () => 'stateMachine:*') },
       passRole('states.amazonaws.com'),
       // Logging to CloudWatch Logs: the caller sets up the vended log delivery (Step Functions developer
       // guide, "IAM policies for logging to CloudWatch Logs"); none of these has a resource type.

@@ -153,6 +153,9 @@ export const UNSCOPABLE_ACTIONS: ReadonlySet<string> = new Set([
   'ecs:RegisterTaskDefinition',
   'ecs:DeregisterTaskDefinition',
   'ecs:DescribeTaskDefinition',
+  // ...a changed state machine definition validated at plan time: IAM checks it against
+  // `stateMachine:*` (hashicorp/terraform-provider-aws#39472), not the machine's ARN.
+  'states:ValidateStateMachineDefinition',
   ...NETWORK_DESCRIBE_ACTIONS,
   // ...the alarm topic's email subscription: SNS lists no resource type for subscription calls.
   'sns:GetSubscriptionAttributes',

@@ -399,6 +399,18 @@ describe('DeployStack permissions', () => {
     );
   });
 
+  // Since hashicorp/aws 5.67 the plan of a changed aws_sfn_state_machine definition calls
+  // ValidateStateMachineDefinition (CustomizeDiff), which IAM checks against `stateMachine:*` whatever the
+  // machine (https://github.com/hashicorp/terraform-provider-aws/issues/39472): without it the plan of the
+  // first deploy that changes a workflow fails with AccessDenied.
+  it('may validate a changed state machine definition at plan time, on any state machine ARN', () => {
+    expect(allows('states:ValidateStateMachineDefinition', arn('states', 'stateMachine:*'))).toBe(true);
+    const granting = policy.Statement.filter((s) =>
+      list(s.Action).includes('states:ValidateStateMachineDefinition'),
+    );
+    expect(granting.map((s) => s.Resource)).toEqual(['*']);
+  });
+
   it('may describe the network Lambda checks for functions in a VPC', () => {
     for (const action of ['ec2:DescribeSecurityGroups', 'ec2:DescribeSubnets', 'ec2:DescribeVpcs']) {
       expect([action, allows(action, '*')]).toEqual([action, true]);

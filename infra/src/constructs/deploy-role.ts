@@ -591,6 +591,13 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
       resources: [at('states', `stateMachine:${prefix}-*`)],
     },
     {
+      sid: 'ValidateStateMachines',
+      actions: ['states:ValidateStateMachineDefinition'],
+      resources: ['*'],
+      unscopableReason:
+        'the plan of a changed definition validates it (hashicorp/aws >= 5.67, CustomizeDiff) and IAM checks the call against stateMachine:*, not the machine (hashicorp/terraform-provider-aws#39472); it only checks a definition given in the request',
+    },
+    {
       sid: 'ApplyClusters',
       actions: [
         'ecs:CreateCluster',
