@@ -476,6 +476,10 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
         'lambda:GetFunctionUrlConfig',
         'lambda:UpdateFunctionUrlConfig',
         'lambda:DeleteFunctionUrlConfig',
+        // Asynchronous invocation configs (AsyncInvocation): retries, event age, on-failure destination.
+        'lambda:PutFunctionEventInvokeConfig',
+        'lambda:GetFunctionEventInvokeConfig',
+        'lambda:DeleteFunctionEventInvokeConfig',
         'lambda:ListTags',
         'lambda:TagResource',
         'lambda:UntagResource',
