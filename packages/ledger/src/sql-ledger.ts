@@ -47,6 +47,12 @@ interface JobListRow {
   updated_at: Date;
 }
 
+/** What {@link SqlLedger.handOverJob} changes of a job's row, and so what takeBackJob restores. */
+const RESTORED_COLUMNS =
+  'state, attempt, execution_id, error, worker_error, rows_total, rows_imported, rows_rejected, users_written, ' +
+  'row_errors, bytes, result_key, download_url, started_at, finished_at, deadline_at, swept_at, ' +
+  'sweep_mail_queued_at, updated_at';
+
 const LIST_COLUMNS =
   'id, kind, state, attempt, file_name, rows_total, rows_imported, rows_rejected, error, execution_id, created_at, updated_at';
 
@@ -360,6 +366,12 @@ export class SqlLedger implements Ledger {
       if (job.state !== 'failed' || job.execution_id !== fromExecutionArn) {
         throw new JobStateError(jobId, job.state, 'retry', ['failed']);
       }
+      // The failed row as it is, kept in the hand-over's transition for takeBackJob: what the update
+      // below clears (row errors, counts, worker error, result, times) is the failure's evidence.
+      const { rows: kept } = await tx.query<{ row: Record<string, unknown> }>(
+        'SELECT to_jsonb(jobs) AS row FROM jobs WHERE id = $1',
+        [jobId],
+      );
       const updated = await tx.query<JobRow>(
         `UPDATE jobs SET
              state = 'registered', attempt = $3, execution_id = $2, error = NULL, worker_error = NULL,
@@ -374,19 +386,41 @@ export class SqlLedger implements Ledger {
       if (!row) throw new JobNotFoundError(jobId);
       const output = statusOutput(snapshot(row), false);
       await recordTransition(tx, jobId, 'register', 'failed', output, executionArn, {
-        retry: { attempt, previousExecutionArn: fromExecutionArn, operator },
+        retry: { attempt, previousExecutionArn: fromExecutionArn, operator, previousRow: kept[0]?.row },
       });
     });
   }
 
+  /**
+   * Puts the job back as it was before {@link handOverJob}: every column the hand-over changed, from
+   * the row it kept in its transition (`previous` only for a hand-over recorded without one), and
+   * deletes the retry's transitions. Only while the retry's execution has not started the job
+   * (`registered`, owned by it): one that has is the job's owner, whatever its start's answer was.
+   */
   async takeBackJob(takeBack: Parameters<Ledger['takeBackJob']>[0]): Promise<void> {
     const { jobId, executionArn, previous } = takeBack;
     await this.#db.transaction(async (tx) => {
-      await tx.query(
-        `UPDATE jobs SET state = 'failed', attempt = $3, execution_id = $2, error = $4, updated_at = now(), finished_at = now()
-           WHERE id = $1 AND execution_id = $5`,
-        [jobId, previous.executionArn, previous.attempt, previous.error, executionArn],
+      const job = await lockJob(tx, jobId);
+      if (job?.state !== 'registered' || job.execution_id !== executionArn) return;
+      const { rows } = await tx.query<{ row: Record<string, unknown> | null }>(
+        `SELECT data->'retry'->'previousRow' AS row FROM job_transitions
+           WHERE job_id = $1 AND execution_id = $2 AND event = 'register' ORDER BY id DESC LIMIT 1`,
+        [jobId, executionArn],
       );
+      const kept = rows[0]?.row;
+      if (kept) {
+        await tx.query(
+          `UPDATE jobs SET (${RESTORED_COLUMNS}) = (SELECT ${RESTORED_COLUMNS} FROM jsonb_populate_record(NULL::jobs, $2))
+             WHERE id = $1`,
+          [jobId, JSON.stringify(kept)],
+        );
+      } else {
+        await tx.query(
+          `UPDATE jobs SET state = 'failed', attempt = $3, execution_id = $2, error = $4, updated_at = now(), finished_at = now()
+             WHERE id = $1`,
+          [jobId, previous.executionArn, previous.attempt, previous.error],
+        );
+      }
       await tx.query('DELETE FROM job_transitions WHERE job_id = $1 AND execution_id = $2', [
         jobId,
         executionArn,

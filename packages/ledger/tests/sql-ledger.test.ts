@@ -197,6 +197,7 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
 
   it("hands a failed job to the retry's execution as attempt 2, whose mails are keyed apart, and takes it back", async () => {
     await insertExport(db(), 'exp_retry', 'failed', '2026-11-24T08:00:00Z');
+    await db().query(`UPDATE jobs SET error = 'boom' WHERE id = 'exp_retry'`);
     const ledger = new SqlLedger(db());
     const first = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:first';
     const retry = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:exp_retry-attempt-2';
@@ -232,6 +233,66 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
       attempt: 1,
       executionId: first,
       error: 'boom',
+    });
+  });
+
+  it('takes back a hand-over with the whole failed row: row errors, counts, worker error, result, times', async () => {
+    await insertExport(db(), 'exp_evidence', 'failed', '2026-11-24T08:00:00Z');
+    await db().query(
+      `UPDATE jobs SET error = 'boom', worker_error = 'disk full', rows_total = 7, rows_imported = 5, rows_rejected = 2,
+         row_errors = '[{"line":3,"field":"email","message":"not an email"}]', bytes = 99, result_key = 'exports/x',
+         finished_at = '2026-11-24T08:30:00Z' WHERE id = 'exp_evidence'`,
+    );
+    const columns =
+      'state, attempt, execution_id, error, worker_error, rows_total, rows_imported, rows_rejected, row_errors, bytes, result_key, started_at, finished_at, deadline_at';
+    const row = async () =>
+      (await db().query(`SELECT ${columns} FROM jobs WHERE id = 'exp_evidence'`)).rows[0];
+    const before = await row();
+    const ledger = new SqlLedger(db());
+    const first = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:first';
+    const retry =
+      'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:exp_evidence-attempt-2';
+    await ledger.handOverJob({
+      jobId: 'exp_evidence',
+      fromExecutionArn: first,
+      executionArn: retry,
+      attempt: 2,
+      operator: 'a',
+    });
+    expect(await row()).toMatchObject({ state: 'registered', row_errors: null, worker_error: null });
+
+    await ledger.takeBackJob({
+      jobId: 'exp_evidence',
+      executionArn: retry,
+      previous: { executionArn: first, attempt: 1, error: 'boom' },
+    });
+    expect(await row()).toEqual(before);
+    expect((await ledger.describeJob('exp_evidence')).transitions).toEqual([]);
+  });
+
+  it("does not take back a job the retry's execution has already started", async () => {
+    await insertExport(db(), 'exp_started', 'failed', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const first = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:first';
+    const retry =
+      'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:exp_started-attempt-2';
+    await ledger.handOverJob({
+      jobId: 'exp_started',
+      fromExecutionArn: first,
+      executionArn: retry,
+      attempt: 2,
+      operator: 'a',
+    });
+    await db().query(`UPDATE jobs SET state = 'running' WHERE id = 'exp_started'`);
+    await ledger.takeBackJob({
+      jobId: 'exp_started',
+      executionArn: retry,
+      previous: { executionArn: first, attempt: 1, error: null },
+    });
+    expect(await ledger.describeJob('exp_started')).toMatchObject({
+      state: 'running',
+      attempt: 2,
+      executionId: retry,
     });
   });
 });
