@@ -42,3 +42,35 @@ export class ExecutionNotFoundError extends OpsError {
 export class InvalidOptionError extends OpsError {
   override readonly name: string = 'InvalidOptionError';
 }
+
+/** A job retry asked while the execution that ran the job last is still running. */
+export class ExecutionStillRunningError extends OpsError {
+  override readonly name: string = 'ExecutionStillRunningError';
+  readonly jobId: string;
+  readonly executionArn: string;
+  constructor(jobId: string, executionArn: string) {
+    super(
+      `jobId: ${jobId}'s execution ${executionArn} is still RUNNING: stop it first (sidestep stop), then retry`,
+      { field: 'jobId' },
+    );
+    this.jobId = jobId;
+    this.executionArn = executionArn;
+  }
+}
+
+/** The name a job retry's execution needs is held by an execution of another input. */
+export class RetryExecutionNameTakenError extends OpsError {
+  override readonly name: string = 'RetryExecutionNameTakenError';
+  readonly jobId: string;
+  readonly executionArn: string;
+  constructor(jobId: string, executionArn: string, why: string) {
+    super(
+      `jobId: cannot retry ${jobId}: execution ${executionArn} already exists (${why}); the job is as it was`,
+      {
+        field: 'jobId',
+      },
+    );
+    this.jobId = jobId;
+    this.executionArn = executionArn;
+  }
+}

@@ -30,8 +30,10 @@ export {
 export { type AuditAction, audited, listAudit, pageAudit } from './audit.ts';
 export {
   ExecutionNotFoundError,
+  ExecutionStillRunningError,
   InvalidOptionError,
   OpsError,
+  RetryExecutionNameTakenError,
   UnknownNameError,
   UnsupportedLocallyError,
 } from './errors.ts';

@@ -9,7 +9,7 @@ import {
   type RejectedRowPage,
 } from '@sidestep/ledger';
 import { audited, auditedInLedger } from './audit.ts';
-import { InvalidOptionError } from './errors.ts';
+import { ExecutionStillRunningError, InvalidOptionError, RetryExecutionNameTakenError } from './errors.ts';
 import { type QueuedFailureMail, queueFailureMail } from './failure-mail.ts';
 import type { OpsContext } from './ops-context.ts';
 import type { Page } from './page.ts';
@@ -147,12 +147,23 @@ export interface RetriedJob {
  * transition is recorded for that execution. The new execution's RegisterJob then finds itself the
  * owner with its register recorded and replays it (`duplicate: false`), as a redriven step would,
  * and runs the job from StartJob with the same idempotency rules. Only then is the execution
- * started; if StartExecution fails, the job is handed back to the failed state it was in
- * (`takeBackJob`). Its mails are keyed by attempt (see `jobMailKeys` of @sidestep/ledger), so a retry
- * that fails again mails its failure again, and one that succeeds mails its completion.
+ * started; if StartExecution fails, the job is handed back to the failed row it was
+ * (`takeBackJob`, its evidence kept). Its mails are keyed by attempt (see `jobMailKeys` of
+ * @sidestep/ledger), so a retry that fails again mails its failure again, and one that succeeds mails
+ * its completion.
+ *
+ * The name may already exist: an earlier retry's StartExecution may have started it and lost its
+ * answer. StartExecution is idempotent only for a RUNNING execution of the same name and input, and
+ * answers ExecutionAlreadyExists otherwise
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html). So the
+ * existing execution is described: one of this job's input still running is adopted; one of this
+ * job's input that ended has spent the name, and the retry starts as `<jobId>-attempt-<n>-<k>`;
+ * one of another input is refused.
  *
  * @throws {JobNotFoundError} no such job.
  * @throws {JobStateError} the job is not `failed`.
+ * @throws {ExecutionStillRunningError} the job's last execution has not ended: stop it first.
+ * @throws {RetryExecutionNameTakenError} the retry's name is another input's execution.
  */
 export async function retryJob(context: OpsContext, jobId: string): Promise<RetriedJob> {
   return audited(context, 'job-retry', jobId, async (operator) => {
@@ -161,35 +172,61 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
     if (current.state !== 'failed' || !current.executionId) {
       throw new JobStateError(jobId, current.state, 'retry', ['failed']);
     }
-    const previous = await context.clients.sfn.send(
-      new DescribeExecutionCommand({ executionArn: current.executionId }),
-    );
+    const sfn = context.clients.sfn;
+    const previous = await sfn.send(new DescribeExecutionCommand({ executionArn: current.executionId }));
+    if (previous.status === 'RUNNING') throw new ExecutionStillRunningError(jobId, current.executionId);
     const attempt = current.attempt + 1;
-    const name = `${jobId}-attempt-${attempt}`;
     const stateMachineArn = previous.stateMachineArn ?? '';
-    const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
-    await ledger.handOverJob({
-      jobId,
-      fromExecutionArn: current.executionId,
-      executionArn,
-      attempt,
-      operator,
-    });
-    try {
-      await context.clients.sfn.send(
-        new StartExecutionCommand({ stateMachineArn, name, input: previous.input ?? '{}' }),
-      );
-    } catch (error) {
-      await ledger.takeBackJob({
+    const input = previous.input ?? '{}';
+    for (let take = 1; take <= MAX_RETRY_NAMES; take += 1) {
+      const name = take === 1 ? `${jobId}-attempt-${attempt}` : `${jobId}-attempt-${attempt}-${take}`;
+      const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+      const retried = { jobId, attempt, executionArn, previousExecutionArn: current.executionId };
+      await ledger.handOverJob({
         jobId,
+        fromExecutionArn: current.executionId,
         executionArn,
-        previous: { executionArn: current.executionId, attempt: current.attempt, error: current.error },
+        attempt,
+        operator,
       });
-      throw error;
+      const takeBack = () =>
+        ledger.takeBackJob({
+          jobId,
+          executionArn,
+          previous: {
+            executionArn: current.executionId ?? '',
+            attempt: current.attempt,
+            error: current.error,
+          },
+        });
+      try {
+        await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input }));
+        return retried;
+      } catch (error) {
+        if ((error as Error).name !== 'ExecutionAlreadyExists') {
+          await takeBack();
+          throw error;
+        }
+      }
+      const existing = await sfn
+        .send(new DescribeExecutionCommand({ executionArn }))
+        .catch(async (error: unknown) => {
+          await takeBack();
+          throw error;
+        });
+      if (existing.input === input && existing.status === 'RUNNING') return retried;
+      await takeBack();
+      if (existing.input !== input) {
+        throw new RetryExecutionNameTakenError(jobId, executionArn, "its input is not this job's");
+      }
     }
-    return { jobId, attempt, executionArn, previousExecutionArn: current.executionId };
+    const spent = `${jobId}-attempt-${attempt}`;
+    throw new RetryExecutionNameTakenError(jobId, spent, `and ${MAX_RETRY_NAMES - 1} more names ended`);
   });
 }
+
+/** How many names one retry tries before giving up (`<jobId>-attempt-<n>`, then `-2`, `-3`...). */
+const MAX_RETRY_NAMES = 5;
 
 /** What {@link failJob} did. */
 export interface FailedJobResult {
