@@ -252,12 +252,18 @@ interface RowErrorLike {
 /**
  * The one-line reason recorded in `worker_error` and shown in the failure mail: the worker's own
  * errors by message; anything else prefixed with its name so an operator can tell a database error
- * from an S3 one.
+ * from an S3 one. A NUL character in it is written `\u0000`.
  */
 function reasonOf(error: unknown): string {
-  if (error instanceof BatchWorkerError) return error.message;
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
+  const reason =
+    error instanceof BatchWorkerError
+      ? error.message
+      : error instanceof Error
+        ? `${error.name}: ${error.message}`
+        : String(error);
+  // PostgreSQL text cannot hold a NUL (22021): a reason with one could not be recorded, and the job
+  // would fail with the workflow's generic error instead. Escaped as JSON.stringify writes it.
+  return reason.replaceAll('\0', '\\u0000');
 }
 
 /** An export would need more parts than S3 can combine into one object (10,000). */

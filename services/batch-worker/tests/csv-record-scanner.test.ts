@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { CsvRecordScanner, type ScanPosition } from '../src/domain/csv-record-scanner.ts';
-import { MalformedCsvError } from '../src/errors.ts';
+import { InvalidHeaderError, MalformedCsvError } from '../src/errors.ts';
 import { rejectionOf } from './import-fixture.ts';
 
 interface Scan {
@@ -197,6 +197,31 @@ describe('CsvRecordScanner', () => {
     );
     expect(error.code).toBe(code);
     if (code !== 'CSV_MAX_RECORD_SIZE' || line === 2) expect(error.line).toBe(line);
+  });
+
+  it('refuses a UTF-16 file (PowerShell 5.1 Out-File, Excel "Unicode Text") with a header error, however the bytes are cut', async () => {
+    const le = Buffer.from('external_id,email\r\nx1,x1@example.com\r\n', 'utf16le');
+    const be = Buffer.from(le).swap16();
+    const files = {
+      'UTF-16LE with its BOM': Buffer.concat([Buffer.from([0xff, 0xfe]), le]),
+      'UTF-16BE with its BOM': Buffer.concat([Buffer.from([0xfe, 0xff]), be]),
+      'UTF-16LE without a BOM': le,
+      'UTF-16BE without a BOM': be,
+      'a BOM alone': Buffer.from([0xff, 0xfe]),
+    };
+    for (const [label, file] of Object.entries(files)) {
+      for (const size of SIZES) {
+        const error = await rejectionOf(
+          Promise.resolve().then(() => scan(file, size)),
+          InvalidHeaderError,
+        );
+        expect([label, size, error.message]).toEqual([
+          label,
+          size,
+          'header: the file is UTF-16 text: save it as CSV UTF-8',
+        ]);
+      }
+    }
   });
 
   it('reports no header for an empty input', () => {

@@ -285,6 +285,43 @@ for (const backend of databaseBackends()) {
       });
     });
 
+    it('fails a UTF-16 file (PowerShell 5.1 Out-File, Excel "Unicode Text") with a header error recorded on the job', async () => {
+      const jobId = await runningJob(database.db);
+      const csv = Buffer.concat([
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from('external_id,email\r\nu16-1,u16-1@example.com\r\n', 'utf16le'),
+      ]);
+      const error = await failure(run(jobId, csv));
+      expect(error.cause).toBeInstanceOf(InvalidHeaderError);
+      expect(error.recordError).toBeUndefined();
+      expect(await jobRow(database.db, jobId)).toMatchObject({
+        worker_error: 'header: the file is UTF-16 text: save it as CSV UTF-8',
+      });
+    });
+
+    it('fails a header name with a NUL character with a header error recorded on the job, the NUL escaped', async () => {
+      const jobId = await runningJob(database.db);
+      const error = await failure(run(jobId, 'external_id,email,pl\u0000an\nnul-1,nul-1@example.com,pro\n'));
+      expect(error.cause).toBeInstanceOf(InvalidHeaderError);
+      expect(await jobRow(database.db, jobId)).toMatchObject({
+        worker_error: 'header: the name of column 3 ("pl\\u0000an") contains a NUL character',
+      });
+    });
+
+    it('records a reason with a NUL character (PostgreSQL text cannot hold one), the NUL escaped', async () => {
+      const jobId = await runningJob(database.db);
+      const error = await failure(
+        run(jobId, usersCsv(1, 'nul-reason-'), {
+          openSource: async () => {
+            throw new Error('the source said \u0000');
+          },
+        }),
+      );
+      expect(error.recordError).toBeUndefined();
+      expect(error.reason).toBe('Error: the source said \\u0000');
+      expect((await jobRow(database.db, jobId)).worker_error).toBe(error.reason);
+    });
+
     it("clears an earlier task's failure from the job as a rerun starts, so a rerun that dies unrecorded is not failed with it", async () => {
       const jobId = await runningJob(database.db);
       // What a task interrupted by SIGTERM records before it exits 143 and the workflow reruns it.

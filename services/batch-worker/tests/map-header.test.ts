@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { mapHeader } from '../src/domain/map-header.ts';
 import { InvalidHeaderError } from '../src/errors.ts';
+import { rejectionOf } from './import-fixture.ts';
 
 describe('mapHeader', () => {
   it('maps the required, optional and attribute columns in any order', () => {
@@ -45,5 +46,26 @@ describe('mapHeader', () => {
       'header: column "Email" appears more than once',
     );
     expect(() => mapHeader(['external_id', 'email', ' '])).toThrow('header: column 3 has no name');
+  });
+
+  it('refuses a name with a NUL character, quoting it so that no NUL reaches the reason', async () => {
+    // PostgreSQL text cannot hold a NUL (22021), nor jsonb a \u0000 (22P05): the reason goes to the
+    // job's worker_error, the names to the staging's jsonb header.
+    const error = await rejectionOf(
+      Promise.resolve().then(() => mapHeader(['external_id', 'email', 'pl\u0000an'])),
+      InvalidHeaderError,
+    );
+    expect(error.message).toBe('header: the name of column 3 ("pl\\u0000an") contains a NUL character');
+    expect(error.message).not.toContain('\u0000');
+    expect(error.columns).toEqual(['pl\u0000an']);
+  });
+
+  it('quotes names in its reasons as JSON strings: control characters escaped', () => {
+    expect(() => mapHeader(['id', 'e"mail\u0001'])).toThrow(
+      'header: missing required columns "external_id", "email" (found: "id", "e\\"mail\\u0001")',
+    );
+    expect(() => mapHeader(['external_id', 'email', 'a\tb', 'A\tb'])).toThrow(
+      'header: column "A\\tb" appears more than once',
+    );
   });
 });

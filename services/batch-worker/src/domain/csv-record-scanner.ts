@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { parse } from 'csv-parse/sync';
-import { MalformedCsvError } from '../errors.ts';
+import { InvalidHeaderError, MalformedCsvError } from '../errors.ts';
 
 const QUOTE = 0x22;
 const COMMA = 0x2c;
@@ -89,7 +89,8 @@ export interface CsvRecordScannerOptions {
  *   every call); checking two bytes per field here costs next to nothing.
  *
  * Record ends are LF or CRLF outside quotes (normalised to LF for COPY); newlines inside quotes stay
- * in the field. Blank lines are skipped; a UTF-8 BOM before the header is dropped. Malformed input,
+ * in the field. Blank lines are skipped; a UTF-8 BOM before the header is dropped; a UTF-16 file is
+ * refused ({@link InvalidHeaderError}). Malformed input,
  * which no parser can read on from, throws {@link MalformedCsvError}: a quote that never closes
  * (named at the line it opened), a quote inside an unquoted field, a character after a closing
  * quote, a carriage return outside quotes that no line feed follows, a record over `maxRecordBytes`.
@@ -152,6 +153,7 @@ export class CsvRecordScanner {
         return this.#result(Buffer.alloc(0), 0);
       }
       this.#atObjectStart = false;
+      refuseUtf16(input);
       if (input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf) {
         input = input.subarray(3);
         this.#base += 3;
@@ -163,6 +165,7 @@ export class CsvRecordScanner {
   /** Ends the input: the last record may lack its line end. */
   end(): ScannedRecords {
     const input = this.#carry;
+    if (this.#atObjectStart && this.#columnCount === undefined) refuseUtf16(input);
     this.#atObjectStart = false;
     return this.#scan(input, true);
   }
@@ -360,6 +363,27 @@ export class CsvRecordScanner {
 
   #malformed(code: string, message: string, line: number): MalformedCsvError {
     return new MalformedCsvError(message, line, code, undefined);
+  }
+}
+
+/**
+ * Refuses an object whose first bytes are UTF-16 text: Windows PowerShell 5.1's `>` and `Out-File`
+ * write it, and Excel's "Unicode Text". A UTF-16 byte order mark (FF FE, FE FF), or a NUL in the
+ * first two bytes: every ASCII character in UTF-16 has one, and a UTF-8 header starts with none.
+ * Read as UTF-8, such a header is names full of NULs (or, with CRLF, a carriage return followed by a
+ * NUL: malformed CSV), which says nothing of the cause.
+ *
+ * @throws {InvalidHeaderError} naming UTF-16 and what fixes it.
+ */
+function refuseUtf16(start: Buffer): void {
+  const [first, second] = start;
+  if (
+    (first === 0xff && second === 0xfe) ||
+    (first === 0xfe && second === 0xff) ||
+    first === NUL ||
+    second === NUL
+  ) {
+    throw new InvalidHeaderError('the file is UTF-16 text: save it as CSV UTF-8', []);
   }
 }
 

@@ -20,7 +20,11 @@ export const REQUIRED_COLUMNS = ['external_id', 'email'] as const;
  * Maps a CSV header row to column positions. Names are trimmed and matched case-insensitively
  * (`External_ID` is `external_id`: spreadsheets capitalise headers), attribute names keep their case.
  *
- * @throws {InvalidHeaderError} for an empty name, a duplicate name, or a missing required column.
+ * Names in reasons are quoted as JSON strings (`JSON.stringify`): a control character in a name is
+ * written escaped, so the reason can go to the job's `worker_error`.
+ *
+ * @throws {InvalidHeaderError} for an empty name, a name with a NUL character, a duplicate name, or a
+ * missing required column.
  *
  * @example
  * mapHeader(['external_id', 'email', 'plan'])
@@ -33,16 +37,25 @@ export function mapHeader(fields: readonly string[]): HeaderMapping {
     if (name === '') {
       throw new InvalidHeaderError(`column ${index + 1} has no name`, [`column ${index + 1}`]);
     }
+    // PostgreSQL's text cannot hold a NUL, nor its jsonb a \u0000 (22P05): the staging keeps the
+    // names in a jsonb column and the attributes are jsonb keys.
+    if (name.includes('\0')) {
+      throw new InvalidHeaderError(
+        `the name of column ${index + 1} (${JSON.stringify(name)}) contains a NUL character`,
+        [name],
+      );
+    }
     const key = name.toLowerCase();
     if (seen.has(key)) {
-      throw new InvalidHeaderError(`column "${name}" appears more than once`, [name]);
+      throw new InvalidHeaderError(`column ${JSON.stringify(name)} appears more than once`, [name]);
     }
     seen.set(key, index);
   });
   const missing = REQUIRED_COLUMNS.filter((column) => !seen.has(column));
   if (missing.length > 0) {
+    const quoted = (list: readonly string[]) => list.map((name) => JSON.stringify(name)).join(', ');
     throw new InvalidHeaderError(
-      `missing required column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} (found: ${names.map((n) => `"${n}"`).join(', ')})`,
+      `missing required column${missing.length > 1 ? 's' : ''} ${quoted(missing)} (found: ${quoted(names)})`,
       missing,
     );
   }
