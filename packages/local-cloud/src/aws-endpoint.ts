@@ -12,7 +12,7 @@ import {
   type ObjectCreatedReason,
   objectCreatedEvent,
 } from './object-created-event.ts';
-import { serveBucketApis } from './s3-bucket-apis.ts';
+import { refuseUnservedObjectSubresources, serveBucketApis } from './s3-bucket-apis.ts';
 import { keepCrc64NvmeChecksums } from './s3-checksums.ts';
 import { denyDeletes } from './s3-delete-objects.ts';
 import { serveListParts } from './s3-list-parts.ts';
@@ -164,6 +164,9 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   // Function URLs share S3's `/:bucket/*` paths: the S3 hooks below leave them to their own hook.
   const isFunctionUrl = (request: { readonly url: string }) =>
     functionUrls !== undefined && request.url.startsWith(FUNCTION_URL_PATH_PREFIX);
+  // Object tags, ACLs, ... are not kept: refused rather than taken for the object (writes raising
+  // "Object Created", a delete of the object).
+  refuseUnservedObjectSubresources(app, isFunctionUrl);
   // What S3 refuses of a multipart upload's parts, completion and abort, that fauxqs lets through
   // (after IAM, before the checksums: an upload of another key is NoSuchUpload, not checked).
   checkMultipartRequests(app, stores.s3Store, isFunctionUrl);

@@ -122,3 +122,47 @@ function s3Document(root: string, content: string): string {
       : `<${root} xmlns="${S3_NAMESPACE}">${content}</${root}>`;
   return `<?xml version="1.0" encoding="UTF-8"?>\n${element}`;
 }
+
+/**
+ * The object subresources of the S3 API that fauxqs does not serve (its `/:bucket/*` routes ignore
+ * the query: a PutObjectTagging would replace the object with the tagging XML and raise "Object
+ * Created", a DeleteObjectTagging delete the object, a GetObjectAcl return its body). S3 keeps
+ * object tags, ACLs, retention and legal holds beside the object and raises no "Object Created" for
+ * them (https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html).
+ */
+const UNSERVED_OBJECT_SUBRESOURCES = [
+  'tagging',
+  'acl',
+  'retention',
+  'legal-hold',
+  'torrent',
+  'restore',
+  'select',
+];
+
+/**
+ * Answers a request for an object subresource fauxqs does not serve with 501 `NotImplemented`
+ * (after IAM, which authorized the operation; before the versions hook and fauxqs, which would
+ * take it for a write or a read of the object itself).
+ */
+export function refuseUnservedObjectSubresources(
+  app: FauxqsApp,
+  isFunctionUrl: (request: { readonly url: string }) => boolean,
+): void {
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.routeOptions.url !== '/:bucket/*' || isFunctionUrl(request)) return;
+    // `/<bucket>/?tagging` takes this route too, with no key: a bucket request, served above.
+    if (!(request.params as { '*'?: string })['*']) return;
+    const query = (request.query ?? {}) as Record<string, unknown>;
+    if (!UNSERVED_OBJECT_SUBRESOURCES.some((name) => name in query)) return;
+    // S3's own message for NotImplemented, as for the bucket operations above.
+    return sendS3Error(
+      reply,
+      new S3ErrorResponse(
+        501,
+        'NotImplemented',
+        'A header you provided implies functionality that is not implemented',
+      ),
+    );
+  });
+}

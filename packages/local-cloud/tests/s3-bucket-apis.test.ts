@@ -1,6 +1,7 @@
 import {
   DeleteBucketPolicyCommand,
   DeleteBucketTaggingCommand,
+  DeleteObjectTaggingCommand,
   GetBucketAclCommand,
   GetBucketCorsCommand,
   GetBucketEncryptionCommand,
@@ -9,6 +10,9 @@ import {
   GetBucketNotificationConfigurationCommand,
   GetBucketPolicyCommand,
   GetBucketTaggingCommand,
+  GetObjectAclCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
   GetPublicAccessBlockCommand,
   HeadBucketCommand,
   ListMultipartUploadsCommand,
@@ -17,6 +21,7 @@ import {
   PutBucketPolicyCommand,
   PutBucketTaggingCommand,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   type S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
@@ -200,5 +205,31 @@ describe('a bucket that does not exist', () => {
     ]) {
       expect(await s3Error(call())).toEqual(noSuchBucket);
     }
+  });
+});
+
+// https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html: tagging an object raises
+// "Object Tags Added", not "Object Created"; the object itself is unchanged. fauxqs keeps no tags and
+// took the tagging request for a write of the object (or, for DeleteObjectTagging, its delete).
+describe('object subresources fauxqs does not serve (tagging, ACL, ...)', () => {
+  const TAGGED = 'imports/tagged.csv';
+
+  it('answers each with 501 NotImplemented and leaves the object as it was, raising no Object Created', async () => {
+    await s3.send(new PutObjectCommand({ Bucket: NOTIFYING_BUCKET, Key: TAGGED, Body: 'id,email\n' }));
+    const created: string[] = [];
+    endpoint.onObjectCreated((event) => created.push(event.detail.reason));
+    const tagging = { TagSet: [{ Key: 'owner', Value: 'ops' }] };
+    for (const call of [
+      s3.send(new PutObjectTaggingCommand({ Bucket: NOTIFYING_BUCKET, Key: TAGGED, Tagging: tagging })),
+      s3.send(new GetObjectTaggingCommand({ Bucket: NOTIFYING_BUCKET, Key: TAGGED })),
+      s3.send(new DeleteObjectTaggingCommand({ Bucket: NOTIFYING_BUCKET, Key: TAGGED })),
+      s3.send(new GetObjectAclCommand({ Bucket: NOTIFYING_BUCKET, Key: TAGGED })),
+    ]) {
+      expect(await s3Error(call)).toEqual(NOT_IMPLEMENTED);
+    }
+    const object = await s3.send(new GetObjectCommand({ Bucket: NOTIFYING_BUCKET, Key: TAGGED }));
+    expect(await object.Body?.transformToString()).toBe('id,email\n');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(created).toEqual([]);
   });
 });
