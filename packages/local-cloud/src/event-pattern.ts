@@ -11,7 +11,7 @@ import { BlockList, isIP } from 'node:net';
  * - a pattern leaf is an array of values and operators; an event array matches when any element does;
  * - exact values compare strings exactly and numbers numerically (`300` matches `3.0e2`);
  * - operators: `prefix`, `suffix` (both optionally `{ "equals-ignore-case": ... }`),
- *   `equals-ignore-case`, `wildcard` (`*`, with `\*` for a literal star), `anything-but` (a value,
+ *   `equals-ignore-case`, `wildcard` (`*`; `\*` a literal star, `\\` a backslash), `anything-but` (a value,
  *   a list, or `prefix` / `suffix` / `equals-ignore-case` / `wildcard`), `numeric`, `exists`, `cidr`,
  *   and `$or` (a list of sub-patterns at any level);
  * - a field that is absent (or an empty array) matches only `{ "exists": false }`.
@@ -125,7 +125,7 @@ function compileCondition(condition: unknown, path: string): LeafMatcher {
       return (value) => typeof value === 'string' && value.toLowerCase() === text.toLowerCase();
     }
     case 'wildcard': {
-      const regex = wildcardRegex(requireString(operand, path, operator));
+      const regex = wildcardRegex(requireString(operand, path, operator), path);
       return (value) => typeof value === 'string' && regex.test(value);
     }
     case 'anything-but':
@@ -243,15 +243,30 @@ function compileCidr(operand: unknown, path: string): LeafMatcher {
   return (value) => typeof value === 'string' && isIP(value) === family && range.check(value, type);
 }
 
-/** `*` matches any run of characters (including none); `\*` is a literal star. */
-function wildcardRegex(text: string): RegExp {
+/**
+ * `*` matches any run of characters (including none); `\*` is a literal star and `\\` a literal
+ * backslash. As EventBridge's matcher (aws/event-ruler, WildcardParser) refuses them: two stars in a
+ * row ("Consecutive wildcard characters") and a backslash before anything else ("Invalid escape
+ * character"). https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html#eb-filtering-wildcard-matching
+ */
+function wildcardRegex(text: string, path: string): RegExp {
   let source = '';
   for (let i = 0; i < text.length; i++) {
     const char = text[i] as string;
-    if (char === '\\' && text[i + 1] === '*') {
-      source += '\\*';
+    if (char === '\\') {
+      const next = text[i + 1];
+      if (next !== '*' && next !== '\\') {
+        throw new InvalidEventPatternError(path, `wildcard "${text}": invalid escape character at ${i}`);
+      }
+      source += `\\${next}`;
       i++;
     } else if (char === '*') {
+      if (text[i + 1] === '*') {
+        throw new InvalidEventPatternError(
+          path,
+          `wildcard "${text}": consecutive wildcard characters at ${i}`,
+        );
+      }
       source += '.*';
     } else {
       source += char.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&');

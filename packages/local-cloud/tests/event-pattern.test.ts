@@ -129,6 +129,24 @@ describe('matchesEventPattern', () => {
     expect(matchesEventPattern({ name: [{ wildcard: 'a.b' }] }, { name: 'axb' })).toBe(false);
   });
 
+  // EventBridge's matcher (aws/event-ruler, WildcardParser): \\ is one literal backslash; a backslash
+  // before anything but * or \ and two stars in a row are refused when the rule is put.
+  it('reads \\\\ in a wildcard as one backslash, and refuses ** and any other escape', () => {
+    expect(matchesEventPattern({ path: [{ wildcard: 'a\\\\b' }] }, { path: 'a\\b' })).toBe(true);
+    expect(matchesEventPattern({ path: [{ wildcard: 'a\\\\b' }] }, { path: 'a\\\\b' })).toBe(false);
+    expect(matchesEventPattern({ path: [{ wildcard: 'C:\\\\*' }] }, { path: 'C:\\data.csv' })).toBe(true);
+    for (const [wildcard, why] of [
+      ['a**b', 'consecutive wildcard characters'],
+      ['a\\xb', 'invalid escape character'],
+      ['trailing\\', 'invalid escape character'],
+    ] as const) {
+      expect(() => compileEventPattern({ detail: { path: [{ wildcard }] } })).toThrow(why);
+      expect(() => compileEventPattern({ detail: { path: [{ 'anything-but': { wildcard } }] } })).toThrow(
+        InvalidEventPatternError,
+      );
+    }
+  });
+
   it('matches anything-but with a value, a list, prefix, suffix, equals-ignore-case and wildcard', () => {
     const state = (value: unknown) => withDetail({ state: value });
     expect(
