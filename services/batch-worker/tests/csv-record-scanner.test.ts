@@ -224,6 +224,26 @@ describe('CsvRecordScanner', () => {
     }
   });
 
+  it('refuses a header name whose bytes are not UTF-8, naming its column, however the bytes are cut', async () => {
+    // "Région" saved as Windows-1252 (0xE9), in a quoted name after a quoted comma.
+    const csv = Buffer.concat([
+      Buffer.from('external_id,"e,mail",R'),
+      Buffer.from([0xe9]),
+      Buffer.from('gion\nx1,x1@example.com,Paris\n'),
+    ]);
+    for (const size of SIZES) {
+      const error = await rejectionOf(
+        Promise.resolve().then(() => scan(csv, size)),
+        InvalidHeaderError,
+      );
+      expect([size, error.message, error.columns]).toEqual([
+        size,
+        'header: the name of column 3 ("R\ufffdgion") is not UTF-8 text: save the file as CSV UTF-8',
+        ['column 3'],
+      ]);
+    }
+  });
+
   it('reports no header for an empty input', () => {
     expect(scan('', 10)).toMatchObject({ header: undefined, records: 0, headerEnd: undefined });
     expect(scan('\n\r\n', 1)).toMatchObject({ header: undefined, records: 0 });

@@ -375,6 +375,21 @@ for (const backend of databaseBackends()) {
       ]);
     });
 
+    it('fails a header name whose bytes are not UTF-8 (saved as Windows-1252) with a header error, instead of an attribute key with U+FFFD', async () => {
+      const jobId = await runningJob(database.db);
+      // Latin-1 writes "é" as 0xE9, as Windows-1252 does.
+      const csv = Buffer.from(
+        'external_id,email,Région\nenc-h-1,enc-h-1@example.com,Paris\nenc-h-2,enc-h-2@example.com,Lyon\n',
+        'latin1',
+      );
+      const error = await failure(run(jobId, csv));
+      expect(error.cause).toBeInstanceOf(InvalidHeaderError);
+      expect(await users('enc-h-')).toEqual([]);
+      expect((await jobRow(database.db, jobId)).worker_error).toBe(
+        'header: the name of column 3 ("R\ufffdgion") is not UTF-8 text: save the file as CSV UTF-8',
+      );
+    });
+
     it('imports nothing, successfully, from a file with only a header', async () => {
       const jobId = await runningJob(database.db);
       const summary = await run(jobId, 'external_id,email\r\n');

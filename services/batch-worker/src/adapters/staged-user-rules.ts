@@ -1,4 +1,4 @@
-import { TRIM_MARK } from '../domain/csv-record-scanner.ts';
+import { NOT_UTF8_MESSAGE, TRIM_MARK } from '../domain/csv-record-scanner.ts';
 import type { HeaderMapping } from '../domain/map-header.ts';
 
 // The import's row rules, in SQL: PostgreSQL checks the staged rows set-based, so each rule is
@@ -11,9 +11,6 @@ import type { HeaderMapping } from '../domain/map-header.ts';
 export const MAX_EXTERNAL_ID_LENGTH = 256;
 /** RFC 5321's limit on a forward path, the practical maximum of an address. */
 export const MAX_EMAIL_LENGTH = 254;
-
-/** Why a field whose bytes are not UTF-8 is left out, and what fixes it. */
-export const NOT_UTF8_MESSAGE = 'is not UTF-8 text: save the file as CSV UTF-8';
 
 /**
  * The characters JavaScript's `String.prototype.trim` removes (WhiteSpace and LineTerminator), which

@@ -11,6 +11,9 @@ const NUL = 0x00;
 const LAST_PRINTABLE = 0x7e;
 const SPACE = 0x20;
 
+/** Why a field (or a header name) whose bytes are not UTF-8 is refused, and what fixes it. */
+export const NOT_UTF8_MESSAGE = 'is not UTF-8 text: save the file as CSV UTF-8';
+
 /**
  * The `reject` column's mark of a record staged as written whose value of a trimmed field (see
  * {@link RecordShape}) may have whitespace to trim at an edge.
@@ -89,8 +92,8 @@ export interface CsvRecordScannerOptions {
  *   every call); checking two bytes per field here costs next to nothing.
  *
  * Record ends are LF or CRLF outside quotes (normalised to LF for COPY); newlines inside quotes stay
- * in the field. Blank lines are skipped; a UTF-8 BOM before the header is dropped; a UTF-16 file is
- * refused ({@link InvalidHeaderError}). Malformed input,
+ * in the field. Blank lines are skipped; a UTF-8 BOM before the header is dropped; a UTF-16 file, or
+ * a header whose bytes are not UTF-8, is refused ({@link InvalidHeaderError}). Malformed input,
  * which no parser can read on from, throws {@link MalformedCsvError}: a quote that never closes
  * (named at the line it opened), a quote inside an unquoted field, a character after a closing
  * quote, a carriage return outside quotes that no line feed follows, a record over `maxRecordBytes`.
@@ -354,11 +357,20 @@ export class CsvRecordScanner {
     }
   }
 
+  /**
+   * Maps the header row. Its bytes must be UTF-8: decoded as they are, a name saved as Windows-1252
+   * would become an attribute key with U+FFFD in every row, silently.
+   */
   #header(bytes: Buffer): void {
-    const [fields] = parse(bytes, { relax_column_count: true }) as string[][];
-    this.#setShape(
-      this.#onHeader?.(fields ?? []) ?? { columnCount: (fields ?? []).length, trimmedFields: [] },
-    );
+    const [fields = []] = parse(bytes, { relax_column_count: true }) as string[][];
+    if (!isUtf8(bytes)) {
+      const column = notUtf8Field(bytes, 0, bytes.length) + 1;
+      const name = JSON.stringify(fields[column - 1]?.trim() ?? '');
+      throw new InvalidHeaderError(`the name of column ${column} (${name}) ${NOT_UTF8_MESSAGE}`, [
+        `column ${column}`,
+      ]);
+    }
+    this.#setShape(this.#onHeader?.(fields) ?? { columnCount: fields.length, trimmedFields: [] });
   }
 
   #malformed(code: string, message: string, line: number): MalformedCsvError {
