@@ -305,7 +305,11 @@ export const STOPPED_BY_OPERATOR = 'StoppedByOperator';
  * <cause>)" and queues its failure mail. Recorded in the audit trail.
  * https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html
  *
- * @throws {InvalidOptionError} `cause` is empty (field `cause`).
+ * An execution that is not RUNNING is refused: StopExecution answers an ended one with success and
+ * stops nothing, which the audit trail would record as a stop.
+ *
+ * @throws {InvalidOptionError} `cause` is empty (field `cause`); the execution is not RUNNING, or
+ * not one of this environment's (field `execution`).
  */
 export async function stopExecution(
   context: OpsContext,
@@ -320,7 +324,15 @@ export async function stopExecution(
     'execution-stop',
     nameOrArn,
     async (operator) => {
-      const { arn } = await findExecution(context, nameOrArn);
+      const { arn, described } = await findExecution(context, nameOrArn);
+      if (described.status !== 'RUNNING') {
+        throw new InvalidOptionError(
+          `execution: ${arn} is ${described.status}, not RUNNING: nothing to stop`,
+          {
+            field: 'execution',
+          },
+        );
+      }
       const answer = await context.clients.sfn.send(
         new StopExecutionCommand({
           executionArn: arn,

@@ -1,7 +1,7 @@
 import { resourceName } from '@sidestep/manifest';
 import { SERVICES } from '@sidestep/registry';
 import { EXPORT_REQUESTS_QUEUE, SCHEDULES, type ScheduleDefinition } from '@sidestep/workflows';
-import { UnknownNameError } from './errors.ts';
+import { InvalidOptionError, UnknownNameError } from './errors.ts';
 import type { OpsContext } from './ops-context.ts';
 
 /** sidestep's job queues, without prefix (each has a `-dlq`): the services' and the export requests'. */
@@ -47,16 +47,31 @@ export async function stateMachineArn(context: OpsContext, workflow: string): Pr
 
 /**
  * The ARN of execution `nameOrArn`: an ARN as given, else the name looked up in each workflow
- * (`<workflow>:<name>` picks one).
+ * (`<workflow>:<name>` picks one). An ARN must be an execution of one of this environment's
+ * workflows in its account and region: an operator's stop or redrive acts on what it is given, and
+ * an ARN pasted from another environment's console would otherwise act there.
+ * @throws {InvalidOptionError} (`field: 'execution'`) for any other ARN.
  */
 export async function executionArn(context: OpsContext, nameOrArn: string): Promise<string[]> {
-  if (nameOrArn.startsWith('arn:')) return [nameOrArn];
+  const executionsOf = (machine: string) => `${machine.replace(':stateMachine:', ':execution:')}:`;
+  const machines = await Promise.all(WORKFLOWS.map((workflow) => stateMachineArn(context, workflow)));
+  if (nameOrArn.startsWith('arn:')) {
+    const ours = machines.some((machine) => {
+      const prefix = executionsOf(machine);
+      return nameOrArn.startsWith(prefix) && /^[^:]+$/.test(nameOrArn.slice(prefix.length));
+    });
+    if (!ours) {
+      const expected = machines.map((machine) => `${executionsOf(machine)}<name>`).join(' or ');
+      throw new InvalidOptionError(`execution: "${nameOrArn}" is not an execution of ${expected}`, {
+        field: 'execution',
+      });
+    }
+    return [nameOrArn];
+  }
   const [maybeWorkflow, maybeName] = nameOrArn.split(':', 2);
-  const candidates = maybeName && WORKFLOWS.includes(maybeWorkflow ?? '') ? [maybeWorkflow ?? ''] : WORKFLOWS;
-  const name = maybeName && WORKFLOWS.includes(maybeWorkflow ?? '') ? maybeName : nameOrArn;
-  return Promise.all(
-    candidates.map(async (workflow) =>
-      (await stateMachineArn(context, workflow)).replace(':stateMachine:', ':execution:').concat(`:${name}`),
-    ),
-  );
+  const picked = maybeName && WORKFLOWS.includes(maybeWorkflow ?? '') ? maybeWorkflow : undefined;
+  const name = picked ? maybeName : nameOrArn;
+  return machines
+    .filter((_, index) => !picked || WORKFLOWS[index] === picked)
+    .map((machine) => `${executionsOf(machine)}${name}`);
 }

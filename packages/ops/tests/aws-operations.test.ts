@@ -1,6 +1,6 @@
 import { GetMetricDataCommand, type GetMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
 import { GetScheduleCommand, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
-import { DescribeExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, RedriveExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import {
   ChangeMessageVisibilityBatchCommand,
   GetQueueAttributesCommand,
@@ -19,6 +19,7 @@ import {
   listDeadLetters,
   pauseSchedule,
   queueStatuses,
+  redriveExecution,
   resumeSchedule,
   STOPPED_BY_OPERATOR,
   stepsOf,
@@ -300,6 +301,54 @@ describe('stopExecution', () => {
         },
       }),
     ]);
+  });
+
+  it.each([
+    [
+      'another environment',
+      'arn:aws:states:ap-northeast-1:123456789012:execution:sidestep-production-import:imp-1',
+    ],
+    ['another account', 'arn:aws:states:ap-northeast-1:222222222222:execution:sidestep-staging-import:imp-1'],
+    ['another region', 'arn:aws:states:us-east-1:123456789012:execution:sidestep-staging-import:imp-1'],
+    ['another state machine', 'arn:aws:states:ap-northeast-1:123456789012:execution:payroll:imp-1'],
+    [
+      'a state machine, not an execution',
+      'arn:aws:states:ap-northeast-1:123456789012:stateMachine:sidestep-staging-import',
+    ],
+  ])('refuses the ARN of %s, naming execution, before stopping or redriving anything', async (_, other) => {
+    const { context, sfn } = stagingContext();
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn: other, status: 'RUNNING' });
+    const ledger = { appendAudit: async () => undefined } as unknown as Ledger;
+    const scoped = { ...context, ledger: async () => ledger };
+    for (const act of [
+      () => stopExecution(scoped, other, 'wrong env'),
+      () => redriveExecution(scoped, other),
+    ]) {
+      await expect(act()).rejects.toMatchObject({ name: 'InvalidOptionError', field: 'execution' });
+    }
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
+    expect(sfn.commandCalls(RedriveExecutionCommand)).toHaveLength(0);
+  });
+
+  // StopExecution of an ended execution answers success without doing anything
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html): refused,
+  // so the audit trail does not record a stop that stopped nothing.
+  it('refuses to stop an execution that is not RUNNING, naming execution, and audits the refusal', async () => {
+    const { context, sfn } = stagingContext();
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn: arn, status: 'SUCCEEDED' });
+    const audit: { result: string }[] = [];
+    const ledger = {
+      appendAudit: async (entry: { result: string }) => void audit.push(entry),
+    } as unknown as Ledger;
+    await expect(
+      stopExecution({ ...context, ledger: async () => ledger }, arn, 'late'),
+    ).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      field: 'execution',
+      message: expect.stringContaining('SUCCEEDED'),
+    });
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
+    expect(audit).toEqual([expect.objectContaining({ result: 'error' })]);
   });
 
   it('refuses an empty cause, naming the field, before calling Step Functions', async () => {

@@ -275,7 +275,7 @@ function checksOf(mocks: Mocks): AuthorizationCheck[] {
 
 /** Every command of the CLI, as `sidestep <command>` calls @sidestep/ops. */
 const COMMANDS: Readonly<
-  Record<string, (context: ReturnType<typeof stubbedStaging>['context']) => Promise<unknown>>
+  Record<string, (context: ReturnType<typeof stubbedStaging>['context'], mocks: Mocks) => Promise<unknown>>
 > = {
   status: (context) => status(context),
   'dlq show': (context) => listDeadLetters(context, 'mail'),
@@ -284,7 +284,11 @@ const COMMANDS: Readonly<
   execution: (context) => describeExecution(context, EXECUTION),
   redrive: (context) => redriveExecution(context, EXECUTION),
   start: (context) => startExecution(context, 'import', {}),
-  stop: (context) => stopExecution(context, EXECUTION, 'wrong file'),
+  // Only a RUNNING execution is stopped.
+  stop: (context, mocks) => {
+    mocks.sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION, status: 'RUNNING' });
+    return stopExecution(context, EXECUTION, 'wrong file');
+  },
   jobs: (context) => listJobs(context),
   job: (context) => describeJob(context, 'imp_1'),
   'job rejected': (context) => listRejectedRows(context, 'imp_1'),
@@ -306,7 +310,7 @@ describe('the operator policy against the CLI’s own calls', () => {
 
   it.each(Object.keys(COMMANDS))('allows every call of `sidestep %s`', async (command) => {
     const { context, mocks } = stubbedStaging();
-    await COMMANDS[command]?.(context);
+    await COMMANDS[command]?.(context, mocks);
     // STS GetCallerIdentity (who the operator is) needs no permission, so it is not mapped.
     const checks = checksOf(mocks);
     expect(checks.length).toBeGreaterThan(0);
