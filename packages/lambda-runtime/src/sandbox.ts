@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -38,8 +38,10 @@ export class Sandbox {
   readonly #tmpDir: string;
   readonly #exited: Promise<void>;
   readonly #initTimer: NodeJS.Timeout;
+  readonly #memoryWatch: NodeJS.Timeout | undefined;
   readonly #config: SandboxConfig;
   #reusable = true;
+  #outOfMemory = false;
   #ready = false;
   #exitSeen = false;
   #stopping: Promise<void> | undefined;
@@ -56,10 +58,12 @@ export class Sandbox {
       this.#exitSeen = true;
       this.#reusable = false;
       clearTimeout(this.#initTimer);
-      // A runtime that dies mid-invocation never answers; Lambda reports it as Runtime.ExitError.
+      clearInterval(this.#memoryWatch);
+      // A runtime that dies mid-invocation never answers; Lambda reports it as Runtime.ExitError
+      // (`signal: killed` for one killed past its memory size, as Lambda words it).
       api.abort({
         errorType: 'Runtime.ExitError',
-        errorMessage: `Runtime exited with error: ${description}`,
+        errorMessage: `Runtime exited with error: ${this.#outOfMemory ? 'signal: killed' : description}`,
       });
       resolve();
     };
@@ -78,6 +82,9 @@ export class Sandbox {
     void api.ready.then(() => {
       this.#ready = true;
       clearTimeout(this.#initTimer);
+    });
+    this.#memoryWatch = watchMemory(child, config, () => {
+      this.#outOfMemory = true;
     });
     void api.initError.then(() => {
       this.#reusable = false;
@@ -149,6 +156,52 @@ export class Sandbox {
   onExit(listener: () => void): void {
     void this.#exited.then(listener);
   }
+}
+
+/** How often a sandbox's resident memory is read. */
+const MEMORY_WATCH_INTERVAL_MS = 100;
+
+/**
+ * Kills the runtime process once its resident memory (VmRSS of /proc/<pid>/status) passes the
+ * function's memory size, as Lambda ends an execution environment that runs out of memory: the
+ * invocation fails with `Runtime exited with error: signal: killed` (Runtime.ExitError), the
+ * environment is discarded and an SQS batch it held is retried whole
+ * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html). Without this a 128 MB
+ * function could buffer 600 MB locally and only fail on AWS. Read every 100 ms, so a spike shorter
+ * than that can pass; where there is no /proc (macOS) memory is not enforced. Lambda counts the
+ * whole environment (child processes too); this counts the runtime process.
+ */
+function watchMemory(
+  child: ChildProcess,
+  config: SandboxConfig,
+  onKill: () => void,
+): NodeJS.Timeout | undefined {
+  const { pid } = child;
+  if (pid === undefined || process.platform !== 'linux') return undefined;
+  const limitKib = config.memoryMb * 1024;
+  let reading = false;
+  const timer = setInterval(() => {
+    if (reading) return;
+    reading = true;
+    readFile(`/proc/${pid}/status`, 'utf8')
+      .then((status) => {
+        const rssKib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+        if (rssKib <= limitKib || child.exitCode !== null || child.signalCode !== null) return;
+        onKill();
+        config.onLog?.(
+          `${config.name}: the runtime used ${Math.round(rssKib / 1024)} MiB, past its ${config.memoryMb} MB: killed, as Lambda ends an environment out of memory`,
+          'stderr',
+        );
+        child.kill('SIGKILL');
+      })
+      // The process is gone: its exit is handled where it is seen.
+      .catch(() => undefined)
+      .finally(() => {
+        reading = false;
+      });
+  }, MEMORY_WATCH_INTERVAL_MS);
+  timer.unref();
+  return timer;
 }
 
 /**

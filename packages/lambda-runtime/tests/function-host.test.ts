@@ -67,6 +67,14 @@ const FIXTURES: Record<string, string> = {
       if (event.crash) process.exit(3);
       return { count, pid: process.pid };
     };`,
+  'hog.mjs': `
+    const held = [];
+    export const handler = async (event) => {
+      // Buffers live outside V8's heap: only the process's memory shows them, as Lambda's limit counts.
+      for (let i = 0; i < event.mib; i++) held.push(Buffer.alloc(1024 * 1024, 1));
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return { mib: held.length, pid: process.pid };
+    };`,
   'reject.mjs': `
     let count = 0;
     export const handler = async (event) => {
@@ -283,6 +291,18 @@ describe('startFunction', () => {
       error: { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited with error: exit status 3' },
     });
     await expect(fn.invoke({})).resolves.toMatchObject({ ok: true, payload: { count: 1 } });
+  });
+
+  // https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html: memory is the function's
+  // limit; Lambda ends an environment that runs out of it ("Runtime exited with error: signal: killed").
+  it("kills a sandbox whose memory passes the function's memory size, as Runtime.ExitError, then recovers", async () => {
+    const fn = await start({ handler: 'hog.handler', memoryMb: 128 });
+    await expect(fn.invoke({ mib: 16 })).resolves.toMatchObject({ ok: true, payload: { mib: 16 } });
+    await expect(fn.invoke({ mib: 300 })).resolves.toMatchObject({
+      ok: false,
+      error: { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited with error: signal: killed' },
+    });
+    await expect(fn.invoke({ mib: 1 })).resolves.toMatchObject({ ok: true, payload: { mib: 1 } });
   });
 
   it('reports an unhandled rejection, then runs the next invocation on a fresh sandbox', async () => {
