@@ -1,8 +1,8 @@
 // Stand-ins for the CLIs the deploy job calls (`terraform`, `aws`, `node`, `pnpm`, `docker`), for
 // github-workflows.test.ts: each call is appended to $FAKE_DIR/calls.jsonl, and the fakes keep a small
 // model of the AWS side in $FAKE_DIR/state.json (repositories, pushed tags, task definition revisions,
-// the image the functions run, the migrated revision), refusing what AWS would refuse: a push to a
-// repository that does not exist. Run as `node fake-deploy-cli.ts <tool> <args...>`.
+// the image the functions run, the migrated revision, the state's outputs), refusing what AWS would
+// refuse: a push to a repository that does not exist. Run as `node fake-deploy-cli.ts <tool> <args...>`.
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +16,8 @@ interface FakeState {
   functions: Record<string, string> | null;
   /** The revision whose migration task exited 0. */
   migratedRevision: number | null;
+  /** The root outputs the applies wrote into the state, by name. */
+  outputs?: Record<string, { value: unknown }>;
 }
 
 const dir = process.env.FAKE_DIR ?? '';
@@ -43,6 +45,36 @@ const tags = (): Record<string, string> => {
   return file ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>) : {};
 };
 
+/**
+ * What an apply writes into the state's outputs, as Terraform does: a full apply writes every output; a
+ * `-target` apply only those that reference at least one resource, all of them targeted. A literal
+ * output is never written by a targeted apply. References resolve to this fake account's values.
+ */
+function writeOutputs(targets: readonly string[]): void {
+  const chdir = flag('-chdir') ?? '.';
+  const stack = JSON.parse(readFileSync(join(chdir, 'cdk.tf.json'), 'utf8')) as {
+    output?: Record<string, { value: unknown }>;
+  };
+  const resolve: Record<string, unknown> = {
+    batch_worker_cluster_arn: 'arn:aws:ecs:eu-west-1:123456789012:cluster/sidestep-staging-batch-worker',
+    batch_worker_task_definition_arn: taskDefinitionArn(state.revisions.length),
+    job_sweeper_function_name: 'sidestep-staging-job-sweeper',
+  };
+  state.outputs ??= {};
+  for (const [name, output] of Object.entries(stack.output ?? {})) {
+    const references = [...JSON.stringify(output.value).matchAll(/\$\{([a-z0-9_]+\.[^.}]+)/g)].map(
+      (match) => match[1],
+    );
+    const written =
+      targets.length === 0 ||
+      (references.length > 0 && references.every((address) => targets.includes(address ?? '')));
+    if (!written) continue;
+    state.outputs[name] = {
+      value: references.length > 0 ? (resolve[name] ?? fail(`no value for ${name}`)) : output.value,
+    };
+  }
+}
+
 function terraform(): void {
   const command = args.find((arg) => !arg.startsWith('-'));
   const targets = args.filter((arg) => arg.startsWith('-target=')).map((arg) => arg.slice('-target='.length));
@@ -59,23 +91,10 @@ function terraform(): void {
         state.revisions.push(state.functions.image_tag_batch_worker ?? '');
       }
     }
+    writeOutputs(targets);
     save();
   } else if (command === 'output' && args.includes('-json')) {
-    // Outputs exist once the resources behind them are in the state.
-    const revision = state.revisions.length;
-    const outputs =
-      revision === 0 || process.env.FAKE_OMIT_OUTPUTS === '1'
-        ? {}
-        : {
-            batch_worker_cluster_arn: {
-              value: 'arn:aws:ecs:eu-west-1:123456789012:cluster/sidestep-staging-batch-worker',
-            },
-            batch_worker_task_definition_arn: { value: taskDefinitionArn(revision) },
-            batch_worker_container_name: { value: 'batch-worker' },
-            batch_worker_subnet_ids: { value: ['subnet-0a1b2c3d'] },
-            batch_worker_security_group_ids: { value: ['sg-0a1b2c3d'] },
-            batch_worker_assign_public_ip: { value: false },
-          };
+    const outputs = process.env.FAKE_OMIT_OUTPUTS === '1' ? {} : (state.outputs ?? {});
     process.stdout.write(JSON.stringify(outputs));
   } else if (command === 'output') {
     process.stdout.write('sidestep-staging-job-sweeper');

