@@ -205,10 +205,19 @@ interface StepDraft {
   output: string | null;
 }
 
+/** The events that end an execution other than by success, with the error each stands for without one. */
+const EXECUTION_ENDS: Readonly<Record<string, string>> = {
+  ExecutionAborted: 'ExecutionAborted',
+  ExecutionTimedOut: 'States.Timeout',
+  ExecutionFailed: 'ExecutionFailed',
+};
+
 /**
  * Folds a history into steps: a `...StateEntered` opens a step, `...Scheduled`/`...Started` of a
  * task counts an attempt, a `...Failed`/`...TimedOut` records the error of the attempt, and
- * `...StateExited` closes it. A step failed when its last attempt failed.
+ * `...StateExited` closes it. A step failed when its last attempt failed. A step still open when
+ * the execution was aborted, timed out or failed ends then, with the execution's error (a redrive
+ * enters its steps anew).
  */
 export function stepsOf(events: readonly HistoryEvent[]): ExecutionStep[] {
   const drafts: StepDraft[] = [];
@@ -216,6 +225,17 @@ export function stepsOf(events: readonly HistoryEvent[]): ExecutionStep[] {
   for (const event of events) {
     const type = event.type ?? '';
     const details = detailsOf(event);
+    const end = EXECUTION_ENDS[type];
+    // An execution that ended (stopped, timed out, or failed where no Catch reaches) ends the step it
+    // was in, with its own error: that step was never exited, but it is not running either.
+    for (const draft of end ? drafts : []) {
+      const failed = draft.error !== null && draft.failedAttempt >= draft.attempts;
+      if (draft.exitedAt || failed || draft.type === 'Fail') continue;
+      draft.exitedAt = event.timestamp ?? null;
+      draft.error = details.error ?? end ?? null;
+      draft.cause = details.cause ?? null;
+      draft.failedAttempt = Math.max(draft.attempts, 1);
+    }
     if (type.endsWith('StateEntered')) {
       current = {
         name: details.name ?? '',

@@ -1,6 +1,11 @@
 import { GetMetricDataCommand, type GetMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
 import { GetScheduleCommand, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
-import { DescribeExecutionCommand, RedriveExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  type HistoryEvent,
+  RedriveExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import {
   ChangeMessageVisibilityBatchCommand,
   GetQueueAttributesCommand,
@@ -221,6 +226,68 @@ describe('stepsOf', () => {
       ['RegisterJob', 'succeeded', 0, null, null, 1000],
       ['RunImport', 'failed', 1, 'States.TaskFailed', 'exit 2', null],
     ]);
+  });
+
+  const at = (seconds: number) => new Date(Date.UTC(2026, 11, 5, 0, 0, seconds));
+  const running: HistoryEvent[] = [
+    { type: 'ExecutionStarted', id: 1, timestamp: at(0) },
+    { type: 'TaskStateEntered', id: 2, timestamp: at(1), stateEnteredEventDetails: { name: 'ImportRows' } },
+    { type: 'TaskScheduled', id: 3, timestamp: at(1) },
+    { type: 'TaskStarted', id: 4, timestamp: at(2) },
+  ];
+
+  it.each([
+    [
+      'ABORTED',
+      { type: 'ExecutionAborted', executionAbortedEventDetails: { error: 'StoppedByOperator', cause: 'x' } },
+      'StoppedByOperator',
+      'x',
+    ],
+    [
+      'ABORTED without a reason',
+      { type: 'ExecutionAborted', executionAbortedEventDetails: {} },
+      'ExecutionAborted',
+      null,
+    ],
+    ['TIMED_OUT', { type: 'ExecutionTimedOut', executionTimedOutEventDetails: {} }, 'States.Timeout', null],
+    [
+      'FAILED (States.Runtime)',
+      { type: 'ExecutionFailed', executionFailedEventDetails: { error: 'States.Runtime', cause: 'c' } },
+      'States.Runtime',
+      'c',
+    ],
+  ] as [string, Omit<HistoryEvent, 'id' | 'timestamp'>, string, string | null][])(
+    'ends the open step of an execution that ended %s with its error, not running',
+    (_, end, error, cause) => {
+      const steps = stepsOf([...running, { ...end, id: 5, timestamp: at(60) }]);
+      expect(steps.map((step) => [step.name, step.status, step.error, step.cause, step.durationMs])).toEqual([
+        ['ImportRows', 'failed', error, cause, 59_000],
+      ]);
+    },
+  );
+
+  it('keeps the open step of a running execution running', () => {
+    expect(stepsOf(running).map((step) => step.status)).toEqual(['running']);
+  });
+
+  // Each attempt of a Task is TaskScheduled, TaskStarted, then TaskFailed or TaskSucceeded
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html).
+  it('counts a step retried after a failure and then succeeded as succeeded with one retry', () => {
+    const steps = stepsOf([
+      ...running,
+      {
+        type: 'TaskFailed',
+        id: 5,
+        timestamp: at(3),
+        taskFailedEventDetails: { resourceType: 'ecs', resource: 'runTask.sync', error: 'States.TaskFailed' },
+      },
+      { type: 'TaskScheduled', id: 6, timestamp: at(4) },
+      { type: 'TaskStarted', id: 7, timestamp: at(4) },
+      { type: 'TaskSucceeded', id: 8, timestamp: at(5) },
+      { type: 'TaskStateExited', id: 9, timestamp: at(5), stateExitedEventDetails: { name: 'ImportRows' } },
+      { type: 'ExecutionSucceeded', id: 10, timestamp: at(6) },
+    ]);
+    expect(steps.map((step) => [step.status, step.retries])).toEqual([['succeeded', 1]]);
   });
 });
 
