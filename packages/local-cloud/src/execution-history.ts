@@ -32,8 +32,9 @@ export interface ExecutionHistoryContext {
 
 /**
  * Translates one event of aws-local-stepfunctions' event log into the `GetExecutionHistory` events
- * Step Functions records for it: none (a retry, a catch, a parallel branch), one, or two (a Task's
- * exit is `TaskSucceeded` then `TaskStateExited`). Pure: data in, data out.
+ * Step Functions records for it: none (a catch, a parallel branch), one, two (a Task's exit is
+ * `TaskSucceeded` then `TaskStateExited`; a Task's retry is `TaskScheduled` then `TaskStarted`), or
+ * three (a Task's entry is followed by its first attempt's two). Pure: data in, data out.
  *
  * @see https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html
  */
@@ -47,6 +48,14 @@ export function historyEventsOf(
     type,
     ...details,
   });
+  // Each attempt of a Task is TaskScheduled and TaskStarted, then TaskFailed or TaskSucceeded
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html): without
+  // them a history cannot tell a step retried and then succeeded from one that failed. Their
+  // `region` and `parameters` are left out: the library's events do not carry them.
+  const taskAttempt = (state: string) => [
+    at('TaskScheduled', { taskScheduledEventDetails: taskResource(context, state) }),
+    at('TaskStarted', { taskStartedEventDetails: taskResource(context, state) }),
+  ];
   switch (event.type) {
     case 'ExecutionStarted':
       return [
@@ -58,16 +67,18 @@ export function historyEventsOf(
           },
         }),
       ];
-    case 'StateEntered':
-      return [
-        at(`${event.state.type}StateEntered`, {
-          stateEnteredEventDetails: {
-            name: event.state.name,
-            input: JSON.stringify(event.state.input),
-            inputDetails: { truncated: false },
-          },
-        }),
-      ];
+    case 'StateEntered': {
+      const entered = at(`${event.state.type}StateEntered`, {
+        stateEnteredEventDetails: {
+          name: event.state.name,
+          input: JSON.stringify(event.state.input),
+          inputDetails: { truncated: false },
+        },
+      });
+      return event.state.type === 'Task' ? [entered, ...taskAttempt(event.state.name)] : [entered];
+    }
+    case 'StateRetried':
+      return event.state.type === 'Task' ? taskAttempt(event.state.name) : [];
     case 'StateExited': {
       const exited = at(`${event.state.type}StateExited`, {
         stateExitedEventDetails: {

@@ -22,6 +22,41 @@ const translate = (event: ExecutionEventLog, more: Partial<ExecutionHistoryConte
   historyEventsOf(event, { ...context, ...more });
 
 describe('historyEventsOf', () => {
+  // Each attempt of a Task is TaskScheduled, TaskStarted, then TaskFailed or TaskSucceeded
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html), so a
+  // history tells a retried-then-succeeded step from a failed one.
+  it('records TaskScheduled and TaskStarted for each attempt of a Task: on entering it and on each retry', () => {
+    const history: HistoryEvent[] = [];
+    const log: ExecutionEventLog[] = [
+      { type: 'StateEntered', timestamp: AT, state: taskState },
+      { type: 'StateFailed', timestamp: AT, state: taskState, Error: 'States.TaskFailed', Cause: 'exit 75' },
+      {
+        type: 'StateRetried',
+        timestamp: AT,
+        state: taskState,
+        retry: { retrier: { ErrorEquals: ['States.ALL'] }, attempt: 1 },
+      },
+      { type: 'StateExited', timestamp: AT, state: taskState },
+    ];
+    for (const event of log) appendHistory(history, translate(event));
+    expect(history.map((event) => event.type)).toEqual([
+      'TaskStateEntered',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskFailed',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskSucceeded',
+      'TaskStateExited',
+    ]);
+    expect(history[1]).toMatchObject({
+      taskScheduledEventDetails: { resourceType: 'lambda', resource: 'invoke' },
+    });
+    expect(history[2]).toMatchObject({
+      taskStartedEventDetails: { resourceType: 'lambda', resource: 'invoke' },
+    });
+  });
+
   it('records the execution input and role on ExecutionStarted', () => {
     expect(translate({ type: 'ExecutionStarted', timestamp: AT, input: { jobId: 'j-1' } })).toEqual([
       {
@@ -103,7 +138,7 @@ describe('historyEventsOf', () => {
     ]);
   });
 
-  it('records nothing for a failed non-Task state, a retry or a catch', () => {
+  it("records nothing for a failed non-Task state, a non-Task state's retry or a catch", () => {
     expect(
       translate({ type: 'StateFailed', timestamp: AT, state: passState, Error: 'E', Cause: 'c' }),
     ).toEqual([]);
@@ -111,7 +146,7 @@ describe('historyEventsOf', () => {
       translate({
         type: 'StateRetried',
         timestamp: AT,
-        state: taskState,
+        state: mapState,
         retry: { retrier: { ErrorEquals: ['States.ALL'] }, attempt: 1 },
       }),
     ).toEqual([]);

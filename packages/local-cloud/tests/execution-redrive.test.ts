@@ -161,6 +161,8 @@ describe('RedriveExecution', () => {
       'ExecutionFailed',
       'ExecutionRedriven',
       'TaskStateEntered',
+      'TaskScheduled',
+      'TaskStarted',
       'TaskSucceeded',
       'TaskStateExited',
       'SucceedStateEntered',

@@ -79,6 +79,8 @@ describe('createLocalStepFunctions', () => {
     expect(done.history.map((event) => event.type)).toEqual([
       'ExecutionStarted',
       'TaskStateEntered',
+      'TaskScheduled',
+      'TaskStarted',
       'TaskSucceeded',
       'TaskStateExited',
       'ChoiceStateEntered',
@@ -87,7 +89,7 @@ describe('createLocalStepFunctions', () => {
       'SucceedStateExited',
       'ExecutionSucceeded',
     ]);
-    expect(done.history.map((event) => event.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(done.history.map((event) => event.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     expect(report.ofType('execution-finished')).toEqual([
       expect.objectContaining({ execution: 'first', status: 'SUCCEEDED', executionArn }),
     ]);
