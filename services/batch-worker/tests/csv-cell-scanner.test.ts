@@ -105,6 +105,17 @@ describe('CsvCellScanner', () => {
     }
   });
 
+  it("escapes a cell that starts with the escape itself, so that one leading ' removed gives back every cell as stored", () => {
+    const stored = ["'=1+1", '=1+1', "'quoted", "''", "'", 'plain', '-1', "a'b"];
+    const exported = stored.map((value) => {
+      const csv = `"${value}"\n`;
+      return escaped(csv, scanInPieces(csv, 1).escapes).slice(1, -2);
+    });
+    expect(exported).toEqual(["''=1+1", "'=1+1", "''quoted", "'''", "''", 'plain', "'-1", "a'b"]);
+    const unescaped = exported.map((cell) => (cell.startsWith("'") ? cell.slice(1) : cell));
+    expect(unescaped).toEqual(stored);
+  });
+
   it('never escapes the bare header or cells inside a quoted value', () => {
     const csv = '=a,-b\n"x,=y","z\n=w"\n';
     expect(scanInPieces(csv, 1).escapes).toEqual([]);

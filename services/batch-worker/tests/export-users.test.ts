@@ -189,7 +189,9 @@ for (const backend of databaseBackends()) {
         ['\rCR', "'\rCR"],
         ['=HYPERLINK("http://x","y")', `'=HYPERLINK("http://x","y")`],
         ['plain', 'plain'],
-        ["'quoted", "'quoted"],
+        // The escape itself, escaped: "=1+1" and "'=1+1" must not export alike.
+        ["'quoted", "''quoted"],
+        ["'=1+1", "''=1+1"],
         ['a=b', 'a=b'],
         [' =1', ' =1'],
         ['\n=1', '\n=1'],

@@ -9,17 +9,27 @@ const LINE_FEED = 0x0a;
  */
 export const FORMULA_TRIGGERS = ['=', '+', '-', '@', '\t', '\r'] as const;
 
-/** {@link FORMULA_TRIGGERS} as a byte lookup (all ASCII, so never part of a UTF-8 sequence). */
-const IS_TRIGGER = new Uint8Array(256);
-for (const trigger of FORMULA_TRIGGERS) IS_TRIGGER[trigger.charCodeAt(0)] = 1;
+/**
+ * OWASP's escape, put before a cell's first character. A cell that already starts with it is escaped
+ * too, so that removing one leading `'` gives every cell back as stored: unescaped, a stored `'=1+1`
+ * would export as the escaped `=1+1` does.
+ */
+export const FORMULA_ESCAPE = "'";
+
+/**
+ * The first bytes of the cells that get {@link FORMULA_ESCAPE}: the {@link FORMULA_TRIGGERS} and the
+ * escape itself, as a byte lookup (all ASCII, so never part of a UTF-8 sequence).
+ */
+const IS_ESCAPED = new Uint8Array(256);
+for (const first of [...FORMULA_TRIGGERS, FORMULA_ESCAPE]) IS_ESCAPED[first.charCodeAt(0)] = 1;
 
 /** What a scan found in a range of bytes. */
 export interface ScanResult {
   /** Records that ended in the range. */
   recordEnds: number;
   /**
-   * Indexes (ascending) of the first byte of every cell that starts with a formula trigger: a `'`
-   * goes in front of each, inside the cell's quotes.
+   * Indexes (ascending) of the first byte of every cell that starts with a formula trigger or with
+   * `'`: a `'` goes in front of each, inside the cell's quotes.
    */
   readonly escapes: number[];
   /**
@@ -39,8 +49,10 @@ export interface ScanResult {
  *   quote state twice, so counting quotes is enough. Gives per-part row counts and where a part may
  *   be cut.
  * - **Formula cells** (CSV injection): OWASP's escape is a `'` before a cell that starts with a
- *   {@link FORMULA_TRIGGERS trigger}, and the cell quoted. The scan reports where such cells start;
- *   the caller inserts the `'`.
+ *   {@link FORMULA_TRIGGERS trigger}, and the cell quoted; a cell that starts with `'` gets one too
+ *   ({@link FORMULA_ESCAPE}). The scan reports where such cells start; the caller inserts the `'`.
+ *   The output is for spreadsheets: a program reading it back removes one leading `'` from a cell
+ *   that has one, and the import does not (an export is not an import file as it is).
  *
  * Expects what PostgreSQL's `COPY ... (FORMAT csv, FORCE_QUOTE *)` writes: every non-NULL cell
  * quoted (so a cell's first character is the byte after its opening quote), NULL as nothing, LF
@@ -89,7 +101,7 @@ export class CsvCellScanner {
       const byte = bytes[i] as number;
       if (afterOpeningQuote) {
         afterOpeningQuote = false;
-        if (IS_TRIGGER[byte] === 1) escapes.push(i);
+        if (IS_ESCAPED[byte] === 1) escapes.push(i);
       }
       if (byte === QUOTE) {
         if (cellStart) afterOpeningQuote = true;

@@ -118,6 +118,11 @@ export interface ExportSummary {
  * whole file's CRC-64/NVME combined from the parts') at `exports/<jobId>/parts/manifest.json`, last,
  * so a manifest only ever names parts that were all uploaded; then `rows_total` and `bytes` on the job.
  *
+ * The file is for spreadsheets: cells a spreadsheet would run as a formula, and cells that start
+ * with `'`, get a leading `'` (OWASP's CSV injection escape, in {@link GzipPartWriter}). It is not an
+ * import file as it is: importing it does not give back the same users (escaped cells keep their
+ * `'`, `attributes` is one JSON column, the timestamps are columns).
+ *
  * The same data gives byte-identical parts (rows ordered by `external_id`, gzip headers carry no
  * time stamp, cuts depend on the data alone, and a resumed part starts where the first attempt's did).
  *

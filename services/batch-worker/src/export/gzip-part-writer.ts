@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createGzip, type Gzip, type ZlibOptions } from 'node:zlib';
 import { Crc64NvmeHash } from '@sidestep/contracts/crc64-nvme-hash';
-import { CsvCellScanner, quotedFirstCell } from '../domain/csv-cell-scanner.ts';
+import { CsvCellScanner, FORMULA_ESCAPE, quotedFirstCell } from '../domain/csv-cell-scanner.ts';
 import { ExportTooLargeError } from '../errors.ts';
 
 /** One finished part: a complete gzip member holding whole CSV records. */
@@ -62,7 +62,7 @@ export interface GzipPartWriterOptions {
 }
 
 /** OWASP's formula escape, inserted inside a cell's quotes before its first character. */
-const FORMULA_ESCAPE = Buffer.from("'");
+const ESCAPE = Buffer.from(FORMULA_ESCAPE);
 
 /**
  * Bytes per write to zlib: COPY's output (with the escapes inserted) is copied into buffers of this
@@ -327,7 +327,7 @@ export class GzipPartWriter extends Writable {
     let from = 0;
     for (const index of escapes) {
       await this.#stageAndFlush(part, bytes, from, index);
-      await this.#stageAndFlush(part, FORMULA_ESCAPE, 0, FORMULA_ESCAPE.length);
+      await this.#stageAndFlush(part, ESCAPE, 0, ESCAPE.length);
       from = index;
     }
     await this.#stageAndFlush(part, bytes, from, bytes.length);
