@@ -363,7 +363,9 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       // Only a change is sent: the page the person is reading (and clicking in) stays as it is.
       if (view.body.value !== sent) {
         sent = view.body.value;
-        response.write(`data: ${sent.split('\n').join('\ndata: ')}\n\n`);
+        // CR, LF and CRLF all end a line of an event stream
+        // (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
+        response.write(`data: ${sent.split(/\r\n|\r|\n/).join('\ndata: ')}\n\n`);
       }
       if (!view.live) {
         response.write('event: end\ndata: \n\n');

@@ -223,6 +223,47 @@ describe('a live page', () => {
   });
 });
 
+describe('a live page whose body holds a CR', () => {
+  // A CR, an LF and a CRLF each end a line of an event stream
+  // (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation): a CR
+  // left in a `data:` line (a CSV header field's, quoted in an import's error) starts a line without
+  // `data:`, which the browser drops, and with it the rest of the page.
+  it('sends every line of its body as data, whichever line ending it has', async () => {
+    const file = join(outboxDir, '20261124T120000000Z-m3.eml');
+    writeFileSync(
+      file,
+      MAIL.replace('Subject: Import finished: users.csv', 'Subject: =?utf-8?Q?bad=0Dheader_field?='),
+    );
+    const abort = new AbortController();
+    try {
+      const answer = await fetch(at('/mail'), {
+        headers: { accept: 'text/event-stream' },
+        signal: abort.signal,
+      });
+      const reader = (answer.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let received = '';
+      while (!/\n\n|\r\r|\r\n\r\n/.test(received)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        received += decoder.decode(value, { stream: true });
+      }
+      abort.abort();
+      // The spec's interpretation: lines end at CR, LF or CRLF; a line not starting with a known field is ignored.
+      const lines = received.split(/\r\n|\r|\n/);
+      const firstEvent = lines.slice(0, lines.indexOf(''));
+      expect(firstEvent.every((line) => line.startsWith('data:'))).toBe(true);
+      const data = firstEvent.map((line) => line.replace(/^data: ?/, '')).join('\n');
+      expect(data).toContain('bad');
+      expect(data).toContain('header field');
+      expect(data).toContain('Import finished: users.csv');
+    } finally {
+      abort.abort();
+      rmSync(file);
+    }
+  });
+});
+
 describe('the execution page', () => {
   const sfn = mockClient(SFNClient);
   const arn = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:run-1';
