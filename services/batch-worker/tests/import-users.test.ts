@@ -390,6 +390,23 @@ for (const backend of databaseBackends()) {
       );
     });
 
+    it('imports a file of 1598 columns, and fails one of 1599 with a header error naming the limit', async () => {
+      // One-character values: a staged row of 1598 longer ones can outgrow a page (see the README).
+      const wide = (columns: number, prefix: string) => {
+        const attributes = Array.from({ length: columns - 2 }, (_, index) => `a${index}`);
+        return `external_id,email,${attributes.join(',')}\n${prefix}1,${prefix}1@example.com${',v'.repeat(columns - 2)}\n`;
+      };
+      const widest = await run(await runningJob(database.db), wide(1598, 'wide-'), { segmentBytes: 1 << 20 });
+      expect(widest).toMatchObject({ rowsImported: 1, rowsRejected: 0 });
+      expect(Object.keys((await users('wide-'))[0]?.attributes ?? {})).toHaveLength(1596);
+      const jobId = await runningJob(database.db);
+      const error = await failure(run(jobId, wide(1599, 'wider-')));
+      expect(error.cause).toBeInstanceOf(InvalidHeaderError);
+      expect((await jobRow(database.db, jobId)).worker_error).toBe(
+        'header: the file has 1599 columns; an import takes at most 1598',
+      );
+    });
+
     it('imports nothing, successfully, from a file with only a header', async () => {
       const jobId = await runningJob(database.db);
       const summary = await run(jobId, 'external_id,email\r\n');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { mapHeader } from '../src/domain/map-header.ts';
+import { MAX_COLUMNS, mapHeader } from '../src/domain/map-header.ts';
 import { InvalidHeaderError } from '../src/errors.ts';
 import { rejectionOf } from './import-fixture.ts';
 
@@ -66,6 +66,19 @@ describe('mapHeader', () => {
     );
     expect(() => mapHeader(['external_id', 'email', 'a\tb', 'A\tb'])).toThrow(
       'header: column "A\\tb" appears more than once',
+    );
+  });
+
+  it('takes at most 1598 columns (a staging table holds them and two of its own; PostgreSQL: 1600)', () => {
+    const header = (columns: number) => [
+      'external_id',
+      'email',
+      ...Array.from({ length: columns - 2 }, (_, index) => `a${index}`),
+    ];
+    expect(MAX_COLUMNS).toBe(1598);
+    expect(mapHeader(header(1598)).columnCount).toBe(1598);
+    expect(() => mapHeader(header(1599))).toThrow(
+      new InvalidHeaderError('the file has 1599 columns; an import takes at most 1598', []),
     );
   });
 });

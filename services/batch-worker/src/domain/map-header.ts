@@ -17,20 +17,33 @@ export interface HeaderMapping {
 export const REQUIRED_COLUMNS = ['external_id', 'email'] as const;
 
 /**
+ * The most columns an import file may have: the staging table holds one column per field and two of
+ * its own (`line`, `reject`), and a PostgreSQL table has at most 1600
+ * (https://www.postgresql.org/docs/current/limits.html).
+ */
+export const MAX_COLUMNS = 1600 - 2;
+
+/**
  * Maps a CSV header row to column positions. Names are trimmed and matched case-insensitively
  * (`External_ID` is `external_id`: spreadsheets capitalise headers), attribute names keep their case.
  *
  * Names in reasons are quoted as JSON strings (`JSON.stringify`): a control character in a name is
  * written escaped, so the reason can go to the job's `worker_error`.
  *
- * @throws {InvalidHeaderError} for an empty name, a name with a NUL character, a duplicate name, or a
- * missing required column.
+ * @throws {InvalidHeaderError} for more than {@link MAX_COLUMNS} columns, an empty name, a name with
+ * a NUL character, a duplicate name, or a missing required column.
  *
  * @example
  * mapHeader(['external_id', 'email', 'plan'])
  * // { columnCount: 3, externalId: 0, email: 1, name: undefined, attributes: [{ name: 'plan', index: 2 }] }
  */
 export function mapHeader(fields: readonly string[]): HeaderMapping {
+  if (fields.length > MAX_COLUMNS) {
+    throw new InvalidHeaderError(
+      `the file has ${fields.length} columns; an import takes at most ${MAX_COLUMNS}`,
+      [],
+    );
+  }
   const names = fields.map((field) => field.trim());
   const seen = new Map<string, number>();
   names.forEach((name, index) => {
