@@ -26,14 +26,27 @@ export class ExecutionNotRedrivableError extends Error {
   }
 }
 
+/** How long after it ended an execution can be redriven. */
+export const REDRIVABLE_PERIOD_MS = 14 * 24 * 60 * 60 * 1000;
+
 /**
- * Whether an execution in `status` can be redriven, with the reason AWS gives when it cannot
- * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html#StepFunctions-DescribeExecution-response-redriveStatusReason).
+ * Whether an execution in `status` that ended at `stopDate` can be redriven at `now`, with the
+ * reason AWS gives when it cannot: only FAILED, TIMED_OUT and ABORTED executions that ended in the
+ * last 14 days (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html,
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html#StepFunctions-DescribeExecution-response-redriveStatusReason).
  */
-export function redriveStatusOf(status: string): { status: RedriveStatus; reason?: string } {
-  return REDRIVABLE_STATUSES.has(status)
-    ? { status: 'REDRIVABLE' }
-    : { status: 'NOT_REDRIVABLE', reason: `Execution is ${status} and cannot be redriven.` };
+export function redriveStatusOf(
+  status: string,
+  stopDate?: Date,
+  now: Date = new Date(),
+): { status: RedriveStatus; reason?: string } {
+  if (!REDRIVABLE_STATUSES.has(status)) {
+    return { status: 'NOT_REDRIVABLE', reason: `Execution is ${status} and cannot be redriven.` };
+  }
+  if (stopDate && now.getTime() - stopDate.getTime() > REDRIVABLE_PERIOD_MS) {
+    return { status: 'NOT_REDRIVABLE', reason: 'Execution redrivable period exceeded.' };
+  }
+  return { status: 'REDRIVABLE' };
 }
 
 /**

@@ -647,7 +647,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       if (stopped) throw new StepFunctionsStoppedError();
       const execution = executionFor(executionArn);
       const refuseUnlessRedrivable = () => {
-        const redrivable = redriveStatusOf(execution.status);
+        const redrivable = redriveStatusOf(execution.status, execution.stopDate);
         if (redrivable.status !== 'REDRIVABLE') {
           throw new ExecutionNotRedrivableError(executionArn, redrivable.reason ?? execution.status);
         }
@@ -735,15 +735,18 @@ function snapshot(execution: MutableExecution): ExecutionRecord {
     history: [...execution.history],
     redriveCount: execution.redriveCount,
     ...(execution.redriveDate ? { redriveDate: execution.redriveDate } : {}),
-    ...redriveFields(execution.status),
+    ...redriveFields(execution.status, execution.stopDate),
   };
 }
 
-function redriveFields(status: ExecutionStatus): {
+function redriveFields(
+  status: ExecutionStatus,
+  stopDate: Date | undefined,
+): {
   redriveStatus: RedriveStatus;
   redriveStatusReason?: string;
 } {
-  const { status: redriveStatus, reason } = redriveStatusOf(status);
+  const { status: redriveStatus, reason } = redriveStatusOf(status, stopDate);
   return { redriveStatus, ...(reason ? { redriveStatusReason: reason } : {}) };
 }
 

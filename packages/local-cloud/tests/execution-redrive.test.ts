@@ -10,6 +10,7 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { redriveStatusOf } from '../src/execution-redrive.ts';
 import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-functions.ts';
 import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from '../src/step-functions-api.ts';
 import { LAMBDA_INVOKE, StatesTaskError } from '../src/task-integrations.ts';
@@ -107,6 +108,36 @@ async function settled(executionArn: string) {
   await sfnLocal.waitForExecution(executionArn);
   return sfn.send(new DescribeExecutionCommand({ executionArn }));
 }
+
+// Only executions that did not complete successfully in the last 14 days are redriven
+// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html); past
+// that DescribeExecution says "Execution redrivable period exceeded."
+// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
+describe('redriveStatusOf', () => {
+  const now = new Date('2026-12-20T00:00:00Z');
+  const daysAgo = (days: number) => new Date(now.getTime() - days * 86_400_000);
+
+  it('redrives a FAILED, TIMED_OUT or ABORTED execution that ended within 14 days', () => {
+    for (const status of ['FAILED', 'TIMED_OUT', 'ABORTED']) {
+      expect(redriveStatusOf(status, daysAgo(13.9), now)).toEqual({ status: 'REDRIVABLE' });
+    }
+  });
+
+  it('does not redrive one that ended more than 14 days ago, saying why', () => {
+    expect(redriveStatusOf('FAILED', daysAgo(14.1), now)).toEqual({
+      status: 'NOT_REDRIVABLE',
+      reason: 'Execution redrivable period exceeded.',
+    });
+  });
+
+  it('does not redrive a RUNNING or SUCCEEDED execution, whenever it ended', () => {
+    expect(redriveStatusOf('SUCCEEDED', daysAgo(1), now)).toEqual({
+      status: 'NOT_REDRIVABLE',
+      reason: 'Execution is SUCCEEDED and cannot be redriven.',
+    });
+    expect(redriveStatusOf('RUNNING', undefined, now).status).toBe('NOT_REDRIVABLE');
+  });
+});
 
 describe('RedriveExecution', () => {
   it('restarts a FAILED execution from the failed state with the same ARN, and it succeeds', async () => {
