@@ -182,6 +182,9 @@ function execution(result: ExecutionDetail, data: boolean): string {
     `  started  ${when(result.startDate)}   stopped ${when(result.stopDate)}`,
   ];
   if (result.error) lines.push(`  error    ${result.error}: ${result.cause ?? ''}`);
+  if (result.redriveStatus === 'REDRIVABLE') lines.push('  redrive  REDRIVABLE (sidestep redrive)');
+  else if (result.redriveStatusReason && !['RUNNING', 'SUCCEEDED'].includes(result.status))
+    lines.push(`  redrive  ${result.redriveStatus ?? 'NOT_REDRIVABLE'}: ${result.redriveStatusReason}`);
   lines.push(
     '',
     table(

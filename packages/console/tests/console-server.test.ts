@@ -281,6 +281,7 @@ describe('the execution page', () => {
       input: '{"job":{"jobId":"imp_1"}}',
       error: 'States.TaskFailed',
       cause: 'relation "users" does not exist',
+      redriveStatus: 'REDRIVABLE',
     });
     sfn.on(GetExecutionHistoryCommand).resolves({
       events: [
@@ -350,6 +351,23 @@ describe('the execution page', () => {
     );
     // A failed execution cannot be stopped: no Stop form.
     expect(page).not.toContain('id="stop-execution"');
+  });
+
+  // DescribeExecution's redriveStatus says whether RedriveExecution would refuse
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
+  it('offers no Redrive for a failed execution Step Functions says is not redrivable, and says why', async () => {
+    const old = arn.replace(':run-1', ':run-old');
+    sfn.on(DescribeExecutionCommand, { executionArn: old }).resolves({
+      executionArn: old,
+      stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import',
+      name: 'run-old',
+      status: 'FAILED',
+      redriveStatus: 'NOT_REDRIVABLE',
+      redriveStatusReason: 'Execution redrivable period exceeded.',
+    });
+    const page = await (await fetch(new URL(`/executions?arn=${encodeURIComponent(old)}`, local.url))).text();
+    expect(page).not.toContain('id="redrive-execution"');
+    expect(page).toContain('Execution redrivable period exceeded.');
   });
 
   it('stops a running execution with the cause typed in, through the ops library', async () => {

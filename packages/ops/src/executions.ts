@@ -127,6 +127,12 @@ export interface ExecutionDetail extends ExecutionSummary {
   readonly cause: string | null;
   readonly input: string | null;
   readonly output: string | null;
+  /**
+   * DescribeExecution's `redriveStatus`: whether RedriveExecution would restart it (`REDRIVABLE`),
+   * and `redriveStatusReason` when it would not (a status, or the 14 days after it ended passed).
+   */
+  readonly redriveStatus: string | null;
+  readonly redriveStatusReason: string | null;
   readonly steps: readonly ExecutionStep[];
 }
 
@@ -156,6 +162,8 @@ export async function describeExecution(context: OpsContext, nameOrArn: string):
     cause: described.cause ?? null,
     input: described.input ?? null,
     output: described.output ?? null,
+    redriveStatus: described.redriveStatus ?? null,
+    redriveStatusReason: described.redriveStatusReason ?? null,
     steps,
   };
 }
@@ -298,14 +306,23 @@ function jobIdIn(documents: readonly (string | null | undefined)[]): string | nu
 
 /**
  * Redrives a failed, timed-out or aborted execution from the state that failed (RedriveExecution),
- * for failures the workflow did not catch. Recorded in the audit trail.
+ * for failures the workflow did not catch. Recorded in the audit trail. One DescribeExecution says
+ * is NOT_REDRIVABLE (it succeeded, runs, or ended more than 14 days ago) is refused with its
+ * `redriveStatusReason`
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html).
+ *
+ * @throws {InvalidOptionError} (`field: 'execution'`) the execution cannot be redriven.
  */
 export async function redriveExecution(
   context: OpsContext,
   nameOrArn: string,
 ): Promise<{ executionArn: string; redriveDate: Date | null }> {
   return audited(context, 'execution-redrive', nameOrArn, async () => {
-    const { arn } = await findExecution(context, nameOrArn);
+    const { arn, described } = await findExecution(context, nameOrArn);
+    if (described.redriveStatus === 'NOT_REDRIVABLE') {
+      const reason = described.redriveStatusReason ?? `Execution is ${described.status}.`;
+      throw new InvalidOptionError(`execution: ${arn} cannot be redriven: ${reason}`, { field: 'execution' });
+    }
     const answer = await context.clients.sfn.send(new RedriveExecutionCommand({ executionArn: arn }));
     return { executionArn: arn, redriveDate: answer.redriveDate ?? null };
   });

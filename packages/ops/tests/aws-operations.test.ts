@@ -428,6 +428,30 @@ describe('stopExecution', () => {
   });
 });
 
+describe('redriveExecution', () => {
+  const arn = 'arn:aws:states:ap-northeast-1:123456789012:execution:sidestep-staging-import:imp-1';
+
+  // Only executions that did not complete successfully in the last 14 days are redriven
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html):
+  // DescribeExecution's redriveStatus says so, with redriveStatusReason.
+  it("refuses an execution DescribeExecution says is NOT_REDRIVABLE, naming execution, with Step Functions' reason", async () => {
+    const { context, sfn } = stagingContext();
+    sfn.on(DescribeExecutionCommand).resolves({
+      executionArn: arn,
+      status: 'FAILED',
+      redriveStatus: 'NOT_REDRIVABLE',
+      redriveStatusReason: 'Execution redrivable period exceeded.',
+    });
+    const ledger = { appendAudit: async () => undefined } as unknown as Ledger;
+    await expect(redriveExecution({ ...context, ledger: async () => ledger }, arn)).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      field: 'execution',
+      message: expect.stringContaining('Execution redrivable period exceeded.'),
+    });
+    expect(sfn.commandCalls(RedriveExecutionCommand)).toHaveLength(0);
+  });
+});
+
 describe('listDeadLetters on AWS', () => {
   // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html:
   // a short poll (WaitTimeSeconds 0) samples a subset of the SQS servers, so with few messages in the

@@ -88,7 +88,12 @@ export const executionPage: Page = async (request) => {
   for (const step of execution.steps) outcomes.set(step.name, step.status);
   const definition =
     execution.workflow === 'unknown' ? {} : await workflowDefinition(context, execution.workflow);
-  const redrivable = ['FAILED', 'TIMED_OUT', 'ABORTED'].includes(execution.status);
+  // DescribeExecution's own answer: a failure more than 14 days old is not redrivable either.
+  const redrivable = execution.redriveStatus === 'REDRIVABLE';
+  const notRedrivable =
+    !redrivable && execution.status !== 'RUNNING' && execution.status !== 'SUCCEEDED'
+      ? execution.redriveStatusReason
+      : null;
   return {
     title: t('execution.title', { name: execution.name }),
     live: execution.status === 'RUNNING',
@@ -100,6 +105,7 @@ export const executionPage: Page = async (request) => {
         ${execution.jobId ? html` · ${t('execution.job')} <a href="/jobs/${execution.jobId}">${execution.jobId}</a>` : ''}
       </p>
       ${redrivable ? actionButton(request, '/executions/redrive', t('execution.redrive'), { fields: { arn: execution.executionArn }, id: 'redrive-execution' }) : ''}
+      ${notRedrivable ? html`<p class="meta" id="not-redrivable">${t('execution.notRedrivable', { reason: notRedrivable })}</p>` : ''}
       ${
         execution.status === 'RUNNING'
           ? html`<form method="post" action="/executions/stop" class="action" id="stop-execution">
