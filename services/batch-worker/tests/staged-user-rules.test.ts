@@ -160,6 +160,20 @@ for (const backend of databaseBackends()) {
       });
     });
 
+    it('counts an id’s length in Unicode code points: 256 astral characters (512 UTF-16 units, 1,024 bytes) are at the limit', async () => {
+      const astral = (count: number) => '\u{20000}'.repeat(count); // CJK Extension B: a surrogate pair each
+      expect(astral(256)).toHaveLength(512);
+      const result = await validate([
+        ['t', astral(256), 'a@example.com', '', '', ''],
+        ['t', astral(257), 'b@example.com', '', '', ''],
+      ]);
+      expect(result).toEqual({
+        rejected: '1',
+        row_errors: [{ line: 3, field: 'external_id', message: 'is longer than 256 characters' }],
+        over_line: '3',
+      });
+    });
+
     it("accepts the addresses zod's email rule accepts", async () => {
       const result = await validate([
         ['', 'u', "o'brien+tag@mail.example.co.jp", '', '', ''],

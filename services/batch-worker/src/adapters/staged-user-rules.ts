@@ -7,9 +7,15 @@ import type { HeaderMapping } from '../domain/map-header.ts';
 // (which skips them). The field-count, NUL and UTF-8 rules are found by the worker's
 // CsvRecordScanner (PostgreSQL could not stage such a record) and arrive as the `reject` code.
 
-/** The longest `external_id` accepted: ids are keys, not documents. */
+/**
+ * The longest `external_id` accepted, in Unicode code points (PostgreSQL's `char_length`): ids are
+ * keys, not documents. The JavaScript validator before the SQL rules counted UTF-16 code units
+ * (`String#length`), in which a character outside the Basic Multilingual Plane (an emoji, CJK
+ * Extension B) counts twice; code points count what a person sees as characters and do not depend
+ * on a language's string encoding, so the SQL rule is the rule: 256 such characters are accepted.
+ */
 export const MAX_EXTERNAL_ID_LENGTH = 256;
-/** RFC 5321's limit on a forward path, the practical maximum of an address. */
+/** RFC 5321's limit on a forward path, the practical maximum of an address (ASCII, by the pattern). */
 export const MAX_EMAIL_LENGTH = 254;
 
 /**
@@ -84,7 +90,8 @@ export function fieldNames(header: HeaderMapping): string[] {
 /**
  * The first rule a staged row breaks, as `ARRAY[field, message]`, or NULL for a valid row. In order:
  * the field count, NUL characters and bytes that are not UTF-8 (from the scanner's `reject`), then `external_id` present
- * (trimmed) and at most {@link MAX_EXTERNAL_ID_LENGTH} characters, then `email` present and a valid
+ * (trimmed) and at most {@link MAX_EXTERNAL_ID_LENGTH} characters (code points: `char_length`, not
+ * UTF-16 units as JavaScript's `String#length`), then `email` present and a valid
  * address of at most {@link MAX_EMAIL_LENGTH} characters.
  */
 export function rowProblemSql(staged: StagedRows): string {
