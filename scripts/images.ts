@@ -4,8 +4,9 @@ import { execFile, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
+import { environmentConfigs } from '@sidestep/infra';
 import { ecrImageLookup } from './src/images/ecr-image-lookup.ts';
-import { imageSources } from './src/images/image-sources.ts';
+import { imagePlatform, imageSources } from './src/images/image-sources.ts';
 import { imagesCommand } from './src/images/images-command.ts';
 import { turboBuildHashes } from './src/images/turbo-build-hashes.ts';
 import { runCommand } from './src/run-command.ts';
@@ -27,8 +28,15 @@ class CommandFailedError extends Error {
   }
 }
 
+// The environments' settings (SIDESTEP_<ENV>_BATCH_CAPACITY) decide the task image's platform, as they
+// decide its task definition's architecture in the synth.
+let configs: ReturnType<typeof environmentConfigs> | undefined;
 const command = imagesCommand({
   rootDir,
+  platform: (environment, source) => {
+    configs ??= environmentConfigs();
+    return imagePlatform(configs[environment], source);
+  },
   sources: imageSources(),
   buildHashes: (packageNames) => turboBuildHashes(rootDir, packageNames),
   lookup: ecrImageLookup(),

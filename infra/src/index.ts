@@ -1,6 +1,7 @@
 export {
   BATCH_CAPACITIES,
   type BatchCapacity,
+  batchTaskArchitecture,
   type EnvironmentConfig,
   environmentBucketName,
   environmentBucketSuffix,
@@ -10,6 +11,7 @@ export {
   type PlaceholderSetting,
   placeholderSettings,
   type StateBackendConfig,
+  type TaskArchitecture,
   validateEnvironmentConfig,
 } from './config.ts';
 export { AlarmTopic, type AlarmTopicProps } from './constructs/alarm-topic.ts';

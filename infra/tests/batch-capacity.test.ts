@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { environmentConfigs, InfraConfigError } from '../src/index.ts';
+import { TASKS } from '@sidestep/registry';
+import { TerraformStack, Testing } from 'cdktn';
+import { BatchTask, batchTaskArchitecture, environmentConfigs, InfraConfigError } from '../src/index.ts';
 import { STAGING, synthStack } from './environment-fixture.ts';
 import { all, type Json, one, ref } from './terraform-json.ts';
 
@@ -40,6 +42,38 @@ describe('the batch task capacity', () => {
       ([, body]) => body.cluster_name === ref(clusterAddress, 'name'),
     );
     expect(providers.map(([, body]) => body.capacity_providers)).toEqual([['FARGATE', 'FARGATE_SPOT']]);
+  });
+
+  // "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity provider"
+  // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html): on
+  // FARGATE_SPOT every RunTask of an ARM64 task definition would fail.
+  it('registers the batch task as X86_64 on FARGATE_SPOT, which runs no ARM64 Linux task, else ARM64', () => {
+    const architecture = (tf: Json) =>
+      all(tf, 'aws_ecs_task_definition').map(([, body]) => body.runtime_platform.cpu_architecture);
+    expect(architecture(synthStack(STAGING))).toEqual(['ARM64']);
+    expect(architecture(synthStack({ ...STAGING, batchCapacity: 'FARGATE' }))).toEqual(['ARM64']);
+    expect(architecture(synthStack({ ...STAGING, batchCapacity: 'FARGATE_SPOT' }))).toEqual(['X86_64']);
+    expect(batchTaskArchitecture('FARGATE_SPOT')).toBe('X86_64');
+    expect(batchTaskArchitecture(undefined)).toBe('ARM64');
+  });
+
+  it('refuses an ARM64 task on FARGATE_SPOT, naming the field', () => {
+    const stack = new TerraformStack(Testing.app(), 'spot');
+    const task = TASKS[0];
+    if (!task) throw new Error('no task');
+    const props = {
+      environment: 'staging',
+      manifest: task.manifest,
+      accountId: STAGING.accountId,
+      region: STAGING.region,
+      network: { subnetIds: ['subnet-a'], securityGroupIds: ['sg-1'] },
+    };
+    expect(
+      () =>
+        new BatchTask(stack, 'arm', { ...props, capacityProvider: 'FARGATE_SPOT', architecture: 'ARM64' }),
+    ).toThrow(
+      expect.objectContaining({ name: 'InfraConfigError', field: `${task.manifest.name}.architecture` }),
+    );
   });
 
   it('refuses an unknown capacity, naming the setting', () => {

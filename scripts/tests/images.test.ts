@@ -2,11 +2,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { environmentConfigs } from '@sidestep/infra';
 import { SERVICES, TASKS } from '@sidestep/registry';
 import { CommanderError } from 'commander';
-import { imageSources } from '../src/images/image-sources.ts';
-import { imagesCommand } from '../src/images/images-command.ts';
-import { inputsTag, planImages } from '../src/images/plan-images.ts';
+import { imagePlatform, imageSources } from '../src/images/image-sources.ts';
+import { type ImagesCommandDependencies, imagesCommand } from '../src/images/images-command.ts';
+import { type ImageSource, inputsTag, planImages } from '../src/images/plan-images.ts';
 import { shellQuote } from '../src/images/shell-quote.ts';
 import { turboBuildHashes } from '../src/images/turbo-build-hashes.ts';
 
@@ -38,10 +39,12 @@ interface Run {
 async function images(
   argv: readonly string[],
   existing: Record<string, readonly string[]> = {},
+  platform?: ImagesCommandDependencies['platform'],
 ): Promise<Run> {
   const run: Run = { out: [], ran: [], files: new Map(), lookups: [] };
   await imagesCommand({
     rootDir,
+    ...(platform ? { platform } : {}),
     sources,
     buildHashes: async () => buildHashes,
     lookup: async (repositoryName, tag) => {
@@ -109,6 +112,36 @@ describe('images --dry-run', () => {
         `docker buildx build --platform linux/arm64 --provenance=false --label sidestep.inputs-hash=${hash} --label org.opencontainers.image.revision=${SHA} --label org.opencontainers.image.title=${source.name} --tag ${REGISTRY}/sidestep-staging-${source.name}:${SHA} --push ${source.packageDir}`,
       );
     }
+  });
+
+  // Fargate Spot runs no ARM64 Linux task, so infra registers the batch task as X86_64 there
+  // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html).
+  it('builds the task image for linux/amd64 where the environment runs it on FARGATE_SPOT, under its own inputs hash', async () => {
+    const spot = environmentConfigs({ SIDESTEP_STAGING_BATCH_CAPACITY: 'FARGATE_SPOT' });
+    const platform = (environment: 'staging' | 'production', source: ImageSource) =>
+      imagePlatform(spot[environment], source);
+    const { out } = await images(['--registry', REGISTRY, '--env', 'staging', '--dry-run'], {}, platform);
+    const arm = await images(['--registry', REGISTRY, '--env', 'staging', '--dry-run']);
+    const tasks = new Set(TASKS.map((entry) => entry.manifest.name));
+    expect(tasks.size).toBeGreaterThan(0);
+    for (const source of sources) {
+      const expected = tasks.has(source.name) ? 'linux/amd64' : 'linux/arm64';
+      expect([source.name, pushOf(out, source.name)]).toEqual([
+        source.name,
+        expect.stringContaining(`--platform ${expected} `),
+      ]);
+      // An arm64 image of the same sources must not be found by `--only changed` and kept.
+      const hash = (line = '') => /sidestep\.inputs-hash=(\S+)/.exec(line)?.[1];
+      const same = hash(pushOf(out, source.name)) === hash(pushOf(arm.out, source.name));
+      expect([source.name, same]).toEqual([source.name, !tasks.has(source.name)]);
+    }
+    // Production keeps FARGATE: arm64 there.
+    const production = await images(
+      ['--registry', REGISTRY, '--env', 'production', '--dry-run'],
+      {},
+      platform,
+    );
+    for (const name of tasks) expect(pushOf(production.out, name)).toContain('--platform linux/arm64 ');
   });
 
   it('tags with --tag and pushes to the environment named by --env', async () => {

@@ -4,6 +4,7 @@ import { EcsClusterCapacityProviders } from '@cdktn/provider-aws/lib/ecs-cluster
 import { EcsTaskDefinition } from '@cdktn/provider-aws/lib/ecs-task-definition/index.js';
 import { METRICS_NAMESPACE, RUNTIME_ENVIRONMENT, resourceName, type TaskManifest } from '@sidestep/manifest';
 import { Construct } from 'constructs';
+import { type BatchCapacity, batchTaskArchitecture, type TaskArchitecture } from '../config.ts';
 import { InfraConfigError } from '../errors.ts';
 import { GrantableRole, type PolicyGrantee, type PolicyStatement, statementId } from './grantable-role.ts';
 import { ImageRepository, type ImageRepositoryProps } from './image-repository.ts';
@@ -45,8 +46,17 @@ export interface BatchTaskProps {
   readonly logs?: LogGroupSettings;
   /** ECR repository settings. @default keep the last 30 images, AWS-managed KMS key */
   readonly repository?: Pick<ImageRepositoryProps, 'keepImages' | 'kmsKeyArn'>;
-  /** CPU architecture of the image. @default 'ARM64' (as the Lambda functions) */
-  readonly architecture?: 'ARM64' | 'X86_64';
+  /**
+   * The capacity provider the workflows run the task on.
+   * @default 'FARGATE'
+   */
+  readonly capacityProvider?: BatchCapacity;
+  /**
+   * CPU architecture of the image (`ARM64` is refused on `FARGATE_SPOT`, which runs no ARM64 Linux task).
+   * @default {@link batchTaskArchitecture} of the capacity provider: 'ARM64' (as the Lambda functions),
+   * 'X86_64' on FARGATE_SPOT
+   */
+  readonly architecture?: TaskArchitecture;
 }
 
 /** The names a task `sidestep-<env>-<task>` gets: its family and cluster, and its two roles. */
@@ -104,6 +114,8 @@ export class BatchTask extends Construct {
   readonly logGroup: CloudwatchLogGroup;
   /** Subnets and security groups runs are placed in. */
   readonly network: TaskNetworkConfig;
+  /** The task definition's CPU architecture: its image must be built for it. */
+  readonly architecture: TaskArchitecture;
   readonly #region: string;
   readonly #accountId: string;
   /** Read once: every read of a resource attribute is a new token, and grants compare statements. */
@@ -121,6 +133,15 @@ export class BatchTask extends Construct {
     if (props.network.securityGroupIds.length === 0) {
       throw new InfraConfigError(field('network.securityGroupIds'), 'needs at least one security group');
     }
+    const architecture = props.architecture ?? batchTaskArchitecture(props.capacityProvider);
+    if (props.capacityProvider === 'FARGATE_SPOT' && architecture === 'ARM64') {
+      // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html
+      throw new InfraConfigError(
+        field('architecture'),
+        'FARGATE_SPOT runs no ARM64 Linux task (every RunTask would fail): use X86_64, or the FARGATE capacity',
+      );
+    }
+    this.architecture = architecture;
     this.manifest = manifest;
     this.network = props.network;
     this.containerName = manifest.containerName;
@@ -229,7 +250,7 @@ export class BatchTask extends Construct {
       networkMode: 'awsvpc',
       cpu: String(manifest.cpu),
       memory: String(manifest.memoryMb),
-      runtimePlatform: { operatingSystemFamily: 'LINUX', cpuArchitecture: props.architecture ?? 'ARM64' },
+      runtimePlatform: { operatingSystemFamily: 'LINUX', cpuArchitecture: architecture },
       ephemeralStorage:
         manifest.ephemeralStorageGiB === undefined ? undefined : { sizeInGib: manifest.ephemeralStorageGiB },
       executionRoleArn: this.executionRole.roleArn,

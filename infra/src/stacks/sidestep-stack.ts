@@ -474,6 +474,7 @@ export class SidestepStack extends EnvironmentStack {
         ...this.programProps(permissionTargets),
         manifest,
         network: placement.tasks,
+        ...(this.config.batchCapacity ? { capacityProvider: this.config.batchCapacity } : {}),
       });
       batchTasks.set(manifest.name, task);
       const snake = snakeCase(manifest.name);

@@ -20,6 +20,8 @@ export interface ImagesCommandDependencies {
   readonly out: (line: string) => void;
   /** Standard error: progress and the summary. */
   readonly err: (line: string) => void;
+  /** The platform of an image in an environment (`imagePlatform`). @default linux/arm64 for every image */
+  readonly platform?: (environment: 'staging' | 'production', source: ImageSource) => string;
 }
 
 /** Options as commander parses them. */
@@ -55,7 +57,7 @@ function imageTag(value: string): string {
 export function imagesCommand(deps: ImagesCommandDependencies): Command {
   return new Command('images')
     .description(
-      'Build each service image (Lambda services on arm64, the Fargate task too) from its esbuild bundle and push it to sidestep-<env>-<service> in ECR, tagged with the commit SHA. Log in to the registry first (aws ecr get-login-password | docker login, or aws-actions/amazon-ecr-login).',
+      'Build each service image (Lambda services on arm64, the Fargate task too, or amd64 where the environment runs it on FARGATE_SPOT) from its esbuild bundle and push it to sidestep-<env>-<service> in ECR, tagged with the commit SHA. Log in to the registry first (aws ecr get-login-password | docker login, or aws-actions/amazon-ecr-login).',
     )
     .addOption(
       new Option('--registry <host>', 'the ECR registry, <account>.dkr.ecr.<region>.amazonaws.com')
@@ -89,6 +91,7 @@ export function imagesCommand(deps: ImagesCommandDependencies): Command {
     )
     .action(async (options: ImagesOptions) => {
       const tag = options.tag ?? imageTag((await deps.gitHead()).trim());
+      const { platform } = deps;
       const plan = await planImages({
         rootDir: deps.rootDir,
         sources: deps.sources,
@@ -98,6 +101,7 @@ export function imagesCommand(deps: ImagesCommandDependencies): Command {
         only: options.only,
         buildHashes: await deps.buildHashes(deps.sources.map((source) => source.packageName)),
         lookup: deps.lookup,
+        ...(platform ? { platform: (source: ImageSource) => platform(options.env, source) } : {}),
       });
       for (const image of plan.images) {
         deps.err(

@@ -5,9 +5,10 @@ import { resourceName } from '@sidestep/manifest';
 import type { ImageLookup } from './ecr-image-lookup.ts';
 
 /**
- * Every image is built for arm64: infra runs the Lambda functions with `architectures: ['arm64']`
- * (ServiceFunction, ExportDownload) and the Fargate task with `cpuArchitecture: 'ARM64'` (BatchTask's
- * default). An image of another platform fails to start there.
+ * Images are built for arm64: infra runs the Lambda functions with `architectures: ['arm64']`
+ * (ServiceFunction, ExportDownload) and the Fargate task with `cpuArchitecture: 'ARM64'`, except where
+ * the environment runs it on FARGATE_SPOT, which takes no ARM64 task: X86_64 there (`imagePlatform`).
+ * An image of another platform fails to start.
  */
 export const IMAGE_PLATFORM = 'linux/arm64';
 
@@ -43,6 +44,8 @@ export interface PlanImagesOptions {
   readonly buildHashes: ReadonlyMap<string, string>;
   /** Finds an existing image by tag: `tag` (both modes), then the inputs tag (`changed`). */
   readonly lookup: ImageLookup;
+  /** The platform each image is built for. @default {@link IMAGE_PLATFORM} for every image */
+  readonly platform?: (source: ImageSource) => string;
 }
 
 /** One image of the plan. */
@@ -85,8 +88,12 @@ export function inputsTag(inputsHash: string): string {
  * but turbo's build inputs do not include the Dockerfile or .dockerignore, which change the image
  * too; so they are hashed in here.
  */
-function inputsHash(rootDir: string, source: ImageSource, buildHash: string): string {
+function inputsHash(rootDir: string, source: ImageSource, buildHash: string, platform: string): string {
   const hash = createHash('sha256').update(`turbo-build:${buildHash}\n`);
+  // The platform too, so `changed` never keeps an image of another one (an environment switched to
+  // FARGATE_SPOT needs its task image for amd64). Only when not the default: the hashes, and with
+  // them the inputs tags, of the arm64 images pushed before stay what they were.
+  if (platform !== IMAGE_PLATFORM) hash.update(`platform:${platform}\n`);
   for (const file of ['Dockerfile', '.dockerignore']) {
     const path = join(rootDir, source.packageDir, file);
     hash
@@ -110,7 +117,8 @@ export async function planImages(options: PlanImagesOptions): Promise<ImagePlan>
   for (const source of options.sources) {
     const buildHash = options.buildHashes.get(source.packageName);
     if (buildHash === undefined) throw new MissingInputsHashError(source.packageName);
-    const hash = inputsHash(options.rootDir, source, buildHash);
+    const platform = options.platform?.(source) ?? IMAGE_PLATFORM;
+    const hash = inputsHash(options.rootDir, source, buildHash, platform);
     const repositoryName = resourceName(options.environment, source.name);
     const repositoryUrl = `${options.registry}/${repositoryName}`;
     const terraformVariable = `image_tag_${source.name.replaceAll('-', '_')}`;
@@ -158,7 +166,7 @@ export async function planImages(options: PlanImagesOptions): Promise<ImagePlan>
       'buildx',
       'build',
       '--platform',
-      IMAGE_PLATFORM,
+      platform,
       // Lambda refuses an image index holding attestation manifests, which buildx adds by default
       // when pushing (https://docs.aws.amazon.com/lambda/latest/dg/images-create.html).
       '--provenance=false',
