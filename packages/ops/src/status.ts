@@ -1,4 +1,4 @@
-import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { type ExecutionStatus, ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import type { JobCounts } from '@sidestep/ledger';
 import { describeCause } from '@sidestep/runtime';
 import { stateMachineArn, WORKFLOWS } from './names.ts';
@@ -6,7 +6,7 @@ import type { OpsContext } from './ops-context.ts';
 import { type QueueStatus, queueStatuses } from './queues.ts';
 import { listSchedules, type ScheduleSummary } from './schedules.ts';
 
-/** A workflow's executions: running now, and failed / succeeded in the last 24 hours. */
+/** A workflow's executions: running now, and failed (or timed out, or aborted) / succeeded in the last 24 hours. */
 export interface WorkflowStatus {
   readonly workflow: string;
   readonly running: number;
@@ -28,10 +28,20 @@ export interface EnvironmentStatus {
 
 const DAY_MS = 86_400_000;
 
+/**
+ * How far before the 24 hours the listing is paged. ListExecutions lists newest first by START date
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html), so an
+ * execution that ended in the window may be listed after many that ended before it; one that started
+ * more than this before the window is taken to have ended before it. sidestep's workflows end well
+ * within it: every step has a timeout, and a job's whole run is bounded by its deadline (9 h by
+ * default, `jobDeadlineSeconds` of @sidestep/workflows).
+ */
+const LONGEST_EXECUTION_MS = 7 * DAY_MS;
+
 async function countExecutions(
   context: OpsContext,
   arn: string,
-  status: 'RUNNING' | 'FAILED' | 'SUCCEEDED',
+  status: ExecutionStatus,
   since: number,
 ): Promise<number> {
   let count = 0;
@@ -41,23 +51,43 @@ async function countExecutions(
       new ListExecutionsCommand({
         stateMachineArn: arn,
         statusFilter: status,
-        maxResults: 100,
+        maxResults: 1000,
         ...(nextToken ? { nextToken } : {}),
       }),
     );
     for (const execution of page.executions ?? []) {
-      // Listed newest first: once past the window, the rest are older still.
-      if (
-        status !== 'RUNNING' &&
-        (execution.stopDate ?? execution.startDate ?? new Date(0)).getTime() < since
-      ) {
-        return count;
+      if (status === 'RUNNING') {
+        count += 1;
+        continue;
       }
-      count += 1;
+      if ((execution.startDate ?? new Date(0)).getTime() < since - LONGEST_EXECUTION_MS) return count;
+      if ((execution.stopDate ?? execution.startDate ?? new Date(0)).getTime() >= since) count += 1;
     }
     nextToken = page.nextToken;
   } while (nextToken);
   return count;
+}
+
+/**
+ * `workflow`'s executions running now, and those that ended in the 24 hours before `now`: failed
+ * counts every unsuccessful end (FAILED, TIMED_OUT, ABORTED).
+ */
+export async function workflowStatus(
+  context: OpsContext,
+  workflow: string,
+  now: Date,
+): Promise<WorkflowStatus> {
+  const since = now.getTime() - DAY_MS;
+  const arn = await stateMachineArn(context, workflow);
+  const count = (status: ExecutionStatus) => countExecutions(context, arn, status, since);
+  const [running, failed, timedOut, aborted, succeeded24h] = await Promise.all([
+    count('RUNNING'),
+    count('FAILED'),
+    count('TIMED_OUT'),
+    count('ABORTED'),
+    count('SUCCEEDED'),
+  ]);
+  return { workflow, running, failed24h: failed + timedOut + aborted, succeeded24h };
 }
 
 /** Queues, workflows, schedules and jobs of the context's environment. */
@@ -66,20 +96,9 @@ export async function status(
   options: { readonly now?: Date } = {},
 ): Promise<EnvironmentStatus> {
   const now = options.now ?? new Date();
-  const since = now.getTime() - DAY_MS;
   const [queues, workflows, schedules, jobs] = await Promise.all([
     queueStatuses(context, now),
-    Promise.all(
-      WORKFLOWS.map(async (workflow) => {
-        const arn = await stateMachineArn(context, workflow);
-        const [running, failed24h, succeeded24h] = await Promise.all([
-          countExecutions(context, arn, 'RUNNING', since),
-          countExecutions(context, arn, 'FAILED', since),
-          countExecutions(context, arn, 'SUCCEEDED', since),
-        ]);
-        return { workflow, running, failed24h, succeeded24h };
-      }),
-    ),
+    Promise.all(WORKFLOWS.map((workflow) => workflowStatus(context, workflow, now))),
     listSchedules(context, { now }),
     jobsStatus(context, now),
   ]);

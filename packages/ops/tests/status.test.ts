@@ -1,0 +1,63 @@
+import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { describe, expect, it } from '@jest/globals';
+import { workflowStatus } from '../src/status.ts';
+import { stagingContext } from './staging-context.ts';
+
+describe('workflowStatus', () => {
+  const now = new Date('2026-12-05T12:00:00Z');
+  const hoursAgo = (hours: number) => new Date(now.getTime() - hours * 3_600_000);
+
+  // ListExecutions lists newest first by start date
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html), so an
+  // execution that ended in the last 24 h can come after one that ended before them.
+  it('counts an execution that ended in the last 24 hours though listed after one that ended before', async () => {
+    const { context, sfn } = stagingContext();
+    sfn.on(ListExecutionsCommand).resolves({ executions: [] });
+    sfn.on(ListExecutionsCommand, { statusFilter: 'FAILED' }).resolves({
+      executions: [
+        {
+          executionArn: 'a',
+          stateMachineArn: 'm',
+          name: 'short',
+          status: 'FAILED',
+          startDate: hoursAgo(26),
+          stopDate: hoursAgo(25),
+        },
+        {
+          executionArn: 'b',
+          stateMachineArn: 'm',
+          name: 'long',
+          status: 'FAILED',
+          startDate: hoursAgo(30),
+          stopDate: hoursAgo(1),
+        },
+      ],
+    });
+    expect(await workflowStatus(context, 'import', now)).toMatchObject({ failed24h: 1 });
+  });
+
+  it('counts executions that timed out or were aborted in the last 24 hours as failed', async () => {
+    const { context, sfn } = stagingContext();
+    sfn.on(ListExecutionsCommand).resolves({ executions: [] });
+    for (const status of ['TIMED_OUT', 'ABORTED'] as const) {
+      sfn.on(ListExecutionsCommand, { statusFilter: status }).resolves({
+        executions: [
+          {
+            executionArn: status,
+            stateMachineArn: 'm',
+            name: status,
+            status,
+            startDate: hoursAgo(3),
+            stopDate: hoursAgo(2),
+          },
+        ],
+      });
+    }
+    expect(await workflowStatus(context, 'import', now)).toEqual({
+      workflow: 'import',
+      running: 0,
+      failed24h: 2,
+      succeeded24h: 0,
+    });
+  });
+});
