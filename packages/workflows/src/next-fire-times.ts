@@ -291,16 +291,31 @@ export function nextFireTimes(expression: string, timezone: string, from: Date, 
   if (kind === 'at') {
     const at = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})$/.exec(body);
     if (!at) throw new InvalidScheduleError('expression', expression, 'must be at(yyyy-mm-ddThh:mm:ss)');
-    const [year, month, day, hour, minute] = at.slice(1, 6).map(Number) as [
+    const [year, month, day, hour, minute, second] = at.slice(1, 7).map(Number) as [
+      number,
       number,
       number,
       number,
       number,
       number,
     ];
+    // A date and time that exists (Scheduler refuses a 13th month or a 30 February,
+    // https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html): Date.UTC rolls an
+    // out-of-range field over into the next, so the fields come back unchanged only when each is in range.
+    const probe = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+    if (
+      probe.getUTCFullYear() !== year ||
+      probe.getUTCMonth() !== month - 1 ||
+      probe.getUTCDate() !== day ||
+      probe.getUTCHours() !== hour ||
+      probe.getUTCMinutes() !== minute ||
+      probe.getUTCSeconds() !== second
+    ) {
+      throw new InvalidScheduleError('expression', expression, 'is not a date and time that exists');
+    }
     const instant = instantOf({ year, month, day, hour, minute }, timezone);
-    return instant !== undefined && instant + Number(at[6]) * 1000 > after && n > 0
-      ? [new Date(instant + Number(at[6]) * 1000)]
+    return instant !== undefined && instant + second * 1000 > after && n > 0
+      ? [new Date(instant + second * 1000)]
       : [];
   }
   const cron = parseCron(expression, body);

@@ -178,6 +178,33 @@ describe('nextFireTimes: refusals', () => {
     }
   });
 
+  // at(yyyy-mm-ddThh:mm:ss) names a date and time that exists: Scheduler refuses a 13th month or a
+  // 30 February (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html, one-time schedules).
+  it.each([
+    'at(2026-13-01T00:00:00)',
+    'at(2026-00-10T00:00:00)',
+    'at(2026-12-00T00:00:00)',
+    'at(2026-12-32T00:00:00)',
+    'at(2027-02-29T00:00:00)',
+    'at(2026-04-31T00:00:00)',
+    'at(2026-12-01T24:00:00)',
+    'at(2026-12-01T09:60:00)',
+    'at(2026-12-01T09:00:60)',
+  ])('refuses %s, a date or time that does not exist, naming the expression', (expression) => {
+    const error = errorOf(() => nextFireTimes(expression, 'UTC', at('2026-11-24T00:00:00Z'), 1));
+    expect({ field: error.field, name: error.name, message: error.message }).toEqual({
+      field: 'expression',
+      name: 'InvalidScheduleError',
+      message: expect.stringContaining('is not a date and time that exists'),
+    });
+  });
+
+  it('takes 29 February of a leap year and the last second of a day', () => {
+    expect(iso(nextFireTimes('at(2028-02-29T23:59:59)', 'UTC', at('2026-11-24T00:00:00Z'), 1))).toEqual([
+      '2028-02-29T23:59:59.000Z',
+    ]);
+  });
+
   it('names an unknown time zone', () => {
     expect(errorOf(() => nextFireTimes('rate(1 hour)', 'Mars/Olympus', new Date(), 1)).field).toBe(
       'timezone',
