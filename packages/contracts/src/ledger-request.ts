@@ -19,7 +19,9 @@ const Limit = /* @__PURE__ */ lazySchema(() => z._default(z.int().check(z.minimu
 
 /**
  * The read-only queries the `ops-ledger` function answers, and the queries the operator tools send it
- * (`@sidestep/ops` validates before invoking, the function again on receipt).
+ * (`@sidestep/ops` validates before invoking, the function again on receipt). Every object is strict:
+ * an unknown key (a misspelled `statuss`) is refused naming it, not dropped, which would answer a
+ * query other than the one asked (every job, unfiltered).
  *
  * @example
  * ```json
@@ -30,29 +32,33 @@ const Limit = /* @__PURE__ */ lazySchema(() => z._default(z.int().check(z.minimu
  */
 export const LedgerQuery = /* @__PURE__ */ lazySchema(() =>
   z.discriminatedUnion('op', [
-    z.object({
+    z.strictObject({
       op: z.literal('jobs.list'),
       status: z.optional(JobState),
       kind: z.optional(JobKind),
       limit: Limit,
       after: z.optional(Text(200)),
     }),
-    z.object({ op: z.literal('job.describe'), jobId: JobId }),
-    z.object({
+    z.strictObject({ op: z.literal('job.describe'), jobId: JobId }),
+    z.strictObject({
       op: z.literal('job.rejected-rows'),
       jobId: JobId,
       limit: Limit,
       after: z.optional(z.int().check(z.minimum(0))),
     }),
-    z.object({ op: z.literal('jobs.status'), since: z.iso.datetime({ offset: true }) }),
-    z.object({ op: z.literal('audit.list'), limit: Limit, before: z.optional(z.int().check(z.minimum(1))) }),
+    z.strictObject({ op: z.literal('jobs.status'), since: z.iso.datetime({ offset: true }) }),
+    z.strictObject({
+      op: z.literal('audit.list'),
+      limit: Limit,
+      before: z.optional(z.int().check(z.minimum(1))),
+    }),
   ]),
 );
 export type LedgerQuery = z.infer<typeof LedgerQuery>;
 
 /** One entry of the operators' audit trail (`operator_audit`), as `audit.append` writes it. */
 export const AuditRecord = /* @__PURE__ */ lazySchema(() =>
-  z.object({
+  z.strictObject({
     operator: Operator,
     environment: Text(64),
     action: Text(64),
@@ -76,8 +82,8 @@ export type AuditRecord = z.infer<typeof AuditRecord>;
  */
 export const LedgerAction = /* @__PURE__ */ lazySchema(() =>
   z.discriminatedUnion('op', [
-    z.object({ op: z.literal('job.fail'), jobId: JobId, reason: Text(2000), operator: Operator }),
-    z.object({
+    z.strictObject({ op: z.literal('job.fail'), jobId: JobId, reason: Text(2000), operator: Operator }),
+    z.strictObject({
       op: z.literal('job.hand-over'),
       jobId: JobId,
       fromExecutionArn: ExecutionArn,
@@ -85,18 +91,18 @@ export const LedgerAction = /* @__PURE__ */ lazySchema(() =>
       attempt: z.int().check(z.minimum(2)),
       operator: Operator,
     }),
-    z.object({
+    z.strictObject({
       op: z.literal('job.take-back'),
       jobId: JobId,
       executionArn: ExecutionArn,
-      previous: z.object({
+      previous: z.strictObject({
         executionArn: ExecutionArn,
         attempt: z.int().check(z.minimum(1)),
         error: z.nullable(z.string()),
       }),
     }),
-    z.object({ op: z.literal('mail.release'), idempotencyKey: Text(256) }),
-    z.object({ op: z.literal('audit.append'), entry: AuditRecord }),
+    z.strictObject({ op: z.literal('mail.release'), idempotencyKey: Text(256) }),
+    z.strictObject({ op: z.literal('audit.append'), entry: AuditRecord }),
   ]),
 );
 export type LedgerAction = z.infer<typeof LedgerAction>;
