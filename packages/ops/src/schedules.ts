@@ -49,7 +49,7 @@ export function scheduleGroupName(environment: string): string {
   return `sidestep-${environment}`;
 }
 
-/** Every schedule with its next fire time (and, on AWS, its Scheduler state). */
+/** Every schedule with its next fire time, none while paused (and, on AWS, its Scheduler state). */
 export async function listSchedules(
   context: OpsContext,
   options: { readonly now?: Date } = {},
@@ -67,13 +67,15 @@ export async function listSchedules(
           state = 'UNKNOWN';
         }
       }
+      // A paused (DISABLED) schedule fires nothing until it is resumed.
+      const fires = state === 'DISABLED' ? undefined : next;
       return {
         name: schedule.name,
         description: schedule.description,
         expression: schedule.expression,
         timezone: schedule.timezone,
-        nextFire: next ?? null,
-        nextFireLocal: next ? wallClock(next, schedule.timezone) : null,
+        nextFire: fires ?? null,
+        nextFireLocal: fires ? wallClock(fires, schedule.timezone) : null,
         target:
           schedule.target.kind === 'queue'
             ? `queue ${schedule.target.queue}`

@@ -22,6 +22,7 @@ import {
   followMoveTask,
   type Ledger,
   listDeadLetters,
+  listSchedules,
   pauseSchedule,
   queueStatuses,
   redriveExecution,
@@ -89,6 +90,23 @@ describe('pauseSchedule / resumeSchedule', () => {
     const context = createOpsContext({ environment: 'local', env: {} });
     await expect(pauseSchedule(context, 'nightly-export')).rejects.toBeInstanceOf(UnsupportedLocallyError);
     await context.close();
+  });
+});
+
+describe('listSchedules on AWS', () => {
+  // A DISABLED schedule does not invoke its target
+  // (https://docs.aws.amazon.com/scheduler/latest/APIReference/API_UpdateSchedule.html#scheduler-UpdateSchedule-request-State).
+  it('shows no next fire time for a paused (DISABLED) schedule, and one for an enabled one', async () => {
+    const { context, scheduler } = stagingContext();
+    scheduler.on(GetScheduleCommand).resolves({ State: 'DISABLED' });
+    const paused = await listSchedules(context, { now: new Date('2026-12-05T00:00:00Z') });
+    expect(paused.length).toBeGreaterThan(0);
+    for (const schedule of paused) {
+      expect(schedule).toMatchObject({ state: 'DISABLED', nextFire: null, nextFireLocal: null });
+    }
+    scheduler.on(GetScheduleCommand).resolves({ State: 'ENABLED' });
+    const enabled = await listSchedules(context, { now: new Date('2026-12-05T00:00:00Z') });
+    expect(enabled.every((schedule) => schedule.nextFire instanceof Date)).toBe(true);
   });
 });
 
