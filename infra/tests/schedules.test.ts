@@ -370,6 +370,24 @@ describe('Schedule', () => {
   });
 });
 
+// Scheduler refuses these at apply time (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html);
+// the local scheduler's nextFireTimes refuses them too, and so must the synth.
+describe('Schedule expressions Scheduler would refuse', () => {
+  it.each([
+    ['cron(0 3 * * * *)', 'expression'],
+    ['cron(0 3 ? * 0 *)', 'expression.day-of-week'],
+    ['cron(61 3 * * ? *)', 'expression.minutes'],
+    ['rate(5 minute)', 'expression'],
+    ['at(2026-13-01T00:00:00)', 'expression'],
+  ])('refuses %s, naming the schedule and its %s', (expression, field) => {
+    const create = () => build({ sweeper: { expression } });
+    expect(create).toThrow(InfraConfigError);
+    expect(create).toThrow(
+      expect.objectContaining({ field: `schedules.stale-job-sweeper.${field}` }) as unknown as Error,
+    );
+  });
+});
+
 describe('operatorRuleInput', () => {
   const arn = 'arn:aws:scheduler:eu-west-1:123456789012:schedule/sidestep-staging/sidestep-staging-x';
 

@@ -3,6 +3,7 @@ import { CloudwatchEventTarget } from '@cdktn/provider-aws/lib/cloudwatch-event-
 import { LambdaPermission } from '@cdktn/provider-aws/lib/lambda-permission/index.js';
 import { SchedulerSchedule } from '@cdktn/provider-aws/lib/scheduler-schedule/index.js';
 import { resourceName } from '@sidestep/manifest';
+import { InvalidScheduleError, nextFireTimes } from '@sidestep/workflows';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import type { EventBus } from './event-bus.ts';
@@ -126,15 +127,21 @@ export class Schedule extends Construct {
     const { environment, name, group, target } = props;
     const field = (path: string) => `schedules.${name}.${path}`;
     if (!/^[a-z][a-z0-9-]{1,40}$/.test(name)) throw new InfraConfigError(field('name'), 'must be kebab-case');
-    if (!/^(cron|rate|at)\(.+\)$/.test(props.expression)) {
-      throw new InfraConfigError(
-        field('expression'),
-        `"${props.expression}" is not cron(...), rate(...) or at(...)`,
-      );
-    }
     // Scheduler rejects an unknown zone only at apply time; Intl knows the IANA names it accepts.
     if (!Intl.supportedValuesOf('timeZone').includes(props.timezone) && props.timezone !== 'UTC') {
       throw new InfraConfigError(field('timezone'), `"${props.timezone}" is not an IANA time zone`);
+    }
+    // The expression as the local scheduler reads it: nextFireTimes refuses what Scheduler refuses at
+    // apply time (a cron without its `?`, day-of-week 0, minute 61, `rate(5 minute)`, an at() that names
+    // no real date; https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html), so
+    // what synthesizes also runs locally, and the other way round.
+    try {
+      nextFireTimes(props.expression, props.timezone, new Date(0), 1);
+    } catch (error) {
+      if (!(error instanceof InvalidScheduleError)) throw error;
+      // Its message without its own `<field>: ` prefix, which InfraConfigError writes as the schedule's.
+      const reason = error.message.slice(`${error.field}: `.length);
+      throw new InfraConfigError(field(error.field), reason, { cause: error });
     }
     try {
       JSON.parse(props.input);
