@@ -105,6 +105,17 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
     .showHelpAfterError()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
 
+  /**
+   * The first `limit` of `items` (read with one more than the limit), saying on stderr when more were
+   * left: a listing that stops at its limit without a word reads as the whole list. The output keeps
+   * its shape (a JSON array with --json).
+   */
+  function firstOf<T>(items: readonly T[], limit: number, what: string, more: string): readonly T[] {
+    if (items.length <= limit) return items;
+    io.err(`showing the first ${limit} ${what}; there are more: ${more}\n`);
+    return items.slice(0, limit);
+  }
+
   /** Runs `action` in a context built from the command's options, prints its result, records failures. */
   function run<A extends unknown[]>(kind: string, action: Action<A>) {
     return async (...args: unknown[]) => {
@@ -141,8 +152,13 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
   common(dlq.command('show <queue>').description('the dead letters of <queue> with why each failed'))
     .option('--limit <n>', 'most messages to read', positiveInteger, 100)
     .action(
-      run('dlq-show', (context, queue: string, options: { limit: number }) =>
-        listDeadLetters(context, queue, { limit: options.limit }),
+      run('dlq-show', async (context, queue: string, options: { limit: number }) =>
+        firstOf(
+          await listDeadLetters(context, queue, { limit: options.limit + 1 }),
+          options.limit,
+          'dead letters',
+          `--limit ${options.limit * 2}, or status for the queue's depth`,
+        ),
       ),
     );
   common(dlq.command('redrive <queue>').description('move the dead letters of <queue> back to it'))
@@ -175,12 +191,17 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
     .action(
       run(
         'executions',
-        (context, workflow: string, options: { status?: string; since?: string; limit: number }) =>
-          listExecutions(context, workflow, {
-            ...(options.status ? { status: options.status } : {}),
-            ...(options.since ? { since: options.since } : {}),
-            limit: options.limit,
-          }),
+        async (context, workflow: string, options: { status?: string; since?: string; limit: number }) =>
+          firstOf(
+            await listExecutions(context, workflow, {
+              ...(options.status ? { status: options.status } : {}),
+              ...(options.since ? { since: options.since } : {}),
+              limit: options.limit + 1,
+            }),
+            options.limit,
+            'executions (newest first)',
+            `--limit ${options.limit * 2}, --status or --since`,
+          ),
       ),
     );
   common(program.command('execution <nameOrArn>').description('one execution, step by step'))

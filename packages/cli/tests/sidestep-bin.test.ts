@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
@@ -78,6 +79,51 @@ describe('the sidestep bin', () => {
     const missing = await sidestep('stop', 'imp-1');
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("required option '--cause <text>' not specified");
+  });
+
+  it('says when executions stop at --limit with more left, and not when they do not', async () => {
+    // Step Functions' JSON API on loopback: three executions, in pages of what maxResults asks.
+    const executions = [3, 2, 1].map((n) => ({
+      executionArn: `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:run-${n}`,
+      stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import',
+      name: `run-${n}`,
+      status: 'SUCCEEDED',
+      startDate: 1_764_900_000 + n,
+    }));
+    const server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      request.on('end', () => {
+        const { maxResults = 100, nextToken } = JSON.parse(body) as {
+          maxResults?: number;
+          nextToken?: string;
+        };
+        const from = Number(nextToken ?? 0);
+        const page = executions.slice(from, from + maxResults);
+        const next = from + maxResults < executions.length ? { nextToken: String(from + maxResults) } : {};
+        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+        response.end(JSON.stringify({ executions: page, ...next }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const endpoint = `http://127.0.0.1:${port}`;
+      const cut = await sidestep('executions', 'import', '--limit', '2', '--endpoint', endpoint);
+      expect(cut.code).toBe(0);
+      expect(cut.stdout).toContain('run-2');
+      expect(cut.stdout).not.toContain('run-1');
+      expect(cut.stderr).toContain(
+        'showing the first 2 executions (newest first); there are more: --limit 4',
+      );
+      const whole = await sidestep('executions', 'import', '--limit', '3', '--endpoint', endpoint);
+      expect(whole.stdout).toContain('run-1');
+      expect(whole.stderr).toBe('');
+    } finally {
+      server.close();
+    }
   });
 
   it('refuses an environment it does not know', async () => {
