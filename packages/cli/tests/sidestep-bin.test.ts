@@ -268,6 +268,20 @@ describe('job rejected', () => {
     ]);
   });
 
+  it("escapes a cell that starts with ' too, so one leading ' removed gives every cell back (as the exports do)", () => {
+    const quoted = {
+      ...page,
+      rows: [
+        { line: 3, field: 'name', message: "'=1+1" },
+        { line: 4, field: 'name', message: '=1+1' },
+      ],
+    };
+    expect(render('job-rejected', quoted, { csv: true }).split('\n').slice(1, 3)).toEqual([
+      "3,name,''=1+1",
+      "4,name,'=1+1",
+    ]);
+  });
+
   it('says why a job that did not complete lists no rows', () => {
     expect(render('job-rejected', { ...page, state: 'failed', rowsRejected: 1500, rows: [] }, {})).toBe(
       'job imp_1: failed, 1,500 rows rejected, nothing imported; its first row errors: sidestep job imp_1',

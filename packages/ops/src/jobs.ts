@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { JobKind, JobState } from '@sidestep/contracts';
 import {
@@ -111,11 +112,12 @@ export async function allRejectedRows(
  * Rejected rows as CSV (`line,field,message`, one row a line, LF): each field quoted when it holds a
  * quote, comma or line break, quotes doubled (RFC 4180); a field a spreadsheet would run as a formula
  * (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'` (OWASP's CSV injection advice, as the exports
- * escape their cells). What `sidestep job rejected --csv` prints and the console's download holds.
+ * escape their cells), and so does one that starts with `'`, so that one leading `'` removed gives
+ * every cell back as it was. What `sidestep job rejected --csv` prints and the console's download holds.
  */
 export function rejectedRowsCsv(rows: readonly RejectedRow[]): string {
   const field = (value: string) => {
-    const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+    const safe = /^[=+\-@\t\r']/.test(value) ? `'${value}` : value;
     return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
   };
   return [
@@ -179,7 +181,7 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
     const stateMachineArn = previous.stateMachineArn ?? '';
     const input = previous.input ?? '{}';
     for (let take = 1; take <= MAX_RETRY_NAMES; take += 1) {
-      const name = take === 1 ? `${jobId}-attempt-${attempt}` : `${jobId}-attempt-${attempt}-${take}`;
+      const name = retryExecutionName(jobId, attempt, take);
       const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
       const retried = { jobId, attempt, executionArn, previousExecutionArn: current.executionId };
       await ledger.handOverJob({
@@ -220,13 +222,35 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
         throw new RetryExecutionNameTakenError(jobId, executionArn, "its input is not this job's");
       }
     }
-    const spent = `${jobId}-attempt-${attempt}`;
+    const spent = retryExecutionName(jobId, attempt, 1);
     throw new RetryExecutionNameTakenError(jobId, spent, `and ${MAX_RETRY_NAMES - 1} more names ended`);
   });
 }
 
 /** How many names one retry tries before giving up (`<jobId>-attempt-<n>`, then `-2`, `-3`...). */
 const MAX_RETRY_NAMES = 5;
+
+/** An execution name's longest length, and the characters that may stand in one unchanged. */
+const MAX_EXECUTION_NAME_LENGTH = 80;
+const PLAIN_NAME = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * The name of a retry's execution: `<jobId>-attempt-<n>` (and `-<take>` after the first take). Step
+ * Functions takes 1-80 characters and no `:` (among others,
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html#StepFunctions-StartExecution-request-name),
+ * while a job id may be 128 characters with `:` (an export's is its request's envelope id): such an id
+ * stands in the name shortened, `:` and the like as `_`, with 8 hex digits of its SHA-256 so that two
+ * ids cut or cleaned to the same text still name two executions.
+ */
+export function retryExecutionName(jobId: string, attempt: number, take: number): string {
+  const suffix = take === 1 ? `-attempt-${attempt}` : `-attempt-${attempt}-${take}`;
+  if (PLAIN_NAME.test(jobId) && jobId.length + suffix.length <= MAX_EXECUTION_NAME_LENGTH) {
+    return `${jobId}${suffix}`;
+  }
+  const digest = createHash('sha256').update(jobId).digest('hex').slice(0, 8);
+  const room = MAX_EXECUTION_NAME_LENGTH - suffix.length - digest.length - 1;
+  return `${jobId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, room)}-${digest}${suffix}`;
+}
 
 /** What {@link failJob} did. */
 export interface FailedJobResult {

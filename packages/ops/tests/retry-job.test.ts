@@ -1,6 +1,7 @@
 import { DescribeExecutionCommand, ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from '@jest/globals';
 import { type JobDetail, type Ledger, retryJob } from '../src/index.ts';
+import { retryExecutionName } from '../src/jobs.ts';
 import { stagingContext } from './staging-context.ts';
 
 const machine = 'arn:aws:states:ap-northeast-1:123456789012:stateMachine:sidestep-staging-import';
@@ -99,5 +100,30 @@ describe('retryJob', () => {
       message: expect.stringContaining(named('imp_1-attempt-2')),
     });
     expect(calls).toEqual([`hand-over ${named('imp_1-attempt-2')}`, `take-back ${named('imp_1-attempt-2')}`]);
+  });
+});
+
+// An execution name is 1-80 characters without `:` (StartExecution's name); a job id may be 128
+// characters with `:` (an export's id is its request's envelope id).
+describe('retryExecutionName', () => {
+  it('is <jobId>-attempt-<n>[-<take>] for a job id that fits', () => {
+    expect(retryExecutionName('imp_1', 2, 1)).toBe('imp_1-attempt-2');
+    expect(retryExecutionName('imp_1', 2, 3)).toBe('imp_1-attempt-2-3');
+  });
+
+  it('fits a long job id, or one with characters Step Functions refuses, into 80 characters, keeping two such ids apart', () => {
+    const long = `exp-${'a'.repeat(124)}`;
+    const colons = 'orders:2026-12-05:nightly';
+    for (const jobId of [long, `${long.slice(0, -1)}b`, colons, colons.replaceAll(':', '_')]) {
+      for (const take of [1, 5]) {
+        const name = retryExecutionName(jobId, 12, take);
+        expect(name.length).toBeLessThanOrEqual(80);
+        expect(name).toMatch(/^[A-Za-z0-9._-]+$/);
+        expect(name).toMatch(take === 1 ? /-attempt-12$/ : /-attempt-12-5$/);
+      }
+    }
+    expect(retryExecutionName(long, 2, 1)).not.toBe(retryExecutionName(`${long.slice(0, -1)}b`, 2, 1));
+    expect(retryExecutionName(colons, 2, 1)).not.toBe(retryExecutionName(colons.replaceAll(':', '_'), 2, 1));
+    expect(retryExecutionName(colons, 2, 1)).toMatch(/^orders_2026-12-05_nightly-[0-9a-f]{8}-attempt-2$/);
   });
 });
