@@ -1,23 +1,33 @@
 import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
+import type { IamRolePolicy } from '@cdktn/provider-aws/lib/iam-role-policy/index.js';
+import type { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
 import { LambdaFunctionEventInvokeConfig } from '@cdktn/provider-aws/lib/lambda-function-event-invoke-config/index.js';
 import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
 import { asyncFailureQueueName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
 import { DEAD_LETTER_RETENTION_SECONDS, MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
-import type { ServiceFunction } from './service-function.ts';
+import type { PolicyGrantee } from './grantable-role.ts';
 
 /** Lambda's most retries of an asynchronous invocation whose function returned an error. */
 export const MAX_ASYNC_RETRY_ATTEMPTS = 2;
 /** Lambda's longest stay of an event in a function's asynchronous queue (6 hours). */
 export const MAX_ASYNC_EVENT_AGE_SECONDS = 21_600;
 
+/** What {@link AsyncInvocation} needs of a function: the resource, its service name, its role's grants. */
+export interface AsyncTarget extends PolicyGrantee {
+  readonly function: LambdaFunction;
+  readonly manifest: { readonly name: string };
+  readonly functionName: string;
+  readonly role: { readonly policy: IamRolePolicy };
+}
+
 /** Props of {@link AsyncInvocation}. */
 export interface AsyncInvocationProps {
   /** Environment name (`staging`). */
   readonly environment: string;
-  /** The function EventBridge rules or Scheduler invoke. */
-  readonly function: ServiceFunction;
+  /** The function EventBridge rules or Scheduler invoke (a `ServiceFunction`). */
+  readonly function: AsyncTarget;
   /** SNS topic notified when an invocation lands in the failure queue. @default none (console only) */
   readonly alarmTopicArn?: string | undefined;
 }

@@ -4,7 +4,7 @@ import { EcsClusterCapacityProviders } from '@cdktn/provider-aws/lib/ecs-cluster
 import { EcsTaskDefinition } from '@cdktn/provider-aws/lib/ecs-task-definition/index.js';
 import { METRICS_NAMESPACE, RUNTIME_ENVIRONMENT, resourceName, type TaskManifest } from '@sidestep/manifest';
 import { Construct } from 'constructs';
-import { type BatchCapacity, batchTaskArchitecture, type TaskArchitecture } from '../config.ts';
+import { type BatchCapacity, batchTaskArchitecture, type TaskArchitecture } from '../batch-capacity.ts';
 import { InfraConfigError } from '../errors.ts';
 import { GrantableRole, type PolicyGrantee, type PolicyStatement, statementId } from './grantable-role.ts';
 import { ImageRepository, type ImageRepositoryProps } from './image-repository.ts';
