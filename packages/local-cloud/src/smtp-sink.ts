@@ -95,6 +95,9 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
     authOptional: true,
     allowInsecureAuth: true,
     disabledCommands: ['STARTTLS'],
+    // Enhanced status codes (RFC 2034, 3463) on every reply, as Postfix and SES's SMTP endpoint give
+    // them: a refusal then says what kind it is (`554 5.6.0` for a line too long).
+    hideENHANCEDSTATUSCODES: false,
     // A local sink: stop() should not wait the default 30 s for idle clients.
     closeTimeout: 1_000,
     onAuth(auth, _session, callback) {
@@ -106,9 +109,14 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
         to: session.envelope.rcptTo.map((recipient) => recipient.address),
       };
       buffer(stream)
-        .then((raw) => store(raw, envelope))
+        .then(async (raw) => {
+          // Refused as the transaction's outcome (a 5xx), not reported as a failure to store.
+          const refusal = overlongLine(raw);
+          return refusal ?? (await store(raw, envelope));
+        })
         .then(
           (mail) => {
+            if (mail instanceof Error) return callback(mail);
             options.onMail?.(mail);
             callback();
           },
@@ -143,6 +151,42 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
     outboxDir,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** The longest line a message may have, in octets without its CRLF (RFC 5322 2.1.1). */
+const MAX_LINE_OCTETS = 998;
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * The refusal of a message with a line over {@link MAX_LINE_OCTETS} octets, as a strict server
+ * gives it: RFC 5322 2.1.1 says a line MUST be at most 998 characters without its CRLF, RFC 5321
+ * 4.5.3.1.6 that a text line is at most 1000 octets with it, and SES refuses such a raw message ("The
+ * length of any single line of text in the message can't exceed 1,000 characters",
+ * https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_RawMessage.html). A sink that stored it
+ * would hide a mail that SES would refuse. The reply is 554 (transaction failed; smtp-server adds the
+ * enhanced code 5.6.0, a media error, RFC 3463), permanent, so the sender dead-letters the mail as it
+ * would on SES. One pass over the bytes, `indexOf` from line end to line end.
+ */
+function overlongLine(raw: Buffer): (Error & { responseCode: number }) | undefined {
+  let line = 1;
+  for (let start = 0; start < raw.length; line++) {
+    const lf = raw.indexOf(LF, start);
+    const end = lf === -1 ? raw.length : lf;
+    const octets = end - start - (lf !== -1 && end > start && raw[end - 1] === CR ? 1 : 0);
+    if (octets > MAX_LINE_OCTETS) {
+      return Object.assign(
+        new Error(
+          `line ${line} of the message is ${octets} octets long; a line may have at most ${MAX_LINE_OCTETS} before its CRLF (RFC 5322 2.1.1, RFC 5321 4.5.3.1.6)`,
+        ),
+        { responseCode: 554 },
+      );
+    }
+    if (lf === -1) break;
+    start = lf + 1;
+  }
+  return undefined;
 }
 
 /**

@@ -124,6 +124,40 @@ describe('startSmtpSink', () => {
     expect(delivered.at(-1)?.links).toEqual([link, 'https://example.com/help']);
   });
 
+  // RFC 5322 2.1.1: a line MUST be at most 998 characters without its CRLF; RFC 5321 4.5.3.1.6: a
+  // text line is at most 1000 octets with it. SES refuses such a raw message too ("The length of any
+  // single line of text in the message can't exceed 1,000 characters",
+  // https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_RawMessage.html).
+  it('refuses a message with a header or body line over 998 octets with 554 5.6.0, and stores nothing', async () => {
+    const before = delivered.length;
+    const send = (headers: Record<string, string>, body: string) =>
+      sendMail({
+        port: sink.port,
+        from: 'app@localhost',
+        to: ['e@example.com'],
+        data: message(headers, body),
+      });
+    // "Subject: " is 9 characters: 990 more make a line of 999.
+    await expect(send({ Subject: 's'.repeat(990) }, 'body')).rejects.toThrow(
+      /answered "554 5\.6\.0 .*line 1 .*999 octets.*998/,
+    );
+    // 333 three-octet characters are 999 octets: the limit counts octets, not characters.
+    await expect(send({ Subject: 'long body' }, `first\r\n${'日'.repeat(333)}\r\nlast`)).rejects.toThrow(
+      /answered "554 5\.6\.0 .*line 4 .*999 octets/,
+    );
+    expect(delivered.length).toBe(before);
+  });
+
+  it('accepts lines of exactly 998 octets', async () => {
+    await sendMail({
+      port: sink.port,
+      from: 'app@localhost',
+      to: ['f@example.com'],
+      data: message({ Subject: 's'.repeat(989) }, 'b'.repeat(998)),
+    });
+    expect(delivered.at(-1)?.subject).toBe('s'.repeat(989));
+  });
+
   it('reports no links for a mail without any', () => {
     expect(delivered[0]?.links).toEqual([]);
   });

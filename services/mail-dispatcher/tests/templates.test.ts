@@ -84,6 +84,44 @@ describe('renderTemplate', () => {
     }
   });
 
+  it.each(['import.completed', 'import.failed'] as const)(
+    'shortens a file name over 200 characters in the %s subject, in the middle, and keeps it whole in the body',
+    (template) => {
+      // A name of 1000 characters without a space cannot be folded: its subject line would pass the
+      // 998 characters RFC 5322 2.1.1 allows, and SES would refuse the mail (tests/raw-message-lines.test.ts).
+      const fileName = `${'a'.repeat(600)}${'b'.repeat(396)}.csv`;
+      for (const locale of MAIL_LOCALES) {
+        const mail = renderTemplate(template, locale, { ...params[template], fileName });
+        const shown = /(a+…b+\.csv)/.exec(mail.subject)?.[1];
+        expect(shown).toBe(`${'a'.repeat(100)}…${'b'.repeat(95)}.csv`);
+        expect(mail.html).toContain(`<title>${mail.subject}</title>`);
+        expect(mail.text).toContain(fileName);
+        expect(mail.html).toContain(fileName);
+      }
+    },
+  );
+
+  it('keeps a file name of 200 characters whole in the subject, and cuts a longer one between characters, not inside one', () => {
+    const exact = `${'x'.repeat(196)}.csv`;
+    expect(
+      renderTemplate('import.failed', 'en', { ...params['import.failed'], fileName: exact }).subject,
+    ).toBe(`Import failed: ${exact}`);
+    // 90 user-perceived characters in 990 UTF-16 units: a family emoji is a ZWJ sequence of 11.
+    const family = '👨‍👩‍👧‍👦';
+    const subject = renderTemplate('import.failed', 'en', {
+      ...params['import.failed'],
+      fileName: family.repeat(90),
+    }).subject;
+    expect(subject).toBe(`Import failed: ${family.repeat(90)}`);
+    // 250 characters, each an e and its combining acute accent: a cut keeps each accent on its e.
+    const accented = 'e\u0301';
+    const long = renderTemplate('import.failed', 'en', {
+      ...params['import.failed'],
+      fileName: accented.repeat(250),
+    }).subject;
+    expect(long).toBe(`Import failed: ${accented.repeat(100)}…${accented.repeat(99)}`);
+  });
+
   it('escapes the download link inside the href attribute', () => {
     const mail = renderTemplate('export.ready', 'en', params['export.ready']);
     expect(mail.html).toContain('href="https://downloads.example.com/exp_1.csv.gz?sig=a&amp;b=c"');

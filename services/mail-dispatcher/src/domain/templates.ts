@@ -44,7 +44,7 @@ const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
           : '.'
       }`;
       return {
-        subject: `Import finished: ${p.fileName}`,
+        subject: `Import finished: ${inSubject(p.fileName)}`,
         lines: [`Your import of ${p.fileName} finished.`, imported, ...rejected.lines, `Job: ${p.jobId}`],
         body: html`<p>Your import of <strong>${p.fileName}</strong> finished.</p><p>${imported}</p>${rejected.body}<p>Job: <code>${p.jobId}</code></p>`,
       };
@@ -62,7 +62,7 @@ const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
           : '。'
       }`;
       return {
-        subject: `インポートが完了しました: ${p.fileName}`,
+        subject: `インポートが完了しました: ${inSubject(p.fileName)}`,
         lines: [
           `${p.fileName} のインポートが完了しました。`,
           imported,
@@ -75,12 +75,12 @@ const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
   },
   'import.failed': {
     en: (p) => ({
-      subject: `Import failed: ${p.fileName}`,
+      subject: `Import failed: ${inSubject(p.fileName)}`,
       lines: [`Your import of ${p.fileName} failed.`, `Reason: ${p.reason}`, `Job: ${p.jobId}`],
       body: html`<p>Your import of <strong>${p.fileName}</strong> failed.</p><p>Reason: ${p.reason}</p><p>Job: <code>${p.jobId}</code></p>`,
     }),
     ja: (p) => ({
-      subject: `インポートに失敗しました: ${p.fileName}`,
+      subject: `インポートに失敗しました: ${inSubject(p.fileName)}`,
       lines: [`${p.fileName} のインポートに失敗しました。`, `理由: ${p.reason}`, `ジョブ: ${p.jobId}`],
       body: html`<p><strong>${p.fileName}</strong> のインポートに失敗しました。</p><p>理由: ${p.reason}</p><p>ジョブ: <code>${p.jobId}</code></p>`,
     }),
@@ -126,6 +126,32 @@ const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
     }),
   },
 };
+
+/** The most characters of a producer's value (a file name) a subject shows; the body shows it whole. */
+const SUBJECT_VALUE_MAX_CHARACTERS = 200;
+
+let graphemes: Intl.Segmenter | undefined;
+
+/**
+ * A producer's value as a subject shows it: whole up to {@link SUBJECT_VALUE_MAX_CHARACTERS}
+ * user-perceived characters, else its start and end around an ellipsis (a file name keeps its
+ * extension). The contract allows 1000 characters, and a header is folded only at spaces: a name of
+ * ~1000 ASCII characters without one made a Subject line over the 998 characters RFC 5322 2.1.1
+ * allows, which SES refuses ("The length of any single line of text in the message can't exceed
+ * 1,000 characters", https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_RawMessage.html).
+ * A non-ASCII subject is sent as encoded words, which nodemailer folds; a short one costs a length
+ * check, and only a long one is split into graphemes (so an accent or emoji is never cut in two).
+ */
+function inSubject(value: string): string {
+  // UTF-16 units are never fewer than graphemes.
+  if (value.length <= SUBJECT_VALUE_MAX_CHARACTERS) return value;
+  graphemes ??= new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+  const characters = Array.from(graphemes.segment(value), ({ segment }) => segment);
+  if (characters.length <= SUBJECT_VALUE_MAX_CHARACTERS) return value;
+  const kept = SUBJECT_VALUE_MAX_CHARACTERS - 1;
+  const head = Math.ceil(kept / 2);
+  return `${characters.slice(0, head).join('')}…${characters.slice(characters.length - (kept - head)).join('')}`;
+}
 
 type RejectedRowSample = NonNullable<MailTemplateParamsOf<'import.completed'>['rejectedSamples']>[number];
 
