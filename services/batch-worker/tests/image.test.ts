@@ -334,7 +334,7 @@ for (const backend of databaseBackends()) {
         errorName: 'InvalidHeaderError',
       });
       expect((await jobRow(database.db, jobId)).worker_error).toBe(
-        'header: missing required columns "external_id", "email" (found: "id", "mail")',
+        'header: the first line is not a header row: it names neither "external_id" nor "email" (the file must start with its header row)',
       );
     }, 30_000);
 

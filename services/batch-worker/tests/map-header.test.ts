@@ -23,9 +23,9 @@ describe('mapHeader', () => {
     expect(header.attributes).toEqual([{ name: 'Plan', index: 2 }]);
   });
 
-  it('names every missing required column', () => {
-    expect(() => mapHeader(['id', 'mail'])).toThrow(
-      new InvalidHeaderError('missing required columns "external_id", "email" (found: "id", "mail")', []),
+  it('names every missing required column of a header, quoting the names it found', () => {
+    expect(() => mapHeader(['external_id', 'emial', 'name'])).toThrow(
+      new InvalidHeaderError('missing required column "email" (found: "external_id", "emial", "name")', []),
     );
     const error = (() => {
       try {
@@ -39,6 +39,58 @@ describe('mapHeader', () => {
     expect(error?.field).toBe('header');
     expect(error?.columns).toEqual(['email']);
     expect(error?.permanent).toBe(true);
+  });
+
+  describe('a first line that is not a header (a file without its header row)', () => {
+    // The reason goes to the logs, the job's worker_error, the Fail state's Cause and the
+    // import.failed mail: without a header the first line is the first person's record.
+    const record = ['u1', 'hanako.yamashita@example.jp', 'Hanako Yamashita', '090-1234-5678'];
+    const notAHeader =
+      'header: the first line is not a header row: it names neither "external_id" nor "email" (the file must start with its header row)';
+
+    it('says so, quoting nothing from it', () => {
+      const error = (() => {
+        try {
+          mapHeader(record);
+        } catch (e) {
+          return e as InvalidHeaderError;
+        }
+      })();
+      expect(error).toBeInstanceOf(InvalidHeaderError);
+      expect(error?.message).toBe(notAHeader);
+      expect(error?.columns).toEqual(['external_id', 'email']);
+      for (const value of record) expect(JSON.stringify(error)).not.toContain(value);
+    });
+
+    it('says so before looking for empty, duplicate or NUL names, which would quote its values', () => {
+      expect(() => mapHeader(['u1', 'hanako@example.jp', 'hanako@example.jp'])).toThrow(notAHeader);
+      expect(() => mapHeader(['u1', 'Hanako\u0000', ''])).toThrow(notAHeader);
+      expect(() => mapHeader(['id', 'mail'])).toThrow(notAHeader);
+    });
+  });
+
+  it('quotes at most 10 found names, none that looks like data (an @, over 40 characters)', () => {
+    const long = 'x'.repeat(41);
+    const header = [
+      'external_id',
+      'hanako@example.jp',
+      long,
+      'x'.repeat(40),
+      ...Array.from({ length: 10 }, (_, index) => `a${index}`),
+    ];
+    const error = (() => {
+      try {
+        mapHeader(header);
+      } catch (e) {
+        return e as InvalidHeaderError;
+      }
+    })();
+    expect(error?.message).toBe(
+      `header: missing required column "email" (found: "external_id", column 2, column 3, "${'x'.repeat(40)}", ` +
+        '"a0", "a1", "a2", "a3", "a4", "a5" and 4 more)',
+    );
+    expect(error?.message).not.toContain('@');
+    expect(error?.message).not.toContain(long);
   });
 
   it('refuses duplicate and empty column names', () => {
@@ -61,8 +113,8 @@ describe('mapHeader', () => {
   });
 
   it('quotes names in its reasons as JSON strings: control characters escaped', () => {
-    expect(() => mapHeader(['id', 'e"mail\u0001'])).toThrow(
-      'header: missing required columns "external_id", "email" (found: "id", "e\\"mail\\u0001")',
+    expect(() => mapHeader(['external_id', 'e"mail\u0001'])).toThrow(
+      'header: missing required column "email" (found: "external_id", "e\\"mail\\u0001")',
     );
     expect(() => mapHeader(['external_id', 'email', 'a\tb', 'A\tb'])).toThrow(
       'header: column "A\\tb" appears more than once',
