@@ -33,7 +33,9 @@ export const handler = createTaskHandler(
 
 /**
  * The download endpoint as a Lambda function URL handler (the same image with CMD
- * `index.downloadHandler`): `GET <url>?token=...` answers a redirect to a fresh presigned GetObject.
+ * `index.downloadHandler`): `GET <url>?token=...` answers a redirect to a fresh presigned GetObject,
+ * `HEAD` to a presigned HeadObject. The method is the event's `requestContext.http.method`
+ * (https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads).
  */
 export async function downloadHandler(
   event: APIGatewayProxyEventV2,
@@ -46,7 +48,10 @@ export async function downloadHandler(
     presign: s3Presigner(s3),
     redirectTtlSeconds: config.redirectTtlSeconds,
   });
-  const response = await endpoint({ token: event.queryStringParameters?.token });
+  const response = await endpoint({
+    method: event.requestContext?.http?.method,
+    token: event.queryStringParameters?.token,
+  });
   return { statusCode: response.statusCode, headers: { ...response.headers }, body: response.body };
 }
 

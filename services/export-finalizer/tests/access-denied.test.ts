@@ -102,7 +102,7 @@ describe('S3 answering 403 for a missing key (no s3:ListBucket)', () => {
       ttlSeconds: 86_400,
     })('exports/exp_gone/users.csv.gz', new Date('2026-11-24T09:00:00Z'));
     const token = new URL(link.url).searchParams.get('token') ?? undefined;
-    await expect(endpoint({ token })).rejects.toMatchObject({
+    await expect(endpoint({ method: 'GET', token })).rejects.toMatchObject({
       name: 'ExportStorageAccessDeniedError',
       operation: 'HeadObject',
       permissions: ['s3:GetObject', 's3:ListBucket'],

@@ -6,6 +6,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { type ExportWorkerManifest, exportObjectKey } from '@sidestep/contracts';
 import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
@@ -159,4 +160,37 @@ export function withParts(
     bytes: parts.reduce((sum, part) => sum + part.bytes, 0),
     crc64nvme: combinePartsCrc64Nvme(parts),
   };
+}
+
+/**
+ * Whether presigned `url` is signed for `method`. S3 signs the HTTP method into the canonical request
+ * of a presigned URL, so a URL signed for GET answers any other method with 403
+ * SignatureDoesNotMatch (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html),
+ * which the local cloud does not check: this signs the URL's request again for `method`, with the
+ * same credentials, date and lifetime, and compares the signatures.
+ */
+export async function isSignedFor(s3: S3Client, url: string, method: string): Promise<boolean> {
+  const location = new URL(url);
+  const query: Record<string, string> = {};
+  for (const [name, value] of location.searchParams) if (name !== 'X-Amz-Signature') query[name] = value;
+  const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(query['X-Amz-Date'] ?? '');
+  if (!date) throw new Error(`not a presigned URL: ${url}`);
+  const [, year, month, day, hours, minutes, seconds] = date;
+  const presigner = new S3RequestPresigner({ ...s3.config });
+  const signed = await presigner.presign(
+    {
+      method,
+      protocol: location.protocol,
+      hostname: location.hostname,
+      ...(location.port ? { port: Number(location.port) } : {}),
+      path: location.pathname,
+      query,
+      headers: { host: location.host },
+    },
+    {
+      signingDate: new Date(`${year}-${month}-${day}T${hours}:${minutes}:${seconds}Z`),
+      expiresIn: Number(query['X-Amz-Expires']),
+    },
+  );
+  return signed.query?.['X-Amz-Signature'] === location.searchParams.get('X-Amz-Signature');
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
 import { type AwsEndpoint, startAwsEndpoint } from '@sidestep/local-cloud';
 import { service } from '../service.ts';
-import { rowsForMiB, writeExport } from './export-fixture.ts';
+import { isSignedFor, rowsForMiB, writeExport } from './export-fixture.ts';
 
 // The image contract: the files the Dockerfile copies (and nothing else) run through the Lambda
 // Runtime API with a read-only task root, as the Lambda Node.js base image runs them, against S3
@@ -116,16 +116,35 @@ describe('export-finalizer image', () => {
     );
     expect(gunzipSync(bytes).toString()).toBe(csv);
 
+    // A function URL's event: the method is requestContext.http.method
+    // (https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads).
     const token = new URL(output.downloadUrl).searchParams.get('token');
-    const redirect = await download.invoke({
-      rawPath: '/',
-      queryStringParameters: { token },
-    });
+    const request = (method: string) =>
+      download.invoke({
+        rawPath: '/',
+        queryStringParameters: { token },
+        requestContext: { http: { method } },
+      });
+    const redirect = await request('GET');
     expect(redirect.ok && redirect.payload).toMatchObject({ statusCode: 302 });
     if (!redirect.ok) return;
     const location = (redirect.payload as { headers: { location: string } }).headers.location;
+    expect(await isSignedFor(s3, location, 'GET')).toBe(true);
     const fetched = await fetch(location);
     expect(Buffer.from(await fetched.arrayBuffer()).equals(bytes)).toBe(true);
+    const headRedirect = await request('HEAD');
+    expect(headRedirect.ok && headRedirect.payload).toMatchObject({ statusCode: 302 });
+    if (!headRedirect.ok) return;
+    const headLocation = (headRedirect.payload as { headers: { location: string } }).headers.location;
+    expect(await isSignedFor(s3, headLocation, 'HEAD')).toBe(true);
+    expect((await fetch(headLocation, { method: 'HEAD' })).headers.get('content-length')).toBe(
+      String(bytes.length),
+    );
+    const refused = await request('POST');
+    expect(refused.ok && refused.payload).toMatchObject({
+      statusCode: 405,
+      headers: { allow: 'GET, HEAD' },
+    });
   }, 30_000);
 
   it('reports a bad input and a missing manifest by their error names', async () => {

@@ -14,6 +14,7 @@ import type {
   StoredObject,
   UploadedPart,
 } from '../domain/export-object-store.ts';
+import type { PresignOptions } from '../domain/presign-options.ts';
 import {
   ExportStorageAccessDeniedError,
   ExportStorageError,
@@ -247,25 +248,24 @@ export class S3ExportStore implements ExportObjectStore {
 }
 
 /**
- * Presigns a GetObject of one object for `expiresInSeconds`, with the credentials the client has
- * now. Used by the download endpoint at the moment of the click, so the URL is minutes old at most
- * and never outlives the credentials that signed it.
+ * Presigns a GetObject (`GET`) or a HeadObject (`HEAD`) of one object for `expiresInSeconds`, with
+ * the credentials the client has now. Used by the download endpoint at the moment of the click, so
+ * the URL is minutes old at most and never outlives the credentials that signed it. Both carry the
+ * same response headers: saved as an attachment under `fileName`, and `Cache-Control: private,
+ * no-store` (the file holds personal data: no browser or proxy keeps a copy)
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, response-cache-control).
  */
 export function s3Presigner(client: S3Client) {
-  return (
-    bucket: string,
-    key: string,
-    options: { expiresInSeconds: number; fileName: string },
-  ): Promise<string> =>
-    getSignedUrl(
-      client,
-      new GetObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        ResponseContentDisposition: `attachment; filename="${options.fileName}"`,
-      }),
-      { expiresIn: options.expiresInSeconds },
-    );
+  return (bucket: string, key: string, options: PresignOptions): Promise<string> => {
+    const input = {
+      Bucket: bucket,
+      Key: key,
+      ResponseContentDisposition: `attachment; filename="${options.fileName}"`,
+      ResponseCacheControl: 'private, no-store',
+    };
+    const command = options.method === 'HEAD' ? new HeadObjectCommand(input) : new GetObjectCommand(input);
+    return getSignedUrl(client, command, { expiresIn: options.expiresInSeconds });
+  };
 }
 
 /**
