@@ -224,6 +224,21 @@ describe('CsvRecordScanner', () => {
     }
   });
 
+  it('refuses a first line that is not UTF-8 without quoting it: without a header row it is a person (a name saved as Windows-1252)', async () => {
+    const csv = Buffer.concat([
+      Buffer.from('u1,jos'),
+      Buffer.from([0xe9]),
+      Buffer.from('@example.com,Jos'),
+      Buffer.from([0xe9]),
+      Buffer.from(' Garc\u00eda\n'),
+    ]);
+    const error = await rejectionOf(
+      Promise.resolve().then(() => scan(csv, 1 << 16)),
+      InvalidHeaderError,
+    );
+    expect(error.message).toBe('header: the name of column 2 is not UTF-8 text: save the file as CSV UTF-8');
+  });
+
   it('refuses a header name whose bytes are not UTF-8, naming its column, however the bytes are cut', async () => {
     // "Région" saved as Windows-1252 (0xE9), in a quoted name after a quoted comma.
     const csv = Buffer.concat([
@@ -238,7 +253,7 @@ describe('CsvRecordScanner', () => {
       );
       expect([size, error.message, error.columns]).toEqual([
         size,
-        'header: the name of column 3 ("R\ufffdgion") is not UTF-8 text: save the file as CSV UTF-8',
+        'header: the name of column 3 is not UTF-8 text: save the file as CSV UTF-8',
         ['column 3'],
       ]);
     }

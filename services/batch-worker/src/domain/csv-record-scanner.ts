@@ -359,17 +359,16 @@ export class CsvRecordScanner {
 
   /**
    * Maps the header row. Its bytes must be UTF-8: decoded as they are, a name saved as Windows-1252
-   * would become an attribute key with U+FFFD in every row, silently.
+   * would become an attribute key with U+FFFD in every row, silently. The refusal names the column,
+   * not its text: in a file without a header row the first line is a person's record (a name with an
+   * accented letter), which must not reach the logs, the job's reason or the failure mail.
    */
   #header(bytes: Buffer): void {
-    const [fields = []] = parse(bytes, { relax_column_count: true }) as string[][];
     if (!isUtf8(bytes)) {
       const column = notUtf8Field(bytes, 0, bytes.length) + 1;
-      const name = JSON.stringify(fields[column - 1]?.trim() ?? '');
-      throw new InvalidHeaderError(`the name of column ${column} (${name}) ${NOT_UTF8_MESSAGE}`, [
-        `column ${column}`,
-      ]);
+      throw new InvalidHeaderError(`the name of column ${column} ${NOT_UTF8_MESSAGE}`, [`column ${column}`]);
     }
+    const [fields = []] = parse(bytes, { relax_column_count: true }) as string[][];
     this.#setShape(this.#onHeader?.(fields) ?? { columnCount: fields.length, trimmedFields: [] });
   }
 
