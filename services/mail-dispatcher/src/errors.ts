@@ -43,7 +43,8 @@ export class IdempotencyKeyReusedError extends IdempotencyKeyError {
  * An attempt for this key began sending and its outcome is unknown: an earlier attempt's process died
  * between the send and the record, or this attempt's transport lost the connection after it handed
  * over the message (`why`). Sending again could deliver twice, so the mail is dead-lettered for an
- * operator to check instead: at most once. Permanent.
+ * operator to check instead, by the `X-Sidestep-Idempotency-Key` header every mail carries (SES
+ * replaces the Message-ID): at most once. Permanent.
  */
 export class DeliveryOutcomeUnknownError extends IdempotencyKeyError {
   override readonly name: string = 'DeliveryOutcomeUnknownError';
@@ -54,7 +55,7 @@ export class DeliveryOutcomeUnknownError extends IdempotencyKeyError {
   ) {
     super(
       idempotencyKey,
-      `delivery outcome unknown for idempotency key "${idempotencyKey}": ${why}; not sending again`,
+      `delivery outcome unknown for idempotency key "${idempotencyKey}": ${why}; not sending again: a mail that was delivered has the header "X-Sidestep-Idempotency-Key: ${idempotencyKey}"; if none has, \`sidestep mail release ${idempotencyKey}\` and redrive`,
       cause,
     );
   }

@@ -56,6 +56,8 @@ describe('the bundle’s MIME type table (mail-mime-types)', () => {
     const bundled = execFileSync(process.execPath, [bundle.outfile], { encoding: 'utf8' });
     const fromSource = await rawMails();
     expect(fromSource).toContain('Content-Type: text/html; charset=utf-8');
+    // The idempotency key's header, which SES keeps where it replaces the Message-ID.
+    expect(fromSource).toContain('\r\nX-Sidestep-Idempotency-Key: msg-0\r\n');
     expect(bundled).toBe(fromSource);
   }, 30_000);
 });

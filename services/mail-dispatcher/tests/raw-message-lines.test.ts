@@ -77,6 +77,7 @@ describe('the raw message of every mail', () => {
         locale,
         to: 'ops@example.com',
         jobId: 'j'.repeat(128),
+        idempotencyKey: TEXTS[text](256),
         params: longestParams(TEXTS[text])[template],
       });
       const longest = raw

@@ -153,6 +153,42 @@ describe('composeMail', () => {
     expect(c.messageId).not.toBe(a.messageId);
   });
 
+  // SES replaces a Message-ID with its own ("If you provide a Message-ID header, Amazon SES overrides
+  // the header with its own value") and keeps other headers:
+  // https://docs.aws.amazon.com/ses/latest/dg/header-fields.html
+  it('carries the idempotency key in X-Sidestep-Idempotency-Key, which SES keeps where it replaces the Message-ID', () => {
+    const byEnvelope = composeMail(
+      job({ template: 'export.failed', to: 'a@example.com', params: params['export.failed'] }, 'env-1'),
+      'from@example.com',
+    );
+    expect(byEnvelope.headers['X-Sidestep-Idempotency-Key']).toBe('env-1');
+    const byKey = composeMail(
+      job({
+        template: 'export.failed',
+        to: 'a@example.com',
+        params: params['export.failed'],
+        idempotencyKey: 'export.failed:exp_1:2',
+      }),
+      'from@example.com',
+    );
+    expect(byKey.headers['X-Sidestep-Idempotency-Key']).toBe('export.failed:exp_1:2');
+  });
+
+  it('writes a control character of the idempotency key as \\uXXXX in its header, so a key cannot inject a header', () => {
+    // The contract lets a key be any text of 1-256 characters; only the Message-ID used it before.
+    const mail = composeMail(
+      job({
+        template: 'export.failed',
+        to: 'a@example.com',
+        params: params['export.failed'],
+        idempotencyKey: 'k\r\nBcc: victim@example.com\u0000é',
+      }),
+      'from@example.com',
+    );
+    expect(mail.headers['X-Sidestep-Idempotency-Key']).toBe('k\\u000d\\u000aBcc: victim@example.com\\u0000é');
+    expect(mail.idempotencyKey).toBe('k\r\nBcc: victim@example.com\u0000é');
+  });
+
   it('sends to every listed recipient', () => {
     const mail = composeMail(
       job({

@@ -10,7 +10,13 @@ export interface OutgoingMail {
   readonly subject: string;
   readonly text: string;
   readonly html: string;
-  /** Deterministic per idempotency key, so a receiving server can recognise a duplicate. */
+  /**
+   * Deterministic per idempotency key: through an SMTP relay, which keeps it, two copies of one mail
+   * carry the same Message-ID. SES replaces it with its own ("If you provide a Message-ID header,
+   * Amazon SES overrides the header with its own value",
+   * https://docs.aws.amazon.com/ses/latest/dg/header-fields.html): there the
+   * `X-Sidestep-Idempotency-Key` header is what names the mail's key.
+   */
   readonly messageId: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly idempotencyKey: string;
@@ -23,6 +29,22 @@ export function idempotencyKeyOf(job: MailSendJob): string {
 
 const LINE_BREAK = /[\r\n]/;
 
+/** The header that carries a mail's idempotency key into the provider's records and the recipient's copy. */
+const IDEMPOTENCY_KEY_HEADER = 'X-Sidestep-Idempotency-Key';
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/g;
+
+/**
+ * The idempotency key as its header carries it: the contract lets a key be any text of 1-256
+ * characters, so a control character is written `\uXXXX` (CR/LF would be header injection, and the
+ * mail was sent with such a key before the header existed). Anything else is the key as is;
+ * nodemailer sends non-ASCII as RFC 2047 encoded words, which a mail client shows decoded.
+ */
+function headerText(key: string): string {
+  return key.replace(CONTROL_CHARACTER, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /**
  * Renders a mail job into an outgoing mail. Every header value is checked for CR/LF even though the
  * contract already refuses them in params: a template can combine values, and a header is where an
@@ -33,7 +55,11 @@ export function composeMail(job: MailSendJob, from: string): OutgoingMail {
   const rendered = renderTemplate(payload.template, payload.locale, payload.params as never);
   const to = Array.isArray(payload.to) ? payload.to : [payload.to];
   const key = idempotencyKeyOf(job);
-  const headers: Record<string, string> = { 'X-Sidestep-Template': payload.template };
+  // SES keeps headers it does not set itself, where it replaces the Message-ID (see messageId).
+  const headers: Record<string, string> = {
+    'X-Sidestep-Template': payload.template,
+    [IDEMPOTENCY_KEY_HEADER]: headerText(key),
+  };
   if (payload.jobId) headers['X-Sidestep-Job-Id'] = payload.jobId;
 
   const check = (header: string, value: string, field: string) => {
