@@ -52,6 +52,19 @@ describe('renderTemplate', () => {
     );
   });
 
+  it('says "1 row" and "0 rows" / "2 rows" in an English export mail, as the import mail does', () => {
+    const rows = (count: number) =>
+      renderTemplate('export.ready', 'en', { ...params['export.ready'], rows: count });
+    expect(rows(1).text).toContain('Your export of 1 row is ready.');
+    expect(rows(1).html).toContain('Your export of 1 row is ready.');
+    expect(rows(0).text).toContain('Your export of 0 rows is ready.');
+    expect(rows(2).html).toContain('Your export of 2 rows is ready.');
+    // Japanese counts with 件, singular or not.
+    expect(renderTemplate('export.ready', 'ja', { ...params['export.ready'], rows: 1 }).text).toContain(
+      '1 件のエクスポートの準備ができました。',
+    );
+  });
+
   it('escapes every param in HTML but keeps the text part literal', () => {
     const hostile = { jobId: 'imp_1', fileName: 'a.csv', reason: '<script>alert("x")</script> & \'more\'' };
     const mail = renderTemplate('import.failed', 'en', hostile);

@@ -88,15 +88,16 @@ const TEMPLATES: { readonly [T in MailTemplateName]: Template<T> } = {
   'export.ready': {
     en: (p, { n, date }) => {
       const until = p.downloadExpiresAt ? date(p.downloadExpiresAt) : undefined;
+      const ready = `Your export of ${n(p.rows)} ${p.rows === 1 ? 'row' : 'rows'} is ready.`;
       return {
         subject: 'Your export is ready',
         lines: [
-          `Your export of ${n(p.rows)} rows is ready.`,
+          ready,
           `Download: ${p.downloadUrl}`,
           ...(until ? [`The link works until ${until}.`] : []),
           `Job: ${p.jobId}`,
         ],
-        body: html`<p>Your export of ${n(p.rows)} rows is ready.</p><p><a href="${p.downloadUrl}">Download the file</a></p>${until ? html`<p>The link works until ${until}.</p>` : html``}<p>Job: <code>${p.jobId}</code></p>`,
+        body: html`<p>${ready}</p><p><a href="${p.downloadUrl}">Download the file</a></p>${until ? html`<p>The link works until ${until}.</p>` : html``}<p>Job: <code>${p.jobId}</code></p>`,
       };
     },
     ja: (p, { n, date }) => {
