@@ -58,6 +58,7 @@ describe('the bundle’s MIME type table (mail-mime-types)', () => {
     expect(fromSource).toContain('Content-Type: text/html; charset=utf-8');
     // The idempotency key's header, which SES keeps where it replaces the Message-ID.
     expect(fromSource).toContain('\r\nX-Sidestep-Idempotency-Key: msg-0\r\n');
+    expect(fromSource).toMatch(/^Auto-Submitted: auto-generated\r$/m);
     expect(bundled).toBe(fromSource);
   }, 30_000);
 });

@@ -202,6 +202,20 @@ describe('composeMail', () => {
     expect(mail.idempotencyKey).toBe('k\r\nBcc: victim@example.com\u0000é');
   });
 
+  // RFC 3834 section 5: an automatic responder must not answer a message marked auto-generated.
+  // SES takes the header (listed among the fields that may appear once,
+  // https://docs.aws.amazon.com/ses/latest/dg/header-fields.html).
+  it.each(MAIL_TEMPLATE_NAMES)(
+    'marks the %s mail Auto-Submitted: auto-generated, so vacation responders do not answer it',
+    (template) => {
+      const mail = composeMail(
+        job({ template, to: 'a@example.com', params: params[template] }),
+        'from@example.com',
+      );
+      expect(mail.headers['Auto-Submitted']).toBe('auto-generated');
+    },
+  );
+
   it('sends to every listed recipient', () => {
     const mail = composeMail(
       job({

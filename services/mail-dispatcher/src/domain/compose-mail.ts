@@ -57,6 +57,10 @@ export function composeMail(job: MailSendJob, from: string): OutgoingMail {
   const key = idempotencyKeyOf(job);
   // SES keeps headers it does not set itself, where it replaces the Message-ID (see messageId).
   const headers: Record<string, string> = {
+    // Every sidestep mail is sent by a machine: RFC 3834 section 5 asks automatic responders
+    // (vacation replies) not to answer it. SES takes the field (it may appear once:
+    // https://docs.aws.amazon.com/ses/latest/dg/header-fields.html).
+    'Auto-Submitted': 'auto-generated',
     'X-Sidestep-Template': payload.template,
     [IDEMPOTENCY_KEY_HEADER]: headerText(key),
   };
