@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { buildApp } from 'fauxqs';
 import type { EndpointAuthorizer } from './endpoint-authorizer.ts';
 import { memoryFauxqsStores, persistentFauxqsStores } from './fauxqs-stores.ts';
@@ -26,6 +27,9 @@ export const LOCAL_REGION = 'us-east-1';
 /** The account id fauxqs puts in every ARN and queue URL. */
 export const LOCAL_ACCOUNT_ID = '000000000000';
 
+/** The file in `dataDir` that keeps DLQ redrives (message move tasks). */
+const MESSAGE_MOVE_TASKS_FILE = 'message-move-tasks.json';
+
 /** The largest object one S3 PutObject may upload (5 GiB). */
 const S3_MAX_PUT_OBJECT_BYTES = 5 * 1024 ** 3;
 
@@ -42,7 +46,8 @@ export interface AwsEndpointOptions {
   readonly authorize?: EndpointAuthorizer;
   /**
    * Where queues, messages (with their receive state), buckets and objects are kept (fauxqs's
-   * SQLite persistence, `<dataDir>/fauxqs.db`), so a restart on the same directory resumes them.
+   * SQLite persistence, `<dataDir>/fauxqs.db`), and DLQ redrives (`message-move-tasks.json`), so a
+   * restart on the same directory resumes them: a move task that was RUNNING runs on.
    * @default in memory: everything is gone when the process ends
    */
   readonly dataDir?: string;
@@ -142,7 +147,11 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   let functionUrls: ((name: string, request: FunctionUrlRequest) => Promise<FunctionUrlResponse>) | undefined;
   let sequence = 0;
   // DLQ redrive (StartMessageMoveTask, ...), which fauxqs lacks, moving messages through its own API.
-  const moveTasks = createMessageMoveTasks(injectSqs(app));
+  // Kept with the queues, so a redrive cut off by a stop or a crash finishes after the restart, as
+  // on AWS, where the task runs inside SQS whatever its caller does.
+  const moveTasks = createMessageMoveTasks(injectSqs(app), {
+    ...(options.dataDir !== undefined ? { file: join(options.dataDir, MESSAGE_MOVE_TASKS_FILE) } : {}),
+  });
 
   // IAM first: fastify runs preHandler hooks in the order they are added, so this one decides before
   // the function URL and JSON API hooks below, and before fauxqs's SQS and S3 handlers.
@@ -291,6 +300,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   if (!address || typeof address === 'string') throw new Error('fauxqs is not listening on a TCP port');
   const port = address.port;
   url = `http://${host}:${port}`;
+  await moveTasks.resume();
 
   return {
     url,

@@ -8,7 +8,10 @@ import type { LastFiredStore } from './scheduler.ts';
  * where the last run stopped (or was killed).
  */
 export const LOCAL_STATE = {
-  /** SQS and S3: queues, messages with their receive state, DLQs, buckets, objects (fauxqs SQLite). */
+  /**
+   * SQS and S3: queues, messages with their receive state, DLQs, buckets, objects (fauxqs SQLite),
+   * and DLQ redrives (message move tasks, `message-move-tasks.json`).
+   */
   aws: 'aws',
   /** Step Functions executions and their history (JSON lines). */
   executions: join('step-functions', 'executions.jsonl'),
@@ -30,24 +33,37 @@ export async function clearLocalCloudState(stateDir: string): Promise<void> {
 }
 
 /**
- * When each schedule last fired, in a JSON file rewritten (to a temporary file, then renamed over
- * it) at every firing, so a crash leaves the old or the new file, never half of one.
+ * The JSON value kept in `file` by {@link writeStateFile}; `undefined` when there is no such file
+ * (a first start, or one after `--fresh`).
  */
-export function lastFiredFile(file: string): LastFiredStore {
-  const times = new Map<string, Date>();
+export function readStateFile(file: string): unknown {
   try {
-    const saved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
-    for (const [name, at] of Object.entries(saved)) times.set(name, new Date(at));
+    return JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
   }
+}
+
+/**
+ * Writes `value` as JSON to `file` (to a temporary file, then renamed over it), so a crash leaves
+ * the old or the new file, never half of one.
+ */
+export function writeStateFile(file: string, value: unknown): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(`${file}.tmp`, JSON.stringify(value));
+  renameSync(`${file}.tmp`, file);
+}
+
+/** When each schedule last fired, in a JSON file rewritten ({@link writeStateFile}) at every firing. */
+export function lastFiredFile(file: string): LastFiredStore {
+  const saved = (readStateFile(file) ?? {}) as Record<string, string>;
+  const times = new Map<string, Date>(Object.entries(saved).map(([name, at]) => [name, new Date(at)]));
   return {
     get: (name) => times.get(name),
     set(name, scheduledTime) {
       times.set(name, scheduledTime);
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(`${file}.tmp`, JSON.stringify(Object.fromEntries(times)));
-      renameSync(`${file}.tmp`, file);
+      writeStateFile(file, Object.fromEntries(times));
     },
   };
 }

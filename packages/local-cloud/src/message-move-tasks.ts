@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readStateFile, writeStateFile } from './local-state.ts';
 import { type SqsOperation, type SqsOperationHandler, xmlFields } from './sqs-operations.ts';
 
 /** Calls an SQS action in-process (JSON protocol shapes); throws an error named with the AWS code. */
@@ -11,8 +12,25 @@ export type MessageMoveTaskStatus = 'RUNNING' | 'COMPLETED' | 'CANCELLED' | 'FAI
 /** The three DLQ-redrive operations fauxqs lacks, served by {@link createMessageMoveTasks}. */
 export interface MessageMoveTasks {
   readonly operations: ReadonlyMap<string, SqsOperation>;
-  /** Cancels every running task and waits for it to let go of its messages. */
+  /**
+   * Runs on the tasks a stop (or a crash) of the last run left RUNNING in the state file, from the
+   * counts it kept. Call it once the SQS API can be called.
+   */
+  resume(): Promise<void>;
+  /**
+   * Pauses every running task (it stays RUNNING in the state file, for {@link resume}; in memory
+   * it is cancelled) and waits for it to let go of its messages.
+   */
   stop(): Promise<void>;
+}
+
+/** Options of {@link createMessageMoveTasks}. */
+export interface MessageMoveTasksOptions {
+  /**
+   * The JSON file the tasks are kept in (rewritten at every change), so that a restart lists them
+   * and resumes the running ones. @default in memory: a stop ends running tasks, a restart forgets all
+   */
+  readonly file?: string;
 }
 
 // Errors are named with AWS's codes and carry its messages, as recorded against SQS
@@ -51,7 +69,8 @@ export class MissingParameterError extends Error {
   }
 }
 
-interface MoveTask {
+/** A task as the state file keeps it (JSON: `undefined` fields are left out). */
+interface SavedMoveTask {
   readonly taskHandle: string;
   readonly sourceArn: string;
   /** As given; `undefined` moves each message back to the queue it was dead-lettered from. */
@@ -60,6 +79,12 @@ interface MoveTask {
   readonly maxNumberOfMessagesPerSecond: number | undefined;
   readonly toMove: number;
   readonly startedTimestamp: number;
+  readonly status: MessageMoveTaskStatus;
+  readonly moved: number;
+  readonly failureReason?: string;
+}
+
+interface MoveTask extends Omit<SavedMoveTask, 'status' | 'moved' | 'failureReason'> {
   status: MessageMoveTaskStatus;
   moved: number;
   failureReason?: string;
@@ -71,6 +96,8 @@ interface MoveTask {
 const KEPT_TASKS_PER_SOURCE = 10;
 /** How long a message being moved stays invisible in the DLQ. */
 const MOVE_VISIBILITY_TIMEOUT_SECONDS = 30;
+/** How often a task waiting for in-flight messages to come back looks again. */
+const IN_FLIGHT_POLL_MS = 1000;
 
 /**
  * SQS DLQ redrive: `StartMessageMoveTask`, `ListMessageMoveTasks`, `CancelMessageMoveTask`, as AWS
@@ -83,8 +110,19 @@ const MOVE_VISIBILITY_TIMEOUT_SECONDS = 30;
  * DestinationArn, moves each back there. fauxqs keeps no such record, so the default destination
  * is the one queue whose RedrivePolicy names the DLQ; when several do, DestinationArn is required.
  */
-export function createMessageMoveTasks(sqs: SqsCall): MessageMoveTasks {
+export function createMessageMoveTasks(
+  sqs: SqsCall,
+  options: MessageMoveTasksOptions = {},
+): MessageMoveTasks {
   const tasksBySource = new Map<string, MoveTask[]>();
+
+  const save = () => {
+    if (options.file === undefined) return;
+    const saved: SavedMoveTask[] = [...tasksBySource.values()]
+      .flat()
+      .map(({ done: _done, cancel: _cancel, ...task }) => task);
+    writeStateFile(options.file, saved);
+  };
 
   const queueUrl = async (arn: string, field: string): Promise<string> => {
     const name = /^arn:aws:sqs:[^:]+:\d{12}:([\w.-]+)$/.exec(arn)?.[1];
@@ -113,6 +151,7 @@ export function createMessageMoveTasks(sqs: SqsCall): MessageMoveTasks {
   const run = async (task: MoveTask, sourceUrl: string): Promise<void> => {
     const pauseMs = task.maxNumberOfMessagesPerSecond ? 1000 / task.maxNumberOfMessagesPerSecond : 0;
     const signal = task.cancel.signal;
+    let lastReceived = Date.now();
     while (!signal.aborted && task.moved < task.toMove) {
       const received = await sqs('ReceiveMessage', {
         QueueUrl: sourceUrl,
@@ -125,8 +164,15 @@ export function createMessageMoveTasks(sqs: SqsCall): MessageMoveTasks {
         ReceiptHandle: string;
         MessageAttributes?: Record<string, unknown>;
       }[];
-      // Fewer messages than counted at the start: someone else consumed them.
-      if (messages.length === 0) break;
+      if (messages.length === 0) {
+        // Fewer messages than counted at the start: someone else consumed them, unless some are
+        // in flight: those a run killed midway had received come back after their visibility timeout.
+        if (Date.now() - lastReceived > MOVE_VISIBILITY_TIMEOUT_SECONDS * 1000) break;
+        if (!(await inFlight(sourceUrl))) break;
+        await sleep(IN_FLIGHT_POLL_MS, undefined, { signal }).catch(() => undefined);
+        continue;
+      }
+      lastReceived = Date.now();
       for (const [index, message] of messages.entries()) {
         if (signal.aborted) {
           await release(sourceUrl, messages.slice(index));
@@ -143,14 +189,36 @@ export function createMessageMoveTasks(sqs: SqsCall): MessageMoveTasks {
           const code = (error as Error).name;
           task.failureReason = `AWS.SimpleQueueService.${code === 'QueueDoesNotExist' ? 'NonExistentQueue' : code}`;
           await release(sourceUrl, messages.slice(index));
+          save();
           return;
         }
         await sqs('DeleteMessage', { QueueUrl: sourceUrl, ReceiptHandle: message.ReceiptHandle });
         task.moved += 1;
+        save();
         if (pauseMs > 0) await sleep(pauseMs, undefined, { signal }).catch(() => undefined);
       }
     }
-    if (task.status === 'RUNNING') task.status = 'COMPLETED';
+    // Aborted by stop(): paused, still RUNNING (in the file, for resume()).
+    if (task.status === 'RUNNING' && !signal.aborted) task.status = 'COMPLETED';
+    save();
+  };
+
+  /** Whether the queue has messages in flight (received, not deleted, not yet visible again). */
+  const inFlight = async (url: string): Promise<boolean> => {
+    const { Attributes } = (await sqs('GetQueueAttributes', {
+      QueueUrl: url,
+      AttributeNames: ['ApproximateNumberOfMessagesNotVisible'],
+    })) as { Attributes?: Record<string, string> };
+    return Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) > 0;
+  };
+
+  /** Starts `task` (new or resumed) in the background; its failure is recorded on it. */
+  const launch = (task: MoveTask, sourceUrl: string) => {
+    task.done = run(task, sourceUrl).catch((error: Error) => {
+      task.status = 'FAILED';
+      task.failureReason = error.name;
+      save();
+    });
   };
 
   /** Makes received but unmoved messages visible in the DLQ again at once. */
@@ -223,11 +291,9 @@ export function createMessageMoveTasks(sqs: SqsCall): MessageMoveTasks {
       done: Promise.resolve(),
       cancel: new AbortController(),
     };
-    task.done = run(task, sourceUrl).catch((error: Error) => {
-      task.status = 'FAILED';
-      task.failureReason = error.name;
-    });
     tasksBySource.set(sourceArn, [task, ...tasks].slice(0, KEPT_TASKS_PER_SOURCE));
+    save();
+    launch(task, sourceUrl);
     return { TaskHandle: task.taskHandle };
   };
 
@@ -288,6 +354,7 @@ export function createMessageMoveTasks(sqs: SqsCall): MessageMoveTasks {
     task.status = 'CANCELLED';
     task.cancel.abort();
     await task.done;
+    save();
     return { ApproximateNumberOfMessagesMoved: task.moved };
   };
 
@@ -310,13 +377,32 @@ export function createMessageMoveTasks(sqs: SqsCall): MessageMoveTasks {
       ],
       ['CancelMessageMoveTask', { handler: cancel }],
     ]),
-    async stop() {
+    async resume() {
+      if (options.file === undefined) return;
+      const saved = (readStateFile(options.file) ?? []) as SavedMoveTask[];
+      for (const entry of saved) {
+        const task: MoveTask = { ...entry, done: Promise.resolve(), cancel: new AbortController() };
+        tasksBySource.set(task.sourceArn, [...(tasksBySource.get(task.sourceArn) ?? []), task]);
+      }
       const running = [...tasksBySource.values()].flat().filter((task) => task.status === 'RUNNING');
       for (const task of running) {
-        task.status = 'CANCELLED';
-        task.cancel.abort();
+        let sourceUrl: string;
+        try {
+          sourceUrl = await queueUrl(task.sourceArn, 'SourceArn');
+        } catch {
+          task.status = 'FAILED';
+          task.failureReason = 'AWS.SimpleQueueService.NonExistentQueue';
+          continue;
+        }
+        launch(task, sourceUrl);
       }
+      save();
+    },
+    async stop() {
+      const running = [...tasksBySource.values()].flat().filter((task) => task.status === 'RUNNING');
+      for (const task of running) task.cancel.abort();
       await Promise.all(running.map((task) => task.done));
+      save();
     },
   };
 }

@@ -1,15 +1,19 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   CancelMessageMoveTaskCommand,
   CreateQueueCommand,
   ListMessageMoveTasksCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
+  SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { rejectionOf } from '@sidestep/contracts/testing';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/aws-endpoint.ts';
-import { messagesIn, useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { localClientConfig, messagesIn, useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 
 const local = useSqsEndpoint();
 
@@ -250,5 +254,94 @@ describe('StartMessageMoveTask', () => {
     expect(await refused.text()).toContain(
       '<Code>InvalidParameterValue</Code><Message>Source queue must be configured as a Dead Letter Queue.</Message>',
     );
+  });
+});
+
+// On AWS a move task runs inside SQS, whatever its caller does, and ListMessageMoveTasks lists the
+// most recent ones (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasks.html):
+// the local cloud stopping and starting again on the same state must not end or forget one.
+describe('message move tasks across a restart of the endpoint', () => {
+  let dataDir: string;
+
+  beforeEach(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'move-tasks-'));
+  });
+
+  afterEach(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  /** An endpoint on `dataDir` with a client; `queues` creates `restart` and `restart-dlq` (again). */
+  async function startOnDataDir() {
+    const endpoint = await startAwsEndpoint({ port: 0, dataDir });
+    const sqs = new SQSClient(localClientConfig(endpoint.url));
+    const dlq = await sqs.send(new CreateQueueCommand({ QueueName: 'restart-dlq' }));
+    const queue = await sqs.send(
+      new CreateQueueCommand({
+        QueueName: 'restart',
+        Attributes: {
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: arnOf('restart-dlq'), maxReceiveCount: 1 }),
+        },
+      }),
+    );
+    const stop = async () => {
+      sqs.destroy();
+      await endpoint.stop();
+    };
+    return { sqs, stop, url: queue.QueueUrl as string, dlqUrl: dlq.QueueUrl as string };
+  }
+
+  it('resumes a running task after a stop with its counts, finishes it and lists it', async () => {
+    const dlqArn = arnOf('restart-dlq');
+    const first = await startOnDataDir();
+    for (let i = 0; i < 6; i += 1) {
+      await first.sqs.send(new SendMessageCommand({ QueueUrl: first.dlqUrl, MessageBody: `dead-${i}` }));
+    }
+    const { TaskHandle } = await first.sqs.send(
+      new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 4 }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await first.stop();
+
+    const second = await startOnDataDir();
+    try {
+      const { Results } = await second.sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn }));
+      expect(Results).toHaveLength(1);
+      const resumed = Results?.[0];
+      expect(resumed).toMatchObject({
+        Status: 'RUNNING',
+        TaskHandle,
+        SourceArn: dlqArn,
+        MaxNumberOfMessagesPerSecond: 4,
+        ApproximateNumberOfMessagesToMove: 6,
+      });
+      // 4 a second for 0.6 s: some moved before the stop, and that count is kept.
+      expect(resumed?.ApproximateNumberOfMessagesMoved).toBeGreaterThanOrEqual(2);
+      expect(resumed?.ApproximateNumberOfMessagesMoved).toBeLessThan(6);
+      const deadline = Date.now() + 10_000;
+      let task = resumed;
+      while (task?.Status === 'RUNNING' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        task = (await second.sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn }))).Results?.[0];
+      }
+      expect(task).toMatchObject({
+        Status: 'COMPLETED',
+        ApproximateNumberOfMessagesMoved: 6,
+        ApproximateNumberOfMessagesToMove: 6,
+      });
+      expect(await messagesIn(second.sqs, second.dlqUrl)).toBe(0);
+      expect(await messagesIn(second.sqs, second.url)).toBe(6);
+    } finally {
+      await second.stop();
+    }
+    // A finished task is listed after the next restart too, and does not run again.
+    const third = await startOnDataDir();
+    try {
+      const { Results } = await third.sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn }));
+      expect(Results?.map((r) => [r.Status, r.ApproximateNumberOfMessagesMoved])).toEqual([['COMPLETED', 6]]);
+      expect(await messagesIn(third.sqs, third.url)).toBe(6);
+    } finally {
+      await third.stop();
+    }
   });
 });
