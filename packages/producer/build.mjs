@@ -1,8 +1,9 @@
 // Builds the producer client for other teams' apps: dist/index.js (ESM for Node >= 20, with
-// @sidestep/contracts and p-limit bundled in; @aws-sdk/client-s3, @aws-sdk/client-sqs and zod stay dependencies) and its type
-// declarations under dist/types (the contracts' declarations included, so the types need nothing
-// private). Plain JavaScript, not build.ts: `prepare` runs it during `pnpm install` and `npm pack`
-// under whichever Node runs the install, which may be the system Node 20 (no TypeScript stripping).
+// @sidestep/contracts, p-limit and @smithy/core/retry's error classification bundled in;
+// @aws-sdk/client-s3, @aws-sdk/client-sqs and zod stay dependencies) and its type declarations
+// under dist/types (the contracts' declarations included, so the types need nothing private).
+// Plain JavaScript, not build.ts: `prepare` runs it during `pnpm install` and `npm pack` under
+// whichever Node runs the install, which may be the system Node 20 (no TypeScript stripping).
 import { spawnSync } from 'node:child_process';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';

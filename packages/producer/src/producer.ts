@@ -8,6 +8,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { ContractValidationError, type Job, type JobInput, messageSize, parseJob } from '@sidestep/contracts';
+import { isThrottlingError } from '@smithy/core/retry';
 import pLimit from 'p-limit';
 import {
   type ClaimCheckTarget,
@@ -23,6 +24,7 @@ export type EnqueueResult =
   | {
       readonly status: 'failed';
       readonly id: string;
+      /** The SendMessageBatch calls that carried this message (not the SDK's HTTP retries of each). */
       readonly attempts: number;
       readonly code: string;
       readonly message: string;
@@ -36,7 +38,11 @@ export interface ProducerOptions {
   readonly sqs?: SQSClient;
   /** SendMessageBatch calls in flight at once. @default 4 */
   readonly concurrency?: number;
-  /** Attempts per message, counting the first, for entries SQS failed without the sender's fault. @default 4 */
+  /**
+   * SendMessageBatch calls per message, counting the first, while SQS fails it without the sender's
+   * fault (throttling, a 5xx, a network error). Each call is itself up to the SQSClient's own
+   * `maxAttempts` HTTP requests (3 by default). @default 4
+   */
   readonly maxAttempts?: number;
   /** Base delay of the exponential backoff with full jitter between attempts. @default 100 ms */
   readonly baseDelayMs?: number;
@@ -193,19 +199,20 @@ export class Producer {
         const messageId = sent.get(id);
         if (messageId !== undefined) return { item, ok: true as const, messageId };
         const error = failed.get(id);
+        const code = error?.Code ?? 'MissingFromResponse';
         return {
           item,
           ok: false as const,
-          code: error?.Code ?? 'MissingFromResponse',
+          code,
           message: error?.Message ?? 'SQS returned no result for this entry',
-          senderFault: error?.SenderFault ?? false,
+          // An entry SQS throttled is retried whatever its SenderFault says.
+          senderFault: (error?.SenderFault ?? false) && !isThrottling({ name: code }),
         };
       });
     } catch (error) {
-      // The whole call failed (throttling, network, credentials). The SDK already retried it with its
-      // own policy; a client-side error (4xx) is the sender's fault and is not retried here.
-      const fault = error as { name?: string; message?: string; $fault?: string };
-      const senderFault = fault.$fault === 'client';
+      // The whole call failed (throttling, network, credentials), after the SDK's own retries.
+      const fault = error as { name?: string; message?: string };
+      const senderFault = isSenderFault(error);
       return batch.map((item) => ({
         item,
         ok: false as const,
@@ -215,6 +222,30 @@ export class Producer {
       }));
     }
   }
+}
+
+type SdkError = Parameters<typeof isThrottlingError>[0];
+
+/**
+ * SQS's throttling answers beside those the SDK knows (RequestThrottled, HTTP 429,
+ * `$retryable.throttling`): KmsThrottled and OverLimit, limits that pass with time
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html).
+ */
+const SQS_THROTTLING_CODES: ReadonlySet<string> = new Set(['KmsThrottled', 'OverLimit']);
+
+/** Whether an error (or a failed entry's code, as `name`) says the service throttled the request. */
+function isThrottling(error: Pick<SdkError, 'name' | '$metadata' | '$retryable'>): boolean {
+  return isThrottlingError(error as SdkError) || SQS_THROTTLING_CODES.has(error.name);
+}
+
+/**
+ * Whether a failed call was the sender's fault, so that sending it again as it is cannot pass: a
+ * client error (`$fault: 'client'`, a 4xx) that is not throttling. SQS answers throttling with HTTP
+ * 400, so the SDK marks it a client error, but the same request sent later passes.
+ */
+function isSenderFault(error: unknown): boolean {
+  const fault = error as Partial<SdkError> | undefined;
+  return fault?.$fault === 'client' && !isThrottling({ ...fault, name: fault.name ?? '' });
 }
 
 /** Splits messages into SendMessageBatch requests: at most 10 entries and 1 MiB of messages each. */

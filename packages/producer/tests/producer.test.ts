@@ -1,10 +1,15 @@
+import { Readable } from 'node:stream';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
+  KmsThrottled,
+  OverLimit,
   ReceiveMessageCommand,
+  RequestThrottled,
   SendMessageBatchCommand,
   SendMessageCommand,
-  type SQSClient,
+  SQSClient,
+  SQSServiceException,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MailSendJob, validate } from '@sidestep/contracts';
@@ -261,5 +266,138 @@ describe('Producer', () => {
       baseDelayMs: 1,
     }).enqueue([mail(0)]);
     expect(result).toMatchObject({ status: 'failed', attempts: 3, code: 'InternalError' });
+  });
+
+  describe('throttling', () => {
+    // SendMessageBatch answers RequestThrottled and KmsThrottled (HTTP 400, so the SDK marks them
+    // $fault 'client'), https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html;
+    // they pass when sent again later, so they are not the sender's fault.
+    const throttles = {
+      RequestThrottled: () => new RequestThrottled({ message: 'Rate exceeded', $metadata: {} }),
+      KmsThrottled: () => new KmsThrottled({ message: 'KMS rate exceeded', $metadata: {} }),
+      OverLimit: () => new OverLimit({ message: 'limit', $metadata: {} }),
+      '$retryable.throttling': () =>
+        Object.assign(new SQSServiceException({ name: 'SomeNewThrottle', $fault: 'client', $metadata: {} }), {
+          $retryable: { throttling: true },
+        }),
+    };
+    it.each(Object.entries(throttles))(
+      'retries a SendMessageBatch refused with %s with its own backoff, as not the sender fault',
+      async (_name, throttle) => {
+        const queueUrl = await queue('producer-throttled');
+        let calls = 0;
+        const throttling = {
+          send: async (command: SendMessageBatchCommand) => {
+            calls += 1;
+            if (calls <= 2) throw throttle();
+            return sqs.send(command);
+          },
+        } as unknown as SQSClient;
+        const [result] = await new Producer({ queueUrl, sqs: throttling, baseDelayMs: 1 }).enqueue([mail(0)]);
+        expect(result).toMatchObject({ status: 'sent', attempts: 3 });
+        expect(await drain(queueUrl)).toHaveLength(1);
+      },
+    );
+
+    it('reports a batch throttled on every attempt as failed, not the sender fault, after maxAttempts calls', async () => {
+      const throttled = {
+        send: async () => Promise.reject(throttles.KmsThrottled()),
+      } as unknown as SQSClient;
+      const [result] = await new Producer({
+        queueUrl: 'http://unused',
+        sqs: throttled,
+        maxAttempts: 3,
+        baseDelayMs: 1,
+      }).enqueue([mail(0)]);
+      expect(result).toEqual({
+        status: 'failed',
+        id: 'mail-0',
+        attempts: 3,
+        code: 'KmsThrottled',
+        message: 'KMS rate exceeded',
+        senderFault: false,
+      });
+    });
+
+    it('counts its own SendMessageBatch calls in attempts, not the SDK retries of each', async () => {
+      // What SQS answers a throttled request on the wire (AWS JSON 1.0), every time.
+      let httpRequests = 0;
+      const requestHandler = {
+        handle: async () => {
+          httpRequests += 1;
+          const body = JSON.stringify({
+            __type: 'com.amazonaws.sqs#RequestThrottled',
+            message: 'Rate exceeded',
+          });
+          return {
+            response: {
+              statusCode: 400,
+              reason: 'Bad Request',
+              headers: {
+                'content-type': 'application/x-amz-json-1.0',
+                'x-amzn-query-error': 'RequestThrottled;Sender',
+              },
+              body: Readable.from([Buffer.from(body)]),
+            },
+          };
+        },
+      };
+      const throttled = new SQSClient({
+        region: 'us-east-1',
+        endpoint: 'http://127.0.0.1:1',
+        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+        requestHandler,
+        maxAttempts: 2,
+      });
+      const [result] = await new Producer({
+        queueUrl: 'http://127.0.0.1:1/000000000000/q',
+        sqs: throttled,
+        maxAttempts: 2,
+        baseDelayMs: 1,
+      }).enqueue([mail(0)]);
+      expect(result).toMatchObject({
+        status: 'failed',
+        attempts: 2,
+        code: 'RequestThrottled',
+        senderFault: false,
+      });
+      expect(httpRequests).toBe(4);
+    });
+
+    // Each failed entry says whether it was the sender's fault,
+    // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_BatchResultErrorEntry.html;
+    // a throttled entry is retried whatever its SenderFault says.
+    it('retries an entry failed with a throttling code even when SQS marks it SenderFault', async () => {
+      const queueUrl = await queue('producer-entry-throttled');
+      let calls = 0;
+      const throttling = {
+        send: async (command: SendMessageBatchCommand) => {
+          calls += 1;
+          if (calls > 1) return sqs.send(command);
+          const [first, ...rest] = command.input.Entries ?? [];
+          const sent = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: [first!] }));
+          return {
+            Successful: sent.Successful,
+            Failed: rest.map((entry) => ({
+              Id: entry.Id,
+              Code: entry.Id === '1' ? 'RequestThrottled' : 'KmsThrottled',
+              SenderFault: true,
+              Message: 'slow down',
+            })),
+          };
+        },
+      } as unknown as SQSClient;
+      const results = await new Producer({ queueUrl, sqs: throttling, baseDelayMs: 1 }).enqueue([
+        mail(0),
+        mail(1),
+        mail(2),
+      ]);
+      expect(results.map((result) => [result.status, (result as { attempts?: number }).attempts])).toEqual([
+        ['sent', 1],
+        ['sent', 2],
+        ['sent', 2],
+      ]);
+      expect(await drain(queueUrl)).toHaveLength(3);
+    });
   });
 });
