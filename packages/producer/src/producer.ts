@@ -127,14 +127,29 @@ export class Producer {
       }
     });
 
+    let queue = pending;
     const claimCheck = this.#claimCheck;
     if (claimCheck) {
+      // A job whose body could not be stored is reported failed (no SendMessageBatch carried it);
+      // the others go on. A body stored for a job whose send then fails is left to the bucket's
+      // lifecycle (see the README).
       await pLimit(this.#concurrency).map(pending, async (item) => {
-        item.message = await claimCheckIfLarge(item.message, this.#queueUrl, claimCheck);
+        try {
+          item.message = await claimCheckIfLarge(item.message, this.#queueUrl, claimCheck);
+        } catch (error) {
+          const failure = failureOf(error);
+          results[item.index] = {
+            status: 'failed',
+            id: item.job.id,
+            attempts: 0,
+            ...failure,
+            message: `storing its body in the claim-check bucket ${claimCheck.bucket} failed: ${failure.message}`,
+          };
+        }
       });
+      queue = pending.filter((item) => results[item.index] === undefined);
     }
 
-    let queue = pending;
     while (queue.length > 0) {
       const retry: Pending[] = [];
       await pLimit(this.#concurrency).map(chunk(queue), async (batch) => {
@@ -211,15 +226,8 @@ export class Producer {
       });
     } catch (error) {
       // The whole call failed (throttling, network, credentials), after the SDK's own retries.
-      const fault = error as { name?: string; message?: string };
-      const senderFault = isSenderFault(error);
-      return batch.map((item) => ({
-        item,
-        ok: false as const,
-        code: fault.name ?? 'Error',
-        message: fault.message ?? String(error),
-        senderFault,
-      }));
+      const failure = failureOf(error);
+      return batch.map((item) => ({ item, ok: false as const, ...failure }));
     }
   }
 }
@@ -236,6 +244,16 @@ const SQS_THROTTLING_CODES: ReadonlySet<string> = new Set(['KmsThrottled', 'Over
 /** Whether an error (or a failed entry's code, as `name`) says the service throttled the request. */
 function isThrottling(error: Pick<SdkError, 'name' | '$metadata' | '$retryable'>): boolean {
   return isThrottlingError(error as SdkError) || SQS_THROTTLING_CODES.has(error.name);
+}
+
+/** A thrown error (an SDK call's, after its own retries) as a failed result's fields. */
+function failureOf(error: unknown): { code: string; message: string; senderFault: boolean } {
+  const fault = error as { name?: unknown; message?: unknown } | undefined;
+  return {
+    code: typeof fault?.name === 'string' ? fault.name : 'Error',
+    message: typeof fault?.message === 'string' ? fault.message : String(error),
+    senderFault: isSenderFault(error),
+  };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
@@ -184,6 +185,50 @@ describe('Producer', () => {
       expect(pointer?.messageAttributes.ExtendedPayloadSize?.stringValue).toBe(
         String(Buffer.byteLength(JSON.stringify(storedJob))),
       );
+    });
+
+    it('reports a job whose upload failed as failed and still sends the others', async () => {
+      const queueUrl = await queue('producer-claim-upload-fails');
+      const large = (n: number) => ({
+        ...mail(n),
+        payload: { ...mail(n).payload, params: { jobId: `exp_${n}`, reason: 'r'.repeat(500) } },
+      });
+      // The bucket refuses the producer (a 403, the sender's fault), or S3 asks it to slow down (a
+      // 503: retrying later can pass).
+      const failing = {
+        send: async (command: { input: { Key?: string } }) => {
+          const slowDown = stored.length > 0;
+          stored.push(command.input.Key ?? '');
+          throw Object.assign(new Error(slowDown ? 'Please reduce your request rate.' : 'Access Denied'), {
+            name: slowDown ? 'SlowDown' : 'AccessDenied',
+            $fault: slowDown ? 'server' : 'client',
+            $metadata: { httpStatusCode: slowDown ? 503 : 403 },
+          });
+        },
+      } as unknown as S3Client;
+      const stored: string[] = [];
+      const producer = new Producer({
+        queueUrl,
+        sqs,
+        concurrency: 1,
+        claimCheck: { bucket: CLAIMS_BUCKET, s3: failing, thresholdBytes: 400 },
+      });
+      const results = await producer.enqueue([mail(1), large(2), mail(3), large(4)]);
+
+      expect(results).toEqual([
+        expect.objectContaining({ status: 'sent', id: 'mail-1' }),
+        {
+          status: 'failed',
+          id: 'mail-2',
+          attempts: 0,
+          code: 'AccessDenied',
+          message: `storing its body in the claim-check bucket ${CLAIMS_BUCKET} failed: Access Denied`,
+          senderFault: true,
+        },
+        expect.objectContaining({ status: 'sent', id: 'mail-3' }),
+        expect.objectContaining({ status: 'failed', id: 'mail-4', code: 'SlowDown', senderFault: false }),
+      ]);
+      expect((await drain(queueUrl)).map((body) => JSON.parse(body).id).sort()).toEqual(['mail-1', 'mail-3']);
     });
   });
 
