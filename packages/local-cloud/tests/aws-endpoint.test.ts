@@ -7,7 +7,14 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ListQueuesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import type { ObjectCreatedEvent } from '../src/object-created-event.ts';
@@ -153,6 +160,46 @@ describe('startAwsEndpoint', () => {
       expect((await sqs.send(new ListQueuesCommand({}))).$metadata.httpStatusCode).toBe(200);
     } finally {
       sfn.destroy();
+      sqs.destroy();
+    }
+  });
+
+  // GetQueueAttributes counts a message whose visibility timeout passed as available again, and a
+  // delayed one whose delay passed as available (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_GetQueueAttributes.html):
+  // the counts are the queue's now, not as of its last ReceiveMessage (a DLQ nobody receives from).
+  it('answers queue counts as of now, without a ReceiveMessage to bring them up to date', async () => {
+    const sqs = new SQSClient(localClientConfig(endpoint.url));
+    try {
+      const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'counts-now' }));
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'received' }));
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'delayed', DelaySeconds: 1 }));
+      const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl, VisibilityTimeout: 1 }));
+      expect(received.Messages?.[0]?.Body).toBe('received');
+      const counts = async () =>
+        (
+          await sqs.send(
+            new GetQueueAttributesCommand({
+              QueueUrl,
+              AttributeNames: [
+                'ApproximateNumberOfMessages',
+                'ApproximateNumberOfMessagesNotVisible',
+                'ApproximateNumberOfMessagesDelayed',
+              ],
+            }),
+          )
+        ).Attributes;
+      expect(await counts()).toEqual({
+        ApproximateNumberOfMessages: '0',
+        ApproximateNumberOfMessagesNotVisible: '1',
+        ApproximateNumberOfMessagesDelayed: '1',
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      expect(await counts()).toEqual({
+        ApproximateNumberOfMessages: '2',
+        ApproximateNumberOfMessagesNotVisible: '0',
+        ApproximateNumberOfMessagesDelayed: '0',
+      });
+    } finally {
       sqs.destroy();
     }
   });
