@@ -70,7 +70,8 @@ interface Pending {
  * SendMessageBatch (10 per call, within 1 MiB), keeps a bounded number of calls in flight, retries
  * entries that failed through no fault of the sender, and reports one result per message.
  *
- * Invalid jobs are never sent: their result is `invalid` with the field named.
+ * Invalid jobs are never sent: their result is `invalid` with the field named; so is a job whose
+ * id an earlier job of the same call has (`id`).
  */
 export class Producer {
   readonly #queueUrl: string;
@@ -105,10 +106,24 @@ export class Producer {
   ): Promise<EnqueueResult[]> {
     const results: EnqueueResult[] = new Array(jobs.length);
     const pending: Pending[] = [];
+    /** The input index of the job each id to be sent came from. */
+    const firstWithId = new Map<string, number>();
     jobs.forEach((input, index) => {
       const candidate = { id: randomUUID(), createdAt: new Date().toISOString(), ...input };
       try {
         const job = parseJob(candidate);
+        // An id names one job: a second job with it would reach the consumer as a duplicate of the
+        // first (skipped, or dead-lettered when it differs), so it is refused here instead.
+        const first = firstWithId.get(job.id);
+        if (first !== undefined) {
+          throw new ContractValidationError([
+            {
+              field: 'id',
+              message: `${JSON.stringify(job.id)} is also the id of job ${first} of this call; each job needs an id of its own`,
+            },
+          ]);
+        }
+        firstWithId.set(job.id, index);
         pending.push({
           index,
           job,

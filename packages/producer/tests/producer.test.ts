@@ -13,7 +13,7 @@ import {
   SQSServiceException,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { MailSendJob, validate } from '@sidestep/contracts';
+import { ContractValidationError, MailSendJob, validate } from '@sidestep/contracts';
 import { createSqsHandler, type SqsBatchHandler } from '@sidestep/runtime';
 import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
 import * as z from 'zod/mini';
@@ -244,6 +244,43 @@ describe('Producer', () => {
     if (invalid?.status === 'invalid') expect(invalid.error.field).toBe('payload.to');
     const bodies = await drain(queueUrl);
     expect(bodies.map((body) => JSON.parse(body).id).sort()).toEqual(['mail-0', 'mail-2']);
+  });
+
+  it('refuses a job whose id an earlier job of the same call has, naming the field id', async () => {
+    const queueUrl = await queue('producer-duplicate-ids');
+    const again = { ...mail(1), payload: { ...mail(1).payload, to: 'someone-else@example.com' } };
+    const invalidFirst = { ...mail(3), payload: { ...mail(3).payload, to: 'not-an-address' } };
+    const results = await new Producer({ queueUrl, sqs }).enqueue([
+      mail(1),
+      mail(2),
+      again,
+      invalidFirst,
+      mail(3),
+      mail(1),
+    ]);
+
+    expect(results.map((result) => result.status)).toEqual([
+      'sent',
+      'sent',
+      'invalid',
+      'invalid',
+      'sent',
+      'invalid',
+    ]);
+    for (const index of [2, 5]) {
+      const duplicate = results[index];
+      if (duplicate?.status !== 'invalid') throw new Error(`result ${index} is ${duplicate?.status}`);
+      expect(duplicate.id).toBe('mail-1');
+      expect(duplicate.error).toBeInstanceOf(ContractValidationError);
+      expect(duplicate.error.field).toBe('id');
+      expect(duplicate.error.message).toBe(
+        'id: "mail-1" is also the id of job 0 of this call; each job needs an id of its own',
+      );
+    }
+    // mail-3's first job was invalid and never sent: the one after it with its id is not a duplicate.
+    const bodies = await drain(queueUrl);
+    expect(bodies.map((body) => JSON.parse(body).id).sort()).toEqual(['mail-1', 'mail-2', 'mail-3']);
+    expect(bodies.map((body) => JSON.parse(body).payload.to)).not.toContain('someone-else@example.com');
   });
 
   it('assigns an id when the producer gives none', async () => {
