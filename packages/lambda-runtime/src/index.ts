@@ -24,4 +24,4 @@ export {
   RuntimeConfigurationError,
   runInterfaceClient,
 } from './runtime-interface-client.ts';
-export { runtimeInterfaceClientPath } from './sandbox.ts';
+export { exitWithParentFlags, killGroup, runtimeInterfaceClientPath } from './sandbox.ts';

@@ -101,6 +101,10 @@ export class Sandbox {
       cwd: config.bundleDir,
       env,
       stdio: config.onLog ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
+      // A process group of its own, so a terminal's Ctrl-C (SIGINT to the foreground group) does not
+      // end an invocation the host means to let finish; the host stops it, and it exits with the host
+      // (exitWithParentFlags).
+      detached: true,
     });
     const { onLog } = config;
     if (onLog) {
@@ -144,7 +148,7 @@ export class Sandbox {
     this.#stopping ??= (async () => {
       this.#reusable = false;
       clearTimeout(this.#initTimer);
-      if (this.#child.exitCode === null && this.#child.signalCode === null) this.#child.kill('SIGKILL');
+      if (this.#child.exitCode === null && this.#child.signalCode === null) killGroup(this.#child, 'SIGKILL');
       await this.#exited;
       await this.api.close();
       await rm(this.#tmpDir, { recursive: true, force: true });
@@ -205,6 +209,37 @@ function watchMemory(
 }
 
 /**
+ * Node flags that make a process spawned in a process group of its own (`detached`) exit, SIGKILLed,
+ * once its parent is gone (its parent pid changes when it is reparented), checked every 100 ms: a
+ * SIGKILL of the host cannot reach it through the process group any more, and an environment does
+ * not outlive its host (Lambda's, or the local cloud's Fargate task's). Linux's PR_SET_PDEATHSIG is
+ * not reachable from Node.
+ */
+export function exitWithParentFlags(): string[] {
+  const watch = `const parent = process.ppid; setInterval(() => { if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL'); }, ${PARENT_WATCH_INTERVAL_MS}).unref();`;
+  return ['--import', `data:text/javascript,${encodeURIComponent(watch)}`];
+}
+
+/** How often a detached child checks that its parent is alive. */
+const PARENT_WATCH_INTERVAL_MS = 100;
+
+/**
+ * Sends `signal` to the process group a detached `child` leads (itself and whatever it spawned);
+ * to the child alone when there is no group (it exited already, or was not detached).
+ */
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) {
+      process.kill(-child.pid, signal);
+      return;
+    }
+  } catch {
+    // No such group: the child itself, below.
+  }
+  child.kill(signal);
+}
+
+/**
  * Node arguments of the Lambda Node.js bootstrap (heap sized from the memory setting, 80 KiB
  * headers, exposed gc), plus Node's permission model so that, as in Lambda, only the temp
  * directory is writable.
@@ -212,6 +247,7 @@ function watchMemory(
 function nodeArguments(config: SandboxConfig, tmpDir: string): string[] {
   const newSpace = Math.floor(config.memoryMb / 10);
   const args = [
+    ...exitWithParentFlags(),
     '--expose-gc',
     '--max-http-header-size=81920',
     `--max-semi-space-size=${Math.floor(newSpace / 2)}`,

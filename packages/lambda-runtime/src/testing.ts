@@ -16,6 +16,7 @@
  * });
  * ```
  */
+import { spawn } from 'node:child_process';
 import { copyFileSync, globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -130,4 +131,62 @@ export function stageLambdaImage(packageDir: string, service: ImageService): Lam
       rmSync(taskRoot, { recursive: true, force: true });
     },
   };
+}
+
+/** A Node process run by {@link startInProcessGroup}. */
+export interface ProcessGroupLeader {
+  /** Its pid, which is its process group's id: `process.kill(-group, signal)` signals the group. */
+  readonly group: number;
+  /** The first match of `pattern` in what it wrote to stdout, waited for (10 s at most). */
+  lineOf(pattern: RegExp): Promise<RegExpExecArray>;
+  /** Settles when it exited. */
+  readonly exited: Promise<void>;
+}
+
+/**
+ * Runs `node <args>` in `cwd` as the leader of a process group of its own, as a shell runs a
+ * foreground job (a terminal's Ctrl-C is SIGINT to that group): for tests of what a host's
+ * children do when the host is signalled.
+ */
+export function startInProcessGroup(args: readonly string[], cwd: string): ProcessGroupLeader {
+  const child = spawn(process.execPath, args, { cwd, detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  return {
+    group: child.pid as number,
+    exited: new Promise((resolve) => child.once('exit', () => resolve())),
+    async lineOf(pattern) {
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline) {
+        const match = pattern.exec(output);
+        if (match) return match;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw new Error(`the process wrote no ${pattern}: ${output}`);
+    },
+  };
+}
+
+/** Whether a process `pid` exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether process `pid` is gone within `timeoutMs`; one still there is SIGKILLed, so a failing
+ * test leaves nothing behind.
+ */
+export async function goneWithin(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  if (!isAlive(pid)) return true;
+  process.kill(pid, 'SIGKILL');
+  return false;
 }

@@ -12,6 +12,7 @@ import {
   startFunction,
   startRuntimeApi,
 } from '../src/index.ts';
+import { goneWithin, isAlive, startInProcessGroup } from '../src/testing.ts';
 
 // Small handlers, one module each, in one bundle directory (the handler string picks the module).
 const FIXTURES: Record<string, string> = {
@@ -91,6 +92,22 @@ const FIXTURES: Record<string, string> = {
       return { together: (await res.json()).together, pid: process.pid };
     };`,
   'cjs-style.cjs': `exports.handler = async () => ({ format: 'cjs' });`,
+  'sleepy.mjs': `
+    export const handler = async (event) => {
+      console.log('sandbox', process.pid);
+      await new Promise((resolve) => setTimeout(resolve, event.ms));
+      return { slept: event.ms };
+    };`,
+  // A host the way the local cloud is one: it stops on its own terms (here: never) at SIGINT.
+  'host.mjs': `
+    import { startFunction } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)};
+    process.on('SIGINT', () => console.log('host got SIGINT'));
+    const fn = await startFunction({
+      name: 'fixture', bundleDir: process.cwd(), handler: 'sleepy.handler', environment: {},
+      onLog: (line) => console.log(line),
+    });
+    console.log('result', JSON.stringify(await fn.invoke({ ms: Number(process.argv[2]) })));
+    await fn.close();`,
 };
 
 let bundleDir: string;
@@ -124,15 +141,6 @@ async function logged(
     const found = logs.find((entry) => match(entry.line));
     if (found || Date.now() > deadline) return found;
     await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -387,6 +395,32 @@ describe('startFunction', () => {
       level: 'INFO',
       requestId: result.requestId,
       message: 'handling job j-9',
+    });
+  });
+
+  describe('in a host started from a terminal', () => {
+    /** host.mjs in a process group of its own, and its sandbox's pid. */
+    async function startHost(handlerMs: number) {
+      const host = startInProcessGroup(['host.mjs', String(handlerMs)], bundleDir);
+      const sandboxPid = Number((await host.lineOf(/sandbox (\d+)/))[1]);
+      return { ...host, sandboxPid };
+    }
+
+    it("keeps the terminal's Ctrl-C (SIGINT to the host's process group) from the sandboxes: only the host stops them", async () => {
+      const host = await startHost(800);
+      process.kill(-host.group, 'SIGINT');
+      await host.lineOf(/host got SIGINT/);
+      const result = JSON.parse((await host.lineOf(/result (.*)/))[1] as string);
+      expect(result).toMatchObject({ ok: true, payload: { slept: 800 } });
+      await host.exited;
+    });
+
+    it('leaves no sandbox behind when the host is killed with SIGKILL mid-invocation', async () => {
+      const host = await startHost(30_000);
+      expect(isAlive(host.sandboxPid)).toBe(true);
+      process.kill(-host.group, 'SIGKILL');
+      await host.exited;
+      expect(await goneWithin(host.sandboxPid, 3_000)).toBe(true);
     });
   });
 

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { readOnlyFlags } from '@sidestep/lambda-runtime';
+import { exitWithParentFlags, killGroup, readOnlyFlags } from '@sidestep/lambda-runtime';
 import type { TaskManifest } from '@sidestep/manifest';
 
 /** One `ContainerOverrides` entry of an ECS RunTask request, as Step Functions passes it. */
@@ -119,8 +119,15 @@ export async function startFargateTask(options: FargateTaskOptions): Promise<Far
   const [command, ...args] = override?.Command ?? task.command;
   const startedAt = new Date();
   const executable = command === 'node' ? process.execPath : String(command);
+  // A container ends with the host that runs it (see the spawn below); a command other than `node`
+  // has no such watch and outlives a host killed with SIGKILL.
   const nodeFlags =
-    command === 'node' && options.readOnly !== false ? readOnlyFlags(options.bundleDir, tmpDir) : [];
+    command === 'node'
+      ? [
+          ...exitWithParentFlags(),
+          ...(options.readOnly !== false ? readOnlyFlags(options.bundleDir, tmpDir) : []),
+        ]
+      : [];
 
   let child: ChildProcess;
   try {
@@ -128,6 +135,9 @@ export async function startFargateTask(options: FargateTaskOptions): Promise<Far
       cwd: options.bundleDir,
       env: environment,
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A process group of its own, so a terminal's Ctrl-C (SIGINT to the foreground group) does not
+      // end the task: the local cloud's orderly stop does (StopTask's SIGTERM, then SIGKILL).
+      detached: true,
     });
   } catch (error) {
     await rm(tmpDir, { recursive: true, force: true });
@@ -182,7 +192,8 @@ export async function startFargateTask(options: FargateTaskOptions): Promise<Far
       if (child.exitCode === null && child.signalCode === null) {
         stopRequested = stopCode;
         child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        // ECS kills the whole container: whatever the task spawned too.
+        const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
         await result;
         clearTimeout(timer);
       }

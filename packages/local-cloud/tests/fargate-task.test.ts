@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { goneWithin, startInProcessGroup } from '@sidestep/lambda-runtime/testing';
 import { sampleTask } from '@sidestep/manifest/testing';
 import { startFargateTask } from '../src/fargate-task.ts';
 
@@ -27,6 +28,51 @@ describe('startFargateTask', () => {
       stopCode: 'SpotInterruption',
       stoppedReason: 'Your Spot Task was interrupted.',
       signal: 'SIGTERM',
+    });
+  });
+
+  describe('in a host started from a terminal', () => {
+    /**
+     * Runs a host (as `npm start` is one) in a process group of its own, as a shell runs a foreground
+     * job, starting a container that prints its pid, works `containerMs` and exits 0; the host
+     * ignores SIGINT and prints the task's result.
+     */
+    async function startHost(containerMs: number) {
+      const source = `
+        import { sampleTask } from '@sidestep/manifest/testing';
+        import { startFargateTask } from ${JSON.stringify(new URL('../src/fargate-task.ts', import.meta.url).href)};
+        process.on('SIGINT', () => console.log('host got SIGINT'));
+        const task = await startFargateTask({
+          task: { ...sampleTask, command: ['node', '-e', 'console.log("container", process.pid); setTimeout(() => {}, ${containerMs})'] },
+          bundleDir: process.cwd(), environment: {}, region: 'us-east-1', readOnly: false,
+          onLog: (line) => console.log(line),
+        });
+        const { exitCode, signal } = await task.result;
+        console.log('result', JSON.stringify({ exitCode, signal }));`;
+      const host = startInProcessGroup(
+        ['--input-type=module', '-e', source],
+        new URL('..', import.meta.url).pathname,
+      );
+      const containerPid = Number((await host.lineOf(/container (\d+)/))[1]);
+      return { ...host, containerPid };
+    }
+
+    it("keeps the terminal's Ctrl-C (SIGINT to the host's process group) from the container: only the host stops it", async () => {
+      const host = await startHost(800);
+      process.kill(-host.group, 'SIGINT');
+      await host.lineOf(/host got SIGINT/);
+      expect(JSON.parse((await host.lineOf(/result (.*)/))[1] as string)).toEqual({
+        exitCode: 0,
+        signal: null,
+      });
+      await host.exited;
+    });
+
+    it('leaves no container behind when the host is killed with SIGKILL', async () => {
+      const host = await startHost(30_000);
+      process.kill(-host.group, 'SIGKILL');
+      await host.exited;
+      expect(await goneWithin(host.containerPid, 3_000)).toBe(true);
     });
   });
 });
