@@ -224,6 +224,17 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
     );
   };
 
+  /** The last fire time of `schedule` before `until`, from `missed` (one of them) on. */
+  const lastMissed = (schedule: ScheduleDefinition, missed: Date, until: Date): Date => {
+    let latest = missed;
+    for (;;) {
+      const times = options.nextFireTimes(schedule.expression, schedule.timezone, latest, 100);
+      const before = times.filter((time) => time.getTime() < until.getTime());
+      latest = before.at(-1) ?? latest;
+      if (before.length < times.length || times.length === 0) return latest;
+    }
+  };
+
   // A fire time exactly at start is due: count from just before it.
   const start = clock.now();
   for (const schedule of options.schedules) {
@@ -238,6 +249,8 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
         source: `schedule ${schedule.name}`,
         message: `the local cloud was down at ${missed.toISOString()}: firings missed since ${last?.toISOString()} are not delivered (EventBridge Scheduler does not backfill)`,
       });
+      // Handled: recorded as the last firing, so the next start does not report it again.
+      options.lastFired?.set(schedule.name, lastMissed(schedule, missed, from));
     }
     arm(schedule, from);
   }

@@ -70,6 +70,24 @@ describe('the scheduler across restarts', () => {
   });
 });
 
+describe('the scheduler across restarts, missed firings', () => {
+  it('reports a missed firing once: a later restart does not report it again', async () => {
+    const first = startOn('2026-11-24T10:14:00Z');
+    await first.clock.advanceTo(new Date('2026-11-24T10:16:00Z'));
+    first.scheduler.stop();
+
+    // Down over 10:30 and 10:45; up again at 10:47 and stopped before 11:00.
+    const second = startOn('2026-11-24T10:47:00Z');
+    expect(second.report.events.filter((event) => event.type === 'error')).toHaveLength(1);
+    second.scheduler.stop();
+
+    const third = startOn('2026-11-24T10:55:00Z');
+    expect(third.report.events.filter((event) => event.type === 'error')).toEqual([]);
+    expect(third.scheduler.nextFire(sweeper.name)).toEqual(new Date('2026-11-24T11:00:00Z'));
+    third.scheduler.stop();
+  });
+});
+
 describe('clearLocalCloudState', () => {
   it('removes what the local cloud keeps and nothing else in the directory', async () => {
     for (const path of Object.values(LOCAL_STATE)) {
