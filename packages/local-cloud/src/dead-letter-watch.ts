@@ -20,15 +20,14 @@ export interface DeadLetterWatchOptions {
 }
 
 /**
- * Reports every message that lands in a dead-letter queue, by either road: the runtime sending a
+ * Reports every message that lands in a dead-letter queue after the watch started (not those a
+ * restart finds there: they were reported by the run they landed in), by either road: the runtime sending a
  * permanent failure there with `sidestep.error.*` attributes, or SQS redrive after
  * `maxReceiveCount`. Redrive happens inside SQS, not through an API call a proxy could see, hence
  * a non-destructive look at the queue twice a second instead.
  */
 export function watchDeadLetterQueue(options: DeadLetterWatchOptions): { stop(): Promise<void> } {
   const seen = new Set<string>();
-  let running: Promise<void> = Promise.resolve();
-
   const check = async () => {
     const messages = (await options.peek(options.queueName)) ?? [];
     for (const message of messages) {
@@ -52,14 +51,22 @@ export function watchDeadLetterQueue(options: DeadLetterWatchOptions): { stop():
     }
   };
 
-  const timer = setInterval(() => {
-    running = running.then(check).catch((error: unknown) => {
-      options.reporter({
-        type: 'error',
-        source: `dead-letter watch ${options.queueName}`,
-        message: error instanceof Error ? error.message : String(error),
-      });
+  const reportFailure = (error: unknown) => {
+    options.reporter({
+      type: 'error',
+      source: `dead-letter watch ${options.queueName}`,
+      message: error instanceof Error ? error.message : String(error),
     });
+  };
+  // What the DLQ holds at the start (kept from the last run) was reported then: only what lands
+  // after it is new.
+  let running: Promise<void> = Promise.resolve(options.peek(options.queueName))
+    .then((messages) => {
+      for (const message of messages ?? []) seen.add(message.messageId);
+    })
+    .catch(reportFailure);
+  const timer = setInterval(() => {
+    running = running.then(check).catch(reportFailure);
   }, options.intervalMs ?? 500);
   timer.unref();
 

@@ -260,6 +260,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         queues: queues.byService,
         functions: functions.byService,
         stopGraceMs,
+        deadLetterQueues: queues.pipes.map(({ queue }) => queue.deadLetter.name),
         iam,
         reporter,
       }),

@@ -23,6 +23,8 @@ export interface QueueConsumersOptions {
   readonly functions: ReadonlyMap<string, FunctionHost>;
   /** How long stopping a mapping lets its invocations in flight finish. */
   readonly stopGraceMs: number;
+  /** More DLQs to watch: those of the pipes' source queues. @default none */
+  readonly deadLetterQueues?: readonly string[];
   /** The stack's IAM: a function's role must be allowed to consume its queue. */
   readonly iam: LocalIam;
   readonly reporter: LocalCloudReporter;
@@ -97,6 +99,10 @@ export function startQueueConsumers(options: QueueConsumersOptions): Promise<Sta
         peek: options.endpoint.peek,
         reporter,
       });
+      defer(() => watch.stop());
+    }
+    for (const queueName of options.deadLetterQueues ?? []) {
+      const watch = watchDeadLetterQueue({ queueName, peek: options.endpoint.peek, reporter });
       defer(() => watch.stop());
     }
     return {};

@@ -136,6 +136,26 @@ describe('the export-requests pipe', () => {
     sfn.destroy();
   }, 20_000);
 
+  it('reports what lands in its DLQ, as for a service queue', async () => {
+    const sqs = new SQSClient(client);
+    try {
+      const sent = await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: cloud.queueUrl('sidestep-local-export-requests-dlq'),
+          MessageBody: '{}',
+        }),
+      );
+      const dead = await report.waitFor(
+        'dead-lettered',
+        (event) => event.messageId === sent.MessageId,
+        5_000,
+      );
+      expect(dead.queue).toBe('sidestep-local-export-requests-dlq');
+    } finally {
+      sqs.destroy();
+    }
+  });
+
   it('creates the extra buckets', () => {
     expect(cloud.buckets).toContain('sidestep-local-exports');
   });
