@@ -91,7 +91,8 @@ export async function listExecutions(
   const arn = await stateMachineArn(context, knownWorkflow(workflow));
   const found: ExecutionSummary[] = [];
   const pages = paginateListExecutions(
-    { client: context.clients.sfn, pageSize: Math.min(100, limit) },
+    // ListExecutions takes up to 1,000 a page: one call for the CLI's limit + 1.
+    { client: context.clients.sfn, pageSize: Math.min(1000, limit) },
     { stateMachineArn: arn, ...(status ? { statusFilter: status } : {}) },
   );
   for await (const page of pages) {

@@ -1,5 +1,6 @@
 import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from '@jest/globals';
+import { listExecutions } from '../src/executions.ts';
 import { workflowStatus } from '../src/status.ts';
 import { stagingContext } from './staging-context.ts';
 
@@ -59,5 +60,18 @@ describe('workflowStatus', () => {
       failed24h: 2,
       succeeded24h: 0,
     });
+  });
+});
+
+// ListExecutions' maxResults goes up to 1,000 (API_ListExecutions): the CLI's limit + 1 (101) in one call.
+describe('listExecutions', () => {
+  it('asks for the whole limit in one page, up to ListExecutions’ 1,000', async () => {
+    const { context, sfn } = stagingContext();
+    sfn.on(ListExecutionsCommand).resolves({ executions: [] });
+    await listExecutions(context, 'import', { limit: 101 });
+    await listExecutions(context, 'import', { limit: 5_000 });
+    expect(sfn.commandCalls(ListExecutionsCommand).map((call) => call.args[0].input.maxResults)).toEqual([
+      101, 1_000,
+    ]);
   });
 });

@@ -94,7 +94,8 @@ export async function sendToDeadLetterQueue(
     [DEAD_LETTER_ATTRIBUTES.errorType]: { DataType: 'String', StringValue: sqsText(error.name || 'Error') },
     [DEAD_LETTER_ATTRIBUTES.errorMessage]: {
       DataType: 'String',
-      StringValue: truncate(sqsText(error.message || '(no message)'), MAX_ERROR_MESSAGE_LENGTH),
+      // Cut, then cleaned: a cut through a surrogate pair leaves half of it, which SQS refuses too.
+      StringValue: sqsText(truncate(error.message || '(no message)', MAX_ERROR_MESSAGE_LENGTH)),
     },
     [DEAD_LETTER_ATTRIBUTES.sourceMessageId]: { DataType: 'String', StringValue: record.messageId },
   };

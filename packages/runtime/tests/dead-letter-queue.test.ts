@@ -135,6 +135,20 @@ describe('sendToDeadLetterQueue', () => {
     );
   });
 
+  it('cuts a long reason without leaving half of a character above U+FFFF, which SQS would refuse', async () => {
+    const [record] = sqsEvent({ body: '{}' }).Records as [SQSRecord];
+    // 𠮷 (two UTF-16 units) straddles the cut at MAX_ERROR_MESSAGE_LENGTH - 1.
+    const message = `${'x'.repeat(MAX_ERROR_MESSAGE_LENGTH - 2)}𠮷${'y'.repeat(10)}`;
+
+    await sendToDeadLetterQueue(sqs, queueUrl, record, new Error(message));
+
+    const reason =
+      (await receiveOne(queueUrl)).MessageAttributes?.['sidestep.error.message']?.StringValue ?? '';
+    expect(reason.isWellFormed()).toBe(true);
+    expect(reason.endsWith('\uFFFD…')).toBe(true);
+    expect(reason).toHaveLength(MAX_ERROR_MESSAGE_LENGTH);
+  });
+
   it('sends records from a FIFO queue with their group and a deduplication id', async () => {
     const [record] = sqsEvent({ body: '{"fifo":true}' }).Records as [SQSRecord];
     record.attributes.MessageGroupId = 'customer-42';
