@@ -95,6 +95,14 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
         if (result.ok) return;
         const delay = delays[number - 1];
         if (delay === undefined) return failed(service, payload, result.error, number);
+        if (stopped) {
+          // An attempt that failed while the cloud stopped: nothing is armed to outlive the stop.
+          report(
+            service,
+            `attempt ${number} failed (${result.error.errorType}: ${result.error.errorMessage}); not retried: the local cloud stopped`,
+          );
+          return;
+        }
         report(
           service,
           `attempt ${number} failed (${result.error.errorType}: ${result.error.errorMessage}); retried in ${delay / 1000} s`,

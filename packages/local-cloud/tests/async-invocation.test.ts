@@ -112,6 +112,32 @@ describe('asynchronous invocations (rules and schedules invoking a function)', (
     expect(fn.payloads).toHaveLength(1);
   });
 
+  it('arm no retry for an attempt that fails after stop (its timer would hold the process for a minute)', async () => {
+    const { promise: answer, resolve } = Promise.withResolvers<InvokeResult>();
+    const invoked: unknown[] = [];
+    const report = createCollectingReporter();
+    const invocations = startAsyncInvocations({
+      invoke: (_service, payload) => {
+        invoked.push(payload);
+        return answer;
+      },
+      sqs: aws.sqs,
+      iam: UNENFORCED_IAM,
+      reporter: report.reporter,
+      retryDelaysMs: [50, 50],
+    });
+    invocations.invokeAsync('job-sweeper', {});
+    const stopping = invocations.stop();
+    resolve(failure('refused while stopping'));
+    await stopping;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(invoked).toHaveLength(1);
+    const messages = report.events.flatMap((e) => (e.type === 'error' ? [e.message] : []));
+    expect(messages).toEqual([
+      'attempt 1 failed (JobLedgerUnavailableError: refused while stopping); not retried: the local cloud stopped',
+    ]);
+  });
+
   it("send the record as the function's role, which must be allowed sqs:SendMessage on the queue", async () => {
     const stack = (resource: string): SynthesizedTerraformJson => ({
       provider: { aws: [{ region: 'us-east-1' }] },
