@@ -59,6 +59,8 @@ export class Sandbox {
       this.#reusable = false;
       clearTimeout(this.#initTimer);
       clearInterval(this.#memoryWatch);
+      // What the runtime spawned goes with it, as an environment ends whole: its process group.
+      killGroup(child, 'SIGKILL');
       // A runtime that dies mid-invocation never answers; Lambda reports it as Runtime.ExitError
       // (`signal: killed` for one killed past its memory size, as Lambda words it).
       api.abort({
@@ -148,7 +150,8 @@ export class Sandbox {
     this.#stopping ??= (async () => {
       this.#reusable = false;
       clearTimeout(this.#initTimer);
-      if (this.#child.exitCode === null && this.#child.signalCode === null) killGroup(this.#child, 'SIGKILL');
+      // The whole group, even when the runtime itself is gone: what it spawned may not be.
+      killGroup(this.#child, 'SIGKILL');
       await this.#exited;
       await this.api.close();
       await rm(this.#tmpDir, { recursive: true, force: true });
@@ -196,7 +199,7 @@ function watchMemory(
           `${config.name}: the runtime used ${Math.round(rssKib / 1024)} MiB, past its ${config.memoryMb} MB: killed, as Lambda ends an environment out of memory`,
           'stderr',
         );
-        child.kill('SIGKILL');
+        killGroup(child, 'SIGKILL');
       })
       // The process is gone: its exit is handled where it is seen.
       .catch(() => undefined)
@@ -216,7 +219,8 @@ function watchMemory(
  * not reachable from Node.
  */
 export function exitWithParentFlags(): string[] {
-  const watch = `const parent = process.ppid; setInterval(() => { if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL'); }, ${PARENT_WATCH_INTERVAL_MS}).unref();`;
+  // The process leads its group (it was spawned detached): SIGKILL to the group ends what it spawned too.
+  const watch = `const parent = process.ppid; setInterval(() => { if (process.ppid !== parent) { try { process.kill(-process.pid, 'SIGKILL'); } catch { process.kill(process.pid, 'SIGKILL'); } } }, ${PARENT_WATCH_INTERVAL_MS}).unref();`;
   return ['--import', `data:text/javascript,${encodeURIComponent(watch)}`];
 }
 

@@ -169,13 +169,23 @@ export function startInProcessGroup(args: readonly string[], cwd: string): Proce
   };
 }
 
-/** Whether a process `pid` exists. */
+/**
+ * Whether a process `pid` runs. A zombie (ended, not yet reaped by whoever it was reparented to,
+ * state `Z` in /proc/<pid>/stat) does not: signal 0 still reaches it, and a slow reaper would fail a
+ * test of a process that did end.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    // No /proc (macOS): signal 0 is the answer.
+    return true;
   }
 }
 

@@ -68,6 +68,13 @@ const FIXTURES: Record<string, string> = {
       if (event.crash) process.exit(3);
       return { count, pid: process.pid };
     };`,
+  'spawner.mjs': `
+    import { spawn } from 'node:child_process';
+    export const handler = async (event) => {
+      if (event.crash) process.exit(4);
+      const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+      return { sleeper: sleeper.pid };
+    };`,
   'hog.mjs': `
     const held = [];
     export const handler = async (event) => {
@@ -311,6 +318,20 @@ describe('startFunction', () => {
       error: { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited with error: signal: killed' },
     });
     await expect(fn.invoke({ mib: 1 })).resolves.toMatchObject({ ok: true, payload: { mib: 1 } });
+  });
+
+  // An execution environment ends whole: what the function spawned does not outlive its runtime.
+  it('ends what a function spawned when its runtime exits, and when the sandbox is stopped', async () => {
+    const fn = await start({ handler: 'spawner.handler' });
+    const first = await fn.invoke({});
+    const crashed = await fn.invoke({ crash: true });
+    expect(crashed).toMatchObject({ ok: false, error: { errorType: 'Runtime.ExitError' } });
+    const second = await fn.invoke({});
+    await fn.close();
+    for (const result of [first, second]) {
+      const { sleeper } = (result as { ok: true; payload: { sleeper: number } }).payload;
+      expect(await goneWithin(sleeper, 2_000)).toBe(true);
+    }
   });
 
   it('reports an unhandled rejection, then runs the next invocation on a fresh sandbox', async () => {

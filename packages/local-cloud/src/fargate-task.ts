@@ -180,7 +180,11 @@ export async function startFargateTask(options: FargateTaskOptions): Promise<Far
         environment,
       });
     };
-    child.once('exit', (code, signal) => void finish(code, signal));
+    child.once('exit', (code, signal) => {
+      // The essential container exited: ECS stops the task, so whatever it spawned ends with it.
+      killGroup(child, 'SIGKILL');
+      void finish(code, signal);
+    });
     child.once('error', (error) => void finish(null, null, error.message));
   });
 
