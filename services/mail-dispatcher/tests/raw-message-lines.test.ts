@@ -87,4 +87,18 @@ describe('the raw message of every mail', () => {
       expect(longest).toBeLessThanOrEqual(MAX_LINE_OCTETS);
     },
   );
+
+  it('has no line over 998 octets for an idempotency key of 256 control characters (escaped sixfold in its header)', async () => {
+    const raw = await rawMessage({
+      template: 'export.failed',
+      to: 'ops@example.com',
+      idempotencyKey: '\u0001'.repeat(256),
+      params: longestParams(TEXTS.ascii)['export.failed'],
+    });
+    const longest = raw
+      .split('\r\n')
+      .map((line) => Buffer.byteLength(line))
+      .reduce((a, b) => Math.max(a, b));
+    expect(longest).toBeLessThanOrEqual(MAX_LINE_OCTETS);
+  });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { MAIL_LOCALES, MAIL_TEMPLATE_NAMES, MailSendJob, validate } from '@sidestep/contracts';
 import { composeMail } from '../src/domain/compose-mail.ts';
@@ -200,6 +201,33 @@ describe('composeMail', () => {
     );
     expect(mail.headers['X-Sidestep-Idempotency-Key']).toBe('k\\u000d\\u000aBcc: victim@example.com\\u0000é');
     expect(mail.idempotencyKey).toBe('k\r\nBcc: victim@example.com\u0000é');
+  });
+
+  it('names a key whose escapes would make its header line too long by its SHA-256 (RFC 5322: 998 characters a line)', () => {
+    const key = '\u0001'.repeat(256);
+    const mail = composeMail(
+      job({
+        template: 'export.failed',
+        to: 'a@example.com',
+        params: params['export.failed'],
+        idempotencyKey: key,
+      }),
+      'from@example.com',
+    );
+    expect(mail.headers['X-Sidestep-Idempotency-Key']).toBe(
+      `sha256:${createHash('sha256').update(key).digest('hex')}`,
+    );
+    const plain = 'k'.repeat(256);
+    const kept = composeMail(
+      job({
+        template: 'export.failed',
+        to: 'a@example.com',
+        params: params['export.failed'],
+        idempotencyKey: plain,
+      }),
+      'from@example.com',
+    );
+    expect(kept.headers['X-Sidestep-Idempotency-Key']).toBe(plain);
   });
 
   // RFC 3834 section 5: an automatic responder must not answer a message marked auto-generated.

@@ -42,8 +42,20 @@ const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/g;
  * nodemailer sends non-ASCII as RFC 2047 encoded words, which a mail client shows decoded.
  */
 function headerText(key: string): string {
-  return key.replace(CONTROL_CHARACTER, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const text = key.replace(
+    CONTROL_CHARACTER,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  // Escaped, a key of control characters grows sixfold, with no space to fold at: past this, the
+  // header's line could pass RFC 5322's 998 characters, which SES refuses. Such a key is named by its
+  // SHA-256 instead (the mail-dispatcher's log line has the key itself).
+  return text.length <= MAX_KEY_HEADER_LENGTH
+    ? text
+    : `sha256:${createHash('sha256').update(key).digest('hex')}`;
 }
+
+/** The longest key text the header carries as is (256 characters of key, escapes counted). */
+const MAX_KEY_HEADER_LENGTH = 512;
 
 /**
  * Renders a mail job into an outgoing mail. Every header value is checked for CR/LF even though the
