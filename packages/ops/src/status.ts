@@ -1,3 +1,4 @@
+import { GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { type ExecutionStatus, ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import type { JobCounts } from '@sidestep/ledger';
 import { describeCause } from '@sidestep/runtime';
@@ -68,9 +69,61 @@ async function countExecutions(
   return count;
 }
 
+/** The Step Functions metrics of executions that ended, by the status they ended in. */
+const ENDED_METRICS = {
+  failed: ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted'],
+  succeeded: ['ExecutionsSucceeded'],
+} as const;
+
+/**
+ * How many executions of state machine `arn` ended unsuccessfully and successfully in the 24 hours
+ * before `now`, from CloudWatch: the AWS/States metrics Step Functions publishes per state machine
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/procedure-cw-metrics.html), in one
+ * GetMetricData. Listing the executions instead took four ListExecutions listings per workflow, paged
+ * back a week, at every refresh of the console's overview (every 3 s per open tab), against the
+ * account's ListExecutions throttling quota, which every operator tool shares. CloudWatch's data
+ * arrives a few minutes late.
+ */
+async function endedInTheLastDay(
+  context: OpsContext,
+  arn: string,
+  now: Date,
+): Promise<{ failed: number; succeeded: number }> {
+  const metrics: readonly string[] = [...ENDED_METRICS.failed, ...ENDED_METRICS.succeeded];
+  const answer = await context.clients.cloudWatch.send(
+    new GetMetricDataCommand({
+      StartTime: new Date(now.getTime() - DAY_MS),
+      EndTime: now,
+      MetricDataQueries: metrics.map((metric, index) => ({
+        Id: `m${index}`,
+        MetricStat: {
+          Metric: {
+            Namespace: 'AWS/States',
+            MetricName: metric,
+            Dimensions: [{ Name: 'StateMachineArn', Value: arn }],
+          },
+          Period: DAY_MS / 1000,
+          Stat: 'Sum',
+        },
+      })),
+    }),
+  );
+  // The day may come back as two periods (CloudWatch aligns them): every value is summed.
+  const sums = new Map(
+    (answer.MetricDataResults ?? []).map((result) => [
+      result.Id,
+      (result.Values ?? []).reduce((total, value) => total + value, 0),
+    ]),
+  );
+  const total = (names: readonly string[]) =>
+    names.reduce((sum, metric) => sum + (sums.get(`m${metrics.indexOf(metric)}`) ?? 0), 0);
+  return { failed: total(ENDED_METRICS.failed), succeeded: total(ENDED_METRICS.succeeded) };
+}
+
 /**
  * `workflow`'s executions running now, and those that ended in the 24 hours before `now`: failed
- * counts every unsuccessful end (FAILED, TIMED_OUT, ABORTED).
+ * counts every unsuccessful end (FAILED, TIMED_OUT, ABORTED). On AWS the ended ones come from
+ * CloudWatch ({@link endedInTheLastDay}); the local cloud, which has no CloudWatch and no quota, lists them.
  */
 export async function workflowStatus(
   context: OpsContext,
@@ -80,6 +133,10 @@ export async function workflowStatus(
   const since = now.getTime() - DAY_MS;
   const arn = await stateMachineArn(context, workflow);
   const count = (status: ExecutionStatus) => countExecutions(context, arn, status, since);
+  if (context.environment !== 'local') {
+    const [running, ended] = await Promise.all([count('RUNNING'), endedInTheLastDay(context, arn, now)]);
+    return { workflow, running, failed24h: ended.failed, succeeded24h: ended.succeeded };
+  }
   const [running, failed, timedOut, aborted, succeeded24h] = await Promise.all([
     count('RUNNING'),
     count('FAILED'),

@@ -1,3 +1,4 @@
+import { GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from '@jest/globals';
 import { listExecutions } from '../src/executions.ts';
@@ -11,8 +12,10 @@ describe('workflowStatus', () => {
   // ListExecutions lists newest first by start date
   // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html), so an
   // execution that ended in the last 24 h can come after one that ended before them.
-  it('counts an execution that ended in the last 24 hours though listed after one that ended before', async () => {
-    const { context, sfn } = stagingContext();
+  // The local cloud lists its executions (no CloudWatch there, and no quota).
+  it('counts an execution that ended in the last 24 hours though listed after one that ended before (local)', async () => {
+    const { sfn, context: staging } = stagingContext();
+    const context = { ...staging, environment: 'local' as const };
     sfn.on(ListExecutionsCommand).resolves({ executions: [] });
     sfn.on(ListExecutionsCommand, { statusFilter: 'FAILED' }).resolves({
       executions: [
@@ -37,8 +40,9 @@ describe('workflowStatus', () => {
     expect(await workflowStatus(context, 'import', now)).toMatchObject({ failed24h: 1 });
   });
 
-  it('counts executions that timed out or were aborted in the last 24 hours as failed', async () => {
-    const { context, sfn } = stagingContext();
+  it('counts executions that timed out or were aborted in the last 24 hours as failed (local)', async () => {
+    const { sfn, context: staging } = stagingContext();
+    const context = { ...staging, environment: 'local' as const };
     sfn.on(ListExecutionsCommand).resolves({ executions: [] });
     for (const status of ['TIMED_OUT', 'ABORTED'] as const) {
       sfn.on(ListExecutionsCommand, { statusFilter: status }).resolves({
@@ -60,6 +64,56 @@ describe('workflowStatus', () => {
       failed24h: 2,
       succeeded24h: 0,
     });
+  });
+});
+
+// Step Functions publishes ExecutionsFailed, ExecutionsTimedOut, ExecutionsAborted and
+// ExecutionsSucceeded per state machine (https://docs.aws.amazon.com/step-functions/latest/dg/procedure-cw-metrics.html).
+describe('workflowStatus on AWS', () => {
+  const now = new Date('2026-12-05T12:00:00Z');
+
+  it('counts the last 24 hours from CloudWatch in one GetMetricData, listing only the running executions', async () => {
+    const { context, sfn, cloudWatch } = stagingContext();
+    sfn.on(ListExecutionsCommand, { statusFilter: 'RUNNING' }).resolves({
+      executions: [{ executionArn: 'r', stateMachineArn: 'm', name: 'r', status: 'RUNNING', startDate: now }],
+    });
+    cloudWatch
+      .on(GetMetricDataCommand)
+      .callsFake(
+        (input: { MetricDataQueries: { Id: string; MetricStat: { Metric: { MetricName: string } } }[] }) => ({
+          MetricDataResults: input.MetricDataQueries.map((query) => ({
+            Id: query.Id,
+            // The day split over two aligned periods.
+            Values: {
+              ExecutionsFailed: [2, 1],
+              ExecutionsTimedOut: [1],
+              ExecutionsAborted: [],
+              ExecutionsSucceeded: [40, 2],
+            }[query.MetricStat.Metric.MetricName],
+          })),
+        }),
+      );
+    expect(await workflowStatus(context, 'import', now)).toEqual({
+      workflow: 'import',
+      running: 1,
+      failed24h: 4,
+      succeeded24h: 42,
+    });
+    expect(sfn.commandCalls(ListExecutionsCommand).map((call) => call.args[0].input.statusFilter)).toEqual([
+      'RUNNING',
+    ]);
+    const [call] = cloudWatch.commandCalls(GetMetricDataCommand);
+    expect(call?.args[0].input).toMatchObject({
+      StartTime: new Date('2026-12-04T12:00:00Z'),
+      EndTime: now,
+    });
+    expect(
+      call?.args[0].input.MetricDataQueries?.map((query) => query.MetricStat?.Metric?.Dimensions),
+    ).toEqual(
+      Array(4).fill([
+        { Name: 'StateMachineArn', Value: expect.stringMatching(/:stateMachine:sidestep-staging-import$/) },
+      ]),
+    );
   });
 });
 
