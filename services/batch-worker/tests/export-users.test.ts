@@ -525,6 +525,59 @@ for (const backend of databaseBackends()) {
         }
       });
 
+    // A failed export's last log line is its failure: a progress write in flight when it failed ends
+    // before the failure is recorded, and one cut off by the store's close is not reported.
+    if (backend.name === 'postgres')
+      it('records no progress after a failure, and reports none cut off by the close', async () => {
+        const jobId = await runningExportJob(database.db);
+        const failures: unknown[] = [];
+        const store = await PostgresUserExportStore.connect({
+          url: database.url,
+          onProgressFailure: (error) => failures.push(error),
+        });
+        const holder = new pg.Client({ connectionString: database.url });
+        await holder.connect();
+        try {
+          await holder.query('BEGIN');
+          await holder.query(
+            'INSERT INTO export_progress (job_id, rows, parts, bytes) VALUES ($1, 0, 0, 0)',
+            [jobId],
+          );
+          const events: string[] = [];
+          const progress = store.recordProgress(jobId, { rows: 10, parts: 1, bytes: 100 }).then(() => {
+            events.push('progress');
+          });
+          const failure = store.recordFailure(jobId, 'interrupted').then(() => {
+            events.push('failure');
+          });
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          expect(events).toEqual([]);
+          await holder.query('ROLLBACK');
+          await Promise.all([progress, failure]);
+          expect(events).toEqual(['progress', 'failure']);
+          // Later ticks record nothing.
+          await store.recordProgress(jobId, { rows: 20, parts: 2, bytes: 200 });
+          const left = await database.db.query('SELECT rows FROM export_progress WHERE job_id = $1', [jobId]);
+          expect(left.rows).toEqual([{ rows: '10' }]);
+          // A write the close cuts off is no failure.
+          const second = await PostgresUserExportStore.connect({
+            url: database.url,
+            onProgressFailure: (error) => failures.push(error),
+          });
+          await holder.query('BEGIN');
+          await holder.query('SELECT 1 FROM export_progress WHERE job_id = $1 FOR UPDATE', [jobId]);
+          const cut = second.recordProgress(jobId, { rows: 30, parts: 3, bytes: 300 });
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          await second.close();
+          await holder.query('ROLLBACK');
+          await cut;
+          expect(failures).toEqual([]);
+        } finally {
+          await holder.end();
+          await store.close();
+        }
+      });
+
     it('goes on without progress once recording it failed, saying so once', async () => {
       const failures: unknown[] = [];
       const store = await PostgresUserExportStore.connect({

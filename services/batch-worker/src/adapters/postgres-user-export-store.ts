@@ -111,7 +111,8 @@ export class PostgresUserExportStore implements UserExportStore {
       const failed = this.#progress;
       this.#progress = null;
       void failed?.then((client) => client.end()).catch(() => {});
-      this.#connection.onProgressFailure?.(error);
+      // A write cut off by the store's own close (the task ending) is no failure to report.
+      if (!this.#closed) this.#connection.onProgressFailure?.(error);
     }
   }
 
@@ -129,6 +130,10 @@ export class PostgresUserExportStore implements UserExportStore {
   }
 
   async recordFailure(jobId: string, reason: string): Promise<void> {
+    // No progress write after the failure either: the one in flight ends first, so its outcome (or
+    // its warning) comes before the failure, not after the task's last line.
+    this.#finished = true;
+    await this.#recording;
     // A connection of its own: the export's connection may be the very thing that failed, or be
     // busy with a COPY that was cut off.
     const client = workerClient(this.#connection);

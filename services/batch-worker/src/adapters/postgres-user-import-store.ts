@@ -555,6 +555,10 @@ export class PostgresUserImportStore implements UserImportStore {
   }
 
   async recordFailure(jobId: string, failure: ImportFailure): Promise<void> {
+    // The failed task's own validation ends first: none of its transactions may still be writing the
+    // staging's rejects once the failure is recorded and a retry can resume it (the running one
+    // finishes; the queued ones are skipped and left to the completion, as any unvalidated segment).
+    await this.#validator.settle();
     await this.#withOwnConnection((client) =>
       client.query(
         `UPDATE jobs SET worker_error = $2, rows_rejected = $3, row_errors = $4::jsonb, updated_at = now()
@@ -650,6 +654,8 @@ class SegmentValidator {
   #queue: Promise<void> = Promise.resolve();
   #failure: unknown;
   #closed = false;
+  /** Counted up by {@link settle}: validations queued before it are skipped. */
+  #generation = 0;
 
   constructor(connection: WorkerConnection) {
     this.#connection = connection;
@@ -657,8 +663,9 @@ class SegmentValidator {
 
   /** Queues segment `segment` (table `segmentTable`) of `staging` for validation. */
   validate(staging: Staging, segment: number, segmentTable: string): void {
+    const generation = this.#generation;
     this.#queue = this.#queue.then(async () => {
-      if (this.#failure !== undefined || this.#closed) return;
+      if (this.#failure !== undefined || this.#closed || generation !== this.#generation) return;
       try {
         await this.#validateOnce(staging, segment, segmentTable);
       } catch (error) {
@@ -674,6 +681,16 @@ class SegmentValidator {
     this.#failure = undefined;
     if (failure !== undefined) await this.close();
     return failure;
+  }
+
+  /**
+   * Skips the validations queued so far and waits for the one running, if any, to commit or roll
+   * back: after it, nothing this validator was asked to do touches the staging. Later validations
+   * still run.
+   */
+  async settle(): Promise<void> {
+    this.#generation += 1;
+    await this.#queue;
   }
 
   async close(): Promise<void> {
