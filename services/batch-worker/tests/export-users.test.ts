@@ -115,6 +115,20 @@ async function jobCounts(db: Database, id: string): Promise<JobCounts> {
 
 for (const backend of databaseBackends()) {
   backend.describe(`exportUsers [${backend.name}]`, () => {
+    /**
+     * Another session with an uncommitted progress row of the job: a progress write of the job waits
+     * for it (its key check) until the session rolls back.
+     */
+    async function holdingProgressRow(jobId: string): Promise<pg.Client> {
+      const holder = new pg.Client({ connectionString: database.url });
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('INSERT INTO export_progress (job_id, rows, parts, bytes) VALUES ($1, 0, 0, 0)', [
+        jobId,
+      ]);
+      return holder;
+    }
+
     let database: WorkerDatabase;
 
     beforeAll(async () => {
@@ -503,14 +517,8 @@ for (const backend of databaseBackends()) {
         const store = await PostgresUserExportStore.connect({ url: database.url });
         // Another session's uncommitted row of the job holds the progress write back (its key check
         // waits for that session) until that session rolls back, after the counts were asked for.
-        const holder = new pg.Client({ connectionString: database.url });
-        await holder.connect();
+        const holder = await holdingProgressRow(jobId);
         try {
-          await holder.query('BEGIN');
-          await holder.query(
-            'INSERT INTO export_progress (job_id, rows, parts, bytes) VALUES ($1, 0, 0, 0)',
-            [jobId],
-          );
           const progress = store.recordProgress(jobId, { rows: 10, parts: 1, bytes: 100 });
           const result = store.recordResult(jobId, { rowsTotal: 10, bytes: 100 });
           await new Promise((resolve) => setTimeout(resolve, 200));
@@ -535,14 +543,8 @@ for (const backend of databaseBackends()) {
           url: database.url,
           onProgressFailure: (error) => failures.push(error),
         });
-        const holder = new pg.Client({ connectionString: database.url });
-        await holder.connect();
+        const holder = await holdingProgressRow(jobId);
         try {
-          await holder.query('BEGIN');
-          await holder.query(
-            'INSERT INTO export_progress (job_id, rows, parts, bytes) VALUES ($1, 0, 0, 0)',
-            [jobId],
-          );
           const events: string[] = [];
           const progress = store.recordProgress(jobId, { rows: 10, parts: 1, bytes: 100 }).then(() => {
             events.push('progress');
