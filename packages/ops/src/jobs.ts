@@ -1,5 +1,9 @@
 import { createHash } from 'node:crypto';
-import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import type { JobKind, JobState } from '@sidestep/contracts';
 import {
   type JobDetail,
@@ -155,12 +159,12 @@ export interface RetriedJob {
  * its completion.
  *
  * The name may already exist: an earlier retry's StartExecution may have started it and lost its
- * answer. StartExecution is idempotent only for a RUNNING execution of the same name and input, and
- * answers ExecutionAlreadyExists otherwise
- * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html). So the
- * existing execution is described: one of this job's input still running is adopted; one of this
- * job's input that ended has spent the name, and the retry starts as `<jobId>-attempt-<n>-<k>`;
- * one of another input is refused.
+ * answer. StartExecution is idempotent for a RUNNING execution of the same name and input (it answers
+ * success) and answers ExecutionAlreadyExists otherwise
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html). So each
+ * name is described first: one that exists with this job's input is spent, running or not (the
+ * retry starts as `<jobId>-attempt-<n>-<k>`), since a running one may be past its RegisterJob and
+ * would never run a job handed to it; one of another input is refused.
  *
  * @throws {JobNotFoundError} no such job.
  * @throws {JobStateError} the job is not `failed`.
@@ -183,6 +187,15 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
     for (let take = 1; take <= MAX_RETRY_NAMES; take += 1) {
       const name = retryExecutionName(jobId, attempt, take);
       const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+      // A name an execution already has is never reused, whatever its status: StartExecution would
+      // answer a RUNNING one of the same input with success (it is idempotent), and such an
+      // execution (an earlier retry whose answer was lost, the job taken back meanwhile) may have
+      // passed its RegisterJob already: handed the job, it would never run it.
+      const existing = await describeIfExists(sfn, executionArn);
+      if (existing && existing.input !== input) {
+        throw new RetryExecutionNameTakenError(jobId, executionArn, "its input is not this job's");
+      }
+      if (existing) continue;
       const retried = { jobId, attempt, executionArn, previousExecutionArn: current.executionId };
       await ledger.handOverJob({
         jobId,
@@ -191,8 +204,11 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
         attempt,
         operator,
       });
-      const takeBack = () =>
-        ledger.takeBackJob({
+      try {
+        await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input }));
+        return retried;
+      } catch (error) {
+        await ledger.takeBackJob({
           jobId,
           executionArn,
           previous: {
@@ -201,30 +217,26 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
             error: current.error,
           },
         });
-      try {
-        await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input }));
-        return retried;
-      } catch (error) {
-        if ((error as Error).name !== 'ExecutionAlreadyExists') {
-          await takeBack();
-          throw error;
-        }
-      }
-      const existing = await sfn
-        .send(new DescribeExecutionCommand({ executionArn }))
-        .catch(async (error: unknown) => {
-          await takeBack();
-          throw error;
-        });
-      if (existing.input === input && existing.status === 'RUNNING') return retried;
-      await takeBack();
-      if (existing.input !== input) {
-        throw new RetryExecutionNameTakenError(jobId, executionArn, "its input is not this job's");
+        // Made between the look and the start (another operator's retry): the next name.
+        if ((error as Error).name !== 'ExecutionAlreadyExists') throw error;
       }
     }
     const spent = retryExecutionName(jobId, attempt, 1);
-    throw new RetryExecutionNameTakenError(jobId, spent, `and ${MAX_RETRY_NAMES - 1} more names ended`);
+    throw new RetryExecutionNameTakenError(jobId, spent, `and ${MAX_RETRY_NAMES - 1} more names exist`);
   });
+}
+
+/** DescribeExecution of `executionArn`, or `undefined` when there is no such execution. */
+async function describeIfExists(
+  sfn: OpsContext['clients']['sfn'],
+  executionArn: string,
+): Promise<DescribeExecutionCommandOutput | undefined> {
+  try {
+    return await sfn.send(new DescribeExecutionCommand({ executionArn }));
+  } catch (error) {
+    if ((error as Error).name === 'ExecutionDoesNotExist') return undefined;
+    throw error;
+  }
 }
 
 /** How many names one retry tries before giving up (`<jobId>-attempt-<n>`, then `-2`, `-3`...). */

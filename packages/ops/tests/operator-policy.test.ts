@@ -5,6 +5,7 @@ import { GetScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws
 import {
   DescribeExecutionCommand,
   DescribeStateMachineCommand,
+  ExecutionDoesNotExist,
   GetExecutionHistoryCommand,
   ListExecutionsCommand,
   RedriveExecutionCommand,
@@ -292,7 +293,15 @@ const COMMANDS: Readonly<
   jobs: (context) => listJobs(context),
   job: (context) => describeJob(context, 'imp_1'),
   'job rejected': (context) => listRejectedRows(context, 'imp_1'),
-  'job retry': (context) => retryJob(context, 'imp_1'),
+  'job retry': (context, mocks) => {
+    // The retry's name is free (its look-up finds no execution).
+    mocks.sfn
+      .on(DescribeExecutionCommand, {
+        executionArn: `${MACHINE.replace(':stateMachine:', ':execution:')}:imp_1-attempt-2`,
+      })
+      .rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
+    return retryJob(context, 'imp_1');
+  },
   'job fail': (context) => failJob(context, 'imp_1', 'task gone'),
   'mail release': (context) => releaseMail(context, 'import.failed:imp_1'),
   schedules: (context) => listSchedules(context),

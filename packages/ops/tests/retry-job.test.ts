@@ -1,4 +1,9 @@
-import { DescribeExecutionCommand, ExecutionAlreadyExists, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { describe, expect, it } from '@jest/globals';
 import { type JobDetail, type Ledger, retryJob } from '../src/index.ts';
 import { retryExecutionName } from '../src/jobs.ts';
@@ -40,6 +45,7 @@ function retryContext(previousStatus: 'FAILED' | 'RUNNING' = 'FAILED') {
 }
 
 const taken = () => new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} });
+const missing = () => new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} });
 
 describe('retryJob', () => {
   it('refuses while the previous execution is still RUNNING, naming jobId, before handing the job over', async () => {
@@ -53,34 +59,41 @@ describe('retryJob', () => {
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
-  // StartExecution is idempotent only for a RUNNING execution of the same name and input; otherwise
-  // ExecutionAlreadyExists (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
-  it("adopts the retry's execution when its name exists with this job's input and runs (a start whose answer was lost)", async () => {
-    const { context, sfn, calls } = retryContext();
-    sfn.on(StartExecutionCommand).rejects(taken());
-    sfn
-      .on(DescribeExecutionCommand, { executionArn: named('imp_1-attempt-2') })
-      .resolves({ executionArn: named('imp_1-attempt-2'), status: 'RUNNING', input });
-    expect(await retryJob(context, 'imp_1')).toMatchObject({
-      attempt: 2,
-      executionArn: named('imp_1-attempt-2'),
-    });
-    expect(calls).toEqual([`hand-over ${named('imp_1-attempt-2')}`]);
+  // StartExecution answers success for a RUNNING execution of the same name and input (idempotent),
+  // ExecutionAlreadyExists otherwise (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
+  it('starts under the next name when the attempt’s name exists with this job’s input, even running: that execution (a start whose answer was lost) may be past its RegisterJob', async () => {
+    for (const status of ['RUNNING', 'FAILED'] as const) {
+      const { context, sfn, calls } = retryContext();
+      sfn.on(DescribeExecutionCommand).rejects(missing());
+      sfn
+        .on(DescribeExecutionCommand, { executionArn: first })
+        .resolves({ executionArn: first, stateMachineArn: machine, status: 'FAILED', input });
+      sfn
+        .on(DescribeExecutionCommand, { executionArn: named('imp_1-attempt-2') })
+        .resolves({ executionArn: named('imp_1-attempt-2'), status, input });
+      sfn.on(StartExecutionCommand).resolves({ executionArn: named('imp_1-attempt-2-2') });
+      expect(await retryJob(context, 'imp_1')).toMatchObject({
+        attempt: 2,
+        executionArn: named('imp_1-attempt-2-2'),
+      });
+      expect(calls).toEqual([`hand-over ${named('imp_1-attempt-2-2')}`]);
+      expect(sfn.commandCalls(StartExecutionCommand).map((call) => call.args[0].input.name)).toEqual([
+        'imp_1-attempt-2-2',
+      ]);
+    }
   });
 
-  it("starts under a new name when the attempt's name is spent by an ended execution of this job", async () => {
+  it('takes the job back and tries the next name when the name was made between the look and the start', async () => {
     const { context, sfn, calls } = retryContext();
+    sfn.on(DescribeExecutionCommand).rejects(missing());
+    sfn
+      .on(DescribeExecutionCommand, { executionArn: first })
+      .resolves({ executionArn: first, stateMachineArn: machine, status: 'FAILED', input });
     sfn.on(StartExecutionCommand, { name: 'imp_1-attempt-2' }).rejects(taken());
     sfn
       .on(StartExecutionCommand, { name: 'imp_1-attempt-2-2' })
       .resolves({ executionArn: named('imp_1-attempt-2-2') });
-    sfn
-      .on(DescribeExecutionCommand, { executionArn: named('imp_1-attempt-2') })
-      .resolves({ executionArn: named('imp_1-attempt-2'), status: 'FAILED', input });
-    expect(await retryJob(context, 'imp_1')).toMatchObject({
-      attempt: 2,
-      executionArn: named('imp_1-attempt-2-2'),
-    });
+    expect(await retryJob(context, 'imp_1')).toMatchObject({ executionArn: named('imp_1-attempt-2-2') });
     expect(calls).toEqual([
       `hand-over ${named('imp_1-attempt-2')}`,
       `take-back ${named('imp_1-attempt-2')}`,
@@ -88,9 +101,8 @@ describe('retryJob', () => {
     ]);
   });
 
-  it("takes the job back and fails naming jobId when the name is another input's execution", async () => {
+  it("fails naming jobId, without handing the job over, when the name is another input's execution", async () => {
     const { context, sfn, calls } = retryContext();
-    sfn.on(StartExecutionCommand).rejects(taken());
     sfn
       .on(DescribeExecutionCommand, { executionArn: named('imp_1-attempt-2') })
       .resolves({ executionArn: named('imp_1-attempt-2'), status: 'RUNNING', input: '{}' });
@@ -99,7 +111,8 @@ describe('retryJob', () => {
       field: 'jobId',
       message: expect.stringContaining(named('imp_1-attempt-2')),
     });
-    expect(calls).toEqual([`hand-over ${named('imp_1-attempt-2')}`, `take-back ${named('imp_1-attempt-2')}`]);
+    expect(calls).toEqual([]);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 });
 
