@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { MAIL_LOCALES, MAIL_TEMPLATE_NAMES, MailSendJob, validate } from '@sidestep/contracts';
 import { composeMail } from '../src/domain/compose-mail.ts';
 import { renderTemplate } from '../src/domain/templates.ts';
-import { HeaderInjectionError } from '../src/errors.ts';
+import { DeliveryOutcomeUnknownError, HeaderInjectionError } from '../src/errors.ts';
 
 const params = {
   'import.completed': { jobId: 'imp_1', fileName: 'users.csv', rows: 1234567 },
@@ -286,5 +286,17 @@ describe('smtpOptions', () => {
       secure: true,
       auth: { user: 'u@x', pass: 'p:w' },
     });
+  });
+});
+
+describe('DeliveryOutcomeUnknownError', () => {
+  it('gives the header as the mail carries it and a release command a shell reads as one word, for a key of any text', () => {
+    const key = "import.failed:imp 1's\u0007";
+    const { message } = new DeliveryOutcomeUnknownError(key, new Error('socket hang up'));
+    expect(message).toContain('"X-Sidestep-Idempotency-Key: import.failed:imp 1\'s\\u0007"');
+    expect(message).toContain("`sidestep mail release 'import.failed:imp 1'\\''s\u0007'`");
+    expect(new DeliveryOutcomeUnknownError('m-1', undefined).message).toContain(
+      '`sidestep mail release m-1`',
+    );
   });
 });
