@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { environmentConfigs } from '@sidestep/infra';
 import { SERVICES, TASKS } from '@sidestep/registry';
+import { shellQuote } from '@sidestep/runtime';
 import { CommanderError } from 'commander';
 import { imagePlatform, imageSources } from '../src/images/image-sources.ts';
 import { type ImagesCommandDependencies, imagesCommand } from '../src/images/images-command.ts';
 import { type ImageSource, inputsTag, planImages } from '../src/images/plan-images.ts';
-import { shellQuote } from '../src/images/shell-quote.ts';
 import { turboBuildHashes } from '../src/images/turbo-build-hashes.ts';
 
 const rootDir = join(import.meta.dirname, '..', '..');

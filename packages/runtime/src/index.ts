@@ -60,3 +60,4 @@ export {
   invocationState,
   isolate,
 } from './isolate.ts';
+export { shellQuote } from './shell-quote.ts';

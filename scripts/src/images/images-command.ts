@@ -1,7 +1,7 @@
+import { shellQuote } from '@sidestep/runtime';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { ImageLookup } from './ecr-image-lookup.ts';
 import { type ImageSource, planImages } from './plan-images.ts';
-import { shellQuote } from './shell-quote.ts';
 
 /** What the `images` command reaches outside itself through; tests pass fakes. */
 export interface ImagesCommandDependencies {

@@ -1,4 +1,4 @@
-import { SidestepError } from '@sidestep/runtime';
+import { SidestepError, shellQuote } from '@sidestep/runtime';
 import { IDEMPOTENCY_KEY_HEADER, idempotencyKeyHeaderValue } from './domain/idempotency-key-header.ts';
 
 // Every class sets `name` as a literal class field (a minifier may rename classes): the SQS handler
@@ -40,11 +40,6 @@ export class IdempotencyKeyReusedError extends IdempotencyKeyError {
   }
 }
 
-/** `text` as one POSIX shell word: single-quoted, a quote in it written '\'' (a key may be any text). */
-function shellWord(text: string): string {
-  return /^[A-Za-z0-9._:@/-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
-}
-
 /**
  * An attempt for this key began sending and its outcome is unknown: an earlier attempt's process died
  * between the send and the record, or this attempt's transport lost the connection after it handed
@@ -61,7 +56,7 @@ export class DeliveryOutcomeUnknownError extends IdempotencyKeyError {
   ) {
     super(
       idempotencyKey,
-      `delivery outcome unknown for idempotency key "${idempotencyKey}": ${why}; not sending again: a mail that was delivered has the header "${IDEMPOTENCY_KEY_HEADER}: ${idempotencyKeyHeaderValue(idempotencyKey)}"; if none has, \`sidestep mail release ${shellWord(idempotencyKey)}\` and redrive`,
+      `delivery outcome unknown for idempotency key "${idempotencyKey}": ${why}; not sending again: a mail that was delivered has the header "${IDEMPOTENCY_KEY_HEADER}: ${idempotencyKeyHeaderValue(idempotencyKey)}"; if none has, \`sidestep mail release ${shellQuote([idempotencyKey])}\` and redrive`,
       cause,
     );
   }
