@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GetQueueAttributesCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { synthStack } from '@sidestep/infra';
+import { processStatFields } from '@sidestep/lambda-runtime';
 import { createCollectingReporter, startLocalCloud } from '@sidestep/local-cloud';
 import pLimit from 'p-limit';
 import { loadAverage, machine } from './src/bench/measure.ts';
@@ -170,15 +171,9 @@ function cpuMs(): number {
   let children = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    // Fields after the command's closing parenthesis: state, ppid, ... utime (14th), stime (15th).
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[1]) !== process.pid) continue;
+    // state, ppid, ... utime (14th field of the line), stime (15th); undefined: exited meanwhile.
+    const fields = processStatFields(entry);
+    if (fields === undefined || Number(fields[1]) !== process.pid) continue;
     children += ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
   }
   return (own.user + own.system) / 1000 + children;

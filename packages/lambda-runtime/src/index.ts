@@ -9,6 +9,7 @@ export {
   RuntimeApiClosedError,
 } from './errors.ts';
 export { type FunctionHost, type FunctionOptions, startFunction } from './function-host.ts';
+export { processStatFields } from './process-stat.ts';
 export { readOnlyFlags } from './read-only-flags.ts';
 export {
   type InvokeOptions,

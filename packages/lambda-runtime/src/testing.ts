@@ -23,6 +23,7 @@ import { basename, join } from 'node:path';
 import { expect } from '@jest/globals';
 import { InvalidFunctionOptionError } from './errors.ts';
 import { type FunctionHost, type FunctionOptions, startFunction } from './function-host.ts';
+import { processStatFields } from './process-stat.ts';
 
 /** A service's Dockerfile, as an image test checks it. */
 export interface LambdaDockerfile {
@@ -180,13 +181,8 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    // No /proc (macOS): signal 0 is the answer.
-    return true;
-  }
+  // No /proc (macOS): signal 0 is the answer.
+  return processStatFields(pid)?.[0] !== 'Z';
 }
 
 /**

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { processStatFields } from '@sidestep/lambda-runtime';
 
 /** A process of the local cloud: a Fargate task's container or a Lambda sandbox. */
 export interface CloudProcess {
@@ -10,13 +11,8 @@ export interface CloudProcess {
 }
 
 function parentOf(pid: string): number | undefined {
-  try {
-    // /proc/<pid>/stat: "pid (comm) state ppid ...", comm may hold spaces: read after the last ')'.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
+  const ppid = processStatFields(pid)?.[1];
+  return ppid === undefined ? undefined : Number(ppid);
 }
 
 function environmentOf(pid: number): Map<string, string> {
