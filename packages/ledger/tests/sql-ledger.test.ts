@@ -192,6 +192,19 @@ describeEachDatabase('SqlLedger', (open) => {
   });
 });
 
+/**
+ * Hands failed export `jobId` (its execution `first`) over to its retry, `<jobId>-attempt-2`, as
+ * `sidestep job retry` does; gives both execution ARNs.
+ */
+async function handOverToAttempt2(ledger: SqlLedger, jobId: string, operator = 'a') {
+  const execution = (name: string) =>
+    `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:${name}`;
+  const first = execution('first');
+  const retry = execution(`${jobId}-attempt-2`);
+  await ledger.handOverJob({ jobId, fromExecutionArn: first, executionArn: retry, attempt: 2, operator });
+  return { first, retry };
+}
+
 describeEachDatabase('SqlLedger retry hand-over', (open) => {
   const db = suiteDatabase(open);
 
@@ -199,15 +212,7 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
     await insertExport(db(), 'exp_retry', 'failed', '2026-11-24T08:00:00Z');
     await db().query(`UPDATE jobs SET error = 'boom' WHERE id = 'exp_retry'`);
     const ledger = new SqlLedger(db());
-    const first = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:first';
-    const retry = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:exp_retry-attempt-2';
-    await ledger.handOverJob({
-      jobId: 'exp_retry',
-      fromExecutionArn: first,
-      executionArn: retry,
-      attempt: 2,
-      operator: 'local:alice',
-    });
+    const { first, retry } = await handOverToAttempt2(ledger, 'exp_retry', 'local:alice');
 
     const detail = await ledger.describeJob('exp_retry');
     expect(detail).toMatchObject({ state: 'registered', attempt: 2, executionId: retry });
@@ -249,16 +254,7 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
       (await db().query(`SELECT ${columns} FROM jobs WHERE id = 'exp_evidence'`)).rows[0];
     const before = await row();
     const ledger = new SqlLedger(db());
-    const first = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:first';
-    const retry =
-      'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:exp_evidence-attempt-2';
-    await ledger.handOverJob({
-      jobId: 'exp_evidence',
-      fromExecutionArn: first,
-      executionArn: retry,
-      attempt: 2,
-      operator: 'a',
-    });
+    const { first, retry } = await handOverToAttempt2(ledger, 'exp_evidence');
     expect(await row()).toMatchObject({ state: 'registered', row_errors: null, worker_error: null });
 
     await ledger.takeBackJob({
@@ -273,16 +269,7 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
   it("does not take back a job the retry's execution has already started", async () => {
     await insertExport(db(), 'exp_started', 'failed', '2026-11-24T08:00:00Z');
     const ledger = new SqlLedger(db());
-    const first = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:first';
-    const retry =
-      'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:exp_started-attempt-2';
-    await ledger.handOverJob({
-      jobId: 'exp_started',
-      fromExecutionArn: first,
-      executionArn: retry,
-      attempt: 2,
-      operator: 'a',
-    });
+    const { first, retry } = await handOverToAttempt2(ledger, 'exp_started');
     await db().query(`UPDATE jobs SET state = 'running' WHERE id = 'exp_started'`);
     await ledger.takeBackJob({
       jobId: 'exp_started',
