@@ -5,10 +5,17 @@ import { type MailQueue, queuePendingMails, type SweepOptions, sweptJob } from '
 
 /**
  * Why the job of an execution that ended without finishing it failed: what the operator (or the
- * deploy) gave StopExecution, the execution's time limit, or the error the workflow ended with
- * (Lambda error documents read as the failure path reads them).
+ * deploy) gave StopExecution, the execution's time limit, or, for an execution that failed, the
+ * batch-worker's own reason (`workerError`) as the failure path would have recorded it
+ * (`failureReason`, which the status-updater uses too), else the error the workflow ended with
+ * (Lambda error documents read as the failure path reads them). An execution whose MarkFailed could
+ * not reach the ledger ends FAILED with the ledger's error: the job keeps the worker's reason, not
+ * that one.
  */
-export function abandonedReason(detail: ExecutionStatusChange['detail']): string {
+export function abandonedReason(
+  detail: ExecutionStatusChange['detail'],
+  workerError: string | null = null,
+): string {
   const { name, status, error, cause } = detail;
   let reason: string;
   if (status === 'ABORTED') {
@@ -16,6 +23,8 @@ export function abandonedReason(detail: ExecutionStatusChange['detail']): string
     reason = `aborted: execution ${name} was stopped${given.length > 0 ? ` (${given.join(': ')})` : ''}`;
   } else if (status === 'TIMED_OUT') {
     reason = `timed out: execution ${name} ran past its time limit`;
+  } else if (workerError?.trim()) {
+    return failureReason(workerError, undefined);
   } else {
     reason = `the workflow failed: ${failureReason(null, {
       ...(error ? { Error: error } : {}),
@@ -50,7 +59,6 @@ export async function failAbandonedJob(
   const { detail } = event;
   const failed: SweptJob[] = [];
   if (ENDED.has(detail.status)) {
-    const reason = abandonedReason(detail);
     await db.transaction(async (tx) => {
       const { rows } = await tx.query<JobRow>(
         `SELECT ${JOB_COLUMNS} FROM jobs
@@ -59,6 +67,7 @@ export async function failAbandonedJob(
         [detail.executionArn],
       );
       for (const job of rows) {
+        const reason = abandonedReason(detail, job.worker_error);
         await fireJobEvent(tx, job, 'fail', {
           firedBy: options.sweeperId,
           reason,

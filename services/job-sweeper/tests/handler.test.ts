@@ -184,6 +184,34 @@ describeEachDatabase('job-sweeper handler', (open) => {
     ]);
   });
 
+  it("fails the job of an execution whose MarkFailed could not reach the ledger with the worker's own reason, and mails it", async () => {
+    // The execution ends FAILED at the failure path's end (FailureNotRecorded) with MarkFailed's
+    // ledger error as its Error/Cause; the batch-worker had recorded why the import failed.
+    const event = statusChange(
+      'h8',
+      'FAILED',
+      'JobLedgerUnavailableError',
+      JSON.stringify({
+        errorType: 'JobLedgerUnavailableError',
+        errorMessage: 'the job ledger is unavailable: connect ETIMEDOUT',
+        trace: [],
+      }),
+    );
+    const workerError = 'line 1: the header has no email column';
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, worker_error, deadline_at)
+       VALUES ('imp_h8', 'import', 'running', 'b', 'imports/h8.csv', 'v1', 'h8.csv', $1, $2, $3)`,
+      [event.detail.executionArn, workerError, new Date(clock.getTime() + 3600_000)],
+    );
+    const result = await handler(event, context('r11'));
+    expect(result.failed).toEqual([expect.objectContaining({ jobId: 'imp_h8', reason: workerError })]);
+    const { rows } = await db.query('SELECT state, error FROM jobs WHERE id = $1', ['imp_h8']);
+    expect(rows).toEqual([{ state: 'failed', error: workerError }]);
+    expect((await receiveAll(queueUrl)).map((body) => validate(MailSendJob, body).payload.params)).toEqual([
+      { jobId: 'imp_h8', fileName: 'h8.csv', reason: workerError },
+    ]);
+  });
+
   it('refuses a Step Functions event that breaks the contract instead of taking it for a sweep', async () => {
     const event = statusChange('h7', 'ABORTED');
     await expect(
