@@ -39,7 +39,7 @@ export const CHECK_FAILURE = 'CheckFailure';
  * ```
  * MarkFailed (status-updater fail -> $.failure) -> CheckFailure -> ComposeFailedMail -> NotifyFailed -> <failState> (Fail)
  * CheckFailure -($.failure.state = succeeded)-> <committed> (the success path)
- * MarkFailed   --States.ALL--> FailureNotRecorded (Fail; the original error stays in $.error)
+ * MarkFailed   --States.ALL--> FailureNotRecorded (Fail: Error/Cause = $.error; MarkFailed's in $.statusError)
  * NotifyFailed --States.ALL--> <failState> (the send error is kept in $.notificationError)
  * ```
  *
@@ -71,11 +71,15 @@ export function failurePath(props: FailurePathProps): Record<string, State> {
       Choices: [{ Variable: '$.failure.state', StringEquals: 'succeeded', Next: props.committed }],
       Default: 'ComposeFailedMail',
     },
+    // The execution's Error and Cause are what the workflow-ended rule hands the job-sweeper, which
+    // fails the job with them: the original failure, not the ledger error that kept MarkFailed from
+    // recording it (that one stays in this state's input at `$.statusError`, in the history).
     FailureNotRecorded: {
       Type: 'Fail',
-      Comment: 'The job failed and so did marking it failed: no mail, the job needs an operator',
-      ErrorPath: '$.statusError.Error',
-      CausePath: '$.statusError.Cause',
+      Comment:
+        'The job failed and so did marking it failed ($.statusError): the job-sweeper fails and mails it when this execution ends',
+      ErrorPath: '$.error.Error',
+      CausePath: '$.error.Cause',
     },
     ComposeFailedMail: {
       Type: 'Pass',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { TRANSIENT_FAILURE_EXIT_CODE } from '@sidestep/contracts';
+import { failureReason } from '@sidestep/jobs';
 import { ExecutionError } from 'aws-local-stepfunctions';
 import {
   MAX_TRANSIENT_RERUNS,
@@ -303,6 +304,35 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
         },
       },
     ]);
+  });
+
+  it("ends at FailureNotRecorded with the task's failure as the execution's Error and Cause when MarkFailed cannot reach the ledger", async () => {
+    // What the workflow-ended rule hands the job-sweeper is the execution's Error and Cause
+    // (https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html): it must
+    // say why the import failed, not that the ledger was down while recording it.
+    const env = cloud({ worker: WorkflowCloud.failingWorker('line 1: the header has no email column') });
+    env.status.failNext.fail = Array.from({ length: 20 }, () =>
+      lambdaError('JobLedgerUnavailableError', 'the job ledger is unavailable: connect ETIMEDOUT'),
+    );
+    const run = await execute(objectCreated('imports/users.csv'), env);
+
+    expect(run.statesEntered.slice(-2)).toEqual(['MarkFailed', 'FailureNotRecorded']);
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'States.TaskFailed' });
+    const { Error: error, Cause: cause } = run.end as { Error: string; Cause: string };
+    expect(JSON.parse(cause)).toMatchObject({ Containers: [{ Name: 'batch-worker', ExitCode: 1 }] });
+    // The reason the job-sweeper derives from them (when the job has no worker_error) is the task's.
+    expect(failureReason(null, { Error: error, Cause: cause })).toBe(
+      'States.TaskFailed: batch-worker exited with code 1; Essential container in task exited',
+    );
+    // The ledger error stays in the Fail state's input, visible in the execution's history.
+    const failEntered = run.events.find(
+      (event) => event.type === 'StateEntered' && event.state.name === 'FailureNotRecorded',
+    ) as { state: { input: { statusError?: { Error: string; Cause: string } } } } | undefined;
+    expect(failEntered?.state.input.statusError?.Error).toBe('JobLedgerUnavailableError');
+    expect(failEntered?.state.input.statusError?.Cause).toContain('connect ETIMEDOUT');
+    const [job] = env.status.jobs.values();
+    expect(job?.state).toBe('running');
+    expect(env.mails).toHaveLength(0);
   });
 
   it('reports an import whose task crashed after its commit as completed, with one completed mail', async () => {
