@@ -34,6 +34,15 @@ export function abandonedReason(
   return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH - 1)}…` : reason;
 }
 
+/** What {@link failAbandonedJob} needs besides the ledger, the mail queue and the event. */
+export interface FailAbandonedJobOptions extends SweepOptions {
+  /**
+   * Told the ids of the execution's jobs still to fail, as soon as they are found (before they are
+   * failed), so the handler's log lines can name them even when failing or mailing them fails.
+   */
+  readonly found?: (jobIds: readonly string[]) => void;
+}
+
 /** The statuses after which an execution moves its job no more. */
 const ENDED = new Set(['ABORTED', 'TIMED_OUT', 'FAILED']);
 
@@ -54,7 +63,7 @@ export async function failAbandonedJob(
   db: Database,
   mailQueue: MailQueue,
   event: ExecutionStatusChange,
-  options: SweepOptions,
+  options: FailAbandonedJobOptions,
 ): Promise<SweepStaleJobsOutput> {
   const { detail } = event;
   const failed: SweptJob[] = [];
@@ -66,6 +75,7 @@ export async function failAbandonedJob(
          FOR UPDATE`,
         [detail.executionArn],
       );
+      if (rows.length > 0) options.found?.(rows.map((job) => job.id));
       for (const job of rows) {
         const reason = abandonedReason(detail, job.worker_error);
         await fireJobEvent(tx, job, 'fail', {

@@ -23,7 +23,8 @@ export interface SweepTaskOptions {
  * The job-sweeper as a task for `createTaskHandler`, invoked by its schedule or the operator rule
  * with `{}` (or nothing): one {@link sweepStaleJobs}; or by the workflows' status rule with a Step
  * Functions "Execution Status Change" event: {@link failAbandonedJob}. The Lambda request id is the
- * sweeper's id in the audit trail; it logs what it failed and mailed. Errors are thrown with their
+ * sweeper's id in the audit trail; it logs what it failed and mailed, and for an event the
+ * execution (`executionId`, its ARN, and `executionName`) and, once found, its job (`jobId`). Errors are thrown with their
  * `name` (Lambda retries an asynchronous invocation twice, then keeps the event with its error in
  * `sidestep-<env>-job-sweeper-async-failures`): a bad input is
  * `InvalidInputError`, a database that cannot be reached `JobLedgerUnavailableError`.
@@ -36,7 +37,11 @@ export function sweepTask(
     schema: JobSweeperInput,
     subject: 'sweep input',
     defaultInput: {},
-    run: async (input, { lambdaContext }) => {
+    // A workflow-ended event's lines name its execution (the ARN under the key the status-updater
+    // logs it by, and the name the console and `sidestep job` show); a scheduled sweep has none.
+    correlation: (input) =>
+      'detail' in input ? { executionId: input.detail.executionArn, executionName: input.detail.name } : {},
+    run: async (input, { lambdaContext, logger }) => {
       const db = await options.database();
       const sweep = {
         now: now(),
@@ -46,7 +51,11 @@ export function sweepTask(
       };
       const output =
         'detail' in input
-          ? await failAbandonedJob(db, options.mailQueue, input, sweep)
+          ? await failAbandonedJob(db, options.mailQueue, input, {
+              ...sweep,
+              // The job is known once it is found: every later line, the outcome's too, names it.
+              found: (jobIds) => logger.appendKeys({ jobId: jobIds.join(',') }),
+            })
           : await sweepStaleJobs(db, options.mailQueue, sweep);
       const log = {
         failed: output.failed.map((job) => job.jobId),

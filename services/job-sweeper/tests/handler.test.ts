@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { MailSendJob, type SweepStaleJobsOutput, validate } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
@@ -48,6 +48,26 @@ describeEachDatabase('job-sweeper handler', (open) => {
     });
   });
   afterAll(() => db.close());
+
+  /** Import `imp_<name>` (file `<name>.csv`) of `executionArn`, running, its deadline an hour away unless told. */
+  async function runningImport(
+    name: string,
+    executionArn: string,
+    fields: { readonly workerError?: string; readonly deadlineAt?: Date } = {},
+  ) {
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, worker_error, deadline_at)
+       VALUES ($1, 'import', 'running', 'b', $2, 'v1', $3, $4, $5, $6)`,
+      [
+        `imp_${name}`,
+        `imports/${name}.csv`,
+        `${name}.csv`,
+        executionArn,
+        fields.workerError ?? null,
+        fields.deadlineAt ?? new Date(clock.getTime() + 3600_000),
+      ],
+    );
+  }
 
   it('fails a stuck export once and queues its export.failed mail once, invoked twice per tick', async () => {
     await db.query(
@@ -114,11 +134,7 @@ describeEachDatabase('job-sweeper handler', (open) => {
 
   it('fails the job of an aborted execution with the reason and mails once, whatever the number of deliveries', async () => {
     const event = statusChange('h3', 'ABORTED', 'Deploy', 'stopped for the release');
-    await db.query(
-      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, deadline_at)
-       VALUES ('imp_h3', 'import', 'running', 'b', 'imports/h3.csv', 'v1', 'h3.csv', $1, $2)`,
-      [event.detail.executionArn, new Date(clock.getTime() + 3600_000)],
-    );
+    await runningImport('h3', event.detail.executionArn);
     const first = await handler(event, context('r5'));
     const again = await handler(event, context('r6'));
     expect(first.failed).toEqual([
@@ -198,11 +214,7 @@ describeEachDatabase('job-sweeper handler', (open) => {
       }),
     );
     const workerError = 'line 1: the header has no email column';
-    await db.query(
-      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, worker_error, deadline_at)
-       VALUES ('imp_h8', 'import', 'running', 'b', 'imports/h8.csv', 'v1', 'h8.csv', $1, $2, $3)`,
-      [event.detail.executionArn, workerError, new Date(clock.getTime() + 3600_000)],
-    );
+    await runningImport('h8', event.detail.executionArn, { workerError });
     const result = await handler(event, context('r11'));
     expect(result.failed).toEqual([expect.objectContaining({ jobId: 'imp_h8', reason: workerError })]);
     const { rows } = await db.query('SELECT state, error FROM jobs WHERE id = $1', ['imp_h8']);
@@ -210,6 +222,81 @@ describeEachDatabase('job-sweeper handler', (open) => {
     expect((await receiveAll(queueUrl)).map((body) => validate(MailSendJob, body).payload.params)).toEqual([
       { jobId: 'imp_h8', fileName: 'h8.csv', reason: workerError },
     ]);
+  });
+
+  /**
+   * The JSON lines `handler` logs for `event` (Powertools writes through its own Console bound to
+   * stdout and stderr, which Lambda ships to CloudWatch Logs), and what it threw.
+   */
+  async function logsOf(options: SweepTaskOptions, event: unknown, requestId: string) {
+    const written: string[] = [];
+    const spies = [process.stdout, process.stderr].map((stream) =>
+      jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      }),
+    );
+    const logger = new Logger({ serviceName: 'job-sweeper-test' });
+    const thrown = await createTaskHandler({ ...sweepTask(options), logger })(event, context(requestId)).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    for (const spy of spies) spy.mockRestore();
+    const lines = written
+      .join('')
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.service === 'job-sweeper-test');
+    return { lines, thrown };
+  }
+
+  it("names the execution (its ARN and name) and the execution's job on the log lines of a workflow-ended event", async () => {
+    const event = statusChange('h9', 'ABORTED', 'Deploy', 'stopped');
+    await runningImport('h9', event.detail.executionArn);
+    const options = {
+      database: async () => db,
+      mailQueue: new ProducerMailQueue(new Producer({ queueUrl, sqs: local.sqs })),
+      notifyAddress: 'ops@example.com',
+      now: () => clock,
+    };
+    const execution = { executionId: event.detail.executionArn, executionName: 'h9' };
+    const handled = await logsOf(options, event, 'r12');
+    expect(handled.thrown).toBeUndefined();
+    expect(handled.lines).toEqual([
+      expect.objectContaining({
+        message: 'stale jobs swept',
+        ...execution,
+        jobId: 'imp_h9',
+        failed: ['imp_h9'],
+      }),
+    ]);
+    expect(await receiveAll(queueUrl)).toHaveLength(1);
+
+    // A ledger that cannot be reached: the failure line still names the execution.
+    const unreachable = await logsOf(
+      {
+        ...options,
+        database: async () => {
+          throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432'), { code: 'ECONNREFUSED' });
+        },
+      },
+      event,
+      'r13',
+    );
+    expect(unreachable.thrown).toMatchObject({ name: 'JobLedgerUnavailableError' });
+    expect(unreachable.lines).toEqual([
+      expect.objectContaining({
+        message: 'sweep failed',
+        errorName: 'JobLedgerUnavailableError',
+        ...execution,
+      }),
+    ]);
+    // A scheduled sweep concerns no execution: its line has no such keys.
+    const swept = await logsOf(options, {}, 'r14');
+    expect(swept.lines).toEqual([expect.objectContaining({ message: 'stale jobs swept' })]);
+    expect(swept.lines[0]).not.toHaveProperty('executionId');
+    expect(swept.lines[0]).not.toHaveProperty('jobId');
   });
 
   it('refuses a Step Functions event that breaks the contract instead of taking it for a sweep', async () => {
@@ -230,11 +317,7 @@ describeEachDatabase('job-sweeper handler', (open) => {
   });
 
   it('reports a mail queue it cannot reach as the retryable FailureMailNotQueuedError, leaving the mail pending', async () => {
-    await db.query(
-      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, deadline_at)
-       VALUES ('imp_h2', 'import', 'running', 'b', 'imports/h2.csv', 'v1', 'h2.csv', 'arn:e:h2', $1)`,
-      [new Date(clock.getTime() - 1)],
-    );
+    await runningImport('h2', 'arn:e:h2', { deadlineAt: new Date(clock.getTime() - 1) });
     const unreachable = sweeperHandler({
       database: async () => db,
       mailQueue: new ProducerMailQueue(
