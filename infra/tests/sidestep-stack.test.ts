@@ -659,10 +659,18 @@ describe('S3Trigger (imports in staging)', () => {
     expect(expire).toMatchObject({
       status: 'Enabled',
       expiration: [{ days: 30 }],
-      noncurrent_version_expiration: [{ noncurrent_days: 7 }],
+      noncurrent_version_expiration: [{ noncurrent_days: 30 }],
       abort_incomplete_multipart_upload: [{ days_after_initiation: 1 }],
     });
     expect(markers.expiration).toEqual([{ expired_object_delete_marker: true }]);
+  });
+
+  it('keeps a replaced upload version as long as a current one: a retry or redrive re-reads the version its event named', () => {
+    // A nightly file to the same key makes yesterday's version noncurrent the next night; `job retry`
+    // and a Step Functions redrive (up to 14 days after the execution ended) read that exact version.
+    // https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html
+    const [expire] = byBucket('aws_s3_bucket_lifecycle_configuration').rule;
+    expect(expire.noncurrent_version_expiration[0].noncurrent_days).toBe(expire.expiration[0].days);
   });
 
   it('starts the import workflow for the uploads the workflow package’s pattern matches', () => {

@@ -43,11 +43,23 @@ export interface S3TriggerProps {
    * Must be the prefix the event pattern filters on.
    */
   readonly objectKeyPrefix: string;
-  /** Object lifecycle. @default uploads expire after 30 days, old versions 7 days after being replaced */
+  /**
+   * Object lifecycle. @default uploads expire after 30 days, and a replaced or deleted version 30
+   * days after it stopped being current
+   */
   readonly lifecycle?: {
     /** Days an upload is kept; imports read it within minutes. @default 30 */
     readonly expirationDays?: number;
-    /** Days a replaced or deleted version is kept (versioning is on). @default 7 */
+    /**
+     * Days a replaced or deleted version is kept (versioning is on). An import reads the exact
+     * version its upload event named, and so do its retries: `job retry`, and a Step Functions
+     * redrive, allowed up to 14 days after the execution ended
+     * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html).
+     * A nightly file to the same key makes the day before's version noncurrent, so a shorter
+     * lifetime than a current version's would delete what a retry needs; the read then fails
+     * with `SourceVersionMissingError`.
+     * @default expirationDays
+     */
     readonly noncurrentVersionExpirationDays?: number;
   };
   /**
@@ -121,7 +133,7 @@ export class S3Trigger extends Construct {
       );
     }
     const expirationDays = props.lifecycle?.expirationDays ?? 30;
-    const noncurrentDays = props.lifecycle?.noncurrentVersionExpirationDays ?? 7;
+    const noncurrentDays = props.lifecycle?.noncurrentVersionExpirationDays ?? expirationDays;
     for (const [key, days] of [
       ['lifecycle.expirationDays', expirationDays],
       ['lifecycle.noncurrentVersionExpirationDays', noncurrentDays],

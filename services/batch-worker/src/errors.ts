@@ -190,6 +190,27 @@ export class SourceChangedError extends SourceUnavailableError {
 }
 
 /**
+ * The version the job was registered for no longer exists: S3 answers `NoSuchVersion`, as it does
+ * for a version the bucket's lifecycle expired or someone deleted (a version replaced by a later
+ * upload to the same key is still readable by its id). Not a change of the object: nothing can
+ * read those bytes any more, so the job fails permanently and the file must be uploaded again.
+ */
+export class SourceVersionMissingError extends SourceUnavailableError {
+  override readonly name: string = 'SourceVersionMissingError';
+  /** The version the job was registered for. */
+  readonly versionId: string;
+
+  constructor(
+    source: { readonly bucket: string; readonly key: string; readonly versionId: string },
+    cause: unknown,
+  ) {
+    super(source.bucket, source.key, cause, true);
+    this.versionId = source.versionId;
+    this.message = `the upload version ${source.versionId} of s3://${source.bucket}/${source.key} no longer exists (expired or deleted); upload the file again`;
+  }
+}
+
+/**
  * PostgreSQL aborted the import's completing transaction for a deadlock (`40P01`) or a serialization
  * failure (`40001`) on every attempt the worker made: a conflict with other writers of the same rows,
  * not a fault of the file. Nothing was imported and the staging is kept, so the same task run again

@@ -1,9 +1,16 @@
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
-import type { GetObjectCommand, GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  type GetObjectCommand,
+  type GetObjectCommandOutput,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { openSourceObject, type S3ObjectReader } from '../src/adapters/s3-source.ts';
-import { SourceChangedError, SourceUnavailableError } from '../src/errors.ts';
+import { SourceChangedError, SourceUnavailableError, SourceVersionMissingError } from '../src/errors.ts';
 import { rejectionOf, startS3, type TestS3, usersCsv } from './import-fixture.ts';
 
 let s3: TestS3;
@@ -122,6 +129,35 @@ describe('openSourceObject', () => {
     expect(error.permanent).toBe(true);
     expect(error.message).toMatch(
       /^the object at s3:\/\/sidestep-test-imports\/imports\/changing.csv changed after it was registered \(ETag "[0-9a-f]+" expected\)$/,
+    );
+  });
+
+  it('reads a replaced version by its id, and names a version that no longer exists (expired or deleted) as such, not as a change', async () => {
+    // A nightly file to the same key makes the day before's version noncurrent: still readable by its
+    // id. The imports bucket's lifecycle (or a person) deleting it makes GetObject answer 404
+    // NoSuchVersion, which is not a concurrent upload: https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
+    const bucket = 'sidestep-test-versions';
+    await s3.client.send(new CreateBucketCommand({ Bucket: bucket }));
+    await s3.client.send(
+      new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+    );
+    const nightly = 'imports/nightly.csv';
+    const put = (body: string) =>
+      s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: nightly, Body: body }));
+    const { VersionId: yesterday } = await put(csv);
+    await put(usersCsv(10, 'today-'));
+    const replaced = await openSourceObject(s3.client, { bucket, key: nightly, versionId: yesterday });
+    expect(await text(replaced.body)).toBe(csv);
+
+    await s3.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: nightly, VersionId: yesterday }));
+    const error = await rejectionOf(
+      openSourceObject(s3.client, { bucket, key: nightly, versionId: yesterday }),
+      SourceVersionMissingError,
+    );
+    expect(error).not.toBeInstanceOf(SourceChangedError);
+    expect(error.permanent).toBe(true);
+    expect(error.message).toBe(
+      `the upload version ${yesterday} of s3://${bucket}/${nightly} no longer exists (expired or deleted); upload the file again`,
     );
   });
 

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
-import { SourceChangedError, SourceUnavailableError } from '../errors.ts';
+import { SourceChangedError, SourceUnavailableError, SourceVersionMissingError } from '../errors.ts';
 
 /** The object an import reads. */
 export interface SourceObject {
@@ -53,7 +53,8 @@ const PERMANENT_S3_ERRORS = new Set(['NoSuchKey', 'NoSuchBucket', 'AccessDenied'
  * object's size does not matter), from `offset` on when given (a ranged GET: a resumed import).
  * `VersionId` pins the version the job was registered for, `If-Match` the ETag it was registered
  * for: an object overwritten after the upload event is not imported in its place, and the read
- * fails with {@link SourceChangedError} naming the change.
+ * fails with {@link SourceChangedError} naming the change. A registered version that no longer
+ * exists (expired by the bucket's lifecycle, or deleted) fails with {@link SourceVersionMissingError}.
  *
  * An import of tens of millions of rows reads one response for many minutes, and a connection can
  * break off in that time (reset, idle timeout, a load balancer). The SDK retries requests, not a body
@@ -61,8 +62,9 @@ const PERMANENT_S3_ERRORS = new Set(['NoSuchKey', 'NoSuchBucket', 'AccessDenied'
  * with `If-Match` on the first response's ETag (and the same version), so the bytes that follow are
  * the same object's. A body that ends short of `Content-Length` counts as broken off too.
  *
- * @throws {SourceChangedError} the registered version or ETag is gone (also between the first read
- *   and a resume).
+ * @throws {SourceChangedError} the key no longer holds the registered ETag (also between the first
+ *   read and a resume).
+ * @throws {SourceVersionMissingError} the registered version no longer exists (permanent).
  * @throws {SourceUnavailableError} permanent for a missing object or bucket or access denied;
  *   transient otherwise. A body that still
  *   breaks off after `maxResumes` resumes fails the stream with a transient one.
@@ -156,9 +158,6 @@ function quotedEtag(etag: string): string {
   return etag.startsWith('"') || etag.startsWith('W/') ? etag : `"${etag}"`;
 }
 
-/** S3's answers for a version or ETag that is no longer the object's. */
-const CHANGED_OBJECT_ERRORS = new Set(['PreconditionFailed', 'NoSuchVersion']);
-
 async function getObject(
   client: S3ObjectReader,
   source: SourceObject,
@@ -176,7 +175,14 @@ async function getObject(
     );
   } catch (error) {
     const name = error instanceof Error ? error.name : '';
-    if (CHANGED_OBJECT_ERRORS.has(name)) {
+    // 404 NoSuchVersion: the version is gone (expired by the bucket's lifecycle, or deleted); a
+    // version replaced by a later upload is still readable by its id, so this is no overwrite.
+    // https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
+    if (name === 'NoSuchVersion' && source.versionId) {
+      throw new SourceVersionMissingError({ ...source, versionId: source.versionId }, error);
+    }
+    // 412 PreconditionFailed: the key holds other bytes than the ETag the job was registered for.
+    if (name === 'PreconditionFailed') {
       const expected = source.versionId
         ? `version ${source.versionId}`
         : `ETag ${quotedEtag(source.etag ?? '')}`;
