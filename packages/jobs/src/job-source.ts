@@ -31,12 +31,16 @@ export function sourceIdentity(source: JobSource): SourceIdentity {
 /**
  * The last `/`-separated segment of an S3 key (the key itself when that is empty). S3 keys may hold
  * any UTF-8, control characters included; they are replaced so the name can go into a mail subject.
+ * A name over {@link MAX_FILE_NAME_LENGTH} is cut to fit, at a character boundary, ending in `…`.
  */
 export function fileNameOf(key: string): string {
   const segment = key.slice(key.lastIndexOf('/') + 1) || key;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
   const printable = segment.replace(/[\u0000-\u001f\u007f]/g, '\uFFFD');
-  return printable.length > MAX_FILE_NAME_LENGTH
-    ? `${printable.slice(0, MAX_FILE_NAME_LENGTH - 1)}…`
-    : printable;
+  if (printable.length <= MAX_FILE_NAME_LENGTH) return printable;
+  // The limit counts UTF-16 units (as the contract's maxLength does); a cut between the two halves of
+  // a character above U+FFFF (an emoji, 𠮷) would leave a lone surrogate, which no UTF-8 can carry:
+  // the half is dropped with the rest.
+  const cut = printable.slice(0, MAX_FILE_NAME_LENGTH - 1);
+  return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
 }

@@ -104,4 +104,13 @@ describe('sourceIdentity', () => {
     expect(fileNameOf('imports/a\r\nBcc: x.csv')).toBe('a\uFFFD\uFFFDBcc: x.csv');
     expect(fileNameOf(`imports/${'a'.repeat(1020)}`)).toHaveLength(1000);
   });
+
+  it('cuts a long file name between characters, never inside a surrogate pair', () => {
+    // The 999th UTF-16 unit is the first half of 📊 (U+1F4CA): a cut there would leave a lone
+    // surrogate, which is no character: UTF-8 cannot encode it, so the mail and the database got U+FFFD.
+    const name = fileNameOf(`imports/${'a'.repeat(998)}📊${'b'.repeat(10)}.csv`);
+    expect(name).toBe(`${'a'.repeat(998)}…`);
+    expect(name.isWellFormed()).toBe(true);
+    expect(fileNameOf(`imports/${'a'.repeat(997)}📊${'b'.repeat(10)}.csv`)).toBe(`${'a'.repeat(997)}📊…`);
+  });
 });
