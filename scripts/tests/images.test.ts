@@ -1,4 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -273,6 +282,114 @@ describe('planImages inputs hash', () => {
     expect(await hashOf('bbbb')).not.toBe(before);
     writeFileSync(join(dir, 'services', 'x', 'Dockerfile'), 'FROM public.ecr.aws/lambda/nodejs:24.1\n');
     expect(await hashOf('aaaa')).not.toBe(before);
+  });
+});
+
+/**
+ * A workspace of the repository's turbo.json and the image packages' own root-level files (git's
+ * tracked ones, `src/` left out; package.json without its dependencies, which the copy lacks), so a
+ * test can change one of them and ask turbo for the build hashes again.
+ */
+function imagePackagesWorkspace(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'images-turbo-'));
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'w', private: true, packageManager: 'pnpm@10.34.9' }),
+  );
+  writeFileSync(join(dir, 'pnpm-workspace.yaml'), 'packages:\n  - services/*\n');
+  copyFileSync(join(rootDir, 'turbo.json'), join(dir, 'turbo.json'));
+  // turboBuildHashes runs <root>/node_modules/.bin/turbo.
+  symlinkSync(join(rootDir, 'node_modules'), join(dir, 'node_modules'));
+  for (const source of sources) {
+    mkdirSync(join(dir, source.packageDir, 'src'), { recursive: true });
+    writeFileSync(join(dir, source.packageDir, 'src', 'handler.ts'), 'export const handler = 1;\n');
+    for (const file of rootFiles(source)) {
+      if (file === 'package.json') {
+        const manifest = JSON.parse(readFileSync(join(rootDir, source.packageDir, file), 'utf8'));
+        const { name, scripts } = manifest as { name: string; scripts: unknown };
+        writeFileSync(join(dir, source.packageDir, file), JSON.stringify({ name, scripts }));
+      } else {
+        copyFileSync(join(rootDir, source.packageDir, file), join(dir, source.packageDir, file));
+      }
+    }
+  }
+  return dir;
+}
+
+/** The files git tracks at the root of a package (not in a folder of it). */
+function rootFiles(source: ImageSource): string[] {
+  return execFileSync('git', ['ls-files', '--', source.packageDir], { cwd: rootDir, encoding: 'utf8' })
+    .split('\n')
+    .filter((path) => path !== '' && !path.slice(source.packageDir.length + 1).includes('/'))
+    .map((path) => path.slice(source.packageDir.length + 1));
+}
+
+describe('planImages with turbo build hashes', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = imagePackagesWorkspace();
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** The plan `--only changed` makes in the workspace, the registry holding `existing`. */
+  const planChanged = async (existing: Record<string, readonly string[]>) =>
+    planImages({
+      rootDir: dir,
+      sources,
+      registry: REGISTRY,
+      environment: 'staging',
+      tag: SHA,
+      only: 'changed',
+      buildHashes: await turboBuildHashes(
+        dir,
+        sources.map((source) => source.packageName),
+      ),
+      lookup: async (repositoryName, tag) => existing[`${repositoryName}:${tag}`],
+    });
+
+  // mail-dispatcher/build.ts imports ./bundle-options.ts: a change there alone must not deploy the
+  // image of the sources before it (turbo's build inputs once listed build.ts but not it).
+  it('builds the mail-dispatcher again when only its bundle-options.ts changes, where the inputs tag kept the old image', async () => {
+    const mail = sources.find((source) => source.name === 'mail-dispatcher') as ImageSource;
+    const before = (await planChanged({})).images.find((image) => image.name === 'mail-dispatcher');
+    const old = 'feedfacefeedfacefeedfacefeedfacefeedface';
+    const registry = {
+      [`sidestep-staging-mail-dispatcher:${inputsTag(before?.inputsHash ?? '')}`]: [old],
+    };
+    expect((await planChanged(registry)).images.find((image) => image.name === 'mail-dispatcher')?.tag).toBe(
+      old,
+    );
+
+    const options = join(dir, mail.packageDir, 'bundle-options.ts');
+    writeFileSync(options, `${readFileSync(options, 'utf8')}export const changed = true;\n`);
+    const after = (await planChanged(registry)).images.find((image) => image.name === 'mail-dispatcher');
+    expect(after).toMatchObject({ tag: SHA, build: true });
+    expect(after?.inputsHash).not.toBe(before?.inputsHash);
+  });
+
+  it('changes an image inputs hash with every root-level .ts file and the tsconfig.json of its package, which the build reads', async () => {
+    const hashes = async () =>
+      new Map((await planChanged({})).images.map((image) => [image.name, image.inputsHash]));
+    for (const source of sources) {
+      const read = rootFiles(source).filter((file) => file.endsWith('.ts') || file === 'tsconfig.json');
+      expect([source.name, read]).toEqual([
+        source.name,
+        expect.arrayContaining(['build.ts', 'tsconfig.json']),
+      ]);
+      for (const file of read) {
+        const before = await hashes();
+        writeFileSync(
+          join(dir, source.packageDir, file),
+          `${readFileSync(join(dir, source.packageDir, file), 'utf8')}\n`,
+        );
+        const after = await hashes();
+        expect([source.name, file, after.get(source.name) === before.get(source.name)]).toEqual([
+          source.name,
+          file,
+          false,
+        ]);
+      }
+    }
   });
 });
 

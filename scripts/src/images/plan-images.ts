@@ -84,9 +84,11 @@ export function inputsTag(inputsHash: string): string {
 }
 
 /**
- * The image's inputs: turbo's build hash covers the bundle (sources, dependencies, build script),
- * but turbo's build inputs do not include the Dockerfile or .dockerignore, which change the image
- * too; so they are hashed in here.
+ * The image's inputs: turbo's build hash covers the bundle (turbo.json's build inputs: src/, every
+ * .ts file at the package root, which is where build.ts and what it imports, such as the
+ * mail-dispatcher's bundle-options.ts, live, package.json and tsconfig.json, which esbuild reads;
+ * plus the dependencies), but turbo's build inputs do not include the Dockerfile or .dockerignore,
+ * which change the image too; so they are hashed in here.
  */
 function inputsHash(rootDir: string, source: ImageSource, buildHash: string, platform: string): string {
   const hash = createHash('sha256').update(`turbo-build:${buildHash}\n`);
