@@ -3,7 +3,7 @@ import { type AddressInfo, createServer as createTcpServer, Socket } from 'node:
 import tls from 'node:tls';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { createMailSender } from '../src/adapters/mail-transport.ts';
+import { createMailSender, transportFailure, withoutAddresses } from '../src/adapters/mail-transport.ts';
 import type { OutgoingMail } from '../src/domain/compose-mail.ts';
 
 function mail(index: number): OutgoingMail {
@@ -65,6 +65,72 @@ function watchNoDelay(): number[] {
 
 afterEach(() => {
   jest.restoreAllMocks();
+});
+
+describe('withoutAddresses', () => {
+  it('replaces every email address in a transport’s message by <address>, in any form servers quote it', () => {
+    for (const [text, expected] of [
+      // SES's sandbox refusal lists the identities (https://repost.aws/knowledge-center/ses-554-400-message-rejected-error).
+      [
+        'Email address is not verified. The following identities failed the check in region EU-WEST-1: jane.doe@example.com, ops+mail@sub.example.co.uk',
+        'Email address is not verified. The following identities failed the check in region EU-WEST-1: <address>, <address>',
+      ],
+      [
+        '550 5.1.1 <jane.doe@example.com>: Recipient address rejected',
+        '550 5.1.1 <address>: Recipient address rejected',
+      ],
+      ['Recipient jane@example.com not found.', 'Recipient <address> not found.'],
+      ['"jane doe"@example.com refused', '<address> refused'],
+      ["o'brien@example.com (mailbox full)", '<address> (mailbox full)'],
+      ['tarō@例え.jp does not exist', '<address> does not exist'],
+      ['relay denied for user@[192.0.2.1]', 'relay denied for <address>'],
+      [
+        '451 4.7.1 Try again later; see https://example.com/help',
+        '451 4.7.1 Try again later; see https://example.com/help',
+      ],
+    ] as const) {
+      expect(withoutAddresses(text)).toBe(expected);
+    }
+  });
+});
+
+describe('transportFailure', () => {
+  it('keeps the name, codes and command of nodemailer’s error, and neither its recipients nor its raw reply', () => {
+    const error = Object.assign(
+      new Error('Can’t send mail - all recipients were rejected: 550 5.1.1 <jane@example.com>: unknown'),
+      {
+        code: 'EENVELOPE',
+        response: '550 5.1.1 <jane@example.com>: unknown',
+        responseCode: 550,
+        command: 'RCPT TO',
+        rejected: ['jane@example.com'],
+        rejectedErrors: [
+          Object.assign(new Error('Recipient command failed'), { recipient: 'jane@example.com' }),
+        ],
+      },
+    );
+    expect(transportFailure(error)).toEqual({
+      name: 'Error',
+      message: 'Can’t send mail - all recipients were rejected: 550 5.1.1 <address>: unknown',
+      code: 'EENVELOPE',
+      responseCode: 550,
+      command: 'RCPT TO',
+    });
+  });
+
+  it('keeps SES’s error code, HTTP status and request id', () => {
+    const error = Object.assign(new Error('Email address is not verified. ...: jane@example.com'), {
+      name: 'MessageRejected',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 400, requestId: 'c3b8ad1e-0000-4000-8000-000000000000', attempts: 1 },
+    });
+    expect(transportFailure(error)).toEqual({
+      name: 'MessageRejected',
+      message: 'Email address is not verified. ...: <address>',
+      httpStatusCode: 400,
+      requestId: 'c3b8ad1e-0000-4000-8000-000000000000',
+    });
+  });
 });
 
 describe('createMailSender (smtp)', () => {
@@ -131,7 +197,8 @@ describe('createMailSender (smtp)', () => {
           name: 'MailTransportError',
           outcome,
           permanent,
-          message: expect.stringContaining('mailbox unavailable'),
+          message: expect.stringContaining(`(EENVELOPE, RCPT TO answered ${code})`),
+          cause: { code: 'EENVELOPE', responseCode: code, command: 'RCPT TO' },
         });
       } finally {
         await server.stop();

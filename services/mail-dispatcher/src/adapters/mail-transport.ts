@@ -52,15 +52,97 @@ export async function createMailSender(config: MailTransportConfig): Promise<Mai
         const info = await transporter.sendMail(options);
         return { messageId: String(info.messageId ?? mail.messageId) };
       } catch (error) {
+        // Classified on the transport's own error; only its summary leaves this adapter.
         const outcome = config.kind === 'ses' ? sesFailure(error) : smtpFailure(error, handOver.started);
+        const failure = transportFailure(error);
         throw new MailTransportError(
-          `mail transport ${config.kind} failed${outcome === 'unknown' ? ' after it handed the mail over' : ''}: ${(error as Error).message}`,
-          error,
+          `mail transport ${config.kind} failed${outcome === 'unknown' ? ' after it handed the mail over' : ''}${failureCodes(failure)}: ${failure.message}`,
+          failure,
           outcome,
         );
       }
     },
   };
+}
+
+/**
+ * What an operator needs of a failed send, and nothing more: the {@link MailTransportError}'s
+ * `cause`, in its place of the transport's own error. That error names the recipients: SES's
+ * sandbox refusal lists the unverified identities in its message ("Email address is not verified.
+ * The following identities failed the check in region EU-WEST-1: jane.doe@example.com",
+ * https://repost.aws/knowledge-center/ses-554-400-message-rejected-error), an SMTP server's reply
+ * often quotes the address (Postfix: "550 5.1.1 <jane.doe@example.com>: Recipient address
+ * rejected"), and nodemailer's error carries `rejected: [address]` and `rejectedErrors[].recipient`.
+ * The SQS handler logs the error with its cause, and Powertools' Logger writes `error.cause` however
+ * it is defined (an Error's own `cause` is not enumerable) and, for an Error, each of its enumerable
+ * properties, its cause's too: so the raw error must not be the cause at all, and the message is
+ * the dead-letter reason. sidestep keeps addresses out of logs and reasons: a mail job's recipient
+ * is personal data.
+ */
+export interface TransportFailure {
+  /** The error's name: SES's error code (`MessageRejected`), or `Error` for nodemailer's. */
+  readonly name: string;
+  /** The transport's message, every email address in it replaced by `<address>`. */
+  readonly message: string;
+  /** nodemailer's code (`EENVELOPE`, `ETIMEDOUT`) or a system one (`ECONNREFUSED`). */
+  readonly code?: string;
+  /** SES: the HTTP status of its answer. */
+  readonly httpStatusCode?: number;
+  /** SES: the request id AWS Support asks for. */
+  readonly requestId?: string;
+  /** SMTP: the server's reply code (550). */
+  readonly responseCode?: number;
+  /** SMTP: the command the server answered (`RCPT TO`). */
+  readonly command?: string;
+}
+
+/** The {@link TransportFailure} of a transport's error (a thrown value that is not one is read as text). */
+export function transportFailure(error: unknown): TransportFailure {
+  const { name, message, code, responseCode, command, $metadata } = (error ?? {}) as {
+    name?: unknown;
+    message?: unknown;
+    code?: unknown;
+    responseCode?: unknown;
+    command?: unknown;
+    $metadata?: { httpStatusCode?: unknown; requestId?: unknown };
+  };
+  const { httpStatusCode, requestId } = $metadata ?? {};
+  return {
+    name: typeof name === 'string' && name !== '' ? name : 'Error',
+    message: withoutAddresses(typeof message === 'string' ? message : String(error)),
+    ...(typeof code === 'string' ? { code } : {}),
+    ...(typeof httpStatusCode === 'number' ? { httpStatusCode } : {}),
+    ...(typeof requestId === 'string' ? { requestId } : {}),
+    ...(typeof responseCode === 'number' ? { responseCode } : {}),
+    ...(typeof command === 'string' ? { command } : {}),
+  };
+}
+
+/** ` (MessageRejected, HTTP 400)`, ` (EENVELOPE, RCPT TO answered 550)`: the codes for the reason. */
+function failureCodes(failure: TransportFailure): string {
+  const codes = [
+    failure.name === 'Error' ? undefined : failure.name,
+    failure.code,
+    failure.httpStatusCode === undefined ? undefined : `HTTP ${failure.httpStatusCode}`,
+    failure.responseCode === undefined
+      ? undefined
+      : `${failure.command ?? 'the server'} answered ${failure.responseCode}`,
+  ].filter((code) => code !== undefined);
+  return codes.length > 0 ? ` (${codes.join(', ')})` : '';
+}
+
+/**
+ * An email address as servers quote it: a local part (a dot-atom, UTF-8 included, or a quoted
+ * string), `@`, a domain (not ending in the sentence's full stop) or an address literal, optionally
+ * in angle brackets. A part ends at a space or one of `"<>()[],;:@\` (RFC 5322's specials but the
+ * dot), so a list of addresses is replaced address by address.
+ */
+const EMAIL_ADDRESS =
+  /<?(?:"(?:[^"\\\r\n]|\\.)*"|[^\s"<>()[\],;:@\\]+)@(?:\[[^\]\s]*\]|[^\s"<>()[\],;:@\\]*[^\s"<>()[\],;:@\\.])>?/gu;
+
+/** `text` with every email address in it replaced by `<address>`. */
+export function withoutAddresses(text: string): string {
+  return text.replace(EMAIL_ADDRESS, '<address>');
 }
 
 /** Whether the SMTP transport began sending the message's content (after the server's 354 to DATA). */
