@@ -29,6 +29,19 @@ export const TRANSIENT_LAMBDA_ERRORS = [
 export const TRANSIENT_STATUS_UPDATER_ERRORS = ['JobLedgerUnavailableError'] as const;
 
 /**
+ * The retrier of {@link TRANSIENT_STATUS_UPDATER_ERRORS}: 8 retries waiting 3, 6, 12, 24, 48, 60, 60
+ * and 60 s, 4 min 33 s in all before the step gives up (plus the attempts' own time). An RDS Multi-AZ
+ * failover takes "typically 60-120 seconds", longer after large transactions
+ * (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.MultiAZ.Failover.html), and a
+ * RegisterJob that gives up loses the upload (no job exists to retry), a MarkFailed leaves the job to
+ * the job-sweeper. Without jitter, so the window is certain: full jitter draws each wait between 0
+ * and the backoff, so it promises none (these waits, jittered, would total 2 min 16 s on average and
+ * less than 2 min about one time in three). The price: executions whose calls failed in the same
+ * second retry in the same second; the others are spread by when their own calls failed.
+ */
+export const LEDGER_OUTAGE_RETRY: Retrier = retry(TRANSIENT_STATUS_UPDATER_ERRORS, 3, 8, 'NONE');
+
+/**
  * Errors the export-finalizer reports as transient: S3 throttled it, answered 5xx or could not be
  * reached; it aborted its multipart upload and reported nothing, so the same step retried starts over
  * (the finalizer is idempotent); or Secrets Manager could not give it the download links' signing key
@@ -69,16 +82,23 @@ export const TRANSIENT_SQS_ERRORS = [
 ] as const;
 
 /**
- * A retrier for `errors`: exponential backoff (base 2, at most 60 s apart) with full jitter, so the
- * executions of a burst do not retry in lockstep.
+ * A retrier for `errors`: exponential backoff (base 2, at most 60 s apart), by default with full
+ * jitter, so the executions of a burst do not retry in lockstep. Full jitter waits a random time
+ * between 0 and the backoff, so it promises no least wait: a retrier that must outlast an outage
+ * passes `jitter: 'NONE'` (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html).
  */
-export function retry(errors: readonly string[], intervalSeconds: number, maxAttempts: number): Retrier {
+export function retry(
+  errors: readonly string[],
+  intervalSeconds: number,
+  maxAttempts: number,
+  jitter: 'FULL' | 'NONE' = 'FULL',
+): Retrier {
   return {
     ErrorEquals: [...errors],
     IntervalSeconds: intervalSeconds,
     MaxAttempts: maxAttempts,
     BackoffRate: 2,
     MaxDelaySeconds: 60,
-    JitterStrategy: 'FULL',
+    JitterStrategy: jitter,
   };
 }

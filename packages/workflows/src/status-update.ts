@@ -1,6 +1,6 @@
 import type { PayloadTemplate, TaskState } from './asl.ts';
 import { INTEGRATION } from './integration.ts';
-import { retry, TRANSIENT_LAMBDA_ERRORS, TRANSIENT_STATUS_UPDATER_ERRORS } from './retry.ts';
+import { LEDGER_OUTAGE_RETRY, retry, TRANSIENT_LAMBDA_ERRORS } from './retry.ts';
 
 /** The Step Functions execution ARN: the status-updater records it on the job and its transitions. */
 const EXECUTION_ID = { 'executionId.$': '$$.Execution.Id' };
@@ -8,7 +8,7 @@ const EXECUTION_ID = { 'executionId.$': '$$.Execution.Id' };
 /**
  * A status-updater call (`lambda:invoke`) with the given payload (a `StatusUpdateInput` from
  * @sidestep/contracts) plus `executionId`, retrying only the Lambda service's and the ledger's
- * transient errors.
+ * transient errors (the ledger's for as long as a database failover takes: {@link LEDGER_OUTAGE_RETRY}).
  */
 export function statusUpdate(
   functionArn: string,
@@ -19,7 +19,7 @@ export function statusUpdate(
     Type: 'Task',
     Resource: INTEGRATION.lambdaInvoke,
     Parameters: { FunctionName: functionArn, Payload: { ...payload, ...EXECUTION_ID } },
-    Retry: [retry(TRANSIENT_LAMBDA_ERRORS, 2, 6), retry(TRANSIENT_STATUS_UPDATER_ERRORS, 2, 4)],
+    Retry: [retry(TRANSIENT_LAMBDA_ERRORS, 2, 6), LEDGER_OUTAGE_RETRY],
     ...step,
   };
 }

@@ -132,7 +132,7 @@ describe('exportWorkflow', () => {
     expectEveryTaskCatchesAll(tasks, { RegisterJob: ['RequestConflictError'] });
   });
 
-  it('retries only transient errors, with capped, jittered exponential backoff', () => {
+  it('retries only transient errors, with capped exponential backoff, jittered but for the ledger’s', () => {
     expectOnlyTransientRetries(tasks, TRANSIENT_EXPORT_FINALIZER_ERRORS);
   });
 

@@ -111,7 +111,7 @@ describe('importWorkflow', () => {
     expectEveryTaskCatchesAll(tasks);
   });
 
-  it('retries only transient errors, with capped, jittered exponential backoff', () => {
+  it('retries only transient errors, with capped exponential backoff, jittered but for the ledger’s', () => {
     expectOnlyTransientRetries(tasks);
   });
 
