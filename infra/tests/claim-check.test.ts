@@ -1,9 +1,11 @@
+import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { describe, expect, it } from '@jest/globals';
 import { TerraformStack, Testing } from 'cdktn';
-import { ClaimCheckBucket, GrantableRole, SidestepStack } from '../src/index.ts';
+import { ClaimCheckBucket, GrantableRole, SERVICES, SidestepStack } from '../src/index.ts';
 import { STAGING } from './environment-fixture.ts';
 import { type Json, one, statements } from './terraform-json.ts';
 
+const DAY = 24 * 60 * 60;
 const tf: Json = JSON.parse(
   Testing.synth(new SidestepStack(Testing.app(), 'sidestep-staging', { config: STAGING }), true),
 );
@@ -31,13 +33,50 @@ describe('ClaimCheckBucket (staging)', () => {
     expect(JSON.stringify(policy)).toContain('aws:SecureTransport');
   });
 
-  it('expires every body after 14 days, the longest a pointer can stay in a queue', () => {
+  it('keeps every body a day longer than a pointer can live: the queue retention (stated) plus the DLQ retention', () => {
+    // A pointer waits up to the queue's retention; its last receive is dead-lettered by the runtime
+    // as a new message, which the DLQ keeps 14 more days. A redrive starts a message's retention
+    // again, so a pointer redriven later finds its body gone (ClaimCheckMissingError).
+    // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html
+    const [, queue] = one(tf, 'aws_sqs_queue', { name: 'sidestep-staging-mail' });
+    const [, dlq] = one(tf, 'aws_sqs_queue', { name: 'sidestep-staging-mail-dlq' });
+    expect(queue.message_retention_seconds).toBe(4 * DAY);
     const rules = setting('aws_s3_bucket_lifecycle_configuration').rule as Json[];
-    expect(rules.find((rule) => rule.id === 'expire-claim-checks')).toMatchObject({
-      status: 'Enabled',
-      filter: [{}],
-      expiration: [{ days: 14 }],
+    const rule = rules.find((r) => r.id === 'expire-claim-checks');
+    expect(rule).toMatchObject({ status: 'Enabled', filter: [{}], expiration: [{ days: 19 }] });
+    expect(rule?.expiration[0].days * DAY).toBeGreaterThanOrEqual(
+      queue.message_retention_seconds + dlq.message_retention_seconds + DAY,
+    );
+  });
+
+  it('keeps bodies longer when a queue that resolves pointers keeps its messages longer', () => {
+    const long = SERVICES.map((service) =>
+      service.queue
+        ? { ...service, queue: { ...service.queue, messageRetentionSeconds: 10 * DAY } }
+        : service,
+    );
+    const out: Json = JSON.parse(
+      Testing.synth(
+        new SidestepStack(Testing.app(), 'sidestep-staging', { config: STAGING, services: long }),
+      ),
+    );
+    const [address] = one(out, 'aws_s3_bucket', { bucket: 'sidestep-staging-claims-123456789012' });
+    const [, lifecycle] = one(out, 'aws_s3_bucket_lifecycle_configuration', { bucket: `\${${address}.id}` });
+    const rule = (lifecycle.rule as Json[]).find((r) => r.id === 'expire-claim-checks');
+    expect(rule?.expiration).toEqual([{ days: 10 + 14 + 1 }]);
+  });
+
+  it('refuses an expiration shorter than a pointer can live, naming it', () => {
+    const stack = new TerraformStack(Testing.app(), 'claims-short');
+    new AwsProvider(stack, 'aws', { region: 'eu-west-1' });
+    const claims = new ClaimCheckBucket(stack, 'claims', {
+      bucketName: 'sidestep-staging-claims-short',
+      expirationDays: 14,
     });
+    claims.addPointerQueue({ name: 'mail' });
+    expect(() => Testing.synth(stack, true)).toThrow(
+      'claim-check-bucket.expirationDays: 14 days is shorter than a pointer can live (19: mail keeps messages 4 days, its DLQ 14, and a day)',
+    );
   });
 
   it('lets the mail queue consumer read pointers and store only dead letters', () => {

@@ -1,16 +1,17 @@
 import { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { SqsQueue, type SqsQueueConfig } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
 import { SqsQueueRedriveAllowPolicy } from '@cdktn/provider-aws/lib/sqs-queue-redrive-allow-policy/index.js';
+import { DEAD_LETTER_RETENTION_SECONDS, DEFAULT_MESSAGE_RETENTION_SECONDS } from '@sidestep/manifest';
 import type { Construct } from 'constructs';
 
 /** SQS's maximum message size since 2025 (1 MiB); stated so producers and the queue agree. */
 export const MAX_MESSAGE_SIZE_BYTES = 1_048_576;
 /** The longest retention SQS allows; the DLQ keeps failures for operators to inspect and redrive. */
-export const DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 60 * 60;
+export { DEAD_LETTER_RETENTION_SECONDS };
 
 /**
  * A queue and its dead-letter queue as every sidestep queue has them: the same encryption on both,
- * 1 MiB messages, the DLQ kept 14 days, a redrive policy, and a redrive-allow policy so only this queue
+ * 1 MiB messages, the queue's retention stated, the DLQ kept 14 days, a redrive policy, and a redrive-allow policy so only this queue
  * may dead-letter into the DLQ. Created in `scope` under the ids `dead-letter-queue`, `queue` and
  * `redrive-allow-policy` (functions, not a construct, so the Terraform addresses of the existing
  * queues do not move).
@@ -21,7 +22,9 @@ export function createDeadLetteredQueue(
     readonly name: string;
     readonly deadLetterQueueName: string;
     readonly visibilityTimeoutSeconds: number;
-    /** @default SQS's default */
+    /**
+     * @default SQS's default (4 days), stated: the claim-check bucket's lifetime is derived from it
+     */
     readonly messageRetentionSeconds?: number | undefined;
     readonly maxReceiveCount: number;
     /** SqsQueue encryption arguments, set on both queues. */
@@ -40,7 +43,7 @@ export function createDeadLetteredQueue(
   const queue = new SqsQueue(scope, 'queue', {
     name: props.name,
     visibilityTimeoutSeconds: props.visibilityTimeoutSeconds,
-    messageRetentionSeconds: props.messageRetentionSeconds,
+    messageRetentionSeconds: props.messageRetentionSeconds ?? DEFAULT_MESSAGE_RETENTION_SECONDS,
     maxMessageSize: MAX_MESSAGE_SIZE_BYTES,
     redrivePolicy: JSON.stringify({
       deadLetterTargetArn: deadLetterQueue.arn,

@@ -33,7 +33,8 @@ export interface JobQueueProps {
   };
   /**
    * The claim-check bucket: the consumer may read pointers' bodies and store an oversized dead
-   * letter's body there (`CLAIM_CHECK_BUCKET`), so the reason always reaches the DLQ.
+   * letter's body there (`CLAIM_CHECK_BUCKET`), so the reason always reaches the DLQ. The bucket
+   * keeps bodies as long as this queue's pointers can live (`addPointerQueue`).
    * @default none: a dead letter too large to carry its reason is retried, then moved without it
    */
   readonly claimCheck?: ClaimCheckBucket;
@@ -145,6 +146,7 @@ export class JobQueue extends Construct {
       `${manifest.name}.queue`,
     );
     if (props.claimCheck) {
+      props.claimCheck.addPointerQueue(trigger);
       props.claimCheck.grantConsume(consumer);
       for (const [key, value] of Object.entries(props.claimCheck.environment)) {
         consumer.addEnvironment(key, value, `${manifest.name}.queue`);

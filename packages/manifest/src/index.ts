@@ -54,7 +54,11 @@ export interface QueueTrigger {
    * @default 6 * timeoutSeconds
    */
   readonly visibilityTimeoutSeconds?: number;
-  /** How long messages are kept. @default 4 days (SQS default), DLQ keeps 14 days */
+  /**
+   * How long messages are kept; the claim-check bucket keeps bodies, and the mail-dispatcher its
+   * send-once records, for this plus the DLQ's 14 days and a day ({@link messageLifetimeSeconds}).
+   * @default 4 days (SQS's default, stated on the queue), DLQ keeps 14 days
+   */
   readonly messageRetentionSeconds?: number;
 }
 
@@ -169,6 +173,28 @@ export function asyncFailureQueueName(environment: string, service: string): str
 /** Visibility timeout a queue gets: the declared one, or 6x the consumer's timeout. */
 export function visibilityTimeoutSeconds(manifest: ServiceManifest): number {
   return manifest.queue?.visibilityTimeoutSeconds ?? manifest.timeoutSeconds * 6;
+}
+
+/** SQS's default `MessageRetentionPeriod` (4 days): what a queue whose manifest sets none keeps. */
+export const DEFAULT_MESSAGE_RETENTION_SECONDS = 4 * 24 * 60 * 60;
+/** Every dead-letter queue's retention: the longest SQS allows (14 days). */
+export const DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 60 * 60;
+
+/** Retention a queue gets: the declared one, or SQS's default (4 days). */
+export function messageRetentionSeconds(queue: Pick<QueueTrigger, 'messageRetentionSeconds'>): number {
+  return queue.messageRetentionSeconds ?? DEFAULT_MESSAGE_RETENTION_SECONDS;
+}
+
+/**
+ * The longest a message sent to the queue can wait for a consumer or an operator, dead letter
+ * included: it waits in the queue up to the queue's retention, and its last receive is dead-lettered
+ * by the runtime with a SendMessage, a new message the DLQ keeps for its own retention from then on.
+ * A DLQ redrive starts the message's retention again (a redriven message is a new one, with a new
+ * enqueue time), so a message redriven can outlive this; nothing bounds how often it is redriven.
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html
+ */
+export function messageLifetimeSeconds(queue: Pick<QueueTrigger, 'messageRetentionSeconds'>): number {
+  return messageRetentionSeconds(queue) + DEAD_LETTER_RETENTION_SECONDS;
 }
 
 /** Environment variables every service receives, whatever its manifest. */

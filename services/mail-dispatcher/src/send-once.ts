@@ -6,16 +6,25 @@ import {
 import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
 import type { MailSendJob } from '@sidestep/contracts';
 import { findIdempotencyOutcomeUnknown } from '@sidestep/idempotency';
+import { messageLifetimeSeconds, type QueueTrigger } from '@sidestep/manifest';
 import type { Context } from 'aws-lambda';
+import { service } from '../service.ts';
 import { idempotencyKeyOf } from './domain/compose-mail.ts';
 import { type DispatchResult, dispatchMail, type MailSender } from './domain/dispatch-mail.ts';
 import { DeliveryOutcomeUnknownError, IdempotencyKeyReusedError, MailTransportError } from './errors.ts';
 
 /**
- * How long a sent mail's record is kept: longer than a message can live in the queue and its DLQ
- * (4 + 14 days), so a redriven duplicate is still recognised.
+ * How long a sent mail's record is kept for a queue: as long as a message can live in the queue and,
+ * dead-lettered, in its DLQ (the queue's retention + 14 days), and a day more for a producer's resend
+ * of the same key. A copy redriven from the DLQ starts a new retention: one redriven after the record
+ * expired is sent again. https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html
  */
-export const IDEMPOTENCY_RECORD_TTL_SECONDS = 21 * 24 * 60 * 60;
+export function idempotencyRecordSeconds(queue: QueueTrigger): number {
+  return messageLifetimeSeconds(queue) + 24 * 60 * 60;
+}
+
+/** The mail queue's record lifetime: 19 days with SQS's default retention of 4 days. */
+export const IDEMPOTENCY_RECORD_TTL_SECONDS = idempotencyRecordSeconds(service.queue);
 
 /** What {@link SendOnce} did: the dispatch's result, and whether it was this call that sent it. */
 export interface SendOnceResult extends DispatchResult {

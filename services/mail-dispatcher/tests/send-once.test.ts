@@ -1,8 +1,9 @@
-import { expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { MailSendJob, validate } from '@sidestep/contracts';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
 import type { Context } from 'aws-lambda';
+import { service } from '../service.ts';
 import type { OutgoingMail } from '../src/domain/compose-mail.ts';
 import type { MailSender } from '../src/domain/dispatch-mail.ts';
 import {
@@ -11,7 +12,11 @@ import {
   MailTransportError,
   type SendFailure,
 } from '../src/errors.ts';
-import { createSendOnce, IDEMPOTENCY_RECORD_TTL_SECONDS } from '../src/send-once.ts';
+import {
+  createSendOnce,
+  IDEMPOTENCY_RECORD_TTL_SECONDS,
+  idempotencyRecordSeconds,
+} from '../src/send-once.ts';
 
 function context(remainingMs = 30_000): Context {
   return {
@@ -182,7 +187,7 @@ describeEachDatabase('createSendOnce', (open) => {
     const { database, sendOnce: cut } = await setup(recordingSender({ hang: true }));
     const startedAt = Date.now();
     // Cut mid-send with 30 s of the function's timeout left: the record must stop counting as in
-    // progress then, not after the 21 days a completed record is kept.
+    // progress then, not after the 19 days a completed record is kept.
     void cut(job('m-2'), context(30_000));
     let row: { status: string; in_progress_expiry_timestamp: string; expiry_timestamp: string } | undefined;
     for (let tries = 0; !row && tries < 100; tries += 1) {
@@ -202,5 +207,21 @@ describeEachDatabase('createSendOnce', (open) => {
       startedAt / 1000 + IDEMPOTENCY_RECORD_TTL_SECONDS - 60,
     );
     await database.close();
+  });
+});
+
+describe('the send-once record', () => {
+  const day = 24 * 60 * 60;
+
+  it('outlives every copy of a mail message not redriven: the queue retention, the DLQ retention and a day', () => {
+    // A message waits up to its queue's retention, and is then dead-lettered as a new message the DLQ
+    // keeps 14 days; a redrive starts a redriven message's retention again.
+    // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html
+    expect(idempotencyRecordSeconds({ ...service.queue, messageRetentionSeconds: 14 * day })).toBe(
+      (14 + 14 + 1) * day,
+    );
+    // The mail queue states no retention: SQS's default of 4 days.
+    expect(IDEMPOTENCY_RECORD_TTL_SECONDS).toBe(idempotencyRecordSeconds(service.queue));
+    expect(IDEMPOTENCY_RECORD_TTL_SECONDS).toBe((4 + 14 + 1) * day);
   });
 });
