@@ -94,7 +94,10 @@ export interface JobDetail extends JobSummary {
   readonly transitions: readonly JobTransitionEntry[];
   /** Every execution that worked on it (one per attempt), oldest first. */
   readonly executions: readonly string[];
-  /** The mails about it: the send-once records of its mail keys. */
+  /**
+   * The mails about it: the send-once records of its mail keys (status INPROGRESS or COMPLETED), and
+   * the mark an operator's release of one left (status RELEASED, its id ending `#released`).
+   */
   readonly mails: readonly MailRecord[];
   /** An import's staging so far; null when it has none (not an import, not started, or ended). */
   readonly staging: ImportStaging | null;
@@ -205,12 +208,21 @@ export interface Ledger {
 
   /**
    * Fires `fail` on a job stuck `registered`/`running` (operator `operator`, reason `reason`).
-   * @throws {JobNotFoundError} @throws {JobStateError} the job already ended.
+   *
+   * Every action is idempotent: the ops-ledger function may run one request twice (a synchronous
+   * Invoke the SDK sends again when its answer was lost: "your function may be invoked multiple
+   * times", https://docs.aws.amazon.com/lambda/latest/dg/invocation-retries.html). A duplicate
+   * answers what the first did and changes nothing; here, a job already failed by this operator's
+   * `fail` with this reason, its last transition, answers the same result (so its failure mail is
+   * still queued).
+   * @throws {JobNotFoundError} @throws {JobStateError} the job already ended otherwise.
    */
   failJob(jobId: string, reason: string, operator: string): Promise<FailedJob>;
   /**
    * Hands failed job `jobId`, still owned by `fromExecutionArn`, to the retry's execution
-   * `executionArn` as attempt `attempt` (see ops' `retryJob`).
+   * `executionArn` as attempt `attempt` (see ops' `retryJob`). A duplicate (the job already
+   * `registered` to `executionArn` as `attempt` by this operator's hand-over from `fromExecutionArn`)
+   * answers success and changes nothing.
    * @throws {JobNotFoundError} @throws {JobStateError} not failed, or owned by another execution.
    */
   handOverJob(handOver: {
@@ -220,7 +232,11 @@ export interface Ledger {
     readonly attempt: number;
     readonly operator: string;
   }): Promise<void>;
-  /** Undoes {@link handOverJob} when the retry's execution could not be started. */
+  /**
+   * Undoes {@link handOverJob} when the retry's execution could not be started, or may not have been
+   * handed the job. Does nothing unless the job is still `registered` to `executionArn` (so a
+   * duplicate, or a take-back of a hand-over that never happened, changes nothing).
+   */
   takeBackJob(takeBack: {
     readonly jobId: string;
     readonly executionArn: string;
@@ -230,9 +246,17 @@ export interface Ledger {
       readonly error: string | null;
     };
   }): Promise<void>;
-  /** @throws {MailRecordNotReleasableError} no record for the key, or it is not INPROGRESS. */
+  /**
+   * Releases mail `idempotencyKey`'s INPROGRESS send-once record. A duplicate (the key released
+   * already, and not claimed again since) answers what the first did.
+   * @throws {MailRecordNotReleasableError} no record for the key, or it is not INPROGRESS.
+   */
   releaseMail(idempotencyKey: string): Promise<ReleasedMail>;
-  /** Appends one entry to the audit trail. */
+  /**
+   * Appends one entry to the audit trail. An entry whose `details.auditRequestId` an entry of the
+   * last day has already is a duplicate of that append and is not appended again (ops' Lambda
+   * adapter gives each append its own id; an entry without one is always appended).
+   */
   appendAudit(entry: AuditRecord): Promise<void>;
   /** Releases what the adapter holds (a pool, a client). */
   close(): Promise<void>;

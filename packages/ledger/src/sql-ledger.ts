@@ -47,6 +47,19 @@ interface JobListRow {
   updated_at: Date;
 }
 
+/**
+ * The status, and the id's suffix, of a mail's send-once record {@link SqlLedger.releaseMail}
+ * released: kept aside so a duplicate of the release finds it.
+ */
+const RELEASED_STATUS = 'RELEASED';
+const RELEASED_SUFFIX = '#released';
+
+/**
+ * The key in an audit entry's `details` that names the append that wrote it, so a duplicate of the
+ * append is told apart from a second action (see {@link SqlLedger.appendAudit}).
+ */
+const AUDIT_REQUEST_ID = 'auditRequestId';
+
 /** What {@link SqlLedger.handOverJob} changes of a job's row, and so what takeBackJob restores. */
 const RESTORED_COLUMNS =
   'state, attempt, execution_id, error, worker_error, rows_total, rows_imported, rows_rejected, users_written, ' +
@@ -153,6 +166,22 @@ async function exportProgress(db: Queryable, jobId: string): Promise<ExportProgr
   const row = rows[0];
   if (!row) return null;
   return { rows: Number(row.rows), parts: row.parts, bytes: Number(row.bytes), updatedAt: row.updated_at };
+}
+
+/** A job's transition as {@link lastTransition} reads it: a hand-over's `register` has `data.retry`. */
+interface TransitionRow {
+  event: string;
+  execution_id: string | null;
+  data: { retry?: { previousExecutionArn?: unknown; operator?: unknown } } | null;
+}
+
+/** The job's last transition (`job_transitions`), or undefined when it has none. */
+async function lastTransition(tx: Queryable, jobId: string): Promise<TransitionRow | undefined> {
+  const { rows } = await tx.query<TransitionRow>(
+    'SELECT event, execution_id, data FROM job_transitions WHERE job_id = $1 ORDER BY id DESC LIMIT 1',
+    [jobId],
+  );
+  return rows[0];
 }
 
 /** A `jobs.list` cursor: the last job's `created_at` (as PostgreSQL prints it, microseconds kept) and id. */
@@ -333,36 +362,61 @@ export class SqlLedger implements Ledger {
     });
   }
 
+  /**
+   * A duplicate of a fail already done (the same request delivered twice: see {@link Ledger.failJob})
+   * answers what the first did: the job is `failed` with this reason, by a `fail` this operator fired
+   * last.
+   */
   failJob(jobId: string, reason: string, operator: string): Promise<FailedJob> {
+    const firedBy = `operator:${operator}`;
     return this.#db.transaction(async (tx) => {
       const job = await lockJob(tx, jobId);
       if (!job) throw new JobNotFoundError(jobId);
+      if (job.state === 'failed' && job.error === reason) {
+        const last = await lastTransition(tx, jobId);
+        if (last?.event === 'fail' && last.execution_id === firedBy) return this.#failedJob(job, reason);
+      }
       if (job.state !== 'registered' && job.state !== 'running') {
         throw new JobStateError(jobId, job.state, 'fail', ['registered', 'running']);
       }
-      const output = await fireJobEvent(tx, job, 'fail', {
-        firedBy: `operator:${operator}`,
-        reason,
-        data: { operator },
-      });
-      return {
-        jobId,
-        kind: job.kind,
-        state: output.state,
-        reason,
-        attempt: job.attempt,
-        fileName: job.file_name,
-        requestedBy: job.requested_by,
-        recipient: job.kind === 'import' ? (this.#notifyAddress ?? null) : job.requested_by,
-      };
+      const output = await fireJobEvent(tx, job, 'fail', { firedBy, reason, data: { operator } });
+      return this.#failedJob({ ...job, state: output.state }, reason);
     });
   }
 
+  #failedJob(job: JobRow, reason: string): FailedJob {
+    return {
+      jobId: job.id,
+      kind: job.kind,
+      state: job.state,
+      reason,
+      attempt: job.attempt,
+      fileName: job.file_name,
+      requestedBy: job.requested_by,
+      recipient: job.kind === 'import' ? (this.#notifyAddress ?? null) : job.requested_by,
+    };
+  }
+
+  /**
+   * A duplicate of a hand-over already done (see {@link Ledger.handOverJob}) changes nothing and
+   * answers as the first: the job is `registered` to `executionArn` as `attempt`, by the hand-over
+   * from `fromExecutionArn` this operator made last.
+   */
   async handOverJob(handOver: Parameters<Ledger['handOverJob']>[0]): Promise<void> {
     const { jobId, fromExecutionArn, executionArn, attempt, operator } = handOver;
     await this.#db.transaction(async (tx) => {
       const job = await lockJob(tx, jobId);
       if (!job) throw new JobNotFoundError(jobId);
+      if (job.state === 'registered' && job.execution_id === executionArn && job.attempt === attempt) {
+        const last = await lastTransition(tx, jobId);
+        const retry = last?.data?.retry;
+        const duplicate =
+          last?.event === 'register' &&
+          last.execution_id === executionArn &&
+          retry?.previousExecutionArn === fromExecutionArn &&
+          retry.operator === operator;
+        if (duplicate) return;
+      }
       if (job.state !== 'failed' || job.execution_id !== fromExecutionArn) {
         throw new JobStateError(jobId, job.state, 'retry', ['failed']);
       }
@@ -433,34 +487,73 @@ export class SqlLedger implements Ledger {
    * an INPROGRESS record is released: the record a crash between sending and marking the mail sent
    * leaves behind (the mail-dispatcher dead-letters the message as "delivery outcome unknown" and
    * never reclaims it on its own). A COMPLETED record (the mail was sent) is refused.
+   *
+   * The record is deleted and a mark of the release left in its place: its id with `#released`
+   * (the dispatcher looks a key up by its exact id, so it claims the key anew), status
+   * {@link RELEASED_STATUS}, the record's expiry (the store's purge removes it then). A duplicate of
+   * the release (see {@link Ledger.releaseMail}) finds the mark and answers as the first did. A key
+   * released again (a later send left it INPROGRESS once more) renews its mark.
    */
   releaseMail(idempotencyKey: string): Promise<ReleasedMail> {
     return this.#db.transaction(async (tx) => {
-      const [record] = await mailRecords(tx, [idempotencyKey]);
+      const records = await mailRecords(tx, [idempotencyKey]);
+      const record = records.find((candidate) => candidate.status !== RELEASED_STATUS);
+      const released = records.find((candidate) => candidate.status === RELEASED_STATUS);
+      const answer = (recordId: string) => ({
+        idempotencyKey,
+        recordId,
+        released: 'deleted INPROGRESS record' as const,
+      });
+      if (!record && released) return answer(released.recordId.slice(0, -RELEASED_SUFFIX.length));
       if (!record) throw new MailRecordNotReleasableError(idempotencyKey, undefined);
       if (record.status !== 'INPROGRESS')
         throw new MailRecordNotReleasableError(idempotencyKey, record.status);
-      await tx.query(`DELETE FROM idempotency_records WHERE id = $1 AND status = 'INPROGRESS'`, [
-        record.recordId,
-      ]);
-      return { idempotencyKey, recordId: record.recordId, released: 'deleted INPROGRESS record' as const };
+      await tx.query(
+        `WITH deleted AS (
+           DELETE FROM idempotency_records WHERE id = $1 AND status = 'INPROGRESS' RETURNING expiry_timestamp
+         )
+         INSERT INTO idempotency_records (id, status, expiry_timestamp)
+         SELECT $2, $3, expiry_timestamp FROM deleted
+         ON CONFLICT (id) DO UPDATE SET expiry_timestamp = EXCLUDED.expiry_timestamp, created_at = now()`,
+        [record.recordId, `${record.recordId}${RELEASED_SUFFIX}`, RELEASED_STATUS],
+      );
+      return answer(record.recordId);
     });
   }
 
+  /**
+   * Appends `entry`, once per request: an entry whose `details` carry an {@link AUDIT_REQUEST_ID}
+   * (ops' Lambda adapter gives each append one) that an entry of the last day already has is a
+   * duplicate of that append (see {@link Ledger.appendAudit}) and is not appended again. Appends of
+   * the same id wait for each other (a transaction-scoped advisory lock), so two copies running at
+   * once append one entry. A duplicate comes within the caller's retries, minutes at most; the
+   * day bounds the look-up to the recent entries (`operator_audit_at_idx`).
+   */
   async appendAudit(entry: AuditRecord): Promise<void> {
-    await this.#db.query(
-      `INSERT INTO operator_audit (operator, environment, action, target, details, result, error)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [
-        entry.operator,
-        entry.environment,
-        entry.action,
-        entry.target,
-        JSON.stringify(entry.details),
-        entry.result,
-        entry.error,
-      ],
-    );
+    const requestId = entry.details[AUDIT_REQUEST_ID];
+    await this.#db.transaction(async (tx) => {
+      if (typeof requestId === 'string') {
+        await tx.query('SELECT 1 FROM pg_advisory_xact_lock(hashtext($1))', [`operator_audit:${requestId}`]);
+        const { rows } = await tx.query(
+          `SELECT 1 FROM operator_audit WHERE at > now() - interval '1 day' AND details->>'${AUDIT_REQUEST_ID}' = $1`,
+          [requestId],
+        );
+        if (rows.length > 0) return;
+      }
+      await tx.query(
+        `INSERT INTO operator_audit (operator, environment, action, target, details, result, error)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [
+          entry.operator,
+          entry.environment,
+          entry.action,
+          entry.target,
+          JSON.stringify(entry.details),
+          entry.result,
+          entry.error,
+        ],
+      );
+    });
   }
 
   close(): Promise<void> {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
-import { answerLedgerRequest, type JobDetail, ledgerResult, SqlLedger } from '../src/index.ts';
+import {
+  answerLedgerRequest,
+  idempotencyRecordHash,
+  type JobDetail,
+  ledgerResult,
+  SqlLedger,
+} from '../src/index.ts';
 import { insertStagedImport, sampleImportStaging } from '../src/testing.ts';
 
 async function insertExport(
@@ -366,6 +372,169 @@ describeEachDatabase('answerLedgerRequest', (open) => {
     expect(() => ledgerResult(JSON.stringify(missing))).toThrow(
       expect.objectContaining({ name: 'JobNotFoundError', field: 'jobId' }),
     );
+  });
+});
+
+// A synchronous Invoke whose answer is lost (a reset connection, the client's socket timeout) is sent
+// again by the SDK, and the function runs the same request twice: "your function may be invoked
+// multiple times" (https://docs.aws.amazon.com/lambda/latest/dg/invocation-retries.html,
+// https://repost.aws/knowledge-center/lambda-function-retry-timeout-sdk). Each action answers its
+// duplicate as it answered the first, and changes the ledger once.
+describeEachDatabase('answerLedgerRequest, an action delivered twice (a duplicate Invoke)', (open) => {
+  const db = suiteDatabase(open);
+  const twice = async (request: Record<string, unknown>) => {
+    const ledger = new SqlLedger(db(), { notifyAddress: 'ops@example.com' });
+    const first = await answerLedgerRequest(ledger, request, { actions: true });
+    return { first, second: await answerLedgerRequest(ledger, request, { actions: true }) };
+  };
+  const execution = (name: string) =>
+    `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:${name}`;
+  const transitions = async (jobId: string) =>
+    (
+      await db().query<{ event: string; execution_id: string }>(
+        'SELECT event, execution_id FROM job_transitions WHERE job_id = $1 ORDER BY id',
+        [jobId],
+      )
+    ).rows;
+
+  it('answers a hand-over delivered twice as the first, and hands the job over once', async () => {
+    await insertExport(db(), 'exp_twice_hand', 'failed', '2026-11-24T08:00:00Z');
+    const handOver = {
+      op: 'job.hand-over',
+      jobId: 'exp_twice_hand',
+      fromExecutionArn: execution('first'),
+      executionArn: execution('exp_twice_hand-attempt-2'),
+      attempt: 2,
+      operator: 'arn:aws:sts::1:assumed-role/operator/alice',
+    };
+    const { first, second } = await twice(handOver);
+    expect(first).toEqual({ ok: true, result: null });
+    expect(second).toEqual(first);
+    expect(await new SqlLedger(db()).describeJob('exp_twice_hand')).toMatchObject({
+      state: 'registered',
+      attempt: 2,
+      executionId: handOver.executionArn,
+    });
+    expect(await transitions('exp_twice_hand')).toEqual([
+      { event: 'register', execution_id: handOver.executionArn },
+    ]);
+    // Not a duplicate: another operator's, another attempt's or another previous owner's hand-over.
+    for (const other of [
+      { operator: 'arn:aws:sts::1:assumed-role/operator/bob' },
+      { attempt: 3 },
+      { fromExecutionArn: execution('other') },
+    ]) {
+      expect(
+        await answerLedgerRequest(new SqlLedger(db()), { ...handOver, ...other }, { actions: true }),
+      ).toMatchObject({ ok: false, error: { name: 'JobStateError', field: 'jobId' } });
+    }
+  });
+
+  it('answers a fail delivered twice with the recorded result, so the failure mail is still queued', async () => {
+    await insertExport(db(), 'exp_twice_fail', 'running', '2026-11-24T08:00:00Z');
+    const fail = {
+      op: 'job.fail',
+      jobId: 'exp_twice_fail',
+      reason: 'worker task gone',
+      operator: 'arn:aws:sts::1:assumed-role/operator/alice',
+    };
+    const { first, second } = await twice(fail);
+    expect(first).toEqual({
+      ok: true,
+      result: {
+        jobId: 'exp_twice_fail',
+        kind: 'export',
+        state: 'failed',
+        reason: 'worker task gone',
+        attempt: 1,
+        fileName: 'exp_twice_fail',
+        requestedBy: 'ops@example.com',
+        recipient: 'ops@example.com',
+      },
+    });
+    expect(second).toEqual(first);
+    expect(await transitions('exp_twice_fail')).toEqual([
+      { event: 'fail', execution_id: `operator:${fail.operator}` },
+    ]);
+    // Not a duplicate: another reason, another operator.
+    for (const other of [
+      { reason: 'something else' },
+      { operator: 'arn:aws:sts::1:assumed-role/operator/bob' },
+    ]) {
+      expect(
+        await answerLedgerRequest(new SqlLedger(db()), { ...fail, ...other }, { actions: true }),
+      ).toMatchObject({ ok: false, error: { name: 'JobStateError', field: 'jobId' } });
+    }
+  });
+
+  it('answers a take-back delivered twice as the first, and restores the failed row once', async () => {
+    await insertExport(db(), 'exp_twice_back', 'failed', '2026-11-24T08:00:00Z');
+    await db().query(`UPDATE jobs SET error = 'boom' WHERE id = 'exp_twice_back'`);
+    const { first: from, retry } = await handOverToAttempt2(new SqlLedger(db()), 'exp_twice_back');
+    const { first, second } = await twice({
+      op: 'job.take-back',
+      jobId: 'exp_twice_back',
+      executionArn: retry,
+      previous: { executionArn: from, attempt: 1, error: 'boom' },
+    });
+    expect(first).toEqual({ ok: true, result: null });
+    expect(second).toEqual(first);
+    expect(await new SqlLedger(db()).describeJob('exp_twice_back')).toMatchObject({
+      state: 'failed',
+      attempt: 1,
+      executionId: from,
+      error: 'boom',
+      transitions: [],
+    });
+  });
+
+  it('appends an audit entry delivered twice once, by the request id its details carry', async () => {
+    const entry = (requestId: string) => ({
+      operator: 'arn:aws:sts::1:assumed-role/operator/alice',
+      environment: 'staging',
+      action: 'job-fail',
+      target: 'exp_twice_audit',
+      details: { reason: 'gone', auditRequestId: requestId },
+      result: 'ok',
+      error: null,
+    });
+    const { first, second } = await twice({ op: 'audit.append', entry: entry('req-1') });
+    expect(first).toEqual({ ok: true, result: null });
+    expect(second).toEqual(first);
+    // Another request with the same entry (the operator did it again) is its own row.
+    await twice({ op: 'audit.append', entry: entry('req-2') });
+    const { rows } = await db().query<{ id: string }>(
+      `SELECT details->>'auditRequestId' AS id FROM operator_audit WHERE target = 'exp_twice_audit' ORDER BY id`,
+    );
+    expect(rows).toEqual([{ id: 'req-1' }, { id: 'req-2' }]);
+  });
+
+  it('answers a mail release delivered twice as the first, the record released once', async () => {
+    const key = 'export.failed:exp_twice_mail:1';
+    const recordId = `sidestep-local-mail-dispatcher#${idempotencyRecordHash(key)}`;
+    await db().query(
+      `INSERT INTO idempotency_records (id, status, expiry_timestamp, in_progress_expiry_timestamp)
+       VALUES ($1, 'INPROGRESS', 4102444800, 4102444800000)`,
+      [recordId],
+    );
+    const { first, second } = await twice({ op: 'mail.release', idempotencyKey: key });
+    expect(first).toEqual({
+      ok: true,
+      result: { idempotencyKey: key, recordId, released: 'deleted INPROGRESS record' },
+    });
+    expect(second).toEqual(first);
+    // The send-once store no longer has the key: a redrive of the mail claims it anew.
+    expect((await db().query('SELECT 1 FROM idempotency_records WHERE id = $1', [recordId])).rows).toEqual(
+      [],
+    );
+    // A key never released is still refused.
+    expect(
+      await answerLedgerRequest(
+        new SqlLedger(db()),
+        { op: 'mail.release', idempotencyKey: 'export.failed:exp_never:1' },
+        { actions: true },
+      ),
+    ).toMatchObject({ ok: false, error: { name: 'MailRecordNotReleasableError' } });
   });
 });
 
