@@ -10,9 +10,11 @@ import {
   type JobPage,
   JobStateError,
   type JobSummary,
+  LedgerError,
   type RejectedRow,
   type RejectedRowPage,
 } from '@sidestep/ledger';
+import { describeCause } from '@sidestep/runtime';
 import { audited, auditedInLedger } from './audit.ts';
 import { ExecutionStillRunningError, InvalidOptionError, RetryExecutionNameTakenError } from './errors.ts';
 import { type QueuedFailureMail, queueFailureMail } from './failure-mail.ts';
@@ -197,18 +199,8 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
       }
       if (existing) continue;
       const retried = { jobId, attempt, executionArn, previousExecutionArn: current.executionId };
-      await ledger.handOverJob({
-        jobId,
-        fromExecutionArn: current.executionId,
-        executionArn,
-        attempt,
-        operator,
-      });
-      try {
-        await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input }));
-        return retried;
-      } catch (error) {
-        await ledger.takeBackJob({
+      const takeBack = () =>
+        ledger.takeBackJob({
           jobId,
           executionArn,
           previous: {
@@ -217,6 +209,27 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
             error: current.error,
           },
         });
+      try {
+        await ledger.handOverJob({
+          jobId,
+          fromExecutionArn: current.executionId,
+          executionArn,
+          attempt,
+          operator,
+        });
+      } catch (error) {
+        // No answer (the function failed, or the SDK gave up on it): the hand-over may have been made,
+        // and would leave the job registered to an execution that never starts. The take-back undoes
+        // only that. An answered refusal (a LedgerError) changed nothing.
+        if (!(error instanceof LedgerError))
+          await takeBack().catch((cause: unknown) => undoFailed(context, jobId, cause));
+        throw error;
+      }
+      try {
+        await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input }));
+        return retried;
+      } catch (error) {
+        await takeBack();
         // Made between the look and the start (another operator's retry): the next name.
         if ((error as Error).name !== 'ExecutionAlreadyExists') throw error;
       }
@@ -224,6 +237,14 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
     const spent = retryExecutionName(jobId, attempt, 1);
     throw new RetryExecutionNameTakenError(jobId, spent, `and ${MAX_RETRY_NAMES - 1} more names exist`);
   });
+}
+
+/** Says that a hand-over whose outcome is unknown could not be taken back, and what to do. */
+function undoFailed(context: OpsContext, jobId: string, cause: unknown): void {
+  context.warn(
+    `job ${jobId} may be left registered to a retry that never started (its take-back failed: ${describeCause(cause)}); ` +
+      `see \`sidestep job show ${jobId}\`; if so, \`sidestep job fail ${jobId} --reason <why>\``,
+  );
 }
 
 /** DescribeExecution of `executionArn`, or `undefined` when there is no such execution. */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import {
   LEDGER_ACTIONS_ALIAS,
@@ -98,8 +99,17 @@ export class LambdaLedger implements Ledger {
     return this.#act({ op: 'mail.release', idempotencyKey });
   }
 
+  /**
+   * Appends `entry` with `details.auditRequestId`, an id of this append: the SDK sends the same
+   * request again when an answer is lost, and the function, which may so run it twice, appends one
+   * entry per id (see `SqlLedger.appendAudit`). Lambda gives each attempt its own request id, and
+   * passes the function nothing the SDK's attempts share, so the id travels in the request.
+   */
   async appendAudit(entry: Parameters<Ledger['appendAudit']>[0]): Promise<void> {
-    await this.#act({ op: 'audit.append', entry });
+    await this.#act({
+      op: 'audit.append',
+      entry: { ...entry, details: { ...entry.details, auditRequestId: randomUUID() } },
+    });
   }
 
   async close(): Promise<void> {

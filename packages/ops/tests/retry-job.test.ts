@@ -5,7 +5,8 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from '@jest/globals';
-import { type JobDetail, type Ledger, retryJob } from '../src/index.ts';
+import { type JobDetail, JobStateError, type Ledger, LedgerInvokeError } from '@sidestep/ledger';
+import { retryJob } from '../src/index.ts';
 import { retryExecutionName } from '../src/jobs.ts';
 import { stagingContext } from './staging-context.ts';
 
@@ -13,6 +14,9 @@ const machine = 'arn:aws:states:ap-northeast-1:123456789012:stateMachine:sideste
 const first = 'arn:aws:states:ap-northeast-1:123456789012:execution:sidestep-staging-import:imp_1';
 const named = (name: string) => `${machine.replace(':stateMachine:', ':execution:')}:${name}`;
 const input = '{"detail":{"bucket":{"name":"uploads"},"object":{"key":"imports/a.csv"}}}';
+
+const taken = () => new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} });
+const missing = () => new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} });
 
 /** A ledger holding failed job imp_1 (attempt 1), recording the hand-overs and take-backs asked. */
 function failedJobLedger() {
@@ -35,17 +39,16 @@ function failedJobLedger() {
   return { ledger, calls };
 }
 
+/** A retry of imp_1, whose last execution ended `previousStatus`; no retry's name exists unless stubbed. */
 function retryContext(previousStatus: 'FAILED' | 'RUNNING' = 'FAILED') {
   const staged = stagingContext();
+  staged.sfn.on(DescribeExecutionCommand).rejects(missing());
   staged.sfn
     .on(DescribeExecutionCommand, { executionArn: first })
     .resolves({ executionArn: first, stateMachineArn: machine, status: previousStatus, input });
   const { ledger, calls } = failedJobLedger();
   return { ...staged, context: { ...staged.context, ledger: async () => ledger }, calls };
 }
-
-const taken = () => new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} });
-const missing = () => new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} });
 
 describe('retryJob', () => {
   it('refuses while the previous execution is still RUNNING, naming jobId, before handing the job over', async () => {
@@ -64,10 +67,6 @@ describe('retryJob', () => {
   it('starts under the next name when the attempt’s name exists with this job’s input, even running: that execution (a start whose answer was lost) may be past its RegisterJob', async () => {
     for (const status of ['RUNNING', 'FAILED'] as const) {
       const { context, sfn, calls } = retryContext();
-      sfn.on(DescribeExecutionCommand).rejects(missing());
-      sfn
-        .on(DescribeExecutionCommand, { executionArn: first })
-        .resolves({ executionArn: first, stateMachineArn: machine, status: 'FAILED', input });
       sfn
         .on(DescribeExecutionCommand, { executionArn: named('imp_1-attempt-2') })
         .resolves({ executionArn: named('imp_1-attempt-2'), status, input });
@@ -85,10 +84,6 @@ describe('retryJob', () => {
 
   it('takes the job back and tries the next name when the name was made between the look and the start', async () => {
     const { context, sfn, calls } = retryContext();
-    sfn.on(DescribeExecutionCommand).rejects(missing());
-    sfn
-      .on(DescribeExecutionCommand, { executionArn: first })
-      .resolves({ executionArn: first, stateMachineArn: machine, status: 'FAILED', input });
     sfn.on(StartExecutionCommand, { name: 'imp_1-attempt-2' }).rejects(taken());
     sfn
       .on(StartExecutionCommand, { name: 'imp_1-attempt-2-2' })
@@ -99,6 +94,30 @@ describe('retryJob', () => {
       `take-back ${named('imp_1-attempt-2')}`,
       `hand-over ${named('imp_1-attempt-2-2')}`,
     ]);
+  });
+
+  it('takes the job back, and starts nothing, when the hand-over fails without an answer (it may have been made)', async () => {
+    const { context, sfn, calls } = retryContext();
+    const ledger = await context.ledger();
+    const lost = new LedgerInvokeError('sidestep-staging-ops-ledger failed (Unhandled): socket hang up');
+    ledger.handOverJob = async (handOver) => {
+      calls.push(`hand-over ${handOver.executionArn}`);
+      throw lost;
+    };
+    await expect(retryJob(context, 'imp_1')).rejects.toBe(lost);
+    expect(calls).toEqual([`hand-over ${named('imp_1-attempt-2')}`, `take-back ${named('imp_1-attempt-2')}`]);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('takes nothing back when the ledger refuses the hand-over (it answered: nothing changed)', async () => {
+    const { context, sfn, calls } = retryContext();
+    const ledger = await context.ledger();
+    ledger.handOverJob = async () => {
+      throw new JobStateError('imp_1', 'registered', 'retry', ['failed']);
+    };
+    await expect(retryJob(context, 'imp_1')).rejects.toMatchObject({ name: 'JobStateError' });
+    expect(calls).toEqual([]);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
   it("fails naming jobId, without handing the job over, when the name is another input's execution", async () => {

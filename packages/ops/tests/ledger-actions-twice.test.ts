@@ -1,0 +1,101 @@
+import { InvokeCommand, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
+import { DescribeExecutionCommand, ExecutionDoesNotExist, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetQueueUrlCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { expect, it } from '@jest/globals';
+import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
+import { answerLedgerRequest, SqlLedger } from '@sidestep/ledger';
+import { failJob, retryJob } from '../src/index.ts';
+import { stagingContext } from './staging-context.ts';
+
+const machine = 'arn:aws:states:ap-northeast-1:123456789012:stateMachine:sidestep-staging-export';
+const execution = (name: string) => `${machine.replace(':stateMachine:', ':execution:')}:${name}`;
+
+// The CLI's Lambda client sends a synchronous Invoke again when its answer is lost (a reset
+// connection, a socket timeout), so the ops-ledger function runs the same request twice: "your
+// function may be invoked multiple times" (https://docs.aws.amazon.com/lambda/latest/dg/invocation-retries.html,
+// https://repost.aws/knowledge-center/lambda-function-retry-timeout-sdk). Here every action is
+// delivered twice to a SqlLedger, the first answer lost, and the operator's command gets the second.
+describeEachDatabase('operator actions whose every ledger action is delivered twice', (open) => {
+  const db = suiteDatabase(open);
+
+  function twiceContext() {
+    const staged = stagingContext();
+    const ledger = new SqlLedger(db(), { notifyAddress: 'ops@example.com' });
+    const delivered: string[] = [];
+    staged.lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array; Qualifier?: string }) => {
+      const request = JSON.parse(new TextDecoder().decode(input.Payload)) as { op: string };
+      const options = { actions: input.Qualifier === 'actions' };
+      if (options.actions) {
+        delivered.push(request.op);
+        await answerLedgerRequest(ledger, request, options); // its answer lost
+        delivered.push(request.op);
+      }
+      const answer = await answerLedgerRequest(ledger, request, options);
+      const Payload = new TextEncoder().encode(JSON.stringify(answer)) as InvokeCommandOutput['Payload'];
+      return { StatusCode: 200, Payload };
+    });
+    staged.sqs
+      .on(GetQueueUrlCommand)
+      .resolves({ QueueUrl: 'https://sqs.ap-northeast-1.amazonaws.com/123456789012/sidestep-staging-mail' });
+    staged.sqs
+      .on(SendMessageBatchCommand)
+      .resolves({ Successful: [{ Id: '0', MessageId: 'm-1', MD5OfMessageBody: 'x' }], Failed: [] });
+    return { ...staged, delivered };
+  }
+
+  async function insertExport(id: string, state: string) {
+    await db().query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, error)
+       VALUES ($1, 'export', $2, $3, 'asker@example.com', $1, $4, 'boom')`,
+      [id, state, `req-${id}`, execution('first')],
+    );
+  }
+
+  const auditRows = async (target: string) =>
+    (
+      await db().query<{ action: string; result: string }>(
+        'SELECT action, result FROM operator_audit WHERE target = $1 ORDER BY id',
+        [target],
+      )
+    ).rows;
+
+  it('fails a job and queues its failure mail, with one audit entry', async () => {
+    await insertExport('exp_fail_twice', 'running');
+    const { context, delivered } = twiceContext();
+
+    const failed = await failJob(context, 'exp_fail_twice', 'worker task gone');
+
+    expect(delivered).toEqual(['job.fail', 'job.fail', 'audit.append', 'audit.append']);
+    expect(failed).toMatchObject({
+      state: 'failed',
+      mail: { status: 'queued', id: 'export.failed:exp_fail_twice', to: 'asker@example.com' },
+    });
+    expect(await auditRows('exp_fail_twice')).toEqual([{ action: 'job-fail', result: 'ok' }]);
+  });
+
+  it("retries a failed job: the hand-over's duplicate answers as the first, and the retry's execution starts", async () => {
+    await insertExport('exp_retry_twice', 'failed');
+    const { context, sfn, delivered } = twiceContext();
+    sfn.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'no', $metadata: {} }));
+    sfn.on(DescribeExecutionCommand, { executionArn: execution('first') }).resolves({
+      executionArn: execution('first'),
+      stateMachineArn: machine,
+      status: 'FAILED',
+      input: '{}',
+    });
+    sfn.on(StartExecutionCommand).resolves({ executionArn: execution('exp_retry_twice-attempt-2') });
+
+    expect(await retryJob(context, 'exp_retry_twice')).toMatchObject({
+      attempt: 2,
+      executionArn: execution('exp_retry_twice-attempt-2'),
+    });
+
+    expect(delivered).toEqual(['job.hand-over', 'job.hand-over', 'audit.append', 'audit.append']);
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(1);
+    expect(
+      (await db().query('SELECT state, attempt, execution_id FROM jobs WHERE id = $1', ['exp_retry_twice']))
+        .rows,
+    ).toEqual([{ state: 'registered', attempt: 2, execution_id: execution('exp_retry_twice-attempt-2') }]);
+    expect(await auditRows('exp_retry_twice')).toEqual([{ action: 'job-retry', result: 'ok' }]);
+  });
+});
