@@ -56,6 +56,15 @@ export interface WorkflowProps {
     /** Job queues sent to with `sqs:sendMessage`. @default none */
     readonly queues?: readonly JobQueue[];
   };
+  /**
+   * Functions Terraform finishes updating before it creates or updates the state machine (its
+   * `depends_on`): the consumers of the queues the definition sends to, so that a message of a new
+   * shape never reaches the consumer's previous image during an apply. The aws provider returns from
+   * a function update once Lambda reports it done (LastUpdateStatus Successful); until then Lambda
+   * runs the previous code (https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html).
+   * @default none
+   */
+  readonly deployAfter?: readonly ServiceFunction[];
   /** Account of the state machine; scopes its role's trust policy. */
   readonly accountId: string;
   /** Region of the state machine; scopes its role's trust policy. */
@@ -177,7 +186,7 @@ export class Workflow extends Construct implements TriggerTarget {
       },
       tracingConfiguration: { enabled: true },
       // CreateStateMachine checks the role may deliver logs; the first execution needs every grant.
-      dependsOn: [this.role.policy],
+      dependsOn: [this.role.policy, ...(props.deployAfter ?? []).map((fn) => fn.function)],
     });
     this.stateMachineArn = this.stateMachine.arn;
 

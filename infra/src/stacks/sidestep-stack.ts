@@ -13,7 +13,7 @@ import {
   operatorEventPattern,
   type ScheduleDefinition,
 } from '@sidestep/workflows';
-import { Fn, Lazy, LocalBackend, S3Backend, TerraformOutput } from 'cdktn';
+import { dependable, Fn, Lazy, LocalBackend, S3Backend, TerraformOutput } from 'cdktn';
 import type { Construct } from 'constructs';
 import { type EnvironmentConfig, environmentBucketName, environmentBucketSuffix } from '../config.ts';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
@@ -85,6 +85,8 @@ interface WorkflowCallees {
   /** The batch-worker as a workflow's `ecs:runTask.sync` state runs it. */
   readonly batchWorkerProps: BatchWorkerProps;
   readonly mailQueue: JobQueue;
+  /** The mail queue's consumer, which the workflows go live after (`deployAfter`). */
+  readonly mailDispatcher: ServiceFunction;
 }
 
 function snakeCase(name: string): string {
@@ -101,7 +103,8 @@ function snakeCase(name: string): string {
  *    bucket (what the services' and tasks' permissions name) and the claim-check bucket (bodies too
  *    large for SQS, which every job queue's consumer may read and dead-letter into);
  * 3. for every service manifest its function (with repository) and, when it declares one, its job
- *    queue; for every task manifest its Fargate task;
+ *    queue; for every task manifest its Fargate task; the functions that send mail jobs, like the
+ *    workflows, are updated after the mail-dispatcher (the consumer before its producers);
  * 4. the import workflow, calling the status-updater, the batch-worker task and the mail queue;
  * 5. the export path: the download endpoint, the export workflow (status-updater, batch-worker,
  *    export-finalizer, mail queue) and the export-requests queue whose messages start it through a pipe;
@@ -172,6 +175,7 @@ export class SidestepStack extends EnvironmentStack {
     this.tasks = this.addTasks(tasks, permissionTargets, placement);
     const callees = this.workflowCallees(services);
     mailQueue = callees.mailQueue;
+    this.deployMailSendersAfter(callees.mailDispatcher, services);
     this.importWorkflow = this.addImportWorkflow(callees);
     ({
       exportDownload: this.exportDownload,
@@ -493,7 +497,7 @@ export class SidestepStack extends EnvironmentStack {
   }
 
   /**
-   * The status-updater, the batch-worker and the mail queue, which both workflows call.
+   * The status-updater, the batch-worker and the mail queue (with its consumer), which both workflows call.
    * @throws InfraConfigError naming the missing one
    */
   private workflowCallees(services: readonly ServiceManifest[]): WorkflowCallees {
@@ -504,6 +508,9 @@ export class SidestepStack extends EnvironmentStack {
     const mail = mailService(services);
     const mailQueue =
       (mail && this.queues.get(mail.name)) ?? missing('import', `a ${IMPORT_CALLEES.mailJobType} queue`);
+    const mailDispatcher =
+      (mail && this.functions.get(mail.name)) ??
+      missing('import', `a ${IMPORT_CALLEES.mailJobType} consumer`);
     const batchWorkerProps = {
       clusterArn: batchWorker.clusterArn,
       taskDefinitionArn: batchWorker.taskDefinitionArn,
@@ -514,11 +521,37 @@ export class SidestepStack extends EnvironmentStack {
       timeoutSeconds: batchWorker.manifest.timeoutSeconds,
       ...(this.config.batchCapacity ? { capacityProvider: this.config.batchCapacity } : {}),
     };
-    return { statusUpdater, batchWorker, batchWorkerProps, mailQueue };
+    return { statusUpdater, batchWorker, batchWorkerProps, mailQueue, mailDispatcher };
+  }
+
+  /**
+   * Terraform updates every function that sends mail jobs (a `mail-queue` permission) after the
+   * function consuming them (`depends_on`), as the workflows (`deployAfter`): a mail of a new shape
+   * must not reach the previous image of the mail-dispatcher, which refuses unknown fields as a
+   * permanent error, and dead-letters the mail, while an apply is under way. The aws provider returns
+   * from a function update once Lambda reports it done (LastUpdateStatus Successful,
+   * hashicorp/terraform-provider-aws#19386); until then Lambda runs the previous code
+   * (https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html). Not a task definition: the
+   * deploy registers it in a targeted apply before the migration, which would then update the
+   * mail-dispatcher too (and no task sends mail jobs).
+   */
+  private deployMailSendersAfter(
+    mailDispatcher: ServiceFunction,
+    services: readonly ServiceManifest[],
+  ): void {
+    for (const manifest of services) {
+      if (!manifest.permissions.some((permission) => permission.resource === 'mail-queue')) continue;
+      const sender = this.functions.get(manifest.name)?.function;
+      if (!sender || sender === mailDispatcher.function) continue;
+      sender.dependsOn = [...(sender.dependsOn ?? []), dependable(mailDispatcher.function)];
+    }
   }
 
   /** A Standard workflow of this environment, with its logs and alarms. */
-  private addWorkflow(id: string, props: Pick<WorkflowProps, 'name' | 'definition' | 'callees'>): Workflow {
+  private addWorkflow(
+    id: string,
+    props: Pick<WorkflowProps, 'name' | 'definition' | 'callees' | 'deployAfter'>,
+  ): Workflow {
     const { config } = this;
     return new Workflow(this, id, {
       environment: config.name,
@@ -542,6 +575,7 @@ export class SidestepStack extends EnvironmentStack {
         notifyAddress: this.config.mail.notifyAddress,
       }),
       callees: { functions: [statusUpdater], tasks: [batchWorker], queues: [mailQueue] },
+      deployAfter: [callees.mailDispatcher],
     });
     this.importTrigger.addTarget(workflow);
     this.output('import_state_machine_arn', workflow.stateMachineArn);
@@ -585,6 +619,7 @@ export class SidestepStack extends EnvironmentStack {
         mailQueueUrl: mailQueue.queueUrl,
       }),
       callees: { functions: [statusUpdater, exportFinalizer], tasks: [batchWorker], queues: [mailQueue] },
+      deployAfter: [callees.mailDispatcher],
     });
     this.output('export_state_machine_arn', workflow.stateMachineArn);
     const exportRequests = new WorkflowQueue(this, 'export-requests-queue', {
