@@ -16,6 +16,8 @@ import {
 import { refuseUnservedObjectSubresources, serveBucketApis } from './s3-bucket-apis.ts';
 import { keepCrc64NvmeChecksums } from './s3-checksums.ts';
 import { denyDeletes } from './s3-delete-objects.ts';
+import { sendS3Error } from './s3-error-response.ts';
+import { overlongKeyError } from './s3-key-length.ts';
 import { serveListParts } from './s3-list-parts.ts';
 import { checkMultipartRequests } from './s3-multipart-requests.ts';
 import { serveVersioningApis } from './s3-versioning-apis.ts';
@@ -176,6 +178,12 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   // Object tags, ACLs, ... are not kept: refused rather than taken for the object (writes raising
   // "Object Created", a delete of the object).
   refuseUnservedObjectSubresources(app, isFunctionUrl);
+  // Keys over 1,024 UTF-8 bytes, which S3 refuses and fauxqs took (PutObject, CopyObject,
+  // CreateMultipartUpload).
+  app.addHook('preHandler', async (request, reply) => {
+    const error = isFunctionUrl(request) ? undefined : overlongKeyError(request);
+    if (error) return sendS3Error(reply, error);
+  });
   // What S3 refuses of a multipart upload's parts, completion and abort, that fauxqs lets through
   // (after IAM, before the checksums: an upload of another key is NoSuchUpload, not checked).
   checkMultipartRequests(app, stores.s3Store, isFunctionUrl);

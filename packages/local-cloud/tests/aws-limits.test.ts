@@ -1,6 +1,9 @@
 import {
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -138,6 +141,50 @@ describe('SQS limits', () => {
     expect(
       await errorNameOf(sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }))),
     ).toBe('BatchRequestTooLong');
+  });
+});
+
+describe('S3 key length', () => {
+  // https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html: "The object key name is a
+  // sequence of Unicode characters with UTF-8 encoding of up to 1,024 bytes long"; S3 answers a longer
+  // one with 400 KeyTooLongError (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
+  const bucket = 'sidestep-local-limits';
+  const longest = `keys/${'é'.repeat(509)}x`; // 5 + 1018 + 1 = 1,024 bytes in 515 characters
+  const tooLong = `${longest}x`;
+
+  it('takes a key of 1,024 UTF-8 bytes and refuses 1,025 in PutObject, CreateMultipartUpload and CopyObject', async () => {
+    expect(Buffer.byteLength(longest)).toBe(1024);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: longest, Body: 'x' }));
+    expect(
+      await errorNameOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: tooLong, Body: 'x' }))),
+    ).toBe('KeyTooLongError');
+    expect(
+      await errorNameOf(s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: tooLong }))),
+    ).toBe('KeyTooLongError');
+    expect(
+      await errorNameOf(
+        s3.send(
+          new CopyObjectCommand({
+            Bucket: bucket,
+            Key: tooLong,
+            CopySource: `${bucket}/${encodeURIComponent(longest)}`,
+          }),
+        ),
+      ),
+    ).toBe('KeyTooLongError');
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'keys/' }));
+    expect(listed.Contents?.map((object) => object.Key)).toEqual([longest]);
+  });
+
+  it('names the size and the limit in the error, as S3 does', async () => {
+    const response = await fetch(`${endpoint.url}/${bucket}/${encodeURIComponent(tooLong)}`, {
+      method: 'PUT',
+      body: 'x',
+    });
+    expect(response.status).toBe(400);
+    expect(await response.text()).toMatch(
+      /<Code>KeyTooLongError<\/Code><Message>Your key is too long<\/Message><Size>1025<\/Size><MaxSizeAllowed>1024<\/MaxSizeAllowed>/,
+    );
   });
 });
 
