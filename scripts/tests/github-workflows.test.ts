@@ -179,7 +179,7 @@ describe('ci.yml', () => {
 });
 
 describe('deploy.yml', () => {
-  it('runs after ci completes on main, and by hand with a ref (rollback); never on a push itself', () => {
+  it('runs after ci completes on main, and by hand with a ref; never on a push itself', () => {
     expect(Object.keys(deploy.on).sort()).toEqual(['workflow_dispatch', 'workflow_run']);
     expect(deploy.on.workflow_run).toEqual({ workflows: ['ci'], types: ['completed'], branches: ['main'] });
     expect(ci.on.push).toEqual({ branches: ['main'] });
@@ -201,40 +201,84 @@ describe('deploy.yml', () => {
     expect(deploy.jobs.production?.needs).toEqual(['resolve', 'staging']);
   });
 
-  describe('the resolve job requires a successful ci run of the exact commit (merge and rollback alike)', () => {
+  // A pull_request run checks out and tests the merge of the pull request into its base
+  // (GITHUB_SHA is refs/pull/<n>/merge), while its head_sha is the branch's commit, which was never
+  // tested alone: only a push run on main tested the deployed commit itself
+  // (https://docs.github.com/en/actions/reference/workflows-and-actions/events-that-trigger-workflows#pull_request).
+  describe('the resolve job requires a successful ci run of the exact commit on a push to main (merge and rollback alike)', () => {
     const sha = 'fedcba9876543210fedcba9876543210fedcba98';
     let dir: string;
     beforeAll(() => {
       dir = mkdtempSync(join(tmpdir(), 'sidestep-resolve-'));
-      // A fake `gh` answering the runs API from FAKE_RUNS; it records the query it was asked.
+      // A fake `gh api <path>?<query> --jq <filter>` answering from the runs in FAKE_RUNS filtered by the
+      // query's head_sha, event, branch and status, as the runs API filters them
+      // (https://docs.github.com/en/rest/actions/workflow-runs#list-workflow-runs-for-a-workflow); it
+      // records the query it was asked.
       writeFileSync(
         join(dir, 'gh'),
-        `#!/usr/bin/env bash\necho "$*" >> "${dir}/gh-calls"\necho "$FAKE_RUNS"\n`,
+        `#!/usr/bin/env bash
+echo "$*" >> "${dir}/gh-calls"
+jq -c --arg query "\${2#*\\?}" '
+  ($query | split("&") | map(split("=") | {(.[0]): .[1]}) | add) as $q
+  | [.[] | select(($q.head_sha == null or .head_sha == $q.head_sha)
+      and ($q.event == null or .event == $q.event)
+      and ($q.branch == null or .head_branch == $q.branch)
+      and ($q.status == null or .conclusion == $q.status or .status == $q.status))]
+  | {total_count: length, workflow_runs: .}' <<< "$FAKE_RUNS" | jq -r "$4"
+`,
       );
       chmodSync(join(dir, 'gh'), 0o755);
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
-    const check = (runs: string) =>
+    /** A ci run of `sha` (unless `head_sha` says otherwise) that succeeded on a push to main. */
+    const ciRun = (overrides: Record<string, string> = {}) => ({
+      head_sha: sha,
+      event: 'push',
+      head_branch: 'main',
+      status: 'completed',
+      conclusion: 'success',
+      ...overrides,
+    });
+    const check = (runs: readonly object[]) =>
       run('bash', ['-e', '-c', step(deploy, 'Require a successful ci run of the commit').run ?? ''], {
         env: {
           PATH: `${dir}:${process.env.PATH}`,
           SHA: sha,
           GITHUB_REPOSITORY: 'acme/sidestep',
-          FAKE_RUNS: runs,
+          FAKE_RUNS: JSON.stringify(runs),
         },
       });
 
-    it('stops a commit without a successful ci run', async () => {
-      await expect(check('0')).rejects.toMatchObject({
-        stdout: expect.stringContaining(`${sha} has no successful ci run`),
+    it('stops a commit without a successful ci run, saying how to get one', async () => {
+      const failed = check([ciRun({ conclusion: 'failure' }), ciRun({ head_sha: 'a'.repeat(40) })]);
+      await expect(failed).rejects.toMatchObject({
+        stdout: expect.stringContaining(`${sha} has no successful ci run on a push to main`),
       });
+      // ci runs on pushes to main and on pull requests only: pushing to another branch runs nothing.
+      const { stdout } = (await failed.catch((error: unknown) => error)) as { stdout: string };
+      expect(stdout).toContain('merge it to main through a pull request');
+      expect(stdout).not.toContain('push it to a branch');
       expect(readFileSync(join(dir, 'gh-calls'), 'utf8')).toContain(
-        `api repos/acme/sidestep/actions/workflows/ci.yml/runs?head_sha=${sha}&status=success&per_page=1 --jq .total_count`,
+        `api repos/acme/sidestep/actions/workflows/ci.yml/runs?head_sha=${sha}&event=push&branch=main&status=success&per_page=1 --jq .total_count`,
       );
     });
 
-    it('lets a commit with a successful ci run through', async () => {
-      await expect(check('1')).resolves.toMatchObject({ stdout: `${sha} passed ci\n` });
+    it('stops a commit whose only successful ci run was a pull request’s, which tested the merge commit', async () => {
+      await expect(check([ciRun({ event: 'pull_request', head_branch: 'feature' })])).rejects.toMatchObject({
+        stdout: expect.stringContaining(`${sha} has no successful ci run on a push to main`),
+      });
+    });
+
+    it('stops a commit whose successful push run was on another branch (a run ci.yml no longer makes)', async () => {
+      await expect(check([ciRun({ head_branch: 'feature' })])).rejects.toMatchObject({
+        stdout: expect.stringContaining('has no successful ci run'),
+      });
+    });
+
+    it('lets a commit with a successful ci run on a push to main through', async () => {
+      await expect(check([ciRun({ event: 'pull_request' }), ciRun()])).resolves.toMatchObject({
+        stdout: `${sha} passed ci on main\n`,
+      });
     });
 
     it('reads the ci runs and nothing more', () => {
