@@ -16,6 +16,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { rejectionOf } from '@sidestep/contracts/testing';
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-functions.ts';
@@ -141,6 +142,76 @@ describe('SQS limits', () => {
     expect(
       await errorNameOf(sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }))),
     ).toBe('BatchRequestTooLong');
+  });
+
+  // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-metadata.html:
+  // "Amazon SQS lets you include structured metadata ... with messages using message attributes" (up
+  // to 10 per message); SQS answers an eleventh with InvalidParameterValue and this message.
+  const attributes = (count: number) =>
+    Object.fromEntries(
+      Array.from({ length: count }, (_, i) => [`a${i}`, { DataType: 'String', StringValue: 'v' }]),
+    );
+  const tooManyAttributes = 'Number of message attributes [11] exceeds the allowed maximum [10].';
+
+  it('takes 10 message attributes and refuses 11 with InvalidParameterValue, queueing nothing', async () => {
+    const url = (await sqs.send(new CreateQueueCommand({ QueueName: 'limits-attributes' })))
+      .QueueUrl as string;
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: url, MessageBody: 'ten', MessageAttributes: attributes(10) }),
+    );
+    const error = await rejectionOf(
+      sqs.send(
+        new SendMessageCommand({ QueueUrl: url, MessageBody: 'eleven', MessageAttributes: attributes(11) }),
+      ),
+      Error,
+    );
+    expect(error).toMatchObject({ name: 'InvalidParameterValue', message: tooManyAttributes });
+    expect((await endpoint.peek('limits-attributes'))?.map((message) => message.body)).toEqual(['ten']);
+  });
+
+  it('fails a batch entry with 11 message attributes on its own, in Failed, and sends the others', async () => {
+    const url = (await sqs.send(new CreateQueueCommand({ QueueName: 'limits-batch-attributes' })))
+      .QueueUrl as string;
+    const batch = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: url,
+        Entries: [
+          { Id: 'ten', MessageBody: 'ten', MessageAttributes: attributes(10) },
+          { Id: 'eleven', MessageBody: 'eleven', MessageAttributes: attributes(11) },
+          { Id: 'none', MessageBody: 'none' },
+        ],
+      }),
+    );
+    expect(batch.Successful?.map((entry) => entry.Id)).toEqual(['ten', 'none']);
+    expect(batch.Failed).toEqual([
+      { Id: 'eleven', SenderFault: true, Code: 'InvalidParameterValue', Message: tooManyAttributes },
+    ]);
+    const alone = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: url,
+        Entries: [{ Id: 'eleven', MessageBody: 'eleven', MessageAttributes: attributes(11) }],
+      }),
+    );
+    expect(alone.Successful ?? []).toEqual([]);
+    expect(alone.Failed?.map((entry) => entry.Code)).toEqual(['InvalidParameterValue']);
+    expect((await endpoint.peek('limits-batch-attributes'))?.map((message) => message.body).sort()).toEqual([
+      'none',
+      'ten',
+    ]);
+    // A batch SQS refuses whole is still refused whole, whatever its entries' attributes.
+    expect(
+      await errorNameOf(
+        sqs.send(
+          new SendMessageBatchCommand({
+            QueueUrl: url,
+            Entries: [
+              { Id: 'same', MessageBody: 'x', MessageAttributes: attributes(11) },
+              { Id: 'same', MessageBody: 'y' },
+            ],
+          }),
+        ),
+      ),
+    ).toBe('BatchEntryIdsNotDistinct');
   });
 });
 
