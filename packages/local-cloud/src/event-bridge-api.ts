@@ -8,6 +8,25 @@ export const EVENT_BRIDGE_TARGET_PREFIX = 'AWSEvents';
 /** PutEvents takes at most 10 entries per call. */
 const MAX_ENTRIES = 10;
 
+/**
+ * The most one PutEvents request's entries may add up to, counted as {@link putEventsEntrySize}
+ * does: 1 MiB since 2026-01-29, 256 KB before
+ * (https://aws.amazon.com/blogs/compute/more-room-to-build-serverless-services-now-support-payloads-up-to-1-mb/).
+ */
+export const PUT_EVENTS_MAX_BYTES = 1024 * 1024;
+
+/** A PutEvents request whose entries add up to more than {@link PUT_EVENTS_MAX_BYTES}, refused whole as EventBridge refuses it. */
+export class PutEventsTooLargeError extends Error {
+  override readonly name = 'ValidationException';
+  readonly field = 'Entries';
+  /** The request's size as EventBridge counts it. */
+  readonly size: number;
+  constructor(size: number) {
+    super('Total size of the entries in the request is over the limit.');
+    this.size = size;
+  }
+}
+
 /** Options of {@link eventBridgeApi}. */
 export interface EventBridgeApiOptions {
   readonly router: EventRouter;
@@ -22,7 +41,8 @@ type ResultEntry = { EventId: string } | { ErrorCode: string; ErrorMessage: stri
  * The EventBridge JSON API (awsJson1_1) over the local {@link EventRouter}, so an unchanged
  * `@aws-sdk/client-eventbridge` pointed at the local endpoint puts events that the same rules route
  * (operator "Schedule Fired" events on `sidestep-<env>`, anything on `default`). PutEvents only:
- * entries are validated one by one as AWS does (a bad entry fails alone, with `ErrorCode`, and
+ * a request whose entries add up to more than {@link PUT_EVENTS_MAX_BYTES} is refused whole
+ * (`ValidationException`), then entries are validated one by one as AWS does (a bad entry fails alone, with `ErrorCode`, and
  * counts in `FailedEntryCount`), each accepted entry becomes an event with a fresh id and is routed
  * after the response, as EventBridge delivers asynchronously.
  * https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html
@@ -38,6 +58,8 @@ export function eventBridgeApi(options: EventBridgeApiOptions): JsonApiHandler {
     if (entries.length > MAX_ENTRIES) {
       throw new AwsValidationError('entries', `Member must have length less than or equal to ${MAX_ENTRIES}`);
     }
+    const size = entries.reduce((total: number, entry: unknown) => total + putEventsEntrySize(entry), 0);
+    if (size > PUT_EVENTS_MAX_BYTES) throw new PutEventsTooLargeError(size);
     const results: ResultEntry[] = [];
     const accepted: { event: EventBridgeEvent; bus: string }[] = [];
     for (const raw of entries) {
@@ -71,6 +93,28 @@ export function eventBridgeApi(options: EventBridgeApiOptions): JsonApiHandler {
       Entries: results,
     };
   };
+}
+
+/**
+ * The size of one PutEvents entry as EventBridge counts it against {@link PUT_EVENTS_MAX_BYTES}
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html): 14 bytes for
+ * `Time` if given, the UTF-8 bytes of `Source`, `DetailType`, `Detail` and of each of `Resources`.
+ * A field of the wrong type counts nothing here; the entry's own check refuses it.
+ */
+export function putEventsEntrySize(entry: unknown): number {
+  if (!entry || typeof entry !== 'object') return 0;
+  const { Time, Source, DetailType, Detail, Resources } = entry as Record<string, unknown>;
+  const bytes = (value: unknown) => (typeof value === 'string' ? Buffer.byteLength(value, 'utf8') : 0);
+  const resources = Array.isArray(Resources)
+    ? Resources.reduce((total: number, r) => total + bytes(r), 0)
+    : 0;
+  return (
+    (Time === undefined || Time === null ? 0 : 14) +
+    bytes(Source) +
+    bytes(DetailType) +
+    bytes(Detail) +
+    resources
+  );
 }
 
 interface CheckedEntry {

@@ -1,3 +1,4 @@
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -19,6 +20,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { rejectionOf } from '@sidestep/contracts/testing';
 import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { EVENT_BRIDGE_TARGET_PREFIX, eventBridgeApi } from '../src/event-bridge-api.ts';
+import { createEventRouter } from '../src/event-router.ts';
 import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-functions.ts';
 import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from '../src/step-functions-api.ts';
 import { LAMBDA_INVOKE } from '../src/task-integrations.ts';
@@ -46,6 +49,7 @@ let endpoint: AwsEndpoint;
 let sqs: SQSClient;
 let s3: S3Client;
 let sfn: SFNClient;
+let events: EventBridgeClient;
 let sfnLocal: LocalStepFunctions;
 let queueUrl: string;
 
@@ -55,6 +59,7 @@ beforeAll(async () => {
   sqs = new SQSClient(client);
   s3 = new S3Client({ ...client, forcePathStyle: true });
   sfn = new SFNClient(client);
+  events = new EventBridgeClient(client);
   sfnLocal = createLocalStepFunctions({
     stateMachines: [{ name: 'limits', definition }],
     integrations: {
@@ -67,12 +72,20 @@ beforeAll(async () => {
     reporter: createCollectingReporter().reporter,
   });
   endpoint.serveJsonApi(STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi(sfnLocal));
+  endpoint.serveJsonApi(
+    EVENT_BRIDGE_TARGET_PREFIX,
+    eventBridgeApi({
+      router: createEventRouter({ rules: [], reporter: createCollectingReporter().reporter }),
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT_ID,
+    }),
+  );
   await endpoint.createBucket('sidestep-local-limits');
   queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'limits' }))).QueueUrl as string;
 });
 
 afterAll(async () => {
-  for (const client of [sqs, s3, sfn]) client?.destroy();
+  for (const client of [sqs, s3, sfn, events]) client?.destroy();
   await sfnLocal?.stop();
   await endpoint?.stop();
 });
@@ -256,6 +269,49 @@ describe('S3 key length', () => {
     expect(await response.text()).toMatch(
       /<Code>KeyTooLongError<\/Code><Message>Your key is too long<\/Message><Size>1025<\/Size><MaxSizeAllowed>1024<\/MaxSizeAllowed>/,
     );
+  });
+});
+
+describe('EventBridge PutEvents size', () => {
+  // Counted as https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html says
+  // (Time 14 bytes if present, Source, DetailType, Detail and each of Resources in UTF-8), summed over
+  // the request's entries, against 1 MiB since 2026-01-29
+  // (https://aws.amazon.com/blogs/compute/more-room-to-build-serverless-services-now-support-payloads-up-to-1-mb/;
+  // 256 KB before); over it, EventBridge refuses the whole request.
+  const LIMIT = 1024 * 1024;
+  const resource = 'arn:aws:s3:::sidestep-local-imports';
+  /** A Detail of exactly `bytes` UTF-8 bytes, mostly 2-byte characters (a count of characters is half). */
+  const detailOf = (bytes: number) =>
+    `{"p":"${'é'.repeat(Math.floor((bytes - 8) / 2))}${'x'.repeat((bytes - 8) % 2)}"}`;
+  const entry = (detailBytes: number, time?: Date): PutEventsRequestEntry => ({
+    Source: 'sidestep.test',
+    DetailType: 'Size Probe',
+    Detail: detailOf(detailBytes),
+    Resources: [resource],
+    ...(time ? { Time: time } : {}),
+  });
+  const fixed =
+    Buffer.byteLength('sidestep.test') + Buffer.byteLength('Size Probe') + Buffer.byteLength(resource);
+  const time = new Date('2026-11-24T03:00:00Z');
+
+  it('takes entries adding up to 1 MiB and refuses one byte more with ValidationException', async () => {
+    const rest = LIMIT - 2 * (fixed + 14) - 1000;
+    expect(Buffer.byteLength(detailOf(rest))).toBe(rest);
+    const taken = await events.send(
+      new PutEventsCommand({ Entries: [entry(1000, time), entry(rest, time)] }),
+    );
+    expect(taken.FailedEntryCount).toBe(0);
+    const error = await rejectionOf(
+      events.send(new PutEventsCommand({ Entries: [entry(1000, time), entry(rest + 1, time)] })),
+      Error,
+    );
+    expect(error).toMatchObject({
+      name: 'ValidationException',
+      message: 'Total size of the entries in the request is over the limit.',
+    });
+    // Without Time, each entry counts 14 bytes less.
+    const untimed = await events.send(new PutEventsCommand({ Entries: [entry(1000), entry(rest + 28)] }));
+    expect(untimed.FailedEntryCount).toBe(0);
   });
 });
 
