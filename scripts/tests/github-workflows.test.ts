@@ -289,6 +289,31 @@ jq -c --arg query "\${2#*\\?}" '
     });
   });
 
+  // A locally referenced reusable workflow runs from the commit the caller runs from
+  // (https://github.blog/changelog/2022-01-25-github-actions-reusable-workflows-can-be-referenced-locally):
+  // Run workflow with an older `ref` runs today's deploy-environment.yml against the older stack, and a
+  // re-run keeps the run's commit (https://docs.github.com/en/actions/how-tos/manage-workflow-runs/re-run-workflows-and-jobs).
+  it('documents a rollback as a re-run of the older deploy run, since the environments’ workflow is referenced locally', () => {
+    for (const name of ['staging', 'production']) {
+      expect(deploy.jobs[name]?.uses).toBe('./.github/workflows/deploy-environment.yml');
+    }
+    const readme = readFileSync(join(rootDir, 'README.md'), 'utf8');
+    const rollback = readme.slice(
+      readme.indexOf('### Rollback\n'),
+      readme.indexOf('\n## ', readme.indexOf('### Rollback\n')),
+    );
+    const firstParagraph = rollback.split('\n\n')[1] ?? '';
+    // What to do comes first, and Run workflow with a ref is named only as what not to do.
+    expect(firstParagraph.indexOf('"Re-run all jobs"')).toBeGreaterThan(-1);
+    expect(firstParagraph.slice(0, firstParagraph.indexOf('"Re-run all jobs"'))).not.toContain(
+      'Run workflow',
+    );
+    expect(firstParagraph).toContain('Not Run workflow with `ref` = the older commit');
+    // Mails the newer code queued are dead-lettered by the older dispatcher; the section says how they come back.
+    expect(rollback).toContain('npm run sidestep -- dlq redrive mail --env <env>');
+    expect(source('deploy.yml')).not.toMatch(/\(an older commit rolls back\)/);
+  });
+
   it('requests id-token: write and reads contents only, in both files', () => {
     for (const wf of [deploy, deployEnvironment])
       expect(wf.permissions).toEqual({ 'id-token': 'write', contents: 'read' });
