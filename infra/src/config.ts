@@ -1,3 +1,4 @@
+import { MIN_JOB_RETENTION_DAYS } from '@sidestep/contracts';
 import {
   BUCKET_PURPOSES,
   BucketNameError,
@@ -95,6 +96,15 @@ export interface EnvironmentConfig {
   readonly workflowLogs?: WorkflowLogSettings;
   /** CloudWatch Logs retention of every function's log group. @default 30 */
   readonly logRetentionDays?: number;
+  /**
+   * How many days the jobs ledger keeps a finished job (with its transitions, rejected rows and
+   * progress) and an operator audit entry: the job-sweeper's `JOB_RETENTION_DAYS`. Whole days, at
+   * least 14 (`MIN_JOB_RETENTION_DAYS`: Step Functions redrives a failed execution for 14 days,
+   * https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html).
+   * `SIDESTEP_<ENV>_JOB_RETENTION_DAYS`.
+   * @default the job-sweeper's own, 90 days (as long as Step Functions keeps an execution's history)
+   */
+  readonly jobRetentionDays?: number;
   /** Remote state. Required for staging and production; `local` keeps a local state file. */
   readonly backend?: StateBackendConfig;
   /** Who may deploy: required by the `sidestep-<env>-deploy` stack (`DeployStack`), unused by the environment stack. */
@@ -206,6 +216,7 @@ function awsEnvironment(
   const taskSubnetIds = list(read('TASK_SUBNET_IDS')) ?? subnetIds;
   const taskSecurityGroupIds = list(read('TASK_SECURITY_GROUP_IDS')) ?? securityGroupIds;
   const retention = read('LOG_RETENTION_DAYS');
+  const jobRetention = read('JOB_RETENTION_DAYS');
   // `owner/repository`, as GitHub's own GITHUB_REPOSITORY; a value without one slash is kept whole so
   // validation names the field instead of deploying a half-parsed trust.
   const [owner = '', repository = '', ...rest] = (
@@ -265,6 +276,8 @@ function awsEnvironment(
     ...(alarmEmail ? { alarmEmail } : {}),
     workflowLogs: workflowLogSettings(name, read),
     logRetentionDays: retention === undefined ? undefined : Number(retention),
+    // A value that is not a number stays NaN, which the validation refuses naming the variable.
+    ...(jobRetention === undefined ? {} : { jobRetentionDays: Number(jobRetention.trim() || Number.NaN) }),
     backend: {
       bucket: read('STATE_BUCKET') ?? `${PLACEHOLDER.stateBucketPrefix}-${name}`,
       key: `sidestep/${name}/terraform.tfstate`,
@@ -334,7 +347,7 @@ function workflowLogSettings(name: string, read: (key: string) => string | undef
  * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network), `_NETWORK=create`
  * (with `_NETWORK_CIDR`, `_DATABASE_SECURITY_GROUP_ID`, `_DATABASE_PORT`; instead of the ids),
  * `_HOSTED_ZONE_ID`, `_ALARM_EMAIL`, `_WORKFLOW_LOG_LEVEL`, `_WORKFLOW_LOG_EXECUTION_DATA`,
- * `_LOG_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`,
+ * `_LOG_RETENTION_DAYS`, `_JOB_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`,
  * `_ECS_SERVICE_LINKED_ROLE_EXISTS` (`true` when the account has the role), `_BUCKET_SUFFIX`
  * (default the account id), `_RESERVED_CONCURRENCY` (`mail-dispatcher=5,job-sweeper=1`; default none),
  * `_BATCH_CAPACITY` (`FARGATE` or `FARGATE_SPOT`; default `FARGATE`)) and
@@ -506,6 +519,16 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
   }
   if (config.logRetentionDays !== undefined && !LOG_RETENTION_DAYS.has(config.logRetentionDays)) {
     fail('logRetentionDays', `must be one of ${[...LOG_RETENTION_DAYS].join(', ')}`);
+  }
+  const jobRetention = config.jobRetentionDays;
+  if (
+    jobRetention !== undefined &&
+    (!Number.isInteger(jobRetention) || jobRetention < MIN_JOB_RETENTION_DAYS)
+  ) {
+    fail(
+      'jobRetentionDays',
+      `SIDESTEP_${config.name.toUpperCase()}_JOB_RETENTION_DAYS must be a whole number of days of at least ${MIN_JOB_RETENTION_DAYS} (Step Functions redrives an execution for 14 days after it ended), not "${jobRetention}"`,
+    );
   }
   for (const purpose of BUCKET_PURPOSES) {
     try {

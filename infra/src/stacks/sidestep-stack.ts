@@ -434,6 +434,10 @@ export class SidestepStack extends EnvironmentStack {
         alarms: { topicArn: this.alarmTopicArn },
         reservedConcurrency: config.reservedConcurrency?.[manifest.name],
       });
+      // The ledger's retention, when the environment sets one; the job-sweeper keeps 90 days otherwise.
+      if (manifest.name === 'job-sweeper' && config.jobRetentionDays !== undefined) {
+        fn.addEnvironment('JOB_RETENTION_DAYS', String(config.jobRetentionDays));
+      }
       functions.set(manifest.name, fn);
       const snake = snakeCase(manifest.name);
       this.output(`${snake}_function_name`, fn.function.functionName);

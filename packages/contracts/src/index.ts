@@ -68,6 +68,7 @@ export {
   RejectedRowSample,
 } from './mail.ts';
 export {
+  DEFAULT_JOB_RETENTION_DAYS,
   ExecutionStatus,
   ExecutionStatusChange,
   ExportJobRequest,
@@ -81,6 +82,7 @@ export {
   JobState,
   JobSweeperInput,
   MAX_JOB_DEADLINE_SECONDS,
+  MIN_JOB_RETENTION_DAYS,
   RegisterExportJobInput,
   RegisterImportJobInput,
   RegisterJobInput,
@@ -88,6 +90,7 @@ export {
   StatusUpdateInput,
   type StatusUpdateInputOf,
   StatusUpdateOutput,
+  SweepPurged,
   SweepStaleJobsInput,
   SweepStaleJobsOutput,
   SweptJob,

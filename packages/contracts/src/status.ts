@@ -344,9 +344,46 @@ export const SweptJob = /* @__PURE__ */ lazySchema(() =>
 export type SweptJob = z.infer<typeof SweptJob>;
 
 /**
+ * How long the ledger keeps a finished job (and the operators' audit entries), in days, unless the
+ * job-sweeper's `JOB_RETENTION_DAYS` says otherwise: as long as Step Functions keeps the history of
+ * the execution that ran the job ("Execution history data removed after 90 days",
+ * https://docs.aws.amazon.com/step-functions/latest/dg/express-at-least-once-execution.html).
+ */
+export const DEFAULT_JOB_RETENTION_DAYS = 90;
+
+/**
+ * The shortest retention a job may have, in days: an execution that failed, aborted or timed out may
+ * be redriven for 14 days (https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html),
+ * and a redriven execution's steps need its job; a dead-lettered S3 event or mail job is kept 14 days
+ * too, and an import event redriven after its job is gone would register the upload again.
+ */
+export const MIN_JOB_RETENTION_DAYS = 14;
+
+/**
+ * What a scheduled sweep deleted of what outlived its retention: expired idempotency records, and
+ * finished jobs (with their transitions, rejected rows and export progress) and operator audit entries
+ * older than `olderThan`. `complete` is false when the sweep stopped at its bound with more to delete:
+ * the next sweep goes on.
+ */
+export const SweepPurged = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    olderThan: z.iso.datetime({ offset: true }),
+    idempotencyRecords: z.int().check(z.minimum(0)),
+    jobs: z.int().check(z.minimum(0)),
+    jobTransitions: z.int().check(z.minimum(0)),
+    importRejectedRows: z.int().check(z.minimum(0)),
+    exportProgress: z.int().check(z.minimum(0)),
+    operatorAudit: z.int().check(z.minimum(0)),
+    complete: z.boolean(),
+  }),
+);
+export type SweepPurged = z.infer<typeof SweepPurged>;
+
+/**
  * What one sweep did: `failed` the jobs it moved from `running` to `failed` in this sweep, `mailed`
  * every job whose failure mail it queued (this sweep's, and earlier sweeps' whose mail was not
- * queued yet). Sweeping again finds nothing: a job is failed and mailed once.
+ * queued yet), and, for a scheduled sweep, `purged`: what it deleted past its retention. Sweeping
+ * again finds nothing: a job is failed and mailed once, and deleted once.
  *
  * @example { "sweptAt": "2026-11-24T12:15:00.000Z", "failed": [{ "jobId": "exp_01", "kind": "export", "deadlineAt": "2026-11-24T12:00:00.000Z", "reason": "no progress before the deadline (2026-11-24T12:00:00.000Z)", "mailId": "export.failed:exp_01" }], "mailed": [{ "jobId": "exp_01", "kind": "export", "deadlineAt": "2026-11-24T12:00:00.000Z", "reason": "no progress before the deadline (2026-11-24T12:00:00.000Z)", "mailId": "export.failed:exp_01" }] }
  */
@@ -355,6 +392,7 @@ export const SweepStaleJobsOutput = /* @__PURE__ */ lazySchema(() =>
     sweptAt: z.iso.datetime({ offset: true }),
     failed: z.array(SweptJob),
     mailed: z.array(SweptJob),
+    purged: z.optional(SweepPurged),
   }),
 );
 export type SweepStaleJobsOutput = z.infer<typeof SweepStaleJobsOutput>;

@@ -172,4 +172,20 @@ describe('SweepStaleJobs', () => {
       ContractValidationError,
     );
   });
+
+  it("accepts a scheduled sweep's purge counts and refuses a negative one, naming it", () => {
+    const purged = {
+      olderThan: '2026-08-26T12:15:00.000Z',
+      idempotencyRecords: 3,
+      jobs: 2,
+      jobTransitions: 8,
+      importRejectedRows: 40,
+      exportProgress: 1,
+      operatorAudit: 0,
+      complete: true,
+    };
+    const output = { sweptAt: '2026-11-24T12:15:00.000Z', failed: [], mailed: [], purged };
+    expect(validate(SweepStaleJobsOutput, output)).toEqual(output);
+    expect(fieldOf(SweepStaleJobsOutput, { ...output, purged: { ...purged, jobs: -1 } })).toBe('purged.jobs');
+  });
 });

@@ -120,16 +120,33 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
 
   /**
    * Deletes records whose lifetime ended before `now` and returns how many. PostgreSQL has no TTL
-   * like DynamoDB; run this from a schedule to keep the table small. Expired records are ignored by
-   * the store anyway, so this is housekeeping only.
+   * like DynamoDB; run this from a schedule to keep the table small (the job-sweeper's sweep does).
+   * Expired records are ignored by the store anyway, so this is housekeeping only.
+   *
+   * In batches of at most `limit` records, each one statement that locks only its own rows: a
+   * record a concurrent call is claiming again is skipped (`SKIP LOCKED`), and two purges at once
+   * delete each record once. With `batches`, it stops after that many, leaving the rest for the
+   * next run, so one run never holds its locks or its time long.
    */
-  async purgeExpired(now: Date = new Date()): Promise<number> {
+  async purgeExpired(
+    now: Date = new Date(),
+    options: { readonly limit?: number; readonly batches?: number } = {},
+  ): Promise<number> {
     const db = await this.#db();
-    const result = await db.query(
-      `DELETE FROM ${this.#table} WHERE expiry_timestamp < $1::double precision`,
-      [now.getTime() / 1000],
-    );
-    return result.rowCount;
+    const limit = options.limit ?? 1000;
+    let deleted = 0;
+    for (let batch = 0; batch < (options.batches ?? Number.POSITIVE_INFINITY); batch++) {
+      const result = await db.query(
+        `DELETE FROM ${this.#table} WHERE id IN (
+           SELECT id FROM ${this.#table} WHERE expiry_timestamp < $1::double precision
+           LIMIT $2 FOR UPDATE SKIP LOCKED
+         ) AND expiry_timestamp < $1::double precision`,
+        [now.getTime() / 1000, limit],
+      );
+      deleted += result.rowCount;
+      if (result.rowCount < limit) break;
+    }
+    return deleted;
   }
 
   protected _putRecord(record: IdempotencyRecord): Promise<void> {

@@ -342,6 +342,32 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
     expect(await rows()).toEqual([expect.objectContaining({ data: live.id })]);
   });
 
+  it('purges expired records in bounded batches, and each once when two purges run at once', async () => {
+    const store = new PostgresPersistenceLayer({ database: db() });
+    // Expired at 1970-01-01T00:16:40Z, before the purges' clock; other tests' records are not.
+    const expired = Array.from({ length: 7 }, (_, index) => `purge-batch-${index}`);
+    await db().query(
+      `INSERT INTO idempotency_records (id, status, expiry_timestamp)
+       SELECT id, 'COMPLETED', 1000 FROM unnest($1::text[]) AS id`,
+      [expired],
+    );
+    await db().query(
+      `INSERT INTO idempotency_records (id, status, expiry_timestamp) VALUES ('purge-batch-live', 'COMPLETED', 3000)`,
+    );
+    const at = new Date(2000_000);
+    expect(await store.purgeExpired(at, { limit: 2, batches: 1 })).toBe(2);
+    const left = async () =>
+      (await db().query("SELECT id FROM idempotency_records WHERE id LIKE 'purge-batch-%' ORDER BY id")).rows;
+    expect(await left()).toHaveLength(6);
+    const both = await Promise.all([
+      store.purgeExpired(at, { limit: 2 }),
+      store.purgeExpired(at, { limit: 2 }),
+    ]);
+    expect(both[0] + both[1]).toBe(5);
+    expect(await left()).toEqual([{ id: 'purge-batch-live' }]);
+    expect(await store.purgeExpired(at)).toBe(0);
+  });
+
   it('opens a lazily given database once, and again after a failed open', async () => {
     const open = jest
       .fn<() => Promise<Queryable>>()

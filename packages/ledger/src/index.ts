@@ -31,4 +31,5 @@ export type {
   ReleasedMail,
 } from './ledger.ts';
 export { ledgerResult } from './ledger-wire.ts';
+export { type DeletedJobs, deleteAuditEntries, deleteFinishedJobs } from './retention.ts';
 export { idempotencyRecordHash, jobMailKeys, SqlLedger } from './sql-ledger.ts';

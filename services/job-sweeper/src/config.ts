@@ -1,3 +1,4 @@
+import { DEFAULT_JOB_RETENTION_DAYS, MIN_JOB_RETENTION_DAYS } from '@sidestep/contracts';
 import { DATABASE_ENVIRONMENT, databaseSource, readConfig } from '@sidestep/runtime';
 import * as z from 'zod/mini';
 
@@ -11,6 +12,15 @@ const JobSweeperEnvironment = z.object({
   MAIL_QUEUE_URL: z.string().check(z.regex(/^https?:\/\/[^\s/]+\/\S+$/)),
   /** Who receives an import's failure mail: the import workflow's `notifyAddress`. */
   NOTIFY_ADDRESS: z.email(),
+  /**
+   * How many days the ledger keeps a finished job and an operator audit entry: whole days, at least
+   * `MIN_JOB_RETENTION_DAYS` (14: an execution may be redriven that long after it failed), 90 unless
+   * set (Step Functions' execution history).
+   */
+  JOB_RETENTION_DAYS: z._default(
+    z.coerce.number().check(z.int(), z.minimum(MIN_JOB_RETENTION_DAYS)),
+    DEFAULT_JOB_RETENTION_DAYS,
+  ),
 });
 
 /** The job-sweeper's configuration. */
@@ -19,12 +29,14 @@ export interface JobSweeperConfig {
   readonly database: 'url' | 'secret';
   readonly mailQueueUrl: string;
   readonly notifyAddress: string;
+  /** How many days finished jobs and audit entries are kept (`JOB_RETENTION_DAYS`). */
+  readonly jobRetentionDays: number;
 }
 
 /**
  * Reads the job-sweeper's environment once, at cold start: a function deployed without its
- * database, its mail queue or its notify address fails at init naming the variable, not at 3 a.m.
- * in the middle of a sweep.
+ * database, its mail queue or its notify address, or with a retention that is not whole days of at
+ * least 14, fails at init naming the variable, not at 3 a.m. in the middle of a sweep.
  */
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
@@ -34,5 +46,6 @@ export function loadConfig(
     database: databaseSource(config),
     mailQueueUrl: config.MAIL_QUEUE_URL,
     notifyAddress: config.NOTIFY_ADDRESS,
+    jobRetentionDays: config.JOB_RETENTION_DAYS,
   };
 }

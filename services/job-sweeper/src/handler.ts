@@ -1,6 +1,7 @@
 import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
 import { createTaskHandler, resolveDatabaseUrl } from '@sidestep/runtime';
 import { loadConfig } from './config.ts';
+import type { IdempotencyRecords } from './purge-expired.ts';
 import type { MailQueue } from './sweep-stale-jobs.ts';
 import { sweepTask } from './sweep-task.ts';
 
@@ -23,11 +24,25 @@ const mailQueue: MailQueue = {
   },
 };
 
+// The mail-dispatcher's idempotency store (Powertools idempotency under it), whose expired records a
+// scheduled sweep purges on the same connection, loads with the first such sweep, not at cold start.
+let idempotencyStore: Promise<IdempotencyRecords> | undefined;
+const idempotencyRecords: IdempotencyRecords = {
+  purgeExpired: async (now, options) => {
+    idempotencyStore ??= import('@sidestep/idempotency').then(
+      ({ PostgresPersistenceLayer }) => new PostgresPersistenceLayer({ database: connect }),
+    );
+    return (await idempotencyStore).purgeExpired(now, options);
+  },
+};
+
 /** The job-sweeper's Lambda handler (image CMD `index.handler`), invoked by its schedule. */
 export const handler = createTaskHandler(
   sweepTask({
     database: connect,
     mailQueue,
     notifyAddress: config.notifyAddress,
+    idempotencyRecords,
+    retentionDays: config.jobRetentionDays,
   }),
 );

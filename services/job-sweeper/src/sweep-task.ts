@@ -1,9 +1,10 @@
-import { JobSweeperInput, type SweepStaleJobsOutput } from '@sidestep/contracts';
+import { DEFAULT_JOB_RETENTION_DAYS, JobSweeperInput, type SweepStaleJobsOutput } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { ledgerError } from '@sidestep/jobs';
 import type { TaskHandlerOptions } from '@sidestep/runtime';
 import { JobSweeperError } from './errors.ts';
 import { failAbandonedJob } from './fail-abandoned-job.ts';
+import { type IdempotencyRecords, purgeExpired } from './purge-expired.ts';
 import { type MailQueue, sweepStaleJobs } from './sweep-stale-jobs.ts';
 
 /** What {@link sweepTask} needs. */
@@ -17,11 +18,17 @@ export interface SweepTaskOptions {
   readonly now?: () => Date;
   /** Jobs failed per sweep at most. @default 100 */
   readonly limit?: number;
+  /** The mail-dispatcher's idempotency records, whose expired ones a scheduled sweep purges. */
+  readonly idempotencyRecords: IdempotencyRecords;
+  /** Days a finished job and an audit entry are kept (`JOB_RETENTION_DAYS`). @default 90 */
+  readonly retentionDays?: number;
 }
 
 /**
  * The job-sweeper as a task for `createTaskHandler`, invoked by its schedule or the operator rule
- * with `{}` (or nothing): one {@link sweepStaleJobs}; or by the workflows' status rule with a Step
+ * with `{}` (or nothing): one {@link sweepStaleJobs}, then {@link purgeExpired} (run even when the
+ * sweep failed, whose error is thrown after it: a mail that cannot be queued must not keep the
+ * ledger from its retention); or by the workflows' status rule with a Step
  * Functions "Execution Status Change" event: {@link failAbandonedJob}. The Lambda request id is the
  * sweeper's id in the audit trail; it logs what it failed and mailed, and for an event the
  * execution (`executionId`, its ARN, and `executionName`) and, once found, its job (`jobId`). Errors are thrown with their
@@ -49,17 +56,32 @@ export function sweepTask(
         notifyAddress: options.notifyAddress,
         ...(options.limit === undefined ? {} : { limit: options.limit }),
       };
-      const output =
-        'detail' in input
-          ? await failAbandonedJob(db, options.mailQueue, input, {
-              ...sweep,
-              // The job is known once it is found: every later line, the outcome's too, names it.
-              found: (jobIds) => logger.appendKeys({ jobId: jobIds.join(',') }),
-            })
-          : await sweepStaleJobs(db, options.mailQueue, sweep);
+      let output: SweepStaleJobsOutput;
+      if ('detail' in input) {
+        output = await failAbandonedJob(db, options.mailQueue, input, {
+          ...sweep,
+          // The job is known once it is found: every later line, the outcome's too, names it.
+          found: (jobIds) => logger.appendKeys({ jobId: jobIds.join(',') }),
+        });
+      } else {
+        const swept = await sweepStaleJobs(db, options.mailQueue, sweep).then(
+          (value) => ({ value }),
+          (error: unknown) => ({ error }),
+        );
+        const purged = await purgeExpired(db, options.idempotencyRecords, {
+          now: sweep.now,
+          retentionDays: options.retentionDays ?? DEFAULT_JOB_RETENTION_DAYS,
+        });
+        if ('error' in swept) {
+          logger.info({ message: 'expired ledger data purged', purged });
+          throw swept.error;
+        }
+        output = { ...swept.value, purged };
+      }
       const log = {
         failed: output.failed.map((job) => job.jobId),
         mailed: output.mailed.map((job) => job.jobId),
+        ...(output.purged ? { purged: output.purged } : {}),
       };
       return { output, log };
     },

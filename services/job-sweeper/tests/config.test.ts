@@ -8,12 +8,14 @@ const complete = {
 };
 
 describe('job-sweeper config', () => {
-  it('reads the database, the mail queue and the notify address', () => {
+  it('reads the database, the mail queue, the notify address and the job retention (90 days unless set)', () => {
     expect(loadConfig(complete)).toEqual({
       database: 'url',
       mailQueueUrl: complete.MAIL_QUEUE_URL,
       notifyAddress: 'ops@example.com',
+      jobRetentionDays: 90,
     });
+    expect(loadConfig({ ...complete, JOB_RETENTION_DAYS: '30' }).jobRetentionDays).toBe(30);
     const { DATABASE_URL: _, ...onAws } = complete;
     expect(loadConfig({ ...onAws, DATABASE_SECRET_ARN: 'arn:aws:secretsmanager:x' }).database).toBe('secret');
   });
@@ -33,5 +35,11 @@ describe('job-sweeper config', () => {
     expect(() => loadConfig({ ...complete, NOTIFY_ADDRESS: 'nobody' })).toThrow(
       expect.objectContaining({ field: 'NOTIFY_ADDRESS' }),
     );
+    // Shorter than the 14 days an execution may be redriven, not whole days, not a number.
+    for (const days of ['13', '30.5', 'ninety']) {
+      expect(() => loadConfig({ ...complete, JOB_RETENTION_DAYS: days })).toThrow(
+        expect.objectContaining({ name: 'ConfigError', field: 'JOB_RETENTION_DAYS' }),
+      );
+    }
   });
 });

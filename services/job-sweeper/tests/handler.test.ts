@@ -4,6 +4,7 @@ import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { MailSendJob, type SweepStaleJobsOutput, validate } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
+import { PostgresPersistenceLayer } from '@sidestep/idempotency';
 import { Producer } from '@sidestep/producer';
 import { createTaskHandler, type TaskHandler } from '@sidestep/runtime';
 import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
@@ -33,6 +34,7 @@ describeEachDatabase('job-sweeper handler', (open) => {
   let db: Database;
   let queueUrl: string;
   let clock: Date;
+  let options: SweepTaskOptions;
   let handler: TaskHandler<SweepStaleJobsOutput>;
   beforeAll(async () => {
     db = await open();
@@ -40,14 +42,25 @@ describeEachDatabase('job-sweeper handler', (open) => {
       new CreateQueueCommand({ QueueName: `sidestep-test-mail-${Math.random().toString(36).slice(2)}` }),
     ));
     clock = new Date();
-    handler = sweeperHandler({
+    options = {
       database: async () => db,
       mailQueue: new ProducerMailQueue(new Producer({ queueUrl, sqs: local.sqs })),
       notifyAddress: 'ops@example.com',
+      idempotencyRecords: new PostgresPersistenceLayer({ database: db }),
       now: () => clock, // the virtual clock the schedule's ticks are driven by
-    });
+    };
+    handler = sweeperHandler(options);
   });
   afterAll(() => db.close());
+
+  /** The handler with a mail queue that does not exist: no mail can be queued. */
+  const unqueueableHandler = () =>
+    sweeperHandler({
+      ...options,
+      mailQueue: new ProducerMailQueue(
+        new Producer({ queueUrl: `${queueUrl}-missing`, sqs: local.sqs, maxAttempts: 1, baseDelayMs: 1 }),
+      ),
+    });
 
   /** Import `imp_<name>` (file `<name>.csv`) of `executionArn`, running, its deadline an hour away unless told. */
   async function runningImport(
@@ -254,12 +267,6 @@ describeEachDatabase('job-sweeper handler', (open) => {
   it("names the execution (its ARN and name) and the execution's job on the log lines of a workflow-ended event", async () => {
     const event = statusChange('h9', 'ABORTED', 'Deploy', 'stopped');
     await runningImport('h9', event.detail.executionArn);
-    const options = {
-      database: async () => db,
-      mailQueue: new ProducerMailQueue(new Producer({ queueUrl, sqs: local.sqs })),
-      notifyAddress: 'ops@example.com',
-      now: () => clock,
-    };
     const execution = { executionId: event.detail.executionArn, executionName: 'h9' };
     const handled = await logsOf(options, event, 'r12');
     expect(handled.thrown).toBeUndefined();
@@ -318,15 +325,7 @@ describeEachDatabase('job-sweeper handler', (open) => {
 
   it('reports a mail queue it cannot reach as the retryable FailureMailNotQueuedError, leaving the mail pending', async () => {
     await runningImport('h2', 'arn:e:h2', { deadlineAt: new Date(clock.getTime() - 1) });
-    const unreachable = sweeperHandler({
-      database: async () => db,
-      mailQueue: new ProducerMailQueue(
-        new Producer({ queueUrl: `${queueUrl}-missing`, sqs: local.sqs, maxAttempts: 1, baseDelayMs: 1 }),
-      ),
-      notifyAddress: 'ops@example.com',
-      now: () => clock,
-    });
-    await expect(unreachable({}, context('r4'))).rejects.toMatchObject({
+    await expect(unqueueableHandler()({}, context('r4'))).rejects.toMatchObject({
       name: 'FailureMailNotQueuedError',
       permanent: false,
       jobIds: ['imp_h2'],
@@ -339,5 +338,97 @@ describeEachDatabase('job-sweeper handler', (open) => {
         payload: expect.objectContaining({ to: 'ops@example.com' }),
       }),
     ]);
+  });
+
+  it('purges what outlived its retention on a scheduled sweep, even one whose mails cannot be queued, and nothing more when delivered twice', async () => {
+    const daysAgo = (days: number) => new Date(clock.getTime() - days * 24 * 3600_000);
+    // Finished 91 days ago (90 by default): gone, with its transitions; finished 89 days ago: kept.
+    for (const [id, at] of [
+      ['exp_h10_old', daysAgo(91)],
+      ['exp_h10_kept', daysAgo(89)],
+    ] as const) {
+      await db.query(
+        `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, updated_at, finished_at)
+         VALUES ($1, 'export', 'succeeded', $1, 'someone@example.com', 'users', 'arn:e:' || $1, $2, $2)`,
+        [id, at],
+      );
+      await db.query(
+        `INSERT INTO job_transitions (job_id, event, to_state, execution_id) VALUES ($1, 'register', 'registered', 'arn:e')`,
+        [id],
+      );
+    }
+    await db.query(
+      `INSERT INTO operator_audit (at, operator, environment, action, target, result)
+       VALUES ($1, 'someone', 'test', 'job-fail', 'exp_h10_old', 'ok'), ($2, 'someone', 'test', 'job-fail', 'exp_h10_kept', 'ok')`,
+      [daysAgo(91), daysAgo(89)],
+    );
+    // A mail's record that expired a second ago, and one that has not.
+    await db.query(
+      `INSERT INTO idempotency_records (id, status, expiry_timestamp, data)
+       VALUES ('h10-expired', 'COMPLETED', $1, '{"to":"someone@example.com"}'), ('h10-live', 'COMPLETED', $2, NULL)`,
+      [Math.floor(clock.getTime() / 1000) - 1, Math.floor(clock.getTime() / 1000) + 3600],
+    );
+    // A stuck export whose failure mail cannot be queued: the sweep fails, and still purges.
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, deadline_at)
+       VALUES ('exp_h10_stuck', 'export', 'running', 'req-h10', 'asker@example.com', 'users', 'arn:e:h10', $1)`,
+      [daysAgo(1)],
+    );
+    await expect(unqueueableHandler()({}, context('r15'))).rejects.toMatchObject({
+      name: 'FailureMailNotQueuedError',
+    });
+    const left = async (sql: string) => (await db.query<{ id: string }>(sql)).rows.map((row) => row.id);
+    expect(await left("SELECT id FROM jobs WHERE id LIKE 'exp_h10%' ORDER BY id")).toEqual([
+      'exp_h10_kept',
+      'exp_h10_stuck',
+    ]);
+    expect(await left("SELECT job_id AS id FROM job_transitions WHERE job_id LIKE 'exp_h10%'")).not.toContain(
+      'exp_h10_old',
+    );
+    expect(await left("SELECT target AS id FROM operator_audit WHERE target LIKE 'exp_h10%'")).toEqual([
+      'exp_h10_kept',
+    ]);
+    expect(await left("SELECT id FROM idempotency_records WHERE id LIKE 'h10-%'")).toEqual(['h10-live']);
+
+    // The next tick, delivered twice: the mail goes, nothing is left to purge.
+    const nothing = {
+      idempotencyRecords: 0,
+      jobs: 0,
+      jobTransitions: 0,
+      importRejectedRows: 0,
+      exportProgress: 0,
+      operatorAudit: 0,
+      complete: true,
+    };
+    const next = await handler({}, context('r16'));
+    const again = await handler({}, context('r16'));
+    expect(next).toMatchObject({
+      mailed: [expect.objectContaining({ jobId: 'exp_h10_stuck' })],
+      purged: nothing,
+    });
+    expect(next.purged?.olderThan).toBe(daysAgo(90).toISOString());
+    expect(again).toMatchObject({ failed: [], mailed: [], purged: nothing });
+    expect(await receiveAll(queueUrl)).toHaveLength(1);
+    // A workflow-ended event purges nothing.
+    expect(await handler(statusChange('h10', 'ABORTED'), context('r17'))).not.toHaveProperty('purged');
+  });
+
+  it('reports what a scheduled sweep purged', async () => {
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, updated_at, finished_at)
+       VALUES ('exp_h11', 'export', 'failed', 'req-h11', 'someone@example.com', 'users', 'arn:e:h11', $1, $1)`,
+      [new Date(clock.getTime() - 100 * 24 * 3600_000)],
+    );
+    await db.query(`INSERT INTO export_progress (job_id, rows, parts, bytes) VALUES ('exp_h11', 10, 1, 100)`);
+    expect((await handler({}, context('r18'))).purged).toEqual({
+      olderThan: expect.any(String),
+      idempotencyRecords: 0,
+      jobs: 1,
+      jobTransitions: 0,
+      importRejectedRows: 0,
+      exportProgress: 1,
+      operatorAudit: 0,
+      complete: true,
+    });
   });
 });
