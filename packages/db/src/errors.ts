@@ -82,3 +82,42 @@ export class MigrationFailedError extends DatabaseError {
     this.migrationName = migrationName;
   }
 }
+
+/**
+ * A migration's locks stayed taken until the migrator's lock budget was spent: another transaction
+ * held a table it changes through every attempt (each waited only a short lock limit, so the others'
+ * queries never queued long behind it), or another migrator held the migrations' lock. Nothing of the
+ * migration was applied; running the migrator again is safe.
+ */
+export class MigrationLockTimeoutError extends DatabaseError {
+  override readonly name: string = 'MigrationLockTimeoutError';
+  /** The migration that waited; `undefined` when the migrator waited to read what is applied. */
+  readonly version: number | undefined;
+  readonly migrationName: string | undefined;
+  /** Attempts made; each was rolled back. */
+  readonly attempts: number;
+  /** From the start of the run to the failure. */
+  readonly waitedMs: number;
+
+  constructor(options: {
+    readonly migration: { readonly version: number; readonly name: string } | undefined;
+    readonly attempts: number;
+    readonly waitedMs: number;
+    /** Another migrator held the migrations' lock (rather than a transaction a table's). */
+    readonly migrator: boolean;
+    readonly cause: unknown;
+  }) {
+    const { migration, attempts, waitedMs, migrator, cause } = options;
+    const what = migration ? `migration ${migration.version} (${migration.name})` : 'the migrator';
+    const waited = `${(waitedMs / 1000).toFixed(1)} s`;
+    const reason = migrator
+      ? `waited ${waited} for another migrator, which held the migrations' lock all along`
+      : `found its locks taken in ${attempts} attempt${attempts === 1 ? '' : 's'} over ${waited} and was rolled back`;
+    const detail = cause instanceof Error ? `: ${cause.message}` : '';
+    super(`${what} ${reason}; nothing of it was applied${detail}`, { permanent: false, cause });
+    this.version = migration?.version;
+    this.migrationName = migration?.name;
+    this.attempts = attempts;
+    this.waitedMs = waitedMs;
+  }
+}

@@ -1,8 +1,13 @@
 // The package root is the `pg` side (`@sidestep/db/postgres`, which Lambda handlers import alone)
 // plus what the local cloud, the migrator and tests use on top of it.
 
-export { MigrationFailedError, MigrationListError, MigrationMismatchError } from './errors.ts';
-export { type MigrateOptions, type MigrateResult, migrate } from './migrate.ts';
+export {
+  MigrationFailedError,
+  MigrationListError,
+  MigrationLockTimeoutError,
+  MigrationMismatchError,
+} from './errors.ts';
+export { type MigrateOptions, type MigrateResult, type MigrationRetry, migrate } from './migrate.ts';
 export type { Migration } from './migration.ts';
 export { migrations } from './migrations/index.ts';
 export { type OpenDatabaseOptions, openDatabase } from './open-database.ts';

@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Database, Queryable } from './database.ts';
-import { MigrationFailedError, MigrationListError, MigrationMismatchError } from './errors.ts';
+import {
+  DatabaseOptionsError,
+  MigrationFailedError,
+  MigrationListError,
+  MigrationLockTimeoutError,
+  MigrationMismatchError,
+} from './errors.ts';
 import type { Migration } from './migration.ts';
 import { migrations as defaultMigrations } from './migrations/index.ts';
 
@@ -8,6 +15,44 @@ import { migrations as defaultMigrations } from './migrations/index.ts';
 export interface MigrateOptions {
   /** The migrations to apply. @default the package's own list (`src/migrations/index.ts`) */
   readonly migrations?: readonly Migration[];
+  /**
+   * How long one attempt of a migration waits for each lock it takes, in ms (its transaction's
+   * `lock_timeout`); `0` waits up to the rest of {@link lockBudgetMs}. While an `ALTER TABLE` waits
+   * for its lock, every later query of that table queues behind it: a short limit keeps a schema
+   * change stuck behind a long transaction (an import's MERGE) from stalling the services. An attempt
+   * that times out is rolled back and tried again after a backoff.
+   * @default 2000
+   */
+  readonly lockTimeoutMs?: number;
+  /**
+   * How long the run may wait for locks, in ms from the call: once spent, a migration whose lock is
+   * still taken fails with {@link MigrationLockTimeoutError} instead of being tried again. Waiting for
+   * another migrator (which holds the migrations' lock while it applies one) counts too.
+   * @default 300000 (5 minutes)
+   */
+  readonly lockBudgetMs?: number;
+  /** Called before a migration whose lock timed out is tried again (to log it). */
+  readonly onRetry?: (retry: MigrationRetry) => void;
+  /**
+   * Ends the waiting: when aborted, the run throws the signal's reason instead of trying again or
+   * waiting on for another migrator (a statement already running is not cancelled).
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** A migration attempt that timed out on a lock and is tried again; see {@link MigrateOptions.onRetry}. */
+export interface MigrationRetry {
+  /** The migration; `undefined` when the migrator waited to read what is applied. */
+  readonly version: number | undefined;
+  readonly name: string | undefined;
+  /** The attempt that timed out, from 1. */
+  readonly attempt: number;
+  /** Until the next attempt. */
+  readonly delayMs: number;
+  /** Since the run started. */
+  readonly elapsedMs: number;
+  /** PostgreSQL's message (`canceling statement due to lock timeout`). */
+  readonly reason: string;
 }
 
 /** What {@link migrate} did. */
@@ -22,28 +67,64 @@ interface AppliedMigration {
   checksum: string;
 }
 
+/** The time limits of one run of {@link migrate}. */
+interface LockBudget {
+  readonly startedAt: number;
+  readonly deadline: number;
+  readonly lockTimeoutMs: number;
+  readonly onRetry: ((retry: MigrationRetry) => void) | undefined;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** SQLSTATE lock_not_available: a `lock_timeout` expired (https://www.postgresql.org/docs/current/errcodes-appendix.html). */
+const LOCK_NOT_AVAILABLE = '55P03';
+const FIRST_RETRY_DELAY_MS = 1_000;
+const MAX_RETRY_DELAY_MS = 15_000;
+/** Between looks at the lock of another migrator. */
+const MIGRATOR_POLL_MS = 250;
+
+/** The lock every migrator takes, keyed on the schema so that databases in separate schemas (one per test) do not wait on each other. */
+const MIGRATIONS_LOCK_KEY = "hashtext(current_schema() || '.schema_migrations')";
+
 /**
  * Brings the schema up to date: applies, in version order, every migration not yet recorded in
  * `schema_migrations`. Each migration runs in its own transaction together with the row that records
  * it, so a failing migration leaves nothing behind ({@link MigrationFailedError}) and the ones
  * before it stay applied. Running it again applies nothing.
  *
- * Several migrators may run at once (every Lambda cold start, a deploy step and the local cloud):
- * every transaction first takes a transaction-scoped advisory lock keyed on the current schema, then
- * re-reads what is applied, so each migration runs exactly once and the others wait and skip it.
- * PGlite has a single connection, where the lock is uncontended; it is taken there too so both
- * backends run the same statements.
+ * Each attempt waits for a table's lock at most `lockTimeoutMs` (2 s); one that times out is rolled
+ * back and tried again after a backoff (1 s, doubling to 15 s, jittered) until `lockBudgetMs` (5 min)
+ * is spent ({@link MigrationLockTimeoutError}). A schema change behind a long transaction thus never
+ * holds the other queries of its table longer than one attempt: the standard "lock_timeout and
+ * retries" of zero-downtime PostgreSQL migrations.
  *
+ * Several migrators may run at once (a deploy's task and its re-run, the local cloud): each takes an
+ * advisory lock keyed on the current schema, then re-reads what is applied, so each migration runs
+ * exactly once and the others wait (up to the budget, not the per-attempt limit) and skip it. PGlite
+ * has a single connection, where the lock is uncontended; it is taken there too so both backends run
+ * the same statements.
+ *
+ * @throws {DatabaseOptionsError} `lockTimeoutMs` or `lockBudgetMs` is not a whole number of ms.
  * @throws {MigrationListError} the list is malformed (versions not unique and increasing).
  * @throws {MigrationMismatchError} an applied migration's name or SQL differs from the code.
  * @throws {MigrationFailedError} a migration's SQL failed; it was rolled back.
+ * @throws {MigrationLockTimeoutError} a lock stayed taken until the budget was spent.
  */
 export async function migrate(db: Database, options: MigrateOptions = {}): Promise<MigrateResult> {
   const list = options.migrations ?? defaultMigrations;
+  const lockTimeoutMs = milliseconds('lockTimeoutMs', options.lockTimeoutMs ?? 2_000, 0);
+  const lockBudgetMs = milliseconds('lockBudgetMs', options.lockBudgetMs ?? 300_000, 1);
   validate(list);
+  const startedAt = Date.now();
+  const budget: LockBudget = {
+    startedAt,
+    deadline: startedAt + lockBudgetMs,
+    lockTimeoutMs,
+    onRetry: options.onRetry,
+    signal: options.signal,
+  };
 
-  const alreadyApplied = await db.transaction(async (tx) => {
-    await lock(tx);
+  const alreadyApplied = await underLock(db, budget, undefined, async (tx) => {
     // Inside the lock: two concurrent CREATE TABLE IF NOT EXISTS can still collide on PostgreSQL
     // (unique violation in pg_type), so the bootstrap is serialized like the migrations.
     await tx.query(`
@@ -64,27 +145,14 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
   const applied: string[] = [];
   for (const migration of list) {
     if (appliedVersions.has(migration.version)) continue;
-    const ran = await db.transaction(async (tx) => {
-      await lock(tx);
-      const { rows } = await tx.query<AppliedMigration>(
-        'SELECT version, name, checksum FROM schema_migrations WHERE version = $1',
-        [migration.version],
-      );
-      if (rows[0]) {
-        // Another migrator applied it while this one waited for the lock.
-        verify(migration, rows[0]);
-        return false;
-      }
+    const ran = await underLock(db, budget, migration, async (tx) => {
+      if (await isRecorded(tx, migration)) return false;
       try {
         await tx.query(migration.sql);
       } catch (error) {
         throw new MigrationFailedError(migration.version, migration.name, error);
       }
-      await tx.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
-        migration.version,
-        migration.name,
-        checksum(migration),
-      ]);
+      await record(tx, migration);
       return true;
     });
     if (ran) applied.push(label(migration));
@@ -92,9 +160,151 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
   return { applied };
 }
 
-async function lock(tx: Queryable): Promise<void> {
-  // Keyed on the schema so that databases in separate schemas (one per test) do not wait on each other.
-  await tx.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.schema_migrations'))");
+/**
+ * Runs `fn` in a transaction under the migrators' lock; `fn` then waits for each lock at most the
+ * per-attempt limit, and is tried again after a backoff when one times out (the transaction rolled
+ * back, so it starts afresh) while the budget lasts.
+ */
+async function underLock<T>(
+  db: Database,
+  budget: LockBudget,
+  migration: Migration | undefined,
+  fn: (tx: Queryable) => Promise<T>,
+): Promise<T> {
+  let attempt = 1;
+  for (;;) {
+    let outcome: { value: T } | undefined;
+    try {
+      outcome = await db.transaction(async (tx) => {
+        if (!(await tryLockMigrations(tx))) return undefined;
+        await setLockTimeout(tx, attemptLockTimeoutMs(budget));
+        return { value: await fn(tx) };
+      });
+    } catch (error) {
+      const timeout = lockTimeout(error);
+      if (!timeout) throw error;
+      const delayMs = Math.round(
+        Math.min(MAX_RETRY_DELAY_MS, FIRST_RETRY_DELAY_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2),
+      );
+      const elapsedMs = Date.now() - budget.startedAt;
+      if (Date.now() + delayMs >= budget.deadline) {
+        throw new MigrationLockTimeoutError({
+          migration,
+          attempts: attempt,
+          waitedMs: elapsedMs,
+          migrator: false,
+          cause: timeout,
+        });
+      }
+      budget.onRetry?.({
+        version: migration?.version,
+        name: migration?.name,
+        attempt,
+        delayMs,
+        elapsedMs,
+        reason: timeout.message,
+      });
+      await pause(delayMs, budget.signal);
+      attempt += 1;
+      continue;
+    }
+    if (outcome) return outcome.value;
+    await waitForMigrator(budget, migration, attempt);
+  }
+}
+
+/**
+ * Takes the migrators' advisory lock for the transaction if it is free. Polled rather than waited for:
+ * a waiting statement holds a snapshot, and a concurrent index build waits for every older snapshot
+ * to end, so a migrator waiting for the lock of one that builds an index concurrently would deadlock
+ * with it (PostgreSQL then cancels one of the two, possibly the build).
+ */
+async function tryLockMigrations(connection: Queryable): Promise<boolean> {
+  const { rows } = await connection.query<{ locked: boolean }>(
+    `SELECT pg_try_advisory_xact_lock(${MIGRATIONS_LOCK_KEY}) AS locked`,
+  );
+  return rows[0]?.locked === true;
+}
+
+/** Sleeps before the next look at the migrators' lock, or throws once the budget is spent. */
+async function waitForMigrator(
+  budget: LockBudget,
+  migration: Migration | undefined,
+  attempts: number,
+): Promise<void> {
+  if (Date.now() + MIGRATOR_POLL_MS >= budget.deadline) {
+    throw new MigrationLockTimeoutError({
+      migration,
+      attempts,
+      waitedMs: Date.now() - budget.startedAt,
+      migrator: true,
+      cause: undefined,
+    });
+  }
+  await pause(MIGRATOR_POLL_MS, budget.signal);
+}
+
+async function isRecorded(tx: Queryable, migration: Migration): Promise<boolean> {
+  const { rows } = await tx.query<AppliedMigration>(
+    'SELECT version, name, checksum FROM schema_migrations WHERE version = $1',
+    [migration.version],
+  );
+  if (!rows[0]) return false;
+  // Another migrator applied it while this one waited for the lock.
+  verify(migration, rows[0]);
+  return true;
+}
+
+async function record(tx: Queryable, migration: Migration): Promise<void> {
+  await tx.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
+    migration.version,
+    migration.name,
+    checksum(migration),
+  ]);
+}
+
+/** Sleeps `ms`, or throws the signal's reason once it is aborted. */
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  signal?.throwIfAborted();
+  try {
+    await delay(ms, undefined, { signal });
+  } catch (error) {
+    signal?.throwIfAborted();
+    throw error;
+  }
+}
+
+/** The rest of the budget, at least 1 ms (`lock_timeout` 0 would wait without limit). */
+function remainingMs(budget: LockBudget): number {
+  return Math.max(1, budget.deadline - Date.now());
+}
+
+function attemptLockTimeoutMs(budget: LockBudget): number {
+  const remaining = remainingMs(budget);
+  return budget.lockTimeoutMs === 0 ? remaining : Math.min(budget.lockTimeoutMs, remaining);
+}
+
+/** Sets `lock_timeout` for the transaction. */
+async function setLockTimeout(tx: Queryable, ms: number): Promise<void> {
+  await tx.query("SELECT set_config('lock_timeout', $1, true)", [`${ms}ms`]);
+}
+
+/** The lock_timeout error behind `error` (itself or its cause), if it is one. */
+function lockTimeout(error: unknown): Error | undefined {
+  for (let current = error; current instanceof Object; current = (current as { cause?: unknown }).cause) {
+    if ((current as { code?: unknown }).code === LOCK_NOT_AVAILABLE) return current as Error;
+  }
+  return undefined;
+}
+
+function milliseconds(field: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new DatabaseOptionsError(
+      field,
+      `must be a whole number of milliseconds (${min} or more), got ${value}`,
+    );
+  }
+  return value;
 }
 
 function validate(list: readonly Migration[]): void {

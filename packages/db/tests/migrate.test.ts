@@ -1,13 +1,20 @@
-import { describe, expect, it } from '@jest/globals';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
+  createPostgresSchema,
   type Database,
+  type DatabaseTimeouts,
   MigrationFailedError,
   MigrationListError,
+  MigrationLockTimeoutError,
   MigrationMismatchError,
+  type MigrationRetry,
   migrate,
   migrations,
+  type PostgresSchema,
 } from '../src/index.ts';
-import { describeEachDatabase } from '../src/testing.ts';
+import { connectPostgres } from '../src/postgres.ts';
+import { describeEachDatabase, describeIfAvailable } from '../src/testing.ts';
 
 const tables = (db: Database) =>
   db
@@ -176,6 +183,17 @@ describe('migrate list validation', () => {
     });
   });
 
+  it.each([
+    ['lockTimeoutMs', -1],
+    ['lockTimeoutMs', 1.5],
+    ['lockBudgetMs', 0],
+  ] as const)('rejects %s %p naming it', async (field, value) => {
+    await expect(migrate(unusable, { migrations: [], [field]: value })).rejects.toMatchObject({
+      name: 'DatabaseOptionsError',
+      field,
+    });
+  });
+
   it('rejects an empty name', async () => {
     await expect(
       migrate(unusable, { migrations: [{ version: 1, name: ' ', sql: '' }] }),
@@ -185,5 +203,131 @@ describe('migrate list validation', () => {
   it('keeps the package migrations valid: increasing versions, kebab-case names', () => {
     expect(migrations.map((m) => m.version)).toEqual(migrations.map((_, index) => index + 1));
     for (const m of migrations) expect(m.name).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
+  });
+});
+
+// PostgreSQL only: PGlite has one connection, so nothing else can hold a lock while a migration runs.
+const serverUrl = process.env.TEST_DATABASE_URL;
+describeIfAvailable(serverUrl !== undefined)('migrate on a server others use', () => {
+  let schema: PostgresSchema;
+  const opened: Database[] = [];
+  /** A pool on the test schema, its sessions under `timeouts` like a service's. */
+  const connect = (timeouts: Partial<DatabaseTimeouts> = {}) => {
+    const db = connectPostgres({ url: schema.url, max: 2, timeouts, env: {} });
+    opened.push(db);
+    return db;
+  };
+  /** Holds `sql`'s locks in a transaction until the returned release is called. */
+  async function hold(sql: string): Promise<() => Promise<void>> {
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let taken = () => {};
+    const isTaken = new Promise<void>((resolve) => {
+      taken = resolve;
+    });
+    const done = connect().transaction(async (tx) => {
+      await tx.query(sql);
+      taken();
+      await released;
+    });
+    await Promise.race([isTaken, done]);
+    return async () => {
+      release();
+      await done;
+    };
+  }
+  const alter = { version: 1, name: 'items-note', sql: 'ALTER TABLE items ADD COLUMN note text' };
+
+  beforeEach(async () => {
+    schema = await createPostgresSchema(serverUrl as string);
+    await connect().query('CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1), (2)');
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((db) => db.close()));
+    await schema.drop();
+  });
+
+  it("retries a migration whose table is locked, never keeping others' queries waiting longer than one attempt", async () => {
+    // An import's completing transaction holds its job row for the whole MERGE.
+    const release = await hold('SELECT * FROM items WHERE id = 1 FOR UPDATE');
+    const retries: MigrationRetry[] = [];
+    const running = migrate(connect({ lockTimeoutMs: 30_000 }), {
+      migrations: [alter],
+      lockTimeoutMs: 300,
+      onRetry: (retry) => retries.push(retry),
+    });
+    // A status update of another job, under a lock limit longer than one attempt: while the ALTER waits
+    // for its lock every query of the table queues behind it, so these pass only if the wait is short.
+    const ledger = connect({ lockTimeoutMs: 1_000 });
+    const started = Date.now();
+    while (Date.now() - started < 2_000) {
+      await ledger.transaction((tx) => tx.query('SELECT * FROM items WHERE id = 2 FOR UPDATE'));
+      await sleep(100);
+    }
+    await release();
+    expect(await running).toEqual({ applied: ['0001-items-note'] });
+    expect(retries.length).toBeGreaterThanOrEqual(2);
+    expect(retries[0]).toMatchObject({ version: 1, name: 'items-note', attempt: 1 });
+    expect(retries[0]?.reason).toMatch(/lock timeout/);
+    expect(retries[1]?.attempt).toBe(2);
+  });
+
+  it('gives up with MigrationLockTimeoutError once its lock budget is spent, and applies nothing', async () => {
+    const release = await hold('SELECT * FROM items WHERE id = 1 FOR UPDATE');
+    try {
+      const started = Date.now();
+      const failure = await migrate(connect({ lockTimeoutMs: 30_000 }), {
+        migrations: [alter],
+        lockTimeoutMs: 200,
+        lockBudgetMs: 1_500,
+      }).catch((error: unknown) => error);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(failure).toBeInstanceOf(MigrationLockTimeoutError);
+      expect(failure).toMatchObject({ version: 1, migrationName: 'items-note', permanent: false });
+      expect((failure as MigrationLockTimeoutError).attempts).toBeGreaterThanOrEqual(2);
+    } finally {
+      await release();
+    }
+    expect(await recorded(connect())).toEqual([]);
+  });
+
+  it('stops waiting when its signal is aborted', async () => {
+    const release = await hold('SELECT * FROM items WHERE id = 1 FOR UPDATE');
+    try {
+      const stop = new AbortController();
+      setTimeout(() => stop.abort(new Error('SIGTERM')), 500);
+      const started = Date.now();
+      await expect(
+        migrate(connect(), { migrations: [alter], lockTimeoutMs: 200, signal: stop.signal }),
+      ).rejects.toThrow('SIGTERM');
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      await release();
+    }
+  });
+
+  it('makes a second migrator wait for the first past the per-attempt lock limit, then apply nothing', async () => {
+    // A migration that runs longer than one attempt's lock limit (a backfill).
+    const list = [{ version: 1, name: 'slow', sql: 'SELECT pg_sleep(1.5)' }];
+    const first = migrate(connect({ lockTimeoutMs: 300 }), { migrations: list, lockTimeoutMs: 300 });
+    await sleep(300);
+    const second = migrate(connect({ lockTimeoutMs: 300 }), { migrations: list, lockTimeoutMs: 300 });
+    expect(await Promise.all([first, second])).toEqual([{ applied: ['0001-slow'] }, { applied: [] }]);
+  });
+
+  it('waits for another migrator at most its lock budget', async () => {
+    // The key the migrator locks (migrate.ts); a run of it that takes longer than the budget.
+    const release = await hold(
+      "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.schema_migrations'))",
+    );
+    try {
+      await expect(
+        migrate(connect(), { migrations: [alter], lockTimeoutMs: 200, lockBudgetMs: 1_000 }),
+      ).rejects.toMatchObject({ name: 'MigrationLockTimeoutError', message: /another migrator/ });
+    } finally {
+      await release();
+    }
   });
 });

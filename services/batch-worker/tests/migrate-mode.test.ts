@@ -1,8 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { describe, expect, it } from '@jest/globals';
-import { MigrationFailedError } from '@sidestep/db';
+import { type MigrateOptions, MigrationFailedError } from '@sidestep/db';
 import { loadConfig, loadMigrateConfig } from '../src/config.ts';
-import { type Migrator, migrateModeWith } from '../src/migrate-mode.ts';
+import { MIGRATE_LOCK_BUDGET_MS, type Migrator, migrateModeWith } from '../src/migrate-mode.ts';
 import { runTask } from '../src/run-task.ts';
 
 /** The log lines a run wrote, by level. */
@@ -25,10 +25,10 @@ function recordingLogger() {
 // The stand-in migrators never query: pg opens no connection until a query, so nothing listens here.
 const env = { MODE: 'migrate', DATABASE_URL: 'postgres://sidestep@127.0.0.1:1/sidestep' };
 
-async function run(migrator: Migrator) {
+async function run(migrator: Migrator, extraEnv: Record<string, string> = {}) {
   const { logger, lines } = recordingLogger();
-  const code = await runTask(migrateModeWith(migrator), { logger, env });
-  return { code, last: lines.at(-1) };
+  const code = await runTask(migrateModeWith(migrator), { logger, env: { ...env, ...extraEnv } });
+  return { code, last: lines.at(-1), lines };
 }
 
 describe('migrate mode', () => {
@@ -71,5 +71,54 @@ describe('migrate mode', () => {
       fields: { errorName: 'MigrationFailedError' },
     });
     expect(last?.fields.reason).toMatch(/migration 4.*user-tags.*syntax error at or near "TABEL"/);
+  });
+
+  it("waits 2 s for a lock per attempt and retries for 5 minutes, inside the deploy's 10-minute wait", async () => {
+    const seen: MigrateOptions[] = [];
+    await run(async (_db, options) => {
+      seen.push(options);
+      return { applied: [] };
+    });
+    expect(seen[0]).toMatchObject({ lockTimeoutMs: 2_000, lockBudgetMs: 5 * 60_000 });
+    expect(seen[0]?.signal).toBeInstanceOf(AbortSignal);
+    expect(MIGRATE_LOCK_BUDGET_MS).toBeLessThan(10 * 60_000);
+  });
+
+  it('takes the per-attempt lock limit from DATABASE_LOCK_TIMEOUT_MS', async () => {
+    const seen: MigrateOptions[] = [];
+    await run(
+      async (_db, options) => {
+        seen.push(options);
+        return { applied: [] };
+      },
+      { DATABASE_LOCK_TIMEOUT_MS: '3000' },
+    );
+    expect(seen[0]?.lockTimeoutMs).toBe(3_000);
+  });
+
+  it('logs each retry of a migration whose lock was taken', async () => {
+    const { code, lines } = await run(async (_db, options) => {
+      options.onRetry?.({
+        version: 12,
+        name: 'jobs-note',
+        attempt: 1,
+        delayMs: 800,
+        elapsedMs: 2_010,
+        reason: 'canceling statement due to lock timeout',
+      });
+      return { applied: ['0012-jobs-note'] };
+    });
+    expect(code).toBe(0);
+    expect(lines).toContainEqual({
+      level: 'WARN',
+      message: 'migrate retry',
+      fields: {
+        migration: '12-jobs-note',
+        attempt: 1,
+        retryInMs: 800,
+        elapsedMs: 2_010,
+        reason: 'canceling statement due to lock timeout',
+      },
+    });
   });
 });
