@@ -90,7 +90,8 @@ const MIGRATIONS_LOCK_KEY = "hashtext(current_schema() || '.schema_migrations')"
  * Brings the schema up to date: applies, in version order, every migration not yet recorded in
  * `schema_migrations`. Each migration runs in its own transaction together with the row that records
  * it, so a failing migration leaves nothing behind ({@link MigrationFailedError}) and the ones
- * before it stay applied. Running it again applies nothing.
+ * before it stay applied. Running it again applies nothing. A `transaction: false` migration runs
+ * outside a transaction and is recorded after it (see {@link Migration.transaction}).
  *
  * Each attempt waits for a table's lock at most `lockTimeoutMs` (2 s); one that times out is rolled
  * back and tried again after a backoff (1 s, doubling to 15 s, jittered) until `lockBudgetMs` (5 min)
@@ -145,16 +146,19 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
   const applied: string[] = [];
   for (const migration of list) {
     if (appliedVersions.has(migration.version)) continue;
-    const ran = await underLock(db, budget, migration, async (tx) => {
-      if (await isRecorded(tx, migration)) return false;
-      try {
-        await tx.query(migration.sql);
-      } catch (error) {
-        throw new MigrationFailedError(migration.version, migration.name, error);
-      }
-      await record(tx, migration);
-      return true;
-    });
+    const ran =
+      migration.transaction === false
+        ? await applyOutsideTransaction(db, budget, migration)
+        : await underLock(db, budget, migration, async (tx) => {
+            if (await isRecorded(tx, migration)) return false;
+            try {
+              await tx.query(migration.sql);
+            } catch (error) {
+              throw new MigrationFailedError(migration.version, migration.name, error);
+            }
+            await record(tx, migration);
+            return true;
+          });
     if (ran) applied.push(label(migration));
   }
   return { applied };
@@ -176,8 +180,8 @@ async function underLock<T>(
     let outcome: { value: T } | undefined;
     try {
       outcome = await db.transaction(async (tx) => {
-        if (!(await tryLockMigrations(tx))) return undefined;
-        await setLockTimeout(tx, attemptLockTimeoutMs(budget));
+        if (!(await tryLockMigrations(tx, 'transaction'))) return undefined;
+        await setLockTimeout(tx, attemptLockTimeoutMs(budget), true);
         return { value: await fn(tx) };
       });
     } catch (error) {
@@ -214,14 +218,15 @@ async function underLock<T>(
 }
 
 /**
- * Takes the migrators' advisory lock for the transaction if it is free. Polled rather than waited for:
- * a waiting statement holds a snapshot, and a concurrent index build waits for every older snapshot
- * to end, so a migrator waiting for the lock of one that builds an index concurrently would deadlock
- * with it (PostgreSQL then cancels one of the two, possibly the build).
+ * Takes the migrators' advisory lock if it is free, for the transaction or the session. Polled rather
+ * than waited for: a waiting statement holds a snapshot, and a concurrent index build waits for every
+ * older snapshot to end, so a migrator waiting for the lock of one that builds an index concurrently
+ * would deadlock with it (PostgreSQL then cancels one of the two, possibly the build).
  */
-async function tryLockMigrations(connection: Queryable): Promise<boolean> {
+async function tryLockMigrations(connection: Queryable, scope: 'transaction' | 'session'): Promise<boolean> {
+  const lock = scope === 'transaction' ? 'pg_try_advisory_xact_lock' : 'pg_try_advisory_lock';
   const { rows } = await connection.query<{ locked: boolean }>(
-    `SELECT pg_try_advisory_xact_lock(${MIGRATIONS_LOCK_KEY}) AS locked`,
+    `SELECT ${lock}(${MIGRATIONS_LOCK_KEY}) AS locked`,
   );
   return rows[0]?.locked === true;
 }
@@ -242,6 +247,91 @@ async function waitForMigrator(
     });
   }
   await pause(MIGRATOR_POLL_MS, budget.signal);
+}
+
+/**
+ * Applies a `transaction: false` migration. The Database interface pins a connection only for a
+ * transaction, so this one's callback ends the transaction it was given, works on the connection
+ * outside one, and begins a new (empty) one for the wrapper to end. It holds the migrators' lock as a
+ * session lock meanwhile, so a concurrent run waits for the build to finish rather than finding the
+ * index (still invalid) and recording it; a killed task's lock ends with its session.
+ */
+function applyOutsideTransaction(db: Database, budget: LockBudget, migration: Migration): Promise<boolean> {
+  return db.transaction(async (connection) => {
+    await connection.query('COMMIT');
+    return ensure(
+      async () => {
+        while (!(await tryLockMigrations(connection, 'session'))) await waitForMigrator(budget, migration, 1);
+        return ensure(
+          () => runOutsideTransaction(connection, budget, migration),
+          () => connection.query(`SELECT pg_advisory_unlock(${MIGRATIONS_LOCK_KEY})`),
+        );
+      },
+      () => connection.query('BEGIN'),
+    );
+  });
+}
+
+async function runOutsideTransaction(
+  connection: Queryable,
+  budget: LockBudget,
+  migration: Migration,
+): Promise<boolean> {
+  if (await isRecorded(connection, migration)) return false;
+  // A concurrent build leaves an invalid index when it fails, and IF NOT EXISTS would then keep it:
+  // one left by a run killed before it could drop it goes first.
+  await dropInvalidIndex(connection, budget, migration);
+  try {
+    // The whole budget, not the per-attempt limit: the statements that must run outside a transaction
+    // (concurrent builds and drops) take a lock that the services' reads and writes do not queue behind,
+    // and a build that times out waiting for older transactions leaves an invalid index to drop.
+    await withSessionLockTimeout(connection, remainingMs(budget), () => connection.query(migration.sql));
+  } catch (error) {
+    // The next run drops it otherwise.
+    await dropInvalidIndex(connection, budget, migration).catch(() => {});
+    const timeout = lockTimeout(error);
+    if (timeout) {
+      throw new MigrationLockTimeoutError({
+        migration,
+        attempts: 1,
+        waitedMs: Date.now() - budget.startedAt,
+        migrator: false,
+        cause: timeout,
+      });
+    }
+    throw new MigrationFailedError(migration.version, migration.name, error);
+  }
+  await record(connection, migration);
+  return true;
+}
+
+/** `CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS <name> ON [ONLY] <table>`: its name and table as written. */
+const CONCURRENT_INDEX =
+  /^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+((?:"(?:[^"]|"")*"|[^\s"(])+)\s+ON\s+(?:ONLY\s+)?((?:"(?:[^"]|"")*"|[^\s"(])+)/i;
+
+/** Drops the migration's index when a failed concurrent build left it invalid (`pg_index.indisvalid`). */
+async function dropInvalidIndex(
+  connection: Queryable,
+  budget: LockBudget,
+  migration: Migration,
+): Promise<void> {
+  const match = CONCURRENT_INDEX.exec(migration.sql);
+  if (!match) return;
+  const [, index, table] = match;
+  // The index lives in its table's schema, whatever the search path.
+  const { rows } = await connection.query<{ index: string }>(
+    `SELECT i.indexrelid::regclass::text AS index
+       FROM pg_class t
+       JOIN pg_namespace n ON n.oid = t.relnamespace
+       JOIN pg_index i ON i.indrelid = t.oid AND i.indexrelid = to_regclass(quote_ident(n.nspname) || '.' || $2)
+      WHERE t.oid = to_regclass($1) AND NOT i.indisvalid`,
+    [table, index],
+  );
+  const invalid = rows[0]?.index;
+  if (invalid === undefined) return;
+  await withSessionLockTimeout(connection, remainingMs(budget), () =>
+    connection.query(`DROP INDEX CONCURRENTLY IF EXISTS ${invalid}`),
+  );
 }
 
 async function isRecorded(tx: Queryable, migration: Migration): Promise<boolean> {
@@ -284,9 +374,39 @@ function attemptLockTimeoutMs(budget: LockBudget): number {
   return budget.lockTimeoutMs === 0 ? remaining : Math.min(budget.lockTimeoutMs, remaining);
 }
 
-/** Sets `lock_timeout` for the transaction. */
-async function setLockTimeout(tx: Queryable, ms: number): Promise<void> {
-  await tx.query("SELECT set_config('lock_timeout', $1, true)", [`${ms}ms`]);
+/** Sets `lock_timeout` for the transaction (`local`) or the session. */
+async function setLockTimeout(connection: Queryable, ms: number, local: boolean): Promise<void> {
+  await connection.query("SELECT set_config('lock_timeout', $1, $2)", [`${ms}ms`, local]);
+}
+
+/** Runs `fn` with the session's `lock_timeout` at `ms`, then sets it back. */
+async function withSessionLockTimeout<T>(
+  connection: Queryable,
+  ms: number,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const { rows } = await connection.query<{ previous: string }>(
+    "SELECT current_setting('lock_timeout') AS previous",
+  );
+  const previous = rows[0]?.previous ?? '0';
+  await setLockTimeout(connection, ms, false);
+  return ensure(fn, () => connection.query("SELECT set_config('lock_timeout', $1, false)", [previous]));
+}
+
+/**
+ * `fn`, then `cleanup` whatever it did. A cleanup that fails after `fn` failed does not hide `fn`'s
+ * error: the connection is most likely gone, and its session's locks and settings with it.
+ */
+async function ensure<T>(fn: () => Promise<T>, cleanup: () => Promise<unknown>): Promise<T> {
+  let result: T;
+  try {
+    result = await fn();
+  } catch (error) {
+    await cleanup().catch(() => {});
+    throw error;
+  }
+  await cleanup();
+  return result;
 }
 
 /** The lock_timeout error behind `error` (itself or its cause), if it is one. */
@@ -317,6 +437,16 @@ function validate(list: readonly Migration[]): void {
       );
     }
     if (migration.name.trim() === '') throw new MigrationListError(migration.version, 'name is empty');
+    if (migration.transaction === false) {
+      // A semicolon inside a string literal is refused too: split such a migration's statement differently.
+      const oneStatement = !migration.sql.replace(/[\s;]+$/, '').includes(';');
+      if (!oneStatement || !/\bIF\s+(NOT\s+)?EXISTS\b/i.test(migration.sql)) {
+        throw new MigrationListError(
+          migration.version,
+          'transaction: false takes one statement with IF NOT EXISTS or IF EXISTS: a run stopped between the statement and its record runs it again',
+        );
+      }
+    }
     previous = migration.version;
   }
 }

@@ -159,6 +159,83 @@ describeEachDatabase('migrate', (open) => {
       await db.close();
     }
   });
+
+  describe('a migration with transaction: false (CREATE INDEX CONCURRENTLY)', () => {
+    const table = {
+      version: 1,
+      name: 'items',
+      sql: "CREATE TABLE items (id int, code text); INSERT INTO items SELECT g, 'c' || g FROM generate_series(1, 100) g",
+    };
+    const index = {
+      version: 2,
+      name: 'items-code-index',
+      sql: 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS items_code_idx ON items (code)',
+      transaction: false,
+    } as const;
+    const indexState = (db: Database) =>
+      db
+        .query<{ valid: boolean }>(
+          "SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass('items_code_idx')",
+        )
+        .then((result) => result.rows);
+
+    it('runs the statement outside a transaction and records it', async () => {
+      const db = await open({ migrate: false });
+      try {
+        expect(await migrate(db, { migrations: [table, index] })).toEqual({
+          applied: ['0001-items', '0002-items-code-index'],
+        });
+        expect(await indexState(db)).toEqual([{ valid: true }]);
+        expect(await recorded(db)).toEqual([
+          { version: 1, name: 'items' },
+          { version: 2, name: 'items-code-index' },
+        ]);
+        expect(await migrate(db, { migrations: [table, index] })).toEqual({ applied: [] });
+      } finally {
+        await db.close();
+      }
+    });
+
+    it('records it when a run that built the index stopped before its record', async () => {
+      const db = await open({ migrate: false });
+      try {
+        await migrate(db, { migrations: [table] });
+        await db.query(index.sql); // the statement ran, then the task was killed
+        expect(await migrate(db, { migrations: [table, index] })).toEqual({
+          applied: ['0002-items-code-index'],
+        });
+        expect(await indexState(db)).toEqual([{ valid: true }]);
+      } finally {
+        await db.close();
+      }
+    });
+
+    it('drops the invalid index a failed build leaves, and builds it again once the cause is fixed', async () => {
+      const db = await open({ migrate: false });
+      try {
+        await migrate(db, { migrations: [table] });
+        await db.query("UPDATE items SET code = 'c1' WHERE id = 2");
+        const failure = await migrate(db, { migrations: [table, index] }).catch((error: unknown) => error);
+        expect(failure).toBeInstanceOf(MigrationFailedError);
+        expect(failure).toMatchObject({ version: 2, migrationName: 'items-code-index' });
+        expect((failure as Error).message).toMatch(/could not create unique index/);
+        expect(await indexState(db)).toEqual([]);
+        expect(await recorded(db)).toEqual([{ version: 1, name: 'items' }]);
+
+        // A build that failed in a run killed before it could drop the index: IF NOT EXISTS alone
+        // would skip the build and record an index that is never used.
+        await expect(db.query(index.sql)).rejects.toThrow(/could not create unique index/);
+        expect(await indexState(db)).toEqual([{ valid: false }]);
+        await db.query("UPDATE items SET code = 'c2' WHERE id = 2");
+        expect(await migrate(db, { migrations: [table, index] })).toEqual({
+          applied: ['0002-items-code-index'],
+        });
+        expect(await indexState(db)).toEqual([{ valid: true }]);
+      } finally {
+        await db.close();
+      }
+    });
+  });
 });
 
 describe('migrate list validation', () => {
@@ -181,6 +258,15 @@ describe('migrate list validation', () => {
       name: 'MigrationListError',
       version: offending,
     });
+  });
+
+  it.each([
+    ['without IF NOT EXISTS', 'CREATE INDEX CONCURRENTLY t_idx ON t (a)'],
+    ['of two statements', 'CREATE INDEX CONCURRENTLY IF NOT EXISTS t_idx ON t (a); SELECT 1'],
+  ])('rejects a transaction: false migration %s', async (_case, sql) => {
+    await expect(
+      migrate(unusable, { migrations: [{ version: 1, name: 'index', sql, transaction: false }] }),
+    ).rejects.toMatchObject({ name: 'MigrationListError', version: 1, message: /transaction: false/ });
   });
 
   it.each([
@@ -329,5 +415,32 @@ describeIfAvailable(serverUrl !== undefined)('migrate on a server others use', (
     } finally {
       await release();
     }
+  });
+
+  it('builds a transaction: false index once when migrators run concurrently, each returning once it is valid', async () => {
+    const index = {
+      version: 1,
+      name: 'items-index',
+      sql: 'CREATE INDEX CONCURRENTLY IF NOT EXISTS items_id_idx ON items (id)',
+      transaction: false,
+    } as const;
+    const valid = () =>
+      connect()
+        .query("SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass('items_id_idx')")
+        .then((result) => result.rows);
+    // A concurrent build waits for the transactions writing the table: the first run's build stays
+    // unfinished (its index invalid) until this one ends, while the others' runs start.
+    const release = await hold('INSERT INTO items VALUES (3)');
+    const runs = [1, 2, 3].map(() =>
+      migrate(connect({ lockTimeoutMs: 300 }), { migrations: [index] }).then(async ({ applied }) => ({
+        applied,
+        valid: await valid(),
+      })),
+    );
+    await sleep(1_000);
+    await release();
+    const results = await Promise.all(runs);
+    expect(results.flatMap((r) => r.applied)).toEqual(['0001-items-index']);
+    for (const result of results) expect(result.valid).toEqual([{ valid: true }]);
   });
 });
