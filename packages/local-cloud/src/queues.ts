@@ -1,13 +1,13 @@
 import { CreateQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import {
+  DEAD_LETTER_RETENTION_SECONDS,
   deadLetterQueueName,
+  messageRetentionSeconds,
   resourceName,
   type ServiceManifest,
   visibilityTimeoutSeconds,
 } from '@sidestep/manifest';
 
-/** 14 days, the longest SQS keeps a message: a DLQ must outlive its source queue's messages. */
-export const DEAD_LETTER_RETENTION_SECONDS = 1_209_600;
 /** 1 MiB, the largest message SQS accepts (raised from 256 KiB in 2025). */
 export const MAXIMUM_MESSAGE_SIZE_BYTES = 1_048_576;
 
@@ -67,9 +67,8 @@ export function jobQueueAttributes(
     }),
     MaximumMessageSize: String(MAXIMUM_MESSAGE_SIZE_BYTES),
     SqsManagedSseEnabled: 'true',
-    ...(queue.messageRetentionSeconds !== undefined
-      ? { MessageRetentionPeriod: String(queue.messageRetentionSeconds) }
-      : {}),
+    // Stated, as infra states it (SQS's 4-day default unless the manifest sets one).
+    MessageRetentionPeriod: String(messageRetentionSeconds(queue)),
   };
 }
 

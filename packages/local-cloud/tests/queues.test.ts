@@ -36,7 +36,12 @@ describe('createJobQueue', () => {
       },
     });
     const source = await attributes(queue.url);
-    expect(source).toMatchObject({ VisibilityTimeout: '180', MaximumMessageSize: '1048576' });
+    // SQS's default retention, stated as infra states it.
+    expect(source).toMatchObject({
+      VisibilityTimeout: '180',
+      MaximumMessageSize: '1048576',
+      MessageRetentionPeriod: '345600',
+    });
     expect(JSON.parse(source.RedrivePolicy ?? '{}')).toEqual({
       deadLetterTargetArn: queue.deadLetter.arn,
       maxReceiveCount: 5,

@@ -281,6 +281,18 @@ export function defineService<const M extends ServiceManifest>(manifest: M): M {
     if (queue.maxReceiveCount < 1 || queue.maxReceiveCount > 1000) {
       fail('queue.maxReceiveCount', 'must be between 1 and 1000');
     }
+    // SQS: MessageRetentionPeriod is 60 seconds to 1,209,600 (14 days).
+    // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html
+    const retention = queue.messageRetentionSeconds;
+    if (
+      retention !== undefined &&
+      (!Number.isInteger(retention) || retention < 60 || retention > DEAD_LETTER_RETENTION_SECONDS)
+    ) {
+      fail(
+        'queue.messageRetentionSeconds',
+        `must be an integer between 60 and ${DEAD_LETTER_RETENTION_SECONDS} (14 days)`,
+      );
+    }
     const visibility = visibilityTimeoutSeconds(manifest);
     // AWS: set the source queue's visibility timeout to at least six times the function timeout,
     // so a batch retried by the event source mapping is not redelivered while still being processed.

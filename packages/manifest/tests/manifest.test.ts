@@ -34,6 +34,13 @@ describe('defineService', () => {
     expect(deadLetterQueueName('local', 'mail')).toBe('sidestep-local-mail-dlq');
   });
 
+  it('takes a queue retention of 60 s and of 14 days, the ends of SQS range', () => {
+    for (const messageRetentionSeconds of [60, 1_209_600]) {
+      const manifest = { ...valid, queue: { ...valid.queue, messageRetentionSeconds } };
+      expect(defineService(manifest)).toBe(manifest);
+    }
+  });
+
   it('defaults the visibility timeout to 6x the function timeout', () => {
     expect(visibilityTimeoutSeconds(valid)).toBe(180);
   });
@@ -50,6 +57,13 @@ describe('defineService', () => {
     [{ ...valid, queue: { ...valid.queue, maximumConcurrency: 1 } }, 'queue.maximumConcurrency'],
     [{ ...valid, queue: { ...valid.queue, visibilityTimeoutSeconds: 60 } }, 'queue.visibilityTimeoutSeconds'],
     [{ ...valid, queue: { ...valid.queue, jobTypes: [] } }, 'queue.jobTypes'],
+    // SQS's MessageRetentionPeriod range, 60 s to 14 days (API_SetQueueAttributes).
+    [{ ...valid, queue: { ...valid.queue, messageRetentionSeconds: 59 } }, 'queue.messageRetentionSeconds'],
+    [
+      { ...valid, queue: { ...valid.queue, messageRetentionSeconds: 1_209_601 } },
+      'queue.messageRetentionSeconds',
+    ],
+    [{ ...valid, queue: { ...valid.queue, messageRetentionSeconds: 90.5 } }, 'queue.messageRetentionSeconds'],
     [
       { ...valid, permissions: [{ resource: 'mail-identity', actions: ['ses:*'] }] },
       'permissions[0].actions',
