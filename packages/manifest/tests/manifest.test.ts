@@ -36,7 +36,7 @@ describe('defineService', () => {
 
   it('takes a queue retention of 60 s and of 14 days, the ends of SQS range', () => {
     for (const messageRetentionSeconds of [60, 1_209_600]) {
-      const manifest = { ...valid, queue: { ...valid.queue, messageRetentionSeconds } };
+      const manifest = { ...valid, queue: { ...valid.queue, messageRetentionSeconds } } as ServiceManifest;
       expect(defineService(manifest)).toBe(manifest);
     }
   });
