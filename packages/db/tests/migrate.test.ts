@@ -83,7 +83,9 @@ describeEachDatabase('migrate', (open) => {
            ('imp_old', 'finish', 'running', 'succeeded', '{"by": "batch-worker"}'),
            ('imp_failed', 'finish', 'running', 'succeeded', '{"usersWritten": 9}')`,
       );
-      expect(await migrate(db)).toEqual({ applied: ['0011-jobs-users-written'] });
+      expect(await migrate(db, { migrations: migrations.filter((m) => m.version <= 11) })).toEqual({
+        applied: ['0011-jobs-users-written'],
+      });
       const { rows } = await db.query<{ id: string; users_written: string | null }>(
         'SELECT id, users_written FROM jobs ORDER BY id',
       );

@@ -32,17 +32,20 @@ export interface RetentionBatch {
  * Which column says when a job finished: `finished_at`, set by every `succeed` and `fail` of the
  * ledger; a row without one (written by hand) counts from its `updated_at`.
  */
-export async function deleteFinishedJobs(db: Database, batch: RetentionBatch): Promise<DeletedJobs> {
-  return db.transaction(async (tx) => {
-    const { rows } = await tx.query<{ id: string }>(
-      `SELECT id FROM jobs
+/**
+ * One batch of finished jobs past the retention, locked. Its `state IN` and `coalesce` are the
+ * `jobs_finished` index's own (migration 12), so the batch is found through the index.
+ */
+export const FINISHED_JOBS_BATCH_SQL = `SELECT id FROM jobs
        WHERE state IN ('succeeded', 'failed')
          AND coalesce(finished_at, updated_at) < $1
          AND NOT (swept_at IS NOT NULL AND sweep_mail_queued_at IS NULL)
        LIMIT $2
-       FOR UPDATE SKIP LOCKED`,
-      [batch.olderThan, batch.limit],
-    );
+       FOR UPDATE SKIP LOCKED`;
+
+export async function deleteFinishedJobs(db: Database, batch: RetentionBatch): Promise<DeletedJobs> {
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ id: string }>(FINISHED_JOBS_BATCH_SQL, [batch.olderThan, batch.limit]);
     const ids = rows.map((row) => row.id);
     if (ids.length === 0) return { jobs: 0, jobTransitions: 0, importRejectedRows: 0, exportProgress: 0 };
     // A finished job's staging was dropped when it ended; one left behind goes with its job.

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { deleteAuditEntries, deleteFinishedJobs } from '../src/index.ts';
+import { FINISHED_JOBS_BATCH_SQL } from '../src/retention.ts';
 import { insertStagedImport } from '../src/testing.ts';
 
 const olderThan = new Date('2026-09-01T00:00:00Z');
@@ -95,6 +96,23 @@ describeEachDatabase('retention', (open) => {
     expect(one + other).toBe(5);
     expect(await ids('jobs', 'id')).toEqual([]);
     expect(await ids('job_transitions')).toEqual([]);
+  });
+
+  it('finds a batch through the jobs_finished index (migration 12), not by reading the jobs table', async () => {
+    for (let index = 0; index < 3; index++) await job(`exp_plan_${index}`, 'succeeded', longAgo);
+    await db.transaction(async (tx) => {
+      // A planner told to avoid sequential scans still takes one when no index serves the query.
+      await tx.query('SET LOCAL enable_seqscan = off');
+      const plan = (
+        await tx.query<{ 'QUERY PLAN': string }>(
+          `EXPLAIN ${FINISHED_JOBS_BATCH_SQL.replace('$1', "'2026-09-01'").replace('$2', '100')}`,
+        )
+      ).rows
+        .map((row) => row['QUERY PLAN'])
+        .join('\n');
+      expect(plan).toMatch(/Index (Only )?Scan using jobs_finished|Bitmap Index Scan on jobs_finished/);
+      expect(plan).not.toMatch(/Seq Scan on jobs/);
+    });
   });
 
   it('deletes audit entries recorded before the retention, oldest first, at most `limit` a batch', async () => {

@@ -10,6 +10,7 @@ import { importStagingTrimMarks } from './0008-import-staging-trim-marks.ts';
 import { importRejectedRows } from './0009-import-rejected-rows.ts';
 import { exportProgress } from './0010-export-progress.ts';
 import { jobsUsersWritten } from './0011-jobs-users-written.ts';
+import { jobsFinishedIndex } from './0012-jobs-finished-index.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -31,4 +32,5 @@ export const migrations: readonly Migration[] = [
   importRejectedRows,
   exportProgress,
   jobsUsersWritten,
+  jobsFinishedIndex,
 ];
