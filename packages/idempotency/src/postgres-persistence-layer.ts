@@ -136,12 +136,15 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
     const limit = options.limit ?? 1000;
     let deleted = 0;
     for (let batch = 0; batch < (options.batches ?? Number.POSITIVE_INFINITY); batch++) {
+      // A bigint bound, the column's own type, so the expiry index serves the search (a double
+      // precision one made PostgreSQL convert every row's column and read the whole table). The
+      // column holds whole seconds: `expiry < ceil(now)` is exactly `expiry < now`.
       const result = await db.query(
         `DELETE FROM ${this.#table} WHERE id IN (
-           SELECT id FROM ${this.#table} WHERE expiry_timestamp < $1::double precision
+           SELECT id FROM ${this.#table} WHERE expiry_timestamp < $1::bigint
            LIMIT $2 FOR UPDATE SKIP LOCKED
-         ) AND expiry_timestamp < $1::double precision`,
-        [now.getTime() / 1000, limit],
+         ) AND expiry_timestamp < $1::bigint`,
+        [Math.ceil(now.getTime() / 1000), limit],
       );
       deleted += result.rowCount;
       if (result.rowCount < limit) break;
