@@ -27,21 +27,38 @@ export class PostgresDatabase implements Database {
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     this.#guard.assertOutside('transaction');
     const client = await this.#pool.connect();
-    const tx: Queryable = { query: (sql, params) => run(client, sql, params) };
+    // While a client is checked out the pool does not listen for its 'error' (pg-pool removes its
+    // idle listener), and pg emits one when the server ends the session: a failover, a restart,
+    // pg_terminate_backend, the idle-in-transaction limit (25P03) while the callback awaits something
+    // else. Unheard, that event ends the process, and a Lambda reports a bare `Error` no retry names.
+    // Heard, the loss is kept: the transaction's next statement rejects with it (transient, so the
+    // caller's retry sees the ledger unavailable) and the client is destroyed, not pooled again.
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      lost ??= error;
+    };
+    client.on('error', onError);
+    const statement = <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> =>
+      lost ? Promise.reject(lost) : run<R>(client, sql, params);
+    const release = (error?: Error | boolean) => {
+      client.off('error', onError);
+      client.release(error ?? lost);
+    };
+    const tx: Queryable = { query: statement };
     try {
-      await client.query('BEGIN');
+      await statement('BEGIN');
       const result = await this.#guard.run(() => fn(tx));
-      await client.query('COMMIT');
-      client.release();
+      await statement('COMMIT');
+      release();
       return result;
     } catch (error) {
       try {
-        await client.query('ROLLBACK');
-        client.release();
+        await statement('ROLLBACK');
+        release();
       } catch (rollbackError) {
         // The connection is unusable (that is often why the transaction failed): destroy it rather
         // than hand a client with an open transaction back to the pool.
-        client.release(rollbackError instanceof Error ? rollbackError : true);
+        release(rollbackError instanceof Error ? rollbackError : true);
       }
       throw error;
     }
