@@ -28,7 +28,8 @@ export interface SweepTaskOptions {
  * The job-sweeper as a task for `createTaskHandler`, invoked by its schedule or the operator rule
  * with `{}` (or nothing): one {@link sweepStaleJobs}, then {@link purgeExpired} (run even when the
  * sweep failed, whose error is thrown after it: a mail that cannot be queued must not keep the
- * ledger from its retention); or by the workflows' status rule with a Step
+ * ledger from its retention; a purge that fails is logged, `retention purge failed`, and fails
+ * nothing: the sweep's output, without `purged`, or its error stands); or by the workflows' status rule with a Step
  * Functions "Execution Status Change" event: {@link failAbandonedJob}. The Lambda request id is the
  * sweeper's id in the audit trail; it logs what it failed and mailed, and for an event the
  * execution (`executionId`, its ARN, and `executionName`) and, once found, its job (`jobId`). Errors are thrown with their
@@ -68,15 +69,27 @@ export function sweepTask(
           (value) => ({ value }),
           (error: unknown) => ({ error }),
         );
+        // Retention is housekeeping the next scheduled sweep does again: its failure is logged on its
+        // own line and neither fails the invocation (Lambda would run the whole sweep twice more, then
+        // keep the event as a failure) nor hides what the sweep did or the sweep's own error.
         const purged = await purgeExpired(db, options.idempotencyRecords, {
           now: sweep.now,
           retentionDays: options.retentionDays ?? DEFAULT_JOB_RETENTION_DAYS,
+        }).catch((error: unknown) => {
+          logger.error(
+            {
+              message: 'retention purge failed',
+              errorName: error instanceof Error ? error.name : typeof error,
+            },
+            error as Error,
+          );
+          return undefined;
         });
         if ('error' in swept) {
-          logger.info({ message: 'expired ledger data purged', purged });
+          if (purged) logger.info({ message: 'expired ledger data purged', purged });
           throw swept.error;
         }
-        output = { ...swept.value, purged };
+        output = { ...swept.value, ...(purged ? { purged } : {}) };
       }
       const log = {
         failed: output.failed.map((job) => job.jobId),

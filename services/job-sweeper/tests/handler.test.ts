@@ -306,6 +306,53 @@ describeEachDatabase('job-sweeper handler', (open) => {
     expect(swept.lines[0]).not.toHaveProperty('jobId');
   });
 
+  it("logs a purge that fails on its own line, and keeps the sweep's result or its error", async () => {
+    const purgeFails: SweepTaskOptions['idempotencyRecords'] = {
+      purgeExpired: async () => {
+        throw Object.assign(new Error('canceling statement due to lock timeout'), { code: '55P03' });
+      },
+    };
+    const purgeFailed = expect.objectContaining({
+      level: 'ERROR',
+      message: 'retention purge failed',
+      errorName: 'Error',
+      error: expect.objectContaining({ message: 'canceling statement due to lock timeout' }),
+    });
+
+    // The sweep fails a stuck job and mails it; the purge throws: the invocation succeeds with what
+    // the sweep did (the next scheduled sweep purges), and both are logged.
+    await runningImport('h12', 'arn:e:h12', { deadlineAt: new Date(clock.getTime() - 1) });
+    const swept = await logsOf({ ...options, idempotencyRecords: purgeFails }, {}, 'r19');
+    expect(swept.thrown).toBeUndefined();
+    expect(swept.lines).toEqual([
+      purgeFailed,
+      expect.objectContaining({ message: 'stale jobs swept', failed: ['imp_h12'], mailed: ['imp_h12'] }),
+    ]);
+    expect(swept.lines[1]).not.toHaveProperty('purged');
+    expect(await receiveAll(queueUrl)).toHaveLength(1);
+
+    // The sweep cannot queue a mail and the purge throws too: the sweep's error is the invocation's.
+    await runningImport('h13', 'arn:e:h13', { deadlineAt: new Date(clock.getTime() - 1) });
+    const bothFail = await logsOf(
+      {
+        ...options,
+        idempotencyRecords: purgeFails,
+        mailQueue: new ProducerMailQueue(
+          new Producer({ queueUrl: `${queueUrl}-missing`, sqs: local.sqs, maxAttempts: 1, baseDelayMs: 1 }),
+        ),
+      },
+      {},
+      'r20',
+    );
+    expect(bothFail.thrown).toMatchObject({ name: 'FailureMailNotQueuedError', jobIds: ['imp_h13'] });
+    expect(bothFail.lines).toEqual([
+      purgeFailed,
+      expect.objectContaining({ message: 'sweep failed', errorName: 'FailureMailNotQueuedError' }),
+    ]);
+    await handler({}, context('r21')); // queues the pending mail
+    expect(await receiveAll(queueUrl)).toHaveLength(1);
+  });
+
   it('refuses a Step Functions event that breaks the contract instead of taking it for a sweep', async () => {
     const event = statusChange('h7', 'ABORTED');
     await expect(
