@@ -254,8 +254,8 @@ export interface Ledger {
   releaseMail(idempotencyKey: string): Promise<ReleasedMail>;
   /**
    * Appends one entry to the audit trail. An entry whose `details.auditRequestId` an entry of the
-   * last day has already is a duplicate of that append and is not appended again (ops' Lambda
-   * adapter gives each append its own id; an entry without one is always appended).
+   * trail has already is a duplicate of that append and is not appended again (ops' Lambda adapter
+   * gives each append its own id; an entry without one is always appended).
    */
   appendAudit(entry: AuditRecord): Promise<void>;
   /** Releases what the adapter holds (a pool, a client). */

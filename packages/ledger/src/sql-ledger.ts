@@ -523,37 +523,26 @@ export class SqlLedger implements Ledger {
 
   /**
    * Appends `entry`, once per request: an entry whose `details` carry an {@link AUDIT_REQUEST_ID}
-   * (ops' Lambda adapter gives each append one) that an entry of the last day already has is a
-   * duplicate of that append (see {@link Ledger.appendAudit}) and is not appended again. Appends of
-   * the same id wait for each other (a transaction-scoped advisory lock), so two copies running at
-   * once append one entry. A duplicate comes within the caller's retries, minutes at most; the
-   * day bounds the look-up to the recent entries (`operator_audit_at_idx`).
+   * (ops' Lambda adapter gives each append one) that the trail has already is a duplicate of that
+   * append (see {@link Ledger.appendAudit}) and is not appended again. The id is unique in the trail
+   * (db migration 13's partial unique index, whose expression and predicate the `ON CONFLICT` names),
+   * so two copies running at once append one entry too.
    */
   async appendAudit(entry: AuditRecord): Promise<void> {
-    const requestId = entry.details[AUDIT_REQUEST_ID];
-    await this.#db.transaction(async (tx) => {
-      if (typeof requestId === 'string') {
-        await tx.query('SELECT 1 FROM pg_advisory_xact_lock(hashtext($1))', [`operator_audit:${requestId}`]);
-        const { rows } = await tx.query(
-          `SELECT 1 FROM operator_audit WHERE at > now() - interval '1 day' AND details->>'${AUDIT_REQUEST_ID}' = $1`,
-          [requestId],
-        );
-        if (rows.length > 0) return;
-      }
-      await tx.query(
-        `INSERT INTO operator_audit (operator, environment, action, target, details, result, error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [
-          entry.operator,
-          entry.environment,
-          entry.action,
-          entry.target,
-          JSON.stringify(entry.details),
-          entry.result,
-          entry.error,
-        ],
-      );
-    });
+    await this.#db.query(
+      `INSERT INTO operator_audit (operator, environment, action, target, details, result, error)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT ((details->>'${AUDIT_REQUEST_ID}')) WHERE details ? '${AUDIT_REQUEST_ID}' DO NOTHING`,
+      [
+        entry.operator,
+        entry.environment,
+        entry.action,
+        entry.target,
+        JSON.stringify(entry.details),
+        entry.result,
+        entry.error,
+      ],
+    );
   }
 
   close(): Promise<void> {

@@ -503,10 +503,27 @@ describeEachDatabase('answerLedgerRequest, an action delivered twice (a duplicat
     expect(second).toEqual(first);
     // Another request with the same entry (the operator did it again) is its own row.
     await twice({ op: 'audit.append', entry: entry('req-2') });
+    // Two copies at once, each on its own ledger (connection), append one entry.
+    const append = { op: 'audit.append', entry: entry('req-3') };
+    const copies = await Promise.all(
+      [1, 2].map(() => answerLedgerRequest(new SqlLedger(db()), append, { actions: true })),
+    );
+    expect(copies).toEqual([first, first]);
+    // The id is unique in the trail (migration 13's index), not only among the recent entries.
+    await db().query(
+      `UPDATE operator_audit SET at = now() - interval '2 days' WHERE target = 'exp_twice_audit'`,
+    );
+    await twice({ op: 'audit.append', entry: entry('req-1') });
     const { rows } = await db().query<{ id: string }>(
       `SELECT details->>'auditRequestId' AS id FROM operator_audit WHERE target = 'exp_twice_audit' ORDER BY id`,
     );
-    expect(rows).toEqual([{ id: 'req-1' }, { id: 'req-2' }]);
+    expect(rows).toEqual([{ id: 'req-1' }, { id: 'req-2' }, { id: 'req-3' }]);
+    // An entry without an id (the direct ledger's) is always appended.
+    const unnamed = { ...entry('x'), details: { reason: 'gone' }, target: 'exp_twice_unnamed' };
+    await twice({ op: 'audit.append', entry: unnamed });
+    expect(
+      (await db().query(`SELECT 1 FROM operator_audit WHERE target = 'exp_twice_unnamed'`)).rows,
+    ).toHaveLength(2);
   });
 
   it('answers a mail release delivered twice as the first, the record released once', async () => {

@@ -11,6 +11,7 @@ import { importRejectedRows } from './0009-import-rejected-rows.ts';
 import { exportProgress } from './0010-export-progress.ts';
 import { jobsUsersWritten } from './0011-jobs-users-written.ts';
 import { jobsFinishedIndex } from './0012-jobs-finished-index.ts';
+import { operatorAuditRequestId } from './0013-operator-audit-request-id.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -33,4 +34,5 @@ export const migrations: readonly Migration[] = [
   exportProgress,
   jobsUsersWritten,
   jobsFinishedIndex,
+  operatorAuditRequestId,
 ];
