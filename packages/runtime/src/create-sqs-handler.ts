@@ -19,6 +19,7 @@ import {
   toError,
 } from './errors.ts';
 import { type InvocationState, isolate } from './isolate.ts';
+import { loggableError } from './loggable-error.ts';
 import { startStopwatch } from './stopwatch.ts';
 
 /** The metrics namespace every sidestep service publishes to (see @sidestep/manifest `METRICS_NAMESPACE`). */
@@ -253,7 +254,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
               durationMs: elapsed(),
               receiveCount,
             },
-            error,
+            loggableError(error),
           );
           // Returning normally marks the record processed, so SQS deletes it from the source queue.
           return;
@@ -268,7 +269,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
               durationMs: elapsed(),
               receiveCount,
             },
-            failure,
+            loggableError(failure),
           );
           throw failure;
         }
@@ -281,7 +282,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
           durationMs: elapsed(),
           receiveCount,
         },
-        error,
+        loggableError(error),
       );
       throw error;
     } finally {

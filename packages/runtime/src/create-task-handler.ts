@@ -4,6 +4,7 @@ import type { Context } from 'aws-lambda';
 import type * as z from 'zod/mini';
 import { InvalidInputError, isPermanentError, toError } from './errors.ts';
 import { type InvocationState, isolate } from './isolate.ts';
+import { loggableError } from './loggable-error.ts';
 import { startStopwatch } from './stopwatch.ts';
 
 /** What a task's `run` receives beside its input. */
@@ -107,7 +108,9 @@ export function createTaskHandler<S extends z.core.$ZodType, O>(
           permanent: isPermanentError(error),
           durationMs: elapsed(),
         },
-        error,
+        // Without the values a database error quotes; what is thrown (the workflow reads its name
+        // and message, nothing else) stays as it was.
+        loggableError(error),
       );
       throw error;
     } finally {

@@ -60,4 +60,5 @@ export {
   invocationState,
   isolate,
 } from './isolate.ts';
+export { loggableError } from './loggable-error.ts';
 export { shellQuote } from './shell-quote.ts';
