@@ -101,7 +101,16 @@ export const LedgerAction = /* @__PURE__ */ lazySchema(() =>
         error: z.nullable(z.string()),
       }),
     }),
-    z.strictObject({ op: z.literal('mail.release'), idempotencyKey: Text(256) }),
+    z.strictObject({
+      op: z.literal('mail.release'),
+      idempotencyKey: Text(256),
+      /**
+       * The id of this release request, the same in every copy of it (ops' Lambda ledger makes one
+       * per call; the SDK sends the same payload again when an answer is lost): a copy of a release
+       * already made answers as the first did, while another release of the key is refused.
+       */
+      requestId: z.optional(Text(128)),
+    }),
     z.strictObject({ op: z.literal('audit.append'), entry: AuditRecord }),
   ]),
 );

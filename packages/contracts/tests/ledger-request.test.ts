@@ -43,6 +43,7 @@ describe('LedgerQuery and LedgerAction', () => {
         previous: { executionArn: arn, attempt: 1, error: null },
       },
       { op: 'mail.release', idempotencyKey: 'k' },
+      { op: 'mail.release', idempotencyKey: 'k', requestId: '0f8e6c1e-3c1b-4c39-9a53-8f0f3c2a9b1d' },
       { op: 'audit.append', entry },
     ];
     for (const query of queries) {

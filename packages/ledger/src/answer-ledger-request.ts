@@ -72,7 +72,7 @@ async function dispatch(ledger: Ledger, request: LedgerQuery | LedgerAction): Pr
       await ledger.takeBackJob(request);
       return null;
     case 'mail.release':
-      return ledger.releaseMail(request.idempotencyKey);
+      return ledger.releaseMail(request.idempotencyKey, request.requestId);
     case 'audit.append':
       await ledger.appendAudit(request.entry);
       return null;

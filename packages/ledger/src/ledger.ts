@@ -94,10 +94,7 @@ export interface JobDetail extends JobSummary {
   readonly transitions: readonly JobTransitionEntry[];
   /** Every execution that worked on it (one per attempt), oldest first. */
   readonly executions: readonly string[];
-  /**
-   * The mails about it: the send-once records of its mail keys (status INPROGRESS or COMPLETED), and
-   * the mark an operator's release of one left (status RELEASED, its id ending `#released`).
-   */
+  /** The mails about it: the send-once records of its mail keys. */
   readonly mails: readonly MailRecord[];
   /** An import's staging so far; null when it has none (not an import, not started, or ended). */
   readonly staging: ImportStaging | null;
@@ -247,11 +244,14 @@ export interface Ledger {
     };
   }): Promise<void>;
   /**
-   * Releases mail `idempotencyKey`'s INPROGRESS send-once record. A duplicate (the key released
-   * already, and not claimed again since) answers what the first did.
+   * Releases mail `idempotencyKey`'s INPROGRESS send-once record. `requestId` names the request the
+   * release is made for: a copy of a request that released the key already (the same id) answers
+   * what the first did and changes nothing; any other release of a released key is refused, as
+   * the record is gone (the operator ran the command again). Ops' Lambda adapter makes one id per
+   * call itself; without one (the direct adapter's caller) every release is a new request.
    * @throws {MailRecordNotReleasableError} no record for the key, or it is not INPROGRESS.
    */
-  releaseMail(idempotencyKey: string): Promise<ReleasedMail>;
+  releaseMail(idempotencyKey: string, requestId?: string): Promise<ReleasedMail>;
   /**
    * Appends one entry to the audit trail. An entry whose `details.auditRequestId` an entry of the
    * trail has already is a duplicate of that append and is not appended again (ops' Lambda adapter

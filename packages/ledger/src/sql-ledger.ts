@@ -48,13 +48,6 @@ interface JobListRow {
 }
 
 /**
- * The status, and the id's suffix, of a mail's send-once record {@link SqlLedger.releaseMail}
- * released: kept aside so a duplicate of the release finds it.
- */
-const RELEASED_STATUS = 'RELEASED';
-const RELEASED_SUFFIX = '#released';
-
-/**
  * The key in an audit entry's `details` that names the append that wrote it, so a duplicate of the
  * append is told apart from a second action (see {@link SqlLedger.appendAudit}).
  */
@@ -488,35 +481,51 @@ export class SqlLedger implements Ledger {
    * leaves behind (the mail-dispatcher dead-letters the message as "delivery outcome unknown" and
    * never reclaims it on its own). A COMPLETED record (the mail was sent) is refused.
    *
-   * The record is deleted and a mark of the release left in its place: its id with `#released`
-   * (the dispatcher looks a key up by its exact id, so it claims the key anew), status
-   * {@link RELEASED_STATUS}, the record's expiry (the store's purge removes it then). A duplicate of
-   * the release (see {@link Ledger.releaseMail}) finds the mark and answers as the first did. A key
-   * released again (a later send left it INPROGRESS once more) renews its mark.
+   * A release with a `requestId` (the ops-ledger function's, from ops' Lambda adapter) is recorded
+   * in `mail_releases` with the record it deleted, in the same transaction, so a copy of the request
+   * (see {@link Ledger.releaseMail}) answers what the first did, and changes nothing even when the
+   * key has been claimed again since. Any other release of the key finds no INPROGRESS record and is
+   * refused. Two copies at once: the second's delete waits for the first, deletes nothing, and then
+   * finds the first's row. Rows more than a day old are deleted by the next release.
    */
-  releaseMail(idempotencyKey: string): Promise<ReleasedMail> {
+  releaseMail(idempotencyKey: string, requestId?: string): Promise<ReleasedMail> {
+    const answer = (recordId: string) => ({
+      idempotencyKey,
+      recordId,
+      released: 'deleted INPROGRESS record' as const,
+    });
     return this.#db.transaction(async (tx) => {
-      const records = await mailRecords(tx, [idempotencyKey]);
-      const record = records.find((candidate) => candidate.status !== RELEASED_STATUS);
-      const released = records.find((candidate) => candidate.status === RELEASED_STATUS);
-      const answer = (recordId: string) => ({
-        idempotencyKey,
-        recordId,
-        released: 'deleted INPROGRESS record' as const,
-      });
-      if (!record && released) return answer(released.recordId.slice(0, -RELEASED_SUFFIX.length));
+      const recorded = async () => {
+        if (requestId === undefined) return undefined;
+        const { rows } = await tx.query<{ record_id: string }>(
+          'SELECT record_id FROM mail_releases WHERE request_id = $1 AND idempotency_key = $2',
+          [requestId, idempotencyKey],
+        );
+        return rows[0]?.record_id;
+      };
+      const duplicate = await recorded();
+      if (duplicate !== undefined) return answer(duplicate);
+      const [record] = await mailRecords(tx, [idempotencyKey]);
       if (!record) throw new MailRecordNotReleasableError(idempotencyKey, undefined);
       if (record.status !== 'INPROGRESS')
         throw new MailRecordNotReleasableError(idempotencyKey, record.status);
-      await tx.query(
-        `WITH deleted AS (
-           DELETE FROM idempotency_records WHERE id = $1 AND status = 'INPROGRESS' RETURNING expiry_timestamp
-         )
-         INSERT INTO idempotency_records (id, status, expiry_timestamp)
-         SELECT $2, $3, expiry_timestamp FROM deleted
-         ON CONFLICT (id) DO UPDATE SET expiry_timestamp = EXCLUDED.expiry_timestamp, created_at = now()`,
-        [record.recordId, `${record.recordId}${RELEASED_SUFFIX}`, RELEASED_STATUS],
+      const deleted = await tx.query(
+        `DELETE FROM idempotency_records WHERE id = $1 AND status = 'INPROGRESS'`,
+        [record.recordId],
       );
+      if (deleted.rowCount === 0) {
+        // Released (or claimed) meanwhile: by a copy of this request, or by another.
+        const meanwhile = await recorded();
+        if (meanwhile !== undefined) return answer(meanwhile);
+        throw new MailRecordNotReleasableError(idempotencyKey, undefined);
+      }
+      await tx.query(`DELETE FROM mail_releases WHERE released_at < now() - interval '1 day'`);
+      if (requestId !== undefined) {
+        await tx.query(
+          'INSERT INTO mail_releases (request_id, idempotency_key, record_id) VALUES ($1, $2, $3)',
+          [requestId, idempotencyKey, record.recordId],
+        );
+      }
       return answer(record.recordId);
     });
   }

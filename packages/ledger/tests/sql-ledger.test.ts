@@ -526,32 +526,78 @@ describeEachDatabase('answerLedgerRequest, an action delivered twice (a duplicat
     ).toHaveLength(2);
   });
 
-  it('answers a mail release delivered twice as the first, the record released once', async () => {
+  it('answers a mail release delivered twice (its request id) as the first, and refuses another release', async () => {
     const key = 'export.failed:exp_twice_mail:1';
-    const recordId = `sidestep-local-mail-dispatcher#${idempotencyRecordHash(key)}`;
-    await db().query(
-      `INSERT INTO idempotency_records (id, status, expiry_timestamp, in_progress_expiry_timestamp)
-       VALUES ($1, 'INPROGRESS', 4102444800, 4102444800000)`,
-      [recordId],
-    );
-    const { first, second } = await twice({ op: 'mail.release', idempotencyKey: key });
-    expect(first).toEqual({
+    const hash = idempotencyRecordHash(key);
+    const recordId = `sidestep-local-mail-dispatcher#${hash}`;
+    /** The dispatcher claims the key and is cut before marking the mail sent. */
+    const claimCut = () =>
+      db().query(
+        `INSERT INTO idempotency_records (id, status, expiry_timestamp, in_progress_expiry_timestamp)
+         VALUES ($1, 'INPROGRESS', 4102444800, 4102444800000)`,
+        [recordId],
+      );
+    const release = (requestId?: string) => ({
+      op: 'mail.release',
+      idempotencyKey: key,
+      ...(requestId === undefined ? {} : { requestId }),
+    });
+    const released = {
       ok: true,
       result: { idempotencyKey: key, recordId, released: 'deleted INPROGRESS record' },
-    });
+    };
+    const notReleasable = {
+      ok: false,
+      error: { name: 'MailRecordNotReleasableError', field: 'idempotencyKey' },
+    };
+    const answer = (request: Record<string, unknown>) =>
+      answerLedgerRequest(new SqlLedger(db()), request, { actions: true });
+    const records = async () =>
+      (
+        await db().query<{ status: string }>(
+          `SELECT status FROM idempotency_records WHERE split_part(id, '#', 2) = $1`,
+          [hash],
+        )
+      ).rows;
+
+    await claimCut();
+    const { first, second } = await twice(release('req-release-1'));
+    expect(first).toEqual(released);
     expect(second).toEqual(first);
-    // The send-once store no longer has the key: a redrive of the mail claims it anew.
-    expect((await db().query('SELECT 1 FROM idempotency_records WHERE id = $1', [recordId])).rows).toEqual(
-      [],
-    );
+    // The send-once store no longer has the key (a redrive of the mail claims it anew), and holds
+    // nothing of the release: `job show` lists the dispatcher's records only.
+    expect(await records()).toEqual([]);
+    // Another release of the key (the operator runs the command again) is a new request: refused.
+    expect(await answer(release('req-release-2'))).toMatchObject(notReleasable);
+    expect(await answer(release())).toMatchObject(notReleasable);
+
+    // The redrive's send is cut again: the first release's duplicate still answers as the first did,
+    // and leaves the new claim alone; a new release releases it.
+    await claimCut();
+    expect(await answer(release('req-release-1'))).toEqual(released);
+    expect(await records()).toEqual([{ status: 'INPROGRESS' }]);
+    expect(await answer(release('req-release-3'))).toEqual(released);
+    expect(await records()).toEqual([]);
+
+    // Two copies of one release at once, each on its own ledger (connection), release once.
+    await claimCut();
+    expect(await Promise.all([1, 2].map(() => answer(release('req-release-4'))))).toEqual([
+      released,
+      released,
+    ]);
+    expect(await records()).toEqual([]);
+    // Without a request id (the direct ledger's release), a release is refused once the record is gone.
+    await claimCut();
+    expect(await answer(release())).toEqual(released);
+    expect(await answer(release())).toMatchObject(notReleasable);
     // A key never released is still refused.
     expect(
-      await answerLedgerRequest(
-        new SqlLedger(db()),
-        { op: 'mail.release', idempotencyKey: 'export.failed:exp_never:1' },
-        { actions: true },
-      ),
-    ).toMatchObject({ ok: false, error: { name: 'MailRecordNotReleasableError' } });
+      await answer({
+        op: 'mail.release',
+        idempotencyKey: 'export.failed:exp_never:1',
+        requestId: 'req-never',
+      }),
+    ).toMatchObject(notReleasable);
   });
 });
 

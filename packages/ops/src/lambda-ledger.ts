@@ -59,8 +59,17 @@ export class LambdaLedger implements Ledger {
     return this.#invoke(validate(LedgerQuery, request));
   }
 
-  #act<T>(request: LedgerAction): Promise<T> {
-    return this.#invoke(validate(LedgerAction, request), LEDGER_ACTIONS_ALIAS);
+  /**
+   * Invokes action `request(requestId)` through the actions alias. `requestId` is this call's own id,
+   * made once: the SDK sends the same payload again when an answer is lost (a reset connection, a
+   * socket timeout), and the function, which may so run the action twice, tells that copy (the same
+   * id) from the operator acting again (a new call, a new id). Lambda gives each attempt its own
+   * request id and passes the function nothing the SDK's attempts share, so the id travels in the
+   * request: `mail.release`'s `requestId`, `audit.append`'s `details.auditRequestId`. The other
+   * actions need none: the ledger tells their copies by the job's state.
+   */
+  #act<T>(request: (requestId: string) => LedgerAction): Promise<T> {
+    return this.#invoke(validate(LedgerAction, request(randomUUID())), LEDGER_ACTIONS_ALIAS);
   }
 
   listJobs(query: Parameters<Ledger['listJobs']>[0]): Promise<JobPage> {
@@ -84,32 +93,28 @@ export class LambdaLedger implements Ledger {
   }
 
   failJob(jobId: string, reason: string, operator: string): Promise<FailedJob> {
-    return this.#act({ op: 'job.fail', jobId, reason, operator });
+    return this.#act(() => ({ op: 'job.fail', jobId, reason, operator }));
   }
 
   async handOverJob(handOver: Parameters<Ledger['handOverJob']>[0]): Promise<void> {
-    await this.#act({ op: 'job.hand-over', ...handOver });
+    await this.#act(() => ({ op: 'job.hand-over', ...handOver }));
   }
 
   async takeBackJob(takeBack: Parameters<Ledger['takeBackJob']>[0]): Promise<void> {
-    await this.#act({ op: 'job.take-back', ...takeBack });
+    await this.#act(() => ({ op: 'job.take-back', ...takeBack }));
   }
 
+  /** Releases the key's record as a new request, with the call's id (see `#act`). */
   releaseMail(idempotencyKey: string): Promise<ReleasedMail> {
-    return this.#act({ op: 'mail.release', idempotencyKey });
+    return this.#act((requestId) => ({ op: 'mail.release', idempotencyKey, requestId }));
   }
 
-  /**
-   * Appends `entry` with `details.auditRequestId`, an id of this append: the SDK sends the same
-   * request again when an answer is lost, and the function, which may so run it twice, appends one
-   * entry per id (see `SqlLedger.appendAudit`). Lambda gives each attempt its own request id, and
-   * passes the function nothing the SDK's attempts share, so the id travels in the request.
-   */
+  /** Appends `entry` with `details.auditRequestId`, the call's id: one entry per call (see `#act`). */
   async appendAudit(entry: Parameters<Ledger['appendAudit']>[0]): Promise<void> {
-    await this.#act({
+    await this.#act((requestId) => ({
       op: 'audit.append',
-      entry: { ...entry, details: { ...entry.details, auditRequestId: randomUUID() } },
-    });
+      entry: { ...entry, details: { ...entry.details, auditRequestId: requestId } },
+    }));
   }
 
   async close(): Promise<void> {

@@ -3,8 +3,8 @@ import { DescribeExecutionCommand, ExecutionDoesNotExist, StartExecutionCommand 
 import { GetQueueUrlCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { expect, it } from '@jest/globals';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
-import { answerLedgerRequest, SqlLedger } from '@sidestep/ledger';
-import { failJob, retryJob } from '../src/index.ts';
+import { answerLedgerRequest, idempotencyRecordHash, SqlLedger } from '@sidestep/ledger';
+import { failJob, releaseMail, retryJob } from '../src/index.ts';
 import { stagingContext } from './staging-context.ts';
 
 const machine = 'arn:aws:states:ap-northeast-1:123456789012:stateMachine:sidestep-staging-export';
@@ -71,6 +71,24 @@ describeEachDatabase('operator actions whose every ledger action is delivered tw
       mail: { status: 'queued', id: 'export.failed:exp_fail_twice', to: 'asker@example.com' },
     });
     expect(await auditRows('exp_fail_twice')).toEqual([{ action: 'job-fail', result: 'ok' }]);
+  });
+
+  it('releases a mail once, and refuses the command run again, which is a new request, not a duplicate', async () => {
+    const key = 'export.failed:exp_release_twice:1';
+    await db().query(
+      `INSERT INTO idempotency_records (id, status, expiry_timestamp, in_progress_expiry_timestamp)
+       VALUES ($1, 'INPROGRESS', 4102444800, 4102444800000)`,
+      [`sidestep-staging-mail-dispatcher#${idempotencyRecordHash(key)}`],
+    );
+    const { context, delivered } = twiceContext();
+
+    expect(await releaseMail(context, key)).toMatchObject({ idempotencyKey: key });
+    expect(delivered).toEqual(['mail.release', 'mail.release', 'audit.append', 'audit.append']);
+    await expect(releaseMail(context, key)).rejects.toMatchObject({ name: 'MailRecordNotReleasableError' });
+    expect(await auditRows(key)).toEqual([
+      { action: 'mail-release', result: 'ok' },
+      { action: 'mail-release', result: 'error' },
+    ]);
   });
 
   it("retries a failed job: the hand-over's duplicate answers as the first, and the retry's execution starts", async () => {

@@ -12,6 +12,7 @@ import { exportProgress } from './0010-export-progress.ts';
 import { jobsUsersWritten } from './0011-jobs-users-written.ts';
 import { jobsFinishedIndex } from './0012-jobs-finished-index.ts';
 import { operatorAuditRequestId } from './0013-operator-audit-request-id.ts';
+import { mailReleases } from './0014-mail-releases.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -35,4 +36,5 @@ export const migrations: readonly Migration[] = [
   jobsUsersWritten,
   jobsFinishedIndex,
   operatorAuditRequestId,
+  mailReleases,
 ];
