@@ -92,6 +92,16 @@ describe('withoutAddresses', () => {
       expect(withoutAddresses(text)).toBe(expected);
     }
   });
+
+  it('reads a long run without spaces once, not once from each of its characters', () => {
+    // Each start of a local part scanned the run to its end before failing: 100,000 characters
+    // took ~9 s (quadratic), a Lambda's whole timeout on a long unbroken server reply. Linear, this
+    // is about a millisecond; the test's own 5 s limit is what it can fail by.
+    const long = 200_000;
+    expect(withoutAddresses(`550 ${'a'.repeat(long)} end`)).toBe(`550 ${'a'.repeat(long)} end`);
+    expect(withoutAddresses(`550 a@${'.'.repeat(long)} end`)).toBe(`550 a@${'.'.repeat(long)} end`);
+    expect(withoutAddresses(`550 x${'-'.repeat(long)}@example.com end`)).toBe('550 <address> end');
+  }, 5_000);
 });
 
 describe('transportFailure', () => {
