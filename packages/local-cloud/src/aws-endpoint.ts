@@ -22,7 +22,6 @@ import { serveListParts } from './s3-list-parts.ts';
 import { checkMultipartRequests } from './s3-multipart-requests.ts';
 import { serveVersioningApis } from './s3-versioning-apis.ts';
 import { keepObjectVersions } from './s3-versions.ts';
-import { refuseExtraMessageAttributes } from './sqs-message-attributes.ts';
 import { answerSqsOperation, awsQueryErrorHeader, injectSqs } from './sqs-operations.ts';
 
 /** The region every local resource lives in. */
@@ -262,10 +261,6 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   app.addHook('preHandler', async (request, reply) =>
     answerSqsOperation(request, reply, moveTasks.operations),
   );
-  // More than 10 attributes on a message, which SQS refuses and fauxqs took (SendMessage, and each
-  // entry of SendMessageBatch).
-  refuseExtraMessageAttributes(app);
-
   app.addHook('preHandler', async (request, reply) => {
     const target = request.headers['x-amz-target'];
     if (typeof target !== 'string') return;
