@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+import { escapeNul } from './escape-nul.ts';
 
 /** The Catch output Step Functions hands the failure step: the error name and its cause. */
 export interface CaughtError {
@@ -21,13 +22,16 @@ export const UNKNOWN_FAILURE_REASON = 'the workflow failed without reporting an 
  *   containers' exit codes say what happened;
  * - anything else (States.Timeout, a plain message) is shown as `<Error>: <Cause>`.
  *
+ * A NUL character in it is written `\u0000` ({@link escapeNul}), so that it can be recorded.
+ *
  * See https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
  */
 export function failureReason(
   workerError: string | null | undefined,
   caught: CaughtError | undefined,
 ): string {
-  const reason = workerError?.trim() || fromCaught(caught) || UNKNOWN_FAILURE_REASON;
+  // Escaped before it is cut, so the reason recorded is at most MAX_REASON_LENGTH as written.
+  const reason = escapeNul(workerError?.trim() || fromCaught(caught) || UNKNOWN_FAILURE_REASON);
   return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH - 1)}…` : reason;
 }
 

@@ -14,6 +14,7 @@ export {
   ledgerError,
   RowCountsMissingError,
 } from './errors.ts';
+export { escapeNul } from './escape-nul.ts';
 export {
   attemptKey,
   type FailedJobMailFacts,

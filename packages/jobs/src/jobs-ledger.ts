@@ -9,6 +9,7 @@ import {
 } from '@sidestep/contracts';
 import type { Queryable } from '@sidestep/db/postgres';
 import { JobNotFoundError } from './errors.ts';
+import { escapeNul } from './escape-nul.ts';
 import { assertFinishable, JOB_DEADLINE_SECONDS, nextState } from './job-state-machine.ts';
 import { completeOutput, type JobSnapshot, statusOutput } from './status-output.ts';
 
@@ -148,7 +149,18 @@ export async function recordTransition(
   await tx.query(
     `INSERT INTO job_transitions (job_id, event, from_state, to_state, execution_id, data)
      VALUES ($1, $2, $3, $4, $5, $6)`,
-    [jobId, event, from, output.state, firedBy, JSON.stringify({ ...data, output })],
+    // A NUL in a string of it (a fail's Catch output: its Cause) is written `\u0000`: jsonb refuses
+    // the escape JSON.stringify gives a NUL (22P05), and the transition could not be recorded.
+    [
+      jobId,
+      event,
+      from,
+      output.state,
+      firedBy,
+      JSON.stringify({ ...data, output }, (_, value: unknown) =>
+        typeof value === 'string' ? escapeNul(value) : value,
+      ),
+    ],
   );
 }
 

@@ -71,6 +71,23 @@ describe('failureReason', () => {
     expect(failureReason(null, undefined)).toBe(UNKNOWN_FAILURE_REASON);
   });
 
+  // PostgreSQL text cannot hold U+0000 (22021) nor jsonb a \u0000 (22P05): a reason with a NUL could
+  // not be recorded, and the fail step would fail instead of failing the job.
+  it('writes a NUL of the Cause (a Lambda error message, a plain Cause) as \\u0000', () => {
+    const lambda = JSON.stringify({ errorType: 'X', errorMessage: 'bad \u0000 byte' });
+    expect(failureReason(null, { Error: 'X', Cause: lambda })).toBe('X: bad \\u0000 byte');
+    expect(failureReason(null, { Error: 'States.TaskFailed', Cause: 'a\u0000b' })).toBe(
+      'States.TaskFailed: a\\u0000b',
+    );
+    expect(failureReason('worker \u0000', undefined)).toBe('worker \\u0000');
+  });
+
+  it('cuts a reason with NULs to what the failure mail accepts, counting them as written', () => {
+    const reason = failureReason('\u0000'.repeat(1000), undefined);
+    expect(reason).toHaveLength(MAX_REASON_LENGTH);
+    expect(reason).not.toContain('\u0000');
+  });
+
   it('cuts a reason to what the failure mail accepts', () => {
     const reason = failureReason('x'.repeat(5000), undefined);
     expect(reason).toHaveLength(MAX_REASON_LENGTH);

@@ -1,3 +1,4 @@
+import { escapeNul } from '@sidestep/jobs';
 import { SidestepError } from '@sidestep/runtime';
 
 /**
@@ -283,8 +284,8 @@ function reasonOf(error: unknown): string {
         ? `${error.name}: ${error.message}`
         : String(error);
   // PostgreSQL text cannot hold a NUL (22021): a reason with one could not be recorded, and the job
-  // would fail with the workflow's generic error instead. Escaped as JSON.stringify writes it.
-  return reason.replaceAll('\0', '\\u0000');
+  // would fail with the workflow's generic error instead.
+  return escapeNul(reason);
 }
 
 /** An export would need more parts than S3 can combine into one object (10,000). */
