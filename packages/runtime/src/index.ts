@@ -60,5 +60,5 @@ export {
   invocationState,
   isolate,
 } from './isolate.ts';
-export { loggableError } from './loggable-error.ts';
+export { type DatabaseErrorFields, isDatabaseError, loggableError } from './loggable-error.ts';
 export { shellQuote } from './shell-quote.ts';

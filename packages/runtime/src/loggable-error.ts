@@ -18,8 +18,18 @@ const DATABASE_VALUE_FIELDS = [
   'queryOptions',
 ] as const;
 
+/** What a PostgreSQL error names of its failure (see {@link isDatabaseError}). */
+export interface DatabaseErrorFields {
+  /** The SQLSTATE, e.g. `23505`. */
+  readonly code: string;
+  readonly severity: string;
+  readonly constraint?: string | undefined;
+  readonly table?: string | undefined;
+}
+
 /** A PostgreSQL error as node-postgres and PGlite raise it: a SQLSTATE `code` and a `severity`. */
-function isDatabaseError(error: Error): boolean {
+export function isDatabaseError(error: unknown): error is Error & DatabaseErrorFields {
+  if (typeof error !== 'object' || error === null) return false;
   const { code, severity } = error as { code?: unknown; severity?: unknown };
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && typeof severity === 'string';
 }

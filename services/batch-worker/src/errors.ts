@@ -1,5 +1,5 @@
 import { escapeNul } from '@sidestep/jobs';
-import { SidestepError } from '@sidestep/runtime';
+import { type DatabaseErrorFields, isDatabaseError, SidestepError } from '@sidestep/runtime';
 
 /**
  * Base of every batch-worker error, in sidestep's error family (`permanent`, `field`, `cause`).
@@ -273,19 +273,34 @@ interface RowErrorLike {
 
 /**
  * The one-line reason recorded in `worker_error` and shown in the failure mail: the worker's own
- * errors by message; anything else prefixed with its name so an operator can tell a database error
- * from an S3 one. A NUL character in it is written `\u0000`.
+ * errors by message; a database error by its SQLSTATE and constraint ({@link databaseReason});
+ * anything else prefixed with its name so an operator can tell a database error from an S3 one. A
+ * NUL character in it is written `\u0000`.
  */
 function reasonOf(error: unknown): string {
   const reason =
     error instanceof BatchWorkerError
       ? error.message
-      : error instanceof Error
-        ? `${error.name}: ${error.message}`
-        : String(error);
+      : isDatabaseError(error)
+        ? databaseReason(error)
+        : error instanceof Error
+          ? `${error.name}: ${error.message}`
+          : String(error);
   // PostgreSQL text cannot hold a NUL (22021): a reason with one could not be recorded, and the job
   // would fail with the workflow's generic error instead.
   return escapeNul(reason);
+}
+
+/**
+ * A PostgreSQL error as a reason: `PostgreSQL 23505 (users_email_key): duplicate key value violates
+ * unique constraint "users_email_key"`, its SQLSTATE (https://www.postgresql.org/docs/current/errcodes-appendix.html)
+ * and constraint, then its message. node-postgres names every such error `error`, which told an
+ * operator nothing. Not its DETAIL (`Key (email)=(...) already exists.`, `Failing row contains
+ * (...)`): the reason goes to the job, the logs and the failure mail, and that quotes someone's record.
+ */
+export function databaseReason(error: Error & DatabaseErrorFields): string {
+  const constraint = error.constraint ? ` (${error.constraint})` : '';
+  return `PostgreSQL ${error.code}${constraint}: ${error.message}`;
 }
 
 /** An export would need more parts than S3 can combine into one object (10,000). */

@@ -1,5 +1,5 @@
 import { types } from 'node:util';
-import { SidestepError } from '@sidestep/runtime';
+import { isDatabaseError, SidestepError } from '@sidestep/runtime';
 import { isThrottlingError, isTransientError } from '@smithy/core/retry';
 
 /**
@@ -40,8 +40,8 @@ function isError(value: unknown): value is Error {
 
 /** {@link isTransientFailure} of an error from a library: the SDK, Node's network, `pg`. */
 function isTransientCause(error: Error): boolean {
-  const { code } = error as { code?: unknown };
-  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && 'severity' in error) {
+  if (isDatabaseError(error)) {
+    const { code } = error;
     return TRANSIENT_SQLSTATES.some((prefix) => code.startsWith(prefix));
   }
   if (PG_CONNECTION_ERRORS.has(error.message)) return true;

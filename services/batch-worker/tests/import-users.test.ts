@@ -771,14 +771,49 @@ for (const backend of databaseBackends()) {
         csv += 'dberr-boom,boom@example.com\n';
         const jobId = await runningJob(database.db);
         const error = await failure(run(jobId, csv));
-        expect(error.reason).toMatch(
-          /^error: new row for relation "users" violates check constraint "test_no_boom"/,
+        // PostgreSQL's SQLSTATE and constraint, then its message; not its DETAIL, which quotes the row.
+        expect(error.reason).toBe(
+          'PostgreSQL 23514 (test_no_boom): new row for relation "users" violates check constraint "test_no_boom"',
         );
         expect(error.permanent).toBe(false);
         expect(await users('dberr-')).toEqual([]);
         expect((await jobRow(database.db, jobId)).worker_error).toBe(error.reason);
       } finally {
         await database.db.query('ALTER TABLE users DROP CONSTRAINT test_no_boom');
+      }
+    });
+
+    it("fails a merge that violates a unique index other than external_id's with its SQLSTATE and constraint, without the upsert fallback", async () => {
+      // A unique index the product added on users' email (partial: only this test's users).
+      await database.db.query(
+        `CREATE UNIQUE INDEX test_users_email_key ON users (email) WHERE external_id LIKE 'dupmail-%'`,
+      );
+      let fallbacks = 0;
+      const fallbackStore = await PostgresUserImportStore.connect({
+        url: database.url,
+        onMergeFallback: () => fallbacks++,
+      });
+      try {
+        await database.db.query(
+          `INSERT INTO users (external_id, email, name) VALUES ('dupmail-other', 'jane.doe@example.com', 'Jane Doe')`,
+        );
+        const jobId = await runningJob(database.db);
+        const error = await failure(
+          run(jobId, 'external_id,email,name\ndupmail-1,jane.doe@example.com,Janet Doe\n', {
+            store: fallbackStore,
+          }),
+        );
+        expect(error.reason).toBe(
+          'PostgreSQL 23505 (test_users_email_key): duplicate key value violates unique constraint "test_users_email_key"',
+        );
+        expect((await jobRow(database.db, jobId)).worker_error).toBe(error.reason);
+        // The upsert on external_id could not resolve it either: the merge is not tried again, and
+        // nothing says another writer inserted the user meanwhile.
+        expect(fallbacks).toBe(0);
+        expect(await users('dupmail-1')).toEqual([]);
+      } finally {
+        await fallbackStore.close();
+        await database.db.query('DROP INDEX test_users_email_key');
       }
     });
 

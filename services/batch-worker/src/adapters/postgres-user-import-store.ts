@@ -46,6 +46,11 @@ export const VALIDATOR_APPLICATION_NAME = `${WORKER_APPLICATION_NAME} validator`
 const UNDEFINED_TABLE = '42P01';
 /** SQLSTATE unique_violation. */
 const UNIQUE_VIOLATION = '23505';
+/**
+ * The key on `users.external_id` (db migration 2's primary key, as PostgreSQL names it): the one
+ * unique violation the upsert's `ON CONFLICT (external_id)` resolves.
+ */
+const USERS_EXTERNAL_ID_KEY = 'users_pkey';
 
 /** Options of {@link PostgresUserImportStore.connect}. */
 export interface PostgresUserImportStoreOptions extends WorkerConnection {
@@ -535,8 +540,9 @@ export class PostgresUserImportStore implements UserImportStore {
   /**
    * Merges the staged rows into `users`, inside the completing transaction: one import at a time
    * ({@link IMPORT_MERGE_LOCK}, held to the commit), by MERGE; when the MERGE meets a user another
-   * writer inserted meanwhile (23505, which MERGE does not resolve), again by the slower
-   * `INSERT ... ON CONFLICT`, which does.
+   * writer inserted meanwhile (23505 on {@link USERS_EXTERNAL_ID_KEY}, which MERGE does not resolve),
+   * again by the slower `INSERT ... ON CONFLICT`, which does. A violation of another unique index (one
+   * the product added, on the email) fails the import: the upsert would fail on it the same way.
    */
   async #merge(table: string, staged: StagedRows, options: MergeOptions): Promise<pg.QueryResult> {
     const client = this.#client;
@@ -547,7 +553,8 @@ export class PostgresUserImportStore implements UserImportStore {
       await client.query('RELEASE SAVEPOINT merge');
       return merged;
     } catch (error) {
-      if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
+      const { code, constraint } = error as { code?: unknown; constraint?: unknown };
+      if (code !== UNIQUE_VIOLATION || constraint !== USERS_EXTERNAL_ID_KEY) throw error;
       await client.query('ROLLBACK TO SAVEPOINT merge');
       this.#onMergeFallback?.();
       return client.query(upsertSql(table, staged, options));
