@@ -14,8 +14,8 @@ import {
   type RecordContext,
   TransientError,
 } from '../src/index.ts';
+import { captureOutput, type OutputCapture } from '../src/output-capture.ts';
 import { type LocalSqs, startLocalSqs } from '../src/testing.ts';
-import { captureOutput, type OutputCapture } from './output-capture.ts';
 import { lambdaContext, sqsEvent } from './sqs-event.ts';
 
 const Job = z.object({

@@ -9,7 +9,7 @@ import {
   type TaskHandlerOptions,
   TransientError,
 } from '../src/index.ts';
-import { captureOutput, type OutputCapture } from './output-capture.ts';
+import { captureOutput, type OutputCapture } from '../src/output-capture.ts';
 import { lambdaContext } from './sqs-event.ts';
 
 const Input = z.object({ jobId: z.string().min(1), rows: z.number().int() });

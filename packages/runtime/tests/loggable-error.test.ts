@@ -3,7 +3,7 @@ import { afterEach, beforeEach, expect, it } from '@jest/globals';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
 import { z } from 'zod';
 import { createTaskHandler, loggableError, PermanentError } from '../src/index.ts';
-import { captureOutput, type OutputCapture } from './output-capture.ts';
+import { captureOutput, type OutputCapture } from '../src/output-capture.ts';
 import { lambdaContext } from './sqs-event.ts';
 
 /** Someone's record, as a failing row would quote it. */

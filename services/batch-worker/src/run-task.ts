@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { S3Client } from '@aws-sdk/client-s3';
 import { TRANSIENT_FAILURE_EXIT_CODE } from '@sidestep/contracts';
-import { type Environment, resolveDatabaseUrl } from '@sidestep/runtime';
+import { type Environment, isDatabaseError, loggableError, resolveDatabaseUrl } from '@sidestep/runtime';
 import { TaskFailedError, TaskInterruptedError } from './errors.ts';
 import { isTransientFailure } from './transient-failure.ts';
 
@@ -83,6 +83,16 @@ function peakRssBytes(): number {
     // not Linux: fall back to getrusage
   }
   return process.resourceUsage().maxRSS * 1024;
+}
+
+/**
+ * `error` as a log line may show it: {@link loggableError} of `@sidestep/runtime`, without what a
+ * database error (or one in its causes) quotes of a row or of a statement's values (its DETAIL, the
+ * bind parameters in its CONTEXT when log_parameter_max_length_on_error is set). Powertools' Logger
+ * writes every enumerable property of a logged error and of its cause.
+ */
+export function loggable(error: unknown): unknown {
+  return typeof error === 'object' && error !== null ? loggableError(error as Error) : error;
 }
 
 /** User plus system CPU seconds of the process so far. */
@@ -179,13 +189,18 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
     return 0;
   } catch (error) {
     if (error instanceof TaskFailedError) {
-      const exitCode = exitCodeOf(error.cause, error.cause instanceof TaskInterruptedError);
+      const { cause } = error;
+      const exitCode = exitCodeOf(cause, cause instanceof TaskInterruptedError);
       logger.error(`${mode.name} failed`, {
         reason: error.reason,
-        errorName: (error.cause as Error | undefined)?.name,
+        // node-postgres names every database error `error`: its class's name says what it is, and
+        // the error itself (its SQLSTATE, constraint and table; not what it quotes) what failed.
+        ...(isDatabaseError(cause)
+          ? { errorName: 'DatabaseError', error: loggable(cause) as Error }
+          : { errorName: (cause as Error | undefined)?.name }),
         exitCode,
         ...mode.failedFields?.(error),
-        ...(error.recordError === undefined ? {} : { recordError: error.recordError as Error }),
+        ...(error.recordError === undefined ? {} : { recordError: loggable(error.recordError) as Error }),
       });
       return exitCode;
     }
@@ -194,7 +209,7 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
       logger.error(`${mode.name} failed`, {
         reason: error instanceof Error ? error.message : String(error),
         errorName: (error as Error | undefined)?.name,
-        error: error as Error,
+        error: loggable(error) as Error,
       });
       return controller.signal.aborted ? 143 : 1;
     }
@@ -202,7 +217,7 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
     // record on the job. A transient cause exits 75 (the workflow runs the task again after a wait),
     // any other 1 (the workflow's Catch records the task failure).
     const exitCode = exitCodeOf(error, controller.signal.aborted);
-    logger.error(`${mode.name} could not start`, { error: error as Error, exitCode });
+    logger.error(`${mode.name} could not start`, { error: loggable(error) as Error, exitCode });
     return exitCode;
   } finally {
     process.off('SIGTERM', stop);

@@ -2,7 +2,7 @@ import { PostgresUserExportStore } from '../adapters/postgres-user-export-store.
 import { S3ExportTarget } from '../adapters/s3-export-target.ts';
 import { type ExportConfig, loadExportConfig } from '../config.ts';
 import { ExportInterruptedError } from '../errors.ts';
-import type { TaskMode } from '../run-task.ts';
+import { loggable, type TaskMode } from '../run-task.ts';
 import { type ExportSummary, exportUsers } from './export-users.ts';
 
 /**
@@ -22,7 +22,7 @@ export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportS
       env,
       onProgressFailure: (error) =>
         logger.warn('recording the export progress failed; the export goes on without it', {
-          error: error as Error,
+          error: loggable(error) as Error,
         }),
     }),
   startedFields: (config) => ({

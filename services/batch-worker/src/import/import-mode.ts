@@ -2,7 +2,7 @@ import { PostgresUserImportStore } from '../adapters/postgres-user-import-store.
 import { openSourceObject } from '../adapters/s3-source.ts';
 import { type BatchWorkerConfig, loadConfig } from '../config.ts';
 import { ImportFailedError, ImportInterruptedError } from '../errors.ts';
-import type { TaskMode } from '../run-task.ts';
+import { loggable, type TaskMode } from '../run-task.ts';
 import { type ImportSummary, importUsers } from './import-users.ts';
 
 /**
@@ -27,9 +27,7 @@ export const importMode: TaskMode<BatchWorkerConfig, PostgresUserImportStore, Im
       onValidatorFailure: (error) =>
         logger.warn(
           'validating staged segments on a second connection failed; the completion validates them',
-          {
-            error,
-          },
+          { error: loggable(error) as Error },
         ),
     }),
   startedFields: (config, store) => ({ source: config.source, staging: store.stagingMethod }),
@@ -48,7 +46,7 @@ export const importMode: TaskMode<BatchWorkerConfig, PostgresUserImportStore, Im
         const opened = await openSourceObject(s3, source, {
           offset: range.offset,
           onResume: ({ offset, attempt, error }) =>
-            logger.warn('source broke off; resuming', { offset, attempt, error: error as Error }),
+            logger.warn('source broke off; resuming', { offset, attempt, error: loggable(error) as Error }),
         });
         logger.info('source opened', {
           bytes: opened.contentLength,

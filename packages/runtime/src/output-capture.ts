@@ -1,3 +1,7 @@
+/**
+ * Test support (`@sidestep/runtime/output-capture`, not part of the runtime's entry): what a service
+ * writes to its log streams, for tests that check what a log line shows.
+ */
 import { jest } from '@jest/globals';
 
 /** Structured lines written to stdout and stderr while a capture runs. */
