@@ -67,6 +67,7 @@ export {
   type MailTemplateParamsOf,
   RejectedRowSample,
 } from './mail.ts';
+export { shorten } from './shorten.ts';
 export {
   DEFAULT_JOB_RETENTION_DAYS,
   ExecutionStatus,

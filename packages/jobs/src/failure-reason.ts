@@ -1,4 +1,5 @@
 import { constants } from 'node:os';
+import { shorten } from '@sidestep/contracts';
 import { escapeNul } from './escape-nul.ts';
 
 /** The Catch output Step Functions hands the failure step: the error name and its cause. */
@@ -32,7 +33,7 @@ export function failureReason(
 ): string {
   // Escaped before it is cut, so the reason recorded is at most MAX_REASON_LENGTH as written.
   const reason = escapeNul(workerError?.trim() || fromCaught(caught) || UNKNOWN_FAILURE_REASON);
-  return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH - 1)}…` : reason;
+  return shorten(reason, MAX_REASON_LENGTH);
 }
 
 function fromCaught(caught: CaughtError | undefined): string | undefined {

@@ -1,4 +1,4 @@
-import type { JobSource } from '@sidestep/contracts';
+import { type JobSource, shorten } from '@sidestep/contracts';
 
 /** The identity of an S3 object version, as the ledger's unique constraint compares it. */
 export interface SourceIdentity {
@@ -37,10 +37,5 @@ export function fileNameOf(key: string): string {
   const segment = key.slice(key.lastIndexOf('/') + 1) || key;
   // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
   const printable = segment.replace(/[\u0000-\u001f\u007f]/g, '\uFFFD');
-  if (printable.length <= MAX_FILE_NAME_LENGTH) return printable;
-  // The limit counts UTF-16 units (as the contract's maxLength does); a cut between the two halves of
-  // a character above U+FFFF (an emoji, 𠮷) would leave a lone surrogate, which no UTF-8 can carry:
-  // the half is dropped with the rest.
-  const cut = printable.slice(0, MAX_FILE_NAME_LENGTH - 1);
-  return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
+  return shorten(printable, MAX_FILE_NAME_LENGTH);
 }

@@ -6,6 +6,7 @@ import {
   MAX_REJECTED_SAMPLES,
   type RejectedRowSample,
   type StatusUpdateOutput,
+  shorten,
 } from '@sidestep/contracts';
 import type { Queryable } from '@sidestep/db/postgres';
 import { JobNotFoundError } from './errors.ts';
@@ -228,7 +229,7 @@ const MAX_SAMPLE_FIELD_LENGTH = 200;
 function oneLine(value: string, max: number): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is replaced
   const text = value.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+  return shorten(text, max);
 }
 
 function count(value: string | null): number | null {

@@ -1,5 +1,6 @@
 import { relative } from 'node:path';
 import { styleText } from 'node:util';
+import { shorten } from '@sidestep/contracts';
 import type { LocalCloudEvent, LocalCloudReporter } from './local-cloud-event.ts';
 
 /** Options of {@link createConsoleReporter}. */
@@ -105,7 +106,7 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
       const head = `${tag(event.status === 'SUCCEEDED' ? 'green' : 'red', 'workflow')} ${paint('bold', event.stateMachine)} ${paint('gray', event.execution)}`;
       const took = `in ${formatDuration(event.durationMs)}`;
       if (event.status === 'SUCCEEDED') return `${head} ${paint('green', 'SUCCEEDED')} ${took}`;
-      const reason = [event.error, event.cause ? truncate(event.cause, 300) : undefined]
+      const reason = [event.error, event.cause ? shorten(event.cause, 300) : undefined]
         .filter(Boolean)
         .join(': ');
       return `${head} ${paint('red', event.status)} ${took}${reason ? `: ${paint('red', reason)}` : ''}`;
@@ -155,18 +156,14 @@ function formatDuration(ms: number): string {
  */
 function summarizeCause(cause: string): string {
   const parsed = parseJsonObject(cause);
-  if (parsed && typeof parsed.errorMessage === 'string') return truncate(parsed.errorMessage, 300);
+  if (parsed && typeof parsed.errorMessage === 'string') return shorten(parsed.errorMessage, 300);
   if (parsed && Array.isArray(parsed.Containers)) {
     const [container] = parsed.Containers as { Name?: string; ExitCode?: number; Reason?: string }[];
     const exit = container?.ExitCode !== undefined ? `exit code ${container.ExitCode}` : container?.Reason;
     const stopped = typeof parsed.StoppedReason === 'string' ? parsed.StoppedReason : 'task stopped';
     return `${container?.Name ?? 'container'} ${exit ? `${exit}, ` : ''}${stopped}`;
   }
-  return truncate(cause, 300);
-}
-
-function truncate(text: string, length: number): string {
-  return text.length > length ? `${text.slice(0, length - 1)}…` : text;
+  return shorten(cause, 300);
 }
 
 function outcomeStyle(outcome: 'ok' | 'partial' | 'error'): Style {
@@ -242,7 +239,7 @@ function contextFields(entry: Record<string, unknown>): string {
     .filter(([key, value]) => !STANDARD_LOG_KEYS.has(key) && value !== undefined && value !== null)
     .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
     .join(' ');
-  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
+  return shorten(text, 200);
 }
 
 /**

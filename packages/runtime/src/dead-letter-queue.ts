@@ -4,6 +4,7 @@ import {
   EXTENDED_PAYLOAD_SIZE_ATTRIBUTE,
   messageSize,
   SQS_MESSAGE_SIZE_LIMIT_BYTES,
+  shorten,
 } from '@sidestep/contracts';
 import type { SQSMessageAttribute, SQSRecord } from 'aws-lambda';
 import type { ClaimCheckStore } from './claim-check.ts';
@@ -40,10 +41,6 @@ export interface DeadLetterResult {
    * message is then a claim-check pointer to it. `undefined` when the body went as it was.
    */
   readonly claimCheck?: { readonly bucket: string; readonly key: string };
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 /** What SQS refuses in a body, and so in a String attribute's value. */
@@ -95,7 +92,7 @@ export async function sendToDeadLetterQueue(
     [DEAD_LETTER_ATTRIBUTES.errorMessage]: {
       DataType: 'String',
       // Cut, then cleaned: a cut through a surrogate pair leaves half of it, which SQS refuses too.
-      StringValue: sqsText(truncate(error.message || '(no message)', MAX_ERROR_MESSAGE_LENGTH)),
+      StringValue: sqsText(shorten(error.message || '(no message)', MAX_ERROR_MESSAGE_LENGTH)),
     },
     [DEAD_LETTER_ATTRIBUTES.sourceMessageId]: { DataType: 'String', StringValue: record.messageId },
   };

@@ -1,4 +1,9 @@
-import type { ExecutionStatusChange, SweepStaleJobsOutput, SweptJob } from '@sidestep/contracts';
+import {
+  type ExecutionStatusChange,
+  type SweepStaleJobsOutput,
+  type SweptJob,
+  shorten,
+} from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { failureReason, fireJobEvent, JOB_COLUMNS, type JobRow, MAX_REASON_LENGTH } from '@sidestep/jobs';
 import { type MailQueue, queuePendingMails, type SweepOptions, sweptJob } from './sweep-stale-jobs.ts';
@@ -31,7 +36,7 @@ export function abandonedReason(
       ...(cause ? { Cause: cause } : {}),
     })}`;
   }
-  return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH - 1)}…` : reason;
+  return shorten(reason, MAX_REASON_LENGTH);
 }
 
 /** What {@link failAbandonedJob} needs besides the ledger, the mail queue and the event. */
