@@ -414,10 +414,15 @@ describe('ExportDownload (staging)', () => {
       Resource: ref(bucketAddress, 'arn'),
     });
     expect(bySid.ReadExports).toEqual([['s3:GetObject'], `${ref(bucketAddress, 'arn')}/exports/*`]);
-    expect(bySid.ReadExportDownloadKey).toEqual([
-      ['secretsmanager:GetSecretValue'],
-      ref(secretAddress, 'arn'),
-    ]);
+    // Every version of the key, with no secretsmanager:VersionStage condition: the endpoint checks links
+    // signed with AWSPREVIOUS too
+    // (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html).
+    expect(statements(tf, 'sidestep-staging-export-download')).toContainEqual({
+      Sid: 'ReadExportDownloadKey',
+      Effect: 'Allow',
+      Action: ['secretsmanager:GetSecretValue'],
+      Resource: ref(secretAddress, 'arn'),
+    });
     expect(download.environment.variables).toMatchObject({
       EXPORTS_BUCKET: 'sidestep-staging-exports-123456789012',
       DOWNLOAD_SIGNING_KEY_SECRET_ARN: ref(secretAddress, 'arn'),

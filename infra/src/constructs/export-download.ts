@@ -48,8 +48,9 @@ export interface ExportDownloadProps {
  * - The finalizer gets `DOWNLOAD_BASE_URL` (the function URL) and `DOWNLOAD_SIGNING_KEY_SECRET_ARN`,
  *   and may read the secret; nothing else may.
  * - The secret's value (at least 32 characters) is not in Terraform: an operator sets it once with
- *   `aws secretsmanager put-secret-value` (state files are not where keys live); putting a new value
- *   revokes every outstanding link.
+ *   `aws secretsmanager put-secret-value` (state files are not where keys live). Putting a new value
+ *   rotates the key: links are signed with AWSCURRENT and checked against AWSCURRENT and AWSPREVIOUS,
+ *   so a second new value revokes every outstanding link.
  */
 export class ExportDownload extends Construct {
   /** The download function. */
@@ -78,7 +79,7 @@ export class ExportDownload extends Construct {
     this.signingKey = new SecretsmanagerSecret(this, 'signing-key', {
       name: resourceName(environment, 'export-download-key'),
       description:
-        'HMAC-SHA256 key (at least 32 characters) signing export download links; a new value revokes every link',
+        'HMAC-SHA256 key (at least 32 characters) signing export download links; the previous value still verifies them, so two new values revoke every link',
     });
     this.signingKeyArn = this.signingKey.arn;
 
@@ -164,7 +165,11 @@ export class ExportDownload extends Construct {
     this.grantReadSigningKey(finalizer);
   }
 
-  /** Lets a grantee read the signing key (the finalizer signs links, the endpoint checks them). */
+  /**
+   * Lets a grantee read the signing key (the finalizer signs links, the endpoint checks them): every
+   * version, with no `secretsmanager:VersionStage` condition, since the endpoint reads AWSPREVIOUS too
+   * (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html).
+   */
   grantReadSigningKey(grantee: PolicyGrantee): void {
     grantee.addToPolicy({
       sid: statementId('read', 'export', 'download', 'key'),

@@ -1,5 +1,7 @@
-import { ConfigError, readConfig, SecretUnavailableError } from '@sidestep/runtime';
+import { ConfigError, readConfig } from '@sidestep/runtime';
 import * as z from 'zod/mini';
+import { SecretsManagerSigningKeys } from './adapters/secrets-manager.ts';
+import { fixedSigningKey, type SigningKeySource } from './domain/download-keyring.ts';
 
 const SECONDS_PER_DAY = 86_400;
 
@@ -99,32 +101,31 @@ export function loadConfig(
   };
 }
 
+const sources = new Map<string, SigningKeySource>();
+
 /**
- * The HMAC key: the variable's value, or the secret's (Powertools caches it for 5 minutes, so a
- * rotated key reaches warm functions without a deploy).
+ * Where the HMAC keys come from: the variable's value (never rotated), or the secret's versions
+ * AWSCURRENT and AWSPREVIOUS, each fetched once per 5 minutes. One source per secret for the
+ * process's life, so its cache serves every invocation.
+ */
+export function signingKeySource(signingKey: ExportFinalizerConfig['signingKey']): SigningKeySource {
+  if ('value' in signingKey) return fixedSigningKey(signingKey.value);
+  let source = sources.get(signingKey.secretArn);
+  if (source === undefined) {
+    source = new SecretsManagerSigningKeys(signingKey.secretArn);
+    sources.set(signingKey.secretArn, source);
+  }
+  return source;
+}
+
+/**
+ * The HMAC key links are signed with now: the variable's value, or the secret's AWSCURRENT version
+ * (cached 5 minutes: a finalizer may sign with the previous key that long after a rotation, which the
+ * download endpoint accepts).
  *
  * @throws {SecretUnavailableError} the secret could not be fetched (retryable).
+ * @throws {ConfigError} the secret is not a string of at least 32 characters.
  */
-export async function resolveSigningKey(signingKey: ExportFinalizerConfig['signingKey']): Promise<string> {
-  if ('value' in signingKey) return signingKey.value;
-  let secret: unknown;
-  try {
-    // Loaded here, not at module scope: only a function configured with the secret needs the
-    // Secrets Manager client, so the others do not compile it at cold start.
-    const { getSecret } = await import('@aws-lambda-powertools/parameters/secrets');
-    secret = await getSecret(signingKey.secretArn, { maxAge: 300 });
-  } catch (error) {
-    throw new SecretUnavailableError(
-      'DOWNLOAD_SIGNING_KEY_SECRET_ARN',
-      `the download signing secret ${signingKey.secretArn} could not be fetched`,
-      { cause: error },
-    );
-  }
-  if (typeof secret !== 'string' || secret.length < 32) {
-    throw new ConfigError(
-      'DOWNLOAD_SIGNING_KEY_SECRET_ARN',
-      'invalid configuration: the download signing secret must be a string of at least 32 characters',
-    );
-  }
-  return secret;
+export function resolveSigningKey(signingKey: ExportFinalizerConfig['signingKey']): Promise<string> {
+  return signingKeySource(signingKey).current();
 }

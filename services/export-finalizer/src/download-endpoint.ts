@@ -1,4 +1,9 @@
-import { type DownloadTokenProblem, verifyDownloadToken } from './domain/download-token.ts';
+import type { DownloadKeyring } from './domain/download-keyring.ts';
+import {
+  type DownloadTokenProblem,
+  downloadTokenKeyId,
+  verifyDownloadToken,
+} from './domain/download-token.ts';
 import type { StoredObject } from './domain/export-object-store.ts';
 import { DOWNLOAD_METHODS, type PresignOptions } from './domain/presign-options.ts';
 
@@ -13,8 +18,11 @@ export interface DownloadResponse {
 export interface DownloadEndpointOptions {
   /** The exports bucket (`sidestep-<env>-exports`): the only bucket a token can open. */
   readonly bucket: string;
-  /** The HMAC key the finalizer signs links with. */
-  readonly signingKey: string | Buffer;
+  /**
+   * The keys a token may be signed with: the current and the previous one of the signing secret (a
+   * {@link DownloadKeyring}, kept for the function instance's life).
+   */
+  readonly signingKeys: Pick<DownloadKeyring, 'keysFor'>;
   /** Is the object still there? (HeadObject; exports expire by lifecycle.) */
   readonly head: (bucket: string, key: string) => Promise<StoredObject | undefined>;
   /**
@@ -50,8 +58,8 @@ const EXPORT_KEY = /^exports\/[A-Za-z0-9._:-]+\/[A-Za-z0-9][A-Za-z0-9._-]*\.csv\
  * are valid now. On AWS it runs as a Lambda function URL (`downloadHandler` in the same image);
  * locally the local cloud mounts it on its endpoint.
  *
- * Answers: 405 (`Allow: GET, HEAD`) any other method, 400 no token, 403 a token not signed with
- * this key (or edited), 410 an expired token or an export that is gone, 302 otherwise. Responses are never cached and send no referrer.
+ * Answers: 405 (`Allow: GET, HEAD`) any other method, 400 no token, 403 a token signed with neither
+ * the current nor the previous key (or edited), 410 an expired token or an export that is gone, 302 otherwise. Responses are never cached and send no referrer.
  */
 export function createDownloadEndpoint(
   options: DownloadEndpointOptions,
@@ -66,7 +74,10 @@ export function createDownloadEndpoint(
       });
     }
     if (!request.token) return text(400, 'token: missing; use the link from the mail as it is');
-    const verdict = verifyDownloadToken(request.token, options.signingKey, now());
+    const named = downloadTokenKeyId(request.token);
+    const verdict = named.ok
+      ? verifyDownloadToken(request.token, await options.signingKeys.keysFor(named.keyId), now())
+      : named;
     if (!verdict.ok) {
       return text(
         STATUS[verdict.problem],

@@ -2,7 +2,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, createTaskHandler } from '@sidestep/runtime';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { S3ExportStore, s3Presigner } from './adapters/s3.ts';
-import { DOWNLOAD_HANDLER, loadConfig, resolveSigningKey } from './config.ts';
+import { DOWNLOAD_HANDLER, loadConfig, signingKeySource } from './config.ts';
+import { DownloadKeyring } from './domain/download-keyring.ts';
 import { downloadLinkFactory } from './domain/download-link.ts';
 import { createDownloadEndpoint } from './download-endpoint.ts';
 import { finalizeTask } from './finalize-task.ts';
@@ -15,6 +16,9 @@ const config = loadConfig();
 // batch-worker does; `AWS_ENDPOINT_URL` and `AWS_REGION` are read by the SDK itself.
 const s3 = new S3Client({ forcePathStyle: config.s3ForcePathStyle });
 const store = new S3ExportStore(s3);
+// The signing keys, fetched when first needed and cached 5 minutes; kept across invocations, with
+// when they were last fetched afresh for a token naming a key this instance does not know.
+const keyring = new DownloadKeyring(signingKeySource(config.signingKey));
 
 /** The export-finalizer's Lambda handler (image CMD `index.handler`), invoked by Step Functions. */
 export const handler = createTaskHandler(
@@ -24,7 +28,7 @@ export const handler = createTaskHandler(
       if (config.role !== 'finalizer') throw wrongHandler('index.handler');
       return downloadLinkFactory({
         baseUrl: config.downloadBaseUrl,
-        signingKey: await resolveSigningKey(config.signingKey),
+        signingKey: await keyring.signingKey(),
         ttlSeconds: config.linkTtlSeconds,
       });
     },
@@ -43,7 +47,7 @@ export async function downloadHandler(
   if (config.role !== 'download') throw wrongHandler(DOWNLOAD_HANDLER);
   const endpoint = createDownloadEndpoint({
     bucket: config.exportsBucket,
-    signingKey: await resolveSigningKey(config.signingKey),
+    signingKeys: keyring,
     head: (bucket, key) => store.head(bucket, key),
     presign: s3Presigner(s3),
     redirectTtlSeconds: config.redirectTtlSeconds,

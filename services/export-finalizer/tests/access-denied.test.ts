@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { S3ExportStore, s3Presigner, storageError } from '../src/adapters/s3.ts';
+import { DownloadKeyring, fixedSigningKey } from '../src/domain/download-keyring.ts';
 import { downloadLinkFactory } from '../src/domain/download-link.ts';
 import { createDownloadEndpoint } from '../src/download-endpoint.ts';
 import { finalizeExport } from '../src/finalize-export.ts';
@@ -91,7 +92,7 @@ describe('S3 answering 403 for a missing key (no s3:ListBucket)', () => {
     const store = new S3ExportStore(denied);
     const endpoint = createDownloadEndpoint({
       bucket: BUCKET,
-      signingKey: 'd'.repeat(32),
+      signingKeys: new DownloadKeyring(fixedSigningKey('d'.repeat(32))),
       head: (bucket, key) => store.head(bucket, key),
       presign: s3Presigner(denied),
       now: () => new Date('2026-11-24T10:00:00Z'),

@@ -1,6 +1,7 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { S3ExportStore, s3Presigner } from '../src/adapters/s3.ts';
+import { DownloadKeyring, fixedSigningKey } from '../src/domain/download-keyring.ts';
 import { downloadLinkFactory } from '../src/domain/download-link.ts';
 import { createDownloadEndpoint } from '../src/download-endpoint.ts';
 import { BUCKET, isSignedFor, type LocalS3, startLocalS3 } from './export-fixture.ts';
@@ -30,7 +31,7 @@ function endpointWith(signingKey = SIGNING_KEY) {
   const store = new S3ExportStore(s3);
   return createDownloadEndpoint({
     bucket: BUCKET,
-    signingKey,
+    signingKeys: new DownloadKeyring(fixedSigningKey(signingKey)),
     head: (bucket, key) => store.head(bucket, key),
     presign: s3Presigner(s3),
     now: () => clock,

@@ -1,9 +1,23 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { downloadLinkFactory } from '../src/domain/download-link.ts';
-import { signDownloadToken, verifyDownloadToken } from '../src/domain/download-token.ts';
+import {
+  downloadTokenKeyId,
+  signDownloadToken,
+  signingKeyId,
+  verifyDownloadToken,
+} from '../src/domain/download-token.ts';
 
 const KEY = 'k'.repeat(32);
 const grant = { key: 'exports/exp_1/users.csv.gz', expiresAt: new Date('2026-12-01T00:00:00Z') };
+
+/** A token as signed before tokens named their key. */
+function v1Token(signingKey: string): string {
+  const claims = Buffer.from(
+    JSON.stringify({ v: 1, k: grant.key, e: Math.floor(grant.expiresAt.getTime() / 1000) }),
+  ).toString('base64url');
+  return `${claims}.${createHmac('sha256', signingKey).update(claims).digest('base64url')}`;
+}
 
 describe('download tokens', () => {
   it('verifies its own token until the expiry, then refuses it as expired', () => {
@@ -29,6 +43,38 @@ describe('download tokens', () => {
     });
     expect(verifyDownloadToken('garbage', KEY, now)).toEqual({ ok: false, problem: 'malformed' });
     expect(verifyDownloadToken(`${token}.x`, KEY, now)).toEqual({ ok: false, problem: 'malformed' });
+  });
+
+  it('names the key it was signed with by a short id that does not reveal the key, and is verified by that key only', () => {
+    const token = signDownloadToken(grant, KEY);
+    const other = 'o'.repeat(32);
+    expect(signingKeyId(KEY)).toMatch(/^[A-Za-z0-9_-]{8}$/);
+    expect(signingKeyId(KEY)).not.toBe(signingKeyId(other));
+    expect(downloadTokenKeyId(token)).toEqual({ ok: true, keyId: signingKeyId(KEY) });
+    const now = new Date('2026-11-25T00:00:00Z');
+    expect(verifyDownloadToken(token, [other, KEY], now)).toEqual({ ok: true, grant });
+    expect(verifyDownloadToken(token, [other], now)).toEqual({ ok: false, problem: 'bad-signature' });
+    // The key id costs the link 20 characters.
+    expect(token.length - v1Token(KEY).length).toBe(20);
+  });
+
+  it('verifies a link signed before tokens named their key (v1) against each key given, until it expires', () => {
+    const v1 = v1Token(KEY);
+    expect(downloadTokenKeyId(v1)).toEqual({ ok: true, keyId: undefined });
+    const other = 'o'.repeat(32);
+    expect(verifyDownloadToken(v1, [other, KEY], new Date('2026-11-30T00:00:00Z'))).toEqual({
+      ok: true,
+      grant,
+    });
+    expect(verifyDownloadToken(v1, [other], new Date('2026-11-30T00:00:00Z'))).toEqual({
+      ok: false,
+      problem: 'bad-signature',
+    });
+    expect(verifyDownloadToken(v1, [KEY], new Date('2026-12-01T00:00:00Z'))).toEqual({
+      ok: false,
+      problem: 'expired',
+    });
+    expect(downloadTokenKeyId('garbage')).toEqual({ ok: false, problem: 'malformed' });
   });
 
   it('makes links to the base URL with the token and the expiry the TTL gives', () => {
