@@ -20,7 +20,8 @@ export {
   type PostgresClientOptions,
   postgresClientConfig,
 } from './postgres-client-config.ts';
-export { PostgresDatabase } from './postgres-database.ts';
+export { PostgresDatabase, type PostgresDatabaseOptions } from './postgres-database.ts';
+export { isAuthenticationFailure, retryWithRenewedCredentials } from './renew-credentials.ts';
 
 /** Options of {@link connectPostgres}; see `OpenDatabaseOptions` for the reasoning behind the defaults. */
 export interface ConnectPostgresOptions extends Omit<PostgresClientOptions, 'url'> {
@@ -41,6 +42,10 @@ export interface ConnectPostgresOptions extends Omit<PostgresClientOptions, 'url
  * every session under the caller's timeouts (see {@link postgresClientConfig}).
  */
 export function connectPostgres(options: ConnectPostgresOptions): Database {
+  return new PostgresDatabase(postgresPool(options));
+}
+
+function postgresPool(options: ConnectPostgresOptions): pg.Pool {
   const { url, max = 5, connectionTimeoutMillis, timeouts, env, applicationName } = options;
   if (!Number.isInteger(max) || max < 1) throw new DatabaseOptionsError('max', 'must be a positive integer');
   const config = postgresClientConfig({
@@ -52,27 +57,53 @@ export function connectPostgres(options: ConnectPostgresOptions): Database {
     ...(env === undefined ? {} : { env }),
     ...(applicationName === undefined ? {} : { applicationName }),
   });
-  return new PostgresDatabase(new pg.Pool({ ...config, max }));
+  return new pg.Pool({ ...config, max });
 }
+
+/**
+ * Where a URL comes from: `fresh` asks past any cache (`resolveDatabaseUrl`'s `fresh`), for
+ * credentials the server has just refused.
+ */
+export type DatabaseUrlSource = (options: { readonly fresh: boolean }) => Promise<string>;
 
 /** Options of {@link connectPostgresOnFirstUse}. */
 export interface ConnectPostgresOnFirstUseOptions extends Omit<ConnectPostgresOptions, 'url'> {
-  /** Where the URL comes from, asked on first use (e.g. `resolveDatabaseUrl`, which may read a secret). */
-  readonly url: () => Promise<string>;
+  /**
+   * Where the URL comes from (e.g. `({ fresh }) => resolveDatabaseUrl(process.env, { fresh })`, which
+   * may read a secret): asked on first use, and with `fresh` when the server refuses its credentials.
+   */
+  readonly url: DatabaseUrlSource;
 }
 
 /**
  * A Lambda handler's database: connects on the first call, not at import, because the URL may come
  * from Secrets Manager, and keeps the pool for the warm invocations that follow. A failed connect is
  * not cached: the next call tries again.
+ *
+ * A rotated password: the pool's open connections keep working (PostgreSQL checks a password only at
+ * connect), and when a new one is refused authentication (SQLSTATE class 28) the URL is asked again
+ * with `fresh`; if it changed, the pool is replaced by one on the new URL and the connect tried once
+ * more. If it did not (a single-user rotation between the password's change and the secret's), the
+ * 28P01 stands, transient ({@link isTransientDatabaseError}): the caller's retry asks again.
+ * https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotation-strategy.html
  */
 export function connectPostgresOnFirstUse(
   options: ConnectPostgresOnFirstUseOptions,
 ): () => Promise<Database> {
-  const { url, ...pool } = options;
+  const { url: source, ...pool } = options;
   let database: Promise<Database> | undefined;
   return () => {
-    database ??= url().then((resolved) => connectPostgres({ ...pool, url: resolved }));
+    database ??= source({ fresh: false }).then((first) => {
+      let url = first;
+      return new PostgresDatabase(postgresPool({ ...pool, url }), {
+        renewPool: async () => {
+          const fresh = await source({ fresh: true });
+          if (fresh === url) return undefined;
+          url = fresh;
+          return postgresPool({ ...pool, url });
+        },
+      });
+    });
     database.catch(() => {
       database = undefined;
     });

@@ -20,6 +20,14 @@ describe('isTransientDatabaseError', () => {
     }
   });
 
+  // 28P01 reaches a caller only after the connection read the secret afresh and still failed: a
+  // single-user rotation between setSecret and finishSecret, which a retry gets past
+  // (https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotation-strategy.html).
+  it('retries a refused password (28P01), not an authorization the server refuses otherwise (28000)', () => {
+    expect(isTransientDatabaseError(coded('28P01'))).toBe(true);
+    expect(isTransientDatabaseError(coded('28000'))).toBe(false);
+  });
+
   it("retries pg's code-less connection-lost and pool-timeout errors", () => {
     expect(isTransientDatabaseError(new Error('Connection terminated unexpectedly'))).toBe(true);
     expect(isTransientDatabaseError(new Error('timeout exceeded when trying to connect'))).toBe(true);

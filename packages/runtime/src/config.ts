@@ -70,11 +70,21 @@ export function databaseSource(config: {
 /** Options of {@link resolveDatabaseUrl}. */
 export interface ResolveDatabaseUrlOptions {
   /**
-   * How long Powertools keeps the fetched secret before fetching it again. Callers that build a
-   * connection pool once fetch once; a rotated password is seen by later calls after this time.
+   * How long Powertools keeps the fetched secret before fetching it again. Only a call made after
+   * this time fetches: a pool built from the URL once keeps it, and sees a rotated password only by
+   * asking with `fresh` when the server refuses the old one.
    * @default 900 (15 minutes)
    */
   readonly maxAgeSeconds?: number;
+  /**
+   * Fetch the secret now, past the cache (Powertools' `forceFetch`), and cache what was fetched: for
+   * a connection the server has just refused authentication (a rotated password: after Secrets
+   * Manager's rotation "new connections use the new credentials",
+   * https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotation-strategy.html).
+   * `DATABASE_URL`, when set, is returned as always.
+   * @default false
+   */
+  readonly fresh?: boolean;
 }
 
 /** The JSON shape RDS and `aws secretsmanager` rotation templates store for a database user. */
@@ -91,7 +101,8 @@ const DEFAULT_SECRET_MAX_AGE_SECONDS = 900;
 
 /**
  * The PostgreSQL connection URL: `DATABASE_URL` when set (local cloud, CI), otherwise the secret
- * named by `DATABASE_SECRET_ARN`, fetched through Powertools parameters (cached). The secret is a
+ * named by `DATABASE_SECRET_ARN`, fetched through Powertools parameters (cached; `fresh` fetches past
+ * the cache). The secret is a
  * plain `postgres://` URL (used as is) or the RDS JSON `{username, password, host, port, dbname}`,
  * which becomes a URL with `sslmode=verify-full`.
  *
@@ -116,7 +127,10 @@ export async function resolveDatabaseUrl(
     // Loaded here, not at module scope: only a function deployed with DATABASE_SECRET_ARN needs the
     // Secrets Manager client, and it is a large part of the SDK to compile at every cold start.
     const { getSecret } = await import('@aws-lambda-powertools/parameters/secrets');
-    secret = await getSecret(secretArn, { maxAge: options.maxAgeSeconds ?? DEFAULT_SECRET_MAX_AGE_SECONDS });
+    secret = await getSecret(secretArn, {
+      maxAge: options.maxAgeSeconds ?? DEFAULT_SECRET_MAX_AGE_SECONDS,
+      forceFetch: options.fresh ?? false,
+    });
   } catch (error) {
     throw new SecretUnavailableError(
       'DATABASE_SECRET_ARN',

@@ -11,6 +11,9 @@
  * afterAll(() => local.stop());
  * ```
  */
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
@@ -61,4 +64,78 @@ export async function startLocalSqs(): Promise<LocalSqs> {
       await server.stop();
     },
   };
+}
+
+/**
+ * Secrets Manager's GetSecretValue over its real wire protocol (awsJson1_1), on 127.0.0.1, so a test
+ * runs Powertools' `getSecret` and the AWS SDK exactly as a deployed function would. Point the SDK at
+ * it with `AWS_ENDPOINT_URL_SECRETS_MANAGER` (and any region and credentials).
+ */
+export class SecretsManagerDouble {
+  /** The secrets' values by ARN; change one to rotate it. */
+  readonly secrets = new Map<string, string>();
+  /** Every request, as `<X-Amz-Target> <SecretId>`. */
+  readonly requests: string[] = [];
+  readonly server: Server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => {
+      body += chunk.toString('utf8');
+    });
+    request.on('end', () => {
+      const target = request.headers['x-amz-target'];
+      const { SecretId } = JSON.parse(body) as { SecretId: string };
+      this.requests.push(`${String(target)} ${SecretId}`);
+      const secret = this.secrets.get(SecretId);
+      response.setHeader('content-type', 'application/x-amz-json-1.1');
+      if (target !== 'secretsmanager.GetSecretValue' || secret === undefined) {
+        response.statusCode = 400;
+        response.end(
+          JSON.stringify({
+            __type: 'ResourceNotFoundException',
+            message: "Secrets Manager can't find the secret.",
+          }),
+        );
+        return;
+      }
+      response.end(
+        JSON.stringify({
+          ARN: SecretId,
+          Name: 'db',
+          SecretString: secret,
+          VersionId: 'v1',
+          CreatedDate: 1.7e9,
+        }),
+      );
+    });
+  });
+
+  /** Listens on a free loopback port. */
+  async start(): Promise<this> {
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    return this;
+  }
+
+  /** `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL_SECRETS_MANAGER`. */
+  get endpoint(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /**
+   * The variables that point the AWS SDK at the double, for `process.env`: Powertools builds its
+   * Secrets Manager client on first use, from the standard SDK settings.
+   */
+  environment(): Record<string, string> {
+    return {
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: this.endpoint,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.server.close();
+    await once(this.server, 'close');
+  }
 }

@@ -1,6 +1,3 @@
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { z } from 'zod';
 import { z as mini } from 'zod/mini';
@@ -11,6 +8,7 @@ import {
   readConfig,
   resolveDatabaseUrl,
 } from '../src/index.ts';
+import { SecretsManagerDouble } from '../src/testing.ts';
 
 describe('readConfig', () => {
   const Config = z.object({
@@ -66,72 +64,19 @@ describe('readConfig', () => {
   });
 });
 
-/**
- * Secrets Manager's GetSecretValue over its real wire protocol (awsJson1_1), on 127.0.0.1, so the
- * test runs Powertools' `getSecret` and the AWS SDK exactly as a deployed function would.
- */
-class SecretsManagerDouble {
-  readonly secrets = new Map<string, string>();
-  readonly requests: string[] = [];
-  readonly server: Server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => {
-      body += chunk.toString('utf8');
-    });
-    request.on('end', () => {
-      const target = request.headers['x-amz-target'];
-      const { SecretId } = JSON.parse(body) as { SecretId: string };
-      this.requests.push(`${String(target)} ${SecretId}`);
-      const secret = this.secrets.get(SecretId);
-      response.setHeader('content-type', 'application/x-amz-json-1.1');
-      if (target !== 'secretsmanager.GetSecretValue' || secret === undefined) {
-        response.statusCode = 400;
-        response.end(
-          JSON.stringify({
-            __type: 'ResourceNotFoundException',
-            message: "Secrets Manager can't find the secret.",
-          }),
-        );
-        return;
-      }
-      response.end(
-        JSON.stringify({
-          ARN: SecretId,
-          Name: 'db',
-          SecretString: secret,
-          VersionId: 'v1',
-          CreatedDate: 1.7e9,
-        }),
-      );
-    });
-  });
-
-  get endpoint(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-}
-
 describe('resolveDatabaseUrl', () => {
   const secretsManager = new SecretsManagerDouble();
   const arn = (name: string) => `arn:aws:secretsmanager:us-east-1:123456789012:secret:${name}`;
   const savedEnv = { ...process.env };
 
   beforeAll(async () => {
-    secretsManager.server.listen(0, '127.0.0.1');
-    await once(secretsManager.server, 'listening');
-    // Powertools creates its Secrets Manager client on first use, from the standard SDK settings.
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-    });
+    await secretsManager.start();
+    Object.assign(process.env, secretsManager.environment());
   });
 
   afterAll(async () => {
     process.env = savedEnv;
-    secretsManager.server.close();
-    await once(secretsManager.server, 'close');
+    await secretsManager.stop();
   });
 
   it('prefers DATABASE_URL without fetching anything', async () => {
@@ -157,6 +102,23 @@ describe('resolveDatabaseUrl', () => {
     expect(await resolveDatabaseUrl(env)).toBe('postgresql://app:pw@db.internal:5432/sidestep');
     expect(await resolveDatabaseUrl(env)).toBe('postgresql://app:pw@db.internal:5432/sidestep');
     expect(secretsManager.requests).toEqual([`secretsmanager.GetSecretValue ${arn('plain')}`]);
+  });
+
+  // A pool built from the URL keeps it, so a rotated password is never seen through the cache: after
+  // Secrets Manager's single-user rotation "new connections use the new credentials" and AWS
+  // recommends retrying (https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotation-strategy.html).
+  it('fetches the secret again, bypassing the cache, when asked for a fresh URL, and caches what it fetched', async () => {
+    const env = { DATABASE_SECRET_ARN: arn('rotated') };
+    secretsManager.secrets.set(arn('rotated'), 'postgres://app:old@db.internal:5432/sidestep');
+    expect(await resolveDatabaseUrl(env)).toBe('postgres://app:old@db.internal:5432/sidestep');
+    secretsManager.secrets.set(arn('rotated'), 'postgres://app:new@db.internal:5432/sidestep');
+    // Within the 15 minutes the cache keeps it, only a fresh read sees the rotated password.
+    expect(await resolveDatabaseUrl(env)).toBe('postgres://app:old@db.internal:5432/sidestep');
+    expect(await resolveDatabaseUrl(env, { fresh: true })).toBe(
+      'postgres://app:new@db.internal:5432/sidestep',
+    );
+    expect(await resolveDatabaseUrl(env)).toBe('postgres://app:new@db.internal:5432/sidestep');
+    expect(secretsManager.requests.filter((request) => request.endsWith(arn('rotated')))).toHaveLength(2);
   });
 
   it('builds the URL from the RDS JSON shape, encoding every part', async () => {

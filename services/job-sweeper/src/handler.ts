@@ -10,7 +10,11 @@ import { sweepTask } from './sweep-task.ts';
 const config = loadConfig();
 
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
-const connect = connectPostgresOnFirstUse({ url: () => resolveDatabaseUrl(), max: 1 });
+const connect = connectPostgresOnFirstUse({
+  // Asked again past the secret's cache when the server refuses the password (a rotation).
+  url: ({ fresh }) => resolveDatabaseUrl(process.env, { fresh }),
+  max: 1,
+});
 
 // The mail queue's producer (and the SQS client under it) loads with the first mail to send, not at
 // cold start: a sweep that finds nothing stale sends nothing.

@@ -13,7 +13,11 @@ const sender = await createMailSender(config.transport);
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
 // The records of a batch claim their keys in one statement and record their outcomes in few more
 // (the store batches what starts together): two connections cover them.
-const connect = connectPostgresOnFirstUse({ url: () => resolveDatabaseUrl(), max: 2 });
+const connect = connectPostgresOnFirstUse({
+  // Asked again past the secret's cache when the server refuses the password (a rotation).
+  url: ({ fresh }) => resolveDatabaseUrl(process.env, { fresh }),
+  max: 2,
+});
 
 const sendOnce = createSendOnce({
   from: config.from,

@@ -7,7 +7,11 @@ import { ledgerTask } from './ledger-task.ts';
 const config = loadConfig();
 
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
-const connect = connectPostgresOnFirstUse({ url: () => resolveDatabaseUrl(), max: 1 });
+const connect = connectPostgresOnFirstUse({
+  // Asked again past the secret's cache when the server refuses the password (a rotation).
+  url: ({ fresh }) => resolveDatabaseUrl(process.env, { fresh }),
+  max: 1,
+});
 
 /** The ops-ledger's Lambda handler (image CMD `index.handler`), invoked by operators' tools. */
 export const handler = createTaskHandler(

@@ -9,7 +9,11 @@ loadConfig();
 
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
 // One invocation at a time per Lambda environment, one transaction per invocation: one connection.
-const connect = connectPostgresOnFirstUse({ url: () => resolveDatabaseUrl(), max: 1 });
+const connect = connectPostgresOnFirstUse({
+  // Asked again past the secret's cache when the server refuses the password (a rotation).
+  url: ({ fresh }) => resolveDatabaseUrl(process.env, { fresh }),
+  max: 1,
+});
 
 /** The status-updater's Lambda handler (image CMD `index.handler`), invoked by Step Functions. */
 export const handler = createTaskHandler(statusUpdateTask({ database: connect }));

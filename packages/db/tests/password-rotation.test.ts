@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, beforeEach, expect, it } from '@jest/globals';
+import {
+  connectPostgres,
+  connectPostgresOnFirstUse,
+  type Database,
+  isTransientDatabaseError,
+} from '../src/postgres.ts';
+import { describeIfAvailable } from '../src/testing.ts';
+
+const url = process.env.TEST_DATABASE_URL;
+
+// Secrets Manager's single-user rotation (and RDS's managed master password, rotated every 7 days by
+// default) changes the password in place: open connections survive, new ones need the new password,
+// and between the password's change (setSecret) and the secret's (finishSecret) a fresh read still
+// holds the old one, which AWS says to cover with retries.
+// https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotation-strategy.html
+// https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html
+// PostgreSQL only: the embedded server checks no password.
+describeIfAvailable(url !== undefined)('connectPostgresOnFirstUse across a password rotation', () => {
+  const role = `rotation_${randomBytes(4).toString('hex')}`;
+  let admin: Database;
+  /** The role's URL with `password`. */
+  const urlWith = (password: string) => {
+    const parsed = new URL(url as string);
+    parsed.username = role;
+    parsed.password = password;
+    return parsed.toString();
+  };
+  /** A secret source as `resolveDatabaseUrl` is one: the current value, and each read's `fresh`. */
+  let secret: { value: string; reads: boolean[] };
+  const source = async ({ fresh }: { readonly fresh: boolean }) => {
+    secret.reads.push(fresh);
+    return secret.value;
+  };
+  let password = 0;
+  /** Changes the role's password, and the secret's value too unless `secretToo` is false. */
+  const rotate = async (secretToo = true) => {
+    password += 1;
+    await admin.query(`ALTER ROLE ${role} PASSWORD 'password-${password}'`);
+    if (secretToo) secret.value = urlWith(`password-${password}`);
+  };
+  /** Ends the role's sessions, as pg-pool's 10 s idle timeout or a thawed environment's lost socket does. */
+  const endSessions = async () => {
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role]);
+    // The pool drops its idle client when the client reports the loss.
+    await sleep(200);
+  };
+
+  beforeAll(async () => {
+    admin = connectPostgres({ url: url as string, max: 1 });
+    await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'password-0'`);
+  });
+  beforeEach(() => {
+    secret = { value: urlWith(`password-${password}`), reads: [] };
+  });
+  afterAll(async () => {
+    await endSessions();
+    await admin.query(`DROP ROLE ${role}`);
+    await admin.close();
+  });
+
+  it('re-reads the secret past its cache and reconnects when a new connection is refused with 28P01', async () => {
+    const connect = connectPostgresOnFirstUse({ url: source, max: 1 });
+    const database = await connect();
+    expect((await database.query('SELECT current_user AS name')).rows).toEqual([{ name: role }]);
+    await rotate();
+    await endSessions();
+    // The next (warm) invocation: the same database, a new connection with the rotated password.
+    expect(await connect()).toBe(database);
+    expect((await database.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    expect(secret.reads).toEqual([false, true]);
+    // A transaction's connection too, after the next rotation.
+    await rotate();
+    await endSessions();
+    expect(await database.transaction((tx) => tx.query('SELECT 2 AS two'))).toEqual({
+      rows: [{ two: 2 }],
+      rowCount: 1,
+    });
+    expect(secret.reads).toEqual([false, true, true]);
+    await database.close();
+  });
+
+  it('fails with the 28P01, transient, when the fresh secret still holds the old password (between setSecret and finishSecret)', async () => {
+    const connect = connectPostgresOnFirstUse({ url: source, max: 1 });
+    const database = await connect();
+    await database.query('SELECT 1');
+    await rotate(false);
+    await endSessions();
+    const failure = await database.query('SELECT 1').catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: '28P01' });
+    expect(isTransientDatabaseError(failure)).toBe(true);
+    // One fresh read per refused connection, not a loop.
+    expect(secret.reads).toEqual([false, true]);
+    // finishSecret: the secret now holds the new password, and the step's retry gets through.
+    secret.value = urlWith(`password-${password}`);
+    expect((await database.query('SELECT 3 AS three')).rows).toEqual([{ three: 3 }]);
+    expect(secret.reads).toEqual([false, true, true]);
+    await database.close();
+  });
+});
