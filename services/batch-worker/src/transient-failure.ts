@@ -16,7 +16,8 @@ import { isThrottlingError, isTransientError } from '@smithy/core/retry';
  *   EAI_AGAIN) are classified as the SDK's retry strategy classifies them (`@smithy/core/retry`):
  *   timeouts, network errors, throttling, and any 5xx but 501 Not Implemented. A 4xx is not transient.
  * - PostgreSQL's SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html) of a
- *   lost or refused connection or a rolled-back transaction ({@link TRANSIENT_SQLSTATES}), and the
+ *   lost or refused connection, a refused password or a rolled-back transaction
+ *   ({@link TRANSIENT_SQLSTATES}), and the
  *   errors `pg` raises without a SQLSTATE when its connection breaks ({@link PG_CONNECTION_ERRORS}).
  *
  * Anything else (a programming error, a constraint violation, an unknown error) is not: rerunning it
@@ -53,9 +54,13 @@ function isTransientCause(error: Error): boolean {
  * SQLSTATE classes and codes another try can pass: `08` connection exception, `40` transaction
  * rollback (serialization failure, deadlock), `53300` too many connections, `57P01` admin shutdown,
  * `57P02` crash shutdown, `57P03` cannot connect now (starting up, a failover), `55P03` lock not
- * available (a lock timeout behind another writer).
+ * available (a lock timeout behind another writer), `28P01` a refused password: it reaches the task
+ * only after the secret was read afresh (`connectWorkerClient`), in a single-user rotation's window
+ * between the password's change and the secret's, which a rerun gets past
+ * (https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotation-strategy.html). A password
+ * that stays wrong fails the job after the workflow's reruns.
  */
-const TRANSIENT_SQLSTATES = ['08', '40', '53300', '57P01', '57P02', '57P03', '55P03'];
+const TRANSIENT_SQLSTATES = ['08', '40', '53300', '57P01', '57P02', '57P03', '55P03', '28P01'];
 
 /**
  * What `pg` (8.x, lib/client.js) throws when the connection ends under a query or the connect times

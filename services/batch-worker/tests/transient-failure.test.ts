@@ -97,6 +97,14 @@ describe('isTransientFailure', () => {
     }
   });
 
+  // A refused password reaches the task only after the worker read the secret afresh (worker-client.ts):
+  // a single-user rotation between the password's change and the secret's, which a rerun gets past.
+  // https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotation-strategy.html
+  it('reruns a refused password (28P01), not an authorization refused otherwise (28000)', () => {
+    expect(isTransientFailure(databaseError('28P01'))).toBe(true);
+    expect(isTransientFailure(databaseError('28000'))).toBe(false);
+  });
+
   it('does not rerun what it cannot tell is transient: a programming error, a thrown non-error', () => {
     expect(isTransientFailure(new TypeError("Cannot read properties of undefined (reading 'rows')"))).toBe(
       false,

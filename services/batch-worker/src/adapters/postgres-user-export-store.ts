@@ -8,7 +8,7 @@ import type {
 } from '../domain/user-export-store.ts';
 import { checkRunningJob } from './check-running-job.ts';
 import { CopyOutQuery } from './copy-out-query.ts';
-import { WORKER_APPLICATION_NAME, type WorkerConnection, workerClient } from './worker-client.ts';
+import { connectWorkerClient, WORKER_APPLICATION_NAME, type WorkerConnection } from './worker-client.ts';
 
 /** Options of {@link PostgresUserExportStore.connect}. */
 export interface PostgresUserExportStoreOptions extends WorkerConnection {
@@ -45,8 +45,7 @@ export class PostgresUserExportStore implements UserExportStore {
 
   /** Opens the export's connection. */
   static async connect(options: PostgresUserExportStoreOptions): Promise<PostgresUserExportStore> {
-    const client = workerClient(options);
-    await client.connect();
+    const client = await connectWorkerClient(options);
     try {
       for (const [name, value] of Object.entries(EXPORT_SESSION_SETTINGS)) {
         // set_config takes bound parameters; SET does not.
@@ -95,11 +94,7 @@ export class PostgresUserExportStore implements UserExportStore {
 
   async #upsertProgress(jobId: string, progress: ExportProgressRecord): Promise<void> {
     try {
-      this.#progress ??= (async () => {
-        const client = workerClient(this.#connection, PROGRESS_APPLICATION_NAME);
-        await client.connect();
-        return client;
-      })();
+      this.#progress ??= connectWorkerClient(this.#connection, PROGRESS_APPLICATION_NAME);
       const client = await this.#progress;
       await client.query(
         `INSERT INTO export_progress (job_id, rows, parts, bytes) VALUES ($1, $2, $3, $4)
@@ -136,8 +131,7 @@ export class PostgresUserExportStore implements UserExportStore {
     await this.#recording;
     // A connection of its own: the export's connection may be the very thing that failed, or be
     // busy with a COPY that was cut off.
-    const client = workerClient(this.#connection);
-    await client.connect();
+    const client = await connectWorkerClient(this.#connection);
     try {
       // A job no longer running (failed by the sweeper or an operator meanwhile) keeps its reason.
       await client.query(

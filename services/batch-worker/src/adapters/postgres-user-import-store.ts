@@ -37,7 +37,7 @@ import {
   upsertSql,
   validationSql,
 } from './staged-user-rules.ts';
-import { WORKER_APPLICATION_NAME, type WorkerConnection, workerClient } from './worker-client.ts';
+import { connectWorkerClient, WORKER_APPLICATION_NAME, type WorkerConnection } from './worker-client.ts';
 
 /** The validator's session in pg_stat_activity. */
 export const VALIDATOR_APPLICATION_NAME = `${WORKER_APPLICATION_NAME} validator`;
@@ -157,8 +157,7 @@ export class PostgresUserImportStore implements UserImportStore {
 
   /** Opens the import's connection. */
   static async connect(options: PostgresUserImportStoreOptions): Promise<PostgresUserImportStore> {
-    const client = workerClient(options);
-    await client.connect();
+    const client = await connectWorkerClient(options);
     return new PostgresUserImportStore(client, options);
   }
 
@@ -588,8 +587,7 @@ export class PostgresUserImportStore implements UserImportStore {
 
   /** Runs `fn` on a connection of its own: the import's connection may be the very thing that failed. */
   async #withOwnConnection(fn: (client: pg.Client) => Promise<unknown>): Promise<void> {
-    const client = workerClient(this.#connection);
-    await client.connect();
+    const client = await connectWorkerClient(this.#connection);
     try {
       await fn(client);
     } finally {
@@ -708,11 +706,7 @@ class SegmentValidator {
   }
 
   async #validateOnce(staging: Staging, segment: number, segmentTable: string): Promise<void> {
-    this.#client ??= (async () => {
-      const client = workerClient(this.#connection, VALIDATOR_APPLICATION_NAME);
-      await client.connect();
-      return client;
-    })();
+    this.#client ??= connectWorkerClient(this.#connection, VALIDATOR_APPLICATION_NAME);
     const client = await this.#client;
     await client.query(BEGIN_LOCKED);
     try {

@@ -1,5 +1,9 @@
-import { type DatabaseTimeouts, postgresClientConfig } from '@sidestep/db/postgres';
-import type { Environment } from '@sidestep/runtime';
+import {
+  type DatabaseTimeouts,
+  postgresClientConfig,
+  retryWithRenewedCredentials,
+} from '@sidestep/db/postgres';
+import { type Environment, resolveDatabaseUrl } from '@sidestep/runtime';
 import pg from 'pg';
 
 /**
@@ -20,7 +24,10 @@ export const WORKER_DATABASE_TIMEOUTS: DatabaseTimeouts = {
 export interface WorkerConnection {
   /** `postgres://...`, from `resolveDatabaseUrl`. */
   readonly url: string;
-  /** Where `DATABASE_TLS` and `DATABASE_*_MS` are read. @default process.env */
+  /**
+   * Where `DATABASE_TLS` and `DATABASE_*_MS` are read, and `DATABASE_SECRET_ARN` when a connection is
+   * refused authentication (see {@link connectWorkerClient}). @default process.env
+   */
   readonly env?: Environment;
 }
 
@@ -48,4 +55,42 @@ export function workerClient(
   // client's 'error' event would crash the process before the failure could be recorded.
   client.on('error', () => {});
   return client;
+}
+
+/**
+ * The URL each connection's credentials were renewed to (a rotated password): the connections it
+ * opens afterwards use it, without reading the secret again.
+ */
+const renewedUrls = new WeakMap<WorkerConnection, string>();
+
+/**
+ * A connected {@link workerClient}. A task runs for up to an hour and opens connections as it goes
+ * (progress, the validator, recording a failure, dropping the staging), so the database's password
+ * may have been rotated since the task read it: when the server refuses authentication (SQLSTATE
+ * class 28), the secret named by `DATABASE_SECRET_ARN` is read afresh (past the cache) and, if its URL
+ * changed, the connect is tried once more with it. If it did not (a single-user rotation between the
+ * password's change and the secret's), the 28P01 stands, and the task exits 75 to be rerun
+ * (`isTransientFailure`). https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotation-strategy.html
+ */
+export function connectWorkerClient(
+  connection: WorkerConnection,
+  applicationName = WORKER_APPLICATION_NAME,
+): Promise<pg.Client> {
+  return retryWithRenewedCredentials(
+    renewedUrls.get(connection) ?? connection.url,
+    async (url) => {
+      const client = workerClient({ ...connection, url }, applicationName);
+      await client.connect();
+      return client;
+    },
+    async (failed) => {
+      const env = connection.env ?? process.env;
+      // Only a secret's URL changes under a running task; DATABASE_URL, which wins, is what it is.
+      if (!env.DATABASE_SECRET_ARN || env.DATABASE_URL) return undefined;
+      const fresh = await resolveDatabaseUrl(env, { fresh: true });
+      if (fresh === failed) return undefined;
+      renewedUrls.set(connection, fresh);
+      return fresh;
+    },
+  );
 }
