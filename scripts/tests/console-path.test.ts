@@ -136,6 +136,13 @@ describe('the console, in a browser', () => {
     expect(failedStates).toBeGreaterThan(0);
     expect(succeededStates).toBeGreaterThan(0);
     expect(await page.locator('#timeline').textContent()).toContain('RegisterJob');
+    // Said in words too, not by colour alone: the image's name and a sign on each state.
+    expect(await page.locator('svg.workflow-graph').getAttribute('aria-label')).toMatch(
+      /^The import workflow: .*RegisterJob succeeded, .*ImportRows failed/,
+    );
+    expect(
+      await page.locator('svg.workflow-graph g[data-outcome="failed"] .state-type').first().textContent(),
+    ).toMatch(/ ✗$/);
     await screenshot(page, 'execution');
 
     // The cause fixed, Retry on the job's page; the page follows the new attempt until it succeeds.
@@ -382,6 +389,10 @@ describe('the console, in a browser', () => {
       .evaluateAll((rects) => rects.map((rect) => `${rect.getAttribute('x')},${rect.getAttribute('y')}`));
     expect(positions.length).toBeGreaterThan(5);
     expect(new Set(positions).size).toBe(positions.length);
+    expect(await graphs.evaluateAll((svgs) => svgs.map((svg) => svg.getAttribute('aria-label')))).toEqual([
+      'ワークフロー import',
+      'ワークフロー export',
+    ]);
     await screenshot(page, 'workflows-ja');
     await page.locator('.languages a[lang="en"]').click();
     await page.waitForURL('**/workflows?lang=en');

@@ -82,21 +82,33 @@ const NODE_HEIGHT = 40;
 const CHAR_WIDTH = 7.2;
 
 /**
+ * The sign after a state's type for how it ended, so the outcome is not told by colour alone
+ * (WCAG 1.4.1); a page's legend shows the same signs.
+ */
+export const OUTCOME_SIGNS: Readonly<Record<StateOutcome, string>> = {
+  succeeded: '✓',
+  failed: '✗',
+  running: '▶',
+};
+
+/**
  * The definition drawn as an SVG, laid out by dagre (top to bottom), each state coloured by its
- * `outcomes` (class `state-succeeded`, `state-failed`, `state-running`, else `state-idle`); the
- * stylesheet gives the colours. Every state is a `<g data-state="<name>">` so a page (or a test)
- * can find it.
+ * `outcomes` (class `state-succeeded`, `state-failed`, `state-running`, else `state-idle`) and
+ * marked with its {@link OUTCOME_SIGNS}; the stylesheet gives the colours. The SVG is an image named
+ * by `label` (what a screen reader says of it). Every state is a `<g data-state="<name>">` so a page
+ * (or a test) can find it.
  */
 export function workflowGraph(
   definition: unknown,
-  outcomes: ReadonlyMap<string, StateOutcome> = new Map(),
+  options: { readonly label: string; readonly outcomes?: ReadonlyMap<string, StateOutcome> },
 ): SafeHtml {
+  const outcomes = options.outcomes ?? new Map<string, StateOutcome>();
   const { nodes, edges } = graphOf(definition);
   const graph = new dagre.graphlib.Graph({ multigraph: true });
   graph.setGraph({ rankdir: 'TB', nodesep: 28, ranksep: 36, marginx: 8, marginy: 8 });
   graph.setDefaultEdgeLabel(() => ({}));
   for (const node of nodes) {
-    const width = Math.max(110, Math.ceil(Math.max(node.id.length, node.type.length + 2) * CHAR_WIDTH) + 24);
+    const width = Math.max(110, Math.ceil(Math.max(node.id.length, node.type.length + 4) * CHAR_WIDTH) + 24);
     graph.setNode(node.id, { width, height: NODE_HEIGHT });
   }
   edges.forEach((edge, index) => {
@@ -121,18 +133,19 @@ export function workflowGraph(
   for (const node of nodes) {
     const laid = graph.node(node.id);
     const outcome = outcomes.get(node.id) ?? 'idle';
+    const type = outcome === 'idle' ? node.type : `${node.type} ${OUTCOME_SIGNS[outcome]}`;
     const x = laid.x - laid.width / 2;
     const y = laid.y - laid.height / 2;
     parts.push(
       `<g class="state state-${outcome}" data-state="${escapeHtml(node.id)}" data-outcome="${outcome}">` +
         `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${laid.width}" height="${laid.height}" rx="${node.type === 'Choice' ? 16 : 6}"/>` +
         `<text x="${laid.x.toFixed(1)}" y="${(laid.y - 3).toFixed(1)}" class="state-name">${escapeHtml(node.id)}</text>` +
-        `<text x="${laid.x.toFixed(1)}" y="${(laid.y + 12).toFixed(1)}" class="state-type">${escapeHtml(node.type)}</text>` +
+        `<text x="${laid.x.toFixed(1)}" y="${(laid.y + 12).toFixed(1)}" class="state-type">${escapeHtml(type)}</text>` +
         '</g>',
     );
   }
   return raw(
-    `<svg class="workflow-graph" role="img" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">` +
+    `<svg class="workflow-graph" role="img" aria-label="${escapeHtml(options.label)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">` +
       '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>' +
       `${parts.join('')}</svg>`,
   );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { graphOf, workflowGraph } from '../src/workflow-graph.ts';
+import { graphOf, OUTCOME_SIGNS, type StateOutcome, workflowGraph } from '../src/workflow-graph.ts';
 
 const DEFINITION = {
   StartAt: 'Check',
@@ -38,15 +38,16 @@ describe('graphOf', () => {
   });
 });
 
+/** How an execution's states ended: Check succeeded, Work failed, Fan runs, the others never ran. */
+const OUTCOMES = new Map<string, StateOutcome>([
+  ['Check', 'succeeded'],
+  ['Work', 'failed'],
+  ['Fan', 'running'],
+]);
+
 describe('workflowGraph', () => {
   it("draws each state once, laid out apart, coloured by the execution's outcomes", () => {
-    const svg = workflowGraph(
-      DEFINITION,
-      new Map([
-        ['Check', 'succeeded'],
-        ['Work', 'failed'],
-      ]),
-    ).value;
+    const svg = workflowGraph(DEFINITION, { label: 'The import workflow', outcomes: OUTCOMES }).value;
     expect(svg.match(/<g class="state /g)).toHaveLength(6);
     expect(svg).toContain('<g class="state state-failed" data-state="Work" data-outcome="failed">');
     expect(svg).toContain('data-state="Check" data-outcome="succeeded"');
@@ -58,9 +59,30 @@ describe('workflowGraph', () => {
     expect(new Set(corners).size).toBe(6);
   });
 
+  it('is an image named by its label, each outcome marked by a sign as well as a colour', () => {
+    const svg = workflowGraph(DEFINITION, {
+      label: 'The import workflow: Check succeeded, Work failed',
+      outcomes: OUTCOMES,
+    }).value;
+    expect(svg).toMatch(
+      /^<svg class="workflow-graph" role="img" aria-label="The import workflow: Check succeeded, Work failed"/,
+    );
+    const typeLine = (state: string) =>
+      new RegExp(`data-state="${state}"[^]*?<text[^>]*class="state-type">([^<]*)</text>`).exec(svg)?.[1];
+    expect(typeLine('Check')).toBe(`Choice ${OUTCOME_SIGNS.succeeded}`);
+    expect(typeLine('Work')).toBe(`Task ${OUTCOME_SIGNS.failed}`);
+    expect(typeLine('Fan')).toBe(`Parallel ${OUTCOME_SIGNS.running}`);
+    expect(typeLine('Skip')).toBe('Succeed');
+    expect(new Set(Object.values(OUTCOME_SIGNS)).size).toBe(3);
+  });
+
   it('escapes state names', () => {
-    const svg = workflowGraph({ StartAt: '<x>', States: { '<x>': { Type: 'Pass', End: true } } }).value;
+    const svg = workflowGraph(
+      { StartAt: '<x>', States: { '<x>': { Type: 'Pass', End: true } } },
+      { label: '"<x>"' },
+    ).value;
     expect(svg).toContain('data-state="&lt;x&gt;"');
+    expect(svg).toContain('aria-label="&quot;&lt;x&gt;&quot;"');
     expect(svg).not.toContain('<x>');
   });
 });

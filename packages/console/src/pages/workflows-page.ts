@@ -8,7 +8,7 @@ import {
 } from '@sidestep/ops';
 import { html } from '../html.ts';
 import { actionButton, badge, executionLink, jsonBlock, type Page, pager, table, time } from '../page.ts';
-import { type StateOutcome, workflowGraph } from '../workflow-graph.ts';
+import { OUTCOME_SIGNS, type StateOutcome, workflowGraph } from '../workflow-graph.ts';
 
 const STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE'];
 
@@ -26,7 +26,7 @@ export const workflowsPage: Page = async ({ context, t }) => {
       <div class="graphs">${definitions.map(
         ({ workflow, definition }) => html`<section class="workflow">
           <h2><a href="/workflows/${workflow}">${workflow}</a></h2>
-          ${workflowGraph(definition)}
+          ${workflowGraph(definition, { label: t('graph.label', { workflow }) })}
         </section>`,
       )}</div>`,
   };
@@ -54,7 +54,7 @@ export const workflowPage: Page = async (request) => {
     title: workflow,
     body: html`<h1>${t('nav.workflows')} / ${workflow}</h1>
       <div class="split">
-        <section class="workflow">${workflowGraph(definition)}</section>
+        <section class="workflow">${workflowGraph(definition, { label: t('graph.label', { workflow }) })}</section>
         <section>
           <h2>${t('workflows.executions')}</h2>
           <nav class="filters">${[null, ...STATUSES].map(filterLink)}</nav>
@@ -111,7 +111,8 @@ export const executionPage: Page = async (request) => {
           ? html`<form method="post" action="/executions/stop" class="action" id="stop-execution">
             <input type="hidden" name="token" value="${request.token}">
             <input type="hidden" name="arn" value="${execution.executionArn}">
-            <input type="text" name="cause" required placeholder="${t('execution.stopCause')}" aria-label="${t('execution.stopCause')}">
+            <label for="stop-cause">${t('execution.stopCause')}</label>
+            <input type="text" id="stop-cause" name="cause" required>
             <button type="submit">${t('execution.stop')}</button>
           </form>`
           : ''
@@ -125,10 +126,19 @@ export const executionPage: Page = async (request) => {
       <div class="split">
         <section class="workflow">
           <h2>${t('execution.graph')}</h2>
-          ${workflowGraph(definition, outcomes)}
-          <p class="legend">${(['succeeded', 'failed', 'running', 'idle'] as const).map(
-            (outcome) =>
-              html`<span class="swatch state-${outcome}">${t(outcome === 'idle' ? 'legend.notRun' : `legend.${outcome}`)}</span>`,
+          ${workflowGraph(definition, {
+            outcomes,
+            label: [
+              t('graph.label', { workflow: execution.workflow }),
+              [...outcomes].map(([state, outcome]) => `${state} ${t(`legend.${outcome}`)}`).join(', '),
+            ]
+              .filter(Boolean)
+              .join(': '),
+          })}
+          <p class="legend">${(['succeeded', 'failed', 'running', 'idle'] as const).map((outcome) =>
+            outcome === 'idle'
+              ? html`<span class="swatch state-idle">${t('legend.notRun')}</span>`
+              : html`<span class="swatch state-${outcome}">${OUTCOME_SIGNS[outcome]} ${t(`legend.${outcome}`)}</span>`,
           )}</p>
         </section>
         <section>
