@@ -99,6 +99,34 @@ async function screenshot(page: Page, name: string): Promise<void> {
   if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
+/**
+ * Runs `use` with `add`, which inserts an import job in `state` as the ledger holds one (without an
+ * execution), and deletes the jobs it added afterwards.
+ */
+async function withImports(
+  use: (
+    add: (
+      id: string,
+      state: string,
+      fields?: { readonly fileName?: string; readonly error?: string },
+    ) => Promise<void>,
+  ) => Promise<void>,
+): Promise<void> {
+  const added: string[] = [];
+  try {
+    await use(async (id, state, fields = {}) => {
+      added.push(id);
+      await db.query(
+        `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, error)
+         VALUES ($1, 'import', $2, 'sidestep-local-imports', $3, 'v1', $4, $5)`,
+        [id, state, `imports/${id}/users.csv`, fields.fileName ?? 'users.csv', fields.error ?? null],
+      );
+    });
+  } finally {
+    await db.query('DELETE FROM jobs WHERE id = ANY($1)', [added]);
+  }
+}
+
 describe('the console, in a browser', () => {
   it('goes from the overview to a failed job and its execution, retries it and shows it complete', async () => {
     const fileName = `console-${run}.csv`;
@@ -375,6 +403,25 @@ describe('the console, in a browser', () => {
       await db.query('DELETE FROM jobs WHERE id = ANY($1)', [[completed, failed]]);
     }
   }, 60_000);
+
+  it(
+    'brings a refused Retry back to the job’s page, with the error',
+    () =>
+      withImports(async (add) => {
+        // Failed before any execution ran it: there is nothing to retry (JobStateError).
+        const id = `imp_unretryable_${run}`;
+        await add(id, 'failed', { error: 'registration failed' });
+        const page = await open(`/jobs/${id}`);
+        await page.locator('#retry-job').click();
+        await page.waitForURL(`**/jobs/${id}?flash=*`);
+        const flash = page.locator('.flash-error');
+        expect(await flash.textContent()).toMatch(new RegExp(`^JobStateError: jobId: job ${id} is failed; `));
+        expect(await flash.getAttribute('role')).toBe('alert');
+        expect(await page.locator('#job-state').textContent()).toContain('failed');
+        await page.context().close();
+      }),
+    60_000,
+  );
 
   it('speaks the browser’s language and switches on request; workflows are drawn from their definitions', async () => {
     const page = await open('/workflows', 'ja-JP');

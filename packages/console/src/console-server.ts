@@ -54,34 +54,51 @@ interface Route {
   readonly method: 'GET' | 'POST';
   readonly pattern: RegExp;
   readonly page: Page;
+  /** An action's: the page its form is on, where a refusal is shown (as an error flash). */
+  readonly back?: (request: PageRequest) => string;
 }
 
 const SEGMENT = '([^/]+)';
 
-function route(method: Route['method'], path: string, page: Page): Route {
+function route(method: Route['method'], path: string, page: Page, back?: Route['back']): Route {
   const source = path.replace(/:(\w+)/g, (_match, name: string) => `(?<${name}>${SEGMENT.slice(1, -1)})`);
-  return { method, pattern: new RegExp(`^${source}$`), page };
+  return { method, pattern: new RegExp(`^${source}$`), page, ...(back ? { back } : {}) };
 }
+
+/** Where an action on an execution (its `arn` field) came from: the execution's page. */
+const toExecution: Route['back'] = ({ form }) =>
+  `/executions?arn=${encodeURIComponent(form.get('arn') ?? '')}`;
+const toSchedules: Route['back'] = () => '/schedules';
 
 const ROUTES: readonly Route[] = [
   route('GET', '/', overviewPage),
   route('GET', '/workflows', workflowsPage),
   route('GET', '/workflows/:workflow', workflowPage),
   route('GET', '/executions', executionPage),
-  route('POST', '/executions/redrive', redriveExecutionAction),
-  route('POST', '/executions/stop', stopExecutionAction),
+  route('POST', '/executions/redrive', redriveExecutionAction, toExecution),
+  route('POST', '/executions/stop', stopExecutionAction, toExecution),
   route('GET', '/queues', queuesPage),
   route('GET', '/queues/:queue', deadLettersPage),
   route('GET', '/queues/:queue/preview', redrivePreviewPage),
-  route('POST', '/queues/:queue/redrive', redriveAction),
+  route(
+    'POST',
+    '/queues/:queue/redrive',
+    redriveAction,
+    ({ params }) => `/queues/${encodeURIComponent(params.queue ?? '')}/preview`,
+  ),
   route('GET', '/jobs', jobsPage),
   route('GET', '/jobs/:id', jobPage),
   route('GET', '/jobs/:id/rejected.csv', rejectedRowsDownload),
-  route('POST', '/jobs/:id/retry', retryJobAction),
+  route(
+    'POST',
+    '/jobs/:id/retry',
+    retryJobAction,
+    ({ params }) => `/jobs/${encodeURIComponent(params.id ?? '')}`,
+  ),
   route('GET', '/schedules', schedulesPage),
-  route('POST', '/schedules/:name/fire', fireAction),
-  route('POST', '/schedules/:name/pause', stateAction('pause')),
-  route('POST', '/schedules/:name/resume', stateAction('resume')),
+  route('POST', '/schedules/:name/fire', fireAction, toSchedules),
+  route('POST', '/schedules/:name/pause', stateAction('pause'), toSchedules),
+  route('POST', '/schedules/:name/resume', stateAction('resume'), toSchedules),
   route('GET', '/mail', mailPage),
   route('GET', '/mail/:file', mailMessagePage),
   route('GET', '/audit', auditPage),
@@ -137,6 +154,17 @@ async function readForm(request: IncomingMessage): Promise<URLSearchParams> {
       throw new ConsoleError('body: a form is at most 64 KiB', { field: 'body', status: 413 });
   }
   return new URLSearchParams(body);
+}
+
+/** A thrown error's name and message (a thrown non-error's text as its message). */
+function named(error: unknown): { readonly name: string; readonly message: string } {
+  return error instanceof Error ? error : { name: 'Error', message: String(error) };
+}
+
+/** The flash a refused action shows on the page it came from: the error's name and message. */
+function errorFlash(error: unknown): Flash {
+  const { name, message } = named(error);
+  return { kind: 'error', text: `${name}: ${message}` };
 }
 
 function sameToken(given: string | null, token: string): boolean {
@@ -197,11 +225,11 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
             ? 404
             : 400
           : 500;
-    const { name, message } = error as Error;
+    const { name, message } = named(error);
     return {
       title: t('app.error'),
       status,
-      body: html`<h1>${t('app.error')}</h1><p class="error-box" id="error"><strong>${name}</strong>: ${message ?? String(error)}</p>`,
+      body: html`<h1>${t('app.error')}</h1><p class="error-box" id="error"><strong>${name}</strong>: ${message}</p>`,
     };
   };
 
@@ -303,7 +331,10 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     try {
       result = await page(pageRequest);
     } catch (error) {
-      result = errorView(t, error);
+      const back = match.route.back;
+      // A refused action goes back to the page it came from, saying why there: the operator can read
+      // the page again and act from it, where an error page of its own had no way back.
+      result = back ? { redirect: back(pageRequest), flash: errorFlash(error) } : errorView(t, error);
     }
     if (isDownload(result)) {
       const { fileName, type, body } = result.download;

@@ -52,7 +52,7 @@ export function layout(
       : html`<a lang="${target}" hreflang="${target}" href="${switchTo(target)}">${target.toUpperCase()}</a>`,
   )}</nav>
 </header>
-${flash ? html`<p class="flash flash-${flash.kind}" role="status">${flash.text}</p>` : ''}
+${flash ? html`<p class="flash flash-${flash.kind}" role="${flash.kind === 'error' ? 'alert' : 'status'}">${flash.text}</p>` : ''}
 <main>${view.body}</main>
 </body>
 </html>`;

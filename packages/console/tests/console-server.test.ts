@@ -395,9 +395,19 @@ describe('the execution page', () => {
         body: new URLSearchParams({ token, arn: running, cause }).toString(),
       });
 
-    // Without a cause (the field is required in the form, but a request can lack it): refused, named.
+    // Without a cause (the field is required in the form, but a request can lack it): refused, named,
+    // on the execution's own page.
     const refused = await stop(' ');
-    expect(await refused.text()).toContain('cause: give why the execution is stopped');
+    expect(refused.status).toBe(303);
+    const back = refused.headers.get('location') ?? '';
+    expect(back).toMatch(
+      new RegExp(`^/executions\\?arn=${encodeURIComponent(running).replaceAll('.', '\\.')}&flash=[0-9a-f]+$`),
+    );
+    const shown = await (await fetch(new URL(back, local.url))).text();
+    expect(shown).toContain(
+      '<p class="flash flash-error" role="alert">InvalidOptionError: cause: give why the execution is stopped</p>',
+    );
+    expect(shown).toContain('id="stop-execution"');
     expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
 
     const answer = await stop('wrong file');
