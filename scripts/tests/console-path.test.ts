@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// What runs in the page (page.evaluate) is typed by the DOM's declarations.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -11,7 +13,7 @@ import type { Database } from '@sidestep/db';
 import { insertStagedImport } from '@sidestep/ledger/testing';
 import { createVirtualClock } from '@sidestep/local-cloud';
 import { createOpsContext, type OpsContext } from '@sidestep/ops';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContextOptions, chromium, type Page } from 'playwright-core';
 import { LOCAL_CLOUD } from '../src/services.ts';
 import {
   holdImportUntilAborted,
@@ -89,8 +91,10 @@ afterAll(async () => {
 });
 
 /** A fresh page (its own cookies) in `locale`, at `pathname` of the console. */
-async function open(pathname: string, locale = 'en-US'): Promise<Page> {
-  const page = await (await browser.newContext({ locale, viewport: { width: 1360, height: 900 } })).newPage();
+async function open(pathname: string, locale = 'en-US', options: BrowserContextOptions = {}): Promise<Page> {
+  const page = await (
+    await browser.newContext({ locale, viewport: { width: 1360, height: 900 }, ...options })
+  ).newPage();
   await page.goto(new URL(pathname, operatorConsole.url).toString());
   return page;
 }
@@ -279,13 +283,42 @@ describe('the console, in a browser', () => {
     const name = running?.execution_id?.split(':').at(-1) ?? '';
     const task = await holdImportUntilAborted(path.collecting, name, running?.id ?? '');
 
-    const page = await open(`/executions?arn=${encodeURIComponent(running?.execution_id ?? '')}`);
+    const executionPath = `/executions?arn=${encodeURIComponent(running?.execution_id ?? '')}`;
+    // A second operator on the same live page types a cause of their own and tabs to Stop.
+    const other = await open(executionPath);
+    await other.locator('header .live-indicator:not([hidden])').waitFor();
+    // The field's label is on screen, not only a placeholder that typing hides.
+    const label = other.locator('#stop-execution label', {
+      hasText: "Why (recorded, and in the job's failure)",
+    });
+    expect(await label.isVisible()).toBe(true);
+    await label.click();
+    await other.keyboard.type('the other cause');
+    await other.keyboard.press('Tab');
+    const focused = () => other.evaluate(() => document.activeElement?.matches('#stop-execution button'));
+    expect(await focused()).toBe(true);
+
+    const page = await open(executionPath);
     await page.locator('#stop-execution input[name="cause"]').fill('wrong file uploaded');
     await page.locator('#stop-execution button').click();
     await page.waitForURL('**/executions?arn=*&flash=*');
     expect(await page.locator('.flash').textContent()).toContain('Stopped at');
     await page.locator('h1', { hasText: 'ABORTED' }).waitFor({ timeout: 30_000 });
     await task.continued;
+
+    // The second operator's page heard of the change (several refreshes of 300 ms) but did not throw
+    // away what they typed, nor their focus (WCAG 2.4.3): their Stop is refused, and says why on
+    // the execution's own page.
+    await other.waitForTimeout(1_500);
+    expect(await other.locator('#stop-execution input[name="cause"]').inputValue()).toBe('the other cause');
+    expect(await focused()).toBe(true);
+    await other.keyboard.press('Enter');
+    await other.waitForURL('**/executions?arn=*&flash=*');
+    expect(await other.locator('.flash-error').textContent()).toMatch(
+      /^InvalidOptionError: execution: \S+ is ABORTED, not RUNNING: nothing to stop$/,
+    );
+    expect(await other.locator('h1').textContent()).toContain('ABORTED');
+    await other.context().close();
 
     // The job-sweeper fails the job of the ABORTED execution with the operator's cause.
     await page.goto(new URL(`/jobs/${running?.id}`, operatorConsole.url).toString());
@@ -300,7 +333,7 @@ describe('the console, in a browser', () => {
     const jobId = `imp_staged_${run}`;
     const remove = await insertStagedImport(db, jobId);
     try {
-      const page = await open(`/jobs/${jobId}`);
+      const page = await open(`/jobs/${jobId}`, 'en-US', { timezoneId: 'America/New_York' });
       expect(await page.locator('#job-state').textContent()).toContain('running');
       const staging = page.locator('#job-staging');
       expect(await staging.textContent()).toMatch(
@@ -308,6 +341,9 @@ describe('the console, in a browser', () => {
       );
       expect(await staging.locator('progress').getAttribute('value')).toBe('432013312');
       expect(await staging.locator('time').getAttribute('datetime')).toBe('2026-12-04T10:21:03.000Z');
+      // In the browser's zone, which it names: the CLI and the logs say UTC, which stays the title.
+      expect(await staging.locator('time').textContent()).toBe('12/4/2026, 5:21:03 AM EST');
+      expect(await staging.locator('time').getAttribute('title')).toBe('2026-12-04 10:21:03Z');
       // The staging dropped (as when the job completes or fails): the live page loses the line.
       await db.query('SELECT drop_import_staging($1)', [jobId]);
       await staging.waitFor({ state: 'detached', timeout: 10_000 });
@@ -328,12 +364,13 @@ describe('the console, in a browser', () => {
       [jobId],
     );
     try {
-      const page = await open(`/jobs/${jobId}`);
+      const page = await open(`/jobs/${jobId}`, 'en-US', { timezoneId: 'Asia/Tokyo' });
       const line = page.locator('#job-export-progress');
       expect(await line.textContent()).toMatch(
         /^\s*Exported so far: 4,200,000 rows read, 7 parts uploaded \(56\.0 MiB gzip\)\s+\(Updated .+\)$/,
       );
       expect(await line.locator('time').getAttribute('datetime')).toBe('2026-12-04T10:21:03.000Z');
+      expect(await line.locator('time').textContent()).toBe('12/4/2026, 7:21:03 PM GMT+9');
       await page.context().close();
     } finally {
       await db.query('DELETE FROM jobs WHERE id = $1', [jobId]);
@@ -403,6 +440,26 @@ describe('the console, in a browser', () => {
       await db.query('DELETE FROM jobs WHERE id = ANY($1)', [[completed, failed]]);
     }
   }, 60_000);
+
+  it(
+    'keeps a keyboard user’s focus on the link they were on when a live page changes',
+    () =>
+      withImports(async (add) => {
+        const [first, second] = [`imp_focus_a_${run}`, `imp_focus_b_${run}`];
+        await add(first, 'failed');
+        const page = await open('/jobs?status=failed');
+        await page.locator('header .live-indicator:not([hidden])').waitFor();
+        await page.locator(`#jobs a[href="/jobs/${first}"]`).focus();
+        // A job fails meanwhile: the list is rendered again, with it on top.
+        await add(second, 'failed');
+        await page.locator(`#jobs a[href="/jobs/${second}"]`).waitFor();
+        expect(await page.evaluate(() => document.activeElement?.getAttribute('href'))).toBe(
+          `/jobs/${first}`,
+        );
+        await page.context().close();
+      }),
+    60_000,
+  );
 
   it(
     'brings a refused Retry back to the job’s page, with the error',

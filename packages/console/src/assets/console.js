@@ -2,16 +2,27 @@
 // has data-live subscribes to its own URL as server-sent events, and each event is the page's
 // main content rendered again by the server.
 const live = document.body.dataset.live === 'true';
-if (live && 'EventSource' in window) {
+const main = document.querySelector('main');
+if (live && main && 'EventSource' in window) {
   const indicator = document.querySelector('.live-indicator');
-  const main = document.querySelector('main');
   const source = new EventSource(location.href);
+  /** The newest body the server sent that is not shown yet. */
+  let pending;
+  const show = () => {
+    if (pending === undefined || busy(main)) return;
+    const focused = focusKey(main, document.activeElement);
+    main.innerHTML = pending;
+    pending = undefined;
+    if (focused) refocus(main, focused);
+  };
   source.onopen = () => indicator?.removeAttribute('hidden');
   source.onmessage = (event) => {
-    // Not while a field of the page is being typed in: the next event brings the news.
-    const typing = document.activeElement?.matches('input:not([type=hidden]), select, textarea');
-    if (main && !(typing && main.contains(document.activeElement))) main.innerHTML = event.data;
+    pending = event.data;
+    show();
   };
+  // Held while someone fills in a form; shown once they leave it (or empty it).
+  main.addEventListener('focusout', () => setTimeout(show, 0));
+  main.addEventListener('input', show);
   source.addEventListener('end', () => {
     source.close();
     indicator?.setAttribute('hidden', '');
@@ -19,17 +30,71 @@ if (live && 'EventSource' in window) {
   source.onerror = () => indicator?.setAttribute('hidden', '');
 }
 
-// Times are rendered in UTC by the server; show them in the browser's own zone, keeping UTC as the title.
+/**
+ * Whether swapping the page's body now would throw away what an operator is doing: a form with a
+ * field changed from how the page came (a Stop's typed cause), or the focus in a form (they may be
+ * about to press its button), or on a field anywhere.
+ */
+function busy(main) {
+  const active = document.activeElement;
+  if (active && main.contains(active) && active.matches('input:not([type=hidden]), select, textarea'))
+    return true;
+  for (const form of main.querySelectorAll('form')) {
+    if (form.contains(active)) return true;
+    for (const field of form.elements) if (changed(field)) return true;
+  }
+  return false;
+}
+
+function changed(field) {
+  if (field instanceof HTMLSelectElement)
+    return [...field.options].some((option) => option.selected !== option.defaultSelected);
+  if (!(field instanceof HTMLInputElement || field instanceof HTMLTextAreaElement) || field.type === 'hidden')
+    return false;
+  if (field.type === 'checkbox' || field.type === 'radio') return field.checked !== field.defaultChecked;
+  return field.value !== field.defaultValue;
+}
+
+/**
+ * How to find `element` again in a new body: its id, else its tag with what places it (a link's
+ * href, a control's form action and name), and which of the matches it is.
+ */
+function focusKey(main, element) {
+  if (!element || element === main || !main.contains(element)) return null;
+  if (element.id) return { selector: `#${CSS.escape(element.id)}`, index: 0 };
+  const attribute = (name, value) => (value === null ? '' : `[${name}="${CSS.escape(value)}"]`);
+  const form = element.closest('form');
+  const selector =
+    (form ? `form${attribute('action', form.getAttribute('action'))} ` : '') +
+    element.localName +
+    attribute('href', element.getAttribute('href')) +
+    attribute('name', element.getAttribute('name'));
+  return { selector, index: [...main.querySelectorAll(selector)].indexOf(element) };
+}
+
+/** Focus back where it was (WCAG 2.4.3); on the page's main content when that is gone. */
+function refocus(main, { selector, index }) {
+  const target = main.querySelectorAll(selector)[Math.max(index, 0)];
+  if (target) {
+    target.focus({ preventScroll: true });
+  } else {
+    main.tabIndex = -1;
+    main.focus({ preventScroll: true });
+  }
+}
+
+// Times are rendered in UTC by the server; show them in the browser's own zone, named (the CLI and
+// the logs say UTC), keeping UTC as the title.
 function localTimes(root) {
   for (const element of root.querySelectorAll('time[datetime]')) {
     const date = new Date(element.getAttribute('datetime'));
     if (Number.isNaN(date.getTime()) || element.title) continue;
     element.title = element.textContent;
-    element.textContent = date.toLocaleString(document.documentElement.lang);
+    element.textContent = date.toLocaleString(document.documentElement.lang, { timeZoneName: 'short' });
   }
 }
 localTimes(document);
-new MutationObserver(() => localTimes(document)).observe(document.querySelector('main') ?? document.body, {
+new MutationObserver(() => localTimes(document)).observe(main ?? document.body, {
   childList: true,
   subtree: true,
 });
