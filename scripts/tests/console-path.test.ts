@@ -104,6 +104,49 @@ async function screenshot(page: Page, name: string): Promise<void> {
 }
 
 /**
+ * The text on `page` whose contrast with its background is below WCAG 2's AA minimum (4.5:1, 3:1
+ * for large text; https://www.w3.org/TR/WCAG22/#contrast-minimum), as `text: ratio`. Disabled
+ * controls are exempt, as WCAG says; the SVG graph's text is drawn with `fill` and left out.
+ */
+function lowContrast(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const rgba = (value: string) => {
+      const [r = 0, g = 0, b = 0, a = 1] = (value.match(/[\d.]+/g) ?? []).map(Number);
+      return { r, g, b, a };
+    };
+    const luminance = ({ r, g, b }: { r: number; g: number; b: number }) => {
+      const linear = (v: number) =>
+        v / 255 <= 0.04045 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4;
+      return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+    };
+    const background = (element: Element) => {
+      for (let at: Element | null = element; at; at = at.parentElement) {
+        const colour = rgba(getComputedStyle(at).backgroundColor);
+        if (colour.a > 0) return colour;
+      }
+      return { r: 255, g: 255, b: 255, a: 1 };
+    };
+    const low: string[] = [];
+    for (const element of document.body.querySelectorAll('*')) {
+      const text = [...element.childNodes]
+        .filter((node) => node.nodeType === Node.TEXT_NODE)
+        .map((node) => node.textContent ?? '')
+        .join('')
+        .trim();
+      if (!text || element.closest('svg, :disabled') || !element.checkVisibility()) continue;
+      const style = getComputedStyle(element);
+      const [a, b] = [luminance(rgba(style.color)), luminance(background(element))];
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      const size = Number.parseFloat(style.fontSize);
+      const large = size >= 24 || (Number(style.fontWeight) >= 700 && size >= 18.66);
+      if (ratio < (large ? 3 : 4.5))
+        low.push(`${element.localName} "${text.slice(0, 30)}": ${ratio.toFixed(2)}`);
+    }
+    return [...new Set(low)];
+  });
+}
+
+/**
  * Runs `use` with `add`, which inserts an import job in `state` as the ledger holds one (without an
  * execution), and deletes the jobs it added afterwards.
  */
@@ -462,6 +505,45 @@ describe('the console, in a browser', () => {
   );
 
   it(
+    'keeps every column of the jobs list on screen with a 1,000-character file name and reason',
+    () =>
+      withImports(async (add) => {
+        const id = `imp_long_${run}`;
+        const fileName = `${'a'.repeat(996)}.csv`;
+        const reason = `rows:${'x'.repeat(995)}`;
+        await add(id, 'failed', { fileName, error: reason });
+        const page = await open('/jobs?status=failed');
+        const jobs = page.locator('#jobs');
+        const viewport = await page.evaluate(() => document.documentElement.clientWidth);
+        const rights = await jobs
+          .locator('th')
+          .evaluateAll((cells) => cells.map((cell) => cell.getBoundingClientRect().right));
+        expect(rights).toHaveLength(8);
+        expect(Math.max(...rights)).toBeLessThanOrEqual(viewport);
+        // Nothing to scroll sideways in the list's section either.
+        expect(
+          await jobs.evaluate((table) => table.scrollWidth <= (table.parentElement?.clientWidth ?? 0)),
+        ).toBe(true);
+        // The two cells are capped to a few lines; each has its whole text as its title.
+        const row = jobs.locator('tbody tr', { has: page.locator(`a[href="/jobs/${id}"]`) });
+        expect((await row.boundingBox())?.height).toBeLessThan(120);
+        expect(
+          await row
+            .locator('bdi[title]')
+            .evaluateAll((cells) => cells.map((cell) => cell.getAttribute('title'))),
+        ).toEqual([fileName, reason]);
+        // The job's page shows both whole, wrapped within the page.
+        await page.locator(`#jobs a[href="/jobs/${id}"]`).click();
+        await page.waitForURL(`**/jobs/${id}`);
+        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(viewport);
+        expect(await page.locator('main .meta bdi').textContent()).toBe(fileName);
+        expect(await page.locator('main .error-box').textContent()).toContain(reason);
+        await page.context().close();
+      }),
+    60_000,
+  );
+
+  it(
     'brings a refused Retry back to the job’s page, with the error',
     () =>
       withImports(async (add) => {
@@ -476,6 +558,28 @@ describe('the console, in a browser', () => {
         expect(await flash.getAttribute('role')).toBe('alert');
         expect(await page.locator('#job-state').textContent()).toContain('failed');
         await page.context().close();
+      }),
+    60_000,
+  );
+
+  it(
+    'shows every text, button and badge at a contrast of at least 4.5:1, light and dark',
+    () =>
+      withImports(async (add) => {
+        // A job in each state, for each badge, and the failed one's page for its Retry.
+        for (const state of ['registered', 'running', 'succeeded', 'failed'])
+          await add(`imp_${state}_${run}`, state);
+        for (const colorScheme of ['light', 'dark'] as const) {
+          for (const pathname of ['/', '/jobs', `/jobs/imp_failed_${run}`, '/schedules']) {
+            const page = await open(pathname, 'en-US', { colorScheme });
+            expect({ colorScheme, pathname, low: await lowContrast(page) }).toEqual({
+              colorScheme,
+              pathname,
+              low: [],
+            });
+            await page.context().close();
+          }
+        }
       }),
     60_000,
   );

@@ -93,6 +93,14 @@ function exportProgressLine(t: Translate, locale: Locale, progress: ExportProgre
     <span class="count">(${t('col.updated')} ${time(progress.updatedAt)})</span></p>`;
 }
 
+/**
+ * A list's long value (a file name, a reason) capped to a few lines by the stylesheet, whole in its
+ * title; in a `<bdi>`, so a right-to-left name does not reorder the text around it.
+ */
+function clipped(value: string | null): SafeHtml | null {
+  return value === null ? null : html`<bdi class="clip" title="${value}">${value}</bdi>`;
+}
+
 /** The ledger, newest first, filtered by state and kind, a page at a time (keyset cursor). */
 export const jobsPage: Page = async (request) => {
   const { context, t, url } = request;
@@ -138,9 +146,9 @@ export const jobsPage: Page = async (request) => {
           job.kind,
           badge(job.state),
           job.attempt,
-          job.fileName,
+          clipped(job.fileName),
           progress(t, job),
-          job.error,
+          clipped(job.error),
           time(job.createdAt),
         ]),
         { id: 'jobs' },
@@ -200,7 +208,7 @@ export const jobPage: Page = async (request) => {
     title: t('job.title', { id: job.id }),
     live: job.state === 'registered' || job.state === 'running',
     body: html`<h1>${t('job.title', { id: job.id })} <span id="job-state">${badge(job.state)}</span></h1>
-      <p class="meta">${job.kind} · ${job.fileName ?? ''} · ${t('job.attemptN', { n: job.attempt })} ·
+      <p class="meta">${job.kind} · ${job.fileName === null ? '' : html`<bdi>${job.fileName}</bdi>`} · ${t('job.attemptN', { n: job.attempt })} ·
         ${t('col.created')} ${time(job.createdAt)} · ${t('col.updated')} ${time(job.updatedAt)}</p>
       ${progress(t, job) ?? ''}
       ${job.staging ? stagingProgress(t, locale, job.staging) : ''}

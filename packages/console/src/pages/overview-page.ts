@@ -54,7 +54,7 @@ export const overviewPage: Page = async (request) => {
     ...(jobs ?? []).map(
       (job) =>
         html`<li class="failure">${badge('failed')} <a class="failed-job" href="/jobs/${job.id}">${job.kind} ${job.id}</a>
-          ${job.fileName ?? ''} <span class="error-text">${job.error ?? ''}</span> ${time(job.updatedAt)}</li>`,
+          ${job.fileName === null ? '' : html`<bdi>${job.fileName}</bdi>`} <span class="error-text">${job.error ?? ''}</span> ${time(job.updatedAt)}</li>`,
     ),
     ...failedExecutions.map(
       (execution) =>
