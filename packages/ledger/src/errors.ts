@@ -24,8 +24,14 @@ export class JobStateError extends LedgerError {
   override readonly name: string = 'JobStateError';
   readonly jobId: string;
   readonly state: string;
-  constructor(jobId: string, state: string, action: string, allowed: readonly string[]) {
-    super(`jobId: job ${jobId} is ${state}; ${action} needs ${allowed.join(' or ')}`, { field: 'jobId' });
+  /** `why`, when the state is one the action allows, says what else stands in its way. */
+  constructor(jobId: string, state: string, action: string, allowed: readonly string[], why?: string) {
+    super(
+      why === undefined
+        ? `jobId: job ${jobId} is ${state}; ${action} needs ${allowed.join(' or ')}`
+        : `jobId: job ${jobId} is ${state}, but ${why}`,
+      { field: 'jobId' },
+    );
     this.jobId = jobId;
     this.state = state;
   }

@@ -410,8 +410,15 @@ export class SqlLedger implements Ledger {
           retry.operator === operator;
         if (duplicate) return;
       }
-      if (job.state !== 'failed' || job.execution_id !== fromExecutionArn) {
-        throw new JobStateError(jobId, job.state, 'retry', ['failed']);
+      if (job.state !== 'failed') throw new JobStateError(jobId, job.state, 'retry', ['failed']);
+      if (job.execution_id !== fromExecutionArn) {
+        throw new JobStateError(
+          jobId,
+          job.state,
+          'retry',
+          ['failed'],
+          `it failed under execution ${job.execution_id ?? '(none)'}, not the ${fromExecutionArn} this retry read: retry it again`,
+        );
       }
       // The failed row as it is, kept in the hand-over's transition for takeBackJob: what the update
       // below clears (row errors, counts, worker error, result, times) is the failure's evidence.

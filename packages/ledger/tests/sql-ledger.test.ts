@@ -214,6 +214,27 @@ async function handOverToAttempt2(ledger: SqlLedger, jobId: string, operator = '
 describeEachDatabase('SqlLedger retry hand-over', (open) => {
   const db = suiteDatabase(open);
 
+  it('refuses a hand-over from an execution the job no longer failed under, saying so', async () => {
+    await insertExport(db(), 'exp_stale', 'failed', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const { rows } = await db().query<{ execution_id: string }>(
+      `SELECT execution_id FROM jobs WHERE id = 'exp_stale'`,
+    );
+    await expect(
+      ledger.handOverJob({
+        jobId: 'exp_stale',
+        fromExecutionArn: 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:older',
+        executionArn: 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:retry',
+        attempt: 2,
+        operator: 'local:alice',
+      }),
+    ).rejects.toMatchObject({
+      name: 'JobStateError',
+      field: 'jobId',
+      message: `jobId: job exp_stale is failed, but it failed under execution ${rows[0]?.execution_id ?? '(none)'}, not the arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:older this retry read: retry it again`,
+    });
+  });
+
   it("hands a failed job to the retry's execution as attempt 2, whose mails are keyed apart, and takes it back", async () => {
     await insertExport(db(), 'exp_retry', 'failed', '2026-11-24T08:00:00Z');
     await db().query(`UPDATE jobs SET error = 'boom' WHERE id = 'exp_retry'`);

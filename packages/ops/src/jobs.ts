@@ -177,8 +177,15 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
   return audited(context, 'job-retry', jobId, async (operator) => {
     const ledger = await context.ledger();
     const current = await ledger.describeJob(jobId);
-    if (current.state !== 'failed' || !current.executionId) {
-      throw new JobStateError(jobId, current.state, 'retry', ['failed']);
+    if (current.state !== 'failed') throw new JobStateError(jobId, current.state, 'retry', ['failed']);
+    if (!current.executionId) {
+      throw new JobStateError(
+        jobId,
+        current.state,
+        'retry',
+        ['failed'],
+        'it has no execution to retry the input of',
+      );
     }
     const sfn = context.clients.sfn;
     const previous = await sfn.send(new DescribeExecutionCommand({ executionArn: current.executionId }));

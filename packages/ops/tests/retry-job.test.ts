@@ -51,6 +51,23 @@ function retryContext(previousStatus: 'FAILED' | 'RUNNING' = 'FAILED') {
 }
 
 describe('retryJob', () => {
+  it('refuses a failed job that has no execution, saying so rather than that retry needs failed', async () => {
+    const { context, calls } = retryContext();
+    const ledger = await context.ledger();
+    const withoutExecution = {
+      ...ledger,
+      describeJob: async (jobId: string) => ({ ...(await ledger.describeJob(jobId)), executionId: null }),
+    } as Ledger;
+    await expect(
+      retryJob({ ...context, ledger: async () => withoutExecution }, 'imp_1'),
+    ).rejects.toMatchObject({
+      name: 'JobStateError',
+      field: 'jobId',
+      message: 'jobId: job imp_1 is failed, but it has no execution to retry the input of',
+    });
+    expect(calls).toEqual([]);
+  });
+
   it('refuses while the previous execution is still RUNNING, naming jobId, before handing the job over', async () => {
     const { context, sfn, calls } = retryContext('RUNNING');
     await expect(retryJob(context, 'imp_1')).rejects.toMatchObject({
