@@ -149,7 +149,8 @@ const chosen = process.env.SIDESTEP_KILL_POINTS
   : [process.env.TEST_DATABASE_URL ? backends[1] : backends[0]];
 for (const backend of chosen) {
   if (!backend) continue;
-  backend.describe(`the export task killed and retried [${backend.name}]`, () => {
+  const { name } = backend;
+  backend.describe(`the export task killed and retried [${name}]`, () => {
     let database: WorkerDatabase;
     const ids: string[] = [];
 
@@ -174,7 +175,9 @@ for (const backend of chosen) {
 
     let jobs = 0;
     async function runningJob(): Promise<string> {
-      const id = `exp_kill_${process.pid}_${++jobs}`;
+      // The backends' suites share the bucket: with the same ids, one suite's task found the other's
+      // progress record and kept parts read from the other database.
+      const id = `exp_kill_${name}_${process.pid}_${++jobs}`;
       await database.db.query(`INSERT INTO jobs (id, kind, state) VALUES ($1, 'export', 'running')`, [id]);
       return id;
     }
