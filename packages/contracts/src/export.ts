@@ -154,7 +154,7 @@ export type ExportWorkerPart = z.infer<typeof ExportWorkerPart>;
  *   "key": "exports/exp_01/users-2026-11-24.csv.gz", "uploadId": "2~Lx7...",
  *   "parts": [{ "partNumber": 1, "rows": 1000, "bytes": 31234,
  *               "etag": "\"9f86d081884c7d659a2feaa0c55ad015\"", "crc64nvme": "rosUhgp5mIg=" }],
- *   "rows": 1000, "bytes": 31234, "crc64nvme": "rosUhgp5mIg=", "byteOrderMark": true }
+ *   "rows": 1000, "bytes": 31234, "crc64nvme": "rosUhgp5mIg=", "byteOrderMark": true, "resumedParts": 0 }
  * ```
  */
 export const ExportWorkerManifest = /* @__PURE__ */ lazySchema(() =>
@@ -179,6 +179,14 @@ export const ExportWorkerManifest = /* @__PURE__ */ lazySchema(() =>
       crc64nvme: Crc64NvmeBase64,
       /** Part 1 starts with the UTF-8 byte order mark, before the header (the request's `byteOrderMark`). */
       byteOrderMark: z.boolean(),
+      /**
+       * Parts 1..resumedParts were uploaded by an earlier attempt and kept by the one that wrote this
+       * manifest; 0 when it read every row itself. Either way the file holds the users as of one
+       * point in time: a retry keeps parts only when a read of their rows, in the snapshot it reads
+       * the rest in, gives their very bytes, and starts over otherwise. Absent in manifests of
+       * workers before it (whose resumed files could mix two points in time).
+       */
+      resumedParts: z.optional(z.int().check(z.minimum(0), z.maximum(MAX_EXPORT_PARTS))),
     })
     .check(
       z.refine((m) => m.parts.reduce((sum, part) => sum + part.rows, 0) === m.rows, {
@@ -192,6 +200,10 @@ export const ExportWorkerManifest = /* @__PURE__ */ lazySchema(() =>
       z.refine((m) => m.parts.every((part, index) => part.partNumber === index + 1), {
         message: 'must be numbered 1, 2, ... n in order',
         path: ['parts'],
+      }),
+      z.refine((m) => (m.resumedParts ?? 0) <= m.parts.length, {
+        message: 'must be at most the number of parts',
+        path: ['resumedParts'],
       }),
     ),
 );

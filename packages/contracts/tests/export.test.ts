@@ -140,6 +140,15 @@ describe('ExportWorkerManifest', () => {
     expect(fieldOf(ExportWorkerManifest, { ...manifest, version: 1 })).toBe('version');
   });
 
+  it('takes resumedParts (0 up to the parts), and a manifest without it', () => {
+    expect(validate(ExportWorkerManifest, { ...manifest, resumedParts: 2 }).resumedParts).toBe(2);
+    expect(
+      validate(ExportWorkerManifest, { ...manifest, resumedParts: undefined }).resumedParts,
+    ).toBeUndefined();
+    expect(fieldOf(ExportWorkerManifest, { ...manifest, resumedParts: 3 })).toBe('resumedParts');
+    expect(fieldOf(ExportWorkerManifest, { ...manifest, resumedParts: -1 })).toBe('resumedParts');
+  });
+
   it('names the file both services derive', () => {
     expect(exportObjectKey('exp_01', 'users-2026-11-24')).toBe(manifest.key);
   });

@@ -59,4 +59,13 @@ describe('exportCopySql', () => {
       /^COPY \(SELECT .* FROM users WHERE lower\(email\) LIKE lower\('%@example\.com'\) ORDER BY external_id\) TO STDOUT \(FORMAT csv, HEADER, FORCE_QUOTE \*\)$/,
     );
   });
+
+  it('reads through a key with the header (a resumed export check), or after one without it', () => {
+    expect(exportCopySql({ emailDomain: 'example.com' }, { through: "o'k" })).toBe(
+      "COPY (SELECT external_id, email, name, attributes, created_at, updated_at FROM users WHERE lower(email) LIKE lower('%@example.com') AND external_id <= 'o''k' ORDER BY external_id) TO STDOUT (FORMAT csv, HEADER, FORCE_QUOTE *)",
+    );
+    expect(exportCopySql(undefined, { after: "o'k" })).toBe(
+      "COPY (SELECT external_id, email, name, attributes, created_at, updated_at FROM users WHERE external_id > 'o''k' ORDER BY external_id) TO STDOUT (FORMAT csv, FORCE_QUOTE *)",
+    );
+  });
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Transform } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { Logger } from '@aws-lambda-powertools/logger';
 import {
@@ -384,8 +385,12 @@ for (const backend of databaseBackends()) {
       // The re-run resumed in the same upload: every part kept but the short last one, which ended the
       // data as the first run saw it and is exported again (S3 takes a part under 5 MiB only last).
       expect(second.resumedParts).toBe(first.manifest.parts.length - 1);
-      expect(second.manifest).toEqual(first.manifest);
-      expect(await getObject(exportWorkerManifestKey(jobId))).toEqual(firstManifest);
+      // The same manifest but for what it says of the re-run: the parts it kept.
+      expect(second.manifest).toEqual({ ...first.manifest, resumedParts: second.resumedParts });
+      expect(JSON.parse((await getObject(exportWorkerManifestKey(jobId))).toString())).toEqual(
+        second.manifest,
+      );
+      expect(JSON.parse(firstManifest.toString())).toEqual(first.manifest);
       const listed = await s3.client.send(
         new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `exports/${jobId}/` }),
       );
@@ -396,31 +401,32 @@ for (const backend of databaseBackends()) {
       );
     });
 
+    /** An export interrupted after its third part: its progress record names its upload. */
+    const interruptedAfterPart3 = async (domain: string, options: Partial<ExportUsersOptions>) => {
+      const jobId = await runningExportJob(database.db);
+      const controller = new AbortController();
+      const target = recording(new S3ExportTarget(s3.client, BUCKET), (partNumber) => {
+        if (partNumber === 3) controller.abort(new ExportInterruptedError('SIGTERM'));
+      });
+      await failure(run(jobId, { emailDomain: domain }, { ...options, target, signal: controller.signal }));
+      const progress = JSON.parse((await getObject(exportProgressKey(jobId))).toString()) as {
+        uploadId: string;
+        key: string;
+        parts: unknown[];
+      };
+      expect(progress.parts.length).toBeGreaterThanOrEqual(2);
+      return { jobId, uploadId: progress.uploadId, key: progress.key };
+    };
+
     it('starts over in a new upload when the recorded one is gone or holds other parts, aborting it', async () => {
       const domain = uniqueDomain();
       await seedUsers(database.db, domain, 6000);
       const options = { partBytes: 5000 };
-      /** An export interrupted after its third part: its progress record names its upload. */
-      const interruptedExport = async (): Promise<{ jobId: string; uploadId: string; key: string }> => {
-        const jobId = await runningExportJob(database.db);
-        const controller = new AbortController();
-        const target = recording(new S3ExportTarget(s3.client, BUCKET), (partNumber) => {
-          if (partNumber === 3) controller.abort(new ExportInterruptedError('SIGTERM'));
-        });
-        await failure(run(jobId, { emailDomain: domain }, { ...options, target, signal: controller.signal }));
-        const progress = JSON.parse((await getObject(exportProgressKey(jobId))).toString()) as {
-          uploadId: string;
-          key: string;
-          parts: unknown[];
-        };
-        expect(progress.parts.length).toBeGreaterThanOrEqual(2);
-        return { jobId, uploadId: progress.uploadId, key: progress.key };
-      };
       const listParts = (key: string, uploadId: string) =>
         s3.client.send(new ListPartsCommand({ Bucket: BUCKET, Key: key, UploadId: uploadId }));
 
       // The upload was aborted (the bucket's lifecycle rule, or an operator): nothing to resume into.
-      const gone = await interruptedExport();
+      const gone = await interruptedAfterPart3(domain, options);
       await s3.client.send(
         new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: gone.key, UploadId: gone.uploadId }),
       );
@@ -432,7 +438,7 @@ for (const backend of databaseBackends()) {
 
       // Part 1 of the upload is not the part the record lists (uploaded again by someone else): the
       // record cannot be trusted, the export starts over and the old upload is aborted.
-      const changed = await interruptedExport();
+      const changed = await interruptedAfterPart3(domain, options);
       await s3.client.send(
         new UploadPartCommand({
           Bucket: BUCKET,
@@ -446,7 +452,9 @@ for (const backend of databaseBackends()) {
       expect(restarted.resumedParts).toBe(0);
       expect(restarted.manifest.uploadId).not.toBe(changed.uploadId);
       expect(restarted.manifest.crc64nvme).toBe(fresh.manifest.crc64nvme);
-      await expect(listParts(changed.key, changed.uploadId)).rejects.toMatchObject({ name: 'NoSuchUpload' });
+      await expect(listParts(changed.key, changed.uploadId)).rejects.toMatchObject({
+        name: 'NoSuchUpload',
+      });
     });
 
     it('records how far it has got as it logs its progress, for operators, and clears it with the counts', async () => {
@@ -503,7 +511,10 @@ for (const backend of databaseBackends()) {
         });
         const left = await database.db.query('SELECT 1 FROM export_progress WHERE job_id = $1', [jobId]);
         expect(left.rows).toEqual([]);
-        expect(await jobCounts(database.db, jobId)).toMatchObject({ rows_total: '3000', worker_error: null });
+        expect(await jobCounts(database.db, jobId)).toMatchObject({
+          rows_total: '3000',
+          worker_error: null,
+        });
       } finally {
         await store.close();
       }
@@ -779,6 +790,154 @@ for (const backend of databaseBackends()) {
       expect(whole.manifest.parts.map((part) => part.crc64nvme)).toEqual(
         retried.manifest.parts.map((part) => part.crc64nvme),
       );
+      expect(retried.manifest.resumedParts).toBe(retried.resumedParts);
+      expect(whole.manifest.resumedParts).toBe(0);
     });
+
+    /** The users at `domain` as the table holds them now, `external_id|name` in the file's order. */
+    const tableNow = async (domain: string): Promise<string[]> =>
+      (
+        await database.db.query<{ external_id: string; name: string }>(
+          'SELECT external_id, name FROM users WHERE email LIKE $1 ORDER BY external_id',
+          [`%@${domain}`],
+        )
+      ).rows.map((row) => `${row.external_id}|${row.name}`);
+    const fileOf = async (manifest: ExportWorkerManifest): Promise<string[]> =>
+      (parse(gunzipSync(Buffer.concat(await partsOf(manifest)))) as string[][])
+        .slice(1)
+        .map((record) => `${record[0]}|${record[2]}`);
+
+    /** The export of `jobId` run again, with the reasons it gave for starting over. */
+    const retry = async (jobId: string, domain: string, options: Partial<ExportUsersOptions>) => {
+      const reasons: string[] = [];
+      const retried = await run(
+        jobId,
+        { emailDomain: domain },
+        {
+          ...options,
+          onStartOver: (reason) => reasons.push(reason),
+        },
+      );
+      return { retried, reasons };
+    };
+
+    // The audit's case (issue 13's resume): a retry kept the parts read at the first attempt's COPY
+    // and read the rest at its own, so a user deleted between the attempts (an erasure) stayed in the
+    // file and one inserted before the resume point was missing: a file of neither point in time. A
+    // snapshot cannot outlive its transaction
+    // (https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-SNAPSHOT-SYNCHRONIZATION), so
+    // the retry checks that its own read of the kept rows gives their bytes, and starts over if not.
+    const before = (domain: string, n: number) => `${domain}-${String(n).padStart(5, '0')}`;
+    it.each([
+      [
+        'an insert',
+        (d: string) => [
+          `INSERT INTO users (external_id, email, name) VALUES ('${before(d, 2)}x', 'x@${d}', 'new')`,
+        ],
+      ],
+      // No updated_at: the table is the product's, and its other writers need not touch it.
+      [
+        'an update that leaves updated_at alone',
+        (d: string) => [`UPDATE users SET name = 'v2' WHERE external_id = '${before(d, 4)}'`],
+      ],
+      ['a delete', (d: string) => [`DELETE FROM users WHERE external_id = '${before(d, 5)}'`]],
+      [
+        'an insert, an update and a delete (the count unchanged)',
+        (d: string) => [
+          `INSERT INTO users (external_id, email, name) VALUES ('${before(d, 2)}x', 'x@${d}', 'new')`,
+          `UPDATE users SET name = 'v2' WHERE external_id = '${before(d, 4)}'`,
+          `DELETE FROM users WHERE external_id = '${before(d, 5)}'`,
+        ],
+      ],
+    ])(
+      'starts over in a new upload when %s changed rows before the resume point between the attempts',
+      async (_, writes) => {
+        const domain = uniqueDomain();
+        await seedUsers(database.db, domain, 6000);
+        const options = { partBytes: 5000 };
+        const first = await interruptedAfterPart3(domain, options);
+        for (const sql of writes(domain)) await database.db.query(sql);
+        const { retried, reasons } = await retry(first.jobId, domain, options);
+        // The file is the table at the retry, all of it read again, in a new upload; the old one aborted.
+        expect(await fileOf(retried.manifest)).toEqual(await tableNow(domain));
+        expect(retried.resumedParts).toBe(0);
+        expect(retried.manifest.resumedParts).toBe(0);
+        expect(retried.rowsWritten).toBe(retried.manifest.rows);
+        expect(retried.manifest.uploadId).not.toBe(first.uploadId);
+        await expect(
+          s3.client.send(new ListPartsCommand({ Bucket: BUCKET, Key: first.key, UploadId: first.uploadId })),
+        ).rejects.toMatchObject({ name: 'NoSuchUpload' });
+        expect(reasons).toEqual([expect.stringMatching(/changed since/)]);
+      },
+    );
+
+    it('resumes when only rows after the resume point changed, the file being the table at the retry', async () => {
+      const domain = uniqueDomain();
+      // Parts of ~2,500 rows here: part 3 ends well before the last rows.
+      await seedUsers(database.db, domain, 20_000);
+      const options = { partBytes: 5000 };
+      const first = await interruptedAfterPart3(domain, options);
+      await database.db.query(`UPDATE users SET name = 'v2' WHERE external_id = $1`, [
+        before(domain, 19_999),
+      ]);
+      await database.db.query(`DELETE FROM users WHERE external_id = $1`, [before(domain, 19_998)]);
+      const { retried, reasons } = await retry(first.jobId, domain, options);
+      expect(reasons).toEqual([]);
+      expect(retried.resumedParts).toBeGreaterThanOrEqual(2);
+      expect(retried.manifest.resumedParts).toBe(retried.resumedParts);
+      expect(retried.manifest.uploadId).toBe(first.uploadId);
+      expect(retried.rowsWritten).toBeLessThan(retried.manifest.rows);
+      expect(await fileOf(retried.manifest)).toEqual(await tableNow(domain));
+    });
+
+    // On PGlite every session shares one backend, and a transaction holds it: no write can come
+    // between the retry's two reads there.
+    if (backend.name === 'postgres')
+      it('reads the kept rows it checks and the rows after them in one snapshot', async () => {
+        const domain = uniqueDomain();
+        await seedUsers(database.db, domain, 20_000);
+        const options = { partBytes: 5000 };
+        const first = await interruptedAfterPart3(domain, options);
+        const atRetry = await tableNow(domain);
+        const store = await PostgresUserExportStore.connect({ url: database.url });
+        // Once the retry's first read (its check of the kept rows) has ended and before its next,
+        // another writer deletes a kept row and a later one.
+        const copyOut = store.copyOut.bind(store);
+        let reads = 0;
+        store.copyOut = (sql) => {
+          const stream = copyOut(sql);
+          if (++reads !== 1) return stream;
+          const delayed = new Transform({
+            transform: (chunk, _encoding, callback) => callback(null, chunk),
+            flush: (callback) => {
+              database.db
+                .query('DELETE FROM users WHERE external_id IN ($1, $2)', [
+                  before(domain, 3),
+                  before(domain, 19_990),
+                ])
+                .then(() => callback(), callback);
+            },
+          });
+          Object.defineProperty(delayed, 'rowCount', { get: () => stream.rowCount });
+          stream.pipe(delayed);
+          return delayed as unknown as typeof stream;
+        };
+        try {
+          const retried = await exportUsers({
+            jobId: first.jobId,
+            fileName: 'users-test',
+            filter: { emailDomain: domain },
+            byteOrderMark: false,
+            store,
+            ...options,
+            target: recording(new S3ExportTarget(s3.client, BUCKET)),
+          });
+          expect(reads).toBe(2);
+          expect(retried.resumedParts).toBeGreaterThanOrEqual(2);
+          expect(await fileOf(retried.manifest)).toEqual(atRetry);
+        } finally {
+          await store.close();
+        }
+      });
   });
 }

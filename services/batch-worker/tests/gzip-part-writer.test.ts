@@ -84,6 +84,21 @@ describe('GzipPartWriter', () => {
     expect(writer.parts.map((p) => p.crc64nvme)).toEqual(stored.map((p) => p.crc64nvme));
   });
 
+  it('reports the size and CRC-64/NVME of the input each part holds, formula escapes not included', async () => {
+    // Cells a spreadsheet would run get a `'` in the part, not in COPY's output the check re-reads.
+    const text = `${csv(3000)}"=1+1","-2"\n`;
+    const { stored } = await parts(text, 333, 1);
+    expect(stored.length).toBeGreaterThan(3);
+    expect(gunzipSync(stored.at(-1)?.body as Buffer).toString()).toContain(`"'=1+1","'-2"`);
+    let at = 0;
+    for (const part of stored) {
+      const input = Buffer.from(text).subarray(at, at + part.copyBytes);
+      expect(part.copyCrc64nvme).toBe(crc64Nvme(input));
+      at += part.copyBytes;
+    }
+    expect(at).toBe(Buffer.byteLength(text));
+  });
+
   it('keeps everything in one part below partBytes', async () => {
     const { stored } = await parts(csv(10), 16, 1024 * 1024);
     expect(stored).toHaveLength(1);

@@ -77,6 +77,25 @@ export class PostgresUserExportStore implements UserExportStore {
   }
 
   /**
+   * A `REPEATABLE READ, READ ONLY` transaction around `read`: its statements all see the snapshot
+   * the first takes (https://www.postgresql.org/docs/15/transaction-iso.html#XACT-REPEATABLE-READ),
+   * as one COPY sees one. Committed when `read` resolves, rolled back when it rejects; a COPY cut off
+   * inside it ends the connection (see {@link copyOut}), and the transaction with it.
+   */
+  async inSnapshot<T>(read: () => Promise<T>): Promise<T> {
+    await this.#client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    let result: T;
+    try {
+      result = await read();
+    } catch (error) {
+      await this.#client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+    await this.#client.query('COMMIT');
+    return result;
+  }
+
+  /**
    * Upserts the job's `export_progress` row on a connection of its own, opened on first use (the
    * export's own is streaming the COPY). An export shorter than the progress interval never opens
    * it. A failure (the second connection refused, the table missing on a database not migrated yet)

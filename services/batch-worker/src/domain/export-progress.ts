@@ -6,6 +6,12 @@ export const ProgressPart = z.strictObject({
   ...ExportWorkerPart.shape,
   /** Uncompressed bytes (for the summary). */
   csvBytes: z.int().check(z.minimum(0)),
+  /**
+   * The bytes of COPY's output the part holds (formula escapes and byte order mark not counted) and
+   * their base64 CRC-64/NVME: what a retry compares a new read of the kept rows with.
+   */
+  copyBytes: z.int().check(z.minimum(0)),
+  copyCrc64nvme: ExportWorkerPart.shape.crc64nvme,
   /** The part's last `external_id`; absent when it holds no data row (only the header). */
   lastKey: z.optional(z.string()),
 });
@@ -15,9 +21,10 @@ export type ProgressPart = z.infer<typeof ProgressPart>;
  * `exports/<jobId>/parts/progress.json`, rewritten by the batch-worker after each part it uploads:
  * where a retried export task continues. Worker-internal (only the worker reads it). Version 2: the
  * parts are in the file's multipart upload (`key`, `uploadId`), no longer objects of their own.
+ * Version 3: each part has its `copyBytes` and `copyCrc64nvme` (a version 2 record is not resumed).
  */
 export const ExportProgress = z.strictObject({
-  version: z.literal(2),
+  version: z.literal(3),
   jobId: z.string(),
   /** What the parts are made of (the statement and the file's shape): another one is not resumed. */
   source: z.string(),

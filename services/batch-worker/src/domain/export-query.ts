@@ -45,7 +45,7 @@ export function likeLiteralPattern(value: string): string {
  * inlined with {@link sqlLiteral}; the filter is validated before it gets here (`ExportFilter`), the
  * quoting is what keeps a hostile value from becoming SQL.
  */
-export function exportWhereClause(filter: ExportFilter | undefined, after?: string): string {
+export function exportWhereClause(filter: ExportFilter | undefined, start: ExportCopyStart = {}): string {
   const conditions: string[] = [];
   if (filter?.updatedSince !== undefined) {
     conditions.push(`updated_at >= ${sqlLiteral(filter.updatedSince)}::timestamptz`);
@@ -55,14 +55,20 @@ export function exportWhereClause(filter: ExportFilter | undefined, after?: stri
     conditions.push(`lower(email) LIKE lower(${sqlLiteral(`%@${likeLiteralPattern(filter.emailDomain)}`)})`);
   }
   // The keyset: the same column and collation as the ORDER BY, so "after" means after in the file.
-  if (after !== undefined) conditions.push(`external_id > ${sqlLiteral(after)}`);
+  if (start.after !== undefined) conditions.push(`external_id > ${sqlLiteral(start.after)}`);
+  if (start.through !== undefined) conditions.push(`external_id <= ${sqlLiteral(start.through)}`);
   return conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
 }
 
-/** Where an export's COPY starts: from the beginning (with the header), or after a key (a resumed export). */
+/**
+ * Which stretch of the export a COPY reads: from the beginning (with the header), or after a key (a
+ * resumed export); to the end, or through a key (a resumed export's check of the rows it keeps).
+ */
 export interface ExportCopyStart {
   /** Only users whose `external_id` sorts after this one, and no header: the parts before hold both. */
   readonly after?: string;
+  /** Only users whose `external_id` sorts up to this one, inclusive. */
+  readonly through?: string;
 }
 
 /**
@@ -75,7 +81,7 @@ export interface ExportCopyStart {
  * @example exportCopySql({ emailDomain: 'example.com' })
  */
 export function exportCopySql(filter: ExportFilter | undefined, start: ExportCopyStart = {}): string {
-  const where = exportWhereClause(filter, start.after);
+  const where = exportWhereClause(filter, start);
   const header = start.after === undefined ? 'HEADER, ' : '';
   return `COPY (SELECT ${EXPORT_COLUMNS.join(', ')} FROM users ${where} ORDER BY external_id) TO STDOUT (FORMAT csv, ${header}FORCE_QUOTE *)`;
 }

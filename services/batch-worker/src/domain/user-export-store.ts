@@ -32,6 +32,12 @@ export interface UserExportStore {
   /** Runs a `COPY (...) TO STDOUT` statement and streams its output. */
   copyOut(sql: string): CopyOutStream;
   /**
+   * Runs `read` in one read-only snapshot: every {@link copyOut} it makes reads the table as it was
+   * at the first, whatever is written meanwhile. What a resumed export's check of the rows it keeps
+   * and its read of the rest need, to be one point in time.
+   */
+  inSnapshot<T>(read: () => Promise<T>): Promise<T>;
+  /**
    * Records how far the export has got, for operators (`export_progress`). Best effort: never
    * rejects; a failure is reported once through the store's `onProgressFailure`, and no more
    * progress is recorded.

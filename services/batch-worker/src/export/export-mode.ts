@@ -9,7 +9,7 @@ import { type ExportSummary, exportUsers } from './export-users.ts';
  * `MODE=export`: the users the filter selects as gzip CSV parts uploaded into the multipart upload of
  * `exports/<JOB_ID>/<EXPORT_FILE_NAME>.csv.gz` in EXPORTS_BUCKET, plus a worker manifest, counts on
  * the job. A stop request stops before the manifest is written; a retry resumes after the parts
- * uploaded.
+ * uploaded when the rows they hold are unchanged, and starts over (logging why) otherwise.
  */
 export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportSummary> = {
   name: 'export',
@@ -30,7 +30,7 @@ export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportS
     fileName: config.fileName,
     filter: config.filter ?? null,
   }),
-  run: ({ config, store, s3, signal, onProgress }) =>
+  run: ({ config, store, s3, signal, logger, onProgress }) =>
     exportUsers({
       jobId: config.jobId,
       fileName: config.fileName,
@@ -45,6 +45,8 @@ export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportS
         onProgress(progress);
         void store.recordProgress(config.jobId, progress);
       },
+      onStartOver: (reason) =>
+        logger.warn('export starts over: the earlier attempt’s parts are not kept', { reason }),
     }),
   finished: (summary) => ({
     rows: summary.manifest.rows,

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   type ExportFilter,
@@ -6,7 +7,7 @@ import {
   exportObjectKey,
 } from '@sidestep/contracts';
 import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
-import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
+import { Crc64NvmeHash, crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import * as z from 'zod/mini';
 import {
   ExportProgress,
@@ -71,6 +72,12 @@ export interface ExportUsersOptions {
   /** How often `onProgress` is called while rows stream. @default 10000 */
   readonly progressIntervalMs?: number;
   readonly onProgress?: (progress: ExportProgressReport) => void;
+  /**
+   * Told why an earlier attempt's parts are not kept and the export starts over in a new upload
+   * (their upload gone or changed, their progress record of another file or query, or the rows they
+   * hold changed since they were read). Not called for a first attempt.
+   */
+  readonly onStartOver?: (reason: string) => void;
 }
 
 /** Progress while rows stream. */
@@ -145,79 +152,104 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
     const [job, progress] = await Promise.allSettled([store.checkJob(jobId), readProgress(target, jobId)]);
     if (job.status === 'rejected') throw job.reason;
     if (progress.status === 'rejected') throw progress.reason;
-    const resume = await keptParts(
+    const listed = await keptParts(
       target,
       key,
       progress.value,
       resumePoint(progress.value, { jobId, source, key, partBytes }),
+      options.onStartOver,
     );
-    const uploadId =
-      resume?.uploadId ??
-      (await target.createUpload(key, {
-        contentType: 'application/gzip',
-        // No Content-Encoding on purpose: with `gzip` there, browsers would decompress the download
-        // and save plain CSV under a .csv.gz name.
-        contentDisposition: `attachment; filename="${options.fileName}.csv.gz"`,
-      }));
-    stored.push(...(resume?.parts ?? []));
-    const resumedParts = stored.length;
-    const writer = new GzipPartWriter({
-      partBytes,
-      gzipLevel: options.gzipLevel ?? DEFAULT_GZIP_LEVEL,
-      headerRecords: resume ? 0 : 1,
-      firstPartNumber: resumedParts + 1,
-      ...(byteOrderMark && !resume ? { prefix: UTF8_BYTE_ORDER_MARK } : {}),
-      writePart: async (part) => {
-        const etag = await target.uploadPart(key, uploadId, {
-          partNumber: part.number,
-          body: part.body,
-          crc64nvme: part.crc64nvme,
-        });
-        stored.push({
-          partNumber: part.number,
-          rows: part.rows,
-          bytes: part.bytes,
-          etag,
-          crc64nvme: part.crc64nvme,
-          csvBytes: part.csvBytes,
-          ...(part.lastKey === undefined ? {} : { lastKey: part.lastKey }),
-        });
-        // The progress record is written while the next part compresses and uploads (a retry redoes
-        // at most the parts after the one it lists); the next part's upload, or the manifest, waits
-        // for it, so records are written in order and a failure surfaces.
-        await progressWritten;
-        progressWritten = writeJson(target, exportProgressKey(jobId), {
-          version: 2,
-          jobId,
-          source,
-          key,
-          uploadId,
-          parts: [...stored],
-        } satisfies ExportProgress);
-        progressWritten.catch(() => {});
-      },
+    // A resumed export reads the rows its kept parts hold again, and the rest after them, in one
+    // snapshot: the kept parts were read by an earlier attempt's COPY, whose snapshot is gone with its
+    // transaction, so they are kept only if that read gives their very bytes (otherwise the file would
+    // hold rows of two points in time: a user deleted between the attempts still in it, one inserted
+    // before the resume point missing). A first attempt is one COPY, one snapshot already.
+    const read = listed
+      ? <T>(reading: () => Promise<T>) => store.inSnapshot(reading)
+      : <T>(reading: () => Promise<T>) => reading();
+    const { uploadId, resumedParts, rowsWritten } = await read(async () => {
+      let resume = listed;
+      if (resume) {
+        const changed = await keptRowsChanged(store, options.filter, resume, signal);
+        if (changed !== undefined) {
+          options.onStartOver?.(changed);
+          await target.abortUpload(key, resume.uploadId);
+          resume = undefined;
+        }
+      }
+      const uploadId =
+        resume?.uploadId ??
+        (await target.createUpload(key, {
+          contentType: 'application/gzip',
+          // No Content-Encoding on purpose: with `gzip` there, browsers would decompress the download
+          // and save plain CSV under a .csv.gz name.
+          contentDisposition: `attachment; filename="${options.fileName}.csv.gz"`,
+        }));
+      stored.push(...(resume?.parts ?? []));
+      const resumedParts = stored.length;
+      const writer = new GzipPartWriter({
+        partBytes,
+        gzipLevel: options.gzipLevel ?? DEFAULT_GZIP_LEVEL,
+        headerRecords: resume ? 0 : 1,
+        firstPartNumber: resumedParts + 1,
+        ...(byteOrderMark && !resume ? { prefix: UTF8_BYTE_ORDER_MARK } : {}),
+        writePart: async (part) => {
+          const etag = await target.uploadPart(key, uploadId, {
+            partNumber: part.number,
+            body: part.body,
+            crc64nvme: part.crc64nvme,
+          });
+          stored.push({
+            partNumber: part.number,
+            rows: part.rows,
+            bytes: part.bytes,
+            etag,
+            crc64nvme: part.crc64nvme,
+            csvBytes: part.csvBytes,
+            copyBytes: part.copyBytes,
+            copyCrc64nvme: part.copyCrc64nvme,
+            ...(part.lastKey === undefined ? {} : { lastKey: part.lastKey }),
+          });
+          // The progress record is written while the next part compresses and uploads (a retry redoes
+          // at most the parts after the one it lists); the next part's upload, or the manifest, waits
+          // for it, so records are written in order and a failure surfaces.
+          await progressWritten;
+          progressWritten = writeJson(target, exportProgressKey(jobId), {
+            version: 3,
+            jobId,
+            source,
+            key,
+            uploadId,
+            parts: [...stored],
+          } satisfies ExportProgress);
+          progressWritten.catch(() => {});
+        },
+      });
+      const resumedRows = stored.reduce((sum, part) => sum + part.rows, 0);
+      if (options.onProgress) {
+        const report = options.onProgress;
+        timer = setInterval(
+          () =>
+            report({
+              rows: resumedRows + writer.rows,
+              parts: stored.length,
+              bytes: stored.reduce((sum, part) => sum + part.bytes, 0),
+            }),
+          options.progressIntervalMs ?? 10_000,
+        );
+        timer.unref();
+      }
+      const copy = store.copyOut(exportCopySql(options.filter, resume ? { after: resume.after } : {}));
+      await pipeline(copy, writer, signal ? { signal } : {});
+      const rowsWritten = writer.parts.reduce((sum, part) => sum + part.rows, 0);
+      // PostgreSQL's own count against the records the writer found: a cut in the wrong place would
+      // give parts that are not whole records.
+      if (copy.rowCount !== rowsWritten) throw new ExportRowCountMismatchError(copy.rowCount, rowsWritten);
+      return { uploadId, resumedParts, rowsWritten };
     });
-    const resumedRows = stored.reduce((sum, part) => sum + part.rows, 0);
-    if (options.onProgress) {
-      const report = options.onProgress;
-      timer = setInterval(
-        () =>
-          report({
-            rows: resumedRows + writer.rows,
-            parts: stored.length,
-            bytes: stored.reduce((sum, part) => sum + part.bytes, 0),
-          }),
-        options.progressIntervalMs ?? 10_000,
-      );
-      timer.unref();
-    }
-    const copy = store.copyOut(exportCopySql(options.filter, resume ? { after: resume.after } : {}));
-    await pipeline(copy, writer, signal ? { signal } : {});
-    const parts: ExportWorkerPart[] = stored.map(({ csvBytes: _, lastKey: __, ...part }) => part);
-    const rowsWritten = writer.parts.reduce((sum, part) => sum + part.rows, 0);
-    // PostgreSQL's own count against the records the writer found: a cut in the wrong place would
-    // give parts that are not whole records.
-    if (copy.rowCount !== rowsWritten) throw new ExportRowCountMismatchError(copy.rowCount, rowsWritten);
+    const parts: ExportWorkerPart[] = stored.map(
+      ({ csvBytes: _, lastKey: __, copyBytes: ___, copyCrc64nvme: ____, ...part }) => part,
+    );
     const manifest = z.parse(ExportWorkerManifest, {
       version: 2,
       jobId,
@@ -230,6 +262,7 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
       bytes: parts.reduce((sum, part) => sum + part.bytes, 0),
       crc64nvme: combinePartsCrc64Nvme(parts),
       byteOrderMark,
+      resumedParts,
     });
     signal?.throwIfAborted();
     const manifestKey = exportWorkerManifestKey(jobId);
@@ -261,19 +294,30 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
 /**
  * The resume point, if the upload it names still holds its parts as the record lists them (ListParts:
  * every kept part with the record's size and ETag, and its CRC-64/NVME when S3 lists one); otherwise
- * `undefined`, and the record's upload, if any is left, is aborted (its parts would only cost until
- * the bucket's lifecycle rule aborts it).
+ * `undefined`, `onStartOver` is told why (unless there is no record: a first attempt), and the
+ * record's upload, if any is left, is aborted (its parts would only cost until the bucket's lifecycle
+ * rule aborts it).
  */
 async function keptParts(
   target: ExportTarget,
   key: string,
   progress: ExportProgress | undefined,
   resume: ResumePoint | undefined,
+  onStartOver: ((reason: string) => void) | undefined,
 ): Promise<ResumePoint | undefined> {
-  if (!progress || progress.key !== key) return undefined;
+  if (!progress) return undefined;
+  if (progress.key !== key) {
+    onStartOver?.('the progress record is of another file');
+    return undefined;
+  }
+  let reason = 'the progress record is of another job or query, or lists no part to keep';
   if (resume) {
     const listed = await target.listParts(key, progress.uploadId);
-    if (listed === undefined) return undefined; // completed or aborted: nothing to resume into
+    if (listed === undefined) {
+      // Completed or aborted: nothing to resume into.
+      onStartOver?.('the upload the progress record names is gone');
+      return undefined;
+    }
     const byNumber = new Map<number, UploadedPart>(listed.map((part) => [part.partNumber, part]));
     const intact = resume.parts.every((part) => {
       const found = byNumber.get(part.partNumber);
@@ -285,10 +329,53 @@ async function keptParts(
       );
     });
     if (intact) return resume;
+    reason = 'the upload does not hold the parts the progress record lists';
   }
+  onStartOver?.(reason);
   // Aborting an upload that is already gone is not an error: no listing needed to decide.
   await target.abortUpload(key, progress.uploadId);
   return undefined;
+}
+
+/**
+ * Why the rows the kept parts hold are no longer what the table holds, or `undefined` when they
+ * still are: the same rows (`external_id <= after`, the header first) copied again, without gzip or
+ * upload, their bytes counted and hashed (CRC-64/NVME) against the parts' `copyBytes` and
+ * `copyCrc64nvme` combined, and PostgreSQL's row count against the parts' rows. COPY's output is
+ * what the parts are made of, byte for byte (the session settings fix its text), so any row inserted,
+ * deleted or changed in an exported column since is found, whoever wrote it and whether or not it
+ * touched `updated_at`.
+ */
+async function keptRowsChanged(
+  store: UserExportStore,
+  filter: ExportFilter | undefined,
+  resume: ResumePoint,
+  signal: AbortSignal | undefined,
+): Promise<string | undefined> {
+  const copy = store.copyOut(exportCopySql(filter, { through: resume.after }));
+  const hash = new Crc64NvmeHash();
+  let bytes = 0;
+  await pipeline(
+    copy,
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        callback();
+      },
+    }),
+    signal ? { signal } : {},
+  );
+  const rows = resume.parts.reduce((sum, part) => sum + part.rows, 0);
+  const keptBytes = resume.parts.reduce((sum, part) => sum + part.copyBytes, 0);
+  const kept = combinePartsCrc64Nvme(
+    resume.parts.map((part) => ({ crc64nvme: part.copyCrc64nvme, bytes: part.copyBytes })),
+  );
+  if (copy.rowCount === rows && bytes === keptBytes && hash.digest() === kept) return undefined;
+  return (
+    'the rows up to the resume point changed since the earlier attempt read them ' +
+    `(${rows} rows, ${keptBytes} bytes then; ${copy.rowCount} rows, ${bytes} bytes now)`
+  );
 }
 
 async function writeJson(target: ExportTarget, key: string, value: unknown): Promise<void> {

@@ -21,6 +21,13 @@ export interface CompletedPart {
   readonly rows: number;
   /** Uncompressed bytes in the part. */
   readonly csvBytes: number;
+  /**
+   * The bytes of COPY's output in the part (before the formula escapes and the prefix), and their
+   * base64 CRC-64/NVME: the parts' together are what a COPY of the same rows gives, which is how a
+   * resumed export checks that the rows it keeps are still what the table holds.
+   */
+  readonly copyBytes: number;
+  readonly copyCrc64nvme: string;
   /** Base64 CRC-64/NVME of `body` (S3's checksum; the object's is combined from the parts'). */
   readonly crc64nvme: string;
   /**
@@ -91,8 +98,9 @@ interface OpenPart {
   lastWrite: Promise<void>;
   readonly crc64: Crc64NvmeHash;
   compressedBytes: number;
-  /** COPY's bytes taken into the part. */
+  /** COPY's bytes taken into the part, and their CRC-64/NVME. */
   sourceBytes: number;
+  readonly sourceCrc64: Crc64NvmeHash;
   /** Bytes compressed into the part: COPY's plus the formula escapes inserted. */
   csvBytes: number;
   recordEnds: number;
@@ -210,6 +218,7 @@ export class GzipPartWriter extends Writable {
         const piece = chunk.subarray(offset, offset + part.nextCheck - part.sourceBytes);
         offset += piece.length;
         part.sourceBytes += piece.length;
+        part.sourceCrc64.update(piece);
         const scan = this.#scanner.scan(piece);
         part.recordEnds += scan.recordEnds;
         keepRecordHeads(part, piece, scan);
@@ -225,6 +234,7 @@ export class GzipPartWriter extends Writable {
       const scan = this.#scanner.scan(chunk, offset, true);
       const piece = chunk.subarray(offset, scan.end);
       part.sourceBytes += piece.length;
+      part.sourceCrc64.update(piece);
       part.recordEnds += scan.recordEnds;
       keepRecordHeads(part, piece, {
         ...scan,
@@ -263,6 +273,7 @@ export class GzipPartWriter extends Writable {
       crc64: new Crc64NvmeHash(),
       compressedBytes: 0,
       sourceBytes: 0,
+      sourceCrc64: new Crc64NvmeHash(),
       csvBytes: 0,
       recordEnds: 0,
       full: false,
@@ -418,6 +429,8 @@ export class GzipPartWriter extends Writable {
       bytes: body.length,
       rows: Math.max(0, rows),
       csvBytes: part.csvBytes,
+      copyBytes: part.sourceBytes,
+      copyCrc64nvme: part.sourceCrc64.digest(),
       crc64nvme: part.crc64.digest(),
       lastKey: rows > 0 ? quotedFirstCell(part.lastRecordHead) : undefined,
     };
