@@ -8,10 +8,10 @@ export const ProgressPart = z.strictObject({
   csvBytes: z.int().check(z.minimum(0)),
   /**
    * The bytes of COPY's output the part holds (formula escapes and byte order mark not counted) and
-   * their base64 CRC-64/NVME: what a retry compares a new read of the kept rows with.
+   * their CRC-32 (zlib's): what a retry compares a new read of the kept rows with.
    */
   copyBytes: z.int().check(z.minimum(0)),
-  copyCrc64nvme: ExportWorkerPart.shape.crc64nvme,
+  copyCrc32: z.int().check(z.minimum(0), z.maximum(0xffff_ffff)),
   /** The part's last `external_id`; absent when it holds no data row (only the header). */
   lastKey: z.optional(z.string()),
 });
@@ -21,7 +21,7 @@ export type ProgressPart = z.infer<typeof ProgressPart>;
  * `exports/<jobId>/parts/progress.json`, rewritten by the batch-worker after each part it uploads:
  * where a retried export task continues. Worker-internal (only the worker reads it). Version 2: the
  * parts are in the file's multipart upload (`key`, `uploadId`), no longer objects of their own.
- * Version 3: each part has its `copyBytes` and `copyCrc64nvme` (a version 2 record is not resumed).
+ * Version 3: each part has its `copyBytes` and `copyCrc32` (a version 2 record is not resumed).
  */
 export const ExportProgress = z.strictObject({
   version: z.literal(3),

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { crc32 } from 'node:zlib';
 import {
   type ExportFilter,
   ExportWorkerManifest,
@@ -7,7 +8,7 @@ import {
   exportObjectKey,
 } from '@sidestep/contracts';
 import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
-import { Crc64NvmeHash, crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
+import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import * as z from 'zod/mini';
 import {
   ExportProgress,
@@ -207,7 +208,7 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
             crc64nvme: part.crc64nvme,
             csvBytes: part.csvBytes,
             copyBytes: part.copyBytes,
-            copyCrc64nvme: part.copyCrc64nvme,
+            copyCrc32: part.copyCrc32,
             ...(part.lastKey === undefined ? {} : { lastKey: part.lastKey }),
           });
           // The progress record is written while the next part compresses and uploads (a retry redoes
@@ -248,7 +249,7 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
       return { uploadId, resumedParts, rowsWritten };
     });
     const parts: ExportWorkerPart[] = stored.map(
-      ({ csvBytes: _, lastKey: __, copyBytes: ___, copyCrc64nvme: ____, ...part }) => part,
+      ({ csvBytes: _, lastKey: __, copyBytes: ___, copyCrc32: ____, ...part }) => part,
     );
     const manifest = z.parse(ExportWorkerManifest, {
       version: 2,
@@ -340,11 +341,11 @@ async function keptParts(
 /**
  * Why the rows the kept parts hold are no longer what the table holds, or `undefined` when they
  * still are: the same rows (`external_id <= after`, the header first) copied again, without gzip or
- * upload, their bytes counted and hashed (CRC-64/NVME) against the parts' `copyBytes` and
- * `copyCrc64nvme` combined, and PostgreSQL's row count against the parts' rows. COPY's output is
- * what the parts are made of, byte for byte (the session settings fix its text), so any row inserted,
- * deleted or changed in an exported column since is found, whoever wrote it and whether or not it
- * touched `updated_at`.
+ * upload, cut where the parts were cut (their `copyBytes`) and each piece's CRC-32 compared with its
+ * part's `copyCrc32`, and PostgreSQL's row count with the parts' rows. COPY's output is what the
+ * parts are made of, byte for byte (the session settings fix its text), so any row inserted, deleted
+ * or changed in an exported column since is found, whoever wrote it and whether or not it touched
+ * `updated_at`.
  */
 async function keptRowsChanged(
   store: UserExportStore,
@@ -353,25 +354,42 @@ async function keptRowsChanged(
   signal: AbortSignal | undefined,
 ): Promise<string | undefined> {
   const copy = store.copyOut(exportCopySql(filter, { through: resume.after }));
-  const hash = new Crc64NvmeHash();
+  const parts = resume.parts;
+  let index = 0;
+  let inPart = 0;
+  let crc = 0;
   let bytes = 0;
+  let differs = false;
   await pipeline(
     copy,
     new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk);
         bytes += chunk.length;
+        for (let offset = 0; offset < chunk.length && !differs; ) {
+          const part = parts[index];
+          if (!part) {
+            differs = true; // more bytes than the parts hold
+            break;
+          }
+          const piece = chunk.subarray(offset, offset + part.copyBytes - inPart);
+          crc = crc32(piece, crc);
+          inPart += piece.length;
+          offset += piece.length;
+          if (inPart === part.copyBytes) {
+            differs = crc !== part.copyCrc32;
+            index += 1;
+            inPart = 0;
+            crc = 0;
+          }
+        }
         callback();
       },
     }),
     signal ? { signal } : {},
   );
-  const rows = resume.parts.reduce((sum, part) => sum + part.rows, 0);
-  const keptBytes = resume.parts.reduce((sum, part) => sum + part.copyBytes, 0);
-  const kept = combinePartsCrc64Nvme(
-    resume.parts.map((part) => ({ crc64nvme: part.copyCrc64nvme, bytes: part.copyBytes })),
-  );
-  if (copy.rowCount === rows && bytes === keptBytes && hash.digest() === kept) return undefined;
+  const rows = parts.reduce((sum, part) => sum + part.rows, 0);
+  const keptBytes = parts.reduce((sum, part) => sum + part.copyBytes, 0);
+  if (!differs && index === parts.length && copy.rowCount === rows && bytes === keptBytes) return undefined;
   return (
     'the rows up to the resume point changed since the earlier attempt read them ' +
     `(${rows} rows, ${keptBytes} bytes then; ${copy.rowCount} rows, ${bytes} bytes now)`
