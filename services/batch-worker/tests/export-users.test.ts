@@ -897,6 +897,26 @@ for (const backend of databaseBackends()) {
       expect(await fileOf(retried.manifest)).toEqual(await tableNow(domain));
     });
 
+    // The snapshot stays open after COPY's last row while the writer stores the last parts (idle in
+    // transaction on the server): past the session's idle-in-transaction limit the server ended the
+    // session, and COMMIT failed after every part was stored.
+    if (backend.name === 'postgres')
+      it("keeps a resume's snapshot open past the session's idle-in-transaction limit while the last parts store", async () => {
+        const store = await PostgresUserExportStore.connect({
+          url: database.url,
+          env: { DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '200' },
+        });
+        try {
+          const stored = await store.inSnapshot(async () => {
+            await new Promise((resolve) => setTimeout(resolve, 600));
+            return 'stored';
+          });
+          expect(stored).toBe('stored');
+        } finally {
+          await store.close();
+        }
+      });
+
     // On PGlite every session shares one backend, and a transaction holds it: no write can come
     // between the retry's two reads there.
     if (backend.name === 'postgres')

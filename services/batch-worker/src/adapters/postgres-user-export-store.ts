@@ -84,6 +84,11 @@ export class PostgresUserExportStore implements UserExportStore {
    */
   async inSnapshot<T>(read: () => Promise<T>): Promise<T> {
     await this.#client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    // The transaction stays open after COPY's last row while the writer stores the last parts, idle
+    // on the server: past the session's idle-in-transaction limit (5 minutes) a slow last upload had
+    // the server end the session, and COMMIT failed after every part was stored. A read-only
+    // transaction's idling holds no lock; its snapshot was held as long as the COPY ran anyway.
+    await this.#client.query('SET LOCAL idle_in_transaction_session_timeout = 0');
     let result: T;
     try {
       result = await read();
