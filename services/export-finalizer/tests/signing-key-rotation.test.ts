@@ -113,6 +113,16 @@ describe('rotating the download signing key', () => {
     expect(await warmEndpoint(tokenWith(signingKeyId(K1), K1))).toBe(302);
   });
 
+  it('signs, on a warm finalizer, with the key put last: its links work at once after every link was revoked (two new values)', async () => {
+    const arn = newSecret(K1);
+    const warmFinalizer = finalizer(arn);
+    expect(await downloadEndpoint(arn)(await warmFinalizer())).toBe(302);
+    secretsManager.put(arn, K2);
+    secretsManager.put(arn, K3);
+    const mailed = await warmFinalizer('exports/exp_revoked/users.csv.gz');
+    expect(await downloadEndpoint(arn)(mailed)).toBe(302);
+  });
+
   it('keeps a link signed with the previous key working after one rotation, and refuses it after two', async () => {
     const arn = newSecret(K1);
     const token = await finalizer(arn)();

@@ -48,9 +48,13 @@ export class DownloadKeyring {
     this.#now = options.now ?? Date.now;
   }
 
-  /** The key to sign links with: the current one. */
+  /**
+   * The key to sign links with: the current one, read past the cache (one GetSecretValue a finalized
+   * export). A cached one signed links with a key up to 5 minutes old: after a revocation (two new
+   * values) every endpoint that had refreshed refused them, while the mail promised 7 days.
+   */
   signingKey(): Promise<string> {
-    return this.#source.current();
+    return this.#source.current({ fresh: true });
   }
 
   /**
