@@ -7,7 +7,7 @@ import { TransactionGuard } from './transaction-guard.ts';
 export interface PostgresDatabaseOptions {
   /**
    * A pool on credentials read afresh (bypassing any cache), for when opening a connection is refused
-   * authentication (SQLSTATE class 28: a rotated password); `undefined` when they are the same. The
+   * its password (SQLSTATE 28P01: a rotated password); `undefined` when they are the same (or were not read again). The
    * database then ends the old pool (its open connections finish their work) and tries once more on
    * the new one. @default none: the refusal is the caller's
    */

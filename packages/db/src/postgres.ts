@@ -8,6 +8,7 @@ import type { Database } from './database.ts';
 import { DatabaseOptionsError } from './errors.ts';
 import { type PostgresClientOptions, postgresClientConfig } from './postgres-client-config.ts';
 import { PostgresDatabase } from './postgres-database.ts';
+import { atMostEvery, DEFAULT_RENEW_INTERVAL_MS } from './renew-credentials.ts';
 
 export type { Database, Queryable, QueryResult } from './database.ts';
 export { DatabaseError, DatabaseOptionsError, TransactionMisuseError } from './errors.ts';
@@ -21,7 +22,12 @@ export {
   postgresClientConfig,
 } from './postgres-client-config.ts';
 export { PostgresDatabase, type PostgresDatabaseOptions } from './postgres-database.ts';
-export { isAuthenticationFailure, retryWithRenewedCredentials } from './renew-credentials.ts';
+export {
+  atMostEvery,
+  DEFAULT_RENEW_INTERVAL_MS,
+  isAuthenticationFailure,
+  retryWithRenewedCredentials,
+} from './renew-credentials.ts';
 
 /** Options of {@link connectPostgres}; see `OpenDatabaseOptions` for the reasoning behind the defaults. */
 export interface ConnectPostgresOptions extends Omit<PostgresClientOptions, 'url'> {
@@ -73,6 +79,11 @@ export interface ConnectPostgresOnFirstUseOptions extends Omit<ConnectPostgresOp
    * may read a secret): asked on first use, and with `fresh` when the server refuses its credentials.
    */
   readonly url: DatabaseUrlSource;
+  /**
+   * The least time between two fresh reads of `url`, in ms: refusals within it share the last one, or
+   * keep their 28P01. @default 30000
+   */
+  readonly renewIntervalMs?: number;
 }
 
 /**
@@ -90,15 +101,16 @@ export interface ConnectPostgresOnFirstUseOptions extends Omit<ConnectPostgresOp
 export function connectPostgresOnFirstUse(
   options: ConnectPostgresOnFirstUseOptions,
 ): () => Promise<Database> {
-  const { url: source, ...pool } = options;
+  const { url: source, renewIntervalMs = DEFAULT_RENEW_INTERVAL_MS, ...pool } = options;
+  const readFresh = atMostEvery(renewIntervalMs, () => source({ fresh: true }));
   let database: Promise<Database> | undefined;
   return () => {
     database ??= source({ fresh: false }).then((first) => {
       let url = first;
       return new PostgresDatabase(postgresPool({ ...pool, url }), {
         renewPool: async () => {
-          const fresh = await source({ fresh: true });
-          if (fresh === url) return undefined;
+          const fresh = await readFresh();
+          if (fresh === undefined || fresh === url) return undefined;
           url = fresh;
           return postgresPool({ ...pool, url });
         },

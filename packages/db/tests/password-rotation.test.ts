@@ -62,7 +62,7 @@ describeIfAvailable(url !== undefined)('connectPostgresOnFirstUse across a passw
   });
 
   it('re-reads the secret past its cache and reconnects when a new connection is refused with 28P01', async () => {
-    const connect = connectPostgresOnFirstUse({ url: source, max: 1 });
+    const connect = connectPostgresOnFirstUse({ url: source, max: 1, renewIntervalMs: 0 });
     const database = await connect();
     expect((await database.query('SELECT current_user AS name')).rows).toEqual([{ name: role }]);
     await rotate();
@@ -83,7 +83,7 @@ describeIfAvailable(url !== undefined)('connectPostgresOnFirstUse across a passw
   });
 
   it('fails with the 28P01, transient, when the fresh secret still holds the old password (between setSecret and finishSecret)', async () => {
-    const connect = connectPostgresOnFirstUse({ url: source, max: 1 });
+    const connect = connectPostgresOnFirstUse({ url: source, max: 1, renewIntervalMs: 300 });
     const database = await connect();
     await database.query('SELECT 1');
     await rotate(false);
@@ -93,10 +93,47 @@ describeIfAvailable(url !== undefined)('connectPostgresOnFirstUse across a passw
     expect(isTransientDatabaseError(failure)).toBe(true);
     // One fresh read per refused connection, not a loop.
     expect(secret.reads).toEqual([false, true]);
-    // finishSecret: the secret now holds the new password, and the step's retry gets through.
+    // finishSecret: the secret now holds the new password, and the step's retry, after the interval
+    // between fresh reads, gets through.
     secret.value = urlWith(`password-${password}`);
+    await sleep(300);
     expect((await database.query('SELECT 3 AS three')).rows).toEqual([{ three: 3 }]);
     expect(secret.reads).toEqual([false, true, true]);
     await database.close();
+  });
+
+  it('reads the secret afresh at most once per interval while the password stays wrong, concurrent refusals sharing the read', async () => {
+    const connect = connectPostgresOnFirstUse({ url: source, max: 2 });
+    const database = await connect();
+    await database.query('SELECT 1');
+    // A rotation that failed between setSecret and finishSecret: the secret stays on the old password.
+    await rotate(false);
+    await endSessions();
+    for (let i = 0; i < 10; i += 1) {
+      const failure = await database.query('SELECT 1').catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: '28P01' });
+      expect(isTransientDatabaseError(failure)).toBe(true);
+    }
+    const concurrent = await Promise.allSettled(Array.from({ length: 10 }, () => database.query('SELECT 1')));
+    expect(concurrent.map((result) => result.status)).toEqual(Array(10).fill('rejected'));
+    // The first read, and one fresh read for the 20 refusals (the default interval is 30 s).
+    expect(secret.reads).toEqual([false, true]);
+    secret.value = urlWith(`password-${password}`);
+    await database.close();
+  });
+
+  it('does not read the secret afresh for a 28000 (the role may not log in): a fresh password would not cure it', async () => {
+    const connect = connectPostgresOnFirstUse({ url: source, max: 1, renewIntervalMs: 0 });
+    const database = await connect();
+    await database.query('SELECT 1');
+    await admin.query(`ALTER ROLE ${role} NOLOGIN`);
+    try {
+      await endSessions();
+      await expect(database.query('SELECT 1')).rejects.toMatchObject({ code: '28000' });
+      expect(secret.reads).toEqual([false]);
+    } finally {
+      await admin.query(`ALTER ROLE ${role} LOGIN`);
+      await database.close();
+    }
   });
 });

@@ -8,6 +8,7 @@ import { resolveDatabaseUrl } from '@sidestep/runtime';
 import { SecretsManagerDouble } from '@sidestep/runtime/testing';
 import { PostgresUserExportStore } from '../src/adapters/postgres-user-export-store.ts';
 import { PostgresUserImportStore } from '../src/adapters/postgres-user-import-store.ts';
+import { connectWorkerClient } from '../src/adapters/worker-client.ts';
 import { isTransientFailure } from '../src/transient-failure.ts';
 
 const url = process.env.TEST_DATABASE_URL;
@@ -131,5 +132,20 @@ describeIfAvailable(url !== undefined)('the batch-worker across a password rotat
       env,
     });
     await rerun.close();
+  });
+
+  it('reads the secret afresh at most once per interval while the password stays wrong (a rotation stopped before finishSecret)', async () => {
+    await rotate(false);
+    const connection = { url: await resolveDatabaseUrl(env), env };
+    const before = fetches();
+    for (let i = 0; i < 5; i += 1) {
+      await expect(connectWorkerClient(connection)).rejects.toMatchObject({ code: '28P01' });
+    }
+    const concurrent = await Promise.allSettled(
+      Array.from({ length: 5 }, () => connectWorkerClient(connection)),
+    );
+    expect(concurrent.map((result) => result.status)).toEqual(Array(5).fill('rejected'));
+    expect(fetches() - before).toBe(1);
+    secretsManager.secrets.set(arn, urlWith(`password-${password}`));
   });
 });

@@ -1,5 +1,7 @@
 import {
+  atMostEvery,
   type DatabaseTimeouts,
+  DEFAULT_RENEW_INTERVAL_MS,
   postgresClientConfig,
   retryWithRenewedCredentials,
 } from '@sidestep/db/postgres';
@@ -63,13 +65,17 @@ export function workerClient(
  */
 const renewedUrls = new WeakMap<WorkerConnection, string>();
 
+/** Each connection's fresh read of the secret, at most once per {@link DEFAULT_RENEW_INTERVAL_MS}. */
+const freshReads = new WeakMap<WorkerConnection, () => Promise<string | undefined>>();
+
 /**
  * A connected {@link workerClient}. A task runs for up to an hour and opens connections as it goes
  * (progress, the validator, recording a failure, dropping the staging), so the database's password
  * may have been rotated since the task read it: when the server refuses authentication (SQLSTATE
- * class 28), the secret named by `DATABASE_SECRET_ARN` is read afresh (past the cache) and, if its URL
- * changed, the connect is tried once more with it. If it did not (a single-user rotation between the
- * password's change and the secret's), the 28P01 stands, and the task exits 75 to be rerun
+ * 28P01), the secret named by `DATABASE_SECRET_ARN` is read afresh (past the cache; at most once
+ * per 30 s for the connection, concurrent refusals sharing the read) and, if its URL changed, the
+ * connect is tried once more with it. If it did not (a single-user rotation between the password's
+ * change and the secret's), or was not read again, the 28P01 stands, and the task exits 75 to be rerun
  * (`isTransientFailure`). https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotation-strategy.html
  */
 export function connectWorkerClient(
@@ -87,8 +93,13 @@ export function connectWorkerClient(
       const env = connection.env ?? process.env;
       // Only a secret's URL changes under a running task; DATABASE_URL, which wins, is what it is.
       if (!env.DATABASE_SECRET_ARN || env.DATABASE_URL) return undefined;
-      const fresh = await resolveDatabaseUrl(env, { fresh: true });
-      if (fresh === failed) return undefined;
+      let read = freshReads.get(connection);
+      if (read === undefined) {
+        read = atMostEvery(DEFAULT_RENEW_INTERVAL_MS, () => resolveDatabaseUrl(env, { fresh: true }));
+        freshReads.set(connection, read);
+      }
+      const fresh = await read();
+      if (fresh === undefined || fresh === failed) return undefined;
       renewedUrls.set(connection, fresh);
       return fresh;
     },
