@@ -1,15 +1,16 @@
 import type pg from 'pg';
 import type { Database, Queryable, QueryResult } from './database.ts';
-import { retryWithRenewedCredentials } from './renew-credentials.ts';
+import { isAuthenticationFailure } from './renew-credentials.ts';
 import { TransactionGuard } from './transaction-guard.ts';
 
 /** Options of {@link PostgresDatabase}. */
 export interface PostgresDatabaseOptions {
   /**
    * A pool on credentials read afresh (bypassing any cache), for when opening a connection is refused
-   * its password (SQLSTATE 28P01: a rotated password); `undefined` when they are the same (or were not read again). The
-   * database then ends the old pool (its open connections finish their work) and tries once more on
-   * the new one. @default none: the refusal is the caller's
+   * its password (SQLSTATE 28P01: a rotated password); `undefined` when they are the same (or were not
+   * read again). The database then tries once more on the new pool, and ends the old one once no call
+   * waits for one of its connections (its open connections finish their work; a waiter it cannot
+   * serve is tried on the new pool). @default none: the refusal is the caller's
    */
   readonly renewPool?: () => Promise<pg.Pool | undefined>;
 }
@@ -21,6 +22,8 @@ export class PostgresDatabase implements Database {
   readonly #renewPool: (() => Promise<pg.Pool | undefined>) | undefined;
   /** The renewal under way, which concurrent refusals share. */
   #renewing: Promise<pg.Pool | undefined> | undefined;
+  /** Pools a renewal replaced, ended once nobody waits for one of their connections. */
+  readonly #retiring = new Set<pg.Pool>();
   readonly #guard = new TransactionGuard();
   #closed: Promise<void> | undefined;
 
@@ -32,30 +35,22 @@ export class PostgresDatabase implements Database {
 
   async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
     this.#guard.assertOutside('query');
-    // A refused authentication comes before the statement is sent: running it again is safe.
-    return this.#withPool((pool) => run<R>(pool, sql, params));
+    const client = await this.#connect();
+    const { statement, release } = heard(client);
+    try {
+      const result = await statement<R>(sql, params);
+      release();
+      return result;
+    } catch (error) {
+      // As pg-pool's own query does: a client whose statement failed is not pooled again.
+      release(error instanceof Error ? error : true);
+      throw error;
+    }
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     this.#guard.assertOutside('transaction');
-    const client = await this.#withPool((pool) => pool.connect());
-    // While a client is checked out the pool does not listen for its 'error' (pg-pool removes its
-    // idle listener), and pg emits one when the server ends the session: a failover, a restart,
-    // pg_terminate_backend, the idle-in-transaction limit (25P03) while the callback awaits something
-    // else. Unheard, that event ends the process, and a Lambda reports a bare `Error` no retry names.
-    // Heard, the loss is kept: the transaction's next statement rejects with it (transient, so the
-    // caller's retry sees the ledger unavailable) and the client is destroyed, not pooled again.
-    let lost: Error | undefined;
-    const onError = (error: Error) => {
-      lost ??= error;
-    };
-    client.on('error', onError);
-    const statement = <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> =>
-      lost ? Promise.reject(lost) : run<R>(client, sql, params);
-    const release = (error?: Error | boolean) => {
-      client.off('error', onError);
-      client.release(error ?? lost);
-    };
+    const { statement, release } = heard(await this.#connect());
     const tx: Queryable = { query: statement };
     try {
       await statement('BEGIN');
@@ -77,14 +72,38 @@ export class PostgresDatabase implements Database {
   }
 
   close(): Promise<void> {
-    this.#closed ??= this.#pool.end();
+    this.#closed ??= Promise.all([this.#pool, ...this.#retiring].map((pool) => pool.end())).then(() => {});
     return this.#closed;
   }
 
-  /** `use` on the pool, and once more on a renewed one when the server refuses the credentials. */
-  #withPool<R>(use: (pool: pg.Pool) => Promise<R>): Promise<R> {
-    if (this.#renewPool === undefined) return use(this.#pool);
-    return retryWithRenewedCredentials(this.#pool, use, (failed) => this.#renew(failed));
+  /**
+   * A connection of the pool; once more on the current pool when this one was replaced while the call
+   * waited (pg-pool serves no waiter after `end`), or on a renewed one when the server refuses the
+   * password. Either failure comes before any statement is sent: trying again is safe.
+   */
+  async #connect(): Promise<pg.PoolClient> {
+    const pool = this.#pool;
+    try {
+      return await pool.connect();
+    } catch (error) {
+      if (this.#closed !== undefined) throw error;
+      if (pool !== this.#pool) {
+        this.#retire(pool);
+        return this.#pool.connect();
+      }
+      if (this.#renewPool === undefined || !isAuthenticationFailure(error)) throw error;
+      const renewed = await this.#renew(pool);
+      if (renewed === undefined) throw error;
+      return renewed.connect();
+    }
+  }
+
+  /** Ends `pool`, replaced, once no call waits for one of its connections. */
+  #retire(pool: pg.Pool): void {
+    if (!this.#retiring.has(pool) || pool.waitingCount > 0) return;
+    this.#retiring.delete(pool);
+    pool.removeAllListeners('acquire').removeAllListeners('remove');
+    pool.end().catch(() => {});
   }
 
   async #renew(failed: pg.Pool): Promise<pg.Pool | undefined> {
@@ -98,8 +117,13 @@ export class PostgresDatabase implements Database {
           return undefined;
         }
         this.#pool = listened(renewed);
-        // Its checked-out clients are released to it and then closed with it.
-        failed.end().catch(() => {});
+        // Its checked-out clients are released to it and then closed with it, once its waiters are
+        // served: by a released client ('acquire'), or by failing (a timeout, a refusal), which
+        // #connect then tries on the new pool. pg-pool's end() would strand them until their timeout.
+        this.#retiring.add(failed);
+        const retire = () => this.#retire(failed);
+        failed.on('acquire', retire).on('remove', retire);
+        retire();
         return renewed;
       } finally {
         this.#renewing = undefined;
@@ -118,6 +142,34 @@ export class PostgresDatabase implements Database {
 function listened(pool: pg.Pool): pg.Pool {
   pool.on('error', () => {});
   return pool;
+}
+
+/**
+ * `client`'s statements, and its release to the pool. While a client is checked out the pool does not
+ * listen for its 'error' (pg-pool removes its idle listener), and pg emits one when the server ends
+ * the session: a failover, a restart, pg_terminate_backend, the idle-in-transaction limit (25P03)
+ * while a transaction's callback awaits something else. Unheard, that event ends the process, and a
+ * Lambda reports a bare `Error` no retry names. Heard, the loss is kept: the next statement rejects
+ * with it (transient, so the caller's retry sees the ledger unavailable) and the client is destroyed,
+ * not pooled again.
+ */
+function heard(client: pg.PoolClient): {
+  statement: <R>(sql: string, params?: unknown[]) => Promise<QueryResult<R>>;
+  release: (error?: Error | boolean) => void;
+} {
+  let lost: Error | undefined;
+  const onError = (error: Error) => {
+    lost ??= error;
+  };
+  client.on('error', onError);
+  return {
+    statement: <R>(sql: string, params?: unknown[]) =>
+      lost ? Promise.reject(lost) : run<R>(client, sql, params),
+    release: (error) => {
+      client.off('error', onError);
+      client.release(error ?? lost);
+    },
+  };
 }
 
 async function run<R>(

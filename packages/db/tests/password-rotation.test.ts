@@ -136,4 +136,44 @@ describeIfAvailable(url !== undefined)('connectPostgresOnFirstUse across a passw
       await database.close();
     }
   });
+
+  it('serves a query that waited for a connection of the pool the renewal replaced', async () => {
+    let database: Database | undefined;
+    const late: Promise<unknown>[] = [];
+    const connect = connectPostgresOnFirstUse({
+      max: 2,
+      connectionTimeoutMillis: 3000,
+      url: async ({ fresh }) => {
+        // Two more queries arrive while the secret is read afresh: the second waits behind a full pool.
+        if (fresh && late.length === 0 && database !== undefined) {
+          late.push(database.query('SELECT 2 AS two'), database.query('SELECT 3 AS three'));
+        }
+        return secret.value;
+      },
+    });
+    database = await connect();
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // A transaction on a connection authenticated before the rotation, still working.
+    const open = database.transaction(async (tx) => {
+      await tx.query('SELECT 1');
+      await held;
+    });
+    await sleep(100);
+    await rotate();
+    const started = Date.now();
+    expect((await database.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    setTimeout(release, 200);
+    await open;
+    const results = await Promise.all(late);
+    expect(results.map((result) => (result as { rows: unknown[] }).rows)).toEqual([
+      [{ two: 2 }],
+      [{ three: 3 }],
+    ]);
+    // Not after pg-pool's connect timeout: the waiter was not left on the ended pool.
+    expect(Date.now() - started).toBeLessThan(2500);
+    await database.close();
+  });
 });
