@@ -341,6 +341,36 @@ describe('the console, in a browser', () => {
     const focused = () => other.evaluate(() => document.activeElement?.matches('#stop-execution button'));
     expect(await focused()).toBe(true);
 
+    // A third operator types a cause and moves on to a link outside the form: the page is theirs to
+    // read again, so a change is shown at once, the cause they typed carried into the new body. Its
+    // stream is answered here (the running page's own body, with one line more, then the stream's
+    // end): nothing else on a running execution's page changes while its task is frozen.
+    const third = await open(executionPath);
+    let answer = (_body: string) => {};
+    const answered = new Promise<string>((resolve) => {
+      answer = resolve;
+    });
+    await third.route(
+      (url) => url.pathname === '/executions',
+      async (route) => {
+        if (route.request().headers().accept !== 'text/event-stream') return route.fallback();
+        const body = await answered;
+        await route.fulfill({
+          contentType: 'text/event-stream',
+          body: `data: ${body.split('\n').join('\ndata: ')}\n\nevent: end\ndata: \n\n`,
+        });
+      },
+    );
+    await third.reload();
+    await third.locator('#stop-execution input[name="cause"]').fill('a cause of my own');
+    await third.locator('main .meta a').first().focus();
+    answer(`<p id="news">the data changed</p>${await third.locator('main').innerHTML()}`);
+    await third.locator('#news').waitFor({ timeout: 5_000 });
+    expect(await third.locator('#stop-execution input[name="cause"]').inputValue()).toBe('a cause of my own');
+    expect(await third.evaluate(() => document.activeElement?.matches('main .meta a'))).toBe(true);
+    await third.locator('header .live-indicator[hidden]').waitFor({ state: 'attached' });
+    await third.context().close();
+
     const page = await open(executionPath);
     await page.locator('#stop-execution input[name="cause"]').fill('wrong file uploaded');
     await page.locator('#stop-execution button').click();

@@ -11,8 +11,10 @@ if (live && main && 'EventSource' in window) {
   const show = () => {
     if (pending === undefined || busy(main)) return;
     const focused = focusKey(main, document.activeElement);
+    const typed = changedFields(main);
     main.innerHTML = pending;
     pending = undefined;
+    restoreFields(main, typed);
     if (focused) refocus(main, focused);
   };
   source.onopen = () => indicator?.removeAttribute('hidden');
@@ -20,30 +22,75 @@ if (live && main && 'EventSource' in window) {
     pending = event.data;
     show();
   };
-  // Held while someone fills in a form; shown once they leave it (or empty it).
+  // Held while someone is in a form; shown once they leave it.
   main.addEventListener('focusout', () => setTimeout(show, 0));
-  main.addEventListener('input', show);
   source.addEventListener('end', () => {
     source.close();
     indicator?.setAttribute('hidden', '');
+    show();
   });
   source.onerror = () => indicator?.setAttribute('hidden', '');
 }
 
 /**
- * Whether swapping the page's body now would throw away what an operator is doing: a form with a
- * field changed from how the page came (a Stop's typed cause), or the focus in a form (they may be
- * about to press its button), or on a field anywhere.
+ * Whether swapping the page's body now would take the ground from under an operator: the focus in a
+ * form (typing a Stop's cause, about to press its button), or on a field anywhere. What they typed
+ * in a form they left is carried into the new body ({@link changedFields}), so it holds nothing.
  */
 function busy(main) {
   const active = document.activeElement;
-  if (active && main.contains(active) && active.matches('input:not([type=hidden]), select, textarea'))
-    return true;
+  if (!active || !main.contains(active)) return false;
+  return active.matches('input:not([type=hidden]), select, textarea') || active.closest('form') !== null;
+}
+
+/**
+ * The fields of main's forms changed from how the page came, as where to find them in a new body
+ * (the form by id, else by action; the field by name, and which of that name it is) and their state.
+ */
+function changedFields(main) {
+  const typed = [];
   for (const form of main.querySelectorAll('form')) {
-    if (form.contains(active)) return true;
-    for (const field of form.elements) if (changed(field)) return true;
+    const action = form.getAttribute('action');
+    const selector = form.id
+      ? `form#${CSS.escape(form.id)}`
+      : action === null
+        ? null
+        : `form[action="${CSS.escape(action)}"]`;
+    if (!selector) continue;
+    for (const field of form.elements) {
+      if (!field.name || !changed(field)) continue;
+      const named = [...form.elements].filter((other) => other.name === field.name);
+      typed.push({ selector, name: field.name, index: named.indexOf(field), state: stateOf(field) });
+    }
   }
-  return false;
+  return typed;
+}
+
+/** Puts the fields {@link changedFields} found back as they were, where the new body has them. */
+function restoreFields(main, typed) {
+  for (const { selector, name, index, state } of typed) {
+    const form = main.querySelector(selector);
+    const field = form && [...form.elements].filter((other) => other.name === name)[index];
+    if (field && stateOf(field).kind === state.kind) setState(field, state);
+  }
+}
+
+function stateOf(field) {
+  if (field instanceof HTMLSelectElement)
+    return { kind: 'select', selected: [...field.selectedOptions].map((option) => option.value) };
+  if (field.type === 'checkbox' || field.type === 'radio')
+    return { kind: field.type, checked: field.checked };
+  return { kind: field.type, value: field.value };
+}
+
+function setState(field, state) {
+  if (state.kind === 'select') {
+    for (const option of field.options) option.selected = state.selected.includes(option.value);
+  } else if ('checked' in state) {
+    field.checked = state.checked;
+  } else {
+    field.value = state.value;
+  }
 }
 
 function changed(field) {
