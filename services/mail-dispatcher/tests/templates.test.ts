@@ -143,6 +143,18 @@ describe('renderTemplate', () => {
 });
 
 describe('composeMail', () => {
+  /** The export.failed mail to a@example.com whose job carries `idempotencyKey`. */
+  const mailKeyed = (idempotencyKey: string) =>
+    composeMail(
+      job({
+        template: 'export.failed',
+        to: 'a@example.com',
+        params: params['export.failed'],
+        idempotencyKey,
+      }),
+      'from@example.com',
+    );
+
   it('uses the idempotency key for a deterministic Message-ID, defaulting to the envelope id', () => {
     const a = composeMail(
       job({ template: 'export.failed', to: 'a@example.com', params: params['export.failed'] }),
@@ -152,15 +164,7 @@ describe('composeMail', () => {
       job({ template: 'export.failed', to: 'a@example.com', params: params['export.failed'] }),
       'from@example.com',
     );
-    const c = composeMail(
-      job({
-        template: 'export.failed',
-        to: 'a@example.com',
-        params: params['export.failed'],
-        idempotencyKey: 'k',
-      }),
-      'from@example.com',
-    );
+    const c = mailKeyed('k');
     expect(a.messageId).toBe(b.messageId);
     expect(a.idempotencyKey).toBe('msg-1');
     expect(c.idempotencyKey).toBe('k');
@@ -176,57 +180,25 @@ describe('composeMail', () => {
       'from@example.com',
     );
     expect(byEnvelope.headers['X-Sidestep-Idempotency-Key']).toBe('env-1');
-    const byKey = composeMail(
-      job({
-        template: 'export.failed',
-        to: 'a@example.com',
-        params: params['export.failed'],
-        idempotencyKey: 'export.failed:exp_1:2',
-      }),
-      'from@example.com',
-    );
+    const byKey = mailKeyed('export.failed:exp_1:2');
     expect(byKey.headers['X-Sidestep-Idempotency-Key']).toBe('export.failed:exp_1:2');
   });
 
   it('writes a control character of the idempotency key as \\uXXXX in its header, so a key cannot inject a header', () => {
     // The contract lets a key be any text of 1-256 characters; only the Message-ID used it before.
-    const mail = composeMail(
-      job({
-        template: 'export.failed',
-        to: 'a@example.com',
-        params: params['export.failed'],
-        idempotencyKey: 'k\r\nBcc: victim@example.com\u0000é',
-      }),
-      'from@example.com',
-    );
+    const mail = mailKeyed('k\r\nBcc: victim@example.com\u0000é');
     expect(mail.headers['X-Sidestep-Idempotency-Key']).toBe('k\\u000d\\u000aBcc: victim@example.com\\u0000é');
     expect(mail.idempotencyKey).toBe('k\r\nBcc: victim@example.com\u0000é');
   });
 
   it('names a key whose escapes would make its header line too long by its SHA-256 (RFC 5322: 998 characters a line)', () => {
     const key = '\u0001'.repeat(256);
-    const mail = composeMail(
-      job({
-        template: 'export.failed',
-        to: 'a@example.com',
-        params: params['export.failed'],
-        idempotencyKey: key,
-      }),
-      'from@example.com',
-    );
+    const mail = mailKeyed(key);
     expect(mail.headers['X-Sidestep-Idempotency-Key']).toBe(
       `sha256:${createHash('sha256').update(key).digest('hex')}`,
     );
     const plain = 'k'.repeat(256);
-    const kept = composeMail(
-      job({
-        template: 'export.failed',
-        to: 'a@example.com',
-        params: params['export.failed'],
-        idempotencyKey: plain,
-      }),
-      'from@example.com',
-    );
+    const kept = mailKeyed(plain);
     expect(kept.headers['X-Sidestep-Idempotency-Key']).toBe(plain);
   });
 
