@@ -140,8 +140,6 @@ export interface EnvironmentConfig {
   readonly batchCapacity?: BatchCapacity;
 }
 
-export { BATCH_CAPACITIES, type BatchCapacity, batchTaskArchitecture, type TaskArchitecture };
-
 /**
  * The name of one of an environment's buckets: `bucketName` of @sidestep/manifest (the function the
  * local cloud and the workflows use too) with the environment's suffix, by default its account id.

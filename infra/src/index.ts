@@ -2,6 +2,9 @@ export {
   BATCH_CAPACITIES,
   type BatchCapacity,
   batchTaskArchitecture,
+  type TaskArchitecture,
+} from './batch-capacity.ts';
+export {
   type EnvironmentConfig,
   environmentBucketName,
   environmentBucketSuffix,
@@ -11,7 +14,6 @@ export {
   type PlaceholderSetting,
   placeholderSettings,
   type StateBackendConfig,
-  type TaskArchitecture,
   validateEnvironmentConfig,
 } from './config.ts';
 export { AlarmTopic, type AlarmTopicProps } from './constructs/alarm-topic.ts';

@@ -3,10 +3,10 @@ import type { IamRolePolicy } from '@cdktn/provider-aws/lib/iam-role-policy/inde
 import type { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
 import { LambdaFunctionEventInvokeConfig } from '@cdktn/provider-aws/lib/lambda-function-event-invoke-config/index.js';
 import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
-import { asyncFailureQueueName } from '@sidestep/manifest';
+import { asyncFailureQueueName, DEAD_LETTER_RETENTION_SECONDS } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
-import { DEAD_LETTER_RETENTION_SECONDS, MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
+import { MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
 import type { PolicyGrantee } from './grantable-role.ts';
 
 /** Lambda's most retries of an asynchronous invocation whose function returned an error. */

@@ -1,6 +1,11 @@
 import type { S3Bucket } from '@cdktn/provider-aws/lib/s3-bucket/index.js';
 import { CLAIM_CHECK_BUCKET_VARIABLE, CLAIM_CHECK_PREFIXES } from '@sidestep/contracts';
-import { DEAD_LETTER_RETENTION_SECONDS, messageLifetimeSeconds, type QueueTrigger } from '@sidestep/manifest';
+import {
+  DEAD_LETTER_RETENTION_SECONDS,
+  messageLifetimeSeconds,
+  messageRetentionSeconds,
+  type QueueTrigger,
+} from '@sidestep/manifest';
 import { Lazy } from 'cdktn';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
@@ -95,11 +100,12 @@ export class ClaimCheckBucket extends Construct {
   /** Whole days a body must be kept: the longest pointer lifetime, rounded up, and a day. */
   #requiredDays(): { readonly days: number; readonly why: string } {
     // With no queue added yet: one of SQS's default retention.
-    const longest = [...this.#queues].sort(
-      (a, b) => messageLifetimeSeconds(b) - messageLifetimeSeconds(a),
-    )[0] ?? { name: 'a queue' };
+    const longest = this.#queues.reduce<Pick<QueueTrigger, 'name' | 'messageRetentionSeconds'>>(
+      (kept, queue) => (messageLifetimeSeconds(queue) > messageLifetimeSeconds(kept) ? queue : kept),
+      this.#queues[0] ?? { name: 'a queue' },
+    );
     const lifetime = messageLifetimeSeconds(longest);
-    const retentionDays = (lifetime - DEAD_LETTER_RETENTION_SECONDS) / DAY;
+    const retentionDays = messageRetentionSeconds(longest) / DAY;
     return {
       days: Math.ceil(lifetime / DAY) + 1,
       why: `${longest.name} keeps messages ${retentionDays} days, its DLQ ${DEAD_LETTER_RETENTION_SECONDS / DAY}, and a day`,

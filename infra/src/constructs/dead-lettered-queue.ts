@@ -6,8 +6,6 @@ import type { Construct } from 'constructs';
 
 /** SQS's maximum message size since 2025 (1 MiB); stated so producers and the queue agree. */
 export const MAX_MESSAGE_SIZE_BYTES = 1_048_576;
-/** The longest retention SQS allows; the DLQ keeps failures for operators to inspect and redrive. */
-export { DEAD_LETTER_RETENTION_SECONDS };
 
 /**
  * A queue and its dead-letter queue as every sidestep queue has them: the same encryption on both,

@@ -1,9 +1,10 @@
 import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { SchedulerScheduleGroup } from '@cdktn/provider-aws/lib/scheduler-schedule-group/index.js';
 import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
+import { DEAD_LETTER_RETENTION_SECONDS } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
-import { DEAD_LETTER_RETENTION_SECONDS, MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
+import { MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
 import { type PolicyGrantee, statementId } from './grantable-role.ts';
 import { RuleSenderPolicy } from './rule-sender-policy.ts';
 

@@ -3,10 +3,10 @@ import { CloudwatchEventTarget } from '@cdktn/provider-aws/lib/cloudwatch-event-
 import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { LambdaPermission } from '@cdktn/provider-aws/lib/lambda-permission/index.js';
 import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
-import { resourceName } from '@sidestep/manifest';
+import { DEAD_LETTER_RETENTION_SECONDS, resourceName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
-import { DEAD_LETTER_RETENTION_SECONDS, MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
+import { MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
 import { statementId } from './grantable-role.ts';
 import { RuleSenderPolicy } from './rule-sender-policy.ts';
 import type { ServiceFunction } from './service-function.ts';

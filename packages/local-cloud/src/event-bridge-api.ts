@@ -13,10 +13,10 @@ const MAX_ENTRIES = 10;
  * does: 1 MiB since 2026-01-29, 256 KB before
  * (https://aws.amazon.com/blogs/compute/more-room-to-build-serverless-services-now-support-payloads-up-to-1-mb/).
  */
-export const PUT_EVENTS_MAX_BYTES = 1024 * 1024;
+const PUT_EVENTS_MAX_BYTES = 1024 * 1024;
 
 /** A PutEvents request whose entries add up to more than {@link PUT_EVENTS_MAX_BYTES}, refused whole as EventBridge refuses it. */
-export class PutEventsTooLargeError extends Error {
+class PutEventsTooLargeError extends Error {
   override readonly name = 'ValidationException';
   readonly field = 'Entries';
   /** The request's size as EventBridge counts it. */
@@ -101,7 +101,7 @@ export function eventBridgeApi(options: EventBridgeApiOptions): JsonApiHandler {
  * `Time` if given, the UTF-8 bytes of `Source`, `DetailType`, `Detail` and of each of `Resources`.
  * A field of the wrong type counts nothing here; the entry's own check refuses it.
  */
-export function putEventsEntrySize(entry: unknown): number {
+function putEventsEntrySize(entry: unknown): number {
   if (!entry || typeof entry !== 'object') return 0;
   const { Time, Source, DetailType, Detail, Resources } = entry as Record<string, unknown>;
   const bytes = (value: unknown) => (typeof value === 'string' ? Buffer.byteLength(value, 'utf8') : 0);

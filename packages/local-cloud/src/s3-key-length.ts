@@ -4,7 +4,7 @@ import { S3ErrorResponse } from './s3-error-response.ts';
  * The longest object key S3 takes: "a sequence of Unicode characters with UTF-8 encoding of up to
  * 1,024 bytes long" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html).
  */
-export const S3_MAX_KEY_BYTES = 1024;
+const S3_MAX_KEY_BYTES = 1024;
 
 /** The parts of an S3 request {@link overlongKeyError} reads. */
 interface ObjectRequest {
