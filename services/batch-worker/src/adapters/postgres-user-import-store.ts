@@ -4,6 +4,7 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Queryable } from '@sidestep/db/postgres';
 import { fireJobEvent, JOB_COLUMNS, type JobRow } from '@sidestep/jobs';
+import { isDatabaseError } from '@sidestep/runtime';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { DEFAULT_MERGE_WORK_MEM } from '../config.ts';
@@ -552,8 +553,11 @@ export class PostgresUserImportStore implements UserImportStore {
       await client.query('RELEASE SAVEPOINT merge');
       return merged;
     } catch (error) {
-      const { code, constraint } = error as { code?: unknown; constraint?: unknown };
-      if (code !== UNIQUE_VIOLATION || constraint !== USERS_EXTERNAL_ID_KEY) throw error;
+      const onKey =
+        isDatabaseError(error) &&
+        error.code === UNIQUE_VIOLATION &&
+        error.constraint === USERS_EXTERNAL_ID_KEY;
+      if (!onKey) throw error;
       await client.query('ROLLBACK TO SAVEPOINT merge');
       this.#onMergeFallback?.();
       return client.query(upsertSql(table, staged, options));

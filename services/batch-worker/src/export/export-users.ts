@@ -248,9 +248,14 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
       if (copy.rowCount !== rowsWritten) throw new ExportRowCountMismatchError(copy.rowCount, rowsWritten);
       return { uploadId, resumedParts, rowsWritten };
     });
-    const parts: ExportWorkerPart[] = stored.map(
-      ({ csvBytes: _, lastKey: __, copyBytes: ___, copyCrc32: ____, ...part }) => part,
-    );
+    // The manifest's fields of each part (the progress record's others are the worker's own).
+    const parts: ExportWorkerPart[] = stored.map(({ partNumber, rows, bytes, etag, crc64nvme }) => ({
+      partNumber,
+      rows,
+      bytes,
+      etag,
+      crc64nvme,
+    }));
     const manifest = z.parse(ExportWorkerManifest, {
       version: 2,
       jobId,
