@@ -112,7 +112,9 @@ export async function fireJobEvent(
     [
       job.id,
       to,
-      event === 'fail' ? (options.reason ?? null) : null,
+      // Escaped here, where every fail's reason is written (the sweeper's, an operator's, the
+      // workflow's): PostgreSQL text cannot hold a NUL (22021), and the fail could not be recorded.
+      event === 'fail' && options.reason !== undefined ? escapeNul(options.reason) : null,
       options.deadlineSeconds ?? JOB_DEADLINE_SECONDS[job.kind],
       result?.rows ?? null,
       result?.bytes ?? null,

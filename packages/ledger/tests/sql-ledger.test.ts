@@ -178,6 +178,13 @@ describeEachDatabase('SqlLedger', (open) => {
     ).toEqual([{ n: 0 }]);
   });
 
+  it("records an operator's reason holding a NUL, written \\u0000 (PostgreSQL text cannot hold one: 22021)", async () => {
+    await insertExport(db(), 'exp_fail_nul', 'running', '2026-11-24T09:00:00Z');
+    await new SqlLedger(db()).failJob('exp_fail_nul', 'pasted\u0000 from a log', 'local:alice');
+    const { rows } = await db().query<{ error: string }>(`SELECT error FROM jobs WHERE id = 'exp_fail_nul'`);
+    expect(rows).toEqual([{ error: 'pasted\\u0000 from a log' }]);
+  });
+
   it('fails a running job as the operator, once', async () => {
     await insertExport(db(), 'exp_fail_1', 'running', '2026-11-24T09:00:00Z');
     const ledger = new SqlLedger(db());
