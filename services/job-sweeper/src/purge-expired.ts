@@ -4,7 +4,7 @@ import { type DeletedJobs, deleteAuditEntries, deleteFinishedJobs } from '@sides
 
 /** Where the mail-dispatcher's idempotency records are (`PostgresPersistenceLayer` of @sidestep/idempotency). */
 export interface IdempotencyRecords {
-  /** Deletes up to `batches` batches of `limit` records that expired before `now`; how many it deleted. */
+  /** Deletes up to `batches` batches of `limit` records that expired before `now`; how many it deleted (the sweep asks one batch at a time). */
   purgeExpired(now: Date, options: { readonly limit: number; readonly batches: number }): Promise<number>;
 }
 
@@ -46,7 +46,12 @@ export async function purgeExpired(
     return false;
   };
 
-  const records = await idempotencyRecords.purgeExpired(options.now, { limit, batches });
+  let records = 0;
+  const recordsDone = await repeat(async () => {
+    const deleted = await idempotencyRecords.purgeExpired(options.now, { limit, batches: 1 });
+    records += deleted;
+    return deleted;
+  });
   const jobs: { -readonly [K in keyof DeletedJobs]: number } = {
     jobs: 0,
     jobTransitions: 0,
@@ -69,6 +74,6 @@ export async function purgeExpired(
     idempotencyRecords: records,
     ...jobs,
     operatorAudit,
-    complete: records < limit * batches && jobsDone && auditDone,
+    complete: recordsDone && jobsDone && auditDone,
   };
 }
