@@ -35,6 +35,8 @@ export const handler = createTaskHandler(
   }),
 );
 
+let downloadEndpoint: ReturnType<typeof createDownloadEndpoint> | undefined;
+
 /**
  * The download endpoint as a Lambda function URL handler (the same image with CMD
  * `index.downloadHandler`): `GET <url>?token=...` answers a redirect to a fresh presigned GetObject,
@@ -45,14 +47,15 @@ export async function downloadHandler(
   event: APIGatewayProxyEventV2,
 ): Promise<APIGatewayProxyStructuredResultV2> {
   if (config.role !== 'download') throw wrongHandler(DOWNLOAD_HANDLER);
-  const endpoint = createDownloadEndpoint({
+  // Made on the first request and kept: all it holds lives as long as the process.
+  downloadEndpoint ??= createDownloadEndpoint({
     bucket: config.exportsBucket,
     signingKeys: keyring,
     head: (bucket, key) => store.head(bucket, key),
     presign: s3Presigner(s3),
     redirectTtlSeconds: config.redirectTtlSeconds,
   });
-  const response = await endpoint({
+  const response = await downloadEndpoint({
     method: event.requestContext?.http?.method,
     token: event.queryStringParameters?.token,
   });
