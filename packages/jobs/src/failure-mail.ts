@@ -77,3 +77,11 @@ export function failureMail(job: FailedJobMailFacts, notifyAddress: string): Mai
         },
       };
 }
+
+/**
+ * SQL condition on `jobs`: the job-sweeper failed the job (`swept_at`) and its failure mail is still
+ * to be queued: neither queued (`sweep_mail_queued_at`) nor refused for good (`sweep_mail_refused_at`,
+ * db migration 15). The sweeper claims these, and the retention keeps them until they are not.
+ */
+export const SWEEP_MAIL_PENDING =
+  'swept_at IS NOT NULL AND sweep_mail_queued_at IS NULL AND sweep_mail_refused_at IS NULL';

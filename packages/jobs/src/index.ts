@@ -21,6 +21,7 @@ export {
   failureMail,
   failureMailId,
   jobMailKey,
+  SWEEP_MAIL_PENDING,
 } from './failure-mail.ts';
 export {
   type CaughtError,

@@ -1,4 +1,5 @@
 import type { Database, Queryable } from '@sidestep/db/postgres';
+import { SWEEP_MAIL_PENDING } from '@sidestep/jobs';
 
 /** What one batch of {@link deleteFinishedJobs} deleted. */
 export interface DeletedJobs {
@@ -22,7 +23,8 @@ export interface RetentionBatch {
  * transitions (`job_transitions` references the job without a cascade), their rejected rows and
  * export progress (deleted explicitly, to count them; the foreign keys would cascade), and any
  * staging left behind (`drop_import_staging`, which the job's delete would not reach: its tables).
- * A failed job whose failure mail the sweeper has not queued yet is kept until it has been.
+ * A failed job whose failure mail the sweeper has not queued yet is kept until it has been, or
+ * until the mail was refused for good (`sweep_mail_refused_at`): then it goes like any other.
  *
  * At most `limit` jobs, locked `FOR UPDATE SKIP LOCKED`: a job an operator is retrying right now,
  * or that another sweep is deleting, is left alone, so two sweeps at once delete each job once and
@@ -39,7 +41,7 @@ export interface RetentionBatch {
 export const FINISHED_JOBS_BATCH_SQL = `SELECT id FROM jobs
        WHERE state IN ('succeeded', 'failed')
          AND coalesce(finished_at, updated_at) < $1
-         AND NOT (swept_at IS NOT NULL AND sweep_mail_queued_at IS NULL)
+         AND NOT (${SWEEP_MAIL_PENDING})
        LIMIT $2
        FOR UPDATE SKIP LOCKED`;
 

@@ -57,7 +57,7 @@ const AUDIT_REQUEST_ID = 'auditRequestId';
 const RESTORED_COLUMNS =
   'state, attempt, execution_id, error, worker_error, rows_total, rows_imported, rows_rejected, users_written, ' +
   'row_errors, bytes, result_key, download_url, started_at, finished_at, deadline_at, swept_at, ' +
-  'sweep_mail_queued_at, updated_at';
+  'sweep_mail_queued_at, sweep_mail_refused_at, sweep_mail_error, updated_at';
 
 const LIST_COLUMNS =
   'id, kind, state, attempt, file_name, rows_total, rows_imported, rows_rejected, error, execution_id, created_at, updated_at';
@@ -432,7 +432,8 @@ export class SqlLedger implements Ledger {
              rows_total = NULL, rows_imported = NULL, rows_rejected = NULL, users_written = NULL, row_errors = NULL,
              bytes = CASE WHEN kind = 'export' THEN NULL ELSE bytes END,
              result_key = NULL, download_url = NULL, started_at = NULL, finished_at = NULL,
-             deadline_at = NULL, swept_at = NULL, sweep_mail_queued_at = NULL, updated_at = now()
+             deadline_at = NULL, swept_at = NULL, sweep_mail_queued_at = NULL,
+             sweep_mail_refused_at = NULL, sweep_mail_error = NULL, updated_at = now()
            WHERE id = $1 RETURNING ${JOB_COLUMNS}`,
         [jobId, executionArn, attempt],
       );

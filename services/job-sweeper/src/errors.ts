@@ -29,15 +29,21 @@ export class FailureMailNotQueuedError extends JobSweeperError {
 /**
  * A swept job's failure mail breaks the mail contract (an export without a valid requester: a row
  * written by hand). Permanent: retrying sends nothing; `field` names the job and the mail field, and
- * every other job's mail was still queued.
+ * every other job's mail was still queued. The sweeper records `refusal` on the job
+ * (`sweep_mail_error`, with `sweep_mail_refused_at`) and does not try the mail again.
  */
 export class FailureMailInvalidError extends JobSweeperError {
   override readonly name: string = 'FailureMailInvalidError';
   readonly jobId: string;
   override readonly field: string;
+  /** The field and why the contract refuses it: `payload.to: not a valid email`. */
+  readonly refusal: string;
   constructor(jobId: string, field: string, message: string) {
-    super(`job ${jobId}: failure mail ${field}: ${message}`, { permanent: true, field });
+    // The producer's message names the field already (ContractValidationError's `<field>: <why>`).
+    const refusal = message.startsWith(`${field}: `) ? message : `${field}: ${message}`;
+    super(`job ${jobId}: failure mail ${refusal}`, { permanent: true, field });
     this.jobId = jobId;
     this.field = field;
+    this.refusal = refusal;
   }
 }

@@ -2,11 +2,13 @@ import type { MailSendJobInput, SweepStaleJobsOutput, SweptJob } from '@sidestep
 import type { Database } from '@sidestep/db/postgres';
 import {
   deadlineMissedReason,
+  escapeNul,
   failureMail,
   failureMailId,
   fireJobEvent,
   JOB_COLUMNS,
   type JobRow,
+  SWEEP_MAIL_PENDING,
   UNKNOWN_FAILURE_REASON,
 } from '@sidestep/jobs';
 import { FailureMailInvalidError, FailureMailNotQueuedError } from './errors.ts';
@@ -61,7 +63,8 @@ interface PendingMailRow {
  *    mail-dispatcher sends once per).
  *
  * @throws {FailureMailNotQueuedError} some mails could not be queued (transient; they stay pending).
- * @throws {FailureMailInvalidError} a mail breaks the contract (permanent; the others were queued).
+ * @throws {FailureMailInvalidError} a mail breaks the contract (permanent, recorded on its job and
+ * not tried again; the others were queued).
  */
 export async function sweepStaleJobs(
   db: Database,
@@ -99,15 +102,23 @@ export async function sweepStaleJobs(
 }
 
 /**
- * Queues the failure mail of every job the sweeper failed whose mail is not queued yet (at most
+ * Queues the failure mail of every job the sweeper failed whose mail is still to be queued (at most
  * `limit`), and marks them queued (`sweep_mail_queued_at`). The pending mails are claimed with their
  * rows locked for the send and the mark, so two sweeps running at once (a manual fire during a
  * scheduled one) do not queue one mail twice. A crash between the send and the commit leaves the
  * mail pending: the next sweep queues it again with the same id, which the mail-dispatcher sends once.
  *
+ * What was not queued is recorded on its job, in the same transaction, for operators to read: a mail
+ * the contract refuses gets `sweep_mail_refused_at` and its reason in `sweep_mail_error`, and is
+ * claimed no more (it would be refused again every sweep; the retention then deletes the job like
+ * any finished one); a mail SQS failed stays pending with its reason in `sweep_mail_error`, and every
+ * sweep tries it again (an outage ends; the mail-dispatcher sends once per key), for as long as the
+ * retention keeps the job.
+ *
  * @returns the jobs whose mail was queued.
  * @throws {FailureMailNotQueuedError} some mails could not be queued (transient; they stay pending).
- * @throws {FailureMailInvalidError} a mail breaks the contract (permanent; the others were queued).
+ * @throws {FailureMailInvalidError} a mail breaks the contract (permanent, recorded on its job; the
+ * others were queued). Thrown by the sweep that found it only: the next claims it no more.
  */
 export async function queuePendingMails(
   db: Database,
@@ -118,7 +129,7 @@ export async function queuePendingMails(
   const { mailed, notQueued, invalid } = await db.transaction(async (tx) => {
     const pending = await tx.query<PendingMailRow>(
       `SELECT id, kind, file_name, requested_by, error, deadline_at, attempt FROM jobs
-       WHERE swept_at IS NOT NULL AND sweep_mail_queued_at IS NULL
+       WHERE ${SWEEP_MAIL_PENDING}
        ORDER BY swept_at, id
        LIMIT $1
        FOR UPDATE SKIP LOCKED`,
@@ -145,21 +156,37 @@ export async function queuePendingMails(
     const results = jobs.length > 0 ? await mailQueue.send(jobs.map(({ mail }) => mail)) : [];
     const sent: SweptJob[] = [];
     const failures: { jobId: string; reason: string }[] = [];
-    let refused: FailureMailInvalidError | undefined;
+    const refusals: FailureMailInvalidError[] = [];
     results.forEach((result, index) => {
       const entry = jobs[index];
       if (!entry) return;
       if (result.status === 'sent') sent.push(entry.job);
       else if (result.status === 'failed') failures.push({ jobId: entry.job.jobId, reason: result.message });
-      else refused ??= new FailureMailInvalidError(entry.job.jobId, result.field, result.message);
+      else refusals.push(new FailureMailInvalidError(entry.job.jobId, result.field, result.message));
     });
     if (sent.length > 0) {
-      await tx.query('UPDATE jobs SET sweep_mail_queued_at = $2 WHERE id = ANY($1)', [
-        sent.map((job) => job.jobId),
-        options.now,
-      ]);
+      await tx.query(
+        'UPDATE jobs SET sweep_mail_queued_at = $2, sweep_mail_error = NULL WHERE id = ANY($1)',
+        [sent.map((job) => job.jobId), options.now],
+      );
     }
-    return { mailed: sent, notQueued: failures, invalid: refused };
+    const notQueued = [
+      ...failures.map(({ jobId, reason }) => ({ jobId, error: reason, refusedAt: null })),
+      ...refusals.map(({ jobId, refusal }) => ({ jobId, error: refusal, refusedAt: options.now })),
+    ];
+    if (notQueued.length > 0) {
+      await tx.query(
+        `UPDATE jobs SET sweep_mail_error = outcome.error, sweep_mail_refused_at = outcome.refused_at
+           FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS outcome (id, error, refused_at)
+           WHERE jobs.id = outcome.id`,
+        [
+          notQueued.map((entry) => entry.jobId),
+          notQueued.map((entry) => escapeNul(entry.error)),
+          notQueued.map((entry) => entry.refusedAt),
+        ],
+      );
+    }
+    return { mailed: sent, notQueued: failures, invalid: refusals[0] };
   });
   if (notQueued.length > 0) throw new FailureMailNotQueuedError(notQueued);
   if (invalid) throw invalid;

@@ -478,4 +478,47 @@ describeEachDatabase('job-sweeper handler', (open) => {
       complete: true,
     });
   });
+
+  it('records a failure mail the contract refuses on its job once, whatever the number of deliveries, and purges the job once it is old', async () => {
+    // An export row without a requester (written by hand): its export.failed mail has no `payload.to`.
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, request_id, file_name, execution_id, deadline_at)
+       VALUES ('exp_h12', 'export', 'running', 'req-h12', 'users', 'arn:e:h12', $1)`,
+      [new Date(clock.getTime() - 1)],
+    );
+    // The tick, delivered twice: the first sweep fails the job and records the refusal; the second
+    // (the scheduler's duplicate, or Lambda's retry of the failed invocation) finds nothing to do.
+    await expect(handler({}, context('r20'))).rejects.toMatchObject({
+      name: 'FailureMailInvalidError',
+      permanent: true,
+      jobId: 'exp_h12',
+      field: 'payload.to',
+    });
+    await expect(handler({}, context('r20'))).resolves.toMatchObject({ failed: [], mailed: [] });
+    const { rows } = await db.query<Record<string, unknown>>(
+      'SELECT state, sweep_mail_queued_at, sweep_mail_refused_at, sweep_mail_error FROM jobs WHERE id = $1',
+      ['exp_h12'],
+    );
+    expect(rows).toEqual([
+      {
+        state: 'failed',
+        sweep_mail_queued_at: null,
+        sweep_mail_refused_at: clock,
+        sweep_mail_error: expect.stringMatching(/^payload\.to: /),
+      },
+    ]);
+    expect(await receiveAll(queueUrl)).toEqual([]);
+
+    // A finished job like any other: kept for the retention (90 days), then deleted.
+    const after = (days: number) =>
+      sweeperHandler({ ...options, now: () => new Date(clock.getTime() + days * 24 * 3600_000) });
+    await after(89)({}, context('r21'));
+    expect((await db.query('SELECT id FROM jobs WHERE id = $1', ['exp_h12'])).rows).toHaveLength(1);
+    const purged = await after(91)({}, context('r22'));
+    expect(purged.purged?.jobs).toBeGreaterThanOrEqual(1);
+    expect((await db.query('SELECT id FROM jobs WHERE id = $1', ['exp_h12'])).rows).toEqual([]);
+    expect((await db.query('SELECT id FROM job_transitions WHERE job_id = $1', ['exp_h12'])).rows).toEqual(
+      [],
+    );
+  });
 });

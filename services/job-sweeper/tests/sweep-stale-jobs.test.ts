@@ -1,8 +1,15 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { MailSendJob, type MailSendJobInput, SweepStaleJobsOutput, validate } from '@sidestep/contracts';
+import {
+  ContractValidationError,
+  MailSendJob,
+  type MailSendJobInput,
+  SweepStaleJobsOutput,
+  validate,
+} from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { fireJobEvent } from '@sidestep/jobs';
+import { SqlLedger } from '@sidestep/ledger';
 import type { MailQueue, MailQueueResult } from '../src/sweep-stale-jobs.ts';
 import { sweepStaleJobs } from '../src/sweep-stale-jobs.ts';
 
@@ -20,8 +27,14 @@ class FakeMailQueue implements MailQueue {
       const answer = this.answers.get(id);
       this.answers.delete(id);
       if (answer) return answer;
-      // What the producer would do: validate against the contract before sending.
-      validate(MailSendJob, mail);
+      // What the producer does: validate against the contract before sending, and report a mail
+      // it refuses with the field, sending nothing.
+      try {
+        validate(MailSendJob, mail);
+      } catch (error) {
+        if (!(error instanceof ContractValidationError)) throw error;
+        return { status: 'invalid', id, field: error.field ?? '(root)', message: error.message };
+      }
       this.sent.push(mail);
       return { status: 'sent', id };
     });
@@ -197,7 +210,14 @@ describeEachDatabase('sweepStaleJobs', (open) => {
       (thrown: unknown) => thrown,
     );
     expect(error).toMatchObject({ name: 'FailureMailNotQueuedError', permanent: false, jobIds: [stuck] });
-    expect(await row(stuck)).toMatchObject({ state: 'failed', swept_at: now, sweep_mail_queued_at: null });
+    // Still pending (not refused), with why the last try failed for the operator to see.
+    expect(await row(stuck)).toMatchObject({
+      state: 'failed',
+      swept_at: now,
+      sweep_mail_queued_at: null,
+      sweep_mail_refused_at: null,
+      sweep_mail_error: 'ThrottlingException: slow down',
+    });
 
     const later = new Date(now.getTime() + 15 * 60_000);
     const retried = await sweepStaleJobs(db, mails, {
@@ -208,19 +228,21 @@ describeEachDatabase('sweepStaleJobs', (open) => {
     expect(retried.failed).toEqual([]);
     expect(retried.mailed.map((swept) => swept.jobId)).toEqual([stuck]);
     expect(mails.sent.map((mail) => mail.id)).toEqual([`export.failed:${stuck}`]);
-    expect(await row(stuck)).toMatchObject({ sweep_mail_queued_at: later });
+    expect(await row(stuck)).toMatchObject({ sweep_mail_queued_at: later, sweep_mail_error: null });
     expect((await transitions(stuck)).filter((t) => t.event === 'fail')).toHaveLength(1);
   });
 
-  it('names the job and field of a mail the contract refuses, and still mails the others', async () => {
+  it('names the job and field of a mail the contract refuses, still mails the others, records the refusal on the job and claims it no more', async () => {
     const noRequester = await job('export', 'running', { requestedBy: null });
     const other = await job('import');
     const now = new Date(((await row(other)).deadline_at as Date).getTime() + 1);
     const mails = new FakeMailQueue();
+    const offered: string[] = [];
     const failing: MailQueue = {
       send: async (list) =>
         Promise.all(
           list.map(async (mail): Promise<MailQueueResult> => {
+            offered.push(mail.id as string);
             const result = MailSendJob.safeParse(mail);
             if (!result.success) {
               return {
@@ -245,9 +267,53 @@ describeEachDatabase('sweepStaleJobs', (open) => {
     });
     expect(mails.sent.map((mail) => mail.id)).toContain(`import.failed:${other}`);
     expect(await row(other)).toMatchObject({ state: 'failed', sweep_mail_queued_at: now });
-    expect(await row(noRequester)).toMatchObject({ state: 'failed', sweep_mail_queued_at: null });
-    // Out of the way of later tests: an operator fixed the row by hand.
-    await db.query('UPDATE jobs SET sweep_mail_queued_at = now() WHERE id = $1', [noRequester]);
+    // The ledger says the mail was refused, when and why, and that it was never queued.
+    expect(await row(noRequester)).toMatchObject({
+      state: 'failed',
+      sweep_mail_queued_at: null,
+      sweep_mail_refused_at: now,
+      sweep_mail_error: 'payload.to: Invalid email address',
+    });
+
+    // The next sweeps (the schedule's, or Lambda's retry of this one) neither offer it again nor fail.
+    const later = new Date(now.getTime() + 15 * 60_000);
+    offered.length = 0;
+    for (const sweeperId of ['job-sweeper:d', 'job-sweeper:d']) {
+      await expect(
+        sweepStaleJobs(db, failing, { now: later, sweeperId, notifyAddress }),
+      ).resolves.toMatchObject({
+        mailed: [],
+      });
+    }
+    expect(offered).not.toContain(`export.failed:${noRequester}`);
+    expect(await row(noRequester)).toMatchObject({ sweep_mail_refused_at: now, sweep_mail_queued_at: null });
+  });
+
+  it("mails a retried attempt's failure though the first attempt's mail was refused", async () => {
+    const noRequester = await job('export', 'running', { requestedBy: null });
+    const now = new Date(((await row(noRequester)).deadline_at as Date).getTime() + 1);
+    await sweepAway(new Date(now.getTime() - 2));
+    await expect(
+      sweepStaleJobs(db, new FakeMailQueue(), { now, sweeperId: 'job-sweeper:e', notifyAddress }),
+    ).rejects.toMatchObject({ name: 'FailureMailInvalidError', jobId: noRequester });
+    expect(await row(noRequester)).toMatchObject({ sweep_mail_refused_at: now });
+
+    // An operator fixes the requester and retries; attempt 2 is stuck too.
+    await db.query("UPDATE jobs SET requested_by = 'fixed@example.com' WHERE id = $1", [noRequester]);
+    await new SqlLedger(db).handOverJob({
+      jobId: noRequester,
+      fromExecutionArn: `arn:e:${noRequester}`,
+      executionArn: `arn:e:${noRequester}:2`,
+      attempt: 2,
+      operator: 'someone',
+    });
+    expect(await row(noRequester)).toMatchObject({ sweep_mail_refused_at: null, sweep_mail_error: null });
+    const later = new Date(now.getTime() + HOUR);
+    await db.query("UPDATE jobs SET state = 'running', deadline_at = $2 WHERE id = $1", [noRequester, now]);
+    const mails = new FakeMailQueue();
+    const swept = await sweepStaleJobs(db, mails, { now: later, sweeperId: 'job-sweeper:f', notifyAddress });
+    expect(swept.mailed.map((mailed) => mailed.mailId)).toEqual([`export.failed:${noRequester}:2`]);
+    expect(mails.sent.map((mail) => mail.payload.to)).toEqual(['fixed@example.com']);
   });
 
   it('queues each mail once when a second sweep runs while the first is still sending (SKIP LOCKED)', async () => {

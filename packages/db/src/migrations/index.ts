@@ -13,6 +13,7 @@ import { jobsUsersWritten } from './0011-jobs-users-written.ts';
 import { jobsFinishedIndex } from './0012-jobs-finished-index.ts';
 import { operatorAuditRequestId } from './0013-operator-audit-request-id.ts';
 import { mailReleases } from './0014-mail-releases.ts';
+import { jobsSweepMailRefused } from './0015-jobs-sweep-mail-refused.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -37,4 +38,5 @@ export const migrations: readonly Migration[] = [
   jobsFinishedIndex,
   operatorAuditRequestId,
   mailReleases,
+  jobsSweepMailRefused,
 ];
