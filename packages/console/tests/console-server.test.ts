@@ -438,6 +438,28 @@ describe('the job page', () => {
       [running.id, running],
       ['imp_done', { ...running, id: 'imp_done', state: 'succeeded', workerError: null }],
       [staged.id, staged],
+      ...(['refused', 'pending', 'queued'] as const).map((mail): [string, JobDetail] => {
+        const at = (time: string) => new Date(`2026-11-24T${time}Z`);
+        const sweepMail = {
+          refused: {
+            sweptAt: at('11:00:00'),
+            queuedAt: null,
+            refusedAt: at('11:00:00'),
+            error: 'payload.to: not a valid email',
+          },
+          pending: {
+            sweptAt: at('11:00:00'),
+            queuedAt: null,
+            refusedAt: null,
+            error: 'ThrottlingException: slow down',
+          },
+          queued: { sweptAt: at('11:00:00'), queuedAt: at('11:15:00'), refusedAt: null, error: null },
+        }[mail];
+        return [
+          `exp_mail_${mail}`,
+          sampleJobDetail({ id: `exp_mail_${mail}`, kind: 'export', state: 'failed', sweepMail }),
+        ];
+      }),
     ]);
     // Only what the job page reads of the ledger.
     const ledger = { describeJob: async (id: string) => jobs.get(id) } as unknown as Ledger;
@@ -459,6 +481,20 @@ describe('the job page', () => {
       /<p class="error-box" id="job-rerunning"><strong>Its task failed and runs again after a wait:<\/strong> cannot read s3:\/\/sidestep-local-imports\/imports\/users.csv: Error: read ECONNRESET<\/p>/,
     );
     expect(await page('imp_done')).not.toContain('job-rerunning');
+  });
+
+  it('says what became of the failure mail of a job the sweeper failed, and nothing of one it did not fail', async () => {
+    const page = async (id: string) => (await fetch(new URL(`/jobs/${id}`, jobConsole.url))).text();
+    expect(await page('exp_mail_refused')).toContain(
+      '<p class="error-box" id="job-sweep-mail"><strong>Failure mail refused, not sent:</strong> payload.to: not a valid email (<time datetime="2026-11-24T11:00:00.000Z">',
+    );
+    expect(await page('exp_mail_pending')).toContain(
+      '<p class="error-box" id="job-sweep-mail"><strong>Failure mail not queued yet, tried again every sweep:</strong> ThrottlingException: slow down</p>',
+    );
+    expect(await page('exp_mail_queued')).toContain(
+      '<p id="job-sweep-mail"><strong>Failure mail queued:</strong> <time datetime="2026-11-24T11:15:00.000Z">',
+    );
+    expect(await page('imp_done')).not.toContain('job-sweep-mail');
   });
 
   it("shows a running import's staging so far, in the language asked for, and nothing without one", async () => {

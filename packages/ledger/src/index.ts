@@ -29,6 +29,7 @@ export type {
   RejectedRow,
   RejectedRowPage,
   ReleasedMail,
+  SweepMail,
 } from './ledger.ts';
 export { ledgerResult } from './ledger-wire.ts';
 export { type DeletedJobs, deleteAuditEntries, deleteFinishedJobs } from './retention.ts';

@@ -2,7 +2,15 @@ import type { LedgerResponse } from '@sidestep/contracts';
 import { LedgerError, LedgerInvokeError } from './errors.ts';
 
 /** The result fields that are `Date`s in the {@link Ledger}'s types and ISO strings on the wire. */
-const DATE_FIELDS = new Set(['at', 'createdAt', 'updatedAt', 'deadlineAt']);
+const DATE_FIELDS = new Set([
+  'at',
+  'createdAt',
+  'updatedAt',
+  'deadlineAt',
+  'sweptAt',
+  'queuedAt',
+  'refusedAt',
+]);
 
 /**
  * The result of an `ops-ledger` answer (its invocation payload, JSON), with the dates revived, or the

@@ -77,6 +77,22 @@ export interface ExportProgress {
   readonly updatedAt: Date;
 }
 
+/**
+ * What became of the failure mail of a job the job-sweeper failed (`swept_at`): queued, refused
+ * for good (the mail contract refuses it: the requester was never told, and the sweeper does not try
+ * again), or pending (every sweep tries it again), with why it is not queued.
+ */
+export interface SweepMail {
+  /** When the sweeper failed the job. */
+  readonly sweptAt: Date;
+  /** When the mail was queued; null while pending or once refused. */
+  readonly queuedAt: Date | null;
+  /** When the mail was refused for good (`sweep_mail_refused_at`). */
+  readonly refusedAt: Date | null;
+  /** Why it is not queued: the refusal, or the last transient failure of a pending mail. */
+  readonly error: string | null;
+}
+
 /** A job with everything the ledger knows about it. */
 export interface JobDetail extends JobSummary {
   readonly requestedBy: string | null;
@@ -107,6 +123,8 @@ export interface JobDetail extends JobSummary {
    * recorded.
    */
   readonly usersWritten: number | null;
+  /** The failure mail of a job the job-sweeper failed; null when the sweeper did not fail it. */
+  readonly sweepMail: SweepMail | null;
 }
 
 /** One row a completed import left out (`import_rejected_rows`): its line, the field and why. */

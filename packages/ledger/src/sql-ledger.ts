@@ -246,10 +246,14 @@ export class SqlLedger implements Ledger {
           row_errors: unknown;
           worker_error: string | null;
           users_written: string | null;
+          swept_at: Date | null;
+          sweep_mail_queued_at: Date | null;
+          sweep_mail_refused_at: Date | null;
+          sweep_mail_error: string | null;
         }
       >(
         `SELECT ${LIST_COLUMNS}, requested_by, result_key, download_url, deadline_at, row_errors, worker_error,
-           users_written
+           users_written, swept_at, sweep_mail_queued_at, sweep_mail_refused_at, sweep_mail_error
          FROM jobs WHERE id = $1`,
         [jobId],
       );
@@ -295,6 +299,15 @@ export class SqlLedger implements Ledger {
         staging: row.kind === 'import' ? await importStaging(tx, jobId) : null,
         exportProgress: row.kind === 'export' ? await exportProgress(tx, jobId) : null,
         usersWritten: row.users_written === null ? null : Number(row.users_written),
+        sweepMail:
+          row.swept_at === null
+            ? null
+            : {
+                sweptAt: row.swept_at,
+                queuedAt: row.sweep_mail_queued_at,
+                refusedAt: row.sweep_mail_refused_at,
+                error: row.sweep_mail_error,
+              },
       };
     });
   }

@@ -31,6 +31,7 @@ export function sampleJobDetail(overrides: Partial<JobDetail> = {}): JobDetail {
     staging: null,
     exportProgress: null,
     usersWritten: null,
+    sweepMail: null,
     ...overrides,
   };
 }

@@ -108,6 +108,36 @@ describeEachDatabase('SqlLedger', (open) => {
     expect((await ledger.describeJob('imp_no_export_progress')).exportProgress).toBeNull();
   });
 
+  it('describes what became of the failure mail of a job the sweeper failed: pending with the last error, refused, queued; none when it did not, and the same through the wire', async () => {
+    await insertExport(db(), 'exp_sweep_mail', 'failed', '2026-11-24T09:50:00Z');
+    const ledger = new SqlLedger(db());
+    expect((await ledger.describeJob('exp_sweep_mail')).sweepMail).toBeNull();
+    const sweptAt = new Date('2026-11-24T11:00:00Z');
+    await db().query(
+      "UPDATE jobs SET swept_at = $1, sweep_mail_error = 'ThrottlingException: slow down' WHERE id = 'exp_sweep_mail'",
+      [sweptAt],
+    );
+    expect((await ledger.describeJob('exp_sweep_mail')).sweepMail).toEqual({
+      sweptAt,
+      queuedAt: null,
+      refusedAt: null,
+      error: 'ThrottlingException: slow down',
+    });
+    const refusedAt = new Date('2026-11-24T11:15:00Z');
+    await db().query(
+      "UPDATE jobs SET sweep_mail_refused_at = $1, sweep_mail_error = 'payload.to: not a valid email' WHERE id = 'exp_sweep_mail'",
+      [refusedAt],
+    );
+    const refused = { sweptAt, queuedAt: null, refusedAt, error: 'payload.to: not a valid email' };
+    expect((await ledger.describeJob('exp_sweep_mail')).sweepMail).toEqual(refused);
+    const answer = await answerLedgerRequest(
+      ledger,
+      { op: 'job.describe', jobId: 'exp_sweep_mail' },
+      { actions: false },
+    );
+    expect((ledgerResult(JSON.stringify(answer)) as JobDetail).sweepMail).toEqual(refused);
+  });
+
   it("describes a completed import's users written, which the batch-worker sets on the job", async () => {
     await insertStagedImport(db(), 'imp_written');
     const ledger = new SqlLedger(db());

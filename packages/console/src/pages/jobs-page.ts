@@ -199,6 +199,20 @@ async function rejectedRows(request: PageRequest, job: JobDetail): Promise<SafeH
   </section>`;
 }
 
+/**
+ * What became of the failure mail of a job the job-sweeper failed: queued, refused for good (the
+ * requester was never told), or still pending with its last error.
+ */
+function sweepMailLine(t: Translate, mail: NonNullable<JobDetail['sweepMail']>): SafeHtml {
+  if (mail.queuedAt) {
+    return html`<p id="job-sweep-mail"><strong>${t('job.sweepMailQueued')}:</strong> ${time(mail.queuedAt)}</p>`;
+  }
+  if (mail.refusedAt) {
+    return html`<p class="error-box" id="job-sweep-mail"><strong>${t('job.sweepMailRefused')}:</strong> ${mail.error ?? ''} (${time(mail.refusedAt)})</p>`;
+  }
+  return html`<p class="error-box" id="job-sweep-mail"><strong>${t('job.sweepMailPending')}:</strong>${mail.error === null ? '' : html` ${mail.error}`}</p>`;
+}
+
 /** One job: progress, every attempt's execution, its mails and transitions; Retry when it failed. */
 export const jobPage: Page = async (request) => {
   const { context, t, locale, params, outboxDir } = request;
@@ -232,6 +246,7 @@ export const jobPage: Page = async (request) => {
         </section>
         <section>
           <h2>${t('job.mails')}</h2>
+          ${job.sweepMail ? sweepMailLine(t, job.sweepMail) : ''}
           ${table(
             t,
             [t('col.mailKey'), t('col.status'), t('col.created')],
