@@ -32,7 +32,17 @@ describe('the operator policy', () => {
       Resource: [
         ...queues.map((queue) => at('sqs', `sidestep-staging-${queue}`)),
         ...queues.map((queue) => at('sqs', `sidestep-staging-${queue}-dlq`)),
+        at('sqs', 'sidestep-staging-job-sweeper-async-failures'),
       ],
+    });
+    // `async-failures`: the job-sweeper (its schedule's and the workflow-ended rule's target) alone.
+    expect(policy.ReinvokeAsyncFailures).toMatchObject({
+      Action: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage'],
+      Resource: at('sqs', 'sidestep-staging-job-sweeper-async-failures'),
+    });
+    expect(policy.InvokeAsyncServices).toMatchObject({
+      Action: ['lambda:InvokeFunction'],
+      Resource: at('lambda', 'function:sidestep-staging-job-sweeper'),
     });
     expect(policy.RedriveDeadLetters?.Resource).toEqual(
       queues.map((queue) => at('sqs', `sidestep-staging-${queue}-dlq`)),

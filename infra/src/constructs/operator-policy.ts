@@ -1,5 +1,5 @@
 import { IamPolicy } from '@cdktn/provider-aws/lib/iam-policy/index.js';
-import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
+import { asyncFailureQueueName, deadLetterQueueName, resourceName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { checkStatement, type PolicyStatement, policyDocument } from './grantable-role.ts';
 
@@ -13,6 +13,11 @@ export interface OperatorPolicyProps {
   readonly queues: readonly string[];
   /** The queue `sidestep job fail` sends its failure mail to, without prefix (one of {@link queues}). */
   readonly mailQueue: string;
+  /**
+   * The services invoked asynchronously (a schedule's or a rule's target), without prefix: each
+   * function and its on-failure queue, which `async-failures` reads and re-invokes from. @default none
+   */
+  readonly asyncServices?: readonly string[];
   /** The workflows (state machines), without prefix. */
   readonly workflows: readonly string[];
   /** The schedules, with the role each delivers with (UpdateSchedule passes it again). */
@@ -58,13 +63,17 @@ export class OperatorPolicy extends Construct {
       arn('states', `stateMachine:${resourceName(environment, workflow)}`),
     );
     const ledgerArn = arn('lambda', `function:${props.ledger.functionName}`);
+    const asyncServices = props.asyncServices ?? [];
+    const failureQueueArns = asyncServices.map((service) =>
+      arn('sqs', asyncFailureQueueName(environment, service)),
+    );
     this.policyName = resourceName(environment, 'operator');
     this.statements = [
       {
         // `status`: depths of every queue and its DLQ.
         sid: 'ReadQueues',
         actions: ['sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
-        resources: [...props.queues.map(queueArn), ...props.queues.map(deadLetterArn)],
+        resources: [...props.queues.map(queueArn), ...props.queues.map(deadLetterArn), ...failureQueueArns],
       },
       {
         // `status`: each queue's oldest message age, the CloudWatch metric ApproximateAgeOfOldestMessage.
@@ -93,6 +102,24 @@ export class OperatorPolicy extends Construct {
         actions: ['sqs:SendMessage'],
         resources: props.queues.map(queueArn),
       },
+      ...(asyncServices.length === 0
+        ? []
+        : [
+            {
+              // `async-failures show` receives and at once releases; `reinvoke` deletes a record once
+              // its event is invoked again, asynchronously, on the function.
+              sid: 'ReinvokeAsyncFailures',
+              actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage'],
+              resources: failureQueueArns,
+            },
+            {
+              sid: 'InvokeAsyncServices',
+              actions: ['lambda:InvokeFunction'],
+              resources: asyncServices.map((service) =>
+                arn('lambda', `function:${resourceName(environment, service)}`),
+              ),
+            },
+          ]),
       {
         sid: 'RunWorkflows',
         // DescribeStateMachine: the console draws each workflow from its definition.

@@ -283,6 +283,11 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
     return this.#asyncInvocation;
   }
 
+  /** Its {@link AsyncInvocation}, when it is invoked asynchronously. */
+  get asyncInvocation(): AsyncInvocation | undefined {
+    return this.#asyncInvocation;
+  }
+
   /** Adds an exact statement to the function's execution role. */
   addToPolicy(statement: PolicyStatement): void {
     this.role.addToPolicy(statement);

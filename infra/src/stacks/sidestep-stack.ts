@@ -733,6 +733,7 @@ export class SidestepStack extends EnvironmentStack {
         EXPORT_REQUESTS_QUEUE.name,
       ],
       mailQueue: mail,
+      asyncServices: [...this.functions].filter(([, fn]) => fn.asyncInvocation).map(([service]) => service),
       workflows: ['import', 'export'],
       schedules: [...this.schedules.values()].map((schedule) => ({
         scheduleName: schedule.scheduleName,

@@ -10,6 +10,7 @@ import {
   failJob,
   fireSchedule,
   LOCAL_CLOUD,
+  listAsyncFailures,
   listAudit,
   listDeadLetters,
   listExecutions,
@@ -21,6 +22,7 @@ import {
   pauseSchedule,
   redriveDeadLetters,
   redriveExecution,
+  reinvokeAsyncFailures,
   releaseMail,
   resumeSchedule,
   retryJob,
@@ -100,7 +102,7 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
   let code = 0;
   const program = new Command('sidestep')
     .description(
-      'Operate sidestep: queues, dead letters, workflow executions, jobs, mails, schedules, audit.',
+      'Operate sidestep: queues, dead letters, failed asynchronous invocations, workflow executions, jobs, mails, schedules, audit.',
     )
     .showHelpAfterError()
     .configureOutput({ writeOut: io.out, writeErr: io.err });
@@ -144,23 +146,41 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
     };
   }
 
+  /**
+   * A listing read off a queue (`<name>` the command's argument): `--limit` messages at most, read
+   * with one more so a cut listing says so ({@link firstOf}).
+   */
+  function queueListing(
+    command: Command,
+    kind: string,
+    list: (context: OpsContext, name: string, limit: number) => Promise<readonly unknown[]>,
+    words: { readonly what: string; readonly elsewhere: string },
+  ): void {
+    command
+      .option('--limit <n>', `most ${words.what} to read`, positiveInteger, 100)
+      .action(
+        run(kind, async (context, name: string, options: { limit: number }) =>
+          firstOf(
+            await list(context, name, options.limit + 1),
+            options.limit,
+            words.what,
+            `--limit ${options.limit * 2}, or ${words.elsewhere}`,
+          ),
+        ),
+      );
+  }
+
   common(program.command('status').description('queues, workflows, schedules and jobs on one screen')).action(
     run('status', (context) => status(context)),
   );
 
   const dlq = program.command('dlq').description('dead-letter queues');
-  common(dlq.command('show <queue>').description('the dead letters of <queue> with why each failed'))
-    .option('--limit <n>', 'most messages to read', positiveInteger, 100)
-    .action(
-      run('dlq-show', async (context, queue: string, options: { limit: number }) =>
-        firstOf(
-          await listDeadLetters(context, queue, { limit: options.limit + 1 }),
-          options.limit,
-          'dead letters',
-          `--limit ${options.limit * 2}, or status for the queue's depth`,
-        ),
-      ),
-    );
+  queueListing(
+    common(dlq.command('show <queue>').description('the dead letters of <queue> with why each failed')),
+    'dlq-show',
+    (context, queue, limit) => listDeadLetters(context, queue, { limit }),
+    { what: 'dead letters', elsewhere: "status for the queue's depth" },
+  );
   common(dlq.command('redrive <queue>').description('move the dead letters of <queue> back to it'))
     .option('--dry-run', "check every message against today's contracts; move nothing")
     .option('--rate <n>', 'messages per second (1-500)', positiveInteger)
@@ -178,6 +198,42 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
           },
         }),
       )(command),
+    );
+
+  const asyncFailures = program
+    .command('async-failures')
+    .description(
+      "failed asynchronous invocations (a schedule's or a rule's) kept in a service's on-failure queue",
+    );
+  queueListing(
+    common(
+      asyncFailures
+        .command('show <service>')
+        .description(
+          'the failed asynchronous invocations of <service>: when, why, attempts, what invoked it',
+        ),
+    ),
+    'async-failures-show',
+    (context, service, limit) => listAsyncFailures(context, service, { limit }),
+    { what: 'failed invocations', elsewhere: 'status for the count' },
+  );
+  common(
+    asyncFailures
+      .command('reinvoke <service> [requestIds...]')
+      .description(
+        'invoke <service> again, asynchronously, with the events of the given records (or --all), and delete each record once re-invoked',
+      ),
+  )
+    .option('--all', 'every record in the queue')
+    .action(
+      run(
+        'async-failures-reinvoke',
+        (context, service: string, requestIds: string[], options: { all?: boolean }) =>
+          reinvokeAsyncFailures(context, service, {
+            requestIds,
+            ...(options.all ? { all: true } : {}),
+          }),
+      ),
     );
 
   common(

@@ -1,4 +1,6 @@
 import {
+  type AsyncFailure,
+  type AsyncTrigger,
   type AuditEntry,
   type DeadLetter,
   type EnvironmentStatus,
@@ -12,6 +14,7 @@ import {
   type JobPage,
   type JobSummary,
   type RedriveResult,
+  type ReinvokeResult,
   type RejectedRowPage,
   rejectedRowsCsv,
   type ScheduleSummary,
@@ -92,6 +95,15 @@ function statusScreen(result: EnvironmentStatus): string {
     ),
     '',
     table(
+      ['async failures of', 'failed', 'oldest'],
+      result.asyncFailures.map((entry) => [
+        entry.service,
+        entry.failures > 0 ? { text: String(entry.failures), tone: 'red' as const } : '0',
+        age(entry.oldestAgeSeconds),
+      ]),
+    ),
+    '',
+    table(
       ['workflow', 'running', 'failed 24h', 'succeeded 24h'],
       result.workflows.map((workflow) => [
         workflow.workflow,
@@ -134,6 +146,43 @@ function deadLetters(result: readonly DeadLetter[]): string {
       message.errorMessage ?? '-',
     ]),
   );
+}
+
+function trigger(value: AsyncTrigger | null): string {
+  if (!value) return '-';
+  return value.kind === 'schedule'
+    ? `schedule ${value.schedule}`
+    : `${value.source}${value.detailType ? `: ${value.detailType}` : ''}`;
+}
+
+/**
+ * Failed asynchronous invocations: when, which function, why (the error, else the condition), the
+ * attempts and what invoked it. Like `dlq show`, nothing of the event itself but its trigger (the
+ * record, event included, is in --json).
+ */
+function asyncFailures(result: readonly AsyncFailure[]): string {
+  if (result.length === 0) return 'no failed asynchronous invocations';
+  return table(
+    ['failed at', 'request id', 'function', 'condition', 'attempts', 'trigger', 'error', 'reason'],
+    result.map((failure) => [
+      when(failure.failedAt),
+      failure.requestId ?? '-',
+      failure.functionArn?.split(':function:')[1] ?? '-',
+      { text: failure.condition ?? '-', tone: 'red' as const },
+      failure.attempts === null ? '-' : String(failure.attempts),
+      trigger(failure.trigger),
+      failure.errorType ?? '-',
+      failure.errorMessage ?? '-',
+    ]),
+  );
+}
+
+function reinvoked(result: ReinvokeResult): string {
+  const count = result.records.filter((record) => record.outcome === 'reinvoked').length;
+  return `${result.service}: ${count} re-invoked, ${result.records.length - count} re-invoked before (records deleted)\n\n${table(
+    ['request id', 'outcome', 'new invocation'],
+    result.records.map((record) => [record.requestId, record.outcome, record.invocationId ?? '-']),
+  )}`;
 }
 
 function redrive(result: RedriveResult): string {
@@ -355,6 +404,8 @@ const RENDERERS: Readonly<Record<string, (result: never, options: RenderOptions)
   status: statusScreen,
   'dlq-show': deadLetters,
   'dlq-redrive': redrive,
+  'async-failures-show': asyncFailures,
+  'async-failures-reinvoke': reinvoked,
   executions,
   execution: (result: ExecutionDetail, options) => execution(result, options.data === true),
   jobs,

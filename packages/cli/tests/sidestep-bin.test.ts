@@ -238,6 +238,58 @@ describe('jobs show', () => {
   });
 });
 
+describe('async-failures show', () => {
+  // The record's event (requestPayload) may hold a person's data, as a dead letter's body may: like
+  // `dlq show`, the table shows only what invoked the function; --json has the whole record.
+  const body = JSON.stringify({
+    requestContext: { requestId: 'req-1', condition: 'RetriesExhausted', approximateInvokeCount: 3 },
+    requestPayload: { source: 'aws.states', detail: { input: '{"requestedBy":"someone@example.com"}' } },
+  });
+  const failure = {
+    messageId: 'm-1',
+    service: 'job-sweeper',
+    requestId: 'req-1',
+    functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-job-sweeper:$LATEST',
+    failedAt: new Date('2026-12-05T01:00:00.000Z'),
+    ageSeconds: 60,
+    condition: 'RetriesExhausted',
+    attempts: 3,
+    errorType: 'JobLedgerUnavailableError',
+    errorMessage: 'the jobs ledger did not answer',
+    trigger: {
+      kind: 'event' as const,
+      source: 'aws.states',
+      detailType: 'Step Functions Execution Status Change',
+    },
+    receiveCount: 1,
+    body,
+  };
+
+  it('shows when, which function, why, the attempts and the trigger, and nothing of the event', () => {
+    const shown = render('async-failures-show', [failure], {});
+    expect(shown.split('\n')[1]).toMatch(
+      /^2026-12-05T01:00:00Z\s+req-1\s+sidestep-local-job-sweeper:\$LATEST\s+RetriesExhausted\s+3\s+aws\.states: Step Functions Execution Status Change\s+JobLedgerUnavailableError\s+the jobs ledger did not answer$/,
+    );
+    expect(shown).not.toContain('someone@example.com');
+    expect(
+      render(
+        'async-failures-show',
+        [
+          {
+            ...failure,
+            condition: 'EventAgeExceeded',
+            attempts: null,
+            errorType: null,
+            errorMessage: null,
+            trigger: null,
+          },
+        ],
+        {},
+      ),
+    ).toMatch(/EventAgeExceeded\s+-\s+-\s+-\s+-$/m);
+  });
+});
+
 describe('job rejected', () => {
   const page = {
     jobId: 'imp_1',

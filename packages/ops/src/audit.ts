@@ -7,6 +7,7 @@ import type { Page } from './page.ts';
 /** The actions that change something, each recorded in `operator_audit`. */
 export type AuditAction =
   | 'dlq-redrive'
+  | 'async-reinvoke'
   | 'execution-redrive'
   | 'execution-start'
   | 'execution-stop'

@@ -1,6 +1,6 @@
 /**
  * @sidestep/ops — operating sidestep: queues and their dead letters, workflow executions, the jobs
- * ledger, mails' send-once records and schedules, through the AWS SDK v3 and the ledger's database,
+ * ledger, mails' send-once records, schedules and failed asynchronous invocations, through the AWS SDK v3 and the ledger's database,
  * so the same calls serve the local cloud and a real account. Every action that changes something
  * is recorded in the `operator_audit` trail. The `sidestep` CLI and the web console sit on it.
  */
@@ -27,6 +27,18 @@ export {
   type ReleasedMail,
   SqlLedger,
 } from '@sidestep/ledger';
+export {
+  type AsyncFailure,
+  type AsyncFailureStatus,
+  AsyncReinvokeError,
+  type AsyncTrigger,
+  asyncFailureStatuses,
+  listAsyncFailures,
+  type ReinvokedFailure,
+  type ReinvokeOptions,
+  type ReinvokeResult,
+  reinvokeAsyncFailures,
+} from './async-failures.ts';
 export { type AuditAction, audited, listAudit, pageAudit } from './audit.ts';
 export {
   ExecutionNotFoundError,
@@ -71,7 +83,7 @@ export {
 } from './jobs.ts';
 export { LambdaLedger } from './lambda-ledger.ts';
 export { releaseMail } from './mail.ts';
-export { QUEUES, WORKFLOWS } from './names.ts';
+export { ASYNC_SERVICES, QUEUES, WORKFLOWS } from './names.ts';
 export {
   createOpsContext,
   environmentName,

@@ -1,6 +1,11 @@
 import { resourceName } from '@sidestep/manifest';
 import { SERVICES } from '@sidestep/registry';
-import { EXPORT_REQUESTS_QUEUE, SCHEDULES, type ScheduleDefinition } from '@sidestep/workflows';
+import {
+  EXPORT_REQUESTS_QUEUE,
+  type ExecutionStatusRule,
+  SCHEDULES,
+  type ScheduleDefinition,
+} from '@sidestep/workflows';
 import { InvalidOptionError, UnknownNameError } from './errors.ts';
 import type { OpsContext } from './ops-context.ts';
 
@@ -9,6 +14,29 @@ export const QUEUES: readonly string[] = [
   ...SERVICES.flatMap((service) => (service.manifest.queue ? [service.manifest.queue.name] : [])),
   EXPORT_REQUESTS_QUEUE.name,
 ];
+
+/** The workflow-ended rule's target (its type names it, so tsc fails here when the rule's changes). */
+const WORKFLOW_ENDED_TARGET: ExecutionStatusRule['service'] = 'job-sweeper';
+
+/**
+ * The services invoked asynchronously, each with an on-failure queue
+ * (`sidestep-<env>-<service>-async-failures`): the schedules' function targets and the
+ * workflow-ended rule's, as infra gives them their asynchronous invocation config.
+ */
+export const ASYNC_SERVICES: readonly string[] = [
+  ...new Set([
+    ...SCHEDULES.flatMap((schedule) =>
+      schedule.target.kind === 'function' ? [schedule.target.service] : [],
+    ),
+    WORKFLOW_ENDED_TARGET,
+  ]),
+];
+
+/** @throws {UnknownNameError} (`field: 'service'`) for a service sidestep does not invoke asynchronously. */
+export function knownAsyncService(service: string): string {
+  if (!ASYNC_SERVICES.includes(service)) throw new UnknownNameError('service', service, ASYNC_SERVICES);
+  return service;
+}
 
 /** sidestep's workflows, without prefix: `sidestep-<env>-<name>` state machines. */
 export const WORKFLOWS: readonly string[] = ['import', 'export'];

@@ -17,6 +17,11 @@ import { InvalidOptionError } from './errors.ts';
 import { knownQueue, QUEUES } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
 
+/** Whether `error` is SQS's answer for a queue that does not exist. */
+export function isMissingQueue(error: unknown): boolean {
+  return error instanceof QueueDoesNotExist || (error as Error | undefined)?.name === 'QueueDoesNotExist';
+}
+
 /** A queue's depths, from its attributes. */
 export interface QueueStatus {
   readonly queue: string;
@@ -47,13 +52,15 @@ export interface DeadLetter {
   readonly body: string;
 }
 
-async function queueUrl(context: OpsContext, name: string): Promise<string> {
+/** The URL of queue `name`. */
+export async function queueUrl(context: OpsContext, name: string): Promise<string> {
   const answer = await context.clients.sqs.send(new GetQueueUrlCommand({ QueueName: name }));
   if (!answer.QueueUrl) throw new Error(`SQS returned no URL for ${name}`);
   return answer.QueueUrl;
 }
 
-async function attributes(context: OpsContext, url: string): Promise<Record<string, string>> {
+/** Every attribute of the queue at `url`. */
+export async function attributes(context: OpsContext, url: string): Promise<Record<string, string>> {
   const answer = await context.clients.sqs.send(
     new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }),
   );
@@ -146,8 +153,7 @@ export async function queueStatuses(context: OpsContext, now: Date = new Date())
           ),
         ]);
       } catch (error) {
-        if (!(error instanceof QueueDoesNotExist) && (error as Error).name !== 'QueueDoesNotExist')
-          throw error;
+        if (!isMissingQueue(error)) throw error;
         context.warn(`queue ${resourceName(context.environment, queue)} (or its DLQ) does not exist here`);
         return undefined;
       }
@@ -192,8 +198,23 @@ export async function listDeadLetters(
   queue: string,
   options: { readonly limit?: number; readonly now?: Date } = {},
 ): Promise<DeadLetter[]> {
-  const limit = options.limit ?? 100;
   const url = await queueUrl(context, deadLetterQueueName(context.environment, knownQueue(queue)));
+  const received = await peekMessages(context, url, options.limit ?? 100);
+  const now = (options.now ?? new Date()).getTime();
+  return received.map((message) => deadLetter(message, now));
+}
+
+/**
+ * Up to `limit` messages of the queue at `url`, read as {@link listDeadLetters} describes: received
+ * (hidden for `visibilitySeconds`), then made visible again at once, unless `keep` says to hold
+ * them (the caller then releases or deletes each).
+ */
+export async function peekMessages(
+  context: OpsContext,
+  url: string,
+  limit: number,
+  options: { readonly visibilitySeconds?: number; readonly keep?: boolean } = {},
+): Promise<Message[]> {
   const received: Message[] = [];
   try {
     while (received.length < limit) {
@@ -201,7 +222,7 @@ export async function listDeadLetters(
         new ReceiveMessageCommand({
           QueueUrl: url,
           MaxNumberOfMessages: Math.min(10, limit - received.length),
-          VisibilityTimeout: PEEK_VISIBILITY_SECONDS,
+          VisibilityTimeout: options.visibilitySeconds ?? PEEK_VISIBILITY_SECONDS,
           WaitTimeSeconds: LIST_WAIT_SECONDS,
           MessageSystemAttributeNames: ['All'],
           MessageAttributeNames: ['All'],
@@ -210,15 +231,16 @@ export async function listDeadLetters(
       if (Messages.length === 0) break;
       received.push(...Messages);
     }
-  } finally {
+  } catch (error) {
     await release(context, url, received);
+    throw error;
   }
-  const now = (options.now ?? new Date()).getTime();
-  return received.map((message) => deadLetter(message, now));
+  if (!options.keep) await release(context, url, received);
+  return received;
 }
 
 /** Makes the received messages visible again, 10 handles per call. */
-async function release(context: OpsContext, url: string, messages: readonly Message[]): Promise<void> {
+export async function release(context: OpsContext, url: string, messages: readonly Message[]): Promise<void> {
   for (let start = 0; start < messages.length; start += 10) {
     await context.clients.sqs.send(
       new ChangeMessageVisibilityBatchCommand({

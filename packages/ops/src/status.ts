@@ -2,6 +2,7 @@ import { GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { type ExecutionStatus, ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import type { JobCounts } from '@sidestep/ledger';
 import { describeCause } from '@sidestep/runtime';
+import { type AsyncFailureStatus, asyncFailureStatuses } from './async-failures.ts';
 import { stateMachineArn, WORKFLOWS } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
 import { type QueueStatus, queueStatuses } from './queues.ts';
@@ -22,6 +23,8 @@ export type JobsStatus = JobCounts;
 export interface EnvironmentStatus {
   readonly environment: string;
   readonly queues: readonly QueueStatus[];
+  /** The failed asynchronous invocations kept for each service invoked asynchronously. */
+  readonly asyncFailures: readonly AsyncFailureStatus[];
   readonly workflows: readonly WorkflowStatus[];
   readonly schedules: readonly ScheduleSummary[];
   readonly jobs: JobsStatus | null;
@@ -147,19 +150,20 @@ export async function workflowStatus(
   return { workflow, running, failed24h: failed + timedOut + aborted, succeeded24h };
 }
 
-/** Queues, workflows, schedules and jobs of the context's environment. */
+/** Queues, failed asynchronous invocations, workflows, schedules and jobs of the context's environment. */
 export async function status(
   context: OpsContext,
   options: { readonly now?: Date } = {},
 ): Promise<EnvironmentStatus> {
   const now = options.now ?? new Date();
-  const [queues, workflows, schedules, jobs] = await Promise.all([
+  const [queues, asyncFailures, workflows, schedules, jobs] = await Promise.all([
     queueStatuses(context, now),
+    asyncFailureStatuses(context, now),
     Promise.all(WORKFLOWS.map((workflow) => workflowStatus(context, workflow, now))),
     listSchedules(context, { now }),
     jobsStatus(context, now),
   ]);
-  return { environment: context.environment, queues, workflows, schedules, jobs };
+  return { environment: context.environment, queues, asyncFailures, workflows, schedules, jobs };
 }
 
 /** The ledger's job counts; null (with a warning) when the ledger does not answer: the rest still shows. */

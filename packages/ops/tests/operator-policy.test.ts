@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import {
   ChangeMessageVisibilityBatchCommand,
+  DeleteMessageCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ListMessageMoveTasksCommand,
@@ -44,6 +45,7 @@ import {
   describeJob,
   failJob,
   fireSchedule,
+  listAsyncFailures,
   listAudit,
   listDeadLetters,
   listExecutions,
@@ -53,6 +55,7 @@ import {
   pauseSchedule,
   redriveDeadLetters,
   redriveExecution,
+  reinvokeAsyncFailures,
   releaseMail,
   resumeSchedule,
   retryJob,
@@ -134,6 +137,7 @@ function stubbedStaging() {
     .resolvesOnce({ Messages: [{ MessageId: 'm-1', ReceiptHandle: 'r-1', Body: '{}', Attributes: {} }] })
     .resolves({ Messages: [] });
   sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [{ Id: '0' }], Failed: [] });
+  sqs.on(DeleteMessageCommand).resolves({});
   sqs.on(StartMessageMoveTaskCommand).resolves({ TaskHandle: 'h-1' });
   sqs
     .on(ListMessageMoveTasksCommand)
@@ -201,7 +205,11 @@ function stubbedStaging() {
       },
       'mail.release': { idempotencyKey: 'k', recordId: 'x#y', released: 'deleted INPROGRESS record' },
     };
-    return { StatusCode: 200, Payload: payload({ ok: true, result: results[request.op] ?? null }) };
+    return {
+      StatusCode: 200,
+      Payload: payload({ ok: true, result: results[request.op] ?? null }),
+      $metadata: {},
+    };
   });
   const context = createOpsContext({
     environment: 'staging',
@@ -281,6 +289,23 @@ const COMMANDS: Readonly<
   status: (context) => status(context),
   'dlq show': (context) => listDeadLetters(context, 'mail'),
   'dlq redrive': (context) => redriveDeadLetters(context, 'mail', { pollMs: 1 }),
+  'async-failures show': (context) => listAsyncFailures(context, 'job-sweeper'),
+  // One invocation record: the job-sweeper invoked again with its event, the record deleted.
+  'async-failures reinvoke': (context, mocks) => {
+    mocks.sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({
+        Messages: [
+          {
+            MessageId: 'm-1',
+            ReceiptHandle: 'r-1',
+            Body: JSON.stringify({ requestContext: { requestId: 'req-1' }, requestPayload: {} }),
+          },
+        ],
+      })
+      .resolves({ Messages: [] });
+    return reinvokeAsyncFailures(context, 'job-sweeper', { all: true });
+  },
   executions: (context) => listExecutions(context, 'import'),
   execution: (context) => describeExecution(context, EXECUTION),
   redrive: (context) => redriveExecution(context, EXECUTION),

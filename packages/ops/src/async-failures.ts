@@ -1,0 +1,377 @@
+import { isDeepStrictEqual } from 'node:util';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { DeleteMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import type { AuditEntry } from '@sidestep/ledger';
+import { asyncFailureQueueName, DEAD_LETTER_RETENTION_SECONDS, resourceName } from '@sidestep/manifest';
+import { describeCause } from '@sidestep/runtime';
+import { SCHEDULES } from '@sidestep/workflows';
+import { audited, listAudit } from './audit.ts';
+import { InvalidOptionError, OpsError, UnsupportedLocallyError } from './errors.ts';
+import { ASYNC_SERVICES, knownAsyncService } from './names.ts';
+import type { OpsContext } from './ops-context.ts';
+import { attributes, isMissingQueue, oldestMessageAges, peekMessages, queueUrl, release } from './queues.ts';
+
+/**
+ * What invoked the function: an EventBridge event (its `source` and `detail-type`, the workflow-ended
+ * rule's), or one of sidestep's schedules (told by its input: Scheduler passes only the input).
+ */
+export type AsyncTrigger =
+  | { readonly kind: 'event'; readonly source: string; readonly detailType: string | null }
+  | { readonly kind: 'schedule'; readonly schedule: string };
+
+/**
+ * An asynchronous invocation that failed, from the invocation record Lambda put in the function's
+ * on-failure queue (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+ * Fields the record lacks are null (an `EventAgeExceeded` record has no response).
+ */
+export interface AsyncFailure {
+  readonly messageId: string;
+  readonly service: string;
+  /** `requestContext.requestId`: the failed invocation's id, which `async-failures reinvoke` takes. */
+  readonly requestId: string | null;
+  /** `requestContext.functionArn` (with its qualifier, `$LATEST`). */
+  readonly functionArn: string | null;
+  /** The record's `timestamp`: when Lambda gave up on the event. */
+  readonly failedAt: Date | null;
+  readonly ageSeconds: number | null;
+  /** `requestContext.condition`: `RetriesExhausted`, `EventAgeExceeded`, ... */
+  readonly condition: string | null;
+  /** `requestContext.approximateInvokeCount`: attempts made. */
+  readonly attempts: number | null;
+  /** `responsePayload.errorType` / `errorMessage`: the last attempt's error. */
+  readonly errorType: string | null;
+  readonly errorMessage: string | null;
+  readonly trigger: AsyncTrigger | null;
+  /** Receives of the record so far, this listing's own included (as {@link listDeadLetters} says). */
+  readonly receiveCount: number;
+  /** The whole record as Lambda sent it, the event (`requestPayload`) included. */
+  readonly body: string;
+}
+
+/** One service's on-failure queue in `status`. */
+export interface AsyncFailureStatus {
+  readonly service: string;
+  readonly failures: number;
+  /** Age of the oldest record, seconds; null when there is none (or CloudWatch has no data). */
+  readonly oldestAgeSeconds: number | null;
+}
+
+type Json = Record<string, unknown>;
+
+const object = (value: unknown): Json =>
+  value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : {};
+const text = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+
+/** The invocation record in `body`, or undefined when the body is not one (not JSON, no request). */
+function invocationRecord(body: string): Json | undefined {
+  try {
+    const record = object(JSON.parse(body));
+    return 'requestContext' in record || 'requestPayload' in record ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The trigger of `payload` sent to `service`: an EventBridge event's, or a schedule's by its input. */
+function triggerOf(service: string, payload: unknown): AsyncTrigger | null {
+  const event = object(payload);
+  const source = text(event.source);
+  if (source) return { kind: 'event', source, detailType: text(event['detail-type']) };
+  const schedules = SCHEDULES.filter(
+    (schedule) =>
+      schedule.target.kind === 'function' &&
+      schedule.target.service === service &&
+      isDeepStrictEqual(schedule.input, payload),
+  );
+  return schedules.length === 1 && schedules[0] ? { kind: 'schedule', schedule: schedules[0].name } : null;
+}
+
+function asyncFailure(service: string, message: Message, now: number): AsyncFailure {
+  const body = message.Body ?? '';
+  const record = invocationRecord(body) ?? {};
+  const request = object(record.requestContext);
+  const response = object(record.responsePayload);
+  const failed = Date.parse(text(record.timestamp) ?? '');
+  const attempts = request.approximateInvokeCount;
+  return {
+    messageId: message.MessageId ?? '',
+    service,
+    requestId: text(request.requestId),
+    functionArn: text(request.functionArn),
+    failedAt: Number.isFinite(failed) ? new Date(failed) : null,
+    ageSeconds: Number.isFinite(failed) ? Math.max(0, Math.round((now - failed) / 1000)) : null,
+    condition: text(request.condition),
+    attempts: typeof attempts === 'number' ? attempts : null,
+    errorType: text(response.errorType),
+    errorMessage: text(response.errorMessage),
+    trigger: 'requestPayload' in record ? triggerOf(service, record.requestPayload) : null,
+    receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 0),
+    body,
+  };
+}
+
+/**
+ * The URL of `service`'s on-failure queue; undefined locally when it does not exist yet (the local
+ * cloud makes it with the first failure, infra with the function).
+ */
+async function failureQueueUrl(context: OpsContext, service: string): Promise<string | undefined> {
+  try {
+    return await queueUrl(context, asyncFailureQueueName(context.environment, service));
+  } catch (error) {
+    if (context.environment === 'local' && isMissingQueue(error)) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The failed asynchronous invocations of `service` (one of {@link ASYNC_SERVICES}), up to `limit`:
+ * the records in `sidestep-<env>-<service>-async-failures`, read as {@link listDeadLetters} reads a
+ * DLQ (received and at once made visible again; nothing deleted).
+ */
+export async function listAsyncFailures(
+  context: OpsContext,
+  service: string,
+  options: { readonly limit?: number; readonly now?: Date } = {},
+): Promise<AsyncFailure[]> {
+  const name = knownAsyncService(service);
+  const url = await failureQueueUrl(context, name);
+  if (!url) return [];
+  const received = await peekMessages(context, url, options.limit ?? 100);
+  const now = (options.now ?? new Date()).getTime();
+  return received.map((message) => asyncFailure(name, message, now));
+}
+
+/**
+ * How many failed invocations each of {@link ASYNC_SERVICES} has kept, and the oldest's age. A queue
+ * an AWS environment does not have is left out with a warning; locally one not made yet holds none.
+ */
+export async function asyncFailureStatuses(
+  context: OpsContext,
+  now: Date = new Date(),
+): Promise<AsyncFailureStatus[]> {
+  const names = ASYNC_SERVICES.map((service) => asyncFailureQueueName(context.environment, service));
+  const ages = await oldestMessageAges(context, names, now);
+  const statuses = await Promise.all(
+    ASYNC_SERVICES.map(async (service, index): Promise<AsyncFailureStatus | undefined> => {
+      let url: string | undefined;
+      try {
+        url = await failureQueueUrl(context, service);
+      } catch (error) {
+        if (!isMissingQueue(error)) throw error;
+        context.warn(`queue ${names[index]} does not exist here`);
+        return undefined;
+      }
+      const failures = url ? Number((await attributes(context, url)).ApproximateNumberOfMessages ?? 0) : 0;
+      return { service, failures, oldestAgeSeconds: ages.get(names[index] ?? '') ?? null };
+    }),
+  );
+  return statuses.filter((entry): entry is AsyncFailureStatus => entry !== undefined);
+}
+
+/** What {@link reinvokeAsyncFailures} did with one record. */
+export interface ReinvokedFailure {
+  /** The failed invocation's request id (the record's). */
+  readonly requestId: string;
+  /**
+   * `reinvoked`: invoked again now (Lambda's request id of the new invocation in `invocationId`);
+   * `already-reinvoked`: the audit trail shows an earlier command re-invoked it (its record, if still
+   * there, is deleted; nothing is invoked again); `failed`: not invoked, the record kept (`error`).
+   */
+  readonly outcome: 'reinvoked' | 'already-reinvoked' | 'failed';
+  readonly invocationId: string | null;
+  readonly error: string | null;
+}
+
+/** The result of {@link reinvokeAsyncFailures}. */
+export interface ReinvokeResult {
+  readonly service: string;
+  readonly records: readonly ReinvokedFailure[];
+}
+
+/** Some records of a re-invoke were not invoked; the others were. */
+export class AsyncReinvokeError extends OpsError {
+  override readonly name: string = 'AsyncReinvokeError';
+  readonly result: ReinvokeResult;
+  constructor(result: ReinvokeResult) {
+    const failed = result.records.filter((record) => record.outcome === 'failed');
+    super(
+      `requestId: ${failed.length} of ${result.records.length} not re-invoked (their records are kept): ${failed
+        .map((record) => `${record.requestId}: ${record.error}`)
+        .join('; ')}`,
+      { field: 'requestId' },
+    );
+    this.result = result;
+  }
+}
+
+/** Options of {@link reinvokeAsyncFailures}: which records. */
+export interface ReinvokeOptions {
+  /** The failed invocations' request ids (`async-failures show`). */
+  readonly requestIds?: readonly string[];
+  /** Every record in the queue instead. */
+  readonly all?: boolean;
+  /** @default now */
+  readonly now?: Date;
+}
+
+/** Most records one command acts on (a queue's whole listing, as `dlq redrive --dry-run` reads). */
+const REINVOKE_LIMIT = 1000;
+/** How long the records acted on stay hidden from other readers while they are re-invoked. */
+const ACTING_VISIBILITY_SECONDS = 300;
+
+/** The audit trail's target of one record's re-invocation: `<service>:<requestId>`. */
+const auditTarget = (service: string, requestId: string) => `${service}:${requestId}`;
+
+/**
+ * The records of `service` already re-invoked: the targets of the audit trail's `async-reinvoke` entries
+ * that succeeded, as far back as the queue keeps a record (14 days). An unreadable trail is read as
+ * none, with a warning: the function, invoked asynchronously, is idempotent under a second delivery
+ * (Lambda itself may deliver an event twice), so a repeat costs a run, not a wrong result.
+ */
+async function reinvokedBefore(context: OpsContext, now: Date): Promise<Set<string>> {
+  const since = now.getTime() - DEAD_LETTER_RETENTION_SECONDS * 1000;
+  const targets = new Set<string>();
+  try {
+    let before: number | undefined;
+    for (;;) {
+      const page: AuditEntry[] = await listAudit(context, {
+        limit: 500,
+        ...(before === undefined ? {} : { before }),
+      });
+      for (const entry of page) {
+        if (entry.action === 'async-reinvoke' && entry.result === 'ok') targets.add(entry.target);
+      }
+      const last = page.at(-1);
+      if (!last || page.length < 500 || new Date(last.at).getTime() < since) return targets;
+      before = last.id;
+    }
+  } catch (error) {
+    context.warn(
+      `the audit trail could not be read (${describeCause(error)}): a record re-invoked before is re-invoked again`,
+    );
+    return targets;
+  }
+}
+
+/**
+ * Invokes `service` again, asynchronously (`InvocationType: Event`, as its rule or schedule did), with
+ * each chosen record's original event (`requestPayload`), then deletes the record. Each re-invocation
+ * is one `async-reinvoke` entry of the audit trail, target `<service>:<requestId>`, written before the
+ * record is deleted; a command run again (its answer lost, or stopped between invoke and delete)
+ * finds the entry and deletes the record without invoking the function a second time. Lambda's Invoke
+ * takes no idempotency token, so only a stop between the invoke and its audit entry can invoke twice;
+ * the functions invoked asynchronously are idempotent under that, as Lambda's own retries ask.
+ *
+ * The records acted on are hidden from other readers meanwhile (a second operator's command does not
+ * see them). A record that is not an invocation record, or whose invoke fails, is kept and made
+ * visible again; then {@link AsyncReinvokeError} says which, after the others were done.
+ *
+ * @throws {InvalidOptionError} (`requestId`) without request ids or `all`, or for an id neither in the
+ *   queue nor re-invoked before; {@link UnsupportedLocallyError} locally (the local cloud serves no
+ *   Lambda Invoke API).
+ */
+export async function reinvokeAsyncFailures(
+  context: OpsContext,
+  service: string,
+  options: ReinvokeOptions,
+): Promise<ReinvokeResult> {
+  const name = knownAsyncService(service);
+  const wanted = new Set(options.requestIds ?? []);
+  if (options.all ? wanted.size > 0 : wanted.size === 0) {
+    throw new InvalidOptionError('requestId: give the request ids of the records to re-invoke, or --all', {
+      field: 'requestId',
+    });
+  }
+  if (context.environment === 'local') {
+    throw new UnsupportedLocallyError(
+      'async-failures reinvoke',
+      'the local cloud serves no Lambda Invoke API (fire a schedule again with sidestep fire)',
+    );
+  }
+  const now = options.now ?? new Date();
+  const url = await queueUrl(context, asyncFailureQueueName(context.environment, name));
+  const received = await peekMessages(context, url, REINVOKE_LIMIT, {
+    visibilitySeconds: ACTING_VISIBILITY_SECONDS,
+    keep: true,
+  });
+  const chosen = received.filter((message) => {
+    const requestId = asyncFailure(name, message, 0).requestId;
+    return options.all || (requestId !== null && wanted.has(requestId));
+  });
+  await release(
+    context,
+    url,
+    received.filter((message) => !chosen.includes(message)),
+  );
+  const done = await reinvokedBefore(context, now);
+  // Asked for but not in the queue: re-invoked by an earlier command, else unknown (nothing is done).
+  const inQueue = new Set(chosen.map((message) => asyncFailure(name, message, 0).requestId));
+  const earlier = [...wanted].filter((requestId) => !inQueue.has(requestId));
+  const unknown = earlier.filter((requestId) => !done.has(auditTarget(name, requestId)));
+  if (unknown.length > 0) {
+    await release(context, url, chosen);
+    throw new InvalidOptionError(
+      `requestId: no failed invocation ${unknown.join(', ')} in ${asyncFailureQueueName(context.environment, name)}, and none re-invoked in the last 14 days`,
+      { field: 'requestId' },
+    );
+  }
+  const records: ReinvokedFailure[] = [];
+  for (const message of chosen) records.push(await reinvokeOne(context, name, url, message, done));
+  for (const requestId of earlier) {
+    records.push({ requestId, outcome: 'already-reinvoked', invocationId: null, error: null });
+  }
+  const result = { service: name, records };
+  if (records.some((record) => record.outcome === 'failed')) throw new AsyncReinvokeError(result);
+  return result;
+}
+
+async function reinvokeOne(
+  context: OpsContext,
+  service: string,
+  url: string,
+  message: Message,
+  done: ReadonlySet<string>,
+): Promise<ReinvokedFailure> {
+  const record = invocationRecord(message.Body ?? '');
+  const requestId = text(object(record?.requestContext).requestId) ?? message.MessageId ?? '';
+  const remove = () =>
+    context.clients.sqs.send(
+      new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: message.ReceiptHandle }),
+    );
+  if (done.has(auditTarget(service, requestId))) {
+    await remove();
+    return { requestId, outcome: 'already-reinvoked', invocationId: null, error: null };
+  }
+  if (!record || !('requestPayload' in record)) {
+    await release(context, url, [message]);
+    return {
+      requestId,
+      outcome: 'failed',
+      invocationId: null,
+      error: 'not an invocation record with a requestPayload',
+    };
+  }
+  let invoked: { readonly invocationId: string | null };
+  try {
+    invoked = await audited(context, 'async-reinvoke', auditTarget(service, requestId), async () => {
+      const answer = await context.clients.lambda.send(
+        new InvokeCommand({
+          FunctionName: resourceName(context.environment, service),
+          InvocationType: 'Event',
+          Payload: new TextEncoder().encode(JSON.stringify(record.requestPayload)),
+        }),
+      );
+      return { requestId, invocationId: answer.$metadata.requestId ?? null, statusCode: answer.StatusCode };
+    });
+  } catch (error) {
+    await release(context, url, [message]);
+    return { requestId, outcome: 'failed', invocationId: null, error: describeCause(error) };
+  }
+  try {
+    await remove();
+  } catch (error) {
+    // Invoked and audited: the next command finds the entry and deletes the record without invoking.
+    context.warn(`${requestId} was re-invoked but its record not deleted (${describeCause(error)})`);
+  }
+  return { requestId, outcome: 'reinvoked', invocationId: invoked.invocationId, error: null };
+}

@@ -1,0 +1,291 @@
+import { GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  type Message,
+  ReceiveMessageCommand,
+} from '@aws-sdk/client-sqs';
+import { describe, expect, it } from '@jest/globals';
+import {
+  type AuditEntry,
+  asyncFailureStatuses,
+  createOpsContext,
+  type Ledger,
+  listAsyncFailures,
+  type OpsContext,
+  reinvokeAsyncFailures,
+  UnsupportedLocallyError,
+} from '../src/index.ts';
+import { stagingContext } from './staging-context.ts';
+
+// Records as Lambda sends them to an on-failure destination, from "Capturing records of Lambda
+// asynchronous invocations" (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+const FUNCTION = 'arn:aws:lambda:ap-northeast-1:123456789012:function:sidestep-staging-job-sweeper:$LATEST';
+const QUEUE_URL =
+  'https://sqs.ap-northeast-1.amazonaws.com/123456789012/sidestep-staging-job-sweeper-async-failures';
+const WORKFLOW_ENDED = {
+  version: '0',
+  id: 'ev-1',
+  source: 'aws.states',
+  'detail-type': 'Step Functions Execution Status Change',
+  detail: { status: 'ABORTED', input: '{"requestedBy":"someone@example.com"}' },
+};
+
+function record(requestId: string, requestPayload: unknown, overrides: Record<string, unknown> = {}) {
+  return JSON.stringify({
+    version: '1.0',
+    timestamp: '2026-12-05T01:00:00.000Z',
+    requestContext: {
+      requestId,
+      functionArn: FUNCTION,
+      condition: 'RetriesExhausted',
+      approximateInvokeCount: 3,
+    },
+    requestPayload,
+    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+    responsePayload: {
+      errorType: 'JobLedgerUnavailableError',
+      errorMessage: 'the jobs ledger did not answer',
+    },
+    ...overrides,
+  });
+}
+
+const message = (id: string, body: string): Message => ({
+  MessageId: `m-${id}`,
+  ReceiptHandle: `r-${id}`,
+  Body: body,
+  Attributes: { ApproximateReceiveCount: '1' },
+});
+
+/** A staging context whose failure queue holds `messages` and whose audit trail is `audit`. */
+function withQueue(messages: Message[], audit: AuditEntry[] = []) {
+  const staged = stagingContext();
+  const queue = [...messages];
+  staged.sqs.on(GetQueueUrlCommand).resolves({ QueueUrl: QUEUE_URL });
+  // One receive hands out every visible message; a long poll of an empty queue answers none.
+  let handedOut = false;
+  staged.sqs.on(ReceiveMessageCommand).callsFake(() => {
+    if (handedOut) return { Messages: [] };
+    handedOut = true;
+    return { Messages: queue };
+  });
+  staged.sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
+  staged.sqs.on(DeleteMessageCommand).resolves({});
+  staged.lambda.on(InvokeCommand).resolves({ StatusCode: 202, $metadata: { requestId: 'new-invocation' } });
+  const ledger = {
+    appendAudit: async (entry: Omit<AuditEntry, 'id' | 'at'>) => {
+      audit.unshift({ ...entry, id: audit.length + 1, at: new Date() } as AuditEntry);
+    },
+    listAudit: async () => [...audit],
+    close: async () => {},
+  } as unknown as Ledger;
+  const context: OpsContext = { ...staged.context, ledger: async () => ledger };
+  return { ...staged, context, audit };
+}
+
+describe('listAsyncFailures', () => {
+  it("shows each record's time, function, condition, attempts, error and trigger (a rule's event or a schedule)", async () => {
+    const { context, sqs } = withQueue([
+      message('1', record('req-1', WORKFLOW_ENDED)),
+      message('2', record('req-2', {})),
+      message(
+        '3',
+        record(
+          'req-3',
+          {},
+          {
+            requestContext: {
+              requestId: 'req-3',
+              functionArn: FUNCTION,
+              condition: 'EventAgeExceeded',
+              approximateInvokeCount: 0,
+            },
+            responseContext: undefined,
+            responsePayload: undefined,
+          },
+        ),
+      ),
+    ]);
+
+    const listed = await listAsyncFailures(context, 'job-sweeper', { now: new Date('2026-12-05T01:10:00Z') });
+
+    expect(listed[0]).toMatchObject({
+      service: 'job-sweeper',
+      requestId: 'req-1',
+      functionArn: FUNCTION,
+      failedAt: new Date('2026-12-05T01:00:00.000Z'),
+      ageSeconds: 600,
+      condition: 'RetriesExhausted',
+      attempts: 3,
+      errorType: 'JobLedgerUnavailableError',
+      errorMessage: 'the jobs ledger did not answer',
+      trigger: { kind: 'event', source: 'aws.states', detailType: 'Step Functions Execution Status Change' },
+    });
+    // Scheduler passes the schedule's input alone: `{}` to the job-sweeper is its stale-job-sweeper's.
+    expect(listed[1]?.trigger).toEqual({ kind: 'schedule', schedule: 'stale-job-sweeper' });
+    expect(listed[2]).toMatchObject({
+      condition: 'EventAgeExceeded',
+      attempts: 0,
+      errorType: null,
+      errorMessage: null,
+    });
+    expect(sqs.commandCalls(GetQueueUrlCommand)[0]?.args[0].input).toEqual({
+      QueueName: 'sidestep-staging-job-sweeper-async-failures',
+    });
+    // Read, not taken: every record is made visible again.
+    expect(
+      sqs
+        .commandCalls(ChangeMessageVisibilityBatchCommand)
+        .flatMap((call) => call.args[0].input.Entries ?? []),
+    ).toHaveLength(3);
+  });
+
+  it('refuses a service that is not invoked asynchronously, naming the field', async () => {
+    const { context, sqs } = withQueue([]);
+    await expect(listAsyncFailures(context, 'mail-dispatcher')).rejects.toMatchObject({
+      name: 'UnknownNameError',
+      field: 'service',
+    });
+    expect(sqs.calls()).toHaveLength(0);
+  });
+});
+
+describe('asyncFailureStatuses', () => {
+  it("counts each service's records and the oldest's age", async () => {
+    const { context, sqs, cloudWatch } = withQueue([]);
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: '2' } });
+    cloudWatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [{ Id: 'q0', Values: [120] }] });
+    expect(await asyncFailureStatuses(context)).toEqual([
+      { service: 'job-sweeper', failures: 2, oldestAgeSeconds: 120 },
+    ]);
+  });
+});
+
+describe('reinvokeAsyncFailures', () => {
+  it('invokes the function again asynchronously with the original event, audits it, then deletes the record', async () => {
+    const { context, sqs, lambda, audit } = withQueue([
+      message('1', record('req-1', WORKFLOW_ENDED)),
+      message('2', record('req-2', {})),
+    ]);
+
+    const result = await reinvokeAsyncFailures(context, 'job-sweeper', { requestIds: ['req-1'] });
+
+    expect(result.records).toEqual([
+      { requestId: 'req-1', outcome: 'reinvoked', invocationId: 'new-invocation', error: null },
+    ]);
+    const invoke = lambda.commandCalls(InvokeCommand);
+    expect(invoke).toHaveLength(1);
+    expect(invoke[0]?.args[0].input).toMatchObject({
+      FunctionName: 'sidestep-staging-job-sweeper',
+      InvocationType: 'Event',
+    });
+    expect(JSON.parse(new TextDecoder().decode(invoke[0]?.args[0].input.Payload as Uint8Array))).toEqual(
+      WORKFLOW_ENDED,
+    );
+    expect(sqs.commandCalls(DeleteMessageCommand).map((call) => call.args[0].input)).toEqual([
+      { QueueUrl: QUEUE_URL, ReceiptHandle: 'r-1' },
+    ]);
+    // The record not asked for is handed back at once.
+    expect(
+      sqs
+        .commandCalls(ChangeMessageVisibilityBatchCommand)
+        .flatMap((call) => call.args[0].input.Entries ?? []),
+    ).toEqual([{ Id: '0', ReceiptHandle: 'r-2', VisibilityTimeout: 0 }]);
+    expect(audit).toEqual([
+      expect.objectContaining({
+        action: 'async-reinvoke',
+        target: 'job-sweeper:req-1',
+        result: 'ok',
+        operator: 'arn:aws:sts::123456789012:assumed-role/operator/alice',
+      }),
+    ]);
+  });
+
+  it('does not invoke again for a command run again: a record still there is deleted, one gone is reported', async () => {
+    const earlier = {
+      id: 7,
+      at: new Date(),
+      operator: 'arn:aws:sts::123456789012:assumed-role/operator/alice',
+      environment: 'staging',
+      action: 'async-reinvoke',
+      target: 'job-sweeper:req-1',
+      details: {},
+      result: 'ok',
+      error: null,
+    } as AuditEntry;
+    // req-1 was invoked and audited, and the command stopped before deleting it; req-2 was deleted too.
+    const auditOf2 = { ...earlier, id: 8, target: 'job-sweeper:req-2' } as AuditEntry;
+    const { context, sqs, lambda } = withQueue([message('1', record('req-1', {}))], [auditOf2, earlier]);
+
+    const result = await reinvokeAsyncFailures(context, 'job-sweeper', { requestIds: ['req-1', 'req-2'] });
+
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
+    expect(sqs.commandCalls(DeleteMessageCommand).map((call) => call.args[0].input.ReceiptHandle)).toEqual([
+      'r-1',
+    ]);
+    expect(result.records.map((entry) => [entry.requestId, entry.outcome])).toEqual([
+      ['req-1', 'already-reinvoked'],
+      ['req-2', 'already-reinvoked'],
+    ]);
+  });
+
+  it('refuses an id that is neither in the queue nor re-invoked before, naming requestId, and invokes nothing', async () => {
+    const { context, lambda, sqs } = withQueue([message('1', record('req-1', {}))]);
+    await expect(
+      reinvokeAsyncFailures(context, 'job-sweeper', { requestIds: ['req-1', 'req-9'] }),
+    ).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      field: 'requestId',
+      message: expect.stringContaining('req-9'),
+    });
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(0);
+    expect(sqs.commandCalls(DeleteMessageCommand)).toHaveLength(0);
+  });
+
+  it('keeps a record whose invoke fails, audits the failure and says which, after doing the others', async () => {
+    const { context, lambda, sqs, audit } = withQueue([
+      message('1', record('req-1', {})),
+      message('2', record('req-2', {})),
+    ]);
+    lambda
+      .on(InvokeCommand)
+      .rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' }))
+      .resolves({ StatusCode: 202, $metadata: { requestId: 'new-invocation' } });
+
+    await expect(reinvokeAsyncFailures(context, 'job-sweeper', { all: true })).rejects.toMatchObject({
+      name: 'AsyncReinvokeError',
+      field: 'requestId',
+      message: expect.stringContaining('req-1: TooManyRequestsException: Rate exceeded'),
+    });
+    expect(sqs.commandCalls(DeleteMessageCommand).map((call) => call.args[0].input.ReceiptHandle)).toEqual([
+      'r-2',
+    ]);
+    expect(audit.map((entry) => [entry.target, entry.result])).toEqual([
+      ['job-sweeper:req-2', 'ok'],
+      ['job-sweeper:req-1', 'error'],
+    ]);
+  });
+
+  it('asks for request ids or --all, naming requestId', async () => {
+    const { context, sqs } = withQueue([]);
+    await expect(reinvokeAsyncFailures(context, 'job-sweeper', {})).rejects.toMatchObject({
+      field: 'requestId',
+    });
+    await expect(
+      reinvokeAsyncFailures(context, 'job-sweeper', { all: true, requestIds: ['req-1'] }),
+    ).rejects.toMatchObject({ field: 'requestId' });
+    expect(sqs.calls()).toHaveLength(0);
+  });
+
+  it('says it is unsupported locally (no Lambda Invoke API there), before reading the queue', async () => {
+    const context = createOpsContext({ environment: 'local', env: {} });
+    await expect(reinvokeAsyncFailures(context, 'job-sweeper', { all: true })).rejects.toBeInstanceOf(
+      UnsupportedLocallyError,
+    );
+    await context.close();
+  });
+});
