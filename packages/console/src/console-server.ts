@@ -15,7 +15,14 @@ import { auditPage } from './pages/audit-page.ts';
 import { jobPage, jobsPage, rejectedRowsDownload, retryJobAction } from './pages/jobs-page.ts';
 import { mailHtml, mailMessagePage, mailPage } from './pages/mail-page.ts';
 import { overviewPage } from './pages/overview-page.ts';
-import { deadLettersPage, queuesPage, redriveAction, redrivePreviewPage } from './pages/queues-page.ts';
+import {
+  asyncFailuresPage,
+  deadLettersPage,
+  queuesPage,
+  redriveAction,
+  redrivePreviewPage,
+  reinvokeAction,
+} from './pages/queues-page.ts';
 import { fireAction, schedulesPage, stateAction } from './pages/schedules-page.ts';
 import {
   executionPage,
@@ -85,6 +92,13 @@ const ROUTES: readonly Route[] = [
     '/queues/:queue/redrive',
     redriveAction,
     ({ params }) => `/queues/${encodeURIComponent(params.queue ?? '')}/preview`,
+  ),
+  route('GET', '/async-failures/:service', asyncFailuresPage),
+  route(
+    'POST',
+    '/async-failures/:service/reinvoke',
+    reinvokeAction,
+    ({ params }) => `/async-failures/${encodeURIComponent(params.service ?? '')}`,
   ),
   route('GET', '/jobs', jobsPage),
   route('GET', '/jobs/:id', jobPage),

@@ -1,13 +1,22 @@
-import { listDeadLetters, queueStatuses, redriveDeadLetters } from '@sidestep/ops';
-import { html } from '../html.ts';
+import {
+  type AsyncTrigger,
+  asyncFailureStatuses,
+  listAsyncFailures,
+  listDeadLetters,
+  queueStatuses,
+  redriveDeadLetters,
+  reinvokeAsyncFailures,
+} from '@sidestep/ops';
+import { html, type SafeHtml } from '../html.ts';
+import type { Translate } from '../i18n.ts';
 import { actionButton, type Page, table, time } from '../page.ts';
 
 /** How many dead letters a listing reads: SQS has no cursor, so a page is "the first n". */
 const READ_LIMITS = [50, 200, 1000] as const;
 
-/** Every queue's depths and its DLQ's, live. */
+/** Every queue's depths and its DLQ's, and the failed asynchronous invocations kept, live. */
 export const queuesPage: Page = async ({ context, t }) => {
-  const queues = await queueStatuses(context);
+  const [queues, asyncFailures] = await Promise.all([queueStatuses(context), asyncFailureStatuses(context)]);
   return {
     title: t('queues.title'),
     live: true,
@@ -23,6 +32,19 @@ export const queuesPage: Page = async ({ context, t }) => {
           queue.deadLetters ? html`<a class="bad" href="/queues/${queue.queue}">${queue.deadLetters}</a>` : 0,
         ]),
         { id: 'queues' },
+      )}
+      <h2>${t('async.title')}</h2>
+      ${table(
+        t,
+        [t('col.service'), t('col.failures'), t('col.oldest')],
+        asyncFailures.map((entry) => [
+          html`<a href="/async-failures/${entry.service}">${entry.service}</a>`,
+          entry.failures
+            ? html`<a class="bad" href="/async-failures/${entry.service}">${entry.failures}</a>`
+            : 0,
+          entry.oldestAgeSeconds === null ? null : `${entry.oldestAgeSeconds} s`,
+        ]),
+        { id: 'async-failures' },
       )}`,
   };
 };
@@ -30,6 +52,15 @@ export const queuesPage: Page = async ({ context, t }) => {
 function readLimit(value: string | null): number {
   const limit = Number(value);
   return READ_LIMITS.find((candidate) => candidate === limit) ?? READ_LIMITS[0];
+}
+
+/** What a listing read off a queue is (the first `limit`), with links to read more at `path`. */
+function peekNote(t: Translate, path: string, limit: number): SafeHtml {
+  return html`<p class="note">${t('queues.peekNote', { limit })}
+    ${READ_LIMITS.filter((candidate) => candidate !== limit).map(
+      (candidate) =>
+        html` <a href="${path}?limit=${candidate}">${t('queues.more', { limit: candidate })}</a>`,
+    )}</p>`;
 }
 
 /** A queue's dead letters with why each failed, and the way to a dry-run redrive. */
@@ -62,11 +93,7 @@ export const deadLettersPage: Page = async (request) => {
         ]),
         { id: 'dead-letters' },
       )}
-      <p class="note">${t('queues.peekNote', { limit })}
-        ${READ_LIMITS.filter((candidate) => candidate !== limit).map(
-          (candidate) =>
-            html` <a href="/queues/${queue}?limit=${candidate}">${t('queues.more', { limit: candidate })}</a>`,
-        )}</p>`,
+      ${peekNote(t, `/queues/${queue}`, limit)}`,
   };
 };
 
@@ -109,5 +136,62 @@ export const redriveAction: Page = async ({ context, t, params }) => {
       kind: progress?.status === 'COMPLETED' ? 'ok' : 'error',
       text: t('queues.redriven', { status: progress?.status ?? '', moved: progress?.moved ?? 0 }),
     },
+  };
+};
+
+function trigger(value: AsyncTrigger | null): string | null {
+  if (!value) return null;
+  return value.kind === 'schedule'
+    ? `schedule ${value.schedule}`
+    : `${value.source}${value.detailType ? `: ${value.detailType}` : ''}`;
+}
+
+/**
+ * A service's failed asynchronous invocations with why each failed; each record (its event included)
+ * folded away as a dead letter's body is; and the way to invoke them all again.
+ */
+export const asyncFailuresPage: Page = async (request) => {
+  const { context, t, url, params } = request;
+  const service = params.service ?? '';
+  const limit = readLimit(url.searchParams.get('limit'));
+  const failures = await listAsyncFailures(context, service, { limit });
+  return {
+    title: t('async.of', { service }),
+    body: html`<h1>${t('async.of', { service })}</h1>
+      <p>${t('async.intro', { queue: `${service}-async-failures` })}</p>
+      ${table(
+        t,
+        [
+          t('col.failedAt'),
+          t('col.message'),
+          t('col.condition'),
+          t('col.attempts'),
+          t('col.trigger'),
+          t('col.error'),
+          t('col.reason'),
+        ],
+        failures.map((failure) => [
+          time(failure.failedAt),
+          html`<details><summary>${failure.requestId ?? failure.messageId}</summary><pre class="json">${failure.body}</pre></details>`,
+          failure.condition,
+          failure.attempts,
+          trigger(failure.trigger),
+          failure.errorType,
+          failure.errorMessage,
+        ]),
+        { id: 'async-failure-records' },
+      )}
+      ${failures.length ? actionButton(request, `/async-failures/${service}/reinvoke`, t('async.reinvoke', { service, count: failures.length }), { id: 'reinvoke' }) : ''}
+      ${peekNote(t, `/async-failures/${service}`, limit)}`,
+  };
+};
+
+/** POST: every record of the service invoked again and deleted (audited, as the CLI's reinvoke). */
+export const reinvokeAction: Page = async ({ context, t, params }) => {
+  const service = params.service ?? '';
+  const result = await reinvokeAsyncFailures(context, service, { all: true });
+  return {
+    redirect: `/async-failures/${result.service}`,
+    flash: { kind: 'ok', text: t('async.reinvoked', { count: result.records.length }) },
   };
 };

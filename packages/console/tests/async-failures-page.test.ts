@@ -1,0 +1,72 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createOpsContext, type OpsContext } from '@sidestep/ops';
+import { mockClient } from 'aws-sdk-client-mock';
+import { type RunningConsole, startConsole } from '../src/index.ts';
+
+// The console's view of failed asynchronous invocations, on a local context whose SQS is stubbed with
+// one invocation record as Lambda sends it
+// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+const RECORD = JSON.stringify({
+  version: '1.0',
+  timestamp: '2026-12-05T01:00:00.000Z',
+  requestContext: {
+    requestId: 'req-1',
+    functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-job-sweeper:$LATEST',
+    condition: 'RetriesExhausted',
+    approximateInvokeCount: 3,
+  },
+  requestPayload: { source: 'aws.states', 'detail-type': 'Step Functions Execution Status Change' },
+  responsePayload: { errorType: 'JobLedgerUnavailableError', errorMessage: 'the jobs ledger did not answer' },
+});
+let context: OpsContext;
+let running: RunningConsole;
+
+beforeAll(async () => {
+  context = createOpsContext({ environment: 'local', env: { USER: 'tester' }, warn: () => {} });
+  // The console has no SQS dependency of its own: the context's client is stubbed, each call told by
+  // its input (GetQueueUrl, GetQueueAttributes, ReceiveMessage, ChangeMessageVisibilityBatch).
+  let handedOut = false;
+  mockClient(context.clients.sqs)
+    .onAnyCommand()
+    .callsFake((input: Record<string, unknown>) => {
+      if (typeof input.QueueName === 'string')
+        return { QueueUrl: `http://127.0.0.1:4566/000000000000/${input.QueueName}` };
+      if (input.AttributeNames) return { Attributes: { ApproximateNumberOfMessages: '1' } };
+      if (input.MaxNumberOfMessages) {
+        if (handedOut) return { Messages: [] };
+        handedOut = true;
+        return { Messages: [{ MessageId: 'm-1', ReceiptHandle: 'r-1', Body: RECORD, Attributes: {} }] };
+      }
+      return { Successful: [], Failed: [] };
+    });
+  running = await startConsole({ context, port: 0, refreshMs: 50 });
+});
+
+afterAll(async () => {
+  await running.close();
+  await context.close();
+});
+
+describe('the async failures page', () => {
+  it("lists a service's failed invocations with why, attempts and trigger, the record folded away, and offers re-invoking", async () => {
+    const page = await (await fetch(new URL('/async-failures/job-sweeper', running.url))).text();
+    const row = /<table id="async-failure-records">[\s\S]*?<\/table>/.exec(page)?.[0] ?? '';
+    expect(row).toContain('<time datetime="2026-12-05T01:00:00.000Z">');
+    expect(row).toMatch(/<details><summary>req-1<\/summary><pre class="json">\{&quot;version&quot;/);
+    for (const cell of [
+      'RetriesExhausted',
+      '3',
+      'aws.states: Step Functions Execution Status Change',
+      'JobLedgerUnavailableError',
+      'the jobs ledger did not answer',
+    ])
+      expect(row).toContain(`<td>${cell}</td>`);
+    expect(page).toMatch(/<form method="post" action="\/async-failures\/job-sweeper\/reinvoke"/);
+  });
+
+  it('names the field of a service that is not invoked asynchronously', async () => {
+    const answer = await fetch(new URL('/async-failures/mail-dispatcher', running.url));
+    expect(answer.status).toBe(404);
+    expect(await answer.text()).toContain('service: no service named &quot;mail-dispatcher&quot;');
+  });
+});
