@@ -18,6 +18,7 @@ import {
   type RejectedRowPage,
   rejectedRowsCsv,
   type ScheduleSummary,
+  type SweepMail,
 } from '@sidestep/ops';
 import { duration, table, toneOf, when } from './table.ts';
 
@@ -316,6 +317,14 @@ function rejectedRows(page: RejectedRowPage, options: { readonly csv?: boolean }
   return [heading, '', page.next === null ? listed : `${listed}\n\nmore: --after ${page.next}`].join('\n');
 }
 
+/** What became of the failure mail of a job the job-sweeper failed. */
+function sweepMail(mail: SweepMail): string {
+  if (mail.queuedAt) return `failure mail queued ${when(mail.queuedAt)}`;
+  if (mail.refusedAt) return `failure mail REFUSED ${when(mail.refusedAt)}, never sent: ${mail.error ?? '-'}`;
+  const pending = 'failure mail pending, tried again every sweep';
+  return mail.error ? `${pending}; last error: ${mail.error}` : pending;
+}
+
 function job(result: JobDetail): string {
   return [
     `${result.kind} ${result.id}`,
@@ -335,6 +344,8 @@ function job(result: JobDetail): string {
       ? [`  progress ${exportProgress(result.exportProgress)}`]
       : []),
     `  error    ${result.error ?? '-'}`,
+    // A job the job-sweeper failed: whether its requester was told (a refused mail never will be).
+    ...(result.sweepMail ? [`  sweep    ${sweepMail(result.sweepMail)}`] : []),
     // A running job's task that failed transiently: the workflow waits, then runs it again.
     ...(result.state === 'running' && result.workerError ? [`  rerun    after: ${result.workerError}`] : []),
     ...(result.requestedBy ? [`  for      ${result.requestedBy}`] : []),

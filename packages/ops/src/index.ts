@@ -26,6 +26,7 @@ export {
   type RejectedRowPage,
   type ReleasedMail,
   SqlLedger,
+  type SweepMail,
 } from '@sidestep/ledger';
 export {
   type AsyncFailure,
