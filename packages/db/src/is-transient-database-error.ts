@@ -21,14 +21,27 @@ const TRANSIENT_SOCKET_CODES: ReadonlySet<string> = new Set([
   'EAI_AGAIN',
 ]);
 
-/** pg's connection-lost and pool-timeout errors, which carry no code. */
-const TRANSIENT_PG_MESSAGE =
-  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/;
+/**
+ * The message of pg's `query_timeout` error: no answer came within it (`answerTimeoutMs`,
+ * src/postgres-client-config.ts), and the server is presumed gone. pg leaves the statement pending on
+ * its client, which is thus of no further use.
+ */
+export const ANSWER_TIMEOUT_MESSAGE = 'Query read timeout';
+
+/** pg's connection-lost, pool-timeout and answer-timeout errors, which carry no code. */
+const TRANSIENT_PG_MESSAGE = new RegExp(
+  [
+    'Connection terminated',
+    'timeout exceeded when trying to connect',
+    'Client has encountered a connection error',
+    ANSWER_TIMEOUT_MESSAGE,
+  ].join('|'),
+);
 
 /**
  * True for a database failure a retry may cure: a SQLSTATE of class 08, 40, 53, 57 or 58, or 28P01; a Node
- * socket error; pg's connection-lost and pool-timeout errors. Anything else (a constraint or syntax
- * error, a TypeError) is a bug that retrying cannot fix.
+ * socket error; pg's connection-lost, pool-timeout and answer-timeout (`query_timeout`) errors. Anything
+ * else (a constraint or syntax error, a TypeError) is a bug that retrying cannot fix.
  * See https://www.postgresql.org/docs/current/errcodes-appendix.html
  *
  * Duck-typed, not `instanceof Error`: socket errors come from Node's own realm, which is not the

@@ -61,6 +61,40 @@ export interface PostgresClientOptions {
   readonly env?: Environment;
   /** `application_name`, shown in `pg_stat_activity`. @default none */
   readonly applicationName?: string;
+  /**
+   * Also bound, on the client, how long each statement waits for the server's answer (pg's
+   * `query_timeout`, {@link answerTimeoutMs}). Only for clients that send plain statements: pg clears
+   * the limit's timer through a query's callback, which a Submittable may not call (the batch-worker's
+   * COPY TO reader), leaving the timer to keep the process alive and fire after the COPY is over.
+   * @default false
+   */
+  readonly answerTimeout?: boolean;
+}
+
+/**
+ * How long a connection may stay silent before TCP asks the server whether it is still there (keepalive).
+ * Node then probes every second and gives up after 10 unanswered probes (libuv's TCP_KEEPINTVL and
+ * TCP_KEEPCNT), so a server that vanished without closing the connection (the old primary of an RDS
+ * failover, a NAT or firewall that forgot the connection) fails it about 20 s after it last spoke: a
+ * statement it had received but not answered, or an idle pooled connection, instead of Linux's 2 hours
+ * and 11 minutes. Keepalive cannot see a statement the vanished server never acknowledged (TCP
+ * retransmits it for about 15 minutes): {@link answerTimeoutMs} covers that.
+ * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.BestPractices.FastFailover.html
+ */
+const KEEPALIVE_IDLE_MS = 10_000;
+
+/**
+ * The longest a client waits for the server's answer to one statement (pg's `query_timeout`): the
+ * statement's own limit, plus the connect timeout, the time the network is given for a round trip
+ * (here, for the answer, the server's 57014 among them, to arrive). A live server thus always answers
+ * first, with its reason; past it, the server is presumed gone (the connection dropped without a FIN
+ * or an RST, which no server-side limit can end) and the statement fails with pg's `Query read
+ * timeout`, transient (`isTransientDatabaseError`), its connection destroyed. `undefined` (no
+ * limit) when either timeout is off (0).
+ */
+export function answerTimeoutMs(timeouts: DatabaseTimeouts): number | undefined {
+  const { statementTimeoutMs, connectTimeoutMs } = timeouts;
+  return statementTimeoutMs > 0 && connectTimeoutMs > 0 ? statementTimeoutMs + connectTimeoutMs : undefined;
 }
 
 /**
@@ -133,7 +167,9 @@ function tlsFor(host: string, sslmode: string | null, env: Environment): pg.Clie
 
 /**
  * The `pg` client (and pool) configuration for `url`: TLS decided by {@link tlsFor}-rules (verified
- * for any non-local server, off locally), and every session under {@link databaseTimeouts}.
+ * for any non-local server, off locally), every session under {@link databaseTimeouts}, TCP
+ * keepalive after {@link KEEPALIVE_IDLE_MS} of silence, and with `answerTimeout` each statement's
+ * answer awaited at most {@link answerTimeoutMs}.
  *
  * The URL's `sslmode` is taken out of the connection string and applied as the explicit `ssl` option:
  * pg lets a connection string's SSL parameters replace the `ssl` option wholesale.
@@ -167,6 +203,9 @@ export function postgresClientConfig(options: PostgresClientOptions): pg.ClientC
     lock_timeout: timeouts.lockTimeoutMs,
     idle_in_transaction_session_timeout: timeouts.idleInTransactionTimeoutMs,
     connectionTimeoutMillis: timeouts.connectTimeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_IDLE_MS,
+    ...(options.answerTimeout === true ? { query_timeout: answerTimeoutMs(timeouts) } : {}),
     ...(options.applicationName === undefined ? {} : { application_name: options.applicationName }),
   };
 }

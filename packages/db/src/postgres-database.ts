@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Database, Queryable, QueryResult } from './database.ts';
+import { ANSWER_TIMEOUT_MESSAGE } from './is-transient-database-error.ts';
 import { isAuthenticationFailure } from './renew-credentials.ts';
 import { TransactionGuard } from './transaction-guard.ts';
 
@@ -151,7 +152,9 @@ function listened(pool: pg.Pool): pg.Pool {
  * while a transaction's callback awaits something else. Unheard, that event ends the process, and a
  * Lambda reports a bare `Error` no retry names. Heard, the loss is kept: the next statement rejects
  * with it (transient, so the caller's retry sees the ledger unavailable) and the client is destroyed,
- * not pooled again.
+ * not pooled again. A statement whose answer did not come in time (pg's `query_timeout`: the network
+ * dropped the connection without closing it) loses the client the same way, and pg-pool's release
+ * destroys its socket, since pg left the statement pending on it.
  */
 function heard(client: pg.PoolClient): {
   statement: <R>(sql: string, params?: unknown[]) => Promise<QueryResult<R>>;
@@ -163,8 +166,17 @@ function heard(client: pg.PoolClient): {
   };
   client.on('error', onError);
   return {
-    statement: <R>(sql: string, params?: unknown[]) =>
-      lost ? Promise.reject(lost) : run<R>(client, sql, params),
+    statement: async <R>(sql: string, params?: unknown[]) => {
+      if (lost) throw lost;
+      try {
+        return await run<R>(client, sql, params);
+      } catch (error) {
+        // No answer in time (query_timeout): the statement stays pending on the client, so a ROLLBACK
+        // would queue behind it and wait as long again. The client is lost like a closed one.
+        if ((error as { message?: unknown }).message === ANSWER_TIMEOUT_MESSAGE) lost ??= error as Error;
+        throw error;
+      }
+    },
     release: (error) => {
       client.off('error', onError);
       client.release(error ?? lost);

@@ -14,6 +14,7 @@ export type { Database, Queryable, QueryResult } from './database.ts';
 export { DatabaseError, DatabaseOptionsError, TransactionMisuseError } from './errors.ts';
 export { isTransientDatabaseError } from './is-transient-database-error.ts';
 export {
+  answerTimeoutMs,
   DATABASE_TIMEOUT_VARIABLES,
   type DatabaseTimeouts,
   DEFAULT_DATABASE_TIMEOUTS,
@@ -30,7 +31,7 @@ export {
 } from './renew-credentials.ts';
 
 /** Options of {@link connectPostgres}; see `OpenDatabaseOptions` for the reasoning behind the defaults. */
-export interface ConnectPostgresOptions extends Omit<PostgresClientOptions, 'url'> {
+export interface ConnectPostgresOptions extends Omit<PostgresClientOptions, 'url' | 'answerTimeout'> {
   /** `postgres://user:password@host:port/database[?sslmode=...]` */
   readonly url: string;
   /** @default 5 */
@@ -45,7 +46,9 @@ export interface ConnectPostgresOptions extends Omit<PostgresClientOptions, 'url
 
 /**
  * A {@link Database} over a `pg` pool on the server at `url`: TLS verified for any non-local server,
- * every session under the caller's timeouts (see {@link postgresClientConfig}).
+ * every session under the caller's timeouts (see {@link postgresClientConfig}), and each statement's
+ * answer awaited at most {@link answerTimeoutMs} (statement_timeout plus the connect timeout), so a
+ * connection the network dropped silently fails the statement, transient, instead of hanging.
  */
 export function connectPostgres(options: ConnectPostgresOptions): Database {
   return new PostgresDatabase(postgresPool(options));
@@ -62,6 +65,8 @@ function postgresPool(options: ConnectPostgresOptions): pg.Pool {
         : { connectTimeoutMs: connectionTimeoutMillis, ...timeouts },
     ...(env === undefined ? {} : { env }),
     ...(applicationName === undefined ? {} : { applicationName }),
+    // PostgresDatabase sends plain statements only, and destroys a client whose answer never came.
+    answerTimeout: true,
   });
   return new pg.Pool({ ...config, max });
 }

@@ -28,9 +28,10 @@ describe('isTransientDatabaseError', () => {
     expect(isTransientDatabaseError(coded('28000'))).toBe(false);
   });
 
-  it("retries pg's code-less connection-lost and pool-timeout errors", () => {
+  it("retries pg's code-less connection-lost, pool-timeout and answer-timeout (query_timeout) errors", () => {
     expect(isTransientDatabaseError(new Error('Connection terminated unexpectedly'))).toBe(true);
     expect(isTransientDatabaseError(new Error('timeout exceeded when trying to connect'))).toBe(true);
+    expect(isTransientDatabaseError(new Error('Query read timeout'))).toBe(true);
   });
 
   it('does not retry a constraint or syntax error, a bug, or a non-object', () => {

@@ -6,6 +6,7 @@ import { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import {
+  answerTimeoutMs,
   connectPostgres,
   DatabaseOptionsError,
   DEFAULT_DATABASE_TIMEOUTS,
@@ -82,6 +83,26 @@ describe('postgresClientConfig', () => {
       connectionTimeoutMillis: 2500,
       application_name: 'sidestep-test',
     });
+  });
+
+  // A server gone without closing the connection (an RDS failover's old primary) answers nothing:
+  // AWS recommends client-side keepalives and limits for it.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.BestPractices.FastFailover.html
+  it('probes a silent connection after 10 s; with answerTimeout, awaits an answer statement_timeout plus the connect timeout', () => {
+    const url = 'postgres://a@127.0.0.1/db';
+    const env = { DATABASE_STATEMENT_TIMEOUT_MS: '4000', DATABASE_CONNECT_TIMEOUT_MS: '1500' };
+    expect(postgresClientConfig({ url, env })).toMatchObject({
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
+    expect(postgresClientConfig({ url, env }).query_timeout).toBeUndefined();
+    expect(postgresClientConfig({ url, env, answerTimeout: true }).query_timeout).toBe(5500);
+    expect(answerTimeoutMs(DEFAULT_DATABASE_TIMEOUTS)).toBe(20_000);
+  });
+
+  it('awaits an answer without limit when statement_timeout or the connect timeout is off (0)', () => {
+    expect(answerTimeoutMs({ ...DEFAULT_DATABASE_TIMEOUTS, statementTimeoutMs: 0 })).toBeUndefined();
+    expect(answerTimeoutMs({ ...DEFAULT_DATABASE_TIMEOUTS, connectTimeoutMs: 0 })).toBeUndefined();
   });
 
   it.each(['-1', '1.5', 'ten'])('rejects DATABASE_STATEMENT_TIMEOUT_MS=%s naming the variable', (value) => {

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { type LifecycleRule, PutBucketLifecycleConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { buildApp } from 'fauxqs';
 import type { EndpointAuthorizer } from './endpoint-authorizer.ts';
 import { memoryFauxqsStores, persistentFauxqsStores } from './fauxqs-stores.ts';
@@ -18,10 +19,12 @@ import { keepCrc64NvmeChecksums } from './s3-checksums.ts';
 import { denyDeletes } from './s3-delete-objects.ts';
 import { sendS3Error } from './s3-error-response.ts';
 import { overlongKeyError } from './s3-key-length.ts';
+import { type LifecyclePass, startLifecycle } from './s3-lifecycle.ts';
 import { serveListParts } from './s3-list-parts.ts';
 import { checkMultipartRequests } from './s3-multipart-requests.ts';
 import { serveVersioningApis } from './s3-versioning-apis.ts';
 import { keepObjectVersions } from './s3-versions.ts';
+import type { SchedulerClock } from './scheduler.ts';
 import { answerSqsOperation, awsQueryErrorHeader, injectSqs } from './sqs-operations.ts';
 
 /** The region every local resource lives in. */
@@ -58,6 +61,16 @@ export interface AwsEndpointOptions {
    * without one. @default no bucket has a policy
    */
   readonly bucketPolicy?: (bucket: string) => string | undefined;
+  /**
+   * How the buckets' lifecycle configurations are applied (s3-lifecycle.ts): a pass at start, then
+   * one every `intervalMs` (@default an hour) on `clock` (@default the real one); `onError` hears of
+   * a pass that failed. @default all defaults, errors ignored
+   */
+  readonly lifecycle?: {
+    readonly clock?: SchedulerClock;
+    readonly intervalMs?: number;
+    readonly onError?: (error: unknown) => void;
+  };
 }
 
 /** A message as it sits in a queue, seen without receiving it. */
@@ -92,12 +105,22 @@ export interface AwsEndpoint {
    * notification configuration has EventBridge enabled does. With `versioned: true` it keeps every
    * version of its objects, as a bucket with versioning enabled does (see s3-versions.ts), unless
    * its versioning was set before: a bucket once versioned stays versioned, and one suspended by
-   * PutBucketVersioning stays suspended, across restarts on the same `dataDir` too.
+   * PutBucketVersioning stays suspended, across restarts on the same `dataDir` too. With
+   * `lifecycleRules` its lifecycle configuration is set to them (PutBucketLifecycleConfiguration).
    */
   createBucket(
     name: string,
-    options?: { readonly eventBridge?: boolean; readonly versioned?: boolean },
+    options?: {
+      readonly eventBridge?: boolean;
+      readonly versioned?: boolean;
+      readonly lifecycleRules?: readonly LifecycleRule[];
+    },
   ): Promise<void>;
+  /**
+   * Applies the buckets' lifecycle configurations now, at the lifecycle clock's time, as the pass
+   * the endpoint runs at start and every hour does (s3-lifecycle.ts), and says what it did.
+   */
+  applyLifecycle(): Promise<LifecyclePass>;
   /** Calls `listener` with each "Object Created" event, after the write's response was sent. */
   onObjectCreated(listener: (event: ObjectCreatedEvent) => void): void;
   /** Answers requests whose `X-Amz-Target` starts with `<targetPrefix>.` (before SQS sees them). */
@@ -308,6 +331,20 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   const port = address.port;
   url = `http://${host}:${port}`;
   await moveTasks.resume();
+  // The endpoint's own client, as the operator: lifecycle configurations go through S3's API.
+  const operatorS3 = new S3Client({
+    endpoint: url,
+    region: LOCAL_REGION,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  // Its first pass runs now: a restart applies what came due while the cloud was stopped.
+  const lifecycle = await startLifecycle({
+    store: stores.s3Store,
+    versions,
+    s3: operatorS3,
+    ...options.lifecycle,
+  });
 
   return {
     url,
@@ -337,7 +374,16 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
       }
       if (options.eventBridge) notifyingBuckets.add(name);
       if (options.versioned) versions.enable(name);
+      if (options.lifecycleRules) {
+        await operatorS3.send(
+          new PutBucketLifecycleConfigurationCommand({
+            Bucket: name,
+            LifecycleConfiguration: { Rules: [...options.lifecycleRules] },
+          }),
+        );
+      }
     },
+    applyLifecycle: () => lifecycle.apply(),
     onObjectCreated(listener) {
       objectListeners.add(listener);
     },
@@ -348,6 +394,8 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
       functionUrls = handler;
     },
     async stop() {
+      await lifecycle.stop();
+      operatorS3.destroy();
       await moveTasks.stop();
       await app.close();
     },

@@ -30,6 +30,7 @@ import {
   needsDatabase,
 } from './service-environment.ts';
 import { type SmtpSink, startSmtpSink } from './smtp-sink.ts';
+import { stackLifecycleRules } from './stack-lifecycle-rules.ts';
 import { type Started, startPhase } from './start-phase.ts';
 import type { LocalStepFunctions } from './step-functions.ts';
 
@@ -372,6 +373,14 @@ function startAws(
       dataDir,
       ...(iam.enforced ? { authorize: endpointAuthorizer(iam, reportDenial(reporter)) } : {}),
       bucketPolicy: (bucket) => iam.bucketPolicy(bucket),
+      lifecycle: {
+        onError: (error) =>
+          reporter({
+            type: 'error',
+            source: 's3 lifecycle',
+            message: error instanceof Error ? error.message : String(error),
+          }),
+      },
     });
     defer(() => endpoint.stop());
     const sqs = new SQSClient({
@@ -435,8 +444,9 @@ function startDatabase(
 /**
  * Every trigger's bucket (EventBridge notifications on), the imports and exports buckets when a
  * service or task holds `imports-bucket` / `exports-bucket`, the claim-check bucket when a service
- * consumes a queue, and the buckets asked for; all versioned. Nothing to stop: the buckets live in
- * the endpoint.
+ * consumes a queue, and the buckets asked for; all versioned, each with the lifecycle rules the
+ * stack gives it (when a stack is given), which the endpoint applies as S3 does. Nothing to stop:
+ * the buckets live in the endpoint.
  */
 async function createBuckets(
   endpoint: AwsEndpoint,
@@ -454,9 +464,15 @@ async function createBuckets(
     buckets.add(claimCheckBucketName(LOCAL_ENVIRONMENT));
   }
   for (const bucket of options.buckets ?? []) buckets.add(bucket);
+  const lifecycles = options.stack ? stackLifecycleRules(options.stack) : undefined;
   for (const bucket of buckets) {
-    // Versioned, as infra's createPrivateBucket makes every sidestep bucket.
-    await endpoint.createBucket(bucket, { eventBridge: notifying.has(bucket), versioned: true });
+    // Versioned, with its lifecycle, as infra's createPrivateBucket makes every sidestep bucket.
+    const lifecycleRules = lifecycles?.get(bucket);
+    await endpoint.createBucket(bucket, {
+      eventBridge: notifying.has(bucket),
+      versioned: true,
+      ...(lifecycleRules ? { lifecycleRules } : {}),
+    });
     reporter({ type: 'bucket-created', bucket, eventBridge: notifying.has(bucket) });
   }
   return [...buckets];

@@ -86,6 +86,17 @@ export interface ObjectVersions {
    * current one latest.
    */
   versionsOf(bucket: string, key: string): ListedVersion[];
+  /**
+   * Removes a version or delete marker for good, as DeleteObject with its version id does: when it
+   * was the current one, the version before it becomes current again.
+   */
+  deleteVersion(bucket: string, key: string, versionId: string): void;
+  /**
+   * Expires the key's current object as an S3 lifecycle Expiration does: a delete marker dated `at`
+   * in a versioned bucket (`null` while versioning is suspended), the object itself in a bucket never
+   * versioned.
+   */
+  expire(bucket: string, key: string, at: Date): void;
 }
 
 /**
@@ -119,8 +130,8 @@ export interface ObjectVersions {
  *
  * - DeleteObjects deletes each object it names as DeleteObject does, with or without its version id.
  *
- * Not served: lifecycle expiration of noncurrent versions, and `versionId` on GetObjectAttributes /
- * tagging calls.
+ * Lifecycle rules act through {@link ObjectVersions.deleteVersion} and {@link ObjectVersions.expire}
+ * (s3-lifecycle.ts). Not served: `versionId` on GetObjectAttributes / tagging calls.
  */
 export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promise<ObjectVersions> {
   const [S3Error, getObject, headObject, putObject, uploadPart, completeMultipartUpload] = await Promise.all([
@@ -296,13 +307,15 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
     return object;
   };
   const storeDelete = store.deleteObject.bind(store);
-  store.deleteObject = (bucket, key) => {
+  /** Deletes the key without a version id: a delete marker dated `at` in a versioned bucket. */
+  const deleteKey = (bucket: string, key: string, at: Date) => {
     if (!configurations.has(bucket) || !fauxqs.buckets.has(bucket)) return storeDelete(bucket, key);
     // S3 adds a delete marker whether or not the key has an object.
     const writesNull = suspended(bucket);
     replacing(bucket, key, writesNull, () => storeDelete(bucket, key));
-    record(bucket, key, true, new Date(), writesNull);
+    record(bucket, key, true, at, writesNull);
   };
+  store.deleteObject = (bucket, key) => deleteKey(bucket, key, new Date());
 
   /**
    * DeleteObject with a version id: that version is gone for good; when it was the current one,
@@ -533,6 +546,10 @@ export async function keepObjectVersions(app: FauxqsApp, store: S3Store): Promis
       if (!objects) return undefined;
       return [...new Set([...objects.keys(), ...(versions.get(bucket)?.keys() ?? [])])];
     },
+    deleteVersion(bucket, key, versionId) {
+      deleteVersion(bucket, key, versionId);
+    },
+    expire: deleteKey,
     versionsOf(bucket, key) {
       const now = current(bucket, key);
       const older = (versions.get(bucket)?.get(key) ?? [])
