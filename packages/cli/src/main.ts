@@ -31,7 +31,7 @@ import {
   stopExecution,
 } from '@sidestep/ops';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { render } from './render.ts';
+import { render, visible } from './render.ts';
 
 /** The options every command takes. */
 interface CommonOptions {
@@ -139,7 +139,9 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
           errno === 'ECONNREFUSED' && context.environment === 'local' ? ' (is `npm start` running?)' : '';
         if (options.json) io.out(`${JSON.stringify({ error: { name, message, field } }, null, 2)}\n`);
         else
-          io.err(`error: ${name && name !== 'Error' ? `${name}: ` : ''}${message ?? String(error)}${hint}\n`);
+          io.err(
+            `error: ${visible(`${name && name !== 'Error' ? `${name}: ` : ''}${message ?? String(error)}`)}${hint}\n`,
+          );
       } finally {
         await context.close();
       }

@@ -431,5 +431,31 @@ const RENDERERS: Readonly<Record<string, (result: never, options: RenderOptions)
 /** Human output of command `kind` for `result`. */
 export function render(kind: string, result: unknown, options: RenderOptions): string {
   const renderer = (RENDERERS[kind] ?? fields) as (result: unknown, options: RenderOptions) => string;
-  return renderer(result, options);
+  // CSV, like --json, is data for a program: written as it is.
+  return renderer(options.csv ? result : visibleStrings(result), options);
+}
+
+/**
+ * The result with every string's control characters made visible: what the CLI prints comes in
+ * part from producers (a dead letter's body), requesters (file names) and errors, and a terminal
+ * runs the escape sequences it is sent (ESC[8m hides text, CR and ESC[2K rewrite a line, OSC 52
+ * sets the clipboard). Dates and other non-plain objects pass as they are.
+ */
+function visibleStrings(value: unknown): unknown {
+  if (typeof value === 'string') return visible(value);
+  if (Array.isArray(value)) return value.map(visibleStrings);
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
+    return Object.fromEntries(Object.entries(value).map(([key, field]) => [key, visibleStrings(field)]));
+  return value;
+}
+
+const SHORT_ESCAPES: Readonly<Record<string, string>> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** C0 and C1 controls and DEL as JSON-style escapes (`\u001b`, `\r`); everything else as it is. */
+export function visible(text: string): string {
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is replaced
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (control) => SHORT_ESCAPES[control] ?? `\\u${control.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

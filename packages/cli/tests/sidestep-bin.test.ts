@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -72,6 +73,13 @@ describe('the sidestep bin', () => {
     });
   });
 
+  it('shows the control characters of what it was given as escapes in its error', async () => {
+    const { code, stderr } = await sidestep('dlq', 'show', 'mails\u001b[2K\rall good');
+    expect(code).toBe(1);
+    expect(stderr).toContain('mails\\u001b[2K\\rall good');
+    expect(stderr).not.toContain('\u001b');
+  });
+
   it('stops an execution only with a cause, naming the field, before calling anything', async () => {
     const { code, stdout } = await sidestep('stop', 'imp-1', '--cause', ' ', '--json');
     expect(code).toBe(1);
@@ -121,6 +129,65 @@ describe('the sidestep bin', () => {
       const whole = await sidestep('executions', 'import', '--limit', '3', '--endpoint', endpoint);
       expect(whole.stdout).toContain('run-1');
       expect(whole.stderr).toBe('');
+    } finally {
+      server.close();
+    }
+  });
+
+  it("shows a dead letter's control characters as escapes, never sending them to the terminal", async () => {
+    // A dead letter's body is whatever a producer sent (that is often why it is dead): escape sequences
+    // in its type or id would hide text (ESC[8m), rewrite the line (CR, ESC[2K) or set the clipboard
+    // (OSC 52) in the operator's terminal.
+    const ESC = '\u001b';
+    const body = JSON.stringify({
+      type: `mail.send${ESC}[8m`,
+      id: `x${ESC}]52;c;Y3VybA==\u0007\rall good\u009b2K`,
+      payload: {},
+    });
+    let received = 0;
+    const server = createServer((request, response) => {
+      let input = '';
+      request.on('data', (chunk: Buffer) => {
+        input += chunk.toString();
+      });
+      request.on('end', () => {
+        const target = String(request.headers['x-amz-target'] ?? '');
+        const { QueueName } = JSON.parse(input || '{}') as { QueueName?: string };
+        const answer = target.endsWith('GetQueueUrl')
+          ? { QueueUrl: `http://${request.headers.host}/000000000000/${QueueName}` }
+          : target.endsWith('ReceiveMessage')
+            ? {
+                Messages:
+                  received++ === 0
+                    ? [
+                        {
+                          MessageId: 'm-1',
+                          ReceiptHandle: 'rh-1',
+                          Body: body,
+                          MD5OfBody: createHash('md5').update(body).digest('hex'),
+                          Attributes: {
+                            ApproximateReceiveCount: '1',
+                            SentTimestamp: String(Date.now() - 5000),
+                          },
+                        },
+                      ]
+                    : [],
+              }
+            : { Successful: [{ Id: '0' }], Failed: [] };
+        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+        response.end(JSON.stringify(answer));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const shown = await sidestep('dlq', 'show', 'mail', '--endpoint', `http://127.0.0.1:${port}`);
+      expect(shown.stderr).toBe('');
+      expect(shown.code).toBe(0);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what must not be printed
+      expect(shown.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+      expect(shown.stdout).toContain('mail.send\\u001b[8m');
+      expect(shown.stdout).toContain('x\\u001b]52;c;Y3VybA==\\u0007\\rall good\\u009b2K');
     } finally {
       server.close();
     }
