@@ -80,8 +80,10 @@ try {
   cloud = await startLocalCloud({
     rootDir,
     ...LOCAL_CLOUD,
-    // The IAM policies of the stack that deploys, synthesized now from the same manifests.
-    ...(options.iam ? { stack: JSON.parse(synthStack()) } : { iam: false }),
+    // The stack that deploys, synthesized now from the same manifests: its IAM policies (unless
+    // --no-iam) and its buckets' lifecycle rules.
+    stack: JSON.parse(synthStack()),
+    iam: options.iam,
     port: options.port,
     smtpPort: options.smtpPort,
     databasePort: options.databasePort,
