@@ -75,6 +75,17 @@ export interface EnvironmentConfig {
   };
   /** ARN of the Secrets Manager secret with the PostgreSQL connection URL (full ARN, with its suffix). */
   readonly databaseSecretArn: string;
+  /**
+   * ARN of the customer-managed KMS key the database secret is encrypted with
+   * (`SIDESTEP_<ENV>_DATABASE_SECRET_KMS_KEY_ARN`; a key ARN, as IAM grants a key by it, not by alias).
+   * GetSecretValue decrypts with the caller's permissions, so every role that reads the secret (and the
+   * deploy role, for the preflight) is granted `kms:Decrypt` on exactly this key through Secrets Manager
+   * (`kms:ViaService`), and the permissions boundary allows it; the key's policy must allow the account's
+   * IAM policies to grant it (the default key policy does).
+   * https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
+   * @default none: the secret uses the AWS-managed key `aws/secretsmanager`, which needs no grant
+   */
+  readonly databaseSecretKmsKeyArn?: string;
   /** VPC placement of every function, in an existing VPC. @default none */
   readonly vpc?: FunctionVpcConfig;
   /**
@@ -233,6 +244,7 @@ function awsEnvironment(
     }
   }
   const alarmEmail = read('ALARM_EMAIL');
+  const databaseSecretKmsKeyArn = read('DATABASE_SECRET_KMS_KEY_ARN');
   const reservedConcurrency = reservations(read('RESERVED_CONCURRENCY'));
   const batchCapacity = read('BATCH_CAPACITY');
   if (batchCapacity !== undefined && !(BATCH_CAPACITIES as readonly string[]).includes(batchCapacity)) {
@@ -258,6 +270,7 @@ function awsEnvironment(
     databaseSecretArn:
       read('DATABASE_SECRET_ARN') ??
       `arn:aws:secretsmanager:${region}:${accountId}:secret:sidestep-${name}-database-${PLACEHOLDER.databaseSecretSuffix}`,
+    ...(databaseSecretKmsKeyArn ? { databaseSecretKmsKeyArn } : {}),
     vpc:
       subnetIds || securityGroupIds
         ? { subnetIds: subnetIds ?? [], securityGroupIds: securityGroupIds ?? [] }
@@ -341,7 +354,8 @@ function workflowLogSettings(name: string, read: (key: string) => string | undef
 /**
  * The three environments' config: placeholders overridden by `SIDESTEP_<ENV>_<FIELD>` variables
  * (`SIDESTEP_STAGING_ACCOUNT_ID`, `_REGION`, `_MAIL_FROM`, `_MAIL_DOMAIN`, `_NOTIFY_ADDRESS`,
- * `_DATABASE_SECRET_ARN`, `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS`, `_TASK_SUBNET_IDS`,
+ * `_DATABASE_SECRET_ARN`, `_DATABASE_SECRET_KMS_KEY_ARN` (its customer-managed key; default none:
+ * `aws/secretsmanager`), `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS`, `_TASK_SUBNET_IDS`,
  * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network), `_NETWORK=create`
  * (with `_NETWORK_CIDR`, `_DATABASE_SECURITY_GROUP_ID`, `_DATABASE_PORT`; instead of the ids),
  * `_HOSTED_ZONE_ID`, `_ALARM_EMAIL`, `_WORKFLOW_LOG_LEVEL`, `_WORKFLOW_LOG_EXECUTION_DATA`,
@@ -508,6 +522,15 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
     )
   ) {
     fail('databaseSecretArn', 'must be the full ARN of a Secrets Manager secret');
+  }
+  if (
+    config.databaseSecretKmsKeyArn !== undefined &&
+    !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(config.databaseSecretKmsKeyArn)
+  ) {
+    fail(
+      'databaseSecretKmsKeyArn',
+      `SIDESTEP_${config.name.toUpperCase()}_DATABASE_SECRET_KMS_KEY_ARN must be the ARN of a KMS key (arn:aws:kms:<region>:<account>:key/<id>; IAM grants a key by it, not by an alias), not "${config.databaseSecretKmsKeyArn}"`,
+    );
   }
   if (
     config.alarmTopicArn !== undefined &&

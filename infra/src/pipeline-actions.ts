@@ -6,6 +6,7 @@
  * every call against its synthesized policy, and another checks the preflight's list matches this one.
  */
 import { batchTaskNames } from './constructs/batch-task.ts';
+import { serviceEndpoint } from './constructs/grantable-role.ts';
 import { type ArnScope, PROVIDER_ACTIONS } from './provider-actions.ts';
 import { MIGRATION_TASK, SMOKE_CHECK_SERVICE } from './stacks/deploy-stack.ts';
 
@@ -13,6 +14,8 @@ import { MIGRATION_TASK, SMOKE_CHECK_SERVICE } from './stacks/deploy-stack.ts';
 export interface PipelineScope extends ArnScope {
   /** The database secret (`SIDESTEP_<ENV>_DATABASE_SECRET_ARN`). */
   readonly databaseSecretArn: string;
+  /** Its customer-managed key, when it has one (`SIDESTEP_<ENV>_DATABASE_SECRET_KMS_KEY_ARN`). */
+  readonly databaseSecretKmsKeyArn?: string;
 }
 
 /** The workflow step that makes the call. */
@@ -62,6 +65,14 @@ export function pipelineCalls(at: PipelineScope): PipelineCall[] {
     call('preflight', 's3:GetBucketTagging', bucket),
     call('preflight', 'secretsmanager:DescribeSecret', at.databaseSecretArn),
     call('preflight', 'secretsmanager:GetSecretValue', at.databaseSecretArn),
+    // GetSecretValue decrypts a secret of a customer-managed key with the caller's kms:Decrypt.
+    ...(at.databaseSecretKmsKeyArn
+      ? [
+          call('preflight', 'kms:Decrypt', at.databaseSecretKmsKeyArn, {
+            'kms:ViaService': serviceEndpoint('secretsmanager', at.region),
+          }),
+        ]
+      : []),
     // aws ecs run-task of the new revision in the task's cluster, then wait tasks-stopped / describe-tasks.
     call('migrate', 'ecs:RunTask', `${ecs}:task-definition/${task.family}:7`, {
       'ecs:cluster': `${ecs}:cluster/${task.cluster}`,

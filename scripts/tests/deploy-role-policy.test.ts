@@ -45,6 +45,7 @@ const VARIANTS = {
     SIDESTEP_STAGING_ALARM_EMAIL: 'alarms@mail.acme.dev',
     SIDESTEP_STAGING_MAIL_DOMAIN: 'mail.acme.dev',
     SIDESTEP_STAGING_MAIL_FROM: 'no-reply@mail.acme.dev',
+    SIDESTEP_STAGING_DATABASE_SECRET_KMS_KEY_ARN: `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
   },
 };
 type Terraform = SynthesizedTerraformJson & {
@@ -97,6 +98,7 @@ function synthesize(env: Record<string, string>) {
     bucketName: environmentBucketName(config, 'imports'),
     mailIdentity: config.mail.domain ?? config.mail.fromAddress,
     databaseSecretArn: config.databaseSecretArn,
+    ...(config.databaseSecretKmsKeyArn ? { databaseSecretKmsKeyArn: config.databaseSecretKmsKeyArn } : {}),
     ...(config.mail.hostedZoneId ? { hostedZoneId: config.mail.hostedZoneId } : {}),
     ...(config.network?.database ? { databaseSecurityGroupId: config.network.database.securityGroupId } : {}),
   };

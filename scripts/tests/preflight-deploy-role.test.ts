@@ -14,6 +14,7 @@ describe('the deploy role’s preflight calls', () => {
       bucketName: 'sidestep-staging-imports-123456789012',
       mailIdentity: 'mail.acme.dev',
       databaseSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf',
+      databaseSecretKmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
     })
       .filter((call) => call.step === 'preflight')
       .map((call) => call.action);

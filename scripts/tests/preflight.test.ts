@@ -202,6 +202,8 @@ describe('preflight, all green', () => {
   it('lists every IAM action it calls (what the deploy role needs for it)', () => {
     expect(PREFLIGHT_ACTIONS).toEqual([
       'iam:GetRole',
+      // GetSecretValue of a secret encrypted with a customer-managed key.
+      'kms:Decrypt',
       'lambda:GetAccountSettings',
       'lambda:GetFunctionConcurrency',
       's3:GetBucketTagging',
@@ -493,6 +495,99 @@ describe('preflight, database secret', () => {
     expect(only(run, 'database-secret')).toMatchObject({
       verdict: 'fail',
       fix: expect.stringContaining('restore-secret'),
+    });
+  });
+
+  // GetSecretValue decrypts with the caller's permissions: a customer-managed key needs kms:Decrypt, which
+  // the stack grants only on SIDESTEP_<ENV>_DATABASE_SECRET_KMS_KEY_ARN; aws/secretsmanager needs nothing.
+  // https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
+  describe('encrypted with a customer-managed KMS key', () => {
+    const keyId = '1234abcd-12ab-34cd-56ef-1234567890ab';
+    const keyArn = `arn:aws:kms:${region}:${account}:key/${keyId}`;
+    const otherKeyArn = `arn:aws:kms:${region}:${account}:key/9999abcd-12ab-34cd-56ef-1234567890ab`;
+    const variable = 'SIDESTEP_STAGING_DATABASE_SECRET_KMS_KEY_ARN';
+    /** The secret is encrypted with `kmsKeyId` and readable only by a caller holding that key (the stack's roles then). */
+    function encryptedWith(kmsKeyId: string | undefined): void {
+      greenAccount();
+      secrets.on(DescribeSecretCommand).resolves({ Name: 'sidestep-staging-db', KmsKeyId: kmsKeyId });
+      secrets.on(GetSecretValueCommand).resolves({ SecretString: rdsSecret });
+    }
+
+    it.each([
+      ['its key ARN', keyArn],
+      ['its key id (a secret made in the console)', keyId],
+    ])(
+      'fails when the key (named by %s) is not configured, naming the variable and the key',
+      async (_label, id) => {
+        encryptedWith(id);
+        const run = await preflight(realSettings(), ['--only', 'database-secret']);
+        expect(only(run, 'database-secret')).toMatchObject({
+          verdict: 'fail',
+          detail: expect.stringContaining(`customer-managed KMS key ${id}`),
+          fix: `set ${variable} to ${keyArn}, so the roles that read the secret may decrypt it`,
+        });
+        expect(run.exitCode).toBe(1);
+      },
+    );
+
+    it('fails when the secret is encrypted with another key than the configured one', async () => {
+      encryptedWith(otherKeyArn);
+      const run = await preflight({ ...realSettings(), [variable]: keyArn }, ['--only', 'database-secret']);
+      expect(only(run, 'database-secret')).toMatchObject({
+        verdict: 'fail',
+        detail: expect.stringContaining(`not the configured ${keyArn}`),
+        fix: `set ${variable} to ${otherKeyArn}, so the roles that read the secret may decrypt it`,
+      });
+      expect(run.exitCode).toBe(1);
+    });
+
+    it('fails a key named by an alias when none is configured', async () => {
+      const alias = `arn:aws:kms:${region}:${account}:alias/sidestep-db`;
+      encryptedWith(alias);
+      const run = await preflight(realSettings(), ['--only', 'database-secret']);
+      expect(only(run, 'database-secret')).toMatchObject({
+        verdict: 'fail',
+        fix: expect.stringContaining(`set ${variable} to the ARN of the key ${alias}`),
+      });
+    });
+
+    it.each([
+      ['its key ARN', keyArn],
+      ['its key id', keyId],
+    ])('reads the value when the configured key is the secret’s (named by %s)', async (_label, id) => {
+      encryptedWith(id);
+      const run = await preflight({ ...realSettings(), [variable]: keyArn }, ['--only', 'database-secret']);
+      expect(only(run, 'database-secret')).toMatchObject({ verdict: 'pass' });
+    });
+
+    it.each([
+      ['no KmsKeyId', undefined],
+      ['the alias', 'alias/aws/secretsmanager'],
+      ['the alias ARN', `arn:aws:kms:${region}:${account}:alias/aws/secretsmanager`],
+    ])('needs no key for aws/secretsmanager (%s)', async (_label, id) => {
+      encryptedWith(id);
+      const run = await preflight(realSettings(), ['--only', 'database-secret']);
+      expect(only(run, 'database-secret')).toMatchObject({ verdict: 'pass' });
+    });
+
+    it('warns when a key is configured but the secret uses aws/secretsmanager', async () => {
+      encryptedWith(undefined);
+      const run = await preflight({ ...realSettings(), [variable]: keyArn }, ['--only', 'database-secret']);
+      expect(verdicts(run, 'database-secret').map(([, verdict]) => verdict)).toEqual(['warn', 'pass']);
+      expect(run.results[0]).toMatchObject({ fix: `unset ${variable}` });
+      expect(run.exitCode).toBe(0);
+    });
+
+    it('warns naming the key when the configured key still cannot be used', async () => {
+      encryptedWith(keyArn);
+      secrets
+        .on(GetSecretValueCommand)
+        .rejects(serviceError('AccessDeniedException', 400, 'Access to KMS is not allowed'));
+      const run = await preflight({ ...realSettings(), [variable]: keyArn }, ['--only', 'database-secret']);
+      expect(only(run, 'database-secret')).toMatchObject({
+        verdict: 'warn',
+        fix: expect.stringContaining(`kms:Decrypt on ${keyArn}`),
+      });
     });
   });
 

@@ -7,7 +7,13 @@ import type { GitHubConfig, StateBackendConfig } from '../config.ts';
 import { InfraConfigError } from '../errors.ts';
 import { NETWORK_DESCRIBE_ACTIONS, VENDED_LOG_DELIVERY_ACTIONS } from '../security-policy.ts';
 import { batchTaskNames } from './batch-task.ts';
-import { checkStatement, GrantableRole, type PolicyStatement, policyDocument } from './grantable-role.ts';
+import {
+  checkStatement,
+  GrantableRole,
+  type PolicyStatement,
+  policyDocument,
+  secretKeyStatement,
+} from './grantable-role.ts';
 import { permissionsBoundaryArn } from './permissions-boundary.ts';
 
 /** The issuer of GitHub Actions' OIDC tokens (without `https://`, as IAM condition keys name it). */
@@ -66,6 +72,11 @@ export interface DeployRoleProps {
   readonly migrationTask?: string;
   /** The database secret the preflight reads (its shape). @default none: the preflight cannot look */
   readonly databaseSecretArn?: string;
+  /**
+   * The customer-managed key the database secret is encrypted with: the preflight's GetSecretValue
+   * decrypts with it (`kms:Decrypt` through Secrets Manager). @default none: `aws/secretsmanager`
+   */
+  readonly databaseSecretKmsKeyArn?: string;
   /** The hosted zone the stack writes the mail domain's records to. @default none: no Route 53 rights */
   readonly hostedZoneId?: string;
   /** The database security group a created network admits the workload to. @default none */
@@ -351,6 +362,14 @@ function preflightStatements(props: DeployRoleProps): PolicyStatement[] {
             actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
             resources: [props.databaseSecretArn],
           },
+          ...(props.databaseSecretKmsKeyArn
+            ? [
+                {
+                  sid: 'PreflightDatabaseSecretKey',
+                  ...secretKeyStatement(props.databaseSecretKmsKeyArn, props.region),
+                },
+              ]
+            : []),
         ]
       : []),
   ];

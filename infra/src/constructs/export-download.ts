@@ -76,6 +76,9 @@ export class ExportDownload extends Construct {
     const name = resourceName(environment, 'export-download');
     this.functionName = name;
 
+    // No kms_key_id: the AWS-managed aws/secretsmanager key, which every role allowed GetSecretValue
+    // may use. A customer-managed key would need kms:Decrypt for both readers (as the database secret's
+    // key gets, `secretKeyStatement`). https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
     this.signingKey = new SecretsmanagerSecret(this, 'signing-key', {
       name: resourceName(environment, 'export-download-key'),
       description:

@@ -177,6 +177,31 @@ export function checkStatement(field: string, statement: PolicyStatement): void 
   }
 }
 
+/**
+ * The condition that keeps a KMS permission to the requests `service` makes on the caller's behalf in
+ * `region` (`kms:ViaService`, e.g. `secretsmanager.eu-west-1.amazonaws.com`): a role may decrypt a
+ * secret it reads, but not call KMS with the key directly.
+ * https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-via-service
+ */
+export function viaService(service: string, region: string): PolicyConditions {
+  return { StringEquals: { 'kms:ViaService': serviceEndpoint(service, region) } };
+}
+
+/** `<service>.<region>.amazonaws.com`: the value of `kms:ViaService` in a request `service` makes. */
+export function serviceEndpoint(service: string, region: string): string {
+  return `${service}.${region}.amazonaws.com`;
+}
+
+/**
+ * `kms:Decrypt` on exactly `keyArn` through Secrets Manager only: what reading a secret encrypted with
+ * a customer-managed key needs besides `secretsmanager:GetSecretValue` (Secrets Manager decrypts with
+ * the caller's permissions; the AWS-managed `aws/secretsmanager` key needs no grant).
+ * https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
+ */
+export function secretKeyStatement(keyArn: string, region: string): Omit<PolicyStatement, 'sid'> {
+  return { actions: ['kms:Decrypt'], resources: [keyArn], conditions: viaService('secretsmanager', region) };
+}
+
 /** The IAM policy document of the statements, in their order. */
 export function policyDocument(statements: readonly PolicyStatement[]): object {
   return {

@@ -22,6 +22,12 @@ export interface PermissionTarget {
     readonly actions: readonly string[];
     readonly statement: Omit<PolicyStatement, 'sid' | 'actions'>;
   };
+  /**
+   * What using the resource needs besides its own actions, granted with them to every manifest that
+   * names it: `kms:Decrypt` on the customer-managed key a secret is encrypted with (`secretKeyStatement`).
+   * @default none
+   */
+  readonly keyStatement?: Omit<PolicyStatement, 'sid'>;
 }
 
 /** The permission targets of one environment; a manifest may only name resources present here. */
@@ -65,6 +71,12 @@ export function grantManifestPermissions(
         sid: statementId('manifest', permission.resource),
         actions: objectActions,
         resources: [...target.resourceArns],
+      });
+    }
+    if (target.keyStatement) {
+      grantee.addToPolicy({
+        ...target.keyStatement,
+        sid: statementId('manifest', permission.resource, 'key'),
       });
     }
     if (target.bucketActions && bucketActions.length > 0) {

@@ -2,13 +2,16 @@ import { IamPolicy } from '@cdktn/provider-aws/lib/iam-policy/index.js';
 import { IamRole } from '@cdktn/provider-aws/lib/iam-role/index.js';
 import { Aspects, type IAspect } from 'cdktn';
 import { Construct, type IConstruct } from 'constructs';
+import { policyDocument, secretKeyStatement } from './grantable-role.ts';
 
 /**
  * Services the environment stack's roles act on (functions, the Fargate task, workflows, pipes, schedules,
  * rules): the boundary allows these and nothing else, so a role the deploy role writes can never hold
  * more, whatever its inline policy says. `ec2` is for Lambda's network interfaces in a VPC. No `sns` or
  * `kms`: alarms publish to the alarm topic, and use its key, as CloudWatch's service principal (the
- * topic and key policies allow it), never through a role of the stack.
+ * topic and key policies allow it), never through a role of the stack. The one KMS use of a role, a
+ * customer-managed key of the database secret, is allowed on that key alone
+ * ({@link PermissionsBoundaryPolicyProps.databaseSecretKey}).
  */
 export const BOUNDARY_SERVICES = [
   'ec2',
@@ -62,6 +65,13 @@ export interface PermissionsBoundaryPolicyProps {
   /** `sidestep-<env>`: the policy is `<prefix>-boundary`, the roles it lets pass `<prefix>-*`. */
   readonly prefix: string;
   readonly accountId: string;
+  /**
+   * The customer-managed key the database secret is encrypted with (`SIDESTEP_<ENV>_DATABASE_SECRET_KMS_KEY_ARN`),
+   * and the region its Secrets Manager is in: the boundary allows `kms:Decrypt` on exactly that key
+   * through Secrets Manager, which the roles reading the secret are granted.
+   * @default none: no `kms` action at all
+   */
+  readonly databaseSecretKey?: { readonly keyArn: string; readonly region: string };
 }
 
 /**
@@ -92,6 +102,16 @@ export class PermissionsBoundaryPolicy extends Construct {
             Action: BOUNDARY_SERVICES.map((service) => `${service}:*`),
             Resource: '*',
           },
+          ...(props.databaseSecretKey
+            ? (
+                policyDocument([
+                  {
+                    sid: 'DecryptDatabaseSecret',
+                    ...secretKeyStatement(props.databaseSecretKey.keyArn, props.databaseSecretKey.region),
+                  },
+                ]) as { Statement: object[] }
+              ).Statement
+            : []),
           {
             // Workflows pass the task roles to ECS; only roles of the environment.
             Sid: 'PassEnvironmentRoles',

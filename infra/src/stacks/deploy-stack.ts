@@ -78,6 +78,9 @@ export class DeployStack extends EnvironmentStack {
     this.permissionsBoundary = new PermissionsBoundaryPolicy(this, 'permissions-boundary', {
       prefix: `sidestep-${environment}`,
       accountId: config.accountId,
+      ...(config.databaseSecretKmsKeyArn
+        ? { databaseSecretKey: { keyArn: config.databaseSecretKmsKeyArn, region: config.region } }
+        : {}),
     });
     // Account-wide, like the OIDC provider: when staging and production share an account, the second
     // deploy stack is told the role exists.
@@ -108,6 +111,7 @@ export class DeployStack extends EnvironmentStack {
       mailIdentity: config.mail.domain ?? config.mail.fromAddress,
       ...(tasks.some((task) => task.name === MIGRATION_TASK) ? { migrationTask: MIGRATION_TASK } : {}),
       databaseSecretArn: config.databaseSecretArn,
+      ...(config.databaseSecretKmsKeyArn ? { databaseSecretKmsKeyArn: config.databaseSecretKmsKeyArn } : {}),
       ...(config.mail.hostedZoneId ? { hostedZoneId: config.mail.hostedZoneId } : {}),
       ...(config.network?.database
         ? { databaseSecurityGroupId: config.network.database.securityGroupId }

@@ -23,6 +23,7 @@ import { EventBus } from '../constructs/event-bus.ts';
 import { ExportDownload } from '../constructs/export-download.ts';
 import { ExportsBucket } from '../constructs/exports-bucket.ts';
 import { FunctionAlarms } from '../constructs/function-alarms.ts';
+import { secretKeyStatement } from '../constructs/grantable-role.ts';
 import { JobQueue } from '../constructs/job-queue.ts';
 import { MailIdentity } from '../constructs/mail-identity.ts';
 import type { PermissionTarget, PermissionTargets } from '../constructs/manifest-permissions.ts';
@@ -373,6 +374,9 @@ export class SidestepStack extends EnvironmentStack {
         resourceArns: [config.databaseSecretArn],
         servicePrefixes: ['secretsmanager'],
         environment: { DATABASE_SECRET_ARN: config.databaseSecretArn },
+        ...(config.databaseSecretKmsKeyArn
+          ? { keyStatement: secretKeyStatement(config.databaseSecretKmsKeyArn, config.region) }
+          : {}),
       },
       'imports-bucket': this.importTrigger.permissionTarget,
       'exports-bucket': this.exportsBucket.permissionTarget,
