@@ -394,6 +394,18 @@ describe('ExportDownload (staging)', () => {
     ]);
   });
 
+  // Lambda checks at CreateFunction (and at each image update) that it may pull the image, so a function
+  // applied before the repository policy that names it fails to create.
+  // https://docs.aws.amazon.com/lambda/latest/dg/images-create.html#configuration-images-permissions
+  it('creates both functions of the shared image only after the pull policy that names them', () => {
+    const [repository] = one(tf, 'aws_ecr_repository', { name: 'sidestep-staging-export-finalizer' });
+    const [pullAddress] = one(tf, 'aws_ecr_repository_policy', { repository: ref(repository, 'name') });
+    for (const name of ['sidestep-staging-export-finalizer', 'sidestep-staging-export-download']) {
+      const [, fn] = one(tf, 'aws_lambda_function', { function_name: name });
+      expect([name, fn.depends_on]).toEqual([name, expect.arrayContaining([pullAddress])]);
+    }
+  });
+
   it('gives the endpoint read access to exports/* and the signing key only', () => {
     const [bucketAddress] = one(tf, 'aws_s3_bucket', { bucket: 'sidestep-staging-exports-123456789012' });
     const bySid = Object.fromEntries(

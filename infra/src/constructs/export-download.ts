@@ -132,7 +132,9 @@ export class ExportDownload extends Construct {
           // a Terraform cycle (the URL needs the function).
         },
       },
-      dependsOn: [this.logGroup, this.role.policy],
+      // The pull policy that names this function too (allowImagePull above): Lambda checks at create that
+      // it may pull the image, as for the finalizer itself (ServiceFunction).
+      dependsOn: [this.logGroup, this.role.policy, finalizer.pullPolicy],
     });
 
     this.functionUrl = new LambdaFunctionUrl(this, 'url', {

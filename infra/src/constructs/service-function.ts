@@ -105,6 +105,11 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
   readonly alarms: FunctionAlarms;
   /** `<repository url>:<image tag>`: the image this function runs. */
   readonly imageUri: string;
+  /**
+   * The repository policy letting Lambda pull the image for this function and those of
+   * {@link allowImagePull}: a function of the image must depend on it (Lambda checks the pull at create).
+   */
+  readonly pullPolicy: EcrRepositoryPolicy;
   readonly #environment: Record<string, string>;
   /** Names of the functions the repository's pull policy lets Lambda pull the image for. */
   readonly #pullers: string[] = [];
@@ -136,7 +141,7 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
     this.#region = props.region;
     this.#pullers.push(name);
     // Lazy: another function of the same image (allowImagePull) joins the condition after construction.
-    const pullPolicy = new EcrRepositoryPolicy(this, 'pull-policy', {
+    this.pullPolicy = new EcrRepositoryPolicy(this, 'pull-policy', {
       repository: this.repository.name,
       policy: Lazy.stringValue({
         produce: () => {
@@ -221,7 +226,7 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
         : undefined,
       // The log group must exist first (or Lambda creates an unmanaged one without retention), and the
       // role's policy too (the function's first invocation may come before a separate policy lands).
-      dependsOn: [this.logGroup, this.role.policy, pullPolicy],
+      dependsOn: [this.logGroup, this.role.policy, this.pullPolicy],
     });
     this.functionArn = this.function.arn;
     this.alarms = new FunctionAlarms(this, 'alarms', {
