@@ -12,6 +12,7 @@
  * (https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html).
  * Where a list is not certain, its `note` says what is unsure.
  */
+import { serviceEndpoint } from './constructs/grantable-role.ts';
 import { permissionsBoundaryArn } from './constructs/permissions-boundary.ts';
 import { VENDED_LOG_DELIVERY_ACTIONS } from './security-policy.ts';
 
@@ -277,10 +278,21 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       'ecr:PutImageTagMutability',
       'ecr:PutImageScanningConfiguration',
       'ecr:DeleteRepository',
+      // DeleteRepository retires the grants ECR made on the repository's KMS key (the AWS-managed aws/ecr
+      // key: encryption_type KMS without a key), with the caller's permissions.
+      {
+        action: 'kms:RetireGrant',
+        on: regional('kms', () => 'key/abcd1234-a123-456a-a12b-a123b4cd56ef'),
+        context: (at) => ({ 'kms:ViaService': serviceEndpoint('ecr', at.region) }),
+      },
       'ecr:ListTagsForResource',
       'ecr:TagResource',
       'ecr:UntagResource',
     ],
+    note:
+      'the ECR user guide, "Encryption at rest", Required IAM permissions: with the AWS-managed key, any ' +
+      'principal that may create a repository may enable KMS encryption on it, and the one deleting it ' +
+      'needs kms:RetireGrant',
   },
   aws_ecr_repository_policy: {
     arn: repositoryArn,

@@ -218,6 +218,13 @@ describe('DeployStack permissions', () => {
         expect(s.Resource).toBe(arn('lambda', 'event-source-mapping:*'));
         continue;
       }
+      // And the account's aws/ecr key (shared by every environment's repositories, its id unknown here):
+      // only to retire grants, only in ECR's requests (DeleteRepository of the environment's repositories).
+      if (s.Sid === 'RetireRepositoryKeyGrants') {
+        expect(s.Action).toEqual(['kms:RetireGrant']);
+        expect(s.Condition).toEqual({ StringEquals: { 'kms:ViaService': 'ecr.eu-west-1.amazonaws.com' } });
+        continue;
+      }
       expect(s.Effect).toBe('Allow');
       for (const action of list(s.Action)) expect(action).not.toContain('*');
       const resources = list(s.Resource);
@@ -409,6 +416,27 @@ describe('DeployStack permissions', () => {
       list(s.Action).includes('states:ValidateStateMachineDefinition'),
     );
     expect(granting.map((s) => s.Resource)).toEqual(['*']);
+  });
+
+  // The repositories are encrypted with the AWS-managed aws/ecr key, on which ECR creates grants for each
+  // repository; deleting one retires them with the caller's permissions, so DeleteRepository also needs
+  // kms:RetireGrant ("Required IAM permissions" of
+  // https://docs.aws.amazon.com/AmazonECR/latest/userguide/encryption-at-rest.html). The key's id is the
+  // account's, unknown here: any key of the account, only through ECR.
+  it('may retire the KMS grants of a repository it deletes, through ECR only', () => {
+    expect(allows('ecr:DeleteRepository', arn('ecr', 'repository/sidestep-staging-mail-dispatcher'))).toBe(
+      true,
+    );
+    const granting = policy.Statement.filter(
+      (s) => s.Effect === 'Allow' && list(s.Action).some((action) => action.startsWith('kms:RetireGrant')),
+    );
+    expect(granting).toEqual([
+      expect.objectContaining({
+        Action: ['kms:RetireGrant'],
+        Resource: arn('kms', 'key/*'),
+        Condition: { StringEquals: { 'kms:ViaService': 'ecr.eu-west-1.amazonaws.com' } },
+      }),
+    ]);
   });
 
   it('may describe the network Lambda checks for functions in a VPC', () => {

@@ -13,6 +13,7 @@ import {
   type PolicyStatement,
   policyDocument,
   secretKeyStatement,
+  viaService,
 } from './grantable-role.ts';
 import { permissionsBoundaryArn } from './permissions-boundary.ts';
 
@@ -468,6 +469,16 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
         'ecr:UntagResource',
       ],
       resources: [at('ecr', `repository/${prefix}-*`)],
+    },
+    {
+      // The repositories are KMS-encrypted with the AWS-managed aws/ecr key, on which ECR makes grants per
+      // repository; DeleteRepository retires them with the caller's permissions ("Required IAM
+      // permissions", https://docs.aws.amazon.com/AmazonECR/latest/userguide/encryption-at-rest.html). The
+      // key's id is the account's own, so any key of the account, and only in ECR's requests.
+      sid: 'RetireRepositoryKeyGrants',
+      actions: ['kms:RetireGrant'],
+      resources: [at('kms', 'key/*')],
+      conditions: viaService('ecr', region),
     },
     {
       sid: 'ApplyFunctions',
