@@ -8,6 +8,7 @@ import {
   createConsoleReporter,
   DatabasePortInUseError,
   DEFAULT_DATABASE_PORT,
+  hasLocalCloudState,
   type LocalCloud,
   startLocalCloud,
 } from '@sidestep/local-cloud';
@@ -15,7 +16,7 @@ import { createOpsContext } from '@sidestep/ops';
 import { SERVICES, TASKS } from '@sidestep/registry';
 import { SCHEDULES } from '@sidestep/workflows';
 import { Command, InvalidArgumentError } from 'commander';
-import { formatBanner } from './src/banner.ts';
+import { formatBanner, type StateAtStart } from './src/banner.ts';
 import { buildServices } from './src/build-services.ts';
 import { COMMAND_EXAMPLES, LOCAL_CLOUD, UPLOAD_EXAMPLES } from './src/services.ts';
 
@@ -73,7 +74,14 @@ const options = program.opts<{
 const databaseUrl = options.databaseUrl || process.env.DATABASE_URL || undefined;
 
 if (options.build) await buildServices([...SERVICES, ...TASKS], rootDir);
-if (options.fresh) await clearLocalCloudState(resolve(options.stateDir ?? join(rootDir, '.sidestep')));
+const stateDir = resolve(options.stateDir ?? join(rootDir, '.sidestep'));
+if (options.fresh) await clearLocalCloudState(stateDir);
+// Before the start, which creates the state: whether there was anything to resume.
+const stateAtStart: StateAtStart = options.fresh
+  ? 'cleared'
+  : (await hasLocalCloudState(stateDir))
+    ? 'resumed'
+    : 'new';
 
 let cloud: LocalCloud;
 try {
@@ -168,7 +176,7 @@ process.stdout.write(
     uploadExamples: UPLOAD_EXAMPLES,
     commandExamples: COMMAND_EXAMPLES,
     schedules: SCHEDULES,
-    fresh: options.fresh === true,
+    state: stateAtStart,
     consoleUrl: operatorConsole.url,
   }),
 );

@@ -13,11 +13,23 @@ export interface BannerContext {
   readonly commandExamples?: readonly string[];
   /** The schedules, each printed as the command that fires it by hand at this cloud's endpoint. */
   readonly schedules?: readonly { readonly name: string; readonly description: string }[];
-  /** Whether `--fresh` cleared the state dir before the start. @default false */
-  readonly fresh?: boolean;
+  /**
+   * What the state dir held before the start: `resumed` (state of an earlier run, picked up),
+   * `new` (missing, empty or none of the cloud's: nothing to resume) or `cleared` (by `--fresh`).
+   */
+  readonly state: StateAtStart;
   /** Where the operator web console listens, when it runs. */
   readonly consoleUrl?: string;
 }
+
+/** What a start found in the state dir; see {@link BannerContext.state}. */
+export type StateAtStart = 'resumed' | 'new' | 'cleared';
+
+const STATE_AT_START: Readonly<Record<StateAtStart, string>> = {
+  resumed: 'resumed: messages, objects, executions, schedules',
+  new: 'new: nothing to resume, started empty',
+  cleared: 'cleared (--fresh): started empty',
+};
 
 /** `mail` -> `MAIL_QUEUE_URL`, the variable name producers read a queue URL from. */
 export function queueUrlVariable(queueName: string): string {
@@ -77,9 +89,7 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
     lines.push(`  workflow   ${machine.stateMachineArn}  (Step Functions API on the endpoint)`);
   }
   lines.push(
-    `  state      ${path(cloud.stateDir)}  ${
-      context.fresh ? 'cleared (--fresh): started empty' : 'resumed: messages, objects, executions, schedules'
-    }; kept across restarts (--fresh starts empty)`,
+    `  state      ${path(cloud.stateDir)}  ${STATE_AT_START[context.state]}; kept across restarts (--fresh starts empty)`,
   );
   lines.push(`  smtp sink  ${cloud.smtpUrl}  mail lands in ${path(cloud.outboxDir)}`);
   if (cloud.databaseUrl) {

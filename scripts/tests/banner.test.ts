@@ -82,6 +82,7 @@ describe('formatBanner', () => {
   const banner = formatBanner(cloud, {
     rootDir: '/repo',
     queueNames: ['mail'],
+    state: 'resumed',
     uploadExamples: ['aws s3 cp users.csv s3://sidestep-local-imports/imports/users.csv'],
     commandExamples: ['aws sqs send-message --queue-url "$EXPORT_REQUESTS_QUEUE_URL" --message-body {}'],
     schedules: [{ name: 'stale-job-sweeper', description: 'every 15 minutes' }],
@@ -130,6 +131,7 @@ describe('formatBanner', () => {
     const withConsole = formatBanner(cloud, {
       rootDir: '/repo',
       queueNames: [],
+      state: 'resumed',
       consoleUrl: 'http://127.0.0.1:4580/',
     });
     expect(withConsole).toMatch(/^ {2}console {4}http:\/\/127\.0\.0\.1:4580\/ {2}operator web console/m);
@@ -140,7 +142,12 @@ describe('formatBanner', () => {
     const elsewhere = 'http://127.0.0.1:45123';
     const moved = formatBanner(
       { ...cloud, endpoint: elsewhere },
-      { rootDir: '/repo', queueNames: [], schedules: [{ name: 'nightly-export', description: 'nightly' }] },
+      {
+        rootDir: '/repo',
+        queueNames: [],
+        state: 'resumed',
+        schedules: [{ name: 'nightly-export', description: 'nightly' }],
+      },
     );
     expect(moved).toContain(
       `    npm run fire-schedule -- nightly-export --endpoint ${elsewhere}   # nightly\n`,
@@ -163,14 +170,20 @@ describe('formatBanner', () => {
     expect(banner).toContain(
       'state      .sidestep/  resumed: messages, objects, executions, schedules; kept across restarts (--fresh starts empty)',
     );
-    const fresh = formatBanner(cloud, { rootDir: '/repo', queueNames: [], fresh: true });
+    const fresh = formatBanner(cloud, { rootDir: '/repo', queueNames: [], state: 'cleared' });
     expect(fresh).toContain('state      .sidestep/  cleared (--fresh): started empty;');
+  });
+
+  it('says the state is new, not resumed, when there was nothing to resume (a first start)', () => {
+    const first = formatBanner(cloud, { rootDir: '/repo', queueNames: [], state: 'new' });
+    expect(first).toContain('state      .sidestep/  new: nothing to resume, started empty;');
+    expect(first).not.toContain('resumed');
   });
 
   it('prints a state dir outside the repository as an absolute path', () => {
     const elsewhere = formatBanner(
       { ...cloud, stateDir: '/tmp/state', outboxDir: '/tmp/state/outbox' },
-      { rootDir: '/repo', queueNames: [] },
+      { rootDir: '/repo', queueNames: [], state: 'resumed' },
     );
     expect(elsewhere).toContain('mail lands in /tmp/state/outbox/');
     expect(elsewhere).toContain('data in /tmp/state/');
@@ -179,7 +192,7 @@ describe('formatBanner', () => {
   it('leaves the database out when no service uses one', () => {
     const without = formatBanner(
       { ...cloud, databaseUrl: undefined, databaseKind: undefined },
-      { rootDir: '/repo', queueNames: [] },
+      { rootDir: '/repo', queueNames: [], state: 'resumed' },
     );
     expect(without).not.toContain('database');
   });
@@ -192,7 +205,7 @@ describe('formatBanner', () => {
   it('warns loudly when IAM is off (--no-iam)', () => {
     const off = formatBanner(
       { ...cloud, iam: { enforced: false, roles: [] } },
-      { rootDir: '/repo', queueNames: [] },
+      { rootDir: '/repo', queueNames: [], state: 'resumed' },
     );
     expect(off).toContain('IAM IS OFF (--no-iam): every call is allowed');
     expect(off).not.toContain('iam        enforced');

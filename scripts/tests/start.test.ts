@@ -96,6 +96,8 @@ describe('scripts/start.ts', () => {
     );
     expect(cloud.output()).toContain('service  mail-dispatcher started');
     expect(cloud.output()).toContain(`data in ${stateDir}`);
+    // A first start on an empty state dir resumes nothing, and says so.
+    expect(cloud.output()).toContain(`state      ${stateDir}/  new: nothing to resume, started empty;`);
     expect(cloud.output()).toMatch(/psql postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres\n/);
     // The banner's console URL answers with the overview of this cloud.
     const consoleUrl = /console +(http:\/\/127\.0\.0\.1:\d+\/)/.exec(cloud.output())?.[1];

@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { access, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { LastFiredStore } from './scheduler.ts';
 
@@ -23,13 +23,33 @@ export const LOCAL_STATE = {
   outbox: 'outbox',
 } as const;
 
+/** The top-level entries of the state directory the local cloud owns. */
+function stateEntries(): Set<string> {
+  return new Set(Object.values(LOCAL_STATE).map((path) => path.split(/[\\/]/)[0] as string));
+}
+
 /**
  * Removes everything the local cloud keeps in `stateDir` (and only that: other files in the
  * directory stay), so the next start begins empty: `pnpm start --fresh`.
  */
 export async function clearLocalCloudState(stateDir: string): Promise<void> {
-  const entries = new Set(Object.values(LOCAL_STATE).map((path) => path.split(/[\\/]/)[0] as string));
-  for (const entry of entries) await rm(join(stateDir, entry), { recursive: true, force: true });
+  for (const entry of stateEntries()) await rm(join(stateDir, entry), { recursive: true, force: true });
+}
+
+/**
+ * Whether `stateDir` holds anything a start resumes (any entry of {@link LOCAL_STATE}): `false` for
+ * a directory that does not exist, an empty one, or one holding only files of others.
+ */
+export async function hasLocalCloudState(stateDir: string): Promise<boolean> {
+  for (const entry of stateEntries()) {
+    try {
+      await access(join(stateDir, entry));
+      return true;
+    } catch {
+      // Absent: look at the next entry.
+    }
+  }
+  return false;
 }
 
 /**

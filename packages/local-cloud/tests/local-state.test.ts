@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
-import { clearLocalCloudState, LOCAL_STATE, lastFiredFile } from '../src/local-state.ts';
+import {
+  clearLocalCloudState,
+  hasLocalCloudState,
+  LOCAL_STATE,
+  lastFiredFile,
+} from '../src/local-state.ts';
 import { createVirtualClock, type ScheduleFiring, startScheduler } from '../src/scheduler.ts';
 import { everyMinutes, sweeper } from './fixtures/schedules.ts';
 
@@ -98,5 +103,21 @@ describe('clearLocalCloudState', () => {
     await clearLocalCloudState(stateDir);
     for (const path of Object.values(LOCAL_STATE)) expect(existsSync(join(stateDir, path))).toBe(false);
     expect(existsSync(join(stateDir, 'notes.txt'))).toBe(true);
+  });
+});
+
+describe('hasLocalCloudState', () => {
+  it('is false for a missing, an empty, or a directory holding only files of others', async () => {
+    expect(await hasLocalCloudState(join(stateDir, 'missing'))).toBe(false);
+    expect(await hasLocalCloudState(stateDir)).toBe(false);
+    await writeFile(join(stateDir, 'notes.txt'), 'mine');
+    expect(await hasLocalCloudState(stateDir)).toBe(false);
+  });
+
+  it('is true once anything the local cloud keeps is there, and false again after a clear', async () => {
+    await mkdir(join(stateDir, LOCAL_STATE.outbox));
+    expect(await hasLocalCloudState(stateDir)).toBe(true);
+    await clearLocalCloudState(stateDir);
+    expect(await hasLocalCloudState(stateDir)).toBe(false);
   });
 });
