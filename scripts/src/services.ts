@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type {
   LocalCloudOptions,
   LocalFunctionUrl,
@@ -38,10 +37,11 @@ export { LOCAL_NOTIFY_ADDRESS };
 export const EXPORT_DOWNLOAD_FUNCTION = 'export-download';
 
 /**
- * The HMAC key download links are signed with locally: one per process, so links from an earlier
- * `pnpm start` stop working (on AWS the key is a Secrets Manager secret).
+ * The local secret download links are signed with (on AWS a Secrets Manager secret): kept in the
+ * state directory, so a link mailed before a restart still opens after it, for its 7 days, as the
+ * export it points at is kept; `--fresh` clears it with the exports.
  */
-const DOWNLOAD_SIGNING_KEY = randomBytes(32).toString('hex');
+export const DOWNLOAD_SIGNING_KEY_SECRET = 'download-signing-key';
 
 const statusUpdater = registeredService('status-updater').manifest;
 const finalizer = registeredService('export-finalizer');
@@ -54,9 +54,9 @@ const batchWorker = registeredTask('batch-worker').manifest;
 const LOCAL_ENVIRONMENT: Readonly<
   Record<string, (cloud: LocalServiceUrls) => Readonly<Record<string, string>>>
 > = {
-  [finalizer.manifest.name]: ({ functionUrl }) => ({
+  [finalizer.manifest.name]: ({ functionUrl, secret }) => ({
     DOWNLOAD_BASE_URL: functionUrl(EXPORT_DOWNLOAD_FUNCTION),
-    DOWNLOAD_SIGNING_KEY,
+    DOWNLOAD_SIGNING_KEY: secret(DOWNLOAD_SIGNING_KEY_SECRET),
   }),
   [registeredService('job-sweeper').manifest.name]: () => ({ NOTIFY_ADDRESS: LOCAL_NOTIFY_ADDRESS }),
 };

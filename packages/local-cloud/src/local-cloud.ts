@@ -236,6 +236,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         services: options.services,
         functionUrls: options.functionUrls ?? [],
         rootDir: options.rootDir,
+        stateDir,
         endpoint,
         queues: queues.byService,
         resources,

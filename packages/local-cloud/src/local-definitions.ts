@@ -13,16 +13,22 @@ export interface LocalService {
   readonly bundleDir: string;
   /**
    * Variables infra gives the function beyond what its manifest's permissions imply (the
-   * export-finalizer's DOWNLOAD_BASE_URL, its signing key), from the running cloud's URLs.
+   * export-finalizer's DOWNLOAD_BASE_URL, its signing key), from the running cloud's URLs and
+   * secrets.
    * @default none
    */
   readonly environment?: (cloud: LocalServiceUrls) => Readonly<Record<string, string>>;
 }
 
-/** URLs of the running cloud a service's extra environment may point at. */
+/** What of the running cloud a service's extra environment may point at or hold. */
 export interface LocalServiceUrls {
   /** `<endpoint>/lambda-url/<name>/`: see {@link LocalCloud.functionUrl}. */
   functionUrl(name: string): string;
+  /**
+   * The secret `name` kept in the state directory (`secrets/<name>`, 0600): made at its first use,
+   * the same at every later start, cleared by `--fresh` (what Secrets Manager keeps on AWS).
+   */
+  secret(name: string): string;
 }
 
 /**

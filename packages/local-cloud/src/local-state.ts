@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { access, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -21,6 +22,11 @@ export const LOCAL_STATE = {
   database: 'postgres',
   /** Mail the SMTP sink received (.eml files). */
   outbox: 'outbox',
+  /**
+   * Secrets made once per state directory and kept, each a file only its owner may read (0600):
+   * the export download links' signing key, so a link mailed before a restart still opens after it.
+   */
+  secrets: 'secrets',
 } as const;
 
 /** The top-level entries of the state directory the local cloud owns. */
@@ -50,6 +56,24 @@ export async function hasLocalCloudState(stateDir: string): Promise<boolean> {
     }
   }
   return false;
+}
+
+/**
+ * The secret `name` of this state directory (`<stateDir>/secrets/<name>`, 32 random bytes as hex):
+ * made on first use, readable by its owner only (0600, in a 0700 directory), and the same value at
+ * every later start until `--fresh` clears it with the rest of the state.
+ */
+export function localSecret(stateDir: string, name: string): string {
+  const directory = join(stateDir, LOCAL_STATE.secrets);
+  const file = join(directory, name);
+  mkdirSync(directory, { recursive: true, mode: 0o700 });
+  try {
+    // `wx`: two processes starting on one state directory at once keep the first one's value.
+    writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  return readFileSync(file, 'utf8').trim();
 }
 
 /**

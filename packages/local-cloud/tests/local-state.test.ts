@@ -9,6 +9,7 @@ import {
   hasLocalCloudState,
   LOCAL_STATE,
   lastFiredFile,
+  localSecret,
 } from '../src/local-state.ts';
 import { createVirtualClock, type ScheduleFiring, startScheduler } from '../src/scheduler.ts';
 import { everyMinutes, sweeper } from './fixtures/schedules.ts';
@@ -119,5 +120,16 @@ describe('hasLocalCloudState', () => {
     expect(await hasLocalCloudState(stateDir)).toBe(true);
     await clearLocalCloudState(stateDir);
     expect(await hasLocalCloudState(stateDir)).toBe(false);
+  });
+});
+
+describe('localSecret', () => {
+  it('makes a secret once, keeps it for every later start, and a clear makes a new one', async () => {
+    const first = localSecret(stateDir, 'key');
+    expect(first).toMatch(/^[0-9a-f]{64}$/);
+    expect(localSecret(stateDir, 'key')).toBe(first);
+    expect(localSecret(stateDir, 'other')).not.toBe(first);
+    await clearLocalCloudState(stateDir);
+    expect(localSecret(stateDir, 'key')).not.toBe(first);
   });
 });
