@@ -150,13 +150,24 @@ function isDownload(result: PageView | Redirect | Download): result is Download 
   return 'download' in result;
 }
 
+/** `text` percent-decoded; undefined when its percent-encoding is malformed (`%ZZ`, a cut UTF-8 sequence). */
+function decoded(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The request's cookies; one whose value is not percent-decodable is left out, as if not sent. */
 function cookies(header: string | undefined): Map<string, string> {
   return new Map(
     (header ?? '')
       .split(';')
       .map((part) => part.trim().split('='))
       .filter((pair): pair is [string, string] => pair.length === 2 && Boolean(pair[0]))
-      .map(([name, value]) => [name, decodeURIComponent(value)]),
+      .map(([name, value]): [string, string | undefined] => [name, decoded(value)])
+      .filter((pair): pair is [string, string] => pair[1] !== undefined),
   );
 }
 
@@ -264,6 +275,17 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       send(response, 421, 'text/plain; charset=utf-8', 'misdirected request: not a loopback host\n');
       return;
     }
+    const render = (view: PageView, flash?: Flash) => layout(view, { context, locale, t, url }, flash).value;
+    // A segment is decoded where a route or the mail frame names it; a malformed one (`%ZZ`, a cut
+    // UTF-8 sequence) is the request's fault, said once here for all of them.
+    if (decoded(url.pathname) === undefined) {
+      const error = new ConsoleError(
+        `path: ${url.pathname} is not a path: its percent-encoding is malformed`,
+        { field: 'path', status: 400 },
+      );
+      send(response, 400, 'text/html; charset=utf-8', render(errorView(t, error)), extraHeaders);
+      return;
+    }
     const asset = ASSETS.get(url.pathname);
     if (asset && request.method === 'GET') {
       send(response, 200, asset.type, asset.body, { 'cache-control': 'no-cache' });
@@ -297,7 +319,6 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
         break;
       }
     }
-    const render = (view: PageView, flash?: Flash) => layout(view, { context, locale, t, url }, flash).value;
     if (!match) {
       send(
         response,

@@ -163,6 +163,21 @@ describe('startConsole', () => {
     expect(page.headers.get('set-cookie')).toMatch(/^lang=ja; Path=\/; SameSite=Lax/);
   });
 
+  it('answers a path whose percent-encoding is malformed with 400 and a page naming the path', async () => {
+    for (const path of ['/jobs/%E0%A4%A', '/queues/%ZZ/preview', '/mail/%ZZ/html']) {
+      const answer = await fetch(at(path));
+      expect([path, answer.status]).toEqual([path, 400]);
+      expect(answer.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      const page = await answer.text();
+      expect(page).toContain(
+        `<strong>ConsoleError</strong>: path: ${path} is not a path: its percent-encoding is malformed`,
+      );
+    }
+    // A malformed cookie is not the page's to refuse: it is served, in the default language.
+    const withCookie = await fetch(at('/schedules'), { headers: { cookie: 'lang=%ZZ' } });
+    expect(withCookie.status).toBe(200);
+  });
+
   it('serves its own script and stylesheet, and pages under a CSP that allows nothing else', async () => {
     const page = await fetch(at('/schedules'));
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
