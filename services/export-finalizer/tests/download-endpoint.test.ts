@@ -64,6 +64,11 @@ describe('download endpoint', () => {
     const download = await fetch(await redirectFor('GET'));
     expect(download.status).toBe(200);
     expect(Buffer.from(await download.arrayBuffer()).toString()).toBe('gzip bytes');
+    // What S3 answers the presigned URL with: its response-* parameters applied (API_GetObject).
+    expect(download.headers.get('cache-control')).toBe('private, no-store');
+    expect(download.headers.get('content-disposition')).toBe(
+      'attachment; filename="users-2026-11-24.csv.gz"',
+    );
   });
 
   // A presigned URL is signed for one HTTP method: S3 answers a HEAD of a GET URL with 403
@@ -73,6 +78,8 @@ describe('download endpoint', () => {
     const head = await fetch(await redirectFor('HEAD'), { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(head.headers.get('content-length')).toBe(String('gzip bytes'.length));
+    expect(head.headers.get('cache-control')).toBe('private, no-store');
+    expect(head.headers.get('content-disposition')).toBe('attachment; filename="users-2026-11-24.csv.gz"');
   });
 
   it('answers any other method 405 with Allow: GET, HEAD, before reading the token', async () => {
