@@ -112,10 +112,16 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
    * left: a listing that stops at its limit without a word reads as the whole list. The output keeps
    * its shape (a JSON array with --json).
    */
-  function firstOf<T>(items: readonly T[], limit: number, what: string, more: string): readonly T[] {
+  function firstOf<T>(
+    items: readonly T[],
+    limit: number,
+    what: string,
+    more: string | ((shown: readonly T[]) => string),
+  ): readonly T[] {
     if (items.length <= limit) return items;
-    io.err(`showing the first ${limit} ${what}; there are more: ${more}\n`);
-    return items.slice(0, limit);
+    const shown = items.slice(0, limit);
+    io.err(`showing the ${what}; there are more: ${typeof more === 'string' ? more : more(shown)}\n`);
+    return shown;
   }
 
   /** Runs `action` in a context built from the command's options, prints its result, records failures. */
@@ -165,7 +171,7 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
           firstOf(
             await list(context, name, options.limit + 1),
             options.limit,
-            words.what,
+            `first ${options.limit} ${words.what}`,
             `--limit ${options.limit * 2}, or ${words.elsewhere}`,
           ),
         ),
@@ -257,7 +263,7 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
               limit: options.limit + 1,
             }),
             options.limit,
-            'executions (newest first)',
+            `first ${options.limit} executions (newest first)`,
             `--limit ${options.limit * 2}, --status or --since`,
           ),
       ),
@@ -369,12 +375,22 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
     .option('--limit <n>', 'most entries', positiveInteger, 100)
     .option('--before <id>', 'entries older than this id (the next page)', positiveInteger)
     .action(
-      run('audit', (context, options: { limit: number; before?: number }) =>
-        listAudit(context, {
-          limit: options.limit,
-          ...(options.before ? { before: options.before } : {}),
-        }),
-      ),
+      run('audit', async (context, options: { limit: number; before?: number }) => {
+        const before = options.before ? { before: options.before } : {};
+        const entries = await listAudit(context, { limit: options.limit, ...before });
+        // A full page asks for the entry after it on its own, rather than for one more than --limit:
+        // the ops-ledger contract serves at most 500 a read, which a page of 500 would pass.
+        const last = entries.at(-1);
+        if (entries.length === options.limit && last) {
+          entries.push(...(await listAudit(context, { limit: 1, before: last.id })));
+        }
+        return firstOf(
+          entries,
+          options.limit,
+          `newest ${options.limit} audit entries`,
+          (shown) => `--before ${shown.at(-1)?.id}`,
+        );
+      }),
     );
 
   common(

@@ -380,7 +380,7 @@ function job(result: JobDetail): string {
 function audit(result: readonly AuditEntry[]): string {
   if (result.length === 0) return 'no operator actions recorded';
   return table(
-    ['at', 'operator', 'env', 'action', 'target', 'result', 'error'],
+    ['id', 'at', 'operator', 'env', 'action', 'target', 'result', 'error'],
     result.map((entry) => [
       when(entry.at),
       entry.operator,
@@ -414,6 +414,7 @@ interface RenderOptions {
 const RENDERERS: Readonly<Record<string, (result: never, options: RenderOptions) => string>> = {
   status: statusScreen,
   'dlq-show': deadLetters,
+      String(entry.id),
   'dlq-redrive': redrive,
   'async-failures-show': asyncFailures,
   'async-failures-reinvoke': reinvoked,

@@ -193,6 +193,76 @@ describe('the sidestep bin', () => {
     }
   });
 
+  it('pages the audit trail by id: an id column, and the --before that shows the next page', async () => {
+    // The ops-ledger function's Lambda Invoke API on loopback, holding entries 5 (newest) to 1.
+    const requests: { limit: number; before?: number }[] = [];
+    const server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      request.on('end', () => {
+        const query = JSON.parse(body) as { op: string; limit: number; before?: number };
+        requests.push({ limit: query.limit, ...(query.before ? { before: query.before } : {}) });
+        const result = [5, 4, 3, 2, 1]
+          .filter((id) => id < (query.before ?? 6))
+          .slice(0, query.limit)
+          .map((id) => ({
+            id,
+            at: `2026-12-05T01:00:0${id}.000Z`,
+            operator: 'local:tester',
+            environment: 'staging',
+            action: 'schedule-fire',
+            target: `schedule-${id}`,
+            details: {},
+            result: 'ok',
+            error: null,
+          }));
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ ok: true, result }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const audit = (...args: string[]) =>
+      sidestepWith(
+        {
+          AWS_ACCESS_KEY_ID: 'test',
+          AWS_SECRET_ACCESS_KEY: 'test',
+          AWS_REGION: 'us-east-1',
+          AWS_PROFILE: '',
+        },
+        'audit',
+        '--env',
+        'staging',
+        '--endpoint',
+        `http://127.0.0.1:${port}`,
+        ...args,
+      );
+    try {
+      const first = await audit('--limit', '2');
+      expect(first.code).toBe(0);
+      const lines = first.stdout.trimEnd().split('\n');
+      expect(lines[0]).toMatch(/^id\s+at\s+operator/);
+      expect(lines.slice(1).map((line) => line.split(/\s+/)[0])).toEqual(['5', '4']);
+      expect(first.stderr).toBe('showing the newest 2 audit entries; there are more: --before 4\n');
+      const next = await audit('--limit', '2', '--before', '4');
+      expect(next.stdout).toMatch(/^3\s+2026-12-05T01:00:03Z\s+local:tester/m);
+      expect(next.stderr).toContain('there are more: --before 2');
+      const last = await audit('--limit', '2', '--before', '2');
+      expect(last.stdout).toMatch(/^1\s/m);
+      expect(last.stderr).toBe('');
+      expect(requests.slice(0, 2)).toEqual([{ limit: 2 }, { limit: 1, before: 4 }]);
+      // The ops-ledger contract serves at most 500 a read: a page of 500 asks for no more than that.
+      const most = await audit('--limit', '500');
+      expect(most.code).toBe(0);
+      expect(most.stderr).toBe('');
+      expect(requests.at(-1)).toEqual({ limit: 500 });
+    } finally {
+      server.close();
+    }
+  });
+
   it('refuses an environment it does not know', async () => {
     const { code, stderr } = await sidestep('status', '--env', 'prod');
     expect(code).not.toBe(0);
