@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 // The console (its server, pages and assets) loads only for `sidestep console`: every other command
 // starts ~0.1 s sooner without it.
 import { DEFAULT_CONSOLE_PORT } from '@sidestep/console/default-port';
@@ -32,6 +33,9 @@ import {
 } from '@sidestep/ops';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { render, visible } from './render.ts';
+
+/** The repository this CLI runs from: `npm start` keeps the local cloud's state in its `.sidestep`. */
+const REPOSITORY = join(import.meta.dirname, '..', '..', '..');
 
 /** The options every command takes. */
 interface CommonOptions {
@@ -401,7 +405,16 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
       ),
   )
     .option('--port <port>', 'port on 127.0.0.1 (0 picks a free one)', port, DEFAULT_CONSOLE_PORT)
-    .action(async (options: CommonOptions & { port: number }) => {
+    .option(
+      '--state-dir <dir>',
+      "the local cloud's state dir, as given to npm start: the Mail page shows its outbox/ (default: <repo>/.sidestep)",
+    )
+    .action(async (options: CommonOptions & { port: number; stateDir?: string }) => {
+      if (options.stateDir !== undefined && options.env !== 'local') {
+        io.err(`error: --state-dir: only the local cloud keeps a state dir (not --env ${options.env})\n`);
+        code = 1;
+        return;
+      }
       const context = createOpsContext({
         environment: options.env,
         ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
@@ -414,6 +427,11 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
         context,
         port: options.port,
         refreshMs: context.environment === 'local' ? 3000 : 10_000,
+        // The SMTP sink's outbox, where npm start's local cloud keeps it (LOCAL_STATE.outbox of
+        // @sidestep/local-cloud, which the CLI does not load); on AWS mail goes out through SES.
+        ...(context.environment === 'local'
+          ? { outboxDir: join(resolve(options.stateDir ?? join(REPOSITORY, '.sidestep')), 'outbox') }
+          : {}),
       });
       io.out(`sidestep console for ${context.environment} at ${running.url}\nCtrl-C stops it.\n`);
       // Serves until interrupted; the process then ends with the console and its clients closed.

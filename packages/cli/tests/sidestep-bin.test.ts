@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -277,8 +277,9 @@ describe('the sidestep bin', () => {
 });
 
 describe('sidestep console', () => {
-  it('serves the console at the URL it prints, with the schedules in their time zone, until Ctrl-C', async () => {
-    const child = spawn(process.execPath, [BIN, 'console', '--port', '0'], {
+  /** `sidestep console --port 0 ...args`, once it printed its URL; `exited` resolves with its code. */
+  async function consoleBin(...args: string[]) {
+    const child = spawn(process.execPath, [BIN, 'console', '--port', '0', ...args], {
       env: { ...process.env, NO_COLOR: '1' },
     });
     let stdout = '';
@@ -291,14 +292,47 @@ describe('sidestep console', () => {
       child.once('exit', () => reject(new Error(`exited before printing its URL: ${stdout}`)));
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    return { child, url, exited };
+  }
+
+  it('serves the console at the URL it prints, with the schedules in their time zone, until Ctrl-C', async () => {
+    const { child, url, exited } = await consoleBin();
     try {
       const page = await fetch(new URL('/schedules', url));
       expect(page.status).toBe(200);
       expect(await page.text()).toMatch(/nightly-export[\s\S]*\d{4}-\d\d-\d\d 03:00 Asia\/Tokyo/);
+      // Locally, the Mail page reads the local cloud's outbox (<repo>/.sidestep/outbox, as npm start's).
+      expect(await (await fetch(new URL('/mail', url))).text()).not.toContain(
+        'on AWS, mail goes out through SES',
+      );
     } finally {
       child.kill('SIGINT');
     }
     expect(await exited).toBe(0);
+  });
+
+  it("shows the mails of the local cloud's outbox in the state dir it is given", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'sidestep-state-'));
+    mkdirSync(join(stateDir, 'outbox'));
+    writeFileSync(
+      join(stateDir, 'outbox', '20261205T010000000Z-m1.eml'),
+      'From: no-reply@example.com\r\nTo: ops@example.com\r\nSubject: Export ready\r\n\r\nYour export is ready.\r\n',
+    );
+    const { child, url, exited } = await consoleBin('--state-dir', stateDir);
+    try {
+      const mail = await (await fetch(new URL('/mail', url))).text();
+      expect(mail).toContain('<a href="/mail/20261205T010000000Z-m1.eml">Export ready</a>');
+    } finally {
+      child.kill('SIGINT');
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+    expect(await exited).toBe(0);
+  });
+
+  it('refuses --state-dir for an environment on AWS, naming the option', async () => {
+    const { code, stderr } = await sidestep('console', '--env', 'staging', '--state-dir', '/tmp');
+    expect(code).toBe(1);
+    expect(stderr).toContain('--state-dir: only the local cloud keeps a state dir (not --env staging)');
   });
 });
 
