@@ -382,6 +382,7 @@ function audit(result: readonly AuditEntry[]): string {
   return table(
     ['id', 'at', 'operator', 'env', 'action', 'target', 'result', 'error'],
     result.map((entry) => [
+      String(entry.id),
       when(entry.at),
       entry.operator,
       entry.environment,
@@ -414,7 +415,6 @@ interface RenderOptions {
 const RENDERERS: Readonly<Record<string, (result: never, options: RenderOptions) => string>> = {
   status: statusScreen,
   'dlq-show': deadLetters,
-      String(entry.id),
   'dlq-redrive': redrive,
   'async-failures-show': asyncFailures,
   'async-failures-reinvoke': reinvoked,
