@@ -507,8 +507,14 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
           break;
       }
     };
+    /** The state entered last, and the id of the history event that entered it. */
+    let entered: { readonly state: string; readonly eventId: number } | undefined;
     const consume = (async () => {
-      for await (const event of run.eventLogs) {
+      for await (const logged of run.eventLogs) {
+        const event = entered ? runtimeFailureOf(logged, entered) : logged;
+        if (event.type === 'StateEntered') {
+          entered = { state: event.state.name, eventId: execution.history.length + 1 };
+        }
         // A redrive's history goes on from ExecutionRedriven, not from a second ExecutionStarted.
         if (execution.redriveCount > 0 && event.type === 'ExecutionStarted') continue;
         if (terminalFailure && event.type === 'ExecutionAborted') {
@@ -561,6 +567,11 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       }
       // The event log closes with the execution; the history is complete before the status shows.
       await consume.catch(() => undefined);
+      // The cause as the history words it (a States.Runtime one names the state it happened in).
+      const last = execution.history.at(-1);
+      if (execution.status === 'FAILED' && last?.type === 'ExecutionFailed') {
+        execution.cause = (last.executionFailedEventDetails as { cause?: string }).cause ?? execution.cause;
+      }
       execution.stopDate = new Date();
       save(execution);
       if (!stopped) statusChanged(execution);
@@ -748,6 +759,24 @@ function redriveFields(
 } {
   const { status: redriveStatus, reason } = redriveStatusOf(status, stopDate);
   return { redriveStatus, ...(reason ? { redriveStatusReason: reason } : {}) };
+}
+
+/**
+ * A `States.Runtime` failure of the execution with the cause Step Functions gives it, naming the
+ * state and the history event that entered it: "An error occurred while executing the state
+ * 'ReadRequest' (entered at the event id #2). The function 'States.StringToJson($[0].body)' had the
+ * following error: ..." (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html,
+ * States.Runtime). Any other event as it is.
+ */
+function runtimeFailureOf(
+  event: ExecutionEventLog,
+  entered: { readonly state: string; readonly eventId: number },
+): ExecutionEventLog {
+  if (event.type !== 'ExecutionFailed' || event.Error !== 'States.Runtime') return event;
+  return {
+    ...event,
+    Cause: `An error occurred while executing the state '${entered.state}' (entered at the event id #${entered.eventId}). ${String(event.Cause ?? '')}`,
+  };
 }
 
 /**

@@ -57,6 +57,21 @@ function cloud(integration: TaskIntegration, retryIntervalMs = 0) {
   return { sfn, report, arn: sfn.stateMachineArn('sidestep-local-import') };
 }
 
+/** Local Step Functions running one state machine, `name`, with `integrations`. */
+function oneMachine(
+  name: string,
+  machine: { StartAt: string; States: Record<string, unknown> },
+  integrations = {},
+) {
+  return createLocalStepFunctions({
+    stateMachines: [{ name, definition: machine }],
+    integrations,
+    region: 'us-east-1',
+    accountId: '000000000000',
+    reporter: () => undefined,
+  });
+}
+
 describe('createLocalStepFunctions', () => {
   it('runs an execution to SUCCEEDED with the execution id in the context and a full history', async () => {
     const calls: unknown[] = [];
@@ -293,34 +308,28 @@ describe('createLocalStepFunctions', () => {
       }),
     ).toThrow(UnsupportedIntegrationError);
   });
+
   it('gives States.JsonToString in task parameters valid JSON, quotes and backslashes included', async () => {
     const sent: unknown[] = [];
-    const sfn = createLocalStepFunctions({
-      stateMachines: [
-        {
-          name: 'mail',
-          definition: {
-            StartAt: 'Send',
-            States: {
-              Send: {
-                Type: 'Task',
-                Resource: SQS_SEND_MESSAGE,
-                Parameters: {
-                  QueueUrl: 'http://q',
-                  'MessageBody.$': 'States.JsonToString($.mail)',
-                  Nested: { 'Copy.$': 'States.JsonToString($.mail.payload)' },
-                },
-                End: true,
-              },
+    const sfn = oneMachine(
+      'mail',
+      {
+        StartAt: 'Send',
+        States: {
+          Send: {
+            Type: 'Task',
+            Resource: SQS_SEND_MESSAGE,
+            Parameters: {
+              QueueUrl: 'http://q',
+              'MessageBody.$': 'States.JsonToString($.mail)',
+              Nested: { 'Copy.$': 'States.JsonToString($.mail.payload)' },
             },
+            End: true,
           },
         },
-      ],
-      integrations: { [SQS_SEND_MESSAGE]: async (parameters) => sent.push(parameters) },
-      region: 'us-east-1',
-      accountId: '000000000000',
-      reporter: () => undefined,
-    });
+      },
+      { [SQS_SEND_MESSAGE]: async (parameters) => sent.push(parameters) },
+    );
     const mail = { payload: { reason: 'missing "email" in C:\\users.csv' } };
     const { executionArn } = sfn.startExecution({ stateMachineArn: 'mail', input: JSON.stringify({ mail }) });
     expect((await sfn.waitForExecution(executionArn)).status).toBe('SUCCEEDED');
@@ -331,5 +340,66 @@ describe('createLocalStepFunctions', () => {
         Nested: { Copy: JSON.stringify(mail.payload) },
       },
     ]);
+  });
+
+  // Step Functions reports an intrinsic function that fails as States.Runtime, whose cause names the
+  // state, the event that entered it and the expression (concepts-error-handling, "States.Runtime";
+  // intrinsic-functions): not as the JavaScript error the local engine's JSON.parse threw (SyntaxError).
+  it('fails an intrinsic function that throws (States.StringToJson of text) with States.Runtime, as AWS words it', async () => {
+    const sfn = oneMachine('read', {
+      StartAt: 'ReadRequest',
+      States: {
+        ReadRequest: {
+          Type: 'Pass',
+          Parameters: { 'envelope.$': 'States.StringToJson($[0].body)' },
+          End: true,
+        },
+      },
+    });
+    const { executionArn } = sfn.startExecution({
+      stateMachineArn: 'read',
+      input: JSON.stringify([{ body: 'export please' }]),
+    });
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done).toMatchObject({ status: 'FAILED', error: 'States.Runtime' });
+    expect(done.cause).toMatch(
+      /^An error occurred while executing the state 'ReadRequest' \(entered at the event id #2\)\. The function 'States\.StringToJson\(\$\[0\]\.body\)' had the following error: \S/,
+    );
+    expect(done.history.at(-1)).toMatchObject({
+      type: 'ExecutionFailed',
+      executionFailedEventDetails: { error: 'States.Runtime', cause: done.cause },
+    });
+    expect(done.history.find((event) => event.id === 2)?.type).toBe('PassStateEntered');
+  });
+
+  // States.ALL does not catch States.Runtime (concepts-error-handling): a Task whose Parameters fail
+  // an intrinsic fails the execution, its catcher never runs and its integration is never called.
+  it('does not let a catch-all catch an intrinsic function failing in a Task', async () => {
+    const calls: unknown[] = [];
+    const sfn = oneMachine(
+      'reject',
+      {
+        StartAt: 'Notify',
+        States: {
+          Notify: {
+            Type: 'Task',
+            Resource: SQS_SEND_MESSAGE,
+            Parameters: { QueueUrl: 'http://q', 'MessageBody.$': 'States.StringToJson($.cause)' },
+            Catch: [{ ErrorEquals: ['States.ALL'], Next: 'Caught' }],
+            End: true,
+          },
+          Caught: { Type: 'Succeed' },
+        },
+      },
+      { [SQS_SEND_MESSAGE]: async (parameters) => calls.push(parameters) },
+    );
+    const { executionArn } = sfn.startExecution({
+      stateMachineArn: 'reject',
+      input: '{"cause":"{not json"}',
+    });
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done).toMatchObject({ status: 'FAILED', error: 'States.Runtime' });
+    expect(done.cause).toContain("The function 'States.StringToJson($.cause)' had the following error: ");
+    expect(calls).toEqual([]);
   });
 });
