@@ -26,8 +26,13 @@ function age(seconds: number | null): string {
   return seconds === null ? '-' : duration(seconds * 1000);
 }
 
-function rows(job: Pick<JobSummary, 'rowsTotal' | 'rowsImported' | 'rowsRejected'>): string {
+/**
+ * An import's rows imported of its file's (and those it rejected); an export's rows its file holds:
+ * the batch-worker sets an export's `rows_total` once the file is written and never `rows_imported`.
+ */
+function rows(job: Pick<JobSummary, 'kind' | 'rowsTotal' | 'rowsImported' | 'rowsRejected'>): string {
   if (job.rowsTotal === null) return '-';
+  if (job.kind === 'export') return `${job.rowsTotal} exported`;
   return `${job.rowsImported ?? 0}/${job.rowsTotal}${job.rowsRejected ? ` (${job.rowsRejected} rejected)` : ''}`;
 }
 

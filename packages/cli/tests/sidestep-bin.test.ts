@@ -363,6 +363,24 @@ describe('jobs show', () => {
     expect(render('job', { ...job, workerError: null }, {})).not.toContain('rerun');
   });
 
+  it("shows an export's rows as the count it wrote, not as none of them imported", () => {
+    const exported = sampleJobDetail({
+      id: 'exp_1',
+      kind: 'export',
+      state: 'succeeded',
+      fileName: null,
+      rowsTotal: 1000,
+    });
+    expect(render('job', exported, {}).split('\n')).toContain('  rows     1000 exported');
+    const listed = render('jobs', { jobs: [exported], next: null }, {});
+    expect(listed.split('\n')[1]).toMatch(/^exp_1\s+export\s+succeeded\s+1\s+-\s+1000 exported\s/);
+    expect(listed).not.toContain('0/1000');
+    // Nothing written yet: no count (its progress says how far it got).
+    expect(render('job', { ...exported, state: 'running', rowsTotal: null }, {}).split('\n')).toContain(
+      '  rows     -',
+    );
+  });
+
   it("shows a completed import's users written, and nothing when the ledger has no count", () => {
     const imported = sampleJobDetail({
       state: 'succeeded',

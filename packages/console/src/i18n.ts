@@ -136,6 +136,7 @@ const EN = {
   'job.attemptN': 'attempt {n}',
   'job.rows': '{done} of {total} rows',
   'job.rowsNoTotal': '{done} rows so far',
+  'job.rowsExported': '{total} rows exported',
   'job.staging': 'Staging',
   'job.stagingProgress':
     '{records} records, {bytes}, {validated} of {segments} segments validated, {rejected} rows rejected so far',
@@ -303,6 +304,7 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'job.attemptN': '試行 {n}',
   'job.rows': '{total} 行中 {done} 行',
   'job.rowsNoTotal': 'これまでに {done} 行',
+  'job.rowsExported': '{total} 行をエクスポート',
   'job.staging': 'ステージング',
   'job.stagingProgress':
     '{records} レコード、{bytes}、{segments} セグメント中 {validated} 検証済み、これまでに {rejected} 行を除外',

@@ -40,8 +40,22 @@ function formatCount(locale: Locale, n: number): string {
 const COUNT_FORMATS = new Map<Locale, Intl.NumberFormat>();
 const KINDS = ['import', 'export'];
 
-/** Rows so far out of the total where the ledger knows it (an import's count; an export's as it goes). */
+/**
+ * Rows so far out of the total where the ledger knows it (an import's count). An export's
+ * `rows_total` is the rows its file holds, set once it is written (it has no `rows_imported`): a
+ * full bar once it is, a bar without a count while it runs (its page says the rows read so far).
+ */
 export function progress(t: Translate, job: JobSummary): SafeHtml | null {
+  if (job.kind === 'export') {
+    if (job.rowsTotal !== null) {
+      const total = job.rowsTotal;
+      const bar =
+        job.state === 'failed' ? '' : html`<progress max="${total || 1}" value="${total || 1}"></progress>`;
+      return html`${bar}
+      <span class="count">${t('job.rowsExported', { total })}</span>`;
+    }
+    return job.state === 'running' ? html`<progress></progress>` : null;
+  }
   const done = (job.rowsImported ?? 0) + (job.rowsRejected ?? 0);
   if (job.rowsTotal !== null && job.rowsTotal > 0) {
     return html`<progress max="${job.rowsTotal}" value="${done}"></progress>
