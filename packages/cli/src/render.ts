@@ -7,12 +7,14 @@ import {
   type ExecutionDetail,
   type ExecutionSummary,
   type ExportProgress,
+  executionRunsJob,
   type FailedJobResult,
   type FiredSchedule,
   type ImportStaging,
   type JobDetail,
   type JobPage,
   type JobSummary,
+  type JobView,
   type RedriveResult,
   type ReinvokeResult,
   type RejectedRowPage,
@@ -330,7 +332,33 @@ function sweepMail(mail: SweepMail): string {
   return mail.error ? `${pending}; last error: ${mail.error}` : pending;
 }
 
-function job(result: JobDetail): string {
+/**
+ * What runs a job that has not ended. Its task that failed transiently (`workerError`) is run again
+ * after a wait by its execution, but only while that execution runs: one that ended (stopped with
+ * the local cloud, killed, timed out) runs nothing until an operator redrives it
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html), or,
+ * when Step Functions will not, fails the job. An execution whose status is unknown promises nothing.
+ */
+function whatRunsIt(result: JobView): string[] {
+  if (result.state !== 'running' && result.state !== 'registered') return [];
+  const execution = result.latestExecution ?? null;
+  const runs = executionRunsJob(execution);
+  if (runs) return result.workerError ? [`  rerun    after: ${result.workerError}`] : [];
+  const lines: string[] = [];
+  if (execution && runs === false) {
+    const { name, status } = execution;
+    const ended = `its execution ${name} ended ${status} at ${when(execution.stopDate)}: nothing runs this job again`;
+    lines.push(
+      execution.redriveStatus === 'NOT_REDRIVABLE'
+        ? `  stalled  ${ended}, and it cannot be redriven (${execution.redriveStatusReason ?? `it is ${status}`}); sidestep job fail ${result.id} --reason <why>`
+        : `  stalled  ${ended}; sidestep redrive ${name}`,
+    );
+  }
+  if (result.workerError) lines.push(`  task     failed: ${result.workerError}`);
+  return lines;
+}
+
+function job(result: JobView): string {
   return [
     `${result.kind} ${result.id}`,
     `  state    ${result.state} (attempt ${result.attempt})`,
@@ -351,8 +379,7 @@ function job(result: JobDetail): string {
     `  error    ${result.error ?? '-'}`,
     // A job the job-sweeper failed: whether its requester was told (a refused mail never will be).
     ...(result.sweepMail ? [`  sweep    ${sweepMail(result.sweepMail)}`] : []),
-    // A running job's task that failed transiently: the workflow waits, then runs it again.
-    ...(result.state === 'running' && result.workerError ? [`  rerun    after: ${result.workerError}`] : []),
+    ...whatRunsIt(result),
     ...(result.requestedBy ? [`  for      ${result.requestedBy}`] : []),
     ...(result.downloadUrl ? [`  download ${result.downloadUrl}`] : []),
     ...(result.rowErrors.length > 0

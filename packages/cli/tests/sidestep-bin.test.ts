@@ -355,12 +355,64 @@ describe('jobs show', () => {
     workerError: 'cannot read s3://sidestep-local-imports/imports/users.csv: Error: read ECONNRESET',
   });
 
-  it("says why a running job's task runs again, and only while it runs", () => {
-    expect(render('job', job, {}).split('\n')).toContain(
-      '  rerun    after: cannot read s3://sidestep-local-imports/imports/users.csv: Error: read ECONNRESET',
+  const arn = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:imp_sample';
+  /** Its latest execution as DescribeExecution answers. */
+  const latest = (status: string | null, more: Record<string, unknown> = {}) => ({
+    executionArn: arn,
+    name: 'imp_sample',
+    status,
+    stopDate: status === 'RUNNING' ? null : new Date('2026-12-05T01:00:00.250Z'),
+    redriveStatus: status === 'RUNNING' ? 'NOT_REDRIVABLE' : 'REDRIVABLE',
+    redriveStatusReason: null,
+    ...more,
+  });
+
+  it("says why a running job's task runs again, and only while the job and its latest execution run", () => {
+    const rerun =
+      '  rerun    after: cannot read s3://sidestep-local-imports/imports/users.csv: Error: read ECONNRESET';
+    const runningJob = { ...job, executionId: arn, latestExecution: latest('RUNNING') };
+    expect(render('job', runningJob, {}).split('\n')).toContain(rerun);
+    expect(
+      render('job', { ...runningJob, latestExecution: latest('PENDING_REDRIVE') }, {}).split('\n'),
+    ).toContain(rerun);
+    expect(
+      render(
+        'job',
+        { ...runningJob, state: 'failed', error: 'the import failed', latestExecution: null },
+        {},
+      ),
+    ).not.toContain('rerun');
+    expect(render('job', { ...runningJob, workerError: null }, {})).not.toContain('rerun');
+    // Its execution's status unknown (not read, or no execution): the failure, and no promise.
+    for (const latestExecution of [latest(null), null]) {
+      const shown = render('job', { ...runningJob, latestExecution }, {});
+      expect(shown).not.toContain('rerun');
+      expect(shown.split('\n')).toContain(
+        '  task     failed: cannot read s3://sidestep-local-imports/imports/users.csv: Error: read ECONNRESET',
+      );
+    }
+  });
+
+  // https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html: an
+  // execution that ended FAILED, ABORTED or TIMED_OUT is redriven by an operator, or by nothing.
+  it('says a running job whose latest execution ended is run by nothing, and names the redrive', () => {
+    for (const status of ['ABORTED', 'FAILED', 'TIMED_OUT']) {
+      const shown = render('job', { ...job, executionId: arn, latestExecution: latest(status) }, {});
+      expect(shown.split('\n')).toContain(
+        `  stalled  its execution imp_sample ended ${status} at 2026-12-05T01:00:00Z: nothing runs this job again; sidestep redrive imp_sample`,
+      );
+      expect(shown.split('\n')).toContain(
+        '  task     failed: cannot read s3://sidestep-local-imports/imports/users.csv: Error: read ECONNRESET',
+      );
+      expect(shown).not.toContain('rerun');
+    }
+    const old = latest('FAILED', {
+      redriveStatus: 'NOT_REDRIVABLE',
+      redriveStatusReason: 'Execution history is older than 14 days',
+    });
+    expect(render('job', { ...job, workerError: null, latestExecution: old }, {}).split('\n')).toContain(
+      '  stalled  its execution imp_sample ended FAILED at 2026-12-05T01:00:00Z: nothing runs this job again, and it cannot be redriven (Execution history is older than 14 days); sidestep job fail imp_sample --reason <why>',
     );
-    expect(render('job', { ...job, state: 'failed', error: 'the import failed' }, {})).not.toContain('rerun');
-    expect(render('job', { ...job, workerError: null }, {})).not.toContain('rerun');
   });
 
   it("shows an export's rows as the count it wrote, not as none of them imported", () => {

@@ -490,14 +490,6 @@ describe('the job page', () => {
     await jobContext.close();
   });
 
-  it("says why a running job's task runs again (its last transient failure), and only while it runs", async () => {
-    const page = async (id: string) => (await fetch(new URL(`/jobs/${id}`, jobConsole.url))).text();
-    expect(await page('imp_rerun')).toMatch(
-      /<p class="error-box" id="job-rerunning"><strong>Its task failed and runs again after a wait:<\/strong> cannot read s3:\/\/sidestep-local-imports\/imports\/users.csv: Error: read ECONNRESET<\/p>/,
-    );
-    expect(await page('imp_done')).not.toContain('job-rerunning');
-  });
-
   it('says what became of the failure mail of a job the sweeper failed, and nothing of one it did not fail', async () => {
     const page = async (id: string) => (await fetch(new URL(`/jobs/${id}`, jobConsole.url))).text();
     expect(await page('exp_mail_refused')).toContain(

@@ -1,11 +1,28 @@
+import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sampleJobDetail } from '@sidestep/ledger/testing';
 import { createOpsContext, type JobDetail, type Ledger, type OpsContext } from '@sidestep/ops';
+import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
 
-// The jobs list and a job's page on a local context whose ledger is a stub.
+// The jobs list and a job's page on a local context whose ledger is a stub and whose Step Functions
+// answers DescribeExecution for each job's latest execution
+// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
+const arn = (name: string) => `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:${name}`;
+const reason = 'interrupted by SIGTERM; the staging is kept for the retry';
 const stopDate = new Date('2026-12-05T01:00:00Z');
 const JOBS: readonly JobDetail[] = [
+  sampleJobDetail({ id: 'imp_rerun', executionId: arn('imp_rerun'), workerError: reason }),
+  sampleJobDetail({ id: 'imp_aborted', executionId: arn('imp_aborted'), workerError: reason }),
+  sampleJobDetail({ id: 'imp_old', executionId: arn('imp_old'), workerError: reason }),
+  // A failed job keeps its worker's reason (what its failure was built from); nothing runs it.
+  sampleJobDetail({
+    id: 'imp_failed',
+    state: 'failed',
+    error: 'the import failed',
+    executionId: arn('imp_failed'),
+    workerError: reason,
+  }),
   sampleJobDetail({
     id: 'exp_done',
     kind: 'export',
@@ -32,6 +49,27 @@ beforeAll(async () => {
     ...createOpsContext({ environment: 'local', env: { USER: 'tester' }, warn: () => undefined }),
     ledger: async () => ledger,
   };
+  const sfn = mockClient(context.clients.sfn);
+  sfn.on(DescribeExecutionCommand, { executionArn: arn('imp_rerun') }).resolves({
+    executionArn: arn('imp_rerun'),
+    name: 'imp_rerun',
+    status: 'RUNNING',
+  });
+  sfn.on(DescribeExecutionCommand, { executionArn: arn('imp_aborted') }).resolves({
+    executionArn: arn('imp_aborted'),
+    name: 'imp_aborted',
+    status: 'ABORTED',
+    stopDate,
+    redriveStatus: 'REDRIVABLE',
+  });
+  sfn.on(DescribeExecutionCommand, { executionArn: arn('imp_old') }).resolves({
+    executionArn: arn('imp_old'),
+    name: 'imp_old',
+    status: 'FAILED',
+    stopDate,
+    redriveStatus: 'NOT_REDRIVABLE',
+    redriveStatusReason: 'Execution history is older than 14 days',
+  });
   running = await startConsole({ context, port: 0 });
 });
 
@@ -43,6 +81,41 @@ afterAll(async () => {
 const page = async (path: string) => (await fetch(new URL(path, running.url))).text();
 
 describe('the job page', () => {
+  it("says a running job's task runs again only while its latest execution runs", async () => {
+    const rerun = await page('/jobs/imp_rerun');
+    expect(rerun).toContain(
+      `<p class="error-box" id="job-rerunning"><strong>Its task failed and runs again after a wait:</strong> ${reason}</p>`,
+    );
+    expect(rerun).not.toContain('job-stalled');
+    for (const id of ['imp_aborted', 'imp_old', 'imp_failed'])
+      expect(await page(`/jobs/${id}`)).not.toContain('job-rerunning');
+    expect(await page('/jobs/imp_failed')).not.toContain('job-stalled');
+  });
+
+  it('says a running job whose execution ended is run by nothing, with its task’s failure and a Redrive of that execution', async () => {
+    const aborted = await page('/jobs/imp_aborted');
+    const stalled =
+      /<section class="error-box" id="job-stalled">[\s\S]*?<\/section>/.exec(aborted)?.[0] ?? '';
+    expect(stalled).toContain(
+      '<strong>Its execution ended ABORTED: nothing runs this job again until it is redriven or failed.</strong>',
+    );
+    expect(stalled).toContain(`href="/executions?arn=${encodeURIComponent(arn('imp_aborted'))}"`);
+    expect(stalled).toContain(`<strong>Its task’s last failure:</strong> ${reason}`);
+    expect(stalled).toMatch(/<form method="post" action="\/executions\/redrive" class="action">/);
+    expect(stalled).toContain(`<input type="hidden" name="arn" value="${arn('imp_aborted')}">`);
+    expect(stalled).toContain('id="redrive-execution">Redrive</button>');
+  });
+
+  it('offers no Redrive for an ended execution Step Functions will not redrive, and says how to end the job', async () => {
+    const old = await page('/jobs/imp_old');
+    const stalled = /<section class="error-box" id="job-stalled">[\s\S]*?<\/section>/.exec(old)?.[0] ?? '';
+    expect(stalled).toContain('Its execution ended FAILED');
+    expect(stalled).not.toContain('/executions/redrive');
+    expect(stalled).toContain(
+      'Cannot be redriven: Execution history is older than 14 days. End the job with <code>sidestep job fail imp_old --reason …</code>',
+    );
+  });
+
   it('shows a succeeded export as all its rows exported, and a running one without an import’s count', async () => {
     const done = await page('/jobs/exp_done');
     expect(done).toContain(

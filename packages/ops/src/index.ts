@@ -70,8 +70,11 @@ export { type QueuedFailureMail, queueFailureMail } from './failure-mail.ts';
 export {
   allRejectedRows,
   describeJob,
+  executionRunsJob,
   type FailedJobResult,
   failJob,
+  type JobExecution,
+  type JobView,
   type ListJobsOptions,
   type ListRejectedRowsOptions,
   listJobs,

@@ -54,9 +54,71 @@ export async function listJobs(context: OpsContext, options: ListJobsOptions = {
   });
 }
 
-/** Job `jobId` with its transitions, row errors, executions and mails. @throws {JobNotFoundError} */
-export async function describeJob(context: OpsContext, jobId: string): Promise<JobDetail> {
-  return (await context.ledger()).describeJob(jobId);
+/**
+ * The latest execution of a job that has not ended (`executionId`), as DescribeExecution answers
+ * now: whether anything still runs the job. A running job's task that failed transiently is run again
+ * by that execution only while it is RUNNING; one that ended (stopped with the local cloud, a
+ * `States.Runtime` failure, a timeout) runs nothing until an operator redrives it.
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html
+ */
+export interface JobExecution {
+  readonly executionArn: string;
+  readonly name: string;
+  /** RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE; null when it could not be read. */
+  readonly status: string | null;
+  readonly stopDate: Date | null;
+  /** `REDRIVABLE` or `NOT_REDRIVABLE` (with `redriveStatusReason`), as RedriveExecution would find it. */
+  readonly redriveStatus: string | null;
+  readonly redriveStatusReason: string | null;
+}
+
+/**
+ * Whether `execution` still runs its job: RUNNING, or PENDING_REDRIVE (a redrive about to run it);
+ * null when there is none or its status could not be read, which promises nothing.
+ */
+export function executionRunsJob(execution: JobExecution | null | undefined): boolean | null {
+  if (!execution || execution.status === null) return null;
+  return execution.status === 'RUNNING' || execution.status === 'PENDING_REDRIVE';
+}
+
+/** A job as the operator tools show it: the ledger's record, and its latest execution's status. */
+export interface JobView extends JobDetail {
+  /** For a `registered` or `running` job with an execution; null otherwise. */
+  readonly latestExecution: JobExecution | null;
+}
+
+/**
+ * Job `jobId` with its transitions, row errors, executions and mails, and, while it has not ended,
+ * its latest execution's status (one DescribeExecution). An execution that cannot be read (gone,
+ * not allowed, throttled) has no status, and the context's `warn` says why: the job is shown anyway.
+ * @throws {JobNotFoundError}
+ */
+export async function describeJob(context: OpsContext, jobId: string): Promise<JobView> {
+  const job = await (await context.ledger()).describeJob(jobId);
+  const executionArn = job.executionId;
+  if ((job.state !== 'registered' && job.state !== 'running') || !executionArn?.startsWith('arn:')) {
+    return { ...job, latestExecution: null };
+  }
+  const name = executionArn.split(':').at(-1) ?? executionArn;
+  let described: DescribeExecutionCommandOutput;
+  try {
+    described = await context.clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
+  } catch (error) {
+    context.warn(`cannot read execution ${executionArn} of job ${job.id}: ${describeCause(error)}`);
+    const unknown = { status: null, stopDate: null, redriveStatus: null, redriveStatusReason: null };
+    return { ...job, latestExecution: { executionArn, name, ...unknown } };
+  }
+  return {
+    ...job,
+    latestExecution: {
+      executionArn,
+      name: described.name ?? name,
+      status: described.status ?? null,
+      stopDate: described.stopDate ?? null,
+      redriveStatus: described.redriveStatus ?? null,
+      redriveStatusReason: described.redriveStatusReason ?? null,
+    },
+  };
 }
 
 /** The most rows one page of {@link listRejectedRows} holds (the ledger query's limit). */

@@ -317,6 +317,14 @@ const COMMANDS: Readonly<
   },
   jobs: (context) => listJobs(context),
   job: (context) => describeJob(context, 'imp_1'),
+  // A job that has not ended: its latest execution is described too.
+  'job (running)': async (context) => {
+    const ledger = await context.ledger();
+    const running = Object.assign(Object.create(ledger), {
+      describeJob: async (jobId: string) => ({ ...(await ledger.describeJob(jobId)), state: 'running' }),
+    });
+    return describeJob({ ...context, ledger: async () => running }, 'imp_1');
+  },
   'job rejected': (context) => listRejectedRows(context, 'imp_1'),
   'job retry': (context, mocks) => {
     // The retry's name is free (its look-up finds no execution).

@@ -2,9 +2,11 @@ import {
   allRejectedRows,
   describeJob,
   type ExportProgress,
+  executionRunsJob,
   type ImportStaging,
   type JobDetail,
   type JobSummary,
+  type JobView,
   listRejectedRows,
   pageJobs,
   rejectedRowsCsv,
@@ -227,6 +229,43 @@ function sweepMailLine(t: Translate, mail: NonNullable<JobDetail['sweepMail']>):
   return html`<p class="error-box" id="job-sweep-mail"><strong>${t('job.sweepMailPending')}:</strong>${mail.error === null ? '' : html` ${mail.error}`}</p>`;
 }
 
+/**
+ * What runs a job that has not ended. Its task that failed transiently (exit 75) is run again after
+ * a wait by its execution, but only while that execution runs: one that ended (stopped with the
+ * local cloud, killed, timed out) runs nothing until an operator redrives it (Redrive, when Step
+ * Functions will: https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html)
+ * or fails the job. An execution whose status is unknown promises nothing.
+ */
+function whatRunsIt(request: PageRequest, job: JobView): SafeHtml | '' {
+  const { t } = request;
+  if (job.state !== 'running' && job.state !== 'registered') return '';
+  const execution = job.latestExecution;
+  const runs = executionRunsJob(execution);
+  if (runs) {
+    return job.workerError
+      ? html`<p class="error-box" id="job-rerunning"><strong>${t('job.rerunning')}:</strong> ${job.workerError}</p>`
+      : '';
+  }
+  const failure = job.workerError
+    ? html`<p id="job-task-failure"><strong>${t('job.taskFailure')}:</strong> ${job.workerError}</p>`
+    : '';
+  if (!execution || runs === null) return failure;
+  const status = execution.status ?? '';
+  const redrivable = execution.redriveStatus !== 'NOT_REDRIVABLE';
+  return html`<section class="error-box" id="job-stalled">
+    <p><strong>${t('job.stalled', { status })}</strong> ${executionLink(execution.executionArn)} (${t('col.stopped')} ${time(execution.stopDate)})</p>
+    ${failure}
+    ${
+      redrivable
+        ? actionButton(request, '/executions/redrive', t('execution.redrive'), {
+            fields: { arn: execution.executionArn },
+            id: 'redrive-execution',
+          })
+        : html`<p>${t('execution.notRedrivable', { reason: execution.redriveStatusReason ?? status })}. ${t('job.failByCli')} <code>sidestep job fail ${job.id} --reason …</code></p>`
+    }
+  </section>`;
+}
+
 /** One job: progress, every attempt's execution, its mails and transitions; Retry when it failed. */
 export const jobPage: Page = async (request) => {
   const { context, t, locale, params, outboxDir } = request;
@@ -243,12 +282,7 @@ export const jobPage: Page = async (request) => {
       ${job.usersWritten === null ? '' : html`<p id="job-written">${t('job.usersWritten', { count: formatCount(locale, job.usersWritten) })}</p>`}
       ${job.exportProgress && job.state !== 'succeeded' ? exportProgressLine(t, locale, job.exportProgress) : ''}
       ${job.error ? html`<p class="error-box"><strong>${t('col.error')}:</strong> ${job.error}</p>` : ''}
-      ${
-        // A running job's task that failed transiently (exit 75): the workflow waits, then reruns it.
-        job.state === 'running' && job.workerError
-          ? html`<p class="error-box" id="job-rerunning"><strong>${t('job.rerunning')}:</strong> ${job.workerError}</p>`
-          : ''
-      }
+      ${whatRunsIt(request, job)}
       ${job.state === 'failed' ? actionButton(request, `/jobs/${job.id}/retry`, t('job.retry'), { id: 'retry-job' }) : ''}
       <div class="split">
         <section>
