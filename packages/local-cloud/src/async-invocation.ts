@@ -30,11 +30,13 @@ export interface AsyncInvocationsOptions {
 /** Lambda's asynchronous invocations in the local cloud. */
 export interface AsyncInvocations {
   /**
-   * Invokes `service` asynchronously (`InvocationType: Event`), as an EventBridge rule or a schedule
-   * invokes a function target: `false` when the cloud does not run the service (the delivery fails),
+   * Invokes `service` asynchronously (`InvocationType: Event`), as an EventBridge rule, a schedule or
+   * Lambda's Invoke API does: `false` when the cloud does not run the service (the delivery fails),
    * else `true` at once (Lambda accepted the event); attempts and retries run on their own.
+   * `requestId` is the invocation's (the Invoke call answered it), which its record keeps.
+   * @default a new one
    */
-  invokeAsync(service: string, payload: unknown): boolean;
+  invokeAsync(service: string, payload: unknown, requestId?: string): boolean;
   /** Cancels the retries still waiting (a stopped cloud loses them, as its in-flight invocations). */
   stop(): Promise<void>;
 }
@@ -58,7 +60,13 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
   const report = (service: string, message: string) =>
     options.reporter({ type: 'error', source: `async invoke ${localName(service)}`, message });
 
-  const failed = async (service: string, payload: unknown, error: LambdaErrorBody, attempts: number) => {
+  const failed = async (
+    service: string,
+    payload: unknown,
+    requestId: string,
+    error: LambdaErrorBody,
+    attempts: number,
+  ) => {
     const queueName = asyncFailureQueueName(LOCAL_ENVIRONMENT, service);
     options.iam.assertAuthorized(
       options.iam.role(LOCAL_ROLES.service(service)),
@@ -78,6 +86,7 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
             payload,
             { errorType: error.errorType, errorMessage: error.errorMessage },
             attempts,
+            requestId,
           ),
         ),
       }),
@@ -89,12 +98,18 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
   };
 
   /** Follows attempt `number`'s invocation: retries it after its wait, or records its failure. */
-  const follow = (service: string, payload: unknown, number: number, invocation: Promise<InvokeResult>) => {
+  const follow = (
+    service: string,
+    payload: unknown,
+    requestId: string,
+    number: number,
+    invocation: Promise<InvokeResult>,
+  ) => {
     const done = invocation
       .then(async (result) => {
         if (result.ok) return;
         const delay = delays[number - 1];
-        if (delay === undefined) return failed(service, payload, result.error, number);
+        if (delay === undefined) return failed(service, payload, requestId, result.error, number);
         if (stopped) {
           // An attempt that failed while the cloud stopped: nothing is armed to outlive the stop.
           report(
@@ -110,7 +125,7 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
         const timer = setTimeout(() => {
           timers.delete(timer);
           const retry = stopped ? undefined : options.invoke(service, payload);
-          if (retry) follow(service, payload, number + 1, retry);
+          if (retry) follow(service, payload, requestId, number + 1, retry);
           else if (!stopped) report(service, `attempt ${number + 1}: the service is no longer running`);
         }, delay);
         timers.add(timer);
@@ -123,10 +138,10 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
   };
 
   return {
-    invokeAsync(service, payload) {
+    invokeAsync(service, payload, requestId = randomUUID()) {
       const invocation = stopped ? undefined : options.invoke(service, payload);
       if (!invocation) return false;
-      follow(service, payload, 1, invocation);
+      follow(service, payload, requestId, 1, invocation);
       return true;
     },
     async stop() {
@@ -147,12 +162,13 @@ export function invocationRecord(
   payload: unknown,
   error: { readonly errorType: string; readonly errorMessage: string },
   attempts: number,
+  requestId: string = randomUUID(),
 ) {
   return {
     version: '1.0',
     timestamp: new Date().toISOString(),
     requestContext: {
-      requestId: randomUUID(),
+      requestId,
       functionArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${localName(service)}:$LATEST`,
       condition: 'RetriesExhausted',
       approximateInvokeCount: attempts,

@@ -8,6 +8,12 @@ import {
   type FunctionUrlRequest,
   type FunctionUrlResponse,
 } from './function-url.ts';
+import {
+  LAMBDA_INVOKE_PATH,
+  type LambdaInvokeRequest,
+  type LambdaInvokeResponse,
+  lambdaErrorResponse,
+} from './lambda-invoke.ts';
 import { createMessageMoveTasks } from './message-move-tasks.ts';
 import {
   type ObjectCreatedEvent,
@@ -132,6 +138,11 @@ export interface AwsEndpoint {
   serveFunctionUrls(
     handler: (name: string, request: FunctionUrlRequest) => Promise<FunctionUrlResponse>,
   ): void;
+  /**
+   * Answers Lambda's Invoke, `POST /2015-03-31/functions/{FunctionName}/invocations` (before S3
+   * sees it), with `handler` (lambda-invoke.ts). Until then every function is unknown (404).
+   */
+  serveLambdaInvoke(handler: (request: LambdaInvokeRequest) => Promise<LambdaInvokeResponse>): void;
   stop(): Promise<void>;
 }
 
@@ -170,6 +181,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   const objectListeners = new Set<(event: ObjectCreatedEvent) => void>();
   const jsonApis = new Map<string, JsonApiHandler>();
   let functionUrls: ((name: string, request: FunctionUrlRequest) => Promise<FunctionUrlResponse>) | undefined;
+  let lambdaInvoke: ((request: LambdaInvokeRequest) => Promise<LambdaInvokeResponse>) | undefined;
   let sequence = 0;
   // DLQ redrive (StartMessageMoveTask, ...), which fauxqs lacks, moving messages through its own API.
   // Kept with the queues, so a redrive cut off by a stop or a crash finishes after the restart, as
@@ -194,6 +206,27 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
       else if (refused) return reply.code(refused.statusCode).headers(refused.headers).send(refused.body);
     });
   }
+
+  // Lambda's Invoke, right after IAM: its path would otherwise reach S3's `/:bucket/*` route (a POST
+  // to bucket `2015-03-31`).
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.method !== 'POST' || !LAMBDA_INVOKE_PATH.test(request.url)) return;
+    const body = request.body;
+    const response = lambdaInvoke
+      ? await lambdaInvoke({
+          url: request.url,
+          headers: request.headers,
+          body: Buffer.isBuffer(body)
+            ? body
+            : typeof body === 'string'
+              ? Buffer.from(body)
+              : body === undefined || body === null
+                ? Buffer.alloc(0)
+                : Buffer.from(JSON.stringify(body)),
+        })
+      : lambdaErrorResponse('ResourceNotFoundException', 'Function not found', 404);
+    return reply.code(response.statusCode).headers(response.headers).send(response.body);
+  });
 
   // Function URLs share S3's `/:bucket/*` paths: the S3 hooks below leave them to their own hook.
   const isFunctionUrl = (request: { readonly url: string }) =>
@@ -392,6 +425,9 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     },
     serveFunctionUrls(handler) {
       functionUrls = handler;
+    },
+    serveLambdaInvoke(handler) {
+      lambdaInvoke = handler;
     },
     async stop() {
       await lifecycle.stop();

@@ -11,6 +11,7 @@ import {
 import { JsonBodyError, jsonBody, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import type { EndpointAuthorizer, EndpointRefusal, EndpointRequest } from './endpoint-authorizer.ts';
 import { FUNCTION_URL_PATH_PREFIX } from './function-url.ts';
+import { invokeTarget, LAMBDA_INVOKE_PATH, lambdaErrorResponse } from './lambda-invoke.ts';
 import { type AccessDenial, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
 import { localName } from './local-names.ts';
 import { s3BucketOperation } from './s3-bucket-operation.ts';
@@ -21,7 +22,7 @@ const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
 
 /** What a request is, for IAM: its API, operation and the checks AWS makes. */
 export interface RequestAuthorization {
-  readonly api: 'sqs' | 's3' | 'states' | 'events' | 'lambda-url';
+  readonly api: 'sqs' | 's3' | 'states' | 'events' | 'lambda' | 'lambda-url';
   readonly operation: string;
   readonly checks: readonly AuthorizationCheck[];
   /** SQS only: the protocol of the request, for the error's shape. */
@@ -102,6 +103,7 @@ export function endpointAuthorizer(
 }
 
 function guessApi(request: EndpointRequest): RequestAuthorization['api'] {
+  if (LAMBDA_INVOKE_PATH.test(request.url)) return 'lambda';
   const target = String(request.headers['x-amz-target'] ?? '');
   if (target.startsWith('AWSStepFunctions.')) return 'states';
   if (target.startsWith('AWSEvents.')) return 'events';
@@ -130,6 +132,22 @@ export function requestAuthorization(request: EndpointRequest, query: URLSearchP
         functionName: localName(name),
         functionUrlAuthType: 'NONE',
       }),
+    };
+  }
+  if (request.method === 'POST' && LAMBDA_INVOKE_PATH.test(request.url)) {
+    // Every invocation type, DryRun included (it checks exactly this), needs lambda:InvokeFunction on
+    // the function's ARN, qualified when the call names a version or alias. A malformed name is the
+    // API's ValidationException, which the authorizer's refusal cannot say: it maps to no check here.
+    let target: ReturnType<typeof invokeTarget> | undefined;
+    try {
+      target = invokeTarget(request.url);
+    } catch {
+      target = undefined;
+    }
+    return {
+      api: 'lambda',
+      operation: 'Invoke',
+      checks: target ? lambdaAuthorization('Invoke', { ...SCOPE, functionName: target.arn }) : [],
     };
   }
   const target = request.headers['x-amz-target'];
@@ -387,6 +405,10 @@ export function refusal(
       },
       body: JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', message }),
     };
+  }
+  if (api === 'lambda') {
+    // Lambda answers AccessDeniedException with 403 (REST-JSON: the code in x-amzn-ErrorType).
+    return lambdaErrorResponse('AccessDeniedException', message, 403);
   }
   if (api === 'lambda-url') {
     return {

@@ -8,6 +8,7 @@ import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } fr
 import { createConsoleReporter } from './console-reporter.ts';
 import { endpointAuthorizer } from './endpoint-authorization.ts';
 import { startFunctionHosts } from './function-hosts.ts';
+import { lambdaInvokeApi } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { DEFAULT_DATABASE_PORT, type LocalDatabase, startLocalDatabase } from './local-database.ts';
 import { EVENTBRIDGE, LOCAL_ROLES, type LocalIam } from './local-iam.ts';
@@ -254,6 +255,10 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     });
     stack.defer(() => asyncInvocations.stop());
     const { invokeAsync } = asyncInvocations;
+    // Lambda's Invoke API on the endpoint (IAM checked by its authorizer): the same two paths.
+    endpoint.serveLambdaInvoke(
+      lambdaInvokeApi({ invoke, invokeAsync, runs: (service) => functions.byService.has(service) }),
+    );
     stack.use(
       await startQueueConsumers({
         sqs,

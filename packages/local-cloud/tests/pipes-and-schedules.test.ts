@@ -1,13 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
-import { type LocalCloud, startLocalCloud } from '../src/local-cloud.ts';
+import type { LocalCloud } from '../src/local-cloud.ts';
 import { createVirtualClock, type ScheduleDefinition } from '../src/scheduler.ts';
+import { type FixtureCloud, startFixtureCloud } from './fixtures/fixture-cloud.ts';
 import { echoService, fixtureDir, queuelessService } from './fixtures/manifests.ts';
 import { everyMinutes } from './fixtures/schedules.ts';
 import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoint.ts';
@@ -51,17 +49,12 @@ const operatorEventPattern = (schedule: string) => ({
 const clock = createVirtualClock(new Date('2026-11-24T10:07:00Z'));
 const report = createCollectingReporter();
 const PIPE_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-export';
-let stateDir: string;
+let fixture: FixtureCloud;
 let cloud: LocalCloud;
 let client: LocalClientConfig;
 
 beforeAll(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'local-cloud-pipes-'));
-  cloud = await startLocalCloud({
-    rootDir: stateDir,
-    stateDir,
-    port: 0,
-    smtpPort: 0,
+  fixture = await startFixtureCloud('local-cloud-pipes-', {
     reporter: report.reporter,
     services: [{ manifest: echo, bundleDir: fixtureDir('echo-service') }],
     workflows: [
@@ -86,12 +79,12 @@ beforeAll(async () => {
     ],
     schedules: { definitions: SCHEDULES, nextFireTimes: everyMinutes, operatorEventPattern, clock },
   });
+  cloud = fixture.cloud;
   client = localClientConfig(cloud.endpoint);
 }, 30_000);
 
 afterAll(async () => {
-  await cloud?.stop();
-  await rm(stateDir, { recursive: true, force: true });
+  await fixture?.stop();
 });
 
 describe('the export-requests pipe', () => {
