@@ -45,7 +45,7 @@ function sidestep(...args: string[]) {
 }
 
 describe('sidestep async-failures', () => {
-  it("lists the job-sweeper's failed invocations with why, attempts and trigger, counts them in status, and will not re-invoke locally", async () => {
+  it("lists the job-sweeper's failed invocations with why, attempts and trigger, counts them in status, and re-invokes one once through the local Lambda Invoke", async () => {
     const before = await sidestep('async-failures', 'show', 'job-sweeper');
     expect(before.code).toBe(0);
     expect(before.stdout).toContain('no failed asynchronous invocations');
@@ -92,12 +92,46 @@ describe('sidestep async-failures', () => {
     );
     expect((await sidestep('status')).stdout).toMatch(/^job-sweeper\s+1\s+\d+s$/m);
 
-    const reinvoke = await sidestep('async-failures', 'reinvoke', 'job-sweeper', failure.requestId);
-    expect(reinvoke.code).toBe(1);
-    expect(reinvoke.stderr).toContain('UnsupportedLocallyError');
-    // Refused before reading: the record is still there, and visible.
-    expect(
-      JSON.parse((await sidestep('async-failures', 'show', 'job-sweeper', '--json')).stdout),
-    ).toHaveLength(1);
+    // Re-invoked through the local endpoint's Lambda Invoke (InvocationType Event, the record's
+    // event), as on AWS: with the table back, the sweep succeeds and the record is deleted.
+    const swept = () =>
+      path.collecting
+        .ofType('log')
+        .filter((event) => event.service === 'job-sweeper' && event.line.includes('stale jobs swept'));
+    const failedSweeps = () =>
+      path.collecting
+        .ofType('log')
+        .filter((event) => event.service === 'job-sweeper' && event.line.includes('sweep failed')).length;
+    const failedBefore = failedSweeps();
+    expect(swept()).toEqual([]);
+    const reinvoke = await sidestep('async-failures', 'reinvoke', 'job-sweeper', failure.requestId, '--json');
+    expect(reinvoke.stderr).toBe('');
+    expect(reinvoke.code).toBe(0);
+    expect(JSON.parse(reinvoke.stdout)).toEqual({
+      service: 'job-sweeper',
+      records: [
+        {
+          requestId: failure.requestId,
+          outcome: 'reinvoked',
+          invocationId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+          error: null,
+        },
+      ],
+    });
+    await path.collecting.waitFor('log', () => swept().length > 0, 30_000);
+    expect(failedSweeps()).toBe(failedBefore);
+    expect(JSON.parse((await sidestep('async-failures', 'show', 'job-sweeper', '--json')).stdout)).toEqual(
+      [],
+    );
+
+    // Run again (its answer lost): the audit entry says it was re-invoked; nothing is invoked twice.
+    const again = await sidestep('async-failures', 'reinvoke', 'job-sweeper', failure.requestId, '--json');
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout).records).toEqual([
+      { requestId: failure.requestId, outcome: 'already-reinvoked', invocationId: null, error: null },
+    ]);
+    await sleep(1_000);
+    expect(swept()).toHaveLength(1);
+    expect((await sidestep('status')).stdout).toMatch(/^job-sweeper\s+0\s+-$/m);
   }, 180_000);
 });

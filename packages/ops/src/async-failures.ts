@@ -6,7 +6,7 @@ import { asyncFailureQueueName, DEAD_LETTER_RETENTION_SECONDS, resourceName } fr
 import { describeCause } from '@sidestep/runtime';
 import { SCHEDULES } from '@sidestep/workflows';
 import { audited, listAudit } from './audit.ts';
-import { InvalidOptionError, OpsError, UnsupportedLocallyError } from './errors.ts';
+import { InvalidOptionError, OpsError } from './errors.ts';
 import { ASYNC_SERVICES, knownAsyncService } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
 import { attributes, isMissingQueue, oldestMessageAges, peekMessages, queueUrl, release } from './queues.ts';
@@ -267,8 +267,7 @@ async function reinvokedBefore(context: OpsContext, now: Date): Promise<Set<stri
  * visible again; then {@link AsyncReinvokeError} says which, after the others were done.
  *
  * @throws {InvalidOptionError} (`requestId`) without request ids or `all`, or for an id neither in the
- *   queue nor re-invoked before; {@link UnsupportedLocallyError} locally (the local cloud serves no
- *   Lambda Invoke API).
+ *   queue nor re-invoked before.
  */
 export async function reinvokeAsyncFailures(
   context: OpsContext,
@@ -281,12 +280,6 @@ export async function reinvokeAsyncFailures(
     throw new InvalidOptionError('requestId: give the request ids of the records to re-invoke, or --all', {
       field: 'requestId',
     });
-  }
-  if (context.environment === 'local') {
-    throw new UnsupportedLocallyError(
-      'async-failures reinvoke',
-      'the local cloud serves no Lambda Invoke API (fire a schedule again with sidestep fire)',
-    );
   }
   const now = options.now ?? new Date();
   const url = await queueUrl(context, asyncFailureQueueName(context.environment, name));

@@ -12,12 +12,10 @@ import { describe, expect, it } from '@jest/globals';
 import {
   type AuditEntry,
   asyncFailureStatuses,
-  createOpsContext,
   type Ledger,
   listAsyncFailures,
   type OpsContext,
   reinvokeAsyncFailures,
-  UnsupportedLocallyError,
 } from '../src/index.ts';
 import { stagingContext } from './staging-context.ts';
 
@@ -279,13 +277,5 @@ describe('reinvokeAsyncFailures', () => {
       reinvokeAsyncFailures(context, 'job-sweeper', { all: true, requestIds: ['req-1'] }),
     ).rejects.toMatchObject({ field: 'requestId' });
     expect(sqs.calls()).toHaveLength(0);
-  });
-
-  it('says it is unsupported locally (no Lambda Invoke API there), before reading the queue', async () => {
-    const context = createOpsContext({ environment: 'local', env: {} });
-    await expect(reinvokeAsyncFailures(context, 'job-sweeper', { all: true })).rejects.toBeInstanceOf(
-      UnsupportedLocallyError,
-    );
-    await context.close();
   });
 });
