@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 // What runs in the page (page.evaluate) is typed by the DOM's declarations.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -9,11 +9,12 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type RunningConsole, startConsole } from '@sidestep/console';
+import { launchChromium } from '@sidestep/console/testing';
 import type { Database } from '@sidestep/db';
 import { insertStagedImport } from '@sidestep/ledger/testing';
 import { createVirtualClock } from '@sidestep/local-cloud';
 import { createOpsContext, type OpsContext } from '@sidestep/ops';
-import { type Browser, type BrowserContextOptions, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import { LOCAL_CLOUD } from '../src/services.ts';
 import {
   holdImportUntilAborted,
@@ -29,8 +30,6 @@ import {
 // playwright-core) clicking through the console of a local cloud that runs the real bundles.
 // With SIDESTEP_SCREENSHOTS=1 it also writes the README's screenshots to docs/console/.
 
-/** Debian's Chromium; Playwright's own browser download cannot work on these machines. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOTS = process.env.SIDESTEP_SCREENSHOTS === '1' ? join(rootDir, 'docs', 'console') : undefined;
 const run = randomBytes(4).toString('hex');
 
@@ -41,26 +40,8 @@ let operatorConsole: RunningConsole;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `the console's browser test needs Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`,
-    );
-  }
-  // Launched first: a browser that cannot start fails the file before a cloud is started. Playwright
-  // gives every launch a fresh temporary profile of its own.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  // Launched first: a browser that cannot start fails the file before a cloud is started.
+  browser = await launchChromium();
   // Everything `npm start` runs, on its own embedded database (the test renames a table), its
   // schedules on a virtual clock far from any fire time: nothing runs by itself during the test.
   path = await startPathCloud('console-path', {

@@ -63,6 +63,11 @@ interface Route {
   readonly page: Page;
   /** An action's: the page its form is on, where a refusal is shown (as an error flash). */
   readonly back?: (request: PageRequest) => string;
+  /**
+   * A GET that receives a queue's messages to list them (see {@link receiving}): only the operator
+   * may cause it, never another site.
+   */
+  readonly receives?: true;
 }
 
 const SEGMENT = '([^/]+)';
@@ -70,6 +75,18 @@ const SEGMENT = '([^/]+)';
 function route(method: Route['method'], path: string, page: Page, back?: Route['back']): Route {
   const source = path.replace(/:(\w+)/g, (_match, name: string) => `(?<${name}>${SEGMENT.slice(1, -1)})`);
   return { method, pattern: new RegExp(`^${source}$`), page, ...(back ? { back } : {}) };
+}
+
+/**
+ * `page` lists a queue by receiving its messages. SQS has no read-only peek: a receive hides each
+ * message for its visibility timeout and adds one to its ApproximateReceiveCount
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html,
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html), made
+ * with the operator's credentials. So such a page, though a GET, acts, and {@link startConsole}
+ * serves it only to the console's own pages and to an address the operator opened themselves.
+ */
+function receiving(page: Route): Route {
+  return { ...page, receives: true };
 }
 
 /** Where an action on an execution (its `arn` field) came from: the execution's page. */
@@ -85,15 +102,15 @@ const ROUTES: readonly Route[] = [
   route('POST', '/executions/redrive', redriveExecutionAction, toExecution),
   route('POST', '/executions/stop', stopExecutionAction, toExecution),
   route('GET', '/queues', queuesPage),
-  route('GET', '/queues/:queue', deadLettersPage),
-  route('GET', '/queues/:queue/preview', redrivePreviewPage),
+  receiving(route('GET', '/queues/:queue', deadLettersPage)),
+  receiving(route('GET', '/queues/:queue/preview', redrivePreviewPage)),
   route(
     'POST',
     '/queues/:queue/redrive',
     redriveAction,
     ({ params }) => `/queues/${encodeURIComponent(params.queue ?? '')}/preview`,
   ),
-  route('GET', '/async-failures/:service', asyncFailuresPage),
+  receiving(route('GET', '/async-failures/:service', asyncFailuresPage)),
   route(
     'POST',
     '/async-failures/:service/reinvoke',
@@ -171,6 +188,36 @@ function cookies(header: string | undefined): Map<string, string> {
   );
 }
 
+/**
+ * Who made a request, as far as the browser says: the operator (`own`: a page of the console, or an
+ * address typed in or bookmarked), `another` site (any other origin, another port of 127.0.0.1
+ * included), or `unknown` (no browser header says: curl, or a browser that sends no Fetch Metadata
+ * and no Referer).
+ *
+ * Fetch Metadata's `Sec-Fetch-Site` first: `same-origin`, or `none` for a navigation the user
+ * started (https://www.w3.org/TR/fetch-metadata/#sec-fetch-site-header). A browser without it
+ * (Safari before 16.4) is judged by its `Origin`, else its `Referer`, as a POST always was.
+ */
+function requestSource(request: IncomingMessage): 'own' | 'another' | 'unknown' {
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined) return site === 'same-origin' || site === 'none' ? 'own' : 'another';
+  const own = `http://${request.headers.host}`;
+  const { origin, referer } = request.headers;
+  if (origin !== undefined) return origin === own ? 'own' : 'another';
+  if (referer === undefined) return 'unknown';
+  return URL.parse(referer)?.origin === own ? 'own' : 'another';
+}
+
+/**
+ * Whether a request of another site is for a document the browser shows as a whole, not an image,
+ * a frame or a fetch (`Sec-Fetch-Mode: navigate` with `Sec-Fetch-Dest: document`); a browser
+ * without Fetch Metadata cannot say, and is taken at its word.
+ */
+function topLevelNavigation(request: IncomingMessage): boolean {
+  const { 'sec-fetch-mode': mode, 'sec-fetch-dest': dest } = request.headers;
+  return mode === undefined || (mode === 'navigate' && dest === 'document');
+}
+
 async function readForm(request: IncomingMessage): Promise<URLSearchParams> {
   let body = '';
   for await (const chunk of request) {
@@ -203,10 +250,14 @@ function sameToken(given: string | null, token: string): boolean {
  * executions, queues and dead letters, jobs, schedules, the local outbox, the audit trail) on
  * node:http, in English or Japanese. Live pages are pushed as server-sent events.
  *
- * Every action is a POST through the ops library, so it is audited like the CLI's. Cross-site
+ * Every action is a POST through the ops library, so it is audited like the CLI's. Another site's
  * requests are refused even on loopback: a POST needs the per-server token its form carries, and a
- * browser's `Origin` (when sent) must be the console's own; on a loopback address the `Host` must
- * be a loopback name too, so a DNS-rebound name cannot reach it.
+ * browser's `Origin` (when sent) must be the console's own. Another site may only send the browser
+ * to a page that changes nothing; not load one as an image, a frame or a fetch (a live page's
+ * stream included), nor open a page that receives a queue's messages ({@link receiving}): such a
+ * page is read only when the browser says the operator asked for it, and otherwise answers 403 with
+ * a link that reads it. On a loopback address the `Host` must be a loopback name too, so a
+ * DNS-rebound name cannot reach it.
  */
 export async function startConsole(options: ConsoleOptions): Promise<RunningConsole> {
   const { context } = options;
@@ -286,6 +337,32 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       send(response, 400, 'text/html; charset=utf-8', render(errorView(t, error)), extraHeaders);
       return;
     }
+    const method = request.method === 'POST' ? 'POST' : request.method === 'GET' ? 'GET' : null;
+    const candidate = ROUTES.find((each) => each.method === method && each.pattern.test(url.pathname));
+
+    const source = requestSource(request);
+    const receives = method === 'GET' && candidate?.receives === true;
+    if (
+      (source === 'another' && (method !== 'GET' || receives || !topLevelNavigation(request))) ||
+      (source === 'unknown' && receives)
+    ) {
+      const again = url.pathname + url.search;
+      send(
+        response,
+        403,
+        'text/html; charset=utf-8',
+        render({
+          title: t('app.refused'),
+          status: 403,
+          body: receives
+            ? html`<h1>${t('app.refused')}</h1><p class="error-box" id="error">${t('app.receiveRefused')}
+                <a href="${again}">${t('app.receiveConfirm')}</a></p>`
+            : html`<h1>${t('app.refused')}</h1><p class="error-box" id="error">${t('app.crossSite')}</p>`,
+        }),
+        extraHeaders,
+      );
+      return;
+    }
     const asset = ASSETS.get(url.pathname);
     if (asset && request.method === 'GET') {
       send(response, 200, asset.type, asset.body, { 'cache-control': 'no-cache' });
@@ -307,18 +384,16 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       return;
     }
 
-    const method = request.method === 'POST' ? 'POST' : request.method === 'GET' ? 'GET' : null;
-    let match: { route: Route; params: Record<string, string> } | undefined;
-    for (const candidate of ROUTES) {
-      const found = candidate.pattern.exec(url.pathname);
-      if (found && candidate.method === method) {
-        const params = Object.fromEntries(
-          Object.entries(found.groups ?? {}).map(([name, value]) => [name, decodeURIComponent(value)]),
-        );
-        match = { route: candidate, params };
-        break;
-      }
-    }
+    const found = candidate?.pattern.exec(url.pathname);
+    const match =
+      candidate && found
+        ? {
+            route: candidate,
+            params: Object.fromEntries(
+              Object.entries(found.groups ?? {}).map(([name, value]) => [name, decodeURIComponent(value)]),
+            ),
+          }
+        : undefined;
     if (!match) {
       send(
         response,
@@ -333,13 +408,8 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     let form = new URLSearchParams();
     if (method === 'POST') {
       form = await readForm(request);
-      const origin = request.headers.origin;
-      const crossSite = request.headers['sec-fetch-site'] === 'cross-site';
-      if (
-        crossSite ||
-        (origin !== undefined && origin !== `http://${request.headers.host}`) ||
-        !sameToken(form.get('token'), token)
-      ) {
+      // Another site's POST was refused above; one that does not say where it came from needs the token.
+      if (!sameToken(form.get('token'), token)) {
         const view = errorView(t, new ConsoleError(t('app.forbidden'), { field: 'token', status: 403 }));
         send(response, 403, 'text/html; charset=utf-8', render(view), extraHeaders);
         return;

@@ -17,6 +17,12 @@ const EN = {
   'app.done': 'Done',
   'app.forbidden': 'Refused: this request did not come from the console’s own page.',
   'app.notFound': 'No such page.',
+  'app.refused': 'Refused',
+  'app.crossSite':
+    'Refused: another site sent this request. From another site, the console only opens pages that change nothing.',
+  'app.receiveRefused':
+    'Not read: showing this page receives the queue’s messages from SQS (each is hidden for a moment and its receive count goes up by one), so the console does it only for an address you open yourself or a link of its own pages. This request came from another site, or did not say where it came from.',
+  'app.receiveConfirm': 'Read them now',
   'overview.title': 'Overview',
   'overview.failures': 'Recent failures',
   'overview.noFailures': 'No failures in the last 24 hours.',
@@ -188,6 +194,12 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'app.done': '完了',
   'app.forbidden': '拒否: このリクエストはコンソール自身のページから送られていません。',
   'app.notFound': 'ページが見つかりません。',
+  'app.refused': '拒否しました',
+  'app.crossSite':
+    '拒否: このリクエストは別のサイトから送られました。別のサイトからは、何も変更しないページを開くことだけに応じます。',
+  'app.receiveRefused':
+    '読み取っていません: このページを表示すると SQS からキューのメッセージを受信します（各メッセージが一時的に見えなくなり、受信回数が 1 増えます）。そのため、ご自身で開いたアドレスかコンソール自身のページのリンクからだけ行います。このリクエストは別のサイトから送られたか、送信元を示していません。',
+  'app.receiveConfirm': '今すぐ読み取る',
   'overview.title': '概要',
   'overview.failures': '最近の失敗',
   'overview.noFailures': '過去24時間に失敗はありません。',

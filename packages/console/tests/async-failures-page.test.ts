@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createOpsContext, type OpsContext } from '@sidestep/ops';
-import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
+import { stubQueues } from './stub-queues.ts';
 
 // The console's view of failed asynchronous invocations, on a local context whose SQS is stubbed with
 // one invocation record as Lambda sends it
@@ -23,24 +23,17 @@ let running: RunningConsole;
 
 beforeAll(async () => {
   context = createOpsContext({ environment: 'local', env: { USER: 'tester' }, warn: () => {} });
-  // The console has no SQS dependency of its own: the context's client is stubbed, each call told by
-  // its input (GetQueueUrl, GetQueueAttributes, ReceiveMessage, ChangeMessageVisibilityBatch).
-  let handedOut = false;
-  mockClient(context.clients.sqs)
-    .onAnyCommand()
-    .callsFake((input: Record<string, unknown>) => {
-      if (typeof input.QueueName === 'string')
-        return { QueueUrl: `http://127.0.0.1:4566/000000000000/${input.QueueName}` };
-      if (input.AttributeNames) return { Attributes: { ApproximateNumberOfMessages: '1' } };
-      if (input.MaxNumberOfMessages) {
-        if (handedOut) return { Messages: [] };
-        handedOut = true;
-        return { Messages: [{ MessageId: 'm-1', ReceiptHandle: 'r-1', Body: RECORD, Attributes: {} }] };
-      }
-      return { Successful: [], Failed: [] };
-    });
+  stubQueues(context, { body: RECORD });
   running = await startConsole({ context, port: 0, refreshMs: 50 });
 });
+
+/**
+ * `path` of the console as the browser asks for it from a link on the console's own page: a page that
+ * receives a queue's messages answers nothing else (see cross-site.test.ts).
+ */
+function open(path: string): Promise<Response> {
+  return fetch(new URL(path, running.url), { headers: { 'sec-fetch-site': 'same-origin' } });
+}
 
 afterAll(async () => {
   await running.close();
@@ -49,7 +42,7 @@ afterAll(async () => {
 
 describe('the async failures page', () => {
   it("lists a service's failed invocations with why, attempts and trigger, the record folded away, and offers re-invoking", async () => {
-    const page = await (await fetch(new URL('/async-failures/job-sweeper', running.url))).text();
+    const page = await (await open('/async-failures/job-sweeper')).text();
     const row = /<table id="async-failure-records">[\s\S]*?<\/table>/.exec(page)?.[0] ?? '';
     expect(row).toContain('<time datetime="2026-12-05T01:00:00.000Z">');
     expect(row).toMatch(/<details><summary>req-1<\/summary><pre class="json">\{&quot;version&quot;/);
@@ -65,7 +58,7 @@ describe('the async failures page', () => {
   });
 
   it('names the field of a service that is not invoked asynchronously', async () => {
-    const answer = await fetch(new URL('/async-failures/mail-dispatcher', running.url));
+    const answer = await open('/async-failures/mail-dispatcher');
     expect(answer.status).toBe(404);
     expect(await answer.text()).toContain('service: no service named &quot;mail-dispatcher&quot;');
   });

@@ -1,0 +1,192 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { createOpsContext, LedgerInvokeError, type OpsContext } from '@sidestep/ops';
+import type { Browser, Page } from 'playwright-core';
+import { type RunningConsole, startConsole } from '../src/index.ts';
+import { launchChromium } from '../src/testing.ts';
+import { stubQueues } from './stub-queues.ts';
+
+// What another web page can make the console do with the operator's credentials, in a real browser
+// (Debian's chromium, driven by playwright-core). SQS has no read-only peek: listing a DLQ receives
+// its messages, which hides each for a while and adds one to its ApproximateReceiveCount
+// (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html),
+// so a page that lists dead letters is an action, and no other site may cause one: not with an
+// <img>, a <link>, a frame, a fetch, nor by sending the operator's browser there.
+
+const DEAD_LETTER = JSON.stringify({ type: 'mail.send', version: 1, id: 'smtp-down-1', payload: {} });
+
+let context: OpsContext;
+let operatorConsole: RunningConsole;
+let browser: Browser;
+let attacker: Server;
+/** The local cloud's endpoint, as far as the queues page reads it without SQS: no oldest ages. */
+let endpoint: Server;
+let attackerPort: number;
+/** The page the attacker's server sends next. */
+let attack = '';
+/** How many ReceiveMessage calls the console has made, and had made when the current test began. */
+let receivesSoFar: () => number;
+let receivesBefore = 0;
+
+beforeAll(async () => {
+  browser = await launchChromium();
+  endpoint = createServer((_request, response) => response.writeHead(404).end());
+  await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+  context = {
+    ...createOpsContext({
+      environment: 'local',
+      endpoint: `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}`,
+      env: { USER: 'tester' },
+      warn: () => undefined,
+    }),
+    ledger: () => Promise.reject(new LedgerInvokeError('ops-ledger: no answer')),
+  };
+  // One dead letter in every DLQ.
+  receivesSoFar = stubQueues(context, {
+    body: DEAD_LETTER,
+    attributes: { ApproximateReceiveCount: '1', SentTimestamp: '1764000000000' },
+  });
+  operatorConsole = await startConsole({ context, port: 0, refreshMs: 100 });
+  attacker = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end(attack);
+  });
+  await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+  attackerPort = (attacker.address() as AddressInfo).port;
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  attacker?.closeAllConnections();
+  attacker?.close();
+  endpoint?.close();
+  await operatorConsole?.close();
+  await context?.close();
+});
+
+beforeEach(() => {
+  receivesBefore = receivesSoFar();
+});
+
+function consoleUrl(path: string): string {
+  return new URL(path, operatorConsole.url).toString();
+}
+
+/**
+ * A fresh browser page, with the paths it asked the console for (`requests`) and the answers it got
+ * as `status path` (an image or stylesheet answered with a page is blocked by the browser, ORB, and
+ * reports none).
+ */
+async function browse(): Promise<{ page: Page; requests: string[]; answers: string[] }> {
+  const page = await (await browser.newContext()).newPage();
+  const requests: string[] = [];
+  const answers: string[] = [];
+  const ofConsole = (url: string) => {
+    const parsed = new URL(url);
+    return parsed.port === String(operatorConsole.port) ? parsed.pathname : undefined;
+  };
+  page.on('request', (request) => {
+    const path = ofConsole(request.url());
+    if (path) requests.push(path);
+  });
+  page.on('response', (response) => {
+    const path = ofConsole(response.url());
+    if (path) answers.push(`${response.status()} ${path}`);
+  });
+  return { page, requests, answers };
+}
+
+// 127.0.0.1 on another port is the same site as the console, another origin; localhost is another site.
+describe.each([
+  ['the same site (another port)', '127.0.0.1'],
+  ['another site', 'localhost'],
+])('a page of %s', (_name, attackerHost) => {
+  const attackerUrl = () => `http://${attackerHost}:${attackerPort}/`;
+
+  it('makes the console receive no message with an image, a stylesheet, a frame or a fetch, and each is refused', async () => {
+    const target = (path: string) => consoleUrl(path);
+    attack = `<!doctype html><body>
+      <img src="${target('/queues/mail')}">
+      <img src="${target('/queues/mail/preview')}" referrerpolicy="no-referrer">
+      <link rel="stylesheet" href="${target('/async-failures/job-sweeper')}">
+      <iframe src="${target('/queues/mail?limit=1000')}"></iframe>
+      <script>
+        window.done = Promise.allSettled([
+          fetch('${target('/queues/mail')}', { mode: 'no-cors', headers: { accept: 'text/event-stream' } }),
+          fetch('${target('/jobs')}', { mode: 'no-cors', headers: { accept: 'text/event-stream' } }),
+        ]);
+      </script></body>`;
+    const { page, requests, answers } = await browse();
+    await page.goto(attackerUrl(), { waitUntil: 'load' });
+    await page.evaluate(() => (window as unknown as { done: Promise<unknown> }).done);
+    await page.waitForTimeout(300);
+    expect(requests.sort()).toEqual(
+      [
+        '/async-failures/job-sweeper',
+        '/jobs',
+        '/queues/mail',
+        '/queues/mail',
+        '/queues/mail',
+        '/queues/mail/preview',
+      ].sort(),
+    );
+    expect(receiveCalls()).toBe(0);
+    // The frame's and the fetches' answers reach the page: each a refusal.
+    expect(answers.length).toBeGreaterThanOrEqual(3);
+    expect(answers.filter((answer) => !answer.startsWith('403 '))).toEqual([]);
+    await page.context().close();
+  });
+
+  it('sends the browser to a page that says why instead of the dead letters, whose link then lists them', async () => {
+    attack = `<!doctype html><a id="go" href="${consoleUrl('/queues/mail')}">dead letters</a>`;
+    const { page } = await browse();
+    await page.goto(attackerUrl());
+    const [answer] = await Promise.all([page.waitForEvent('response'), page.locator('#go').click()]);
+    await page.waitForURL(consoleUrl('/queues/mail'));
+    expect(answer.status()).toBe(403);
+    expect(await page.locator('#error').textContent()).toContain('another site');
+    expect(receiveCalls()).toBe(0);
+    // The operator, now on the console's own page, asks for them.
+    await page.locator('#error a').click();
+    await page.waitForURL(consoleUrl('/queues/mail'));
+    expect(await page.locator('#dead-letters').textContent()).toContain('smtp-down-1');
+    expect(receiveCalls()).toBeGreaterThan(0);
+    await page.context().close();
+  });
+
+  it('still opens a page that reads without side effects when a link of another site leads there', async () => {
+    attack = `<!doctype html><a id="go" href="${consoleUrl('/queues')}">queues</a>`;
+    const { page } = await browse();
+    await page.goto(attackerUrl());
+    const [answer] = await Promise.all([page.waitForEvent('response'), page.locator('#go').click()]);
+    expect(answer.status()).toBe(200);
+    expect(await page.locator('h1').textContent()).toBe('Queues');
+    expect(receiveCalls()).toBe(0);
+    await page.context().close();
+  });
+});
+
+describe("the operator's own browsing", () => {
+  it('lists the dead letters from the queues page, and from a bookmark', async () => {
+    const { page } = await browse();
+    await page.goto(consoleUrl('/queues'));
+    await page.locator('#queues a[href="/queues/mail"]').first().click();
+    await page.waitForURL(consoleUrl('/queues/mail'));
+    expect(await page.locator('#dead-letters').textContent()).toContain('smtp-down-1');
+    await page.locator('#preview-redrive').click();
+    await page.waitForURL(consoleUrl('/queues/mail/preview'));
+    expect(await page.locator('#preview-summary').textContent()).toMatch(/would pass/);
+    // Typed in or bookmarked: no site sent the browser there.
+    await page.goto(consoleUrl('/queues/mail?limit=200'));
+    expect(await page.locator('#dead-letters').textContent()).toContain('smtp-down-1');
+    await page.goto(consoleUrl('/async-failures/job-sweeper'));
+    expect(await page.locator('h1').textContent()).toMatch(/job-sweeper/);
+    await page.context().close();
+  });
+});
+
+/** How many ReceiveMessage calls the console has made since the test began. */
+function receiveCalls(): number {
+  return receivesSoFar() - receivesBefore;
+}

@@ -1,0 +1,38 @@
+import type { OpsContext } from '@sidestep/ops';
+import { mockClient } from 'aws-sdk-client-mock';
+
+/**
+ * Stubs `context`'s SQS client (the console has no SQS dependency of its own), each call told by its
+ * input: GetQueueUrl, GetQueueAttributes (one message visible), ReceiveMessage (one message of
+ * `body`, then none: each listing receives it once and finds the queue empty),
+ * ChangeMessageVisibilityBatch. Returns how many ReceiveMessage calls the console has made so far.
+ */
+export function stubQueues(
+  context: OpsContext,
+  message: { readonly body: string; readonly attributes?: Readonly<Record<string, string>> },
+): () => number {
+  let receives = 0;
+  mockClient(context.clients.sqs)
+    .onAnyCommand()
+    .callsFake((input: Record<string, unknown>) => {
+      if (typeof input.QueueName === 'string')
+        return { QueueUrl: `http://127.0.0.1:4566/000000000000/${input.QueueName}` };
+      if (input.AttributeNames) return { Attributes: { ApproximateNumberOfMessages: '1' } };
+      if (input.MaxNumberOfMessages) {
+        receives += 1;
+        if (receives % 2 === 0) return { Messages: [] };
+        return {
+          Messages: [
+            {
+              MessageId: 'm-1',
+              ReceiptHandle: 'r-1',
+              Body: message.body,
+              Attributes: message.attributes ?? {},
+            },
+          ],
+        };
+      }
+      return { Successful: [], Failed: [] };
+    });
+  return () => receives;
+}
