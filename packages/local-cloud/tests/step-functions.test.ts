@@ -61,7 +61,7 @@ function cloud(integration: TaskIntegration, retryIntervalMs = 0) {
 function oneMachine(
   name: string,
   machine: { StartAt: string; States: Record<string, unknown> },
-  integrations = {},
+  integrations: Readonly<Record<string, TaskIntegration>> = {},
 ) {
   return createLocalStepFunctions({
     stateMachines: [{ name, definition: machine }],
