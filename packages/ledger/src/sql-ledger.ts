@@ -507,7 +507,8 @@ export class SqlLedger implements Ledger {
    * (see {@link Ledger.releaseMail}) answers what the first did, and changes nothing even when the
    * key has been claimed again since. Any other release of the key finds no INPROGRESS record and is
    * refused. Two copies at once: the second's delete waits for the first, deletes nothing, and then
-   * finds the first's row. Rows more than a day old are deleted by the next release.
+   * finds the first's row; a second that reads the records after the first committed finds none
+   * INPROGRESS and then the first's row too. Rows more than a day old are deleted by the next release.
    */
   releaseMail(idempotencyKey: string, requestId?: string): Promise<ReleasedMail> {
     const answer = (recordId: string) => ({
@@ -524,22 +525,23 @@ export class SqlLedger implements Ledger {
         );
         return rows[0]?.record_id;
       };
+      /** Not released here: a copy of this request may have released it meanwhile (committed after
+       * the first look), which answers as that copy did; anything else is refused. */
+      const notReleased = async (status: string | undefined) => {
+        const meanwhile = await recorded();
+        if (meanwhile !== undefined) return answer(meanwhile);
+        throw new MailRecordNotReleasableError(idempotencyKey, status);
+      };
       const duplicate = await recorded();
       if (duplicate !== undefined) return answer(duplicate);
       const [record] = await mailRecords(tx, [idempotencyKey]);
-      if (!record) throw new MailRecordNotReleasableError(idempotencyKey, undefined);
-      if (record.status !== 'INPROGRESS')
-        throw new MailRecordNotReleasableError(idempotencyKey, record.status);
+      if (record?.status !== 'INPROGRESS') return notReleased(record?.status);
       const deleted = await tx.query(
         `DELETE FROM idempotency_records WHERE id = $1 AND status = 'INPROGRESS'`,
         [record.recordId],
       );
-      if (deleted.rowCount === 0) {
-        // Released (or claimed) meanwhile: by a copy of this request, or by another.
-        const meanwhile = await recorded();
-        if (meanwhile !== undefined) return answer(meanwhile);
-        throw new MailRecordNotReleasableError(idempotencyKey, undefined);
-      }
+      // Released (or claimed) meanwhile: by a copy of this request, or by another.
+      if (deleted.rowCount === 0) return notReleased(undefined);
       await tx.query(`DELETE FROM mail_releases WHERE released_at < now() - interval '1 day'`);
       if (requestId !== undefined) {
         await tx.query(

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import type { Database } from '@sidestep/db';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
 import {
   answerLedgerRequest,
@@ -644,6 +645,37 @@ describeEachDatabase('answerLedgerRequest, an action delivered twice (a duplicat
       released,
     ]);
     expect(await records()).toEqual([]);
+    // A copy that reads the records just after the first copy committed (the record gone, the
+    // release recorded) answers as the first did too: here the first copy's commit is played inside
+    // the second's transaction, between its look for a recorded release and its read of the records.
+    await claimCut();
+    let played = false;
+    const interleaved: Database = {
+      ...db(),
+      query: (sql, params) => db().query(sql, params),
+      close: () => db().close(),
+      kind: db().kind,
+      transaction: (fn) =>
+        db().transaction((tx) =>
+          fn({
+            query: async (sql, params) => {
+              if (!played && /^\s*SELECT [^;]* FROM idempotency_records/.test(sql)) {
+                played = true;
+                await tx.query('DELETE FROM idempotency_records WHERE id = $1', [recordId]);
+                await tx.query(
+                  'INSERT INTO mail_releases (request_id, idempotency_key, record_id) VALUES ($1, $2, $3)',
+                  ['req-release-5', key, recordId],
+                );
+              }
+              return tx.query(sql, params);
+            },
+          }),
+        ),
+    };
+    expect(
+      await answerLedgerRequest(new SqlLedger(interleaved), release('req-release-5'), { actions: true }),
+    ).toEqual(released);
+    expect(played).toBe(true);
     // Without a request id (the direct ledger's release), a release is refused once the record is gone.
     await claimCut();
     expect(await answer(release())).toEqual(released);
