@@ -3,10 +3,9 @@ import { CreateQueueCommand, SendMessageCommand, type SQSClient } from '@aws-sdk
 import { sqsAuthorization } from '@sidestep/iam';
 import type { InvokeResult, LambdaErrorBody } from '@sidestep/lambda-runtime';
 import { asyncFailureQueueName } from '@sidestep/manifest';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { LOCAL_ROLES, type LocalIam } from './local-iam.ts';
-import { LOCAL_ENVIRONMENT, localName } from './local-names.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_ENVIRONMENT, LOCAL_REGION, localName } from './local-names.ts';
 
 /**
  * Lambda's waits before the second and the third attempt of an asynchronous invocation whose function

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { type LifecycleRule, PutBucketLifecycleConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { buildApp } from 'fauxqs';
+import { JsonBodyError } from './aws-api-errors.ts';
 import type { EndpointAuthorizer } from './endpoint-authorizer.ts';
 import { memoryFauxqsStores, persistentFauxqsStores } from './fauxqs-stores.ts';
 import {
@@ -14,6 +15,7 @@ import {
   type LambdaInvokeResponse,
   lambdaErrorResponse,
 } from './lambda-invoke.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
 import { createMessageMoveTasks } from './message-move-tasks.ts';
 import {
   type ObjectCreatedEvent,
@@ -32,11 +34,6 @@ import { serveVersioningApis } from './s3-versioning-apis.ts';
 import { keepObjectVersions } from './s3-versions.ts';
 import type { SchedulerClock } from './scheduler.ts';
 import { answerSqsOperation, awsQueryErrorHeader, injectSqs } from './sqs-operations.ts';
-
-/** The region every local resource lives in. */
-export const LOCAL_REGION = 'us-east-1';
-/** The account id fauxqs puts in every ARN and queue URL. */
-export const LOCAL_ACCOUNT_ID = '000000000000';
 
 /** The file in `dataDir` that keeps DLQ redrives (message move tasks). */
 const MESSAGE_MOVE_TASKS_FILE = 'message-move-tasks.json';
@@ -460,38 +457,6 @@ function objectWrite(request: {
   }
   // Browser form uploads (POST Object) carry the key in the form body; nothing here uses them.
   return reason ? { bucket, key, reason } : undefined;
-}
-
-/**
- * A JSON-protocol request a local API refuses before looking anything up (missing, malformed or
- * out-of-range parameter), with the AWS error code the SDKs map to their ValidationException.
- */
-export class AwsValidationError extends Error {
-  override readonly name = 'ValidationException';
-  readonly field: string;
-  constructor(field: string, message: string) {
-    super(`1 validation error detected: Value at '${field}' failed to satisfy constraint: ${message}`);
-    this.field = field;
-  }
-}
-
-/** An operation a local JSON API (`api`: "Step Functions", "EventBridge") does not serve. */
-export class UnknownOperationError extends Error {
-  override readonly name = 'UnknownOperationException';
-  readonly operation: string;
-  constructor(api: string, operation: string) {
-    super(`The local ${api} API does not serve ${operation}`);
-    this.operation = operation;
-  }
-}
-
-/** A JSON-protocol request whose body is not JSON; the AWS error code the SDKs map. */
-export class JsonBodyError extends Error {
-  override readonly name = 'SerializationException';
-  readonly field = 'body';
-  constructor() {
-    super('the request body is not valid JSON');
-  }
 }
 
 /**

@@ -8,12 +8,13 @@ import {
   sqsAuthorization,
   statesAuthorization,
 } from '@sidestep/iam';
-import { JsonBodyError, jsonBody, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
+import { JsonBodyError } from './aws-api-errors.ts';
+import { jsonBody } from './aws-endpoint.ts';
 import type { EndpointAuthorizer, EndpointRefusal, EndpointRequest } from './endpoint-authorizer.ts';
 import { FUNCTION_URL_PATH_PREFIX } from './function-url.ts';
 import { invokeTarget, LAMBDA_INVOKE_PATH, lambdaErrorResponse } from './lambda-invoke.ts';
 import { type AccessDenial, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
-import { localName } from './local-names.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
 import { s3BucketOperation } from './s3-bucket-operation.ts';
 import { type DeleteObjectsEntry, deleteObjectsRequest } from './s3-delete-objects.ts';
 import { escapeXml } from './xml-text.ts';

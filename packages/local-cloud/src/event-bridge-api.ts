@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { AwsValidationError, type JsonApiHandler, UnknownOperationError } from './aws-endpoint.ts';
+import { AwsValidationError, UnknownOperationError } from './aws-api-errors.ts';
+import type { JsonApiHandler } from './aws-endpoint.ts';
 import type { EventBridgeEvent, EventRouter } from './event-router.ts';
 
 /** The `X-Amz-Target` prefix of the EventBridge JSON API (`AWSEvents.PutEvents`). */

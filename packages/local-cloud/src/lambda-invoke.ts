@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { lambdaFunctionArn } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
-import { AwsValidationError, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
-import { localName } from './local-names.ts';
+import { AwsValidationError } from './aws-api-errors.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
 
 // Lambda's Invoke (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html) on the local
 // endpoint: `POST /2015-03-31/functions/{FunctionName}/invocations`, REST-JSON, the payload as the

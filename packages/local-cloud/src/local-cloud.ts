@@ -4,7 +4,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { type SynthesizedTerraformJson, statesAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { startAsyncInvocations } from './async-invocation.ts';
-import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from './aws-endpoint.ts';
+import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
 import { endpointAuthorizer } from './endpoint-authorization.ts';
 import { startFunctionHosts } from './function-hosts.ts';
@@ -13,7 +13,14 @@ import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { DEFAULT_DATABASE_PORT, type LocalDatabase, startLocalDatabase } from './local-database.ts';
 import { EVENTBRIDGE, LOCAL_ROLES, type LocalIam } from './local-iam.ts';
 import { loadLocalIam, reportDenial } from './local-iam-setup.ts';
-import { LOCAL_ENVIRONMENT, LOCAL_EVENT_BUS_NAME, localName, localScheduleArn } from './local-names.ts';
+import {
+  LOCAL_ACCOUNT_ID,
+  LOCAL_ENVIRONMENT,
+  LOCAL_EVENT_BUS_NAME,
+  LOCAL_REGION,
+  localName,
+  localScheduleArn,
+} from './local-names.ts';
 import { createLocalQueues, type LocalQueues } from './local-queues.ts';
 import { LOCAL_STATE, lastFiredFile } from './local-state.ts';
 import { startLocalTriggers } from './local-triggers.ts';

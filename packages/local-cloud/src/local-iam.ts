@@ -13,8 +13,7 @@ import {
   type SynthesizedTerraformJson,
   s3BucketArn,
 } from '@sidestep/iam';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
-import { localName } from './local-names.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
 
 /**
  * Who calls the local cloud: a role of the local stack (every service, task, workflow, pipe,

@@ -1,5 +1,9 @@
 import { resourceName } from '@sidestep/manifest';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
+
+/** The region every local resource lives in. */
+export const LOCAL_REGION = 'us-east-1';
+/** The account id fauxqs puts in every ARN and queue URL. */
+export const LOCAL_ACCOUNT_ID = '000000000000';
 
 /** The environment name of the laptop cloud: resources are `sidestep-local-<name>`. */
 export const LOCAL_ENVIRONMENT = 'local';

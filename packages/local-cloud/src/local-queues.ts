@@ -1,8 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { LocalPipe, LocalService } from './local-definitions.ts';
-import { LOCAL_ENVIRONMENT, UnknownLocalNameError } from './local-names.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_ENVIRONMENT, LOCAL_REGION, UnknownLocalNameError } from './local-names.ts';
 import { createPipeSourceQueue } from './pipe.ts';
 import { createJobQueue, type JobQueue } from './queues.ts';
 

@@ -1,11 +1,17 @@
 import { statesAuthorization } from '@sidestep/iam';
-import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
+import type { AwsEndpoint } from './aws-endpoint.ts';
 import { EVENT_BRIDGE_TARGET_PREFIX, eventBridgeApi } from './event-bridge-api.ts';
 import { createEventRouter, type EventBridgeEvent, type EventRule } from './event-router.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { LocalExecutionStatusRule, LocalSchedules, LocalWorkflow } from './local-definitions.ts';
 import { LOCAL_ROLES, type LocalIam } from './local-iam.ts';
-import { LOCAL_EVENT_BUS_NAME, localName, localScheduleArn } from './local-names.ts';
+import {
+  LOCAL_ACCOUNT_ID,
+  LOCAL_EVENT_BUS_NAME,
+  LOCAL_REGION,
+  localName,
+  localScheduleArn,
+} from './local-names.ts';
 import { operatorRules } from './schedule-delivery.ts';
 import type { ScheduleFiring } from './scheduler.ts';
 import type { LocalStepFunctions } from './step-functions.ts';

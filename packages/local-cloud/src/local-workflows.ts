@@ -4,13 +4,19 @@ import { join, resolve } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import pLimit from 'p-limit';
-import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
+import type { AwsEndpoint } from './aws-endpoint.ts';
 import { openExecutionStore } from './execution-store.ts';
 import { type FargateTask, startFargateTask, UnknownContainerError } from './fargate-task.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { LocalTask, LocalWorkflow, LocalWorkflowResources } from './local-definitions.ts';
 import { LOCAL_ROLES, type LocalIam } from './local-iam.ts';
-import { LOCAL_ENVIRONMENT, localClusterArn, localName } from './local-names.ts';
+import {
+  LOCAL_ACCOUNT_ID,
+  LOCAL_ENVIRONMENT,
+  LOCAL_REGION,
+  localClusterArn,
+  localName,
+} from './local-names.ts';
 import { type LocalResources, taskEnvironment } from './service-environment.ts';
 import { type Started, startPhase } from './start-phase.ts';
 import { createLocalStepFunctions, type LocalStepFunctions } from './step-functions.ts';

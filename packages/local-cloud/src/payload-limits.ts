@@ -1,4 +1,4 @@
-import { AwsValidationError } from './aws-endpoint.ts';
+import { AwsValidationError } from './aws-api-errors.ts';
 
 /**
  * The largest input or output of an execution, state or task Step Functions passes: 256 KiB of

@@ -2,13 +2,13 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { sqsAuthorization, sqsTargetOf } from '@sidestep/iam';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
 import type { AwsEndpoint } from './aws-endpoint.ts';
-import { LOCAL_REGION } from './aws-endpoint.ts';
 import { watchDeadLetterQueue } from './dead-letter-watch.ts';
 import { startEventSourceMapping } from './event-source-mapping.ts';
 import { functionConcurrency } from './function-hosts.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { LocalService } from './local-definitions.ts';
 import { AccessDeniedError, LOCAL_ROLES, type LocalIam } from './local-iam.ts';
+import { LOCAL_REGION } from './local-names.ts';
 import type { JobQueue } from './queues.ts';
 import { type Started, startPhase } from './start-phase.ts';
 

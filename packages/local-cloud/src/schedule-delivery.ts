@@ -1,9 +1,8 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type AuthorizationCheck, eventRuleArn, lambdaAuthorization, sqsAuthorization } from '@sidestep/iam';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import type { EventBridgeEvent, EventRule } from './event-router.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
-import { localName } from './local-names.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
 import { type ScheduleDefinition, type ScheduleFiring, scheduleFiring } from './scheduler.ts';
 
 /** A schedule names a function the local cloud does not run. */

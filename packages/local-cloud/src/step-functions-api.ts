@@ -1,4 +1,5 @@
-import { AwsValidationError, type JsonApiHandler, UnknownOperationError } from './aws-endpoint.ts';
+import { AwsValidationError, UnknownOperationError } from './aws-api-errors.ts';
+import type { JsonApiHandler } from './aws-endpoint.ts';
 import type { ExecutionRecord, ExecutionStatus, LocalStepFunctions } from './step-functions.ts';
 
 /** The `X-Amz-Target` prefix of the Step Functions JSON API (`AWSStepFunctions.StartExecution`). */

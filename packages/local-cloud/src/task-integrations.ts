@@ -3,9 +3,9 @@ import { constants } from 'node:os';
 import { type MessageAttributeValue, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type AuthorizationCheck, lambdaAuthorization, sqsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './aws-endpoint.ts';
 import type { ContainerOverride, FargateTaskResult } from './fargate-task.ts';
 import { AccessDeniedError } from './local-iam.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
 
 /** The Task state a service integration runs for. */
 export interface TaskCall {

@@ -18,10 +18,11 @@ import {
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { rejectionOf } from '@sidestep/contracts/testing';
-import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { EVENT_BRIDGE_TARGET_PREFIX, eventBridgeApi } from '../src/event-bridge-api.ts';
 import { createEventRouter } from '../src/event-router.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/local-names.ts';
 import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-functions.ts';
 import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from '../src/step-functions-api.ts';
 import { LAMBDA_INVOKE } from '../src/task-integrations.ts';

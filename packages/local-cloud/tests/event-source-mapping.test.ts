@@ -1,13 +1,13 @@
 import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { ServiceManifest } from '@sidestep/manifest';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/aws-endpoint.ts';
 import { type CollectingReporter, createCollectingReporter } from '../src/collecting-reporter.ts';
 import {
   type EventSourceMapping,
   type FunctionInvocationResult,
   startEventSourceMapping,
 } from '../src/event-source-mapping.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/local-names.ts';
 import { createJobQueue, type JobQueue } from '../src/queues.ts';
 import type { SqsEvent } from '../src/sqs-event.ts';
 import { useSqsEndpoint } from './fixtures/sqs-endpoint.ts';

@@ -8,9 +8,10 @@ import {
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { type AwsEndpoint, LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { redriveStatusOf } from '../src/execution-redrive.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/local-names.ts';
 import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-functions.ts';
 import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from '../src/step-functions-api.ts';
 import { LAMBDA_INVOKE, StatesTaskError } from '../src/task-integrations.ts';

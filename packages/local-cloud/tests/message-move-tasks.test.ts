@@ -12,7 +12,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { rejectionOf } from '@sidestep/contracts/testing';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION, startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/local-names.ts';
 import { localClientConfig, messagesIn, useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 
 const local = useSqsEndpoint();

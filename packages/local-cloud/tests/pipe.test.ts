@@ -1,7 +1,7 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from '@jest/globals';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/aws-endpoint.ts';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/local-names.ts';
 import { createPipeSourceQueue, startPipe } from '../src/pipe.ts';
 import { useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 

@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from '@jest/globals';
 import { sampleService } from '@sidestep/manifest/testing';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/aws-endpoint.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/local-names.ts';
 import { createJobQueue, MissingQueueError } from '../src/queues.ts';
 import { useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 

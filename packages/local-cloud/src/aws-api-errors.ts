@@ -1,0 +1,34 @@
+// The errors the local cloud's AWS APIs answer with their AWS error codes (the endpoint, Step
+// Functions, EventBridge, Lambda's Invoke), shared by the endpoint and the APIs it serves.
+
+/**
+ * A JSON-protocol request a local API refuses before looking anything up (missing, malformed or
+ * out-of-range parameter), with the AWS error code the SDKs map to their ValidationException.
+ */
+export class AwsValidationError extends Error {
+  override readonly name = 'ValidationException';
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`1 validation error detected: Value at '${field}' failed to satisfy constraint: ${message}`);
+    this.field = field;
+  }
+}
+
+/** An operation a local JSON API (`api`: "Step Functions", "EventBridge") does not serve. */
+export class UnknownOperationError extends Error {
+  override readonly name = 'UnknownOperationException';
+  readonly operation: string;
+  constructor(api: string, operation: string) {
+    super(`The local ${api} API does not serve ${operation}`);
+    this.operation = operation;
+  }
+}
+
+/** A JSON-protocol request whose body is not JSON; the AWS error code the SDKs map. */
+export class JsonBodyError extends Error {
+  override readonly name = 'SerializationException';
+  readonly field = 'body';
+  constructor() {
+    super('the request body is not valid JSON');
+  }
+}
