@@ -9,41 +9,83 @@ export class JobSweeperError extends SidestepError {
 }
 
 /**
+ * A failure mail the sweeper will not try again, as it records it on its job
+ * (`sweep_mail_refused_at`, and `refusal` in `sweep_mail_error`).
+ */
+export interface FailureMailRefusal {
+  readonly jobId: string;
+  /** The mail field the contract refuses (`payload.to`). */
+  readonly field: string;
+  /**
+   * The field and why the contract refuses it: `payload.to: not a valid email`. The contract's
+   * reasons name the rule a field breaks, never its value, so this carries no address.
+   */
+  readonly refusal: string;
+}
+
+/** The refusal of job `jobId`'s mail, from the producer's message (which names the field already). */
+export function failureMailRefusal(jobId: string, field: string, message: string): FailureMailRefusal {
+  // ContractValidationError's message is `<field>: <why>`: the field is not named twice.
+  const refusal = message.startsWith(`${field}: `) ? message : `${field}: ${message}`;
+  return { jobId, field, refusal };
+}
+
+/** `<n> job(s): <jobId> (<why>); ...`, the jobs an error is about. */
+function jobList(entries: readonly { readonly jobId: string; readonly why: string }[]): string {
+  return `${entries.length} job(s): ${entries.map((entry) => `${entry.jobId} (${entry.why})`).join('; ')}`;
+}
+
+/**
  * Some failure mails could not be queued (SQS throttled or unreachable). Transient: the jobs are
  * failed already and their mails stay pending (`sweep_mail_queued_at` null), so the next sweep, or
  * the schedule's retry of this one, queues them; the mail-dispatcher sends once per key either way.
+ * Mails the same sweep refused for good are named too (`refusedJobIds`): they are recorded, and
+ * the retry that queues the others does not report them again.
  */
 export class FailureMailNotQueuedError extends JobSweeperError {
   override readonly name: string = 'FailureMailNotQueuedError';
   /** The jobs whose mail is still pending. */
   readonly jobIds: readonly string[];
-  constructor(failures: readonly { readonly jobId: string; readonly reason: string }[]) {
+  /** The jobs whose mail this sweep refused for good (see {@link FailureMailInvalidError}). */
+  readonly refusedJobIds: readonly string[];
+  readonly refusals: readonly FailureMailRefusal[];
+  constructor(
+    failures: readonly { readonly jobId: string; readonly reason: string }[],
+    refusals: readonly FailureMailRefusal[] = [],
+  ) {
+    const refused = refusals.map(({ jobId, refusal }) => ({ jobId, why: refusal }));
     super(
-      `failure mails not queued for ${failures.length} job(s): ${failures.map((f) => `${f.jobId} (${f.reason})`).join('; ')}`,
+      `failure mails not queued for ${jobList(failures.map(({ jobId, reason }) => ({ jobId, why: reason })))}${
+        refused.length > 0 ? `; refused for good for ${jobList(refused)}` : ''
+      }`,
       { permanent: false },
     );
     this.jobIds = failures.map((failure) => failure.jobId);
+    this.refusedJobIds = refusals.map((refusal) => refusal.jobId);
+    this.refusals = refusals;
   }
 }
 
 /**
- * A swept job's failure mail breaks the mail contract (an export without a valid requester: a row
- * written by hand). Permanent: retrying sends nothing; `field` names the job and the mail field, and
- * every other job's mail was still queued. The sweeper records `refusal` on the job
- * (`sweep_mail_error`, with `sweep_mail_refused_at`) and does not try the mail again.
+ * Swept jobs' failure mails break the mail contract (an export without a valid requester: a row
+ * written by hand). Permanent: retrying sends nothing; `jobIds` names every such job of the sweep,
+ * `field` the first one's mail field, and every other job's mail was still queued. The sweeper
+ * records each refusal on its job (`sweep_mail_error`, with `sweep_mail_refused_at`) and does not
+ * try the mail again, so only the sweep that found them throws this.
  */
 export class FailureMailInvalidError extends JobSweeperError {
   override readonly name: string = 'FailureMailInvalidError';
-  readonly jobId: string;
+  readonly jobIds: readonly string[];
   override readonly field: string;
-  /** The field and why the contract refuses it: `payload.to: not a valid email`. */
-  readonly refusal: string;
-  constructor(jobId: string, field: string, message: string) {
-    // The producer's message names the field already (ContractValidationError's `<field>: <why>`).
-    const refusal = message.startsWith(`${field}: `) ? message : `${field}: ${message}`;
-    super(`job ${jobId}: failure mail ${refusal}`, { permanent: true, field });
-    this.jobId = jobId;
-    this.field = field;
-    this.refusal = refusal;
+  readonly refusals: readonly FailureMailRefusal[];
+  constructor(refusals: readonly [FailureMailRefusal, ...FailureMailRefusal[]]) {
+    const [first] = refusals;
+    super(
+      `failure mails refused for ${jobList(refusals.map(({ jobId, refusal }) => ({ jobId, why: refusal })))}`,
+      { permanent: true, field: first.field },
+    );
+    this.jobIds = refusals.map((refusal) => refusal.jobId);
+    this.field = first.field;
+    this.refusals = refusals;
   }
 }

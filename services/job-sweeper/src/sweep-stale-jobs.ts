@@ -11,7 +11,12 @@ import {
   SWEEP_MAIL_PENDING,
   UNKNOWN_FAILURE_REASON,
 } from '@sidestep/jobs';
-import { FailureMailInvalidError, FailureMailNotQueuedError } from './errors.ts';
+import {
+  FailureMailInvalidError,
+  FailureMailNotQueuedError,
+  type FailureMailRefusal,
+  failureMailRefusal,
+} from './errors.ts';
 
 /** What became of one mail handed to the {@link MailQueue}. */
 export type MailQueueResult =
@@ -35,6 +40,12 @@ export interface SweepOptions {
   readonly notifyAddress: string;
   /** Jobs failed per sweep at most; the rest wait for the next one. @default 100 */
   readonly limit?: number;
+  /**
+   * Called once per mail refused for good, after the refusal is recorded on its job: the sweep that
+   * records it is the only one that sees it (the next ones claim the mail no more), so this is where
+   * it is reported (the sweep task logs an ERROR line per job).
+   */
+  readonly onRefused?: (refusal: FailureMailRefusal) => void;
 }
 
 interface PendingMailRow {
@@ -62,9 +73,10 @@ interface PendingMailRow {
  *    (the mail's id is `jobMailKey` of @sidestep/jobs, `<template>:<jobId>[:<attempt>]`, the key the
  *    mail-dispatcher sends once per).
  *
- * @throws {FailureMailNotQueuedError} some mails could not be queued (transient; they stay pending).
- * @throws {FailureMailInvalidError} a mail breaks the contract (permanent, recorded on its job and
- * not tried again; the others were queued).
+ * @throws {FailureMailNotQueuedError} some mails could not be queued (transient; they stay pending);
+ * it names the mails the same sweep refused too.
+ * @throws {FailureMailInvalidError} mails break the contract (permanent, recorded on their jobs and
+ * not tried again; the others were queued), naming every one.
  */
 export async function sweepStaleJobs(
   db: Database,
@@ -115,18 +127,24 @@ export async function sweepStaleJobs(
  * sweep tries it again (an outage ends; the mail-dispatcher sends once per key), for as long as the
  * retention keeps the job.
  *
+ * Each refusal is reported once, by the sweep that records it: `onRefused` is called for it after
+ * the commit, and the error thrown names it, the transient one when some mails are also still
+ * pending (so that Lambda retries the invocation; the retry does not report the refusals again).
+ *
  * @returns the jobs whose mail was queued.
- * @throws {FailureMailNotQueuedError} some mails could not be queued (transient; they stay pending).
- * @throws {FailureMailInvalidError} a mail breaks the contract (permanent, recorded on its job; the
- * others were queued). Thrown by the sweep that found it only: the next claims it no more.
+ * @throws {FailureMailNotQueuedError} some mails could not be queued (transient; they stay pending),
+ * naming the refused ones too.
+ * @throws {FailureMailInvalidError} mails break the contract and none failed otherwise (permanent,
+ * recorded on their jobs; the others were queued), naming each. Thrown by the sweep that found
+ * them only: the next claims them no more.
  */
 export async function queuePendingMails(
   db: Database,
   mailQueue: MailQueue,
-  options: Pick<SweepOptions, 'now' | 'notifyAddress'> & { readonly limit: number },
+  options: Pick<SweepOptions, 'now' | 'notifyAddress' | 'onRefused'> & { readonly limit: number },
 ): Promise<SweptJob[]> {
   const { limit } = options;
-  const { mailed, notQueued, invalid } = await db.transaction(async (tx) => {
+  const { mailed, notQueued, refused } = await db.transaction(async (tx) => {
     const pending = await tx.query<PendingMailRow>(
       `SELECT id, kind, file_name, requested_by, error, deadline_at, attempt FROM jobs
        WHERE ${SWEEP_MAIL_PENDING}
@@ -156,13 +174,13 @@ export async function queuePendingMails(
     const results = jobs.length > 0 ? await mailQueue.send(jobs.map(({ mail }) => mail)) : [];
     const sent: SweptJob[] = [];
     const failures: { jobId: string; reason: string }[] = [];
-    const refusals: FailureMailInvalidError[] = [];
+    const refusals: FailureMailRefusal[] = [];
     results.forEach((result, index) => {
       const entry = jobs[index];
       if (!entry) return;
       if (result.status === 'sent') sent.push(entry.job);
       else if (result.status === 'failed') failures.push({ jobId: entry.job.jobId, reason: result.message });
-      else refusals.push(new FailureMailInvalidError(entry.job.jobId, result.field, result.message));
+      else refusals.push(failureMailRefusal(entry.job.jobId, result.field, result.message));
     });
     if (sent.length > 0) {
       await tx.query(
@@ -186,10 +204,12 @@ export async function queuePendingMails(
         ],
       );
     }
-    return { mailed: sent, notQueued: failures, invalid: refusals[0] };
+    return { mailed: sent, notQueued: failures, refused: refusals };
   });
-  if (notQueued.length > 0) throw new FailureMailNotQueuedError(notQueued);
-  if (invalid) throw invalid;
+  for (const refusal of refused) options.onRefused?.(refusal);
+  if (notQueued.length > 0) throw new FailureMailNotQueuedError(notQueued, refused);
+  const [firstRefused, ...moreRefused] = refused;
+  if (firstRefused) throw new FailureMailInvalidError([firstRefused, ...moreRefused]);
   return mailed;
 }
 

@@ -2,7 +2,7 @@ import { DEFAULT_JOB_RETENTION_DAYS, JobSweeperInput, type SweepStaleJobsOutput 
 import type { Database } from '@sidestep/db/postgres';
 import { ledgerError } from '@sidestep/jobs';
 import type { TaskHandlerOptions } from '@sidestep/runtime';
-import { JobSweeperError } from './errors.ts';
+import { type FailureMailRefusal, JobSweeperError } from './errors.ts';
 import { failAbandonedJob } from './fail-abandoned-job.ts';
 import { type IdempotencyRecords, purgeExpired } from './purge-expired.ts';
 import { type MailQueue, sweepStaleJobs } from './sweep-stale-jobs.ts';
@@ -32,7 +32,9 @@ export interface SweepTaskOptions {
  * nothing: the sweep's output, without `purged`, or its error stands); or by the workflows' status rule with a Step
  * Functions "Execution Status Change" event: {@link failAbandonedJob}. The Lambda request id is the
  * sweeper's id in the audit trail; it logs what it failed and mailed, and for an event the
- * execution (`executionId`, its ARN, and `executionName`) and, once found, its job (`jobId`). Errors are thrown with their
+ * execution (`executionId`, its ARN, and `executionName`) and, once found, its job (`jobId`), and
+ * each failure mail refused for good on an ERROR line of its own (`failure mail refused`, with
+ * `jobId`, `field`, `refusal`). Errors are thrown with their
  * `name` (Lambda retries an asynchronous invocation twice, then keeps the event with its error in
  * `sidestep-<env>-job-sweeper-async-failures`): a bad input is
  * `InvalidInputError`, a database that cannot be reached `JobLedgerUnavailableError`.
@@ -56,6 +58,10 @@ export function sweepTask(
         sweeperId: `job-sweeper:${lambdaContext.awsRequestId}`,
         notifyAddress: options.notifyAddress,
         ...(options.limit === undefined ? {} : { limit: options.limit }),
+        // A refused mail is reported here once, by the sweep that records it (the next ones skip it):
+        // its job, the field and the contract's reason, which names the rule, never the address.
+        onRefused: ({ jobId, field, refusal }: FailureMailRefusal) =>
+          logger.error({ message: 'failure mail refused', jobId, field, refusal }),
       };
       let output: SweepStaleJobsOutput;
       if ('detail' in input) {

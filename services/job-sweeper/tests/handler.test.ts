@@ -491,7 +491,7 @@ describeEachDatabase('job-sweeper handler', (open) => {
     await expect(handler({}, context('r20'))).rejects.toMatchObject({
       name: 'FailureMailInvalidError',
       permanent: true,
-      jobId: 'exp_h12',
+      jobIds: ['exp_h12'],
       field: 'payload.to',
     });
     await expect(handler({}, context('r20'))).resolves.toMatchObject({ failed: [], mailed: [] });
@@ -520,5 +520,37 @@ describeEachDatabase('job-sweeper handler', (open) => {
     expect((await db.query('SELECT id FROM job_transitions WHERE job_id = $1', ['exp_h12'])).rows).toEqual(
       [],
     );
+  });
+
+  it('logs each refused mail once, on an ERROR line naming its job and field and no address, whatever the number of deliveries', async () => {
+    for (const id of ['exp_h14a', 'exp_h14b']) {
+      await db.query(
+        `INSERT INTO jobs (id, kind, state, request_id, file_name, execution_id, deadline_at)
+         VALUES ($1, 'export', 'running', $1, 'users', 'arn:e:' || $1, $2)`,
+        [id, new Date(clock.getTime() - 1)],
+      );
+    }
+    const refusedLine = (jobId: string) =>
+      expect.objectContaining({
+        level: 'ERROR',
+        message: 'failure mail refused',
+        jobId,
+        field: 'payload.to',
+        refusal: expect.stringMatching(/^payload\.to: /),
+      });
+    const first = await logsOf(options, {}, 'r23');
+    expect(first.thrown).toMatchObject({ name: 'FailureMailInvalidError', jobIds: ['exp_h14a', 'exp_h14b'] });
+    expect(first.lines).toEqual([
+      refusedLine('exp_h14a'),
+      refusedLine('exp_h14b'),
+      expect.objectContaining({ message: 'expired ledger data purged' }),
+      expect.objectContaining({ message: 'sweep failed', errorName: 'FailureMailInvalidError' }),
+    ]);
+    // The same tick again: the refusals are recorded, nothing is reported twice.
+    const again = await logsOf(options, {}, 'r23');
+    expect(again.thrown).toBeUndefined();
+    expect(again.lines).toEqual([
+      expect.objectContaining({ message: 'stale jobs swept', failed: [], mailed: [] }),
+    ]);
   });
 });

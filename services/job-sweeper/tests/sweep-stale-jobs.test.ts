@@ -10,6 +10,7 @@ import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { fireJobEvent } from '@sidestep/jobs';
 import { SqlLedger } from '@sidestep/ledger';
+import type { FailureMailRefusal } from '../src/errors.ts';
 import type { MailQueue, MailQueueResult } from '../src/sweep-stale-jobs.ts';
 import { sweepStaleJobs } from '../src/sweep-stale-jobs.ts';
 
@@ -262,7 +263,7 @@ describeEachDatabase('sweepStaleJobs', (open) => {
     expect(error).toMatchObject({
       name: 'FailureMailInvalidError',
       permanent: true,
-      jobId: noRequester,
+      jobIds: [noRequester],
       field: 'payload.to',
     });
     expect(mails.sent.map((mail) => mail.id)).toContain(`import.failed:${other}`);
@@ -289,13 +290,97 @@ describeEachDatabase('sweepStaleJobs', (open) => {
     expect(await row(noRequester)).toMatchObject({ sweep_mail_refused_at: now, sweep_mail_queued_at: null });
   });
 
+  it('reports every refusal once, by the sweep that records it, beside a transient failure of the same sweep', async () => {
+    // In the order the sweep claims them: by id (same swept_at).
+    const refused = [
+      await job('export', 'running', { requestedBy: null }),
+      await job('export', 'running', { requestedBy: null }),
+    ].sort();
+    const throttled = await job('export');
+    const deadline = async (id: string) => (await row(id)).deadline_at as Date;
+    const [firstDeadline] = (await Promise.all([...refused, throttled].map(deadline))).sort(
+      (a, b) => a.getTime() - b.getTime(),
+    );
+    await sweepAway(new Date((firstDeadline as Date).getTime() - 1));
+    const now = new Date((await deadline(throttled)).getTime() + 1);
+    const mails = new FakeMailQueue();
+    mails.answers.set(`export.failed:${throttled}`, {
+      status: 'failed',
+      id: 'x',
+      message: 'ThrottlingException: slow down',
+    });
+    const reported: FailureMailRefusal[] = [];
+    const sweep = (sweeperId: string) =>
+      sweepStaleJobs(db, mails, {
+        now,
+        sweeperId,
+        notifyAddress,
+        onRefused: (refusal) => reported.push(refusal),
+      });
+
+    // The transient failure is thrown (retryable, so Lambda retries) and names the refusals too.
+    const error = await sweep('job-sweeper:m1').catch((thrown: unknown) => thrown);
+    expect(error).toMatchObject({
+      name: 'FailureMailNotQueuedError',
+      permanent: false,
+      jobIds: [throttled],
+      refusedJobIds: refused,
+    });
+    for (const id of refused) expect((error as Error).message).toContain(`${id} (payload.to: `);
+    expect(reported).toEqual(
+      refused.map((jobId) => ({
+        jobId,
+        field: 'payload.to',
+        refusal: expect.stringMatching(/^payload\.to: /),
+      })),
+    );
+
+    // Lambda's retry queues the throttled mail and reports no refusal again.
+    await expect(sweep('job-sweeper:m1')).resolves.toMatchObject({
+      mailed: [expect.objectContaining({ jobId: throttled })],
+    });
+    expect(reported).toHaveLength(2);
+  });
+
+  it('names every job whose mail the contract refuses in the error it throws', async () => {
+    // In the order the sweep claims them: by id (same swept_at).
+    const refused = [
+      await job('export', 'running', { requestedBy: null }),
+      await job('export', 'running', { requestedBy: null }),
+    ].sort();
+    const deadline = async (id: string) => (await row(id)).deadline_at as Date;
+    const [first, last] = (await Promise.all(refused.map(deadline))).sort(
+      (a, b) => a.getTime() - b.getTime(),
+    );
+    await sweepAway(new Date((first as Date).getTime() - 1));
+    const now = new Date((last as Date).getTime() + 1);
+    const reported: string[] = [];
+    const sweep = () =>
+      sweepStaleJobs(db, new FakeMailQueue(), {
+        now,
+        sweeperId: 'job-sweeper:m2',
+        notifyAddress,
+        onRefused: (refusal) => reported.push(refusal.jobId),
+      });
+    await expect(sweep()).rejects.toMatchObject({
+      name: 'FailureMailInvalidError',
+      permanent: true,
+      jobIds: refused,
+      field: 'payload.to',
+      refusals: refused.map((jobId) => ({ jobId, field: 'payload.to', refusal: expect.any(String) })),
+    });
+    // Delivered twice: the second sweep neither throws nor reports them again.
+    await expect(sweep()).resolves.toMatchObject({ failed: [], mailed: [] });
+    expect(reported).toEqual(refused);
+  });
+
   it("mails a retried attempt's failure though the first attempt's mail was refused", async () => {
     const noRequester = await job('export', 'running', { requestedBy: null });
     const now = new Date(((await row(noRequester)).deadline_at as Date).getTime() + 1);
     await sweepAway(new Date(now.getTime() - 2));
     await expect(
       sweepStaleJobs(db, new FakeMailQueue(), { now, sweeperId: 'job-sweeper:e', notifyAddress }),
-    ).rejects.toMatchObject({ name: 'FailureMailInvalidError', jobId: noRequester });
+    ).rejects.toMatchObject({ name: 'FailureMailInvalidError', jobIds: [noRequester] });
     expect(await row(noRequester)).toMatchObject({ sweep_mail_refused_at: now });
 
     // An operator fixes the requester and retries; attempt 2 is stuck too.
