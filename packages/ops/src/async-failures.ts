@@ -86,9 +86,22 @@ function triggerOf(service: string, payload: unknown): AsyncTrigger | null {
   return schedules.length === 1 && schedules[0] ? { kind: 'schedule', schedule: schedules[0].name } : null;
 }
 
+/** A received message with its invocation record parsed (undefined when the body is none). */
+interface ReceivedRecord {
+  readonly message: Message;
+  readonly record: Json | undefined;
+  /** `requestContext.requestId`, null when the record has none. */
+  readonly requestId: string | null;
+}
+
+function receivedRecord(message: Message): ReceivedRecord {
+  const record = invocationRecord(message.Body ?? '');
+  return { message, record, requestId: text(object(record?.requestContext).requestId) };
+}
+
 function asyncFailure(service: string, message: Message, now: number): AsyncFailure {
   const body = message.Body ?? '';
-  const record = invocationRecord(body) ?? {};
+  const { record = {}, requestId } = receivedRecord(message);
   const request = object(record.requestContext);
   const response = object(record.responsePayload);
   const failed = Date.parse(text(record.timestamp) ?? '');
@@ -96,7 +109,7 @@ function asyncFailure(service: string, message: Message, now: number): AsyncFail
   return {
     messageId: message.MessageId ?? '',
     service,
-    requestId: text(request.requestId),
+    requestId,
     functionArn: text(request.functionArn),
     failedAt: Number.isFinite(failed) ? new Date(failed) : null,
     ageSeconds: Number.isFinite(failed) ? Math.max(0, Math.round((now - failed) / 1000)) : null,
@@ -283,33 +296,45 @@ export async function reinvokeAsyncFailures(
   }
   const now = options.now ?? new Date();
   const url = await queueUrl(context, asyncFailureQueueName(context.environment, name));
-  const received = await peekMessages(context, url, REINVOKE_LIMIT, {
-    visibilitySeconds: ACTING_VISIBILITY_SECONDS,
-    keep: true,
-  });
-  const chosen = received.filter((message) => {
-    const requestId = asyncFailure(name, message, 0).requestId;
-    return options.all || (requestId !== null && wanted.has(requestId));
-  });
+  const received = (
+    await peekMessages(context, url, REINVOKE_LIMIT, {
+      visibilitySeconds: ACTING_VISIBILITY_SECONDS,
+      keep: true,
+    })
+  ).map(receivedRecord);
+  const chosen = received.filter(
+    ({ requestId }) => options.all || (requestId !== null && wanted.has(requestId)),
+  );
   await release(
     context,
     url,
-    received.filter((message) => !chosen.includes(message)),
+    received.filter((entry) => !chosen.includes(entry)).map((entry) => entry.message),
   );
   const done = await reinvokedBefore(context, now);
   // Asked for but not in the queue: re-invoked by an earlier command, else unknown (nothing is done).
-  const inQueue = new Set(chosen.map((message) => asyncFailure(name, message, 0).requestId));
+  const inQueue = new Set(chosen.map((entry) => entry.requestId));
   const earlier = [...wanted].filter((requestId) => !inQueue.has(requestId));
   const unknown = earlier.filter((requestId) => !done.has(auditTarget(name, requestId)));
   if (unknown.length > 0) {
-    await release(context, url, chosen);
+    await release(
+      context,
+      url,
+      chosen.map((entry) => entry.message),
+    );
     throw new InvalidOptionError(
       `requestId: no failed invocation ${unknown.join(', ')} in ${asyncFailureQueueName(context.environment, name)}, and none re-invoked in the last 14 days`,
       { field: 'requestId' },
     );
   }
+  // One record can be in the queue twice (SQS delivers at least once): each request is invoked once
+  // per command, a later copy deleted as re-invoked, or kept when the first copy's invoke failed.
+  const thisRun = new Map<string, ReinvokedFailure>();
   const records: ReinvokedFailure[] = [];
-  for (const message of chosen) records.push(await reinvokeOne(context, name, url, message, done));
+  for (const entry of chosen) {
+    const outcome = await reinvokeOne(context, name, url, entry, done, thisRun);
+    thisRun.set(outcome.requestId, outcome);
+    records.push(outcome);
+  }
   for (const requestId of earlier) {
     records.push({ requestId, outcome: 'already-reinvoked', invocationId: null, error: null });
   }
@@ -318,20 +343,30 @@ export async function reinvokeAsyncFailures(
   return result;
 }
 
+/**
+ * Re-invokes one record's event, unless the audit trail (`done`) or this command (`thisRun`, by
+ * request id) already did: then it only deletes the record, or keeps it when this command's invoke
+ * of the same request failed.
+ */
 async function reinvokeOne(
   context: OpsContext,
   service: string,
   url: string,
-  message: Message,
+  { message, record, requestId: recordRequestId }: ReceivedRecord,
   done: ReadonlySet<string>,
+  thisRun: ReadonlyMap<string, ReinvokedFailure>,
 ): Promise<ReinvokedFailure> {
-  const record = invocationRecord(message.Body ?? '');
-  const requestId = text(object(record?.requestContext).requestId) ?? message.MessageId ?? '';
+  const requestId = recordRequestId ?? message.MessageId ?? '';
   const remove = () =>
     context.clients.sqs.send(
       new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: message.ReceiptHandle }),
     );
-  if (done.has(auditTarget(service, requestId))) {
+  const earlier = thisRun.get(requestId);
+  if (earlier?.outcome === 'failed') {
+    await release(context, url, [message]);
+    return { ...earlier, error: `another copy of this record was not re-invoked: ${earlier.error}` };
+  }
+  if (earlier || done.has(auditTarget(service, requestId))) {
     await remove();
     return { requestId, outcome: 'already-reinvoked', invocationId: null, error: null };
   }

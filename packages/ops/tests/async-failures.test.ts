@@ -231,6 +231,49 @@ describe('reinvokeAsyncFailures', () => {
     ]);
   });
 
+  it('invokes a record in the queue twice once: the later copy is only deleted (SQS delivers at least once)', async () => {
+    // A standard queue may deliver a message more than once, so the on-failure destination's record
+    // can be in the queue twice (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/standard-queues.html).
+    const { context, sqs, lambda } = withQueue([
+      message('1', record('req-1', {})),
+      message('2', record('req-1', {})),
+    ]);
+
+    const result = await reinvokeAsyncFailures(context, 'job-sweeper', { all: true });
+
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(1);
+    expect(result.records.map((entry) => [entry.requestId, entry.outcome])).toEqual([
+      ['req-1', 'reinvoked'],
+      ['req-1', 'already-reinvoked'],
+    ]);
+    expect(sqs.commandCalls(DeleteMessageCommand).map((call) => call.args[0].input.ReceiptHandle)).toEqual([
+      'r-1',
+      'r-2',
+    ]);
+  });
+
+  it('keeps a later copy of a record whose invoke failed in the same run without invoking it again', async () => {
+    const { context, sqs, lambda } = withQueue([
+      message('1', record('req-1', {})),
+      message('2', record('req-1', {})),
+    ]);
+    lambda
+      .on(InvokeCommand)
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' }));
+
+    await expect(reinvokeAsyncFailures(context, 'job-sweeper', { all: true })).rejects.toMatchObject({
+      name: 'AsyncReinvokeError',
+      result: {
+        records: [
+          expect.objectContaining({ requestId: 'req-1', outcome: 'failed' }),
+          expect.objectContaining({ requestId: 'req-1', outcome: 'failed' }),
+        ],
+      },
+    });
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(1);
+    expect(sqs.commandCalls(DeleteMessageCommand)).toHaveLength(0);
+  });
+
   it('refuses an id that is neither in the queue nor re-invoked before, naming requestId, and invokes nothing', async () => {
     const { context, lambda, sqs } = withQueue([message('1', record('req-1', {}))]);
     await expect(
