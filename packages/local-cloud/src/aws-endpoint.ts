@@ -10,10 +10,12 @@ import {
   type FunctionUrlResponse,
 } from './function-url.ts';
 import {
-  LAMBDA_INVOKE_PATH,
+  LAMBDA_INVOKE_BODY_LIMIT,
+  LAMBDA_INVOKE_ROUTE,
   type LambdaInvokeRequest,
   type LambdaInvokeResponse,
   lambdaErrorResponse,
+  payloadTooLarge,
 } from './lambda-invoke.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
 import { createMessageMoveTasks } from './message-move-tasks.ts';
@@ -204,25 +206,43 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     });
   }
 
-  // Lambda's Invoke, right after IAM: its path would otherwise reach S3's `/:bucket/*` route (a POST
-  // to bucket `2015-03-31`).
+  // Lambda's Invoke has a route of its own, in a context whose one parser keeps the body's bytes:
+  // Lambda reads the payload as raw bytes whatever the Content-Type (API_Invoke), while fauxqs's
+  // parsers turn a form-encoded body (curl -d's) into a form and fail an x-amz-json-1.0 body that is
+  // not JSON with a 500 before any hook runs. A body over the largest payload is refused unread.
+  const answerInvoke = async (request: InvokeRequest, reply: InvokeReply) =>
+    sendInvokeResponse(
+      reply,
+      lambdaInvoke
+        ? await lambdaInvoke({
+            url: request.url,
+            headers: request.headers,
+            body: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
+          })
+        : lambdaErrorResponse('ResourceNotFoundException', 'Function not found', 404),
+    );
+  app.register(async (invokeContext) => {
+    invokeContext.removeAllContentTypeParsers();
+    invokeContext.addContentTypeParser(
+      '*',
+      { parseAs: 'buffer', bodyLimit: LAMBDA_INVOKE_BODY_LIMIT },
+      (_request, body, done) => done(null, body),
+    );
+    invokeContext.post(LAMBDA_INVOKE_ROUTE, {
+      errorHandler: (error, request, reply) => {
+        if ((error as { code?: string }).code !== 'FST_ERR_CTP_BODY_TOO_LARGE') throw error;
+        return sendInvokeResponse(reply, payloadTooLarge(request.headers));
+      },
+      handler: answerInvoke,
+    });
+  });
+  // The route's handler would run after every API's preHandler hooks: Invoke is answered right after
+  // IAM instead, which authorized it as Invoke whatever else it carries (an X-Amz-Target of another
+  // API), so no other API's hook sees it.
   app.addHook('preHandler', async (request, reply) => {
-    if (request.method !== 'POST' || !LAMBDA_INVOKE_PATH.test(request.url)) return;
-    const body = request.body;
-    const response = lambdaInvoke
-      ? await lambdaInvoke({
-          url: request.url,
-          headers: request.headers,
-          body: Buffer.isBuffer(body)
-            ? body
-            : typeof body === 'string'
-              ? Buffer.from(body)
-              : body === undefined || body === null
-                ? Buffer.alloc(0)
-                : Buffer.from(JSON.stringify(body)),
-        })
-      : lambdaErrorResponse('ResourceNotFoundException', 'Function not found', 404);
-    return reply.code(response.statusCode).headers(response.headers).send(response.body);
+    if (request.method === 'POST' && request.routeOptions.url === LAMBDA_INVOKE_ROUTE) {
+      return answerInvoke(request, reply);
+    }
   });
 
   // Function URLs share S3's `/:bucket/*` paths: the S3 hooks below leave them to their own hook.
@@ -477,6 +497,24 @@ export function jsonBody(body: unknown): Record<string, unknown> {
       : {};
   }
   return body && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+}
+
+/** What the endpoint reads of an Invoke request, whose route's parser leaves its body a Buffer. */
+interface InvokeRequest {
+  readonly url: string;
+  readonly headers: LambdaInvokeRequest['headers'];
+  readonly body: unknown;
+}
+
+/** What the endpoint writes an Invoke answer with. */
+interface InvokeReply {
+  code(statusCode: number): {
+    headers(headers: LambdaInvokeResponse['headers']): { send(body: string): unknown };
+  };
+}
+
+function sendInvokeResponse(reply: InvokeReply, response: LambdaInvokeResponse): unknown {
+  return reply.code(response.statusCode).headers(response.headers).send(response.body);
 }
 
 function encodeKey(key: string): string {

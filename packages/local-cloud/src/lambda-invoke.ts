@@ -10,6 +10,8 @@ import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
 
 /** The path of an Invoke request, the function name (URL-encoded) its first group. */
 export const LAMBDA_INVOKE_PATH = /^\/2015-03-31\/functions\/([^/?]+)\/invocations(?:\?|$)/;
+/** The endpoint's route of Invoke (POST): the paths {@link LAMBDA_INVOKE_PATH} matches. */
+export const LAMBDA_INVOKE_ROUTE = '/2015-03-31/functions/:FunctionName/invocations';
 
 /**
  * `FunctionName` as the API's pattern reads it: a name, `name:qualifier`, a partial ARN
@@ -27,6 +29,8 @@ type InvocationType = (typeof INVOCATION_TYPES)[number];
  */
 const SYNC_PAYLOAD_LIMIT_BYTES = 6_291_456;
 const ASYNC_PAYLOAD_LIMIT_BYTES = 1_048_576;
+/** The largest body the endpoint reads for Invoke: a larger one is {@link payloadTooLarge} unread. */
+export const LAMBDA_INVOKE_BODY_LIMIT = SYNC_PAYLOAD_LIMIT_BYTES;
 
 /** A function Invoke names, as IAM and the API resolve it. */
 export interface InvokeTarget {
@@ -149,8 +153,7 @@ async function answer(
   options: LambdaInvokeOptions,
   request: LambdaInvokeRequest,
 ): Promise<LambdaInvokeResponse> {
-  const header = request.headers['x-amz-invocation-type'];
-  const type = (Array.isArray(header) ? header[0] : header) ?? 'RequestResponse';
+  const type = invocationTypeOf(request.headers);
   if (!INVOCATION_TYPES.includes(type as InvocationType)) {
     throw new AwsValidationError(
       'invocationType',
@@ -158,15 +161,8 @@ async function answer(
     );
   }
   const target = invokeTarget(request.url);
-  const limit = type === 'Event' ? ASYNC_PAYLOAD_LIMIT_BYTES : SYNC_PAYLOAD_LIMIT_BYTES;
-  if (request.body.length > limit) {
-    throw new LambdaApiError(
-      'RequestTooLargeException',
-      413,
-      'Payload',
-      `Request must be smaller than ${limit} bytes for the InvokeFunction operation`,
-    );
-  }
+  const limit = payloadLimit(type);
+  if (request.body.length > limit) throw requestTooLarge(limit);
   const service = serviceOf(target, options);
   if (service === undefined) {
     throw functionNotFound(target);
@@ -207,6 +203,33 @@ function serviceOf(target: InvokeTarget, options: LambdaInvokeOptions): string |
   if (!target.name.startsWith(prefix)) return undefined;
   const service = target.name.slice(prefix.length);
   return options.runs(service) ? service : undefined;
+}
+
+/** `X-Amz-Invocation-Type`, RequestResponse when absent (not yet validated). */
+function invocationTypeOf(headers: LambdaInvokeRequest['headers']): string {
+  const header = headers['x-amz-invocation-type'];
+  return (Array.isArray(header) ? header[0] : header) ?? 'RequestResponse';
+}
+
+/** The largest payload of an invocation type. */
+function payloadLimit(type: string): number {
+  return type === 'Event' ? ASYNC_PAYLOAD_LIMIT_BYTES : SYNC_PAYLOAD_LIMIT_BYTES;
+}
+
+/** Lambda's refusal of a payload over `limit` bytes. */
+function requestTooLarge(limit: number): LambdaApiError {
+  return new LambdaApiError(
+    'RequestTooLargeException',
+    413,
+    'Payload',
+    `Request must be smaller than ${limit} bytes for the InvokeFunction operation`,
+  );
+}
+
+/** The answer to a body over {@link LAMBDA_INVOKE_BODY_LIMIT}, which the endpoint does not read. */
+export function payloadTooLarge(headers: LambdaInvokeRequest['headers']): LambdaInvokeResponse {
+  const error = requestTooLarge(payloadLimit(invocationTypeOf(headers)));
+  return lambdaErrorResponse(error.name, error.message, error.statusCode);
 }
 
 /** Lambda's answer for a function it does not have (of that name, version, account or region). */

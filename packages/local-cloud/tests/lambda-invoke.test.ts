@@ -243,7 +243,52 @@ describe('Lambda Invoke on the local endpoint (API_Invoke)', () => {
     const syncTooLarge = await failure(invoke({ FunctionName: FUNCTION, Payload: body(6_291_457) }));
     expect(syncTooLarge.name).toBe('RequestTooLargeException');
     expect(syncTooLarge.$metadata.httpStatusCode).toBe(413);
+    expect(syncTooLarge.message).toBe(
+      'Request must be smaller than 6291456 bytes for the InvokeFunction operation',
+    );
+    // Over 6 MB the endpoint refuses the body unread, with the limit of the invocation type.
+    const asyncFarTooLarge = await failure(
+      invoke({ FunctionName: FUNCTION, InvocationType: 'Event', Payload: body(6_291_457) }),
+    );
+    expect(asyncFarTooLarge.name).toBe('RequestTooLargeException');
+    expect(asyncFarTooLarge.message).toBe(
+      'Request must be smaller than 1048576 bytes for the InvokeFunction operation',
+    );
     expect(ranWith('big')).toEqual([]);
+  });
+
+  it('reads the payload as raw bytes whatever its Content-Type (API_Invoke: form-encoded as curl -d sends it, x-amz-json-1.0, application/json): JSON runs as sent, anything else is 400 InvalidRequestContentException', async () => {
+    // https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html: the request body is the payload's bytes.
+    const invokeWith = (contentType: string, payload: string) => {
+      const client = lambdaAs();
+      client.middlewareStack.add(
+        (next) => async (args) => {
+          (args.request as { headers: Record<string, string> }).headers['content-type'] = contentType;
+          return next(args);
+        },
+        { step: 'build', name: 'contentType' },
+      );
+      return client.send(
+        new InvokeCommand({ FunctionName: FUNCTION, Payload: new TextEncoder().encode(payload) }),
+      );
+    };
+    for (const contentType of [
+      'application/x-www-form-urlencoded',
+      'application/x-amz-json-1.0',
+      'application/json',
+    ]) {
+      const event = { mark: `typed ${contentType}`, text: 'a=1&b=x y' };
+      const answer = await invokeWith(contentType, JSON.stringify(event));
+      expect(answer.StatusCode).toBe(200);
+      expect(answer.FunctionError).toBeUndefined();
+      expect(JSON.parse(text(answer.Payload))).toEqual({ echo: event, functionName: FUNCTION });
+
+      const notJson = await failure(invokeWith(contentType, `mark=untyped&type=${contentType}`));
+      expect(notJson.name).toBe('InvalidRequestContentException');
+      expect(notJson.$metadata.httpStatusCode).toBe(400);
+      expect(notJson.message).toMatch(/^Could not parse request body into json/);
+    }
+    expect(ranWith('untyped')).toEqual([]);
   });
 
   it('refuses a malformed name or invocation type (ValidationException) and a qualifier the name contradicts (InvalidParameterValueException)', async () => {
