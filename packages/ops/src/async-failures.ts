@@ -272,8 +272,11 @@ async function reinvokedBefore(context: OpsContext, now: Date): Promise<Set<stri
  * is one `async-reinvoke` entry of the audit trail, target `<service>:<requestId>`, written before the
  * record is deleted; a command run again (its answer lost, or stopped between invoke and delete)
  * finds the entry and deletes the record without invoking the function a second time. Lambda's Invoke
- * takes no idempotency token, so only a stop between the invoke and its audit entry can invoke twice;
- * the functions invoked asynchronously are idempotent under that, as Lambda's own retries ask.
+ * takes no idempotency token, and the invoke is sent once (no SDK retry), so what can still invoke an
+ * event twice is: a stop between the invoke and its audit entry; an invoke reported failed that Lambda
+ * had in fact accepted (the connection dropped after it), whose record is kept for the next command;
+ * and an audit trail that could not be read (with a warning). The functions invoked asynchronously are
+ * idempotent under that, as Lambda's own retries ask.
  *
  * The records acted on are hidden from other readers meanwhile (a second operator's command does not
  * see them). A record that is not an invocation record, or whose invoke fails, is kept and made
@@ -348,6 +351,25 @@ export async function reinvokeAsyncFailures(
  * request id) already did: then it only deletes the record, or keeps it when this command's invoke
  * of the same request failed.
  */
+/**
+ * `command` sent in one attempt (maxAttempts 1), whatever the client's retry settings: the SDK
+ * retries a transient error, a connection reset included, and an `Event` invoke Lambda accepted
+ * before the connection dropped would be queued again
+ * (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html). `maxAttempts` is a
+ * client setting only, so this command's own middleware takes the place of the client's retry
+ * middleware (same name, step and priority) for this command alone.
+ */
+function sentOnce(command: InvokeCommand): InvokeCommand {
+  command.middlewareStack.add((next) => next, {
+    name: 'retryMiddleware',
+    tags: ['RETRY'],
+    step: 'finalizeRequest',
+    priority: 'high',
+    override: true,
+  });
+  return command;
+}
+
 async function reinvokeOne(
   context: OpsContext,
   service: string,
@@ -383,11 +405,13 @@ async function reinvokeOne(
   try {
     invoked = await audited(context, 'async-reinvoke', auditTarget(service, requestId), async () => {
       const answer = await context.clients.lambda.send(
-        new InvokeCommand({
-          FunctionName: resourceName(context.environment, service),
-          InvocationType: 'Event',
-          Payload: new TextEncoder().encode(JSON.stringify(record.requestPayload)),
-        }),
+        sentOnce(
+          new InvokeCommand({
+            FunctionName: resourceName(context.environment, service),
+            InvocationType: 'Event',
+            Payload: new TextEncoder().encode(JSON.stringify(record.requestPayload)),
+          }),
+        ),
       );
       return { requestId, invocationId: answer.$metadata.requestId ?? null, statusCode: answer.StatusCode };
     });

@@ -17,6 +17,7 @@ import {
   type OpsContext,
   reinvokeAsyncFailures,
 } from '../src/index.ts';
+import { loopbackLambda } from './loopback-lambda.ts';
 import { stagingContext } from './staging-context.ts';
 
 // Records as Lambda sends them to an on-failure destination, from "Capturing records of Lambda
@@ -272,6 +273,33 @@ describe('reinvokeAsyncFailures', () => {
     });
     expect(lambda.commandCalls(InvokeCommand)).toHaveLength(1);
     expect(sqs.commandCalls(DeleteMessageCommand)).toHaveLength(0);
+  });
+
+  it('sends the invoke once: a connection dropped after Lambda took the event is reported, not sent again', async () => {
+    // The SDK retries a transient error (a reset connection included) up to 3 attempts by default
+    // (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html); an Event invoke
+    // Lambda accepted before the connection dropped would be queued again. A real client, on loopback.
+    const staged = withQueue([message('1', record('req-1', {}))]);
+    staged.lambda.restore();
+    let invokes = 0;
+    const { lambda, close } = await loopbackLambda((request) => {
+      request.resume();
+      request.on('end', () => {
+        invokes += 1;
+        request.socket.destroy();
+      });
+    });
+    try {
+      const context: OpsContext = { ...staged.context, clients: { ...staged.context.clients, lambda } };
+      await expect(reinvokeAsyncFailures(context, 'job-sweeper', { all: true })).rejects.toMatchObject({
+        name: 'AsyncReinvokeError',
+        result: { records: [expect.objectContaining({ requestId: 'req-1', outcome: 'failed' })] },
+      });
+      expect(invokes).toBe(1);
+      expect(staged.sqs.commandCalls(DeleteMessageCommand)).toHaveLength(0);
+    } finally {
+      close();
+    }
   });
 
   it('refuses an id that is neither in the queue nor re-invoked before, naming requestId, and invokes nothing', async () => {

@@ -1,8 +1,6 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { LambdaClient } from '@aws-sdk/client-lambda';
 import { describe, expect, it } from '@jest/globals';
 import { LambdaLedger } from '../src/index.ts';
+import { loopbackLambda } from './loopback-lambda.ts';
 
 // A file of its own: aws-sdk-client-mock's mockClient(LambdaClient), which the other ledger tests
 // use, stubs every LambdaClient's send, and this test needs the SDK's own.
@@ -17,7 +15,7 @@ const OPERATOR = 'arn:aws:sts::123456789012:assumed-role/operator/alice';
 describe('LambdaLedger, an answer lost and the Invoke sent again by the SDK', () => {
   it("carries one request id per call, the same in the SDK's retry, in a release and an audit append", async () => {
     const bodies: Record<string, unknown>[] = [];
-    const server = createServer((request, response) => {
+    const { lambda, close } = await loopbackLambda((request, response) => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
@@ -31,12 +29,6 @@ describe('LambdaLedger, an answer lost and the Invoke sent again by the SDK', ()
           .writeHead(200, { 'content-type': 'application/json' })
           .end(JSON.stringify({ ok: true, result }));
       });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const lambda = new LambdaClient({
-      region: 'us-east-1',
-      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
     });
     try {
       const ledger = new LambdaLedger(lambda, FUNCTION_NAME);
@@ -52,8 +44,7 @@ describe('LambdaLedger, an answer lost and the Invoke sent again by the SDK', ()
         error: null,
       });
     } finally {
-      lambda.destroy();
-      server.close();
+      close();
     }
     const ids = bodies.map(
       (body) =>
