@@ -79,8 +79,9 @@ export interface ExportProgress {
 
 /**
  * What became of the failure mail of a job the job-sweeper failed (`swept_at`): queued, refused
- * for good (the mail contract refuses it: the requester was never told, and the sweeper does not try
- * again), or pending (every sweep tries it again), with why it is not queued.
+ * for good (the mail contract refuses it, or SQS failed it until the job was past the retention:
+ * the requester was never told, and the sweeper does not try again), or pending (every sweep tries
+ * it again while the job is within the retention), with why it is not queued.
  */
 export interface SweepMail {
   /** When the sweeper failed the job. */

@@ -10,15 +10,17 @@ export class JobSweeperError extends SidestepError {
 
 /**
  * A failure mail the sweeper will not try again, as it records it on its job
- * (`sweep_mail_refused_at`, and `refusal` in `sweep_mail_error`).
+ * (`sweep_mail_refused_at`, and `refusal` in `sweep_mail_error`): the contract refuses it, or SQS
+ * did not take it while its job was within the retention.
  */
 export interface FailureMailRefusal {
   readonly jobId: string;
-  /** The mail field the contract refuses (`payload.to`). */
-  readonly field: string;
+  /** The mail field the contract refuses (`payload.to`); null for a mail SQS never took. */
+  readonly field: string | null;
   /**
-   * The field and why the contract refuses it: `payload.to: not a valid email`. The contract's
-   * reasons name the rule a field breaks, never its value, so this carries no address.
+   * Why: the field and why the contract refuses it (`payload.to: not a valid email`: the
+   * contract's reasons name the rule a field breaks, never its value, so no address), or
+   * `not queued within <days> days: <SQS's last error>`.
    */
   readonly refusal: string;
 }
@@ -46,7 +48,7 @@ export class FailureMailNotQueuedError extends JobSweeperError {
   override readonly name: string = 'FailureMailNotQueuedError';
   /** The jobs whose mail is still pending. */
   readonly jobIds: readonly string[];
-  /** The jobs whose mail this sweep refused for good (see {@link FailureMailInvalidError}). */
+  /** The jobs whose mail this sweep refused for good (see {@link FailureMailRefusedError}). */
   readonly refusedJobIds: readonly string[];
   readonly refusals: readonly FailureMailRefusal[];
   constructor(
@@ -67,25 +69,24 @@ export class FailureMailNotQueuedError extends JobSweeperError {
 }
 
 /**
- * Swept jobs' failure mails break the mail contract (an export without a valid requester: a row
- * written by hand). Permanent: retrying sends nothing; `jobIds` names every such job of the sweep,
- * `field` the first one's mail field, and every other job's mail was still queued. The sweeper
- * records each refusal on its job (`sweep_mail_error`, with `sweep_mail_refused_at`) and does not
- * try the mail again, so only the sweep that found them throws this.
+ * Swept jobs' failure mails are refused for good: they break the mail contract (an export without a
+ * valid requester: a row written by hand), or SQS failed them until their job was past the
+ * retention. Permanent: retrying sends nothing; `jobIds` names every such job of the sweep, `field`
+ * the first mail field the contract refuses, and every other job's mail was still queued. The
+ * sweeper records each refusal on its job (`sweep_mail_error`, with `sweep_mail_refused_at`) and
+ * does not try the mail again, so only the sweep that found them throws this.
  */
-export class FailureMailInvalidError extends JobSweeperError {
-  override readonly name: string = 'FailureMailInvalidError';
+export class FailureMailRefusedError extends JobSweeperError {
+  override readonly name: string = 'FailureMailRefusedError';
   readonly jobIds: readonly string[];
-  override readonly field: string;
   readonly refusals: readonly FailureMailRefusal[];
-  constructor(refusals: readonly [FailureMailRefusal, ...FailureMailRefusal[]]) {
-    const [first] = refusals;
+  constructor(refusals: readonly FailureMailRefusal[]) {
+    const field = refusals.find((refusal) => refusal.field !== null)?.field ?? undefined;
     super(
       `failure mails refused for ${jobList(refusals.map(({ jobId, refusal }) => ({ jobId, why: refusal })))}`,
-      { permanent: true, field: first.field },
+      { permanent: true, ...(field === undefined ? {} : { field }) },
     );
     this.jobIds = refusals.map((refusal) => refusal.jobId);
-    this.field = first.field;
     this.refusals = refusals;
   }
 }

@@ -22,6 +22,11 @@ export interface RetentionOptions {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** When a job must have finished to be past a retention of `retentionDays` at `now`. */
+export function retentionCutoff(now: Date, retentionDays: number): Date {
+  return new Date(now.getTime() - retentionDays * DAY_MS);
+}
+
 /**
  * Deletes what outlived its retention, a bounded amount per sweep: the idempotency records that
  * expired (the store ignores them anyway; PostgreSQL has no TTL to drop them), then finished jobs
@@ -39,7 +44,7 @@ export async function purgeExpired(
 ): Promise<SweepPurged> {
   const limit = options.batchSize ?? 100;
   const batches = options.batches ?? 10;
-  const olderThan = new Date(options.now.getTime() - options.retentionDays * DAY_MS);
+  const olderThan = retentionCutoff(options.now, options.retentionDays);
   /** Runs `batch` until it deletes less than a whole batch, or `batches` times: whether it ran out. */
   const repeat = async (batch: () => Promise<number>): Promise<boolean> => {
     for (let run = 0; run < batches; run++) if ((await batch()) < limit) return true;

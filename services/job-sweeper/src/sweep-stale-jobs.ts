@@ -1,4 +1,9 @@
-import type { MailSendJobInput, SweepStaleJobsOutput, SweptJob } from '@sidestep/contracts';
+import {
+  DEFAULT_JOB_RETENTION_DAYS,
+  type MailSendJobInput,
+  type SweepStaleJobsOutput,
+  type SweptJob,
+} from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import {
   deadlineMissedReason,
@@ -12,11 +17,12 @@ import {
   UNKNOWN_FAILURE_REASON,
 } from '@sidestep/jobs';
 import {
-  FailureMailInvalidError,
   FailureMailNotQueuedError,
   type FailureMailRefusal,
+  FailureMailRefusedError,
   failureMailRefusal,
 } from './errors.ts';
+import { retentionCutoff } from './purge-expired.ts';
 
 /** What became of one mail handed to the {@link MailQueue}. */
 export type MailQueueResult =
@@ -41,6 +47,11 @@ export interface SweepOptions {
   /** Jobs failed per sweep at most; the rest wait for the next one. @default 100 */
   readonly limit?: number;
   /**
+   * Days the ledger keeps a finished job (`JOB_RETENTION_DAYS`): a mail SQS fails is tried again
+   * while its job is within them, and given up past them. @default 90
+   */
+  readonly retentionDays?: number;
+  /**
    * Called once per mail refused for good, after the refusal is recorded on its job: the sweep that
    * records it is the only one that sees it (the next ones claim the mail no more), so this is where
    * it is reported (the sweep task logs an ERROR line per job).
@@ -57,6 +68,8 @@ interface PendingMailRow {
   /** Null for a job failed because its execution ended before it started. */
   deadline_at: Date | null;
   attempt: number;
+  /** The job finished before the retention's cutoff: a mail SQS fails now is given up. */
+  past_retention: boolean;
 }
 
 /**
@@ -68,15 +81,15 @@ interface PendingMailRow {
  *    "no progress before the deadline (<deadline>)" and `swept_at = now`. `FOR UPDATE SKIP LOCKED`:
  *    a job its workflow is moving right now is left to the next sweep rather than waited for.
  * 2. Every swept job whose failure mail is not queued yet (this sweep's, or an earlier sweep's that
- *    died before queuing) gets its `import.failed` / `export.failed` mail queued, then
+ *    died or failed before queuing) gets its `import.failed` / `export.failed` mail queued, then
  *    `sweep_mail_queued_at` set. A job is failed once (it is no longer `running`) and mailed once
  *    (the mail's id is `jobMailKey` of @sidestep/jobs, `<template>:<jobId>[:<attempt>]`, the key the
  *    mail-dispatcher sends once per).
  *
  * @throws {FailureMailNotQueuedError} some mails could not be queued (transient; they stay pending);
  * it names the mails the same sweep refused too.
- * @throws {FailureMailInvalidError} mails break the contract (permanent, recorded on their jobs and
- * not tried again; the others were queued), naming every one.
+ * @throws {FailureMailRefusedError} mails are refused for good (permanent, recorded on their jobs
+ * and not tried again; the others were queued), naming every one.
  */
 export async function sweepStaleJobs(
   db: Database,
@@ -124,8 +137,10 @@ export async function sweepStaleJobs(
  * the contract refuses gets `sweep_mail_refused_at` and its reason in `sweep_mail_error`, and is
  * claimed no more (it would be refused again every sweep; the retention then deletes the job like
  * any finished one); a mail SQS failed stays pending with its reason in `sweep_mail_error`, and every
- * sweep tries it again (an outage ends; the mail-dispatcher sends once per key), for as long as the
- * retention keeps the job.
+ * sweep tries it again (an outage ends, a queue's access is mended; the mail-dispatcher sends once
+ * per key) while its job is within the retention (`retentionDays`). The retention keeps a job whose
+ * mail is pending, so a mail SQS still fails once its job is past it is given up: refused, with
+ * `not queued within <days> days: <SQS's error>`, and the job goes like any finished one.
  *
  * Each refusal is reported once, by the sweep that records it: `onRefused` is called for it after
  * the commit, and the error thrown names it, the transient one when some mails are also still
@@ -134,29 +149,36 @@ export async function sweepStaleJobs(
  * @returns the jobs whose mail was queued.
  * @throws {FailureMailNotQueuedError} some mails could not be queued (transient; they stay pending),
  * naming the refused ones too.
- * @throws {FailureMailInvalidError} mails break the contract and none failed otherwise (permanent,
- * recorded on their jobs; the others were queued), naming each. Thrown by the sweep that found
- * them only: the next claims them no more.
+ * @throws {FailureMailRefusedError} mails were refused for good and none is still pending
+ * (permanent, recorded on their jobs; the others were queued), naming each. Thrown by the sweep that
+ * found them only: the next claims them no more.
  */
 export async function queuePendingMails(
   db: Database,
   mailQueue: MailQueue,
-  options: Pick<SweepOptions, 'now' | 'notifyAddress' | 'onRefused'> & { readonly limit: number },
+  options: Pick<SweepOptions, 'now' | 'notifyAddress' | 'onRefused' | 'retentionDays'> & {
+    readonly limit: number;
+  },
 ): Promise<SweptJob[]> {
   const { limit } = options;
+  const retentionDays = options.retentionDays ?? DEFAULT_JOB_RETENTION_DAYS;
   const { mailed, notQueued, refused } = await db.transaction(async (tx) => {
     const pending = await tx.query<PendingMailRow>(
-      `SELECT id, kind, file_name, requested_by, error, deadline_at, attempt FROM jobs
+      // When a job finished is read as the retention reads it (`deleteFinishedJobs` of @sidestep/ledger).
+      `SELECT id, kind, file_name, requested_by, error, deadline_at, attempt,
+              coalesce(finished_at, updated_at) < $2 AS past_retention
+         FROM jobs
        WHERE ${SWEEP_MAIL_PENDING}
        ORDER BY swept_at, id
        LIMIT $1
        FOR UPDATE SKIP LOCKED`,
-      [limit],
+      [limit, retentionCutoff(options.now, retentionDays)],
     );
     const jobs = pending.rows.map((row) => {
       const reason =
         row.error ?? (row.deadline_at ? deadlineMissedReason(row.deadline_at) : UNKNOWN_FAILURE_REASON);
       return {
+        pastRetention: row.past_retention,
         job: sweptJob(row.id, row.kind, row.attempt, row.deadline_at, reason),
         mail: failureMail(
           {
@@ -178,9 +200,14 @@ export async function queuePendingMails(
     results.forEach((result, index) => {
       const entry = jobs[index];
       if (!entry) return;
+      const { jobId } = entry.job;
       if (result.status === 'sent') sent.push(entry.job);
-      else if (result.status === 'failed') failures.push({ jobId: entry.job.jobId, reason: result.message });
-      else refusals.push(failureMailRefusal(entry.job.jobId, result.field, result.message));
+      else if (result.status === 'invalid')
+        refusals.push(failureMailRefusal(jobId, result.field, result.message));
+      else if (entry.pastRetention) {
+        const refusal = `not queued within ${retentionDays} days: ${result.message}`;
+        refusals.push({ jobId, field: null, refusal });
+      } else failures.push({ jobId, reason: result.message });
     });
     if (sent.length > 0) {
       await tx.query(
@@ -208,8 +235,7 @@ export async function queuePendingMails(
   });
   for (const refusal of refused) options.onRefused?.(refusal);
   if (notQueued.length > 0) throw new FailureMailNotQueuedError(notQueued, refused);
-  const [firstRefused, ...moreRefused] = refused;
-  if (firstRefused) throw new FailureMailInvalidError([firstRefused, ...moreRefused]);
+  if (refused.length > 0) throw new FailureMailRefusedError(refused);
   return mailed;
 }
 

@@ -58,10 +58,17 @@ export function sweepTask(
         sweeperId: `job-sweeper:${lambdaContext.awsRequestId}`,
         notifyAddress: options.notifyAddress,
         ...(options.limit === undefined ? {} : { limit: options.limit }),
+        retentionDays: options.retentionDays ?? DEFAULT_JOB_RETENTION_DAYS,
         // A refused mail is reported here once, by the sweep that records it (the next ones skip it):
-        // its job, the field and the contract's reason, which names the rule, never the address.
+        // its job, the field and the contract's reason, which names the rule, never the address (or,
+        // for a mail given up past the retention, SQS's error).
         onRefused: ({ jobId, field, refusal }: FailureMailRefusal) =>
-          logger.error({ message: 'failure mail refused', jobId, field, refusal }),
+          logger.error({
+            message: 'failure mail refused',
+            jobId,
+            ...(field === null ? {} : { field }),
+            refusal,
+          }),
       };
       let output: SweepStaleJobsOutput;
       if ('detail' in input) {
@@ -80,7 +87,7 @@ export function sweepTask(
         // keep the event as a failure) nor hides what the sweep did or the sweep's own error.
         const purged = await purgeExpired(db, options.idempotencyRecords, {
           now: sweep.now,
-          retentionDays: options.retentionDays ?? DEFAULT_JOB_RETENTION_DAYS,
+          retentionDays: sweep.retentionDays,
         }).catch((error: unknown) => {
           logger.error(
             {

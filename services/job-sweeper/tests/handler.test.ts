@@ -53,14 +53,13 @@ describeEachDatabase('job-sweeper handler', (open) => {
   });
   afterAll(() => db.close());
 
-  /** The handler with a mail queue that does not exist: no mail can be queued. */
-  const unqueueableHandler = () =>
-    sweeperHandler({
-      ...options,
-      mailQueue: new ProducerMailQueue(
-        new Producer({ queueUrl: `${queueUrl}-missing`, sqs: local.sqs, maxAttempts: 1, baseDelayMs: 1 }),
-      ),
-    });
+  /** A mail queue that does not exist: no mail can be queued. */
+  const missingMailQueue = () =>
+    new ProducerMailQueue(
+      new Producer({ queueUrl: `${queueUrl}-missing`, sqs: local.sqs, maxAttempts: 1, baseDelayMs: 1 }),
+    );
+  /** The handler with a mail queue that does not exist. */
+  const unqueueableHandler = () => sweeperHandler({ ...options, mailQueue: missingMailQueue() });
 
   /** Import `imp_<name>` (file `<name>.csv`) of `executionArn`, running, its deadline an hour away unless told. */
   async function runningImport(
@@ -337,9 +336,7 @@ describeEachDatabase('job-sweeper handler', (open) => {
       {
         ...options,
         idempotencyRecords: purgeFails,
-        mailQueue: new ProducerMailQueue(
-          new Producer({ queueUrl: `${queueUrl}-missing`, sqs: local.sqs, maxAttempts: 1, baseDelayMs: 1 }),
-        ),
+        mailQueue: missingMailQueue(),
       },
       {},
       'r20',
@@ -489,7 +486,7 @@ describeEachDatabase('job-sweeper handler', (open) => {
     // The tick, delivered twice: the first sweep fails the job and records the refusal; the second
     // (the scheduler's duplicate, or Lambda's retry of the failed invocation) finds nothing to do.
     await expect(handler({}, context('r20'))).rejects.toMatchObject({
-      name: 'FailureMailInvalidError',
+      name: 'FailureMailRefusedError',
       permanent: true,
       jobIds: ['exp_h12'],
       field: 'payload.to',
@@ -539,15 +536,44 @@ describeEachDatabase('job-sweeper handler', (open) => {
         refusal: expect.stringMatching(/^payload\.to: /),
       });
     const first = await logsOf(options, {}, 'r23');
-    expect(first.thrown).toMatchObject({ name: 'FailureMailInvalidError', jobIds: ['exp_h14a', 'exp_h14b'] });
+    expect(first.thrown).toMatchObject({ name: 'FailureMailRefusedError', jobIds: ['exp_h14a', 'exp_h14b'] });
     expect(first.lines).toEqual([
       refusedLine('exp_h14a'),
       refusedLine('exp_h14b'),
       expect.objectContaining({ message: 'expired ledger data purged' }),
-      expect.objectContaining({ message: 'sweep failed', errorName: 'FailureMailInvalidError' }),
+      expect.objectContaining({ message: 'sweep failed', errorName: 'FailureMailRefusedError' }),
     ]);
     // The same tick again: the refusals are recorded, nothing is reported twice.
     const again = await logsOf(options, {}, 'r23');
+    expect(again.thrown).toBeUndefined();
+    expect(again.lines).toEqual([
+      expect.objectContaining({ message: 'stale jobs swept', failed: [], mailed: [] }),
+    ]);
+  });
+
+  it('gives up a mail SQS keeps failing once its job is past the retention, logs it once, and deletes the job', async () => {
+    await runningImport('h15', 'arn:e:h15', { deadlineAt: new Date(clock.getTime() - 1) });
+    await expect(unqueueableHandler()({}, context('r24'))).rejects.toMatchObject({
+      name: 'FailureMailNotQueuedError',
+      jobIds: ['imp_h15'],
+    });
+    // 91 days on (90 by default), SQS still failing: the last try fails, the mail is given up.
+    const later = { ...options, now: () => new Date(clock.getTime() + 91 * 24 * 3600_000) };
+    const missingQueue = missingMailQueue();
+    const givenUp = await logsOf({ ...later, mailQueue: missingQueue }, {}, 'r25');
+    expect(givenUp.thrown).toMatchObject({ name: 'FailureMailRefusedError', jobIds: ['imp_h15'] });
+    expect(givenUp.lines[0]).toEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        message: 'failure mail refused',
+        jobId: 'imp_h15',
+        refusal: expect.stringMatching(/^not queued within 90 days: QueueDoesNotExist: /),
+      }),
+    );
+    expect(givenUp.lines[0]).not.toHaveProperty('field'); // no mail field is at fault
+    // Refused for good, the job is past the retention: the same sweep's purge deletes it.
+    expect((await db.query('SELECT id FROM jobs WHERE id = $1', ['imp_h15'])).rows).toEqual([]);
+    const again = await logsOf({ ...later, mailQueue: missingQueue }, {}, 'r25');
     expect(again.thrown).toBeUndefined();
     expect(again.lines).toEqual([
       expect.objectContaining({ message: 'stale jobs swept', failed: [], mailed: [] }),

@@ -11,6 +11,7 @@ import { describeEachDatabase } from '@sidestep/db/testing';
 import { fireJobEvent } from '@sidestep/jobs';
 import { SqlLedger } from '@sidestep/ledger';
 import type { FailureMailRefusal } from '../src/errors.ts';
+import { purgeExpired } from '../src/purge-expired.ts';
 import type { MailQueue, MailQueueResult } from '../src/sweep-stale-jobs.ts';
 import { sweepStaleJobs } from '../src/sweep-stale-jobs.ts';
 
@@ -261,7 +262,7 @@ describeEachDatabase('sweepStaleJobs', (open) => {
       (thrown: unknown) => thrown,
     );
     expect(error).toMatchObject({
-      name: 'FailureMailInvalidError',
+      name: 'FailureMailRefusedError',
       permanent: true,
       jobIds: [noRequester],
       field: 'payload.to',
@@ -363,7 +364,7 @@ describeEachDatabase('sweepStaleJobs', (open) => {
         onRefused: (refusal) => reported.push(refusal.jobId),
       });
     await expect(sweep()).rejects.toMatchObject({
-      name: 'FailureMailInvalidError',
+      name: 'FailureMailRefusedError',
       permanent: true,
       jobIds: refused,
       field: 'payload.to',
@@ -374,13 +375,76 @@ describeEachDatabase('sweepStaleJobs', (open) => {
     expect(reported).toEqual(refused);
   });
 
+  it('tries a mail SQS fails while its job is within the retention, then records it given up, once, so the retention deletes the job', async () => {
+    const DAY = 24 * HOUR;
+    const failing = await job('export');
+    const recovering = await job('import');
+    const deadline = async (id: string) => (await row(id)).deadline_at as Date;
+    await sweepAway(new Date((await deadline(failing)).getTime() - 1));
+    const now = new Date((await deadline(recovering)).getTime() + 1);
+    // SQS fails the export's mail at every try, the import's until the sweep of day 15.
+    const mails = new FakeMailQueue();
+    let recovered = false;
+    const queue: MailQueue = {
+      send: async (list) =>
+        Promise.all(
+          list.map(async (mail): Promise<MailQueueResult> => {
+            const id = mail.id as string;
+            if (id === `export.failed:${failing}` || (id === `import.failed:${recovering}` && !recovered)) {
+              return { status: 'failed', id, message: 'ThrottlingException: slow down' };
+            }
+            return (await mails.send([mail]))[0] as MailQueueResult;
+          }),
+        ),
+    };
+    const reported: FailureMailRefusal[] = [];
+    const sweep = (at: Date) =>
+      sweepStaleJobs(db, queue, {
+        now: at,
+        sweeperId: 'job-sweeper:r',
+        notifyAddress,
+        retentionDays: 14,
+        onRefused: (refusal) => reported.push(refusal),
+      });
+
+    // Within the 14 days (the job failed at the sweep's `now`, 13 days before): pending, tried again.
+    for (const at of [now, new Date(now.getTime() + 13 * DAY)]) {
+      await expect(sweep(at)).rejects.toMatchObject({
+        name: 'FailureMailNotQueuedError',
+        jobIds: [recovering, failing].sort(),
+      });
+    }
+    expect(await row(failing)).toMatchObject({ sweep_mail_refused_at: null, sweep_mail_queued_at: null });
+
+    // Past them: one last try; SQS takes the import's mail, the export's is given up and recorded.
+    recovered = true;
+    const past = new Date(now.getTime() + 15 * DAY);
+    const error = await sweep(past).catch((thrown: unknown) => thrown);
+    expect(error).toMatchObject({ name: 'FailureMailRefusedError', permanent: true, jobIds: [failing] });
+    const givenUp = 'not queued within 14 days: ThrottlingException: slow down';
+    expect(reported).toEqual([{ jobId: failing, field: null, refusal: givenUp }]);
+    expect(await row(failing)).toMatchObject({
+      sweep_mail_queued_at: null,
+      sweep_mail_refused_at: past,
+      sweep_mail_error: givenUp,
+    });
+    expect(await row(recovering)).toMatchObject({ sweep_mail_queued_at: past, sweep_mail_refused_at: null });
+    expect(mails.sent.map((mail) => mail.id)).toContain(`import.failed:${recovering}`);
+
+    // Delivered twice: nothing is tried or reported again, and the retention deletes the job.
+    await expect(sweep(past)).resolves.toMatchObject({ mailed: [] });
+    expect(reported).toHaveLength(1);
+    await purgeExpired(db, { purgeExpired: async () => 0 }, { now: past, retentionDays: 14 });
+    expect((await db.query('SELECT id FROM jobs WHERE id = $1', [failing])).rows).toEqual([]);
+  });
+
   it("mails a retried attempt's failure though the first attempt's mail was refused", async () => {
     const noRequester = await job('export', 'running', { requestedBy: null });
     const now = new Date(((await row(noRequester)).deadline_at as Date).getTime() + 1);
     await sweepAway(new Date(now.getTime() - 2));
     await expect(
       sweepStaleJobs(db, new FakeMailQueue(), { now, sweeperId: 'job-sweeper:e', notifyAddress }),
-    ).rejects.toMatchObject({ name: 'FailureMailInvalidError', jobIds: [noRequester] });
+    ).rejects.toMatchObject({ name: 'FailureMailRefusedError', jobIds: [noRequester] });
     expect(await row(noRequester)).toMatchObject({ sweep_mail_refused_at: now });
 
     // An operator fixes the requester and retries; attempt 2 is stuck too.
