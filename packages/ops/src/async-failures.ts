@@ -9,7 +9,15 @@ import { audited, listAudit } from './audit.ts';
 import { InvalidOptionError, OpsError } from './errors.ts';
 import { ASYNC_SERVICES, knownAsyncService } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
-import { attributes, isMissingQueue, oldestMessageAges, peekMessages, queueUrl, release } from './queues.ts';
+import {
+  attributes,
+  changeVisibility,
+  isMissingQueue,
+  oldestMessageAges,
+  peekMessages,
+  queueUrl,
+  release,
+} from './queues.ts';
 
 /**
  * What invoked the function: an EventBridge event (its `source` and `detail-type`, the workflow-ended
@@ -229,8 +237,40 @@ export interface ReinvokeOptions {
 
 /** Most records one command acts on (a queue's whole listing, as `dlq redrive --dry-run` reads). */
 const REINVOKE_LIMIT = 1000;
-/** How long the records acted on stay hidden from other readers while they are re-invoked. */
+/**
+ * How long the records acted on stay hidden from other readers while they are re-invoked; once half
+ * of it has passed, the records not yet done are hidden for as long again.
+ */
 const ACTING_VISIBILITY_SECONDS = 300;
+
+/**
+ * Keeps `messages`, received at `since` (ms), hidden while they are worked through in order: before
+ * the one at `index`, once half the hold has passed, it and those after it are hidden again for
+ * {@link ACTING_VISIBILITY_SECONDS} from then (ChangeMessageVisibility counts from its call:
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html).
+ * `lost(index)` answers why a message is no longer held (SQS refused to extend it: it became visible
+ * and another reader may have it), else undefined.
+ */
+function hold(context: OpsContext, url: string, messages: readonly Message[], since: number) {
+  let heldSince = since;
+  const lost = new Map<Message, string>();
+  return async (index: number): Promise<string | undefined> => {
+    if (Date.now() - heldSince >= (ACTING_VISIBILITY_SECONDS * 1000) / 2) {
+      heldSince = Date.now();
+      const left = messages.slice(index).filter((message) => !lost.has(message));
+      for (const { message, error } of await changeVisibility(
+        context,
+        url,
+        left,
+        ACTING_VISIBILITY_SECONDS,
+      )) {
+        lost.set(message, error);
+      }
+    }
+    const message = messages[index];
+    return message && lost.get(message);
+  };
+}
 
 /** The audit trail's target of one record's re-invocation: `<service>:<requestId>`. */
 const auditTarget = (service: string, requestId: string) => `${service}:${requestId}`;
@@ -279,7 +319,8 @@ async function reinvokedBefore(context: OpsContext, now: Date): Promise<Set<stri
  * idempotent under that, as Lambda's own retries ask.
  *
  * The records acted on are hidden from other readers meanwhile (a second operator's command does not
- * see them). A record that is not an invocation record, or whose invoke fails, is kept and made
+ * see them), their hold extended as the command goes; one whose hold SQS would not extend is not
+ * invoked. A record that is not an invocation record, or whose invoke fails, is kept and made
  * visible again; then {@link AsyncReinvokeError} says which, after the others were done.
  *
  * @throws {InvalidOptionError} (`requestId`) without request ids or `all`, or for an id neither in the
@@ -299,6 +340,7 @@ export async function reinvokeAsyncFailures(
   }
   const now = options.now ?? new Date();
   const url = await queueUrl(context, asyncFailureQueueName(context.environment, name));
+  const receivedAt = Date.now();
   const received = (
     await peekMessages(context, url, REINVOKE_LIMIT, {
       visibilitySeconds: ACTING_VISIBILITY_SECONDS,
@@ -333,8 +375,22 @@ export async function reinvokeAsyncFailures(
   // per command, a later copy deleted as re-invoked, or kept when the first copy's invoke failed.
   const thisRun = new Map<string, ReinvokedFailure>();
   const records: ReinvokedFailure[] = [];
-  for (const entry of chosen) {
-    const outcome = await reinvokeOne(context, name, url, entry, done, thisRun);
+  const held = hold(
+    context,
+    url,
+    chosen.map((entry) => entry.message),
+    receivedAt,
+  );
+  for (const [index, entry] of chosen.entries()) {
+    const lost = await held(index);
+    const outcome = lost
+      ? {
+          requestId: entry.requestId ?? entry.message.MessageId ?? '',
+          outcome: 'failed' as const,
+          invocationId: null,
+          error: `its record could not be held for this command (${lost}); another reader may have it`,
+        }
+      : await reinvokeOne(context, name, url, entry, done, thisRun);
     thisRun.set(outcome.requestId, outcome);
     records.push(outcome);
   }

@@ -241,18 +241,38 @@ export async function peekMessages(
 
 /** Makes the received messages visible again, 10 handles per call. */
 export async function release(context: OpsContext, url: string, messages: readonly Message[]): Promise<void> {
+  await changeVisibility(context, url, messages, 0);
+}
+
+/**
+ * Hides the received messages for `seconds` from now (0: visible again), 10 handles per call; answers
+ * those SQS did not change, with its reason (a receipt handle no longer in flight, for one).
+ */
+export async function changeVisibility(
+  context: OpsContext,
+  url: string,
+  messages: readonly Message[],
+  seconds: number,
+): Promise<{ readonly message: Message; readonly error: string }[]> {
+  const unchanged: { message: Message; error: string }[] = [];
   for (let start = 0; start < messages.length; start += 10) {
-    await context.clients.sqs.send(
+    const batch = messages.slice(start, start + 10);
+    const { Failed = [] } = await context.clients.sqs.send(
       new ChangeMessageVisibilityBatchCommand({
         QueueUrl: url,
-        Entries: messages.slice(start, start + 10).map((message, index) => ({
+        Entries: batch.map((message, index) => ({
           Id: String(index),
           ReceiptHandle: message.ReceiptHandle ?? '',
-          VisibilityTimeout: 0,
+          VisibilityTimeout: seconds,
         })),
       }),
     );
+    for (const failed of Failed) {
+      const message = batch[Number(failed.Id)];
+      if (message) unchanged.push({ message, error: `${failed.Code}: ${failed.Message ?? ''}` });
+    }
   }
+  return unchanged;
 }
 
 function deadLetter(message: Message, now: number): DeadLetter {

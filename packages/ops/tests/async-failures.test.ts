@@ -8,7 +8,7 @@ import {
   type Message,
   ReceiveMessageCommand,
 } from '@aws-sdk/client-sqs';
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import {
   type AuditEntry,
   asyncFailureStatuses,
@@ -300,6 +300,82 @@ describe('reinvokeAsyncFailures', () => {
     } finally {
       close();
     }
+  });
+
+  /** `act` with Date.now() advanced `seconds` by each Invoke the function gets. */
+  async function withSlowInvokes<T>(
+    lambda: ReturnType<typeof withQueue>['lambda'],
+    seconds: number,
+    act: () => Promise<T>,
+  ): Promise<T> {
+    let clock = Date.now();
+    const now = jest.spyOn(Date, 'now').mockImplementation(() => clock);
+    lambda.on(InvokeCommand).callsFake(() => {
+      clock += seconds * 1000;
+      return { StatusCode: 202, $metadata: { requestId: 'new-invocation' } };
+    });
+    try {
+      return await act();
+    } finally {
+      now.mockRestore();
+    }
+  }
+
+  // A record received is hidden for its visibility timeout; ChangeMessageVisibility hides it again for
+  // the timeout given, counted from the call
+  // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html).
+  it('keeps the records not yet done hidden while it works: their hold is extended before it ends', async () => {
+    const { context, sqs, lambda } = withQueue([
+      message('1', record('req-1', {})),
+      message('2', record('req-2', {})),
+      message('3', record('req-3', {})),
+    ]);
+
+    const result = await withSlowInvokes(lambda, 160, () =>
+      reinvokeAsyncFailures(context, 'job-sweeper', { all: true }),
+    );
+
+    expect(result.records.map((entry) => entry.outcome)).toEqual(['reinvoked', 'reinvoked', 'reinvoked']);
+    // Held 300 s from the receive; 160 s in, and again 160 s later, what is left is held 300 s more.
+    expect(
+      sqs
+        .commandCalls(ChangeMessageVisibilityBatchCommand)
+        .map((call) =>
+          call.args[0].input.Entries?.map((entry) => [entry.ReceiptHandle, entry.VisibilityTimeout]),
+        ),
+    ).toEqual([
+      [
+        ['r-2', 300],
+        ['r-3', 300],
+      ],
+      [['r-3', 300]],
+    ]);
+  });
+
+  it('does not invoke a record whose hold could not be extended (another reader may have it)', async () => {
+    const { context, sqs, lambda } = withQueue([
+      message('1', record('req-1', {})),
+      message('2', record('req-2', {})),
+      message('3', record('req-3', {})),
+    ]);
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({
+      Successful: [{ Id: '0' }],
+      Failed: [{ Id: '1', Code: 'ReceiptHandleIsInvalid', SenderFault: true, Message: 'expired' }],
+    });
+
+    const failure = await withSlowInvokes(lambda, 160, () =>
+      reinvokeAsyncFailures(context, 'job-sweeper', { all: true }),
+    ).catch((error: unknown) => error);
+
+    expect(failure).toMatchObject({
+      name: 'AsyncReinvokeError',
+      message: expect.stringContaining('req-3: its record could not be held'),
+    });
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(2);
+    expect(sqs.commandCalls(DeleteMessageCommand).map((call) => call.args[0].input.ReceiptHandle)).toEqual([
+      'r-1',
+      'r-2',
+    ]);
   });
 
   it('refuses an id that is neither in the queue nor re-invoked before, naming requestId, and invokes nothing', async () => {
