@@ -1,8 +1,8 @@
 import {
   type AsyncFailure,
-  type AsyncTrigger,
   type AuditEntry,
   type DeadLetter,
+  describeTrigger,
   type EnvironmentStatus,
   type ExecutionDetail,
   type ExecutionSummary,
@@ -156,13 +156,6 @@ function deadLetters(result: readonly DeadLetter[]): string {
   );
 }
 
-function trigger(value: AsyncTrigger | null): string {
-  if (!value) return '-';
-  return value.kind === 'schedule'
-    ? `schedule ${value.schedule}`
-    : `${value.source}${value.detailType ? `: ${value.detailType}` : ''}`;
-}
-
 /**
  * Failed asynchronous invocations: when, which function, why (the error, else the condition), the
  * attempts and what invoked it. Like `dlq show`, nothing of the event itself but its trigger (the
@@ -178,7 +171,7 @@ function asyncFailures(result: readonly AsyncFailure[]): string {
       failure.functionArn?.split(':function:')[1] ?? '-',
       { text: failure.condition ?? '-', tone: 'red' as const },
       failure.attempts === null ? '-' : String(failure.attempts),
-      trigger(failure.trigger),
+      failure.trigger ? describeTrigger(failure.trigger) : '-',
       failure.errorType ?? '-',
       failure.errorMessage ?? '-',
     ]),

@@ -27,6 +27,13 @@ export type AsyncTrigger =
   | { readonly kind: 'event'; readonly source: string; readonly detailType: string | null }
   | { readonly kind: 'schedule'; readonly schedule: string };
 
+/** What invoked the function, as the CLI and the console say it: `schedule <name>`, or `<source>: <detail-type>`. */
+export function describeTrigger(trigger: AsyncTrigger): string {
+  return trigger.kind === 'schedule'
+    ? `schedule ${trigger.schedule}`
+    : `${trigger.source}${trigger.detailType ? `: ${trigger.detailType}` : ''}`;
+}
+
 /**
  * An asynchronous invocation that failed, from the invocation record Lambda put in the function's
  * on-failure queue (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).

@@ -34,6 +34,7 @@ export {
   AsyncReinvokeError,
   type AsyncTrigger,
   asyncFailureStatuses,
+  describeTrigger,
   listAsyncFailures,
   type ReinvokedFailure,
   type ReinvokeOptions,

@@ -12,6 +12,7 @@ import { describe, expect, it, jest } from '@jest/globals';
 import {
   type AuditEntry,
   asyncFailureStatuses,
+  describeTrigger,
   type Ledger,
   listAsyncFailures,
   type OpsContext,
@@ -150,6 +151,22 @@ describe('listAsyncFailures', () => {
       field: 'service',
     });
     expect(sqs.calls()).toHaveLength(0);
+  });
+});
+
+describe('describeTrigger', () => {
+  it('says what invoked the function: a schedule by name, an event by source and detail-type', () => {
+    expect(describeTrigger({ kind: 'schedule', schedule: 'stale-job-sweeper' })).toBe(
+      'schedule stale-job-sweeper',
+    );
+    expect(
+      describeTrigger({
+        kind: 'event',
+        source: 'aws.states',
+        detailType: 'Step Functions Execution Status Change',
+      }),
+    ).toBe('aws.states: Step Functions Execution Status Change');
+    expect(describeTrigger({ kind: 'event', source: 'aws.states', detailType: null })).toBe('aws.states');
   });
 });
 

@@ -1,6 +1,6 @@
 import {
-  type AsyncTrigger,
   asyncFailureStatuses,
+  describeTrigger,
   listAsyncFailures,
   listDeadLetters,
   queueStatuses,
@@ -139,13 +139,6 @@ export const redriveAction: Page = async ({ context, t, params }) => {
   };
 };
 
-function trigger(value: AsyncTrigger | null): string | null {
-  if (!value) return null;
-  return value.kind === 'schedule'
-    ? `schedule ${value.schedule}`
-    : `${value.source}${value.detailType ? `: ${value.detailType}` : ''}`;
-}
-
 /**
  * A service's failed asynchronous invocations with why each failed; each record (its event included)
  * folded away as a dead letter's body is; and the way to invoke them all again.
@@ -175,7 +168,7 @@ export const asyncFailuresPage: Page = async (request) => {
           html`<details><summary>${failure.requestId ?? failure.messageId}</summary><pre class="json">${failure.body}</pre></details>`,
           failure.condition,
           failure.attempts,
-          trigger(failure.trigger),
+          failure.trigger && describeTrigger(failure.trigger),
           failure.errorType,
           failure.errorMessage,
         ]),
