@@ -27,6 +27,19 @@ export class ProducerMailQueue implements MailQueue {
       if (result.status === 'invalid') {
         return { status: 'invalid', id, field: result.error.field, message: result.error.message };
       }
+      // SQS refuses the body itself (InvalidMessageContents, a character outside its set: JSON
+      // leaves U+FFFE and U+FFFF as they are) at every try: the mail is refused, like one the contract
+      // refuses. SendMessageBatch's other client errors (`senderFault`: KmsAccessDenied, KmsDisabled,
+      // KmsNotFound, QueueDoesNotExist, AccessDenied; see
+      // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html)
+      // stay failures, tried again by the next sweeps while the job is within the retention: they
+      // are about the sweeper's access, the key or the queue, not the mail, and the same mail passes
+      // once those are mended or a grant has propagated (IAM is eventually consistent:
+      // https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency).
+      // Refusing those would lose every mail of such an incident.
+      if (result.senderFault && result.code.endsWith('InvalidMessageContents')) {
+        return { status: 'invalid', id, field: 'body', message: `body: ${result.code}: ${result.message}` };
+      }
       return { status: 'failed', id, message: `${result.code}: ${result.message}` };
     });
   }
