@@ -1,5 +1,16 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  chmodSync,
+  closeSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { access, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { LastFiredStore } from './scheduler.ts';
@@ -58,22 +69,75 @@ export async function hasLocalCloudState(stateDir: string): Promise<boolean> {
   return false;
 }
 
+/** A key {@link localSecret} makes: 32 random bytes as hex. */
+const SECRET = /^[0-9a-f]{64}$/;
+
 /**
  * The secret `name` of this state directory (`<stateDir>/secrets/<name>`, 32 random bytes as hex):
  * made on first use, readable by its owner only (0600, in a 0700 directory), and the same value at
- * every later start until `--fresh` clears it with the rest of the state.
+ * every later start until `--fresh` clears it with the rest of the state. A key is published whole
+ * (written to a temporary file, then linked to its name), so a start that finds the file reads a
+ * whole key: two starts at once keep the one that was linked first, and a crash leaves no half key.
+ * A file that is not such a key (one an older start left empty) is replaced.
  */
 export function localSecret(stateDir: string, name: string): string {
   const directory = join(stateDir, LOCAL_STATE.secrets);
   const file = join(directory, name);
   mkdirSync(directory, { recursive: true, mode: 0o700 });
+  // mkdirSync's mode applies only to a directory it creates: one made before (by hand, by an older
+  // start) is tightened too.
+  chmodSync(directory, 0o700);
+  const kept = readSecretFile(file);
+  if (kept !== undefined && SECRET.test(kept)) return kept;
+  const temporary = writeTemporaryFile(file, randomBytes(32).toString('hex'), 0o600);
   try {
-    // `wx`: two processes starting on one state directory at once keep the first one's value.
-    writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    if (kept === undefined) {
+      // `link` fails with EEXIST when another start published its key first: that key is kept.
+      try {
+        linkSync(temporary, file);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+    } else {
+      // Not a key: replaced whole. Two starts that found it at once may each replace it; the file
+      // keeps the last one.
+      renameSync(temporary, file);
+    }
+  } finally {
+    rmSync(temporary, { force: true });
   }
-  return readFileSync(file, 'utf8').trim();
+  const secret = readSecretFile(file);
+  if (secret === undefined || !SECRET.test(secret)) {
+    throw new Error(`the secret ${file} is not a key after it was written`);
+  }
+  return secret;
+}
+
+/** What `file` holds, trimmed; `undefined` when there is no such file. */
+function readSecretFile(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Writes `content` to a new file beside `file` (a name of its own, so two processes never write
+ * one), with `mode`, flushed to disk; returns its path, for the caller to rename or link to `file`.
+ */
+function writeTemporaryFile(file: string, content: string, mode = 0o666): string {
+  mkdirSync(dirname(file), { recursive: true });
+  const temporary = `${file}.${randomUUID()}.tmp`;
+  const descriptor = openSync(temporary, 'wx', mode);
+  try {
+    writeFileSync(descriptor, content);
+    fsyncSync(descriptor);
+  } finally {
+    closeSync(descriptor);
+  }
+  return temporary;
 }
 
 /**
@@ -94,9 +158,12 @@ export function readStateFile(file: string): unknown {
  * the old or the new file, never half of one.
  */
 export function writeStateFile(file: string, value: unknown): void {
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(`${file}.tmp`, JSON.stringify(value));
-  renameSync(`${file}.tmp`, file);
+  const temporary = writeTemporaryFile(file, JSON.stringify(value));
+  try {
+    renameSync(temporary, file);
+  } finally {
+    rmSync(temporary, { force: true });
+  }
 }
 
 /** When each schedule last fired, in a JSON file rewritten ({@link writeStateFile}) at every firing. */
