@@ -118,7 +118,7 @@ const EN = {
   'async.intro':
     'Events a schedule or a rule invoked the function with that failed every attempt: Lambda keeps each one’s record in {queue}.',
   'async.count': '{count} failed asynchronous invocations of {service}',
-  'async.reinvoke': 'Invoke {service} again with all {count} events',
+  'async.reinvoke': 'Invoke {service} again with every event in its queue (up to {limit})',
   'async.reinvoked': 'Re-invoked {count}; their records are deleted',
   'col.service': 'Service',
   'col.failures': 'Failed invocations',
@@ -295,7 +295,7 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'async.intro':
     'スケジュールやルールが関数を呼び出し、すべての試行で失敗したイベントです。Lambda がその記録を {queue} に保存しています。',
   'async.count': '{service} の失敗した非同期呼び出し {count} 件',
-  'async.reinvoke': '{count} 件すべてのイベントで {service} を再び呼び出す',
+  'async.reinvoke': 'キュー内のすべてのイベント（最大 {limit} 件）で {service} を再び呼び出す',
   'async.reinvoked': '{count} 件を再び呼び出し、その記録を削除しました',
   'col.service': 'サービス',
   'col.failures': '失敗した呼び出し',

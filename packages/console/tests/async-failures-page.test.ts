@@ -57,6 +57,13 @@ describe('the async failures page', () => {
     expect(page).toMatch(/<form method="post" action="\/async-failures\/job-sweeper\/reinvoke"/);
   });
 
+  it('says the button re-invokes every event in the queue (as it does, up to 1,000), not just the ones listed', async () => {
+    const page = await (await open('/async-failures/job-sweeper?limit=1')).text();
+    expect(page).toContain(
+      'id="reinvoke">Invoke job-sweeper again with every event in its queue (up to 1000)</button>',
+    );
+  });
+
   it('names the field of a service that is not invoked asynchronously', async () => {
     const answer = await open('/async-failures/mail-dispatcher');
     expect(answer.status).toBe(404);

@@ -243,7 +243,7 @@ export interface ReinvokeOptions {
 }
 
 /** Most records one command acts on (a queue's whole listing, as `dlq redrive --dry-run` reads). */
-const REINVOKE_LIMIT = 1000;
+export const REINVOKE_LIMIT = 1000;
 /**
  * How long the records acted on stay hidden from other readers while they are re-invoked; once half
  * of it has passed, the records not yet done are hidden for as long again.

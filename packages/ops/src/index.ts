@@ -36,6 +36,7 @@ export {
   asyncFailureStatuses,
   describeTrigger,
   listAsyncFailures,
+  REINVOKE_LIMIT,
   type ReinvokedFailure,
   type ReinvokeOptions,
   type ReinvokeResult,

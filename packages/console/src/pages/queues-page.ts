@@ -4,6 +4,7 @@ import {
   listAsyncFailures,
   listDeadLetters,
   queueStatuses,
+  REINVOKE_LIMIT,
   redriveDeadLetters,
   reinvokeAsyncFailures,
 } from '@sidestep/ops';
@@ -174,12 +175,15 @@ export const asyncFailuresPage: Page = async (request) => {
         ]),
         { id: 'async-failure-records' },
       )}
-      ${failures.length ? actionButton(request, `/async-failures/${service}/reinvoke`, t('async.reinvoke', { service, count: failures.length }), { id: 'reinvoke' }) : ''}
+      ${failures.length ? actionButton(request, `/async-failures/${service}/reinvoke`, t('async.reinvoke', { service, limit: REINVOKE_LIMIT }), { id: 'reinvoke' }) : ''}
       ${peekNote(t, `/async-failures/${service}`, limit)}`,
   };
 };
 
-/** POST: every record of the service invoked again and deleted (audited, as the CLI's reinvoke). */
+/**
+ * POST: every record in the service's queue (up to {@link REINVOKE_LIMIT}, not only those listed)
+ * invoked again and deleted (audited, as the CLI's reinvoke --all).
+ */
 export const reinvokeAction: Page = async ({ context, t, params }) => {
   const service = params.service ?? '';
   const result = await reinvokeAsyncFailures(context, service, { all: true });
