@@ -128,17 +128,26 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
     return shown;
   }
 
+  /**
+   * The context the command's options choose. Its warnings go to stderr with their control
+   * characters escaped, as errors are: one may quote what a queue's message held (reinvoke's, the
+   * record's request id) or a service's answer.
+   */
+  function contextOf(options: CommonOptions): OpsContext {
+    return createOpsContext({
+      environment: options.env,
+      ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+      warn: (message) => io.err(`warning: ${visible(message)}\n`),
+    });
+  }
+
   /** Runs `action` in a context built from the command's options, prints its result, records failures. */
   function run<A extends unknown[]>(kind: string, action: Action<A>) {
     return async (...args: unknown[]) => {
       const command = args.at(-1) as Command;
       const options = command.opts<CommonOptions>();
-      const context = createOpsContext({
-        environment: options.env,
-        ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
-        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-        warn: (message) => io.err(`warning: ${message}\n`),
-      });
+      const context = contextOf(options);
       try {
         const result = await action(context, ...(args.slice(0, -1) as A));
         io.out(`${options.json ? JSON.stringify(result, null, 2) : render(kind, result, command.opts())}\n`);
@@ -415,12 +424,7 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
         code = 1;
         return;
       }
-      const context = createOpsContext({
-        environment: options.env,
-        ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
-        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-        warn: (message) => io.err(`warning: ${message}\n`),
-      });
+      const context = contextOf(options);
       // Live pages re-read the environment while open: every 3 s locally, every 10 s from AWS's APIs.
       const { startConsole } = await import('@sidestep/console');
       const running = await startConsole({

@@ -193,6 +193,68 @@ describe('the sidestep bin', () => {
     }
   });
 
+  it("shows the control characters of a warning as escapes too: reinvoke's names the record's request id", async () => {
+    // The request id comes from the record's body. A loopback endpoint serves SQS (one record) and
+    // Lambda's Invoke; the ledger's database refuses the connection, so the audit entry is not
+    // written and the warning names the request.
+    const requestId = 'req-1\u001b[8m\rall good';
+    const body = JSON.stringify({ requestContext: { requestId }, requestPayload: {} });
+    let received = 0;
+    const server = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        if (request.url?.startsWith('/2015-03-31/functions/')) {
+          response.writeHead(202, { 'x-amzn-requestid': 'new-invocation' }).end();
+          return;
+        }
+        const target = String(request.headers['x-amz-target'] ?? '');
+        const answer = target.endsWith('GetQueueUrl')
+          ? {
+              QueueUrl: `http://${request.headers.host}/000000000000/sidestep-local-job-sweeper-async-failures`,
+            }
+          : target.endsWith('ReceiveMessage')
+            ? {
+                Messages:
+                  received++ === 0
+                    ? [
+                        {
+                          MessageId: 'm-1',
+                          ReceiptHandle: 'rh-1',
+                          Body: body,
+                          MD5OfBody: createHash('md5').update(body).digest('hex'),
+                          Attributes: { ApproximateReceiveCount: '1' },
+                        },
+                      ]
+                    : [],
+              }
+            : { Successful: [], Failed: [] };
+        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const { code, stdout, stderr } = await sidestep(
+        'async-failures',
+        'reinvoke',
+        'job-sweeper',
+        '--all',
+        '--endpoint',
+        `http://127.0.0.1:${port}`,
+        '--database-url',
+        'postgres://sidestep@127.0.0.1:1/sidestep',
+      );
+      expect(code).toBe(0);
+      expect(stdout).toContain('1 re-invoked');
+      expect(stderr).toContain('warning: not recorded in the audit trail');
+      expect(stderr).toContain('job-sweeper:req-1\\u001b[8m\\rall good');
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what must not be printed
+      expect(stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    } finally {
+      server.close();
+    }
+  });
+
   it('pages the audit trail by id: an id column, and the --before that shows the next page', async () => {
     // The ops-ledger function's Lambda Invoke API on loopback, holding entries 5 (newest) to 1.
     const requests: { limit: number; before?: number }[] = [];
