@@ -32,6 +32,46 @@ function sidestepWith(
   return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
 }
 
+/**
+ * SQS on loopback (its JSON protocol), every queue holding one message with `body`, handed out by the
+ * first ReceiveMessage; and Lambda's Invoke, which accepts every event (202).
+ */
+async function sqsHolding(body: string): Promise<{ readonly endpoint: string; close(): void }> {
+  let received = 0;
+  const server = createServer((request, response) => {
+    let input = '';
+    request.on('data', (chunk: Buffer) => {
+      input += chunk.toString();
+    });
+    request.on('end', () => {
+      if (request.url?.startsWith('/2015-03-31/functions/')) {
+        response.writeHead(202, { 'x-amzn-requestid': 'new-invocation' }).end();
+        return;
+      }
+      const target = String(request.headers['x-amz-target'] ?? '');
+      const { QueueName } = JSON.parse(input || '{}') as { QueueName?: string };
+      const message = {
+        MessageId: 'm-1',
+        ReceiptHandle: 'rh-1',
+        Body: body,
+        MD5OfBody: createHash('md5').update(body).digest('hex'),
+        Attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now() - 5000) },
+      };
+      const answer = target.endsWith('GetQueueUrl')
+        ? { QueueUrl: `http://${request.headers.host}/000000000000/${QueueName}` }
+        : target.endsWith('ReceiveMessage')
+          ? { Messages: received++ === 0 ? [message] : [] }
+          : { Successful: [], Failed: [] };
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: () => server.close(),
+  };
+}
+
 describe('the sidestep bin', () => {
   it("keeps Node's compile cache of its modules in the temporary directory, for the next run", async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'sidestep-cli-'));
@@ -144,44 +184,9 @@ describe('the sidestep bin', () => {
       id: `x${ESC}]52;c;Y3VybA==\u0007\rall good\u009b2K`,
       payload: {},
     });
-    let received = 0;
-    const server = createServer((request, response) => {
-      let input = '';
-      request.on('data', (chunk: Buffer) => {
-        input += chunk.toString();
-      });
-      request.on('end', () => {
-        const target = String(request.headers['x-amz-target'] ?? '');
-        const { QueueName } = JSON.parse(input || '{}') as { QueueName?: string };
-        const answer = target.endsWith('GetQueueUrl')
-          ? { QueueUrl: `http://${request.headers.host}/000000000000/${QueueName}` }
-          : target.endsWith('ReceiveMessage')
-            ? {
-                Messages:
-                  received++ === 0
-                    ? [
-                        {
-                          MessageId: 'm-1',
-                          ReceiptHandle: 'rh-1',
-                          Body: body,
-                          MD5OfBody: createHash('md5').update(body).digest('hex'),
-                          Attributes: {
-                            ApproximateReceiveCount: '1',
-                            SentTimestamp: String(Date.now() - 5000),
-                          },
-                        },
-                      ]
-                    : [],
-              }
-            : { Successful: [{ Id: '0' }], Failed: [] };
-        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-        response.end(JSON.stringify(answer));
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
+    const server = await sqsHolding(body);
     try {
-      const shown = await sidestep('dlq', 'show', 'mail', '--endpoint', `http://127.0.0.1:${port}`);
+      const shown = await sidestep('dlq', 'show', 'mail', '--endpoint', server.endpoint);
       expect(shown.stderr).toBe('');
       expect(shown.code).toBe(0);
       // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what must not be printed
@@ -194,45 +199,11 @@ describe('the sidestep bin', () => {
   });
 
   it("shows the control characters of a warning as escapes too: reinvoke's names the record's request id", async () => {
-    // The request id comes from the record's body. A loopback endpoint serves SQS (one record) and
-    // Lambda's Invoke; the ledger's database refuses the connection, so the audit entry is not
-    // written and the warning names the request.
+    // The request id comes from the record's body (in the queue of a loopback SQS); the ledger's
+    // database refuses the connection, so the audit entry is not written and the warning names it.
     const requestId = 'req-1\u001b[8m\rall good';
     const body = JSON.stringify({ requestContext: { requestId }, requestPayload: {} });
-    let received = 0;
-    const server = createServer((request, response) => {
-      request.resume();
-      request.on('end', () => {
-        if (request.url?.startsWith('/2015-03-31/functions/')) {
-          response.writeHead(202, { 'x-amzn-requestid': 'new-invocation' }).end();
-          return;
-        }
-        const target = String(request.headers['x-amz-target'] ?? '');
-        const answer = target.endsWith('GetQueueUrl')
-          ? {
-              QueueUrl: `http://${request.headers.host}/000000000000/sidestep-local-job-sweeper-async-failures`,
-            }
-          : target.endsWith('ReceiveMessage')
-            ? {
-                Messages:
-                  received++ === 0
-                    ? [
-                        {
-                          MessageId: 'm-1',
-                          ReceiptHandle: 'rh-1',
-                          Body: body,
-                          MD5OfBody: createHash('md5').update(body).digest('hex'),
-                          Attributes: { ApproximateReceiveCount: '1' },
-                        },
-                      ]
-                    : [],
-              }
-            : { Successful: [], Failed: [] };
-        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer));
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
+    const server = await sqsHolding(body);
     try {
       const { code, stdout, stderr } = await sidestep(
         'async-failures',
@@ -240,7 +211,7 @@ describe('the sidestep bin', () => {
         'job-sweeper',
         '--all',
         '--endpoint',
-        `http://127.0.0.1:${port}`,
+        server.endpoint,
         '--database-url',
         'postgres://sidestep@127.0.0.1:1/sidestep',
       );
