@@ -121,6 +121,7 @@ const opsContext = createOpsContext({
   environment: 'local',
   endpoint: cloud.endpoint,
   ...(cloud.databaseUrl ? { databaseUrl: cloud.databaseUrl } : {}),
+  ...(cloud.databaseKind ? { databaseKind: cloud.databaseKind } : {}),
 });
 let operatorConsole: RunningConsole;
 try {

@@ -16,6 +16,7 @@ export type { PgliteDatabase, PgliteDatabaseOptions } from './pglite-database.ts
 export * from './postgres.ts';
 export { createPostgresSchema, type PostgresSchema } from './postgres-schema.ts';
 export {
+  EMBEDDED_CLIENT_TIMEOUTS,
   type EmbeddedPostgres,
   type EmbeddedPostgresOptions,
   startEmbeddedPostgres,

@@ -1,6 +1,7 @@
 import type { Database } from './database.ts';
 import { DatabaseOptionsError } from './errors.ts';
 import { connectPostgres } from './postgres.ts';
+import type { DatabaseTimeouts } from './postgres-client-config.ts';
 
 /** Options of {@link openDatabase}. */
 export interface OpenDatabaseOptions {
@@ -28,6 +29,11 @@ export interface OpenDatabaseOptions {
    * @default 10000
    */
   readonly connectionTimeoutMillis?: number;
+  /**
+   * The `pg` pool's session and answer limits, each overridden by its `DATABASE_*_MS` variable (see
+   * `databaseTimeouts`); PGlite in this process has none. @default DEFAULT_DATABASE_TIMEOUTS
+   */
+  readonly timeouts?: Partial<DatabaseTimeouts>;
 }
 
 /**
@@ -40,10 +46,10 @@ export interface OpenDatabaseOptions {
  * @throws {DatabaseOptionsError} `url` is not a postgres URL, or `max` is not a positive integer.
  */
 export async function openDatabase(options: OpenDatabaseOptions = {}): Promise<Database> {
-  const { url, max, connectionTimeoutMillis } = options;
+  const { url, max, connectionTimeoutMillis, timeouts } = options;
   // connectPostgres owns the pool defaults and checks max and url. PGlite ignores max, but a bad
   // one is refused here too, so the same options fail the same way on either backend.
-  if (url !== undefined) return connectPostgres({ url, max, connectionTimeoutMillis });
+  if (url !== undefined) return connectPostgres({ url, max, connectionTimeoutMillis, timeouts });
   if (max !== undefined && (!Number.isInteger(max) || max < 1)) {
     throw new DatabaseOptionsError('max', 'must be a positive integer');
   }

@@ -5,7 +5,8 @@ import { DatabaseOptionsError } from './errors.ts';
 /**
  * The limits every session of a sidestep process runs under, so that a blocked or lost connection
  * fails fast with PostgreSQL's reason instead of hanging until the function's or the task's timeout.
- * Each is sent at connect (pg's startup parameters), so it holds for every statement of the session.
+ * Each server-side one is sent at connect (pg's startup parameters), so it holds for every statement
+ * of the session; the answer limit is the client's own.
  */
 export interface DatabaseTimeouts {
   /** `statement_timeout`: the longest one statement may run (SQLSTATE 57014 past it). */
@@ -19,6 +20,12 @@ export interface DatabaseTimeouts {
   readonly idleInTransactionTimeoutMs: number;
   /** How long opening a connection (TCP, TLS, authentication) may take before it fails. */
   readonly connectTimeoutMs: number;
+  /**
+   * How long the client awaits the server's answer to one message (pg's `query_timeout`), for a
+   * connection the network dropped without closing it; `0` waits however long it takes. See
+   * {@link answerTimeoutMs}. @default statement_timeout plus the connect timeout
+   */
+  readonly answerTimeoutMs?: number;
 }
 
 /**
@@ -40,6 +47,7 @@ export const DATABASE_TIMEOUT_VARIABLES: Readonly<Record<keyof DatabaseTimeouts,
   lockTimeoutMs: 'DATABASE_LOCK_TIMEOUT_MS',
   idleInTransactionTimeoutMs: 'DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS',
   connectTimeoutMs: 'DATABASE_CONNECT_TIMEOUT_MS',
+  answerTimeoutMs: 'DATABASE_ANSWER_TIMEOUT_MS',
 };
 
 /** The environment as Node gives it. */
@@ -84,23 +92,28 @@ export interface PostgresClientOptions {
 const KEEPALIVE_IDLE_MS = 10_000;
 
 /**
- * The longest a client waits for the server's answer to one statement (pg's `query_timeout`): the
- * statement's own limit, plus the connect timeout, the time the network is given for a round trip
- * (here, for the answer, the server's 57014 among them, to arrive). A live server thus always answers
- * first, with its reason; past it, the server is presumed gone (the connection dropped without a FIN
- * or an RST, which no server-side limit can end) and the statement fails with pg's `Query read
- * timeout`, transient (`isTransientDatabaseError`), its connection destroyed. `undefined` (no
- * limit) when either timeout is off (0).
+ * The longest a client waits for the server's answer to one message (pg's `query_timeout`), past
+ * which the server is presumed gone (the connection dropped without a FIN or an RST, which no
+ * server-side limit can end) and the message fails with pg's `Query read timeout`, transient
+ * (`isTransientDatabaseError`), its connection destroyed. `undefined` means no limit.
+ *
+ * `timeouts.answerTimeoutMs` when given (`DATABASE_ANSWER_TIMEOUT_MS`; `0` is none); otherwise the
+ * statement's own limit plus the connect timeout, the time the network is given for a round trip (here,
+ * for the answer, the server's 57014 among them, to arrive), none when either is off (0). A live
+ * PostgreSQL server thus answers one statement first, with its reason; not so:
+ * - a server that ignores `statement_timeout`, as the embedded one (PGlite) does, where a statement
+ *   also waits for another connection's transaction to end: its clients have none
+ *   (`EMBEDDED_CLIENT_TIMEOUTS`).
  */
 export function answerTimeoutMs(timeouts: DatabaseTimeouts): number | undefined {
-  const { statementTimeoutMs, connectTimeoutMs } = timeouts;
+  const { statementTimeoutMs, connectTimeoutMs, answerTimeoutMs: given } = timeouts;
+  if (given !== undefined) return given > 0 ? given : undefined;
   return statementTimeoutMs > 0 && connectTimeoutMs > 0 ? statementTimeoutMs + connectTimeoutMs : undefined;
 }
 
 /**
  * The session limits for a caller: its defaults (else {@link DEFAULT_DATABASE_TIMEOUTS}), each
- * overridden by its variable in `env` (milliseconds; `0` turns a server-side limit off, as in
- * PostgreSQL).
+ * overridden by its variable in `env` (milliseconds; `0` turns a limit off, as in PostgreSQL).
  *
  * @throws {DatabaseOptionsError} naming the variable when one is not a non-negative integer.
  */

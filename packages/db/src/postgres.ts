@@ -47,8 +47,9 @@ export interface ConnectPostgresOptions extends Omit<PostgresClientOptions, 'url
 /**
  * A {@link Database} over a `pg` pool on the server at `url`: TLS verified for any non-local server,
  * every session under the caller's timeouts (see {@link postgresClientConfig}), and each statement's
- * answer awaited at most {@link answerTimeoutMs} (statement_timeout plus the connect timeout), so a
- * connection the network dropped silently fails the statement, transient, instead of hanging.
+ * answer awaited at most {@link answerTimeoutMs} (statement_timeout plus the connect timeout, unless
+ * `DATABASE_ANSWER_TIMEOUT_MS` says otherwise), so a connection the network dropped silently fails the
+ * statement, transient, instead of hanging.
  */
 export function connectPostgres(options: ConnectPostgresOptions): Database {
   return new PostgresDatabase(postgresPool(options));

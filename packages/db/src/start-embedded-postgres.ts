@@ -6,6 +6,25 @@ import { DatabaseOptionsError } from './errors.ts';
 import { keepExtendedQueryTogether } from './keep-extended-query-together.ts';
 import { migrate } from './migrate.ts';
 import { openDatabase } from './open-database.ts';
+import { DATABASE_TIMEOUT_VARIABLES, type DatabaseTimeouts } from './postgres-client-config.ts';
+
+/**
+ * The limits a client of the embedded server needs besides its URL: no answer limit
+ * (`answerTimeoutMs: 0`). The server runs in the local cloud's process on this machine, so it cannot
+ * vanish without closing its connections, the case the limit is for; and it ignores `statement_timeout`
+ * and serves one transaction at a time, so a statement waits for another connection's transaction to
+ * end (an export's read snapshot, an import's merge) for longer than the limit (statement_timeout plus
+ * the connect timeout) would allow, and failing it would destroy a live connection.
+ */
+export const EMBEDDED_CLIENT_TIMEOUTS: Partial<DatabaseTimeouts> = { answerTimeoutMs: 0 };
+
+/** {@link EMBEDDED_CLIENT_TIMEOUTS} as the variables that set them. */
+const EMBEDDED_CLIENT_ENVIRONMENT: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(EMBEDDED_CLIENT_TIMEOUTS).map(([field, ms]) => [
+    DATABASE_TIMEOUT_VARIABLES[field as keyof DatabaseTimeouts],
+    String(ms),
+  ]),
+);
 
 /** Options of {@link startEmbeddedPostgres}. */
 export interface EmbeddedPostgresOptions {
@@ -41,6 +60,11 @@ export interface EmbeddedPostgres {
    * multiplexer and run its statements inside whichever client's transaction is open.
    */
   readonly db: Database;
+  /**
+   * What a process using {@link url} needs in its environment besides `DATABASE_URL`: the variables
+   * of {@link EMBEDDED_CLIENT_TIMEOUTS} (`DATABASE_ANSWER_TIMEOUT_MS=0`).
+   */
+  readonly clientEnvironment: Readonly<Record<string, string>>;
   /** Closes `db`, stops the server (dropping client connections) and closes PGlite. */
   close(): Promise<void>;
 }
@@ -91,12 +115,13 @@ export async function startEmbeddedPostgres(
     await server.start();
     // getServerConn() reports the port the OS picked when port was 0.
     const url = `postgres://postgres@${server.getServerConn()}/postgres`;
-    const db = await openDatabase({ url, max: 2 });
+    const db = await openDatabase({ url, max: 2, timeouts: EMBEDDED_CLIENT_TIMEOUTS });
     const running = server;
     let closed: Promise<void> | undefined;
     return {
       url,
       db,
+      clientEnvironment: EMBEDDED_CLIENT_ENVIRONMENT,
       close: () => {
         closed ??= (async () => {
           await db.close();

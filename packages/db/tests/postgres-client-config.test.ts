@@ -105,16 +105,46 @@ describe('postgresClientConfig', () => {
     expect(answerTimeoutMs({ ...DEFAULT_DATABASE_TIMEOUTS, connectTimeoutMs: 0 })).toBeUndefined();
   });
 
-  it.each(['-1', '1.5', 'ten'])('rejects DATABASE_STATEMENT_TIMEOUT_MS=%s naming the variable', (value) => {
+  it('takes the answer limit from DATABASE_ANSWER_TIMEOUT_MS on its own, 0 turning it off whatever the other limits', () => {
+    const url = 'postgres://a@127.0.0.1/db';
+    const env = { DATABASE_STATEMENT_TIMEOUT_MS: '4000', DATABASE_CONNECT_TIMEOUT_MS: '1500' };
+    expect(databaseTimeouts({}, { ...env, DATABASE_ANSWER_TIMEOUT_MS: '7000' })).toMatchObject({
+      statementTimeoutMs: 4000,
+      answerTimeoutMs: 7000,
+    });
+    expect(
+      postgresClientConfig({ url, env: { ...env, DATABASE_ANSWER_TIMEOUT_MS: '7000' }, answerTimeout: true })
+        .query_timeout,
+    ).toBe(7000);
+    expect(
+      postgresClientConfig({ url, env: { ...env, DATABASE_ANSWER_TIMEOUT_MS: '0' }, answerTimeout: true })
+        .query_timeout,
+    ).toBeUndefined();
+    // A caller's default (the local cloud's embedded server), which the variable still overrides.
+    expect(answerTimeoutMs(databaseTimeouts({ answerTimeoutMs: 0 }, {}))).toBeUndefined();
+    expect(
+      answerTimeoutMs(databaseTimeouts({ answerTimeoutMs: 0 }, { DATABASE_ANSWER_TIMEOUT_MS: '900' })),
+    ).toBe(900);
+    expect(
+      answerTimeoutMs({ ...DEFAULT_DATABASE_TIMEOUTS, statementTimeoutMs: 0, answerTimeoutMs: 900 }),
+    ).toBe(900);
+  });
+
+  it.each([
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '-1'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', '1.5'],
+    ['DATABASE_STATEMENT_TIMEOUT_MS', 'ten'],
+    ['DATABASE_ANSWER_TIMEOUT_MS', '-5'],
+  ])('rejects %s=%s naming the variable', (variable, value) => {
     const failure = (() => {
       try {
-        return databaseTimeouts({}, { DATABASE_STATEMENT_TIMEOUT_MS: value });
+        return databaseTimeouts({}, { [variable]: value });
       } catch (error) {
         return error;
       }
     })();
     expect(failure).toBeInstanceOf(DatabaseOptionsError);
-    expect(failure).toMatchObject({ field: 'DATABASE_STATEMENT_TIMEOUT_MS', permanent: true });
+    expect(failure).toMatchObject({ field: variable, permanent: true });
   });
 });
 

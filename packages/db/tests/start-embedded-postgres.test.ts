@@ -3,7 +3,40 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { type EmbeddedPostgres, migrate, openDatabase, startEmbeddedPostgres } from '../src/index.ts';
+import {
+  connectPostgres,
+  type Database,
+  type EmbeddedPostgres,
+  migrate,
+  openDatabase,
+  startEmbeddedPostgres,
+} from '../src/index.ts';
+
+/**
+ * Runs `hold` in a transaction of its own connection for `ms`, and meanwhile `query` on another: the
+ * embedded server runs one transaction at a time, so the query waits for the hold's end whatever its
+ * session limits (PGlite ignores statement_timeout). Resolves to what the query came to.
+ */
+async function queryBehindTransaction(holder: Database, other: Database, ms: number): Promise<unknown> {
+  // Connected before: opening a connection waits for the transaction too, under the connect timeout.
+  await Promise.all([holder.query('SELECT 1'), other.query('SELECT 1')]);
+  let began = () => {};
+  const inside = new Promise<void>((resolve) => {
+    began = resolve;
+  });
+  const holding = holder.transaction(async (tx) => {
+    await tx.query('SELECT 1');
+    began();
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  });
+  await inside;
+  const answer = await other.query('SELECT 42 AS answer').catch((error: unknown) => error);
+  await holding;
+  return answer;
+}
+
+/** Session limits whose sum, the default answer limit, is far shorter than the wait behind a transaction. */
+const SMALL_TIMEOUTS = { DATABASE_STATEMENT_TIMEOUT_MS: '200', DATABASE_CONNECT_TIMEOUT_MS: '200' };
 
 describe('startEmbeddedPostgres', () => {
   let dataDir: string;
@@ -113,6 +146,23 @@ describe('startEmbeddedPostgres', () => {
     expect(value).toBe('mine');
   });
 
+  // The embedded server cannot vanish without closing its connections (it runs in the local cloud's
+  // process), while a statement may wait behind another connection's transaction (an export's read
+  // snapshot, an import's merge) for longer than any answer limit: its clients get none.
+  it("answers a client on its clientEnvironment whose statement waits behind another connection's transaction past statement_timeout plus the connect timeout", async () => {
+    const env = { ...SMALL_TIMEOUTS, ...embedded.clientEnvironment };
+    const holder = connectPostgres({ url: embedded.url, max: 1, env });
+    const other = connectPostgres({ url: embedded.url, max: 1, env });
+    try {
+      expect(await queryBehindTransaction(holder, other, 1_000)).toEqual({
+        rows: [{ answer: 42 }],
+        rowCount: 1,
+      });
+    } finally {
+      await Promise.all([holder.close(), other.close()]);
+    }
+  });
+
   it('keeps the data in dataDir across a restart', async () => {
     await pool.end();
     await embedded.close();
@@ -133,6 +183,32 @@ describe('startEmbeddedPostgres', () => {
       ]);
     } finally {
       await restarted.close();
+    }
+  });
+});
+
+describe("startEmbeddedPostgres's own connection", () => {
+  const saved = { ...process.env };
+  afterAll(() => {
+    for (const variable of Object.keys(SMALL_TIMEOUTS)) {
+      if (saved[variable] === undefined) delete process.env[variable];
+      else process.env[variable] = saved[variable];
+    }
+  });
+
+  it("waits behind another connection's transaction past statement_timeout plus the connect timeout", async () => {
+    // Its pool reads the session limits from the environment, as every process's does.
+    Object.assign(process.env, SMALL_TIMEOUTS);
+    const embedded = await startEmbeddedPostgres({ port: 0 });
+    const holder = connectPostgres({ url: embedded.url, max: 1, env: embedded.clientEnvironment });
+    try {
+      expect(await queryBehindTransaction(holder, embedded.db, 1_000)).toEqual({
+        rows: [{ answer: 42 }],
+        rowCount: 1,
+      });
+    } finally {
+      await holder.close();
+      await embedded.close();
     }
   });
 });

@@ -236,7 +236,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       region: LOCAL_REGION,
       awsEndpoint: endpoint.url,
       smtpUrl: smtp.url,
-      ...(database ? { databaseUrl: database.url } : {}),
+      ...(database ? { databaseUrl: database.url, databaseEnvironment: database.clientEnvironment } : {}),
       ...(queues.mailQueueUrl ? { mailQueueUrl: queues.mailQueueUrl } : {}),
     };
     const functions = stack.use(

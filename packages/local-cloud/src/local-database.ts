@@ -40,6 +40,12 @@ export interface LocalDatabase {
   readonly url: string;
   /** `embedded` (PGlite over the wire protocol) or `external` (the server at `DATABASE_URL`). */
   readonly kind: 'embedded' | 'external';
+  /**
+   * What a process using {@link url} gets in its environment besides `DATABASE_URL`: the embedded
+   * server's `clientEnvironment` (no answer limit, `DATABASE_ANSWER_TIMEOUT_MS=0`), nothing for a
+   * real server, whose clients keep their limits as on AWS.
+   */
+  readonly clientEnvironment: Readonly<Record<string, string>>;
   close(): Promise<void>;
 }
 
@@ -56,7 +62,7 @@ export async function startLocalDatabase(options: LocalDatabaseOptions): Promise
     } finally {
       await db.close();
     }
-    return { url: options.url, kind: 'external', close: async () => undefined };
+    return { url: options.url, kind: 'external', clientEnvironment: {}, close: async () => undefined };
   }
   let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>>;
   try {
@@ -71,5 +77,10 @@ export async function startLocalDatabase(options: LocalDatabaseOptions): Promise
     }
     throw error;
   }
-  return { url: embedded.url, kind: 'embedded', close: () => embedded.close() };
+  return {
+    url: embedded.url,
+    kind: 'embedded',
+    clientEnvironment: embedded.clientEnvironment,
+    close: () => embedded.close(),
+  };
 }

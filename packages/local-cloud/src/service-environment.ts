@@ -22,6 +22,11 @@ export interface LocalResources {
   readonly smtpUrl?: string;
   /** PostgreSQL URL, for services granted `database-secret`. */
   readonly databaseUrl?: string;
+  /**
+   * What a client of that database gets besides `DATABASE_URL` (the embedded server's
+   * `DATABASE_ANSWER_TIMEOUT_MS=0`: `LocalDatabase.clientEnvironment`). @default nothing
+   */
+  readonly databaseEnvironment?: Readonly<Record<string, string>>;
   /** The mail job queue's URL, for services granted `mail-queue`. */
   readonly mailQueueUrl?: string;
 }
@@ -56,7 +61,8 @@ export class MissingLocalResourceError extends Error {
  * - a queue consumer: DEAD_LETTER_QUEUE_URL, MAX_RECEIVE_COUNT and CLAIM_CHECK_BUCKET
  *   (`sidestep-local-claims`);
  * - `mail-identity`: MAIL_FROM, and MAIL_TRANSPORT=smtp + SMTP_URL instead of SES;
- * - `database-secret`: DATABASE_URL instead of DATABASE_SECRET_ARN;
+ * - `database-secret`: DATABASE_URL instead of DATABASE_SECRET_ARN, and the database's client
+ *   variables (the embedded server's DATABASE_ANSWER_TIMEOUT_MS=0);
  * - `imports-bucket` / `exports-bucket`: IMPORTS_BUCKET / EXPORTS_BUCKET (path-style S3);
  * - `mail-queue`: MAIL_QUEUE_URL of the local mail queue.
  */
@@ -150,6 +156,7 @@ function permissionEnvironment(
       case 'database-secret':
         if (!resources.databaseUrl) throw new MissingLocalResourceError(owner, 'databaseUrl');
         environment.DATABASE_URL = resources.databaseUrl;
+        Object.assign(environment, resources.databaseEnvironment);
         break;
       case 'imports-bucket':
         environment.IMPORTS_BUCKET = importsBucketName(resources.environment);

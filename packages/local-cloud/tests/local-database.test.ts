@@ -23,6 +23,8 @@ afterAll(async () => {
 describe('startLocalDatabase', () => {
   it('serves a migrated embedded PostgreSQL on loopback, its data under the state dir', async () => {
     expect(embedded.kind).toBe('embedded');
+    // Its clients wait for an answer however long another connection's transaction makes them.
+    expect(embedded.clientEnvironment).toEqual({ DATABASE_ANSWER_TIMEOUT_MS: '0' });
     expect(embedded.url).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
     expect((await readdir(join(stateDir, 'postgres'))).length).toBeGreaterThan(0);
     const db = await openDatabase({ url: embedded.url });
@@ -45,7 +47,7 @@ describe('startLocalDatabase', () => {
       host: '127.0.0.1',
       port: 0,
     });
-    expect(external).toMatchObject({ kind: 'external', url: embedded.url });
+    expect(external).toMatchObject({ kind: 'external', url: embedded.url, clientEnvironment: {} });
     await external.close();
     await expect(readdir(join(stateDir, 'unused'))).rejects.toMatchObject({ code: 'ENOENT' });
   });

@@ -62,6 +62,18 @@ describe('serviceEnvironment', () => {
     });
   });
 
+  it("gives a service the database's client variables beside DATABASE_URL (the embedded server's answer limit off)", () => {
+    const embedded = { ...resources, databaseEnvironment: { DATABASE_ANSWER_TIMEOUT_MS: '0' } };
+    expect(serviceEnvironment(mailer, embedded)).toMatchObject({
+      DATABASE_URL: resources.databaseUrl,
+      DATABASE_ANSWER_TIMEOUT_MS: '0',
+    });
+    expect(taskEnvironment(sampleTask, embedded)).toMatchObject({
+      DATABASE_URL: resources.databaseUrl,
+      DATABASE_ANSWER_TIMEOUT_MS: '0',
+    });
+  });
+
   it('uses a sender address that strict e-mail validators accept', () => {
     expect(LOCAL_MAIL_FROM).toMatch(/^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/);
   });

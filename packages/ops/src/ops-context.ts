@@ -7,7 +7,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { OPS_LEDGER_SERVICE } from '@sidestep/contracts';
-import { openDatabase } from '@sidestep/db';
+import { EMBEDDED_CLIENT_TIMEOUTS, openDatabase } from '@sidestep/db';
 import { type Ledger, SqlLedger } from '@sidestep/ledger';
 import { ENVIRONMENTS, type EnvironmentName, resourceName } from '@sidestep/manifest';
 import { LOCAL_NOTIFY_ADDRESS } from '@sidestep/workflows';
@@ -116,6 +116,14 @@ export interface OpsContextOptions {
    * local and the `ops-ledger` function for staging and production
    */
   readonly databaseUrl?: string;
+  /**
+   * `embedded` when the ledger's database is the local cloud's embedded server (PGlite): its reads
+   * then wait for an answer however long another connection's transaction keeps them (that server runs
+   * one at a time and ignores statement_timeout), instead of failing past the answer limit
+   * (`EMBEDDED_CLIENT_TIMEOUTS`). @default `embedded` for {@link LOCAL_CLOUD}'s database URL,
+   * `external` for any other
+   */
+  readonly databaseKind?: 'embedded' | 'external';
   /** @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Clients to use instead of new ones (tests pass stubbed clients). */
@@ -168,6 +176,9 @@ export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
   };
   const databaseUrl =
     options.databaseUrl ?? env.DATABASE_URL ?? (local ? LOCAL_CLOUD.databaseUrl : undefined);
+  const embeddedDatabase =
+    (options.databaseKind ?? (databaseUrl === LOCAL_CLOUD.databaseUrl ? 'embedded' : 'external')) ===
+    'embedded';
   let identity: Promise<{ account: string; arn: string }> | undefined;
   let ledger: Promise<Ledger> | undefined;
   const callerIdentity = () => {
@@ -191,7 +202,11 @@ export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
     },
     ledger() {
       ledger ??= databaseUrl
-        ? openDatabase({ url: databaseUrl, max: 1 }).then(
+        ? openDatabase({
+            url: databaseUrl,
+            max: 1,
+            ...(embeddedDatabase ? { timeouts: EMBEDDED_CLIENT_TIMEOUTS } : {}),
+          }).then(
             (db) => new SqlLedger(db, { notifyAddress: local ? LOCAL_NOTIFY_ADDRESS : env.NOTIFY_ADDRESS }),
           )
         : Promise.resolve(new LambdaLedger(clients.lambda, resourceName(environment, OPS_LEDGER_SERVICE)));

@@ -1,0 +1,38 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { ServiceManifest } from '@sidestep/manifest';
+import { createCollectingReporter } from '../src/collecting-reporter.ts';
+import { type FixtureCloud, startFixtureCloud } from './fixtures/fixture-cloud.ts';
+import { fixtureDir, queuelessService } from './fixtures/manifests.ts';
+
+/** A function granted the database, as the job-sweeper or the status-updater is. */
+const reader: ServiceManifest = {
+  ...queuelessService('database-env-service', 'returns its DATABASE_* variables'),
+  permissions: [{ resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] }],
+};
+
+let fixture: FixtureCloud;
+
+beforeAll(async () => {
+  fixture = await startFixtureCloud('database-environment-', {
+    services: [{ manifest: reader, bundleDir: fixtureDir('database-env-service') }],
+    databasePort: 0,
+    reporter: createCollectingReporter().reporter,
+  });
+}, 60_000);
+
+afterAll(() => fixture?.stop());
+
+describe('a function of the local cloud on its embedded database', () => {
+  // The embedded server (PGlite) ignores statement_timeout and serves one transaction at a time: a
+  // statement waiting for another connection's transaction would fail the answer limit (statement
+  // plus connect timeout, 20 s) on a live server, while the server cannot vanish silently.
+  it('gets DATABASE_ANSWER_TIMEOUT_MS=0 beside DATABASE_URL', async () => {
+    const { cloud } = fixture;
+    expect(cloud.databaseKind).toBe('embedded');
+    const result = await cloud.invoke('database-env-service', {});
+    expect(result).toMatchObject({
+      ok: true,
+      payload: { DATABASE_URL: cloud.databaseUrl, DATABASE_ANSWER_TIMEOUT_MS: '0' },
+    });
+  });
+});
