@@ -17,7 +17,23 @@ export interface QueryResult<R> {
  * strings (they may exceed 2^53), `json`/`jsonb` parsed, `timestamptz` as `Date`.
  */
 export interface Queryable {
-  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(
+    sql: string,
+    params?: unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<R>>;
+}
+
+/** How one message is sent; see {@link Queryable.query}. */
+export interface QueryOptions {
+  /**
+   * `false` awaits the answer however long it takes, past the client's answer limit (`pg`'s
+   * `query_timeout`, `answerTimeoutMs`): for a message of several statements, which that limit covers
+   * whole while PostgreSQL 13+ restarts `statement_timeout` for each of them (a migration's SQL).
+   * Its statements stay under the session's server-side limits. PGlite in this process has no answer
+   * limit. @default true
+   */
+  readonly answerTimeout?: boolean;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Database, Queryable } from './database.ts';
+import type { Database, Queryable, QueryOptions } from './database.ts';
 import {
   DatabaseOptionsError,
   MigrationFailedError,
@@ -83,6 +83,14 @@ const MAX_RETRY_DELAY_MS = 15_000;
 /** Between looks at the lock of another migrator. */
 const MIGRATOR_POLL_MS = 250;
 
+/**
+ * How a migration's SQL is sent: its answer awaited however long it takes. It is one message of
+ * several statements, each of which `statement_timeout` limits on its own (PostgreSQL 13+ restarts it
+ * between them), while the client's answer limit would cover the message: past it the migration
+ * failed while the server went on running its DDL, its locks held.
+ */
+const WHOLE_MIGRATION: QueryOptions = { answerTimeout: false };
+
 /** The lock every migrator takes, keyed on the schema so that databases in separate schemas (one per test) do not wait on each other. */
 const MIGRATIONS_LOCK_KEY = "hashtext(current_schema() || '.schema_migrations')";
 
@@ -104,6 +112,9 @@ const MIGRATIONS_LOCK_KEY = "hashtext(current_schema() || '.schema_migrations')"
  * exactly once and the others wait (up to the budget, not the per-attempt limit) and skip it. PGlite
  * has a single connection, where the lock is uncontended; it is taken there too so both backends run
  * the same statements.
+ *
+ * A migration's SQL is sent without the client's answer limit (`answerTimeoutMs`), which would cover
+ * all its statements together: each stays under the session's `statement_timeout`.
  *
  * @throws {DatabaseOptionsError} `lockTimeoutMs` or `lockBudgetMs` is not a whole number of ms.
  * @throws {MigrationListError} the list is malformed (versions not unique and increasing).
@@ -152,7 +163,7 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
         : await underLock(db, budget, migration, async (tx) => {
             if (await isRecorded(tx, migration)) return false;
             try {
-              await tx.query(migration.sql);
+              await tx.query(migration.sql, undefined, WHOLE_MIGRATION);
             } catch (error) {
               throw new MigrationFailedError(migration.version, migration.name, error);
             }
@@ -285,7 +296,9 @@ async function runOutsideTransaction(
     // The whole budget, not the per-attempt limit: the statements that must run outside a transaction
     // (concurrent builds and drops) take a lock that the services' reads and writes do not queue behind,
     // and a build that times out waiting for older transactions leaves an invalid index to drop.
-    await withSessionLockTimeout(connection, remainingMs(budget), () => connection.query(migration.sql));
+    await withSessionLockTimeout(connection, remainingMs(budget), () =>
+      connection.query(migration.sql, undefined, WHOLE_MIGRATION),
+    );
   } catch (error) {
     // The next run drops it otherwise.
     await dropInvalidIndex(connection, budget, migration).catch(() => {});

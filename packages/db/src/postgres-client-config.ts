@@ -101,6 +101,9 @@ const KEEPALIVE_IDLE_MS = 10_000;
  * statement's own limit plus the connect timeout, the time the network is given for a round trip (here,
  * for the answer, the server's 57014 among them, to arrive), none when either is off (0). A live
  * PostgreSQL server thus answers one statement first, with its reason; not so:
+ * - a message of several `;`-separated statements (the simple protocol, no parameters): PostgreSQL 13+
+ *   restarts `statement_timeout` for each of them, while the limit covers the message (`migrate` sends
+ *   a migration's SQL without it, `QueryOptions.answerTimeout`);
  * - a server that ignores `statement_timeout`, as the embedded one (PGlite) does, where a statement
  *   also waits for another connection's transaction to end: its clients have none
  *   (`EMBEDDED_CLIENT_TIMEOUTS`).

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Database, Queryable, QueryResult } from './database.ts';
+import type { Database, Queryable, QueryOptions, QueryResult } from './database.ts';
 import { ANSWER_TIMEOUT_MESSAGE } from './is-transient-database-error.ts';
 import { isAuthenticationFailure } from './renew-credentials.ts';
 import { TransactionGuard } from './transaction-guard.ts';
@@ -14,6 +14,13 @@ export interface PostgresDatabaseOptions {
    * serve is tried on the new pool). @default none: the refusal is the caller's
    */
   readonly renewPool?: () => Promise<pg.Pool | undefined>;
+  /**
+   * How long each message's answer is awaited, in ms (pg's `query_timeout`, given per message so that
+   * `QueryOptions.answerTimeout: false` can lift it; `answerTimeoutMs` of postgres-client-config.ts).
+   * The pools must not set their own `query_timeout`, which pg takes for a message without one.
+   * @default none
+   */
+  readonly answerTimeoutMs?: number | undefined;
 }
 
 /** A {@link Database} over a `pg` connection pool (real PostgreSQL, or PGlite served over the wire). */
@@ -21,6 +28,7 @@ export class PostgresDatabase implements Database {
   readonly kind = 'postgres';
   #pool: pg.Pool;
   readonly #renewPool: (() => Promise<pg.Pool | undefined>) | undefined;
+  readonly #answerTimeoutMs: number | undefined;
   /** The renewal under way, which concurrent refusals share. */
   #renewing: Promise<pg.Pool | undefined> | undefined;
   /** Pools a renewal replaced, ended once nobody waits for one of their connections. */
@@ -32,14 +40,19 @@ export class PostgresDatabase implements Database {
   constructor(pool: pg.Pool, options: PostgresDatabaseOptions = {}) {
     this.#pool = listened(pool);
     this.#renewPool = options.renewPool;
+    this.#answerTimeoutMs = options.answerTimeoutMs;
   }
 
-  async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+  async query<R = Record<string, unknown>>(
+    sql: string,
+    params?: unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<R>> {
     this.#guard.assertOutside('query');
     const client = await this.#connect();
-    const { statement, release } = heard(client);
+    const { statement, release } = heard(client, this.#answerTimeoutMs);
     try {
-      const result = await statement<R>(sql, params);
+      const result = await statement<R>(sql, params, options);
       release();
       return result;
     } catch (error) {
@@ -51,7 +64,7 @@ export class PostgresDatabase implements Database {
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     this.#guard.assertOutside('transaction');
-    const { statement, release } = heard(await this.#connect());
+    const { statement, release } = heard(await this.#connect(), this.#answerTimeoutMs);
     const tx: Queryable = { query: statement };
     try {
       await statement('BEGIN');
@@ -152,12 +165,15 @@ function listened(pool: pg.Pool): pg.Pool {
  * while a transaction's callback awaits something else. Unheard, that event ends the process, and a
  * Lambda reports a bare `Error` no retry names. Heard, the loss is kept: the next statement rejects
  * with it (transient, so the caller's retry sees the ledger unavailable) and the client is destroyed,
- * not pooled again. A statement whose answer did not come in time (pg's `query_timeout`: the network
- * dropped the connection without closing it) loses the client the same way, and pg-pool's release
- * destroys its socket, since pg left the statement pending on it.
+ * not pooled again. A statement whose answer did not come within `answerTimeoutMs` (pg's
+ * `query_timeout`: the network dropped the connection without closing it) loses the client the same
+ * way, and pg-pool's release destroys its socket, since pg left the statement pending on it.
  */
-function heard(client: pg.PoolClient): {
-  statement: <R>(sql: string, params?: unknown[]) => Promise<QueryResult<R>>;
+function heard(
+  client: pg.PoolClient,
+  answerTimeoutMs: number | undefined,
+): {
+  statement: <R>(sql: string, params?: unknown[], options?: QueryOptions) => Promise<QueryResult<R>>;
   release: (error?: Error | boolean) => void;
 } {
   let lost: Error | undefined;
@@ -166,10 +182,15 @@ function heard(client: pg.PoolClient): {
   };
   client.on('error', onError);
   return {
-    statement: async <R>(sql: string, params?: unknown[]) => {
+    statement: async <R>(sql: string, params?: unknown[], options?: QueryOptions) => {
       if (lost) throw lost;
       try {
-        return await run<R>(client, sql, params);
+        return await run<R>(
+          client,
+          sql,
+          params,
+          options?.answerTimeout === false ? undefined : answerTimeoutMs,
+        );
       } catch (error) {
         // No answer in time (query_timeout): the statement stays pending on the client, so a ROLLBACK
         // would queue behind it and wait as long again. The client is lost like a closed one.
@@ -185,14 +206,20 @@ function heard(client: pg.PoolClient): {
 }
 
 async function run<R>(
-  target: pg.Pool | pg.PoolClient,
+  target: pg.PoolClient,
   sql: string,
   params: unknown[] | undefined,
+  answerTimeoutMs: number | undefined,
 ): Promise<QueryResult<R>> {
   // Without values pg uses the simple query protocol, which allows several statements and then
-  // returns one result per statement (an array at run time, whatever the typings say).
-  const result: pg.QueryResult | pg.QueryResult[] =
-    params && params.length > 0 ? await target.query(sql, params) : await target.query(sql);
+  // returns one result per statement (an array at run time, whatever the typings say). pg reads
+  // query_timeout from the query's config (@types/pg does not declare it there).
+  const query: pg.QueryConfig & { query_timeout?: number } = {
+    text: sql,
+    ...(params && params.length > 0 ? { values: params } : {}),
+    ...(answerTimeoutMs === undefined ? {} : { query_timeout: answerTimeoutMs }),
+  };
+  const result: pg.QueryResult | pg.QueryResult[] = await target.query(query);
   const last = Array.isArray(result) ? result.at(-1) : result;
   return { rows: (last?.rows ?? []) as R[], rowCount: last?.rowCount ?? 0 };
 }

@@ -10,7 +10,7 @@ import { type PostgresClientOptions, postgresClientConfig } from './postgres-cli
 import { PostgresDatabase } from './postgres-database.ts';
 import { atMostEvery, DEFAULT_RENEW_INTERVAL_MS } from './renew-credentials.ts';
 
-export type { Database, Queryable, QueryResult } from './database.ts';
+export type { Database, Queryable, QueryOptions, QueryResult } from './database.ts';
 export { DatabaseError, DatabaseOptionsError, TransactionMisuseError } from './errors.ts';
 export { isTransientDatabaseError } from './is-transient-database-error.ts';
 export {
@@ -46,16 +46,25 @@ export interface ConnectPostgresOptions extends Omit<PostgresClientOptions, 'url
 
 /**
  * A {@link Database} over a `pg` pool on the server at `url`: TLS verified for any non-local server,
- * every session under the caller's timeouts (see {@link postgresClientConfig}), and each statement's
+ * every session under the caller's timeouts (see {@link postgresClientConfig}), and each message's
  * answer awaited at most {@link answerTimeoutMs} (statement_timeout plus the connect timeout, unless
  * `DATABASE_ANSWER_TIMEOUT_MS` says otherwise), so a connection the network dropped silently fails the
  * statement, transient, instead of hanging.
  */
 export function connectPostgres(options: ConnectPostgresOptions): Database {
-  return new PostgresDatabase(postgresPool(options));
+  const { pool, answerTimeoutMs } = postgresPool(options);
+  return new PostgresDatabase(pool, { answerTimeoutMs });
 }
 
-function postgresPool(options: ConnectPostgresOptions): pg.Pool {
+/**
+ * The pool for `options`, and the answer limit its {@link PostgresDatabase} applies to each message:
+ * not the pool's, since a message sent without it (`QueryOptions.answerTimeout`) would fall back to
+ * the pool's (pg reads a query's `query_timeout` first and takes the connection's when it is unset or 0).
+ */
+function postgresPool(options: ConnectPostgresOptions): {
+  pool: pg.Pool;
+  answerTimeoutMs: number | undefined;
+} {
   const { url, max = 5, connectionTimeoutMillis, timeouts, env, applicationName } = options;
   if (!Number.isInteger(max) || max < 1) throw new DatabaseOptionsError('max', 'must be a positive integer');
   const config = postgresClientConfig({
@@ -69,7 +78,8 @@ function postgresPool(options: ConnectPostgresOptions): pg.Pool {
     // PostgresDatabase sends plain statements only, and destroys a client whose answer never came.
     answerTimeout: true,
   });
-  return new pg.Pool({ ...config, max });
+  const { query_timeout: answerTimeoutMs, ...pool } = config;
+  return { pool: new pg.Pool({ ...pool, max }), answerTimeoutMs };
 }
 
 /**
@@ -113,12 +123,14 @@ export function connectPostgresOnFirstUse(
   return () => {
     database ??= source({ fresh: false }).then((first) => {
       let url = first;
-      return new PostgresDatabase(postgresPool({ ...pool, url }), {
+      const { pool: firstPool, answerTimeoutMs } = postgresPool({ ...pool, url });
+      return new PostgresDatabase(firstPool, {
+        answerTimeoutMs,
         renewPool: async () => {
           const fresh = await readFresh();
           if (fresh === undefined || fresh === url) return undefined;
           url = fresh;
-          return postgresPool({ ...pool, url });
+          return postgresPool({ ...pool, url }).pool;
         },
       });
     });

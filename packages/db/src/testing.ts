@@ -14,7 +14,7 @@
  */
 import { afterAll, beforeAll, describe } from '@jest/globals';
 import pg from 'pg';
-import type { Database, Queryable, QueryResult } from './database.ts';
+import type { Database, Queryable, QueryOptions, QueryResult } from './database.ts';
 import { migrate } from './migrate.ts';
 import { PgliteDatabase } from './pglite-database.ts';
 import { pgliteTemplates } from './pglite-template.ts';
@@ -134,8 +134,12 @@ class SchemaDatabase implements Database {
     this.#drop = drop;
   }
 
-  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-    return this.#db.query<R>(sql, params);
+  query<R = Record<string, unknown>>(
+    sql: string,
+    params?: unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<R>> {
+    return this.#db.query<R>(sql, params, options);
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {

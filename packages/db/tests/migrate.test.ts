@@ -362,6 +362,23 @@ describeIfAvailable(serverUrl !== undefined)('migrate on a server others use', (
     expect(retries[1]?.attempt).toBe(2);
   });
 
+  // PostgreSQL 13+ restarts statement_timeout for each statement of a multi-statement message ("Reset
+  // statement_timeout between queries of a multi-query string",
+  // https://postgresql.org/message-id/E1iO1iN-0005Gb-IO%40gemulon.postgresql.org), while a client's
+  // answer limit covers the message: a migration whose statements each finish in time must not fail
+  // on it (the server would go on running its DDL, its locks held, after the migrator gave up).
+  it('applies a migration whose statements each finish within statement_timeout though together they take longer than the answer limit', async () => {
+    const db = connect({ statementTimeoutMs: 400, connectTimeoutMs: 200 });
+    const slow = {
+      version: 1,
+      name: 'items-slow',
+      sql: 'SELECT pg_sleep(0.3); SELECT pg_sleep(0.3); SELECT pg_sleep(0.3); ALTER TABLE items ADD COLUMN note text',
+    };
+    expect(await migrate(db, { migrations: [slow] })).toEqual({ applied: ['0001-items-slow'] });
+    // The limits still hold for the statements the migration's SQL is made of, and for other queries.
+    await expect(db.query('SELECT pg_sleep(1)')).rejects.toMatchObject({ code: '57014' });
+  });
+
   it('gives up with MigrationLockTimeoutError once its lock budget is spent, and applies nothing', async () => {
     const release = await hold('SELECT * FROM items WHERE id = 1 FOR UPDATE');
     try {
