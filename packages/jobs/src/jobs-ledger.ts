@@ -106,7 +106,11 @@ export async function fireJobEvent(
        bytes = COALESCE($6, bytes),
        result_key = COALESCE($7, result_key),
        download_url = COALESCE($8, download_url),
-       swept_at = COALESCE($9, swept_at)
+       swept_at = COALESCE($9, swept_at),
+       -- A sweep is a new failure mail: nothing of an earlier attempt's stays on it (a hand-over by a
+       -- release before migration 15 cleared swept_at and sweep_mail_queued_at, not these two).
+       sweep_mail_refused_at = CASE WHEN $9::timestamptz IS NULL THEN sweep_mail_refused_at END,
+       sweep_mail_error = CASE WHEN $9::timestamptz IS NULL THEN sweep_mail_error END
      WHERE id = $1
      RETURNING ${JOB_COLUMNS}`,
     [

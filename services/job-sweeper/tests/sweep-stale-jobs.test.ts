@@ -465,6 +465,29 @@ describeEachDatabase('sweepStaleJobs', (open) => {
     expect(mails.sent.map((mail) => mail.payload.to)).toEqual(['fixed@example.com']);
   });
 
+  it("mails a retried attempt's failure though the previous release's hand-over left the first attempt's refusal on the job", async () => {
+    // Rolled back to a release before migration 15's columns, an operator's retry (its handOverJob)
+    // clears swept_at and sweep_mail_queued_at but not sweep_mail_refused_at / sweep_mail_error.
+    const id = await job('export');
+    const deadline = (await row(id)).deadline_at as Date;
+    await sweepAway(new Date(deadline.getTime() - 2));
+    await db.query(
+      `UPDATE jobs SET attempt = 2, sweep_mail_refused_at = $2, sweep_mail_error = 'body: refused (attempt 1)'
+       WHERE id = $1`,
+      [id, new Date(deadline.getTime() - HOUR)],
+    );
+    const mails = new FakeMailQueue();
+    const now = new Date(deadline.getTime() + 1);
+    const swept = await sweepStaleJobs(db, mails, { now, sweeperId: 'job-sweeper:g', notifyAddress });
+    expect(swept.mailed.map((mailed) => mailed.mailId)).toEqual([`export.failed:${id}:2`]);
+    expect(await row(id)).toMatchObject({
+      swept_at: now,
+      sweep_mail_queued_at: now,
+      sweep_mail_refused_at: null,
+      sweep_mail_error: null,
+    });
+  });
+
   it('queues each mail once when a second sweep runs while the first is still sending (SKIP LOCKED)', async () => {
     const stuck = [await job('import'), await job('export')];
     const now = new Date(((await row(stuck[1] as string)).deadline_at as Date).getTime() + 1);
