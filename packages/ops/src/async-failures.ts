@@ -12,6 +12,7 @@ import type { OpsContext } from './ops-context.ts';
 import {
   attributes,
   changeVisibility,
+  isAccessDenied,
   isMissingQueue,
   oldestMessageAges,
   peekMessages,
@@ -170,8 +171,13 @@ export async function listAsyncFailures(
 }
 
 /**
- * How many failed invocations each of {@link ASYNC_SERVICES} has kept, and the oldest's age. A queue
- * an AWS environment does not have is left out with a warning; locally one not made yet holds none.
+ * How many failed invocations each of {@link ASYNC_SERVICES} has kept, and the oldest's age; locally
+ * a queue not made yet holds none. On AWS a queue the caller may not read is left out with a warning,
+ * the rest still shows: the queues and their grant in the operator policy arrive with the
+ * environment's apply, so an environment not yet applied (or rolled back, or a role holding an older
+ * copy of the policy) answers AccessDenied, or QueueDoesNotExist, which SQS also answers for a queue
+ * the caller may not see ("The specified queue does not exist or you do not have access to it":
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/troubleshooting-api-errors.html).
  */
 export async function asyncFailureStatuses(
   context: OpsContext,
@@ -181,16 +187,20 @@ export async function asyncFailureStatuses(
   const ages = await oldestMessageAges(context, names, now);
   const statuses = await Promise.all(
     ASYNC_SERVICES.map(async (service, index): Promise<AsyncFailureStatus | undefined> => {
-      let url: string | undefined;
+      const name = names[index] ?? '';
       try {
-        url = await failureQueueUrl(context, service);
+        const url = await failureQueueUrl(context, service);
+        const failures = url ? Number((await attributes(context, url)).ApproximateNumberOfMessages ?? 0) : 0;
+        return { service, failures, oldestAgeSeconds: ages.get(name) ?? null };
       } catch (error) {
-        if (!isMissingQueue(error)) throw error;
-        context.warn(`queue ${names[index]} does not exist here`);
+        if (!isMissingQueue(error) && !isAccessDenied(error)) throw error;
+        context.warn(
+          `queue ${name} left out: ${(error as Error).name} (it does not exist here, or this caller may not read it). ` +
+            `The queue, and its grant in statement ReadQueues of ${resourceName(context.environment, 'operator')}, ` +
+            'arrive with the environment: apply the environment (and update any copy of that policy the role holds)',
+        );
         return undefined;
       }
-      const failures = url ? Number((await attributes(context, url)).ApproximateNumberOfMessages ?? 0) : 0;
-      return { service, failures, oldestAgeSeconds: ages.get(names[index] ?? '') ?? null };
     }),
   );
   return statuses.filter((entry): entry is AsyncFailureStatus => entry !== undefined);

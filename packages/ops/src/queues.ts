@@ -22,6 +22,16 @@ export function isMissingQueue(error: unknown): boolean {
   return error instanceof QueueDoesNotExist || (error as Error | undefined)?.name === 'QueueDoesNotExist';
 }
 
+/**
+ * Whether `error` is SQS's answer for a call IAM refused: `AccessDenied`, as the SDK names it after
+ * the `x-amzn-query-error` header SQS's JSON protocol sends, or `AccessDeniedException`, its `__type`
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/CommonErrors.html).
+ */
+export function isAccessDenied(error: unknown): boolean {
+  const name = (error as Error | undefined)?.name;
+  return name === 'AccessDenied' || name === 'AccessDeniedException';
+}
+
 /** A queue's depths, from its attributes. */
 export interface QueueStatus {
   readonly queue: string;

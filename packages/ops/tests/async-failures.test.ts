@@ -6,7 +6,9 @@ import {
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   type Message,
+  QueueDoesNotExist,
   ReceiveMessageCommand,
+  SQSServiceException,
 } from '@aws-sdk/client-sqs';
 import { describe, expect, it, jest } from '@jest/globals';
 import {
@@ -178,6 +180,53 @@ describe('asyncFailureStatuses', () => {
     expect(await asyncFailureStatuses(context)).toEqual([
       { service: 'job-sweeper', failures: 2, oldestAgeSeconds: 120 },
     ]);
+  });
+
+  // An operator whose policy is the previous release's (no grant on the on-failure queues yet: it
+  // arrives with the environment's apply; also after a rollback, or a role holding an older copy of
+  // the policy). SQS answers a call IAM refuses with AccessDenied: the SDK names it after the
+  // x-amzn-query-error header SQS's JSON protocol sends, else after its __type, AccessDeniedException
+  // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/CommonErrors.html). It
+  // may also answer QueueDoesNotExist, "The specified queue does not exist or you do not have access
+  // to it" (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/troubleshooting-api-errors.html).
+  const denied = (name: string) =>
+    new SQSServiceException({
+      name,
+      $fault: 'client',
+      $metadata: {},
+      message:
+        'User: arn:aws:sts::123456789012:assumed-role/operator/alice is not authorized to perform: sqs:getqueueurl',
+    });
+  it.each([
+    ['GetQueueUrl', 'AccessDenied', denied('AccessDenied')],
+    ['GetQueueUrl', 'AccessDeniedException', denied('AccessDeniedException')],
+    [
+      'GetQueueUrl',
+      'QueueDoesNotExist',
+      new QueueDoesNotExist({ message: 'The specified queue does not exist.', $metadata: {} }),
+    ],
+    ['GetQueueAttributes', 'AccessDenied', denied('AccessDenied')],
+  ])(
+    'leaves out a queue whose %s answers %s, warning with the queue, the operator policy statement and what to do',
+    async (operation, name, error) => {
+      const { context, sqs, cloudWatch, warnings } = withQueue([]);
+      if (operation === 'GetQueueUrl') sqs.on(GetQueueUrlCommand).rejects(error);
+      else sqs.on(GetQueueAttributesCommand).rejects(error);
+      cloudWatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
+      expect(await asyncFailureStatuses(context)).toEqual([]);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('queue sidestep-staging-job-sweeper-async-failures');
+      expect(warnings[0]).toContain(name);
+      expect(warnings[0]).toContain('statement ReadQueues of sidestep-staging-operator');
+      expect(warnings[0]).toContain('apply the environment');
+    },
+  );
+
+  it('fails on any other error of SQS (throttling is not a missing grant)', async () => {
+    const { context, sqs, cloudWatch } = withQueue([]);
+    sqs.on(GetQueueAttributesCommand).rejects(denied('ThrottlingException'));
+    cloudWatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
+    await expect(asyncFailureStatuses(context)).rejects.toThrow(/not authorized/);
   });
 });
 

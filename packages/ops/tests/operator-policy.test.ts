@@ -22,6 +22,7 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SQSClient,
+  SQSServiceException,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -40,6 +41,7 @@ import { type EnvironmentConfig, SidestepStack } from '@sidestep/infra';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Testing } from 'cdktn';
 import {
+  asyncFailureStatuses,
   createOpsContext,
   describeExecution,
   describeJob,
@@ -376,5 +378,27 @@ describe('the operator policy against the CLI’s own calls', () => {
   it('grants no action that no command uses', () => {
     const granted = (document.Statement as { Action: string[] }[]).flatMap((statement) => statement.Action);
     expect(granted.filter((action) => !used.has(action))).toEqual([]);
+  });
+});
+
+describe('the warning of `status` for an on-failure queue it may not read', () => {
+  it('names the statement of this policy that grants reading that queue', async () => {
+    const { document } = operatorPolicy();
+    const { context, mocks } = stubbedStaging();
+    const warnings: string[] = [];
+    mocks.sqs
+      .on(GetQueueUrlCommand)
+      .rejects(new SQSServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: {} }));
+    await asyncFailureStatuses({ ...context, warn: (message) => warnings.push(message) });
+    const statements = document.Statement as { Sid: string; Action: string[]; Resource: string[] }[];
+    const named = statements.filter((statement) => warnings[0]?.includes(`statement ${statement.Sid} of`));
+    expect(named).toEqual([
+      expect.objectContaining({
+        Action: expect.arrayContaining(['sqs:GetQueueUrl', 'sqs:GetQueueAttributes']),
+        Resource: expect.arrayContaining([queueArn('sidestep-staging-job-sweeper-async-failures')]),
+      }),
+    ]);
+    expect(warnings[0]).toContain('sidestep-staging-operator');
+    await context.close();
   });
 });

@@ -1,8 +1,10 @@
 import { GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { GetScheduleCommand, ListSchedulesCommand } from '@aws-sdk/client-scheduler';
 import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSServiceException } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from '@jest/globals';
 import { listExecutions } from '../src/executions.ts';
-import { workflowStatus } from '../src/status.ts';
+import { status, workflowStatus } from '../src/status.ts';
 import { stagingContext } from './staging-context.ts';
 
 describe('workflowStatus', () => {
@@ -113,6 +115,38 @@ describe('workflowStatus on AWS', () => {
       Array(4).fill([
         { Name: 'StateMachineArn', Value: expect.stringMatching(/:stateMachine:sidestep-staging-import$/) },
       ]),
+    );
+  });
+});
+
+describe('status', () => {
+  // The environment's apply brings the job-sweeper's on-failure queue and its grant in the operator
+  // policy; until then (or after a rollback) GetQueueUrl on it answers AccessDenied
+  // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/CommonErrors.html).
+  it('shows the rest of the environment when the caller may not read an on-failure queue, with a warning', async () => {
+    const { context, sqs, sfn, cloudWatch, scheduler, warnings } = stagingContext();
+    sqs.on(GetQueueUrlCommand).callsFake((input: { QueueName: string }) => {
+      if (input.QueueName.endsWith('-async-failures'))
+        throw new SQSServiceException({
+          name: 'AccessDenied',
+          $fault: 'client',
+          $metadata: {},
+          message: `not authorized to perform: sqs:getqueueurl on resource: ${input.QueueName}`,
+        });
+      return { QueueUrl: `https://sqs.ap-northeast-1.amazonaws.com/123456789012/${input.QueueName}` };
+    });
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: '3' } });
+    sfn.on(ListExecutionsCommand).resolves({ executions: [] });
+    cloudWatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
+    scheduler.on(ListSchedulesCommand).resolves({ Schedules: [] });
+    scheduler.on(GetScheduleCommand).resolves({});
+    const environment = await status(context);
+    expect(environment.asyncFailures).toEqual([]);
+    expect(environment.queues.length).toBeGreaterThan(0);
+    expect(environment.queues.every((queue) => queue.visible === 3)).toBe(true);
+    expect(environment.workflows.length).toBeGreaterThan(0);
+    expect(warnings).toContainEqual(
+      expect.stringContaining('queue sidestep-staging-job-sweeper-async-failures'),
     );
   });
 });
