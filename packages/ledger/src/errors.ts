@@ -60,6 +60,53 @@ export class LedgerRequestError extends LedgerError {
 }
 
 /**
+ * The ledger's database is at another migration than this tool was written for: a statement named a
+ * column or table it does not have (SQLSTATE 42703 undefined_column, 42P01 undefined_table), and its
+ * `schema_migrations` says it is older (an environment not yet deployed: a current `sidestep
+ * --database-url` before the release's migrations ran) or newer (an older tool). `databaseMigration`
+ * and `toolMigration` are `<version padded to 4>-<name>`; `cause` is PostgreSQL's error.
+ *
+ * Not a {@link LedgerError}: the `ops-ledger` function answers those as expected outcomes, and its
+ * code meeting a database at another migration is a failed deploy, which must fail the function (and
+ * its error alarm) rather than be answered.
+ */
+export class LedgerSchemaError extends PermanentError {
+  override readonly name: string = 'LedgerSchemaError';
+  readonly databaseMigration: string | null;
+  readonly toolMigration: string;
+  /** `database`: the last migration `schema_migrations` records, undefined when it could not be read. */
+  constructor(
+    database: MigrationId | undefined,
+    tool: MigrationId,
+    cause: Error & { readonly code: string },
+  ) {
+    const toolMigration = migrationLabel(tool);
+    const newer = database !== undefined && database.version > tool.version;
+    const where =
+      database === undefined
+        ? `lacks what this tool's migrations up to ${toolMigration} make, and its schema_migrations could not be read`
+        : `is at migration ${migrationLabel(database)}, ${newer ? 'newer' : 'older'} than this tool's ${toolMigration}`;
+    super(
+      `database: the ledger's database ${where} (${cause.code}: ${cause.message}): ` +
+        `${newer ? '' : 'deploy the environment (its migrations) first, or '}use the sidestep of the release the database is at`,
+      { field: 'database', cause },
+    );
+    this.databaseMigration = database === undefined ? null : migrationLabel(database);
+    this.toolMigration = toolMigration;
+  }
+}
+
+/** A migration as `schema_migrations` records it. */
+export interface MigrationId {
+  readonly version: number;
+  readonly name: string;
+}
+
+/** `<version padded to 4>-<name>`, as the migrations' files and `migrate`'s result name them. */
+const migrationLabel = (migration: MigrationId) =>
+  `${String(migration.version).padStart(4, '0')}-${migration.name}`;
+
+/**
  * The `ops-ledger` function failed to answer (its own failure, not the ledger's answer): the
  * invocation's `FunctionError`, or a payload that is not a ledger response. Possibly transient.
  */

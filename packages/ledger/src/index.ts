@@ -12,6 +12,7 @@ export {
   LedgerError,
   LedgerInvokeError,
   LedgerRequestError,
+  LedgerSchemaError,
   MailRecordNotReleasableError,
 } from './errors.ts';
 export type {

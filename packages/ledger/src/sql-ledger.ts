@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type AuditRecord, type JobKind, type JobState, MAIL_TEMPLATE_NAMES } from '@sidestep/contracts';
-import type { Database, Queryable } from '@sidestep/db/postgres';
+import { type Database, migrations, type Queryable } from '@sidestep/db/postgres';
 import {
   fireJobEvent,
   JOB_COLUMNS,
@@ -11,11 +11,14 @@ import {
   snapshot,
   statusOutput,
 } from '@sidestep/jobs';
+import { isDatabaseError } from '@sidestep/runtime';
 import {
   JobNotFoundError,
   JobStateError,
   LedgerRequestError,
+  LedgerSchemaError,
   MailRecordNotReleasableError,
+  type MigrationId,
 } from './errors.ts';
 import type {
   AuditEntry,
@@ -177,6 +180,12 @@ async function lastTransition(tx: Queryable, jobId: string): Promise<TransitionR
   return rows[0];
 }
 
+/**
+ * SQLSTATEs of a statement naming what the database does not have: undefined_column (42703) and
+ * undefined_table (42P01) (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+ */
+const UNDEFINED_OBJECT_CODES: ReadonlySet<string> = new Set(['42703', '42P01']);
+
 /** A `jobs.list` cursor: the last job's `created_at` (as PostgreSQL prints it, microseconds kept) and id. */
 function parseCursor(after: string): { createdAt: string; id: string } {
   const bar = after.lastIndexOf('|');
@@ -207,9 +216,43 @@ export class SqlLedger implements Ledger {
     this.#notifyAddress = options.notifyAddress;
   }
 
+  /**
+   * Runs `run` (the ledger's statements). A statement naming a column or table the database lacks
+   * fails with {@link LedgerSchemaError} when `schema_migrations` says the database is at another
+   * migration than this tool's last, which explains it; otherwise as PostgreSQL said it.
+   */
+  async #schemaChecked<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (!isDatabaseError(error) || !UNDEFINED_OBJECT_CODES.has(error.code)) throw error;
+      const tool = migrations.at(-1);
+      const database = await this.#lastMigration();
+      if (!tool || database?.version === tool.version) throw error;
+      throw new LedgerSchemaError(database, tool, error);
+    }
+  }
+
+  /** `work` in a transaction of the database, {@link #schemaChecked}. */
+  #transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.#schemaChecked(() => this.#db.transaction(work));
+  }
+
+  /** The last migration `schema_migrations` records; undefined when it records none or cannot be read. */
+  async #lastMigration(): Promise<MigrationId | undefined> {
+    try {
+      const { rows } = await this.#db.query<MigrationId>(
+        'SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1',
+      );
+      return rows[0];
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Runs `read` in a transaction PostgreSQL keeps read-only (see the class comment). */
   readOnly<T>(read: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.#db.transaction(async (tx) => {
+    return this.#transaction(async (tx) => {
       await tx.query('SET TRANSACTION READ ONLY');
       return read(tx);
     });
@@ -375,7 +418,7 @@ export class SqlLedger implements Ledger {
    */
   failJob(jobId: string, reason: string, operator: string): Promise<FailedJob> {
     const firedBy = `operator:${operator}`;
-    return this.#db.transaction(async (tx) => {
+    return this.#transaction(async (tx) => {
       const job = await lockJob(tx, jobId);
       if (!job) throw new JobNotFoundError(jobId);
       if (job.state === 'failed' && job.error === reason) {
@@ -410,7 +453,7 @@ export class SqlLedger implements Ledger {
    */
   async handOverJob(handOver: Parameters<Ledger['handOverJob']>[0]): Promise<void> {
     const { jobId, fromExecutionArn, executionArn, attempt, operator } = handOver;
-    await this.#db.transaction(async (tx) => {
+    await this.#transaction(async (tx) => {
       const job = await lockJob(tx, jobId);
       if (!job) throw new JobNotFoundError(jobId);
       if (job.state === 'registered' && job.execution_id === executionArn && job.attempt === attempt) {
@@ -467,7 +510,7 @@ export class SqlLedger implements Ledger {
    */
   async takeBackJob(takeBack: Parameters<Ledger['takeBackJob']>[0]): Promise<void> {
     const { jobId, executionArn, previous } = takeBack;
-    await this.#db.transaction(async (tx) => {
+    await this.#transaction(async (tx) => {
       const job = await lockJob(tx, jobId);
       if (job?.state !== 'registered' || job.execution_id !== executionArn) return;
       const { rows } = await tx.query<{ row: Record<string, unknown> | null }>(
@@ -516,7 +559,7 @@ export class SqlLedger implements Ledger {
       recordId,
       released: 'deleted INPROGRESS record' as const,
     });
-    return this.#db.transaction(async (tx) => {
+    return this.#transaction(async (tx) => {
       const recorded = async () => {
         if (requestId === undefined) return undefined;
         const { rows } = await tx.query<{ record_id: string }>(
@@ -561,19 +604,21 @@ export class SqlLedger implements Ledger {
    * so two copies running at once append one entry too.
    */
   async appendAudit(entry: AuditRecord): Promise<void> {
-    await this.#db.query(
-      `INSERT INTO operator_audit (operator, environment, action, target, details, result, error)
+    await this.#schemaChecked(() =>
+      this.#db.query(
+        `INSERT INTO operator_audit (operator, environment, action, target, details, result, error)
        VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT ((details->>'${AUDIT_REQUEST_ID}')) WHERE details ? '${AUDIT_REQUEST_ID}' DO NOTHING`,
-      [
-        entry.operator,
-        entry.environment,
-        entry.action,
-        entry.target,
-        JSON.stringify(entry.details),
-        entry.result,
-        entry.error,
-      ],
+        [
+          entry.operator,
+          entry.environment,
+          entry.action,
+          entry.target,
+          JSON.stringify(entry.details),
+          entry.result,
+          entry.error,
+        ],
+      ),
     );
   }
 

@@ -1,10 +1,11 @@
-import { describe, expect, it } from '@jest/globals';
-import type { Database } from '@sidestep/db';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type Database, migrate, migrations } from '@sidestep/db';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
 import {
   answerLedgerRequest,
   idempotencyRecordHash,
   type JobDetail,
+  LedgerSchemaError,
   ledgerResult,
   SqlLedger,
 } from '../src/index.ts';
@@ -697,6 +698,82 @@ describeEachDatabase('answerLedgerRequest, an action delivered twice (a duplicat
         requestId: 'req-never',
       }),
     ).toMatchObject(notReleasable);
+  });
+});
+
+// A current tool (`sidestep job <id> --database-url ...`) against the database of an environment not
+// yet deployed, still at migration 14: describeJob reads 0015's sweep_mail_refused_at, which PostgreSQL
+// refuses with undefined_column, 42703 (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+describeEachDatabase('SqlLedger on a database at another migration', (open) => {
+  let database: Database | undefined;
+  const db = () => {
+    if (!database) throw new Error('opened in beforeAll');
+    return database;
+  };
+  beforeAll(async () => {
+    database = await open({ migrate: false });
+    await migrate(database, { migrations: migrations.filter((migration) => migration.version <= 14) });
+    await insertExport(database, 'exp_old_schema', 'failed', '2026-11-24T10:00:00Z');
+  });
+  afterAll(() => database?.close());
+  const latest = migrations.at(-1);
+
+  it('says the database is at an older migration than the tool, naming both, instead of a bare missing column', async () => {
+    const ledger = new SqlLedger(db());
+    const refused = ledger.describeJob('exp_old_schema');
+    await expect(refused).rejects.toThrow(LedgerSchemaError);
+    await expect(refused).rejects.toMatchObject({
+      field: 'database',
+      databaseMigration: '0014-mail-releases',
+      toolMigration: `${String(latest?.version).padStart(4, '0')}-${latest?.name}`,
+      message: expect.stringMatching(
+        /^database: the ledger's database is at migration 0014-mail-releases, older than this tool's 0015-.*column "sweep_mail_refused_at" does not exist.*deploy/,
+      ),
+    });
+    // What reads the columns both migrations have still answers.
+    expect((await ledger.listJobs({ limit: 5 })).jobs.map((job) => job.id)).toEqual(['exp_old_schema']);
+  });
+
+  it('says so of a missing table too (42P01)', async () => {
+    await expect(
+      new SqlLedger(db()).readOnly((tx) => tx.query('SELECT 1 FROM no_such_table')),
+    ).rejects.toThrow(LedgerSchemaError);
+  });
+
+  it('says the database is newer than the tool when it is (an older tool on a deployed database)', async () => {
+    await db().query(
+      `INSERT INTO schema_migrations (version, name, checksum) VALUES (999, 'from-the-future', 'x')`,
+    );
+    try {
+      await expect(new SqlLedger(db()).describeJob('exp_old_schema')).rejects.toMatchObject({
+        name: 'LedgerSchemaError',
+        message: expect.stringContaining('at migration 0999-from-the-future, newer than this tool'),
+      });
+    } finally {
+      await db().query('DELETE FROM schema_migrations WHERE version = 999');
+    }
+  });
+  it('says what it could not tell when schema_migrations cannot be read (a role without SELECT on it)', async () => {
+    await db().query('ALTER TABLE schema_migrations RENAME TO schema_migrations_away');
+    try {
+      await expect(new SqlLedger(db()).describeJob('exp_old_schema')).rejects.toMatchObject({
+        name: 'LedgerSchemaError',
+        databaseMigration: null,
+        message: expect.stringContaining('its schema_migrations could not be read (42703: column'),
+      });
+    } finally {
+      await db().query('ALTER TABLE schema_migrations_away RENAME TO schema_migrations');
+    }
+  });
+});
+
+describeEachDatabase('SqlLedger on a database at its migration', (open) => {
+  const db = suiteDatabase(open);
+
+  it('leaves a missing column the migrations do not explain as PostgreSQL said it', async () => {
+    const refused = new SqlLedger(db()).readOnly((tx) => tx.query('SELECT no_such_column FROM jobs'));
+    await expect(refused).rejects.toMatchObject({ code: '42703' });
+    await expect(refused).rejects.not.toThrow(LedgerSchemaError);
   });
 });
 
