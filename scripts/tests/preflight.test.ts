@@ -578,7 +578,9 @@ describe('preflight, database secret', () => {
       expect(run.exitCode).toBe(0);
     });
 
-    it('warns naming the key when the configured key still cannot be used', async () => {
+    // The deploy role (which runs preflight in the pipeline) gets kms:Decrypt on the key from the
+    // deploy stack, so a key set after that stack's last apply is denied until it is applied again.
+    it('warns naming the key, and that the deploy stack is re-applied after setting it, when the configured key still cannot be used', async () => {
       encryptedWith(keyArn);
       secrets
         .on(GetSecretValueCommand)
@@ -588,6 +590,11 @@ describe('preflight, database secret', () => {
         verdict: 'warn',
         fix: expect.stringContaining(`kms:Decrypt on ${keyArn}`),
       });
+      expect(only(run, 'database-secret').fix).toMatch(
+        new RegExp(
+          `^re-apply the sidestep-staging-deploy stack \\(bootstrap step 4\\) after setting ${variable}`,
+        ),
+      );
     });
   });
 

@@ -124,8 +124,11 @@ export const databaseSecretCheck: PreflightCheck = {
           result(
             'warn',
             `exists; its value is unreadable to this caller, so its shape is unchecked: ${describeError(error)}`,
+            // The deploy role (preflight's caller in the pipeline) and the boundary get kms:Decrypt on
+            // the key from the deploy stack (infra's DeployStack, sidestep-<env>-deploy), not from the
+            // environment's apply: a key set after that stack's last apply stays denied until then.
             key
-              ? `run preflight as someone who may call secretsmanager:GetSecretValue on it and kms:Decrypt on ${key} (the deploy role may, if the key's policy lets the account's IAM policies grant it)`
+              ? `re-apply the sidestep-${config.name}-deploy stack (bootstrap step 4) after setting ${keyVariable}: it grants the deploy role kms:Decrypt on ${key} (if the key's policy lets the account's IAM policies grant it); or run preflight as someone who may call secretsmanager:GetSecretValue on it and kms:Decrypt on ${key}`
               : 'run preflight as someone who may call secretsmanager:GetSecretValue on it',
           ),
         ];
