@@ -301,7 +301,9 @@ function rowErrorsHeading(result: JobDetail): string {
  */
 function rejectedRows(page: RejectedRowPage, options: { readonly csv?: boolean }): string {
   // Without its last line end: the CLI ends what it prints with one.
-  if (options.csv) return rejectedRowsCsv(page.rows).slice(0, -1);
+  // The byte order mark first, as the console's download and the exports: Excel reads a CSV as UTF-8
+  // only with it (a Japanese Excel otherwise reads Shift_JIS).
+  if (options.csv) return `\uFEFF${rejectedRowsCsv(page.rows).slice(0, -1)}`;
   const rejected = `${COUNT.format(page.rowsRejected ?? 0)} ${page.rowsRejected === 1 ? 'row' : 'rows'} rejected`;
   const heading =
     page.state === 'succeeded'
@@ -477,11 +479,15 @@ function visibleStrings(value: unknown): unknown {
 
 const SHORT_ESCAPES: Readonly<Record<string, string>> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
-/** C0 and C1 controls and DEL as JSON-style escapes (`\u001b`, `\r`); everything else as it is. */
+/**
+ * C0 and C1 controls, DEL and the bidirectional controls (U+200E/F, U+202A-202E, U+2066-2069: they
+ * reorder what follows, so "invoice\u202Evsc.exe" displays as "invoiceexe.csv") as JSON-style escapes
+ * (`\u001b`, `\r`, `\u202e`); everything else as it is.
+ */
 export function visible(text: string): string {
   return text.replace(
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is replaced
-    /[\u0000-\u001f\u007f-\u009f]/g,
+    /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
     (control) => SHORT_ESCAPES[control] ?? `\\u${control.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }

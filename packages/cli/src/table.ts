@@ -1,4 +1,5 @@
 import { styleText } from 'node:util';
+import stringWidth from 'string-width';
 
 /** A colour for a cell (node:util `styleText` formats; dropped when the stream is no colour terminal). */
 export type Tone = 'red' | 'green' | 'yellow' | 'dim' | 'bold';
@@ -17,12 +18,15 @@ export function table(
 ): string {
   const text = (cell: Cell) => (typeof cell === 'string' ? cell : cell.text);
   const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => text(row[column] ?? '').length)),
+    Math.max(stringWidth(title), ...rows.map((row) => stringWidth(text(row[column] ?? '')))),
   );
+  // Padded to the columns a terminal gives the text (a wide character two, a combining mark none),
+  // not to its UTF-16 length: file names are often Japanese, and macOS's decomposed.
+  const pad = (value: string, width: number) => value + ' '.repeat(Math.max(0, width - stringWidth(value)));
   const line = (cells: readonly Cell[], toneAll?: Tone) =>
     cells
       .map((cell, column) => {
-        const padded = text(cell).padEnd(column === cells.length - 1 ? 0 : (widths[column] ?? 0));
+        const padded = pad(text(cell), column === cells.length - 1 ? 0 : (widths[column] ?? 0));
         const tone = toneAll ?? (typeof cell === 'string' ? undefined : cell.tone);
         return tone ? styleText(tone, padded, { stream }) : padded;
       })

@@ -381,6 +381,25 @@ describe('table', () => {
       ).split('\n'),
     ).toEqual(['a     bb', 'long  x', 's     yyy']);
   });
+
+  it('aligns columns by the width a terminal gives each cell: two columns a wide character, none a combining mark', () => {
+    const decomposed = 'が'.normalize('NFD'); // か and a combining voiced mark, as macOS names files
+    expect(
+      table(
+        ['file', 'rows'],
+        [
+          ['ユーザー一覧.csv', '3'],
+          [`${decomposed}.csv`, '10'],
+          ['a.csv', '7'],
+        ],
+      ).split('\n'),
+    ).toEqual([
+      'file              rows',
+      'ユーザー一覧.csv  3',
+      `${decomposed}.csv            10`,
+      'a.csv             7',
+    ]);
+  });
 });
 
 describe('jobs show', () => {
@@ -511,6 +530,13 @@ describe('jobs show', () => {
     expect(render('job', job, {})).not.toContain('staging');
   });
 
+  it("shows a file name's bidirectional controls as escapes, so a name cannot display as another", () => {
+    // U+202E turns the rest of the line around: "invoice\u202Evsc.exe" displays as "invoiceexe.csv".
+    const shown = render('job', sampleJobDetail({ fileName: 'invoice\u202Evsc.exe' }), {});
+    expect(shown.split('\n')).toContain('  file     invoice\\u202evsc.exe');
+    expect(shown).not.toContain('\u202E');
+  });
+
   it('says what became of the failure mail of a job the sweeper failed, and nothing for one it did not', () => {
     const swept = sampleJobDetail({ state: 'failed', error: 'deadline missed' });
     const sweptAt = new Date('2026-12-04T10:00:00.000Z');
@@ -608,8 +634,10 @@ describe('job rejected', () => {
   });
 
   it('writes CSV a spreadsheet reads back as written, with no cell it would run as a formula', () => {
+    // The byte order mark first, as the console's download and the exports: Excel reads the file as
+    // UTF-8 only with it (a Japanese Excel otherwise reads it as Shift_JIS).
     expect(render('job-rejected', page, { csv: true }).split('\n')).toEqual([
-      'line,field,message',
+      '\uFEFFline,field,message',
       '2,email,is not a valid email address',
       '9,name,"has ""quotes"", a comma',
       'and a line break"',
