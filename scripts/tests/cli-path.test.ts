@@ -265,7 +265,8 @@ describe('sidestep job rejected', () => {
     const csvOut = await sidestep('job', 'rejected', jobId, '--csv');
     const rows = csvOut.stdout.trimEnd().split('\n');
     expect(rows).toHaveLength(152);
-    expect(rows[0]).toBe('line,field,message');
+    // A byte order mark first, so Excel reads the file as UTF-8 (f4a3251).
+    expect(rows[0]).toBe('\uFEFFline,field,message');
     expect(rows[1]).toBe('2,email,is not a valid email address');
     expect(rows.at(-1)).toBe('154,external_id,is empty');
 
