@@ -100,7 +100,8 @@ export type ChoiceTest =
       readonly IsNull?: boolean;
     }
   | { readonly And: ChoiceTest[] }
-  | { readonly Or: ChoiceTest[] };
+  | { readonly Or: ChoiceTest[] }
+  | { readonly Not: ChoiceTest };
 
 /** Branches on the input: the first matching rule's `Next`, else `Default`. */
 export type ChoiceState = StateBase &

@@ -47,6 +47,12 @@ const DEFAULT_FILE_NAME =
 /** The export's requester: the mails go to who asked. */
 const REQUESTER: MailRecipient = { path: '$.request.payload.requestedBy' };
 
+/**
+ * How the status-updater's `InvalidInputError` begins (`invalid <subject>: <field>: <why>`, its
+ * task's subject in createTaskHandler of @sidestep/runtime): the message's first field follows it.
+ */
+const STATUS_UPDATE_INPUT_REFUSED = 'invalid status update input';
+
 function checkProps(props: ExportWorkflowProps): void {
   checkJobWorkflowProps(props, [
     ['exportFinalizerFunctionArn', props.exportFinalizerFunctionArn],
@@ -63,6 +69,7 @@ function checkProps(props: ExportWorkflowProps): void {
  * ReadRequest -> CheckRequest -> CheckRequestType -> ApplyDefaults -> RegisterJob -> CheckDuplicate -(duplicate)-> AlreadyRegistered (Succeed)
  *   └-> StartJob -> ExportRows -> FinalizeExport -> FinishJob -> ComposeReadyMail -> NotifyReady -> Exported
  * any error in StartJob / ExportRows / FinalizeExport / FinishJob -> MarkFailed -> ComposeFailedMail -> NotifyFailed -> ExportFailed (Fail)
+ * RegisterJob -(RequestConflictError, InvalidInputError)-> ReadRejection -> CheckRejection -> [DescribeInvalidRequest] -> ComposeRejectedMail -> NotifyRejected -> RegistrationRejected (Fail)
  * ```
  *
  * - Input is what an EventBridge Pipe with an SQS source delivers to a Step Functions target: an
@@ -77,7 +84,11 @@ function checkProps(props: ExportWorkflowProps): void {
  * - Missing optional fields get their defaults before anything reads them (`fileName`:
  *   `users-<date of the execution's start>`, `filter`: `{}` = everyone, `byteOrderMark`: true), so every step sees the same
  *   values and a path is never absent. The values themselves are validated by the status-updater
- *   at `RegisterJob` (`ExportJobRequest`): an invalid request ends at `RegistrationFailed`.
+ *   at `RegisterJob` (`ExportJobRequest`): an invalid request (`InvalidInputError`) whose
+ *   `requestedBy` and `id` are valid is refused like a conflicting one, by the `export.failed` mail
+ *   naming the field, and ends at `RegistrationRejected`; one whose address or id is invalid cannot
+ *   be mailed and ends at `RegistrationFailed`, as does any other error of the register (the ledger
+ *   unavailable past its retries).
  * - Retries, the failure path and the mails are the import workflow's (shared building blocks);
  *   the mails go to the requester.
  *
@@ -179,11 +190,14 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         retryHint: 'send a new export request with a new envelope id',
         next: 'ExportRows',
         deadlineSeconds: jobDeadlineSeconds(batchWorker.timeoutSeconds),
-        rejected: { errors: ['RequestConflictError'], next: 'ReadRejection' },
+        rejected: { errors: ['RequestConflictError', 'InvalidInputError'], next: 'ReadRejection' },
       }),
       // Issue 11.8: a request whose id another request already used (another requester, other users)
       // is refused by the status-updater; its requester is told why, by the export.failed mail under
       // the request's id (there is no job of theirs), and the execution ends FAILED with the error.
+      // A request that breaks its contract (a fileName with "/" or Japanese letters, a bad filter:
+      // the status-updater's InvalidInputError naming the field) is told the same way, when its
+      // requester can be mailed: a raw-SQS producer's request would otherwise end without a word.
       ReadRejection: {
         Type: 'Pass',
         Comment:
@@ -195,6 +209,45 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
           'cause.$': 'States.StringToJson($.error.Cause)',
         },
         ResultPath: '$.job',
+        Next: 'CheckRejection',
+      },
+      CheckRejection: {
+        Type: 'Choice',
+        Comment:
+          'An invalid request is mailed only when its requestedBy and id are valid (the mail goes to the one, under the other)',
+        Choices: [
+          {
+            And: [
+              { Variable: '$.error.Error', StringEquals: 'InvalidInputError' },
+              {
+                // The message names every field at fault (`request.fileName: <why> (and 1 more:
+                // request.requestedBy)`); one not in the request is the workflow's own bug.
+                Or: [
+                  { Variable: '$.job.cause.errorMessage', StringMatches: '*request.requestedBy*' },
+                  { Variable: '$.job.cause.errorMessage', StringMatches: '*request.id*' },
+                  {
+                    Not: {
+                      Variable: '$.job.cause.errorMessage',
+                      StringMatches: `${STATUS_UPDATE_INPUT_REFUSED}: request.*`,
+                    },
+                  },
+                ],
+              },
+            ],
+            Next: 'RegistrationFailed',
+          },
+          { Variable: '$.error.Error', StringEquals: 'InvalidInputError', Next: 'DescribeInvalidRequest' },
+        ],
+        Default: 'ComposeRejectedMail',
+      },
+      DescribeInvalidRequest: {
+        Type: 'Pass',
+        Comment:
+          "The reason the requester reads: what was refused, the status-updater's words naming the field",
+        Parameters: {
+          'errorMessage.$': `States.Format('export request {} refused, nothing was exported: {}. Correct the request and send it again', $.request.id, $.job.cause.errorMessage)`,
+        },
+        ResultPath: '$.job.cause',
         Next: 'ComposeRejectedMail',
       },
       ComposeRejectedMail: {
@@ -208,12 +261,13 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
       },
       NotifyRejected: sendMail(
         mailQueueUrl,
-        'RequestConflictRejected',
-        catchAll('RequestConflictRejected', '$.notificationError'),
+        'RegistrationRejected',
+        catchAll('RegistrationRejected', '$.notificationError'),
       ),
-      RequestConflictRejected: {
+      RegistrationRejected: {
         Type: 'Fail',
-        Comment: 'The request reused another request’s id: refused, and its requester mailed the reason',
+        Comment:
+          'The request reused another request’s id or broke its contract: refused, and its requester mailed the reason',
         ErrorPath: '$.error.Error',
         CausePath: '$.job.cause.errorMessage',
       },

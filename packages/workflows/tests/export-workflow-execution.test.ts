@@ -12,7 +12,13 @@ import { ExecutionError } from 'aws-local-stepfunctions';
 import { type ExportWorkflowProps, exportWorkflow } from '../src/index.ts';
 import { lambdaError, lambdaServiceError } from './status-updater-fake.ts';
 import { localWiring, WorkflowCloud, type WorkflowCloudOptions, workflowExecutor } from './workflow-cloud.ts';
-import { environmentOf, namedError, type RunTaskInput, stoppedTask } from './workflow-run.ts';
+import {
+  environmentOf,
+  namedError,
+  type RunTaskInput,
+  stoppedTask,
+  type WorkflowRun,
+} from './workflow-run.ts';
 
 const props: ExportWorkflowProps = {
   ...localWiring,
@@ -70,6 +76,28 @@ function finalized(input: FinalizeExportInput): FinalizeExportOutput {
     downloadUrl: `http://127.0.0.1:4566/_sidestep/exports/${input.jobId}?token=t0k3n`,
     downloadExpiresAt: '2026-12-01T09:00:00.000Z',
   };
+}
+
+/**
+ * A run that RegisterJob refused with `error` ends through the rejection mail at RegistrationRejected
+ * with that error and a cause containing `cause`; `described` are the states between the check and the mail.
+ */
+function expectRejected(run: WorkflowRun, error: string, cause: string, ...described: string[]): void {
+  const states = [
+    'RegisterJob',
+    'ReadRejection',
+    'CheckRejection',
+    ...described,
+    'ComposeRejectedMail',
+    'NotifyRejected',
+    'RegistrationRejected',
+  ];
+  expect(run.statesEntered.slice(-states.length)).toEqual(states);
+  expect(run.end).toMatchObject({
+    type: 'ExecutionFailed',
+    Error: error,
+    Cause: expect.stringContaining(cause),
+  });
 }
 
 /** The workflow cloud and the export finalizer. */
@@ -289,18 +317,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
       env,
     );
     expect(first.failure).toBeUndefined();
-    expect(second.statesEntered.slice(-5)).toEqual([
-      'RegisterJob',
-      'ReadRejection',
-      'ComposeRejectedMail',
-      'NotifyRejected',
-      'RequestConflictRejected',
-    ]);
-    expect(second.end).toMatchObject({
-      type: 'ExecutionFailed',
-      Error: 'RequestConflictError',
-      Cause: expect.stringContaining('was already used by another export request'),
-    });
+    expectRejected(second, 'RequestConflictError', 'was already used by another export request');
     expect(env.status.jobs.size).toBe(1);
     expect(env.tasks).toHaveLength(1);
     const rejected = env.mailJobs().find((mail) => mail.payload.to === 'someone-else@example.com');
@@ -503,9 +520,78 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     const run = await execute(pipeInput(request('req-10', { requestedBy: 'not-an-address' })), env);
 
     expect(run.statesEntered.at(-1)).toBe('RegistrationFailed');
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'InvalidInputError' });
     expect(env.status.jobs.size).toBe(0);
     expect(env.tasks).toHaveLength(0);
     expect(env.mails).toHaveLength(0);
+  });
+
+  it('mails export.failed naming the field to the requester of a request that breaks its contract (a Japanese fileName)', async () => {
+    const env = cloud();
+    const run = await execute(pipeInput(request('req-ja', { fileName: 'ユーザー一覧' })), env);
+
+    expectRejected(
+      run,
+      'InvalidInputError',
+      'request.fileName: must start with a letter or digit',
+      'DescribeInvalidRequest',
+    );
+    // No job, no task: one mail.
+    expect([env.status.jobs.size, env.tasks.length, env.mails.length]).toEqual([0, 0, 1]);
+    const mail: unknown = JSON.parse(env.mails[0] ?? '');
+    expect(mail).toEqual({
+      type: 'mail.send',
+      version: 1,
+      id: 'export.failed:req-ja',
+      payload: {
+        template: 'export.failed',
+        to: 'analyst@example.com',
+        jobId: 'req-ja',
+        idempotencyKey: 'export.failed:req-ja',
+        params: {
+          jobId: 'req-ja',
+          reason:
+            'export request req-ja refused, nothing was exported: invalid status update input: request.fileName: must start with a letter or digit and contain only letters, digits, ".", "_", "-" (no "/"). Correct the request and send it again',
+        },
+      },
+    });
+    expect(() => validate(MailSendJob, mail)).not.toThrow();
+  });
+
+  it('mails the requester of a request whose filter breaks its contract', async () => {
+    const env = cloud();
+    const run = await execute(
+      pipeInput(request('req-filter', { filter: { emailDomain: 'not a domain' } })),
+      env,
+    );
+
+    expect(run.statesEntered.at(-1)).toBe('RegistrationRejected');
+    expect(env.mailJobs().map((mail) => [mail.payload.to, mail.payload.params])).toEqual([
+      [
+        'analyst@example.com',
+        expect.objectContaining({ reason: expect.stringContaining('request.filter.emailDomain') }),
+      ],
+    ]);
+  });
+
+  it('ends FAILED without a mail when an invalid request’s own address or id is invalid too', async () => {
+    const cases = [
+      request('req-both', { requestedBy: 'not-an-address', fileName: 'ユーザー一覧' }),
+      {
+        ...request('req id with spaces'),
+        payload: { requestedBy: 'analyst@example.com', fileName: 'ユーザー一覧' },
+      },
+    ];
+    for (const envelope of cases) {
+      const env = cloud();
+      const run = await execute(pipeInput(envelope), env);
+      expect({ envelope, last: run.statesEntered.at(-1), end: run.end }).toMatchObject({
+        envelope,
+        last: 'RegistrationFailed',
+        end: { type: 'ExecutionFailed', Error: 'InvalidInputError' },
+      });
+      expect(env.mails).toHaveLength(0);
+    }
   });
 
   it('keeps a succeeded job succeeded when its ready mail cannot be queued', async () => {

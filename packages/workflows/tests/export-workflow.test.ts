@@ -129,7 +129,7 @@ describe('exportWorkflow', () => {
   });
 
   it('catches every error of every task', () => {
-    expectEveryTaskCatchesAll(tasks, { RegisterJob: ['RequestConflictError'] });
+    expectEveryTaskCatchesAll(tasks, { RegisterJob: ['RequestConflictError', 'InvalidInputError'] });
   });
 
   it('retries only transient errors, with capped exponential backoff, jittered but for the ledger’s', () => {

@@ -1,4 +1,5 @@
 import {
+  ContractValidationError,
   type JobRows,
   type JobState,
   StatusUpdateInput,
@@ -83,7 +84,7 @@ export class StatusUpdaterFake {
   /** The `lambda:invoke` handler: `{ FunctionName, Payload }` in, `{ Payload, StatusCode }` out, as Step Functions returns it. */
   readonly invoke = (input: unknown): { Payload: StatusUpdateOutput; StatusCode: number } => {
     const { Payload } = input as { Payload: unknown };
-    const update = validate(StatusUpdateInput, Payload) as unknown as FakeUpdate;
+    const update = this.#parse(Payload);
     this.calls.push(update);
     const injected = this.failNext[update.event]?.shift();
     if (injected) throw injected;
@@ -98,6 +99,21 @@ export class StatusUpdaterFake {
       throw error;
     }
   };
+
+  /**
+   * The input as the status-updater's task reads it: one that breaks `StatusUpdateInput` is its
+   * `InvalidInputError` (createTaskHandler of @sidestep/runtime, subject `status update input`).
+   */
+  #parse(payload: unknown): FakeUpdate {
+    try {
+      return validate(StatusUpdateInput, payload) as unknown as FakeUpdate;
+    } catch (error) {
+      if (error instanceof ContractValidationError) {
+        throw lambdaError('InvalidInputError', `invalid status update input: ${error.message}`);
+      }
+      throw error;
+    }
+  }
 
   /** What the batch-worker writes to the ledger: row counts, or its own failure reason. */
   recordWorker(jobId: string, data: { rows?: JobRows; rowErrors?: unknown; workerError?: string }): void {

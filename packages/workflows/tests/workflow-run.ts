@@ -103,11 +103,14 @@ export function stoppedTask(exitCode: number, stopCode = 'EssentialContainerExit
 
 /**
  * An `sqs:sendMessage` handler: records every `MessageBody` (which must be a string, as SQS wants),
- * or throws the next of `errors`.
+ * or throws the next of `errors`. `MessageBodyJson` is a `States.JsonToString` body the executor
+ * took out of the definition (workflowExecutor), encoded here as Step Functions would.
  */
 export function messageSender(sent: string[], errors: Error[]) {
   return (input: unknown) => {
-    const { MessageBody } = input as { QueueUrl: string; MessageBody: unknown };
+    const parameters = input as { QueueUrl: string; MessageBody?: unknown; MessageBodyJson?: unknown };
+    const MessageBody =
+      'MessageBodyJson' in parameters ? JSON.stringify(parameters.MessageBodyJson) : parameters.MessageBody;
     const error = errors.shift();
     if (error) throw error;
     if (typeof MessageBody !== 'string')
