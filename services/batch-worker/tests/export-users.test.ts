@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Transform } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { Logger } from '@aws-lambda-powertools/logger';
 import {
@@ -474,6 +475,20 @@ for (const backend of databaseBackends()) {
         if (rows[0]) seen.push(rows[0]);
       };
       const logged: unknown[] = [];
+      // The second part waits (10 s at most) until a progress write has seen rows read: on a busy
+      // machine the export could otherwise end between two ticks, and only the first (nothing read
+      // yet) be seen. Ticks run on their own timer, so they go on while the part waits.
+      const rowsSeen = () => seen.some((row) => Number(row.rows) > 0);
+      const client = new Proxy(s3.client, {
+        get(target, property, receiver) {
+          if (property !== 'send') return Reflect.get(target, property, receiver);
+          return async (command: unknown, ...rest: unknown[]) => {
+            if (command instanceof UploadPartCommand && (command.input.PartNumber ?? 0) >= 2)
+              for (let waited = 0; !rowsSeen() && waited < 10_000; waited += 10) await sleep(10);
+            return (target.send as (...args: unknown[]) => Promise<unknown>).call(target, command, ...rest);
+          };
+        },
+      });
       try {
         const summary = await exportMode.run({
           config: {
@@ -489,7 +504,7 @@ for (const backend of databaseBackends()) {
             s3ForcePathStyle: true,
           },
           store,
-          s3: s3.client,
+          s3: client,
           signal: new AbortController().signal,
           logger: new Logger({ logLevel: 'SILENT' }),
           onProgress: (progress) => logged.push(progress),
