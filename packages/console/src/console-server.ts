@@ -246,6 +246,31 @@ function sameToken(given: string | null, token: string): boolean {
 }
 
 /**
+ * Renders `page` with what the ops library warned of while reading it (an execution it could not
+ * describe, a queue the caller may not read: the page is partial) shown above the page's body, so the
+ * operator reading it is told, not only the console's log (the context's own `warn` still hears each).
+ */
+async function withWarnings(page: Page, request: PageRequest): Promise<PageView | Redirect | Download> {
+  const warnings: string[] = [];
+  const context: OpsContext = Object.create(request.context, {
+    warn: {
+      value: (message: string) => {
+        warnings.push(message);
+        request.context.warn(message);
+      },
+    },
+  });
+  const view = await page({ ...request, context });
+  if (warnings.length === 0 || isRedirect(view) || isDownload(view)) return view;
+  return {
+    ...view,
+    body: html`<div class="flash flash-warning" role="status" id="warnings"><ul>${warnings.map(
+      (warning) => html`<li>${warning}</li>`,
+    )}</ul></div>${view.body}`,
+  };
+}
+
+/**
  * Starts the operator console: server-rendered pages over `@sidestep/ops` (status, workflows and
  * executions, queues and dead letters, jobs, schedules, the local outbox, the audit trail) on
  * node:http, in English or Japanese. Live pages are pushed as server-sent events.
@@ -434,7 +459,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
 
     let result: PageView | Redirect | Download;
     try {
-      result = await page(pageRequest);
+      result = await withWarnings(page, pageRequest);
     } catch (error) {
       const back = match.route.back;
       // A refused action goes back to the page it came from, saying why there: the operator can read
@@ -490,7 +515,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     while (open) {
       let view: PageView | Redirect | Download;
       try {
-        view = await page(request);
+        view = await withWarnings(page, request);
       } catch (error) {
         view = errorView(request.t, error);
       }
