@@ -1,4 +1,4 @@
-import { MIN_JOB_RETENTION_DAYS } from '@sidestep/contracts';
+import { MAIL_LOCALES, type MailLocale, MIN_JOB_RETENTION_DAYS } from '@sidestep/contracts';
 import {
   BUCKET_PURPOSES,
   BucketNameError,
@@ -59,6 +59,12 @@ export interface EnvironmentConfig {
     readonly domain?: string;
     /** Who receives workflow mails (`import.completed`, `import.failed`), e.g. `ops@example.com`. */
     readonly notifyAddress: string;
+    /**
+     * The language of the mails to `notifyAddress` (`import.completed`, `import.failed`):
+     * `SIDESTEP_<ENV>_NOTIFY_LOCALE`, `en` or `ja`, the locales the mail-dispatcher's templates are
+     * written in. @default 'en'
+     */
+    readonly notifyLocale?: MailLocale;
     /**
      * `MAIL_SANDBOX_RECIPIENTS`: while the account is in the SES sandbox, the verified addresses mail
      * goes to (`NOTIFY_ADDRESS`, test requesters). In the sandbox SES authorizes a send against each
@@ -244,6 +250,7 @@ function awsEnvironment(
     }
   }
   const alarmEmail = read('ALARM_EMAIL');
+  const notifyLocale = read('NOTIFY_LOCALE');
   const databaseSecretKmsKeyArn = read('DATABASE_SECRET_KMS_KEY_ARN');
   const reservedConcurrency = reservations(read('RESERVED_CONCURRENCY'));
   const batchCapacity = read('BATCH_CAPACITY');
@@ -264,6 +271,8 @@ function awsEnvironment(
       fromAddress: read('MAIL_FROM') ?? `no-reply@${name}.mail.example.com`,
       domain: read('MAIL_DOMAIN') ?? `${name}.mail.example.com`,
       notifyAddress: read('NOTIFY_ADDRESS') ?? `ops@${name}.mail.example.com`,
+      // Checked by validateEnvironmentConfig, which names the variable.
+      ...(notifyLocale === undefined ? {} : { notifyLocale: notifyLocale as MailLocale }),
       ...(sandboxRecipients ? { sandboxRecipients } : {}),
       ...(hostedZoneId ? { hostedZoneId } : {}),
     },
@@ -354,6 +363,7 @@ function workflowLogSettings(name: string, read: (key: string) => string | undef
 /**
  * The three environments' config: placeholders overridden by `SIDESTEP_<ENV>_<FIELD>` variables
  * (`SIDESTEP_STAGING_ACCOUNT_ID`, `_REGION`, `_MAIL_FROM`, `_MAIL_DOMAIN`, `_NOTIFY_ADDRESS`,
+ * `_NOTIFY_LOCALE` (`en` or `ja`, the import mails' language; default `en`),
  * `_DATABASE_SECRET_ARN`, `_DATABASE_SECRET_KMS_KEY_ARN` (its customer-managed key; default none:
  * `aws/secretsmanager`), `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS`, `_TASK_SUBNET_IDS`,
  * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network), `_NETWORK=create`
@@ -583,6 +593,13 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
   }
   if (!EMAIL.test(config.mail.notifyAddress)) {
     fail('mail.notifyAddress', `"${config.mail.notifyAddress}" is not an email address`);
+  }
+  const notifyLocale: unknown = config.mail.notifyLocale;
+  if (notifyLocale !== undefined && !(MAIL_LOCALES as readonly unknown[]).includes(notifyLocale)) {
+    fail(
+      'mail.notifyLocale',
+      `SIDESTEP_${config.name.toUpperCase()}_NOTIFY_LOCALE must be ${MAIL_LOCALES.join(' or ')} (the locales every mail template is written in), not ${JSON.stringify(notifyLocale)}`,
+    );
   }
   if (config.mail.hostedZoneId !== undefined) {
     if (!config.mail.domain) fail('mail.hostedZoneId', 'needs mail.domain, whose records it holds');

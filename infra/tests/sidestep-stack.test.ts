@@ -537,6 +537,25 @@ describe('environmentConfigs', () => {
     });
   });
 
+  it('reads the notify locale per environment, English by default', () => {
+    const configs = environmentConfigs({ SIDESTEP_PRODUCTION_NOTIFY_LOCALE: 'ja' });
+    expect(configs.production.mail.notifyLocale).toBe('ja');
+    expect(configs.staging.mail.notifyLocale).toBeUndefined();
+    expect(configs.local.mail.notifyLocale).toBeUndefined();
+  });
+
+  it('rejects a notify locale no template is written in, naming the variable', () => {
+    for (const locale of ['fr', 'JA', 'ja-JP', ' ja']) {
+      expect(() => environmentConfigs({ SIDESTEP_STAGING_NOTIFY_LOCALE: locale })).toThrow(
+        expect.objectContaining({
+          name: 'InfraConfigError',
+          field: 'staging.mail.notifyLocale',
+          message: expect.stringContaining('SIDESTEP_STAGING_NOTIFY_LOCALE'),
+        }) as unknown as Error,
+      );
+    }
+  });
+
   it('reads reservations and a bucket suffix per environment, none and the account id by default', () => {
     const configs = environmentConfigs({
       SIDESTEP_STAGING_ACCOUNT_ID: '999999999999',
@@ -922,6 +941,21 @@ describe('Workflow (import in staging)', () => {
     );
     expect(machine.type).toBe('STANDARD');
     expect(machine.role_arn).toBe(roleArn('sidestep-staging-import'));
+  });
+
+  it('queues the import mails in the environment’s notify locale, English by default', () => {
+    const locales = (out: Json) => {
+      const [, importMachine] = one(out, 'aws_sfn_state_machine', { name: 'sidestep-staging-import' });
+      const { States: states } = JSON.parse(importMachine.definition) as {
+        States: Record<string, { Parameters?: { payload?: { locale?: string } } }>;
+      };
+      return ['ComposeCompletedMail', 'ComposeFailedMail'].map(
+        (state) => states[state]?.Parameters?.payload?.locale,
+      );
+    };
+    expect(locales(tf)).toEqual(['en', 'en']);
+    const japanese = synth({ ...staging, mail: { ...staging.mail, notifyLocale: 'ja' } });
+    expect(locales(japanese)).toEqual(['ja', 'ja']);
   });
 
   it('logs errors without execution data (the default) and traces with X-Ray', () => {

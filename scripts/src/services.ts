@@ -1,3 +1,4 @@
+import { MAIL_LOCALES, type MailLocale } from '@sidestep/contracts';
 import type {
   LocalCloudOptions,
   LocalFunctionUrl,
@@ -22,6 +23,7 @@ import {
   EXPORT_REQUESTS_QUEUE,
   executionStatusRule,
   exportWorkflow,
+  InvalidWorkflowPropsError,
   importTrigger,
   importWorkflow,
   LOCAL_NOTIFY_ADDRESS,
@@ -32,6 +34,24 @@ import {
 
 /** Who receives the import and export mails locally (they land in the outbox like every local mail). */
 export { LOCAL_NOTIFY_ADDRESS };
+
+/**
+ * The language of the local import mails: `SIDESTEP_LOCAL_NOTIFY_LOCALE` (`en` or `ja`), as
+ * `SIDESTEP_<ENV>_NOTIFY_LOCALE` sets a deployed environment's `notifyLocale`; read when the local
+ * cloud builds its workflows. @default 'en'
+ */
+export function localNotifyLocale(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): MailLocale {
+  const locale = env.SIDESTEP_LOCAL_NOTIFY_LOCALE || 'en';
+  if (!(MAIL_LOCALES as readonly string[]).includes(locale)) {
+    throw new InvalidWorkflowPropsError(
+      'SIDESTEP_LOCAL_NOTIFY_LOCALE',
+      `must be ${MAIL_LOCALES.join(' or ')}, not ${JSON.stringify(locale)}`,
+    );
+  }
+  return locale as MailLocale;
+}
 
 /** The function URL the `export.ready` mail links to (`index.downloadHandler` of the finalizer's image). */
 export const EXPORT_DOWNLOAD_FUNCTION = 'export-download';
@@ -137,6 +157,7 @@ export const WORKFLOWS: readonly LocalWorkflow[] = [
         batchWorker: batchWorkerTask(resources),
         mailQueueUrl: resources.queueUrl('mail'),
         notifyAddress: LOCAL_NOTIFY_ADDRESS,
+        notifyLocale: localNotifyLocale(),
       }),
     triggers: [importUploads],
   },

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { clearLocalCloudState, LOCAL_STATE, localSecret } from '@sidestep/local-cloud';
-import { FUNCTION_URLS, LOCAL_SERVICES } from '../src/services.ts';
+import { FUNCTION_URLS, LOCAL_SERVICES, localNotifyLocale, WORKFLOWS } from '../src/services.ts';
 
 let stateDir: string;
 
@@ -68,5 +68,46 @@ describe('the export download links locally', () => {
     expect((await stat(secrets)).mode & 0o777).toBe(0o700);
     await clearLocalCloudState(stateDir);
     expect(finalizerEnvironment()?.DOWNLOAD_SIGNING_KEY).not.toBe(first);
+  });
+});
+
+describe('the import mails’ locale locally', () => {
+  /** The locale of each import mail in the local import workflow's definition. */
+  function importMailLocales(): unknown[] {
+    const workflow = WORKFLOWS.find((candidate) => candidate.name === 'import');
+    const definition = workflow?.definition({
+      environment: 'local',
+      region: 'us-east-1',
+      accountId: '000000000000',
+      functionArn: (name) => `arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-${name}`,
+      taskDefinitionArn: (name) =>
+        `arn:aws:ecs:us-east-1:000000000000:task-definition/sidestep-local-${name}:1`,
+      clusterArn: (name) => `arn:aws:ecs:us-east-1:000000000000:cluster/sidestep-local-${name}`,
+      subnetIds: ['subnet-local'],
+      securityGroupIds: ['sg-local'],
+      queueUrl: (name) => `http://127.0.0.1:4566/000000000000/sidestep-local-${name}`,
+    }) as { States: Record<string, { Parameters?: { payload?: { locale?: unknown } } }> };
+    return ['ComposeCompletedMail', 'ComposeFailedMail'].map(
+      (state) => definition.States[state]?.Parameters?.payload?.locale,
+    );
+  }
+
+  afterEach(() => {
+    delete process.env.SIDESTEP_LOCAL_NOTIFY_LOCALE;
+  });
+
+  it('is SIDESTEP_LOCAL_NOTIFY_LOCALE when the cloud starts, English without it', () => {
+    expect(importMailLocales()).toEqual(['en', 'en']);
+    process.env.SIDESTEP_LOCAL_NOTIFY_LOCALE = 'ja';
+    expect(importMailLocales()).toEqual(['ja', 'ja']);
+  });
+
+  it('refuses a locale no template is written in, naming the variable', () => {
+    expect(() => localNotifyLocale({ SIDESTEP_LOCAL_NOTIFY_LOCALE: 'fr' })).toThrow(
+      expect.objectContaining({
+        name: 'InvalidWorkflowPropsError',
+        field: 'SIDESTEP_LOCAL_NOTIFY_LOCALE',
+      }) as unknown as Error,
+    );
   });
 });

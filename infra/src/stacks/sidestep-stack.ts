@@ -581,6 +581,7 @@ export class SidestepStack extends EnvironmentStack {
         batchWorker: batchWorkerProps,
         mailQueueUrl: mailQueue.queueUrl,
         notifyAddress: this.config.mail.notifyAddress,
+        notifyLocale: this.config.mail.notifyLocale,
       }),
       callees: { functions: [statusUpdater], tasks: [batchWorker], queues: [mailQueue] },
       deployAfter: [callees.mailDispatcher],

@@ -252,7 +252,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
       },
       ComposeRejectedMail: {
         Type: 'Pass',
-        Parameters: mailEnvelope('export.failed', REQUESTER, {
+        Parameters: mailEnvelope('export.failed', REQUESTER, 'en', {
           'jobId.$': '$.job.jobId',
           'reason.$': '$.job.cause.errorMessage',
         }),
@@ -339,7 +339,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
       ...successPath({
         mailQueueUrl,
         mail: 'Ready',
-        envelope: mailEnvelope('export.ready', REQUESTER, {
+        envelope: mailEnvelope('export.ready', REQUESTER, 'en', {
           'jobId.$': '$.job.jobId',
           'rows.$': '$.finalized.rows',
           'downloadUrl.$': '$.finalized.downloadUrl',
@@ -353,6 +353,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         mailQueueUrl,
         template: 'export.failed',
         to: REQUESTER,
+        locale: 'en',
         params: { 'jobId.$': '$.job.jobId', 'reason.$': '$.failure.reason' },
         // Only FinishJob makes an export succeeded, after FinalizeExport wrote `$.finalized`.
         committed: 'ComposeReadyMail',

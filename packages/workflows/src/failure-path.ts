@@ -1,7 +1,7 @@
 import type { MailTemplateName } from '@sidestep/contracts';
 import type { PayloadTemplate, State } from './asl.ts';
 import { catchAll } from './catch-all.ts';
-import { type MailRecipient, mailEnvelope, sendMail } from './mail-envelope.ts';
+import { type MailLocaleSource, type MailRecipient, mailEnvelope, sendMail } from './mail-envelope.ts';
 import { statusUpdate } from './status-update.ts';
 
 /** The state every failure of a registered job goes to (with the error at `$.error`). */
@@ -14,6 +14,8 @@ export interface FailurePathProps {
   /** The failure mail's template (`import.failed`, `export.failed`). */
   readonly template: MailTemplateName;
   readonly to: MailRecipient;
+  /** The failure mail's language. */
+  readonly locale: MailLocaleSource;
   /** The mail's params; they may read `$.job` and `$.failure` (what `failure` selects). */
   readonly params: PayloadTemplate;
   /** What to keep from the status-updater's `fail` result at `$.failure`. @default `{ reason }` */
@@ -83,7 +85,7 @@ export function failurePath(props: FailurePathProps): Record<string, State> {
     },
     ComposeFailedMail: {
       Type: 'Pass',
-      Parameters: mailEnvelope(props.template, props.to, props.params),
+      Parameters: mailEnvelope(props.template, props.to, props.locale, props.params),
       ResultPath: '$.mail',
       Next: 'NotifyFailed',
     },

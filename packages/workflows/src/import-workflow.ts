@@ -1,7 +1,9 @@
+import { MAIL_LOCALES, type MailLocale } from '@sidestep/contracts';
 import type { StateMachineDefinition } from './asl.ts';
 import { type BatchWorkerProps, batchTask, checkJobWorkflowProps, jobDeadlineSeconds } from './batch-task.ts';
 import { catchAll } from './catch-all.ts';
 import { failurePath, MARK_FAILED } from './failure-path.ts';
+import { InvalidWorkflowPropsError } from './invalid-workflow-props-error.ts';
 import { mailEnvelope } from './mail-envelope.ts';
 import { REGISTRATION_FAILED, registerJob } from './register-job.ts';
 import { statusUpdate } from './status-update.ts';
@@ -17,6 +19,11 @@ export interface ImportWorkflowProps {
   readonly mailQueueUrl: string;
   /** Who receives the import mails. */
   readonly notifyAddress: string;
+  /**
+   * The language of the import mails (`import.completed`, `import.failed`): the mail-dispatcher
+   * renders that locale's template. @default 'en'
+   */
+  readonly notifyLocale?: MailLocale;
 }
 
 /**
@@ -28,6 +35,13 @@ function checkProps(props: ImportWorkflowProps): void {
     ['mailQueueUrl', props.mailQueueUrl],
     ['notifyAddress', props.notifyAddress],
   ]);
+  const locale: unknown = props.notifyLocale;
+  if (locale !== undefined && !(MAIL_LOCALES as readonly unknown[]).includes(locale)) {
+    throw new InvalidWorkflowPropsError(
+      'notifyLocale',
+      `must be one of ${MAIL_LOCALES.join(', ')}, not ${JSON.stringify(locale)}`,
+    );
+  }
 }
 
 /**
@@ -63,6 +77,7 @@ function checkProps(props: ImportWorkflowProps): void {
 export function importWorkflow(props: ImportWorkflowProps): StateMachineDefinition {
   checkProps(props);
   const { statusUpdaterFunctionArn: fn, batchWorker, mailQueueUrl, notifyAddress } = props;
+  const locale = props.notifyLocale ?? 'en';
   const object = '$.detail.object';
   const source = {
     'bucket.$': '$.detail.bucket.name',
@@ -173,20 +188,16 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
       ...successPath({
         mailQueueUrl,
         mail: 'Completed',
-        envelope: mailEnvelope(
-          'import.completed',
-          { address: notifyAddress },
-          {
-            'jobId.$': '$.job.jobId',
-            'fileName.$': '$.finished.fileName',
-            'rows.$': '$.finished.rows.imported',
-            // How many of them changed anything: null for a job completed before the ledger kept it.
-            'usersWritten.$': '$.finished.rows.written',
-            // The rows left out and the first of them, so the uploader learns what was not imported.
-            'rejectedRows.$': '$.finished.rows.rejected',
-            'rejectedSamples.$': '$.finished.rejectedSamples',
-          },
-        ),
+        envelope: mailEnvelope('import.completed', { address: notifyAddress }, locale, {
+          'jobId.$': '$.job.jobId',
+          'fileName.$': '$.finished.fileName',
+          'rows.$': '$.finished.rows.imported',
+          // How many of them changed anything: null for a job completed before the ledger kept it.
+          'usersWritten.$': '$.finished.rows.written',
+          // The rows left out and the first of them, so the uploader learns what was not imported.
+          'rejectedRows.$': '$.finished.rows.rejected',
+          'rejectedSamples.$': '$.finished.rejectedSamples',
+        }),
         succeedState: 'Imported',
         notSentComment: 'The rows are imported and the job succeeded, but the mail could not be queued',
       }),
@@ -195,6 +206,7 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
         mailQueueUrl,
         template: 'import.failed',
         to: { address: notifyAddress },
+        locale,
         params: {
           'jobId.$': '$.job.jobId',
           'fileName.$': '$.failure.fileName',

@@ -1,4 +1,4 @@
-import type { MailTemplateName } from '@sidestep/contracts';
+import type { MailLocale, MailTemplateName } from '@sidestep/contracts';
 import type { Catcher, PayloadTemplate, TaskState } from './asl.ts';
 import { INTEGRATION } from './integration.ts';
 import { retry, TRANSIENT_SQS_ERRORS } from './retry.ts';
@@ -7,24 +7,41 @@ import { retry, TRANSIENT_SQS_ERRORS } from './retry.ts';
 export type MailRecipient = { readonly address: string } | { readonly path: string };
 
 /**
+ * Which language the mail-dispatcher renders a mail in: a fixed locale (a prop, such as the import's
+ * `notifyLocale`) or a path into the state's input (the export request's `locale`).
+ */
+export type MailLocaleSource = MailLocale | { readonly path: string };
+
+/**
  * A `mail.send` v1 envelope (see `MailSendJob` in @sidestep/contracts) as a payload template. Its `id`
  * and `idempotencyKey` are `<template>:<attemptKey>` (`jobMailKey` of @sidestep/jobs:
  * `<template>:<jobId>` for a job's first attempt, `<template>:<jobId>:<n>` for an operator's retry n):
  * a retried or redriven step sends the same envelope, and the mail-dispatcher sends once per key,
  * while a retried job's outcome is mailed again. The job is read from `$.job` (the status step's output).
+ * `locale` is always written, so the envelope says which language it asked for rather than leaving
+ * it to the contract's default.
  */
 export function mailEnvelope(
   template: MailTemplateName,
   to: MailRecipient,
+  locale: MailLocaleSource,
   params: PayloadTemplate,
 ): PayloadTemplate {
   const key = `States.Format('${template}:{}', $.job.attemptKey)`;
   const recipient: PayloadTemplate = 'address' in to ? { to: to.address } : { 'to.$': to.path };
+  const language: PayloadTemplate = typeof locale === 'string' ? { locale } : { 'locale.$': locale.path };
   return {
     type: 'mail.send',
     version: 1,
     'id.$': key,
-    payload: { template, ...recipient, 'jobId.$': '$.job.jobId', 'idempotencyKey.$': key, params },
+    payload: {
+      template,
+      ...recipient,
+      ...language,
+      'jobId.$': '$.job.jobId',
+      'idempotencyKey.$': key,
+      params,
+    },
   };
 }
 

@@ -546,6 +546,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
       payload: {
         template: 'export.failed',
         to: 'analyst@example.com',
+        locale: 'en',
         jobId: 'req-ja',
         idempotencyKey: 'export.failed:req-ja',
         params: {

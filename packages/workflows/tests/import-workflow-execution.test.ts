@@ -306,6 +306,34 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     ]);
   });
 
+  it('queues import.completed and import.failed in the notify locale, English when none is set', async () => {
+    const japanese = workflowExecutor('import', importWorkflow({ ...props, notifyLocale: 'ja' }));
+    const completed = cloud();
+    await japanese(
+      objectCreated('imports/users.csv'),
+      completed.handlers({ batchTask: 'ImportRows', mails: ['NotifyCompleted', 'NotifyFailed'] }),
+    );
+    const failed = cloud({ worker: WorkflowCloud.failingWorker('line 1: missing required column email') });
+    await japanese(
+      objectCreated('imports/bad-header.csv'),
+      failed.handlers({ batchTask: 'ImportRows', mails: ['NotifyCompleted', 'NotifyFailed'] }),
+    );
+    // The envelope as queued, not as the contract's default fills it in.
+    const queued = [...completed.mails, ...failed.mails].map(
+      (body) => (JSON.parse(body) as { payload: { template: string; locale?: string } }).payload,
+    );
+    expect(queued.map(({ template, locale }) => [template, locale])).toEqual([
+      ['import.completed', 'ja'],
+      ['import.failed', 'ja'],
+    ]);
+
+    const english = cloud();
+    await execute(objectCreated('imports/users.csv'), english);
+    expect(
+      english.mails.map((body) => (JSON.parse(body) as { payload: { locale?: string } }).payload.locale),
+    ).toEqual(['en']);
+  });
+
   it("ends at FailureNotRecorded with the task's failure as the execution's Error and Cause when MarkFailed cannot reach the ledger", async () => {
     // What the workflow-ended rule hands the job-sweeper is the execution's Error and Cause
     // (https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html): it must

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import type { MailLocale } from '@sidestep/contracts';
 import aslValidator from 'asl-validator';
 import {
   type ImportWorkflowProps,
@@ -132,6 +133,7 @@ describe('importWorkflow', () => {
       [{ statusUpdaterFunctionArn: '' }, 'statusUpdaterFunctionArn'],
       [{ mailQueueUrl: ' ' }, 'mailQueueUrl'],
       [{ notifyAddress: '' }, 'notifyAddress'],
+      [{ notifyLocale: 'fr' as MailLocale }, 'notifyLocale'],
       [{ batchWorker: { subnetIds: [] } }, 'batchWorker.subnetIds'],
       [{ batchWorker: { securityGroupIds: [''] } }, 'batchWorker.securityGroupIds'],
       [{ batchWorker: { containerName: '' } }, 'batchWorker.containerName'],
