@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -210,6 +210,25 @@ describe('the export path in the local cloud', () => {
     );
     expect(job.rows).toEqual([{ state: 'succeeded', rows_total: String(ROWS), result_key: files[0] }]);
   }, 180_000);
+
+  it('mails a request in Japanese when it asks for ja, through the real status-updater and mail-dispatcher', async () => {
+    // The cheapest Japanese mail of the path: a request the status-updater refuses (its fileName is
+    // not ASCII) is mailed export.failed at once, in the request's locale, with no export run.
+    const requestId = `req-ja-${run}`;
+    const requestedBy = `ja-${run}@${domain}`;
+    await requestExport(requestId, { requestedBy, fileName: 'ユーザー一覧', locale: 'ja' });
+
+    const execution = await finishedExecution(EXPORT_MACHINE, requestId);
+    expect([execution.status, execution.error]).toEqual(['FAILED', 'InvalidInputError']);
+    // The outbox's .eml, its Subject decoded from its encoded words by the sink (mailparser).
+    const delivered = await collecting.waitFor(
+      'mail-delivered',
+      (event) => event.to.includes(requestedBy),
+      30_000,
+    );
+    expect(delivered.subject).toBe('エクスポートに失敗しました');
+    expect(delivered.file.startsWith(cloud.outboxDir) && existsSync(delivered.file)).toBe(true);
+  }, 120_000);
 
   it('reruns an export whose Fargate Spot task is reclaimed after its first part: the rerun resumes in the same upload', async () => {
     // Issue 13 item 3 through the product: the export workflow reruns a task ECS stopped with stop

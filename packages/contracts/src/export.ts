@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { envelope } from './envelope.ts';
 import { lazySchema } from './lazy-schema.ts';
+import { MAIL_LOCALES } from './mail.ts';
 
 /** A job id as the status-updater makes them (`exp_<uuid>`); the same rule as the other contracts. */
 const JobId = /* @__PURE__ */ lazySchema(() =>
@@ -76,6 +77,13 @@ export const ExportRequestedPayload = /* @__PURE__ */ lazySchema(() =>
      * @default true
      */
     byteOrderMark: z._default(z.boolean(), true),
+    /**
+     * The language of the `export.ready` / `export.failed` mail: `en` or `ja`, the locales every mail
+     * template is written in. Applied by the export workflow, as `fileName` is.
+     *
+     * @default "en"
+     */
+    locale: z.optional(z.enum(MAIL_LOCALES)),
   }),
 );
 export type ExportRequestedPayload = z.infer<typeof ExportRequestedPayload>;
@@ -88,7 +96,7 @@ export type ExportRequestedPayload = z.infer<typeof ExportRequestedPayload>;
  * ```json
  * { "type": "export.requested", "version": 1, "id": "req-2026-11-24-0001",
  *   "createdAt": "2026-11-24T09:00:00.000Z",
- *   "payload": { "requestedBy": "ops@example.com", "fileName": "users-example",
+ *   "payload": { "requestedBy": "ops@example.com", "fileName": "users-example", "locale": "ja",
  *                "filter": { "updatedSince": "2026-11-01T00:00:00Z", "emailDomain": "example.com" } } }
  * ```
  */

@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import { EnvelopeId } from './envelope.ts';
 import { ExportFileName, ExportFilter } from './export.ts';
 import { lazySchema } from './lazy-schema.ts';
-import { MAX_REJECTED_SAMPLES, RejectedRowSample } from './mail.ts';
+import { MAIL_LOCALES, MAX_REJECTED_SAMPLES, RejectedRowSample } from './mail.ts';
 
 /** What a job does: an import (S3 CSV -> users) or an export. */
 export const JobKind = /* @__PURE__ */ lazySchema(() => z.enum(['import', 'export']));
@@ -104,6 +104,12 @@ export const ExportJobRequest = /* @__PURE__ */ lazySchema(() =>
     requestedBy: z.email(),
     fileName: ExportFileName,
     filter: z.optional(z.nullable(ExportFilter)),
+    /**
+     * The mails' language (`ExportRequestedPayload.locale`), validated here so a request in a locale
+     * no template is written in is refused naming `request.locale`, not dead-lettered by the
+     * mail-dispatcher after its job ran. The ledger does not keep it.
+     */
+    locale: z.optional(z.enum(MAIL_LOCALES)),
   }),
 );
 export type ExportJobRequest = z.infer<typeof ExportJobRequest>;

@@ -63,6 +63,25 @@ describe('export.requested contract', () => {
     ).toBe('payload.byteOrderMark');
   });
 
+  it('takes the mails’ locale, en or ja, and refuses one no template is written in', () => {
+    for (const locale of ['en', 'ja']) {
+      const job = validate(ExportRequestedJob, {
+        ...request,
+        payload: { requestedBy: 'a@example.com', locale },
+      });
+      expect(job.payload.locale).toBe(locale);
+    }
+    for (const locale of ['fr', 'JA', 'ja-JP', '']) {
+      expect(
+        fieldOf(ExportRequestedJob, { ...request, payload: { requestedBy: 'a@example.com', locale } }),
+      ).toBe('payload.locale');
+    }
+    const schema = jobJsonSchemas()['export.requested.v1.json'] as {
+      properties: { payload: { properties: Record<string, unknown> } };
+    };
+    expect(schema.properties.payload.properties.locale).toMatchObject({ enum: ['en', 'ja'] });
+  });
+
   it('is registered: parseJob routes it and createJob builds it', () => {
     expect(parseJob(request).type).toBe('export.requested');
     const job = createJob('export.requested', 1, { requestedBy: 'a@example.com' });

@@ -113,6 +113,13 @@ describe('StatusUpdateInput for exports', () => {
     }
   });
 
+  it('accepts an export register in a mail locale, or without one', () => {
+    for (const locale of ['en', 'ja', undefined]) {
+      const request = { ...registerExport.request, locale };
+      expect(validate(StatusUpdateInput, { ...registerExport, request })).toMatchObject({ request });
+    }
+  });
+
   it('names the field of a bad export request, and refuses a source-less import', () => {
     const request = (fields: Record<string, unknown>) => ({
       ...registerExport,
@@ -124,6 +131,7 @@ describe('StatusUpdateInput for exports', () => {
     );
     expect(fieldOf(StatusUpdateInput, request({ fileName: '../other-job/users' }))).toBe('request.fileName');
     expect(fieldOf(StatusUpdateInput, request({ fileName: undefined }))).toBe('request.fileName');
+    expect(fieldOf(StatusUpdateInput, request({ locale: 'fr' }))).toBe('request.locale');
     expect(fieldOf(StatusUpdateInput, request({ filter: { emailDomain: 'example.com', owner: 'x' } }))).toBe(
       'request.filter.owner',
     );

@@ -3,7 +3,7 @@ import { type BatchWorkerProps, batchTask, checkJobWorkflowProps, jobDeadlineSec
 import { catchAll } from './catch-all.ts';
 import { failurePath, MARK_FAILED } from './failure-path.ts';
 import { INTEGRATION } from './integration.ts';
-import { type MailRecipient, mailEnvelope, sendMail } from './mail-envelope.ts';
+import { type MailLocaleSource, type MailRecipient, mailEnvelope, sendMail } from './mail-envelope.ts';
 import { REGISTRATION_FAILED, registerJob } from './register-job.ts';
 import { retry, TRANSIENT_EXPORT_FINALIZER_ERRORS, TRANSIENT_LAMBDA_ERRORS } from './retry.ts';
 import { statusUpdate } from './status-update.ts';
@@ -47,6 +47,9 @@ const DEFAULT_FILE_NAME =
 /** The export's requester: the mails go to who asked. */
 const REQUESTER: MailRecipient = { path: '$.request.payload.requestedBy' };
 
+/** The mails' language: the request's `locale`, `en` unless it names one (ApplyDefaults). */
+const REQUEST_LOCALE: MailLocaleSource = { path: '$.request.payload.locale' };
+
 /**
  * How the status-updater's `InvalidInputError` begins (`invalid <subject>: <field>: <why>`, its
  * task's subject in createTaskHandler of @sidestep/runtime): the message's first field follows it.
@@ -69,7 +72,7 @@ function checkProps(props: ExportWorkflowProps): void {
  * ReadRequest -> CheckRequest -> CheckRequestType -> ApplyDefaults -> RegisterJob -> CheckDuplicate -(duplicate)-> AlreadyRegistered (Succeed)
  *   └-> StartJob -> ExportRows -> FinalizeExport -> FinishJob -> ComposeReadyMail -> NotifyReady -> Exported
  * any error in StartJob / ExportRows / FinalizeExport / FinishJob -> MarkFailed -> ComposeFailedMail -> NotifyFailed -> ExportFailed (Fail)
- * RegisterJob -(RequestConflictError, InvalidInputError)-> ReadRejection -> CheckRejection -> [DescribeInvalidRequest] -> ComposeRejectedMail -> NotifyRejected -> RegistrationRejected (Fail)
+ * RegisterJob -(RequestConflictError, InvalidInputError)-> ReadRejection -> CheckRejection -> [UseDefaultLocale] -> [DescribeInvalidRequest] -> ComposeRejectedMail -> NotifyRejected -> RegistrationRejected (Fail)
  * ```
  *
  * - Input is what an EventBridge Pipe with an SQS source delivers to a Step Functions target: an
@@ -82,7 +85,8 @@ function checkProps(props: ExportWorkflowProps): void {
  *   delivered twice starts two executions. `RegisterJob` registers the job by the envelope `id`; the
  *   status-updater answers `duplicate: true` to every execution but the first, which ends early.
  * - Missing optional fields get their defaults before anything reads them (`fileName`:
- *   `users-<date of the execution's start>`, `filter`: `{}` = everyone, `byteOrderMark`: true), so every step sees the same
+ *   `users-<date of the execution's start>`, `filter`: `{}` = everyone, `byteOrderMark`: true,
+ *   `locale`: `en`, the language of every mail the request gets), so every step sees the same
  *   values and a path is never absent. The values themselves are validated by the status-updater
  *   at `RegisterJob` (`ExportJobRequest`): an invalid request (`InvalidInputError`) whose
  *   `requestedBy` and `id` are valid is refused like a conflicting one, by the `export.failed` mail
@@ -113,7 +117,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         Parameters: {
           'messageId.$': '$[0].messageId',
           'envelope.$': 'States.StringToJson($[0].body)',
-          defaults: { 'fileName.$': DEFAULT_FILE_NAME, filter: {}, byteOrderMark: true },
+          defaults: { 'fileName.$': DEFAULT_FILE_NAME, filter: {}, byteOrderMark: true, locale: 'en' },
         },
         Next: 'CheckRequest',
       },
@@ -156,7 +160,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
       ApplyDefaults: {
         Type: 'Pass',
         Comment:
-          'Request fields over the defaults: fileName users-<start date>, filter {} (everyone), byteOrderMark true',
+          'Request fields over the defaults: fileName users-<start date>, filter {} (everyone), byteOrderMark true, locale en',
         Parameters: {
           'id.$': `${envelope}.id`,
           'payload.$': `States.JsonMerge($.defaults, ${envelope}.payload, false)`,
@@ -173,6 +177,9 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
             'requestedBy.$': '$.request.payload.requestedBy',
             'fileName.$': '$.request.payload.fileName',
             'filter.$': '$.request.payload.filter',
+            // Validated with the rest of the request, so a locale no template is written in is
+            // refused here (request.locale) rather than by the mail-dispatcher after the export ran.
+            'locale.$': '$.request.payload.locale',
           },
         },
         registerComment:
@@ -236,9 +243,23 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
             ],
             Next: 'RegistrationFailed',
           },
+          {
+            And: [
+              { Variable: '$.error.Error', StringEquals: 'InvalidInputError' },
+              { Variable: '$.job.cause.errorMessage', StringMatches: '*request.locale*' },
+            ],
+            Next: 'UseDefaultLocale',
+          },
           { Variable: '$.error.Error', StringEquals: 'InvalidInputError', Next: 'DescribeInvalidRequest' },
         ],
         Default: 'ComposeRejectedMail',
+      },
+      UseDefaultLocale: {
+        Type: 'Pass',
+        Comment: 'The requested locale is among the fields refused: the refusal is mailed in English',
+        Result: 'en',
+        ResultPath: '$.request.payload.locale',
+        Next: 'DescribeInvalidRequest',
       },
       DescribeInvalidRequest: {
         Type: 'Pass',
@@ -252,7 +273,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
       },
       ComposeRejectedMail: {
         Type: 'Pass',
-        Parameters: mailEnvelope('export.failed', REQUESTER, 'en', {
+        Parameters: mailEnvelope('export.failed', REQUESTER, REQUEST_LOCALE, {
           'jobId.$': '$.job.jobId',
           'reason.$': '$.job.cause.errorMessage',
         }),
@@ -339,7 +360,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
       ...successPath({
         mailQueueUrl,
         mail: 'Ready',
-        envelope: mailEnvelope('export.ready', REQUESTER, 'en', {
+        envelope: mailEnvelope('export.ready', REQUESTER, REQUEST_LOCALE, {
           'jobId.$': '$.job.jobId',
           'rows.$': '$.finalized.rows',
           'downloadUrl.$': '$.finalized.downloadUrl',
@@ -353,7 +374,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         mailQueueUrl,
         template: 'export.failed',
         to: REQUESTER,
-        locale: 'en',
+        locale: REQUEST_LOCALE,
         params: { 'jobId.$': '$.job.jobId', 'reason.$': '$.failure.reason' },
         // Only FinishJob makes an export succeeded, after FinalizeExport wrote `$.finalized`.
         committed: 'ComposeReadyMail',

@@ -169,7 +169,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
         kind: 'export',
         expectedState: 'registered',
         executionId,
-        request: { id: 'req-1', requestedBy: 'analyst@example.com', fileName, filter: {} },
+        request: { id: 'req-1', requestedBy: 'analyst@example.com', fileName, filter: {}, locale: 'en' },
       },
       { event: 'start', jobId, expectedState: 'running', executionId, deadlineSeconds: 29_220 },
       {
@@ -573,6 +573,52 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
         expect.objectContaining({ reason: expect.stringContaining('request.filter.emailDomain') }),
       ],
     ]);
+  });
+
+  it('mails export.ready, export.failed and a refusal in the request’s locale, English without one', async () => {
+    /** The locale each queued envelope names, as queued (not as the contract's default fills it in). */
+    const locales = (env: ExportCloud) =>
+      env.mails.map((body) => {
+        const { payload } = JSON.parse(body) as { payload: { template: string; locale?: string } };
+        return [payload.template, payload.locale];
+      });
+    const ready = cloud();
+    await execute(pipeInput(request('req-ja-ready', { locale: 'ja' })), ready);
+    const failed = cloud({ worker: WorkflowCloud.failingWorker('database unavailable') });
+    await execute(pipeInput(request('req-ja-failed', { locale: 'ja' })), failed);
+    const rejected = cloud();
+    const refusal = await execute(
+      pipeInput(request('req-ja-rejected', { locale: 'ja', fileName: 'ユーザー一覧' })),
+      rejected,
+    );
+    const english = cloud();
+    await execute(pipeInput(request('req-en-ready')), english);
+
+    expect([ready, failed, rejected, english].map(locales)).toEqual([
+      [['export.ready', 'ja']],
+      [['export.failed', 'ja']],
+      [['export.failed', 'ja']],
+      [['export.ready', 'en']],
+    ]);
+    expect(refusal.statesEntered.at(-1)).toBe('RegistrationRejected');
+    expect(ready.status.calls[0]).toMatchObject({ event: 'register', request: { locale: 'ja' } });
+  });
+
+  it('refuses a request in a locale no template is written in, mailing the reason in English', async () => {
+    const env = cloud();
+    const run = await execute(pipeInput(request('req-fr', { locale: 'fr' })), env);
+
+    expectRejected(run, 'InvalidInputError', 'request.locale:', 'UseDefaultLocale', 'DescribeInvalidRequest');
+    expect([env.status.jobs.size, env.tasks.length]).toEqual([0, 0]);
+    expect(env.mailJobs().map((mail) => [mail.payload.locale, mail.payload.to, mail.payload.params])).toEqual(
+      [
+        [
+          'en',
+          'analyst@example.com',
+          expect.objectContaining({ reason: expect.stringContaining('request.locale') }),
+        ],
+      ],
+    );
   });
 
   it('ends FAILED without a mail when an invalid request’s own address or id is invalid too', async () => {
