@@ -43,9 +43,13 @@ function failureTemplate(kind: JobKind): 'import.failed' | 'export.failed' {
  * The failure mail of a job failed outside its workflow (by the job-sweeper, or an operator's
  * `sidestep job fail`): the very envelope the job's workflow composes in its failure path
  * (packages/workflows `mailEnvelope`: id and idempotency key {@link jobMailKey}, the same recipient
- * and params, no locale). When the workflow comes back later and fails the job itself, the
- * status-updater answers with the recorded reason, the workflow queues this same envelope, and the
- * mail-dispatcher, which sends once per key and payload, sends nothing more.
+ * and params). When the workflow comes back later and fails the job itself, the status-updater
+ * answers with the recorded reason, the workflow queues this same envelope, and the
+ * mail-dispatcher, which sends once per key and payload, sends nothing more. Not yet the locale:
+ * this envelope names none (the dispatcher reads `en`) while the workflow's names the environment's
+ * notify locale or the export request's; the ledger does not keep a job's locale. So in a `ja`
+ * environment, or for a `ja` request, this mail goes out in English, and the workflow's own copy
+ * under the same key, should it come back, is refused (`IdempotencyKeyReusedError`, to the DLQ).
  *
  * Imports go to `notifyAddress` (as in the import workflow), exports to their requester.
  */
