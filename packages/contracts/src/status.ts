@@ -88,6 +88,12 @@ export const RegisterImportJobInput = /* @__PURE__ */ lazySchema(() =>
         path: ['versionId'],
       }),
     ),
+    /**
+     * The language of the job's mails: the environment's notify locale, as the import workflow
+     * writes it into them. Kept on the job (`jobs.locale`) for the failure mail the job-sweeper or an
+     * operator's `sidestep job fail` sends in the workflow's place; absent: `en`.
+     */
+    locale: z.optional(z.enum(MAIL_LOCALES)),
   }),
 );
 
@@ -107,7 +113,8 @@ export const ExportJobRequest = /* @__PURE__ */ lazySchema(() =>
     /**
      * The mails' language (`ExportRequestedPayload.locale`), validated here so a request in a locale
      * no template is written in is refused naming `request.locale`, not dead-lettered by the
-     * mail-dispatcher after its job ran. The ledger does not keep it.
+     * mail-dispatcher after its job ran. Kept on the job (`jobs.locale`) for the failure mail the
+     * job-sweeper or an operator's `sidestep job fail` sends in the workflow's place.
      */
     locale: z.optional(z.enum(MAIL_LOCALES)),
   }),

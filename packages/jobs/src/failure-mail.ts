@@ -1,4 +1,4 @@
-import type { JobKind, MailSendJobInput, MailTemplateName } from '@sidestep/contracts';
+import type { JobKind, MailLocale, MailSendJobInput, MailTemplateName } from '@sidestep/contracts';
 
 /**
  * The idempotency key (and envelope id) of a job's mail: `<template>:<jobId>` for its first attempt,
@@ -28,6 +28,11 @@ export interface FailedJobMailFacts {
   readonly requestedBy: string | null;
   /** The reason recorded on the job. */
   readonly reason: string;
+  /**
+   * The language of the job's mails as its register named it (`jobs.locale`, db migration 16); null
+   * for a job registered without one, whose workflow's mails say `en`.
+   */
+  readonly locale: string | null;
 }
 
 /** The envelope id (and idempotency key) of a job's failure mail: {@link jobMailKey} of its template. */
@@ -42,20 +47,21 @@ function failureTemplate(kind: JobKind): 'import.failed' | 'export.failed' {
 /**
  * The failure mail of a job failed outside its workflow (by the job-sweeper, or an operator's
  * `sidestep job fail`): the very envelope the job's workflow composes in its failure path
- * (packages/workflows `mailEnvelope`: id and idempotency key {@link jobMailKey}, the same recipient
- * and params). When the workflow comes back later and fails the job itself, the status-updater
- * answers with the recorded reason, the workflow queues this same envelope, and the
- * mail-dispatcher, which sends once per key and payload, sends nothing more. Not yet the locale:
- * this envelope names none (the dispatcher reads `en`) while the workflow's names the environment's
- * notify locale or the export request's; the ledger does not keep a job's locale. So in a `ja`
- * environment, or for a `ja` request, this mail goes out in English, and the workflow's own copy
- * under the same key, should it come back, is refused (`IdempotencyKeyReusedError`, to the DLQ).
+ * (packages/workflows `mailEnvelope`: id and idempotency key {@link jobMailKey}, the same recipient,
+ * locale and params). When the workflow comes back later and fails the job itself, the
+ * status-updater answers with the recorded reason, the workflow queues this same envelope, and the
+ * mail-dispatcher, which sends once per key and payload, sends nothing more. The locale is the job's
+ * (`jobs.locale`, kept from its register: the export request's, the import's notify locale), `en`
+ * when it has none, as the workflow's: a mail in another language would be another payload under
+ * the same key, which the mail-dispatcher refuses (`IdempotencyKeyReusedError`, to the DLQ).
  *
  * Imports go to `notifyAddress` (as in the import workflow), exports to their requester.
  */
 export function failureMail(job: FailedJobMailFacts, notifyAddress: string): MailSendJobInput {
   const id = failureMailId(job.kind, job.jobId, job.attempt);
-  const common = { jobId: job.jobId, idempotencyKey: id };
+  // Written always, as the workflow's envelope does: the payloads must be the same.
+  const locale = (job.locale ?? 'en') as MailLocale;
+  const common = { locale, jobId: job.jobId, idempotencyKey: id };
   return job.kind === 'import'
     ? {
         type: 'mail.send',

@@ -42,13 +42,15 @@ export interface JobRow {
   bytes: string | null;
   deadline_at: Date | null;
   swept_at: Date | null;
+  /** The language of its mails (db migration 16); null (`en`) unless its register named one. */
+  locale: string | null;
 }
 
 /** The column list of {@link JobRow}, for `SELECT` and `RETURNING`. */
 export const JOB_COLUMNS =
   'id, kind, state, execution_id, attempt, file_name, rows_total, rows_imported, rows_rejected, users_written, row_errors, ' +
   'worker_error, error, ' +
-  'requested_by, result_key, download_url, bytes, deadline_at, swept_at';
+  'requested_by, result_key, download_url, bytes, deadline_at, swept_at, locale';
 
 /** Reads and locks (`FOR UPDATE`) job `jobId` until the transaction ends. */
 export async function lockJob(tx: Queryable, jobId: string): Promise<JobRow | undefined> {

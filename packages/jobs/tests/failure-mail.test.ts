@@ -20,6 +20,7 @@ describe('failureMail', () => {
         fileName: 'x',
         requestedBy: 'a@example.com',
         reason: 'gone',
+        locale: null,
       },
       'ops@example.com',
     );
@@ -27,5 +28,23 @@ describe('failureMail', () => {
       id: 'export.failed:exp_1:2',
       payload: { to: 'a@example.com', idempotencyKey: 'export.failed:exp_1:2', params: { reason: 'gone' } },
     });
+  });
+
+  it("names the job's locale, en for a job registered without one, as the workflow's envelope does", () => {
+    const facts = (kind: 'import' | 'export', locale: string | null) => ({
+      jobId: `${kind}_1`,
+      kind,
+      attempt: 1,
+      fileName: 'users.csv',
+      requestedBy: 'a@example.com',
+      reason: 'gone',
+      locale,
+    });
+    // As queued, not as the contract's default fills it in: the workflow's envelope always names it.
+    expect(
+      [facts('import', 'ja'), facts('export', 'ja'), facts('import', null), facts('export', null)].map(
+        (job) => failureMail(job, 'ops@example.com').payload.locale,
+      ),
+    ).toEqual(['ja', 'ja', 'en', 'en']);
   });
 });

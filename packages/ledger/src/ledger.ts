@@ -175,6 +175,8 @@ export interface FailedJob {
   readonly attempt: number;
   readonly fileName: string | null;
   readonly requestedBy: string | null;
+  /** The language of its mails, kept from its register (`jobs.locale`); null: `en`. */
+  readonly locale: string | null;
   /**
    * Who its failure mail goes to, as its workflow sends it: an export's requester, an import's
    * notify address (the ledger's `notifyAddress`); null when the ledger was given none.

@@ -442,6 +442,7 @@ export class SqlLedger implements Ledger {
       attempt: job.attempt,
       fileName: job.file_name,
       requestedBy: job.requested_by,
+      locale: job.locale,
       recipient: job.kind === 'import' ? (this.#notifyAddress ?? null) : job.requested_by,
     };
   }

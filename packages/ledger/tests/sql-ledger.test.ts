@@ -227,6 +227,8 @@ describeEachDatabase('SqlLedger', (open) => {
       state: 'failed',
       attempt: 1,
       requestedBy: 'ops@example.com',
+      // Registered without a locale: its failure mail says en, as its workflow's.
+      locale: null,
     });
     await expect(ledger.failJob('exp_fail_1', 'again', 'local:alice')).rejects.toMatchObject({
       name: 'JobStateError',
@@ -339,6 +341,26 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
     });
     expect(await row()).toEqual(before);
     expect((await ledger.describeJob('exp_evidence')).transitions).toEqual([]);
+  });
+
+  it("keeps the job's locale through a hand-over and its take-back, and job fail answers it for the failure mail", async () => {
+    await insertExport(db(), 'exp_ja', 'failed', '2026-11-24T08:00:00Z');
+    await db().query(`UPDATE jobs SET error = 'boom', locale = 'ja' WHERE id = 'exp_ja'`);
+    const locale = async () =>
+      (await db().query<{ locale: string | null }>(`SELECT locale FROM jobs WHERE id = 'exp_ja'`)).rows[0]
+        ?.locale;
+    const ledger = new SqlLedger(db());
+    const { first, retry } = await handOverToAttempt2(ledger, 'exp_ja');
+    const handedOver = await locale();
+    await ledger.takeBackJob({
+      jobId: 'exp_ja',
+      executionArn: retry,
+      previous: { executionArn: first, attempt: 1, error: 'boom' },
+    });
+    const takenBack = await locale();
+    await handOverToAttempt2(ledger, 'exp_ja');
+    const failed = await ledger.failJob('exp_ja', 'retry stuck', 'local:alice');
+    expect([handedOver, takenBack, failed.locale]).toEqual(['ja', 'ja', 'ja']);
   });
 
   it("does not take back a job the retry's execution has already started", async () => {
@@ -518,6 +540,7 @@ describeEachDatabase('answerLedgerRequest, an action delivered twice (a duplicat
         attempt: 1,
         fileName: 'exp_twice_fail',
         requestedBy: 'ops@example.com',
+        locale: null,
         recipient: 'ops@example.com',
       },
     });
@@ -727,7 +750,7 @@ describeEachDatabase('SqlLedger on a database at another migration', (open) => {
       databaseMigration: '0014-mail-releases',
       toolMigration: `${String(latest?.version).padStart(4, '0')}-${latest?.name}`,
       message: expect.stringMatching(
-        /^database: the ledger's database is at migration 0014-mail-releases, older than this tool's 0015-.*column "sweep_mail_refused_at" does not exist.*deploy/,
+        /^database: the ledger's database is at migration 0014-mail-releases, older than this tool's 0016-.*column "sweep_mail_refused_at" does not exist.*deploy/,
       ),
     });
     // What reads the columns both migrations have still answers.

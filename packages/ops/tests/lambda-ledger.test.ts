@@ -152,6 +152,8 @@ describe('the ledger of an AWS environment (LambdaLedger, stubbed Lambda)', () =
               attempt: 2,
               fileName: 'users-x',
               requestedBy: 'asker@example.com',
+              // Kept from the request: the workflow's own failure mail under this key says ja too.
+              locale: 'ja',
               recipient: 'asker@example.com',
             },
           })
@@ -190,6 +192,7 @@ describe('the ledger of an AWS environment (LambdaLedger, stubbed Lambda)', () =
       payload: {
         template: 'export.failed',
         to: 'asker@example.com',
+        locale: 'ja',
         idempotencyKey: 'export.failed:exp_1:2',
       },
     });

@@ -125,7 +125,9 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
       ...registerJob({
         statusUpdaterFunctionArn: fn,
         kind: 'import',
-        origin: { 'source.$': '$.upload.source' },
+        // The notify locale, kept on the job for the failure mail the job-sweeper or `sidestep job
+        // fail` sends in this workflow's place: the same payload as FailJob's under the same key.
+        origin: { 'source.$': '$.upload.source', locale },
         registerComment:
           'Registers the job for this exact object, idempotently; another execution gets duplicate: true',
         job: {

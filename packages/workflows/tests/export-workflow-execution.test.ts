@@ -8,6 +8,7 @@ import {
   TRANSIENT_FAILURE_EXIT_CODE,
   validate,
 } from '@sidestep/contracts';
+import { failureMail } from '@sidestep/jobs';
 import { ExecutionError } from 'aws-local-stepfunctions';
 import { type ExportWorkflowProps, exportWorkflow } from '../src/index.ts';
 import { lambdaError, lambdaServiceError } from './status-updater-fake.ts';
@@ -602,6 +603,33 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     ]);
     expect(refusal.statesEntered.at(-1)).toBe('RegistrationRejected');
     expect(ready.status.calls[0]).toMatchObject({ event: 'register', request: { locale: 'ja' } });
+  });
+
+  it("queues the failure mail the job-sweeper and job fail send for the job: its locale the register's, the same payload under the same key", async () => {
+    const env = cloud({ worker: WorkflowCloud.failingWorker('database unavailable') });
+    await execute(pipeInput(request('req-ja-swept', { locale: 'ja' })), env);
+    const register = env.status.calls[0] as {
+      request: { requestedBy: string; fileName: string; locale?: string };
+    };
+    const [queued] = env.mails.map((body) => JSON.parse(body) as MailSendJob);
+    if (!queued) throw new Error('no failure mail queued');
+    // What the status-updater keeps on the job (jobs.locale), read back by the sweeper and job fail.
+    const swept = failureMail(
+      {
+        jobId: queued.payload.jobId as string,
+        kind: 'export',
+        attempt: 1,
+        fileName: register.request.fileName,
+        requestedBy: register.request.requestedBy,
+        reason: (queued.payload.params as { reason: string }).reason,
+        locale: register.request.locale ?? null,
+      },
+      'ops@example.com',
+    );
+    expect(register.request.locale).toBe('ja');
+    // The mail-dispatcher's payload check (payloadValidationJmesPath job.payload) compares these.
+    expect(swept.payload).toEqual(queued.payload);
+    expect(validate(MailSendJob, swept).payload).toEqual(validate(MailSendJob, queued).payload);
   });
 
   it('refuses a request in a locale no template is written in, mailing the reason in English', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { TRANSIENT_FAILURE_EXIT_CODE } from '@sidestep/contracts';
-import { failureReason } from '@sidestep/jobs';
+import { type MailSendJob, TRANSIENT_FAILURE_EXIT_CODE } from '@sidestep/contracts';
+import { failureMail, failureReason } from '@sidestep/jobs';
 import { ExecutionError } from 'aws-local-stepfunctions';
 import {
   MAX_TRANSIENT_RERUNS,
@@ -98,6 +98,8 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
         kind: 'import',
         expectedState: 'registered',
         executionId,
+        // The notify locale ('en' unless set), kept on the job for the sweeper's failure mail.
+        locale: 'en',
         source: {
           bucket: 'sidestep-local-imports',
           key: 'imports/2026/users.csv',
@@ -332,6 +334,34 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(
       english.mails.map((body) => (JSON.parse(body) as { payload: { locale?: string } }).payload.locale),
     ).toEqual(['en']);
+  });
+
+  it("registers the job in the notify locale, so the job-sweeper's and job fail's failure mail is the payload the workflow queues under the same key", async () => {
+    const japanese = workflowExecutor('import', importWorkflow({ ...props, notifyLocale: 'ja' }));
+    const env = cloud({ worker: WorkflowCloud.failingWorker('line 1: missing required column email') });
+    await japanese(
+      objectCreated('imports/bad-header.csv'),
+      env.handlers({ batchTask: 'ImportRows', mails: ['NotifyCompleted', 'NotifyFailed'] }),
+    );
+    const register = env.status.calls[0] as { event: string; locale?: string };
+    const [queued] = env.mails.map((body) => JSON.parse(body) as MailSendJob);
+    if (!queued) throw new Error('no failure mail queued');
+    const params = queued.payload.params as { fileName: string; reason: string };
+    const swept = failureMail(
+      {
+        jobId: queued.payload.jobId as string,
+        kind: 'import',
+        attempt: 1,
+        fileName: params.fileName,
+        requestedBy: null,
+        reason: params.reason,
+        locale: register.locale ?? null,
+      },
+      props.notifyAddress,
+    );
+    expect(register).toMatchObject({ event: 'register', locale: 'ja' });
+    // The mail-dispatcher's payload check (payloadValidationJmesPath job.payload) compares these.
+    expect(swept.payload).toEqual(queued.payload);
   });
 
   it("ends at FailureNotRecorded with the task's failure as the execution's Error and Cause when MarkFailed cannot reach the ledger", async () => {

@@ -68,6 +68,8 @@ interface PendingMailRow {
   /** Null for a job failed because its execution ended before it started. */
   deadline_at: Date | null;
   attempt: number;
+  /** The language of its mails, kept from its register (db migration 16); null: `en`. */
+  locale: string | null;
   /** The job finished before the retention's cutoff: a mail SQS fails now is given up. */
   past_retention: boolean;
 }
@@ -165,7 +167,7 @@ export async function queuePendingMails(
   const { mailed, notQueued, refused } = await db.transaction(async (tx) => {
     const pending = await tx.query<PendingMailRow>(
       // When a job finished is read as the retention reads it (`deleteFinishedJobs` of @sidestep/ledger).
-      `SELECT id, kind, file_name, requested_by, error, deadline_at, attempt,
+      `SELECT id, kind, file_name, requested_by, error, deadline_at, attempt, locale,
               coalesce(finished_at, updated_at) < $2 AS past_retention
          FROM jobs
        WHERE ${SWEEP_MAIL_PENDING}
@@ -188,6 +190,7 @@ export async function queuePendingMails(
             fileName: row.file_name,
             requestedBy: row.requested_by,
             reason,
+            locale: row.locale,
           },
           options.notifyAddress,
         ),

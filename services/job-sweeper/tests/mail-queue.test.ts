@@ -13,7 +13,15 @@ function queueAnswering(answer: () => Promise<unknown>): ProducerMailQueue {
 }
 
 const mail = failureMail(
-  { jobId: 'exp_q1', kind: 'export', attempt: 1, fileName: null, requestedBy: 'a@example.com', reason: 'r' },
+  {
+    jobId: 'exp_q1',
+    kind: 'export',
+    attempt: 1,
+    fileName: null,
+    requestedBy: 'a@example.com',
+    reason: 'r',
+    locale: null,
+  },
   'ops@example.com',
 );
 

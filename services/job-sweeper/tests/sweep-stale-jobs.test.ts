@@ -58,7 +58,7 @@ describeEachDatabase('sweepStaleJobs', (open) => {
   async function job(
     kind: 'import' | 'export',
     state: 'registered' | 'running' | 'succeeded' = 'running',
-    fields: { requestedBy?: string | null } = {},
+    fields: { requestedBy?: string | null; locale?: string } = {},
   ): Promise<string> {
     const id = `${kind === 'import' ? 'imp' : 'exp'}_sweep_${++ids}`;
     await db.query(
@@ -88,6 +88,7 @@ describeEachDatabase('sweepStaleJobs', (open) => {
             `arn:e:${id}`,
           ],
     );
+    if (fields.locale) await db.query('UPDATE jobs SET locale = $2 WHERE id = $1', [id, fields.locale]);
     if (state === 'registered') return id;
     await db.transaction(async (tx) => {
       const { rows } = await tx.query<Parameters<typeof fireJobEvent>[1]>(
@@ -186,6 +187,8 @@ describeEachDatabase('sweepStaleJobs', (open) => {
       payload: {
         template: 'export.failed',
         to: 'a@example.com',
+        // A job registered without a locale (null) is mailed in English, as its workflow mails it.
+        locale: 'en',
         jobId: stuckExport,
         idempotencyKey: `export.failed:${stuckExport}`,
         params: { jobId: stuckExport, reason: exportReason },
@@ -194,8 +197,30 @@ describeEachDatabase('sweepStaleJobs', (open) => {
     expect(mails.sent.find((mail) => mail.id === `import.failed:${stuckImport}`)?.payload).toMatchObject({
       template: 'import.failed',
       to: notifyAddress,
+      locale: 'en',
       params: { jobId: stuckImport, fileName: `${stuckImport}.csv` },
     });
+  });
+
+  it("mails a job's failure in the locale its register kept (jobs.locale), as its workflow would", async () => {
+    const japaneseExport = await job('export', 'running', { locale: 'ja' });
+    const japaneseImport = await job('import', 'running', { locale: 'ja' });
+    const deadline = (await row(japaneseImport)).deadline_at as Date;
+    const mails = new FakeMailQueue();
+    await sweepStaleJobs(db, mails, {
+      now: new Date(deadline.getTime() + 60_000),
+      sweeperId: 'job-sweeper:ja',
+      notifyAddress,
+    });
+    expect(
+      [japaneseExport, japaneseImport].map((id) => {
+        const mail = mails.sent.find((sent) => sent.payload.jobId === id);
+        return [mail?.payload.template, mail?.payload.locale];
+      }),
+    ).toEqual([
+      ['export.failed', 'ja'],
+      ['import.failed', 'ja'],
+    ]);
   });
 
   it('keeps a mail that could not be queued pending, and queues it on the next sweep without failing the job again', async () => {

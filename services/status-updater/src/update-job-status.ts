@@ -145,8 +145,8 @@ function importIdentity(
   const source = sourceIdentity(input.source);
   return {
     insert: {
-      sql: `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, bytes)
-            VALUES ($1, 'import', 'registered', $2, $3, $4, $5, $6, $7)
+      sql: `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, bytes, locale)
+            VALUES ($1, 'import', 'registered', $2, $3, $4, $5, $6, $7, $8)
             ON CONFLICT ON CONSTRAINT jobs_source_unique DO NOTHING
             RETURNING ${JOB_COLUMNS}`,
       params: [
@@ -156,6 +156,7 @@ function importIdentity(
         source.fileName,
         input.executionId,
         input.source.size ?? null,
+        input.locale ?? null,
       ],
     },
     find: {
@@ -181,8 +182,8 @@ function exportIdentity(
     insert: {
       // The conflict target repeats the partial index's predicate, which is how ON CONFLICT infers a
       // partial unique index (a partial index has no constraint name to give).
-      sql: `INSERT INTO jobs (id, kind, state, request_id, requested_by, export_filter, file_name, execution_id)
-            VALUES ($1, 'export', 'registered', $2, $3, $4, $5, $6)
+      sql: `INSERT INTO jobs (id, kind, state, request_id, requested_by, export_filter, file_name, execution_id, locale)
+            VALUES ($1, 'export', 'registered', $2, $3, $4, $5, $6, $7)
             ON CONFLICT (kind, request_id) WHERE request_id IS NOT NULL DO NOTHING
             RETURNING ${JOB_COLUMNS}`,
       params: [
@@ -191,6 +192,7 @@ function exportIdentity(
         request.filter ? JSON.stringify(request.filter) : null,
         request.fileName,
         input.executionId,
+        request.locale ?? null,
       ],
     },
     find: {

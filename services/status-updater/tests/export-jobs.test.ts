@@ -195,6 +195,13 @@ describeEachDatabase('status-updater export jobs', (open) => {
     expect(again.jobId).not.toBe(jobId);
   });
 
+  it("keeps the request's locale on the job for the failure mail sent in the workflow's place, null without one", async () => {
+    const japanese = registerExport(executionArn());
+    const { jobId } = await twice({ ...japanese, request: { ...japanese.request, locale: 'ja' } });
+    const english = await twice(registerExport(executionArn()));
+    expect([(await job(jobId))?.locale, (await job(english.jobId))?.locale]).toEqual(['ja', null]);
+  });
+
   it("refuses to finish an export without the finalizer's result, and an import's finish with one", async () => {
     const { jobId, executionId } = await runningExport();
     for (const error of await refusedTwice({

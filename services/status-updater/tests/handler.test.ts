@@ -202,6 +202,12 @@ describeEachDatabase('status-updater handler', (open) => {
     });
   });
 
+  it("keeps the register's locale (the notify locale) on the job for the failure mail sent in the workflow's place, null without one", async () => {
+    const { jobId } = await twice({ ...registerInput(executionArn()), locale: 'ja' });
+    const english = await twice(registerInput(executionArn()));
+    expect([(await job(jobId))?.locale, (await job(english.jobId))?.locale]).toEqual(['ja', null]);
+  });
+
   it('tells another execution of the same object that it is a duplicate and records nothing for it', async () => {
     const owner = executionArn();
     const input = registerInput(owner);

@@ -14,6 +14,7 @@ import { jobsFinishedIndex } from './0012-jobs-finished-index.ts';
 import { operatorAuditRequestId } from './0013-operator-audit-request-id.ts';
 import { mailReleases } from './0014-mail-releases.ts';
 import { jobsSweepMailRefused } from './0015-jobs-sweep-mail-refused.ts';
+import { jobsLocale } from './0016-jobs-locale.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -39,4 +40,5 @@ export const migrations: readonly Migration[] = [
   operatorAuditRequestId,
   mailReleases,
   jobsSweepMailRefused,
+  jobsLocale,
 ];
