@@ -14,7 +14,6 @@ export type { Database, Queryable, QueryOptions, QueryResult } from './database.
 export { DatabaseError, DatabaseOptionsError, TransactionMisuseError } from './errors.ts';
 export { isTransientDatabaseError } from './is-transient-database-error.ts';
 // The list alone (SQL text, no migrator): what a reader of the schema, as the ledger, was written for.
-export { migrations } from './migrations/index.ts';
 export {
   answerTimeoutMs,
   DATABASE_TIMEOUT_VARIABLES,

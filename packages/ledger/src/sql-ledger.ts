@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type AuditRecord, type JobKind, type JobState, MAIL_TEMPLATE_NAMES } from '@sidestep/contracts';
-import { type Database, migrations, type Queryable } from '@sidestep/db/postgres';
+import type { Database, Queryable } from '@sidestep/db/postgres';
 import {
   fireJobEvent,
   JOB_COLUMNS,
@@ -226,6 +226,9 @@ export class SqlLedger implements Ledger {
       return await run();
     } catch (error) {
       if (!isDatabaseError(error) || !UNDEFINED_OBJECT_CODES.has(error.code)) throw error;
+      // Loaded here, on the rare error it explains: the list holds every migration's SQL, which a
+      // cold start of the ops-ledger would otherwise load and compile (12 KiB).
+      const { migrations } = await import('@sidestep/db/migrations');
       const tool = migrations.at(-1);
       const database = await this.#lastMigration();
       if (!tool || database?.version === tool.version) throw error;
