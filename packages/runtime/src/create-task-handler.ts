@@ -1,5 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { ContractValidationError, validate } from '@sidestep/contracts';
+import { ContractValidationError, shorten, validate } from '@sidestep/contracts';
 import type { Context } from 'aws-lambda';
 import type * as z from 'zod/mini';
 import { InvalidInputError, isPermanentError, toError } from './errors.ts';
@@ -120,6 +120,9 @@ export function createTaskHandler<S extends z.core.$ZodType, O>(
   return isolate(handler, options.state ? { state: options.state } : {});
 }
 
+/** The longest message of the InvalidInputError an input that breaks its schema throws. */
+const MAX_INVALID_INPUT_MESSAGE = 1000;
+
 function parseInput<S extends z.core.$ZodType>(
   options: Pick<TaskHandlerOptions<S, unknown>, 'schema' | 'subject' | 'defaultInput'>,
   event: unknown,
@@ -128,9 +131,14 @@ function parseInput<S extends z.core.$ZodType>(
     return validate(options.schema, event ?? options.defaultInput);
   } catch (error) {
     if (error instanceof ContractValidationError) {
-      throw new InvalidInputError(error.field, `invalid ${options.subject}: ${error.message}`, {
-        cause: error,
-      });
+      // Cut: a message lists every issue (a request with 60 unknown keys, 3,000 characters), and the
+      // workflows quote it where a limit applies (an export refusal's reason: 2,000). The field names
+      // the first issue; the cause keeps them all.
+      throw new InvalidInputError(
+        error.field,
+        shorten(`invalid ${options.subject}: ${error.message}`, MAX_INVALID_INPUT_MESSAGE),
+        { cause: error },
+      );
     }
     throw error;
   }

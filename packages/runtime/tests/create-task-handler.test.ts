@@ -100,6 +100,27 @@ describe('createTaskHandler', () => {
     ]);
   });
 
+  it("cuts an invalid input's message at 1,000 characters, naming the first bad field still", async () => {
+    // A request with many unknown keys lists every one; its refusal mail (reason at most 2,000
+    // characters) quotes the message, and a longer one made the mail itself invalid.
+    const Strict = z.strictObject({ jobId: z.string(), rows: z.number() });
+    const handler = handlerWith(async (input) => ({ output: { jobId: input.jobId } }), {
+      schema: Strict as unknown as typeof Input,
+    });
+    const many = Object.fromEntries(
+      Array.from({ length: 60 }, (_, index) => [`unrecognised_filter_key_number_${index}`, 1]),
+    );
+    const error = await handler({ jobId: 'imp_1', rows: 1, ...many }, lambdaContext()).catch(
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(InvalidInputError);
+    const { message } = error as Error;
+    expect(message).toMatch(/^invalid test input: /);
+    expect(message).toContain('unrecognised_filter_key_number_0');
+    expect(message.length).toBe(1000);
+    expect(message.endsWith('…')).toBe(true);
+  });
+
   it('validates a missing input as defaultInput when one is given', async () => {
     const handler = handlerWith(async (input) => ({ output: { jobId: input.jobId } }), {
       defaultInput: { jobId: 'scheduled', rows: 0 },
