@@ -264,9 +264,9 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
       DescribeInvalidRequest: {
         Type: 'Pass',
         Comment:
-          "The reason the requester reads: what was refused, the status-updater's words naming the field",
+          "The reason the requester reads: what was refused, the status-updater's words naming the field, and to resend under a new request id (the refusal mail is keyed by the id: a second, different refusal of one id would reuse its key and be dead-lettered)",
         Parameters: {
-          'errorMessage.$': `States.Format('export request {} refused, nothing was exported: {}. Correct the request and send it again', $.request.id, $.job.cause.errorMessage)`,
+          'errorMessage.$': `States.Format('export request {} refused, nothing was exported: {}. Correct the request and send it again with a new request id', $.request.id, $.job.cause.errorMessage)`,
         },
         ResultPath: '$.job.cause',
         Next: 'ComposeRejectedMail',

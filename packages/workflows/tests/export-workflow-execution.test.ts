@@ -553,7 +553,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
         params: {
           jobId: 'req-ja',
           reason:
-            'export request req-ja refused, nothing was exported: invalid status update input: request.fileName: must start with a letter or digit and contain only letters, digits, ".", "_", "-" (no "/"). Correct the request and send it again',
+            'export request req-ja refused, nothing was exported: invalid status update input: request.fileName: must start with a letter or digit and contain only letters, digits, ".", "_", "-" (no "/"). Correct the request and send it again with a new request id',
         },
       },
     });
