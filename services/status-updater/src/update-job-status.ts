@@ -121,6 +121,13 @@ async function register(
   const replayed = await recordedOutput(tx, job.id, 'register', input.executionId);
   if (replayed) {
     expectState(job.id, input.expectedState, replayed.state);
+    // The execution that owns the job mails in its locale (an operator's retry runs the state
+    // machine's current definition, its current notify locale): the job's failure mail, which the
+    // job-sweeper or `job fail` may send in the workflow's place under the same key, must match it.
+    const locale = input.kind === 'import' ? input.locale : input.request.locale;
+    if (locale !== undefined && locale !== job.locale) {
+      await tx.query('UPDATE jobs SET locale = $2 WHERE id = $1', [job.id, locale]);
+    }
     return { output: replayed, outcome: 'replayed' };
   }
   // The owner's register is always recorded with its insert; without it the ledger was edited by hand.

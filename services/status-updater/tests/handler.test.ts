@@ -208,6 +208,21 @@ describeEachDatabase('status-updater handler', (open) => {
     expect([(await job(jobId))?.locale, (await job(english.jobId))?.locale]).toEqual(['ja', null]);
   });
 
+  it("takes the locale of the execution that owns the job on its register's replay (a retry's, after the locale changed)", async () => {
+    // An operator's retry hands the job to a new execution (on the state machine's current definition,
+    // its current notify locale), whose register is a replay: its mails are in that locale, so the
+    // job's failure mail, sent in the workflow's place under the same key, must be too.
+    const input = registerInput(executionArn());
+    const { jobId } = await twice(input);
+    expect((await job(jobId))?.locale).toBeNull();
+    const replayed = await twice({ ...input, locale: 'ja' });
+    expect(replayed).toMatchObject({ jobId, duplicate: false });
+    expect((await job(jobId))?.locale).toBe('ja');
+    // A replay naming no locale (a definition before the locale) leaves it.
+    await twice(input);
+    expect((await job(jobId))?.locale).toBe('ja');
+  });
+
   it('tells another execution of the same object that it is a duplicate and records nothing for it', async () => {
     const owner = executionArn();
     const input = registerInput(owner);
