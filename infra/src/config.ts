@@ -1,4 +1,4 @@
-import { MAIL_LOCALES, type MailLocale, MIN_JOB_RETENTION_DAYS } from '@sidestep/contracts';
+import { isMailLocale, MAIL_LOCALES, type MailLocale, MIN_JOB_RETENTION_DAYS } from '@sidestep/contracts';
 import {
   BUCKET_PURPOSES,
   BucketNameError,
@@ -595,7 +595,7 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
     fail('mail.notifyAddress', `"${config.mail.notifyAddress}" is not an email address`);
   }
   const notifyLocale: unknown = config.mail.notifyLocale;
-  if (notifyLocale !== undefined && !(MAIL_LOCALES as readonly unknown[]).includes(notifyLocale)) {
+  if (notifyLocale !== undefined && !isMailLocale(notifyLocale)) {
     fail(
       'mail.notifyLocale',
       `SIDESTEP_${config.name.toUpperCase()}_NOTIFY_LOCALE must be ${MAIL_LOCALES.join(' or ')} (the locales every mail template is written in), not ${JSON.stringify(notifyLocale)}`,

@@ -1,4 +1,4 @@
-import { MAIL_LOCALES, type MailLocale } from '@sidestep/contracts';
+import { isMailLocale, MAIL_LOCALES, type MailLocale } from '@sidestep/contracts';
 import type {
   LocalCloudOptions,
   LocalFunctionUrl,
@@ -44,13 +44,13 @@ export function localNotifyLocale(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): MailLocale {
   const locale = env.SIDESTEP_LOCAL_NOTIFY_LOCALE || 'en';
-  if (!(MAIL_LOCALES as readonly string[]).includes(locale)) {
+  if (!isMailLocale(locale)) {
     throw new InvalidWorkflowPropsError(
       'SIDESTEP_LOCAL_NOTIFY_LOCALE',
       `must be ${MAIL_LOCALES.join(' or ')}, not ${JSON.stringify(locale)}`,
     );
   }
-  return locale as MailLocale;
+  return locale;
 }
 
 /** The function URL the `export.ready` mail links to (`index.downloadHandler` of the finalizer's image). */

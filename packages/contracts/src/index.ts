@@ -54,6 +54,7 @@ export {
   OPS_LEDGER_SERVICE,
 } from './ledger-request.ts';
 export {
+  isMailLocale,
   MAIL_LOCALES,
   MAIL_TEMPLATE_NAMES,
   MAX_REJECTED_SAMPLES,

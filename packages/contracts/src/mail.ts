@@ -87,6 +87,11 @@ export type MailTemplateParamsOf<T extends MailTemplateName> = z.infer<(typeof M
 export const MAIL_LOCALES = ['en', 'ja'] as const;
 export type MailLocale = (typeof MAIL_LOCALES)[number];
 
+/** Whether `value` is a locale every template is written in. */
+export function isMailLocale(value: unknown): value is MailLocale {
+  return (MAIL_LOCALES as readonly unknown[]).includes(value);
+}
+
 const commonPayload = {
   /** One address or a list (1-50). */
   to: /* @__PURE__ */ lazySchema(() =>

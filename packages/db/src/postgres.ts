@@ -13,7 +13,6 @@ import { atMostEvery, DEFAULT_RENEW_INTERVAL_MS } from './renew-credentials.ts';
 export type { Database, Queryable, QueryOptions, QueryResult } from './database.ts';
 export { DatabaseError, DatabaseOptionsError, TransactionMisuseError } from './errors.ts';
 export { isTransientDatabaseError } from './is-transient-database-error.ts';
-// The list alone (SQL text, no migrator): what a reader of the schema, as the ledger, was written for.
 export {
   answerTimeoutMs,
   DATABASE_TIMEOUT_VARIABLES,

@@ -1,4 +1,4 @@
-import { MAIL_LOCALES, type MailLocale } from '@sidestep/contracts';
+import { isMailLocale, MAIL_LOCALES, type MailLocale } from '@sidestep/contracts';
 import type { StateMachineDefinition } from './asl.ts';
 import { type BatchWorkerProps, batchTask, checkJobWorkflowProps, jobDeadlineSeconds } from './batch-task.ts';
 import { catchAll } from './catch-all.ts';
@@ -36,7 +36,7 @@ function checkProps(props: ImportWorkflowProps): void {
     ['notifyAddress', props.notifyAddress],
   ]);
   const locale: unknown = props.notifyLocale;
-  if (locale !== undefined && !(MAIL_LOCALES as readonly unknown[]).includes(locale)) {
+  if (locale !== undefined && !isMailLocale(locale)) {
     throw new InvalidWorkflowPropsError(
       'notifyLocale',
       `must be one of ${MAIL_LOCALES.join(', ')}, not ${JSON.stringify(locale)}`,
