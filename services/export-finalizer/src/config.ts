@@ -101,31 +101,13 @@ export function loadConfig(
   };
 }
 
-const sources = new Map<string, SigningKeySource>();
-
 /**
  * Where the HMAC keys come from: the variable's value (never rotated), or the secret's versions
- * AWSCURRENT and AWSPREVIOUS, each fetched once per 5 minutes. One source per secret for the
- * process's life, so its cache serves every invocation.
+ * AWSCURRENT and AWSPREVIOUS, each fetched once per 5 minutes. The handler makes one at load and
+ * keeps it for the process's life, so its cache serves every invocation.
  */
 export function signingKeySource(signingKey: ExportFinalizerConfig['signingKey']): SigningKeySource {
-  if ('value' in signingKey) return fixedSigningKey(signingKey.value);
-  let source = sources.get(signingKey.secretArn);
-  if (source === undefined) {
-    source = new SecretsManagerSigningKeys(signingKey.secretArn);
-    sources.set(signingKey.secretArn, source);
-  }
-  return source;
-}
-
-/**
- * The HMAC key links are signed with now: the variable's value, or the secret's AWSCURRENT version
- * (cached 5 minutes: a finalizer may sign with the previous key that long after a rotation, which the
- * download endpoint accepts).
- *
- * @throws {SecretUnavailableError} the secret could not be fetched (retryable).
- * @throws {ConfigError} the secret is not a string of at least 32 characters.
- */
-export function resolveSigningKey(signingKey: ExportFinalizerConfig['signingKey']): Promise<string> {
-  return signingKeySource(signingKey).current();
+  return 'value' in signingKey
+    ? fixedSigningKey(signingKey.value)
+    : new SecretsManagerSigningKeys(signingKey.secretArn);
 }

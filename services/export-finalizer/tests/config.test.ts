@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { loadConfig, resolveSigningKey } from '../src/config.ts';
+import { loadConfig, signingKeySource } from '../src/config.ts';
 
 const base = { DOWNLOAD_BASE_URL: 'https://dl.example.com/exports', DOWNLOAD_SIGNING_KEY: 'k'.repeat(32) };
 
@@ -58,6 +58,6 @@ describe('loadConfig', () => {
     expect(config.signingKey).toEqual({
       secretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:dl',
     });
-    expect(await resolveSigningKey({ value: 'v'.repeat(32) })).toBe('v'.repeat(32));
+    expect(await signingKeySource({ value: 'v'.repeat(32) }).current()).toBe('v'.repeat(32));
   });
 });
