@@ -100,6 +100,17 @@ const RdsSecret = z.object({
 const DEFAULT_SECRET_MAX_AGE_SECONDS = 900;
 
 /**
+ * The database URL as a service's connection asks for it (`connectPostgresOnFirstUse`'s `url`):
+ * {@link resolveDatabaseUrl} of `env`, read past the secret's cache when `fresh` (the server refused
+ * the password: a rotation).
+ */
+export function databaseUrlSource(
+  env: Environment = process.env,
+): (options: { readonly fresh: boolean }) => Promise<string> {
+  return ({ fresh }) => resolveDatabaseUrl(env, { fresh });
+}
+
+/**
  * The PostgreSQL connection URL: `DATABASE_URL` when set (local cloud, CI), otherwise the secret
  * named by `DATABASE_SECRET_ARN`, fetched through Powertools parameters (cached; `fresh` fetches past
  * the cache). The secret is a

@@ -8,6 +8,7 @@ export { ClaimCheckStore } from './claim-check.ts';
 export {
   DATABASE_ENVIRONMENT,
   databaseSource,
+  databaseUrlSource,
   type Environment,
   type ResolveDatabaseUrlOptions,
   readConfig,

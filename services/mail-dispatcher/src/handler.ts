@@ -1,7 +1,7 @@
 import { MailSendJob } from '@sidestep/contracts';
 import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
-import { createSqsHandler, resolveDatabaseUrl } from '@sidestep/runtime';
+import { createSqsHandler, databaseUrlSource } from '@sidestep/runtime';
 import { createMailSender, MAIL_SEND_CONCURRENCY } from './adapters/mail-transport.ts';
 import { loadConfig } from './config.ts';
 import { createSendOnce } from './send-once.ts';
@@ -15,7 +15,7 @@ const sender = await createMailSender(config.transport);
 // (the store batches what starts together): two connections cover them.
 const connect = connectPostgresOnFirstUse({
   // Asked again past the secret's cache when the server refuses the password (a rotation).
-  url: ({ fresh }) => resolveDatabaseUrl(process.env, { fresh }),
+  url: databaseUrlSource(),
   max: 2,
 });
 

@@ -1,5 +1,5 @@
 import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
-import { createTaskHandler, resolveDatabaseUrl } from '@sidestep/runtime';
+import { createTaskHandler, databaseUrlSource } from '@sidestep/runtime';
 import { loadConfig } from './config.ts';
 import { ledgerTask } from './ledger-task.ts';
 
@@ -9,7 +9,7 @@ const config = loadConfig();
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
 const connect = connectPostgresOnFirstUse({
   // Asked again past the secret's cache when the server refuses the password (a rotation).
-  url: ({ fresh }) => resolveDatabaseUrl(process.env, { fresh }),
+  url: databaseUrlSource(),
   max: 1,
 });
 

@@ -1,5 +1,5 @@
 import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
-import { createTaskHandler, resolveDatabaseUrl } from '@sidestep/runtime';
+import { createTaskHandler, databaseUrlSource } from '@sidestep/runtime';
 import { loadConfig } from './config.ts';
 import { statusUpdateTask } from './status-update-task.ts';
 
@@ -11,7 +11,7 @@ loadConfig();
 // One invocation at a time per Lambda environment, one transaction per invocation: one connection.
 const connect = connectPostgresOnFirstUse({
   // Asked again past the secret's cache when the server refuses the password (a rotation).
-  url: ({ fresh }) => resolveDatabaseUrl(process.env, { fresh }),
+  url: databaseUrlSource(),
   max: 1,
 });
 
