@@ -89,6 +89,19 @@ function receiving(page: Route): Route {
   return { ...page, receives: true };
 }
 
+/** The route of `method` whose pattern matches `path`, with its match (each pattern run once). */
+function routeFor(
+  method: Route['method'] | null,
+  path: string,
+): { readonly route: Route; readonly found: RegExpExecArray } | undefined {
+  for (const route of ROUTES) {
+    if (route.method !== method) continue;
+    const found = route.pattern.exec(path);
+    if (found) return { route, found };
+  }
+  return undefined;
+}
+
 /** Where an action on an execution (its `arn` field) came from: the execution's page. */
 const toExecution: Route['back'] = ({ form }) =>
   `/executions?arn=${encodeURIComponent(form.get('arn') ?? '')}`;
@@ -363,7 +376,8 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       return;
     }
     const method = request.method === 'POST' ? 'POST' : request.method === 'GET' ? 'GET' : null;
-    const candidate = ROUTES.find((each) => each.method === method && each.pattern.test(url.pathname));
+    const matched = routeFor(method, url.pathname);
+    const candidate = matched?.route;
 
     const source = requestSource(request);
     const receives = method === 'GET' && candidate?.receives === true;
@@ -409,7 +423,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       return;
     }
 
-    const found = candidate?.pattern.exec(url.pathname);
+    const found = matched?.found;
     const match =
       candidate && found
         ? {

@@ -420,11 +420,6 @@ export async function reinvokeAsyncFailures(
 }
 
 /**
- * Re-invokes one record's event, unless the audit trail (`done`) or this command (`thisRun`, by
- * request id) already did: then it only deletes the record, or keeps it when this command's invoke
- * of the same request failed.
- */
-/**
  * `command` sent in one attempt (maxAttempts 1), whatever the client's retry settings: the SDK
  * retries a transient error, a connection reset included, and an `Event` invoke Lambda accepted
  * before the connection dropped would be queued again
@@ -443,6 +438,11 @@ function sentOnce(command: InvokeCommand): InvokeCommand {
   return command;
 }
 
+/**
+ * Re-invokes one record's event, unless the audit trail (`done`) or this command (`thisRun`, by
+ * request id) already did: then it only deletes the record, or keeps it when this command's invoke
+ * of the same request failed.
+ */
 async function reinvokeOne(
   context: OpsContext,
   service: string,

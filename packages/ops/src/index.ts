@@ -89,7 +89,7 @@ export {
 } from './jobs.ts';
 export { LambdaLedger } from './lambda-ledger.ts';
 export { releaseMail } from './mail.ts';
-export { ASYNC_SERVICES, QUEUES, WORKFLOWS } from './names.ts';
+export { QUEUES, WORKFLOWS } from './names.ts';
 export {
   createOpsContext,
   environmentName,
