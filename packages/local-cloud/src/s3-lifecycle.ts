@@ -114,7 +114,8 @@ export async function startLifecycle(options: LifecycleOptions): Promise<Lifecyc
   const rulesOf = async (bucket: string): Promise<LifecycleRule[]> => {
     try {
       const { Rules } = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
-      return (Rules ?? []).filter((rule) => rule.Status === 'Enabled');
+      // A disabled rule selects nothing (ruleSelects).
+      return Rules ?? [];
     } catch (error) {
       // No configuration, or the bucket went between listing and reading.
       if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return [];
