@@ -56,15 +56,29 @@ export class LambdaApiError extends Error {
   }
 }
 
+/** The parts of a Lambda `FunctionName` ({@link FUNCTION_NAME}); `undefined` when it is not one. */
+export function parseFunctionName(functionName: string):
+  | {
+      readonly region: string | undefined;
+      readonly accountId: string | undefined;
+      readonly name: string;
+      readonly qualifier: string | undefined;
+    }
+  | undefined {
+  const match = functionName.length <= 170 ? FUNCTION_NAME.exec(functionName) : null;
+  const [, region, accountId, name = '', qualifier] = match ?? [];
+  if (!match || name.length > 64) return undefined;
+  return { region, accountId, name, qualifier };
+}
+
 /** The function a request names: `FunctionName` from the path, `Qualifier` from the query. */
 export function invokeTarget(url: string): InvokeTarget {
   const [path = '', query = ''] = url.split(/\?(.*)/s);
   const encoded = LAMBDA_INVOKE_PATH.exec(path)?.[1] ?? '';
   const functionName = decodeURIComponent(encoded);
   const qualifierParameter = new URLSearchParams(query).get('Qualifier') ?? undefined;
-  const match = functionName.length <= 170 ? FUNCTION_NAME.exec(functionName) : null;
-  const [, region, accountId, name = '', nameQualifier] = match ?? [];
-  if (!match || name.length > 64) {
+  const parsed = parseFunctionName(functionName);
+  if (parsed === undefined) {
     throw new AwsValidationError(
       'functionName',
       `Member must be a function name, ARN or partial ARN of at most 64 characters of [a-zA-Z0-9-_.] (with an optional :<qualifier>), not '${functionName}'`,
@@ -76,6 +90,7 @@ export function invokeTarget(url: string): InvokeTarget {
       `Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+), not '${qualifierParameter}'`,
     );
   }
+  const { region, accountId, name, qualifier: nameQualifier } = parsed;
   if (
     nameQualifier !== undefined &&
     qualifierParameter !== undefined &&

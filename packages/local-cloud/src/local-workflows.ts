@@ -7,6 +7,7 @@ import pLimit from 'p-limit';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { openExecutionStore } from './execution-store.ts';
 import { type FargateTask, startFargateTask, UnknownContainerError } from './fargate-task.ts';
+import { parseFunctionName } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { LocalTask, LocalWorkflow, LocalWorkflowResources } from './local-definitions.ts';
 import { LOCAL_ROLES, type LocalIam } from './local-iam.ts';
@@ -204,14 +205,12 @@ export function startLocalWorkflows(options: LocalWorkflowsOptions): Promise<
 }
 
 /**
- * The service a Lambda `FunctionName` names: a name, a partial ARN (`<account>:function:<name>`) or
- * an ARN, each optionally with a `:<qualifier>`; `sidestep-local-<service>` -> `<service>`.
+ * The service a Lambda `FunctionName` names (as Invoke reads it: {@link parseFunctionName}):
+ * `sidestep-local-<service>` -> `<service>`; a name Lambda would refuse is kept as it is, so the
+ * invocation fails as for an unknown function.
  */
 function functionService(functionName: string): string {
-  const afterFunction = functionName.includes(':function:')
-    ? functionName.slice(functionName.indexOf(':function:') + ':function:'.length)
-    : functionName;
-  const name = afterFunction.split(':')[0] ?? '';
+  const name = parseFunctionName(functionName)?.name ?? functionName;
   const prefix = localName('');
   return name.startsWith(prefix) ? name.slice(prefix.length) : name;
 }
