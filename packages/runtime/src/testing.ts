@@ -68,13 +68,16 @@ export async function startLocalSqs(): Promise<LocalSqs> {
 
 /**
  * Secrets Manager's GetSecretValue over its real wire protocol (awsJson1_1), on 127.0.0.1, so a test
- * runs Powertools' `getSecret` and the AWS SDK exactly as a deployed function would. Point the SDK at
- * it with `AWS_ENDPOINT_URL_SECRETS_MANAGER` (and any region and credentials).
+ * runs Powertools' `getSecret` and the AWS SDK exactly as a deployed function would, by staging label
+ * (AWSCURRENT unless the request names one). Point the SDK at it with
+ * `AWS_ENDPOINT_URL_SECRETS_MANAGER` (and any region and credentials).
  */
 export class SecretsManagerDouble {
-  /** The secrets' values by ARN; change one to rotate it. */
+  /** The secrets' AWSCURRENT values by ARN; set one to change it in place. */
   readonly secrets = new Map<string, string>();
-  /** Every request, as `<X-Amz-Target> <SecretId>`. */
+  /** The secrets' AWSPREVIOUS values by ARN, which {@link put} keeps. */
+  readonly previous = new Map<string, string>();
+  /** Every request, as `<SecretId> <VersionStage>` (AWSCURRENT when the request named none). */
   readonly requests: string[] = [];
   readonly server: Server = createServer((request, response) => {
     let body = '';
@@ -83,16 +86,22 @@ export class SecretsManagerDouble {
     });
     request.on('end', () => {
       const target = request.headers['x-amz-target'];
-      const { SecretId } = JSON.parse(body) as { SecretId: string };
-      this.requests.push(`${String(target)} ${SecretId}`);
-      const secret = this.secrets.get(SecretId);
+      const { SecretId, VersionStage = 'AWSCURRENT' } = JSON.parse(body) as {
+        SecretId: string;
+        VersionStage?: string;
+      };
+      this.requests.push(`${SecretId} ${VersionStage}`);
+      const secret = (VersionStage === 'AWSPREVIOUS' ? this.previous : this.secrets).get(SecretId);
       response.setHeader('content-type', 'application/x-amz-json-1.1');
       if (target !== 'secretsmanager.GetSecretValue' || secret === undefined) {
+        // Also what GetSecretValue answers for a label no version has, e.g. AWSPREVIOUS before a
+        // second value was put
+        // (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html).
         response.statusCode = 400;
         response.end(
           JSON.stringify({
             __type: 'ResourceNotFoundException',
-            message: "Secrets Manager can't find the secret.",
+            message: "Secrets Manager can't find the specified secret.",
           }),
         );
         return;
@@ -102,12 +111,24 @@ export class SecretsManagerDouble {
           ARN: SecretId,
           Name: 'db',
           SecretString: secret,
-          VersionId: 'v1',
+          VersionId: `v-${secret.slice(0, 4)}`,
+          VersionStages: [VersionStage],
           CreatedDate: 1.7e9,
         }),
       );
     });
   });
+
+  /**
+   * `put-secret-value` without `--version-stages`: `value` becomes AWSCURRENT and the version that
+   * was AWSCURRENT becomes AWSPREVIOUS
+   * (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html).
+   */
+  put(secretId: string, value: string): void {
+    const current = this.secrets.get(secretId);
+    if (current !== undefined) this.previous.set(secretId, current);
+    this.secrets.set(secretId, value);
+  }
 
   /** Listens on a free loopback port. */
   async start(): Promise<this> {

@@ -40,7 +40,7 @@ describeIfAvailable(url !== undefined)('the batch-worker across a password rotat
     await admin.query(`ALTER ROLE ${role} PASSWORD 'password-${password}'`);
     if (secretToo) secretsManager.secrets.set(arn, urlWith(`password-${password}`));
   };
-  const fetches = () => secretsManager.requests.filter((request) => request.endsWith(arn)).length;
+  const fetches = () => secretsManager.requests.filter((request) => request.startsWith(`${arn} `)).length;
   const workerError = async (jobId: string) =>
     (await admin.query(`SELECT worker_error FROM ${role}.jobs WHERE id = $1`, [jobId])).rows[0]?.worker_error;
 

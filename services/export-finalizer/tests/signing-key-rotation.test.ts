@@ -1,11 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { SecretsManagerDouble } from '@sidestep/runtime/testing';
 import { SecretsManagerSigningKeys } from '../src/adapters/secrets-manager.ts';
 import { DownloadKeyring } from '../src/domain/download-keyring.ts';
 import { downloadLinkFactory } from '../src/domain/download-link.ts';
 import { signingKeyId } from '../src/domain/download-token.ts';
 import { createDownloadEndpoint } from '../src/download-endpoint.ts';
-import { type SecretsManagerDouble, startSecretsManagerDouble } from './secrets-manager-double.ts';
 
 // Rotating the signing secret is `put-secret-value`: the new value becomes AWSCURRENT, the old one
 // AWSPREVIOUS (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html).
@@ -29,7 +29,7 @@ const environment = {
 };
 
 beforeAll(async () => {
-  secretsManager = await startSecretsManagerDouble();
+  secretsManager = await new SecretsManagerDouble().start();
   for (const [name, value] of Object.entries({
     ...environment,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManager.endpoint,
