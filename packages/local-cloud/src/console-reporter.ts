@@ -49,10 +49,17 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
   const { paint } = context;
   const tag = (style: Style, label: string) => paint(style, label.padEnd(TAG_WIDTH));
   switch (event.type) {
-    case 'queue-created':
+    case 'queue-created': {
+      const updated = event.updated
+        ? paint(
+            'yellow',
+            ` updated: ${event.updated.map((change) => `${change.attribute} ${change.from ?? '(none)'} -> ${change.to}`).join(', ')}`,
+          )
+        : '';
       return `${tag('blue', 'queue')} ${paint('bold', event.queue)} ${paint('gray', event.url)}${
         event.deadLetterQueue ? paint('gray', ` (DLQ ${event.deadLetterQueue})`) : ''
-      }`;
+      }${updated}`;
+    }
     case 'service-started':
       return `${tag('blue', 'service')} ${paint('bold', event.service)} started (cold start ${Math.round(event.coldStartMs)} ms)`;
     case 'message-received': {

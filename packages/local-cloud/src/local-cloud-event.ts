@@ -1,3 +1,5 @@
+import type { QueueAttributeChange } from './queues.ts';
+
 /**
  * Everything the local cloud tells a person about: what arrived, what ran, what failed and why.
  * One discriminated union so a reporter is a single function and a test can collect the events.
@@ -9,6 +11,8 @@ export type LocalCloudEvent =
       readonly url: string;
       /** The dead-letter queue redrive sends to, for a job queue. */
       readonly deadLetterQueue?: string;
+      /** What this start changed on a queue kept with other attributes (a release changed them). */
+      readonly updated?: readonly QueueAttributeChange[];
     }
   | {
       readonly type: 'service-started';

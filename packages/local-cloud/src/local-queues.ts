@@ -33,7 +33,8 @@ const MAIL_JOB_TYPE = 'mail.send';
 
 /**
  * Creates every job queue and pipe source queue (each DLQ first, so it is reported first) with the
- * attributes infra sets. Nothing to stop: the queues live in the endpoint.
+ * attributes infra sets; one kept from an earlier start with other attributes is updated in place
+ * and reported with what changed. Nothing to stop: the queues live in the endpoint.
  */
 export async function createLocalQueues(
   sqs: SQSClient,
@@ -45,12 +46,19 @@ export async function createLocalQueues(
   // Each queue by its name without prefix (`mail`), its full name and its DLQ's name.
   const known = new Map<string, string>();
   const created = (shortName: string, queue: JobQueue) => {
-    reporter({ type: 'queue-created', queue: queue.deadLetter.name, url: queue.deadLetter.url });
+    const { deadLetter } = queue;
+    reporter({
+      type: 'queue-created',
+      queue: deadLetter.name,
+      url: deadLetter.url,
+      ...(deadLetter.updated ? { updated: deadLetter.updated } : {}),
+    });
     reporter({
       type: 'queue-created',
       queue: queue.name,
       url: queue.url,
-      deadLetterQueue: queue.deadLetter.name,
+      deadLetterQueue: deadLetter.name,
+      ...(queue.updated ? { updated: queue.updated } : {}),
     });
     known.set(shortName, queue.url);
     known.set(queue.name, queue.url);

@@ -1,4 +1,12 @@
-import { CreateQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  QueueNameExists,
+  SetQueueAttributesCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import {
   DEAD_LETTER_RETENTION_SECONDS,
   deadLetterQueueName,
@@ -11,11 +19,24 @@ import {
 /** 1 MiB, the largest message SQS accepts (raised from 256 KiB in 2025). */
 export const MAXIMUM_MESSAGE_SIZE_BYTES = 1_048_576;
 
+/** One attribute a start changed on a queue that already existed (a release changed it). */
+export interface QueueAttributeChange {
+  readonly attribute: string;
+  /** The queue's value before; absent when it had none. */
+  readonly from?: string;
+  readonly to: string;
+}
+
 /** A queue's coordinates. */
 export interface QueueAddress {
   readonly name: string;
   readonly url: string;
   readonly arn: string;
+  /**
+   * The attributes this start changed on a queue that already existed with others (set in place,
+   * its messages kept); absent when the queue was new or already as declared.
+   */
+  readonly updated?: readonly QueueAttributeChange[];
 }
 
 /** A service's job queue and its dead-letter queue. */
@@ -87,8 +108,8 @@ export function deadLetterQueueAttributes(sourceQueueArn: string): Record<string
 
 /**
  * Creates a service's job queue `sidestep-<env>-<queue>` and its DLQ `sidestep-<env>-<queue>-dlq`
- * through the SQS API. CreateQueue is idempotent for identical attributes, so calling this again
- * returns the same queues.
+ * through the SQS API, or brings existing ones to the manifest's attributes (see
+ * {@link createDeadLetteredQueue}), so calling this again returns the same queues.
  */
 export async function createJobQueue(
   sqs: SQSClient,
@@ -103,6 +124,9 @@ export async function createJobQueue(
 /**
  * Creates the DLQ `sidestep-<env>-<queue>-dlq` (accepting only its source), then the queue
  * `sidestep-<env>-<queue>` with `attributes(dlqArn)`: what a job queue and a pipe source queue share.
+ * A queue kept from an earlier start with other attributes (a release changed its maxReceiveCount,
+ * visibility timeout or retention) is updated in place, messages kept, as `terraform apply`
+ * updates it on AWS; {@link QueueAddress.updated} says what changed.
  */
 export async function createDeadLetteredQueue(
   sqs: SQSClient,
@@ -114,10 +138,63 @@ export async function createDeadLetteredQueue(
   const dlqName = deadLetterQueueName(scope.environment, queueName);
   const arn = queueArn(scope, name);
   const dlqArn = queueArn(scope, dlqName);
-  const dlq = await sqs.send(
-    new CreateQueueCommand({ QueueName: dlqName, Attributes: deadLetterQueueAttributes(arn) }),
+  const dlq = await applyQueue(sqs, dlqName, deadLetterQueueAttributes(arn));
+  const source = await applyQueue(sqs, name, attributes(dlqArn));
+  return { name, arn, ...source, deadLetter: { name: dlqName, arn: dlqArn, ...dlq } };
+}
+
+/**
+ * CreateQueue, and for a queue that exists with other attributes (SQS refuses CreateQueue with
+ * QueueNameExists then: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html)
+ * SetQueueAttributes with the declared ones, which keeps the queue and its messages
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html):
+ * what Terraform's update of an `aws_sqs_queue` does. Only the declared attributes are set; one a
+ * release stops declaring keeps its value (Terraform would reset it to SQS's default).
+ */
+async function applyQueue(
+  sqs: SQSClient,
+  name: string,
+  attributes: Record<string, string>,
+): Promise<{ url: string; updated?: readonly QueueAttributeChange[] }> {
+  try {
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    if (!QueueUrl) throw new Error(`CreateQueue returned no QueueUrl for ${name}`);
+    return { url: QueueUrl };
+  } catch (error) {
+    if (!isQueueNameExists(error)) throw error;
+  }
+  const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+  if (!QueueUrl) throw new Error(`GetQueueUrl returned no QueueUrl for ${name}`);
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['All'] }));
+  const current: Readonly<Record<string, string | undefined>> = Attributes ?? {};
+  await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }));
+  const updated: QueueAttributeChange[] = [];
+  for (const [attribute, to] of Object.entries(attributes)) {
+    const from = current[attribute];
+    if (!sameAttributeValue(from, to))
+      updated.push({ attribute, ...(from === undefined ? {} : { from }), to });
+  }
+  return updated.length > 0 ? { url: QueueUrl, updated } : { url: QueueUrl };
+}
+
+/**
+ * The SDK's QueueNameExists (SQS's query code `QueueAlreadyExists`), or the name fauxqs's
+ * `AWS.SimpleQueueService.QueueNameExists` gives the error, which the SDK does not map.
+ */
+function isQueueNameExists(error: unknown): boolean {
+  return (
+    error instanceof QueueNameExists ||
+    (error instanceof Error && error.name === 'AWS.SimpleQueueService.QueueNameExists')
   );
-  const source = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes(dlqArn) }));
-  if (!dlq.QueueUrl || !source.QueueUrl) throw new Error(`CreateQueue returned no QueueUrl for ${name}`);
-  return { name, url: source.QueueUrl, arn, deadLetter: { name: dlqName, url: dlq.QueueUrl, arn: dlqArn } };
+}
+
+/** Equal as text, or as JSON for a policy attribute (RedrivePolicy), whatever its key order. */
+function sameAttributeValue(current: string | undefined, declared: string): boolean {
+  if (current === declared) return true;
+  if (current === undefined || !declared.startsWith('{')) return false;
+  try {
+    return isDeepStrictEqual(JSON.parse(current), JSON.parse(declared));
+  } catch {
+    return false;
+  }
 }

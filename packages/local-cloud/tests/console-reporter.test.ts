@@ -37,6 +37,18 @@ describe('createConsoleReporter', () => {
     expect(lines.join('')).not.toMatch(/\u001b\[/);
   });
 
+  it('says which attributes a start changed on a kept queue, from and to', () => {
+    const updated = [
+      { attribute: 'MessageRetentionPeriod', from: '1209600', to: '604800' },
+      { attribute: 'RedriveAllowPolicy', to: '{}' },
+    ];
+    expect(
+      print([{ type: 'queue-created', queue: 'sidestep-local-mail-dlq', url: 'http://d', updated }]),
+    ).toEqual([
+      '09:15:02.345 queue    sidestep-local-mail-dlq http://d updated: MessageRetentionPeriod 1209600 -> 604800, RedriveAllowPolicy (none) -> {}',
+    ]);
+  });
+
   it('says what arrived, what ran and what failed, with the reason', () => {
     const lines = print([
       {
