@@ -357,10 +357,16 @@ describe('ExportDownload (staging)', () => {
   const [downloadAddress, download] = one(tf, 'aws_lambda_function', {
     function_name: 'sidestep-staging-export-download',
   });
-  const [secretAddress] = one(tf, 'aws_secretsmanager_secret', {
+  const [secretAddress, secret] = one(tf, 'aws_secretsmanager_secret', {
     name: 'sidestep-staging-export-download-key',
   });
   const [urlAddress, url] = one(tf, 'aws_lambda_function_url');
+
+  // A deleted secret keeps its name for its recovery window (30 days by default), and CreateSecret of
+  // that name fails until then: https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html
+  it('deletes its signing key without a recovery window, so an environment of the same name can be created again at once', () => {
+    expect(secret.recovery_window_in_days).toBe(0);
+  });
 
   it('runs the finalizer’s image with the download handler behind a public function URL', () => {
     expect(download.image_uri).toBe(finalizer.image_uri);

@@ -81,6 +81,13 @@ export class ExportDownload extends Construct {
     // key gets, `secretKeyStatement`). https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
     this.signingKey = new SecretsmanagerSecret(this, 'signing-key', {
       name: resourceName(environment, 'export-download-key'),
+      // Deleted at once, not after the default 30-day recovery window, during which CreateSecret of the
+      // same name fails and an environment of that name could not be created again
+      // (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html). Always,
+      // not only in teardown mode: an apply that replaces the secret (a destroy, then a create of the same
+      // name) would fail the same way. A recovery would save little: the key is random (a new one is one
+      // put-secret-value away) and only the links it signed stop working, as they do with the environment.
+      recoveryWindowInDays: 0,
       description:
         'HMAC-SHA256 key (at least 32 characters) signing export download links; the previous value still verifies them, so two new values revoke every link',
     });
