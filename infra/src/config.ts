@@ -155,6 +155,15 @@ export interface EnvironmentConfig {
    * @default 'FARGATE'
    */
   readonly batchCapacity?: BatchCapacity;
+  /**
+   * Lift the deletion protection of the environment stack so that it can be destroyed
+   * (`SIDESTEP_<ENV>_TEARDOWN`, `true` or `false`): no `prevent_destroy` on what holds data, and
+   * `force_destroy` on the buckets and `force_delete` on the image repositories, so that after one
+   * apply with it `terraform destroy` deletes their objects and images too (README, "Tearing an
+   * environment down"). The deploy pipeline refuses it: only an administrator tears down.
+   * @default false: deletion protection on (`applyDeletionProtection`)
+   */
+  readonly teardown?: boolean;
 }
 
 /**
@@ -254,6 +263,13 @@ function awsEnvironment(
   const databaseSecretKmsKeyArn = read('DATABASE_SECRET_KMS_KEY_ARN');
   const reservedConcurrency = reservations(read('RESERVED_CONCURRENCY'));
   const batchCapacity = read('BATCH_CAPACITY');
+  const teardown = read('TEARDOWN');
+  if (teardown !== undefined && teardown !== 'true' && teardown !== 'false') {
+    throw new InfraConfigError(
+      `${name}.teardown`,
+      `SIDESTEP_${name.toUpperCase()}_TEARDOWN must be true or false, not "${teardown}"`,
+    );
+  }
   if (batchCapacity !== undefined && !(BATCH_CAPACITIES as readonly string[]).includes(batchCapacity)) {
     throw new InfraConfigError(
       `${name}.batchCapacity`,
@@ -267,6 +283,7 @@ function awsEnvironment(
     bucketSuffix: read('BUCKET_SUFFIX') ?? accountId,
     ...(reservedConcurrency ? { reservedConcurrency } : {}),
     ...(batchCapacity ? { batchCapacity: batchCapacity as BatchCapacity } : {}),
+    ...(teardown === undefined ? {} : { teardown: teardown === 'true' }),
     mail: {
       fromAddress: read('MAIL_FROM') ?? `no-reply@${name}.mail.example.com`,
       domain: read('MAIL_DOMAIN') ?? `${name}.mail.example.com`,
@@ -372,10 +389,11 @@ function workflowLogSettings(name: string, read: (key: string) => string | undef
  * `_LOG_RETENTION_DAYS`, `_JOB_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`,
  * `_ECS_SERVICE_LINKED_ROLE_EXISTS` (`true` when the account has the role), `_BUCKET_SUFFIX`
  * (default the account id), `_RESERVED_CONCURRENCY` (`mail-dispatcher=5,job-sweeper=1`; default none),
- * `_BATCH_CAPACITY` (`FARGATE` or `FARGATE_SPOT`; default `FARGATE`)) and
+ * `_BATCH_CAPACITY` (`FARGATE` or `FARGATE_SPOT`; default `FARGATE`), `_TEARDOWN` (`true` lifts the
+ * deletion protection; default `false`)) and
  * `SIDESTEP_GITHUB_REPOSITORY` (`owner/repository`, both environments). Every config is validated;
  * with `SIDESTEP_DEPLOY_ENVIRONMENT=<staging|production>` (set by the deploy pipeline) that environment
- * must also hold no {@link placeholderSettings}.
+ * must also hold no {@link placeholderSettings} and not be in teardown mode.
  */
 export function environmentConfigs(
   env: Readonly<Record<string, string | undefined>> = process.env,
@@ -405,6 +423,14 @@ export function environmentConfigs(
       throw new InfraConfigError(
         'SIDESTEP_DEPLOY_ENVIRONMENT',
         `"${deploying}" is not staging or production`,
+      );
+    }
+    // A TEARDOWN variable left in the GitHub environment must not lift the protection in a deploy: the
+    // pipeline's role could then delete every object of the buckets with an ordinary apply.
+    if (config.teardown) {
+      throw new InfraConfigError(
+        `${config.name}.teardown`,
+        `SIDESTEP_${config.name.toUpperCase()}_TEARDOWN=true is never deployed by the pipeline: an administrator tears the environment down (README, "Tearing an environment down"); remove the variable from the GitHub environment`,
       );
     }
     const [first, ...more] = placeholderSettings(config);

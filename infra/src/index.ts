@@ -21,6 +21,11 @@ export { BatchTask, type BatchTaskProps, type TaskNetworkConfig } from './constr
 export { ClaimCheckBucket, type ClaimCheckBucketProps } from './constructs/claim-check-bucket.ts';
 export { MAX_MESSAGE_SIZE_BYTES } from './constructs/dead-lettered-queue.ts';
 export {
+  applyDeletionProtection,
+  DATA_RESOURCE_TYPES,
+  type DeletionProtectionOptions,
+} from './constructs/deletion-protection.ts';
+export {
   DEPLOY_BRANCH,
   DeployRole,
   type DeployRoleProps,

@@ -542,7 +542,7 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       's3:PutBucketTagging',
       's3:DeleteBucket',
     ],
-    note: 'the provider reads every legacy bucket setting on refresh; force_destroy is off, so no object calls',
+    note: 'the provider reads every legacy bucket setting on refresh; force_destroy is on only in teardown mode, which the pipeline refuses, so no object calls',
   },
   aws_s3_bucket_lifecycle_configuration: bucketSetting(
     's3:GetLifecycleConfiguration',

@@ -14,8 +14,9 @@ import type { Construct } from 'constructs';
  * The baseline every sidestep bucket gets: all four public-access blocks, SSE-S3 (readers need no
  * KMS grant and uploads from any tool are encrypted without headers), versioning, the given
  * lifecycle rules followed by one that removes expired delete markers (what versioning leaves once a
- * deleted object's versions have expired), and a TLS-only bucket policy. Never deleted together with
- * the stack.
+ * deleted object's versions have expired), and a TLS-only bucket policy. `force_destroy` off: a
+ * destroy never deletes its objects, unless the environment stack is torn down on purpose
+ * (`applyDeletionProtection`, which also keeps Terraform from destroying any of these resources).
  *
  * A function rather than a construct on purpose: the resources are created directly in `scope`
  * with the ids the imports and exports buckets have always had (`bucket`, `public-access-block`,

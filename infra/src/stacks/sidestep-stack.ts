@@ -19,6 +19,7 @@ import { type EnvironmentConfig, environmentBucketName, environmentBucketSuffix 
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
 import { BatchTask, type TaskNetworkConfig } from '../constructs/batch-task.ts';
 import { ClaimCheckBucket } from '../constructs/claim-check-bucket.ts';
+import { applyDeletionProtection } from '../constructs/deletion-protection.ts';
 import { EventBus } from '../constructs/event-bus.ts';
 import { ExportDownload } from '../constructs/export-download.ts';
 import { ExportsBucket } from '../constructs/exports-bucket.ts';
@@ -97,7 +98,8 @@ function snakeCase(name: string): string {
 /**
  * One environment of sidestep, in the order of the architecture:
  *
- * 1. the AWS provider (pinned to the environment's account, default tags) and the state backend;
+ * 1. the AWS provider (pinned to the environment's account, default tags), the state backend and the
+ *    deletion protection of what holds data (lifted in teardown mode);
  *    the topic every alarm notifies; the network functions and tasks run in (created, or the
  *    configured VPC's ids);
  * 2. the mail identity, the imports bucket (whose uploads start the import workflow), the exports
@@ -215,7 +217,7 @@ export class SidestepStack extends EnvironmentStack {
     new TerraformOutput(this, name, { value });
   }
 
-  /** The AWS provider and where the state lives. */
+  /** The AWS provider, where the state lives, and what protects the environment's data from a destroy. */
   private addProviderAndBackend(id: string): void {
     const { config } = this;
     const local = config.name === 'local';
@@ -230,8 +232,11 @@ export class SidestepStack extends EnvironmentStack {
         : {}),
     });
     // Every role carries the boundary the deploy stack (`DeployStack`) creates; the local stack has none.
-    if (!local)
+    // Nor deletion protection: the local cloud is throwaway.
+    if (!local) {
       applyPermissionsBoundary(this, permissionsBoundaryArn(config.accountId, `sidestep-${config.name}`));
+      applyDeletionProtection(this, { teardown: config.teardown ?? false });
+    }
     if (config.backend) {
       new S3Backend(this, {
         bucket: config.backend.bucket,
