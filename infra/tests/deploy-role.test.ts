@@ -458,6 +458,24 @@ describe('DeployStack bootstrap resources', () => {
     expect(shared.resource.aws_iam_service_linked_role).toBeUndefined();
   });
 
+  // With staging and production in one account, production's deploy role trusts the provider that
+  // staging's deploy stack created, and ECS keeps using the one service-linked role: a destroy of
+  // staging's deploy stack must not delete them. Terraform refuses it at plan time:
+  // https://developer.hashicorp.com/terraform/language/meta-arguments/lifecycle
+  it('protects the account-wide GitHub OIDC provider and ECS service-linked role from destroy, in teardown mode too', () => {
+    for (const teardown of ['false', 'true']) {
+      const config = environmentConfigs({ ...ENV, SIDESTEP_STAGING_TEARDOWN: teardown }).staging;
+      const tf = synth(new DeployStack(Testing.app(), 'sidestep-staging-deploy', { config }));
+      for (const type of ['aws_iam_openid_connect_provider', 'aws_iam_service_linked_role']) {
+        expect([teardown, type, only(tf.resource[type]).lifecycle]).toEqual([
+          teardown,
+          type,
+          { prevent_destroy: true },
+        ]);
+      }
+    }
+  });
+
   it('creates the permissions boundary of the environment, at the ARN the environment stack names', () => {
     const boundary = Object.values(deploy.resource.aws_iam_policy ?? {}).filter(
       (p) => p.name === 'sidestep-staging-boundary',

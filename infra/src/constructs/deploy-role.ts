@@ -179,9 +179,13 @@ export class DeployRole extends Construct {
     } else {
       // No thumbprint: IAM trusts GitHub's issuer through its own root CAs since 2023, and the
       // provider (hashicorp/aws 6.x) makes thumbprint_list optional.
+      // Account-wide: another environment's deploy role in the account may trust it by ARN
+      // (`oidcProviderArn`), so a destroy of this stack must not delete it, in teardown mode neither
+      // (README, "Tearing an environment down": `terraform state rm` it first).
       const provider = new IamOpenidConnectProvider(this, 'github-oidc', {
         url: `https://${GITHUB_OIDC_ISSUER}`,
         clientIdList: [GITHUB_OIDC_AUDIENCE],
+        lifecycle: { preventDestroy: true },
       });
       this.oidcProviderArn = provider.arn;
     }

@@ -45,7 +45,8 @@ export const MIGRATION_TASK = 'batch-worker';
  * which the deploy role is not). A role cannot create itself, so an administrator applies this stack once
  * from a laptop (infra/README.md, "Bootstrap"); every later deploy assumes the role and applies
  * `sidestep-<env>`. Its state sits next to the environment's (`sidestep/<env>/deploy.tfstate`), a key the
- * role is not granted.
+ * role is not granted. The provider and the service-linked role are account-wide (another environment in
+ * the account uses them), so they are never destroyed with the stack (`prevent_destroy`).
  */
 export class DeployStack extends EnvironmentStack {
   /** The provider and the role. */
@@ -83,9 +84,15 @@ export class DeployStack extends EnvironmentStack {
         : {}),
     });
     // Account-wide, like the OIDC provider: when staging and production share an account, the second
-    // deploy stack is told the role exists.
+    // deploy stack is told the role exists. Never destroyed with the stack, in teardown mode neither:
+    // another environment's tasks may use it, and IAM refuses to delete it while ECS resources exist
+    // (https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteServiceLinkedRole.html). To
+    // destroy this stack, `terraform state rm` it first (README, "Tearing an environment down").
     if (!config.ecsServiceLinkedRoleExists) {
-      new IamServiceLinkedRole(this, 'ecs-service-linked-role', { awsServiceName: 'ecs.amazonaws.com' });
+      new IamServiceLinkedRole(this, 'ecs-service-linked-role', {
+        awsServiceName: 'ecs.amazonaws.com',
+        lifecycle: { preventDestroy: true },
+      });
     }
     const services = props.services ?? SERVICES;
     const tasks = props.tasks ?? TASKS;
