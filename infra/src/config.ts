@@ -7,12 +7,7 @@ import {
   type EnvironmentName,
 } from '@sidestep/manifest';
 import { LOCAL_NOTIFY_ADDRESS } from '@sidestep/workflows';
-import {
-  BATCH_CAPACITIES,
-  type BatchCapacity,
-  batchTaskArchitecture,
-  type TaskArchitecture,
-} from './batch-capacity.ts';
+import { BATCH_CAPACITIES, type BatchCapacity, batchTaskArchitecture } from './batch-capacity.ts';
 import type { TaskNetworkConfig } from './constructs/batch-task.ts';
 import type { NetworkSettings } from './constructs/network.ts';
 import type { FunctionVpcConfig } from './constructs/service-function.ts';
