@@ -161,7 +161,7 @@ async function applyQueue(
     if (!QueueUrl) throw new Error(`CreateQueue returned no QueueUrl for ${name}`);
     return { url: QueueUrl };
   } catch (error) {
-    if (!isQueueNameExists(error)) throw error;
+    if (!(error instanceof QueueNameExists)) throw error;
   }
   const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
   if (!QueueUrl) throw new Error(`GetQueueUrl returned no QueueUrl for ${name}`);
@@ -175,17 +175,6 @@ async function applyQueue(
       updated.push({ attribute, ...(from === undefined ? {} : { from }), to });
   }
   return updated.length > 0 ? { url: QueueUrl, updated } : { url: QueueUrl };
-}
-
-/**
- * The SDK's QueueNameExists (SQS's query code `QueueAlreadyExists`), or the name fauxqs's
- * `AWS.SimpleQueueService.QueueNameExists` gives the error, which the SDK does not map.
- */
-function isQueueNameExists(error: unknown): boolean {
-  return (
-    error instanceof QueueNameExists ||
-    (error instanceof Error && error.name === 'AWS.SimpleQueueService.QueueNameExists')
-  );
 }
 
 /** Equal as text, or as JSON for a policy attribute (RedrivePolicy), whatever its key order. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import * as sqsModel from '@aws-sdk/client-sqs';
 
 /** The `X-Amz-Target` prefix of SQS's JSON protocol (`AmazonSQS.SendMessage`). */
 const SQS_TARGET_PREFIX = 'AmazonSQS.';
@@ -186,12 +187,33 @@ const COMMON_ERROR_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * fauxqs prefixes every code in `x-amzn-query-error` with `AWS.SimpleQueueService.`; SQS does
- * that only for its own codes (`AWS.SimpleQueueService.NonExistentQueue`), not for the common ones.
- * The SDK names an unmodelled error after this header, so a too-large message would reach the
- * caller as `AWS.SimpleQueueService.InvalidParameterValue` instead of `InvalidParameterValue`.
+ * The code SQS sends in `x-amzn-query-error` for each error of its model, by the error's name (its
+ * `__type`): the error's `awsQueryError` trait where it has one (`QueueDoesNotExist` ->
+ * `AWS.SimpleQueueService.NonExistentQueue`, `QueueNameExists` -> `QueueAlreadyExists`), else the
+ * name itself (`InvalidAttributeValue`, `InvalidMessageContents`). Read from the SDK's own schemas
+ * (an error schema is `[-3, namespace, name, traits, ...]`), the table the SDK maps the header back
+ * to an error class with.
+ */
+const MODELLED_QUERY_CODES: ReadonlyMap<string, string> = new Map(
+  Object.values(sqsModel).flatMap((schema): [string, string][] => {
+    if (!Array.isArray(schema) || schema[0] !== -3 || typeof schema[2] !== 'string') return [];
+    const traits = schema[3] as { awsQueryError?: [string, number] } | undefined;
+    return [[schema[2], traits?.awsQueryError?.[0] ?? schema[2]]];
+  }),
+);
+
+/**
+ * fauxqs prefixes every code in `x-amzn-query-error` with `AWS.SimpleQueueService.`; SQS does that
+ * only where its model says so (`AWS.SimpleQueueService.NonExistentQueue`), and sends the common
+ * errors unprefixed. The SDK names the error after this header, so a too-large message reached the
+ * caller as `AWS.SimpleQueueService.InvalidParameterValue` instead of `InvalidParameterValue`, and a
+ * CreateQueue of an existing name as an unmodelled `AWS.SimpleQueueService.QueueNameExists` instead
+ * of `QueueNameExists`.
  */
 export function awsQueryErrorHeader(header: string): string {
   const match = /^AWS\.SimpleQueueService\.([^;]+)(;.*)?$/.exec(header);
-  return match?.[1] && COMMON_ERROR_CODES.has(match[1]) ? `${match[1]}${match[2] ?? ''}` : header;
+  if (!match?.[1]) return header;
+  const code =
+    MODELLED_QUERY_CODES.get(match[1]) ?? (COMMON_ERROR_CODES.has(match[1]) ? match[1] : undefined);
+  return code === undefined ? header : `${code}${match[2] ?? ''}`;
 }

@@ -12,6 +12,7 @@ import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
+  QueueNameExists,
   SendMessageBatchCommand,
   SendMessageCommand,
   SQSClient,
@@ -121,6 +122,30 @@ describe('SQS limits', () => {
     ).toBe('QueueDoesNotExist');
   });
 
+  // API_CreateQueue: an existing name with other attribute values is QueueNameExists, whose query code
+  // (x-amzn-query-error) is QueueAlreadyExists; an error without a query code of its own
+  // (InvalidAttributeValue) is sent under its name, unprefixed.
+  // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
+  it('names an existing queue’s CreateQueue with other attributes QueueNameExists, and a bad attribute InvalidAttributeValue, as the SDK reads SQS’s query codes', async () => {
+    await sqs.send(
+      new CreateQueueCommand({ QueueName: 'renamed-attributes', Attributes: { VisibilityTimeout: '30' } }),
+    );
+    const exists = await sqs
+      .send(
+        new CreateQueueCommand({ QueueName: 'renamed-attributes', Attributes: { VisibilityTimeout: '60' } }),
+      )
+      .catch((error: unknown) => error);
+    expect(exists).toBeInstanceOf(QueueNameExists);
+    expect(exists).toMatchObject({ name: 'QueueNameExists', Code: 'QueueAlreadyExists' });
+    expect(
+      await errorNameOf(
+        sqs.send(
+          new CreateQueueCommand({ QueueName: 'bad-attribute', Attributes: { VisibilityTimeout: 'soon' } }),
+        ),
+      ),
+    ).toBe('InvalidAttributeValue');
+  });
+
   // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html: a body
   // may hold #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF.
   it('takes characters above U+FFFF (𠮷 of a Japanese surname, an emoji), alone and in batches, and refuses the control characters SQS refuses', async () => {
@@ -133,7 +158,7 @@ describe('SQS limits', () => {
     for (const refused of ['bell \u0007', 'nul \u0000', 'lone surrogate \uD842', 'not a character \uFFFE']) {
       expect(
         await errorNameOf(sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: refused }))),
-      ).toMatch(/InvalidMessageContents$/);
+      ).toBe('InvalidMessageContents');
     }
   });
 
