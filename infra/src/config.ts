@@ -410,6 +410,7 @@ export function environmentConfigs(
     production: awsEnvironment('production', env, PLACEHOLDER.productionAccountId),
   };
   for (const config of Object.values(configs)) validateEnvironmentConfig(config);
+  refuseSharedMailIdentity(configs.staging, configs.production);
   // The deploy pipeline names the environment it is about to apply: that one must be real.
   const deploying = env.SIDESTEP_DEPLOY_ENVIRONMENT;
   if (deploying) {
@@ -437,6 +438,23 @@ export function environmentConfigs(
     }
   }
   return configs;
+}
+
+/**
+ * An SES identity exists once per account and region, and each environment's stack creates its own
+ * (its `mail.domain`): two environments in one account and region with one domain would fail the
+ * second's first apply with AlreadyExistsException
+ * (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_CreateEmailIdentity.html). Seen only
+ * where both environments' settings are given (an administrator's synth; the pipeline sets one's).
+ */
+function refuseSharedMailIdentity(first: EnvironmentConfig, second: EnvironmentConfig): void {
+  const identity = (config: EnvironmentConfig) =>
+    `${config.accountId} ${config.region} ${(config.mail.domain ?? config.mail.fromAddress).toLowerCase()}`;
+  if (identity(first) !== identity(second)) return;
+  throw new InfraConfigError(
+    `${second.name}.mail.domain`,
+    `SIDESTEP_${second.name.toUpperCase()}_MAIL_DOMAIN "${second.mail.domain ?? second.mail.fromAddress}" is ${first.name}'s too, in the same account and region, where an SES identity exists once: give each environment its own (for example ${first.name}.${second.mail.domain ?? 'mail.example.com'})`,
+  );
 }
 
 /** One setting of an AWS environment still at its placeholder, and the variable that sets it. */

@@ -95,4 +95,36 @@ describe('MailIdentity in the SES sandbox (SIDESTEP_<ENV>_MAIL_SANDBOX_RECIPIENT
       environmentConfigs({ SIDESTEP_STAGING_MAIL_SANDBOX_RECIPIENTS: 'ops@corp.example.org,ops' }),
     ).toThrow(expect.objectContaining({ field: 'staging.mail.sandboxRecipients' }));
   });
+
+  // An identity exists once per account and region: CreateEmailIdentity of one that exists fails with
+  // AlreadyExistsException (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_CreateEmailIdentity.html),
+  // so the second environment's first apply would fail half-way.
+  it('refuses staging and production creating the same SES identity in one account and region, naming the variable', () => {
+    const shared = {
+      SIDESTEP_STAGING_ACCOUNT_ID: '123456789012',
+      SIDESTEP_PRODUCTION_ACCOUNT_ID: '123456789012',
+      SIDESTEP_STAGING_MAIL_FROM: 'staging@mail.example.org',
+      SIDESTEP_STAGING_MAIL_DOMAIN: 'mail.example.org',
+      SIDESTEP_PRODUCTION_MAIL_FROM: 'no-reply@mail.example.org',
+      SIDESTEP_PRODUCTION_MAIL_DOMAIN: 'Mail.Example.org',
+    };
+    expect(() => environmentConfigs(shared)).toThrow(
+      expect.objectContaining({
+        field: 'production.mail.domain',
+        message: expect.stringContaining('SIDESTEP_PRODUCTION_MAIL_DOMAIN'),
+      }),
+    );
+    // Another domain, another region or another account: two identities.
+    expect(() =>
+      environmentConfigs({
+        ...shared,
+        SIDESTEP_STAGING_MAIL_FROM: 'no-reply@staging.mail.example.org',
+        SIDESTEP_STAGING_MAIL_DOMAIN: 'staging.mail.example.org',
+      }),
+    ).not.toThrow();
+    expect(() => environmentConfigs({ ...shared, SIDESTEP_STAGING_REGION: 'us-east-1' })).not.toThrow();
+    expect(() =>
+      environmentConfigs({ ...shared, SIDESTEP_STAGING_ACCOUNT_ID: '210987654321' }),
+    ).not.toThrow();
+  });
 });
