@@ -6,6 +6,7 @@ import {
   rejectsTableName,
   type StagedRows,
   stagingColumns,
+  upsertSql,
   validationSql,
 } from '../src/adapters/staged-user-rules.ts';
 import { mapHeader } from '../src/domain/map-header.ts';
@@ -109,6 +110,32 @@ for (const backend of databaseBackends()) {
       ]);
     });
 
+    // README, Behaviour: "Unchanged users are not rewritten"; a user whose attributes change is one
+    // that changed. The completion runs the MERGE, and the upsert when the MERGE met a user another
+    // writer inserted meanwhile: both write the same users.
+    it.each([
+      ['MERGE', mergeSql],
+      ['upsert', upsertSql],
+    ] as const)(
+      'updates a user whose only change is an attribute, and leaves an unchanged one alone (%s)',
+      async (kind, merge) => {
+        const id = `attr-only-${kind}`;
+        const row = (plan: string): StagedRow => ['', id, `${id}@example.com`, 'Jane', plan, 'n'];
+        const written = async (plan: string) =>
+          (await database.db.query(merge(await stage([row(plan)]), staged, { rejects: undefined }))).rowCount;
+        expect(await written('free')).toBe(1);
+        expect(await written('pro')).toBe(1);
+        expect(await written('pro')).toBe(0);
+        const { rows } = await database.db.query(
+          'SELECT email, name, attributes FROM users WHERE external_id = $1',
+          [id],
+        );
+        expect(rows).toEqual([
+          { email: `${id}@example.com`, name: 'Jane', attributes: { plan: 'pro', note: 'n' } },
+        ]);
+      },
+    );
+
     it('trims only the rows the scanner marked, in a staging it marked, and every row of an earlier one', async () => {
       const rows: StagedRow[] = [
         ['t', ' mark-1 ', '\u00a0mark-1@example.com', ' Jane\u3000', '', ''],
@@ -170,6 +197,32 @@ for (const backend of databaseBackends()) {
       expect(result).toEqual({
         rejected: '1',
         row_errors: [{ line: 3, field: 'external_id', message: 'is longer than 256 characters' }],
+        over_line: '3',
+      });
+    });
+
+    it('counts an id’s length after trimming it: 256 characters with whitespace around them are accepted, 257 are not', async () => {
+      const result = await validate([
+        ['t', ` ${'x'.repeat(256)}\t`, 'a@example.com', '', '', ''],
+        ['t', ` ${'y'.repeat(257)} `, 'b@example.com', '', '', ''],
+      ]);
+      expect(result).toEqual({
+        rejected: '1',
+        row_errors: [{ line: 3, field: 'external_id', message: 'is longer than 256 characters' }],
+        over_line: '3',
+      });
+    });
+
+    it('accepts an address of 254 characters (RFC 5321’s limit on a path) and rejects one of 255', async () => {
+      const address = (length: number) => `${'a'.repeat(length - '@example.com'.length)}@example.com`;
+      expect(address(255)).toHaveLength(255);
+      const result = await validate([
+        ['', 'u', address(254), '', '', ''],
+        ['', 'u', address(255), '', '', ''],
+      ]);
+      expect(result).toEqual({
+        rejected: '1',
+        row_errors: [{ line: 3, field: 'email', message: 'is not a valid email address' }],
         over_line: '3',
       });
     });
