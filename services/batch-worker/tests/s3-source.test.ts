@@ -23,8 +23,12 @@ beforeAll(async () => {
 });
 afterAll(() => s3.stop());
 
-/** A body that delivers `bytes` bytes of `body`, then fails as a reset connection does. */
-function breakingOff(body: Readable, bytes: number): Readable {
+/**
+ * A body that delivers `bytes` bytes of `body`, then fails as a reset connection does; or, `cleanly`,
+ * ends as if that were all: no error, short of the response's Content-Length (a connection closed
+ * cleanly mid-body).
+ */
+function breakingOff(body: Readable, bytes: number, ends: 'reset' | 'cleanly' = 'reset'): Readable {
   async function* cut() {
     let sent = 0;
     for await (const chunk of body) {
@@ -32,6 +36,7 @@ function breakingOff(body: Readable, bytes: number): Readable {
       if (sent + buffer.length >= bytes) {
         yield buffer.subarray(0, bytes - sent);
         body.destroy();
+        if (ends === 'cleanly') return;
         throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
       }
       sent += buffer.length;
@@ -41,8 +46,14 @@ function breakingOff(body: Readable, bytes: number): Readable {
   return Readable.from(cut(), { objectMode: false });
 }
 
-/** The fauxqs client, recording each GetObject's input; the first `breaks` bodies break off. */
-function flakyClient(breaks: number[]): { client: S3ObjectReader; requests: GetObjectCommand['input'][] } {
+/**
+ * The fauxqs client, recording each GetObject's input; the first `breaks` bodies break off after that
+ * many bytes (end there, `cleanly`).
+ */
+function flakyClient(
+  breaks: number[],
+  ends: 'reset' | 'cleanly' = 'reset',
+): { client: S3ObjectReader; requests: GetObjectCommand['input'][] } {
   const requests: GetObjectCommand['input'][] = [];
   return {
     requests,
@@ -50,11 +61,11 @@ function flakyClient(breaks: number[]): { client: S3ObjectReader; requests: GetO
       send: async (command: GetObjectCommand): Promise<GetObjectCommandOutput> => {
         requests.push(command.input);
         const output = await s3.client.send(command);
-        const cut = breaks[requests.length - 1];
-        if (cut === undefined) return output;
+        const bytes = breaks[requests.length - 1];
+        if (bytes === undefined) return output;
         return {
           ...output,
-          Body: breakingOff(output.Body as Readable, cut) as GetObjectCommandOutput['Body'],
+          Body: breakingOff(output.Body as Readable, bytes, ends) as GetObjectCommandOutput['Body'],
         };
       },
     },
@@ -98,7 +109,19 @@ describe('openSourceObject', () => {
     ).not.toThrow();
   });
 
-  it('gives up after maxResumes with a transient SourceUnavailableError', async () => {
+  it('resumes a body that ends without an error short of its Content-Length, reading the rest', async () => {
+    const { client, requests } = flakyClient([1000], 'cleanly');
+    const opened = await openSourceObject(client, { bucket: s3.bucket, key });
+    expect(await text(opened.body)).toBe(csv);
+    expect(requests.map((input) => input?.Range)).toEqual([undefined, 'bytes=1000-']);
+  });
+
+  it('resumes maxResumes times, then gives up with a transient SourceUnavailableError', async () => {
+    const resumed = flakyClient([100, 100]);
+    const whole = await openSourceObject(resumed.client, { bucket: s3.bucket, key }, { maxResumes: 2 });
+    expect(await text(whole.body)).toBe(csv);
+    expect(resumed.requests).toHaveLength(3);
+
     const { client } = flakyClient([100, 100, 100]);
     const opened = await openSourceObject(client, { bucket: s3.bucket, key }, { maxResumes: 2 });
     const error = await rejectionOf(text(opened.body), SourceUnavailableError);
