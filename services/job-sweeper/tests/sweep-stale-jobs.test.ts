@@ -463,6 +463,43 @@ describeEachDatabase('sweepStaleJobs', (open) => {
     expect((await db.query('SELECT id FROM jobs WHERE id = $1', [failing])).rows).toEqual([]);
   });
 
+  // README, Purge: "at most 10 batches of each kind per sweep: a backlog goes over the next sweeps
+  // (`purged.complete` false until it is gone)".
+  it('purges a backlog batch after batch until one is short, at most `batches` of each kind per sweep, the rest on the next', async () => {
+    // Finished before any other test's job: only these are past the cutoff.
+    const finishedAt = new Date('2001-01-01T00:00:00Z');
+    const now = new Date('2001-02-01T00:00:00Z');
+    const ids = Array.from({ length: 5 }, (_, n) => `exp_backlog_${n}`);
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, updated_at, finished_at)
+       SELECT id, 'export', 'succeeded', id, 'a@example.com', 'users', 'arn:e:' || id, $2, $2 FROM unnest($1::text[]) AS id`,
+      [ids, finishedAt],
+    );
+    await db.query(
+      `INSERT INTO operator_audit (at, operator, environment, action, target, result)
+       SELECT $2, 'someone', 'test', 'job-fail', id, 'ok' FROM unnest($1::text[]) AS id`,
+      [ids, finishedAt],
+    );
+    let expiredRecords = 5;
+    const records = {
+      purgeExpired: async (_now: Date, { limit }: { readonly limit: number }) => {
+        const deleted = Math.min(limit, expiredRecords);
+        expiredRecords -= deleted;
+        return deleted;
+      },
+    };
+    const sweep = () => purgeExpired(db, records, { now, retentionDays: 14, batchSize: 2, batches: 2 });
+    expect(await sweep()).toMatchObject({
+      idempotencyRecords: 4,
+      jobs: 4,
+      operatorAudit: 4,
+      complete: false,
+    });
+    expect(await sweep()).toMatchObject({ idempotencyRecords: 1, jobs: 1, operatorAudit: 1, complete: true });
+    expect((await db.query('SELECT id FROM jobs WHERE id = ANY($1)', [ids])).rows).toEqual([]);
+    expect((await db.query('SELECT id FROM operator_audit WHERE target = ANY($1)', [ids])).rows).toEqual([]);
+  });
+
   it("mails a retried attempt's failure though the first attempt's mail was refused", async () => {
     const noRequester = await job('export', 'running', { requestedBy: null });
     const now = new Date(((await row(noRequester)).deadline_at as Date).getTime() + 1);
