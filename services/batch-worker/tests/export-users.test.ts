@@ -8,6 +8,7 @@ import {
   GetObjectCommand,
   ListObjectsV2Command,
   ListPartsCommand,
+  PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
@@ -23,6 +24,7 @@ import { EXPORT_COLUMNS } from '../src/domain/export-query.ts';
 import {
   ExportFailedError,
   ExportInterruptedError,
+  ExportRowCountMismatchError,
   ExportTargetError,
   JobNotRunnableError,
 } from '../src/errors.ts';
@@ -419,7 +421,7 @@ for (const backend of databaseBackends()) {
       return { jobId, uploadId: progress.uploadId, key: progress.key };
     };
 
-    it('starts over in a new upload when the recorded one is gone or holds other parts, aborting it', async () => {
+    it('starts over in a new upload when the recorded one is gone or holds other parts (other bytes, or a part under another ETag), aborting it', async () => {
       const domain = uniqueDomain();
       await seedUsers(database.db, domain, 6000);
       const options = { partBytes: 5000 };
@@ -456,6 +458,38 @@ for (const backend of databaseBackends()) {
       await expect(listParts(changed.key, changed.uploadId)).rejects.toMatchObject({
         name: 'NoSuchUpload',
       });
+
+      // Part 1 has the record's size and CRC-64/NVME but another ETag (uploaded again: under SSE-KMS a
+      // part's ETag is no MD5 of its bytes): CompleteMultipartUpload names each part by its ETag and
+      // refuses another one with InvalidPart
+      // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html), so the
+      // record's parts cannot be kept.
+      const retagged = await interruptedAfterPart3(domain, options);
+      const record = JSON.parse((await getObject(exportProgressKey(retagged.jobId))).toString()) as {
+        parts: { etag: string }[];
+      };
+      const [first] = record.parts;
+      if (first) first.etag = '"00000000000000000000000000000000"';
+      await s3.client.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: exportProgressKey(retagged.jobId),
+          Body: JSON.stringify(record),
+        }),
+      );
+      const startOvers: string[] = [];
+      const anew = await run(
+        retagged.jobId,
+        { emailDomain: domain },
+        {
+          ...options,
+          onStartOver: (reason) => startOvers.push(reason),
+        },
+      );
+      expect(startOvers).toEqual(['the upload does not hold the parts the progress record lists']);
+      expect(anew.resumedParts).toBe(0);
+      expect(anew.manifest.uploadId).not.toBe(retagged.uploadId);
+      expect(anew.manifest.crc64nvme).toBe(fresh.manifest.crc64nvme);
     });
 
     it('records how far it has got as it logs its progress, for operators, and clears it with the counts', async () => {
@@ -644,6 +678,43 @@ for (const backend of databaseBackends()) {
         `${EXPORT_COLUMNS.join(',')}\n`,
       );
       expect(await jobCounts(database.db, jobId)).toMatchObject({ rows_total: '0', worker_error: null });
+    });
+
+    it('fails, permanently, when COPY reports another row count than the records the parts hold, and writes no manifest', async () => {
+      const domain = uniqueDomain();
+      await seedUsers(database.db, domain, 10);
+      const jobId = await runningExportJob(database.db);
+      const store = await PostgresUserExportStore.connect({ url: database.url });
+      // PostgreSQL's `COPY n` one more than the records sent: as if the writer had cut a record in two
+      // places, or missed one.
+      const copyOut = store.copyOut.bind(store);
+      store.copyOut = (sql) => {
+        const stream = copyOut(sql);
+        Object.defineProperty(stream, 'rowCount', { get: () => 11 });
+        return stream;
+      };
+      try {
+        const error = await failure(
+          exportUsers({
+            jobId,
+            fileName: 'users-test',
+            filter: { emailDomain: domain },
+            byteOrderMark: false,
+            store,
+            target: new S3ExportTarget(s3.client, BUCKET),
+          }),
+        );
+        expect(error.cause).toBeInstanceOf(ExportRowCountMismatchError);
+        expect(error.permanent).toBe(true);
+        expect(error.reason).toBe('COPY sent 11 rows but the parts hold 10');
+        expect((await jobCounts(database.db, jobId)).worker_error).toBe(error.reason);
+        const listed = await s3.client.send(
+          new ListObjectsV2Command({ Bucket: BUCKET, Prefix: exportWorkerManifestKey(jobId) }),
+        );
+        expect(listed.Contents ?? []).toEqual([]);
+      } finally {
+        await store.close();
+      }
     });
 
     it('refuses a job that is not a running export, recording why', async () => {
