@@ -1,3 +1,4 @@
+import { type AddressInfo, createConnection, createServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import pg from 'pg';
@@ -21,6 +22,7 @@ import {
 import {
   DEFAULT_SEGMENT_BYTES,
   defaultSegmentBytes,
+  type ImportSummary,
   type ImportUsersOptions,
   importUsers,
   MAX_DEFAULT_SEGMENTS,
@@ -78,6 +80,50 @@ function pausedAfter(csvLines: readonly string[], lines: number) {
       })(),
     );
   return { openSource, release: () => release() };
+}
+
+/**
+ * A TCP proxy to the database at `url` that passes its first connection at once and holds each later
+ * one, its bytes unread, until `release()`: a store connected through it opens its validator's
+ * connection (its second) only then, so its first validation starts late.
+ */
+async function holdingLaterConnections(url: string) {
+  const target = new URL(url);
+  const sockets = new Set<Socket>();
+  let held: (() => void)[] | undefined = [];
+  const server = createServer((client) => {
+    sockets.add(client);
+    const pass = () => {
+      const upstream = createConnection({ host: target.hostname, port: Number(target.port || 5432) });
+      sockets.add(upstream);
+      for (const socket of [client, upstream]) {
+        socket.on('error', () => {});
+        socket.on('close', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    };
+    if (sockets.size === 1 || held === undefined) pass();
+    else held.push(pass);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxied = new URL(url);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String((server.address() as AddressInfo).port);
+  return {
+    url: proxied.toString(),
+    release: () => {
+      const waiting = held ?? [];
+      held = undefined;
+      for (const pass of waiting) pass();
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 it('stages in 8 MiB segments, larger ones for objects over 2 GiB: at most 256 segment tables', () => {
@@ -148,15 +194,21 @@ for (const backend of databaseBackends()) {
         )
       ).rows;
 
-    /** Waits (polling, at most 15 s) until the job has committed segments and all are validated. */
-    const segmentsValidated = async (jobId: string) => {
+    /** Waits (polling, at most 15 s) until the job has committed segments and `validated` says so of each. */
+    const segmentsCommitted = async (
+      jobId: string,
+      validated: (rejected: string | null) => boolean = () => true,
+    ) => {
       for (let waited = 0; ; waited += 20) {
         const staged = await segments(jobId);
-        if (staged.length > 0 && staged.every((segment) => segment.rejected !== null)) return staged;
-        if (waited > 15_000) throw new Error(`segments not validated in 15 s: ${JSON.stringify(staged)}`);
+        if (staged.length > 0 && staged.every((segment) => validated(segment.rejected))) return staged;
+        if (waited > 15_000)
+          throw new Error(`segments not committed or validated in 15 s: ${JSON.stringify(staged)}`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     };
+    /** Waits (polling, at most 15 s) until the job has committed segments and all are validated. */
+    const segmentsValidated = (jobId: string) => segmentsCommitted(jobId, (rejected) => rejected !== null);
 
     it('imports every row, merges into users and completes the job with its counts in the same transaction', async () => {
       const jobId = await runningJob(database.db);
@@ -551,12 +603,20 @@ for (const backend of databaseBackends()) {
       expect(await stagingLeft(jobId)).toEqual({ tables: [], registered: 0 });
     });
 
-    it('accepts exactly MAX_REJECTED_ROWS rejected rows', async () => {
+    // README, Contract: "a completed import keeps each one in `import_rejected_rows`"; one rejected
+    // row is left out of users and kept as surely as many.
+    it('accepts exactly MAX_REJECTED_ROWS rejected rows: one rejected row is left out of users and kept in import_rejected_rows', async () => {
       const jobId = await runningJob(database.db);
       const summary = await run(jobId, 'external_id,email\nedge-1,x\nedge-2,edge-2@example.com\n', {
         maxRejectedRows: 1,
       });
       expect(summary).toMatchObject({ rowsImported: 1, rowsRejected: 1 });
+      expect((await users('edge-')).map((user) => user.external_id)).toEqual(['edge-2']);
+      const { rows } = await database.db.query(
+        'SELECT line, field, message FROM import_rejected_rows WHERE job_id = $1',
+        [jobId],
+      );
+      expect(rows).toEqual([{ line: '2', field: 'email', message: 'is not a valid email address' }]);
     });
 
     it('fails on malformed CSV (an unclosed quote) naming the line', async () => {
@@ -602,6 +662,32 @@ for (const backend of databaseBackends()) {
       } finally {
         await other.close();
       }
+    });
+
+    it('returns the result another task of the job recorded when that task completed the job before this one created its staging', async () => {
+      const prefix = `raced-${backend.name}-`;
+      const csv = usersCsv(5, prefix);
+      const jobId = await runningJob(database.db);
+      // This task found the job running and nothing staged; the other task of the job imports the
+      // whole file, completing the job and dropping its staging, before this one creates its own.
+      let other: ImportSummary | undefined;
+      const racing = new Proxy(store, {
+        get(target, key) {
+          if (key === 'createStaging') {
+            return async (...args: Parameters<PostgresUserImportStore['createStaging']>) => {
+              other ??= await run(jobId, csv);
+              return target.createStaging(...args);
+            };
+          }
+          const value = Reflect.get(target, key, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const summary = await run(jobId, csv, { store: racing });
+      expect(other).toMatchObject({ rowsImported: 5, usersWritten: 5 });
+      expect(summary).toMatchObject({ rowsTotal: 5, rowsImported: 5, usersWritten: 0 });
+      expect(await users(prefix)).toHaveLength(5);
+      expect(await stagingLeft(jobId)).toEqual({ tables: [], registered: 0 });
     });
 
     it('runs the same import twice at once (a duplicated task) without duplicates or a deadlock', async () => {
@@ -931,6 +1017,24 @@ for (const backend of databaseBackends()) {
       expect(await jobRow(database.db, jobId)).toMatchObject({ state: 'succeeded', rows_total: '40' });
     });
 
+    it("reports a conflict and merges nothing when a task completes at an end the staging is not at (another task's, or a stale one)", async () => {
+      const prefix = `stale-${backend.name}-`;
+      const csv = Buffer.from(usersCsv(40, prefix));
+      const jobId = await runningJob(database.db);
+      await failure(run(jobId, '', { openSource: async () => breaksOffAfter(csv, 900) }));
+      const staging = await store.findStaging(jobId);
+      if (!staging) throw new Error('the broken-off import kept no staging');
+      // A task that took itself to have staged the whole file: the staging ends where the other stopped.
+      const end = { offset: csv.length, lines: 41 };
+      expect(staging.position.offset).toBeLessThan(end.offset);
+      expect(await store.complete(staging, end, { maxRejectedRows: 1000, maxRowErrors: 100 })).toBe(
+        'conflict',
+      );
+      expect(await users(prefix)).toEqual([]);
+      expect((await jobRow(database.db, jobId)).state).toBe('running');
+      expect((await store.findStaging(jobId))?.position).toEqual(staging.position);
+    });
+
     it('validates each committed segment while the next one streams in, before the completion', async () => {
       const prefix = `overlap-${backend.name}-`;
       const rows = usersCsv(30, prefix).split('\n');
@@ -975,6 +1079,35 @@ for (const backend of databaseBackends()) {
       expect(summary).toMatchObject({ rowsTotal: 40, rowsImported: 36, rowsRejected: 4 });
       expect(summary.rowErrors.map((error) => error.line)).toEqual(bad.map((record) => record + 1));
       expect(await jobRow(database.db, jobId)).toMatchObject({ rows_rejected: '4', rows_imported: '36' });
+    });
+
+    it("validates a segment once when another task of the job validated it before this task's validator got to it", async () => {
+      const prefix = `once-${backend.name}-`;
+      const rows = usersCsv(30, prefix).split('\n');
+      rows[3] = `${prefix}3,not-an-address,Three,pro`; // line 4, in the first segment
+      rows[25] = `${prefix}25,not-an-address,Twenty-five,pro`; // line 26, after the pause
+      const source = pausedAfter(rows, 20);
+      const proxy = await holdingLaterConnections(database.url);
+      const slow = await PostgresUserImportStore.connect({ url: proxy.url });
+      try {
+        const jobId = await runningJob(database.db);
+        const importing = run(jobId, '', { store: slow, openSource: source.openSource });
+        // Its first segment is committed, and queued on a validator still waiting for its connection.
+        await segmentsCommitted(jobId);
+        const staging = await store.findStaging(jobId);
+        if (!staging) throw new Error('no staging');
+        // Another task of the job validates it meanwhile (its completion, or its check of the rejected rows).
+        const limits = { maxRejectedRows: 1000, maxRowErrors: 100 };
+        expect((await store.rejections(staging, limits)).rowsRejected).toBe(1);
+        proxy.release();
+        source.release();
+        const summary = await importing;
+        expect(summary).toMatchObject({ rowsTotal: 30, rowsImported: 28, rowsRejected: 2 });
+        expect(summary.rowErrors.map((error) => error.line)).toEqual([4, 26]);
+      } finally {
+        await slow.close();
+        await proxy.close();
+      }
     });
 
     it('starts over from byte 0 on a staging without a rejects table (staged whole by an earlier worker)', async () => {
