@@ -4,7 +4,7 @@ import { ledgerError } from '@sidestep/jobs';
 import type { TaskHandlerOptions } from '@sidestep/runtime';
 import { type FailureMailRefusal, JobSweeperError } from './errors.ts';
 import { failAbandonedJob } from './fail-abandoned-job.ts';
-import { type IdempotencyRecords, purgeExpired } from './purge-expired.ts';
+import { DEFAULT_PURGE_TIME_BUDGET_MS, type IdempotencyRecords, purgeExpired } from './purge-expired.ts';
 import { type MailQueue, sweepStaleJobs } from './sweep-stale-jobs.ts';
 
 /** What {@link sweepTask} needs. */
@@ -23,6 +23,9 @@ export interface SweepTaskOptions {
   /** Days a finished job and an audit entry are kept (`JOB_RETENTION_DAYS`). @default 90 */
   readonly retentionDays?: number;
 }
+
+/** What a scheduled sweep leaves of its invocation's time after the retention's last batch starts. */
+const PURGE_MARGIN_MS = 15_000;
 
 /**
  * The job-sweeper as a task for `createTaskHandler`, invoked by its schedule or the operator rule
@@ -85,9 +88,16 @@ export function sweepTask(
         // Retention is housekeeping the next scheduled sweep does again: its failure is logged on its
         // own line and neither fails the invocation (Lambda would run the whole sweep twice more, then
         // keep the event as a failure) nor hides what the sweep did or the sweep's own error.
+        // The retention gets what the invocation has left, less a margin to log and answer in, and
+        // at most its default share, so a slow sweep above cannot push it past the function's timeout.
+        const timeBudgetMs = Math.max(
+          0,
+          Math.min(DEFAULT_PURGE_TIME_BUDGET_MS, lambdaContext.getRemainingTimeInMillis() - PURGE_MARGIN_MS),
+        );
         const purged = await purgeExpired(db, options.idempotencyRecords, {
           now: sweep.now,
           retentionDays: sweep.retentionDays,
+          timeBudgetMs,
         }).catch((error: unknown) => {
           logger.error(
             {

@@ -16,8 +16,13 @@ const silent = new Logger({ logLevel: 'SILENT' });
 /** The job-sweeper's handler as `handler.ts` builds it, logging nothing. */
 const sweeperHandler = (options: SweepTaskOptions) =>
   createTaskHandler({ ...sweepTask(options), logger: silent });
-const context = (requestId: string) =>
-  ({ awsRequestId: requestId, functionName: 'sidestep-test-job-sweeper' }) as unknown as Context;
+/** An invocation's context; `remainingMs` is what `getRemainingTimeInMillis` answers (the timeout is 60 s). */
+const context = (requestId: string, remainingMs = 59_000) =>
+  ({
+    awsRequestId: requestId,
+    functionName: 'sidestep-test-job-sweeper',
+    getRemainingTimeInMillis: () => remainingMs,
+  }) as unknown as Context;
 
 let local: LocalSqs;
 beforeAll(async () => {
@@ -455,6 +460,29 @@ describeEachDatabase('job-sweeper handler', (open) => {
     expect(await receiveAll(queueUrl)).toHaveLength(1);
     // A workflow-ended event purges nothing.
     expect(await handler(statusChange('h10', 'ABORTED'), context('r17'))).not.toHaveProperty('purged');
+  });
+
+  it('gives the retention what the invocation has left less a margin: one batch of each kind when little is left, the whole backlog when enough is', async () => {
+    // 250 expired records (2.5 batches of 100) in a store that takes 1 ms a batch.
+    let expired = 250;
+    const records: SweepTaskOptions['idempotencyRecords'] = {
+      purgeExpired: async (_now, { limit }) => {
+        const deleted = Math.min(limit, expired);
+        expired -= deleted;
+        return deleted;
+      },
+    };
+    const sweeper = sweeperHandler({ ...options, idempotencyRecords: records });
+    // 10 s left, under the 15 s margin: no time for the retention, which still takes one batch.
+    expect((await sweeper({}, context('r30', 10_000))).purged).toMatchObject({
+      idempotencyRecords: 100,
+      complete: false,
+    });
+    // The next tick, with its minute ahead: the rest of the backlog.
+    expect((await sweeper({}, context('r31'))).purged).toMatchObject({
+      idempotencyRecords: 150,
+      complete: true,
+    });
   });
 
   it('reports what a scheduled sweep purged', async () => {

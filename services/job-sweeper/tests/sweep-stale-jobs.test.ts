@@ -500,6 +500,42 @@ describeEachDatabase('sweepStaleJobs', (open) => {
     expect((await db.query('SELECT id FROM operator_audit WHERE target = ANY($1)', [ids])).rows).toEqual([]);
   });
 
+  it('stops starting batches once its time budget is spent, each kind taking its turn, so one backlog does not starve the others', async () => {
+    const finishedAt = new Date('2000-06-01T00:00:00Z');
+    const now = new Date('2000-07-01T00:00:00Z');
+    const ids = Array.from({ length: 3 }, (_, n) => `exp_budget_${n}`);
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, updated_at, finished_at)
+       SELECT id, 'export', 'succeeded', id, 'a@example.com', 'users', 'arn:e:' || id, $2, $2 FROM unnest($1::text[]) AS id`,
+      [ids, finishedAt],
+    );
+    // A backlog of records far larger than the budget, ahead of the jobs in each turn.
+    let expiredRecords = 1_000;
+    const records = {
+      purgeExpired: async (_now: Date, { limit }: { readonly limit: number }) => {
+        const deleted = Math.min(limit, expiredRecords);
+        expiredRecords -= deleted;
+        return deleted;
+      },
+    };
+    // A clock that moves 10 ms each time it is read; a budget of 15 ms: two turns (the first is always taken).
+    let time = 0;
+    const clock = () => {
+      const at = time;
+      time += 10;
+      return at;
+    };
+    const purged = await purgeExpired(db, records, {
+      now,
+      retentionDays: 14,
+      batchSize: 2,
+      timeBudgetMs: 15,
+      clock,
+    });
+    expect(purged).toMatchObject({ idempotencyRecords: 4, jobs: 3, complete: false });
+    expect((await db.query('SELECT id FROM jobs WHERE id = ANY($1)', [ids])).rows).toEqual([]);
+  });
+
   it("mails a retried attempt's failure though the first attempt's mail was refused", async () => {
     const noRequester = await job('export', 'running', { requestedBy: null });
     const now = new Date(((await row(noRequester)).deadline_at as Date).getTime() + 1);
