@@ -481,6 +481,31 @@ describe('reinvokeAsyncFailures', () => {
     ]);
   });
 
+  it('invokes again on the next command a record whose invoke failed: only a re-invoke that succeeded counts as done', async () => {
+    const audit: AuditEntry[] = [];
+    const first = withQueue([message('1', record('req-1', WORKFLOW_ENDED))], audit);
+    first.lambda
+      .on(InvokeCommand)
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' }));
+    await expect(reinvokeAsyncFailures(first.context, 'job-sweeper', { all: true })).rejects.toMatchObject({
+      name: 'AsyncReinvokeError',
+    });
+    first.lambda.restore();
+    first.sqs.restore();
+
+    const again = withQueue([message('1', record('req-1', WORKFLOW_ENDED))], audit);
+    const result = await reinvokeAsyncFailures(again.context, 'job-sweeper', { requestIds: ['req-1'] });
+
+    expect(result.records).toEqual([
+      { requestId: 'req-1', outcome: 'reinvoked', invocationId: 'new-invocation', error: null },
+    ]);
+    expect(again.lambda.commandCalls(InvokeCommand)).toHaveLength(1);
+    expect(audit.map((entry) => [entry.target, entry.result])).toEqual([
+      ['job-sweeper:req-1', 'ok'],
+      ['job-sweeper:req-1', 'error'],
+    ]);
+  });
+
   it('asks for request ids or --all, naming requestId', async () => {
     const { context, sqs } = withQueue([]);
     await expect(reinvokeAsyncFailures(context, 'job-sweeper', {})).rejects.toMatchObject({

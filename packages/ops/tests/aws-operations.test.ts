@@ -14,6 +14,7 @@ import {
   type Message,
   ReceiveMessageCommand,
   type ReceiveMessageCommandInput,
+  StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { describe, expect, it } from '@jest/globals';
@@ -25,6 +26,7 @@ import {
   listSchedules,
   pauseSchedule,
   queueStatuses,
+  redriveDeadLetters,
   redriveExecution,
   resumeSchedule,
   STOPPED_BY_OPERATOR,
@@ -190,6 +192,42 @@ describe('followMoveTask', () => {
       status: 'FAILED',
       failureReason: 'AccessDenied',
     });
+  });
+});
+
+describe('redriveDeadLetters on AWS', () => {
+  // StartMessageMoveTask moves from SourceArn, the dead-letter queue, to DestinationArn
+  // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_StartMessageMoveTask.html).
+  it("moves the queue's dead letters from its DLQ back to it, and follows the task by the DLQ's ARN", async () => {
+    const { context, sqs } = stagingContext();
+    const arn = (name: string) => `arn:aws:sqs:ap-northeast-1:123456789012:${name}`;
+    sqs.on(GetQueueUrlCommand).callsFake((input: { QueueName: string }) => ({
+      QueueUrl: `https://sqs.ap-northeast-1.amazonaws.com/123456789012/${input.QueueName}`,
+    }));
+    sqs.on(GetQueueAttributesCommand).callsFake((input: { QueueUrl: string }) => ({
+      Attributes: { QueueArn: arn(input.QueueUrl.split('/').at(-1) ?? '') },
+    }));
+    sqs.on(StartMessageMoveTaskCommand).resolves({ TaskHandle: 'h-1' });
+    sqs.on(ListMessageMoveTasksCommand).resolves({
+      Results: [{ TaskHandle: 'h-1', Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 2 }],
+    });
+    const ledger = { appendAudit: async () => undefined } as unknown as Ledger;
+
+    const result = await redriveDeadLetters({ ...context, ledger: async () => ledger }, 'mail', {
+      pollMs: 1,
+    });
+
+    expect(result).toMatchObject({
+      dryRun: false,
+      queue: 'mail',
+      progress: { status: 'COMPLETED', moved: 2 },
+    });
+    expect(sqs.commandCalls(StartMessageMoveTaskCommand).map((call) => call.args[0].input)).toEqual([
+      { SourceArn: arn('sidestep-staging-mail-dlq'), DestinationArn: arn('sidestep-staging-mail') },
+    ]);
+    expect(sqs.commandCalls(ListMessageMoveTasksCommand)[0]?.args[0].input.SourceArn).toBe(
+      arn('sidestep-staging-mail-dlq'),
+    );
   });
 });
 

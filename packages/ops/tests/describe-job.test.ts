@@ -2,7 +2,7 @@ import { DescribeExecutionCommand, ExecutionDoesNotExist } from '@aws-sdk/client
 import { describe, expect, it } from '@jest/globals';
 import type { JobDetail, Ledger } from '@sidestep/ledger';
 import { sampleJobDetail } from '@sidestep/ledger/testing';
-import { describeJob } from '../src/index.ts';
+import { describeJob, executionRunsJob, type JobExecution } from '../src/index.ts';
 import { stagingContext } from './staging-context.ts';
 
 const execution = 'arn:aws:states:ap-northeast-1:123456789012:execution:sidestep-staging-import:imp_1';
@@ -64,5 +64,31 @@ describe('describeJob', () => {
       redriveStatusReason: null,
     });
     expect(warnings).toEqual([expect.stringContaining(`cannot read execution ${execution}`)]);
+  });
+});
+
+describe('executionRunsJob', () => {
+  const latest = (status: string | null): JobExecution => ({
+    executionArn: execution,
+    name: 'imp_1',
+    status,
+    stopDate: null,
+    redriveStatus: null,
+    redriveStatusReason: null,
+  });
+
+  // A redriven execution is PENDING_REDRIVE until it runs again (DescribeExecution's status:
+  // https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
+  it('says a RUNNING or PENDING_REDRIVE execution runs its job, an ended one not, and an unread or missing one nothing', () => {
+    expect(
+      ['RUNNING', 'PENDING_REDRIVE', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'].map((status) =>
+        executionRunsJob(latest(status)),
+      ),
+    ).toEqual([true, true, false, false, false, false]);
+    expect([executionRunsJob(latest(null)), executionRunsJob(null), executionRunsJob(undefined)]).toEqual([
+      null,
+      null,
+      null,
+    ]);
   });
 });

@@ -113,6 +113,17 @@ describe('retryJob', () => {
     ]);
   });
 
+  it('takes the job back and fails with the error when StartExecution fails otherwise (AccessDenied is not a name taken)', async () => {
+    const { context, sfn, calls } = retryContext();
+    const denied = Object.assign(new Error('not authorized to perform: states:StartExecution'), {
+      name: 'AccessDeniedException',
+    });
+    sfn.on(StartExecutionCommand).rejects(denied);
+    await expect(retryJob(context, 'imp_1')).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(1);
+    expect(calls).toEqual([`hand-over ${named('imp_1-attempt-2')}`, `take-back ${named('imp_1-attempt-2')}`]);
+  });
+
   it('takes the job back, and starts nothing, when the hand-over fails without an answer (it may have been made)', async () => {
     const { context, sfn, calls } = retryContext();
     const ledger = await context.ledger();
