@@ -321,6 +321,25 @@ describe('finalizeExport against fauxqs S3', () => {
     });
   }, 30_000);
 
+  it('refuses an object replaced since with one of the same size (its ETag is not the recorded one)', async () => {
+    const { jobId, written, result } = await finalizeAndCheck([{ rows: 10 }]);
+    const input = { jobId, bucket: BUCKET, manifestKey: written.manifestKey, fileName: 'users-2026-11-24' };
+    const other = Buffer.alloc(result.output.bytes, 'x');
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: result.output.key,
+        Body: other,
+        ChecksumCRC64NVME: crc64Nvme(other),
+      }),
+    );
+    await expect(finalizeExport(store, input, options)).rejects.toMatchObject({
+      name: 'UploadMissingError',
+      field: 'uploadId',
+      permanent: true,
+    });
+  }, 30_000);
+
   it('reads every page of ListParts (1,000 parts a page)', async () => {
     const jobId = newJobId();
     const { manifest, manifestKey } = await writeExport(
@@ -453,6 +472,37 @@ describe('finalizeExport against fauxqs S3', () => {
       });
     });
 
+    it('an upload aborted, with another file of the same size at its key (its CRC-64/NVME is not the parts’)', async () => {
+      const jobId = newJobId();
+      const { manifest, manifestKey } = await writeExport(s3, BUCKET, jobId, [{ rows: 5 }]);
+      await s3.send(
+        new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: manifest.key, UploadId: manifest.uploadId }),
+      );
+      const other = Buffer.alloc(manifest.bytes, 'x');
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: manifest.key,
+          Body: other,
+          ChecksumCRC64NVME: crc64Nvme(other),
+        }),
+      );
+      const error = await finalizeExport(
+        store,
+        { jobId, bucket: BUCKET, manifestKey, fileName: 'users' },
+        options,
+      ).catch((thrown: unknown) => thrown);
+      expect(error).toMatchObject({
+        name: 'UploadMissingError',
+        uploadId: manifest.uploadId,
+        permanent: true,
+        message: expect.stringContaining(
+          `has CRC-64/NVME ${crc64Nvme(other)}, the parts ${manifest.crc64nvme}`,
+        ),
+      });
+      expect(await exists(`exports/${jobId}/manifest.json`)).toBe(false);
+    });
+
     it('a manifest whose file checksum is not its parts’ combined', async () => {
       const jobId = newJobId();
       const { manifest, manifestKey } = await writeExport(s3, BUCKET, jobId, [{ rows: 5 }, { rows: 5 }]);
@@ -480,6 +530,34 @@ describe('finalizeExport against fauxqs S3', () => {
       expect(error).toMatchObject({ name: 'ExportVerificationError', field: 'crc64nvme', permanent: true });
       expect(await uploadExists(manifest.key, manifest.uploadId)).toBe(false);
       expect(await exists(`exports/${jobId}/users.csv.gz`)).toBe(false);
+      expect(await exists(`exports/${jobId}/manifest.json`)).toBe(false);
+    });
+
+    it('a completed object that is not the parts’ file when checked (same size, another CRC-64/NVME), naming crc64nvme', async () => {
+      const jobId = newJobId();
+      const { manifest, manifestKey } = await writeExport(s3, BUCKET, jobId, [{ rows: 5 }]);
+      const other = Buffer.alloc(manifest.bytes, 'x');
+      // Completed, then overwritten with a file of the same size before HeadObject checks it.
+      const replaced = storeWith({
+        completeMultipartUpload: async (...args) => {
+          const completed = await store.completeMultipartUpload(...args);
+          await s3.send(
+            new PutObjectCommand({
+              Bucket: BUCKET,
+              Key: manifest.key,
+              Body: other,
+              ChecksumCRC64NVME: crc64Nvme(other),
+            }),
+          );
+          return completed;
+        },
+      });
+      const error = await finalizeExport(
+        replaced,
+        { jobId, bucket: BUCKET, manifestKey, fileName: 'users' },
+        options,
+      ).catch((thrown: unknown) => thrown);
+      expect(error).toMatchObject({ name: 'ExportVerificationError', field: 'crc64nvme', permanent: true });
       expect(await exists(`exports/${jobId}/manifest.json`)).toBe(false);
     });
 
