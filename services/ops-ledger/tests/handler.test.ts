@@ -44,6 +44,25 @@ describeEachDatabase('ops-ledger handler', (open) => {
     expect(done).toMatchObject({ ok: true, result: { jobId: 'exp_h1', state: 'failed' } });
   });
 
+  it("names the notify address as the recipient of a failed import's mail", async () => {
+    await db().query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, started_at, deadline_at)
+       VALUES ('imp_h1', 'import', 'running', 'imports', 'users.csv', 'v1', 'users.csv', 'arn:e:h2', now(), now() + interval '1 hour')`,
+    );
+    const notifying = createTaskHandler({
+      ...ledgerTask({ database: async () => db(), notifyAddress: 'ops@example.com' }),
+      logger: new Logger({ logLevel: 'SILENT' }),
+    });
+    const done = (await notifying(
+      { ...failRunning, jobId: 'imp_h1' },
+      context(`${FUNCTION_ARN}:actions`),
+    )) as LedgerResponse;
+    expect(done).toMatchObject({
+      ok: true,
+      result: { jobId: 'imp_h1', kind: 'import', state: 'failed', recipient: 'ops@example.com' },
+    });
+  });
+
   it('answers a query through the function itself, with the job it asked for', async () => {
     const answer = (await handler()(
       { op: 'job.describe', jobId: 'exp_h1' },
