@@ -258,6 +258,20 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(environmentOf(env.tasks[1] as RunTaskInput).EXPORT_FILE_NAME).toBe('users-2026-11-24');
   });
 
+  it("mails a retried job's failure again, under the retry's key (<template>:<jobId>:<attempt>)", async () => {
+    const env = cloud({ worker: WorkflowCloud.failingWorker('database unavailable') });
+    await execute(pipeInput(request('req-retry-mail')), env);
+    const [job] = env.status.jobs.values();
+    if (!job) throw new Error('no job registered');
+    job.handedOver = true;
+    await execute(pipeInput(request('req-retry-mail')), env);
+
+    expect(env.mailJobs().map((mail) => [mail.id, mail.payload.idempotencyKey, mail.payload.jobId])).toEqual([
+      [`export.failed:${job.id}`, `export.failed:${job.id}`, job.id],
+      [`export.failed:${job.id}:2`, `export.failed:${job.id}:2`, job.id],
+    ]);
+  });
+
   it('passes a request’s byteOrderMark: false to the worker (the default is true)', async () => {
     const env = cloud();
     const run = await execute(pipeInput(request('req-bom', { byteOrderMark: false })), env);

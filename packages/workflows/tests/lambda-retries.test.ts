@@ -37,9 +37,12 @@ const exportProps: ExportWorkflowProps = {
  */
 const LAMBDA_SERVICE_ERRORS = [
   'Sandbox.Timedout',
+  // The page's own Retry example: the 500s of a transient Lambda service error.
+  'Lambda.ClientExecutionTimeoutException',
   'Lambda.ServiceException',
   'Lambda.AWSLambdaException',
   'Lambda.SdkClientException',
+  // The page's note: Lambda's invocation limit reached, and an unhandled error (out of memory, timeout).
   'Lambda.TooManyRequestsException',
   'Lambda.Unknown',
   // The function's process died mid-invocation (killed, out of memory): Lambda reports

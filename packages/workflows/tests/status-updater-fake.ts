@@ -156,6 +156,7 @@ export class StatusUpdaterFake {
         // again, belongs to the execution that registers it next, which replays the register.
         Object.assign(existing, {
           handedOver: false,
+          attempt: existing.attempt + 1,
           executionId: update.executionId,
           state: 'registered',
           done: new Set(['register']),
@@ -169,6 +170,7 @@ export class StatusUpdaterFake {
         identity,
         state: 'registered',
         executionId: update.executionId,
+        attempt: 1,
         fileName: update.kind === 'import' ? fileNameOf(update.source.key) : update.request.fileName,
         requestedBy: update.kind === 'export' ? update.request.requestedBy : null,
         rows: null,
@@ -220,7 +222,7 @@ export class StatusUpdaterFake {
       kind: job.kind,
       state: job.state,
       executionId: job.executionId,
-      attempt: 1,
+      attempt: job.attempt,
       fileName: job.fileName,
       rowsTotal: job.rows?.total ?? null,
       rowsImported: job.rows?.imported ?? null,
@@ -243,6 +245,8 @@ export interface FakeJob {
   identity: string;
   state: JobState;
   executionId: string;
+  /** 1, counted up by each hand-over to a retry. */
+  attempt: number;
   fileName: string;
   requestedBy: string | null;
   rows: JobRows | null;
