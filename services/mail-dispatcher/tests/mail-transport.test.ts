@@ -3,7 +3,12 @@ import { type AddressInfo, createServer as createTcpServer, Socket } from 'node:
 import tls from 'node:tls';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { createMailSender, transportFailure, withoutAddresses } from '../src/adapters/mail-transport.ts';
+import {
+  createMailSender,
+  smtpFailure,
+  transportFailure,
+  withoutAddresses,
+} from '../src/adapters/mail-transport.ts';
 import type { OutgoingMail } from '../src/domain/compose-mail.ts';
 
 function mail(index: number): OutgoingMail {
@@ -45,6 +50,31 @@ async function startServer(options: SMTPServerOptions = {}) {
   return {
     port: address.port,
     counter,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * A minimal SMTP server on 127.0.0.1, for replies smtp-server does not give: it greets each connection,
+ * then hands every line the client sends (commands and content alike) to that connection's `answer`.
+ */
+async function startLineServer(answerOn: (socket: Socket) => (line: string) => void) {
+  const server = createTcpServer((socket) => {
+    const answer = answerOn(socket);
+    let buffered = '';
+    socket.write('220 test ESMTP\r\n');
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        answer(line);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -143,6 +173,38 @@ describe('transportFailure', () => {
   });
 });
 
+// RFC 5321 4.2.1: a 5yz reply is permanent; to MAIL FROM, RCPT TO or DATA it refuses this mail (its
+// sender, a recipient, the transaction), to the greeting or AUTH the relay's setup, which a retry may find mended.
+describe('smtpFailure', () => {
+  it('classes a 5xx to MAIL FROM, RCPT TO or DATA as rejected before any content left, a 5xx to another command or a 4xx as not sent', () => {
+    expect(
+      (
+        [
+          [550, 'MAIL FROM'],
+          [550, 'RCPT TO'],
+          [554, 'DATA'],
+          [500, 'DATA'],
+          [451, 'DATA'],
+          [554, 'CONN'],
+          [535, 'AUTH PLAIN'],
+        ] as const
+      ).map(([responseCode, command]) => [
+        responseCode,
+        command,
+        smtpFailure({ code: 'EENVELOPE', responseCode, command }, false),
+      ]),
+    ).toEqual([
+      [550, 'MAIL FROM', 'rejected'],
+      [550, 'RCPT TO', 'rejected'],
+      [554, 'DATA', 'rejected'],
+      [500, 'DATA', 'rejected'],
+      [451, 'DATA', 'not-sent'],
+      [554, 'CONN', 'not-sent'],
+      [535, 'AUTH PLAIN', 'not-sent'],
+    ]);
+  });
+});
+
 describe('createMailSender (smtp)', () => {
   it('turns Nagle off (TCP_NODELAY) on every pooled connection it opens', async () => {
     const server = await startServer();
@@ -191,9 +253,10 @@ describe('createMailSender (smtp)', () => {
   });
 
   // RFC 5321 4.2.1: a 5yz reply is a permanent negative completion, a 4yz a transient one.
-  it('fails a mail the server rejects with 550 as permanent (dead-lettered with the reason), one it defers with 451 as not sent', async () => {
+  it('fails a mail the server rejects with a 5xx (500, 550) as permanent (dead-lettered with the reason), one it defers with 451 as not sent', async () => {
     for (const [code, outcome, permanent] of [
       [550, 'rejected', true],
+      [500, 'rejected', true],
       [451, 'not-sent', false],
     ] as const) {
       const server = await startServer({
@@ -218,43 +281,55 @@ describe('createMailSender (smtp)', () => {
 
   it('says the outcome is unknown when the connection drops after the message was sent, and not sent when it drops before DATA', async () => {
     for (const dropAfter of ['content', 'MAIL'] as const) {
-      // A minimal SMTP server that hangs up without a reply: after the message's final dot, or at MAIL.
-      const server = createTcpServer((socket) => {
-        let buffered = '';
+      // Hangs up without a reply: after the message's final dot, or at MAIL.
+      const server = await startLineServer((socket) => {
         let inData = false;
-        socket.write('220 test ESMTP\r\n');
-        socket.on('data', (chunk: Buffer) => {
-          buffered += chunk.toString('latin1');
-          for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
-            const line = buffered.slice(0, end);
-            buffered = buffered.slice(end + 2);
-            if (inData) {
-              if (line === '.') socket.destroy();
-              continue;
-            }
-            if (/^(EHLO|HELO)/i.test(line)) socket.write('250 test\r\n');
-            else if (/^MAIL/i.test(line)) {
-              if (dropAfter === 'MAIL') socket.destroy();
-              else socket.write('250 ok\r\n');
-            } else if (/^RCPT/i.test(line)) socket.write('250 ok\r\n');
-            else if (/^DATA/i.test(line)) {
-              inData = true;
-              socket.write('354 go ahead\r\n');
-            } else socket.write('250 ok\r\n');
+        return (line) => {
+          if (inData) {
+            if (line === '.') socket.destroy();
+            return;
           }
-        });
+          if (/^(EHLO|HELO)/i.test(line)) socket.write('250 test\r\n');
+          else if (/^MAIL/i.test(line)) {
+            if (dropAfter === 'MAIL') socket.destroy();
+            else socket.write('250 ok\r\n');
+          } else if (/^RCPT/i.test(line)) socket.write('250 ok\r\n');
+          else if (/^DATA/i.test(line)) {
+            inData = true;
+            socket.write('354 go ahead\r\n');
+          } else socket.write('250 ok\r\n');
+        };
       });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       try {
-        const { port } = server.address() as AddressInfo;
-        const sender = await createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${port}` });
+        const sender = await createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${server.port}` });
         await expect(sender.send(mail(7))).rejects.toMatchObject({
           name: 'MailTransportError',
           outcome: dropAfter === 'content' ? 'unknown' : 'not-sent',
         });
       } finally {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await server.stop();
       }
+    }
+  });
+
+  // RFC 5321 4.2.1 and 3.3: a 5yz reply to DATA, before the server's 354, refuses the transaction
+  // (554 "Transaction failed"): the mail itself, for good, though none of its content was sent.
+  // (nodemailer then reads the refused message to its end, which marks the hand-over too: smtpFailure's
+  // own test above checks that the command alone decides.)
+  it('fails a mail whose DATA the server answers 554, before any content, as permanent', async () => {
+    const server = await startLineServer((socket) => (line) => {
+      socket.write(/^DATA/i.test(line) ? '554 5.7.1 transaction failed\r\n' : '250 ok\r\n');
+    });
+    try {
+      const sender = await createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${server.port}` });
+      await expect(sender.send(mail(8))).rejects.toMatchObject({
+        name: 'MailTransportError',
+        outcome: 'rejected',
+        permanent: true,
+        cause: { responseCode: 554, command: 'DATA' },
+      });
+    } finally {
+      await server.stop();
     }
   });
 });
