@@ -106,6 +106,22 @@ async function finalizeAndCheck(specs: readonly PartSpec[], using: ExportObjectS
   return { jobId, written, result };
 }
 
+/** What finalizing `jobId`'s export (file name `users`) through `using` throws, or undefined. */
+function finalizeFailure(jobId: string, manifestKey: string, using: ExportObjectStore = store) {
+  return finalizeExport(using, { jobId, bucket: BUCKET, manifestKey, fileName: 'users' }, options).then(
+    () => undefined,
+    (thrown: unknown) => thrown as Error & Record<string, unknown>,
+  );
+}
+
+/** Puts a file of `bytes` bytes that is not the export's at `key`, its CRC-64/NVME stored; returns that. */
+async function putOtherFile(key: string, bytes: number): Promise<string> {
+  const body = Buffer.alloc(bytes, 'x');
+  const checksum = crc64Nvme(body);
+  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ChecksumCRC64NVME: checksum }));
+  return checksum;
+}
+
 /** The upload of `key` still exists (ListParts answers). */
 async function uploadExists(key: string, uploadId: string): Promise<boolean> {
   try {
@@ -324,15 +340,7 @@ describe('finalizeExport against fauxqs S3', () => {
   it('refuses an object replaced since with one of the same size (its ETag is not the recorded one)', async () => {
     const { jobId, written, result } = await finalizeAndCheck([{ rows: 10 }]);
     const input = { jobId, bucket: BUCKET, manifestKey: written.manifestKey, fileName: 'users-2026-11-24' };
-    const other = Buffer.alloc(result.output.bytes, 'x');
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: BUCKET,
-        Key: result.output.key,
-        Body: other,
-        ChecksumCRC64NVME: crc64Nvme(other),
-      }),
-    );
+    await putOtherFile(result.output.key, result.output.bytes);
     await expect(finalizeExport(store, input, options)).rejects.toMatchObject({
       name: 'UploadMissingError',
       field: 'uploadId',
@@ -356,12 +364,7 @@ describe('finalizeExport against fauxqs S3', () => {
       manifestKey,
       withParts(manifest, [...manifest.parts.slice(0, 1000), { ...last, bytes: last.bytes + 1 }]),
     );
-    const error = await finalizeExport(
-      store,
-      { jobId, bucket: BUCKET, manifestKey, fileName: 'users' },
-      options,
-    ).catch((thrown: unknown) => thrown);
-    expect(error).toMatchObject({
+    expect(await finalizeFailure(jobId, manifestKey)).toMatchObject({
       name: 'PartSizeMismatchError',
       part: `part 1001 of ${manifest.key}`,
       actualBytes: last.bytes,
@@ -370,14 +373,7 @@ describe('finalizeExport against fauxqs S3', () => {
 
   describe('refuses', () => {
     async function refused(jobId: string, manifestKey: string) {
-      const error = await finalizeExport(
-        store,
-        { jobId, bucket: BUCKET, manifestKey, fileName: 'users' },
-        options,
-      ).then(
-        () => undefined,
-        (thrown: unknown) => thrown as Error & Record<string, unknown>,
-      );
+      const error = await finalizeFailure(jobId, manifestKey);
       expect(error).toBeDefined();
       // Nothing is reported: no final manifest, no file.
       expect(await exists(`exports/${jobId}/manifest.json`)).toBe(false);
@@ -478,27 +474,12 @@ describe('finalizeExport against fauxqs S3', () => {
       await s3.send(
         new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: manifest.key, UploadId: manifest.uploadId }),
       );
-      const other = Buffer.alloc(manifest.bytes, 'x');
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: BUCKET,
-          Key: manifest.key,
-          Body: other,
-          ChecksumCRC64NVME: crc64Nvme(other),
-        }),
-      );
-      const error = await finalizeExport(
-        store,
-        { jobId, bucket: BUCKET, manifestKey, fileName: 'users' },
-        options,
-      ).catch((thrown: unknown) => thrown);
-      expect(error).toMatchObject({
+      const other = await putOtherFile(manifest.key, manifest.bytes);
+      expect(await finalizeFailure(jobId, manifestKey)).toMatchObject({
         name: 'UploadMissingError',
         uploadId: manifest.uploadId,
         permanent: true,
-        message: expect.stringContaining(
-          `has CRC-64/NVME ${crc64Nvme(other)}, the parts ${manifest.crc64nvme}`,
-        ),
+        message: expect.stringContaining(`has CRC-64/NVME ${other}, the parts ${manifest.crc64nvme}`),
       });
       expect(await exists(`exports/${jobId}/manifest.json`)).toBe(false);
     });
@@ -522,12 +503,11 @@ describe('finalizeExport against fauxqs S3', () => {
           ...[bucket, key, uploadId, parts]: Parameters<ExportObjectStore['completeMultipartUpload']>
         ) => store.completeMultipartUpload(bucket, key, uploadId, parts, crc64Nvme(Buffer.from('other'))),
       });
-      const error = await finalizeExport(
-        wrongChecksum,
-        { jobId, bucket: BUCKET, manifestKey, fileName: 'users' },
-        options,
-      ).catch((thrown: unknown) => thrown as Error & Record<string, unknown>);
-      expect(error).toMatchObject({ name: 'ExportVerificationError', field: 'crc64nvme', permanent: true });
+      expect(await finalizeFailure(jobId, manifestKey, wrongChecksum)).toMatchObject({
+        name: 'ExportVerificationError',
+        field: 'crc64nvme',
+        permanent: true,
+      });
       expect(await uploadExists(manifest.key, manifest.uploadId)).toBe(false);
       expect(await exists(`exports/${jobId}/users.csv.gz`)).toBe(false);
       expect(await exists(`exports/${jobId}/manifest.json`)).toBe(false);
@@ -536,28 +516,19 @@ describe('finalizeExport against fauxqs S3', () => {
     it('a completed object that is not the parts’ file when checked (same size, another CRC-64/NVME), naming crc64nvme', async () => {
       const jobId = newJobId();
       const { manifest, manifestKey } = await writeExport(s3, BUCKET, jobId, [{ rows: 5 }]);
-      const other = Buffer.alloc(manifest.bytes, 'x');
       // Completed, then overwritten with a file of the same size before HeadObject checks it.
       const replaced = storeWith({
         completeMultipartUpload: async (...args) => {
           const completed = await store.completeMultipartUpload(...args);
-          await s3.send(
-            new PutObjectCommand({
-              Bucket: BUCKET,
-              Key: manifest.key,
-              Body: other,
-              ChecksumCRC64NVME: crc64Nvme(other),
-            }),
-          );
+          await putOtherFile(manifest.key, manifest.bytes);
           return completed;
         },
       });
-      const error = await finalizeExport(
-        replaced,
-        { jobId, bucket: BUCKET, manifestKey, fileName: 'users' },
-        options,
-      ).catch((thrown: unknown) => thrown);
-      expect(error).toMatchObject({ name: 'ExportVerificationError', field: 'crc64nvme', permanent: true });
+      expect(await finalizeFailure(jobId, manifestKey, replaced)).toMatchObject({
+        name: 'ExportVerificationError',
+        field: 'crc64nvme',
+        permanent: true,
+      });
       expect(await exists(`exports/${jobId}/manifest.json`)).toBe(false);
     });
 
