@@ -422,42 +422,27 @@ describeEachDatabase('status-updater handler', (open) => {
   });
 
   it('refuses a wrong expectedState on a first register, a replayed step and a finish of a job that succeeded', async () => {
-    const unexpected = (expected: string, actual: string) => ({
-      name: 'UnexpectedStateError',
-      permanent: true,
-      field: 'expectedState',
-      expected,
-      actual,
-    });
+    /** Both deliveries of `input` refused UnexpectedStateError, the job `actual` rather than `expected`. */
+    async function refusedAsUnexpected(input: Record<string, unknown>, actual: string) {
+      const expected = { name: 'UnexpectedStateError', permanent: true, field: 'expectedState', actual };
+      expect(await refusedTwice(input)).toEqual([
+        expect.objectContaining({ ...expected, expected: input.expectedState }),
+        expect.objectContaining({ ...expected, expected: input.expectedState }),
+      ]);
+    }
     // A first register: refused and rolled back, so no job of the object exists.
     const input = registerInput(executionArn());
-    for (const error of await refusedTwice({ ...input, expectedState: 'running' })) {
-      expect(error).toMatchObject(unexpected('running', 'registered'));
-    }
+    await refusedAsUnexpected({ ...input, expectedState: 'running' }, 'registered');
     const registered = await suite.db.query('SELECT id FROM jobs WHERE source_key = $1', [input.source.key]);
     expect(registered.rows).toEqual([]);
 
     // A step applied, then delivered again with another expectation: the replay is refused too.
     const { jobId, executionId } = await runningImport();
-    for (const error of await refusedTwice({
-      event: 'start',
-      jobId,
-      expectedState: 'succeeded',
-      executionId,
-    })) {
-      expect(error).toMatchObject(unexpected('succeeded', 'running'));
-    }
+    await refusedAsUnexpected({ event: 'start', jobId, expectedState: 'succeeded', executionId }, 'running');
 
     // A finish of a job the batch-worker completed in its commit, expecting another state.
     await completeAsWorker(jobId, { imported: 1, rejected: 0 }, 'batch-worker:task-1');
-    for (const error of await refusedTwice({
-      event: 'finish',
-      jobId,
-      expectedState: 'failed',
-      executionId,
-    })) {
-      expect(error).toMatchObject(unexpected('failed', 'succeeded'));
-    }
+    await refusedAsUnexpected({ event: 'finish', jobId, expectedState: 'failed', executionId }, 'succeeded');
     expect(await job(jobId)).toMatchObject({ state: 'succeeded' });
   });
 
