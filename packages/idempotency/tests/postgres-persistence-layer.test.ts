@@ -263,6 +263,19 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
     expect(Number(row?.expiry_timestamp)).toBeGreaterThan(Date.now() / 1000);
   });
 
+  it('replays a completed record whose in-progress window passed, without running again, where crashed attempts are reclaimed', async () => {
+    let runs = 0;
+    const { fn, run, rows, age } = setup(async () => ++runs, { reclaimExpiredInProgress: true });
+    const job = { id: randomUUID() };
+    expect(await run(job)).toBe(1);
+    // Completing a record leaves its in-progress expiry as the claim wrote it: only an INPROGRESS
+    // record is reclaimed when that passes.
+    await age('in_progress_expiry_timestamp', 60_000);
+    expect(await run(job)).toBe(1);
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(await rows()).toEqual([expect.objectContaining({ status: 'COMPLETED' })]);
+  });
+
   describe('an attempt that crashed while in progress', () => {
     /**
      * Starts an invocation that never finishes, like a Lambda that died after its side effect and
