@@ -40,6 +40,16 @@ describe('the claim-check wire format', () => {
     ['another array', '["x", {}]', 'pointer'],
     ['no bucket', '["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3Key": "k"}]', 's3BucketName'],
     ['no key', '["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3BucketName": "b"}]', 's3Key'],
+    [
+      'an empty bucket',
+      '["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3BucketName": "", "s3Key": "k"}]',
+      's3BucketName',
+    ],
+    [
+      'an empty key',
+      '["software.amazon.payloadoffloading.PayloadS3Pointer", {"s3BucketName": "b", "s3Key": ""}]',
+      's3Key',
+    ],
   ])('refuses a marked message whose body is %s, naming the body', (_case, body, reason) => {
     const thrown = thrownBy(
       () => claimCheckPointerOf(body, [EXTENDED_PAYLOAD_SIZE_ATTRIBUTE]),

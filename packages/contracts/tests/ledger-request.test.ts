@@ -62,4 +62,19 @@ describe('LedgerQuery and LedgerAction', () => {
       expect.objectContaining({ field: 'entry.extra' }),
     );
   });
+
+  it('refuses a hand-over as attempt 1, naming attempt: a retry is attempt 2 or later', () => {
+    const arn = 'arn:aws:states:us-east-1:1:execution:sidestep-staging-import:x';
+    const handOver = {
+      op: 'job.hand-over',
+      jobId: 'imp_1',
+      fromExecutionArn: arn,
+      executionArn: `${arn}-2`,
+      operator: 'o',
+    };
+    expect(validate(LedgerAction, { ...handOver, attempt: 2 })).toMatchObject({ attempt: 2 });
+    expect(() => validate(LedgerAction, { ...handOver, attempt: 1 })).toThrow(
+      expect.objectContaining({ name: 'ContractValidationError', field: 'attempt' }),
+    );
+  });
 });
