@@ -4,20 +4,24 @@ import { isTransientDatabaseError } from '../src/postgres.ts';
 const coded = (code: string) => Object.assign(new Error(code), { code });
 
 describe('isTransientDatabaseError', () => {
-  it('retries connection, serialization, resource, shutdown and system SQLSTATEs and socket errors', () => {
-    for (const code of [
-      '08006',
-      '40001',
-      '40P01',
-      '53300',
-      '57014',
-      '57P01',
-      '58000',
-      'ECONNREFUSED',
-      'EAI_AGAIN',
-    ]) {
+  it('retries connection, serialization, resource, shutdown and system SQLSTATEs', () => {
+    for (const code of ['08006', '40001', '40P01', '53300', '57014', '57P01', '58000']) {
       expect([code, isTransientDatabaseError(coded(code))]).toEqual([code, true]);
     }
+  });
+
+  // The server unreachable or the connection dropped, as Node reports it
+  // (https://nodejs.org/api/errors.html#common-system-errors; EAI_AGAIN from getaddrinfo(3)).
+  it.each([
+    ['ECONNREFUSED', 'nothing listens at the address (the server restarting)'],
+    ['ECONNRESET', 'the server or a proxy closed the connection'],
+    ['ETIMEDOUT', 'the server did not answer the connect or a write in time'],
+    ['EPIPE', 'a write on a connection the server already closed'],
+    ['EHOSTUNREACH', 'no route to the host (a failover moving its address)'],
+    ['ENOTFOUND', 'the host name did not resolve (a failover updating its DNS record)'],
+    ['EAI_AGAIN', 'the resolver failed for now'],
+  ])('retries the socket error %s: %s', (code) => {
+    expect(isTransientDatabaseError(coded(code))).toBe(true);
   });
 
   // 28P01 reaches a caller only after the connection read the secret afresh and still failed: a
