@@ -64,22 +64,29 @@ export class MigrationMismatchError extends DatabaseError {
 }
 
 /**
- * A migration's SQL failed. Its transaction was rolled back, so nothing of it was applied; running
- * the migrator again is safe (and succeeds if the cause was transient, e.g. a lost connection).
+ * A migration's SQL failed. Its transaction was rolled back, so nothing of it was applied (of a
+ * batched migration, the batches before it stay: `batchesDone`); running the migrator again is safe
+ * (and succeeds if the cause was transient, e.g. a lost connection).
  */
 export class MigrationFailedError extends DatabaseError {
   override readonly name: string = 'MigrationFailedError';
   readonly version: number;
   readonly migrationName: string;
+  /** Of a batched migration: the batches committed before the one that failed. */
+  readonly batchesDone: number | undefined;
 
-  constructor(version: number, migrationName: string, cause: unknown) {
+  constructor(version: number, migrationName: string, cause: unknown, batchesDone?: number) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super(`migration ${version} (${migrationName}) failed and was rolled back: ${reason}`, {
+    const what = batchesDone
+      ? `failed in batch ${batchesDone + 1}, which was rolled back (the batches before it stay)`
+      : 'failed and was rolled back';
+    super(`migration ${version} (${migrationName}) ${what}: ${reason}`, {
       permanent: false,
       cause,
     });
     this.version = version;
     this.migrationName = migrationName;
+    this.batchesDone = batchesDone;
   }
 }
 
@@ -87,7 +94,8 @@ export class MigrationFailedError extends DatabaseError {
  * A migration's locks stayed taken until the migrator's lock budget was spent: another transaction
  * held a table it changes through every attempt (each waited only a short lock limit, so the others'
  * queries never queued long behind it), or another migrator held the migrations' lock. Nothing of the
- * migration was applied; running the migrator again is safe.
+ * migration was applied (of a batched migration, the batches before it stay: `batchesDone`); running
+ * the migrator again is safe.
  */
 export class MigrationLockTimeoutError extends DatabaseError {
   override readonly name: string = 'MigrationLockTimeoutError';
@@ -96,8 +104,10 @@ export class MigrationLockTimeoutError extends DatabaseError {
   readonly migrationName: string | undefined;
   /** Attempts made; each was rolled back. */
   readonly attempts: number;
-  /** From the start of the run to the failure. */
+  /** From the start of the run (of a batched migration: of the batch) to the failure. */
   readonly waitedMs: number;
+  /** Of a batched migration: the batches committed before the one that gave up. */
+  readonly batchesDone: number | undefined;
 
   constructor(options: {
     readonly migration: { readonly version: number; readonly name: string } | undefined;
@@ -106,18 +116,23 @@ export class MigrationLockTimeoutError extends DatabaseError {
     /** Another migrator held the migrations' lock (rather than a transaction a table's). */
     readonly migrator: boolean;
     readonly cause: unknown;
+    readonly batchesDone?: number | undefined;
   }) {
-    const { migration, attempts, waitedMs, migrator, cause } = options;
+    const { migration, attempts, waitedMs, migrator, cause, batchesDone } = options;
     const what = migration ? `migration ${migration.version} (${migration.name})` : 'the migrator';
     const waited = `${(waitedMs / 1000).toFixed(1)} s`;
     const reason = migrator
       ? `waited ${waited} for another migrator, which held the migrations' lock all along`
       : `found its locks taken in ${attempts} attempt${attempts === 1 ? '' : 's'} over ${waited} and was rolled back`;
     const detail = cause instanceof Error ? `: ${cause.message}` : '';
-    super(`${what} ${reason}; nothing of it was applied${detail}`, { permanent: false, cause });
+    const kept = batchesDone
+      ? `its ${batchesDone} batch${batchesDone === 1 ? '' : 'es'} before stay, a run again goes on`
+      : 'nothing of it was applied';
+    super(`${what} ${reason}; ${kept}${detail}`, { permanent: false, cause });
     this.version = migration?.version;
     this.migrationName = migration?.name;
     this.attempts = attempts;
     this.waitedMs = waitedMs;
+    this.batchesDone = batchesDone;
   }
 }

@@ -27,7 +27,8 @@ export interface MigrateOptions {
   /**
    * How long the run may wait for locks, in ms from the call: once spent, a migration whose lock is
    * still taken fails with {@link MigrationLockTimeoutError} instead of being tried again. Waiting for
-   * another migrator (which holds the migrations' lock while it applies one) counts too.
+   * another migrator (which holds the migrations' lock while it applies one) counts too. Each batch
+   * of a `batched` migration has the whole budget from its own start.
    * @default 300000 (5 minutes)
    */
   readonly lockBudgetMs?: number;
@@ -67,10 +68,14 @@ interface AppliedMigration {
   checksum: string;
 }
 
-/** The time limits of one run of {@link migrate}. */
+/** The time limits of one run of {@link migrate} (of one batch of a batched migration). */
 interface LockBudget {
   readonly startedAt: number;
   readonly deadline: number;
+  /** The whole budget, from which each batch of a batched migration gets its own deadline. */
+  readonly lockBudgetMs: number;
+  /** Of a batched migration: the batches already committed, which its errors report. */
+  readonly batchesDone?: number;
   readonly lockTimeoutMs: number;
   readonly onRetry: ((retry: MigrationRetry) => void) | undefined;
   readonly signal: AbortSignal | undefined;
@@ -99,7 +104,8 @@ const MIGRATIONS_LOCK_KEY = "hashtext(current_schema() || '.schema_migrations')"
  * `schema_migrations`. Each migration runs in its own transaction together with the row that records
  * it, so a failing migration leaves nothing behind ({@link MigrationFailedError}) and the ones
  * before it stay applied. Running it again applies nothing. A `transaction: false` migration runs
- * outside a transaction and is recorded after it (see {@link Migration.transaction}).
+ * outside a transaction and is recorded after it (see {@link Migration.transaction}); a `batched` one
+ * runs once per batch, each batch in a transaction of its own (see {@link Migration.batched}).
  *
  * Each attempt waits for a table's lock at most `lockTimeoutMs` (2 s); one that times out is rolled
  * back and tried again after a backoff (1 s, doubling to 15 s, jittered) until `lockBudgetMs` (5 min)
@@ -118,7 +124,8 @@ const MIGRATIONS_LOCK_KEY = "hashtext(current_schema() || '.schema_migrations')"
  *
  * @throws {DatabaseOptionsError} `lockTimeoutMs` or `lockBudgetMs` is not a whole number of ms.
  * @throws {MigrationListError} the list is malformed (versions not unique and increasing).
- * @throws {MigrationMismatchError} an applied migration's name or SQL differs from the code.
+ * @throws {MigrationMismatchError} an applied migration's name or SQL differs from the code (and from
+ *   its {@link Migration.formerChecksums}).
  * @throws {MigrationFailedError} a migration's SQL failed; it was rolled back.
  * @throws {MigrationLockTimeoutError} a lock stayed taken until the budget was spent.
  */
@@ -131,6 +138,7 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
   const budget: LockBudget = {
     startedAt,
     deadline: startedAt + lockBudgetMs,
+    lockBudgetMs,
     lockTimeoutMs,
     onRetry: options.onRetry,
     signal: options.signal,
@@ -160,16 +168,18 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
     const ran =
       migration.transaction === false
         ? await applyOutsideTransaction(db, budget, migration)
-        : await underLock(db, budget, migration, async (tx) => {
-            if (await isRecorded(tx, migration)) return false;
-            try {
-              await tx.query(migration.sql, undefined, WHOLE_MIGRATION);
-            } catch (error) {
-              throw new MigrationFailedError(migration.version, migration.name, error);
-            }
-            await record(tx, migration);
-            return true;
-          });
+        : migration.batched
+          ? await applyInBatches(db, budget, migration)
+          : await underLock(db, budget, migration, async (tx) => {
+              if (await isRecorded(tx, migration)) return false;
+              try {
+                await tx.query(migration.sql, undefined, WHOLE_MIGRATION);
+              } catch (error) {
+                throw new MigrationFailedError(migration.version, migration.name, error);
+              }
+              await record(tx, migration);
+              return true;
+            });
     if (ran) applied.push(label(migration));
   }
   return { applied };
@@ -209,6 +219,7 @@ async function underLock<T>(
           waitedMs: elapsedMs,
           migrator: false,
           cause: timeout,
+          batchesDone: budget.batchesDone,
         });
       }
       budget.onRetry?.({
@@ -255,9 +266,63 @@ async function waitForMigrator(
       waitedMs: Date.now() - budget.startedAt,
       migrator: true,
       cause: undefined,
+      batchesDone: budget.batchesDone,
     });
   }
   await pause(MIGRATOR_POLL_MS, budget.signal);
+}
+
+/**
+ * Applies a batched migration: its statement once per batch, each batch in a transaction of its own
+ * under the migrators' lock, as a migration's transaction runs (its locks waited for at most the
+ * per-attempt limit, retried after a backoff), until a batch answers no next cursor; that last, empty
+ * batch's transaction records it. So the batch's row locks are all it holds, for one batch's time,
+ * and `statement_timeout` limits each batch, not the backfill. Each batch may wait for its locks up
+ * to the whole lock budget, from its own start: a backfill that takes longer than the budget still
+ * has its later batches wait as long as its first. A concurrent migrator takes the lock between two
+ * batches and runs its own from the first; both then find the rows done and one records it.
+ */
+async function applyInBatches(db: Database, budget: LockBudget, migration: Migration): Promise<boolean> {
+  let cursor: string | null = null;
+  for (let batchesDone = 0; ; batchesDone += 1) {
+    // Between batches, whose work stays committed: a task told to stop stops here.
+    budget.signal?.throwIfAborted();
+    const batchBudget = { ...budget, deadline: Date.now() + budget.lockBudgetMs, batchesDone };
+    const step = await underLock(db, batchBudget, migration, async (tx): Promise<BatchStep> => {
+      if (await isRecorded(tx, migration)) return { done: true, ran: false };
+      let next: string | null;
+      try {
+        next = nextCursor((await tx.query(migration.sql, [cursor])).rows, cursor);
+      } catch (error) {
+        throw new MigrationFailedError(migration.version, migration.name, error, batchesDone);
+      }
+      if (next !== null) return { done: false, next };
+      await record(tx, migration);
+      return { done: true, ran: true };
+    });
+    if (step.done) return step.ran;
+    cursor = step.next;
+  }
+}
+
+/** What one batch did: the cursor of the next, or the migration done (by this run, or another migrator). */
+type BatchStep =
+  | { readonly done: false; readonly next: string }
+  | { readonly done: true; readonly ran: boolean };
+
+/** The `next` cursor a batched migration's statement answered; throws when it answered none or no progress. */
+function nextCursor(rows: readonly Record<string, unknown>[], cursor: string | null): string | null {
+  const row = rows[0];
+  if (rows.length !== 1 || row === undefined || !('next' in row)) {
+    throw new Error(
+      `a batched migration's statement must answer one row with a column next, got ${rows.length} rows`,
+    );
+  }
+  if (row.next === null) return null;
+  const next = String(row.next);
+  // A statement whose cursor does not move would run for ever.
+  if (next === cursor) throw new Error(`the statement answered the next cursor ${next} again`);
+  return next;
 }
 
 /**
@@ -450,9 +515,31 @@ function validate(list: readonly Migration[]): void {
       );
     }
     if (migration.name.trim() === '') throw new MigrationListError(migration.version, 'name is empty');
+    // A semicolon inside a string literal is refused too: split such a migration's statement differently.
+    const oneStatement = !migration.sql.replace(/[\s;]+$/, '').includes(';');
+    if (migration.batched) {
+      if (migration.transaction === false) {
+        throw new MigrationListError(
+          migration.version,
+          'batched runs each batch in a transaction of its own: it takes no transaction: false',
+        );
+      }
+      if (!oneStatement || !/\$1(?!\d)/.test(migration.sql)) {
+        throw new MigrationListError(
+          migration.version,
+          'batched takes one statement of one batch, from the cursor $1 (null at first), answering the next cursor',
+        );
+      }
+    }
+    for (const former of migration.formerChecksums ?? []) {
+      if (!/^[0-9a-f]{64}$/.test(former)) {
+        throw new MigrationListError(
+          migration.version,
+          `formerChecksums: ${JSON.stringify(former)} is not a sha256 in lower-case hex`,
+        );
+      }
+    }
     if (migration.transaction === false) {
-      // A semicolon inside a string literal is refused too: split such a migration's statement differently.
-      const oneStatement = !migration.sql.replace(/[\s;]+$/, '').includes(';');
       if (!oneStatement || !/\bIF\s+(NOT\s+)?EXISTS\b/i.test(migration.sql)) {
         throw new MigrationListError(
           migration.version,
@@ -469,7 +556,8 @@ function verify(migration: Migration, row: AppliedMigration): void {
     throw new MigrationMismatchError(migration.version, 'name', row.name, migration.name);
   }
   const inCode = checksum(migration);
-  if (row.checksum !== inCode) {
+  // A shipped migration rewritten to make the same schema with fewer locks (Migration.formerChecksums).
+  if (row.checksum !== inCode && !migration.formerChecksums?.includes(row.checksum)) {
     throw new MigrationMismatchError(migration.version, 'checksum', row.checksum, inCode);
   }
 }

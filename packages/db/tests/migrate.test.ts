@@ -1,9 +1,8 @@
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import {
-  createPostgresSchema,
   type Database,
-  type DatabaseTimeouts,
   MigrationFailedError,
   MigrationListError,
   MigrationLockTimeoutError,
@@ -11,10 +10,11 @@ import {
   type MigrationRetry,
   migrate,
   migrations,
-  type PostgresSchema,
 } from '../src/index.ts';
-import { connectPostgres } from '../src/postgres.ts';
 import { describeEachDatabase, describeIfAvailable } from '../src/testing.ts';
+import { schemaPerTest } from './fixtures/server-schema.ts';
+
+const sha256 = (sql: string) => createHash('sha256').update(sql).digest('hex');
 
 const tables = (db: Database) =>
   db
@@ -162,6 +162,122 @@ describeEachDatabase('migrate', (open) => {
     }
   });
 
+  it('accepts an applied migration rewritten with its former checksum, and still refuses any other SQL', async () => {
+    const db = await open({ migrate: false });
+    const original = { version: 1, name: 'one', sql: 'CREATE TABLE one (id int)' };
+    const rewrite = { ...original, sql: 'CREATE TABLE IF NOT EXISTS one (id int)' };
+    try {
+      await migrate(db, { migrations: [original] });
+      expect(
+        await migrate(db, { migrations: [{ ...rewrite, formerChecksums: [sha256(original.sql)] }] }),
+      ).toEqual({ applied: [] });
+      await expect(
+        migrate(db, {
+          migrations: [{ ...rewrite, formerChecksums: [sha256('CREATE TABLE one (id bigint)')] }],
+        }),
+      ).rejects.toMatchObject({ name: 'MigrationMismatchError', version: 1, field: 'checksum' });
+      await expect(migrate(db, { migrations: [rewrite] })).rejects.toBeInstanceOf(MigrationMismatchError);
+    } finally {
+      await db.close();
+    }
+  });
+
+  describe('a batched migration', () => {
+    const table = {
+      version: 1,
+      name: 'items',
+      sql: `CREATE TABLE items (id text PRIMARY KEY, done boolean NOT NULL DEFAULT false);
+            CREATE TABLE batches (at timestamptz NOT NULL, xid xid8 NOT NULL, first text);
+            CREATE TABLE stop (at text);
+            INSERT INTO items (id) SELECT lpad(g::text, 2, '0') FROM generate_series(1, 25) g`,
+    };
+    // Marks up to 10 items after the cursor, notes its transaction, fails at the item in stop.
+    const backfill = {
+      version: 2,
+      name: 'items-done',
+      batched: true,
+      sql: `WITH batch AS (
+              SELECT id FROM items WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT 10
+            ), marked AS (
+              UPDATE items SET done = true FROM batch WHERE items.id = batch.id AND NOT items.done
+            ), noted AS (
+              INSERT INTO batches SELECT clock_timestamp(), pg_current_xact_id(), min(id) FROM batch
+            )
+            SELECT max(id) AS next,
+                   1 / (1 - (SELECT count(*) FROM batch WHERE id IN (SELECT at FROM stop))) AS stopped
+              FROM batch`,
+    } as const;
+    const done = (db: Database) =>
+      db
+        .query<{ n: number }>('SELECT count(*)::int AS n FROM items WHERE done')
+        .then((result) => result.rows[0]?.n);
+
+    it('runs its statement batch by batch, each batch a transaction of its own, and records it after the last', async () => {
+      const db = await open({ migrate: false });
+      try {
+        expect(await migrate(db, { migrations: [table, backfill] })).toEqual({
+          applied: ['0001-items', '0002-items-done'],
+        });
+        expect(await done(db)).toBe(25);
+        const { rows } = await db.query<{ first: string | null; xid: string }>(
+          'SELECT first, xid::text FROM batches ORDER BY at',
+        );
+        expect(rows.map((row) => row.first)).toEqual(['01', '11', '21', null]);
+        expect(new Set(rows.map((row) => row.xid)).size).toBe(4);
+        expect(await recorded(db)).toEqual([
+          { version: 1, name: 'items' },
+          { version: 2, name: 'items-done' },
+        ]);
+      } finally {
+        await db.close();
+      }
+    });
+
+    it('keeps the batches done before one failed, and finishes when run again', async () => {
+      const db = await open({ migrate: false });
+      try {
+        await migrate(db, { migrations: [table] });
+        await db.query("INSERT INTO stop VALUES ('15')");
+        const failure = await migrate(db, { migrations: [table, backfill] }).catch((error: unknown) => error);
+        expect(failure).toMatchObject({
+          name: 'MigrationFailedError',
+          version: 2,
+          migrationName: 'items-done',
+          batchesDone: 1,
+          message: expect.stringMatching(/failed in batch 2/),
+        });
+        expect(await done(db)).toBe(10);
+        expect(await recorded(db)).toEqual([{ version: 1, name: 'items' }]);
+        await db.query('DELETE FROM stop');
+        expect(await migrate(db, { migrations: [table, backfill] })).toEqual({
+          applied: ['0002-items-done'],
+        });
+        expect(await done(db)).toBe(25);
+      } finally {
+        await db.close();
+      }
+    });
+
+    it('fails, rather than loops, when its statement answers no next cursor or the same one again', async () => {
+      const db = await open({ migrate: false });
+      try {
+        await migrate(db, { migrations: [table] });
+        const none = { ...backfill, sql: 'SELECT $1::text AS cursor' };
+        await expect(migrate(db, { migrations: [table, none] })).rejects.toMatchObject({
+          name: 'MigrationFailedError',
+          message: expect.stringMatching(/one row with a column next/),
+        });
+        const same = { ...backfill, sql: "SELECT '01' AS next WHERE $1::text IS NULL OR true" };
+        await expect(migrate(db, { migrations: [table, same] })).rejects.toMatchObject({
+          name: 'MigrationFailedError',
+          message: expect.stringMatching(/next cursor 01 again/),
+        });
+      } finally {
+        await db.close();
+      }
+    });
+  });
+
   describe('a migration with transaction: false (CREATE INDEX CONCURRENTLY)', () => {
     const table = {
       version: 1,
@@ -268,7 +384,39 @@ describe('migrate list validation', () => {
   ])('rejects a transaction: false migration %s', async (_case, sql) => {
     await expect(
       migrate(unusable, { migrations: [{ version: 1, name: 'index', sql, transaction: false }] }),
-    ).rejects.toMatchObject({ name: 'MigrationListError', version: 1, message: /transaction: false/ });
+    ).rejects.toMatchObject({
+      name: 'MigrationListError',
+      version: 1,
+      message: expect.stringMatching(/transaction: false/),
+    });
+  });
+
+  it.each([
+    ['with transaction: false', { transaction: false }, /batched/],
+    ['of two statements', { sql: 'UPDATE t SET a = 1 WHERE id > $1; SELECT 1 AS next' }, /one statement/],
+    ['without the cursor $1', { sql: 'UPDATE t SET a = 1' }, /\$1/],
+  ])('rejects a batched migration %s', async (_case, fields, message) => {
+    const migration = {
+      version: 1,
+      name: 'backfill',
+      sql: 'SELECT $1::text AS next',
+      batched: true,
+      ...fields,
+    };
+    await expect(migrate(unusable, { migrations: [migration] })).rejects.toMatchObject({
+      name: 'MigrationListError',
+      version: 1,
+      message: expect.stringMatching(message),
+    });
+  });
+
+  it('rejects a former checksum that is not a sha256 in hex, naming formerChecksums', async () => {
+    const migration = { version: 1, name: 'one', sql: 'SELECT 1', formerChecksums: ['abc'] };
+    await expect(migrate(unusable, { migrations: [migration] })).rejects.toMatchObject({
+      name: 'MigrationListError',
+      version: 1,
+      message: expect.stringMatching(/formerChecksums/),
+    });
   });
 
   it.each([
@@ -297,14 +445,7 @@ describe('migrate list validation', () => {
 // PostgreSQL only: PGlite has one connection, so nothing else can hold a lock while a migration runs.
 const serverUrl = process.env.TEST_DATABASE_URL;
 describeIfAvailable(serverUrl !== undefined)('migrate on a server others use', () => {
-  let schema: PostgresSchema;
-  const opened: Database[] = [];
-  /** A pool on the test schema, its sessions under `timeouts` like a service's. */
-  const connect = (timeouts: Partial<DatabaseTimeouts> = {}) => {
-    const db = connectPostgres({ url: schema.url, max: 2, timeouts, env: {} });
-    opened.push(db);
-    return db;
-  };
+  const { connect } = schemaPerTest(serverUrl as string);
   /** Holds `sql`'s locks in a transaction until the returned release is called. */
   async function hold(sql: string): Promise<() => Promise<void>> {
     let release = () => {};
@@ -329,12 +470,7 @@ describeIfAvailable(serverUrl !== undefined)('migrate on a server others use', (
   const alter = { version: 1, name: 'items-note', sql: 'ALTER TABLE items ADD COLUMN note text' };
 
   beforeEach(async () => {
-    schema = await createPostgresSchema(serverUrl as string);
     await connect().query('CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1), (2)');
-  });
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((db) => db.close()));
-    await schema.drop();
   });
 
   it("retries a migration whose table is locked, never keeping others' queries waiting longer than one attempt", async () => {
@@ -430,7 +566,10 @@ describeIfAvailable(serverUrl !== undefined)('migrate on a server others use', (
     try {
       await expect(
         migrate(connect(), { migrations: [alter], lockTimeoutMs: 200, lockBudgetMs: 1_000 }),
-      ).rejects.toMatchObject({ name: 'MigrationLockTimeoutError', message: /another migrator/ });
+      ).rejects.toMatchObject({
+        name: 'MigrationLockTimeoutError',
+        message: expect.stringMatching(/another migrator/),
+      });
     } finally {
       await release();
     }
