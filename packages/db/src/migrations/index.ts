@@ -15,6 +15,9 @@ import { operatorAuditRequestId } from './0013-operator-audit-request-id.ts';
 import { mailReleases } from './0014-mail-releases.ts';
 import { jobsSweepMailRefused } from './0015-jobs-sweep-mail-refused.ts';
 import { jobsLocale } from './0016-jobs-locale.ts';
+import { jobsCreatedIndex } from './0017-jobs-created-index.ts';
+import { jobsStateCreatedIndex } from './0018-jobs-state-created-index.ts';
+import { idempotencyRecordsKeyHashIndex } from './0019-idempotency-records-key-hash-index.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -41,4 +44,7 @@ export const migrations: readonly Migration[] = [
   mailReleases,
   jobsSweepMailRefused,
   jobsLocale,
+  jobsCreatedIndex,
+  jobsStateCreatedIndex,
+  idempotencyRecordsKeyHashIndex,
 ];
