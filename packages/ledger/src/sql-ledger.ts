@@ -261,16 +261,32 @@ export class SqlLedger implements Ledger {
     });
   }
 
+  /**
+   * A page of jobs newest first, by keyset: `jobs_created` (created_at, id) read backwards, or
+   * `jobs_state_created` (state, created_at, id) from the state asked for, from the cursor on, so a
+   * page reads its own rows and sorts nothing however many jobs there are. The statement names only
+   * the filters given: a `($1 IS NULL OR state = $1)` would serve every filter with one text, but
+   * its generic plan (a prepared statement's, which must hold for any value) cannot bound the index
+   * by state or cursor, and reads and filters the jobs from the newest on.
+   */
   listJobs(query: Parameters<Ledger['listJobs']>[0]): Promise<JobPage> {
     const limit = query.limit ?? 100;
     const after = query.after === undefined ? undefined : parseCursor(query.after);
+    const params: unknown[] = [];
+    const param = (value: unknown) => `$${params.push(value)}`;
+    const where = [
+      ...(query.status === undefined ? [] : [`state = ${param(query.status)}`]),
+      ...(query.kind === undefined ? [] : [`kind = ${param(query.kind)}`]),
+      ...(after === undefined
+        ? []
+        : [`(created_at, id) < (${param(after.createdAt)}::timestamptz, ${param(after.id)}::text)`]),
+    ];
     return this.readOnly(async (tx) => {
       const { rows } = await tx.query<JobListRow & { cursor_at: string }>(
         `SELECT ${LIST_COLUMNS}, created_at::text AS cursor_at FROM jobs
-         WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)
-           AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::text))
-         ORDER BY created_at DESC, id DESC LIMIT $3`,
-        [query.status ?? null, query.kind ?? null, limit + 1, after?.createdAt ?? null, after?.id ?? null],
+         ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}
+         ORDER BY created_at DESC, id DESC LIMIT ${param(limit + 1)}`,
+        params,
       );
       const page = rows.slice(0, limit);
       const last = page.at(-1);
