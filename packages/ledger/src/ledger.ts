@@ -219,7 +219,7 @@ export interface Ledger {
     readonly limit?: number;
     readonly after?: number;
   }): Promise<RejectedRowPage>;
-  /** Jobs running and registered now; failed and succeeded since `since`. */
+  /** Jobs running and registered now; jobs that finished (failed, succeeded) since `since`. */
   countJobs(since: Date): Promise<JobCounts>;
   /** The audit trail, newest first; `before` an entry id to page. */
   listAudit(query: { readonly limit?: number; readonly before?: number }): Promise<AuditEntry[]>;

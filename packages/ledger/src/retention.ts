@@ -35,12 +35,19 @@ export interface RetentionBatch {
  * ledger; a row without one (written by hand) counts from its `updated_at`.
  */
 /**
- * One batch of finished jobs past the retention, locked. Its `state IN` and `coalesce` are the
- * `jobs_finished` index's own (migration 12), so the batch is found through the index.
+ * The `jobs_finished` index (migration 12): its predicate (`where`) and its key (`finishedAt`, when a
+ * finished job finished). A statement naming both as written here reads a range of the index; one
+ * written otherwise (`finished_at` alone, another list of states) reads the jobs table.
  */
+export const JOBS_FINISHED_INDEX = {
+  where: `state IN ('succeeded', 'failed')`,
+  finishedAt: 'coalesce(finished_at, updated_at)',
+} as const;
+
+/** One batch of finished jobs past the retention, locked, found through {@link JOBS_FINISHED_INDEX}. */
 export const FINISHED_JOBS_BATCH_SQL = `SELECT id FROM jobs
-       WHERE state IN ('succeeded', 'failed')
-         AND coalesce(finished_at, updated_at) < $1
+       WHERE ${JOBS_FINISHED_INDEX.where}
+         AND ${JOBS_FINISHED_INDEX.finishedAt} < $1
          AND NOT (${SWEEP_MAIL_PENDING})
        LIMIT $2
        FOR UPDATE SKIP LOCKED`;

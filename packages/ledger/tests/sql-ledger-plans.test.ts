@@ -149,6 +149,8 @@ function rangeReadOf(index: unknown, bounds: readonly RegExp[]) {
   };
 }
 
+const HOUR_MS = 3_600_000;
+
 describeEachDatabase('SqlLedger reads by index', (open) => {
   const db = suiteDatabase(open);
 
@@ -249,5 +251,24 @@ describeEachDatabase('SqlLedger reads by index', (open) => {
     } while (after !== undefined);
     expect(expected.length).toBeGreaterThan(100);
     expect(paged).toEqual(expected);
+  });
+
+  it('counts jobs by index ranges: registered and running from jobs_state_created, finished since from jobs_finished', async () => {
+    const statements = await statementsOf(db(), 'jobs', (ledger) =>
+      ledger.countJobs(new Date(Date.now() - 24 * HOUR_MS)),
+    );
+    for (const statement of statements) {
+      for (const plan of Object.values(await plansOf(db(), statement))) {
+        const reads = readsOf(plan, 'jobs');
+        for (const read of reads) {
+          expect(read.scan).toMatch(/^(Index Only Scan|Index Scan|Bitmap Heap Scan)$/);
+          // A range of the index, not all of it.
+          expect(read.cond).toBeDefined();
+        }
+        expect(new Set(reads.map((read) => read.index))).toEqual(
+          new Set(['jobs_state_created', 'jobs_finished']),
+        );
+      }
+    }
   });
 });

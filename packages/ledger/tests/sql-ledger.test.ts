@@ -252,6 +252,41 @@ async function handOverToAttempt2(ledger: SqlLedger, jobId: string, operator = '
   return { first, retry };
 }
 
+describeEachDatabase('SqlLedger.countJobs', (open) => {
+  const db = suiteDatabase(open);
+
+  it('counts the jobs registered and running now however old, and those that finished in the last 24 h', async () => {
+    const now = Date.now();
+    const hoursAgo = (hours: number) => new Date(now - hours * 3_600_000).toISOString();
+    /** A job in `state`, created 30 days ago, its row last changed `updated` and finished `finished` hours ago. */
+    const job = (id: string, state: string, updated: number, finished: number | null = null) =>
+      db().query(
+        `INSERT INTO jobs (id, kind, state, request_id, created_at, updated_at, finished_at)
+         VALUES ($1, 'export', $2, $1, $3, $4, $5)`,
+        [id, state, hoursAgo(720), hoursAgo(updated), finished === null ? null : hoursAgo(finished)],
+      );
+    await job('exp_registered_long_ago', 'registered', 720);
+    await job('exp_registered', 'registered', 1);
+    await job('exp_running_long_ago', 'running', 700);
+    await job('exp_succeeded_1h', 'succeeded', 1, 1);
+    await job('exp_succeeded_25h', 'succeeded', 25, 25);
+    await job('exp_failed_1h', 'failed', 1, 1);
+    await job('exp_failed_23h', 'failed', 23, 23);
+    await job('exp_failed_25h', 'failed', 25, 25);
+    // Finished 25 h ago, its row written since (nothing of the ledger's does): not finished lately.
+    await job('exp_failed_25h_touched', 'failed', 1, 25);
+    // A finished row without finished_at (written by hand) finished when it last changed.
+    await job('exp_failed_by_hand', 'failed', 2);
+
+    expect(await new SqlLedger(db()).countJobs(new Date(now - 24 * 3_600_000))).toEqual({
+      registered: 2,
+      running: 1,
+      succeeded24h: 1,
+      failed24h: 3,
+    });
+  });
+});
+
 describeEachDatabase('SqlLedger retry hand-over', (open) => {
   const db = suiteDatabase(open);
 
