@@ -101,7 +101,11 @@ export function jobMailKeys(jobId: string, attempts: number): string[] {
   );
 }
 
-/** The records of these mail keys, whatever their prefix. */
+/**
+ * The records of these mail keys, whatever their prefix: a lookup of `idempotency_records_key_hash`,
+ * an index on `split_part(id, '#', 2)` (db 19). The condition must name that expression exactly:
+ * any other (a LIKE on id, another split) reads every record of every mail.
+ */
 async function mailRecords(db: Queryable, keys: readonly string[]): Promise<MailRecord[]> {
   if (keys.length === 0) return [];
   const byHash = new Map(keys.map((key) => [idempotencyRecordHash(key), key]));

@@ -2,7 +2,7 @@ import { beforeAll, expect, it } from '@jest/globals';
 import type { JobKind, JobState } from '@sidestep/contracts';
 import type { Database, Queryable, QueryOptions } from '@sidestep/db/postgres';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
-import { SqlLedger } from '../src/index.ts';
+import { idempotencyRecordHash, jobMailKeys, SqlLedger } from '../src/index.ts';
 
 // The operator's reads that the console refreshes every 3 s (the jobs page, the overview's failed
 // list and counts, a job's page) must read a range of an index, not the whole table: an audit on
@@ -269,6 +269,29 @@ describeEachDatabase('SqlLedger reads by index', (open) => {
           new Set(['jobs_state_created', 'jobs_finished']),
         );
       }
+    }
+  });
+
+  it("finds a job's mail records by idempotency_records_key_hash, not by reading every record", async () => {
+    const jobId = 'exp_00002';
+    await db().query(
+      `INSERT INTO idempotency_records (id, status, expiry_timestamp)
+       VALUES ('sidestep-local-mail-dispatcher#' || $1, 'COMPLETED', 4102444800)`,
+      [idempotencyRecordHash(jobMailKeys(jobId, 1)[0] ?? '')],
+    );
+    const [statement, ...others] = await statementsOf(db(), 'idempotency_records', async (ledger) => {
+      expect((await ledger.describeJob(jobId)).mails).toHaveLength(1);
+    });
+    expect(others).toEqual([]);
+    if (!statement) throw new Error('describeJob read no mail records');
+    for (const plan of Object.values(await plansOf(db(), statement))) {
+      expect(readsOf(plan, 'idempotency_records')).toEqual([
+        expect.objectContaining({
+          scan: expect.stringMatching(/^(Index Scan|Bitmap Heap Scan)$/),
+          index: 'idempotency_records_key_hash',
+          cond: expect.stringMatching(/split_part\(id, '#'::text, 2\) = ANY/),
+        }),
+      ]);
     }
   });
 });
