@@ -17,6 +17,7 @@ export function jestConfig(options = {}) {
       ],
     },
     setupFiles: options.setupFiles ?? [],
+    setupFilesAfterEnv: [new URL('./jest.matchers.js', import.meta.url).pathname],
     reporters: ['default', new URL('./jest-summary-reporter.js', import.meta.url).pathname],
     testTimeout: options.testTimeout ?? 30_000,
     maxWorkers: options.maxWorkers ?? 1,
