@@ -116,12 +116,20 @@ describeEachDatabase('retention', (open) => {
   });
 
   it('deletes audit entries recorded before the retention, oldest first, at most `limit` a batch', async () => {
-    await db.query(
-      `INSERT INTO operator_audit (at, operator, environment, action, target, details, result)
-       SELECT at, 'arn:aws:iam::111111111111:user/someone', 'staging', 'job-fail', 'exp_' || n, '{}', 'ok'
-       FROM (VALUES (1, '2026-05-01T00:00:00Z'::timestamptz), (2, '2026-06-01T00:00:00Z'), (3, '2026-07-01T00:00:00Z'),
-                    (4, '2026-11-01T00:00:00Z')) AS entries (n, at)`,
-    );
+    // Written out of order (an entry's `at` is when it was recorded, not when its row was inserted):
+    // the newest expired entry first, so a batch taken in the table's order would take it.
+    for (const [n, at] of [
+      [3, '2026-07-01T00:00:00Z'],
+      [4, '2026-11-01T00:00:00Z'],
+      [1, '2026-05-01T00:00:00Z'],
+      [2, '2026-06-01T00:00:00Z'],
+    ] as const) {
+      await db.query(
+        `INSERT INTO operator_audit (at, operator, environment, action, target, details, result)
+         VALUES ($1, 'arn:aws:iam::111111111111:user/someone', 'staging', 'job-fail', $2, '{}', 'ok')`,
+        [at, `exp_${n}`],
+      );
+    }
     const targets = async () =>
       (await db.query<{ target: string }>('SELECT target FROM operator_audit ORDER BY at')).rows.map(
         (row) => row.target,

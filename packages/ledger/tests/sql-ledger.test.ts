@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type Database, migrate, migrations } from '@sidestep/db';
+import { type Database, migrate, migrations, type Queryable } from '@sidestep/db';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
 import {
   answerLedgerRequest,
@@ -24,6 +24,53 @@ async function insertExport(
   );
 }
 
+/**
+ * The mail-dispatcher's send-once record of mail `idempotencyKey` as Powertools writes it (its
+ * function's name, `#`, the key's hash), in `status`: INPROGRESS is a send cut before the mail was
+ * marked sent. Gives the record's id.
+ */
+async function insertMailRecord(
+  db: Queryable,
+  idempotencyKey: string,
+  status: 'INPROGRESS' | 'COMPLETED' = 'INPROGRESS',
+): Promise<string> {
+  const recordId = `sidestep-local-mail-dispatcher#${idempotencyRecordHash(idempotencyKey)}`;
+  await db.query(
+    `INSERT INTO idempotency_records (id, status, expiry_timestamp, in_progress_expiry_timestamp)
+     VALUES ($1, $2, 4102444800, 4102444800000)`,
+    [recordId, status],
+  );
+  return recordId;
+}
+
+/**
+ * `database`, with `play` run inside the ledger's transaction just before its first statement that
+ * `before` matches: another session's commit, as that statement would find it. `played()` says
+ * whether it ran.
+ */
+function interleaved(database: Database, before: RegExp, play: (tx: Queryable) => Promise<unknown>) {
+  let played = false;
+  const db: Database = {
+    ...database,
+    query: (sql, params) => database.query(sql, params),
+    close: () => database.close(),
+    kind: database.kind,
+    transaction: (fn) =>
+      database.transaction((tx) =>
+        fn({
+          query: async (sql, params) => {
+            if (!played && before.test(sql)) {
+              played = true;
+              await play(tx);
+            }
+            return tx.query(sql, params);
+          },
+        }),
+      ),
+  };
+  return { db, played: () => played };
+}
+
 describeEachDatabase('SqlLedger', (open) => {
   const db = suiteDatabase(open);
 
@@ -38,7 +85,7 @@ describeEachDatabase('SqlLedger', (open) => {
     expect((await db().query('SELECT count(*)::int AS n FROM operator_audit')).rows[0]).toEqual({ n: 0 });
   });
 
-  it('pages jobs newest first by keyset, filtered by state and kind, each job once', async () => {
+  it('pages jobs newest first by keyset, filtered by state and kind, each job once, and offers no next page after the last job', async () => {
     // Same created_at for two jobs: the id breaks the tie, and microseconds survive the cursor.
     await insertExport(db(), 'exp_page_a', 'failed', '2026-11-24T10:00:00.000001Z');
     await insertExport(db(), 'exp_page_b', 'failed', '2026-11-24T10:00:00.000002Z');
@@ -57,6 +104,10 @@ describeEachDatabase('SqlLedger', (open) => {
     });
     expect(second.jobs.map((job) => job.id)).toEqual(['exp_page_a']);
     expect(second.next).toBeNull();
+    // A last page the jobs fill exactly: no cursor to an empty page.
+    const whole = await ledger.listJobs({ status: 'failed', kind: 'export', limit: 3 });
+    expect(whole.jobs.map((job) => job.id)).toEqual(['exp_page_c', 'exp_page_b', 'exp_page_a']);
+    expect(whole.next).toBeNull();
     expect((await ledger.listJobs({ kind: 'import' })).jobs).toEqual([]);
   });
 
@@ -148,6 +199,28 @@ describeEachDatabase('SqlLedger', (open) => {
     expect((await ledger.describeJob('imp_written')).usersWritten).toBe(3);
   });
 
+  it("describes a retried job's mails of every attempt so far, attempt 2's keyed <jobId>:2", async () => {
+    await insertExport(db(), 'exp_mails_retried', 'registered', '2026-11-24T09:55:00Z');
+    await db().query(`UPDATE jobs SET attempt = 2 WHERE id = 'exp_mails_retried'`);
+    const firstMail = await insertMailRecord(db(), 'export.failed:exp_mails_retried', 'COMPLETED');
+    // The retry's failure mail, cut before it was marked sent: the record an operator releases.
+    const retryMail = await insertMailRecord(db(), 'export.failed:exp_mails_retried:2');
+    const { mails } = await new SqlLedger(db()).describeJob('exp_mails_retried');
+    expect(
+      mails.map(({ idempotencyKey, recordId, status }) => ({ idempotencyKey, recordId, status })),
+    ).toEqual(
+      expect.arrayContaining([
+        {
+          idempotencyKey: 'export.failed:exp_mails_retried',
+          recordId: firstMail,
+          status: 'COMPLETED',
+        },
+        { idempotencyKey: 'export.failed:exp_mails_retried:2', recordId: retryMail, status: 'INPROGRESS' },
+      ]),
+    );
+    expect(mails).toHaveLength(2);
+  });
+
   it('describes a job without a staging with none: an export, an import whose staging was dropped', async () => {
     await insertExport(db(), 'exp_no_staging', 'running', '2026-11-24T09:40:00Z');
     await insertStagedImport(db(), 'imp_dropped');
@@ -236,6 +309,25 @@ describeEachDatabase('SqlLedger', (open) => {
     });
     const detail = await ledger.describeJob('exp_fail_1');
     expect(detail.transitions.at(-1)).toMatchObject({ event: 'fail', to: 'failed' });
+  });
+
+  it('refuses to release a mail the dispatcher marked sent after the release read its record, and keeps the record', async () => {
+    const key = 'export.failed:exp_sent_meanwhile';
+    const recordId = await insertMailRecord(db(), key);
+    // The dispatcher's mark-sent commits after the release read the record INPROGRESS, before its
+    // delete: played inside the release's transaction, just before the delete.
+    const racing = interleaved(db(), /^\s*DELETE FROM idempotency_records/, (tx) =>
+      tx.query(`UPDATE idempotency_records SET status = 'COMPLETED' WHERE id = $1`, [recordId]),
+    );
+    await expect(new SqlLedger(racing.db).releaseMail(key)).rejects.toMatchObject({
+      name: 'MailRecordNotReleasableError',
+      field: 'idempotencyKey',
+    });
+    expect(racing.played()).toBe(true);
+    // Not deleted, so a redrive of the message replays the sent mail instead of sending it again.
+    // (The refusal rolled back its transaction, the mark-sent played in it with it.)
+    const { rows } = await db().query('SELECT id FROM idempotency_records WHERE id = $1', [recordId]);
+    expect(rows).toEqual([{ id: recordId }]);
   });
 });
 
@@ -362,6 +454,7 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
     const { first, retry } = await handOverToAttempt2(ledger, 'exp_evidence');
     expect(await row()).toMatchObject({
       state: 'registered',
+      bytes: null,
       row_errors: null,
       worker_error: null,
       swept_at: null,
@@ -396,6 +489,86 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
     await handOverToAttempt2(ledger, 'exp_ja');
     const failed = await ledger.failJob('exp_ja', 'retry stuck', 'local:alice');
     expect([handedOver, takenBack, failed.locale]).toEqual(['ja', 'ja', 'ja']);
+  });
+
+  it("keeps a retried import's source size (bytes) through the hand-over, which an export's result size is not", async () => {
+    await insertStagedImport(db(), 'imp_retry_bytes');
+    const execution = (name: string) =>
+      `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:${name}`;
+    await db().query(
+      `UPDATE jobs SET state = 'failed', execution_id = $2, bytes = 580280729, error = 'boom' WHERE id = $1`,
+      ['imp_retry_bytes', execution('first')],
+    );
+    await new SqlLedger(db()).handOverJob({
+      jobId: 'imp_retry_bytes',
+      fromExecutionArn: execution('first'),
+      executionArn: execution('imp_retry_bytes-attempt-2'),
+      attempt: 2,
+      operator: 'local:alice',
+    });
+    const { rows } = await db().query<{ state: string; bytes: string | null }>(
+      `SELECT state, bytes FROM jobs WHERE id = 'imp_retry_bytes'`,
+    );
+    expect(rows).toEqual([{ state: 'registered', bytes: '580280729' }]);
+  });
+
+  it("keeps attempt 1's transitions when it takes a hand-over back, deleting only the retry's", async () => {
+    await insertExport(db(), 'exp_trail', 'failed', '2026-11-24T08:00:00Z');
+    // Attempt 1's audit trail, under the execution the job failed under.
+    await db().query(
+      `INSERT INTO job_transitions (job_id, event, from_state, to_state, execution_id)
+       SELECT id, step.event, step.from_state, step.to_state, execution_id FROM jobs,
+         (VALUES (1, 'register', NULL, 'registered'), (2, 'start', 'registered', 'running'),
+                 (3, 'fail', 'running', 'failed')) AS step (n, event, from_state, to_state)
+       WHERE id = 'exp_trail' ORDER BY step.n`,
+    );
+    const ledger = new SqlLedger(db());
+    const trail = async () =>
+      (await ledger.describeJob('exp_trail')).transitions.map(({ event, executionId }) => ({
+        event,
+        executionId,
+      }));
+    const before = await trail();
+    const { first, retry } = await handOverToAttempt2(ledger, 'exp_trail');
+    expect(await trail()).toEqual([...before, { event: 'register', executionId: retry }]);
+    await ledger.takeBackJob({
+      jobId: 'exp_trail',
+      executionArn: retry,
+      previous: { executionArn: first, attempt: 1, error: null },
+    });
+    expect(before.map((step) => step.event)).toEqual(['register', 'start', 'fail']);
+    expect(await trail()).toEqual(before);
+  });
+
+  it('ignores a take-back delivered late, after the job was handed to a newer retry: that retry keeps it', async () => {
+    await insertExport(db(), 'exp_late_back', 'failed', '2026-11-24T08:00:00Z');
+    await db().query(`UPDATE jobs SET error = 'boom' WHERE id = 'exp_late_back'`);
+    const ledger = new SqlLedger(db());
+    const { first, retry } = await handOverToAttempt2(ledger, 'exp_late_back');
+    const takeBack = {
+      jobId: 'exp_late_back',
+      executionArn: retry,
+      previous: { executionArn: first, attempt: 1, error: 'boom' },
+    };
+    await ledger.takeBackJob(takeBack);
+    // The operator retries again: another execution, attempt 2 again.
+    const newer = `${retry}-again`;
+    await ledger.handOverJob({
+      jobId: 'exp_late_back',
+      fromExecutionArn: first,
+      executionArn: newer,
+      attempt: 2,
+      operator: 'local:alice',
+    });
+    // The first take-back again (a duplicate Invoke answered late): the job is not the first retry's.
+    await ledger.takeBackJob(takeBack);
+    expect(await ledger.describeJob('exp_late_back')).toMatchObject({
+      state: 'registered',
+      attempt: 2,
+      executionId: newer,
+      error: null,
+      transitions: [{ event: 'register', executionId: newer }],
+    });
   });
 
   it("does not take back a job the retry's execution has already started", async () => {
@@ -658,12 +831,7 @@ describeEachDatabase('answerLedgerRequest, an action delivered twice (a duplicat
     const hash = idempotencyRecordHash(key);
     const recordId = `sidestep-local-mail-dispatcher#${hash}`;
     /** The dispatcher claims the key and is cut before marking the mail sent. */
-    const claimCut = () =>
-      db().query(
-        `INSERT INTO idempotency_records (id, status, expiry_timestamp, in_progress_expiry_timestamp)
-         VALUES ($1, 'INPROGRESS', 4102444800, 4102444800000)`,
-        [recordId],
-      );
+    const claimCut = () => insertMailRecord(db(), key);
     const release = (requestId?: string) => ({
       op: 'mail.release',
       idempotencyKey: key,
@@ -717,33 +885,17 @@ describeEachDatabase('answerLedgerRequest, an action delivered twice (a duplicat
     // release recorded) answers as the first did too: here the first copy's commit is played inside
     // the second's transaction, between its look for a recorded release and its read of the records.
     await claimCut();
-    let played = false;
-    const interleaved: Database = {
-      ...db(),
-      query: (sql, params) => db().query(sql, params),
-      close: () => db().close(),
-      kind: db().kind,
-      transaction: (fn) =>
-        db().transaction((tx) =>
-          fn({
-            query: async (sql, params) => {
-              if (!played && /^\s*SELECT [^;]* FROM idempotency_records/.test(sql)) {
-                played = true;
-                await tx.query('DELETE FROM idempotency_records WHERE id = $1', [recordId]);
-                await tx.query(
-                  'INSERT INTO mail_releases (request_id, idempotency_key, record_id) VALUES ($1, $2, $3)',
-                  ['req-release-5', key, recordId],
-                );
-              }
-              return tx.query(sql, params);
-            },
-          }),
-        ),
-    };
+    const copy = interleaved(db(), /^\s*SELECT [^;]* FROM idempotency_records/, async (tx) => {
+      await tx.query('DELETE FROM idempotency_records WHERE id = $1', [recordId]);
+      await tx.query(
+        'INSERT INTO mail_releases (request_id, idempotency_key, record_id) VALUES ($1, $2, $3)',
+        ['req-release-5', key, recordId],
+      );
+    });
     expect(
-      await answerLedgerRequest(new SqlLedger(interleaved), release('req-release-5'), { actions: true }),
+      await answerLedgerRequest(new SqlLedger(copy.db), release('req-release-5'), { actions: true }),
     ).toEqual(released);
-    expect(played).toBe(true);
+    expect(copy.played()).toBe(true);
     // Without a request id (the direct ledger's release), a release is refused once the record is gone.
     await claimCut();
     expect(await answer(release())).toEqual(released);
