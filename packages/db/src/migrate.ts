@@ -72,13 +72,19 @@ interface AppliedMigration {
 interface LockBudget {
   readonly startedAt: number;
   readonly deadline: number;
-  /** The whole budget, from which each batch of a batched migration gets its own deadline. */
+  /** The whole budget, from which each migration, and each batch of a batched one, gets its own deadline. */
   readonly lockBudgetMs: number;
   /** Of a batched migration: the batches already committed, which its errors report. */
   readonly batchesDone?: number;
   readonly lockTimeoutMs: number;
   readonly onRetry: ((retry: MigrationRetry) => void) | undefined;
   readonly signal: AbortSignal | undefined;
+}
+
+/** `budget` counted from now: its whole time, and the time waited measured from now. */
+function startBudget(budget: LockBudget): LockBudget {
+  const startedAt = Date.now();
+  return { ...budget, startedAt, deadline: startedAt + budget.lockBudgetMs };
 }
 
 /** SQLSTATE lock_not_available: a `lock_timeout` expired (https://www.postgresql.org/docs/current/errcodes-appendix.html). */
@@ -108,8 +114,9 @@ const MIGRATIONS_LOCK_KEY = "hashtext(current_schema() || '.schema_migrations')"
  * runs once per batch, each batch in a transaction of its own (see {@link Migration.batched}).
  *
  * Each attempt waits for a table's lock at most `lockTimeoutMs` (2 s); one that times out is rolled
- * back and tried again after a backoff (1 s, doubling to 15 s, jittered) until `lockBudgetMs` (5 min)
- * is spent ({@link MigrationLockTimeoutError}). A schema change behind a long transaction thus never
+ * back and tried again after a backoff (1 s, doubling to 15 s, jittered) until `lockBudgetMs` (5 min,
+ * from the migration's own start; for a batched one, each batch's) is spent
+ * ({@link MigrationLockTimeoutError}). A schema change behind a long transaction thus never
  * holds the other queries of its table longer than one attempt: the standard "lock_timeout and
  * retries" of zero-downtime PostgreSQL migrations.
  *
@@ -165,12 +172,15 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
   const applied: string[] = [];
   for (const migration of list) {
     if (appliedVersions.has(migration.version)) continue;
+    // Each migration's locks are waited for up to the budget from its own start: one after a long
+    // backfill gets the whole budget too, not what the run has left.
+    const ownBudget = startBudget(budget);
     const ran =
       migration.transaction === false
-        ? await applyOutsideTransaction(db, budget, migration)
+        ? await applyOutsideTransaction(db, ownBudget, migration)
         : migration.batched
-          ? await applyInBatches(db, budget, migration)
-          : await underLock(db, budget, migration, async (tx) => {
+          ? await applyInBatches(db, ownBudget, migration)
+          : await underLock(db, ownBudget, migration, async (tx) => {
               if (await isRecorded(tx, migration)) return false;
               try {
                 await tx.query(migration.sql, undefined, WHOLE_MIGRATION);
@@ -287,7 +297,7 @@ async function applyInBatches(db: Database, budget: LockBudget, migration: Migra
   for (let batchesDone = 0; ; batchesDone += 1) {
     // Between batches, whose work stays committed: a task told to stop stops here.
     budget.signal?.throwIfAborted();
-    const batchBudget = { ...budget, deadline: Date.now() + budget.lockBudgetMs, batchesDone };
+    const batchBudget = { ...startBudget(budget), batchesDone };
     const step = await underLock(db, batchBudget, migration, async (tx): Promise<BatchStep> => {
       if (await isRecorded(tx, migration)) return { done: true, ran: false };
       let next: string | null;
@@ -427,7 +437,9 @@ async function record(tx: Queryable, migration: Migration): Promise<void> {
   await tx.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
     migration.version,
     migration.name,
-    checksum(migration),
+    // A rewritten migration is recorded as it shipped first: the releases before the rewrite (a
+    // rollback's migrate) verify that checksum, and this one accepts it (formerChecksums).
+    migration.formerChecksums?.[0] ?? checksum(migration),
   ]);
 }
 

@@ -125,6 +125,24 @@ describeEachDatabase('jobs migrations', (open) => {
     }
   });
 
+  // The root README's rollback runs the previous release's deploy, whose migrate verifies the
+  // recorded checksums against the SQL it ships: the rewritten 6 and 11 must be recorded as shipped.
+  it('records a rewritten migration under its shipped checksum, so the release before the rewrite still migrates the database', async () => {
+    const db = await open({ migrate: false });
+    try {
+      await migrate(db);
+      await expect(migrate(db, { migrations: shipped })).resolves.toEqual({ applied: [] });
+      const { rows } = await db.query<{ version: number; checksum: string }>(
+        'SELECT version, checksum FROM schema_migrations WHERE version IN (6, 11) ORDER BY version',
+      );
+      expect(rows.map((row) => row.checksum)).toEqual(
+        [6, 11].map((version) => migrations.find((m) => m.version === version)?.formerChecksums?.[0]),
+      );
+    } finally {
+      await db.close();
+    }
+  });
+
   it('migrates a database that applied the shipped 6 and 11, keeping what 11 filled', async () => {
     const db = await open({ migrate: false });
     try {
