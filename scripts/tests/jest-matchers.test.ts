@@ -12,6 +12,12 @@ describe('a RegExp expected of a string', () => {
     expect(() => expect(new Error('accepted')).toMatchObject({ message: /refused/ })).toThrow();
   });
 
+  it('fails toMatchObject on anything but a string, whatever the expression', () => {
+    for (const value of [null, undefined, 42, new Error('refused'), ['refused'], { message: 'refused' }]) {
+      expect(() => expect({ message: value }).toMatchObject({ message: /refused|.*/ })).toThrow();
+    }
+  });
+
   it('passes toMatchObject, toEqual and expect.objectContaining when it matches, a global one every time', () => {
     const pattern = /refused/g;
     expect({ message: 'mail refused', other: 1 }).toMatchObject({ message: pattern });
