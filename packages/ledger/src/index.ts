@@ -33,5 +33,10 @@ export type {
   SweepMail,
 } from './ledger.ts';
 export { ledgerResult } from './ledger-wire.ts';
-export { type DeletedJobs, deleteAuditEntries, deleteFinishedJobs } from './retention.ts';
+export {
+  type DeletedJobs,
+  deleteAuditEntries,
+  deleteFinishedJobs,
+  JOBS_FINISHED_INDEX,
+} from './retention.ts';
 export { idempotencyRecordHash, jobMailKeys, SqlLedger } from './sql-ledger.ts';

@@ -16,6 +16,7 @@ import {
   SWEEP_MAIL_PENDING,
   UNKNOWN_FAILURE_REASON,
 } from '@sidestep/jobs';
+import { JOBS_FINISHED_INDEX } from '@sidestep/ledger';
 import {
   FailureMailNotQueuedError,
   type FailureMailRefusal,
@@ -168,7 +169,7 @@ export async function queuePendingMails(
     const pending = await tx.query<PendingMailRow>(
       // When a job finished is read as the retention reads it (`deleteFinishedJobs` of @sidestep/ledger).
       `SELECT id, kind, file_name, requested_by, error, deadline_at, attempt, locale,
-              coalesce(finished_at, updated_at) < $2 AS past_retention
+              ${JOBS_FINISHED_INDEX.finishedAt} < $2 AS past_retention
          FROM jobs
        WHERE ${SWEEP_MAIL_PENDING}
        ORDER BY swept_at, id
