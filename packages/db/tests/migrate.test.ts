@@ -468,6 +468,12 @@ describeIfAvailable(serverUrl !== undefined)('migrate on a server others use', (
     };
   }
   const alter = { version: 1, name: 'items-note', sql: 'ALTER TABLE items ADD COLUMN note text' };
+  const concurrentIndex = {
+    version: 1,
+    name: 'items-index',
+    sql: 'CREATE INDEX CONCURRENTLY IF NOT EXISTS items_id_idx ON items (id)',
+    transaction: false,
+  } as const;
 
   beforeEach(async () => {
     await connect().query('CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1), (2)');
@@ -575,13 +581,25 @@ describeIfAvailable(serverUrl !== undefined)('migrate on a server others use', (
     }
   });
 
+  it("lets go of the migrators' session lock after a transaction: false migration: the next migrator, on another connection, does not wait", async () => {
+    // The first migrator's database stays open, its connection back in the pool: a session lock it
+    // kept would hold every other migrator off until that connection closed.
+    const first = connect();
+    expect(await migrate(first, { migrations: [concurrentIndex] })).toEqual({
+      applied: ['0001-items-index'],
+    });
+    const next = { ...alter, version: 2 };
+    expect(
+      await migrate(connect(), {
+        migrations: [concurrentIndex, next],
+        lockTimeoutMs: 200,
+        lockBudgetMs: 2_000,
+      }),
+    ).toEqual({ applied: ['0002-items-note'] });
+    expect((await first.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
   it('builds a transaction: false index once when migrators run concurrently, each returning once it is valid', async () => {
-    const index = {
-      version: 1,
-      name: 'items-index',
-      sql: 'CREATE INDEX CONCURRENTLY IF NOT EXISTS items_id_idx ON items (id)',
-      transaction: false,
-    } as const;
     const valid = () =>
       connect()
         .query("SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass('items_id_idx')")
@@ -590,10 +608,12 @@ describeIfAvailable(serverUrl !== undefined)('migrate on a server others use', (
     // unfinished (its index invalid) until this one ends, while the others' runs start.
     const release = await hold('INSERT INTO items VALUES (3)');
     const runs = [1, 2, 3].map(() =>
-      migrate(connect({ lockTimeoutMs: 300 }), { migrations: [index] }).then(async ({ applied }) => ({
-        applied,
-        valid: await valid(),
-      })),
+      migrate(connect({ lockTimeoutMs: 300 }), { migrations: [concurrentIndex] }).then(
+        async ({ applied }) => ({
+          applied,
+          valid: await valid(),
+        }),
+      ),
     );
     await sleep(1_000);
     await release();

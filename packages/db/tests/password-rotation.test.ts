@@ -8,6 +8,7 @@ import {
   isTransientDatabaseError,
 } from '../src/postgres.ts';
 import { describeIfAvailable } from '../src/testing.ts';
+import { startBlackHoleProxy } from './fixtures/black-hole-proxy.ts';
 
 const url = process.env.TEST_DATABASE_URL;
 
@@ -175,5 +176,37 @@ describeIfAvailable(url !== undefined)('connectPostgresOnFirstUse across a passw
     // Not after pg-pool's connect timeout: the waiter was not left on the ended pool.
     expect(Date.now() - started).toBeLessThan(2500);
     await database.close();
+  });
+
+  it('tries a connect in flight on the replaced pool once more on the renewed one when it fails after the renewal', async () => {
+    const proxy = await startBlackHoleProxy(url as string);
+    const proxied = new URL(secret.value);
+    proxied.host = new URL(proxy.url).host;
+    secret.value = proxied.toString();
+    const connect = connectPostgresOnFirstUse({
+      url: source,
+      max: 2,
+      connectionTimeoutMillis: 1_500,
+      renewIntervalMs: 0,
+    });
+    const database = await connect();
+    try {
+      await database.query('SELECT 1');
+      await rotate();
+      await endSessions();
+      // A connect on the old password whose host answers nothing: in flight across the renewal, it
+      // fails with its connect timeout, not a refused password.
+      const swallowed = proxy.swallowNext();
+      const inFlight = database.query('SELECT 2 AS two');
+      await swallowed;
+      // Another connect is refused the old password (28P01): the pool is renewed on the rotated one.
+      expect((await database.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      expect(secret.reads).toEqual([false, true]);
+      expect((await inFlight).rows).toEqual([{ two: 2 }]);
+    } finally {
+      // The proxy first: its closed connections end whatever still waits on them, which lets the pool end.
+      await proxy.close();
+      await database.close();
+    }
   });
 });
