@@ -618,8 +618,9 @@ export class SqlLedger implements Ledger {
         `DELETE FROM idempotency_records WHERE id = $1 AND status = 'INPROGRESS'`,
         [record.recordId],
       );
-      // Released (or claimed) meanwhile: by a copy of this request, or by another.
-      if (deleted.rowCount === 0) return notReleased(undefined);
+      // Released, or marked sent, meanwhile (by a copy of this request, another, or the dispatcher):
+      // the refusal says what the record is now, as a statement after that commit reads it.
+      if (deleted.rowCount === 0) return notReleased((await mailRecords(tx, [idempotencyKey]))[0]?.status);
       await tx.query(`DELETE FROM mail_releases WHERE released_at < now() - interval '1 day'`);
       if (requestId !== undefined) {
         await tx.query(

@@ -322,6 +322,8 @@ describeEachDatabase('SqlLedger', (open) => {
     await expect(new SqlLedger(racing.db).releaseMail(key)).rejects.toMatchObject({
       name: 'MailRecordNotReleasableError',
       field: 'idempotencyKey',
+      // What the record is now, not "no mail record".
+      status: 'COMPLETED',
     });
     expect(racing.played()).toBe(true);
     // Not deleted, so a redrive of the message replays the sent mail instead of sending it again.
