@@ -11,6 +11,7 @@ import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
 import type { Context } from 'aws-lambda';
 import { ProducerMailQueue } from '../src/adapters/mail-queue.ts';
 import { type SweepTaskOptions, sweepTask } from '../src/sweep-task.ts';
+import { expiredRecords } from './expired-records.ts';
 
 const silent = new Logger({ logLevel: 'SILENT' });
 /** The job-sweeper's handler as `handler.ts` builds it, logging nothing. */
@@ -463,16 +464,8 @@ describeEachDatabase('job-sweeper handler', (open) => {
   });
 
   it('gives the retention what the invocation has left less a margin: one batch of each kind when little is left, the whole backlog when enough is', async () => {
-    // 250 expired records (2.5 batches of 100) in a store that takes 1 ms a batch.
-    let expired = 250;
-    const records: SweepTaskOptions['idempotencyRecords'] = {
-      purgeExpired: async (_now, { limit }) => {
-        const deleted = Math.min(limit, expired);
-        expired -= deleted;
-        return deleted;
-      },
-    };
-    const sweeper = sweeperHandler({ ...options, idempotencyRecords: records });
+    // 250 expired records: 2.5 batches of 100.
+    const sweeper = sweeperHandler({ ...options, idempotencyRecords: expiredRecords(250) });
     // 10 s left, under the 15 s margin: no time for the retention, which still takes one batch.
     expect((await sweeper({}, context('r30', 10_000))).purged).toMatchObject({
       idempotencyRecords: 100,

@@ -14,6 +14,7 @@ import type { FailureMailRefusal } from '../src/errors.ts';
 import { purgeExpired } from '../src/purge-expired.ts';
 import type { MailQueue, MailQueueResult } from '../src/sweep-stale-jobs.ts';
 import { sweepStaleJobs } from '../src/sweep-stale-jobs.ts';
+import { expiredRecords } from './expired-records.ts';
 
 const HOUR = 3600_000;
 const notifyAddress = 'ops@example.com';
@@ -463,31 +464,29 @@ describeEachDatabase('sweepStaleJobs', (open) => {
     expect((await db.query('SELECT id FROM jobs WHERE id = $1', [failing])).rows).toEqual([]);
   });
 
-  // README, Purge: "at most 10 batches of each kind per sweep: a backlog goes over the next sweeps
-  // (`purged.complete` false until it is gone)".
-  it('purges a backlog batch after batch until one is short, at most `batches` of each kind per sweep, the rest on the next', async () => {
-    // Finished before any other test's job: only these are past the cutoff.
-    const finishedAt = new Date('2001-01-01T00:00:00Z');
-    const now = new Date('2001-02-01T00:00:00Z');
-    const ids = Array.from({ length: 5 }, (_, n) => `exp_backlog_${n}`);
+  /** `count` exports (`<prefix>_0`...) that succeeded at `finishedAt`; their ids. */
+  async function finishedExports(prefix: string, count: number, finishedAt: Date): Promise<string[]> {
+    const ids = Array.from({ length: count }, (_, n) => `${prefix}_${n}`);
     await db.query(
       `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, updated_at, finished_at)
        SELECT id, 'export', 'succeeded', id, 'a@example.com', 'users', 'arn:e:' || id, $2, $2 FROM unnest($1::text[]) AS id`,
       [ids, finishedAt],
     );
+    return ids;
+  }
+
+  // README, Purge: "a backlog goes over the next sweeps (`purged.complete` false until it is gone)".
+  it('purges a backlog batch after batch until one is short, at most `batches` of each kind per sweep, the rest on the next', async () => {
+    // Finished before any other test's job: only these are past the cutoff.
+    const finishedAt = new Date('2001-01-01T00:00:00Z');
+    const now = new Date('2001-02-01T00:00:00Z');
+    const ids = await finishedExports('exp_backlog', 5, finishedAt);
     await db.query(
       `INSERT INTO operator_audit (at, operator, environment, action, target, result)
        SELECT $2, 'someone', 'test', 'job-fail', id, 'ok' FROM unnest($1::text[]) AS id`,
       [ids, finishedAt],
     );
-    let expiredRecords = 5;
-    const records = {
-      purgeExpired: async (_now: Date, { limit }: { readonly limit: number }) => {
-        const deleted = Math.min(limit, expiredRecords);
-        expiredRecords -= deleted;
-        return deleted;
-      },
-    };
+    const records = expiredRecords(5);
     const sweep = () => purgeExpired(db, records, { now, retentionDays: 14, batchSize: 2, batches: 2 });
     expect(await sweep()).toMatchObject({
       idempotencyRecords: 4,
@@ -503,21 +502,9 @@ describeEachDatabase('sweepStaleJobs', (open) => {
   it('stops starting batches once its time budget is spent, each kind taking its turn, so one backlog does not starve the others', async () => {
     const finishedAt = new Date('2000-06-01T00:00:00Z');
     const now = new Date('2000-07-01T00:00:00Z');
-    const ids = Array.from({ length: 3 }, (_, n) => `exp_budget_${n}`);
-    await db.query(
-      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, updated_at, finished_at)
-       SELECT id, 'export', 'succeeded', id, 'a@example.com', 'users', 'arn:e:' || id, $2, $2 FROM unnest($1::text[]) AS id`,
-      [ids, finishedAt],
-    );
+    const ids = await finishedExports('exp_budget', 3, finishedAt);
     // A backlog of records far larger than the budget, ahead of the jobs in each turn.
-    let expiredRecords = 1_000;
-    const records = {
-      purgeExpired: async (_now: Date, { limit }: { readonly limit: number }) => {
-        const deleted = Math.min(limit, expiredRecords);
-        expiredRecords -= deleted;
-        return deleted;
-      },
-    };
+    const records = expiredRecords(1_000);
     // A clock that moves 10 ms each time it is read; a budget of 15 ms: two turns (the first is always taken).
     let time = 0;
     const clock = () => {
