@@ -15,6 +15,7 @@ import {
   type SynthesizedTerraform,
   UNSCOPABLE_ACTIONS,
 } from '../src/index.ts';
+import { one } from './terraform-json.ts';
 
 type Resources = Record<string, Record<string, Record<string, unknown>>>;
 interface Statement {
@@ -33,7 +34,7 @@ const ENV = {
 };
 const configs = environmentConfigs(ENV);
 
-function synth(stack: TerraformStack): { resource: Resources } & SynthesizedTerraform {
+function synth(stack: TerraformStack): { resource: Resources; removed?: unknown } & SynthesizedTerraform {
   return JSON.parse(Testing.synth(stack, true));
 }
 
@@ -475,6 +476,35 @@ describe('DeployStack bootstrap resources', () => {
       }
     }
   });
+
+  // prevent_destroy lives in the resource block: a resource that leaves the configuration is destroyed,
+  // however it was protected. The deploy stack that created the provider (or the role) is told the
+  // account has it when it is applied again (README, bootstrap step 4), so it must forget them instead:
+  // a `removed` block with `destroy = false` (Terraform >= 1.7; one for an address not in the state does
+  // nothing). https://developer.hashicorp.com/terraform/language/state/remove
+  it.each([
+    [
+      'SIDESTEP_STAGING_GITHUB_OIDC_PROVIDER_ARN',
+      'arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com',
+      'aws_iam_openid_connect_provider',
+    ],
+    ['SIDESTEP_STAGING_ECS_SERVICE_LINKED_ROLE_EXISTS', 'true', 'aws_iam_service_linked_role'],
+  ])(
+    'forgets the account-wide resource it created, never destroying it, once %s says the account has it',
+    (variable, value, type) => {
+      const created = synth(
+        new DeployStack(Testing.app(), 'sidestep-staging-deploy', { config: configs.staging }),
+      );
+      const [address, body] = one(created, type);
+      expect(body.lifecycle).toEqual({ prevent_destroy: true });
+      expect(created.removed).toBeUndefined();
+
+      const config = environmentConfigs({ ...ENV, [variable]: value }).staging;
+      const existing = synth(new DeployStack(Testing.app(), 'sidestep-staging-deploy', { config }));
+      expect(existing.resource[type]).toBeUndefined();
+      expect(existing.removed).toEqual([{ from: address, lifecycle: { destroy: false } }]);
+    },
+  );
 
   it('creates the permissions boundary of the environment, at the ARN the environment stack names', () => {
     const boundary = Object.values(deploy.resource.aws_iam_policy ?? {}).filter(

@@ -7,6 +7,7 @@ import type { GitHubConfig, StateBackendConfig } from '../config.ts';
 import { InfraConfigError } from '../errors.ts';
 import { NETWORK_DESCRIBE_ACTIONS, VENDED_LOG_DELIVERY_ACTIONS } from '../security-policy.ts';
 import { batchTaskNames } from './batch-task.ts';
+import { ForgottenResource } from './forgotten-resource.ts';
 import {
   checkStatement,
   GrantableRole,
@@ -176,12 +177,16 @@ export class DeployRole extends Construct {
 
     if (github.oidcProviderArn) {
       this.oidcProviderArn = github.oidcProviderArn;
+      // Given the ARN, a stack that created the provider before forgets it: without the resource block,
+      // its prevent_destroy is gone too, and the apply would delete the provider another environment's
+      // deploy role trusts. A stack that never created it has no such address; the block does nothing.
+      new ForgottenResource(this, 'github-oidc', { resourceType: IamOpenidConnectProvider.tfResourceType });
     } else {
       // No thumbprint: IAM trusts GitHub's issuer through its own root CAs since 2023, and the
       // provider (hashicorp/aws 6.x) makes thumbprint_list optional.
       // Account-wide: another environment's deploy role in the account may trust it by ARN
       // (`oidcProviderArn`), so a destroy of this stack must not delete it, in teardown mode neither
-      // (README, "Tearing an environment down": `terraform state rm` it first).
+      // (README, "Tearing an environment down": set the ARN and apply, which forgets it, first).
       const provider = new IamOpenidConnectProvider(this, 'github-oidc', {
         url: `https://${GITHUB_OIDC_ISSUER}`,
         clientIdList: [GITHUB_OIDC_AUDIENCE],

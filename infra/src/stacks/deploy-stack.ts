@@ -5,6 +5,7 @@ import { S3Backend, TerraformOutput } from 'cdktn';
 import type { Construct } from 'constructs';
 import { type EnvironmentConfig, environmentBucketName } from '../config.ts';
 import { DeployRole } from '../constructs/deploy-role.ts';
+import { ForgottenResource } from '../constructs/forgotten-resource.ts';
 import { PermissionsBoundaryPolicy } from '../constructs/permissions-boundary.ts';
 import { InfraConfigError } from '../errors.ts';
 import { SERVICES, TASKS } from '../services.ts';
@@ -46,7 +47,8 @@ export const MIGRATION_TASK = 'batch-worker';
  * from a laptop (infra/README.md, "Bootstrap"); every later deploy assumes the role and applies
  * `sidestep-<env>`. Its state sits next to the environment's (`sidestep/<env>/deploy.tfstate`), a key the
  * role is not granted. The provider and the service-linked role are account-wide (another environment in
- * the account uses them), so they are never destroyed with the stack (`prevent_destroy`).
+ * the account uses them), so they are never destroyed with the stack (`prevent_destroy`), and told the
+ * account has them, the stack forgets them (a `removed` block) instead of deleting them.
  */
 export class DeployStack extends EnvironmentStack {
   /** The provider and the role. */
@@ -86,9 +88,15 @@ export class DeployStack extends EnvironmentStack {
     // Account-wide, like the OIDC provider: when staging and production share an account, the second
     // deploy stack is told the role exists. Never destroyed with the stack, in teardown mode neither:
     // another environment's tasks may use it, and IAM refuses to delete it while ECS resources exist
-    // (https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteServiceLinkedRole.html). To
-    // destroy this stack, `terraform state rm` it first (README, "Tearing an environment down").
-    if (!config.ecsServiceLinkedRoleExists) {
+    // (https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteServiceLinkedRole.html). Told the
+    // role exists, the stack that created it forgets it rather than destroy it (prevent_destroy leaves
+    // with the resource block); that is also how it is let go before a destroy (README, "Tearing an
+    // environment down").
+    if (config.ecsServiceLinkedRoleExists) {
+      new ForgottenResource(this, 'ecs-service-linked-role', {
+        resourceType: IamServiceLinkedRole.tfResourceType,
+      });
+    } else {
       new IamServiceLinkedRole(this, 'ecs-service-linked-role', {
         awsServiceName: 'ecs.amazonaws.com',
         lifecycle: { preventDestroy: true },
