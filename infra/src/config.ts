@@ -221,11 +221,14 @@ function reservations(value: string | undefined): Record<string, number> | undef
   );
 }
 
+/** A staging or production config: its mail always has a domain (`MAIL_DOMAIN`, default `<env>.mail.example.com`). */
+type AwsEnvironmentConfig = EnvironmentConfig & { readonly mail: { readonly domain: string } };
+
 function awsEnvironment(
   name: 'staging' | 'production',
   env: Readonly<Record<string, string | undefined>>,
   accountIdPlaceholder: string,
-): EnvironmentConfig {
+): AwsEnvironmentConfig {
   const prefix = `SIDESTEP_${name.toUpperCase()}_`;
   const read = (key: string): string | undefined => env[`${prefix}${key}`] || undefined;
   const region = read('REGION') ?? PLACEHOLDER.region;
@@ -447,13 +450,13 @@ export function environmentConfigs(
  * (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_CreateEmailIdentity.html). Seen only
  * where both environments' settings are given (an administrator's synth; the pipeline sets one's).
  */
-function refuseSharedMailIdentity(first: EnvironmentConfig, second: EnvironmentConfig): void {
-  const identity = (config: EnvironmentConfig) =>
-    `${config.accountId} ${config.region} ${(config.mail.domain ?? config.mail.fromAddress).toLowerCase()}`;
+function refuseSharedMailIdentity(first: AwsEnvironmentConfig, second: AwsEnvironmentConfig): void {
+  const identity = (config: AwsEnvironmentConfig) =>
+    `${config.accountId} ${config.region} ${config.mail.domain.toLowerCase()}`;
   if (identity(first) !== identity(second)) return;
   throw new InfraConfigError(
     `${second.name}.mail.domain`,
-    `SIDESTEP_${second.name.toUpperCase()}_MAIL_DOMAIN "${second.mail.domain ?? second.mail.fromAddress}" is ${first.name}'s too, in the same account and region, where an SES identity exists once: give each environment its own (for example ${first.name}.${second.mail.domain ?? 'mail.example.com'})`,
+    `SIDESTEP_${second.name.toUpperCase()}_MAIL_DOMAIN "${second.mail.domain}" is ${first.name}'s too, in the same account and region, where an SES identity exists once: give each environment its own (for example ${first.name}.${second.mail.domain})`,
   );
 }
 
