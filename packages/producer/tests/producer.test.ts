@@ -12,8 +12,15 @@ import {
   SQSClient,
   SQSServiceException,
 } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ContractValidationError, MailSendJob, validate } from '@sidestep/contracts';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import {
+  ContractValidationError,
+  MailSendJob,
+  messageSize,
+  parseJob,
+  SQS_MESSAGE_SIZE_LIMIT_BYTES,
+  validate,
+} from '@sidestep/contracts';
 import { createSqsHandler, type SqsBatchHandler } from '@sidestep/runtime';
 import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
 import * as z from 'zod/mini';
@@ -89,6 +96,32 @@ function mail(n: number) {
       params: { jobId: `exp_${n}`, reason: 'test' },
     },
   };
+}
+
+/**
+ * A mail job of about `bytes` bytes of JSON. Only its addresses can make a job that large: the
+ * contract bounds every other field to a few KB, and an address's length not at all (RFC 5321 would
+ * allow 254 octets; if the contract comes to say so, these tests need another large job).
+ */
+function largeMail(n: number, bytes: number) {
+  const job = (local: string) => ({
+    ...mail(n),
+    createdAt: '2026-01-01T00:00:00.000Z',
+    payload: { ...mail(n).payload, to: `${local}@example.com` },
+  });
+  const base = Buffer.byteLength(JSON.stringify(parseJob(job('a'))));
+  return job('a'.repeat(1 + bytes - base));
+}
+
+/** Enqueues one job through an SQS that never takes it, with 3 attempts: its result. */
+async function sendNeverTaken(failing: SQSClient, baseDelayMs = 1) {
+  const [result] = await new Producer({
+    queueUrl: 'http://unused',
+    sqs: failing,
+    maxAttempts: 3,
+    baseDelayMs,
+  }).enqueue([mail(0)]);
+  return result;
 }
 
 describe('Producer', () => {
@@ -185,6 +218,32 @@ describe('Producer', () => {
       expect(pointer?.messageAttributes.ExtendedPayloadSize?.stringValue).toBe(
         String(Buffer.byteLength(JSON.stringify(storedJob))),
       );
+    });
+
+    it('offloads a body under the SQS limit whose attributes take the message over it', async () => {
+      // Every part of an attribute (name, type, value) counts in the message size limit,
+      // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html
+      const queueUrl = await queue('producer-claim-attributes');
+      const job = largeMail(5, SQS_MESSAGE_SIZE_LIMIT_BYTES - 10);
+      const body = JSON.stringify(parseJob(job));
+      expect(Buffer.byteLength(body)).toBe(SQS_MESSAGE_SIZE_LIMIT_BYTES - 10);
+      const producer = new Producer({ queueUrl, sqs, claimCheck: { bucket: CLAIMS_BUCKET, s3: local.s3 } });
+
+      const [result] = await producer.enqueue([job]);
+      expect(result).toMatchObject({ status: 'sent', id: 'mail-5' });
+      const [received, ...others] = (await eventOf(queueUrl)).Records;
+      expect(others).toEqual([]);
+      expect(received?.messageAttributes.ExtendedPayloadSize?.stringValue).toBe(
+        String(Buffer.byteLength(body)),
+      );
+      const [, target] = JSON.parse(received?.body ?? '[]') as [
+        string,
+        { s3BucketName: string; s3Key: string },
+      ];
+      const stored = await local.s3.send(
+        new GetObjectCommand({ Bucket: target.s3BucketName, Key: target.s3Key }),
+      );
+      expect(await stored.Body?.transformToString()).toBe(body);
     });
 
     it('reports a job whose upload failed as failed and still sends the others', async () => {
@@ -341,13 +400,94 @@ describe('Producer', () => {
         })),
       }),
     } as unknown as SQSClient;
-    const [result] = await new Producer({
-      queueUrl: 'http://unused',
-      sqs: alwaysFailing,
-      maxAttempts: 3,
-      baseDelayMs: 1,
-    }).enqueue([mail(0)]);
+    const result = await sendNeverTaken(alwaysFailing);
     expect(result).toMatchObject({ status: 'failed', attempts: 3, code: 'InternalError' });
+  });
+
+  it('splits jobs whose sizes add up to over 1 MiB into SendMessageBatch calls of at most 1 MiB', async () => {
+    // SendMessageBatch limits the sum of its messages' sizes to 1 MiB, as each one (else BatchRequestTooLong),
+    // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html
+    const queueUrl = await queue('producer-batch-bytes');
+    const batches: number[][] = [];
+    const measuring = {
+      send: (command: SendMessageBatchCommand) => {
+        batches.push(
+          (command.input.Entries ?? []).map((entry) =>
+            messageSize(entry.MessageBody ?? '', entry.MessageAttributes as never),
+          ),
+        );
+        return sqs.send(command);
+      },
+    } as unknown as SQSClient;
+    const jobs = [1, 2, 3].map((n) => largeMail(n, 400_000));
+    const results = await new Producer({ queueUrl, sqs: measuring, concurrency: 1 }).enqueue(jobs);
+
+    expect(results.map((result) => [result.status, (result as { attempts?: number }).attempts])).toEqual([
+      ['sent', 1],
+      ['sent', 1],
+      ['sent', 1],
+    ]);
+    expect(batches.map((sizes) => sizes.length)).toEqual([2, 1]);
+    for (const sizes of batches) {
+      expect(sizes.reduce((sum, size) => sum + size, 0)).toBeLessThanOrEqual(1024 * 1024);
+    }
+    expect(await drain(queueUrl)).toHaveLength(3);
+  });
+
+  it('retries an entry SQS answered neither Successful nor Failed, then reports it failed MissingFromResponse', async () => {
+    const queueUrl = await queue('producer-missing-entry');
+    const carried: string[][] = [];
+    // SQS sent everything but mail-1, and said nothing of it.
+    const forgetful = {
+      send: async (command: SendMessageBatchCommand) => {
+        const entries = command.input.Entries ?? [];
+        carried.push(entries.map((entry) => JSON.parse(entry.MessageBody ?? '{}').id));
+        const answered = entries.filter((entry) => JSON.parse(entry.MessageBody ?? '{}').id !== 'mail-1');
+        if (answered.length === 0) return { Successful: [], Failed: [] };
+        return sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: answered }));
+      },
+    } as unknown as SQSClient;
+    const results = await new Producer({ queueUrl, sqs: forgetful, maxAttempts: 3, baseDelayMs: 1 }).enqueue([
+      mail(0),
+      mail(1),
+    ]);
+
+    expect(results).toEqual([
+      expect.objectContaining({ status: 'sent', id: 'mail-0', attempts: 1 }),
+      {
+        status: 'failed',
+        id: 'mail-1',
+        attempts: 3,
+        code: 'MissingFromResponse',
+        message: 'SQS returned no result for this entry',
+        senderFault: false,
+      },
+    ]);
+    expect(carried).toEqual([['mail-0', 'mail-1'], ['mail-1'], ['mail-1']]);
+    expect((await drain(queueUrl)).map((body) => JSON.parse(body).id)).toEqual(['mail-0']);
+  });
+
+  it('waits the backoff between SendMessageBatch calls of a retried job', async () => {
+    const at: number[] = [];
+    const throttled = {
+      send: async () => {
+        at.push(performance.now());
+        throw new RequestThrottled({ message: 'Rate exceeded', $metadata: {} });
+      },
+    } as unknown as SQSClient;
+    // Full jitter draws each delay from [0, baseDelayMs * 2^(attempt - 1)): the draw is pinned to its top.
+    const random = jest.spyOn(Math, 'random').mockReturnValue(0.99);
+    try {
+      const result = await sendNeverTaken(throttled, 50);
+      expect(result).toMatchObject({ status: 'failed', attempts: 3, code: 'RequestThrottled' });
+    } finally {
+      random.mockRestore();
+    }
+    const gaps = at.slice(1).map((time, index) => time - (at[index] ?? 0));
+    expect(gaps).toHaveLength(2);
+    // 49.5 ms then 99 ms; a timer may fire a millisecond early.
+    expect(gaps[0]).toBeGreaterThanOrEqual(48);
+    expect(gaps[1]).toBeGreaterThanOrEqual(97);
   });
 
   describe('throttling', () => {
@@ -385,12 +525,7 @@ describe('Producer', () => {
       const throttled = {
         send: async () => Promise.reject(throttles.KmsThrottled()),
       } as unknown as SQSClient;
-      const [result] = await new Producer({
-        queueUrl: 'http://unused',
-        sqs: throttled,
-        maxAttempts: 3,
-        baseDelayMs: 1,
-      }).enqueue([mail(0)]);
+      const result = await sendNeverTaken(throttled);
       expect(result).toEqual({
         status: 'failed',
         id: 'mail-0',
