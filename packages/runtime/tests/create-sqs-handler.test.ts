@@ -449,6 +449,43 @@ describe('createSqsHandler', () => {
       expect(seen).toEqual([expect.objectContaining({ id: 'stored', payload: { to: 'big@example.com' } })]);
     });
 
+    // S3 says to retry InternalError and to back off on SlowDown (a 503), both passing with time:
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorBestPractices.html
+    it.each([
+      ['SlowDown', 503],
+      ['InternalError', 500],
+      ['ServiceUnavailable', 503],
+    ])(
+      'leaves a pointer whose object S3 answered %s (%i) for a retry, not to the dead-letter queue',
+      async (name, status) => {
+        const unavailable = {
+          send: async () => {
+            throw Object.assign(new Error(`S3 answered ${name}`), {
+              name,
+              $fault: 'server',
+              $metadata: { httpStatusCode: status },
+            });
+          },
+        } as unknown as S3Client;
+        const handler = handlerWith(async () => {}, { s3: unavailable });
+        const pointer = JSON.stringify([
+          'software.amazon.payloadoffloading.PayloadS3Pointer',
+          { s3BucketName: CLAIMS_BUCKET, s3Key: 'payloads/mail/large-1' },
+        ]);
+        // With a good record beside it: a batch whose every record fails is thrown as a whole.
+        const event = sqsEvent(
+          {
+            body: pointer,
+            messageAttributes: { ExtendedPayloadSize: { dataType: 'Number', stringValue: '100' } },
+          },
+          { body: job('fine') },
+        );
+        const response = await handler(event, lambdaContext());
+        expect(response.batchItemFailures).toEqual([{ itemIdentifier: event.Records[0]?.messageId }]);
+        expect(await deadLetters()).toEqual([]);
+      },
+    );
+
     it('dead-letters a pointer to an object that is gone, naming it, with the pointer as the body', async () => {
       const handler = handlerWith(async () => {}, { s3 });
       const body = JSON.stringify([

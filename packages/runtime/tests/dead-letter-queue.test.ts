@@ -1,5 +1,6 @@
 import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { EXTENDED_PAYLOAD_SIZE_ATTRIBUTE, PAYLOAD_S3_POINTER_CLASS } from '@sidestep/contracts';
 import type { SQSMessageAttributes, SQSRecord } from 'aws-lambda';
 import type { FauxqsServer } from 'fauxqs';
 import { z } from 'zod';
@@ -38,6 +39,16 @@ function stringAttributes(count: number): SQSMessageAttributes {
   return Object.fromEntries(
     Array.from({ length: count }, (_, i) => [`attr${i}`, { dataType: 'String', stringValue: `value${i}` }]),
   );
+}
+
+/** The attributes a dead-lettering gave a message that was then redriven. */
+function earlierDeadLettering(): SQSMessageAttributes {
+  return {
+    'sidestep.error.type': { dataType: 'String', stringValue: 'OldError' },
+    'sidestep.error.message': { dataType: 'String', stringValue: 'old reason' },
+    'sidestep.source.messageId': { dataType: 'String', stringValue: 'old-id' },
+    'sidestep.source.queueArn': { dataType: 'String', stringValue: 'arn:aws:sqs:us-east-1:1:old' },
+  };
 }
 
 describe('sendToDeadLetterQueue', () => {
@@ -90,10 +101,7 @@ describe('sendToDeadLetterQueue', () => {
   it('replaces the reason of an earlier dead-lettering instead of keeping both', async () => {
     const [record] = sqsEvent({
       body: '{}',
-      messageAttributes: {
-        'sidestep.error.type': { dataType: 'String', stringValue: 'OldError' },
-        'sidestep.error.message': { dataType: 'String', stringValue: 'old reason' },
-      },
+      messageAttributes: earlierDeadLettering(),
     }).Records as [SQSRecord];
     const parsed = z.object({ id: z.string() }).safeParse({});
     if (parsed.success) throw new Error('expected a schema violation');
@@ -106,6 +114,55 @@ describe('sendToDeadLetterQueue', () => {
     expect(attributes['sidestep.error.message']?.StringValue).toMatch(
       /^job payload violates its schema: id: /,
     );
+  });
+
+  it("keeps all of a redriven message's own attributes, its earlier reason taking none of their room", async () => {
+    // Dead-lettered once (the sidestep.* ones first), redriven, and failing again.
+    const [record] = sqsEvent({
+      body: '{}',
+      messageAttributes: { ...earlierDeadLettering(), ...stringAttributes(6) },
+    }).Records as [SQSRecord];
+
+    const result = await sendToDeadLetterQueue(sqs, queueUrl, record, new Error('boom'));
+
+    const message = await receiveOne(queueUrl);
+    expect(result.droppedAttributes).toEqual([]);
+    expect(Object.keys(message.MessageAttributes ?? {}).sort()).toEqual(
+      [
+        ...Object.keys(stringAttributes(6)),
+        'sidestep.error.message',
+        'sidestep.error.type',
+        'sidestep.source.messageId',
+        'sidestep.source.queueArn',
+      ].sort(),
+    );
+    expect(message.MessageAttributes?.['sidestep.error.type']?.StringValue).toBe('Error');
+    expect(message.MessageAttributes?.['sidestep.source.messageId']?.StringValue).toBe(record.messageId);
+  });
+
+  it('keeps the claim-check marker of a pointer with more attributes than fit, wherever it was listed', async () => {
+    const body = JSON.stringify([
+      PAYLOAD_S3_POINTER_CLASS,
+      { s3BucketName: 'sidestep-local-claims-000000000000', s3Key: 'payloads/mail/large-1' },
+    ]);
+    const [record] = sqsEvent({
+      body,
+      messageAttributes: {
+        ...stringAttributes(8),
+        [EXTENDED_PAYLOAD_SIZE_ATTRIBUTE]: { dataType: 'Number', stringValue: '2097152' },
+      },
+    }).Records as [SQSRecord];
+
+    const result = await sendToDeadLetterQueue(sqs, queueUrl, record, new Error('boom'));
+
+    const message = await receiveOne(queueUrl);
+    expect(message.Body).toBe(body);
+    expect(message.MessageAttributes?.[EXTENDED_PAYLOAD_SIZE_ATTRIBUTE]).toMatchObject({
+      DataType: 'Number',
+      StringValue: '2097152',
+    });
+    expect(Object.keys(message.MessageAttributes ?? {})).toHaveLength(10);
+    expect(result.droppedAttributes).toEqual(['attr5', 'attr6', 'attr7']);
   });
 
   it('truncates a long error message to a safe length', async () => {
