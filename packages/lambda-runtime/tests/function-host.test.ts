@@ -58,14 +58,20 @@ const FIXTURES: Record<string, string> = {
     let count = 0;
     export const handler = async (event) => {
       count += 1;
-      if (event.hang) await new Promise(() => setTimeout(() => {}, 60_000));
+      if (event.hang) {
+        console.log('hanging in', process.pid);
+        await new Promise(() => setTimeout(() => {}, 60_000));
+      }
       return { count, pid: process.pid };
     };`,
   'crash.mjs': `
     let count = 0;
     export const handler = async (event) => {
       count += 1;
-      if (event.crash) process.exit(3);
+      if (event.crash) {
+        console.log('crashing on', event.crash);
+        process.exit(3);
+      }
       return { count, pid: process.pid };
     };`,
   'spawner.mjs': `
@@ -99,6 +105,9 @@ const FIXTURES: Record<string, string> = {
       return { together: (await res.json()).together, pid: process.pid };
     };`,
   'cjs-style.cjs': `exports.handler = async () => ({ format: 'cjs' });`,
+  'twin.js': `exports.handler = async () => ({ format: 'js' });`,
+  'twin.mjs': `export const handler = async () => ({ format: 'mjs' });`,
+  'twin.cjs': `exports.handler = async () => ({ format: 'cjs' });`,
   'sleepy.mjs': `
     export const handler = async (event) => {
       console.log('sandbox', process.pid);
@@ -148,6 +157,19 @@ async function logged(
     const found = logs.find((entry) => match(entry.line));
     if (found || Date.now() > deadline) return found;
     await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** `promise`, or a rejection naming `what` once `ms` pass: a queued invocation never served fails here. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -281,6 +303,13 @@ describe('startFunction', () => {
     await expect(fn.invoke({})).resolves.toMatchObject({ ok: true, payload: { format: 'cjs' } });
   });
 
+  // The official client's lookup order (as written, .js, .mjs, .cjs): _tryRequire in
+  // https://github.com/aws/aws-lambda-nodejs-runtime-interface-client/blob/main/src/UserFunction.js
+  it('loads the .js module of a bundle that also has .mjs and .cjs ones, as Lambda does', async () => {
+    const fn = await start({ handler: 'twin.handler', prewarm: false });
+    await expect(fn.invoke({})).resolves.toMatchObject({ ok: true, payload: { format: 'js' } });
+  });
+
   it('times out as Sandbox.Timedout, then serves the next invocation from a fresh sandbox', async () => {
     const fn = await start({ handler: 'slow.handler', timeoutSeconds: 0.5 });
     const first = await fn.invoke({});
@@ -306,6 +335,18 @@ describe('startFunction', () => {
       error: { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited with error: exit status 3' },
     });
     await expect(fn.invoke({})).resolves.toMatchObject({ ok: true, payload: { count: 1 } });
+  });
+
+  it('does not run again an invocation its handler received and crashed on', async () => {
+    const fn = await start({ handler: 'crash.handler' });
+    await expect(fn.invoke({ crash: 'event-1' })).resolves.toMatchObject({
+      ok: false,
+      error: { errorType: 'Runtime.ExitError' },
+    });
+    expect(await logged((line) => line.includes('crashing on event-1'))).toBeDefined();
+    // A second run would have logged before the result came back; its line may trail a little.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(logs.filter((entry) => entry.line.includes('crashing on event-1'))).toHaveLength(1);
   });
 
   // https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html: memory is the function's
@@ -384,6 +425,31 @@ describe('startFunction', () => {
       );
       expect(payloads.map((payload) => payload?.together)).toEqual([true, true]);
       expect(payloads[0]?.pid).not.toBe(payloads[1]?.pid);
+    });
+
+    it('never runs more sandboxes than the concurrency, counting those still starting', async () => {
+      const fn = await start({ handler: 'echo.handler', concurrency: 2 });
+      const results = await Promise.all(Array.from({ length: 5 }, () => fn.invoke({})));
+      const pids = results.map((result) => (result.ok ? (result.payload as { pid: number }).pid : 0));
+      expect(pids).not.toContain(0);
+      expect(new Set(pids).size).toBeLessThanOrEqual(2);
+    });
+
+    it('serves an invocation queued behind one that timed out on a fresh sandbox, the timed-out one killed', async () => {
+      const fn = await start({ handler: 'slow.handler', concurrency: 1, timeoutSeconds: 0.5 });
+      const [timedOut, queued] = await within(
+        Promise.all([fn.invoke({ hang: true }), fn.invoke({})]),
+        5_000,
+        'the queued invocation',
+      );
+      expect(timedOut).toMatchObject({ ok: false, error: { errorType: 'Sandbox.Timedout' } });
+      const hung = Number(
+        (await logged((line) => line.includes('hanging in')))?.line.match(/hanging in (\d+)/)?.[1],
+      );
+      expect(hung).toBeGreaterThan(0);
+      expect(queued).toMatchObject({ ok: true, payload: { count: 1 } });
+      expect(queued.ok && (queued.payload as { pid: number }).pid).not.toBe(hung);
+      expect(isAlive(hung)).toBe(false);
     });
 
     it('queues invocations beyond the concurrency and runs them one after another, warm', async () => {
