@@ -72,6 +72,15 @@ describe('condition operators', () => {
     );
   });
 
+  // "StringLike: Case-sensitive matching" (IAM User Guide, condition operators:
+  // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_String).
+  it('matches StringLike case-sensitively', () => {
+    expect(grants({ StringLike: { 's3:prefix': 'exports/*' } }, { 's3:prefix': 'exports/a.csv' })).toBe(true);
+    expect(grants({ StringLike: { 's3:prefix': 'Exports/*' } }, { 's3:prefix': 'exports/a.csv' })).toBe(
+      false,
+    );
+  });
+
   it('applies ForAnyValue and ForAllValues to multivalued keys, with their empty-key rules', () => {
     const any = { 'ForAnyValue:StringEquals': { 'aws:TagKeys': ['env', 'team'] } };
     const all = { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['env', 'team'] } };

@@ -254,6 +254,40 @@ describe('evaluateRequest', () => {
       expect(decision).toMatchObject({ decision: 'allow', matchedStatement: { policyType: 'resource' } });
     });
 
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html: within
+    // one account a boundary's implicit deny limits a resource-based policy's grant, unless that policy
+    // names the role session itself; "*" names every principal, not the session.
+    it('limits a resource policy that grants to every principal ("*") as one naming the role', () => {
+      for (const everyone of [
+        grantTo('*'),
+        policy('queue policy of jobs', { Effect: 'Allow', Principal: '*', Action: 'sqs:*', Resource: queue }),
+      ]) {
+        const decision = evaluateRequest(
+          { principal: shirley, action: 'sqs:SendMessage', resource: queue },
+          { permissionsBoundary: sqsBoundary, resourcePolicy: everyone },
+        );
+        expect(decision).toMatchObject({ decision: 'implicit-deny', missingAllow: 'permissions-boundary' });
+      }
+    });
+
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html:
+    // across accounts the trusted account's identity-based policies and boundary must allow, and the
+    // resource policy too.
+    it('limits a cross-account call the identity and resource policies both allow', () => {
+      const other: RequestPrincipal = { type: 'role', roleArn: 'arn:aws:iam::999999999999:role/producer' };
+      const sender = policy('sender', { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queue });
+      const policies = {
+        identityPolicies: [sender],
+        resourcePolicy: grantTo('arn:aws:iam::999999999999:role/producer'),
+      };
+      const request = { principal: other, action: 'sqs:SendMessage', resource: queue };
+      expect(evaluateRequest(request, policies).decision).toBe('allow');
+      expect(evaluateRequest(request, { ...policies, permissionsBoundary: sqsBoundary })).toMatchObject({
+        decision: 'implicit-deny',
+        missingAllow: 'permissions-boundary',
+      });
+    });
+
     it('denies explicitly from a Deny in the boundary', () => {
       const denying = policy('DenyDelete', { Effect: 'Deny', Action: 's3:Delete*', Resource: '*' });
       const s3 = policy('S3', { Effect: 'Allow', Action: 's3:*', Resource: '*' });
@@ -324,6 +358,25 @@ describe('evaluateRequest', () => {
       expect(ask('sqs:sendmessagebatch', `arn:aws:sqs:us-east-1:${ACCOUNT}:Jobs`)).toBe('allow');
       expect(ask('sqs:SendMessage', `arn:aws:sqs:us-east-1:${ACCOUNT}:jobs`)).toBe('implicit-deny');
       expect(ask('sqs:ReceiveMessage', `arn:aws:sqs:us-east-1:${ACCOUNT}:Jobs`)).toBe('implicit-deny');
+    });
+
+    it('matches a pattern with no wildcard left only in full: …-imports is not …-import', () => {
+      const p = policy('p', {
+        Effect: 'Allow',
+        Action: 'sqs:SendMessage',
+        Resource: `arn:aws:sqs:us-east-1:${ACCOUNT}:sidestep-local-imports`,
+      });
+      const ask = (queue: string) =>
+        evaluateRequest(
+          {
+            principal: role('r'),
+            action: 'sqs:SendMessage',
+            resource: `arn:aws:sqs:us-east-1:${ACCOUNT}:${queue}`,
+          },
+          { identityPolicies: [p] },
+        ).decision;
+      expect(ask('sidestep-local-imports')).toBe('allow');
+      expect(ask('sidestep-local-import')).toBe('implicit-deny');
     });
 
     it('keeps a wildcard within one ARN part (ArnLike)', () => {

@@ -95,18 +95,26 @@ describe('s3Authorization', () => {
     ).toEqual([{ action: 's3:GetObjectVersion', resource: object }]);
   });
 
-  it('authorizes a copy as a read of the source and a write of the target', () => {
+  // The Service Authorization Reference's CopyObject row (s3:GetObject, s3:GetObjectVersion,
+  // s3:PutObject: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html):
+  // a copy source naming its version (x-amz-copy-source: /bucket/key?versionId=) reads that version.
+  it('authorizes a copy as a read of the source (s3:GetObjectVersion of a named version) and a write of the target', () => {
     for (const operation of ['CopyObject', 'UploadPartCopy']) {
-      expect(
-        s3Authorization(operation, {
-          bucket: 'exports',
-          key: 'exports/a.csv',
-          copySource: { bucket: 'imports', key: 'imports/a.csv' },
-        }),
-      ).toEqual([
-        { action: 's3:GetObject', resource: 'arn:aws:s3:::imports/imports/a.csv' },
-        { action: 's3:PutObject', resource: object },
-      ]);
+      for (const [versionId, read] of [
+        [undefined, 's3:GetObject'],
+        ['v1', 's3:GetObjectVersion'],
+      ] as const) {
+        expect(
+          s3Authorization(operation, {
+            bucket: 'exports',
+            key: 'exports/a.csv',
+            copySource: { bucket: 'imports', key: 'imports/a.csv', ...(versionId ? { versionId } : {}) },
+          }),
+        ).toEqual([
+          { action: read, resource: 'arn:aws:s3:::imports/imports/a.csv' },
+          { action: 's3:PutObject', resource: object },
+        ]);
+      }
     }
   });
 
