@@ -317,6 +317,82 @@ describe('loadStackPolicies on hand-written stacks', () => {
     expect(decision.decision).toBe('implicit-deny');
   });
 
+  it('applies a Deny whose reference nobody resolves to its action on every resource, and warns', () => {
+    const loaded = loadStackPolicies(
+      {
+        provider,
+        resource: {
+          aws_iam_role: { r: { name: 'r' } },
+          aws_iam_role_policy: {
+            p: {
+              name: 'p',
+              role: '${aws_iam_role.r.name}',
+              policy: JSON.stringify({
+                Statement: [
+                  { Effect: 'Allow', Action: 'sqs:*', Resource: '*' },
+                  { Effect: 'Deny', Action: 'sqs:DeleteQueue', Resource: '${aws_sqs_queue.gone.arn}' },
+                ],
+              }),
+            },
+          },
+        },
+      },
+      { accountId: '123456789012' },
+    );
+    expect(loaded.warnings).toEqual([
+      expect.stringContaining('fails closed: cannot resolve ${aws_sqs_queue.gone.arn}'),
+    ]);
+    const role = loaded.roles.get('r');
+    const ask = (action: string) =>
+      evaluateRequest(
+        {
+          principal: { type: 'role', roleArn: role?.arn ?? '' },
+          action,
+          resource: 'arn:aws:sqs:eu-west-1:123456789012:jobs',
+        },
+        { identityPolicies: role?.policies ?? [] },
+      );
+    expect(ask('sqs:DeleteQueue')).toMatchObject({
+      decision: 'explicit-deny',
+      reason: expect.stringContaining('aws_sqs_queue.gone.arn'),
+    });
+    expect(ask('sqs:SendMessage').decision).toBe('allow');
+  });
+
+  // A permission with a qualifier allows invoking that alias or version
+  // (https://docs.aws.amazon.com/lambda/latest/dg/access-control-resource-based.html): the qualified
+  // ARN an Invoke of fn:live is authorized on is governed by the function's policy.
+  it("evaluates a qualified function ARN against the function's policy and its qualified statement", () => {
+    const loaded = loadStackPolicies(
+      {
+        provider,
+        resource: {
+          aws_lambda_permission: {
+            l: {
+              function_name: 'fn',
+              action: 'lambda:InvokeFunction',
+              principal: 'events.amazonaws.com',
+              qualifier: 'live',
+            },
+          },
+        },
+      },
+      { accountId: '123456789012' },
+    );
+    const events: RequestPrincipal = { type: 'service', service: 'events.amazonaws.com' };
+    const invoke = (resource: string) => {
+      const resourcePolicy = resourcePolicyFor(loaded, resource);
+      return evaluateRequest(
+        { principal: events, action: 'lambda:InvokeFunction', resource },
+        resourcePolicy ? { resourcePolicy } : {},
+      ).decision;
+    };
+    const fn = 'arn:aws:lambda:eu-west-1:123456789012:function:fn';
+    expect(invoke(`${fn}:live`)).toBe('allow');
+    expect(invoke(fn)).toBe('implicit-deny');
+    expect(invoke(`${fn}:7`)).toBe('implicit-deny');
+  });
+
   it('reads literal queue URLs, bucket names and function names of resource policies', () => {
     const allow = (resource: string) =>
       JSON.stringify({ Statement: [{ Effect: 'Allow', Principal: '*', Action: '*', Resource: resource }] });
