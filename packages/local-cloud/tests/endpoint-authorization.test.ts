@@ -1,5 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Terraform references are literal text in the stack.
 import {
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
   CreateSessionCommand,
   DeleteBucketCorsCommand,
   DeleteBucketPolicyCommand,
@@ -17,6 +19,7 @@ import {
   PutBucketVersioningCommand,
   PutObjectCommand,
   S3Client,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -26,7 +29,8 @@ import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import { tlsOnlyBucketPolicy } from '@sidestep/iam/tls-only-policy';
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { endpointAuthorizer } from '../src/endpoint-authorization.ts';
-import { type AccessDenial, createLocalIam } from '../src/local-iam.ts';
+import { type AccessDenial, createLocalIam, UnknownLocalRoleError } from '../src/local-iam.ts';
+import { loadLocalIam } from '../src/local-iam-setup.ts';
 import { allow, role } from './fixtures/iam-stack.ts';
 import { recordResponseBodies } from './fixtures/s3-endpoint.ts';
 import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoint.ts';
@@ -35,7 +39,8 @@ import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoi
 // may read objects but not list the bucket; the lister may do both; neither may write. The auditor
 // may list the bucket's versions and read its versioning configuration, not change it. The locator
 // may read the bucket's location only; the remover may delete the bucket. The configurator may delete
-// the bucket policy and the CORS configuration and read the bucket's tags, not its ACL.
+// the bucket policy and the CORS configuration and read the bucket's tags, not its ACL. The writer
+// may write objects and read present.txt only; it may neither tag objects nor read object versions.
 const BUCKET = 'sidestep-local-things';
 const stack: SynthesizedTerraformJson = {
   provider: { aws: [{ region: 'us-east-1' }] },
@@ -48,6 +53,7 @@ const stack: SynthesizedTerraformJson = {
       remover: role('sidestep-local-remover'),
       configurator: role('sidestep-local-configurator'),
       deleter: role('sidestep-local-deleter'),
+      writer: role('sidestep-local-writer'),
     },
     aws_iam_role_policy: {
       reader: allow('reader', [
@@ -84,6 +90,10 @@ const stack: SynthesizedTerraformJson = {
           Action: ['s3:DeleteObject', 's3:GetObject'],
           Resource: '${aws_s3_bucket.things.arn}/*',
         },
+      ]),
+      writer: allow('writer', [
+        { Effect: 'Allow', Action: 's3:PutObject', Resource: '${aws_s3_bucket.things.arn}/*' },
+        { Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_s3_bucket.things.arn}/present.txt' },
       ]),
     },
     aws_s3_bucket: { things: { bucket: BUCKET } },
@@ -178,6 +188,144 @@ describe('the endpoint as a role of the stack', () => {
     });
     expect(response.status).toBe(403);
     expect(await response.text()).toContain('<Code>AccessDenied</Code>');
+  });
+});
+
+// The Service Authorization Reference's API operations table
+// (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html): CopyObject
+// needs s3:GetObject on the source (s3:GetObjectVersion when x-amz-copy-source names ?versionId=) and
+// s3:PutObject on the target, PutObject with x-amz-tagging s3:PutObjectTagging too, UploadPartCopy
+// s3:GetObject on the source as well as s3:PutObject. Every one of them must be allowed.
+describe('a request AWS authorizes as several actions, as a role of the stack', () => {
+  const absent = async (Key: string) =>
+    expect((await failure(s3As('local').send(new GetObjectCommand({ Bucket: BUCKET, Key })))).name).toBe(
+      'NoSuchKey',
+    );
+
+  it('refuses a CopyObject whose source the role may read but whose target it may not write, naming s3:PutObject', async () => {
+    const error = await failure(
+      s3As('sidestep-local-reader').send(
+        new CopyObjectCommand({ Bucket: BUCKET, Key: 'copied.txt', CopySource: `${BUCKET}/present.txt` }),
+      ),
+    );
+    expect([error.name, error.$metadata?.httpStatusCode]).toEqual(['AccessDenied', 403]);
+    expect(error.message).toContain(
+      `is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::${BUCKET}/copied.txt`,
+    );
+    await absent('copied.txt');
+  });
+
+  it('refuses a PutObject with tags (x-amz-tagging) to a role without s3:PutObjectTagging, writing nothing', async () => {
+    const writer = s3As('sidestep-local-writer');
+    const error = await failure(
+      writer.send(
+        new PutObjectCommand({ Bucket: BUCKET, Key: 'tagged.txt', Body: 'x', Tagging: 'kind=export' }),
+      ),
+    );
+    expect([error.name, error.$metadata?.httpStatusCode]).toEqual(['AccessDenied', 403]);
+    expect(error.message).toContain(
+      `is not authorized to perform: s3:PutObjectTagging on resource: arn:aws:s3:::${BUCKET}/tagged.txt`,
+    );
+    await absent('tagged.txt');
+    await writer.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'untagged.txt', Body: 'x' }));
+  });
+
+  it('refuses a copy of a named source version (?versionId=) to a role allowed s3:GetObject only, naming s3:GetObjectVersion', async () => {
+    const writer = s3As('sidestep-local-writer');
+    const error = await failure(
+      writer.send(
+        new CopyObjectCommand({
+          Bucket: BUCKET,
+          Key: 'version-copy.txt',
+          CopySource: `${BUCKET}/present.txt?versionId=null`,
+        }),
+      ),
+    );
+    expect([error.name, error.$metadata?.httpStatusCode]).toEqual(['AccessDenied', 403]);
+    expect(error.message).toContain(
+      `is not authorized to perform: s3:GetObjectVersion on resource: arn:aws:s3:::${BUCKET}/present.txt`,
+    );
+    await absent('version-copy.txt');
+    // The current version it may copy.
+    await writer.send(
+      new CopyObjectCommand({ Bucket: BUCKET, Key: 'current-copy.txt', CopySource: `${BUCKET}/present.txt` }),
+    );
+  });
+
+  it('refuses an UploadPartCopy from an object the role may not read, naming s3:GetObject on the source', async () => {
+    const writer = s3As('sidestep-local-writer');
+    const upload = await writer.send(
+      new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: 'assembled.bin' }),
+    );
+    const error = await failure(
+      writer.send(
+        new UploadPartCopyCommand({
+          Bucket: BUCKET,
+          Key: 'assembled.bin',
+          UploadId: upload.UploadId,
+          PartNumber: 1,
+          CopySource: `${BUCKET}/by-operator-only.txt`,
+        }),
+      ),
+    );
+    expect([error.name, error.$metadata?.httpStatusCode]).toEqual(['AccessDenied', 403]);
+    expect(error.message).toContain(
+      `is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::${BUCKET}/by-operator-only.txt`,
+    );
+  });
+});
+
+// A request the mapping names no action for is refused to a role (fail closed), as an unmapped
+// request could otherwise do anything locally that AWS refuses.
+describe('a request the endpoint cannot map to an action, as a role of the stack', () => {
+  const signedAs = (role: string, service: string) =>
+    `AWS4-HMAC-SHA256 Credential=${role}/20260101/us-east-1/${service}/aws4_request, SignedHeaders=host, Signature=00`;
+
+  it('refuses an X-Amz-Target operation it does not know, in the API’s protocol', async () => {
+    const response = await fetch(`${endpoint.url}/`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': 'AmazonSQS.NoSuchOperation',
+        authorization: signedAs('sidestep-local-reader', 'sqs'),
+      },
+      body: JSON.stringify({ QueueUrl: `${endpoint.url}/000000000000/sidestep-local-jobs` }),
+    });
+    expect([response.status, response.headers.get('x-amzn-query-error')]).toEqual([
+      400,
+      'AccessDenied;Sender',
+    ]);
+    expect(await response.text()).toContain('the local cloud cannot authorize POST /');
+  });
+
+  it('refuses an S3 method no operation answers', async () => {
+    const response = await fetch(`${endpoint.url}/${BUCKET}/present.txt`, {
+      method: 'PATCH',
+      headers: { authorization: signedAs('sidestep-local-reader', 's3') },
+      body: 'x',
+    });
+    expect(response.status).toBe(403);
+    const body = await response.text();
+    expect(body).toContain('<Code>AccessDenied</Code>');
+    expect(body).toContain(`the local cloud cannot authorize PATCH /${BUCKET}/present.txt`);
+  });
+});
+
+describe('a role the stack does not define', () => {
+  it('is UnknownLocalRoleError, never the operator', () => {
+    const iam = createLocalIam({ stack });
+    expect(iam.role('sidestep-local-reader')).toMatchObject({ type: 'role' });
+    expect(() => iam.role('sidestep-local-renamed')).toThrow(UnknownLocalRoleError);
+    expect(() => iam.role('sidestep-local-renamed')).toThrow(
+      expect.objectContaining({ role: 'sidestep-local-renamed', field: 'stack' }),
+    );
+  });
+
+  it('fails the start of a cloud that would run a caller as it', () => {
+    const services = [{ manifest: { name: 'renamed' } }];
+    expect(() => loadLocalIam({ stack, services }, () => undefined)).toThrow(
+      expect.objectContaining({ name: 'UnknownLocalRoleError', role: 'sidestep-local-renamed' }),
+    );
   });
 });
 

@@ -195,7 +195,10 @@ describe('Lambda Invoke on the local endpoint (API_Invoke)', () => {
     expect(ranWith('dry')).toEqual([]);
   });
 
-  it('answers a function the cloud does not run, another version or another account with 404 ResourceNotFoundException', async () => {
+  // A FunctionName ARN names its region and account: Lambda looks the function up there
+  // (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html), and the local cloud runs its
+  // functions in us-east-1 of 000000000000 only.
+  it('answers a function the cloud does not run, another version, another account or another region with 404 ResourceNotFoundException', async () => {
     for (const [FunctionName, Qualifier, arn] of [
       [
         'sidestep-local-nothing',
@@ -208,6 +211,11 @@ describe('Lambda Invoke on the local endpoint (API_Invoke)', () => {
         `arn:aws:lambda:us-east-1:111122223333:function:${FUNCTION}`,
         undefined,
         `arn:aws:lambda:us-east-1:111122223333:function:${FUNCTION}`,
+      ],
+      [
+        `arn:aws:lambda:eu-west-1:000000000000:function:${FUNCTION}`,
+        undefined,
+        `arn:aws:lambda:eu-west-1:000000000000:function:${FUNCTION}`,
       ],
     ] as const) {
       for (const InvocationType of ['RequestResponse', 'Event', 'DryRun']) {
