@@ -81,6 +81,25 @@ describe('condition operators', () => {
     );
   });
 
+  it('is true for a negated operator on a multivalued key only when no value matches', () => {
+    expect(grants({ StringNotEquals: { 'aws:TagKeys': 'env' } }, { 'aws:TagKeys': ['team', 'cost'] })).toBe(
+      true,
+    );
+    expect(grants({ StringNotEquals: { 'aws:TagKeys': 'env' } }, { 'aws:TagKeys': ['env', 'team'] })).toBe(
+      false,
+    );
+  });
+
+  it('compares dates strictly with DateGreaterThan, and reads epoch seconds', () => {
+    const at = { 'aws:CurrentTime': '2026-01-01T00:00:00Z' };
+    expect(grants({ DateGreaterThan: { 'aws:CurrentTime': '2026-01-01T00:00:00Z' } }, at)).toBe(false);
+    expect(grants({ DateGreaterThanEquals: { 'aws:CurrentTime': '2026-01-01T00:00:00Z' } }, at)).toBe(true);
+    expect(grants({ DateGreaterThan: { 'aws:CurrentTime': '2025-12-31T23:59:59Z' } }, at)).toBe(true);
+    // 1782777600 is 2026-06-30T00:00:00Z in seconds (not milliseconds, which would be January 1970).
+    expect(grants({ DateLessThan: { 'aws:CurrentTime': '1782777600' } }, at)).toBe(true);
+    expect(grants({ DateGreaterThan: { 'aws:CurrentTime': '1782777600' } }, at)).toBe(false);
+  });
+
   it('applies ForAnyValue and ForAllValues to multivalued keys, with their empty-key rules', () => {
     const any = { 'ForAnyValue:StringEquals': { 'aws:TagKeys': ['env', 'team'] } };
     const all = { 'ForAllValues:StringEquals': { 'aws:TagKeys': ['env', 'team'] } };

@@ -379,6 +379,39 @@ describe('evaluateRequest', () => {
       expect(ask('sidestep-local-import')).toBe('implicit-deny');
     });
 
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn:
+    // for a role "the request context returns the ARN of the role, not the ARN of the user that
+    // assumed the role" (nor the session's).
+    it('reads aws:PrincipalArn of a role session as the role ARN', () => {
+      const ask = (arn: string) =>
+        evaluateRequest(
+          { principal: role('r', 's1'), action: 'sqs:SendMessage', resource: '*' },
+          {
+            identityPolicies: [
+              policy('p', {
+                Effect: 'Allow',
+                Action: 'sqs:SendMessage',
+                Resource: '*',
+                Condition: { ArnEquals: { 'aws:PrincipalArn': arn } },
+              }),
+            ],
+          },
+        ).decision;
+      expect(ask(`arn:aws:iam::${ACCOUNT}:role/r`)).toBe('allow');
+      expect(ask(`arn:aws:sts::${ACCOUNT}:assumed-role/r/s1`)).toBe('implicit-deny');
+    });
+
+    it('matches a Resource pattern shorter than an ARN against the whole ARN (arn:aws:sqs:*)', () => {
+      const p = policy('p', { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: 'arn:aws:sqs:*' });
+      const ask = (resource: string) =>
+        evaluateRequest(
+          { principal: role('r'), action: 'sqs:SendMessage', resource },
+          { identityPolicies: [p] },
+        ).decision;
+      expect(ask(`arn:aws:sqs:us-east-1:${ACCOUNT}:jobs`)).toBe('allow');
+      expect(ask('arn:aws:s3:::jobs')).toBe('implicit-deny');
+    });
+
     it('keeps a wildcard within one ARN part (ArnLike)', () => {
       const p = policy('p', {
         Effect: 'Allow',
@@ -451,6 +484,22 @@ describe('evaluateRequest', () => {
       expect(ask([roleArn])).toBe('explicit-deny');
       expect(ask([roleArn, session, ACCOUNT])).toBe('allow');
       expect(ask([roleArn, session, ACCOUNT], true)).toBe('explicit-deny');
+    });
+
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html: "${aws:username, 'anonymous'}"
+    // stands for its default when the key is absent from the request.
+    it("substitutes a policy variable's default value for an absent key", () => {
+      const p = policy('p', {
+        Effect: 'Allow',
+        Action: 's3:GetObject',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal IAM policy variable.
+        Resource: "arn:aws:s3:::home/${aws:username, 'anonymous'}/*",
+      });
+      const ask = (resource: string) =>
+        evaluateRequest({ principal: role('r'), action: 's3:GetObject', resource }, { identityPolicies: [p] })
+          .decision;
+      expect(ask('arn:aws:s3:::home/anonymous/a')).toBe('allow');
+      expect(ask('arn:aws:s3:::home/someone/a')).toBe('implicit-deny');
     });
 
     it('substitutes policy variables from the request and fails a value whose variable is absent', () => {

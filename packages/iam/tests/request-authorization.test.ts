@@ -245,18 +245,21 @@ describe('statesAuthorization', () => {
 });
 
 describe('eventsAuthorization', () => {
-  it('authorizes PutEvents on the bus with the entries’ sources', () => {
+  // PutEvents' condition keys events:source and events:detail-type (Service Authorization Reference,
+  // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoneventbridge.html).
+  it('authorizes PutEvents on the bus with the entries’ sources and detail types', () => {
     expect(
       eventsAuthorization('PutEvents', {
         ...scope,
         eventBusName: 'sidestep-local',
         sources: ['sidestep.jobs'],
+        detailTypes: ['job.failed'],
       }),
     ).toEqual([
       {
         action: 'events:PutEvents',
         resource: 'arn:aws:events:us-east-1:000000000000:event-bus/sidestep-local',
-        context: { 'events:source': ['sidestep.jobs'] },
+        context: { 'events:source': ['sidestep.jobs'], 'events:detail-type': ['job.failed'] },
       },
     ]);
     expect(eventsAuthorization('PutEvents', scope)[0]?.resource).toBe(
