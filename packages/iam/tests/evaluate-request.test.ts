@@ -486,46 +486,24 @@ describe('evaluateRequest', () => {
       expect(ask([roleArn, session, ACCOUNT], true)).toBe('explicit-deny');
     });
 
-    // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html: "${aws:username, 'anonymous'}"
-    // stands for its default when the key is absent from the request.
-    it("substitutes a policy variable's default value for an absent key", () => {
-      const p = policy('p', {
-        Effect: 'Allow',
-        Action: 's3:GetObject',
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal IAM policy variable.
-        Resource: "arn:aws:s3:::home/${aws:username, 'anonymous'}/*",
-      });
-      const ask = (resource: string) =>
-        evaluateRequest({ principal: role('r'), action: 's3:GetObject', resource }, { identityPolicies: [p] })
-          .decision;
-      expect(ask('arn:aws:s3:::home/anonymous/a')).toBe('allow');
-      expect(ask('arn:aws:s3:::home/someone/a')).toBe('implicit-deny');
-    });
-
-    it('substitutes policy variables from the request and fails a value whose variable is absent', () => {
-      const p = policy('p', {
-        Effect: 'Allow',
-        Action: 's3:GetObject',
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal IAM policy variable.
-        Resource: 'arn:aws:s3:::home/${aws:PrincipalAccount}/*',
-      });
-      const ask = (resource: string) =>
-        evaluateRequest({ principal: role('r'), action: 's3:GetObject', resource }, { identityPolicies: [p] })
-          .decision;
-      expect(ask(`arn:aws:s3:::home/${ACCOUNT}/a`)).toBe('allow');
-      expect(ask('arn:aws:s3:::home/other/a')).toBe('implicit-deny');
-      const missing = policy('m', {
-        Effect: 'Allow',
-        Action: 's3:*',
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal IAM policy variable.
-        Resource: 'arn:aws:s3:::home/${aws:username}/*',
-      });
-      expect(
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html: a variable
+    // takes the request's value, "${aws:username, 'anonymous'}" its default when the key is absent.
+    it('substitutes policy variables from the request or their default, and fails a value whose variable is absent', () => {
+      const ask = (pattern: string, resource: string) =>
         evaluateRequest(
-          { principal: role('r'), action: 's3:GetObject', resource: 'arn:aws:s3:::home//a' },
-          { identityPolicies: [missing] },
-        ).decision,
-      ).toBe('implicit-deny');
+          { principal: role('r'), action: 's3:GetObject', resource },
+          { identityPolicies: [policy('p', { Effect: 'Allow', Action: 's3:GetObject', Resource: pattern })] },
+        ).decision;
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal IAM policy variable.
+      const byAccount = 'arn:aws:s3:::home/${aws:PrincipalAccount}/*';
+      expect(ask(byAccount, `arn:aws:s3:::home/${ACCOUNT}/a`)).toBe('allow');
+      expect(ask(byAccount, 'arn:aws:s3:::home/other/a')).toBe('implicit-deny');
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal IAM policy variable.
+      const withDefault = "arn:aws:s3:::home/${aws:username, 'anonymous'}/*";
+      expect(ask(withDefault, 'arn:aws:s3:::home/anonymous/a')).toBe('allow');
+      expect(ask(withDefault, 'arn:aws:s3:::home/someone/a')).toBe('implicit-deny');
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal IAM policy variable.
+      expect(ask('arn:aws:s3:::home/${aws:username}/*', 'arn:aws:s3:::home//a')).toBe('implicit-deny');
     });
   });
 
