@@ -1,4 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Terraform references are literal text in the stack.
+
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import {
   CopyObjectCommand,
   CreateMultipartUploadCommand,
@@ -21,8 +23,18 @@ import {
   S3Client,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DescribeExecutionCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import {
+  CreateQueueCommand,
+  SendMessageCommand,
+  SQSClient,
+  StartMessageMoveTaskCommand,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { rejectionOf } from '@sidestep/contracts/testing';
 import type { SynthesizedTerraformJson } from '@sidestep/iam';
@@ -41,6 +53,9 @@ import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoi
 // may read the bucket's location only; the remover may delete the bucket. The configurator may delete
 // the bucket policy and the CORS configuration and read the bucket's tags, not its ACL. The writer
 // may write objects and read present.txt only; it may neither tag objects nor read object versions.
+// The mover may do anything to the jobs DLQ but send to the jobs queue; the publisher may put events
+// of source sidestep.jobs on the sidestep-local bus; the browser may list the bucket under public/;
+// the watcher may describe and stop the import workflow's executions.
 const BUCKET = 'sidestep-local-things';
 const stack: SynthesizedTerraformJson = {
   provider: { aws: [{ region: 'us-east-1' }] },
@@ -54,6 +69,10 @@ const stack: SynthesizedTerraformJson = {
       configurator: role('sidestep-local-configurator'),
       deleter: role('sidestep-local-deleter'),
       writer: role('sidestep-local-writer'),
+      mover: role('sidestep-local-mover'),
+      publisher: role('sidestep-local-publisher'),
+      browser: role('sidestep-local-browser'),
+      watcher: role('sidestep-local-watcher'),
     },
     aws_iam_role_policy: {
       reader: allow('reader', [
@@ -94,6 +113,36 @@ const stack: SynthesizedTerraformJson = {
       writer: allow('writer', [
         { Effect: 'Allow', Action: 's3:PutObject', Resource: '${aws_s3_bucket.things.arn}/*' },
         { Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_s3_bucket.things.arn}/present.txt' },
+      ]),
+      mover: allow('mover', [
+        {
+          Effect: 'Allow',
+          Action: 'sqs:*',
+          Resource: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-jobs-dlq',
+        },
+      ]),
+      publisher: allow('publisher', [
+        {
+          Effect: 'Allow',
+          Action: 'events:PutEvents',
+          Resource: 'arn:aws:events:us-east-1:000000000000:event-bus/sidestep-local',
+          Condition: { StringEquals: { 'events:source': 'sidestep.jobs' } },
+        },
+      ]),
+      browser: allow('browser', [
+        {
+          Effect: 'Allow',
+          Action: 's3:ListBucket',
+          Resource: '${aws_s3_bucket.things.arn}',
+          Condition: { StringLike: { 's3:prefix': 'public/*' } },
+        },
+      ]),
+      watcher: allow('watcher', [
+        {
+          Effect: 'Allow',
+          Action: ['states:DescribeExecution', 'states:StopExecution'],
+          Resource: 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:*',
+        },
       ]),
     },
     aws_s3_bucket: { things: { bucket: BUCKET } },
@@ -137,6 +186,7 @@ beforeAll(async () => {
   });
   await endpoint.createBucket(BUCKET);
   endpoint.serveJsonApi('AWSStepFunctions', async () => ({ executionArn: 'arn:started', startDate: 0 }));
+  endpoint.serveJsonApi('AWSEvents', async () => ({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] }));
   const operator = sqsAs('local');
   for (const QueueName of ['sidestep-local-jobs', 'sidestep-local-other']) {
     await operator.send(new CreateQueueCommand({ QueueName }));
@@ -277,6 +327,71 @@ describe('a request AWS authorizes as several actions, as a role of the stack', 
 
 // A request the mapping names no action for is refused to a role (fail closed), as an unmapped
 // request could otherwise do anything locally that AWS refuses.
+// What each request names besides its operation: the resource and condition keys of the Service
+// Authorization Reference (list_amazonsqs.html, list_amazoneventbridge.html, list_amazons3.html,
+// list_awsstepfunctions.html).
+describe('the resource and condition keys a request names, as a role of the stack', () => {
+  // StartMessageMoveTask without DestinationArn moves to the DLQ's source queue, and needs
+  // sqs:SendMessage there (SQS Developer Guide, "Configure queue permissions for dead-letter queue redrive").
+  it('refuses a redrive back to the source queue to a role that may not send to it, naming that queue', async () => {
+    const error = await failure(
+      sqsAs('sidestep-local-mover').send(
+        new StartMessageMoveTaskCommand({
+          SourceArn: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-jobs-dlq',
+        }),
+      ),
+    );
+    expect(error.name).toBe('AccessDenied');
+    expect(error.message).toContain(
+      'is not authorized to perform: sqs:SendMessage on resource: arn:aws:sqs:us-east-1:000000000000:sidestep-local-jobs',
+    );
+  });
+
+  it('authorizes PutEvents on the bus each entry names, with its events:source', async () => {
+    const publisher = clientAs('sidestep-local-publisher', (config) => new EventBridgeClient(config));
+    const entry = { Source: 'sidestep.jobs', DetailType: 'job.failed', Detail: '{}' };
+    const sent = await publisher.send(
+      new PutEventsCommand({ Entries: [{ ...entry, EventBusName: 'sidestep-local' }] }),
+    );
+    expect(sent.FailedEntryCount).toBe(0);
+    for (const [Entries, resource] of [
+      [[entry], 'event-bus/default'],
+      [[{ ...entry, EventBusName: 'sidestep-local', Source: 'other.app' }], 'event-bus/sidestep-local'],
+    ] as const) {
+      const error = await failure(publisher.send(new PutEventsCommand({ Entries: [...Entries] })));
+      expect(error.name).toBe('AccessDeniedException');
+      expect(error.message).toContain(
+        `events:PutEvents on resource: arn:aws:events:us-east-1:000000000000:${resource}`,
+      );
+    }
+  });
+
+  it('authorizes ListObjectsV2 with the s3:prefix it sends', async () => {
+    const browser = s3As('sidestep-local-browser');
+    const listing = await browser.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'public/' }));
+    expect(listing.KeyCount).toBe(0);
+    const error = await failure(browser.send(new ListObjectsV2Command({ Bucket: BUCKET })));
+    expect([error.name, error.$metadata?.httpStatusCode]).toEqual(['AccessDenied', 403]);
+  });
+
+  it('authorizes DescribeExecution and StopExecution on the execution ARN', async () => {
+    const watcher = clientAs('sidestep-local-watcher', (config) => new SFNClient(config));
+    const execution = (machine: string) => `arn:aws:states:us-east-1:000000000000:execution:${machine}:run-1`;
+    const described = await watcher.send(
+      new DescribeExecutionCommand({ executionArn: execution('sidestep-local-import') }),
+    );
+    expect(described.executionArn).toBe('arn:started');
+    await watcher.send(new StopExecutionCommand({ executionArn: execution('sidestep-local-import') }));
+    const error = await failure(
+      watcher.send(new StopExecutionCommand({ executionArn: execution('sidestep-local-export') })),
+    );
+    expect(error.name).toBe('AccessDeniedException');
+    expect(error.message).toContain(
+      `states:StopExecution on resource: ${execution('sidestep-local-export')}`,
+    );
+  });
+});
+
 describe('a request the endpoint cannot map to an action, as a role of the stack', () => {
   const signedAs = (role: string, service: string) =>
     `AWS4-HMAC-SHA256 Credential=${role}/20260101/us-east-1/${service}/aws4_request, SignedHeaders=host, Signature=00`;
