@@ -122,6 +122,30 @@ describe('alarms of the staging stack', () => {
     for (const alarm of notEmpty) expect(alarm.comparison_operator).toBe('GreaterThanThreshold');
   });
 
+  it('every queue that dead-letters has a backlog alarm on the age of its oldest message', () => {
+    // The job queues and the workflow queues: a message older than its threshold is one no consumer
+    // took. ApproximateAgeOfOldestMessage at its Maximum, at or over the threshold, is that message; the
+    // Average, a count of visible messages, or LessThanThreshold would stay quiet while it waits.
+    // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html
+    const redriven = all(tf, 'aws_sqs_queue')
+      .filter(([, queue]) => queue.redrive_policy)
+      .map(([address]) => ref(address, 'name'));
+    // The mail job queue and the export-requests queue at least.
+    expect(redriven.length).toBeGreaterThanOrEqual(2);
+    for (const queueName of redriven) {
+      const onQueue = alarms.filter((a) => a.dimensions?.QueueName === queueName);
+      expect(onQueue).toEqual([
+        expect.objectContaining({
+          namespace: 'AWS/SQS',
+          metric_name: 'ApproximateAgeOfOldestMessage',
+          dimensions: { QueueName: queueName },
+          statistic: 'Maximum',
+          comparison_operator: 'GreaterThanOrEqualToThreshold',
+        }),
+      ]);
+    }
+  });
+
   it('passes the security policy', () => {
     expect(checkSecurityPolicy(tf)).toEqual([]);
   });

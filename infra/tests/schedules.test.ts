@@ -20,6 +20,7 @@ import {
   ServiceFunction,
   Workflow,
   WorkflowQueue,
+  type WorkflowQueueProps,
 } from '../src/index.ts';
 import {
   type Json,
@@ -61,9 +62,12 @@ function scheduleProps(schedule: ScheduleDefinition) {
 // The job-sweeper's manifest without its permissions: this stack has no database or mail queue to grant.
 const sweeperManifest = { ...registeredService('job-sweeper').manifest, permissions: [] };
 
-/** A stack with a workflow fed by a queue, a function, and both schedules of the plan. */
-function build(overrides: { nightly?: Partial<ScheduleProps>; sweeper?: Partial<ScheduleProps> } = {}) {
-  const stack = new TerraformStack(Testing.app(), 'schedules');
+/** A stack with the export workflow (one Succeed state) fed by a WorkflowQueue of `queueProps`. */
+function workflowQueueStack(
+  id: string,
+  queueProps: Pick<WorkflowQueueProps, 'name' | 'visibilityTimeoutSeconds' | 'maxReceiveCount' | 'alarms'>,
+): [TerraformStack, WorkflowQueue] {
+  const stack = new TerraformStack(Testing.app(), id);
   new AwsProvider(stack, 'aws', { region });
   const workflow = new Workflow(stack, 'export-workflow', {
     environment: 'staging',
@@ -75,10 +79,18 @@ function build(overrides: { nightly?: Partial<ScheduleProps>; sweeper?: Partial<
   });
   const queue = new WorkflowQueue(stack, 'export-requests', {
     environment: 'staging',
-    ...EXPORT_REQUESTS_QUEUE,
+    ...queueProps,
     workflow,
     accountId: account,
     region,
+  });
+  return [stack, queue];
+}
+
+/** A stack with a workflow fed by a queue, a function, and both schedules of the plan. */
+function build(overrides: { nightly?: Partial<ScheduleProps>; sweeper?: Partial<ScheduleProps> } = {}) {
+  const [stack, queue] = workflowQueueStack('schedules', {
+    ...EXPORT_REQUESTS_QUEUE,
     alarms: { topicArn: `arn:aws:sns:${region}:${account}:alarms` },
   });
   const sweeper = new ServiceFunction(stack, 'job-sweeper', {
@@ -199,7 +211,33 @@ describe('WorkflowQueue (export-requests)', () => {
     });
     expect(dead.dimensions).toEqual({ QueueName: ref(dlqAddress, 'name') });
     expect(dead.alarm_actions).toEqual([`arn:aws:sns:${region}:${account}:alarms`]);
-    one('aws_cloudwatch_metric_alarm', { alarm_name: 'sidestep-staging-export-requests-oldest-message-age' });
+    const [, backlog] = one('aws_cloudwatch_metric_alarm', {
+      alarm_name: 'sidestep-staging-export-requests-oldest-message-age',
+    });
+    // By visibility x maxReceiveCount (60 s x 5) a message has started its workflow or been
+    // dead-lettered: one older waits on a pipe that is not starting workflows.
+    expect(backlog).toMatchObject({
+      namespace: 'AWS/SQS',
+      metric_name: 'ApproximateAgeOfOldestMessage',
+      dimensions: { QueueName: ref(queueAddress, 'name') },
+      statistic: 'Maximum',
+      comparison_operator: 'GreaterThanOrEqualToThreshold',
+      threshold: 300,
+      alarm_actions: [`arn:aws:sns:${region}:${account}:alarms`],
+    });
+  });
+
+  it('alarms on a backlog after visibility x maxReceiveCount, never under 5 minutes', () => {
+    // Past visibility x maxReceiveCount a message is backlog (as above), with a floor of 5 minutes, the
+    // one period the alarm evaluates: 10 s x 3 alarms at 300 s, 120 s x 4 at 480 s.
+    const thresholds = [
+      { visibilityTimeoutSeconds: 10, maxReceiveCount: 3 },
+      { visibilityTimeoutSeconds: 120, maxReceiveCount: 4 },
+    ].map((settings) => {
+      const [, queue] = workflowQueueStack('backlog', { name: 'backlog-requests', ...settings });
+      return queue.backlogAlarm.thresholdInput;
+    });
+    expect(thresholds).toEqual([300, 480]);
   });
 });
 

@@ -891,14 +891,23 @@ describe('BatchTask (batch-worker in staging)', () => {
 
   it('pulls and logs with a separate execution role scoped to its repository and log group', () => {
     expect(taskDefinition.execution_role_arn).toBe(roleArn('sidestep-staging-batch-worker-execution'));
-    const execution = statements(tf, 'sidestep-staging-batch-worker-execution');
-    expect(execution.map((s: Json) => [s.Sid, s.Resource])).toEqual([
-      ['PullImage', ref(one(tf, 'aws_ecr_repository', { name: 'sidestep-staging-batch-worker' })[0], 'arn')],
-      ['GetRegistryToken', '*'],
-      [
-        'WriteOwnLogs',
-        `${ref(one(tf, 'aws_cloudwatch_log_group', { name: '/ecs/sidestep-staging-batch-worker' })[0], 'arn')}:log-stream:*`,
-      ],
+    // Every action of AmazonECSTaskExecutionRolePolicy, none more: without one of the three ECR pull
+    // actions every Fargate task fails CannotPullContainerError, without the log actions awslogs cannot
+    // write. https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html
+    expect(statements(tf, 'sidestep-staging-batch-worker-execution')).toEqual([
+      {
+        Sid: 'PullImage',
+        Effect: 'Allow',
+        Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
+        Resource: ref(one(tf, 'aws_ecr_repository', { name: 'sidestep-staging-batch-worker' })[0], 'arn'),
+      },
+      { Sid: 'GetRegistryToken', Effect: 'Allow', Action: ['ecr:GetAuthorizationToken'], Resource: '*' },
+      {
+        Sid: 'WriteOwnLogs',
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: `${ref(one(tf, 'aws_cloudwatch_log_group', { name: '/ecs/sidestep-staging-batch-worker' })[0], 'arn')}:log-stream:*`,
+      },
     ]);
     const trust = (roleName: string) =>
       JSON.parse(one(tf, 'aws_iam_role', { name: roleName })[1].assume_role_policy).Statement[0];
