@@ -169,6 +169,13 @@ describe('security policy', () => {
       NotAction: 'iam:PassRole',
       Resource: 'arn:aws:s3:::b',
     });
+    // NotResource allows every resource but the ones named: a wildcard resource by another name.
+    policy('not-resource', {
+      Sid: 'AllButPrivate',
+      Effect: 'Allow',
+      Action: ['s3:GetObject'],
+      NotResource: 'arn:aws:s3:::b/private/*',
+    });
     policy('any-resource', { Sid: 'AnyResource', Effect: 'Allow', Action: ['s3:GetObject'], Resource: '*' });
     policy('mixed', {
       Sid: 'XrayAndS3',
@@ -189,12 +196,15 @@ describe('security policy', () => {
       role: role.name,
       policyArn: 'arn:aws:iam::aws:policy/ReadOnlyAccess',
     });
-    // A boundary (named by a role's permissions_boundary) may allow whole services, but not everything or IAM.
+    // A boundary (named by a role's permissions_boundary) may allow whole services, but not everything,
+    // IAM or STS (sts:* would let the bounded role assume roles the boundary does not limit).
     const boundary = new IamPolicy(stack, 'boundary', {
       name: 'boundary',
       policy: JSON.stringify({
         Version: '2012-10-17',
-        Statement: [{ Sid: 'Wide', Effect: 'Allow', Action: ['sqs:*', '*', 'iam:*'], Resource: '*' }],
+        Statement: [
+          { Sid: 'Wide', Effect: 'Allow', Action: ['sqs:*', '*', 'iam:*', 'sts:*'], Resource: '*' },
+        ],
       }),
     });
     new IamRole(stack, 'bounded', {
@@ -250,12 +260,29 @@ describe('security policy', () => {
       target: { arn: 'arn:aws:sqs:eu-west-1:123456789012:q', roleArn: role.arn },
     });
     new CloudwatchEventTarget(stack, 'lossy', { rule: 'r', arn: 'arn:aws:sqs:eu-west-1:123456789012:q' });
+    // Retries alone still drop the event once they run out: without a DLQ it is lost unseen.
+    new CloudwatchEventTarget(stack, 'retried', {
+      rule: 'r',
+      arn: 'arn:aws:sqs:eu-west-1:123456789012:q',
+      retryPolicy: { maximumRetryAttempts: 3, maximumEventAgeInSeconds: 3600 },
+    });
     new PipesPipe(stack, 'mute', {
       name: 'mute',
       roleArn: role.arn,
       source: 'arn:aws:sqs:eu-west-1:123456789012:q',
       target: 'arn:aws:states:eu-west-1:123456789012:stateMachine:m',
       logConfiguration: { level: 'OFF' },
+    });
+    // A log group to write to, and level OFF: nothing is written to it.
+    new PipesPipe(stack, 'off', {
+      name: 'off',
+      roleArn: role.arn,
+      source: 'arn:aws:sqs:eu-west-1:123456789012:q',
+      target: 'arn:aws:states:eu-west-1:123456789012:stateMachine:m',
+      logConfiguration: {
+        level: 'OFF',
+        cloudwatchLogsLogDestination: { logGroupArn: 'arn:aws:logs:eu-west-1:123456789012:log-group:off' },
+      },
     });
     const untraced = stack.node.findChild('untraced') as LambdaFunction;
     new LambdaPermission(stack, 'open', {
@@ -299,6 +326,7 @@ describe('security policy', () => {
     expect(found('iam-wildcard-resource')).toEqual([
       'aws_iam_role_policy.any-resource AnyResource: * for s3:GetObject',
       'aws_iam_role_policy.mixed XrayAndS3: * for s3:PutObject',
+      'aws_iam_role_policy.not-resource AllButPrivate: NotResource',
     ]);
     expect(found('iam-managed-attachment')).toEqual([
       'aws_iam_policy_attachment.attachment',
@@ -308,6 +336,7 @@ describe('security policy', () => {
     expect(found('iam-boundary-scope')).toEqual([
       'aws_iam_policy.boundary Wide: *',
       'aws_iam_policy.boundary Wide: iam:*',
+      'aws_iam_policy.boundary Wide: sts:*',
     ]);
     expect(found('iam-policy-literal')).toEqual([
       `aws_iam_role_policy.opaque \${data.aws_iam_policy_document.x.json}`,
@@ -326,8 +355,11 @@ describe('security policy', () => {
     expect(found('sfn-logging')).toEqual(['aws_sfn_state_machine.silent']);
     expect(found('sfn-tracing')).toEqual(['aws_sfn_state_machine.silent']);
     expect(found('scheduler-dlq')).toEqual(['aws_scheduler_schedule.fragile']);
-    expect(found('event-target-dlq')).toEqual(['aws_cloudwatch_event_target.lossy']);
-    expect(found('pipe-logging')).toEqual(['aws_pipes_pipe.mute']);
+    expect(found('event-target-dlq')).toEqual([
+      'aws_cloudwatch_event_target.lossy',
+      'aws_cloudwatch_event_target.retried',
+    ]);
+    expect(found('pipe-logging')).toEqual(['aws_pipes_pipe.mute', 'aws_pipes_pipe.off']);
     expect(found('lambda-permission-scoped')).toEqual([
       'aws_lambda_permission.any-rule events.amazonaws.com',
       'aws_lambda_permission.open *',
