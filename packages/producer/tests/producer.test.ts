@@ -13,19 +13,13 @@ import {
   SQSServiceException,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import {
-  ContractValidationError,
-  MailSendJob,
-  messageSize,
-  parseJob,
-  SQS_MESSAGE_SIZE_LIMIT_BYTES,
-  validate,
-} from '@sidestep/contracts';
+import { ContractValidationError, MailSendJob, messageSize, parseJob, validate } from '@sidestep/contracts';
 import { createSqsHandler, type SqsBatchHandler } from '@sidestep/runtime';
 import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
 import * as z from 'zod/mini';
 import { claimCheckIfLarge } from '../src/claim-check.ts';
 import { Producer } from '../src/index.ts';
+import { splitIntoBatches } from '../src/producer.ts';
 
 let local: LocalSqs;
 let sqs: SQSClient;
@@ -96,21 +90,6 @@ function mail(n: number) {
       params: { jobId: `exp_${n}`, reason: 'test' },
     },
   };
-}
-
-/**
- * A mail job of about `bytes` bytes of JSON. Only its addresses can make a job that large: the
- * contract bounds every other field to a few KB, and an address's length not at all (RFC 5321 would
- * allow 254 octets; if the contract comes to say so, these tests need another large job).
- */
-function largeMail(n: number, bytes: number) {
-  const job = (local: string) => ({
-    ...mail(n),
-    createdAt: '2026-01-01T00:00:00.000Z',
-    payload: { ...mail(n).payload, to: `${local}@example.com` },
-  });
-  const base = Buffer.byteLength(JSON.stringify(parseJob(job('a'))));
-  return job('a'.repeat(1 + bytes - base));
 }
 
 /** Enqueues one job through an SQS that never takes it, with 3 attempts: its result. */
@@ -220,14 +199,19 @@ describe('Producer', () => {
       );
     });
 
-    it('offloads a body under the SQS limit whose attributes take the message over it', async () => {
+    it('offloads a body under the threshold whose attributes take the message over it', async () => {
       // Every part of an attribute (name, type, value) counts in the message size limit,
       // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html
+      // A valid job is far under the SQS limit (an address is at most 254 characters), so the threshold
+      // is set between its body's size and its message's.
       const queueUrl = await queue('producer-claim-attributes');
-      const job = largeMail(5, SQS_MESSAGE_SIZE_LIMIT_BYTES - 10);
+      const job = { ...mail(5), createdAt: '2026-01-01T00:00:00.000Z' };
       const body = JSON.stringify(parseJob(job));
-      expect(Buffer.byteLength(body)).toBe(SQS_MESSAGE_SIZE_LIMIT_BYTES - 10);
-      const producer = new Producer({ queueUrl, sqs, claimCheck: { bucket: CLAIMS_BUCKET, s3: local.s3 } });
+      const producer = new Producer({
+        queueUrl,
+        sqs,
+        claimCheck: { bucket: CLAIMS_BUCKET, s3: local.s3, thresholdBytes: Buffer.byteLength(body) + 10 },
+      });
 
       const [result] = await producer.enqueue([job]);
       expect(result).toMatchObject({ status: 'sent', id: 'mail-5' });
@@ -402,36 +386,6 @@ describe('Producer', () => {
     } as unknown as SQSClient;
     const result = await sendNeverTaken(alwaysFailing);
     expect(result).toMatchObject({ status: 'failed', attempts: 3, code: 'InternalError' });
-  });
-
-  it('splits jobs whose sizes add up to over 1 MiB into SendMessageBatch calls of at most 1 MiB', async () => {
-    // SendMessageBatch limits the sum of its messages' sizes to 1 MiB, as each one (else BatchRequestTooLong),
-    // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html
-    const queueUrl = await queue('producer-batch-bytes');
-    const batches: number[][] = [];
-    const measuring = {
-      send: (command: SendMessageBatchCommand) => {
-        batches.push(
-          (command.input.Entries ?? []).map((entry) =>
-            messageSize(entry.MessageBody ?? '', entry.MessageAttributes as never),
-          ),
-        );
-        return sqs.send(command);
-      },
-    } as unknown as SQSClient;
-    const jobs = [1, 2, 3].map((n) => largeMail(n, 400_000));
-    const results = await new Producer({ queueUrl, sqs: measuring, concurrency: 1 }).enqueue(jobs);
-
-    expect(results.map((result) => [result.status, (result as { attempts?: number }).attempts])).toEqual([
-      ['sent', 1],
-      ['sent', 1],
-      ['sent', 1],
-    ]);
-    expect(batches.map((sizes) => sizes.length)).toEqual([2, 1]);
-    for (const sizes of batches) {
-      expect(sizes.reduce((sum, size) => sum + size, 0)).toBeLessThanOrEqual(1024 * 1024);
-    }
-    expect(await drain(queueUrl)).toHaveLength(3);
   });
 
   it('retries an entry SQS answered neither Successful nor Failed, then reports it failed MissingFromResponse', async () => {
@@ -616,5 +570,43 @@ describe('Producer', () => {
       ]);
       expect(await drain(queueUrl)).toHaveLength(3);
     });
+  });
+});
+
+describe('splitIntoBatches', () => {
+  // SendMessageBatch limits the sum of its messages' sizes (bodies and attributes) to 1 MiB, as each
+  // one (else BatchRequestTooLong), and its entries to 10,
+  // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html
+  // No batch of valid jobs comes near 1 MiB (a mail job is at most about 64 KB), so the split is
+  // tested on messages of the sizes it must tell apart.
+  const attributes = { 'sidestep.type': { DataType: 'String', StringValue: 'mail.send' } } as const;
+  /** A message of exactly `bytes` bytes, body and attributes, named `name`. */
+  const message = (name: string, bytes: number) => {
+    const body = name.padEnd(bytes - messageSize('', attributes), '.');
+    expect(messageSize(body, attributes)).toBe(bytes);
+    return { name, message: { body, attributes } };
+  };
+  const namesOf = (batches: { name: string }[][]) => batches.map((batch) => batch.map((item) => item.name));
+
+  it('starts a new batch at the message that would take the batch over 1 MiB', () => {
+    const batches = splitIntoBatches(['a', 'b', 'c'].map((name) => message(name, 400_000)));
+    expect(namesOf(batches)).toEqual([['a', 'b'], ['c']]);
+  });
+
+  it('keeps messages of exactly 1 MiB together, and splits at one byte more', () => {
+    const half = 512 * 1024;
+    expect(namesOf(splitIntoBatches([message('a', half), message('b', half)]))).toEqual([['a', 'b']]);
+    expect(namesOf(splitIntoBatches([message('a', half), message('b', half + 1)]))).toEqual([['a'], ['b']]);
+  });
+
+  it('puts at most 10 messages in a batch', () => {
+    const batches = splitIntoBatches(Array.from({ length: 25 }, (_, n) => message(`m${n}`, 100)));
+    expect(batches.map((batch) => batch.length)).toEqual([10, 10, 5]);
+    expect(batches.flat().map((item) => item.name)).toEqual(Array.from({ length: 25 }, (_, n) => `m${n}`));
+  });
+
+  it('sends a message over 1 MiB in a batch of its own, for SQS to refuse alone', () => {
+    const batches = splitIntoBatches([message('a', 100), message('b', 2 * 1024 * 1024), message('c', 100)]);
+    expect(namesOf(batches)).toEqual([['a'], ['b'], ['c']]);
   });
 });
