@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { EmailAddress } from './email-address.ts';
 import { envelope } from './envelope.ts';
 import { lazySchema } from './lazy-schema.ts';
 import { MAIL_LOCALES } from './mail.ts';
@@ -63,8 +64,8 @@ export type ExportFilter = z.infer<typeof ExportFilter>;
 /** The payload of an `export.requested` job. */
 export const ExportRequestedPayload = /* @__PURE__ */ lazySchema(() =>
   z.strictObject({
-    /** Who asked; the `export.ready` / `export.failed` mail goes to this address. */
-    requestedBy: z.email(),
+    /** Who asked; the `export.ready` / `export.failed` mail goes to this address (at most 254 characters). */
+    requestedBy: EmailAddress,
     /** @default `users-<YYYY-MM-DD>` of the execution's start, UTC ({@link defaultExportFileName}) */
     fileName: z.optional(ExportFileName),
     /** @default everyone */

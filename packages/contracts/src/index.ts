@@ -16,6 +16,7 @@ export {
   ContractValidationError,
   contractIssuesOf,
 } from './contract-validation-error.ts';
+export { EmailAddress, MAX_EMAIL_LENGTH } from './email-address.ts';
 export { EnvelopeId, envelope, SingleLine } from './envelope.ts';
 export { SidestepError, type SidestepErrorOptions } from './errors.ts';
 export {

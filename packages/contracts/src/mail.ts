@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { EmailAddress } from './email-address.ts';
 import { envelope, SingleLine } from './envelope.ts';
 import { lazySchema } from './lazy-schema.ts';
 
@@ -6,7 +7,6 @@ const JobId = /* @__PURE__ */ lazySchema(() =>
   z.string().check(z.minLength(1), z.maxLength(128), z.regex(/^[A-Za-z0-9._:-]+$/)),
 );
 const Rows = /* @__PURE__ */ lazySchema(() => z.int().check(z.minimum(0)));
-const Email = /* @__PURE__ */ lazySchema(() => z.email());
 
 /** The most rejected rows an `import.completed` mail lists; the jobs ledger keeps every one with the job. */
 export const MAX_REJECTED_SAMPLES = 10;
@@ -93,9 +93,9 @@ export function isMailLocale(value: unknown): value is MailLocale {
 }
 
 const commonPayload = {
-  /** One address or a list (1-50). */
+  /** One address or a list (1-50), each of at most 254 characters (`MAX_EMAIL_LENGTH`). */
   to: /* @__PURE__ */ lazySchema(() =>
-    z.union([Email, z.array(Email).check(z.minLength(1), z.maxLength(50))]),
+    z.union([EmailAddress, z.array(EmailAddress).check(z.minLength(1), z.maxLength(50))]),
   ),
   /** @default "en" */
   locale: /* @__PURE__ */ lazySchema(() => z._default(z.enum(MAIL_LOCALES), 'en')),

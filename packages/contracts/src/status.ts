@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { EmailAddress } from './email-address.ts';
 import { EnvelopeId } from './envelope.ts';
 import { ExportFileName, ExportFilter } from './export.ts';
 import { lazySchema } from './lazy-schema.ts';
@@ -107,7 +108,7 @@ export const RegisterImportJobInput = /* @__PURE__ */ lazySchema(() =>
 export const ExportJobRequest = /* @__PURE__ */ lazySchema(() =>
   z.object({
     id: EnvelopeId,
-    requestedBy: z.email(),
+    requestedBy: EmailAddress,
     fileName: ExportFileName,
     filter: z.optional(z.nullable(ExportFilter)),
     /**

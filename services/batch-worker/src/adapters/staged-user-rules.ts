@@ -1,3 +1,4 @@
+import { MAX_EMAIL_LENGTH } from '@sidestep/contracts';
 import { NOT_UTF8_MESSAGE, TRIM_MARK } from '../domain/csv-record-scanner.ts';
 import type { HeaderMapping } from '../domain/map-header.ts';
 
@@ -15,8 +16,6 @@ import type { HeaderMapping } from '../domain/map-header.ts';
  * on a language's string encoding, so the SQL rule is the rule: 256 such characters are accepted.
  */
 export const MAX_EXTERNAL_ID_LENGTH = 256;
-/** RFC 5321's limit on a forward path, the practical maximum of an address (ASCII, by the pattern). */
-export const MAX_EMAIL_LENGTH = 254;
 
 /**
  * The characters JavaScript's `String.prototype.trim` removes (WhiteSpace and LineTerminator), which
