@@ -1,4 +1,4 @@
-import { DEFAULT_JOB_RETENTION_DAYS, MIN_JOB_RETENTION_DAYS } from '@sidestep/contracts';
+import { DEFAULT_JOB_RETENTION_DAYS, EmailAddress, MIN_JOB_RETENTION_DAYS } from '@sidestep/contracts';
 import { DATABASE_ENVIRONMENT, databaseSource, readConfig } from '@sidestep/runtime';
 import * as z from 'zod/mini';
 
@@ -11,7 +11,7 @@ const JobSweeperEnvironment = z.object({
    */
   MAIL_QUEUE_URL: z.string().check(z.regex(/^https?:\/\/[^\s/]+\/\S+$/)),
   /** Who receives an import's failure mail: the import workflow's `notifyAddress`. */
-  NOTIFY_ADDRESS: z.email(),
+  NOTIFY_ADDRESS: EmailAddress,
   /**
    * How many days the ledger keeps a finished job and an operator audit entry: whole days, at least
    * `MIN_JOB_RETENTION_DAYS` (14: an execution may be redriven that long after it failed), 90 unless

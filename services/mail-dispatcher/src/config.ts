@@ -1,10 +1,11 @@
+import { EmailAddress } from '@sidestep/contracts';
 import { ConfigError, readConfig } from '@sidestep/runtime';
 import * as z from 'zod/mini';
 import type { MailTransportConfig } from './adapters/mail-transport.ts';
 
 const MailDispatcherEnvironment = z.object({
   /** The address mails are sent from (the SES identity on AWS). */
-  MAIL_FROM: z.email(),
+  MAIL_FROM: EmailAddress,
   /** `ses` on AWS; `smtp` with SMTP_URL for the local cloud's sink or an SMTP relay. */
   MAIL_TRANSPORT: z.enum(['ses', 'smtp']),
   SMTP_URL: z.optional(z.url({ protocol: /^smtps?$/ })),

@@ -1,3 +1,4 @@
+import { EmailAddress } from '@sidestep/contracts';
 import { DATABASE_ENVIRONMENT, databaseSource, readConfig } from '@sidestep/runtime';
 import * as z from 'zod/mini';
 
@@ -7,7 +8,7 @@ const OpsLedgerEnvironment = z.object({
    * Who an import's failure mail goes to (the import workflow's `notifyAddress`), answered with an
    * operator's `job.fail` so the CLI mails it; infra sets it. Without it, that mail is not sent.
    */
-  NOTIFY_ADDRESS: z.optional(z.email()),
+  NOTIFY_ADDRESS: z.optional(EmailAddress),
 });
 
 /** The ops-ledger's configuration. */
