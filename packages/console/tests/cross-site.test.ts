@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createOpsContext, LedgerInvokeError, type OpsContext } from '@sidestep/ops';
@@ -155,6 +155,23 @@ describe.each([
     await page.context().close();
   });
 
+  // The dry run lists the DLQ, and a service's failed invocations are its async-failures queue's
+  // messages: both receive, as the dead letters' page does.
+  it.each(['/queues/mail/preview', '/async-failures/job-sweeper'])(
+    'sends the browser to a page that says why instead of %s, which receives a queue too',
+    async (path) => {
+      attack = `<!doctype html><a id="go" href="${consoleUrl(path)}">go</a>`;
+      const { page } = await browse();
+      await page.goto(attackerUrl());
+      const [answer] = await Promise.all([page.waitForEvent('response'), page.locator('#go').click()]);
+      await page.waitForURL(consoleUrl(path));
+      expect(answer.status()).toBe(403);
+      expect(await page.locator('#error a').getAttribute('href')).toBe(path);
+      expect(receiveCalls()).toBe(0);
+      await page.context().close();
+    },
+  );
+
   it('still opens a page that reads without side effects when a link of another site leads there', async () => {
     attack = `<!doctype html><a id="go" href="${consoleUrl('/queues')}">queues</a>`;
     const { page } = await browse();
@@ -183,6 +200,48 @@ describe("the operator's own browsing", () => {
     await page.goto(consoleUrl('/async-failures/job-sweeper'));
     expect(await page.locator('h1').textContent()).toMatch(/job-sweeper/);
     await page.context().close();
+  });
+});
+
+// A browser without Fetch Metadata (Safari before 16.4) or a program (curl) says where a request came
+// from by its Origin or Referer, or not at all.
+describe('a request without Sec-Fetch-Site', () => {
+  /** A GET of the console with exactly `headers` (and Host), as fetch would add its own. */
+  function get(
+    path: string,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      request(consoleUrl(path), { headers }, (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      })
+        .on('error', reject)
+        .end();
+    });
+  }
+
+  it('that says nothing of where it came from gets a page that receives only as a link that reads it', async () => {
+    const answer = await get('/queues/mail?limit=200');
+    expect(answer.status).toBe(403);
+    expect(answer.body).toContain('<a href="/queues/mail?limit=200">Read them now</a>');
+    expect(receiveCalls()).toBe(0);
+    // A page that reads without side effects is served.
+    expect((await get('/queues')).status).toBe(200);
+  });
+
+  it('from another port of 127.0.0.1 (Origin) is another site: refused, nothing received', async () => {
+    const answer = await get('/queues/mail', { origin: `http://127.0.0.1:${attackerPort}` });
+    expect(answer.status).toBe(403);
+    expect(receiveCalls()).toBe(0);
+    // The console's own origin is the operator's.
+    const own = await get('/queues/mail', { origin: new URL(operatorConsole.url).origin });
+    expect(own.status).toBe(200);
+    expect(receiveCalls()).toBeGreaterThan(0);
   });
 });
 
