@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createOpsContext, type OpsContext } from '@sidestep/ops';
+import { createOpsContext, LedgerInvokeError, type OpsContext } from '@sidestep/ops';
+import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
 import { stubQueues } from './stub-queues.ts';
 
@@ -20,10 +21,23 @@ const RECORD = JSON.stringify({
 });
 let context: OpsContext;
 let running: RunningConsole;
+/** The receipt handles the console deleted, and the Lambda Invoke inputs it sent. */
+let deleted: readonly string[];
+const invoked: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
-  context = createOpsContext({ environment: 'local', env: { USER: 'tester' }, warn: () => {} });
-  stubQueues(context, { body: RECORD });
+  // The audit trail is unreadable (none re-invoked before) and unwritable (a warning).
+  context = {
+    ...createOpsContext({ environment: 'local', env: { USER: 'tester' }, warn: () => {} }),
+    ledger: () => Promise.reject(new LedgerInvokeError('ops-ledger: no answer')),
+  };
+  ({ deleted } = stubQueues(context, { body: RECORD }));
+  mockClient(context.clients.lambda)
+    .onAnyCommand()
+    .callsFake((input: Record<string, unknown>) => {
+      invoked.push(input);
+      return { StatusCode: 202, $metadata: { requestId: 'invocation-1' } };
+    });
   running = await startConsole({ context, port: 0, refreshMs: 50 });
 });
 
@@ -61,6 +75,36 @@ describe('the async failures page', () => {
     const page = await (await open('/async-failures/job-sweeper?limit=1')).text();
     expect(page).toContain(
       'id="reinvoke">Invoke job-sweeper again with every event in its queue (up to 1000)</button>',
+    );
+  });
+
+  it('invokes the service again with each record’s event when its form is posted, and deletes the record', async () => {
+    const page = await (await open('/async-failures/job-sweeper')).text();
+    const token = /name="token" value="([^"]+)"/.exec(page)?.[1] ?? '';
+    const answer = await fetch(new URL('/async-failures/job-sweeper/reinvoke', running.url), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' },
+      body: new URLSearchParams({ token }).toString(),
+    });
+    expect(answer.status).toBe(303);
+    // As Lambda invoked it: asynchronously, with the record's requestPayload.
+    expect(
+      invoked.map(({ Payload, ...rest }) => ({
+        ...rest,
+        Payload: JSON.parse(new TextDecoder().decode(Payload as Uint8Array)),
+      })),
+    ).toEqual([
+      {
+        FunctionName: 'sidestep-local-job-sweeper',
+        InvocationType: 'Event',
+        Payload: JSON.parse(RECORD).requestPayload,
+      },
+    ]);
+    expect(deleted).toEqual(['r-1']);
+    const shown = await (await open(answer.headers.get('location') ?? '')).text();
+    expect(shown).toContain(
+      '<p class="flash flash-ok" role="status">Re-invoked 1; their records are deleted</p>',
     );
   });
 

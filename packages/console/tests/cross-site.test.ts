@@ -46,7 +46,7 @@ beforeAll(async () => {
   receivesSoFar = stubQueues(context, {
     body: DEAD_LETTER,
     attributes: { ApproximateReceiveCount: '1', SentTimestamp: '1764000000000' },
-  });
+  }).receives;
   operatorConsole = await startConsole({ context, port: 0, refreshMs: 100 });
   attacker = createServer((_request, response) => {
     response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });

@@ -4,14 +4,16 @@ import { mockClient } from 'aws-sdk-client-mock';
 /**
  * Stubs `context`'s SQS client (the console has no SQS dependency of its own), each call told by its
  * input: GetQueueUrl, GetQueueAttributes (one message visible), ReceiveMessage (one message of
- * `body`, then none: each listing receives it once and finds the queue empty),
- * ChangeMessageVisibilityBatch. Returns how many ReceiveMessage calls the console has made so far.
+ * `body`, receipt handle `r-1`, then none: each listing receives it once and finds the queue empty),
+ * DeleteMessage, ChangeMessageVisibilityBatch. Answers how many ReceiveMessage calls the console has
+ * made so far, and the receipt handles it deleted.
  */
 export function stubQueues(
   context: OpsContext,
   message: { readonly body: string; readonly attributes?: Readonly<Record<string, string>> },
-): () => number {
+): { readonly receives: () => number; readonly deleted: readonly string[] } {
   let receives = 0;
+  const deleted: string[] = [];
   mockClient(context.clients.sqs)
     .onAnyCommand()
     .callsFake((input: Record<string, unknown>) => {
@@ -32,7 +34,11 @@ export function stubQueues(
           ],
         };
       }
+      if (typeof input.ReceiptHandle === 'string') {
+        deleted.push(input.ReceiptHandle);
+        return {};
+      }
       return { Successful: [], Failed: [] };
     });
-  return () => receives;
+  return { receives: () => receives, deleted };
 }
