@@ -5,8 +5,8 @@ import { type RunningConsole, startConsole } from '../src/index.ts';
 
 // A queue's dead letters and its redrive, on a local context whose SQS is stubbed: a DLQ that always
 // has more messages than are asked for, and a message move task that ends as `taskStatus` says
-// (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_StartMessageMoveTask.html,
-// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasks.html).
+// (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasksResultEntry.html:
+// its Status, COMPLETED or FAILED with a FailureReason among others).
 let context: OpsContext;
 let running: RunningConsole;
 /** How many messages the console has received, and the StartMessageMoveTask inputs it sent. */
