@@ -30,6 +30,14 @@ const JOBS: readonly JobDetail[] = [
     fileName: null,
     rowsTotal: 1000,
   }),
+  // A completed import that left rows out: listed from the ledger a page at a time.
+  sampleJobDetail({
+    id: 'imp_rejected',
+    state: 'succeeded',
+    rowsTotal: 10,
+    rowsImported: 8,
+    rowsRejected: 2,
+  }),
   sampleJobDetail({
     id: 'exp_running',
     kind: 'export',
@@ -37,13 +45,29 @@ const JOBS: readonly JobDetail[] = [
     exportProgress: { rows: 4_200_000, parts: 7, bytes: 58_720_256, updatedAt: stopDate },
   }),
 ];
+/** imp_rejected's rejected rows, two pages of one: the second after line 2. */
+const REJECTED = [
+  { line: 2, field: 'email', message: 'not an email' },
+  { line: 7, field: 'name', message: '=HYPERLINK("x")' },
+];
 let context: OpsContext;
 let running: RunningConsole;
+/** The options of each listJobs and listRejectedRows call the ledger had. */
+const listed: { readonly jobs: unknown[]; readonly rejected: unknown[] } = { jobs: [], rejected: [] };
 
 beforeAll(async () => {
   const ledger = {
     describeJob: async (id: string) => JOBS.find((job) => job.id === id),
-    listJobs: async () => ({ jobs: JOBS, next: null }),
+    listJobs: async (options: unknown) => {
+      listed.jobs.push(options);
+      return { jobs: JOBS, next: null };
+    },
+    listRejectedRows: async (options: { jobId: string; after?: number }) => {
+      listed.rejected.push(options);
+      const rows = REJECTED.filter((row) => row.line > (options.after ?? 0)).slice(0, 1);
+      const next = rows[0] && rows[0] !== REJECTED.at(-1) ? rows[0].line : null;
+      return { jobId: options.jobId, state: 'succeeded', rowsRejected: REJECTED.length, rows, next };
+    },
   } as unknown as Ledger;
   context = {
     ...createOpsContext({ environment: 'local', env: { USER: 'tester' }, warn: () => undefined }),
@@ -128,7 +152,66 @@ describe('the job page', () => {
   });
 });
 
+describe("a job's actions and rejected rows", () => {
+  it('offers Retry for a failed job only, not a running or succeeded one', async () => {
+    expect(await page('/jobs/imp_failed')).toContain('id="retry-job"');
+    for (const id of ['imp_rerun', 'exp_running', 'exp_done'])
+      expect(await page(`/jobs/${id}`)).not.toContain('retry-job');
+  });
+
+  it("lists a completed import's rejected rows after the line its ?cursor= names", async () => {
+    listed.rejected.length = 0;
+    const first = await page('/jobs/imp_rejected');
+    expect(first).toContain('<td>not an email</td>');
+    expect(first).toContain('<a rel="next" href="/jobs/imp_rejected?cursor=2">');
+    const second = await page('/jobs/imp_rejected?cursor=2');
+    expect(listed.rejected).toEqual([
+      { jobId: 'imp_rejected', limit: 100 },
+      { jobId: 'imp_rejected', limit: 100, after: 2 },
+    ]);
+    expect(second).toContain('<td>=HYPERLINK(&quot;x&quot;)</td>');
+    expect(second).not.toContain('not an email');
+  });
+
+  it('downloads every rejected row as CSV after a UTF-8 byte order mark, so Excel reads it as UTF-8', async () => {
+    const answer = await fetch(new URL('/jobs/imp_rejected/rejected.csv', running.url));
+    expect(answer.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(answer.headers.get('content-disposition')).toBe(
+      'attachment; filename="imp_rejected-rejected-rows.csv"',
+    );
+    // Read as bytes: a text decoder drops the mark.
+    const body = Buffer.from(await answer.arrayBuffer());
+    expect(body.subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));
+    expect(body.subarray(3).toString('utf8')).toBe(
+      'line,field,message\n2,email,not an email\n7,name,"\'=HYPERLINK(""x"")"\n',
+    );
+  });
+});
+
+describe('a live stream of a page no longer live', () => {
+  // The page's script swaps each event's body in and closes the stream at `end`
+  // (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
+  it("of a job that ended sends the page's body once, then event: end, and closes", async () => {
+    const answer = await fetch(new URL('/jobs/exp_done', running.url), {
+      headers: { accept: 'text/event-stream' },
+      signal: AbortSignal.timeout(5_000),
+    });
+    const events = (await answer.text()).split('\n\n');
+    expect(events).toHaveLength(3);
+    expect(events[0]).toMatch(/^data: <h1>Job exp_done/);
+    expect(events.slice(1)).toEqual(['event: end\ndata: ', '']);
+  });
+});
+
 describe('the jobs list', () => {
+  it('asks the ledger for the page after its ?cursor=', async () => {
+    listed.jobs.length = 0;
+    const cursor = '2026-12-04T00:00:00.000Z|imp_rerun';
+    const list = await page(`/jobs?cursor=${encodeURIComponent(cursor)}`);
+    expect(listed.jobs).toEqual([{ limit: 50, after: cursor }]);
+    expect(list).toContain('<a href="/jobs">First page</a>');
+  });
+
   it('shows a succeeded export as all its rows exported, not as none of them imported', async () => {
     const list = await page('/jobs');
     const row = (id: string) =>
