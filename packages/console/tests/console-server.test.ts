@@ -6,6 +6,7 @@ import {
   DescribeExecutionCommand,
   DescribeStateMachineCommand,
   GetExecutionHistoryCommand,
+  ListExecutionsCommand,
   RedriveExecutionCommand,
   SFNClient,
   StopExecutionCommand,
@@ -121,9 +122,14 @@ describe('startConsole', () => {
     expect(await (await fetch(at(location))).text()).not.toContain('Fired nightly-export');
   });
 
-  it('refuses a POST without the token, and one from another origin even with it, acting on neither', async () => {
+  it('refuses a POST without the token, even from its own origin, and one from another origin even with it, acting on neither', async () => {
     const withoutToken = await post('/schedules/nightly-export/fire', 'token=guess');
     expect(withoutToken.status).toBe(403);
+    // A POST needs both: the console's own Origin without the token is refused too.
+    const ownOriginWithoutToken = await post('/schedules/nightly-export/fire', 'token=guess', {
+      origin: new URL(running.url).origin,
+    });
+    expect(ownOriginWithoutToken.status).toBe(403);
     const crossOrigin = await post('/schedules/nightly-export/fire', `token=${await token()}`, {
       origin: 'http://evil.example',
     });
@@ -197,6 +203,30 @@ describe('startConsole', () => {
     expect(frame.headers.get('content-security-policy')).toMatch(/default-src 'none'.*sandbox/);
     expect(await frame.text()).toContain('<b>users.csv</b>');
     expect((await fetch(at('/mail/..%2Fsecret.eml'))).status).toBe(404);
+  });
+});
+
+describe('the mail page', () => {
+  it("lists only the mails that name a job with ?job=, as the job page's link asks", async () => {
+    const file = join(outboxDir, '20261124T090000000Z-job.eml');
+    writeFileSync(
+      file,
+      MAIL.replace('Subject: Import finished: users.csv', 'Subject: Import imp_42 failed').replace(
+        'Your import of users.csv finished.',
+        'Job imp_42: the import failed.',
+      ),
+    );
+    try {
+      const all = await (await fetch(at('/mail'))).text();
+      expect(all).toContain('Import imp_42 failed');
+      expect(all).toContain('Import finished: users.csv');
+      const ofJob = await (await fetch(at('/mail?job=imp_42'))).text();
+      expect(ofJob).toContain('<a href="/jobs/imp_42">imp_42</a>');
+      expect(ofJob).toContain('href="/mail/20261124T090000000Z-job.eml">Import imp_42 failed</a>');
+      expect(ofJob).not.toContain('Import finished: users.csv');
+    } finally {
+      rmSync(file);
+    }
   });
 });
 
@@ -368,6 +398,31 @@ describe('the execution page', () => {
     expect(page).not.toContain('id="stop-execution"');
   });
 
+  // ListExecutions answers a page and the nextToken of the next
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html).
+  it("lists a workflow's executions after the nextToken its ?cursor= carries, and links the next page", async () => {
+    sfn.on(ListExecutionsCommand).resolves({
+      executions: [
+        {
+          executionArn: arn.replace(':run-1', ':run-51'),
+          stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import',
+          name: 'run-51',
+          status: 'SUCCEEDED',
+          startDate: new Date('2026-11-24T09:00:00Z'),
+        },
+      ],
+      nextToken: 'token-3',
+    });
+    const page = await (await fetch(new URL('/workflows/import?cursor=token-2', local.url))).text();
+    expect(sfn.commandCalls(ListExecutionsCommand).at(-1)?.args[0].input).toEqual({
+      stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import',
+      maxResults: 50,
+      nextToken: 'token-2',
+    });
+    expect(page).toContain('run-51');
+    expect(page).toContain('<a rel="next" href="/workflows/import?cursor=token-3">');
+  });
+
   // DescribeExecution's redriveStatus says whether RedriveExecution would refuse
   // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
   it('offers no Redrive for a failed execution Step Functions says is not redrivable, and says why', async () => {
@@ -402,28 +457,36 @@ describe('the execution page', () => {
     expect(page).toContain('id="stop-execution"');
     expect(page).not.toContain('id="redrive-execution"');
     const token = /name="token" value="([^"]+)"/.exec(page)?.[1] ?? '';
-    const stop = (cause: string) =>
+    const stop = (cause: string | undefined) =>
       fetch(new URL('/executions/stop', local.url), {
         method: 'POST',
         redirect: 'manual',
         headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(local.url).origin },
-        body: new URLSearchParams({ token, arn: running, cause }).toString(),
+        body: new URLSearchParams({
+          token,
+          arn: running,
+          ...(cause === undefined ? {} : { cause }),
+        }).toString(),
       });
 
-    // Without a cause (the field is required in the form, but a request can lack it): refused, named,
-    // on the execution's own page.
-    const refused = await stop(' ');
-    expect(refused.status).toBe(303);
-    const back = refused.headers.get('location') ?? '';
-    expect(back).toMatch(
-      new RegExp(`^/executions\\?arn=${encodeURIComponent(running).replaceAll('.', '\\.')}&flash=[0-9a-f]+$`),
-    );
-    const shown = await (await fetch(new URL(back, local.url))).text();
-    expect(shown).toContain(
-      '<p class="flash flash-error" role="alert">InvalidOptionError: cause: give why the execution is stopped</p>',
-    );
-    expect(shown).toContain('id="stop-execution"');
-    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
+    // Without a cause (the field is required in the form, but a request can lack it, or send it
+    // empty or blank): refused, named, on the execution's own page.
+    for (const cause of [undefined, '', ' ']) {
+      const refused = await stop(cause);
+      expect(refused.status).toBe(303);
+      const back = refused.headers.get('location') ?? '';
+      expect(back).toMatch(
+        new RegExp(
+          `^/executions\\?arn=${encodeURIComponent(running).replaceAll('.', '\\.')}&flash=[0-9a-f]+$`,
+        ),
+      );
+      const shown = await (await fetch(new URL(back, local.url))).text();
+      expect(shown).toContain(
+        '<p class="flash flash-error" role="alert">InvalidOptionError: cause: give why the execution is stopped</p>',
+      );
+      expect(shown).toContain('id="stop-execution"');
+      expect([cause, sfn.commandCalls(StopExecutionCommand)]).toEqual([cause, []]);
+    }
 
     const answer = await stop('wrong file');
     expect(answer.status).toBe(303);
