@@ -37,8 +37,22 @@ describe('bucketName', () => {
     );
   });
 
+  // The endings S3 keeps for access point aliases (-s3alias), Object Lambda access point aliases
+  // (--ol-s3), directory buckets (--x-s3) and table buckets (--table-s3).
+  // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
   it('refuses a suffix S3 would refuse, naming the field', () => {
-    for (const suffix of ['', 'Acme', 'acme_co', '-acme', 'acme-', 'a.b', 's3alias']) {
+    for (const suffix of [
+      '',
+      'Acme',
+      'acme_co',
+      '-acme',
+      'acme-',
+      'a.b',
+      's3alias',
+      'acme--ol-s3',
+      'acme--x-s3',
+      'acme--table-s3',
+    ]) {
       expect(() => bucketName('staging', 'exports', suffix)).toThrow(BucketNameError);
       expect(() => bucketName('staging', 'exports', suffix)).toThrow(/^suffix: /);
     }
