@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
@@ -33,42 +33,124 @@ function sidestepWith(
 }
 
 /**
- * SQS on loopback (its JSON protocol), every queue holding one message with `body`, handed out by the
- * first ReceiveMessage; and Lambda's Invoke, which accepts every event (202).
+ * An HTTP server on loopback (the endpoint `--endpoint` takes) answering each request, its body read
+ * whole, with `answer`.
  */
-async function sqsHolding(body: string): Promise<{ readonly endpoint: string; close(): void }> {
-  let received = 0;
+async function onLoopback(
+  answer: (request: IncomingMessage, body: string, response: ServerResponse) => void,
+): Promise<{ readonly endpoint: string; close(): void }> {
   const server = createServer((request, response) => {
-    let input = '';
+    let body = '';
     request.on('data', (chunk: Buffer) => {
-      input += chunk.toString();
+      body += chunk.toString();
     });
-    request.on('end', () => {
-      if (request.url?.startsWith('/2015-03-31/functions/')) {
-        response.writeHead(202, { 'x-amzn-requestid': 'new-invocation' }).end();
-        return;
-      }
-      const target = String(request.headers['x-amz-target'] ?? '');
-      const { QueueName } = JSON.parse(input || '{}') as { QueueName?: string };
-      const message = {
-        MessageId: 'm-1',
-        ReceiptHandle: 'rh-1',
-        Body: body,
-        MD5OfBody: createHash('md5').update(body).digest('hex'),
-        Attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now() - 5000) },
-      };
-      const answer = target.endsWith('GetQueueUrl')
-        ? { QueueUrl: `http://${request.headers.host}/000000000000/${QueueName}` }
-        : target.endsWith('ReceiveMessage')
-          ? { Messages: received++ === 0 ? [message] : [] }
-          : { Successful: [], Failed: [] };
-      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer));
-    });
+    request.on('end', () => answer(request, body, response));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
     close: () => server.close(),
+  };
+}
+
+/**
+ * SQS on loopback (its JSON protocol) holding a message for each of `bodies`, each handed out once by
+ * ReceiveMessage (at most MaxNumberOfMessages a call) of whichever queue is read; and Lambda's
+ * Invoke, which accepts every event (202).
+ */
+async function sqsHolding(...bodies: string[]): Promise<{ readonly endpoint: string; close(): void }> {
+  const messages = bodies.map((body, index) => ({
+    MessageId: `m-${index + 1}`,
+    ReceiptHandle: `rh-${index + 1}`,
+    Body: body,
+    MD5OfBody: createHash('md5').update(body).digest('hex'),
+    Attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now() - 5000) },
+  }));
+  let received = 0;
+  const server = await onLoopback((request, input, response) => {
+    if (request.url?.startsWith('/2015-03-31/functions/')) {
+      response.writeHead(202, { 'x-amzn-requestid': 'new-invocation' }).end();
+      return;
+    }
+    const target =
+      String(request.headers['x-amz-target'] ?? '')
+        .split('.')
+        .at(-1) ?? '';
+    const { QueueName, MaxNumberOfMessages = 1 } = JSON.parse(input || '{}') as {
+      QueueName?: string;
+      MaxNumberOfMessages?: number;
+    };
+    const answers: Record<string, () => unknown> = {
+      GetQueueUrl: () => ({ QueueUrl: `http://${request.headers.host}/000000000000/${QueueName}` }),
+      ReceiveMessage: () => {
+        const handed = messages.slice(received, received + MaxNumberOfMessages);
+        received += handed.length;
+        return { Messages: handed };
+      },
+    };
+    const answer = answers[target]?.() ?? { Successful: [], Failed: [] };
+    response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer));
+  });
+  return server;
+}
+
+/**
+ * The bin run against `server`'s endpoint (the local environment), with a ledger database that refuses
+ * its connections: an action's audit entry is not written, and a warning says so.
+ */
+function sidestepOn(server: { readonly endpoint: string }, ...args: string[]) {
+  return sidestep(
+    ...args,
+    '--endpoint',
+    server.endpoint,
+    '--database-url',
+    'postgres://sidestep@127.0.0.1:1/sidestep',
+  );
+}
+
+/** A request the `ops-ledger` function is invoked with (a query, or an action through its alias). */
+type LedgerRequest = { readonly op: string } & Record<string, unknown>;
+
+/**
+ * The staging environment on loopback, as `--env staging --endpoint` reaches it: the ops-ledger
+ * function's Lambda Invoke, recording each request and answering `{ ok: true, result }` with
+ * `answer(request)`, and STS's GetCallerIdentity (its Query protocol, XML), the operator an action
+ * is recorded as. `sidestep` runs the bin against it, with credentials that reach nothing else.
+ */
+async function stagingOnLoopback(answer: (request: LedgerRequest) => unknown) {
+  const requests: LedgerRequest[] = [];
+  const server = await onLoopback((request, body, response) => {
+    if (!request.url?.startsWith('/2015-03-31/functions/')) {
+      response.writeHead(200, { 'content-type': 'text/xml' });
+      response.end(
+        '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>' +
+          '<Arn>arn:aws:sts::000000000000:assumed-role/operator/tester</Arn><UserId>AROA:tester</UserId>' +
+          '<Account>000000000000</Account></GetCallerIdentityResult></GetCallerIdentityResponse>',
+      );
+      return;
+    }
+    const query = JSON.parse(body) as LedgerRequest;
+    requests.push(query);
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(JSON.stringify({ ok: true, result: answer(query) ?? null }));
+  });
+  return {
+    requests,
+    sidestep: (...args: string[]) =>
+      sidestepWith(
+        {
+          AWS_ACCESS_KEY_ID: 'test',
+          AWS_SECRET_ACCESS_KEY: 'test',
+          AWS_REGION: 'us-east-1',
+          AWS_PROFILE: '',
+        },
+        ...args,
+        '--env',
+        'staging',
+        '--endpoint',
+        server.endpoint,
+      ),
+    close: server.close,
   };
 }
 
@@ -129,36 +211,36 @@ describe('the sidestep bin', () => {
     expect(missing.stderr).toContain("required option '--cause <text>' not specified");
   });
 
-  it('says when executions stop at --limit with more left, and not when they do not', async () => {
-    // Step Functions' JSON API on loopback: three executions, in pages of what maxResults asks.
+  it('says when executions stop at --limit with more left, and not when they do not; --status filters them', async () => {
+    // Step Functions' JSON API on loopback: three executions, run-2 FAILED, in pages of what maxResults
+    // asks, of the status statusFilter asks
+    // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html).
     const executions = [3, 2, 1].map((n) => ({
       executionArn: `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:run-${n}`,
       stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import',
       name: `run-${n}`,
-      status: 'SUCCEEDED',
+      status: n === 2 ? 'FAILED' : 'SUCCEEDED',
       startDate: 1_764_900_000 + n,
     }));
-    const server = createServer((request, response) => {
-      let body = '';
-      request.on('data', (chunk: Buffer) => {
-        body += chunk.toString();
-      });
-      request.on('end', () => {
-        const { maxResults = 100, nextToken } = JSON.parse(body) as {
-          maxResults?: number;
-          nextToken?: string;
-        };
-        const from = Number(nextToken ?? 0);
-        const page = executions.slice(from, from + maxResults);
-        const next = from + maxResults < executions.length ? { nextToken: String(from + maxResults) } : {};
-        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-        response.end(JSON.stringify({ executions: page, ...next }));
-      });
+    const server = await onLoopback((_request, body, response) => {
+      const {
+        maxResults = 100,
+        nextToken,
+        statusFilter,
+      } = JSON.parse(body) as {
+        maxResults?: number;
+        nextToken?: string;
+        statusFilter?: string;
+      };
+      const listed = executions.filter((execution) => !statusFilter || execution.status === statusFilter);
+      const from = Number(nextToken ?? 0);
+      const page = listed.slice(from, from + maxResults);
+      const next = from + maxResults < listed.length ? { nextToken: String(from + maxResults) } : {};
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+      response.end(JSON.stringify({ executions: page, ...next }));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
     try {
-      const endpoint = `http://127.0.0.1:${port}`;
+      const { endpoint } = server;
       const cut = await sidestep('executions', 'import', '--limit', '2', '--endpoint', endpoint);
       expect(cut.code).toBe(0);
       expect(cut.stdout).toContain('run-2');
@@ -169,6 +251,10 @@ describe('the sidestep bin', () => {
       const whole = await sidestep('executions', 'import', '--limit', '3', '--endpoint', endpoint);
       expect(whole.stdout).toContain('run-1');
       expect(whole.stderr).toBe('');
+      const failed = await sidestep('executions', 'import', '--status', 'FAILED', '--endpoint', endpoint);
+      expect(failed.code).toBe(0);
+      expect(failed.stdout).toMatch(/^run-2\s+FAILED\s/m);
+      expect(failed.stdout).not.toMatch(/run-[13]/);
     } finally {
       server.close();
     }
@@ -205,15 +291,12 @@ describe('the sidestep bin', () => {
     const body = JSON.stringify({ requestContext: { requestId }, requestPayload: {} });
     const server = await sqsHolding(body);
     try {
-      const { code, stdout, stderr } = await sidestep(
+      const { code, stdout, stderr } = await sidestepOn(
+        server,
         'async-failures',
         'reinvoke',
         'job-sweeper',
         '--all',
-        '--endpoint',
-        server.endpoint,
-        '--database-url',
-        'postgres://sidestep@127.0.0.1:1/sidestep',
       );
       expect(code).toBe(0);
       expect(stdout).toContain('1 re-invoked');
@@ -227,51 +310,25 @@ describe('the sidestep bin', () => {
   });
 
   it('pages the audit trail by id: an id column, and the --before that shows the next page', async () => {
-    // The ops-ledger function's Lambda Invoke API on loopback, holding entries 5 (newest) to 1.
-    const requests: { limit: number; before?: number }[] = [];
-    const server = createServer((request, response) => {
-      let body = '';
-      request.on('data', (chunk: Buffer) => {
-        body += chunk.toString();
-      });
-      request.on('end', () => {
-        const query = JSON.parse(body) as { op: string; limit: number; before?: number };
-        requests.push({ limit: query.limit, ...(query.before ? { before: query.before } : {}) });
-        const result = [5, 4, 3, 2, 1]
-          .filter((id) => id < (query.before ?? 6))
-          .slice(0, query.limit)
-          .map((id) => ({
-            id,
-            at: `2026-12-05T01:00:0${id}.000Z`,
-            operator: 'local:tester',
-            environment: 'staging',
-            action: 'schedule-fire',
-            target: `schedule-${id}`,
-            details: {},
-            result: 'ok',
-            error: null,
-          }));
-        response.writeHead(200, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ ok: true, result }));
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    const audit = (...args: string[]) =>
-      sidestepWith(
-        {
-          AWS_ACCESS_KEY_ID: 'test',
-          AWS_SECRET_ACCESS_KEY: 'test',
-          AWS_REGION: 'us-east-1',
-          AWS_PROFILE: '',
-        },
-        'audit',
-        '--env',
-        'staging',
-        '--endpoint',
-        `http://127.0.0.1:${port}`,
-        ...args,
-      );
+    // The ops-ledger function holding entries 5 (newest) to 1.
+    const staging = await stagingOnLoopback((query) =>
+      [5, 4, 3, 2, 1]
+        .filter((id) => id < Number(query.before ?? 6))
+        .slice(0, Number(query.limit))
+        .map((id) => ({
+          id,
+          at: `2026-12-05T01:00:0${id}.000Z`,
+          operator: 'local:tester',
+          environment: 'staging',
+          action: 'schedule-fire',
+          target: `schedule-${id}`,
+          details: {},
+          result: 'ok',
+          error: null,
+        })),
+    );
+    const { requests } = staging;
+    const audit = (...args: string[]) => staging.sidestep('audit', ...args);
     try {
       const first = await audit('--limit', '2');
       expect(first.code).toBe(0);
@@ -285,14 +342,17 @@ describe('the sidestep bin', () => {
       const last = await audit('--limit', '2', '--before', '2');
       expect(last.stdout).toMatch(/^1\s/m);
       expect(last.stderr).toBe('');
-      expect(requests.slice(0, 2)).toEqual([{ limit: 2 }, { limit: 1, before: 4 }]);
+      expect(requests.slice(0, 2)).toEqual([
+        { op: 'audit.list', limit: 2 },
+        { op: 'audit.list', limit: 1, before: 4 },
+      ]);
       // The ops-ledger contract serves at most 500 a read: a page of 500 asks for no more than that.
       const most = await audit('--limit', '500');
       expect(most.code).toBe(0);
       expect(most.stderr).toBe('');
-      expect(requests.at(-1)).toEqual({ limit: 500 });
+      expect(requests.at(-1)).toEqual({ op: 'audit.list', limit: 500 });
     } finally {
-      server.close();
+      staging.close();
     }
   });
 
@@ -306,6 +366,176 @@ describe('the sidestep bin', () => {
     const { code, stderr } = await sidestep('pause', 'nightly-export');
     expect(code).toBe(1);
     expect(stderr).toContain('UnsupportedLocallyError');
+  });
+
+  it('exits 1 for a command it does not know and without a command, 0 for --help', async () => {
+    const unknown = await sidestep('nope');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("error: unknown command 'nope'");
+    const bare = await sidestep();
+    expect(bare.code).toBe(1);
+    expect(bare.stderr).toContain('Usage: sidestep [options] [command]');
+    expect((await sidestep('--help')).code).toBe(0);
+  });
+
+  it('refuses a --limit of 0, naming the option', async () => {
+    for (const args of [['dlq', 'show', 'mail'], ['jobs'], ['executions', 'import']]) {
+      const { code, stdout, stderr } = await sidestep(...args, '--limit', '0');
+      expect(code).toBe(1);
+      expect(stdout).toBe('');
+      expect(stderr).toContain(
+        "error: option '--limit <n>' argument '0' is invalid. must be a whole number from 1",
+      );
+    }
+  });
+
+  it('says when dead letters and failed invocations stop at --limit with more left, and not when they do not', async () => {
+    const record = (requestId: string) =>
+      JSON.stringify({ requestContext: { requestId, condition: 'RetriesExhausted' }, requestPayload: {} });
+    const listings = [
+      {
+        args: ['dlq', 'show', 'mail'],
+        bodies: ['{"type":"mail.send","id":"dead-1"}', '{"type":"mail.send","id":"dead-2"}'],
+        second: 'dead-2',
+        more: "showing the first 1 dead letters; there are more: --limit 2, or status for the queue's depth\n",
+      },
+      {
+        args: ['async-failures', 'show', 'job-sweeper'],
+        bodies: [record('req-1'), record('req-2')],
+        second: 'req-2',
+        more: 'showing the first 1 failed invocations; there are more: --limit 2, or status for the count\n',
+      },
+    ];
+    for (const { args, bodies, second, more } of listings) {
+      for (const [limit, stderr] of [
+        ['1', more],
+        ['2', ''],
+      ] as const) {
+        const server = await sqsHolding(...bodies);
+        try {
+          const shown = await sidestep(...args, '--limit', limit, '--endpoint', server.endpoint);
+          expect(shown.code).toBe(0);
+          expect(shown.stderr).toBe(stderr);
+          expect(shown.stdout.includes(second)).toBe(limit === '2');
+        } finally {
+          server.close();
+        }
+      }
+    }
+  });
+
+  it("pages the jobs ledger: the next page's --after printed under a page is the one that reads it", async () => {
+    // The ops-ledger function holding two jobs, newest first, its cursor `<created_at>|<id>`.
+    const jobs = [2, 1].map((n) => ({
+      id: `imp_${n}`,
+      kind: 'import',
+      state: 'succeeded',
+      attempt: 1,
+      fileName: `users-${n}.csv`,
+      rowsTotal: 10,
+      rowsImported: 10,
+      rowsRejected: 0,
+      error: null,
+      executionId: null,
+      createdAt: `2026-12-05T01:00:0${n}.000Z`,
+      updatedAt: `2026-12-05T01:00:0${n}.000Z`,
+    }));
+    const cursor = (job: (typeof jobs)[number]) =>
+      `2026-12-05 01:00:0${job.id.slice(-1)}.000000+00|${job.id}`;
+    const staging = await stagingOnLoopback((query) => {
+      const from = query.after === undefined ? 0 : jobs.findIndex((job) => cursor(job) === query.after) + 1;
+      const page = jobs.slice(from, from + Number(query.limit));
+      const last = page.at(-1);
+      return { jobs: page, next: from + page.length < jobs.length && last ? cursor(last) : null };
+    });
+    try {
+      const first = await staging.sidestep('jobs', '--limit', '1');
+      expect(first.code).toBe(0);
+      expect(first.stdout).toMatch(/^imp_2\s+import\s+succeeded\s/m);
+      expect(first.stdout).not.toContain('imp_1');
+      const more = first.stdout.trimEnd().split('\n').at(-1);
+      expect(more).toBe("more: --after '2026-12-05 01:00:02.000000+00|imp_2'");
+      const after = /--after '([^']+)'/.exec(more ?? '')?.[1] ?? '';
+      const next = await staging.sidestep('jobs', '--limit', '1', '--after', after);
+      expect(next.code).toBe(0);
+      expect(next.stdout).toMatch(/^imp_1\s+import\s+succeeded\s/m);
+      expect(next.stdout).not.toContain('imp_2');
+      expect(next.stdout).not.toContain('more:');
+      expect(staging.requests).toEqual([
+        { op: 'jobs.list', limit: 1 },
+        { op: 'jobs.list', limit: 1, after: '2026-12-05 01:00:02.000000+00|imp_2' },
+      ]);
+    } finally {
+      staging.close();
+    }
+  });
+
+  it("writes an import's rejected rows after --after as CSV, every page", async () => {
+    // The ops-ledger function holding imp_1's rejected rows at lines 2, 9 and 12.
+    const rows = [2, 9, 12].map((line) => ({
+      line,
+      field: 'email',
+      message: `line ${line} is not an email`,
+    }));
+    const staging = await stagingOnLoopback((query) => {
+      const listed = rows.filter((row) => row.line > Number(query.after ?? 0));
+      const page = listed.slice(0, Number(query.limit));
+      return {
+        jobId: 'imp_1',
+        state: 'succeeded',
+        rowsRejected: rows.length,
+        rows: page,
+        next: page.length < listed.length ? (page.at(-1)?.line ?? null) : null,
+      };
+    });
+    try {
+      const { code, stdout } = await staging.sidestep('job', 'rejected', 'imp_1', '--csv', '--after', '2');
+      expect(code).toBe(0);
+      expect(stdout).toBe(
+        '\uFEFFline,field,message\n9,email,line 9 is not an email\n12,email,line 12 is not an email\n',
+      );
+      expect(staging.requests).toEqual([{ op: 'job.rejected-rows', jobId: 'imp_1', limit: 500, after: 2 }]);
+    } finally {
+      staging.close();
+    }
+  });
+
+  it("says a failed job's failure mail was NOT queued, and why, when it was not", async () => {
+    // The ops-ledger function fails the import, for which it knows no notify address: nothing to mail.
+    const staging = await stagingOnLoopback((request) =>
+      request.op === 'job.fail'
+        ? {
+            jobId: 'imp_1',
+            kind: 'import',
+            state: 'failed',
+            reason: 'its task is gone',
+            attempt: 1,
+            fileName: 'users.csv',
+            requestedBy: null,
+            locale: null,
+            recipient: null,
+          }
+        : null,
+    );
+    try {
+      const { code, stdout, stderr } = await staging.sidestep(
+        'job',
+        'fail',
+        'imp_1',
+        '--reason',
+        'its task is gone',
+      );
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      const [heading, mail] = stdout.trimEnd().split('\n');
+      expect(heading).toBe('job imp_1: failed (its task is gone)');
+      expect(mail).toMatch(
+        /^failure mail +NOT queued: no recipient: the ledger knows no notify address for imports$/,
+      );
+      expect(staging.requests.map((request) => request.op)).toEqual(['job.fail', 'audit.append']);
+    } finally {
+      staging.close();
+    }
   });
 });
 
@@ -535,6 +765,17 @@ describe('jobs show', () => {
     const shown = render('job', sampleJobDetail({ fileName: 'invoice\u202Evsc.exe' }), {});
     expect(shown.split('\n')).toContain('  file     invoice\\u202evsc.exe');
     expect(shown).not.toContain('\u202E');
+    // The isolates (U+2066-2069) reorder what follows as well: U+2067 (RLI) as U+202E does.
+    for (const [isolate, shownAs] of [
+      ['\u2066', '\\u2066'],
+      ['\u2067', '\\u2067'],
+      ['\u2068', '\\u2068'],
+      ['\u2069', '\\u2069'],
+    ] as const) {
+      const named = render('job', sampleJobDetail({ fileName: `invoice${isolate}vsc.exe` }), {});
+      expect(named.split('\n')).toContain(`  file     invoice${shownAs}vsc.exe`);
+      expect(named).not.toContain(isolate);
+    }
   });
 
   it('says what became of the failure mail of a job the sweeper failed, and nothing for one it did not', () => {
@@ -610,6 +851,28 @@ describe('async-failures show', () => {
         {},
       ),
     ).toMatch(/EventAgeExceeded\s+-\s+-\s+-\s+-$/m);
+  });
+});
+
+describe('async-failures reinvoke', () => {
+  it('counts as re-invoked now only the records it invoked, not those an earlier command did', () => {
+    const shown = render(
+      'async-failures-reinvoke',
+      {
+        service: 'job-sweeper',
+        records: [
+          { requestId: 'req-1', outcome: 'reinvoked', invocationId: 'inv-1', error: null },
+          { requestId: 'req-2', outcome: 'already-reinvoked', invocationId: null, error: null },
+        ],
+      },
+      {},
+    ).split('\n');
+    expect(shown[0]).toBe('job-sweeper: 1 re-invoked, 1 re-invoked before (records deleted)');
+    expect(shown.slice(2)).toEqual([
+      expect.stringMatching(/^request id\s+outcome\s+new invocation$/),
+      expect.stringMatching(/^req-1\s+reinvoked\s+inv-1$/),
+      expect.stringMatching(/^req-2\s+already-reinvoked\s+-$/),
+    ]);
   });
 });
 
