@@ -136,6 +136,10 @@ describe('literalSchemaKeys', () => {
   const files = installedSchemaFiles();
   it('finds the installed clients’ schemas files, and computed keys in them to rewrite', () => {
     expect(files.length).toBeGreaterThanOrEqual(5);
+    // The nested clients' (the credential providers' STS, SSO, ...) are a level deeper.
+    expect(files.map(({ path }) => path)).toContainEqual(
+      expect.stringMatching(/[\\/]dist-es[\\/]submodules[\\/][\w-]+[\\/]schemas[\\/]schemas_\d+\.js$/),
+    );
     const s3 = files.find((file) => file.path.includes('/@aws-sdk/client-s3/'));
     expect(s3).toBeDefined();
     const source = s3?.source ?? '';
