@@ -55,10 +55,13 @@ async function onLoopback(
 
 /**
  * SQS on loopback (its JSON protocol) holding a message for each of `bodies`, each handed out once by
- * ReceiveMessage (at most MaxNumberOfMessages a call) of whichever queue is read; and Lambda's
- * Invoke, which accepts every event (202).
+ * ReceiveMessage (at most MaxNumberOfMessages a call) of whichever queue is read; a message move task
+ * that moved them all (StartMessageMoveTask, then ListMessageMoveTasks: COMPLETED); and Lambda's
+ * Invoke, which accepts every event (202). `actions` are the SQS actions called, in order.
  */
-async function sqsHolding(...bodies: string[]): Promise<{ readonly endpoint: string; close(): void }> {
+async function sqsHolding(
+  ...bodies: string[]
+): Promise<{ readonly endpoint: string; readonly actions: readonly string[]; close(): void }> {
   const messages = bodies.map((body, index) => ({
     MessageId: `m-${index + 1}`,
     ReceiptHandle: `rh-${index + 1}`,
@@ -67,6 +70,7 @@ async function sqsHolding(...bodies: string[]): Promise<{ readonly endpoint: str
     Attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now() - 5000) },
   }));
   let received = 0;
+  const actions: string[] = [];
   const server = await onLoopback((request, input, response) => {
     if (request.url?.startsWith('/2015-03-31/functions/')) {
       response.writeHead(202, { 'x-amzn-requestid': 'new-invocation' }).end();
@@ -76,22 +80,42 @@ async function sqsHolding(...bodies: string[]): Promise<{ readonly endpoint: str
       String(request.headers['x-amz-target'] ?? '')
         .split('.')
         .at(-1) ?? '';
-    const { QueueName, MaxNumberOfMessages = 1 } = JSON.parse(input || '{}') as {
+    actions.push(target);
+    const {
+      QueueName,
+      QueueUrl,
+      MaxNumberOfMessages = 1,
+    } = JSON.parse(input || '{}') as {
       QueueName?: string;
+      QueueUrl?: string;
       MaxNumberOfMessages?: number;
     };
     const answers: Record<string, () => unknown> = {
       GetQueueUrl: () => ({ QueueUrl: `http://${request.headers.host}/000000000000/${QueueName}` }),
+      GetQueueAttributes: () => ({
+        Attributes: { QueueArn: `arn:aws:sqs:us-east-1:000000000000:${QueueUrl?.split('/').at(-1)}` },
+      }),
       ReceiveMessage: () => {
         const handed = messages.slice(received, received + MaxNumberOfMessages);
         received += handed.length;
         return { Messages: handed };
       },
+      StartMessageMoveTask: () => ({ TaskHandle: 'task-1' }),
+      ListMessageMoveTasks: () => ({
+        Results: [
+          {
+            TaskHandle: 'task-1',
+            Status: 'COMPLETED',
+            ApproximateNumberOfMessagesMoved: bodies.length,
+            ApproximateNumberOfMessagesToMove: bodies.length,
+          },
+        ],
+      }),
     };
     const answer = answers[target]?.() ?? { Successful: [], Failed: [] };
     response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer));
   });
-  return server;
+  return { ...server, actions };
 }
 
 /**
@@ -421,6 +445,70 @@ describe('the sidestep bin', () => {
           server.close();
         }
       }
+    }
+  });
+
+  it('re-invokes only the records it is given by request id', async () => {
+    const record = (requestId: string) =>
+      JSON.stringify({ requestContext: { requestId }, requestPayload: {} });
+    const server = await sqsHolding(record('req-1'), record('req-2'));
+    try {
+      const { code, stdout } = await sidestepOn(server, 'async-failures', 'reinvoke', 'job-sweeper', 'req-2');
+      expect(code).toBe(0);
+      expect(stdout).toContain('job-sweeper: 1 re-invoked, 0 re-invoked before');
+      expect(stdout).toMatch(/^req-2\s+reinvoked\s+new-invocation$/m);
+      expect(stdout).not.toContain('req-1');
+    } finally {
+      server.close();
+    }
+  });
+
+  it("checks a dry-run redrive's dead letters against today's contracts, moving nothing", async () => {
+    const mail = (id: string, payload: Record<string, unknown>) =>
+      JSON.stringify({ type: 'mail.send', version: 1, id, payload });
+    const server = await sqsHolding(
+      mail('ok-1', {
+        template: 'import.completed',
+        to: 'ops@example.com',
+        params: { jobId: 'imp_1', fileName: 'users.csv', rows: 10 },
+      }),
+      mail('ok-2', {
+        template: 'import.completed',
+        to: 'ops@example.com',
+        params: { jobId: 'imp_2', fileName: 'users.csv', rows: 10 },
+      }),
+      mail('poison-1', { template: 'welcome', to: 'ops@example.com', params: {} }),
+    );
+    try {
+      const { code, stdout, stderr } = await sidestep(
+        'dlq',
+        'redrive',
+        'mail',
+        '--dry-run',
+        '--endpoint',
+        server.endpoint,
+      );
+      expect(code).toBe(0);
+      expect(stderr).toBe('');
+      const lines = stdout.split('\n');
+      expect(lines[0]).toBe('3 message(s): 2 would be accepted, 1 would fail again');
+      expect(lines.slice(2).join('\n')).toMatch(/^m-3\s+poison-1\s+payload\.template\s/m);
+      expect(stdout).not.toContain('ok-');
+      expect(server.actions).not.toContain('StartMessageMoveTask');
+    } finally {
+      server.close();
+    }
+  });
+
+  it("follows a redrive's move task on stderr, and prints only its outcome on stdout", async () => {
+    const server = await sqsHolding('{}', '{}');
+    try {
+      const { code, stdout, stderr } = await sidestepOn(server, 'dlq', 'redrive', 'mail');
+      expect(code).toBe(0);
+      expect(stdout).toBe('redrive of mail: COMPLETED, 2 moved\n');
+      expect(stderr).toContain('COMPLETED moved 2 of 2\n');
+    } finally {
+      server.close();
     }
   });
 
