@@ -224,6 +224,28 @@ describe('RedriveExecution', () => {
     expect(calls).toEqual(['prepare', 'work', 'work', 'work']);
   });
 
+  // A redrive restarts an execution that did not complete successfully; one already RUNNING again
+  // is not redrivable (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html).
+  it('of two concurrent redrives of a FAILED execution, runs one and refuses the other with ExecutionNotRedrivable', async () => {
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: machineArn('redrive-sequential') }),
+    );
+    await settled(executionArn as string);
+    failing = false;
+    // Called in the same tick, as two requests arriving together are: both pass the first check.
+    const outcomes = await Promise.allSettled([
+      sfnLocal.redriveExecution(executionArn as string),
+      sfnLocal.redriveExecution(executionArn as string),
+    ]);
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+    const refused = outcomes.find((outcome) => outcome.status === 'rejected');
+    expect(refused?.reason).toMatchObject({ name: 'ExecutionNotRedrivable' });
+    expect(await settled(executionArn as string)).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
+    expect(calls).toEqual(['prepare', 'work', 'work']);
+    const { events = [] } = await sfn.send(new GetExecutionHistoryCommand({ executionArn }));
+    expect(events.filter((event) => event.type === 'ExecutionRedriven')).toHaveLength(1);
+  });
+
   it('restarts a whole Parallel state when one of its branches failed', async () => {
     const { executionArn } = await sfn.send(
       new StartExecutionCommand({ stateMachineArn: machineArn('redrive-parallel') }),

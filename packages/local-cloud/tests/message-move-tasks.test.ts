@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import {
   CancelMessageMoveTaskCommand,
   CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
   ListMessageMoveTasksCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -66,6 +68,14 @@ async function waitForStatus(sourceArn: string, status: string) {
     if (Date.now() > deadline) throw new Error(`task on ${sourceArn} is ${task?.Status}, not ${status}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** The messages receivable on `url` now (none in flight). */
+async function visibleIn(url: string): Promise<number> {
+  const { Attributes } = await local.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }),
+  );
+  return Number(Attributes?.ApproximateNumberOfMessages);
 }
 
 /** An AWS error from the SDK, as code, HTTP status and message. */
@@ -199,6 +209,73 @@ describe('StartMessageMoveTask', () => {
       new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10 }),
     );
     expect(left.Messages).toHaveLength(3);
+  });
+
+  // Without DestinationArn AWS redrives each message to "their respective original source queues"
+  // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_StartMessageMoveTask.html);
+  // the local cloud does not record a message's origin, so with several sources it asks for one.
+  it('refuses a DLQ several queues dead-letter to without DestinationArn, naming it, and moves nothing', async () => {
+    const { dlqUrl, dlqArn } = await queueWithDlq('redrive-shared');
+    const second = await local.sqs.send(
+      new CreateQueueCommand({
+        QueueName: 'redrive-shared-too',
+        Attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 1 }) },
+      }),
+    );
+    await sendTo(dlqUrl, 2);
+    const refused = await failure(local.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn })));
+    expect(refused).toMatchObject({ name: 'InvalidParameterValue', status: 400 });
+    expect(refused.message).toContain('DestinationArn');
+    expect(await latestTask(dlqArn)).toBeUndefined();
+    expect(await messagesIn(local.sqs, dlqUrl)).toBe(2);
+    expect(await messagesIn(local.sqs, second.QueueUrl as string)).toBe(0);
+  });
+
+  it('waits for a message someone else holds in flight and moves it once it is visible again', async () => {
+    const { url, dlqUrl, dlqArn } = await queueWithDlq('redrive-held');
+    await sendTo(dlqUrl, 2);
+    // One a second: the task moves one, then finds the DLQ empty while the other is held for 2 s.
+    await local.sqs.send(
+      new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 1 }),
+    );
+    const held = await local.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 1, VisibilityTimeout: 2 }),
+    );
+    expect(held.Messages).toHaveLength(1);
+    expect(await waitForStatus(dlqArn, 'COMPLETED')).toMatchObject({
+      ApproximateNumberOfMessagesMoved: 2,
+      ApproximateNumberOfMessagesToMove: 2,
+    });
+    expect(await messagesIn(local.sqs, url)).toBe(2);
+    expect(await messagesIn(local.sqs, dlqUrl)).toBe(0);
+  });
+
+  it('fails when its destination is deleted midway, every unmoved message receivable on the DLQ at once', async () => {
+    const { dlqUrl, dlqArn } = await queueWithDlq('redrive-gone');
+    const replay = await local.sqs.send(new CreateQueueCommand({ QueueName: 'redrive-gone-replay' }));
+    await sendTo(dlqUrl, 5);
+    await local.sqs.send(
+      new StartMessageMoveTaskCommand({
+        SourceArn: dlqArn,
+        DestinationArn: arnOf('redrive-gone-replay'),
+        MaxNumberOfMessagesPerSecond: 2,
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await local.sqs.send(new DeleteQueueCommand({ QueueUrl: replay.QueueUrl }));
+    const task = await waitForStatus(dlqArn, 'FAILED');
+    expect(task.FailureReason).toBe('AWS.SimpleQueueService.NonExistentQueue');
+    const unmoved = 5 - (task.ApproximateNumberOfMessagesMoved ?? 0);
+    expect(unmoved).toBeGreaterThan(0);
+    // FAILED shows as the release starts: give it a moment, far below the task's 30 s visibility timeout.
+    const deadline = Date.now() + 2000;
+    while ((await visibleIn(dlqUrl)) < unmoved && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const left = await local.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10 }),
+    );
+    expect(left.Messages).toHaveLength(unmoved);
   });
 
   it('lists the newest tasks first, up to MaxResults', async () => {
