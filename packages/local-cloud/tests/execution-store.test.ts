@@ -29,12 +29,14 @@ let calls: string[];
 /** Calls of `work` wait for this while set: an execution stays RUNNING in Work. */
 let workHeld: Promise<void> | undefined;
 const stores: ExecutionStore[] = [];
+/** Every Step Functions a test started: stopped after it, passed or failed, so none keeps Jest waiting. */
+const started: LocalStepFunctions[] = [];
 
 /** Step Functions on the executions file, as one start of the local cloud opens it. */
 function startStepFunctions(): LocalStepFunctions {
   const store = openExecutionStore(file);
   stores.push(store);
-  return createLocalStepFunctions({
+  const stepFunctions = createLocalStepFunctions({
     stateMachines: [{ name: 'kept', definition }],
     integrations: {
       [LAMBDA_INVOKE]: async (parameters) => {
@@ -50,6 +52,8 @@ function startStepFunctions(): LocalStepFunctions {
     retryIntervalMs: 0,
     store,
   });
+  started.push(stepFunctions);
+  return stepFunctions;
 }
 
 async function until(condition: () => boolean): Promise<void> {
@@ -68,6 +72,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  for (const stepFunctions of started.splice(0)) await stepFunctions.stop();
   for (const store of stores.splice(0)) store.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -118,10 +123,12 @@ describe('openExecutionStore', () => {
     expect(lost.history.at(-1)).toMatchObject({
       type: 'ExecutionFailed',
       executionFailedEventDetails: LOST_EXECUTION,
+      id: lost.history.length,
+      previousEventId: lost.history.at(-2)?.id,
     });
     expect(second.listExecutions(MACHINE_ARN, 'FAILED').map((e) => e.name)).toEqual(['cut']);
 
-    await second.redriveExecution(executionArn);
+    const { redriveDate } = await second.redriveExecution(executionArn);
     const redriven = await second.waitForExecution(executionArn);
     expect(redriven).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
     // Continued from Work: Prepare, which had succeeded, is not called again.
@@ -130,7 +137,11 @@ describe('openExecutionStore', () => {
 
     // The redrive is kept too.
     const third = startStepFunctions();
-    expect(third.describeExecution(executionArn)).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
+    const kept = third.describeExecution(executionArn);
+    expect(kept).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
+    // Revived as a Date, as DescribeExecution's redriveDate is one (a string would serialize wrong).
+    expect(kept.redriveDate).toBeInstanceOf(Date);
+    expect(kept.redriveDate?.getTime()).toBe(redriveDate.getTime());
     expect(third.describeExecution(executionArn).history.map((e) => e.type)).toContain('ExecutionRedriven');
     // The first process's execution, still held in Work, ends with the test.
     await first.stop();
