@@ -6,6 +6,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   type S3Client,
   S3ServiceException,
@@ -373,5 +374,29 @@ describe('S3 object versions in a state directory', () => {
         name: 'NoSuchVersion',
       });
     });
+  });
+
+  // The latest version is the one written last; ListObjectVersions lists a key's versions newest
+  // first (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html), however
+  // many restarts came between the writes.
+  it('keeps writing order across two restarts: the last written is the latest, listed first', async () => {
+    const body = (name: string) => ({ Bucket: BUCKET, Key: 'ordered.csv', Body: `${name}\n` });
+    const before = await withEndpoint(async (client) => [
+      await client.send(new PutObjectCommand(body('one'))),
+      await client.send(new PutObjectCommand(body('two'))),
+    ]);
+    const after = await withEndpoint(async (client) => client.send(new PutObjectCommand(body('three'))));
+    await withEndpoint(async (client) => {
+      expect(await read(client, 'ordered.csv')).toBe('three\n');
+      const { Versions = [] } = await client.send(
+        new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: 'ordered.csv' }),
+      );
+      expect(Versions.map((v) => [v.VersionId, v.IsLatest])).toEqual([
+        [after.VersionId, true],
+        [before[1]?.VersionId, false],
+        [before[0]?.VersionId, false],
+      ]);
+    });
+    await clearLocalCloudState(state.stateDir);
   });
 });
