@@ -31,6 +31,31 @@ describe('startFargateTask', () => {
     });
   });
 
+  // When its essential container stops, ECS stops the task
+  // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#container_definition_essential):
+  // a process the container spawned lives in the container and ends with it.
+  it('ends what the container spawned, unwaited for, once the container exits', async () => {
+    const lines: string[] = [];
+    const spawner = [
+      "const c = require('node:child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });",
+      "c.unref(); console.log('grandchild', c.pid);",
+    ].join(' ');
+    const task = await startFargateTask({
+      task: { ...sampleTask, command: ['node', '-e', spawner] },
+      bundleDir: process.cwd(),
+      environment: {},
+      region: 'us-east-1',
+      readOnly: false,
+      onLog: (line) => lines.push(line),
+    });
+    const result = await task.result;
+    const pid = Number(/grandchild (\d+)/.exec(lines.join('\n'))?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    expect(result).toMatchObject({ exitCode: 0, stopCode: 'EssentialContainerExited' });
+    // goneWithin kills it if it is still there, so a failure leaves nothing behind either.
+    expect(await goneWithin(pid, 1_000)).toBe(true);
+  });
+
   describe('in a host started from a terminal', () => {
     /**
      * Runs a host (as `npm start` is one) in a process group of its own, as a shell runs a foreground
