@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Terraform references are literal text in the stack.
-import { GetQueueUrlCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { describe, expect, it } from '@jest/globals';
+import { GetQueueUrlCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { describe, expect, it, jest } from '@jest/globals';
 import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { startAsyncInvocations } from '../src/async-invocation.ts';
@@ -136,6 +136,48 @@ describe('asynchronous invocations (rules and schedules invoking a function)', (
     expect(messages).toEqual([
       'attempt 1 failed (JobLedgerUnavailableError: refused while stopping); not retried: the local cloud stopped',
     ]);
+  });
+
+  it('clear every waiting retry timer on stop, so none holds the process', async () => {
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    try {
+      const invocations = quickInvocations(fakeFunction([failure('down')]), () => {}, [60_000, 120_000]);
+      invocations.invokeAsync('job-sweeper', {});
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(jest.getTimerCount()).toBe(1);
+      await invocations.stop();
+      expect(jest.getTimerCount()).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('settle stop only once an attempt in flight has its failure record in the failure queue', async () => {
+    const { promise: answer, resolve } = Promise.withResolvers<InvokeResult>();
+    const sent: string[] = [];
+    // The endpoint's client, noting each command once SQS has answered it.
+    const sqs = {
+      send: async (command: { constructor: { name: string } }) => {
+        const output = await aws.sqs.send(command as Parameters<SQSClient['send']>[0]);
+        sent.push(command.constructor.name);
+        return output;
+      },
+    } as unknown as SQSClient;
+    const invocations = startAsyncInvocations({
+      invoke: () => answer,
+      sqs,
+      iam: UNENFORCED_IAM,
+      reporter: () => {},
+      retryDelaysMs: [],
+    });
+    invocations.invokeAsync('job-sweeper', { last: 'in flight' });
+    const stopping = invocations.stop();
+    resolve(failure('refused while stopping'));
+    await stopping;
+    expect(sent).toEqual(['CreateQueueCommand', 'SendMessageCommand']);
+    expect(await receiveRecords()).toContainEqual(
+      expect.objectContaining({ requestPayload: { last: 'in flight' } }),
+    );
   });
 
   it("send the record as the function's role, which must be allowed sqs:SendMessage on the queue", async () => {
