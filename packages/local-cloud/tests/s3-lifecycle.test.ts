@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  DeleteObjectCommand,
   GetBucketLifecycleConfigurationCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -173,6 +174,26 @@ describe('S3 lifecycle on the local endpoint', () => {
     expect(await passAt(new Date(noncurrentDue.getTime() - 1))).toMatchObject({ noncurrentRemoved: 0 });
     expect(await passAt(noncurrentDue)).toMatchObject({ noncurrentRemoved: 1, deleteMarkersRemoved: 1 });
     expect(await versionsOf(VERSIONED, 'uploads/a.csv')).toEqual({ versions: [], markers: [] });
+  });
+
+  // "If the current object version is the only object version and it is also a delete marker ...,
+  // Amazon S3 removes the expired object delete marker" under an Expiration of Days or Date, no
+  // ExpiredObjectDeleteMarker needed (lifecycle-expire-general-considerations.html, above).
+  it('removes a lone delete marker under an Expiration Days rule once it is due', async () => {
+    const bucket = 'sidestep-local-lifecycle-days';
+    await endpoint.createBucket(bucket, {
+      versioned: true,
+      lifecycleRules: [{ ID: 'expire', Status: 'Enabled', Filter: { Prefix: '' }, Expiration: { Days: 1 } }],
+    });
+    const written = await put(bucket, 'lone.csv', 'x');
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'lone.csv' }));
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'lone.csv', VersionId: written.VersionId }));
+    const { markers } = await versionsOf(bucket, 'lone.csv');
+    expect(markers).toHaveLength(1);
+    const due = lifecycleDueAt(markers[0]?.LastModified ?? start, 1);
+    const at = new Date(Math.max(due.getTime(), clock.now().getTime()));
+    expect(await passAt(at)).toMatchObject({ expired: 0, deleteMarkersRemoved: 1 });
+    expect(await versionsOf(bucket, 'lone.csv')).toEqual({ versions: [], markers: [] });
   });
 });
 
