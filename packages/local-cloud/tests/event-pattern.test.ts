@@ -223,6 +223,20 @@ describe('matchesEventPattern', () => {
     expect(matchesEventPattern({ detail: [{ exists: true }] }, ec2Event)).toBe(false);
   });
 
+  // Exists matching (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html#eb-filtering-exists-matching)
+  // under an array of objects: EventBridge flattens the array, and an empty one holds no items.id.
+  it('matches exists false, not exists true, on a field of the objects of an empty array', () => {
+    const event = withDetail({ items: [] });
+    expect(matchesEventPattern({ detail: { items: { id: [{ exists: false }] } } }, event)).toBe(true);
+    expect(matchesEventPattern({ detail: { items: { id: [{ exists: true }] } } }, event)).toBe(false);
+    expect(
+      matchesEventPattern(
+        { detail: { items: { id: [{ exists: false }] } } },
+        withDetail({ items: [{ id: 1 }] }),
+      ),
+    ).toBe(false);
+  });
+
   it('matches $or at any level', () => {
     const pattern = {
       detail: {
