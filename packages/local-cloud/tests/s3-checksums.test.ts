@@ -206,6 +206,32 @@ describe('the local S3 CRC-64/NVME checksums', () => {
     expect((await head(s3, 'mismatch.csv')).ChecksumCRC64NVME).toBe(crc64Nvme(whole));
   });
 
+  // A part CompleteMultipartUpload names with an ETag not the part's is refused InvalidPart
+  // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html); the upload
+  // stays, and completing it right gives the object its full-object checksum still.
+  it('completes an upload refused InvalidPart once named right, with its CRC-64/NVME FULL_OBJECT checksum', async () => {
+    const { UploadId, receipts, whole } = await multipart(s3, 'retried.csv');
+    const complete = (parts: typeof receipts) =>
+      s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: BUCKET,
+          Key: 'retried.csv',
+          UploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+    // The last part named with an ETag it does not have.
+    const misnamed = [...receipts.slice(0, 2), { PartNumber: 3, ETag: receipts[0]?.ETag }];
+    expect(await rejectionOf(complete(misnamed), Error)).toMatchObject({ name: 'InvalidPart' });
+    const completed = await complete(receipts);
+    expect(completed.ChecksumCRC64NVME).toBe(crc64Nvme(whole));
+    expect(await head(s3, 'retried.csv')).toMatchObject({
+      ChecksumCRC64NVME: crc64Nvme(whole),
+      ChecksumType: 'FULL_OBJECT',
+      ContentLength: whole.length,
+    });
+  });
+
   it('keeps the checksums of objects and completed uploads across a restart on the same state directory', async () => {
     const first = await startAwsEndpoint({ port: 0, dataDir });
     await first.createBucket(BUCKET);
