@@ -114,8 +114,10 @@ export async function startLifecycle(options: LifecycleOptions): Promise<Lifecyc
   const rulesOf = async (bucket: string): Promise<LifecycleRule[]> => {
     try {
       const { Rules } = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
-      // A disabled rule selects nothing (ruleSelects).
-      return Rules ?? [];
+      // Only the enabled rules act, so a bucket whose rules are all disabled is skipped whole (each
+      // pass would otherwise walk its objects; ruleSelects refuses a disabled rule too, for callers
+      // that hand it one).
+      return (Rules ?? []).filter((rule) => rule.Status === 'Enabled');
     } catch (error) {
       // No configuration, or the bucket went between listing and reading.
       if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return [];
