@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import { EmailAddress } from './email-address.ts';
 import { envelope } from './envelope.ts';
 import { lazySchema } from './lazy-schema.ts';
-import { MAIL_LOCALES } from './mail.ts';
+import { MailLocaleSchema } from './mail.ts';
 
 /** A job id as the status-updater makes them (`exp_<uuid>`); the same rule as the other contracts. */
 const JobId = /* @__PURE__ */ lazySchema(() =>
@@ -84,7 +84,7 @@ export const ExportRequestedPayload = /* @__PURE__ */ lazySchema(() =>
      *
      * @default "en"
      */
-    locale: z.optional(z.enum(MAIL_LOCALES)),
+    locale: z.optional(MailLocaleSchema),
   }),
 );
 export type ExportRequestedPayload = z.infer<typeof ExportRequestedPayload>;

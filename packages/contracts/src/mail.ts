@@ -86,6 +86,8 @@ export type MailTemplateParamsOf<T extends MailTemplateName> = z.infer<(typeof M
 /** Locales every template is written in. */
 export const MAIL_LOCALES = ['en', 'ja'] as const;
 export type MailLocale = (typeof MAIL_LOCALES)[number];
+/** A mail locale, one of {@link MAIL_LOCALES}: the one schema of it every contract uses. */
+export const MailLocaleSchema = /* @__PURE__ */ lazySchema(() => z.enum(MAIL_LOCALES));
 
 /** Whether `value` is a locale every template is written in. */
 export function isMailLocale(value: unknown): value is MailLocale {
@@ -98,7 +100,7 @@ const commonPayload = {
     z.union([EmailAddress, z.array(EmailAddress).check(z.minLength(1), z.maxLength(50))]),
   ),
   /** @default "en" */
-  locale: /* @__PURE__ */ lazySchema(() => z._default(z.enum(MAIL_LOCALES), 'en')),
+  locale: /* @__PURE__ */ lazySchema(() => z._default(MailLocaleSchema, 'en')),
   /** Mails with the same key are sent once. @default the envelope id */
   idempotencyKey: /* @__PURE__ */ lazySchema(() =>
     z.optional(z.string().check(z.minLength(1), z.maxLength(256))),

@@ -3,7 +3,7 @@ import { EmailAddress } from './email-address.ts';
 import { EnvelopeId } from './envelope.ts';
 import { ExportFileName, ExportFilter } from './export.ts';
 import { lazySchema } from './lazy-schema.ts';
-import { MAIL_LOCALES, MAX_REJECTED_SAMPLES, RejectedRowSample } from './mail.ts';
+import { MAX_REJECTED_SAMPLES, MailLocaleSchema, RejectedRowSample } from './mail.ts';
 
 /** What a job does: an import (S3 CSV -> users) or an export. */
 export const JobKind = /* @__PURE__ */ lazySchema(() => z.enum(['import', 'export']));
@@ -94,7 +94,7 @@ export const RegisterImportJobInput = /* @__PURE__ */ lazySchema(() =>
      * writes it into them. Kept on the job (`jobs.locale`) for the failure mail the job-sweeper or an
      * operator's `sidestep job fail` sends in the workflow's place; absent: `en`.
      */
-    locale: z.optional(z.enum(MAIL_LOCALES)),
+    locale: z.optional(MailLocaleSchema),
   }),
 );
 
@@ -117,7 +117,7 @@ export const ExportJobRequest = /* @__PURE__ */ lazySchema(() =>
      * mail-dispatcher after its job ran. Kept on the job (`jobs.locale`) for the failure mail the
      * job-sweeper or an operator's `sidestep job fail` sends in the workflow's place.
      */
-    locale: z.optional(z.enum(MAIL_LOCALES)),
+    locale: z.optional(MailLocaleSchema),
   }),
 );
 export type ExportJobRequest = z.infer<typeof ExportJobRequest>;
