@@ -70,8 +70,8 @@ interface AppliedMigration {
 
 /** The time limits of one run of {@link migrate} (of one batch of a batched migration). */
 interface LockBudget {
+  /** When the migration (or batch) it budgets started: it may wait for locks until `startedAt + lockBudgetMs`. */
   readonly startedAt: number;
-  readonly deadline: number;
   /** The whole budget, from which each migration, and each batch of a batched one, gets its own deadline. */
   readonly lockBudgetMs: number;
   /** Of a batched migration: the batches already committed, which its errors report. */
@@ -81,10 +81,14 @@ interface LockBudget {
   readonly signal: AbortSignal | undefined;
 }
 
+/** When `budget`'s time to wait for locks is spent. */
+function deadline(budget: LockBudget): number {
+  return budget.startedAt + budget.lockBudgetMs;
+}
+
 /** `budget` counted from now: its whole time, and the time waited measured from now. */
 function startBudget(budget: LockBudget): LockBudget {
-  const startedAt = Date.now();
-  return { ...budget, startedAt, deadline: startedAt + budget.lockBudgetMs };
+  return { ...budget, startedAt: Date.now() };
 }
 
 /** SQLSTATE lock_not_available: a `lock_timeout` expired (https://www.postgresql.org/docs/current/errcodes-appendix.html). */
@@ -141,10 +145,8 @@ export async function migrate(db: Database, options: MigrateOptions = {}): Promi
   const lockTimeoutMs = milliseconds('lockTimeoutMs', options.lockTimeoutMs ?? 2_000, 0);
   const lockBudgetMs = milliseconds('lockBudgetMs', options.lockBudgetMs ?? 300_000, 1);
   validate(list);
-  const startedAt = Date.now();
   const budget: LockBudget = {
-    startedAt,
-    deadline: startedAt + lockBudgetMs,
+    startedAt: Date.now(),
     lockBudgetMs,
     lockTimeoutMs,
     onRetry: options.onRetry,
@@ -222,7 +224,7 @@ async function underLock<T>(
         Math.min(MAX_RETRY_DELAY_MS, FIRST_RETRY_DELAY_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2),
       );
       const elapsedMs = Date.now() - budget.startedAt;
-      if (Date.now() + delayMs >= budget.deadline) {
+      if (Date.now() + delayMs >= deadline(budget)) {
         throw new MigrationLockTimeoutError({
           migration,
           attempts: attempt,
@@ -269,7 +271,7 @@ async function waitForMigrator(
   migration: Migration | undefined,
   attempts: number,
 ): Promise<void> {
-  if (Date.now() + MIGRATOR_POLL_MS >= budget.deadline) {
+  if (Date.now() + MIGRATOR_POLL_MS >= deadline(budget)) {
     throw new MigrationLockTimeoutError({
       migration,
       attempts,
@@ -456,7 +458,7 @@ async function pause(ms: number, signal: AbortSignal | undefined): Promise<void>
 
 /** The rest of the budget, at least 1 ms (`lock_timeout` 0 would wait without limit). */
 function remainingMs(budget: LockBudget): number {
-  return Math.max(1, budget.deadline - Date.now());
+  return Math.max(1, deadline(budget) - Date.now());
 }
 
 function attemptLockTimeoutMs(budget: LockBudget): number {
