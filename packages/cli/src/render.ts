@@ -301,9 +301,7 @@ function rowErrorsHeading(result: JobDetail): string {
  */
 function rejectedRows(page: RejectedRowPage, options: { readonly csv?: boolean }): string {
   // Without its last line end: the CLI ends what it prints with one.
-  // The byte order mark first, as the console's download and the exports: Excel reads a CSV as UTF-8
-  // only with it (a Japanese Excel otherwise reads Shift_JIS).
-  if (options.csv) return `\uFEFF${rejectedRowsCsv(page.rows).slice(0, -1)}`;
+  if (options.csv) return rejectedRowsCsv(page.rows).slice(0, -1);
   const rejected = `${COUNT.format(page.rowsRejected ?? 0)} ${page.rowsRejected === 1 ? 'row' : 'rows'} rejected`;
   const heading =
     page.state === 'succeeded'

@@ -181,7 +181,9 @@ export async function allRejectedRows(
  * quote, comma or line break, quotes doubled (RFC 4180); a field a spreadsheet would run as a formula
  * (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'` (OWASP's CSV injection advice, as the exports
  * escape their cells), and so does one that starts with `'`, so that one leading `'` removed gives
- * every cell back as it was. What `sidestep job rejected --csv` prints and the console's download holds.
+ * every cell back as it was. A UTF-8 byte order mark first, as the exports have: Excel reads a CSV as
+ * UTF-8 only with it (a Japanese Excel otherwise reads Shift_JIS). What `sidestep job rejected --csv`
+ * prints and the console's download holds.
  */
 export function rejectedRowsCsv(rows: readonly RejectedRow[]): string {
   const field = (value: string) => {
@@ -189,7 +191,7 @@ export function rejectedRowsCsv(rows: readonly RejectedRow[]): string {
     return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
   };
   return [
-    'line,field,message',
+    '\uFEFFline,field,message',
     ...rows.map((row) => [String(row.line), row.field, row.message].map(field).join(',')),
   ]
     .join('\n')

@@ -342,7 +342,7 @@ export const rejectedRowsDownload: Page = async ({ context, params }) => {
     download: {
       fileName: `${page.jobId}-rejected-rows.csv`,
       type: 'text/csv; charset=utf-8',
-      body: `\uFEFF${rejectedRowsCsv(page.rows)}`,
+      body: rejectedRowsCsv(page.rows),
     },
   };
 };
