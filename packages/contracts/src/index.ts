@@ -89,6 +89,7 @@ export {
   RegisterExportJobInput,
   RegisterImportJobInput,
   RegisterJobInput,
+  STATUS_UPDATE_INPUT_SUBJECT,
   StartJobInput,
   StatusUpdateInput,
   type StatusUpdateInputOf,

@@ -200,6 +200,13 @@ export const FailJobInput = /* @__PURE__ */ lazySchema(() =>
 );
 
 /**
+ * What the status-updater calls its input in an invalid one's message (`invalid <subject>: <field>: ...`,
+ * createTaskHandler of @sidestep/runtime): the export workflow tells a refused request from its own
+ * faults by it.
+ */
+export const STATUS_UPDATE_INPUT_SUBJECT = 'status update input';
+
+/**
  * The status-updater's input (the `Payload` of its `lambda:invoke` task), one shape per event.
  *
  * @example

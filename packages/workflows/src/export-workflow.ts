@@ -1,3 +1,4 @@
+import { STATUS_UPDATE_INPUT_SUBJECT } from '@sidestep/contracts';
 import type { StateMachineDefinition } from './asl.ts';
 import { type BatchWorkerProps, batchTask, checkJobWorkflowProps, jobDeadlineSeconds } from './batch-task.ts';
 import { catchAll } from './catch-all.ts';
@@ -54,7 +55,7 @@ const REQUEST_LOCALE: MailLocaleSource = { path: '$.request.payload.locale' };
  * How the status-updater's `InvalidInputError` begins (`invalid <subject>: <field>: <why>`, its
  * task's subject in createTaskHandler of @sidestep/runtime): the message's first field follows it.
  */
-const STATUS_UPDATE_INPUT_REFUSED = 'invalid status update input';
+const STATUS_UPDATE_INPUT_REFUSED = `invalid ${STATUS_UPDATE_INPUT_SUBJECT}`;
 
 function checkProps(props: ExportWorkflowProps): void {
   checkJobWorkflowProps(props, [

@@ -1,4 +1,4 @@
-import { StatusUpdateInput, type StatusUpdateOutput } from '@sidestep/contracts';
+import { STATUS_UPDATE_INPUT_SUBJECT, StatusUpdateInput, type StatusUpdateOutput } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { ledgerError } from '@sidestep/jobs';
 import type { TaskHandlerOptions } from '@sidestep/runtime';
@@ -23,7 +23,7 @@ export function statusUpdateTask(
   const updateOptions: UpdateJobStatusOptions = options.newJobId ? { newJobId: options.newJobId } : {};
   return {
     schema: StatusUpdateInput,
-    subject: 'status update input',
+    subject: STATUS_UPDATE_INPUT_SUBJECT,
     correlation: (input) => ({
       event: input.event,
       executionId: input.executionId,
