@@ -124,7 +124,7 @@ async function register(
     // The execution that owns the job mails in its locale (an operator's retry runs the state
     // machine's current definition, its current notify locale): the job's failure mail, which the
     // job-sweeper or `job fail` may send in the workflow's place under the same key, must match it.
-    const locale = input.kind === 'import' ? input.locale : input.request.locale;
+    const { locale } = identity;
     if (locale !== undefined && locale !== job.locale) {
       await tx.query('UPDATE jobs SET locale = $2 WHERE id = $1', [job.id, locale]);
     }
@@ -141,6 +141,8 @@ interface RegisterIdentity {
   readonly find: { readonly sql: string; readonly params: unknown[] };
   readonly data: Record<string, unknown>;
   readonly description: string;
+  /** The locale the job's mails are in (the register's; the insert writes it, a replay by its owner too). */
+  readonly locale: string | undefined;
   /** The fields of the register that differ from the job `find` found (none: the same request again). */
   readonly differing?: (job: JobRow) => string[];
 }
@@ -174,6 +176,7 @@ function importIdentity(
     },
     data: { source: input.source },
     description: `${source.bucket}/${source.key}`,
+    locale: input.locale,
   };
 }
 
@@ -208,6 +211,7 @@ function exportIdentity(
     },
     data: { request },
     description: `request ${request.id}`,
+    locale: request.locale,
     // Who asked and which users. Not the file name: the workflow defaults it from the execution's
     // start date, so a redelivery on another day names another file for the same request.
     differing: (job) => {
