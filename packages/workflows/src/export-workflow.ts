@@ -223,37 +223,32 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         Type: 'Choice',
         Comment:
           'An invalid request is mailed only when its requestedBy and id are valid (the mail goes to the one, under the other)',
+        // Only the two errors RegisterJob's catch names come here: a conflict is mailed as it is; an
+        // invalid request is described first (or not mailed at all).
         Choices: [
+          { Variable: '$.error.Error', StringEquals: 'RequestConflictError', Next: 'ComposeRejectedMail' },
           {
-            And: [
-              { Variable: '$.error.Error', StringEquals: 'InvalidInputError' },
+            // The message names every field at fault (`request.fileName: <why> (and 1 more:
+            // request.requestedBy)`); one not in the request is the workflow's own bug.
+            Or: [
+              { Variable: '$.job.cause.errorMessage', StringMatches: '*request.requestedBy*' },
+              { Variable: '$.job.cause.errorMessage', StringMatches: '*request.id*' },
               {
-                // The message names every field at fault (`request.fileName: <why> (and 1 more:
-                // request.requestedBy)`); one not in the request is the workflow's own bug.
-                Or: [
-                  { Variable: '$.job.cause.errorMessage', StringMatches: '*request.requestedBy*' },
-                  { Variable: '$.job.cause.errorMessage', StringMatches: '*request.id*' },
-                  {
-                    Not: {
-                      Variable: '$.job.cause.errorMessage',
-                      StringMatches: `${STATUS_UPDATE_INPUT_REFUSED}: request.*`,
-                    },
-                  },
-                ],
+                Not: {
+                  Variable: '$.job.cause.errorMessage',
+                  StringMatches: `${STATUS_UPDATE_INPUT_REFUSED}: request.*`,
+                },
               },
             ],
             Next: 'RegistrationFailed',
           },
           {
-            And: [
-              { Variable: '$.error.Error', StringEquals: 'InvalidInputError' },
-              { Variable: '$.job.cause.errorMessage', StringMatches: '*request.locale*' },
-            ],
+            Variable: '$.job.cause.errorMessage',
+            StringMatches: '*request.locale*',
             Next: 'UseDefaultLocale',
           },
-          { Variable: '$.error.Error', StringEquals: 'InvalidInputError', Next: 'DescribeInvalidRequest' },
         ],
-        Default: 'ComposeRejectedMail',
+        Default: 'DescribeInvalidRequest',
       },
       UseDefaultLocale: {
         Type: 'Pass',
