@@ -3,9 +3,15 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire, isBuiltin } from 'node:module';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { build, type Message, type Metafile, type Plugin } from 'esbuild';
-import { BundleBuildError, BundleOptionError, StaticExternalImportError } from './errors.ts';
+import {
+  BundleBuildError,
+  BundleOptionError,
+  RefusedLicenceError,
+  StaticExternalImportError,
+} from './errors.ts';
 import { powertoolsInvokeStorePlugin } from './powertools-invoke-store.ts';
 import { smithySchemaKeysPlugin } from './smithy-schema-keys.ts';
+import { bundledPackages, refusedPackages, writeThirdPartyNotices } from './third-party-notices.ts';
 
 /** Options of {@link bundleService}. */
 export interface BundleServiceOptions {
@@ -82,7 +88,10 @@ export const CREATE_REQUIRE_BANNER =
  * Bundles a service's handler into one minified ESM file for its Lambda container image:
  * `<outdir>/index.mjs` with `index.mjs.map` (a linked file: the bundle's stack traces are mapped
  * through it when first formatted, ./source-mapped-stack-traces.ts, so no `--enable-source-maps`),
- * legal comments in `index.mjs.LEGAL.txt`, and the metafile in `meta.json`.
+ * `THIRD-PARTY-NOTICES.txt` with the licence and notice files of every third-party package in the
+ * bundle and the legal comments of its code (./third-party-notices.ts), and the metafile in
+ * `meta.json`. A package whose licence is not allowed in what users run (copyleft, none, not SPDX)
+ * fails the build with {@link RefusedLicenceError} and leaves `outdir` empty.
  *
  * @example build.ts of a service (`"build": "node ./build.ts"`):
  * ```ts
@@ -141,6 +150,8 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
       // file (./source-mapped-stack-traces.ts), and the sources' text (60% of the maps) is never used
       // for a stack trace.
       sourcesContent: false,
+      // Out of the code (no bytes for a cold start to parse) into <output>.LEGAL.txt, which
+      // ./third-party-notices.ts folds into THIRD-PARTY-NOTICES.txt, the one file the images copy.
       legalComments: 'external',
       charset: 'utf8',
       banner: { js: CREATE_REQUIRE_BANNER },
@@ -183,6 +194,15 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
   const loadedAtInit = staticClosure(meta, entryOutput);
   const { staticImports, lazyExternals } = externalImports(meta, loadedAtInit);
   if (Object.keys(staticImports).length > 0) throw new StaticExternalImportError(packageDir, staticImports);
+  const service = await serviceName(packageDir);
+  const thirdParty = await bundledPackages(meta, packageDir);
+  const refused = refusedPackages(thirdParty);
+  if (refused.length > 0) {
+    // Nothing of a refused bundle stays where an image build would copy it from.
+    await rm(outdir, { recursive: true, force: true });
+    throw new RefusedLicenceError(packageDir, service, refused);
+  }
+  await writeThirdPartyNotices(outdir, service, thirdParty);
   const javascript = Object.keys(meta.outputs).filter((output) => output.endsWith('.mjs'));
   const size = (outputs: readonly string[]) =>
     outputs.reduce((sum, output) => sum + (meta.outputs[output]?.bytes ?? 0), 0);
@@ -399,6 +419,12 @@ function externalImports(
     }
   }
   return { staticImports, lazyExternals: [...lazy].sort() };
+}
+
+/** The service's package name (what the notices and a licence refusal name), else its directory's. */
+async function serviceName(packageDir: string): Promise<string> {
+  const { name } = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8')) as { name?: string };
+  return name ?? basename(packageDir);
 }
 
 function formatMessage(message: Message): string {

@@ -57,3 +57,42 @@ export class StaticExternalImportError extends BundleError {
     this.imports = imports;
   }
 }
+
+/** A bundled third-party package whose licence the policy refuses ({@link RefusedLicenceError}). */
+export interface RefusedPackage {
+  readonly name: string;
+  readonly version: string;
+  /** The licence its package.json declares (an SPDX expression, or not), undefined when none. */
+  readonly licence: string | undefined;
+  /** Why it is refused, e.g. `GPL-3.0 is not an allowed licence`. */
+  readonly reason: string;
+}
+
+/**
+ * Code of a package under a copyleft licence (GPL, AGPL, LGPL, SSPL, EUPL, ...), or under none or
+ * one that is not an SPDX expression, would be in the bundle, which the image ships to whoever runs
+ * it. Nothing is written: the output directory is emptied.
+ */
+export class RefusedLicenceError extends BundleError {
+  /** The service being bundled (its package.json name). */
+  readonly service: string;
+  /** Every refused package, sorted by name and version. */
+  readonly packages: readonly RefusedPackage[];
+
+  constructor(packageDir: string, service: string, packages: readonly RefusedPackage[]) {
+    const list = packages
+      .map(
+        ({ name, version, licence, reason }) =>
+          `  ${name}@${version} (${licence ?? 'no licence'}): ${reason}`,
+      )
+      .join('\n');
+    super(
+      packageDir,
+      `Refused to bundle ${service}: its code would include packages whose licence is not allowed in what users run:\n${list}\n` +
+        'Replace the package, or import an alternative it is licensed under.',
+    );
+    this.name = 'RefusedLicenceError';
+    this.service = service;
+    this.packages = packages;
+  }
+}

@@ -9,4 +9,18 @@ export {
   bundleService,
   CREATE_REQUIRE_BANNER,
 } from './bundle-service.ts';
-export { BundleBuildError, BundleError, BundleOptionError, StaticExternalImportError } from './errors.ts';
+export {
+  BundleBuildError,
+  BundleError,
+  BundleOptionError,
+  RefusedLicenceError,
+  type RefusedPackage,
+  StaticExternalImportError,
+} from './errors.ts';
+export {
+  ALLOWED_LICENCES,
+  type BundledPackage,
+  type LicenceVerdict,
+  licenceVerdict,
+  THIRD_PARTY_NOTICES,
+} from './third-party-notices.ts';

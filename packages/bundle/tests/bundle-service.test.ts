@@ -55,6 +55,7 @@ const FILES: Record<string, string> = {
   'node_modules/legacy-https/package.json': JSON.stringify({
     name: 'legacy-https',
     version: '1.0.0',
+    license: 'MIT',
     main: 'index.js',
   }),
   'node_modules/legacy-https/index.js': `/*! legacy-https v1.0.0 | MIT License */
@@ -75,6 +76,7 @@ const FILES: Record<string, string> = {
   'node_modules/legacy-http/package.json': JSON.stringify({
     name: 'legacy-http',
     version: '1.0.0',
+    license: 'MIT',
     main: 'index.js',
   }),
   'node_modules/legacy-http/index.js': `const http = require('http');\nmodule.exports = { agentName: () => http.Agent.name };`,
@@ -86,6 +88,7 @@ const FILES: Record<string, string> = {
   'node_modules/lazy-dir/package.json': JSON.stringify({
     name: 'lazy-dir',
     version: '1.0.0',
+    license: 'MIT',
     main: 'index.js',
   }),
   'node_modules/lazy-dir/index.js': `const lookup = require('./lookup');\nmodule.exports = { find: (key) => lookup(key) };`,
@@ -95,6 +98,7 @@ const FILES: Record<string, string> = {
   'node_modules/dual-format/package.json': JSON.stringify({
     name: 'dual-format',
     version: '1.0.0',
+    license: 'MIT',
     main: 'index.cjs',
     module: 'index.mjs',
   }),
@@ -104,6 +108,7 @@ const FILES: Record<string, string> = {
   'node_modules/@aws-sdk/client-fixture/package.json': JSON.stringify({
     name: '@aws-sdk/client-fixture',
     version: '1.0.0',
+    license: 'Apache-2.0',
     module: './dist-es/schemas/schemas_0.js',
     sideEffects: false,
   }),
@@ -147,7 +152,7 @@ afterAll(async () => {
 });
 
 describe('bundleService', () => {
-  it('builds from a service build.ts into dist/index.mjs with a source map, legal comments and a metafile', async () => {
+  it('builds from a service build.ts into dist/index.mjs with a source map, third-party notices with the legal comments, and a metafile', async () => {
     expect(build).toEqual({ status: 0, stderr: '' });
     const code = await readFile(join(packageDir, 'dist/index.mjs'), 'utf8');
     expect(code.startsWith(CREATE_REQUIRE_BANNER)).toBe(true);
@@ -155,9 +160,9 @@ describe('bundleService', () => {
     expect(JSON.parse(await readFile(join(packageDir, 'dist/index.mjs.map'), 'utf8')).sources).toContain(
       '../src/handler.ts',
     );
-    expect(await readFile(join(packageDir, 'dist/index.mjs.LEGAL.txt'), 'utf8')).toContain(
-      'legacy-https v1.0.0 | MIT License',
-    );
+    const notices = await readFile(join(packageDir, 'dist/THIRD-PARTY-NOTICES.txt'), 'utf8');
+    expect(notices).toContain('legacy-https v1.0.0 | MIT License');
+    expect(notices).toMatch(/^legacy-https@1\.0\.0\nLicence: MIT$/m);
     expect(code).not.toContain('MIT License');
     // Minified: module-local names are gone.
     expect(code).not.toContain('invocationCounter=');
