@@ -17,9 +17,9 @@
  * ```
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { expect } from '@jest/globals';
 import { InvalidFunctionOptionError } from './errors.ts';
 import { type FunctionHost, type FunctionOptions, startFunction } from './function-host.ts';
@@ -59,14 +59,58 @@ export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
 }
 
 /**
+ * The files every service image copies from its build context: the bundle (globs: the lazily loaded
+ * chunks, dist/chunk-*.mjs, go along with dist/index.mjs), its source maps, and the notices of the
+ * third-party code in it (packages/bundle writes THIRD-PARTY-NOTICES.txt).
+ */
+export const BUNDLE_IMAGE_FILES: readonly string[] = [
+  'dist/*.mjs',
+  'dist/*.mjs.map',
+  'dist/THIRD-PARTY-NOTICES.txt',
+];
+
+/**
  * Asserts the contract every Lambda service image shares: the AWS Lambda Node.js 24 base image, only
- * the bundle and its source map copied into the task root, and the manifest's handler as CMD.
+ * the bundle, its source maps and its third-party notices copied into the task root, and the
+ * manifest's handler as CMD.
  */
 export function expectBundleOnlyImage(dockerfile: LambdaDockerfile, handler: string): void {
-  // Globs: the bundle's lazily loaded chunks (dist/chunk-*.mjs) go along with dist/index.mjs.
-  expect(dockerfile.copiedFiles).toEqual(['dist/*.mjs', 'dist/*.mjs.map']);
+  expect(dockerfile.copiedFiles).toEqual(BUNDLE_IMAGE_FILES);
   expect(dockerfile.from).toMatch(/^public\.ecr\.aws\/lambda\/nodejs:24\b/);
   expect(dockerfile.cmd).toBe(handler);
+}
+
+/**
+ * Asserts that `imageDir` (a staged task root, or the batch-worker's /app) holds
+ * THIRD-PARTY-NOTICES.txt and that it names, as a `name@version` line, every third-party package
+ * whose code is in the image's .mjs files: by the bundle's metafile (`<packageDir>/dist/meta.json`),
+ * the inputs with bytes in each copied output that lie under a node_modules directory. (Not by the
+ * source maps: esbuild maps through a dependency's own maps, so a prebuilt package's map names
+ * sources, such as the packages it bundled, that are not installed.)
+ */
+export function expectThirdPartyNotices(imageDir: string, packageDir: string): void {
+  const noticesFile = join(imageDir, 'THIRD-PARTY-NOTICES.txt');
+  if (!existsSync(noticesFile)) throw new Error(`the image has no THIRD-PARTY-NOTICES.txt: ${noticesFile}`);
+  const named = new Set(readFileSync(noticesFile, 'utf8').split('\n'));
+  const { outputs } = JSON.parse(readFileSync(join(packageDir, 'dist/meta.json'), 'utf8')) as {
+    outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }>;
+  };
+  const shipped = new Set<string>();
+  for (const file of globSync('*.mjs', { cwd: imageDir })) {
+    const output = outputs[`dist/${file}`];
+    if (!output) throw new Error(`dist/meta.json has no output dist/${file}: a stale file in the image?`);
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      // Greedy: the package under the last node_modules of the path (pnpm nests them).
+      const root = /^(.*\/node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(resolve(packageDir, input))?.[1];
+      if (root === undefined || bytesInOutput === 0) continue;
+      const { name, version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+        name: string;
+        version: string;
+      };
+      shipped.add(`${name}@${version}`);
+    }
+  }
+  expect([...shipped].filter((entry) => !named.has(entry)).sort()).toEqual([]);
 }
 
 /** What an image test takes from the service's manifest. */

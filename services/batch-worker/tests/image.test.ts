@@ -8,6 +8,7 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ExportWorkerManifest } from '@sidestep/contracts';
 import { migrations } from '@sidestep/db';
+import { BUNDLE_IMAGE_FILES, expectThirdPartyNotices } from '@sidestep/lambda-runtime/testing';
 import * as z from 'zod/mini';
 import { task } from '../task.ts';
 import { completedFile } from './export-fixture.ts';
@@ -227,12 +228,17 @@ async function s3Outage(upstream: string, afterBytes: number) {
 }
 
 describe('batch-worker image', () => {
-  it('copies only the bundle, runs the manifest command as a non-root user', () => {
-    expect(copyPatterns()).toEqual(['dist/*.mjs', 'dist/*.mjs.map']);
-    // The bundle and its chunks with their maps: no metafile, no legal notices, nothing else.
+  it('copies only the bundle and its third-party notices, runs the manifest command as a non-root user', () => {
+    expect(copyPatterns()).toEqual(BUNDLE_IMAGE_FILES);
+    // The bundle and its chunks with their maps, and the notices: no metafile, nothing else.
     const files = copiedFiles();
     expect(files).toContain('dist/index.mjs');
-    expect(files.filter((file) => !/^dist\/(index|chunk-[A-Z0-9]+)\.mjs(\.map)?$/.test(file))).toEqual([]);
+    expect(files).toContain('dist/THIRD-PARTY-NOTICES.txt');
+    expect(
+      files.filter(
+        (file) => !/^dist\/((index|chunk-[A-Z0-9]+)\.mjs(\.map)?|THIRD-PARTY-NOTICES\.txt)$/.test(file),
+      ),
+    ).toEqual([]);
     expect(files.filter((file) => file.endsWith('.mjs')).length).toBeGreaterThan(1);
     expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/docker\/library\/node:24-slim$/m);
     expect(dockerfile).toMatch(/^USER node$/m);
@@ -245,6 +251,10 @@ describe('batch-worker image', () => {
     expect(dockerfile).toContain(`COPY --from=${caStage} /var/runtime/ca-cert.pem ${caFile}\n`);
     const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
     expect(JSON.parse(cmd ?? 'null')).toEqual(task.command);
+  });
+
+  it('carries the notices of every third-party package whose code is in its .mjs files', () => {
+    expectThirdPartyNotices(taskDir, packageDir);
   });
 
   it('exits 1 naming the variable when an input is missing', async () => {

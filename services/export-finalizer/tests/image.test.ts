@@ -5,6 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
+import { BUNDLE_IMAGE_FILES, expectThirdPartyNotices } from '@sidestep/lambda-runtime/testing';
 import { type AwsEndpoint, startAwsEndpoint } from '@sidestep/local-cloud';
 import { service } from '../service.ts';
 import { isSignedFor, rowsForMiB, writeExport } from './export-fixture.ts';
@@ -86,10 +87,14 @@ afterAll(async () => {
 });
 
 describe('export-finalizer image', () => {
-  it('copies only the bundle and names the manifest handler as CMD', () => {
-    expect(copiedFiles()).toEqual(['dist/*.mjs', 'dist/*.mjs.map']);
+  it('copies only the bundle, its maps and its third-party notices, and names the manifest handler as CMD', () => {
+    expect(copiedFiles()).toEqual(BUNDLE_IMAGE_FILES);
     expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:24\b/m);
     expect(/^CMD \["([^"]+)"\]/m.exec(dockerfile)?.[1]).toBe(service.handler);
+  });
+
+  it('carries the notices of every third-party package whose code is in its .mjs files', () => {
+    expectThirdPartyNotices(taskRoot, packageDir);
   });
 
   it('finalizes an export twice with one result, and its link downloads the file', async () => {

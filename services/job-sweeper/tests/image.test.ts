@@ -3,7 +3,11 @@ import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
-import { expectBundleOnlyImage, stageLambdaImage } from '@sidestep/lambda-runtime/testing';
+import {
+  expectBundleOnlyImage,
+  expectThirdPartyNotices,
+  stageLambdaImage,
+} from '@sidestep/lambda-runtime/testing';
 import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
 import { service } from '../service.ts';
 
@@ -40,10 +44,14 @@ afterAll(async () => {
 });
 
 describe('job-sweeper image', () => {
-  it('copies only the bundle and names the manifest handler as CMD', () => {
+  it('copies only the bundle, its maps and its third-party notices, and names the manifest handler as CMD', () => {
     expectBundleOnlyImage(image.dockerfile, service.handler);
     // The base image's Amazon CAs (RDS's among them) are loaded only through this variable.
     expect(image.dockerfile.environment.NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
+  });
+
+  it('carries the notices of every third-party package whose code is in its .mjs files', () => {
+    expectThirdPartyNotices(image.taskRoot, join(import.meta.dirname, '..'));
   });
 
   it('fails a job stuck past its deadline and queues its mail, once for two invocations', async () => {

@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
-import { expectBundleOnlyImage, stageLambdaImage } from '@sidestep/lambda-runtime/testing';
+import {
+  expectBundleOnlyImage,
+  expectThirdPartyNotices,
+  stageLambdaImage,
+} from '@sidestep/lambda-runtime/testing';
 import { type SmtpSink, startSmtpSink } from '@sidestep/local-cloud';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { service } from '../service.ts';
@@ -67,10 +71,14 @@ function sqsEvent(bodies: string[]) {
 }
 
 describe('mail-dispatcher image', () => {
-  it('copies only the bundle and names the manifest handler as CMD', () => {
+  it('copies only the bundle, its maps and its third-party notices, and names the manifest handler as CMD', () => {
     expectBundleOnlyImage(image.dockerfile, service.handler);
     // The base image's Amazon CAs (RDS's among them) are loaded only through this variable.
     expect(image.dockerfile.environment.NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
+  });
+
+  it('carries the notices of every third-party package whose code is in its .mjs files', () => {
+    expectThirdPartyNotices(image.taskRoot, join(import.meta.dirname, '..'));
   });
 
   it('runs the copied bundle through the Runtime API with a read-only task root and sends the mail', async () => {

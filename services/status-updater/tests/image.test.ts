@@ -2,7 +2,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
-import { expectBundleOnlyImage, stageLambdaImage } from '@sidestep/lambda-runtime/testing';
+import {
+  expectBundleOnlyImage,
+  expectThirdPartyNotices,
+  stageLambdaImage,
+} from '@sidestep/lambda-runtime/testing';
 import { service } from '../service.ts';
 
 // The image contract: the files the Dockerfile copies (and nothing else) run through the Lambda
@@ -26,10 +30,14 @@ afterAll(async () => {
 const executionId = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-test-import:image-1';
 
 describe('status-updater image', () => {
-  it('copies only the bundle and names the manifest handler as CMD', () => {
+  it('copies only the bundle, its maps and its third-party notices, and names the manifest handler as CMD', () => {
     expectBundleOnlyImage(image.dockerfile, service.handler);
     // The base image's Amazon CAs (RDS's among them) are loaded only through this variable.
     expect(image.dockerfile.environment.NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
+  });
+
+  it('carries the notices of every third-party package whose code is in its .mjs files', () => {
+    expectThirdPartyNotices(image.taskRoot, join(import.meta.dirname, '..'));
   });
 
   it('registers a job twice with one result and reports a refused transition by its error name', async () => {
