@@ -195,7 +195,7 @@ export async function writeThirdPartyNotices(
   service: string,
   packages: readonly BundledPackage[],
 ): Promise<void> {
-  const sections = await Promise.all(packages.map(packageSection));
+  const sections = deduplicated(await Promise.all(packages.map(packageSection)));
   const legal = (await readdir(outdir)).filter((file) => file.endsWith('.LEGAL.txt')).sort(compare);
   const comments: string[] = [];
   for (const file of legal) {
@@ -216,14 +216,40 @@ export async function writeThirdPartyNotices(
   await writeFile(join(outdir, THIRD_PARTY_NOTICES), text);
 }
 
-async function packageSection(found: BundledPackage): Promise<string> {
+/** A package's section: its heading lines and its licence texts, each under its label. */
+interface PackageSection {
+  readonly id: string;
+  readonly lines: readonly string[];
+  readonly files: readonly { readonly label: string; readonly text: string }[];
+}
+
+/**
+ * The sections as text, a licence text printed once: a later package with the same text (the
+ * Apache-2.0 text of every AWS SDK package, the MIT-0 text of every Powertools package) names the
+ * section that printed it. The notices were ~300 KiB per image, mostly the same texts again.
+ */
+function deduplicated(sections: readonly PackageSection[]): string[] {
+  const printed = new Map<string, string>();
+  return sections.map(({ id, lines, files }) => {
+    const texts = files.map(({ label, text }) => {
+      const first = printed.get(text);
+      if (first !== undefined) return `--- ${label} ---\n(the same text as ${first} above)\n`;
+      printed.set(text, `${id}'s ${label}`);
+      return `--- ${label} ---\n${text}`;
+    });
+    return `${lines.join('\n')}\n\n${texts.join('')}`;
+  });
+}
+
+async function packageSection(found: BundledPackage): Promise<PackageSection> {
   const verdict = licenceVerdict(found.licence);
   const usedUnder = verdict.allowed ? verdict.usedUnder : [];
   const licenceLine =
     usedUnder.length === 1 && usedUnder[0] === found.licence
       ? `Licence: ${found.licence}`
       : `Licence: ${found.licence}, used under ${usedUnder.join(' AND ')}`;
-  const lines = [`${'='.repeat(80)}\n${found.name}@${found.version}`, licenceLine];
+  const id = `${found.name}@${found.version}`;
+  const lines = [`${'='.repeat(80)}\n${id}`, licenceLine];
   if (usedUnder.some((term) => term.startsWith('MPL-2.0'))) {
     const where = [
       found.repository?.replace(/^git\+/, ''),
@@ -235,26 +261,26 @@ async function packageSection(found: BundledPackage): Promise<string> {
       `MPL-2.0: its files are included unmodified; their source code form is available from ${where}.`,
     );
   }
-  const files: string[] = [];
+  const files: { label: string; text: string }[] = [];
   for (const file of (await readdir(found.dir)).filter((name) => LICENCE_FILE.test(name)).sort(compare)) {
     if (!(await stat(join(found.dir, file))).isFile()) continue;
-    files.push(`--- ${file} ---\n${normalise(await readFile(join(found.dir, file), 'utf8'))}`);
+    files.push({ label: file, text: normalise(await readFile(join(found.dir, file), 'utf8')) });
   }
   if (files.length === 0) {
     lines.push(
       `${found.name} has no licence file; the standard text of its licence follows (SPDX License List).`,
     );
     for (const term of usedUnder) {
-      const id = (term.split(' WITH ')[0] ?? term).replace(/\+$/, '');
-      const standard = spdxLicences[id];
+      const spdx = (term.split(' WITH ')[0] ?? term).replace(/\+$/, '');
+      const standard = spdxLicences[spdx];
       files.push(
         standard
-          ? `--- ${id}: ${standard.name} ---\n${normalise(standard.licenseText)}`
-          : `--- ${id} ---\nhttps://spdx.org/licenses/${id}.html\n`,
+          ? { label: `${spdx}: ${standard.name}`, text: normalise(standard.licenseText) }
+          : { label: spdx, text: `https://spdx.org/licenses/${spdx}.html\n` },
       );
     }
   }
-  return `${lines.join('\n')}\n\n${files.join('')}`;
+  return { id, lines, files };
 }
 
 /** LF line ends and one final newline, whatever the file had. */

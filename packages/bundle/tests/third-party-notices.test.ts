@@ -45,6 +45,12 @@ const FILES: Record<string, string> = {
     { license: 'Apache-2.0' },
     { 'LICENSE.txt': 'Apache License\nVersion 2.0, January 2004\n(the text)\n', NOTICE: APACHE_NOTICE },
   ),
+  // The same licence text as @scope/apache-noticed's: printed once, then named.
+  ...dependency(
+    'apache-twin',
+    { license: 'Apache-2.0' },
+    { LICENSE: 'Apache License\nVersion 2.0, January 2004\n(the text)\n' },
+  ),
   ...dependency('no-file-isc', { license: 'ISC' }),
   ...dependency('dual-gpl', { license: '(MIT OR GPL-3.0)' }, { 'LICENSE-MIT': 'dual-gpl MIT text\n' }),
   ...dependency(
@@ -68,6 +74,7 @@ const FILES: Record<string, string> = {
   'src/accepted.ts': `${importing(
     'permissive-mit',
     '@scope/apache-noticed',
+    'apache-twin',
     'no-file-isc',
     'dual-gpl',
     'mpl-lib',
@@ -148,6 +155,7 @@ describe('bundleService third-party notices', () => {
     // Sorted by name, each bundled package once; never-imported is in node_modules only.
     expect([...byPackage.keys()]).toEqual([
       '@scope/apache-noticed@1.2.3',
+      'apache-twin@1.2.3',
       'dual-gpl@1.2.3',
       'lazy-chunked@4.5.6',
       'legacy-licenses@1.2.3',
@@ -160,6 +168,11 @@ describe('bundleService third-party notices', () => {
     expect(byPackage.get('permissive-mit@1.2.3')).toContain(MIT_TEXT);
     expect(byPackage.get('@scope/apache-noticed@1.2.3')).toContain('--- LICENSE.txt ---\nApache License\n');
     expect(byPackage.get('@scope/apache-noticed@1.2.3')).toContain(`--- NOTICE ---\n${APACHE_NOTICE}`);
+    // A text already printed is named, not printed again.
+    expect(notices.split('Version 2.0, January 2004')).toHaveLength(2);
+    expect(byPackage.get('apache-twin@1.2.3')).toContain(
+      "--- LICENSE ---\n(the same text as @scope/apache-noticed@1.2.3's LICENSE.txt above)\n",
+    );
     expect(byPackage.get('dual-gpl@1.2.3')).toContain('Licence: (MIT OR GPL-3.0), used under MIT\n');
     expect(byPackage.get('legacy-licenses@1.2.3')).toContain('--- COPYING ---\nlegacy BSD text\n');
     expect(byPackage.get('with-exception@1.2.3')).toContain('--- LICENCE ---\nllvm text\n');
