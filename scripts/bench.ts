@@ -2,8 +2,10 @@
  * `pnpm bench`: per Lambda service, the JavaScript a cold start loads and all the image holds, a
  * fresh `node` importing the bundle against bare `node -e 0` (also with a read-only compile cache),
  * the cold start through the image path (the Dockerfile's exact files, read-only, its ENV, through
- * the Lambda Runtime API) against a bare handler on the same path, and the runtime's warm
- * per-invocation overhead against a bare handler, all measured in the same run on the same machine,
+ * the Lambda Runtime API) against a bare handler on the same path, a first invocation doing one valid
+ * job with the bench's local configuration and with the function's environment as infra synthesizes
+ * it (AWS endpoints on loopback stand-ins: "as deployed"), and the runtime's warm per-invocation
+ * overhead against a bare handler, all measured in the same run on the same machine,
  * each interleaved with its baseline. Prints the report; `--write` also replaces the committed
  * bench/results.json and bench/RESULTS.md (a run on another machine should not silently overwrite them);
  * `--render` rewrites bench/RESULTS.md from bench/results.json without measuring.
@@ -20,9 +22,25 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { bundleService } from '@sidestep/bundle';
+import { createPostgresSchema, migrate, openDatabase, startEmbeddedPostgres } from '@sidestep/db';
+import { synthStack } from '@sidestep/infra';
 import { startFunction } from '@sidestep/lambda-runtime';
+import { startAwsEndpoint, startSmtpSink } from '@sidestep/local-cloud';
+import { resourceName } from '@sidestep/manifest';
 import { SERVICES } from '@sidestep/registry';
+import { SecretsManagerDouble } from '@sidestep/runtime/testing';
+import {
+  awsRegion,
+  type LoopbackEndpoints,
+  lambdaEnvironment,
+  loopbackEndpointEnvironment,
+  type SynthesizedStack,
+  synthesizedFunctionEnvironment,
+} from './src/bench/deployed-environment.ts';
+import { bytesOf, type FirstInvocationSample, firstInvocationOnce } from './src/bench/first-invocation.ts';
+import { firstJob } from './src/bench/first-jobs.ts';
 import { imageTaskRoot } from './src/bench/image-files.ts';
 import {
   bareNodeSpawnMs,
@@ -34,9 +52,12 @@ import {
   median,
   spawnCpuOnceMs,
 } from './src/bench/measure.ts';
+import { Sesv2Double } from './src/bench/sesv2-double.ts';
 
 const rootDir = join(import.meta.dirname, '..');
 const COLD_RUNS = 15;
+/** Rounds of the first-invocation measure (bare node, local, as deployed): each spawn waits for a job. */
+const FIRST_INVOCATION_RUNS = 11;
 const WARM_INVOCATIONS = 400;
 // Below ~1,000 invocations V8 is still compiling the runtime's code (zod, Powertools) to its upper tiers,
 // so a short warm-up measures the JIT, not the steady state of a warm function.
@@ -203,6 +224,13 @@ interface ServiceResult {
      */
     cpuAboveNodeWithNodeSourceMapsMs?: number;
   };
+  /**
+   * A fresh `node` importing the image's index.mjs and handing its handler one valid job, with the
+   * bench's local configuration and with the function's environment as infra synthesizes it (AWS
+   * endpoints on loopback stand-ins), interleaved with a bare `node`; absent from runs before
+   * 2026-12-05.
+   */
+  firstInvocation?: FirstInvocationResult;
   /** Spawn to first response through the Runtime API from the image's files, read-only, image ENV. */
   image: {
     files: string[];
@@ -212,6 +240,44 @@ interface ServiceResult {
     bareHandlerColdStartMs: number;
     aboveBareHandlerMs: number;
   };
+}
+
+/** One configuration's first invocation: what it loaded, and medians above the bare `node`'s marks. */
+interface FirstInvocationMeasure {
+  /** JavaScript loaded by the end of the import. */
+  importLoadedKiB: number;
+  importLoadedFiles: number;
+  /** JavaScript loaded by the end of the first invocation (chunks the job imports included). */
+  loadedKiB: number;
+  loadedFiles: number;
+  /** Process start to the end of the import, above the bare `node`'s start to its script. */
+  importAboveNodeMs: number;
+  importCpuAboveNodeMs: number;
+  /** Process start to the end of the first invocation, above the bare `node`'s. */
+  invokedAboveNodeMs: number;
+  cpuAboveNodeMs: number;
+  /** Spawn to the end of the first invocation as the bench sees it, above the bare `node`'s spawn to its report. */
+  spawnAboveNodeMs: number;
+}
+
+interface FirstInvocationResult {
+  /** The job the first invocation does. */
+  job: string;
+  /** Where its database was: a PostgreSQL server (TEST_DATABASE_URL) or the embedded one. */
+  database: string;
+  /** The bare `node` running the same script without a bundle: spawn to report, start to script, CPU. */
+  bareNode: { spawnMs: number; startToScriptMs: number; cpuMs: number };
+  local: FirstInvocationMeasure;
+  deployed: FirstInvocationMeasure & {
+    /** The variables the synthesized stack gives the function, resolved to loopback stand-ins. */
+    fromStack: Record<string, string>;
+  };
+  /** KiB per package of the files the deployed first invocation loads and the local one does not. */
+  extra: Array<{ from: string; kib: number }>;
+  /** Node built-ins the deployed first invocation loads and the local one does not. */
+  extraBuiltins: string[];
+  /** What the stand-ins answered during one deployed first invocation. */
+  requests: string[];
 }
 
 interface Results {
@@ -297,6 +363,221 @@ async function measureService(entry: (typeof SERVICES)[number], bareDir: string)
   };
 }
 
+/** The loopback stand-ins a first invocation talks to, in either configuration. */
+interface StandIns {
+  readonly endpoints: LoopbackEndpoints;
+  readonly secrets: SecretsManagerDouble;
+  readonly ses: Sesv2Double;
+  readonly smtpUrl: string;
+  readonly awsUrl: string;
+  readonly s3: S3Client;
+  readonly database: { url: string; clientEnvironment: Record<string, string>; description: string };
+  close(): Promise<void>;
+}
+
+/**
+ * Secrets Manager and SES v2 doubles, the local cloud's S3 and SQS endpoint and SMTP sink, and a
+ * migrated database: a schema of its own on the PostgreSQL of TEST_DATABASE_URL when given (dropped
+ * at the end), else the embedded PostgreSQL (PGlite over the wire) the image tests use.
+ */
+async function startStandIns(): Promise<StandIns> {
+  const stack = new AsyncDisposableStack();
+  try {
+    const aws = await startAwsEndpoint({ port: 0 });
+    stack.defer(() => aws.stop());
+    const secrets = await new SecretsManagerDouble().start();
+    stack.defer(() => secrets.stop());
+    const ses = await new Sesv2Double().start();
+    stack.defer(() => ses.stop());
+    const outboxDir = mkdtempSync(join(tmpdir(), 'sidestep-bench-outbox-'));
+    temporary.push(outboxDir);
+    const smtp = await startSmtpSink({ outboxDir, port: 0 });
+    stack.defer(() => smtp.stop());
+    const s3 = new S3Client({
+      endpoint: aws.url,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+    });
+    stack.defer(() => s3.destroy());
+    let database: StandIns['database'];
+    const serverUrl = process.env.TEST_DATABASE_URL;
+    if (serverUrl) {
+      const schema = await createPostgresSchema(serverUrl, 'bench');
+      stack.defer(() => schema.drop());
+      const db = await openDatabase({ url: schema.url, max: 1 });
+      try {
+        await migrate(db);
+      } finally {
+        await db.close();
+      }
+      database = {
+        url: schema.url,
+        clientEnvironment: {},
+        description: 'PostgreSQL (TEST_DATABASE_URL, a schema of its own)',
+      };
+    } else {
+      const embedded = await startEmbeddedPostgres({});
+      stack.defer(() => embedded.close());
+      database = {
+        url: embedded.url,
+        clientEnvironment: { ...embedded.clientEnvironment },
+        description: 'the embedded PostgreSQL (PGlite over the wire; TEST_DATABASE_URL not set)',
+      };
+    }
+    const moved = stack.move();
+    return {
+      endpoints: { secretsManager: secrets.endpoint, sesv2: ses.endpoint, s3: aws.url, sqs: aws.url },
+      secrets,
+      ses,
+      smtpUrl: smtp.url,
+      awsUrl: aws.url,
+      s3,
+      database,
+      close: () => moved.disposeAsync(),
+    };
+  } catch (error) {
+    await stack.disposeAsync();
+    throw error;
+  }
+}
+
+/** A value with the stand-ins' ports left out, as results.json keeps it (they change every run). */
+function withoutPorts(value: string): string {
+  return value.replaceAll(/http:\/\/127\.0\.0\.1:\d+/g, 'http://127.0.0.1:<port>');
+}
+
+/**
+ * One service's first invocation, the local configuration against the deployed one, interleaved with
+ * a bare `node` running the same script. The deployed environment is the synthesized stack's for the
+ * function (`synthesizedFunctionEnvironment`), the local one the bench's `environment`, both with
+ * what Lambda itself sets; each round does a fresh job (a new id), checked to be done.
+ */
+async function measureFirstInvocation(
+  entry: (typeof SERVICES)[number],
+  stack: SynthesizedStack,
+  standIns: StandIns,
+): Promise<FirstInvocationResult> {
+  const packageDir = join(rootDir, entry.packageDir);
+  const root = imageTaskRoot(packageDir);
+  temporary.push(root.dir);
+  const name = entry.manifest.name;
+  const functionName = resourceName('local', name);
+  const [module = 'index', exportName = 'handler'] = entry.manifest.handler.split('.');
+  const file = join(root.dir, `${module}.mjs`);
+  const job = firstJob(name);
+  const lambda = lambdaEnvironment({
+    functionName,
+    memoryMb: entry.manifest.memoryMb,
+    handler: entry.manifest.handler,
+    taskRoot: root.dir,
+    region: awsRegion(stack),
+  });
+  const fromStack = synthesizedFunctionEnvironment(stack, functionName, standIns.endpoints);
+  const exportsBucket = fromStack.EXPORTS_BUCKET ?? 'sidestep-local-exports';
+  await standIns.s3.send(new CreateBucketCommand({ Bucket: exportsBucket })).catch((error: Error) => {
+    if (error.name !== 'BucketAlreadyOwnedByYou') throw error;
+  });
+  // Every secret the function is given: the database's holds its URL, any other a signing key.
+  for (const [variable, value] of Object.entries(fromStack)) {
+    if (!value.startsWith('arn:aws:secretsmanager:')) continue;
+    standIns.secrets.put(value, variable === 'DATABASE_SECRET_ARN' ? standIns.database.url : 'k'.repeat(48));
+  }
+  const deployedEnvironment = {
+    ...lambda,
+    ...fromStack,
+    ...loopbackEndpointEnvironment(standIns.endpoints),
+    ...standIns.database.clientEnvironment,
+  };
+  const localEnvironment = {
+    ...environment,
+    ...lambda,
+    DATABASE_URL: standIns.database.url,
+    SMTP_URL: standIns.smtpUrl,
+    AWS_ENDPOINT_URL: standIns.awsUrl,
+    AWS_S3_FORCE_PATH_STYLE: 'true',
+    EXPORTS_BUCKET: exportsBucket,
+    ...standIns.database.clientEnvironment,
+  };
+  const usesSecret = Object.values(fromStack).some((value) => value.startsWith('arn:aws:secretsmanager:'));
+  const sendsWithSes = fromStack.MAIL_TRANSPORT === 'ses';
+  let sequence = 0;
+  let requests: string[] = [];
+  const run = async (
+    configuration: 'local' | 'deployed',
+    listModules = false,
+  ): Promise<FirstInvocationSample> => {
+    sequence += 1;
+    const event = await job.event({
+      id: `bench-${configuration}-${sequence}-${process.pid}`,
+      s3: standIns.s3,
+      exportsBucket,
+    });
+    const secretsBefore = standIns.secrets.requests.length;
+    const sesBefore = standIns.ses.sent.length;
+    const sample = await firstInvocationOnce(
+      { file, exportName, event },
+      configuration === 'local' ? localEnvironment : deployedEnvironment,
+      { listModules },
+    );
+    const failed = sample.outcome.ok ? job.failure(sample.outcome.result) : sample.outcome.error;
+    if (failed !== undefined)
+      throw new Error(`${name} (${configuration}): the first job was not done: ${failed}`);
+    if (configuration === 'deployed') {
+      const fetched = standIns.secrets.requests.slice(secretsBefore);
+      const sent = standIns.ses.sent.slice(sesBefore);
+      if (usesSecret && fetched.length === 0) throw new Error(`${name} (deployed): no secret was fetched`);
+      if (sendsWithSes && sent.length === 0) throw new Error(`${name} (deployed): no mail reached SES`);
+      requests = [
+        ...fetched.map((request) => `Secrets Manager GetSecretValue ${request}`),
+        ...sent.map(() => 'SES v2 SendEmail (raw)'),
+      ];
+    }
+    return sample;
+  };
+  const localListed = await run('local', true);
+  const deployedListed = await run('deployed', true);
+  const [bare, local, deployed] = await interleaved(FIRST_INVOCATION_RUNS, [
+    () => firstInvocationOnce(undefined, localEnvironment),
+    () => run('local'),
+    () => run('deployed'),
+  ]);
+  const m = (samples: FirstInvocationSample[] | undefined, mark: (s: FirstInvocationSample) => number) =>
+    median((samples ?? []).map(mark));
+  const bareSpawn = m(bare, (x) => x.wallMs);
+  const bareStart = m(bare, (x) => x.invokedMs);
+  const bareCpu = m(bare, (x) => x.invokedCpuMs);
+  const measure = (listed: FirstInvocationSample, samples: FirstInvocationSample[] | undefined) => ({
+    importLoadedKiB: kib(bytesOf(listed.importedFiles)),
+    importLoadedFiles: listed.importedFiles.length,
+    loadedKiB: kib(bytesOf(listed.files)),
+    loadedFiles: listed.files.length,
+    importAboveNodeMs: round(m(samples, (x) => x.importedMs) - bareStart),
+    importCpuAboveNodeMs: round(m(samples, (x) => x.importedCpuMs) - bareCpu),
+    invokedAboveNodeMs: round(m(samples, (x) => x.invokedMs) - bareStart),
+    cpuAboveNodeMs: round(m(samples, (x) => x.invokedCpuMs) - bareCpu),
+    spawnAboveNodeMs: round(m(samples, (x) => x.wallMs) - bareSpawn),
+  });
+  const localFiles = new Set(localListed.files);
+  const localBuiltins = new Set(localListed.builtins);
+  return {
+    job: job.description,
+    database: standIns.database.description,
+    bareNode: { spawnMs: round(bareSpawn), startToScriptMs: round(bareStart), cpuMs: round(bareCpu) },
+    local: measure(localListed, local),
+    deployed: {
+      ...measure(deployedListed, deployed),
+      fromStack: Object.fromEntries(Object.entries(fromStack).map(([k, v]) => [k, withoutPorts(v)])),
+    },
+    extra: composition(
+      join(packageDir, 'dist', 'meta.json'),
+      deployedListed.files.filter((path) => !localFiles.has(path)),
+    ),
+    extraBuiltins: deployedListed.builtins.filter((builtin) => !localBuiltins.has(builtin)),
+    requests,
+  };
+}
+
 /** Directories to remove at the end. */
 const temporary: string[] = [];
 
@@ -326,6 +607,16 @@ async function main(): Promise<void> {
 
     const services: ServiceResult[] = [];
     for (const entry of SERVICES) services.push(await measureService(entry, bareDir));
+    const stack = JSON.parse(synthStack()) as SynthesizedStack;
+    const standIns = await startStandIns();
+    try {
+      for (const [index, entry] of SERVICES.entries()) {
+        const result = services[index];
+        if (result) result.firstInvocation = await measureFirstInvocation(entry, stack, standIns);
+      }
+    } finally {
+      await standIns.close();
+    }
     const [bareWarm = Number.NaN, runtimeWarm = Number.NaN] = (
       await warmInvocationMs([bareDir, runtimeDir])
     ).map(median);
@@ -429,6 +720,69 @@ function nearTarget(r: Results): ServiceResult[][] {
   return near.length > 0 ? [near] : [];
 }
 
+/** `a / b` of a measure in both configurations. */
+function both(x: FirstInvocationResult, pick: (m: FirstInvocationMeasure) => number, unit = ''): string {
+  return `${pick(x.local)}${unit} / ${pick(x.deployed)}${unit}`;
+}
+
+function signedBoth(x: FirstInvocationResult, pick: (m: FirstInvocationMeasure) => number): string {
+  return `${signed(pick(x.local))} / ${signed(pick(x.deployed))} ms`;
+}
+
+/** The services whose deployed configuration misses a cold-start target, each with why. */
+function deployedMisses(r: Results): string[] {
+  const t = TARGETS;
+  return r.services.flatMap((s) => {
+    const x = s.firstInvocation;
+    if (!x) return [];
+    const misses = [
+      x.deployed.importLoadedKiB > t.bundleKiB ? `${x.deployed.importLoadedKiB} KiB loaded at import` : '',
+      x.deployed.loadedKiB > t.bundleKiB ? `${x.deployed.loadedKiB} KiB by the end of its first job` : '',
+      x.deployed.importAboveNodeMs > t.importAboveNodeMs
+        ? `an import of ${signed(x.deployed.importAboveNodeMs)} ms`
+        : '',
+    ].filter(Boolean);
+    if (misses.length === 0) return [];
+    const extra = x.extra.slice(0, 3).map((c) => `${c.from} ${c.kib} KiB`);
+    return [
+      `- **${s.service}** as deployed: ${misses.join(', ')} (local configuration: ${x.local.importLoadedKiB} KiB at import, ${x.local.loadedKiB} KiB by the end of the job, import ${signed(x.local.importAboveNodeMs)} ms). What the deployed configuration adds: ${x.deployed.loadedKiB - x.local.loadedKiB >= 0 ? '+' : ''}${round(x.deployed.loadedKiB - x.local.loadedKiB)} KiB${extra.length > 0 ? ` (largest: ${extra.join(', ')})` : ''}, ${signed(round(x.deployed.invokedAboveNodeMs - x.local.invokedAboveNodeMs))} ms and ${signed(round(x.deployed.cpuAboveNodeMs - x.local.cpuAboveNodeMs))} ms of CPU to the end of the first job.`,
+    ];
+  });
+}
+
+/** The "as deployed" section: empty for results measured before it existed. */
+function deployedSection(r: Results): string[] {
+  const t = TARGETS;
+  const measured = r.services.filter((s) => s.firstInvocation !== undefined);
+  const first = measured[0]?.firstInvocation;
+  if (!first) return [];
+  return [
+    '## Cold start as deployed',
+    '',
+    `Each Lambda service's bundle (the image's files), imported by a fresh \`node\` that then hands its handler one valid job, in two configurations: the bench's local one (the \`environment\` of the table above: \`DATABASE_URL\`, \`MAIL_TRANSPORT=smtp\`, \`DOWNLOAD_SIGNING_KEY\`) and the function's environment as infra synthesizes it (the \`aws_lambda_function\`'s variables in the stack \`synthStack()\` writes, read by scripts/src/bench/deployed-environment.ts: \`DATABASE_SECRET_ARN\`, \`MAIL_TRANSPORT=ses\` with \`SES_CONFIGURATION_SET\`, \`DOWNLOAD_SIGNING_KEY_SECRET_ARN\`, ...), both with the variables Lambda sets (region, the role's temporary credentials, function name, memory, \`_HANDLER\`). Every AWS endpoint of the deployed run is a loopback stand-in named by the SDK's per-service variables (\`AWS_ENDPOINT_URL_SECRETS_MANAGER\`, \`_SESV2\`, \`_S3\`, \`_SQS\`): the Secrets Manager double of @sidestep/runtime/testing (holding the database's URL and the signing key), a SES v2 SendEmail double (scripts/src/bench/sesv2-double.ts), the local cloud's S3 and SQS; the database is ${first.database}, the same for both configurations. The secret holds a plain \`postgres://\` URL: an RDS secret's JSON would make the URL ask for \`sslmode=verify-full\`, and the TLS handshake to RDS (Node's \`tls\`) is not measured here. Per round, interleaved: a bare \`node\` running the same script without a bundle, the local configuration, the deployed one (${FIRST_INVOCATION_RUNS} rounds, medians), each with a new job (a new id: no idempotent replay), checked to be done; a deployed round must also have fetched its secret and, for the mail-dispatcher, sent through SES. "Loaded" is what Node's module hooks saw by the end of the import and of the first job, in one more run of each with the hooks on. Times are from the process's start to the end of the import and to the end of the first job, above the bare \`node\`'s start to its script (${first.bareNode.startToScriptMs} ms for the first service, ${first.bareNode.cpuMs} ms of CPU); the column of spawn to the end of the first job is as the bench sees it, above the bare \`node\`'s spawn to its report (${first.bareNode.spawnMs} ms). The targets were set for the import; the first job's columns show what the deployed function loads and spends before it answers.`,
+    '',
+    `| service | first job | JavaScript loaded at import, local / as deployed (target <= ${t.bundleKiB} KiB) | JavaScript loaded by the end of the first job, local / as deployed | import above bare node, local / as deployed (target <= +${t.importAboveNodeMs} ms) | its CPU above bare node's | start to the end of the first job, above bare node | its CPU above bare node's | spawn to the end of the first job, above bare node | the deployed configuration's own cost to the end of the first job: KiB, ms, CPU ms |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...measured.map((s) => {
+      const x = s.firstInvocation as FirstInvocationResult;
+      const importVerdict = verdict(x.deployed.importLoadedKiB <= t.bundleKiB);
+      const loadedVerdict = verdict(x.deployed.loadedKiB <= t.bundleKiB);
+      const timeVerdict = verdict(x.deployed.importAboveNodeMs <= t.importAboveNodeMs);
+      return `| ${s.service} | ${x.job} | ${both(x, (m) => m.importLoadedKiB, ' KiB')} (deployed ${importVerdict}) | ${both(x, (m) => m.loadedKiB, ' KiB')} in ${both(x, (m) => m.loadedFiles)} files (deployed ${loadedVerdict}) | ${signedBoth(x, (m) => m.importAboveNodeMs)} (deployed ${timeVerdict}) | ${signedBoth(x, (m) => m.importCpuAboveNodeMs)} | ${signedBoth(x, (m) => m.invokedAboveNodeMs)} | ${signedBoth(x, (m) => m.cpuAboveNodeMs)} | ${signedBoth(x, (m) => m.spawnAboveNodeMs)} | ${signed(round(x.deployed.loadedKiB - x.local.loadedKiB))} KiB, ${signed(round(x.deployed.invokedAboveNodeMs - x.local.invokedAboveNodeMs))} ms, ${signed(round(x.deployed.cpuAboveNodeMs - x.local.cpuAboveNodeMs))} ms |`;
+    }),
+    '',
+    ...measured.map((s) => {
+      const x = s.firstInvocation as FirstInvocationResult;
+      return `- ${s.service} as deployed, loaded beyond the local configuration (largest first): ${x.extra.length > 0 ? x.extra.map((c) => `${c.from} ${c.kib} KiB`).join(', ') : 'nothing'}; Node built-ins: ${x.extraBuiltins.length > 0 ? x.extraBuiltins.map((b) => `\`${b.replace(/^node:/, '')}\``).join(', ') : 'none'}; the stand-ins answered: ${x.requests.length > 0 ? x.requests.join(', ') : 'nothing'}.`;
+    }),
+    '',
+    "**Where the deployed bytes and time go (2026-12-05).** The database secret: `resolveDatabaseUrl` imports `@aws-lambda-powertools/parameters/secrets` on the first job that needs the database, and with it the Secrets Manager client and the part of the AWS SDK every client needs, which no service with only a database loads otherwise: about 218 KiB in 10 files, the same for the status-updater, the job-sweeper and the ops-ledger. By the status-updater's metafile: @smithy/core's serde, retry, client, endpoint-rules, config and schema code (~78 KiB), the protocols (~57 KiB with @aws-sdk/core's, of which ~25 KiB is the XML, Query and REST-JSON protocols' code that a JSON-RPC service never runs: esbuild splits by whole files, and @smithy/core's protocol barrel brings them along, as noted for the export-finalizer above), the client itself (14 KiB), SigV4 (10 KiB), the HTTP handler (7 KiB), the default credential chain (3 KiB; on Lambda the environment's credentials answer first, nothing else of the chain loads), and Node's `https`, `stream`, `zlib`, `path` and `fs/promises`. Then the credential resolution, the signing and the GetSecretValue round trip. The mail-dispatcher's SES transport (`MAIL_TRANSPORT=ses`) loads the SES client and the same SDK core at import, so its secret adds only the Secrets Manager client and Powertools' provider; the export-finalizer's S3 client has brought the SDK core at import already, so its signing-key secret adds 24-36 KiB. The mail-dispatcher's local wall time to the end of its first job is longer than the deployed one: nodemailer's SMTP conversation (greeting, EHLO, MAIL, RCPT, DATA, each a round trip to the bench's sink, in the bench's process with the embedded database) against one SES request; its CPU time is the configuration's cost there.",
+    '',
+    "**What could cut them (not done: this table measures).** A secret fetch needs one signed HTTPS POST of a JSON body; the SDK brings its whole client stack for it. (1) The AWS Parameters and Secrets Lambda Extension answers `GET http://localhost:2773/secretsmanager/get?secretId=...` with the `X-Aws-Parameters-Secrets-Token` header set to the session token: no SDK in the function at all (the extension is a process of its own in the image, `/opt/extensions`, with its own init, which would need measuring). (2) Put only the database URL in the function's environment (encrypted at rest by Lambda's KMS key) and rotate by redeploy: the simplest, but it gives up the rotation the runtime handles today (`fresh` after a refused password). (3) Fetch the secret during init, not on the first job: the same bytes and CPU, but on Lambda the init phase runs with the full CPU of the sandbox's memory size and is not part of the first request's wait for a provisioned or pre-warmed function. (4) Smaller but general: the ~25 KiB of unused protocol code could go if esbuild could split inside @smithy/core's protocol barrel (a substitute module re-exporting the JSON-RPC protocol only, as the SES and S3 re-exports do); the SDK core itself is what any AWS client loads.",
+    '',
+  ];
+}
+
 function report(r: Results): string {
   const t = TARGETS;
   const lines = [
@@ -476,9 +830,11 @@ function report(r: Results): string {
     '',
     "**The AWS SDK stays in the bundle.** The AWS SDK for JavaScript guide advises against relying on the SDK version a Lambda runtime happens to include, a self-contained bundle is what makes the local run and the image the same bytes, and with the splitting above only the export-finalizer loads any of the SDK at cold start (S3, which its first invocation uses). Leaving `@aws-sdk/*` to the base image would take the SDK's bytes off the image, but load it from the base image's many unbundled files instead, which is slower to import (TOOLCHAIN.md: ~108 ms bundled vs ~150 ms unbundled for a comparable handler).",
     '',
+    ...deployedSection(r),
     '## Where a goal is missed, and why',
     '',
-    "- **mail-dispatcher** (import): its first invocation sends a mail, so what that needs loads at cold start: nodemailer's SMTP connection, pool and MIME builder, pg, the Powertools idempotency layer with its JMESPath engine (24 KiB; the dispatcher's idempotency key and payload check are JMESPath expressions, `key` and `job.payload`), Metrics, Logger, and zod/mini with the contracts. The loaded size meets its target since nodemailer's MIME type table left the bundle (above). On AWS (`MAIL_TRANSPORT=ses`) the SES client and its share of the AWS SDK load too (539 KiB loaded at cold start, measured the same way on 2026-12-04; 629 KiB before the two changes of that day, above); the bench runs the SMTP transport, as the local cloud does.",
+    ...deployedMisses(r),
+    "- **mail-dispatcher** (import): its first invocation sends a mail, so what that needs loads at cold start: nodemailer's SMTP connection, pool and MIME builder, pg, the Powertools idempotency layer with its JMESPath engine (24 KiB; the dispatcher's idempotency key and payload check are JMESPath expressions, `key` and `job.payload`), Metrics, Logger, and zod/mini with the contracts. The loaded size meets its target since nodemailer's MIME type table left the bundle (above). On AWS (`MAIL_TRANSPORT=ses`) the SES client and its share of the AWS SDK load too (539 KiB loaded at cold start on 2026-12-04; 629 KiB before the two changes of that day, above): the table above runs the SMTP transport, as the local cloud does; the deployed configuration is measured under \"Cold start as deployed\".",
     "- **export-finalizer** (import): its first invocation reads and writes S3, so the S3 client loads at cold start; deferring it would move the same cost into the first invocation. Its loaded size meets the target since esbuild can drop the S3 operations it never sends (above). What is left, by a CPU profile of the import (2026-12-04, 6 fresh processes, ~100 ms each with the profiler on): V8 compiling the 376 KiB (~20 ms), Node's own modules the S3 client needs (`https` with `tls` and `http`, `crypto`, streams; ~9 ms), and the rest spread thinly over the SDK's and Powertools' top-level code, no single module above 2-3 ms. Part of the loaded code is an esbuild limit: code splitting assigns whole files to chunks, and through @smithy/core's protocol barrel the JSON, CBOR and Query protocol code of the lazily loaded clients (the credential chain's STS and SSO, Secrets Manager) lands in a chunk the S3 client's import loads as well (~25 KiB).",
     ...nearTarget(r).map(
       (near) =>

@@ -69,11 +69,11 @@ export function importSpawnMs(file: string, environment: Record<string, string>,
  * Runs the measurements in turn, `runs` rounds, so that each one and its baseline see the same
  * moments of a shared machine's load; returns each one's samples in the order given.
  */
-export async function interleaved(
+export async function interleaved<T = number>(
   runs: number,
-  measurements: ReadonlyArray<() => number | Promise<number>>,
-): Promise<number[][]> {
-  const samples = measurements.map((): number[] => []);
+  measurements: ReadonlyArray<() => T | Promise<T>>,
+): Promise<T[][]> {
+  const samples = measurements.map((): T[] => []);
   for (let run = 0; run < runs; run += 1) {
     for (const [index, measure] of measurements.entries()) samples[index]?.push(await measure());
   }
