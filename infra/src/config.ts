@@ -68,6 +68,17 @@ export interface EnvironmentConfig {
      */
     readonly sandboxRecipients?: readonly string[];
     /**
+     * The most mails per second the whole mail-dispatcher may send (all its concurrent sandboxes
+     * together): `SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE`, the account's SES maximum send rate
+     * (`SendQuota.MaxSendRate` of GetAccount, which the preflight compares it with) or the share of it
+     * sidestep may use. Above it SES throttles the send and the mail goes back to its queue, to be
+     * dead-lettered after its last receive. The function's `MAIL_MAX_SEND_RATE`
+     * ({@link environmentMailMaxSendRate}); a decimal number above 0 and at most 100000.
+     * https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html
+     * @default 1 on staging and production ({@link DEFAULT_MAIL_MAX_SEND_RATE}); none for `local`
+     */
+    readonly maxSendRate?: number;
+    /**
      * Route 53 hosted zone of `domain`: the stack publishes the DKIM records there and sends from a
      * custom MAIL FROM domain (`bounce.<domain>`) with its MX and SPF records.
      * @default none: publish the DKIM records of the `mail_dkim_tokens` output yourself
@@ -173,6 +184,43 @@ export function environmentBucketName(config: EnvironmentConfig, purpose: Bucket
 /** The environment's bucket suffix: the configured one, else the account id; none for `local`. */
 export function environmentBucketSuffix(config: EnvironmentConfig): string | undefined {
   return config.bucketSuffix ?? (config.name === 'local' ? undefined : config.accountId);
+}
+
+/**
+ * The mail send rate of an AWS environment that sets none: 1 mail per second, the SES sandbox's rate
+ * (https://docs.aws.amazon.com/ses/latest/dg/quotas.html), which every account allows at least, so
+ * the default is never throttled; the preflight says what the account allows, and that
+ * `SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE` may be raised to it.
+ */
+export const DEFAULT_MAIL_MAX_SEND_RATE = 1;
+
+/** The highest `MAIL_MAX_SEND_RATE` the mail-dispatcher accepts, mails per second. */
+export const MAX_MAIL_MAX_SEND_RATE = 100_000;
+
+/**
+ * The environment's mail send rate, the mail-dispatcher's `MAIL_MAX_SEND_RATE`: the configured one,
+ * else {@link DEFAULT_MAIL_MAX_SEND_RATE}; none for `local` (the local cloud decides its own).
+ */
+export function environmentMailMaxSendRate(config: EnvironmentConfig): number | undefined {
+  return config.mail.maxSendRate ?? (config.name === 'local' ? undefined : DEFAULT_MAIL_MAX_SEND_RATE);
+}
+
+/** Why a mail send rate is refused, naming the variable that sets it. */
+function mailMaxSendRateRefusal(name: EnvironmentName, value: string): string {
+  return `SIDESTEP_${name.toUpperCase()}_MAIL_MAX_SEND_RATE must be a decimal number of mails per second above 0 and at most ${MAX_MAIL_MAX_SEND_RATE}, without exponent or unit (e.g. 14 or 0.5), not "${value}"`;
+}
+
+/**
+ * `SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE` read as the mail-dispatcher reads `MAIL_MAX_SEND_RATE`: digits
+ * with an optional fraction (`14`, `0.5`, `.5`), no sign, exponent or unit; the range is checked by
+ * {@link validateEnvironmentConfig}.
+ */
+function mailMaxSendRate(name: EnvironmentName, value: string | undefined): number {
+  if (value === undefined) return DEFAULT_MAIL_MAX_SEND_RATE;
+  if (!/^(?:\d+(?:\.\d+)?|\.\d+)$/.test(value)) {
+    throw new InfraConfigError(`${name}.mail.maxSendRate`, mailMaxSendRateRefusal(name, value));
+  }
+  return Number(value);
 }
 
 /**
@@ -289,6 +337,7 @@ function awsEnvironment(
       // Checked by validateEnvironmentConfig, which names the variable.
       ...(notifyLocale === undefined ? {} : { notifyLocale: notifyLocale as MailLocale }),
       ...(sandboxRecipients ? { sandboxRecipients } : {}),
+      maxSendRate: mailMaxSendRate(name, read('MAIL_MAX_SEND_RATE')),
       ...(hostedZoneId ? { hostedZoneId } : {}),
     },
     databaseSecretArn:
@@ -378,7 +427,8 @@ function workflowLogSettings(name: string, read: (key: string) => string | undef
 /**
  * The three environments' config: placeholders overridden by `SIDESTEP_<ENV>_<FIELD>` variables
  * (`SIDESTEP_STAGING_ACCOUNT_ID`, `_REGION`, `_MAIL_FROM`, `_MAIL_DOMAIN`, `_NOTIFY_ADDRESS`,
- * `_NOTIFY_LOCALE` (`en` or `ja`, the import mails' language; default `en`),
+ * `_NOTIFY_LOCALE` (`en` or `ja`, the import mails' language; default `en`), `_MAIL_SANDBOX_RECIPIENTS`,
+ * `_MAIL_MAX_SEND_RATE` (mails per second, the account's SES maximum send rate or a share of it; default 1),
  * `_DATABASE_SECRET_ARN`, `_DATABASE_SECRET_KMS_KEY_ARN` (its customer-managed key; default none:
  * `aws/secretsmanager`), `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS`, `_TASK_SUBNET_IDS`,
  * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network), `_NETWORK=create`
@@ -642,6 +692,13 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
       'mail.notifyLocale',
       `SIDESTEP_${config.name.toUpperCase()}_NOTIFY_LOCALE must be ${MAIL_LOCALES.join(' or ')} (the locales every mail template is written in), not ${JSON.stringify(notifyLocale)}`,
     );
+  }
+  const maxSendRate = config.mail.maxSendRate;
+  if (
+    maxSendRate !== undefined &&
+    !(Number.isFinite(maxSendRate) && maxSendRate > 0 && maxSendRate <= MAX_MAIL_MAX_SEND_RATE)
+  ) {
+    fail('mail.maxSendRate', mailMaxSendRateRefusal(config.name, String(maxSendRate)));
   }
   if (config.mail.hostedZoneId !== undefined) {
     if (!config.mail.domain) fail('mail.hostedZoneId', 'needs mail.domain, whose records it holds');

@@ -5,11 +5,14 @@ export {
   type TaskArchitecture,
 } from './batch-capacity.ts';
 export {
+  DEFAULT_MAIL_MAX_SEND_RATE,
   type EnvironmentConfig,
   environmentBucketName,
   environmentBucketSuffix,
   environmentConfigs,
+  environmentMailMaxSendRate,
   type GitHubConfig,
+  MAX_MAIL_MAX_SEND_RATE,
   PLACEHOLDER,
   type PlaceholderSetting,
   placeholderSettings,

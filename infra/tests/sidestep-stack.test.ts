@@ -137,6 +137,8 @@ describe('ServiceFunction (mail-dispatcher in staging)', () => {
       MAIL_FROM: 'no-reply@mail.example.com',
       MAIL_TRANSPORT: 'ses',
       SES_CONFIGURATION_SET: `\${${one(tf, 'aws_sesv2_configuration_set')[0]}.configuration_set_name}`,
+      // The SES sandbox's rate, the default (mail-send-rate.test.ts).
+      MAIL_MAX_SEND_RATE: '1',
       DATABASE_SECRET_ARN: staging.databaseSecretArn,
       DEAD_LETTER_QUEUE_URL: `\${${dlqAddress}.url}`,
       // The queue's redrive maxReceiveCount: the last receive's failure is dead-lettered with its reason.

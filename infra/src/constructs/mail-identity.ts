@@ -34,6 +34,14 @@ export interface MailIdentityProps {
     readonly addresses: readonly string[];
   };
   /**
+   * The most mails per second the sender may send, all its concurrent sandboxes together (the SES
+   * account's maximum send rate or a share of it): the sender's `MAIL_MAX_SEND_RATE`, written as a
+   * plain decimal (`14`, `0.5`, never an exponent). Above the account's rate SES throttles a send:
+   * https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html
+   * @default none: the sender sends as fast as it can
+   */
+  readonly maxSendRate?: number;
+  /**
    * Require TLS to the receiving mail server; mail to a server without TLS bounces instead of
    * travelling in clear text.
    * @default true
@@ -53,6 +61,14 @@ export interface MailIdentityProps {
     /** Subdomain of `domain` bounces are sent from. @default 'bounce' */
     readonly mailFromSubdomain?: string;
   };
+}
+
+/**
+ * A number as digits and a point, never an exponent (`String(0.0000001)` is `1e-7`): the shortest
+ * decimal that reads back as the same number, as `String` gives it otherwise.
+ */
+function plainDecimal(value: number): string {
+  return new Intl.NumberFormat('en-US', { useGrouping: false, maximumFractionDigits: 100 }).format(value);
 }
 
 /** SES Easy DKIM: 3 tokens, each published as `<token>._domainkey.<domain>` CNAME `<token>.dkim.amazonses.com`. */
@@ -83,6 +99,7 @@ export class MailIdentity extends Construct {
   /** The 3 DKIM tokens SES generated for the domain (publish them, or let `dns` do it). */
   readonly dkimTokens: string[];
   readonly #sandboxRecipientArns: readonly string[];
+  readonly #maxSendRate: number | undefined;
 
   constructor(scope: Construct, id: string, props: MailIdentityProps) {
     super(scope, id);
@@ -96,6 +113,7 @@ export class MailIdentity extends Construct {
       );
     }
     this.fromAddress = props.fromAddress;
+    this.#maxSendRate = props.maxSendRate;
     this.configurationSet = new Sesv2ConfigurationSet(this, 'configuration-set', {
       configurationSetName: resourceName(props.environment, 'mail'),
       reputationOptions: { reputationMetricsEnabled: true },
@@ -170,8 +188,8 @@ export class MailIdentity extends Construct {
 
   /**
    * What a manifest's `mail-identity` permission resolves to: these ARNs, `MAIL_FROM`,
-   * `MAIL_TRANSPORT=ses`, and `SES_CONFIGURATION_SET` (the identity's default set, named explicitly so
-   * the sender does not depend on the default).
+   * `MAIL_TRANSPORT=ses`, `SES_CONFIGURATION_SET` (the identity's default set, named explicitly so
+   * the sender does not depend on the default), and `MAIL_MAX_SEND_RATE` with a `maxSendRate`.
    */
   get permissionTarget(): PermissionTarget {
     return {
@@ -181,6 +199,7 @@ export class MailIdentity extends Construct {
         MAIL_FROM: this.fromAddress,
         MAIL_TRANSPORT: 'ses',
         SES_CONFIGURATION_SET: this.configurationSet.configurationSetName,
+        ...(this.#maxSendRate === undefined ? {} : { MAIL_MAX_SEND_RATE: plainDecimal(this.#maxSendRate) }),
       },
     };
   }

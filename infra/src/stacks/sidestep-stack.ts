@@ -15,7 +15,12 @@ import {
 } from '@sidestep/workflows';
 import { dependable, Fn, Lazy, LocalBackend, S3Backend, TerraformOutput } from 'cdktn';
 import type { Construct } from 'constructs';
-import { type EnvironmentConfig, environmentBucketName, environmentBucketSuffix } from '../config.ts';
+import {
+  type EnvironmentConfig,
+  environmentBucketName,
+  environmentBucketSuffix,
+  environmentMailMaxSendRate,
+} from '../config.ts';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
 import { BatchTask, type TaskNetworkConfig } from '../constructs/batch-task.ts';
 import { ClaimCheckBucket } from '../constructs/claim-check-bucket.ts';
@@ -303,6 +308,7 @@ export class SidestepStack extends EnvironmentStack {
       environment: config.name,
       fromAddress: config.mail.fromAddress,
       domain: config.mail.domain,
+      maxSendRate: environmentMailMaxSendRate(config),
       ...(config.mail.sandboxRecipients
         ? {
             sandboxRecipients: {
