@@ -78,7 +78,12 @@ function greenAccount(): void {
   lambda
     .on(GetFunctionConcurrencyCommand)
     .rejects(new LambdaNotFound({ message: 'Function not found', $metadata: { httpStatusCode: 404 } }));
-  sesv2.on(GetAccountCommand).resolves({ SendingEnabled: true, ProductionAccessEnabled: true });
+  sesv2.on(GetAccountCommand).resolves({
+    SendingEnabled: true,
+    ProductionAccessEnabled: true,
+    // The rate SIDESTEP_STAGING_MAIL_MAX_SEND_RATE defaults to.
+    SendQuota: { MaxSendRate: 1, Max24HourSend: 50_000, SentLast24Hours: 0 },
+  });
   sesv2
     .on(GetEmailIdentityCommand)
     .resolves({ VerifiedForSendingStatus: true, DkimAttributes: { Status: 'SUCCESS' } });
@@ -175,6 +180,7 @@ describe('preflight, all green', () => {
       'lambda-concurrency',
       'ses',
       'ses',
+      'ses',
       'ecs-service-linked-role',
       'bucket-names',
       'bucket-names',
@@ -196,7 +202,7 @@ describe('preflight, all green', () => {
     const { output: table } = await preflight(realSettings(), [], { table: true });
     expect(table).toMatch(/^CHECK\s+VERDICT\s+SUBJECT\s+DETAIL/);
     expect(table).toMatch(/ecs-service-linked-role\s+ok\s+AWSServiceRoleForECS/);
-    expect(table).toContain('0 failed, 0 warning(s), 8 passed');
+    expect(table).toContain('0 failed, 0 warning(s), 9 passed');
   });
 
   it('lists every IAM action it calls (what the deploy role needs for it)', () => {
@@ -341,13 +347,18 @@ describe('preflight, Lambda concurrency', () => {
 describe('preflight, SES', () => {
   it('warns about the sandbox and an identity not created yet', async () => {
     greenAccount();
-    sesv2.on(GetAccountCommand).resolves({ SendingEnabled: true, ProductionAccessEnabled: false });
+    sesv2.on(GetAccountCommand).resolves({
+      SendingEnabled: true,
+      ProductionAccessEnabled: false,
+      SendQuota: { MaxSendRate: 1, Max24HourSend: 200, SentLast24Hours: 0 },
+    });
     sesv2
       .on(GetEmailIdentityCommand)
       .rejects(new IdentityNotFound({ message: 'not found', $metadata: { httpStatusCode: 404 } }));
     const run = await preflight(realSettings(), ['--only', 'ses']);
     expect(verdicts(run, 'ses')).toEqual([
       ['account', 'warn'],
+      ['send rate', 'pass'],
       ['mail.acme.dev', 'warn'],
     ]);
     expect(only(run, 'ses', 'account').fix).toContain('production access');
@@ -375,6 +386,70 @@ describe('preflight, SES', () => {
     const run = await preflight(realSettings(), ['--only', 'ses']);
     expect(only(run, 'ses', 'account').verdict).toBe('fail');
     expect(run.exitCode).toBe(1);
+  });
+
+  /** The send rate row of a run with `setting` as SIDESTEP_STAGING_MAIL_MAX_SEND_RATE against `accountRate`. */
+  async function sendRate(setting: string | undefined, accountRate: number | undefined): Promise<Run> {
+    greenAccount();
+    sesv2.on(GetAccountCommand).resolves({
+      SendingEnabled: true,
+      ProductionAccessEnabled: true,
+      SendQuota: { MaxSendRate: accountRate, Max24HourSend: 50_000, SentLast24Hours: 0 },
+    });
+    return preflight({ ...realSettings(), SIDESTEP_STAGING_MAIL_MAX_SEND_RATE: setting }, ['--only', 'ses']);
+  }
+
+  // SES throttles what goes above the account's maximum send rate (SendQuota.MaxSendRate of GetAccount,
+  // https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendQuota.html):
+  // https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html
+  it("fails a SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE above the account's maximum send rate (SES would throttle a burst)", async () => {
+    const run = await sendRate('14', 1);
+    expect(only(run, 'ses', 'send rate')).toMatchObject({
+      verdict: 'fail',
+      detail: expect.stringMatching(
+        /SIDESTEP_STAGING_MAIL_MAX_SEND_RATE is 14 .*allows 1 .*throttle.*dead-letter/,
+      ),
+      fix: expect.stringMatching(
+        /SIDESTEP_STAGING_MAIL_MAX_SEND_RATE=1\b.*https:\/\/docs\.aws\.amazon\.com\/ses\/latest\/dg\/manage-sending-quotas-request-increase\.html/,
+      ),
+    });
+    expect(run.exitCode).toBe(1);
+    expect(only(await sendRate('14.5', 14), 'ses', 'send rate').verdict).toBe('fail');
+  });
+
+  it("warns about a rate below the account's (bursts go slower than they could), naming the setting to raise", async () => {
+    // The default, 1, on an account out of the sandbox.
+    const run = await sendRate(undefined, 14);
+    expect(only(run, 'ses', 'send rate')).toMatchObject({
+      verdict: 'warn',
+      detail: expect.stringMatching(/\b1 mail\(s\) per second .*allows 14\b/),
+      fix: expect.stringContaining('SIDESTEP_STAGING_MAIL_MAX_SEND_RATE=14'),
+    });
+    expect(run.exitCode).toBe(0);
+    expect(only(await sendRate('0.5', 1), 'ses', 'send rate')).toMatchObject({
+      verdict: 'warn',
+      detail: expect.stringMatching(/\b0\.5 mail\(s\) per second/),
+    });
+  });
+
+  it("passes a rate equal to the account's", async () => {
+    for (const [setting, accountRate] of [
+      ['14', 14],
+      ['0.5', 0.5],
+      [undefined, 1],
+    ] as const) {
+      const run = await sendRate(setting, accountRate);
+      expect([setting, only(run, 'ses', 'send rate').verdict]).toEqual([setting, 'pass']);
+      expect(run.exitCode).toBe(0);
+    }
+  });
+
+  it('warns when GetAccount does not say the maximum send rate', async () => {
+    const run = await sendRate('14', undefined);
+    expect(only(run, 'ses', 'send rate')).toMatchObject({
+      verdict: 'warn',
+      detail: expect.stringContaining('SendQuota.MaxSendRate'),
+    });
   });
 });
 

@@ -1,11 +1,17 @@
-import { GetAccountCommand, GetEmailIdentityCommand } from '@aws-sdk/client-sesv2';
+import { GetAccountCommand, type GetAccountResponse, GetEmailIdentityCommand } from '@aws-sdk/client-sesv2';
+import { type EnvironmentConfig, environmentMailMaxSendRate } from '@sidestep/infra';
 import { errorName } from './aws-error.ts';
-import type { CheckResult, PreflightCheck } from './preflight-check.ts';
+import { type CheckResult, type PreflightCheck, resultsFor } from './preflight-check.ts';
+
+/** How to raise the account's maximum send rate. */
+const SEND_RATE_INCREASE =
+  'https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-request-increase.html';
 
 /**
  * SES: the account can send and is out of the sandbox (in it, mail reaches only verified addresses,
- * 200 a day), and the stack's identity (the mail domain, else the from address) is verified with its
- * DKIM records published. Only a paused account fails: the rest blocks mail, not the deploy.
+ * 200 a day), the mail-dispatcher's send rate is the account's, and the stack's identity (the mail
+ * domain, else the from address) is verified with its DKIM records published. A paused account and a
+ * send rate above the account's fail; the rest blocks or slows mail, not the deploy.
  */
 export const mailCheck: PreflightCheck = {
   id: 'ses',
@@ -40,6 +46,8 @@ export const mailCheck: PreflightCheck = {
         detail: 'sending, production access',
       });
     }
+    const rate = sendRateResult(config, account);
+    if (rate) results.push(rate);
 
     const identity = config.mail.domain ?? config.mail.fromAddress;
     try {
@@ -74,3 +82,44 @@ export const mailCheck: PreflightCheck = {
     return results;
   },
 };
+
+/**
+ * `SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE` (the mail-dispatcher's `MAIL_MAX_SEND_RATE`) against the
+ * account's maximum send rate in the region, `SendQuota.MaxSendRate` of GetAccount
+ * (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendQuota.html). Above it SES throttles
+ * the sends of a burst (https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html),
+ * which go back to the queue until dead-lettered: a failure. Below it a burst goes out slower than it
+ * could: a warning (a deliberate share of the account's rate is one too, left to the reader).
+ */
+function sendRateResult(config: EnvironmentConfig, account: GetAccountResponse): CheckResult | undefined {
+  const configured = environmentMailMaxSendRate(config);
+  if (configured === undefined) return undefined;
+  const result = resultsFor('ses', 'send rate');
+  const variable = `SIDESTEP_${config.name.toUpperCase()}_MAIL_MAX_SEND_RATE`;
+  const allowed = account.SendQuota?.MaxSendRate;
+  if (allowed === undefined) {
+    return result(
+      'warn',
+      `GetAccount gave no SendQuota.MaxSendRate in ${config.region}: ${variable} (${configured} mail(s) per second) could not be compared with the account's maximum send rate`,
+      `compare it with the maximum send rate the SES console shows (Account dashboard > Sending limits) in ${config.region}`,
+    );
+  }
+  if (configured > allowed) {
+    return result(
+      'fail',
+      `${variable} is ${configured} mail(s) per second where the account allows ${allowed} in ${config.region}: SES would throttle a burst, and its mails be retried until dead-lettered`,
+      `set ${variable}=${allowed}, or first raise the account's maximum send rate (${SEND_RATE_INCREASE})`,
+    );
+  }
+  if (configured < allowed) {
+    return result(
+      'warn',
+      `bursts of mail go out at ${configured} mail(s) per second (${variable}) where the account allows ${allowed} in ${config.region}`,
+      `set ${variable}=${allowed} (keep the lower rate only if it is sidestep's share of an account other senders use too)`,
+    );
+  }
+  return result(
+    'pass',
+    `${configured} mail(s) per second, the account's maximum send rate in ${config.region}`,
+  );
+}
