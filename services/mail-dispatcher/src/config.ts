@@ -3,6 +3,9 @@ import { ConfigError, readConfig } from '@sidestep/runtime';
 import * as z from 'zod/mini';
 import type { MailTransportConfig } from './adapters/mail-transport.ts';
 
+/** The highest MAIL_MAX_SEND_RATE taken (mails per second). */
+const MAX_SEND_RATE = 100_000;
+
 const MailDispatcherEnvironment = z.object({
   /** The address mails are sent from (the SES identity on AWS). */
   MAIL_FROM: EmailAddress,
@@ -11,11 +14,27 @@ const MailDispatcherEnvironment = z.object({
   SMTP_URL: z.optional(z.url({ protocol: /^smtps?$/ })),
   /** SES configuration set for reputation metrics and event destinations. */
   SES_CONFIGURATION_SET: z.optional(z.string().check(z.minLength(1))),
+  /**
+   * Mails per second the whole function may send (all its sandboxes): the account's SES maximum send
+   * rate or sidestep's share of it (infra's SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE). Unset: no limit.
+   */
+  MAIL_MAX_SEND_RATE: z.optional(
+    z.string().check(
+      z.regex(/^(?:\d+(?:\.\d+)?|\.\d+)$/, {
+        message: 'must be a number of mails per second, e.g. 14 or 0.5',
+      }),
+      z.refine((text) => Number(text) > 0 && Number(text) <= MAX_SEND_RATE, {
+        message: `must be more than 0 and at most ${MAX_SEND_RATE}`,
+      }),
+    ),
+  ),
 });
 
 export interface MailDispatcherConfig {
   readonly from: string;
   readonly transport: MailTransportConfig;
+  /** MAIL_MAX_SEND_RATE: mails per second for the whole function, if limited. */
+  readonly maxSendRate?: number;
 }
 
 /** Reads the mail-dispatcher's environment once, at cold start; a missing variable is named. */
@@ -23,13 +42,16 @@ export function loadConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): MailDispatcherConfig {
   const config = readConfig(MailDispatcherEnvironment, env);
+  const rate =
+    config.MAIL_MAX_SEND_RATE === undefined ? {} : { maxSendRate: Number(config.MAIL_MAX_SEND_RATE) };
   if (config.MAIL_TRANSPORT === 'smtp') {
     if (!config.SMTP_URL)
       throw new ConfigError('SMTP_URL', 'SMTP_URL is required when MAIL_TRANSPORT is smtp');
-    return { from: config.MAIL_FROM, transport: { kind: 'smtp', url: config.SMTP_URL } };
+    return { from: config.MAIL_FROM, transport: { kind: 'smtp', url: config.SMTP_URL }, ...rate };
   }
   return {
     from: config.MAIL_FROM,
     transport: { kind: 'ses', configurationSet: config.SES_CONFIGURATION_SET },
+    ...rate,
   };
 }

@@ -2,13 +2,20 @@ import { MailSendJob } from '@sidestep/contracts';
 import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
 import { createSqsHandler, databaseUrlSource } from '@sidestep/runtime';
+import { service } from '../service.ts';
 import { createMailSender, MAIL_SEND_CONCURRENCY } from './adapters/mail-transport.ts';
+import { pacedSender, SendPacer } from './adapters/send-pacer.ts';
 import { loadConfig } from './config.ts';
 import { createSendOnce } from './send-once.ts';
 
 // Cold start: configuration is read and validated once; clients are created once and reused warm.
 const config = loadConfig();
-const sender = await createMailSender(config.transport);
+const transport = await createMailSender(config.transport);
+// The function's send rate shared by the sandboxes its queue runs at once: together they keep to it.
+const sender =
+  config.maxSendRate === undefined
+    ? transport
+    : pacedSender(transport, new SendPacer(config.maxSendRate / service.queue.maximumConcurrency));
 
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
 // The records of a batch claim their keys in one statement and record their outcomes in few more

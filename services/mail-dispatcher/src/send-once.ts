@@ -26,6 +26,12 @@ export function idempotencyRecordSeconds(queue: QueueTrigger): number {
 /** The mail queue's record lifetime: 19 days with SQS's default retention of 4 days. */
 export const IDEMPOTENCY_RECORD_TTL_SECONDS = idempotencyRecordSeconds(service.queue);
 
+/**
+ * How long before the invocation's deadline the last send may start: time for SES's answer (or an
+ * SMTP exchange) and for the outcome's record, within the function's 30 s.
+ */
+export const SEND_DEADLINE_MARGIN_MS = 5_000;
+
 /** What {@link SendOnce} did: the dispatch's result, and whether it was this call that sent it. */
 export interface SendOnceResult extends DispatchResult {
   /** True when nothing was sent: an earlier delivery of the key sent it, and its result is replayed. */
@@ -64,9 +70,11 @@ export function createSendOnce(options: {
   // The requests whose send may have delivered: their in-progress record stays (see above).
   const handedOver = new WeakSet<object>();
   const send = makeIdempotent(
-    async (request: { key: string; job: MailSendJob }) => {
+    async (request: { key: string; job: MailSendJob; notAfter: number }) => {
       try {
-        const result = await dispatchMail(request.job, options.from, options.sender);
+        const result = await dispatchMail(request.job, options.from, options.sender, {
+          notAfter: request.notAfter,
+        });
         dispatched.add(request);
         return result;
       } catch (error) {
@@ -80,7 +88,10 @@ export function createSendOnce(options: {
     // The in-progress record expires with the invocation's remaining time, as Powertools intends.
     config.registerLambdaContext(context);
     const key = idempotencyKeyOf(job);
-    const request = { key, job };
+    // A send paced by the send rate starts no later than this, so that it and the outcome's record
+    // end within the invocation (the key and the payload check read only `key` and `job.payload`).
+    const notAfter = Date.now() + context.getRemainingTimeInMillis() - SEND_DEADLINE_MARGIN_MS;
+    const request = { key, job, notAfter };
     try {
       const result = await send(request);
       return { ...result, replayed: !dispatched.has(request) };
