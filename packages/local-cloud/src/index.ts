@@ -49,8 +49,15 @@ export type {
   VirtualClock,
 } from './scheduler.ts';
 export { createVirtualClock } from './scheduler.ts';
+export { InvalidSendRateError, MAX_SEND_RATE_LIMIT, parseSendRate } from './send-rate.ts';
 export { claimCheckBucketName, exportsBucketName } from './service-environment.ts';
-export { type DeliveredMail, type SmtpSink, type SmtpSinkOptions, startSmtpSink } from './smtp-sink.ts';
+export {
+  type DeliveredMail,
+  type SmtpSink,
+  type SmtpSinkOptions,
+  startSmtpSink,
+  type ThrottledMail,
+} from './smtp-sink.ts';
 export {
   createLocalStepFunctions,
   type LocalStepFunctions,

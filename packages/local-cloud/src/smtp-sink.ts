@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
+import { checkSendRate, createSendRateWindow } from './send-rate.ts';
 
 /** A mail the sink stored. */
 export interface DeliveredMail {
@@ -23,6 +24,18 @@ export interface DeliveredMail {
   readonly links: readonly string[];
 }
 
+/** A mail the sink refused for being over its maximum send rate. */
+export interface ThrottledMail {
+  /** Envelope recipients (RCPT TO). */
+  readonly to: readonly string[];
+  /** Envelope sender (MAIL FROM). */
+  readonly from: string;
+  /** The rate it was over, mails per second. */
+  readonly maxSendRate: number;
+  /** How many mails the sink has refused so far, this one included. */
+  readonly throttled: number;
+}
+
 /** Options of {@link startSmtpSink}. */
 export interface SmtpSinkOptions {
   /** Directory the `.eml` files go to; created if missing. */
@@ -35,6 +48,18 @@ export interface SmtpSinkOptions {
   readonly onMail?: (mail: DeliveredMail) => void;
   /** Called when a mail could not be stored (the client gets a 451 and may retry). */
   readonly onError?: (error: Error) => void;
+  /**
+   * The most mails the sink accepts per second, as SES's maximum sending rate (the account's
+   * `SendQuota.MaxSendRate`, 1 in the SES sandbox): a mail above it is answered `454 4.7.0 Throttling
+   * failure: Maximum sending rate exceeded.` after DATA and not stored. Above 0 and at most 100000;
+   * anything else is refused with `InvalidSendRateError` naming `maxSendRate`.
+   * @default none: every mail is accepted
+   */
+  readonly maxSendRate?: number;
+  /** Called after a mail was refused for being over {@link maxSendRate}. */
+  readonly onThrottle?: (mail: ThrottledMail) => void;
+  /** The clock the send rate is measured on (tests move a virtual one). @default the real clock */
+  readonly clock?: { now(): Date };
 }
 
 /** A running SMTP sink. */
@@ -44,6 +69,10 @@ export interface SmtpSink {
   /** `smtp://<host>:<port>`, what `SMTP_URL` must be. */
   readonly url: string;
   readonly outboxDir: string;
+  /** The rate enforced, mails per second, when one is. */
+  readonly maxSendRate: number | undefined;
+  /** How many mails were refused for being over {@link maxSendRate} since the start. */
+  readonly throttled: number;
   stop(): Promise<void>;
 }
 
@@ -56,9 +85,13 @@ export interface SmtpSink {
 export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink> {
   const host = options.host ?? '127.0.0.1';
   const { outboxDir } = options;
+  const throttle =
+    options.maxSendRate === undefined
+      ? undefined
+      : sendRateThrottle(checkSendRate(options.maxSendRate, 'maxSendRate'), options);
   await mkdir(outboxDir, { recursive: true });
 
-  const store = async (raw: Buffer, envelope: { from: string; to: string[] }): Promise<DeliveredMail> => {
+  const store = async (raw: Buffer, envelope: Envelope): Promise<DeliveredMail> => {
     // mailparser decodes encoded-word subjects (=?UTF-8?...?=) and quoted-printable or base64
     // bodies, so the report is readable.
     const parsed = await simpleParser(raw, {
@@ -104,14 +137,15 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
       callback(null, { user: auth.username ?? 'anonymous' });
     },
     onData(stream, session, callback) {
-      const envelope = {
+      const envelope: Envelope = {
         from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
         to: session.envelope.rcptTo.map((recipient) => recipient.address),
       };
       buffer(stream)
         .then(async (raw) => {
-          // Refused as the transaction's outcome (a 5xx), not reported as a failure to store.
-          const refusal = overlongLine(raw);
+          // Refused as the transaction's outcome (a 5xx, or a 454 over the rate), not reported as a
+          // failure to store. A mail refused for its content takes no place in the rate.
+          const refusal = overlongLine(raw) ?? throttle?.refuse(envelope);
           return refusal ?? (await store(raw, envelope));
         })
         .then(
@@ -149,9 +183,69 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
     port: address.port,
     url: `smtp://${host}:${address.port}`,
     outboxDir,
+    maxSendRate: throttle?.maxSendRate,
+    get throttled() {
+      return throttle?.count ?? 0;
+    },
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
+
+/**
+ * SES's maximum sending rate at the sink: the refusal of a mail above `maxSendRate`, as SES's SMTP
+ * interface gives it ("454 Throttling failure: Maximum sending rate exceeded" after DATA,
+ * https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html; smtp-server adds the
+ * enhanced code 4.7.0 it gives 454). 454 is transient: the sender gives the mail back and tries later,
+ * as it must on SES.
+ *
+ * SES documents the rate as "the maximum number of emails that Amazon SES can accept from your account
+ * each second", which "you can exceed [...] for short bursts, but not for sustained periods of time"
+ * (https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas.html), and not how it measures it.
+ * The sink takes the strict reading, a sliding one-second window over the acceptance times
+ * (`createSendRateWindow`): a sender the sink never throttles stays within the rate in every second,
+ * so SES has nothing to throttle either, while one that only a burst allowance would let through is
+ * refused here, where it is cheap to see. SES counts recipients, not mails ("Quotas are based on the
+ * number of recipients", https://docs.aws.amazon.com/ses/latest/dg/quotas.html); the sink counts
+ * mails, as `MAIL_MAX_SEND_RATE` does: a mail to n recipients uses n of the rate on SES.
+ */
+function sendRateThrottle(
+  maxSendRate: number,
+  options: Pick<SmtpSinkOptions, 'clock' | 'onThrottle'>,
+): {
+  readonly maxSendRate: number;
+  readonly count: number;
+  refuse(envelope: Envelope): SmtpRefusal | undefined;
+} {
+  const { clock } = options;
+  const window = createSendRateWindow(
+    maxSendRate,
+    clock ? () => clock.now().getTime() : () => performance.now(),
+  );
+  let count = 0;
+  return {
+    maxSendRate,
+    get count() {
+      return count;
+    },
+    refuse(envelope) {
+      if (window.admit()) return undefined;
+      count += 1;
+      options.onThrottle?.({ ...envelope, maxSendRate, throttled: count });
+      return Object.assign(new Error('Throttling failure: Maximum sending rate exceeded.'), {
+        responseCode: 454,
+      });
+    },
+  };
+}
+
+/** The envelope of a mail: who sent it (MAIL FROM) and to whom (RCPT TO). */
+interface Envelope {
+  readonly from: string;
+  readonly to: string[];
+}
+
+/** An error smtp-server answers the transaction with: `responseCode` and the message. */
+type SmtpRefusal = Error & { responseCode: number };
 
 /** The longest line a message may have, in octets without its CRLF (RFC 5322 2.1.1). */
 const MAX_LINE_OCTETS = 998;
@@ -169,7 +263,7 @@ const CR = 0x0d;
  * enhanced code 5.6.0, a media error, RFC 3463), permanent, so the sender dead-letters the mail as it
  * would on SES. One pass over the bytes, `indexOf` from line end to line end.
  */
-function overlongLine(raw: Buffer): (Error & { responseCode: number }) | undefined {
+function overlongLine(raw: Buffer): SmtpRefusal | undefined {
   let line = 1;
   for (let start = 0; start < raw.length; line++) {
     const lf = raw.indexOf(LF, start);
