@@ -9,13 +9,15 @@ import {
   DatabasePortInUseError,
   DEFAULT_DATABASE_PORT,
   hasLocalCloudState,
+  InvalidSendRateError,
   type LocalCloud,
+  parseSendRate,
   startLocalCloud,
 } from '@sidestep/local-cloud';
 import { createOpsContext } from '@sidestep/ops';
 import { SERVICES, TASKS } from '@sidestep/registry';
 import { SCHEDULES } from '@sidestep/workflows';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { formatBanner, type StateAtStart } from './src/banner.ts';
 import { buildServices } from './src/build-services.ts';
 import { COMMAND_EXAMPLES, LOCAL_CLOUD, UPLOAD_EXAMPLES } from './src/services.ts';
@@ -30,6 +32,16 @@ function port(value: string): number {
   return parsed;
 }
 
+/** A maximum send rate as MAIL_MAX_SEND_RATE takes it ("14", "0.5"); commander names where it came from. */
+function sendRate(value: string): number {
+  try {
+    return parseSendRate(value, 'the mail send rate');
+  } catch (error) {
+    if (error instanceof InvalidSendRateError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
+}
+
 const program = new Command('start')
   .description(
     'Run sidestep locally: SQS + S3 + Step Functions, every service behind the Lambda Runtime API, Fargate tasks as child processes, SMTP sink, PostgreSQL',
@@ -37,6 +49,15 @@ const program = new Command('start')
   .option('--port <port>', 'SQS + S3 endpoint port', port, 4566)
   .option('--smtp-port <port>', 'SMTP sink port', port, 1025)
   .option('--console-port <port>', 'operator web console port', port, DEFAULT_CONSOLE_PORT)
+  // As SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE sets a deployed environment's (the account's SES rate).
+  .addOption(
+    new Option(
+      '--mail-max-send-rate <rate>',
+      'mails per second the SMTP sink accepts, above it 454 as SES throttles (e.g. 1, the SES sandbox, or 14); the mail-dispatcher gets it as MAIL_MAX_SEND_RATE (default: no rate)',
+    )
+      .env('SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE')
+      .argParser(sendRate),
+  )
   // No commander default from DATABASE_URL: --help would print its password.
   .option(
     '--database-url <url>',
@@ -62,6 +83,7 @@ const options = program.opts<{
   port: number;
   smtpPort: number;
   consolePort: number;
+  mailMaxSendRate?: number;
   databaseUrl?: string;
   databasePort: number;
   stateDir?: string;
@@ -94,6 +116,7 @@ try {
     iam: options.iam,
     port: options.port,
     smtpPort: options.smtpPort,
+    ...(options.mailMaxSendRate !== undefined ? { mail: { maxSendRate: options.mailMaxSendRate } } : {}),
     databasePort: options.databasePort,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),

@@ -1,5 +1,5 @@
 import { isAbsolute, relative } from 'node:path';
-import type { LocalCloud } from '@sidestep/local-cloud';
+import { type LocalCloud, sendRateText } from '@sidestep/local-cloud';
 import { fireScheduleCommand } from './fire-schedule.ts';
 
 /** What the banner needs besides the running cloud. */
@@ -91,7 +91,15 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
   lines.push(
     `  state      ${path(cloud.stateDir)}  ${STATE_AT_START[context.state]}; kept across restarts (--fresh starts empty)`,
   );
-  lines.push(`  smtp sink  ${cloud.smtpUrl}  mail lands in ${path(cloud.outboxDir)}`);
+  // A rate (--mail-max-send-rate): what the sink answers above it, and what the mail-dispatcher is told.
+  const rate = cloud.mail.maxSendRate === undefined ? undefined : sendRateText(cloud.mail.maxSendRate);
+  lines.push(
+    `  smtp sink  ${cloud.smtpUrl}  mail lands in ${path(cloud.outboxDir)}${
+      rate === undefined
+        ? ''
+        : `; at most ${rate} mails/s, above it 454 Throttling failure as SES (MAIL_MAX_SEND_RATE=${rate})`
+    }`,
+  );
   if (cloud.databaseUrl) {
     const kind =
       cloud.databaseKind === 'embedded' ? `embedded PGlite, data in ${path(cloud.stateDir)}` : 'external';

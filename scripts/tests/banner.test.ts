@@ -8,6 +8,7 @@ const cloud: LocalCloud = {
   region: 'us-east-1',
   smtpPort: 1025,
   smtpUrl: 'smtp://127.0.0.1:1025',
+  mail: { maxSendRate: undefined, throttled: 0 },
   databaseUrl: 'postgres://postgres@127.0.0.1:5433/postgres',
   databaseKind: 'embedded',
   stateDir: '/repo/.sidestep',
@@ -187,6 +188,17 @@ describe('formatBanner', () => {
     );
     expect(elsewhere).toContain('mail lands in /tmp/state/outbox/');
     expect(elsewhere).toContain('data in /tmp/state/');
+  });
+
+  it('says the maximum send rate of the SMTP sink when it has one, and none otherwise', () => {
+    expect(banner).toMatch(/smtp sink {2}smtp:\/\/127\.0\.0\.1:1025 {2}mail lands in \.sidestep\/outbox\/\n/);
+    const limited = formatBanner(
+      { ...cloud, mail: { maxSendRate: 0.5, throttled: 0 } },
+      { rootDir: '/repo', queueNames: [], state: 'resumed' },
+    );
+    expect(limited).toContain(
+      'smtp sink  smtp://127.0.0.1:1025  mail lands in .sidestep/outbox/; at most 0.5 mails/s, above it 454 Throttling failure as SES (MAIL_MAX_SEND_RATE=0.5)\n',
+    );
   });
 
   it('leaves the database out when no service uses one', () => {

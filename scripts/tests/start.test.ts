@@ -34,7 +34,11 @@ function start(...args: string[]) {
  * Starts the cloud through `entry` with `args`; `detached`: in a process group of its own, as a
  * terminal runs a command, so that a Ctrl-C (SIGINT to the group) reaches every process of it.
  */
-function startWith(entry: string[], args: string[], options: { detached?: boolean } = {}) {
+function startWith(
+  entry: string[],
+  args: string[],
+  options: { detached?: boolean; env?: Readonly<Record<string, string>> } = {},
+) {
   const child = spawn(
     node,
     [
@@ -52,7 +56,7 @@ function startWith(entry: string[], args: string[], options: { detached?: boolea
     ],
     {
       cwd: rootDir,
-      env: { ...process.env, FORCE_COLOR: '0', ...COMPILE_CACHE_ENV, DATABASE_URL: '' },
+      env: { ...process.env, FORCE_COLOR: '0', ...COMPILE_CACHE_ENV, DATABASE_URL: '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: options.detached ?? false,
     },
@@ -111,6 +115,30 @@ describe('scripts/start.ts', () => {
     expect(cloud.output()).toContain('stopped');
     // Nothing after it reports a failure (pnpm's "ELIFECYCLE Command failed." did).
     expect(cloud.output().slice(cloud.output().indexOf('stopped'))).not.toMatch(/fail|error/i);
+  }, 60_000);
+
+  // The account's SES maximum sending rate, as SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE gives a deployed
+  // environment's (https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html).
+  it('starts the SMTP sink at SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE and says so in the banner', async () => {
+    const cloud = startWith(['scripts/start.ts'], ['--port', '0', '--quiet-logs'], {
+      env: { SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE: '14' },
+    });
+    await cloud.printed('Ctrl-C stops everything.');
+    expect(cloud.output()).toContain(
+      'at most 14 mails/s, above it 454 Throttling failure as SES (MAIL_MAX_SEND_RATE=14)',
+    );
+    cloud.child.kill('SIGINT');
+    expect(await cloud.exited).toBe(0);
+  }, 60_000);
+
+  it('refuses a SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE that is no decimal rate, naming it, and exits 1', async () => {
+    const cloud = startWith(['scripts/start.ts'], ['--port', '0'], {
+      env: { SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE: '14/s' },
+    });
+    expect(await cloud.exited).toBe(1);
+    expect(cloud.output()).toContain("from env 'SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE' is invalid");
+    expect(cloud.output()).toContain('must be a number of mails per second above 0 and at most 100000');
+    expect(cloud.output()).not.toContain('sidestep local cloud is up');
   }, 60_000);
 
   it.each([

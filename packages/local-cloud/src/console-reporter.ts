@@ -2,6 +2,7 @@ import { relative } from 'node:path';
 import { styleText } from 'node:util';
 import { shorten } from '@sidestep/contracts';
 import type { LocalCloudEvent, LocalCloudReporter } from './local-cloud-event.ts';
+import { sendRateText } from './send-rate.ts';
 
 /** Options of {@link createConsoleReporter}. */
 export interface ConsoleReporterOptions {
@@ -96,6 +97,11 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
         'gray',
         `-> ${relative(context.baseDir, event.file)}`,
       )}${event.links.map((link) => ` ${paint('cyan', link)}`).join('')}`;
+    case 'mail-throttled':
+      return `${tag('yellow', 'mail')} ${paint('bold', 'throttled')}: to ${event.to.join(', ')} refused with 454 ${paint(
+        'gray',
+        `(over ${sendRateText(event.maxSendRate)} mails/s; ${event.throttled} refused since start)`,
+      )}`;
     case 'bucket-created':
       return `${tag('blue', 'bucket')} ${paint('bold', event.bucket)}${
         event.eventBridge ? paint('gray', ' (Object Created events to EventBridge)') : ''

@@ -49,7 +49,7 @@ export type {
   VirtualClock,
 } from './scheduler.ts';
 export { createVirtualClock } from './scheduler.ts';
-export { InvalidSendRateError, MAX_SEND_RATE_LIMIT, parseSendRate } from './send-rate.ts';
+export { InvalidSendRateError, MAX_SEND_RATE_LIMIT, parseSendRate, sendRateText } from './send-rate.ts';
 export { claimCheckBucketName, exportsBucketName } from './service-environment.ts';
 export {
   type DeliveredMail,

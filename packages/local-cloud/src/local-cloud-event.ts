@@ -81,6 +81,16 @@ export type LocalCloudEvent =
       readonly links: readonly string[];
     }
   | {
+      /** The SMTP sink refused a mail over its maximum send rate (454, as SES throttles it). */
+      readonly type: 'mail-throttled';
+      readonly from: string;
+      readonly to: readonly string[];
+      /** The sink's rate, mails per second. */
+      readonly maxSendRate: number;
+      /** How many mails the sink has refused since the start, this one included. */
+      readonly throttled: number;
+    }
+  | {
       readonly type: 'bucket-created';
       readonly bucket: string;
       /** Whether the bucket sends "Object Created" events to EventBridge. */

@@ -30,6 +30,7 @@ import { startQueueConsumers } from './queue-consumers.ts';
 import type { JobQueue } from './queues.ts';
 import { deliverFiring } from './schedule-delivery.ts';
 import { type ScheduleFiring, type Scheduler, startScheduler } from './scheduler.ts';
+import { checkSendRate } from './send-rate.ts';
 import {
   claimCheckBucketName,
   exportsBucketName,
@@ -104,6 +105,14 @@ export interface LocalCloudOptions {
   readonly port?: number;
   /** SMTP sink port. @default 1025 (0 picks a free port) */
   readonly smtpPort?: number;
+  /**
+   * Mail as SES sends it. `maxSendRate`: the SES maximum sending rate (mails per second, above 0 and
+   * at most 100000; else `InvalidSendRateError` naming `mail.maxSendRate`, before anything starts)
+   * the SMTP sink enforces, answering a mail over it with 454 as SES does, and which services granted
+   * `mail-identity` get as `MAIL_MAX_SEND_RATE`, as infra gives the mail-dispatcher on AWS.
+   * @default no rate: the sink takes every mail, and no `MAIL_MAX_SEND_RATE`
+   */
+  readonly mail?: { readonly maxSendRate?: number };
   /** Interface every server binds. @default '127.0.0.1' */
   readonly host?: string;
   /**
@@ -142,6 +151,8 @@ export interface LocalCloud {
   readonly smtpPort: number;
   /** `smtp://127.0.0.1:<port>` */
   readonly smtpUrl: string;
+  /** The SMTP sink's maximum send rate (mails per second), if any, and how many mails it throttled so far. */
+  readonly mail: { readonly maxSendRate: number | undefined; readonly throttled: number };
   /** The database services use, when one of them needs it. */
   readonly databaseUrl: string | undefined;
   /** `embedded` PGlite, the `external` server given as `databaseUrl`, or none. */
@@ -217,6 +228,10 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const stopGraceMs = options.stopGraceMs ?? 5_000;
   const tasks = options.tasks ?? [];
   const workflows = options.workflows ?? [];
+  const maxSendRate =
+    options.mail?.maxSendRate === undefined
+      ? undefined
+      : checkSendRate(options.mail.maxSendRate, 'mail.maxSendRate');
 
   const stack = new AsyncDisposableStack();
   try {
@@ -227,7 +242,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     );
     const queues = await createLocalQueues(sqs, options.services, options.pipes ?? [], reporter);
     const { smtp } = stack.use(
-      await startMailSink(join(stateDir, LOCAL_STATE.outbox), host, options.smtpPort, reporter),
+      await startMailSink(join(stateDir, LOCAL_STATE.outbox), host, options.smtpPort, maxSendRate, reporter),
     );
     await checkTaskBundles(tasks, options.rootDir);
     const { database } = stack.use(await startDatabase(options, stateDir, host, reporter));
@@ -236,6 +251,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       region: LOCAL_REGION,
       awsEndpoint: endpoint.url,
       smtpUrl: smtp.url,
+      ...(maxSendRate !== undefined ? { mailMaxSendRate: maxSendRate } : {}),
       ...(database ? { databaseUrl: database.url, databaseEnvironment: database.clientEnvironment } : {}),
       ...(queues.mailQueueUrl ? { mailQueueUrl: queues.mailQueueUrl } : {}),
     };
@@ -339,6 +355,12 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       region: LOCAL_REGION,
       smtpPort: smtp.port,
       smtpUrl: smtp.url,
+      mail: {
+        maxSendRate: smtp.maxSendRate,
+        get throttled() {
+          return smtp.throttled;
+        },
+      },
       databaseUrl: database?.url,
       databaseKind: database?.kind,
       stateDir,
@@ -406,11 +428,15 @@ function startAws(
   });
 }
 
-/** The SMTP sink services send mail to, reporting each mail with the links in it. */
+/**
+ * The SMTP sink services send mail to, reporting each mail with the links in it, and each mail it
+ * throttled when it has a maximum send rate.
+ */
 function startMailSink(
   outboxDir: string,
   host: string,
   port: number | undefined,
+  maxSendRate: number | undefined,
   reporter: LocalCloudReporter,
 ): Promise<Started<{ smtp: SmtpSink }>> {
   return startPhase(reporter, async (defer) => {
@@ -427,6 +453,9 @@ function startMailSink(
           links: mail.links,
         }),
       onError: (error) => reporter({ type: 'error', source: 'smtp sink', message: error.message }),
+      ...(maxSendRate !== undefined
+        ? { maxSendRate, onThrottle: (mail) => reporter({ type: 'mail-throttled', ...mail }) }
+        : {}),
     });
     defer(() => smtp.stop());
     return { smtp };

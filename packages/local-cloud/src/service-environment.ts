@@ -8,6 +8,7 @@ import {
   type TaskManifest,
 } from '@sidestep/manifest';
 import { LOCAL_ROLES } from './local-iam.ts';
+import { sendRateText } from './send-rate.ts';
 
 /** The local resources a service's environment points at. */
 export interface LocalResources {
@@ -20,6 +21,11 @@ export interface LocalResources {
   readonly deadLetterQueueUrl?: string;
   /** `smtp://127.0.0.1:<port>` of the SMTP sink, for services granted `mail-identity`. */
   readonly smtpUrl?: string;
+  /**
+   * The SMTP sink's maximum send rate, mails per second, given to services granted `mail-identity`
+   * as `MAIL_MAX_SEND_RATE`. @default none: no rate, no variable
+   */
+  readonly mailMaxSendRate?: number;
   /** PostgreSQL URL, for services granted `database-secret`. */
   readonly databaseUrl?: string;
   /**
@@ -60,7 +66,8 @@ export class MissingLocalResourceError extends Error {
  *   `AWS_ENDPOINT_URL` so every AWS SDK v3 client talks to the local endpoint;
  * - a queue consumer: DEAD_LETTER_QUEUE_URL, MAX_RECEIVE_COUNT and CLAIM_CHECK_BUCKET
  *   (`sidestep-local-claims`);
- * - `mail-identity`: MAIL_FROM, and MAIL_TRANSPORT=smtp + SMTP_URL instead of SES;
+ * - `mail-identity`: MAIL_FROM, and MAIL_TRANSPORT=smtp + SMTP_URL instead of SES; MAIL_MAX_SEND_RATE
+ *   when the sink has a rate, as infra gives it on AWS;
  * - `database-secret`: DATABASE_URL instead of DATABASE_SECRET_ARN, and the database's client
  *   variables (the embedded server's DATABASE_ANSWER_TIMEOUT_MS=0);
  * - `imports-bucket` / `exports-bucket`: IMPORTS_BUCKET / EXPORTS_BUCKET (path-style S3);
@@ -152,6 +159,9 @@ function permissionEnvironment(
         environment.MAIL_FROM = LOCAL_MAIL_FROM;
         environment.MAIL_TRANSPORT = 'smtp';
         environment.SMTP_URL = resources.smtpUrl;
+        if (resources.mailMaxSendRate !== undefined) {
+          environment.MAIL_MAX_SEND_RATE = sendRateText(resources.mailMaxSendRate);
+        }
         break;
       case 'database-secret':
         if (!resources.databaseUrl) throw new MissingLocalResourceError(owner, 'databaseUrl');

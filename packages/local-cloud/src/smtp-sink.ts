@@ -205,8 +205,9 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
  * (`createSendRateWindow`): a sender the sink never throttles stays within the rate in every second,
  * so SES has nothing to throttle either, while one that only a burst allowance would let through is
  * refused here, where it is cheap to see. SES counts recipients, not mails ("Quotas are based on the
- * number of recipients", https://docs.aws.amazon.com/ses/latest/dg/quotas.html); the sink counts
- * mails, as `MAIL_MAX_SEND_RATE` does: a mail to n recipients uses n of the rate on SES.
+ * number of recipients", https://docs.aws.amazon.com/ses/latest/dg/quotas.html), and so does the
+ * mail-dispatcher's pacing; the sink counts mails (SMTP transactions), so it shows a burst of mails
+ * but not one of mails to many recipients each.
  */
 function sendRateThrottle(
   maxSendRate: number,

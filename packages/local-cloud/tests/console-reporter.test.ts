@@ -141,6 +141,21 @@ describe('createConsoleReporter', () => {
     );
   });
 
+  it('says a mail the SMTP sink throttled, its rate and how many it refused so far', () => {
+    const lines = print([
+      {
+        type: 'mail-throttled',
+        from: 'no-reply@local.mail.example.com',
+        to: ['ada@example.com', 'bob@example.com'],
+        maxSendRate: 0.5,
+        throttled: 3,
+      },
+    ]);
+    expect(lines).toEqual([
+      '09:15:02.345 mail     throttled: to ada@example.com, bob@example.com refused with 454 (over 0.5 mails/s; 3 refused since start)',
+    ]);
+  });
+
   it('summarises Powertools and Lambda runtime log lines, passes other lines through, and can hide them', () => {
     const events: LocalCloudEvent[] = [
       {

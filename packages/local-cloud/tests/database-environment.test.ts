@@ -6,7 +6,7 @@ import { fixtureDir, queuelessService } from './fixtures/manifests.ts';
 
 /** A function granted the database, as the job-sweeper or the status-updater is. */
 const reader: ServiceManifest = {
-  ...queuelessService('database-env-service', 'returns its DATABASE_* variables'),
+  ...queuelessService('env-service', 'returns its DATABASE_* variables'),
   permissions: [{ resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] }],
 };
 
@@ -14,7 +14,7 @@ let fixture: FixtureCloud;
 
 beforeAll(async () => {
   fixture = await startFixtureCloud('database-environment-', {
-    services: [{ manifest: reader, bundleDir: fixtureDir('database-env-service') }],
+    services: [{ manifest: reader, bundleDir: fixtureDir('env-service') }],
     databasePort: 0,
     reporter: createCollectingReporter().reporter,
   });
@@ -29,7 +29,7 @@ describe('a function of the local cloud on its embedded database', () => {
   it('gets DATABASE_ANSWER_TIMEOUT_MS=0 beside DATABASE_URL', async () => {
     const { cloud } = fixture;
     expect(cloud.databaseKind).toBe('embedded');
-    const result = await cloud.invoke('database-env-service', {});
+    const result = await cloud.invoke('env-service', { prefix: 'DATABASE_' });
     expect(result).toMatchObject({
       ok: true,
       payload: { DATABASE_URL: cloud.databaseUrl, DATABASE_ANSWER_TIMEOUT_MS: '0' },

@@ -74,6 +74,26 @@ describe('serviceEnvironment', () => {
     });
   });
 
+  // On AWS infra gives the mail-dispatcher MAIL_MAX_SEND_RATE (SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE);
+  // locally the rate the SMTP sink enforces, written as the variable's contract has it.
+  it('gives a service granted mail-identity MAIL_MAX_SEND_RATE only when the sink has a rate', () => {
+    expect(serviceEnvironment(mailer, { ...resources, mailMaxSendRate: 14 })).toMatchObject({
+      MAIL_TRANSPORT: 'smtp',
+      MAIL_MAX_SEND_RATE: '14',
+    });
+    expect(serviceEnvironment(mailer, { ...resources, mailMaxSendRate: 1e-7 }).MAIL_MAX_SEND_RATE).toBe(
+      '0.0000001',
+    );
+    expect(serviceEnvironment(mailer, resources)).not.toHaveProperty('MAIL_MAX_SEND_RATE');
+    const sweeper: ServiceManifest = {
+      ...mailer,
+      permissions: [{ resource: 'mail-queue', actions: ['sqs:SendMessage'] }],
+    };
+    expect(
+      serviceEnvironment(sweeper, { ...resources, mailQueueUrl: 'http://q', mailMaxSendRate: 14 }),
+    ).not.toHaveProperty('MAIL_MAX_SEND_RATE');
+  });
+
   it('uses a sender address that strict e-mail validators accept', () => {
     expect(LOCAL_MAIL_FROM).toMatch(/^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/);
   });
