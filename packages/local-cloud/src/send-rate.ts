@@ -67,27 +67,31 @@ export function sendRateText(rate: number): string {
 }
 
 /**
- * Whether a mail may be accepted now, at most `rate` mails per second, by a sliding window over the
- * acceptance times: the window holds `capacity = max(1, floor(rate))` mails and lasts
- * `capacity / rate` seconds, so a whole rate (SES's quotas are whole numbers: 1 in the sandbox)
- * is at most `rate` mails in any one second, and a fractional one keeps its average (0.5: one mail in
- * any two seconds; 2.5: two in any 0.8 s). A sender spacing its mails evenly at exactly the rate is
- * never refused. A refused mail takes no place in the window.
- *
- * One comparison per mail: a ring of the last `capacity` acceptance times, whose oldest entry must
- * have left the window.
+ * Whether a mail to `recipients` recipients may be accepted now, at most `rate` recipients a second
+ * on average, with bursts of up to a second's worth: a token bucket of `capacity = max(1, rate)`
+ * tokens, full at the start, refilled at `rate` a second. A mail is accepted while the bucket holds a
+ * token and takes one per recipient, the bucket going into debt for a mail to more recipients than it
+ * holds (that mail is not refused for ever: the mails after it wait until the debt is paid off), so
+ * over any long period no more than `rate` recipients a second are accepted. Senders that together
+ * keep to the rate, each spacing its mails evenly but not in step with the others, are never
+ * refused: their mails may bunch within a second, which the bucket's second of burst absorbs. A
+ * refused mail takes nothing.
  */
-export function createSendRateWindow(rate: number, now: () => number): { admit(): boolean } {
-  const capacity = Math.max(1, Math.floor(rate));
-  const windowMs = (capacity * 1_000) / rate;
-  const accepted = new Float64Array(capacity).fill(Number.NEGATIVE_INFINITY);
-  let oldest = 0;
+export function createSendRateBucket(
+  rate: number,
+  now: () => number,
+): { admit(recipients: number): boolean } {
+  const capacity = Math.max(1, rate);
+  let tokens = capacity;
+  let filledAt = now();
   return {
-    admit() {
+    admit(recipients) {
       const at = now();
-      if (at - (accepted[oldest] ?? Number.NEGATIVE_INFINITY) < windowMs) return false;
-      accepted[oldest] = at;
-      oldest = (oldest + 1) % capacity;
+      tokens = Math.min(capacity, tokens + ((at - filledAt) * rate) / 1_000);
+      filledAt = at;
+      // A token short by a rounding error of the refill is a whole one.
+      if (tokens < 1 - 1e-9) return false;
+      tokens -= Math.max(1, recipients);
       return true;
     },
   };

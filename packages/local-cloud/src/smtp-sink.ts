@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
-import { checkSendRate, createSendRateWindow } from './send-rate.ts';
+import { checkSendRate, createSendRateBucket } from './send-rate.ts';
 
 /** A mail the sink stored. */
 export interface DeliveredMail {
@@ -200,14 +200,13 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
  *
  * SES documents the rate as "the maximum number of emails that Amazon SES can accept from your account
  * each second", which "you can exceed [...] for short bursts, but not for sustained periods of time"
- * (https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas.html), and not how it measures it.
- * The sink takes the strict reading, a sliding one-second window over the acceptance times
- * (`createSendRateWindow`): a sender the sink never throttles stays within the rate in every second,
- * so SES has nothing to throttle either, while one that only a burst allowance would let through is
- * refused here, where it is cheap to see. SES counts recipients, not mails ("Quotas are based on the
- * number of recipients", https://docs.aws.amazon.com/ses/latest/dg/quotas.html), and so does the
- * mail-dispatcher's pacing; the sink counts mails (SMTP transactions), so it shows a burst of mails
- * but not one of mails to many recipients each.
+ * (https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas.html), and counts recipients, not
+ * mails ("Quotas are based on the number of recipients", https://docs.aws.amazon.com/ses/latest/dg/quotas.html),
+ * without saying how it measures either. The sink models both with a token bucket
+ * (`createSendRateBucket`: a second's worth of burst, refilled at the rate, a token per recipient of
+ * the envelope), AWS's usual model of a rate limit: a burst above the rate for longer than a second
+ * is refused here as SES refuses a sustained one, while the mail-dispatcher's sandboxes, each paced at
+ * its share but not in step with the others, pass, as they should on SES.
  */
 function sendRateThrottle(
   maxSendRate: number,
@@ -218,7 +217,7 @@ function sendRateThrottle(
   refuse(envelope: Envelope): SmtpRefusal | undefined;
 } {
   const { clock } = options;
-  const window = createSendRateWindow(
+  const bucket = createSendRateBucket(
     maxSendRate,
     clock ? () => clock.now().getTime() : () => performance.now(),
   );
@@ -229,7 +228,7 @@ function sendRateThrottle(
       return count;
     },
     refuse(envelope) {
-      if (window.admit()) return undefined;
+      if (bucket.admit(envelope.to.length)) return undefined;
       count += 1;
       options.onThrottle?.({ ...envelope, maxSendRate, throttled: count });
       return Object.assign(new Error('Throttling failure: Maximum sending rate exceeded.'), {

@@ -76,17 +76,53 @@ describe('startSmtpSink with maxSendRate (SES maximum sending rate)', () => {
     ]);
   });
 
-  it('accepts again once the one-second window has moved past the earliest mails', async () => {
+  it('refills at the rate, holding at most a second of burst', async () => {
     const { delivered, send } = await rateSink(5);
-    for (let n = 1; n <= 3; n++) await send(n);
-    await clock.advanceBy(600);
-    for (let n = 4; n <= 5; n++) await send(n);
+    for (let n = 1; n <= 5; n++) await send(n);
     expect(await replyOf(send(6))).toMatch(/^454 /);
-    // 1 s after the first three: their slots are free, the two sent at 600 ms still count.
-    await clock.advanceBy(400);
-    for (let n = 7; n <= 9; n++) expect(await replyOf(send(n))).toMatch(/^250 /);
-    expect(await replyOf(send(10))).toMatch(/^454 /);
-    expect(delivered).toHaveLength(8);
+    // A fifth of a second refills one token.
+    await clock.advanceBy(200);
+    expect(await replyOf(send(7))).toMatch(/^250 /);
+    expect(await replyOf(send(8))).toMatch(/^454 /);
+    // Ten seconds idle refill one second's worth, not ten.
+    await clock.advanceBy(10_000);
+    for (let n = 9; n <= 13; n++) expect(await replyOf(send(n))).toMatch(/^250 /);
+    expect(await replyOf(send(14))).toMatch(/^454 /);
+    expect(delivered).toHaveLength(11);
+  });
+
+  it('counts recipients, as SES does: a mail to more recipients than the rate is paid off before the next', async () => {
+    const { sink } = await rateSink(2);
+    const sendTo = (count: number) =>
+      replyOf(
+        sendMail({
+          port: sink.port,
+          from: 'no-reply@local.mail.example.com',
+          to: Array.from({ length: count }, (_, n) => `r${n}@example.com`),
+          data: 'Subject: many\r\n\r\nbody',
+        }),
+      );
+    expect(await sendTo(3)).toMatch(/^250 /);
+    // 2 tokens, 3 recipients: a token in debt, paid off after half a second, a whole token after one.
+    await clock.advanceBy(999);
+    expect(await sendTo(1)).toMatch(/^454 /);
+    await clock.advanceBy(1);
+    expect(await sendTo(1)).toMatch(/^250 /);
+  });
+
+  it('lets senders that keep to the rate together through, each paced at its share, not in step', async () => {
+    const { sink, send } = await rateSink(10);
+    // Five senders at 2 a second each, started 0, 37, 91, 150 and 233 ms in: their mails bunch.
+    const starts = [0, 37, 91, 150, 233];
+    const times = starts.flatMap((start) => Array.from({ length: 10 }, (_, k) => start + k * 500));
+    let now = 0;
+    let n = 0;
+    for (const at of times.sort((a, b) => a - b)) {
+      await clock.advanceBy(at - now);
+      now = at;
+      expect(await replyOf(send(++n))).toMatch(/^250 /);
+    }
+    expect(sink.throttled).toBe(0);
   });
 
   it('keeps a fractional rate on average: at 0.5 a second, one mail in any two seconds', async () => {
