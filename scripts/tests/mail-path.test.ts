@@ -21,8 +21,15 @@ let collecting: CollectingReporter;
 let sqs: SQSClient;
 let s3: PathCloud['s3'];
 
+// The mail path runs as on AWS, at a send rate: the sink refuses what SES would throttle, and the
+// mail-dispatcher is given the rate as MAIL_MAX_SEND_RATE (SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE on AWS).
+const MAIL_MAX_SEND_RATE = 40;
+
 beforeAll(async () => {
-  path = await startPathCloud('mail-path', { services: LOCAL_SERVICES });
+  path = await startPathCloud('mail-path', {
+    services: LOCAL_SERVICES,
+    mail: { maxSendRate: MAIL_MAX_SEND_RATE },
+  });
   ({ cloud, collecting, sqs, s3: s3 } = path);
 }, 60_000);
 
@@ -131,6 +138,37 @@ describe('the mail path in the local cloud', () => {
       .filter((event) => event.errorMessage?.includes('batch-key'));
     expect(refused).toEqual([]);
   }, 45_000);
+
+  // SES throttles a sender above the account's maximum send rate
+  // (https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html). Unpaced, the
+  // dispatcher's sandboxes send a batch's ten mails at once each, and a burst this size is refused
+  // by the sink in dozens.
+  it('sends a burst within the send rate it is given: none throttled, each mail once', async () => {
+    const throttledBefore = cloud.mail.throttled;
+    const burst = Array.from({ length: 3 * MAIL_MAX_SEND_RATE }, (_, index) =>
+      mailJob(`burst-${index}`, `burst-${index}@example.com`),
+    );
+    const started = Date.now();
+    for (let from = 0; from < burst.length; from += 10) {
+      const { Failed = [] } = await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: cloud.queueUrl('mail'),
+          Entries: burst
+            .slice(from, from + 10)
+            .map((job, index) => ({ Id: String(index), MessageBody: JSON.stringify(job) })),
+        }),
+      );
+      expect(Failed).toEqual([]);
+    }
+    await settle(() => burst.every((job) => outbox(job.payload.to).length >= 1), 60_000);
+    const elapsedMs = Date.now() - started;
+    expect(cloud.mail.throttled - throttledBefore).toBe(0);
+    for (const job of burst) expect(outbox(job.payload.to)).toHaveLength(1);
+    // Paced: the burst took at least its count over the rate, less the sink's second of burst.
+    expect(elapsedMs).toBeGreaterThanOrEqual(
+      ((burst.length - MAIL_MAX_SEND_RATE) / MAIL_MAX_SEND_RATE) * 1_000 * 0.9,
+    );
+  }, 75_000);
 
   it('dead-letters invalid messages with their reason while their batch-mates are delivered', async () => {
     const invalidTemplate = mailJob('bad-template', 'bad@example.com', { template: 'welcome' });
