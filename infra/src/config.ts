@@ -4,7 +4,10 @@ import {
   BucketNameError,
   type BucketPurpose,
   bucketName,
+  checkSendRate,
   type EnvironmentName,
+  InvalidSendRateError,
+  parseSendRate,
 } from '@sidestep/manifest';
 import { LOCAL_NOTIFY_ADDRESS } from '@sidestep/workflows';
 import { BATCH_CAPACITIES, type BatchCapacity, batchTaskArchitecture } from './batch-capacity.ts';
@@ -194,9 +197,6 @@ export function environmentBucketSuffix(config: EnvironmentConfig): string | und
  */
 export const DEFAULT_MAIL_MAX_SEND_RATE = 1;
 
-/** The highest `MAIL_MAX_SEND_RATE` the mail-dispatcher accepts, mails per second. */
-export const MAX_MAIL_MAX_SEND_RATE = 100_000;
-
 /**
  * The environment's mail send rate, the mail-dispatcher's `MAIL_MAX_SEND_RATE`: the configured one,
  * else {@link DEFAULT_MAIL_MAX_SEND_RATE}; none for `local` (the local cloud decides its own).
@@ -205,22 +205,25 @@ export function environmentMailMaxSendRate(config: EnvironmentConfig): number | 
   return config.mail.maxSendRate ?? (config.name === 'local' ? undefined : DEFAULT_MAIL_MAX_SEND_RATE);
 }
 
-/** Why a mail send rate is refused, naming the variable that sets it. */
-function mailMaxSendRateRefusal(name: EnvironmentName, value: string): string {
-  return `SIDESTEP_${name.toUpperCase()}_MAIL_MAX_SEND_RATE must be a decimal number of mails per second above 0 and at most ${MAX_MAIL_MAX_SEND_RATE}, without exponent or unit (e.g. 14 or 0.5), not "${value}"`;
+/** The setting of an environment's mail send rate. */
+function mailMaxSendRateSetting(name: EnvironmentName): string {
+  return `SIDESTEP_${name.toUpperCase()}_MAIL_MAX_SEND_RATE`;
 }
 
 /**
- * `SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE` read as the mail-dispatcher reads `MAIL_MAX_SEND_RATE`: digits
- * with an optional fraction (`14`, `0.5`, `.5`), no sign, exponent or unit; the range is checked by
- * {@link validateEnvironmentConfig}.
+ * `SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE` read as the mail-dispatcher reads `MAIL_MAX_SEND_RATE`
+ * (`parseSendRate`, the variable's contract in @sidestep/manifest).
+ * @throws {InfraConfigError} naming `<env>.mail.maxSendRate`
  */
 function mailMaxSendRate(name: EnvironmentName, value: string | undefined): number {
   if (value === undefined) return DEFAULT_MAIL_MAX_SEND_RATE;
-  if (!/^(?:\d+(?:\.\d+)?|\.\d+)$/.test(value)) {
-    throw new InfraConfigError(`${name}.mail.maxSendRate`, mailMaxSendRateRefusal(name, value));
+  try {
+    return parseSendRate(value, mailMaxSendRateSetting(name));
+  } catch (error) {
+    if (error instanceof InvalidSendRateError)
+      throw new InfraConfigError(`${name}.mail.maxSendRate`, error.message);
+    throw error;
   }
-  return Number(value);
 }
 
 /**
@@ -694,11 +697,13 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
     );
   }
   const maxSendRate = config.mail.maxSendRate;
-  if (
-    maxSendRate !== undefined &&
-    !(Number.isFinite(maxSendRate) && maxSendRate > 0 && maxSendRate <= MAX_MAIL_MAX_SEND_RATE)
-  ) {
-    fail('mail.maxSendRate', mailMaxSendRateRefusal(config.name, String(maxSendRate)));
+  if (maxSendRate !== undefined) {
+    try {
+      checkSendRate(maxSendRate, mailMaxSendRateSetting(config.name));
+    } catch (error) {
+      if (!(error instanceof InvalidSendRateError)) throw error;
+      fail('mail.maxSendRate', error.message);
+    }
   }
   if (config.mail.hostedZoneId !== undefined) {
     if (!config.mail.domain) fail('mail.hostedZoneId', 'needs mail.domain, whose records it holds');

@@ -12,7 +12,6 @@ export {
   environmentConfigs,
   environmentMailMaxSendRate,
   type GitHubConfig,
-  MAX_MAIL_MAX_SEND_RATE,
   PLACEHOLDER,
   type PlaceholderSetting,
   placeholderSettings,

@@ -68,7 +68,9 @@ describe('the mail send rate (SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE -> MAIL_MAX_SEND
         expect.objectContaining({
           name: 'InfraConfigError',
           field: 'staging.mail.maxSendRate',
-          message: expect.stringContaining(`SIDESTEP_STAGING_MAIL_MAX_SEND_RATE must be a decimal number`),
+          message: expect.stringContaining(
+            `SIDESTEP_STAGING_MAIL_MAX_SEND_RATE: must be a number of mails per second`,
+          ),
         }),
       );
     }

@@ -2,7 +2,7 @@ import { Route53Record } from '@cdktn/provider-aws/lib/route53-record/index.js';
 import { Sesv2ConfigurationSet } from '@cdktn/provider-aws/lib/sesv2-configuration-set/index.js';
 import { Sesv2EmailIdentity } from '@cdktn/provider-aws/lib/sesv2-email-identity/index.js';
 import { Sesv2EmailIdentityMailFromAttributes } from '@cdktn/provider-aws/lib/sesv2-email-identity-mail-from-attributes/index.js';
-import { resourceName } from '@sidestep/manifest';
+import { resourceName, sendRateText } from '@sidestep/manifest';
 import { Fn } from 'cdktn';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
@@ -61,14 +61,6 @@ export interface MailIdentityProps {
     /** Subdomain of `domain` bounces are sent from. @default 'bounce' */
     readonly mailFromSubdomain?: string;
   };
-}
-
-/**
- * A number as digits and a point, never an exponent (`String(0.0000001)` is `1e-7`): the shortest
- * decimal that reads back as the same number, as `String` gives it otherwise.
- */
-function plainDecimal(value: number): string {
-  return new Intl.NumberFormat('en-US', { useGrouping: false, maximumFractionDigits: 100 }).format(value);
 }
 
 /** SES Easy DKIM: 3 tokens, each published as `<token>._domainkey.<domain>` CNAME `<token>.dkim.amazonses.com`. */
@@ -199,7 +191,7 @@ export class MailIdentity extends Construct {
         MAIL_FROM: this.fromAddress,
         MAIL_TRANSPORT: 'ses',
         SES_CONFIGURATION_SET: this.configurationSet.configurationSetName,
-        ...(this.#maxSendRate === undefined ? {} : { MAIL_MAX_SEND_RATE: plainDecimal(this.#maxSendRate) }),
+        ...(this.#maxSendRate === undefined ? {} : { MAIL_MAX_SEND_RATE: sendRateText(this.#maxSendRate) }),
       },
     };
   }

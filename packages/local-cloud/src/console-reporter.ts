@@ -1,8 +1,8 @@
 import { relative } from 'node:path';
 import { styleText } from 'node:util';
 import { shorten } from '@sidestep/contracts';
+import { sendRateText } from '@sidestep/manifest';
 import type { LocalCloudEvent, LocalCloudReporter } from './local-cloud-event.ts';
-import { sendRateText } from './send-rate.ts';
 
 /** Options of {@link createConsoleReporter}. */
 export interface ConsoleReporterOptions {

@@ -12,6 +12,8 @@
  * relative path.
  */
 
+// MAIL_MAX_SEND_RATE's contract (@sidestep/manifest), for `npm start`'s option and banner.
+export { InvalidSendRateError, MAX_SEND_RATE_LIMIT, parseSendRate, sendRateText } from '@sidestep/manifest';
 // Parts other packages' tests start on their own.
 export { type AwsEndpoint, type AwsEndpointOptions, startAwsEndpoint } from './aws-endpoint.ts';
 export { type CollectingReporter, createCollectingReporter } from './collecting-reporter.ts';
@@ -49,7 +51,6 @@ export type {
   VirtualClock,
 } from './scheduler.ts';
 export { createVirtualClock } from './scheduler.ts';
-export { InvalidSendRateError, MAX_SEND_RATE_LIMIT, parseSendRate, sendRateText } from './send-rate.ts';
 export { claimCheckBucketName, exportsBucketName } from './service-environment.ts';
 export {
   type DeliveredMail,

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type SynthesizedTerraformJson, statesAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
+import { checkSendRate } from '@sidestep/manifest';
 import { startAsyncInvocations } from './async-invocation.ts';
 import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
@@ -30,7 +31,6 @@ import { startQueueConsumers } from './queue-consumers.ts';
 import type { JobQueue } from './queues.ts';
 import { deliverFiring } from './schedule-delivery.ts';
 import { type ScheduleFiring, type Scheduler, startScheduler } from './scheduler.ts';
-import { checkSendRate } from './send-rate.ts';
 import {
   claimCheckBucketName,
   exportsBucketName,

@@ -5,10 +5,10 @@ import {
   type Permission,
   RUNTIME_ENVIRONMENT,
   type ServiceManifest,
+  sendRateText,
   type TaskManifest,
 } from '@sidestep/manifest';
 import { LOCAL_ROLES } from './local-iam.ts';
-import { sendRateText } from './send-rate.ts';
 
 /** The local resources a service's environment points at. */
 export interface LocalResources {

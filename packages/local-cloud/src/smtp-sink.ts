@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
+import { checkSendRate } from '@sidestep/manifest';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
-import { checkSendRate, createSendRateBucket } from './send-rate.ts';
+import { createSendRateBucket } from './send-rate.ts';
 
 /** A mail the sink stored. */
 export interface DeliveredMail {

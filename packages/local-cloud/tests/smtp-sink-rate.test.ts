@@ -2,8 +2,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { InvalidSendRateError, MAX_SEND_RATE_LIMIT } from '@sidestep/manifest';
 import { createVirtualClock, type VirtualClock } from '../src/scheduler.ts';
-import { InvalidSendRateError, MAX_SEND_RATE_LIMIT, parseSendRate, sendRateText } from '../src/send-rate.ts';
 import { type DeliveredMail, type SmtpSink, startSmtpSink, type ThrottledMail } from '../src/smtp-sink.ts';
 import { sendMail } from './fixtures/echo-service/smtp-client.mjs';
 
@@ -168,32 +168,6 @@ describe('startSmtpSink with maxSendRate (SES maximum sending rate)', () => {
         expect.objectContaining({ name: 'InvalidSendRateError', field: 'maxSendRate' }),
       );
       await expect(starting).rejects.toThrow(/^maxSendRate: must be a number of mails per second/);
-    },
-  );
-});
-
-describe('sendRateText', () => {
-  it('writes a rate as MAIL_MAX_SEND_RATE takes it: decimal, no exponent, no grouping', () => {
-    expect(sendRateText(14)).toBe('14');
-    expect(sendRateText(0.5)).toBe('0.5');
-    expect(sendRateText(100_000)).toBe('100000');
-    expect(sendRateText(1e-7)).toBe('0.0000001');
-    expect(sendRateText(1 / 3)).toBe(String(1 / 3));
-  });
-});
-
-describe('parseSendRate', () => {
-  it('reads a decimal number of mails per second', () => {
-    expect(parseSendRate('14', 'SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE')).toBe(14);
-    expect(parseSendRate('0.5', 'SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE')).toBe(0.5);
-  });
-
-  it.each(['', '1e3', '14/s', '0x10', ' 14', '-1', '0', '.5', '100001'])(
-    'refuses %p naming the setting',
-    (text) => {
-      expect(() => parseSendRate(text, 'SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE')).toThrow(
-        expect.objectContaining({ name: 'InvalidSendRateError', field: 'SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE' }),
-      );
     },
   );
 });

@@ -369,3 +369,11 @@ export function defineTask<const M extends TaskManifest>(manifest: M): M {
   checkPermissions(manifest.permissions, fail);
   return manifest;
 }
+
+export {
+  checkSendRate,
+  InvalidSendRateError,
+  MAX_SEND_RATE_LIMIT,
+  parseSendRate,
+  sendRateText,
+} from './mail-send-rate.ts';

@@ -1,10 +1,8 @@
 import { EmailAddress } from '@sidestep/contracts';
+import { InvalidSendRateError, parseSendRate } from '@sidestep/manifest';
 import { ConfigError, readConfig } from '@sidestep/runtime';
 import * as z from 'zod/mini';
 import type { MailTransportConfig } from './adapters/mail-transport.ts';
-
-/** The highest MAIL_MAX_SEND_RATE taken (mails per second). */
-const MAX_SEND_RATE = 100_000;
 
 const MailDispatcherEnvironment = z.object({
   /** The address mails are sent from (the SES identity on AWS). */
@@ -18,16 +16,7 @@ const MailDispatcherEnvironment = z.object({
    * Mails per second the whole function may send (all its sandboxes): the account's SES maximum send
    * rate or sidestep's share of it (infra's SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE). Unset: no limit.
    */
-  MAIL_MAX_SEND_RATE: z.optional(
-    z.string().check(
-      z.regex(/^(?:\d+(?:\.\d+)?|\.\d+)$/, {
-        message: 'must be a number of mails per second, e.g. 14 or 0.5',
-      }),
-      z.refine((text) => Number(text) > 0 && Number(text) <= MAX_SEND_RATE, {
-        message: `must be more than 0 and at most ${MAX_SEND_RATE}`,
-      }),
-    ),
-  ),
+  MAIL_MAX_SEND_RATE: z.optional(z.string()),
 });
 
 export interface MailDispatcherConfig {
@@ -43,7 +32,7 @@ export function loadConfig(
 ): MailDispatcherConfig {
   const config = readConfig(MailDispatcherEnvironment, env);
   const rate =
-    config.MAIL_MAX_SEND_RATE === undefined ? {} : { maxSendRate: Number(config.MAIL_MAX_SEND_RATE) };
+    config.MAIL_MAX_SEND_RATE === undefined ? {} : { maxSendRate: sendRate(config.MAIL_MAX_SEND_RATE) };
   if (config.MAIL_TRANSPORT === 'smtp') {
     if (!config.SMTP_URL)
       throw new ConfigError('SMTP_URL', 'SMTP_URL is required when MAIL_TRANSPORT is smtp');
@@ -54,4 +43,18 @@ export function loadConfig(
     transport: { kind: 'ses', configurationSet: config.SES_CONFIGURATION_SET },
     ...rate,
   };
+}
+
+/** MAIL_MAX_SEND_RATE by its contract (@sidestep/manifest), as infra and the local cloud write it. */
+function sendRate(text: string): number {
+  try {
+    return parseSendRate(text, 'MAIL_MAX_SEND_RATE');
+  } catch (error) {
+    if (error instanceof InvalidSendRateError) {
+      throw new ConfigError('MAIL_MAX_SEND_RATE', `invalid configuration: ${error.message}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
 }

@@ -1,0 +1,73 @@
+// MAIL_MAX_SEND_RATE's contract, in one place for the three that use it: infra writes it into the
+// mail-dispatcher's environment from SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE, the local cloud from its own
+// setting (its SMTP sink enforcing the same rate), and the mail-dispatcher reads it: a decimal number
+// of mails (recipients) per second for the whole function, above 0 and at most 100000, written
+// without exponent, sign or unit ("14", "0.5").
+
+/**
+ * The highest maximum send rate taken, in mails per second: the bound of `MAIL_MAX_SEND_RATE`'s
+ * contract (a decimal number above 0 and at most 100000, mails per second for the whole function).
+ */
+export const MAX_SEND_RATE_LIMIT = 100_000;
+
+/** A maximum send rate that is not a number of mails per second above 0 and at most {@link MAX_SEND_RATE_LIMIT}. */
+export class InvalidSendRateError extends Error {
+  override readonly name = 'InvalidSendRateError';
+  /** The option or setting that held it (`maxSendRate`, `mail.maxSendRate`, an environment variable). */
+  readonly field: string;
+  readonly value: unknown;
+  constructor(field: string, value: unknown, why = '') {
+    super(
+      `${field}: must be a number of mails per second above 0 and at most ${MAX_SEND_RATE_LIMIT}${why}, not ${
+        typeof value === 'string' ? JSON.stringify(value) : String(value)
+      }`,
+    );
+    this.field = field;
+    this.value = value;
+  }
+}
+
+/**
+ * `value` as a maximum send rate: a number above 0 and at most {@link MAX_SEND_RATE_LIMIT} whose
+ * decimal text ({@link sendRateText}) reads back as the same number, so what the SMTP sink enforces
+ * is what `MAIL_MAX_SEND_RATE` tells the mail-dispatcher.
+ * @throws {InvalidSendRateError} naming `field`
+ */
+export function checkSendRate(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !(value > 0 && value <= MAX_SEND_RATE_LIMIT)) {
+    throw new InvalidSendRateError(field, value);
+  }
+  if (Number(sendRateText(value)) !== value) {
+    throw new InvalidSendRateError(field, value, ` with at most ${MAX_FRACTION_DIGITS} decimal places`);
+  }
+  return value;
+}
+
+/** The text of `MAIL_MAX_SEND_RATE`'s contract: digits with an optional fraction (`14`, `0.5`, `.5`). */
+const DECIMAL = /^(?:\d+(?:\.\d+)?|\.\d+)$/;
+
+/**
+ * A maximum send rate written as a setting holds it (`SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE`), in the
+ * form `MAIL_MAX_SEND_RATE` takes: a decimal number without exponent, sign or unit ("14", "0.5").
+ * @throws {InvalidSendRateError} naming `field`
+ */
+export function parseSendRate(text: string, field: string): number {
+  if (!DECIMAL.test(text)) throw new InvalidSendRateError(field, text, ', written as digits ("14", "0.5")');
+  return checkSendRate(Number(text), field);
+}
+
+const MAX_FRACTION_DIGITS = 100;
+
+/**
+ * Node's own number formatting, set to write the shortest decimal that reads back as the rate
+ * without an exponent or grouping: `String(1e-7)` is "1e-7", which the variable's contract refuses.
+ */
+const DECIMAL_TEXT = new Intl.NumberFormat('en-US', {
+  useGrouping: false,
+  maximumFractionDigits: MAX_FRACTION_DIGITS,
+});
+
+/** A rate as `MAIL_MAX_SEND_RATE` carries it: "14", "0.5", "0.0000001". */
+export function sendRateText(rate: number): string {
+  return DECIMAL_TEXT.format(rate);
+}
