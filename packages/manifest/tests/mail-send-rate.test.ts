@@ -19,6 +19,13 @@ describe('checkSendRate', () => {
 });
 
 describe('sendRateText', () => {
+  it('writes what Intl.NumberFormat writes, without making one for a rate of 1e-6 or more', () => {
+    const intl = new Intl.NumberFormat('en-US', { useGrouping: false, maximumFractionDigits: 100 });
+    for (const rate of [1e-6, 0.001, 0.5, 1 / 3, 1, 2.5, 14, 99_999.99, 100_000]) {
+      expect([rate, sendRateText(rate)]).toEqual([rate, intl.format(rate)]);
+    }
+  });
+
   it('writes a rate as MAIL_MAX_SEND_RATE takes it: decimal, no exponent, no grouping', () => {
     expect(sendRateText(14)).toBe('14');
     expect(sendRateText(0.5)).toBe('0.5');
