@@ -84,3 +84,35 @@ describe('the mail send rate (SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE -> MAIL_MAX_SEND
     );
   });
 });
+
+describe("the mail queue's mapping at the send rate (pacedForSendRate)", () => {
+  /** The mail queue's event source mapping for `config`. */
+  function mailMapping(config: EnvironmentConfig): {
+    batch_size: number;
+    scaling_config: { maximum_concurrency: number };
+  } {
+    const tf = synthStack(config);
+    const [address] = one(tf, 'aws_lambda_function', {
+      function_name: `sidestep-${config.name}-mail-dispatcher`,
+    });
+    const [, mapping] = one(tf, 'aws_lambda_event_source_mapping', { function_name: `\${${address}.arn}` });
+    return mapping;
+  }
+
+  it.each([
+    [undefined, 2, 10],
+    [0.5, 2, 6],
+    [14, 5, 10],
+  ])(
+    'runs as many sandboxes, with batches as large, as send a whole batch within an invocation (rate %p: %p sandboxes, batches of %p)',
+    (maxSendRate, maximumConcurrency, batchSize) => {
+      const config =
+        maxSendRate === undefined ? STAGING : { ...STAGING, mail: { ...STAGING.mail, maxSendRate } };
+      const mapping = mailMapping(config);
+      expect([mapping.scaling_config.maximum_concurrency, mapping.batch_size]).toEqual([
+        maximumConcurrency,
+        batchSize,
+      ]);
+    },
+  );
+});

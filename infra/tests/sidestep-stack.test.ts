@@ -4,6 +4,7 @@ import {
   bucketName,
   defineService,
   defineTask,
+  pacedForSendRate,
   type ServiceManifest,
   visibilityTimeoutSeconds,
 } from '@sidestep/manifest';
@@ -13,6 +14,7 @@ import { TerraformStack, Testing } from 'cdktn';
 import {
   type EnvironmentConfig,
   environmentConfigs,
+  environmentMailMaxSendRate,
   GrantableRole,
   InfraConfigError,
   JobQueue,
@@ -29,7 +31,8 @@ import { all, batchWorkerTarget, type Json, one, ref, statementFor, statements }
 
 const batchWorker = registeredTask('batch-worker').manifest;
 const mailDispatcher = registeredService('mail-dispatcher').manifest;
-const mailQueueSettings = mailDispatcher.queue;
+// The mail queue as the staging stack maps it: sized for staging's send rate (pacedForSendRate).
+const mailQueueSettings = pacedForSendRate(mailDispatcher, environmentMailMaxSendRate(STAGING)).queue;
 if (!mailQueueSettings) throw new Error('the mail-dispatcher consumes a queue');
 const statusUpdater = registeredService('status-updater').manifest;
 

@@ -1,7 +1,12 @@
 import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { SnsTopicSubscription } from '@cdktn/provider-aws/lib/sns-topic-subscription/index.js';
 import { LEDGER_ACTIONS_ALIAS, OPS_LEDGER_SERVICE } from '@sidestep/contracts';
-import type { PermissionResource, ServiceManifest, TaskManifest } from '@sidestep/manifest';
+import {
+  type PermissionResource,
+  pacedForSendRate,
+  type ServiceManifest,
+  type TaskManifest,
+} from '@sidestep/manifest';
 import {
   type BatchWorkerProps,
   defineSchedules,
@@ -158,7 +163,9 @@ export class SidestepStack extends EnvironmentStack {
 
   constructor(scope: Construct, id: string, props: SidestepStackProps) {
     super(scope, id, props.config);
-    const services = props.services ?? SERVICES;
+    // A mail sender's queue mapping sized for the environment's send rate, as its function divides it.
+    const maxSendRate = environmentMailMaxSendRate(props.config);
+    const services = (props.services ?? SERVICES).map((manifest) => pacedForSendRate(manifest, maxSendRate));
     const tasks = props.tasks ?? TASKS;
     this.checkReservations(services);
     this.addProviderAndBackend(id);

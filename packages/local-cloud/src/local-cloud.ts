@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type SynthesizedTerraformJson, statesAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
-import { checkSendRate } from '@sidestep/manifest';
+import { checkSendRate, pacedForSendRate } from '@sidestep/manifest';
 import { startAsyncInvocations } from './async-invocation.ts';
 import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
@@ -232,6 +232,11 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     options.mail?.maxSendRate === undefined
       ? undefined
       : checkSendRate(options.mail.maxSendRate, 'mail.maxSendRate');
+  // A mail sender's queue mapping sized for the rate, as infra sizes it and its function divides it.
+  const services = options.services.map((service) => ({
+    ...service,
+    manifest: pacedForSendRate(service.manifest, maxSendRate),
+  }));
 
   const stack = new AsyncDisposableStack();
   try {
@@ -240,7 +245,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     const { endpoint, sqs } = stack.use(
       await startAws(host, options.port ?? 4566, join(stateDir, LOCAL_STATE.aws), iam, reporter),
     );
-    const queues = await createLocalQueues(sqs, options.services, options.pipes ?? [], reporter);
+    const queues = await createLocalQueues(sqs, services, options.pipes ?? [], reporter);
     const { smtp } = stack.use(
       await startMailSink(join(stateDir, LOCAL_STATE.outbox), host, options.smtpPort, maxSendRate, reporter),
     );
@@ -257,7 +262,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     };
     const functions = stack.use(
       await startFunctionHosts({
-        services: options.services,
+        services,
         functionUrls: options.functionUrls ?? [],
         rootDir: options.rootDir,
         stateDir,
@@ -286,7 +291,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       await startQueueConsumers({
         sqs,
         endpoint,
-        services: options.services,
+        services,
         queues: queues.byService,
         functions: functions.byService,
         stopGraceMs,

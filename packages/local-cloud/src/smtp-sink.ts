@@ -207,7 +207,10 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
  * (`createSendRateBucket`: a second's worth of burst, refilled at the rate, a token per recipient of
  * the envelope), AWS's usual model of a rate limit: a burst above the rate for longer than a second
  * is refused here as SES refuses a sustained one, while the mail-dispatcher's sandboxes, each paced at
- * its share but not in step with the others, pass, as they should on SES.
+ * its share but not in step with the others, pass once the rate is at least the number of sandboxes
+ * (the dispatcher runs 5 from 2 a second up, 2 below): at a lower rate their first sends of a burst
+ * can land together on fewer tokens than sandboxes, and the ones over are refused and delivered
+ * again, as SES may refuse them.
  */
 function sendRateThrottle(
   maxSendRate: number,

@@ -374,6 +374,8 @@ export {
   checkSendRate,
   InvalidSendRateError,
   MAX_SEND_RATE_LIMIT,
+  pacedForSendRate,
   parseSendRate,
+  SEND_DEADLINE_MARGIN_SECONDS,
   sendRateText,
 } from './mail-send-rate.ts';

@@ -4,6 +4,8 @@
 // of mails (recipients) per second for the whole function, above 0 and at most 100000, written
 // without exponent, sign or unit ("14", "0.5").
 
+import type { ServiceManifest } from './index.ts';
+
 /**
  * The highest maximum send rate taken, in mails per second: the bound of `MAIL_MAX_SEND_RATE`'s
  * contract (a decimal number above 0 and at most 100000, mails per second for the whole function).
@@ -78,3 +80,50 @@ export function sendRateText(rate: number): string {
   });
   return decimalText.format(rate);
 }
+
+/**
+ * How long before its deadline an invocation of a paced sender stops starting sends: time for the
+ * last send's answer and its outcome's record. The mail-dispatcher gives back a mail whose turn would
+ * come later.
+ */
+export const SEND_DEADLINE_MARGIN_SECONDS = 5;
+
+/**
+ * `manifest` with its queue's event source mapping sized for a send rate, when it sends mail
+ * (granted `mail-identity`) and `maxSendRate` is set: infra and the local cloud create the mapping
+ * from it, and the mail-dispatcher divides the rate by its `maximumConcurrency`, so the three agree.
+ *
+ * A sandbox sends its share, `maxSendRate / maximumConcurrency` recipients a second, for at most
+ * `timeoutSeconds - SEND_DEADLINE_MARGIN_SECONDS` of an invocation, and gives back what would come
+ * later; a given-back mail costs one of its `maxReceiveCount` receives. So the share must let a whole
+ * batch go out in one invocation: the mapping runs as few sandboxes as that needs (down to 2, the
+ * least `maximumConcurrency` Lambda takes:
+ * https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html), and takes smaller batches
+ * when even 2 sandboxes' shares cannot send a batch in time. At 1 recipient a second (SES's sandbox
+ * and infra's default): 2 sandboxes of 10-mail batches, each sending one mail in 2 s (20 s a batch).
+ * A mail to several recipients takes one slot each, so a batch of them can still outlast an
+ * invocation at a low rate: its last mails are given back.
+ */
+export function pacedForSendRate<M extends ServiceManifest>(manifest: M, maxSendRate: number | undefined): M {
+  const { queue } = manifest;
+  if (
+    maxSendRate === undefined ||
+    !queue ||
+    !manifest.permissions.some((p) => p.resource === 'mail-identity')
+  ) {
+    return manifest;
+  }
+  const budgetSeconds = Math.max(1, manifest.timeoutSeconds - SEND_DEADLINE_MARGIN_SECONDS);
+  const maximumConcurrency = Math.min(
+    queue.maximumConcurrency,
+    Math.max(MIN_MAXIMUM_CONCURRENCY, Math.floor((maxSendRate * budgetSeconds) / queue.batchSize)),
+  );
+  const batchSize = Math.min(
+    queue.batchSize,
+    Math.max(1, Math.floor((maxSendRate / maximumConcurrency) * budgetSeconds)),
+  );
+  return { ...manifest, queue: { ...queue, maximumConcurrency, batchSize } };
+}
+
+/** The least `ScalingConfig.MaximumConcurrency` of an SQS event source mapping. */
+const MIN_MAXIMUM_CONCURRENCY = 2;

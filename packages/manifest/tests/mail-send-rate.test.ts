@@ -1,5 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import { checkSendRate, MAX_SEND_RATE_LIMIT, parseSendRate, sendRateText } from '../src/index.ts';
+import {
+  checkSendRate,
+  MAX_SEND_RATE_LIMIT,
+  pacedForSendRate,
+  parseSendRate,
+  SEND_DEADLINE_MARGIN_SECONDS,
+  type ServiceManifest,
+  sendRateText,
+} from '../src/index.ts';
 
 // MAIL_MAX_SEND_RATE's contract, which infra, the local cloud and the mail-dispatcher share.
 describe('checkSendRate', () => {
@@ -50,4 +58,54 @@ describe('parseSendRate', () => {
       );
     },
   );
+});
+
+describe('pacedForSendRate (a batch must go out within one invocation: a given-back mail costs a receive)', () => {
+  const mailer = {
+    name: 'mailer',
+    description: 'sends mail',
+    handler: 'index.handler',
+    memoryMb: 512,
+    timeoutSeconds: 30,
+    queue: {
+      name: 'mail',
+      jobTypes: ['mail.send'],
+      batchSize: 10,
+      maximumBatchingWindowSeconds: 0,
+      maximumConcurrency: 5,
+      maxReceiveCount: 5,
+    },
+    permissions: [{ resource: 'mail-identity', actions: ['ses:SendEmail'] }],
+  } satisfies ServiceManifest;
+
+  it.each([
+    [1, 2, 10],
+    [0.5, 2, 6],
+    [0.1, 2, 1],
+    [2, 5, 10],
+    [14, 5, 10],
+    [10_000, 5, 10],
+  ])('at %p recipients a second: %p sandboxes, batches of %p', (rate, maximumConcurrency, batchSize) => {
+    expect(pacedForSendRate(mailer, rate).queue).toMatchObject({ maximumConcurrency, batchSize });
+  });
+
+  it("lets every sandbox send a whole batch of one-recipient mails within an invocation's budget", () => {
+    const budget = mailer.timeoutSeconds - SEND_DEADLINE_MARGIN_SECONDS;
+    for (const rate of [0.08, 0.3, 0.5, 0.8, 1, 1.5, 2, 3, 7, 14, 50]) {
+      const { maximumConcurrency, batchSize } = pacedForSendRate(mailer, rate).queue;
+      const share = rate / maximumConcurrency;
+      // The first send goes at once, the last (batchSize - 1) slots later.
+      expect([rate, (batchSize - 1) / share <= budget]).toEqual([rate, true]);
+      expect(maximumConcurrency).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it('leaves a manifest alone without a rate, or when it sends no mail', () => {
+    expect(pacedForSendRate(mailer, undefined)).toBe(mailer);
+    const quiet = {
+      ...mailer,
+      permissions: [{ resource: 'mail-queue' as const, actions: ['sqs:SendMessage'] }],
+    };
+    expect(pacedForSendRate(quiet, 1)).toBe(quiet);
+  });
 });

@@ -1,6 +1,7 @@
 import { MailSendJob } from '@sidestep/contracts';
 import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
+import { pacedForSendRate } from '@sidestep/manifest';
 import { createSqsHandler, databaseUrlSource } from '@sidestep/runtime';
 import { service } from '../service.ts';
 import { createMailSender, MAIL_SEND_CONCURRENCY } from './adapters/mail-transport.ts';
@@ -11,11 +12,17 @@ import { createSendOnce } from './send-once.ts';
 // Cold start: configuration is read and validated once; clients are created once and reused warm.
 const config = loadConfig();
 const transport = await createMailSender(config.transport);
-// The function's send rate shared by the sandboxes its queue runs at once: together they keep to it.
+// The function's send rate shared by the sandboxes its queue runs at once (as many as infra and the
+// local cloud size the mapping for the rate): together they keep to it.
 const sender =
   config.maxSendRate === undefined
     ? transport
-    : pacedSender(transport, new SendPacer(config.maxSendRate / service.queue.maximumConcurrency));
+    : pacedSender(
+        transport,
+        new SendPacer(
+          config.maxSendRate / pacedForSendRate(service, config.maxSendRate).queue.maximumConcurrency,
+        ),
+      );
 
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
 // The records of a batch claim their keys in one statement and record their outcomes in few more

@@ -6,7 +6,7 @@ import {
 import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
 import type { MailSendJob } from '@sidestep/contracts';
 import { findIdempotencyOutcomeUnknown } from '@sidestep/idempotency';
-import { messageLifetimeSeconds, type QueueTrigger } from '@sidestep/manifest';
+import { messageLifetimeSeconds, type QueueTrigger, SEND_DEADLINE_MARGIN_SECONDS } from '@sidestep/manifest';
 import type { Context } from 'aws-lambda';
 import { service } from '../service.ts';
 import { idempotencyKeyOf } from './domain/compose-mail.ts';
@@ -28,9 +28,10 @@ export const IDEMPOTENCY_RECORD_TTL_SECONDS = idempotencyRecordSeconds(service.q
 
 /**
  * How long before the invocation's deadline the last send may start: time for SES's answer (or an
- * SMTP exchange) and for the outcome's record, within the function's 30 s.
+ * SMTP exchange) and for the outcome's record, within the function's 30 s; the mapping's batches are
+ * sized for the rest (`pacedForSendRate`).
  */
-export const SEND_DEADLINE_MARGIN_MS = 5_000;
+export const SEND_DEADLINE_MARGIN_MS = SEND_DEADLINE_MARGIN_SECONDS * 1_000;
 
 /** What {@link SendOnce} did: the dispatch's result, and whether it was this call that sent it. */
 export interface SendOnceResult extends DispatchResult {
