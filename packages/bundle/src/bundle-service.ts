@@ -6,12 +6,19 @@ import { build, type Message, type Metafile, type Plugin } from 'esbuild';
 import {
   BundleBuildError,
   BundleOptionError,
+  PrebuiltWorkspaceInputError,
   RefusedLicenceError,
+  SOURCE_CONDITION,
   StaticExternalImportError,
 } from './errors.ts';
 import { powertoolsInvokeStorePlugin } from './powertools-invoke-store.ts';
 import { smithySchemaKeysPlugin } from './smithy-schema-keys.ts';
-import { bundledPackages, refusedPackages, writeThirdPartyNotices } from './third-party-notices.ts';
+import {
+  bundledPackages,
+  prebuiltWorkspaceInputs,
+  refusedPackages,
+  writeThirdPartyNotices,
+} from './third-party-notices.ts';
 
 /** Options of {@link bundleService}. */
 export interface BundleServiceOptions {
@@ -158,7 +165,9 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
       // Prefer ESM builds of dependencies (better tree shaking). The `import` condition is not forced
       // on require() calls: a CommonJS caller expecting `module.exports` would get an ES namespace.
       mainFields: ['module', 'main'],
-      conditions: ['module'],
+      // A workspace package that ships a pre-built bundle gives its source under SOURCE_CONDITION, so
+      // the metafile sees (and the licence check and notices cover) what that bundle inlines.
+      conditions: [SOURCE_CONDITION, 'module'],
       external: options.external ?? [],
       plugins: [
         entryPlugin(packageDir),
@@ -195,6 +204,11 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
   const { staticImports, lazyExternals } = externalImports(meta, loadedAtInit);
   if (Object.keys(staticImports).length > 0) throw new StaticExternalImportError(packageDir, staticImports);
   const service = await serviceName(packageDir);
+  const prebuilt = prebuiltWorkspaceInputs(meta);
+  if (prebuilt.length > 0) {
+    await rm(outdir, { recursive: true, force: true });
+    throw new PrebuiltWorkspaceInputError(packageDir, prebuilt);
+  }
   const thirdParty = await bundledPackages(meta, packageDir);
   const refused = refusedPackages(thirdParty);
   if (refused.length > 0) {

@@ -96,3 +96,29 @@ export class RefusedLicenceError extends BundleError {
     this.packages = packages;
   }
 }
+
+/**
+ * A bundle that takes a workspace package's own build output (`packages/<name>/dist/...`): that file
+ * may itself bundle third-party code (the producer's carries p-limit), whose packages and licences
+ * the metafile cannot see, so neither the licence check nor the notices could cover them.
+ */
+export class PrebuiltWorkspaceInputError extends BundleError {
+  /** The built files, as the metafile names them. */
+  readonly inputs: readonly string[];
+
+  constructor(packageDir: string, inputs: readonly string[]) {
+    super(
+      packageDir,
+      `The bundle would take a workspace package's built output, whose bundled dependencies' licences cannot be checked:\n${inputs.map((input) => `  ${input}`).join('\n')}\n` +
+        `Export the package's source under the "${SOURCE_CONDITION}" condition (package.json exports), which bundleService resolves first.`,
+    );
+    this.name = 'PrebuiltWorkspaceInputError';
+    this.inputs = inputs;
+  }
+}
+
+/**
+ * The package.json exports condition under which a workspace package that ships a pre-built bundle
+ * (the producer, for other teams' apps) gives bundleService its source instead.
+ */
+export const SOURCE_CONDITION = 'sidestep-source';

@@ -13,8 +13,10 @@ export {
   BundleBuildError,
   BundleError,
   BundleOptionError,
+  PrebuiltWorkspaceInputError,
   RefusedLicenceError,
   type RefusedPackage,
+  SOURCE_CONDITION,
   StaticExternalImportError,
 } from './errors.ts';
 export {

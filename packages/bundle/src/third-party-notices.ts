@@ -131,6 +131,28 @@ export async function bundledPackages(meta: Metafile, packageDir: string): Promi
   return [...unique.values()].sort((a, b) => compare(a.name, b.name) || compare(a.version, b.version));
 }
 
+/**
+ * The inputs with bytes in an `.mjs` output that are a workspace package's build output
+ * (`packages/<name>/dist/...`, outside node_modules): a file that may inline third-party code the
+ * metafile cannot name.
+ */
+export function prebuiltWorkspaceInputs(meta: Metafile): string[] {
+  const found = new Set<string>();
+  for (const [output, { inputs }] of Object.entries(meta.outputs)) {
+    if (!output.endsWith('.mjs')) continue;
+    for (const [input, { bytesInOutput }] of Object.entries(inputs)) {
+      if (
+        bytesInOutput > 0 &&
+        !input.includes('node_modules/') &&
+        /(^|\/)packages\/[^/]+\/dist\//.test(input)
+      ) {
+        found.add(input);
+      }
+    }
+  }
+  return [...found].sort(compare);
+}
+
 /** `node_modules/@scope/name` or `node_modules/name` of the last node_modules in `input`, if any. */
 function packageDirOf(input: string): string | undefined {
   const at = input.lastIndexOf('node_modules/');

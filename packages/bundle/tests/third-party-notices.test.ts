@@ -1,10 +1,16 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import spdxLicences from 'spdx-license-list/full.js';
-import { bundleService, licenceVerdict, RefusedLicenceError } from '../src/index.ts';
+import {
+  bundleService,
+  licenceVerdict,
+  PrebuiltWorkspaceInputError,
+  RefusedLicenceError,
+  SOURCE_CONDITION,
+} from '../src/index.ts';
 
 const MIT_TEXT = 'MIT License\n\nCopyright (c) 2026 Permissive Author\n\nPermission is hereby granted...\n';
 const APACHE_NOTICE =
@@ -227,5 +233,70 @@ describe('bundleService third-party notices', () => {
     ).rejects.toMatchObject({
       packages: [{ name: 'gpl-only' }, { name: 'no-licence' }],
     });
+  });
+});
+
+// A workspace package may ship a pre-built bundle (the producer does, for other teams' apps): its
+// dist file can inline third-party code whose package and licence the metafile cannot name.
+describe('bundleService and workspace packages built ahead', () => {
+  let workspaceDir: string;
+
+  beforeAll(async () => {
+    workspaceDir = await mkdtemp(join(tmpdir(), 'bundle-prebuilt-'));
+    const files: Record<string, string> = {
+      'package.json': JSON.stringify({ name: '@fixture/service', private: true, type: 'module' }),
+      // The workspace package: its dist inlines gpl-only's code; its source imports it.
+      'packages/prebuilt/package.json': JSON.stringify({
+        name: '@fixture/prebuilt',
+        version: '0.0.0',
+        type: 'module',
+        exports: { '.': { 'sidestep-source': './src/index.js', default: './dist/index.js' } },
+      }),
+      'packages/prebuilt/src/index.js': "export { value } from 'gpl-only';\n",
+      'packages/prebuilt/dist/index.js': "var value = 'gpl-only, inlined';\nexport { value };\n",
+      'packages/opaque/package.json': JSON.stringify({
+        name: '@fixture/opaque',
+        version: '0.0.0',
+        type: 'module',
+        exports: { '.': { default: './dist/index.js' } },
+      }),
+      'packages/opaque/dist/index.js': "var value = 'inlined code of some package';\nexport { value };\n",
+      ...Object.fromEntries(
+        Object.entries(dependency('gpl-only', { license: 'GPL-3.0' })).map(([file, text]) => [
+          `packages/prebuilt/${file}`,
+          text,
+        ]),
+      ),
+      'src/prebuilt.ts': "export { value as handler } from '@fixture/prebuilt';\n",
+      'src/opaque.ts': "export { value as handler } from '@fixture/opaque';\n",
+    };
+    for (const [file, content] of Object.entries(files)) {
+      await mkdir(dirname(join(workspaceDir, file)), { recursive: true });
+      await writeFile(join(workspaceDir, file), content);
+    }
+    // As pnpm links a workspace package: esbuild follows the link to packages/<name>.
+    await mkdir(join(workspaceDir, 'node_modules/@fixture'), { recursive: true });
+    for (const name of ['prebuilt', 'opaque']) {
+      await symlink(join(workspaceDir, 'packages', name), join(workspaceDir, 'node_modules/@fixture', name));
+    }
+  });
+
+  afterAll(async () => {
+    await rm(workspaceDir, { recursive: true, force: true });
+  });
+
+  it(`bundles a workspace package's source under the ${SOURCE_CONDITION} condition, so its dependencies are checked`, async () => {
+    const failure = bundleService({ packageDir: workspaceDir, entry: 'src/prebuilt.ts' });
+    await expect(failure).rejects.toMatchObject({
+      name: 'RefusedLicenceError',
+      packages: [{ name: 'gpl-only', licence: 'GPL-3.0' }],
+    });
+  });
+
+  it("refuses a workspace package's built output, naming it, and leaves no bundle", async () => {
+    const failure = bundleService({ packageDir: workspaceDir, entry: 'src/opaque.ts' });
+    await expect(failure).rejects.toBeInstanceOf(PrebuiltWorkspaceInputError);
+    await expect(failure).rejects.toMatchObject({ inputs: ['packages/opaque/dist/index.js'] });
+    expect(existsSync(join(workspaceDir, 'dist/index.mjs'))).toBe(false);
   });
 });
