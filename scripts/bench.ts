@@ -25,7 +25,6 @@ import { basename, join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { bundleService } from '@sidestep/bundle';
 import { createPostgresSchema, migrate, openDatabase, startEmbeddedPostgres } from '@sidestep/db';
-import { synthStack } from '@sidestep/infra';
 import { startFunction } from '@sidestep/lambda-runtime';
 import { startAwsEndpoint, startSmtpSink } from '@sidestep/local-cloud';
 import { resourceName } from '@sidestep/manifest';
@@ -33,6 +32,8 @@ import { SERVICES } from '@sidestep/registry';
 import { SecretsManagerDouble } from '@sidestep/runtime/testing';
 import {
   awsRegion,
+  DEPLOYED_ENVIRONMENT,
+  deployedStack,
   type LoopbackEndpoints,
   lambdaEnvironment,
   loopbackEndpointEnvironment,
@@ -462,7 +463,7 @@ async function measureFirstInvocation(
   const root = imageTaskRoot(packageDir);
   temporary.push(root.dir);
   const name = entry.manifest.name;
-  const functionName = resourceName('local', name);
+  const functionName = resourceName(DEPLOYED_ENVIRONMENT, name);
   const [module = 'index', exportName = 'handler'] = entry.manifest.handler.split('.');
   const file = join(root.dir, `${module}.mjs`);
   const job = firstJob(name);
@@ -607,7 +608,7 @@ async function main(): Promise<void> {
 
     const services: ServiceResult[] = [];
     for (const entry of SERVICES) services.push(await measureService(entry, bareDir));
-    const stack = JSON.parse(synthStack()) as SynthesizedStack;
+    const stack = deployedStack();
     const standIns = await startStandIns();
     try {
       for (const [index, entry] of SERVICES.entries()) {
@@ -759,7 +760,7 @@ function deployedSection(r: Results): string[] {
   return [
     '## Cold start as deployed',
     '',
-    `Each Lambda service's bundle (the image's files), imported by a fresh \`node\` that then hands its handler one valid job, in two configurations: the bench's local one (the \`environment\` of the table above: \`DATABASE_URL\`, \`MAIL_TRANSPORT=smtp\`, \`DOWNLOAD_SIGNING_KEY\`) and the function's environment as infra synthesizes it (the \`aws_lambda_function\`'s variables in the stack \`synthStack()\` writes, read by scripts/src/bench/deployed-environment.ts: \`DATABASE_SECRET_ARN\`, \`MAIL_TRANSPORT=ses\` with \`SES_CONFIGURATION_SET\`, \`DOWNLOAD_SIGNING_KEY_SECRET_ARN\`, ...), both with the variables Lambda sets (region, the role's temporary credentials, function name, memory, \`_HANDLER\`). Every AWS endpoint of the deployed run is a loopback stand-in named by the SDK's per-service variables (\`AWS_ENDPOINT_URL_SECRETS_MANAGER\`, \`_SESV2\`, \`_S3\`, \`_SQS\`): the Secrets Manager double of @sidestep/runtime/testing (holding the database's URL and the signing key), a SES v2 SendEmail double (scripts/src/bench/sesv2-double.ts), the local cloud's S3 and SQS; the database is ${first.database}, the same for both configurations. The secret holds a plain \`postgres://\` URL: an RDS secret's JSON would make the URL ask for \`sslmode=verify-full\`, and the TLS handshake to RDS (Node's \`tls\`) is not measured here. Per round, interleaved: a bare \`node\` running the same script without a bundle, the local configuration, the deployed one (${FIRST_INVOCATION_RUNS} rounds, medians), each with a new job (a new id: no idempotent replay), checked to be done; a deployed round must also have fetched its secret and, for the mail-dispatcher, sent through SES. "Loaded" is what Node's module hooks saw by the end of the import and of the first job, in one more run of each with the hooks on. Times are from the process's start to the end of the import and to the end of the first job, above the bare \`node\`'s start to its script (${first.bareNode.startToScriptMs} ms for the first service, ${first.bareNode.cpuMs} ms of CPU); the column of spawn to the end of the first job is as the bench sees it, above the bare \`node\`'s spawn to its report (${first.bareNode.spawnMs} ms). The targets were set for the import; the first job's columns show what the deployed function loads and spends before it answers.`,
+    `Each Lambda service's bundle (the image's files), imported by a fresh \`node\` that then hands its handler one valid job, in two configurations: the bench's local one (the \`environment\` of the table above: \`DATABASE_URL\`, \`MAIL_TRANSPORT=smtp\`, \`DOWNLOAD_SIGNING_KEY\`) and the function's environment as infra synthesizes it (the \`aws_lambda_function\`'s variables in a staging stack \`synthStack()\` writes with placeholder settings, read by scripts/src/bench/deployed-environment.ts: \`DATABASE_SECRET_ARN\`, \`MAIL_TRANSPORT=ses\` with \`SES_CONFIGURATION_SET\`, \`MAIL_MAX_SEND_RATE\` (1, the default), \`DOWNLOAD_SIGNING_KEY_SECRET_ARN\`, ...), both with the variables Lambda sets (region, the role's temporary credentials, function name, memory, \`_HANDLER\`). Every AWS endpoint of the deployed run is a loopback stand-in named by the SDK's per-service variables (\`AWS_ENDPOINT_URL_SECRETS_MANAGER\`, \`_SESV2\`, \`_S3\`, \`_SQS\`): the Secrets Manager double of @sidestep/runtime/testing (holding the database's URL and the signing key), a SES v2 SendEmail double (scripts/src/bench/sesv2-double.ts), the local cloud's S3 and SQS; the database is ${first.database}, the same for both configurations. The secret holds a plain \`postgres://\` URL: an RDS secret's JSON would make the URL ask for \`sslmode=verify-full\`, and the TLS handshake to RDS (Node's \`tls\`) is not measured here. Per round, interleaved: a bare \`node\` running the same script without a bundle, the local configuration, the deployed one (${FIRST_INVOCATION_RUNS} rounds, medians), each with a new job (a new id: no idempotent replay), checked to be done; a deployed round must also have fetched its secret and, for the mail-dispatcher, sent through SES. "Loaded" is what Node's module hooks saw by the end of the import and of the first job, in one more run of each with the hooks on. Times are from the process's start to the end of the import and to the end of the first job, above the bare \`node\`'s start to its script (${first.bareNode.startToScriptMs} ms for the first service, ${first.bareNode.cpuMs} ms of CPU); the column of spawn to the end of the first job is as the bench sees it, above the bare \`node\`'s spawn to its report (${first.bareNode.spawnMs} ms). The targets were set for the import; the first job's columns show what the deployed function loads and spends before it answers.`,
     '',
     `| service | first job | JavaScript loaded at import, local / as deployed (target <= ${t.bundleKiB} KiB) | JavaScript loaded by the end of the first job, local / as deployed | import above bare node, local / as deployed (target <= +${t.importAboveNodeMs} ms) | its CPU above bare node's | start to the end of the first job, above bare node | its CPU above bare node's | spawn to the end of the first job, above bare node | the deployed configuration's own cost to the end of the first job: KiB, ms, CPU ms |`,
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',

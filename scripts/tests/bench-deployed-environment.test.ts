@@ -3,7 +3,9 @@ import { describe, expect, it } from '@jest/globals';
 import { synthStack } from '@sidestep/infra';
 import { SERVICES } from '@sidestep/registry';
 import {
+  DEPLOYED_ENVIRONMENT,
   DeployedEnvironmentError,
+  deployedStack,
   type LoopbackEndpoints,
   lambdaEnvironment,
   loopbackEndpointEnvironment,
@@ -34,6 +36,19 @@ function stackWith(
     },
   };
 }
+
+describe('deployedStack', () => {
+  // The local stack has no MAIL_MAX_SEND_RATE (the local cloud sets its own); a staging one has the default.
+  it("gives the deployed mail-dispatcher what infra gives an AWS environment's, MAIL_MAX_SEND_RATE included", () => {
+    const environment = synthesizedFunctionEnvironment(
+      deployedStack(),
+      `sidestep-${DEPLOYED_ENVIRONMENT}-mail-dispatcher`,
+      endpoints,
+    );
+    expect(environment).toMatchObject({ MAIL_TRANSPORT: 'ses', MAIL_MAX_SEND_RATE: '1' });
+    expect(environment.DATABASE_SECRET_ARN).toMatch(/^arn:aws:secretsmanager:/);
+  });
+});
 
 describe('synthesizedFunctionEnvironment on the synthesized stack', () => {
   it("gives the mail-dispatcher infra's SES transport, its database secret and loopback queue URLs", () => {

@@ -1,3 +1,4 @@
+import { environmentConfigs, synthStack } from '@sidestep/infra';
 /**
  * The environment a Lambda service runs with on AWS, read from the stack infra synthesizes (its
  * `aws_lambda_function`'s `environment.variables`), with every reference to another resource of the
@@ -178,4 +179,15 @@ export function loopbackEndpointEnvironment(endpoints: LoopbackEndpoints): Recor
     AWS_ENDPOINT_URL_S3: endpoints.s3,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
   };
+}
+
+/** The environment whose synthesized functions the "as deployed" cold starts take their settings from. */
+export const DEPLOYED_ENVIRONMENT = 'staging';
+
+/**
+ * A staging stack with placeholder settings, as infra synthesizes it: what a deployed function is
+ * given, including what infra gives AWS environments and not the local one (`MAIL_MAX_SEND_RATE`).
+ */
+export function deployedStack(): SynthesizedStack {
+  return JSON.parse(synthStack({}, environmentConfigs()[DEPLOYED_ENVIRONMENT])) as SynthesizedStack;
 }
