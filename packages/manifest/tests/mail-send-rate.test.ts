@@ -5,9 +5,9 @@ import {
   pacedForSendRate,
   parseSendRate,
   SEND_DEADLINE_MARGIN_SECONDS,
-  type ServiceManifest,
   sendRateText,
 } from '../src/index.ts';
+import { sampleService } from '../src/testing.ts';
 
 // MAIL_MAX_SEND_RATE's contract, which infra, the local cloud and the mail-dispatcher share.
 describe('checkSendRate', () => {
@@ -61,22 +61,8 @@ describe('parseSendRate', () => {
 });
 
 describe('pacedForSendRate (a batch must go out within one invocation: a given-back mail costs a receive)', () => {
-  const mailer = {
-    name: 'mailer',
-    description: 'sends mail',
-    handler: 'index.handler',
-    memoryMb: 512,
-    timeoutSeconds: 30,
-    queue: {
-      name: 'mail',
-      jobTypes: ['mail.send'],
-      batchSize: 10,
-      maximumBatchingWindowSeconds: 0,
-      maximumConcurrency: 5,
-      maxReceiveCount: 5,
-    },
-    permissions: [{ resource: 'mail-identity', actions: ['ses:SendEmail'] }],
-  } satisfies ServiceManifest;
+  // A queue-fed mail sender: 30 s, batches of 10, up to 5 sandboxes.
+  const mailer = sampleService;
 
   it.each([
     [1, 2, 10],
@@ -92,7 +78,8 @@ describe('pacedForSendRate (a batch must go out within one invocation: a given-b
   it("lets every sandbox send a whole batch of one-recipient mails within an invocation's budget", () => {
     const budget = mailer.timeoutSeconds - SEND_DEADLINE_MARGIN_SECONDS;
     for (const rate of [0.08, 0.3, 0.5, 0.8, 1, 1.5, 2, 3, 7, 14, 50]) {
-      const { maximumConcurrency, batchSize } = pacedForSendRate(mailer, rate).queue;
+      const { maximumConcurrency = 0, batchSize = Number.POSITIVE_INFINITY } =
+        pacedForSendRate(mailer, rate).queue ?? {};
       const share = rate / maximumConcurrency;
       // The first send goes at once, the last (batchSize - 1) slots later.
       expect([rate, (batchSize - 1) / share <= budget]).toEqual([rate, true]);
