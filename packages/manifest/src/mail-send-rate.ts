@@ -4,8 +4,6 @@
 // of mails (recipients) per second for the whole function, above 0 and at most 100000, written
 // without exponent, sign or unit ("14", "0.5").
 
-import type { ServiceManifest } from './index.ts';
-
 /**
  * The highest maximum send rate taken, in mails per second: the bound of `MAIL_MAX_SEND_RATE`'s
  * contract (a decimal number above 0 and at most 100000, mails per second for the whole function).
@@ -104,7 +102,7 @@ export const SEND_DEADLINE_MARGIN_SECONDS = 5;
  * A mail to several recipients takes one slot each, so a batch of them can still outlast an
  * invocation at a low rate: its last mails are given back.
  */
-export function pacedForSendRate<M extends ServiceManifest>(manifest: M, maxSendRate: number | undefined): M {
+export function pacedForSendRate<M extends PacedManifest>(manifest: M, maxSendRate: number | undefined): M {
   const { queue } = manifest;
   if (
     maxSendRate === undefined ||
@@ -123,6 +121,16 @@ export function pacedForSendRate<M extends ServiceManifest>(manifest: M, maxSend
     Math.max(1, Math.floor((maxSendRate / maximumConcurrency) * budgetSeconds)),
   );
   return { ...manifest, queue: { ...queue, maximumConcurrency, batchSize } };
+}
+
+/**
+ * What {@link pacedForSendRate} reads of a service manifest (`ServiceManifest`, which index.ts
+ * defines and re-exports this module from: named here by shape, not imported back).
+ */
+interface PacedManifest {
+  readonly timeoutSeconds: number;
+  readonly queue?: { readonly batchSize: number; readonly maximumConcurrency: number } | undefined;
+  readonly permissions: readonly { readonly resource: string }[];
 }
 
 /** The least `ScalingConfig.MaximumConcurrency` of an SQS event source mapping. */
