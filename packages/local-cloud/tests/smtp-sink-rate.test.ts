@@ -114,7 +114,7 @@ describe('startSmtpSink with maxSendRate (SES maximum sending rate)', () => {
     const { sink, send } = await rateSink(10);
     // Five senders at 2 a second each, started 0, 37, 91, 150 and 233 ms in: their mails bunch.
     const starts = [0, 37, 91, 150, 233];
-    const times = starts.flatMap((start) => Array.from({ length: 10 }, (_, k) => start + k * 500));
+    const times = starts.flatMap((start) => Array.from({ length: 4 }, (_, k) => start + k * 500));
     let now = 0;
     let n = 0;
     for (const at of times.sort((a, b) => a - b)) {
@@ -136,7 +136,7 @@ describe('startSmtpSink with maxSendRate (SES maximum sending rate)', () => {
 
   it('lets a sender spaced evenly at exactly the rate through, a fractional rate too', async () => {
     const { sink, send } = await rateSink(2.5);
-    for (let n = 1; n <= 12; n++) {
+    for (let n = 1; n <= 8; n++) {
       expect(await replyOf(send(n))).toMatch(/^250 /);
       await clock.advanceBy(400);
     }
@@ -146,7 +146,7 @@ describe('startSmtpSink with maxSendRate (SES maximum sending rate)', () => {
   it('has no rate without maxSendRate', async () => {
     const sink = await startSmtpSink({ outboxDir, port: 0, clock });
     sinks.push(sink);
-    for (let n = 1; n <= 12; n++) {
+    for (let n = 1; n <= 6; n++) {
       await sendMail({
         port: sink.port,
         from: 'a@example.com',
@@ -156,7 +156,7 @@ describe('startSmtpSink with maxSendRate (SES maximum sending rate)', () => {
     }
     expect(sink.maxSendRate).toBeUndefined();
     expect(sink.throttled).toBe(0);
-    expect((await readdir(outboxDir)).length).toBe(12);
+    expect((await readdir(outboxDir)).length).toBe(6);
   });
 
   it.each([0, -1, Number.NaN, Number.POSITIVE_INFINITY, MAX_SEND_RATE_LIMIT + 1, '5' as unknown as number])(
