@@ -81,19 +81,4 @@ describe('startLocalCloud mail option', () => {
       await rm(rootDir, { recursive: true, force: true });
     }
   });
-
-  it('has no rate by default: no MAIL_MAX_SEND_RATE, nothing throttled', async () => {
-    const plain = await startFixtureCloud('mail-no-rate-', {
-      services: [{ manifest: mailer, bundleDir: fixtureDir('env-service') }],
-      reporter: createCollectingReporter().reporter,
-    });
-    try {
-      expect(plain.cloud.mail.maxSendRate).toBeUndefined();
-      const result = await plain.cloud.invoke('env-service', { prefix: 'MAIL_' });
-      expect(result).toMatchObject({ ok: true, payload: { MAIL_TRANSPORT: 'smtp' } });
-      expect(result.ok && result.payload).not.toHaveProperty('MAIL_MAX_SEND_RATE');
-    } finally {
-      await plain.stop();
-    }
-  }, 60_000);
 });
