@@ -67,12 +67,38 @@ export async function startLocalSqs(): Promise<LocalSqs> {
 }
 
 /**
+ * An HTTP stand-in for an AWS API on a loopback port: `start` listens on a free port, `endpoint` is
+ * its URL (for the SDK's `AWS_ENDPOINT_URL_<SERVICE>`), `stop` closes it and its connections.
+ */
+export abstract class LoopbackHttpDouble {
+  abstract readonly server: Server;
+
+  /** Listens on a free loopback port. */
+  async start(): Promise<this> {
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    return this;
+  }
+
+  /** `http://127.0.0.1:<port>`. */
+  get endpoint(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    this.server.close();
+    await once(this.server, 'close');
+  }
+}
+
+/**
  * Secrets Manager's GetSecretValue over its real wire protocol (awsJson1_1), on 127.0.0.1, so a test
  * runs Powertools' `getSecret` and the AWS SDK exactly as a deployed function would, by staging label
  * (AWSCURRENT unless the request names one). Point the SDK at it with
  * `AWS_ENDPOINT_URL_SECRETS_MANAGER` (and any region and credentials).
  */
-export class SecretsManagerDouble {
+export class SecretsManagerDouble extends LoopbackHttpDouble {
   /** The secrets' AWSCURRENT values by ARN; set one to change it in place. */
   readonly secrets = new Map<string, string>();
   /** The secrets' AWSPREVIOUS values by ARN, which {@link put} keeps. */
@@ -130,18 +156,6 @@ export class SecretsManagerDouble {
     this.secrets.set(secretId, value);
   }
 
-  /** Listens on a free loopback port. */
-  async start(): Promise<this> {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    return this;
-  }
-
-  /** `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL_SECRETS_MANAGER`. */
-  get endpoint(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
   /**
    * The variables that point the AWS SDK at the double, for `process.env`: Powertools builds its
    * Secrets Manager client on first use, from the standard SDK settings.
@@ -153,10 +167,5 @@ export class SecretsManagerDouble {
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
     };
-  }
-
-  async stop(): Promise<void> {
-    this.server.close();
-    await once(this.server, 'close');
   }
 }

@@ -1,6 +1,5 @@
-import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { LoopbackHttpDouble } from '@sidestep/runtime/testing';
 
 /** One SendEmail request the double accepted. */
 export interface SentEmail {
@@ -21,7 +20,7 @@ export interface SentEmail {
  * header, `message` in the body), and a send without a raw message 400 `BadRequestException`, so a
  * client that sends something else fails instead of being counted.
  */
-export class Sesv2Double {
+export class Sesv2Double extends LoopbackHttpDouble {
   /** The mails accepted, in order. */
   readonly sent: SentEmail[] = [];
   readonly server: Server = createServer((request, response) => {
@@ -66,24 +65,6 @@ export class Sesv2Double {
     });
     response.setHeader('content-type', 'application/json');
     response.end(JSON.stringify({ MessageId: messageId }));
-  }
-
-  /** Listens on a free loopback port. */
-  async start(): Promise<this> {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    return this;
-  }
-
-  /** `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL_SESV2`. */
-  get endpoint(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    this.server.close();
-    await once(this.server, 'close');
   }
 }
 
