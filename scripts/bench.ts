@@ -26,7 +26,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { bundleService } from '@sidestep/bundle';
 import { createPostgresSchema, migrate, openDatabase, startEmbeddedPostgres } from '@sidestep/db';
 import { startFunction } from '@sidestep/lambda-runtime';
-import { startAwsEndpoint, startSmtpSink } from '@sidestep/local-cloud';
+import { startAwsEndpoint, startSmtpSink, toSqsEvent } from '@sidestep/local-cloud';
 import { resourceName } from '@sidestep/manifest';
 import { SERVICES } from '@sidestep/registry';
 import { SecretsManagerDouble } from '@sidestep/runtime/testing';
@@ -90,24 +90,12 @@ function sqsEvent(records: number) {
     id: 'bench',
     payload: { template: 'export.failed', to: 'bench@example.com', params: { jobId: 'b', reason: 'bench' } },
   });
-  return {
-    Records: Array.from({ length: records }, (_, index) => ({
-      messageId: `m-${index}`,
-      receiptHandle: `r-${index}`,
-      body,
-      attributes: {
-        ApproximateReceiveCount: '1',
-        SentTimestamp: '0',
-        SenderId: 'b',
-        ApproximateFirstReceiveTimestamp: '0',
-      },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:bench',
-      awsRegion: 'us-east-1',
-    })),
-  };
+  const messages = Array.from({ length: records }, (_, index) => ({
+    MessageId: `m-${index}`,
+    ReceiptHandle: `r-${index}`,
+    Body: body,
+  }));
+  return toSqsEvent(messages, { arn: 'arn:aws:sqs:us-east-1:000000000000:bench', region: 'us-east-1' });
 }
 
 /**

@@ -12,8 +12,6 @@
  * relative path.
  */
 
-// MAIL_MAX_SEND_RATE's contract (@sidestep/manifest), for `npm start`'s option and banner.
-export { InvalidSendRateError, MAX_SEND_RATE_LIMIT, parseSendRate, sendRateText } from '@sidestep/manifest';
 // Parts other packages' tests start on their own.
 export { type AwsEndpoint, type AwsEndpointOptions, startAwsEndpoint } from './aws-endpoint.ts';
 export { type CollectingReporter, createCollectingReporter } from './collecting-reporter.ts';
@@ -59,6 +57,8 @@ export {
   startSmtpSink,
   type ThrottledMail,
 } from './smtp-sink.ts';
+// The event Lambda's SQS event source mapping builds from received messages (also for benchmarks).
+export { type QueueLocation, type SqsEvent, toSqsEvent } from './sqs-event.ts';
 export {
   createLocalStepFunctions,
   type LocalStepFunctions,

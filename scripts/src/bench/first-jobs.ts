@@ -8,6 +8,7 @@ import {
 import { type ExportWorkerManifest, exportObjectKey } from '@sidestep/contracts';
 import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
+import { toSqsEvent } from '@sidestep/local-cloud';
 
 /** What a first job may need from the bench: S3 with the exports bucket, and a name unique to it. */
 export interface FirstJobContext {
@@ -28,27 +29,12 @@ export interface FirstJob {
   failure(result: unknown): string | undefined;
 }
 
+/** One SQS message as Lambda's event source mapping delivers it from the mail queue. */
 function sqsEvent(body: string) {
-  return {
-    Records: [
-      {
-        messageId: 'm-0',
-        receiptHandle: 'r-0',
-        body,
-        attributes: {
-          ApproximateReceiveCount: '1',
-          SentTimestamp: String(Date.now()),
-          SenderId: 'bench',
-          ApproximateFirstReceiveTimestamp: String(Date.now()),
-        },
-        messageAttributes: {},
-        md5OfBody: '',
-        eventSource: 'aws:sqs',
-        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-mail',
-        awsRegion: 'us-east-1',
-      },
-    ],
-  };
+  return toSqsEvent([{ MessageId: 'm-0', ReceiptHandle: 'r-0', Body: body }], {
+    arn: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-mail',
+    region: 'us-east-1',
+  });
 }
 
 const has = (result: unknown, key: string): boolean =>
