@@ -377,5 +377,6 @@ export {
   pacedForSendRate,
   parseSendRate,
   SEND_DEADLINE_MARGIN_SECONDS,
+  sendRateShare,
   sendRateText,
 } from './mail-send-rate.ts';

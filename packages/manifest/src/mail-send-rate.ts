@@ -124,6 +124,15 @@ export function pacedForSendRate<M extends PacedManifest>(manifest: M, maxSendRa
 }
 
 /**
+ * Recipients a second each of `manifest`'s sandboxes may send: `maxSendRate` over the sandboxes its
+ * queue's mapping runs at that rate ({@link pacedForSendRate}), so that together they keep to it.
+ */
+export function sendRateShare(manifest: PacedManifest, maxSendRate: number): number {
+  const sandboxes = pacedForSendRate(manifest, maxSendRate).queue?.maximumConcurrency ?? 1;
+  return maxSendRate / sandboxes;
+}
+
+/**
  * What {@link pacedForSendRate} reads of a service manifest (`ServiceManifest`, which index.ts
  * defines and re-exports this module from: named here by shape, not imported back).
  */

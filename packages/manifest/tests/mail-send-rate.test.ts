@@ -5,6 +5,7 @@ import {
   pacedForSendRate,
   parseSendRate,
   SEND_DEADLINE_MARGIN_SECONDS,
+  sendRateShare,
   sendRateText,
 } from '../src/index.ts';
 import { sampleService } from '../src/testing.ts';
@@ -80,7 +81,7 @@ describe('pacedForSendRate (a batch must go out within one invocation: a given-b
     for (const rate of [0.08, 0.3, 0.5, 0.8, 1, 1.5, 2, 3, 7, 14, 50]) {
       const { maximumConcurrency = 0, batchSize = Number.POSITIVE_INFINITY } =
         pacedForSendRate(mailer, rate).queue ?? {};
-      const share = rate / maximumConcurrency;
+      const share = sendRateShare(mailer, rate);
       // The first send goes at once, the last (batchSize - 1) slots later.
       expect([rate, (batchSize - 1) / share <= budget]).toEqual([rate, true]);
       expect(maximumConcurrency).toBeGreaterThanOrEqual(2);

@@ -1,7 +1,7 @@
 import { MailSendJob } from '@sidestep/contracts';
 import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
-import { pacedForSendRate } from '@sidestep/manifest';
+import { sendRateShare } from '@sidestep/manifest';
 import { createSqsHandler, databaseUrlSource } from '@sidestep/runtime';
 import { service } from '../service.ts';
 import { createMailSender, MAIL_SEND_CONCURRENCY } from './adapters/mail-transport.ts';
@@ -17,12 +17,7 @@ const transport = await createMailSender(config.transport);
 const sender =
   config.maxSendRate === undefined
     ? transport
-    : pacedSender(
-        transport,
-        new SendPacer(
-          config.maxSendRate / pacedForSendRate(service, config.maxSendRate).queue.maximumConcurrency,
-        ),
-      );
+    : pacedSender(transport, new SendPacer(sendRateShare(service, config.maxSendRate)));
 
 // The connection is opened on first use (the URL may come from Secrets Manager) and kept warm.
 // The records of a batch claim their keys in one statement and record their outcomes in few more
