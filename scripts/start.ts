@@ -9,11 +9,10 @@ import {
   DatabasePortInUseError,
   DEFAULT_DATABASE_PORT,
   hasLocalCloudState,
-  InvalidSendRateError,
   type LocalCloud,
-  parseSendRate,
   startLocalCloud,
 } from '@sidestep/local-cloud';
+import { InvalidSendRateError, parseSendRate } from '@sidestep/manifest';
 import { createOpsContext } from '@sidestep/ops';
 import { SERVICES, TASKS } from '@sidestep/registry';
 import { SCHEDULES } from '@sidestep/workflows';

@@ -5,7 +5,6 @@ export {
   type TaskArchitecture,
 } from './batch-capacity.ts';
 export {
-  DEFAULT_MAIL_MAX_SEND_RATE,
   type EnvironmentConfig,
   environmentBucketName,
   environmentBucketSuffix,

@@ -1,5 +1,6 @@
 import { isAbsolute, relative } from 'node:path';
-import { type LocalCloud, sendRateText } from '@sidestep/local-cloud';
+import type { LocalCloud } from '@sidestep/local-cloud';
+import { sendRateText } from '@sidestep/manifest';
 import { fireScheduleCommand } from './fire-schedule.ts';
 
 /** What the banner needs besides the running cloud. */

@@ -172,7 +172,7 @@ export class SidestepStack extends EnvironmentStack {
     this.alarmTopicArn = this.addAlarmTopic();
     let placement: Placement;
     ({ network: this.network, placement } = this.addNetwork());
-    this.mailIdentity = this.addMailIdentity();
+    this.mailIdentity = this.addMailIdentity(maxSendRate);
     // The buckets come first: the services' and tasks' permissions name them; the import workflow is
     // added as the trigger's target once it exists.
     this.importTrigger = this.addImportTrigger();
@@ -308,14 +308,14 @@ export class SidestepStack extends EnvironmentStack {
     return { network, placement: { functions: network.functionPlacement, tasks: network.taskPlacement } };
   }
 
-  /** The SES identity and configuration set mail is sent from. */
-  private addMailIdentity(): MailIdentity {
+  /** The SES identity and configuration set mail is sent from, and the rate it is sent at. */
+  private addMailIdentity(maxSendRate: number | undefined): MailIdentity {
     const { config } = this;
     const mailIdentity = new MailIdentity(this, 'mail-identity', {
       environment: config.name,
       fromAddress: config.mail.fromAddress,
       domain: config.mail.domain,
-      maxSendRate: environmentMailMaxSendRate(config),
+      maxSendRate,
       ...(config.mail.sandboxRecipients
         ? {
             sandboxRecipients: {
