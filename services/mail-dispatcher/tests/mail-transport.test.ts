@@ -1,10 +1,14 @@
 import { createServer } from 'node:http';
 import { type AddressInfo, createServer as createTcpServer, Socket } from 'node:net';
 import tls from 'node:tls';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { SEND_DEADLINE_MARGIN_SECONDS } from '@sidestep/manifest';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import {
+  CONNECT_TIMEOUT_MS,
   createMailSender,
+  SEND_TIMEOUT_MS,
   smtpFailure,
   transportFailure,
   withoutAddresses,
@@ -58,11 +62,13 @@ async function startServer(options: SMTPServerOptions = {}) {
  * A minimal SMTP server on 127.0.0.1, for replies smtp-server does not give: it greets each connection,
  * then hands every line the client sends (commands and content alike) to that connection's `answer`.
  */
-async function startLineServer(answerOn: (socket: Socket) => (line: string) => void) {
+async function startLineServer(answerOn: (socket: Socket) => (line: string) => void, { greet = true } = {}) {
+  const sockets = new Set<Socket>();
   const server = createTcpServer((socket) => {
+    sockets.add(socket);
     const answer = answerOn(socket);
     let buffered = '';
-    socket.write('220 test ESMTP\r\n');
+    if (greet) socket.write('220 test ESMTP\r\n');
     socket.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('latin1');
       for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
@@ -75,8 +81,53 @@ async function startLineServer(answerOn: (socket: Socket) => (line: string) => v
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    stop: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
+}
+
+/**
+ * A port on 127.0.0.1 where a TCP connection never opens: its listener (a backlog of 1) is in a thread
+ * whose event loop is blocked, so it accepts nothing; once two connections fill the kernel's accept
+ * queue, the kernel drops every further SYN and a connect waits, as to a host that does not answer.
+ */
+async function startUnansweredPort() {
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+    const server = require('node:net').createServer();
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+      parentPort.postMessage(server.address().port);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    });`,
+    { eval: true },
+  );
+  const port = await new Promise<number>((resolve) => worker.once('message', resolve));
+  const fillers = await Promise.all(
+    [0, 1].map(async () => {
+      const socket = new Socket();
+      await new Promise<void>((resolve) => socket.connect(port, '127.0.0.1', resolve));
+      return socket;
+    }),
+  );
+  return {
+    port,
+    stop: async () => {
+      for (const socket of fillers) socket.destroy();
+      await worker.terminate();
+    },
+  };
+}
+
+/** Short bounds for the tests of a send's timeouts (the function's are SEND_TIMEOUT_MS, CONNECT_TIMEOUT_MS). */
+const SHORT = { sendMs: 400, connectMs: 250 };
+
+/** How long `promise` takes to settle, in ms. */
+async function settleTime(promise: Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await promise.catch(() => {});
+  return performance.now() - started;
 }
 
 /**
@@ -312,6 +363,87 @@ describe('createMailSender (smtp)', () => {
     }
   });
 
+  // A stalled server must not hold a send into the Lambda timeout, which stops the whole invocation.
+  it('gives up a send the server does not answer within its bound: not sent, and its content never leaves when the server answers later', async () => {
+    for (const stallAt of ['greeting', 'RCPT'] as const) {
+      const lines: string[] = [];
+      const late: (() => void)[] = [];
+      const server = await startLineServer(
+        (socket) => {
+          let inData = false;
+          if (stallAt === 'greeting') late.push(() => socket.write('220 test ESMTP\r\n'));
+          return (line) => {
+            lines.push(line);
+            if (inData) return;
+            if (/^(EHLO|HELO)/i.test(line)) socket.write('250 test\r\n');
+            else if (/^RCPT/i.test(line) && stallAt === 'RCPT') late.push(() => socket.write('250 ok\r\n'));
+            else if (/^DATA/i.test(line)) {
+              inData = true;
+              socket.write('354 go ahead\r\n');
+            } else socket.write('250 ok\r\n');
+          };
+        },
+        { greet: stallAt !== 'greeting' },
+      );
+      try {
+        const sender = await createMailSender(
+          { kind: 'smtp', url: `smtp://127.0.0.1:${server.port}` },
+          SHORT,
+        );
+        const sending = sender.send(mail(9));
+        await expect(sending).rejects.toMatchObject({
+          name: 'MailTransportError',
+          outcome: 'not-sent',
+          permanent: false,
+          cause: { code: 'ETIMEDOUT', message: 'no answer within 400 ms' },
+        });
+        // The server wakes up: the client goes on to DATA, but no line of the message follows.
+        for (const answer of late) answer();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(lines.some((line) => /^Subject:/i.test(line))).toBe(false);
+        expect(lines).not.toContain('.');
+      } finally {
+        await server.stop();
+      }
+    }
+  });
+
+  it('says the outcome is unknown when the server does not answer the message’s final dot within the bound', async () => {
+    const server = await startLineServer((socket) => {
+      let inData = false;
+      return (line) => {
+        if (inData) return;
+        if (/^DATA/i.test(line)) {
+          inData = true;
+          socket.write('354 go ahead\r\n');
+        } else socket.write('250 ok\r\n');
+      };
+    });
+    try {
+      const sender = await createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${server.port}` }, SHORT);
+      const sending = sender.send(mail(10));
+      await expect(sending).rejects.toMatchObject({ name: 'MailTransportError', outcome: 'unknown' });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('fails a send whose connection does not open within the connect bound as not sent', async () => {
+    const port = await startUnansweredPort();
+    try {
+      const sender = await createMailSender(
+        { kind: 'smtp', url: `smtp://127.0.0.1:${port.port}` },
+        { sendMs: 5_000, connectMs: 250 },
+      );
+      const sending = sender.send(mail(11));
+      const took = settleTime(sending);
+      await expect(sending).rejects.toMatchObject({ name: 'MailTransportError', outcome: 'not-sent' });
+      expect(await took).toBeLessThan(2_000);
+    } finally {
+      await port.stop();
+    }
+  });
+
   // RFC 5321 4.2.1 and 3.3: a 5yz reply to DATA, before the server's 354, refuses the transaction
   // (554 "Transaction failed"): the mail itself, for good, though none of its content was sent.
   // (nodemailer then reads the refused message to its end, which marks the hand-over too: smtpFailure's
@@ -340,7 +472,7 @@ describe('createMailSender (smtp)', () => {
  * and SES's error body, and records each request's path and JSON body.
  */
 async function withSesEndpoint(
-  status: number | 'hang up',
+  status: number | 'hang up' | 'no answer',
   run: (requests: { path: string; body: Record<string, unknown> }[]) => Promise<void>,
   errorType = 'MessageRejected',
 ) {
@@ -352,6 +484,7 @@ async function withSesEndpoint(
       requests.push({ path: request.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
       // SES took the request, and its answer is lost.
       if (status === 'hang up') return request.socket.destroy();
+      if (status === 'no answer') return;
       response.writeHead(status, {
         'content-type': 'application/json',
         'x-amzn-errortype': errorType,
@@ -450,6 +583,40 @@ describe('createMailSender (ses)', () => {
     });
   });
 
+  it('says the outcome is unknown when SES does not answer within the send’s bound, and cancels the request without asking again', async () => {
+    await withSesEndpoint('no answer', async (requests) => {
+      const sender = await createMailSender({ kind: 'ses' }, SHORT);
+      const sending = sender.send(mail(12));
+      const took = settleTime(sending);
+      await expect(sending).rejects.toMatchObject({
+        name: 'MailTransportError',
+        outcome: 'unknown',
+        cause: { name: 'TimeoutError', code: 'ETIMEDOUT' },
+      });
+      expect(await took).toBeLessThan(2_000);
+      expect(requests).toHaveLength(1);
+    });
+  });
+
+  it('fails a SendEmail whose connection does not open within the connect bound as not sent', async () => {
+    const port = await startUnansweredPort();
+    try {
+      await withSesAt(port.port, async () => {
+        const sender = await createMailSender({ kind: 'ses' }, { sendMs: 5_000, connectMs: 250 });
+        const sending = sender.send(mail(13));
+        const took = settleTime(sending);
+        await expect(sending).rejects.toMatchObject({
+          name: 'MailTransportError',
+          outcome: 'not-sent',
+          cause: { name: 'TimeoutError' },
+        });
+        expect(await took).toBeLessThan(2_000);
+      });
+    } finally {
+      await port.stop();
+    }
+  });
+
   // SendEmail has no idempotency token: the SDK's default retry (3 attempts) would send it again.
   it('says the outcome is unknown when SES took the request and its answer was lost, and does not send it again', async () => {
     await withSesEndpoint('hang up', async (requests) => {
@@ -460,5 +627,12 @@ describe('createMailSender (ses)', () => {
       });
       expect(requests).toHaveLength(1);
     });
+  });
+});
+
+describe('a send’s bounds', () => {
+  it('end a send a second before the invocation’s deadline: the last paced send starts SEND_DEADLINE_MARGIN_SECONDS before it', () => {
+    expect(SEND_TIMEOUT_MS).toBe((SEND_DEADLINE_MARGIN_SECONDS - 1) * 1_000);
+    expect(CONNECT_TIMEOUT_MS).toBeLessThan(SEND_TIMEOUT_MS);
   });
 });

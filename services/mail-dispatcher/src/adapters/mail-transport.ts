@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { SEND_DEADLINE_MARGIN_SECONDS } from '@sidestep/manifest';
 import type Mail from 'nodemailer/lib/mailer/index.js';
 import type SESTransportType from 'nodemailer/lib/ses-transport/index.js';
 import type SMTPPoolType from 'nodemailer/lib/smtp-pool/index.js';
@@ -21,6 +22,34 @@ export type MailTransportConfig =
 export const MAIL_SEND_CONCURRENCY = 10;
 
 /**
+ * How long a send may take and still leave its outcome's record time before the invocation's
+ * deadline: the last send of a paced invocation starts {@link SEND_DEADLINE_MARGIN_SECONDS} before
+ * it, so a send gets that margin less a second for the record. Without a bound of its own a send to
+ * a stalled server would run into the Lambda timeout (30 s), which stops the whole invocation: every
+ * mail of the batch still in flight would then be an unknown outcome, dead-lettered, though most had
+ * not left. SES answers a SendEmail in well under a second; an SMTP relay that scans before it
+ * answers the message's final dot needs to do so within this too.
+ */
+export const SEND_TIMEOUT_MS = (SEND_DEADLINE_MARGIN_SECONDS - 1) * 1_000;
+
+/**
+ * How long opening a connection (TCP) may take, within {@link SEND_TIMEOUT_MS}: a send whose
+ * connection never opened sent nothing, so it is retried (not sent) rather than an unknown outcome.
+ * nodemailer's own default is two minutes, four times the function's timeout.
+ */
+export const CONNECT_TIMEOUT_MS = 2_000;
+
+/** The time bounds of a send ({@link createMailSender}); tests shorten them. */
+export interface SendTimeouts {
+  /** From the send's start to the transport's answer. */
+  readonly sendMs: number;
+  /** Opening a connection. */
+  readonly connectMs: number;
+}
+
+const SEND_TIMEOUTS: SendTimeouts = { sendMs: SEND_TIMEOUT_MS, connectMs: CONNECT_TIMEOUT_MS };
+
+/**
  * nodemailer builds the MIME message (encoding, multipart, folding) for both transports: SES v2
  * `SendEmail` with raw content on AWS, plain SMTP where an SMTP relay is configured (the local
  * cloud's sink, or a corporate relay).
@@ -35,11 +64,15 @@ export const MAIL_SEND_CONCURRENCY = 10;
  * connection instead of a TCP connect, greeting and EHLO each (measured locally: ~150 ms per mail
  * without the pool, most of it the handshake); SES reuses the one SESv2Client and its connections.
  */
-export async function createMailSender(config: MailTransportConfig): Promise<MailSender> {
-  const transporter = config.kind === 'ses' ? await sesTransporter() : await smtpTransporter(config.url);
+export async function createMailSender(
+  config: MailTransportConfig,
+  timeouts: SendTimeouts = SEND_TIMEOUTS,
+): Promise<MailSender> {
+  const transporter =
+    config.kind === 'ses' ? await sesTransporter(timeouts) : await smtpTransporter(config.url, timeouts);
   return {
     async send(mail: OutgoingMail) {
-      const handOver: HandOver = { started: false };
+      const handOver: HandOver = { started: false, abandoned: false };
       try {
         const options: Mail.Options & { [HAND_OVER]: HandOver } = {
           ...mailOptions(mail),
@@ -49,7 +82,10 @@ export async function createMailSender(config: MailTransportConfig): Promise<Mai
             : {}),
           [HAND_OVER]: handOver,
         };
-        const info = await transporter.sendMail(options);
+        const sending = transporter.sendMail(options);
+        // The SES client bounds its request itself (and cancels it); nodemailer's SMTP has no bound
+        // for a whole message, only for each wait, so the send is given up here.
+        const info = config.kind === 'ses' ? await sending : await within(sending, timeouts.sendMs, handOver);
         return { messageId: String(info.messageId ?? mail.messageId) };
       } catch (error) {
         // Classified on the transport's own error; only its summary leaves this adapter.
@@ -147,9 +183,37 @@ export function withoutAddresses(text: string): string {
   return text.replace(EMAIL_ADDRESS, '<address>');
 }
 
-/** Whether the SMTP transport began sending the message's content (after the server's 354 to DATA). */
+/**
+ * Whether the SMTP transport began sending the message's content (after the server's 354 to DATA),
+ * and whether the send was given up before it did ({@link within}): then the content never starts.
+ */
 interface HandOver {
   started: boolean;
+  abandoned: boolean;
+}
+
+/**
+ * `sending`, or a timeout error (`ETIMEDOUT`, as nodemailer's own) once `ms` pass without its answer.
+ * A send given up before its content started to leave is abandoned: should the server answer later,
+ * the content refuses to start ({@link markHandOver}), so nodemailer closes the connection in the
+ * middle of DATA, and a server discards a message whose final dot never came (RFC 5321 4.1.1.4):
+ * not sent, truly. Given up after, it may have been delivered: an unknown outcome.
+ */
+async function within<T>(sending: Promise<T>, ms: number, handOver: HandOver): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      handOver.abandoned = true;
+      reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEDOUT' }));
+    }, ms);
+  });
+  // The abandoned send still settles (its connection's own timeout, or the refused content) unheard.
+  sending.catch(() => {});
+  try {
+    return await Promise.race([sending, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -171,6 +235,7 @@ const markHandOver: Mail.PluginFunction = (mail, done) => {
     mail.message.processFunc((input) =>
       Readable.from(
         (async function* () {
+          if (handOver.abandoned) throw new Error('the send was given up before its content left');
           handOver.started = true;
           yield* input;
         })(),
@@ -213,6 +278,13 @@ const SES_THROTTLING = new Set(['TooManyRequestsException', 'LimitExceededExcept
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /**
+ * The message of @smithy/node-http-handler's connection timeout, which has no code of its own ("the
+ * request socket did not establish a connection with the server within the configured timeout of
+ * 2000 ms."); its request timeout, after the connection opened, is `ETIMEDOUT`.
+ */
+const NOT_CONNECTED_TIMEOUT = /did not establish a connection/;
+
+/**
  * What a failed SES v2 `SendEmail` says about the mail. An HTTP answer is definite: throttling or a
  * 5xx leaves it not sent (what the SDK's own retry policy would retry), any other 4xx rejects it
  * (`MessageRejected`, an unverified sender, a paused account: the reason goes to the DLQ). Without
@@ -232,6 +304,8 @@ export function sesFailure(error: unknown): SendFailure {
     if (status === 429 || status >= 500 || SES_THROTTLING.has(String(name))) return 'not-sent';
     return 'rejected';
   }
+  // The request handler's connection timeout (CONNECT_TIMEOUT_MS): the socket never connected.
+  if (name === 'TimeoutError' && NOT_CONNECTED_TIMEOUT.test(String(message))) return 'not-sent';
   // The SDK's retry middleware turns a thrown value that is not an Error of its realm into
   // `AWS SDK error wrapper for <the value>`, without its code: the code is then in that text.
   const systemCode = typeof code === 'string' ? code : /\b(E[A-Z_]+)\b/.exec(String(message))?.[1];
@@ -251,7 +325,7 @@ export function mailOptions(mail: OutgoingMail): Mail.Options {
   };
 }
 
-async function sesTransporter(): Promise<Mail> {
+async function sesTransporter(timeouts: SendTimeouts): Promise<Mail> {
   const [{ default: Mailer }, { default: SESTransport }, { SESv2Client, SendEmailCommand }] =
     await Promise.all([
       import('nodemailer/lib/mailer/index.js'),
@@ -262,12 +336,21 @@ async function sesTransporter(): Promise<Mail> {
   // `noDelay: true`), so SES needs nothing like the SMTP pool's `connectWithoutNagle`.
   // One attempt per send (the SDK's default is 3): SendEmail has no idempotency token, so the SDK
   // retrying a request whose answer was lost sends the mail again; SQS redelivery is the retry.
-  const sesClient = new SESv2Client({ maxAttempts: 1 });
+  // Bounded as every send is (SEND_TIMEOUT_MS): the SDK sets no request timeout of its own, and
+  // without `throwOnRequestTimeout` one past it is only logged. The handler cancels the request.
+  const sesClient = new SESv2Client({
+    maxAttempts: 1,
+    requestHandler: {
+      connectionTimeout: timeouts.connectMs,
+      requestTimeout: timeouts.sendMs,
+      throwOnRequestTimeout: true,
+    },
+  });
   const options: SESTransportType.Options = { SES: { sesClient, SendEmailCommand } };
   return new Mailer(new SESTransport(options), options);
 }
 
-async function smtpTransporter(url: string): Promise<Mail> {
+async function smtpTransporter(url: string, timeouts: SendTimeouts): Promise<Mail> {
   const [{ default: Mailer }, { default: SMTPPool }] = await Promise.all([
     import('nodemailer/lib/mailer/index.js'),
     import('nodemailer/lib/smtp-pool/index.js'),
@@ -275,6 +358,9 @@ async function smtpTransporter(url: string): Promise<Mail> {
   const options: SMTPPoolType.Options = {
     ...smtpOptions(url),
     getSocket: connectWithoutNagle,
+    connectionTimeout: timeouts.connectMs,
+    // The server's greeting is awaited within the send's bound (nodemailer's default: 30 s).
+    greetingTimeout: timeouts.sendMs,
     pool: true,
     maxConnections: MAIL_SEND_CONCURRENCY,
     // A connection is not recycled after a fixed count (nodemailer's default is 100 messages).
@@ -284,9 +370,6 @@ async function smtpTransporter(url: string): Promise<Mail> {
   mailer.use('stream', markHandOver);
   return mailer;
 }
-
-/** nodemailer's connection timeout, which its own connect would apply. */
-const CONNECTION_TIMEOUT_MS = 2 * 60 * 1000;
 
 /**
  * Nagle's algorithm off (TCP_NODELAY) on every pooled SMTP connection, as MTAs and the SDK's HTTP
@@ -298,7 +381,7 @@ const CONNECTION_TIMEOUT_MS = 2 * 60 * 1000;
  * nodemailer has no option for it and connects with its own `net.connect`. Its pool's `getSocket`
  * hook (meant for proxies) may hand it a connected socket (`{ connection }`): nodemailer then runs
  * SMTP on it, wrapping it in TLS first for `smtps://` (and for STARTTLS), which keeps the TCP
- * socket's setting. So the socket is connected here (within nodemailer's connection timeout) and
+ * socket's setting. So the socket is connected here (within the pool's `connectionTimeout`) and
  * handed over with Nagle off.
  */
 export function connectWithoutNagle(
@@ -307,7 +390,7 @@ export function connectWithoutNagle(
 ): void {
   const socket = connect({ host: options.host ?? 'localhost', port: options.port ?? 587 });
   // `once` rejects on the socket's 'error' and on the timeout.
-  const signal = AbortSignal.timeout(options.connectionTimeout ?? CONNECTION_TIMEOUT_MS);
+  const signal = AbortSignal.timeout(options.connectionTimeout ?? CONNECT_TIMEOUT_MS);
   once(socket, 'connect', { signal }).then(
     () => callback(null, { connection: socket.setNoDelay(true) }),
     (error: Error) => {
