@@ -4,6 +4,12 @@ export interface SidestepErrorOptions {
   readonly cause?: unknown;
   /** The offending field, dotted (`payload.to`), or the environment variable's name. */
   readonly field?: string;
+  /**
+   * Not a failure: the work waits its turn (a send rate) and is retried as a transient error is, but
+   * the SQS handler counts and logs it as deferred, not as failed, and a batch of only deferred
+   * records does not fail its invocation. Ignored for a permanent error.
+   */
+  readonly deferred?: boolean;
 }
 
 /**
@@ -26,10 +32,13 @@ export class SidestepError extends Error {
   readonly permanent: boolean;
   /** The offending field or variable, when there is one. */
   readonly field?: string;
+  /** Set when the work was put off by design, not failed (see {@link SidestepErrorOptions.deferred}). */
+  readonly deferred?: true;
 
   constructor(message: string, options: SidestepErrorOptions & { readonly permanent: boolean }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.permanent = options.permanent;
     if (options.field !== undefined) this.field = options.field;
+    if (options.deferred === true && !options.permanent) this.deferred = true;
   }
 }

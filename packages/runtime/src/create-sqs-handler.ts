@@ -1,4 +1,9 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import {
+  BatchProcessor,
+  EventType,
+  FullBatchFailureError,
+  processPartialResponse,
+} from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -14,6 +19,7 @@ import {
   ConfigError,
   DeadLetterSendError,
   InvalidJsonError,
+  isDeferredError,
   isPermanentError,
   SchemaViolationError,
   toError,
@@ -31,6 +37,11 @@ export const SQS_HANDLER_METRICS = {
   processed: 'processed',
   /** Records reported back to SQS for a retry. Count, one value per invocation. */
   failed: 'failed',
+  /**
+   * Records put off by design (a `deferred` error: a send rate's turn), reported back to SQS to be
+   * delivered again: not failures. Count, one value per invocation.
+   */
+  deferred: 'deferred',
   /** Records sent to the dead-letter queue because they can never succeed. Count, one value per invocation. */
   deadLettered: 'deadLettered',
   /** Time spent on one record, whatever its outcome. Milliseconds, one value per record. */
@@ -104,9 +115,9 @@ export interface SqsHandlerOptions<T> {
 /** The Lambda handler {@link createSqsHandler} returns; assignable to `SQSHandler`. */
 export type SqsBatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
-/** How each record of an invocation ended, counted: the `processed`, `failed` and `deadLettered` metrics. */
+/** How each record of an invocation ended, counted: the `processed`, `failed`, `deferred` and `deadLettered` metrics. */
 type Outcomes = Record<(typeof OUTCOMES)[number], number>;
-const OUTCOMES = ['processed', 'failed', 'deadLettered'] as const;
+const OUTCOMES = ['processed', 'failed', 'deferred', 'deadLettered'] as const;
 
 function stringField(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
@@ -274,6 +285,17 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
           throw failure;
         }
       }
+      if (isDeferredError(thrown)) {
+        outcomes.deferred += 1;
+        logger.info({
+          message: 'job deferred, SQS will deliver it again',
+          outcome: 'deferred',
+          reason: `${error.name}: ${error.message}`,
+          durationMs: elapsed(),
+          receiveCount,
+        });
+        throw error;
+      }
       outcomes.failed += 1;
       logger.error(
         {
@@ -296,7 +318,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
   const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     handlerLogger.addContext(context);
     handlerLogger.refreshSampleRateCalculation();
-    const outcomes: Outcomes = { processed: 0, failed: 0, deadLettered: 0 };
+    const outcomes: Outcomes = { processed: 0, failed: 0, deferred: 0, deadLettered: 0 };
     const recordHandler = parallel
       ? (record: SQSRecord, lambdaContext: Context) =>
           limit(() => processRecord(record, lambdaContext, outcomes))
@@ -305,10 +327,18 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
       // Sequential by default: the correlation ids are appended to the shared logger for one record
       // at a time, so every log line a job writes (also through module-level adapters) carries its
       // own ids. With recordConcurrency > 1 each record has its own child logger instead.
-      return await processPartialResponse(event, recordHandler, processor, {
+      const response = await processPartialResponse(event, recordHandler, processor, {
         context,
         processInParallel: parallel,
+        throwOnFullBatchFailure: false,
       });
+      // A batch whose every record failed fails the invocation, as Powertools does by default (the
+      // function's Errors metric and alarm count it), unless every one of them was only deferred:
+      // records waiting their turn are not an error of the function.
+      if (processor.errors.length === event.Records.length && outcomes.deferred < processor.errors.length) {
+        throw new FullBatchFailureError(processor.errors);
+      }
+      return response;
     } finally {
       handlerLogger.resetKeys();
       // The outcome counts as one value each (their Sum is the number of records, as one 1 per

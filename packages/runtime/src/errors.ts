@@ -26,6 +26,11 @@ export function isPermanentError(error: unknown): error is SidestepError {
   return error instanceof SidestepError && error.permanent;
 }
 
+/** True for a {@link SidestepError} that puts its work off by design (a rate): retried, not failed. */
+export function isDeferredError(error: unknown): error is SidestepError {
+  return error instanceof SidestepError && error.deferred === true;
+}
+
 /** True for a {@link SidestepError} whose class says a retry may succeed. */
 export function isTransientError(error: unknown): error is SidestepError {
   return error instanceof SidestepError && !error.permanent;

@@ -44,6 +44,7 @@ export {
   describeCause,
   InvalidInputError,
   InvalidJsonError,
+  isDeferredError,
   isPermanentError,
   isTransientError,
   PermanentError,

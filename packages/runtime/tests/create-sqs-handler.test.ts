@@ -12,6 +12,7 @@ import {
   createSqsHandler,
   invocationState,
   type RecordContext,
+  SidestepError,
   TransientError,
 } from '../src/index.ts';
 import { captureOutput, type OutputCapture } from '../src/output-capture.ts';
@@ -24,6 +25,14 @@ const Job = z.object({
   payload: z.object({ to: z.email(), executionId: z.string().optional() }),
 });
 type Job = z.infer<typeof Job>;
+
+/** A record put off by design: its turn at a send rate would come after the invocation's deadline. */
+class TurnError extends SidestepError {
+  override readonly name: string = 'TurnError';
+  constructor() {
+    super('its turn comes after the deadline', { permanent: false, deferred: true });
+  }
+}
 
 const DLQ_NAME = 'sidestep-local-jobs-dlq';
 const CLAIMS_BUCKET = 'sidestep-local-claims-000000000000';
@@ -317,6 +326,64 @@ describe('createSqsHandler', () => {
     const flushed = emf();
     expect(flushed).toHaveLength(1);
     expect(flushed[0]?.failed).toBe(2);
+  });
+
+  it('reports deferred records back to SQS without failing the invocation, even a whole batch of them, counting them as deferred, not failed', async () => {
+    const handler = handlerWith(async () => {
+      throw new TurnError();
+    });
+    const event = sqsEvent({ body: job('a') }, { body: job('b') });
+    const [a, b] = event.Records as [SQSRecord, SQSRecord];
+
+    expect(await handler(event, lambdaContext())).toEqual({
+      batchItemFailures: [{ itemIdentifier: a.messageId }, { itemIdentifier: b.messageId }],
+    });
+    const [flushed] = emf();
+    expect([flushed?.deferred, flushed?.failed]).toEqual([2, undefined]);
+    expect(logsOf('deferred')).toEqual([
+      expect.objectContaining({
+        level: 'INFO',
+        message: 'job deferred, SQS will deliver it again',
+        reason: 'TurnError: its turn comes after the deadline',
+      }),
+      expect.objectContaining({ level: 'INFO', messageId: b.messageId }),
+    ]);
+    expect(logsOf('failed')).toEqual([]);
+    expect(await deadLetters()).toEqual([]);
+  });
+
+  it('fails the invocation when every record failed and one of them more than deferred', async () => {
+    const handler = handlerWith(async (job) => {
+      if (job.id === 'a') throw new TurnError();
+      throw new TransientError('mail server busy');
+    });
+    const event = sqsEvent({ body: job('a') }, { body: job('b') });
+
+    await expect(handler(event, lambdaContext())).rejects.toMatchObject({ name: 'FullBatchFailureError' });
+    const [flushed] = emf();
+    expect([flushed?.deferred, flushed?.failed]).toEqual([1, 1]);
+  });
+
+  it('dead-letters a record deferred on its last receive, as a transient failure', async () => {
+    const handler = handlerWith(
+      async () => {
+        throw new TurnError();
+      },
+      { maxReceiveCount: 5 },
+    );
+    expect(await handler(sqsEvent({ body: job('late'), receiveCount: 5 }), lambdaContext())).toEqual({
+      batchItemFailures: [],
+    });
+    const [letter] = await deadLetters();
+    expect(letter?.MessageAttributes?.['sidestep.error.message']?.StringValue).toBe(
+      'its turn comes after the deadline (the last of 5 attempts: none is left)',
+    );
+  });
+
+  it('takes `deferred` only from an error that is not permanent', () => {
+    expect(new SidestepError('x', { permanent: true, deferred: true }).deferred).toBeUndefined();
+    expect(new SidestepError('x', { permanent: false }).deferred).toBeUndefined();
+    expect(new TurnError().deferred).toBe(true);
   });
 
   it('scopes correlation ids to their record and adds the ones correlation() returns', async () => {

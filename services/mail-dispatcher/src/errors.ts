@@ -83,3 +83,20 @@ export class MailTransportError extends MailDispatcherError {
     this.outcome = outcome;
   }
 }
+
+/**
+ * A mail given back unsent because its turn at the function's send rate (`MAIL_MAX_SEND_RATE`) would
+ * come after the invocation's deadline: its idempotency record is released and SQS delivers it again
+ * after the queue's visibility timeout. Not a failure (`deferred`): the SQS handler counts it as
+ * deferred and logs it at info, and a batch given back whole does not fail the invocation, so the
+ * function's errors alarm does not fire for a rate kept as intended.
+ */
+export class SendDeferredError extends MailDispatcherError {
+  override readonly name: string = 'SendDeferredError';
+  constructor(perSecond: number) {
+    super(
+      `mail not sent: at ${perSecond} recipients per second in this sandbox (MAIL_MAX_SEND_RATE), its turn would come after the invocation's deadline; the queue delivers it again`,
+      { permanent: false, deferred: true },
+    );
+  }
+}

@@ -7,7 +7,7 @@ import { pacedSender, SendPacer } from '../src/adapters/send-pacer.ts';
 import { loadConfig } from '../src/config.ts';
 import type { OutgoingMail } from '../src/domain/compose-mail.ts';
 import type { MailSender } from '../src/domain/dispatch-mail.ts';
-import { MailTransportError } from '../src/errors.ts';
+import { SendDeferredError } from '../src/errors.ts';
 import { createSendOnce, SEND_DEADLINE_MARGIN_MS } from '../src/send-once.ts';
 
 /** A clock that stands still unless moved; `sleep` records the wait and moves it. */
@@ -98,7 +98,7 @@ describe('pacedSender', () => {
     expect(inner.sent).toEqual([mail]);
   });
 
-  it('gives the mail back, not sent, naming the rate, when its slot would come after notAfter', async () => {
+  it('gives the mail back, not sent and deferred (not failed), naming the rate, when its slot would come after notAfter', async () => {
     const clock = manualClock();
     const inner = recordingSender();
     const sender = pacedSender(inner, new SendPacer(0.5, clock));
@@ -106,8 +106,9 @@ describe('pacedSender', () => {
     const error = await sender
       .send(mail, { notAfter: clock.time + 1_000 })
       .catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(MailTransportError);
-    expect(error).toMatchObject({ outcome: 'not-sent', permanent: false });
+    expect(error).toBeInstanceOf(SendDeferredError);
+    // Deferred, not failed: the SQS handler reports it back without counting a failure.
+    expect(error).toMatchObject({ permanent: false, deferred: true });
     expect((error as Error).message).toMatch(/0\.5 recipients per second.*MAIL_MAX_SEND_RATE/);
     expect(inner.sent).toHaveLength(1);
   });
@@ -159,8 +160,8 @@ describeEachDatabase('createSendOnce with a paced sender', (open) => {
     const remaining = SEND_DEADLINE_MARGIN_MS + 1_000;
     await sendOnce(job('m-1'), context(remaining));
     await expect(sendOnce(job('m-2'), context(remaining))).rejects.toMatchObject({
-      name: 'MailTransportError',
-      outcome: 'not-sent',
+      name: 'SendDeferredError',
+      deferred: true,
     });
     expect(inner.sent).toHaveLength(1);
     // Its idempotency record was released: the redelivery, with time to wait, sends it.

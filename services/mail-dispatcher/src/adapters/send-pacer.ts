@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OutgoingMail } from '../domain/compose-mail.ts';
 import type { MailSender, SendOptions } from '../domain/dispatch-mail.ts';
-import { MailTransportError } from '../errors.ts';
+import { SendDeferredError } from '../errors.ts';
 
 /**
  * One sandbox's share of the function's send rate: sends spaced `1 / perSecond` seconds apart per
@@ -51,20 +51,14 @@ export class SendPacer {
 
 /**
  * `sender`, each send first waiting for its slot of `pacer`. A mail whose slot would come after the
- * send's `notAfter` is not sent: a `MailTransportError` (`not-sent`, so its idempotency record is
- * released and SQS delivers it again after the queue's visibility timeout) rather than a send the
- * invocation would be stopped in the middle of.
+ * send's `notAfter` is not sent: a {@link SendDeferredError} (its idempotency record is released and
+ * SQS delivers it again after the queue's visibility timeout) rather than a send the invocation would
+ * be stopped in the middle of.
  */
 export function pacedSender(sender: MailSender, pacer: SendPacer): MailSender {
   return {
     async send(mail: OutgoingMail, options: SendOptions = {}) {
-      if (!(await pacer.slot(options.notAfter, mail.to.length))) {
-        throw new MailTransportError(
-          `mail not sent: at ${pacer.perSecond} recipients per second in this sandbox (MAIL_MAX_SEND_RATE), its turn would come after the invocation's deadline; the queue delivers it again`,
-          undefined,
-          'not-sent',
-        );
-      }
+      if (!(await pacer.slot(options.notAfter, mail.to.length))) throw new SendDeferredError(pacer.perSecond);
       return sender.send(mail, options);
     },
   };
