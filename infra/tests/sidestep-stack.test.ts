@@ -467,6 +467,24 @@ describe('SidestepStack', () => {
     );
   });
 
+  // https://repost.aws/knowledge-center/lambda-sqs-scaling: an event source mapping does not account
+  // for reserved concurrency; batches beyond the reservation are throttled.
+  it("refuses a queue-triggered service's reservation below its mapping's maximum concurrency, as sized for the send rate", () => {
+    // The default rate (1 a second) sizes the mail queue's mapping to 2 sandboxes, 14 a second to 5.
+    expect(() => makeStack({ ...staging, reservedConcurrency: { 'mail-dispatcher': 1 } })).toThrow(
+      expect.objectContaining({
+        field: 'staging.reservedConcurrency.mail-dispatcher',
+        message: expect.stringContaining('reserve at least 2'),
+      }) as unknown as Error,
+    );
+    const fast = { ...staging, mail: { ...staging.mail, maxSendRate: 14 } };
+    expect(() => makeStack({ ...fast, reservedConcurrency: { 'mail-dispatcher': 4 } })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('reserve at least 5') }) as unknown as Error,
+    );
+    expect(() => makeStack({ ...fast, reservedConcurrency: { 'mail-dispatcher': 5 } })).not.toThrow();
+    expect(() => makeStack({ ...staging, reservedConcurrency: { 'mail-dispatcher': 2 } })).not.toThrow();
+  });
+
   it('names its buckets with the account id, or the configured suffix: S3 names are global', () => {
     const names = (config: EnvironmentConfig) =>
       all(synth(config), 'aws_s3_bucket')

@@ -208,17 +208,31 @@ export class SidestepStack extends EnvironmentStack {
 
   /**
    * Every reservation of the environment names a function of this stack: a service, or the download
-   * endpoint (with the export-finalizer, whose image it runs).
+   * endpoint (with the export-finalizer, whose image it runs). A queue-triggered service's reservation
+   * is at least its mapping's `maximumConcurrency` (after the send rate's sizing): an event source
+   * mapping does not account for reserved concurrency ("Event source mappings don't account for
+   * reserved concurrency and can process more messages off your queue than can be sent to your
+   * function", https://repost.aws/knowledge-center/lambda-sqs-scaling), so it would invoke more
+   * batches at once than Lambda lets run, and the rest are throttled: the throttles alarm fires, and
+   * each throttled batch goes back to the queue at a cost of one of its messages' receives.
    * @throws InfraConfigError naming `<env>.reservedConcurrency.<name>`
    */
   private checkReservations(services: readonly ServiceManifest[]): void {
     const names = new Set(services.map((service) => service.name));
     if (names.has(EXPORT_CALLEES.exportFinalizer)) names.add(EXPORT_DOWNLOAD);
-    for (const name of Object.keys(this.config.reservedConcurrency ?? {})) {
+    for (const [name, reserved] of Object.entries(this.config.reservedConcurrency ?? {})) {
+      const field = `${this.config.name}.reservedConcurrency.${name}`;
       if (!names.has(name)) {
         throw new InfraConfigError(
-          `${this.config.name}.reservedConcurrency.${name}`,
+          field,
           `no function "${name}" in the stack (one of ${[...names].join(', ')})`,
+        );
+      }
+      const queue = services.find((service) => service.name === name)?.queue;
+      if (queue && reserved < queue.maximumConcurrency) {
+        throw new InfraConfigError(
+          field,
+          `${reserved} is below the ${queue.maximumConcurrency} batches its queue's event source mapping runs at once (maximumConcurrency, sized for the send rate where it sends mail): Lambda would throttle the rest; reserve at least ${queue.maximumConcurrency}`,
         );
       }
     }
