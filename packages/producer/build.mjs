@@ -1,6 +1,7 @@
 // Builds the producer client for other teams' apps: dist/index.js (ESM for Node >= 20, with
-// @sidestep/contracts, p-limit and @smithy/core/retry's error classification bundled in;
-// @aws-sdk/client-s3, @aws-sdk/client-sqs and zod stay dependencies) and its type declarations
+// @sidestep/contracts bundled in; @aws-sdk/client-s3, @aws-sdk/client-sqs, @smithy/core, p-limit and
+// zod stay dependencies, so the package inlines no third-party code: each dependency reaches the app
+// with its own licence file, and nothing here needs a notices file) and its type declarations
 // under dist/types (the contracts' declarations included, so the types need nothing private).
 // Plain JavaScript, not build.ts: `prepare` runs it during `pnpm install` and `npm pack` under
 // whichever Node runs the install, which may be the system Node 20 (no TypeScript stripping).
@@ -25,8 +26,17 @@ await build({
   platform: 'node',
   // The oldest Node the package supports (engines): what a producer's own app may still run.
   target: 'node20',
-  // Runtime dependencies of the package, installed next to it; everything else (the contracts) is inlined.
-  external: ['@aws-sdk/client-s3', '@aws-sdk/client-sqs', 'zod', 'zod/*'],
+  // Runtime dependencies of the package, installed next to it; everything else (the contracts, the
+  // project's own code) is inlined.
+  external: [
+    '@aws-sdk/client-s3',
+    '@aws-sdk/client-sqs',
+    '@smithy/core',
+    '@smithy/core/*',
+    'p-limit',
+    'zod',
+    'zod/*',
+  ],
   sourcemap: true,
   legalComments: 'none',
   logLevel: 'warning',

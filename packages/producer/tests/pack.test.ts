@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, relative, sep } from 'node:path';
@@ -17,9 +18,18 @@ const packageDir = join(import.meta.dirname, '..');
 const workspaceDir = join(packageDir, '..', '..');
 const require = createRequire(import.meta.url);
 
-/** Where a runtime dependency of the package is installed here: the scratch project links to it (no network). */
+/**
+ * Where a runtime dependency of the package is installed here: the scratch project links to it (no
+ * network). From its package.json, or, where `exports` hide that (p-limit), from its entry point.
+ */
 async function installedDir(name: string): Promise<string> {
-  return realpath(dirname(require.resolve(`${name}/package.json`)));
+  try {
+    return await realpath(dirname(require.resolve(`${name}/package.json`)));
+  } catch {
+    let dir = dirname(require.resolve(name));
+    while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+    return realpath(dir);
+  }
 }
 
 /** PATH without the workspace's bins, so `node` is the system's, not the workspace's Node 24. */
@@ -70,6 +80,22 @@ describe('the packed producer', () => {
     expect(paths).toContain('dist/index.js');
     expect(paths).toContain('dist/types/producer/src/index.d.ts');
     expect(paths.filter((path) => path.startsWith('src/') || path.startsWith('tests/'))).toEqual([]);
+    // No third-party code inlined (its licence would have to travel with it): every package the
+    // bundle's sources come from is the project's own, the rest are dependencies the app installs.
+    const map = JSON.parse(await readFile(join(packageDir, 'dist', 'index.js.map'), 'utf8')) as {
+      sources: string[];
+    };
+    expect(map.sources.filter((source) => source.includes('node_modules/'))).toEqual([]);
+    const manifest = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    expect(Object.keys(manifest.dependencies).sort()).toEqual([
+      '@aws-sdk/client-s3',
+      '@aws-sdk/client-sqs',
+      '@smithy/core',
+      'p-limit',
+      'zod',
+    ]);
 
     await writeFile(
       join(scratch, 'package.json'),
@@ -82,6 +108,8 @@ describe('the packed producer', () => {
           // The package's runtime dependencies, linked to the copies installed here: offline.
           '@aws-sdk/client-s3': `file:${await installedDir('@aws-sdk/client-s3')}`,
           '@aws-sdk/client-sqs': `file:${await installedDir('@aws-sdk/client-sqs')}`,
+          '@smithy/core': `file:${await installedDir('@smithy/core')}`,
+          'p-limit': `file:${await installedDir('p-limit')}`,
           zod: `file:${await installedDir('zod')}`,
           // A TypeScript consumer has Node's types (the AWS SDK's declarations need them).
           '@types/node': `file:${await installedDir('@types/node')}`,
