@@ -8,6 +8,7 @@ import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import {
   CONNECT_TIMEOUT_MS,
   createMailSender,
+  MAIL_SEND_CONCURRENCY,
   SEND_TIMEOUT_MS,
   smtpFailure,
   transportFailure,
@@ -408,6 +409,51 @@ describe('createMailSender (smtp)', () => {
     }
   });
 
+  it('frees the pool of the connections its given-up sends left behind: once the server answers again, the next send goes', async () => {
+    let stalling = true;
+    const delivered: string[] = [];
+    const server = await startLineServer((socket) => {
+      const stalls = stalling;
+      let inData = false;
+      return (line) => {
+        if (inData) {
+          if (line === '.') {
+            delivered.push('mail');
+            socket.write('250 queued\r\n');
+            inData = false;
+          }
+          return;
+        }
+        if (/^RCPT/i.test(line) && stalls) return;
+        if (/^DATA/i.test(line)) {
+          inData = true;
+          socket.write('354 go ahead\r\n');
+        } else socket.write('250 ok\r\n');
+      };
+    });
+    try {
+      const sender = await createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${server.port}` }, SHORT);
+      // As many sends as the pool has connections, each given up at RCPT.
+      const stalled = await Promise.allSettled(
+        Array.from({ length: MAIL_SEND_CONCURRENCY }, (_, index) => sender.send(mail(100 + index))),
+      );
+      expect(stalled.map((result) => result.status === 'rejected' && result.reason.outcome)).toEqual(
+        Array(MAIL_SEND_CONCURRENCY).fill('not-sent'),
+      );
+      stalling = false;
+      // The stalled connections close after a send's bound of silence; then a new one is opened.
+      await new Promise((resolve) => setTimeout(resolve, SHORT.sendMs + 200));
+      await expect(sender.send(mail(200))).resolves.toEqual({ messageId: expect.any(String) });
+      expect(delivered).toEqual(['mail']);
+      // An idle pooled connection closes after as long too, and the pool opens another: no error.
+      await new Promise((resolve) => setTimeout(resolve, SHORT.sendMs + 200));
+      await expect(sender.send(mail(201))).resolves.toEqual({ messageId: expect.any(String) });
+      expect(delivered).toEqual(['mail', 'mail']);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('says the outcome is unknown when the server does not answer the message’s final dot within the bound', async () => {
     const server = await startLineServer((socket) => {
       let inData = false;
@@ -631,6 +677,31 @@ describe('createMailSender (ses)', () => {
 });
 
 describe('a send’s bounds', () => {
+  // The function's own bounds, not the tests' short ones: a connect bound of 2 s or more is armed by
+  // @smithy/node-http-handler after a second's delay, a path the short bounds above do not take.
+  it('give up a connection that does not open after CONNECT_TIMEOUT_MS by default, SES and SMTP alike: not sent', async () => {
+    const port = await startUnansweredPort();
+    try {
+      await withSesAt(port.port, async () => {
+        const [ses, smtp] = await Promise.all([
+          createMailSender({ kind: 'ses' }),
+          createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${port.port}` }),
+        ]);
+        const sends = [ses.send(mail(20)), smtp.send(mail(21))];
+        const took = await Promise.all(sends.map(settleTime));
+        for (const sending of sends) {
+          await expect(sending).rejects.toMatchObject({ name: 'MailTransportError', outcome: 'not-sent' });
+        }
+        for (const ms of took) {
+          expect(ms).toBeGreaterThanOrEqual(CONNECT_TIMEOUT_MS - 50);
+          expect(ms).toBeLessThan(SEND_TIMEOUT_MS);
+        }
+      });
+    } finally {
+      await port.stop();
+    }
+  });
+
   it('end a send a second before the invocation’s deadline: the last paced send starts SEND_DEADLINE_MARGIN_SECONDS before it', () => {
     expect(SEND_TIMEOUT_MS).toBe((SEND_DEADLINE_MARGIN_SECONDS - 1) * 1_000);
     expect(CONNECT_TIMEOUT_MS).toBeLessThan(SEND_TIMEOUT_MS);

@@ -207,8 +207,8 @@ async function within<T>(sending: Promise<T>, ms: number, handOver: HandOver): P
       reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEDOUT' }));
     }, ms);
   });
-  // The abandoned send still settles (its connection's own timeout, or the refused content) unheard.
-  sending.catch(() => {});
+  // The abandoned send still settles later (its connection's timeout, or the refused content): the
+  // race's handler on `sending` takes that rejection.
   try {
     return await Promise.race([sending, timedOut]);
   } finally {
@@ -280,7 +280,11 @@ const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTU
 /**
  * The message of @smithy/node-http-handler's connection timeout, which has no code of its own ("the
  * request socket did not establish a connection with the server within the configured timeout of
- * 2000 ms."); its request timeout, after the connection opened, is `ETIMEDOUT`.
+ * 2000 ms."); its request timeout, after the connection opened, is `ETIMEDOUT`. The handler counts a
+ * connection open at TCP's connect, before TLS: a send whose TLS handshake stalled ends in the
+ * request timeout, an unknown outcome though nothing reached SES (dead-lettered for an operator to
+ * check by its header, never sent twice). Telling the two apart would take watching each request's
+ * socket for `secureConnect`, which the SDK does not expose per request.
  */
 const NOT_CONNECTED_TIMEOUT = /did not establish a connection/;
 
@@ -359,8 +363,13 @@ async function smtpTransporter(url: string, timeouts: SendTimeouts): Promise<Mai
     ...smtpOptions(url),
     getSocket: connectWithoutNagle,
     connectionTimeout: timeouts.connectMs,
-    // The server's greeting is awaited within the send's bound (nodemailer's default: 30 s).
+    // A connection silent for longer than a send may take is of no more use: a send given up on it
+    // (above) would otherwise keep it, and its place in the pool, until nodemailer's defaults (30 s
+    // for the greeting, 10 minutes of silence), and a pool filled with them gives up every later send
+    // though the server answers again. An idle pooled connection closes after as long, and the next
+    // send opens a new one.
     greetingTimeout: timeouts.sendMs,
+    socketTimeout: timeouts.sendMs,
     pool: true,
     maxConnections: MAIL_SEND_CONCURRENCY,
     // A connection is not recycled after a fixed count (nodemailer's default is 100 messages).
