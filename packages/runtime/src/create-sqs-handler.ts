@@ -241,20 +241,23 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
       if (isPermanentError(thrown) || lastAttempt) {
         const field = isPermanentError(thrown) ? thrown.field : undefined;
         try {
+          // A record put off on its last receive did not fail, but it has no receive left either.
+          const deferred = isDeferredError(thrown);
           const reason = isPermanentError(thrown)
             ? error
             : {
                 name: error.name,
-                message: `${error.message} (the last of ${maxReceiveCount} attempts: none is left)`,
+                message: `${error.message} (${deferred ? 'put off on ' : ''}the last of ${maxReceiveCount} ${deferred ? 'receives' : 'attempts'}: none is left)`,
               };
           const sent = await deadLetter(record, reason);
           outcomes.deadLettered += 1;
           logger.error(
             {
-              message:
-                lastAttempt && !isPermanentError(thrown)
-                  ? 'job dead-lettered: its last attempt failed'
-                  : 'job dead-lettered',
+              message: isPermanentError(thrown)
+                ? 'job dead-lettered'
+                : deferred
+                  ? 'job dead-lettered: put off on its last receive'
+                  : 'job dead-lettered: its last attempt failed',
               outcome: 'deadLettered',
               reason: `${reason.name}: ${reason.message}`,
               ...(typeof field === 'string' ? { field } : {}),
@@ -333,8 +336,9 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
         throwOnFullBatchFailure: false,
       });
       // A batch whose every record failed fails the invocation, as Powertools does by default (the
-      // function's Errors metric and alarm count it), unless every one of them was only deferred:
-      // records waiting their turn are not an error of the function.
+      // function's Errors metric and alarm count it, and Lambda backs the mapping's concurrency off:
+      // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html), unless every
+      // one of them was only deferred: records waiting their turn are not an error of the function.
       if (processor.errors.length === event.Records.length && outcomes.deferred < processor.errors.length) {
         throw new FullBatchFailureError(processor.errors);
       }

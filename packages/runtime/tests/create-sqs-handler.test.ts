@@ -364,7 +364,7 @@ describe('createSqsHandler', () => {
     expect([flushed?.deferred, flushed?.failed]).toEqual([1, 1]);
   });
 
-  it('dead-letters a record deferred on its last receive, as a transient failure', async () => {
+  it('dead-letters a record deferred on its last receive, saying it was put off, not that it failed', async () => {
     const handler = handlerWith(
       async () => {
         throw new TurnError();
@@ -376,8 +376,11 @@ describe('createSqsHandler', () => {
     });
     const [letter] = await deadLetters();
     expect(letter?.MessageAttributes?.['sidestep.error.message']?.StringValue).toBe(
-      'its turn comes after the deadline (the last of 5 attempts: none is left)',
+      'its turn comes after the deadline (put off on the last of 5 receives: none is left)',
     );
+    expect(logsOf('deadLettered')).toEqual([
+      expect.objectContaining({ message: 'job dead-lettered: put off on its last receive', receiveCount: 5 }),
+    ]);
   });
 
   it('takes `deferred` only from an error that is not permanent', () => {
