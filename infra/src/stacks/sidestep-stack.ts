@@ -209,12 +209,13 @@ export class SidestepStack extends EnvironmentStack {
   /**
    * Every reservation of the environment names a function of this stack: a service, or the download
    * endpoint (with the export-finalizer, whose image it runs). A queue-triggered service's reservation
-   * is at least its mapping's `maximumConcurrency` (after the send rate's sizing): an event source
-   * mapping does not account for reserved concurrency ("Event source mappings don't account for
-   * reserved concurrency and can process more messages off your queue than can be sent to your
-   * function", https://repost.aws/knowledge-center/lambda-sqs-scaling), so it would invoke more
-   * batches at once than Lambda lets run, and the rest are throttled: the throttles alarm fires, and
-   * each throttled batch goes back to the queue at a cost of one of its messages' receives.
+   * is at least its mapping's `maximumConcurrency` (after the send rate's sizing): the mapping's
+   * maximum concurrency is meant not to exceed the function's reserved concurrency, or the mapping
+   * invokes more batches at once than Lambda lets run and the rest are throttled
+   * (https://aws.amazon.com/blogs/compute/introducing-maximum-concurrency-of-aws-lambda-functions-when-using-amazon-sqs-as-an-event-source/;
+   * https://repost.aws/knowledge-center/lambda-sqs-scaling: event source mappings do not account for
+   * reserved concurrency): the throttles alarm fires, and Lambda backs the mapping off
+   * (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html).
    * @throws InfraConfigError naming `<env>.reservedConcurrency.<name>`
    */
   private checkReservations(services: readonly ServiceManifest[]): void {
