@@ -59,16 +59,40 @@ async function startServer(options: SMTPServerOptions = {}) {
   };
 }
 
+/** What a scripted server does with a command or a message's final dot: a reply, no answer, or hang up. */
+type Scripted = string | 'silent' | 'hang up' | undefined;
+
 /**
- * A minimal SMTP server on 127.0.0.1, for replies smtp-server does not give: it greets each connection,
- * then hands every line the client sends (commands and content alike) to that connection's `answer`.
+ * A minimal SMTP server on 127.0.0.1, for replies smtp-server does not give. It answers as a relay
+ * does (its greeting, 250 to each command, 354 to DATA, then the message's lines up to its final dot,
+ * and 250 to that) except where `script` says otherwise for a command or the final dot (`.`): a reply
+ * line, `'silent'` (no answer) or `'hang up'`. It records every line it receives, the message's too.
  */
-async function startLineServer(answerOn: (socket: Socket) => (line: string) => void, { greet = true } = {}) {
+async function startScriptedServer(
+  script: (line: string, socket: Socket) => Scripted = () => undefined,
+  { greet = true, onConnect = (_socket: Socket) => {} } = {},
+) {
   const sockets = new Set<Socket>();
+  const lines: string[] = [];
   const server = createTcpServer((socket) => {
     sockets.add(socket);
-    const answer = answerOn(socket);
+    onConnect(socket);
     let buffered = '';
+    let inData = false;
+    const answer = (line: string) => {
+      lines.push(line);
+      if (inData && line !== '.') return;
+      const endsData = inData;
+      inData = false;
+      const scripted = script(line, socket);
+      if (scripted === 'silent') return;
+      if (scripted === 'hang up') return void socket.destroy();
+      if (scripted === undefined && !endsData && /^DATA/i.test(line)) {
+        inData = true;
+        return void socket.write('354 go ahead\r\n');
+      }
+      socket.write(`${scripted ?? (endsData ? '250 queued' : '250 ok')}\r\n`);
+    };
     if (greet) socket.write('220 test ESMTP\r\n');
     socket.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('latin1');
@@ -82,6 +106,7 @@ async function startLineServer(answerOn: (socket: Socket) => (line: string) => v
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
+    lines,
     stop: () => {
       for (const socket of sockets) socket.destroy();
       return new Promise<void>((resolve) => server.close(() => resolve()));
@@ -334,24 +359,11 @@ describe('createMailSender (smtp)', () => {
   it('says the outcome is unknown when the connection drops after the message was sent, and not sent when it drops before DATA', async () => {
     for (const dropAfter of ['content', 'MAIL'] as const) {
       // Hangs up without a reply: after the message's final dot, or at MAIL.
-      const server = await startLineServer((socket) => {
-        let inData = false;
-        return (line) => {
-          if (inData) {
-            if (line === '.') socket.destroy();
-            return;
-          }
-          if (/^(EHLO|HELO)/i.test(line)) socket.write('250 test\r\n');
-          else if (/^MAIL/i.test(line)) {
-            if (dropAfter === 'MAIL') socket.destroy();
-            else socket.write('250 ok\r\n');
-          } else if (/^RCPT/i.test(line)) socket.write('250 ok\r\n');
-          else if (/^DATA/i.test(line)) {
-            inData = true;
-            socket.write('354 go ahead\r\n');
-          } else socket.write('250 ok\r\n');
-        };
-      });
+      const server = await startScriptedServer((line) =>
+        (dropAfter === 'content' && line === '.') || (dropAfter === 'MAIL' && /^MAIL/i.test(line))
+          ? 'hang up'
+          : undefined,
+      );
       try {
         const sender = await createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${server.port}` });
         await expect(sender.send(mail(7))).rejects.toMatchObject({
@@ -367,24 +379,19 @@ describe('createMailSender (smtp)', () => {
   // A stalled server must not hold a send into the Lambda timeout, which stops the whole invocation.
   it('gives up a send the server does not answer within its bound: not sent, and its content never leaves when the server answers later', async () => {
     for (const stallAt of ['greeting', 'RCPT'] as const) {
-      const lines: string[] = [];
       const late: (() => void)[] = [];
-      const server = await startLineServer(
-        (socket) => {
-          let inData = false;
-          if (stallAt === 'greeting') late.push(() => socket.write('220 test ESMTP\r\n'));
-          return (line) => {
-            lines.push(line);
-            if (inData) return;
-            if (/^(EHLO|HELO)/i.test(line)) socket.write('250 test\r\n');
-            else if (/^RCPT/i.test(line) && stallAt === 'RCPT') late.push(() => socket.write('250 ok\r\n'));
-            else if (/^DATA/i.test(line)) {
-              inData = true;
-              socket.write('354 go ahead\r\n');
-            } else socket.write('250 ok\r\n');
-          };
+      const server = await startScriptedServer(
+        (line, socket) => {
+          if (stallAt !== 'RCPT' || !/^RCPT/i.test(line)) return undefined;
+          late.push(() => socket.write('250 ok\r\n'));
+          return 'silent';
         },
-        { greet: stallAt !== 'greeting' },
+        {
+          greet: stallAt !== 'greeting',
+          onConnect: (socket) => {
+            if (stallAt === 'greeting') late.push(() => socket.write('220 test ESMTP\r\n'));
+          },
+        },
       );
       try {
         const sender = await createMailSender(
@@ -401,8 +408,8 @@ describe('createMailSender (smtp)', () => {
         // The server wakes up: the client goes on to DATA, but no line of the message follows.
         for (const answer of late) answer();
         await new Promise((resolve) => setTimeout(resolve, 300));
-        expect(lines.some((line) => /^Subject:/i.test(line))).toBe(false);
-        expect(lines).not.toContain('.');
+        expect(server.lines.some((line) => /^Subject:/i.test(line))).toBe(false);
+        expect(server.lines).not.toContain('.');
       } finally {
         await server.stop();
       }
@@ -411,26 +418,10 @@ describe('createMailSender (smtp)', () => {
 
   it('frees the pool of the connections its given-up sends left behind: once the server answers again, the next send goes', async () => {
     let stalling = true;
-    const delivered: string[] = [];
-    const server = await startLineServer((socket) => {
-      const stalls = stalling;
-      let inData = false;
-      return (line) => {
-        if (inData) {
-          if (line === '.') {
-            delivered.push('mail');
-            socket.write('250 queued\r\n');
-            inData = false;
-          }
-          return;
-        }
-        if (/^RCPT/i.test(line) && stalls) return;
-        if (/^DATA/i.test(line)) {
-          inData = true;
-          socket.write('354 go ahead\r\n');
-        } else socket.write('250 ok\r\n');
-      };
-    });
+    const server = await startScriptedServer((line) =>
+      stalling && /^RCPT/i.test(line) ? 'silent' : undefined,
+    );
+    const delivered = () => server.lines.filter((line) => line === '.').length;
     try {
       const sender = await createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${server.port}` }, SHORT);
       // As many sends as the pool has connections, each given up at RCPT.
@@ -444,27 +435,18 @@ describe('createMailSender (smtp)', () => {
       // The stalled connections close after a send's bound of silence; then a new one is opened.
       await new Promise((resolve) => setTimeout(resolve, SHORT.sendMs + 200));
       await expect(sender.send(mail(200))).resolves.toEqual({ messageId: expect.any(String) });
-      expect(delivered).toEqual(['mail']);
+      expect(delivered()).toBe(1);
       // An idle pooled connection closes after as long too, and the pool opens another: no error.
       await new Promise((resolve) => setTimeout(resolve, SHORT.sendMs + 200));
       await expect(sender.send(mail(201))).resolves.toEqual({ messageId: expect.any(String) });
-      expect(delivered).toEqual(['mail', 'mail']);
+      expect(delivered()).toBe(2);
     } finally {
       await server.stop();
     }
   });
 
   it('says the outcome is unknown when the server does not answer the message’s final dot within the bound', async () => {
-    const server = await startLineServer((socket) => {
-      let inData = false;
-      return (line) => {
-        if (inData) return;
-        if (/^DATA/i.test(line)) {
-          inData = true;
-          socket.write('354 go ahead\r\n');
-        } else socket.write('250 ok\r\n');
-      };
-    });
+    const server = await startScriptedServer((line) => (line === '.' ? 'silent' : undefined));
     try {
       const sender = await createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${server.port}` }, SHORT);
       const sending = sender.send(mail(10));
@@ -495,9 +477,9 @@ describe('createMailSender (smtp)', () => {
   // (nodemailer then reads the refused message to its end, which marks the hand-over too: smtpFailure's
   // own test above checks that the command alone decides.)
   it('fails a mail whose DATA the server answers 554, before any content, as permanent', async () => {
-    const server = await startLineServer((socket) => (line) => {
-      socket.write(/^DATA/i.test(line) ? '554 5.7.1 transaction failed\r\n' : '250 ok\r\n');
-    });
+    const server = await startScriptedServer((line) =>
+      /^DATA/i.test(line) ? '554 5.7.1 transaction failed' : undefined,
+    );
     try {
       const sender = await createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${server.port}` });
       await expect(sender.send(mail(8))).rejects.toMatchObject({
