@@ -396,7 +396,8 @@ describe('createMailSender (smtp)', () => {
       try {
         const sender = await createMailSender(
           { kind: 'smtp', url: `smtp://127.0.0.1:${server.port}` },
-          SHORT,
+          // The connection outlives the given-up send, so the server's late answer reaches it.
+          { ...SHORT, idleMs: 2_000 },
         );
         const sending = sender.send(mail(9));
         await expect(sending).rejects.toMatchObject({
@@ -408,6 +409,8 @@ describe('createMailSender (smtp)', () => {
         // The server wakes up: the client goes on to DATA, but no line of the message follows.
         for (const answer of late) answer();
         await new Promise((resolve) => setTimeout(resolve, 300));
+        // The client went on to DATA on the live connection, and the content was what refused to start.
+        expect(server.lines.filter((line) => /^DATA/i.test(line))).toHaveLength(1);
         expect(server.lines.some((line) => /^Subject:/i.test(line))).toBe(false);
         expect(server.lines).not.toContain('.');
       } finally {

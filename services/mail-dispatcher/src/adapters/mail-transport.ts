@@ -45,6 +45,8 @@ export interface SendTimeouts {
   readonly sendMs: number;
   /** Opening a connection. */
   readonly connectMs: number;
+  /** How long an SMTP connection may stay silent before it is closed. @default sendMs */
+  readonly idleMs?: number;
 }
 
 const SEND_TIMEOUTS: SendTimeouts = { sendMs: SEND_TIMEOUT_MS, connectMs: CONNECT_TIMEOUT_MS };
@@ -367,9 +369,9 @@ async function smtpTransporter(url: string, timeouts: SendTimeouts): Promise<Mai
     // (above) would otherwise keep it, and its place in the pool, until nodemailer's defaults (30 s
     // for the greeting, 10 minutes of silence), and a pool filled with them gives up every later send
     // though the server answers again. An idle pooled connection closes after as long, and the next
-    // send opens a new one.
-    greetingTimeout: timeouts.sendMs,
-    socketTimeout: timeouts.sendMs,
+    // send opens a new one. (The greeting is awaited as long: nodemailer's own default is 30 s.)
+    greetingTimeout: timeouts.idleMs ?? timeouts.sendMs,
+    socketTimeout: timeouts.idleMs ?? timeouts.sendMs,
     pool: true,
     maxConnections: MAIL_SEND_CONCURRENCY,
     // A connection is not recycled after a fixed count (nodemailer's default is 100 messages).
