@@ -1,13 +1,5 @@
-import { gzipSync } from 'node:zlib';
-import {
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  type S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
-import { type ExportWorkerManifest, exportObjectKey } from '@sidestep/contracts';
-import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
-import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { writeExport } from '@sidestep/export-finalizer/testing';
 import { toSqsEvent } from '@sidestep/local-cloud';
 
 /** What a first job may need from the bench: S3 with the exports bucket, and a name unique to it. */
@@ -85,46 +77,8 @@ export const FIRST_JOBS: Readonly<Record<string, FirstJob>> = {
     event: async ({ id, s3, exportsBucket }) => {
       const jobId = `exp_${id.replaceAll('-', '_')}`;
       const fileName = 'users';
-      const key = exportObjectKey(jobId, fileName);
-      const { UploadId: uploadId = '' } = await s3.send(
-        new CreateMultipartUploadCommand({
-          Bucket: exportsBucket,
-          Key: key,
-          ContentType: 'application/gzip',
-          ChecksumAlgorithm: 'CRC64NVME',
-          ChecksumType: 'FULL_OBJECT',
-        }),
-      );
-      const body = gzipSync('external_id,email\nu1,u1@example.com\nu2,u2@example.com\n');
-      const crc64nvme = crc64Nvme(body);
-      const { ETag: etag = '' } = await s3.send(
-        new UploadPartCommand({
-          Bucket: exportsBucket,
-          Key: key,
-          UploadId: uploadId,
-          PartNumber: 1,
-          Body: body,
-          ChecksumCRC64NVME: crc64nvme,
-        }),
-      );
-      const parts = [{ partNumber: 1, rows: 2, bytes: body.length, etag, crc64nvme }];
-      const manifest: ExportWorkerManifest = {
-        version: 2,
-        jobId,
-        columns: ['external_id', 'email'],
-        header: true,
-        key,
-        uploadId,
-        parts,
-        rows: 2,
-        bytes: body.length,
-        crc64nvme: combinePartsCrc64Nvme(parts),
-        byteOrderMark: false,
-      };
-      const manifestKey = `exports/${jobId}/parts/manifest.json`;
-      await s3.send(
-        new PutObjectCommand({ Bucket: exportsBucket, Key: manifestKey, Body: JSON.stringify(manifest) }),
-      );
+      // The export-finalizer's own test fixture writes the part and the manifest as the batch-worker does.
+      const { manifestKey } = await writeExport(s3, exportsBucket, jobId, [{ rows: 2 }], fileName);
       return { jobId, bucket: exportsBucket, manifestKey, fileName };
     },
     failure: (result) => (has(result, 'downloadUrl') ? undefined : 'no download link'),
