@@ -118,12 +118,9 @@ export interface BundledPackage {
  */
 export async function bundledPackages(meta: Metafile, packageDir: string): Promise<BundledPackage[]> {
   const dirs = new Set<string>();
-  for (const [output, { inputs }] of Object.entries(meta.outputs)) {
-    if (!output.endsWith('.mjs')) continue;
-    for (const [input, { bytesInOutput }] of Object.entries(inputs)) {
-      const dir = packageDirOf(input);
-      if (dir !== undefined && bytesInOutput > 0) dirs.add(resolve(packageDir, dir));
-    }
+  for (const input of inputsInJavaScript(meta)) {
+    const dir = packageDirOf(input);
+    if (dir !== undefined) dirs.add(resolve(packageDir, dir));
   }
   const packages = await Promise.all([...dirs].map(readPackage));
   // One package may be installed in two places (two peers' variants under .pnpm): once in the notices.
@@ -137,20 +134,21 @@ export async function bundledPackages(meta: Metafile, packageDir: string): Promi
  * metafile cannot name.
  */
 export function prebuiltWorkspaceInputs(meta: Metafile): string[] {
+  return [...inputsInJavaScript(meta)]
+    .filter((input) => !input.includes('node_modules/') && /(^|\/)packages\/[^/]+\/dist\//.test(input))
+    .sort(compare);
+}
+
+/** The metafile's inputs with bytes in one of its `.mjs` outputs (code the bundle's JavaScript holds). */
+function inputsInJavaScript(meta: Metafile): Set<string> {
   const found = new Set<string>();
   for (const [output, { inputs }] of Object.entries(meta.outputs)) {
     if (!output.endsWith('.mjs')) continue;
     for (const [input, { bytesInOutput }] of Object.entries(inputs)) {
-      if (
-        bytesInOutput > 0 &&
-        !input.includes('node_modules/') &&
-        /(^|\/)packages\/[^/]+\/dist\//.test(input)
-      ) {
-        found.add(input);
-      }
+      if (bytesInOutput > 0) found.add(input);
     }
   }
-  return [...found].sort(compare);
+  return found;
 }
 
 /** `node_modules/@scope/name` or `node_modules/name` of the last node_modules in `input`, if any. */
