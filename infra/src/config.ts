@@ -206,7 +206,7 @@ export function environmentMailMaxSendRate(config: EnvironmentConfig): number | 
 }
 
 /** The setting of an environment's mail send rate. */
-function mailMaxSendRateSetting(name: EnvironmentName): string {
+export function mailMaxSendRateSetting(name: EnvironmentName): string {
   return `SIDESTEP_${name.toUpperCase()}_MAIL_MAX_SEND_RATE`;
 }
 

@@ -11,6 +11,7 @@ export {
   environmentConfigs,
   environmentMailMaxSendRate,
   type GitHubConfig,
+  mailMaxSendRateSetting,
   PLACEHOLDER,
   type PlaceholderSetting,
   placeholderSettings,

@@ -1,5 +1,5 @@
 import { GetAccountCommand, type GetAccountResponse, GetEmailIdentityCommand } from '@aws-sdk/client-sesv2';
-import { type EnvironmentConfig, environmentMailMaxSendRate } from '@sidestep/infra';
+import { type EnvironmentConfig, environmentMailMaxSendRate, mailMaxSendRateSetting } from '@sidestep/infra';
 import { errorName } from './aws-error.ts';
 import { type CheckResult, type PreflightCheck, resultsFor } from './preflight-check.ts';
 
@@ -95,7 +95,7 @@ function sendRateResult(config: EnvironmentConfig, account: GetAccountResponse):
   const configured = environmentMailMaxSendRate(config);
   if (configured === undefined) return undefined;
   const result = resultsFor('ses', 'send rate');
-  const variable = `SIDESTEP_${config.name.toUpperCase()}_MAIL_MAX_SEND_RATE`;
+  const variable = mailMaxSendRateSetting(config.name);
   const allowed = account.SendQuota?.MaxSendRate;
   if (allowed === undefined) {
     return result(
