@@ -1,3 +1,4 @@
+import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import { environmentConfigs, synthStack } from '@sidestep/infra';
 /**
  * The environment a Lambda service runs with on AWS, read from the stack infra synthesizes (its
@@ -31,11 +32,8 @@ export interface LoopbackEndpoints {
   readonly sqs: string;
 }
 
-/** The JSON `cdk.tf.json` a synthesized stack is, as far as it is read here. */
-export interface SynthesizedStack {
-  readonly provider?: { readonly aws?: ReadonlyArray<{ readonly region?: string }> };
-  readonly resource?: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, unknown>>>>>>;
-}
+/** The JSON `cdk.tf.json` a synthesized stack is, as @sidestep/iam reads it for its policies. */
+export type SynthesizedStack = SynthesizedTerraformJson;
 
 /** The account id of every ARN and queue URL of the stand-ins (the local cloud's). */
 const ACCOUNT_ID = '000000000000';
@@ -119,7 +117,10 @@ export function synthesizedFunctionEnvironment(
 
 /** The stack's AWS provider region (`us-east-1` for the local stack). */
 export function awsRegion(stack: SynthesizedStack): string {
-  const region = stack.provider?.aws?.[0]?.region;
+  // Terraform JSON gives a provider as one block or a list of them (aliases).
+  const providers = stack.provider?.aws;
+  const region = ((Array.isArray(providers) ? providers[0] : providers) as { region?: unknown } | undefined)
+    ?.region;
   if (typeof region !== 'string' || region.includes('${')) {
     throw new DeployedEnvironmentError('provider.aws.region', 'the synthesized stack has no literal region');
   }
