@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { loadedPaths, RECORD_LOADED_URLS } from './measure.ts';
 
 /** What a handler's first invocation is given: the bundle, its export and one event. */
 export interface FirstInvocationTarget {
@@ -48,10 +47,7 @@ export function firstInvocationScript(
   listModules: boolean,
 ): string {
   const cpu = '(() => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; })()';
-  const hooks = listModules
-    ? `const { registerHooks } = await import('node:module');
-       registerHooks({ load(url, context, next) { urls.add(url); return next(url, context); } });`
-    : '';
+  const hooks = listModules ? RECORD_LOADED_URLS : '';
   const invoke = target
     ? `const loaded = await import(${JSON.stringify(target.file)});
        marks.importedMs = performance.now(); marks.importedCpuMs = ${cpu}; marks.importedUrls = [...urls];
@@ -118,11 +114,6 @@ export function firstInvocationOnce(
         importedUrls: string[];
         urls: string[];
       };
-      const files = (urls: readonly string[]) =>
-        urls
-          .filter((url) => url.startsWith('file:'))
-          .map((url) => fileURLToPath(url))
-          .sort();
       resolve({
         wallMs: reportedAt - started,
         importedMs: marks.importedMs,
@@ -130,15 +121,10 @@ export function firstInvocationOnce(
         invokedMs: marks.invokedMs,
         invokedCpuMs: marks.invokedCpuMs,
         outcome: marks.outcome,
-        importedFiles: files(marks.importedUrls),
-        files: files(marks.urls),
+        importedFiles: loadedPaths(marks.importedUrls),
+        files: loadedPaths(marks.urls),
         builtins: marks.urls.filter((url) => url.startsWith('node:')).sort(),
       });
     });
   });
-}
-
-/** Bytes of `files` together. */
-export function bytesOf(files: readonly string[]): number {
-  return files.reduce((sum, path) => sum + statSync(path).size, 0);
 }

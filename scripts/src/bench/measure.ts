@@ -81,6 +81,26 @@ export async function interleaved<T = number>(
 }
 
 /**
+ * Script text for a fresh `node`: adds the URL of every module it loads from then on (through
+ * `import` and `require` alike, Node's built-ins as `node:` URLs) to the set `urls` the script declares.
+ */
+export const RECORD_LOADED_URLS = `const { registerHooks } = await import('node:module');
+    registerHooks({ load(url, context, next) { urls.add(url); return next(url, context); } });`;
+
+/** The files among module URLs ({@link RECORD_LOADED_URLS}), as paths, sorted. */
+export function loadedPaths(urls: readonly string[]): string[] {
+  return urls
+    .filter((url) => url.startsWith('file:'))
+    .map((url) => fileURLToPath(url))
+    .sort();
+}
+
+/** Bytes of `files` together. */
+export function bytesOf(files: readonly string[]): number {
+  return files.reduce((sum, path) => sum + statSync(path).size, 0);
+}
+
+/**
  * The JavaScript files a fresh `node` loads when it imports `file` (a bundle): the entry and the
  * chunks its evaluation imports, a top-level `await import()` included. From Node's module hooks.
  */
@@ -89,17 +109,16 @@ export function loadedFiles(
   environment: Record<string, string>,
 ): { files: string[]; bytes: number } {
   const script = `
-    import { registerHooks } from 'node:module';
     const urls = new Set();
-    registerHooks({ load(url, context, next) { if (url.startsWith('file:')) urls.add(url); return next(url, context); } });
+    ${RECORD_LOADED_URLS}
     await import(${JSON.stringify(file)});
     process.stdout.write(JSON.stringify([...urls]));`;
   const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
     env: { PATH: process.env.PATH ?? '', ...environment },
   });
   if (result.status !== 0) throw new Error(`importing ${file} failed: ${result.stderr.toString()}`);
-  const files = (JSON.parse(result.stdout.toString()) as string[]).map((url) => fileURLToPath(url)).sort();
-  return { files, bytes: files.reduce((sum, path) => sum + statSync(path).size, 0) };
+  const files = loadedPaths(JSON.parse(result.stdout.toString()) as string[]);
+  return { files, bytes: bytesOf(files) };
 }
 
 /** The 1-minute load average: how busy the machine was while measuring. */
