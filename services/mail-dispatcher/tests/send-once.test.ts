@@ -4,6 +4,7 @@ import { describeEachDatabase } from '@sidestep/db/testing';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
 import type { Context } from 'aws-lambda';
 import { service } from '../service.ts';
+import { pacedSender, SendPacer } from '../src/adapters/send-pacer.ts';
 import type { OutgoingMail } from '../src/domain/compose-mail.ts';
 import type { MailSender } from '../src/domain/dispatch-mail.ts';
 import {
@@ -16,6 +17,7 @@ import {
   createSendOnce,
   IDEMPOTENCY_RECORD_TTL_SECONDS,
   idempotencyRecordSeconds,
+  SEND_DEADLINE_MARGIN_MS,
 } from '../src/send-once.ts';
 
 function context(remainingMs = 30_000): Context {
@@ -206,6 +208,26 @@ describeEachDatabase('createSendOnce', (open) => {
     expect(Number(row?.expiry_timestamp)).toBeGreaterThan(
       startedAt / 1000 + IDEMPOTENCY_RECORD_TTL_SECONDS - 60,
     );
+    await database.close();
+  });
+
+  it("gives back a mail whose turn at the send rate would come after the invocation's deadline, and sends it when delivered again", async () => {
+    const inner = recordingSender();
+    // Real time, but waits that return at once: only the order of the slots matters here.
+    const pacer = new SendPacer(0.5, { sleep: async () => {} });
+    const { database, sendOnce } = await setup(pacedSender(inner, pacer));
+    // One second of sending left: the first mail goes at once, the second's turn is 2 s later.
+    const remaining = SEND_DEADLINE_MARGIN_MS + 1_000;
+    await sendOnce(job('m-1'), context(remaining));
+    await expect(sendOnce(job('m-2'), context(remaining))).rejects.toMatchObject({
+      name: 'SendDeferredError',
+      deferred: true,
+    });
+    expect(inner.sent).toHaveLength(1);
+    // Its idempotency record was released: the redelivery, with time to wait, sends it.
+    const again = await sendOnce(job('m-2'), context(30_000));
+    expect(again.replayed).toBe(false);
+    expect(inner.sent.map((mail) => mail.to)).toEqual([['ops@example.com'], ['ops@example.com']]);
     await database.close();
   });
 });

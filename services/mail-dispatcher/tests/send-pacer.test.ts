@@ -1,14 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { MailSendJob, validate } from '@sidestep/contracts';
-import { describeEachDatabase } from '@sidestep/db/testing';
-import { PostgresPersistenceLayer } from '@sidestep/idempotency';
-import type { Context } from 'aws-lambda';
 import { pacedSender, SendPacer } from '../src/adapters/send-pacer.ts';
 import { loadConfig } from '../src/config.ts';
 import type { OutgoingMail } from '../src/domain/compose-mail.ts';
 import type { MailSender } from '../src/domain/dispatch-mail.ts';
 import { SendDeferredError } from '../src/errors.ts';
-import { createSendOnce, SEND_DEADLINE_MARGIN_MS } from '../src/send-once.ts';
 
 /** A clock that stands still unless moved; `sleep` records the wait and moves it. */
 function manualClock(start = 1_000_000) {
@@ -127,47 +122,5 @@ describe('MAIL_MAX_SEND_RATE', () => {
     expect(() => loadConfig({ ...base, MAIL_MAX_SEND_RATE: value })).toThrow(
       expect.objectContaining({ name: 'ConfigError', field: 'MAIL_MAX_SEND_RATE' }),
     );
-  });
-});
-
-describeEachDatabase('createSendOnce with a paced sender', (open) => {
-  function context(remainingMs: number): Context {
-    return {
-      awsRequestId: 'req-1',
-      functionName: 'sidestep-test-mail-dispatcher',
-      getRemainingTimeInMillis: () => remainingMs,
-    } as unknown as Context;
-  }
-  const job = (id: string) =>
-    validate(MailSendJob, {
-      type: 'mail.send',
-      version: 1,
-      id,
-      payload: { template: 'export.failed', to: 'ops@example.com', params: { jobId: id, reason: 'r' } },
-    });
-
-  it("gives back a mail whose turn would come after the invocation's deadline, and sends it when delivered again", async () => {
-    const database = await open();
-    const inner = recordingSender();
-    // Real time, but waits that return at once: only the order of the slots matters here.
-    const pacer = new SendPacer(0.5, { sleep: async () => {} });
-    const sendOnce = createSendOnce({
-      from: 'sidestep@example.com',
-      sender: pacedSender(inner, pacer),
-      persistenceStore: new PostgresPersistenceLayer({ database, reclaimExpiredInProgress: false }),
-    });
-    // One second of sending left: the first mail goes at once, the second's turn is 2 s later.
-    const remaining = SEND_DEADLINE_MARGIN_MS + 1_000;
-    await sendOnce(job('m-1'), context(remaining));
-    await expect(sendOnce(job('m-2'), context(remaining))).rejects.toMatchObject({
-      name: 'SendDeferredError',
-      deferred: true,
-    });
-    expect(inner.sent).toHaveLength(1);
-    // Its idempotency record was released: the redelivery, with time to wait, sends it.
-    const again = await sendOnce(job('m-2'), context(30_000));
-    expect(again.replayed).toBe(false);
-    expect(inner.sent.map((mail) => mail.to)).toEqual([['ops@example.com'], ['ops@example.com']]);
-    await database.close();
   });
 });
