@@ -24,9 +24,9 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { bundleService } from '@sidestep/bundle';
-import { createPostgresSchema, migrate, openDatabase, startEmbeddedPostgres } from '@sidestep/db';
+import { createPostgresSchema } from '@sidestep/db';
 import { startFunction } from '@sidestep/lambda-runtime';
-import { startAwsEndpoint, startSmtpSink, toSqsEvent } from '@sidestep/local-cloud';
+import { startAwsEndpoint, startLocalDatabase, startSmtpSink, toSqsEvent } from '@sidestep/local-cloud';
 import { resourceName } from '@sidestep/manifest';
 import { SERVICES } from '@sidestep/registry';
 import { SecretsManagerDouble } from '@sidestep/runtime/testing';
@@ -392,31 +392,19 @@ async function startStandIns(): Promise<StandIns> {
       credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
     });
     stack.defer(() => s3.destroy());
-    let database: StandIns['database'];
+    // The local cloud's own database: a server's schema, migrated, or the embedded one.
     const serverUrl = process.env.TEST_DATABASE_URL;
-    if (serverUrl) {
-      const schema = await createPostgresSchema(serverUrl, 'bench');
-      stack.defer(() => schema.drop());
-      const db = await openDatabase({ url: schema.url, max: 1 });
-      try {
-        await migrate(db);
-      } finally {
-        await db.close();
-      }
-      database = {
-        url: schema.url,
-        clientEnvironment: {},
-        description: 'PostgreSQL (TEST_DATABASE_URL, a schema of its own)',
-      };
-    } else {
-      const embedded = await startEmbeddedPostgres({});
-      stack.defer(() => embedded.close());
-      database = {
-        url: embedded.url,
-        clientEnvironment: { ...embedded.clientEnvironment },
-        description: 'the embedded PostgreSQL (PGlite over the wire; TEST_DATABASE_URL not set)',
-      };
-    }
+    const schema = serverUrl ? await createPostgresSchema(serverUrl, 'bench') : undefined;
+    if (schema) stack.defer(() => schema.drop());
+    const local = await startLocalDatabase(schema ? { url: schema.url } : {});
+    stack.defer(() => local.close());
+    const database: StandIns['database'] = {
+      url: local.url,
+      clientEnvironment: { ...local.clientEnvironment },
+      description: schema
+        ? 'PostgreSQL (TEST_DATABASE_URL, a schema of its own)'
+        : 'the embedded PostgreSQL (PGlite over the wire; TEST_DATABASE_URL not set)',
+    };
     const moved = stack.move();
     return {
       endpoints: { secretsManager: secrets.endpoint, sesv2: ses.endpoint, s3: aws.url, sqs: aws.url },

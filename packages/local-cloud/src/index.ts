@@ -36,7 +36,13 @@ export {
 } from './local-cloud.ts';
 // What the local cloud reports, and two reporters: the console's and one tests wait on.
 export type { LocalCloudEvent, LocalCloudReporter } from './local-cloud-event.ts';
-export { DatabasePortInUseError, DEFAULT_DATABASE_PORT } from './local-database.ts';
+export {
+  DatabasePortInUseError,
+  DEFAULT_DATABASE_PORT,
+  type LocalDatabase,
+  type LocalDatabaseOptions,
+  startLocalDatabase,
+} from './local-database.ts';
 export { clearLocalCloudState, hasLocalCloudState, LOCAL_STATE, localSecret } from './local-state.ts';
 export type { PipeSourceQueue } from './pipe.ts';
 // Types the local cloud's options and result name.

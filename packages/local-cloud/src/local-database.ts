@@ -4,11 +4,12 @@ import { migrate, openDatabase, startEmbeddedPostgres } from '@sidestep/db';
 export interface LocalDatabaseOptions {
   /** A real PostgreSQL server to use instead of the embedded one; it is migrated. */
   readonly url?: string;
-  /** Where the embedded database keeps its data. */
-  readonly dataDir: string;
-  readonly host: string;
-  /** Port of the embedded server (0 picks a free one). */
-  readonly port: number;
+  /** Where the embedded database keeps its data. @default none: in memory */
+  readonly dataDir?: string;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** Port of the embedded server (0 picks a free one). @default 0 */
+  readonly port?: number;
 }
 
 /**
@@ -73,7 +74,7 @@ export async function startLocalDatabase(options: LocalDatabaseOptions): Promise
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new DatabasePortInUseError(options.port, error);
+      throw new DatabasePortInUseError(options.port ?? 0, error);
     }
     throw error;
   }
