@@ -11,6 +11,7 @@ export {
 export { type FunctionHost, type FunctionOptions, startFunction } from './function-host.ts';
 export { processStatFields } from './process-stat.ts';
 export { readOnlyFlags } from './read-only-flags.ts';
+export { type ReservedEnvironmentSettings, reservedLambdaEnvironment } from './reserved-environment.ts';
 export {
   type InvokeOptions,
   type InvokeResult,

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { readOnlyFlags } from './read-only-flags.ts';
+import { reservedLambdaEnvironment } from './reserved-environment.ts';
 import { type InvokeResult, type RuntimeApi, startRuntimeApi } from './runtime-api.ts';
 
 /** Absolute path of the runtime interface client, the entry point of every sandbox process. */
@@ -280,19 +281,17 @@ function sandboxEnvironment(
     TZ: ':UTC',
     AWS_LAMBDA_LOG_FORMAT: 'JSON',
     ...config.environment,
-    AWS_REGION: config.region,
-    AWS_DEFAULT_REGION: config.region,
-    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-    AWS_LAMBDA_FUNCTION_NAME: config.name,
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(config.memoryMb),
-    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+    ...reservedLambdaEnvironment({
+      functionName: config.name,
+      memoryMb: config.memoryMb,
+      region: config.region,
+      handler: config.handler,
+      taskRoot: config.bundleDir,
+    }),
     AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${config.name}`,
     AWS_LAMBDA_LOG_STREAM_NAME: `${today}/[$LATEST]${randomBytes(16).toString('hex')}`,
     AWS_LAMBDA_RUNTIME_API: runtimeApi,
-    LAMBDA_TASK_ROOT: config.bundleDir,
     LAMBDA_RUNTIME_DIR: dirname(runtimeInterfaceClientPath),
-    _HANDLER: config.handler,
     TMPDIR: tmpDir,
   };
 }

@@ -1,5 +1,6 @@
 import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import { environmentConfigs, synthStack } from '@sidestep/infra';
+import { type ReservedEnvironmentSettings, reservedLambdaEnvironment } from '@sidestep/lambda-runtime';
 /**
  * The environment a Lambda service runs with on AWS, read from the stack infra synthesizes (its
  * `aws_lambda_function`'s `environment.variables`), with every reference to another resource of the
@@ -128,39 +129,22 @@ export function awsRegion(stack: SynthesizedStack): string {
 }
 
 /** What {@link lambdaEnvironment} describes: the function as Lambda runs it. */
-export interface LambdaFunctionSettings {
-  readonly functionName: string;
-  readonly memoryMb: number;
-  /** The image CMD (`index.handler`), which Lambda gives the runtime as `_HANDLER`. */
-  readonly handler: string;
-  /** Where the image's files are (`LAMBDA_TASK_ROOT`). */
-  readonly taskRoot: string;
-  readonly region: string;
-}
+export type LambdaFunctionSettings = ReservedEnvironmentSettings;
 
 /**
- * The variables Lambda sets in every function's environment (the "reserved" ones a function cannot
- * set itself, https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime)
- * that the runtime, Powertools or the AWS SDK read: the region, the execution role's temporary
- * credentials (the SDK's credential chain takes them from the environment first, so no credential
- * lookup leaves the process), the function's name, memory and version, the handler, the task root,
- * the execution environment, and the JSON log format infra configures (`loggingConfig`).
+ * The variables Lambda sets in every function's environment that the runtime, Powertools or the AWS
+ * SDK read: the reserved ones that describe the function (@sidestep/lambda-runtime's, as its local
+ * sandbox sets them), the execution role's temporary credentials (the SDK's credential chain takes
+ * them from the environment first, so no credential lookup leaves the process), and the JSON log
+ * format infra configures (`loggingConfig`).
  */
 export function lambdaEnvironment(settings: LambdaFunctionSettings): Record<string, string> {
   return {
-    AWS_REGION: settings.region,
-    AWS_DEFAULT_REGION: settings.region,
+    ...reservedLambdaEnvironment(settings),
     AWS_ACCESS_KEY_ID: 'ASIABENCHBENCHBENCH0',
     AWS_SECRET_ACCESS_KEY: 'bench',
     AWS_SESSION_TOKEN: 'bench',
-    AWS_LAMBDA_FUNCTION_NAME: settings.functionName,
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(settings.memoryMb),
-    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
     AWS_LAMBDA_LOG_FORMAT: 'JSON',
-    AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-    LAMBDA_TASK_ROOT: settings.taskRoot,
-    _HANDLER: settings.handler,
     TZ: ':UTC',
   };
 }
