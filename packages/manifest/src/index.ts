@@ -268,18 +268,27 @@ export function defineService<const M extends ServiceManifest>(manifest: M): M {
   if (queue) {
     if (!NAME.test(queue.name)) fail('queue.name', 'must be kebab-case');
     if (queue.jobTypes.length === 0) fail('queue.jobTypes', 'must name at least one job type');
-    const maxBatch = queue.maximumBatchingWindowSeconds > 0 ? 10_000 : 10;
+    // Lambda takes the window "in increments of seconds", from 0 to 300, and a batch size over 10
+    // only with a window of at least 1 s
+    // (https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html).
+    const window = queue.maximumBatchingWindowSeconds;
+    if (!Number.isInteger(window) || window < 0 || window > 300) {
+      fail('queue.maximumBatchingWindowSeconds', 'must be a whole number of seconds between 0 and 300');
+    }
+    const maxBatch = window >= 1 ? 10_000 : 10;
     if (!Number.isInteger(queue.batchSize) || queue.batchSize < 1 || queue.batchSize > maxBatch) {
       fail('queue.batchSize', `must be an integer between 1 and ${maxBatch}`);
     }
-    if (queue.maximumBatchingWindowSeconds < 0 || queue.maximumBatchingWindowSeconds > 300) {
-      fail('queue.maximumBatchingWindowSeconds', 'must be between 0 and 300');
+    const concurrency = queue.maximumConcurrency;
+    if (!Number.isInteger(concurrency) || concurrency < 2 || concurrency > 1000) {
+      fail(
+        'queue.maximumConcurrency',
+        'must be an integer between 2 and 1000 (the event source mapping limit)',
+      );
     }
-    if (queue.maximumConcurrency < 2 || queue.maximumConcurrency > 1000) {
-      fail('queue.maximumConcurrency', 'must be between 2 and 1000 (the event source mapping limit)');
-    }
-    if (queue.maxReceiveCount < 1 || queue.maxReceiveCount > 1000) {
-      fail('queue.maxReceiveCount', 'must be between 1 and 1000');
+    const receives = queue.maxReceiveCount;
+    if (!Number.isInteger(receives) || receives < 1 || receives > 1000) {
+      fail('queue.maxReceiveCount', 'must be an integer between 1 and 1000');
     }
     // SQS: MessageRetentionPeriod is 60 seconds to 1,209,600 (14 days).
     // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html

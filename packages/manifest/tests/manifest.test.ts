@@ -85,7 +85,22 @@ describe('defineService', () => {
       { ...valid, queue: { ...valid.queue, maximumBatchingWindowSeconds: 301 } },
       'queue.maximumBatchingWindowSeconds',
     ],
+    // Lambda takes the batching window "in increments of seconds", and a batch size over 10 needs a
+    // window of at least 1 (API_CreateEventSourceMapping, MaximumBatchingWindowInSeconds): a window of
+    // 0.5 ran locally and would be refused, or rounded to 0, by the deploy.
+    [
+      { ...valid, queue: { ...valid.queue, batchSize: 100, maximumBatchingWindowSeconds: 0.5 } },
+      'queue.maximumBatchingWindowSeconds',
+    ],
+    [
+      { ...valid, queue: { ...valid.queue, batchSize: 10, maximumBatchingWindowSeconds: 1.5 } },
+      'queue.maximumBatchingWindowSeconds',
+    ],
     [{ ...valid, queue: { ...valid.queue, maximumConcurrency: 1 } }, 'queue.maximumConcurrency'],
+    // Both are integers in the Lambda and SQS APIs (ScalingConfig.MaximumConcurrency, the redrive
+    // policy's maxReceiveCount).
+    [{ ...valid, queue: { ...valid.queue, maximumConcurrency: 2.5 } }, 'queue.maximumConcurrency'],
+    [{ ...valid, queue: { ...valid.queue, maxReceiveCount: 2.5 } }, 'queue.maxReceiveCount'],
     [{ ...valid, queue: { ...valid.queue, maxReceiveCount: 0 } }, 'queue.maxReceiveCount'],
     [{ ...valid, queue: { ...valid.queue, maxReceiveCount: 1001 } }, 'queue.maxReceiveCount'],
     [{ ...valid, queue: { ...valid.queue, visibilityTimeoutSeconds: 60 } }, 'queue.visibilityTimeoutSeconds'],
