@@ -17,6 +17,7 @@ import {
   lambdaErrorResponse,
   payloadTooLarge,
 } from './lambda-invoke.ts';
+import { IN_PROCESS_CALL_HEADERS, LOCAL_OPERATOR_ACCESS_KEY_ID } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
 import { createMessageMoveTasks } from './message-move-tasks.ts';
 import {
@@ -32,6 +33,7 @@ import { overlongKeyError } from './s3-key-length.ts';
 import { type LifecyclePass, startLifecycle } from './s3-lifecycle.ts';
 import { serveListParts } from './s3-list-parts.ts';
 import { checkMultipartRequests } from './s3-multipart-requests.ts';
+import { presignedUrlError } from './s3-presigned-url.ts';
 import { serveVersioningApis } from './s3-versioning-apis.ts';
 import { keepObjectVersions } from './s3-versions.ts';
 import type { SchedulerClock } from './scheduler.ts';
@@ -79,6 +81,9 @@ export interface AwsEndpointOptions {
 }
 
 /** A message as it sits in a queue, seen without receiving it. */
+/** fauxqs's own non-destructive inspection routes (`GET /_fauxqs/queues/<name>`), no AWS API. */
+export const FAUXQS_INSPECTION_PATH_PREFIX = '/_fauxqs/';
+
 export interface QueuedMessage {
   readonly messageId: string;
   readonly body: string;
@@ -189,7 +194,22 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     ...(options.dataDir !== undefined ? { file: join(options.dataDir, MESSAGE_MOVE_TASKS_FILE) } : {}),
   });
 
-  // IAM first: fastify runs preHandler hooks in the order they are added, so this one decides before
+  // A presigned S3 URL's lifetime first: S3 authenticates a request before it authorizes it, and a
+  // URL past its X-Amz-Expires (or presigned for longer than S3 allows) is refused whoever signed it,
+  // with IAM enforced or not. Function URLs (S3's path shape) and SQS's query protocol are not S3's.
+  app.addHook('preHandler', async (request, reply) => {
+    const [path = '', search = ''] = request.url.split(/\?(.*)/s);
+    if (!search.includes('X-Amz-Algorithm') || path.startsWith(FUNCTION_URL_PATH_PREFIX)) return;
+    if (
+      request.headers['x-amz-target'] ||
+      String(request.headers['content-type']).includes('x-www-form-urlencoded')
+    )
+      return;
+    const error = presignedUrlError(new URLSearchParams(search), Date.now());
+    if (error) return sendS3Error(reply, error);
+  });
+
+  // IAM next: fastify runs preHandler hooks in the order they are added, so this one decides before
   // the function URL and JSON API hooks below, and before fauxqs's SQS and S3 handlers.
   const { authorize } = options;
   if (authorize) {
@@ -198,7 +218,13 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
         { method: request.method, url: request.url, headers: request.headers, body: request.body },
         {
           objectExists: async (bucket, key) =>
-            (await app.inject({ method: 'HEAD', url: `/${bucket}/${encodeKey(key)}` })).statusCode === 200,
+            (
+              await app.inject({
+                method: 'HEAD',
+                url: `/${bucket}/${encodeKey(key)}`,
+                headers: IN_PROCESS_CALL_HEADERS,
+              })
+            ).statusCode === 200,
         },
       );
       if (refused && 'deniedObjects' in refused) denyDeletes(request, refused.deniedObjects);
@@ -291,6 +317,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     const version = typeof versionId === 'string' ? `?versionId=${encodeURIComponent(versionId)}` : '';
     const head = await app.inject({
       method: 'HEAD',
+      headers: IN_PROCESS_CALL_HEADERS,
       url: `/${write.bucket}/${encodeKey(write.key)}${version}`,
     });
     if (head.statusCode !== 200) return;
@@ -386,7 +413,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     endpoint: url,
     region: LOCAL_REGION,
     forcePathStyle: true,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    credentials: { accessKeyId: LOCAL_OPERATOR_ACCESS_KEY_ID, secretAccessKey: 'local' },
   });
   // Its first pass runs now: a restart applies what came due while the cloud was stopped.
   const lifecycle = await startLifecycle({
@@ -404,7 +431,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
       // fauxqs's own non-destructive inspection route, called in-process (no socket).
       const response = await app.inject({
         method: 'GET',
-        url: `/_fauxqs/queues/${encodeURIComponent(queueName)}`,
+        url: `${FAUXQS_INSPECTION_PATH_PREFIX}queues/${encodeURIComponent(queueName)}`,
       });
       if (response.statusCode === 404) return undefined;
       const inspection = response.json() as {
@@ -418,7 +445,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
       return [...ready, ...delayed, ...inflight.map((entry) => entry.message)];
     },
     async createBucket(name, options = {}) {
-      const response = await app.inject({ method: 'PUT', url: `/${name}` });
+      const response = await app.inject({ method: 'PUT', url: `/${name}`, headers: IN_PROCESS_CALL_HEADERS });
       if (response.statusCode !== 200 && !response.body.includes('BucketAlreadyOwnedByYou')) {
         throw new Error(`creating bucket ${name} failed: ${response.statusCode} ${response.body}`);
       }

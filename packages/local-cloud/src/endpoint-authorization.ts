@@ -9,11 +9,11 @@ import {
   statesAuthorization,
 } from '@sidestep/iam';
 import { JsonBodyError } from './aws-api-errors.ts';
-import { jsonBody } from './aws-endpoint.ts';
+import { FAUXQS_INSPECTION_PATH_PREFIX, jsonBody } from './aws-endpoint.ts';
 import type { EndpointAuthorizer, EndpointRefusal, EndpointRequest } from './endpoint-authorizer.ts';
 import { FUNCTION_URL_PATH_PREFIX } from './function-url.ts';
 import { invokeTarget, LAMBDA_INVOKE_PATH, lambdaErrorResponse } from './lambda-invoke.ts';
-import { type AccessDenial, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
+import { type AccessDenial, ANONYMOUS, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
 import { s3BucketOperation } from './s3-bucket-operation.ts';
 import { type DeleteObjectsEntry, deleteObjectsRequest } from './s3-delete-objects.ts';
@@ -64,8 +64,11 @@ export function endpointAuthorizer(
     const query = new URLSearchParams(request.url.split(/\?(.*)/s)[1] ?? '');
     const isFunctionUrl = request.url.startsWith(FUNCTION_URL_PATH_PREFIX);
     // A function URL with auth type NONE ignores signatures: every caller is anonymous to it.
+    // fauxqs's inspection route (`GET /_fauxqs/queues/<name>`) is the local cloud's own, no AWS API:
+    // no IAM action names it. The operator's tools read a local queue's message ages through it.
+    if (request.url.startsWith(FAUXQS_INSPECTION_PATH_PREFIX)) return undefined;
     const caller: LocalCaller = isFunctionUrl
-      ? { type: 'anonymous' }
+      ? ANONYMOUS
       : iam.callerFor(accessKeyIdOf(request.headers, query));
     if (caller.type === 'operator') return undefined;
     let authorization: RequestAuthorization;

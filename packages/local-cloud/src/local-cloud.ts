@@ -12,7 +12,7 @@ import { startFunctionHosts } from './function-hosts.ts';
 import { lambdaInvokeApi } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { DEFAULT_DATABASE_PORT, type LocalDatabase, startLocalDatabase } from './local-database.ts';
-import { EVENTBRIDGE, LOCAL_ROLES, type LocalIam } from './local-iam.ts';
+import { EVENTBRIDGE, LOCAL_OPERATOR_ACCESS_KEY_ID, LOCAL_ROLES, type LocalIam } from './local-iam.ts';
 import { loadLocalIam, reportDenial } from './local-iam-setup.ts';
 import {
   LOCAL_ACCOUNT_ID,
@@ -426,7 +426,7 @@ function startAws(
     const sqs = new SQSClient({
       endpoint: endpoint.url,
       region: LOCAL_REGION,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      credentials: { accessKeyId: LOCAL_OPERATOR_ACCESS_KEY_ID, secretAccessKey: 'local' },
     });
     defer(() => sqs.destroy());
     return { endpoint, sqs };

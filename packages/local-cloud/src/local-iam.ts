@@ -30,6 +30,22 @@ export const EVENTBRIDGE: LocalCaller = { type: 'service', service: 'events.amaz
 /** The operator: full access. */
 export const OPERATOR: LocalCaller = { type: 'operator' };
 
+/** An unsigned request: no identity, so only what a resource policy grants everyone. */
+export const ANONYMOUS: LocalCaller = { type: 'anonymous' };
+
+/** The access key id of the operator's local credentials (`local`/`local`, as the README gives them). */
+export const LOCAL_OPERATOR_ACCESS_KEY_ID = 'local';
+
+/**
+ * The headers of the local cloud's own in-process calls to its endpoint (`app.inject`: an object's
+ * existence for IAM's 404-or-403, the metadata of a written object for its event, a message move
+ * task's sends): signed as the operator, as AWS's own work inside a service is not its callers'.
+ * Only the key id is read (signatures are not verified).
+ */
+export const IN_PROCESS_CALL_HEADERS: Readonly<Record<string, string>> = {
+  authorization: `AWS4-HMAC-SHA256 Credential=${LOCAL_OPERATOR_ACCESS_KEY_ID}/20260101/${LOCAL_REGION}/local/aws4_request, SignedHeaders=host, Signature=0`,
+};
+
 /** A request the policies refuse, with what AWS says about it. */
 export interface AccessDenial {
   readonly caller: LocalCaller;
@@ -88,10 +104,13 @@ export interface LocalIam {
   /** What the loader could not read or resolve (those statements fail closed). */
   readonly warnings: readonly string[];
   /**
-   * The caller an access key id stands for: the role of that name, or the operator. Locally the key
-   * id IS the identity: signatures are not verified (the secret key is never checked), as every
-   * caller on a developer's loopback is trusted to say who it is; what is enforced is what each role
-   * may do.
+   * The caller an access key id stands for: the role of that name, the operator for any other key,
+   * and anonymous for an unsigned request (`undefined`): S3 answers an unsigned request to a bucket
+   * that blocks public access, as every sidestep bucket does, with 403 AccessDenied
+   * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html).
+   * Locally the key id IS the identity: signatures are not verified (the secret key is never
+   * checked), as every caller on a developer's loopback is trusted to say who it is; what is
+   * enforced is what each role may do.
    */
   callerFor(accessKeyId: string | undefined): LocalCaller;
   /** The role of that name as a caller; throws {@link UnknownLocalRoleError} when enforcing and unknown. */
@@ -176,7 +195,8 @@ export function createLocalIam(options: LocalIamOptions): LocalIam {
     roleNames,
     warnings: stack.warnings,
     callerFor(accessKeyId) {
-      const role = accessKeyId === undefined ? undefined : stack.roles.get(accessKeyId);
+      if (accessKeyId === undefined) return ANONYMOUS;
+      const role = stack.roles.get(accessKeyId);
       return role ? roleCaller(role) : OPERATOR;
     },
     role(name) {

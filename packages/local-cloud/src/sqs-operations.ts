@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as sqsModel from '@aws-sdk/client-sqs';
+import { IN_PROCESS_CALL_HEADERS } from './local-iam.ts';
 
 /** The `X-Amz-Target` prefix of SQS's JSON protocol (`AmazonSQS.SendMessage`). */
 const SQS_TARGET_PREFIX = 'AmazonSQS.';
@@ -157,6 +158,7 @@ export function injectSqs(app: InjectingApp) {
       method: 'POST',
       url: '/',
       headers: {
+        ...IN_PROCESS_CALL_HEADERS,
         'content-type': 'application/x-amz-json-1.0',
         'x-amz-target': `${SQS_TARGET_PREFIX}${action}`,
       },

@@ -230,6 +230,25 @@ describe('the endpoint as a role of the stack', () => {
     expect(error.name).toBe('NoSuchKey');
   });
 
+  // Every sidestep bucket blocks public access (infra), so S3 refuses an unsigned request for its
+  // objects: "By default, new buckets, access points, and objects don't allow public access"
+  // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html).
+  // Locally it acted as the operator and was served.
+  it('refuses an unsigned request as anonymous: 403 AccessDenied, nothing served', async () => {
+    const response = await fetch(`${endpoint.url}/${BUCKET}/present.txt`);
+    expect(response.status).toBe(403);
+    const body = await response.text();
+    expect(body).toContain('<Code>AccessDenied</Code>');
+    expect(body).not.toContain('here');
+    expect(denials.at(-1)).toMatchObject({ caller: { type: 'anonymous' }, action: 's3:GetObject' });
+  });
+
+  it("serves fauxqs's inspection route unsigned: the local cloud's own, no AWS API", async () => {
+    const response = await fetch(`${endpoint.url}/_fauxqs/queues/sidestep-local-jobs`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ messages: { ready: [] } });
+  });
+
   it('reads the role from a presigned URL (X-Amz-Credential)', async () => {
     const credential = encodeURIComponent('sidestep-local-lister/20260101/us-east-1/s3/aws4_request');
     const response = await fetch(`${endpoint.url}/${BUCKET}/new.txt?X-Amz-Credential=${credential}`, {
