@@ -840,6 +840,15 @@ describe('BatchTask (batch-worker in staging)', () => {
     );
   });
 
+  // A Spot interruption's SIGTERM comes two minutes before the capacity goes, but the container is
+  // killed at its stopTimeout: 30 s unless set, 120 s at most on Fargate
+  // (https://repost.aws/knowledge-center/fargate-spot-termination-notice).
+  it("gives the task its manifest's stop timeout between SIGTERM and SIGKILL: all of Spot's two minutes", () => {
+    expect(batchWorker.stopTimeoutSeconds).toBe(120);
+    expect(container.stopTimeout).toBe(120);
+    expect(container.linuxParameters).toEqual({ initProcessEnabled: true });
+  });
+
   it('runs with a read-only root filesystem, a writable /tmp, and awslogs into a log group with retention', () => {
     expect(container.readonlyRootFilesystem).toBe(true);
     expect(container.privileged).toBeUndefined();

@@ -16,6 +16,10 @@ export const task = defineTask({
   cpu: 1024,
   memoryMb: 2048,
   timeoutSeconds: 3600,
+  // All of a Fargate Spot interruption's two-minute warning between SIGTERM and SIGKILL, not
+  // Fargate's default 30 s: on SIGTERM the worker stops reading, commits or keeps what it staged or
+  // stored, records the interruption on the job and exits, so the rerun resumes from there.
+  stopTimeoutSeconds: 120,
   inputs: {
     MODE: '`import`: read SOURCE_* into users, counts on the job; `export`: users into EXPORTS_BUCKET as gzip CSV parts; `migrate`: apply the pending database migrations (the deploy runs it before functions move; needs no other input)',
     JOB_ID: 'import, export: the job (from the status-updater) whose counts and errors the task writes',

@@ -267,6 +267,9 @@ export class BatchTask extends Construct {
           mountPoints: [{ sourceVolume: TMP_VOLUME, containerPath: '/tmp', readOnly: false }],
           // An init process forwards SIGTERM (ECS's stop signal) to the program and reaps children.
           linuxParameters: { initProcessEnabled: true },
+          // How long the program has after that SIGTERM before ECS kills it (Fargate: 30 s unset,
+          // 120 s at most). A Spot interruption warns two minutes ahead, but kills at this timeout.
+          ...(manifest.stopTimeoutSeconds === undefined ? {} : { stopTimeout: manifest.stopTimeoutSeconds }),
           // Sorted: ECS returns variables sorted, and any other order is a perpetual Terraform diff.
           environment: Object.keys(environmentVariables)
             .sort()

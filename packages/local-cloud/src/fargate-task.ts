@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { exitWithParentFlags, killGroup, readOnlyFlags } from '@sidestep/lambda-runtime';
-import type { TaskManifest } from '@sidestep/manifest';
+import { type TaskManifest, taskStopTimeoutSeconds } from '@sidestep/manifest';
 
 /** One `ContainerOverrides` entry of an ECS RunTask request, as Step Functions passes it. */
 export interface ContainerOverride {
@@ -71,9 +71,12 @@ export interface FargateTask {
   /** Settles when the container exited (never rejects: a failed start is a result too). */
   readonly result: Promise<FargateTaskResult>;
   /**
-   * Stops the task as ECS StopTask does: SIGTERM, then SIGKILL after `graceMs` (ECS's
-   * `stopTimeout`, 30 s by default on Fargate). `stopCode` says who stopped it: an operator or Step
-   * Functions (`UserInitiated`), or a simulated Spot interruption (`SpotInterruption`).
+   * Stops the task as ECS StopTask does: SIGTERM, then SIGKILL after `graceMs`, by default the
+   * task's stop timeout (its manifest's `stopTimeoutSeconds`, the container definition's
+   * `stopTimeout`; 30 s on Fargate when unset). A Fargate Spot interruption gives the same: its
+   * two-minute warning is the SIGTERM, and the container is killed at its stop timeout. `stopCode`
+   * says who stopped it: an operator or Step Functions (`UserInitiated`), or a simulated Spot
+   * interruption (`SpotInterruption`).
    */
   stop(graceMs?: number, stopCode?: TaskStopCode): Promise<FargateTaskResult>;
 }
@@ -192,7 +195,7 @@ export async function startFargateTask(options: FargateTaskOptions): Promise<Far
     taskArn,
     pid: child.pid,
     result,
-    async stop(graceMs = 30_000, stopCode: TaskStopCode = 'UserInitiated') {
+    async stop(graceMs = taskStopTimeoutSeconds(task) * 1000, stopCode: TaskStopCode = 'UserInitiated') {
       if (child.exitCode === null && child.signalCode === null) {
         stopRequested = stopCode;
         child.kill('SIGTERM');

@@ -102,12 +102,6 @@ export interface LocalWorkflowsOptions {
   readonly taskCapacity?: number;
 }
 
-/**
- * What Fargate gives a Spot task between its interruption warning (SIGTERM) and SIGKILL: two minutes
- * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html).
- */
-const SPOT_INTERRUPTION_GRACE_MS = 120_000;
-
 /** The task's execution was stopped while the task waited for capacity: it never started. */
 export class TaskNotStartedError extends Error {
   override readonly name = 'TaskNotStartedError';
@@ -196,8 +190,10 @@ export function startLocalWorkflows(options: LocalWorkflowsOptions): Promise<
     const interruptTask = async (taskArn: string): Promise<boolean> => {
       const task = [...runningTasks].find((running) => running.taskArn === taskArn);
       if (!task) return false;
-      // Fargate Spot's warning: SIGTERM, then SIGKILL two minutes later, stop code SpotInterruption.
-      await task.stop(SPOT_INTERRUPTION_GRACE_MS, 'SpotInterruption');
+      // Fargate Spot's warning: SIGTERM, then SIGKILL at the task's stop timeout (the warning comes
+      // two minutes before the capacity goes, but the container gets only its stop timeout:
+      // https://repost.aws/knowledge-center/fargate-spot-termination-notice), stop code SpotInterruption.
+      await task.stop(undefined, 'SpotInterruption');
       return true;
     };
     return { stepFunctions, interruptTask };

@@ -31,6 +31,35 @@ describe('startFargateTask', () => {
     });
   });
 
+  // ECS kills a container that has not exited at its stop timeout after the SIGTERM (the container
+  // definition's stopTimeout; Fargate's default 30 s), for a StopTask and a Spot interruption alike:
+  // Spot's two-minute warning is the SIGTERM, not the grace
+  // (https://repost.aws/knowledge-center/fargate-spot-termination-notice).
+  it.each(['UserInitiated', 'SpotInterruption'] as const)(
+    "kills a container that ignores SIGTERM at the task's own stop timeout (%s)",
+    async (stopCode) => {
+      const task = await startFargateTask({
+        task: {
+          ...sampleTask,
+          stopTimeoutSeconds: 1,
+          command: ['node', '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"],
+        },
+        bundleDir: process.cwd(),
+        environment: {},
+        region: 'us-east-1',
+        readOnly: false,
+      });
+      // Its SIGTERM handler must be in place before the stop, or SIGTERM alone would end it.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const started = performance.now();
+      const result = await task.stop(undefined, stopCode);
+      const waited = performance.now() - started;
+      expect(result).toMatchObject({ stopCode, signal: 'SIGKILL' });
+      expect(waited).toBeGreaterThanOrEqual(950);
+      expect(waited).toBeLessThan(20_000);
+    },
+  );
+
   // When its essential container stops, ECS stops the task
   // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#container_definition_essential):
   // a process the container spawned lives in the container and ends with it.

@@ -341,6 +341,29 @@ export interface TaskManifest {
   readonly environment?: Readonly<Record<string, string>>;
   /** Seconds the task may run before the workflow gives up on it. */
   readonly timeoutSeconds: number;
+  /**
+   * Seconds ECS waits after the SIGTERM that stops the task (StopTask, a stopped execution, a Fargate
+   * Spot interruption) before it kills the container: the container definition's `stopTimeout`, at
+   * most {@link MAX_TASK_STOP_TIMEOUT_SECONDS} on Fargate. Spot warns two minutes before it takes the
+   * capacity back, with the SIGTERM, but the container still gets only its stop timeout
+   * (https://repost.aws/knowledge-center/fargate-spot-termination-notice).
+   * @default {@link DEFAULT_TASK_STOP_TIMEOUT_SECONDS}, Fargate's own
+   */
+  readonly stopTimeoutSeconds?: number;
+}
+
+/**
+ * Fargate's stop timeout when a container definition sets none, and the most it takes: "For tasks
+ * that use the Fargate launch type, the max stop timeout value is 120 seconds and if the parameter is
+ * not specified, the default value of 30 seconds is used"
+ * (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html, stopTimeout).
+ */
+export const DEFAULT_TASK_STOP_TIMEOUT_SECONDS = 30;
+export const MAX_TASK_STOP_TIMEOUT_SECONDS = 120;
+
+/** The seconds a task gets between SIGTERM and SIGKILL: its `stopTimeoutSeconds`, else Fargate's default. */
+export function taskStopTimeoutSeconds(manifest: Pick<TaskManifest, 'stopTimeoutSeconds'>): number {
+  return manifest.stopTimeoutSeconds ?? DEFAULT_TASK_STOP_TIMEOUT_SECONDS;
 }
 
 const FARGATE_MEMORY: Readonly<Record<number, readonly [number, number]>> = {
@@ -374,6 +397,13 @@ export function defineTask<const M extends TaskManifest>(manifest: M): M {
   }
   if (!Number.isInteger(manifest.timeoutSeconds) || manifest.timeoutSeconds < 60) {
     fail('timeoutSeconds', 'must be an integer of at least 60');
+  }
+  const stop = manifest.stopTimeoutSeconds;
+  if (stop !== undefined && (!Number.isInteger(stop) || stop < 1 || stop > MAX_TASK_STOP_TIMEOUT_SECONDS)) {
+    fail(
+      'stopTimeoutSeconds',
+      `must be a whole number of seconds between 1 and ${MAX_TASK_STOP_TIMEOUT_SECONDS} (Fargate's most)`,
+    );
   }
   checkPermissions(manifest.permissions, fail);
   return manifest;

@@ -7,6 +7,7 @@ import {
   resourceName,
   type ServiceManifest,
   type TaskManifest,
+  taskStopTimeoutSeconds,
   visibilityTimeoutSeconds,
 } from '../src/index.ts';
 import { sampleServiceInput, sampleTaskInput } from '../src/testing.ts';
@@ -135,6 +136,11 @@ describe('defineTask', () => {
     expect(defineTask(task)).toBe(task);
   });
 
+  it("gives a task Fargate's 30 s between SIGTERM and SIGKILL unless it sets its own stop timeout", () => {
+    expect(taskStopTimeoutSeconds(task)).toBe(30);
+    expect(taskStopTimeoutSeconds({ ...task, stopTimeoutSeconds: 120 })).toBe(120);
+  });
+
   // Fargate's task sizes: 1 vCPU takes 2 to 8 GB, 16 vCPU 32 to 120 GB; ephemeral storage is 21 to
   // 200 GiB. https://docs.aws.amazon.com/AmazonECS/latest/userguide/task-cpu-memory-error.html,
   // https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_EphemeralStorage.html
@@ -143,6 +149,9 @@ describe('defineTask', () => {
     [{ ...task, cpu: 16384, memoryMb: 122_880 }],
     [{ ...task, ephemeralStorageGiB: 21 }],
     [{ ...task, ephemeralStorageGiB: 200 }],
+    // stopTimeout: at most 120 s on Fargate (API_ContainerDefinition).
+    [{ ...task, stopTimeoutSeconds: 1 }],
+    [{ ...task, stopTimeoutSeconds: 120 }],
   ])('accepts a task at the edge of a Fargate limit (%#)', (manifest) => {
     expect(defineTask(manifest as TaskManifest)).toBe(manifest);
   });
@@ -156,6 +165,9 @@ describe('defineTask', () => {
     [{ ...task, command: [] }, 'command'],
     [{ ...task, inputs: { jobId: 'x' } }, 'inputs.jobId'],
     [{ ...task, timeoutSeconds: 10 }, 'timeoutSeconds'],
+    [{ ...task, stopTimeoutSeconds: 121 }, 'stopTimeoutSeconds'],
+    [{ ...task, stopTimeoutSeconds: 0 }, 'stopTimeoutSeconds'],
+    [{ ...task, stopTimeoutSeconds: 60.5 }, 'stopTimeoutSeconds'],
     [
       { ...task, permissions: [{ resource: 'database-secret', actions: ['secretsmanager:*'] }] },
       'permissions[0].actions',
