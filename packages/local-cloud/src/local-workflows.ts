@@ -269,7 +269,9 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
   });
   // Step Functions stops the task when its execution is stopped; ECS gives it its stop timeout.
   const onAbort = () => void task.stop();
-  request.call.signal.addEventListener('abort', onAbort, { once: true });
+  // An abort while the task was starting has fired already: no listener would hear it.
+  if (request.call.signal.aborted) onAbort();
+  else request.call.signal.addEventListener('abort', onAbort, { once: true });
   const result = await task.result;
   request.call.signal.removeEventListener('abort', onAbort);
   context.runningTasks.delete(task);

@@ -381,6 +381,10 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       const integration = options.integrations[resource] as TaskIntegration;
       const encode = machine.jsonToString.get(stateName) ?? [];
       handlers[stateName] = async (resolved) => {
+        // A stopped execution runs nothing more (API_StopExecution). The library ends a Retry's wait
+        // when the execution is aborted and then runs the state once more: refused here, before the
+        // integration is called (a Lambda invoked, a task started after the execution was ABORTED).
+        if (controller.signal.aborted) throw new ExecutionAbortedError();
         const parameters = (resolved ?? {}) as Record<string, unknown>;
         for (const path of encode) jsonEncodeAt(parameters, path);
         // The integration is told to stop its work when the execution is stopped and when the state

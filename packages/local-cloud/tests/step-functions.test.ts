@@ -179,6 +179,46 @@ describe('createLocalStepFunctions', () => {
     expect(done.history.at(-1)?.type).toBe('ExecutionAborted');
   });
 
+  // StopExecution "Stops an execution" (API_StopExecution): a Task waiting out its Retry interval
+  // is not run again once its execution is ABORTED (aws-local-stepfunctions ends the wait on the
+  // abort and then ran the state once more).
+  it('runs no retry of a Task whose execution is stopped while it waits to retry', async () => {
+    let attempts = 0;
+    const sfn = oneMachine(
+      'sidestep-local-retrying',
+      {
+        StartAt: 'Call',
+        States: {
+          Call: {
+            Type: 'Task',
+            Resource: LAMBDA_INVOKE,
+            Parameters: { FunctionName: FN },
+            Retry: [{ ErrorEquals: ['Lambda.ServiceException'], IntervalSeconds: 1, MaxAttempts: 3 }],
+            End: true,
+          },
+        },
+      },
+      {
+        [LAMBDA_INVOKE]: async () => {
+          attempts += 1;
+          throw new StatesTaskError('Lambda.ServiceException', '{"errorMessage":"try again"}');
+        },
+      },
+    );
+    const { executionArn } = sfn.startExecution({
+      stateMachineArn: sfn.stateMachineArn('sidestep-local-retrying'),
+    });
+    while (attempts === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Stopped in the middle of the 1 s wait.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    sfn.stopExecution(executionArn, { error: 'Operator', cause: 'by hand' });
+    const done = await sfn.waitForExecution(executionArn);
+    // Past the interval the retry would have run at.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(done.status).toBe('ABORTED');
+    expect(attempts).toBe(1);
+  });
+
   // https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html: a `.sync` task's role may
   // ecs:StopTask; Step Functions stops the task when its state times out, as when its execution is
   // stopped, rather than leave it running for a job the workflow already failed.
