@@ -26,6 +26,23 @@ export class ExecutionNotRedrivableError extends Error {
   }
 }
 
+/**
+ * An execution whose recorded definition (the one it started with, which its redrive runs) is not
+ * in the executions file: the file was edited or torn. Nothing is run rather than a definition the
+ * execution did not start with.
+ */
+export class ExecutionDefinitionMissingError extends Error {
+  override readonly name = 'ExecutionDefinitionMissingError';
+  readonly executionArn: string;
+  readonly field = 'executionArn';
+  constructor(executionArn: string, hash: string) {
+    super(
+      `Execution '${executionArn}' cannot be redriven locally: the definition it started with (${hash}) is not in the executions file; start a new execution`,
+    );
+    this.executionArn = executionArn;
+  }
+}
+
 /** How long after it ended an execution can be redriven. */
 export const REDRIVABLE_PERIOD_MS = 14 * 24 * 60 * 60 * 1000;
 

@@ -23,14 +23,24 @@ export interface StoredExecution {
   readonly redriveCount: number;
   /** When it was last redriven. */
   readonly redriveDate?: Date;
+  /**
+   * The hash of the definition it started with ({@link ExecutionStore.definitions}): a redrive runs
+   * that one, not the state machine's definition at the time of the redrive. Absent in executions
+   * kept before definitions were.
+   */
+  readonly definitionHash?: string;
 }
 
 /** Where Step Functions keeps its executions across restarts. */
 export interface ExecutionStore {
   /** What the last run left, oldest first, each with its whole history. */
   readonly restored: readonly (StoredExecution & { readonly history: readonly HistoryEvent[] })[];
+  /** The definitions (JSON text) the restored executions started with, by hash. */
+  readonly definitions: ReadonlyMap<string, string>;
   /** Records an execution's fields (at start, end and redrive); the last one written wins. */
   saveExecution(execution: StoredExecution): void;
+  /** Records a definition executions start with, once per hash (a redrive reads it back). */
+  saveDefinition(hash: string, definition: string): void;
   /** Records events appended to an execution's history. */
   appendHistory(executionArn: string, events: readonly HistoryEvent[]): void;
   close(): void;
@@ -44,7 +54,8 @@ export const LOST_EXECUTION = {
 
 type Line =
   | { readonly kind: 'execution'; readonly execution: StoredExecution }
-  | { readonly kind: 'history'; readonly executionArn: string; readonly events: readonly HistoryEvent[] };
+  | { readonly kind: 'history'; readonly executionArn: string; readonly events: readonly HistoryEvent[] }
+  | { readonly kind: 'definition'; readonly hash: string; readonly definition: string };
 
 /**
  * Executions kept in a JSON-lines file: one line per change (an execution's fields, or events
@@ -61,6 +72,7 @@ type Line =
 export function openExecutionStore(file: string, now: () => Date = () => new Date()): ExecutionStore {
   mkdirSync(dirname(file), { recursive: true });
   const executions = new Map<string, StoredExecution & { history: HistoryEvent[] }>();
+  const definitions = new Map<string, string>();
   let text = '';
   try {
     text = readFileSync(file, 'utf8');
@@ -74,6 +86,8 @@ export function openExecutionStore(file: string, now: () => Date = () => new Dat
       executions.set(line.execution.executionArn, { ...line.execution, history: previous?.history ?? [] });
     } else if (line?.kind === 'history') {
       executions.get(line.executionArn)?.history.push(...line.events);
+    } else if (line?.kind === 'definition') {
+      definitions.set(line.hash, line.definition);
     }
   }
   for (const [arn, execution] of executions) {
@@ -89,17 +103,35 @@ export function openExecutionStore(file: string, now: () => Date = () => new Dat
     });
     executions.set(arn, { ...execution, status: 'FAILED', stopDate, ...LOST_EXECUTION });
   }
-  const compacted = [...executions.values()].flatMap(({ history, ...execution }) => [
-    JSON.stringify({ kind: 'execution', execution } satisfies Line),
-    JSON.stringify({ kind: 'history', executionArn: execution.executionArn, events: history } satisfies Line),
-  ]);
+  // Only the definitions a kept execution started with.
+  const kept = new Set([...executions.values()].flatMap((execution) => execution.definitionHash ?? []));
+  for (const hash of definitions.keys()) if (!kept.has(hash)) definitions.delete(hash);
+  const compacted = [
+    ...[...definitions].map(([hash, definition]) =>
+      JSON.stringify({ kind: 'definition', hash, definition } satisfies Line),
+    ),
+    ...[...executions.values()].flatMap(({ history, ...execution }) => [
+      JSON.stringify({ kind: 'execution', execution } satisfies Line),
+      JSON.stringify({
+        kind: 'history',
+        executionArn: execution.executionArn,
+        events: history,
+      } satisfies Line),
+    ]),
+  ];
   writeFileSync(`${file}.tmp`, compacted.map((line) => `${line}\n`).join(''));
   renameSync(`${file}.tmp`, file);
   const fd = openSync(file, 'a');
   const append = (line: Line) => writeSync(fd, `${JSON.stringify(line)}\n`);
   return {
     restored: [...executions.values()],
+    definitions,
     saveExecution: (execution) => append({ kind: 'execution', execution }),
+    saveDefinition(hash, definition) {
+      if (definitions.has(hash)) return;
+      definitions.set(hash, definition);
+      append({ kind: 'definition', hash, definition });
+    },
     appendHistory(executionArn, events) {
       if (events.length > 0) append({ kind: 'history', executionArn, events });
     },

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import {
   ExecutionAbortedError,
   ExecutionTimeoutError,
@@ -15,6 +15,7 @@ import {
 } from './execution-history.ts';
 import {
   definitionStartingAt,
+  ExecutionDefinitionMissingError,
   ExecutionNotRedrivableError,
   type RedriveStatus,
   redriveStartOf,
@@ -226,12 +227,17 @@ interface MutableExecution {
   history: HistoryEvent[];
   redriveCount: number;
   redriveDate?: Date;
+  /** The hash of the definition it started with (its redrive runs that one). */
+  definitionHash?: string;
   abort: () => void;
   abortReason?: { error?: string; cause?: string };
   finished: Promise<void>;
 }
 
 interface PreparedMachine extends LocalStateMachine {
+  /** The definition's JSON text, and its hash (what an execution records it started with). */
+  readonly definitionText: string;
+  readonly definitionHash: string;
   readonly machine: StateMachine;
   /** The names of the definition's top-level states, where a redrive may start. */
   readonly topLevelStates: ReadonlySet<string>;
@@ -253,10 +259,11 @@ interface PreparedMachine extends LocalStateMachine {
 export function createLocalStepFunctions(options: LocalStepFunctionsOptions): LocalStepFunctions {
   const { region, accountId, reporter } = options;
   const supported = Object.keys(options.integrations);
-  const machines = options.stateMachines.map((spec): PreparedMachine => {
+  const prepare = (spec: StateMachineSpec): PreparedMachine => {
+    const definitionText = JSON.stringify(spec.definition);
     // A JSON copy, not structuredClone: the library tells nested Parameters objects apart with a
     // prototype check, and structuredClone builds objects of the main realm, not of a jest vm context.
-    const definition = JSON.parse(JSON.stringify(spec.definition)) as StateMachineDefinition;
+    const definition = JSON.parse(definitionText) as StateMachineDefinition;
     const tasks = new Map<string, string>();
     const jsonToString = new Map<string, string[][]>();
     const timeouts = new Map<string, number>();
@@ -271,6 +278,8 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       stateMachineArn: `arn:aws:states:${region}:${accountId}:stateMachine:${spec.name}`,
       roleArn: spec.roleArn ?? `arn:aws:iam::${accountId}:role/${spec.name}`,
       definition: spec.definition,
+      definitionText,
+      definitionHash: createHash('sha256').update(definitionText).digest('hex').slice(0, 32),
       creationDate: new Date(),
       machine: new StateMachine(definition, STATE_MACHINE_OPTIONS),
       topLevelStates: new Set(Object.keys(definition.States)),
@@ -290,8 +299,35 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       jsonToString,
       timeouts,
     };
-  });
+  };
+  const machines = options.stateMachines.map(prepare);
   const { store } = options;
+  /**
+   * The machine an execution started with, for its redrive: "Redriven executions use the same state
+   * machine definition and execution ARN that was used for the original execution attempt"
+   * (https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html). Across a restart
+   * the state machine's definition may have changed since (a fix of the workflow): the execution's
+   * own is read back from the store, prepared once. An execution kept before definitions were has
+   * none recorded: it gets the current one.
+   */
+  const earlierMachines = new Map<string, PreparedMachine>();
+  const startedWith = (execution: MutableExecution): PreparedMachine => {
+    const current = machineFor(execution.stateMachineArn);
+    const hash = execution.definitionHash;
+    if (hash === undefined || hash === current.definitionHash) return current;
+    let earlier = earlierMachines.get(hash);
+    if (!earlier) {
+      const text = store?.definitions.get(hash);
+      if (text === undefined) throw new ExecutionDefinitionMissingError(execution.executionArn, hash);
+      earlier = prepare({
+        name: current.name,
+        roleArn: current.roleArn,
+        definition: JSON.parse(text) as object,
+      });
+      earlierMachines.set(hash, earlier);
+    }
+    return earlier;
+  };
   const executions = new Map<string, MutableExecution>();
   for (const restored of store?.restored ?? []) {
     executions.set(restored.executionArn, {
@@ -352,9 +388,11 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       input,
       history: [],
       redriveCount: 0,
+      definitionHash: machine.definitionHash,
       abort: () => undefined,
       finished: Promise.resolve(),
     };
+    store?.saveDefinition(machine.definitionHash, machine.definitionText);
     save(execution);
     launch(execution, machine, machine.machine, parsed);
     return execution;
@@ -671,7 +709,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       // The status shows just before the last attempt's history is complete: wait for the rest.
       await execution.finished;
       refuseUnlessRedrivable();
-      const machine = machineFor(execution.stateMachineArn);
+      const machine = startedWith(execution);
       const from = redriveStartOf(execution.history, machine.topLevelStates);
       const redriveDate = new Date();
       execution.redriveCount += 1;

@@ -7,7 +7,7 @@ import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { type ExecutionStore, LOST_EXECUTION, openExecutionStore } from '../src/execution-store.ts';
 import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-functions.ts';
 import { stepFunctionsApi } from '../src/step-functions-api.ts';
-import { LAMBDA_INVOKE } from '../src/task-integrations.ts';
+import { LAMBDA_INVOKE, StatesTaskError } from '../src/task-integrations.ts';
 
 const invoke = (name: string, next: string) => ({
   Type: 'Task',
@@ -32,17 +32,21 @@ const stores: ExecutionStore[] = [];
 /** Every Step Functions a test started: stopped after it, passed or failed, so none keeps Jest waiting. */
 const started: LocalStepFunctions[] = [];
 
-/** Step Functions on the executions file, as one start of the local cloud opens it. */
-function startStepFunctions(): LocalStepFunctions {
+/**
+ * Step Functions on the executions file, as one start of the local cloud opens it, with `machine` as
+ * the state machine's definition. A function named `broken` fails every call.
+ */
+function startStepFunctions(machine: object = definition): LocalStepFunctions {
   const store = openExecutionStore(file);
   stores.push(store);
   const stepFunctions = createLocalStepFunctions({
-    stateMachines: [{ name: 'kept', definition }],
+    stateMachines: [{ name: 'kept', definition: machine }],
     integrations: {
       [LAMBDA_INVOKE]: async (parameters) => {
         const name = String(parameters.FunctionName);
         calls.push(name);
         if (name === 'work' && workHeld) await workHeld;
+        if (name === 'broken') throw new StatesTaskError('Lambda.Unknown', '{"errorMessage":"broken"}');
         return { Payload: `${name} ok`, StatusCode: 200 };
       },
     },
@@ -104,6 +108,45 @@ describe('openExecutionStore', () => {
     };
     expect(history.events.map((e) => [e.id, e.type])).toEqual(before.history.map((e) => [e.id, e.type]));
     expect(history.events[0]?.timestamp).toBe((before.history[0]?.timestamp.getTime() ?? 0) / 1000);
+  });
+
+  // "Redriven executions use the same state machine definition and execution ARN that was used for
+  // the original execution attempt ... you must start a new execution if you update your state
+  // machine definition" (https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html).
+  it('redrives an execution with the definition it started with, not one changed since, across a restart', async () => {
+    const broken = {
+      StartAt: 'Prepare',
+      States: {
+        Prepare: invoke('prepare', 'Work'),
+        Work: invoke('broken', 'Done'),
+        Done: { Type: 'Succeed' },
+      },
+    };
+    const first = startStepFunctions(broken);
+    const { executionArn } = first.startExecution({ stateMachineArn: MACHINE_ARN, name: 'old', input: '{}' });
+    expect((await first.waitForExecution(executionArn)).status).toBe('FAILED');
+    await first.stop();
+
+    // The workflow is fixed (Work calls `work`) and the local cloud started again.
+    calls = [];
+    const second = startStepFunctions(definition);
+    await second.redriveExecution(executionArn);
+    const redriven = await second.waitForExecution(executionArn);
+    expect(calls).toEqual(['broken']);
+    expect(redriven).toMatchObject({ status: 'FAILED', redriveCount: 1 });
+    // A new execution runs the definition as it is now.
+    const fresh = second.startExecution({ stateMachineArn: MACHINE_ARN, name: 'new', input: '{}' });
+    expect((await second.waitForExecution(fresh.executionArn)).status).toBe('SUCCEEDED');
+    expect(calls).toEqual(['broken', 'prepare', 'work']);
+    await second.stop();
+
+    // Both definitions are kept while an execution that started with each is: a third start
+    // redrives the old execution with the broken one again.
+    calls = [];
+    const third = startStepFunctions(definition);
+    await third.redriveExecution(executionArn);
+    expect((await third.waitForExecution(executionArn)).status).toBe('FAILED');
+    expect(calls).toEqual(['broken']);
   });
 
   it('fails an execution left RUNNING by a dead process with States.Runtime, and redrives it from its state', async () => {
