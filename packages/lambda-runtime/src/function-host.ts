@@ -128,11 +128,11 @@ export async function startFunction(options: FunctionOptions): Promise<FunctionH
   }
 
   let starting = 0;
-  async function spawn(): Promise<Sandbox> {
+  async function spawn(sandboxConfig: SandboxConfig = config): Promise<Sandbox> {
     let sandbox: Sandbox;
     starting++;
     try {
-      sandbox = await Sandbox.start(config);
+      sandbox = await Sandbox.start(sandboxConfig);
       all.add(sandbox);
     } finally {
       starting--;
@@ -183,8 +183,15 @@ export async function startFunction(options: FunctionOptions): Promise<FunctionH
     functionArn: config.functionArn,
     async invoke(event) {
       if (closed) throw new RuntimeApiClosedError(config.name);
+      let suppressedInit = false;
       for (let attempt = 1; ; attempt++) {
-        const sandbox = await acquire();
+        // After an init past its limit, Lambda runs the init again for this invocation, bounded by
+        // the function's timeout (SandboxConfig.suppressedInit), in a new environment; a warm one
+        // that is free serves it as well.
+        const sandbox: Sandbox =
+          suppressedInit && idle.length === 0 && all.size + starting < concurrency
+            ? await spawn({ ...config, suppressedInit: true })
+            : await acquire();
         let outcome: Awaited<ReturnType<Sandbox['invoke']>>;
         try {
           outcome = await sandbox.invoke(event);
@@ -196,7 +203,10 @@ export async function startFunction(options: FunctionOptions): Promise<FunctionH
         // (once; a sandbox that dies during init reports Runtime.ExitError like Lambda).
         const diedIdle =
           !result.ok && result.error.errorType === 'Runtime.ExitError' && !delivered && wasReady;
-        if (!diedIdle || attempt > 1 || closed) return result;
+        const initTimedOut: boolean =
+          !result.ok && sandbox.initTimedOut && !sandbox.suppressedInit && !delivered;
+        if ((!diedIdle && !initTimedOut) || attempt > 1 || closed) return result;
+        suppressedInit = initTimedOut;
       }
     },
     async close() {

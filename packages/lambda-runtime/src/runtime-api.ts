@@ -29,6 +29,11 @@ export type InvokeResult = { requestId: string; durationMs: number } & (
 export interface InvokeOptions {
   /** Time the handler may run once it has the event. @default 3000 (Lambda's default timeout) */
   timeoutMs?: number;
+  /**
+   * When the invocation times out (epoch ms), if earlier than `timeoutMs` after the event reaches the
+   * handler: an init run again at the invocation shares the function's timeout with it.
+   */
+  deadline?: number;
   /** @default a random UUID */
   requestId?: string;
   /** X-Ray trace header value. @default a fresh `Root=1-...;Parent=...;Sampled=0` */
@@ -83,6 +88,7 @@ interface Invocation {
   readonly traceId: string;
   readonly body: string;
   readonly timeoutMs: number;
+  readonly deadline?: number | undefined;
   deliveredAt?: number;
   timer?: NodeJS.Timeout;
   readonly onDelivered?: (() => void) | undefined;
@@ -137,7 +143,10 @@ export async function startRuntimeApi(options: RuntimeApiOptions = {}): Promise<
       const invocation = queue.shift()!;
       inFlight = invocation;
       invocation.deliveredAt = performance.now();
-      const deadline = Date.now() + invocation.timeoutMs;
+      const deadline = Math.min(
+        Date.now() + invocation.timeoutMs,
+        invocation.deadline ?? Number.POSITIVE_INFINITY,
+      );
       invocation.timer = setTimeout(() => {
         finish(invocation, {
           ok: false,
@@ -146,7 +155,7 @@ export async function startRuntimeApi(options: RuntimeApiOptions = {}): Promise<
             errorMessage: `RequestId: ${invocation.requestId} Error: Task timed out after ${(invocation.timeoutMs / 1000).toFixed(2)} seconds`,
           },
         });
-      }, invocation.timeoutMs);
+      }, deadline - Date.now());
       res.writeHead(200, {
         'Content-Type': 'application/json',
         'Lambda-Runtime-Aws-Request-Id': invocation.requestId,
@@ -272,6 +281,7 @@ export async function startRuntimeApi(options: RuntimeApiOptions = {}): Promise<
         traceId: invokeOptions.traceId ?? newTraceId(),
         body,
         timeoutMs: invokeOptions.timeoutMs ?? 3000,
+        deadline: invokeOptions.deadline,
         onDelivered: invokeOptions.onDelivered,
         settle: resolve,
       };

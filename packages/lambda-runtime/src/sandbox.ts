@@ -25,6 +25,14 @@ export interface SandboxConfig {
   readonly memoryMb: number;
   readonly timeoutMs: number;
   readonly initTimeoutMs: number;
+  /**
+   * A suppressed init: the init run again at an invocation after one that passed `initTimeoutMs`.
+   * It is bounded by the function's timeout instead, which it shares with that first invocation:
+   * "If all three tasks do not complete within 10 seconds, Lambda retries the Init phase at the
+   * time of the first function invocation with the configured function timeout"
+   * (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html). @default false
+   */
+  readonly suppressedInit?: boolean;
   readonly readOnly: boolean;
   readonly onLog?: (line: string, stream: 'stdout' | 'stderr') => void;
 }
@@ -41,9 +49,13 @@ export class Sandbox {
   readonly #initTimer: NodeJS.Timeout;
   readonly #memoryWatch: NodeJS.Timeout | undefined;
   readonly #config: SandboxConfig;
+  /** When the process was spawned (epoch ms): a suppressed init's budget starts there. */
+  readonly #startedAt = Date.now();
   #reusable = true;
   #outOfMemory = false;
   #ready = false;
+  #initTimedOut = false;
+  #invoked = false;
   #exitSeen = false;
   #stopping: Promise<void> | undefined;
 
@@ -72,16 +84,19 @@ export class Sandbox {
     };
     child.once('exit', (code, signal) => exited(signal ? `signal: ${signal}` : `exit status ${code}`));
     child.once('error', (error) => exited(error.message));
-    // Lambda bounds the init phase (10 s for on-demand functions); a runtime that never asks for an
-    // invocation would otherwise hold every queued invocation forever.
+    // Lambda bounds the init phase (10 s for on-demand functions, the function's timeout for a
+    // suppressed init); a runtime that never asks for an invocation would otherwise hold every
+    // queued invocation forever.
+    const initLimitMs = config.suppressedInit ? config.timeoutMs : config.initTimeoutMs;
     this.#initTimer = setTimeout(() => {
       this.#reusable = false;
+      this.#initTimedOut = true;
       api.abort({
         errorType: 'Sandbox.Timedout',
-        errorMessage: `Init timed out after ${(config.initTimeoutMs / 1000).toFixed(2)} seconds`,
+        errorMessage: `Init timed out after ${(initLimitMs / 1000).toFixed(2)} seconds`,
       });
       child.kill('SIGKILL');
-    }, config.initTimeoutMs);
+    }, initLimitMs);
     void api.ready.then(() => {
       this.#ready = true;
       clearTimeout(this.#initTimer);
@@ -122,6 +137,16 @@ export class Sandbox {
     return this.#reusable;
   }
 
+  /** True once its init ran past its limit (and the sandbox was killed). */
+  get initTimedOut(): boolean {
+    return this.#initTimedOut;
+  }
+
+  /** Whether its init is a suppressed one ({@link SandboxConfig.suppressedInit}). */
+  get suppressedInit(): boolean {
+    return this.#config.suppressedInit === true;
+  }
+
   /** Resolves when the init phase ended: the runtime is ready, failed its init, or is gone. */
   async initialized(): Promise<void> {
     await Promise.race([this.api.ready, this.api.initError, this.#exited]);
@@ -135,8 +160,12 @@ export class Sandbox {
   async invoke(event: unknown): Promise<{ result: InvokeResult; delivered: boolean; wasReady: boolean }> {
     let delivered = false;
     const wasReady = this.#ready;
+    // A suppressed init shares the function's timeout with the invocation it ran for.
+    const sharesTimeout = this.suppressedInit && !this.#invoked;
+    this.#invoked = true;
     const result = await this.api.invoke(event, {
       timeoutMs: this.#config.timeoutMs,
+      ...(sharesTimeout ? { deadline: this.#startedAt + this.#config.timeoutMs } : {}),
       onDelivered: () => {
         delivered = true;
       },

@@ -52,6 +52,12 @@ const FIXTURES: Record<string, string> = {
   'missing-dependency.mjs': `import 'not-installed-anywhere'; export const handler = async () => 1;`,
   'syntax.mjs': `export const handler = async () => {;`,
   'slow-init.mjs': `await new Promise((resolve) => setTimeout(resolve, 30_000)); export const handler = async () => 1;`,
+  'init-600ms.mjs': `
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    export const handler = async (event) => {
+      await new Promise((resolve) => setTimeout(resolve, event.ms ?? 0));
+      return { pid: process.pid };
+    };`,
   'no-handler.mjs': `export const other = async () => 1;`,
   'callback.mjs': `export const handler = (event, context, callback) => callback(null, 1);`,
   'slow.mjs': `
@@ -290,12 +296,51 @@ describe('startFunction', () => {
     if (!result.ok) expect(result.error.errorMessage).toMatch(message);
   });
 
-  it('bounds the init phase, as Lambda does', async () => {
-    const fn = await start({ handler: 'slow-init.handler', initTimeoutSeconds: 0.3, prewarm: false });
+  // "The Init phase is limited to 10 seconds. If all three tasks do not complete within 10 seconds,
+  // Lambda retries the Init phase at the time of the first function invocation with the configured
+  // function timeout" (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
+  it('runs an init past its limit again at the invocation, bounded by the function timeout, and serves it', async () => {
+    const fn = await start({
+      handler: 'init-600ms.handler',
+      initTimeoutSeconds: 0.3,
+      timeoutSeconds: 3,
+      prewarm: false,
+    });
+    const first = await fn.invoke({});
+    expect(first).toMatchObject({ ok: true });
+    // The same warm sandbox serves the next one, with no init.
+    const second = await fn.invoke({});
+    const pid = (result: typeof first) => (result.ok ? (result.payload as { pid: number }).pid : undefined);
+    expect(pid(second)).toBe(pid(first));
+  });
+
+  it('bounds the init run again at the invocation by the function timeout', async () => {
+    const fn = await start({
+      handler: 'slow-init.handler',
+      initTimeoutSeconds: 0.3,
+      timeoutSeconds: 1,
+      prewarm: false,
+    });
     await expect(fn.invoke({})).resolves.toMatchObject({
       ok: false,
-      error: { errorType: 'Sandbox.Timedout', errorMessage: 'Init timed out after 0.30 seconds' },
+      error: { errorType: 'Sandbox.Timedout', errorMessage: 'Init timed out after 1.00 seconds' },
     });
+  });
+
+  it('counts the init run again at the invocation in that invocation’s timeout, not in the next one’s', async () => {
+    const fn = await start({
+      handler: 'init-600ms.handler',
+      initTimeoutSeconds: 0.3,
+      timeoutSeconds: 1,
+      prewarm: false,
+    });
+    // 0.6 s of init and 0.6 s of handler: past the function's 1 s.
+    const first = await fn.invoke({ ms: 600 });
+    expect(first).toMatchObject({ ok: false, error: { errorType: 'Sandbox.Timedout' } });
+    if (!first.ok) expect(first.error.errorMessage).toMatch(/Task timed out after 1\.00 seconds/);
+    // A fresh sandbox (the timed-out one is discarded), whose init passes its limit again: its
+    // invocation is served within its own timeout... which 0.6 s + 0.6 s is not either; 0.2 s is.
+    await expect(fn.invoke({ ms: 200 })).resolves.toMatchObject({ ok: true });
   });
 
   it('loads a .cjs module when no .js or .mjs exists, as Lambda does', async () => {
