@@ -30,7 +30,12 @@ import { keepCrc64NvmeChecksums } from './s3-checksums.ts';
 import { denyDeletes } from './s3-delete-objects.ts';
 import { sendS3Error } from './s3-error-response.ts';
 import { overlongKeyError } from './s3-key-length.ts';
-import { type LifecyclePass, startLifecycle } from './s3-lifecycle.ts';
+import {
+  bucketLifecycleRules,
+  expirationHeader,
+  type LifecyclePass,
+  startLifecycle,
+} from './s3-lifecycle.ts';
 import { serveListParts } from './s3-list-parts.ts';
 import { checkMultipartRequests } from './s3-multipart-requests.ts';
 import { presignedUrlError } from './s3-presigned-url.ts';
@@ -305,6 +310,56 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     sendsToEventBridge: (bucket) => notifyingBuckets.has(bucket),
   });
 
+  // GetObject and HeadObject of an object a lifecycle rule will expire say when and by which rule
+  // (x-amz-expiration, s3-lifecycle.ts expirationHeader); the export-finalizer caps its download
+  // link there. Each bucket's enabled rules are kept here, read again after every change of its
+  // configuration (S3 too takes a while to apply a new one: "there might be a delay before a new or
+  // updated Lifecycle configuration is fully propagated", lifecycle-configuration-examples.html).
+  // The hook answers synchronously: fauxqs's handlers send without returning the reply, and an
+  // onSend hook still pending when the handler's promise settles makes fastify send a second time.
+  const bucketRules = new Map<string, readonly LifecycleRule[]>();
+  /** The endpoint's own S3 client (below), once it listens. */
+  let operatorS3: S3Client | undefined;
+  const readRules = async (bucket: string) => {
+    if (!operatorS3) return;
+    try {
+      bucketRules.set(bucket, await bucketLifecycleRules(operatorS3, bucket));
+    } catch {
+      // Read again at the next change; until then the objects carry no header.
+      bucketRules.delete(bucket);
+    }
+  };
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const read = objectRead(request);
+    const rules = read && bucketRules.get(read.bucket);
+    if (!read || !rules?.length || (reply.statusCode !== 200 && reply.statusCode !== 206)) {
+      done(null, payload);
+      return;
+    }
+    const versionId = (request.query as Record<string, unknown>).versionId;
+    // Expiration acts on the current version only.
+    const current =
+      typeof versionId !== 'string' ||
+      versions.versionsOf(read.bucket, read.key).find((entry) => entry.versionId === versionId)?.isLatest ===
+        true;
+    const range = /\/(\d+)$/.exec(String(reply.getHeader('content-range') ?? ''));
+    const size = Number(range?.[1] ?? reply.getHeader('content-length') ?? 0);
+    const created = new Date(String(reply.getHeader('last-modified') ?? ''));
+    const header =
+      current && !Number.isNaN(created.getTime())
+        ? expirationHeader(rules, read.key, size, created)
+        : undefined;
+    if (header) reply.header('x-amz-expiration', header);
+    done(null, payload);
+  });
+  app.addHook('onResponse', async (request) => {
+    const query = (request.query ?? {}) as Record<string, unknown>;
+    const { bucket } = (request.params ?? {}) as { bucket?: string };
+    if ((request.method === 'PUT' || request.method === 'DELETE') && 'lifecycle' in query && bucket) {
+      await readRules(bucket);
+    }
+  });
+
   // S3 raises "Object Created" after the write succeeded; the writer does not wait for it, so
   // neither does this hook (onResponse runs once the response is on the wire).
   app.addHook('onResponse', async (request, reply) => {
@@ -409,17 +464,20 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   url = `http://${host}:${port}`;
   await moveTasks.resume();
   // The endpoint's own client, as the operator: lifecycle configurations go through S3's API.
-  const operatorS3 = new S3Client({
+  const operator = new S3Client({
     endpoint: url,
     region: LOCAL_REGION,
     forcePathStyle: true,
     credentials: { accessKeyId: LOCAL_OPERATOR_ACCESS_KEY_ID, secretAccessKey: 'local' },
   });
+  operatorS3 = operator;
+  // The rules of the buckets kept in the state directory, for their objects' expiration header.
+  for (const { name } of stores.s3Store.listBuckets()) await readRules(name);
   // Its first pass runs now: a restart applies what came due while the cloud was stopped.
   const lifecycle = await startLifecycle({
     store: stores.s3Store,
     versions,
-    s3: operatorS3,
+    s3: operator,
     ...options.lifecycle,
   });
 
@@ -452,12 +510,14 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
       if (options.eventBridge) notifyingBuckets.add(name);
       if (options.versioned) versions.enable(name);
       if (options.lifecycleRules) {
-        await operatorS3.send(
+        await operator.send(
           new PutBucketLifecycleConfigurationCommand({
             Bucket: name,
             LifecycleConfiguration: { Rules: [...options.lifecycleRules] },
           }),
         );
+        // Read now, not only after the response: a caller's next request sees the rules.
+        await readRules(name);
       }
     },
     applyLifecycle: () => lifecycle.apply(),
@@ -475,7 +535,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     },
     async stop() {
       await lifecycle.stop();
-      operatorS3.destroy();
+      operator.destroy();
       await moveTasks.stop();
       await app.close();
     },
@@ -483,6 +543,28 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
 }
 
 /** The object a successful S3 request created, if it was one of the calls that raise "Object Created". */
+/** The bucket and key of a GetObject or HeadObject (no subresource but a version), else `undefined`. */
+function objectRead(request: {
+  readonly routeOptions: { readonly url?: string | undefined };
+  readonly params: unknown;
+  readonly query: unknown;
+  readonly method: string;
+}): { bucket: string; key: string } | undefined {
+  if (request.routeOptions.url !== '/:bucket/*' || (request.method !== 'GET' && request.method !== 'HEAD')) {
+    return undefined;
+  }
+  const params = request.params as { bucket?: string; '*'?: string };
+  // The SDK names the operation (`x-id=GetObject`); a presigned URL carries its X-Amz-* parameters.
+  const subresources = Object.keys((request.query ?? {}) as Record<string, unknown>).filter(
+    (name) =>
+      !['versionId', 'partNumber', 'x-id'].includes(name) &&
+      !name.startsWith('response-') &&
+      !name.startsWith('X-Amz-'),
+  );
+  const { bucket, '*': key } = params;
+  return bucket && key && subresources.length === 0 ? { bucket, key } : undefined;
+}
+
 function objectWrite(request: {
   readonly routeOptions: { readonly url?: string | undefined };
   readonly params: unknown;

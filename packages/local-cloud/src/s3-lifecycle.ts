@@ -59,6 +59,49 @@ export function ruleSelects(rule: LifecycleRule, key: string, size: number): boo
   );
 }
 
+/**
+ * A bucket's enabled lifecycle rules, as S3 stored them (GetBucketLifecycleConfiguration through the
+ * endpoint as `s3`, the operator); none when it has no configuration or is gone.
+ */
+export async function bucketLifecycleRules(s3: S3Client, bucket: string): Promise<LifecycleRule[]> {
+  try {
+    const { Rules } = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
+    // Only the enabled rules act (ruleSelects refuses a disabled rule too, for callers that hand it one).
+    return (Rules ?? []).filter((rule) => rule.Status === 'Enabled');
+  } catch (error) {
+    // No configuration, or the bucket went between listing and reading.
+    if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return [];
+    throw error;
+  }
+}
+
+/**
+ * The `x-amz-expiration` header of GetObject and HeadObject for the current version of `key` (`size`
+ * bytes, written at `created`) under `rules`: "If the object expiration is configured (see
+ * PutBucketLifecycleConfiguration), the response includes this header. It includes the expiry-date
+ * and rule-id key-value pairs providing object expiration information. The value of the rule-id is
+ * URL-encoded" (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html), e.g.
+ * `expiry-date="Fri, 23 Dec 2012 00:00:00 GMT", rule-id="picture-deletion-rule"`. Of several rules
+ * that expire it, the earliest; `undefined` when none does.
+ */
+export function expirationHeader(
+  rules: readonly LifecycleRule[],
+  key: string,
+  size: number,
+  created: Date,
+): string | undefined {
+  let earliest: { readonly at: Date; readonly id: string } | undefined;
+  for (const rule of rules) {
+    if (!ruleSelects(rule, key, size)) continue;
+    const { Days: days, Date: date } = rule.Expiration ?? {};
+    const at = days !== undefined ? lifecycleDueAt(created, days) : date;
+    if (at && (!earliest || at.getTime() < earliest.at.getTime())) earliest = { at, id: rule.ID ?? '' };
+  }
+  return (
+    earliest && `expiry-date="${earliest.at.toUTCString()}", rule-id="${encodeURIComponent(earliest.id)}"`
+  );
+}
+
 /** Options of {@link startLifecycle}. */
 export interface LifecycleOptions {
   readonly store: S3Store;
@@ -111,19 +154,9 @@ export async function startLifecycle(options: LifecycleOptions): Promise<Lifecyc
   let timer: ClockTimer | undefined;
   let stopped = false;
 
-  const rulesOf = async (bucket: string): Promise<LifecycleRule[]> => {
-    try {
-      const { Rules } = await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
-      // Only the enabled rules act, so a bucket whose rules are all disabled is skipped whole (each
-      // pass would otherwise walk its objects; ruleSelects refuses a disabled rule too, for callers
-      // that hand it one).
-      return (Rules ?? []).filter((rule) => rule.Status === 'Enabled');
-    } catch (error) {
-      // No configuration, or the bucket went between listing and reading.
-      if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404) return [];
-      throw error;
-    }
-  };
+  // Only the enabled rules act, so a bucket whose rules are all disabled is skipped whole (each pass
+  // would otherwise walk its objects).
+  const rulesOf = (bucket: string) => bucketLifecycleRules(s3, bucket);
 
   const pass = async (): Promise<LifecyclePass> => {
     const now = clock.now().getTime();

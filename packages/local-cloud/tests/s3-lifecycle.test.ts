@@ -10,6 +10,7 @@ import {
   type LifecycleRule,
   ListObjectVersionsCommand,
   ListPartsCommand,
+  PutBucketLifecycleConfigurationCommand,
   PutObjectCommand,
   type S3Client,
   S3ServiceException,
@@ -194,6 +195,56 @@ describe('S3 lifecycle on the local endpoint', () => {
     const at = new Date(Math.max(due.getTime(), clock.now().getTime()));
     expect(await passAt(at)).toMatchObject({ expired: 0, deleteMarkersRemoved: 1 });
     expect(await versionsOf(bucket, 'lone.csv')).toEqual({ versions: [], markers: [] });
+  });
+
+  // "If the object expiration is configured (see PutBucketLifecycleConfiguration), the response
+  // includes this header. It includes the expiry-date and rule-id key-value pairs providing object
+  // expiration information. The value of the rule-id is URL-encoded."
+  // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html, x-amz-expiration)
+  it('says when and by which rule an object expires on HeadObject and GetObject (x-amz-expiration)', async () => {
+    const bucket = 'sidestep-local-lifecycle-expiring';
+    await endpoint.createBucket(bucket, { lifecycleRules: UPLOAD_RULES });
+    await put(bucket, 'uploads/expiring.csv', 'x');
+    await put(bucket, 'kept/forever.csv', 'x');
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'uploads/expiring.csv' }));
+    const due = lifecycleDueAt(head.LastModified ?? new Date(0), 1);
+    expect(head.Expiration).toBe(`expiry-date="${due.toUTCString()}", rule-id="expire-uploads"`);
+    const got = await s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: 'uploads/expiring.csv', Range: 'bytes=0-0' }),
+    );
+    expect(got.Expiration).toBe(head.Expiration);
+    await got.Body?.transformToString();
+    const kept = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'kept/forever.csv' }));
+    expect(kept.Expiration).toBeUndefined();
+  });
+
+  it('reads a changed lifecycle configuration for the header, and names the earliest rule, its id URL-encoded', async () => {
+    const bucket = 'sidestep-local-lifecycle-header';
+    await endpoint.createBucket(bucket, { lifecycleRules: UPLOAD_RULES });
+    await put(bucket, 'uploads/a.csv', 'x');
+    const before = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'uploads/a.csv' }));
+    expect(before.Expiration).toContain('rule-id="expire-uploads"');
+    await s3.send(
+      new PutBucketLifecycleConfigurationCommand({
+        Bucket: bucket,
+        LifecycleConfiguration: {
+          Rules: [
+            { ID: 'later', Status: 'Enabled', Filter: { Prefix: '' }, Expiration: { Days: 30 } },
+            { ID: 'sooner one', Status: 'Enabled', Filter: { Prefix: 'uploads/' }, Expiration: { Days: 2 } },
+          ],
+        },
+      }),
+    );
+    // S3 applies a new configuration after a while ("there might be a delay before a new or updated
+    // Lifecycle configuration is fully propagated"); the local endpoint reads it once the change is answered.
+    const deadline = Date.now() + 5_000;
+    let after = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'uploads/a.csv' }));
+    while (after.Expiration === before.Expiration && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      after = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'uploads/a.csv' }));
+    }
+    const due = lifecycleDueAt(after.LastModified ?? new Date(0), 2);
+    expect(after.Expiration).toBe(`expiry-date="${due.toUTCString()}", rule-id="sooner%20one"`);
   });
 });
 
