@@ -270,6 +270,15 @@ describe('Schedule', () => {
     expect(sweeper.target).toMatchObject({ arn: ref(sweeperAddress, 'arn'), input: sweeperInput });
   });
 
+  // An operator's pause (UpdateSchedule State DISABLED) is drift to Terraform, whose `state`
+  // defaults to ENABLED: each deploy on merge would enable a paused schedule again.
+  it('leaves the schedules’ state to operators: a deploy never enables a paused schedule', () => {
+    for (const schedule of [nightly, sweeper]) {
+      expect(schedule.state).toBeUndefined();
+      expect(schedule.lifecycle).toEqual({ ignore_changes: ['state'] });
+    }
+  });
+
   it('delivers with a role allowed exactly the target action and the dead-letter send', () => {
     const [nightlyRole] = one('aws_iam_role', { name: 'sidestep-staging-nightly-export-schedule' });
     expect(nightly.target.role_arn).toBe(ref(nightlyRole, 'arn'));

@@ -204,6 +204,10 @@ export class Schedule extends Construct {
       },
       // Scheduler checks the role when it fires, not at create time: the first firing must not race it.
       dependsOn: [this.role.policy],
+      // Paused and resumed by operators (`sidestep pause|resume`, UpdateSchedule's State), not by a
+      // deploy: the provider's `state` defaults to ENABLED, so without this every apply after a pause
+      // would enable the schedule again. A new schedule is created ENABLED.
+      lifecycle: { ignoreChanges: ['state'] },
     });
 
     const ruleName = `${this.scheduleName}-operator`;
