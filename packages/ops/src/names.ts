@@ -70,7 +70,7 @@ export function knownSchedule(schedule: string): ScheduleDefinition {
 /** The ARN of workflow `workflow`'s state machine in the context's environment. */
 export async function stateMachineArn(context: OpsContext, workflow: string): Promise<string> {
   const name = resourceName(context.environment, knownWorkflow(workflow));
-  return `arn:aws:states:${context.region}:${await context.accountId()}:stateMachine:${name}`;
+  return `arn:aws:states:${await context.region()}:${await context.accountId()}:stateMachine:${name}`;
 }
 
 /**

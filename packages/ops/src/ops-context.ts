@@ -11,7 +11,7 @@ import { EMBEDDED_CLIENT_TIMEOUTS, openDatabase } from '@sidestep/db';
 import { type Ledger, SqlLedger } from '@sidestep/ledger';
 import { ENVIRONMENTS, type EnvironmentName, resourceName } from '@sidestep/manifest';
 import { LOCAL_NOTIFY_ADDRESS } from '@sidestep/workflows';
-import { UnknownNameError } from './errors.ts';
+import { InvalidOptionError, UnknownNameError } from './errors.ts';
 import { LambdaLedger } from './lambda-ledger.ts';
 
 /**
@@ -86,7 +86,12 @@ export interface OpsClients {
  */
 export interface OpsContext {
   readonly environment: EnvironmentName;
-  readonly region: string;
+  /**
+   * The region the environment is operated in: the local cloud's; on AWS `AWS_REGION` (or the AWS
+   * CLI's `AWS_DEFAULT_REGION`), else the one the SDK resolves for the clients (the profile's
+   * `region` in the shared config file, as `AWS_PROFILE=sidestep-staging` users set it).
+   */
+  region(): Promise<string>;
   readonly clients: OpsClients;
   /** The endpoint each client talks to; `undefined` for AWS's own. */
   readonly endpoints: Readonly<Record<keyof OpsClients, string | undefined>>;
@@ -112,8 +117,10 @@ export interface OpsContextOptions {
   /** The AWS endpoint of every client. @default as {@link serviceEndpoint} chooses for each */
   readonly endpoint?: string;
   /**
-   * The ledger's PostgreSQL URL, read directly. @default DATABASE_URL, else {@link LOCAL_CLOUD}'s for
-   * local and the `ops-ledger` function for staging and production
+   * The ledger's PostgreSQL URL, read directly. @default local: DATABASE_URL, else
+   * {@link LOCAL_CLOUD}'s; staging and production: the `ops-ledger` function (a DATABASE_URL in the
+   * environment, which developers set for `npm start`, is not taken for them: production's jobs would
+   * be read from, and its audit trail written to, a local database)
    */
   readonly databaseUrl?: string;
   /**
@@ -150,7 +157,9 @@ export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
   const env = options.env ?? process.env;
   const environment = environmentName(options.environment ?? 'local');
   const local = environment === 'local';
-  const region = local ? LOCAL_CLOUD.region : (env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1');
+  // On AWS the SDK resolves the region when none is set here (AWS_REGION, then the profile's), as for
+  // any other AWS tool; the AWS CLI's AWS_DEFAULT_REGION is read here, since the SDK does not.
+  const configuredRegion = local ? LOCAL_CLOUD.region : env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined;
   const endpoints = Object.fromEntries(
     (Object.keys(SERVICE_IDS) as (keyof OpsClients)[]).map((service) => [
       service,
@@ -160,7 +169,7 @@ export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
   const config = (service: keyof OpsClients) => {
     const endpoint = endpoints[service];
     return {
-      region,
+      ...(configuredRegion ? { region: configuredRegion } : {}),
       ...(endpoint ? { endpoint } : {}),
       ...(local ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
     };
@@ -174,12 +183,19 @@ export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
     lambda: options.clients?.lambda ?? new LambdaClient(config('lambda')),
     cloudWatch: options.clients?.cloudWatch ?? new CloudWatchClient(config('cloudWatch')),
   };
+  const warn = options.warn ?? ((message: string) => process.stderr.write(`warning: ${message}\n`));
   const databaseUrl =
-    options.databaseUrl ?? env.DATABASE_URL ?? (local ? LOCAL_CLOUD.databaseUrl : undefined);
+    options.databaseUrl ?? (local ? (env.DATABASE_URL ?? LOCAL_CLOUD.databaseUrl) : undefined);
+  if (!local && options.databaseUrl === undefined && env.DATABASE_URL) {
+    warn(
+      `DATABASE_URL is not read for --env ${environment}: its jobs ledger is read through its ops-ledger function (--database-url reads a database directly)`,
+    );
+  }
   const embeddedDatabase =
     (options.databaseKind ?? (databaseUrl === LOCAL_CLOUD.databaseUrl ? 'embedded' : 'external')) ===
     'embedded';
   let identity: Promise<{ account: string; arn: string }> | undefined;
+  let resolvedRegion: Promise<string> | undefined;
   let ledger: Promise<Ledger> | undefined;
   const callerIdentity = () => {
     identity ??= clients.sts.send(new GetCallerIdentityCommand({})).then((answer) => ({
@@ -190,7 +206,17 @@ export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
   };
   return {
     environment,
-    region,
+    region() {
+      if (configuredRegion) return Promise.resolve(configuredRegion);
+      resolvedRegion ??= clients.sts.config.region().catch((error: unknown) => {
+        resolvedRegion = undefined;
+        throw new InvalidOptionError(
+          `no AWS region for --env ${environment}: set AWS_REGION, or a region in your AWS profile (${error instanceof Error ? error.message : String(error)})`,
+          { field: 'region' },
+        );
+      });
+      return resolvedRegion;
+    },
     clients,
     endpoints,
     async accountId() {
@@ -212,7 +238,7 @@ export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
         : Promise.resolve(new LambdaLedger(clients.lambda, resourceName(environment, OPS_LEDGER_SERVICE)));
       return ledger;
     },
-    warn: options.warn ?? ((message) => process.stderr.write(`warning: ${message}\n`)),
+    warn,
     async close() {
       for (const client of Object.values(clients)) client.destroy();
       if (ledger) await (await ledger).close();

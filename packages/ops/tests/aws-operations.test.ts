@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GetMetricDataCommand, type GetMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
 import { GetScheduleCommand, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
 import {
@@ -17,7 +20,7 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   createOpsContext,
   followMoveTask,
@@ -118,12 +121,66 @@ describe('OpsContext on AWS', () => {
     expect(await context.operator()).toBe('arn:aws:sts::123456789012:assumed-role/operator/alice');
     expect(await context.accountId()).toBe('123456789012');
     expect(sts.commandCalls(GetCallerIdentityCommand)).toHaveLength(1);
-    expect(context.region).toBe('ap-northeast-1');
+    expect(await context.region()).toBe('ap-northeast-1');
   });
 
   it('reads the ledger of an AWS environment through its ops-ledger function, without a database URL', async () => {
     const { context } = stagingContext();
     expect((await context.ledger()).constructor.name).toBe('LambdaLedger');
+  });
+
+  // DATABASE_URL is what developers export for `npm start` against a server of their own: taken for
+  // --env production, production's jobs would be read from it and its audit trail written there.
+  it('does not take DATABASE_URL for an AWS environment, and says so; --database-url it does take', async () => {
+    const url = 'postgres://postgres@127.0.0.1:1/postgres';
+    const { context, warnings } = stagingContext({ DATABASE_URL: url });
+    expect((await context.ledger()).constructor.name).toBe('LambdaLedger');
+    expect(warnings).toEqual([
+      'DATABASE_URL is not read for --env staging: its jobs ledger is read through its ops-ledger function (--database-url reads a database directly)',
+    ]);
+    const explicit = stagingContext({}, { databaseUrl: url });
+    expect((await explicit.context.ledger()).constructor.name).toBe('SqlLedger');
+    expect(explicit.warnings).toEqual([]);
+    await explicit.context.close();
+  });
+
+  describe('without AWS_REGION', () => {
+    const saved = { ...process.env };
+    let dir: string;
+    beforeEach(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'ops-region-'));
+      for (const name of ['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE', 'AWS_CONFIG_FILE']) {
+        delete process.env[name];
+      }
+      process.env.AWS_EC2_METADATA_DISABLED = 'true';
+    });
+    afterEach(async () => {
+      process.env = { ...saved };
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    // An operator with AWS_PROFILE=sidestep-staging has the region in that profile; the SDK reads
+    // it from the shared config file (https://docs.aws.amazon.com/sdkref/latest/guide/feature-region.html),
+    // where the context took us-east-1 for every client and ARN.
+    it("operates in the profile's region, as the SDK resolves it", async () => {
+      const config = join(dir, 'config');
+      await writeFile(config, '[profile sidestep-staging]\nregion = eu-west-1\n');
+      process.env.AWS_CONFIG_FILE = config;
+      process.env.AWS_PROFILE = 'sidestep-staging';
+      const context = createOpsContext({ environment: 'staging', env: {}, warn: () => undefined });
+      expect(await context.region()).toBe('eu-west-1');
+      expect(await context.clients.sqs.config.region()).toBe('eu-west-1');
+      await context.close();
+    });
+
+    it('refuses to guess a region when neither the environment nor the profile has one, naming the field', async () => {
+      const config = join(dir, 'config');
+      await writeFile(config, '[default]\n');
+      process.env.AWS_CONFIG_FILE = config;
+      const context = createOpsContext({ environment: 'staging', env: {}, warn: () => undefined });
+      await expect(context.region()).rejects.toMatchObject({ name: 'InvalidOptionError', field: 'region' });
+      await context.close();
+    });
   });
 });
 

@@ -62,10 +62,11 @@ describe('fireSchedule', () => {
   });
 
   it('still fires when the audit trail cannot be written, and says it went unrecorded', async () => {
-    const { context, eventBridge, warnings } = stagingContext({
+    const { context, eventBridge, warnings } = stagingContext(
+      {},
       // Nothing listens on port 1: the ledger does not answer.
-      DATABASE_URL: 'postgres://postgres@127.0.0.1:1/postgres',
-    });
+      { databaseUrl: 'postgres://postgres@127.0.0.1:1/postgres' },
+    );
     eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'event-2' }] });
     await expect(fireSchedule(context, 'stale-job-sweeper')).resolves.toMatchObject({ eventId: 'event-2' });
     expect(warnings.join('\n')).toMatch(

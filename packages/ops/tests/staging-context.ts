@@ -12,7 +12,10 @@ import { createOpsContext } from '../src/index.ts';
  * A `--env staging` context on stubbed SDK clients (the calls the local cloud cannot stand in for),
  * with STS answering as an assumed operator role and the warnings it says kept.
  */
-export function stagingContext(env: Readonly<Record<string, string>> = {}) {
+export function stagingContext(
+  env: Readonly<Record<string, string>> = {},
+  options: { readonly databaseUrl?: string } = {},
+) {
   const scheduler = mockClient(SchedulerClient);
   const sts = mockClient(STSClient);
   const sqs = mockClient(SQSClient);
@@ -28,6 +31,7 @@ export function stagingContext(env: Readonly<Record<string, string>> = {}) {
   const context = createOpsContext({
     environment: 'staging',
     env: { AWS_REGION: 'ap-northeast-1', ...env },
+    ...options,
     clients: {
       scheduler: new SchedulerClient({}),
       sts: new STSClient({}),
