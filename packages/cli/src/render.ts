@@ -189,7 +189,12 @@ function reinvoked(result: ReinvokeResult): string {
 function redrive(result: RedriveResult): string {
   if (result.dryRun) {
     const failing = result.checks.filter((check) => !check.valid);
-    const summary = `${result.checks.length} message(s): ${result.checks.length - failing.length} would be accepted, ${failing.length} would fail again`;
+    const counts = `${result.checks.length - failing.length} would be accepted, ${failing.length} would fail again`;
+    // A redrive moves every dead letter: say when some were left unchecked.
+    const summary =
+      result.total > result.checks.length
+        ? `the first ${result.checks.length} of about ${result.total} message(s), checked: ${counts}; the ${result.total - result.checks.length} others were not checked, and a redrive moves them too`
+        : `${result.checks.length} message(s): ${counts}`;
     if (failing.length === 0) return summary;
     return `${summary}\n\n${table(
       ['message', 'id', 'would fail: field', 'why'],

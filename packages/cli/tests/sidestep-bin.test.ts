@@ -1019,3 +1019,28 @@ describe('job rejected', () => {
     );
   });
 });
+
+describe('dlq redrive --dry-run', () => {
+  const check = (valid: boolean) => ({
+    valid,
+    message: { messageId: 'm-1', id: 'mail-1', type: 'mail.send', errorType: 'SchemaViolationError' },
+    ...(valid ? {} : { field: 'payload.to', reason: 'is not an email address' }),
+  });
+
+  // A redrive (StartMessageMoveTask) moves the whole dead-letter queue, checked or not.
+  it('says how many dead letters were left unchecked when the queue held more than it read', () => {
+    const shown = render(
+      'dlq-redrive',
+      { dryRun: true, queue: 'mail', checks: [check(true), check(false)], total: 2_500 },
+      {},
+    );
+    expect(shown.split('\n')[0]).toBe(
+      'the first 2 of about 2500 message(s), checked: 1 would be accepted, 1 would fail again; the 2498 others were not checked, and a redrive moves them too',
+    );
+  });
+
+  it('counts the messages alone when it checked them all', () => {
+    const shown = render('dlq-redrive', { dryRun: true, queue: 'mail', checks: [check(true)], total: 1 }, {});
+    expect(shown).toBe('1 message(s): 1 would be accepted, 0 would fail again');
+  });
+});

@@ -108,6 +108,8 @@ const EN = {
   'queues.wouldPass': 'pass the contracts',
   'queues.wouldFail': 'fail again: {field}',
   'queues.summary': '{valid} would pass, {invalid} would fail again',
+  'queues.unchecked':
+    '(the first {checked} of about {total} dead letters were checked; the {unchecked} others were not, and a redrive moves them too)',
   'queues.redrive': 'Redrive {count} messages to {queue}',
   'queues.redriven': 'Redrive {status}: moved {moved}',
   'queues.peekNote':
@@ -285,6 +287,8 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'queues.wouldPass': '契約に合格',
   'queues.wouldFail': '再び失敗: {field}',
   'queues.summary': '合格 {valid} 件、再び失敗 {invalid} 件',
+  'queues.unchecked':
+    '（約 {total} 件のうち先頭 {checked} 件を確認。残り {unchecked} 件は未確認ですが、再投入ではそれらも移動します）',
   'queues.redrive': '{count} 件を {queue} に再投入',
   'queues.redriven': '再投入 {status}: {moved} 件移動',
   'queues.peekNote':

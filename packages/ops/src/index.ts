@@ -103,6 +103,7 @@ export type { Page } from './page.ts';
 export {
   checkDeadLetter,
   type DeadLetter,
+  DRY_RUN_LIMIT,
   followMoveTask,
   listDeadLetters,
   oldestMessageAges,

@@ -343,9 +343,26 @@ export interface RedriveProgress {
   readonly failureReason: string | null;
 }
 
+/**
+ * The most dead letters a dry run reads and checks: 100 receives of 10, each message held out of
+ * sight for the check (ReceiveMessage takes at most 10). A redrive moves every dead letter, checked or
+ * not (StartMessageMoveTask moves the queue, not a list).
+ */
+export const DRY_RUN_LIMIT = 1000;
+
 /** What {@link redriveDeadLetters} did. */
 export type RedriveResult =
-  | { readonly dryRun: true; readonly queue: string; readonly checks: RedriveCheck[] }
+  | {
+      readonly dryRun: true;
+      readonly queue: string;
+      /** The first {@link DRY_RUN_LIMIT} dead letters, each checked. */
+      readonly checks: RedriveCheck[];
+      /**
+       * How many dead letters a redrive would move: the checks when the queue held no more, else
+       * SQS's approximate count (visible, in flight and delayed), at least one more than checked.
+       */
+      readonly total: number;
+    }
   | { readonly dryRun: false; readonly queue: string; readonly progress: RedriveProgress };
 
 /** Options of {@link redriveDeadLetters}. */
@@ -383,8 +400,23 @@ export async function redriveDeadLetters(
     );
   }
   if (options.dryRun) {
-    const messages = await listDeadLetters(context, name, { limit: 1000 });
-    return { dryRun: true, queue: name, checks: messages.map(checkDeadLetter) };
+    // One more than is checked: whether the queue holds more than the checks says so.
+    const messages = await listDeadLetters(context, name, { limit: DRY_RUN_LIMIT + 1 });
+    const checks = messages.slice(0, DRY_RUN_LIMIT).map(checkDeadLetter);
+    let total = messages.length;
+    if (messages.length > DRY_RUN_LIMIT) {
+      const url = await queueUrl(context, deadLetterQueueName(context.environment, name));
+      const depth = await attributes(context, url);
+      const counted = [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ]
+        .map((attribute) => Number(depth[attribute] ?? 0))
+        .reduce((sum, count) => sum + (Number.isFinite(count) ? count : 0), 0);
+      total = Math.max(counted, DRY_RUN_LIMIT + 1);
+    }
+    return { dryRun: true, queue: name, checks, total };
   }
   return audited(
     context,

@@ -23,6 +23,7 @@ import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   createOpsContext,
+  DRY_RUN_LIMIT,
   followMoveTask,
   type Ledger,
   listDeadLetters,
@@ -249,6 +250,58 @@ describe('followMoveTask', () => {
       status: 'FAILED',
       failureReason: 'AccessDenied',
     });
+  });
+});
+
+describe('a dry-run redrive on AWS', () => {
+  /** A DLQ of `held` dead letters, received 10 at a time as SQS gives them. */
+  function deadLetterQueue(held: number) {
+    const staged = stagingContext();
+    let received = 0;
+    staged.sqs.on(GetQueueUrlCommand).callsFake((input: { QueueName: string }) => ({
+      QueueUrl: `https://sqs.ap-northeast-1.amazonaws.com/123456789012/${input.QueueName}`,
+    }));
+    staged.sqs.on(ReceiveMessageCommand).callsFake((input: ReceiveMessageCommandInput) => {
+      const count = Math.min(input.MaxNumberOfMessages ?? 1, held - received);
+      return {
+        Messages: Array.from({ length: count }, (): Message => {
+          received += 1;
+          return {
+            MessageId: `m-${received}`,
+            ReceiptHandle: `r-${received}`,
+            Body: '{}',
+            Attributes: { ApproximateReceiveCount: '1' },
+          };
+        }),
+      };
+    });
+    staged.sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Failed: [] });
+    // While the dry run holds the first 1,001 out of sight.
+    staged.sqs.on(GetQueueAttributesCommand).resolves({
+      Attributes: {
+        ApproximateNumberOfMessages: String(Math.max(0, held - 1001)),
+        ApproximateNumberOfMessagesNotVisible: String(Math.min(held, 1001)),
+        ApproximateNumberOfMessagesDelayed: '0',
+      },
+    });
+    return staged;
+  }
+
+  // StartMessageMoveTask moves the queue, not the messages the dry run read: a preview of 1,000 of
+  // 2,500 reported as "1000 message(s)" hid 1,500 a redrive moves unchecked.
+  it('says how many dead letters it left unchecked, from the queue’s approximate count', async () => {
+    const { context } = deadLetterQueue(2_500);
+    const result = await redriveDeadLetters(context, 'mail', { dryRun: true });
+    if (!result.dryRun) throw new Error('not a dry run');
+    expect([result.checks.length, result.total]).toEqual([DRY_RUN_LIMIT, 2_500]);
+  });
+
+  it('counts a queue it read whole by what it read, asking for no count', async () => {
+    const { context, sqs } = deadLetterQueue(37);
+    const result = await redriveDeadLetters(context, 'mail', { dryRun: true });
+    if (!result.dryRun) throw new Error('not a dry run');
+    expect([result.checks.length, result.total]).toEqual([37, 37]);
+    expect(sqs.commandCalls(GetQueueAttributesCommand)).toHaveLength(0);
   });
 });
 

@@ -104,11 +104,16 @@ export const redrivePreviewPage: Page = async (request) => {
   const queue = params.queue ?? '';
   const result = await redriveDeadLetters(context, queue, { dryRun: true });
   const checks = result.dryRun ? result.checks : [];
+  const total = result.dryRun ? result.total : 0;
   const valid = checks.filter((check) => check.valid).length;
   return {
     title: t('queues.previewTitle', { queue }),
     body: html`<h1>${t('queues.previewTitle', { queue })}</h1>
-      <p id="preview-summary">${t('queues.summary', { valid, invalid: checks.length - valid })}</p>
+      <p id="preview-summary">${t('queues.summary', { valid, invalid: checks.length - valid })}${
+        total > checks.length
+          ? html` ${t('queues.unchecked', { checked: checks.length, total, unchecked: total - checks.length })}`
+          : ''
+      }</p>
       ${table(
         t,
         [t('col.message'), t('col.type'), t('col.error'), t('col.check')],
@@ -122,7 +127,7 @@ export const redrivePreviewPage: Page = async (request) => {
         ]),
         { id: 'checks' },
       )}
-      ${checks.length ? actionButton(request, `/queues/${queue}/redrive`, t('queues.redrive', { count: checks.length, queue }), { id: 'redrive' }) : ''}`,
+      ${checks.length ? actionButton(request, `/queues/${queue}/redrive`, t('queues.redrive', { count: total > checks.length ? `~${total}` : checks.length, queue }), { id: 'redrive' }) : ''}`,
   };
 };
 
