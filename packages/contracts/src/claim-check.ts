@@ -7,7 +7,8 @@ import { SidestepError } from './errors.ts';
  * so that its producers and consumers interoperate with sidestep's: the body is
  * `["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"...","s3Key":"..."}]` and
  * the message attribute `ExtendedPayloadSize` (Number) holds the stored body's size in bytes. A
- * message is a pointer when it carries that attribute (the extended clients decide the same way).
+ * message is a pointer when it carries that attribute, or its former name `SQSLargePayloadSize`
+ * (the extended clients decide the same way, and the Java one writes the former by default).
  */
 
 /**
@@ -19,11 +20,42 @@ import { SidestepError } from './errors.ts';
  */
 export const SQS_MESSAGE_SIZE_LIMIT_BYTES = 1_048_576;
 
+/**
+ * `value` as a JSON message body SQS takes. A body may hold only `#x9 | #xA | #xD | #x20 to #xD7FF |
+ * #xE000 to #xFFFD | #x10000 to #x10FFFF`, else SQS refuses it with `InvalidMessageContents`
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html,
+ * MessageBody). `JSON.stringify` escapes control characters and lone surrogates but leaves the
+ * noncharacters U+FFFE and U+FFFF as they are, so a valid job quoting one (an error text, a file name)
+ * was refused for good; they go as `\ufffe` / `\uffff`, which `JSON.parse` reads back unchanged.
+ */
+export function sqsJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\uFFFE\uFFFF]/g,
+    (character) => `\\u${character.charCodeAt(0).toString(16)}`,
+  );
+}
+
 /** The extended clients' attribute that marks a pointer and gives the stored body's size. */
 export const EXTENDED_PAYLOAD_SIZE_ATTRIBUTE = 'ExtendedPayloadSize';
 
+/**
+ * The same attribute's former name, which the Java extended client still writes by default
+ * (`ExtendedClientConfiguration.useLegacyReservedAttributeName = true`; awslabs/amazon-sqs-java-extended-client-lib)
+ * and every extended client reads as a pointer's marker too. sidestep writes the current name and reads both.
+ */
+export const LEGACY_EXTENDED_PAYLOAD_SIZE_ATTRIBUTE = 'SQSLargePayloadSize';
+
+/** The attributes that mark a claim-check pointer, current name first. */
+export const CLAIM_CHECK_MARKER_ATTRIBUTES: readonly string[] = [
+  EXTENDED_PAYLOAD_SIZE_ATTRIBUTE,
+  LEGACY_EXTENDED_PAYLOAD_SIZE_ATTRIBUTE,
+];
+
 /** The first element of a pointer body: the Java class the extended clients (de)serialise. */
 export const PAYLOAD_S3_POINTER_CLASS = 'software.amazon.payloadoffloading.PayloadS3Pointer';
+
+/** The class older extended clients (and the legacy mode of the current ones) name in a pointer. */
+export const LEGACY_PAYLOAD_S3_POINTER_CLASS = 'com.amazon.sqs.javamessaging.MessageS3Pointer';
 
 /** Key prefixes of the claim-check bucket: what producers store, and what the runtime dead-letters. */
 export const CLAIM_CHECK_PREFIXES = { payloads: 'payloads/', deadLetters: 'dead-letters/' } as const;
@@ -76,22 +108,26 @@ export function claimCheckMessage(
 }
 
 /**
- * The pointer a message carries, or `undefined` when the message is not a claim check (no
- * {@link EXTENDED_PAYLOAD_SIZE_ATTRIBUTE}). A message with the attribute and a body that is not a
- * pointer is refused with a {@link ClaimCheckPointerError}.
+ * The pointer a message carries, or `undefined` when the message is not a claim check (neither of
+ * {@link CLAIM_CHECK_MARKER_ATTRIBUTES}). A message with a marker and a body that is not a pointer
+ * (of either pointer class) is refused with a {@link ClaimCheckPointerError}.
  */
 export function claimCheckPointerOf(
   body: string,
   attributeNames: Iterable<string>,
 ): ClaimCheckPointer | undefined {
-  if (![...attributeNames].includes(EXTENDED_PAYLOAD_SIZE_ATTRIBUTE)) return undefined;
+  if (![...attributeNames].some((name) => CLAIM_CHECK_MARKER_ATTRIBUTES.includes(name))) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
     throw new ClaimCheckPointerError('the body is not JSON');
   }
-  if (!Array.isArray(parsed) || parsed.length !== 2 || parsed[0] !== PAYLOAD_S3_POINTER_CLASS) {
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length !== 2 ||
+    (parsed[0] !== PAYLOAD_S3_POINTER_CLASS && parsed[0] !== LEGACY_PAYLOAD_S3_POINTER_CLASS)
+  ) {
     throw new ClaimCheckPointerError(`the body is not a ["${PAYLOAD_S3_POINTER_CLASS}", {...}] pointer`);
   }
   const target = parsed[1] as { s3BucketName?: unknown; s3Key?: unknown } | null;
@@ -112,7 +148,7 @@ export class ClaimCheckPointerError extends SidestepError {
   override readonly name: string = 'ClaimCheckPointerError';
   constructor(reason: string) {
     super(
-      `body: a message with ${EXTENDED_PAYLOAD_SIZE_ATTRIBUTE} must be a claim-check pointer: ${reason}`,
+      `body: a message with ${EXTENDED_PAYLOAD_SIZE_ATTRIBUTE} (or ${LEGACY_EXTENDED_PAYLOAD_SIZE_ATTRIBUTE}) must be a claim-check pointer: ${reason}`,
       {
         permanent: true,
         field: 'body',

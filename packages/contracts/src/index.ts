@@ -1,15 +1,19 @@
 export {
   CLAIM_CHECK_BUCKET_VARIABLE,
+  CLAIM_CHECK_MARKER_ATTRIBUTES,
   CLAIM_CHECK_PREFIXES,
   type ClaimCheckPointer,
   ClaimCheckPointerError,
   claimCheckMessage,
   claimCheckPointerOf,
   EXTENDED_PAYLOAD_SIZE_ATTRIBUTE,
+  LEGACY_EXTENDED_PAYLOAD_SIZE_ATTRIBUTE,
+  LEGACY_PAYLOAD_S3_POINTER_CLASS,
   type MessageAttributeInput,
   messageSize,
   PAYLOAD_S3_POINTER_CLASS,
   SQS_MESSAGE_SIZE_LIMIT_BYTES,
+  sqsJson,
 } from './claim-check.ts';
 export {
   type ContractIssue,

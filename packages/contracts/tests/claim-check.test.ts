@@ -5,6 +5,7 @@ import {
   claimCheckPointerOf,
   EXTENDED_PAYLOAD_SIZE_ATTRIBUTE,
   messageSize,
+  sqsJson,
 } from '../src/index.ts';
 import { thrownBy } from '../src/testing.ts';
 
@@ -26,6 +27,21 @@ describe('the claim-check wire format', () => {
       key: 'payloads/a',
     });
   });
+
+  // The Java extended client writes the marker's former name by default
+  // (ExtendedClientConfiguration.useLegacyReservedAttributeName = true) and every extended client
+  // reads both, and both pointer classes: a job it sends is a claim check to sidestep too.
+  it.each([
+    ['SQSLargePayloadSize', 'software.amazon.payloadoffloading.PayloadS3Pointer'],
+    ['ExtendedPayloadSize', 'com.amazon.sqs.javamessaging.MessageS3Pointer'],
+    ['SQSLargePayloadSize', 'com.amazon.sqs.javamessaging.MessageS3Pointer'],
+  ])(
+    'reads a pointer marked with %s whose class is %s, as the extended clients write it',
+    (marker, pointerClass) => {
+      const body = JSON.stringify([pointerClass, { s3BucketName: 'claims', s3Key: 'k1' }]);
+      expect(claimCheckPointerOf(body, [marker])).toEqual({ bucket: 'claims', key: 'k1' });
+    },
+  );
 
   it('treats a message without ExtendedPayloadSize as an ordinary message, whatever its body', () => {
     const body = JSON.stringify([
@@ -57,6 +73,16 @@ describe('the claim-check wire format', () => {
     );
     expect(thrown).toMatchObject({ name: 'ClaimCheckPointerError', permanent: true, field: 'body' });
     expect(thrown.message).toContain(reason);
+  });
+
+  // SQS refuses U+FFFE and U+FFFF in a body (API_SendMessage, MessageBody), which JSON.stringify
+  // leaves unescaped.
+  it('writes a JSON body SQS takes: U+FFFE and U+FFFF escaped, read back unchanged', () => {
+    const job = { reason: 'bad byte \uFFFF in \uFFFE name', bell: '\u0007', emoji: '😀' };
+    const body = sqsJson(job);
+    expect(body).not.toMatch(/[\uFFFE\uFFFF\u0000-\u0008]/);
+    expect(body).toContain('\\uffff');
+    expect(JSON.parse(body)).toEqual(job);
   });
 
   it('counts the body and every attribute name, type and value as SQS does', () => {

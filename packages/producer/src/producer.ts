@@ -7,7 +7,14 @@ import {
   type SendMessageBatchRequestEntry,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { ContractValidationError, type Job, type JobInput, messageSize, parseJob } from '@sidestep/contracts';
+import {
+  ContractValidationError,
+  type Job,
+  type JobInput,
+  messageSize,
+  parseJob,
+  sqsJson,
+} from '@sidestep/contracts';
 import { isThrottlingError } from '@smithy/core/retry';
 import pLimit from 'p-limit';
 import {
@@ -137,7 +144,7 @@ export class Producer {
           index,
           job,
           message: {
-            body: JSON.stringify(job),
+            body: sqsJson(job),
             attributes: {
               'sidestep.type': { DataType: 'String', StringValue: job.type },
               'sidestep.version': { DataType: 'Number', StringValue: String(job.version) },

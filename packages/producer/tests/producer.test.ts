@@ -289,6 +289,20 @@ describe('Producer', () => {
     expect(bodies.map((body) => JSON.parse(body).id).sort()).toEqual(['mail-0', 'mail-2']);
   });
 
+  // SQS refuses U+FFFE and U+FFFF in a body (InvalidMessageContents, API_SendMessage): a reason
+  // quoting one was refused for good, though JSON can carry it escaped.
+  it('sends a job whose text holds U+FFFE or U+FFFF, escaped, and it reads back the same', async () => {
+    const queueUrl = await queue('producer-noncharacters');
+    const odd = {
+      ...mail(1),
+      payload: { ...mail(1).payload, params: { jobId: 'exp_1', reason: 'bad \uFFFF \uFFFE' } },
+    };
+    const results = await new Producer({ queueUrl, sqs }).enqueue([odd]);
+    expect(results[0]?.status).toBe('sent');
+    const [body] = await drain(queueUrl);
+    expect(JSON.parse(body ?? '{}').payload.params.reason).toBe('bad \uFFFF \uFFFE');
+  });
+
   it('refuses a job whose id an earlier job of the same call has, naming the field id', async () => {
     const queueUrl = await queue('producer-duplicate-ids');
     const again = { ...mail(1), payload: { ...mail(1).payload, to: 'someone-else@example.com' } };

@@ -1,7 +1,7 @@
 import type { MessageAttributeValue, SendMessageCommandInput, SQSClient } from '@aws-sdk/client-sqs';
 import {
+  CLAIM_CHECK_MARKER_ATTRIBUTES,
   CLAIM_CHECK_PREFIXES,
-  EXTENDED_PAYLOAD_SIZE_ATTRIBUTE,
   messageSize,
   SQS_MESSAGE_SIZE_LIMIT_BYTES,
   shorten,
@@ -107,7 +107,8 @@ export async function sendToDeadLetterQueue(
       .filter(([name]) => !Object.hasOwn(runtime, name))
       .sort(
         ([a], [b]) =>
-          Number(b === EXTENDED_PAYLOAD_SIZE_ATTRIBUTE) - Number(a === EXTENDED_PAYLOAD_SIZE_ATTRIBUTE),
+          Number(CLAIM_CHECK_MARKER_ATTRIBUTES.includes(b)) -
+          Number(CLAIM_CHECK_MARKER_ATTRIBUTES.includes(a)),
       );
     const kept = originals.slice(0, room);
     const attributes = {

@@ -519,6 +519,34 @@ describe('createSqsHandler', () => {
       expect(seen).toEqual([expect.objectContaining({ id: 'stored', payload: { to: 'big@example.com' } })]);
     });
 
+    // The Java extended client's defaults: the marker's former name and, in its legacy mode, the
+    // former pointer class (awslabs/amazon-sqs-java-extended-client-lib); such a job was taken for an
+    // ordinary body and dead-lettered as a schema violation on its first receive.
+    it('resolves a pointer as the Java extended client sends it by default (SQSLargePayloadSize)', async () => {
+      const seen: Job[] = [];
+      const handler = handlerWith(
+        async (j: Job) => {
+          seen.push(j);
+        },
+        { s3 },
+      );
+      const key = 'payloads/mail/from-java';
+      await s3.send(
+        new PutObjectCommand({ Bucket: CLAIMS_BUCKET, Key: key, Body: job('java', 'java@example.com') }),
+      );
+      const event = sqsEvent({
+        body: JSON.stringify([
+          'com.amazon.sqs.javamessaging.MessageS3Pointer',
+          { s3BucketName: CLAIMS_BUCKET, s3Key: key },
+        ]),
+        messageAttributes: { SQSLargePayloadSize: { dataType: 'Number', stringValue: '100' } },
+      });
+      const response = await handler(event, lambdaContext());
+      expect(response.batchItemFailures).toEqual([]);
+      expect(await deadLetters()).toEqual([]);
+      expect(seen).toEqual([expect.objectContaining({ id: 'java', payload: { to: 'java@example.com' } })]);
+    });
+
     // S3 says to retry InternalError and to back off on SlowDown (a 503), both passing with time:
     // https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorBestPractices.html
     it.each([
