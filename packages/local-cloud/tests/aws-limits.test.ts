@@ -252,6 +252,95 @@ describe('SQS limits', () => {
       ),
     ).toBe('BatchEntryIdsNotDistinct');
   });
+
+  // A batch entry's Id "can have up to 80 characters" of alphanumerics, hyphens and underscores
+  // (API_SendMessageBatchRequestEntry); fauxqs took any length.
+  it('takes a batch entry Id of 80 characters and refuses 81 with InvalidBatchEntryId', async () => {
+    const url = (await sqs.send(new CreateQueueCommand({ QueueName: 'limits-batch-ids' })))
+      .QueueUrl as string;
+    const batch = (Id: string) =>
+      sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: [{ Id, MessageBody: 'x' }] }));
+    expect((await batch('i'.repeat(80))).Successful).toHaveLength(1);
+    expect(await errorNameOf(batch('i'.repeat(81)))).toBe('InvalidBatchEntryId');
+  });
+
+  // DelaySeconds: "Valid values: 0 to 900" (API_SendMessage, SendMessageBatchRequestEntry).
+  it('refuses a DelaySeconds outside 0-900, alone with InvalidParameterValue and in a batch as that entry’s failure', async () => {
+    const url = (await sqs.send(new CreateQueueCommand({ QueueName: 'limits-delay' }))).QueueUrl as string;
+    for (const DelaySeconds of [901, -1, 3600]) {
+      expect(
+        await errorNameOf(
+          sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'x', DelaySeconds })),
+        ),
+      ).toBe('InvalidParameterValue');
+    }
+    await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'at most', DelaySeconds: 900 }));
+    const batch = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: url,
+        Entries: [
+          { Id: 'late', MessageBody: 'late', DelaySeconds: 901 },
+          { Id: 'now', MessageBody: 'now' },
+        ],
+      }),
+    );
+    expect(batch.Successful?.map((entry) => entry.Id)).toEqual(['now']);
+    expect(batch.Failed?.map((entry) => [entry.Id, entry.Code, entry.SenderFault])).toEqual([
+      ['late', 'InvalidParameterValue', true],
+    ]);
+  });
+
+  // "The Name, Type, Value, and the message body must not be empty or null"; names of A-Z, a-z, 0-9,
+  // _, - and ., not starting with AWS. or Amazon., nor with or at the end a period, nor `..`; types
+  // String, Number, Binary with an optional label
+  // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-metadata.html).
+  it.each([
+    ['a name starting with AWS.', { 'AWS.trace': { DataType: 'String', StringValue: 'x' } }],
+    ['a name starting with amazon.', { 'amazon.x': { DataType: 'String', StringValue: 'x' } }],
+    ['a name with two periods in a row', { 'a..b': { DataType: 'String', StringValue: 'x' } }],
+    ['a name ending with a period', { 'a.': { DataType: 'String', StringValue: 'x' } }],
+    ['a name with a space', { 'a b': { DataType: 'String', StringValue: 'x' } }],
+    ['an unknown type', { kind: { DataType: 'Foo', StringValue: 'x' } }],
+    ['an empty value', { kind: { DataType: 'String', StringValue: '' } }],
+    ['a Number that is no number', { count: { DataType: 'Number', StringValue: 'abc' } }],
+  ])('refuses a message attribute with %s with InvalidParameterValue', async (_case, MessageAttributes) => {
+    expect(
+      await errorNameOf(
+        sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'x', MessageAttributes })),
+      ),
+    ).toBe('InvalidParameterValue');
+  });
+
+  it('takes attributes at the edges of the rules: a labelled type, periods inside a name, a Number in exponent form', async () => {
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: 'x',
+        MessageAttributes: {
+          'sidestep.error.type': { DataType: 'String', StringValue: 'Boom' },
+          size: { DataType: 'Number.bytes', StringValue: '1.5e3' },
+          blob: { DataType: 'Binary', BinaryValue: new Uint8Array([1]) },
+        },
+      }),
+    );
+  });
+
+  it('fails a batch entry with an empty body on its own, as MissingParameter', async () => {
+    const url = (await sqs.send(new CreateQueueCommand({ QueueName: 'limits-batch-empty' })))
+      .QueueUrl as string;
+    const batch = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: url,
+        Entries: [
+          { Id: 'empty', MessageBody: '' },
+          { Id: 'full', MessageBody: 'x' },
+        ],
+      }),
+    );
+    expect(batch.Successful?.map((entry) => entry.Id)).toEqual(['full']);
+    expect(batch.Failed?.map((entry) => [entry.Id, entry.Code])).toEqual([['empty', 'MissingParameter']]);
+    expect((await endpoint.peek('limits-batch-empty'))?.map((message) => message.body)).toEqual(['x']);
+  });
 });
 
 describe('S3 key length', () => {
