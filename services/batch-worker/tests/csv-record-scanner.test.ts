@@ -189,14 +189,33 @@ describe('CsvRecordScanner', () => {
     ['id,email\n1,"a"b\n', 'CSV_INVALID_CLOSING_QUOTE', 2],
     ['id,email\n1,a\r2,b\n', 'CSV_INVALID_RECORD_DELIMITER', 2],
     [`id,email\n1,"${'x'.repeat(2000)}"\n`, 'CSV_MAX_RECORD_SIZE', 2],
-    [`id,email\n1,"${'x\n'.repeat(2000)}`, 'CSV_MAX_RECORD_SIZE', 130],
+    // Named at the record's first line, where the quote that made it run on opened, not at the line
+    // the limit was passed on.
+    [`id,email\n1,"${'x\n'.repeat(2000)}`, 'CSV_MAX_RECORD_SIZE', 2],
+    // A stray quote on line 2 makes lines 2 to 4 one field, "closed" by the quote of line 4.
+    ['id,email\n"1,a\n2,b\n3,"x"y\n', 'CSV_INVALID_CLOSING_QUOTE', 2],
   ])('refuses malformed input %#: %s', async (csv, code, line) => {
     const error = await rejectionOf(
       Promise.resolve().then(() => scan(csv, 64)),
       MalformedCsvError,
     );
     expect(error.code).toBe(code);
-    if (code !== 'CSV_MAX_RECORD_SIZE' || line === 2) expect(error.line).toBe(line);
+    expect(error.line).toBe(line);
+  });
+
+  it('says where a stray quote opened the field that runs on, and where the scan gave up', async () => {
+    const closing = await rejectionOf(
+      Promise.resolve().then(() => scan('id,email\n"1,a\n2,b\n3,"x"y\n', 64)),
+      MalformedCsvError,
+    );
+    expect(closing.message).toContain(
+      'the quoted field opened on line 2 goes on after its closing quote on line 4',
+    );
+    const long = await rejectionOf(
+      Promise.resolve().then(() => scan(`id,email\n1,"${'x\n'.repeat(2000)}`, 64)),
+      MalformedCsvError,
+    );
+    expect(long.message).toContain('(the quote opened on line 2 is still open)');
   });
 
   it('refuses a UTF-16 file (PowerShell 5.1 Out-File, Excel "Unicode Text") with a header error, however the bytes are cut', async () => {

@@ -198,7 +198,7 @@ export class CsvRecordScanner {
           trimmed = this.#trimmed;
           this.#headerEnd = { offset: this.#base + next, lines: this.#lines + (next > bodyEnd ? 1 : 0) };
         } else {
-          this.#checkSize(bodyEnd - recordStart, line);
+          this.#checkSize(bodyEnd - recordStart);
           let reject = this.#reject();
           if (
             checkEach &&
@@ -241,10 +241,15 @@ export class CsvRecordScanner {
             stateBeforeCarriageReturn = state;
             state = AFTER_CARRIAGE_RETURN;
           } else {
+            // Named at the quote that opened the field: a stray quote lines above makes every line
+            // after it one field, until a quote that looks like its closing one.
+            const here = this.#lines + 1;
             throw this.#malformed(
               'CSV_INVALID_CLOSING_QUOTE',
-              'a quoted field goes on after its closing quote',
-              this.#lines + 1,
+              this.#quoteLine === here
+                ? 'a quoted field goes on after its closing quote'
+                : `the quoted field opened on line ${this.#quoteLine} goes on after its closing quote on line ${here} (a quote missing or stray?)`,
+              this.#quoteLine,
             );
           }
           break;
@@ -297,7 +302,7 @@ export class CsvRecordScanner {
       }
       finish(state === AFTER_CARRIAGE_RETURN ? carriageReturnAt : length, length);
     } else {
-      this.#checkSize(length - recordStart, this.#lines + 1);
+      this.#checkSize(length - recordStart, state === QUOTED ? this.#quoteLine : undefined);
     }
     // A carriage return at the end of the piece is read again with the next one, in the state it met.
     const rescanFrom = state === AFTER_CARRIAGE_RETURN ? carriageReturnAt : length;
@@ -347,11 +352,18 @@ export class CsvRecordScanner {
     for (const index of shape.trimmedFields) this.#trimmed[index] = 1;
   }
 
-  #checkSize(bytes: number, line: number): void {
+  /**
+   * Refuses the record being read once it passes the size limit, named at its first line (where a
+   * stray quote that made it run on is), and at the quote still open when there is one.
+   */
+  #checkSize(bytes: number, openQuoteLine?: number): void {
     if (bytes > this.#maxRecordBytes) {
+      const line = this.#linesAtRecordStart + 1;
       throw this.#malformed(
         'CSV_MAX_RECORD_SIZE',
-        `a record is longer than ${this.#maxRecordBytes} bytes`,
+        `a record is longer than ${this.#maxRecordBytes} bytes${
+          openQuoteLine === undefined ? '' : ` (the quote opened on line ${openQuoteLine} is still open)`
+        }`,
         line,
       );
     }
