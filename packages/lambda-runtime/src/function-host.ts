@@ -83,6 +83,8 @@ const RESERVED = new Set([
 interface Waiter {
   resolve(sandbox: Sandbox): void;
   reject(error: unknown): void;
+  /** How a sandbox started for it is configured (a suppressed init's, for an init retried). */
+  readonly config: SandboxConfig;
 }
 
 /**
@@ -124,7 +126,7 @@ export async function startFunction(options: FunctionOptions): Promise<FunctionH
     void sandbox.stop();
     // Capacity freed: a queued invocation gets a fresh sandbox.
     const waiter = waiters.shift();
-    if (waiter) spawn().then(waiter.resolve, waiter.reject);
+    if (waiter) spawn(waiter.config).then(waiter.resolve, waiter.reject);
   }
 
   let starting = 0;
@@ -149,14 +151,15 @@ export async function startFunction(options: FunctionOptions): Promise<FunctionH
     return sandbox;
   }
 
-  async function acquire(): Promise<Sandbox> {
+  /** A warm sandbox, else a new one configured as `sandboxConfig` (now, or once there is room). */
+  async function acquire(sandboxConfig: SandboxConfig = config): Promise<Sandbox> {
     for (let warm = idle.pop(); warm !== undefined; warm = idle.pop()) {
       if (warm.reusable) return warm;
       retire(warm);
     }
-    if (all.size + starting < concurrency) return spawn();
+    if (all.size + starting < concurrency) return spawn(sandboxConfig);
     return new Promise<Sandbox>((resolvePromise, reject) =>
-      waiters.push({ resolve: resolvePromise, reject }),
+      waiters.push({ resolve: resolvePromise, reject, config: sandboxConfig }),
     );
   }
 
@@ -188,10 +191,7 @@ export async function startFunction(options: FunctionOptions): Promise<FunctionH
         // After an init past its limit, Lambda runs the init again for this invocation, bounded by
         // the function's timeout (SandboxConfig.suppressedInit), in a new environment; a warm one
         // that is free serves it as well.
-        const sandbox: Sandbox =
-          suppressedInit && idle.length === 0 && all.size + starting < concurrency
-            ? await spawn({ ...config, suppressedInit: true })
-            : await acquire();
+        const sandbox: Sandbox = await acquire(suppressedInit ? { ...config, suppressedInit: true } : config);
         let outcome: Awaited<ReturnType<Sandbox['invoke']>>;
         try {
           outcome = await sandbox.invoke(event);

@@ -314,6 +314,26 @@ describe('startFunction', () => {
     expect(pid(second)).toBe(pid(first));
   });
 
+  // Lambda retries the init for each invocation that meets it; a retry queued behind a busy sandbox
+  // was served by an ordinary one, whose init timed out again.
+  it.each([
+    [1, 2],
+    [2, 3],
+  ])(
+    'runs the init again for every invocation queued behind it too (concurrency %i, %i at once)',
+    async (concurrency, calls) => {
+      const fn = await start({
+        handler: 'init-600ms.handler',
+        initTimeoutSeconds: 0.3,
+        timeoutSeconds: 3,
+        concurrency,
+        prewarm: false,
+      });
+      const results = await Promise.all(Array.from({ length: calls }, () => fn.invoke({})));
+      expect(results.map((result) => result.ok)).toEqual(Array.from({ length: calls }, () => true));
+    },
+  );
+
   it('bounds the init run again at the invocation by the function timeout', async () => {
     const fn = await start({
       handler: 'slow-init.handler',
