@@ -149,6 +149,8 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
       const options = command.opts<CommonOptions>();
       const context = contextOf(options);
       try {
+        // On AWS, a missing region is said once, naming the field, before any call fails on it.
+        if (context.environment !== 'local') await context.region();
         const result = await action(context, ...(args.slice(0, -1) as A));
         io.out(`${options.json ? JSON.stringify(result, null, 2) : render(kind, result, command.opts())}\n`);
       } catch (error) {

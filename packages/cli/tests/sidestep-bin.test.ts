@@ -20,7 +20,15 @@ function sidestepWith(
   env: Record<string, string>,
   ...args: string[]
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...env } });
+  return sidestepIn({ ...process.env, NO_COLOR: '1', ...env }, ...args);
+}
+
+/** Runs the bin with exactly `env` (nothing of this process's). */
+function sidestepIn(
+  env: Record<string, string | undefined>,
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { env });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -384,6 +392,41 @@ describe('the sidestep bin', () => {
     const { code, stderr } = await sidestep('status', '--env', 'prod');
     expect(code).not.toBe(0);
     expect(stderr).toContain("'prod' is invalid");
+  });
+
+  // With neither AWS_REGION nor a region in the profile, every command says so once, naming the
+  // field, where most failed on the SDK's bare "Region is missing" (status after a ledger warning).
+  it('refuses an AWS environment without a region, naming the field, before calling anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sidestep-no-region-'));
+    try {
+      writeFileSync(join(dir, 'config'), '[default]\n');
+      const env = {
+        ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_'))),
+        NO_COLOR: '1',
+        AWS_CONFIG_FILE: join(dir, 'config'),
+        AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_ACCESS_KEY_ID: 'x',
+        AWS_SECRET_ACCESS_KEY: 'y',
+      };
+      for (const command of [['dlq', 'show', 'mail'], ['status']]) {
+        const { code, stderr } = await sidestepIn(
+          env,
+          ...command,
+          '--env',
+          'staging',
+          '--endpoint',
+          'http://127.0.0.1:9',
+        );
+        expect(code).toBe(1);
+        expect(stderr).toMatch(
+          /^error: InvalidOptionError: no AWS region for --env staging: set AWS_REGION, or a region in your AWS profile/m,
+        );
+        expect(stderr).not.toContain('warning');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('says pause is unsupported locally', async () => {

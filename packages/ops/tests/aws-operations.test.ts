@@ -276,7 +276,7 @@ describe('a dry-run redrive on AWS', () => {
       };
     });
     staged.sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Failed: [] });
-    // While the dry run holds the first 1,001 out of sight.
+    // Whatever the dry run's peek left in flight counts too: the sum is the queue's depth.
     staged.sqs.on(GetQueueAttributesCommand).resolves({
       Attributes: {
         ApproximateNumberOfMessages: String(Math.max(0, held - 1001)),
