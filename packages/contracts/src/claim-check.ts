@@ -21,6 +21,14 @@ import { SidestepError } from './errors.ts';
 export const SQS_MESSAGE_SIZE_LIMIT_BYTES = 1_048_576;
 
 /**
+ * What SQS refuses in a message body (and so in a String attribute's value): anything outside `#x9 |
+ * #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF`
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html,
+ * MessageBody). Global: reset `lastIndex` before `test`.
+ */
+export const NOT_SQS_TEXT = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+/**
  * `value` as a JSON message body SQS takes. A body may hold only `#x9 | #xA | #xD | #x20 to #xD7FF |
  * #xE000 to #xFFFD | #x10000 to #x10FFFF`, else SQS refuses it with `InvalidMessageContents`
  * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html,

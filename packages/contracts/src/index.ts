@@ -11,6 +11,7 @@ export {
   LEGACY_PAYLOAD_S3_POINTER_CLASS,
   type MessageAttributeInput,
   messageSize,
+  NOT_SQS_TEXT,
   PAYLOAD_S3_POINTER_CLASS,
   SQS_MESSAGE_SIZE_LIMIT_BYTES,
   sqsJson,

@@ -3,6 +3,7 @@ import {
   CLAIM_CHECK_MARKER_ATTRIBUTES,
   CLAIM_CHECK_PREFIXES,
   messageSize,
+  NOT_SQS_TEXT,
   SQS_MESSAGE_SIZE_LIMIT_BYTES,
   shorten,
 } from '@sidestep/contracts';
@@ -42,9 +43,6 @@ export interface DeadLetterResult {
    */
   readonly claimCheck?: { readonly bucket: string; readonly key: string };
 }
-
-/** What SQS refuses in a body, and so in a String attribute's value. */
-const NOT_SQS_TEXT = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
 
 /**
  * `text` as a String attribute's value SQS takes: "the Value attribute has the same restrictions on
