@@ -85,10 +85,10 @@ export interface AwsEndpointOptions {
   };
 }
 
-/** A message as it sits in a queue, seen without receiving it. */
 /** fauxqs's own non-destructive inspection routes (`GET /_fauxqs/queues/<name>`), no AWS API. */
 export const FAUXQS_INSPECTION_PATH_PREFIX = '/_fauxqs/';
 
+/** A message as it sits in a queue, seen without receiving it. */
 export interface QueuedMessage {
   readonly messageId: string;
   readonly body: string;
@@ -542,7 +542,6 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   };
 }
 
-/** The object a successful S3 request created, if it was one of the calls that raise "Object Created". */
 /** The bucket and key of a GetObject or HeadObject (no subresource but a version), else `undefined`. */
 function objectRead(request: {
   readonly routeOptions: { readonly url?: string | undefined };
@@ -565,6 +564,7 @@ function objectRead(request: {
   return bucket && key && subresources.length === 0 ? { bucket, key } : undefined;
 }
 
+/** The object a successful S3 request created, if it was one of the calls that raise "Object Created". */
 function objectWrite(request: {
   readonly routeOptions: { readonly url?: string | undefined };
   readonly params: unknown;

@@ -376,7 +376,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       producerEnvironment: {
         AWS_ENDPOINT_URL: endpoint.url,
         AWS_REGION: LOCAL_REGION,
-        AWS_ACCESS_KEY_ID: 'local',
+        AWS_ACCESS_KEY_ID: LOCAL_OPERATOR_ACCESS_KEY_ID,
         AWS_SECRET_ACCESS_KEY: 'local',
       },
       stepFunctions,

@@ -134,7 +134,7 @@ export class TooManyRejectedRowsError extends BatchWorkerError {
  */
 export class MalformedCsvError extends BatchWorkerError {
   override readonly name: string = 'MalformedCsvError';
-  /** The line the parser had reached. */
+  /** The line the malformed record (or the quote left open in it) starts on. */
   readonly line: number | undefined;
   /** csv-parse's error code, e.g. `CSV_QUOTE_NOT_CLOSED`. */
   readonly code: string | undefined;
