@@ -26,7 +26,11 @@ beforeAll(async () => {
     .callsFake((input: Record<string, unknown>) => {
       if (typeof input.QueueName === 'string')
         return { QueueUrl: `http://127.0.0.1:4566/000000000000/${input.QueueName}` };
-      if (input.AttributeNames) return { Attributes: { QueueArn: arnOf(String(input.QueueUrl)) } };
+      if (input.AttributeNames) {
+        return {
+          Attributes: { QueueArn: arnOf(String(input.QueueUrl)), ApproximateNumberOfMessages: '2500' },
+        };
+      }
       if (typeof input.MaxNumberOfMessages === 'number') {
         const messages = Array.from({ length: input.MaxNumberOfMessages }, (_, index) => ({
           MessageId: `m-${received + index}`,
@@ -91,6 +95,18 @@ describe('the dead letters page', () => {
     received = 0;
     const more = await open('/queues/mail?limit=200');
     expect([received, rows(more)]).toEqual([200, 200]);
+  });
+});
+
+describe('the redrive preview', () => {
+  // A redrive (StartMessageMoveTask) moves the whole DLQ; the preview checks the first 1,000.
+  it('says how many dead letters it left unchecked, and offers to redrive them all', async () => {
+    const page = await open('/queues/mail/preview');
+    expect(received).toBe(1001);
+    expect(page).toContain(
+      '(the first 1000 of about 2500 dead letters were checked; the 1500 others were not, and a redrive moves them too)',
+    );
+    expect(page).toContain('Redrive ~2500 messages to mail');
   });
 });
 
