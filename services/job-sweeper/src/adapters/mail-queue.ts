@@ -27,9 +27,9 @@ export class ProducerMailQueue implements MailQueue {
       if (result.status === 'invalid') {
         return { status: 'invalid', id, field: result.error.field, message: result.error.message };
       }
-      // SQS refuses the body itself (InvalidMessageContents, a character outside its set: JSON
-      // leaves U+FFFE and U+FFFF as they are) at every try: the mail is refused, like one the contract
-      // refuses. SendMessageBatch's other client errors (`senderFault`: KmsAccessDenied, KmsDisabled,
+      // SQS refuses the body itself (InvalidMessageContents, a character outside its set; the
+      // producer escapes the U+FFFE and U+FFFF that JSON leaves as they are, so this should not
+      // happen) at every try: the mail is refused, like one the contract refuses. SendMessageBatch's other client errors (`senderFault`: KmsAccessDenied, KmsDisabled,
       // KmsNotFound, QueueDoesNotExist, AccessDenied; see
       // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html)
       // stay failures, tried again by the next sweeps while the job is within the retention: they
