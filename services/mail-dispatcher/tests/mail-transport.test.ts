@@ -419,6 +419,29 @@ describe('createMailSender (smtp)', () => {
     }
   });
 
+  // nodemailer resolves when the server takes the mail for some recipients and refuses others at
+  // RCPT TO (it fails only when all are refused): the mail went to some, so it is neither sent to all
+  // nor safe to send again.
+  it('fails a mail the server took for some recipients and refused for others as an unknown outcome, naming no address', async () => {
+    const server = await startScriptedServer((line) =>
+      /^RCPT TO:<busy@/i.test(line) ? '450 4.2.1 mailbox busy' : undefined,
+    );
+    try {
+      const sender = await createMailSender({ kind: 'smtp', url: `smtp://127.0.0.1:${server.port}` }, SHORT);
+      const error = await sender.send({ ...mail(300), to: ['taken@example.com', 'busy@example.com'] }).then(
+        () => undefined,
+        (reason: unknown) => reason as { outcome?: string; permanent?: boolean; message?: string },
+      );
+      expect(error).toMatchObject({ name: 'MailTransportError', outcome: 'unknown', permanent: false });
+      expect(error?.message).toContain('refused 1 of its 2 recipients');
+      expect(error?.message).not.toContain('@');
+      // The server did take it (for the other recipient).
+      expect(server.lines).toContain('.');
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('frees the pool of the connections its given-up sends left behind: once the server answers again, the next send goes', async () => {
     let stalling = true;
     const server = await startScriptedServer((line) =>
@@ -503,7 +526,7 @@ describe('createMailSender (smtp)', () => {
  * and SES's error body, and records each request's path and JSON body.
  */
 async function withSesEndpoint(
-  status: number | 'hang up' | 'no answer',
+  status: number | 'hang up' | 'no answer' | 'cut answer',
   run: (requests: { path: string; body: Record<string, unknown> }[]) => Promise<void>,
   errorType = 'MessageRejected',
 ) {
@@ -516,6 +539,11 @@ async function withSesEndpoint(
       // SES took the request, and its answer is lost.
       if (status === 'hang up') return request.socket.destroy();
       if (status === 'no answer') return;
+      // SES took the mail (200), and its answer is cut short: not JSON the client can read.
+      if (status === 'cut answer') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        return void response.end('{"MessageId":"ses-');
+      }
       response.writeHead(status, {
         'content-type': 'application/json',
         'x-amzn-errortype': errorType,
@@ -583,6 +611,21 @@ describe('createMailSender (ses)', () => {
         permanent: true,
         message: expect.stringContaining('Email address is not verified.'),
       });
+    });
+  });
+
+  // A 200 is SES's "Composes an email message and immediately queues it for sending"
+  // (API_SendEmail): an answer the SDK cannot read leaves the mail sent, for all the client knows.
+  // Classed "rejected" (a non-429 status under 500), its record was deleted and a redrive sent it twice.
+  it('fails a SendEmail whose 200 answer could not be read as an unknown outcome, never rejected', async () => {
+    await withSesEndpoint('cut answer', async (requests) => {
+      const sender = await createMailSender({ kind: 'ses' });
+      await expect(sender.send(mail(4))).rejects.toMatchObject({
+        name: 'MailTransportError',
+        outcome: 'unknown',
+        permanent: false,
+      });
+      expect(requests).toHaveLength(1);
     });
   });
 

@@ -88,8 +88,21 @@ export async function createMailSender(
         // The SES client bounds its request itself (and cancels it); nodemailer's SMTP has no bound
         // for a whole message, only for each wait, so the send is given up here.
         const info = config.kind === 'ses' ? await sending : await within(sending, timeouts.sendMs, handOver);
+        // An SMTP server may refuse some recipients at RCPT TO and take the mail for the others:
+        // nodemailer fails only when it refuses them all (EENVELOPE), and resolves with the refused
+        // ones in `rejected`. Part of the mail went, so sending it again would repeat it for those
+        // who have it: the outcome is unknown, for an operator to check, never "sent" to everyone.
+        const refused = (info as { rejected?: readonly unknown[] }).rejected?.length ?? 0;
+        if (refused > 0) throw new PartlyRefusedError(refused, mail.to.length);
         return { messageId: String(info.messageId ?? mail.messageId) };
       } catch (error) {
+        if (error instanceof PartlyRefusedError) {
+          throw new MailTransportError(
+            `mail transport ${config.kind} failed after it handed the mail over: ${error.message}`,
+            transportFailure(error),
+            'unknown',
+          );
+        }
         // Classified on the transport's own error; only its summary leaves this adapter.
         const outcome = config.kind === 'ses' ? sesFailure(error) : smtpFailure(error, handOver.started);
         const failure = transportFailure(error);
@@ -290,9 +303,18 @@ const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTU
  */
 const NOT_CONNECTED_TIMEOUT = /did not establish a connection/;
 
+/** Some recipients refused at RCPT TO, the mail taken for the others (addresses not quoted). */
+class PartlyRefusedError extends Error {
+  override readonly name = 'PartlyRefusedError';
+  constructor(refused: number, recipients: number) {
+    super(`the server refused ${refused} of its ${recipients} recipients and took the mail for the others`);
+  }
+}
+
 /**
- * What a failed SES v2 `SendEmail` says about the mail. An HTTP answer is definite: throttling or a
- * 5xx leaves it not sent (what the SDK's own retry policy would retry), any other 4xx rejects it
+ * What a failed SES v2 `SendEmail` says about the mail. An HTTP error is definite: throttling or a
+ * 5xx leaves it not sent (what the SDK's own retry policy would retry), any other 4xx rejects it; a
+ * 2xx the SDK could not read is unknown (SES took the mail)
  * (`MessageRejected`, an unverified sender, a paused account: the reason goes to the DLQ). Without
  * an answer, the request reached SES unless the connection was never made: SendEmail has no
  * idempotency token, so the mail may have been sent.
@@ -306,6 +328,9 @@ export function sesFailure(error: unknown): SendFailure {
     $metadata?: { httpStatusCode?: unknown };
   };
   const status = $metadata?.httpStatusCode;
+  // A 2xx whose body could not be read (cut, or not JSON): SES queued the mail ("Composes an email
+  // message and immediately queues it for sending"), and the SDK puts that status on the error.
+  if (typeof status === 'number' && status < 400) return 'unknown';
   if (typeof status === 'number') {
     if (status === 429 || status >= 500 || SES_THROTTLING.has(String(name))) return 'not-sent';
     return 'rejected';
