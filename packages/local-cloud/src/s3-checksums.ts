@@ -2,6 +2,7 @@ import { combinePartsCrc64Nvme } from '@sidestep/contracts/crc64-nvme';
 import { crc64Nvme } from '@sidestep/contracts/crc64-nvme-hash';
 import type { buildApp } from 'fauxqs';
 import { type FauxqsStores, storedUploads } from './fauxqs-stores.ts';
+import { S3ErrorResponse, sendS3Error } from './s3-error-response.ts';
 
 type S3Store = FauxqsStores['s3Store'];
 type FauxqsApp = ReturnType<typeof buildApp>;
@@ -68,6 +69,27 @@ export function keepCrc64NvmeChecksums(app: FauxqsApp, store: S3Store): void {
   app.addHook('preHandler', async (request, reply) => {
     if (request.routeOptions.url !== '/:bucket/*') return;
     const query = (request.query ?? {}) as Record<string, unknown>;
+    // "If the checksum type doesn't match the checksum type that was specified for the object during
+    // the CreateMultipartUpload request, it'll result in a BadDigest error"
+    // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html,
+    // x-amz-checksum-type): a CRC-64/NVME upload is always FULL_OBJECT.
+    const checksumType = request.headers['x-amz-checksum-type'];
+    if (
+      request.method === 'POST' &&
+      typeof query.uploadId === 'string' &&
+      typeof checksumType === 'string' &&
+      checksumType.toUpperCase() !== 'FULL_OBJECT' &&
+      uploads.get(query.uploadId)?.checksumAlgorithm === CRC64NVME
+    ) {
+      return sendS3Error(
+        reply,
+        new S3ErrorResponse(
+          400,
+          'BadDigest',
+          `The checksum type ${checksumType} does not match the upload's: a CRC64NVME checksum is FULL_OBJECT.`,
+        ),
+      );
+    }
     const expected = request.headers[CRC64NVME_HEADER];
     if (typeof expected !== 'string') return;
     let actual: string | undefined;

@@ -206,6 +206,25 @@ describe('the local S3 CRC-64/NVME checksums', () => {
     expect((await head(s3, 'mismatch.csv')).ChecksumCRC64NVME).toBe(crc64Nvme(whole));
   });
 
+  // "If the checksum type doesn't match the checksum type that was specified for the object during
+  // the CreateMultipartUpload request, it'll result in a BadDigest error" (API_CompleteMultipartUpload,
+  // x-amz-checksum-type); a CRC-64/NVME upload is FULL_OBJECT. The export-finalizer sends FULL_OBJECT.
+  it('refuses a CompleteMultipartUpload of a CRC-64/NVME upload that says COMPOSITE with BadDigest', async () => {
+    const { UploadId, receipts, whole } = await multipart(s3, 'composite.csv');
+    const complete = (ChecksumType: 'COMPOSITE' | 'FULL_OBJECT') =>
+      s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: BUCKET,
+          Key: 'composite.csv',
+          UploadId,
+          MultipartUpload: { Parts: receipts },
+          ChecksumType,
+        }),
+      );
+    expect(await rejectionOf(complete('COMPOSITE'), Error)).toMatchObject({ name: 'BadDigest' });
+    expect((await complete('FULL_OBJECT')).ChecksumCRC64NVME).toBe(crc64Nvme(whole));
+  });
+
   // A part CompleteMultipartUpload names with an ETag not the part's is refused InvalidPart
   // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html); the upload
   // stays, and completing it right gives the object its full-object checksum still.
