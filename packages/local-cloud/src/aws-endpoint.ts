@@ -320,15 +320,22 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   const bucketRules = new Map<string, readonly LifecycleRule[]>();
   /** The endpoint's own S3 client (below), once it listens. */
   let operatorS3: S3Client | undefined;
-  const readRules = async (bucket: string) => {
-    if (!operatorS3) return;
+  /** Reads a bucket's rules into {@link bucketRules}; one that cannot be read is read again when next asked for. */
+  const readRules = async (bucket: string): Promise<readonly LifecycleRule[]> => {
+    if (!operatorS3) return [];
     try {
-      bucketRules.set(bucket, await bucketLifecycleRules(operatorS3, bucket));
-    } catch {
-      // Read again at the next change; until then the objects carry no header.
+      const rules = await bucketLifecycleRules(operatorS3, bucket);
+      bucketRules.set(bucket, rules);
+      return rules;
+    } catch (error) {
       bucketRules.delete(bucket);
+      throw error;
     }
   };
+  /** A bucket's rules as of its last change (the lifecycle passes read them here too). */
+  const rulesOf = async (bucket: string) => bucketRules.get(bucket) ?? readRules(bucket);
+  /** {@link readRules} where a failure only leaves the objects without the header until the next read. */
+  const refreshRules = (bucket: string) => readRules(bucket).catch(() => []);
   app.addHook('onSend', (request, reply, payload, done) => {
     const read = objectRead(request);
     const rules = read && bucketRules.get(read.bucket);
@@ -356,7 +363,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     const query = (request.query ?? {}) as Record<string, unknown>;
     const { bucket } = (request.params ?? {}) as { bucket?: string };
     if ((request.method === 'PUT' || request.method === 'DELETE') && 'lifecycle' in query && bucket) {
-      await readRules(bucket);
+      await refreshRules(bucket);
     }
   });
 
@@ -472,12 +479,12 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   });
   operatorS3 = operator;
   // The rules of the buckets kept in the state directory, for their objects' expiration header.
-  for (const { name } of stores.s3Store.listBuckets()) await readRules(name);
+  for (const { name } of stores.s3Store.listBuckets()) await refreshRules(name);
   // Its first pass runs now: a restart applies what came due while the cloud was stopped.
   const lifecycle = await startLifecycle({
     store: stores.s3Store,
     versions,
-    s3: operator,
+    rulesOf,
     ...options.lifecycle,
   });
 
@@ -517,7 +524,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
           }),
         );
         // Read now, not only after the response: a caller's next request sees the rules.
-        await readRules(name);
+        await refreshRules(name);
       }
     },
     applyLifecycle: () => lifecycle.apply(),

@@ -106,8 +106,11 @@ export function expirationHeader(
 export interface LifecycleOptions {
   readonly store: S3Store;
   readonly versions: ObjectVersions;
-  /** A client of the endpoint as the operator: reads each bucket's configuration as S3 stored it. */
-  readonly s3: S3Client;
+  /**
+   * A bucket's enabled rules as S3 stored them ({@link bucketLifecycleRules}): the endpoint's, which
+   * keeps each bucket's as of its last change for the objects' `x-amz-expiration` too.
+   */
+  readonly rulesOf: (bucket: string) => Promise<readonly LifecycleRule[]>;
   /** @default {@link REAL_CLOCK} */
   readonly clock?: SchedulerClock;
   /** Time between passes. @default {@link LIFECYCLE_INTERVAL_MS} */
@@ -146,17 +149,13 @@ export interface LifecycleApplier {
  * Transitions are not applied (the local endpoint has one storage class).
  */
 export async function startLifecycle(options: LifecycleOptions): Promise<LifecycleApplier> {
-  const { store, versions, s3 } = options;
+  const { store, versions, rulesOf } = options;
   const clock = options.clock ?? REAL_CLOCK;
   const intervalMs = options.intervalMs ?? LIFECYCLE_INTERVAL_MS;
   const uploads = (store as unknown as { multipartUploads: Map<string, FauxqsUpload> }).multipartUploads;
   let running: Promise<unknown> = Promise.resolve();
   let timer: ClockTimer | undefined;
   let stopped = false;
-
-  // Only the enabled rules act, so a bucket whose rules are all disabled is skipped whole (each pass
-  // would otherwise walk its objects).
-  const rulesOf = (bucket: string) => bucketLifecycleRules(s3, bucket);
 
   const pass = async (): Promise<LifecyclePass> => {
     const now = clock.now().getTime();
@@ -166,6 +165,7 @@ export async function startLifecycle(options: LifecycleOptions): Promise<Lifecyc
       rule.Expiration?.Date !== undefined && rule.Expiration.Date.getTime() <= now;
     const done = { expired: 0, noncurrentRemoved: 0, deleteMarkersRemoved: 0, uploadsAborted: 0 };
     for (const { name: bucket } of store.listBuckets()) {
+      // Only enabled rules are given: a bucket whose rules are all disabled is skipped whole.
       const rules = await rulesOf(bucket);
       if (rules.length === 0) continue;
       for (const upload of [...uploads.values()]) {
