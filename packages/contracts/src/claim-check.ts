@@ -37,9 +37,10 @@ export const NOT_SQS_TEXT = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FF
  * was refused for good; they go as `\ufffe` / `\uffff`, which `JSON.parse` reads back unchanged.
  */
 export function sqsJson(value: unknown): string {
+  // Every character SQS refuses that JSON leaves as it is (U+FFFE, U+FFFF) goes as its escape.
   return JSON.stringify(value).replace(
-    /[\uFFFE\uFFFF]/g,
-    (character) => `\\u${character.charCodeAt(0).toString(16)}`,
+    NOT_SQS_TEXT,
+    (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
 }
 
