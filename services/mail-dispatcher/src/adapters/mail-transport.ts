@@ -75,6 +75,7 @@ export async function createMailSender(
   return {
     async send(mail: OutgoingMail) {
       const handOver: HandOver = { started: false, abandoned: false };
+      let info: { readonly messageId?: unknown; readonly rejected?: readonly unknown[] };
       try {
         const options: Mail.Options & { [HAND_OVER]: HandOver } = {
           ...mailOptions(mail),
@@ -87,22 +88,8 @@ export async function createMailSender(
         const sending = transporter.sendMail(options);
         // The SES client bounds its request itself (and cancels it); nodemailer's SMTP has no bound
         // for a whole message, only for each wait, so the send is given up here.
-        const info = config.kind === 'ses' ? await sending : await within(sending, timeouts.sendMs, handOver);
-        // An SMTP server may refuse some recipients at RCPT TO and take the mail for the others:
-        // nodemailer fails only when it refuses them all (EENVELOPE), and resolves with the refused
-        // ones in `rejected`. Part of the mail went, so sending it again would repeat it for those
-        // who have it: the outcome is unknown, for an operator to check, never "sent" to everyone.
-        const refused = (info as { rejected?: readonly unknown[] }).rejected?.length ?? 0;
-        if (refused > 0) throw new PartlyRefusedError(refused, mail.to.length);
-        return { messageId: String(info.messageId ?? mail.messageId) };
+        info = config.kind === 'ses' ? await sending : await within(sending, timeouts.sendMs, handOver);
       } catch (error) {
-        if (error instanceof PartlyRefusedError) {
-          throw new MailTransportError(
-            `mail transport ${config.kind} failed after it handed the mail over: ${error.message}`,
-            transportFailure(error),
-            'unknown',
-          );
-        }
         // Classified on the transport's own error; only its summary leaves this adapter.
         const outcome = config.kind === 'ses' ? sesFailure(error) : smtpFailure(error, handOver.started);
         const failure = transportFailure(error);
@@ -112,6 +99,20 @@ export async function createMailSender(
           outcome,
         );
       }
+      // An SMTP server may refuse some recipients at RCPT TO and take the mail for the others:
+      // nodemailer fails only when it refuses them all (EENVELOPE), and resolves with the refused
+      // ones in `rejected`. Part of the mail went, so sending it again would repeat it for those
+      // who have it: the outcome is unknown, for an operator to check, never "sent" to everyone.
+      const refused = info.rejected?.length ?? 0;
+      if (refused > 0) {
+        const message = `the server refused ${refused} of its ${mail.to.length} recipients and took the mail for the others`;
+        throw new MailTransportError(
+          `mail transport ${config.kind} failed after it handed the mail over: ${message}`,
+          { name: 'PartlyRefusedError', message },
+          'unknown',
+        );
+      }
+      return { messageId: String(info.messageId ?? mail.messageId) };
     },
   };
 }
@@ -302,14 +303,6 @@ const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTU
  * socket for `secureConnect`, which the SDK does not expose per request.
  */
 const NOT_CONNECTED_TIMEOUT = /did not establish a connection/;
-
-/** Some recipients refused at RCPT TO, the mail taken for the others (addresses not quoted). */
-class PartlyRefusedError extends Error {
-  override readonly name = 'PartlyRefusedError';
-  constructor(refused: number, recipients: number) {
-    super(`the server refused ${refused} of its ${recipients} recipients and took the mail for the others`);
-  }
-}
 
 /**
  * What a failed SES v2 `SendEmail` says about the mail. An HTTP error is definite: throttling or a
