@@ -296,16 +296,15 @@ describe('startFunction', () => {
     if (!result.ok) expect(result.error.errorMessage).toMatch(message);
   });
 
+  /** A function whose init (`handler`'s module) passes its 0.3 s limit, with `options` of its own. */
+  const slowInit = (handler: string, options: Partial<FunctionOptions>) =>
+    start({ handler, initTimeoutSeconds: 0.3, prewarm: false, ...options });
+
   // "The Init phase is limited to 10 seconds. If all three tasks do not complete within 10 seconds,
   // Lambda retries the Init phase at the time of the first function invocation with the configured
   // function timeout" (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
   it('runs an init past its limit again at the invocation, bounded by the function timeout, and serves it', async () => {
-    const fn = await start({
-      handler: 'init-600ms.handler',
-      initTimeoutSeconds: 0.3,
-      timeoutSeconds: 3,
-      prewarm: false,
-    });
+    const fn = await slowInit('init-600ms.handler', { timeoutSeconds: 3 });
     const first = await fn.invoke({});
     expect(first).toMatchObject({ ok: true });
     // The same warm sandbox serves the next one, with no init.
@@ -322,25 +321,14 @@ describe('startFunction', () => {
   ])(
     'runs the init again for every invocation queued behind it too (concurrency %i, %i at once)',
     async (concurrency, calls) => {
-      const fn = await start({
-        handler: 'init-600ms.handler',
-        initTimeoutSeconds: 0.3,
-        timeoutSeconds: 3,
-        concurrency,
-        prewarm: false,
-      });
+      const fn = await slowInit('init-600ms.handler', { timeoutSeconds: 3, concurrency });
       const results = await Promise.all(Array.from({ length: calls }, () => fn.invoke({})));
       expect(results.map((result) => result.ok)).toEqual(Array.from({ length: calls }, () => true));
     },
   );
 
   it('bounds the init run again at the invocation by the function timeout', async () => {
-    const fn = await start({
-      handler: 'slow-init.handler',
-      initTimeoutSeconds: 0.3,
-      timeoutSeconds: 1,
-      prewarm: false,
-    });
+    const fn = await slowInit('slow-init.handler', { timeoutSeconds: 1 });
     await expect(fn.invoke({})).resolves.toMatchObject({
       ok: false,
       error: { errorType: 'Sandbox.Timedout', errorMessage: 'Init timed out after 1.00 seconds' },
@@ -348,12 +336,7 @@ describe('startFunction', () => {
   });
 
   it('counts the init run again at the invocation in that invocation’s timeout, not in the next one’s', async () => {
-    const fn = await start({
-      handler: 'init-600ms.handler',
-      initTimeoutSeconds: 0.3,
-      timeoutSeconds: 2,
-      prewarm: false,
-    });
+    const fn = await slowInit('init-600ms.handler', { timeoutSeconds: 2 });
     // 0.6 s of init and 1.6 s of handler: past the function's 2 s, though the handler alone is not.
     const first = await fn.invoke({ ms: 1_600 });
     expect(first).toMatchObject({ ok: false, error: { errorType: 'Sandbox.Timedout' } });
