@@ -495,7 +495,11 @@ describe('createSqsHandler', () => {
       expect(await deadLetters()).toEqual([]);
     });
 
-    it('resolves a pointer transparently and processes the stored body', async () => {
+    /**
+     * Stores job `id` (to `to`) in the claims bucket, hands the handler a pointer to it of `pointerClass`
+     * marked with `marker`, and answers the handler's response and the jobs it processed.
+     */
+    async function throughPointer(id: string, to: string, pointerClass: string, marker: string) {
       const seen: Job[] = [];
       const handler = handlerWith(
         async (j: Job) => {
@@ -503,18 +507,22 @@ describe('createSqsHandler', () => {
         },
         { s3 },
       );
-      const key = 'payloads/mail/large-1';
-      await s3.send(
-        new PutObjectCommand({ Bucket: CLAIMS_BUCKET, Key: key, Body: job('stored', 'big@example.com') }),
-      );
+      const key = `payloads/mail/${id}`;
+      await s3.send(new PutObjectCommand({ Bucket: CLAIMS_BUCKET, Key: key, Body: job(id, to) }));
       const event = sqsEvent({
-        body: JSON.stringify([
-          'software.amazon.payloadoffloading.PayloadS3Pointer',
-          { s3BucketName: CLAIMS_BUCKET, s3Key: key },
-        ]),
-        messageAttributes: { ExtendedPayloadSize: { dataType: 'Number', stringValue: '100' } },
+        body: JSON.stringify([pointerClass, { s3BucketName: CLAIMS_BUCKET, s3Key: key }]),
+        messageAttributes: { [marker]: { dataType: 'Number', stringValue: '100' } },
       });
-      const response = await handler(event, lambdaContext());
+      return { response: await handler(event, lambdaContext()), seen };
+    }
+
+    it('resolves a pointer transparently and processes the stored body', async () => {
+      const { response, seen } = await throughPointer(
+        'stored',
+        'big@example.com',
+        'software.amazon.payloadoffloading.PayloadS3Pointer',
+        'ExtendedPayloadSize',
+      );
       expect(response.batchItemFailures).toEqual([]);
       expect(seen).toEqual([expect.objectContaining({ id: 'stored', payload: { to: 'big@example.com' } })]);
     });
@@ -523,25 +531,12 @@ describe('createSqsHandler', () => {
     // former pointer class (awslabs/amazon-sqs-java-extended-client-lib); such a job was taken for an
     // ordinary body and dead-lettered as a schema violation on its first receive.
     it('resolves a pointer as the Java extended client sends it by default (SQSLargePayloadSize)', async () => {
-      const seen: Job[] = [];
-      const handler = handlerWith(
-        async (j: Job) => {
-          seen.push(j);
-        },
-        { s3 },
+      const { response, seen } = await throughPointer(
+        'java',
+        'java@example.com',
+        'com.amazon.sqs.javamessaging.MessageS3Pointer',
+        'SQSLargePayloadSize',
       );
-      const key = 'payloads/mail/from-java';
-      await s3.send(
-        new PutObjectCommand({ Bucket: CLAIMS_BUCKET, Key: key, Body: job('java', 'java@example.com') }),
-      );
-      const event = sqsEvent({
-        body: JSON.stringify([
-          'com.amazon.sqs.javamessaging.MessageS3Pointer',
-          { s3BucketName: CLAIMS_BUCKET, s3Key: key },
-        ]),
-        messageAttributes: { SQSLargePayloadSize: { dataType: 'Number', stringValue: '100' } },
-      });
-      const response = await handler(event, lambdaContext());
       expect(response.batchItemFailures).toEqual([]);
       expect(await deadLetters()).toEqual([]);
       expect(seen).toEqual([expect.objectContaining({ id: 'java', payload: { to: 'java@example.com' } })]);
