@@ -83,8 +83,13 @@ beforeAll(async () => {
     }),
   );
   await endpoint.createBucket('sidestep-local-limits');
-  queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'limits' }))).QueueUrl as string;
+  queueUrl = await createQueue('limits');
 });
+
+/** The URL of a new queue named `QueueName`. */
+async function createQueue(QueueName: string): Promise<string> {
+  return (await sqs.send(new CreateQueueCommand({ QueueName }))).QueueUrl as string;
+}
 
 afterAll(async () => {
   for (const client of [sqs, s3, sfn, events]) client?.destroy();
@@ -193,8 +198,7 @@ describe('SQS limits', () => {
   const tooManyAttributes = 'Number of message attributes [11] exceeds the allowed maximum [10].';
 
   it('takes 10 message attributes and refuses 11 with InvalidParameterValue, queueing nothing', async () => {
-    const url = (await sqs.send(new CreateQueueCommand({ QueueName: 'limits-attributes' })))
-      .QueueUrl as string;
+    const url = await createQueue('limits-attributes');
     await sqs.send(
       new SendMessageCommand({ QueueUrl: url, MessageBody: 'ten', MessageAttributes: attributes(10) }),
     );
@@ -209,8 +213,7 @@ describe('SQS limits', () => {
   });
 
   it('fails a batch entry with 11 message attributes on its own, in Failed, and sends the others', async () => {
-    const url = (await sqs.send(new CreateQueueCommand({ QueueName: 'limits-batch-attributes' })))
-      .QueueUrl as string;
+    const url = await createQueue('limits-batch-attributes');
     const batch = await sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: url,
@@ -256,8 +259,7 @@ describe('SQS limits', () => {
   // A batch entry's Id "can have up to 80 characters" of alphanumerics, hyphens and underscores
   // (API_SendMessageBatchRequestEntry); fauxqs took any length.
   it('takes a batch entry Id of 80 characters and refuses 81 with InvalidBatchEntryId', async () => {
-    const url = (await sqs.send(new CreateQueueCommand({ QueueName: 'limits-batch-ids' })))
-      .QueueUrl as string;
+    const url = await createQueue('limits-batch-ids');
     const batch = (Id: string) =>
       sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: [{ Id, MessageBody: 'x' }] }));
     expect((await batch('i'.repeat(80))).Successful).toHaveLength(1);
@@ -266,7 +268,7 @@ describe('SQS limits', () => {
 
   // DelaySeconds: "Valid values: 0 to 900" (API_SendMessage, SendMessageBatchRequestEntry).
   it('refuses a DelaySeconds outside 0-900, alone with InvalidParameterValue and in a batch as that entry’s failure', async () => {
-    const url = (await sqs.send(new CreateQueueCommand({ QueueName: 'limits-delay' }))).QueueUrl as string;
+    const url = await createQueue('limits-delay');
     for (const DelaySeconds of [901, -1, 3600]) {
       expect(
         await errorNameOf(
@@ -326,8 +328,7 @@ describe('SQS limits', () => {
   });
 
   it('fails a batch entry with an empty body on its own, as MissingParameter', async () => {
-    const url = (await sqs.send(new CreateQueueCommand({ QueueName: 'limits-batch-empty' })))
-      .QueueUrl as string;
+    const url = await createQueue('limits-batch-empty');
     const batch = await sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: url,
