@@ -69,6 +69,15 @@ export async function queueUrl(context: OpsContext, name: string): Promise<strin
   return answer.QueueUrl;
 }
 
+/** A queue's messages by state, from its attributes (GetQueueAttributes' approximate counts). */
+function messageCounts(queueAttributes: Record<string, string>) {
+  return {
+    visible: Number(queueAttributes.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(queueAttributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+    delayed: Number(queueAttributes.ApproximateNumberOfMessagesDelayed ?? 0),
+  };
+}
+
 /** Every attribute of the queue at `url`. */
 export async function attributes(context: OpsContext, url: string): Promise<Record<string, string>> {
   const answer = await context.clients.sqs.send(
@@ -169,9 +178,7 @@ export async function queueStatuses(context: OpsContext, now: Date = new Date())
       }
       return {
         queue,
-        visible: Number(main.ApproximateNumberOfMessages ?? 0),
-        inFlight: Number(main.ApproximateNumberOfMessagesNotVisible ?? 0),
-        delayed: Number(main.ApproximateNumberOfMessagesDelayed ?? 0),
+        ...messageCounts(main),
         deadLetters: Number(dlq.ApproximateNumberOfMessages ?? 0),
         oldestAgeSeconds: ages.get(resourceName(context.environment, queue)) ?? null,
         deadLetterOldestAgeSeconds: ages.get(deadLetterQueueName(context.environment, queue)) ?? null,
@@ -209,6 +216,15 @@ export async function listDeadLetters(
   options: { readonly limit?: number; readonly now?: Date } = {},
 ): Promise<DeadLetter[]> {
   const url = await queueUrl(context, deadLetterQueueName(context.environment, knownQueue(queue)));
+  return deadLettersAt(context, url, options);
+}
+
+/** {@link listDeadLetters} of the dead-letter queue at `url`. */
+async function deadLettersAt(
+  context: OpsContext,
+  url: string,
+  options: { readonly limit?: number; readonly now?: Date },
+): Promise<DeadLetter[]> {
   const received = await peekMessages(context, url, options.limit ?? 100);
   const now = (options.now ?? new Date()).getTime();
   return received.map((message) => deadLetter(message, now));
@@ -400,21 +416,14 @@ export async function redriveDeadLetters(
     );
   }
   if (options.dryRun) {
+    const url = await queueUrl(context, deadLetterQueueName(context.environment, name));
     // One more than is checked: whether the queue holds more than the checks says so.
-    const messages = await listDeadLetters(context, name, { limit: DRY_RUN_LIMIT + 1 });
+    const messages = await deadLettersAt(context, url, { limit: DRY_RUN_LIMIT + 1 });
     const checks = messages.slice(0, DRY_RUN_LIMIT).map(checkDeadLetter);
     let total = messages.length;
     if (messages.length > DRY_RUN_LIMIT) {
-      const url = await queueUrl(context, deadLetterQueueName(context.environment, name));
-      const depth = await attributes(context, url);
-      const counted = [
-        'ApproximateNumberOfMessages',
-        'ApproximateNumberOfMessagesNotVisible',
-        'ApproximateNumberOfMessagesDelayed',
-      ]
-        .map((attribute) => Number(depth[attribute] ?? 0))
-        .reduce((sum, count) => sum + (Number.isFinite(count) ? count : 0), 0);
-      total = Math.max(counted, DRY_RUN_LIMIT + 1);
+      const { visible, inFlight, delayed } = messageCounts(await attributes(context, url));
+      total = Math.max(visible + inFlight + delayed || 0, DRY_RUN_LIMIT + 1);
     }
     return { dryRun: true, queue: name, checks, total };
   }
