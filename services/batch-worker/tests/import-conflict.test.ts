@@ -126,10 +126,18 @@ postgres.describe(
     /**
      * Forces a deadlock on the completing transaction: the other writer locks a user of the file, the
      * completion (which locked the job first) waits for it in the merge, then the other writer asks
-     * for the job's row. The completion's backend finds the cycle at its `deadlock_timeout` (the
-     * server's, 1 s by default) and is aborted with 40P01; the other writer's timeout is set far above
+     * for the job's row. The completion's backend finds the cycle at its `deadlock_timeout` (3 s:
+     * {@link deadlockDetectingUrl}) and is aborted with 40P01; the other writer's timeout is set far above
      * it, so it is always the completion that PostgreSQL picks.
      */
+    /**
+     * The store's database URL for {@link deadlockOnce}: its backends look for a deadlock 3 s into a
+     * wait, not at the server's 1 s. PostgreSQL checks once, when that time passes: on a busy machine
+     * the other writer could ask for the job's row only after a check at 1 s had found no cycle yet,
+     * and then no deadlock was ever reported to the completion.
+     */
+    const deadlockDetectingUrl = () => `${database.url}${encodeURIComponent(' -c deadlock_timeout=3s')}`;
+
     const deadlockOnce = async (jobId: string, prefix: string) => {
       const { client, pid } = await otherWriter();
       await client.query('BEGIN');
@@ -151,7 +159,7 @@ postgres.describe(
       const jobId = await runningJob(database.db);
       const retries: CompleteRetry[] = [];
       const store = await PostgresUserImportStore.connect({
-        url: database.url,
+        url: deadlockDetectingUrl(),
         retryDelayMs: 10,
         onCompleteRetry: (retry) => retries.push(retry),
       });
@@ -285,7 +293,7 @@ postgres.describe(
       const csv = usersCsv(5, prefix);
       const retries: CompleteRetry[] = [];
       const store = await PostgresUserImportStore.connect({
-        url: database.url,
+        url: deadlockDetectingUrl(),
         maxCompleteAttempts: 1,
         onCompleteRetry: (retry) => retries.push(retry),
       });
