@@ -2,4 +2,4 @@
 // the exact files the Dockerfile copies into the image.
 import { bundleService } from '@sidestep/bundle';
 
-await bundleService({ packageDir: import.meta.dirname, splitting: true });
+await bundleService({ packageDir: import.meta.dirname, splitting: true, compileCache: true });

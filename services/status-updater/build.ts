@@ -4,4 +4,4 @@
 // that loads only when used.
 import { bundleService } from '@sidestep/bundle';
 
-await bundleService({ packageDir: import.meta.dirname, splitting: true });
+await bundleService({ packageDir: import.meta.dirname, splitting: true, compileCache: true });

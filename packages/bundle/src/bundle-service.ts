@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire, isBuiltin } from 'node:module';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { build, type Message, type Metafile, type Plugin } from 'esbuild';
+import { COMPILE_CACHE_LOADER, COMPILE_CACHE_WRITER } from './compile-cache.ts';
 import {
   BundleBuildError,
   BundleOptionError,
@@ -55,6 +56,15 @@ export interface BundleServiceOptions {
    * @default {} (nothing is replaced)
    */
   substitutes?: Readonly<Record<string, string>>;
+  /**
+   * Ship V8's compiled code in the image (./compile-cache.ts): the service's code goes to
+   * `handler.mjs`, `index.mjs` becomes a loader that has Node read the image's compile cache before it
+   * imports `handler.mjs` and re-exports its exports, and `compile-cache.mjs` writes that cache when
+   * the image is built (`RUN node --expose-gc ${LAMBDA_TASK_ROOT}/compile-cache.mjs`). Without a cache
+   * (the bundle run from `dist/`) the loader only imports the handler.
+   * @default false
+   */
+  compileCache?: boolean;
 }
 
 /** What {@link bundleService} wrote. */
@@ -132,14 +142,16 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
   await rm(outdir, { recursive: true, force: true });
   await mkdir(outdir, { recursive: true });
 
-  const outfile = join(outdir, 'index.mjs');
+  const outfile = join(outdir, COMPILE_CACHE_LOADER);
+  // With a compile cache the service's code is `handler.mjs` behind the loader `index.mjs`.
+  const entryName = options.compileCache ? HANDLER_NAME : 'index';
   const substitutes = options.substitutes ? substitutesPlugin(packageDir, options.substitutes) : undefined;
   let result: Awaited<ReturnType<typeof build>>;
   try {
     result = await build({
       absWorkingDir: packageDir,
       // The service's entry behind ./install-source-mapped-stack-traces.ts ({@link entryPlugin}).
-      entryPoints: { index: `${ENTRY_NAMESPACE}:./${relative(packageDir, entry)}` },
+      entryPoints: { [entryName]: `${ENTRY_NAMESPACE}:./${relative(packageDir, entry)}` },
       outdir,
       outExtension: { '.js': '.mjs' },
       splitting: options.splitting ?? false,
@@ -197,11 +209,18 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
     );
   }
   const metafile = join(outdir, 'meta.json');
-  const meta = result.metafile!;
+  const serviceMeta = result.metafile!;
+  const entryOutput = relative(packageDir, join(outdir, `${entryName}.mjs`));
+  const { staticImports, lazyExternals } = externalImports(
+    serviceMeta,
+    staticClosure(serviceMeta, entryOutput),
+  );
+  const meta = options.compileCache
+    ? mergeMetafiles(serviceMeta, await buildCompileCacheFiles(packageDir, outdir, serviceMeta, entryOutput))
+    : serviceMeta;
   await writeFile(metafile, JSON.stringify(meta));
-  const entryOutput = relative(packageDir, outfile);
-  const loadedAtInit = staticClosure(meta, entryOutput);
-  const { staticImports, lazyExternals } = externalImports(meta, loadedAtInit);
+  const loaderOutput = relative(packageDir, outfile);
+  const loadedAtInit = [...new Set([loaderOutput, ...staticClosure(meta, entryOutput)])];
   if (Object.keys(staticImports).length > 0) throw new StaticExternalImportError(packageDir, staticImports);
   const service = await serviceName(packageDir);
   const prebuilt = prebuiltWorkspaceInputs(meta);
@@ -226,7 +245,7 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
     initBytes: size(loadedAtInit),
     totalBytes: size(javascript),
     chunks: javascript
-      .filter((output) => output !== entryOutput)
+      .filter((output) => output.startsWith(`${fromPackage}/chunk-`))
       .map((output) => resolve(packageDir, output)),
     metafile,
     lazyExternals,
@@ -259,6 +278,7 @@ function entryPlugin(packageDir: string): Plugin {
   };
 }
 const ENTRY_NAMESPACE = 'sidestep-entry';
+const COMPILE_CACHE_NAMESPACE = 'sidestep-compile-cache';
 const INSTALL_SOURCE_MAPPED_STACK_TRACES = join(import.meta.dirname, 'install-source-mapped-stack-traces.ts');
 
 /**
@@ -395,6 +415,78 @@ const SUBSTITUTING = Symbol('substituting');
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+const HANDLER_NAME = 'handler';
+
+/**
+ * `index.mjs`, the loader of a bundle with a compile cache, and `compile-cache.mjs`, its writer
+ * (./compile-cache.ts), each one small file of its own (no chunk shared with the service's code, which
+ * must load only after the loader enabled the cache). Returns their metafile.
+ */
+async function buildCompileCacheFiles(
+  packageDir: string,
+  outdir: string,
+  serviceMeta: Metafile,
+  handlerOutput: string,
+): Promise<Metafile> {
+  const exported = serviceMeta.outputs[handlerOutput]?.exports ?? [];
+  const runtime = JSON.stringify(join(import.meta.dirname, 'compile-cache.ts'));
+  const handlerFile = `./${HANDLER_NAME}.mjs`;
+  const sources: Record<string, string> = {
+    [COMPILE_CACHE_LOADER]: [
+      `import { useShippedCompileCache } from ${runtime};`,
+      'useShippedCompileCache(import.meta.dirname);',
+      `const entry$ = await import(${JSON.stringify(handlerFile)});`,
+      `export const { ${exported.join(', ')} } = entry$;`,
+    ].join('\n'),
+    [COMPILE_CACHE_WRITER]: [
+      `import { runCompileCacheWriter } from ${runtime};`,
+      'await runCompileCacheWriter(import.meta.dirname);',
+    ].join('\n'),
+  };
+  const result = await build({
+    absWorkingDir: packageDir,
+    entryPoints: Object.keys(sources).map((file) => ({
+      in: `${COMPILE_CACHE_NAMESPACE}:${file}`,
+      out: file.replace(/\.mjs$/, ''),
+    })),
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    minify: true,
+    sourcemap: true,
+    sourcesContent: false,
+    charset: 'utf8',
+    external: [handlerFile],
+    plugins: [
+      {
+        name: 'sidestep-compile-cache',
+        setup(esbuild) {
+          esbuild.onResolve({ filter: new RegExp(`^${COMPILE_CACHE_NAMESPACE}:`) }, (args) => ({
+            path: args.path.slice(COMPILE_CACHE_NAMESPACE.length + 1),
+            namespace: COMPILE_CACHE_NAMESPACE,
+          }));
+          esbuild.onLoad({ filter: /.*/, namespace: COMPILE_CACHE_NAMESPACE }, (args) => ({
+            contents: sources[args.path],
+            resolveDir: packageDir,
+            loader: 'js',
+          }));
+        },
+      },
+    ],
+    metafile: true,
+    logLevel: 'silent',
+  });
+  return result.metafile;
+}
+
+/** Two builds' metafiles as one (their outputs are distinct files). */
+function mergeMetafiles(a: Metafile, b: Metafile): Metafile {
+  return { inputs: { ...a.inputs, ...b.inputs }, outputs: { ...a.outputs, ...b.outputs } };
 }
 
 /** The entry output and the chunks it imports statically, transitively: what loads at init. */

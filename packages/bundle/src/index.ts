@@ -10,6 +10,18 @@ export {
   CREATE_REQUIRE_BANNER,
 } from './bundle-service.ts';
 export {
+  COMPILE_CACHE_DIR,
+  COMPILE_CACHE_LOADER,
+  COMPILE_CACHE_WRITER,
+  CompileCacheWriteError,
+  compileCacheVersion,
+  runCompileCacheWriter,
+  type ShippedCompileCache,
+  useShippedCompileCache,
+  type WrittenCompileCache,
+  writeCompileCache,
+} from './compile-cache.ts';
+export {
   BundleBuildError,
   BundleError,
   BundleOptionError,

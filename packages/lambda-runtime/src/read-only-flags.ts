@@ -1,4 +1,10 @@
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
+
+/**
+ * The directory of V8's compiled code an image ships in its task root (packages/bundle,
+ * compile-cache.ts, names it too).
+ */
+export const COMPILE_CACHE_DIR = '.compile-cache';
 
 /**
  * Node's permission model in place of a read-only file system, for a Lambda sandbox and a local
@@ -6,9 +12,14 @@ import { relative } from 'node:path';
  * Fargate with `readonlyRootFilesystem`). Code that hard-codes /tmp may write there too, unless the
  * bundle itself lies under /tmp: the permission model has no deny list, and the bundle must never
  * be writable.
+ *
+ * One exception: the image's compile cache (`<bundleDir>/.compile-cache`). Under the permission model
+ * Node skips a compile cache it may not write ("write permission ... is not granted"); Lambda has no
+ * permission model, so there Node reads the shipped cache, and a write it tries fails on the read-only
+ * file system, which Node ignores. Allowing writes there makes Node read it here as it does on Lambda.
  */
 export function readOnlyFlags(bundleDir: string, tmpDir: string): string[] {
-  const writable = [tmpDir];
+  const writable = [tmpDir, join(bundleDir, COMPILE_CACHE_DIR)];
   if (relative('/tmp', bundleDir).startsWith('..')) writable.push('/tmp');
   return [
     '--permission',

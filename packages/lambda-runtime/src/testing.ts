@@ -17,46 +17,14 @@
  * ```
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { existsSync, globSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { expect } from '@jest/globals';
-import { InvalidFunctionOptionError } from './errors.ts';
 import { type FunctionHost, type FunctionOptions, startFunction } from './function-host.ts';
+import { type LambdaDockerfile, readLambdaDockerfile, stageTaskRoot } from './image.ts';
 import { processStatFields } from './process-stat.ts';
 
-/** A service's Dockerfile, as an image test checks it. */
-export interface LambdaDockerfile {
-  readonly text: string;
-  /** The base image of the `FROM` line. */
-  readonly from: string | undefined;
-  /** The sources of the COPY into `${LAMBDA_TASK_ROOT}`, relative to the package. */
-  readonly copiedFiles: readonly string[];
-  /** The handler the exec-form `CMD` names. */
-  readonly cmd: string | undefined;
-  /** The variables its `ENV <name>=<value>` lines set. */
-  readonly environment: Readonly<Record<string, string>>;
-}
-
-/** Reads `<packageDir>/Dockerfile`; one without a COPY into the task root fails here. */
-export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
-  const text = readFileSync(join(packageDir, 'Dockerfile'), 'utf8');
-  const copy = text.split('\n').find((line) => /^COPY\s.*\$\{LAMBDA_TASK_ROOT\}/.test(line));
-  if (!copy)
-    throw new InvalidFunctionOptionError(
-      'bundleDir',
-      `${packageDir}/Dockerfile has no COPY into the Lambda task root`,
-    );
-  return {
-    text,
-    from: /^FROM\s+(\S+)/m.exec(text)?.[1],
-    copiedFiles: copy.trim().split(/\s+/).slice(1, -1),
-    cmd: /^CMD \["([^"]+)"\]/m.exec(text)?.[1],
-    environment: Object.fromEntries(
-      [...text.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)\s*$/gm)].map((match) => [match[1], match[2]]),
-    ),
-  };
-}
+export { type LambdaDockerfile, readLambdaDockerfile } from './image.ts';
 
 /**
  * The files every service image copies from its build context: the bundle (globs: the lazily loaded
@@ -70,12 +38,19 @@ export const BUNDLE_IMAGE_FILES: readonly string[] = [
 ];
 
 /**
+ * The one build step of every service image: V8's compiled code for the bundle, written by the base
+ * image's node with the Lambda bootstrap's `--expose-gc` (packages/bundle/src/compile-cache.ts).
+ */
+export const COMPILE_CACHE_STEP = `node --expose-gc ${'$'}{LAMBDA_TASK_ROOT}/compile-cache.mjs`;
+
+/**
  * Asserts the contract every Lambda service image shares: the AWS Lambda Node.js 24 base image, only
- * the bundle, its source maps and its third-party notices copied into the task root, and the
- * manifest's handler as CMD.
+ * the bundle, its source maps and its third-party notices copied into the task root, the compile
+ * cache its one build step, and the manifest's handler as CMD.
  */
 export function expectBundleOnlyImage(dockerfile: LambdaDockerfile, handler: string): void {
   expect(dockerfile.copiedFiles).toEqual(BUNDLE_IMAGE_FILES);
+  expect(dockerfile.run).toEqual([COMPILE_CACHE_STEP]);
   expect(dockerfile.from).toMatch(/^public\.ecr\.aws\/lambda\/nodejs:24\b/);
   expect(dockerfile.cmd).toBe(handler);
 }
@@ -136,7 +111,7 @@ export interface LambdaImage {
   /** A fresh directory outside the workspace with the copied files, as /var/task in the image. */
   readonly taskRoot: string;
   /**
-   * Runs the task root read-only and isolated, with the manifest's memory and timeout and
+   * Runs the task root read-only, in place, with the manifest's memory and timeout and
    * `POWERTOOLS_SERVICE_NAME` set to the service's name (the variables given win).
    */
   start(options: ImageFunctionOptions): Promise<FunctionHost>;
@@ -144,13 +119,13 @@ export interface LambdaImage {
   close(): Promise<void>;
 }
 
-/** Copies the files the service's Dockerfile copies into a fresh task root. */
+/**
+ * Stages the service's task root as its Dockerfile builds it ({@link stageTaskRoot}: the files it
+ * copies, what its `RUN` steps make) in a fresh directory.
+ */
 export function stageLambdaImage(packageDir: string, service: ImageService): LambdaImage {
   const dockerfile = readLambdaDockerfile(packageDir);
-  const taskRoot = mkdtempSync(join(tmpdir(), `${service.name}-task-`));
-  // COPY sources are globs, which Docker expands against the build context.
-  for (const file of dockerfile.copiedFiles.flatMap((pattern) => globSync(pattern, { cwd: packageDir })))
-    copyFileSync(join(packageDir, file), join(taskRoot, basename(file)));
+  const taskRoot = stageTaskRoot(packageDir, dockerfile).dir;
   const started: FunctionHost[] = [];
   return {
     dockerfile,
@@ -165,7 +140,9 @@ export function stageLambdaImage(packageDir: string, service: ImageService): Lam
         ...options,
         bundleDir: taskRoot,
         readOnly: true,
-        isolate: true,
+        // Not copied again: the staged task root already lies outside the workspace, and its compile
+        // cache names each module by its path, as /var/task's does in the image.
+        isolate: false,
         environment: { POWERTOOLS_SERVICE_NAME: service.name, ...environment },
       });
       started.push(fn);
@@ -176,6 +153,35 @@ export function stageLambdaImage(packageDir: string, service: ImageService): Lam
       rmSync(taskRoot, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Asserts that a cold start of the staged image reads V8's compiled code from the cache its
+ * Dockerfile's build step wrote: by Node's own report (`NODE_DEBUG_NATIVE=COMPILE_CACHE` in the
+ * function's environment, on its stderr), the handler and the modules loaded with it were accepted
+ * from the cache, none was rejected, and the loader did not report the cache unusable. The function
+ * gets no configuration and an empty event: Node compiles (or reads) every module before the
+ * service's init runs, so what init or the invocation then does, fails included, does not matter.
+ */
+export async function expectCompiledCodeFromImage(image: LambdaImage): Promise<void> {
+  const report: string[] = [];
+  const fn = await image.start({
+    name: 'sidestep-test-compile-cache',
+    environment: { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' },
+    onLog: (line) => report.push(line),
+  });
+  await fn.invoke({});
+  const accepted = report.flatMap(
+    (line) =>
+      /^\[compile cache\] V8 code cache for ESM file:\/\/\S*\/([^/\s]+\.mjs) was accepted/.exec(line)?.[1] ??
+      [],
+  );
+  expect(accepted).toContain('handler.mjs');
+  expect(accepted.length).toBeGreaterThan(1);
+  const refused = report.filter(
+    (line) => (line.startsWith('[compile cache]') && /rejected/.test(line)) || line.startsWith('sidestep: '),
+  );
+  expect(refused).toEqual([]);
 }
 
 /** A Node process run by {@link startInProcessGroup}. */

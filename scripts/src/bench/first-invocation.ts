@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { loadedPaths, RECORD_LOADED_URLS } from './measure.ts';
+import { LAMBDA_NODE_FLAGS, loadedPaths, RECORD_LOADED_URLS } from './measure.ts';
 
 /** What a handler's first invocation is given: the bundle, its export and one event. */
 export interface FirstInvocationTarget {
@@ -84,7 +84,7 @@ export function firstInvocationOnce(
   return new Promise((resolve, reject) => {
     const started = performance.now();
     let reportedAt: number | undefined;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    const child = spawn(process.execPath, [...LAMBDA_NODE_FLAGS, '--input-type=module', '-e', script], {
       env: { PATH: process.env.PATH ?? '', ...environment },
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     });

@@ -1,11 +1,14 @@
-import { copyFileSync, globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
-import { BUNDLE_IMAGE_FILES, expectThirdPartyNotices } from '@sidestep/lambda-runtime/testing';
+import type { FunctionHost } from '@sidestep/lambda-runtime';
+import {
+  expectBundleOnlyImage,
+  expectCompiledCodeFromImage,
+  expectThirdPartyNotices,
+  stageLambdaImage,
+} from '@sidestep/lambda-runtime/testing';
 import { type AwsEndpoint, startAwsEndpoint } from '@sidestep/local-cloud';
 import { service } from '../service.ts';
 import { isSignedFor, rowsForMiB, writeExport } from './export-fixture.ts';
@@ -14,27 +17,15 @@ import { isSignedFor, rowsForMiB, writeExport } from './export-fixture.ts';
 // Runtime API with a read-only task root, as the Lambda Node.js base image runs them, against S3
 // over the wire. The same bundle serves the download endpoint (CMD `index.downloadHandler`).
 const packageDir = join(import.meta.dirname, '..');
-const dockerfile = readFileSync(join(packageDir, 'Dockerfile'), 'utf8');
+const image = stageLambdaImage(packageDir, service);
 const BUCKET = 'sidestep-test-exports';
 
-/** The sources of the Dockerfile's COPY into ${LAMBDA_TASK_ROOT}. */
-function copiedFiles(): string[] {
-  const copy = dockerfile.split('\n').find((line) => /^COPY\s.*\$\{LAMBDA_TASK_ROOT\}/.test(line));
-  if (!copy) throw new Error('Dockerfile has no COPY into the Lambda task root');
-  return copy.trim().split(/\s+/).slice(1, -1);
-}
-
-let taskRoot: string;
 let endpoint: AwsEndpoint;
 let s3: S3Client;
 let finalizer: FunctionHost;
 let download: FunctionHost;
 
 beforeAll(async () => {
-  taskRoot = mkdtempSync(join(tmpdir(), 'export-finalizer-task-'));
-  // COPY sources are globs (the bundle's lazily loaded chunks are dist/chunk-*.mjs), as Docker expands them.
-  for (const file of copiedFiles().flatMap((pattern) => globSync(pattern, { cwd: packageDir })))
-    copyFileSync(join(packageDir, file), join(taskRoot, file.split('/').at(-1) as string));
   endpoint = await startAwsEndpoint({ port: 0 });
   s3 = new S3Client({
     endpoint: endpoint.url,
@@ -50,27 +41,15 @@ beforeAll(async () => {
     AWS_SECRET_ACCESS_KEY: 'test',
     AWS_S3_FORCE_PATH_STYLE: 'true',
     DOWNLOAD_SIGNING_KEY: 'i'.repeat(32),
-    POWERTOOLS_SERVICE_NAME: service.name,
-  };
-  const common = {
-    bundleDir: taskRoot,
-    memoryMb: service.memoryMb,
-    timeoutSeconds: 30,
-    readOnly: true,
-    isolate: true,
-    onLog: () => {},
   };
   // As infra configures them: the finalizer knows the endpoint's URL, the endpoint its bucket only
   // (a function cannot be given its own URL).
   [finalizer, download] = await Promise.all([
-    startFunction({
-      ...common,
+    image.start({
       name: 'sidestep-test-export-finalizer',
-      handler: service.handler,
       environment: { ...environment, DOWNLOAD_BASE_URL: `${endpoint.url}/lambda-url/export-download/` },
     }),
-    startFunction({
-      ...common,
+    image.start({
       name: 'sidestep-test-export-download',
       handler: 'index.downloadHandler',
       environment: { ...environment, EXPORTS_BUCKET: BUCKET },
@@ -79,22 +58,22 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await finalizer?.close();
-  await download?.close();
+  await image.close();
   s3?.destroy();
   await endpoint?.stop();
-  rmSync(taskRoot, { recursive: true, force: true });
 });
 
 describe('export-finalizer image', () => {
   it('copies only the bundle, its maps and its third-party notices, and names the manifest handler as CMD', () => {
-    expect(copiedFiles()).toEqual(BUNDLE_IMAGE_FILES);
-    expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/lambda\/nodejs:24\b/m);
-    expect(/^CMD \["([^"]+)"\]/m.exec(dockerfile)?.[1]).toBe(service.handler);
+    expectBundleOnlyImage(image.dockerfile, service.handler);
   });
 
   it('carries the notices of every third-party package whose code is in its .mjs files', () => {
-    expectThirdPartyNotices(taskRoot, packageDir);
+    expectThirdPartyNotices(image.taskRoot, packageDir);
+  });
+
+  it("reads V8's compiled code from the cache its build step wrote, not compiling at cold start", async () => {
+    await expectCompiledCodeFromImage(image);
   });
 
   it('finalizes an export twice with one result, and its link downloads the file', async () => {

@@ -5,6 +5,7 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
 import {
   expectBundleOnlyImage,
+  expectCompiledCodeFromImage,
   expectThirdPartyNotices,
   stageLambdaImage,
 } from '@sidestep/lambda-runtime/testing';
@@ -52,6 +53,10 @@ describe('job-sweeper image', () => {
 
   it('carries the notices of every third-party package whose code is in its .mjs files', () => {
     expectThirdPartyNotices(image.taskRoot, join(import.meta.dirname, '..'));
+  });
+
+  it("reads V8's compiled code from the cache its build step wrote, not compiling at cold start", async () => {
+    await expectCompiledCodeFromImage(image);
   });
 
   it('fails a job stuck past its deadline and queues its mail, once for two invocations', async () => {

@@ -6,6 +6,7 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
 import {
   expectBundleOnlyImage,
+  expectCompiledCodeFromImage,
   expectThirdPartyNotices,
   stageLambdaImage,
 } from '@sidestep/lambda-runtime/testing';
@@ -79,6 +80,10 @@ describe('mail-dispatcher image', () => {
 
   it('carries the notices of every third-party package whose code is in its .mjs files', () => {
     expectThirdPartyNotices(image.taskRoot, join(import.meta.dirname, '..'));
+  });
+
+  it("reads V8's compiled code from the cache its build step wrote, not compiling at cold start", async () => {
+    await expectCompiledCodeFromImage(image);
   });
 
   it('runs the copied bundle through the Runtime API with a read-only task root and sends the mail', async () => {

@@ -4,6 +4,7 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
 import {
   expectBundleOnlyImage,
+  expectCompiledCodeFromImage,
   expectThirdPartyNotices,
   stageLambdaImage,
 } from '@sidestep/lambda-runtime/testing';
@@ -34,6 +35,10 @@ describe('ops-ledger image', () => {
 
   it('carries the notices of every third-party package whose code is in its .mjs files', () => {
     expectThirdPartyNotices(image.taskRoot, join(import.meta.dirname, '..'));
+  });
+
+  it("reads V8's compiled code from the cache its build step wrote, not compiling at cold start", async () => {
+    await expectCompiledCodeFromImage(image);
   });
 
   it('answers a jobs query and refuses an action invoked without the alias', async () => {

@@ -4,6 +4,7 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import type { FunctionHost } from '@sidestep/lambda-runtime';
 import {
   expectBundleOnlyImage,
+  expectCompiledCodeFromImage,
   expectThirdPartyNotices,
   stageLambdaImage,
 } from '@sidestep/lambda-runtime/testing';
@@ -38,6 +39,10 @@ describe('status-updater image', () => {
 
   it('carries the notices of every third-party package whose code is in its .mjs files', () => {
     expectThirdPartyNotices(image.taskRoot, join(import.meta.dirname, '..'));
+  });
+
+  it("reads V8's compiled code from the cache its build step wrote, not compiling at cold start", async () => {
+    await expectCompiledCodeFromImage(image);
   });
 
   it('registers a job twice with one result and reports a refused transition by its error name', async () => {

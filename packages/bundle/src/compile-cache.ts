@@ -1,0 +1,197 @@
+/**
+ * V8's compiled code for a Lambda image's bundle, made once when the image is built and read by every
+ * cold start: Node's module compile cache (https://nodejs.org/api/module.html#module-compile-cache),
+ * shipped read-only in the task root.
+ *
+ * Node files a cache under `<directory>/<node version>-<arch>-<V8 cache tag>-<uid>`
+ * (src/compile_cache.cc, `GetCacheVersionTag`), and V8's tag depends on flags such as the Lambda
+ * bootstrap's `--expose-gc`. The image is built as root; Lambda runs the function as a sandbox user
+ * whose uid the image cannot know. So the image ships the directory the build made, and a cold start
+ * links `<tmpdir>/sidestep-compile-cache/<its own tag>-<its own uid>` to it (the one writable place is
+ * the temp directory) before it imports the handler: {@link useShippedCompileCache}, called by the
+ * bundle's `index.mjs`. A process of the user that built the image on the same machine (the local image
+ * path) reads the shipped directory as is, with no link: Node's permission model, which the local
+ * sandbox uses for Lambda's read-only file system, refuses every symlink (it needs write access
+ * everywhere), where Lambda allows them in /tmp. {@link writeCompileCache} is what the Dockerfile's
+ * `RUN` step runs.
+ *
+ * A cache made by another Node or for another architecture is not used: the cold start compiles as
+ * without a cache and says why on stderr once. Within one Node and architecture V8 checks each entry
+ * (its version, flag hash and source hash) and compiles what it rejects.
+ */
+import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { constants, enableCompileCache, flushCompileCache } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { cachedDataVersionTag } from 'node:v8';
+
+/**
+ * The directory of the shipped cache, in the task root (the local sandbox's read-only flags name it
+ * too: packages/lambda-runtime/src/read-only-flags.ts).
+ */
+export const COMPILE_CACHE_DIR = '.compile-cache';
+
+/** The bundle's files that are not the function's code: the loader and the cache writer. */
+export const COMPILE_CACHE_LOADER = 'index.mjs';
+export const COMPILE_CACHE_WRITER = 'compile-cache.mjs';
+
+/**
+ * This process's cache directory name without the uid: Node's `GetCacheVersionTag`, the V8 tag
+ * as 8 lowercase hex digits (`Uint32ToHex`).
+ */
+export function compileCacheVersion(): string {
+  return `${process.version}-${process.arch}-${cachedDataVersionTag().toString(16).padStart(8, '0')}`;
+}
+
+/** What {@link useShippedCompileCache} found. */
+export type ShippedCompileCache =
+  /** `directory`: where Node reads (the shipped directory, or a link to it); `shipped`: its name. */
+  | { readonly status: 'enabled'; readonly directory: string; readonly shipped: string }
+  /** The task root has no cache (a bundle run from `dist/`, as the local cloud does). */
+  | { readonly status: 'none' }
+  /** A cache made by another Node or for another architecture. */
+  | { readonly status: 'other-version'; readonly shipped: readonly string[]; readonly wanted: string }
+  | { readonly status: 'failed'; readonly reason: string };
+
+/**
+ * Has the modules this process imports from now on read their compiled code from the cache shipped
+ * in `taskRoot` ({@link COMPILE_CACHE_DIR}), when one was made by this Node on this architecture. Never
+ * throws: without the cache a cold start compiles, as it would without this. A cache that is there but
+ * cannot be used is reported once on stderr (the function's log), so a mismatch is visible.
+ */
+export function useShippedCompileCache(taskRoot: string): ShippedCompileCache {
+  const outcome = findAndEnable(taskRoot);
+  if (outcome.status === 'other-version' || outcome.status === 'failed') {
+    const why =
+      outcome.status === 'failed'
+        ? outcome.reason
+        : `it was made for ${outcome.shipped.join(', ') || 'nothing'}, this process is ${outcome.wanted}`;
+    process.stderr.write(`sidestep: the image's compile cache is not used: ${why}\n`);
+  }
+  return outcome;
+}
+
+function findAndEnable(taskRoot: string): ShippedCompileCache {
+  const shippedRoot = join(taskRoot, COMPILE_CACHE_DIR);
+  if (!existsSync(shippedRoot)) return { status: 'none' };
+  try {
+    const wanted = compileCacheVersion();
+    const uid = process.getuid?.();
+    const own = uid === undefined ? wanted : `${wanted}-${uid}`;
+    const shipped = readdirSync(shippedRoot).sort();
+    // Built by this very user with these flags on this CPU (a local image path): Node finds it as is.
+    if (shipped.includes(own)) return enable(shippedRoot, join(shippedRoot, own), own);
+    // V8's tag also hashes the CPU features V8 detected, and an arm64 image is built under QEMU while
+    // Lambda runs it on Graviton: a cache of the same Node and architecture is linked even when the tag
+    // differs, and V8 checks each entry itself (its version, flags and source hash; an entry it
+    // rejects is compiled as without a cache).
+    const sameNode = `${process.version}-${process.arch}-`;
+    const match =
+      shipped.find((name) => name === wanted || name.startsWith(`${wanted}-`)) ??
+      shipped.find((name) => name.startsWith(sameNode));
+    if (match === undefined) return { status: 'other-version', shipped, wanted };
+    const directory = join(tmpdir(), 'sidestep-compile-cache');
+    const link = join(directory, own);
+    mkdirSync(directory, { recursive: true });
+    // A second import in the same temp directory (a test, a runtime that imports twice) finds it linked.
+    if (!existsSync(link)) symlinkSync(join(shippedRoot, match), link, 'dir');
+    return enable(directory, link, match);
+  } catch (error) {
+    return { status: 'failed', reason: (error as Error).message };
+  }
+}
+
+function enable(directory: string, read: string, shipped: string): ShippedCompileCache {
+  const result = enableCompileCache(directory);
+  if (result.status === constants.compileCacheStatus.FAILED) {
+    return { status: 'failed', reason: result.message ?? 'enableCompileCache failed' };
+  }
+  if (result.status === constants.compileCacheStatus.ALREADY_ENABLED) {
+    return { status: 'failed', reason: `Node's compile cache is already on, in ${result.directory}` };
+  }
+  return { status: 'enabled', directory: read, shipped };
+}
+
+/** What {@link writeCompileCache} made. */
+export interface WrittenCompileCache {
+  /** The directory Node wrote, `<taskRoot>/.compile-cache/<version>-<uid>`. */
+  readonly directory: string;
+  /** Cache entries in it: one per module compiled. */
+  readonly entries: number;
+  /** Modules imported to compile them. */
+  readonly modules: number;
+  /**
+   * Modules whose evaluation threw: expected at build time, where the function's configuration is
+   * not set (their code was compiled before it ran, so their entries are written all the same).
+   */
+  readonly threw: readonly string[];
+}
+
+/** The cache could not be written: the image build stops rather than ship without it unnoticed. */
+export class CompileCacheWriteError extends Error {
+  override readonly name = 'CompileCacheWriteError';
+  readonly taskRoot: string;
+  readonly reason: string;
+  constructor(taskRoot: string, reason: string) {
+    super(`no compile cache written in ${taskRoot}/${COMPILE_CACHE_DIR}: ${reason}`);
+    this.taskRoot = taskRoot;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Compiles every module of the bundle in `taskRoot` (the handler and all its chunks, so the chunks a
+ * first invocation imports lazily are cached too) into `<taskRoot>/.compile-cache`, by importing each
+ * with Node's compile cache on. Run by the image build in the base image's own `node` with the
+ * Lambda bootstrap's V8 flags (the Dockerfile's `RUN node --expose-gc .../compile-cache.mjs`), so
+ * that the cache is for the Node and the flags that run the function.
+ */
+export async function writeCompileCache(taskRoot: string): Promise<WrittenCompileCache> {
+  const result = enableCompileCache(join(taskRoot, COMPILE_CACHE_DIR));
+  if (result.status !== constants.compileCacheStatus.ENABLED || result.directory === undefined) {
+    throw new CompileCacheWriteError(taskRoot, result.message ?? `status ${result.status}`);
+  }
+  const modules = readdirSync(taskRoot)
+    .filter((file) => file.endsWith('.mjs') && file !== COMPILE_CACHE_LOADER && file !== COMPILE_CACHE_WRITER)
+    .sort();
+  const threw: string[] = [];
+  for (const file of modules) {
+    try {
+      await import(pathToFileURL(join(taskRoot, file)).href);
+    } catch {
+      threw.push(file);
+    }
+  }
+  flushCompileCache();
+  // Node files the entries in a directory of this Node's version, V8 tag and uid under the one given.
+  const version = compileCacheVersion();
+  const written = readdirSync(result.directory).find((name) => name.startsWith(version));
+  const directory = join(result.directory, written ?? version);
+  const entries = written === undefined ? 0 : readdirSync(directory).length;
+  if (entries === 0)
+    throw new CompileCacheWriteError(taskRoot, `Node wrote nothing for ${modules.length} modules`);
+  return { directory, entries, modules: modules.length, threw };
+}
+
+/**
+ * The image build's step (`compile-cache.mjs`): {@link writeCompileCache}, one line on what it wrote,
+ * then exit, so that what the modules' evaluation started (a client's sockets, timers) does not keep
+ * the build waiting. A cache that could not be written fails the step, and with it the build.
+ */
+export async function runCompileCacheWriter(taskRoot: string): Promise<never> {
+  try {
+    const written = await writeCompileCache(taskRoot);
+    const threw =
+      written.threw.length > 0
+        ? ` (${written.threw.length} threw when evaluated without the function's configuration: their code was compiled first)`
+        : '';
+    process.stdout.write(
+      `compile cache: ${written.entries} entries for ${written.modules} modules in ${written.directory}${threw}\n`,
+    );
+    process.exit(0);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,221 @@
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { cachedDataVersionTag } from 'node:v8';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  type BundleResult,
+  bundleService,
+  COMPILE_CACHE_DIR,
+  compileCacheVersion,
+  useShippedCompileCache,
+} from '../src/index.ts';
+
+// A service whose handler imports a module statically and another lazily (a chunk), exports two
+// handlers, and whose init throws without its configuration, as a service's does at image build time.
+const FILES: Record<string, string> = {
+  'package.json': JSON.stringify({ name: 'cache-fixture', private: true, type: 'module' }),
+  'src/handler.ts': `
+    import { shout } from './words.ts';
+    if (process.env.FIXTURE_CONFIG === undefined) throw new Error('FIXTURE_CONFIG is not set');
+    export const handler = async (event: { name: string }) => shout(event.name);
+    export const lazyHandler = async () => (await import('./lazy.ts')).whisper('lazy');`,
+  'src/words.ts': `export function shout(text: string): string { return text.toUpperCase() + '!'; }`,
+  'src/lazy.ts': `export function whisper(text: string): string { return text.toLowerCase() + '...'; }`,
+};
+
+const made: string[] = [];
+let packageDir: string;
+let bundle: BundleResult;
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+beforeAll(async () => {
+  packageDir = tempDir('compile-cache-fixture-');
+  for (const [file, content] of Object.entries(FILES)) {
+    mkdirSync(dirname(join(packageDir, file)), { recursive: true });
+    writeFileSync(join(packageDir, file), content);
+  }
+  bundle = await bundleService({ packageDir, splitting: true, compileCache: true });
+}, 60_000);
+
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The bundle's .mjs files copied to a fresh task root, as the Dockerfile's COPY does. */
+function taskRoot(): string {
+  const root = tempDir('compile-cache-task-');
+  for (const file of readdirSync(join(packageDir, 'dist')).filter((name) => name.endsWith('.mjs')))
+    cpSync(join(packageDir, 'dist', file), join(root, file));
+  return root;
+}
+
+/** V8's cache tag of a `node --expose-gc`, as 8 hex digits (Node's directory name has it so). */
+function v8TagWithExposeGc(): string {
+  return spawnSync(
+    process.execPath,
+    ['--expose-gc', '-p', "require('node:v8').cachedDataVersionTag().toString(16).padStart(8, '0')"],
+    { encoding: 'utf8' },
+  ).stdout.trim();
+}
+
+/** The image build's step: `node --expose-gc <task root>/compile-cache.mjs`, with no configuration. */
+function writeCache(root: string): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, ['--expose-gc', join(root, 'compile-cache.mjs')], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '' },
+  });
+}
+
+/**
+ * A cold start: a fresh `node` (with the Lambda bootstrap's `--expose-gc` unless `flags` say
+ * otherwise) and an empty temp directory, importing index.mjs and calling both handlers, with Node's
+ * report of its compile cache (NODE_DEBUG_NATIVE=COMPILE_CACHE) on stderr.
+ */
+function coldStart(root: string, flags: readonly string[] = ['--expose-gc']) {
+  const script = [
+    `const { handler, lazyHandler } = await import(${JSON.stringify(join(root, 'index.mjs'))});`,
+    `console.log(JSON.stringify([await handler({ name: 'ada' }), await lazyHandler()]));`,
+  ].join('\n');
+  const result = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: {
+      PATH: process.env.PATH ?? '',
+      TMPDIR: tempDir('compile-cache-tmp-'),
+      FIXTURE_CONFIG: 'set',
+      NODE_DEBUG_NATIVE: 'COMPILE_CACHE',
+    },
+  });
+  const accepted = [
+    ...result.stderr.matchAll(/V8 code cache for ESM file:\/\/\S*\/([^/\s]+\.mjs) was accepted/g),
+  ]
+    .map((match) => match[1])
+    .sort();
+  return { result, accepted, rejected: /rejected/i.test(result.stderr) };
+}
+
+describe('bundleService({ compileCache: true })', () => {
+  it('puts the service in handler.mjs behind an index.mjs that re-exports each of its handlers, and adds the cache writer', () => {
+    expect(bundle.outfile).toBe(join(packageDir, 'dist', 'index.mjs'));
+    const files = readdirSync(join(packageDir, 'dist'));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'index.mjs',
+        'handler.mjs',
+        'compile-cache.mjs',
+        'index.mjs.map',
+        'compile-cache.mjs.map',
+      ]),
+    );
+    expect(bundle.chunks.map((chunk) => chunk.split('/').at(-1))).toEqual(
+      files.filter((file) => /^chunk-.*\.mjs$/.test(file)),
+    );
+    const meta = JSON.parse(readFileSync(bundle.metafile, 'utf8')) as {
+      outputs: Record<string, { exports: string[] }>;
+    };
+    expect(meta.outputs['dist/index.mjs']?.exports.sort()).toEqual(['handler', 'lazyHandler']);
+    expect(meta.outputs['dist/compile-cache.mjs']).toBeDefined();
+    // The loader loads at init with the handler and what it imports statically.
+    expect(bundle.initBytes).toBeGreaterThan(bundle.bytes);
+  });
+
+  it('runs from dist/ without a cache: the loader only imports the handler, and says nothing', () => {
+    const { result, accepted } = coldStart(join(packageDir, 'dist'));
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...']);
+    expect(accepted).toEqual([]);
+    expect(result.stderr).not.toMatch(/sidestep:/);
+  });
+});
+
+describe('the image build step (compile-cache.mjs) and a cold start', () => {
+  it("writes every module's compiled code although the handler's init throws without configuration, and a cold start reads all it loads from it", () => {
+    const root = taskRoot();
+    const build = writeCache(root);
+    expect(build.stderr).toBe('');
+    expect(build.status).toBe(0);
+    const [written] = readdirSync(join(root, COMPILE_CACHE_DIR));
+    // Node's own directory name for this process: version, arch, V8 tag, uid.
+    expect(written).toBe(`${process.version}-${process.arch}-${v8TagWithExposeGc()}-${process.getuid?.()}`);
+    const modules = readdirSync(root).filter(
+      (file) => file.endsWith('.mjs') && file !== 'index.mjs' && file !== 'compile-cache.mjs',
+    );
+    expect(build.stdout).toMatch(
+      new RegExp(`^compile cache: ${modules.length} entries for ${modules.length} modules in .*\\(1 threw`),
+    );
+    const { result, accepted, rejected } = coldStart(root);
+    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...']);
+    // The handler, its static import's chunk and the lazily imported chunk: all from the cache.
+    expect(accepted).toEqual(modules.sort());
+    expect(rejected).toBe(false);
+  });
+
+  it("is found under the sandbox user's uid, whatever uid built the image", () => {
+    const root = taskRoot();
+    expect(writeCache(root).status).toBe(0);
+    const [written] = readdirSync(join(root, COMPILE_CACHE_DIR)) as [string];
+    // As if built as root and run as Lambda's sandbox user (or the other way round).
+    const otherUid = written.replace(/-\d+$/, `-${(process.getuid?.() ?? 0) + 993}`);
+    renameSync(join(root, COMPILE_CACHE_DIR, written), join(root, COMPILE_CACHE_DIR, otherUid));
+    const { result, accepted } = coldStart(root);
+    expect(result.status).toBe(0);
+    expect(accepted).toContain('handler.mjs');
+  });
+
+  it('is refused entry by entry by V8 when the flags that V8 checks differ, and the function still runs', () => {
+    const root = taskRoot();
+    expect(writeCache(root).status).toBe(0);
+    const { result, accepted, rejected } = coldStart(root, []);
+    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...']);
+    expect(accepted).toEqual([]);
+    expect(rejected).toBe(true);
+  });
+
+  it("is not used when another Node made it, and the function's log says why", () => {
+    const root = taskRoot();
+    expect(writeCache(root).status).toBe(0);
+    const [written] = readdirSync(join(root, COMPILE_CACHE_DIR)) as [string];
+    renameSync(
+      join(root, COMPILE_CACHE_DIR, written),
+      join(root, COMPILE_CACHE_DIR, written.replace(/^v[\d.]+/, 'v0.0.1')),
+    );
+    const { result, accepted } = coldStart(root);
+    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...']);
+    expect(accepted).toEqual([]);
+    expect(result.stderr).toMatch(
+      /^sidestep: the image's compile cache is not used: it was made for v0\.0\.1-/m,
+    );
+  });
+
+  it('fails the build when it cannot write the cache', () => {
+    const root = taskRoot();
+    writeFileSync(join(root, COMPILE_CACHE_DIR), 'a file where the directory goes');
+    const build = writeCache(root);
+    expect(build.status).toBe(1);
+    expect(build.stderr).toMatch(/^no compile cache written in .*\.compile-cache: /);
+  });
+});
+
+describe('compileCacheVersion and useShippedCompileCache', () => {
+  it("names this process's cache as Node does, and reports none for a task root without a cache", () => {
+    expect(compileCacheVersion()).toBe(
+      `${process.version}-${process.arch}-${cachedDataVersionTag().toString(16).padStart(8, '0')}`,
+    );
+    expect(useShippedCompileCache(tempDir('compile-cache-empty-'))).toEqual({ status: 'none' });
+  });
+});

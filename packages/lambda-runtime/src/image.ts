@@ -1,0 +1,126 @@
+/**
+ * A Lambda service image without Docker: what its Dockerfile copies into ${LAMBDA_TASK_ROOT} and what
+ * its `RUN` steps make there, staged in a directory that a sandbox then runs read-only. The image
+ * tests and the cold-start benchmark run the same staging, so both run the files an image would hold.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, globSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { InvalidFunctionOptionError } from './errors.ts';
+
+/** A service's Dockerfile, as the image tests and the benchmark read it. */
+export interface LambdaDockerfile {
+  readonly text: string;
+  /** The base image of the `FROM` line. */
+  readonly from: string | undefined;
+  /** The sources of the COPY into `${LAMBDA_TASK_ROOT}`, relative to the package. */
+  readonly copiedFiles: readonly string[];
+  /** The commands of its `RUN` lines (shell form), in order. */
+  readonly run: readonly string[];
+  /** The handler the exec-form `CMD` names. */
+  readonly cmd: string | undefined;
+  /** The variables its `ENV <name>=<value>` lines set. */
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+/** Reads `<packageDir>/Dockerfile`; one without a COPY into the task root fails here. */
+export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
+  const text = readFileSync(join(packageDir, 'Dockerfile'), 'utf8');
+  const copy = text.split('\n').find((line) => /^COPY\s.*\$\{LAMBDA_TASK_ROOT\}/.test(line));
+  if (!copy)
+    throw new InvalidFunctionOptionError(
+      'bundleDir',
+      `${packageDir}/Dockerfile has no COPY into the Lambda task root`,
+    );
+  return {
+    text,
+    from: /^FROM\s+(\S+)/m.exec(text)?.[1],
+    copiedFiles: copy.trim().split(/\s+/).slice(1, -1),
+    run: [...text.matchAll(/^RUN\s+(.+?)\s*$/gm)].map((match) => match[1] as string),
+    cmd: /^CMD \["([^"]+)"\]/m.exec(text)?.[1],
+    environment: Object.fromEntries(
+      [...text.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)\s*$/gm)].map((match) => [match[1], match[2]]),
+    ),
+  };
+}
+
+/**
+ * The base image's own files: variables pointing at them name files this machine does not have, so
+ * they are left out of a local run (Node would only warn that it cannot read them).
+ */
+const BASE_IMAGE_PATHS = /^\/var\/runtime\//;
+
+/** A task root staged by {@link stageTaskRoot}. */
+export interface StagedTaskRoot {
+  /** A fresh directory outside the workspace, as /var/task in the image. */
+  readonly dir: string;
+  /** The copied files, as the build context names them (`dist/index.mjs`, `dist/chunk-*.mjs`, ...). */
+  readonly files: readonly string[];
+  /** The Dockerfile's `ENV` variables that mean something outside the base image. */
+  readonly environment: Record<string, string>;
+  /** `ENV` variables left out, with the reason. */
+  readonly leftOut: Record<string, string>;
+}
+
+/** The Dockerfile's variable for the task root (/var/task), as a `RUN` line writes it. */
+const TASK_ROOT_VARIABLE = `${'$'}{LAMBDA_TASK_ROOT}`;
+
+/** How long one `RUN` step may take locally before staging fails. */
+const RUN_TIMEOUT_MS = 120_000;
+
+/**
+ * Stages the image's task root: copies what the Dockerfile's COPY into ${LAMBDA_TASK_ROOT} names
+ * (globs, expanded against the build context as Docker does), then runs its `RUN` steps there as the
+ * image build does (`node` being this Node, `${LAMBDA_TASK_ROOT}` the staged directory, the working
+ * directory the task root as the base image's WORKDIR, the environment the image's), then makes
+ * every file read-only. A `RUN` step other than `node ...` is refused: this machine has no base image
+ * to run it in.
+ */
+export function stageTaskRoot(
+  packageDir: string,
+  dockerfile = readLambdaDockerfile(packageDir),
+): StagedTaskRoot {
+  const dir = mkdtempSync(join(tmpdir(), `${basename(packageDir)}-task-`));
+  try {
+    const files = dockerfile.copiedFiles.flatMap((pattern) => globSync(pattern, { cwd: packageDir })).sort();
+    for (const file of files) copyFileSync(join(packageDir, file), join(dir, basename(file)));
+    const environment: Record<string, string> = {};
+    const leftOut: Record<string, string> = {};
+    for (const [name, value] of Object.entries(dockerfile.environment)) {
+      if (BASE_IMAGE_PATHS.test(value)) leftOut[name] = `${value} is a file of the base image`;
+      else environment[name] = value;
+    }
+    for (const step of dockerfile.run) runStep(step, dir, environment);
+    for (const file of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+      if (file.isFile()) chmodSync(join(file.parentPath, file.name), 0o444);
+    }
+    return { dir, files, environment, leftOut };
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function runStep(step: string, taskRoot: string, environment: Record<string, string>): void {
+  const [command, ...args] = step.replaceAll(TASK_ROOT_VARIABLE, taskRoot).split(/\s+/);
+  if (command !== 'node' || args.some((arg) => /[$"'`\\|&;<>]/.test(arg))) {
+    throw new InvalidFunctionOptionError(
+      'bundleDir',
+      `the Dockerfile's RUN ${step} cannot run without Docker: only a plain \`node ...\` step can`,
+    );
+  }
+  // Nothing of this machine's environment: a build step sees the image's.
+  const result = spawnSync(process.execPath, args, {
+    cwd: taskRoot,
+    env: { PATH: process.env.PATH ?? '', LAMBDA_TASK_ROOT: taskRoot, ...environment },
+    encoding: 'utf8',
+    timeout: RUN_TIMEOUT_MS,
+  });
+  if (result.status !== 0) {
+    throw new InvalidFunctionOptionError(
+      'bundleDir',
+      `the Dockerfile's RUN ${step} failed (${result.error?.message ?? `exit ${result.status ?? result.signal}`}): ${result.stderr}`,
+    );
+  }
+}
