@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { InvalidFunctionOptionError } from './errors.ts';
 
+/** The Dockerfile's variable for the task root (/var/task), as its COPY and `RUN` lines write it. */
+const TASK_ROOT_VARIABLE = `${'$'}{LAMBDA_TASK_ROOT}`;
+
 /** A service's Dockerfile, as the image tests and the benchmark read it. */
 export interface LambdaDockerfile {
   readonly text: string;
@@ -31,7 +34,7 @@ export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
   if (!copy)
     throw new InvalidFunctionOptionError(
       'bundleDir',
-      `${packageDir}/Dockerfile has no COPY into the Lambda task root`,
+      `${packageDir}/Dockerfile has no COPY into the Lambda task root (${TASK_ROOT_VARIABLE})`,
     );
   return {
     text,
@@ -62,9 +65,6 @@ export interface StagedTaskRoot {
   /** `ENV` variables left out, with the reason. */
   readonly leftOut: Record<string, string>;
 }
-
-/** The Dockerfile's variable for the task root (/var/task), as a `RUN` line writes it. */
-const TASK_ROOT_VARIABLE = `${'$'}{LAMBDA_TASK_ROOT}`;
 
 /** How long one `RUN` step may take locally before staging fails. */
 const RUN_TIMEOUT_MS = 120_000;
