@@ -48,6 +48,7 @@ import {
   bytesOf,
   importSpawnOnceMs,
   interleaved,
+  LAMBDA_NODE_FLAGS,
   loadAverage,
   loadedFiles,
   machine,
@@ -198,17 +199,14 @@ interface ServiceResult {
   };
   /** KiB per npm package (or sidestep source) of what a cold start loads, largest first. */
   composition: Array<{ from: string; kib: number }>;
-  /** Fresh `node` importing the image's index.mjs, against `node -e 0`, interleaved. */
+  /**
+   * Fresh plain `node` importing the bundle (the package's dist/index.mjs: the image's files but its
+   * compile cache), against `node -e 0`, interleaved: the issue's measure.
+   */
   import: {
     bareNodeMs: number;
     importMs: number;
     aboveNodeMs: number;
-    /**
-     * The same files without the compile cache the image ships (the package's dist/); absent from
-     * runs before 2026-12-06, which had no cache in the image and measured one beside the import.
-     */
-    withoutCompileCacheMs?: number;
-    withoutCompileCacheAboveNodeMs?: number;
     /** CPU time of the importing `node` above that of `node -e 0` (robust to a busy machine). */
     cpuAboveNodeMs: number;
     /**
@@ -216,6 +214,20 @@ interface ServiceResult {
      * reading and parsing every module's map as it loads); absent from runs before that.
      */
     cpuAboveNodeWithNodeSourceMapsMs?: number;
+  };
+  /**
+   * The same import with `node` run as the Lambda bootstrap runs it (`--expose-gc`, which makes V8
+   * refuse Node's own embedded code cache), against `node --expose-gc -e 0`: the image's files with the
+   * compile cache the image ships, and the same files without it. Absent from runs before 2026-12-06.
+   */
+  asBootstrap?: {
+    bareNodeMs: number;
+    withCacheMs: number;
+    withCacheAboveNodeMs: number;
+    withoutCacheMs: number;
+    withoutCacheAboveNodeMs: number;
+    cpuWithCacheAboveNodeMs: number;
+    cpuWithoutCacheAboveNodeMs: number;
   };
   /**
    * A fresh `node` importing the image's index.mjs and handing its handler one valid job, with the
@@ -308,23 +320,43 @@ async function measureService(
   bareDir: string,
 ): Promise<ServiceResult> {
   const packageDir = join(rootDir, entry.packageDir);
-  // The image's index.mjs reads the compile cache its Dockerfile's build step wrote (as on Lambda);
-  // the package's dist/ holds the same files without it.
+  // The image's index.mjs reads the compile cache its Dockerfile's build step wrote, in a `node` with
+  // the Lambda bootstrap's flags (as on Lambda); the package's dist/ holds the same files without it.
   const index = join(root.dir, 'index.mjs');
   const uncached = join(packageDir, 'dist', 'index.mjs');
   const loaded = loadedFiles(index, environment);
   const imageEnvironment = root.environment;
-  const [node, imported, withoutCache, bareCold, cold, nodeCpu, importCpu, importCpuWithNodeSourceMaps] =
-    await interleaved(COLD_RUNS, [
-      () => bareNodeSpawnMs(1)[0] as number,
-      () => importSpawnOnceMs(index, environment),
-      () => importSpawnOnceMs(uncached, environment),
-      () => coldStartOnceMs(bareDir, 'index.handler', imageEnvironment),
-      () => coldStartOnceMs(root.dir, entry.manifest.handler, imageEnvironment),
-      () => spawnCpuOnceMs(undefined, environment),
-      () => spawnCpuOnceMs(index, environment),
-      () => spawnCpuOnceMs(index, { ...environment, NODE_OPTIONS: '--enable-source-maps' }),
-    ]);
+  const withSourceMaps = { ...environment, NODE_OPTIONS: '--enable-source-maps' };
+  const lambda = LAMBDA_NODE_FLAGS;
+  const [
+    node,
+    imported,
+    bootstrapNode,
+    bootstrapCached,
+    bootstrapUncached,
+    bareCold,
+    cold,
+    nodeCpu,
+    importCpu,
+    importCpuWithNodeSourceMaps,
+    bootstrapNodeCpu,
+    bootstrapCachedCpu,
+    bootstrapUncachedCpu,
+  ] = await interleaved(COLD_RUNS, [
+    () => bareNodeSpawnMs(1)[0] as number,
+    () => importSpawnOnceMs(uncached, environment),
+    () => bareNodeSpawnMs(1, lambda)[0] as number,
+    () => importSpawnOnceMs(index, environment, lambda),
+    () => importSpawnOnceMs(uncached, environment, lambda),
+    () => coldStartOnceMs(bareDir, 'index.handler', imageEnvironment),
+    () => coldStartOnceMs(root.dir, entry.manifest.handler, imageEnvironment),
+    () => spawnCpuOnceMs(undefined, environment),
+    () => spawnCpuOnceMs(uncached, environment),
+    () => spawnCpuOnceMs(uncached, withSourceMaps),
+    () => spawnCpuOnceMs(undefined, environment, lambda),
+    () => spawnCpuOnceMs(index, environment, lambda),
+    () => spawnCpuOnceMs(uncached, environment, lambda),
+  ]);
   const m = (samples: number[] | undefined) => median(samples ?? []);
   return {
     service: entry.manifest.name,
@@ -339,10 +371,17 @@ async function measureService(
       bareNodeMs: round(m(node)),
       importMs: round(m(imported)),
       aboveNodeMs: round(m(imported) - m(node)),
-      withoutCompileCacheMs: round(m(withoutCache)),
-      withoutCompileCacheAboveNodeMs: round(m(withoutCache) - m(node)),
       cpuAboveNodeMs: round(m(importCpu) - m(nodeCpu)),
       cpuAboveNodeWithNodeSourceMapsMs: round(m(importCpuWithNodeSourceMaps) - m(nodeCpu)),
+    },
+    asBootstrap: {
+      bareNodeMs: round(m(bootstrapNode)),
+      withCacheMs: round(m(bootstrapCached)),
+      withCacheAboveNodeMs: round(m(bootstrapCached) - m(bootstrapNode)),
+      withoutCacheMs: round(m(bootstrapUncached)),
+      withoutCacheAboveNodeMs: round(m(bootstrapUncached) - m(bootstrapNode)),
+      cpuWithCacheAboveNodeMs: round(m(bootstrapCachedCpu) - m(bootstrapNodeCpu)),
+      cpuWithoutCacheAboveNodeMs: round(m(bootstrapUncachedCpu) - m(bootstrapNodeCpu)),
     },
     image: {
       files: [...root.files],
@@ -782,12 +821,15 @@ function report(r: Results): string {
     '',
     '## Cold start',
     '',
-    `| service | JavaScript loaded at cold start (target <= ${t.bundleKiB} KiB) | all JavaScript in the image | bare \`node -e 0\` | node importing the image's files, its compile cache included (target <= +${t.importAboveNodeMs} ms) | its CPU time above \`node -e 0\`'s | the same CPU time with \`NODE_OPTIONS=--enable-source-maps\` (the images until 2026-12-04) | the same files without the compile cache | image path: spawn to first response | bare handler, same path | image path above the bare handler |`,
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...r.services.map(
-      (s) =>
-        `| ${s.service} | ${s.bundle.loadedKiB} KiB in ${s.bundle.loadedFiles} files (${verdict(s.bundle.loadedKiB <= t.bundleKiB)}) | ${s.bundle.imageKiB} KiB in ${s.bundle.imageFiles} files | ${s.import.bareNodeMs} ms | ${s.import.importMs} ms: ${signed(s.import.aboveNodeMs)} ms (${verdict(s.import.aboveNodeMs <= t.importAboveNodeMs)}) | ${signed(s.import.cpuAboveNodeMs)} ms | ${s.import.cpuAboveNodeWithNodeSourceMapsMs === undefined ? 'not measured' : `${signed(s.import.cpuAboveNodeWithNodeSourceMapsMs)} ms`} | ${s.import.withoutCompileCacheMs === undefined ? 'not measured' : `${s.import.withoutCompileCacheMs} ms: ${signed(s.import.withoutCompileCacheAboveNodeMs ?? 0)} ms`} | ${s.image.coldStartMs} ms | ${s.image.bareHandlerColdStartMs} ms | ${signed(s.image.aboveBareHandlerMs)} ms |`,
-    ),
+    `| service | JavaScript loaded at cold start (target <= ${t.bundleKiB} KiB) | all JavaScript in the image | bare \`node -e 0\` | node importing the bundle (target <= +${t.importAboveNodeMs} ms) | its CPU time above \`node -e 0\`'s | the same CPU time with \`NODE_OPTIONS=--enable-source-maps\` (the images until 2026-12-04) | as the Lambda bootstrap runs node (\`--expose-gc\`): bare \`node -e 0\` | the image's files with their compile cache | the same files without it | CPU above bare, with / without the cache | image path: spawn to first response | bare handler, same path | image path above the bare handler |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...r.services.map((s) => {
+      const b = s.asBootstrap;
+      const bootstrap = b
+        ? `${b.bareNodeMs} ms | ${b.withCacheMs} ms: ${signed(b.withCacheAboveNodeMs)} ms | ${b.withoutCacheMs} ms: ${signed(b.withoutCacheAboveNodeMs)} ms | ${signed(b.cpuWithCacheAboveNodeMs)} / ${signed(b.cpuWithoutCacheAboveNodeMs)} ms`
+        : 'not measured | not measured | not measured | not measured';
+      return `| ${s.service} | ${s.bundle.loadedKiB} KiB in ${s.bundle.loadedFiles} files (${verdict(s.bundle.loadedKiB <= t.bundleKiB)}) | ${s.bundle.imageKiB} KiB in ${s.bundle.imageFiles} files | ${s.import.bareNodeMs} ms | ${s.import.importMs} ms: ${signed(s.import.aboveNodeMs)} ms (${verdict(s.import.aboveNodeMs <= t.importAboveNodeMs)}) | ${signed(s.import.cpuAboveNodeMs)} ms | ${s.import.cpuAboveNodeWithNodeSourceMapsMs === undefined ? 'not measured' : `${signed(s.import.cpuAboveNodeWithNodeSourceMapsMs)} ms`} | ${bootstrap} | ${s.image.coldStartMs} ms | ${s.image.bareHandlerColdStartMs} ms | ${signed(s.image.aboveBareHandlerMs)} ms |`;
+    }),
     '',
     ...r.services.map(
       (s) =>
@@ -810,7 +852,7 @@ function report(r: Results): string {
         .join('; ') || 'nothing'
     }), run through the Lambda Runtime API by @sidestep/lambda-runtime (its runtime interface client, Node's permission model as the read-only file system), from process spawn to the first response. The bare handler runs through the same path with the same ENV, so the difference is the bundle's own cost; on AWS the base image's runtime interface client stands in for the local one.`,
     '',
-    "**Compile cache (shipped since 2026-12-06).** Each Lambda image ships V8's compiled code for its bundle. The Dockerfile's build step (`RUN node --expose-gc` of the task root's `compile-cache.mjs`) imports every module of the bundle with Node's module compile cache on, in the base image's own `node` with the Lambda bootstrap's `--expose-gc` (it changes V8's cache tag; the bootstrap's heap sizes do not), and the bundle's `index.mjs`, a loader of ~1.5 KiB, has Node read that cache before it imports the handler (`handler.mjs`). Node files a cache under `<directory>/<node version>-<arch>-<V8 tag>-<uid>` (src/compile_cache.cc, `GetCacheVersionTag`); the image is built as root and Lambda runs the function as a sandbox user, so the loader links `/tmp/sidestep-compile-cache/<its own tag>-<its own uid>` to the shipped directory, also when V8's tag differs by the CPU features it hashes (an arm64 image is built under QEMU): V8 checks each entry's version, flags and source itself and compiles what it rejects. A cache made by another Node or for another architecture is not used, and the function's log says so once. The bench's `node` processes, the bare one included, run with `--expose-gc` as the bootstrap's do: \"node importing the image's files\" reads the cache as a cold start on Lambda does, and the column \"without the compile cache\" imports the same files from the package's dist/. The image tests run the Dockerfile's build step on the staged task root and check, by Node's own report (`NODE_DEBUG_NATIVE=COMPILE_CACHE`), that a cold start through the Runtime API takes the modules it loads from the cache; packages/bundle/tests/compile-cache.test.ts covers another uid, other flags and another Node. Not checked here: the step under QEMU in `docker build` (no Docker engine here) and the Lambda sandbox's uid and flags (the loader's log line would name a mismatch). A V8 startup snapshot (tried 2026-12-04 on the export-finalizer): Node's user-land snapshots take one CommonJS script, so the handler was bundled as one CommonJS file with an entry that requires it and sets the deserialize main function; `node --build-snapshot` refuses it (\"global handle not serialized\"), because importing a service builds what holds native handles (Powertools' Logger makes a `Console` on `process.stdout`, and clients are made at init) and reads its configuration from the environment of the build rather than of the function, and Node warns that `node:https` is not verified in snapshots. A snapshot would need every service's init moved after deserialization and an entrypoint of our own in place of the base image's runtime interface client, which the image tests require to stay: not pursued.",
+    "**Compile cache (shipped since 2026-12-06).** Each Lambda image ships V8's compiled code for its bundle. The Dockerfile's build step (`RUN node --expose-gc` of the task root's `compile-cache.mjs`) imports every module of the bundle with Node's module compile cache on, in the base image's own `node` with the Lambda bootstrap's `--expose-gc` (it changes V8's cache tag; the bootstrap's heap sizes do not), and the bundle's `index.mjs`, a loader of ~1.5 KiB, has Node read that cache before it imports the handler (`handler.mjs`). Node files a cache under `<directory>/<node version>-<arch>-<V8 tag>-<uid>` (src/compile_cache.cc, `GetCacheVersionTag`); the image is built as root and Lambda runs the function as a sandbox user, so the loader links `/tmp/sidestep-compile-cache/<its own tag>-<its own uid>` to the shipped directory, also when V8's tag differs by the CPU features it hashes (an arm64 image is built under QEMU): V8 checks each entry's version, flags and source itself and compiles what it rejects. A cache made by another Node or for another architecture is not used, and the function's log says so once. Measured two ways. \"node importing the bundle\" is the issue's measure, a plain `node` against `node -e 0`, and a plain `node` reads no cache made for the bootstrap's flags, so it imports the package's dist/ (the same files, no cache). The columns \"as the Lambda bootstrap runs node\" give every `node`, the bare one included, the bootstrap's `--expose-gc`: the image's files with their cache, and without it. That flag has a cost of its own, which no cache of ours can take off: V8 refuses Node's embedded code cache of its own modules when the flags differ from Node's build (`NODE_DEBUG_NATIVE=CODE_CACHE`: \"Code cache of https ... is rejected\"), so every Node module a cold start loads (`https`, `crypto`, `stream`, ...) is compiled from source, ~15 ms for those a service needs (2026-12-06: `node -e \"require('node:https'); ...\"` 59 ms plain, 74 ms with `--expose-gc`, bare `node -e 0` 36 and 37 ms). The image tests run the Dockerfile's build step on the staged task root and check, by Node's own report (`NODE_DEBUG_NATIVE=COMPILE_CACHE`), that a cold start through the Runtime API takes the modules it loads from the cache; packages/bundle/tests/compile-cache.test.ts covers another uid, other flags and another Node. Not checked here: the step under QEMU in `docker build` (no Docker engine here) and the Lambda sandbox's uid and flags (the loader's log line would name a mismatch). A V8 startup snapshot (tried 2026-12-04 on the export-finalizer): Node's user-land snapshots take one CommonJS script, so the handler was bundled as one CommonJS file with an entry that requires it and sets the deserialize main function; `node --build-snapshot` refuses it (\"global handle not serialized\"), because importing a service builds what holds native handles (Powertools' Logger makes a `Console` on `process.stdout`, and clients are made at init) and reads its configuration from the environment of the build rather than of the function, and Node warns that `node:https` is not verified in snapshots. A snapshot would need every service's init moved after deserialization and an entrypoint of our own in place of the base image's runtime interface client, which the image tests require to stay: not pursued.",
     '',
     "**The AWS SDK stays in the bundle.** The AWS SDK for JavaScript guide advises against relying on the SDK version a Lambda runtime happens to include, a self-contained bundle is what makes the local run and the image the same bytes, and with the splitting above only the export-finalizer loads any of the SDK at cold start (S3, which its first invocation uses). Leaving `@aws-sdk/*` to the base image would take the SDK's bytes off the image, but load it from the base image's many unbundled files instead, which is slower to import (TOOLCHAIN.md: ~108 ms bundled vs ~150 ms unbundled for a comparable handler).",
     '',

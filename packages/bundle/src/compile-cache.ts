@@ -17,9 +17,12 @@
  *
  * A cache made by another Node or for another architecture is not used: the cold start compiles as
  * without a cache and says why on stderr once. Within one Node and architecture V8 checks each entry
- * (its version, flag hash and source hash) and compiles what it rejects.
+ * (its version, flag hash and source hash) and compiles what it rejects; Node then writes the entries
+ * it compiled back through the link, which fails on Lambda's read-only file system (and would replace
+ * the shipped entries where the task root is writable: a process importing an image's files outside a
+ * sandbox runs with the bootstrap's flags, as the benchmark's do).
  */
-import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { constants, enableCompileCache, flushCompileCache } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,12 +96,26 @@ function findAndEnable(taskRoot: string): ShippedCompileCache {
     if (match === undefined) return { status: 'other-version', shipped, wanted };
     const directory = join(tmpdir(), 'sidestep-compile-cache');
     const link = join(directory, own);
+    const target = join(shippedRoot, match);
     mkdirSync(directory, { recursive: true });
-    // A second import in the same temp directory (a test, a runtime that imports twice) finds it linked.
-    if (!existsSync(link)) symlinkSync(join(shippedRoot, match), link, 'dir');
+    // A process that ran before in the same temp directory (on Lambda, the same sandbox after a crash)
+    // left the link; one to another task root (a temp directory shared by several) is replaced.
+    if (linkTarget(link) !== target) {
+      rmSync(link, { force: true });
+      symlinkSync(target, link, 'dir');
+    }
     return enable(directory, link, match);
   } catch (error) {
     return { status: 'failed', reason: (error as Error).message };
+  }
+}
+
+/** Where the symlink `path` points, or undefined when there is none. */
+function linkTarget(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
   }
 }
 

@@ -87,7 +87,11 @@ function writeCache(root: string): SpawnSyncReturns<string> {
  * otherwise) and an empty temp directory, importing index.mjs and calling both handlers, with Node's
  * report of its compile cache (NODE_DEBUG_NATIVE=COMPILE_CACHE) on stderr.
  */
-function coldStart(root: string, flags: readonly string[] = ['--expose-gc']) {
+function coldStart(
+  root: string,
+  flags: readonly string[] = ['--expose-gc'],
+  tmp = tempDir('compile-cache-tmp-'),
+) {
   const script = [
     `const { handler, lazyHandler } = await import(${JSON.stringify(join(root, 'index.mjs'))});`,
     `console.log(JSON.stringify([await handler({ name: 'ada' }), await lazyHandler()]));`,
@@ -96,7 +100,7 @@ function coldStart(root: string, flags: readonly string[] = ['--expose-gc']) {
     encoding: 'utf8',
     env: {
       PATH: process.env.PATH ?? '',
-      TMPDIR: tempDir('compile-cache-tmp-'),
+      TMPDIR: tmp,
       FIXTURE_CONFIG: 'set',
       NODE_DEBUG_NATIVE: 'COMPILE_CACHE',
     },
@@ -174,6 +178,20 @@ describe('the image build step (compile-cache.mjs) and a cold start', () => {
     renameSync(join(root, COMPILE_CACHE_DIR, written), join(root, COMPILE_CACHE_DIR, otherUid));
     const { result, accepted } = coldStart(root);
     expect(result.status).toBe(0);
+    expect(accepted).toContain('handler.mjs');
+  });
+
+  it('replaces a link another task root left in a shared temp directory', () => {
+    const [first, second] = [taskRoot(), taskRoot()];
+    for (const root of [first, second]) expect(writeCache(root).status).toBe(0);
+    const [written] = readdirSync(join(first, COMPILE_CACHE_DIR)) as [string];
+    // Both built under another uid, so that a cold start links them from the temp directory.
+    for (const root of [first, second])
+      renameSync(join(root, COMPILE_CACHE_DIR, written), join(root, COMPILE_CACHE_DIR, `${written}1`));
+    const shared = tempDir('compile-cache-shared-tmp-');
+    expect(coldStart(first, ['--expose-gc'], shared).accepted).toContain('handler.mjs');
+    const { result, accepted } = coldStart(second, ['--expose-gc'], shared);
+    expect(result.stderr).not.toMatch(/sidestep:/);
     expect(accepted).toContain('handler.mjs');
   });
 

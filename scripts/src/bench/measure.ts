@@ -14,16 +14,17 @@ export function median(values: readonly number[]): number {
 
 /**
  * The flag of the Lambda Node.js bootstrap that V8's code cache checks (`--expose-gc` changes V8's
- * cache tag; the bootstrap's heap sizes do not): every `node` the bench spawns, the bare one included,
- * runs with it, so a bundle's import reads the compile cache its image ships as on Lambda.
+ * cache tag; the bootstrap's heap sizes do not). A `node` importing an image's files runs with it, as
+ * on Lambda, so that it reads the compile cache the image ships; the measures the issue defines
+ * ("node importing the bundle" against `node -e 0`) run plain `node`.
  */
 export const LAMBDA_NODE_FLAGS: readonly string[] = ['--expose-gc'];
 
-/** Wall time of `node -e 0` as a fresh process, in ms: the floor any cold start sits on. */
-export function bareNodeSpawnMs(runs: number): number[] {
+/** Wall time of `node [flags] -e 0` as a fresh process, in ms: the floor any cold start sits on. */
+export function bareNodeSpawnMs(runs: number, flags: readonly string[] = []): number[] {
   return Array.from({ length: runs }, () => {
     const started = performance.now();
-    const result = spawnSync(process.execPath, [...LAMBDA_NODE_FLAGS, '-e', '0']);
+    const result = spawnSync(process.execPath, [...flags, '-e', '0']);
     if (result.status !== 0) throw new Error('node -e 0 failed');
     return performance.now() - started;
   });
@@ -33,11 +34,15 @@ export function bareNodeSpawnMs(runs: number): number[] {
  * Wall time of one fresh `node` that imports `file` (a bundle) and exits, in ms: what loading the
  * bundle adds to a cold start, without any runtime interface client around it.
  */
-export function importSpawnOnceMs(file: string, environment: Record<string, string>): number {
+export function importSpawnOnceMs(
+  file: string,
+  environment: Record<string, string>,
+  flags: readonly string[] = [],
+): number {
   const started = performance.now();
   const result = spawnSync(
     process.execPath,
-    [...LAMBDA_NODE_FLAGS, '--input-type=module', '-e', `await import(${JSON.stringify(file)})`],
+    [...flags, '--input-type=module', '-e', `await import(${JSON.stringify(file)})`],
     {
       env: { PATH: process.env.PATH ?? '', ...environment },
     },
@@ -52,12 +57,16 @@ export function importSpawnOnceMs(file: string, environment: Record<string, stri
  * less than wall time when other work shares the machine (waiting for a core is not counted), so it
  * shows what an import costs where the wall time of a loaded machine cannot say.
  */
-export function spawnCpuOnceMs(file: string | undefined, environment: Record<string, string>): number {
+export function spawnCpuOnceMs(
+  file: string | undefined,
+  environment: Record<string, string>,
+  flags: readonly string[] = [],
+): number {
   const load = file === undefined ? '' : `await import(${JSON.stringify(file)});`;
   const result = spawnSync(
     process.execPath,
     [
-      ...LAMBDA_NODE_FLAGS,
+      ...flags,
       '--input-type=module',
       '-e',
       `${load} const u = process.cpuUsage(); process.stdout.write(String((u.user + u.system) / 1000));`,
@@ -109,8 +118,9 @@ export function bytesOf(files: readonly string[]): number {
 }
 
 /**
- * The JavaScript files a fresh `node` loads when it imports `file` (a bundle): the entry and the
- * chunks its evaluation imports, a top-level `await import()` included. From Node's module hooks.
+ * The JavaScript files a fresh `node` (with the Lambda bootstrap's flags) loads when it imports
+ * `file` (a bundle): the entry and the chunks its evaluation imports, a top-level `await import()`
+ * included. From Node's module hooks.
  */
 export function loadedFiles(
   file: string,
