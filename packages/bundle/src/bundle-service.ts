@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire, isBuiltin } from 'node:module';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { build, type Message, type Metafile, type Plugin } from 'esbuild';
+import { type BuildOptions, build, type Message, type Metafile, type Plugin } from 'esbuild';
 import { COMPILE_CACHE_LOADER, COMPILE_CACHE_WRITER } from './compile-cache.ts';
 import {
   BundleBuildError,
@@ -149,30 +149,17 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
   let result: Awaited<ReturnType<typeof build>>;
   try {
     result = await build({
-      absWorkingDir: packageDir,
+      ...outputOptions(packageDir, outdir),
       // The service's entry behind ./install-source-mapped-stack-traces.ts ({@link entryPlugin}).
       entryPoints: { [entryName]: `${ENTRY_NAMESPACE}:./${relative(packageDir, entry)}` },
-      outdir,
-      outExtension: { '.js': '.mjs' },
       splitting: options.splitting ?? false,
       chunkNames: 'chunk-[hash]',
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node24',
-      minify: true,
       // Minified class names would change `error.name` for errors that derive it from
       // `constructor.name`; Lambda reports `name` as errorType and Step Functions Catch matches on it.
       keepNames: true,
-      sourcemap: true,
-      // Mappings and names only: a map is read and parsed when a stack trace first passes through its
-      // file (./source-mapped-stack-traces.ts), and the sources' text (60% of the maps) is never used
-      // for a stack trace.
-      sourcesContent: false,
       // Out of the code (no bytes for a cold start to parse) into <output>.LEGAL.txt, which
       // ./third-party-notices.ts folds into THIRD-PARTY-NOTICES.txt, the one file the images copy.
       legalComments: 'external',
-      charset: 'utf8',
       banner: { js: CREATE_REQUIRE_BANNER },
       // Prefer ESM builds of dependencies (better tree shaking). The `import` condition is not forced
       // on require() calls: a CommonJS caller expecting `module.exports` would get an ES namespace.
@@ -188,16 +175,9 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
         powertoolsInvokeStorePlugin,
         ...(substitutes ? [substitutes.plugin] : []),
       ],
-      metafile: true,
-      logLevel: 'silent',
     });
   } catch (error) {
-    const errors = (error as { errors?: Message[] }).errors ?? [];
-    throw new BundleBuildError(
-      packageDir,
-      errors.length > 0 ? errors.map(formatMessage) : [String(error)],
-      error,
-    );
+    throw buildError(packageDir, error);
   }
 
   const unused = substitutes?.unused() ?? [];
@@ -419,6 +399,28 @@ function escapeRegExp(text: string): string {
 
 const HANDLER_NAME = 'handler';
 
+/** What every file of a bundle is built with: minified ESM for Node 24, with a linked source map. */
+function outputOptions(packageDir: string, outdir: string) {
+  return {
+    absWorkingDir: packageDir,
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    minify: true,
+    sourcemap: true,
+    // Mappings and names only: a map is read and parsed when a stack trace first passes through its
+    // file (./source-mapped-stack-traces.ts), and the sources' text (60% of the maps) is never used
+    // for a stack trace.
+    sourcesContent: false,
+    charset: 'utf8',
+    metafile: true,
+    logLevel: 'silent',
+  } as const satisfies BuildOptions;
+}
+
 /**
  * `index.mjs`, the loader of a bundle with a compile cache, and `compile-cache.mjs`, its writer
  * (./compile-cache.ts), each one small file of its own (no chunk shared with the service's code, which
@@ -445,43 +447,35 @@ async function buildCompileCacheFiles(
       'await runCompileCacheWriter(import.meta.dirname);',
     ].join('\n'),
   };
-  const result = await build({
-    absWorkingDir: packageDir,
-    entryPoints: Object.keys(sources).map((file) => ({
-      in: `${COMPILE_CACHE_NAMESPACE}:${file}`,
-      out: file.replace(/\.mjs$/, ''),
-    })),
-    outdir,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node24',
-    minify: true,
-    sourcemap: true,
-    sourcesContent: false,
-    charset: 'utf8',
-    external: [handlerFile],
-    plugins: [
-      {
-        name: 'sidestep-compile-cache',
-        setup(esbuild) {
-          esbuild.onResolve({ filter: new RegExp(`^${COMPILE_CACHE_NAMESPACE}:`) }, (args) => ({
-            path: args.path.slice(COMPILE_CACHE_NAMESPACE.length + 1),
-            namespace: COMPILE_CACHE_NAMESPACE,
-          }));
-          esbuild.onLoad({ filter: /.*/, namespace: COMPILE_CACHE_NAMESPACE }, (args) => ({
-            contents: sources[args.path],
-            resolveDir: packageDir,
-            loader: 'js',
-          }));
+  try {
+    const result = await build({
+      ...outputOptions(packageDir, outdir),
+      entryPoints: Object.keys(sources).map((file) => ({
+        in: `${COMPILE_CACHE_NAMESPACE}:${file}`,
+        out: file.replace(/\.mjs$/, ''),
+      })),
+      external: [handlerFile],
+      plugins: [
+        {
+          name: 'sidestep-compile-cache',
+          setup(esbuild) {
+            esbuild.onResolve({ filter: new RegExp(`^${COMPILE_CACHE_NAMESPACE}:`) }, (args) => ({
+              path: args.path.slice(COMPILE_CACHE_NAMESPACE.length + 1),
+              namespace: COMPILE_CACHE_NAMESPACE,
+            }));
+            esbuild.onLoad({ filter: /.*/, namespace: COMPILE_CACHE_NAMESPACE }, (args) => ({
+              contents: sources[args.path],
+              resolveDir: packageDir,
+              loader: 'js',
+            }));
+          },
         },
-      },
-    ],
-    metafile: true,
-    logLevel: 'silent',
-  });
-  return result.metafile;
+      ],
+    });
+    return result.metafile;
+  } catch (error) {
+    throw buildError(packageDir, error);
+  }
 }
 
 /** Two builds' metafiles as one (their outputs are distinct files). */
@@ -531,6 +525,16 @@ function externalImports(
 async function serviceName(packageDir: string): Promise<string> {
   const { name } = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8')) as { name?: string };
   return name ?? basename(packageDir);
+}
+
+/** An esbuild failure as a {@link BundleBuildError} naming each of its messages. */
+function buildError(packageDir: string, error: unknown): BundleBuildError {
+  const errors = (error as { errors?: Message[] }).errors ?? [];
+  return new BundleBuildError(
+    packageDir,
+    errors.length > 0 ? errors.map(formatMessage) : [String(error)],
+    error,
+  );
 }
 
 function formatMessage(message: Message): string {
