@@ -134,15 +134,10 @@ function enable(directory: string, read: string, shipped: string): ShippedCompil
 export interface WrittenCompileCache {
   /** The directory Node wrote, `<taskRoot>/.compile-cache/<version>-<uid>`. */
   readonly directory: string;
-  /** Cache entries in it: one per module compiled. */
+  /** Cache entries in it: one per module compiled (the bundle's, and the two of the import that compiles them). */
   readonly entries: number;
-  /** Modules imported to compile them. */
+  /** The bundle's modules compiled. */
   readonly modules: number;
-  /**
-   * Modules whose evaluation threw: expected at build time, where the function's configuration is
-   * not set (their code was compiled before it ran, so their entries are written all the same).
-   */
-  readonly threw: readonly string[];
 }
 
 /** The cache could not be written: the image build stops rather than ship without it unnoticed. */
@@ -157,12 +152,21 @@ export class CompileCacheWriteError extends Error {
   }
 }
 
+/** What the first import of {@link writeCompileCache}'s module throws, so that nothing after it runs. */
+const COMPILED_NOT_RUN = 'sidestep: compiled, not run';
+
 /**
  * Compiles every module of the bundle in `taskRoot` (the handler and all its chunks, so the chunks a
- * first invocation imports lazily are cached too) into `<taskRoot>/.compile-cache`, by importing each
- * with Node's compile cache on. Run by the image build in the base image's own `node` with the
- * Lambda bootstrap's V8 flags (the Dockerfile's `RUN node --expose-gc .../compile-cache.mjs`), so
- * that the cache is for the Node and the flags that run the function.
+ * first invocation imports lazily are cached too) into `<taskRoot>/.compile-cache`, with Node's
+ * compile cache on, without running any of it: one module (a `data:` URL) imports first a module
+ * that throws, then every module of the bundle. ES modules are all compiled when the graph is linked,
+ * before any is evaluated, and evaluation stops at the first that throws, so no code of the function
+ * runs at build time (no configuration read, no client made); Node caches each module as it compiles
+ * it. The two `data:` modules get entries of their own, which nothing reads. A module that cannot be
+ * linked (a missing export, a syntax error) fails the step. Run by the image build in the base image's
+ * own `node` with the Lambda bootstrap's V8 flags (the Dockerfile's
+ * `RUN node --expose-gc .../compile-cache.mjs`), so that the cache is for the Node and the flags that
+ * run the function.
  */
 export async function writeCompileCache(taskRoot: string): Promise<WrittenCompileCache> {
   const result = enableCompileCache(join(taskRoot, COMPILE_CACHE_DIR));
@@ -172,12 +176,15 @@ export async function writeCompileCache(taskRoot: string): Promise<WrittenCompil
   const modules = readdirSync(taskRoot)
     .filter((file) => file.endsWith('.mjs') && file !== COMPILE_CACHE_LOADER && file !== COMPILE_CACHE_WRITER)
     .sort();
-  const threw: string[] = [];
-  for (const file of modules) {
-    try {
-      await import(pathToFileURL(join(taskRoot, file)).href);
-    } catch {
-      threw.push(file);
+  const source = [
+    `import ${JSON.stringify(`data:text/javascript,throw new Error(${JSON.stringify(COMPILED_NOT_RUN)})`)};`,
+    ...modules.map((file) => `import ${JSON.stringify(pathToFileURL(join(taskRoot, file)).href)};`),
+  ].join('\n');
+  try {
+    await import(`data:text/javascript,${encodeURIComponent(source)}`);
+  } catch (error) {
+    if ((error as Error).message !== COMPILED_NOT_RUN) {
+      throw new CompileCacheWriteError(taskRoot, `the bundle did not link: ${(error as Error).message}`);
     }
   }
   flushCompileCache();
@@ -186,29 +193,24 @@ export async function writeCompileCache(taskRoot: string): Promise<WrittenCompil
   const written = readdirSync(result.directory).find((name) => name.startsWith(version));
   const directory = join(result.directory, written ?? version);
   const entries = written === undefined ? 0 : readdirSync(directory).length;
-  if (entries === 0)
-    throw new CompileCacheWriteError(taskRoot, `Node wrote nothing for ${modules.length} modules`);
-  return { directory, entries, modules: modules.length, threw };
+  if (entries < modules.length) {
+    throw new CompileCacheWriteError(taskRoot, `Node wrote ${entries} entries for ${modules.length} modules`);
+  }
+  return { directory, entries, modules: modules.length };
 }
 
 /**
- * The image build's step (`compile-cache.mjs`): {@link writeCompileCache}, one line on what it wrote,
- * then exit, so that what the modules' evaluation started (a client's sockets, timers) does not keep
- * the build waiting. A cache that could not be written fails the step, and with it the build.
+ * The image build's step (`compile-cache.mjs`): {@link writeCompileCache} and one line on what it
+ * wrote. A cache that could not be written fails the step, and with it the build.
  */
-export async function runCompileCacheWriter(taskRoot: string): Promise<never> {
+export async function runCompileCacheWriter(taskRoot: string): Promise<void> {
   try {
     const written = await writeCompileCache(taskRoot);
-    const threw =
-      written.threw.length > 0
-        ? ` (${written.threw.length} threw when evaluated without the function's configuration: their code was compiled first)`
-        : '';
     process.stdout.write(
-      `compile cache: ${written.entries} entries for ${written.modules} modules in ${written.directory}${threw}\n`,
+      `compile cache: ${written.modules} modules compiled, not run: ${written.entries} entries in ${written.directory}\n`,
     );
-    process.exit(0);
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n`);
-    process.exit(1);
+    process.exitCode = 1;
   }
 }

@@ -1,6 +1,8 @@
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import {
+  chmodSync,
   cpSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -22,11 +24,14 @@ import {
 } from '../src/index.ts';
 
 // A service whose handler imports a module statically and another lazily (a chunk), exports two
-// handlers, and whose init throws without its configuration, as a service's does at image build time.
+// handlers, and whose init throws without its configuration (as a service's would at image build
+// time) and leaves a mark when it runs.
 const FILES: Record<string, string> = {
   'package.json': JSON.stringify({ name: 'cache-fixture', private: true, type: 'module' }),
   'src/handler.ts': `
+    import { writeFileSync } from 'node:fs';
     import { shout } from './words.ts';
+    if (process.env.FIXTURE_RAN !== undefined) writeFileSync(process.env.FIXTURE_RAN, 'the handler module ran');
     if (process.env.FIXTURE_CONFIG === undefined) throw new Error('FIXTURE_CONFIG is not set');
     export const handler = async (event: { name: string }) => shout(event.name);
     export const lazyHandler = async () => (await import('./lazy.ts')).whisper('lazy');`,
@@ -74,11 +79,17 @@ function v8TagWithExposeGc(): string {
   ).stdout.trim();
 }
 
-/** The image build's step: `node --expose-gc <task root>/compile-cache.mjs`, with no configuration. */
-function writeCache(root: string): SpawnSyncReturns<string> {
+/**
+ * The image build's step: `node --expose-gc <task root>/compile-cache.mjs`, with no configuration
+ * (`FIXTURE_RAN` names where the handler module would leave its mark, were it run).
+ */
+function writeCache(
+  root: string,
+  ranMark = join(tempDir('compile-cache-mark-'), 'ran'),
+): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, ['--expose-gc', join(root, 'compile-cache.mjs')], {
     encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '' },
+    env: { PATH: process.env.PATH ?? '', FIXTURE_RAN: ranMark },
   });
 }
 
@@ -148,25 +159,40 @@ describe('bundleService({ compileCache: true })', () => {
 });
 
 describe('the image build step (compile-cache.mjs) and a cold start', () => {
-  it("writes every module's compiled code although the handler's init throws without configuration, and a cold start reads all it loads from it", () => {
+  it("writes every module's compiled code without running any of it, and a cold start reads all it loads from it", () => {
     const root = taskRoot();
-    const build = writeCache(root);
+    const ranMark = join(tempDir('compile-cache-mark-'), 'ran');
+    const build = writeCache(root, ranMark);
     expect(build.stderr).toBe('');
     expect(build.status).toBe(0);
+    expect(existsSync(ranMark)).toBe(false);
     const [written] = readdirSync(join(root, COMPILE_CACHE_DIR));
     // Node's own directory name for this process: version, arch, V8 tag, uid.
     expect(written).toBe(`${process.version}-${process.arch}-${v8TagWithExposeGc()}-${process.getuid?.()}`);
     const modules = readdirSync(root).filter(
       (file) => file.endsWith('.mjs') && file !== 'index.mjs' && file !== 'compile-cache.mjs',
     );
-    expect(build.stdout).toMatch(
-      new RegExp(`^compile cache: ${modules.length} entries for ${modules.length} modules in .*\\(1 threw`),
+    // One entry per module, and the two of the import that compiles them.
+    expect(build.stdout).toBe(
+      `compile cache: ${modules.length} modules compiled, not run: ${modules.length + 2} entries in ${join(root, COMPILE_CACHE_DIR, written as string)}\n`,
     );
     const { result, accepted, rejected } = coldStart(root);
     expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...']);
     // The handler, its static import's chunk and the lazily imported chunk: all from the cache.
     expect(accepted).toEqual(modules.sort());
     expect(rejected).toBe(false);
+  });
+
+  it('fails the build, naming the error, when the bundle does not link', () => {
+    const root = taskRoot();
+    const chunk = readdirSync(root).find((file) => file.startsWith('chunk-')) as string;
+    chmodSync(join(root, chunk), 0o644);
+    writeFileSync(join(root, chunk), 'export const broken = ;');
+    const build = writeCache(root);
+    expect(build.status).toBe(1);
+    expect(build.stderr).toMatch(
+      /^no compile cache written in .*: the bundle did not link: .*Unexpected token/,
+    );
   });
 
   it("is found under the sandbox user's uid, whatever uid built the image", () => {
