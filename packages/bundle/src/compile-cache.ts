@@ -85,8 +85,9 @@ function findAndEnable(taskRoot: string): ShippedCompileCache {
     const shipped = readdirSync(shippedRoot).sort();
     // Built by this very user with these flags on this CPU (a local image path): Node finds it as is.
     if (shipped.includes(own)) return enable(shippedRoot, join(shippedRoot, own), own);
-    // V8's tag also hashes the CPU features V8 detected, and an arm64 image is built under QEMU while
-    // Lambda runs it on Graviton: a cache of the same Node and architecture is linked even when the tag
+    // V8's tag also hashes the CPU features V8 detected (v8 src/api/api.cc,
+    // `ScriptCompiler::CachedDataVersionTag`: version, flag and CPU-feature hashes), and an arm64
+    // image is built under QEMU while Lambda runs it on Graviton: a cache of the same Node and architecture is linked even when the tag
     // differs, and V8 checks each entry itself (its version, flags and source hash; an entry it
     // rejects is compiled as without a cache).
     const sameNode = `${process.version}-${process.arch}-`;
