@@ -71,7 +71,10 @@ export interface BundleServiceOptions {
 export interface BundleResult {
   /** Absolute path of the bundle, `<outdir>/index.mjs` (so the image CMD is `index.handler`). */
   outfile: string;
-  /** Size of the bundle file in bytes (without its source map). */
+  /**
+   * Size of `index.mjs` in bytes (without its source map): the bundle's entry, or with `compileCache`
+   * only its loader (`handler.mjs` is then counted in `initBytes`).
+   */
   bytes: number;
   /**
    * Bytes of the JavaScript that loads at init whatever the code does: `index.mjs` and the chunks it
@@ -79,7 +82,10 @@ export interface BundleResult {
    * its chunks at init too; only running the bundle tells.
    */
   initBytes: number;
-  /** Bytes of every JavaScript output file (`index.mjs` and all chunks). */
+  /**
+   * Bytes of every JavaScript output file (`index.mjs` and all chunks; with `compileCache`,
+   * `handler.mjs` and `compile-cache.mjs` too).
+   */
   totalBytes: number;
   /** Absolute paths of the chunk files (none without splitting). */
   chunks: string[];
@@ -440,7 +446,10 @@ async function buildCompileCacheFiles(
       `import { useShippedCompileCache } from ${runtime};`,
       'useShippedCompileCache(import.meta.dirname);',
       `const entry$ = await import(${JSON.stringify(handlerFile)});`,
-      `export const { ${exported.join(', ')} } = entry$;`,
+      // By string name, so any export name the entry has (an arbitrary module namespace identifier
+      // included) is re-exported as it is.
+      ...exported.map((name, index) => `const export${index}$ = entry$[${JSON.stringify(name)}];`),
+      `export { ${exported.map((name, index) => `export${index}$ as ${JSON.stringify(name)}`).join(', ')} };`,
     ].join('\n'),
     [COMPILE_CACHE_WRITER]: [
       `import { runCompileCacheWriter } from ${runtime};`,

@@ -7,7 +7,7 @@
  * (src/compile_cache.cc, `GetCacheVersionTag`), and V8's tag depends on flags such as the Lambda
  * bootstrap's `--expose-gc`. The image is built as root; Lambda runs the function as a sandbox user
  * whose uid the image cannot know. So the image ships the directory the build made, and a cold start
- * links `<tmpdir>/sidestep-compile-cache/<its own tag>-<its own uid>` to it (the one writable place is
+ * links `<tmpdir>/sidestep-compile-cache-<task root hash>/<its own tag>-<its own uid>` to it (the one writable place is
  * the temp directory) before it imports the handler: {@link useShippedCompileCache}, called by the
  * bundle's `index.mjs`. A process of the user that built the image on the same machine (the local image
  * path) reads the shipped directory as is, with no link: Node's permission model, which the local
@@ -22,12 +22,22 @@
  * the shipped entries where the task root is writable: a process importing an image's files outside a
  * sandbox runs with the bootstrap's flags, as the benchmark's do).
  */
-import { existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { constants, enableCompileCache, flushCompileCache } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cachedDataVersionTag } from 'node:v8';
+import { crc32 } from 'node:zlib';
 
 /**
  * The directory of the shipped cache, in the task root (the local sandbox's read-only flags name it
@@ -60,8 +70,10 @@ export type ShippedCompileCache =
 /**
  * Has the modules this process imports from now on read their compiled code from the cache shipped
  * in `taskRoot` ({@link COMPILE_CACHE_DIR}), when one was made by this Node on this architecture. Never
- * throws: without the cache a cold start compiles, as it would without this. A cache that is there but
- * cannot be used is reported once on stderr (the function's log), so a mismatch is visible.
+ * throws: without the cache a cold start compiles, as it would without this. A cache of another Node
+ * or architecture, or one Node cannot enable, is reported once on stderr (the function's log); one
+ * whose V8 tag differs is linked silently and V8 decides, entry by entry (Node's own report,
+ * `NODE_DEBUG_NATIVE=COMPILE_CACHE`, shows what it refused).
  */
 export function useShippedCompileCache(taskRoot: string): ShippedCompileCache {
   const outcome = findAndEnable(taskRoot);
@@ -87,23 +99,32 @@ function findAndEnable(taskRoot: string): ShippedCompileCache {
     if (shipped.includes(own)) return enable(shippedRoot, join(shippedRoot, own), own);
     // V8's tag also hashes the CPU features V8 detected (v8 src/api/api.cc,
     // `ScriptCompiler::CachedDataVersionTag`: version, flag and CPU-feature hashes), and an arm64
-    // image is built under QEMU while Lambda runs it on Graviton: a cache of the same Node and architecture is linked even when the tag
-    // differs, and V8 checks each entry itself (its version, flags and source hash; an entry it
-    // rejects is compiled as without a cache).
+    // image is built under QEMU while Lambda runs it on Graviton: a cache of the same Node and
+    // architecture is linked even when the tag differs, without a word (on Lambda that is every cold
+    // start), and V8 checks each entry itself (its version, flags and source hash; an entry it rejects
+    // is compiled as without a cache).
     const sameNode = `${process.version}-${process.arch}-`;
     const match =
       shipped.find((name) => name === wanted || name.startsWith(`${wanted}-`)) ??
       shipped.find((name) => name.startsWith(sameNode));
     if (match === undefined) return { status: 'other-version', shipped, wanted };
-    const directory = join(tmpdir(), 'sidestep-compile-cache');
+    // One directory per task root (a temp directory several bundles share, as a laptop's, must not
+    // point one at another's cache), for this user only.
+    const directory = join(
+      tmpdir(),
+      `sidestep-compile-cache-${crc32(taskRoot).toString(16).padStart(8, '0')}`,
+    );
     const link = join(directory, own);
     const target = join(shippedRoot, match);
-    mkdirSync(directory, { recursive: true });
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
     // A process that ran before in the same temp directory (on Lambda, the same sandbox after a crash)
-    // left the link; one to another task root (a temp directory shared by several) is replaced.
+    // left the link. Another is replaced atomically: a new link renamed over it, so that two processes
+    // starting at once each see one link or the other, never none.
     if (linkTarget(link) !== target) {
-      rmSync(link, { force: true });
-      symlinkSync(target, link, 'dir');
+      const fresh = `${link}.${process.pid}`;
+      rmSync(fresh, { force: true });
+      symlinkSync(target, fresh, 'dir');
+      renameSync(fresh, link);
     }
     return enable(directory, link, match);
   } catch (error) {
@@ -193,11 +214,19 @@ export async function writeCompileCache(taskRoot: string): Promise<WrittenCompil
   const version = compileCacheVersion();
   const written = readdirSync(result.directory).find((name) => name.startsWith(version));
   const directory = join(result.directory, written ?? version);
-  const entries = written === undefined ? 0 : readdirSync(directory).length;
-  if (entries < modules.length) {
-    throw new CompileCacheWriteError(taskRoot, `Node wrote ${entries} entries for ${modules.length} modules`);
+  const files = written === undefined ? [] : readdirSync(directory);
+  // The bundle's modules and the two `data:` modules that compiled them.
+  if (files.length < modules.length + 2) {
+    throw new CompileCacheWriteError(
+      taskRoot,
+      `Node wrote ${files.length} entries for ${modules.length} modules`,
+    );
   }
-  return { directory, entries, modules: modules.length };
+  // Node writes each entry readable by its writer only (0600), and the image is built as root while
+  // Lambda runs the function as a sandbox user: readable by everyone, or no cold start could read it.
+  for (const path of [result.directory, directory]) chmodSync(path, 0o755);
+  for (const file of files) chmodSync(join(directory, file), 0o444);
+  return { directory, entries: files.length, modules: modules.length };
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +35,9 @@ const FILES: Record<string, string> = {
     if (process.env.FIXTURE_RAN !== undefined) writeFileSync(process.env.FIXTURE_RAN, 'the handler module ran');
     if (process.env.FIXTURE_CONFIG === undefined) throw new Error('FIXTURE_CONFIG is not set');
     export const handler = async (event: { name: string }) => shout(event.name);
-    export const lazyHandler = async () => (await import('./lazy.ts')).whisper('lazy');`,
+    export const lazyHandler = async () => (await import('./lazy.ts')).whisper('lazy');
+    const kebab = async () => 'by a string name';
+    export { kebab as 'kebab-handler' };`,
   'src/words.ts': `export function shout(text: string): string { return text.toUpperCase() + '!'; }`,
   'src/lazy.ts': `export function whisper(text: string): string { return text.toLowerCase() + '...'; }`,
 };
@@ -102,13 +105,15 @@ function coldStart(
   root: string,
   flags: readonly string[] = ['--expose-gc'],
   tmp = tempDir('compile-cache-tmp-'),
+  user?: { uid: number; gid: number },
 ) {
   const script = [
-    `const { handler, lazyHandler } = await import(${JSON.stringify(join(root, 'index.mjs'))});`,
-    `console.log(JSON.stringify([await handler({ name: 'ada' }), await lazyHandler()]));`,
+    `const { handler, lazyHandler, 'kebab-handler': kebab } = await import(${JSON.stringify(join(root, 'index.mjs'))});`,
+    `console.log(JSON.stringify([await handler({ name: 'ada' }), await lazyHandler(), await kebab()]));`,
   ].join('\n');
   const result = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', script], {
     encoding: 'utf8',
+    ...user,
     env: {
       PATH: process.env.PATH ?? '',
       TMPDIR: tmp,
@@ -143,16 +148,31 @@ describe('bundleService({ compileCache: true })', () => {
     const meta = JSON.parse(readFileSync(bundle.metafile, 'utf8')) as {
       outputs: Record<string, { exports: string[] }>;
     };
-    expect(meta.outputs['dist/index.mjs']?.exports.sort()).toEqual(['handler', 'lazyHandler']);
+    expect(meta.outputs['dist/index.mjs']?.exports.sort()).toEqual([
+      'handler',
+      'kebab-handler',
+      'lazyHandler',
+    ]);
     expect(meta.outputs['dist/compile-cache.mjs']).toBeDefined();
-    // The loader loads at init with the handler and what it imports statically.
-    expect(bundle.initBytes).toBeGreaterThan(bundle.bytes);
+    // What loads at init: the loader, the handler and the chunk it imports statically, not the lazy one.
+    const size = (file: string) => statSync(join(packageDir, 'dist', file)).size;
+    const handlerImports = (
+      meta.outputs['dist/handler.mjs'] as unknown as {
+        imports: { path: string; kind: string; external?: boolean }[];
+      }
+    ).imports;
+    const staticChunks = handlerImports
+      .filter((i) => i.kind === 'import-statement' && !i.external)
+      .map((i) => i.path.split('/').at(-1) as string);
+    expect(staticChunks).toHaveLength(1);
+    expect(bundle.bytes).toBe(size('index.mjs'));
+    expect(bundle.initBytes).toBe(size('index.mjs') + size('handler.mjs') + size(staticChunks[0] as string));
   });
 
   it('runs from dist/ without a cache: the loader only imports the handler, and says nothing', () => {
     const { result, accepted } = coldStart(join(packageDir, 'dist'));
     expect(result.status).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...']);
+    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...', 'by a string name']);
     expect(accepted).toEqual([]);
     expect(result.stderr).not.toMatch(/sidestep:/);
   });
@@ -177,7 +197,7 @@ describe('the image build step (compile-cache.mjs) and a cold start', () => {
       `compile cache: ${modules.length} modules compiled, not run: ${modules.length + 2} entries in ${join(root, COMPILE_CACHE_DIR, written as string)}\n`,
     );
     const { result, accepted, rejected } = coldStart(root);
-    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...']);
+    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...', 'by a string name']);
     // The handler, its static import's chunk and the lazily imported chunk: all from the cache.
     expect(accepted).toEqual(modules.sort());
     expect(rejected).toBe(false);
@@ -195,7 +215,7 @@ describe('the image build step (compile-cache.mjs) and a cold start', () => {
     );
   });
 
-  it("is found under the sandbox user's uid, whatever uid built the image", () => {
+  it("is found when the user that built it had another uid (linked under this process's uid)", () => {
     const root = taskRoot();
     expect(writeCache(root).status).toBe(0);
     const [written] = readdirSync(join(root, COMPILE_CACHE_DIR)) as [string];
@@ -207,7 +227,27 @@ describe('the image build step (compile-cache.mjs) and a cold start', () => {
     expect(accepted).toContain('handler.mjs');
   });
 
-  it('replaces a link another task root left in a shared temp directory', () => {
+  it('is readable by the sandbox user, who is not the user that built it: every entry readable by all, and read as another user', () => {
+    const root = taskRoot();
+    expect(writeCache(root).status).toBe(0);
+    const [written] = readdirSync(join(root, COMPILE_CACHE_DIR)) as [string];
+    const entries = readdirSync(join(root, COMPILE_CACHE_DIR, written));
+    // Node writes its entries 0600, for their writer only.
+    for (const entry of entries)
+      expect(statSync(join(root, COMPILE_CACHE_DIR, written, entry)).mode & 0o444).toBe(0o444);
+    // As root (the image build's user, and CI's), a cold start as `nobody`, as Lambda's sandbox user
+    // runs one; another user cannot switch users, and the modes above say the same.
+    if (process.getuid?.() !== 0) return;
+    chmodSync(root, 0o755);
+    const tmp = tempDir('compile-cache-nobody-tmp-');
+    chmodSync(tmp, 0o777);
+    const { result, accepted } = coldStart(root, ['--expose-gc'], tmp, { uid: 65534, gid: 65534 });
+    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...', 'by a string name']);
+    expect(result.stderr).not.toMatch(/permission denied/);
+    expect(accepted).toContain('handler.mjs');
+  });
+
+  it('keeps apart the links of two task roots that share a temp directory', () => {
     const [first, second] = [taskRoot(), taskRoot()];
     for (const root of [first, second]) expect(writeCache(root).status).toBe(0);
     const [written] = readdirSync(join(first, COMPILE_CACHE_DIR)) as [string];
@@ -225,7 +265,7 @@ describe('the image build step (compile-cache.mjs) and a cold start', () => {
     const root = taskRoot();
     expect(writeCache(root).status).toBe(0);
     const { result, accepted, rejected } = coldStart(root, []);
-    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...']);
+    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...', 'by a string name']);
     expect(accepted).toEqual([]);
     expect(rejected).toBe(true);
   });
@@ -239,7 +279,7 @@ describe('the image build step (compile-cache.mjs) and a cold start', () => {
       join(root, COMPILE_CACHE_DIR, written.replace(/^v[\d.]+/, 'v0.0.1')),
     );
     const { result, accepted } = coldStart(root);
-    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...']);
+    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...', 'by a string name']);
     expect(accepted).toEqual([]);
     expect(result.stderr).toMatch(
       /^sidestep: the image's compile cache is not used: it was made for v0\.0\.1-/m,

@@ -46,7 +46,9 @@ export interface FunctionOptions {
    * Run a private copy of the bundle directory, outside the workspace, instead of the directory
    * itself. In place, Node's module resolution walks up from the bundle into the workspace's
    * node_modules, so a module missing from the bundle may still load; in the image /var/task holds
-   * only the bundle. Image tests should isolate. @default false
+   * only the bundle. Image tests should isolate, unless their task root already lies outside the
+   * workspace (`stageLambdaImage`'s, which runs in place: its compile cache names each module by its
+   * path). @default false
    */
   isolate?: boolean;
 }

@@ -4,7 +4,16 @@
  * tests and the cold-start benchmark run the same staging, so both run the files an image would hold.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, globSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  globSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { InvalidFunctionOptionError } from './errors.ts';
@@ -40,7 +49,7 @@ export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
     text,
     from: /^FROM\s+(\S+)/m.exec(text)?.[1],
     copiedFiles: copy.trim().split(/\s+/).slice(1, -1),
-    run: [...text.matchAll(/^RUN\s+(.+?)\s*$/gm)].map((match) => match[1] as string),
+    run: [...text.matchAll(/^RUN\s+(.+?)\s*$/gim)].map((match) => match[1] as string),
     cmd: /^CMD \["([^"]+)"\]/m.exec(text)?.[1],
     environment: Object.fromEntries(
       [...text.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)\s*$/gm)].map((match) => [match[1], match[2]]),
@@ -74,8 +83,8 @@ const RUN_TIMEOUT_MS = 120_000;
  * (globs, expanded against the build context as Docker does), then runs its `RUN` steps there as the
  * image build does (`node` being this Node, `${LAMBDA_TASK_ROOT}` the staged directory, the working
  * directory the task root as the base image's WORKDIR, the environment the image's), then makes
- * every file read-only. A `RUN` step other than `node ...` is refused: this machine has no base image
- * to run it in.
+ * every file read-only. A `RUN` step other than `node ...`, and any instruction other than FROM, ENV,
+ * COPY, RUN and CMD, is refused: this machine has no base image to run it in.
  */
 export function stageTaskRoot(
   packageDir: string,
@@ -87,13 +96,27 @@ export function stageTaskRoot(
     for (const file of files) copyFileSync(join(packageDir, file), join(dir, basename(file)));
     const environment: Record<string, string> = {};
     const leftOut: Record<string, string> = {};
-    for (const [name, value] of Object.entries(dockerfile.environment)) {
-      if (BASE_IMAGE_PATHS.test(value)) leftOut[name] = `${value} is a file of the base image`;
-      else environment[name] = value;
+    // In the Dockerfile's order: a RUN step sees the ENV lines above it, as in a build.
+    let copies = 0;
+    for (const line of dockerfile.text.split('\n')) {
+      const [keyword = '', ...rest] = line.trim().split(/\s+/);
+      const instruction = keyword.toUpperCase();
+      if (instruction === 'COPY' && ++copies > 1) throw refused(line, 'one COPY, into the task root');
+      if (keyword === '' || keyword.startsWith('#') || ['FROM', 'COPY', 'CMD'].includes(instruction))
+        continue;
+      if (instruction === 'RUN') runStep(rest.join(' '), dir, environment);
+      else if (instruction === 'ENV') {
+        const [, name, value] = /^([A-Za-z_][A-Za-z0-9_]*)=(\S+)$/.exec(rest.join(' ')) ?? [];
+        if (name === undefined || value === undefined) throw refused(line, 'only `ENV <name>=<value>`');
+        if (BASE_IMAGE_PATHS.test(value)) leftOut[name] = `${value} is a file of the base image`;
+        else environment[name] = value;
+      } else throw refused(line, 'FROM, ENV, one COPY into the task root, RUN node ... and CMD');
     }
-    for (const step of dockerfile.run) runStep(step, dir, environment);
+    // Read-only, each file keeping who may read it (a step's file readable by its writer only stays
+    // unreadable to the sandbox user on Lambda, and the image tests must see that too).
     for (const file of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-      if (file.isFile()) chmodSync(join(file.parentPath, file.name), 0o444);
+      const path = join(file.parentPath, file.name);
+      if (file.isFile()) chmodSync(path, statSync(path).mode & 0o7555);
     }
     return { dir, files, environment, leftOut };
   } catch (error) {
@@ -102,13 +125,18 @@ export function stageTaskRoot(
   }
 }
 
+/** A Dockerfile line the local image path cannot build as Docker would. */
+function refused(line: string, what: string): InvalidFunctionOptionError {
+  return new InvalidFunctionOptionError(
+    'bundleDir',
+    `the Dockerfile's ${line.trim()} cannot be built without Docker: the local image path takes ${what}`,
+  );
+}
+
 function runStep(step: string, taskRoot: string, environment: Record<string, string>): void {
   const [command, ...args] = step.replaceAll(TASK_ROOT_VARIABLE, taskRoot).split(/\s+/);
   if (command !== 'node' || args.some((arg) => /[$"'`\\|&;<>]/.test(arg))) {
-    throw new InvalidFunctionOptionError(
-      'bundleDir',
-      `the Dockerfile's RUN ${step} cannot run without Docker: only a plain \`node ...\` step can`,
-    );
+    throw refused(`RUN ${step}`, 'only a plain `RUN node ...` step');
   }
   // Nothing of this machine's environment: a build step sees the image's.
   const result = spawnSync(process.execPath, args, {

@@ -16,7 +16,8 @@ export const COMPILE_CACHE_DIR = '.compile-cache';
  * One exception: the image's compile cache (`<bundleDir>/.compile-cache`). Under the permission model
  * Node skips a compile cache it may not write ("write permission ... is not granted"); Lambda has no
  * permission model, so there Node reads the shipped cache, and a write it tries fails on the read-only
- * file system, which Node ignores. Allowing writes there makes Node read it here as it does on Lambda.
+ * file system, which Node ignores. Allowing writes there makes Node read it here as it does on Lambda
+ * (the one place a local function could write in its task root, and create where there is none).
  */
 export function readOnlyFlags(bundleDir: string, tmpDir: string): string[] {
   const writable = [tmpDir, join(bundleDir, COMPILE_CACHE_DIR)];

@@ -75,12 +75,41 @@ describe('stageTaskRoot', () => {
     expect(after.length).toBe(before.length + 1);
   });
 
-  it('refuses a RUN step it cannot run without Docker', () => {
-    for (const step of ['apt-get install -y curl', `node ${TASK_ROOT}/build-step.mjs && rm -rf /`]) {
-      const packageDir = servicePackage(`FROM x\nCOPY dist/*.mjs ${TASK_ROOT}/\nRUN ${step}\n`);
-      expect(() => stageTaskRoot(packageDir)).toThrow(
-        /cannot run without Docker: only a plain `node \.\.\.` step can/,
-      );
+  it('refuses a RUN step it cannot run without Docker, and any instruction it cannot build', () => {
+    const cases: Array<[string, RegExp]> = [
+      [
+        'RUN apt-get install -y curl',
+        /RUN apt-get install -y curl cannot be built without Docker: .*only a plain `RUN node \.\.\.` step/,
+      ],
+      [`RUN node ${TASK_ROOT}/build-step.mjs && rm -rf /`, /only a plain `RUN node \.\.\.` step/],
+      [
+        'USER node',
+        /USER node cannot be built without Docker: .*FROM, ENV, one COPY into the task root, RUN node \.\.\. and CMD/,
+      ],
+      ['workdir /elsewhere', /workdir \/elsewhere cannot be built/],
+      [`COPY dist/index.mjs ${TASK_ROOT}/again/`, /one COPY, into the task root/],
+      ['ENV A B', /only `ENV <name>=<value>`/],
+    ];
+    for (const [line, message] of cases) {
+      const packageDir = servicePackage(`FROM x\nCOPY dist/*.mjs ${TASK_ROOT}/\n${line}\n`);
+      expect(() => stageTaskRoot(packageDir)).toThrow(message);
     }
+  });
+
+  it('runs a step with the ENV lines above it only, as a build does, and a lowercase run too', () => {
+    const packageDir = servicePackage(
+      [
+        'FROM x',
+        `COPY dist/*.mjs ${TASK_ROOT}/`,
+        `run node ${TASK_ROOT}/build-step.mjs`,
+        'ENV IMAGE_VARIABLE=set-after-the-step',
+      ].join('\n'),
+    );
+    const root = stageTaskRoot(packageDir);
+    made.push(root.dir);
+    expect(JSON.parse(readFileSync(join(root.dir, 'made/by-step.json'), 'utf8'))).toMatchObject({
+      imageVariable: null,
+    });
+    expect(root.environment).toEqual({ IMAGE_VARIABLE: 'set-after-the-step' });
   });
 });
