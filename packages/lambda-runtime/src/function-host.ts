@@ -38,6 +38,15 @@ export interface FunctionOptions {
   accountId?: string;
   /** Only TMPDIR and /tmp are writable, as on Lambda (Node's permission model). @default true */
   readOnly?: boolean;
+  /**
+   * The user the sandbox's process runs as. Lambda runs a function as a non-root sandbox user
+   * (uid 993, `sbx_user1051`, as functions report it), also from an image whose user is root, so a
+   * file of the image only its owner can read is unreadable to the function. With a user, `readOnly`
+   * is held by the files' own permissions (the bundle directory must not be that user's to write), as
+   * on Lambda, instead of Node's permission model, which Lambda does not have and which refuses every
+   * symlink. Only a host running as root can run a sandbox as another user. @default the host's user
+   */
+  user?: { readonly uid: number; readonly gid: number };
   /** Init phase limit in seconds, Lambda's for on-demand functions. @default 10 */
   initTimeoutSeconds?: number;
   /** Start one sandbox (and run its init) before resolving, so the first invoke is warm. @default true */
@@ -247,6 +256,12 @@ function toSandboxConfig(options: FunctionOptions): SandboxConfig {
   for (const variable of Object.keys(options.environment)) {
     if (RESERVED.has(variable)) throw new ReservedEnvironmentVariableError(variable);
   }
+  if (options.user !== undefined && process.getuid?.() !== 0) {
+    throw new InvalidFunctionOptionError(
+      'user',
+      'only a host running as root can run a sandbox as another user',
+    );
+  }
   const region = options.region ?? options.environment.AWS_REGION ?? 'us-east-1';
   const config: SandboxConfig = {
     name: options.name,
@@ -259,6 +274,7 @@ function toSandboxConfig(options: FunctionOptions): SandboxConfig {
     timeoutMs: timeoutSeconds * 1000,
     initTimeoutMs: (options.initTimeoutSeconds ?? 10) * 1000,
     readOnly: options.readOnly ?? true,
+    ...(options.user ? { user: options.user } : {}),
   };
   return options.onLog ? { ...config, onLog: options.onLog } : config;
 }

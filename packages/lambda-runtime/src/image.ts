@@ -118,6 +118,8 @@ export function stageTaskRoot(
       const path = join(file.parentPath, file.name);
       if (file.isFile()) chmodSync(path, statSync(path).mode & 0o7555);
     }
+    // As /var/task in the image: anyone may enter it (mkdtemp made it its owner's only).
+    chmodSync(dir, 0o755);
     return { dir, files, environment, leftOut };
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });

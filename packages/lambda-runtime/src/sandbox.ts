@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -34,6 +34,11 @@ export interface SandboxConfig {
    */
   readonly suppressedInit?: boolean;
   readonly readOnly: boolean;
+  /**
+   * Runs the process as this user (its temp directory is given to it); `readOnly` is then the file
+   * system's own permissions, not Node's permission model.
+   */
+  readonly user?: { readonly uid: number; readonly gid: number };
   readonly onLog?: (line: string, stream: 'stdout' | 'stderr') => void;
 }
 
@@ -113,11 +118,13 @@ export class Sandbox {
   /** Spawns the runtime process; it starts its init phase at once. */
   static async start(config: SandboxConfig): Promise<Sandbox> {
     const tmpDir = await mkdtemp(join(tmpdir(), `sidestep-lambda-${config.name}-`));
+    if (config.user) await chown(tmpDir, config.user.uid, config.user.gid);
     const api = await startRuntimeApi({ functionName: config.name, functionArn: config.functionArn });
     const env = sandboxEnvironment(config, api.address, tmpDir);
     const child = spawn(process.execPath, [...nodeArguments(config, tmpDir), runtimeInterfaceClientPath], {
       cwd: config.bundleDir,
       env,
+      ...config.user,
       stdio: config.onLog ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
       // A process group of its own, so a terminal's Ctrl-C (SIGINT to the foreground group) does not
       // end an invocation the host means to let finish; the host stops it, and it exits with the host
@@ -287,8 +294,10 @@ function nodeArguments(config: SandboxConfig, tmpDir: string): string[] {
     `--max-semi-space-size=${Math.floor(newSpace / 2)}`,
     `--max-old-space-size=${config.memoryMb - newSpace}`,
   ];
-  // Lambda's file system is read-only except /tmp.
-  if (config.readOnly) args.push(...readOnlyFlags(config.bundleDir, tmpDir));
+  // Lambda's file system is read-only except /tmp. A sandbox run as another user is held to it by the
+  // files' own permissions, as Lambda's sandbox user is (it owns nothing of the task root): without
+  // Node's permission model, which Lambda does not have and which refuses every symlink.
+  if (config.readOnly && !config.user) args.push(...readOnlyFlags(config.bundleDir, tmpDir));
   return args;
 }
 

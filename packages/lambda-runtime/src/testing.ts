@@ -111,13 +111,20 @@ export interface LambdaImage {
   /** A fresh directory outside the workspace with the copied files, as /var/task in the image. */
   readonly taskRoot: string;
   /**
-   * Runs the task root read-only, in place, with the manifest's memory and timeout and
+   * Runs the task root read-only, in place, as a user who owns none of it (when the tests run as
+   * root), with the manifest's memory and timeout and
    * `POWERTOOLS_SERVICE_NAME` set to the service's name (the variables given win).
    */
   start(options: ImageFunctionOptions): Promise<FunctionHost>;
   /** Closes every function started and removes the task root. */
   close(): Promise<void>;
 }
+
+/**
+ * The user a staged image's function runs as when the tests run as root: `nobody`, who owns none of
+ * the image's files, as Lambda's sandbox user owns none of /var/task.
+ */
+const SANDBOX_USER = { uid: 65534, gid: 65534 } as const;
 
 /**
  * Stages the service's task root as its Dockerfile builds it ({@link stageTaskRoot}: the files it
@@ -143,6 +150,8 @@ export function stageLambdaImage(packageDir: string, service: ImageService): Lam
         // Not copied again: the staged task root already lies outside the workspace, and its compile
         // cache names each module by its path, as /var/task's does in the image.
         isolate: false,
+        // As Lambda runs an image's function: as a user who owns none of its files.
+        ...(process.getuid?.() === 0 ? { user: SANDBOX_USER } : {}),
         environment: { POWERTOOLS_SERVICE_NAME: service.name, ...environment },
       });
       started.push(fn);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -33,7 +33,7 @@ const FIXTURES: Record<string, string> = {
       }
       const { getRemainingTimeInMillis, ...fields } = context;
       return {
-        count, pid: process.pid, event, writes, cwd: process.cwd(),
+        count, pid: process.pid, uid: process.getuid?.(), event, writes, cwd: process.cwd(),
         context: { ...fields, remaining: getRemainingTimeInMillis() },
         traceEnv: process.env._X_AMZN_TRACE_ID,
         env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !['PATH', 'LANG'].includes(k))),
@@ -517,6 +517,26 @@ describe('startFunction', () => {
     expect(result).toMatchObject({
       ok: true,
       payload: { writes: { bundle: 'ERR_ACCESS_DENIED', tmp: 'ok' } },
+    });
+  });
+
+  it('runs a sandbox as another user, as Lambda runs a function as its sandbox user, the task root held read-only by its permissions', async () => {
+    const nobody = { uid: 65534, gid: 65534 };
+    if (process.getuid?.() !== 0) {
+      // Only root can start a process as another user.
+      await expect(start({ handler: 'echo.handler', user: nobody })).rejects.toMatchObject({
+        name: 'InvalidFunctionOptionError',
+        field: 'user',
+      });
+      return;
+    }
+    await chmod(bundleDir, 0o755);
+    const fn = await start({ handler: 'echo.handler', user: nobody });
+    const result = await fn.invoke({ tryWrites: true });
+    // EACCES where Lambda says EROFS: the task root is not the sandbox user's to write.
+    expect(result).toMatchObject({
+      ok: true,
+      payload: { uid: 65534, writes: { bundle: 'EACCES', tmp: 'ok' } },
     });
   });
 
