@@ -7,7 +7,7 @@
  * (src/compile_cache.cc, `GetCacheVersionTag`), and V8's tag depends on flags such as the Lambda
  * bootstrap's `--expose-gc`. The image is built as root; Lambda runs the function as a sandbox user
  * whose uid the image cannot know. So the image ships the directory the build made, and a cold start
- * links `<tmpdir>/sidestep-compile-cache-<task root hash>/<its own tag>-<its own uid>` to it (the one writable place is
+ * links `<tmpdir>/sidestep-compile-cache-<task root path>/<its own tag>-<its own uid>` to it (the one writable place is
  * the temp directory) before it imports the handler: {@link useShippedCompileCache}, called by the
  * bundle's `index.mjs`. A process of the user that built the image on the same machine (the local image
  * path) reads the shipped directory as is, with no link: Node's permission model, which the local
@@ -37,7 +37,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cachedDataVersionTag } from 'node:v8';
-import { crc32 } from 'node:zlib';
 
 /**
  * The directory of the shipped cache, in the task root (the local sandbox's read-only flags name it
@@ -110,10 +109,9 @@ function findAndEnable(taskRoot: string): ShippedCompileCache {
     if (match === undefined) return { status: 'other-version', shipped, wanted };
     // One directory per task root (a temp directory several bundles share, as a laptop's, must not
     // point one at another's cache), for this user only.
-    const directory = join(
-      tmpdir(),
-      `sidestep-compile-cache-${crc32(taskRoot).toString(16).padStart(8, '0')}`,
-    );
+    // Named after the task root's path (`/var/task`: `sidestep-compile-cache-_var_task`; no hash, whose
+    // module, node:zlib, a cold start would load for this alone).
+    const directory = join(tmpdir(), `sidestep-compile-cache-${taskRoot.replaceAll(/[^A-Za-z0-9]/g, '_')}`);
     const link = join(directory, own);
     const target = join(shippedRoot, match);
     mkdirSync(directory, { recursive: true, mode: 0o700 });
