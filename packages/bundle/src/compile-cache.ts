@@ -25,6 +25,7 @@
 import {
   chmodSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   readlinkSync,
@@ -115,14 +116,25 @@ function findAndEnable(taskRoot: string): ShippedCompileCache {
     const link = join(directory, own);
     const target = join(shippedRoot, match);
     mkdirSync(directory, { recursive: true, mode: 0o700 });
+    // Compiled code is code: a directory another user made, or may write, is not used.
+    const owner = lstatSync(directory);
+    if (!owner.isDirectory() || (uid !== undefined && owner.uid !== uid) || (owner.mode & 0o022) !== 0) {
+      return { status: 'failed', reason: `${directory} is not this user's alone` };
+    }
     // A process that ran before in the same temp directory (on Lambda, the same sandbox after a crash)
     // left the link. Another is replaced atomically: a new link renamed over it, so that two processes
-    // starting at once each see one link or the other, never none.
+    // starting at once each see one link or the other, never none. Anything else there is removed.
     if (linkTarget(link) !== target) {
+      if (lstatSync(link, { throwIfNoEntry: false })?.isDirectory())
+        rmSync(link, { recursive: true, force: true });
       const fresh = `${link}.${process.pid}`;
       rmSync(fresh, { force: true });
       symlinkSync(target, fresh, 'dir');
-      renameSync(fresh, link);
+      try {
+        renameSync(fresh, link);
+      } finally {
+        rmSync(fresh, { force: true });
+      }
     }
     return enable(directory, link, match);
   } catch (error) {

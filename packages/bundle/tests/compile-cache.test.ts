@@ -7,6 +7,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
   statSync,
@@ -16,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { cachedDataVersionTag } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { lambdaSandboxUser } from '@sidestep/lambda-runtime/testing';
 import {
   type BundleResult,
   bundleService,
@@ -236,12 +238,14 @@ describe('the image build step (compile-cache.mjs) and a cold start', () => {
     for (const entry of entries)
       expect(statSync(join(root, COMPILE_CACHE_DIR, written, entry)).mode & 0o444).toBe(0o444);
     // As root (the image build's user, and CI's), a cold start as `nobody`, as Lambda's sandbox user
-    // runs one; another user cannot switch users, and the modes above say the same.
-    if (process.getuid?.() !== 0) return;
+    // runs one; another user cannot switch users (nor can nobody start this Node from a checkout it
+    // cannot enter), and the modes above say the same.
+    const nobody = lambdaSandboxUser();
+    if (nobody === undefined) return;
     chmodSync(root, 0o755);
     const tmp = tempDir('compile-cache-nobody-tmp-');
     chmodSync(tmp, 0o777);
-    const { result, accepted } = coldStart(root, ['--expose-gc'], tmp, { uid: 65534, gid: 65534 });
+    const { result, accepted } = coldStart(root, ['--expose-gc'], tmp, nobody);
     expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...', 'by a string name']);
     expect(result.stderr).not.toMatch(/permission denied/);
     expect(accepted).toContain('handler.mjs');
@@ -259,6 +263,45 @@ describe('the image build step (compile-cache.mjs) and a cold start', () => {
     const { result, accepted } = coldStart(second, ['--expose-gc'], shared);
     expect(result.stderr).not.toMatch(/sidestep:/);
     expect(accepted).toContain('handler.mjs');
+    // Each task root's link still points at its own cache.
+    const links = readdirSync(shared)
+      .filter((name) => name.startsWith('sidestep-compile-cache-'))
+      .flatMap((name) =>
+        readdirSync(join(shared, name)).map((link) => readlinkSync(join(shared, name, link))),
+      )
+      .sort();
+    expect(links).toEqual([first, second].map((root) => join(root, COMPILE_CACHE_DIR, `${written}1`)).sort());
+  });
+
+  it('replaces a directory left where its link goes, and leaves no link of its own behind', () => {
+    const root = taskRoot();
+    expect(writeCache(root).status).toBe(0);
+    const [written] = readdirSync(join(root, COMPILE_CACHE_DIR)) as [string];
+    renameSync(join(root, COMPILE_CACHE_DIR, written), join(root, COMPILE_CACHE_DIR, `${written}1`));
+    const tmp = tempDir('compile-cache-tmp-');
+    const directory = join(tmp, `sidestep-compile-cache-${root.replaceAll(/[^A-Za-z0-9]/g, '_')}`);
+    mkdirSync(join(directory, written, 'junk'), { recursive: true, mode: 0o700 });
+    const { result, accepted } = coldStart(root, ['--expose-gc'], tmp);
+    expect(result.stderr).not.toMatch(/sidestep:/);
+    expect(accepted).toContain('handler.mjs');
+    expect(readdirSync(directory)).toEqual([written]);
+  });
+
+  it('does not use a link directory that others may write', () => {
+    const root = taskRoot();
+    expect(writeCache(root).status).toBe(0);
+    const [written] = readdirSync(join(root, COMPILE_CACHE_DIR)) as [string];
+    renameSync(join(root, COMPILE_CACHE_DIR, written), join(root, COMPILE_CACHE_DIR, `${written}1`));
+    const tmp = tempDir('compile-cache-tmp-');
+    const directory = join(tmp, `sidestep-compile-cache-${root.replaceAll(/[^A-Za-z0-9]/g, '_')}`);
+    mkdirSync(directory);
+    chmodSync(directory, 0o777);
+    const { result, accepted } = coldStart(root, ['--expose-gc'], tmp);
+    expect(JSON.parse(result.stdout)).toEqual(['ADA!', 'lazy...', 'by a string name']);
+    expect(accepted).toEqual([]);
+    expect(result.stderr).toMatch(
+      /^sidestep: the image's compile cache is not used: .* is not this user's alone$/m,
+    );
   });
 
   it('is refused entry by entry by V8 when the flags that V8 checks differ, and the function still runs', () => {

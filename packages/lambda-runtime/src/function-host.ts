@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -118,6 +118,8 @@ export async function startFunction(options: FunctionOptions): Promise<FunctionH
   if (options.isolate) {
     isolatedRoot = await mkdtemp(join(tmpdir(), `sidestep-task-${config.name}-`));
     await cp(config.bundleDir, isolatedRoot, { recursive: true });
+    // Another user must be able to enter it, as anyone may enter /var/task (mkdtemp made it 0700).
+    if (config.user) await chmod(isolatedRoot, 0o755);
     config = { ...config, bundleDir: isolatedRoot };
   }
   const concurrency = options.concurrency ?? 1;

@@ -39,7 +39,8 @@ export interface LambdaDockerfile {
 /** Reads `<packageDir>/Dockerfile`; one without a COPY into the task root fails here. */
 export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
   const text = readFileSync(join(packageDir, 'Dockerfile'), 'utf8');
-  const copy = text.split('\n').find((line) => /^COPY\s.*\$\{LAMBDA_TASK_ROOT\}/.test(line));
+  // Instructions are case-insensitive, as Docker reads them.
+  const copy = text.split('\n').find((line) => /^COPY\s.*\$\{LAMBDA_TASK_ROOT\}/i.test(line));
   if (!copy)
     throw new InvalidFunctionOptionError(
       'bundleDir',
@@ -47,12 +48,12 @@ export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
     );
   return {
     text,
-    from: /^FROM\s+(\S+)/m.exec(text)?.[1],
+    from: /^FROM\s+(\S+)/im.exec(text)?.[1],
     copiedFiles: copy.trim().split(/\s+/).slice(1, -1),
     run: [...text.matchAll(/^RUN\s+(.+?)\s*$/gim)].map((match) => match[1] as string),
-    cmd: /^CMD \["([^"]+)"\]/m.exec(text)?.[1],
+    cmd: /^CMD \["([^"]+)"\]/im.exec(text)?.[1],
     environment: Object.fromEntries(
-      [...text.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)\s*$/gm)].map((match) => [match[1], match[2]]),
+      [...text.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)\s*$/gim)].map((match) => [match[1], match[2]]),
     ),
   };
 }
@@ -97,17 +98,22 @@ export function stageTaskRoot(
     const environment: Record<string, string> = {};
     const leftOut: Record<string, string> = {};
     // In the Dockerfile's order: a RUN step sees the ENV lines above it, as in a build.
-    let copies = 0;
+    const seen = { COPY: 0, FROM: 0 };
     for (const line of dockerfile.text.split('\n')) {
       const [keyword = '', ...rest] = line.trim().split(/\s+/);
       const instruction = keyword.toUpperCase();
-      if (instruction === 'COPY' && ++copies > 1) throw refused(line, 'one COPY, into the task root');
+      if ((instruction === 'COPY' || instruction === 'FROM') && ++seen[instruction] > 1) {
+        throw refused(line, `one ${instruction} (one stage, one COPY into the task root)`);
+      }
       if (keyword === '' || keyword.startsWith('#') || ['FROM', 'COPY', 'CMD'].includes(instruction))
         continue;
       if (instruction === 'RUN') runStep(rest.join(' '), dir, environment);
       else if (instruction === 'ENV') {
-        const [, name, value] = /^([A-Za-z_][A-Za-z0-9_]*)=(\S+)$/.exec(rest.join(' ')) ?? [];
-        if (name === undefined || value === undefined) throw refused(line, 'only `ENV <name>=<value>`');
+        // A value as written, with nothing for a shell to expand or unquote.
+        const [, name, value] = /^([A-Za-z_][A-Za-z0-9_]*)=([^\s"'$\\`]+)$/.exec(rest.join(' ')) ?? [];
+        if (name === undefined || value === undefined) {
+          throw refused(line, 'only `ENV <name>=<value>` with a value free of quotes, `$` and `\\`');
+        }
         if (BASE_IMAGE_PATHS.test(value)) leftOut[name] = `${value} is a file of the base image`;
         else environment[name] = value;
       } else throw refused(line, 'FROM, ENV, one COPY into the task root, RUN node ... and CMD');
@@ -137,7 +143,7 @@ function refused(line: string, what: string): InvalidFunctionOptionError {
 
 function runStep(step: string, taskRoot: string, environment: Record<string, string>): void {
   const [command, ...args] = step.replaceAll(TASK_ROOT_VARIABLE, taskRoot).split(/\s+/);
-  if (command !== 'node' || args.some((arg) => /[$"'`\\|&;<>]/.test(arg))) {
+  if (command !== 'node' || args.some((arg) => /[$"'`\\|&;<>#]/.test(arg))) {
     throw refused(`RUN ${step}`, 'only a plain `RUN node ...` step');
   }
   // Nothing of this machine's environment: a build step sees the image's.

@@ -16,13 +16,14 @@
  * });
  * ```
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, globSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expect } from '@jest/globals';
 import { type FunctionHost, type FunctionOptions, startFunction } from './function-host.ts';
 import { type LambdaDockerfile, readLambdaDockerfile, stageTaskRoot } from './image.ts';
 import { processStatFields } from './process-stat.ts';
+import { runtimeInterfaceClientPath } from './sandbox.ts';
 
 export { type LambdaDockerfile, readLambdaDockerfile } from './image.ts';
 
@@ -120,11 +121,29 @@ export interface LambdaImage {
   close(): Promise<void>;
 }
 
+let sandboxUser: { uid: number; gid: number } | null | undefined;
+
 /**
- * The user a staged image's function runs as when the tests run as root: `nobody`, who owns none of
- * the image's files, as Lambda's sandbox user owns none of /var/task.
+ * The user a test runs a Lambda function as: `nobody`, who owns none of an image's files, as Lambda's
+ * sandbox user owns none of /var/task; or undefined (the host's own user) where the tests do not run
+ * as root, or where `nobody` cannot start this Node or read the runtime interface client (a checkout
+ * under a directory only its owner may enter, such as /root), which would fail every start with a
+ * misleading "cannot find module".
  */
-const SANDBOX_USER = { uid: 65534, gid: 65534 } as const;
+export function lambdaSandboxUser(): { uid: number; gid: number } | undefined {
+  if (sandboxUser === undefined) {
+    const nobody = { uid: 65534, gid: 65534 };
+    const reachable =
+      process.getuid?.() === 0 &&
+      spawnSync(
+        process.execPath,
+        ['-e', `require('node:fs').accessSync(${JSON.stringify(runtimeInterfaceClientPath)}, 4)`],
+        { ...nobody, stdio: 'ignore', timeout: 10_000 },
+      ).status === 0;
+    sandboxUser = reachable ? nobody : null;
+  }
+  return sandboxUser ?? undefined;
+}
 
 /**
  * Stages the service's task root as its Dockerfile builds it ({@link stageTaskRoot}: the files it
@@ -151,7 +170,7 @@ export function stageLambdaImage(packageDir: string, service: ImageService): Lam
         // cache names each module by its path, as /var/task's does in the image.
         isolate: false,
         // As Lambda runs an image's function: as a user who owns none of its files.
-        ...(process.getuid?.() === 0 ? { user: SANDBOX_USER } : {}),
+        ...(lambdaSandboxUser() ? { user: lambdaSandboxUser() } : {}),
         environment: { POWERTOOLS_SERVICE_NAME: service.name, ...environment },
       });
       started.push(fn);

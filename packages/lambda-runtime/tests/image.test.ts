@@ -87,13 +87,33 @@ describe('stageTaskRoot', () => {
         /USER node cannot be built without Docker: .*FROM, ENV, one COPY into the task root, RUN node \.\.\. and CMD/,
       ],
       ['workdir /elsewhere', /workdir \/elsewhere cannot be built/],
-      [`COPY dist/index.mjs ${TASK_ROOT}/again/`, /one COPY, into the task root/],
+      [`COPY dist/index.mjs ${TASK_ROOT}/again/`, /one COPY \(one stage, one COPY into the task root\)/],
       ['ENV A B', /only `ENV <name>=<value>`/],
+      ['ENV A="quoted"', /a value free of quotes/],
+      ['ENV A=$HOME/x', /a value free of quotes, `\$`/],
+      [`RUN node ${TASK_ROOT}/build-step.mjs # a note`, /only a plain `RUN node \.\.\.` step/],
+      ['FROM y AS second', /one FROM \(one stage/],
     ];
     for (const [line, message] of cases) {
       const packageDir = servicePackage(`FROM x\nCOPY dist/*.mjs ${TASK_ROOT}/\n${line}\n`);
       expect(() => stageTaskRoot(packageDir)).toThrow(message);
     }
+  });
+
+  it('keeps who may read a file a step wrote: one only its writer may read stays so, as in the image', () => {
+    const packageDir = servicePackage(
+      `FROM x\nCOPY dist/*.mjs ${TASK_ROOT}/\nRUN node ${TASK_ROOT}/build-step.mjs private\n`,
+    );
+    // The step's own file is written 0600 (its writer only), the copied bundle 0644.
+    writeFileSync(
+      join(packageDir, 'dist/build-step.mjs'),
+      "import { writeFileSync } from 'node:fs';\nwriteFileSync(process.env.LAMBDA_TASK_ROOT + '/private.bin', 'x', { mode: 0o600 });\n",
+    );
+    const root = stageTaskRoot(packageDir);
+    made.push(root.dir);
+    expect(statSync(join(root.dir, 'private.bin')).mode & 0o777).toBe(0o400);
+    expect(statSync(join(root.dir, 'index.mjs')).mode & 0o777).toBe(0o444);
+    expect(statSync(root.dir).mode & 0o777).toBe(0o755);
   });
 
   it('runs a step with the ENV lines above it only, as a build does, and a lowercase run too', () => {
