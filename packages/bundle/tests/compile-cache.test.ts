@@ -180,6 +180,20 @@ describe('bundleService({ compileCache: true })', () => {
   });
 });
 
+/**
+ * A task root with its cache, as if built under another uid (so that a cold start links it from the
+ * temp directory), a temp directory, and the directory the loader will link it from.
+ */
+function linkedTaskRoot() {
+  const root = taskRoot();
+  expect(writeCache(root).status).toBe(0);
+  const [written] = readdirSync(join(root, COMPILE_CACHE_DIR)) as [string];
+  renameSync(join(root, COMPILE_CACHE_DIR, written), join(root, COMPILE_CACHE_DIR, `${written}1`));
+  const tmp = tempDir('compile-cache-tmp-');
+  const directory = join(tmp, `sidestep-compile-cache-${root.replaceAll(/[^A-Za-z0-9]/g, '_')}`);
+  return { root, written, tmp, directory };
+}
+
 describe('the image build step (compile-cache.mjs) and a cold start', () => {
   it("writes every module's compiled code without running any of it, and a cold start reads all it loads from it", () => {
     const root = taskRoot();
@@ -274,12 +288,7 @@ describe('the image build step (compile-cache.mjs) and a cold start', () => {
   });
 
   it('replaces a directory left where its link goes, and leaves no link of its own behind', () => {
-    const root = taskRoot();
-    expect(writeCache(root).status).toBe(0);
-    const [written] = readdirSync(join(root, COMPILE_CACHE_DIR)) as [string];
-    renameSync(join(root, COMPILE_CACHE_DIR, written), join(root, COMPILE_CACHE_DIR, `${written}1`));
-    const tmp = tempDir('compile-cache-tmp-');
-    const directory = join(tmp, `sidestep-compile-cache-${root.replaceAll(/[^A-Za-z0-9]/g, '_')}`);
+    const { root, written, tmp, directory } = linkedTaskRoot();
     mkdirSync(join(directory, written, 'junk'), { recursive: true, mode: 0o700 });
     const { result, accepted } = coldStart(root, ['--expose-gc'], tmp);
     expect(result.stderr).not.toMatch(/sidestep:/);
@@ -288,12 +297,7 @@ describe('the image build step (compile-cache.mjs) and a cold start', () => {
   });
 
   it('does not use a link directory that others may write', () => {
-    const root = taskRoot();
-    expect(writeCache(root).status).toBe(0);
-    const [written] = readdirSync(join(root, COMPILE_CACHE_DIR)) as [string];
-    renameSync(join(root, COMPILE_CACHE_DIR, written), join(root, COMPILE_CACHE_DIR, `${written}1`));
-    const tmp = tempDir('compile-cache-tmp-');
-    const directory = join(tmp, `sidestep-compile-cache-${root.replaceAll(/[^A-Za-z0-9]/g, '_')}`);
+    const { root, written, tmp, directory } = linkedTaskRoot();
     mkdirSync(directory);
     chmodSync(directory, 0o777);
     const { result, accepted } = coldStart(root, ['--expose-gc'], tmp);
