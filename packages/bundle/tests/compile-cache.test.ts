@@ -297,7 +297,7 @@ describe('the image build step (compile-cache.mjs) and a cold start', () => {
   });
 
   it('does not use a link directory that others may write', () => {
-    const { root, written, tmp, directory } = linkedTaskRoot();
+    const { root, tmp, directory } = linkedTaskRoot();
     mkdirSync(directory);
     chmodSync(directory, 0o777);
     const { result, accepted } = coldStart(root, ['--expose-gc'], tmp);
