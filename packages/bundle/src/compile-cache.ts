@@ -89,12 +89,12 @@ export function useShippedCompileCache(taskRoot: string): ShippedCompileCache {
 
 function findAndEnable(taskRoot: string): ShippedCompileCache {
   const shippedRoot = join(taskRoot, COMPILE_CACHE_DIR);
-  if (!existsSync(shippedRoot)) return { status: 'none' };
   try {
+    // One read tells whether there is a cache, and what it holds (a cold start's path).
+    const shipped = readdirSync(shippedRoot).sort();
     const wanted = compileCacheVersion();
     const uid = process.getuid?.();
     const own = uid === undefined ? wanted : `${wanted}-${uid}`;
-    const shipped = readdirSync(shippedRoot).sort();
     // Built by this very user with these flags on this CPU (a local image path): Node finds it as is.
     if (shipped.includes(own)) return enable(shippedRoot, join(shippedRoot, own), own);
     // V8's tag also hashes the CPU features V8 detected (v8 src/api/api.cc,
@@ -138,6 +138,8 @@ function findAndEnable(taskRoot: string): ShippedCompileCache {
     }
     return enable(directory, link, match);
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(shippedRoot))
+      return { status: 'none' };
     return { status: 'failed', reason: (error as Error).message };
   }
 }

@@ -21,9 +21,18 @@ import { InvalidFunctionOptionError } from './errors.ts';
 /** The Dockerfile's variable for the task root (/var/task), as its COPY and `RUN` lines write it. */
 const TASK_ROOT_VARIABLE = `${'$'}{LAMBDA_TASK_ROOT}`;
 
+/** One instruction of a Dockerfile: its keyword in upper case, its arguments, its line as written. */
+export interface DockerfileInstruction {
+  readonly keyword: string;
+  readonly args: string;
+  readonly line: string;
+}
+
 /** A service's Dockerfile, as the image tests and the benchmark read it. */
 export interface LambdaDockerfile {
   readonly text: string;
+  /** Its instructions in order (comments and blank lines left out). */
+  readonly instructions: readonly DockerfileInstruction[];
   /** The base image of the `FROM` line. */
   readonly from: string | undefined;
   /** The sources of the COPY into `${LAMBDA_TASK_ROOT}`, relative to the package. */
@@ -36,11 +45,21 @@ export interface LambdaDockerfile {
   readonly environment: Readonly<Record<string, string>>;
 }
 
+/** The `<name>=<value>` of an ENV instruction's arguments. */
+const ENV_ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=(\S+)$/;
+
 /** Reads `<packageDir>/Dockerfile`; one without a COPY into the task root fails here. */
 export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
   const text = readFileSync(join(packageDir, 'Dockerfile'), 'utf8');
   // Instructions are case-insensitive, as Docker reads them.
-  const copy = text.split('\n').find((line) => /^COPY\s.*\$\{LAMBDA_TASK_ROOT\}/i.test(line));
+  const instructions = text.split('\n').flatMap((raw): DockerfileInstruction[] => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return [];
+    const [keyword = '', ...args] = line.split(/\s+/);
+    return [{ keyword: keyword.toUpperCase(), args: args.join(' '), line }];
+  });
+  const argsOf = (keyword: string) => instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
+  const copy = argsOf('COPY').find((args) => args.includes(TASK_ROOT_VARIABLE));
   if (!copy)
     throw new InvalidFunctionOptionError(
       'bundleDir',
@@ -48,12 +67,16 @@ export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
     );
   return {
     text,
-    from: /^FROM\s+(\S+)/im.exec(text)?.[1],
-    copiedFiles: copy.trim().split(/\s+/).slice(1, -1),
-    run: [...text.matchAll(/^RUN\s+(.+?)\s*$/gim)].map((match) => match[1] as string),
-    cmd: /^CMD \["([^"]+)"\]/im.exec(text)?.[1],
+    instructions,
+    from: argsOf('FROM')[0]?.split(' ')[0],
+    copiedFiles: copy.split(' ').slice(0, -1),
+    run: argsOf('RUN'),
+    cmd: argsOf('CMD').flatMap((args) => /^\["([^"]+)"\]$/.exec(args)?.[1] ?? [])[0],
     environment: Object.fromEntries(
-      [...text.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(\S+)\s*$/gim)].map((match) => [match[1], match[2]]),
+      argsOf('ENV').flatMap((args) => {
+        const [, name, value] = ENV_ASSIGNMENT.exec(args) ?? [];
+        return name === undefined || value === undefined ? [] : [[name, value]];
+      }),
     ),
   };
 }
@@ -99,19 +122,16 @@ export function stageTaskRoot(
     const leftOut: Record<string, string> = {};
     // In the Dockerfile's order: a RUN step sees the ENV lines above it, as in a build.
     const seen = { COPY: 0, FROM: 0 };
-    for (const line of dockerfile.text.split('\n')) {
-      const [keyword = '', ...rest] = line.trim().split(/\s+/);
-      const instruction = keyword.toUpperCase();
-      if ((instruction === 'COPY' || instruction === 'FROM') && ++seen[instruction] > 1) {
-        throw refused(line, `one ${instruction} (one stage, one COPY into the task root)`);
+    for (const { keyword, args, line } of dockerfile.instructions) {
+      if ((keyword === 'COPY' || keyword === 'FROM') && ++seen[keyword] > 1) {
+        throw refused(line, `one ${keyword} (one stage, one COPY into the task root)`);
       }
-      if (keyword === '' || keyword.startsWith('#') || ['FROM', 'COPY', 'CMD'].includes(instruction))
-        continue;
-      if (instruction === 'RUN') runStep(rest.join(' '), dir, environment);
-      else if (instruction === 'ENV') {
+      if (['FROM', 'COPY', 'CMD'].includes(keyword)) continue;
+      if (keyword === 'RUN') runStep(args, dir, environment);
+      else if (keyword === 'ENV') {
+        const [, name, value] = ENV_ASSIGNMENT.exec(args) ?? [];
         // A value as written, with nothing for a shell to expand or unquote.
-        const [, name, value] = /^([A-Za-z_][A-Za-z0-9_]*)=([^\s"'$\\`]+)$/.exec(rest.join(' ')) ?? [];
-        if (name === undefined || value === undefined) {
+        if (name === undefined || value === undefined || /["'$\\`]/.test(value)) {
           throw refused(line, 'only `ENV <name>=<value>` with a value free of quotes, `$` and `\\`');
         }
         if (BASE_IMAGE_PATHS.test(value)) leftOut[name] = `${value} is a file of the base image`;

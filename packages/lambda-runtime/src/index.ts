@@ -9,7 +9,13 @@ export {
   RuntimeApiClosedError,
 } from './errors.ts';
 export { type FunctionHost, type FunctionOptions, startFunction } from './function-host.ts';
-export { type LambdaDockerfile, readLambdaDockerfile, type StagedTaskRoot, stageTaskRoot } from './image.ts';
+export {
+  type DockerfileInstruction,
+  type LambdaDockerfile,
+  readLambdaDockerfile,
+  type StagedTaskRoot,
+  stageTaskRoot,
+} from './image.ts';
 export { processStatFields } from './process-stat.ts';
 export { readOnlyFlags } from './read-only-flags.ts';
 export { type ReservedEnvironmentSettings, reservedLambdaEnvironment } from './reserved-environment.ts';

@@ -25,7 +25,7 @@ import { type LambdaDockerfile, readLambdaDockerfile, stageTaskRoot } from './im
 import { processStatFields } from './process-stat.ts';
 import { runtimeInterfaceClientPath } from './sandbox.ts';
 
-export { type LambdaDockerfile, readLambdaDockerfile } from './image.ts';
+export { type DockerfileInstruction, type LambdaDockerfile, readLambdaDockerfile } from './image.ts';
 
 /**
  * The files every service image copies from its build context: the bundle (globs: the lazily loaded
@@ -152,6 +152,7 @@ export function lambdaSandboxUser(): { uid: number; gid: number } | undefined {
 export function stageLambdaImage(packageDir: string, service: ImageService): LambdaImage {
   const dockerfile = readLambdaDockerfile(packageDir);
   const taskRoot = stageTaskRoot(packageDir, dockerfile).dir;
+  const user = lambdaSandboxUser();
   const started: FunctionHost[] = [];
   return {
     dockerfile,
@@ -170,7 +171,7 @@ export function stageLambdaImage(packageDir: string, service: ImageService): Lam
         // cache names each module by its path, as /var/task's does in the image.
         isolate: false,
         // As Lambda runs an image's function: as a user who owns none of its files.
-        ...(lambdaSandboxUser() ? { user: lambdaSandboxUser() } : {}),
+        ...(user ? { user } : {}),
         environment: { POWERTOOLS_SERVICE_NAME: service.name, ...environment },
       });
       started.push(fn);
