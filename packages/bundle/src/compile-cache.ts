@@ -22,7 +22,14 @@
  * the shipped entries where the task root is writable: a process importing an image's files outside a
  * sandbox runs with the bootstrap's flags, as the benchmark's do).
  */
-import {
+
+// Node's builtins come from `process.getBuiltinModule`, not from `import`: this module is the loader
+// every cold start runs before the handler, and an ES import of a builtin builds a namespace of all of
+// its exports, which for node:fs runs its lazy properties (fs/promises with readline and the REPL's
+// history, fs/dir) for nothing. The ES imports of node:fs and node:v8 made the loader cost a cold
+// start ~5 ms of CPU where there was no cache to read (bench/RESULTS.md); node:v8 and node:os are now
+// taken only where a cache is read, node:url only by the image build's step.
+const {
   chmodSync,
   existsSync,
   lstatSync,
@@ -32,12 +39,9 @@ import {
   renameSync,
   rmSync,
   symlinkSync,
-} from 'node:fs';
-import { constants, enableCompileCache, flushCompileCache } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { cachedDataVersionTag } from 'node:v8';
+} = process.getBuiltinModule('node:fs');
+const { constants, enableCompileCache, flushCompileCache } = process.getBuiltinModule('node:module');
+const { join } = process.getBuiltinModule('node:path');
 
 /**
  * The directory of the shipped cache, in the task root (the local sandbox's read-only flags name it
@@ -54,6 +58,8 @@ export const COMPILE_CACHE_WRITER = 'compile-cache.mjs';
  * as 8 lowercase hex digits (`Uint32ToHex`).
  */
 export function compileCacheVersion(): string {
+  // Only where there is a cache: node:v8 brings Node's heap-snapshot and promise-hook modules with it.
+  const { cachedDataVersionTag } = process.getBuiltinModule('node:v8');
   return `${process.version}-${process.arch}-${cachedDataVersionTag().toString(16).padStart(8, '0')}`;
 }
 
@@ -112,7 +118,10 @@ function findAndEnable(taskRoot: string): ShippedCompileCache {
     // point one at another's cache), for this user only.
     // Named after the task root's path (`/var/task`: `sidestep-compile-cache-_var_task`; no hash, whose
     // module, node:zlib, a cold start would load for this alone).
-    const directory = join(tmpdir(), `sidestep-compile-cache-${taskRoot.replaceAll(/[^A-Za-z0-9]/g, '_')}`);
+    const directory = join(
+      process.getBuiltinModule('node:os').tmpdir(),
+      `sidestep-compile-cache-${taskRoot.replaceAll(/[^A-Za-z0-9]/g, '_')}`,
+    );
     const link = join(directory, own);
     const target = join(shippedRoot, match);
     mkdirSync(directory, { recursive: true, mode: 0o700 });
@@ -212,7 +221,10 @@ export async function writeCompileCache(taskRoot: string): Promise<WrittenCompil
     .sort();
   const source = [
     `import ${JSON.stringify(`data:text/javascript,throw new Error(${JSON.stringify(COMPILED_NOT_RUN)})`)};`,
-    ...modules.map((file) => `import ${JSON.stringify(pathToFileURL(join(taskRoot, file)).href)};`),
+    ...modules.map(
+      (file) =>
+        `import ${JSON.stringify(process.getBuiltinModule('node:url').pathToFileURL(join(taskRoot, file)).href)};`,
+    ),
   ].join('\n');
   try {
     await import(`data:text/javascript,${encodeURIComponent(source)}`);
