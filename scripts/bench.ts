@@ -214,6 +214,11 @@ interface ServiceResult {
      * reading and parsing every module's map as it loads); absent from runs before that.
      */
     cpuAboveNodeWithNodeSourceMapsMs?: number;
+    /**
+     * The compile-cache loader's own CPU: `dist/index.mjs` (the loader, finding no cache, then the
+     * handler) against `dist/handler.mjs` imported directly. Absent from runs before 2026-12-06 02:50.
+     */
+    loaderCpuMs?: number;
   };
   /**
    * The same import with `node` run as the Lambda bootstrap runs it (`--expose-gc`, which makes V8
@@ -342,6 +347,7 @@ async function measureService(
     bootstrapNodeCpu,
     bootstrapCachedCpu,
     bootstrapUncachedCpu,
+    handlerCpu,
   ] = await interleaved(COLD_RUNS, [
     () => bareNodeSpawnMs(1)[0] as number,
     () => importSpawnOnceMs(uncached, environment),
@@ -356,6 +362,7 @@ async function measureService(
     () => spawnCpuOnceMs(undefined, environment, lambda),
     () => spawnCpuOnceMs(index, environment, lambda),
     () => spawnCpuOnceMs(uncached, environment, lambda),
+    () => spawnCpuOnceMs(join(packageDir, 'dist', 'handler.mjs'), environment),
   ]);
   const m = (samples: number[] | undefined) => median(samples ?? []);
   return {
@@ -373,6 +380,7 @@ async function measureService(
       aboveNodeMs: round(m(imported) - m(node)),
       cpuAboveNodeMs: round(m(importCpu) - m(nodeCpu)),
       cpuAboveNodeWithNodeSourceMapsMs: round(m(importCpuWithNodeSourceMaps) - m(nodeCpu)),
+      loaderCpuMs: round(m(importCpu) - m(handlerCpu)),
     },
     asBootstrap: {
       bareNodeMs: round(m(bootstrapNode)),
@@ -734,6 +742,16 @@ function signed(ms: number): string {
  * The services that load about as little as the runtime needs (pg, zod/mini and the contracts, the
  * Logger) and still miss the import target: one group, or none when each meets it.
  */
+/**
+ * What the compile-cache loader costs a cold start without a cache (its own CPU, `dist/index.mjs`
+ * against `dist/handler.mjs`), per service; empty for runs before it was measured.
+ */
+function loaderSentence(r: Results): string {
+  const measured = r.services.filter((s) => s.import.loaderCpuMs !== undefined);
+  if (measured.length === 0) return '';
+  return `The loader's own cost, CPU of a plain \`node\` importing dist/index.mjs (no cache there) against dist/handler.mjs (a difference of two medians of ${COLD_RUNS}, each of which moves by a few ms from run to run): ${measured.map((s) => `${s.service} ${signed(s.import.loaderCpuMs as number)} ms`).join(', ')}. Until 2026-12-06 02:45 the loader imported \`node:fs\` and \`node:v8\` as ES modules: an ES import of a builtin builds a namespace of all its exports, and node:fs's runs its lazy properties (fs/promises with readline and the REPL's history, fs/dir), which cost the mail-dispatcher's import +8.4 ms of CPU over its handler's on a loaded machine (median of 30, 2026-12-06 02:40; +0.6 and +1.5 ms with the loader as it is now, medians of 30 and 60 at 02:45 and 02:52); it now takes every builtin from \`process.getBuiltinModule\`, node:v8 and node:os only where a cache is read (packages/bundle/tests/compile-cache.test.ts checks it loads none of Node's modules that the handler does not).`;
+}
+
 function nearTarget(r: Results): ServiceResult[][] {
   const near = r.services.filter(
     (x) =>
@@ -852,7 +870,9 @@ function report(r: Results): string {
         .join('; ') || 'nothing'
     }), run through the Lambda Runtime API by @sidestep/lambda-runtime (its runtime interface client, Node's permission model as the read-only file system), from process spawn to the first response. The bare handler runs through the same path with the same ENV, so the difference is the bundle's own cost; on AWS the base image's runtime interface client stands in for the local one.`,
     '',
-    "**Compile cache (shipped since 2026-12-06).** Each Lambda image ships V8's compiled code for its bundle. The Dockerfile's build step (`RUN node --expose-gc` of the task root's `compile-cache.mjs`) compiles every module of the bundle with Node's module compile cache on, without running any of it, in the base image's own `node` with the Lambda bootstrap's `--expose-gc` (it changes V8's cache tag; the bootstrap's heap sizes do not), and the bundle's `index.mjs`, a loader of ~1.5 KiB, has Node read that cache before it imports the handler (`handler.mjs`). Node files a cache under `<directory>/<node version>-<arch>-<V8 tag>-<uid>` (src/compile_cache.cc, `GetCacheVersionTag`); the image is built as root and Lambda runs the function as a sandbox user, so the loader links `/tmp/sidestep-compile-cache-<task root path>/<its own tag>-<its own uid>` to the shipped directory, also when V8's tag differs by the CPU features it hashes (an arm64 image is built under QEMU): V8 checks each entry's version, flags and source itself and compiles what it rejects. A cache made by another Node or for another architecture is not used, and the function's log says so once. Measured two ways. \"node importing the bundle\" is the issue's measure, a plain `node` against `node -e 0`, and a plain `node` reads no cache made for the bootstrap's flags, so it imports the package's dist/ (the same files, no cache). The columns \"as the Lambda bootstrap runs node\" give every `node`, the bare one included, the bootstrap's `--expose-gc`: the image's files with their cache, and without it. That flag has a cost of its own, which no cache of ours can take off: V8 refuses Node's embedded code cache of its own modules when the flags differ from Node's build (`NODE_DEBUG_NATIVE=CODE_CACHE`: \"Code cache of https ... is rejected\"), so every Node module a cold start loads (`https`, `crypto`, `stream`, ...) is compiled from source, ~15 ms for those a service needs (2026-12-06: `node -e \"require('node:https'); ...\"` 59 ms plain, 74 ms with `--expose-gc`, bare `node -e 0` 36 and 37 ms). The image tests run the Dockerfile's build step on the staged task root and check, by Node's own report (`NODE_DEBUG_NATIVE=COMPILE_CACHE`), that a cold start through the Runtime API takes the modules it loads from the cache; packages/bundle/tests/compile-cache.test.ts covers another uid, other flags and another Node. Not checked here: the step under QEMU in `docker build` (no Docker engine here) and the Lambda sandbox's uid and flags (the loader links the cache whatever the uid, and V8 refuses entries made with other flags, which Node's `NODE_DEBUG_NATIVE=COMPILE_CACHE` report on a deployed function would show). A V8 startup snapshot (tried 2026-12-04 on the export-finalizer): Node's user-land snapshots take one CommonJS script, so the handler was bundled as one CommonJS file with an entry that requires it and sets the deserialize main function; `node --build-snapshot` refuses it (\"global handle not serialized\"), because importing a service builds what holds native handles (Powertools' Logger makes a `Console` on `process.stdout`, and clients are made at init) and reads its configuration from the environment of the build rather than of the function, and Node warns that `node:https` is not verified in snapshots. A snapshot would need every service's init moved after deserialization and an entrypoint of our own in place of the base image's runtime interface client, which the image tests require to stay: not pursued.",
+    "**Compile cache (shipped since 2026-12-06).** Each Lambda image ships V8's compiled code for its bundle. The Dockerfile's build step (`RUN node --expose-gc` of the task root's `compile-cache.mjs`) compiles every module of the bundle with Node's module compile cache on, without running any of it, in the base image's own `node` with the Lambda bootstrap's `--expose-gc` (it changes V8's cache tag; the bootstrap's heap sizes do not), and the bundle's `index.mjs`, a loader of ~1.5 KiB, has Node read that cache before it imports the handler (`handler.mjs`). Node files a cache under `<directory>/<node version>-<arch>-<V8 tag>-<uid>` (src/compile_cache.cc, `GetCacheVersionTag`); the image is built as root and Lambda runs the function as a sandbox user, so the loader links `/tmp/sidestep-compile-cache-<task root path>/<its own tag>-<its own uid>` to the shipped directory, also when V8's tag differs by the CPU features it hashes (an arm64 image is built under QEMU): V8 checks each entry's version, flags and source itself and compiles what it rejects. A cache made by another Node or for another architecture is not used, and the function's log says so once. Measured two ways. \"node importing the bundle\" is the issue's measure, a plain `node` against `node -e 0`, and a plain `node` reads no cache made for the bootstrap's flags, so it imports the package's dist/ (the same files, no cache). The columns \"as the Lambda bootstrap runs node\" give every `node`, the bare one included, the bootstrap's `--expose-gc`: the image's files with their cache, and without it. That flag has a cost of its own, which no cache of ours can take off: V8 refuses Node's embedded code cache of its own modules when the flags differ from Node's build (`NODE_DEBUG_NATIVE=CODE_CACHE`: \"Code cache of https ... is rejected\"), so every Node module a cold start loads (`https`, `crypto`, `stream`, ...) is compiled from source, ~15 ms for those a service needs (2026-12-06: `node -e \"require('node:https'); ...\"` 59 ms plain, 74 ms with `--expose-gc`, bare `node -e 0` 36 and 37 ms). " +
+      loaderSentence(r) +
+      " The image tests run the Dockerfile's build step on the staged task root and check, by Node's own report (`NODE_DEBUG_NATIVE=COMPILE_CACHE`), that a cold start through the Runtime API takes the modules it loads from the cache; packages/bundle/tests/compile-cache.test.ts covers another uid, other flags and another Node. Not checked here: the step under QEMU in `docker build` (no Docker engine here) and the Lambda sandbox's uid and flags (the loader links the cache whatever the uid, and V8 refuses entries made with other flags, which Node's `NODE_DEBUG_NATIVE=COMPILE_CACHE` report on a deployed function would show). A V8 startup snapshot (tried 2026-12-04 on the export-finalizer): Node's user-land snapshots take one CommonJS script, so the handler was bundled as one CommonJS file with an entry that requires it and sets the deserialize main function; `node --build-snapshot` refuses it (\"global handle not serialized\"), because importing a service builds what holds native handles (Powertools' Logger makes a `Console` on `process.stdout`, and clients are made at init) and reads its configuration from the environment of the build rather than of the function, and Node warns that `node:https` is not verified in snapshots. A snapshot would need every service's init moved after deserialization and an entrypoint of our own in place of the base image's runtime interface client, which the image tests require to stay: not pursued.",
     '',
     "**The AWS SDK stays in the bundle.** The AWS SDK for JavaScript guide advises against relying on the SDK version a Lambda runtime happens to include, a self-contained bundle is what makes the local run and the image the same bytes, and with the splitting above only the export-finalizer loads any of the SDK at cold start (S3, which its first invocation uses). Leaving `@aws-sdk/*` to the base image would take the SDK's bytes off the image, but load it from the base image's many unbundled files instead, which is slower to import (TOOLCHAIN.md: ~108 ms bundled vs ~150 ms unbundled for a comparable handler).",
     '',

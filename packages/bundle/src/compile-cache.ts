@@ -26,9 +26,10 @@
 // Node's builtins come from `process.getBuiltinModule`, not from `import`: this module is the loader
 // every cold start runs before the handler, and an ES import of a builtin builds a namespace of all of
 // its exports, which for node:fs runs its lazy properties (fs/promises with readline and the REPL's
-// history, fs/dir) for nothing. The ES imports of node:fs and node:v8 made the loader cost a cold
-// start ~5 ms of CPU where there was no cache to read (bench/RESULTS.md); node:v8 and node:os are now
-// taken only where a cache is read, node:url only by the image build's step.
+// history, fs/dir) for nothing. The ES imports of node:fs and node:v8 made the loader cost the
+// mail-dispatcher's import +8.4 ms of CPU where there was no cache to read (bench/RESULTS.md, which
+// measures the loader's cost each run); node:v8 and node:os are taken only where a cache is read,
+// node:url only by the image build's step.
 const {
   chmodSync,
   existsSync,
