@@ -216,7 +216,8 @@ interface ServiceResult {
     cpuAboveNodeWithNodeSourceMapsMs?: number;
     /**
      * The compile-cache loader's own CPU: `dist/index.mjs` (the loader, finding no cache, then the
-     * handler) against `dist/handler.mjs` imported directly. Absent from runs before 2026-12-06 02:50.
+     * handler) against `dist/handler.mjs` imported directly, the median of the rounds' differences.
+     * Absent from runs before 2026-12-06 02:50.
      */
     loaderCpuMs?: number;
   };
@@ -343,11 +344,11 @@ async function measureService(
     cold,
     nodeCpu,
     importCpu,
+    handlerCpu,
     importCpuWithNodeSourceMaps,
     bootstrapNodeCpu,
     bootstrapCachedCpu,
     bootstrapUncachedCpu,
-    handlerCpu,
   ] = await interleaved(COLD_RUNS, [
     () => bareNodeSpawnMs(1)[0] as number,
     () => importSpawnOnceMs(uncached, environment),
@@ -358,11 +359,11 @@ async function measureService(
     () => coldStartOnceMs(root.dir, entry.manifest.handler, imageEnvironment),
     () => spawnCpuOnceMs(undefined, environment),
     () => spawnCpuOnceMs(uncached, environment),
+    () => spawnCpuOnceMs(join(packageDir, 'dist', 'handler.mjs'), environment),
     () => spawnCpuOnceMs(uncached, withSourceMaps),
     () => spawnCpuOnceMs(undefined, environment, lambda),
     () => spawnCpuOnceMs(index, environment, lambda),
     () => spawnCpuOnceMs(uncached, environment, lambda),
-    () => spawnCpuOnceMs(join(packageDir, 'dist', 'handler.mjs'), environment),
   ]);
   const m = (samples: number[] | undefined) => median(samples ?? []);
   return {
@@ -380,7 +381,9 @@ async function measureService(
       aboveNodeMs: round(m(imported) - m(node)),
       cpuAboveNodeMs: round(m(importCpu) - m(nodeCpu)),
       cpuAboveNodeWithNodeSourceMapsMs: round(m(importCpuWithNodeSourceMaps) - m(nodeCpu)),
-      loaderCpuMs: round(m(importCpu) - m(handlerCpu)),
+      // Per round, the two imports one right after the other: the loader's ~1 ms is below what
+      // either median moves between runs.
+      loaderCpuMs: round(median((importCpu ?? []).map((cpu, round) => cpu - (handlerCpu?.[round] ?? cpu)))),
     },
     asBootstrap: {
       bareNodeMs: round(m(bootstrapNode)),
@@ -739,19 +742,19 @@ function signed(ms: number): string {
 }
 
 /**
- * The services that load about as little as the runtime needs (pg, zod/mini and the contracts, the
- * Logger) and still miss the import target: one group, or none when each meets it.
- */
-/**
  * What the compile-cache loader costs a cold start without a cache (its own CPU, `dist/index.mjs`
  * against `dist/handler.mjs`), per service; empty for runs before it was measured.
  */
 function loaderSentence(r: Results): string {
   const measured = r.services.filter((s) => s.import.loaderCpuMs !== undefined);
   if (measured.length === 0) return '';
-  return `The loader's own cost, CPU of a plain \`node\` importing dist/index.mjs (no cache there) against dist/handler.mjs (a difference of two medians of ${COLD_RUNS}, each of which moves by a few ms from run to run): ${measured.map((s) => `${s.service} ${signed(s.import.loaderCpuMs as number)} ms`).join(', ')}. Until 2026-12-06 02:45 the loader imported \`node:fs\` and \`node:v8\` as ES modules: an ES import of a builtin builds a namespace of all its exports, and node:fs's runs its lazy properties (fs/promises with readline and the REPL's history, fs/dir), which cost the mail-dispatcher's import +8.4 ms of CPU over its handler's on a loaded machine (median of 30, 2026-12-06 02:40; +0.6 and +1.5 ms with the loader as it is now, medians of 30 and 60 at 02:45 and 02:52); it now takes every builtin from \`process.getBuiltinModule\`, node:v8 and node:os only where a cache is read (packages/bundle/tests/compile-cache.test.ts checks it loads none of Node's modules that the handler does not).`;
+  return `The loader's own cost, CPU of a plain \`node\` importing dist/index.mjs (no cache there) against dist/handler.mjs, the median of ${COLD_RUNS} rounds' differences (each round imports one right after the other): ${measured.map((s) => `${s.service} ${signed(s.import.loaderCpuMs as number)} ms`).join(', ')}. It takes Node's builtins from \`process.getBuiltinModule\`, not from ES imports, and node:v8 and node:os only where a cache is read (packages/bundle/tests/compile-cache.test.ts checks that it loads none of Node's modules that the handler does not; bench/HISTORY.md has what its ES imports cost).`;
 }
 
+/**
+ * The services that load about as little as the runtime needs (pg, zod/mini and the contracts, the
+ * Logger) and still miss the import target: one group, or none when each meets it.
+ */
 function nearTarget(r: Results): ServiceResult[][] {
   const near = r.services.filter(
     (x) =>

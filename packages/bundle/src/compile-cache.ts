@@ -23,13 +23,12 @@
  * sandbox runs with the bootstrap's flags, as the benchmark's do).
  */
 
-// Node's builtins come from `process.getBuiltinModule`, not from `import`: this module is the loader
-// every cold start runs before the handler, and an ES import of a builtin builds a namespace of all of
-// its exports, which for node:fs runs its lazy properties (fs/promises with readline and the REPL's
-// history, fs/dir) for nothing. The ES imports of node:fs and node:v8 made the loader cost the
-// mail-dispatcher's import +8.4 ms of CPU where there was no cache to read (bench/RESULTS.md, which
-// measures the loader's cost each run); node:v8 and node:os are taken only where a cache is read,
-// node:url only by the image build's step.
+// Node's builtins come from `process.getBuiltinModule`, not from `import` (why an ES import of a
+// builtin costs what it does: REDIRECTED_BUILTINS in ./bundle-service.ts): this module is the loader
+// every cold start runs before the handler, and node:fs's namespace runs its lazy properties
+// (fs/promises with readline and the REPL's history, fs/dir). The ES imports of node:fs and node:v8
+// cost the mail-dispatcher's import +8.4 ms of CPU (bench/HISTORY.md). node:v8 and node:os are taken
+// only where a cache is read (so on Lambda, where the image ships one, node:v8 still loads).
 const {
   chmodSync,
   existsSync,
@@ -220,12 +219,10 @@ export async function writeCompileCache(taskRoot: string): Promise<WrittenCompil
   const modules = readdirSync(taskRoot)
     .filter((file) => file.endsWith('.mjs') && file !== COMPILE_CACHE_LOADER && file !== COMPILE_CACHE_WRITER)
     .sort();
+  const { pathToFileURL } = process.getBuiltinModule('node:url');
   const source = [
     `import ${JSON.stringify(`data:text/javascript,throw new Error(${JSON.stringify(COMPILED_NOT_RUN)})`)};`,
-    ...modules.map(
-      (file) =>
-        `import ${JSON.stringify(process.getBuiltinModule('node:url').pathToFileURL(join(taskRoot, file)).href)};`,
-    ),
+    ...modules.map((file) => `import ${JSON.stringify(pathToFileURL(join(taskRoot, file)).href)};`),
   ].join('\n');
   try {
     await import(`data:text/javascript,${encodeURIComponent(source)}`);

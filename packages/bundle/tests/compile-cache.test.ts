@@ -189,9 +189,10 @@ describe('bundleService({ compileCache: true })', () => {
       return (JSON.parse(result.stdout) as string[]).filter((name) => name.startsWith('NativeModule '));
     };
     const byHandler = new Set(builtinsLoadedBy('handler.mjs'));
-    // Every cold start pays for what the loader loads; an ES import of node:fs (its namespace runs
-    // the lazy `promises` getter: fs/promises, readline, the REPL's history) and node:v8 cost ~5 ms
-    // of CPU where there is no cache to read.
+    // Every cold start pays for what the loader loads: its ES imports of node:fs (whose namespace
+    // runs fs's lazy properties: fs/promises, readline, the REPL's history) and node:v8 cost the
+    // mail-dispatcher's import +8.4 ms of CPU (bench/HISTORY.md). process.moduleLoadList is not a
+    // documented API, but it is the list Node keeps of every internal module it loaded.
     expect(builtinsLoadedBy('index.mjs').filter((name) => !byHandler.has(name))).toEqual([]);
   });
 
