@@ -22,6 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { bundleService } from '@sidestep/bundle';
 import { EXPORT_COLUMNS, exportCopySql } from '../src/domain/export-query.ts';
 import {
   median,
@@ -69,32 +70,79 @@ interface ExportSample extends Sample {
   readonly cpuSeconds?: number;
 }
 
-/** `psql -c '\copy (<select>) TO STDOUT ...' | gzip -1 > file`, timed from spawn to exit. */
-function psqlGzip(copyCommand: string): ExportSample {
-  const out = join(workDir, 'baseline.csv.gz');
-  const rssFile = join(workDir, 'psql-rss');
+/** How to run one export that writes the gzip file `out` and its own peak RSS (GNU time's `%M`, KiB) to `rss`. */
+type ExportCommand = (files: { out: string; rss: string }) => {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+};
+
+/** One export by a tool, timed from spawn to exit; its file's size, then the file removed. */
+function timedExport(tool: string, run: ExportCommand): ExportSample {
+  const out = join(workDir, `${tool}.csv.gz`);
+  const rssFile = join(workDir, `${tool}-rss`);
+  const { command, args, env } = run({ out, rss: rssFile });
   const started = performance.now();
-  const result = spawnSync(
-    'bash',
-    [
-      '-c',
-      'set -o pipefail; /usr/bin/time -o "$RSS" -f %M psql "$URL" -v ON_ERROR_STOP=1 -qc "$COPY" | gzip -1 > "$OUT"',
-    ],
-    // PGTZ: the worker writes timestamps in UTC; the baseline does the same work.
-    {
-      encoding: 'utf8',
-      env: { ...process.env, URL: schemaUrl, COPY: copyCommand, OUT: out, RSS: rssFile, PGTZ: 'UTC' },
-    },
-  );
+  const result = spawnSync(command, args, { encoding: 'utf8', env });
   const seconds = (performance.now() - started) / 1000;
-  if (result.status !== 0) throw new Error(`psql | gzip failed: ${result.stderr}`);
+  if (result.status !== 0) throw new Error(`${tool} failed: ${result.stderr}`);
   const rss = Number(spawnSync('tail', ['-n1', rssFile], { encoding: 'utf8' }).stdout.trim());
   const bytes = statSync(out).size;
   rmSync(out);
   return { seconds, maxRssMiB: rss / 1024, bytes };
 }
 
-const plainCopy = `\\copy (SELECT ${EXPORT_COLUMNS.join(', ')} FROM users ORDER BY external_id) TO STDOUT (FORMAT csv, HEADER)`;
+/** `psql -c '\copy (<select>) TO STDOUT ...' | gzip -1 > file`, timed from spawn to exit. */
+function psqlGzip(copyCommand: string): ExportSample {
+  return timedExport('psql-gzip', ({ out, rss }) => ({
+    command: 'bash',
+    args: [
+      '-c',
+      'set -o pipefail; /usr/bin/time -o "$RSS" -f %M psql "$URL" -v ON_ERROR_STOP=1 -qc "$COPY" | gzip -1 > "$OUT"',
+    ],
+    // PGTZ: the worker writes timestamps in UTC; the baseline does the same work.
+    env: {
+      ...(process.env as Record<string, string>),
+      URL: schemaUrl,
+      COPY: copyCommand,
+      OUT: out,
+      RSS: rss,
+      PGTZ: 'UTC',
+    },
+  }));
+}
+
+const plainSelect = `SELECT ${EXPORT_COLUMNS.join(', ')} FROM users ORDER BY external_id`;
+const plainCopy = `\\copy (${plainSelect}) TO STDOUT (FORMAT csv, HEADER)`;
+
+/** bench/node-floor-export.ts, bundled as the worker is (bench/.node-floor/index.mjs). */
+const nodeFloorBundle = workerOnly
+  ? undefined
+  : (
+      await bundleService({
+        packageDir: join(import.meta.dirname, '..'),
+        entry: 'bench/node-floor-export.ts',
+        outdir: 'bench/.node-floor',
+      })
+    ).outfile;
+
+/**
+ * The node floor's export of everyone (the baseline's SELECT), timed from spawn to exit. Spawned
+ * without a shell, as the worker is: a `bash -c` with this small environment ran the machine's shell
+ * start-up (pyenv's, here: +70 ms).
+ */
+function nodeFloor(bundle: string): ExportSample {
+  return timedExport('node-floor', ({ out, rss }) => ({
+    command: '/usr/bin/time',
+    args: ['-o', rss, '-f', '%M', process.execPath, bundle],
+    env: {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: schemaUrl,
+      COPY: `COPY (${plainSelect}) TO STDOUT (FORMAT csv, HEADER)`,
+      OUT: out,
+    },
+  }));
+}
 const workerCopy = exportCopySql(undefined).replace(/^COPY /, '\\copy ');
 
 /** One worker export of everyone, timed from spawn to exit. */
@@ -133,10 +181,14 @@ interface BenchResult {
   psqlGzip: ExportToolResult;
   psqlSameSqlGzip: ExportToolResult;
   worker: ExportToolResult;
+  /** bench/node-floor-export.ts: Node, pg and gzip -1 into a file, nothing else (absent before 2026-12-06) */
+  nodeFloor?: ExportToolResult;
   /** worker rows/s over `psql | gzip -1` rows/s (the issue's goal: >= 0.8) */
   ratio: number;
   /** worker rows/s over `psql (the worker's SQL) | gzip -1` rows/s */
   ratioVsSameSql: number;
+  /** the node floor's rows/s over `psql | gzip -1` rows/s: what starting Node and pg costs */
+  nodeFloorRatio?: number;
 }
 
 const results: BenchResult[] = [];
@@ -146,12 +198,14 @@ try {
     const plain: ExportSample[] = [];
     const same: ExportSample[] = [];
     const worker: ExportSample[] = [];
+    const floor: ExportSample[] = [];
     // Warm the cache once so the first tool does not pay for reading the table from disk.
     if (!workerOnly) psqlGzip(plainCopy);
     for (let run = 0; run < repeat; run++) {
       if (!workerOnly) {
         plain.push(psqlGzip(plainCopy));
         same.push(psqlGzip(workerCopy));
+        if (nodeFloorBundle) floor.push(nodeFloor(nodeFloorBundle));
       }
       worker.push(await workerExport(rows));
     }
@@ -168,6 +222,7 @@ try {
       psqlGzip: tool(plain),
       psqlSameSqlGzip: tool(same),
       worker: tool(worker),
+      ...(floor.length > 0 ? { nodeFloor: tool(floor) } : {}),
       ratio: 0,
       ratioVsSameSql: 0,
     };
@@ -175,10 +230,15 @@ try {
     result.ratioVsSameSql = Number(
       (result.worker.rowsPerSecond / result.psqlSameSqlGzip.rowsPerSecond).toFixed(2),
     );
+    if (result.nodeFloor) {
+      result.nodeFloorRatio = Number(
+        (result.nodeFloor.rowsPerSecond / result.psqlGzip.rowsPerSecond).toFixed(2),
+      );
+    }
     results.push(result);
     const rate = (t: ExportToolResult) => `${t.rowsPerSecond.toLocaleString('en')} rows/s`;
     console.log(
-      `${rows.toLocaleString('en')} rows: psql | gzip -1 ${rate(result.psqlGzip)}, psql (worker SQL) | gzip -1 ${rate(result.psqlSameSqlGzip)}, worker ${rate(result.worker)} (${result.ratio}x / ${result.ratioVsSameSql}x), worker peak RSS ${result.worker.maxRssMiB} MiB, gzip ${result.psqlGzip.gzipMiB} / ${result.psqlSameSqlGzip.gzipMiB} / ${result.worker.gzipMiB} MiB`,
+      `${rows.toLocaleString('en')} rows: psql | gzip -1 ${rate(result.psqlGzip)}, psql (worker SQL) | gzip -1 ${rate(result.psqlSameSqlGzip)}, worker ${rate(result.worker)} (${result.ratio}x / ${result.ratioVsSameSql}x), worker peak RSS ${result.worker.maxRssMiB} MiB, gzip ${result.psqlGzip.gzipMiB} / ${result.psqlSameSqlGzip.gzipMiB} / ${result.worker.gzipMiB} MiB${result.nodeFloor ? `, node floor ${rate(result.nodeFloor)} (${result.nodeFloorRatio}x)` : ''}`,
     );
   }
 } finally {
@@ -207,18 +267,34 @@ function markdown(): string {
     '',
     '- **psql | gzip -1**: `psql -c "\\copy (SELECT external_id, email, name, attributes, created_at, updated_at FROM users ORDER BY external_id) TO STDOUT (FORMAT csv, HEADER)" | gzip -1 > file`. The issue\'s baseline.',
     "- **psql (worker SQL) | gzip -1**: the same pipe running the worker's own statement (`exportCopySql`: the same SELECT with `FORCE_QUOTE *`; the formula escape happens in the worker).",
+    "- **node floor**: bench/node-floor-export.ts, bundled as the worker is and run as a child process: pg connects, `COPY (<the plain SELECT>) TO STDOUT (FORMAT csv, HEADER)` through pg-copy-streams and zlib's gzip level 1 into a local file, and nothing else (no S3, no checksums, no formula escapes, no progress record, manifest or job counts). Not a goal's baseline: it shows what starting Node and pg costs, which no worker can take off. Absent from runs before 2026-12-06.",
     "- **worker**: the exact task bundle (`dist/index.mjs`, `MODE=export`) as a child process: COPY TO STDOUT, its messages decoded in place in each socket read -> one byte pass for record ends and formula cells (OWASP escape) -> copied into reused 256 KiB stages -> gzip level 1 on zlib's thread, one member per 8 MiB part, into one of two reused part buffers -> CRC-64/NVME -> UploadPart with ChecksumCRC64NVME into the file's multipart upload in the local S3 (plain fauxqs, on the same machine) and the progress record after each part, then the manifest and the job counts.",
     '',
-    "Wall time from process spawn to exit for all three. Peak RSS is each client process's own (the worker's `VmHWM`, psql's from GNU time; gzip's is not counted); PostgreSQL's memory is not counted for any. Worker CPU is the task's own user + system seconds (all threads, zlib's included; `cpuSeconds` of its finished line), steadier than wall time on a loaded machine.",
+    "Wall time from process spawn to exit for all four. Peak RSS is each client process's own (the worker's `VmHWM`, psql's from GNU time; gzip's is not counted); PostgreSQL's memory is not counted for any. Worker CPU is the task's own user + system seconds (all threads, zlib's included; `cpuSeconds` of its finished line), steadier than wall time on a loaded machine.",
     '',
-    '| rows | psql \\| gzip -1 | psql (worker SQL) \\| gzip -1 | worker | worker / psql \\| gzip | worker / same SQL | worker CPU | worker peak RSS | psql peak RSS | gzip size (plain / worker SQL / worker) |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| rows | psql \\| gzip -1 | psql (worker SQL) \\| gzip -1 | node floor | worker | worker / psql \\| gzip | worker / same SQL | node floor / psql \\| gzip | worker CPU | worker peak RSS | psql peak RSS | gzip size (plain / worker SQL / worker) |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...results.map(
       (r) =>
-        `| ${rowsOf(r.rows)} | ${rate(r.psqlGzip)} | ${rate(r.psqlSameSqlGzip)} | ${rate(r.worker)} | ${r.ratio}x | ${r.ratioVsSameSql}x | ${r.worker.cpuSeconds ?? '-'} s | ${r.worker.maxRssMiB} MiB | ${r.psqlGzip.maxRssMiB} MiB | ${r.psqlGzip.gzipMiB} / ${r.psqlSameSqlGzip.gzipMiB} / ${r.worker.gzipMiB} MiB |`,
+        `| ${rowsOf(r.rows)} | ${rate(r.psqlGzip)} | ${rate(r.psqlSameSqlGzip)} | ${r.nodeFloor ? rate(r.nodeFloor) : '-'} | ${rate(r.worker)} | ${r.ratio}x | ${r.ratioVsSameSql}x | ${r.nodeFloorRatio === undefined ? '-' : `${r.nodeFloorRatio}x`} | ${r.worker.cpuSeconds ?? '-'} s | ${r.worker.maxRssMiB} MiB | ${r.psqlGzip.maxRssMiB} MiB | ${r.psqlGzip.gzipMiB} / ${r.psqlSameSqlGzip.gzipMiB} / ${r.worker.gzipMiB} MiB |`,
     ),
     '',
+    ...floorSentence(),
     `Goal (issue 13): worker >= ${GOAL.rowsPerSecondVsPsqlGzip}x \`psql | gzip -1\`'s rows/s at every size; worker peak RSS flat as rows grow and <= ${GOAL.workerPeakRssMiB} MiB.`,
     '',
   ].join('\n');
+}
+
+/**
+ * Where the export at the smallest size stands against the node floor: what Node's and pg's start
+ * leaves of the goal's margin (empty when the floor was not measured).
+ */
+function floorSentence(): string[] {
+  const first = results[0];
+  if (!first?.nodeFloor || first.nodeFloorRatio === undefined) return [];
+  const goalSeconds = first.psqlGzip.seconds / GOAL.rowsPerSecondVsPsqlGzip;
+  return [
+    `At ${first.rows.toLocaleString('en')} rows the goal (${GOAL.rowsPerSecondVsPsqlGzip}x) allows the worker ${goalSeconds.toFixed(2)} s from spawn to exit, and the node floor alone takes ${first.nodeFloor.seconds} s (${first.nodeFloorRatio}x of \`psql | gzip -1\`, the worker ${first.worker.seconds} s): what is left for the worker's own work (the AWS SDK's S3 client and the upload, the checksums, the formula escapes, the progress record, the manifest, the job's ledger) is ${Math.max(0, goalSeconds - first.nodeFloor.seconds).toFixed(2)} s.`,
+    '',
+  ];
 }
