@@ -9,6 +9,9 @@
  * gzip -1` runs the worker's own statement (every cell quoted), so the gap between the second and the
  * worker is the worker's own work (record ends and formula escapes in one byte pass, gzip members,
  * checksums, S3 uploads, manifest).
+ * A node floor (bench/node-floor-export.ts, no goal's baseline) is Node doing the least an export
+ * needs, pg's COPY through gzip -1 into a local file: its gap to `psql | gzip -1` is what starting
+ * Node and pg costs.
  *
  * Flags (bench/start-bench.ts): `--rows 100000,1000000` (sizes, default), `--memory-run` (adds
  * 10,000,000 rows), `--repeat N` (runs per size and tool, median reported; default 1),
@@ -38,6 +41,20 @@ const GOAL = { rowsPerSecondVsPsqlGzip: 0.8, workerPeakRssMiB: 128 };
 const loadAtStart = loadavg().map((load) => Number(load.toFixed(2)));
 
 const { sizes, repeat, memoryRun, workerOnly } = readBenchFlags();
+/**
+ * bench/node-floor-export.ts, bundled as the worker is (bench/.node-floor/index.mjs), before anything
+ * is started.
+ */
+const nodeFloorBundle = workerOnly
+  ? undefined
+  : (
+      await bundleService({
+        packageDir: join(import.meta.dirname, '..'),
+        entry: 'bench/node-floor-export.ts',
+        outdir: 'bench/.node-floor',
+      })
+    ).outfile;
+
 const bench = await startBench({
   bucket: 'sidestep-bench-exports',
   schemaPrefix: 'bench_export',
@@ -114,17 +131,6 @@ function psqlGzip(copyCommand: string): ExportSample {
 
 const plainSelect = `SELECT ${EXPORT_COLUMNS.join(', ')} FROM users ORDER BY external_id`;
 const plainCopy = `\\copy (${plainSelect}) TO STDOUT (FORMAT csv, HEADER)`;
-
-/** bench/node-floor-export.ts, bundled as the worker is (bench/.node-floor/index.mjs). */
-const nodeFloorBundle = workerOnly
-  ? undefined
-  : (
-      await bundleService({
-        packageDir: join(import.meta.dirname, '..'),
-        entry: 'bench/node-floor-export.ts',
-        outdir: 'bench/.node-floor',
-      })
-    ).outfile;
 
 /**
  * The node floor's export of everyone (the baseline's SELECT), timed from spawn to exit. Spawned
