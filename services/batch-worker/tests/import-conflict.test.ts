@@ -43,11 +43,18 @@ postgres.describe(
       return { client, pid: rows[0]?.pid as number };
     };
 
-    /** Waits until some backend is blocked on a lock that `pid` holds; returns that backend's pid. */
+    /** Waits until some backend waits for a row or advisory lock `pid` holds; returns its pid. */
     const blockedBy = async (pid: number): Promise<number> => {
       for (let tries = 0; tries < 600; tries++) {
+        // A wait for a row or an advisory lock, which only this test takes: the suites share one
+        // database, and another suite's migration builds an index CONCURRENTLY, which waits for every
+        // older transaction (a `virtualxid` lock), the other writer's included. Taken for the import,
+        // that wait let the other writer go on before the import held anything (the deadlock test then
+        // saw no deadlock).
         const { rows } = await database.db.query<{ pid: number }>(
-          'SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))',
+          `SELECT pid FROM pg_stat_activity
+            WHERE $1 = ANY(pg_blocking_pids(pid))
+              AND wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple', 'advisory')`,
           [pid],
         );
         if (rows[0]) return rows[0].pid;
