@@ -43,18 +43,20 @@ postgres.describe(
       return { client, pid: rows[0]?.pid as number };
     };
 
-    /** Waits until some backend waits for a row or advisory lock `pid` holds; returns its pid. */
+    /**
+     * Waits until this test's import waits for a lock `pid` holds; returns its backend's pid. Its
+     * import is the backend that also holds a lock on this schema's `jobs` (the completion locks the
+     * job's row first): the suites share one database, another suite's migration building an index
+     * CONCURRENTLY waits for every older transaction (the other writer's included), and every
+     * suite's imports take the same merge lock. Taken for the import, such a wait let the other
+     * writer go on before the import held anything (the deadlock test then saw no deadlock).
+     */
     const blockedBy = async (pid: number): Promise<number> => {
       for (let tries = 0; tries < 600; tries++) {
-        // A wait for a row or an advisory lock, which only this test takes: the suites share one
-        // database, and another suite's migration builds an index CONCURRENTLY, which waits for every
-        // older transaction (a `virtualxid` lock), the other writer's included. Taken for the import,
-        // that wait let the other writer go on before the import held anything (the deadlock test then
-        // saw no deadlock).
         const { rows } = await database.db.query<{ pid: number }>(
-          `SELECT pid FROM pg_stat_activity
-            WHERE $1 = ANY(pg_blocking_pids(pid))
-              AND wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple', 'advisory')`,
+          `SELECT waiting.pid FROM pg_stat_activity AS waiting
+            WHERE $1 = ANY(pg_blocking_pids(waiting.pid))
+              AND EXISTS (SELECT FROM pg_locks WHERE pg_locks.pid = waiting.pid AND relation = 'jobs'::regclass)`,
           [pid],
         );
         if (rows[0]) return rows[0].pid;
