@@ -10,8 +10,8 @@
  * worker is the worker's own work (record ends and formula escapes in one byte pass, gzip members,
  * checksums, S3 uploads, manifest).
  * A node floor (bench/node-floor-export.ts, no goal's baseline) is Node doing the least an export
- * needs, pg's COPY through gzip -1 into a local file: its gap to `psql | gzip -1` is what starting
- * Node and pg costs.
+ * needs, pg's COPY through gzip -1 into a local file: at the smallest size its gap to
+ * `psql | gzip -1` is mostly what starting Node and pg costs.
  *
  * Flags (bench/start-bench.ts): `--rows 100000,1000000` (sizes, default), `--memory-run` (adds
  * 10,000,000 rows), `--repeat N` (runs per size and tool, median reported; default 1),
@@ -27,6 +27,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { bundleService } from '@sidestep/bundle';
 import { EXPORT_COLUMNS, exportCopySql } from '../src/domain/export-query.ts';
+import { task } from '../task.ts';
 import {
   median,
   readBenchFlags,
@@ -110,8 +111,8 @@ function timedExport(tool: string, run: ExportCommand): ExportSample {
 }
 
 /** `psql -c '\copy (<select>) TO STDOUT ...' | gzip -1 > file`, timed from spawn to exit. */
-function psqlGzip(copyCommand: string): ExportSample {
-  return timedExport('psql-gzip', ({ out, rss }) => ({
+function psqlGzip(tool: string, copyCommand: string): ExportSample {
+  return timedExport(tool, ({ out, rss }) => ({
     command: 'bash',
     args: [
       '-c',
@@ -143,6 +144,8 @@ function nodeFloor(bundle: string): ExportSample {
     args: ['-o', rss, '-f', '%M', process.execPath, bundle],
     env: {
       PATH: process.env.PATH ?? '',
+      // The task definition's own environment (its NODE_OPTIONS), as the worker runs with it.
+      ...task.environment,
       DATABASE_URL: schemaUrl,
       COPY: `COPY (${plainSelect}) TO STDOUT (FORMAT csv, HEADER)`,
       OUT: out,
@@ -206,11 +209,11 @@ try {
     const worker: ExportSample[] = [];
     const floor: ExportSample[] = [];
     // Warm the cache once so the first tool does not pay for reading the table from disk.
-    if (!workerOnly) psqlGzip(plainCopy);
+    if (!workerOnly) psqlGzip('psql-gzip', plainCopy);
     for (let run = 0; run < repeat; run++) {
       if (!workerOnly) {
-        plain.push(psqlGzip(plainCopy));
-        same.push(psqlGzip(workerCopy));
+        plain.push(psqlGzip('psql-gzip', plainCopy));
+        same.push(psqlGzip('psql-worker-sql-gzip', workerCopy));
         if (nodeFloorBundle) floor.push(nodeFloor(nodeFloorBundle));
       }
       worker.push(await workerExport(rows));
@@ -273,7 +276,7 @@ function markdown(): string {
     '',
     '- **psql | gzip -1**: `psql -c "\\copy (SELECT external_id, email, name, attributes, created_at, updated_at FROM users ORDER BY external_id) TO STDOUT (FORMAT csv, HEADER)" | gzip -1 > file`. The issue\'s baseline.',
     "- **psql (worker SQL) | gzip -1**: the same pipe running the worker's own statement (`exportCopySql`: the same SELECT with `FORCE_QUOTE *`; the formula escape happens in the worker).",
-    "- **node floor**: bench/node-floor-export.ts, bundled as the worker is and run as a child process: pg connects, `COPY (<the plain SELECT>) TO STDOUT (FORMAT csv, HEADER)` through pg-copy-streams and zlib's gzip level 1 into a local file, and nothing else (no S3, no checksums, no formula escapes, no progress record, manifest or job counts). Not a goal's baseline: it shows what starting Node and pg costs, which no worker can take off. Absent from runs before 2026-12-06.",
+    "- **node floor**: bench/node-floor-export.ts, bundled by the worker's bundler and run as a child process with the task definition's environment: pg connects, `COPY (<the plain SELECT>) TO STDOUT (FORMAT csv, HEADER)` through pg-copy-streams and zlib's gzip level 1 into a local file, and nothing else (no S3, no checksums, no formula escapes, no progress record, manifest or job counts). Not a goal's baseline: at the smallest size it shows what starting Node and pg costs, which no worker can take off; at the larger ones it is faster than `psql | gzip -1` (gzip in the same process, on zlib's thread). Absent from runs before 2026-12-06.",
     "- **worker**: the exact task bundle (`dist/index.mjs`, `MODE=export`) as a child process: COPY TO STDOUT, its messages decoded in place in each socket read -> one byte pass for record ends and formula cells (OWASP escape) -> copied into reused 256 KiB stages -> gzip level 1 on zlib's thread, one member per 8 MiB part, into one of two reused part buffers -> CRC-64/NVME -> UploadPart with ChecksumCRC64NVME into the file's multipart upload in the local S3 (plain fauxqs, on the same machine) and the progress record after each part, then the manifest and the job counts.",
     '',
     "Wall time from process spawn to exit for all four. Peak RSS is each client process's own (the worker's `VmHWM`, psql's from GNU time; gzip's is not counted); PostgreSQL's memory is not counted for any. Worker CPU is the task's own user + system seconds (all threads, zlib's included; `cpuSeconds` of its finished line), steadier than wall time on a loaded machine.",
@@ -296,7 +299,10 @@ function markdown(): string {
  * leaves of the goal's margin (empty when the floor was not measured).
  */
 function floorSentence(): string[] {
-  const first = results[0];
+  const first = results.reduce<BenchResult | undefined>(
+    (smallest, result) => (smallest === undefined || result.rows < smallest.rows ? result : smallest),
+    undefined,
+  );
   if (!first?.nodeFloor || first.nodeFloorRatio === undefined) return [];
   const goalSeconds = first.psqlGzip.seconds / GOAL.rowsPerSecondVsPsqlGzip;
   return [
