@@ -40,7 +40,8 @@ const {
   rmSync,
   symlinkSync,
 } = process.getBuiltinModule('node:fs');
-const { constants, enableCompileCache, flushCompileCache } = process.getBuiltinModule('node:module');
+const { constants, enableCompileCache, flushCompileCache, getCompileCacheDir } =
+  process.getBuiltinModule('node:module');
 const { join } = process.getBuiltinModule('node:path');
 
 /**
@@ -133,16 +134,18 @@ function findAndEnable(taskRoot: string): ShippedCompileCache {
     // A process that ran before in the same temp directory (on Lambda, the same sandbox after a crash)
     // left the link. Another is replaced atomically: a new link renamed over it, so that two processes
     // starting at once each see one link or the other, never none. Anything else there is removed.
-    if (linkTarget(link) !== target) {
-      if (lstatSync(link, { throwIfNoEntry: false })?.isDirectory())
-        rmSync(link, { recursive: true, force: true });
+    const found = linkTarget(link);
+    if (found !== target) {
+      // Not a link (readlink's EINVAL): a directory left there, which a rename cannot replace.
+      if (found === EINVAL) rmSync(link, { recursive: true, force: true });
       const fresh = `${link}.${process.pid}`;
       rmSync(fresh, { force: true });
       symlinkSync(target, fresh, 'dir');
       try {
         renameSync(fresh, link);
-      } finally {
+      } catch (error) {
         rmSync(fresh, { force: true });
+        throw error;
       }
     }
     return enable(directory, link, match);
@@ -153,12 +156,15 @@ function findAndEnable(taskRoot: string): ShippedCompileCache {
   }
 }
 
-/** Where the symlink `path` points, or undefined when there is none. */
-function linkTarget(path: string): string | undefined {
+/** readlink's answer for something at a path that is not a symlink. */
+const EINVAL = Symbol('not a symlink');
+
+/** Where the symlink `path` points; undefined when nothing is there, {@link EINVAL} when it is not a link. */
+function linkTarget(path: string): string | typeof EINVAL | undefined {
   try {
     return readlinkSync(path);
-  } catch {
-    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EINVAL' ? EINVAL : undefined;
   }
 }
 
@@ -232,11 +238,10 @@ export async function writeCompileCache(taskRoot: string): Promise<WrittenCompil
     }
   }
   flushCompileCache();
-  // Node files the entries in a directory of this Node's version, V8 tag and uid under the one given.
-  const version = compileCacheVersion();
-  const written = readdirSync(result.directory).find((name) => name.startsWith(version));
-  const directory = join(result.directory, written ?? version);
-  const files = written === undefined ? [] : readdirSync(directory);
+  // Node files the entries in a directory of this Node's version, V8 tag and uid under the one given
+  // (made when the cache was enabled).
+  const directory = getCompileCacheDir() ?? join(result.directory, compileCacheVersion());
+  const files = readdirSync(directory);
   // The bundle's modules and the two `data:` modules that compiled them.
   if (files.length < modules.length + 2) {
     throw new CompileCacheWriteError(

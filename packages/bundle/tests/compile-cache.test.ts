@@ -291,12 +291,8 @@ describe('the image build step (compile-cache.mjs) and a cold start', () => {
   });
 
   it('keeps apart the links of two task roots that share a temp directory', () => {
-    const [first, second] = [taskRoot(), taskRoot()];
-    for (const root of [first, second]) expect(writeCache(root).status).toBe(0);
-    const [written] = readdirSync(join(first, COMPILE_CACHE_DIR)) as [string];
     // Both built under another uid, so that a cold start links them from the temp directory.
-    for (const root of [first, second])
-      renameSync(join(root, COMPILE_CACHE_DIR, written), join(root, COMPILE_CACHE_DIR, `${written}1`));
+    const [{ root: first, written }, { root: second }] = [linkedTaskRoot(), linkedTaskRoot()];
     const shared = tempDir('compile-cache-shared-tmp-');
     expect(coldStart(first, ['--expose-gc'], shared).accepted).toContain('handler.mjs');
     const { result, accepted } = coldStart(second, ['--expose-gc'], shared);

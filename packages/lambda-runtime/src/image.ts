@@ -26,6 +26,8 @@ export interface DockerfileInstruction {
   readonly keyword: string;
   readonly args: string;
   readonly line: string;
+  /** An `ENV <name>=<value>` line's name and value (undefined for any other form). */
+  readonly assignment?: readonly [name: string, value: string];
 }
 
 /** A service's Dockerfile, as the image tests and the benchmark read it. */
@@ -55,8 +57,18 @@ export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
   const instructions = text.split('\n').flatMap((raw): DockerfileInstruction[] => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return [];
-    const [keyword = '', ...args] = line.split(/\s+/);
-    return [{ keyword: keyword.toUpperCase(), args: args.join(' '), line }];
+    const [word = '', ...rest] = line.split(/\s+/);
+    const keyword = word.toUpperCase();
+    const args = rest.join(' ');
+    const [, name, value] = (keyword === 'ENV' && ENV_ASSIGNMENT.exec(args)) || [];
+    return [
+      {
+        keyword,
+        args,
+        line,
+        ...(name === undefined || value === undefined ? {} : { assignment: [name, value] as const }),
+      },
+    ];
   });
   const argsOf = (keyword: string) => instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
   const copy = argsOf('COPY').find((args) => args.includes(TASK_ROOT_VARIABLE));
@@ -72,12 +84,7 @@ export function readLambdaDockerfile(packageDir: string): LambdaDockerfile {
     copiedFiles: copy.split(' ').slice(0, -1),
     run: argsOf('RUN'),
     cmd: argsOf('CMD').flatMap((args) => /^\["([^"]+)"\]$/.exec(args)?.[1] ?? [])[0],
-    environment: Object.fromEntries(
-      argsOf('ENV').flatMap((args) => {
-        const [, name, value] = ENV_ASSIGNMENT.exec(args) ?? [];
-        return name === undefined || value === undefined ? [] : [[name, value]];
-      }),
-    ),
+    environment: Object.fromEntries(instructions.flatMap((i) => (i.assignment ? [i.assignment] : []))),
   };
 }
 
@@ -122,18 +129,18 @@ export function stageTaskRoot(
     const leftOut: Record<string, string> = {};
     // In the Dockerfile's order: a RUN step sees the ENV lines above it, as in a build.
     const seen = { COPY: 0, FROM: 0 };
-    for (const { keyword, args, line } of dockerfile.instructions) {
+    for (const { keyword, args, line, assignment } of dockerfile.instructions) {
       if ((keyword === 'COPY' || keyword === 'FROM') && ++seen[keyword] > 1) {
         throw refused(line, `one ${keyword} (one stage, one COPY into the task root)`);
       }
       if (['FROM', 'COPY', 'CMD'].includes(keyword)) continue;
       if (keyword === 'RUN') runStep(args, dir, environment);
       else if (keyword === 'ENV') {
-        const [, name, value] = ENV_ASSIGNMENT.exec(args) ?? [];
         // A value as written, with nothing for a shell to expand or unquote.
-        if (name === undefined || value === undefined || /["'$\\`]/.test(value)) {
+        if (assignment === undefined || /["'$\\`]/.test(assignment[1])) {
           throw refused(line, 'only `ENV <name>=<value>` with a value free of quotes, `$` and `\\`');
         }
+        const [name, value] = assignment;
         if (BASE_IMAGE_PATHS.test(value)) leftOut[name] = `${value} is a file of the base image`;
         else environment[name] = value;
       } else throw refused(line, 'FROM, ENV, one COPY into the task root, RUN node ... and CMD');
@@ -157,7 +164,7 @@ export function stageTaskRoot(
 function refused(line: string, what: string): InvalidFunctionOptionError {
   return new InvalidFunctionOptionError(
     'bundleDir',
-    `the Dockerfile's ${line.trim()} cannot be built without Docker: the local image path takes ${what}`,
+    `the Dockerfile's ${line} cannot be built without Docker: the local image path takes ${what}`,
   );
 }
 

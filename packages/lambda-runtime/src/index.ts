@@ -10,7 +10,6 @@ export {
 } from './errors.ts';
 export { type FunctionHost, type FunctionOptions, startFunction } from './function-host.ts';
 export {
-  type DockerfileInstruction,
   type LambdaDockerfile,
   readLambdaDockerfile,
   type StagedTaskRoot,

@@ -25,7 +25,7 @@ import { type LambdaDockerfile, readLambdaDockerfile, stageTaskRoot } from './im
 import { processStatFields } from './process-stat.ts';
 import { runtimeInterfaceClientPath } from './sandbox.ts';
 
-export { type DockerfileInstruction, type LambdaDockerfile, readLambdaDockerfile } from './image.ts';
+export { type LambdaDockerfile, readLambdaDockerfile } from './image.ts';
 
 /**
  * The files every service image copies from its build context: the bundle (globs: the lazily loaded

@@ -130,8 +130,9 @@ function psqlGzip(tool: string, copyCommand: string): ExportSample {
   }));
 }
 
-const plainSelect = `SELECT ${EXPORT_COLUMNS.join(', ')} FROM users ORDER BY external_id`;
-const plainCopy = `\\copy (${plainSelect}) TO STDOUT (FORMAT csv, HEADER)`;
+/** The baseline's statement: the plain SELECT of the exported columns, as CSV with a header. */
+const plainCopySql = `COPY (SELECT ${EXPORT_COLUMNS.join(', ')} FROM users ORDER BY external_id) TO STDOUT (FORMAT csv, HEADER)`;
+const plainCopy = plainCopySql.replace(/^COPY /, '\\copy ');
 
 /**
  * The node floor's export of everyone (the baseline's SELECT), timed from spawn to exit. Spawned
@@ -147,7 +148,7 @@ function nodeFloor(bundle: string): ExportSample {
       // The task definition's own environment (its NODE_OPTIONS), as the worker runs with it.
       ...task.environment,
       DATABASE_URL: schemaUrl,
-      COPY: `COPY (${plainSelect}) TO STDOUT (FORMAT csv, HEADER)`,
+      COPY: plainCopySql,
       OUT: out,
     },
   }));

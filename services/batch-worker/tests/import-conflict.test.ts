@@ -54,9 +54,8 @@ postgres.describe(
     const blockedBy = async (pid: number): Promise<number> => {
       for (let tries = 0; tries < 600; tries++) {
         const { rows } = await database.db.query<{ pid: number }>(
-          `SELECT waiting.pid FROM pg_stat_activity AS waiting
-            WHERE $1 = ANY(pg_blocking_pids(waiting.pid))
-              AND EXISTS (SELECT FROM pg_locks WHERE pg_locks.pid = waiting.pid AND relation = 'jobs'::regclass)`,
+          `SELECT DISTINCT pid FROM pg_locks
+            WHERE relation = 'jobs'::regclass AND $1 = ANY(pg_blocking_pids(pid))`,
           [pid],
         );
         if (rows[0]) return rows[0].pid;
