@@ -1,11 +1,14 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { sampleImportStaging, sampleJobDetail } from '@sidestep/ledger/testing';
+import { freshBundle } from '../src/fresh-bundle.ts';
 import { render } from '../src/render.ts';
 import { table } from '../src/table.ts';
 
@@ -187,6 +190,35 @@ async function stagingOnLoopback(answer: (request: LedgerRequest) => unknown) {
 }
 
 describe('the sidestep bin', () => {
+  it('runs its bundle while the bundle is current: of its own files only the bin and the freshness check load', async () => {
+    // The bundle `turbo run build` made before these tests (build.ts); each case of a stale one is
+    // in fresh-bundle.test.ts.
+    const packageDir = join(import.meta.dirname, '..');
+    expect(freshBundle(packageDir)).toBe(join(packageDir, 'dist', 'index.mjs'));
+    const child = spawn(
+      process.execPath,
+      ['--import', join(import.meta.dirname, 'fixtures', 'report-loaded-files.mjs'), BIN, '--help'],
+      { env: { ...process.env, NO_COLOR: '1' } },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    const loaded = JSON.parse(stderr.match(/^loaded: (.*)$/m)?.[1] ?? '[]') as string[];
+    const workspace = `${pathToFileURL(join(packageDir, '..', '..')).href}/`;
+    const ours = loaded
+      .filter((url) => url.startsWith(workspace) && !url.includes('/node_modules/'))
+      .map((url) => url.slice(workspace.length));
+    expect(ours).toContain('packages/cli/dist/index.mjs');
+    expect(ours.filter((path) => !path.startsWith('packages/cli/dist/'))).toEqual([
+      'packages/cli/bin/sidestep.ts',
+      'packages/cli/src/fresh-bundle.ts',
+    ]);
+    expect(loaded.filter((url) => url.includes('/node_modules/'))).toEqual([]);
+  });
+
   it("keeps Node's compile cache of its modules in the temporary directory, for the next run", async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'sidestep-cli-'));
     try {

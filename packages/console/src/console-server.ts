@@ -1,8 +1,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type OpsContext, OpsError } from '@sidestep/ops';
 import { ConsoleError } from './console-error.ts';
@@ -148,14 +148,21 @@ const ROUTES: readonly Route[] = [
   route('GET', '/audit', auditPage),
 ];
 
-/** The console's own stylesheet and script, read once: no CDN, no build step. */
+/**
+ * The console's own stylesheet and script, read once: no CDN, no build step. Found through the
+ * package's own name (its `./assets/*` export), not this module's directory: the CLI bundles this
+ * module into its own dist/, where the assets are not.
+ */
 const ASSETS: ReadonlyMap<string, { readonly type: string; readonly body: Buffer }> = new Map(
   [
     ['console.css', 'text/css; charset=utf-8'],
     ['console.js', 'text/javascript; charset=utf-8'],
   ].map(([name, type]) => [
     `/assets/${name}`,
-    { type: type as string, body: readFileSync(join(import.meta.dirname, 'assets', name as string)) },
+    {
+      type: type as string,
+      body: readFileSync(createRequire(import.meta.url).resolve(`@sidestep/console/assets/${name}`)),
+    },
   ]),
 );
 
