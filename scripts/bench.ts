@@ -30,6 +30,7 @@ import { startAwsEndpoint, startLocalDatabase, startSmtpSink, toSqsEvent } from 
 import { resourceName } from '@sidestep/manifest';
 import { SERVICES } from '@sidestep/registry';
 import { SecretsManagerDouble } from '@sidestep/runtime/testing';
+import { type CliStartResult, cliStartSection, measureCliStart } from './src/bench/cli-start.ts';
 import {
   awsRegion,
   DEPLOYED_ENVIRONMENT,
@@ -308,6 +309,8 @@ interface Results {
     /** CPU µs per invocation, handler called in a loop in one process (median of the runs). */
     inProcessCpuUs: { bareHandler: number; runtimeHandler: number };
   };
+  /** The operator CLI's start (runs before 2026-12-06 did not measure it). */
+  cli?: CliStartResult;
 }
 
 /** A copy of `dir`'s files (read-only) in a new directory: the bare handler's "image". */
@@ -658,6 +661,7 @@ async function main(): Promise<void> {
       () => warmCpuPerInvocationUs(bareDir),
       () => warmCpuPerInvocationUs(runtimeDir),
     ]);
+    const cli = await measureCliStart(join(rootDir, 'packages', 'cli', 'bin', 'sidestep.ts'), COLD_RUNS);
 
     const results: Results = {
       measuredAt: new Date().toISOString(),
@@ -678,6 +682,7 @@ async function main(): Promise<void> {
           runtimeHandler: round(median(runtimeCpu ?? [])),
         },
       },
+      cli,
     };
     process.stdout.write(report(results));
     const benchDir = join(rootDir, 'bench');
@@ -903,6 +908,7 @@ function report(r: Results): string {
     '',
     `${r.warm.batchSize}-record batch, ${r.warm.invocations} invocations of each through the Runtime API, interleaved one by one, after ${WARM_UP_INVOCATIONS.toLocaleString('en')} warm-up invocations (steady state): bare handler ${r.warm.bareHandlerMs} ms, @sidestep/runtime handler (${r.warm.runtimeBundleKiB} KiB) ${r.warm.runtimeHandlerMs} ms, ratio ${r.warm.ratio}x (${verdict(r.warm.ratio <= t.warmOverheadRatio)} <= ${t.warmOverheadRatio}x). The handler's own CPU time per invocation, called in a loop by a plain \`node\` without the Runtime API (median of 5 runs of ${(WARM_INVOCATIONS * 5).toLocaleString('en')} invocations, which a busy machine moves less): bare handler ${r.warm.inProcessCpuUs.bareHandler} µs, @sidestep/runtime handler ${r.warm.inProcessCpuUs.runtimeHandler} µs, ${round((r.warm.inProcessCpuUs.runtimeHandler - r.warm.inProcessCpuUs.bareHandler) / r.warm.batchSize)} µs a record.`,
     '',
+    ...(r.cli === undefined ? [] : cliStartSection(r.cli)),
   ];
   return `${lines.join('\n')}\n`;
 }

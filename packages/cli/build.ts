@@ -2,9 +2,8 @@
 // for `sidestep console`), and records what it was built from in dist/inputs.json: bin/sidestep.ts
 // runs the bundle while that record says it is current, else the sources (src/fresh-bundle.ts).
 // From the sources every command loads ~360 modules (TypeScript, seven AWS SDK clients, zod, pg,
-// Powertools) at each start. Measured on 2 cores (CPU, medians of 11 runs, compile cache warm):
-// `sidestep --help` 0.28 s from the sources, 0.11 s from the bundle; `sidestep status` against an
-// endpoint that refuses 0.35 s and 0.21 s.
+// Powertools) at each start; from the bundle a command takes less than half the CPU (`pnpm bench`,
+// bench/RESULTS.md, "The operator CLI's start").
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bundleService } from '@sidestep/bundle';

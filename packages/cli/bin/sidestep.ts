@@ -8,10 +8,12 @@ import { join } from 'node:path';
 // off. Enabled before `main` is imported, so its whole graph is cached.
 module.enableCompileCache?.();
 // The bundle (dist/, built by `turbo run build`) while it is current, else the sources: a command
-// from the bundle takes about a third of the CPU (build.ts).
+// from the bundle takes about half the CPU (bench/RESULTS.md, "The operator CLI's start").
+// SIDESTEP_CLI_FROM_SOURCE=1 runs the sources whatever the bundle (a debugger on them, the bench's
+// baseline).
 const { freshBundle } = await import('../src/fresh-bundle.ts');
-const { main } = (await import(
-  freshBundle(join(import.meta.dirname, '..')) ?? '../src/main.ts'
-)) as typeof import('../src/main.ts');
+const bundle =
+  process.env.SIDESTEP_CLI_FROM_SOURCE === '1' ? undefined : freshBundle(join(import.meta.dirname, '..'));
+const { main } = (await import(bundle ?? '../src/main.ts')) as typeof import('../src/main.ts');
 
 process.exitCode = await main(process.argv);

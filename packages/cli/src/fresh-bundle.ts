@@ -49,7 +49,7 @@ export function bundleInputs(
  * bin then runs the sources, which are always current; `turbo run build` (and so `npm test`) rebuilds
  * the bundle. A source whose modification time is unchanged is taken as unchanged (as make does);
  * one touched since (a `git checkout`, turbo restoring the bundle from its cache) is compared by
- * content. ~200 files: 2-5 ms, against the ~0.15 s of CPU the bundle saves a command (build.ts).
+ * content. ~150 files: 2-5 ms, against the ~0.19 s of CPU the bundle saves a command (bench/RESULTS.md).
  */
 export function freshBundle(packageDir: string): string | undefined {
   let record: BundleInputs;

@@ -190,15 +190,12 @@ async function stagingOnLoopback(answer: (request: LedgerRequest) => unknown) {
 }
 
 describe('the sidestep bin', () => {
-  it('runs its bundle while the bundle is current: of its own files only the bin and the freshness check load', async () => {
-    // The bundle `turbo run build` made before these tests (build.ts); each case of a stale one is
-    // in fresh-bundle.test.ts.
-    const packageDir = join(import.meta.dirname, '..');
-    expect(freshBundle(packageDir)).toBe(join(packageDir, 'dist', 'index.mjs'));
+  /** The workspace's own files (not dependencies') a run of the bin loads, relative to the workspace. */
+  async function filesLoaded(env: Record<string, string>, ...args: string[]): Promise<string[]> {
     const child = spawn(
       process.execPath,
-      ['--import', join(import.meta.dirname, 'fixtures', 'report-loaded-files.mjs'), BIN, '--help'],
-      { env: { ...process.env, NO_COLOR: '1' } },
+      ['--import', join(import.meta.dirname, 'fixtures', 'report-loaded-files.mjs'), BIN, ...args],
+      { env: { ...process.env, NO_COLOR: '1', ...env } },
     );
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
@@ -206,17 +203,30 @@ describe('the sidestep bin', () => {
     });
     const [code] = await once(child, 'exit');
     expect(code).toBe(0);
-    const loaded = JSON.parse(stderr.match(/^loaded: (.*)$/m)?.[1] ?? '[]') as string[];
-    const workspace = `${pathToFileURL(join(packageDir, '..', '..')).href}/`;
-    const ours = loaded
-      .filter((url) => url.startsWith(workspace) && !url.includes('/node_modules/'))
+    const workspace = `${pathToFileURL(join(import.meta.dirname, '..', '..', '..')).href}/`;
+    return (JSON.parse(stderr.match(/^loaded: (.*)$/m)?.[1] ?? '[]') as string[])
+      .filter((url) => url.startsWith(workspace))
       .map((url) => url.slice(workspace.length));
-    expect(ours).toContain('packages/cli/dist/index.mjs');
-    expect(ours.filter((path) => !path.startsWith('packages/cli/dist/'))).toEqual([
+  }
+
+  it('runs its bundle while the bundle is current: of its own files only the bin and the freshness check load', async () => {
+    // The bundle `turbo run build` made before these tests (build.ts); each case of a stale one is
+    // in fresh-bundle.test.ts.
+    const packageDir = join(import.meta.dirname, '..');
+    expect(freshBundle(packageDir)).toBe(join(packageDir, 'dist', 'index.mjs'));
+    const loaded = await filesLoaded({}, '--help');
+    expect(loaded).toContain('packages/cli/dist/index.mjs');
+    expect(loaded.filter((path) => !path.startsWith('packages/cli/dist/'))).toEqual([
       'packages/cli/bin/sidestep.ts',
       'packages/cli/src/fresh-bundle.ts',
     ]);
-    expect(loaded.filter((url) => url.includes('/node_modules/'))).toEqual([]);
+  });
+
+  it('runs its sources, not the bundle, with SIDESTEP_CLI_FROM_SOURCE=1', async () => {
+    const loaded = await filesLoaded({ SIDESTEP_CLI_FROM_SOURCE: '1' }, '--help');
+    expect(loaded).toContain('packages/cli/src/main.ts');
+    expect(loaded).toContain('packages/ops/src/index.ts');
+    expect(loaded.filter((path) => path.startsWith('packages/cli/dist/'))).toEqual([]);
   });
 
   it("keeps Node's compile cache of its modules in the temporary directory, for the next run", async () => {
