@@ -54,6 +54,7 @@ import {
   loadedFiles,
   machine,
   median,
+  round,
   spawnCpuOnceMs,
 } from './src/bench/measure.ts';
 import { Sesv2Double } from './src/bench/sesv2-double.ts';
@@ -732,10 +733,6 @@ function composition(metafile: string, loaded: readonly string[]): Array<{ from:
 
 function kib(bytes: number): number {
   return Math.round(bytes / 102.4) / 10;
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10;
 }
 
 function verdict(ok: boolean): string {

@@ -4,32 +4,75 @@
 // From the sources every command loads ~360 modules (TypeScript, seven AWS SDK clients, zod, pg,
 // Powertools) at each start; from the bundle a command takes less than half the CPU (`pnpm bench`,
 // bench/RESULTS.md, "The operator CLI's start").
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { bundleService } from '@sidestep/bundle';
 import { BUNDLE_INPUTS, bundleInputs } from './src/fresh-bundle.ts';
 
 const packageDir = import.meta.dirname;
-const result = await bundleService({ packageDir, entry: 'src/main.ts', splitting: true });
+const workspaceRoot = join(packageDir, '..', '..');
+const startedAt = Date.now();
+const result = await bundleService({
+  packageDir,
+  entry: 'src/main.ts',
+  splitting: true,
+  // The embedded PostgreSQL (a lazy import of @sidestep/db the CLI never takes: its database is
+  // always a URL) finds its WebAssembly and data files next to its own modules, which are not in
+  // dist/: left to Node's resolution, where they are.
+  external: ['@electric-sql/pglite', '@electric-sql/pglite-socket'],
+});
 const meta = JSON.parse(readFileSync(result.metafile, 'utf8')) as {
   inputs: Record<string, unknown>;
   outputs: Record<string, unknown>;
 };
+
+/** The package.json of the package `file` is in (its `exports` decide what an import resolves to). */
+function packageJsonOf(file: string): string | undefined {
+  for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return join(dir, 'package.json');
+  }
+  return undefined;
+}
+
 // esbuild names inputs relative to the package (its working directory); some are virtual (the
 // bundler's entry wrapper, `namespace:path`), which no file stands for. The dependencies' files
-// (~1,700) change only with the lockfile: the workspace's own sources stand for themselves. Of the
-// outputs, the code that runs (the legal comments' files are folded into THIRD-PARTY-NOTICES.txt).
+// (~1,700) change only with the lockfile: the workspace's own sources stand for themselves, with
+// what else decides the bundle's bytes: the package.json of each package they are in, this script,
+// the bundler's own code and the TypeScript settings esbuild reads. Of the outputs, the code that
+// runs (the legal comments' files are folded into THIRD-PARTY-NOTICES.txt).
+const inputs = Object.keys(meta.inputs)
+  .filter((path) => !/^[a-z-]+:/.test(path) && !path.includes('node_modules/'))
+  .map((path) => resolve(packageDir, path));
+const bundlerDir = join(workspaceRoot, 'packages', 'bundle', 'src');
 const sources = [
-  ...Object.keys(meta.inputs).filter((path) => !/^[a-z-]+:/.test(path) && !path.includes('node_modules/')),
-  join('..', '..', 'pnpm-lock.yaml'),
-].map((path) => resolve(packageDir, path));
+  ...new Set([
+    ...inputs,
+    ...inputs.map(packageJsonOf).filter((path) => path !== undefined),
+    join(workspaceRoot, 'pnpm-lock.yaml'),
+    import.meta.filename,
+    join(packageDir, 'tsconfig.json'),
+    join(workspaceRoot, 'tsconfig.base.json'),
+    ...readdirSync(bundlerDir)
+      .filter((name) => name.endsWith('.ts'))
+      .map((name) => join(bundlerDir, name)),
+  ]),
+];
 const outputs = Object.keys(meta.outputs)
   .filter((path) => path.endsWith('.mjs'))
   .map((path) => resolve(packageDir, path));
-writeFileSync(
-  join(packageDir, BUNDLE_INPUTS),
-  `${JSON.stringify(bundleInputs(packageDir, sources, outputs))}\n`,
-);
-console.log(
-  `${BUNDLE_INPUTS}: ${sources.length} sources; dist/index.mjs ${(result.initBytes / 1024).toFixed(0)} KiB loaded at start, ${(result.totalBytes / 1024).toFixed(0)} KiB in all`,
-);
+// A source saved while esbuild ran may be in the record with content the bundle does not have: then
+// no record, and the bin runs the sources until the next build.
+const changed = sources.filter((path) => statSync(path).mtimeMs >= startedAt);
+if (changed.length > 0) {
+  console.warn(
+    `${BUNDLE_INPUTS} not written: ${changed.map((path) => path.slice(workspaceRoot.length + 1)).join(', ')} changed while the CLI was bundled; the bin runs the sources until the next build`,
+  );
+} else {
+  writeFileSync(
+    join(packageDir, BUNDLE_INPUTS),
+    `${JSON.stringify(bundleInputs(packageDir, sources, outputs))}\n`,
+  );
+  console.log(
+    `${BUNDLE_INPUTS}: ${sources.length} sources; dist/index.mjs ${(result.initBytes / 1024).toFixed(0)} KiB loaded at start, ${(result.totalBytes / 1024).toFixed(0)} KiB in all`,
+  );
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import module from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 // Node's module compile cache (https://nodejs.org/api/module.html#moduleenablecompilecachedirectory),
 // in $NODE_COMPILE_CACHE or else <os.tmpdir()>/node-compile-cache: an operator runs `sidestep` over
@@ -14,6 +15,9 @@ module.enableCompileCache?.();
 const { freshBundle } = await import('../src/fresh-bundle.ts');
 const bundle =
   process.env.SIDESTEP_CLI_FROM_SOURCE === '1' ? undefined : freshBundle(join(import.meta.dirname, '..'));
-const { main } = (await import(bundle ?? '../src/main.ts')) as typeof import('../src/main.ts');
+// A URL, not a path: a checkout's path may hold `#` or `%`, which import() reads as a URL's.
+const { main } = (await import(
+  bundle === undefined ? '../src/main.ts' : pathToFileURL(bundle).href
+)) as typeof import('../src/main.ts');
 
 process.exitCode = await main(process.argv);

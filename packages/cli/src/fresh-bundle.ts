@@ -8,13 +8,16 @@ import { join, relative, resolve } from 'node:path';
  */
 export interface BundleInputs {
   /**
-   * The workspace's sources the bundle inlines (the CLI's and its workspace dependencies') and
-   * `pnpm-lock.yaml` (the third-party code it inlines changes only with it), each with its size,
-   * modification time and SHA-256.
+   * What decides the bundle's bytes: the workspace's sources it inlines (the CLI's and its workspace
+   * dependencies') with their packages' package.json, `pnpm-lock.yaml` (the third-party code it
+   * inlines changes only with it), build.ts, the bundler's code and the TypeScript settings; each
+   * with its size, modification time and SHA-256.
    */
   readonly sources: readonly (readonly [path: string, size: number, mtimeMs: number, sha256: string])[];
   /** The bundle's JavaScript files, each with its size. */
   readonly outputs: readonly (readonly [path: string, size: number])[];
+  /** The Node that built it (`process.version`): the bundler reads some of Node's modules' exports. */
+  readonly node: string;
 }
 
 /** The record of `dist/index.mjs`'s inputs, beside it. */
@@ -39,17 +42,19 @@ export function bundleInputs(
       return [relative(packageDir, path), size, mtimeMs, sha256(path)] as const;
     }),
     outputs: outputs.map((path) => [relative(packageDir, path), statSync(path).size] as const),
+    node: process.version,
   };
 }
 
 /**
  * The bundle's path when every source it was built from is as it was then and its files are all
  * there, else `undefined`: no bundle (a clone before its first build), or a source edited, added to
- * (its importer is edited too) or removed, the lockfile changed, or a file of the bundle missing. The
- * bin then runs the sources, which are always current; `turbo run build` (and so `npm test`) rebuilds
- * the bundle. A source whose modification time is unchanged is taken as unchanged (as make does);
- * one touched since (a `git checkout`, turbo restoring the bundle from its cache) is compared by
- * content. ~150 files: 2-5 ms, against the ~0.19 s of CPU the bundle saves a command (bench/RESULTS.md).
+ * (its importer is edited too) or removed, the lockfile changed, a file of the bundle missing, or
+ * another Node running it. The bin then runs the sources, which are always current; `turbo run
+ * build` (and so `npm test`) rebuilds the bundle. A source of the same size and modification time is
+ * taken as unchanged; one touched since (a `git checkout`, turbo restoring the bundle from its cache)
+ * is compared by content. ~180 files: 2-5 ms, against the ~0.19 s of CPU the bundle saves a command
+ * (bench/RESULTS.md).
  */
 export function freshBundle(packageDir: string): string | undefined {
   let record: BundleInputs;
@@ -58,6 +63,7 @@ export function freshBundle(packageDir: string): string | undefined {
   } catch {
     return undefined;
   }
+  if (record.node !== process.version) return undefined;
   for (const [path, size, mtimeMs, digest] of record.sources) {
     const file = resolve(packageDir, path);
     const now = statSync(file, { throwIfNoEntry: false });

@@ -34,7 +34,10 @@ import {
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { render, visible } from './render.ts';
 
-/** The repository this CLI runs from: `npm start` keeps the local cloud's state in its `.sidestep`. */
+/**
+ * The repository this CLI runs from: `npm start` keeps the local cloud's state in its `.sidestep`.
+ * Three levels up from src/ and from the bundle's dist/ alike (the bin runs either).
+ */
 const REPOSITORY = join(import.meta.dirname, '..', '..', '..');
 
 /** The options every command takes. */

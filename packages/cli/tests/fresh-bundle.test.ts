@@ -1,8 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { BUNDLE_INPUTS, bundleInputs, freshBundle } from '../src/fresh-bundle.ts';
+import { BUNDLE_INPUTS, type BundleInputs, bundleInputs, freshBundle } from '../src/fresh-bundle.ts';
 
 // A package as build.ts leaves it: sources, the bundle's files and dist/inputs.json recording them.
 let packageDir: string;
@@ -73,6 +73,12 @@ describe('freshBundle', () => {
     writeFileSync(chunk(), 'export {};\n');
     expect(freshBundle(packageDir)).toBe(entry());
     writeFileSync(entry(), '');
+    expect(freshBundle(packageDir)).toBeUndefined();
+  });
+
+  it('refuses a bundle another Node built', () => {
+    const record = JSON.parse(readFileSync(join(packageDir, BUNDLE_INPUTS), 'utf8')) as BundleInputs;
+    writeFileSync(join(packageDir, BUNDLE_INPUTS), JSON.stringify({ ...record, node: 'v22.0.0' }));
     expect(freshBundle(packageDir)).toBeUndefined();
   });
 

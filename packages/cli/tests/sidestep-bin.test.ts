@@ -1,14 +1,22 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { sampleImportStaging, sampleJobDetail } from '@sidestep/ledger/testing';
-import { freshBundle } from '../src/fresh-bundle.ts';
+import { BUNDLE_INPUTS, type BundleInputs, freshBundle } from '../src/fresh-bundle.ts';
 import { render } from '../src/render.ts';
 import { table } from '../src/table.ts';
 
@@ -190,7 +198,7 @@ async function stagingOnLoopback(answer: (request: LedgerRequest) => unknown) {
 }
 
 describe('the sidestep bin', () => {
-  /** The workspace's own files (not dependencies') a run of the bin loads, relative to the workspace. */
+  /** The files under the workspace a run of the bin loads (its dependencies' too), relative to it. */
   async function filesLoaded(env: Record<string, string>, ...args: string[]): Promise<string[]> {
     const child = spawn(
       process.execPath,
@@ -213,13 +221,37 @@ describe('the sidestep bin', () => {
     // The bundle `turbo run build` made before these tests (build.ts); each case of a stale one is
     // in fresh-bundle.test.ts.
     const packageDir = join(import.meta.dirname, '..');
-    expect(freshBundle(packageDir)).toBe(join(packageDir, 'dist', 'index.mjs'));
+    if (freshBundle(packageDir) === undefined) {
+      throw new Error('no current bundle of the CLI: build it first (turbo run build, as npm test does)');
+    }
     const loaded = await filesLoaded({}, '--help');
     expect(loaded).toContain('packages/cli/dist/index.mjs');
     expect(loaded.filter((path) => !path.startsWith('packages/cli/dist/'))).toEqual([
       'packages/cli/bin/sidestep.ts',
       'packages/cli/src/fresh-bundle.ts',
     ]);
+  });
+
+  it("records as the bundle's sources the workspace's files it inlines, their packages, the lockfile and what builds it, no dependency's file", () => {
+    const packageDir = join(import.meta.dirname, '..');
+    const record = JSON.parse(readFileSync(join(packageDir, BUNDLE_INPUTS), 'utf8')) as BundleInputs;
+    const paths = record.sources.map(([path]) => path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'src/main.ts',
+        '../ops/src/index.ts',
+        '../ops/package.json',
+        '../console/src/console-server.ts',
+        '../../pnpm-lock.yaml',
+        'build.ts',
+        'tsconfig.json',
+        '../../tsconfig.base.json',
+        '../bundle/src/bundle-service.ts',
+      ]),
+    );
+    expect(paths.filter((path) => path.includes('node_modules') || path.includes(':'))).toEqual([]);
+    expect(record.outputs.map(([path]) => path)).toContain('dist/index.mjs');
+    expect(record.node).toBe(process.version);
   });
 
   it('runs its sources, not the bundle, with SIDESTEP_CLI_FROM_SOURCE=1', async () => {

@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { interleaved, median } from './measure.ts';
+import { dirname, join } from 'node:path';
+import { freshBundle } from '@sidestep/cli/fresh-bundle';
+import { interleaved, median, round } from './measure.ts';
 
 /** One way of running a command: wall time from spawn to exit and the process's CPU time, medians. */
 export interface CliRunMeasure {
@@ -44,7 +45,6 @@ function runOnce(args: readonly string[], environment: Record<string, string>): 
 }
 
 function medians(samples: readonly CliRunMeasure[]): CliRunMeasure {
-  const round = (value: number) => Math.round(value * 10) / 10;
   return {
     wallMs: round(median(samples.map((s) => s.wallMs))),
     cpuMs: round(median(samples.map((s) => s.cpuMs))),
@@ -58,6 +58,10 @@ function medians(samples: readonly CliRunMeasure[]): CliRunMeasure {
  * of the bench's own that one untimed run of each warms first: an operator's second command onwards.
  */
 export async function measureCliStart(bin: string, runs: number): Promise<CliStartResult> {
+  // Else the bin would run the sources both ways, and the bundle's column measure them.
+  if (freshBundle(join(dirname(bin), '..')) === undefined) {
+    throw new Error(`the CLI's bundle is missing or stale: build it first (turbo run build)`);
+  }
   const cacheDir = mkdtempSync(join(tmpdir(), 'sidestep-bench-cli-cache-'));
   try {
     const base = { PATH: process.env.PATH ?? '', NO_COLOR: '1', NODE_COMPILE_CACHE: cacheDir };

@@ -12,6 +12,11 @@ export function median(values: readonly number[]): number {
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
+/** A measure in ms to one decimal, as the bench reports them. */
+export function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
 /**
  * The flag of the Lambda Node.js bootstrap that V8's code cache checks (`--expose-gc` changes V8's
  * cache tag; the bootstrap's heap sizes do not). A `node` importing an image's files runs with it, as
