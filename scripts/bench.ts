@@ -387,7 +387,7 @@ async function measureService(
       cpuAboveNodeWithNodeSourceMapsMs: round(m(importCpuWithNodeSourceMaps) - m(nodeCpu)),
       // Per round, the two imports one right after the other: the loader's ~1 ms is below what
       // either median moves between runs.
-      loaderCpuMs: round(median((importCpu ?? []).map((cpu, round) => cpu - (handlerCpu?.[round] ?? cpu)))),
+      loaderCpuMs: round(median((importCpu ?? []).map((cpu, index) => cpu - (handlerCpu?.[index] ?? cpu)))),
     },
     asBootstrap: {
       bareNodeMs: round(m(bootstrapNode)),

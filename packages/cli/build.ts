@@ -26,9 +26,9 @@ const meta = JSON.parse(readFileSync(result.metafile, 'utf8')) as {
   outputs: Record<string, unknown>;
 };
 
-/** The package.json of the package `file` is in (its `exports` decide what an import resolves to). */
-function packageJsonOf(file: string): string | undefined {
-  for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
+/** The package.json of the package `directory` is in (its `exports` decide what an import resolves to). */
+function packageJsonOf(directory: string): string | undefined {
+  for (let dir = directory; dir !== dirname(dir); dir = dirname(dir)) {
     if (existsSync(join(dir, 'package.json'))) return join(dir, 'package.json');
   }
   return undefined;
@@ -47,7 +47,9 @@ const bundlerDir = join(workspaceRoot, 'packages', 'bundle', 'src');
 const sources = [
   ...new Set([
     ...inputs,
-    ...inputs.map(packageJsonOf).filter((path) => path !== undefined),
+    ...[...new Set(inputs.map((path) => dirname(path)))]
+      .map(packageJsonOf)
+      .filter((path) => path !== undefined),
     join(workspaceRoot, 'pnpm-lock.yaml'),
     import.meta.filename,
     join(packageDir, 'tsconfig.json'),

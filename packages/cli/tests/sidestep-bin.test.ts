@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import {
   existsSync,
   mkdirSync,
@@ -200,16 +199,8 @@ async function stagingOnLoopback(answer: (request: LedgerRequest) => unknown) {
 describe('the sidestep bin', () => {
   /** The files under the workspace a run of the bin loads (its dependencies' too), relative to it. */
   async function filesLoaded(env: Record<string, string>, ...args: string[]): Promise<string[]> {
-    const child = spawn(
-      process.execPath,
-      ['--import', join(import.meta.dirname, 'fixtures', 'report-loaded-files.mjs'), BIN, ...args],
-      { env: { ...process.env, NO_COLOR: '1', ...env } },
-    );
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const [code] = await once(child, 'exit');
+    const fixture = join(import.meta.dirname, 'fixtures', 'report-loaded-files.mjs');
+    const { code, stderr } = await sidestepWith({ NODE_OPTIONS: `--import=${fixture}`, ...env }, ...args);
     expect(code).toBe(0);
     const workspace = `${pathToFileURL(join(import.meta.dirname, '..', '..', '..')).href}/`;
     return (JSON.parse(stderr.match(/^loaded: (.*)$/m)?.[1] ?? '[]') as string[])

@@ -153,16 +153,14 @@ const ROUTES: readonly Route[] = [
  * package's own name (its `./assets/*` export), not this module's directory: the CLI bundles this
  * module into its own dist/, where the assets are not.
  */
+const resolveAsset = createRequire(import.meta.url).resolve;
 const ASSETS: ReadonlyMap<string, { readonly type: string; readonly body: Buffer }> = new Map(
   [
     ['console.css', 'text/css; charset=utf-8'],
     ['console.js', 'text/javascript; charset=utf-8'],
   ].map(([name, type]) => [
     `/assets/${name}`,
-    {
-      type: type as string,
-      body: readFileSync(createRequire(import.meta.url).resolve(`@sidestep/console/assets/${name}`)),
-    },
+    { type: type as string, body: readFileSync(resolveAsset(`@sidestep/console/assets/${name}`)) },
   ]),
 );
 
