@@ -1,6 +1,6 @@
 // Shared jest settings for every workspace package. Tests are ESM TypeScript transformed by
 // @swc/jest (ts-jest does not support TypeScript 7); jest runs with --experimental-vm-modules.
-/** @param {{ setupFiles?: string[], testTimeout?: number, maxWorkers?: number }} [options] */
+/** @param {{ setupFiles?: string[], testTimeout?: number, maxWorkers?: number, globalSetup?: string, globalTeardown?: string }} [options] */
 export function jestConfig(options = {}) {
   return {
     testEnvironment: 'node',
@@ -21,5 +21,7 @@ export function jestConfig(options = {}) {
     reporters: ['default', new URL('./jest-summary-reporter.js', import.meta.url).pathname],
     testTimeout: options.testTimeout ?? 30_000,
     maxWorkers: options.maxWorkers ?? 1,
+    ...(options.globalSetup ? { globalSetup: options.globalSetup } : {}),
+    ...(options.globalTeardown ? { globalTeardown: options.globalTeardown } : {}),
   };
 }

@@ -1,3 +1,6 @@
 import { jestConfig } from '../jest.base.js';
 
-export default jestConfig();
+export default jestConfig({
+  globalSetup: '<rootDir>/jest.tmpdir.ts',
+  globalTeardown: '<rootDir>/jest.tmpdir-teardown.ts',
+});

@@ -1,0 +1,3 @@
+import { removeOwnTmpdir } from './jest.tmpdir.ts';
+
+export default removeOwnTmpdir;

@@ -1,0 +1,29 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { Testing } from 'cdktn';
+import { removeOwnTmpdir, useOwnTmpdir } from '../jest.tmpdir.ts';
+
+describe("the infra suite's temporary directory", () => {
+  it("is the suite's own, so the directory cdktn's Testing.app() makes for each app goes with it", () => {
+    const own = process.env.SIDESTEP_INFRA_TEST_TMPDIR;
+    expect(own).toMatch(/sidestep-infra-tests-/);
+    expect(tmpdir()).toBe(own);
+    expect(Testing.app().outdir.startsWith(`${own}/cdktf.outdir.`)).toBe(true);
+  });
+
+  it('is removed by the global teardown with what was left in it, and TMPDIR is restored', () => {
+    const saved = { ...process.env };
+    try {
+      const dir = useOwnTmpdir();
+      expect(process.env.TMPDIR).toBe(dir);
+      writeFileSync(join(dir, 'left-behind'), 'x');
+      removeOwnTmpdir();
+      expect(existsSync(dir)).toBe(false);
+      expect(process.env.TMPDIR).toBe(saved.TMPDIR);
+    } finally {
+      process.env = saved;
+    }
+  });
+});
