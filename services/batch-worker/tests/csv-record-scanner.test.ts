@@ -67,6 +67,18 @@ describe('CsvRecordScanner', () => {
     }
   });
 
+  it('tells the line the last record of each piece ends on, 0 for a piece that ends none', () => {
+    const scanner = new CsvRecordScanner({
+      start: { offset: 0, lines: 0 },
+      onHeader: (fields) => ({ columnCount: fields.length, trimmedFields: [] }),
+      maxRecordBytes: 1024,
+    });
+    const pieces = ['id,email,note\n', '1,a@x.io,"two\nlines"\n', '2,b@x.io,x\n3,c', '@x.io,x'];
+    expect(pieces.map((piece) => scanner.push(Buffer.from(piece)).lastLine)).toEqual([0, 3, 4, 0]);
+    // The last record has no line end: it ends on line 5 all the same.
+    expect(scanner.end().lastLine).toBe(5);
+  });
+
   it('drops a BOM, turns CRLF into LF (keeping CRLF inside quotes) and skips blank lines', () => {
     const csv = Buffer.concat([
       Buffer.from([0xef, 0xbb, 0xbf]),

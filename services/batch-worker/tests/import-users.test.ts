@@ -15,6 +15,7 @@ import {
   InvalidHeaderError,
   JobNotRunnableError,
   MalformedCsvError,
+  RowTooBigError,
   SourceChangedError,
   SourceUnavailableError,
   TooManyRejectedRowsError,
@@ -1196,6 +1197,37 @@ for (const backend of databaseBackends()) {
           await own.close();
         }
       });
+
+    // https://www.postgresql.org/docs/15/storage-toast.html: a row must fit in one page; a value of
+    // 8 characters is too short to be moved out, so 900 of them (8,248 bytes) are too many.
+    it('fails, permanently and naming the lines of its segment, when a row is too big for PostgreSQL to stage', async () => {
+      const prefix = `wide-${backend.name}-`;
+      const names = ['external_id', 'email', ...Array.from({ length: 898 }, (_, i) => `a${i}`)];
+      const row = (n: number, value: string) =>
+        [`${prefix}${n}`, `u${n}@example.com`, ...Array.from({ length: 898 }, () => value)].join(',');
+      // Read a line at a time into segments of 7,000 bytes of input (the header ~4.4 KiB, a row of
+      // `x` ~1.8 KiB, of 8 characters ~8 KiB): lines 2-3, then 4-6, whose last row is too big.
+      const lines = [
+        names.join(','),
+        ...[1, 2, 3, 4].map((n) => row(n, 'x')),
+        row(5, 'abcdefgh'),
+        row(6, 'x'),
+      ];
+      const jobId = await runningJob(database.db);
+      const error = await failure(
+        run(jobId, '', {
+          segmentBytes: 7000,
+          openSource: async () => Readable.from(lines.map((line) => Buffer.from(`${line}\n`))),
+        }),
+      );
+      expect(error.permanent).toBe(true);
+      expect(error.cause).toBeInstanceOf(RowTooBigError);
+      expect((error.cause as RowTooBigError).lines).toEqual({ from: 4, to: 6 });
+      expect(error.reason).toMatch(
+        /^a row in lines 4 to 6 is too big for the import \(PostgreSQL: row is too big: size \d+, maximum size 8160\): a row of the file's 900 columns must fit in 8,160 bytes/,
+      );
+      expect(await users(prefix)).toEqual([]);
+    });
 
     it('fails, permanently and naming the change, when the object is no longer the one registered', async () => {
       const prefix = `changed-${backend.name}-`;

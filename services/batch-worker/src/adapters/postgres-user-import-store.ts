@@ -23,7 +23,7 @@ import type {
   UserImportStore,
   ValidationLimits,
 } from '../domain/user-import-store.ts';
-import { DatabaseConflictError, TooManyRejectedRowsError } from '../errors.ts';
+import { DatabaseConflictError, RowTooBigError, TooManyRejectedRowsError } from '../errors.ts';
 import { assertRunnable, clearEarlierFailure } from './check-running-job.ts';
 import {
   createRejectsSql,
@@ -328,18 +328,22 @@ export class PostgresUserImportStore implements UserImportStore {
     }
     // A failure of the COPY surfaces at the next write or at the commit.
     let failure: Error | undefined;
+    let lastLine = from.lines + 1;
     copy.on('error', (error) => {
-      failure = error;
+      failure = stagingFailure(error, { from: from.lines + 1, to: lastLine }, staging.header.columnCount);
     });
     return {
-      write: async (bytes) => {
+      write: async (bytes, last) => {
         if (failure) throw failure;
+        lastLine = Math.max(lastLine, last);
         if (!copy.write(bytes)) await once(copy, 'drain');
       },
       commit: async (end, records) => {
         try {
           copy.end();
-          await finished(copy);
+          await finished(copy).catch((error: Error) => {
+            throw failure ?? error;
+          });
           await client.query(
             `UPDATE import_stagings SET byte_offset = $2, lines = $3, records = records + $4, updated_at = now()
              WHERE job_id = $1`,
@@ -728,3 +732,16 @@ class SegmentValidator {
     }
   }
 }
+
+/**
+ * A segment's COPY failure as the import reports it: PostgreSQL's "row is too big" (54000) as a
+ * {@link RowTooBigError} naming the segment's lines, anything else as it is.
+ */
+function stagingFailure(error: Error, lines: { from: number; to: number }, columnCount: number): Error {
+  return isDatabaseError(error) && error.code === ROW_TOO_BIG
+    ? new RowTooBigError(lines, columnCount, error)
+    : error;
+}
+
+/** PostgreSQL's SQLSTATE for a row that does not fit in a page (program_limit_exceeded). */
+const ROW_TOO_BIG = '54000';

@@ -44,6 +44,8 @@ export interface ScannedRecords {
   readonly records: number;
   /** The position just past the last of them (blank lines after it included). */
   readonly end: ScanPosition;
+  /** The line the last of them ends on (its `line`), 0 when there is none. */
+  readonly lastLine: number;
 }
 
 /** What the scanner needs to know of the file's header. */
@@ -153,7 +155,7 @@ export class CsvRecordScanner {
     if (this.#atObjectStart && this.#columnCount === undefined) {
       if (input.length < 3) {
         this.#carry = input;
-        return this.#result(Buffer.alloc(0), 0);
+        return { bytes: Buffer.alloc(0), records: 0, end: this.position, lastLine: 0 };
       }
       this.#atObjectStart = false;
       refuseUtf16(input);
@@ -177,6 +179,7 @@ export class CsvRecordScanner {
     const out = new CopyOutput(input.length - this.#scanned);
     let recordStart = 0;
     let records = 0;
+    let lastLine = 0;
     let state = this.#state;
     let carriageReturnAt = -1;
     let stateBeforeCarriageReturn = FIELD_START;
@@ -209,6 +212,7 @@ export class CsvRecordScanner {
           }
           out.record(line, reject, input, recordStart, bodyEnd, this.#columnCount);
           records++;
+          lastLine = line;
         }
       }
       if (next > bodyEnd) this.#lines++;
@@ -311,11 +315,7 @@ export class CsvRecordScanner {
     this.#scanned = rescanFrom - recordStart;
     this.#fieldStart = fieldStart - recordStart;
     this.#base += recordStart;
-    return this.#result(out.bytes(), records);
-  }
-
-  #result(bytes: Buffer, records: number): ScannedRecords {
-    return { bytes, records, end: this.position };
+    return { bytes: out.bytes(), records, end: this.position, lastLine };
   }
 
   #nul(): void {

@@ -146,8 +146,13 @@ export interface UserImportStore {
 
 /** Records being staged in one transaction. */
 export interface StagingSegment {
-  /** Sends `COPY` input (see CsvRecordScanner). */
-  write(bytes: Buffer): Promise<void>;
+  /**
+   * Sends `COPY` input (see CsvRecordScanner) whose last record ends on line `lastLine`.
+   *
+   * @throws {RowTooBigError} when PostgreSQL could not store one of the segment's records as a row
+   * (here or at the commit).
+   */
+  write(bytes: Buffer, lastLine: number): Promise<void>;
   /** Commits the segment with the position after its last record and how many it holds. */
   commit(end: ScanPosition, records: number): Promise<void>;
   /** Rolls the segment back. */
