@@ -13,7 +13,14 @@ describe("the infra suite's temporary directory", () => {
     expect(Testing.app().outdir.startsWith(`${own}/cdktf.outdir.`)).toBe(true);
   });
 
-  it('is removed by the global teardown with what was left in it, and TMPDIR is restored', () => {
+  it("is made by jest's global setup and removed, with what was left in it, by its global teardown", async () => {
+    const { default: jestConfig } = (await import(join(import.meta.dirname, '..', 'jest.config.js'))) as {
+      default: unknown;
+    };
+    expect(jestConfig).toMatchObject({
+      globalSetup: '<rootDir>/jest.tmpdir.ts',
+      globalTeardown: '<rootDir>/jest.tmpdir-teardown.ts',
+    });
     const saved = { ...process.env };
     try {
       const dir = useOwnTmpdir();

@@ -82,6 +82,9 @@ function step(wf: Workflow, name: string): Step {
   return found;
 }
 
+const turbo = JSON.parse(readFileSync(join(rootDir, 'turbo.json'), 'utf8')) as {
+  tasks: Record<string, { dependsOn?: string[] }>;
+};
 const rootScripts = (
   JSON.parse(readFileSync(join(rootDir, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
 ).scripts;
@@ -146,7 +149,7 @@ describe('ci.yml', () => {
     expect(source('ci.yml')).not.toMatch(/write/);
   });
 
-  it('installs from the lockfile and runs lint and typecheck once each, after build, synth and test', () => {
+  it('installs from the lockfile and runs lint once and the typecheck once, in the turbo run that builds, synthesizes and tests', () => {
     const scripts = (job.steps ?? []).map((s) => s.run ?? '').join('\n');
     expect(scripts).toContain('pnpm install --frozen-lockfile');
     expect(scripts).toContain('biome check .');
@@ -157,6 +160,9 @@ describe('ci.yml', () => {
     // `types` script, after the build of the producer's declarations (turbo.json).
     expect(scripts).not.toContain('tsc -p');
     expect(rootScripts.types).toBe('tsc -p tsconfig.all.json');
+    expect(turbo.tasks['//#types']?.dependsOn).toEqual(['@sidestep/producer#build']);
+    // A type error fails the run without cancelling the suites: both are reported.
+    expect(scripts).toMatch(/turbo run build synth types test [^\n]*--continue/);
   });
 
   it('tests against a postgres:15 service container through TEST_DATABASE_URL', () => {

@@ -155,17 +155,18 @@ export class MalformedCsvError extends BatchWorkerError {
  * column per field: PostgreSQL stores a row in one 8 KiB page (8,160 bytes; a short value takes its
  * length and a byte, a long one moved out by TOAST still 18), and refuses the segment's COPY with
  * SQLSTATE 54000 "row is too big". PostgreSQL's error names no row of the file (it reports the line
- * its COPY had reached when it wrote a batch of rows), so the reason gives the lines of the segment
- * the record is in. Permanent: the same file fails the same way.
+ * its COPY had reached when it wrote a batch of rows), so the reason gives the lines of the staged
+ * segment the record is in, from its first to the last one sent when PostgreSQL refused it. Permanent:
+ * the same file fails the same way.
  */
 export class RowTooBigError extends BatchWorkerError {
   override readonly name: string = 'RowTooBigError';
   /** The first and last line of the segment the record is in. */
   readonly lines: { readonly from: number; readonly to: number };
 
-  constructor(lines: { from: number; to: number }, columnCount: number, cause: Error) {
+  constructor(lines: { from: number; to: number }, columnCount: number, cause: Error & DatabaseErrorFields) {
     super(
-      `a row in lines ${lines.from} to ${lines.to} is too big for the import (PostgreSQL: ${cause.message}): ` +
+      `a row in lines ${lines.from} to ${lines.to} is too big for the import (${databaseReason(cause)}): ` +
         `a row of the file's ${columnCount} columns must fit in 8,160 bytes as PostgreSQL stores it; ` +
         'shorten its values, or import the attribute columns in several files (each with external_id and ' +
         'email: attributes of later imports are merged in)',

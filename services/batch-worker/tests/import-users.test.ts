@@ -1224,7 +1224,36 @@ for (const backend of databaseBackends()) {
       expect(error.cause).toBeInstanceOf(RowTooBigError);
       expect((error.cause as RowTooBigError).lines).toEqual({ from: 4, to: 6 });
       expect(error.reason).toMatch(
-        /^a row in lines 4 to 6 is too big for the import \(PostgreSQL: row is too big: size \d+, maximum size 8160\): a row of the file's 900 columns must fit in 8,160 bytes/,
+        /^a row in lines 4 to 6 is too big for the import \(PostgreSQL 54000: row is too big: size \d+, maximum size 8160\): a row of the file's 900 columns must fit in 8,160 bytes/,
+      );
+      expect(await users(prefix)).toEqual([]);
+    });
+
+    it('names the lines of a too big row that PostgreSQL refuses before the segment ends, while the worker waits for the rest of the object', async () => {
+      const prefix = `wide-early-${backend.name}-`;
+      const names = ['external_id', 'email', ...Array.from({ length: 898 }, (_, i) => `a${i}`)];
+      const row = (n: number, value: string) =>
+        [`${prefix}${n}`, `u${n}@example.com`, ...Array.from({ length: 898 }, () => value)].join(',');
+      // One segment: the too big row on line 3, then ~110 KB more. PostgreSQL writes what its COPY
+      // buffered every 64 KB, so it refuses the segment while the object's end is still on its way.
+      const rows = [
+        row(1, 'x'),
+        row(2, 'abcdefgh'),
+        ...Array.from({ length: 60 }, (_, i) => row(i + 3, 'x')),
+      ];
+      const bytes = Buffer.from(`${[names.join(','), ...rows].join('\n')}\n`);
+      async function* slowEnd(): AsyncGenerator<Buffer> {
+        yield bytes;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const jobId = await runningJob(database.db);
+      const error = await failure(
+        run(jobId, '', { segmentBytes: 64 << 20, openSource: async () => Readable.from(slowEnd()) }),
+      );
+      expect(error.cause).toBeInstanceOf(RowTooBigError);
+      expect((error.cause as RowTooBigError).lines).toEqual({ from: 2, to: rows.length + 1 });
+      expect(error.reason).toMatch(
+        /^a row in lines 2 to 63 is too big for the import \(PostgreSQL 54000: row is too big: size \d+, maximum size 8160\)/,
       );
       expect(await users(prefix)).toEqual([]);
     });

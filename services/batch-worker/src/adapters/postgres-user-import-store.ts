@@ -47,6 +47,8 @@ export const VALIDATOR_APPLICATION_NAME = `${WORKER_APPLICATION_NAME} validator`
 const UNDEFINED_TABLE = '42P01';
 /** SQLSTATE unique_violation. */
 const UNIQUE_VIOLATION = '23505';
+/** SQLSTATE program_limit_exceeded: a staged row that does not fit in a page ("row is too big"). */
+const ROW_TOO_BIG = '54000';
 /**
  * The key on `users.external_id` (db migration 2's primary key, as PostgreSQL names it): the one
  * unique violation the upsert's `ON CONFLICT (external_id)` resolves.
@@ -327,23 +329,28 @@ export class PostgresUserImportStore implements UserImportStore {
       throw error;
     }
     // A failure of the COPY surfaces at the next write or at the commit.
+    // The first error is the one that says why: once PostgreSQL refused the COPY, pg-copy-streams
+    // drops its connection and ending the stream raises a TypeError of its own.
     let failure: Error | undefined;
     let lastLine = from.lines + 1;
     copy.on('error', (error) => {
-      failure = stagingFailure(error, { from: from.lines + 1, to: lastLine }, staging.header.columnCount);
+      failure ??= stagingFailure(error, { from: from.lines + 1, to: lastLine }, staging.header.columnCount);
     });
+    const failed = (error: Error): never => {
+      throw failure ?? error;
+    };
     return {
       write: async (bytes, last) => {
         if (failure) throw failure;
         lastLine = Math.max(lastLine, last);
-        if (!copy.write(bytes)) await once(copy, 'drain');
+        // An error while waiting for the drain rejects the wait with PostgreSQL's error as it is.
+        if (!copy.write(bytes)) await once(copy, 'drain').catch(failed);
       },
       commit: async (end, records) => {
         try {
+          if (failure) throw failure;
           copy.end();
-          await finished(copy).catch((error: Error) => {
-            throw failure ?? error;
-          });
+          await finished(copy).catch(failed);
           await client.query(
             `UPDATE import_stagings SET byte_offset = $2, lines = $3, records = records + $4, updated_at = now()
              WHERE job_id = $1`,
@@ -742,6 +749,3 @@ function stagingFailure(error: Error, lines: { from: number; to: number }, colum
     ? new RowTooBigError(lines, columnCount, error)
     : error;
 }
-
-/** PostgreSQL's SQLSTATE for a row that does not fit in a page (program_limit_exceeded). */
-const ROW_TOO_BIG = '54000';

@@ -44,7 +44,10 @@ export interface ScannedRecords {
   readonly records: number;
   /** The position just past the last of them (blank lines after it included). */
   readonly end: ScanPosition;
-  /** The line the last of them ends on (its `line`), 0 when there is none. */
+  /**
+   * The line the last of them ends on (its `line`), 0 when there is none: `end.lines` is one less
+   * for a last record without a line end.
+   */
   readonly lastLine: number;
 }
 
@@ -155,7 +158,7 @@ export class CsvRecordScanner {
     if (this.#atObjectStart && this.#columnCount === undefined) {
       if (input.length < 3) {
         this.#carry = input;
-        return { bytes: Buffer.alloc(0), records: 0, end: this.position, lastLine: 0 };
+        return this.#result(Buffer.alloc(0), 0, 0);
       }
       this.#atObjectStart = false;
       refuseUtf16(input);
@@ -315,7 +318,11 @@ export class CsvRecordScanner {
     this.#scanned = rescanFrom - recordStart;
     this.#fieldStart = fieldStart - recordStart;
     this.#base += recordStart;
-    return { bytes: out.bytes(), records, end: this.position, lastLine };
+    return this.#result(out.bytes(), records, lastLine);
+  }
+
+  #result(bytes: Buffer, records: number, lastLine: number): ScannedRecords {
+    return { bytes, records, end: this.position, lastLine };
   }
 
   #nul(): void {

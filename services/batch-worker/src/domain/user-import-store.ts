@@ -153,7 +153,11 @@ export interface StagingSegment {
    * (here or at the commit).
    */
   write(bytes: Buffer, lastLine: number): Promise<void>;
-  /** Commits the segment with the position after its last record and how many it holds. */
+  /**
+   * Commits the segment with the position after its last record and how many it holds.
+   *
+   * @throws {RowTooBigError} as {@link StagingSegment.write}.
+   */
   commit(end: ScanPosition, records: number): Promise<void>;
   /** Rolls the segment back. */
   abort(reason: Error): Promise<void>;
