@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { addAbortSignal, Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import {
   CreateBucketCommand,
@@ -107,6 +107,26 @@ describe('openSourceObject', () => {
     expect(() =>
       response?.emit('error', Object.assign(new Error('aborted'), { code: 'ECONNRESET' })),
     ).not.toThrow();
+  });
+
+  it('stops reading when the import stops mid-body (SIGTERM), without taking the stop for a break-off to resume', async () => {
+    const { client, requests } = flakyClient([]);
+    const resumes: number[] = [];
+    const opened = await openSourceObject(
+      client,
+      { bucket: s3.bucket, key },
+      { onResume: ({ offset }) => resumes.push(offset) },
+    );
+    // As the import's addAbortSignal does on SIGTERM: the stream destroyed with an AbortError.
+    const stop = new AbortController();
+    const body = addAbortSignal(stop.signal, opened.body);
+    const reading = (async () => {
+      for await (const _ of body) stop.abort();
+    })();
+    await expect(reading).rejects.toMatchObject({ name: 'AbortError' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(resumes).toEqual([]);
+    expect(requests).toHaveLength(1);
   });
 
   it('resumes a body that ends without an error short of its Content-Length, reading the rest', async () => {

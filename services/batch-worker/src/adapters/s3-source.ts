@@ -99,19 +99,22 @@ export async function openSourceObject(
   firstBody.on('error', unread);
 
   async function* bytes(): AsyncGenerator<Buffer> {
-    let body = firstBody as Readable;
+    let response = firstBody as Readable;
     let offset = start;
     for (let attempt = 1; ; attempt++) {
       let error: unknown;
       try {
         // Chunks, not rows: the iteration costs nothing next to parsing, and keeps backpressure.
-        for await (const chunk of body) {
+        for await (const chunk of response) {
           offset += (chunk as Buffer).length;
           yield chunk as Buffer;
         }
         if (length === undefined || offset >= length) return;
         error = new Error(`the body ended at byte ${offset} of ${length}`);
       } catch (caught) {
+        // The reader stopped (the import's SIGTERM destroys the stream, which throws its error in
+        // here): that is no break-off, and nothing more is to be read.
+        if (body.destroyed) throw caught;
         error = caught;
       }
       if (attempt > maxResumes) {
@@ -125,9 +128,9 @@ export async function openSourceObject(
           Range: `bytes=${offset}-`,
         },
       );
-      body = resumed.Body as Readable;
-      body.on('error', unread);
-      current = body;
+      response = resumed.Body as Readable;
+      response.on('error', unread);
+      current = response;
     }
   }
 
