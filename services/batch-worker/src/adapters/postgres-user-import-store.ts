@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Queryable } from '@sidestep/db/postgres';
@@ -328,29 +327,18 @@ export class PostgresUserImportStore implements UserImportStore {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     }
-    // A failure of the COPY surfaces at the next write or at the commit.
-    // The first error is the one that says why: once PostgreSQL refused the COPY, pg-copy-streams
-    // drops its connection and ending the stream raises a TypeError of its own.
-    let failure: Error | undefined;
     let lastLine = from.lines + 1;
-    copy.on('error', (error) => {
-      failure ??= stagingFailure(error, { from: from.lines + 1, to: lastLine }, staging.header.columnCount);
-    });
-    const failed = (error: Error): never => {
-      throw failure ?? error;
-    };
+    const input = segmentCopy(copy, (error) =>
+      stagingFailure(error, { from: from.lines + 1, to: lastLine }, staging.header.columnCount),
+    );
     return {
       write: async (bytes, last) => {
-        if (failure) throw failure;
         lastLine = Math.max(lastLine, last);
-        // An error while waiting for the drain rejects the wait with PostgreSQL's error as it is.
-        if (!copy.write(bytes)) await once(copy, 'drain').catch(failed);
+        await input.write(bytes);
       },
       commit: async (end, records) => {
         try {
-          if (failure) throw failure;
-          copy.end();
-          await finished(copy).catch(failed);
+          await input.end();
           await client.query(
             `UPDATE import_stagings SET byte_offset = $2, lines = $3, records = records + $4, updated_at = now()
              WHERE job_id = $1`,
@@ -369,9 +357,7 @@ export class PostgresUserImportStore implements UserImportStore {
         this.#validator.validate(staging, segment, segmentTable);
       },
       abort: async (reason) => {
-        // CopyFail ends the COPY so the connection is usable for the ROLLBACK.
-        if (!copy.destroyed) copy.destroy(reason);
-        await finished(copy).catch(() => {});
+        await input.abort(reason);
         await client.query('ROLLBACK').catch(() => {});
       },
     };
@@ -738,6 +724,63 @@ class SegmentValidator {
       throw error;
     }
   }
+}
+
+/** One segment's COPY input, written through pg-copy-streams' `from` stream. */
+export interface SegmentCopy {
+  /** Sends COPY input; resolves once the stream has handed it to the connection. */
+  write(bytes: Buffer): Promise<void>;
+  /** Ends the COPY; resolves once PostgreSQL took every row. */
+  end(): Promise<void>;
+  /** Ends the COPY unfinished (CopyFail), unless PostgreSQL already refused it. */
+  abort(reason: Error): Promise<void>;
+}
+
+/**
+ * Writes a segment's COPY input through `copy` (pg-copy-streams 7's `from`), reporting the first
+ * error of the COPY, as `describe` makes it, from whichever call meets it. pg-copy-streams needs care
+ * once PostgreSQL refused the COPY (an ErrorResponse, e.g. "row is too big"): it emits 'error' and
+ * drops its connection without ending the stream, so
+ * - a chunk it still held would later be written to the connection that is gone, a TypeError thrown
+ *   in the socket's 'drain' listener: an uncaught exception. So one chunk at a time: each write waits
+ *   until the stream has handed its chunk over (or failed), and nothing waits inside the stream;
+ * - ending or destroying the stream then throws (`_final`) or waits forever for PostgreSQL's answer
+ *   to a CopyFail (`_destroy`): PostgreSQL has ended the COPY itself, so neither is done, and the
+ *   connection is ready for the ROLLBACK.
+ */
+export function segmentCopy(copy: Writable, describe: (error: Error) => Error): SegmentCopy {
+  let failure: Error | undefined;
+  copy.on('error', (error) => {
+    failure ??= describe(error);
+  });
+  /** Runs `start` with a callback; settles with it, or with the COPY's failure when one comes first. */
+  const settled = (start: (done: (error?: Error | null) => void) => void) =>
+    new Promise<void>((resolve, reject) => {
+      if (failure) {
+        reject(failure);
+        return;
+      }
+      const onError = () => reject(failure);
+      copy.once('error', onError);
+      start((error) => {
+        copy.off('error', onError);
+        if (error) reject(failure ?? error);
+        else resolve();
+      });
+    });
+  return {
+    write: (bytes) => settled((done) => copy.write(bytes, done)),
+    end: () =>
+      settled((done) => {
+        copy.end();
+        finished(copy).then(() => done(), done);
+      }),
+    abort: async (reason) => {
+      if (failure) return;
+      if (!copy.destroyed) copy.destroy(reason);
+      await finished(copy).catch(() => {});
+    },
+  };
 }
 
 /**
