@@ -14,8 +14,9 @@ interface SubmittedConnection {
  * Readable of COPY's output. While the COPY runs it reads the socket itself (the connection's own
  * message parser is set aside, as pg-copy-streams' `to` does it) and decodes the messages with
  * {@link CopyOutParser}; after CopyDone, or at an ErrorResponse, it hands the rest back to the
- * connection, which then reports the row count (`handleCommandComplete`) or the error
- * (`handleError`). Backpressure reaches the socket: it is read only while the consumer wants more.
+ * connection, which then reports the row count (`handleCommandComplete`, where the stream ends) or
+ * the error (`handleError`). Backpressure reaches the socket: it is read only while the consumer
+ * wants more.
  */
 export class CopyOutQuery extends Readable implements pg.Submittable, CopyOutStream {
   readonly #text: string;
@@ -25,6 +26,8 @@ export class CopyOutQuery extends Readable implements pg.Submittable, CopyOutStr
   #wanted = false;
   #forwarding = false;
   #rowCount = 0;
+  #copyDone = false;
+  #ended = false;
   readonly #onReadable = () => this.#forward();
 
   constructor(text: string) {
@@ -65,8 +68,9 @@ export class CopyOutQuery extends Readable implements pg.Submittable, CopyOutStr
         const piece = this.#parser.parse(chunk);
         if (piece.data.length > 0) this.#wanted = this.push(piece.data);
         if (piece.ended) {
+          // Set first: the bytes handed back may hold CommandComplete, reported during the detach.
+          this.#copyDone = piece.ended === 'done';
           this.#detach(piece.rest);
-          if (piece.ended === 'done') this.push(null);
         }
       }
     } finally {
@@ -95,12 +99,24 @@ export class CopyOutQuery extends Readable implements pg.Submittable, CopyOutStr
     this.destroy(error);
   }
 
-  /** `pg`: `COPY n`. */
+  /**
+   * `pg`: `COPY n`. The stream ends here, not at CopyDone: a socket read can end between the two
+   * messages, and a consumer reads {@link rowCount} once the stream has ended.
+   */
   handleCommandComplete(message: { text?: string } | undefined): void {
     const match = /COPY (\d+)/.exec(message?.text ?? '');
     if (match) this.#rowCount = Number(match[1]);
+    this.#end();
   }
 
-  /** `pg`: the connection is ready for the next query. */
-  handleReadyForQuery(): void {}
+  /** `pg`: the connection is ready for the next query (after CommandComplete, which ended the stream). */
+  handleReadyForQuery(): void {
+    this.#end();
+  }
+
+  #end(): void {
+    if (!this.#copyDone || this.#ended) return;
+    this.#ended = true;
+    this.push(null);
+  }
 }
