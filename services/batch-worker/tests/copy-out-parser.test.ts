@@ -1,14 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { CopyOutParser } from '../src/domain/copy-out-parser.ts';
-
-/** A backend message: type byte, Int32 length (counting itself), body. */
-function message(type: string, body: Buffer | string = ''): Buffer {
-  const bytes = Buffer.from(body);
-  const header = Buffer.alloc(5);
-  header.write(type, 0, 'latin1');
-  header.writeUInt32BE(bytes.length + 4, 1);
-  return Buffer.concat([header, bytes]);
-}
+import { backendMessage as message } from './backend-message.ts';
 
 const rows = ['"external_id","email"\n', '"a-1","a@x"\n', '"b-2","multi\nline"\n', '"c-3","c@x"\n'];
 const commandComplete = message('C', 'COPY 3\0');

@@ -2,15 +2,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from '@jest/globals';
 import { CopyOutQuery } from '../src/adapters/copy-out-query.ts';
-
-/** A backend message: type byte, Int32 length (counting itself), body. */
-function message(type: string, body: Buffer | string = ''): Buffer {
-  const bytes = Buffer.from(body);
-  const header = Buffer.alloc(5);
-  header.write(type, 0, 'latin1');
-  header.writeUInt32BE(bytes.length + 4, 1);
-  return Buffer.concat([header, bytes]);
-}
+import { backendMessage as message } from './backend-message.ts';
 
 /**
  * A stand-in for `pg`'s connection: its socket, and the 'data' handler `pg` parses the socket with,
