@@ -53,6 +53,33 @@ describe('CopyOutQuery', () => {
     expect(countAtEnd).toBe(2);
   });
 
+  it("hands the consumer PostgreSQL's error when one comes after CopyDone, instead of ending", async () => {
+    const query = new CopyOutQuery('COPY (SELECT 1) TO STDOUT');
+    const conn = connection(query);
+    query.submit(conn as never);
+    const consumed = pipeline(query, new Writable({ write: (_chunk, _encoding, done) => done() }));
+    conn.stream.write(
+      Buffer.concat([message('H', Buffer.from([0, 0, 1, 0, 0])), message('d', '"a"\n'), message('c')]),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    query.handleError(new Error('terminating connection due to administrator command'));
+    await expect(consumed).rejects.toThrow('terminating connection due to administrator command');
+  });
+
+  it('ends at ReadyForQuery should CommandComplete not have come', async () => {
+    const query = new CopyOutQuery('COPY (SELECT 1) TO STDOUT');
+    const conn = connection(query);
+    query.submit(conn as never);
+    const consumed = pipeline(query, new Writable({ write: (_chunk, _encoding, done) => done() }));
+    conn.stream.write(
+      Buffer.concat([message('H', Buffer.from([0, 0, 1, 0, 0])), message('d', '"a"\n'), message('c')]),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    query.handleReadyForQuery();
+    await consumed;
+    expect(query.rowCount).toBe(0);
+  });
+
   it('ends at once when CommandComplete comes in the same read as CopyDone', async () => {
     const query = new CopyOutQuery('COPY (SELECT 1) TO STDOUT');
     const conn = connection(query);

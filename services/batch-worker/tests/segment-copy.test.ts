@@ -54,12 +54,9 @@ describe('segmentCopy', () => {
     const conn = connection(true);
     const { copy, input } = copyOn(conn, true);
     const first = input.write(Buffer.from('2,,a,b\n'));
-    // The import sends its next piece only after the last: so does this test.
-    const rest = first.then(() => input.write(Buffer.from('3,,c,d\n')));
     expect(await outcome(first)).toBe('pending');
     copy.handleError(new Error('row is too big'));
     expect(await outcome(first)).toBe('rejected: described: row is too big');
-    expect(await outcome(rest)).toBe('rejected: described: row is too big');
     // The socket drains (PostgreSQL reads and drops what was sent after its error): a chunk still held
     // by the stream would now be written to the connection it dropped, a TypeError in this listener.
     expect(() => conn.stream.emit('drain')).not.toThrow();

@@ -27,7 +27,6 @@ export class CopyOutQuery extends Readable implements pg.Submittable, CopyOutStr
   #forwarding = false;
   #rowCount = 0;
   #copyDone = false;
-  #ended = false;
   readonly #onReadable = () => this.#forward();
 
   constructor(text: string) {
@@ -115,8 +114,6 @@ export class CopyOutQuery extends Readable implements pg.Submittable, CopyOutStr
   }
 
   #end(): void {
-    if (!this.#copyDone || this.#ended) return;
-    this.#ended = true;
-    this.push(null);
+    if (this.#copyDone) this.push(null);
   }
 }

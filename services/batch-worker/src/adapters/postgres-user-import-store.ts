@@ -770,11 +770,7 @@ export function segmentCopy(copy: Writable, describe: (error: Error) => Error): 
     });
   return {
     write: (bytes) => settled((done) => copy.write(bytes, done)),
-    end: () =>
-      settled((done) => {
-        copy.end();
-        finished(copy).then(() => done(), done);
-      }),
+    end: () => settled((done) => copy.end(done)),
     abort: async (reason) => {
       if (failure) return;
       if (!copy.destroyed) copy.destroy(reason);

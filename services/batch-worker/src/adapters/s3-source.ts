@@ -112,11 +112,11 @@ export async function openSourceObject(
         if (length === undefined || offset >= length) return;
         error = new Error(`the body ended at byte ${offset} of ${length}`);
       } catch (caught) {
-        // The reader stopped (the import's SIGTERM destroys the stream, which throws its error in
-        // here): that is no break-off, and nothing more is to be read.
-        if (body.destroyed) throw caught;
         error = caught;
       }
+      // The reader stopped (the import's SIGTERM destroys the stream, which throws its error in here,
+      // or ends the response short): that is no break-off, and nothing more is to be read.
+      if (body.destroyed) throw error;
       if (attempt > maxResumes) {
         throw new SourceUnavailableError(source.bucket, source.key, error, false);
       }
