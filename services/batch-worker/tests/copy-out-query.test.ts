@@ -53,7 +53,8 @@ describe('CopyOutQuery', () => {
     expect(countAtEnd).toBe(2);
   });
 
-  it("hands the consumer PostgreSQL's error when one comes after CopyDone, instead of ending", async () => {
+  /** A COPY of one row consumed by a pipeline, once its CopyDone (and nothing after it) was read. */
+  async function afterCopyDone() {
     const query = new CopyOutQuery('COPY (SELECT 1) TO STDOUT');
     const conn = connection(query);
     query.submit(conn as never);
@@ -62,19 +63,17 @@ describe('CopyOutQuery', () => {
       Buffer.concat([message('H', Buffer.from([0, 0, 1, 0, 0])), message('d', '"a"\n'), message('c')]),
     );
     await new Promise((resolve) => setTimeout(resolve, 20));
+    return { query, consumed };
+  }
+
+  it("hands the consumer PostgreSQL's error when one comes after CopyDone, instead of ending", async () => {
+    const { query, consumed } = await afterCopyDone();
     query.handleError(new Error('terminating connection due to administrator command'));
     await expect(consumed).rejects.toThrow('terminating connection due to administrator command');
   });
 
   it('ends at ReadyForQuery should CommandComplete not have come', async () => {
-    const query = new CopyOutQuery('COPY (SELECT 1) TO STDOUT');
-    const conn = connection(query);
-    query.submit(conn as never);
-    const consumed = pipeline(query, new Writable({ write: (_chunk, _encoding, done) => done() }));
-    conn.stream.write(
-      Buffer.concat([message('H', Buffer.from([0, 0, 1, 0, 0])), message('d', '"a"\n'), message('c')]),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    const { query, consumed } = await afterCopyDone();
     query.handleReadyForQuery();
     await consumed;
     expect(query.rowCount).toBe(0);
