@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { TRANSIENT_FAILURE_EXIT_CODE } from '@sidestep/contracts';
 import { type Environment, isDatabaseError, loggableError, resolveDatabaseUrl } from '@sidestep/runtime';
 import { TaskFailedError, TaskInterruptedError } from './errors.ts';
@@ -101,6 +101,41 @@ function cpuSeconds(): number {
   return Number(((user + system) / 1e6).toFixed(3));
 }
 
+/** How long the task's S3 requests may wait on the network. */
+export interface S3Timeouts {
+  /** To open a connection. */
+  readonly connectionTimeoutMs: number;
+  /** Without a byte received or sent on an open connection. */
+  readonly socketTimeoutMs: number;
+  /** The SDK's attempts per request (its standard retry strategy; a timeout is retried). */
+  readonly maxAttempts?: number;
+}
+
+/**
+ * The task's timeouts: the AWS SDK's S3 client sets none (`@smithy/node-http-handler` applies a
+ * socket timeout only when configured), so a connection that went silent held a part's upload, or
+ * a stop's last progress record, until ECS's SIGKILL. 30 s without a byte is far beyond a healthy
+ * part's upload stalling, and a request's three attempts then end within the task's 120 s stop timeout.
+ */
+export const TASK_S3_TIMEOUTS: S3Timeouts = { connectionTimeoutMs: 5_000, socketTimeoutMs: 30_000 };
+
+/** The S3 client of a task: path-style addressing as configured, the network timeouts above. */
+export function taskS3Client(
+  config: Pick<TaskConfig, 's3ForcePathStyle'>,
+  timeouts: S3Timeouts = TASK_S3_TIMEOUTS,
+  overrides: S3ClientConfig = {},
+): S3Client {
+  return new S3Client({
+    forcePathStyle: config.s3ForcePathStyle,
+    requestHandler: {
+      connectionTimeout: timeouts.connectionTimeoutMs,
+      socketTimeout: timeouts.socketTimeoutMs,
+    },
+    ...(timeouts.maxAttempts === undefined ? {} : { maxAttempts: timeouts.maxAttempts }),
+    ...overrides,
+  });
+}
+
 /**
  * The exit code of a failure: 143 for a stop request (128 + SIGTERM, as ECS reports a container
  * SIGTERM ended), {@link TRANSIENT_FAILURE_EXIT_CODE} (75) for a transient cause (a database
@@ -145,7 +180,7 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
     ...(config.jobId === undefined ? {} : { jobId: config.jobId }),
     mode: config.mode,
   });
-  const s3 = new S3Client({ forcePathStyle: config.s3ForcePathStyle });
+  const s3 = taskS3Client(config);
   let store: Store | undefined;
   /** Set once connected: a failure after it is the mode's, not the start's. */
   let started = false;
