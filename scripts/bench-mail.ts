@@ -20,7 +20,7 @@ import { synthStack } from '@sidestep/infra';
 import { processStatFields } from '@sidestep/lambda-runtime';
 import { createCollectingReporter, startLocalCloud } from '@sidestep/local-cloud';
 import pLimit from 'p-limit';
-import { loadAverage, machine } from './src/bench/measure.ts';
+import { loadAverage, machine, round } from './src/bench/measure.ts';
 import { LOCAL_SERVICES } from './src/services.ts';
 
 const rootDir = join(import.meta.dirname, '..');
@@ -221,10 +221,6 @@ async function waitForMails(
       throw new Error(`only ${seen.size} of ${recipients.size} mails arrived in time`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-}
-
-function round(value: number): number {
-  return Math.round(value * 10) / 10;
 }
 
 function render(runs: readonly MailRun[]): string {

@@ -4,7 +4,7 @@
 // From the sources every command loads ~360 modules (TypeScript, seven AWS SDK clients, zod, pg,
 // Powertools) at each start; from the bundle a command takes less than half the CPU (`pnpm bench`,
 // bench/RESULTS.md, "The operator CLI's start").
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { bundleService } from '@sidestep/bundle';
 import { BUNDLE_INPUTS, bundleInputs } from './src/fresh-bundle.ts';
@@ -21,10 +21,7 @@ const result = await bundleService({
   // dist/: left to Node's resolution, where they are.
   external: ['@electric-sql/pglite', '@electric-sql/pglite-socket'],
 });
-const meta = JSON.parse(readFileSync(result.metafile, 'utf8')) as {
-  inputs: Record<string, unknown>;
-  outputs: Record<string, unknown>;
-};
+const meta = JSON.parse(readFileSync(result.metafile, 'utf8')) as { inputs: Record<string, unknown> };
 
 /** The package.json of the package `directory` is in (its `exports` decide what an import resolves to). */
 function packageJsonOf(directory: string): string | undefined {
@@ -39,7 +36,7 @@ function packageJsonOf(directory: string): string | undefined {
 // (~1,700) change only with the lockfile: the workspace's own sources stand for themselves, with
 // what else decides the bundle's bytes: the package.json of each package they are in, this script,
 // the bundler's own code and the TypeScript settings esbuild reads. Of the outputs, the code that
-// runs (the legal comments' files are folded into THIRD-PARTY-NOTICES.txt).
+// runs, the entry and its chunks (the legal comments' files are folded into THIRD-PARTY-NOTICES.txt).
 const inputs = Object.keys(meta.inputs)
   .filter((path) => !/^[a-z-]+:/.test(path) && !path.includes('node_modules/'))
   .map((path) => resolve(packageDir, path));
@@ -59,21 +56,18 @@ const sources = [
       .map((name) => join(bundlerDir, name)),
   ]),
 ];
-const outputs = Object.keys(meta.outputs)
-  .filter((path) => path.endsWith('.mjs'))
-  .map((path) => resolve(packageDir, path));
+const record = bundleInputs(packageDir, sources, [result.outfile, ...result.chunks]);
 // A source saved while esbuild ran may be in the record with content the bundle does not have: then
 // no record, and the bin runs the sources until the next build.
-const changed = sources.filter((path) => statSync(path).mtimeMs >= startedAt);
+const changed = record.sources
+  .filter(([, , mtimeMs]) => mtimeMs >= startedAt)
+  .map(([path]) => resolve(packageDir, path));
 if (changed.length > 0) {
   console.warn(
     `${BUNDLE_INPUTS} not written: ${changed.map((path) => path.slice(workspaceRoot.length + 1)).join(', ')} changed while the CLI was bundled; the bin runs the sources until the next build`,
   );
 } else {
-  writeFileSync(
-    join(packageDir, BUNDLE_INPUTS),
-    `${JSON.stringify(bundleInputs(packageDir, sources, outputs))}\n`,
-  );
+  writeFileSync(join(packageDir, BUNDLE_INPUTS), `${JSON.stringify(record)}\n`);
   console.log(
     `${BUNDLE_INPUTS}: ${sources.length} sources; dist/index.mjs ${(result.initBytes / 1024).toFixed(0)} KiB loaded at start, ${(result.totalBytes / 1024).toFixed(0)} KiB in all`,
   );

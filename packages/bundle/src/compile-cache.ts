@@ -239,8 +239,8 @@ export async function writeCompileCache(taskRoot: string): Promise<WrittenCompil
   }
   flushCompileCache();
   // Node files the entries in a directory of this Node's version, V8 tag and uid under the one given
-  // (made when the cache was enabled).
-  const directory = getCompileCacheDir() ?? join(result.directory, compileCacheVersion());
+  // (made when the cache was enabled, which the status above says it is).
+  const directory = getCompileCacheDir() as string;
   const files = readdirSync(directory);
   // The bundle's modules and the two `data:` modules that compiled them.
   if (files.length < modules.length + 2) {

@@ -24,7 +24,7 @@ export interface BundleInputs {
 export const BUNDLE_INPUTS = join('dist', 'inputs.json');
 
 /** The bundle of the CLI, run by the bin when it is fresh. */
-export const BUNDLE_ENTRY = join('dist', 'index.mjs');
+const BUNDLE_ENTRY = join('dist', 'index.mjs');
 
 function sha256(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('base64');

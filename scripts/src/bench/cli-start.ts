@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { freshBundle } from '@sidestep/cli/fresh-bundle';
-import { interleaved, median, round } from './measure.ts';
+import { CPU_MS_EXPRESSION, interleaved, median, round } from './measure.ts';
 
 /** One way of running a command: wall time from spawn to exit and the process's CPU time, medians. */
 export interface CliRunMeasure {
@@ -30,7 +30,7 @@ const COMMANDS: readonly (readonly string[])[] = [['--help'], ['schedules']];
  * stderr as it exits: the bin runs to its own end, with nothing of the bench's around it.
  */
 const REPORT_CPU = `data:text/javascript,${encodeURIComponent(
-  "process.on('exit', () => { const u = process.cpuUsage(); process.stderr.write(`\\ncpu-ms ${(u.user + u.system) / 1000}\\n`); });",
+  `process.on('exit', () => process.stderr.write('\\ncpu-ms ' + ${CPU_MS_EXPRESSION} + '\\n'));`,
 )}`;
 
 function runOnce(args: readonly string[], environment: Record<string, string>): CliRunMeasure {

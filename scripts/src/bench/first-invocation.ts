@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { LAMBDA_NODE_FLAGS, loadedPaths, RECORD_LOADED_URLS } from './measure.ts';
+import { CPU_MS_EXPRESSION, LAMBDA_NODE_FLAGS, loadedPaths, RECORD_LOADED_URLS } from './measure.ts';
 
 /** What a handler's first invocation is given: the bundle, its export and one event. */
 export interface FirstInvocationTarget {
@@ -46,7 +46,7 @@ export function firstInvocationScript(
   target: FirstInvocationTarget | undefined,
   listModules: boolean,
 ): string {
-  const cpu = '(() => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; })()';
+  const cpu = CPU_MS_EXPRESSION;
   const hooks = listModules ? RECORD_LOADED_URLS : '';
   const invoke = target
     ? `const loaded = await import(${JSON.stringify(target.file)});

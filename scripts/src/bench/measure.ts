@@ -12,7 +12,10 @@ export function median(values: readonly number[]): number {
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
-/** A measure in ms to one decimal, as the bench reports them. */
+/** JavaScript source of an expression: the process's CPU time so far in ms (user + system, every thread). */
+export const CPU_MS_EXPRESSION = '((usage) => (usage.user + usage.system) / 1000)(process.cpuUsage())';
+
+/** A measure (ms, s, a rate) to one decimal, as the benches report them. */
 export function round(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
@@ -70,12 +73,7 @@ export function spawnCpuOnceMs(
   const load = file === undefined ? '' : `await import(${JSON.stringify(file)});`;
   const result = spawnSync(
     process.execPath,
-    [
-      ...flags,
-      '--input-type=module',
-      '-e',
-      `${load} const u = process.cpuUsage(); process.stdout.write(String((u.user + u.system) / 1000));`,
-    ],
+    [...flags, '--input-type=module', '-e', `${load} process.stdout.write(String(${CPU_MS_EXPRESSION}));`],
     { env: { PATH: process.env.PATH ?? '', ...environment } },
   );
   if (result.status !== 0) throw new Error(`importing ${file} failed: ${result.stderr.toString()}`);

@@ -161,7 +161,7 @@ export class MalformedCsvError extends BatchWorkerError {
  */
 export class RowTooBigError extends BatchWorkerError {
   override readonly name: string = 'RowTooBigError';
-  /** The first and last line of the segment the record is in. */
+  /** The segment's first line and the last one sent when PostgreSQL refused the row. */
   readonly lines: { readonly from: number; readonly to: number };
 
   constructor(lines: { from: number; to: number }, columnCount: number, cause: Error & DatabaseErrorFields) {

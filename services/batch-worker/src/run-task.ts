@@ -107,8 +107,6 @@ export interface S3Timeouts {
   readonly connectionTimeoutMs: number;
   /** Without a byte received or sent on an open connection. */
   readonly socketTimeoutMs: number;
-  /** The SDK's attempts per request (its standard retry strategy; a timeout is retried). */
-  readonly maxAttempts?: number;
 }
 
 /**
@@ -131,7 +129,6 @@ export function taskS3Client(
       connectionTimeout: timeouts.connectionTimeoutMs,
       socketTimeout: timeouts.socketTimeoutMs,
     },
-    ...(timeouts.maxAttempts === undefined ? {} : { maxAttempts: timeouts.maxAttempts }),
     ...overrides,
   });
 }

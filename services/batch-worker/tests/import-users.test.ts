@@ -137,6 +137,17 @@ it('stages in 8 MiB segments, larger ones for objects over 2 GiB: at most 256 se
   }
 });
 
+/**
+ * A file of 900 columns (`external_id`, `email`, 898 attributes): its header, and its row `n` with
+ * every attribute `value`. 898 values of 8 characters make a row too big for PostgreSQL to stage.
+ */
+function wideCsv(prefix: string) {
+  const header = ['external_id', 'email', ...Array.from({ length: 898 }, (_, i) => `a${i}`)].join(',');
+  const row = (n: number, value: string) =>
+    [`${prefix}${n}`, `u${n}@example.com`, ...Array.from({ length: 898 }, () => value)].join(',');
+  return { header, row };
+}
+
 for (const backend of databaseBackends()) {
   backend.describe(`importUsers [${backend.name}]`, () => {
     let database: WorkerDatabase;
@@ -1202,17 +1213,10 @@ for (const backend of databaseBackends()) {
     // 8 characters is too short to be moved out, so 900 of them (8,248 bytes) are too many.
     it('fails, permanently and naming the lines of its segment, when a row is too big for PostgreSQL to stage', async () => {
       const prefix = `wide-${backend.name}-`;
-      const names = ['external_id', 'email', ...Array.from({ length: 898 }, (_, i) => `a${i}`)];
-      const row = (n: number, value: string) =>
-        [`${prefix}${n}`, `u${n}@example.com`, ...Array.from({ length: 898 }, () => value)].join(',');
+      const { header, row } = wideCsv(prefix);
       // Read a line at a time into segments of 7,000 bytes of input (the header ~4.4 KiB, a row of
       // `x` ~1.8 KiB, of 8 characters ~8 KiB): lines 2-3, then 4-6, whose last row is too big.
-      const lines = [
-        names.join(','),
-        ...[1, 2, 3, 4].map((n) => row(n, 'x')),
-        row(5, 'abcdefgh'),
-        row(6, 'x'),
-      ];
+      const lines = [header, ...[1, 2, 3, 4].map((n) => row(n, 'x')), row(5, 'abcdefgh'), row(6, 'x')];
       const jobId = await runningJob(database.db);
       const error = await failure(
         run(jobId, '', {
@@ -1231,9 +1235,7 @@ for (const backend of databaseBackends()) {
 
     it('names the lines of a too big row that PostgreSQL refuses before the segment ends, while the worker waits for the rest of the object', async () => {
       const prefix = `wide-early-${backend.name}-`;
-      const names = ['external_id', 'email', ...Array.from({ length: 898 }, (_, i) => `a${i}`)];
-      const row = (n: number, value: string) =>
-        [`${prefix}${n}`, `u${n}@example.com`, ...Array.from({ length: 898 }, () => value)].join(',');
+      const { header, row } = wideCsv(prefix);
       // One segment: the too big row on line 3, then ~110 KB more. PostgreSQL writes what its COPY
       // buffered every 64 KB, so it refuses the segment while the object's end is still on its way.
       const rows = [
@@ -1241,7 +1243,7 @@ for (const backend of databaseBackends()) {
         row(2, 'abcdefgh'),
         ...Array.from({ length: 60 }, (_, i) => row(i + 3, 'x')),
       ];
-      const bytes = Buffer.from(`${[names.join(','), ...rows].join('\n')}\n`);
+      const bytes = Buffer.from(`${[header, ...rows].join('\n')}\n`);
       async function* slowEnd(): AsyncGenerator<Buffer> {
         yield bytes;
         await new Promise((resolve) => setTimeout(resolve, 500));

@@ -27,8 +27,9 @@ describe('taskS3Client', () => {
   it('gives up on a connection that stays silent, with an error the task takes for transient', async () => {
     const s3 = taskS3Client(
       { s3ForcePathStyle: true },
-      { socketTimeoutMs: 300, connectionTimeoutMs: 300, maxAttempts: 1 },
+      { socketTimeoutMs: 300, connectionTimeoutMs: 300 },
       {
+        maxAttempts: 1,
         endpoint: `http://127.0.0.1:${port}`,
         region: 'us-east-1',
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },

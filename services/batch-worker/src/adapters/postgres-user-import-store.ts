@@ -333,7 +333,7 @@ export class PostgresUserImportStore implements UserImportStore {
     );
     return {
       write: async (bytes, last) => {
-        lastLine = Math.max(lastLine, last);
+        lastLine = last;
         await input.write(bytes);
       },
       commit: async (end, records) => {
