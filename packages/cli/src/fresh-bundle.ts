@@ -38,8 +38,11 @@ export function bundleInputs(
 ): BundleInputs {
   return {
     sources: sources.map((path) => {
+      // Hashed before it is statted: a source saved in between is recorded with its new mtime, which
+      // the build's check (a source changed since the build started) then sees.
+      const hash = sha256(path);
       const { size, mtimeMs } = statSync(path);
-      return [relative(packageDir, path), size, mtimeMs, sha256(path)] as const;
+      return [relative(packageDir, path), size, mtimeMs, hash] as const;
     }),
     outputs: outputs.map((path) => [relative(packageDir, path), statSync(path).size] as const),
     node: process.version,
