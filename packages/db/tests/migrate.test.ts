@@ -510,15 +510,17 @@ describeIfAvailable(serverUrl !== undefined)('migrate on a server others use', (
   // answer limit covers the message: a migration whose statements each finish in time must not fail
   // on it (the server would go on running its DDL, its locks held, after the migrator gave up).
   it('applies a migration whose statements each finish within statement_timeout though together they take longer than the answer limit', async () => {
-    const db = connect({ statementTimeoutMs: 400, connectTimeoutMs: 200 });
+    // The answer limit is 1.5 + 0.2 s; three statements of 0.8 s take 2.4 s together, and each leaves
+    // 0.7 s of its own limit for a busy machine (with 0.3 s of 0.4 s, one overran in a fresh clone's run).
+    const db = connect({ statementTimeoutMs: 1_500, connectTimeoutMs: 200 });
     const slow = {
       version: 1,
       name: 'items-slow',
-      sql: 'SELECT pg_sleep(0.3); SELECT pg_sleep(0.3); SELECT pg_sleep(0.3); ALTER TABLE items ADD COLUMN note text',
+      sql: 'SELECT pg_sleep(0.8); SELECT pg_sleep(0.8); SELECT pg_sleep(0.8); ALTER TABLE items ADD COLUMN note text',
     };
     expect(await migrate(db, { migrations: [slow] })).toEqual({ applied: ['0001-items-slow'] });
     // The limits still hold for the statements the migration's SQL is made of, and for other queries.
-    await expect(db.query('SELECT pg_sleep(1)')).rejects.toMatchObject({ code: '57014' });
+    await expect(db.query('SELECT pg_sleep(2)')).rejects.toMatchObject({ code: '57014' });
   });
 
   it('gives up with MigrationLockTimeoutError once its lock budget is spent, and applies nothing', async () => {
