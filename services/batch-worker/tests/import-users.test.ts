@@ -1122,6 +1122,37 @@ for (const backend of databaseBackends()) {
       }
     });
 
+    it("validates the segments its validator has not reached on the import's own connection, each once, before it merges", async () => {
+      const prefix = `behind-${backend.name}-`;
+      const rows = usersCsv(30, prefix).split('\n');
+      rows[4] = `${prefix}4,not-an-address,Four,pro`; // line 5
+      rows[27] = `${prefix}27,not-an-address,Twenty-seven,pro`; // line 28
+      // The validator's connection is held: every segment is queued on it when the last one commits.
+      const proxy = await holdingLaterConnections(database.url);
+      const slow = await PostgresUserImportStore.connect({ url: proxy.url });
+      try {
+        const jobId = await runningJob(database.db);
+        const importing = run(jobId, '', {
+          store: slow,
+          // A line at a time: a segment commits every few lines.
+          openSource: async () => Readable.from(rows.map((line) => Buffer.from(`${line}\n`))),
+        });
+        // The completion validates them itself, newest first, while the validator is behind.
+        const validated = await segmentsValidated(jobId);
+        expect(validated.length).toBeGreaterThan(3);
+        expect(validated.reduce((sum, segment) => sum + Number(segment.rejected), 0)).toBe(2);
+        // Its merge still waits for the validator's transactions, which find every segment validated.
+        proxy.release();
+        const summary = await importing;
+        expect(summary).toMatchObject({ rowsTotal: 30, rowsImported: 28, rowsRejected: 2 });
+        expect(summary.rowErrors.map((error) => error.line)).toEqual([5, 28]);
+        expect(await users(prefix)).toHaveLength(28);
+      } finally {
+        await slow.close();
+        await proxy.close();
+      }
+    });
+
     it('starts over from byte 0 on a staging without a rejects table (staged whole by an earlier worker)', async () => {
       const prefix = `legacy-${backend.name}-`;
       const csv = Buffer.from(usersCsv(40, prefix));
