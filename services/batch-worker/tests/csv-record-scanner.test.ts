@@ -164,6 +164,13 @@ describe('CsvRecordScanner', () => {
     expect(result.copy).toBe('4,t,a ,b\n5,f3,,\n');
   });
 
+  it('numbers lines of every length in decimal, up to the largest safe integer', () => {
+    for (const lines of [8, 9, 99, 12_345_678_900, Number.MAX_SAFE_INTEGER - 4]) {
+      const result = scan('a,b\n"c\nd",e\nf,g\n', 1000, { start: { offset: 0, lines }, columnCount: 2 });
+      expect(result.copy).toBe(`${lines + 1},,a,b\n${lines + 3},,"c\nd",e\n${lines + 4},,f,g\n`);
+    }
+  });
+
   it('resumes at a position with the known column count, numbering lines on from it', () => {
     const csv = 'id,email\n1,a@example.com\n2,"b\n"\n3,c@example.com\n';
     const start = { offset: 'id,email\n1,a@example.com\n'.length, lines: 2 };
