@@ -209,6 +209,22 @@ export class CsvRecordScanner {
         while (i + 1 < length && (input[i + 1] as number) > COMMA) i++;
         continue;
       }
+      if (byte === LINE_FEED && state !== QUOTED) {
+        // The record ends (before the carriage return of a CRLF).
+        finish(recordStart, fieldStart, state === AFTER_CARRIAGE_RETURN ? carriageReturnAt : i, i + 1);
+        recordStart = fieldStart = i + 1;
+        state = FIELD_START;
+        trimmed = this.#trimmed;
+        continue;
+      }
+      if (byte === COMMA && state !== QUOTED && state !== AFTER_CARRIAGE_RETURN) {
+        // The field ends.
+        if (trimmed[this.#fields - 1] === 1) this.#checkEdges(input, fieldStart, i);
+        fieldStart = i + 1;
+        state = FIELD_START;
+        this.#fields++;
+        continue;
+      }
       switch (state) {
         case QUOTED:
           if (byte === QUOTE) state = QUOTE_IN_QUOTED;
@@ -217,17 +233,7 @@ export class CsvRecordScanner {
           break;
         case QUOTE_IN_QUOTED:
           if (byte === QUOTE) state = QUOTED;
-          else if (byte === COMMA) {
-            if (trimmed[this.#fields - 1] === 1) this.#checkEdges(input, fieldStart, i);
-            fieldStart = i + 1;
-            state = FIELD_START;
-            this.#fields++;
-          } else if (byte === LINE_FEED) {
-            finish(recordStart, fieldStart, i, i + 1);
-            recordStart = fieldStart = i + 1;
-            state = FIELD_START;
-            trimmed = this.#trimmed;
-          } else if (byte === CARRIAGE_RETURN) {
+          else if (byte === CARRIAGE_RETURN) {
             carriageReturnAt = i;
             stateBeforeCarriageReturn = state;
             state = AFTER_CARRIAGE_RETURN;
@@ -245,31 +251,15 @@ export class CsvRecordScanner {
           }
           break;
         case AFTER_CARRIAGE_RETURN:
-          if (byte !== LINE_FEED) {
-            throw this.#malformed(
-              'CSV_INVALID_RECORD_DELIMITER',
-              'a carriage return outside quotes is not followed by a line feed',
-              this.#lines + 1,
-            );
-          }
-          finish(recordStart, fieldStart, carriageReturnAt, i + 1);
-          recordStart = fieldStart = i + 1;
-          state = FIELD_START;
-          trimmed = this.#trimmed;
-          break;
+          // Anything but the line feed handled above.
+          throw this.#malformed(
+            'CSV_INVALID_RECORD_DELIMITER',
+            'a carriage return outside quotes is not followed by a line feed',
+            this.#lines + 1,
+          );
         default:
           // FIELD_START or UNQUOTED
-          if (byte === COMMA) {
-            if (trimmed[this.#fields - 1] === 1) this.#checkEdges(input, fieldStart, i);
-            fieldStart = i + 1;
-            state = FIELD_START;
-            this.#fields++;
-          } else if (byte === LINE_FEED) {
-            finish(recordStart, fieldStart, i, i + 1);
-            recordStart = fieldStart = i + 1;
-            state = FIELD_START;
-            trimmed = this.#trimmed;
-          } else if (byte === CARRIAGE_RETURN) {
+          if (byte === CARRIAGE_RETURN) {
             carriageReturnAt = i;
             stateBeforeCarriageReturn = state;
             state = AFTER_CARRIAGE_RETURN;
