@@ -39,10 +39,15 @@ export const task = defineTask({
       'export: `true` (the default when unset) starts the CSV with a UTF-8 byte order mark (Excel), `false` does not',
   },
   environment: {
-    // A young generation of 2 MiB semi-spaces instead of V8's 16: the import streams short-lived
-    // buffers, and the larger nursery alone took its peak RSS from ~121 to ~132 MiB (bench/RESULTS.md).
+    // A young generation of 1 MiB semi-spaces instead of V8's 16: the tasks stream short-lived
+    // buffers (S3's body pieces, COPY's messages) that live outside V8's heap and go only when a GC
+    // finds them dead, and the task's JavaScript makes little garbage of its own to bring GCs on, so
+    // the nursery's size sets how many wait (bench/RESULTS.md). Measured at 1M rows, 3 runs each
+    // (2026-12-06): the import's peak RSS 90-91 MiB against 96-101 MiB with 2 MiB, the export's
+    // 97-102 MiB against 104-107 MiB, their CPU time the same; V8's 16 MiB took the import's from
+    // ~121 to ~132 MiB (2026-12-04).
     // No --enable-source-maps: the bundle maps its own stack traces when one is first formatted.
-    NODE_OPTIONS: '--max-semi-space-size=2',
+    NODE_OPTIONS: '--max-semi-space-size=1',
   },
   permissions: [
     { resource: 'imports-bucket', actions: ['s3:GetObject', 's3:GetObjectVersion'] },

@@ -164,6 +164,28 @@ describe('CsvRecordScanner', () => {
     expect(result.copy).toBe('4,t,a ,b\n5,f3,,\n');
   });
 
+  it('writes the next COPY input over the last one only once its reader released it', () => {
+    const scanner = new CsvRecordScanner({
+      start: { offset: 0, lines: 0 },
+      shape: { columnCount: 2, trimmedFields: [] },
+      maxRecordBytes: 1024,
+    });
+    /** Whether two buffers start at the same byte of the same memory. */
+    const same = (a: Buffer, b: Buffer) => a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+    const first = scanner.push(Buffer.from('a,b\nc,d\n'));
+    const firstText = first.bytes.toString();
+    // Not released: a new buffer, the first one as it was.
+    const second = scanner.push(Buffer.from('e,f\n'));
+    expect(same(second.bytes, first.bytes)).toBe(false);
+    expect(first.bytes.toString()).toBe(firstText);
+    scanner.release();
+    const third = scanner.push(Buffer.from('g,h\ni,j\n'));
+    expect(same(third.bytes, second.bytes)).toBe(true);
+    expect(third.bytes.toString()).toBe('4,,g,h\n5,,i,j\n');
+    // Released once: the one after it gets a buffer of its own again.
+    expect(same(scanner.push(Buffer.from('k,l\n')).bytes, third.bytes)).toBe(false);
+  });
+
   it('numbers lines of every length in decimal, up to the largest safe integer', () => {
     for (const lines of [8, 9, 99, 12_345_678_900, Number.MAX_SAFE_INTEGER - 4]) {
       const result = scan('a,b\n"c\nd",e\nf,g\n', 1000, { start: { offset: 0, lines }, columnCount: 2 });

@@ -1,6 +1,6 @@
 import { type AddressInfo, createConnection, createServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import pg from 'pg';
 import {
   PostgresUserImportStore,
@@ -8,6 +8,7 @@ import {
   VALIDATOR_APPLICATION_NAME,
 } from '../src/adapters/postgres-user-import-store.ts';
 import { openSourceObject } from '../src/adapters/s3-source.ts';
+import { CsvRecordScanner } from '../src/domain/csv-record-scanner.ts';
 import { mapHeader } from '../src/domain/map-header.ts';
 import {
   ImportFailedError,
@@ -1119,6 +1120,24 @@ for (const backend of databaseBackends()) {
       } finally {
         await slow.close();
         await proxy.close();
+      }
+    });
+
+    it('gives each piece of COPY input back to the scanner once the connection is done with it, so the next is written over it', async () => {
+      const prefix = `reuse-${backend.name}-`;
+      const lines = usersCsv(40, prefix).split('\n');
+      const release = jest.spyOn(CsvRecordScanner.prototype, 'release');
+      try {
+        const jobId = await runningJob(database.db);
+        const summary = await run(jobId, '', {
+          openSource: async () => Readable.from(lines.map((line) => Buffer.from(`${line}\n`))),
+        });
+        expect(summary).toMatchObject({ rowsTotal: 40, rowsImported: 40 });
+        // A line at a time, the header's piece staging nothing: one release per record's piece.
+        expect(release).toHaveBeenCalledTimes(40);
+        expect(await users(prefix)).toHaveLength(40);
+      } finally {
+        release.mockRestore();
       }
     });
 

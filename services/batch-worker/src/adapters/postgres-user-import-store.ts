@@ -335,6 +335,9 @@ export class PostgresUserImportStore implements UserImportStore {
       write: async (bytes, last) => {
         lastLine = last;
         await input.write(bytes);
+        // Nothing waits in the socket: what it was given is in the kernel's buffer (or TLS's), so
+        // the caller may write over `bytes`.
+        return client.connection.stream.writableLength === 0;
       },
       commit: async (end, records) => {
         try {

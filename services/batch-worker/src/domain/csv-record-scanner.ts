@@ -113,6 +113,15 @@ export class CsvRecordScanner {
   #trimmed = new Uint8Array(0);
   /** The unfinished record carried from the previous piece (starts at a record boundary). */
   #carry: Buffer = Buffer.alloc(0);
+  /**
+   * Where the carried record and the next piece are joined, reused from piece to piece: the scan
+   * reads it only while it runs. A new buffer per piece was ~64 KiB of garbage outside V8's heap for
+   * every piece, which V8 collects late when the heap itself makes little garbage.
+   */
+  #joined: Buffer = Buffer.alloc(0);
+  /** The buffer of the COPY input the last scan returned, and whether its reader gave it back. */
+  #output: Buffer = Buffer.alloc(0);
+  #outputReleased = false;
   /** Object offset of `#carry[0]`. */
   #base: number;
   /** Line feeds before `#carry[0]`. */
@@ -154,10 +163,10 @@ export class CsvRecordScanner {
 
   /** Scans a piece of the object; returns the records that ended in it (none: `records` 0). */
   push(piece: Buffer): ScannedRecords {
-    let input = this.#carry.length === 0 ? piece : Buffer.concat([this.#carry, piece]);
+    let input = this.#carry.length === 0 ? piece : this.#join(piece);
     if (this.#atObjectStart && this.#columnCount === undefined) {
       if (input.length < 3) {
-        this.#carry = input;
+        this.#carry = Buffer.from(input);
         return this.#result(Buffer.alloc(0), 0, 0);
       }
       this.#atObjectStart = false;
@@ -170,6 +179,26 @@ export class CsvRecordScanner {
     return this.#scan(input, false);
   }
 
+  /**
+   * Tells the scanner that the COPY input it returned last is no longer read (a store that sent it
+   * holds no reference to it): the next scan writes into the same memory. One buffer per piece was
+   * garbage outside V8's heap, which V8 collects late when the heap itself makes little garbage: the
+   * import's peak RSS grew by ~30 MiB with it.
+   */
+  release(): void {
+    this.#outputReleased = true;
+  }
+
+  /** `#carry` and then `piece`, in `#joined`. */
+  #join(piece: Buffer): Buffer {
+    const length = this.#carry.length + piece.length;
+    if (this.#joined.length < length)
+      this.#joined = Buffer.allocUnsafe(Math.max(length, 2 * this.#joined.length));
+    this.#carry.copy(this.#joined, 0);
+    piece.copy(this.#joined, this.#carry.length);
+    return this.#joined.subarray(0, length);
+  }
+
   /** Ends the input: the last record may lack its line end. */
   end(): ScannedRecords {
     const input = this.#carry;
@@ -179,7 +208,7 @@ export class CsvRecordScanner {
   }
 
   #scan(input: Buffer, last: boolean): ScannedRecords {
-    const out = new CopyOutput(input.length - this.#scanned);
+    const out = new CopyOutput(input.length - this.#scanned, this.#outputReleased ? this.#output : undefined);
     let recordStart = 0;
     let state = this.#state;
     let carriageReturnAt = -1;
@@ -300,6 +329,8 @@ export class CsvRecordScanner {
     this.#scanned = rescanFrom - recordStart;
     this.#fieldStart = fieldStart - recordStart;
     this.#base += recordStart;
+    this.#output = out.buffer;
+    this.#outputReleased = false;
     return this.#result(out.bytes(), out.records, out.lastLine);
   }
 
@@ -469,8 +500,15 @@ class CopyOutput {
   /** The line the last record written ends on. */
   lastLine = 0;
 
-  constructor(estimate: number) {
-    this.#buffer = Buffer.allocUnsafe(Math.max(1024, Math.ceil(estimate * 1.25)));
+  /** `spare`: a buffer to write into (grown like any other when it is too small). */
+  constructor(estimate: number, spare: Buffer | undefined) {
+    const size = Math.max(1024, Math.ceil(estimate * 1.25));
+    this.#buffer = spare !== undefined && spare.length >= size ? spare : Buffer.allocUnsafe(size);
+  }
+
+  /** The whole buffer written into (`bytes()` is its written part). */
+  get buffer(): Buffer {
+    return this.#buffer;
   }
 
   record(line: number, reject: string, input: Buffer, start: number, end: number, columns: number): void {

@@ -147,12 +147,14 @@ export interface UserImportStore {
 /** Records being staged in one transaction. */
 export interface StagingSegment {
   /**
-   * Sends `COPY` input (see CsvRecordScanner) whose last record ends on line `lastLine`.
+   * Sends `COPY` input (see CsvRecordScanner) whose last record ends on line `lastLine`. Resolves
+   * with whether the store is done with `bytes` (it holds no reference to them: the caller may
+   * write over them), or `false` when it may still read them.
    *
    * @throws {RowTooBigError} when PostgreSQL could not store one of the segment's records as a row
    * (here or at the commit).
    */
-  write(bytes: Buffer, lastLine: number): Promise<void>;
+  write(bytes: Buffer, lastLine: number): Promise<boolean>;
   /**
    * Commits the segment with the position after its last record and how many it holds.
    *

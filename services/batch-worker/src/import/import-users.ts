@@ -275,7 +275,7 @@ async function stageRest(
   const take = async (scanned: ScannedRecords, bytesIn: number): Promise<void> => {
     segmentInput += bytesIn;
     if (scanned.records > 0) {
-      await (await open()).write(scanned.bytes, scanned.lastLine);
+      if (await (await open()).write(scanned.bytes, scanned.lastLine)) scanner.release();
       segmentRecords += scanned.records;
       progress.rowsTotal += scanned.records;
     }
