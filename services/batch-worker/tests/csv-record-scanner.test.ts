@@ -183,7 +183,12 @@ describe('CsvRecordScanner', () => {
     expect(same(third.bytes, second.bytes)).toBe(true);
     expect(third.bytes.toString()).toBe('4,,g,h\n5,,i,j\n');
     // Released once: the one after it gets a buffer of its own again.
-    expect(same(scanner.push(Buffer.from('k,l\n')).bytes, third.bytes)).toBe(false);
+    const fourth = scanner.push(Buffer.from('k,l\n'));
+    expect(same(fourth.bytes, third.bytes)).toBe(false);
+    // A piece that ends no record hands nothing over: the released buffer waits for the next one.
+    scanner.release();
+    expect(scanner.push(Buffer.from('m,')).records).toBe(0);
+    expect(same(scanner.push(Buffer.from('n\n')).bytes, fourth.bytes)).toBe(true);
   });
 
   it('numbers lines of every length in decimal, up to the largest safe integer', () => {

@@ -736,7 +736,7 @@ class SegmentValidator {
 const SEGMENT_BY_NUMBER = `SELECT segment, table_name, rejected FROM import_staging_segments
   WHERE job_id = $1 AND segment = $2 FOR UPDATE`;
 
-/** The newest segment of job `$1` not validated, locked, skipping any another transaction holds. */
+/** The newest segment of job `$1` not validated, locked, skipping any that another transaction holds. */
 const NEWEST_UNVALIDATED_SEGMENT = `SELECT segment, table_name, rejected FROM import_staging_segments
   WHERE job_id = $1 AND rejected IS NULL ORDER BY segment DESC LIMIT 1 FOR UPDATE SKIP LOCKED`;
 

@@ -330,7 +330,8 @@ export class CsvRecordScanner {
     this.#fieldStart = fieldStart - recordStart;
     this.#base += recordStart;
     this.#output = out.buffer;
-    this.#outputReleased = false;
+    // An output with nothing in it is handed to no one: still free for the next scan.
+    this.#outputReleased = out.records === 0;
     return this.#result(out.bytes(), out.records, out.lastLine);
   }
 
