@@ -68,7 +68,24 @@ export interface RunTaskOptions {
   readonly logger: Logger;
   /** @default process.env */
   readonly env?: Environment;
+  /** Where SIGTERM and SIGINT come from. @default process */
+  readonly signals?: Pick<NodeJS.EventEmitter, 'once' | 'off'>;
+  /** @default {@link STOP_DEADLINE_MS} */
+  readonly stopDeadlineMs?: number;
+  /** Ends the process when a stop outlasts its deadline. @default process.exit */
+  readonly exit?: (code: number) => void;
 }
+
+/**
+ * How long a stop may take before the task ends itself: ECS sends SIGKILL the task definition's
+ * `stopTimeout` after SIGTERM (120 s, task.ts), which would end the process without a word of why.
+ * A stop waits for the work in flight to settle (a segment's rollback, the last progress record, the
+ * failure recorded on the job), each bounded by its own timeouts, but a run of stalled requests could
+ * add up past it; 15 s before the SIGKILL the task logs that and exits 143, as a stop does. What it
+ * leaves is what a SIGKILL leaves, which every mode is built to resume from: committed segments, the
+ * parts a progress record lists.
+ */
+export const STOP_DEADLINE_MS = 105_000;
 
 /**
  * The process's peak resident set: the number that must stay flat as files grow. Linux's VmHWM
@@ -158,13 +175,25 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
 ): Promise<number> {
   const { logger } = options;
   const env = options.env ?? process.env;
+  const signals = options.signals ?? process;
+  const stopDeadlineMs = options.stopDeadlineMs ?? STOP_DEADLINE_MS;
   const controller = new AbortController();
+  let deadline: NodeJS.Timeout | undefined;
   const stop = (signal: NodeJS.Signals) => {
     logger.warn(`stop requested: ${mode.onStop}`, { signal });
     controller.abort(mode.interrupted(signal));
+    deadline ??= setTimeout(() => {
+      logger.error(`${mode.name} stop outlasted its deadline: exiting before the stop timeout's SIGKILL`, {
+        signal,
+        deadlineMs: stopDeadlineMs,
+        exitCode: 143,
+      });
+      (options.exit ?? process.exit)(143);
+    }, stopDeadlineMs);
+    deadline.unref();
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  signals.once('SIGTERM', stop);
+  signals.once('SIGINT', stop);
 
   let config: Config;
   try {
@@ -252,8 +281,9 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
     logger.error(`${mode.name} could not start`, { error: loggable(error) as Error, exitCode });
     return exitCode;
   } finally {
-    process.off('SIGTERM', stop);
-    process.off('SIGINT', stop);
+    clearTimeout(deadline);
+    signals.off('SIGTERM', stop);
+    signals.off('SIGINT', stop);
     await store?.close();
     s3.destroy();
   }
