@@ -126,4 +126,4 @@ export {
 } from './stacks/deploy-stack.ts';
 export { EnvironmentStack, TERRAFORM_TARGET_VERSIONS } from './stacks/environment-stack.ts';
 export { SidestepStack, type SidestepStackProps } from './stacks/sidestep-stack.ts';
-export { synthStack } from './synth-stack.ts';
+export { synthStack, withTestingApp } from './synth-stack.ts';

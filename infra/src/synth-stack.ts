@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from 'cdktn';
+import { App, Testing } from 'cdktn';
 import { type EnvironmentConfig, environmentConfigs } from './config.ts';
 import { SidestepStack, type SidestepStackProps } from './stacks/sidestep-stack.ts';
 
@@ -25,5 +25,20 @@ export function synthStack(
     return readFileSync(join(outdir, 'stacks', id, 'cdk.tf.json'), 'utf8');
   } finally {
     rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs `use` with cdktn's `Testing.app()` and removes the app's output directory after it: cdktn
+ * makes one under the temporary directory for every such app (`cdktf.outdir.*`) and never removes
+ * it. For the suites that synthesize stacks outside the infra package (its own suite runs in a
+ * temporary directory of its own, removed after it). The constructs `use` returns stay usable.
+ */
+export function withTestingApp<T>(use: (app: App) => T): T {
+  const app = Testing.app();
+  try {
+    return use(app);
+  } finally {
+    rmSync(app.outdir, { recursive: true, force: true });
   }
 }

@@ -2,8 +2,9 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { Testing } from 'cdktn';
+import { TerraformOutput, TerraformStack, Testing } from 'cdktn';
 import { removeOwnTmpdir, useOwnTmpdir } from '../jest.tmpdir.ts';
+import { withTestingApp } from '../src/synth-stack.ts';
 
 describe("the infra suite's temporary directory", () => {
   it("is the suite's own, so the directory cdktn's Testing.app() makes for each app goes with it", () => {
@@ -32,5 +33,19 @@ describe("the infra suite's temporary directory", () => {
     } finally {
       process.env = saved;
     }
+  });
+
+  it("removes a testing app's output directory once withTestingApp's callback is done, the constructs still usable", () => {
+    let outdir = '';
+    const synthesized = withTestingApp((app) => {
+      outdir = app.outdir;
+      expect(existsSync(outdir)).toBe(true);
+      const stack = new TerraformStack(app, 'probe');
+      new TerraformOutput(stack, 'answer', { value: 42 });
+      return stack;
+    });
+    expect(existsSync(outdir)).toBe(false);
+    expect(synthesized.node.id).toBe('probe');
+    expect(JSON.parse(Testing.synth(synthesized))).toMatchObject({ output: { answer: { value: 42 } } });
   });
 });

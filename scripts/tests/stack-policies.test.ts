@@ -8,13 +8,13 @@ import {
   type StackPolicies,
   type SynthesizedTerraformJson,
 } from '@sidestep/iam';
-import { environmentConfigs, SidestepStack } from '@sidestep/infra';
+import { environmentConfigs, SidestepStack, withTestingApp } from '@sidestep/infra';
 import { Testing } from 'cdktn';
 
 // The local stack as infra synthesizes it: the same JSON `pnpm --filter @sidestep/infra run synth` writes.
 const config = environmentConfigs({}).local;
 const terraform = JSON.parse(
-  Testing.synth(new SidestepStack(Testing.app(), 'sidestep-local', { config })),
+  withTestingApp((app) => Testing.synth(new SidestepStack(app, 'sidestep-local', { config }))),
 ) as SynthesizedTerraformJson & { resource: Record<string, Record<string, Record<string, unknown>>> };
 const ACCOUNT = config.accountId;
 const REGION = config.region;

@@ -37,7 +37,7 @@ import {
   sqsAuthorization,
   statesAuthorization,
 } from '@sidestep/iam';
-import { type EnvironmentConfig, SidestepStack } from '@sidestep/infra';
+import { type EnvironmentConfig, SidestepStack, withTestingApp } from '@sidestep/infra';
 import { mockClient } from 'aws-sdk-client-mock';
 import { Testing } from 'cdktn';
 import {
@@ -92,7 +92,7 @@ const CONFIG: EnvironmentConfig = {
 
 function operatorPolicy() {
   const tf = JSON.parse(
-    Testing.synth(new SidestepStack(Testing.app(), 'sidestep-staging', { config: CONFIG })),
+    withTestingApp((app) => Testing.synth(new SidestepStack(app, 'sidestep-staging', { config: CONFIG }))),
   );
   const [document] = Object.values(
     tf.resource.aws_iam_policy as Record<string, { name: string; policy: string }>,
