@@ -281,10 +281,11 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
     logger.error(`${mode.name} could not start`, { error: loggable(error) as Error, exitCode });
     return exitCode;
   } finally {
-    clearTimeout(deadline);
     signals.off('SIGTERM', stop);
     signals.off('SIGINT', stop);
     await store?.close();
     s3.destroy();
+    // Last: a stop's deadline covers closing the database connections too.
+    clearTimeout(deadline);
   }
 }

@@ -517,14 +517,19 @@ export class PostgresUserImportStore implements UserImportStore {
    */
   async #validateBehind(staging: Staging): Promise<void> {
     const [behind, drained] = await Promise.allSettled([
-      (async () => {
-        while (await validateSegment(this.#client, staging, NEWEST_UNVALIDATED_SEGMENT, [staging.jobId]));
-      })(),
+      this.#validateNewestFirst(staging),
       this.#validator.drain(),
     ]);
     if (drained.status === 'fulfilled' && drained.value !== undefined)
       this.#onValidatorFailure?.(drained.value);
     if (behind.status === 'rejected') throw behind.reason;
+  }
+
+  /** Validates the staging's unvalidated segments that no one holds, newest first, until none is left. */
+  async #validateNewestFirst(staging: Staging): Promise<void> {
+    while (await validateSegment(this.#client, staging, NEWEST_UNVALIDATED_SEGMENT, [staging.jobId])) {
+      // each pass validated a segment, or found it validated meanwhile
+    }
   }
 
   /**
@@ -749,13 +754,13 @@ async function validateSegment(
   client: pg.Client,
   staging: Staging,
   lock: string,
-  params: readonly unknown[],
+  params: unknown[],
 ): Promise<boolean> {
   await client.query(BEGIN_LOCKED);
   try {
     const { rows } = await client.query<{ segment: number; table_name: string; rejected: string | null }>(
       lock,
-      [...params],
+      params,
     );
     const found = rows[0];
     if (found !== undefined && found.rejected === null) {
