@@ -1,10 +1,6 @@
 // Shared jest settings for every workspace package. Tests are ESM TypeScript transformed by
 // @swc/jest (ts-jest does not support TypeScript 7); jest runs with --experimental-vm-modules.
-/**
- * `slotPriority`: where the suite goes in `npm test`'s queue of jest runs (jest-test-slots.js): its
- * usual seconds in a full run, set for the long suites so that they start first.
- * @param {{ setupFiles?: string[], testTimeout?: number, maxWorkers?: number, globalSetup?: string, globalTeardown?: string, slotPriority?: number }} [options]
- */
+/** @param {{ setupFiles?: string[], testTimeout?: number, maxWorkers?: number, globalSetup?: string, globalTeardown?: string }} [options] */
 export function jestConfig(options = {}) {
   return {
     testEnvironment: 'node',
@@ -22,11 +18,7 @@ export function jestConfig(options = {}) {
     },
     setupFiles: options.setupFiles ?? [],
     setupFilesAfterEnv: [new URL('./jest.matchers.js', import.meta.url).pathname],
-    reporters: [
-      'default',
-      new URL('./jest-summary-reporter.js', import.meta.url).pathname,
-      [new URL('./jest-test-slots.js', import.meta.url).pathname, { priority: options.slotPriority ?? 0 }],
-    ],
+    reporters: ['default', new URL('./jest-summary-reporter.js', import.meta.url).pathname],
     testTimeout: options.testTimeout ?? 30_000,
     maxWorkers: options.maxWorkers ?? 1,
     ...(options.globalSetup ? { globalSetup: options.globalSetup } : {}),

@@ -1,3 +1,3 @@
 import { jestConfig } from '../../jest.base.js';
 
-export default jestConfig({ slotPriority: 160 });
+export default jestConfig();

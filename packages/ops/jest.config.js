@@ -1,3 +1,3 @@
 import { jestConfig } from '../../jest.base.js';
 
-export default jestConfig({ slotPriority: 40 });
+export default jestConfig();
