@@ -60,6 +60,12 @@ export interface FunctionOptions {
    * path). @default false
    */
   isolate?: boolean;
+  /**
+   * Freeze each sandbox between invocations, as Lambda does (the runtime interface client's
+   * `FrozenNext`): work a handler left running waits for the next invocation. `false` lets it run on
+   * while the sandbox is idle, e.g. to step through it in a debugger. @default true
+   */
+  freeze?: boolean;
 }
 
 /** A running local Lambda function. */
@@ -276,6 +282,7 @@ function toSandboxConfig(options: FunctionOptions): SandboxConfig {
     timeoutMs: timeoutSeconds * 1000,
     initTimeoutMs: (options.initTimeoutSeconds ?? 10) * 1000,
     readOnly: options.readOnly ?? true,
+    freeze: options.freeze ?? true,
     ...(options.user ? { user: options.user } : {}),
   };
   return options.onLog ? { ...config, onLog: options.onLog } : config;

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { readOnlyFlags } from './read-only-flags.ts';
 import { reservedLambdaEnvironment } from './reserved-environment.ts';
 import { type InvokeResult, type RuntimeApi, startRuntimeApi } from './runtime-api.ts';
+import { NO_FREEZE_ARGUMENT } from './runtime-interface-client.ts';
 
 /** Absolute path of the runtime interface client, the entry point of every sandbox process. */
 export const runtimeInterfaceClientPath = fileURLToPath(
@@ -34,6 +35,8 @@ export interface SandboxConfig {
    */
   readonly suppressedInit?: boolean;
   readonly readOnly: boolean;
+  /** Freeze the sandbox between invocations, as Lambda does (`FunctionOptions.freeze`). */
+  readonly freeze: boolean;
   /**
    * Runs the process as this user (its temp directory is given to it); `readOnly` is then the file
    * system's own permissions, not Node's permission model.
@@ -121,7 +124,8 @@ export class Sandbox {
     if (config.user) await chown(tmpDir, config.user.uid, config.user.gid);
     const api = await startRuntimeApi({ functionName: config.name, functionArn: config.functionArn });
     const env = sandboxEnvironment(config, api.address, tmpDir);
-    const child = spawn(process.execPath, [...nodeArguments(config, tmpDir), runtimeInterfaceClientPath], {
+    const ric = [runtimeInterfaceClientPath, ...(config.freeze ? [] : [NO_FREEZE_ARGUMENT])];
+    const child = spawn(process.execPath, [...nodeArguments(config, tmpDir), ...ric], {
       cwd: config.bundleDir,
       env,
       ...config.user,

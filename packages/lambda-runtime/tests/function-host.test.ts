@@ -105,6 +105,17 @@ const FIXTURES: Record<string, string> = {
       }
       return { count, pid: process.pid };
     };`,
+  // Work left running after the response: a timer (`leave`), or one that throws (`throwLater`);
+  // `ms`: the invocation itself takes that long.
+  'leftover.mjs': `
+    const ran = [];
+    export const handler = async (event) => {
+      const before = [...ran];
+      if (event.leave) setTimeout(() => { ran.push(event.leave); console.log('leftover ran', event.leave); }, 20);
+      if (event.throwLater) setTimeout(() => { throw new RangeError('thrown after the response'); }, 20);
+      if (event.ms) await new Promise((resolve) => setTimeout(resolve, event.ms));
+      return { ran: before, pid: process.pid };
+    };`,
   'barrier.mjs': `
     export const handler = async (event) => {
       const res = await fetch(event.barrierUrl);
@@ -129,7 +140,9 @@ const FIXTURES: Record<string, string> = {
       onLog: (line) => console.log(line),
     });
     console.log('result', JSON.stringify(await fn.invoke({ ms: Number(process.argv[2]) })));
-    await fn.close();`,
+    // 'idle': the host stays, its sandbox waiting (frozen) for the next invocation.
+    if (process.argv[3] === 'idle') setInterval(() => {}, 1000);
+    else await fn.close();`,
 };
 
 let bundleDir: string;
@@ -438,6 +451,47 @@ describe('startFunction', () => {
     );
   });
 
+  // https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-invoke:
+  // the environment is frozen once the runtime asks for the next event; background work resumes when
+  // it is thawed by the next invocation.
+  describe('the freeze between invocations', () => {
+    it('holds work a handler left running until the next invocation thaws the sandbox', async () => {
+      const fn = await start({ handler: 'leftover.handler' });
+      await expect(fn.invoke({ leave: 'first' })).resolves.toMatchObject({ ok: true, payload: { ran: [] } });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(logs.some(({ line }) => line.includes('leftover ran'))).toBe(false);
+      // Thawed by this invocation: the timer, long due, runs once the handler has begun.
+      const thawed = await fn.invoke({});
+      expect(thawed).toMatchObject({ ok: true, payload: { ran: [] } });
+      const after = await fn.invoke({});
+      expect(after).toMatchObject({ ok: true, payload: { ran: ['first'] } });
+      expect((after as { payload: { pid: number } }).payload.pid).toBe(
+        (thawed as { payload: { pid: number } }).payload.pid,
+      );
+    });
+
+    it('fails the next invocation with an error that work left running throws, as Lambda does', async () => {
+      const fn = await start({ handler: 'leftover.handler' });
+      await expect(fn.invoke({ throwLater: true })).resolves.toMatchObject({ ok: true });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The next invocation runs for a while: the thawed timer throws during it.
+      await expect(fn.invoke({ ms: 200 })).resolves.toMatchObject({
+        ok: false,
+        error: { errorType: 'RangeError', errorMessage: 'thrown after the response' },
+      });
+      // That sandbox is gone; the next invocation gets a fresh one.
+      await expect(fn.invoke({})).resolves.toMatchObject({ ok: true, payload: { ran: [] } });
+    });
+
+    it('lets that work go on while the sandbox is idle when asked not to freeze (a debugger)', async () => {
+      const fn = await start({ handler: 'leftover.handler', freeze: false });
+      await expect(fn.invoke({ leave: 'first' })).resolves.toMatchObject({ ok: true, payload: { ran: [] } });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(logs.some(({ line }) => line.includes('leftover ran'))).toBe(true);
+      await expect(fn.invoke({})).resolves.toMatchObject({ ok: true, payload: { ran: ['first'] } });
+    });
+  });
+
   describe('concurrency', () => {
     // A barrier on loopback: each invocation's request is held until two have arrived (or 3 s pass).
     let barrier: Server;
@@ -563,8 +617,8 @@ describe('startFunction', () => {
 
   describe('in a host started from a terminal', () => {
     /** host.mjs in a process group of its own, and its sandbox's pid. */
-    async function startHost(handlerMs: number) {
-      const host = startInProcessGroup(['host.mjs', String(handlerMs)], bundleDir);
+    async function startHost(handlerMs: number, ...rest: string[]) {
+      const host = startInProcessGroup(['host.mjs', String(handlerMs), ...rest], bundleDir);
       const sandboxPid = Number((await host.lineOf(/sandbox (\d+)/))[1]);
       return { ...host, sandboxPid };
     }
@@ -580,6 +634,15 @@ describe('startFunction', () => {
 
     it('leaves no sandbox behind when the host is killed with SIGKILL mid-invocation', async () => {
       const host = await startHost(30_000);
+      expect(isAlive(host.sandboxPid)).toBe(true);
+      process.kill(-host.group, 'SIGKILL');
+      await host.exited;
+      expect(await goneWithin(host.sandboxPid, 3_000)).toBe(true);
+    });
+
+    it('leaves no sandbox behind when the host is killed with SIGKILL while the sandbox is frozen', async () => {
+      const host = await startHost(0, 'idle');
+      await host.lineOf(/result /);
       expect(isAlive(host.sandboxPid)).toBe(true);
       process.kill(-host.group, 'SIGKILL');
       await host.exited;
