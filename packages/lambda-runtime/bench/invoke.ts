@@ -90,12 +90,13 @@ the rounds' medians, and p95 over all of them.
 | not frozen (\`freeze: false\`, the baseline) | ${ms(notFrozen.cold, 1)} | ${ms(notFrozen.warm)} | ${ms(notFrozen.p95)} |
 | the freeze's cost | ${ms(frozen.cold - notFrozen.cold, 1)} | ${ms(frozen.warm - notFrozen.warm)} | |
 
-The freeze asks for the next event on a worker thread and holds the main thread in \`Atomics.wait\`
-until it comes (src/runtime-interface-client.ts, \`FrozenNext\`): each invocation hops to that thread
-and back, and each sandbox starts the thread while its init runs. On AWS the base image's runtime
-interface client runs the function, and Lambda freezes the environment itself: this cost is the local
-cloud's, in every local invocation and in the image path of the root's \`pnpm bench\` (the bare
-handler's as well as the services').
+The freeze: once its request for the next event is on the wire, the runtime interface client reads
+a byte the host writes to a pipe for each event it delivers, a read that blocks its thread until
+then (src/runtime-interface-client.ts, \`freezeUntilWoken\`): a pipe write in the host and a read in
+the sandbox per invocation. On AWS the base image's runtime interface client runs the function, and
+Lambda freezes the environment itself: what this costs is the local cloud's, in every local
+invocation and in the image path of the root's \`pnpm bench\` (the bare handler's as well as the
+services').
 `;
 console.log(report);
 if (process.argv.includes('--write')) {

@@ -62,7 +62,7 @@ export interface FunctionOptions {
   isolate?: boolean;
   /**
    * Freeze each sandbox between invocations, as Lambda does (the runtime interface client's
-   * `FrozenNext`): work a handler left running waits for the next invocation. `false` lets it run on
+   * `freezeUntilWoken`): work a handler left running waits for the next invocation. `false` lets it run on
    * while the sandbox is idle, e.g. to step through it in a debugger. @default true
    */
   freeze?: boolean;

@@ -52,6 +52,11 @@ export interface RuntimeApiOptions {
   functionName?: string;
   /** Sent as `Lambda-Runtime-Invoked-Function-Arn`. @default `arn:aws:lambda:us-east-1:000000000000:function:<functionName>` */
   functionArn?: string;
+  /**
+   * Called each time the runtime is handed an event (its `next` request answered): the host wakes a
+   * frozen sandbox here (runtime-interface-client.ts, `freezeUntilWoken`).
+   */
+  onDeliver?: () => void;
 }
 
 /** A running emulator of the Lambda Runtime API for one sandbox (one runtime process). */
@@ -164,6 +169,7 @@ export async function startRuntimeApi(options: RuntimeApiOptions = {}): Promise<
         'Lambda-Runtime-Trace-Id': invocation.traceId,
       });
       res.end(invocation.body);
+      options.onDeliver?.();
       invocation.onDelivered?.();
     }
   }

@@ -12,13 +12,12 @@
  *
  * Only Node.js builtins are imported, so the file runs with nothing installed next to it.
  */
-import { statSync } from 'node:fs';
+import { readSync, statSync } from 'node:fs';
 import { Agent, type IncomingHttpHeaders, request } from 'node:http';
 import { createRequire } from 'node:module';
 import { basename, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { format } from 'node:util';
-import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 
 /** The `context` argument the handler receives, mirroring the Node.js runtime's. */
 export interface LambdaContext {
@@ -70,18 +69,15 @@ const CALLBACK_HANDLER_REMOVED =
  * @param env where `AWS_LAMBDA_RUNTIME_API`, `_HANDLER`, `LAMBDA_TASK_ROOT` and the function's
  *   reserved variables are read from. `_X_AMZN_TRACE_ID` is always set on `process.env`, where the
  *   AWS SDK and Powertools read it.
- * @param options `freeze: false` lets what a handler left running go on between invocations
- *   ({@link FrozenNext} is the default).
+ * @param options `freezeFd`: the descriptor the host wakes a frozen client on ({@link freezeUntilWoken}).
  */
 export async function runInterfaceClient(
   env: NodeJS.ProcessEnv = process.env,
-  options: { freeze?: boolean } = {},
+  options: { freezeFd?: number } = {},
 ): Promise<never> {
   const address = env.AWS_LAMBDA_RUNTIME_API;
   if (!address) throw new RuntimeConfigurationError('AWS_LAMBDA_RUNTIME_API', 'is not set');
-  const client = new RuntimeApiClient(address);
-  // Started now, so that its thread is up by the time the init asks for the first event.
-  const frozen = options.freeze === false ? undefined : new FrozenNext(address);
+  const client = new RuntimeApiClient(address, options.freezeFd);
   const state: { requestId?: string; initDone: boolean } = { initDone: false };
   patchConsole(env, () => state.requestId);
 
@@ -121,7 +117,7 @@ export async function runInterfaceClient(
   state.initDone = true;
 
   for (;;) {
-    const invocation = frozen ? frozen.next() : await client.next();
+    const invocation = await client.next();
     const requestId = header(invocation.headers, 'lambda-runtime-aws-request-id');
     const deadline = Number(header(invocation.headers, 'lambda-runtime-deadline-ms'));
     const traceId = invocation.headers['lambda-runtime-trace-id'];
@@ -253,20 +249,45 @@ function parseJsonHeader(value: string | string[] | undefined): unknown {
   return typeof value === 'string' && value !== '' ? JSON.parse(value) : undefined;
 }
 
+/**
+ * The freeze between invocations. Lambda freezes an execution environment once its runtime asks for
+ * the next event, and thaws it when one comes: a timer, an unawaited call or a retry loop a handler
+ * left running stops until the next invocation (and never runs if the environment is shut down); a
+ * timer that came due meanwhile fires as soon as it thaws, and an error it throws then fails that
+ * next invocation ("the execution environment is frozen ... background processes or callbacks ...
+ * resume when the execution environment is thawed",
+ * https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-invoke).
+ *
+ * Locally the host hands the client a pipe and writes one byte to it for each event it delivers; once
+ * its request for the next event is on the wire, the client reads that byte synchronously, which
+ * blocks the thread where the handler and everything it started run: no JavaScript, timer or I/O
+ * callback runs until the event has come. When the host goes, the read ends (end of file) and the
+ * request fails. Stopping the process instead (SIGSTOP) would leave a sandbox, which leads a process
+ * group of its own, stopped for good when its host is SIGKILLed: nothing would run its watch.
+ */
+function freezeUntilWoken(fd: number): void {
+  readSync(fd, Buffer.alloc(1), 0, 1, null);
+}
+
 /** HTTP client of the Runtime API. node:http, not fetch: `next` is a long poll with no time limit. */
 class RuntimeApiClient {
   readonly #hostname: string;
   readonly #port: number;
   readonly #agent = new Agent({ keepAlive: true });
+  readonly #freezeFd: number | undefined;
 
-  constructor(address: string) {
+  constructor(address: string, freezeFd?: number) {
     const url = new URL(`http://${address}`);
     this.#hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
     this.#port = Number(url.port || 80);
+    this.#freezeFd = freezeFd;
   }
 
   next(): Promise<{ headers: IncomingHttpHeaders; body: string }> {
-    return this.#send('GET', '/invocation/next').then(({ status, headers, body }) => {
+    const fd = this.#freezeFd;
+    // A request that failed before it was sent is not waited on: no event will come for it.
+    const sent = fd === undefined ? undefined : (error?: Error | null) => error || freezeUntilWoken(fd);
+    return this.#send('GET', '/invocation/next', undefined, {}, sent).then(({ status, headers, body }) => {
       if (status !== 200)
         throw new RuntimeClientError('Runtime.PlatformError', `next returned ${status}: ${body}`);
       return { headers, body };
@@ -282,11 +303,13 @@ class RuntimeApiClient {
     return this.post(path, JSON.stringify(body), { 'Lambda-Runtime-Function-Error-Type': body.errorType });
   }
 
+  /** `sent`: called once the request is on the wire (handed to the socket), before its answer. */
   #send(
     method: string,
     path: string,
     body?: string,
     headers: Record<string, string> = {},
+    sent?: (error?: Error | null) => void,
   ): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
     return new Promise((resolvePromise, reject) => {
       const req = request(
@@ -315,111 +338,10 @@ class RuntimeApiClient {
         },
       );
       req.on('error', reject);
-      req.end(body);
+      req.end(body, sent);
     });
   }
 }
-
-/** The Runtime API's answer to `GET /invocation/next`, as the worker thread passes it on. */
-type NextAnswer = { status: number; headers: IncomingHttpHeaders; body: string } | { error: string };
-
-/**
- * The freeze between invocations. Lambda freezes an execution environment once its runtime asks for
- * the next event, and thaws it when one comes: a timer, an unawaited call or a retry loop a handler
- * left running stops until the next invocation (and never runs if the environment is shut down); a
- * timer that came due meanwhile fires as soon as it thaws, and an error it throws then fails that
- * next invocation ("Lambda freezes the execution environment ... background processes or callbacks
- * ... resume when the execution environment is thawed",
- * https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-invoke).
- *
- * This client does the same to its own process: a worker thread asks for the next event, and the
- * main thread, where the handler and everything it started run, waits for it in `Atomics.wait`, which
- * runs no JavaScript, no timer and no I/O callback until it returns. Stopping the process (SIGSTOP)
- * would freeze it too, but a sandbox leads a process group of its own, and one stopped when its
- * host is SIGKILLed would never run the watch that ends it; here the worker's request fails when
- * the host (the Runtime API) goes, and the thawed client exits.
- */
-class FrozenNext {
-  /** [0]: an answer is waiting; [1]: the worker is listening. */
-  readonly #signals = new Int32Array(new SharedArrayBuffer(8));
-  readonly #answers = new MessageChannel();
-  readonly #worker: Worker;
-
-  constructor(address: string) {
-    this.#worker = new Worker(FROZEN_NEXT_WORKER, {
-      eval: true,
-      workerData: { address, signals: this.#signals, answers: this.#answers.port2 },
-      transferList: [this.#answers.port2],
-    });
-    // The worker ends with the process; it must not keep it alive on its own.
-    this.#worker.unref();
-  }
-
-  /** Blocks the thread until the Runtime API hands over the next event. */
-  next(): { headers: IncomingHttpHeaders; body: string } {
-    if (Atomics.wait(this.#signals, 1, 0, WORKER_START_TIMEOUT_MS) === 'timed-out') {
-      throw new RuntimeClientError(
-        'Runtime.PlatformError',
-        'the thread that asks for the next event did not start',
-      );
-    }
-    Atomics.store(this.#signals, 0, 0);
-    this.#worker.postMessage('next');
-    Atomics.wait(this.#signals, 0, 0);
-    const answer = receiveMessageOnPort(this.#answers.port1)?.message as NextAnswer | undefined;
-    if (answer === undefined || 'error' in answer) {
-      throw new RuntimeClientError('Runtime.PlatformError', `next failed: ${answer?.error ?? 'no answer'}`);
-    }
-    if (answer.status !== 200) {
-      throw new RuntimeClientError('Runtime.PlatformError', `next returned ${answer.status}: ${answer.body}`);
-    }
-    return { headers: answer.headers, body: answer.body };
-  }
-}
-
-/** How long the first event waits for the worker thread to start (it starts alongside the init). */
-const WORKER_START_TIMEOUT_MS = 10_000;
-
-/**
- * The worker thread of {@link FrozenNext}: on each message, one long poll of `GET /invocation/next`,
- * its answer posted back, then the main thread woken. CommonJS text: an `eval` worker.
- */
-const FROZEN_NEXT_WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { Agent, request } = require('node:http');
-const { address, signals, answers } = workerData;
-const url = new URL('http://' + address);
-const agent = new Agent({ keepAlive: true });
-const answer = (message) => {
-  answers.postMessage(message);
-  Atomics.store(signals, 0, 1);
-  Atomics.notify(signals, 0);
-};
-// Whatever goes wrong here wakes the main thread with it: nothing else would.
-process.on('uncaughtException', (error) => answer({ error: String(error) }));
-parentPort.on('message', () => {
-  const req = request(
-    {
-      hostname: url.hostname.replace(/^\\[(.*)\\]$/, '$1'),
-      port: Number(url.port || 80),
-      path: '/2018-06-01/runtime/invocation/next',
-      agent,
-    },
-    (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('error', (error) => answer({ error: String(error) }));
-      res.on('end', () =>
-        answer({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
-      );
-    },
-  );
-  req.on('error', (error) => answer({ error: String(error) }));
-  req.end();
-});
-Atomics.store(signals, 1, 1);
-Atomics.notify(signals, 1);
-`;
 
 const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] as const;
 type Level = (typeof LEVELS)[number];
@@ -468,9 +390,12 @@ function patchConsole(env: NodeJS.ProcessEnv, requestId: () => string | undefine
   console.error = method('ERROR', process.stderr);
 }
 
-/** The client's argument that turns the freeze between invocations off (`FunctionOptions.freeze`). */
-export const NO_FREEZE_ARGUMENT = '--no-freeze';
+/** The client's argument naming the descriptor the host wakes it on (`--freeze-fd=3`). */
+export const FREEZE_FD_ARGUMENT = '--freeze-fd=';
 
 if (import.meta.main) {
-  await runInterfaceClient(process.env, { freeze: !process.argv.includes(NO_FREEZE_ARGUMENT) });
+  const freezeFd = process.argv.find((argument) => argument.startsWith(FREEZE_FD_ARGUMENT));
+  await runInterfaceClient(process.env, {
+    ...(freezeFd ? { freezeFd: Number(freezeFd.slice(FREEZE_FD_ARGUMENT.length)) } : {}),
+  });
 }

@@ -4,11 +4,12 @@ import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { readOnlyFlags } from './read-only-flags.ts';
 import { reservedLambdaEnvironment } from './reserved-environment.ts';
 import { type InvokeResult, type RuntimeApi, startRuntimeApi } from './runtime-api.ts';
-import { NO_FREEZE_ARGUMENT } from './runtime-interface-client.ts';
+import { FREEZE_FD_ARGUMENT } from './runtime-interface-client.ts';
 
 /** Absolute path of the runtime interface client, the entry point of every sandbox process. */
 export const runtimeInterfaceClientPath = fileURLToPath(
@@ -122,19 +123,33 @@ export class Sandbox {
   static async start(config: SandboxConfig): Promise<Sandbox> {
     const tmpDir = await mkdtemp(join(tmpdir(), `sidestep-lambda-${config.name}-`));
     if (config.user) await chown(tmpDir, config.user.uid, config.user.gid);
-    const api = await startRuntimeApi({ functionName: config.name, functionArn: config.functionArn });
+    // Frozen between invocations (runtime-interface-client.ts, freezeUntilWoken): woken through a
+    // pipe on its descriptor 3, one byte for each event the Runtime API hands it.
+    let wake: (() => void) | undefined;
+    const api = await startRuntimeApi({
+      functionName: config.name,
+      functionArn: config.functionArn,
+      onDeliver: () => wake?.(),
+    });
     const env = sandboxEnvironment(config, api.address, tmpDir);
-    const ric = [runtimeInterfaceClientPath, ...(config.freeze ? [] : [NO_FREEZE_ARGUMENT])];
+    const ric = [runtimeInterfaceClientPath, ...(config.freeze ? [`${FREEZE_FD_ARGUMENT}${WAKE_FD}`] : [])];
+    const output = config.onLog ? 'pipe' : 'inherit';
     const child = spawn(process.execPath, [...nodeArguments(config, tmpDir), ...ric], {
       cwd: config.bundleDir,
       env,
       ...config.user,
-      stdio: config.onLog ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', output, output, config.freeze ? 'pipe' : 'ignore'],
       // A process group of its own, so a terminal's Ctrl-C (SIGINT to the foreground group) does not
       // end an invocation the host means to let finish; the host stops it, and it exits with the host
       // (exitWithParentFlags).
       detached: true,
     });
+    const wakePipe = child.stdio[WAKE_FD] as Writable | null;
+    if (wakePipe) {
+      // A sandbox that exited cannot be woken: its pipe's EPIPE is not the host's error.
+      wakePipe.on('error', () => {});
+      wake = () => wakePipe.write(WAKE);
+    }
     const { onLog } = config;
     if (onLog) {
       createInterface({ input: child.stdout! }).on('line', (line) => onLog(line, 'stdout'));
@@ -264,6 +279,10 @@ export function exitWithParentFlags(): string[] {
   const watch = `const parent = process.ppid; setInterval(() => { if (process.ppid !== parent) { try { process.kill(-process.pid, 'SIGKILL'); } catch { process.kill(process.pid, 'SIGKILL'); } } }, ${PARENT_WATCH_INTERVAL_MS}).unref();`;
   return ['--import', `data:text/javascript,${encodeURIComponent(watch)}`];
 }
+
+/** The sandbox's descriptor the host wakes it on, and the byte it writes there for each event. */
+const WAKE_FD = 3;
+const WAKE = Buffer.from([1]);
 
 /** How often a detached child checks that its parent is alive. */
 const PARENT_WATCH_INTERVAL_MS = 100;
