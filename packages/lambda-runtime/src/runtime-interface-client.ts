@@ -266,8 +266,9 @@ function parseJsonHeader(value: string | string[] | undefined): unknown {
  * group of its own, stopped for good when its host is SIGKILLed: nothing would run its watch.
  */
 function freezeUntilWoken(fd: number): void {
-  readSync(fd, Buffer.alloc(1), 0, 1, null);
+  readSync(fd, WAKE_BYTE, 0, 1, null);
 }
+const WAKE_BYTE = Buffer.alloc(1);
 
 /** HTTP client of the Runtime API. node:http, not fetch: `next` is a long poll with no time limit. */
 class RuntimeApiClient {
