@@ -91,8 +91,8 @@ the rounds' medians, and p95 over all of them.
 | the freeze's cost | ${ms(frozen.cold - notFrozen.cold, 1)} | ${ms(frozen.warm - notFrozen.warm)} | |
 
 The freeze: once its request for the next event is on the wire, the runtime interface client reads
-a byte the host writes to a pipe for each event it delivers, a read that blocks its thread until
-then (src/runtime-interface-client.ts, \`freezeUntilWoken\`): a pipe write in the host and a read in
+a byte the host writes to its descriptor 3 (a socket pair) for each event it delivers, a read that blocks its thread until
+then (src/runtime-interface-client.ts, \`freezeUntilWoken\`): a write in the host and a read in
 the sandbox per invocation. On AWS the base image's runtime interface client runs the function, and
 Lambda freezes the environment itself: what this costs is the local cloud's, in every local
 invocation and in the image path of the root's \`pnpm bench\` (the bare handler's as well as the

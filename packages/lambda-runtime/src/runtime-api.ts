@@ -52,11 +52,6 @@ export interface RuntimeApiOptions {
   functionName?: string;
   /** Sent as `Lambda-Runtime-Invoked-Function-Arn`. @default `arn:aws:lambda:us-east-1:000000000000:function:<functionName>` */
   functionArn?: string;
-  /**
-   * Called each time the runtime is handed an event (its `next` request answered): the host wakes a
-   * frozen sandbox here (runtime-interface-client.ts, `freezeUntilWoken`).
-   */
-  onDeliver?: () => void;
 }
 
 /** A running emulator of the Lambda Runtime API for one sandbox (one runtime process). */
@@ -169,7 +164,6 @@ export async function startRuntimeApi(options: RuntimeApiOptions = {}): Promise<
         'Lambda-Runtime-Trace-Id': invocation.traceId,
       });
       res.end(invocation.body);
-      options.onDeliver?.();
       invocation.onDelivered?.();
     }
   }
@@ -186,6 +180,10 @@ export async function startRuntimeApi(options: RuntimeApiOptions = {}): Promise<
       reply(res, 500, { errorType: 'ServiceException', errorMessage: String(error) });
     });
   });
+  // One client, the sandbox's, on loopback: its idle keep-alive connection is never closed under
+  // it. A frozen client sends its next request on that connection and then blocks until the event
+  // comes; a request the server had closed the connection for would never be answered.
+  server.keepAliveTimeout = 0;
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = req.url ?? '';

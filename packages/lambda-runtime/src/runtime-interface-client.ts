@@ -261,12 +261,20 @@ function parseJsonHeader(value: string | string[] | undefined): unknown {
  * Locally the host hands the client a pipe and writes one byte to it for each event it delivers; once
  * its request for the next event is on the wire, the client reads that byte synchronously, which
  * blocks the thread where the handler and everything it started run: no JavaScript, timer or I/O
- * callback runs until the event has come. When the host goes, the read ends (end of file) and the
- * request fails. Stopping the process instead (SIGSTOP) would leave a sandbox, which leads a process
- * group of its own, stopped for good when its host is SIGKILLed: nothing would run its watch.
+ * callback runs until the event has come. Only that thread: worker threads and processes the handler
+ * started go on, where Lambda freezes the whole environment. When the host goes, the read ends (end of
+ * file) and the sandbox ends at once, its process group with it, before anything left running gets
+ * to run. Stopping the process instead (SIGSTOP) would leave a sandbox, which leads a process group of
+ * its own, stopped for good when its host is SIGKILLed: nothing would run its watch.
  */
 function freezeUntilWoken(fd: number): void {
-  readSync(fd, WAKE_BYTE, 0, 1, null);
+  if (readSync(fd, WAKE_BYTE, 0, 1, null) > 0) return;
+  try {
+    process.kill(-process.pid, 'SIGKILL');
+  } catch {
+    // Not a process group's leader (run on its own): the process alone.
+  }
+  process.kill(process.pid, 'SIGKILL');
 }
 const WAKE_BYTE = Buffer.alloc(1);
 

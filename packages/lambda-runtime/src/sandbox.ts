@@ -123,14 +123,7 @@ export class Sandbox {
   static async start(config: SandboxConfig): Promise<Sandbox> {
     const tmpDir = await mkdtemp(join(tmpdir(), `sidestep-lambda-${config.name}-`));
     if (config.user) await chown(tmpDir, config.user.uid, config.user.gid);
-    // Frozen between invocations (runtime-interface-client.ts, freezeUntilWoken): woken through a
-    // pipe on its descriptor 3, one byte for each event the Runtime API hands it.
-    let wake: (() => void) | undefined;
-    const api = await startRuntimeApi({
-      functionName: config.name,
-      functionArn: config.functionArn,
-      onDeliver: () => wake?.(),
-    });
+    const api = await startRuntimeApi({ functionName: config.name, functionArn: config.functionArn });
     const env = sandboxEnvironment(config, api.address, tmpDir);
     const ric = [runtimeInterfaceClientPath, ...(config.freeze ? [`${FREEZE_FD_ARGUMENT}${WAKE_FD}`] : [])];
     const output = config.onLog ? 'pipe' : 'inherit';
@@ -144,12 +137,8 @@ export class Sandbox {
       // (exitWithParentFlags).
       detached: true,
     });
-    const wakePipe = child.stdio[WAKE_FD] as Writable | null;
-    if (wakePipe) {
-      // A sandbox that exited cannot be woken: its pipe's EPIPE is not the host's error.
-      wakePipe.on('error', () => {});
-      wake = () => wakePipe.write(WAKE);
-    }
+    // A sandbox that exited cannot be woken: its end's EPIPE is not the host's error.
+    (child.stdio[WAKE_FD] as Writable | null)?.on('error', () => {});
     const { onLog } = config;
     if (onLog) {
       createInterface({ input: child.stdout! }).on('line', (line) => onLog(line, 'stdout'));
@@ -194,6 +183,9 @@ export class Sandbox {
       ...(sharesTimeout ? { deadline: this.#startedAt + this.#config.timeoutMs } : {}),
       onDelivered: () => {
         delivered = true;
+        // Frozen between invocations (runtime-interface-client.ts, freezeUntilWoken): one byte on its
+        // descriptor 3 for each event it is handed wakes it.
+        (this.#child.stdio[WAKE_FD] as Writable | null)?.write(WAKE);
       },
     });
     // Lambda discards an execution environment after a timeout.

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -105,14 +105,19 @@ const FIXTURES: Record<string, string> = {
       }
       return { count, pid: process.pid };
     };`,
-  // Work left running after the response: a timer (`leave`), or one that throws (`throwLater`).
+  // Work left running after the response: a timer (`leave`), one that throws (`throwLater`), one that
+  // leaves a file in the sandbox's temp directory (`mark`).
   'leftover.mjs': `
+    import { writeFileSync } from 'node:fs';
+    import { tmpdir } from 'node:os';
+    import { join } from 'node:path';
     const ran = [];
     export const handler = async (event) => {
       const before = [...ran];
       if (event.leave) setTimeout(() => { ran.push(event.leave); console.log('leftover ran', event.leave); }, 20);
       if (event.throwLater) setTimeout(() => { throw new RangeError('thrown after the response'); }, 20);
-      return { ran: before, pid: process.pid };
+      if (event.mark) setTimeout(() => writeFileSync(join(tmpdir(), 'leftover-ran'), ''), 20);
+      return { ran: before, pid: process.pid, tmp: tmpdir() };
     };`,
   'barrier.mjs': `
     export const handler = async (event) => {
@@ -134,10 +139,10 @@ const FIXTURES: Record<string, string> = {
     import { startFunction } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)};
     process.on('SIGINT', () => console.log('host got SIGINT'));
     const fn = await startFunction({
-      name: 'fixture', bundleDir: process.cwd(), handler: 'sleepy.handler', environment: {},
+      name: 'fixture', bundleDir: process.cwd(), handler: process.argv[4] ?? 'sleepy.handler', environment: {},
       onLog: (line) => console.log(line),
     });
-    console.log('result', JSON.stringify(await fn.invoke({ ms: Number(process.argv[2]) })));
+    console.log('result', JSON.stringify(await fn.invoke({ ms: Number(process.argv[2]), mark: true })));
     // 'idle': the host stays, its sandbox waiting (frozen) for the next invocation.
     if (process.argv[3] === 'idle') setInterval(() => {}, 1000);
     else await fn.close();`,
@@ -642,6 +647,23 @@ describe('startFunction', () => {
       process.kill(-host.group, 'SIGKILL');
       await host.exited;
       expect(await goneWithin(host.sandboxPid, 3_000)).toBe(true);
+    });
+
+    it('runs nothing a frozen sandbox left running when its host is killed with SIGKILL', async () => {
+      const host = startInProcessGroup(['host.mjs', '0', 'idle', 'leftover.handler'], bundleDir);
+      const { payload } = JSON.parse((await host.lineOf(/result (.*)/))[1] as string);
+      // Past the timer's 20 ms: it is due, and waits for a thaw that must not come.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      process.kill(-host.group, 'SIGKILL');
+      await host.exited;
+      expect(await goneWithin(payload.pid, 3_000)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const ran = await stat(join(payload.tmp, 'leftover-ran')).then(
+        () => true,
+        () => false,
+      );
+      await rm(payload.tmp, { recursive: true, force: true });
+      expect(ran).toBe(false);
     });
   });
 
