@@ -269,6 +269,10 @@ function parseJsonHeader(value: string | string[] | undefined): unknown {
  */
 function freezeUntilWoken(fd: number): void {
   if (readSync(fd, WAKE_BYTE, 0, 1, null) > 0) return;
+  // The host's watch for its own end, when it set one (sandbox.ts, exitWithParentFlags): it removes
+  // the sandbox's temp directory too.
+  const parentGone = (globalThis as Record<symbol, unknown>)[Symbol.for('sidestep.parentGone')];
+  if (typeof parentGone === 'function') parentGone();
   try {
     process.kill(-process.pid, 'SIGKILL');
   } catch {

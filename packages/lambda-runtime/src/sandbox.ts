@@ -265,10 +265,23 @@ function watchMemory(
  * SIGKILL of the host cannot reach it through the process group any more, and an environment does
  * not outlive its host (Lambda's, or the local cloud's Fargate task's). Linux's PR_SET_PDEATHSIG is
  * not reachable from Node.
+ *
+ * `tmpDir`: the process's own temporary directory, which its host would have removed; it removes it
+ * before it ends (a host killed with SIGKILL left one behind for each of its sandboxes and tasks).
+ * The same ending is `globalThis[Symbol.for('sidestep.parentGone')]`, for a process that learns of
+ * its host's end another way (a frozen sandbox: runtime-interface-client.ts, freezeUntilWoken).
  */
-export function exitWithParentFlags(): string[] {
+export function exitWithParentFlags(tmpDir?: string): string[] {
   // The process leads its group (it was spawned detached): SIGKILL to the group ends what it spawned too.
-  const watch = `const parent = process.ppid; setInterval(() => { if (process.ppid !== parent) { try { process.kill(-process.pid, 'SIGKILL'); } catch { process.kill(process.pid, 'SIGKILL'); } } }, ${PARENT_WATCH_INTERVAL_MS}).unref();`;
+  const watch = `
+    const tmpDir = ${JSON.stringify(tmpDir ?? null)};
+    const parentGone = () => {
+      if (tmpDir !== null) try { process.getBuiltinModule('node:fs').rmSync(tmpDir, { recursive: true, force: true }); } catch {}
+      try { process.kill(-process.pid, 'SIGKILL'); } catch { process.kill(process.pid, 'SIGKILL'); }
+    };
+    globalThis[Symbol.for('sidestep.parentGone')] = parentGone;
+    const parent = process.ppid;
+    setInterval(() => { if (process.ppid !== parent) parentGone(); }, ${PARENT_WATCH_INTERVAL_MS}).unref();`;
   return ['--import', `data:text/javascript,${encodeURIComponent(watch)}`];
 }
 
@@ -303,7 +316,7 @@ export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 function nodeArguments(config: SandboxConfig, tmpDir: string): string[] {
   const newSpace = Math.floor(config.memoryMb / 10);
   const args = [
-    ...exitWithParentFlags(),
+    ...exitWithParentFlags(tmpDir),
     '--expose-gc',
     '--max-http-header-size=81920',
     `--max-semi-space-size=${Math.floor(newSpace / 2)}`,

@@ -127,7 +127,7 @@ export async function startFargateTask(options: FargateTaskOptions): Promise<Far
   const nodeFlags =
     command === 'node'
       ? [
-          ...exitWithParentFlags(),
+          ...exitWithParentFlags(tmpDir),
           ...(options.readOnly !== false ? readOnlyFlags(options.bundleDir, tmpDir) : []),
         ]
       : [];

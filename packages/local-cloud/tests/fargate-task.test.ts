@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { goneWithin, startInProcessGroup } from '@sidestep/lambda-runtime/testing';
 import { sampleTask } from '@sidestep/manifest/testing';
@@ -97,7 +98,7 @@ describe('startFargateTask', () => {
         import { startFargateTask } from ${JSON.stringify(new URL('../src/fargate-task.ts', import.meta.url).href)};
         process.on('SIGINT', () => console.log('host got SIGINT'));
         const task = await startFargateTask({
-          task: { ...sampleTask, command: ['node', '-e', 'console.log("container", process.pid); setTimeout(() => {}, ${containerMs})'] },
+          task: { ...sampleTask, command: ['node', '-e', 'console.log("container", process.pid, process.env.TMPDIR); setTimeout(() => {}, ${containerMs})'] },
           bundleDir: process.cwd(), environment: {}, region: 'us-east-1', readOnly: false,
           onLog: (line) => console.log(line),
         });
@@ -107,8 +108,8 @@ describe('startFargateTask', () => {
         ['--input-type=module', '-e', source],
         new URL('..', import.meta.url).pathname,
       );
-      const containerPid = Number((await host.lineOf(/container (\d+)/))[1]);
-      return { ...host, containerPid };
+      const [, pid, containerTmp] = await host.lineOf(/container (\d+) ([^\s"]+)/);
+      return { ...host, containerPid: Number(pid), containerTmp: containerTmp as string };
     }
 
     it("keeps the terminal's Ctrl-C (SIGINT to the host's process group) from the container: only the host stops it", async () => {
@@ -122,11 +123,13 @@ describe('startFargateTask', () => {
       await host.exited;
     });
 
-    it('leaves no container behind when the host is killed with SIGKILL', async () => {
+    it('leaves no container behind when the host is killed with SIGKILL, nor its temp directory', async () => {
       const host = await startHost(30_000);
+      expect(existsSync(host.containerTmp)).toBe(true);
       process.kill(-host.group, 'SIGKILL');
       await host.exited;
       expect(await goneWithin(host.containerPid, 3_000)).toBe(true);
+      expect(existsSync(host.containerTmp)).toBe(false);
     });
   });
 });
