@@ -258,9 +258,10 @@ function parseJsonHeader(value: string | string[] | undefined): unknown {
  * resume when the execution environment is thawed",
  * https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-invoke).
  *
- * Locally the host hands the client a pipe and writes one byte to it for each event it delivers; once
- * its request for the next event is on the wire, the client reads that byte synchronously, which
- * blocks the thread where the handler and everything it started run: no JavaScript, timer or I/O
+ * Locally the host hands the client a socket pair (its descriptor 3) and writes one byte to it for
+ * each event it delivers; once its request for the next event is on the wire, the client reads that
+ * byte synchronously, which blocks the thread where the handler and everything it started run: no
+ * JavaScript, timer or I/O
  * callback runs until the event has come. Only that thread: worker threads and processes the handler
  * started go on, where Lambda freezes the whole environment. When the host goes, the read ends (end of
  * file) and the sandbox ends at once, its process group with it, before anything left running gets
@@ -269,15 +270,10 @@ function parseJsonHeader(value: string | string[] | undefined): unknown {
  */
 function freezeUntilWoken(fd: number): void {
   if (readSync(fd, WAKE_BYTE, 0, 1, null) > 0) return;
-  // The host's watch for its own end, when it set one (sandbox.ts, exitWithParentFlags): it removes
-  // the sandbox's temp directory too.
+  // The end the sandbox's watch of its host gives it (sandbox.ts, exitWithParentFlags: its temp
+  // directory removed, its process group SIGKILLed); without one, the process alone.
   const parentGone = (globalThis as Record<symbol, unknown>)[Symbol.for('sidestep.parentGone')];
   if (typeof parentGone === 'function') parentGone();
-  try {
-    process.kill(-process.pid, 'SIGKILL');
-  } catch {
-    // Not a process group's leader (run on its own): the process alone.
-  }
   process.kill(process.pid, 'SIGKILL');
 }
 const WAKE_BYTE = Buffer.alloc(1);

@@ -53,6 +53,11 @@ export interface SandboxConfig {
 export class Sandbox {
   readonly api: RuntimeApi;
   readonly #child: ChildProcess;
+  /**
+   * Frozen between invocations (runtime-interface-client.ts, freezeUntilWoken): one byte on its
+   * descriptor 3 for each event it is handed wakes it. Unset when it is not frozen.
+   */
+  readonly #wake: Writable | undefined;
   readonly #tmpDir: string;
   readonly #exited: Promise<void>;
   readonly #initTimer: NodeJS.Timeout;
@@ -71,6 +76,9 @@ export class Sandbox {
   private constructor(api: RuntimeApi, child: ChildProcess, tmpDir: string, config: SandboxConfig) {
     this.api = api;
     this.#child = child;
+    this.#wake = (child.stdio[WAKE_FD] as Writable | null) ?? undefined;
+    // A sandbox that exited cannot be woken: its end's EPIPE is not the host's error.
+    this.#wake?.on('error', () => {});
     this.#tmpDir = tmpDir;
     this.#config = config;
     const { promise, resolve } = Promise.withResolvers<void>();
@@ -137,8 +145,6 @@ export class Sandbox {
       // (exitWithParentFlags).
       detached: true,
     });
-    // A sandbox that exited cannot be woken: its end's EPIPE is not the host's error.
-    (child.stdio[WAKE_FD] as Writable | null)?.on('error', () => {});
     const { onLog } = config;
     if (onLog) {
       createInterface({ input: child.stdout! }).on('line', (line) => onLog(line, 'stdout'));
@@ -183,9 +189,7 @@ export class Sandbox {
       ...(sharesTimeout ? { deadline: this.#startedAt + this.#config.timeoutMs } : {}),
       onDelivered: () => {
         delivered = true;
-        // Frozen between invocations (runtime-interface-client.ts, freezeUntilWoken): one byte on its
-        // descriptor 3 for each event it is handed wakes it.
-        (this.#child.stdio[WAKE_FD] as Writable | null)?.write(WAKE);
+        this.#wake?.write(WAKE);
       },
     });
     // Lambda discards an execution environment after a timeout.

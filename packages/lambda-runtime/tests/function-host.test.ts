@@ -626,6 +626,13 @@ describe('startFunction', () => {
       return { ...host, sandboxPid: Number(pid), sandboxTmp: sandboxTmp as string };
     }
 
+    /** SIGKILLs the host's process group; whether its sandbox and the sandbox's temp directory went. */
+    async function killHost(host: Awaited<ReturnType<typeof startHost>>) {
+      process.kill(-host.group, 'SIGKILL');
+      await host.exited;
+      return { sandboxGone: await goneWithin(host.sandboxPid, 3_000), tmpLeft: existsSync(host.sandboxTmp) };
+    }
+
     it("keeps the terminal's Ctrl-C (SIGINT to the host's process group) from the sandboxes: only the host stops them", async () => {
       const host = await startHost(800);
       process.kill(-host.group, 'SIGINT');
@@ -639,20 +646,18 @@ describe('startFunction', () => {
       const host = await startHost(30_000);
       expect(isAlive(host.sandboxPid)).toBe(true);
       expect(existsSync(host.sandboxTmp)).toBe(true);
-      process.kill(-host.group, 'SIGKILL');
-      await host.exited;
-      expect(await goneWithin(host.sandboxPid, 3_000)).toBe(true);
-      expect(existsSync(host.sandboxTmp)).toBe(false);
+      const { sandboxGone, tmpLeft } = await killHost(host);
+      expect(sandboxGone).toBe(true);
+      expect(tmpLeft).toBe(false);
     });
 
     it('leaves no sandbox behind when the host is killed with SIGKILL while the sandbox is frozen, nor its temp directory', async () => {
       const host = await startHost(0, 'idle');
       await host.lineOf(/result /);
       expect(isAlive(host.sandboxPid)).toBe(true);
-      process.kill(-host.group, 'SIGKILL');
-      await host.exited;
-      expect(await goneWithin(host.sandboxPid, 3_000)).toBe(true);
-      expect(existsSync(host.sandboxTmp)).toBe(false);
+      const { sandboxGone, tmpLeft } = await killHost(host);
+      expect(sandboxGone).toBe(true);
+      expect(tmpLeft).toBe(false);
     });
 
     it('runs nothing a frozen sandbox left running when its host is killed with SIGKILL', async () => {
