@@ -15,7 +15,7 @@ import {
   permissionsBoundaryArn,
   pipelineCalls,
   providerCalls,
-  SidestepStack,
+  synthStack,
   withTestingApp,
 } from '@sidestep/infra';
 import { Testing } from 'cdktn';
@@ -61,9 +61,7 @@ function synthesize(env: Record<string, string>) {
   const deploy = JSON.parse(
     withTestingApp((app) => Testing.synth(new DeployStack(app, 'sidestep-staging-deploy', { config }))),
   ) as Terraform;
-  const environment = JSON.parse(
-    withTestingApp((app) => Testing.synth(new SidestepStack(app, 'sidestep-staging', { config }))),
-  ) as Terraform;
+  const environment = JSON.parse(synthStack({}, config)) as Terraform;
   // The OIDC provider's ARN is known only after apply; the trust is not what these tests read.
   const loaded = loadStackPolicies(deploy, {
     accountId: ACCOUNT,

@@ -8,14 +8,13 @@ import {
   type StackPolicies,
   type SynthesizedTerraformJson,
 } from '@sidestep/iam';
-import { environmentConfigs, SidestepStack, withTestingApp } from '@sidestep/infra';
-import { Testing } from 'cdktn';
+import { environmentConfigs, synthStack } from '@sidestep/infra';
 
 // The local stack as infra synthesizes it: the same JSON `pnpm --filter @sidestep/infra run synth` writes.
 const config = environmentConfigs({}).local;
-const terraform = JSON.parse(
-  withTestingApp((app) => Testing.synth(new SidestepStack(app, 'sidestep-local', { config }))),
-) as SynthesizedTerraformJson & { resource: Record<string, Record<string, Record<string, unknown>>> };
+const terraform = JSON.parse(synthStack({}, config)) as SynthesizedTerraformJson & {
+  resource: Record<string, Record<string, Record<string, unknown>>>;
+};
 const ACCOUNT = config.accountId;
 const REGION = config.region;
 const SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:sidestep-local-export-download-key-AbCdEf`;

@@ -37,9 +37,8 @@ import {
   sqsAuthorization,
   statesAuthorization,
 } from '@sidestep/iam';
-import { type EnvironmentConfig, SidestepStack, withTestingApp } from '@sidestep/infra';
+import { type EnvironmentConfig, synthStack } from '@sidestep/infra';
 import { mockClient } from 'aws-sdk-client-mock';
-import { Testing } from 'cdktn';
 import {
   asyncFailureStatuses,
   createOpsContext,
@@ -91,9 +90,7 @@ const CONFIG: EnvironmentConfig = {
 };
 
 function operatorPolicy() {
-  const tf = JSON.parse(
-    withTestingApp((app) => Testing.synth(new SidestepStack(app, 'sidestep-staging', { config: CONFIG }))),
-  );
+  const tf = JSON.parse(synthStack({}, CONFIG));
   const [document] = Object.values(
     tf.resource.aws_iam_policy as Record<string, { name: string; policy: string }>,
   )
