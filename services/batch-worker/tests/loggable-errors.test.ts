@@ -12,7 +12,7 @@ import { ImportFailedError, ImportInterruptedError } from '../src/errors.ts';
 import { exportMode } from '../src/export/export-mode.ts';
 import { importMode } from '../src/import/import-mode.ts';
 import { migrateModeWith } from '../src/migrate-mode.ts';
-import { runTask, type TaskMode } from '../src/run-task.ts';
+import { runTask } from '../src/run-task.ts';
 import {
   type DatabaseBackend,
   databaseBackends,
@@ -22,6 +22,7 @@ import {
   type TestS3,
   type WorkerDatabase,
 } from './import-fixture.ts';
+import { stubImportMode } from './task-modes.ts';
 
 // PostgreSQL quotes the failing row in an error's DETAIL ('Failing row contains (...)', 'Key
 // (email)=(...) already exists.') and, when log_parameter_max_length_on_error is set (a user-settable
@@ -216,17 +217,6 @@ for (const backend of databaseBackends()) {
       60_000,
     );
 
-    /** A mode of the task that fails as `fail` says, for {@link runTask}'s own log lines. */
-    const failingMode = (fail: {
-      connect?: () => Promise<never>;
-      run?: () => Promise<never>;
-    }): TaskMode<ReturnType<typeof loadConfig>, { close(): Promise<void> }, never> => ({
-      ...importMode,
-      connect: fail.connect ?? (async () => ({ close: async () => {} })),
-      startedFields: () => ({}),
-      run: fail.run ?? (async () => Promise.reject(new Error('unreachable'))),
-      finished: () => ({ rows: undefined, fields: {} }),
-    });
     const importEnv = () => ({
       MODE: 'import',
       JOB_ID: 'imp_logs',
@@ -238,7 +228,7 @@ for (const backend of databaseBackends()) {
     it('logs the error that kept the failure from being recorded without the values it quotes', async () => {
       const capture = captureLogs();
       const code = await runTask(
-        failingMode({
+        stubImportMode({
           run: async () => {
             const failure = new ImportFailedError('imp_logs', new ImportInterruptedError('SIGTERM'), {
               rowsRejected: 0,
@@ -256,7 +246,7 @@ for (const backend of databaseBackends()) {
 
     it('logs why the task could not start without the values the error quotes', async () => {
       const capture = captureLogs();
-      const code = await runTask(failingMode({ connect: async () => Promise.reject(quotingError) }), {
+      const code = await runTask(stubImportMode({ connect: async () => Promise.reject(quotingError) }), {
         logger: capture.logger,
         env: importEnv(),
       });

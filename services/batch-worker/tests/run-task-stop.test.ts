@@ -2,10 +2,10 @@ import { EventEmitter } from 'node:events';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { expect, it } from '@jest/globals';
 import { captureOutput } from '@sidestep/runtime/output-capture';
-import type { loadConfig } from '../src/config.ts';
 import { importMode } from '../src/import/import-mode.ts';
-import { runTask, STOP_DEADLINE_MS, type TaskMode } from '../src/run-task.ts';
+import { runTask, STOP_DEADLINE_MS } from '../src/run-task.ts';
 import { task } from '../task.ts';
+import { stubImportMode } from './task-modes.ts';
 
 /**
  * Runs an import mode whose run waits, once started, until `end` (a stop still settling: a request
@@ -24,16 +24,12 @@ async function stopped(onExit: (end: (error: Error) => void) => void) {
   const ended = new Promise<never>((_, reject) => {
     end = reject;
   });
-  const mode: TaskMode<ReturnType<typeof loadConfig>, { close(): Promise<void> }, never> = {
-    ...importMode,
-    connect: async () => ({ close: async () => {} }),
-    startedFields: () => ({}),
+  const mode = stubImportMode({
     run: async () => {
       running();
       return ended;
     },
-    finished: () => ({ rows: undefined, fields: {} }),
-  };
+  });
   const code = runTask(mode, {
     logger: new Logger({ serviceName: 'batch-worker' }),
     env: {
