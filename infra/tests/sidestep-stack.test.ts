@@ -770,7 +770,7 @@ describe('S3Trigger (imports in staging)', () => {
     ).toThrow(expect.objectContaining({ field: 'import-trigger.eventPattern' }) as unknown as Error);
   });
 
-  it('grants readers the uploads under its prefix only, and starts any state machine target', () => {
+  it('grants readers the uploads under its prefix only (and the listing that makes a gone version a 404), and starts any state machine target', () => {
     const stack = bareStack('reader');
     const uploads = new S3Trigger(stack, 'import-trigger', {
       environment: 'staging',
@@ -799,6 +799,7 @@ describe('S3Trigger (imports in staging)', () => {
         Action: ['s3:GetObject', 's3:GetObjectVersion'],
         Resource: `${ref(address, 'arn')}/imports/*`,
       },
+      { Sid: 'ListImportUploads', Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ref(address, 'arn') },
     ]);
     expect(one(out, 'aws_cloudwatch_event_target')[1].arn).toBe(machine);
   });
@@ -890,12 +891,16 @@ describe('BatchTask (batch-worker in staging)', () => {
       'exports-bucket': `${ref(exportsAddress, 'arn')}/exports/*`,
       'database-secret': staging.databaseSecretArn,
     };
-    // One statement per manifest permission, in manifest order, on the exact resource it names; the
-    // exports bucket's s3:ListBucket in a statement of its own on the bucket (never on objects).
+    // One statement per manifest permission, in manifest order, on the exact resource it names; a
+    // bucket's s3:ListBucket in a statement of its own on the bucket (never on objects).
+    const buckets: Record<string, string> = {
+      'imports-bucket': ref(bucketAddress, 'arn'),
+      'exports-bucket': ref(exportsAddress, 'arn'),
+    };
     expect(statements(tf, 'sidestep-staging-batch-worker-task')).toEqual(
       batchWorker.permissions.flatMap((permission) => {
         const sid = `Manifest${permission.resource.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase())}`;
-        const list = permission.resource === 'exports-bucket' && permission.actions.includes('s3:ListBucket');
+        const list = permission.resource in buckets && permission.actions.includes('s3:ListBucket');
         return [
           {
             Sid: sid,
@@ -909,7 +914,7 @@ describe('BatchTask (batch-worker in staging)', () => {
                   Sid: `${sid}List`,
                   Effect: 'Allow',
                   Action: ['s3:ListBucket'],
-                  Resource: ref(exportsAddress, 'arn'),
+                  Resource: buckets[permission.resource],
                 },
               ]
             : []),

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db';
@@ -79,6 +79,58 @@ function mailJob(id: string, to: string, template = 'import.completed') {
     id,
     payload: { template, to, params: { jobId: `imp_${id}`, fileName: 'users.csv', rows: 10 } },
   };
+}
+
+/** The import job of the upload at `key`, as the ledger has it (undefined until registered). */
+async function importJob(key: string) {
+  return (
+    await db.query<{ id: string; state: string; attempt: number; error: string | null }>(
+      'SELECT id, state, attempt, error FROM jobs WHERE source_key = $1',
+      [key],
+    )
+  ).rows[0];
+}
+
+/** Runs `act` with the users table renamed away (where the worker writes: its imports fail), then puts it back. */
+async function withUsersMovedAway<T>(act: () => Promise<T>): Promise<T> {
+  await db.query('ALTER TABLE users RENAME TO users_moved_away');
+  try {
+    return await act();
+  } finally {
+    await db.query('ALTER TABLE users_moved_away RENAME TO users');
+  }
+}
+
+/**
+ * Uploads a one-user import (`row` under the usual header) to `key` while the users table is away
+ * ({@link withUsersMovedAway}) and waits until its job failed; resolves with the upload's version id.
+ */
+async function uploadFailingImport(key: string, row: string): Promise<string | undefined> {
+  const { VersionId } = await s3.send(
+    new PutObjectCommand({
+      Bucket: 'sidestep-local-imports',
+      Key: key,
+      Body: `external_id,email,name\n${row}\n`,
+      ContentType: 'text/csv',
+    }),
+  );
+  await settle(async () => (await importJob(key))?.state === 'failed', 90_000);
+  return VersionId;
+}
+
+/**
+ * Retries the failed import of the upload at `key` (`sidestep job retry`) and waits until its second
+ * attempt failed too; resolves with the job's id.
+ */
+async function retryFailingAgain(key: string): Promise<string> {
+  const jobId = (await importJob(key))?.id ?? '';
+  const retried = await sidestep('job', 'retry', jobId, '--json');
+  expect(JSON.parse(retried.stdout)).toMatchObject({ jobId, attempt: 2 });
+  await settle(async () => {
+    const now = await importJob(key);
+    return now?.attempt === 2 && now.state === 'failed';
+  }, 90_000);
+  return jobId;
 }
 
 // `sidestep async-failures` and `status`, where the job-sweeper's asynchronous invocation fails every
@@ -443,33 +495,10 @@ describe('sidestep job retry of a job that fails again', () => {
     const fileName = `fails-twice-${run}.csv`;
     const key = `imports/${run}/${fileName}`;
     const subject = `Import failed: ${fileName}`;
-    const job = async () =>
-      (
-        await db.query<{ id: string; state: string; attempt: number }>(
-          'SELECT id, state, attempt FROM jobs WHERE source_key = $1',
-          [key],
-        )
-      ).rows[0];
-    await db.query('ALTER TABLE users RENAME TO users_moved_away');
-    try {
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: 'sidestep-local-imports',
-          Key: key,
-          Body: `external_id,email,name\nf-${run}-1,f1.${run}@example.com,F 1\n`,
-          ContentType: 'text/csv',
-        }),
-      );
-      await settle(async () => (await job())?.state === 'failed', 90_000);
+    await withUsersMovedAway(async () => {
+      await uploadFailingImport(key, `f-${run}-1,f1.${run}@example.com,F 1`);
       await collecting.waitFor('mail-delivered', (event) => event.subject === subject, 30_000);
-      const jobId = (await job())?.id ?? '';
-
-      const retried = await sidestep('job', 'retry', jobId, '--json');
-      expect(JSON.parse(retried.stdout)).toMatchObject({ jobId, attempt: 2 });
-      await settle(async () => {
-        const now = await job();
-        return now?.attempt === 2 && now.state === 'failed';
-      }, 90_000);
+      const jobId = await retryFailingAgain(key);
       await settle(() => decodedMails(cloud.outboxDir, LOCAL_NOTIFY_ADDRESS, subject).length >= 2, 30_000);
       // The workflow queues its failure mail before it ends: once the retry's execution has ended and
       // the mail queue is empty, every mail of both attempts has been delivered.
@@ -487,10 +516,31 @@ describe('sidestep job retry of a job that fails again', () => {
       expect(shown.mails.map((mail) => mail.idempotencyKey).sort()).toEqual(
         [`import.failed:${jobId}`, `import.failed:${jobId}:2`].sort(),
       );
-    } finally {
-      await db.query('ALTER TABLE users_moved_away RENAME TO users');
-    }
+    });
   }, 240_000);
+});
+
+// The upload's version expired (the imports bucket's lifecycle) or was deleted before an operator's
+// retry: the worker reads it by its version id, and S3 answers NoSuchVersion only to a caller that may
+// list the bucket, 403 AccessDenied to any other
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions"). The job must
+// say the upload is gone, not that the worker was refused.
+describe('sidestep job retry of an import whose upload is gone', () => {
+  it('fails the retry saying the upload version no longer exists and must be uploaded again', async () => {
+    const key = `imports/${run}/gone-${run}.csv`;
+    const versionId = await withUsersMovedAway(() =>
+      uploadFailingImport(key, `g-${run}-1,g1.${run}@example.com,G 1`),
+    );
+    await s3.send(
+      new DeleteObjectCommand({ Bucket: 'sidestep-local-imports', Key: key, VersionId: versionId }),
+    );
+    await retryFailingAgain(key);
+    const failed = await importJob(key);
+    expect(failed?.error).toContain(
+      `the upload version ${versionId} of s3://sidestep-local-imports/${key} no longer exists (expired or deleted); upload the file again`,
+    );
+    expect(failed?.error).not.toContain('AccessDenied');
+  }, 200_000);
 });
 
 describe('sidestep job fail', () => {

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { rejectionOf } from '@sidestep/contracts/testing';
@@ -116,8 +116,10 @@ describe('a client acting as a role of the local stack', () => {
     expect(path.collecting.ofType('access-denied').filter((d) => d.action.startsWith('lambda:'))).toEqual([]);
   });
 
-  it('answers a missing key 403 to a role without s3:ListBucket, 404 to one with it and to the operator, as S3 does', async () => {
-    // The batch-worker reads imports but may not list them; the finalizer may list the exports bucket.
+  it('answers a missing key or version 404 to the roles that may list their bucket and to the operator, as S3 does', async () => {
+    // S3 answers 403 instead to a role without s3:ListBucket (the local cloud's endpoint tests): the
+    // batch-worker may list the imports bucket, so a version that is gone is NoSuchVersion to it, which
+    // the job reports as such; the finalizer may list the exports bucket.
     const worker = as(
       new S3Client({ ...settings('sidestep-local-batch-worker-task'), forcePathStyle: true }),
     );
@@ -127,8 +129,17 @@ describe('a client acting as a role of the local stack', () => {
     const operator = as(new S3Client({ ...path.client, forcePathStyle: true }));
     const upload = 'imports/no-such-upload.csv';
     const asWorker = await failure(worker.send(new GetObjectCommand({ Bucket: IMPORTS, Key: upload })));
-    expect(asWorker.name).toBe('AccessDenied');
-    expect(asWorker.$metadata?.httpStatusCode).toBe(403);
+    expect(asWorker.name).toBe('NoSuchKey');
+    const replaced = 'imports/replaced-upload.csv';
+    const { VersionId } = await operator.send(
+      new PutObjectCommand({ Bucket: IMPORTS, Key: replaced, Body: 'external_id,email\n' }),
+    );
+    await operator.send(new DeleteObjectCommand({ Bucket: IMPORTS, Key: replaced, VersionId }));
+    const gone = await failure(
+      worker.send(new GetObjectCommand({ Bucket: IMPORTS, Key: replaced, VersionId })),
+    );
+    expect(gone.name).toBe('NoSuchVersion');
+    expect(gone.$metadata?.httpStatusCode).toBe(404);
     const manifest = 'exports/no-such-export/manifest.json';
     const asFinalizer = await failure(
       finalizer.send(new GetObjectCommand({ Bucket: EXPORTS, Key: manifest })),

@@ -50,7 +50,10 @@ export const task = defineTask({
     NODE_OPTIONS: '--max-semi-space-size=1',
   },
   permissions: [
-    { resource: 'imports-bucket', actions: ['s3:GetObject', 's3:GetObjectVersion'] },
+    // s3:GetObjectVersion reads the upload's registered version; s3:ListBucket makes a version that is
+    // gone (expired, deleted) NoSuchVersion rather than 403, so the job can say the upload is gone
+    // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html "Permissions").
+    { resource: 'imports-bucket', actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:ListBucket'] },
     // The parts go into the file's multipart upload: s3:PutObject covers CreateMultipartUpload and
     // UploadPart; a retried task checks the upload's parts (ListParts: s3:ListMultipartUploadParts)
     // and aborts an upload it cannot resume (s3:AbortMultipartUpload)

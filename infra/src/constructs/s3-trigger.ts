@@ -249,23 +249,38 @@ export class S3Trigger extends Construct {
 
   /**
    * What a manifest's `imports-bucket` permission resolves to: objects under the prefix, S3 actions
-   * only, and `IMPORTS_BUCKET` naming the bucket.
+   * only, `s3:ListBucket` on the bucket (see {@link grantRead}), and `IMPORTS_BUCKET` naming the
+   * bucket.
    */
   get permissionTarget(): PermissionTarget {
     return {
       resourceArns: [`${this.bucket.arn}/${this.objectKeyPrefix}*`],
       servicePrefixes: ['s3'],
+      bucketActions: { actions: ['s3:ListBucket'], statement: { resources: [this.bucket.arn] } },
       environment: { IMPORTS_BUCKET: this.bucket.bucket },
     };
   }
 
-  /** Lets a grantee read uploads (and their versions) under the prefix. */
+  /**
+   * Lets a grantee read uploads (and their versions) under the prefix, and list the bucket: a reader
+   * of a version that is gone (expired by the lifecycle, deleted) learns `NoSuchVersion` only with
+   * `s3:ListBucket`, 403 AccessDenied without it, as for a missing key
+   * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions"), and a job
+   * must say its upload is gone, not that its reader was refused. No `s3:prefix` condition (S3 does
+   * not document that key in this check, see ExportsBucket.listStatement): listing shows the names of
+   * the bucket's objects outside the prefix too, where there are any, not their contents.
+   */
   grantRead(grantee: PolicyGrantee): void {
     grantee.addToPolicy({
       // Named after the trigger, not the bucket: the bucket's name ends with the account id.
       sid: statementId('read', this.#name, 'uploads'),
       actions: ['s3:GetObject', 's3:GetObjectVersion'],
       resources: [...this.permissionTarget.resourceArns],
+    });
+    grantee.addToPolicy({
+      sid: statementId('list', this.#name, 'uploads'),
+      actions: ['s3:ListBucket'],
+      resources: [this.bucket.arn],
     });
   }
 }

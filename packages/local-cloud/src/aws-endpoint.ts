@@ -222,14 +222,16 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
       const refused = await authorize(
         { method: request.method, url: request.url, headers: request.headers, body: request.body },
         {
-          objectExists: async (bucket, key) =>
+          objectExists: async (bucket, key, versionId) =>
             (
               await app.inject({
                 method: 'HEAD',
-                url: `/${bucket}/${encodeKey(key)}`,
+                url: `/${bucket}/${encodeKey(key)}${
+                  versionId === undefined ? '' : `?versionId=${encodeURIComponent(versionId)}`
+                }`,
                 headers: IN_PROCESS_CALL_HEADERS,
               })
-            ).statusCode === 200,
+            ).statusCode !== 404,
         },
       );
       if (refused && 'deniedObjects' in refused) denyDeletes(request, refused.deniedObjects);

@@ -28,8 +28,11 @@ export interface RequestAuthorization {
   readonly checks: readonly AuthorizationCheck[];
   /** SQS only: the protocol of the request, for the error's shape. */
   readonly sqsProtocol?: 'query' | 'json';
-  /** S3 GetObject/HeadObject: the object, whose absence answers 403 without s3:ListBucket. */
-  readonly object?: { readonly bucket: string; readonly key: string };
+  /**
+   * S3 GetObject/HeadObject: the object (the version, when the request names one), whose absence
+   * answers 403 without s3:ListBucket.
+   */
+  readonly object?: { readonly bucket: string; readonly key: string; readonly versionId?: string };
   /**
    * S3 DeleteObjects: each object with its own checks (`checks` is all of them). A denied object is
    * answered with an AccessDenied entry of the result; the request goes on for the others.
@@ -54,7 +57,9 @@ export class UnmappedRequestError extends Error {
  *
  * S3 GetObject/HeadObject of a missing key answers 404 NoSuchKey only to a caller with
  * s3:ListBucket on the bucket, 403 AccessDenied otherwise, as S3 does
- * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html). The page makes no exception
+ * for a request that names a version: a missing version (deleted, expired, or of a key that never
+ * was) is 404 NoSuchVersion with s3:ListBucket and 403 without it.
  */
 export function endpointAuthorizer(
   iam: LocalIam,
@@ -98,7 +103,7 @@ export function endpointAuthorizer(
     if (object) {
       const listBucket = { action: 's3:ListBucket', resource: s3BucketArn(object.bucket) };
       const cannotList = iam.authorize(caller, [listBucket]);
-      if (cannotList && !(await lookups.objectExists(object.bucket, object.key))) {
+      if (cannotList && !(await lookups.objectExists(object.bucket, object.key, object.versionId))) {
         return refusal('s3', cannotList.message, undefined, request.method === 'HEAD');
       }
     }
@@ -360,8 +365,10 @@ function s3RequestAuthorization(
     api: 's3',
     operation,
     checks: s3Authorization(operation, target),
-    ...((operation === 'GetObject' || operation === 'HeadObject') && target.versionId === undefined
-      ? { object: { bucket, key } }
+    ...(operation === 'GetObject' || operation === 'HeadObject'
+      ? {
+          object: { bucket, key, ...(target.versionId === undefined ? {} : { versionId: target.versionId }) },
+        }
       : {}),
   };
 }

@@ -13,8 +13,11 @@ export interface EndpointRequest {
 
 /** What the endpoint lets the authorizer look up. */
 export interface EndpointLookups {
-  /** Whether an object exists (a HEAD in-process). */
-  objectExists(bucket: string, key: string): Promise<boolean>;
+  /**
+   * Whether an object (its version `versionId`, when given) exists: a HEAD in-process that is not
+   * answered 404 (a version that is a delete marker exists: S3 answers it 405).
+   */
+  objectExists(bucket: string, key: string, versionId?: string): Promise<boolean>;
 }
 
 /** The response for a refused request, in the protocol the request used. */

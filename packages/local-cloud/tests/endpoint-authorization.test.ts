@@ -7,6 +7,7 @@ import {
   CreateSessionCommand,
   DeleteBucketCorsCommand,
   DeleteBucketPolicyCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetBucketAclCommand,
   GetBucketLocationCommand,
@@ -57,6 +58,7 @@ import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoi
 // of source sidestep.jobs on the sidestep-local bus; the browser may list the bucket under public/;
 // the watcher may describe and stop the import workflow's executions.
 const BUCKET = 'sidestep-local-things';
+const VERSIONED_BUCKET = 'sidestep-local-history';
 const stack: SynthesizedTerraformJson = {
   provider: { aws: [{ region: 'us-east-1' }] },
   resource: {
@@ -73,6 +75,8 @@ const stack: SynthesizedTerraformJson = {
       publisher: role('sidestep-local-publisher'),
       browser: role('sidestep-local-browser'),
       watcher: role('sidestep-local-watcher'),
+      historian: role('sidestep-local-historian'),
+      archivist: role('sidestep-local-archivist'),
     },
     aws_iam_role_policy: {
       reader: allow('reader', [
@@ -144,8 +148,24 @@ const stack: SynthesizedTerraformJson = {
           Resource: 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:*',
         },
       ]),
+      // Reads old versions of the versioned bucket's objects; the archivist may list it too.
+      historian: allow('historian', [
+        {
+          Effect: 'Allow',
+          Action: ['s3:GetObject', 's3:GetObjectVersion'],
+          Resource: '${aws_s3_bucket.history.arn}/*',
+        },
+      ]),
+      archivist: allow('archivist', [
+        {
+          Effect: 'Allow',
+          Action: ['s3:GetObject', 's3:GetObjectVersion'],
+          Resource: '${aws_s3_bucket.history.arn}/*',
+        },
+        { Effect: 'Allow', Action: 's3:ListBucket', Resource: '${aws_s3_bucket.history.arn}' },
+      ]),
     },
-    aws_s3_bucket: { things: { bucket: BUCKET } },
+    aws_s3_bucket: { things: { bucket: BUCKET }, history: { bucket: VERSIONED_BUCKET } },
     aws_s3_bucket_policy: {
       things: {
         bucket: '${aws_s3_bucket.things.id}',
@@ -185,6 +205,7 @@ beforeAll(async () => {
     bucketPolicy: (bucket) => iam.bucketPolicy(bucket),
   });
   await endpoint.createBucket(BUCKET);
+  await endpoint.createBucket(VERSIONED_BUCKET, { versioned: true });
   endpoint.serveJsonApi('AWSStepFunctions', async () => ({ executionArn: 'arn:started', startDate: 0 }));
   endpoint.serveJsonApi('AWSEvents', async () => ({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] }));
   const operator = sqsAs('local');
@@ -481,6 +502,70 @@ describe('a missing key, as S3 answers it (API_GetObject: 404 with s3:ListBucket
       expect(get.name).toBe('NoSuchKey');
       const head = await failure(client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'missing.txt' })));
       expect(head.$metadata?.httpStatusCode).toBe(404);
+    }
+  });
+});
+
+// API_GetObject's "Permissions" makes no exception for a request that names a version: without
+// s3:ListBucket a version that does not exist (deleted, expired by a lifecycle rule, or of a key that
+// never was) is 403 AccessDenied too, and only a caller with it learns NoSuchVersion.
+describe('a missing version, as S3 answers it (API_GetObject: 404 with s3:ListBucket, 403 without)', () => {
+  let kept: string | undefined;
+  let deleted: string | undefined;
+  beforeAll(async () => {
+    const operator = s3As('local');
+    deleted = (
+      await operator.send(new PutObjectCommand({ Bucket: VERSIONED_BUCKET, Key: 'kept.csv', Body: 'one' }))
+    ).VersionId;
+    kept = (
+      await operator.send(new PutObjectCommand({ Bucket: VERSIONED_BUCKET, Key: 'kept.csv', Body: 'two' }))
+    ).VersionId;
+    await operator.send(
+      new DeleteObjectCommand({ Bucket: VERSIONED_BUCKET, Key: 'kept.csv', VersionId: deleted }),
+    );
+  });
+
+  it('is 403 AccessDenied to a caller without s3:ListBucket, a deleted version and a key that never was alike', async () => {
+    const historian = s3As('sidestep-local-historian');
+    for (const [Key, VersionId] of [
+      ['kept.csv', deleted],
+      ['never.csv', kept],
+    ]) {
+      const get = await failure(
+        historian.send(new GetObjectCommand({ Bucket: VERSIONED_BUCKET, Key, VersionId })),
+      );
+      expect(get.name).toBe('AccessDenied');
+      expect(get.$metadata?.httpStatusCode).toBe(403);
+      expect(get.message).toContain('is not authorized to perform: s3:ListBucket');
+      const head = await failure(
+        historian.send(new HeadObjectCommand({ Bucket: VERSIONED_BUCKET, Key, VersionId })),
+      );
+      expect(head.$metadata?.httpStatusCode).toBe(403);
+    }
+    // The version that is there is read as usual.
+    const read = await historian.send(
+      new GetObjectCommand({ Bucket: VERSIONED_BUCKET, Key: 'kept.csv', VersionId: kept }),
+    );
+    expect(await read.Body?.transformToString()).toBe('two');
+  });
+
+  it('is 404 NoSuchVersion to a caller with s3:ListBucket, and to the operator', async () => {
+    for (const key of ['sidestep-local-archivist', 'local']) {
+      const client = s3As(key);
+      for (const [Key, VersionId] of [
+        ['kept.csv', deleted],
+        ['never.csv', kept],
+      ]) {
+        const get = await failure(
+          client.send(new GetObjectCommand({ Bucket: VERSIONED_BUCKET, Key, VersionId })),
+        );
+        expect(get.name).toBe('NoSuchVersion');
+        expect(get.$metadata?.httpStatusCode).toBe(404);
+        const head = await failure(
+          client.send(new HeadObjectCommand({ Bucket: VERSIONED_BUCKET, Key, VersionId })),
+        );
+        expect(head.$metadata?.httpStatusCode).toBe(404);
+      }
     }
   });
 });
