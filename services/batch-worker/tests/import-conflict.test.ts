@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { type CompleteRetry, PostgresUserImportStore } from '../src/adapters/postgres-user-import-store.ts';
 import { IMPORT_MERGE_LOCK } from '../src/adapters/staged-user-rules.ts';
+import { mapHeader } from '../src/domain/map-header.ts';
 import { DatabaseConflictError, ImportFailedError } from '../src/errors.ts';
 import { importUsers } from '../src/import/import-users.ts';
 import {
@@ -350,6 +351,62 @@ postgres.describe(
         await rerunStore.close();
       }
       await expectImported(jobId, prefix, 5);
+    }, 60_000);
+
+    // The job's failure (the workflow's MarkFailed, the sweeper, `sidestep job fail`) drops its
+    // staging while its task may still be committing a segment (Step Functions stops the task at the
+    // same moment). The segment's commit must not outlive the drop: a segment row left behind would
+    // break the job's next run under the same id (`sidestep job retry`) with 23505 or 42P01.
+    it('drops a segment committed while drop_import_staging waits for its task: the job runs again under the same id', async () => {
+      const jobId = await runningJob(database.db);
+      const prefix = `dropped-${Date.now()}-`;
+      const store = await PostgresUserImportStore.connect({ url: database.url });
+      try {
+        const header = mapHeader(['external_id', 'email']);
+        const staging = await store.createStaging(
+          jobId,
+          ['external_id', 'email'],
+          header,
+          { offset: 18, lines: 1 },
+          { etag: 'e', versionId: undefined, bytes: 1000 },
+        );
+        if (!staging) throw new Error('no staging was created');
+        const first = await store.stage(staging, { offset: 18, lines: 1 });
+        await first?.write(Buffer.from(`2,,${prefix}a,a@example.com\n`), 2);
+        await first?.commit({ offset: 37, lines: 2 }, 1);
+        // The task streams its next segment, holding the staging's row, when the drop comes.
+        const second = await store.stage(staging, { offset: 37, lines: 2 });
+        await second?.write(Buffer.from(`3,,${prefix}b,b@example.com\n`), 3);
+        const dropper = await otherWriter();
+        const dropping = dropper.client.query('SELECT drop_import_staging($1)', [jobId]);
+        for (let tries = 0; ; tries++) {
+          const { rows } = await database.db.query<{ waits: boolean }>(
+            'SELECT cardinality(pg_blocking_pids($1)) > 0 AS waits',
+            [dropper.pid],
+          );
+          if (rows[0]?.waits) break;
+          if (tries > 600) throw new Error('the drop never waited for the task');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        await second?.commit({ offset: 56, lines: 3 }, 1);
+        await dropping;
+      } finally {
+        await store.close();
+      }
+      const left = await database.db.query(
+        `SELECT 'segment' AS kind FROM import_staging_segments WHERE job_id = $1
+         UNION ALL SELECT 'staging' FROM import_stagings WHERE job_id = $1`,
+        [jobId],
+      );
+      expect(left.rows).toEqual([]);
+
+      const rerun = await PostgresUserImportStore.connect({ url: database.url });
+      try {
+        await importWith(rerun, jobId, usersCsv(20, prefix));
+      } finally {
+        await rerun.close();
+      }
+      await expectImported(jobId, prefix, 20);
     }, 60_000);
   },
 );

@@ -19,6 +19,7 @@ import { jobsCreatedIndex } from './0017-jobs-created-index.ts';
 import { jobsStateCreatedIndex } from './0018-jobs-state-created-index.ts';
 import { idempotencyRecordsKeyHashIndex } from './0019-idempotency-records-key-hash-index.ts';
 import { jobsUsersWrittenBackfill } from './0020-jobs-users-written-backfill.ts';
+import { dropImportStagingRegistryFirst } from './0021-drop-import-staging-registry-first.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -51,4 +52,5 @@ export const migrations: readonly Migration[] = [
   jobsStateCreatedIndex,
   idempotencyRecordsKeyHashIndex,
   jobsUsersWrittenBackfill,
+  dropImportStagingRegistryFirst,
 ];
