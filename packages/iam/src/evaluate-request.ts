@@ -80,7 +80,12 @@ export interface AuthorizationDecision {
   readonly reason: string;
 }
 
-type PrincipalMatch = 'session' | 'entity' | 'service' | 'everyone';
+/**
+ * How a resource policy's `Principal` names the caller: its session, its role (`entity`), its account
+ * (the account id or `:root`, which delegates to the account's identity-based policies), a service,
+ * or everyone (`*`).
+ */
+type PrincipalMatch = 'session' | 'entity' | 'account' | 'service' | 'everyone';
 
 function accountOf(arn: string): string | undefined {
   return arn.split(':')[4] || undefined;
@@ -153,7 +158,7 @@ function principalMatch(set: PrincipalSet, principal: RequestPrincipal): Princip
   const account = accountOf(principal.roleArn) ?? '';
   const partition = principal.roleArn.split(':')[1] ?? 'aws';
   if (aws.includes(principal.roleArn)) return 'entity';
-  if (aws.includes(account) || aws.includes(`arn:${partition}:iam::${account}:root`)) return 'entity';
+  if (aws.includes(account) || aws.includes(`arn:${partition}:iam::${account}:root`)) return 'account';
   return undefined;
 }
 
@@ -228,6 +233,7 @@ function find(
   context: NormalizedContext,
   resourcePolicy: boolean,
   hasBoundary = false,
+  accept: (match: PrincipalMatch) => boolean = () => true,
 ): Found | undefined {
   for (const policy of policies) {
     for (const statement of policy.statements) {
@@ -241,7 +247,7 @@ function find(
       if (resourcePolicy) {
         if (statement.principal) {
           matched = principalMatch(statement.principal, request.principal);
-          if (!matched) continue;
+          if (!matched || !accept(matched)) continue;
         } else if (statement.notPrincipal) {
           // A Deny with NotPrincipal always denies a principal that has a permissions boundary
           // (IAM User Guide, "Permissions boundaries for IAM entities").
@@ -361,11 +367,16 @@ export function evaluateRequest(
     if (!resourceAllow) return implicit('resource', 'no resource-based policy allows it (cross-account)');
     return allow(identityAllow, 'identity');
   }
-  if (resourceAllow && (resourceAllow.principalMatch === 'session' || boundaryAllows)) {
-    return allow(resourceAllow, 'resource');
+  // In the account, a resource policy grants on its own only where it names the caller (its role or
+  // session) or everyone: one that names the account delegates to the account's identity-based
+  // policies ("delegates authority to the account",
+  // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html#principal-accounts).
+  const resourceGrant = find(resource, 'Allow', request, context, true, false, (m) => m !== 'account');
+  if (resourceGrant && (resourceGrant.principalMatch === 'session' || boundaryAllows)) {
+    return allow(resourceGrant, 'resource');
   }
   if (identityAllow && boundaryAllows) return allow(identityAllow, 'identity');
-  if (identityAllow || resourceAllow) return implicit('permissions-boundary', boundaryText);
+  if (identityAllow || resourceGrant) return implicit('permissions-boundary', boundaryText);
   return implicit(
     'identity',
     policies.resourcePolicy

@@ -17,6 +17,11 @@ interface S3Operation {
   readonly versioned?: string;
   /** Copies (CopyObject, UploadPartCopy) also read their source object. */
   readonly copy?: true;
+  /**
+   * Operations that also need read access to the object, checked first: GetObjectAttributes needs
+   * s3:GetObject (s3:GetObjectVersion for a version) besides its own action.
+   */
+  readonly reads?: true;
 }
 
 /** An operation on the bucket (`arn:aws:s3:::<bucket>`) that needs `action`. */
@@ -32,10 +37,13 @@ const onBucket = (action: string): S3Operation => ({ action, on: 'bucket' });
 const OPERATIONS = new ServiceOperations<S3Operation>('s3', {
   GetObject: { action: 's3:GetObject', on: 'object', versioned: 's3:GetObjectVersion' },
   HeadObject: { action: 's3:GetObject', on: 'object', versioned: 's3:GetObjectVersion' },
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObjectAttributes.html, "Permissions":
+  // s3:GetObject and s3:GetObjectAttributes, s3:GetObjectVersion and s3:GetObjectVersionAttributes.
   GetObjectAttributes: {
     action: 's3:GetObjectAttributes',
     on: 'object',
     versioned: 's3:GetObjectVersionAttributes',
+    reads: true,
   },
   GetObjectTagging: { action: 's3:GetObjectTagging', on: 'object', versioned: 's3:GetObjectVersionTagging' },
   PutObjectTagging: { action: 's3:PutObjectTagging', on: 'object', versioned: 's3:PutObjectVersionTagging' },
@@ -210,6 +218,12 @@ export function s3Authorization(operation: string, target: S3RequestTarget): Aut
     checks.push({
       action: source.versionId !== undefined ? 's3:GetObjectVersion' : 's3:GetObject',
       resource: s3ObjectArn(source.bucket, source.key),
+    });
+  }
+  if (op.reads) {
+    checks.push({
+      action: target.versionId !== undefined ? 's3:GetObjectVersion' : 's3:GetObject',
+      resource: object,
     });
   }
   checks.push({

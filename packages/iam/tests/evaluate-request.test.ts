@@ -126,14 +126,58 @@ describe('evaluateRequest', () => {
       expect(decision).toMatchObject({ decision: 'implicit-deny', missingAllow: 'identity' });
     });
 
-    it('treats the account id and the root ARN as naming every principal of the account', () => {
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html#principal-accounts:
+    // naming an account "delegates authority to the account", whose identity-based policies then
+    // decide for its principals (the KMS key policy's account statement "doesn't by itself give any
+    // IAM principal permission": https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html).
+    it('treats the account id and the root ARN as delegating to the account: its roles still need an identity-based allow', () => {
       for (const principal of [{ AWS: ACCOUNT }, { AWS: `arn:aws:iam::${ACCOUNT}:root` }]) {
-        const decision = evaluateRequest(
-          { principal: role('producer'), action: 'sqs:SendMessage', resource: queue },
-          { resourcePolicy: queuePolicy(principal) },
-        );
-        expect(decision.decision).toBe('allow');
+        const request = { principal: role('producer'), action: 'sqs:SendMessage', resource: queue };
+        expect(evaluateRequest(request, { resourcePolicy: queuePolicy(principal) })).toMatchObject({
+          decision: 'implicit-deny',
+          missingAllow: 'identity',
+        });
+        expect(
+          evaluateRequest(request, { identityPolicies: [sender], resourcePolicy: queuePolicy(principal) })
+            .decision,
+        ).toBe('allow');
       }
+    });
+
+    it('denies every principal of an account a Deny names by account', () => {
+      for (const principal of [{ AWS: ACCOUNT }, { AWS: `arn:aws:iam::${ACCOUNT}:root` }]) {
+        const deny = policy('queue policy', {
+          Effect: 'Deny',
+          Principal: principal,
+          Action: 'sqs:SendMessage',
+          Resource: queue,
+        });
+        expect(
+          evaluateRequest(
+            { principal: role('producer'), action: 'sqs:SendMessage', resource: queue },
+            { identityPolicies: [sender], resourcePolicy: deny },
+          ).decision,
+        ).toBe('explicit-deny');
+      }
+    });
+
+    it('lets a statement that names the role grant where an earlier one names only its account', () => {
+      const both = policy(
+        'queue policy',
+        { Effect: 'Allow', Principal: { AWS: ACCOUNT }, Action: 'sqs:SendMessage', Resource: queue },
+        {
+          Effect: 'Allow',
+          Principal: { AWS: `arn:aws:iam::${ACCOUNT}:role/producer` },
+          Action: 'sqs:SendMessage',
+          Resource: queue,
+        },
+      );
+      expect(
+        evaluateRequest(
+          { principal: role('producer'), action: 'sqs:SendMessage', resource: queue },
+          { resourcePolicy: both },
+        ),
+      ).toMatchObject({ decision: 'allow', matchedStatement: { policyType: 'resource', index: 1 } });
     });
 
     it('needs both sides for a cross-account call', () => {

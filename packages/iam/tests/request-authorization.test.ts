@@ -81,11 +81,26 @@ describe('s3Authorization', () => {
     ['AbortMultipartUpload', 's3:AbortMultipartUpload'],
     ['ListParts', 's3:ListMultipartUploadParts'],
     ['DeleteObject', 's3:DeleteObject'],
-    ['GetObjectAttributes', 's3:GetObjectAttributes'],
     ['PutObjectTagging', 's3:PutObjectTagging'],
   ])('authorizes %s as %s on the object', (operation, action) => {
     expect(s3Authorization(operation, { bucket: 'exports', key: 'exports/a.csv' })).toEqual([
       { action, resource: object },
+    ]);
+  });
+
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObjectAttributes.html, "Permissions": READ
+  // access to the object as well as the attributes action, s3:GetObject and s3:GetObjectAttributes,
+  // s3:GetObjectVersion and s3:GetObjectVersionAttributes for a version.
+  it('authorizes GetObjectAttributes as s3:GetObject and s3:GetObjectAttributes, their version actions for a version', () => {
+    expect(s3Authorization('GetObjectAttributes', { bucket: 'exports', key: 'exports/a.csv' })).toEqual([
+      { action: 's3:GetObject', resource: object },
+      { action: 's3:GetObjectAttributes', resource: object },
+    ]);
+    expect(
+      s3Authorization('GetObjectAttributes', { bucket: 'exports', key: 'exports/a.csv', versionId: 'v1' }),
+    ).toEqual([
+      { action: 's3:GetObjectVersion', resource: object },
+      { action: 's3:GetObjectVersionAttributes', resource: object },
     ]);
   });
 

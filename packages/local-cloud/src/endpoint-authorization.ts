@@ -29,8 +29,8 @@ export interface RequestAuthorization {
   /** SQS only: the protocol of the request, for the error's shape. */
   readonly sqsProtocol?: 'query' | 'json';
   /**
-   * S3 GetObject/HeadObject: the object (the version, when the request names one), whose absence
-   * answers 403 without s3:ListBucket.
+   * S3 GetObject, HeadObject, GetObjectAttributes: the object (the version, when the request names
+   * one), whose absence answers 403 without s3:ListBucket.
    */
   readonly object?: { readonly bucket: string; readonly key: string; readonly versionId?: string };
   /**
@@ -365,13 +365,21 @@ function s3RequestAuthorization(
     api: 's3',
     operation,
     checks: s3Authorization(operation, target),
-    ...(operation === 'GetObject' || operation === 'HeadObject'
+    ...(READS_OF_AN_OBJECT.has(operation)
       ? {
           object: { bucket, key, ...(target.versionId === undefined ? {} : { versionId: target.versionId }) },
         }
       : {}),
   };
 }
+
+/**
+ * The S3 reads whose missing object (or version) is 404 only to a caller with s3:ListBucket, 403
+ * AccessDenied otherwise: GetObject and HeadObject
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html), GetObjectAttributes
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObjectAttributes.html), "Permissions".
+ */
+const READS_OF_AN_OBJECT: ReadonlySet<string> = new Set(['GetObject', 'HeadObject', 'GetObjectAttributes']);
 
 /**
  * AWS's AccessDenied in each protocol, as the SDK v3 parses it:

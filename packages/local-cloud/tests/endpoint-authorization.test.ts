@@ -14,6 +14,7 @@ import {
   GetBucketPolicyCommand,
   GetBucketTaggingCommand,
   GetBucketVersioningCommand,
+  GetObjectAttributesCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -77,6 +78,8 @@ const stack: SynthesizedTerraformJson = {
       watcher: role('sidestep-local-watcher'),
       historian: role('sidestep-local-historian'),
       archivist: role('sidestep-local-archivist'),
+      inspector: role('sidestep-local-inspector'),
+      sizer: role('sidestep-local-sizer'),
     },
     aws_iam_role_policy: {
       reader: allow('reader', [
@@ -155,6 +158,16 @@ const stack: SynthesizedTerraformJson = {
           Action: ['s3:GetObject', 's3:GetObjectVersion'],
           Resource: '${aws_s3_bucket.history.arn}/*',
         },
+      ]),
+      inspector: allow('inspector', [
+        {
+          Effect: 'Allow',
+          Action: ['s3:GetObject', 's3:GetObjectAttributes'],
+          Resource: '${aws_s3_bucket.things.arn}/*',
+        },
+      ]),
+      sizer: allow('sizer', [
+        { Effect: 'Allow', Action: 's3:GetObjectAttributes', Resource: '${aws_s3_bucket.things.arn}/*' },
       ]),
       archivist: allow('archivist', [
         {
@@ -503,6 +516,34 @@ describe('a missing key, as S3 answers it (API_GetObject: 404 with s3:ListBucket
       const head = await failure(client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'missing.txt' })));
       expect(head.$metadata?.httpStatusCode).toBe(404);
     }
+  });
+});
+
+// https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObjectAttributes.html, "Permissions": read
+// access to the object besides the attributes action, and a missing object is 404 only to a caller
+// with s3:ListBucket, as for GetObject.
+describe('GetObjectAttributes as a role of the stack', () => {
+  const attributes = (accessKeyId: string, Key: string) =>
+    s3As(accessKeyId).send(
+      new GetObjectAttributesCommand({ Bucket: BUCKET, Key, ObjectAttributes: ['ObjectSize', 'ETag'] }),
+    );
+
+  it('needs s3:GetObject and s3:GetObjectAttributes, refusing a role with either alone', async () => {
+    expect((await attributes('sidestep-local-inspector', 'present.txt')).ObjectSize).toBe(4);
+    for (const [role, missing] of [
+      ['sidestep-local-reader', 's3:GetObjectAttributes'],
+      ['sidestep-local-sizer', 's3:GetObject'],
+    ] as const) {
+      const error = await failure(attributes(role, 'present.txt'));
+      expect(error.name).toBe('AccessDenied');
+      expect(error.message).toContain(`is not authorized to perform: ${missing} on resource`);
+    }
+  });
+
+  it('answers a missing key 403 without s3:ListBucket', async () => {
+    const error = await failure(attributes('sidestep-local-inspector', 'missing.txt'));
+    expect(error.$metadata?.httpStatusCode).toBe(403);
+    expect(error.message).toContain('is not authorized to perform: s3:ListBucket');
   });
 });
 
