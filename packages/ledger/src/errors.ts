@@ -42,15 +42,23 @@ export class MailRecordNotReleasableError extends LedgerError {
   override readonly name: string = 'MailRecordNotReleasableError';
   readonly idempotencyKey: string;
   readonly status: string | undefined;
-  constructor(idempotencyKey: string, status: string | undefined) {
+  /**
+   * For an INPROGRESS record whose send may still be running: the end of its in-progress window (the
+   * claiming invocation's deadline), after which it can be released.
+   */
+  readonly inProgressUntil: Date | undefined;
+  constructor(idempotencyKey: string, status: string | undefined, inProgressUntil?: Date) {
     super(
       status === undefined
         ? `idempotencyKey: no mail record for "${idempotencyKey}"`
-        : `idempotencyKey: the mail record for "${idempotencyKey}" is ${status}; only an INPROGRESS record is released`,
+        : inProgressUntil !== undefined
+          ? `idempotencyKey: the mail record for "${idempotencyKey}" is ${status} and its send may still be running until ${inProgressUntil.toISOString()} (the claiming invocation's deadline); release it after that`
+          : `idempotencyKey: the mail record for "${idempotencyKey}" is ${status}; only an INPROGRESS record is released`,
       { field: 'idempotencyKey' },
     );
     this.idempotencyKey = idempotencyKey;
     this.status = status;
+    this.inProgressUntil = inProgressUntil;
   }
 }
 

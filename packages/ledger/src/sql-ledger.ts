@@ -578,7 +578,10 @@ export class SqlLedger implements Ledger {
    * Releases the send-once record of mail `idempotencyKey` so a redrive of its message sends it. Only
    * an INPROGRESS record is released: the record a crash between sending and marking the mail sent
    * leaves behind (the mail-dispatcher dead-letters the message as "delivery outcome unknown" and
-   * never reclaims it on its own). A COMPLETED record (the mail was sent) is refused.
+   * never reclaims it on its own). A COMPLETED record (the mail was sent) is refused, and so is an
+   * INPROGRESS one whose in-progress window (the claiming invocation's deadline, as Powertools
+   * records it) is not over by the database's clock: its sender may still be sending, and a release
+   * would let a redrive send the mail again while that send completes.
    *
    * A release with a `requestId` (the ops-ledger function's, from ops' Lambda adapter) is recorded
    * in `mail_releases` with the record it deleted, in the same transaction, so a copy of the request
@@ -615,12 +618,31 @@ export class SqlLedger implements Ledger {
       const [record] = await mailRecords(tx, [idempotencyKey]);
       if (record?.status !== 'INPROGRESS') return notReleased(record?.status);
       const deleted = await tx.query(
-        `DELETE FROM idempotency_records WHERE id = $1 AND status = 'INPROGRESS'`,
+        `DELETE FROM idempotency_records WHERE id = $1 AND status = 'INPROGRESS'
+           AND (in_progress_expiry_timestamp IS NULL
+                OR in_progress_expiry_timestamp < extract(epoch FROM clock_timestamp()) * 1000)`,
         [record.recordId],
       );
-      // Released, or marked sent, meanwhile (by a copy of this request, another, or the dispatcher):
-      // the refusal says what the record is now, as a statement after that commit reads it.
-      if (deleted.rowCount === 0) return notReleased((await mailRecords(tx, [idempotencyKey]))[0]?.status);
+      if (deleted.rowCount === 0) {
+        // Still being sent (refused with the end of its window), or released, or marked sent,
+        // meanwhile (by a copy of this request, another, or the dispatcher): the refusal says what
+        // the record is now, as a statement after that commit reads it.
+        const { rows } = await tx.query<{ status: string; live_until: string | null }>(
+          `SELECT status, CASE WHEN in_progress_expiry_timestamp >= extract(epoch FROM clock_timestamp()) * 1000
+                               THEN in_progress_expiry_timestamp END AS live_until
+             FROM idempotency_records WHERE id = $1`,
+          [record.recordId],
+        );
+        const [now] = rows;
+        if (now?.status === 'INPROGRESS' && now.live_until !== null) {
+          throw new MailRecordNotReleasableError(
+            idempotencyKey,
+            now.status,
+            new Date(Number(now.live_until)),
+          );
+        }
+        return notReleased((await mailRecords(tx, [idempotencyKey]))[0]?.status);
+      }
       await tx.query(`DELETE FROM mail_releases WHERE released_at < now() - interval '1 day'`);
       if (requestId !== undefined) {
         await tx.query(

@@ -27,18 +27,20 @@ async function insertExport(
 /**
  * The mail-dispatcher's send-once record of mail `idempotencyKey` as Powertools writes it (its
  * function's name, `#`, the key's hash), in `status`: INPROGRESS is a send cut before the mail was
- * marked sent. Gives the record's id.
+ * marked sent, its in-progress window over at `inProgressUntil` (a minute ago unless given: the
+ * claiming invocation has ended). Gives the record's id.
  */
 async function insertMailRecord(
   db: Queryable,
   idempotencyKey: string,
   status: 'INPROGRESS' | 'COMPLETED' = 'INPROGRESS',
+  inProgressUntil = Date.now() - 60_000,
 ): Promise<string> {
   const recordId = `sidestep-local-mail-dispatcher#${idempotencyRecordHash(idempotencyKey)}`;
   await db.query(
     `INSERT INTO idempotency_records (id, status, expiry_timestamp, in_progress_expiry_timestamp)
-     VALUES ($1, $2, 4102444800, 4102444800000)`,
-    [recordId, status],
+     VALUES ($1, $2, 4102444800, $3)`,
+    [recordId, status, inProgressUntil],
   );
   return recordId;
 }
@@ -309,6 +311,24 @@ describeEachDatabase('SqlLedger', (open) => {
     });
     const detail = await ledger.describeJob('exp_fail_1');
     expect(detail.transitions.at(-1)).toMatchObject({ event: 'fail', to: 'failed' });
+  });
+
+  // The claim's in-progress window is the claiming invocation's time (Powertools sets it to the
+  // Lambda's deadline): before it ends the sender may still be sending, and a release would let a
+  // redrive send the mail again while that send completes (its mark-sent then finding no record).
+  it('refuses to release a mail whose send may still be running (its in-progress window not over), keeping the record', async () => {
+    const key = 'export.failed:exp_still_sending';
+    const until = Date.now() + 600_000;
+    const recordId = await insertMailRecord(db(), key, 'INPROGRESS', until);
+    await expect(new SqlLedger(db()).releaseMail(key)).rejects.toMatchObject({
+      name: 'MailRecordNotReleasableError',
+      field: 'idempotencyKey',
+      status: 'INPROGRESS',
+      inProgressUntil: new Date(until),
+      message: `idempotencyKey: the mail record for "${key}" is INPROGRESS and its send may still be running until ${new Date(until).toISOString()} (the claiming invocation's deadline); release it after that`,
+    });
+    const { rows } = await db().query('SELECT id FROM idempotency_records WHERE id = $1', [recordId]);
+    expect(rows).toEqual([{ id: recordId }]);
   });
 
   it('refuses to release a mail the dispatcher marked sent after the release read its record, and keeps the record', async () => {

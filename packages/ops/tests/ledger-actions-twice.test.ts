@@ -75,10 +75,11 @@ describeEachDatabase('operator actions whose every ledger action is delivered tw
 
   it('releases a mail once, and refuses the command run again, which is a new request, not a duplicate', async () => {
     const key = 'export.failed:exp_release_twice:1';
+    // A send cut before the mail was marked sent, its claiming invocation over (its window ended).
     await db().query(
       `INSERT INTO idempotency_records (id, status, expiry_timestamp, in_progress_expiry_timestamp)
-       VALUES ($1, 'INPROGRESS', 4102444800, 4102444800000)`,
-      [`sidestep-staging-mail-dispatcher#${idempotencyRecordHash(key)}`],
+       VALUES ($1, 'INPROGRESS', 4102444800, $2)`,
+      [`sidestep-staging-mail-dispatcher#${idempotencyRecordHash(key)}`, Date.now() - 60_000],
     );
     const { context, delivered } = twiceContext();
 
