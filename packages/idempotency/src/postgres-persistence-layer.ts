@@ -23,6 +23,12 @@ export interface PostgresPersistenceLayerOptions {
    */
   readonly tableName?: string;
   /**
+   * How long, in milliseconds, an outcome waits for the outcomes of the keys claimed with it before
+   * it is recorded anyway (they are recorded in one statement).
+   * @default 1000
+   */
+  readonly cohortWaitMs?: number;
+  /**
    * Whether an attempt that stayed INPROGRESS past its in-progress window (its Lambda crashed or
    * timed out) may be taken over and run again, as in Powertools' DynamoDB layer (at least once).
    * `false` makes such a put throw {@link IdempotencyOutcomeUnknownError} instead (at most once), for
@@ -97,6 +103,7 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
   #opened: Promise<Queryable> | undefined;
   readonly #table: string;
   readonly #reclaimExpiredInProgress: boolean;
+  readonly #cohortWaitMs: number;
   readonly #claims = new TurnBatch<IdempotencyRecord>((records) => this.#claim(records));
   readonly #updates = new TurnBatch<IdempotencyRecord>((records) => this.#update(records));
   /** The cohort of each claimed key whose outcome has not come in yet. */
@@ -116,6 +123,7 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
     this.#table = tableName;
     this.#database = options.database;
     this.#reclaimExpiredInProgress = options.reclaimExpiredInProgress ?? true;
+    this.#cohortWaitMs = options.cohortWaitMs ?? COHORT_WAIT_MS;
   }
 
   /**
@@ -266,7 +274,7 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
     const settle = Promise.withResolvers<void>();
     cohort.waiting.push({ record, settle });
     if (cohort.pending.size === 0) this.#release(cohort);
-    else cohort.timer ??= setTimeout(() => this.#release(cohort), COHORT_WAIT_MS);
+    else cohort.timer ??= setTimeout(() => this.#release(cohort), this.#cohortWaitMs);
     return settle.promise;
   }
 
@@ -326,6 +334,17 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
       ],
     );
     return records.map(() => ({ status: 'fulfilled', value: undefined }));
+  }
+
+  /**
+   * The call with payload `data` ended without an outcome to record and keeps its INPROGRESS record
+   * (its side effect may have happened: a mail handed over before the answer was lost). The outcomes
+   * claimed with it stop waiting for it, as for a call whose record is deleted, instead of for the
+   * cohort's whole wait; the record itself is left as it is.
+   */
+  keepInProgress(data: JSONValue): void {
+    const cohort = this.#leave(this.getHashedIdempotencyKey(data));
+    if (cohort?.pending.size === 0) this.#release(cohort);
   }
 
   protected async _deleteRecord(record: IdempotencyRecord): Promise<void> {

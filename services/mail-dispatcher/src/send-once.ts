@@ -5,7 +5,7 @@ import {
 } from '@aws-lambda-powertools/idempotency';
 import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
 import type { MailSendJob } from '@sidestep/contracts';
-import { findIdempotencyOutcomeUnknown } from '@sidestep/idempotency';
+import { findIdempotencyOutcomeUnknown, PostgresPersistenceLayer } from '@sidestep/idempotency';
 import { messageLifetimeSeconds, type QueueTrigger, SEND_DEADLINE_MARGIN_SECONDS } from '@sidestep/manifest';
 import type { Context } from 'aws-lambda';
 import { service } from '../service.ts';
@@ -111,15 +111,19 @@ export function createSendOnce(options: {
 /**
  * `store` as Powertools uses it, except that it does not delete the in-progress record of a request
  * in `keep` (Powertools deletes it when the function throws, passing the function's payload, which is
- * the request object itself). Every other member is the store's own, bound to it (its private fields
- * need it as `this`).
+ * the request object itself): a {@link PostgresPersistenceLayer} is told the record stays, so the
+ * mails claimed with it do not wait for its outcome. Every other member is the store's own, bound to
+ * it (its private fields need it as `this`).
  */
 function keepingInProgress(store: BasePersistenceLayer, keep: WeakSet<object>): BasePersistenceLayer {
   return new Proxy(store, {
     get(target, property) {
       if (property === 'deleteRecord') {
         return async (data: Parameters<BasePersistenceLayer['deleteRecord']>[0]) => {
-          if (typeof data === 'object' && data !== null && keep.has(data)) return;
+          if (typeof data === 'object' && data !== null && keep.has(data)) {
+            if (target instanceof PostgresPersistenceLayer) target.keepInProgress(data);
+            return;
+          }
           await target.deleteRecord(data);
         };
       }

@@ -173,6 +173,45 @@ describeEachDatabase('createSendOnce', (open) => {
     await database.close();
   });
 
+  // The mails of one batch are claimed together, and each one's sent record waits (up to the store's
+  // cohort wait) for its batch-mates' outcomes, to be recorded in one statement. A mail whose outcome
+  // is unknown keeps its in-progress record and records nothing: its batch-mates must not wait for it
+  // (with the default second, the wait could push their records past the invocation's deadline).
+  it("records a batch-mate's sent mail without waiting for a mail whose outcome is unknown", async () => {
+    const database = await open();
+    const sender: MailSender = {
+      async send(mail) {
+        if (mail.to.includes('lost@example.com')) {
+          throw new MailTransportError('answer lost', new Error('Connection closed unexpectedly'), 'unknown');
+        }
+        return { messageId: mail.messageId };
+      },
+    };
+    // A wait longer than the test's own: a batch-mate held for it cannot finish in time.
+    const persistenceStore = new PostgresPersistenceLayer({
+      database,
+      reclaimExpiredInProgress: false,
+      cohortWaitMs: 600_000,
+    });
+    const sendOnce = createSendOnce({ from: 'sidestep@example.com', sender, persistenceStore });
+    const [lost, sent] = await Promise.allSettled([
+      sendOnce(job('m-unknown', { to: 'lost@example.com' }), context()),
+      Promise.race([
+        sendOnce(job('m-mate'), context()),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error('held for the unknown outcome')), 10_000).unref(),
+        ),
+      ]),
+    ]);
+    expect(lost).toMatchObject({ status: 'rejected', reason: expect.any(DeliveryOutcomeUnknownError) });
+    expect(sent).toMatchObject({ status: 'fulfilled', value: { replayed: false } });
+    const { rows } = await database.query<{ status: string }>(
+      'SELECT status FROM idempotency_records ORDER BY status',
+    );
+    expect(rows).toEqual([{ status: 'COMPLETED' }, { status: 'INPROGRESS' }]);
+    await database.close();
+  });
+
   it('sends on the redelivery after a failure before the mail was handed over: the record is released', async () => {
     const sender = failingOnce('not-sent');
     const { database, sendOnce } = await setup(sender);
