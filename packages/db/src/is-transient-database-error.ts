@@ -1,6 +1,8 @@
 /**
  * SQLSTATEs a retry may cure: classes 08 connection, 40 serialization/deadlock, 53 insufficient
- * resources, 57 shutdown/statement timeout, 58 system; and 28P01, a refused password, which reaches a
+ * resources, 57 shutdown/statement timeout, 58 system; 55P03, a lock wait that ran out (the services'
+ * `lock_timeout` behind another writer, such as an import's completion holding its job's row through
+ * the merge: the statement did nothing, and the step retried later finds the row free); and 28P01, a refused password, which reaches a
  * caller only after the connection read the secret afresh and was refused again
  * (`isAuthenticationFailure`, src/renew-credentials.ts): the window of a single-user rotation between the password's
  * change and the secret's, which AWS says to cover with retries
@@ -8,7 +10,7 @@
  * that stays wrong is thus retried before it fails (a workflow step for about 4.5 minutes). The rest of
  * class 28 (28000: no pg_hba.conf entry, no such role) is configuration, not rotation.
  */
-const TRANSIENT_SQLSTATE = /^((08|40|53|57|58)[0-9A-Z]{3}|28P01)$/;
+const TRANSIENT_SQLSTATE = /^((08|40|53|57|58)[0-9A-Z]{3}|55P03|28P01)$/;
 
 /** Node socket and DNS errors that mean the server could not be reached or the connection dropped. */
 const TRANSIENT_SOCKET_CODES: ReadonlySet<string> = new Set([
@@ -39,7 +41,7 @@ const TRANSIENT_PG_MESSAGE = new RegExp(
 );
 
 /**
- * True for a database failure a retry may cure: a SQLSTATE of class 08, 40, 53, 57 or 58, or 28P01; a Node
+ * True for a database failure a retry may cure: a SQLSTATE of class 08, 40, 53, 57 or 58, 55P03 or 28P01; a Node
  * socket error; pg's connection-lost, pool-timeout and answer-timeout (`query_timeout`) errors. Anything
  * else (a constraint or syntax error, a TypeError) is a bug that retrying cannot fix.
  * See https://www.postgresql.org/docs/current/errcodes-appendix.html

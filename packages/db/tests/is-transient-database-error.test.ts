@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import pg from 'pg';
 import { isTransientDatabaseError } from '../src/postgres.ts';
+import { describeIfAvailable } from '../src/testing.ts';
 
 const coded = (code: string) => Object.assign(new Error(code), { code });
 
@@ -22,6 +24,14 @@ describe('isTransientDatabaseError', () => {
     ['EAI_AGAIN', 'the resolver failed for now'],
   ])('retries the socket error %s: %s', (code) => {
     expect(isTransientDatabaseError(coded(code))).toBe(true);
+  });
+
+  // 55P03 lock_not_available: the services' lock_timeout (5 s, DEFAULT_DATABASE_TIMEOUTS) ran out
+  // behind another writer, such as an import's completing transaction holding its job's row through
+  // the merge; the statement did nothing, and the step retried later finds the row free.
+  // https://www.postgresql.org/docs/current/errcodes-appendix.html
+  it('retries a lock wait that timed out (55P03)', () => {
+    expect(isTransientDatabaseError(coded('55P03'))).toBe(true);
   });
 
   // 28P01 reaches a caller only after the connection read the secret afresh and still failed: a
@@ -47,5 +57,29 @@ describe('isTransientDatabaseError', () => {
     expect(isTransientDatabaseError(new TypeError('x is undefined'))).toBe(false);
     expect(isTransientDatabaseError('ECONNRESET')).toBe(false);
     expect(isTransientDatabaseError(undefined)).toBe(false);
+  });
+});
+
+describeIfAvailable(Boolean(process.env.TEST_DATABASE_URL))('isTransientDatabaseError [postgres]', () => {
+  it("retries the error pg gives for a statement whose lock_timeout ran out behind another transaction's lock", async () => {
+    const holder = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+    const waiter = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+    await Promise.all([holder.connect(), waiter.connect()]);
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT pg_advisory_xact_lock(hashtext('sidestep-transient-55P03'))`);
+      await waiter.query(`SET lock_timeout = '50ms'`);
+      const error = await waiter
+        .query(`SELECT pg_advisory_xact_lock(hashtext('sidestep-transient-55P03'))`)
+        .then(
+          () => undefined,
+          (reason: unknown) => reason,
+        );
+      expect(error).toMatchObject({ code: '55P03' });
+      expect(isTransientDatabaseError(error)).toBe(true);
+    } finally {
+      await holder.query('ROLLBACK');
+      await Promise.all([holder.end(), waiter.end()]);
+    }
   });
 });
