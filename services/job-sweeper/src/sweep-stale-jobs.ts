@@ -4,7 +4,7 @@ import {
   type SweepStaleJobsOutput,
   type SweptJob,
 } from '@sidestep/contracts';
-import type { Database } from '@sidestep/db/postgres';
+import type { Database, Queryable } from '@sidestep/db/postgres';
 import {
   deadlineMissedReason,
   escapeNul,
@@ -82,7 +82,8 @@ interface PendingMailRow {
  *    first) gets the `fail` event through the jobs ledger (@sidestep/jobs' `fireJobEvent`: the same
  *    transition table, the same `job_transitions` audit row, fired by `sweeperId`), with the reason
  *    "no progress before the deadline (<deadline>)" and `swept_at = now`. `FOR UPDATE SKIP LOCKED`:
- *    a job its workflow is moving right now is left to the next sweep rather than waited for.
+ *    a job its workflow is moving right now is left to the next sweep rather than waited for, and so
+ *    is an import whose staging a worker session holds ({@link stagingFree}).
  * 2. Every swept job whose failure mail is not queued yet (this sweep's, or an earlier sweep's that
  *    died or failed before queuing) gets its `import.failed` / `export.failed` mail queued, then
  *    `sweep_mail_queued_at` set. A job is failed once (it is no longer `running`) and mailed once
@@ -113,6 +114,7 @@ export async function sweepStaleJobs(
     for (const job of stale.rows) {
       // The partial query guarantees a deadline; the guard keeps the types honest.
       if (job.deadline_at === null) continue;
+      if (job.kind === 'import' && !(await stagingFree(tx, job.id))) continue;
       const reason = deadlineMissedReason(job.deadline_at);
       await fireJobEvent(tx, job, 'fail', {
         firedBy: options.sweeperId,
@@ -127,6 +129,30 @@ export async function sweepStaleJobs(
 
   const mailed = await queuePendingMails(db, mailQueue, { ...options, limit });
   return { sweptAt: options.now.toISOString(), failed, mailed };
+}
+
+/** SQLSTATE lock_not_available: a NOWAIT lock another transaction holds. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/**
+ * Locks import `jobId`'s staging row, if it has one, without waiting: false when a worker session
+ * holds it (one streaming a segment holds it FOR UPDATE, as does a session whose task died and
+ * whose connection the server has not yet noticed gone). Failing the job drops its staging, which
+ * would wait for that session: the job is left to a later sweep, as a job row its workflow holds is
+ * (SKIP LOCKED), instead of holding up (or, at lock_timeout, failing) the whole sweep. In a savepoint,
+ * so the refused lock does not abort the sweep's transaction.
+ */
+async function stagingFree(tx: Queryable, jobId: string): Promise<boolean> {
+  await tx.query('SAVEPOINT staging_lock');
+  try {
+    await tx.query('SELECT 1 FROM import_stagings WHERE job_id = $1 FOR UPDATE NOWAIT', [jobId]);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw error;
+    await tx.query('ROLLBACK TO SAVEPOINT staging_lock');
+    return false;
+  }
+  await tx.query('RELEASE SAVEPOINT staging_lock');
+  return true;
 }
 
 /**

@@ -7,7 +7,7 @@ import {
   validate,
 } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
-import { describeEachDatabase } from '@sidestep/db/testing';
+import { describeEachDatabase, describeIfAvailable, testDatabases } from '@sidestep/db/testing';
 import { fireJobEvent } from '@sidestep/jobs';
 import { SqlLedger } from '@sidestep/ledger';
 import type { FailureMailRefusal } from '../src/errors.ts';
@@ -629,3 +629,72 @@ describeEachDatabase('sweepStaleJobs', (open) => {
     for (const id of stuck) expect((await transitions(id)).filter((t) => t.event === 'fail')).toHaveLength(1);
   });
 });
+
+// A stale import's staging row is held FOR UPDATE by a worker session (one streaming a segment, or one
+// whose task died and whose connection the server has not noticed gone yet): failing that job drops
+// its staging, which must wait for the session. The sweep leaves that job to a later sweep, as it
+// leaves a job row its workflow holds (SKIP LOCKED), and fails the others, instead of waiting for it
+// (or failing the whole sweep at lock_timeout). Two sessions at once: PostgreSQL only (PGlite serves
+// one connection at a time).
+const postgres = testDatabases().find((backend) => backend.name === 'postgres');
+describeIfAvailable(postgres?.available ?? false)(
+  'sweepStaleJobs [postgres, a staging held by a worker session]',
+  () => {
+    let db: Database;
+    beforeAll(async () => {
+      db = await (postgres as NonNullable<typeof postgres>).open();
+    });
+    afterAll(() => db?.close());
+
+    /** An import running since 9 hours, its deadline an hour ago. */
+    async function staleImport(id: string): Promise<void> {
+      await db.query(
+        `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, deadline_at, started_at)
+       VALUES ($1, 'import', 'running', 'sidestep-test-imports', $2, 'v1', $2, 'arn:e:' || $1,
+               now() - interval '1 hour', now() - interval '9 hours')`,
+        [id, `imports/${id}.csv`],
+      );
+    }
+
+    it('leaves an import whose staging a worker session holds to a later sweep, and fails the other stale jobs', async () => {
+      await staleImport('imp_held');
+      await staleImport('imp_other');
+      await db.query(
+        `INSERT INTO import_stagings (job_id, table_name, columns, byte_offset, lines)
+       VALUES ('imp_held', 'import_staging_imp_held', '[]', 0, 0)`,
+      );
+      const now = new Date();
+      const release = Promise.withResolvers<void>();
+      const locked = Promise.withResolvers<void>();
+      const holder = db.transaction(async (tx) => {
+        await tx.query(`SELECT 1 FROM import_stagings WHERE job_id = 'imp_held' FOR UPDATE`);
+        locked.resolve();
+        await release.promise;
+      });
+      await locked.promise;
+      try {
+        const output = await Promise.race([
+          sweepStaleJobs(db, new FakeMailQueue(), { now, sweeperId: 'job-sweeper:held', notifyAddress }),
+          new Promise<never>((_, reject) =>
+            setTimeout(() => reject(new Error('the sweep waited for the held staging')), 10_000).unref(),
+          ),
+        ]);
+        expect(output.failed.map((swept) => swept.jobId)).toEqual(['imp_other']);
+      } finally {
+        release.resolve();
+        await holder;
+      }
+      const { rows: held } = await db.query(`SELECT state FROM jobs WHERE id = 'imp_held'`);
+      expect(held).toEqual([{ state: 'running' }]);
+      // Released, it is swept by the next sweep, its staging dropped with it.
+      const next = await sweepStaleJobs(db, new FakeMailQueue(), {
+        now,
+        sweeperId: 'job-sweeper:next',
+        notifyAddress,
+      });
+      expect(next.failed.map((swept) => swept.jobId)).toEqual(['imp_held']);
+      const { rows } = await db.query(`SELECT job_id FROM import_stagings WHERE job_id = 'imp_held'`);
+      expect(rows).toEqual([]);
+    });
+  },
+);
