@@ -1,4 +1,4 @@
-import { type JobKind, TRANSIENT_FAILURE_EXIT_CODE } from '@sidestep/contracts';
+import { type JobKind, MAX_JOB_DEADLINE_SECONDS, TRANSIENT_FAILURE_EXIT_CODE } from '@sidestep/contracts';
 import type { ChoiceTest, Json, State, TaskState } from './asl.ts';
 import { catchAll } from './catch-all.ts';
 import { INTEGRATION } from './integration.ts';
@@ -65,6 +65,13 @@ export function checkBatchWorker(batchWorker: BatchWorkerProps): void {
   if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 60)) {
     throw new InvalidWorkflowPropsError('batchWorker.timeoutSeconds', 'must be an integer of at least 60');
   }
+  if (timeout !== undefined && timeout > MAX_BATCH_TASK_TIMEOUT_SECONDS) {
+    throw new InvalidWorkflowPropsError(
+      'batchWorker.timeoutSeconds',
+      `must be at most ${MAX_BATCH_TASK_TIMEOUT_SECONDS} (about ${Math.floor(MAX_BATCH_TASK_TIMEOUT_SECONDS / 3600)} h): ` +
+        `the job's deadline covers every run of the task and may be at most ${MAX_JOB_DEADLINE_SECONDS} s (7 days)`,
+    );
+  }
 }
 
 /** The props every job workflow has: the status-updater that keeps the ledger, and the batch-worker. */
@@ -127,6 +134,15 @@ export const DEFAULT_BATCH_TASK_TIMEOUT_SECONDS = 3600;
  */
 const AFTER_TASK_RUNS_SECONDS = 60 * 60;
 
+/** Every run of the batch task a job workflow may make: the first and each rerun. */
+const TASK_RUNS = 1 + MAX_TASK_RERUNS + MAX_TRANSIENT_RERUNS;
+
+/** The waits before the transient reruns at their longest: each backoff plus a random part of up to it again. */
+const RERUN_WAITS_SECONDS = Array.from(
+  { length: MAX_TRANSIENT_RERUNS },
+  (_, rerun) => 2 * TRANSIENT_BACKOFF_SECONDS * 2 ** rerun,
+).reduce((sum, wait) => sum + wait, 0);
+
 /**
  * The longest a job workflow may keep its job running, which its StartJob sends as the job's
  * `deadlineSeconds` (past it the job-sweeper fails the job): every run of the batch task the
@@ -136,14 +152,17 @@ const AFTER_TASK_RUNS_SECONDS = 60 * 60;
  * default 1-hour task: 7 h 7 min, plus an hour.
  */
 export function jobDeadlineSeconds(timeoutSeconds: number = DEFAULT_BATCH_TASK_TIMEOUT_SECONDS): number {
-  const runs = 1 + MAX_TASK_RERUNS + MAX_TRANSIENT_RERUNS;
-  let waits = 0;
-  for (let rerun = 0, backoff = TRANSIENT_BACKOFF_SECONDS; rerun < MAX_TRANSIENT_RERUNS; rerun++) {
-    waits += 2 * backoff; // the backoff plus a random part of up to the backoff again
-    backoff *= 2;
-  }
-  return runs * timeoutSeconds + waits + AFTER_TASK_RUNS_SECONDS;
+  return TASK_RUNS * timeoutSeconds + RERUN_WAITS_SECONDS + AFTER_TASK_RUNS_SECONDS;
 }
+
+/**
+ * The longest `timeoutSeconds` a job workflow takes: the longest whose {@link jobDeadlineSeconds} is
+ * within the ledger's {@link MAX_JOB_DEADLINE_SECONDS} (7 days), which its StartJob could not set
+ * otherwise (every job would fail at its first step). About 23 h.
+ */
+export const MAX_BATCH_TASK_TIMEOUT_SECONDS = Math.floor(
+  (MAX_JOB_DEADLINE_SECONDS - RERUN_WAITS_SECONDS - AFTER_TASK_RUNS_SECONDS) / TASK_RUNS,
+);
 
 /**
  * The `Error` of a job failed because its task kept exiting {@link TRANSIENT_FAILURE_EXIT_CODE}; what

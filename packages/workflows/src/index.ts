@@ -20,6 +20,7 @@ export {
   type BatchWorkerProps,
   DEFAULT_BATCH_TASK_TIMEOUT_SECONDS,
   jobDeadlineSeconds,
+  MAX_BATCH_TASK_TIMEOUT_SECONDS,
 } from './batch-task.ts';
 export {
   type ExecutionStatusEventPattern,

@@ -1,10 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import type { MailLocale } from '@sidestep/contracts';
+import { MAX_JOB_DEADLINE_SECONDS, type MailLocale } from '@sidestep/contracts';
 import aslValidator from 'asl-validator';
 import {
   type ImportWorkflowProps,
   InvalidWorkflowPropsError,
   importWorkflow,
+  jobDeadlineSeconds,
+  MAX_BATCH_TASK_TIMEOUT_SECONDS,
   type TaskState,
 } from '../src/index.ts';
 import {
@@ -138,6 +140,8 @@ describe('importWorkflow', () => {
       [{ batchWorker: { securityGroupIds: [''] } }, 'batchWorker.securityGroupIds'],
       [{ batchWorker: { containerName: '' } }, 'batchWorker.containerName'],
       [{ batchWorker: { timeoutSeconds: 30 } }, 'batchWorker.timeoutSeconds'],
+      // A task so long that the job's deadline (every run of it) passes the 7 days a start may set.
+      [{ batchWorker: { timeoutSeconds: 86_400 } }, 'batchWorker.timeoutSeconds'],
     ];
     for (const [change, field] of cases) {
       const props = {
@@ -154,5 +158,20 @@ describe('importWorkflow', () => {
       expect(error).toBeInstanceOf(InvalidWorkflowPropsError);
       expect(error).toMatchObject({ name: 'InvalidWorkflowPropsError', field });
     }
+  });
+});
+
+// StartJob sends the job's deadline, every run of the task included, and the ledger's contract takes
+// at most 7 days (MAX_JOB_DEADLINE_SECONDS): a longer task would fail every job at its first step.
+describe('the longest batch task', () => {
+  it('is the longest whose job deadline the ledger takes, and the props refuse a second more', () => {
+    expect(jobDeadlineSeconds(MAX_BATCH_TASK_TIMEOUT_SECONDS)).toBeLessThanOrEqual(MAX_JOB_DEADLINE_SECONDS);
+    expect(jobDeadlineSeconds(MAX_BATCH_TASK_TIMEOUT_SECONDS + 1)).toBeGreaterThan(MAX_JOB_DEADLINE_SECONDS);
+    const withTimeout = (timeoutSeconds: number) => () =>
+      importWorkflow({ ...tokens, batchWorker: { ...tokens.batchWorker, timeoutSeconds } });
+    expect(withTimeout(MAX_BATCH_TASK_TIMEOUT_SECONDS)).not.toThrow();
+    expect(withTimeout(MAX_BATCH_TASK_TIMEOUT_SECONDS + 1)).toThrow(
+      `batchWorker.timeoutSeconds: must be at most ${MAX_BATCH_TASK_TIMEOUT_SECONDS}`,
+    );
   });
 });
