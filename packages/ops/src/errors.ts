@@ -48,11 +48,14 @@ export class ExecutionStillRunningError extends OpsError {
   override readonly name: string = 'ExecutionStillRunningError';
   readonly jobId: string;
   readonly executionArn: string;
-  constructor(jobId: string, executionArn: string) {
+  /** `RUNNING`, or `PENDING_REDRIVE` (a redrive about to run it again). */
+  readonly status: string;
+  constructor(jobId: string, executionArn: string, status = 'RUNNING') {
     super(
-      `jobId: ${jobId}'s execution ${executionArn} is still RUNNING: stop it first (sidestep stop), then retry`,
+      `jobId: ${jobId}'s execution ${executionArn} is still ${status}: stop it first (sidestep stop), then retry`,
       { field: 'jobId' },
     );
+    this.status = status;
     this.jobId = jobId;
     this.executionArn = executionArn;
   }

@@ -78,7 +78,12 @@ export interface JobExecution {
  */
 export function executionRunsJob(execution: JobExecution | null | undefined): boolean | null {
   if (!execution || execution.status === null) return null;
-  return execution.status === 'RUNNING' || execution.status === 'PENDING_REDRIVE';
+  return runsJob(execution.status);
+}
+
+/** Whether an execution in `status` still runs its job: RUNNING, or PENDING_REDRIVE. */
+function runsJob(status: string | undefined): boolean {
+  return status === 'RUNNING' || status === 'PENDING_REDRIVE';
 }
 
 /** A job as the operator tools show it: the ledger's record, and its latest execution's status. */
@@ -253,7 +258,9 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
     }
     const sfn = context.clients.sfn;
     const previous = await sfn.send(new DescribeExecutionCommand({ executionArn: current.executionId }));
-    if (previous.status === 'RUNNING') throw new ExecutionStillRunningError(jobId, current.executionId);
+    if (runsJob(previous.status)) {
+      throw new ExecutionStillRunningError(jobId, current.executionId, previous.status);
+    }
     const attempt = current.attempt + 1;
     const stateMachineArn = previous.stateMachineArn ?? '';
     const input = previous.input ?? '{}';

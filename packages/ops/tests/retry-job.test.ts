@@ -40,7 +40,7 @@ function failedJobLedger() {
 }
 
 /** A retry of imp_1, whose last execution ended `previousStatus`; no retry's name exists unless stubbed. */
-function retryContext(previousStatus: 'FAILED' | 'RUNNING' = 'FAILED') {
+function retryContext(previousStatus: 'FAILED' | 'RUNNING' | 'PENDING_REDRIVE' = 'FAILED') {
   const staged = stagingContext();
   staged.sfn.on(DescribeExecutionCommand).rejects(missing());
   staged.sfn
@@ -68,16 +68,21 @@ describe('retryJob', () => {
     expect(calls).toEqual([]);
   });
 
-  it('refuses while the previous execution is still RUNNING, naming jobId, before handing the job over', async () => {
-    const { context, sfn, calls } = retryContext('RUNNING');
-    await expect(retryJob(context, 'imp_1')).rejects.toMatchObject({
-      name: 'ExecutionStillRunningError',
-      field: 'jobId',
-      message: expect.stringMatching(/still RUNNING.*stop it first/),
-    });
-    expect(calls).toEqual([]);
-    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
-  });
+  // PENDING_REDRIVE: a redrive of it was accepted and is about to run it again
+  // (https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html).
+  it.each(['RUNNING', 'PENDING_REDRIVE'] as const)(
+    'refuses while the previous execution is still %s, naming jobId, before handing the job over',
+    async (status) => {
+      const { context, sfn, calls } = retryContext(status);
+      await expect(retryJob(context, 'imp_1')).rejects.toMatchObject({
+        name: 'ExecutionStillRunningError',
+        field: 'jobId',
+        message: expect.stringMatching(new RegExp(`still ${status}.*stop it first`)),
+      });
+      expect(calls).toEqual([]);
+      expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    },
+  );
 
   // StartExecution answers success for a RUNNING execution of the same name and input (idempotent),
   // ExecutionAlreadyExists otherwise (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
