@@ -140,6 +140,15 @@ export interface ExecutionDetail extends ExecutionSummary {
 /** The execution named (an ARN, a name, or `<workflow>:<name>`) with every step from its history. */
 export async function describeExecution(context: OpsContext, nameOrArn: string): Promise<ExecutionDetail> {
   const { arn, described } = await findExecution(context, nameOrArn);
+  return executionDetail(context, arn, described);
+}
+
+/** Execution `arn`, as DescribeExecution `described` it, with every step from its history. */
+async function executionDetail(
+  context: OpsContext,
+  arn: string,
+  described: DescribeExecutionCommandOutput,
+): Promise<ExecutionDetail> {
   const events: HistoryEvent[] = [];
   const pages = paginateGetExecutionHistory(
     { client: context.clients.sfn, pageSize: 1000 },
@@ -310,7 +319,10 @@ function jobIdIn(documents: readonly (string | null | undefined)[]): string | nu
  * for failures the workflow did not catch. Recorded in the audit trail. One DescribeExecution says
  * is NOT_REDRIVABLE (it succeeded, runs, or ended more than 14 days ago) is refused with its
  * `redriveStatusReason`
- * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html).
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html). So is
+ * one whose job (from its history) the ledger says another execution runs now: a retry took the
+ * job over (`sidestep job retry`), and the redrive would run the job's steps and batch task beside
+ * the retry's (an export's task would restart the file's upload under it).
  *
  * @throws {InvalidOptionError} (`field: 'execution'`) the execution cannot be redriven.
  */
@@ -323,6 +335,20 @@ export async function redriveExecution(
     if (described.redriveStatus === 'NOT_REDRIVABLE') {
       const reason = described.redriveStatusReason ?? `Execution is ${described.status}.`;
       throw new InvalidOptionError(`execution: ${arn} cannot be redriven: ${reason}`, { field: 'execution' });
+    }
+    const detail = await executionDetail(context, arn, described);
+    if (detail.jobId !== null) {
+      const job = await (await context.ledger()).describeJob(detail.jobId).catch((error: unknown) => {
+        // A job the ledger no longer has (purged by the retention) is run by nobody.
+        if ((error as { name?: unknown }).name === 'JobNotFoundError') return undefined;
+        throw error;
+      });
+      if (job?.executionId && job.executionId !== arn) {
+        throw new InvalidOptionError(
+          `execution: ${arn} no longer runs job ${detail.jobId}: the job was retried as ${job.executionId} (attempt ${job.attempt}); redrive that execution, or retry the job again`,
+          { field: 'execution' },
+        );
+      }
     }
     const answer = await context.clients.sfn.send(new RedriveExecutionCommand({ executionArn: arn }));
     return { executionArn: arn, redriveDate: answer.redriveDate ?? null };

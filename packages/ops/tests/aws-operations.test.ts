@@ -5,6 +5,7 @@ import { GetMetricDataCommand, type GetMetricDataCommandInput } from '@aws-sdk/c
 import { GetScheduleCommand, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
 import {
   DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
   type HistoryEvent,
   RedriveExecutionCommand,
   StopExecutionCommand,
@@ -615,6 +616,58 @@ describe('redriveExecution', () => {
       message: expect.stringContaining('Execution redrivable period exceeded.'),
     });
     expect(sfn.commandCalls(RedriveExecutionCommand)).toHaveLength(0);
+  });
+
+  // A retried job (sidestep job retry) is handed to the retry's execution: redriving the execution it
+  // left would run the job's steps and batch task again beside the retry's (an export's task would
+  // restart the file's upload under the retry).
+  it('refuses an execution whose job was handed to a retry since, naming both, and redrives one that still runs its job', async () => {
+    const retry = `${arn}-attempt-2`;
+    for (const [owner, refused] of [
+      [retry, true],
+      [arn, false],
+    ] as const) {
+      const { context, sfn } = stagingContext();
+      sfn.on(DescribeExecutionCommand).resolves({
+        executionArn: arn,
+        stateMachineArn: 'arn:aws:states:ap-northeast-1:123456789012:stateMachine:sidestep-staging-import',
+        status: 'FAILED',
+        redriveStatus: 'REDRIVABLE',
+      });
+      sfn.on(GetExecutionHistoryCommand).resolves({
+        events: [
+          {
+            id: 1,
+            type: 'TaskStateEntered',
+            timestamp: new Date(),
+            stateEnteredEventDetails: { name: 'RegisterJob' },
+          },
+          {
+            id: 2,
+            type: 'TaskStateExited',
+            timestamp: new Date(),
+            stateExitedEventDetails: { name: 'RegisterJob', output: '{"job":{"jobId":"imp_1"}}' },
+          },
+        ],
+      });
+      sfn.on(RedriveExecutionCommand).resolves({ redriveDate: new Date() });
+      const ledger = {
+        appendAudit: async () => undefined,
+        describeJob: async () => ({ jobId: 'imp_1', state: 'failed', attempt: 2, executionId: owner }),
+      } as unknown as Ledger;
+      const redriving = redriveExecution({ ...context, ledger: async () => ledger }, arn);
+      if (refused) {
+        await expect(redriving).rejects.toMatchObject({
+          name: 'InvalidOptionError',
+          field: 'execution',
+          message: `execution: ${arn} no longer runs job imp_1: the job was retried as ${retry} (attempt 2); redrive that execution, or retry the job again`,
+        });
+        expect(sfn.commandCalls(RedriveExecutionCommand)).toHaveLength(0);
+      } else {
+        await expect(redriving).resolves.toMatchObject({ executionArn: arn });
+        expect(sfn.commandCalls(RedriveExecutionCommand)).toHaveLength(1);
+      }
+    }
   });
 });
 
