@@ -225,6 +225,25 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
     const vanished = lost.filter((record) => !existing.has(record.idempotencyKey));
     const retried =
       vanished.length > 0 && attempt < putAttempts ? await this.#claim(vanished, attempt + 1) : [];
+    const outcomeUnknown = (found: IdempotencyRecord | undefined): found is IdempotencyRecord =>
+      found !== undefined &&
+      !this.#reclaimExpiredInProgress &&
+      found.getStatus() === IdempotencyRecordStatus.INPROGRESS &&
+      found.inProgressExpiryTimestamp !== undefined &&
+      found.inProgressExpiryTimestamp < now;
+    // A record whose outcome is unknown is never reclaimed, so it must outlive every copy of the work
+    // that may still come: each copy that meets it starts its lifetime again (a redrive of a dead
+    // letter is such a copy, and may come when the record's first lifetime is nearly spent).
+    const unknown = lost.filter((record) => outcomeUnknown(existing.get(record.idempotencyKey)));
+    if (unknown.length > 0) {
+      await db.query(
+        `UPDATE ${this.#table} AS record
+           SET expiry_timestamp = greatest(record.expiry_timestamp, renewed.expiry_timestamp)
+         FROM unnest($1::text[], $2::bigint[]) AS renewed(id, expiry_timestamp)
+         WHERE record.id = renewed.id AND record.status = 'INPROGRESS'`,
+        [unknown.map((record) => record.idempotencyKey), unknown.map((record) => record.expiryTimestamp)],
+      );
+    }
     return records.map((record): PromiseSettledResult<void> => {
       if (isWinner(record)) return { status: 'fulfilled', value: undefined };
       const found = existing.get(record.idempotencyKey);
@@ -240,12 +259,7 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
           }
         );
       }
-      if (
-        !this.#reclaimExpiredInProgress &&
-        found.getStatus() === IdempotencyRecordStatus.INPROGRESS &&
-        found.inProgressExpiryTimestamp !== undefined &&
-        found.inProgressExpiryTimestamp < now
-      ) {
+      if (outcomeUnknown(found)) {
         return {
           status: 'rejected',
           reason: new IdempotencyOutcomeUnknownError(record.idempotencyKey, found.inProgressExpiryTimestamp),

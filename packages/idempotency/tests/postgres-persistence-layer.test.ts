@@ -343,6 +343,20 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
       expect(fn).toHaveBeenCalledTimes(1);
       expect(row?.status).toBe('INPROGRESS');
     });
+
+    // Each copy of the message that meets the record (a redelivery, a redrive of its dead letter)
+    // starts the record's lifetime again: a record that expired while a copy still existed would let
+    // that copy run the side effect a second time.
+    it('starts the lifetime of a record whose outcome is unknown again when a copy of its work meets it', async () => {
+      const { run, job, age, rows } = await crashedAttempt({ reclaimExpiredInProgress: false });
+      await age('in_progress_expiry_timestamp', 60_000);
+      const claimed = Number((await rows())[0]?.expiry_timestamp);
+      await age('expiry_timestamp', 1800);
+      await expect(run(job)).rejects.toBeInstanceOf(IdempotencyPersistenceLayerError);
+      const [row] = await rows();
+      expect(row?.status).toBe('INPROGRESS');
+      expect(Number(row?.expiry_timestamp)).toBeGreaterThanOrEqual(claimed);
+    });
   });
 
   it('purges expired records and keeps live ones', async () => {
