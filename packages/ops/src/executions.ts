@@ -14,6 +14,7 @@ import {
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { ExecutionStatus as ExecutionStatusSchema } from '@sidestep/contracts';
+import { describeCause } from '@sidestep/runtime';
 import { audited } from './audit.ts';
 import { ExecutionNotFoundError, InvalidOptionError } from './errors.ts';
 import { executionArn, knownWorkflow, stateMachineArn, WORKFLOWS } from './names.ts';
@@ -338,11 +339,20 @@ export async function redriveExecution(
     }
     const detail = await executionDetail(context, arn, described);
     if (detail.jobId !== null) {
-      const job = await (await context.ledger()).describeJob(detail.jobId).catch((error: unknown) => {
-        // A job the ledger no longer has (purged by the retention) is run by nobody.
-        if ((error as { name?: unknown }).name === 'JobNotFoundError') return undefined;
-        throw error;
-      });
+      const jobId = detail.jobId;
+      const job = await context
+        .ledger()
+        .then((ledger) => ledger.describeJob(jobId))
+        .catch((error: unknown) => {
+          // A job the ledger no longer has (purged by the retention) is run by nobody; a ledger that
+          // cannot be read (its function down: when redrives are wanted most) is not a reason to refuse.
+          if ((error as { name?: unknown }).name !== 'JobNotFoundError') {
+            context.warn(
+              `cannot check that ${arn} still runs job ${jobId} (a job retry may have taken it over): ${describeCause(error)}`,
+            );
+          }
+          return undefined;
+        });
       if (job?.executionId && job.executionId !== arn) {
         throw new InvalidOptionError(
           `execution: ${arn} no longer runs job ${detail.jobId}: the job was retried as ${job.executionId} (attempt ${job.attempt}); redrive that execution, or retry the job again`,

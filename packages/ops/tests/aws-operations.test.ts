@@ -618,6 +618,27 @@ describe('redriveExecution', () => {
     expect(sfn.commandCalls(RedriveExecutionCommand)).toHaveLength(0);
   });
 
+  /** The execution's history: its RegisterJob answered job imp_1; a redrive of it is accepted. */
+  function registeredImp1(sfn: ReturnType<typeof stagingContext>['sfn']): void {
+    sfn.on(GetExecutionHistoryCommand).resolves({
+      events: [
+        {
+          id: 1,
+          type: 'TaskStateEntered',
+          timestamp: new Date(),
+          stateEnteredEventDetails: { name: 'RegisterJob' },
+        },
+        {
+          id: 2,
+          type: 'TaskStateExited',
+          timestamp: new Date(),
+          stateExitedEventDetails: { name: 'RegisterJob', output: '{"job":{"jobId":"imp_1"}}' },
+        },
+      ],
+    });
+    sfn.on(RedriveExecutionCommand).resolves({ redriveDate: new Date() });
+  }
+
   // A retried job (sidestep job retry) is handed to the retry's execution: redriving the execution it
   // left would run the job's steps and batch task again beside the retry's (an export's task would
   // restart the file's upload under the retry).
@@ -634,23 +655,7 @@ describe('redriveExecution', () => {
         status: 'FAILED',
         redriveStatus: 'REDRIVABLE',
       });
-      sfn.on(GetExecutionHistoryCommand).resolves({
-        events: [
-          {
-            id: 1,
-            type: 'TaskStateEntered',
-            timestamp: new Date(),
-            stateEnteredEventDetails: { name: 'RegisterJob' },
-          },
-          {
-            id: 2,
-            type: 'TaskStateExited',
-            timestamp: new Date(),
-            stateExitedEventDetails: { name: 'RegisterJob', output: '{"job":{"jobId":"imp_1"}}' },
-          },
-        ],
-      });
-      sfn.on(RedriveExecutionCommand).resolves({ redriveDate: new Date() });
+      registeredImp1(sfn);
       const ledger = {
         appendAudit: async () => undefined,
         describeJob: async () => ({ jobId: 'imp_1', state: 'failed', attempt: 2, executionId: owner }),
@@ -668,6 +673,27 @@ describe('redriveExecution', () => {
         expect(sfn.commandCalls(RedriveExecutionCommand)).toHaveLength(1);
       }
     }
+  });
+
+  it('redrives when the ledger cannot be read, saying what it could not check', async () => {
+    const { context, sfn } = stagingContext();
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ executionArn: arn, status: 'FAILED', redriveStatus: 'REDRIVABLE' });
+    registeredImp1(sfn);
+    const warnings: string[] = [];
+    const down = {
+      appendAudit: async () => undefined,
+      describeJob: async () => {
+        throw new Error('ops-ledger: no answer');
+      },
+    } as unknown as Ledger;
+    await expect(
+      redriveExecution({ ...context, ledger: async () => down, warn: (line) => warnings.push(line) }, arn),
+    ).resolves.toMatchObject({ executionArn: arn });
+    expect(warnings).toContainEqual(
+      `cannot check that ${arn} still runs job imp_1 (a job retry may have taken it over): Error: ops-ledger: no answer`,
+    );
   });
 });
 
