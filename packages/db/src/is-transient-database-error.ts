@@ -10,7 +10,13 @@
  * that stays wrong is thus retried before it fails (a workflow step for about 4.5 minutes). The rest of
  * class 28 (28000: no pg_hba.conf entry, no such role) is configuration, not rotation.
  */
-const TRANSIENT_SQLSTATE = /^((08|40|53|57|58)[0-9A-Z]{3}|55P03|28P01)$/;
+/**
+ * SQLSTATE lock_not_available: a `lock_timeout` expired, or a `NOWAIT` lock is held by another
+ * transaction (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+ */
+export const LOCK_NOT_AVAILABLE = '55P03';
+
+const TRANSIENT_SQLSTATE = new RegExp(`^((08|40|53|57|58)[0-9A-Z]{3}|${LOCK_NOT_AVAILABLE}|28P01)$`);
 
 /** Node socket and DNS errors that mean the server could not be reached or the connection dropped. */
 const TRANSIENT_SOCKET_CODES: ReadonlySet<string> = new Set([

@@ -8,6 +8,7 @@ import {
   MigrationLockTimeoutError,
   MigrationMismatchError,
 } from './errors.ts';
+import { LOCK_NOT_AVAILABLE } from './is-transient-database-error.ts';
 import type { Migration } from './migration.ts';
 import { migrations as defaultMigrations } from './migrations/index.ts';
 
@@ -91,8 +92,6 @@ function startBudget(budget: LockBudget): LockBudget {
   return { ...budget, startedAt: Date.now() };
 }
 
-/** SQLSTATE lock_not_available: a `lock_timeout` expired (https://www.postgresql.org/docs/current/errcodes-appendix.html). */
-const LOCK_NOT_AVAILABLE = '55P03';
 const FIRST_RETRY_DELAY_MS = 1_000;
 const MAX_RETRY_DELAY_MS = 15_000;
 /** Between looks at the lock of another migrator. */

@@ -4,7 +4,7 @@ import {
   type SweepStaleJobsOutput,
   type SweptJob,
 } from '@sidestep/contracts';
-import type { Database, Queryable } from '@sidestep/db/postgres';
+import { type Database, LOCK_NOT_AVAILABLE, type Queryable } from '@sidestep/db/postgres';
 import {
   deadlineMissedReason,
   escapeNul,
@@ -130,9 +130,6 @@ export async function sweepStaleJobs(
   const mailed = await queuePendingMails(db, mailQueue, { ...options, limit });
   return { sweptAt: options.now.toISOString(), failed, mailed };
 }
-
-/** SQLSTATE lock_not_available: a NOWAIT lock another transaction holds. */
-const LOCK_NOT_AVAILABLE = '55P03';
 
 /**
  * Locks import `jobId`'s staging row, if it has one, without waiting: false when a worker session
