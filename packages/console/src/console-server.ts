@@ -451,7 +451,15 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
 
     let form = new URLSearchParams();
     if (method === 'POST') {
-      form = await readForm(request);
+      try {
+        form = await readForm(request);
+      } catch (error) {
+        if (!(error instanceof ConsoleError)) throw error;
+        // Too big a form: its status (413) and an error page naming the body, nothing acted on.
+        send(response, error.status, 'text/html; charset=utf-8', render(errorView(t, error)), extraHeaders);
+        request.resume();
+        return;
+      }
       // Another site's POST was refused above; one that does not say where it came from needs the token.
       if (!sameToken(form.get('token'), token)) {
         const view = errorView(t, new ConsoleError(t('app.forbidden'), { field: 'token', status: 403 }));

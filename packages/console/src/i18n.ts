@@ -108,6 +108,7 @@ const EN = {
   'queues.wouldPass': 'pass the contracts',
   'queues.wouldFail': 'fail again: {field}',
   'queues.summary': '{valid} would pass, {invalid} would fail again',
+  'queues.bodyCut': '… {more} more characters not shown (the CLI prints every body whole with --json)',
   'queues.unchecked':
     '(the first {checked} of about {total} dead letters were checked; the {unchecked} others were not, and a redrive moves them too)',
   'queues.redrive': 'Redrive {count} messages to {queue}',
@@ -287,6 +288,7 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'queues.wouldPass': '契約に合格',
   'queues.wouldFail': '再び失敗: {field}',
   'queues.summary': '合格 {valid} 件、再び失敗 {invalid} 件',
+  'queues.bodyCut': '… 残りの {more} 文字は表示していません。CLI の --json なら本文全体を出力します',
   'queues.unchecked':
     '（約 {total} 件のうち先頭 {checked} 件を確認。残り {unchecked} 件は未確認ですが、再投入ではそれらも移動します）',
   'queues.redrive': '{count} 件を {queue} に再投入',

@@ -138,6 +138,17 @@ describe('startConsole', () => {
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
   });
 
+  it('answers a form over 64 KiB with 413 and a page naming the body, acting on nothing', async () => {
+    const oversized = await post(
+      '/schedules/nightly-export/fire',
+      `token=${await token()}&padding=${'x'.repeat(70_000)}`,
+      { origin: new URL(running.url).origin },
+    );
+    expect(oversized.status).toBe(413);
+    expect(await oversized.text()).toContain('a form is at most 64 KiB');
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
   it('answers only to loopback host names (no DNS rebinding)', async () => {
     const { port } = running;
     const { request } = await import('node:http');

@@ -85,7 +85,7 @@ export const deadLettersPage: Page = async (request) => {
           t('col.started'),
         ],
         messages.map((message) => [
-          html`<details><summary>${message.id ?? message.messageId}</summary><pre class="json">${message.body}</pre></details>`,
+          html`<details><summary>${message.id ?? message.messageId}</summary>${bodyPreview(t, message.body)}</details>`,
           message.type,
           message.errorType,
           message.errorMessage,
@@ -171,7 +171,7 @@ export const asyncFailuresPage: Page = async (request) => {
         ],
         failures.map((failure) => [
           time(failure.failedAt),
-          html`<details><summary>${failure.requestId ?? failure.messageId}</summary><pre class="json">${failure.body}</pre></details>`,
+          html`<details><summary>${failure.requestId ?? failure.messageId}</summary>${bodyPreview(t, failure.body)}</details>`,
           failure.condition,
           failure.attempts,
           failure.trigger && describeTrigger(failure.trigger),
@@ -197,3 +197,18 @@ export const reinvokeAction: Page = async ({ context, t, params }) => {
     flash: { kind: 'ok', text: t('async.reinvoked', { count: result.records.length }) },
   };
 };
+
+/**
+ * The characters of a message's body a page shows: SQS takes bodies of up to 1 MiB, and a page of
+ * 1,000 of them, escaped for HTML, would take gigabytes and seconds of the event loop to build (the
+ * local cloud's too, under `npm start`). The CLI's `--json` prints every body whole.
+ */
+const BODY_PREVIEW_CHARS = 16_384;
+
+/** A message's body, its first {@link BODY_PREVIEW_CHARS} characters when it is longer. */
+function bodyPreview(t: Translate, body: string | null | undefined): SafeHtml {
+  const text = body ?? '';
+  if (text.length <= BODY_PREVIEW_CHARS) return html`<pre class="json">${text}</pre>`;
+  return html`<pre class="json">${text.slice(0, BODY_PREVIEW_CHARS)}</pre>
+    <p class="empty">${t('queues.bodyCut', { more: String(text.length - BODY_PREVIEW_CHARS) })}</p>`;
+}
