@@ -311,10 +311,12 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const streams = new Set<ServerResponse>();
   let port = 0;
 
+  // The name, not the port: a browser leaves out :80, and an SSH tunnel (`ssh -L 9000:...`) sends its
+  // own port; a DNS-rebound page cannot make its name a loopback one. Same-origin checks compare with
+  // whatever Host the browser sent (requestSource).
   const hostAllowed = (header: string | undefined) => {
     if (!LOOPBACK.has(host)) return true;
-    const name = (header ?? '').replace(/:\d+$/, '');
-    return LOOPBACK.has(name) && (header ?? '').endsWith(`:${port}`);
+    return LOOPBACK.has((header ?? '').replace(/:\d+$/, ''));
   };
 
   const send = (

@@ -149,21 +149,25 @@ describe('startConsole', () => {
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
   });
 
-  it('answers only to loopback host names (no DNS rebinding)', async () => {
+  // Whatever the port in the Host: a browser leaves out :80, and an SSH tunnel (`ssh -L 9000:...`)
+  // sends the tunnel's. The name is what a DNS-rebound page cannot fake.
+  it('answers only to loopback host names (no DNS rebinding), on any port', async () => {
     const { port } = running;
     const { request } = await import('node:http');
-    const status = await new Promise<number | undefined>((resolve, reject) => {
-      request(
-        { host: '127.0.0.1', port, path: '/schedules', headers: { host: `rebound.example:${port}` } },
-        (response) => {
+    const statusFor = (host: string) =>
+      new Promise<number | undefined>((resolve, reject) => {
+        request({ host: '127.0.0.1', port, path: '/schedules', headers: { host } }, (response) => {
           response.resume();
           resolve(response.statusCode);
-        },
-      )
-        .on('error', reject)
-        .end();
-    });
-    expect(status).toBe(421);
+        })
+          .on('error', reject)
+          .end();
+      });
+    expect(await statusFor(`rebound.example:${port}`)).toBe(421);
+    expect(await statusFor('rebound.example')).toBe(421);
+    expect(await statusFor('localhost:9000')).toBe(200);
+    expect(await statusFor('127.0.0.1')).toBe(200);
+    expect(await statusFor(`[::1]:${port}`)).toBe(200);
   });
 
   it('names the field of a bad request in an error page, in the language asked for', async () => {
