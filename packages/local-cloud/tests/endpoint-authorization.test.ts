@@ -60,6 +60,19 @@ import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoi
 // the watcher may describe and stop the import workflow's executions.
 const BUCKET = 'sidestep-local-things';
 const VERSIONED_BUCKET = 'sidestep-local-history';
+/** An Allow statement of `Action` on `Resource`, with a `Condition` when given. */
+const grant = (Action: string | string[], Resource: string, Condition?: Record<string, unknown>) => ({
+  Effect: 'Allow',
+  Action,
+  Resource,
+  ...(Condition ? { Condition } : {}),
+});
+const THINGS = '${aws_s3_bucket.things.arn}';
+const THINGS_OBJECTS = `${THINGS}/*`;
+const HISTORY = '${aws_s3_bucket.history.arn}';
+const JOBS_QUEUE = '${aws_sqs_queue.jobs.arn}';
+const readsHistory = grant(['s3:GetObject', 's3:GetObjectVersion'], `${HISTORY}/*`);
+
 const stack: SynthesizedTerraformJson = {
   provider: { aws: [{ region: 'us-east-1' }] },
   resource: {
@@ -82,101 +95,39 @@ const stack: SynthesizedTerraformJson = {
       sizer: role('sidestep-local-sizer'),
     },
     aws_iam_role_policy: {
-      reader: allow('reader', [
-        { Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_s3_bucket.things.arn}/*' },
-        { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: '${aws_sqs_queue.jobs.arn}' },
-      ]),
-      lister: allow('lister', [
-        { Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_s3_bucket.things.arn}/*' },
-        { Effect: 'Allow', Action: 's3:ListBucket', Resource: '${aws_s3_bucket.things.arn}' },
-      ]),
-      auditor: allow('auditor', [
-        {
-          Effect: 'Allow',
-          Action: ['s3:ListBucketVersions', 's3:GetBucketVersioning'],
-          Resource: '${aws_s3_bucket.things.arn}',
-        },
-      ]),
-      locator: allow('locator', [
-        { Effect: 'Allow', Action: 's3:GetBucketLocation', Resource: '${aws_s3_bucket.things.arn}' },
-      ]),
-      remover: allow('remover', [
-        { Effect: 'Allow', Action: 's3:DeleteBucket', Resource: '${aws_s3_bucket.things.arn}' },
-      ]),
+      reader: allow('reader', [grant('s3:GetObject', THINGS_OBJECTS), grant('sqs:SendMessage', JOBS_QUEUE)]),
+      lister: allow('lister', [grant('s3:GetObject', THINGS_OBJECTS), grant('s3:ListBucket', THINGS)]),
+      auditor: allow('auditor', [grant(['s3:ListBucketVersions', 's3:GetBucketVersioning'], THINGS)]),
+      locator: allow('locator', [grant('s3:GetBucketLocation', THINGS)]),
+      remover: allow('remover', [grant('s3:DeleteBucket', THINGS)]),
       configurator: allow('configurator', [
-        {
-          Effect: 'Allow',
-          Action: ['s3:DeleteBucketPolicy', 's3:PutBucketCORS', 's3:GetBucketTagging'],
-          Resource: '${aws_s3_bucket.things.arn}',
-        },
+        grant(['s3:DeleteBucketPolicy', 's3:PutBucketCORS', 's3:GetBucketTagging'], THINGS),
       ]),
-      deleter: allow('deleter', [
-        {
-          Effect: 'Allow',
-          Action: ['s3:DeleteObject', 's3:GetObject'],
-          Resource: '${aws_s3_bucket.things.arn}/*',
-        },
-      ]),
+      deleter: allow('deleter', [grant(['s3:DeleteObject', 's3:GetObject'], THINGS_OBJECTS)]),
       writer: allow('writer', [
-        { Effect: 'Allow', Action: 's3:PutObject', Resource: '${aws_s3_bucket.things.arn}/*' },
-        { Effect: 'Allow', Action: 's3:GetObject', Resource: '${aws_s3_bucket.things.arn}/present.txt' },
+        grant('s3:PutObject', THINGS_OBJECTS),
+        grant('s3:GetObject', '${aws_s3_bucket.things.arn}/present.txt'),
       ]),
-      mover: allow('mover', [
-        {
-          Effect: 'Allow',
-          Action: 'sqs:*',
-          Resource: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-jobs-dlq',
-        },
-      ]),
+      mover: allow('mover', [grant('sqs:*', 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-jobs-dlq')]),
       publisher: allow('publisher', [
-        {
-          Effect: 'Allow',
-          Action: 'events:PutEvents',
-          Resource: 'arn:aws:events:us-east-1:000000000000:event-bus/sidestep-local',
-          Condition: { StringEquals: { 'events:source': 'sidestep.jobs' } },
-        },
+        grant('events:PutEvents', 'arn:aws:events:us-east-1:000000000000:event-bus/sidestep-local', {
+          StringEquals: { 'events:source': 'sidestep.jobs' },
+        }),
       ]),
       browser: allow('browser', [
-        {
-          Effect: 'Allow',
-          Action: 's3:ListBucket',
-          Resource: '${aws_s3_bucket.things.arn}',
-          Condition: { StringLike: { 's3:prefix': 'public/*' } },
-        },
+        grant('s3:ListBucket', THINGS, { StringLike: { 's3:prefix': 'public/*' } }),
       ]),
       watcher: allow('watcher', [
-        {
-          Effect: 'Allow',
-          Action: ['states:DescribeExecution', 'states:StopExecution'],
-          Resource: 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:*',
-        },
+        grant(
+          ['states:DescribeExecution', 'states:StopExecution'],
+          'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:*',
+        ),
       ]),
       // Reads old versions of the versioned bucket's objects; the archivist may list it too.
-      historian: allow('historian', [
-        {
-          Effect: 'Allow',
-          Action: ['s3:GetObject', 's3:GetObjectVersion'],
-          Resource: '${aws_s3_bucket.history.arn}/*',
-        },
-      ]),
-      inspector: allow('inspector', [
-        {
-          Effect: 'Allow',
-          Action: ['s3:GetObject', 's3:GetObjectAttributes'],
-          Resource: '${aws_s3_bucket.things.arn}/*',
-        },
-      ]),
-      sizer: allow('sizer', [
-        { Effect: 'Allow', Action: 's3:GetObjectAttributes', Resource: '${aws_s3_bucket.things.arn}/*' },
-      ]),
-      archivist: allow('archivist', [
-        {
-          Effect: 'Allow',
-          Action: ['s3:GetObject', 's3:GetObjectVersion'],
-          Resource: '${aws_s3_bucket.history.arn}/*',
-        },
-        { Effect: 'Allow', Action: 's3:ListBucket', Resource: '${aws_s3_bucket.history.arn}' },
-      ]),
+      historian: allow('historian', [readsHistory]),
+      archivist: allow('archivist', [readsHistory, grant('s3:ListBucket', HISTORY)]),
+      inspector: allow('inspector', [grant(['s3:GetObject', 's3:GetObjectAttributes'], THINGS_OBJECTS)]),
+      sizer: allow('sizer', [grant('s3:GetObjectAttributes', THINGS_OBJECTS)]),
     },
     aws_s3_bucket: { things: { bucket: BUCKET }, history: { bucket: VERSIONED_BUCKET } },
     aws_s3_bucket_policy: {

@@ -5,6 +5,7 @@ import { GetMetricDataCommand, type GetMetricDataCommandInput } from '@aws-sdk/c
 import { GetScheduleCommand, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
 import {
   DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
   GetExecutionHistoryCommand,
   type HistoryEvent,
   RedriveExecutionCommand,
@@ -601,25 +602,17 @@ describe('redriveExecution', () => {
   // Only executions that did not complete successfully in the last 14 days are redriven
   // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html):
   // DescribeExecution's redriveStatus says so, with redriveStatusReason.
-  it("refuses an execution DescribeExecution says is NOT_REDRIVABLE, naming execution, with Step Functions' reason", async () => {
+  /**
+   * A context whose execution `arn` DescribeExecution describes as `described` (FAILED), whose history
+   * says its RegisterJob answered job imp_1, whose redrive is accepted, and whose ledger appends audit
+   * entries and answers `describeJob` with `describeJob` (when given).
+   */
+  function redriveContext(
+    described: Partial<DescribeExecutionCommandOutput>,
+    describeJob?: () => Promise<unknown>,
+  ) {
     const { context, sfn } = stagingContext();
-    sfn.on(DescribeExecutionCommand).resolves({
-      executionArn: arn,
-      status: 'FAILED',
-      redriveStatus: 'NOT_REDRIVABLE',
-      redriveStatusReason: 'Execution redrivable period exceeded.',
-    });
-    const ledger = { appendAudit: async () => undefined } as unknown as Ledger;
-    await expect(redriveExecution({ ...context, ledger: async () => ledger }, arn)).rejects.toMatchObject({
-      name: 'InvalidOptionError',
-      field: 'execution',
-      message: expect.stringContaining('Execution redrivable period exceeded.'),
-    });
-    expect(sfn.commandCalls(RedriveExecutionCommand)).toHaveLength(0);
-  });
-
-  /** The execution's history: its RegisterJob answered job imp_1; a redrive of it is accepted. */
-  function registeredImp1(sfn: ReturnType<typeof stagingContext>['sfn']): void {
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn: arn, status: 'FAILED', ...described });
     sfn.on(GetExecutionHistoryCommand).resolves({
       events: [
         {
@@ -637,7 +630,25 @@ describe('redriveExecution', () => {
       ],
     });
     sfn.on(RedriveExecutionCommand).resolves({ redriveDate: new Date() });
+    const ledger = {
+      appendAudit: async () => undefined,
+      ...(describeJob ? { describeJob } : {}),
+    } as unknown as Ledger;
+    return { sfn, context: { ...context, ledger: async () => ledger } };
   }
+
+  it("refuses an execution DescribeExecution says is NOT_REDRIVABLE, naming execution, with Step Functions' reason", async () => {
+    const { context, sfn } = redriveContext({
+      redriveStatus: 'NOT_REDRIVABLE',
+      redriveStatusReason: 'Execution redrivable period exceeded.',
+    });
+    await expect(redriveExecution(context, arn)).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      field: 'execution',
+      message: expect.stringContaining('Execution redrivable period exceeded.'),
+    });
+    expect(sfn.commandCalls(RedriveExecutionCommand)).toHaveLength(0);
+  });
 
   // A retried job (sidestep job retry) is handed to the retry's execution: redriving the execution it
   // left would run the job's steps and batch task again beside the retry's (an export's task would
@@ -648,19 +659,14 @@ describe('redriveExecution', () => {
       [retry, true],
       [arn, false],
     ] as const) {
-      const { context, sfn } = stagingContext();
-      sfn.on(DescribeExecutionCommand).resolves({
-        executionArn: arn,
-        stateMachineArn: 'arn:aws:states:ap-northeast-1:123456789012:stateMachine:sidestep-staging-import',
-        status: 'FAILED',
-        redriveStatus: 'REDRIVABLE',
-      });
-      registeredImp1(sfn);
-      const ledger = {
-        appendAudit: async () => undefined,
-        describeJob: async () => ({ jobId: 'imp_1', state: 'failed', attempt: 2, executionId: owner }),
-      } as unknown as Ledger;
-      const redriving = redriveExecution({ ...context, ledger: async () => ledger }, arn);
+      const { context, sfn } = redriveContext(
+        {
+          stateMachineArn: 'arn:aws:states:ap-northeast-1:123456789012:stateMachine:sidestep-staging-import',
+          redriveStatus: 'REDRIVABLE',
+        },
+        async () => ({ jobId: 'imp_1', state: 'failed', attempt: 2, executionId: owner }),
+      );
+      const redriving = redriveExecution(context, arn);
       if (refused) {
         await expect(redriving).rejects.toMatchObject({
           name: 'InvalidOptionError',
@@ -676,20 +682,12 @@ describe('redriveExecution', () => {
   });
 
   it('redrives when the ledger cannot be read, saying what it could not check', async () => {
-    const { context, sfn } = stagingContext();
-    sfn
-      .on(DescribeExecutionCommand)
-      .resolves({ executionArn: arn, status: 'FAILED', redriveStatus: 'REDRIVABLE' });
-    registeredImp1(sfn);
+    const { context } = redriveContext({ redriveStatus: 'REDRIVABLE' }, async () => {
+      throw new Error('ops-ledger: no answer');
+    });
     const warnings: string[] = [];
-    const down = {
-      appendAudit: async () => undefined,
-      describeJob: async () => {
-        throw new Error('ops-ledger: no answer');
-      },
-    } as unknown as Ledger;
     await expect(
-      redriveExecution({ ...context, ledger: async () => down, warn: (line) => warnings.push(line) }, arn),
+      redriveExecution({ ...context, warn: (line) => warnings.push(line) }, arn),
     ).resolves.toMatchObject({ executionArn: arn });
     expect(warnings).toContainEqual(
       `cannot check that ${arn} still runs job imp_1 (a job retry may have taken it over): Error: ops-ledger: no answer`,
