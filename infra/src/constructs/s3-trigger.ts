@@ -10,7 +10,7 @@ import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
 import { MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
-import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
+import { GrantableRole, type PolicyGrantee, type PolicyStatement, statementId } from './grantable-role.ts';
 import type { PermissionTarget } from './manifest-permissions.ts';
 import { createPrivateBucket } from './private-bucket.ts';
 
@@ -256,7 +256,7 @@ export class S3Trigger extends Construct {
     return {
       resourceArns: [`${this.bucket.arn}/${this.objectKeyPrefix}*`],
       servicePrefixes: ['s3'],
-      bucketActions: { actions: ['s3:ListBucket'], statement: { resources: [this.bucket.arn] } },
+      bucketActions: { actions: ['s3:ListBucket'], statement: this.listStatement },
       environment: { IMPORTS_BUCKET: this.bucket.bucket },
     };
   }
@@ -280,7 +280,12 @@ export class S3Trigger extends Construct {
     grantee.addToPolicy({
       sid: statementId('list', this.#name, 'uploads'),
       actions: ['s3:ListBucket'],
-      resources: [this.bucket.arn],
+      ...this.listStatement,
     });
+  }
+
+  /** `s3:ListBucket`'s statement: the bucket (see {@link grantRead}). */
+  get listStatement(): Omit<PolicyStatement, 'sid' | 'actions'> {
+    return { resources: [this.bucket.arn] };
   }
 }

@@ -340,7 +340,8 @@ export function evaluateRequest(
 
   const identityAllow = find(identity, 'Allow', request, context, false);
   const boundaryAllows = !boundary || find([boundary], 'Allow', request, context, false) !== undefined;
-  const resourceAllow = find(resource, 'Allow', request, context, true);
+  // Each path below scans the resource policy once, for the Allow it counts.
+  const resourceAllow = () => find(resource, 'Allow', request, context, true);
   const allow = (found: Found, policyType: PolicyType): AuthorizationDecision => ({
     decision: 'allow',
     matchedStatement: matched(found, policyType),
@@ -353,9 +354,8 @@ export function evaluateRequest(
   });
 
   if (!isRole) {
-    return resourceAllow
-      ? allow(resourceAllow, 'resource')
-      : implicit('resource', 'no resource-based policy allows it');
+    const found = resourceAllow();
+    return found ? allow(found, 'resource') : implicit('resource', 'no resource-based policy allows it');
   }
   const principalAccount = accountOf(principal.roleArn);
   const resourceAccount = request.resourceAccount ?? accountOf(request.resource) ?? principalAccount;
@@ -364,7 +364,7 @@ export function evaluateRequest(
   if (resourceAccount !== principalAccount) {
     if (!identityAllow) return implicit('identity', 'no identity-based policy allows it (cross-account)');
     if (!boundaryAllows) return implicit('permissions-boundary', boundaryText);
-    if (!resourceAllow) return implicit('resource', 'no resource-based policy allows it (cross-account)');
+    if (!resourceAllow()) return implicit('resource', 'no resource-based policy allows it (cross-account)');
     return allow(identityAllow, 'identity');
   }
   // In the account, a resource policy grants on its own only where it names the caller (its role or

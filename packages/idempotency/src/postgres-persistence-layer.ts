@@ -235,6 +235,7 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
     // that may still come: each copy that meets it starts its lifetime again (a redrive of a dead
     // letter is such a copy, and may come when the record's first lifetime is nearly spent).
     const unknown = lost.filter((record) => outcomeUnknown(existing.get(record.idempotencyKey)));
+    const unknownKeys = new Set(unknown.map((record) => record.idempotencyKey));
     if (unknown.length > 0) {
       await db.query(
         `UPDATE ${this.#table} AS record
@@ -259,7 +260,7 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
           }
         );
       }
-      if (outcomeUnknown(found)) {
+      if (unknownKeys.has(record.idempotencyKey)) {
         return {
           status: 'rejected',
           reason: new IdempotencyOutcomeUnknownError(record.idempotencyKey, found.inProgressExpiryTimestamp),
@@ -313,6 +314,12 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
     return cohort;
   }
 
+  /** `key` will record no outcome: its cohort's waiting outcomes go as soon as no other is pending. */
+  #stopWaitingFor(key: string): void {
+    const cohort = this.#leave(key);
+    if (cohort?.pending.size === 0) this.#release(cohort);
+  }
+
   /** Records a cohort's waiting outcomes, together (they go to the update batch in one turn). */
   #release(cohort: Cohort): void {
     clearTimeout(cohort.timer);
@@ -357,14 +364,12 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
    * cohort's whole wait; the record itself is left as it is.
    */
   keepInProgress(data: JSONValue): void {
-    const cohort = this.#leave(this.getHashedIdempotencyKey(data));
-    if (cohort?.pending.size === 0) this.#release(cohort);
+    this.#stopWaitingFor(this.getHashedIdempotencyKey(data));
   }
 
   protected async _deleteRecord(record: IdempotencyRecord): Promise<void> {
     // The call failed: its peers' outcomes no longer wait for it.
-    const cohort = this.#leave(record.idempotencyKey);
-    if (cohort?.pending.size === 0) this.#release(cohort);
+    this.#stopWaitingFor(record.idempotencyKey);
     const db = await this.#db();
     await db.query(`DELETE FROM ${this.#table} WHERE id = $1`, [record.idempotencyKey]);
   }

@@ -641,7 +641,7 @@ export class SqlLedger implements Ledger {
             new Date(Number(now.live_until)),
           );
         }
-        return notReleased((await mailRecords(tx, [idempotencyKey]))[0]?.status);
+        return notReleased(now?.status);
       }
       await tx.query(`DELETE FROM mail_releases WHERE released_at < now() - interval '1 day'`);
       if (requestId !== undefined) {

@@ -49,8 +49,8 @@ export class ExecutionStillRunningError extends OpsError {
   readonly jobId: string;
   readonly executionArn: string;
   /** `RUNNING`, or `PENDING_REDRIVE` (a redrive about to run it again). */
-  readonly status: string;
-  constructor(jobId: string, executionArn: string, status = 'RUNNING') {
+  readonly status: 'RUNNING' | 'PENDING_REDRIVE';
+  constructor(jobId: string, executionArn: string, status: 'RUNNING' | 'PENDING_REDRIVE') {
     super(
       `jobId: ${jobId}'s execution ${executionArn} is still ${status}: stop it first (sidestep stop), then retry`,
       { field: 'jobId' },

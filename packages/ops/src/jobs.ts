@@ -82,7 +82,7 @@ export function executionRunsJob(execution: JobExecution | null | undefined): bo
 }
 
 /** Whether an execution in `status` still runs its job: RUNNING, or PENDING_REDRIVE. */
-function runsJob(status: string | undefined): boolean {
+function runsJob(status: string | undefined): status is 'RUNNING' | 'PENDING_REDRIVE' {
   return status === 'RUNNING' || status === 'PENDING_REDRIVE';
 }
 

@@ -4,7 +4,7 @@ import {
   type SweepStaleJobsOutput,
   type SweptJob,
 } from '@sidestep/contracts';
-import { type Database, LOCK_NOT_AVAILABLE, type Queryable } from '@sidestep/db/postgres';
+import type { Database, Queryable } from '@sidestep/db/postgres';
 import {
   deadlineMissedReason,
   escapeNul,
@@ -136,20 +136,17 @@ export async function sweepStaleJobs(
  * holds it (one streaming a segment holds it FOR UPDATE, as does a session whose task died and
  * whose connection the server has not yet noticed gone). Failing the job drops its staging, which
  * would wait for that session: the job is left to a later sweep, as a job row its workflow holds is
- * (SKIP LOCKED), instead of holding up (or, at lock_timeout, failing) the whole sweep. In a savepoint,
- * so the refused lock does not abort the sweep's transaction.
+ * (SKIP LOCKED), instead of holding up (or, at lock_timeout, failing) the whole sweep. One statement
+ * that cannot fail: a held row is skipped (no row: false), a free one is locked (true), and a job
+ * without a staging is free.
  */
 async function stagingFree(tx: Queryable, jobId: string): Promise<boolean> {
-  await tx.query('SAVEPOINT staging_lock');
-  try {
-    await tx.query('SELECT 1 FROM import_stagings WHERE job_id = $1 FOR UPDATE NOWAIT', [jobId]);
-  } catch (error) {
-    if ((error as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw error;
-    await tx.query('ROLLBACK TO SAVEPOINT staging_lock');
-    return false;
-  }
-  await tx.query('RELEASE SAVEPOINT staging_lock');
-  return true;
+  const { rows } = await tx.query<{ free: boolean }>(
+    `SELECT NOT EXISTS (SELECT FROM import_stagings WHERE job_id = $1)
+         OR EXISTS (SELECT FROM import_stagings WHERE job_id = $1 FOR UPDATE SKIP LOCKED) AS free`,
+    [jobId],
+  );
+  return rows[0]?.free === true;
 }
 
 /**
