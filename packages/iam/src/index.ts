@@ -42,7 +42,13 @@ export {
   parsePolicy,
   type Statement,
 } from './policy.ts';
-export { type S3RequestTarget, s3Authorization, s3BucketArn, s3ObjectArn } from './s3-authorization.ts';
+export {
+  type S3RequestTarget,
+  s3Authorization,
+  s3BucketArn,
+  s3ObjectArn,
+  s3ReadsObject,
+} from './s3-authorization.ts';
 export {
   type SchedulerRequestTarget,
   scheduleArn,

@@ -199,6 +199,22 @@ function listContext(target: S3RequestTarget): RequestContext | undefined {
   return Object.keys(context).length > 0 ? context : undefined;
 }
 
+/** The action that reads an object: s3:GetObjectVersion when the request names a version. */
+function readAction(versionId: string | undefined): string {
+  return versionId !== undefined ? 's3:GetObjectVersion' : 's3:GetObject';
+}
+
+/**
+ * Whether `operation` reads an object (needs `s3:GetObject` or `s3:GetObjectVersion`): GetObject,
+ * HeadObject, GetObjectAttributes. For such a read S3 answers a missing object 404 only to a caller
+ * with `s3:ListBucket`, 403 AccessDenied otherwise (API_GetObject, API_GetObjectAttributes,
+ * "Permissions"). Copies read their source too, but are writes of their target.
+ */
+export function s3ReadsObject(operation: string): boolean {
+  const op = OPERATIONS.lookup(operation);
+  return op.on === 'object' && (op.action === 's3:GetObject' || op.reads === true);
+}
+
 /** What an S3 API call needs authorized. */
 export function s3Authorization(operation: string, target: S3RequestTarget): AuthorizationCheck[] {
   const op = OPERATIONS.lookup(operation);
@@ -216,13 +232,13 @@ export function s3Authorization(operation: string, target: S3RequestTarget): Aut
   if (op.copy) {
     const source = required(target.copySource, 'copySource', operation);
     checks.push({
-      action: source.versionId !== undefined ? 's3:GetObjectVersion' : 's3:GetObject',
+      action: readAction(source.versionId),
       resource: s3ObjectArn(source.bucket, source.key),
     });
   }
   if (op.reads) {
     checks.push({
-      action: target.versionId !== undefined ? 's3:GetObjectVersion' : 's3:GetObject',
+      action: readAction(target.versionId),
       resource: object,
     });
   }

@@ -5,6 +5,7 @@ import {
   type S3RequestTarget,
   s3Authorization,
   s3BucketArn,
+  s3ReadsObject,
   sqsAuthorization,
   statesAuthorization,
 } from '@sidestep/iam';
@@ -365,21 +366,13 @@ function s3RequestAuthorization(
     api: 's3',
     operation,
     checks: s3Authorization(operation, target),
-    ...(READS_OF_AN_OBJECT.has(operation)
+    ...(s3ReadsObject(operation)
       ? {
           object: { bucket, key, ...(target.versionId === undefined ? {} : { versionId: target.versionId }) },
         }
       : {}),
   };
 }
-
-/**
- * The S3 reads whose missing object (or version) is 404 only to a caller with s3:ListBucket, 403
- * AccessDenied otherwise: GetObject and HeadObject
- * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html), GetObjectAttributes
- * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObjectAttributes.html), "Permissions".
- */
-const READS_OF_AN_OBJECT: ReadonlySet<string> = new Set(['GetObject', 'HeadObject', 'GetObjectAttributes']);
 
 /**
  * AWS's AccessDenied in each protocol, as the SDK v3 parses it:
