@@ -141,15 +141,6 @@ export interface ExecutionDetail extends ExecutionSummary {
 /** The execution named (an ARN, a name, or `<workflow>:<name>`) with every step from its history. */
 export async function describeExecution(context: OpsContext, nameOrArn: string): Promise<ExecutionDetail> {
   const { arn, described } = await findExecution(context, nameOrArn);
-  return executionDetail(context, arn, described);
-}
-
-/** Execution `arn`, as DescribeExecution `described` it, with every step from its history. */
-async function executionDetail(
-  context: OpsContext,
-  arn: string,
-  described: DescribeExecutionCommandOutput,
-): Promise<ExecutionDetail> {
   const events: HistoryEvent[] = [];
   const pages = paginateGetExecutionHistory(
     { client: context.clients.sfn, pageSize: 1000 },
@@ -300,6 +291,29 @@ export function stepsOf(events: readonly HistoryEvent[]): ExecutionStep[] {
   });
 }
 
+/**
+ * The job execution `arn` ran, as {@link describeExecution} finds it (the output, each step's output in
+ * order, then the input), reading its history only until a step's output names it: RegisterJob, near
+ * the start, does, and a failed execution that retried long has a long history.
+ */
+async function jobIdOf(
+  context: OpsContext,
+  arn: string,
+  described: DescribeExecutionCommandOutput,
+): Promise<string | null> {
+  const fromOutput = jobIdIn([described.output]);
+  if (fromOutput !== null) return fromOutput;
+  const pages = paginateGetExecutionHistory(
+    { client: context.clients.sfn, pageSize: 1000 },
+    { executionArn: arn },
+  );
+  for await (const page of pages) {
+    const found = jobIdIn((page.events ?? []).map((event) => event.stateExitedEventDetails?.output));
+    if (found !== null) return found;
+  }
+  return jobIdIn([described.input]);
+}
+
 /** The first `job.jobId` (or `jobId`) found in these JSON documents. */
 function jobIdIn(documents: readonly (string | null | undefined)[]): string | null {
   for (const document of documents) {
@@ -337,9 +351,8 @@ export async function redriveExecution(
       const reason = described.redriveStatusReason ?? `Execution is ${described.status}.`;
       throw new InvalidOptionError(`execution: ${arn} cannot be redriven: ${reason}`, { field: 'execution' });
     }
-    const detail = await executionDetail(context, arn, described);
-    if (detail.jobId !== null) {
-      const jobId = detail.jobId;
+    const jobId = await jobIdOf(context, arn, described);
+    if (jobId !== null) {
       const job = await context
         .ledger()
         .then((ledger) => ledger.describeJob(jobId))
@@ -355,7 +368,7 @@ export async function redriveExecution(
         });
       if (job?.executionId && job.executionId !== arn) {
         throw new InvalidOptionError(
-          `execution: ${arn} no longer runs job ${detail.jobId}: the job was retried as ${job.executionId} (attempt ${job.attempt}); redrive that execution, or retry the job again`,
+          `execution: ${arn} no longer runs job ${jobId}: the job was retried as ${job.executionId} (attempt ${job.attempt}); redrive that execution, or retry the job again`,
           { field: 'execution' },
         );
       }
