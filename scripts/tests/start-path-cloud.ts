@@ -67,7 +67,8 @@ export const TEST_DATABASE: { readonly databaseUrl?: string } = process.env.TEST
 
 /**
  * Starts a local cloud on free ports (the embedded database's too) in a fresh temporary state directory named after `name`,
- * reporting to a collecting reporter (and to `trace`, when given). IAM is enforced from the
+ * reporting to a collecting reporter (and to `trace`, when given), its functions' sandboxes started
+ * on their first invocation unless `options` says `prewarm`. IAM is enforced from the
  * `sidestep-local` stack synthesized now, as `npm start` does, unless `options` gives a `stack`
  * (one synthesized from changed manifests) or `iam: false`.
  */
@@ -102,6 +103,9 @@ export async function startPathCloud(
           }
         : collecting.reporter,
       ...(options.stack || options.iam === false ? {} : { stack: JSON.parse(synthStack()) }),
+      // A test drives a few of the functions: each starts its sandbox when first invoked, as Lambda
+      // does, instead of every function starting one with the cloud (~1 s of CPU a whole cloud).
+      prewarm: false,
       ...options,
       ...(schema ? { databaseUrl: schema.url } : {}),
     });

@@ -62,7 +62,9 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
       }${updated}`;
     }
     case 'service-started':
-      return `${tag('blue', 'service')} ${paint('bold', event.service)} started (cold start ${Math.round(event.coldStartMs)} ms)`;
+      return event.coldStartMs === undefined
+        ? `${tag('blue', 'service')} ${paint('bold', event.service)} ready (cold start on its first invocation)`
+        : `${tag('blue', 'service')} ${paint('bold', event.service)} started (cold start ${Math.round(event.coldStartMs)} ms)`;
     case 'message-received': {
       const job = event.jobType
         ? `${paint('bold', event.jobType)}${event.jobId ? ` ${event.jobId}` : ''}`

@@ -34,6 +34,8 @@ export interface FunctionHostsOptions {
   /** What every function's environment points at. */
   readonly resources: LocalResources;
   readonly reporter: LocalCloudReporter;
+  /** Start each function's first sandbox now (see {@link LocalCloudOptions.prewarm}). */
+  readonly prewarm: boolean;
 }
 
 /** The running functions: each service's, and those behind function URLs. */
@@ -58,8 +60,8 @@ export function functionConcurrency(manifest: ServiceManifest): number {
 const WORKFLOW_FUNCTION_CONCURRENCY = 4;
 
 /**
- * Starts each service as warm sandboxes behind the Lambda Runtime API (all at once), then each
- * function URL's function, and serves the function URLs on the endpoint.
+ * Starts each service behind the Lambda Runtime API (all at once; with `prewarm`, each with a warm
+ * sandbox), then each function URL's function, and serves the function URLs on the endpoint.
  */
 export function startFunctionHosts(options: FunctionHostsOptions): Promise<Started<FunctionHosts>> {
   const { reporter } = options;
@@ -82,6 +84,7 @@ export function startFunctionHosts(options: FunctionHostsOptions): Promise<Start
     ) =>
       startHost(defer, reporter, name, {
         name: localName(name),
+        prewarm: options.prewarm,
         bundleDir: resolve(options.rootDir, service.bundleDir),
         handler,
         // A function URL's function runs another handler of the image under its own role.
@@ -142,7 +145,7 @@ export function startFunctionHosts(options: FunctionHostsOptions): Promise<Start
   });
 }
 
-/** Starts one function, defers closing it and reports its cold start. */
+/** Starts one function, defers closing it and reports it started (with its cold start, when prewarmed). */
 async function startHost(
   defer: Defer,
   reporter: LocalCloudReporter,
@@ -152,6 +155,10 @@ async function startHost(
   const started = performance.now();
   const host = await startFunction(options);
   defer(() => host.close());
-  reporter({ type: 'service-started', service: name, coldStartMs: performance.now() - started });
+  reporter({
+    type: 'service-started',
+    service: name,
+    ...(options.prewarm === false ? {} : { coldStartMs: performance.now() - started }),
+  });
   return host;
 }

@@ -17,8 +17,11 @@ export type LocalCloudEvent =
   | {
       readonly type: 'service-started';
       readonly service: string;
-      /** Time from spawning the sandbox to the function being ready to invoke. */
-      readonly coldStartMs: number;
+      /**
+       * Time from spawning the sandbox to the function being ready to invoke; absent when the cloud
+       * starts sandboxes on their first invocation (`prewarm: false`).
+       */
+      readonly coldStartMs?: number;
     }
   | {
       readonly type: 'message-received';

@@ -130,6 +130,14 @@ export interface LocalCloudOptions {
   readonly stateDir?: string;
   /** @default a console reporter printing to stdout */
   readonly reporter?: LocalCloudReporter;
+  /**
+   * Start each function's first sandbox, and run its init, as the cloud starts, so `npm start`
+   * reports every cold start (and a bundle that cannot start) at once and the first job finds a warm
+   * sandbox. With false a function's sandboxes start on its invocations, as Lambda starts an
+   * on-demand function's (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html):
+   * what a test that drives a few of the functions wants. @default true
+   */
+  readonly prewarm?: boolean;
   /** How long stop() lets invocations in flight finish before killing sandboxes. @default 5000 */
   readonly stopGraceMs?: number;
   /**
@@ -270,6 +278,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         queues: queues.byService,
         resources,
         reporter,
+        prewarm: options.prewarm ?? true,
       }),
     );
     const invoke = (service: string, payload: unknown) => functions.byService.get(service)?.invoke(payload);

@@ -28,10 +28,12 @@ describe('createConsoleReporter', () => {
         deadLetterQueue: 'sidestep-local-mail-dlq',
       },
       { type: 'service-started', service: 'mail-dispatcher', coldStartMs: 412.4 },
+      { type: 'service-started', service: 'status-updater' },
     ]);
     expect(lines).toEqual([
       '09:15:02.345 queue    sidestep-local-mail http://q (DLQ sidestep-local-mail-dlq)',
       '09:15:02.345 service  mail-dispatcher started (cold start 412 ms)',
+      '09:15:02.345 service  status-updater ready (cold start on its first invocation)',
     ]);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: asserting the absence of ANSI escapes
     expect(lines.join('')).not.toMatch(/\u001b\[/);

@@ -174,6 +174,36 @@ describe('startLocalCloud', () => {
   });
 });
 
+describe('startLocalCloud with prewarm: false', () => {
+  // Lambda starts an on-demand function's execution environment on an invocation, not before
+  // (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
+  it('starts no sandbox until a function is invoked, then runs the invocation in a new one', async () => {
+    const lazy = createCollectingReporter();
+    const stateDir = await mkdtemp(join(tmpdir(), 'local-cloud-lazy-'));
+    const lazyCloud = await startLocalCloud({
+      rootDir,
+      stateDir,
+      services: [{ manifest: echo, bundleDir: fixtureDir('echo-service') }],
+      port: 0,
+      smtpPort: 0,
+      reporter: lazy.reporter,
+      prewarm: false,
+    });
+    try {
+      expect(lazy.ofType('service-started')).toEqual([{ type: 'service-started', service: 'echo-service' }]);
+      expect(sandboxProcesses()).toEqual([]);
+      const result = await lazyCloud.invoke('echo-service', { Records: [] });
+      expect(result).toMatchObject({ ok: true, payload: { batchItemFailures: [] } });
+      expect(sandboxProcesses()).toHaveLength(1);
+    } finally {
+      await lazyCloud.stop();
+      await rm(stateDir, { recursive: true, force: true });
+    }
+    expect(sandboxProcesses()).toEqual([]);
+    expect(lazy.ofType('error')).toEqual([]);
+  }, 30_000);
+});
+
 /** A port nothing listens on now (the OS hands out a free one, which is then closed). */
 async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
