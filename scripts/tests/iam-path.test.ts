@@ -4,11 +4,14 @@ import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { MAIL_NOT_QUEUED_ERROR } from '@sidestep/contracts';
 import { rejectionOf } from '@sidestep/contracts/testing';
 import { synthStack } from '@sidestep/infra';
 import { TASKS } from '@sidestep/registry';
-import { LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
+import { executionStatusRule } from '@sidestep/workflows';
+import { LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
 import {
+  endedExecutions,
   type PathCloud,
   runScriptWith,
   startPathCloud,
@@ -22,6 +25,7 @@ import {
 // missing a permission its code uses fails the local path with the action named.
 const IMPORTS = 'sidestep-local-imports';
 const EXPORTS = 'sidestep-local-exports';
+const IMPORT_STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
 
 /** The error a call rejects with, as the AWS SDK's errors carry it (fails the test when it succeeds). */
 const failure = (call: Promise<unknown>) =>
@@ -172,12 +176,25 @@ describe('a manifest missing a permission its code uses', () => {
             ),
           },
     );
+    // And the import workflow's role without its grant to send to the mail queue, so the failure
+    // mail of the import that fails cannot be queued by its execution.
+    const stack = JSON.parse(synthStack({ tasks }));
+    const workflowPolicy = Object.values(
+      stack.resource.aws_iam_role_policy as Record<string, { name: string; policy: string }>,
+    ).find((policy) => policy.name === 'sidestep-local-import');
+    if (!workflowPolicy) throw new Error('the stack has no sidestep-local-import role policy');
+    const document = JSON.parse(workflowPolicy.policy) as { Statement: { Sid: string }[] };
+    const statements = document.Statement.length;
+    document.Statement = document.Statement.filter((statement) => statement.Sid !== 'SendMail');
+    expect(document.Statement).toHaveLength(statements - 1);
+    workflowPolicy.policy = JSON.stringify(document);
     path = await startPathCloud('iam-missing-permission', {
       ...TEST_DATABASE,
       services: LOCAL_SERVICES,
       tasks: LOCAL_TASKS,
       workflows: WORKFLOWS,
-      stack: JSON.parse(synthStack({ tasks })),
+      executionStatusRule,
+      stack,
     });
     ({ s3 } = path);
   }, 120_000);
@@ -209,5 +226,26 @@ describe('a manifest missing a permission its code uses', () => {
       .filter((event) => event.service === 'batch-worker')
       .map((event) => event.line);
     expect(logs.some((line) => line.includes('s3:GetObjectVersion'))).toBe(true);
+  }, 90_000);
+
+  it('ends the execution FAILED with MailNotQueuedError when its failure mail cannot be queued, and the job-sweeper queues that mail', async () => {
+    // The import the test above failed: its execution ends after its failure path.
+    const [ended] = await endedExecutions(path.sfn, IMPORT_STATE_MACHINE_ARN, (input) =>
+      input.includes('imports/iam-'),
+    );
+    expect(ended).toMatchObject({ status: 'FAILED', error: MAIL_NOT_QUEUED_ERROR });
+    const denied = path.collecting
+      .ofType('access-denied')
+      .filter((event) => event.action === 'sqs:SendMessage');
+    expect(denied[0]?.caller).toMatch(/assumed-role\/sidestep-local-import\//);
+    const unsent = JSON.parse(ended?.cause ?? '') as { id: string };
+    expect(unsent.id).toMatch(/^import\.failed:/);
+    // The workflow-ended rule hands the execution to the job-sweeper, whose own role may send it.
+    const mail = await path.collecting.waitFor(
+      'mail-delivered',
+      (event) => event.subject.startsWith('Import failed: users.csv'),
+      60_000,
+    );
+    expect(mail.to).toEqual([LOCAL_NOTIFY_ADDRESS]);
   }, 90_000);
 });

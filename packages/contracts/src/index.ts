@@ -89,6 +89,7 @@ export {
   JobSource,
   JobState,
   JobSweeperInput,
+  MAIL_NOT_QUEUED_ERROR,
   MAX_JOB_DEADLINE_SECONDS,
   MIN_JOB_RETENTION_DAYS,
   RegisterExportJobInput,

@@ -334,6 +334,17 @@ export const ExecutionStatusChange = /* @__PURE__ */ lazySchema(() =>
 export type ExecutionStatusChange = z.infer<typeof ExecutionStatusChange>;
 
 /**
+ * The `Error` of a workflow execution that ended FAILED because a mail it had composed (the failure
+ * mail, or a succeeded job's completion or ready mail) could not be queued, after its retries: its
+ * `Cause` is that mail's `mail.send` envelope as JSON. The workflow-ended rule hands the job-sweeper
+ * the execution's status change, and the sweeper queues the envelope again (the mail-dispatcher sends
+ * once per key), so a mail the workflow could not queue is sent once the queue takes it, rather than
+ * never. A redrive would not resend it: it resumes at the Fail state the execution ended in
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html).
+ */
+export const MAIL_NOT_QUEUED_ERROR = 'MailNotQueuedError';
+
+/**
  * What the job-sweeper is invoked with: an execution's status change (its rule), or anything else
  * that is not one (its schedule and operator rule pass `{}`): a sweep. An `aws.states` event that
  * breaks the contract is refused rather than taken for a sweep.
@@ -413,6 +424,11 @@ export const SweepStaleJobsOutput = /* @__PURE__ */ lazySchema(() =>
     sweptAt: z.iso.datetime({ offset: true }),
     failed: z.array(SweptJob),
     mailed: z.array(SweptJob),
+    /**
+     * For an execution that ended FAILED with {@link MAIL_NOT_QUEUED_ERROR}: the id of the mail its
+     * Cause held, which this invocation queued again.
+     */
+    requeued: z.optional(z.array(z.string())),
     purged: z.optional(SweepPurged),
   }),
 );

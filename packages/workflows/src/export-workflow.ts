@@ -363,7 +363,8 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
           'downloadExpiresAt.$': '$.finalized.downloadExpiresAt',
         }),
         succeedState: 'Exported',
-        notSentComment: 'The file is ready and the job succeeded, but the mail could not be queued',
+        notSentComment:
+          'The file is ready and the job succeeded, but the mail could not be queued: the job-sweeper queues it (the Cause) again',
       }),
       ...failurePath({
         statusUpdaterFunctionArn: fn,

@@ -1,7 +1,13 @@
 import type { MailTemplateName } from '@sidestep/contracts';
 import type { PayloadTemplate, State } from './asl.ts';
 import { catchAll } from './catch-all.ts';
-import { type MailLocaleSource, type MailRecipient, mailEnvelope, sendMail } from './mail-envelope.ts';
+import {
+  type MailLocaleSource,
+  type MailRecipient,
+  mailEnvelope,
+  mailNotQueued,
+  sendMail,
+} from './mail-envelope.ts';
 import { statusUpdate } from './status-update.ts';
 
 /** The state every failure of a registered job goes to (with the error at `$.error`). */
@@ -42,14 +48,22 @@ export const CHECK_FAILURE = 'CheckFailure';
  * MarkFailed (status-updater fail -> $.failure) -> CheckFailure -> ComposeFailedMail -> NotifyFailed -> <failState> (Fail)
  * CheckFailure -($.failure.state = succeeded)-> <committed> (the success path)
  * MarkFailed   --States.ALL--> FailureNotRecorded (Fail: Error/Cause = $.error; MarkFailed's in $.statusError)
- * NotifyFailed --States.ALL--> <failState> (the send error is kept in $.notificationError)
+ * NotifyFailed --States.ALL--> UnsentFailedMail -> FailedMailNotSent (Fail: MailNotQueuedError, the envelope)
  * ```
+ *
+ * A failure mail that cannot be queued ends the execution with {@link mailNotQueued}'s error and the
+ * mail, for the job-sweeper to queue again: the job is failed already, and ending at `<failState>`
+ * like a mailed failure would leave the mail unsent with nothing to send it.
  *
  * The Fail state's `Error` is what failed (`$.error.Error`) and its `Cause` the job's reason, so the
  * console shows the same reason the mail does.
  */
 export function failurePath(props: FailurePathProps): Record<string, State> {
   const { statusUpdaterFunctionArn: fn, failState } = props;
+  const notQueued = mailNotQueued(
+    'Failed',
+    'The job failed, but its failure mail could not be queued: the job-sweeper queues it (the Cause) again',
+  );
   return {
     [MARK_FAILED]: statusUpdate(
       fn,
@@ -89,13 +103,13 @@ export function failurePath(props: FailurePathProps): Record<string, State> {
       ResultPath: '$.mail',
       Next: 'NotifyFailed',
     },
-    // Sent or not, the execution ends FAILED with the job's error; a send error is kept beside it.
-    NotifyFailed: sendMail(props.mailQueueUrl, failState, catchAll(failState, '$.notificationError')),
+    NotifyFailed: sendMail(props.mailQueueUrl, failState, notQueued.catch),
     [failState]: {
       Type: 'Fail',
       Comment: props.failComment,
       ErrorPath: '$.error.Error',
       CausePath: '$.failure.reason',
     },
+    ...notQueued.states,
   };
 }

@@ -201,7 +201,8 @@ export function importWorkflow(props: ImportWorkflowProps): StateMachineDefiniti
           'rejectedSamples.$': '$.finished.rejectedSamples',
         }),
         succeedState: 'Imported',
-        notSentComment: 'The rows are imported and the job succeeded, but the mail could not be queued',
+        notSentComment:
+          'The rows are imported and the job succeeded, but the mail could not be queued: the job-sweeper queues it (the Cause) again',
       }),
       ...failurePath({
         statusUpdaterFunctionArn: fn,

@@ -1,5 +1,6 @@
-import type { MailLocale, MailTemplateName } from '@sidestep/contracts';
-import type { Catcher, PayloadTemplate, TaskState } from './asl.ts';
+import { MAIL_NOT_QUEUED_ERROR, type MailLocale, type MailTemplateName } from '@sidestep/contracts';
+import type { Catcher, PayloadTemplate, State, TaskState } from './asl.ts';
+import { catchAll } from './catch-all.ts';
 import { INTEGRATION } from './integration.ts';
 import { retry, TRANSIENT_SQS_ERRORS } from './retry.ts';
 
@@ -56,5 +57,38 @@ export function sendMail(queueUrl: string, next: string, onError: Catcher[]): Ta
     Retry: [retry(TRANSIENT_SQS_ERRORS, 1, 5)],
     Catch: onError,
     Next: next,
+  };
+}
+
+/**
+ * `Notify<mail>`'s end when the mail at `$.mail` could not be queued after its retries (the send
+ * error at `$.notificationError`): `Unsent<mail>Mail` keeps the envelope as JSON, and `<mail>MailNotSent`
+ * ends the execution FAILED with {@link MAIL_NOT_QUEUED_ERROR} and that envelope as its Cause, which
+ * the workflow-ended rule hands the job-sweeper to queue again. (A Pass state makes the JSON: the Fail
+ * state's own `CausePath` takes intrinsic functions on AWS, but not in aws-local-stepfunctions, which
+ * runs the workflows locally.)
+ */
+export function mailNotQueued(
+  mail: string,
+  comment: string,
+): { catch: Catcher[]; states: Record<string, State> } {
+  const unsent = `Unsent${mail}Mail`;
+  const notSent = `${mail}MailNotSent`;
+  return {
+    catch: catchAll(unsent, '$.notificationError'),
+    states: {
+      [unsent]: {
+        Type: 'Pass',
+        Parameters: { 'envelope.$': 'States.JsonToString($.mail)' },
+        ResultPath: '$.unsentMail',
+        Next: notSent,
+      },
+      [notSent]: {
+        Type: 'Fail',
+        Comment: comment,
+        Error: MAIL_NOT_QUEUED_ERROR,
+        CausePath: '$.unsentMail.envelope',
+      },
+    },
   };
 }

@@ -1,6 +1,5 @@
 import type { PayloadTemplate, State } from './asl.ts';
-import { catchAll } from './catch-all.ts';
-import { sendMail } from './mail-envelope.ts';
+import { mailNotQueued, sendMail } from './mail-envelope.ts';
 
 /** What a workflow's success path needs. */
 export interface SuccessPathProps {
@@ -20,14 +19,16 @@ export interface SuccessPathProps {
  *
  * ```
  * Compose<mail>Mail -> Notify<mail> -> <succeedState> (Succeed)
- * Notify<mail> --States.ALL--> <mail>MailNotSent (Fail)
+ * Notify<mail> --States.ALL--> Unsent<mail>Mail -> <mail>MailNotSent (Fail: MailNotQueuedError, the envelope)
  * ```
  *
- * The job is already `succeeded`: a mail that cannot be sent must not turn it `failed`, so a send
- * error ends the execution FAILED without touching the job.
+ * The job is already `succeeded`: a mail that cannot be queued must not turn it `failed`, so a send
+ * error ends the execution FAILED without touching the job, with the mail for the job-sweeper to
+ * queue again ({@link mailNotQueued}).
  */
 export function successPath(props: SuccessPathProps): Record<string, State> {
   const { mail, succeedState } = props;
+  const notQueued = mailNotQueued(mail, props.notSentComment);
   return {
     [`Compose${mail}Mail`]: {
       Type: 'Pass',
@@ -35,13 +36,8 @@ export function successPath(props: SuccessPathProps): Record<string, State> {
       ResultPath: '$.mail',
       Next: `Notify${mail}`,
     },
-    [`Notify${mail}`]: sendMail(props.mailQueueUrl, succeedState, catchAll(`${mail}MailNotSent`)),
+    [`Notify${mail}`]: sendMail(props.mailQueueUrl, succeedState, notQueued.catch),
     [succeedState]: { Type: 'Succeed' },
-    [`${mail}MailNotSent`]: {
-      Type: 'Fail',
-      Comment: props.notSentComment,
-      ErrorPath: '$.error.Error',
-      CausePath: '$.error.Cause',
-    },
+    ...notQueued.states,
   };
 }

@@ -4,6 +4,7 @@ import {
   FinalizeExportInput,
   type FinalizeExportOutput,
   FinalizeExportOutput as FinalizeExportOutputSchema,
+  MAIL_NOT_QUEUED_ERROR,
   MailSendJob,
   TRANSIENT_FAILURE_EXIT_CODE,
   validate,
@@ -18,6 +19,7 @@ import {
   namedError,
   type RunTaskInput,
   stoppedTask,
+  unsentMail,
   type WorkflowRun,
 } from './workflow-run.ts';
 
@@ -691,7 +693,12 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
 
     const [job] = env.status.jobs.values();
     expect(job?.state).toBe('succeeded');
-    expect(run.statesEntered.at(-1)).toBe('ReadyMailNotSent');
-    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'SQS.QueueDoesNotExistException' });
+    expect(run.statesEntered.slice(-2)).toEqual(['UnsentReadyMail', 'ReadyMailNotSent']);
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: MAIL_NOT_QUEUED_ERROR });
+    expect(unsentMail(run)).toMatchObject({
+      type: 'mail.send',
+      id: `export.ready:${job?.id}`,
+      payload: { template: 'export.ready', jobId: job?.id },
+    });
   });
 });

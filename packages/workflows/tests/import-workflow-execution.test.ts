@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { type MailSendJob, TRANSIENT_FAILURE_EXIT_CODE } from '@sidestep/contracts';
+import { MAIL_NOT_QUEUED_ERROR, type MailSendJob, TRANSIENT_FAILURE_EXIT_CODE } from '@sidestep/contracts';
 import { failureMail, failureReason } from '@sidestep/jobs';
 import { ExecutionError } from 'aws-local-stepfunctions';
 import {
@@ -16,7 +16,14 @@ import {
   type WorkflowCloudOptions,
   workflowExecutor,
 } from './workflow-cloud.ts';
-import { type EventLog, environmentOf, namedError, type RunTaskInput, stoppedTask } from './workflow-run.ts';
+import {
+  type EventLog,
+  environmentOf,
+  namedError,
+  type RunTaskInput,
+  stoppedTask,
+  unsentMail,
+} from './workflow-run.ts';
 
 /** What ImportRowsTransientWait reads: the rerun's number, its backoff and its jittered wait. */
 interface ConflictReruns {
@@ -843,11 +850,21 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(job?.state).toBe('succeeded');
     expect(env.status.eventsOf(job?.id ?? '')).not.toContain('fail');
     expect(run.events.some((event) => event.type === 'StateRetried')).toBe(false);
-    expect(run.statesEntered.at(-1)).toBe('CompletedMailNotSent');
-    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: 'SQS.QueueDoesNotExistException' });
+    expect(run.statesEntered.slice(-2)).toEqual(['UnsentCompletedMail', 'CompletedMailNotSent']);
+    // The envelope it could not queue is the Cause, for the job-sweeper to queue again.
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: MAIL_NOT_QUEUED_ERROR });
+    expect(unsentMail(run)).toMatchObject({
+      type: 'mail.send',
+      id: `import.completed:${job?.id}`,
+      payload: {
+        template: 'import.completed',
+        jobId: job?.id,
+        idempotencyKey: `import.completed:${job?.id}`,
+      },
+    });
   });
 
-  it('ends FAILED with the import error even when the failure mail cannot be queued', async () => {
+  it('ends FAILED saying the failure mail was not queued, with the mail, when it cannot be queued', async () => {
     const env = cloud({
       worker: () => {
         throw stoppedTask(137);
@@ -858,11 +875,12 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
 
     const [job] = env.status.jobs.values();
     expect(job?.state).toBe('failed');
-    expect(run.statesEntered.slice(-2)).toEqual(['NotifyFailed', 'ImportFailed']);
-    expect(run.end).toMatchObject({
-      type: 'ExecutionFailed',
-      Error: 'States.TaskFailed',
-      Cause: job?.reason,
+    expect(run.statesEntered.slice(-3)).toEqual(['NotifyFailed', 'UnsentFailedMail', 'FailedMailNotSent']);
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: MAIL_NOT_QUEUED_ERROR });
+    expect(unsentMail(run)).toMatchObject({
+      type: 'mail.send',
+      id: `import.failed:${job?.id}`,
+      payload: { template: 'import.failed', params: { jobId: job?.id, reason: job?.reason } },
     });
   });
 });

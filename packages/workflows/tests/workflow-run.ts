@@ -53,6 +53,13 @@ export async function runWorkflow(
   return { output, failure, events, statesEntered, end };
 }
 
+/** The mail a run that ended at a `<mail>MailNotSent` state could not queue: its end's Cause, parsed. */
+export function unsentMail(run: WorkflowRun): unknown {
+  const { end } = run;
+  if (end?.type !== 'ExecutionFailed') throw new Error(`the run ended ${end?.type ?? 'nowhere'}, not failed`);
+  return JSON.parse(String(end.Cause));
+}
+
 /** A service integration error as Step Functions names them: `<Service>.<Exception>`. */
 export function namedError(name: string, message: string): Error {
   const error = new Error(message);

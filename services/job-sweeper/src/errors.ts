@@ -90,3 +90,36 @@ export class FailureMailRefusedError extends JobSweeperError {
     this.refusals = refusals;
   }
 }
+
+/**
+ * The mail an execution could not queue (its `MailNotQueuedError`, the envelope its Cause) cannot be
+ * queued by the sweeper either: the Cause is no mail (`field` `detail.cause`), or the mail contract
+ * refuses it (`field` the mail field). Permanent: a retry reads the same Cause; Lambda keeps the event
+ * with this error in the job-sweeper's asynchronous-failure queue, where an operator sees it.
+ */
+export class UnsentMailRefusedError extends JobSweeperError {
+  override readonly name: string = 'UnsentMailRefusedError';
+  constructor(executionName: string, field: string, why: string) {
+    // The producer's message (ContractValidationError's) names the field already.
+    const refusal = why.startsWith(`${field}: `) ? why : `${field}: ${why}`;
+    super(`the mail execution ${executionName} could not queue is refused: ${refusal}`, {
+      permanent: true,
+      field,
+    });
+  }
+}
+
+/**
+ * The mail an execution could not queue could not be queued again: SQS did not take it (throttled,
+ * unreachable, the queue or a grant missing). Transient: Lambda retries the invocation twice, then
+ * keeps the event with this error in the job-sweeper's asynchronous-failure queue, for an operator to
+ * invoke it again once the queue takes mails; the mail-dispatcher sends once per key either way.
+ */
+export class UnsentMailNotQueuedError extends JobSweeperError {
+  override readonly name: string = 'UnsentMailNotQueuedError';
+  constructor(executionName: string, mailId: string, why: string) {
+    super(`mail ${mailId}, which execution ${executionName} could not queue, not queued again: ${why}`, {
+      permanent: false,
+    });
+  }
+}

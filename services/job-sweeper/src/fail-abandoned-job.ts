@@ -1,11 +1,14 @@
 import {
   type ExecutionStatusChange,
+  MAIL_NOT_QUEUED_ERROR,
+  type MailSendJobInput,
   type SweepStaleJobsOutput,
   type SweptJob,
   shorten,
 } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { failureReason, fireJobEvent, JOB_COLUMNS, type JobRow, MAX_REASON_LENGTH } from '@sidestep/jobs';
+import { UnsentMailNotQueuedError, UnsentMailRefusedError } from './errors.ts';
 import { type MailQueue, queuePendingMails, type SweepOptions, sweptJob } from './sweep-stale-jobs.ts';
 
 /**
@@ -60,9 +63,14 @@ const ENDED = new Set(['ABORTED', 'TIMED_OUT', 'FAILED']);
  * its deadline; then its failure mail is queued with the sweeper's pending mails (once, see
  * `queuePendingMails`).
  *
- * Idempotent: a redelivered event finds the job failed already; a job the workflow failed or
- * finished itself (an execution that ended FAILED after its failure path, or after the job
- * succeeded) is left alone, and so is an event of any other status.
+ * An execution that ended FAILED with `MailNotQueuedError` (@sidestep/contracts
+ * `MAIL_NOT_QUEUED_ERROR`) could not queue the mail its Cause holds: that envelope is queued again
+ * ({@link requeueUnsentMail}), its job left as it is.
+ *
+ * Idempotent: a redelivered event finds the job failed already, and queues the same envelope again,
+ * which the mail-dispatcher sends once per key; a job the workflow failed or finished itself (an
+ * execution that ended FAILED after its failure path, or after the job succeeded) is left alone, and
+ * so is an event of any other status.
  */
 export async function failAbandonedJob(
   db: Database,
@@ -95,6 +103,42 @@ export async function failAbandonedJob(
       }
     });
   }
+  const requeued =
+    detail.status === 'FAILED' && detail.error === MAIL_NOT_QUEUED_ERROR
+      ? [await requeueUnsentMail(mailQueue, detail)]
+      : [];
   const mailed = await queuePendingMails(db, mailQueue, { ...options, limit: options.limit ?? 100 });
-  return { sweptAt: options.now.toISOString(), failed, mailed };
+  return {
+    sweptAt: options.now.toISOString(),
+    failed,
+    mailed,
+    ...(requeued.length > 0 ? { requeued } : {}),
+  };
+}
+
+/**
+ * Queues the mail envelope an execution's Cause holds (see {@link failAbandonedJob}) and answers its
+ * id. The producer validates it against the mail contract before it sends, as every mail the sweeper
+ * queues: a Cause that is not a mail is refused naming the field ({@link UnsentMailRefusedError}), one
+ * SQS does not take is {@link UnsentMailNotQueuedError}.
+ */
+export async function requeueUnsentMail(
+  mailQueue: MailQueue,
+  detail: ExecutionStatusChange['detail'],
+): Promise<string> {
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(detail.cause ?? '');
+  } catch (error) {
+    throw new UnsentMailRefusedError(
+      detail.name,
+      'detail.cause',
+      `not a mail envelope: ${(error as Error).message}`,
+    );
+  }
+  const [result] = await mailQueue.send([envelope as MailSendJobInput]);
+  if (result?.status === 'sent') return result.id;
+  if (result?.status === 'invalid')
+    throw new UnsentMailRefusedError(detail.name, result.field, result.message);
+  throw new UnsentMailNotQueuedError(detail.name, result?.id ?? 'the mail', result?.message ?? 'no result');
 }

@@ -117,6 +117,7 @@ export function sweepTask(
       const log = {
         failed: output.failed.map((job) => job.jobId),
         mailed: output.mailed.map((job) => job.jobId),
+        ...(output.requeued ? { requeued: output.requeued } : {}),
         ...(output.purged ? { purged: output.purged } : {}),
       };
       return { output, log };

@@ -1,10 +1,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
-import { MailSendJob, type SweepStaleJobsOutput, validate } from '@sidestep/contracts';
+import { MAIL_NOT_QUEUED_ERROR, MailSendJob, type SweepStaleJobsOutput, validate } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
+import { failureMail } from '@sidestep/jobs';
 import { Producer } from '@sidestep/producer';
 import { createTaskHandler, type TaskHandler } from '@sidestep/runtime';
 import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
@@ -371,6 +372,75 @@ describeEachDatabase('job-sweeper handler', (open) => {
       message: expect.stringMatching(/^invalid sweep input: \(root\): /),
     });
     await expect(handler(undefined, context('r3'))).resolves.toMatchObject({ failed: [], mailed: [] });
+  });
+
+  const IMPORT_FAILED_REASON = 'header: the first line is not a header row';
+  /** The failure mail of failed import `imp_<name>`, as its workflow composes it. */
+  function importFailedMail(name: string) {
+    return failureMail(
+      {
+        jobId: `imp_${name}`,
+        kind: 'import',
+        attempt: 1,
+        fileName: `${name}.csv`,
+        requestedBy: null,
+        reason: IMPORT_FAILED_REASON,
+        locale: null,
+      },
+      'ops@example.com',
+    );
+  }
+
+  it('queues again the mail an execution could not queue (MailNotQueuedError, the envelope its Cause), each delivery the same envelope, leaving the job as it is', async () => {
+    const mail = importFailedMail('h11');
+    const event = statusChange('h11', 'FAILED', MAIL_NOT_QUEUED_ERROR, JSON.stringify(mail));
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, error)
+       VALUES ('imp_h11', 'import', 'failed', 'b', 'imports/h11.csv', 'v1', 'h11.csv', $1, $2)`,
+      [event.detail.executionArn, IMPORT_FAILED_REASON],
+    );
+    const first = await handler(event, context('r30'));
+    const again = await handler(event, context('r31')); // EventBridge delivers at least once
+    expect(first).toMatchObject({ failed: [], mailed: [], requeued: ['import.failed:imp_h11'] });
+    expect(again).toMatchObject({ failed: [], mailed: [], requeued: ['import.failed:imp_h11'] });
+    // The same envelope, key and payload (the producer stamps `createdAt`, which is no part of the
+    // payload the mail-dispatcher checks): it sends it once.
+    const queued = { ...mail, createdAt: expect.any(String) };
+    expect(await receiveAll(queueUrl)).toEqual([queued, queued]);
+    const { rows } = await db.query<{ state: string; swept_at: Date | null; transitions: string }>(
+      `SELECT state, swept_at, (SELECT count(*) FROM job_transitions WHERE job_id = jobs.id) AS transitions
+         FROM jobs WHERE id = 'imp_h11'`,
+    );
+    expect(rows).toEqual([{ state: 'failed', swept_at: null, transitions: '0' }]);
+  });
+
+  it('refuses for good, naming the field, an execution whose MailNotQueuedError Cause is not a mail, and queues nothing', async () => {
+    await expect(
+      handler(
+        statusChange('h12', 'FAILED', MAIL_NOT_QUEUED_ERROR, 'SQS.QueueDoesNotExistException'),
+        context('r32'),
+      ),
+    ).rejects.toMatchObject({ name: 'UnsentMailRefusedError', permanent: true, field: 'detail.cause' });
+    const { to: _to, ...withoutRecipient } = importFailedMail('h12').payload;
+    const broken = { ...importFailedMail('h12'), payload: withoutRecipient };
+    await expect(
+      handler(statusChange('h12', 'FAILED', MAIL_NOT_QUEUED_ERROR, JSON.stringify(broken)), context('r33')),
+    ).rejects.toMatchObject({ name: 'UnsentMailRefusedError', permanent: true, field: 'payload.to' });
+    expect(await receiveAll(queueUrl)).toEqual([]);
+  });
+
+  it('reports a mail queue it cannot reach as the retryable UnsentMailNotQueuedError, for Lambda to retry and then keep the event', async () => {
+    const mail = importFailedMail('h13');
+    await expect(
+      unqueueableHandler()(
+        statusChange('h13', 'FAILED', MAIL_NOT_QUEUED_ERROR, JSON.stringify(mail)),
+        context('r34'),
+      ),
+    ).rejects.toMatchObject({
+      name: 'UnsentMailNotQueuedError',
+      permanent: false,
+      message: expect.stringContaining('import.failed:imp_h13'),
+    });
   });
 
   it('reports a mail queue it cannot reach as the retryable FailureMailNotQueuedError, leaving the mail pending', async () => {
