@@ -10,6 +10,7 @@ import {
   describeJob,
   failJob,
   fireSchedule,
+  InvalidOptionError,
   LOCAL_CLOUD,
   listAsyncFailures,
   listAudit,
@@ -94,6 +95,27 @@ function positiveInteger(value: string): number {
   if (!Number.isInteger(number) || number < 1)
     throw new InvalidArgumentError('must be a whole number from 1');
   return number;
+}
+
+/**
+ * The JSON in `file`, given as option `field`; a file that cannot be read, or is not JSON, is an
+ * {@link InvalidOptionError} naming the option and the file.
+ */
+async function jsonFile(field: string, file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    // Node's message repeats the path (`ENOENT: no such file or directory, open '<file>'`).
+    const reason = message.replace(/, \w+ '.*'$/s, '');
+    throw new InvalidOptionError(`${field}: cannot read ${file}: ${reason || code}`, { field });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new InvalidOptionError(`${field}: ${file} is not JSON: ${(error as Error).message}`, { field });
+  }
 }
 
 /** What a command prints: its result, rendered as a table (or JSON with --json). */
@@ -308,7 +330,7 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
     .option('--name <name>', 'the execution name')
     .action(
       run('start', async (context, workflow: string, options: { input: string; name?: string }) =>
-        startExecution(context, workflow, JSON.parse(await readFile(options.input, 'utf8')), {
+        startExecution(context, workflow, await jsonFile('input', options.input), {
           ...(options.name ? { name: options.name } : {}),
         }),
       ),

@@ -77,7 +77,30 @@ async function onLoopback(
  * that moved them all (StartMessageMoveTask, then ListMessageMoveTasks: COMPLETED); and Lambda's
  * Invoke, which accepts every event (202). `actions` are the SQS actions called, in order.
  */
-async function sqsHolding(
+function sqsHolding(
+  ...bodies: string[]
+): Promise<{ readonly endpoint: string; readonly actions: readonly string[]; close(): void }> {
+  return sqsHoldingWith({}, ...bodies);
+}
+
+/** What {@link sqsHoldingWith} answers other than {@link sqsHolding} does. */
+interface SqsStandIn {
+  /** How the message move task ended, as ListMessageMoveTasks lists it. @default COMPLETED, all moved */
+  readonly moveTask?: {
+    readonly Status: string;
+    readonly FailureReason?: string;
+    readonly ApproximateNumberOfMessagesMoved: number;
+  };
+  /**
+   * The staging environment's too, as {@link stagingOnLoopback} answers it: STS's GetCallerIdentity,
+   * and the ops-ledger function, each request of which is pushed here and answered with `null`.
+   */
+  readonly ledger?: LedgerRequest[];
+}
+
+/** {@link sqsHolding}, its answers changed as `standIn` says. */
+async function sqsHoldingWith(
+  standIn: SqsStandIn,
   ...bodies: string[]
 ): Promise<{ readonly endpoint: string; readonly actions: readonly string[]; close(): void }> {
   const messages = bodies.map((body, index) => ({
@@ -90,8 +113,19 @@ async function sqsHolding(
   let received = 0;
   const actions: string[] = [];
   const server = await onLoopback((request, input, response) => {
+    const { ledger } = standIn;
+    if (ledger && request.url?.startsWith('/2015-03-31/functions/sidestep-staging-ops-ledger/')) {
+      ledger.push(JSON.parse(input) as LedgerRequest);
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ ok: true, result: null }));
+      return;
+    }
     if (request.url?.startsWith('/2015-03-31/functions/')) {
       response.writeHead(202, { 'x-amzn-requestid': 'new-invocation' }).end();
+      return;
+    }
+    if (ledger && request.headers['x-amz-target'] === undefined) {
+      response.writeHead(200, { 'content-type': 'text/xml' }).end(CALLER_IDENTITY);
       return;
     }
     const target =
@@ -123,8 +157,7 @@ async function sqsHolding(
         Results: [
           {
             TaskHandle: 'task-1',
-            Status: 'COMPLETED',
-            ApproximateNumberOfMessagesMoved: bodies.length,
+            ...(standIn.moveTask ?? { Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: bodies.length }),
             ApproximateNumberOfMessagesToMove: bodies.length,
           },
         ],
@@ -153,22 +186,40 @@ function sidestepOn(server: { readonly endpoint: string }, ...args: string[]) {
 /** A request the `ops-ledger` function is invoked with (a query, or an action through its alias). */
 type LedgerRequest = { readonly op: string } & Record<string, unknown>;
 
+/** STS's GetCallerIdentity answer (its Query protocol, XML): the operator an action is recorded as. */
+const CALLER_IDENTITY =
+  '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>' +
+  '<Arn>arn:aws:sts::000000000000:assumed-role/operator/tester</Arn><UserId>AROA:tester</UserId>' +
+  '<Account>000000000000</Account></GetCallerIdentityResult></GetCallerIdentityResponse>';
+
+/** The bin run against `server`'s endpoint as the staging environment, with credentials that reach nothing else. */
+function sidestepOnStaging(server: { readonly endpoint: string }, ...args: string[]) {
+  return sidestepWith(
+    {
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_REGION: 'us-east-1',
+      AWS_PROFILE: '',
+    },
+    ...args,
+    '--env',
+    'staging',
+    '--endpoint',
+    server.endpoint,
+  );
+}
+
 /**
  * The staging environment on loopback, as `--env staging --endpoint` reaches it: the ops-ledger
  * function's Lambda Invoke, recording each request and answering `{ ok: true, result }` with
- * `answer(request)`, and STS's GetCallerIdentity (its Query protocol, XML), the operator an action
- * is recorded as. `sidestep` runs the bin against it, with credentials that reach nothing else.
+ * `answer(request)`, and STS's GetCallerIdentity ({@link CALLER_IDENTITY}). `sidestep` runs the bin
+ * against it ({@link sidestepOnStaging}).
  */
 async function stagingOnLoopback(answer: (request: LedgerRequest) => unknown) {
   const requests: LedgerRequest[] = [];
   const server = await onLoopback((request, body, response) => {
     if (!request.url?.startsWith('/2015-03-31/functions/')) {
-      response.writeHead(200, { 'content-type': 'text/xml' });
-      response.end(
-        '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>' +
-          '<Arn>arn:aws:sts::000000000000:assumed-role/operator/tester</Arn><UserId>AROA:tester</UserId>' +
-          '<Account>000000000000</Account></GetCallerIdentityResult></GetCallerIdentityResponse>',
-      );
+      response.writeHead(200, { 'content-type': 'text/xml' }).end(CALLER_IDENTITY);
       return;
     }
     const query = JSON.parse(body) as LedgerRequest;
@@ -178,20 +229,7 @@ async function stagingOnLoopback(answer: (request: LedgerRequest) => unknown) {
   });
   return {
     requests,
-    sidestep: (...args: string[]) =>
-      sidestepWith(
-        {
-          AWS_ACCESS_KEY_ID: 'test',
-          AWS_SECRET_ACCESS_KEY: 'test',
-          AWS_REGION: 'us-east-1',
-          AWS_PROFILE: '',
-        },
-        ...args,
-        '--env',
-        'staging',
-        '--endpoint',
-        server.endpoint,
-      ),
+    sidestep: (...args: string[]) => sidestepOnStaging(server, ...args),
     close: server.close,
   };
 }
@@ -306,6 +344,31 @@ describe('the sidestep bin', () => {
     const missing = await sidestep('stop', 'imp-1');
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("required option '--cause <text>' not specified");
+  });
+
+  it('names --input and its file when the file cannot be read or is not JSON, before calling anything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sidestep-input-'));
+    try {
+      const bad = join(dir, 'bad.json');
+      writeFileSync(bad, '{a: 1}');
+      const shown = await sidestep('start', 'import', '--input', bad);
+      expect(shown.code).toBe(1);
+      expect(shown.stderr).toContain(
+        `error: InvalidOptionError: input: ${bad} is not JSON: Expected property name or '}' in JSON at position 1`,
+      );
+      const missing = join(dir, 'missing.json');
+      const json = await sidestep('start', 'import', '--input', missing, '--json');
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stdout)).toEqual({
+        error: {
+          name: 'InvalidOptionError',
+          field: 'input',
+          message: `input: cannot read ${missing}: ENOENT: no such file or directory`,
+        },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('says when executions stop at --limit with more left, and not when they do not; --status filters them', async () => {
@@ -494,6 +557,39 @@ describe('the sidestep bin', () => {
     }
   });
 
+  // `status` reads the local queues' ages with fetch, which throws a bare `TypeError: fetch failed`
+  // with the refused connection in its cause. (Not port 1: fetch refuses it itself as a "bad port".)
+  it('says which endpoint refused the connection when the local cloud is down, and asks whether npm start runs', async () => {
+    const closed = await onLoopback(() => undefined);
+    closed.close();
+    const endpoint = closed.endpoint;
+    const down = (...args: string[]) =>
+      sidestep(
+        'status',
+        '--endpoint',
+        endpoint,
+        '--database-url',
+        'postgres://sidestep@127.0.0.1:1/sidestep',
+        ...args,
+      );
+    const port = new URL(endpoint).port;
+    const shown = await down();
+    expect(shown.code).toBe(1);
+    expect(shown.stdout).toBe('');
+    expect(shown.stderr).toMatch(
+      new RegExp(
+        `^error: GET http://127\\.0\\.0\\.1:${port}/_fauxqs/queues/sidestep-local-[a-z-]+: connect ECONNREFUSED 127\\.0\\.0\\.1:${port} \\(is \`npm start\` running\\?\\)$`,
+        'm',
+      ),
+    );
+    const json = await down('--json');
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toEqual({
+      error: { name: 'Error', message: expect.stringContaining(`${endpoint}/_fauxqs/queues/`) },
+    });
+    expect(JSON.parse(json.stdout).error.message).toContain(`ECONNREFUSED 127.0.0.1:${port}`);
+  });
+
   it('says pause is unsupported locally', async () => {
     const { code, stderr } = await sidestep('pause', 'nightly-export');
     expect(code).toBe(1);
@@ -617,6 +713,63 @@ describe('the sidestep bin', () => {
       expect(stderr).toContain('COMPLETED moved 2 of 2\n');
     } finally {
       server.close();
+    }
+  });
+
+  // A move task that ends FAILED (SQS's FailureReason says why) or CANCELLED moved only some of the
+  // dead letters, or none: the command fails, naming the queue, the status and the reason.
+  it("exits 1 when a redrive's move task fails or is cancelled, saying how it ended, and audits it as an error", async () => {
+    const failed = {
+      Status: 'FAILED',
+      FailureReason: 'AWS.SimpleQueueService.NonExistentQueue',
+      ApproximateNumberOfMessagesMoved: 1,
+    };
+    const ledger: LedgerRequest[] = [];
+    const server = await sqsHoldingWith({ moveTask: failed, ledger }, '{}', '{}');
+    const cancelled = await sqsHoldingWith(
+      { moveTask: { Status: 'CANCELLED', ApproximateNumberOfMessagesMoved: 0 } },
+      '{}',
+    );
+    try {
+      const shown = await sidestepOn(server, 'dlq', 'redrive', 'mail');
+      expect(shown.code).toBe(1);
+      expect(shown.stdout).toBe('');
+      expect(shown.stderr).toContain('FAILED moved 1 of 2\n');
+      expect(shown.stderr).toContain(
+        'error: MessageMoveTaskError: queue: the redrive of mail ended FAILED (AWS.SimpleQueueService.NonExistentQueue) after moving 1 of 2 message(s); those not moved are still in its dead-letter queue\n',
+      );
+      const json = await sidestepOn(server, 'dlq', 'redrive', 'mail', '--json');
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stdout)).toEqual({
+        error: {
+          name: 'MessageMoveTaskError',
+          field: 'queue',
+          message: expect.stringContaining('mail ended FAILED (AWS.SimpleQueueService.NonExistentQueue)'),
+        },
+      });
+      const stopped = await sidestepOn(cancelled, 'dlq', 'redrive', 'mail');
+      expect(stopped.code).toBe(1);
+      expect(stopped.stderr).toContain('queue: the redrive of mail ended CANCELLED after moving 0 of 1');
+
+      const audited = await sidestepOnStaging(server, 'dlq', 'redrive', 'mail');
+      expect(audited.code).toBe(1);
+      expect(ledger).toEqual([
+        {
+          op: 'audit.append',
+          entry: expect.objectContaining({
+            action: 'dlq-redrive',
+            target: 'mail',
+            environment: 'staging',
+            result: 'error',
+            error: expect.stringMatching(
+              /^MessageMoveTaskError: queue: the redrive of mail ended FAILED \(AWS\.SimpleQueueService\.NonExistentQueue\)/,
+            ),
+          }),
+        },
+      ]);
+    } finally {
+      server.close();
+      cancelled.close();
     }
   });
 

@@ -106,6 +106,7 @@ export {
   DRY_RUN_LIMIT,
   followMoveTask,
   listDeadLetters,
+  MessageMoveTaskError,
   oldestMessageAges,
   type QueueStatus,
   queueStatuses,

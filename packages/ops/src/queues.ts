@@ -13,7 +13,7 @@ import {
 import { ContractValidationError, parseJob } from '@sidestep/contracts';
 import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
 import { audited } from './audit.ts';
-import { InvalidOptionError } from './errors.ts';
+import { InvalidOptionError, OpsError } from './errors.ts';
 import { knownQueue, QUEUES } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
 
@@ -87,6 +87,24 @@ export async function attributes(context: OpsContext, url: string): Promise<Reco
 }
 
 /**
+ * GET `url` of the local cloud. A failure to connect is thrown as the AWS SDK's clients throw it (the
+ * system error's `code`, ECONNREFUSED, on the error itself), naming the URL: `fetch` throws a bare
+ * `TypeError: fetch failed` with all of that in its `cause`.
+ */
+async function inspect(url: string): Promise<Response> {
+  try {
+    return await fetch(url);
+  } catch (error) {
+    const cause = (error as { cause?: unknown }).cause as NodeJS.ErrnoException | undefined;
+    // A host of several addresses, each refused, fails with an AggregateError: a code, maybe no message.
+    const reason = cause?.message || cause?.code || (error as Error).message;
+    throw Object.assign(new Error(`GET ${url}: ${reason}`, { cause: error }), {
+      ...(cause?.code ? { code: cause.code } : {}),
+    });
+  }
+}
+
+/**
  * The age in seconds of the oldest message of each queue (null for an empty one), by name.
  *
  * SQS has no queue attribute for it: on AWS it is the CloudWatch metric `ApproximateAgeOfOldestMessage`
@@ -107,7 +125,7 @@ export async function oldestMessageAges(
     return new Map(
       await Promise.all(
         queueNames.map(async (name): Promise<[string, number | null]> => {
-          const response = await fetch(`${endpoint}/_fauxqs/queues/${encodeURIComponent(name)}`);
+          const response = await inspect(`${endpoint}/_fauxqs/queues/${encodeURIComponent(name)}`);
           if (!response.ok) return [name, null];
           const { messages } = (await response.json()) as {
             messages: Record<
@@ -360,6 +378,24 @@ export interface RedriveProgress {
 }
 
 /**
+ * A redrive's message move task ended other than COMPLETED: FAILED (SQS's FailureReason says why) or
+ * CANCELLED. What it moved before it ended stays moved; the rest is still in the dead-letter queue.
+ */
+export class MessageMoveTaskError extends OpsError {
+  override readonly name: string = 'MessageMoveTaskError';
+  readonly queue: string;
+  readonly progress: RedriveProgress;
+  constructor(queue: string, progress: RedriveProgress) {
+    super(
+      `queue: the redrive of ${queue} ended ${progress.status}${progress.failureReason ? ` (${progress.failureReason})` : ''} after moving ${progress.moved}${progress.toMove === null ? '' : ` of ${progress.toMove}`} message(s); those not moved are still in its dead-letter queue`,
+      { field: 'queue' },
+    );
+    this.queue = queue;
+    this.progress = progress;
+  }
+}
+
+/**
  * The most dead letters a dry run reads and checks: 100 receives of 10, each message held out of
  * sight for the check (ReceiveMessage takes at most 10). A redrive moves every dead letter, checked or
  * not (StartMessageMoveTask moves the queue, not a list).
@@ -397,6 +433,8 @@ export interface RedriveOptions {
  * Moves `queue`'s dead letters back to `queue` with StartMessageMoveTask and follows the task with
  * ListMessageMoveTasks until it ends (recorded in the audit trail). With `dryRun`, lists every dead
  * letter with whether today's contracts accept it, and moves nothing.
+ *
+ * @throws {MessageMoveTaskError} when the task ends other than COMPLETED (audited as an error).
  */
 export async function redriveDeadLetters(
   context: OpsContext,
@@ -446,6 +484,7 @@ export async function redriveDeadLetters(
         }),
       );
       const progress = await followMoveTask(context, sourceArn ?? '', started.TaskHandle ?? null, options);
+      if (progress.status !== 'COMPLETED') throw new MessageMoveTaskError(name, progress);
       return { dryRun: false as const, queue: name, progress };
     },
     (result) => ({ ...result.progress, rate: options.rate ?? null }),

@@ -30,6 +30,7 @@ import {
   type Ledger,
   listDeadLetters,
   listSchedules,
+  MessageMoveTaskError,
   pauseSchedule,
   queueStatuses,
   redriveDeadLetters,
@@ -340,6 +341,54 @@ describe('redriveDeadLetters on AWS', () => {
     expect(sqs.commandCalls(ListMessageMoveTasksCommand)[0]?.args[0].input.SourceArn).toBe(
       arn('sidestep-staging-mail-dlq'),
     );
+  });
+});
+
+describe('a redrive whose move task does not complete', () => {
+  // ListMessageMoveTasks reports a task FAILED with its FailureReason, or CANCELLED
+  // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasksResultEntry.html).
+  it.each([
+    ['FAILED', 'AWS.SimpleQueueService.NonExistentQueue', ' (AWS.SimpleQueueService.NonExistentQueue)'],
+    ['CANCELLED', undefined, ''],
+  ])('throws a MessageMoveTaskError for a task %s, audited as an error', async (status, reason, said) => {
+    const { context, sqs } = stagingContext();
+    sqs.on(GetQueueUrlCommand).callsFake((input: { QueueName: string }) => ({
+      QueueUrl: `https://sqs.ap-northeast-1.amazonaws.com/123456789012/${input.QueueName}`,
+    }));
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: {} });
+    sqs.on(StartMessageMoveTaskCommand).resolves({ TaskHandle: 'h-1' });
+    sqs.on(ListMessageMoveTasksCommand).resolves({
+      Results: [
+        {
+          TaskHandle: 'h-1',
+          Status: status,
+          ...(reason ? { FailureReason: reason } : {}),
+          ApproximateNumberOfMessagesMoved: 1,
+          ApproximateNumberOfMessagesToMove: 3,
+        },
+      ],
+    });
+    const entries: Parameters<Ledger['appendAudit']>[0][] = [];
+    const ledger = { appendAudit: async (entry) => void entries.push(entry) } as Ledger;
+
+    const redrive = redriveDeadLetters({ ...context, ledger: async () => ledger }, 'mail', { pollMs: 1 });
+
+    const message = `queue: the redrive of mail ended ${status}${said} after moving 1 of 3 message(s); those not moved are still in its dead-letter queue`;
+    await expect(redrive).rejects.toThrow(MessageMoveTaskError);
+    await expect(redrive).rejects.toMatchObject({
+      field: 'queue',
+      queue: 'mail',
+      message,
+      progress: { status, moved: 1, toMove: 3, failureReason: reason ?? null },
+    });
+    expect(entries).toEqual([
+      expect.objectContaining({
+        action: 'dlq-redrive',
+        target: 'mail',
+        result: 'error',
+        error: `MessageMoveTaskError: ${message}`,
+      }),
+    ]);
   });
 });
 
