@@ -131,7 +131,10 @@ export const redrivePreviewPage: Page = async (request) => {
   };
 };
 
-/** POST: StartMessageMoveTask from the DLQ back to the queue, followed to its end (audited). */
+/**
+ * POST: StartMessageMoveTask from the DLQ back to the queue, followed to its end (audited). A task
+ * that ends other than COMPLETED is `MessageMoveTaskError`, shown on the preview as any refusal.
+ */
 export const redriveAction: Page = async ({ context, t, params }) => {
   const queue = params.queue ?? '';
   const result = await redriveDeadLetters(context, queue, { pollMs: 250 });
@@ -139,7 +142,7 @@ export const redriveAction: Page = async ({ context, t, params }) => {
   return {
     redirect: `/queues/${result.queue}`,
     flash: {
-      kind: progress?.status === 'COMPLETED' ? 'ok' : 'error',
+      kind: 'ok',
       text: t('queues.redriven', { status: progress?.status ?? '', moved: progress?.moved ?? 0 }),
     },
   };
