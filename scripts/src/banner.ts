@@ -19,7 +19,7 @@ export interface BannerContext {
    * `new` (missing, empty or none of the cloud's: nothing to resume) or `cleared` (by `--fresh`).
    */
   readonly state: StateAtStart;
-  /** Where the operator web console listens, when it runs. */
+  /** The operator web console's URL with its secret (opening it signs a browser in), when it runs. */
   readonly consoleUrl?: string;
 }
 

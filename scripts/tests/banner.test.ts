@@ -133,9 +133,11 @@ describe('formatBanner', () => {
       rootDir: '/repo',
       queueNames: [],
       state: 'resumed',
-      consoleUrl: 'http://127.0.0.1:4580/',
+      consoleUrl: 'http://127.0.0.1:4580/?token=secret',
     });
-    expect(withConsole).toMatch(/^ {2}console {4}http:\/\/127\.0\.0\.1:4580\/ {2}operator web console/m);
+    expect(withConsole).toMatch(
+      /^ {2}console {4}http:\/\/127\.0\.0\.1:4580\/\?token=secret {2}operator web console/m,
+    );
     expect(banner).not.toMatch(/^ {2}console /m);
   });
 

@@ -71,11 +71,16 @@ afterAll(async () => {
   await path?.stop();
 });
 
-/** A fresh page (its own cookies) in `locale`, at `pathname` of the console. */
+/**
+ * A fresh page (its own cookies) in `locale`, signed in as a person is, by opening the URL the
+ * console printed; then at `pathname` of the console.
+ */
 async function open(pathname: string, locale = 'en-US', options: BrowserContextOptions = {}): Promise<Page> {
   const page = await (
     await browser.newContext({ locale, viewport: { width: 1360, height: 900 }, ...options })
   ).newPage();
+  await page.goto(operatorConsole.url);
+  await page.waitForURL(new URL('/', operatorConsole.url).toString());
   await page.goto(new URL(pathname, operatorConsole.url).toString());
   return page;
 }

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
+import { signIn } from '@sidestep/console/testing';
 import { COMPILE_CACHE_ENV } from './compile-cache.ts';
 
 // Runs the real `pnpm start` entry (the mail-dispatcher bundle turbo built before this test, the
@@ -112,10 +113,12 @@ describe('scripts/start.ts', () => {
     // A first start on an empty state dir resumes nothing, and says so.
     expect(cloud.output()).toContain(`state      ${stateDir}/  new: nothing to resume, started empty;`);
     expect(cloud.output()).toMatch(/psql postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres\n/);
-    // The banner's console URL answers with the overview of this cloud.
-    const consoleUrl = /console +(http:\/\/127\.0\.0\.1:\d+\/)/.exec(cloud.output())?.[1];
+    // The banner's console URL, with its secret, signs in and answers with the overview of this
+    // cloud; without the secret the console answers 401.
+    const consoleUrl = /console +(http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{43}) /.exec(cloud.output())?.[1];
     expect(consoleUrl).toBeDefined();
-    const overview = await fetch(consoleUrl ?? '');
+    expect((await fetch(new URL('/', consoleUrl))).status).toBe(401);
+    const overview = await (await signIn(consoleUrl ?? ''))('/');
     expect(overview.status).toBe(200);
     expect(await overview.text()).toContain('environment local');
 

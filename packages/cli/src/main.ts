@@ -464,7 +464,10 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
           ? { outboxDir: join(resolve(options.stateDir ?? join(REPOSITORY, '.sidestep')), 'outbox') }
           : {}),
       });
-      io.out(`sidestep console for ${context.environment} at ${running.url}\nCtrl-C stops it.\n`);
+      // The URL carries this run's secret: whoever opens it is signed in as the operator.
+      io.out(
+        `sidestep console for ${context.environment} at ${running.url}\nOpening it signs a browser in; keep it to yourself. Ctrl-C stops it.\n`,
+      );
       // Serves until interrupted; the process then ends with the console and its clients closed.
       await new Promise<void>((resolve) => {
         const stop = () => resolve();

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
+import { signIn } from '@sidestep/console/testing';
 import { sampleImportStaging, sampleJobDetail } from '@sidestep/ledger/testing';
 import { BUNDLE_INPUTS, type BundleInputs, freshBundle } from '../src/fresh-bundle.ts';
 import { render } from '../src/render.ts';
@@ -898,7 +899,7 @@ describe('sidestep console', () => {
     const url = await new Promise<string>((resolve, reject) => {
       child.stdout.on('data', (chunk: Buffer) => {
         stdout += chunk.toString();
-        const found = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout)?.[1];
+        const found = /at (http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{43})\n/.exec(stdout)?.[1];
         if (found) resolve(found);
       });
       child.once('exit', () => reject(new Error(`exited before printing its URL: ${stdout}`)));
@@ -907,16 +908,17 @@ describe('sidestep console', () => {
     return { child, url, exited };
   }
 
-  it('serves the console at the URL it prints, with the schedules in their time zone, until Ctrl-C', async () => {
+  it('serves the console to whoever opens the URL it prints, with the schedules in their time zone, until Ctrl-C', async () => {
     const { child, url, exited } = await consoleBin();
     try {
-      const page = await fetch(new URL('/schedules', url));
+      // Without the URL's secret: nothing but how to sign in.
+      expect((await fetch(new URL('/schedules', url))).status).toBe(401);
+      const operator = await signIn(url);
+      const page = await operator('/schedules');
       expect(page.status).toBe(200);
       expect(await page.text()).toMatch(/nightly-export[\s\S]*\d{4}-\d\d-\d\d 03:00 Asia\/Tokyo/);
       // Locally, the Mail page reads the local cloud's outbox (<repo>/.sidestep/outbox, as npm start's).
-      expect(await (await fetch(new URL('/mail', url))).text()).not.toContain(
-        'on AWS, mail goes out through SES',
-      );
+      expect(await (await operator('/mail')).text()).not.toContain('on AWS, mail goes out through SES');
     } finally {
       child.kill('SIGINT');
     }
@@ -932,7 +934,7 @@ describe('sidestep console', () => {
     );
     const { child, url, exited } = await consoleBin('--state-dir', stateDir);
     try {
-      const mail = await (await fetch(new URL('/mail', url))).text();
+      const mail = await (await (await signIn(url))('/mail')).text();
       expect(mail).toContain('<a href="/mail/20261205T010000000Z-m1.eml">Export ready</a>');
     } finally {
       child.kill('SIGINT');

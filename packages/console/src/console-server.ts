@@ -9,7 +9,7 @@ import { ConsoleError } from './console-error.ts';
 import { DEFAULT_CONSOLE_PORT } from './default-port.ts';
 import { escapeHtml, html } from './html.ts';
 import { chooseLocale, type Locale, translator } from './i18n.ts';
-import { layout } from './layout.ts';
+import { layout, signInDocument } from './layout.ts';
 import type { Download, Flash, Page, PageRequest, PageView, Redirect } from './page.ts';
 import { auditPage } from './pages/audit-page.ts';
 import { jobPage, jobsPage, rejectedRowsDownload, retryJobAction } from './pages/jobs-page.ts';
@@ -48,7 +48,10 @@ export interface ConsoleOptions {
 
 /** A console that is listening. */
 export interface RunningConsole {
-  /** Where to open it, e.g. `http://127.0.0.1:4580/`. */
+  /**
+   * Where to open it, with the secret of this launch, e.g. `http://127.0.0.1:4580/?token=…`: whoever
+   * opens it is signed in (see {@link startConsole}). Print it only where the operator alone reads it.
+   */
   readonly url: string;
   readonly port: number;
   /** Stops listening and ends the open live streams (the context is the caller's to close). */
@@ -257,7 +260,16 @@ function errorFlash(error: unknown): Flash {
   return { kind: 'error', text: `${name}: ${message}` };
 }
 
-function sameToken(given: string | null, token: string): boolean {
+/**
+ * `url`'s path and query as an address on this console. Its leading slashes are made one: to a
+ * browser, `//evil.example/` (what `/.//evil.example/` parses to) is another host's.
+ */
+function ownAddress(url: URL): string {
+  return url.pathname.replace(/^\/+/, '/') + url.search;
+}
+
+/** Whether `given` is `token`, in a time that does not depend on how much of it matched. */
+function sameToken(given: string | null | undefined, token: string): boolean {
   const a = Buffer.from(given ?? '');
   const b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
@@ -293,6 +305,14 @@ async function withWarnings(page: Page, request: PageRequest): Promise<PageView 
  * executions, queues and dead letters, jobs, schedules, the local outbox, the audit trail) on
  * node:http, in English or Japanese. Live pages are pushed as server-sent events.
  *
+ * Only whoever opened the URL it returns is served, as Jupyter does
+ * (https://jupyter-server.readthedocs.io/en/latest/operators/security.html): that URL carries a secret
+ * of this launch (`?token=`, 256 bits); a GET carrying it gets an HttpOnly, SameSite=Strict cookie
+ * holding it and a redirect to the same address without it (so it stays out of the history and of
+ * referrers); any other request without that cookie gets 401 and a page that says to open the URL
+ * the console printed, with no data and no action token. Loopback alone is not enough: every user of
+ * the machine can reach it, and the console acts with the operator's credentials.
+ *
  * Every action is a POST through the ops library, so it is audited like the CLI's. Another site's
  * requests are refused even on loopback: a POST needs the per-server token its form carries, and a
  * browser's `Origin` (when sent) must be the console's own. Another site may only send the browser
@@ -307,6 +327,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const host = options.host ?? '127.0.0.1';
   const refreshMs = options.refreshMs ?? 3000;
   const token = randomBytes(24).toString('base64url');
+  const secret = randomBytes(32).toString('base64url');
   const flashes = new Map<string, Flash>();
   const streams = new Set<ServerResponse>();
   let port = 0;
@@ -367,8 +388,30 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     if (url.searchParams.has('lang'))
       extraHeaders['set-cookie'] = `lang=${locale}; Path=/; SameSite=Lax; Max-Age=31536000`;
 
+    const method = request.method === 'POST' ? 'POST' : request.method === 'GET' ? 'GET' : null;
     if (!hostAllowed(request.headers.host)) {
       send(response, 421, 'text/plain; charset=utf-8', 'misdirected request: not a loopback host\n');
+      return;
+    }
+    // Named after the port: a browser sends a host's cookies to each of its ports, and two consoles
+    // (npm start's, a `sidestep console`) must not sign each other out.
+    const session = `sidestep-console-${port}`;
+    const given = method === 'GET' ? url.searchParams.get('token') : null;
+    // Only when there is one: a deletion writes the whole query again, in URLSearchParams' encoding.
+    if (given !== null) url.searchParams.delete('token');
+    if (given !== null && sameToken(given, secret)) {
+      response.writeHead(303, {
+        location: ownAddress(url),
+        'set-cookie': `${session}=${secret}; HttpOnly; SameSite=Strict; Path=/`,
+        'cache-control': 'no-store',
+        'referrer-policy': 'no-referrer',
+      });
+      response.end();
+      return;
+    }
+    if (given !== null || !sameToken(cookie.get(session), secret)) {
+      const again = method === 'GET' ? ownAddress(url) : undefined;
+      send(response, 401, 'text/html; charset=utf-8', signInDocument({ locale, t, again }).value);
       return;
     }
     const render = (view: PageView, flash?: Flash) => layout(view, { context, locale, t, url }, flash).value;
@@ -382,7 +425,6 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       send(response, 400, 'text/html; charset=utf-8', render(errorView(t, error)), extraHeaders);
       return;
     }
-    const method = request.method === 'POST' ? 'POST' : request.method === 'GET' ? 'GET' : null;
     const matched = routeFor(method, url.pathname);
     const candidate = matched?.route;
 
@@ -588,7 +630,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   port = (server.address() as AddressInfo).port;
   const shown = host.includes(':') ? `[${host}]` : host;
   return {
-    url: `http://${shown}:${port}/`,
+    url: `http://${shown}:${port}/?token=${secret}`,
     port,
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -23,6 +23,12 @@ const EN = {
   'app.receiveRefused':
     'Not read: showing this page receives the queue’s messages from SQS (each is hidden for a moment and its receive count goes up by one), so the console does it only for an address you open yourself or a link of its own pages. This request came from another site, or did not say where it came from.',
   'app.receiveConfirm': 'Read them now',
+  'app.signIn': 'Not signed in',
+  'app.signInHow':
+    'To use this console, open the URL the console printed when it started (sidestep console, or the banner of npm start): it carries this launch’s secret (?token=…), and opening it signs this browser in. A restarted console prints a new one.',
+  'app.signInAgain':
+    'Opened it already in this browser? The console’s cookie is not sent when another site’s link leads here:',
+  'app.signInAgainLink': 'open this page from here',
   'overview.title': 'Overview',
   'overview.failures': 'Recent failures',
   'overview.noFailures': 'No failures in the last 24 hours.',
@@ -203,6 +209,12 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'app.receiveRefused':
     '読み取っていません: このページを表示すると SQS からキューのメッセージを受信します（各メッセージが一時的に見えなくなり、受信回数が 1 増えます）。そのため、ご自身で開いたアドレスかコンソール自身のページのリンクからだけ行います。このリクエストは別のサイトから送られたか、送信元を示していません。',
   'app.receiveConfirm': '今すぐ読み取る',
+  'app.signIn': 'サインインしていません',
+  'app.signInHow':
+    'このコンソールを使うには、起動時にコンソールが表示した URL（sidestep console の出力、または npm start のバナー）を開いてください。その URL には今回の起動の秘密の値（?token=…）が含まれ、開くとこのブラウザがサインインします。再起動したコンソールは新しい URL を表示します。',
+  'app.signInAgain':
+    'このブラウザで既に開きましたか？ 他のサイトのリンクから来たときは、コンソールの Cookie は送られません:',
+  'app.signInAgainLink': 'ここからこのページを開く',
   'overview.title': '概要',
   'overview.failures': '最近の失敗',
   'overview.noFailures': '過去24時間に失敗はありません。',

@@ -57,3 +57,29 @@ ${flash ? html`<p class="flash flash-${flash.kind}" role="${flash.kind === 'erro
 </body>
 </html>`;
 }
+
+/**
+ * The whole answer to a request that is not signed in: how to sign in, and nothing of the
+ * environment (no navigation, no environment name, no form and so no action token). `again`, a
+ * GET's own address: a browser that is signed in sends no SameSite=Strict cookie when another site
+ * (a link in a chat) sent it here, and does from a link of the console's own page.
+ */
+export function signInDocument(page: {
+  readonly locale: Locale;
+  readonly t: Translate;
+  readonly again: string | undefined;
+}): SafeHtml {
+  const { t, locale, again } = page;
+  return html`<!doctype html>
+<html lang="${locale}">
+<head>
+<meta charset="utf-8">
+<title>${t('app.signIn')} · sidestep</title>
+<link rel="icon" href="data:,">
+</head>
+<body>
+<main><h1>${t('app.signIn')}</h1><p id="error">${t('app.signInHow')}</p>
+${again ? html`<p>${t('app.signInAgain')} <a id="again" href="${again}">${t('app.signInAgainLink')}</a></p>` : ''}</main>
+</body>
+</html>`;
+}

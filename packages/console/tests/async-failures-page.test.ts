@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createOpsContext, LedgerInvokeError, type OpsContext } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
+import { type ConsoleFetch, signIn } from '../src/testing.ts';
 import { stubQueues } from './stub-queues.ts';
 
 // The console's view of failed asynchronous invocations, on a local context whose SQS is stubbed with
@@ -21,6 +22,8 @@ const RECORD = JSON.stringify({
 });
 let context: OpsContext;
 let running: RunningConsole;
+/** The operator, signed in as by opening the console's URL. */
+let get: ConsoleFetch;
 /** The receipt handles the console deleted, and the Lambda Invoke inputs it sent. */
 let deleted: readonly string[];
 const invoked: Record<string, unknown>[] = [];
@@ -39,6 +42,7 @@ beforeAll(async () => {
       return { StatusCode: 202, $metadata: { requestId: 'invocation-1' } };
     });
   running = await startConsole({ context, port: 0, refreshMs: 50 });
+  get = await signIn(running.url);
 });
 
 /**
@@ -46,7 +50,7 @@ beforeAll(async () => {
  * receives a queue's messages answers nothing else (see cross-site.test.ts).
  */
 function open(path: string): Promise<Response> {
-  return fetch(new URL(path, running.url), { headers: { 'sec-fetch-site': 'same-origin' } });
+  return get(path, { headers: { 'sec-fetch-site': 'same-origin' } });
 }
 
 afterAll(async () => {
@@ -81,7 +85,7 @@ describe('the async failures page', () => {
   it('invokes the service again with each record’s event when its form is posted, and deletes the record', async () => {
     const page = await (await open('/async-failures/job-sweeper')).text();
     const token = /name="token" value="([^"]+)"/.exec(page)?.[1] ?? '';
-    const answer = await fetch(new URL('/async-failures/job-sweeper/reinvoke', running.url), {
+    const answer = await get('/async-failures/job-sweeper/reinvoke', {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' },

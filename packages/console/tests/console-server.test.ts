@@ -22,6 +22,7 @@ import {
 } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
+import { type ConsoleFetch, signIn } from '../src/testing.ts';
 
 // The console's HTTP surface on a local context whose EventBridge is stubbed and whose ledger is
 // unreachable, so nothing here leaves this process but loopback requests to the console itself.
@@ -29,6 +30,8 @@ const eventBridge = mockClient(EventBridgeClient);
 const warnings: string[] = [];
 let context: OpsContext;
 let running: RunningConsole;
+/** The operator, signed in as by opening the console's URL. */
+let operator: ConsoleFetch;
 let outboxDir: string;
 
 const MAIL = [
@@ -64,6 +67,7 @@ beforeAll(async () => {
     ledger: () => Promise.reject(new LedgerInvokeError('ops-ledger: no answer')),
   };
   running = await startConsole({ context, port: 0, outboxDir, refreshMs: 50 });
+  operator = await signIn(running.url);
 });
 
 afterAll(async () => {
@@ -81,16 +85,19 @@ function at(path: string): string {
   return new URL(path, running.url).toString();
 }
 
-/** The token of the first action form on the schedules page. */
+/** A request of someone who never opened the console's URL: no cookie. */
+const stranger: ConsoleFetch = (path, init) => fetch(new URL(path, running.url), init);
+
+/** The token of the first action form on the schedules page (as the operator sees it). */
 async function token(): Promise<string> {
-  const page = await (await fetch(at('/schedules'))).text();
+  const page = await (await operator('/schedules')).text();
   const found = /name="token" value="([^"]+)"/.exec(page)?.[1];
   if (!found) throw new Error('no token on the schedules page');
   return found;
 }
 
-function post(path: string, body: string, headers: Record<string, string> = {}) {
-  return fetch(at(path), {
+function post(path: string, body: string, headers: Record<string, string> = {}, as = operator) {
+  return as(path, {
     method: 'POST',
     redirect: 'manual',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
@@ -98,9 +105,98 @@ function post(path: string, body: string, headers: Record<string, string> = {}) 
   });
 }
 
+describe('who may use the console', () => {
+  // As Jupyter does (https://jupyter-server.readthedocs.io/en/latest/operators/security.html): a
+  // secret of each launch in the URL the console prints; whoever opens it gets a cookie; no one else
+  // reads a page or acts, whatever their headers say. Another user of the machine can reach the
+  // port, but not the terminal the URL was printed in.
+  it('prints a URL that carries a secret of 256 bits', () => {
+    expect(running.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{43}$/);
+  });
+
+  it('answers a request without its cookie with 401 and a page that says to open the printed URL, and nothing else', async () => {
+    // A browser's word that the operator typed the address, or that a page of the console asked, is no
+    // sign of who is asking.
+    const claims: readonly Record<string, string>[] = [
+      {},
+      { 'sec-fetch-site': 'none' },
+      { 'sec-fetch-site': 'same-origin' },
+    ];
+    for (const headers of claims) {
+      for (const path of ['/schedules', '/queues/mail', '/jobs', '/mail/20261124T100000000Z-m1.eml/html']) {
+        const answer = await fetch(at(path), { headers });
+        expect([path, headers, answer.status]).toEqual([path, headers, 401]);
+        const page = await answer.text();
+        expect(page).toContain('open the URL the console printed');
+        // Only a link back to itself: from the console's own page a signed-in browser sends its cookie.
+        expect(page).toContain(`<a id="again" href="${path}">`);
+        expect(page).not.toContain('name="token"');
+        expect(page).not.toContain('nightly-export');
+        expect(page).not.toContain('users.csv');
+        expect(answer.headers.get('set-cookie')).toBeNull();
+      }
+    }
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
+  it('refuses a wrong secret in the query with 401, setting no cookie', async () => {
+    const secret = new URL(running.url).searchParams.get('token') ?? '';
+    for (const wrong of ['x'.repeat(secret.length), secret.slice(0, -1), `${secret}x`, '']) {
+      const answer = await fetch(at(`/schedules?token=${wrong}`), { redirect: 'manual' });
+      expect([wrong, answer.status]).toEqual([wrong, 401]);
+      expect(answer.headers.get('set-cookie')).toBeNull();
+      const page = await answer.text();
+      expect(page).not.toContain('name="token"');
+      expect(page).toContain('<a id="again" href="/schedules">');
+    }
+  });
+
+  it('signs in whoever opens its URL: an HttpOnly, SameSite=Strict cookie, and a redirect to the same address without the secret', async () => {
+    const opened = new URL(running.url);
+    opened.pathname = '/jobs';
+    opened.searchParams.append('status', 'failed');
+    const answer = await fetch(opened, { redirect: 'manual' });
+    expect(answer.status).toBe(303);
+    expect(answer.headers.get('location')).toBe('/jobs?status=failed');
+    // Never to another host: the path `/.//evil.example/` is `//evil.example/` once parsed (sent as
+    // is, which fetch's own URL parsing would not).
+    const { request } = await import('node:http');
+    const elsewhere = await new Promise<string | undefined>((resolve, reject) => {
+      const path = `/.//evil.example/${new URL(running.url).search}`;
+      request({ host: '127.0.0.1', port: running.port, path }, (response) => {
+        response.resume();
+        resolve(response.headers.location);
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(elsewhere).toBe('/evil.example/');
+    const [cookie, ...others] = answer.headers.getSetCookie();
+    expect(others).toEqual([]);
+    expect(cookie).toMatch(/^sidestep-console-\d+=[\w-]+; HttpOnly; SameSite=Strict; Path=\/$/);
+    const page = await fetch(at('/schedules'), { headers: { cookie: cookie?.split(';')[0] ?? '' } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('nightly-export');
+  });
+
+  it('acts on no POST without the cookie, even one with a scraped action token from its own origin', async () => {
+    const answer = await post(
+      '/schedules/nightly-export/fire',
+      `token=${await token()}`,
+      {
+        origin: new URL(running.url).origin,
+        'sec-fetch-site': 'same-origin',
+      },
+      stranger,
+    );
+    expect(answer.status).toBe(401);
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+});
+
 describe('startConsole', () => {
   it('listens on loopback at the URL it returns', () => {
-    expect(running.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(running.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?/);
   });
 
   it('runs an action posted with its token from its own origin, and says so once on the next page', async () => {
@@ -117,9 +213,9 @@ describe('startConsole', () => {
       schedule: 'nightly-export',
       operator: 'local:tester',
     });
-    expect(await (await fetch(at(location))).text()).toContain('Fired nightly-export (event event-1)');
+    expect(await (await operator(location)).text()).toContain('Fired nightly-export (event event-1)');
     // A flash is shown once.
-    expect(await (await fetch(at(location))).text()).not.toContain('Fired nightly-export');
+    expect(await (await operator(location)).text()).not.toContain('Fired nightly-export');
   });
 
   it('refuses a POST without the token, even from its own origin, and one from another origin even with it, acting on neither', async () => {
@@ -156,7 +252,8 @@ describe('startConsole', () => {
     const { request } = await import('node:http');
     const statusFor = (host: string) =>
       new Promise<number | undefined>((resolve, reject) => {
-        request({ host: '127.0.0.1', port, path: '/schedules', headers: { host } }, (response) => {
+        const cookie = `sidestep-console-${port}=${new URL(running.url).searchParams.get('token')}`;
+        request({ host: '127.0.0.1', port, path: '/schedules', headers: { host, cookie } }, (response) => {
           response.resume();
           resolve(response.statusCode);
         })
@@ -171,11 +268,11 @@ describe('startConsole', () => {
   });
 
   it('names the field of a bad request in an error page, in the language asked for', async () => {
-    const answer = await fetch(at('/schedules/nightly-exports/fire'), {
+    const answer = await operator('/schedules/nightly-exports/fire', {
       headers: { 'accept-language': 'ja' },
     });
     expect(answer.status).toBe(404);
-    const page = await fetch(at('/workflows/imports?lang=ja'));
+    const page = await operator('/workflows/imports?lang=ja');
     expect(page.status).toBe(404);
     const text = await page.text();
     expect(text).toContain('UnknownNameError');
@@ -186,7 +283,7 @@ describe('startConsole', () => {
 
   it('answers a path whose percent-encoding is malformed with 400 and a page naming the path', async () => {
     for (const path of ['/jobs/%E0%A4%A', '/queues/%ZZ/preview', '/mail/%ZZ/html']) {
-      const answer = await fetch(at(path));
+      const answer = await operator(path);
       expect([path, answer.status]).toEqual([path, 400]);
       expect(answer.headers.get('content-type')).toBe('text/html; charset=utf-8');
       const page = await answer.text();
@@ -195,29 +292,29 @@ describe('startConsole', () => {
       );
     }
     // A malformed cookie is not the page's to refuse: it is served, in the default language.
-    const withCookie = await fetch(at('/schedules'), { headers: { cookie: 'lang=%ZZ' } });
+    const withCookie = await operator('/schedules', { headers: { cookie: 'lang=%ZZ' } });
     expect(withCookie.status).toBe(200);
   });
 
   it('serves its own script and stylesheet, and pages under a CSP that allows nothing else', async () => {
-    const page = await fetch(at('/schedules'));
+    const page = await operator('/schedules');
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
-    const css = await fetch(at('/assets/console.css'));
+    const css = await operator('/assets/console.css');
     expect(css.headers.get('content-type')).toMatch(/^text\/css/);
     expect(await css.text()).toContain('.workflow-graph');
-    expect((await fetch(at('/assets/console.js'))).status).toBe(200);
+    expect((await operator('/assets/console.js')).status).toBe(200);
   });
 
   it("renders an outbox mail's text, and its HTML for a sandboxed frame under a policy that runs no script", async () => {
-    const list = await (await fetch(at('/mail'))).text();
+    const list = await (await operator('/mail')).text();
     expect(list).toContain('href="/mail/20261124T100000000Z-m1.eml"');
-    const page = await (await fetch(at('/mail/20261124T100000000Z-m1.eml'))).text();
+    const page = await (await operator('/mail/20261124T100000000Z-m1.eml')).text();
     expect(page).toContain('<iframe class="mail-html" sandbox');
     expect(page).toContain('Your import of users.csv finished.');
-    const frame = await fetch(at('/mail/20261124T100000000Z-m1.eml/html'));
+    const frame = await operator('/mail/20261124T100000000Z-m1.eml/html');
     expect(frame.headers.get('content-security-policy')).toMatch(/default-src 'none'.*sandbox/);
     expect(await frame.text()).toContain('<b>users.csv</b>');
-    expect((await fetch(at('/mail/..%2Fsecret.eml'))).status).toBe(404);
+    expect((await operator('/mail/..%2Fsecret.eml')).status).toBe(404);
   });
 });
 
@@ -232,10 +329,10 @@ describe('the mail page', () => {
       ),
     );
     try {
-      const all = await (await fetch(at('/mail'))).text();
+      const all = await (await operator('/mail')).text();
       expect(all).toContain('Import imp_42 failed');
       expect(all).toContain('Import finished: users.csv');
-      const ofJob = await (await fetch(at('/mail?job=imp_42'))).text();
+      const ofJob = await (await operator('/mail?job=imp_42')).text();
       expect(ofJob).toContain('<a href="/jobs/imp_42">imp_42</a>');
       expect(ofJob).toContain('href="/mail/20261124T090000000Z-job.eml">Import imp_42 failed</a>');
       expect(ofJob).not.toContain('Import finished: users.csv');
@@ -248,7 +345,7 @@ describe('the mail page', () => {
 describe('a live page', () => {
   it('streams its body as server-sent events, only when it changed', async () => {
     const abort = new AbortController();
-    const answer = await fetch(at('/mail'), {
+    const answer = await operator('/mail', {
       headers: { accept: 'text/event-stream' },
       signal: abort.signal,
     });
@@ -296,7 +393,7 @@ describe('a live page whose body holds a CR', () => {
     );
     const abort = new AbortController();
     try {
-      const answer = await fetch(at('/mail'), {
+      const answer = await operator('/mail', {
         headers: { accept: 'text/event-stream' },
         signal: abort.signal,
       });
@@ -329,6 +426,7 @@ describe('the execution page', () => {
   const arn = 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:run-1';
   let local: RunningConsole;
   let sfnContext: OpsContext;
+  let get: ConsoleFetch;
 
   beforeAll(async () => {
     sfn.on(DescribeExecutionCommand).resolves({
@@ -383,6 +481,7 @@ describe('the execution page', () => {
       ledger: () => Promise.reject(new LedgerInvokeError('ops-ledger: no answer')),
     };
     local = await startConsole({ context: sfnContext, port: 0 });
+    get = await signIn(local.url);
   });
 
   afterAll(async () => {
@@ -391,14 +490,13 @@ describe('the execution page', () => {
   });
 
   it('colours the failed state, shows error and cause, and redrives through the ops library', async () => {
-    const url = new URL(`/executions?arn=${encodeURIComponent(arn)}`, local.url);
-    const page = await (await fetch(url)).text();
+    const page = await (await get(`/executions?arn=${encodeURIComponent(arn)}`)).text();
     expect(page).toContain('data-state="ImportRows" data-outcome="failed"');
     expect(page).toContain('data-state="Done" data-outcome="idle"');
     expect(page).toContain('relation &quot;users&quot; does not exist');
     expect(page).toContain('href="/jobs/imp_1"');
     const token = /name="token" value="([^"]+)"/.exec(page)?.[1] ?? '';
-    const answer = await fetch(new URL('/executions/redrive', local.url), {
+    const answer = await get('/executions/redrive', {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(local.url).origin },
@@ -406,7 +504,7 @@ describe('the execution page', () => {
     });
     expect(answer.status).toBe(303);
     expect(sfn.commandCalls(RedriveExecutionCommand)[0]?.args[0].input).toEqual({ executionArn: arn });
-    expect(await (await fetch(new URL(answer.headers.get('location') ?? '', local.url))).text()).toContain(
+    expect(await (await get(answer.headers.get('location') ?? '')).text()).toContain(
       'Redriven at 2026-11-24T10:05:00.000Z',
     );
     // A failed execution cannot be stopped: no Stop form.
@@ -428,7 +526,7 @@ describe('the execution page', () => {
       ],
       nextToken: 'token-3',
     });
-    const page = await (await fetch(new URL('/workflows/import?cursor=token-2', local.url))).text();
+    const page = await (await get('/workflows/import?cursor=token-2')).text();
     expect(sfn.commandCalls(ListExecutionsCommand).at(-1)?.args[0].input).toEqual({
       stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import',
       maxResults: 50,
@@ -450,7 +548,7 @@ describe('the execution page', () => {
       redriveStatus: 'NOT_REDRIVABLE',
       redriveStatusReason: 'Execution redrivable period exceeded.',
     });
-    const page = await (await fetch(new URL(`/executions?arn=${encodeURIComponent(old)}`, local.url))).text();
+    const page = await (await get(`/executions?arn=${encodeURIComponent(old)}`)).text();
     expect(page).not.toContain('id="redrive-execution"');
     expect(page).toContain('Execution redrivable period exceeded.');
   });
@@ -466,14 +564,12 @@ describe('the execution page', () => {
       input: '{"job":{"jobId":"imp_2"}}',
     });
     sfn.on(StopExecutionCommand).resolves({ stopDate: new Date('2026-11-24T10:06:00Z') });
-    const page = await (
-      await fetch(new URL(`/executions?arn=${encodeURIComponent(running)}`, local.url))
-    ).text();
+    const page = await (await get(`/executions?arn=${encodeURIComponent(running)}`)).text();
     expect(page).toContain('id="stop-execution"');
     expect(page).not.toContain('id="redrive-execution"');
     const token = /name="token" value="([^"]+)"/.exec(page)?.[1] ?? '';
     const stop = (cause: string | undefined) =>
-      fetch(new URL('/executions/stop', local.url), {
+      get('/executions/stop', {
         method: 'POST',
         redirect: 'manual',
         headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(local.url).origin },
@@ -495,7 +591,7 @@ describe('the execution page', () => {
           `^/executions\\?arn=${encodeURIComponent(running).replaceAll('.', '\\.')}&flash=[0-9a-f]+$`,
         ),
       );
-      const shown = await (await fetch(new URL(back, local.url))).text();
+      const shown = await (await get(back)).text();
       expect(shown).toContain(
         '<p class="flash flash-error" role="alert">InvalidOptionError: cause: give why the execution is stopped</p>',
       );
@@ -510,7 +606,7 @@ describe('the execution page', () => {
       error: 'StoppedByOperator',
       cause: 'local:tester: wrong file',
     });
-    expect(await (await fetch(new URL(answer.headers.get('location') ?? '', local.url))).text()).toContain(
+    expect(await (await get(answer.headers.get('location') ?? '')).text()).toContain(
       'Stopped at 2026-11-24T10:06:00.000Z',
     );
   });
@@ -525,6 +621,7 @@ describe('the job page', () => {
   let jobs: Map<string, JobDetail>;
   let jobContext: OpsContext;
   let jobConsole: RunningConsole;
+  let get: ConsoleFetch;
 
   beforeAll(async () => {
     jobs = new Map([
@@ -561,6 +658,7 @@ describe('the job page', () => {
       ledger: async () => ledger,
     };
     jobConsole = await startConsole({ context: jobContext, port: 0 });
+    get = await signIn(jobConsole.url);
   });
 
   afterAll(async () => {
@@ -569,7 +667,7 @@ describe('the job page', () => {
   });
 
   it('says what became of the failure mail of a job the sweeper failed, and nothing of one it did not fail', async () => {
-    const page = async (id: string) => (await fetch(new URL(`/jobs/${id}`, jobConsole.url))).text();
+    const page = async (id: string) => (await get(`/jobs/${id}`)).text();
     expect(await page('exp_mail_refused')).toContain(
       '<p class="error-box" id="job-sweep-mail"><strong>Failure mail refused, not sent:</strong> payload.to: not a valid email (<time datetime="2026-11-24T11:00:00.000Z">',
     );
@@ -583,7 +681,7 @@ describe('the job page', () => {
   });
 
   it("shows a running import's staging so far, in the language asked for, and nothing without one", async () => {
-    const page = async (path: string) => (await fetch(new URL(path, jobConsole.url))).text();
+    const page = async (path: string) => (await get(path)).text();
     const english = await page('/jobs/imp_staged');
     expect(english).toContain(
       '<p id="job-staging"><progress max="580280729" value="432013312"></progress> <strong>Staging:</strong> 4,200,000 records, 412.0 of 553.4 MiB (74%), 52 of 53 segments validated, 3 rows rejected so far',

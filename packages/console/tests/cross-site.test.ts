@@ -74,12 +74,14 @@ function consoleUrl(path: string): string {
 }
 
 /**
- * A fresh browser page, with the paths it asked the console for (`requests`) and the answers it got
- * as `status path` (an image or stylesheet answered with a page is blocked by the browser, ORB, and
- * reports none).
+ * A fresh browser page of the operator, signed in by opening the URL the console printed, with the
+ * paths it asked the console for since (`requests`) and the answers it got as `status path` (an image
+ * or stylesheet answered with a page is blocked by the browser, ORB, and reports none).
  */
 async function browse(): Promise<{ page: Page; requests: string[]; answers: string[] }> {
   const page = await (await browser.newContext()).newPage();
+  await page.goto(operatorConsole.url);
+  await page.waitForURL(consoleUrl('/'));
   const requests: string[] = [];
   const answers: string[] = [];
   const ofConsole = (url: string) => {
@@ -98,10 +100,13 @@ async function browse(): Promise<{ page: Page; requests: string[]; answers: stri
 }
 
 // 127.0.0.1 on another port is the same site as the console, another origin; localhost is another site.
+// The console's cookie is SameSite=Strict: a request another site causes carries none, and is
+// answered 401 before anything else is looked at; one of the same site carries it (a fetch's, whose
+// credentials are same-origin by default, does not), and is refused by where it came from (403).
 describe.each([
-  ['the same site (another port)', '127.0.0.1'],
-  ['another site', 'localhost'],
-])('a page of %s', (_name, attackerHost) => {
+  ['the same site (another port)', '127.0.0.1', 403],
+  ['another site', 'localhost', 401],
+])('a page of %s', (_name, attackerHost, navigated) => {
   const attackerUrl = () => `http://${attackerHost}:${attackerPort}/`;
 
   it('makes the console receive no message with an image, a stylesheet, a frame or a fetch, and each is refused', async () => {
@@ -134,7 +139,7 @@ describe.each([
     expect(receiveCalls()).toBe(0);
     // The frame's and the fetches' answers reach the page: each a refusal.
     expect(answers.length).toBeGreaterThanOrEqual(3);
-    expect(answers.filter((answer) => !answer.startsWith('403 '))).toEqual([]);
+    expect(answers.filter((answer) => !/^40[13] /.test(answer))).toEqual([]);
     await page.context().close();
   });
 
@@ -144,11 +149,13 @@ describe.each([
     await page.goto(attackerUrl());
     const [answer] = await Promise.all([page.waitForEvent('response'), page.locator('#go').click()]);
     await page.waitForURL(consoleUrl('/queues/mail'));
-    expect(answer.status()).toBe(403);
-    expect(await page.locator('#error').textContent()).toContain('another site');
+    expect(answer.status()).toBe(navigated);
+    expect(await page.locator('#error').textContent()).toContain(
+      navigated === 403 ? 'another site' : 'open the URL the console printed',
+    );
     expect(receiveCalls()).toBe(0);
     // The operator, now on the console's own page, asks for them.
-    await page.locator('#error a').click();
+    await page.locator(navigated === 403 ? '#error a' : '#again').click();
     await page.waitForURL(consoleUrl('/queues/mail'));
     expect(await page.locator('#dead-letters').textContent()).toContain('smtp-down-1');
     expect(receiveCalls()).toBeGreaterThan(0);
@@ -165,19 +172,24 @@ describe.each([
       await page.goto(attackerUrl());
       const [answer] = await Promise.all([page.waitForEvent('response'), page.locator('#go').click()]);
       await page.waitForURL(consoleUrl(path));
-      expect(answer.status()).toBe(403);
-      expect(await page.locator('#error a').getAttribute('href')).toBe(path);
+      expect(answer.status()).toBe(navigated);
+      expect(await page.locator(navigated === 403 ? '#error a' : '#again').getAttribute('href')).toBe(path);
       expect(receiveCalls()).toBe(0);
       await page.context().close();
     },
   );
 
-  it('still opens a page that reads without side effects when a link of another site leads there', async () => {
+  it('opens a page that reads without side effects when a link of another site leads there, at once or from the page that says to sign in', async () => {
     attack = `<!doctype html><a id="go" href="${consoleUrl('/queues')}">queues</a>`;
     const { page } = await browse();
     await page.goto(attackerUrl());
     const [answer] = await Promise.all([page.waitForEvent('response'), page.locator('#go').click()]);
-    expect(answer.status()).toBe(200);
+    expect(answer.status()).toBe(navigated === 403 ? 200 : 401);
+    if (navigated === 401) {
+      expect(await page.locator('main').textContent()).not.toContain('mail');
+      await page.locator('#again').click();
+      await page.locator('#queues').waitFor();
+    }
     expect(await page.locator('h1').textContent()).toBe('Queues');
     expect(receiveCalls()).toBe(0);
     await page.context().close();
@@ -185,6 +197,21 @@ describe.each([
 });
 
 describe("the operator's own browsing", () => {
+  it('is refused, saying how to sign in, until the browser opened the URL the console printed', async () => {
+    const page = await (await browser.newContext()).newPage();
+    const answer = await page.goto(consoleUrl('/queues'));
+    expect(answer?.status()).toBe(401);
+    expect(await page.locator('#error').textContent()).toContain('open the URL the console printed');
+    await page.goto(operatorConsole.url);
+    // Signed in, at the address without the secret.
+    await page.waitForURL(consoleUrl('/'));
+    expect(await page.locator('header .brand').textContent()).toBe('sidestep');
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+    await page.goBack();
+    expect(page.url()).toBe(consoleUrl('/queues'));
+    await page.context().close();
+  });
+
   it('lists the dead letters from the queues page, and from a bookmark', async () => {
     const { page } = await browse();
     await page.goto(consoleUrl('/queues'));
@@ -206,13 +233,18 @@ describe("the operator's own browsing", () => {
 // A browser without Fetch Metadata (Safari before 16.4) or a program (curl) says where a request came
 // from by its Origin or Referer, or not at all.
 describe('a request without Sec-Fetch-Site', () => {
-  /** A GET of the console with exactly `headers` (and Host), as fetch would add its own. */
+  /**
+   * A GET of the console with exactly `headers` (and Host, and the cookie of a program that opened
+   * the console's URL), as fetch would add its own.
+   */
   function get(
     path: string,
     headers: Record<string, string> = {},
   ): Promise<{ status: number; body: string }> {
+    const secret = new URL(operatorConsole.url).searchParams.get('token');
+    const cookie = `sidestep-console-${operatorConsole.port}=${secret}`;
     return new Promise((resolve, reject) => {
-      request(consoleUrl(path), { headers }, (response) => {
+      request(consoleUrl(path), { headers: { cookie, ...headers } }, (response) => {
         let body = '';
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => {

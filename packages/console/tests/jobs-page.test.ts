@@ -4,6 +4,7 @@ import { sampleJobDetail } from '@sidestep/ledger/testing';
 import { createOpsContext, type JobDetail, type Ledger, type OpsContext } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
+import { type ConsoleFetch, signIn } from '../src/testing.ts';
 
 // The jobs list and a job's page on a local context whose ledger is a stub and whose Step Functions
 // answers DescribeExecution for each job's latest execution
@@ -52,6 +53,8 @@ const REJECTED = [
 ];
 let context: OpsContext;
 let running: RunningConsole;
+/** The operator, signed in as by opening the console's URL. */
+let get: ConsoleFetch;
 /** The options of each listJobs and listRejectedRows call the ledger had. */
 const listed: { readonly jobs: unknown[]; readonly rejected: unknown[] } = { jobs: [], rejected: [] };
 
@@ -95,6 +98,7 @@ beforeAll(async () => {
     redriveStatusReason: 'Execution history is older than 14 days',
   });
   running = await startConsole({ context, port: 0 });
+  get = await signIn(running.url);
 });
 
 afterAll(async () => {
@@ -102,7 +106,7 @@ afterAll(async () => {
   await context.close();
 });
 
-const page = async (path: string) => (await fetch(new URL(path, running.url))).text();
+const page = async (path: string) => (await get(path)).text();
 
 describe('the job page', () => {
   it("says a running job's task runs again only while its latest execution runs", async () => {
@@ -174,7 +178,7 @@ describe("a job's actions and rejected rows", () => {
   });
 
   it('downloads every rejected row as CSV after a UTF-8 byte order mark, so Excel reads it as UTF-8', async () => {
-    const answer = await fetch(new URL('/jobs/imp_rejected/rejected.csv', running.url));
+    const answer = await get('/jobs/imp_rejected/rejected.csv');
     expect(answer.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     expect(answer.headers.get('content-disposition')).toBe(
       'attachment; filename="imp_rejected-rejected-rows.csv"',
@@ -192,7 +196,7 @@ describe('a live stream of a page no longer live', () => {
   // The page's script swaps each event's body in and closes the stream at `end`
   // (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
   it("of a job that ended sends the page's body once, then event: end, and closes", async () => {
-    const answer = await fetch(new URL('/jobs/exp_done', running.url), {
+    const answer = await get('/jobs/exp_done', {
       headers: { accept: 'text/event-stream' },
       signal: AbortSignal.timeout(5_000),
     });

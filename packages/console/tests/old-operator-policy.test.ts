@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createOpsContext, type OpsContext } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
+import { type ConsoleFetch, signIn } from '../src/testing.ts';
 
 // The console against a staging environment whose operator policy is the previous release's: no
 // grant yet on the on-failure queues (sidestep-<env>-<service>-async-failures), which arrives with the
@@ -11,6 +12,8 @@ import { type RunningConsole, startConsole } from '../src/index.ts';
 const warnings: string[] = [];
 let context: OpsContext;
 let running: RunningConsole;
+/** The operator, signed in as by opening the console's URL. */
+let get: ConsoleFetch;
 
 beforeAll(async () => {
   context = createOpsContext({
@@ -38,6 +41,7 @@ beforeAll(async () => {
       return { Attributes: { ApproximateNumberOfMessages: '0' } };
     });
   running = await startConsole({ context, port: 0, refreshMs: 60_000 });
+  get = await signIn(running.url);
 });
 
 afterAll(async () => {
@@ -50,7 +54,7 @@ describe('the console on an environment not yet applied', () => {
     'shows %s without the on-failure queue it may not read, and warns naming it',
     async (path) => {
       warnings.length = 0;
-      const answer = await fetch(new URL(path, running.url), {
+      const answer = await get(path, {
         headers: { 'sec-fetch-site': 'same-origin' },
       });
       const page = await answer.text();

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { createOpsContext, LedgerInvokeError, type OpsContext } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
+import { type ConsoleFetch, signIn } from '../src/testing.ts';
 
 // A queue's dead letters and its redrive, on a local context whose SQS is stubbed: a DLQ that always
 // has more messages than are asked for, and a message move task that ends as `taskStatus` says
@@ -9,6 +10,8 @@ import { type RunningConsole, startConsole } from '../src/index.ts';
 // its Status, COMPLETED or FAILED with a FailureReason among others).
 let context: OpsContext;
 let running: RunningConsole;
+/** The operator, signed in as by opening the console's URL. */
+let get: ConsoleFetch;
 /** How many messages the console has received, and the StartMessageMoveTask inputs it sent. */
 let received = 0;
 let started: Record<string, unknown>[] = [];
@@ -67,6 +70,7 @@ beforeAll(async () => {
       return { Successful: [], Failed: [] };
     });
   running = await startConsole({ context, port: 0 });
+  get = await signIn(running.url);
 });
 
 afterAll(async () => {
@@ -82,7 +86,7 @@ beforeEach(() => {
 
 /** `path` as a link of the console's own page asks for it (a page that receives answers nothing else). */
 async function open(path: string): Promise<string> {
-  const answer = await fetch(new URL(path, running.url), { headers: { 'sec-fetch-site': 'same-origin' } });
+  const answer = await get(path, { headers: { 'sec-fetch-site': 'same-origin' } });
   expect(answer.status).toBe(200);
   return answer.text();
 }
@@ -127,7 +131,7 @@ describe('Redrive', () => {
   /** POSTs the redrive form of `queue` and opens the page it is sent to (`back`), flash included. */
   async function redrive(queue: string, back = `/queues/${queue}`): Promise<string> {
     const token = /name="token" value="([^"]+)"/.exec(await open('/schedules'))?.[1] ?? '';
-    const answer = await fetch(new URL(`/queues/${queue}/redrive`, running.url), {
+    const answer = await get(`/queues/${queue}/redrive`, {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' },

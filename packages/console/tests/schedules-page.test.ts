@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { createOpsContext, LedgerInvokeError, type OpsContext } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
+import { type ConsoleFetch, signIn } from '../src/testing.ts';
 
 // The schedules page of an AWS environment (staging), whose EventBridge Scheduler is stubbed:
 // GetSchedule answers each schedule's State, UpdateSchedule sets it: a schedule is enabled or
@@ -9,6 +10,8 @@ import { type RunningConsole, startConsole } from '../src/index.ts';
 // The local cloud has no Scheduler API, so only here do Pause and Resume act.
 let context: OpsContext;
 let running: RunningConsole;
+/** The operator, signed in as by opening the console's URL. */
+let get: ConsoleFetch;
 /** Each schedule's State by its Scheduler name, and the UpdateSchedule inputs the console sent. */
 const states = new Map([
   ['sidestep-staging-nightly-export', 'DISABLED'],
@@ -40,6 +43,7 @@ beforeAll(async () => {
       };
     });
   running = await startConsole({ context, port: 0 });
+  get = await signIn(running.url);
 });
 
 afterAll(async () => {
@@ -51,7 +55,7 @@ beforeEach(() => {
   updates = [];
 });
 
-const page = async () => (await fetch(new URL('/schedules', running.url))).text();
+const page = async () => (await get('/schedules')).text();
 
 /** The schedule's row of the page. */
 const row = (text: string, schedule: string) =>
@@ -71,7 +75,7 @@ describe('the schedules page', () => {
     ['resume', 'nightly-export', 'ENABLED'],
   ])('%s of %s sends UpdateSchedule with State %s', async (change, schedule, state) => {
     const token = /name="token" value="([^"]+)"/.exec(await page())?.[1] ?? '';
-    const answer = await fetch(new URL(`/schedules/${schedule}/${change}`, running.url), {
+    const answer = await get(`/schedules/${schedule}/${change}`, {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' },
@@ -81,7 +85,7 @@ describe('the schedules page', () => {
     expect(updates.map(({ Name, GroupName, State }) => ({ Name, GroupName, State }))).toEqual([
       { Name: `sidestep-staging-${schedule}`, GroupName: 'sidestep-staging', State: state },
     ]);
-    const shown = await (await fetch(new URL(answer.headers.get('location') ?? '', running.url))).text();
+    const shown = await (await get(answer.headers.get('location') ?? '')).text();
     expect(shown).toContain(`<p class="flash flash-ok" role="status">${schedule} is now ${state}</p>`);
   });
 });
