@@ -180,6 +180,17 @@ const MAIL_POLICY =
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
+/** The longest a live page waits between reads that fail, unless its refresh is longer. */
+const MAX_RETRY_MS = 30_000;
+
+/**
+ * `text` as the `data:` lines of one server-sent event. CR, LF and CRLF all end a line of an event
+ * stream (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
+ */
+function eventData(text: string): string {
+  return `data: ${text.split(/\r\n|\r|\n/).join('\ndata: ')}\n`;
+}
+
 function isRedirect(result: PageView | Redirect | Download): result is Redirect {
   return 'redirect' in result;
 }
@@ -567,6 +578,11 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
    * A live page's stream: the page's body re-rendered every `refreshMs` and, when it changed, sent
    * as one server-sent event while it is open; the browser's script swaps it in. A page that is no longer
    * live (a job that ended) sends its last body and an `end` event.
+   *
+   * A read that fails (a throttled API, the ledger a moment away) ends nothing: the browser keeps the
+   * last body, a `stale` event tells it why it is not current, and the read is tried again after
+   * twice as long each time (at most {@link MAX_RETRY_MS}); the next read that succeeds is sent
+   * whether or not it changed, which clears the warning.
    */
   async function stream(request: PageRequest, page: Page, response: ServerResponse): Promise<void> {
     response.writeHead(200, {
@@ -578,32 +594,38 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     let open = true;
     const closed = new AbortController();
     let sent: string | undefined;
+    let failures = 0;
     response.on('close', () => {
       open = false;
       streams.delete(response);
       closed.abort();
     });
+    const wait = (ms: number) => sleep(ms, undefined, { signal: closed.signal }).catch(() => undefined);
     while (open) {
       let view: PageView | Redirect | Download;
       try {
         view = await withWarnings(page, request);
       } catch (error) {
-        view = errorView(request.t, error);
+        if (!open) break;
+        failures += 1;
+        const { name, message } = named(error);
+        response.write(`event: stale\n${eventData(`${name}: ${message}`)}\n`);
+        await wait(Math.min(refreshMs * 2 ** failures, Math.max(refreshMs, MAX_RETRY_MS)));
+        continue;
       }
       if (!open) break;
       if (isRedirect(view) || isDownload(view)) break;
       // Only a change is sent: the page the person is reading (and clicking in) stays as it is.
-      if (view.body.value !== sent) {
+      if (view.body.value !== sent || failures > 0) {
         sent = view.body.value;
-        // CR, LF and CRLF all end a line of an event stream
-        // (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation).
-        response.write(`data: ${sent.split(/\r\n|\r|\n/).join('\ndata: ')}\n\n`);
+        response.write(`${eventData(sent)}\n`);
       }
+      failures = 0;
       if (!view.live) {
         response.write('event: end\ndata: \n\n');
         break;
       }
-      await sleep(refreshMs, undefined, { signal: closed.signal }).catch(() => undefined);
+      await wait(refreshMs);
     }
     response.end();
   }

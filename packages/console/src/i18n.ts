@@ -9,6 +9,7 @@ const EN = {
   'nav.audit': 'Audit',
   'app.environment': 'environment {environment}',
   'app.live': 'live',
+  'app.stale': 'The live view could not refresh: this page shows what it read last, and keeps trying.',
   'app.language': 'Language',
   'app.next': 'Next page',
   'app.first': 'First page',
@@ -195,6 +196,8 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'nav.audit': '監査',
   'app.environment': '環境 {environment}',
   'app.live': 'ライブ',
+  'app.stale':
+    'ライブ表示を更新できませんでした。このページは最後に読み取った内容のまま、再試行を続けています。',
   'app.language': '言語',
   'app.next': '次のページ',
   'app.first': '最初のページ',

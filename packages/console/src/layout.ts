@@ -53,6 +53,11 @@ export function layout(
   )}</nav>
 </header>
 ${flash ? html`<p class="flash flash-${flash.kind}" role="${flash.kind === 'error' ? 'alert' : 'status'}">${flash.text}</p>` : ''}
+${
+  view.live
+    ? html`<p class="live-stale flash-warning" id="live-stale" role="status" hidden>${t('app.stale')} <span class="live-stale-error"></span></p>`
+    : ''
+}
 <main>${view.body}</main>
 </body>
 </html>`;

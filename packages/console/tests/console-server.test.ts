@@ -380,6 +380,32 @@ describe('a live page', () => {
   });
 });
 
+describe('a live page whose reads fail', () => {
+  // This file's ledger never answers: the jobs list is read again and again, and fails each time.
+  it('says why in a stale event instead of ending, and tries again less and less often', async () => {
+    const answer = await operator('/jobs', {
+      headers: { accept: 'text/event-stream' },
+      signal: AbortSignal.timeout(1_000),
+    });
+    let received = '';
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of answer.body as ReadableStream<Uint8Array>) {
+        received += decoder.decode(chunk, { stream: true });
+      }
+    } catch (error) {
+      if ((error as Error).name !== 'TimeoutError') throw error;
+    }
+    const events = received.split('\n\n').filter(Boolean);
+    expect(new Set(events)).toEqual(
+      new Set(['event: stale\ndata: LedgerInvokeError: ops-ledger: no answer']),
+    );
+    // Every 50 ms would be 20 in the second; after 100, 200, 400 and 800 ms it is at most 4.
+    expect(events.length).toBeGreaterThanOrEqual(2);
+    expect(events.length).toBeLessThanOrEqual(4);
+  });
+});
+
 describe('a live page whose body holds a CR', () => {
   // A CR, an LF and a CRLF each end a line of an event stream
   // (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation): a CR

@@ -1,10 +1,11 @@
 // The console's only script. Pages work without it; it makes live pages live: a page whose body
 // has data-live subscribes to its own URL as server-sent events, and each event is the page's
-// main content rendered again by the server.
+// main content rendered again by the server; a `stale` event says a read failed (the page stays).
 const live = document.body.dataset.live === 'true';
 const main = document.querySelector('main');
 if (live && main && 'EventSource' in window) {
   const indicator = document.querySelector('.live-indicator');
+  const stale = document.getElementById('live-stale');
   const source = new EventSource(location.href);
   /** The newest body the server sent that is not shown yet. */
   let pending;
@@ -19,9 +20,19 @@ if (live && main && 'EventSource' in window) {
   };
   source.onopen = () => indicator?.removeAttribute('hidden');
   source.onmessage = (event) => {
+    stale?.setAttribute('hidden', '');
+    indicator?.removeAttribute('hidden');
     pending = event.data;
     show();
   };
+  // A read the server could not make: the page stays as it was, says why, and is not shown as live
+  // until the server, which keeps trying, sends a body again.
+  source.addEventListener('stale', (event) => {
+    const reason = stale?.querySelector('.live-stale-error');
+    if (reason) reason.textContent = event.data;
+    stale?.removeAttribute('hidden');
+    indicator?.setAttribute('hidden', '');
+  });
   // Held while someone is in a form; shown once they leave it.
   main.addEventListener('focusout', () => setTimeout(show, 0));
   source.addEventListener('end', () => {
