@@ -943,6 +943,21 @@ describe('sidestep console', () => {
     expect(await exited).toBe(0);
   });
 
+  it('says which port is taken and which option picks another, and exits 1, when its port is in use', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const busy = (blocker.address() as { port: number }).port;
+    try {
+      const { code, stdout, stderr } = await sidestep('console', '--port', String(busy));
+      expect({ code, stdout }).toEqual({ code: 1, stdout: '' });
+      expect(stderr).toBe(
+        `error: port ${busy} (console) is already in use: stop what listens there, or pick another with --port (0 picks a free one)\n`,
+      );
+    } finally {
+      blocker.close();
+    }
+  });
+
   it('refuses --state-dir for an environment on AWS, naming the option', async () => {
     const { code, stderr } = await sidestep('console', '--env', 'staging', '--state-dir', '/tmp');
     expect(code).toBe(1);
