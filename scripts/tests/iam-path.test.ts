@@ -7,12 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MAIL_NOT_QUEUED_ERROR } from '@sidestep/contracts';
 import { rejectionOf } from '@sidestep/contracts/testing';
 import { synthStack } from '@sidestep/infra';
+import { createCollectingReporter, type LocalCloud, startLocalCloud } from '@sidestep/local-cloud';
 import { TASKS } from '@sidestep/registry';
 import { executionStatusRule } from '@sidestep/workflows';
-import { LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
+import { LOCAL_CLOUD, LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
 import {
   endedExecutions,
   type PathCloud,
+  rootDir,
   runScriptWith,
   startPathCloud,
   startWholePathCloud,
@@ -248,4 +250,111 @@ describe('a manifest missing a permission its code uses', () => {
     );
     expect(mail.to).toEqual([LOCAL_NOTIFY_ADDRESS]);
   }, 90_000);
+});
+
+/** A trust policy statement of the synthesized stack, as `assume_role_policy` holds it. */
+interface TrustStatement {
+  Principal: { Service: string };
+  Condition?: Record<string, Record<string, string>>;
+}
+
+/** `stack` with the trust policy of its role `roleName` changed by `change` (its one statement). */
+function withTrust(stack: string, roleName: string, change: (statement: TrustStatement) => void): object {
+  const terraform = JSON.parse(stack) as {
+    resource: { aws_iam_role: Record<string, { name: string; assume_role_policy: string }> };
+  };
+  const role = Object.values(terraform.resource.aws_iam_role).find((r) => r.name === roleName);
+  if (!role) throw new Error(`the stack has no role ${roleName}`);
+  const policy = JSON.parse(role.assume_role_policy) as { Statement: TrustStatement[] };
+  for (const statement of policy.Statement) change(statement);
+  role.assume_role_policy = JSON.stringify(policy);
+  return terraform;
+}
+
+/** Sets the value of the condition key `key` wherever the statement's conditions name it. */
+const condition = (key: string, value: string) => (statement: TrustStatement) => {
+  const clauses = Object.values(statement.Condition ?? {}).filter((clause) => key in clause);
+  if (clauses.length === 0) throw new Error(`the trust statement has no ${key} condition`);
+  for (const clause of clauses) clause[key] = value;
+};
+const principal = (service: string) => (statement: TrustStatement) => {
+  statement.Principal = { Service: service };
+};
+
+// On AWS a service uses a role only if the role's trust policy lets that service principal
+// sts:AssumeRole with the source it names (aws:SourceArn / aws:SourceAccount): Lambda's CreateFunction
+// answers "The role defined for the function cannot be assumed by Lambda", EventBridge's PutTargets
+// "cannot be assumed by principal 'events.amazonaws.com'", ECS cannot start the task. The local cloud
+// evaluates each trust policy of the synthesized stack once, as it starts the component.
+describe('a stack role whose trust policy does not let its service assume it', () => {
+  const elsewhere = '111122223333';
+  let synthesized: string;
+
+  beforeAll(() => {
+    synthesized = synthStack();
+  });
+
+  /** What starting everything `npm start` runs with `stack` refuses with; fails when it starts. */
+  async function refusal(stack: object): Promise<Error> {
+    const stateDir = mkdtempSync(join(tmpdir(), 'iam-trust-'));
+    let cloud: LocalCloud;
+    try {
+      cloud = await startLocalCloud({
+        ...LOCAL_CLOUD,
+        rootDir,
+        stateDir,
+        port: 0,
+        smtpPort: 0,
+        databasePort: 0,
+        prewarm: false,
+        reporter: createCollectingReporter().reporter,
+        stack,
+      });
+    } catch (error) {
+      return error as Error;
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+    await cloud.stop();
+    throw new Error('the local cloud started');
+  }
+
+  it.each([
+    ['sidestep-local-mail-dispatcher', 'lambda.amazonaws.com', principal('states.amazonaws.com')],
+    ['sidestep-local-export-download', 'lambda.amazonaws.com', principal('edgelambda.amazonaws.com')],
+    [
+      'sidestep-local-import',
+      'states.amazonaws.com',
+      condition('aws:SourceArn', `arn:aws:states:us-east-1:${elsewhere}:stateMachine:*`),
+    ],
+    [
+      'sidestep-local-batch-worker-task',
+      'ecs-tasks.amazonaws.com',
+      condition('aws:SourceAccount', elsewhere),
+    ],
+    ['sidestep-local-batch-worker-execution', 'ecs-tasks.amazonaws.com', principal('ecs.amazonaws.com')],
+    [
+      'sidestep-local-import-trigger',
+      'events.amazonaws.com',
+      condition('aws:SourceArn', 'arn:aws:events:us-east-1:000000000000:rule/sidestep-local-other'),
+    ],
+    [
+      'sidestep-local-export-requests-pipe',
+      'pipes.amazonaws.com',
+      condition('aws:SourceArn', 'arn:aws:pipes:us-east-1:000000000000:pipe/sidestep-local-other'),
+    ],
+    [
+      'sidestep-local-nightly-export-schedule',
+      'scheduler.amazonaws.com',
+      condition('aws:SourceArn', 'arn:aws:scheduler:us-east-1:000000000000:schedule-group/other'),
+    ],
+  ])(
+    'refuses to start when %s may not be assumed by %s, naming both',
+    async (role, service, change) => {
+      const error = await refusal(withTrust(synthesized, role, change));
+      expect(error).toMatchObject({ name: 'RoleNotAssumableError', role, principal: service });
+      expect(error.message).toContain(`role ${role} cannot be assumed by ${service}`);
+    },
+    30_000,
+  );
 });

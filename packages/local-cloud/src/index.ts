@@ -30,6 +30,7 @@ export {
   type LocalWorkflowResources,
   type LocalWorkflowTrigger,
   MissingTaskBundleError,
+  RoleNotAssumableError,
   startLocalCloud,
   UnknownQueueError,
   UnknownServiceError,

@@ -56,6 +56,7 @@ export type {
   LocalWorkflowResources,
   LocalWorkflowTrigger,
 } from './local-definitions.ts';
+export { RoleNotAssumableError } from './local-iam.ts';
 export { UnknownQueueError } from './local-queues.ts';
 export { MissingTaskBundleError } from './local-workflows.ts';
 

@@ -87,6 +87,53 @@ export class UnknownLocalRoleError extends Error {
   }
 }
 
+/**
+ * An AWS service taking on a role of the stack to run a component (a function, a task, a state
+ * machine, a rule's target, a pipe, a schedule): sts:AssumeRole by the service principal, with the
+ * condition keys the service sets, which the role's trust policy (`assume_role_policy`) must allow.
+ */
+export interface RoleAssumption {
+  /** The role's name, `sidestep-local-mail-dispatcher`. */
+  readonly role: string;
+  /** The service principal that assumes it, `lambda.amazonaws.com`. */
+  readonly principal: string;
+  /** What runs as the role, for the error: `function sidestep-local-mail-dispatcher`. */
+  readonly component: string;
+  /** The condition keys the service sends with the call (`aws:SourceArn`, `aws:SourceAccount`). */
+  readonly context: RequestContext;
+}
+
+/**
+ * A role's trust policy does not let the service that runs a component assume it: on AWS the
+ * component would not run (Lambda's CreateFunction: "The role defined for the function cannot be
+ * assumed by Lambda"; EventBridge's PutTargets: "Provided role ... cannot be assumed by principal
+ * 'events.amazonaws.com'"), so the local cloud does not start it either.
+ */
+export class RoleNotAssumableError extends Error {
+  override readonly name = 'RoleNotAssumableError';
+  readonly role: string;
+  readonly principal: string;
+  readonly component: string;
+  readonly field = 'stack';
+  /** @param decision the evaluation of the trust policy; `undefined` when the role has none. */
+  constructor(assumption: RoleAssumption, decision: AuthorizationDecision | undefined) {
+    const sent = Object.entries(assumption.context).map(([key, value]) => `${key} ${String(value)}`);
+    const why = !decision
+      ? 'the stack gives the role no trust policy the local cloud can read'
+      : decision.decision === 'explicit-deny'
+        ? decision.reason
+        : `no statement of its trust policy allows sts:AssumeRole by ${assumption.principal} ${
+            sent.length > 0 ? `with ${sent.join(', ')}` : 'without a source key'
+          }`;
+    super(
+      `role ${assumption.role} cannot be assumed by ${assumption.principal}, so AWS would not run ${assumption.component}: ${why}; fix the role's assume_role_policy`,
+    );
+    this.role = assumption.role;
+    this.principal = assumption.principal;
+    this.component = assumption.component;
+  }
+}
+
 /** Options of {@link createLocalIam}. */
 export interface LocalIamOptions {
   /** The synthesized Terraform JSON of the `sidestep-local` stack: the policies that deploy. */
@@ -115,6 +162,12 @@ export interface LocalIam {
   callerFor(accessKeyId: string | undefined): LocalCaller;
   /** The role of that name as a caller; throws {@link UnknownLocalRoleError} when enforcing and unknown. */
   role(name: string): LocalCaller;
+  /**
+   * Evaluates the service's sts:AssumeRole against the role's trust policy, as AWS does before the
+   * service runs anything as the role; throws {@link RoleNotAssumableError} when it is not allowed
+   * and {@link UnknownLocalRoleError} for a role the stack does not define.
+   */
+  assertAssumable(assumption: RoleAssumption): void;
   /** The first check the policies refuse, or `undefined` when all are allowed. */
   authorize(
     caller: LocalCaller,
@@ -155,6 +208,7 @@ export const UNENFORCED_IAM: LocalIam = {
   warnings: [],
   callerFor: () => OPERATOR,
   role: () => OPERATOR,
+  assertAssumable: () => undefined,
   authorize: () => undefined,
   assertAuthorized: () => undefined,
   bucketPolicy: () => undefined,
@@ -203,6 +257,24 @@ export function createLocalIam(options: LocalIamOptions): LocalIam {
       const role = stack.roles.get(name);
       if (!role) throw new UnknownLocalRoleError(name, roleNames);
       return roleCaller(role);
+    },
+    assertAssumable(assumption) {
+      const role = stack.roles.get(assumption.role);
+      if (!role) throw new UnknownLocalRoleError(assumption.role, roleNames);
+      // The trust policy is the role's resource policy: for a service principal only it can allow.
+      const decision = role.trustPolicy
+        ? evaluateRequest(
+            {
+              principal: { type: 'service', service: assumption.principal },
+              action: 'sts:AssumeRole',
+              resource: role.arn,
+              context: assumption.context,
+            },
+            { resourcePolicy: role.trustPolicy },
+          )
+        : undefined;
+      if (decision?.decision === 'allow') return;
+      throw new RoleNotAssumableError(assumption, decision);
     },
     authorize(caller, checks, context) {
       if (caller.type === 'operator') return undefined;

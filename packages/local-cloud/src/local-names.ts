@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { resourceName } from '@sidestep/manifest';
 
 /** The region every local resource lives in. */
@@ -18,12 +19,36 @@ export function localClusterArn(task: string): string {
   return `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:cluster/${localName(task)}`;
 }
 
+/**
+ * A task of that cluster: `arn:aws:ecs:<region>:<account>:task/<cluster name>/<task id>`, with a new
+ * id as ECS gives one (32 hex digits) unless `taskId` is given.
+ */
+export function localTaskArn(clusterArn: string, taskId = randomUUID().replaceAll('-', '')): string {
+  return `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task/${clusterArn.split('/').pop()}/${taskId}`;
+}
+
+/** A workflow's state machine: `arn:aws:states:<region>:<account>:stateMachine:sidestep-local-<workflow>`. */
+export function localStateMachineArn(workflow: string): string {
+  return `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:stateMachine:${localName(workflow)}`;
+}
+
+/** The pipe from a source queue, named like the queue: `arn:aws:pipes:<region>:<account>:pipe/sidestep-local-<queue>`. */
+export function localPipeArn(queue: string): string {
+  return `arn:aws:pipes:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:pipe/${localName(queue)}`;
+}
+
 /** The sidestep bus infra creates, `sidestep-<env>`: operator events go there. */
 export const LOCAL_EVENT_BUS_NAME = `sidestep-${LOCAL_ENVIRONMENT}`;
 
+/** The schedule group infra puts every schedule in, named like the bus: `sidestep-<env>`. */
+export const LOCAL_SCHEDULE_GROUP = LOCAL_EVENT_BUS_NAME;
+
+/** `arn:aws:scheduler:<region>:<account>:schedule-group/sidestep-local` */
+export const LOCAL_SCHEDULE_GROUP_ARN = `arn:aws:scheduler:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:schedule-group/${LOCAL_SCHEDULE_GROUP}`;
+
 /** `arn:aws:scheduler:<region>:<account>:schedule/sidestep-local/sidestep-local-<name>` */
 export function localScheduleArn(name: string): string {
-  return `arn:aws:scheduler:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:schedule/${LOCAL_EVENT_BUS_NAME}/${localName(name)}`;
+  return `arn:aws:scheduler:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:schedule/${LOCAL_SCHEDULE_GROUP}/${localName(name)}`;
 }
 
 /**

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
@@ -17,6 +16,7 @@ import {
   LOCAL_REGION,
   localClusterArn,
   localName,
+  localTaskArn,
 } from './local-names.ts';
 import { type LocalResources, taskEnvironment } from './service-environment.ts';
 import { type Started, startPhase } from './start-phase.ts';
@@ -250,7 +250,7 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
       environment: taskEnvironment(manifest, context.environment),
       overrides: request.overrides,
       region: LOCAL_REGION,
-      taskArn: `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task/${clusterArn.split('/').pop()}/${randomUUID().replaceAll('-', '')}`,
+      taskArn: localTaskArn(clusterArn),
       onLog: (line) => context.reporter({ type: 'log', service: manifest.name, line }),
     });
   } catch (error) {
