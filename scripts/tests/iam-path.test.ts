@@ -2,7 +2,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  GetQueueUrlCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MAIL_NOT_QUEUED_ERROR } from '@sidestep/contracts';
 import { rejectionOf } from '@sidestep/contracts/testing';
@@ -27,7 +34,28 @@ import {
 // missing a permission its code uses fails the local path with the action named.
 const IMPORTS = 'sidestep-local-imports';
 const EXPORTS = 'sidestep-local-exports';
-const IMPORT_STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
+const IMPORT_STATE_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
+const JOB_SWEEPER = 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-job-sweeper';
+
+/**
+ * Starts an import execution that fails at once (its input is no S3 event: reading the upload is a
+ * States.Runtime error), so it ends FAILED and the workflow-ended rule matches its status change.
+ */
+async function failedImportExecution(path: PathCloud): Promise<string> {
+  const { executionArn = '' } = await path.sfn.send(
+    new StartExecutionCommand({ stateMachineArn: IMPORT_STATE_MACHINE, input: '{}' }),
+  );
+  await path.collecting.waitFor(
+    'execution-finished',
+    (event) => event.executionArn === executionArn && event.status === 'FAILED',
+    30_000,
+  );
+  return executionArn;
+}
+
+/** Whether the job-sweeper ran for the execution: its task handler logs every invocation with the execution's ARN. */
+const sweptFor = (executionArn: string) => (event: { service: string; line: string }) =>
+  event.service === 'job-sweeper' && event.line.includes(executionArn);
 
 /** The error a call rejects with, as the AWS SDK's errors carry it (fails the test when it succeeds). */
 const failure = (call: Promise<unknown>) =>
@@ -121,6 +149,12 @@ describe('a client acting as a role of the local stack', () => {
     expect(await response.text()).not.toContain('is not authorized to perform');
     expect(path.collecting.ofType('access-denied').filter((d) => d.action.startsWith('lambda:'))).toEqual([]);
   });
+
+  it("lets EventBridge invoke the job-sweeper for an ended execution, as the workflow-ended rule's function permission allows", async () => {
+    const executionArn = await failedImportExecution(path);
+    await path.collecting.waitFor('log', sweptFor(executionArn), 30_000);
+    expect(path.collecting.ofType('access-denied').filter((d) => d.resource === JOB_SWEEPER)).toEqual([]);
+  }, 60_000);
 
   it('answers a missing key or version 404 to the roles that may list their bucket and to the operator, as S3 does', async () => {
     // S3 answers 403 instead to a role without s3:ListBucket (the local cloud's endpoint tests): the
@@ -232,7 +266,7 @@ describe('a manifest missing a permission its code uses', () => {
 
   it('ends the execution FAILED with MailNotQueuedError when its failure mail cannot be queued, and the job-sweeper queues that mail', async () => {
     // The import the test above failed: its execution ends after its failure path.
-    const [ended] = await endedExecutions(path.sfn, IMPORT_STATE_MACHINE_ARN, (input) =>
+    const [ended] = await endedExecutions(path.sfn, IMPORT_STATE_MACHINE, (input) =>
       input.includes('imports/iam-'),
     );
     expect(ended).toMatchObject({ status: 'FAILED', error: MAIL_NOT_QUEUED_ERROR });
@@ -357,4 +391,73 @@ describe('a stack role whose trust policy does not let its service assume it', (
     },
     30_000,
   );
+});
+
+// The workflow-ended rule invokes the job-sweeper as EventBridge (its target has no role), which
+// the function's policy must allow for the rule (aws_lambda_permission with the rule's ARN as
+// source_arn). EventBridge does not retry a permissions error: the event goes straight to the
+// target's dead-letter queue with RULE_ARN, TARGET_ARN, ERROR_CODE and ERROR_MESSAGE attributes
+// (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html).
+describe("a stack without the workflow-ended rule's permission to invoke the job-sweeper", () => {
+  let path: PathCloud;
+
+  beforeAll(async () => {
+    const stack = JSON.parse(synthStack()) as {
+      resource: { aws_lambda_permission: Record<string, { statement_id?: string }> };
+    };
+    const permissions = stack.resource.aws_lambda_permission;
+    const [id] = Object.entries(permissions).find(([, p]) => p.statement_id === 'RuleWorkflowEnded') ?? [];
+    if (id === undefined) throw new Error('the stack has no workflow-ended permission');
+    delete permissions[id];
+    path = await startPathCloud('iam-workflow-ended', {
+      ...TEST_DATABASE,
+      services: LOCAL_SERVICES,
+      tasks: LOCAL_TASKS,
+      workflows: WORKFLOWS,
+      executionStatusRule,
+      stack,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await path?.stop();
+  });
+
+  it("refuses the rule's invoke for an ended import execution and dead-letters the event instead of running the job-sweeper", async () => {
+    const executionArn = await failedImportExecution(path);
+    const denied = await path.collecting.waitFor(
+      'access-denied',
+      (event) => event.resource === JOB_SWEEPER,
+      15_000,
+    );
+    expect(denied).toMatchObject({ caller: 'events.amazonaws.com', action: 'lambda:InvokeFunction' });
+
+    const { QueueUrl } = await path.sqs.send(
+      new GetQueueUrlCommand({ QueueName: 'sidestep-local-workflow-ended-dlq' }),
+    );
+    let dead: Message | undefined;
+    for (let attempt = 0; !dead && attempt < 10; attempt++) {
+      const { Messages = [] } = await path.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }),
+      );
+      dead = Messages.find((m) => JSON.parse(m.Body ?? '{}').detail?.executionArn === executionArn);
+    }
+    const attribute = (name: string) => dead?.MessageAttributes?.[name]?.StringValue;
+    expect(attribute('RULE_ARN')).toBe(
+      'arn:aws:events:us-east-1:000000000000:rule/sidestep-local-workflow-ended',
+    );
+    expect(attribute('TARGET_ARN')).toBe(JOB_SWEEPER);
+    expect(attribute('ERROR_CODE')).toBe('NO_PERMISSIONS');
+    expect(attribute('ERROR_MESSAGE')).toContain('is not authorized to perform: lambda:InvokeFunction');
+    // Reported as the rule's failed invocation, naming where the event went.
+    const failed = path.collecting
+      .ofType('error')
+      .find((event) => event.source === 'rule sidestep-local-workflow-ended');
+    expect(failed?.message).toContain('NO_PERMISSIONS');
+    expect(failed?.message).toContain('the event is in sidestep-local-workflow-ended-dlq');
+    // Not retried, and the job-sweeper never ran for it.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(path.collecting.ofType('access-denied').filter((d) => d.resource === JOB_SWEEPER)).toHaveLength(1);
+    expect(path.collecting.ofType('log').filter(sweptFor(executionArn))).toEqual([]);
+  }, 90_000);
 });

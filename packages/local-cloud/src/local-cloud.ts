@@ -12,10 +12,14 @@ import { startFunctionHosts } from './function-hosts.ts';
 import { lambdaInvokeApi } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { DEFAULT_DATABASE_PORT, type LocalDatabase, startLocalDatabase } from './local-database.ts';
-import { EVENTBRIDGE, LOCAL_OPERATOR_ACCESS_KEY_ID, LOCAL_ROLES, type LocalIam } from './local-iam.ts';
+import {
+  assertAuthorizedForRule,
+  LOCAL_OPERATOR_ACCESS_KEY_ID,
+  LOCAL_ROLES,
+  type LocalIam,
+} from './local-iam.ts';
 import { loadLocalIam, reportDenial } from './local-iam-setup.ts';
 import {
-  LOCAL_ACCOUNT_ID,
   LOCAL_ENVIRONMENT,
   LOCAL_EVENT_BUS_NAME,
   LOCAL_REGION,
@@ -341,13 +345,11 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         authorize: (checks) =>
           ruleArn === undefined
             ? iam.assertAuthorized(iam.role(LOCAL_ROLES.schedule(firing.schedule.name)), checks)
-            : iam.assertAuthorized(EVENTBRIDGE, checks, {
-                'aws:SourceArn': ruleArn,
-                'aws:SourceAccount': LOCAL_ACCOUNT_ID,
-              }),
+            : assertAuthorizedForRule(iam, ruleArn, checks),
       });
     startLocalTriggers({
       endpoint,
+      sqs,
       workflows,
       stepFunctions,
       ...(options.executionStatusRule ? { executionStatusRule: options.executionStatusRule } : {}),

@@ -215,6 +215,24 @@ export const UNENFORCED_IAM: LocalIam = {
 };
 
 /**
+ * Checks a call EventBridge makes for a rule to a target that has no role (a function, a queue, the
+ * target's dead-letter queue): as `events.amazonaws.com`, on the target's resource policy, with the
+ * rule's ARN and account as `aws:SourceArn` / `aws:SourceAccount`
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html); throws
+ * {@link AccessDeniedError}.
+ */
+export function assertAuthorizedForRule(
+  iam: LocalIam,
+  ruleArn: string,
+  checks: readonly AuthorizationCheck[],
+): void {
+  iam.assertAuthorized(EVENTBRIDGE, checks, {
+    'aws:SourceArn': ruleArn,
+    'aws:SourceAccount': LOCAL_ACCOUNT_ID,
+  });
+}
+
+/**
  * Loads the stack's roles and resource policies (queue, bucket and function policies) with the
  * local cloud's account and region, resolving the references only a deployment knows: a secret's
  * ARN, whose random suffix Secrets Manager picks, becomes `<name>-local` (no local code reads

@@ -1,17 +1,21 @@
-import { statesAuthorization } from '@sidestep/iam';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { eventRuleArn, lambdaAuthorization, lambdaFunctionArn, statesAuthorization } from '@sidestep/iam';
+import { deadLetterQueueName } from '@sidestep/manifest';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { EVENT_BRIDGE_TARGET_PREFIX, eventBridgeApi } from './event-bridge-api.ts';
 import { createEventRouter, type EventBridgeEvent, type EventRule } from './event-router.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { LocalExecutionStatusRule, LocalSchedules, LocalWorkflow } from './local-definitions.ts';
-import { LOCAL_ROLES, type LocalIam } from './local-iam.ts';
+import { assertAuthorizedForRule, LOCAL_ROLES, type LocalIam } from './local-iam.ts';
 import {
   LOCAL_ACCOUNT_ID,
+  LOCAL_ENVIRONMENT,
   LOCAL_EVENT_BUS_NAME,
   LOCAL_REGION,
   localName,
   localScheduleArn,
 } from './local-names.ts';
+import { deliverOrDeadLetter } from './rule-dead-letter.ts';
 import { operatorRules } from './schedule-delivery.ts';
 import type { ScheduleFiring } from './scheduler.ts';
 import type { LocalStepFunctions } from './step-functions.ts';
@@ -20,6 +24,8 @@ import type { LocalStepFunctions } from './step-functions.ts';
 export interface LocalTriggersOptions {
   /** Receives S3 "Object Created" events and serves the EventBridge API (PutEvents). */
   readonly endpoint: AwsEndpoint;
+  /** Sends an event a target's policy refused to the target's dead-letter queue. */
+  readonly sqs: SQSClient;
   readonly workflows: readonly LocalWorkflow[];
   readonly stepFunctions: LocalStepFunctions;
   /** The schedules whose operator rules fire them by hand. @default none */
@@ -36,7 +42,10 @@ export interface LocalTriggersOptions {
   invokeAsync(service: string, payload: unknown): boolean;
   /** Delivers a schedule's firing to its target; `ruleArn`: as that operator rule. */
   deliver(firing: ScheduleFiring, ruleArn: string): Promise<void>;
-  /** Checks each rule's StartExecution as the rule's role. */
+  /**
+   * Checks each rule's StartExecution as the rule's role, and the ended-executions rule's invoke as
+   * EventBridge, on the function's policy.
+   */
   readonly iam: LocalIam;
   readonly reporter: LocalCloudReporter;
 }
@@ -86,7 +95,7 @@ export function startLocalTriggers(options: LocalTriggersOptions): void {
         options.executionStatusRule(
           options.workflows.map((w) => stepFunctions.stateMachineArn(localName(w.name))),
         ),
-        options.invokeAsync,
+        options,
       ),
     );
   }
@@ -100,24 +109,44 @@ export function startLocalTriggers(options: LocalTriggersOptions): void {
   );
 }
 
+const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
+
 /**
  * The ended-executions rule as a local rule: its target invokes the service asynchronously with the
- * event. A service that is not running fails the delivery (reported by the router); once invoked, a
- * function error is Lambda's to retry, not EventBridge's
+ * event, as EventBridge, which the function's policy must allow for the rule (infra's
+ * `aws_lambda_permission` with the rule as `source_arn`), checked as the operator rules' deliveries
+ * are; a refused invoke goes to the rule's target DLQ, `sidestep-<env>-<rule>-dlq`, unretried
+ * ({@link deliverOrDeadLetter}). A service that is not running fails the delivery (reported by the
+ * router); once invoked, a function error is Lambda's to retry, not EventBridge's
  * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html).
  */
 function executionStatusTarget(
   rule: LocalExecutionStatusRule,
-  invokeAsync: LocalTriggersOptions['invokeAsync'],
+  options: Pick<LocalTriggersOptions, 'invokeAsync' | 'iam' | 'sqs'>,
 ): EventRule {
+  const name = localName(rule.name);
+  const functionName = localName(rule.service);
+  const target = {
+    ruleArn: eventRuleArn(SCOPE, name),
+    targetArn: lambdaFunctionArn(SCOPE, functionName),
+    queueName: deadLetterQueueName(LOCAL_ENVIRONMENT, rule.name),
+    sqs: options.sqs,
+    iam: options.iam,
+  };
   return {
-    name: localName(rule.name),
+    name,
     eventPattern: rule.eventPattern,
-    target: (event) => {
-      if (!invokeAsync(rule.service, event)) {
-        throw new Error(`the rule's target ${localName(rule.service)} is not running`);
-      }
-    },
+    target: (event) =>
+      deliverOrDeadLetter(event, target, () => {
+        assertAuthorizedForRule(
+          options.iam,
+          target.ruleArn,
+          lambdaAuthorization('Invoke', { ...SCOPE, functionName }),
+        );
+        if (!options.invokeAsync(rule.service, event)) {
+          throw new Error(`the rule's target ${functionName} is not running`);
+        }
+      }),
   };
 }
 
