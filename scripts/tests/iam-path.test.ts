@@ -14,7 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MAIL_NOT_QUEUED_ERROR } from '@sidestep/contracts';
 import { rejectionOf } from '@sidestep/contracts/testing';
 import { synthStack } from '@sidestep/infra';
-import { createCollectingReporter, type LocalCloud, startLocalCloud } from '@sidestep/local-cloud';
+import {
+  createCollectingReporter,
+  type LocalCloud,
+  type LocalWorkflow,
+  startLocalCloud,
+} from '@sidestep/local-cloud';
 import { TASKS } from '@sidestep/registry';
 import { executionStatusRule } from '@sidestep/workflows';
 import { LOCAL_CLOUD, LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
@@ -460,4 +465,112 @@ describe("a stack without the workflow-ended rule's permission to invoke the job
     expect(path.collecting.ofType('access-denied').filter((d) => d.resource === JOB_SWEEPER)).toHaveLength(1);
     expect(path.collecting.ofType('log').filter(sweptFor(executionArn))).toEqual([]);
   }, 90_000);
+});
+
+/** `stack` without `action` in the inline policies of its role `roleName` (a statement left with none goes). */
+function withoutAction(stack: string, roleName: string, action: string): object {
+  const terraform = JSON.parse(stack) as {
+    resource: {
+      aws_iam_role: Record<string, { name: string }>;
+      aws_iam_role_policy: Record<string, { role: string; policy: string }>;
+    };
+  };
+  const [roleId] = Object.entries(terraform.resource.aws_iam_role).find(([, r]) => r.name === roleName) ?? [];
+  if (roleId === undefined) throw new Error(`the stack has no role ${roleName}`);
+  let removed = false;
+  for (const policy of Object.values(terraform.resource.aws_iam_role_policy)) {
+    if (!policy.role.includes(`aws_iam_role.${roleId}.`)) continue;
+    const document = JSON.parse(policy.policy) as { Statement: { Action: string | string[] }[] };
+    document.Statement = document.Statement.flatMap((statement) => {
+      const actions = [statement.Action].flat();
+      if (!actions.includes(action)) return [statement];
+      removed = true;
+      const kept = actions.filter((a) => a !== action);
+      return kept.length > 0 ? [{ ...statement, Action: kept }] : [];
+    });
+    policy.policy = JSON.stringify(document);
+  }
+  if (!removed) throw new Error(`the role ${roleName} is not granted ${action}`);
+  return terraform;
+}
+
+/**
+ * The import workflow's Fargate task state alone, as deployed (the state machine `sidestep-local-import`,
+ * run as its role), without its Catch: the execution ends with the task's own error.
+ */
+const IMPORT_TASK_ONLY: LocalWorkflow = {
+  name: 'import',
+  definition: (resources) => {
+    const importWorkflow = WORKFLOWS.find((workflow) => workflow.name === 'import');
+    if (!importWorkflow) throw new Error('no import workflow');
+    const { States } = importWorkflow.definition(resources) as {
+      States: Record<string, Record<string, unknown>>;
+    };
+    const [name, state] =
+      Object.entries(States).find(([, s]) => s.Resource === 'arn:aws:states:::ecs:runTask.sync') ?? [];
+    if (!name || !state) throw new Error('the import workflow runs no ECS task');
+    const { Catch: _catch, Next: _next, ...task } = state;
+    return { StartAt: name, States: { [name]: { ...task, End: true } } };
+  },
+};
+
+// Step Functions' ECS integration waiting for the task (`ecs:runTask.sync`) needs, besides ecs:RunTask
+// and iam:PassRole, ecs:StopTask and ecs:DescribeTasks on the task, and events:PutTargets, PutRule
+// and DescribeRule on the managed rule StepFunctionsGetEventsForECSTaskRule that tells it the task
+// stopped (https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html).
+describe('a workflow role missing an action the ECS .sync integration needs', () => {
+  let synthesized: string;
+
+  beforeAll(() => {
+    synthesized = synthStack();
+  });
+
+  it.each([
+    'ecs:RunTask',
+    'iam:PassRole',
+    'ecs:StopTask',
+    'ecs:DescribeTasks',
+    'events:PutTargets',
+    'events:PutRule',
+    'events:DescribeRule',
+  ])(
+    'fails the import task without %s, naming it, and starts no task',
+    async (action) => {
+      const path = await startPathCloud(`iam-ecs-sync-${action.replace(':', '-')}`, {
+        ...TEST_DATABASE,
+        services: LOCAL_SERVICES,
+        tasks: LOCAL_TASKS,
+        workflows: [IMPORT_TASK_ONLY],
+        stack: withoutAction(synthesized, 'sidestep-local-import', action),
+      });
+      try {
+        const { executionArn } = await path.sfn.send(
+          new StartExecutionCommand({
+            stateMachineArn: IMPORT_STATE_MACHINE,
+            input: JSON.stringify({
+              job: { jobId: 'job-ecs-sync' },
+              upload: {
+                source: { bucket: IMPORTS, key: 'imports/ecs-sync.csv', etag: '"e"' },
+                sourceVersionId: '',
+              },
+            }),
+          }),
+        );
+        const finished = await path.collecting.waitFor(
+          'execution-finished',
+          (event) => event.executionArn === executionArn,
+          60_000,
+        );
+        expect(finished).toMatchObject({ status: 'FAILED', error: 'ECS.AccessDeniedException' });
+        expect(finished.cause).toContain(
+          'User: arn:aws:sts::000000000000:assumed-role/sidestep-local-import/sidestep-local-import is not authorized to perform: ' +
+            action,
+        );
+        expect(path.collecting.ofType('task-started')).toEqual([]);
+      } finally {
+        await path.stop();
+      }
+    },
+    90_000,
+  );
 });

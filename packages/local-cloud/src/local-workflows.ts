@@ -1,6 +1,7 @@
 import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { eventsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import pLimit from 'p-limit';
 import type { AwsEndpoint } from './aws-endpoint.ts';
@@ -241,7 +242,12 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
     ? request.cluster
     : `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:cluster/${request.cluster}`;
   const taskDefinitionArn = `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:task-definition/${family}:1`;
-  authorizeRunTask(context.authorize, request.call, manifest.name, taskDefinitionArn, clusterArn);
+  const taskArn = localTaskArn(clusterArn);
+  authorizeRunTask(context.authorize, request.call, manifest.name, {
+    taskDefinitionArn,
+    clusterArn,
+    taskArn,
+  });
   let task: FargateTask;
   try {
     task = await startFargateTask({
@@ -250,7 +256,7 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
       environment: taskEnvironment(manifest, context.environment),
       overrides: request.overrides,
       region: LOCAL_REGION,
-      taskArn: localTaskArn(clusterArn),
+      taskArn,
       onLog: (line) => context.reporter({ type: 'log', service: manifest.name, line }),
     });
   } catch (error) {
@@ -296,26 +302,49 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
 }
 
 /**
- * What Step Functions needs to run a task: ecs:RunTask on the task definition in that cluster, and
- * iam:PassRole on the task's execution and task roles, passed to ECS tasks
+ * The rule Step Functions keeps in the account to hear that a task of a `.sync` integration stopped
  * (https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html).
+ */
+const ECS_TASK_EVENTS_RULE = 'StepFunctionsGetEventsForECSTaskRule';
+
+/**
+ * What Step Functions needs to run a task and wait for it (`ecs:runTask.sync`), as its ECS
+ * integration's policy lists it (https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html):
+ * ecs:RunTask on the task definition in that cluster; iam:PassRole on the task's execution and task
+ * roles, passed to ECS tasks; ecs:DescribeTasks and ecs:StopTask on the task (it polls the task and
+ * stops it when the execution stops); events:PutTargets, events:PutRule and events:DescribeRule on
+ * the managed rule {@link ECS_TASK_EVENTS_RULE} that tells it the task stopped. All are checked
+ * before the task starts, so a role missing one fails the state naming it, whichever call would
+ * have needed it first. `ecs:cluster` is the task's cluster for the ECS actions on a task
+ * (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html).
  */
 function authorizeRunTask(
   authorize: TaskAuthorizer,
   call: TaskCall,
   task: string,
-  taskDefinitionArn: string,
-  clusterArn: string,
+  arns: { readonly taskDefinitionArn: string; readonly clusterArn: string; readonly taskArn: string },
 ): void {
   const roleArn = (name: string) => `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/${name}`;
   const passedToEcs = { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' };
+  const inCluster = { 'ecs:cluster': arns.clusterArn };
+  const onTaskEventsRule = (operation: string) =>
+    eventsAuthorization(operation, {
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT_ID,
+      ruleName: ECS_TASK_EVENTS_RULE,
+    });
   authorizeTask(
     authorize,
     call,
     [
-      { action: 'ecs:RunTask', resource: taskDefinitionArn, context: { 'ecs:cluster': clusterArn } },
+      { action: 'ecs:RunTask', resource: arns.taskDefinitionArn, context: inCluster },
       { action: 'iam:PassRole', resource: roleArn(LOCAL_ROLES.taskExecution(task)), context: passedToEcs },
       { action: 'iam:PassRole', resource: roleArn(LOCAL_ROLES.task(task)), context: passedToEcs },
+      { action: 'ecs:DescribeTasks', resource: arns.taskArn, context: inCluster },
+      { action: 'ecs:StopTask', resource: arns.taskArn, context: inCluster },
+      ...onTaskEventsRule('PutTargets'),
+      ...onTaskEventsRule('PutRule'),
+      ...onTaskEventsRule('DescribeRule'),
     ],
     'ECS',
     'AccessDeniedException',
