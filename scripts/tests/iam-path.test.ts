@@ -22,7 +22,13 @@ import {
 } from '@sidestep/local-cloud';
 import { TASKS } from '@sidestep/registry';
 import { executionStatusRule } from '@sidestep/workflows';
-import { LOCAL_CLOUD, LOCAL_NOTIFY_ADDRESS, LOCAL_SERVICES, LOCAL_TASKS, WORKFLOWS } from '../src/services.ts';
+import {
+  LOCAL_CLOUD,
+  LOCAL_NOTIFY_ADDRESS,
+  LOCAL_SERVICES,
+  LOCAL_TASKS,
+  WORKFLOWS,
+} from '../src/services.ts';
 import {
   endedExecutions,
   type PathCloud,
