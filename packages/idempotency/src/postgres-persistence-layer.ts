@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { JSONValue } from '@aws-lambda-powertools/commons/types';
 import {
   IdempotencyItemAlreadyExistsError,
@@ -7,6 +8,7 @@ import {
 import { BasePersistenceLayer, IdempotencyRecord } from '@aws-lambda-powertools/idempotency/persistence';
 import type { IdempotencyRecordStatusValue } from '@aws-lambda-powertools/idempotency/types';
 import type { Queryable } from '@sidestep/db';
+import { isTransientDatabaseError } from '@sidestep/db/postgres';
 import { IdempotencyOutcomeUnknownError, PostgresPersistenceLayerOptionsError } from './errors.ts';
 import { TurnBatch } from './turn-batch.ts';
 
@@ -54,6 +56,16 @@ const columns =
 
 /** How often a put retries when the conflicting record vanished before it could be read. */
 const putAttempts = 3;
+
+/**
+ * How often the record of a failed call is deleted before the store gives up, when the database fails
+ * the delete transiently: the waits between (0.1, 0.2, 0.4 and 0.8 s) ride out a dropped connection
+ * or a lock timeout, and a failover's first seconds. Never past the claim's in-progress window.
+ */
+const deleteAttempts = 5;
+
+/** The wait before a delete's second attempt; each further one waits twice as long. */
+const DELETE_RETRY_BASE_MS = 100;
 
 /**
  * How long an outcome waits for the outcomes of the keys claimed with it before it is recorded
@@ -108,6 +120,11 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
   readonly #updates = new TurnBatch<IdempotencyRecord>((records) => this.#update(records));
   /** The cohort of each claimed key whose outcome has not come in yet. */
   readonly #cohorts = new Map<string, Cohort>();
+  /**
+   * The in-progress window's end, as its claim wrote it (null: none), of each key this store claimed
+   * and has not recorded an outcome for: it tells this store's claim from a later one of the key.
+   */
+  readonly #claimedUntil = new Map<string, number | null>();
 
   /** @throws {PostgresPersistenceLayerOptionsError} `tableName` is not a plain (schema.)identifier. */
   constructor(options: PostgresPersistenceLayerOptions) {
@@ -199,11 +216,7 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
         batch.map((record) => record.idempotencyKey),
         batch.map((record) => record.getStatus()),
         batch.map((record) => record.expiryTimestamp),
-        batch.map((record) =>
-          record.inProgressExpiryTimestamp === undefined
-            ? null
-            : Math.round(record.inProgressExpiryTimestamp),
-        ),
+        batch.map(inProgressUntil),
         batch.map((record) => (this.isPayloadValidationEnabled() ? (record.payloadHash ?? null) : null)),
         // Seconds with a fraction, as IdempotencyRecord.isExpired() and the DynamoDB layer compare.
         now / 1000,
@@ -214,7 +227,9 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
     const won = new Set(claimed.rows.map((row) => row.id));
     const isWinner = (record: IdempotencyRecord) =>
       won.has(record.idempotencyKey) && first.get(record.idempotencyKey) === record;
-    this.#join(records.filter(isWinner).map((record) => record.idempotencyKey));
+    const winners = records.filter(isWinner);
+    for (const record of winners) this.#claimedUntil.set(record.idempotencyKey, inProgressUntil(record));
+    this.#join(winners.map((record) => record.idempotencyKey));
     const lost = records.filter((record) => !isWinner(record));
     if (lost.length === 0) return records.map(() => ({ status: 'fulfilled', value: undefined }));
 
@@ -284,6 +299,7 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
   }
 
   protected _updateRecord(record: IdempotencyRecord): Promise<void> {
+    this.#claimedUntil.delete(record.idempotencyKey);
     const cohort = this.#leave(record.idempotencyKey);
     if (!cohort) return this.#updates.add(record);
     const settle = Promise.withResolvers<void>();
@@ -364,14 +380,47 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
    * cohort's whole wait; the record itself is left as it is.
    */
   keepInProgress(data: JSONValue): void {
-    this.#stopWaitingFor(this.getHashedIdempotencyKey(data));
+    const key = this.getHashedIdempotencyKey(data);
+    this.#claimedUntil.delete(key);
+    this.#stopWaitingFor(key);
   }
 
+  /**
+   * Deletes the record of a call that failed, so that the work can run again. A transient database
+   * failure (a dropped connection, a failover) is retried a few times (see {@link deleteAttempts}):
+   * a record left INPROGRESS by a call that did not do its work would otherwise pass, once its window
+   * is over, for a crash after the work began (at most once: {@link IdempotencyOutcomeUnknownError}).
+   * Only this store's own claim is deleted: when a delete's answer is lost after its commit, another
+   * copy of the work may claim the key before the retry, and that claim must stay.
+   */
   protected async _deleteRecord(record: IdempotencyRecord): Promise<void> {
+    const key = record.idempotencyKey;
     // The call failed: its peers' outcomes no longer wait for it.
-    this.#stopWaitingFor(record.idempotencyKey);
+    this.#stopWaitingFor(key);
+    const until = this.#claimedUntil.get(key);
+    this.#claimedUntil.delete(key);
     const db = await this.#db();
-    await db.query(`DELETE FROM ${this.#table} WHERE id = $1`, [record.idempotencyKey]);
+    const [sql, params] =
+      until === undefined
+        ? [`DELETE FROM ${this.#table} WHERE id = $1`, [key]]
+        : [
+            `DELETE FROM ${this.#table} WHERE id = $1
+               AND in_progress_expiry_timestamp IS NOT DISTINCT FROM $2::bigint`,
+            [key, until],
+          ];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await db.query(sql, params);
+        return;
+      } catch (error) {
+        const wait = DELETE_RETRY_BASE_MS * 2 ** (attempt - 1);
+        // Past the window (the claiming invocation's deadline, as Powertools sets it) the invocation
+        // is gone: the caller is told now, while it can still say what happened.
+        const windowOver = typeof until === 'number' && Date.now() + wait >= until;
+        if (attempt >= deleteAttempts || windowOver || !isTransientDatabaseError(error)) throw error;
+        await sleep(wait);
+      }
+    }
   }
 
   async #find(db: Queryable, idempotencyKey: string): Promise<IdempotencyRecord | undefined> {
@@ -413,4 +462,9 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
     }
     return this.#opened;
   }
+}
+
+/** The end of `record`'s in-progress window as a claim stores it: whole milliseconds, or null. */
+function inProgressUntil(record: IdempotencyRecord): number | null {
+  return record.inProgressExpiryTimestamp === undefined ? null : Math.round(record.inProgressExpiryTimestamp);
 }

@@ -7,7 +7,7 @@ import {
   makeIdempotent,
 } from '@aws-lambda-powertools/idempotency';
 import { describe, expect, it, jest } from '@jest/globals';
-import type { Queryable } from '@sidestep/db';
+import type { Queryable, QueryResult } from '@sidestep/db';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
 import type { Context } from 'aws-lambda';
 import {
@@ -44,10 +44,14 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
    */
   function setup<R>(
     work: (job: Job) => Promise<R>,
-    options: Partial<PostgresPersistenceLayerOptions> & { payloadValidationJmesPath?: string } = {},
+    options: Partial<PostgresPersistenceLayerOptions> & {
+      payloadValidationJmesPath?: string;
+      /** Another setup's prefix, for a store that shares its records (another sandbox). */
+      keyPrefix?: string;
+    } = {},
   ) {
-    const { payloadValidationJmesPath, ...storeOptions } = options;
-    const keyPrefix = `test${++prefixes}`;
+    const { payloadValidationJmesPath, keyPrefix: sharedPrefix, ...storeOptions } = options;
+    const keyPrefix = sharedPrefix ?? `test${++prefixes}`;
     const persistenceStore = new PostgresPersistenceLayer({ database: db(), ...storeOptions });
     const config = new IdempotencyConfig({
       eventKeyJmesPath: 'id',
@@ -57,6 +61,7 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
     const idempotent = makeIdempotent(fn, { persistenceStore, config, keyPrefix });
     return {
       fn,
+      keyPrefix,
       persistenceStore,
       run: (job: Job) => idempotent(job, lambdaContext) as Promise<R>,
       rows: async () =>
@@ -248,6 +253,114 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
     expect(await rows()).toEqual([]);
     expect(await run(job)).toBe('sent');
     expect(fn).toHaveBeenCalledTimes(2);
+  });
+
+  describe('a failed call whose record delete meets a database error', () => {
+    /** What an RDS failover does to a statement in flight: the server ends the session (transient). */
+    const failover = () =>
+      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+
+    /**
+     * The suite's database, except that its first `failures` DELETEs of a record fail with `error`;
+     * with `committed`, each such DELETE is carried out before it fails, and `meanwhile` runs between
+     * the two, as when the connection drops after the commit and before its answer.
+     */
+    function failingDeletes(
+      failures: number,
+      error: () => Error,
+      options: { committed?: boolean; meanwhile?: () => Promise<void> } = {},
+    ): Queryable & { deletes: number } {
+      const failing = {
+        deletes: 0,
+        async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+          if (!/^\s*DELETE FROM idempotency_records WHERE id = /.test(sql) || ++failing.deletes > failures) {
+            return db().query<R>(sql, params);
+          }
+          if (options.committed) await db().query(sql, params);
+          await options.meanwhile?.();
+          throw error();
+        },
+      };
+      return failing;
+    }
+
+    it("retries a transient failure, so the function's own error comes back and a retry runs it", async () => {
+      const failure = new Error('smtp down');
+      let attempts = 0;
+      const database = failingDeletes(1, failover);
+      const { fn, run, rows } = setup(
+        async () => {
+          if (++attempts === 1) throw failure;
+          return 'sent';
+        },
+        { database },
+      );
+      const job = { id: randomUUID() };
+      await expect(run(job)).rejects.toBe(failure);
+      expect(database.deletes).toBe(2);
+      expect(await rows()).toEqual([]);
+      expect(await run(job)).toBe('sent');
+      expect(fn).toHaveBeenCalledTimes(2);
+    });
+
+    /**
+     * A failing call on a database that fails every delete with `error`: the record stays, and the
+     * call rejects with Powertools' persistence error; returns its cause and the deletes tried.
+     */
+    async function releaseNeverDone(error: () => Error) {
+      const database = failingDeletes(Number.POSITIVE_INFINITY, error);
+      const { run, rows } = setup(
+        async () => {
+          throw new Error('smtp down');
+        },
+        { database },
+      );
+      const failure = await run({ id: randomUUID() }).catch((thrown: unknown) => thrown);
+      expect(failure).toBeInstanceOf(IdempotencyPersistenceLayerError);
+      expect(await rows()).toEqual([expect.objectContaining({ status: 'INPROGRESS' })]);
+      return { cause: (failure as Error).cause, deletes: database.deletes };
+    }
+
+    it('gives up at once on a failure no retry can cure', async () => {
+      const { cause, deletes } = await releaseNeverDone(() =>
+        Object.assign(new Error('permission denied for table idempotency_records'), { code: '42501' }),
+      );
+      expect(cause).toMatchObject({ code: '42501' });
+      expect(deletes).toBe(1);
+    });
+
+    it('gives up after a bounded number of attempts while the database stays away', async () => {
+      const { cause, deletes } = await releaseNeverDone(failover);
+      expect(cause).toMatchObject({ code: '57P01' });
+      expect(deletes).toBeGreaterThan(1);
+      expect(deletes).toBeLessThanOrEqual(5);
+    });
+
+    // The first delete did its work and only its answer was lost; the key is free, and another copy
+    // of the work claims it before the retry. The retry must not delete that copy's claim, which
+    // would let a third copy run while the second still does.
+    it("leaves alone the claim of another call made after the delete's lost answer", async () => {
+      const job = { id: randomUUID() };
+      const other = setup(async () => await new Promise<never>(() => {}));
+      const database = failingDeletes(1, () => new Error('Connection terminated unexpectedly'), {
+        committed: true,
+        meanwhile: async () => {
+          void other.run(job);
+          while ((await other.rows()).length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+        },
+      });
+      const failure = new Error('smtp down');
+      const first = setup(
+        async () => {
+          throw failure;
+        },
+        // Another sandbox of the same function: the same records.
+        { database, keyPrefix: other.keyPrefix },
+      );
+      await expect(first.run(job)).rejects.toBe(failure);
+      expect(await other.rows()).toEqual([expect.objectContaining({ status: 'INPROGRESS' })]);
+      await expect(other.run(job)).rejects.toBeInstanceOf(IdempotencyAlreadyInProgressError);
+    });
   });
 
   it('runs again once the record expired, replacing it', async () => {

@@ -1,4 +1,4 @@
-import { SidestepError, shellQuote } from '@sidestep/runtime';
+import { describeCause, SidestepError, shellQuote } from '@sidestep/runtime';
 import { IDEMPOTENCY_KEY_HEADER, idempotencyKeyHeaderValue } from './domain/idempotency-key-header.ts';
 
 // Every class sets `name` as a literal class field (a minifier may rename classes): the SQS handler
@@ -59,6 +59,29 @@ export class DeliveryOutcomeUnknownError extends IdempotencyKeyError {
       `delivery outcome unknown for idempotency key "${idempotencyKey}": ${why}; not sending again: a mail that was delivered has the header "${IDEMPOTENCY_KEY_HEADER}: ${idempotencyKeyHeaderValue(idempotencyKey)}"; if none has, \`sidestep mail release ${shellQuote([idempotencyKey])}\` and redrive`,
       cause,
     );
+  }
+}
+
+/**
+ * A mail that was not sent (the transport refused it or failed before it handed it over, or it was
+ * given back unsent: the `cause`) and whose send-once record could not be released: the database
+ * failed the delete past the store's retries (`releaseError`, a failover longer than they last). The
+ * record stays INPROGRESS, so any later copy of the message would take it for a send of unknown
+ * outcome ({@link DeliveryOutcomeUnknownError}) though none began: this copy is dead-lettered now
+ * instead, with the transport's reason and what an operator does (release the record, redrive).
+ * Permanent.
+ */
+export class UnsentMailRecordKeptError extends IdempotencyKeyError {
+  override readonly name: string = 'UnsentMailRecordKeptError';
+  /** Why the record could not be released: the database's error. */
+  readonly releaseError: unknown;
+  constructor(idempotencyKey: string, cause: unknown, releaseError: unknown) {
+    super(
+      idempotencyKey,
+      `mail not sent for idempotency key "${idempotencyKey}": ${describeCause(cause)}; its send-once record could not be released (${describeCause(releaseError)}), so a redelivery would take it for a send of unknown outcome: \`sidestep mail release ${shellQuote([idempotencyKey])}\` and redrive`,
+      cause,
+    );
+    this.releaseError = releaseError;
   }
 }
 

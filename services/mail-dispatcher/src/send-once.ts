@@ -11,7 +11,12 @@ import type { Context } from 'aws-lambda';
 import { service } from '../service.ts';
 import { idempotencyKeyOf } from './domain/compose-mail.ts';
 import { type DispatchResult, dispatchMail, type MailSender } from './domain/dispatch-mail.ts';
-import { DeliveryOutcomeUnknownError, IdempotencyKeyReusedError, MailTransportError } from './errors.ts';
+import {
+  DeliveryOutcomeUnknownError,
+  IdempotencyKeyReusedError,
+  MailTransportError,
+  UnsentMailRecordKeptError,
+} from './errors.ts';
 
 /**
  * How long a sent mail's record is kept for a queue: as long as a message can live in the queue and,
@@ -53,6 +58,13 @@ export type SendOnce = (job: MailSendJob, context: Context) => Promise<SendOnceR
  * it handed the mail over (`MailTransportError` with outcome `unknown`): Powertools deletes the
  * in-progress record of a function that throws, which would let the redelivery send it again, so that
  * record is kept, and this attempt is dead-lettered at once as `DeliveryOutcomeUnknownError`.
+ *
+ * Any other failure sent nothing, and its record is released (deleted) so that SQS's redelivery sends
+ * the mail; the failure itself is what the call rejects with (a `rejected` send permanent, a
+ * `not-sent` one transient). The store retries a release that meets a transient database error; one
+ * that still fails would leave the record INPROGRESS, for the next copy to take as a send of unknown
+ * outcome, so the call rejects with {@link UnsentMailRecordKeptError} instead: dead-lettered at once,
+ * saying the mail was not sent and the record was kept.
  */
 export function createSendOnce(options: {
   readonly from: string;
@@ -70,6 +82,9 @@ export function createSendOnce(options: {
   const dispatched = new WeakSet<object>();
   // The requests whose send may have delivered: their in-progress record stays (see above).
   const handedOver = new WeakSet<object>();
+  // The failure of each request that sent nothing, whose record Powertools then releases: it
+  // rethrows that failure once the record is deleted, or a persistence error when it could not be.
+  const unsent = new WeakMap<object, unknown>();
   const send = makeIdempotent(
     async (request: { key: string; job: MailSendJob; notAfter: number }) => {
       try {
@@ -80,6 +95,7 @@ export function createSendOnce(options: {
         return result;
       } catch (error) {
         if (error instanceof MailTransportError && error.outcome === 'unknown') handedOver.add(request);
+        else unsent.set(request, error);
         throw error;
       }
     },
@@ -97,6 +113,12 @@ export function createSendOnce(options: {
       const result = await send(request);
       return { ...result, replayed: !dispatched.has(request) };
     } catch (error) {
+      const failure = unsent.get(request);
+      if (unsent.has(request) && error !== failure) {
+        // Powertools' IdempotencyPersistenceLayerError: the database's error is its cause.
+        const releaseError = error instanceof Error && error.cause !== undefined ? error.cause : error;
+        throw new UnsentMailRecordKeptError(key, failure, releaseError);
+      }
       if (error instanceof IdempotencyValidationError) throw new IdempotencyKeyReusedError(key, error);
       if (error instanceof MailTransportError && error.outcome === 'unknown') {
         throw new DeliveryOutcomeUnknownError(key, error, error.message);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { MailSendJob, validate } from '@sidestep/contracts';
+import type { Queryable, QueryResult } from '@sidestep/db';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
 import type { Context } from 'aws-lambda';
@@ -222,6 +223,120 @@ describeEachDatabase('createSendOnce', (open) => {
     await expect(sendOnce(job('m-retry'), context())).resolves.toMatchObject({ replayed: false });
     expect({ attempts: sender.attempts, sent: sender.sent.length }).toEqual({ attempts: 2, sent: 1 });
     await database.close();
+  });
+
+  describe("a send that did not happen, whose record's release meets a database blip", () => {
+    /**
+     * `database`, except that its first `failures` DELETEs of an idempotency record fail as an RDS
+     * failover fails a statement: 57P01, the server terminated the connection (transient). The
+     * workflows budget for failovers; the dispatcher must too.
+     */
+    function blippingDeletes(database: Queryable, failures: number): Queryable & { deletes: number } {
+      const blipping = {
+        deletes: 0,
+        query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+          if (/^\s*DELETE FROM idempotency_records/.test(sql) && ++blipping.deletes <= failures) {
+            return Promise.reject(
+              Object.assign(new Error('terminating connection due to administrator command'), {
+                code: '57P01',
+              }),
+            );
+          }
+          return database.query<R>(sql, params);
+        },
+      };
+      return blipping;
+    }
+
+    async function setupBlipping(sender: MailSender, failures: number) {
+      const database = await open();
+      const blipping = blippingDeletes(database, failures);
+      const persistenceStore = new PostgresPersistenceLayer({
+        database: blipping,
+        reclaimExpiredInProgress: false,
+      });
+      const sendOnce = createSendOnce({ from: 'sidestep@example.com', sender, persistenceStore });
+      /** SQS delivers the message again after its visibility timeout: past the first invocation's end. */
+      const afterVisibilityTimeout = () =>
+        database.query(
+          'UPDATE idempotency_records SET in_progress_expiry_timestamp = in_progress_expiry_timestamp - 60000',
+        );
+      return { database, blipping, sendOnce, afterVisibilityTimeout };
+    }
+
+    it('surfaces the transport error, transient, and sends on the redelivery', async () => {
+      const sender = failingOnce('not-sent');
+      const { database, sendOnce, afterVisibilityTimeout } = await setupBlipping(sender, 1);
+      await expect(sendOnce(job('m-blip'), context())).rejects.toMatchObject({
+        name: 'MailTransportError',
+        outcome: 'not-sent',
+        permanent: false,
+      });
+      await afterVisibilityTimeout();
+      await expect(sendOnce(job('m-blip'), context())).resolves.toMatchObject({ replayed: false });
+      expect({ attempts: sender.attempts, sent: sender.sent.length }).toEqual({ attempts: 2, sent: 1 });
+      await database.close();
+    });
+
+    it("dead-letters a rejected mail at once with the transport's reason, and a redrive sends it", async () => {
+      const sender = failingOnce('rejected');
+      const { database, sendOnce, afterVisibilityTimeout } = await setupBlipping(sender, 1);
+      await expect(sendOnce(job('m-rejected'), context())).rejects.toMatchObject({
+        name: 'MailTransportError',
+        outcome: 'rejected',
+        permanent: true,
+        message: expect.stringContaining('Connection closed unexpectedly'),
+      });
+      const { rows } = await database.query('SELECT status FROM idempotency_records');
+      expect(rows).toEqual([]);
+      // An operator mends the cause (the sender's identity, the address) and redrives the message.
+      await afterVisibilityTimeout();
+      await expect(sendOnce(job('m-rejected'), context())).resolves.toMatchObject({ replayed: false });
+      expect(sender.sent).toHaveLength(1);
+      await database.close();
+    });
+
+    it('sends once when the message is then delivered twice', async () => {
+      const sender = failingOnce('not-sent');
+      const { database, sendOnce, afterVisibilityTimeout } = await setupBlipping(sender, 1);
+      await expect(sendOnce(job('m-twice'), context())).rejects.toMatchObject({ name: 'MailTransportError' });
+      await afterVisibilityTimeout();
+      const outcomes = await Promise.allSettled([
+        sendOnce(job('m-twice'), context()),
+        sendOnce(job('m-twice'), context()),
+      ]);
+      const reasons = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason] : []));
+      expect(reasons.map((reason) => (reason as Error).name)).not.toContain('DeliveryOutcomeUnknownError');
+      await expect(sendOnce(job('m-twice'), context())).resolves.toMatchObject({ replayed: true });
+      expect(sender.sent).toHaveLength(1);
+      await database.close();
+    });
+
+    it('dead-letters the mail at once, saying it was not sent and its record was kept, when the release never succeeds', async () => {
+      const sender = failingOnce('not-sent');
+      const { database, blipping, sendOnce } = await setupBlipping(sender, Number.POSITIVE_INFINITY);
+      const failure = await sendOnce(job('m-kept'), context()).catch((error: unknown) => error);
+      // Permanent: a redelivery would meet the record as a send of unknown outcome, which it is not.
+      expect(failure).toMatchObject({
+        name: 'UnsentMailRecordKeptError',
+        permanent: true,
+        idempotencyKey: 'm-kept',
+        cause: expect.objectContaining({ name: 'MailTransportError', outcome: 'not-sent' }),
+      });
+      const { message } = failure as Error;
+      for (const part of [
+        'mail not sent for idempotency key "m-kept": MailTransportError: mail transport smtp failed: Connection closed unexpectedly',
+        'its send-once record could not be released (Error: terminating connection due to administrator command)',
+        '`sidestep mail release m-kept` and redrive',
+      ]) {
+        expect(message).toContain(part);
+      }
+      expect(blipping.deletes).toBeGreaterThan(1);
+      const { rows } = await database.query('SELECT status FROM idempotency_records');
+      expect(rows).toEqual([{ status: 'INPROGRESS' }]);
+      expect(sender.sent).toHaveLength(0);
+      await database.close();
+    });
   });
 
   it("keeps a send's in-progress record for the invocation's remaining time, not the record's lifetime", async () => {
