@@ -380,6 +380,7 @@ export interface RedriveProgress {
 /**
  * A redrive's message move task ended other than COMPLETED: FAILED (SQS's FailureReason says why) or
  * CANCELLED. What it moved before it ended stays moved; the rest is still in the dead-letter queue.
+ * Status `UNKNOWN`: ListMessageMoveTasks never listed the task started, so what it did is not known.
  */
 export class MessageMoveTaskError extends OpsError {
   override readonly name: string = 'MessageMoveTaskError';
@@ -387,7 +388,9 @@ export class MessageMoveTaskError extends OpsError {
   readonly progress: RedriveProgress;
   constructor(queue: string, progress: RedriveProgress) {
     super(
-      `queue: the redrive of ${queue} ended ${progress.status}${progress.failureReason ? ` (${progress.failureReason})` : ''} after moving ${progress.moved}${progress.toMove === null ? '' : ` of ${progress.toMove}`} message(s); those not moved are still in its dead-letter queue`,
+      progress.status === 'UNKNOWN'
+        ? `queue: no move task of ${queue} was listed after its start (ListMessageMoveTasks); see whether it moved the dead letters before starting another`
+        : `queue: the redrive of ${queue} ended ${progress.status}${progress.failureReason ? ` (${progress.failureReason})` : ''} after moving ${progress.moved}${progress.toMove === null ? '' : ` of ${progress.toMove}`} message(s); those not moved are still in its dead-letter queue`,
       { field: 'queue' },
     );
     this.queue = queue;
@@ -491,14 +494,20 @@ export async function redriveDeadLetters(
   );
 }
 
-/** Polls ListMessageMoveTasks until the task started with `taskHandle` is no longer RUNNING. */
+/** How many polls of ListMessageMoveTasks a task just started may go unlisted before the redrive says so. */
+const UNLISTED_TASK_POLLS = 10;
+
+/**
+ * Polls ListMessageMoveTasks until the task started with `taskHandle` is no longer RUNNING; status
+ * `UNKNOWN` when no task was listed in {@link UNLISTED_TASK_POLLS} polls.
+ */
 export async function followMoveTask(
   context: OpsContext,
   sourceArn: string,
   taskHandle: string | null,
   options: Pick<RedriveOptions, 'onProgress' | 'pollMs'> = {},
 ): Promise<RedriveProgress> {
-  for (;;) {
+  for (let poll = 1; ; poll++) {
     const { Results = [] } = await context.clients.sqs.send(
       new ListMessageMoveTasksCommand({ SourceArn: sourceArn, MaxResults: 10 }),
     );
@@ -511,8 +520,10 @@ export async function followMoveTask(
       toMove: task?.ApproximateNumberOfMessagesToMove ?? null,
       failureReason: task?.FailureReason ?? null,
     };
-    options.onProgress?.(progress);
-    if (progress.status !== 'RUNNING' && progress.status !== 'CANCELLING') return progress;
+    // A task just started may not be listed yet: wait a few polls for it before saying so.
+    const unlisted = task === undefined && poll < UNLISTED_TASK_POLLS;
+    if (!unlisted) options.onProgress?.(progress);
+    if (!unlisted && progress.status !== 'RUNNING' && progress.status !== 'CANCELLING') return progress;
     await sleep(options.pollMs ?? 1000);
   }
 }

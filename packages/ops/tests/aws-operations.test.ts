@@ -390,6 +390,34 @@ describe('a redrive whose move task does not complete', () => {
       }),
     ]);
   });
+
+  // ListMessageMoveTasks may not list a task StartMessageMoveTask has just started: the redrive waits
+  // for it rather than calling the redrive failed.
+  it('waits for a task not listed yet, and fails naming it only when it never is', async () => {
+    const { context, sqs } = stagingContext();
+    sqs.on(GetQueueUrlCommand).callsFake((input: { QueueName: string }) => ({
+      QueueUrl: `https://sqs.ap-northeast-1.amazonaws.com/123456789012/${input.QueueName}`,
+    }));
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: {} });
+    sqs.on(StartMessageMoveTaskCommand).resolves({ TaskHandle: 'h-1' });
+    sqs
+      .on(ListMessageMoveTasksCommand)
+      .resolvesOnce({ Results: [] })
+      .resolvesOnce({ Results: [] })
+      .resolves({ Results: [{ Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 3 }] });
+    const ledger = { appendAudit: async () => undefined } as unknown as Ledger;
+    const withLedger = { ...context, ledger: async () => ledger };
+    await expect(redriveDeadLetters(withLedger, 'mail', { pollMs: 1 })).resolves.toMatchObject({
+      progress: { status: 'COMPLETED', moved: 3 },
+    });
+
+    sqs.on(ListMessageMoveTasksCommand).resolves({ Results: [] });
+    await expect(redriveDeadLetters(withLedger, 'mail', { pollMs: 1 })).rejects.toMatchObject({
+      name: 'MessageMoveTaskError',
+      progress: { status: 'UNKNOWN' },
+      message: expect.stringContaining('no move task of mail was listed'),
+    });
+  });
 });
 
 describe('stepsOf', () => {
