@@ -103,16 +103,22 @@ export async function failAbandonedJob(
       }
     });
   }
-  const requeued =
+  // Its error waits for the pending mails below: an unsent mail refused or not queued must not keep
+  // the sweeper from queueing the others.
+  const requeue =
     detail.status === 'FAILED' && detail.error === MAIL_NOT_QUEUED_ERROR
-      ? [await requeueUnsentMail(mailQueue, detail)]
-      : [];
+      ? await requeueUnsentMail(mailQueue, detail).then(
+          (id) => ({ id }),
+          (error: unknown) => ({ error }),
+        )
+      : undefined;
   const mailed = await queuePendingMails(db, mailQueue, { ...options, limit: options.limit ?? 100 });
+  if (requeue && 'error' in requeue) throw requeue.error;
   return {
     sweptAt: options.now.toISOString(),
     failed,
     mailed,
-    ...(requeued.length > 0 ? { requeued } : {}),
+    ...(requeue ? { requeued: [requeue.id] } : {}),
   };
 }
 

@@ -429,6 +429,18 @@ describeEachDatabase('job-sweeper handler', (open) => {
     expect(await receiveAll(queueUrl)).toEqual([]);
   });
 
+  it("still queues the sweeper's pending failure mails when the execution's unsent mail is refused", async () => {
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, error, swept_at)
+       VALUES ('imp_h14', 'import', 'failed', 'b', 'imports/h14.csv', 'v1', 'h14.csv', 'arn:e:h14', 'stuck', $1)`,
+      [clock],
+    );
+    await expect(
+      handler(statusChange('h15', 'FAILED', MAIL_NOT_QUEUED_ERROR, 'not a mail'), context('r35')),
+    ).rejects.toMatchObject({ name: 'UnsentMailRefusedError' });
+    expect(await receiveAll(queueUrl)).toEqual([expect.objectContaining({ id: 'import.failed:imp_h14' })]);
+  });
+
   it('reports a mail queue it cannot reach as the retryable UnsentMailNotQueuedError, for Lambda to retry and then keep the event', async () => {
     const mail = importFailedMail('h13');
     await expect(
