@@ -68,6 +68,13 @@ const deleteAttempts = 5;
 const DELETE_RETRY_BASE_MS = 100;
 
 /**
+ * What a delete's retry must leave of the claim's window: room for the attempt's own answer (a
+ * one-row DELETE answers in milliseconds; a reconnect during a failover takes longer) and for the
+ * caller to report its outcome before the invocation times out.
+ */
+const DELETE_RETRY_MARGIN_MS = 3000;
+
+/**
  * How long an outcome waits for the outcomes of the keys claimed with it before it is recorded
  * anyway: bounds what a call that never finishes (a send stuck until the Lambda timeout) holds up.
  */
@@ -416,7 +423,7 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
         const wait = DELETE_RETRY_BASE_MS * 2 ** (attempt - 1);
         // Past the window (the claiming invocation's deadline, as Powertools sets it) the invocation
         // is gone: the caller is told now, while it can still say what happened.
-        const windowOver = typeof until === 'number' && Date.now() + wait >= until;
+        const windowOver = typeof until === 'number' && Date.now() + wait + DELETE_RETRY_MARGIN_MS >= until;
         if (attempt >= deleteAttempts || windowOver || !isTransientDatabaseError(error)) throw error;
         await sleep(wait);
       }

@@ -48,9 +48,15 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
       payloadValidationJmesPath?: string;
       /** Another setup's prefix, for a store that shares its records (another sandbox). */
       keyPrefix?: string;
+      /** What the invocation's `getRemainingTimeInMillis` answers. @default 30 s */
+      remainingMs?: number;
     } = {},
   ) {
-    const { payloadValidationJmesPath, keyPrefix: sharedPrefix, ...storeOptions } = options;
+    const { payloadValidationJmesPath, keyPrefix: sharedPrefix, remainingMs, ...storeOptions } = options;
+    const context =
+      remainingMs === undefined
+        ? lambdaContext
+        : ({ getRemainingTimeInMillis: () => remainingMs } as unknown as Context);
     const keyPrefix = sharedPrefix ?? `test${++prefixes}`;
     const persistenceStore = new PostgresPersistenceLayer({ database: db(), ...storeOptions });
     const config = new IdempotencyConfig({
@@ -63,7 +69,7 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
       fn,
       keyPrefix,
       persistenceStore,
-      run: (job: Job) => idempotent(job, lambdaContext) as Promise<R>,
+      run: (job: Job) => idempotent(job, context) as Promise<R>,
       rows: async () =>
         (
           await db().query<RecordRow>(
@@ -307,13 +313,13 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
      * A failing call on a database that fails every delete with `error`: the record stays, and the
      * call rejects with Powertools' persistence error; returns its cause and the deletes tried.
      */
-    async function releaseNeverDone(error: () => Error) {
+    async function releaseNeverDone(error: () => Error, remainingMs?: number) {
       const database = failingDeletes(Number.POSITIVE_INFINITY, error);
       const { run, rows } = setup(
         async () => {
           throw new Error('smtp down');
         },
-        { database },
+        { database, ...(remainingMs === undefined ? {} : { remainingMs }) },
       );
       const failure = await run({ id: randomUUID() }).catch((thrown: unknown) => thrown);
       expect(failure).toBeInstanceOf(IdempotencyPersistenceLayerError);
@@ -334,6 +340,14 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
       expect(cause).toMatchObject({ code: '57P01' });
       expect(deletes).toBeGreaterThan(1);
       expect(deletes).toBeLessThanOrEqual(5);
+    });
+
+    // A retry that could still be waiting for its answer when the invocation times out would leave the
+    // caller no time to say what happened: none starts that close to the deadline.
+    it('tries no delete again when the invocation has too little time left for one and its report', async () => {
+      const { cause, deletes } = await releaseNeverDone(failover, 2_500);
+      expect(cause).toMatchObject({ code: '57P01' });
+      expect(deletes).toBe(1);
     });
 
     // The first delete did its work and only its answer was lost; the key is free, and another copy
