@@ -99,12 +99,17 @@ export function jobQueueAttributes(
  */
 export function deadLetterQueueAttributes(sourceQueueArn: string): Record<string, string> {
   return {
-    MessageRetentionPeriod: String(DEAD_LETTER_RETENTION_SECONDS),
-    MaximumMessageSize: String(MAXIMUM_MESSAGE_SIZE_BYTES),
-    SqsManagedSseEnabled: 'true',
+    ...DEAD_LETTER_ATTRIBUTES,
     RedriveAllowPolicy: JSON.stringify({ redrivePermission: 'byQueue', sourceQueueArns: [sourceQueueArn] }),
   };
 }
+
+/** What every dead-letter queue infra makes has: 14 days' retention, the largest messages, SSE-SQS. */
+export const DEAD_LETTER_ATTRIBUTES: Readonly<Record<string, string>> = {
+  MessageRetentionPeriod: String(DEAD_LETTER_RETENTION_SECONDS),
+  MaximumMessageSize: String(MAXIMUM_MESSAGE_SIZE_BYTES),
+  SqsManagedSseEnabled: 'true',
+};
 
 /**
  * Creates a service's job queue `sidestep-<env>-<queue>` and its DLQ `sidestep-<env>-<queue>-dlq`

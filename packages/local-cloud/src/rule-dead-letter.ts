@@ -1,10 +1,9 @@
 import { CreateQueueCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { sqsAuthorization } from '@sidestep/iam';
-import { DEAD_LETTER_RETENTION_SECONDS } from '@sidestep/manifest';
 import type { EventBridgeEvent } from './event-router.ts';
 import { AccessDeniedError, assertAuthorizedForRule, type LocalIam } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
-import { MAXIMUM_MESSAGE_SIZE_BYTES } from './queues.ts';
+import { DEAD_LETTER_ATTRIBUTES } from './queues.ts';
 
 /** A rule's target and the dead-letter queue EventBridge sends its undelivered events to. */
 export interface RuleTargetDeadLetter {
@@ -95,14 +94,7 @@ async function sendToDeadLetterQueue(
   // Infra creates the queue with the rule; here it is made when first needed, with infra's
   // attributes (CreateQueue of an existing queue with the same attributes returns its URL).
   const { QueueUrl } = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: queueName,
-      Attributes: {
-        MessageRetentionPeriod: String(DEAD_LETTER_RETENTION_SECONDS),
-        MaximumMessageSize: String(MAXIMUM_MESSAGE_SIZE_BYTES),
-        SqsManagedSseEnabled: 'true',
-      },
-    }),
+    new CreateQueueCommand({ QueueName: queueName, Attributes: { ...DEAD_LETTER_ATTRIBUTES } }),
   );
   const attribute = (value: string) => ({ DataType: 'String', StringValue: value });
   await sqs.send(
