@@ -322,7 +322,9 @@ async function withWarnings(page: Page, request: PageRequest): Promise<PageView 
  * holding it and a redirect to the same address without it (so it stays out of the history and of
  * referrers); any other request without that cookie gets 401 and a page that says to open the URL
  * the console printed, with no data and no action token. Loopback alone is not enough: every user of
- * the machine can reach it, and the console acts with the operator's credentials.
+ * the machine can reach it, and the console acts with the operator's credentials. What this cannot
+ * stop: a browser sends the cookie to every port of the host (RFC 6265 §8.5), so a page another local
+ * user serves on 127.0.0.1 and the operator opens receives it (the README says so).
  *
  * Every action is a POST through the ops library, so it is audited like the CLI's. Another site's
  * requests are refused even on loopback: a POST needs the per-server token its form carries, and a
