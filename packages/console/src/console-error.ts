@@ -1,4 +1,4 @@
-import { PermanentError } from '@sidestep/runtime';
+import { PermanentError } from '@sidestep/runtime/errors';
 
 /** A request the console cannot answer: a page or mail that does not exist, a refused POST. */
 export class ConsoleError extends PermanentError {

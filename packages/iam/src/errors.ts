@@ -1,4 +1,4 @@
-import { PermanentError } from '@sidestep/runtime';
+import { PermanentError } from '@sidestep/runtime/errors';
 
 /** A policy document sidestep cannot evaluate: malformed JSON, a missing element, an unknown operator. */
 export class IamPolicyError extends PermanentError {

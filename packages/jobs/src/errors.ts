@@ -1,6 +1,6 @@
 import type { JobEvent, JobState } from '@sidestep/contracts';
 import { isTransientDatabaseError } from '@sidestep/db/postgres';
-import { describeCause, isTransientError, SidestepError } from '@sidestep/runtime';
+import { describeCause, isTransientError, SidestepError } from '@sidestep/runtime/errors';
 
 // Step Functions' Retry and Catch match the `Error` of a failed lambda:invoke, which is the
 // `errorType` the runtime interface client posts: the thrown error's `name`. Every class therefore

@@ -1,5 +1,5 @@
 import type { ExportJobResult, JobEvent, JobKind, JobState } from '@sidestep/contracts';
-import { InvalidInputError } from '@sidestep/runtime';
+import { InvalidInputError } from '@sidestep/runtime/errors';
 import { ExportResultMissingError, InvalidTransitionError, RowCountsMissingError } from './errors.ts';
 import type { JobSnapshot } from './status-output.ts';
 

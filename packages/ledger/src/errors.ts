@@ -1,4 +1,4 @@
-import { PermanentError, TransientError } from '@sidestep/runtime';
+import { PermanentError, TransientError } from '@sidestep/runtime/errors';
 
 /**
  * Base of the errors the ledger answers on purpose: the same request fails the same way until the
