@@ -104,9 +104,12 @@ export const RegisterImportJobInput = /* @__PURE__ */ lazySchema(() =>
  * gets the mail. `fileName` is required here: the workflow applies the default
  * (`defaultExportFileName` of the execution's start) before registering, so every step agrees on it.
  * `filter` may be null or absent (everyone): a workflow passing an absent JSON field cannot omit it.
+ * Strict, as `ExportRequestedPayload` is: the workflow registers the whole payload, so a key the
+ * contract does not know (a misspelt `filter`, which would export everyone) is refused naming it,
+ * whoever sent the message (a raw SQS send skips the producer's validation).
  */
 export const ExportJobRequest = /* @__PURE__ */ lazySchema(() =>
-  z.object({
+  z.strictObject({
     id: EnvelopeId,
     requestedBy: EmailAddress,
     fileName: ExportFileName,
@@ -118,6 +121,8 @@ export const ExportJobRequest = /* @__PURE__ */ lazySchema(() =>
      * job-sweeper or an operator's `sidestep job fail` sends in the workflow's place.
      */
     locale: z.optional(MailLocaleSchema),
+    /** `ExportRequestedPayload.byteOrderMark`, checked here so a request whose mark is no boolean is refused before a task runs. */
+    byteOrderMark: z.optional(z.boolean()),
   }),
 );
 export type ExportJobRequest = z.infer<typeof ExportJobRequest>;

@@ -165,6 +165,8 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         Parameters: {
           'id.$': `${envelope}.id`,
           'payload.$': `States.JsonMerge($.defaults, ${envelope}.payload, false)`,
+          // The id as an object, for RegisterJob to merge into the payload it registers.
+          identity: { 'id.$': `${envelope}.id` },
         },
         ResultPath: '$.request',
         Next: 'RegisterJob',
@@ -173,15 +175,11 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         statusUpdaterFunctionArn: fn,
         kind: 'export',
         origin: {
-          request: {
-            'id.$': '$.request.id',
-            'requestedBy.$': '$.request.payload.requestedBy',
-            'fileName.$': '$.request.payload.fileName',
-            'filter.$': '$.request.payload.filter',
-            // Validated with the rest of the request, so a locale no template is written in is
-            // refused here (request.locale) rather than by the mail-dispatcher after the export ran.
-            'locale.$': '$.request.payload.locale',
-          },
+          // The whole request, every key of its payload validated (ExportJobRequest is strict): a
+          // locale no template is written in is refused here (request.locale) rather than by the
+          // mail-dispatcher after the export ran, a byteOrderMark that is no boolean before a task
+          // runs, a misspelt key rather than ignored.
+          'request.$': 'States.JsonMerge($.request.payload, $.request.identity, false)',
         },
         registerComment:
           'Registers the job by the request id, idempotently; another execution gets duplicate: true',

@@ -172,7 +172,14 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
         kind: 'export',
         expectedState: 'registered',
         executionId,
-        request: { id: 'req-1', requestedBy: 'analyst@example.com', fileName, filter: {}, locale: 'en' },
+        request: {
+          id: 'req-1',
+          requestedBy: 'analyst@example.com',
+          fileName,
+          filter: {},
+          locale: 'en',
+          byteOrderMark: true,
+        },
       },
       { event: 'start', jobId, expectedState: 'running', executionId, deadlineSeconds: 29_220 },
       {
@@ -591,6 +598,26 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
       ],
     ]);
   });
+
+  // ExportRequestedPayload is a strict object: a key it does not know (a misspelt `filter`) or a
+  // byteOrderMark that is no boolean is refused before anything is exported, naming the field, as
+  // the producer and parseJob refuse them (a raw SQS send skips those).
+  it.each([
+    ['a misspelt key', { filters: { emailDomain: 'example.com' } }, 'request.filters'],
+    ['a byteOrderMark that is no boolean', { byteOrderMark: 'no' }, 'request.byteOrderMark'],
+  ])(
+    'mails the requester of a request with %s, naming it, and exports nothing',
+    async (_what, payload, field) => {
+      const env = cloud();
+      const run = await execute(pipeInput(request('req-strict', payload)), env);
+
+      expect(run.statesEntered.at(-1)).toBe('RegistrationRejected');
+      expect([env.status.jobs.size, env.tasks.length]).toEqual([0, 0]);
+      expect(env.mailJobs().map((mail) => [mail.payload.template, mail.payload.params])).toEqual([
+        ['export.failed', expect.objectContaining({ reason: expect.stringContaining(field) })],
+      ]);
+    },
+  );
 
   it('mails export.ready, export.failed and a refusal in the request’s locale, English without one', async () => {
     /** The locale each queued envelope names, as queued (not as the contract's default fills it in). */
