@@ -31,6 +31,12 @@ export type EnqueueResult =
   | {
       readonly status: 'failed';
       readonly id: string;
+      /**
+       * The job as it was sent, with its `id` and `createdAt`: a failed send may still have delivered
+       * (SQS took the request, the answer was lost), so a resend passes this to `enqueue` again and
+       * the consumer's idempotency, keyed on the id, sees one job, not two.
+       */
+      readonly job: Job;
       /** The SendMessageBatch calls that carried this message (not the SDK's HTTP retries of each). */
       readonly attempts: number;
       readonly code: string;
@@ -172,6 +178,7 @@ export class Producer {
           results[item.index] = {
             status: 'failed',
             id: item.job.id,
+            job: item.job,
             attempts: 0,
             ...failure,
             message: `storing its body in the claim-check bucket ${claimCheck.bucket} failed: ${failure.message}`,
@@ -200,6 +207,7 @@ export class Producer {
             results[item.index] = {
               status: 'failed',
               id: item.job.id,
+              job: item.job,
               attempts: item.attempts,
               code: outcome.code,
               message: outcome.message,

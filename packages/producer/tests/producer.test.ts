@@ -263,6 +263,7 @@ describe('Producer', () => {
         {
           status: 'failed',
           id: 'mail-2',
+          job: expect.objectContaining({ id: 'mail-2', createdAt: expect.any(String) }),
           attempts: 0,
           code: 'AccessDenied',
           message: `storing its body in the claim-check bucket ${CLAIMS_BUCKET} failed: Access Denied`,
@@ -348,6 +349,37 @@ describe('Producer', () => {
     expect(result?.id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  // A send reported failed may still have delivered (here SQS stored the batch, then the answer timed
+  // out): the documented resend must carry the same id, or the consumer's idempotency (keyed on it)
+  // takes the copy for a new job and the mail goes out twice.
+  it('resends a failed job, as the README does, with the id of the first send', async () => {
+    const queueUrl = await queue('producer-resend');
+    let timingOut = true;
+    const storedThenTimedOut = {
+      send: async (command: SendMessageBatchCommand) => {
+        const response = await sqs.send(command);
+        if (!timingOut) return response;
+        throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+      },
+    } as unknown as SQSClient;
+    const producer = new Producer({ queueUrl, sqs: storedThenTimedOut, maxAttempts: 1 });
+    const { id: _omit, ...withoutId } = mail(0);
+    const results = await producer.enqueue([withoutId]);
+    const [first] = results;
+    expect(first).toMatchObject({ status: 'failed', code: 'TimeoutError', senderFault: false });
+
+    timingOut = false;
+    const failed = results.filter((result) => result.status === 'failed');
+    const [resent] = await producer.enqueue(
+      failed.filter((result) => !result.senderFault).map((result) => result.job),
+    );
+
+    expect(resent).toMatchObject({ status: 'sent', id: first?.id });
+    const bodies = (await drain(queueUrl)).map((body) => JSON.parse(body));
+    expect(bodies.map((body) => body.id)).toEqual([first?.id, first?.id]);
+    expect(bodies[1]).toEqual(bodies[0]);
+  });
+
   it('retries entries SQS failed without the sender being at fault, and gives up on sender faults', async () => {
     const queueUrl = await queue('producer-retries');
     let call = 0;
@@ -425,6 +457,7 @@ describe('Producer', () => {
       {
         status: 'failed',
         id: 'mail-1',
+        job: expect.objectContaining({ id: 'mail-1', type: 'mail.send' }),
         attempts: 3,
         code: 'MissingFromResponse',
         message: 'SQS returned no result for this entry',
@@ -497,6 +530,7 @@ describe('Producer', () => {
       expect(result).toEqual({
         status: 'failed',
         id: 'mail-0',
+        job: expect.objectContaining({ id: 'mail-0' }),
         attempts: 3,
         code: 'KmsThrottled',
         message: 'KMS rate exceeded',
