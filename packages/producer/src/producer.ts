@@ -120,8 +120,9 @@ export class Producer {
   }
 
   /**
-   * Sends jobs. An input without `id` gets a fresh UUID, without `createdAt` the current time.
-   * Never throws for a single bad job: look at each result's `status`.
+   * Sends jobs. An input without `id` (or with `id: undefined`) gets a fresh UUID, without
+   * `createdAt` the current time. Never throws for a single bad job, not even an entry that is not
+   * an object: look at each result's `status`.
    */
   async enqueue(
     jobs: ReadonlyArray<JobInput | (Omit<JobInput, 'id'> & { id?: string })>,
@@ -130,10 +131,26 @@ export class Producer {
     const pending: Pending[] = [];
     /** The input index of the job each id to be sent came from. */
     const firstWithId = new Map<string, number>();
-    jobs.forEach((input, index) => {
-      const candidate = { id: randomUUID(), createdAt: new Date().toISOString(), ...input };
+    jobs.forEach((input: unknown, index) => {
       try {
-        const job = parseJob(candidate);
+        // The signature allows only objects, but JavaScript callers (or JSON read at run time) can
+        // pass anything: such an entry is refused like any invalid job, so the others still go out.
+        if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+          throw new ContractValidationError([
+            {
+              field: '(root)',
+              message: `expected a job object, got ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input}`,
+            },
+          ]);
+        }
+        const { id, createdAt } = input as { id?: unknown; createdAt?: unknown };
+        // `id: undefined` (which `{ id?: string }` allows) means no id, as a missing one does: it gets
+        // one, rather than the spread overwriting the generated id with undefined.
+        const job = parseJob({
+          ...input,
+          id: id === undefined ? randomUUID() : id,
+          createdAt: createdAt === undefined ? new Date().toISOString() : createdAt,
+        });
         // An id names one job: a second job with it would reach the consumer as a duplicate of the
         // first (skipped, or dead-lettered when it differs), so it is refused here instead.
         const first = firstWithId.get(job.id);
@@ -160,7 +177,8 @@ export class Producer {
         });
       } catch (error) {
         if (!(error instanceof ContractValidationError)) throw error;
-        results[index] = { status: 'invalid', id: (input as { id?: string }).id, error };
+        const id = typeof input === 'object' && input !== null ? (input as { id?: unknown }).id : undefined;
+        results[index] = { status: 'invalid', id: typeof id === 'string' ? id : undefined, error };
       }
     });
 

@@ -349,6 +349,33 @@ describe('Producer', () => {
     expect(result?.id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('assigns an id when the producer gives id: undefined', async () => {
+    const queueUrl = await queue('producer-undefined-id');
+    const [result] = await new Producer({ queueUrl, sqs }).enqueue([{ ...mail(0), id: undefined }]);
+    expect(result).toMatchObject({ status: 'sent', id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+  });
+
+  // The signature allows only objects, but a caller in JavaScript (or reading JSON) can pass anything.
+  it('reports an entry that is not an object as invalid, naming the entry, and sends the others', async () => {
+    const queueUrl = await queue('producer-non-object');
+    const entries = [mail(0), null, 'mail-1', [mail(2)], mail(3)] as unknown as Parameters<
+      Producer['enqueue']
+    >[0];
+    const results = await new Producer({ queueUrl, sqs }).enqueue(entries);
+
+    expect(results.map((result) => result.status)).toEqual(['sent', 'invalid', 'invalid', 'invalid', 'sent']);
+    for (const index of [1, 2, 3]) {
+      const invalid = results[index];
+      if (invalid?.status !== 'invalid') throw new Error(`result ${index} is ${invalid?.status}`);
+      expect(invalid.id).toBeUndefined();
+      expect(invalid.error).toBeInstanceOf(ContractValidationError);
+      expect(invalid.error.field).toBe('(root)');
+    }
+    expect(results[1]).toMatchObject({ error: { message: '(root): expected a job object, got null' } });
+    const bodies = await drain(queueUrl);
+    expect(bodies.map((body) => JSON.parse(body).id).sort()).toEqual(['mail-0', 'mail-3']);
+  });
+
   // A send reported failed may still have delivered (here SQS stored the batch, then the answer timed
   // out): the documented resend must carry the same id, or the consumer's idempotency (keyed on it)
   // takes the copy for a new job and the mail goes out twice.
