@@ -9,8 +9,11 @@ export const SingleLine = /* @__PURE__ */ lazySchema(() =>
   z.string().check(
     z.minLength(1),
     z.maxLength(1000),
+    // A regex, not a refine: toJSONSchema emits it as `pattern`, so the published schema refuses what
+    // this refuses (it drops refines). `(?![\s\S])` rather than `$`: Python's `re`, which its
+    // jsonschema applies to `pattern`, lets `$` match before a trailing newline.
     // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-    z.refine((value) => !/[\u0000-\u001f\u007f]/.test(value), {
+    z.regex(/^[^\u0000-\u001f\u007f]*(?![\s\S])/, {
       message: 'must be one line without control characters (CR/LF would allow header injection)',
     }),
   ),
