@@ -417,6 +417,23 @@ describe('Schedule', () => {
   });
 });
 
+// Scheduler takes IANA names (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#time-zones),
+// current ones as well as the CLDR canonical ids Intl lists (Asia/Calcutta, Europe/Kiev).
+describe('Schedule time zones', () => {
+  it.each(['Asia/Kolkata', 'Europe/Kyiv', 'Asia/Ho_Chi_Minh', 'Etc/UTC'])('synthesizes in %s', (timezone) => {
+    const out: Json = JSON.parse(Testing.synth(build({ sweeper: { timezone } })));
+    const [, sweeper] = oneOf(out, 'aws_scheduler_schedule', { name: 'sidestep-staging-stale-job-sweeper' });
+    expect(sweeper.schedule_expression_timezone).toBe(timezone);
+  });
+
+  // Offsets, abbreviations and miscased names are no IANA names, though Intl resolves some of them.
+  it.each(['Mars/Olympus', '+09:00', 'JST', 'asia/tokyo'])('refuses %s, naming the field', (timezone) => {
+    const create = () => build({ sweeper: { timezone } });
+    expect(create).toThrow(InfraConfigError);
+    expect(create).toThrow(`schedules.stale-job-sweeper.timezone: "${timezone}" is not an IANA time zone`);
+  });
+});
+
 // Scheduler refuses these at apply time (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html);
 // the local scheduler's nextFireTimes refuses them too, and so must the synth.
 describe('Schedule expressions Scheduler would refuse', () => {

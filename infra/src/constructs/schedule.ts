@@ -127,14 +127,11 @@ export class Schedule extends Construct {
     const { environment, name, group, target } = props;
     const field = (path: string) => `schedules.${name}.${path}`;
     if (!/^[a-z][a-z0-9-]{1,40}$/.test(name)) throw new InfraConfigError(field('name'), 'must be kebab-case');
-    // Scheduler rejects an unknown zone only at apply time; Intl knows the IANA names it accepts.
-    if (!Intl.supportedValuesOf('timeZone').includes(props.timezone) && props.timezone !== 'UTC') {
-      throw new InfraConfigError(field('timezone'), `"${props.timezone}" is not an IANA time zone`);
-    }
-    // The expression as the local scheduler reads it: nextFireTimes refuses what Scheduler refuses at
-    // apply time (a cron without its `?`, day-of-week 0, minute 61, `rate(5 minute)`, an at() that names
-    // no real date; https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html), so
-    // what synthesizes also runs locally, and the other way round.
+    // The expression and time zone as the local scheduler reads them: nextFireTimes refuses what
+    // Scheduler refuses at apply time (a cron without its `?`, day-of-week 0, minute 61, `rate(5 minute)`,
+    // an at() that names no real date, a zone that is no IANA name;
+    // https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html), so what synthesizes
+    // also runs locally, and the other way round.
     try {
       nextFireTimes(props.expression, props.timezone, new Date(0), 1);
     } catch (error) {

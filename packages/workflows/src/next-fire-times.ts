@@ -131,10 +131,22 @@ function parseCron(expression: string, body: string): Cron {
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
+/**
+ * The shape of an IANA name Scheduler takes (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#time-zones):
+ * `UTC`, or `Area/Location` segments each starting with a capital (`Asia/Kolkata`, `Etc/GMT+9`). Intl
+ * also resolves what is no IANA name (`JST` and `asia/tokyo` to Asia/Tokyo, `+09:00` on Node 24),
+ * so its accepting a zone is not enough; nor will its list (`Intl.supportedValuesOf`) do: it
+ * holds CLDR's canonical ids (`Asia/Calcutta`) and misses current names (`Asia/Kolkata`).
+ */
+const IANA_NAME = /^(UTC|[A-Z][A-Za-z0-9_+-]*(\/[A-Z][A-Za-z0-9_+-]*)+)$/;
+
 /** A formatter giving the wall-clock fields of an instant in `timezone`; throws for an unknown zone. */
 function formatterFor(timezone: string): Intl.DateTimeFormat {
   let formatter = formatters.get(timezone);
   if (!formatter) {
+    if (!IANA_NAME.test(timezone)) {
+      throw new InvalidScheduleError('timezone', timezone, 'is not an IANA time zone');
+    }
     try {
       formatter = new Intl.DateTimeFormat('en-US', {
         timeZone: timezone,
