@@ -113,7 +113,7 @@ function build(overrides: { nightly?: Partial<ScheduleProps>; sweeper?: Partial<
     ...common,
     ...scheduleProps(staleJobSweeper),
     target: { function: sweeper },
-    operator: { bus, eventPattern: operatorEventPattern(staleJobSweeper.name) },
+    operator: { bus, eventPattern: operatorEventPattern(overrides.sweeper?.name ?? staleJobSweeper.name) },
     ...overrides.sweeper,
   });
   return stack;
@@ -432,6 +432,33 @@ describe('Schedule time zones', () => {
     expect(create).toThrow(InfraConfigError);
     expect(create).toThrow(`schedules.stale-job-sweeper.timezone: "${timezone}" is not an IANA time zone`);
   });
+});
+
+// IAM role names and EventBridge rule names are at most 64 characters
+// (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html,
+// https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html): apply would fail.
+describe('Schedule names', () => {
+  it('synthesizes the longest name whose role and rule fit in production', () => {
+    const name = 'x'.repeat(35);
+    const out: Json = JSON.parse(Testing.synth(build({ sweeper: { environment: 'production', name } })));
+    oneOf(out, 'aws_iam_role', { name: `sidestep-production-${name}-schedule` });
+    oneOf(out, 'aws_cloudwatch_event_rule', { name: `sidestep-production-${name}-operator` });
+  });
+
+  it.each([
+    ['production', 36, 65],
+    ['staging', 40, 66],
+  ])(
+    'refuses in %s a name of %i characters, naming the role name, its %i characters and the limit',
+    (environment, length, total) => {
+      const name = 'x'.repeat(length);
+      const create = () => build({ sweeper: { environment, name } });
+      expect(create).toThrow(InfraConfigError);
+      expect(create).toThrow(
+        `schedules.${name}.name: makes the IAM role name "sidestep-${environment}-${name}-schedule" ${total} characters, over the 64 allowed`,
+      );
+    },
+  );
 });
 
 // Scheduler refuses these at apply time (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html);

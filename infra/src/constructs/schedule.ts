@@ -58,6 +58,12 @@ export interface ScheduleProps {
   readonly region: string;
 }
 
+/**
+ * The most characters of an IAM role name (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html)
+ * and of an EventBridge rule name (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html).
+ */
+const MAX_NAME_LENGTH = 64;
+
 /** Scheduler context attributes filled from the operator event by the rule's input transformer. */
 const EVENT_ATTRIBUTES: Readonly<Record<string, { readonly placeholder: string; readonly path: string }>> = {
   // The event's time (ISO 8601, seconds) in the format Scheduler gives the scheduled time.
@@ -127,6 +133,22 @@ export class Schedule extends Construct {
     const { environment, name, group, target } = props;
     const field = (path: string) => `schedules.${name}.${path}`;
     if (!/^[a-z][a-z0-9-]{1,40}$/.test(name)) throw new InfraConfigError(field('name'), 'must be kebab-case');
+    this.scheduleName = resourceName(environment, name);
+    this.roleName = `${this.scheduleName}-schedule`;
+    const ruleName = `${this.scheduleName}-operator`;
+    // The role's and the rule's names grow with the environment's and the schedule's: IAM and
+    // EventBridge refuse a long one only at apply time (the schedule's own name is shorter than either).
+    for (const [kind, resource] of [
+      ['IAM role', this.roleName],
+      ['EventBridge rule', ruleName],
+    ] as const) {
+      if (resource.length > MAX_NAME_LENGTH) {
+        throw new InfraConfigError(
+          field('name'),
+          `makes the ${kind} name "${resource}" ${resource.length} characters, over the ${MAX_NAME_LENGTH} allowed`,
+        );
+      }
+    }
     // The expression and time zone as the local scheduler reads them: nextFireTimes refuses what
     // Scheduler refuses at apply time (a cron without its `?`, day-of-week 0, minute 61, `rate(5 minute)`,
     // an at() that names no real date, a zone that is no IANA name;
@@ -162,11 +184,9 @@ export class Schedule extends Construct {
       throw new InfraConfigError(field('operator.eventPattern'), `does not name the schedule "${name}"`);
     }
     const targetArn = target.queue ? target.queue.queueArn : target.function.functionArn;
-    this.scheduleName = resourceName(environment, name);
     const scheduleArn = `arn:aws:scheduler:${props.region}:${props.accountId}:schedule/${group.groupName}/${this.scheduleName}`;
     const ruleInput = operatorRuleInput(props.input, field('input'), scheduleArn);
 
-    this.roleName = `${this.scheduleName}-schedule`;
     this.role = new GrantableRole(this, 'role', {
       roleName: this.roleName,
       assumedBy: 'scheduler.amazonaws.com',
@@ -207,7 +227,6 @@ export class Schedule extends Construct {
       lifecycle: { ignoreChanges: ['state'] },
     });
 
-    const ruleName = `${this.scheduleName}-operator`;
     this.operatorRule = new CloudwatchEventRule(this, 'operator-rule', {
       name: ruleName,
       description: `Runs ${this.scheduleName} now when an operator fires it (pnpm fire-schedule ${name})`,
