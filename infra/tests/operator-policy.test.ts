@@ -47,6 +47,20 @@ describe('the operator policy', () => {
     expect(policy.RedriveDeadLetters?.Resource).toEqual(
       queues.map((queue) => at('sqs', `sidestep-staging-${queue}-dlq`)),
     );
+    // The schedule group's DLQ (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html):
+    // `dlq show schedules` reads it; nothing moves from it (it has no source queue).
+    expect(policy.ReadScheduleDeadLetters).toEqual({
+      Sid: 'ReadScheduleDeadLetters',
+      Effect: 'Allow',
+      Action: [
+        'sqs:GetQueueUrl',
+        'sqs:GetQueueAttributes',
+        'sqs:ReceiveMessage',
+        'sqs:ChangeMessageVisibility',
+        'sqs:DeleteMessage',
+      ],
+      Resource: at('sqs', 'sidestep-staging-schedules-dlq'),
+    });
     expect(policy.SendToQueues).toMatchObject({
       Action: ['sqs:SendMessage'],
       Resource: queues.map((queue) => at('sqs', `sidestep-staging-${queue}`)),

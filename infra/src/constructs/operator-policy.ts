@@ -24,6 +24,11 @@ export interface OperatorPolicyProps {
   readonly schedules: readonly { readonly scheduleName: string; readonly roleName: string }[];
   /** The schedule group, `sidestep-<env>`. */
   readonly scheduleGroupName: string;
+  /**
+   * The schedule group's dead-letter queue (`sidestep-<env>-schedules-dlq`), which `dlq show
+   * schedules` reads. @default none
+   */
+  readonly scheduleDeadLetterQueue?: string;
   /** The bus `sidestep fire` puts the operator event on. */
   readonly eventBusName: string;
   /** The `ops-ledger` function, and its alias for the actions. */
@@ -96,6 +101,24 @@ export class OperatorPolicy extends Construct {
         ],
         resources: props.queues.map(deadLetterArn),
       },
+      ...(props.scheduleDeadLetterQueue === undefined
+        ? []
+        : [
+            {
+              // `dlq show schedules` receives and at once releases, as for the job queues' DLQs; it
+              // has no source queue, so no move task (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html).
+              // DeleteMessage: an operator clears a firing once handled, as the other DLQs allow.
+              sid: 'ReadScheduleDeadLetters',
+              actions: [
+                'sqs:GetQueueUrl',
+                'sqs:GetQueueAttributes',
+                'sqs:ReceiveMessage',
+                'sqs:ChangeMessageVisibility',
+                'sqs:DeleteMessage',
+              ],
+              resources: [arn('sqs', props.scheduleDeadLetterQueue)],
+            },
+          ]),
       {
         // A move task sends to its destination, the DLQ's own queue; `job fail` queues its failure mail.
         sid: 'SendToQueues',

@@ -33,6 +33,8 @@ export class ScheduleGroup extends Construct {
   readonly deadLetterQueue: SqsQueue;
   /** Dead-letter queue ARN. */
   readonly deadLetterQueueArn: string;
+  /** `sidestep-<env>-schedules-dlq` (a literal: the operator policy names it). */
+  readonly deadLetterQueueName: string;
   /** Alarm on any firing in the dead-letter queue. */
   readonly deadLetterAlarm: CloudwatchMetricAlarm;
   /** The queue's policy: EventBridge rules that may dead-letter into it. */
@@ -44,6 +46,7 @@ export class ScheduleGroup extends Construct {
     this.group = new SchedulerScheduleGroup(this, 'group', { name: this.groupName });
     this.groupArn = this.group.arn;
     const deadLetterName = `${this.groupName}-schedules-dlq`;
+    this.deadLetterQueueName = deadLetterName;
     this.deadLetterQueue = new SqsQueue(this, 'dead-letter-queue', {
       name: deadLetterName,
       messageRetentionSeconds: DEAD_LETTER_RETENTION_SECONDS,

@@ -778,6 +778,7 @@ export class SidestepStack extends EnvironmentStack {
         roleName: schedule.roleName,
       })),
       scheduleGroupName: this.scheduleGroup.groupName,
+      scheduleDeadLetterQueue: this.scheduleGroup.deadLetterQueueName,
       eventBusName: this.eventBus.busName,
       ledger: { functionName: ledger.functionName, actionsAlias: LEDGER_ACTIONS_ALIAS },
     });

@@ -33,8 +33,8 @@ import { checkTaskBundles, startLocalWorkflows } from './local-workflows.ts';
 import { startPipe } from './pipe.ts';
 import { startQueueConsumers } from './queue-consumers.ts';
 import type { JobQueue } from './queues.ts';
-import { deliverFiring } from './schedule-delivery.ts';
-import { type ScheduleFiring, type Scheduler, startScheduler } from './scheduler.ts';
+import { createSchedulesDeadLetterQueue, deadLetterFiring, deliverFiring } from './schedule-delivery.ts';
+import { type ScheduleDeadLetter, type ScheduleFiring, type Scheduler, startScheduler } from './scheduler.ts';
 import {
   claimCheckBucketName,
   exportsBucketName,
@@ -362,7 +362,20 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     // Pipes and the scheduler start last: what they start (executions, functions) is all up.
     stack.use(await startPipes(queues, stepFunctions, sqs, iam, reporter));
     const { scheduler } = stack.use(
-      await startSchedules(options.schedules, deliver, join(stateDir, LOCAL_STATE.schedules), reporter),
+      await startSchedules(options.schedules, {
+        deliver,
+        // Scheduler dead-letters with the schedule's role, as it delivers.
+        deadLetter: (firing, failure, queueUrl) =>
+          deadLetterFiring(firing, failure, {
+            sqs,
+            queueUrl,
+            authorize: (checks) =>
+              iam.assertAuthorized(iam.role(LOCAL_ROLES.schedule(firing.schedule.name)), checks),
+          }),
+        sqs,
+        lastFiredPath: join(stateDir, LOCAL_STATE.schedules),
+        reporter,
+      }),
     );
 
     const running = stack.move();
@@ -566,22 +579,40 @@ function startPipes(
   });
 }
 
-/** EventBridge Scheduler, firing the schedules at their times, when there are any. */
+/** What {@link startSchedules} delivers with and where it keeps its state. */
+interface ScheduleWiring {
+  readonly deliver: (firing: ScheduleFiring, ruleArn?: string) => Promise<void>;
+  /** Sends a firing Scheduler gave up on to the schedule group's DLQ at `queueUrl`. */
+  readonly deadLetter: (
+    firing: ScheduleFiring,
+    failure: ScheduleDeadLetter,
+    queueUrl: string,
+  ) => Promise<void>;
+  readonly sqs: SQSClient;
+  readonly lastFiredPath: string;
+  readonly reporter: LocalCloudReporter;
+}
+
+/**
+ * EventBridge Scheduler, firing the schedules at their times, when there are any, and the schedule
+ * group's dead-letter queue (`sidestep-local-schedules-dlq`) the firings it gives up on go to.
+ */
 function startSchedules(
   schedules: LocalSchedules | undefined,
-  deliver: (firing: ScheduleFiring, ruleArn?: string) => Promise<void>,
-  lastFiredPath: string,
-  reporter: LocalCloudReporter,
+  wiring: ScheduleWiring,
 ): Promise<Started<{ scheduler: Scheduler | undefined }>> {
-  return startPhase(reporter, (defer) => {
+  const { reporter } = wiring;
+  return startPhase(reporter, async (defer) => {
     if (!schedules) return { scheduler: undefined };
+    const deadLetterUrl = await createSchedulesDeadLetterQueue(wiring.sqs);
     const scheduler = startScheduler({
       schedules: schedules.definitions,
       nextFireTimes: schedules.nextFireTimes,
       ...(schedules.clock ? { clock: schedules.clock } : {}),
       scheduleArn: localScheduleArn,
-      fire: deliver,
-      lastFired: lastFiredFile(lastFiredPath),
+      fire: wiring.deliver,
+      deadLetter: (firing, failure) => wiring.deadLetter(firing, failure, deadLetterUrl),
+      lastFired: lastFiredFile(wiring.lastFiredPath),
       reporter,
     });
     defer(() => scheduler.stop());

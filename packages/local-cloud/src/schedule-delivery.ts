@@ -1,9 +1,15 @@
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type AuthorizationCheck, eventRuleArn, lambdaAuthorization, sqsAuthorization } from '@sidestep/iam';
 import type { EventBridgeEvent, EventRule } from './event-router.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
-import { type ScheduleDefinition, type ScheduleFiring, scheduleFiring } from './scheduler.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_ENVIRONMENT, LOCAL_REGION, localName } from './local-names.ts';
+import { DEAD_LETTER_ATTRIBUTES, queueArn } from './queues.ts';
+import {
+  type ScheduleDeadLetter,
+  type ScheduleDefinition,
+  type ScheduleFiring,
+  scheduleFiring,
+} from './scheduler.ts';
 
 /** A schedule names a function the local cloud does not run. */
 export class UnknownScheduleTargetError extends Error {
@@ -53,6 +59,73 @@ export async function deliverFiring(firing: ScheduleFiring, context: ScheduleDel
   if (!context.invokeAsync(target.service, JSON.parse(firing.input))) {
     throw new UnknownScheduleTargetError(name, `function ${target.service}`);
   }
+}
+
+/**
+ * The schedule group's dead-letter queue, `sidestep-<env>-schedules-dlq`, as infra's ScheduleGroup
+ * names it: one for every schedule of the group.
+ */
+export const SCHEDULES_DEAD_LETTER_QUEUE = `sidestep-${LOCAL_ENVIRONMENT}-schedules-dlq`;
+
+/**
+ * Creates {@link SCHEDULES_DEAD_LETTER_QUEUE} with the attributes every DLQ of infra has (no redrive
+ * allow policy: it has no source queue), or finds it kept from an earlier start; its URL.
+ */
+export async function createSchedulesDeadLetterQueue(sqs: SQSClient): Promise<string> {
+  const { QueueUrl } = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: SCHEDULES_DEAD_LETTER_QUEUE,
+      Attributes: { ...DEAD_LETTER_ATTRIBUTES },
+    }),
+  );
+  if (!QueueUrl) throw new Error(`CreateQueue returned no QueueUrl for ${SCHEDULES_DEAD_LETTER_QUEUE}`);
+  return QueueUrl;
+}
+
+/** What dead-lettering a firing needs from the running cloud. */
+export interface ScheduleDeadLetterContext {
+  readonly sqs: SQSClient;
+  /** The URL of {@link SCHEDULES_DEAD_LETTER_QUEUE}. */
+  readonly queueUrl: string;
+  /** Checks the SendMessage as the schedule's role; throws AccessDeniedError. @default nothing is checked */
+  readonly authorize?: (checks: readonly AuthorizationCheck[]) => void;
+}
+
+/**
+ * Sends a firing Scheduler gave up on to the schedule group's DLQ as Scheduler does: with the
+ * schedule's execution role (infra's `grantDeadLetter` lets it send), the target's input as the body,
+ * and the message attributes of Scheduler's dead-letter event: `ERROR_CODE`, `ERROR_MESSAGE`,
+ * `EXHAUSTED_RETRY_CONDITION`, `RETRY_ATTEMPTS`, `SCHEDULE_ARN`, `TARGET_ARN`.
+ * https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html
+ */
+export async function deadLetterFiring(
+  firing: ScheduleFiring,
+  failure: ScheduleDeadLetter,
+  context: ScheduleDeadLetterContext,
+): Promise<void> {
+  context.authorize?.(sqsAuthorization('SendMessage', { ...SCOPE, queueName: SCHEDULES_DEAD_LETTER_QUEUE }));
+  const text = (value: string) => ({ DataType: 'String', StringValue: value });
+  await context.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: context.queueUrl,
+      MessageBody: firing.input,
+      MessageAttributes: {
+        ERROR_CODE: text(failure.errorCode),
+        ERROR_MESSAGE: text(failure.errorMessage),
+        EXHAUSTED_RETRY_CONDITION: text(failure.exhaustedRetryCondition),
+        RETRY_ATTEMPTS: { DataType: 'Number', StringValue: String(failure.retryAttempts) },
+        SCHEDULE_ARN: text(firing.scheduleArn),
+        TARGET_ARN: text(targetArn(firing.schedule)),
+      },
+    }),
+  );
+}
+
+/** The ARN of a schedule's target: the queue's, or the function's. */
+function targetArn(schedule: ScheduleDefinition): string {
+  return schedule.target.kind === 'queue'
+    ? queueArn({ ...SCOPE, environment: LOCAL_ENVIRONMENT }, localName(schedule.target.queue))
+    : `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${localName(schedule.target.service)}`;
 }
 
 /** Options of {@link operatorRules}. */

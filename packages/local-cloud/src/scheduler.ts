@@ -115,6 +115,12 @@ export interface SchedulerOptions {
   readonly nextFireTimes: NextFireTimes;
   /** Delivers one firing to the schedule's target; a rejection is reported. */
   readonly fire: (firing: ScheduleFiring) => Promise<void>;
+  /**
+   * Sends a firing that failed its last attempt to the schedule group's dead-letter queue, as
+   * Scheduler does once the retry policy is exhausted; a rejection is reported (the firing is then
+   * lost, as on AWS). @default none: the give-up is only reported
+   */
+  readonly deadLetter?: (firing: ScheduleFiring, failure: ScheduleDeadLetter) => Promise<void>;
   /** `arn:aws:scheduler:<region>:<account>:schedule/<group>/<name>` of a schedule. */
   readonly scheduleArn: (name: string) => string;
   readonly reporter: LocalCloudReporter;
@@ -127,6 +133,21 @@ export interface SchedulerOptions {
    * nor skips one silently. @default kept in memory
    */
   readonly lastFired?: LastFiredStore;
+}
+
+/**
+ * Why Scheduler gave up on a firing: what it puts in the dead-letter event's message attributes
+ * (`ERROR_CODE`, `ERROR_MESSAGE`, `EXHAUSTED_RETRY_CONDITION`, `RETRY_ATTEMPTS`).
+ * https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html
+ */
+export interface ScheduleDeadLetter {
+  /** The last attempt's error name (`QueueDoesNotExist`, `AccessDeniedError`). */
+  readonly errorCode: string;
+  readonly errorMessage: string;
+  /** Which limit of the retry policy ended the retries. */
+  readonly exhaustedRetryCondition: 'MaximumRetryAttempts' | 'MaximumEventAgeInSeconds';
+  /** Retries made (attempts after the first). */
+  readonly retryAttempts: number;
 }
 
 /** When each schedule last fired (its scheduled time), as a restart reads it. */
@@ -147,7 +168,7 @@ export interface Scheduler {
  * (from `nextFireTimes`, so local and deployed schedules agree on when), delivers each firing to
  * the target with the input's context attributes replaced, then arms the next one counted from the
  * scheduled time (a slow target does not shift the series). A firing whose delivery fails is
- * reported and retried as its retry policy allows; the schedule group's DLQ is AWS's and not emulated.
+ * reported and retried as its retry policy allows, then sent to the schedule group's DLQ (`deadLetter`).
  */
 export function startScheduler(options: SchedulerOptions): Scheduler {
   const clock = options.clock ?? REAL_CLOCK;
@@ -160,7 +181,8 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
   /**
    * Delivers a firing; on failure retries it as the retry policy allows (same execution id, the
    * attempt number counting up, backoff doubling from 1 s up to 1 minute), then gives up as
-   * Scheduler does (on AWS the firing goes to the schedule's DLQ).
+   * Scheduler does: the firing goes to the schedule group's DLQ (`options.deadLetter`).
+   * https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html
    */
   const deliver = (schedule: ScheduleDefinition, firing: ScheduleFiring) => {
     options.fire(firing).catch((error: unknown) => {
@@ -168,24 +190,44 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
       const policy = schedule.retryPolicy;
       const retryAt = new Date(clock.now().getTime() + Math.min(1_000 * 2 ** (firing.attempt - 1), 60_000));
       const ageLimit = firing.scheduledTime.getTime() + (policy?.maximumEventAgeSeconds ?? 0) * 1000;
-      const retrying =
-        !stopped &&
-        policy !== undefined &&
-        firing.attempt <= policy.maximumRetryAttempts &&
-        retryAt.getTime() <= ageLimit;
+      const attemptsLeft = policy !== undefined && firing.attempt <= policy.maximumRetryAttempts;
+      const retrying = !stopped && attemptsLeft && retryAt.getTime() <= ageLimit;
       options.reporter({
         type: 'error',
         source: `schedule ${schedule.name}`,
         message: `delivering the ${firing.scheduledTime.toISOString()} firing failed (attempt ${firing.attempt}): ${reason}${
-          retrying ? `; retrying at ${retryAt.toISOString()}` : '; giving up (Scheduler would dead-letter it)'
+          retrying
+            ? `; retrying at ${retryAt.toISOString()}`
+            : options.deadLetter
+              ? '; giving up: dead-lettered'
+              : '; giving up (Scheduler would dead-letter it)'
         }`,
       });
-      if (!retrying) return;
-      const timer = clock.at(retryAt, () => {
-        retries.delete(timer);
-        deliver(schedule, scheduleFiring(schedule, { ...firing, attempt: firing.attempt + 1 }));
-      });
-      retries.add(timer);
+      if (retrying) {
+        const timer = clock.at(retryAt, () => {
+          retries.delete(timer);
+          deliver(schedule, scheduleFiring(schedule, { ...firing, attempt: firing.attempt + 1 }));
+        });
+        retries.add(timer);
+        return;
+      }
+      if (stopped || !options.deadLetter) return;
+      options
+        .deadLetter(firing, {
+          errorCode: error instanceof Error ? error.name : 'Error',
+          errorMessage: reason,
+          exhaustedRetryCondition: attemptsLeft ? 'MaximumEventAgeInSeconds' : 'MaximumRetryAttempts',
+          retryAttempts: firing.attempt - 1,
+        })
+        .catch((deadLetterError: unknown) => {
+          options.reporter({
+            type: 'error',
+            source: `schedule ${schedule.name}`,
+            message: `dead-lettering the ${firing.scheduledTime.toISOString()} firing failed, so it is lost: ${
+              deadLetterError instanceof Error ? deadLetterError.message : String(deadLetterError)
+            }`,
+          });
+        });
     });
   };
 

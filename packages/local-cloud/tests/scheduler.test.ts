@@ -1,6 +1,13 @@
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from '@jest/globals';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
-import { deliverFiring } from '../src/schedule-delivery.ts';
+import { DEAD_LETTER_ATTRIBUTES } from '../src/queues.ts';
+import {
+  createSchedulesDeadLetterQueue,
+  deadLetterFiring,
+  deliverFiring,
+  SCHEDULES_DEAD_LETTER_QUEUE,
+} from '../src/schedule-delivery.ts';
 import {
   createVirtualClock,
   type NextFireTimes,
@@ -169,6 +176,60 @@ describe('startScheduler', () => {
     expect(errors[0]).toMatch(/attempt 1\): queue is gone; retrying at 2026-11-24T11:00:01.000Z/);
   });
 
+  // https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html: once the
+  // retry policy is exhausted, Scheduler sends the firing to the schedule's DLQ.
+  it('dead-letters a firing whose retries ran out, with the error and the limit that ended them', async () => {
+    const clock = createVirtualClock(START);
+    const deadLetters: unknown[] = [];
+    const scheduler = startScheduler({
+      schedules: [{ ...nightly, retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeSeconds: 3600 } }],
+      nextFireTimes: everyMinutes,
+      clock,
+      reporter: () => {},
+      scheduleArn: (name) => `arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/${name}`,
+      newId: () => 'exec-1',
+      fire: async () => {
+        throw Object.assign(new Error('queue is gone'), { name: 'QueueDoesNotExist' });
+      },
+      deadLetter: async (firing, failure) => {
+        deadLetters.push({ attempt: firing.attempt, executionId: firing.executionId, ...failure });
+      },
+    });
+    await clock.advanceTo(new Date('2026-11-24T11:00:10Z'));
+    scheduler.stop();
+    expect(deadLetters).toEqual([
+      {
+        attempt: 3,
+        executionId: 'exec-1',
+        errorCode: 'QueueDoesNotExist',
+        errorMessage: 'queue is gone',
+        exhaustedRetryCondition: 'MaximumRetryAttempts',
+        retryAttempts: 2,
+      },
+    ]);
+  });
+
+  it('dead-letters a firing older than the maximum event age as MaximumEventAgeInSeconds', async () => {
+    const clock = createVirtualClock(START);
+    const conditions: string[] = [];
+    const scheduler = startScheduler({
+      schedules: [{ ...sweeper, retryPolicy: { maximumRetryAttempts: 10, maximumEventAgeSeconds: 2 } }],
+      nextFireTimes: everyMinutes,
+      clock,
+      reporter: () => {},
+      scheduleArn: (name) => name,
+      fire: async () => {
+        throw new Error('down');
+      },
+      deadLetter: async (_firing, failure) => {
+        conditions.push(failure.exhaustedRetryCondition);
+      },
+    });
+    await clock.advanceTo(new Date('2026-11-24T10:15:30Z'));
+    scheduler.stop();
+    expect(conditions).toEqual(['MaximumEventAgeInSeconds']);
+  });
+
   it('gives up on a firing older than the maximum event age', async () => {
     const shortLived: ScheduleDefinition = {
       ...sweeper,
@@ -283,5 +344,82 @@ describe('deliverFiring', () => {
         reporter: () => {},
       }),
     ).rejects.toMatchObject({ name: 'UnknownScheduleTargetError', schedule: 'stale-job-sweeper' });
+  });
+});
+
+describe('deadLetterFiring', () => {
+  /** An SQS client that records what it is sent and answers CreateQueue with a URL. */
+  const recordingSqs = () => {
+    const sent: { command: string; input: unknown }[] = [];
+    const sqs = {
+      send: async (command: { constructor: { name: string }; input: unknown }) => {
+        sent.push({ command: command.constructor.name, input: command.input });
+        return { QueueUrl: `http://127.0.0.1/000000000000/${SCHEDULES_DEAD_LETTER_QUEUE}` };
+      },
+    } as unknown as SQSClient;
+    return { sqs, sent };
+  };
+
+  it('creates sidestep-local-schedules-dlq with the attributes of every DLQ', async () => {
+    const { sqs, sent } = recordingSqs();
+    await createSchedulesDeadLetterQueue(sqs);
+    expect(sent).toEqual([
+      {
+        command: 'CreateQueueCommand',
+        input: { QueueName: 'sidestep-local-schedules-dlq', Attributes: { ...DEAD_LETTER_ATTRIBUTES } },
+      },
+    ]);
+  });
+
+  // https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html: the
+  // dead-letter event carries the target's input and Scheduler's message attributes; Scheduler
+  // sends it with the schedule's execution role.
+  it("sends the firing's input with Scheduler's attributes, checked as the schedule's role", async () => {
+    const { sqs, sent } = recordingSqs();
+    const checked: unknown[] = [];
+    const firing = scheduleFiring(nightly, {
+      scheduleArn: 'arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/nightly-export',
+      scheduledTime: new Date('2026-11-24T18:00:00Z'),
+      executionId: 'exec-1',
+      attempt: 3,
+    });
+    await deadLetterFiring(
+      firing,
+      {
+        errorCode: 'QueueDoesNotExist',
+        errorMessage: 'queue is gone',
+        exhaustedRetryCondition: 'MaximumRetryAttempts',
+        retryAttempts: 2,
+      },
+      {
+        sqs,
+        queueUrl: 'http://127.0.0.1/000000000000/sidestep-local-schedules-dlq',
+        authorize: (checks) => checked.push(...checks),
+      },
+    );
+    expect(checked).toEqual([
+      expect.objectContaining({
+        action: 'sqs:SendMessage',
+        resource: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-schedules-dlq',
+      }),
+    ]);
+    const text = (value: string) => ({ DataType: 'String', StringValue: value });
+    expect(sent).toEqual([
+      {
+        command: 'SendMessageCommand',
+        input: {
+          QueueUrl: 'http://127.0.0.1/000000000000/sidestep-local-schedules-dlq',
+          MessageBody: firing.input,
+          MessageAttributes: {
+            ERROR_CODE: text('QueueDoesNotExist'),
+            ERROR_MESSAGE: text('queue is gone'),
+            EXHAUSTED_RETRY_CONDITION: text('MaximumRetryAttempts'),
+            RETRY_ATTEMPTS: { DataType: 'Number', StringValue: '2' },
+            SCHEDULE_ARN: text(firing.scheduleArn),
+            TARGET_ARN: text('arn:aws:sqs:us-east-1:000000000000:sidestep-local-export-requests'),
+          },
+        },
+      },
+    ]);
   });
 });

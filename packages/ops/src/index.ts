@@ -107,6 +107,7 @@ export {
   followMoveTask,
   listDeadLetters,
   MessageMoveTaskError,
+  NoRedriveSourceError,
   oldestMessageAges,
   type QueueStatus,
   queueStatuses,

@@ -15,6 +15,17 @@ export const QUEUES: readonly string[] = [
   EXPORT_REQUESTS_QUEUE.name,
 ];
 
+/**
+ * The schedule group's dead-letter queue, `sidestep-<env>-schedules-dlq`: firings EventBridge
+ * Scheduler (or a schedule's operator rule) gave up on. A DLQ without a source queue: `dlq show`
+ * reads it, `dlq redrive` has nowhere to move it to.
+ * https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html
+ */
+export const SCHEDULES_DEAD_LETTERS = 'schedules';
+
+/** Every dead-letter queue `dlq show` reads, without prefix and `-dlq`: the job queues' and the schedules'. */
+export const DEAD_LETTER_QUEUES: readonly string[] = [...QUEUES, SCHEDULES_DEAD_LETTERS];
+
 /** The workflow-ended rule's target (its type names it, so tsc fails here when the rule's changes). */
 const WORKFLOW_ENDED_TARGET: ExecutionStatusRule['service'] = 'job-sweeper';
 
@@ -45,6 +56,16 @@ export const WORKFLOWS: readonly string[] = ['import', 'export'];
 export function knownQueue(queue: string): string {
   const name = queue.replace(/-dlq$/, '');
   if (!QUEUES.includes(name)) throw new UnknownNameError('queue', queue, QUEUES);
+  return name;
+}
+
+/**
+ * The name of a dead-letter queue `dlq show` reads (`mail`, `mail-dlq`, `schedules`), without `-dlq`.
+ * @throws {UnknownNameError} (`field: 'queue'`) for one sidestep does not declare.
+ */
+export function knownDeadLetterQueue(queue: string): string {
+  const name = queue.replace(/-dlq$/, '');
+  if (!DEAD_LETTER_QUEUES.includes(name)) throw new UnknownNameError('queue', queue, DEAD_LETTER_QUEUES);
   return name;
 }
 

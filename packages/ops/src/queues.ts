@@ -14,7 +14,7 @@ import { ContractValidationError, parseJob } from '@sidestep/contracts';
 import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
 import { audited } from './audit.ts';
 import { InvalidOptionError, OpsError } from './errors.ts';
-import { knownQueue, QUEUES } from './names.ts';
+import { knownDeadLetterQueue, knownQueue, QUEUES, SCHEDULES_DEAD_LETTERS } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
 
 /** Whether `error` is SQS's answer for a queue that does not exist. */
@@ -219,7 +219,8 @@ const PEEK_VISIBILITY_SECONDS = 30;
 const LIST_WAIT_SECONDS = 1;
 
 /**
- * The messages in `queue`'s dead-letter queue (`mail` or `mail-dlq`), up to `limit`.
+ * The messages in `queue`'s dead-letter queue (`mail` or `mail-dlq`; `schedules` for the schedule
+ * group's), up to `limit`.
  *
  * SQS has no read-only peek. Like the AWS console's "poll for messages", this receives the messages
  * (hidden for 30 s so one listing does not read a message twice), then makes every one of them
@@ -233,7 +234,7 @@ export async function listDeadLetters(
   queue: string,
   options: { readonly limit?: number; readonly now?: Date } = {},
 ): Promise<DeadLetter[]> {
-  const url = await queueUrl(context, deadLetterQueueName(context.environment, knownQueue(queue)));
+  const url = await queueUrl(context, deadLetterQueueName(context.environment, knownDeadLetterQueue(queue)));
   return deadLettersAt(context, url, options);
 }
 
@@ -329,12 +330,15 @@ function deadLetter(message: Message, now: number): DeadLetter {
     // Not JSON: the error attributes say so; type and id stay unknown.
   }
   const sent = Number(message.Attributes?.SentTimestamp ?? Number.NaN);
+  const attribute = (name: string) => message.MessageAttributes?.[name]?.StringValue;
   return {
     messageId: message.MessageId ?? '',
     type: typeof envelope.type === 'string' ? envelope.type : null,
     id: typeof envelope.id === 'string' ? envelope.id : null,
-    errorType: message.MessageAttributes?.['sidestep.error.type']?.StringValue ?? null,
-    errorMessage: message.MessageAttributes?.['sidestep.error.message']?.StringValue ?? null,
+    // The runtime's own attributes, else those EventBridge Scheduler and EventBridge rules give a
+    // dead-letter event (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html).
+    errorType: attribute('sidestep.error.type') ?? attribute('ERROR_CODE') ?? null,
+    errorMessage: attribute('sidestep.error.message') ?? attribute('ERROR_MESSAGE') ?? null,
     receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 0),
     sentAt: Number.isFinite(sent) ? new Date(sent) : null,
     ageSeconds: Number.isFinite(sent) ? Math.max(0, Math.round((now - sent) / 1000)) : null,
@@ -399,6 +403,22 @@ export class MessageMoveTaskError extends OpsError {
 }
 
 /**
+ * A redrive of a dead-letter queue that has no source queue to move its messages back to: the
+ * schedule group's (a firing is sent again by firing its schedule, `sidestep fire`).
+ */
+export class NoRedriveSourceError extends OpsError {
+  override readonly name: string = 'NoRedriveSourceError';
+  readonly queue: string;
+  constructor(queue: string) {
+    super(
+      `queue: ${queue} has no source queue to redrive into (EventBridge Scheduler dead-letters there); read it with \`dlq show ${queue}\` and fire the schedule again with \`sidestep fire <schedule>\``,
+      { field: 'queue' },
+    );
+    this.queue = queue;
+  }
+}
+
+/**
  * The most dead letters a dry run reads and checks: 100 receives of 10, each message held out of
  * sight for the check (ReceiveMessage takes at most 10). A redrive moves every dead letter, checked or
  * not (StartMessageMoveTask moves the queue, not a list).
@@ -438,12 +458,16 @@ export interface RedriveOptions {
  * letter with whether today's contracts accept it, and moves nothing.
  *
  * @throws {MessageMoveTaskError} when the task ends other than COMPLETED (audited as an error).
+ * @throws {NoRedriveSourceError} for `schedules`, a DLQ without a source queue.
  */
 export async function redriveDeadLetters(
   context: OpsContext,
   queue: string,
   options: RedriveOptions = {},
 ): Promise<RedriveResult> {
+  // Before any call: a move task from the schedules' DLQ would have no destination.
+  if (knownDeadLetterQueue(queue) === SCHEDULES_DEAD_LETTERS)
+    throw new NoRedriveSourceError(SCHEDULES_DEAD_LETTERS);
   const name = knownQueue(queue);
   if (
     options.rate !== undefined &&

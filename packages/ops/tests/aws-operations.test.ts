@@ -31,6 +31,7 @@ import {
   listDeadLetters,
   listSchedules,
   MessageMoveTaskError,
+  NoRedriveSourceError,
   pauseSchedule,
   queueStatuses,
   redriveDeadLetters,
@@ -253,6 +254,60 @@ describe('followMoveTask', () => {
       status: 'FAILED',
       failureReason: 'AccessDenied',
     });
+  });
+});
+
+// https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html: a firing
+// Scheduler gave up on is in sidestep-<env>-schedules-dlq with ERROR_CODE and ERROR_MESSAGE.
+describe("the schedule group's dead-letter queue on AWS", () => {
+  it('lists the firings in sidestep-staging-schedules-dlq with why each failed', async () => {
+    const { context, sqs } = stagingContext();
+    const url = 'https://sqs.ap-northeast-1.amazonaws.com/123456789012/sidestep-staging-schedules-dlq';
+    sqs.on(GetQueueUrlCommand, { QueueName: 'sidestep-staging-schedules-dlq' }).resolves({ QueueUrl: url });
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({
+        Messages: [
+          {
+            MessageId: 'm-1',
+            ReceiptHandle: 'r-1',
+            Body: '{"id":"nightly-export:2026-11-24T18:00:00Z"}',
+            Attributes: { SentTimestamp: '1795543200000', ApproximateReceiveCount: '1' },
+            MessageAttributes: {
+              ERROR_CODE: { DataType: 'String', StringValue: 'QueueDoesNotExist' },
+              ERROR_MESSAGE: { DataType: 'String', StringValue: 'queue is gone' },
+              EXHAUSTED_RETRY_CONDITION: { DataType: 'String', StringValue: 'MaximumEventAgeInSeconds' },
+            },
+          },
+        ],
+      })
+      .resolves({ Messages: [] });
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Failed: [] });
+    const listed = await listDeadLetters(context, 'schedules');
+    expect(listed).toEqual([
+      expect.objectContaining({
+        messageId: 'm-1',
+        id: 'nightly-export:2026-11-24T18:00:00Z',
+        errorType: 'QueueDoesNotExist',
+        errorMessage: 'queue is gone',
+      }),
+    ]);
+    expect(sqs.commandCalls(ReceiveMessageCommand)[0]?.args[0].input.QueueUrl).toBe(url);
+  });
+
+  it('refuses a redrive, naming the queue, before any call: it has no source queue', async () => {
+    const { context, sqs } = stagingContext();
+    for (const queue of ['schedules', 'schedules-dlq']) {
+      await expect(redriveDeadLetters(context, queue)).rejects.toMatchObject({
+        name: 'NoRedriveSourceError',
+        field: 'queue',
+        queue: 'schedules',
+      });
+      await expect(redriveDeadLetters(context, queue, { dryRun: true })).rejects.toBeInstanceOf(
+        NoRedriveSourceError,
+      );
+    }
+    expect(sqs.calls()).toHaveLength(0);
   });
 });
 
