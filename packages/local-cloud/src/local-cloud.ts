@@ -27,7 +27,7 @@ import {
   localScheduleArn,
 } from './local-names.ts';
 import { createLocalQueues, type LocalQueues } from './local-queues.ts';
-import { LOCAL_STATE, lastFiredFile } from './local-state.ts';
+import { LOCAL_STATE, lastFiredFile, pendingFiringsFile } from './local-state.ts';
 import { startLocalTriggers } from './local-triggers.ts';
 import { checkTaskBundles, startLocalWorkflows } from './local-workflows.ts';
 import { startPipe } from './pipe.ts';
@@ -374,6 +374,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
           }),
         sqs,
         lastFiredPath: join(stateDir, LOCAL_STATE.schedules),
+        pendingFiringsPath: join(stateDir, LOCAL_STATE.pendingFirings),
         reporter,
       }),
     );
@@ -590,6 +591,8 @@ interface ScheduleWiring {
   ) => Promise<void>;
   readonly sqs: SQSClient;
   readonly lastFiredPath: string;
+  /** Where the firings waiting for a retry are kept across restarts. */
+  readonly pendingFiringsPath: string;
   readonly reporter: LocalCloudReporter;
 }
 
@@ -613,6 +616,7 @@ function startSchedules(
       fire: wiring.deliver,
       deadLetter: (firing, failure) => wiring.deadLetter(firing, failure, deadLetterUrl),
       lastFired: lastFiredFile(wiring.lastFiredPath),
+      pendingFirings: pendingFiringsFile(wiring.pendingFiringsPath),
       reporter,
     });
     defer(() => scheduler.stop());

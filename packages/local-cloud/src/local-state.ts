@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { access, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { LastFiredStore } from './scheduler.ts';
+import type { LastFiredStore, PendingFiring, PendingFiringsStore } from './scheduler.ts';
 
 /**
  * What the local cloud keeps in its state directory, each in its own entry, so a restart resumes
@@ -29,6 +29,8 @@ export const LOCAL_STATE = {
   executions: join('step-functions', 'executions.jsonl'),
   /** When each schedule last fired. */
   schedules: join('scheduler', 'last-fired.json'),
+  /** The schedule firings waiting for a retry, carried over a restart. */
+  pendingFirings: join('scheduler', 'pending-firings.json'),
   /** The embedded PostgreSQL's data. */
   database: 'postgres',
   /** Mail the SMTP sink received (.eml files). */
@@ -175,6 +177,23 @@ export function lastFiredFile(file: string): LastFiredStore {
     set(name, scheduledTime) {
       times.set(name, scheduledTime);
       writeStateFile(file, Object.fromEntries(times));
+    },
+  };
+}
+
+/** The firings waiting for a retry, in a JSON file rewritten ({@link writeStateFile}) at every change. */
+export function pendingFiringsFile(file: string): PendingFiringsStore {
+  const saved = (readStateFile(file) ?? []) as PendingFiring[];
+  const pending = new Map(saved.map((firing) => [firing.executionId, firing]));
+  const save = () => writeStateFile(file, [...pending.values()]);
+  return {
+    list: () => [...pending.values()],
+    set(firing) {
+      pending.set(firing.executionId, firing);
+      save();
+    },
+    delete(executionId) {
+      if (pending.delete(executionId)) save();
     },
   };
 }

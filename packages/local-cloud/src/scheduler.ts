@@ -133,6 +133,43 @@ export interface SchedulerOptions {
    * nor skips one silently. @default kept in memory
    */
   readonly lastFired?: LastFiredStore;
+  /**
+   * The firings whose delivery failed and waits for a retry, kept across restarts: Scheduler goes on
+   * retrying whatever happens to the caller, so a local cloud stopped before a retry carries it over
+   * its restart (or dead-letters it there, once past the event age). @default kept in memory
+   */
+  readonly pendingFirings?: PendingFiringsStore;
+}
+
+/** A firing waiting for its retry, as {@link PendingFiringsStore} keeps it. */
+export interface PendingFiring {
+  readonly schedule: string;
+  readonly executionId: string;
+  /** ISO 8601. */
+  readonly scheduledTime: string;
+  /** The attempt the retry makes. */
+  readonly attempt: number;
+  /** When the retry is due, ISO 8601. */
+  readonly retryAt: string;
+  /** The failed attempt's error, for a dead letter made at a restart. */
+  readonly errorCode: string;
+  readonly errorMessage: string;
+}
+
+/** The firings waiting for a retry, by execution id. */
+export interface PendingFiringsStore {
+  list(): readonly PendingFiring[];
+  set(firing: PendingFiring): void;
+  delete(executionId: string): void;
+}
+
+function memoryPendingFirings(): PendingFiringsStore {
+  const pending = new Map<string, PendingFiring>();
+  return {
+    list: () => [...pending.values()],
+    set: (firing) => void pending.set(firing.executionId, firing),
+    delete: (executionId) => void pending.delete(executionId),
+  };
 }
 
 /**
@@ -178,6 +215,31 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
   let stopped = false;
 
   const retries = new Set<ClockTimer>();
+  const pending = options.pendingFirings ?? memoryPendingFirings();
+
+  /** Arms the retry of `firing` (its next attempt) at `retryAt`. */
+  const retryAt = (schedule: ScheduleDefinition, firing: ScheduleFiring, at: Date) => {
+    const timer = clock.at(at, () => {
+      retries.delete(timer);
+      deliver(schedule, scheduleFiring(schedule, firing));
+    });
+    retries.add(timer);
+  };
+
+  /** Sends `firing` to the dead-letter queue, as Scheduler does when it gives up; reports a loss. */
+  const giveUp = (schedule: ScheduleDefinition, firing: ScheduleFiring, failure: ScheduleDeadLetter) => {
+    pending.delete(firing.executionId);
+    if (!options.deadLetter) return;
+    options.deadLetter(firing, failure).catch((deadLetterError: unknown) => {
+      options.reporter({
+        type: 'error',
+        source: `schedule ${schedule.name}`,
+        message: `dead-lettering the ${firing.scheduledTime.toISOString()} firing failed, so it is lost: ${
+          deadLetterError instanceof Error ? deadLetterError.message : String(deadLetterError)
+        }`,
+      });
+    });
+  };
   /**
    * Delivers a firing; on failure retries it as the retry policy allows (same execution id, the
    * attempt number counting up, backoff doubling from 1 s up to 1 minute), then gives up as
@@ -185,49 +247,54 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
    * https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html
    */
   const deliver = (schedule: ScheduleDefinition, firing: ScheduleFiring) => {
-    options.fire(firing).catch((error: unknown) => {
-      const reason = error instanceof Error ? error.message : String(error);
-      const policy = schedule.retryPolicy;
-      const retryAt = new Date(clock.now().getTime() + Math.min(1_000 * 2 ** (firing.attempt - 1), 60_000));
-      const ageLimit = firing.scheduledTime.getTime() + (policy?.maximumEventAgeSeconds ?? 0) * 1000;
-      const attemptsLeft = policy !== undefined && firing.attempt <= policy.maximumRetryAttempts;
-      const retrying = !stopped && attemptsLeft && retryAt.getTime() <= ageLimit;
-      options.reporter({
-        type: 'error',
-        source: `schedule ${schedule.name}`,
-        message: `delivering the ${firing.scheduledTime.toISOString()} firing failed (attempt ${firing.attempt}): ${reason}${
-          retrying
-            ? `; retrying at ${retryAt.toISOString()}`
-            : options.deadLetter
-              ? '; giving up: dead-lettered'
-              : '; giving up (Scheduler would dead-letter it)'
-        }`,
+    options.fire(firing).then(
+      () => pending.delete(firing.executionId),
+      (error: unknown) => failed(schedule, firing, error),
+    );
+  };
+  /** A delivery that failed: retried as the policy allows (kept across a stop), else dead-lettered. */
+  const failed = (schedule: ScheduleDefinition, firing: ScheduleFiring, error: unknown) => {
+    const reason = error instanceof Error ? error.message : String(error);
+    const policy = schedule.retryPolicy;
+    const nextAt = new Date(clock.now().getTime() + Math.min(1_000 * 2 ** (firing.attempt - 1), 60_000));
+    const ageLimit = firing.scheduledTime.getTime() + (policy?.maximumEventAgeSeconds ?? 0) * 1000;
+    const attemptsLeft = policy !== undefined && firing.attempt <= policy.maximumRetryAttempts;
+    const kept = attemptsLeft && nextAt.getTime() <= ageLimit;
+    const retrying = kept && !stopped;
+    options.reporter({
+      type: 'error',
+      source: `schedule ${schedule.name}`,
+      message: `delivering the ${firing.scheduledTime.toISOString()} firing failed (attempt ${firing.attempt}): ${reason}${
+        kept
+          ? stopped
+            ? '; retried when the local cloud starts again'
+            : `; retrying at ${nextAt.toISOString()}`
+          : options.deadLetter
+            ? '; giving up: dead-lettered'
+            : '; giving up (Scheduler would dead-letter it)'
+      }`,
+    });
+    const errorCode = error instanceof Error ? error.name : 'Error';
+    if (kept) {
+      // Kept before it is armed: a stop in between leaves it for the next start.
+      pending.set({
+        schedule: schedule.name,
+        executionId: firing.executionId,
+        scheduledTime: firing.scheduledTime.toISOString(),
+        attempt: firing.attempt + 1,
+        retryAt: nextAt.toISOString(),
+        errorCode,
+        errorMessage: reason,
       });
-      if (retrying) {
-        const timer = clock.at(retryAt, () => {
-          retries.delete(timer);
-          deliver(schedule, scheduleFiring(schedule, { ...firing, attempt: firing.attempt + 1 }));
-        });
-        retries.add(timer);
-        return;
-      }
-      if (stopped || !options.deadLetter) return;
-      options
-        .deadLetter(firing, {
-          errorCode: error instanceof Error ? error.name : 'Error',
-          errorMessage: reason,
-          exhaustedRetryCondition: attemptsLeft ? 'MaximumEventAgeInSeconds' : 'MaximumRetryAttempts',
-          retryAttempts: firing.attempt - 1,
-        })
-        .catch((deadLetterError: unknown) => {
-          options.reporter({
-            type: 'error',
-            source: `schedule ${schedule.name}`,
-            message: `dead-lettering the ${firing.scheduledTime.toISOString()} firing failed, so it is lost: ${
-              deadLetterError instanceof Error ? deadLetterError.message : String(deadLetterError)
-            }`,
-          });
-        });
+      if (retrying) retryAt(schedule, { ...firing, attempt: firing.attempt + 1 }, nextAt);
+      return;
+    }
+    if (stopped) return;
+    giveUp(schedule, firing, {
+      errorCode,
+      errorMessage: reason,
+      exhaustedRetryCondition: attemptsLeft ? 'MaximumEventAgeInSeconds' : 'MaximumRetryAttempts',
+      retryAttempts: firing.attempt - 1,
     });
   };
 
@@ -295,6 +362,41 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
       options.lastFired?.set(schedule.name, lastMissed(schedule, missed, from));
     }
     arm(schedule, from);
+  }
+  // The retries a stop left: due now or at their time, or, past the event age, dead-lettered.
+  for (const kept of pending.list()) {
+    const schedule = options.schedules.find((candidate) => candidate.name === kept.schedule);
+    if (!schedule) {
+      pending.delete(kept.executionId);
+      continue;
+    }
+    const firing = scheduleFiring(schedule, {
+      scheduleArn: options.scheduleArn(schedule.name),
+      scheduledTime: new Date(kept.scheduledTime),
+      executionId: kept.executionId,
+      attempt: kept.attempt,
+    });
+    const ageLimit =
+      firing.scheduledTime.getTime() + (schedule.retryPolicy?.maximumEventAgeSeconds ?? 0) * 1000;
+    const at = new Date(Math.max(new Date(kept.retryAt).getTime(), start.getTime()));
+    if (at.getTime() <= ageLimit) retryAt(schedule, firing, at);
+    else {
+      options.reporter({
+        type: 'error',
+        source: `schedule ${schedule.name}`,
+        message: `the ${kept.scheduledTime} firing's retry was due while the local cloud was down, past its maximum event age: dead-lettered`,
+      });
+      giveUp(
+        schedule,
+        { ...firing, attempt: kept.attempt - 1 },
+        {
+          errorCode: kept.errorCode,
+          errorMessage: kept.errorMessage,
+          exhaustedRetryCondition: 'MaximumEventAgeInSeconds',
+          retryAttempts: kept.attempt - 2,
+        },
+      );
+    }
   }
   return {
     nextFire: (name) => next.get(name),

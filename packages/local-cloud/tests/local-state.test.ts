@@ -11,6 +11,7 @@ import {
   LOCAL_STATE,
   lastFiredFile,
   localSecret,
+  pendingFiringsFile,
 } from '../src/local-state.ts';
 import { createVirtualClock, type ScheduleFiring, startScheduler } from '../src/scheduler.ts';
 import { everyMinutes, sweeper } from './fixtures/schedules.ts';
@@ -74,6 +75,23 @@ describe('the scheduler across restarts', () => {
     await second.clock.advanceTo(new Date('2026-11-24T11:01:00Z'));
     expect(second.fired.map((f) => f.scheduledTime.toISOString())).toEqual(['2026-11-24T11:00:00.000Z']);
     second.scheduler.stop();
+  });
+
+  it('keeps the firings waiting for a retry in the state directory, for the next start to retry', async () => {
+    const file = join(stateDir, LOCAL_STATE.pendingFirings);
+    const kept = {
+      schedule: 'nightly-export',
+      executionId: 'exec-1',
+      scheduledTime: '2026-11-24T18:00:00.000Z',
+      attempt: 2,
+      retryAt: '2026-11-24T18:00:01.000Z',
+      errorCode: 'Unreachable',
+      errorMessage: 'queue unreachable',
+    };
+    pendingFiringsFile(file).set(kept);
+    expect(pendingFiringsFile(file).list()).toEqual([kept]);
+    pendingFiringsFile(file).delete('exec-1');
+    expect(pendingFiringsFile(file).list()).toEqual([]);
   });
 });
 

@@ -11,9 +11,11 @@ import {
 import {
   createVirtualClock,
   type NextFireTimes,
+  type PendingFiring,
   REAL_CLOCK,
   type ScheduleDefinition,
   type ScheduleFiring,
+  type SchedulerOptions,
   scheduleFiring,
   startScheduler,
 } from '../src/scheduler.ts';
@@ -244,6 +246,88 @@ describe('startScheduler', () => {
     scheduler.stop();
     // 10:15:00, +1 s (age 1 s), +2 s would be 10:15:03 (age 3 s > 2 s): two attempts.
     expect(calls).toBe(2);
+  });
+
+  // Scheduler delivers at least once, retrying until its retry policy ends
+  // (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-retry-policy.html): a
+  // local cloud stopped between a failed attempt and its retry carries the retry over its restart.
+  describe('a restart between a failed delivery and its retry', () => {
+    /** A scheduler over `stores`, whose deliveries fail while `down` says so. */
+    function scheduler(
+      clock: ReturnType<typeof createVirtualClock>,
+      stores: Pick<SchedulerOptions, 'lastFired' | 'pendingFirings'>,
+      delivered: string[],
+      deadLetters: string[],
+      down: () => boolean,
+    ) {
+      let ids = 0;
+      return startScheduler({
+        schedules: [{ ...nightly, retryPolicy: { maximumRetryAttempts: 185, maximumEventAgeSeconds: 3600 } }],
+        nextFireTimes: everyMinutes,
+        clock,
+        reporter: () => {},
+        scheduleArn: (name) => name,
+        newId: () => `exec-${++ids}`,
+        fire: async (firing) => {
+          if (down()) throw Object.assign(new Error('queue unreachable'), { name: 'Unreachable' });
+          delivered.push(
+            `${firing.executionId} ${firing.scheduledTime.toISOString()} attempt ${firing.attempt}`,
+          );
+        },
+        deadLetter: async (firing, failure) => {
+          deadLetters.push(`${firing.executionId} ${failure.exhaustedRetryCondition}`);
+        },
+        ...stores,
+      });
+    }
+
+    /** Stores kept across the restart, as the cloud's state directory keeps them. */
+    function stores(): Pick<SchedulerOptions, 'lastFired' | 'pendingFirings'> {
+      const last = new Map<string, Date>();
+      const pending = new Map<string, PendingFiring>();
+      return {
+        lastFired: { get: (name) => last.get(name), set: (name, at) => void last.set(name, at) },
+        pendingFirings: {
+          list: () => [...pending.values()],
+          set: (firing) => void pending.set(firing.executionId, firing),
+          delete: (executionId) => void pending.delete(executionId),
+        },
+      };
+    }
+
+    it('retries the firing once started again, with its execution id, and delivers it once', async () => {
+      const clock = createVirtualClock(START);
+      const kept = stores();
+      const delivered: string[] = [];
+      const deadLetters: string[] = [];
+      let down = true;
+      const first = scheduler(clock, kept, delivered, deadLetters, () => down);
+      await clock.advanceTo(new Date('2026-11-24T11:00:10Z'));
+      first.stop();
+      down = false;
+      await clock.advanceTo(new Date('2026-11-24T11:20:00Z'));
+      const second = scheduler(clock, kept, delivered, deadLetters, () => down);
+      await clock.advanceTo(new Date('2026-11-24T11:30:00Z'));
+      second.stop();
+      expect(delivered).toEqual([expect.stringMatching(/^exec-1 2026-11-24T11:00:00.000Z attempt \d+$/)]);
+      expect(deadLetters).toEqual([]);
+    });
+
+    it('dead-letters it as MaximumEventAgeInSeconds when the cloud was down past its event age', async () => {
+      const clock = createVirtualClock(START);
+      const kept = stores();
+      const delivered: string[] = [];
+      const deadLetters: string[] = [];
+      const first = scheduler(clock, kept, delivered, deadLetters, () => true);
+      await clock.advanceTo(new Date('2026-11-24T11:00:10Z'));
+      first.stop();
+      await clock.advanceTo(new Date('2026-11-24T12:30:00Z'));
+      const second = scheduler(clock, kept, delivered, deadLetters, () => false);
+      await clock.advanceTo(new Date('2026-11-24T12:30:01Z'));
+      second.stop();
+      expect(deadLetters).toEqual(['exec-1 MaximumEventAgeInSeconds']);
+      expect(delivered).toEqual([]);
+    });
   });
 
   it('fires nothing after stop', async () => {
