@@ -47,10 +47,11 @@ describe('the operator policy', () => {
     expect(policy.RedriveDeadLetters?.Resource).toEqual(
       queues.map((queue) => at('sqs', `sidestep-staging-${queue}-dlq`)),
     );
-    // The schedule group's DLQ (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html):
-    // `dlq show schedules` reads it; nothing moves from it (it has no source queue).
-    expect(policy.ReadScheduleDeadLetters).toEqual({
-      Sid: 'ReadScheduleDeadLetters',
+    // The DLQs of the schedule group (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html)
+    // and of the rules' targets (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html),
+    // each alarmed: `dlq show <name>` reads them; nothing moves from them (they have no source queue).
+    expect(policy.ReadRuleDeadLetters).toEqual({
+      Sid: 'ReadRuleDeadLetters',
       Effect: 'Allow',
       Action: [
         'sqs:GetQueueUrl',
@@ -59,7 +60,9 @@ describe('the operator policy', () => {
         'sqs:ChangeMessageVisibility',
         'sqs:DeleteMessage',
       ],
-      Resource: at('sqs', 'sidestep-staging-schedules-dlq'),
+      Resource: ['schedules', 'import-trigger', 'workflow-ended'].map((name) =>
+        at('sqs', `sidestep-staging-${name}-dlq`),
+      ),
     });
     expect(policy.SendToQueues).toMatchObject({
       Action: ['sqs:SendMessage'],

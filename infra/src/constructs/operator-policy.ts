@@ -25,10 +25,11 @@ export interface OperatorPolicyProps {
   /** The schedule group, `sidestep-<env>`. */
   readonly scheduleGroupName: string;
   /**
-   * The schedule group's dead-letter queue (`sidestep-<env>-schedules-dlq`), which `dlq show
-   * schedules` reads. @default none
+   * The dead-letter queues without a source queue that `dlq show` reads: the schedule group's
+   * (`sidestep-<env>-schedules-dlq`) and the rules' targets' (`...-import-trigger-dlq`,
+   * `...-workflow-ended-dlq`). @default none
    */
-  readonly scheduleDeadLetterQueue?: string;
+  readonly ruleDeadLetterQueues?: readonly string[];
   /** The bus `sidestep fire` puts the operator event on. */
   readonly eventBusName: string;
   /** The `ops-ledger` function, and its alias for the actions. */
@@ -101,14 +102,15 @@ export class OperatorPolicy extends Construct {
         ],
         resources: props.queues.map(deadLetterArn),
       },
-      ...(props.scheduleDeadLetterQueue === undefined
+      ...(props.ruleDeadLetterQueues === undefined || props.ruleDeadLetterQueues.length === 0
         ? []
         : [
             {
-              // `dlq show schedules` receives and at once releases, as for the job queues' DLQs; it
-              // has no source queue, so no move task (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html).
-              // DeleteMessage: an operator clears a firing once handled, as the other DLQs allow.
-              sid: 'ReadScheduleDeadLetters',
+              // `dlq show <name>` receives and at once releases, as for the job queues' DLQs; they
+              // have no source queue, so no move task (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html,
+              // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html).
+              // DeleteMessage: an operator clears an event once handled, as the other DLQs allow.
+              sid: 'ReadRuleDeadLetters',
               actions: [
                 'sqs:GetQueueUrl',
                 'sqs:GetQueueAttributes',
@@ -116,7 +118,7 @@ export class OperatorPolicy extends Construct {
                 'sqs:ChangeMessageVisibility',
                 'sqs:DeleteMessage',
               ],
-              resources: [arn('sqs', props.scheduleDeadLetterQueue)],
+              resources: props.ruleDeadLetterQueues.map((queue) => arn('sqs', queue)),
             },
           ]),
       {

@@ -103,6 +103,8 @@ export class S3Trigger extends Construct {
   readonly role: GrantableRole;
   /** Events EventBridge could not deliver to a target, after its retries. */
   readonly deadLetterQueue: SqsQueue;
+  /** The dead-letter queue's name, `<rule>-dlq` (a literal: the operator policy names it). */
+  readonly deadLetterQueueName: string;
   /** Alarm on any event in the dead-letter queue. */
   readonly deadLetterAlarm: CloudwatchMetricAlarm;
   /** The key prefix readers are granted. */
@@ -190,8 +192,9 @@ export class S3Trigger extends Construct {
       assumeRoleConditions: { StringEquals: { 'aws:SourceArn': this.rule.arn } },
     });
 
+    this.deadLetterQueueName = `${ruleName}-dlq`;
     this.deadLetterQueue = new SqsQueue(this, 'dead-letter-queue', {
-      name: `${ruleName}-dlq`,
+      name: this.deadLetterQueueName,
       messageRetentionSeconds: DEAD_LETTER_RETENTION_SECONDS,
       maxMessageSize: MAX_MESSAGE_SIZE_BYTES,
       sqsManagedSseEnabled: true,

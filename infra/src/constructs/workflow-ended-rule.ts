@@ -56,6 +56,8 @@ export class WorkflowEndedRule extends Construct {
   readonly target: CloudwatchEventTarget;
   /** Events EventBridge could not hand to Lambda after its retries. */
   readonly deadLetterQueue: SqsQueue;
+  /** The dead-letter queue's name, `<rule>-dlq` (a literal: the operator policy names it). */
+  readonly deadLetterQueueName: string;
   /** Alarm on any event in the dead-letter queue. */
   readonly deadLetterAlarm: CloudwatchMetricAlarm;
 
@@ -78,6 +80,7 @@ export class WorkflowEndedRule extends Construct {
     });
 
     const deadLetterName = `${ruleName}-dlq`;
+    this.deadLetterQueueName = deadLetterName;
     this.deadLetterQueue = new SqsQueue(this, 'dead-letter-queue', {
       name: deadLetterName,
       messageRetentionSeconds: DEAD_LETTER_RETENTION_SECONDS,

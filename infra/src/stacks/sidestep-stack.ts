@@ -778,7 +778,11 @@ export class SidestepStack extends EnvironmentStack {
         roleName: schedule.roleName,
       })),
       scheduleGroupName: this.scheduleGroup.groupName,
-      scheduleDeadLetterQueue: this.scheduleGroup.deadLetterQueueName,
+      ruleDeadLetterQueues: [
+        this.scheduleGroup.deadLetterQueueName,
+        this.importTrigger.deadLetterQueueName,
+        this.workflowEndedRule.deadLetterQueueName,
+      ],
       eventBusName: this.eventBus.busName,
       ledger: { functionName: ledger.functionName, actionsAlias: LEDGER_ACTIONS_ALIAS },
     });

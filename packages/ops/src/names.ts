@@ -16,15 +16,23 @@ export const QUEUES: readonly string[] = [
 ];
 
 /**
- * The schedule group's dead-letter queue, `sidestep-<env>-schedules-dlq`: firings EventBridge
- * Scheduler (or a schedule's operator rule) gave up on. A DLQ without a source queue: `dlq show`
- * reads it, `dlq redrive` has nowhere to move it to.
- * https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html
+ * The dead-letter queues without a source queue, `sidestep-<env>-<name>-dlq`, each alarmed: the
+ * schedule group's (`schedules`: firings EventBridge Scheduler, or a schedule's operator rule, gave
+ * up on; https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html), the
+ * import trigger rule's (`import-trigger`: S3 events EventBridge could not hand the import workflow)
+ * and the workflow-ended rule's (`workflow-ended`: executions' status changes it could not hand the
+ * job-sweeper; https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html). `dlq show`
+ * reads them, `dlq redrive` has nowhere to move them to.
  */
-export const SCHEDULES_DEAD_LETTERS = 'schedules';
+export const RULE_DEAD_LETTERS: readonly string[] = [
+  'schedules',
+  'import-trigger',
+  // The rule's own name (its type names it, so tsc fails here when it changes).
+  'workflow-ended' satisfies ExecutionStatusRule['name'],
+];
 
-/** Every dead-letter queue `dlq show` reads, without prefix and `-dlq`: the job queues' and the schedules'. */
-export const DEAD_LETTER_QUEUES: readonly string[] = [...QUEUES, SCHEDULES_DEAD_LETTERS];
+/** Every dead-letter queue `dlq show` reads, without prefix and `-dlq`: the job queues' and the rules'. */
+export const DEAD_LETTER_QUEUES: readonly string[] = [...QUEUES, ...RULE_DEAD_LETTERS];
 
 /** The workflow-ended rule's target (its type names it, so tsc fails here when the rule's changes). */
 const WORKFLOW_ENDED_TARGET: ExecutionStatusRule['service'] = 'job-sweeper';

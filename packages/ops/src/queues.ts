@@ -14,7 +14,7 @@ import { ContractValidationError, parseJob } from '@sidestep/contracts';
 import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
 import { audited } from './audit.ts';
 import { InvalidOptionError, OpsError } from './errors.ts';
-import { knownDeadLetterQueue, knownQueue, QUEUES, SCHEDULES_DEAD_LETTERS } from './names.ts';
+import { knownDeadLetterQueue, knownQueue, QUEUES, RULE_DEAD_LETTERS } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
 
 /** Whether `error` is SQS's answer for a queue that does not exist. */
@@ -411,7 +411,11 @@ export class NoRedriveSourceError extends OpsError {
   readonly queue: string;
   constructor(queue: string) {
     super(
-      `queue: ${queue} has no source queue to redrive into (EventBridge Scheduler dead-letters there); read it with \`dlq show ${queue}\` and fire the schedule again with \`sidestep fire <schedule>\``,
+      `queue: ${queue} has no source queue to redrive into (${
+        queue === 'schedules'
+          ? 'EventBridge Scheduler dead-letters there); read it with `dlq show schedules` and fire the schedule again with `sidestep fire <schedule>`'
+          : `EventBridge dead-letters there what its rule could not deliver); read it with \`dlq show ${queue}\` and act on each event: start its workflow (\`sidestep start\`) or invoke its target again`
+      }`,
       { field: 'queue' },
     );
     this.queue = queue;
@@ -458,16 +462,16 @@ export interface RedriveOptions {
  * letter with whether today's contracts accept it, and moves nothing.
  *
  * @throws {MessageMoveTaskError} when the task ends other than COMPLETED (audited as an error).
- * @throws {NoRedriveSourceError} for `schedules`, a DLQ without a source queue.
+ * @throws {NoRedriveSourceError} for a DLQ without a source queue (`schedules`, `import-trigger`, `workflow-ended`).
  */
 export async function redriveDeadLetters(
   context: OpsContext,
   queue: string,
   options: RedriveOptions = {},
 ): Promise<RedriveResult> {
-  // Before any call: a move task from the schedules' DLQ would have no destination.
-  if (knownDeadLetterQueue(queue) === SCHEDULES_DEAD_LETTERS)
-    throw new NoRedriveSourceError(SCHEDULES_DEAD_LETTERS);
+  // Before any call: a move task from a rule's or the schedules' DLQ would have no destination.
+  const deadLetters = knownDeadLetterQueue(queue);
+  if (RULE_DEAD_LETTERS.includes(deadLetters)) throw new NoRedriveSourceError(deadLetters);
   const name = knownQueue(queue);
   if (
     options.rate !== undefined &&

@@ -295,6 +295,46 @@ describe("the schedule group's dead-letter queue on AWS", () => {
     expect(sqs.commandCalls(ReceiveMessageCommand)[0]?.args[0].input.QueueUrl).toBe(url);
   });
 
+  // The rules' targets' DLQs are such queues too (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html).
+  it.each([
+    ['import-trigger', 'sidestep-staging-import-trigger-dlq'],
+    ['workflow-ended', 'sidestep-staging-workflow-ended-dlq'],
+  ])('reads the %s rule target DLQ, %s, too', async (name, queueName) => {
+    const { context, sqs } = stagingContext();
+    const url = `https://sqs.ap-northeast-1.amazonaws.com/123456789012/${queueName}`;
+    sqs.on(GetQueueUrlCommand, { QueueName: queueName }).resolves({ QueueUrl: url });
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({
+        Messages: [
+          {
+            MessageId: 'm-2',
+            ReceiptHandle: 'r-2',
+            Body: '{"source":"aws.states","detail-type":"Step Functions Execution Status Change","detail":{}}',
+            Attributes: { SentTimestamp: '1795543200000', ApproximateReceiveCount: '1' },
+            MessageAttributes: {
+              ERROR_CODE: { DataType: 'String', StringValue: 'NO_PERMISSIONS' },
+              ERROR_MESSAGE: { DataType: 'String', StringValue: 'not authorized' },
+            },
+          },
+        ],
+      })
+      .resolves({ Messages: [] });
+    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Failed: [] });
+    expect(await listDeadLetters(context, name)).toEqual([
+      expect.objectContaining({
+        messageId: 'm-2',
+        errorType: 'NO_PERMISSIONS',
+        errorMessage: 'not authorized',
+      }),
+    ]);
+    expect(sqs.commandCalls(ReceiveMessageCommand)[0]?.args[0].input.QueueUrl).toBe(url);
+    await expect(redriveDeadLetters(context, name)).rejects.toMatchObject({
+      name: 'NoRedriveSourceError',
+      queue: name,
+    });
+  });
+
   it('refuses a redrive, naming the queue, before any call: it has no source queue', async () => {
     const { context, sqs } = stagingContext();
     for (const queue of ['schedules', 'schedules-dlq']) {

@@ -288,6 +288,8 @@ const COMMANDS: Readonly<
   status: (context) => status(context),
   'dlq show': (context) => listDeadLetters(context, 'mail'),
   'dlq show schedules': (context) => listDeadLetters(context, 'schedules'),
+  'dlq show import-trigger': (context) => listDeadLetters(context, 'import-trigger'),
+  'dlq show workflow-ended': (context) => listDeadLetters(context, 'workflow-ended'),
   'dlq redrive': (context) => redriveDeadLetters(context, 'mail', { pollMs: 1 }),
   'async-failures show': (context) => listAsyncFailures(context, 'job-sweeper'),
   // One invocation record: the job-sweeper invoked again with its event, the record deleted.
