@@ -260,29 +260,47 @@ describe('followMoveTask', () => {
 // https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html: a firing
 // Scheduler gave up on is in sidestep-<env>-schedules-dlq with ERROR_CODE and ERROR_MESSAGE.
 describe("the schedule group's dead-letter queue on AWS", () => {
-  it('lists the firings in sidestep-staging-schedules-dlq with why each failed', async () => {
-    const { context, sqs } = stagingContext();
-    const url = 'https://sqs.ap-northeast-1.amazonaws.com/123456789012/sidestep-staging-schedules-dlq';
-    sqs.on(GetQueueUrlCommand, { QueueName: 'sidestep-staging-schedules-dlq' }).resolves({ QueueUrl: url });
-    sqs
+  /**
+   * A staging context whose DLQ `queueName` holds one message (`body`, with `attributes` as string
+   * message attributes), received once, then none; answers the queue's URL.
+   */
+  function holding(queueName: string, body: string, attributes: Record<string, string>) {
+    const staged = stagingContext();
+    const url = `https://sqs.ap-northeast-1.amazonaws.com/123456789012/${queueName}`;
+    staged.sqs.on(GetQueueUrlCommand, { QueueName: queueName }).resolves({ QueueUrl: url });
+    staged.sqs
       .on(ReceiveMessageCommand)
       .resolvesOnce({
         Messages: [
           {
             MessageId: 'm-1',
             ReceiptHandle: 'r-1',
-            Body: '{"id":"nightly-export:2026-11-24T18:00:00Z"}',
+            Body: body,
             Attributes: { SentTimestamp: '1795543200000', ApproximateReceiveCount: '1' },
-            MessageAttributes: {
-              ERROR_CODE: { DataType: 'String', StringValue: 'QueueDoesNotExist' },
-              ERROR_MESSAGE: { DataType: 'String', StringValue: 'queue is gone' },
-              EXHAUSTED_RETRY_CONDITION: { DataType: 'String', StringValue: 'MaximumEventAgeInSeconds' },
-            },
+            MessageAttributes: Object.fromEntries(
+              Object.entries(attributes).map(([name, value]) => [
+                name,
+                { DataType: 'String', StringValue: value },
+              ]),
+            ),
           },
         ],
       })
       .resolves({ Messages: [] });
-    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Failed: [] });
+    staged.sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Failed: [] });
+    return { ...staged, url };
+  }
+
+  it('lists the firings in sidestep-staging-schedules-dlq with why each failed', async () => {
+    const { context, sqs, url } = holding(
+      'sidestep-staging-schedules-dlq',
+      '{"id":"nightly-export:2026-11-24T18:00:00Z"}',
+      {
+        ERROR_CODE: 'QueueDoesNotExist',
+        ERROR_MESSAGE: 'queue is gone',
+        EXHAUSTED_RETRY_CONDITION: 'MaximumEventAgeInSeconds',
+      },
+    );
     const listed = await listDeadLetters(context, 'schedules');
     expect(listed).toEqual([
       expect.objectContaining({
@@ -300,30 +318,14 @@ describe("the schedule group's dead-letter queue on AWS", () => {
     ['import-trigger', 'sidestep-staging-import-trigger-dlq'],
     ['workflow-ended', 'sidestep-staging-workflow-ended-dlq'],
   ])('reads the %s rule target DLQ, %s, too', async (name, queueName) => {
-    const { context, sqs } = stagingContext();
-    const url = `https://sqs.ap-northeast-1.amazonaws.com/123456789012/${queueName}`;
-    sqs.on(GetQueueUrlCommand, { QueueName: queueName }).resolves({ QueueUrl: url });
-    sqs
-      .on(ReceiveMessageCommand)
-      .resolvesOnce({
-        Messages: [
-          {
-            MessageId: 'm-2',
-            ReceiptHandle: 'r-2',
-            Body: '{"source":"aws.states","detail-type":"Step Functions Execution Status Change","detail":{}}',
-            Attributes: { SentTimestamp: '1795543200000', ApproximateReceiveCount: '1' },
-            MessageAttributes: {
-              ERROR_CODE: { DataType: 'String', StringValue: 'NO_PERMISSIONS' },
-              ERROR_MESSAGE: { DataType: 'String', StringValue: 'not authorized' },
-            },
-          },
-        ],
-      })
-      .resolves({ Messages: [] });
-    sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Failed: [] });
+    const { context, sqs, url } = holding(
+      queueName,
+      '{"source":"aws.states","detail-type":"Step Functions Execution Status Change","detail":{}}',
+      { ERROR_CODE: 'NO_PERMISSIONS', ERROR_MESSAGE: 'not authorized' },
+    );
     expect(await listDeadLetters(context, name)).toEqual([
       expect.objectContaining({
-        messageId: 'm-2',
+        messageId: 'm-1',
         errorType: 'NO_PERMISSIONS',
         errorMessage: 'not authorized',
       }),
