@@ -219,11 +219,15 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
 
   /** Arms the retry of `firing` (its next attempt) at `retryAt`. */
   const retryAt = (schedule: ScheduleDefinition, firing: ScheduleFiring, at: Date) => {
-    const timer = clock.at(at, () => {
-      retries.delete(timer);
+    // A clock may run a timer already due inside `at` (REAL_CLOCK does): there is then none to keep.
+    let timer: ClockTimer | undefined;
+    let fired = false;
+    timer = clock.at(at, () => {
+      fired = true;
+      if (timer) retries.delete(timer);
       deliver(schedule, scheduleFiring(schedule, firing));
     });
-    retries.add(timer);
+    if (!fired) retries.add(timer);
   };
 
   /** Sends `firing` to the dead-letter queue, as Scheduler does when it gives up; reports a loss. */
@@ -265,18 +269,19 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
       type: 'error',
       source: `schedule ${schedule.name}`,
       message: `delivering the ${firing.scheduledTime.toISOString()} firing failed (attempt ${firing.attempt}): ${reason}${
-        kept
-          ? stopped
-            ? '; retried when the local cloud starts again'
-            : `; retrying at ${nextAt.toISOString()}`
-          : options.deadLetter
-            ? '; giving up: dead-lettered'
-            : '; giving up (Scheduler would dead-letter it)'
+        stopped
+          ? '; the local cloud is stopping: retried or dead-lettered when it starts again'
+          : kept
+            ? `; retrying at ${nextAt.toISOString()}`
+            : options.deadLetter
+              ? '; giving up: dead-lettered'
+              : '; giving up (Scheduler would dead-letter it)'
       }`,
     });
     const errorCode = error instanceof Error ? error.name : 'Error';
-    if (kept) {
-      // Kept before it is armed: a stop in between leaves it for the next start.
+    // Kept before it is armed: a stop in between leaves it for the next start. A stopped scheduler
+    // keeps every failure, its last retry's too: the next start retries or dead-letters it.
+    if (kept || stopped) {
       pending.set({
         schedule: schedule.name,
         executionId: firing.executionId,
@@ -289,7 +294,6 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
       if (retrying) retryAt(schedule, { ...firing, attempt: firing.attempt + 1 }, nextAt);
       return;
     }
-    if (stopped) return;
     giveUp(schedule, firing, {
       errorCode,
       errorMessage: reason,
@@ -370,33 +374,38 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
       pending.delete(kept.executionId);
       continue;
     }
-    const firing = scheduleFiring(schedule, {
-      scheduleArn: options.scheduleArn(schedule.name),
-      scheduledTime: new Date(kept.scheduledTime),
-      executionId: kept.executionId,
-      attempt: kept.attempt,
-    });
-    const ageLimit =
-      firing.scheduledTime.getTime() + (schedule.retryPolicy?.maximumEventAgeSeconds ?? 0) * 1000;
-    const at = new Date(Math.max(new Date(kept.retryAt).getTime(), start.getTime()));
-    if (at.getTime() <= ageLimit) retryAt(schedule, firing, at);
-    else {
-      options.reporter({
-        type: 'error',
-        source: `schedule ${schedule.name}`,
-        message: `the ${kept.scheduledTime} firing's retry was due while the local cloud was down, past its maximum event age: dead-lettered`,
+    const firingOf = (attempt: number) =>
+      scheduleFiring(schedule, {
+        scheduleArn: options.scheduleArn(schedule.name),
+        scheduledTime: new Date(kept.scheduledTime),
+        executionId: kept.executionId,
+        attempt,
       });
-      giveUp(
-        schedule,
-        { ...firing, attempt: kept.attempt - 1 },
-        {
-          errorCode: kept.errorCode,
-          errorMessage: kept.errorMessage,
-          exhaustedRetryCondition: 'MaximumEventAgeInSeconds',
-          retryAttempts: kept.attempt - 2,
-        },
-      );
+    const policy = schedule.retryPolicy;
+    const made = kept.attempt - 1;
+    const ageLimit = new Date(kept.scheduledTime).getTime() + (policy?.maximumEventAgeSeconds ?? 0) * 1000;
+    const at = new Date(Math.max(new Date(kept.retryAt).getTime(), start.getTime()));
+    const condition =
+      policy === undefined || made > policy.maximumRetryAttempts
+        ? 'MaximumRetryAttempts'
+        : at.getTime() > ageLimit
+          ? 'MaximumEventAgeInSeconds'
+          : undefined;
+    if (condition === undefined) {
+      retryAt(schedule, firingOf(kept.attempt), at);
+      continue;
     }
+    options.reporter({
+      type: 'error',
+      source: `schedule ${schedule.name}`,
+      message: `the ${kept.scheduledTime} firing failed ${made} time(s) before the local cloud stopped, and may not be retried (${condition}): dead-lettered`,
+    });
+    giveUp(schedule, firingOf(made), {
+      errorCode: kept.errorCode,
+      errorMessage: kept.errorMessage,
+      exhaustedRetryCondition: condition,
+      retryAttempts: made - 1,
+    });
   }
   return {
     nextFire: (name) => next.get(name),

@@ -15,6 +15,7 @@ import {
   REAL_CLOCK,
   type ScheduleDefinition,
   type ScheduleFiring,
+  type SchedulerClock,
   type SchedulerOptions,
   scheduleFiring,
   startScheduler,
@@ -254,15 +255,16 @@ describe('startScheduler', () => {
   describe('a restart between a failed delivery and its retry', () => {
     /** A scheduler over `stores`, whose deliveries fail while `down` says so. */
     function scheduler(
-      clock: ReturnType<typeof createVirtualClock>,
+      clock: SchedulerClock,
       stores: Pick<SchedulerOptions, 'lastFired' | 'pendingFirings'>,
       delivered: string[],
       deadLetters: string[],
       down: () => boolean,
+      maximumRetryAttempts = 185,
     ) {
       let ids = 0;
       return startScheduler({
-        schedules: [{ ...nightly, retryPolicy: { maximumRetryAttempts: 185, maximumEventAgeSeconds: 3600 } }],
+        schedules: [{ ...nightly, retryPolicy: { maximumRetryAttempts, maximumEventAgeSeconds: 3600 } }],
         nextFireTimes: everyMinutes,
         clock,
         reporter: () => {},
@@ -311,6 +313,67 @@ describe('startScheduler', () => {
       second.stop();
       expect(delivered).toEqual([expect.stringMatching(/^exec-1 2026-11-24T11:00:00.000Z attempt \d+$/)]);
       expect(deadLetters).toEqual([]);
+    });
+
+    // The real clock runs a timer already due at once, inside `at`: the retry of a firing whose time
+    // passed while the cloud was down is one.
+    it('starts with a retry already due on the real clock, and makes it', async () => {
+      const kept = stores();
+      const scheduledTime = new Date(Date.now() - 10_000);
+      kept.pendingFirings?.set({
+        schedule: 'nightly-export',
+        executionId: 'exec-9',
+        scheduledTime: scheduledTime.toISOString(),
+        attempt: 2,
+        retryAt: new Date(Date.now() - 5_000).toISOString(),
+        errorCode: 'Unreachable',
+        errorMessage: 'queue unreachable',
+      });
+      const delivered: string[] = [];
+      const deadLetters: string[] = [];
+      const started = scheduler(REAL_CLOCK, kept, delivered, deadLetters, () => false);
+      await new Promise((resolve) => setImmediate(resolve));
+      started.stop();
+      expect(delivered).toEqual([`exec-9 ${scheduledTime.toISOString()} attempt 2`]);
+      expect(kept.pendingFirings?.list()).toEqual([]);
+    });
+
+    // A retry in flight when the cloud stops fails after the stop: the next start knows it was made.
+    it('dead-letters a firing whose last retry failed during the stop as MaximumRetryAttempts, with that attempt', async () => {
+      const clock = createVirtualClock(START);
+      const kept = stores();
+      const delivered: string[] = [];
+      const deadLetters: string[] = [];
+      let release: () => void = () => {};
+      let attempts = 0;
+      const first = startScheduler({
+        schedules: [{ ...nightly, retryPolicy: { maximumRetryAttempts: 1, maximumEventAgeSeconds: 3600 } }],
+        nextFireTimes: everyMinutes,
+        clock,
+        reporter: () => {},
+        scheduleArn: (name) => name,
+        newId: () => 'exec-1',
+        // The first attempt fails at once; the retry (the last the policy allows) fails once released.
+        fire: (firing) =>
+          ++attempts === 1
+            ? Promise.reject(new Error('down'))
+            : new Promise<void>((_resolve, reject) => {
+                release = () =>
+                  reject(Object.assign(new Error(`attempt ${firing.attempt} failed`), { name: 'Last' }));
+              }),
+        ...kept,
+      });
+      await clock.advanceTo(new Date('2026-11-24T11:00:02Z'));
+      first.stop();
+      release();
+      await new Promise((resolve) => setImmediate(resolve));
+      const second = scheduler(clock, kept, delivered, deadLetters, () => false, 1);
+      await clock.advanceTo(new Date('2026-11-24T11:00:30Z'));
+      second.stop();
+      expect(attempts).toBe(2);
+      expect(delivered).toEqual([]);
+      expect(deadLetters).toEqual(['exec-1 MaximumRetryAttempts']);
+      expect(kept.pendingFirings?.list()).toEqual([]);
     });
 
     it('dead-letters it as MaximumEventAgeInSeconds when the cloud was down past its event age', async () => {
