@@ -507,6 +507,7 @@ export async function redriveDeadLetters(
             (await attributes(context, await queueUrl(context, queueName))).QueueArn ?? queueName,
         ),
       );
+      const startedAt = Date.now();
       const started = await context.clients.sqs.send(
         new StartMessageMoveTaskCommand({
           SourceArn: sourceArn,
@@ -514,7 +515,10 @@ export async function redriveDeadLetters(
           ...(options.rate ? { MaxNumberOfMessagesPerSecond: options.rate } : {}),
         }),
       );
-      const progress = await followMoveTask(context, sourceArn ?? '', started.TaskHandle ?? null, options);
+      const progress = await followMoveTask(context, sourceArn ?? '', started.TaskHandle ?? null, {
+        ...options,
+        startedAt,
+      });
       if (progress.status !== 'COMPLETED') throw new MessageMoveTaskError(name, progress);
       return { dryRun: false as const, queue: name, progress };
     },
@@ -526,21 +530,34 @@ export async function redriveDeadLetters(
 const UNLISTED_TASK_POLLS = 10;
 
 /**
+ * How much earlier than this machine's clock SQS may have stamped a task started now
+ * (`StartedTimestamp`): a task listed as started before that is an earlier redrive's.
+ */
+const CLOCK_SKEW_MS = 60_000;
+
+/**
  * Polls ListMessageMoveTasks until the task started with `taskHandle` is no longer RUNNING; status
- * `UNKNOWN` when no task was listed in {@link UNLISTED_TASK_POLLS} polls.
+ * `UNKNOWN` when no task was listed in {@link UNLISTED_TASK_POLLS} polls. With `startedAt` (when the
+ * task was started, by this machine's clock), a task started well before it is not taken for it.
  */
 export async function followMoveTask(
   context: OpsContext,
   sourceArn: string,
   taskHandle: string | null,
-  options: Pick<RedriveOptions, 'onProgress' | 'pollMs'> = {},
+  options: Pick<RedriveOptions, 'onProgress' | 'pollMs'> & { readonly startedAt?: number } = {},
 ): Promise<RedriveProgress> {
+  const recent = (started: number | undefined) =>
+    options.startedAt === undefined || started === undefined || started >= options.startedAt - CLOCK_SKEW_MS;
   for (let poll = 1; ; poll++) {
     const { Results = [] } = await context.clients.sqs.send(
       new ListMessageMoveTasksCommand({ SourceArn: sourceArn, MaxResults: 10 }),
     );
-    // The most recent task comes first; a finished task no longer has its handle, so match the first.
-    const task = Results.find((result) => result.TaskHandle === taskHandle) ?? Results[0];
+    // The most recent task comes first; a finished task no longer has its handle, so match the first,
+    // unless it was started before this one (an earlier redrive's, while this one is not listed yet).
+    const first = Results[0];
+    const task =
+      Results.find((result) => result.TaskHandle === taskHandle) ??
+      (first && recent(first.StartedTimestamp) ? first : undefined);
     const progress: RedriveProgress = {
       taskHandle,
       status: task?.Status ?? 'UNKNOWN',

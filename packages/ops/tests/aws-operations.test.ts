@@ -488,6 +488,36 @@ describe('a redrive whose move task does not complete', () => {
     ]);
   });
 
+  // A finished task has no TaskHandle (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasksResultEntry.html):
+  // while the new one is not listed yet, the most recent listed may be an earlier redrive's.
+  it("does not take an earlier redrive's task for the one it started", async () => {
+    const { context, sqs } = stagingContext();
+    sqs.on(GetQueueUrlCommand).callsFake((input: { QueueName: string }) => ({
+      QueueUrl: `https://sqs.ap-northeast-1.amazonaws.com/123456789012/${input.QueueName}`,
+    }));
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: {} });
+    sqs.on(StartMessageMoveTaskCommand).resolves({ TaskHandle: 'h-new' });
+    const earlier = {
+      Status: 'COMPLETED',
+      ApproximateNumberOfMessagesMoved: 5,
+      StartedTimestamp: Date.now() - 3_600_000,
+    };
+    sqs
+      .on(ListMessageMoveTasksCommand)
+      .resolvesOnce({ Results: [earlier] })
+      .resolvesOnce({ Results: [earlier] })
+      .resolves({
+        Results: [
+          { Status: 'COMPLETED', ApproximateNumberOfMessagesMoved: 3, StartedTimestamp: Date.now() },
+          earlier,
+        ],
+      });
+    const ledger = { appendAudit: async () => undefined } as unknown as Ledger;
+    await expect(
+      redriveDeadLetters({ ...context, ledger: async () => ledger }, 'mail', { pollMs: 1 }),
+    ).resolves.toMatchObject({ progress: { status: 'COMPLETED', moved: 3 } });
+  });
+
   // ListMessageMoveTasks may not list a task StartMessageMoveTask has just started: the redrive waits
   // for it rather than calling the redrive failed.
   it('waits for a task not listed yet, and fails naming it only when it never is', async () => {
