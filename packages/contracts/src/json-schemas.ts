@@ -4,11 +4,13 @@ import { JOB_CONTRACTS } from './jobs.ts';
 /**
  * What a url with zod's http(s) protocol rule (`z.url({ protocol: /^https?$/ })`) must look like, as a
  * JSON Schema `pattern`: `http://` or `https://`, then a host, no whitespace. Stricter than zod
- * (lower-case scheme, no whitespace even where `new URL` would encode or trim it, no empty user info),
- * so what it accepts zod accepts. `(?![\s\S])` rather than `$`, as in `SingleLine`: Python's `re` lets
+ * (lower-case scheme, no whitespace even where `new URL` would encode or trim it, no user info, no
+ * percent-encoded host, a port of at most 65535), so what it accepts zod accepts. `(?![\s\S])` rather than `$`, as in `SingleLine`: Python's `re` lets
  * `$` match before a trailing newline.
  */
-const HTTP_URL_PATTERN = '^https?://[^\\s/?#@:]\\S*(?![\\s\\S])';
+/** A port `new URL` takes, 0 to 65535. */
+const PORT = '(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})';
+const HTTP_URL_PATTERN = `^https?://[^\\s/?#@:%]+(:${PORT})?([/?#]\\S*)?(?![\\s\\S])`;
 
 /**
  * toJSONSchema emits a url as `format: "uri"` alone: its protocol rule is code, not a keyword, and an
