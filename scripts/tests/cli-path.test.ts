@@ -336,6 +336,19 @@ describe('sidestep job rejected', () => {
 });
 
 describe('sidestep dlq', () => {
+  // Infra creates every rule target's and the schedule group's DLQ with the stack; so does the local
+  // cloud as it starts, so `dlq show` answers for each as it would on AWS (this cloud has no
+  // workflow-ended rule: iam-path's whole cloud has its DLQ).
+  it.each(['schedules', 'import-trigger'])(
+    'reads the %s DLQ the cloud created with its rules, empty',
+    async (name) => {
+      const shown = await sidestep('dlq', 'show', name);
+      expect(shown.stderr).toBe('');
+      expect([shown.code, shown.stdout.trim()]).toEqual([0, 'no dead letters']);
+    },
+    30_000,
+  );
+
   it('names the field of a poison mail and says a dry-run redrive would fail again, moving nothing', async () => {
     const poison = mailJob(`poison-${run}`, 'poison@example.com', 'welcome');
     await sqs.send(

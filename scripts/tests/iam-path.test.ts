@@ -161,6 +161,14 @@ describe('a client acting as a role of the local stack', () => {
     expect(path.collecting.ofType('access-denied').filter((d) => d.action.startsWith('lambda:'))).toEqual([]);
   });
 
+  it("has the workflow-ended rule's target DLQ from the start, as infra creates it with the rule", async () => {
+    const sqs = as(new SQSClient(path.client));
+    const { QueueUrl } = await sqs.send(
+      new GetQueueUrlCommand({ QueueName: 'sidestep-local-workflow-ended-dlq' }),
+    );
+    expect(QueueUrl).toMatch(/\/sidestep-local-workflow-ended-dlq$/);
+  });
+
   it("lets EventBridge invoke the job-sweeper for an ended execution, as the workflow-ended rule's function permission allows", async () => {
     const executionArn = await failedImportExecution(path);
     await path.collecting.waitFor('log', sweptFor(executionArn), 30_000);

@@ -347,7 +347,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
             ? iam.assertAuthorized(iam.role(LOCAL_ROLES.schedule(firing.schedule.name)), checks)
             : assertAuthorizedForRule(iam, ruleArn, checks),
       });
-    startLocalTriggers({
+    await startLocalTriggers({
       endpoint,
       sqs,
       workflows,

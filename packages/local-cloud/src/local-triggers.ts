@@ -15,6 +15,7 @@ import {
   localName,
   localScheduleArn,
 } from './local-names.ts';
+import { createDeadLetterQueue } from './queues.ts';
 import { deliverOrDeadLetter } from './rule-dead-letter.ts';
 import { operatorRules } from './schedule-delivery.ts';
 import type { ScheduleFiring } from './scheduler.ts';
@@ -55,7 +56,7 @@ export interface LocalTriggersOptions {
  * rule on `sidestep-local`, routing the endpoint's S3 "Object Created" events and PutEvents. Nothing
  * to stop: the rules live as long as the endpoint.
  */
-export function startLocalTriggers(options: LocalTriggersOptions): void {
+export async function startLocalTriggers(options: LocalTriggersOptions): Promise<void> {
   const { stepFunctions, reporter } = options;
   const rules: EventRule[] = options.workflows.flatMap((workflow) => {
     const stateMachineArn = stepFunctions.stateMachineArn(localName(workflow.name));
@@ -89,16 +90,21 @@ export function startLocalTriggers(options: LocalTriggersOptions): void {
       }),
     );
   }
-  if (options.executionStatusRule) {
-    rules.push(
-      executionStatusTarget(
-        options.executionStatusRule(
-          options.workflows.map((w) => stepFunctions.stateMachineArn(localName(w.name))),
-        ),
-        options,
+  const statusRule = options.executionStatusRule?.(
+    options.workflows.map((w) => stepFunctions.stateMachineArn(localName(w.name))),
+  );
+  if (statusRule) rules.push(executionStatusTarget(statusRule, options));
+  // Each rule target's DLQ, created with the rules as infra creates them with the stack (`dlq show`
+  // reads them): the workflow triggers' and the workflow-ended rule's.
+  const deadLetterQueues = [
+    ...options.workflows.flatMap((workflow) =>
+      (workflow.triggers ?? []).map(
+        (trigger) => `${trigger.ruleName ?? `${localName(workflow.name)}-trigger`}-dlq`,
       ),
-    );
-  }
+    ),
+    ...(statusRule ? [deadLetterQueueName(LOCAL_ENVIRONMENT, statusRule.name)] : []),
+  ];
+  await Promise.all(deadLetterQueues.map((queueName) => createDeadLetterQueue(options.sqs, queueName)));
   const router = createEventRouter({ rules, reporter, describe: describeEvent });
   options.endpoint.onObjectCreated((event) => void router.put(event));
   // Step Functions sends every execution's status change to the default bus.

@@ -112,6 +112,19 @@ export const DEAD_LETTER_ATTRIBUTES: Readonly<Record<string, string>> = {
 };
 
 /**
+ * Creates a dead-letter queue without a source queue (a rule target's, the schedule group's) with
+ * {@link DEAD_LETTER_ATTRIBUTES}, as infra creates it with the stack, and answers its URL. CreateQueue
+ * of a queue that exists with the same attributes answers its URL.
+ */
+export async function createDeadLetterQueue(sqs: SQSClient, queueName: string): Promise<string> {
+  const { QueueUrl } = await sqs.send(
+    new CreateQueueCommand({ QueueName: queueName, Attributes: { ...DEAD_LETTER_ATTRIBUTES } }),
+  );
+  if (!QueueUrl) throw new Error(`CreateQueue returned no QueueUrl for ${queueName}`);
+  return QueueUrl;
+}
+
+/**
  * Creates a service's job queue `sidestep-<env>-<queue>` and its DLQ `sidestep-<env>-<queue>-dlq`
  * through the SQS API, or brings existing ones to the manifest's attributes (see
  * {@link createDeadLetteredQueue}), so calling this again returns the same queues.

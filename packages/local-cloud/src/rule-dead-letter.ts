@@ -1,9 +1,9 @@
-import { CreateQueueCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { sqsAuthorization } from '@sidestep/iam';
 import type { EventBridgeEvent } from './event-router.ts';
 import { AccessDeniedError, assertAuthorizedForRule, type LocalIam } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
-import { DEAD_LETTER_ATTRIBUTES } from './queues.ts';
+import { createDeadLetterQueue } from './queues.ts';
 
 /** A rule's target and the dead-letter queue EventBridge sends its undelivered events to. */
 export interface RuleTargetDeadLetter {
@@ -91,11 +91,9 @@ async function sendToDeadLetterQueue(
     target.ruleArn,
     sqsAuthorization('SendMessage', { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID, queueName }),
   );
-  // Infra creates the queue with the rule; here it is made when first needed, with infra's
-  // attributes (CreateQueue of an existing queue with the same attributes returns its URL).
-  const { QueueUrl } = await sqs.send(
-    new CreateQueueCommand({ QueueName: queueName, Attributes: { ...DEAD_LETTER_ATTRIBUTES } }),
-  );
+  // Created with the rule (startLocalTriggers), as infra does; made again here, as it is, when an
+  // operator deleted it since.
+  const QueueUrl = await createDeadLetterQueue(sqs, queueName);
   const attribute = (value: string) => ({ DataType: 'String', StringValue: value });
   await sqs.send(
     new SendMessageCommand({

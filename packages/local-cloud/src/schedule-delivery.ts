@@ -1,9 +1,9 @@
-import { CreateQueueCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type AuthorizationCheck, eventRuleArn, lambdaAuthorization, sqsAuthorization } from '@sidestep/iam';
 import type { EventBridgeEvent, EventRule } from './event-router.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_ENVIRONMENT, LOCAL_REGION, localName } from './local-names.ts';
-import { DEAD_LETTER_ATTRIBUTES, queueArn } from './queues.ts';
+import { createDeadLetterQueue, queueArn } from './queues.ts';
 import {
   type ScheduleDeadLetter,
   type ScheduleDefinition,
@@ -71,15 +71,8 @@ export const SCHEDULES_DEAD_LETTER_QUEUE = `sidestep-${LOCAL_ENVIRONMENT}-schedu
  * Creates {@link SCHEDULES_DEAD_LETTER_QUEUE} with the attributes every DLQ of infra has (no redrive
  * allow policy: it has no source queue), or finds it kept from an earlier start; its URL.
  */
-export async function createSchedulesDeadLetterQueue(sqs: SQSClient): Promise<string> {
-  const { QueueUrl } = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: SCHEDULES_DEAD_LETTER_QUEUE,
-      Attributes: { ...DEAD_LETTER_ATTRIBUTES },
-    }),
-  );
-  if (!QueueUrl) throw new Error(`CreateQueue returned no QueueUrl for ${SCHEDULES_DEAD_LETTER_QUEUE}`);
-  return QueueUrl;
+export function createSchedulesDeadLetterQueue(sqs: SQSClient): Promise<string> {
+  return createDeadLetterQueue(sqs, SCHEDULES_DEAD_LETTER_QUEUE);
 }
 
 /** What dead-lettering a firing needs from the running cloud. */
