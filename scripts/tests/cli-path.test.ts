@@ -3,7 +3,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageCommand,
+  GetQueueUrlCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db';
 import { insertStagedImport } from '@sidestep/ledger/testing';
@@ -448,6 +454,34 @@ describe('sidestep status', () => {
     const aged = Messages.find((message) => message.Body === JSON.stringify({ aged: run }));
     expect(aged?.Attributes?.ApproximateReceiveCount).toBe('1');
     expect(table.stdout).toMatch(/^mail\s.*\d+s$/m);
+  }, 60_000);
+});
+
+describe('sidestep status, the DLQs without a source queue', () => {
+  // Each is alarmed on AWS (schedule-group.ts, s3-trigger.ts): the overview shows what they hold.
+  it('shows what the schedules DLQ holds and how old, beside the job queues', async () => {
+    const { QueueUrl } = await sqs.send(
+      new GetQueueUrlCommand({ QueueName: 'sidestep-local-schedules-dlq' }),
+    );
+    await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: JSON.stringify({ firing: run }) }));
+    const [shown, table] = await Promise.all([sidestep('status', '--json'), sidestep('status')]);
+    const status = JSON.parse(shown.stdout) as {
+      ruleDeadLetters: { queue: string; deadLetters: number }[];
+    };
+    expect(status.ruleDeadLetters).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ queue: 'schedules', deadLetters: 1 }),
+        expect.objectContaining({ queue: 'import-trigger', deadLetters: 0 }),
+      ]),
+    );
+    expect(table.stdout).toMatch(/^dead letters of\s+held\s+oldest$/m);
+    expect(table.stdout).toMatch(/^schedules\s+1\s+\d+m?s$/m);
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10 }),
+    );
+    for (const message of Messages) {
+      await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: message.ReceiptHandle }));
+    }
   }, 60_000);
 });
 

@@ -112,6 +112,15 @@ function statusScreen(result: EnvironmentStatus): string {
     ),
     '',
     table(
+      ['dead letters of', 'held', 'oldest'],
+      result.ruleDeadLetters.map((entry) => [
+        entry.queue,
+        entry.deadLetters > 0 ? { text: String(entry.deadLetters), tone: 'red' as const } : '0',
+        age(entry.oldestAgeSeconds),
+      ]),
+    ),
+    '',
+    table(
       ['workflow', 'running', 'failed 24h', 'succeeded 24h'],
       result.workflows.map((workflow) => [
         workflow.workflow,

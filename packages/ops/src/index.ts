@@ -115,7 +115,9 @@ export {
   type RedriveOptions,
   type RedriveProgress,
   type RedriveResult,
+  type RuleDeadLetterStatus,
   redriveDeadLetters,
+  ruleDeadLetterStatuses,
 } from './queues.ts';
 export {
   type FiredSchedule,

@@ -206,6 +206,49 @@ export async function queueStatuses(context: OpsContext, now: Date = new Date())
   return statuses.filter((entry): entry is QueueStatus => entry !== undefined);
 }
 
+/** What one dead-letter queue without a source queue holds (`RULE_DEAD_LETTERS`). */
+export interface RuleDeadLetterStatus {
+  /** `schedules`, `import-trigger`, `workflow-ended`. */
+  readonly queue: string;
+  readonly deadLetters: number;
+  /** The oldest message's age; null when there is none or it could not be read. */
+  readonly oldestAgeSeconds: number | null;
+}
+
+/**
+ * What each dead-letter queue without a source queue holds, as `queueStatuses` reads the job
+ * queues' DLQs: each is alarmed on AWS, so the overview shows them beside the job queues. A queue
+ * missing here (an environment applied before it existed), or one this caller may not read, is
+ * left out with a warning.
+ */
+export async function ruleDeadLetterStatuses(
+  context: OpsContext,
+  now: Date = new Date(),
+): Promise<RuleDeadLetterStatus[]> {
+  const names = RULE_DEAD_LETTERS.map((queue) => deadLetterQueueName(context.environment, queue));
+  const ages = await oldestMessageAges(context, names, now);
+  const statuses = await Promise.all(
+    RULE_DEAD_LETTERS.map(async (queue, index): Promise<RuleDeadLetterStatus | undefined> => {
+      const name = names[index] ?? '';
+      try {
+        const held = await attributes(context, await queueUrl(context, name));
+        return {
+          queue,
+          deadLetters: Number(held.ApproximateNumberOfMessages ?? 0),
+          oldestAgeSeconds: ages.get(name) ?? null,
+        };
+      } catch (error) {
+        if (!isMissingQueue(error) && !isAccessDenied(error)) throw error;
+        context.warn(
+          `queue ${name} left out: ${(error as Error).name} (it does not exist here, or this caller may not read it)`,
+        );
+        return undefined;
+      }
+    }),
+  );
+  return statuses.filter((entry): entry is RuleDeadLetterStatus => entry !== undefined);
+}
+
 /** How long a listing keeps the messages it read hidden before handing them back. */
 const PEEK_VISIBILITY_SECONDS = 30;
 

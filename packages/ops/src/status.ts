@@ -5,7 +5,12 @@ import { describeCause } from '@sidestep/runtime';
 import { type AsyncFailureStatus, asyncFailureStatuses } from './async-failures.ts';
 import { stateMachineArn, WORKFLOWS } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
-import { type QueueStatus, queueStatuses } from './queues.ts';
+import {
+  type QueueStatus,
+  queueStatuses,
+  type RuleDeadLetterStatus,
+  ruleDeadLetterStatuses,
+} from './queues.ts';
 import { listSchedules, type ScheduleSummary } from './schedules.ts';
 
 /** A workflow's executions: running now, and failed (or timed out, or aborted) / succeeded in the last 24 hours. */
@@ -25,6 +30,8 @@ export interface EnvironmentStatus {
   readonly queues: readonly QueueStatus[];
   /** The failed asynchronous invocations kept for each service invoked asynchronously. */
   readonly asyncFailures: readonly AsyncFailureStatus[];
+  /** What the dead-letter queues without a source queue hold (the schedules' and the rules'). */
+  readonly ruleDeadLetters: readonly RuleDeadLetterStatus[];
   readonly workflows: readonly WorkflowStatus[];
   readonly schedules: readonly ScheduleSummary[];
   readonly jobs: JobsStatus | null;
@@ -156,14 +163,23 @@ export async function status(
   options: { readonly now?: Date } = {},
 ): Promise<EnvironmentStatus> {
   const now = options.now ?? new Date();
-  const [queues, asyncFailures, workflows, schedules, jobs] = await Promise.all([
+  const [queues, asyncFailures, ruleDeadLetters, workflows, schedules, jobs] = await Promise.all([
     queueStatuses(context, now),
     asyncFailureStatuses(context, now),
+    ruleDeadLetterStatuses(context, now),
     Promise.all(WORKFLOWS.map((workflow) => workflowStatus(context, workflow, now))),
     listSchedules(context, { now }),
     jobsStatus(context, now),
   ]);
-  return { environment: context.environment, queues, asyncFailures, workflows, schedules, jobs };
+  return {
+    environment: context.environment,
+    queues,
+    asyncFailures,
+    ruleDeadLetters,
+    workflows,
+    schedules,
+    jobs,
+  };
 }
 
 /** The ledger's job counts; null (with a warning) when the ledger does not answer: the rest still shows. */
