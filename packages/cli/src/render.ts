@@ -102,22 +102,14 @@ function statusScreen(result: EnvironmentStatus): string {
       ]),
     ),
     '',
-    table(
+    heldTable(
       ['async failures of', 'failed', 'oldest'],
-      result.asyncFailures.map((entry) => [
-        entry.service,
-        entry.failures > 0 ? { text: String(entry.failures), tone: 'red' as const } : '0',
-        age(entry.oldestAgeSeconds),
-      ]),
+      result.asyncFailures.map((entry) => [entry.service, entry.failures, entry.oldestAgeSeconds]),
     ),
     '',
-    table(
+    heldTable(
       ['dead letters of', 'held', 'oldest'],
-      result.ruleDeadLetters.map((entry) => [
-        entry.queue,
-        entry.deadLetters > 0 ? { text: String(entry.deadLetters), tone: 'red' as const } : '0',
-        age(entry.oldestAgeSeconds),
-      ]),
+      result.ruleDeadLetters.map((entry) => [entry.queue, entry.deadLetters, entry.oldestAgeSeconds]),
     ),
     '',
     table(
@@ -134,6 +126,21 @@ function statusScreen(result: EnvironmentStatus): string {
     '',
     jobs,
   ].join('\n');
+}
+
+/** A table of queues of what went wrong: each one's name, how many it holds (red when any) and the oldest's age. */
+function heldTable(
+  header: readonly [string, string, string],
+  rows: readonly (readonly [string, number, number | null])[],
+): string {
+  return table(
+    [...header],
+    rows.map(([name, held, oldest]) => [
+      name,
+      held > 0 ? { text: String(held), tone: 'red' as const } : '0',
+      age(oldest),
+    ]),
+  );
 }
 
 function schedules(result: readonly ScheduleSummary[]): string {
