@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueUrlCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type RunningConsole, startConsole } from '@sidestep/console';
 import { launchChromium } from '@sidestep/console/testing';
@@ -295,6 +295,30 @@ describe('the console, in a browser', () => {
     expect(await page.locator('#audit tbody tr').first().textContent()).toMatch(/dlq-redrive\s*mail\s*ok/);
     await page.context().close();
   }, 120_000);
+
+  // The schedule group's DLQ has no source queue: the console lists what it holds and offers no redrive.
+  it('shows what a DLQ without a source queue holds, with no redrive to offer', async () => {
+    const { QueueUrl } = await path.sqs.send(
+      new GetQueueUrlCommand({ QueueName: 'sidestep-local-schedules-dlq' }),
+    );
+    await path.sqs.send(
+      new SendMessageCommand({
+        QueueUrl,
+        MessageBody: JSON.stringify({ id: `nightly-export:${run}` }),
+        MessageAttributes: {
+          ERROR_CODE: { DataType: 'String', StringValue: 'QueueDoesNotExist' },
+          ERROR_MESSAGE: { DataType: 'String', StringValue: 'queue is gone' },
+        },
+      }),
+    );
+    const page = await open('/queues');
+    expect(await page.locator('#rule-dead-letters').textContent()).toMatch(/schedules\s*1/);
+    await page.locator('#rule-dead-letters a[href="/queues/schedules"]').first().click();
+    await page.waitForURL('**/queues/schedules');
+    expect(await page.locator('#dead-letters').textContent()).toContain('queue is gone');
+    expect(await page.locator('#preview-redrive').count()).toBe(0);
+    await page.context().close();
+  }, 60_000);
 
   it('stops a running import with the cause typed in: the execution is ABORTED, the job fails with that cause', async () => {
     const fileName = `stop-${run}.csv`;

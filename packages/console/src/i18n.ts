@@ -109,6 +109,9 @@ const EN = {
   'legend.running': 'running',
   'legend.notRun': 'not run',
   'queues.title': 'Queues',
+  'queues.ruleDeadLetters': 'Dead-letter queues without a source queue',
+  'queues.noRedrive':
+    'No redrive: this queue has no source queue to move its messages back to. Fire the schedule again, start the workflow, or invoke the target again.',
   'queues.deadLetters': 'Dead letters of {queue}',
   'queues.preview': 'Preview redrive (dry run)',
   'queues.previewTitle': 'Redrive preview of {queue}: nothing was moved',
@@ -297,6 +300,9 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'legend.running': '実行中',
   'legend.notRun': '未実行',
   'queues.title': 'キュー',
+  'queues.ruleDeadLetters': '送信元キューのないデッドレターキュー',
+  'queues.noRedrive':
+    '再投入はできません: このキューにはメッセージを戻す送信元キューがありません。スケジュールを再実行するか、ワークフローを開始するか、ターゲットを再度呼び出してください。',
   'queues.deadLetters': '{queue} のデッドレター',
   'queues.preview': '再投入のプレビュー（ドライラン）',
   'queues.previewTitle': '{queue} の再投入プレビュー: 何も移動していません',

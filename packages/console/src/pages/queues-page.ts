@@ -5,8 +5,10 @@ import {
   listDeadLetters,
   queueStatuses,
   REINVOKE_LIMIT,
+  RULE_DEAD_LETTERS,
   redriveDeadLetters,
   reinvokeAsyncFailures,
+  ruleDeadLetterStatuses,
 } from '@sidestep/ops';
 import { html, type SafeHtml } from '../html.ts';
 import type { Translate } from '../i18n.ts';
@@ -15,9 +17,16 @@ import { actionButton, type Page, table, time } from '../page.ts';
 /** How many dead letters a listing reads: SQS has no cursor, so a page is "the first n". */
 const READ_LIMITS = [50, 200, 1000] as const;
 
-/** Every queue's depths and its DLQ's, and the failed asynchronous invocations kept, live. */
+/**
+ * Every queue's depths and its DLQ's, what the DLQs without a source queue hold (the schedules' and
+ * the rules'), and the failed asynchronous invocations kept, live.
+ */
 export const queuesPage: Page = async ({ context, t }) => {
-  const [queues, asyncFailures] = await Promise.all([queueStatuses(context), asyncFailureStatuses(context)]);
+  const [queues, ruleDeadLetters, asyncFailures] = await Promise.all([
+    queueStatuses(context),
+    ruleDeadLetterStatuses(context),
+    asyncFailureStatuses(context),
+  ]);
   return {
     title: t('queues.title'),
     live: true,
@@ -33,6 +42,17 @@ export const queuesPage: Page = async ({ context, t }) => {
           queue.deadLetters ? html`<a class="bad" href="/queues/${queue.queue}">${queue.deadLetters}</a>` : 0,
         ]),
         { id: 'queues' },
+      )}
+      <h2>${t('queues.ruleDeadLetters')}</h2>
+      ${table(
+        t,
+        [t('col.queue'), t('col.deadLetters'), t('col.oldest')],
+        ruleDeadLetters.map((entry) => [
+          html`<a href="/queues/${entry.queue}">${entry.queue}</a>`,
+          entry.deadLetters ? html`<a class="bad" href="/queues/${entry.queue}">${entry.deadLetters}</a>` : 0,
+          entry.oldestAgeSeconds === null ? null : `${entry.oldestAgeSeconds} s`,
+        ]),
+        { id: 'rule-dead-letters' },
       )}
       <h2>${t('async.title')}</h2>
       ${table(
@@ -73,7 +93,12 @@ export const deadLettersPage: Page = async (request) => {
   return {
     title: t('queues.deadLetters', { queue }),
     body: html`<h1>${t('queues.deadLetters', { queue })}</h1>
-      <p><a class="button" id="preview-redrive" href="/queues/${queue}/preview">${t('queues.preview')}</a></p>
+      ${
+        // A DLQ without a source queue has nowhere to redrive to (NoRedriveSourceError).
+        RULE_DEAD_LETTERS.includes(queue.replace(/-dlq$/, ''))
+          ? html`<p class="note">${t('queues.noRedrive')}</p>`
+          : html`<p><a class="button" id="preview-redrive" href="/queues/${queue}/preview">${t('queues.preview')}</a></p>`
+      }
       ${table(
         t,
         [
