@@ -16,7 +16,7 @@ import {
   localScheduleArn,
 } from './local-names.ts';
 import { createDeadLetterQueue } from './queues.ts';
-import { deliverOrDeadLetter } from './rule-dead-letter.ts';
+import { deliverOrDeadLetter, type RuleTargetDeadLetter } from './rule-dead-letter.ts';
 import { operatorRules } from './schedule-delivery.ts';
 import type { ScheduleFiring } from './scheduler.ts';
 import type { LocalStepFunctions } from './step-functions.ts';
@@ -58,10 +58,12 @@ export interface LocalTriggersOptions {
  */
 export async function startLocalTriggers(options: LocalTriggersOptions): Promise<void> {
   const { stepFunctions, reporter } = options;
+  const triggerRuleNames: string[] = [];
   const rules: EventRule[] = options.workflows.flatMap((workflow) => {
     const stateMachineArn = stepFunctions.stateMachineArn(localName(workflow.name));
     return (workflow.triggers ?? []).map((trigger) => {
       const name = trigger.ruleName ?? `${localName(workflow.name)}-trigger`;
+      triggerRuleNames.push(name);
       return {
         name,
         eventPattern: trigger.eventPattern,
@@ -93,18 +95,23 @@ export async function startLocalTriggers(options: LocalTriggersOptions): Promise
   const statusRule = options.executionStatusRule?.(
     options.workflows.map((w) => stepFunctions.stateMachineArn(localName(w.name))),
   );
-  if (statusRule) rules.push(executionStatusTarget(statusRule, options));
   // Each rule target's DLQ, created with the rules as infra creates them with the stack (`dlq show`
   // reads them): the workflow triggers' and the workflow-ended rule's.
-  const deadLetterQueues = [
-    ...options.workflows.flatMap((workflow) =>
-      (workflow.triggers ?? []).map(
-        (trigger) => `${trigger.ruleName ?? `${localName(workflow.name)}-trigger`}-dlq`,
-      ),
+  const statusDeadLetters = statusRule && deadLetterQueueName(LOCAL_ENVIRONMENT, statusRule.name);
+  const [statusDeadLetterUrl] = await Promise.all(
+    [statusDeadLetters, ...triggerRuleNames.map((name) => `${name}-dlq`)].map((queueName) =>
+      queueName === undefined ? undefined : createDeadLetterQueue(options.sqs, queueName),
     ),
-    ...(statusRule ? [deadLetterQueueName(LOCAL_ENVIRONMENT, statusRule.name)] : []),
-  ];
-  await Promise.all(deadLetterQueues.map((queueName) => createDeadLetterQueue(options.sqs, queueName)));
+  );
+  if (statusRule && statusDeadLetters && statusDeadLetterUrl) {
+    rules.push(
+      executionStatusTarget(
+        statusRule,
+        { queueName: statusDeadLetters, queueUrl: statusDeadLetterUrl },
+        options,
+      ),
+    );
+  }
   const router = createEventRouter({ rules, reporter, describe: describeEvent });
   options.endpoint.onObjectCreated((event) => void router.put(event));
   // Step Functions sends every execution's status change to the default bus.
@@ -128,14 +135,15 @@ const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
  */
 function executionStatusTarget(
   rule: LocalExecutionStatusRule,
+  deadLetters: Pick<RuleTargetDeadLetter, 'queueName' | 'queueUrl'>,
   options: Pick<LocalTriggersOptions, 'invokeAsync' | 'iam' | 'sqs'>,
 ): EventRule {
   const name = localName(rule.name);
   const functionName = localName(rule.service);
-  const target = {
+  const target: RuleTargetDeadLetter = {
     ruleArn: eventRuleArn(SCOPE, name),
     targetArn: lambdaFunctionArn(SCOPE, functionName),
-    queueName: deadLetterQueueName(LOCAL_ENVIRONMENT, rule.name),
+    ...deadLetters,
     sqs: options.sqs,
     iam: options.iam,
   };

@@ -3,7 +3,6 @@ import { sqsAuthorization } from '@sidestep/iam';
 import type { EventBridgeEvent } from './event-router.ts';
 import { AccessDeniedError, assertAuthorizedForRule, type LocalIam } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
-import { createDeadLetterQueue } from './queues.ts';
 
 /** A rule's target and the dead-letter queue EventBridge sends its undelivered events to. */
 export interface RuleTargetDeadLetter {
@@ -11,6 +10,8 @@ export interface RuleTargetDeadLetter {
   readonly targetArn: string;
   /** The target's DLQ, `sidestep-<env>-<rule>-dlq` as infra names it. */
   readonly queueName: string;
+  /** Its URL: the queue is created with the rule, as infra creates it with the stack. */
+  readonly queueUrl: string;
   readonly sqs: SQSClient;
   /** Checks the DLQ's SendMessage as EventBridge for the rule, on the queue's policy. */
   readonly iam: LocalIam;
@@ -85,19 +86,17 @@ async function sendToDeadLetterQueue(
   errorCode: string,
   errorMessage: string,
 ): Promise<void> {
-  const { queueName, sqs } = target;
+  const { queueName, queueUrl, sqs } = target;
   assertAuthorizedForRule(
     target.iam,
     target.ruleArn,
     sqsAuthorization('SendMessage', { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID, queueName }),
   );
-  // Created with the rule (startLocalTriggers), as infra does; made again here, as it is, when an
-  // operator deleted it since.
-  const QueueUrl = await createDeadLetterQueue(sqs, queueName);
+  // A queue deleted since is not made again: EventBridge's send fails, and the event is lost.
   const attribute = (value: string) => ({ DataType: 'String', StringValue: value });
   await sqs.send(
     new SendMessageCommand({
-      QueueUrl,
+      QueueUrl: queueUrl,
       MessageBody: JSON.stringify(event),
       MessageAttributes: {
         RULE_ARN: attribute(target.ruleArn),

@@ -35,6 +35,7 @@ describe("a rule's delivery refused by its target's policy", () => {
           ruleArn: RULE,
           targetArn: 'arn:aws:lambda:us-east-1:000000000000:function:sidestep-local-job-sweeper',
           queueName: 'sidestep-local-workflow-ended-dlq',
+          queueUrl: 'http://127.0.0.1:9/000000000000/sidestep-local-workflow-ended-dlq',
           sqs,
           iam,
         },
