@@ -89,7 +89,7 @@ export {
 } from './jobs.ts';
 export { LambdaLedger } from './lambda-ledger.ts';
 export { releaseMail } from './mail.ts';
-export { QUEUES, RULE_DEAD_LETTERS, WORKFLOWS } from './names.ts';
+export { hasRedriveSource, QUEUES, WORKFLOWS } from './names.ts';
 export {
   createOpsContext,
   environmentName,

@@ -67,6 +67,11 @@ export function knownQueue(queue: string): string {
   return name;
 }
 
+/** Whether `dlq redrive` can move `queue`'s dead letters back: false for a DLQ without a source queue. */
+export function hasRedriveSource(queue: string): boolean {
+  return !RULE_DEAD_LETTERS.includes(queue.replace(/-dlq$/, ''));
+}
+
 /**
  * The name of a dead-letter queue `dlq show` reads (`mail`, `mail-dlq`, `schedules`), without `-dlq`.
  * @throws {UnknownNameError} (`field: 'queue'`) for one sidestep does not declare.

@@ -14,7 +14,7 @@ import { ContractValidationError, parseJob } from '@sidestep/contracts';
 import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
 import { audited } from './audit.ts';
 import { InvalidOptionError, OpsError } from './errors.ts';
-import { knownDeadLetterQueue, knownQueue, QUEUES, RULE_DEAD_LETTERS } from './names.ts';
+import { hasRedriveSource, knownDeadLetterQueue, knownQueue, QUEUES, RULE_DEAD_LETTERS } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
 
 /** Whether `error` is SQS's answer for a queue that does not exist. */
@@ -514,7 +514,7 @@ export async function redriveDeadLetters(
 ): Promise<RedriveResult> {
   // Before any call: a move task from a rule's or the schedules' DLQ would have no destination.
   const deadLetters = knownDeadLetterQueue(queue);
-  if (RULE_DEAD_LETTERS.includes(deadLetters)) throw new NoRedriveSourceError(deadLetters);
+  if (!hasRedriveSource(deadLetters)) throw new NoRedriveSourceError(deadLetters);
   const name = knownQueue(queue);
   if (
     options.rate !== undefined &&

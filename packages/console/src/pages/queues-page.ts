@@ -1,11 +1,11 @@
 import {
   asyncFailureStatuses,
   describeTrigger,
+  hasRedriveSource,
   listAsyncFailures,
   listDeadLetters,
   queueStatuses,
   REINVOKE_LIMIT,
-  RULE_DEAD_LETTERS,
   redriveDeadLetters,
   reinvokeAsyncFailures,
   ruleDeadLetterStatuses,
@@ -95,9 +95,9 @@ export const deadLettersPage: Page = async (request) => {
     body: html`<h1>${t('queues.deadLetters', { queue })}</h1>
       ${
         // A DLQ without a source queue has nowhere to redrive to (NoRedriveSourceError).
-        RULE_DEAD_LETTERS.includes(queue.replace(/-dlq$/, ''))
-          ? html`<p class="note">${t('queues.noRedrive')}</p>`
-          : html`<p><a class="button" id="preview-redrive" href="/queues/${queue}/preview">${t('queues.preview')}</a></p>`
+        hasRedriveSource(queue)
+          ? html`<p><a class="button" id="preview-redrive" href="/queues/${queue}/preview">${t('queues.preview')}</a></p>`
+          : html`<p class="note">${t('queues.noRedrive')}</p>`
       }
       ${table(
         t,
