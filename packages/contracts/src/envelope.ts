@@ -10,10 +10,9 @@ export const SingleLine = /* @__PURE__ */ lazySchema(() =>
     z.minLength(1),
     z.maxLength(1000),
     // A regex, not a refine: toJSONSchema emits it as `pattern`, so the published schema refuses what
-    // this refuses (it drops refines). `(?![\s\S])` rather than `$`: Python's `re`, which its
-    // jsonschema applies to `pattern`, lets `$` match before a trailing newline.
+    // this refuses (it drops refines; jobJsonSchemas writes its `$` for Python's `re`).
     // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-    z.regex(/^[^\u0000-\u001f\u007f]*(?![\s\S])/, {
+    z.regex(/^[^\u0000-\u001f\u007f]*$/, {
       message: 'must be one line without control characters (CR/LF would allow header injection)',
     }),
   ),

@@ -85,4 +85,35 @@ describe('the committed JSON Schemas', () => {
       'payload.params.downloadUrl: not a valid url',
     );
   });
+
+  // https://docs.python.org/3/library/re.html: `$` "matches the end of the string or just before the
+  // newline at the end of the string", and Python's jsonschema applies `pattern` with `re.search`:
+  // a `$`-anchored pattern lets a producer's value with a trailing LF through (`"m-1\n"` as an id,
+  // `"ops@example.com\n"` as an address), which parseJob then refuses. ECMAScript's `$` (no `m`
+  // flag) is the end of input only, so ajv alone cannot show it: the patterns are read instead.
+  it.each(['mail.send.v1.json', 'export.requested.v1.json'])(
+    'anchor no pattern of %s with `$`, which Python lets match before a final newline',
+    (file) => {
+      const patterns: string[] = [];
+      const collect = (node: unknown): void => {
+        if (Array.isArray(node)) node.forEach(collect);
+        else if (node !== null && typeof node === 'object') {
+          for (const [key, value] of Object.entries(node)) {
+            if (key === 'pattern' && typeof value === 'string') patterns.push(value);
+            else collect(value);
+          }
+        }
+      };
+      collect(committedSchema(file));
+      expect(patterns.length).toBeGreaterThan(0);
+      // Escapes and character classes first: `\$` and `[$]` are a dollar sign, not an anchor.
+      const anchoredWithDollar = patterns.filter((pattern) =>
+        pattern
+          .replace(/\\[\s\S]/g, '')
+          .replace(/\[(?:\\[\s\S]|[^\]\\])*\]/g, '')
+          .includes('$'),
+      );
+      expect(anchoredWithDollar).toEqual([]);
+    },
+  );
 });
