@@ -848,6 +848,25 @@ for (const backend of databaseBackends()) {
       ]);
     });
 
+    it("lets the file's last row of an id win also when it is rejected: the id is left as it was, not written from an earlier row", async () => {
+      await run(await runningJob(database.db), 'external_id,email\nlastbad-1,current@example.com\n');
+      const jobId = await runningJob(database.db);
+      // Line 3 corrects line 2 with a typo: the mail names line 3 as rejected, so its uploader
+      // expects lastbad-1 untouched, not overwritten with the stale line 2.
+      const csv =
+        'external_id,email\nlastbad-1,stale@example.com\nlastbad-1,new@example\nlastbad-2,two@example.com\n';
+      const summary = await run(jobId, csv);
+      expect(summary).toMatchObject({
+        rowsRejected: 1,
+        rowErrors: [{ line: 3, field: 'email' }],
+        usersWritten: 1,
+      });
+      expect((await users('lastbad-')).map((user) => [user.external_id, user.email])).toEqual([
+        ['lastbad-1', 'current@example.com'],
+        ['lastbad-2', 'two@example.com'],
+      ]);
+    });
+
     it('lets the last row win for an id repeated across segments', async () => {
       let csv = 'external_id,email\nacross-0,first@example.com\n';
       for (let n = 1; n <= 20; n++) csv += `across-${n},across-${n}@example.com\n`;

@@ -178,9 +178,11 @@ export interface MergeOptions {
 }
 
 /**
- * The staged file as the rows a merge writes: valid rows only, values trimmed; `DISTINCT ON` keeps
- * the last row (highest line) of an id, so the file's last row wins. Attributes are the file's other
- * columns (values as written); an empty name is NULL.
+ * The staged file as the rows a merge writes: values trimmed; `DISTINCT ON` keeps the last row
+ * (highest line) of an id, so the file's last row wins, and an id whose last row is rejected is not
+ * written. (A row rejected before its fields were read, for its field count, a NUL or bad UTF-8, is
+ * staged with empty fields: its id is unknown, so it supersedes no earlier row.) Attributes are the
+ * file's other columns (values as written); an empty name is NULL.
  *
  * The ids are sorted by their bytes (`COLLATE "C"`), not by the database's collation: the sort is
  * only there to group each id's rows and visit ids in one fixed order, and it is most of the merge's
@@ -198,8 +200,8 @@ function mergeSourceSql(table: string, staged: StagedRows, options: MergeOptions
     keys.length === 0
       ? `'{}'::jsonb`
       : `jsonb_object(ARRAY[${keys.join(', ')}]::text[], ARRAY[${values.join(', ')}]::text[])`;
-  return `
-    SELECT DISTINCT ON (external_id COLLATE "C") external_id, email, name, attributes
+  const lastRows = (columns: string) => `
+    SELECT DISTINCT ON (external_id COLLATE "C") ${columns}
     FROM (
       SELECT line,
         ${trimmed(header.externalId, staged)} AS external_id,
@@ -207,9 +209,16 @@ function mergeSourceSql(table: string, staged: StagedRows, options: MergeOptions
         ${header.name === undefined ? 'NULL::text' : `nullif(${trimmed(header.name, staged)}, '')`} AS name,
         ${attributes} AS attributes
       FROM ${table}
-      ${options.rejects === undefined ? '' : `WHERE NOT EXISTS (SELECT FROM ${options.rejects} AS rejected WHERE rejected.line = ${table}.line)`}
     ) AS staged
     ORDER BY external_id COLLATE "C", line DESC`;
+  const columns = 'external_id, email, name, attributes';
+  if (options.rejects === undefined) return lastRows(columns);
+  // The rejected rows are dropped after each id's last row is picked, not before: an id whose last
+  // row is rejected is not written at all, rather than from an earlier row of the file that this
+  // one was correcting (the row errors name the last row; its uploader expects the id untouched).
+  return `
+    SELECT ${columns} FROM (${lastRows(`line, ${columns}`)}) AS last_rows
+    WHERE NOT EXISTS (SELECT FROM ${options.rejects} AS rejected WHERE rejected.line = last_rows.line)`;
 }
 
 /**
