@@ -234,6 +234,9 @@ describe('CsvRecordScanner', () => {
     ['id,email\n1,a"b\n', 'INVALID_OPENING_QUOTE', 2],
     ['id,email\n1,"a"b\n', 'CSV_INVALID_CLOSING_QUOTE', 2],
     ['id,email\n1,a\r2,b\n', 'CSV_INVALID_RECORD_DELIMITER', 2],
+    // At the end of the file too: a lone CR is no line end (README, "a bare carriage return").
+    ['id,email\n1,a\r', 'CSV_INVALID_RECORD_DELIMITER', 2],
+    ['id,email\r', 'CSV_INVALID_RECORD_DELIMITER', 1],
     [`id,email\n1,"${'x'.repeat(2000)}"\n`, 'CSV_MAX_RECORD_SIZE', 2],
     // Named at the record's first line, where the quote that made it run on opened, not at the line
     // the limit was passed on.

@@ -281,11 +281,7 @@ export class CsvRecordScanner {
           break;
         case AFTER_CARRIAGE_RETURN:
           // Anything but the line feed handled above.
-          throw this.#malformed(
-            'CSV_INVALID_RECORD_DELIMITER',
-            'a carriage return outside quotes is not followed by a line feed',
-            this.#lines + 1,
-          );
+          throw this.#strayCarriageReturn();
         default:
           // FIELD_START or UNQUOTED
           if (byte === CARRIAGE_RETURN) {
@@ -316,7 +312,11 @@ export class CsvRecordScanner {
           this.#quoteLine,
         );
       }
-      finish(recordStart, fieldStart, state === AFTER_CARRIAGE_RETURN ? carriageReturnAt : length, length);
+      if (state === AFTER_CARRIAGE_RETURN) {
+        // The file ends right after it: no line feed follows it either.
+        throw this.#strayCarriageReturn();
+      }
+      finish(recordStart, fieldStart, length, length);
       recordStart = fieldStart = length;
       state = FIELD_START;
     } else {
@@ -447,6 +447,15 @@ export class CsvRecordScanner {
 
   #malformed(code: string, message: string, line: number): MalformedCsvError {
     return new MalformedCsvError(message, line, code, undefined);
+  }
+
+  /** A carriage return outside quotes that no line feed follows: the next byte, or the file's end. */
+  #strayCarriageReturn(): MalformedCsvError {
+    return this.#malformed(
+      'CSV_INVALID_RECORD_DELIMITER',
+      'a carriage return outside quotes is not followed by a line feed',
+      this.#lines + 1,
+    );
   }
 }
 
