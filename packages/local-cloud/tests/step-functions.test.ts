@@ -382,6 +382,38 @@ describe('createLocalStepFunctions', () => {
     ]);
   });
 
+  // States.JsonToString returns escaped JSON text and States.Format keeps its values as they are; only
+  // a literal's escapes (\' \{ \} \\) are taken out (https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html).
+  // aws-local-stepfunctions 3.0.0 stripped every backslash from the result, in a Pass state too, where
+  // the import workflow keeps the mail it could not queue as the execution's Cause (mailNotQueued).
+  it('keeps the backslashes of States.JsonToString and States.Format results in a Pass state', async () => {
+    const sfn = oneMachine('unsent', {
+      StartAt: 'Keep',
+      States: {
+        Keep: {
+          Type: 'Pass',
+          Parameters: {
+            'envelope.$': 'States.JsonToString($.mail)',
+            'said.$': "States.Format('it\\'s \\{\\} {}', $.mail.payload.reason)",
+          },
+          End: true,
+        },
+      },
+    });
+    const mail = {
+      payload: { fileName: 'imports/"q3" users\\2026.csv', reason: 'missing "email" in C:\\users' },
+    };
+    const { executionArn } = sfn.startExecution({
+      stateMachineArn: 'unsent',
+      input: JSON.stringify({ mail }),
+    });
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done.status).toBe('SUCCEEDED');
+    const output = JSON.parse(done.output ?? '') as { envelope: string; said: string };
+    expect(JSON.parse(output.envelope)).toEqual(mail);
+    expect(output.said).toBe('it\'s {} missing "email" in C:\\users');
+  });
+
   // Step Functions reports an intrinsic function that fails as States.Runtime, whose cause names the
   // state, the event that entered it and the expression (concepts-error-handling, "States.Runtime";
   // intrinsic-functions): not as the JavaScript error the local engine's JSON.parse threw (SyntaxError).

@@ -883,4 +883,48 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
       payload: { template: 'import.failed', params: { jobId: job?.id, reason: job?.reason } },
     });
   });
+
+  it('keeps the quotes and backslashes of the file name and reason in the unsent failure mail (the Cause is the envelope as JSON)', async () => {
+    // States.JsonToString returns the value as escaped JSON text
+    // (https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html#asl-intrsc-func-json-manipulate):
+    // an S3 key and a worker reason may hold `"` and `\`, and the job-sweeper parses this Cause to
+    // queue the mail again. aws-local-stepfunctions 3.0.0 stripped every backslash from it.
+    const reason = 'line 1: missing required column "email" (header: C:\\exports\\users)';
+    const env = cloud({
+      worker: WorkflowCloud.failingWorker(reason),
+      sendMailErrors: [namedError('SQS.QueueDoesNotExistException', 'The specified queue does not exist')],
+    });
+    const run = await execute(objectCreated('imports/"q3" users\\2026.csv'), env);
+
+    const [job] = env.status.jobs.values();
+    expect(run.statesEntered.slice(-2)).toEqual(['UnsentFailedMail', 'FailedMailNotSent']);
+    expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: MAIL_NOT_QUEUED_ERROR });
+    expect(unsentMail(run)).toEqual({
+      type: 'mail.send',
+      version: 1,
+      id: `import.failed:${job?.id}`,
+      payload: {
+        template: 'import.failed',
+        to: 'ops@example.com',
+        locale: 'en',
+        jobId: job?.id,
+        idempotencyKey: `import.failed:${job?.id}`,
+        params: { jobId: job?.id, fileName: '"q3" users\\2026.csv', reason },
+      },
+    });
+  });
+
+  it('keeps the backslashes of the failed reason in the Cause a duplicate of a failed job ends with', async () => {
+    // States.Format keeps its values as they are, backslashes included
+    // (https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html#asl-intrsc-func-generic).
+    const env = cloud({ worker: WorkflowCloud.failingWorker('line 1: no such column C:\\users\\email') });
+    const event = objectCreated('imports/users.csv');
+    await execute(event, env);
+    const again = await execute(event, env);
+
+    expect(again.statesEntered.slice(-2)).toEqual(['DescribeFailedDuplicate', 'AlreadyFailed']);
+    expect((again.end as { Cause: string }).Cause).toContain(
+      'failed: line 1: no such column C:\\users\\email.',
+    );
+  });
 });
