@@ -245,8 +245,6 @@ interface PreparedMachine extends LocalStateMachine {
   startingAt(state: string): StateMachine;
   /** Task state name -> Resource, nested states included. */
   readonly tasks: ReadonlyMap<string, string>;
-  /** Task state name -> the parameters (key paths) to JSON-encode, see {@link prepareTasks}. */
-  readonly jsonToString: ReadonlyMap<string, readonly (readonly string[])[]>;
   /** Task state name -> its `TimeoutSeconds`, for the states whose definition sets one. */
   readonly timeouts: ReadonlyMap<string, number>;
 }
@@ -265,9 +263,8 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     // prototype check, and structuredClone builds objects of the main realm, not of a jest vm context.
     const definition = JSON.parse(definitionText) as StateMachineDefinition;
     const tasks = new Map<string, string>();
-    const jsonToString = new Map<string, string[][]>();
     const timeouts = new Map<string, number>();
-    prepareTasks(definition, tasks, jsonToString, timeouts);
+    prepareTasks(definition, tasks, timeouts);
     const redriveRunners = new Map<string, StateMachine>();
     for (const [state, resource] of tasks) {
       if (!options.integrations[resource])
@@ -296,7 +293,6 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
         return runner;
       },
       tasks,
-      jsonToString,
       timeouts,
     };
   };
@@ -417,14 +413,12 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const [stateName, resource] of machine.tasks) {
       const integration = options.integrations[resource] as TaskIntegration;
-      const encode = machine.jsonToString.get(stateName) ?? [];
       handlers[stateName] = async (resolved) => {
         // A stopped execution runs nothing more (API_StopExecution). The library ends a Retry's wait
         // when the execution is aborted and then runs the state once more: refused here, before the
         // integration is called (a Lambda invoked, a task started after the execution was ABORTED).
         if (controller.signal.aborted) throw new ExecutionAbortedError();
         const parameters = (resolved ?? {}) as Record<string, unknown>;
-        for (const path of encode) jsonEncodeAt(parameters, path);
         // The integration is told to stop its work when the execution is stopped and when the state
         // times out: Step Functions stops a `.sync` ECS task in both cases (its role's ecs:StopTask,
         // https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html). The state's own
@@ -825,17 +819,10 @@ function runtimeFailureOf(
  * Collects every Task state (nested Parallel branches and Map processors included, since the
  * library looks local handlers up by state name at any depth) and gives Tasks without a timeout
  * Step Functions' effectively unbounded default.
- *
- * It also takes `States.JsonToString(<path>)` out of Task parameters: aws-local-stepfunctions 3.0.0
- * strips every backslash from the string an intrinsic function returns (`BaseIntrinsicFunction.call`
- * does `result.replaceAll("\\", "")`), so JSON holding a quote (`"reason": "missing \"email\""`)
- * comes out invalid. The parameter becomes the plain path and the handler JSON-encodes the value
- * before the integration sees it, which is what States.JsonToString does on AWS.
  */
 function prepareTasks(
   definition: { States: Record<string, unknown> },
   tasks: Map<string, string>,
-  jsonToString: Map<string, string[][]>,
   timeouts: Map<string, number>,
 ): void {
   for (const [name, value] of Object.entries(definition.States)) {
@@ -851,44 +838,13 @@ function prepareTasks(
       if (state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) {
         state.TimeoutSeconds = UNBOUNDED_TASK_TIMEOUT_SECONDS;
       }
-      const paths: string[][] = [];
-      if (state.Parameters && typeof state.Parameters === 'object') {
-        takeOutJsonToString(state.Parameters as Record<string, unknown>, [], paths);
-      }
-      if (paths.length > 0) jsonToString.set(name, paths);
     }
     for (const branch of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? []) {
-      prepareTasks(branch, tasks, jsonToString, timeouts);
+      prepareTasks(branch, tasks, timeouts);
     }
     const processor = (state.ItemProcessor ?? state.Iterator) as
       | { States: Record<string, unknown> }
       | undefined;
-    if (processor) prepareTasks(processor, tasks, jsonToString, timeouts);
-  }
-}
-
-const JSON_TO_STRING = /^States\.JsonToString\(\s*(\$[^()]*?)\s*\)$/;
-
-function takeOutJsonToString(template: Record<string, unknown>, at: string[], paths: string[][]): void {
-  for (const [key, value] of Object.entries(template)) {
-    if (key.endsWith('.$') && typeof value === 'string') {
-      const match = JSON_TO_STRING.exec(value);
-      if (match?.[1]) {
-        template[key] = match[1];
-        paths.push([...at, key.slice(0, -2)]);
-      }
-    } else if (value && typeof value === 'object' && !Array.isArray(value)) {
-      takeOutJsonToString(value as Record<string, unknown>, [...at, key], paths);
-    }
-  }
-}
-
-function jsonEncodeAt(parameters: Record<string, unknown>, path: readonly string[]): void {
-  let target: unknown = parameters;
-  for (const key of path.slice(0, -1)) target = (target as Record<string, unknown> | undefined)?.[key];
-  const last = path.at(-1);
-  if (last !== undefined && target && typeof target === 'object' && last in target) {
-    const holder = target as Record<string, unknown>;
-    holder[last] = JSON.stringify(holder[last]);
+    if (processor) prepareTasks(processor, tasks, timeouts);
   }
 }

@@ -103,7 +103,7 @@ export function workflowExecutor(
   workflow: string,
   definition: StateMachineDefinition,
 ): (input: unknown, handlers: LocalHandlers) => Promise<WorkflowRun> {
-  const machine = new StateMachine(withoutJsonToStringBodies(definition));
+  const machine = new StateMachine(definition);
   const taskStates = workflowIntegrations(definition).map(({ state }) => state);
   const waitStates = Object.entries(definition.States).flatMap(([name, state]) =>
     state.Type === 'Wait' ? [name] : [],
@@ -118,29 +118,4 @@ export function workflowExecutor(
       taskStates,
       waitStates,
     );
-}
-
-const JSON_TO_STRING = /^States\.JsonToString\((\$[^()]*)\)$/;
-
-/**
- * The definition with every `'MessageBody.$': 'States.JsonToString(<path>)'` taken out as
- * `'MessageBodyJson.$': '<path>'`, which {@link messageSender} JSON-encodes as States.JsonToString does
- * on AWS: aws-local-stepfunctions 3.0.0 strips every backslash from an intrinsic function's string
- * result, so a body whose values hold a quote (a contract's reason: `only "."`) came out invalid JSON.
- * The local cloud works around the same bug (prepareTasks in @sidestep/local-cloud's step-functions).
- */
-function withoutJsonToStringBodies(definition: StateMachineDefinition): StateMachineDefinition {
-  // A JSON copy: structuredClone's objects belong to another realm under jest's VM modules, and the
-  // library's argument checks refuse them (States.JsonMerge: "expected object, received object").
-  const copy = JSON.parse(JSON.stringify(definition)) as {
-    States: Record<string, { Parameters?: Record<string, unknown> }>;
-  };
-  for (const state of Object.values(copy.States)) {
-    const body = state.Parameters?.['MessageBody.$'];
-    const path = typeof body === 'string' ? JSON_TO_STRING.exec(body)?.[1] : undefined;
-    if (!state.Parameters || path === undefined) continue;
-    delete state.Parameters['MessageBody.$'];
-    state.Parameters['MessageBodyJson.$'] = path;
-  }
-  return copy as unknown as StateMachineDefinition;
 }

@@ -110,14 +110,11 @@ export function stoppedTask(exitCode: number, stopCode = 'EssentialContainerExit
 
 /**
  * An `sqs:sendMessage` handler: records every `MessageBody` (which must be a string, as SQS wants),
- * or throws the next of `errors`. `MessageBodyJson` is a `States.JsonToString` body the executor
- * took out of the definition (workflowExecutor), encoded here as Step Functions would.
+ * or throws the next of `errors`.
  */
 export function messageSender(sent: string[], errors: Error[]) {
   return (input: unknown) => {
-    const parameters = input as { QueueUrl: string; MessageBody?: unknown; MessageBodyJson?: unknown };
-    const MessageBody =
-      'MessageBodyJson' in parameters ? JSON.stringify(parameters.MessageBodyJson) : parameters.MessageBody;
+    const { MessageBody } = input as { QueueUrl: string; MessageBody?: unknown };
     const error = errors.shift();
     if (error) throw error;
     if (typeof MessageBody !== 'string')
