@@ -1,4 +1,5 @@
-import type { Queryable } from '@sidestep/db/postgres';
+import { createHash } from 'node:crypto';
+import type { Database, Queryable } from '@sidestep/db/postgres';
 import type { ImportStaging, JobDetail } from './ledger.ts';
 
 /**
@@ -84,4 +85,104 @@ export async function insertStagedImport(db: Queryable, jobId: string): Promise<
     await db.query('SELECT drop_import_staging($1)', [jobId]);
     await db.query('DELETE FROM jobs WHERE id = $1', [jobId]);
   };
+}
+
+/** The most segments a staging has (`MAX_DEFAULT_SEGMENTS` of the batch-worker), each a table. */
+export const MAX_STAGING_SEGMENTS = 256;
+
+/**
+ * Locks one segment table takes when it is dropped (the table, its TOAST table and index, its row
+ * type and array type), measured on PostgreSQL 15 in `pg_locks` during a `DROP TABLE ... CASCADE`.
+ */
+const LOCKS_PER_DROPPED_SEGMENT = 5;
+
+/**
+ * How many stagings of {@link MAX_STAGING_SEGMENTS} segments, dropped in one transaction, take more
+ * locks than `db`'s server has room for: its shared lock table holds about
+ * `max_locks_per_transaction` x (`max_connections` + `max_prepared_transactions`) locks for all
+ * sessions together (https://www.postgresql.org/docs/15/runtime-config-locks.html), 6,400 by
+ * default, past which a statement fails with 53200 "out of shared memory". Three tables' worth: the
+ * lock table can grow into shared memory's slop, so its size is a floor (at the defaults, 8 stagings
+ * were dropped in one transaction and 12 were not).
+ */
+export async function stagingsOverflowingLockTable(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ lock_table: number }>(
+    `SELECT current_setting('max_locks_per_transaction')::int
+            * (current_setting('max_connections')::int + current_setting('max_prepared_transactions')::int)
+            AS lock_table`,
+  );
+  return Math.ceil((3 * (rows[0]?.lock_table ?? 0)) / (MAX_STAGING_SEGMENTS * LOCKS_PER_DROPPED_SEGMENT));
+}
+
+/**
+ * Gives import `jobId` (its job row written already) the staging the batch-worker leaves after
+ * `segments` segments, without running anything: its `import_stagings` row, its table (named as the
+ * batch-worker names it) with three fields, its rejects table, and each segment a table inheriting it
+ * with its `import_staging_segments` row. One transaction, holding only its own tables' locks (about
+ * four a table). Resolves with the staging table's name, which every table of it starts with.
+ *
+ * @throws {RangeError} `segments` is not a whole number, 0 or more.
+ */
+export async function createStagingTables(db: Database, jobId: string, segments: number): Promise<string> {
+  if (!Number.isInteger(segments) || segments < 0) {
+    throw new RangeError(`segments: a whole number of segments, 0 or more, not ${segments}`);
+  }
+  const table = `import_staging_${createHash('sha256').update(jobId).digest('hex').slice(0, 40)}`;
+  await db.transaction(async (tx) => {
+    await tx.query(
+      `INSERT INTO import_stagings (job_id, table_name, columns, byte_offset, lines, records)
+       VALUES ($1, $2, '["external_id","email","name"]', 0, 0, 0)`,
+      [jobId, table],
+    );
+    await tx.query(
+      `INSERT INTO import_staging_segments (job_id, segment, table_name, records, rejected)
+       SELECT $1, n, $2 || '_' || n, 0, 0 FROM generate_series(0, $3 - 1) AS n`,
+      [jobId, table, segments],
+    );
+    // DO takes no parameters: the job reaches it through a setting local to this transaction.
+    await tx.query(`SELECT set_config('sidestep.staging_job', $1, true)`, [jobId]);
+    await tx.query(`DO $$
+      DECLARE
+        job text := current_setting('sidestep.staging_job');
+        staging text := (SELECT table_name FROM import_stagings WHERE job_id = job);
+        segment record;
+      BEGIN
+        EXECUTE format('CREATE UNLOGGED TABLE %I (line bigint NOT NULL, reject text, c1 text, c2 text, c3 text)', staging);
+        EXECUTE format('CREATE UNLOGGED TABLE %I (line bigint NOT NULL, field text NOT NULL, message text NOT NULL)',
+                       staging || '_rejects');
+        FOR segment IN SELECT table_name FROM import_staging_segments WHERE job_id = job LOOP
+          EXECUTE format('CREATE UNLOGGED TABLE %I () INHERITS (%I)', segment.table_name, staging);
+        END LOOP;
+      END $$`);
+  });
+  return table;
+}
+
+/**
+ * Gives each import of `jobIds` a staging of `segments` segments ({@link createStagingTables}), then
+ * runs `test` with what counts the tables of those stagings still there. Whatever `test` does, what
+ * is left of them is dropped after, one staging a transaction: closing a PostgreSQL test database
+ * drops its schema, every table in one transaction, which past the lock table fails too (53200) and
+ * leaves the schema on the server.
+ */
+export async function withStagings(
+  db: Database,
+  jobIds: readonly string[],
+  segments: number,
+  test: (tablesLeft: () => Promise<number>) => Promise<void>,
+): Promise<void> {
+  const tables: string[] = [];
+  try {
+    for (const jobId of jobIds) tables.push(await createStagingTables(db, jobId, segments));
+    await test(async () => {
+      const { rows } = await db.query<{ tables: number }>(
+        `SELECT count(*)::int AS tables FROM pg_tables
+         WHERE schemaname = current_schema() AND tablename::text ^@ ANY($1::text[])`,
+        [tables],
+      );
+      return rows[0]?.tables ?? 0;
+    });
+  } finally {
+    for (const jobId of jobIds) await db.query('SELECT drop_import_staging($1)', [jobId]);
+  }
 }

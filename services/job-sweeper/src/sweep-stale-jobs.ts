@@ -78,12 +78,18 @@ interface PendingMailRow {
 /**
  * One sweep of the jobs ledger:
  *
- * 1. In one transaction, every job `running` past its `deadline_at` (at most `limit`, oldest deadline
- *    first) gets the `fail` event through the jobs ledger (@sidestep/jobs' `fireJobEvent`: the same
- *    transition table, the same `job_transitions` audit row, fired by `sweeperId`), with the reason
- *    "no progress before the deadline (<deadline>)" and `swept_at = now`. `FOR UPDATE SKIP LOCKED`:
- *    a job its workflow is moving right now is left to the next sweep rather than waited for, and so
- *    is an import whose staging a worker session holds ({@link stagingFree}).
+ * 1. Every job `running` past its `deadline_at` (at most `limit`, oldest deadline first) gets the
+ *    `fail` event through the jobs ledger (@sidestep/jobs' `fireJobEvent`: the same transition
+ *    table, the same `job_transitions` audit row, fired by `sweeperId`), with the reason "no progress
+ *    before the deadline (<deadline>)" and `swept_at = now`: each job in a transaction of its own
+ *    ({@link failStaleJob}), which locks it again `FOR UPDATE SKIP LOCKED` and fails it only if it is
+ *    still `running` past its deadline. So two sweeps at once fail a job once, a job its workflow is
+ *    moving right now is left to the next sweep rather than waited for, and so is an import whose
+ *    staging a worker session holds ({@link stagingFree}). One transaction for all of them held every
+ *    lock their fails took to its end: failing an import drops its staging, up to 256 segment tables,
+ *    and a dozen such imports overflowed the server's shared lock table (53200 "out of shared
+ *    memory"), so no stale job was ever failed. A crash between two jobs leaves each failed with its
+ *    audit row, or untouched for the next sweep.
  * 2. Every swept job whose failure mail is not queued yet (this sweep's, or an earlier sweep's that
  *    died or failed before queuing) gets its `import.failed` / `export.failed` mail queued, then
  *    `sweep_mail_queued_at` set. A job is failed once (it is no longer `running`) and mailed once
@@ -101,34 +107,56 @@ export async function sweepStaleJobs(
   options: SweepOptions,
 ): Promise<SweepStaleJobsOutput> {
   const limit = options.limit ?? 100;
-  const failed = await db.transaction(async (tx) => {
-    const stale = await tx.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM jobs
-       WHERE state = 'running' AND deadline_at < $1
-       ORDER BY deadline_at, id
-       LIMIT $2
-       FOR UPDATE SKIP LOCKED`,
-      [options.now, limit],
-    );
-    const swept: SweptJob[] = [];
-    for (const job of stale.rows) {
-      // The partial query guarantees a deadline; the guard keeps the types honest.
-      if (job.deadline_at === null) continue;
-      if (job.kind === 'import' && !(await stagingFree(tx, job.id))) continue;
-      const reason = deadlineMissedReason(job.deadline_at);
-      await fireJobEvent(tx, job, 'fail', {
-        firedBy: options.sweeperId,
-        reason,
-        sweptAt: options.now,
-        data: { deadlineAt: job.deadline_at.toISOString(), sweptAt: options.now.toISOString() },
-      });
-      swept.push(sweptJob(job.id, job.kind, job.attempt, job.deadline_at, reason));
-    }
-    return swept;
-  });
+  // Read without locks: each is locked, and read again, by the transaction that fails it.
+  const { rows: stale } = await db.query<{ id: string }>(
+    `SELECT id FROM jobs
+     WHERE state = 'running' AND deadline_at < $1
+     ORDER BY deadline_at, id
+     LIMIT $2`,
+    [options.now, limit],
+  );
+  const failed: SweptJob[] = [];
+  for (const { id } of stale) {
+    const swept = await db.transaction((tx) => failStaleJob(tx, id, options));
+    if (swept) failed.push(swept);
+  }
 
   const mailed = await queuePendingMails(db, mailQueue, { ...options, limit });
   return { sweptAt: options.now.toISOString(), failed, mailed };
+}
+
+/**
+ * Fails job `jobId` if it is still `running` past its deadline at `now` and nobody holds it (its row
+ * is locked `FOR UPDATE SKIP LOCKED`: another sweep failing it, or its workflow moving it, is not
+ * waited for), nor, for an import, its staging ({@link stagingFree}). Only this job's locks are taken,
+ * its staging's tables with them: PostgreSQL's shared lock table has room for about
+ * `max_locks_per_transaction` x (`max_connections` + `max_prepared_transactions`) locks for all
+ * sessions together, 6,400 by default (https://www.postgresql.org/docs/15/runtime-config-locks.html),
+ * and a transaction holds each until it ends. Undefined: left to a later sweep.
+ */
+async function failStaleJob(
+  tx: Queryable,
+  jobId: string,
+  options: Pick<SweepOptions, 'now' | 'sweeperId'>,
+): Promise<SweptJob | undefined> {
+  const { rows } = await tx.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM jobs
+     WHERE id = $1 AND state = 'running' AND deadline_at < $2
+     FOR UPDATE SKIP LOCKED`,
+    [jobId, options.now],
+  );
+  const job = rows[0];
+  // The query guarantees a deadline; the guard keeps the types honest.
+  if (!job || job.deadline_at === null) return undefined;
+  if (job.kind === 'import' && !(await stagingFree(tx, job.id))) return undefined;
+  const reason = deadlineMissedReason(job.deadline_at);
+  await fireJobEvent(tx, job, 'fail', {
+    firedBy: options.sweeperId,
+    reason,
+    sweptAt: options.now,
+    data: { deadlineAt: job.deadline_at.toISOString(), sweptAt: options.now.toISOString() },
+  });
+  return sweptJob(job.id, job.kind, job.attempt, job.deadline_at, reason);
 }
 
 /**

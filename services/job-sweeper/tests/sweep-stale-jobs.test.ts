@@ -10,6 +10,7 @@ import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase, describeIfAvailable, testDatabases } from '@sidestep/db/testing';
 import { fireJobEvent } from '@sidestep/jobs';
 import { SqlLedger } from '@sidestep/ledger';
+import { MAX_STAGING_SEGMENTS, stagingsOverflowingLockTable, withStagings } from '@sidestep/ledger/testing';
 import type { FailureMailRefusal } from '../src/errors.ts';
 import { purgeExpired } from '../src/purge-expired.ts';
 import type { MailQueue, MailQueueResult } from '../src/sweep-stale-jobs.ts';
@@ -698,3 +699,61 @@ describeIfAvailable(postgres?.available ?? false)(
     });
   },
 );
+
+// Failing an import drops its staging (`drop_import_staging`): its table and every segment, each a
+// table of its own, whose locks the dropping transaction holds until it ends. The server's shared lock
+// table has room for a few thousand (https://www.postgresql.org/docs/15/runtime-config-locks.html):
+// a sweep that failed all its stale jobs in one transaction failed with 53200 "out of shared memory"
+// on ~12 stale imports of 256 segments, on every sweep, forever (it always picks the same oldest
+// jobs), and no stale job was failed, not even one with nothing staged behind them. PGlite's lock
+// table is as large as PostgreSQL's default (64 x 100), and it failed there too.
+describeEachDatabase('sweepStaleJobs, stale imports with large stagings', (open) => {
+  let db: Database;
+  beforeAll(async () => {
+    db = await open();
+  });
+  afterAll(() => db?.close());
+
+  it('fails every stale import however many tables their stagings hold in all, and the job behind them, dropping every staging', async () => {
+    const imports = await stagingsOverflowingLockTable(db);
+    const ids = Array.from({ length: imports }, (_, n) => `imp_locks_${String(n).padStart(2, '0')}`);
+    // Their deadlines an hour apart, oldest first, hours ago; the export's after the last of them.
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, started_at, deadline_at)
+       SELECT id, 'import', 'running', 'sidestep-test-imports', 'imports/' || id || '.csv', 'v1', id || '.csv',
+              'arn:e:' || id, now() - interval '100 hours', now() - (100 - n) * interval '1 hour'
+       FROM unnest($1::text[]) WITH ORDINALITY AS job (id, n)`,
+      [ids],
+    );
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, started_at, deadline_at)
+       VALUES ('exp_locks', 'export', 'running', 'req-exp_locks', 'a@example.com', 'users', 'arn:e:exp_locks',
+               now() - interval '10 hours', now() - interval '1 hour')`,
+    );
+    await withStagings(db, ids, MAX_STAGING_SEGMENTS, async (tablesLeft) => {
+      expect(await tablesLeft()).toBe(imports * (MAX_STAGING_SEGMENTS + 2));
+      const output = await sweepStaleJobs(db, new FakeMailQueue(), {
+        now: new Date(),
+        sweeperId: 'job-sweeper:locks',
+        notifyAddress,
+      });
+
+      const all = [...ids, 'exp_locks'];
+      expect(output.failed.map((swept) => swept.jobId)).toEqual(all);
+      expect(output.mailed.map((swept) => swept.jobId).sort()).toEqual([...all].sort());
+      const { rows: states } = await db.query<{ state: string; fails: number }>(
+        `SELECT state, (SELECT count(*)::int FROM job_transitions WHERE job_id = jobs.id AND event = 'fail') AS fails
+         FROM jobs WHERE id = ANY($1) ORDER BY id`,
+        [all],
+      );
+      expect(states).toEqual(all.map(() => ({ state: 'failed', fails: 1 })));
+      expect(
+        (await db.query('SELECT job_id FROM import_stagings WHERE job_id = ANY($1)', [ids])).rows,
+      ).toEqual([]);
+      expect(
+        (await db.query('SELECT job_id FROM import_staging_segments WHERE job_id = ANY($1)', [ids])).rows,
+      ).toEqual([]);
+      expect(await tablesLeft()).toBe(0);
+    });
+  }, 300_000);
+});
