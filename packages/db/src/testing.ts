@@ -80,11 +80,17 @@ export function testDatabases(
 
 /**
  * `describe`s the suite `fn` once per backend, titled `<title> [<backend>]`; the suite of an
- * unavailable backend is declared skipped, so the run reports its tests as skipped.
+ * unavailable backend is declared skipped, so the run reports its tests as skipped. `fn` is given the
+ * backend's name, for a test too heavy to run on both that one backend proves as well as the other.
  */
-export function describeEachDatabase(title: string, fn: (open: OpenTestDatabase) => void): void {
+export function describeEachDatabase(
+  title: string,
+  fn: (open: OpenTestDatabase, backend: TestDatabase['name']) => void,
+): void {
   for (const backend of testDatabases()) {
-    describeIfAvailable(backend.available)(`${title} [${backend.name}]`, () => fn(backend.open));
+    describeIfAvailable(backend.available)(`${title} [${backend.name}]`, () =>
+      fn(backend.open, backend.name),
+    );
   }
 }
 

@@ -14,7 +14,7 @@ const olderThan = new Date('2026-09-01T00:00:00Z');
 const longAgo = '2026-06-01T00:00:00Z';
 const lately = '2026-11-20T00:00:00Z';
 
-describeEachDatabase('retention', (open) => {
+describeEachDatabase('retention', (open, backend) => {
   // A database per test: each counts what it deletes of its own rows.
   let db: Database;
   beforeEach(async () => {
@@ -109,31 +109,33 @@ describeEachDatabase('retention', (open) => {
   // batch's one transaction, a few such stagings overflowed the server's shared lock table (53200
   // "out of shared memory", https://www.postgresql.org/docs/15/runtime-config-locks.html), on every
   // sweep, and no finished job past the retention was deleted any more. PGlite's lock table is as
-  // large as PostgreSQL's default, and it failed there too.
-  it('drops the stagings finished jobs left behind one transaction each, however many tables they hold in all, and deletes the jobs', async () => {
-    const imports = await stagingsOverflowingLockTable(db);
-    const leftBehind = Array.from({ length: imports }, (_, n) => `imp_left_${n}`);
-    await db.query(
-      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, updated_at, finished_at)
+  // large as PostgreSQL's default, and it failed there too: the ~3,900 tables it takes are made and
+  // dropped on PGlite only (10 s there, 16-20 s on PostgreSQL), as the everyday suite's time is short.
+  if (backend === 'pglite')
+    it('drops the stagings finished jobs left behind one transaction each, however many tables they hold in all, and deletes the jobs', async () => {
+      const imports = await stagingsOverflowingLockTable(db);
+      const leftBehind = Array.from({ length: imports }, (_, n) => `imp_left_${n}`);
+      await db.query(
+        `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, updated_at, finished_at)
        SELECT id, 'import', 'failed', 'sidestep-test-imports', 'imports/' || id || '.csv', 'v1', 'users.csv', $2, $2
        FROM unnest($1::text[]) AS id`,
-      [leftBehind, longAgo],
-    );
-    await job('exp_old_ok', 'succeeded', longAgo);
-    await withStagings(db, leftBehind, MAX_STAGING_SEGMENTS, async (tablesLeft) => {
-      expect(await tablesLeft()).toBe(imports * (MAX_STAGING_SEGMENTS + 2));
-      expect(await deleteFinishedJobs(db, { olderThan, limit: 100 })).toEqual({
-        jobs: imports + 1,
-        jobTransitions: 2,
-        importRejectedRows: 0,
-        exportProgress: 0,
+        [leftBehind, longAgo],
+      );
+      await job('exp_old_ok', 'succeeded', longAgo);
+      await withStagings(db, leftBehind, MAX_STAGING_SEGMENTS, async (tablesLeft) => {
+        expect(await tablesLeft()).toBe(imports * (MAX_STAGING_SEGMENTS + 2));
+        expect(await deleteFinishedJobs(db, { olderThan, limit: 100 })).toEqual({
+          jobs: imports + 1,
+          jobTransitions: 2,
+          importRejectedRows: 0,
+          exportProgress: 0,
+        });
+        expect(await ids('jobs', 'id')).toEqual([]);
+        expect(await ids('import_stagings')).toEqual([]);
+        expect(await ids('import_staging_segments')).toEqual([]);
+        expect(await tablesLeft()).toBe(0);
       });
-      expect(await ids('jobs', 'id')).toEqual([]);
-      expect(await ids('import_stagings')).toEqual([]);
-      expect(await ids('import_staging_segments')).toEqual([]);
-      expect(await tablesLeft()).toBe(0);
-    });
-  }, 300_000);
+    }, 300_000);
 
   it('finds a batch through the jobs_finished index (migration 12), not by reading the jobs table', async () => {
     for (let index = 0; index < 3; index++) await job(`exp_plan_${index}`, 'succeeded', longAgo);
