@@ -280,6 +280,28 @@ describe('smtpFailure', () => {
       [535, 'AUTH PLAIN', 'not-sent'],
     ]);
   });
+
+  // nodemailer's "all recipients were rejected" (EENVELOPE to RCPT TO) carries the last RCPT reply as
+  // its responseCode and every reply in `rejectedErrors` (smtp-connection's _actionRCPT). A recipient
+  // refused for now (451: greylisted, a full mailbox) takes the mail on a retry (RFC 5321 4.2.1), so
+  // the mail is rejected only when every recipient's refusal is permanent, whatever their order.
+  it.each([
+    ['greylisted first, unknown last', [451, 550], 'not-sent'],
+    ['unknown first, greylisted last', [550, 451], 'not-sent'],
+    ['every recipient unknown', [550, 553], 'rejected'],
+    ['every recipient refused for now', [451, 452], 'not-sent'],
+  ] as const)(
+    'classes a mail all of whose recipients were refused by every reply, not the last (%s)',
+    (_case, codes, outcome) => {
+      const rejectedErrors = codes.map((responseCode) => ({
+        code: 'EENVELOPE',
+        command: 'RCPT TO',
+        responseCode,
+      }));
+      const error = { code: 'EENVELOPE', command: 'RCPT TO', responseCode: codes.at(-1), rejectedErrors };
+      expect(smtpFailure(error, false)).toBe(outcome);
+    },
+  );
 });
 
 describe('createMailSender (smtp)', () => {

@@ -274,11 +274,19 @@ const MAIL_COMMANDS = new Set(['MAIL FROM', 'RCPT TO', 'DATA']);
  * its content had started to leave ({@link HandOver}).
  */
 export function smtpFailure(error: unknown, contentStarted: boolean): SendFailure {
-  const { code, command, responseCode } = (error ?? {}) as {
+  const { code, command, responseCode, rejectedErrors } = (error ?? {}) as {
     code?: unknown;
     command?: unknown;
     responseCode?: unknown;
+    rejectedErrors?: unknown;
   };
+  // Every recipient refused: nodemailer's error carries the last RCPT reply as its own and each one
+  // in `rejectedErrors`. A recipient refused for now (4xx: greylisted, a full mailbox) takes the mail
+  // on a retry, so the mail is rejected only if every refusal is permanent, whatever their order.
+  if (Array.isArray(rejectedErrors) && rejectedErrors.length > 0) {
+    const codes = rejectedErrors.map((rejected) => (rejected as { responseCode?: unknown })?.responseCode);
+    if (codes.some((reply) => typeof reply !== 'number' || reply < 500)) return 'not-sent';
+  }
   if (typeof responseCode === 'number') {
     const rejectsMail = contentStarted || (typeof command === 'string' && MAIL_COMMANDS.has(command));
     return responseCode >= 500 && rejectsMail ? 'rejected' : 'not-sent';
