@@ -8,12 +8,15 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import {
   ChangeMessageVisibilityBatchCommand,
   ChangeMessageVisibilityCommand,
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
   SendMessageCommand,
+  SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { clientsOf, createResources, fillEndpoint, STATE_BUCKET } from './fixtures/state-process/fill.ts';
 
@@ -24,6 +27,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  jest.restoreAllMocks();
   await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -161,6 +165,169 @@ describe('startAwsEndpoint with a dataDir', () => {
     } finally {
       sqs.destroy();
       await second.stop();
+    }
+  });
+});
+
+const realNow = Date.now;
+
+/**
+ * Sets `Date.now`, the clock fauxqs stamps and ages messages by, `ms` ahead of the real one for the
+ * rest of the test (restored after each), so a retention of 60 s passes without waiting for it.
+ */
+function clockAhead(ms: number): void {
+  jest.spyOn(Date, 'now').mockImplementation(() => realNow.call(Date) + ms);
+}
+
+async function messageCounts(sqs: SQSClient, queueUrl: string): Promise<Record<string, string>> {
+  const { Attributes = {} } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return Attributes;
+}
+
+function persistedBodies(): string[] {
+  const db = new DatabaseSync(join(dataDir, 'fauxqs.db'), { readOnly: true });
+  try {
+    return db
+      .prepare('SELECT body FROM sqs_messages ORDER BY body')
+      .all()
+      .map((row) => String(row.body));
+  } finally {
+    db.close();
+  }
+}
+
+/** The queue counts, hands out and stores the message `young` only, none of the expired ones. */
+async function expectOnlyYoung(sqs: SQSClient, queueUrl: string): Promise<void> {
+  expect(await messageCounts(sqs, queueUrl)).toEqual({
+    ApproximateNumberOfMessages: '1',
+    ApproximateNumberOfMessagesNotVisible: '0',
+  });
+  const { Messages = [] } = await sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 }),
+  );
+  expect(Messages.map((m) => m.Body)).toEqual(['young']);
+  expect(persistedBodies()).toEqual(['young']);
+}
+
+// SQS deletes a message once it is older than its queue's MessageRetentionPeriod
+// (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html);
+// fauxqs kept every message until deleted (patches/fauxqs@2.4.1.patch).
+describe('SQS message retention', () => {
+  it('drops, at a start, the messages older than the retention, in flight or not, and keeps younger ones', async () => {
+    let endpoint = await startAwsEndpoint({ port: 0, dataDir });
+    let { sqs } = clientsOf(endpoint);
+    const { QueueUrl } = await sqs.send(
+      new CreateQueueCommand({ QueueName: 'retained', Attributes: { MessageRetentionPeriod: '60' } }),
+    );
+    await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'old-in-flight' }));
+    await sqs.send(new ReceiveMessageCommand({ QueueUrl, VisibilityTimeout: 3600 }));
+    await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'old' }));
+    await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'young' }));
+    sqs.destroy();
+    await endpoint.stop();
+    // The cloud was down a while: two messages were sent 5 days ago, one 30 s ago.
+    const db = new DatabaseSync(join(dataDir, 'fauxqs.db'));
+    db.prepare("UPDATE sqs_messages SET sent_timestamp = ? WHERE body LIKE 'old%'").run(
+      Date.now() - 5 * 86_400_000,
+    );
+    db.prepare("UPDATE sqs_messages SET sent_timestamp = ? WHERE body = 'young'").run(Date.now() - 30_000);
+    db.close();
+    endpoint = await startAwsEndpoint({ port: 0, dataDir });
+    ({ sqs } = clientsOf(endpoint));
+    try {
+      expect(persistedBodies()).toEqual(['young']);
+      await expectOnlyYoung(sqs, String(QueueUrl));
+    } finally {
+      sqs.destroy();
+      await endpoint.stop();
+    }
+  });
+
+  it('expires messages while running, by a retention SetQueueAttributes set, deleting them from the store', async () => {
+    const endpoint = await startAwsEndpoint({ port: 0, dataDir });
+    const { sqs } = clientsOf(endpoint);
+    try {
+      const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'retained' }));
+      await sqs.send(
+        new SetQueueAttributesCommand({ QueueUrl, Attributes: { MessageRetentionPeriod: '60' } }),
+      );
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'old' }));
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'old-in-flight' }));
+      await sqs.send(new ReceiveMessageCommand({ QueueUrl, VisibilityTimeout: 3600 }));
+      clockAhead(31_000);
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'young' }));
+      expect(await messageCounts(sqs, String(QueueUrl))).toEqual({
+        ApproximateNumberOfMessages: '2',
+        ApproximateNumberOfMessagesNotVisible: '1',
+      });
+      clockAhead(61_000);
+      await expectOnlyYoung(sqs, String(QueueUrl));
+    } finally {
+      sqs.destroy();
+      await endpoint.stop();
+    }
+  });
+
+  // "For standard queues, the expiration of a message is always based on its original enqueue
+  // timestamp. When a message is moved to a dead-letter queue, the enqueue timestamp is unchanged."
+  // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/setting-up-dead-letter-queue-retention.html)
+  it("keeps a dead letter's original sent timestamp, so it expires by the DLQ's retention counted from the send", async () => {
+    const endpoint = await startAwsEndpoint({ port: 0, dataDir });
+    const { sqs } = clientsOf(endpoint);
+    try {
+      const dlq = await sqs.send(
+        new CreateQueueCommand({ QueueName: 'retained-dlq', Attributes: { MessageRetentionPeriod: '120' } }),
+      );
+      const dlqArn = (
+        await sqs.send(
+          new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn'] }),
+        )
+      ).Attributes?.QueueArn;
+      const { QueueUrl } = await sqs.send(
+        new CreateQueueCommand({
+          QueueName: 'retained',
+          Attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 1 }) },
+        }),
+      );
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'poison' }));
+      const first = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl,
+          VisibilityTimeout: 0,
+          MessageSystemAttributeNames: ['SentTimestamp'],
+        }),
+      );
+      const sent = first.Messages?.[0]?.Attributes?.SentTimestamp;
+      expect(sent).toBeDefined();
+      // A minute later the second receive moves it to the DLQ.
+      clockAhead(61_000);
+      expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl }))).Messages ?? []).toEqual([]);
+      const dead = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: dlq.QueueUrl,
+          VisibilityTimeout: 0,
+          MessageSystemAttributeNames: ['SentTimestamp'],
+        }),
+      );
+      expect(dead.Messages?.map((m) => [m.Body, m.Attributes?.SentTimestamp])).toEqual([['poison', sent]]);
+      // 121 s after the send, 60 s after the move: past the DLQ's 120 s counted from the send.
+      clockAhead(121_000);
+      expect(await messageCounts(sqs, String(dlq.QueueUrl))).toEqual({
+        ApproximateNumberOfMessages: '0',
+        ApproximateNumberOfMessagesNotVisible: '0',
+      });
+      expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlq.QueueUrl }))).Messages ?? []).toEqual(
+        [],
+      );
+      expect(persistedBodies()).toEqual([]);
+    } finally {
+      sqs.destroy();
+      await endpoint.stop();
     }
   });
 });
