@@ -1,5 +1,6 @@
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type AuthorizationCheck, sqsAuthorization, sqsTargetOf } from '@sidestep/iam';
+import { DEFAULT_MESSAGE_RETENTION_SECONDS } from '@sidestep/manifest';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import {
   createDeadLetteredQueue,
@@ -19,11 +20,13 @@ export interface PipeSourceQueue {
   readonly visibilityTimeoutSeconds?: number;
   /** Receives before SQS moves a message to the DLQ. @default 5 */
   readonly maxReceiveCount?: number;
+  /** Seconds SQS keeps a message, as infra's WorkflowQueue takes it. @default SQS's 4 days */
+  readonly messageRetentionSeconds?: number;
 }
 
 /**
  * Creates a pipe source queue `sidestep-<env>-<name>` and its DLQ `sidestep-<env>-<name>-dlq`
- * with the attributes job queues get (redrive, 1 MiB messages, SSE; the DLQ keeps 14 days and
+ * with the attributes job queues get (redrive, 1 MiB messages, SSE, retention; the DLQ keeps 14 days and
  * accepts only this queue). Idempotent, as CreateQueue is for identical attributes.
  */
 export async function createPipeSourceQueue(
@@ -39,6 +42,8 @@ export async function createPipeSourceQueue(
     }),
     MaximumMessageSize: String(MAXIMUM_MESSAGE_SIZE_BYTES),
     SqsManagedSseEnabled: 'true',
+    // Stated, as infra's dead-lettered queue states it, so the local retention is the deployed one.
+    MessageRetentionPeriod: String(queue.messageRetentionSeconds ?? DEFAULT_MESSAGE_RETENTION_SECONDS),
   }));
 }
 

@@ -76,7 +76,14 @@ describe('createLocalQueues on a kept state directory', () => {
 
     await start(
       [service({ maxReceiveCount: 3, visibilityTimeoutSeconds: 60, messageRetentionSeconds: 7 * 86_400 })],
-      [pipe({ name: 'echo-requests', visibilityTimeoutSeconds: 45, maxReceiveCount: 2 })],
+      [
+        pipe({
+          name: 'echo-requests',
+          visibilityTimeoutSeconds: 45,
+          maxReceiveCount: 2,
+          messageRetentionSeconds: 86_400,
+        }),
+      ],
       async (sqs, queues, report) => {
         const queue = queues.byService.get('echo-service');
         const source = queues.pipes[0]?.queue;
@@ -88,7 +95,7 @@ describe('createLocalQueues on a kept state directory', () => {
           maxReceiveCount: 3,
         });
         const sourceAttributes = await attributesOf(sqs, source.url);
-        expect(sourceAttributes.VisibilityTimeout).toBe('45');
+        expect(sourceAttributes).toMatchObject({ VisibilityTimeout: '45', MessageRetentionPeriod: '86400' });
         expect(JSON.parse(sourceAttributes.RedrivePolicy ?? '{}')).toMatchObject({ maxReceiveCount: 2 });
         expect(await messagesIn(sqs, queue.url)).toBe(1);
         expect(await messagesIn(sqs, source.url)).toBe(1);
@@ -107,7 +114,7 @@ describe('createLocalQueues on a kept state directory', () => {
           reported
             .find((event) => event.queue === 'sidestep-local-echo-requests')
             ?.updated?.map((change) => change.attribute),
-        ).toEqual(['VisibilityTimeout', 'RedrivePolicy']);
+        ).toEqual(['VisibilityTimeout', 'RedrivePolicy', 'MessageRetentionPeriod']);
         // The DLQs did not change: nothing to report for them.
         expect(reported.filter((event) => event.queue.endsWith('-dlq') && event.updated)).toEqual([]);
       },

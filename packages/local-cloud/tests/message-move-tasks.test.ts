@@ -9,10 +9,11 @@ import {
   ListMessageMoveTasksCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
+  SetQueueAttributesCommand,
   SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { rejectionOf } from '@sidestep/contracts/testing';
 import { startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/local-names.ts';
@@ -117,6 +118,47 @@ describe('StartMessageMoveTask', () => {
     expect(back.Messages?.[0]?.MessageAttributes).toEqual({
       type: { DataType: 'String', StringValue: 'mail.send' },
     });
+  });
+
+  // "The redrive task resets the retention period. All redriven messages are considered new
+  // messages with a new messageID and enqueueTime."
+  // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html)
+  // A dead letter past the DLQ's retention is gone, not moved.
+  it('moves only dead letters within the DLQ retention, each sent anew so its retention restarts', async () => {
+    const { url, dlqUrl, dlqArn } = await queueWithDlq('redrive-retention');
+    const retention = (QueueUrl: string, seconds: number) =>
+      local.sqs.send(
+        new SetQueueAttributesCommand({ QueueUrl, Attributes: { MessageRetentionPeriod: String(seconds) } }),
+      );
+    await retention(url, 60);
+    await retention(dlqUrl, 120);
+    const realNow = Date.now;
+    // Date.now, fauxqs's clock, `ms` ahead of the real one.
+    const clockAhead = (ms: number) =>
+      jest.spyOn(Date, 'now').mockImplementation(() => realNow.call(Date) + ms);
+    try {
+      await local.sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: 'expired' }));
+      clockAhead(65_000);
+      await local.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'old' }));
+      await local.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, VisibilityTimeout: 0 }));
+      expect((await local.sqs.send(new ReceiveMessageCommand({ QueueUrl: url }))).Messages ?? []).toEqual([]);
+      // 'expired' is 130 s old (DLQ retention 120 s); 'old' 65 s, past its source queue's 60 s.
+      clockAhead(130_000);
+      const movedAt = Date.now();
+      await local.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
+      const task = await waitForStatus(dlqArn, 'COMPLETED');
+      expect(task).toMatchObject({
+        ApproximateNumberOfMessagesMoved: 1,
+        ApproximateNumberOfMessagesToMove: 1,
+      });
+      const back = await local.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: url, MessageSystemAttributeNames: ['SentTimestamp'] }),
+      );
+      expect(back.Messages?.map((m) => m.Body)).toEqual(['old']);
+      expect(Number(back.Messages?.[0]?.Attributes?.SentTimestamp)).toBeGreaterThanOrEqual(movedAt);
+    } finally {
+      jest.restoreAllMocks();
+    }
   });
 
   it('moves to a given DestinationArn', async () => {
