@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { CreateQueueCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { sqsAuthorization } from '@sidestep/iam';
-import type { InvokeResult, LambdaErrorBody } from '@sidestep/lambda-runtime';
+import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { asyncFailureQueueName } from '@sidestep/manifest';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { LOCAL_ROLES, type LocalIam } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_ENVIRONMENT, LOCAL_REGION, localName } from './local-names.ts';
+import { type KeyedStore, keyedMemoryStore } from './local-state.ts';
 
 /**
  * Lambda's waits before the second and the third attempt of an asynchronous invocation whose function
@@ -13,6 +14,13 @@ import { LOCAL_ACCOUNT_ID, LOCAL_ENVIRONMENT, LOCAL_REGION, localName } from './
  * (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
  */
 export const ASYNC_RETRY_DELAYS_MS: readonly number[] = [60_000, 120_000];
+
+/**
+ * How long Lambda keeps an accepted event for its attempts: the function's maximum event age,
+ * 6 hours by default (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html);
+ * an event older is sent to the on-failure destination with `EventAgeExceeded`.
+ */
+export const ASYNC_MAXIMUM_EVENT_AGE_MS = 6 * 3_600_000;
 
 /** Options of {@link startAsyncInvocations}. */
 export interface AsyncInvocationsOptions {
@@ -24,19 +32,49 @@ export interface AsyncInvocationsOptions {
   readonly reporter: LocalCloudReporter;
   /** The waits before each retry; one retry per entry. @default {@link ASYNC_RETRY_DELAYS_MS} */
   readonly retryDelaysMs?: readonly number[];
+  /** The maximum event age of every function. @default {@link ASYNC_MAXIMUM_EVENT_AGE_MS} */
+  readonly maximumEventAgeMs?: number;
+  /**
+   * The accepted events not yet done, kept across restarts (the local cloud's
+   * `lambda/pending-invocations.json`): a stop, or a crash, leaves them for the next start to retry.
+   * @default kept in memory: a stop forgets them
+   */
+  readonly pendingInvocations?: PendingInvocationsStore;
 }
+
+/** An accepted asynchronous invocation not yet done, as {@link PendingInvocationsStore} keeps it. */
+export interface PendingInvocation {
+  readonly service: string;
+  readonly requestId: string;
+  readonly payload: unknown;
+  /** When Lambda accepted the event, ISO 8601: its age counts from there. */
+  readonly acceptedAt: string;
+  /** The attempt to make (or being made). */
+  readonly attempt: number;
+  /** When that attempt is due, ISO 8601. */
+  readonly retryAt: string;
+  /** The last failed attempt's error, for the record of an event that ages out. */
+  readonly lastError?: { readonly errorType: string; readonly errorMessage: string };
+}
+
+/** The accepted asynchronous invocations not yet done, by request id. */
+export type PendingInvocationsStore = KeyedStore<PendingInvocation>;
 
 /** Lambda's asynchronous invocations in the local cloud. */
 export interface AsyncInvocations {
   /**
    * Invokes `service` asynchronously (`InvocationType: Event`), as an EventBridge rule, a schedule or
    * Lambda's Invoke API does: `false` when the cloud does not run the service (the delivery fails),
-   * else `true` at once (Lambda accepted the event); attempts and retries run on their own.
-   * `requestId` is the invocation's (the Invoke call answered it), which its record keeps.
+   * else `true` at once (Lambda accepted the event, and it is kept before this returns); attempts and
+   * retries run on their own. `requestId` is the invocation's (the Invoke call answered it), which
+   * its record keeps.
    * @default a new one
    */
   invokeAsync(service: string, payload: unknown, requestId?: string): boolean;
-  /** Cancels the retries still waiting (a stopped cloud loses them, as its in-flight invocations). */
+  /**
+   * Cancels the retries still waiting and waits for the attempts in flight; the events not yet done
+   * stay in {@link AsyncInvocationsOptions.pendingInvocations} for the next start.
+   */
   stop(): Promise<void>;
 }
 
@@ -49,9 +87,19 @@ export interface AsyncInvocations {
  * the local cloud tried such an event once and only reported its error; EventBridge's own retry
  * policy never applied to it (it covers handing the event to Lambda, which the local cloud does
  * in-process).
+ *
+ * Lambda keeps an accepted event in its own queue, apart from the caller, for up to the function's
+ * maximum event age (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html): here every
+ * accepted event is kept in `pendingInvocations` until it succeeded or its record was sent, so a
+ * start carries over what the last run (stopped or killed) left: each is retried at its time, or
+ * recorded with `EventAgeExceeded` once past the maximum event age.
  */
 export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncInvocations {
   const delays = options.retryDelaysMs ?? ASYNC_RETRY_DELAYS_MS;
+  const maximumAgeMs = options.maximumEventAgeMs ?? ASYNC_MAXIMUM_EVENT_AGE_MS;
+  const persisted = options.pendingInvocations !== undefined;
+  const pending =
+    options.pendingInvocations ?? keyedMemoryStore<PendingInvocation>((invocation) => invocation.requestId);
   const timers = new Set<NodeJS.Timeout>();
   const running = new Set<Promise<void>>();
   let stopped = false;
@@ -59,13 +107,14 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
   const report = (service: string, message: string) =>
     options.reporter({ type: 'error', source: `async invoke ${localName(service)}`, message });
 
+  /** Sends the invocation record of `invocation`, given up on after `attempts` attempts. */
   const failed = async (
-    service: string,
-    payload: unknown,
-    requestId: string,
-    error: LambdaErrorBody,
+    invocation: PendingInvocation,
+    error: PendingInvocation['lastError'],
     attempts: number,
+    condition: InvocationRecordCondition,
   ) => {
+    const { service, payload, requestId } = invocation;
     const queueName = asyncFailureQueueName(LOCAL_ENVIRONMENT, service);
     options.iam.assertAuthorized(
       options.iam.role(LOCAL_ROLES.service(service)),
@@ -80,55 +129,22 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
       new SendMessageCommand({
         QueueUrl,
         MessageBody: JSON.stringify(
-          invocationRecord(
-            service,
-            payload,
-            { errorType: error.errorType, errorMessage: error.errorMessage },
-            attempts,
-            requestId,
-          ),
+          invocationRecord(service, payload, error, attempts, requestId, condition),
         ),
       }),
     );
+    const why = error ? ` (${error.errorType}: ${error.errorMessage})` : '';
     report(
       service,
-      `failed on all ${attempts} attempts (${error.errorType}: ${error.errorMessage}); its record is in ${queueName}`,
+      condition === 'EventAgeExceeded'
+        ? `failed ${attempts} time(s)${why} and is past its maximum event age (EventAgeExceeded); its record is in ${queueName}`
+        : `failed on all ${attempts} attempts${why}; its record is in ${queueName}`,
     );
   };
 
-  /** Follows attempt `number`'s invocation: retries it after its wait, or records its failure. */
-  const follow = (
-    service: string,
-    payload: unknown,
-    requestId: string,
-    number: number,
-    invocation: Promise<InvokeResult>,
-  ) => {
-    const done = invocation
-      .then(async (result) => {
-        if (result.ok) return;
-        const delay = delays[number - 1];
-        if (delay === undefined) return failed(service, payload, requestId, result.error, number);
-        if (stopped) {
-          // An attempt that failed while the cloud stopped: nothing is armed to outlive the stop.
-          report(
-            service,
-            `attempt ${number} failed (${result.error.errorType}: ${result.error.errorMessage}); not retried: the local cloud stopped`,
-          );
-          return;
-        }
-        report(
-          service,
-          `attempt ${number} failed (${result.error.errorType}: ${result.error.errorMessage}); retried in ${delay / 1000} s`,
-        );
-        const timer = setTimeout(() => {
-          timers.delete(timer);
-          const retry = stopped ? undefined : options.invoke(service, payload);
-          if (retry) follow(service, payload, requestId, number + 1, retry);
-          else if (!stopped) report(service, `attempt ${number + 1}: the service is no longer running`);
-        }, delay);
-        timers.add(timer);
-      })
+  /** Runs `work` (an attempt or a record) as in flight: stop waits for it. */
+  const track = (service: string, number: number, work: Promise<void>) => {
+    const done = work
       .catch((error: unknown) =>
         report(service, `attempt ${number}: ${error instanceof Error ? error.message : String(error)}`),
       )
@@ -136,12 +152,100 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
     running.add(done);
   };
 
+  /** Gives up on `invocation`: its record is sent, then it is no longer kept (sent or not). */
+  const giveUp = (
+    invocation: PendingInvocation,
+    error: PendingInvocation['lastError'],
+    attempts: number,
+    condition: InvocationRecordCondition,
+  ) => failed(invocation, error, attempts, condition).finally(() => pending.delete(invocation.requestId));
+
+  /**
+   * Makes `invocation`'s attempt now, kept before it runs (a kill during the attempt leaves it for
+   * the next start, which makes it again: Lambda retries an invocation its environment cut off);
+   * `false` when the cloud does not run the service.
+   */
+  const attempt = (invocation: PendingInvocation): boolean => {
+    const kept = { ...invocation, retryAt: new Date().toISOString() };
+    pending.set(kept);
+    const result = options.invoke(kept.service, kept.payload);
+    if (!result) {
+      pending.delete(kept.requestId);
+      return false;
+    }
+    track(kept.service, kept.attempt, follow(kept, result));
+    return true;
+  };
+
+  /** Arms the attempt of `invocation` at its `retryAt` (now when that is past). */
+  const arm = (invocation: PendingInvocation) => {
+    const timer = setTimeout(
+      () => {
+        timers.delete(timer);
+        if (stopped) return;
+        if (!attempt(invocation)) {
+          report(invocation.service, `attempt ${invocation.attempt}: the service is no longer running`);
+        }
+      },
+      Math.max(0, new Date(invocation.retryAt).getTime() - Date.now()),
+    );
+    timers.add(timer);
+  };
+
+  /** Follows `invocation`'s attempt: done, retried after its wait (kept), or recorded as failed. */
+  const follow = async (invocation: PendingInvocation, result: Promise<InvokeResult>) => {
+    const answer = await result;
+    const number = invocation.attempt;
+    if (answer.ok) {
+      pending.delete(invocation.requestId);
+      return;
+    }
+    const error = { errorType: answer.error.errorType, errorMessage: answer.error.errorMessage };
+    const delay = delays[number - 1];
+    if (delay === undefined) return giveUp(invocation, error, number, 'RetriesExhausted');
+    const retryAt = Date.now() + delay;
+    if (retryAt > new Date(invocation.acceptedAt).getTime() + maximumAgeMs) {
+      return giveUp(invocation, error, number, 'EventAgeExceeded');
+    }
+    const next = {
+      ...invocation,
+      attempt: number + 1,
+      retryAt: new Date(retryAt).toISOString(),
+      lastError: error,
+    };
+    // Kept before it is armed: a stop (or a kill) in between leaves it for the next start.
+    pending.set(next);
+    const failure = `attempt ${number} failed (${error.errorType}: ${error.errorMessage})`;
+    if (stopped) {
+      // An attempt that failed while the cloud stopped: no timer may outlive the stop.
+      report(
+        invocation.service,
+        persisted
+          ? `${failure}; kept: retried when the local cloud starts again`
+          : `${failure}; not retried: the local cloud stopped`,
+      );
+      return;
+    }
+    report(invocation.service, `${failure}; retried in ${delay / 1000} s`);
+    arm(next);
+  };
+
+  // What the last run left: each event retried at its time, or recorded once past its event age.
+  const start = Date.now();
+  for (const kept of pending.list()) {
+    const due = Math.max(new Date(kept.retryAt).getTime(), start);
+    if (due <= new Date(kept.acceptedAt).getTime() + maximumAgeMs) {
+      arm(kept);
+      continue;
+    }
+    track(kept.service, kept.attempt, giveUp(kept, kept.lastError, kept.attempt - 1, 'EventAgeExceeded'));
+  }
+
   return {
     invokeAsync(service, payload, requestId = randomUUID()) {
-      const invocation = stopped ? undefined : options.invoke(service, payload);
-      if (!invocation) return false;
-      follow(service, payload, requestId, 1, invocation);
-      return true;
+      if (stopped) return false;
+      const now = new Date().toISOString();
+      return attempt({ service, requestId, payload, acceptedAt: now, attempt: 1, retryAt: now });
     },
     async stop() {
       stopped = true;
@@ -152,6 +256,9 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
   };
 }
 
+/** Why Lambda gave up on an event, as its invocation record's `requestContext.condition` says. */
+export type InvocationRecordCondition = 'RetriesExhausted' | 'EventAgeExceeded';
+
 /**
  * Lambda's invocation record of an asynchronous invocation that failed every attempt, as it sends it
  * to an on-failure destination (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
@@ -159,9 +266,10 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
 export function invocationRecord(
   service: string,
   payload: unknown,
-  error: { readonly errorType: string; readonly errorMessage: string },
+  error: { readonly errorType: string; readonly errorMessage: string } | undefined,
   attempts: number,
   requestId: string = randomUUID(),
+  condition: InvocationRecordCondition = 'RetriesExhausted',
 ) {
   return {
     version: '1.0',
@@ -169,11 +277,16 @@ export function invocationRecord(
     requestContext: {
       requestId,
       functionArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${localName(service)}:$LATEST`,
-      condition: 'RetriesExhausted',
+      condition,
       approximateInvokeCount: attempts,
     },
     requestPayload: payload,
-    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
-    responsePayload: error,
+    // An event that aged out before any attempt has no response to keep.
+    ...(error
+      ? {
+          responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+          responsePayload: error,
+        }
+      : {}),
   };
 }

@@ -27,7 +27,7 @@ import {
   localScheduleArn,
 } from './local-names.ts';
 import { createLocalQueues, type LocalQueues } from './local-queues.ts';
-import { LOCAL_STATE, lastFiredFile, pendingFiringsFile } from './local-state.ts';
+import { LOCAL_STATE, lastFiredFile, pendingFiringsFile, pendingInvocationsFile } from './local-state.ts';
 import { startLocalTriggers } from './local-triggers.ts';
 import { checkTaskBundles, startLocalWorkflows } from './local-workflows.ts';
 import { startPipe } from './pipe.ts';
@@ -294,6 +294,8 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       iam,
       reporter,
       ...(options.asyncRetryDelaysMs ? { retryDelaysMs: options.asyncRetryDelaysMs } : {}),
+      // Lambda keeps accepted events apart from the caller: a restart (or a crash) loses none.
+      pendingInvocations: pendingInvocationsFile(join(stateDir, LOCAL_STATE.pendingInvocations)),
     });
     stack.defer(() => asyncInvocations.stop());
     const { invokeAsync } = asyncInvocations;

@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import { access, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { PendingInvocation, PendingInvocationsStore } from './async-invocation.ts';
 import type { LastFiredStore, PendingFiring, PendingFiringsStore } from './scheduler.ts';
 
 /**
@@ -31,6 +32,11 @@ export const LOCAL_STATE = {
   schedules: join('scheduler', 'last-fired.json'),
   /** The schedule firings waiting for a retry, carried over a restart. */
   pendingFirings: join('scheduler', 'pending-firings.json'),
+  /**
+   * Lambda's accepted asynchronous invocations (rules, schedules, `Event` Invoke) not yet done:
+   * retried by the next start, or recorded as failed there once past their event age.
+   */
+  pendingInvocations: join('lambda', 'pending-invocations.json'),
   /** The embedded PostgreSQL's data. */
   database: 'postgres',
   /** Mail the SMTP sink received (.eml files). */
@@ -181,19 +187,52 @@ export function lastFiredFile(file: string): LastFiredStore {
   };
 }
 
-/** The firings waiting for a retry, in a JSON file rewritten ({@link writeStateFile}) at every change. */
-export function pendingFiringsFile(file: string): PendingFiringsStore {
-  const saved = (readStateFile(file) ?? []) as PendingFiring[];
-  const pending = new Map(saved.map((firing) => [firing.executionId, firing]));
-  const save = () => writeStateFile(file, [...pending.values()]);
+/** Entries kept by a key, as {@link keyedStateFile} and {@link keyedMemoryStore} keep them. */
+export interface KeyedStore<T> {
+  list(): readonly T[];
+  set(entry: T): void;
+  delete(key: string): void;
+}
+
+/**
+ * Entries kept by `keyOf`, in a JSON file (an array) rewritten ({@link writeStateFile}) at every
+ * change: what a stop, or a crash, leaves is what the next start reads.
+ */
+export function keyedStateFile<T>(file: string, keyOf: (entry: T) => string): KeyedStore<T> {
+  const saved = (readStateFile(file) ?? []) as T[];
+  const entries = new Map(saved.map((entry) => [keyOf(entry), entry]));
+  const save = () => writeStateFile(file, [...entries.values()]);
   return {
-    list: () => [...pending.values()],
-    set(firing) {
-      pending.set(firing.executionId, firing);
+    list: () => [...entries.values()],
+    set(entry) {
+      entries.set(keyOf(entry), entry);
       save();
     },
-    delete(executionId) {
-      if (pending.delete(executionId)) save();
+    delete(key) {
+      if (entries.delete(key)) save();
     },
   };
+}
+
+/** Entries kept by `keyOf` in memory only: a stop forgets them (tests, a cloud without state). */
+export function keyedMemoryStore<T>(keyOf: (entry: T) => string): KeyedStore<T> {
+  const entries = new Map<string, T>();
+  return {
+    list: () => [...entries.values()],
+    set: (entry) => void entries.set(keyOf(entry), entry),
+    delete: (key) => void entries.delete(key),
+  };
+}
+
+/** The firings waiting for a retry, in a JSON file rewritten ({@link writeStateFile}) at every change. */
+export function pendingFiringsFile(file: string): PendingFiringsStore {
+  return keyedStateFile<PendingFiring>(file, (firing) => firing.executionId);
+}
+
+/**
+ * Lambda's accepted asynchronous invocations not yet done, by request id, in a JSON file rewritten
+ * ({@link writeStateFile}) at every change.
+ */
+export function pendingInvocationsFile(file: string): PendingInvocationsStore {
+  return keyedStateFile<PendingInvocation>(file, (invocation) => invocation.requestId);
 }

@@ -1,5 +1,6 @@
 import type { ScheduleDefinition as DeclaredSchedule, ScheduleRetryPolicy } from '@sidestep/workflows';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
+import { type KeyedStore, keyedMemoryStore } from './local-state.ts';
 
 /**
  * What the scheduler needs of a schedule as the workflows package declares it (`SCHEDULES`, its
@@ -157,20 +158,7 @@ export interface PendingFiring {
 }
 
 /** The firings waiting for a retry, by execution id. */
-export interface PendingFiringsStore {
-  list(): readonly PendingFiring[];
-  set(firing: PendingFiring): void;
-  delete(executionId: string): void;
-}
-
-function memoryPendingFirings(): PendingFiringsStore {
-  const pending = new Map<string, PendingFiring>();
-  return {
-    list: () => [...pending.values()],
-    set: (firing) => void pending.set(firing.executionId, firing),
-    delete: (executionId) => void pending.delete(executionId),
-  };
-}
+export type PendingFiringsStore = KeyedStore<PendingFiring>;
 
 /**
  * Why Scheduler gave up on a firing: what it puts in the dead-letter event's message attributes
@@ -215,7 +203,7 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
   let stopped = false;
 
   const retries = new Set<ClockTimer>();
-  const pending = options.pendingFirings ?? memoryPendingFirings();
+  const pending = options.pendingFirings ?? keyedMemoryStore<PendingFiring>((firing) => firing.executionId);
 
   /** Arms the retry of `firing` (its next attempt) at `retryAt`. */
   const retryAt = (schedule: ScheduleDefinition, firing: ScheduleFiring, at: Date) => {

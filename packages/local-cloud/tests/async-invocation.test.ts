@@ -1,12 +1,16 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Terraform references are literal text in the stack.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GetQueueUrlCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { describe, expect, it, jest } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { startAsyncInvocations } from '../src/async-invocation.ts';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import type { LocalCloudReporter } from '../src/local-cloud-event.ts';
 import { createLocalIam, UNENFORCED_IAM } from '../src/local-iam.ts';
+import { pendingInvocationsFile, readStateFile, writeStateFile } from '../src/local-state.ts';
 import { allow, role } from './fixtures/iam-stack.ts';
 import { useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 
@@ -34,11 +38,15 @@ function fakeFunction(results: readonly InvokeResult[]) {
   };
 }
 
-/** The invocations of `fn` with quick retries (20 and 40 ms), reporting to `reporter`. */
+/**
+ * The invocations of `fn` with quick retries (20 and 40 ms), reporting to `reporter`; kept in the
+ * JSON file `pendingFile` across restarts when given (as the local cloud keeps them), else in memory.
+ */
 function quickInvocations(
   fn: ReturnType<typeof fakeFunction>,
   reporter: LocalCloudReporter,
   retryDelaysMs = [20, 40],
+  pendingFile?: string,
 ) {
   return startAsyncInvocations({
     invoke: fn.invoke,
@@ -46,10 +54,40 @@ function quickInvocations(
     iam: UNENFORCED_IAM,
     reporter,
     retryDelaysMs,
+    ...(pendingFile ? { pendingInvocations: pendingInvocationsFile(pendingFile) } : {}),
   });
 }
 
-async function receiveRecords(): Promise<unknown[]> {
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Invocations stopped while their first attempt runs, which then fails (Ctrl-C while the function
+ * runs), with quick retries (50 ms) and kept in `pendingFile` when given: what was invoked, and the
+ * error lines reported.
+ */
+async function failDuringStop(payload: unknown, pendingFile?: string) {
+  const { promise: answer, resolve } = Promise.withResolvers<InvokeResult>();
+  const invoked: unknown[] = [];
+  const report = createCollectingReporter();
+  const invocations = startAsyncInvocations({
+    invoke: (_service, sent) => {
+      invoked.push(sent);
+      return answer;
+    },
+    sqs: aws.sqs,
+    iam: UNENFORCED_IAM,
+    reporter: report.reporter,
+    retryDelaysMs: [50, 50],
+    ...(pendingFile ? { pendingInvocations: pendingInvocationsFile(pendingFile) } : {}),
+  });
+  invocations.invokeAsync('job-sweeper', payload);
+  const stopping = invocations.stop();
+  resolve(failure('refused while stopping'));
+  await stopping;
+  return { invoked, messages: report.events.flatMap((e) => (e.type === 'error' ? [e.message] : [])) };
+}
+
+async function receiveRecords(): Promise<Array<{ requestContext: { requestId: string } }>> {
   const { sqs } = aws;
   const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: FAILURES }));
   const answer = await sqs.send(
@@ -113,26 +151,9 @@ describe('asynchronous invocations (rules and schedules invoking a function)', (
   });
 
   it('arm no retry for an attempt that fails after stop (its timer would hold the process for a minute)', async () => {
-    const { promise: answer, resolve } = Promise.withResolvers<InvokeResult>();
-    const invoked: unknown[] = [];
-    const report = createCollectingReporter();
-    const invocations = startAsyncInvocations({
-      invoke: (_service, payload) => {
-        invoked.push(payload);
-        return answer;
-      },
-      sqs: aws.sqs,
-      iam: UNENFORCED_IAM,
-      reporter: report.reporter,
-      retryDelaysMs: [50, 50],
-    });
-    invocations.invokeAsync('job-sweeper', {});
-    const stopping = invocations.stop();
-    resolve(failure('refused while stopping'));
-    await stopping;
+    const { invoked, messages } = await failDuringStop({});
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect(invoked).toHaveLength(1);
-    const messages = report.events.flatMap((e) => (e.type === 'error' ? [e.message] : []));
     expect(messages).toEqual([
       'attempt 1 failed (JobLedgerUnavailableError: refused while stopping); not retried: the local cloud stopped',
     ]);
@@ -202,5 +223,123 @@ describe('asynchronous invocations (rules and schedules invoking a function)', (
     const denied = await report.waitFor('error', (e) => e.message.includes('attempt 1:'), 5_000);
     expect(denied.message).toContain('sqs:SendMessage');
     await invocations.stop();
+  });
+});
+
+// Lambda keeps an accepted event in its own queue and retries it for up to the function's maximum
+// event age (6 hours by default), whatever happens to the caller; past it the event goes to the
+// on-failure destination with `EventAgeExceeded`
+// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html,
+// https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html). The local
+// cloud keeps its accepted events in the state directory, so a restart (or a crash) loses none.
+describe('asynchronous invocations across a restart of the local cloud', () => {
+  let stateDir: string;
+  let pendingFile: string;
+  beforeEach(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'async-invocations-'));
+    pendingFile = join(stateDir, 'lambda', 'pending-invocations.json');
+  });
+  afterEach(async () => {
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  it('retry an event whose retry was waiting at stop at the next start, once, and forget it once it succeeded', async () => {
+    const fn = fakeFunction([failure('mail queue refused'), success]);
+    const report = createCollectingReporter();
+    const event = { 'detail-type': 'Step Functions Execution Status Change', detail: { status: 'FAILED' } };
+    const first = quickInvocations(fn, report.reporter, [300, 300], pendingFile);
+    expect(first.invokeAsync('job-sweeper', event, 'req-waiting')).toBe(true);
+    await report.waitFor('error', (e) => e.message.includes('retried in 0.3 s'), 5_000);
+    await first.stop(); // Ctrl-C while the retry waits.
+    expect(fn.payloads).toEqual([event]);
+
+    const second = quickInvocations(fn, report.reporter, [300, 300], pendingFile);
+    // The retry waits for its time, not made at once by the start...
+    await sleep(100);
+    expect(fn.payloads).toEqual([event]);
+    // ...then is made, and succeeds: the event is done.
+    await sleep(500);
+    await second.stop();
+    expect(fn.payloads).toEqual([event, event]);
+    expect(readStateFile(pendingFile)).toEqual([]);
+
+    // Done means forgotten: another restart invokes nothing.
+    const third = quickInvocations(fn, report.reporter, [300, 300], pendingFile);
+    await sleep(400);
+    await third.stop();
+    expect(fn.payloads).toEqual([event, event]);
+  });
+
+  it('retry at the next start an attempt that failed while the cloud stopped', async () => {
+    const { invoked, messages } = await failDuringStop({ n: 'stopping' }, pendingFile);
+    expect(messages).toEqual([
+      'attempt 1 failed (JobLedgerUnavailableError: refused while stopping); kept: retried when the local cloud starts again',
+    ]);
+
+    const fn = fakeFunction([success]);
+    const second = quickInvocations(fn, () => {}, [50, 50], pendingFile);
+    await sleep(150);
+    await second.stop();
+    expect(invoked).toHaveLength(1);
+    expect(fn.payloads).toEqual([{ n: 'stopping' }]);
+    expect(readStateFile(pendingFile)).toEqual([]);
+  });
+
+  it('keep an event accepted by a cloud killed during its attempt (no stop): the next start makes the attempt again', async () => {
+    // The killed cloud: its attempt never ends, and it never stops.
+    const killed = startAsyncInvocations({
+      invoke: () => new Promise<InvokeResult>(() => {}),
+      sqs: aws.sqs,
+      iam: UNENFORCED_IAM,
+      reporter: () => {},
+      pendingInvocations: pendingInvocationsFile(pendingFile),
+    });
+    expect(killed.invokeAsync('job-sweeper', { n: 'killed' }, 'req-killed')).toBe(true);
+
+    const fn = fakeFunction([success]);
+    const next = quickInvocations(fn, () => {}, [50, 50], pendingFile);
+    await sleep(100);
+    await next.stop();
+    expect(fn.payloads).toEqual([{ n: 'killed' }]);
+    expect(readStateFile(pendingFile)).toEqual([]);
+  });
+
+  it('record an event kept past its maximum event age as EventAgeExceeded at start, without invoking it', async () => {
+    const hour = 3_600_000;
+    const event = {
+      'detail-type': 'Step Functions Execution Status Change',
+      detail: { status: 'TIMED_OUT' },
+    };
+    // As a cloud stopped 7 hours ago left it: attempt 1 failed, attempt 2 was due a minute later.
+    writeStateFile(pendingFile, [
+      {
+        service: 'job-sweeper',
+        requestId: 'req-too-old',
+        payload: event,
+        acceptedAt: new Date(Date.now() - 7 * hour).toISOString(),
+        attempt: 2,
+        retryAt: new Date(Date.now() - 7 * hour + 60_000).toISOString(),
+        lastError: { errorType: 'UnsentMailNotQueuedError', errorMessage: 'mail queue refused' },
+      },
+    ]);
+    const fn = fakeFunction([success]);
+    const report = createCollectingReporter();
+    const invocations = quickInvocations(fn, report.reporter, [50, 50], pendingFile);
+    await report.waitFor('error', (e) => e.message.includes('EventAgeExceeded'), 5_000);
+    await invocations.stop();
+    expect(fn.payloads).toEqual([]);
+    expect(readStateFile(pendingFile)).toEqual([]);
+    const records = await receiveRecords();
+    expect(records.filter((record) => record.requestContext.requestId === 'req-too-old')).toEqual([
+      expect.objectContaining({
+        requestContext: expect.objectContaining({
+          requestId: 'req-too-old',
+          condition: 'EventAgeExceeded',
+          approximateInvokeCount: 1,
+        }),
+        requestPayload: event,
+        responsePayload: { errorType: 'UnsentMailNotQueuedError', errorMessage: 'mail queue refused' },
+      }),
+    ]);
   });
 });
