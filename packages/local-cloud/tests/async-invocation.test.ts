@@ -201,6 +201,34 @@ describe('asynchronous invocations (rules and schedules invoking a function)', (
     );
   });
 
+  it('record an event whose next retry would fall past its maximum event age as EventAgeExceeded, without the retry', async () => {
+    const fn = fakeFunction([failure('too slow'), success]);
+    const report = createCollectingReporter();
+    const invocations = startAsyncInvocations({
+      invoke: fn.invoke,
+      sqs: aws.sqs,
+      iam: UNENFORCED_IAM,
+      reporter: report.reporter,
+      retryDelaysMs: [200, 200],
+      maximumEventAgeMs: 100,
+    });
+    invocations.invokeAsync('job-sweeper', { n: 'aging' }, 'req-aging');
+    const recorded = await report.waitFor('error', (e) => e.message.includes('EventAgeExceeded'), 5_000);
+    expect(recorded.message).toBe(
+      `failed 1 time(s) (JobLedgerUnavailableError: too slow) and is past its maximum event age (EventAgeExceeded); its record is in ${FAILURES}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await invocations.stop();
+    expect(fn.payloads).toEqual([{ n: 'aging' }]);
+    const records = await receiveRecords();
+    expect(records.filter((record) => record.requestContext.requestId === 'req-aging')).toEqual([
+      expect.objectContaining({
+        requestContext: expect.objectContaining({ condition: 'EventAgeExceeded', approximateInvokeCount: 1 }),
+        responsePayload: { errorType: 'JobLedgerUnavailableError', errorMessage: 'too slow' },
+      }),
+    ]);
+  });
+
   it("send the record as the function's role, which must be allowed sqs:SendMessage on the queue", async () => {
     const stack = (resource: string): SynthesizedTerraformJson => ({
       provider: { aws: [{ region: 'us-east-1' }] },
