@@ -55,6 +55,14 @@ export {
 } from './constructs/grantable-role.ts';
 export { ImageRepository, type ImageRepositoryProps } from './constructs/image-repository.ts';
 export { JobQueue, type JobQueueProps } from './constructs/job-queue.ts';
+export {
+  CLOUDWATCH_RETENTION_DAYS,
+  MAIL_EVENT_TYPES,
+  MailEventLog,
+  type MailEventLogProps,
+  mailEventLogGroupName,
+  retentionDaysCovering,
+} from './constructs/mail-event-log.ts';
 export { MailIdentity, type MailIdentityProps } from './constructs/mail-identity.ts';
 export type { PermissionTarget, PermissionTargets } from './constructs/manifest-permissions.ts';
 export {

@@ -242,6 +242,16 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       'logs:UntagResource',
     ],
   },
+  aws_cloudwatch_log_resource_policy: {
+    // The account's resource policy by name (`policy_name`): CloudWatch Logs lists no resource type for
+    // an account-level resource policy's calls. No tags.
+    arn: () => '*',
+    calls: [
+      unscoped('logs:PutResourcePolicy'),
+      unscoped('logs:DescribeResourcePolicies'),
+      unscoped('logs:DeleteResourcePolicy'),
+    ],
+  },
   aws_cloudwatch_metric_alarm: {
     arn: regional('cloudwatch', (prefix) => `alarm:${prefix}-example`),
     calls: [
@@ -627,6 +637,16 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       'ses:TagResource',
       'ses:UntagResource',
     ],
+  },
+  aws_sesv2_configuration_set_event_destination: {
+    arn: regional('ses', (prefix) => `configuration-set/${prefix}-mail`),
+    calls: [
+      'ses:CreateConfigurationSetEventDestination',
+      'ses:GetConfigurationSetEventDestinations',
+      'ses:UpdateConfigurationSetEventDestination',
+      'ses:DeleteConfigurationSetEventDestination',
+    ],
+    note: 'no tags; SES checks no right of the caller on the EventBridge bus (the destination is the default bus, which SES publishes to as a service)',
   },
   aws_sesv2_email_identity: {
     arn: (at) => `arn:aws:ses:${at.region}:${at.accountId}:identity/${at.mailIdentity}`,

@@ -146,6 +146,8 @@ export const UNSCOPABLE_ACTIONS: ReadonlySet<string> = new Set([
   // The registry authorization token is account-wide: ECR lists no resource type for it.
   'ecr:GetAuthorizationToken',
   ...VENDED_LOG_DELIVERY_ACTIONS,
+  // ...and deleting the account's resource policy EventBridge writes SES's mail events through.
+  'logs:DeleteResourcePolicy',
   // The deploy role (`DeployRole`) applying the stack: Lambda lists no resource type for creating an
   // event source mapping (the grant carries a lambda:FunctionArn condition), ECS none for task
   // definition registration, deregistration and describe.

@@ -428,8 +428,9 @@ describe('SidestepStack', () => {
     // Every service, the new one, and the export download endpoint (the export-finalizer's second handler).
     expect(all(out, 'aws_lambda_function')).toHaveLength(SERVICES.length + 2);
     // mail + DLQ, reports + DLQ, the import trigger's DLQ, export requests + DLQ, the schedules' DLQ,
-    // the workflow-ended rule's DLQ, the job-sweeper's asynchronous invocation failures.
-    expect(all(out, 'aws_sqs_queue')).toHaveLength(10);
+    // the workflow-ended rule's DLQ, the mail-events rule's DLQ, the job-sweeper's asynchronous
+    // invocation failures.
+    expect(all(out, 'aws_sqs_queue')).toHaveLength(11);
     expect(statements(out, 'sidestep-staging-report-builder').flatMap((s) => s.Action)).not.toContain(
       'ses:SendEmail',
     );

@@ -750,6 +750,14 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
         'CloudWatch Logs lists no resource type for log deliveries, resource policies or DescribeLogGroups',
     },
     {
+      // The account's resource policy that lets EventBridge write SES's mail events to their log group
+      // (`MailEventLog`): Put and Describe are granted above; an account-level policy has no resource type.
+      sid: 'DeleteLogResourcePolicies',
+      actions: ['logs:DeleteResourcePolicy'],
+      resources: ['*'],
+      unscopableReason: 'CloudWatch Logs lists no resource type for an account-level resource policy',
+    },
+    {
       sid: 'ApplyEventBus',
       actions: [
         'events:CreateEventBus',
@@ -837,6 +845,11 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
         'ses:PutConfigurationSetSendingOptions',
         'ses:PutConfigurationSetReputationOptions',
         'ses:PutConfigurationSetDeliveryOptions',
+        // The set's event destination (SES's records of the mails to EventBridge: `MailEventLog`).
+        'ses:CreateConfigurationSetEventDestination',
+        'ses:GetConfigurationSetEventDestinations',
+        'ses:UpdateConfigurationSetEventDestination',
+        'ses:DeleteConfigurationSetEventDestination',
         'ses:ListTagsForResource',
         'ses:TagResource',
         'ses:UntagResource',

@@ -32,6 +32,12 @@ export interface OperatorPolicyProps {
   readonly ruleDeadLetterQueues?: readonly string[];
   /** The bus `sidestep fire` puts the operator event on. */
   readonly eventBusName: string;
+  /**
+   * The log group of SES's event records of the mails (`MailEventLog`), which an operator searches for
+   * a mail's idempotency key before `mail release` (README, "Mail whose outcome is unknown").
+   * @default none
+   */
+  readonly mailEventLogGroupName?: string;
   /** The `ops-ledger` function, and its alias for the actions. */
   readonly ledger: { readonly functionName: string; readonly actionsAlias: string };
 }
@@ -40,7 +46,8 @@ export interface OperatorPolicyProps {
  * `sidestep-<env>-operator`: the IAM managed policy an operator's role (or SSO permission set) needs
  * to run every `sidestep` command against the environment, and nothing else: exactly the API calls
  * of `@sidestep/ops` (a test maps each command's SDK calls to IAM actions and evaluates them against
- * this document), on this environment's exact resources. A managed policy, unlike the stack's
+ * this document), on this environment's exact resources, and the search of SES's mail events the
+ * README's procedure for a mail whose outcome is unknown runs with the AWS CLI. A managed policy, unlike the stack's
  * inline role policies, because the stack owns no operator identity: an administrator attaches it to
  * the operators' roles. The deploy role may write it (`ApplyOperatorPolicy`), as it may change the
  * functions' code: the pipeline is trusted with the environment either way; it cannot attach it.
@@ -189,6 +196,22 @@ export class OperatorPolicy extends Construct {
         actions: ['events:PutEvents'],
         resources: [arn('events', `event-bus/${props.eventBusName}`)],
       },
+      ...(props.mailEventLogGroupName === undefined
+        ? []
+        : [
+            {
+              // Not a `sidestep` command (yet): the README's check of a mail whose outcome is unknown,
+              // `aws logs filter-log-events` for its key in SES's event records. FilterLogEvents is
+              // scoped by log group (the Service Authorization Reference for CloudWatch Logs); both
+              // forms of the group's ARN, with and without the `:*` CloudWatch Logs reports it with.
+              sid: 'SearchMailEvents',
+              actions: ['logs:FilterLogEvents'],
+              resources: [
+                arn('logs', `log-group:${props.mailEventLogGroupName}`),
+                arn('logs', `log-group:${props.mailEventLogGroupName}:*`),
+              ],
+            },
+          ]),
       {
         // The ledger's queries (the function) and actions (its alias: a separate IAM resource).
         sid: 'UseLedger',

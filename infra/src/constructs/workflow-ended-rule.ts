@@ -2,13 +2,11 @@ import { CloudwatchEventRule } from '@cdktn/provider-aws/lib/cloudwatch-event-ru
 import { CloudwatchEventTarget } from '@cdktn/provider-aws/lib/cloudwatch-event-target/index.js';
 import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { LambdaPermission } from '@cdktn/provider-aws/lib/lambda-permission/index.js';
-import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
-import { DEAD_LETTER_RETENTION_SECONDS, resourceName } from '@sidestep/manifest';
+import type { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
+import { resourceName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
-import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
-import { MAX_MESSAGE_SIZE_BYTES } from './dead-lettered-queue.ts';
 import { statementId } from './grantable-role.ts';
-import { RuleSenderPolicy } from './rule-sender-policy.ts';
+import { createRuleDeadLetterQueue } from './rule-dead-letter-queue.ts';
 import type { ServiceFunction } from './service-function.ts';
 
 /** Props of {@link WorkflowEndedRule}. */
@@ -81,23 +79,12 @@ export class WorkflowEndedRule extends Construct {
 
     const deadLetterName = `${ruleName}-dlq`;
     this.deadLetterQueueName = deadLetterName;
-    this.deadLetterQueue = new SqsQueue(this, 'dead-letter-queue', {
+    ({ queue: this.deadLetterQueue, alarm: this.deadLetterAlarm } = createRuleDeadLetterQueue(this, {
       name: deadLetterName,
-      messageRetentionSeconds: DEAD_LETTER_RETENTION_SECONDS,
-      maxMessageSize: MAX_MESSAGE_SIZE_BYTES,
-      sqsManagedSseEnabled: true,
-    });
-    new RuleSenderPolicy(this, 'dead-letter-queue-policy', {
-      queue: this.deadLetterQueue,
-      queueArn: this.deadLetterQueue.arn,
-      sid: 'EventBridgeDeadLetters',
-    }).allow(this.rule.arn);
-    this.deadLetterAlarm = createDeadLetterAlarm(this, {
-      deadLetterQueue: this.deadLetterQueue,
-      alarmName: `${deadLetterName}-not-empty`,
+      ruleArn: this.rule.arn,
       description: `An ended workflow execution whose job ${functionName} could not fail: inspect ${deadLetterName}`,
       topicArn: props.alarmTopicArn,
-    });
+    }));
 
     this.target = new CloudwatchEventTarget(this, 'target', {
       rule: this.rule.name,

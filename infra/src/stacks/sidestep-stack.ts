@@ -2,8 +2,10 @@ import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { SnsTopicSubscription } from '@cdktn/provider-aws/lib/sns-topic-subscription/index.js';
 import { LEDGER_ACTIONS_ALIAS, OPS_LEDGER_SERVICE } from '@sidestep/contracts';
 import {
+  idempotencyRecordSeconds,
   type PermissionResource,
   pacedForSendRate,
+  resourceName,
   type ServiceManifest,
   type TaskManifest,
 } from '@sidestep/manifest';
@@ -36,6 +38,7 @@ import { ExportsBucket } from '../constructs/exports-bucket.ts';
 import { FunctionAlarms } from '../constructs/function-alarms.ts';
 import { secretKeyStatement } from '../constructs/grantable-role.ts';
 import { JobQueue } from '../constructs/job-queue.ts';
+import { MailEventLog } from '../constructs/mail-event-log.ts';
 import { MailIdentity } from '../constructs/mail-identity.ts';
 import type { PermissionTarget, PermissionTargets } from '../constructs/manifest-permissions.ts';
 import { Network } from '../constructs/network.ts';
@@ -134,6 +137,8 @@ export class SidestepStack extends EnvironmentStack {
   readonly network: Network | undefined;
   /** The SES identity mail is sent from. */
   readonly mailIdentity: MailIdentity;
+  /** SES's event records of the mails, kept for the operator's check of a mail whose outcome is unknown. */
+  readonly mailEventLog: MailEventLog;
   /** Fargate tasks by task name. */
   readonly tasks: ReadonlyMap<string, BatchTask>;
   /** The imports bucket and the rule that starts the import workflow. */
@@ -173,6 +178,7 @@ export class SidestepStack extends EnvironmentStack {
     let placement: Placement;
     ({ network: this.network, placement } = this.addNetwork());
     this.mailIdentity = this.addMailIdentity(maxSendRate);
+    this.mailEventLog = this.addMailEventLog(services);
     // The buckets come first: the services' and tasks' permissions name them; the import workflow is
     // added as the trigger's target once it exists.
     this.importTrigger = this.addImportTrigger();
@@ -351,6 +357,24 @@ export class SidestepStack extends EnvironmentStack {
       new TerraformOutput(this, 'mail_dkim_tokens', { value: mailIdentity.dkimTokens });
     }
     return mailIdentity;
+  }
+
+  /**
+   * SES's event records of the mails, in a log group kept as long as the mail queue's idempotency
+   * records live (`idempotencyRecordSeconds`, the mail-dispatcher's own): an operator searches it for
+   * a mail's key before releasing its record (README, "Mail whose outcome is unknown").
+   */
+  private addMailEventLog(services: readonly ServiceManifest[]): MailEventLog {
+    const { config } = this;
+    return new MailEventLog(this, 'mail-event-log', {
+      environment: config.name,
+      region: config.region,
+      accountId: config.accountId,
+      configurationSetName: resourceName(config.name, 'mail'),
+      configurationSetReference: this.mailIdentity.configurationSet.configurationSetName,
+      keepAtLeastSeconds: idempotencyRecordSeconds(mailService(services)?.queue ?? {}),
+      alarmTopicArn: this.alarmTopicArn,
+    });
   }
 
   /** The imports bucket and the rule its uploads start the import workflow through. */
@@ -784,6 +808,7 @@ export class SidestepStack extends EnvironmentStack {
         this.workflowEndedRule.deadLetterQueueName,
       ],
       eventBusName: this.eventBus.busName,
+      mailEventLogGroupName: this.mailEventLog.logGroupName,
       ledger: { functionName: ledger.functionName, actionsAlias: LEDGER_ACTIONS_ALIAS },
     });
     // An operator's `job fail` of an import mails its failure where the import workflow does.

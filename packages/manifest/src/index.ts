@@ -197,6 +197,21 @@ export function messageLifetimeSeconds(queue: Pick<QueueTrigger, 'messageRetenti
   return messageRetentionSeconds(queue) + DEAD_LETTER_RETENTION_SECONDS;
 }
 
+/**
+ * How long the mail-dispatcher keeps a sent mail's idempotency record for its queue: as long as a
+ * message can live in the queue and, dead-lettered, in its DLQ ({@link messageLifetimeSeconds}), and a
+ * day more for a producer's resend of the same key (19 days with SQS's default retention). A copy
+ * redriven from the DLQ starts a new retention: one redriven after the record expired is sent again.
+ * Infra keeps SES's event records of the mails at least this long, so that an operator can still tell
+ * whether a mail whose outcome was unknown was sent while its record can be released.
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html
+ */
+export function idempotencyRecordSeconds(
+  queue: QueueTrigger | Pick<QueueTrigger, 'messageRetentionSeconds'>,
+): number {
+  return messageLifetimeSeconds(queue) + 24 * 60 * 60;
+}
+
 /** Environment variables every service receives, whatever its manifest. */
 export const RUNTIME_ENVIRONMENT = {
   /** `local`, `staging`, `production`. */

@@ -6,7 +6,7 @@ import {
 import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
 import type { MailSendJob } from '@sidestep/contracts';
 import { findIdempotencyOutcomeUnknown, PostgresPersistenceLayer } from '@sidestep/idempotency';
-import { messageLifetimeSeconds, type QueueTrigger, SEND_DEADLINE_MARGIN_SECONDS } from '@sidestep/manifest';
+import { idempotencyRecordSeconds, SEND_DEADLINE_MARGIN_SECONDS } from '@sidestep/manifest';
 import type { Context } from 'aws-lambda';
 import { service } from '../service.ts';
 import { idempotencyKeyOf } from './domain/compose-mail.ts';
@@ -18,15 +18,8 @@ import {
   UnsentMailRecordKeptError,
 } from './errors.ts';
 
-/**
- * How long a sent mail's record is kept for a queue: as long as a message can live in the queue and,
- * dead-lettered, in its DLQ (the queue's retention + 14 days), and a day more for a producer's resend
- * of the same key. A copy redriven from the DLQ starts a new retention: one redriven after the record
- * expired is sent again. https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html
- */
-export function idempotencyRecordSeconds(queue: QueueTrigger): number {
-  return messageLifetimeSeconds(queue) + 24 * 60 * 60;
-}
+/** How long a sent mail's record is kept for a queue: defined with the queue retentions it follows. */
+export { idempotencyRecordSeconds };
 
 /** The mail queue's record lifetime: 19 days with SQS's default retention of 4 days. */
 export const IDEMPOTENCY_RECORD_TTL_SECONDS = idempotencyRecordSeconds(service.queue);
