@@ -115,6 +115,12 @@ export function createMessageMoveTasks(
   options: MessageMoveTasksOptions = {},
 ): MessageMoveTasks {
   const tasksBySource = new Map<string, MoveTask[]>();
+  /**
+   * Sources whose StartMessageMoveTask is between its one-active-task check and recording its task:
+   * the start awaits SQS calls in between, and a second start in that window would otherwise pass
+   * the check too, its task overwritten in tasksBySource and left running unseen.
+   */
+  const starting = new Set<string>();
 
   const save = () => {
     if (options.file === undefined) return;
@@ -253,48 +259,61 @@ export function createMessageMoveTasks(
         'Source queue must be configured as a Dead Letter Queue.',
       );
     }
-    const tasks = tasksBySource.get(sourceArn) ?? [];
-    if (tasks.some((task) => task.status === 'RUNNING')) {
+    // AWS allows one active task per source queue and refuses a second with this error
+    // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_StartMessageMoveTask.html).
+    // A start still on its way to recording its task counts as active.
+    if (
+      starting.has(sourceArn) ||
+      (tasksBySource.get(sourceArn) ?? []).some((task) => task.status === 'RUNNING')
+    ) {
       throw new InvalidParameterValueError(
         'SourceArn',
         'There is already a task running. Only one active task is allowed for a source queue arn at a given time.',
       );
     }
-    let destinationUrl: string;
-    if (destinationArn !== undefined) {
-      destinationUrl = await queueUrl(destinationArn, 'DestinationArn');
-    } else if (sources.length === 1) {
-      destinationUrl = await queueUrl(sources[0] as string, 'DestinationArn');
-    } else {
-      throw new InvalidParameterValueError(
-        'DestinationArn',
-        `Queues ${sources.join(', ')} all dead-letter to ${sourceArn}; the local cloud does not record which one each message came from, so give DestinationArn.`,
+    starting.add(sourceArn);
+    try {
+      let destinationUrl: string;
+      if (destinationArn !== undefined) {
+        destinationUrl = await queueUrl(destinationArn, 'DestinationArn');
+      } else if (sources.length === 1) {
+        destinationUrl = await queueUrl(sources[0] as string, 'DestinationArn');
+      } else {
+        throw new InvalidParameterValueError(
+          'DestinationArn',
+          `Queues ${sources.join(', ')} all dead-letter to ${sourceArn}; the local cloud does not record which one each message came from, so give DestinationArn.`,
+        );
+      }
+      const attributes = (
+        await sqs('GetQueueAttributes', {
+          QueueUrl: sourceUrl,
+          AttributeNames: ['ApproximateNumberOfMessages'],
+        })
+      ).Attributes as Record<string, string> | undefined;
+      const taskId = randomUUID();
+      const task: MoveTask = {
+        taskHandle: Buffer.from(JSON.stringify({ taskId, sourceArn })).toString('base64'),
+        sourceArn,
+        destinationArn,
+        destinationUrl,
+        maxNumberOfMessagesPerSecond: rate,
+        toMove: Number(attributes?.ApproximateNumberOfMessages ?? 0),
+        startedTimestamp: Date.now(),
+        status: 'RUNNING',
+        moved: 0,
+        done: Promise.resolve(),
+        cancel: new AbortController(),
+      };
+      tasksBySource.set(
+        sourceArn,
+        [task, ...(tasksBySource.get(sourceArn) ?? [])].slice(0, KEPT_TASKS_PER_SOURCE),
       );
+      save();
+      launch(task, sourceUrl);
+      return { TaskHandle: task.taskHandle };
+    } finally {
+      starting.delete(sourceArn);
     }
-    const attributes = (
-      await sqs('GetQueueAttributes', {
-        QueueUrl: sourceUrl,
-        AttributeNames: ['ApproximateNumberOfMessages'],
-      })
-    ).Attributes as Record<string, string> | undefined;
-    const taskId = randomUUID();
-    const task: MoveTask = {
-      taskHandle: Buffer.from(JSON.stringify({ taskId, sourceArn })).toString('base64'),
-      sourceArn,
-      destinationArn,
-      destinationUrl,
-      maxNumberOfMessagesPerSecond: rate,
-      toMove: Number(attributes?.ApproximateNumberOfMessages ?? 0),
-      startedTimestamp: Date.now(),
-      status: 'RUNNING',
-      moved: 0,
-      done: Promise.resolve(),
-      cancel: new AbortController(),
-    };
-    tasksBySource.set(sourceArn, [task, ...tasks].slice(0, KEPT_TASKS_PER_SOURCE));
-    save();
-    launch(task, sourceUrl);
-    return { TaskHandle: task.taskHandle };
   };
 
   const list: SqsOperationHandler = async (_operation, input) => {

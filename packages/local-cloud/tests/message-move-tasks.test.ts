@@ -253,6 +253,36 @@ describe('StartMessageMoveTask', () => {
     expect(left.Messages).toHaveLength(3);
   });
 
+  // Two starts arriving together must not both pass the one-active-task check: the loser would be
+  // an orphan still moving messages, never listed, never cancellable, never saved for resume.
+  it('refuses the second of two concurrent starts on one source, leaving one listed, cancellable task', async () => {
+    const { dlqUrl, dlqArn } = await queueWithDlq('redrive-race');
+    await sendTo(dlqUrl, 20);
+    const starts = await Promise.allSettled([
+      local.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 1 })),
+      local.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 1 })),
+    ]);
+    const { Results } = await local.sqs.send(
+      new ListMessageMoveTasksCommand({ SourceArn: dlqArn, MaxResults: 10 }),
+    );
+    for (const task of Results ?? []) {
+      if (task.TaskHandle)
+        await local.sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: task.TaskHandle }));
+    }
+    const started = starts.flatMap((s) => (s.status === 'fulfilled' ? [s.value.TaskHandle] : []));
+    const refused = starts.flatMap((s) => (s.status === 'rejected' ? [s.reason] : []));
+    expect(started).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(await failure(Promise.reject(refused[0]))).toEqual({
+      name: 'InvalidParameterValue',
+      status: 400,
+      message:
+        'There is already a task running. Only one active task is allowed for a source queue arn at a given time.',
+    });
+    expect(Results).toHaveLength(1);
+    expect(Results?.[0]?.TaskHandle).toBe(started[0]);
+  });
+
   // Without DestinationArn AWS redrives each message to "their respective original source queues"
   // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_StartMessageMoveTask.html);
   // the local cloud does not record a message's origin, so with several sources it asks for one.
