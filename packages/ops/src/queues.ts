@@ -580,8 +580,12 @@ const CLOCK_SKEW_MS = 60_000;
 
 /**
  * Polls ListMessageMoveTasks until the task started with `taskHandle` is no longer RUNNING; status
- * `UNKNOWN` when no task was listed in {@link UNLISTED_TASK_POLLS} polls. With `startedAt` (when the
- * task was started, by this machine's clock), a task started well before it is not taken for it.
+ * `UNKNOWN` when no task was listed in {@link UNLISTED_TASK_POLLS} polls. Once the task is listed with
+ * its handle it is followed by its StartedTimestamp. With `startedAt` (when the task was started, by
+ * this machine's clock), a task started well before it is not taken for it, nor one started after it
+ * ended; one that ended before it was ever listed is taken to be the earliest started since
+ * `startedAt` less {@link CLOCK_SKEW_MS} (an earlier redrive ended within that margin would be taken
+ * for it: the listing says nothing more to tell them apart).
  */
 export async function followMoveTask(
   context: OpsContext,
@@ -591,16 +595,41 @@ export async function followMoveTask(
 ): Promise<RedriveProgress> {
   const recent = (started: number | undefined) =>
     options.startedAt === undefined || started === undefined || started >= options.startedAt - CLOCK_SKEW_MS;
+  // The StartedTimestamp of this task, once it is known: a finished task is listed without its
+  // handle (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListMessageMoveTasksResultEntry.html),
+  // and another redrive of the queue may be started, and listed first, once this one has finished.
+  let ownStart: number | undefined;
   for (let poll = 1; ; poll++) {
     const { Results = [] } = await context.clients.sqs.send(
       new ListMessageMoveTasksCommand({ SourceArn: sourceArn, MaxResults: 10 }),
     );
-    // The most recent task comes first; a finished task no longer has its handle, so match the first,
-    // unless it was started before this one (an earlier redrive's, while this one is not listed yet).
-    const first = Results[0];
-    const task =
-      Results.find((result) => result.TaskHandle === taskHandle) ??
-      (first && recent(first.StartedTimestamp) ? first : undefined);
+    const byHandle =
+      taskHandle === null ? undefined : Results.find((result) => result.TaskHandle === taskHandle);
+    let task: (typeof Results)[number] | undefined;
+    if (byHandle !== undefined) {
+      task = byHandle;
+    } else if (ownStart !== undefined) {
+      task = Results.find((result) => result.StartedTimestamp === ownStart);
+    } else if (options.startedAt === undefined) {
+      // No start time to go by: the most recent task (listed first).
+      task = Results[0];
+    } else {
+      // Never listed with its handle yet: one source runs one task at a time, so a task started
+      // since this one was started is this one or started after it ended. This one is the earliest
+      // of those, not the latest; a task holding another handle is another redrive's.
+      const since = Results.filter(
+        (result) => result.TaskHandle === undefined && recent(result.StartedTimestamp),
+      );
+      task = since.reduce<(typeof since)[number] | undefined>(
+        (earliest, result) =>
+          earliest === undefined ||
+          (result.StartedTimestamp ?? Infinity) <= (earliest.StartedTimestamp ?? Infinity)
+            ? result
+            : earliest,
+        undefined,
+      );
+    }
+    ownStart ??= task?.StartedTimestamp;
     const progress: RedriveProgress = {
       taskHandle,
       status: task?.Status ?? 'UNKNOWN',

@@ -518,6 +518,65 @@ describe('a redrive whose move task does not complete', () => {
     ).resolves.toMatchObject({ progress: { status: 'COMPLETED', moved: 3 } });
   });
 
+  // Another operator may start a redrive of the same queue once this one's task has finished; the
+  // finished task has lost its handle, so the newest listed is theirs, not this one's.
+  it.each([
+    ['seen running with its handle first', true],
+    ['finished before it was ever listed', false],
+  ])(
+    "reports and audits its own task, not a later redrive's, when its task was %s",
+    async (_, seenRunning) => {
+      const { context, sqs } = stagingContext();
+      sqs.on(GetQueueUrlCommand).callsFake((input: { QueueName: string }) => ({
+        QueueUrl: `https://sqs.ap-northeast-1.amazonaws.com/123456789012/${input.QueueName}`,
+      }));
+      sqs.on(GetQueueAttributesCommand).resolves({ Attributes: {} });
+      sqs.on(StartMessageMoveTaskCommand).resolves({ TaskHandle: 'h-mine' });
+      const startedAt = Date.now();
+      const mine = {
+        ApproximateNumberOfMessagesMoved: 3,
+        ApproximateNumberOfMessagesToMove: 3,
+        StartedTimestamp: startedAt,
+      };
+      const theirs = {
+        Status: 'FAILED',
+        FailureReason: 'AWS.SimpleQueueService.AccessDenied',
+        ApproximateNumberOfMessagesMoved: 0,
+        ApproximateNumberOfMessagesToMove: 7,
+        StartedTimestamp: startedAt + 500,
+      };
+      const finished = { Results: [theirs, { ...mine, Status: 'COMPLETED' }] };
+      if (seenRunning) {
+        sqs
+          .on(ListMessageMoveTasksCommand)
+          .resolvesOnce({
+            Results: [
+              { ...mine, TaskHandle: 'h-mine', Status: 'RUNNING', ApproximateNumberOfMessagesMoved: 1 },
+            ],
+          })
+          .resolves(finished);
+      } else {
+        sqs.on(ListMessageMoveTasksCommand).resolves(finished);
+      }
+      const entries: Parameters<Ledger['appendAudit']>[0][] = [];
+      const ledger = { appendAudit: async (entry) => void entries.push(entry) } as Ledger;
+
+      const result = await redriveDeadLetters({ ...context, ledger: async () => ledger }, 'mail', {
+        pollMs: 1,
+      });
+
+      expect(result).toMatchObject({ progress: { status: 'COMPLETED', moved: 3, toMove: 3 } });
+      expect(entries).toEqual([
+        expect.objectContaining({
+          action: 'dlq-redrive',
+          target: 'mail',
+          result: 'ok',
+          details: expect.objectContaining({ status: 'COMPLETED', moved: 3, toMove: 3 }),
+        }),
+      ]);
+    },
+  );
+
   // ListMessageMoveTasks may not list a task StartMessageMoveTask has just started: the redrive waits
   // for it rather than calling the redrive failed.
   it('waits for a task not listed yet, and fails naming it only when it never is', async () => {
