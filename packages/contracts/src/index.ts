@@ -63,6 +63,7 @@ export {
   isMailLocale,
   MAIL_LOCALES,
   MAIL_TEMPLATE_NAMES,
+  MAX_FAILURE_REASON_LENGTH,
   MAX_REJECTED_SAMPLES,
   type MailLocale,
   MailSendJob,

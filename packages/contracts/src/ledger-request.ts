@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { lazySchema } from './lazy-schema.ts';
+import { MAX_FAILURE_REASON_LENGTH } from './mail.ts';
 import { JobKind, JobState } from './status.ts';
 
 /** The service (and function, `sidestep-<env>-ops-ledger`) that answers ledger requests on AWS. */
@@ -82,7 +83,12 @@ export type AuditRecord = z.infer<typeof AuditRecord>;
  */
 export const LedgerAction = /* @__PURE__ */ lazySchema(() =>
   z.discriminatedUnion('op', [
-    z.strictObject({ op: z.literal('job.fail'), jobId: JobId, reason: Text(2000), operator: Operator }),
+    z.strictObject({
+      op: z.literal('job.fail'),
+      jobId: JobId,
+      reason: Text(MAX_FAILURE_REASON_LENGTH),
+      operator: Operator,
+    }),
     z.strictObject({
       op: z.literal('job.hand-over'),
       jobId: JobId,

@@ -12,6 +12,13 @@ const Rows = /* @__PURE__ */ lazySchema(() => z.int().check(z.minimum(0)));
 export const MAX_REJECTED_SAMPLES = 10;
 
 /**
+ * The longest `reason` of a failure mail (`import.failed`, `export.failed`), in characters (UTF-16
+ * code units, as zod counts). A job failed with a longer reason could not be mailed, so the ledger's
+ * `job.fail` request and `sidestep job fail` refuse one.
+ */
+export const MAX_FAILURE_REASON_LENGTH = 2000;
+
+/**
  * One row an import left out: its line in the file, the column at fault (`row` for the record as a
  * whole) and why.
  *
@@ -53,7 +60,7 @@ export const MailTemplateParams = {
     z.strictObject({
       jobId: JobId,
       fileName: SingleLine,
-      reason: z.string().check(z.minLength(1), z.maxLength(2000)),
+      reason: z.string().check(z.minLength(1), z.maxLength(MAX_FAILURE_REASON_LENGTH)),
     }),
   ),
   /**
@@ -73,7 +80,7 @@ export const MailTemplateParams = {
   'export.failed': /* @__PURE__ */ lazySchema(() =>
     z.strictObject({
       jobId: JobId,
-      reason: z.string().check(z.minLength(1), z.maxLength(2000)),
+      reason: z.string().check(z.minLength(1), z.maxLength(MAX_FAILURE_REASON_LENGTH)),
     }),
   ),
 } as const;

@@ -4,7 +4,7 @@ import {
   type DescribeExecutionCommandOutput,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import type { JobKind, JobState } from '@sidestep/contracts';
+import { type JobKind, type JobState, MAX_FAILURE_REASON_LENGTH } from '@sidestep/contracts';
 import {
   type JobDetail,
   type JobPage,
@@ -377,12 +377,21 @@ export interface FailedJobResult {
  * the ledger's state machine (as the job-sweeper does), fired by the operator, then queues the job's
  * failure mail (see {@link queueFailureMail}). Both are in the audit entry.
  *
+ * @throws {InvalidOptionError} naming `reason`: empty, or longer than the failure mail takes.
  * @throws {JobNotFoundError} no such job.
  * @throws {JobStateError} the job already ended.
  */
 export async function failJob(context: OpsContext, jobId: string, reason: string): Promise<FailedJobResult> {
   if (reason.trim() === '')
     throw new InvalidOptionError('reason: give why the job is failed', { field: 'reason' });
+  // Before the ledger: the job's failure mail carries the reason and the mail contract takes no
+  // longer one, so a job failed with it would never be mailed (nor failed again to mail it).
+  if (reason.length > MAX_FAILURE_REASON_LENGTH) {
+    throw new InvalidOptionError(
+      `reason: at most ${MAX_FAILURE_REASON_LENGTH} characters (the failure mail's limit), not ${reason.length}`,
+      { field: 'reason' },
+    );
+  }
   return auditedInLedger(
     context,
     'job-fail',

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { InvokeCommand, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
-import { GetQueueUrlCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
@@ -13,7 +13,7 @@ import {
   listJobs,
   listRejectedRows,
 } from '../src/index.ts';
-import { stagingContext } from './staging-context.ts';
+import { acceptMail, stagingContext } from './staging-context.ts';
 
 const FUNCTION_NAME = 'sidestep-staging-ops-ledger';
 const OPERATOR = 'arn:aws:sts::123456789012:assumed-role/operator/alice';
@@ -159,12 +159,7 @@ describe('the ledger of an AWS environment (LambdaLedger, stubbed Lambda)', () =
           })
         : answer({ ok: true, result: null });
     });
-    sqs
-      .on(GetQueueUrlCommand)
-      .resolves({ QueueUrl: 'https://sqs.ap-northeast-1.amazonaws.com/123456789012/sidestep-staging-mail' });
-    sqs
-      .on(SendMessageBatchCommand)
-      .resolves({ Successful: [{ Id: '0', MessageId: 'm-1', MD5OfMessageBody: 'x' }], Failed: [] });
+    acceptMail(sqs);
 
     const failed = await failJob(context, 'exp_1', 'worker task gone');
 

@@ -1,11 +1,10 @@
 import { InvokeCommand, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
 import { DescribeExecutionCommand, ExecutionDoesNotExist, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetQueueUrlCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { expect, it } from '@jest/globals';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
 import { answerLedgerRequest, idempotencyRecordHash, SqlLedger } from '@sidestep/ledger';
 import { failJob, releaseMail, retryJob } from '../src/index.ts';
-import { stagingContext } from './staging-context.ts';
+import { acceptMail, stagingContext } from './staging-context.ts';
 
 const machine = 'arn:aws:states:ap-northeast-1:123456789012:stateMachine:sidestep-staging-export';
 const execution = (name: string) => `${machine.replace(':stateMachine:', ':execution:')}:${name}`;
@@ -34,12 +33,7 @@ describeEachDatabase('operator actions whose every ledger action is delivered tw
       const Payload = new TextEncoder().encode(JSON.stringify(answer)) as InvokeCommandOutput['Payload'];
       return { StatusCode: 200, Payload };
     });
-    staged.sqs
-      .on(GetQueueUrlCommand)
-      .resolves({ QueueUrl: 'https://sqs.ap-northeast-1.amazonaws.com/123456789012/sidestep-staging-mail' });
-    staged.sqs
-      .on(SendMessageBatchCommand)
-      .resolves({ Successful: [{ Id: '0', MessageId: 'm-1', MD5OfMessageBody: 'x' }], Failed: [] });
+    acceptMail(staged.sqs);
     return { ...staged, delivered };
   }
 

@@ -3,7 +3,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueUrlCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createOpsContext } from '../src/index.ts';
@@ -44,4 +44,14 @@ export function stagingContext(
     warn: (message) => warnings.push(message),
   });
   return { context, scheduler, sts, sqs, eventBridge, lambda, cloudWatch, sfn, warnings };
+}
+
+/** Stubs the staging mail queue on `sqs` (a {@link stagingContext}'s) to take every mail sent to it. */
+export function acceptMail(sqs: ReturnType<typeof stagingContext>['sqs']): void {
+  sqs
+    .on(GetQueueUrlCommand)
+    .resolves({ QueueUrl: 'https://sqs.ap-northeast-1.amazonaws.com/123456789012/sidestep-staging-mail' });
+  sqs
+    .on(SendMessageBatchCommand)
+    .resolves({ Successful: [{ Id: '0', MessageId: 'm-1', MD5OfMessageBody: 'x' }], Failed: [] });
 }

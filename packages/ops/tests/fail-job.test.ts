@@ -1,0 +1,58 @@
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { expect, it } from '@jest/globals';
+import { MAX_FAILURE_REASON_LENGTH } from '@sidestep/contracts';
+import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
+import { SqlLedger } from '@sidestep/ledger';
+import { failJob } from '../src/index.ts';
+import { acceptMail, stagingContext } from './staging-context.ts';
+
+// The SqlLedger path (the local cloud, `--database-url`): no ledger request validates the reason
+// there, and the failure mail takes at most MAX_FAILURE_REASON_LENGTH characters of it. A job failed
+// with a longer one would never be mailed: the sweeper mails only jobs it swept, and a second
+// `job fail` finds the job ended.
+describeEachDatabase('failJob on the database ledger', (open) => {
+  const db = suiteDatabase(open);
+
+  async function runningExport(id: string) {
+    await db().query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id)
+       VALUES ($1, 'export', 'running', $2, 'asker@example.com', $1, 'arn:x')`,
+      [id, `req-${id}`],
+    );
+  }
+
+  function ledgerContext() {
+    const staged = stagingContext();
+    acceptMail(staged.sqs);
+    const ledger = new SqlLedger(db(), { notifyAddress: 'ops@example.com' });
+    return { ...staged, context: { ...staged.context, ledger: async () => ledger } };
+  }
+
+  const stateOf = async (id: string) =>
+    (await db().query<{ state: string }>('SELECT state FROM jobs WHERE id = $1', [id])).rows[0]?.state;
+
+  it('refuses a reason longer than the failure mail takes, naming reason, and leaves the job running', async () => {
+    await runningExport('exp_long_reason');
+    const { context, sqs } = ledgerContext();
+
+    await expect(
+      failJob(context, 'exp_long_reason', 'x'.repeat(MAX_FAILURE_REASON_LENGTH + 1)),
+    ).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      field: 'reason',
+      message: `reason: at most ${MAX_FAILURE_REASON_LENGTH} characters (the failure mail's limit), not ${MAX_FAILURE_REASON_LENGTH + 1}`,
+    });
+    expect(await stateOf('exp_long_reason')).toBe('running');
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+
+  it('fails a job and queues its failure mail with a reason of the longest length', async () => {
+    await runningExport('exp_longest_reason');
+    const { context } = ledgerContext();
+
+    const failed = await failJob(context, 'exp_longest_reason', 'x'.repeat(MAX_FAILURE_REASON_LENGTH));
+
+    expect(failed).toMatchObject({ state: 'failed', mail: { status: 'queued', to: 'asker@example.com' } });
+    expect(await stateOf('exp_longest_reason')).toBe('failed');
+  });
+});
