@@ -96,6 +96,20 @@ export const LedgerAction = /* @__PURE__ */ lazySchema(() =>
       executionArn: ExecutionArn,
       attempt: z.int().check(z.minimum(2)),
       operator: Operator,
+      fromRedriveCount: z.optional(z.int().check(z.minimum(0))),
+    }),
+    z.strictObject({
+      op: z.literal('job.claim-redrive'),
+      jobId: JobId,
+      executionArn: ExecutionArn,
+      redriveCount: z.int().check(z.minimum(0)),
+      operator: Operator,
+    }),
+    z.strictObject({
+      op: z.literal('job.release-redrive'),
+      jobId: JobId,
+      executionArn: ExecutionArn,
+      redriveCount: z.int().check(z.minimum(0)),
     }),
     z.strictObject({
       op: z.literal('job.take-back'),

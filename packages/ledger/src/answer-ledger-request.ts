@@ -68,6 +68,12 @@ async function dispatch(ledger: Ledger, request: LedgerQuery | LedgerAction): Pr
     case 'job.hand-over':
       await ledger.handOverJob(request);
       return null;
+    case 'job.claim-redrive':
+      await ledger.claimRedrive(request);
+      return null;
+    case 'job.release-redrive':
+      await ledger.releaseRedrive(request);
+      return null;
     case 'job.take-back':
       await ledger.takeBackJob(request);
       return null;

@@ -241,7 +241,12 @@ export interface Ledger {
    * `executionArn` as attempt `attempt` (see ops' `retryJob`). A duplicate (the job already
    * `registered` to `executionArn` as `attempt` by this operator's hand-over from `fromExecutionArn`)
    * answers success and changes nothing.
-   * @throws {JobNotFoundError} @throws {JobStateError} not failed, or owned by another execution.
+   * `fromRedriveCount` is the `redriveCount` the retry's DescribeExecution of `fromExecutionArn`
+   * found (0 when none): a redrive of it claimed at that count or later ({@link claimRedrive}) may
+   * not have run yet, or runs, and the hand-over is refused. Absent (a caller from before redrive
+   * claims): refused while any claim of `fromExecutionArn` stands.
+   * @throws {JobNotFoundError} @throws {JobStateError} not failed, owned by another execution, or
+   * claimed by a redrive of `fromExecutionArn`.
    */
   handOverJob(handOver: {
     readonly jobId: string;
@@ -249,6 +254,32 @@ export interface Ledger {
     readonly executionArn: string;
     readonly attempt: number;
     readonly operator: string;
+    readonly fromRedriveCount?: number;
+  }): Promise<void>;
+  /**
+   * Claims job `jobId` for a redrive of `executionArn`, the execution that owns it, before ops'
+   * `redriveExecution` calls RedriveExecution: under the job's row lock, as {@link handOverJob} is
+   * made, so of a redrive and a retry (`job retry`) of one job at once exactly one goes through. The
+   * claim records `redriveCount`, the execution's count before this redrive (a redrive makes it
+   * one more), and refuses every hand-over from `executionArn` whose DescribeExecution saw that count
+   * or less, i.e. that may have looked before the redrive ran. A duplicate adds a second claim of the
+   * same count, which changes nothing.
+   * @throws {JobNotFoundError} @throws {JobStateError} owned by another execution.
+   */
+  claimRedrive(claim: {
+    readonly jobId: string;
+    readonly executionArn: string;
+    readonly redriveCount: number;
+    readonly operator: string;
+  }): Promise<void>;
+  /**
+   * Withdraws {@link claimRedrive}'s claim of `redriveCount` when RedriveExecution refused the redrive
+   * (it did not run). Does nothing when there is no such claim.
+   */
+  releaseRedrive(release: {
+    readonly jobId: string;
+    readonly executionArn: string;
+    readonly redriveCount: number;
   }): Promise<void>;
   /**
    * Undoes {@link handOverJob} when the retry's execution could not be started, or may not have been

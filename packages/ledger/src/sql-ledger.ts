@@ -176,6 +176,28 @@ interface TransitionRow {
   data: { retry?: { previousExecutionArn?: unknown; operator?: unknown } } | null;
 }
 
+/** The event of {@link SqlLedger.claimRedrive}'s transition. */
+const REDRIVE_EVENT = 'redrive';
+
+/**
+ * The highest redrive count claimed for `executionArn` at `redriveCount` or later (see
+ * {@link Ledger.claimRedrive}), or undefined when none is. Call under the job's row lock.
+ */
+async function redriveClaim(
+  tx: Queryable,
+  jobId: string,
+  executionArn: string,
+  redriveCount: number,
+): Promise<number | undefined> {
+  const { rows } = await tx.query<{ count: number | null }>(
+    `SELECT max((data->'redrive'->>'redriveCount')::int) AS count FROM job_transitions
+       WHERE job_id = $1 AND event = '${REDRIVE_EVENT}' AND execution_id = $2
+         AND (data->'redrive'->>'redriveCount')::int >= $3`,
+    [jobId, executionArn, redriveCount],
+  );
+  return rows[0]?.count ?? undefined;
+}
+
 /** The job's last transition (`job_transitions`), or undefined when it has none. */
 async function lastTransition(tx: Queryable, jobId: string): Promise<TransitionRow | undefined> {
   const { rows } = await tx.query<TransitionRow>(
@@ -487,7 +509,7 @@ export class SqlLedger implements Ledger {
    * from `fromExecutionArn` this operator made last.
    */
   async handOverJob(handOver: Parameters<Ledger['handOverJob']>[0]): Promise<void> {
-    const { jobId, fromExecutionArn, executionArn, attempt, operator } = handOver;
+    const { jobId, fromExecutionArn, executionArn, attempt, operator, fromRedriveCount } = handOver;
     await this.#transaction(async (tx) => {
       const job = await lockJob(tx, jobId);
       if (!job) throw new JobNotFoundError(jobId);
@@ -509,6 +531,20 @@ export class SqlLedger implements Ledger {
           'retry',
           ['failed'],
           `it failed under execution ${job.execution_id ?? '(none)'}, not the ${fromExecutionArn} this retry read: retry it again`,
+        );
+      }
+      // A redrive of the execution claimed the job (claimRedrive, under this same row lock) at the
+      // count the retry saw, or later: the retry's DescribeExecution may have been made before
+      // RedriveExecution ran, and the retry would start a second execution of the job beside it.
+      const claim = await redriveClaim(tx, jobId, fromExecutionArn, fromRedriveCount ?? 0);
+      if (claim !== undefined) {
+        throw new JobStateError(
+          jobId,
+          job.state,
+          'retry',
+          ['failed'],
+          `a redrive of ${fromExecutionArn} (its redrive ${claim + 1}) claimed it: it runs, or is about to; ` +
+            'let it end, then retry the job again',
         );
       }
       // The failed row as it is, kept in the hand-over's transition for takeBackJob: what the update
@@ -535,6 +571,45 @@ export class SqlLedger implements Ledger {
         retry: { attempt, previousExecutionArn: fromExecutionArn, operator, previousRow: kept[0]?.row },
       });
     });
+  }
+
+  /**
+   * Records the claim as a `redrive` transition of the execution (the job's state unchanged), with
+   * the count, the operator and the database's time: the claim is what a hand-over checks (see
+   * {@link Ledger.claimRedrive}), and the job's history shows the redrive.
+   */
+  async claimRedrive(claim: Parameters<Ledger['claimRedrive']>[0]): Promise<void> {
+    const { jobId, executionArn, redriveCount, operator } = claim;
+    await this.#transaction(async (tx) => {
+      const job = await lockJob(tx, jobId);
+      if (!job) throw new JobNotFoundError(jobId);
+      if (job.execution_id !== executionArn) {
+        throw new JobStateError(
+          jobId,
+          job.state,
+          'redrive',
+          [job.state],
+          `it was retried as ${job.execution_id ?? '(none)'} (attempt ${job.attempt}), not run by ${executionArn}: redrive that execution, or retry the job again`,
+        );
+      }
+      await tx.query(
+        `INSERT INTO job_transitions (job_id, event, from_state, to_state, execution_id, data)
+         VALUES ($1, '${REDRIVE_EVENT}', $2, $2, $3, $4)`,
+        [jobId, job.state, executionArn, JSON.stringify({ redrive: { redriveCount, operator } })],
+      );
+    });
+  }
+
+  async releaseRedrive(release: Parameters<Ledger['releaseRedrive']>[0]): Promise<void> {
+    const { jobId, executionArn, redriveCount } = release;
+    await this.#transaction((tx) =>
+      tx.query(
+        `DELETE FROM job_transitions
+           WHERE job_id = $1 AND event = '${REDRIVE_EVENT}' AND execution_id = $2
+             AND (data->'redrive'->>'redriveCount')::int = $3`,
+        [jobId, executionArn, redriveCount],
+      ),
+    );
   }
 
   /**

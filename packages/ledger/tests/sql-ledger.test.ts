@@ -611,6 +611,74 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
   });
 });
 
+describeEachDatabase('SqlLedger redrive claim', (open) => {
+  const db = suiteDatabase(open);
+  const execution = (name: string) =>
+    `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-export:${name}`;
+  const handOver = (ledger: SqlLedger, jobId: string, fromRedriveCount?: number) =>
+    ledger.handOverJob({
+      jobId,
+      fromExecutionArn: execution('first'),
+      executionArn: execution(`${jobId}-attempt-2`),
+      attempt: 2,
+      operator: 'local:bob',
+      ...(fromRedriveCount === undefined ? {} : { fromRedriveCount }),
+    });
+
+  it('refuses a hand-over from the execution a redrive claimed, by a retry that looked before that redrive ran, naming jobId', async () => {
+    await insertExport(db(), 'exp_claimed', 'failed', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const claim = { jobId: 'exp_claimed', executionArn: execution('first'), redriveCount: 1 };
+    await ledger.claimRedrive({ ...claim, operator: 'local:alice' });
+    for (const seen of [undefined, 0, 1]) {
+      await expect(handOver(ledger, 'exp_claimed', seen)).rejects.toMatchObject({
+        name: 'JobStateError',
+        field: 'jobId',
+        message: expect.stringContaining(`a redrive of ${execution('first')} (its redrive 2) claimed it`),
+      });
+    }
+    expect(await ledger.describeJob('exp_claimed')).toMatchObject({ state: 'failed', attempt: 1 });
+    // A retry that saw the claimed redrive counted (it ran, and ended again) hands the job over.
+    await handOver(ledger, 'exp_claimed', 2);
+    expect(await ledger.describeJob('exp_claimed')).toMatchObject({
+      state: 'registered',
+      executionId: execution('exp_claimed-attempt-2'),
+    });
+  });
+
+  it('withdraws a claim its refused redrive releases, so a retry hands the job over', async () => {
+    await insertExport(db(), 'exp_released', 'failed', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const claim = { jobId: 'exp_released', executionArn: execution('first'), redriveCount: 0 };
+    await ledger.claimRedrive({ ...claim, operator: 'local:alice' });
+    await ledger.releaseRedrive(claim);
+    await handOver(ledger, 'exp_released', 0);
+    expect(await ledger.describeJob('exp_released')).toMatchObject({ state: 'registered', attempt: 2 });
+  });
+
+  it('refuses a redrive claim of an execution the job was handed over from, naming jobId, and records none', async () => {
+    await insertExport(db(), 'exp_handed', 'failed', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    await handOver(ledger, 'exp_handed', 0);
+    await expect(
+      ledger.claimRedrive({
+        jobId: 'exp_handed',
+        executionArn: execution('first'),
+        redriveCount: 0,
+        operator: 'local:alice',
+      }),
+    ).rejects.toMatchObject({
+      name: 'JobStateError',
+      field: 'jobId',
+      message: expect.stringContaining(`it was retried as ${execution('exp_handed-attempt-2')} (attempt 2)`),
+    });
+    const { rows } = await db().query(
+      `SELECT 1 FROM job_transitions WHERE job_id = 'exp_handed' AND event = 'redrive'`,
+    );
+    expect(rows).toHaveLength(0);
+  });
+});
+
 describeEachDatabase('answerLedgerRequest', (open) => {
   const db = suiteDatabase(open);
 
@@ -749,6 +817,47 @@ describeEachDatabase('answerLedgerRequest, an action delivered twice (a duplicat
         await answerLedgerRequest(new SqlLedger(db()), { ...handOver, ...other }, { actions: true }),
       ).toMatchObject({ ok: false, error: { name: 'JobStateError', field: 'jobId' } });
     }
+  });
+
+  it('answers a redrive claim delivered twice as the first, and the retry it refuses, through the wire, as JobStateError', async () => {
+    await insertExport(db(), 'exp_twice_claim', 'failed', '2026-11-24T08:00:00Z');
+    const answered = { ok: true, result: null };
+    expect(
+      await twice({
+        op: 'job.claim-redrive',
+        jobId: 'exp_twice_claim',
+        executionArn: execution('first'),
+        redriveCount: 0,
+        operator: 'arn:aws:sts::1:assumed-role/operator/alice',
+      }),
+    ).toEqual({ first: answered, second: answered });
+    const handOver = {
+      op: 'job.hand-over',
+      jobId: 'exp_twice_claim',
+      fromExecutionArn: execution('first'),
+      executionArn: execution('exp_twice_claim-attempt-2'),
+      attempt: 2,
+      operator: 'arn:aws:sts::1:assumed-role/operator/bob',
+      fromRedriveCount: 0,
+    };
+    expect(await answerLedgerRequest(new SqlLedger(db()), handOver, { actions: true })).toMatchObject({
+      ok: false,
+      error: { name: 'JobStateError', field: 'jobId' },
+    });
+    const release = {
+      op: 'job.release-redrive',
+      jobId: 'exp_twice_claim',
+      executionArn: execution('first'),
+      redriveCount: 0,
+    };
+    expect(await answerLedgerRequest(new SqlLedger(db()), release, { actions: true })).toEqual({
+      ok: true,
+      result: null,
+    });
+    expect(await answerLedgerRequest(new SqlLedger(db()), handOver, { actions: true })).toEqual({
+      ok: true,
+      result: null,
+    });
   });
 
   it('answers a fail delivered twice with the recorded result, so the failure mail is still queued', async () => {

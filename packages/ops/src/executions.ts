@@ -14,6 +14,7 @@ import {
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { ExecutionStatus as ExecutionStatusSchema } from '@sidestep/contracts';
+import { type Ledger, LedgerError } from '@sidestep/ledger';
 import { describeCause } from '@sidestep/runtime';
 import { audited } from './audit.ts';
 import { ExecutionNotFoundError, InvalidOptionError } from './errors.ts';
@@ -337,7 +338,10 @@ function jobIdIn(documents: readonly (string | null | undefined)[]): string | nu
  * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html). So is
  * one whose job (from its history) the ledger says another execution runs now: a retry took the
  * job over (`sidestep job retry`), and the redrive would run the job's steps and batch task beside
- * the retry's (an export's task would restart the file's upload under it).
+ * the retry's (an export's task would restart the file's upload under it). The check is the ledger's
+ * claim of the job for this redrive, made before RedriveExecution under the row lock a retry's
+ * hand-over takes (see {@link claimJob}), so a retry at the same time, from another process, cannot
+ * slip between the check and the redrive: exactly one of them goes through.
  *
  * @throws {InvalidOptionError} (`field: 'execution'`) the execution cannot be redriven.
  */
@@ -345,37 +349,77 @@ export async function redriveExecution(
   context: OpsContext,
   nameOrArn: string,
 ): Promise<{ executionArn: string; redriveDate: Date | null }> {
-  return audited(context, 'execution-redrive', nameOrArn, async () => {
+  return audited(context, 'execution-redrive', nameOrArn, async (operator) => {
     const { arn, described } = await findExecution(context, nameOrArn);
     if (described.redriveStatus === 'NOT_REDRIVABLE') {
       const reason = described.redriveStatusReason ?? `Execution is ${described.status}.`;
       throw new InvalidOptionError(`execution: ${arn} cannot be redriven: ${reason}`, { field: 'execution' });
     }
     const jobId = await jobIdOf(context, arn, described);
-    if (jobId !== null) {
-      const job = await context
-        .ledger()
-        .then((ledger) => ledger.describeJob(jobId))
-        .catch((error: unknown) => {
-          // A job the ledger no longer has (purged by the retention) is run by nobody; a ledger that
-          // cannot be read (its function down: when redrives are wanted most) is not a reason to refuse.
-          if ((error as { name?: unknown }).name !== 'JobNotFoundError') {
+    const claim = jobId === null ? undefined : await claimJob(context, arn, jobId, described, operator);
+    try {
+      const answer = await context.clients.sfn.send(new RedriveExecutionCommand({ executionArn: arn }));
+      return { executionArn: arn, redriveDate: answer.redriveDate ?? null };
+    } catch (error) {
+      // Refused (a client fault: the SDK's `$fault`), the redrive did not run and its claim would keep
+      // the job from a retry. Any other failure (no answer) may have redriven it: the claim stays.
+      if (claim && (error as { $fault?: unknown }).$fault === 'client') {
+        await claim
+          .release()
+          .catch((cause: unknown) =>
             context.warn(
-              `cannot check that ${arn} still runs job ${jobId} (a job retry may have taken it over): ${describeCause(error)}`,
-            );
-          }
-          return undefined;
-        });
-      if (job?.executionId && job.executionId !== arn) {
-        throw new InvalidOptionError(
-          `execution: ${arn} no longer runs job ${jobId}: the job was retried as ${job.executionId} (attempt ${job.attempt}); redrive that execution, or retry the job again`,
-          { field: 'execution' },
-        );
+              `job ${jobId} stays claimed by this refused redrive (a job retry is refused until it is redriven): ${describeCause(cause)}`,
+            ),
+          );
       }
+      throw error;
     }
-    const answer = await context.clients.sfn.send(new RedriveExecutionCommand({ executionArn: arn }));
-    return { executionArn: arn, redriveDate: answer.redriveDate ?? null };
   });
+}
+
+/**
+ * Claims job `jobId` for the redrive of `arn` in the ledger (`claimRedrive`) before RedriveExecution
+ * is called: under the job's row lock, as a `job retry`'s hand-over is made, so of the two exactly
+ * one goes through whatever their order. A hand-over made first moved the job to the retry's
+ * execution, and the claim is refused; a claim made first refuses every hand-over whose
+ * DescribeExecution of `arn` saw its redrive count at the claim's or less (made before this redrive
+ * ran, it would start a second execution of the job beside it). Answers how to withdraw the claim,
+ * or undefined when the ledger has no such job (purged: run by nobody) or cannot be reached (its
+ * function down, when redrives are wanted most: not a reason to refuse one, so warned).
+ */
+async function claimJob(
+  context: OpsContext,
+  arn: string,
+  jobId: string,
+  described: DescribeExecutionCommandOutput,
+  operator: string,
+): Promise<{ release: () => Promise<void> } | undefined> {
+  const redriveCount = described.redriveCount ?? 0;
+  let ledger: Ledger | undefined;
+  try {
+    ledger = await context.ledger();
+    await ledger.claimRedrive({ jobId, executionArn: arn, redriveCount, operator });
+    const claimed = ledger;
+    return { release: () => claimed.releaseRedrive({ jobId, executionArn: arn, redriveCount }) };
+  } catch (error) {
+    const name = (error as { name?: unknown }).name;
+    if (name === 'JobNotFoundError') return undefined;
+    if (name === 'JobStateError') {
+      // Refused: another execution owns the job (a retry's hand-over came first). Named as the job says.
+      const job = await ledger?.describeJob(jobId).catch(() => undefined);
+      const why = job?.executionId
+        ? `the job was retried as ${job.executionId} (attempt ${job.attempt}); redrive that execution, or retry the job again`
+        : (error as Error).message;
+      throw new InvalidOptionError(`execution: ${arn} no longer runs job ${jobId}: ${why}`, {
+        field: 'execution',
+      });
+    }
+    if (error instanceof LedgerError) throw error;
+    context.warn(
+      `cannot check that ${arn} still runs job ${jobId} (a job retry may have taken it over): ${describeCause(error)}`,
+    );
+    return undefined;
+  }
 }
 
 /** The `error` an operator's stop gives StopExecution; the job's failure reason quotes it. */

@@ -294,6 +294,8 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
           executionArn,
           attempt,
           operator,
+          // A redrive of the previous execution claimed since this look refuses the hand-over.
+          fromRedriveCount: previous.redriveCount ?? 0,
         });
       } catch (error) {
         // No answer (the function failed, or the SDK gave up on it): the hand-over may have been made,

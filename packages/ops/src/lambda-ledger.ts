@@ -100,6 +100,14 @@ export class LambdaLedger implements Ledger {
     await this.#act(() => ({ op: 'job.hand-over', ...handOver }));
   }
 
+  async claimRedrive(claim: Parameters<Ledger['claimRedrive']>[0]): Promise<void> {
+    await this.#act(() => ({ op: 'job.claim-redrive', ...claim }));
+  }
+
+  async releaseRedrive(release: Parameters<Ledger['releaseRedrive']>[0]): Promise<void> {
+    await this.#act(() => ({ op: 'job.release-redrive', ...release }));
+  }
+
   async takeBackJob(takeBack: Parameters<Ledger['takeBackJob']>[0]): Promise<void> {
     await this.#act(() => ({ op: 'job.take-back', ...takeBack }));
   }

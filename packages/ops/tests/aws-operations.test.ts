@@ -6,6 +6,7 @@ import { GetScheduleCommand, UpdateScheduleCommand } from '@aws-sdk/client-sched
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
+  ExecutionNotRedrivable,
   GetExecutionHistoryCommand,
   type HistoryEvent,
   RedriveExecutionCommand,
@@ -27,6 +28,7 @@ import {
   createOpsContext,
   DRY_RUN_LIMIT,
   followMoveTask,
+  JobStateError,
   type Ledger,
   listDeadLetters,
   listSchedules,
@@ -893,8 +895,17 @@ describe('redriveExecution', () => {
       ],
     });
     sfn.on(RedriveExecutionCommand).resolves({ redriveDate: new Date() });
+    // The claim refuses, as the SQL ledger's does, an execution that no longer owns the job.
+    const claimRedrive = async (claim: { executionArn: string }) => {
+      const job = (await describeJob?.()) as { executionId?: string } | undefined;
+      if (job && job.executionId !== claim.executionArn) {
+        throw new JobStateError('imp_1', 'failed', 'redrive', ['failed'], 'it was retried');
+      }
+    };
     const ledger = {
       appendAudit: async () => undefined,
+      claimRedrive,
+      releaseRedrive: async () => undefined,
       ...(describeJob ? { describeJob } : {}),
     } as unknown as Ledger;
     return { sfn, context: { ...context, ledger: async () => ledger } };
@@ -941,6 +952,24 @@ describe('redriveExecution', () => {
         await expect(redriving).resolves.toMatchObject({ executionArn: arn });
         expect(sfn.commandCalls(RedriveExecutionCommand)).toHaveLength(1);
       }
+    }
+  });
+
+  it("withdraws the job's claim when Step Functions refuses the redrive (it did not run), and keeps it when no answer came (it may have)", async () => {
+    for (const [error, withdrawn] of [
+      [new ExecutionNotRedrivable({ message: 'Execution is RUNNING', $metadata: {} }), true],
+      [Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }), false],
+    ] as const) {
+      const { context, sfn } = redriveContext({ redriveStatus: 'REDRIVABLE' }, async () => ({
+        jobId: 'imp_1',
+        executionId: arn,
+      }));
+      const released: unknown[] = [];
+      const ledger = await context.ledger();
+      Object.assign(ledger, { releaseRedrive: async (release: unknown) => void released.push(release) });
+      sfn.on(RedriveExecutionCommand).rejects(error);
+      await expect(redriveExecution(context, arn)).rejects.toBe(error);
+      expect(released).toEqual(withdrawn ? [{ jobId: 'imp_1', executionArn: arn, redriveCount: 0 }] : []);
     }
   });
 

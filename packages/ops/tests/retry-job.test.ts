@@ -2,11 +2,14 @@ import {
   DescribeExecutionCommand,
   ExecutionAlreadyExists,
   ExecutionDoesNotExist,
+  GetExecutionHistoryCommand,
+  RedriveExecutionCommand,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from '@jest/globals';
-import { type JobDetail, JobStateError, type Ledger, LedgerInvokeError } from '@sidestep/ledger';
-import { retryJob } from '../src/index.ts';
+import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
+import { type JobDetail, JobStateError, type Ledger, LedgerInvokeError, SqlLedger } from '@sidestep/ledger';
+import { redriveExecution, retryJob } from '../src/index.ts';
 import { retryExecutionName } from '../src/jobs.ts';
 import { stagingContext } from './staging-context.ts';
 
@@ -190,5 +193,104 @@ describe('retryExecutionName', () => {
     expect(retryExecutionName(long, 2, 1)).not.toBe(retryExecutionName(`${long.slice(0, -1)}b`, 2, 1));
     expect(retryExecutionName(colons, 2, 1)).not.toBe(retryExecutionName(colons.replaceAll(':', '_'), 2, 1));
     expect(retryExecutionName(colons, 2, 1)).toMatch(/^orders_2026-12-05_nightly-[0-9a-f]{8}-attempt-2$/);
+  });
+});
+
+describeEachDatabase('a redrive and a retry of one job at once', (open) => {
+  const db = suiteDatabase(open);
+
+  /** Failed job `jobId` of execution `first`, a context on the SQL ledger, and `first` as Step Functions has it. */
+  async function racing(jobId: string) {
+    const arn = named(`${jobId}-first`);
+    await db().query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, error)
+       VALUES ($1, 'export', 'failed', $2, 'a@example.com', 'f', $3, 'boom')`,
+      [jobId, `req-${jobId}`, arn],
+    );
+    const staged = stagingContext();
+    const ledger = new SqlLedger(db(), { notifyAddress: 'ops@example.com' });
+    const context = { ...staged.context, ledger: async () => ledger };
+    const execution = { status: 'FAILED', redriveCount: 0 };
+    staged.sfn.on(DescribeExecutionCommand).rejects(missing());
+    staged.sfn.on(DescribeExecutionCommand, { executionArn: arn }).callsFake(async () => ({
+      executionArn: arn,
+      stateMachineArn: machine,
+      ...execution,
+      redriveStatus: 'REDRIVABLE',
+      input: JSON.stringify({ jobId }),
+    }));
+    staged.sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
+    staged.sfn.on(StartExecutionCommand).callsFake(async ({ name }) => ({ executionArn: named(name) }));
+    const audit = async () =>
+      (
+        await db().query<{ action: string; result: string }>(
+          `SELECT action, result FROM operator_audit WHERE target IN ($1, $2) ORDER BY id`,
+          [jobId, arn],
+        )
+      ).rows;
+    const owner = async () =>
+      (await db().query<{ execution_id: string }>('SELECT execution_id FROM jobs WHERE id = $1', [jobId]))
+        .rows[0]?.execution_id;
+    /** Asserts that the redrive alone went through: the job still `arn`'s, no retry started, the retry audited `error`. */
+    const onlyRedriveRan = async () => {
+      expect(staged.sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+      expect(staged.sfn.commandCalls(RedriveExecutionCommand)).toHaveLength(1);
+      expect(await owner()).toBe(arn);
+      expect((await audit()).sort((a, b) => a.action.localeCompare(b.action))).toMatchObject([
+        { action: 'execution-redrive', result: 'ok' },
+        { action: 'job-retry', result: 'error' },
+      ]);
+    };
+    return { arn, staged, context, execution, audit, owner, onlyRedriveRan };
+  }
+
+  it('refuses the retry when it comes between the redrive’s look at the ledger and its RedriveExecution', async () => {
+    const { arn, staged, context, execution, onlyRedriveRan } = await racing('exp_redrive_first');
+    let retried: Promise<unknown> = Promise.resolve();
+    staged.sfn.on(RedriveExecutionCommand).callsFake(async () => {
+      retried = retryJob(context, 'exp_redrive_first').catch((error: unknown) => error);
+      await retried;
+      Object.assign(execution, { status: 'RUNNING', redriveCount: 1 });
+      return { redriveDate: new Date() };
+    });
+    await expect(redriveExecution(context, arn)).resolves.toMatchObject({ executionArn: arn });
+    expect(await retried).toBeInstanceOf(JobStateError);
+    await onlyRedriveRan();
+  });
+
+  it('refuses the retry whose look at the execution came before a redrive that ran before its hand-over', async () => {
+    const { arn, staged, context, execution, onlyRedriveRan } = await racing('exp_redrive_between');
+    staged.sfn.on(RedriveExecutionCommand).callsFake(async () => {
+      Object.assign(execution, { status: 'RUNNING', redriveCount: 1 });
+      return { redriveDate: new Date() };
+    });
+    // The retry looks (FAILED, redrive count 0); the redrive runs before its hand-over.
+    staged.sfn
+      .on(DescribeExecutionCommand, { executionArn: named('exp_redrive_between-attempt-2') })
+      .callsFake(async () => {
+        await redriveExecution(context, arn);
+        throw missing();
+      });
+    await expect(retryJob(context, 'exp_redrive_between')).rejects.toBeInstanceOf(JobStateError);
+    await onlyRedriveRan();
+  });
+
+  it('refuses the redrive, without RedriveExecution, when the retry handed the job over first; retries once that redrive has ended', async () => {
+    const { arn, staged, context, execution, audit, owner } = await racing('exp_retry_first');
+    staged.sfn.on(RedriveExecutionCommand).resolves({ redriveDate: new Date() });
+    Object.assign(execution, { redriveCount: 1 }); // redriven once before, and failed again: no claim stands
+    await db().query(
+      `INSERT INTO job_transitions (job_id, event, from_state, to_state, execution_id, data)
+       VALUES ('exp_retry_first', 'redrive', 'failed', 'failed', $1, '{"redrive":{"redriveCount":0}}')`,
+      [arn],
+    );
+    await expect(retryJob(context, 'exp_retry_first')).resolves.toMatchObject({ attempt: 2 });
+    await expect(redriveExecution(context, arn)).rejects.toMatchObject({ field: 'execution' });
+    expect(staged.sfn.commandCalls(RedriveExecutionCommand)).toHaveLength(0);
+    expect(await owner()).toBe(named('exp_retry_first-attempt-2'));
+    expect(await audit()).toMatchObject([
+      { action: 'job-retry', result: 'ok' },
+      { action: 'execution-redrive', result: 'error' },
+    ]);
   });
 });
