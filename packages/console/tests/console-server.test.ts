@@ -581,15 +581,20 @@ describe('the execution page', () => {
 
   it('stops a running execution with the cause typed in, through the ops library', async () => {
     const running = arn.replace(':run-1', ':run-2');
-    sfn.on(DescribeExecutionCommand, { executionArn: running }).resolves({
+    // RUNNING until the stop, then ABORTED with its error and cause, as Step Functions describes it.
+    let stopped: { status: string; error?: string; cause?: string } = { status: 'RUNNING' };
+    sfn.on(DescribeExecutionCommand, { executionArn: running }).callsFake(async () => ({
       executionArn: running,
       stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import',
       name: 'run-2',
-      status: 'RUNNING',
       startDate: new Date('2026-11-24T10:00:00Z'),
       input: '{"job":{"jobId":"imp_2"}}',
+      ...stopped,
+    }));
+    sfn.on(StopExecutionCommand).callsFake(async (input: { error?: string; cause?: string }) => {
+      stopped = { status: 'ABORTED', error: input.error, cause: input.cause };
+      return { stopDate: new Date('2026-11-24T10:06:00Z') };
     });
-    sfn.on(StopExecutionCommand).resolves({ stopDate: new Date('2026-11-24T10:06:00Z') });
     const page = await (await get(`/executions?arn=${encodeURIComponent(running)}`)).text();
     expect(page).toContain('id="stop-execution"');
     expect(page).not.toContain('id="redrive-execution"');

@@ -179,6 +179,25 @@ describe('createLocalStepFunctions', () => {
     expect(done.history.at(-1)?.type).toBe('ExecutionAborted');
   });
 
+  // The API reference lists no error for a StopExecution of an execution already closed (only
+  // ExecutionDoesNotExist, InvalidArn, ValidationException and KMS errors:
+  // https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html), so the
+  // local answer stays a stopDate; the execution keeps its status, which ops' `stop` reads after the
+  // stop to tell a stop that happened from one that came too late.
+  it('leaves an execution that already ended as it ended on stopExecution', async () => {
+    const sfn = oneMachine('sidestep-local-done', { StartAt: 'Done', States: { Done: { Type: 'Succeed' } } });
+    const { executionArn } = sfn.startExecution({
+      stateMachineArn: sfn.stateMachineArn('sidestep-local-done'),
+    });
+    await sfn.waitForExecution(executionArn);
+    expect(sfn.stopExecution(executionArn, { error: 'StoppedByOperator', cause: 'late' })).toHaveProperty(
+      'stopDate',
+    );
+    expect(sfn.describeExecution(executionArn)).toMatchObject({ status: 'SUCCEEDED' });
+    expect(sfn.describeExecution(executionArn).error).toBeUndefined();
+    await sfn.stop();
+  });
+
   // StopExecution "Stops an execution" (API_StopExecution): a Task waiting out its Retry interval
   // is not run again once its execution is ABORTED (aws-local-stepfunctions ends the wait on the
   // abort and then ran the state once more).

@@ -436,11 +436,16 @@ export const STOPPED_BY_OPERATOR = 'StoppedByOperator';
  * <cause>)" and queues its failure mail. Recorded in the audit trail.
  * https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html
  *
- * An execution that is not RUNNING is refused: StopExecution answers an ended one with success and
- * stops nothing, which the audit trail would record as a stop.
+ * An execution that is not RUNNING is refused. One can also end on its own between that look and
+ * the StopExecution: the API reference lists no error for stopping an execution already closed
+ * (only ExecutionDoesNotExist, InvalidArn, ValidationException and KMS errors), and the local cloud
+ * answers it with a stopDate, stopping nothing. So the stop is confirmed by DescribeExecution after
+ * it: only an execution ABORTED with this stop's error and cause was stopped by it; any other (it
+ * SUCCEEDED or FAILED first, or another operator's stop came first) is reported as not stopped,
+ * and audited `error`, instead of as a stop that did not happen.
  *
- * @throws {InvalidOptionError} `cause` is empty (field `cause`); the execution is not RUNNING, or
- * not one of this environment's (field `execution`).
+ * @throws {InvalidOptionError} `cause` is empty (field `cause`); the execution is not RUNNING, not
+ * one of this environment's, or ended otherwise before the stop (field `execution`).
  */
 export async function stopExecution(
   context: OpsContext,
@@ -464,13 +469,20 @@ export async function stopExecution(
           },
         );
       }
-      const answer = await context.clients.sfn.send(
-        new StopExecutionCommand({
-          executionArn: arn,
-          error: STOPPED_BY_OPERATOR,
-          cause: `${operator}: ${cause}`,
-        }),
-      );
+      const stop = { error: STOPPED_BY_OPERATOR, cause: `${operator}: ${cause}` };
+      const answer = await context.clients.sfn.send(new StopExecutionCommand({ executionArn: arn, ...stop }));
+      const after = await context.clients.sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
+      if (after.status !== 'ABORTED' || after.error !== stop.error || after.cause !== stop.cause) {
+        const how =
+          after.status === 'ABORTED'
+            ? `was stopped by another stop (${after.error ?? 'no error'}: ${after.cause ?? 'no cause'})`
+            : after.status === 'RUNNING'
+              ? 'is still RUNNING after the stop'
+              : `ended ${after.status} before the stop`;
+        throw new InvalidOptionError(`execution: ${arn} ${how}: this stop stopped nothing`, {
+          field: 'execution',
+        });
+      }
       return { executionArn: arn, stopDate: answer.stopDate ?? null };
     },
     (result) => ({ ...result, cause }),

@@ -44,7 +44,7 @@ import {
   stopExecution,
   UnsupportedLocallyError,
 } from '../src/index.ts';
-import { stagingContext } from './staging-context.ts';
+import { runningUntilStopped, stagingContext } from './staging-context.ts';
 
 // The calls the local cloud cannot stand in for (Scheduler, STS) and ListMessageMoveTasks progress,
 // against stubbed SDK clients, as `--env staging` makes them.
@@ -771,8 +771,7 @@ describe('stopExecution', () => {
 
   it("stops the execution with the operator's cause under StoppedByOperator, and audits the cause", async () => {
     const { context, sfn } = stagingContext();
-    sfn.on(DescribeExecutionCommand).resolves({ executionArn: arn, status: 'RUNNING' });
-    sfn.on(StopExecutionCommand).resolves({ stopDate: new Date('2026-12-04T01:00:00Z') });
+    runningUntilStopped(sfn, arn, new Date('2026-12-04T01:00:00Z'));
     const audit: unknown[] = [];
     const ledger = { appendAudit: async (entry: unknown) => void audit.push(entry) } as unknown as Ledger;
     const stopped = await stopExecution(
@@ -830,9 +829,7 @@ describe('stopExecution', () => {
     expect(sfn.commandCalls(RedriveExecutionCommand)).toHaveLength(0);
   });
 
-  // StopExecution of an ended execution answers success without doing anything
-  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html): refused,
-  // so the audit trail does not record a stop that stopped nothing.
+  // An ended execution is not stopped: the audit trail must not record a stop that stopped nothing.
   it('refuses to stop an execution that is not RUNNING, naming execution, and audits the refusal', async () => {
     const { context, sfn } = stagingContext();
     sfn.on(DescribeExecutionCommand).resolves({ executionArn: arn, status: 'SUCCEEDED' });
@@ -850,6 +847,45 @@ describe('stopExecution', () => {
     expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
     expect(audit).toEqual([expect.objectContaining({ result: 'error' })]);
   });
+
+  // The API reference lists no error for a StopExecution of an execution already closed
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html), and the
+  // local cloud answers one with a stopDate: only the execution's status after the stop tells.
+  it.each<[string, Partial<DescribeExecutionCommandOutput>]>([
+    ['ended SUCCEEDED before the stop', { status: 'SUCCEEDED' }],
+    [
+      'was stopped by another stop (StoppedByOperator: bob: dup)',
+      { status: 'ABORTED', error: 'StoppedByOperator', cause: 'bob: dup' },
+    ],
+  ])(
+    'reports an execution that %s as not stopped, naming execution, and audits error',
+    async (how, ended) => {
+      const { context, sfn } = stagingContext();
+      let described: Partial<DescribeExecutionCommandOutput> = { status: 'RUNNING' };
+      sfn.on(DescribeExecutionCommand).callsFake(async () => {
+        const answer = { executionArn: arn, ...described };
+        described = ended; // it ends right after the stop's look
+        return answer;
+      });
+      sfn.on(StopExecutionCommand).resolves({ stopDate: new Date('2026-12-04T01:00:00Z') });
+      const audit: { result: string; error: string | null }[] = [];
+      const ledger = {
+        appendAudit: async (entry: { result: string; error: string | null }) => void audit.push(entry),
+      } as unknown as Ledger;
+      const message = `execution: ${arn} ${how}: this stop stopped nothing`;
+      await expect(
+        stopExecution({ ...context, ledger: async () => ledger }, arn, 'wrong file'),
+      ).rejects.toMatchObject({ name: 'InvalidOptionError', field: 'execution', message });
+      expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(1);
+      expect(audit).toEqual([
+        expect.objectContaining({
+          action: 'execution-stop',
+          result: 'error',
+          error: expect.stringContaining(how),
+        }),
+      ]);
+    },
+  );
 
   it('refuses an empty cause, naming the field, before calling Step Functions', async () => {
     const { context, sfn } = stagingContext();

@@ -65,6 +65,7 @@ import {
   stopExecution,
   workflowDefinition,
 } from '../src/index.ts';
+import { runningUntilStopped } from './staging-context.ts';
 
 // Every `sidestep` command run against stubbed SDK clients as `--env staging` runs it; each SDK call
 // it made is turned into the IAM checks AWS makes for it (@sidestep/iam's request -> action mapping,
@@ -314,7 +315,7 @@ const COMMANDS: Readonly<
   start: (context) => startExecution(context, 'import', {}),
   // Only a RUNNING execution is stopped.
   stop: (context, mocks) => {
-    mocks.sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION, status: 'RUNNING' });
+    runningUntilStopped(mocks.sfn, EXECUTION);
     return stopExecution(context, EXECUTION, 'wrong file');
   },
   jobs: (context) => listJobs(context),

@@ -2,7 +2,7 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
-import { SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetQueueUrlCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -54,4 +54,21 @@ export function acceptMail(sqs: ReturnType<typeof stagingContext>['sqs']): void 
   sqs
     .on(SendMessageBatchCommand)
     .resolves({ Successful: [{ Id: '0', MessageId: 'm-1', MD5OfMessageBody: 'x' }], Failed: [] });
+}
+
+/**
+ * Stubs execution `arn` as RUNNING until a StopExecution, then ABORTED with that stop's error and
+ * cause, as Step Functions describes a stopped execution; the stop answers `stopDate`.
+ */
+export function runningUntilStopped(
+  sfn: ReturnType<typeof stagingContext>['sfn'],
+  arn: string,
+  stopDate = new Date(),
+): void {
+  let described: Record<string, unknown> = { status: 'RUNNING' };
+  sfn.on(DescribeExecutionCommand).callsFake(async () => ({ executionArn: arn, ...described }));
+  sfn.on(StopExecutionCommand).callsFake(async (input: { error?: string; cause?: string }) => {
+    described = { status: 'ABORTED', error: input.error, cause: input.cause };
+    return { stopDate };
+  });
 }
