@@ -58,21 +58,22 @@ const columns =
 const putAttempts = 3;
 
 /**
- * How often the record of a failed call is deleted before the store gives up, when the database fails
- * the delete transiently: the waits between (0.1, 0.2, 0.4 and 0.8 s) ride out a dropped connection
- * or a lock timeout, and a failover's first seconds. Never past the claim's in-progress window.
+ * How often an outcome is written (a failed call's record deleted, a done call's marked COMPLETED)
+ * before the store gives up, when the database fails the statement transiently: the waits between
+ * (0.1, 0.2, 0.4 and 0.8 s) ride out a dropped connection or a lock timeout, and a failover's first
+ * seconds. Never past the claim's in-progress window (see {@link retryTransient}).
  */
-const deleteAttempts = 5;
+const outcomeAttempts = 5;
 
-/** The wait before a delete's second attempt; each further one waits twice as long. */
-const DELETE_RETRY_BASE_MS = 100;
+/** The wait before an outcome's second attempt; each further one waits twice as long. */
+const OUTCOME_RETRY_BASE_MS = 100;
 
 /**
- * What a delete's retry must leave of the claim's window: room for the attempt's own answer (a
- * one-row DELETE answers in milliseconds; a reconnect during a failover takes longer) and for the
- * caller to report its outcome before the invocation times out.
+ * What an outcome's retry must leave of the claim's window: room for the attempt's own answer (a
+ * DELETE or UPDATE of a batch's rows answers in milliseconds; a reconnect during a failover takes
+ * longer) and for the caller to report its outcome before the invocation times out.
  */
-const DELETE_RETRY_MARGIN_MS = 3000;
+const OUTCOME_RETRY_MARGIN_MS = 3000;
 
 /**
  * How long an outcome waits for the outcomes of the keys claimed with it before it is recorded
@@ -89,7 +90,7 @@ interface Cohort {
   /** Keys claimed with it that have not reported an outcome (an update or a delete) yet. */
   readonly pending: Set<string>;
   /** Outcomes waiting to be recorded, each with the caller waiting for it. */
-  readonly waiting: { record: IdempotencyRecord; settle: PromiseWithResolvers<void> }[];
+  readonly waiting: { outcome: Outcome; settle: PromiseWithResolvers<void> }[];
   timer?: ReturnType<typeof setTimeout>;
 }
 
@@ -124,7 +125,7 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
   readonly #reclaimExpiredInProgress: boolean;
   readonly #cohortWaitMs: number;
   readonly #claims = new TurnBatch<IdempotencyRecord>((records) => this.#claim(records));
-  readonly #updates = new TurnBatch<IdempotencyRecord>((records) => this.#update(records));
+  readonly #updates = new TurnBatch<Outcome>((outcomes) => this.#update(outcomes));
   /** The cohort of each claimed key whose outcome has not come in yet. */
   readonly #cohorts = new Map<string, Cohort>();
   /**
@@ -306,11 +307,13 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
   }
 
   protected _updateRecord(record: IdempotencyRecord): Promise<void> {
+    // The claim's window bounds the update's retries, as it bounds the delete's.
+    const outcome: Outcome = { record, until: this.#claimedUntil.get(record.idempotencyKey) };
     this.#claimedUntil.delete(record.idempotencyKey);
     const cohort = this.#leave(record.idempotencyKey);
-    if (!cohort) return this.#updates.add(record);
+    if (!cohort) return this.#updates.add(outcome);
     const settle = Promise.withResolvers<void>();
-    cohort.waiting.push({ record, settle });
+    cohort.waiting.push({ outcome, settle });
     if (cohort.pending.size === 0) this.#release(cohort);
     else cohort.timer ??= setTimeout(() => this.#release(cohort), this.#cohortWaitMs);
     return settle.promise;
@@ -347,36 +350,45 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
   #release(cohort: Cohort): void {
     clearTimeout(cohort.timer);
     cohort.timer = undefined;
-    for (const { record, settle } of cohort.waiting.splice(0))
-      this.#updates.add(record).then(settle.resolve, settle.reject);
+    for (const { outcome, settle } of cohort.waiting.splice(0))
+      this.#updates.add(outcome).then(settle.resolve, settle.reject);
   }
 
-  /** Records a turn's outcomes in one `UPDATE ... FROM unnest(...)`. */
-  async #update(records: readonly IdempotencyRecord[]): Promise<PromiseSettledResult<void>[]> {
+  /**
+   * Records a turn's outcomes in one `UPDATE ... FROM unnest(...)`. A transient database failure is
+   * retried as a delete's is (see {@link retryTransient}), within the earliest window of the claims:
+   * each call did its work, so a lost update would leave its record INPROGRESS, which passes, once
+   * the window is over, for a crash mid-work (at most once: {@link IdempotencyOutcomeUnknownError}).
+   * The UPDATE writes the same values however often it runs, so a retry after a lost answer is safe;
+   * and it fails or succeeds for the whole batch at once.
+   */
+  async #update(outcomes: readonly Outcome[]): Promise<PromiseSettledResult<void>[]> {
     const db = await this.#db();
     const validation = this.isPayloadValidationEnabled();
+    const records = outcomes.map((outcome) => outcome.record);
     // One row per key (a key is claimed once at a time; the last word wins if not).
     const latest = [...new Map(records.map((record) => [record.idempotencyKey, record])).values()];
-    await db.query(
-      `UPDATE ${this.#table} AS record
+    const windows = outcomes.flatMap((outcome) => (typeof outcome.until === 'number' ? [outcome.until] : []));
+    const until = windows.length > 0 ? Math.min(...windows) : undefined;
+    const sql = `UPDATE ${this.#table} AS record
          SET status = outcome.status, expiry_timestamp = outcome.expiry_timestamp,
              data = outcome.data::jsonb
              ${validation ? ', validation_key = outcome.validation_key' : ''}
        FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])
          AS outcome(id, status, expiry_timestamp, data, validation_key)
-       WHERE record.id = outcome.id`,
-      [
-        latest.map((record) => record.idempotencyKey),
-        latest.map((record) => record.getStatus()),
-        latest.map((record) => record.expiryTimestamp),
-        // Serialised here and cast from text so both drivers store the same JSON (PGlite would
-        // otherwise serialise a string parameter for a jsonb column a second time).
-        latest.map((record) =>
-          record.responseData === undefined ? null : JSON.stringify(record.responseData),
-        ),
-        latest.map((record) => record.payloadHash ?? null),
-      ],
-    );
+       WHERE record.id = outcome.id`;
+    const params = [
+      latest.map((record) => record.idempotencyKey),
+      latest.map((record) => record.getStatus()),
+      latest.map((record) => record.expiryTimestamp),
+      // Serialised here and cast from text so both drivers store the same JSON (PGlite would
+      // otherwise serialise a string parameter for a jsonb column a second time).
+      latest.map((record) =>
+        record.responseData === undefined ? null : JSON.stringify(record.responseData),
+      ),
+      latest.map((record) => record.payloadHash ?? null),
+    ];
+    await retryTransient(() => db.query(sql, params), until);
     return records.map(() => ({ status: 'fulfilled', value: undefined }));
   }
 
@@ -394,7 +406,7 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
 
   /**
    * Deletes the record of a call that failed, so that the work can run again. A transient database
-   * failure (a dropped connection, a failover) is retried a few times (see {@link deleteAttempts}):
+   * failure (a dropped connection, a failover) is retried a few times (see {@link retryTransient}):
    * a record left INPROGRESS by a call that did not do its work would otherwise pass, once its window
    * is over, for a crash after the work began (at most once: {@link IdempotencyOutcomeUnknownError}).
    * Only this store's own claim is deleted: when a delete's answer is lost after its commit, another
@@ -415,19 +427,7 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
                AND in_progress_expiry_timestamp IS NOT DISTINCT FROM $2::bigint`,
             [key, until],
           ];
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await db.query(sql, params);
-        return;
-      } catch (error) {
-        const wait = DELETE_RETRY_BASE_MS * 2 ** (attempt - 1);
-        // Past the window (the claiming invocation's deadline, as Powertools sets it) the invocation
-        // is gone: the caller is told now, while it can still say what happened.
-        const windowOver = typeof until === 'number' && Date.now() + wait + DELETE_RETRY_MARGIN_MS >= until;
-        if (attempt >= deleteAttempts || windowOver || !isTransientDatabaseError(error)) throw error;
-        await sleep(wait);
-      }
-    }
+    await retryTransient(() => db.query(sql, params), until);
   }
 
   async #find(db: Queryable, idempotencyKey: string): Promise<IdempotencyRecord | undefined> {
@@ -469,6 +469,32 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
     }
     return this.#opened;
   }
+}
+
+/**
+ * Runs `statement`, and again after a transient database failure (a dropped connection, a failover),
+ * up to {@link outcomeAttempts} times with a doubling wait. Past the window `until` (the claiming
+ * invocation's deadline, as Powertools sets it; none: no bound but the attempts) the invocation is
+ * gone: the caller is told now, while it can still say what happened. For statements that may run
+ * twice: a failure can come after the commit, with only the answer lost.
+ */
+async function retryTransient<T>(statement: () => Promise<T>, until: number | null | undefined): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await statement();
+    } catch (error) {
+      const wait = OUTCOME_RETRY_BASE_MS * 2 ** (attempt - 1);
+      const windowOver = typeof until === 'number' && Date.now() + wait + OUTCOME_RETRY_MARGIN_MS >= until;
+      if (attempt >= outcomeAttempts || windowOver || !isTransientDatabaseError(error)) throw error;
+      await sleep(wait);
+    }
+  }
+}
+
+/** A done call's record, to be marked with its outcome, and its claim's window (see #claimedUntil). */
+interface Outcome {
+  readonly record: IdempotencyRecord;
+  readonly until: number | null | undefined;
 }
 
 /** The end of `record`'s in-progress window as a claim stores it: whole milliseconds, or null. */

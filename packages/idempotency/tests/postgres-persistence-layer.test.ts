@@ -261,39 +261,49 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
     expect(fn).toHaveBeenCalledTimes(2);
   });
 
+  /** What an RDS failover does to a statement in flight: the server ends the session (transient). */
+  const failover = () =>
+    Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+
+  /** The statement that deletes a failed call's record. */
+  const DELETE_RECORD = /^\s*DELETE FROM idempotency_records WHERE id = /;
+  /** The statement that records done calls' outcomes (COMPLETED). */
+  const UPDATE_OUTCOMES = /^\s*UPDATE idempotency_records AS record\s+SET status = /;
+
+  interface FailingOptions {
+    readonly committed?: boolean;
+    readonly meanwhile?: () => Promise<void>;
+  }
+
+  /**
+   * The suite's database, except that its first `failures` statements matching `statement` fail with
+   * `error`; with `committed`, each such statement is carried out before it fails, and `meanwhile`
+   * runs between the two, as when the connection drops after the commit and before its answer.
+   * `tries` counts the matching statements sent.
+   */
+  function failing(
+    statement: RegExp,
+    failures: number,
+    error: () => Error,
+    options: FailingOptions = {},
+  ): Queryable & { tries: number } {
+    const database = {
+      tries: 0,
+      async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+        if (!statement.test(sql) || ++database.tries > failures) return db().query<R>(sql, params);
+        if (options.committed) await db().query(sql, params);
+        await options.meanwhile?.();
+        throw error();
+      },
+    };
+    return database;
+  }
+
   describe('a failed call whose record delete meets a database error', () => {
-    /** What an RDS failover does to a statement in flight: the server ends the session (transient). */
-    const failover = () =>
-      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
-
-    /**
-     * The suite's database, except that its first `failures` DELETEs of a record fail with `error`;
-     * with `committed`, each such DELETE is carried out before it fails, and `meanwhile` runs between
-     * the two, as when the connection drops after the commit and before its answer.
-     */
-    function failingDeletes(
-      failures: number,
-      error: () => Error,
-      options: { committed?: boolean; meanwhile?: () => Promise<void> } = {},
-    ): Queryable & { deletes: number } {
-      const failing = {
-        deletes: 0,
-        async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-          if (!/^\s*DELETE FROM idempotency_records WHERE id = /.test(sql) || ++failing.deletes > failures) {
-            return db().query<R>(sql, params);
-          }
-          if (options.committed) await db().query(sql, params);
-          await options.meanwhile?.();
-          throw error();
-        },
-      };
-      return failing;
-    }
-
     it("retries a transient failure, so the function's own error comes back and a retry runs it", async () => {
       const failure = new Error('smtp down');
       let attempts = 0;
-      const database = failingDeletes(1, failover);
+      const database = failing(DELETE_RECORD, 1, failover);
       const { fn, run, rows } = setup(
         async () => {
           if (++attempts === 1) throw failure;
@@ -303,51 +313,10 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
       );
       const job = { id: randomUUID() };
       await expect(run(job)).rejects.toBe(failure);
-      expect(database.deletes).toBe(2);
+      expect(database.tries).toBe(2);
       expect(await rows()).toEqual([]);
       expect(await run(job)).toBe('sent');
       expect(fn).toHaveBeenCalledTimes(2);
-    });
-
-    /**
-     * A failing call on a database that fails every delete with `error`: the record stays, and the
-     * call rejects with Powertools' persistence error; returns its cause and the deletes tried.
-     */
-    async function releaseNeverDone(error: () => Error, remainingMs?: number) {
-      const database = failingDeletes(Number.POSITIVE_INFINITY, error);
-      const { run, rows } = setup(
-        async () => {
-          throw new Error('smtp down');
-        },
-        { database, ...(remainingMs === undefined ? {} : { remainingMs }) },
-      );
-      const failure = await run({ id: randomUUID() }).catch((thrown: unknown) => thrown);
-      expect(failure).toBeInstanceOf(IdempotencyPersistenceLayerError);
-      expect(await rows()).toEqual([expect.objectContaining({ status: 'INPROGRESS' })]);
-      return { cause: (failure as Error).cause, deletes: database.deletes };
-    }
-
-    it('gives up at once on a failure no retry can cure', async () => {
-      const { cause, deletes } = await releaseNeverDone(() =>
-        Object.assign(new Error('permission denied for table idempotency_records'), { code: '42501' }),
-      );
-      expect(cause).toMatchObject({ code: '42501' });
-      expect(deletes).toBe(1);
-    });
-
-    it('gives up after a bounded number of attempts while the database stays away', async () => {
-      const { cause, deletes } = await releaseNeverDone(failover);
-      expect(cause).toMatchObject({ code: '57P01' });
-      expect(deletes).toBeGreaterThan(1);
-      expect(deletes).toBeLessThanOrEqual(5);
-    });
-
-    // A retry that could still be waiting for its answer when the invocation times out would leave the
-    // caller no time to say what happened: none starts that close to the deadline.
-    it('tries no delete again when the invocation has too little time left for one and its report', async () => {
-      const { cause, deletes } = await releaseNeverDone(failover, 2_500);
-      expect(cause).toMatchObject({ code: '57P01' });
-      expect(deletes).toBe(1);
     });
 
     // The first delete did its work and only its answer was lost; the key is free, and another copy
@@ -356,7 +325,7 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
     it("leaves alone the claim of another call made after the delete's lost answer", async () => {
       const job = { id: randomUUID() };
       const other = setup(async () => await new Promise<never>(() => {}));
-      const database = failingDeletes(1, () => new Error('Connection terminated unexpectedly'), {
+      const database = failing(DELETE_RECORD, 1, () => new Error('Connection terminated unexpectedly'), {
         committed: true,
         meanwhile: async () => {
           void other.run(job);
@@ -374,6 +343,80 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
       await expect(first.run(job)).rejects.toBe(failure);
       expect(await other.rows()).toEqual([expect.objectContaining({ status: 'INPROGRESS' })]);
       await expect(other.run(job)).rejects.toBeInstanceOf(IdempotencyAlreadyInProgressError);
+    });
+  });
+
+  // The function did its work (a mail went out); only its COMPLETED record is left to write. A
+  // failover's dropped connection there must not undo the call: the work is done and cannot be
+  // taken back, and a record left INPROGRESS passes, once its window is over, for a crash mid-work.
+  describe('a successful call whose COMPLETED record meets a database error', () => {
+    it('retries a transient failure, so the call returns its result and the record is COMPLETED', async () => {
+      const database = failing(UPDATE_OUTCOMES, 1, failover);
+      const { fn, run, rows } = setup(async (job) => ({ sent: job.id }), { database });
+      const job = { id: randomUUID() };
+      await expect(run(job)).resolves.toEqual({ sent: job.id });
+      expect(database.tries).toBe(2);
+      expect(await rows()).toEqual([
+        expect.objectContaining({ status: 'COMPLETED', data: { sent: job.id } }),
+      ]);
+      await expect(run(job)).resolves.toEqual({ sent: job.id });
+      expect(fn).toHaveBeenCalledTimes(1);
+    });
+
+    it("retries a batch's one UPDATE once for all its calls", async () => {
+      const database = failing(UPDATE_OUTCOMES, 1, failover);
+      const { run, rows } = setup(async (job) => ({ sent: job.id }), { database });
+      const jobs = Array.from({ length: 10 }, () => ({ id: randomUUID() }));
+      const outcomes = await Promise.allSettled(jobs.map(run));
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(Array(10).fill('fulfilled'));
+      expect(database.tries).toBe(2);
+      expect((await rows()).map((row) => row.status)).toEqual(Array(10).fill('COMPLETED'));
+    });
+  });
+
+  // What a call writes after its work, when the database keeps failing it: the record stays
+  // INPROGRESS and the call rejects with Powertools' persistence error, soon enough to say so.
+  describe.each([
+    {
+      outcome: "a failed call's record delete",
+      statement: DELETE_RECORD,
+      work: async (): Promise<string> => {
+        throw new Error('smtp down');
+      },
+    },
+    { outcome: "a successful call's COMPLETED update", statement: UPDATE_OUTCOMES, work: async () => 'sent' },
+  ])('$outcome while the database fails it', ({ statement, work }) => {
+    /** One call on a database that fails every such statement with `error`: its cause and the statements tried. */
+    async function neverDone(error: () => Error, remainingMs?: number) {
+      const database = failing(statement, Number.POSITIVE_INFINITY, error);
+      const { run, rows } = setup(work, { database, ...(remainingMs === undefined ? {} : { remainingMs }) });
+      const failure = await run({ id: randomUUID() }).catch((thrown: unknown) => thrown);
+      expect(failure).toBeInstanceOf(IdempotencyPersistenceLayerError);
+      expect(await rows()).toEqual([expect.objectContaining({ status: 'INPROGRESS' })]);
+      return { cause: (failure as Error).cause, tries: database.tries };
+    }
+
+    it('gives up at once on a failure no retry can cure', async () => {
+      const { cause, tries } = await neverDone(() =>
+        Object.assign(new Error('permission denied for table idempotency_records'), { code: '42501' }),
+      );
+      expect(cause).toMatchObject({ code: '42501' });
+      expect(tries).toBe(1);
+    });
+
+    it('gives up after a bounded number of attempts while the database stays away', async () => {
+      const { cause, tries } = await neverDone(failover);
+      expect(cause).toMatchObject({ code: '57P01' });
+      expect(tries).toBeGreaterThan(1);
+      expect(tries).toBeLessThanOrEqual(5);
+    });
+
+    // A retry that could still be waiting for its answer when the invocation times out would leave the
+    // caller no time to say what happened (a mail not sent, or sent): none starts that close to the deadline.
+    it('tries no statement again when the invocation has too little time left for one and its report', async () => {
+      const { cause, tries } = await neverDone(failover, 2_500);
+      expect(cause).toMatchObject({ code: '57P01' });
+      expect(tries).toBe(1);
     });
   });
 
