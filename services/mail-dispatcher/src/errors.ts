@@ -86,6 +86,30 @@ export class UnsentMailRecordKeptError extends IdempotencyKeyError {
 }
 
 /**
+ * A mail that was sent (the transport took it and answered with `messageId`) and whose send-once
+ * record could not be marked COMPLETED: the database failed the update past the store's retries (the
+ * `cause`, a failover longer than they last). The record stays INPROGRESS. Reported as a transient
+ * failure, SQS would deliver the message again, and that copy would be dead-lettered as a send of
+ * unknown outcome ({@link DeliveryOutcomeUnknownError}) though this one knows the mail went; so this
+ * copy is dead-lettered now, saying so: an operator discards it instead of checking and releasing.
+ * Nothing sends the mail twice while the record lives: a redrive, or a producer's resend of the key,
+ * meets the INPROGRESS record and is dead-lettered as outcome unknown. Permanent.
+ */
+export class SentMailRecordNotCompletedError extends IdempotencyKeyError {
+  override readonly name: string = 'SentMailRecordNotCompletedError';
+  /** The transport's id of the mail that went (SES's MessageId, or the SMTP Message-ID). */
+  readonly messageId: string;
+  constructor(idempotencyKey: string, messageId: string, cause: unknown) {
+    super(
+      idempotencyKey,
+      `mail sent for idempotency key "${idempotencyKey}" (message id ${messageId}); its send-once record could not be marked COMPLETED (${describeCause(cause)}) and stays INPROGRESS: do not redrive (nor \`sidestep mail release\` it, which would let a redrive send it again); a redrive or a resend of the key is dead-lettered as delivery outcome unknown`,
+      cause,
+    );
+    this.messageId = messageId;
+  }
+}
+
+/**
  * What a failed send says about the mail: `rejected`, the server refused this very mail (a 5xx to
  * its envelope or content: sending it again fails the same way); `not-sent`, it failed before the
  * mail was handed over (unreachable, throttled, a 4xx: SQS retries it); `unknown`, the mail was

@@ -15,6 +15,7 @@ import {
   DeliveryOutcomeUnknownError,
   IdempotencyKeyReusedError,
   MailTransportError,
+  SentMailRecordNotCompletedError,
   UnsentMailRecordKeptError,
 } from './errors.ts';
 
@@ -58,6 +59,17 @@ export type SendOnce = (job: MailSendJob, context: Context) => Promise<SendOnceR
  * that still fails would leave the record INPROGRESS, for the next copy to take as a send of unknown
  * outcome, so the call rejects with {@link UnsentMailRecordKeptError} instead: dead-lettered at once,
  * saying the mail was not sent and the record was kept.
+ *
+ * A mail that was sent is marked COMPLETED; the store retries that update too. One that still fails
+ * leaves the record INPROGRESS, and the call rejects with {@link SentMailRecordNotCompletedError}:
+ * dead-lettered at once, saying the mail was sent. Not a transient error: SQS's redelivery would meet
+ * the record and be dead-lettered as "outcome unknown", a false account of a mail known sent. Not a
+ * success either, though SQS would then delete the message and nothing would be sent twice: the
+ * database's failure would show only in a log line, and the record, INPROGRESS either way, still
+ * makes any later copy of the key (a duplicate delivery, a producer's resend within the record's
+ * lifetime; after it a copy is sent again, as after a COMPLETED record) an "outcome unknown" dead
+ * letter, which nothing would then explain. The dead letter tells the operator the truth where they
+ * look, with the message id, explains such a later one, and its redrive sends nothing.
  */
 export function createSendOnce(options: {
   readonly from: string;
@@ -70,9 +82,10 @@ export function createSendOnce(options: {
     expiresAfterSeconds: IDEMPOTENCY_RECORD_TTL_SECONDS,
     throwOnNoIdempotencyKey: true,
   });
-  // The requests whose mail this process dispatched: Powertools returns a replayed result without
-  // calling the function, so a request missing here was answered from the store.
-  const dispatched = new WeakSet<object>();
+  // The requests whose mail this process dispatched, with the dispatch's result: Powertools returns
+  // a replayed result without calling the function, so a request missing here was answered from the
+  // store, and one found here whose call rejects was sent before its record failed.
+  const dispatched = new WeakMap<object, DispatchResult>();
   // The requests whose send may have delivered: their in-progress record stays (see above).
   const handedOver = new WeakSet<object>();
   // The failure of each request that sent nothing, whose record Powertools then releases: it
@@ -84,7 +97,7 @@ export function createSendOnce(options: {
         const result = await dispatchMail(request.job, options.from, options.sender, {
           notAfter: request.notAfter,
         });
-        dispatched.add(request);
+        dispatched.set(request, result);
         return result;
       } catch (error) {
         if (error instanceof MailTransportError && error.outcome === 'unknown') handedOver.add(request);
@@ -106,11 +119,14 @@ export function createSendOnce(options: {
       const result = await send(request);
       return { ...result, replayed: !dispatched.has(request) };
     } catch (error) {
+      const sent = dispatched.get(request);
+      if (sent) {
+        // The mail went; only marking its record COMPLETED failed: see above.
+        throw new SentMailRecordNotCompletedError(key, sent.messageId, databaseErrorOf(error));
+      }
       const failure = unsent.get(request);
       if (unsent.has(request) && error !== failure) {
-        // Powertools' IdempotencyPersistenceLayerError: the database's error is its cause.
-        const releaseError = error instanceof Error && error.cause !== undefined ? error.cause : error;
-        throw new UnsentMailRecordKeptError(key, failure, releaseError);
+        throw new UnsentMailRecordKeptError(key, failure, databaseErrorOf(error));
       }
       if (error instanceof IdempotencyValidationError) throw new IdempotencyKeyReusedError(key, error);
       if (error instanceof MailTransportError && error.outcome === 'unknown') {
@@ -121,6 +137,11 @@ export function createSendOnce(options: {
       throw error;
     }
   };
+}
+
+/** The database's error in Powertools' IdempotencyPersistenceLayerError: its cause. */
+function databaseErrorOf(error: unknown): unknown {
+  return error instanceof Error && error.cause !== undefined ? error.cause : error;
 }
 
 /**

@@ -225,48 +225,56 @@ describeEachDatabase('createSendOnce', (open) => {
     await database.close();
   });
 
-  describe("a send that did not happen, whose record's release meets a database blip", () => {
-    /**
-     * `database`, except that its first `failures` DELETEs of an idempotency record fail as an RDS
-     * failover fails a statement: 57P01, the server terminated the connection (transient). The
-     * workflows budget for failovers; the dispatcher must too.
-     */
-    function blippingDeletes(database: Queryable, failures: number): Queryable & { deletes: number } {
-      const blipping = {
-        deletes: 0,
-        query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-          if (/^\s*DELETE FROM idempotency_records/.test(sql) && ++blipping.deletes <= failures) {
-            return Promise.reject(
-              Object.assign(new Error('terminating connection due to administrator command'), {
-                code: '57P01',
-              }),
-            );
-          }
-          return database.query<R>(sql, params);
-        },
-      };
-      return blipping;
-    }
+  /**
+   * `database`, except that its first `failures` statements matching `statement` fail as an RDS
+   * failover fails a statement: 57P01, the server terminated the connection (transient). The
+   * workflows budget for failovers; the dispatcher must too. `failed` counts the matching statements.
+   */
+  function blipping(
+    database: Queryable,
+    statement: RegExp,
+    failures: number,
+  ): Queryable & { failed: number } {
+    const blips = {
+      failed: 0,
+      query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+        if (statement.test(sql) && ++blips.failed <= failures) {
+          return Promise.reject(
+            Object.assign(new Error('terminating connection due to administrator command'), {
+              code: '57P01',
+            }),
+          );
+        }
+        return database.query<R>(sql, params);
+      },
+    };
+    return blips;
+  }
 
-    async function setupBlipping(sender: MailSender, failures: number) {
-      const database = await open();
-      const blipping = blippingDeletes(database, failures);
-      const persistenceStore = new PostgresPersistenceLayer({
-        database: blipping,
-        reclaimExpiredInProgress: false,
-      });
-      const sendOnce = createSendOnce({ from: 'sidestep@example.com', sender, persistenceStore });
-      /** SQS delivers the message again after its visibility timeout: past the first invocation's end. */
-      const afterVisibilityTimeout = () =>
-        database.query(
-          'UPDATE idempotency_records SET in_progress_expiry_timestamp = in_progress_expiry_timestamp - 60000',
-        );
-      return { database, blipping, sendOnce, afterVisibilityTimeout };
-    }
+  /** {@link setup} on a database whose first `failures` statements matching `statement` blip. */
+  async function setupBlipping(sender: MailSender, statement: RegExp, failures: number) {
+    const database = await open();
+    const blips = blipping(database, statement, failures);
+    const persistenceStore = new PostgresPersistenceLayer({
+      database: blips,
+      reclaimExpiredInProgress: false,
+    });
+    const sendOnce = createSendOnce({ from: 'sidestep@example.com', sender, persistenceStore });
+    /** SQS delivers the message again after its visibility timeout: past the first invocation's end. */
+    const afterVisibilityTimeout = () =>
+      database.query(
+        'UPDATE idempotency_records SET in_progress_expiry_timestamp = in_progress_expiry_timestamp - 60000',
+      );
+    return { database, blips, sendOnce, afterVisibilityTimeout };
+  }
+
+  describe("a send that did not happen, whose record's release meets a database blip", () => {
+    const setupBlippingDeletes = (sender: MailSender, failures: number) =>
+      setupBlipping(sender, /^\s*DELETE FROM idempotency_records/, failures);
 
     it('surfaces the transport error, transient, and sends on the redelivery', async () => {
       const sender = failingOnce('not-sent');
-      const { database, sendOnce, afterVisibilityTimeout } = await setupBlipping(sender, 1);
+      const { database, sendOnce, afterVisibilityTimeout } = await setupBlippingDeletes(sender, 1);
       await expect(sendOnce(job('m-blip'), context())).rejects.toMatchObject({
         name: 'MailTransportError',
         outcome: 'not-sent',
@@ -280,7 +288,7 @@ describeEachDatabase('createSendOnce', (open) => {
 
     it("dead-letters a rejected mail at once with the transport's reason, and a redrive sends it", async () => {
       const sender = failingOnce('rejected');
-      const { database, sendOnce, afterVisibilityTimeout } = await setupBlipping(sender, 1);
+      const { database, sendOnce, afterVisibilityTimeout } = await setupBlippingDeletes(sender, 1);
       await expect(sendOnce(job('m-rejected'), context())).rejects.toMatchObject({
         name: 'MailTransportError',
         outcome: 'rejected',
@@ -298,7 +306,7 @@ describeEachDatabase('createSendOnce', (open) => {
 
     it('sends once when the message is then delivered twice', async () => {
       const sender = failingOnce('not-sent');
-      const { database, sendOnce, afterVisibilityTimeout } = await setupBlipping(sender, 1);
+      const { database, sendOnce, afterVisibilityTimeout } = await setupBlippingDeletes(sender, 1);
       await expect(sendOnce(job('m-twice'), context())).rejects.toMatchObject({ name: 'MailTransportError' });
       await afterVisibilityTimeout();
       const outcomes = await Promise.allSettled([
@@ -314,7 +322,7 @@ describeEachDatabase('createSendOnce', (open) => {
 
     it('dead-letters the mail at once, saying it was not sent and its record was kept, when the release never succeeds', async () => {
       const sender = failingOnce('not-sent');
-      const { database, blipping, sendOnce } = await setupBlipping(sender, Number.POSITIVE_INFINITY);
+      const { database, blips, sendOnce } = await setupBlippingDeletes(sender, Number.POSITIVE_INFINITY);
       const failure = await sendOnce(job('m-kept'), context()).catch((error: unknown) => error);
       // Permanent: a redelivery would meet the record as a send of unknown outcome, which it is not.
       expect(failure).toMatchObject({
@@ -331,10 +339,95 @@ describeEachDatabase('createSendOnce', (open) => {
       ]) {
         expect(message).toContain(part);
       }
-      expect(blipping.deletes).toBeGreaterThan(1);
+      expect(blips.failed).toBeGreaterThan(1);
       const { rows } = await database.query('SELECT status FROM idempotency_records');
       expect(rows).toEqual([{ status: 'INPROGRESS' }]);
       expect(sender.sent).toHaveLength(0);
+      await database.close();
+    });
+  });
+
+  // SES or SMTP took the mail; then the database drops the connection (an RDS failover) as the
+  // record is marked COMPLETED. The mail was sent: it must neither count as a failure SQS retries
+  // nor come back as "delivery outcome unknown" though it is known.
+  describe('a sent mail whose COMPLETED record meets a database blip', () => {
+    const setupBlippingUpdates = (sender: MailSender, failures: number) =>
+      setupBlipping(sender, /^\s*UPDATE idempotency_records AS record\s+SET status = /, failures);
+
+    it('reports the mail sent and marks it COMPLETED: a redelivery replays it', async () => {
+      const sender = recordingSender();
+      const { database, blips, sendOnce, afterVisibilityTimeout } = await setupBlippingUpdates(sender, 1);
+      await expect(sendOnce(job('m-upd'), context())).resolves.toMatchObject({ replayed: false });
+      expect(blips.failed).toBe(2);
+      const { rows } = await database.query<{ status: string }>('SELECT status FROM idempotency_records');
+      expect(rows).toEqual([{ status: 'COMPLETED' }]);
+      await afterVisibilityTimeout();
+      await expect(sendOnce(job('m-upd'), context())).resolves.toMatchObject({ replayed: true });
+      expect(sender.sent).toHaveLength(1);
+      await database.close();
+    });
+
+    it('reports a whole batch sent through one blip of its one UPDATE', async () => {
+      const sender = recordingSender();
+      const { database, sendOnce } = await setupBlippingUpdates(sender, 1);
+      const ids = Array.from({ length: 10 }, (_, index) => `m-batch-${index}`);
+      const outcomes = await Promise.allSettled(ids.map((id) => sendOnce(job(id), context())));
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(Array(10).fill('fulfilled'));
+      const { rows } = await database.query<{ status: string }>('SELECT status FROM idempotency_records');
+      expect(rows).toEqual(Array(10).fill({ status: 'COMPLETED' }));
+      expect(sender.sent).toHaveLength(10);
+      await database.close();
+    });
+
+    /** The reason every mail's dead letter must give when the record is never marked. */
+    function expectSentRecordNotCompleted(failure: unknown, key: string) {
+      expect(failure).toMatchObject({
+        name: 'SentMailRecordNotCompletedError',
+        permanent: true,
+        idempotencyKey: key,
+        messageId: expect.any(String),
+        cause: expect.objectContaining({ code: '57P01' }),
+      });
+      const { message } = failure as Error;
+      for (const part of [
+        `mail sent for idempotency key "${key}"`,
+        'its send-once record could not be marked COMPLETED (Error: terminating connection due to administrator command)',
+        'do not redrive',
+      ]) {
+        expect(message).toContain(part);
+      }
+    }
+
+    it('dead-letters the mail at once, saying it was sent and its record was not marked, when the update never succeeds; a redrive sends nothing', async () => {
+      const sender = recordingSender();
+      const { database, blips, sendOnce, afterVisibilityTimeout } = await setupBlippingUpdates(
+        sender,
+        Number.POSITIVE_INFINITY,
+      );
+      const failure = await sendOnce(job('m-unmarked'), context()).catch((error: unknown) => error);
+      expectSentRecordNotCompleted(failure, 'm-unmarked');
+      expect(blips.failed).toBeGreaterThan(1);
+      const { rows } = await database.query('SELECT status FROM idempotency_records');
+      expect(rows).toEqual([{ status: 'INPROGRESS' }]);
+      // An operator redrives it anyway: the record still stands, so nothing is sent twice.
+      await afterVisibilityTimeout();
+      await expect(sendOnce(job('m-unmarked'), context())).rejects.toBeInstanceOf(
+        DeliveryOutcomeUnknownError,
+      );
+      expect(sender.sent).toHaveLength(1);
+      await database.close();
+    });
+
+    it('dead-letters every mail of a batch whose UPDATE never succeeds with that reason', async () => {
+      const sender = recordingSender();
+      const { database, sendOnce } = await setupBlippingUpdates(sender, Number.POSITIVE_INFINITY);
+      const ids = ['m-lost-0', 'm-lost-1', 'm-lost-2'];
+      const outcomes = await Promise.allSettled(ids.map((id) => sendOnce(job(id), context())));
+      outcomes.forEach((outcome, index) => {
+        expect(outcome.status).toBe('rejected');
+        if (outcome.status === 'rejected') expectSentRecordNotCompleted(outcome.reason, ids[index] as string);
+      });
+      expect(sender.sent).toHaveLength(3);
       await database.close();
     });
   });
