@@ -3,10 +3,10 @@ import { CreateQueueCommand, SendMessageCommand, type SQSClient } from '@aws-sdk
 import { sqsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { asyncFailureQueueName } from '@sidestep/manifest';
+import { type KeyedStore, keyedMemoryStore } from './keyed-store.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { LOCAL_ROLES, type LocalIam } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_ENVIRONMENT, LOCAL_REGION, localName } from './local-names.ts';
-import { type KeyedStore, keyedMemoryStore } from './local-state.ts';
 
 /**
  * Lambda's waits before the second and the third attempt of an asynchronous invocation whose function

@@ -14,6 +14,7 @@ import {
 import { access, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { PendingInvocation, PendingInvocationsStore } from './async-invocation.ts';
+import type { KeyedStore } from './keyed-store.ts';
 import type { LastFiredStore, PendingFiring, PendingFiringsStore } from './scheduler.ts';
 
 /**
@@ -187,13 +188,6 @@ export function lastFiredFile(file: string): LastFiredStore {
   };
 }
 
-/** Entries kept by a key, as {@link keyedStateFile} and {@link keyedMemoryStore} keep them. */
-export interface KeyedStore<T> {
-  list(): readonly T[];
-  set(entry: T): void;
-  delete(key: string): void;
-}
-
 /**
  * Entries kept by `keyOf`, in a JSON file (an array) rewritten ({@link writeStateFile}) at every
  * change: what a stop, or a crash, leaves is what the next start reads.
@@ -211,16 +205,6 @@ export function keyedStateFile<T>(file: string, keyOf: (entry: T) => string): Ke
     delete(key) {
       if (entries.delete(key)) save();
     },
-  };
-}
-
-/** Entries kept by `keyOf` in memory only: a stop forgets them (tests, a cloud without state). */
-export function keyedMemoryStore<T>(keyOf: (entry: T) => string): KeyedStore<T> {
-  const entries = new Map<string, T>();
-  return {
-    list: () => [...entries.values()],
-    set: (entry) => void entries.set(keyOf(entry), entry),
-    delete: (key) => void entries.delete(key),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { ScheduleDefinition as DeclaredSchedule, ScheduleRetryPolicy } from '@sidestep/workflows';
+import { type KeyedStore, keyedMemoryStore } from './keyed-store.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
-import { type KeyedStore, keyedMemoryStore } from './local-state.ts';
 
 /**
  * What the scheduler needs of a schedule as the workflows package declares it (`SCHEDULES`, its
