@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe } from '@jest/globals';
 import pg from 'pg';
 import type { Database, Queryable, QueryOptions, QueryResult } from './database.ts';
 import { migrate } from './migrate.ts';
-import { PgliteDatabase } from './pglite-database.ts';
+import { PgliteDatabase, type PgliteDatabaseOptions } from './pglite-database.ts';
 import { pgliteTemplates } from './pglite-template.ts';
 import { PostgresDatabase } from './postgres-database.ts';
 import { createPostgresSchema } from './postgres-schema.ts';
@@ -25,6 +25,11 @@ import { createPostgresSchema } from './postgres-schema.ts';
 export interface OpenTestDatabaseOptions {
   /** Apply the package's migrations. @default true */
   readonly migrate?: boolean;
+  /**
+   * PGlite only: server settings fixed at its start ({@link PgliteDatabaseOptions.settings}). The
+   * PostgreSQL backend's server is shared and started already: its settings are the server's.
+   */
+  readonly pgliteSettings?: Readonly<Record<string, string>>;
 }
 
 /** Opens a fresh, isolated database; close it when done (that also discards its data). */
@@ -112,7 +117,10 @@ export function suiteDatabase(open: OpenTestDatabase): () => Database {
 
 async function openPglite(options: OpenTestDatabaseOptions = {}): Promise<Database> {
   const { empty, migrated } = await pgliteTemplates();
-  return PgliteDatabase.create({ loadDataDir: options.migrate === false ? empty : migrated });
+  return PgliteDatabase.create({
+    loadDataDir: options.migrate === false ? empty : migrated,
+    ...(options.pgliteSettings === undefined ? {} : { settings: options.pgliteSettings }),
+  });
 }
 
 async function openPostgresSchema(url: string, options: OpenTestDatabaseOptions = {}): Promise<Database> {

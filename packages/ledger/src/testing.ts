@@ -97,6 +97,14 @@ export const MAX_STAGING_SEGMENTS = 256;
 const LOCKS_PER_DROPPED_SEGMENT = 5;
 
 /**
+ * PGlite's start settings for the lock-table tests (`pgliteSettings` of @sidestep/db/testing): a lock
+ * table of 2,000 (20 x 100 connections) instead of the default 6,400. One staging's drop (~1,300
+ * locks) still fits, as it does in the default's, and overflowing it three times takes 5 stagings'
+ * ~1,300 tables instead of 15 stagings' ~3,900, which took 10-14 s to make and drop.
+ */
+export const SMALL_LOCK_TABLE: Readonly<Record<string, string>> = { max_locks_per_transaction: '20' };
+
+/**
  * How many stagings of {@link MAX_STAGING_SEGMENTS} segments, dropped in one transaction, take more
  * locks than `db`'s server has room for: its shared lock table holds about
  * `max_locks_per_transaction` x (`max_connections` + `max_prepared_transactions`) locks for all
