@@ -216,9 +216,13 @@ function mergeSourceSql(table: string, staged: StagedRows, options: MergeOptions
   // The rejected rows are dropped after each id's last row is picked, not before: an id whose last
   // row is rejected is not written at all, rather than from an earlier row of the file that this
   // one was correcting (the row errors name the last row; its uploader expects the id untouched).
+  // Ordered again by id: the upsert's id order (and the MERGE's) is what the last rows came in, and
+  // the anti-join (a merge join sorts by line) need not keep it; a hash anti-join keeps it, and
+  // then the planner sees the order and sorts nothing again.
   return `
     SELECT ${columns} FROM (${lastRows(`line, ${columns}`)}) AS last_rows
-    WHERE NOT EXISTS (SELECT FROM ${options.rejects} AS rejected WHERE rejected.line = last_rows.line)`;
+    WHERE NOT EXISTS (SELECT FROM ${options.rejects} AS rejected WHERE rejected.line = last_rows.line)
+    ORDER BY external_id COLLATE "C"`;
 }
 
 /**
