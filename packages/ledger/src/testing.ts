@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import type { Database, Queryable } from '@sidestep/db/postgres';
+import { type Database, MAX_STAGING_SEGMENTS, type Queryable, stagingTableName } from '@sidestep/db/postgres';
 import type { ImportStaging, JobDetail } from './ledger.ts';
 
 /**
@@ -87,8 +86,8 @@ export async function insertStagedImport(db: Queryable, jobId: string): Promise<
   };
 }
 
-/** The most segments a staging has (`MAX_DEFAULT_SEGMENTS` of the batch-worker), each a table. */
-export const MAX_STAGING_SEGMENTS = 256;
+/** The most segments a staging has (@sidestep/db's, which the batch-worker sizes its segments by), each a table. */
+export { MAX_STAGING_SEGMENTS } from '@sidestep/db/postgres';
 
 /**
  * Locks one segment table takes when it is dropped (the table, its TOAST table and index, its row
@@ -135,7 +134,7 @@ export async function createStagingTables(db: Database, jobId: string, segments:
   if (!Number.isInteger(segments) || segments < 0) {
     throw new RangeError(`segments: a whole number of segments, 0 or more, not ${segments}`);
   }
-  const table = `import_staging_${createHash('sha256').update(jobId).digest('hex').slice(0, 40)}`;
+  const table = stagingTableName(jobId);
   await db.transaction(async (tx) => {
     await tx.query(
       `INSERT INTO import_stagings (job_id, table_name, columns, byte_offset, lines, records)

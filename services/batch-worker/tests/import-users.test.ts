@@ -1,10 +1,10 @@
 import { type AddressInfo, createConnection, createServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import { stagingTableName } from '@sidestep/db/postgres';
 import pg from 'pg';
 import {
   PostgresUserImportStore,
-  stagingTableName,
   VALIDATOR_APPLICATION_NAME,
 } from '../src/adapters/postgres-user-import-store.ts';
 import { openSourceObject } from '../src/adapters/s3-source.ts';

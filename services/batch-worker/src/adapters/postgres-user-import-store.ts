@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import type { Queryable } from '@sidestep/db/postgres';
+import { type Queryable, stagingTableName } from '@sidestep/db/postgres';
 import { fireJobEvent, JOB_COLUMNS, type JobRow } from '@sidestep/jobs';
 import { isDatabaseError } from '@sidestep/runtime';
 import type pg from 'pg';
@@ -109,11 +108,6 @@ const BEGIN_LOCKED = 'BEGIN ISOLATION LEVEL READ COMMITTED';
 
 /** SQLSTATEs after which the same transaction, run again, may pass. */
 const RETRYABLE_SQLSTATES = new Set(['40P01', '40001']);
-
-/** The staging table of job `jobId`: a valid identifier whatever the id, at most 63 bytes. */
-export function stagingTableName(jobId: string): string {
-  return `import_staging_${createHash('sha256').update(jobId).digest('hex').slice(0, 40)}`;
-}
 
 interface StagingRow {
   table_name: string;

@@ -1,4 +1,5 @@
 import { addAbortSignal, Readable } from 'node:stream';
+import { MAX_STAGING_SEGMENTS } from '@sidestep/db/postgres';
 import { CsvRecordScanner, type ScannedRecords, type ScanPosition } from '../domain/csv-record-scanner.ts';
 import { type HeaderMapping, mapHeader, recordShapeOf } from '../domain/map-header.ts';
 import type {
@@ -97,14 +98,8 @@ const DEFAULT_MAX_ROW_ERRORS = 100;
  */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
 
-/**
- * The most segments a default staging has. Each segment is a table, and the completing transaction
- * locks every one (the merge reads them, the drop drops them): PostgreSQL's shared lock table holds
- * `max_locks_per_transaction` (64 by default, on RDS too) times `max_connections` locks for all
- * sessions (https://www.postgresql.org/docs/15/runtime-config-locks.html), so a file of a few GB in
- * 8 MiB segments could take a large share of it.
- */
-export const MAX_DEFAULT_SEGMENTS = 256;
+/** The most segments a default staging has: @sidestep/db's {@link MAX_STAGING_SEGMENTS}, which says why. */
+export const MAX_DEFAULT_SEGMENTS = MAX_STAGING_SEGMENTS;
 
 /**
  * The segment size of an object of `objectBytes` (unknown: {@link DEFAULT_SEGMENT_BYTES}):
