@@ -79,8 +79,9 @@ export function retentionDaysCovering(seconds: number, field: string): number {
  * Each record carries the mail's headers (`mail.headers`, `headersTruncated` when SES cut them),
  * among them `X-Sidestep-Idempotency-Key`: when the mail-dispatcher could not tell whether SES took a
  * mail (DeliveryOutcomeUnknownError), a SEND record with its key means SES accepted it, and its record
- * must not be released. The group keeps them at least as long as that record lives, so the answer is
- * there for as long as the question can be asked.
+ * must not be released. The group keeps them at least as long as a sent mail's record lives (a record
+ * whose outcome is unknown is renewed by each copy of its message, and can outlive them: the README
+ * says what an operator does then).
  */
 export class MailEventLog extends Construct {
   readonly destination: Sesv2ConfigurationSetEventDestination;

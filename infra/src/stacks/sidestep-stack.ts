@@ -360,9 +360,9 @@ export class SidestepStack extends EnvironmentStack {
   }
 
   /**
-   * SES's event records of the mails, in a log group kept as long as the mail queue's idempotency
-   * records live (`idempotencyRecordSeconds`, the mail-dispatcher's own): an operator searches it for
-   * a mail's key before releasing its record (README, "Mail whose outcome is unknown").
+   * SES's event records of the mails, in a log group kept at least as long as a sent mail's
+   * idempotency record lives (`idempotencyRecordSeconds`, the mail-dispatcher's own): an operator
+   * searches it for a mail's key before releasing its record (README, "Mail whose outcome is unknown").
    */
   private addMailEventLog(services: readonly ServiceManifest[]): MailEventLog {
     const { config } = this;

@@ -202,8 +202,9 @@ export function messageLifetimeSeconds(queue: Pick<QueueTrigger, 'messageRetenti
  * message can live in the queue and, dead-lettered, in its DLQ ({@link messageLifetimeSeconds}), and a
  * day more for a producer's resend of the same key (19 days with SQS's default retention). A copy
  * redriven from the DLQ starts a new retention: one redriven after the record expired is sent again.
- * Infra keeps SES's event records of the mails at least this long, so that an operator can still tell
- * whether a mail whose outcome was unknown was sent while its record can be released.
+ * Infra keeps SES's event records of the mails at least this long, so that an operator can tell
+ * whether a mail whose outcome was unknown was sent (for a record claimed within that time: one whose
+ * outcome is unknown is renewed by each copy of its message).
  * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html
  */
 export function idempotencyRecordSeconds(
