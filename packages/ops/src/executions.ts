@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   DescribeExecutionCommand,
   type DescribeExecutionCommandOutput,
@@ -422,6 +423,13 @@ async function claimJob(
   }
 }
 
+/**
+ * The waits between the reads of an execution that still reads RUNNING after a stop: 200 ms
+ * doubling, the last cut to make 5 s in all. DescribeExecution is eventually consistent
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
+ */
+const STOP_SETTLE_WAITS_MS: readonly number[] = [200, 400, 800, 1600, 2000];
+
 /** The `error` an operator's stop gives StopExecution; the job's failure reason quotes it. */
 export const STOPPED_BY_OPERATOR = 'StoppedByOperator';
 
@@ -442,15 +450,25 @@ export const STOPPED_BY_OPERATOR = 'StoppedByOperator';
  * answers it with a stopDate, stopping nothing. So the stop is confirmed by DescribeExecution after
  * it: only an execution ABORTED with this stop's error and cause was stopped by it; any other (it
  * SUCCEEDED or FAILED first, or another operator's stop came first) is reported as not stopped,
- * and audited `error`, instead of as a stop that did not happen.
+ * and audited `error`, instead of as a stop that did not happen. DescribeExecution "is eventually
+ * consistent. The results are best effort and may not reflect very recent updates and changes"
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html): a
+ * stop that worked may still read RUNNING right after it, so RUNNING alone is read again, waiting
+ * {@link STOP_SETTLE_WAITS_MS} (about 5 s in all), before the stop is said to have stopped nothing;
+ * any other status is definitive at once.
  *
  * @throws {InvalidOptionError} `cause` is empty (field `cause`); the execution is not RUNNING, not
- * one of this environment's, or ended otherwise before the stop (field `execution`).
+ * one of this environment's, or ended otherwise before the stop, or still reads RUNNING after the
+ * waits (field `execution`).
  */
 export async function stopExecution(
   context: OpsContext,
   nameOrArn: string,
   cause: string,
+  options: {
+    /** Waits `ms` between the reads after the stop (tests pass one that does not). @default setTimeout */
+    readonly sleep?: (ms: number) => Promise<void>;
+  } = {},
 ): Promise<{ executionArn: string; stopDate: Date | null }> {
   if (cause.trim() === '') {
     throw new InvalidOptionError('cause: give why the execution is stopped', { field: 'cause' });
@@ -471,7 +489,14 @@ export async function stopExecution(
       }
       const stop = { error: STOPPED_BY_OPERATOR, cause: `${operator}: ${cause}` };
       const answer = await context.clients.sfn.send(new StopExecutionCommand({ executionArn: arn, ...stop }));
-      const after = await context.clients.sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
+      const describe = () => context.clients.sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
+      let after = await describe();
+      // Eventually consistent: RUNNING right after the stop may be a read from before it.
+      for (const ms of STOP_SETTLE_WAITS_MS) {
+        if (after.status !== 'RUNNING') break;
+        await (options.sleep ?? sleep)(ms);
+        after = await describe();
+      }
       if (after.status !== 'ABORTED' || after.error !== stop.error || after.cause !== stop.cause) {
         const how =
           after.status === 'ABORTED'

@@ -887,6 +887,81 @@ describe('stopExecution', () => {
     },
   );
 
+  // DescribeExecution "is eventually consistent. The results are best effort and may not reflect
+  // very recent updates and changes"
+  // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html): a
+  // stop that worked may still read RUNNING right after it, and must not be reported as stopping
+  // nothing (a second stop would then be refused, the execution no longer RUNNING).
+  it('reads the execution again while it still reads RUNNING after the stop, and reports the stop once it reads ABORTED', async () => {
+    const { context, sfn } = stagingContext();
+    runningUntilStopped(sfn, arn, new Date('2026-12-04T01:00:00Z'), { staleReads: 1 });
+    const audit: { result: string }[] = [];
+    const ledger = {
+      appendAudit: async (entry: { result: string }) => void audit.push(entry),
+    } as unknown as Ledger;
+    const waited: number[] = [];
+    const stopped = await stopExecution({ ...context, ledger: async () => ledger }, arn, 'wrong file', {
+      sleep: async (ms) => void waited.push(ms),
+    });
+
+    expect(stopped).toEqual({ executionArn: arn, stopDate: new Date('2026-12-04T01:00:00Z') });
+    expect(waited).toEqual([200]);
+    // The look before the stop, the stale RUNNING after it, then ABORTED.
+    expect(sfn.commandCalls(DescribeExecutionCommand)).toHaveLength(3);
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(1);
+    expect(audit).toEqual([expect.objectContaining({ action: 'execution-stop', result: 'ok' })]);
+  });
+
+  it('reports an execution still RUNNING after the reads of about 5 s as not stopped, and audits error', async () => {
+    const { context, sfn } = stagingContext();
+    runningUntilStopped(sfn, arn, new Date('2026-12-04T01:00:00Z'), { staleReads: Infinity });
+    const audit: { result: string; error: string | null }[] = [];
+    const ledger = {
+      appendAudit: async (entry: { result: string; error: string | null }) => void audit.push(entry),
+    } as unknown as Ledger;
+    const waited: number[] = [];
+    await expect(
+      stopExecution({ ...context, ledger: async () => ledger }, arn, 'wrong file', {
+        sleep: async (ms) => void waited.push(ms),
+      }),
+    ).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      field: 'execution',
+      message: `execution: ${arn} is still RUNNING after the stop: this stop stopped nothing`,
+    });
+    // 200 ms doubling, the last wait cut to 5 s in all.
+    expect(waited).toEqual([200, 400, 800, 1600, 2000]);
+    expect(sfn.commandCalls(DescribeExecutionCommand)).toHaveLength(1 + 1 + waited.length);
+    expect(audit).toEqual([
+      expect.objectContaining({
+        action: 'execution-stop',
+        result: 'error',
+        error: expect.stringContaining('is still RUNNING after the stop'),
+      }),
+    ]);
+  });
+
+  // Only RUNNING is unsettled: an execution that ended otherwise is told at once, without waiting.
+  it('does not wait when the read after the stop is not RUNNING', async () => {
+    const { context, sfn } = stagingContext();
+    let described: Partial<DescribeExecutionCommandOutput> = { status: 'RUNNING' };
+    sfn.on(DescribeExecutionCommand).callsFake(async () => {
+      const answer = { executionArn: arn, ...described };
+      described = { status: 'FAILED' };
+      return answer;
+    });
+    sfn.on(StopExecutionCommand).resolves({ stopDate: new Date('2026-12-04T01:00:00Z') });
+    const ledger = { appendAudit: async () => undefined } as unknown as Ledger;
+    const waited: number[] = [];
+    await expect(
+      stopExecution({ ...context, ledger: async () => ledger }, arn, 'wrong file', {
+        sleep: async (ms) => void waited.push(ms),
+      }),
+    ).rejects.toMatchObject({ message: expect.stringContaining('ended FAILED before the stop') });
+    expect(waited).toEqual([]);
+    expect(sfn.commandCalls(DescribeExecutionCommand)).toHaveLength(2);
+  });
+
   it('refuses an empty cause, naming the field, before calling Step Functions', async () => {
     const { context, sfn } = stagingContext();
     await expect(stopExecution(context, arn, '  ')).rejects.toMatchObject({

@@ -59,16 +59,31 @@ export function acceptMail(sqs: ReturnType<typeof stagingContext>['sqs']): void 
 /**
  * Stubs execution `arn` as RUNNING until a StopExecution, then ABORTED with that stop's error and
  * cause, as Step Functions describes a stopped execution; the stop answers `stopDate`.
+ *
+ * `staleReads`: how many DescribeExecutions after the stop still answer RUNNING before the first
+ * ABORTED one (`Infinity`: every one). DescribeExecution "is eventually consistent. The results are
+ * best effort and may not reflect very recent updates and changes"
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html), so a
+ * stop that worked may still read RUNNING for a while. @default 0
  */
 export function runningUntilStopped(
   sfn: ReturnType<typeof stagingContext>['sfn'],
   arn: string,
   stopDate = new Date(),
+  options: { readonly staleReads?: number } = {},
 ): void {
   let described: Record<string, unknown> = { status: 'RUNNING' };
-  sfn.on(DescribeExecutionCommand).callsFake(async () => ({ executionArn: arn, ...described }));
+  let stale = 0;
+  sfn.on(DescribeExecutionCommand).callsFake(async () => {
+    if (stale > 0) {
+      stale--;
+      return { executionArn: arn, status: 'RUNNING' };
+    }
+    return { executionArn: arn, ...described };
+  });
   sfn.on(StopExecutionCommand).callsFake(async (input: { error?: string; cause?: string }) => {
     described = { status: 'ABORTED', error: input.error, cause: input.cause };
+    stale = options.staleReads ?? 0;
     return { stopDate };
   });
 }
