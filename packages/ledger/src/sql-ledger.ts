@@ -198,10 +198,18 @@ async function redriveClaim(
   return rows[0]?.count ?? undefined;
 }
 
-/** The job's last transition (`job_transitions`), or undefined when it has none. */
+/**
+ * The job's last transition (`job_transitions`) other than a redrive claim, or undefined when it
+ * has none. failJob and handOverJob read it to know a duplicate of their own request: Lambda "may
+ * invoke your function multiple times" for one request
+ * (https://docs.aws.amazon.com/lambda/latest/dg/invocation-retries.html), and a `redrive` claim
+ * (claimRedrive, which changes no state) landing between the first and its duplicate would
+ * otherwise hide the first, and the duplicate be refused. The claims stay in the job's history.
+ */
 async function lastTransition(tx: Queryable, jobId: string): Promise<TransitionRow | undefined> {
   const { rows } = await tx.query<TransitionRow>(
-    'SELECT event, execution_id, data FROM job_transitions WHERE job_id = $1 ORDER BY id DESC LIMIT 1',
+    `SELECT event, execution_id, data FROM job_transitions WHERE job_id = $1 AND event <> '${REDRIVE_EVENT}'
+       ORDER BY id DESC LIMIT 1`,
     [jobId],
   );
   return rows[0];

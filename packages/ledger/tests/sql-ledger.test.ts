@@ -898,6 +898,59 @@ describeEachDatabase('answerLedgerRequest, an action delivered twice (a duplicat
     }
   });
 
+  // A redrive claim (claimRedrive, a `redrive` transition) may land between a fail or a hand-over and
+  // its duplicate Invoke (https://docs.aws.amazon.com/lambda/latest/dg/invocation-retries.html): the
+  // duplicate still answers as the first did, the claim kept in the job's history.
+  it.each([
+    [
+      'a fail',
+      'running',
+      {
+        op: 'job.fail',
+        reason: 'worker task gone',
+        operator: 'arn:aws:sts::1:assumed-role/operator/alice',
+      },
+      () => execution('first'),
+      'fail',
+    ],
+    [
+      'a hand-over',
+      'failed',
+      {
+        op: 'job.hand-over',
+        fromExecutionArn: execution('first'),
+        attempt: 2,
+        operator: 'arn:aws:sts::1:assumed-role/operator/alice',
+      },
+      (jobId: string) => execution(`${jobId}-attempt-2`),
+      'register',
+    ],
+  ] as const)(
+    'answers %s delivered again after a redrive claim of the job as the first',
+    async (_, state, action, owner, event) => {
+      const jobId = `exp_twice_claimed_${event}`;
+      await insertExport(db(), jobId, state, '2026-11-24T08:00:00Z');
+      const request = {
+        ...action,
+        jobId,
+        ...(event === 'register' ? { executionArn: owner(jobId) } : {}),
+      };
+      const ledger = new SqlLedger(db(), { notifyAddress: 'ops@example.com' });
+      const first = await answerLedgerRequest(ledger, request, { actions: true });
+      expect(first).toMatchObject({ ok: true });
+      const claim = {
+        op: 'job.claim-redrive',
+        jobId,
+        executionArn: owner(jobId),
+        redriveCount: 0,
+        operator: 'arn:aws:sts::1:assumed-role/operator/bob',
+      };
+      expect(await answerLedgerRequest(ledger, claim, { actions: true })).toEqual({ ok: true, result: null });
+      expect(await answerLedgerRequest(ledger, request, { actions: true })).toEqual(first);
+      expect((await transitions(jobId)).map((transition) => transition.event)).toEqual([event, 'redrive']);
+    },
+  );
+
   it('answers a take-back delivered twice as the first, and restores the failed row once', async () => {
     await insertExport(db(), 'exp_twice_back', 'failed', '2026-11-24T08:00:00Z');
     await db().query(`UPDATE jobs SET error = 'boom' WHERE id = 'exp_twice_back'`);
