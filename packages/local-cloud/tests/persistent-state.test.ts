@@ -273,6 +273,34 @@ describe('SQS message retention', () => {
     }
   });
 
+  // The retention applies to the messages already queued: the queue must not go on waiting for
+  // the expiry their send under the old, longer retention set.
+  it('expires at once, on a SetQueueAttributes shortening the retention, the messages now past it', async () => {
+    const endpoint = await startAwsEndpoint({ port: 0, dataDir });
+    const { sqs } = clientsOf(endpoint);
+    try {
+      const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'retained' }));
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'old' }));
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'old-in-flight' }));
+      await sqs.send(new ReceiveMessageCommand({ QueueUrl, VisibilityTimeout: 3600 }));
+      clockAhead(31_000);
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'young' }));
+      clockAhead(61_000);
+      // Past 60 s but far within the default 4 days: still counted.
+      expect(await messageCounts(sqs, String(QueueUrl))).toEqual({
+        ApproximateNumberOfMessages: '2',
+        ApproximateNumberOfMessagesNotVisible: '1',
+      });
+      await sqs.send(
+        new SetQueueAttributesCommand({ QueueUrl, Attributes: { MessageRetentionPeriod: '60' } }),
+      );
+      await expectOnlyYoung(sqs, String(QueueUrl));
+    } finally {
+      sqs.destroy();
+      await endpoint.stop();
+    }
+  });
+
   // "For standard queues, the expiration of a message is always based on its original enqueue
   // timestamp. When a message is moved to a dead-letter queue, the enqueue timestamp is unchanged."
   // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/setting-up-dead-letter-queue-retention.html)
