@@ -161,21 +161,14 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
   ) => failed(invocation, error, attempts, condition).finally(() => pending.delete(invocation.requestId));
 
   /**
-   * Makes `invocation`'s attempt now, kept before it runs (a kill during the attempt leaves it for
-   * the next start, which makes it again: Lambda retries an invocation its environment cut off);
-   * `false` when the cloud does not run the service.
+   * Follows `invocation`'s attempt, `result`, as in flight. Nothing is written before an attempt:
+   * the entry is kept already (by invokeAsync, by `follow` when it scheduled the retry, or by the
+   * last run), so a kill during the attempt leaves it for the next start, which makes it again
+   * (Lambda retries an invocation its environment cut off). Its retryAt is past by then, which a
+   * start reads as now, as it would the attempt's own time.
    */
-  const attempt = (invocation: PendingInvocation): boolean => {
-    const kept = { ...invocation, retryAt: new Date().toISOString() };
-    pending.set(kept);
-    const result = options.invoke(kept.service, kept.payload);
-    if (!result) {
-      pending.delete(kept.requestId);
-      return false;
-    }
-    track(kept.service, kept.attempt, follow(kept, result));
-    return true;
-  };
+  const attempt = (invocation: PendingInvocation, result: Promise<InvokeResult>) =>
+    track(invocation.service, invocation.attempt, follow(invocation, result));
 
   /** Arms the attempt of `invocation` at its `retryAt` (now when that is past). */
   const arm = (invocation: PendingInvocation) => {
@@ -183,9 +176,11 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
       () => {
         timers.delete(timer);
         if (stopped) return;
-        if (!attempt(invocation)) {
-          report(invocation.service, `attempt ${invocation.attempt}: the service is no longer running`);
-        }
+        const result = options.invoke(invocation.service, invocation.payload);
+        if (result) return attempt(invocation, result);
+        // The service is gone: the event is no longer kept.
+        pending.delete(invocation.requestId);
+        report(invocation.service, `attempt ${invocation.attempt}: the service is no longer running`);
       },
       Math.max(0, new Date(invocation.retryAt).getTime() - Date.now()),
     );
@@ -245,7 +240,14 @@ export function startAsyncInvocations(options: AsyncInvocationsOptions): AsyncIn
     invokeAsync(service, payload, requestId = randomUUID()) {
       if (stopped) return false;
       const now = new Date().toISOString();
-      return attempt({ service, requestId, payload, acceptedAt: now, attempt: 1, retryAt: now });
+      const result = options.invoke(service, payload);
+      if (!result) return false;
+      const invocation = { service, requestId, payload, acceptedAt: now, attempt: 1, retryAt: now };
+      // Kept before Lambda's answer, and only once the service took it: a stop (or a kill) from
+      // here on leaves it for the next start.
+      pending.set(invocation);
+      attempt(invocation, result);
+      return true;
     },
     async stop() {
       stopped = true;
