@@ -26,9 +26,10 @@ const arnOf = (name: string) => `arn:aws:sqs:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}
 /** A queue `name` and its DLQ `name-dlq` (maxReceiveCount 1), as infra wires a job queue. */
 async function queueWithDlq(
   name: string,
+  sqs: SQSClient = local.sqs,
 ): Promise<{ url: string; dlqUrl: string; arn: string; dlqArn: string }> {
-  const dlq = await local.sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
-  const queue = await local.sqs.send(
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
+  const queue = await sqs.send(
     new CreateQueueCommand({
       QueueName: name,
       Attributes: {
@@ -44,9 +45,9 @@ async function queueWithDlq(
   };
 }
 
-async function sendTo(url: string, count: number): Promise<void> {
+async function sendTo(url: string, count: number, sqs: SQSClient = local.sqs): Promise<void> {
   for (let i = 0; i < count; i += 1) {
-    await local.sqs.send(
+    await sqs.send(
       new SendMessageCommand({
         QueueUrl: url,
         MessageBody: `job-${i}`,
@@ -256,31 +257,62 @@ describe('StartMessageMoveTask', () => {
   // Two starts arriving together must not both pass the one-active-task check: the loser would be
   // an orphan still moving messages, never listed, never cancellable, never saved for resume.
   it('refuses the second of two concurrent starts on one source, leaving one listed, cancellable task', async () => {
-    const { dlqUrl, dlqArn } = await queueWithDlq('redrive-race');
-    await sendTo(dlqUrl, 20);
-    const starts = await Promise.allSettled([
-      local.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 1 })),
-      local.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 1 })),
-    ]);
-    const { Results } = await local.sqs.send(
-      new ListMessageMoveTasksCommand({ SourceArn: dlqArn, MaxResults: 10 }),
-    );
-    for (const task of Results ?? []) {
-      if (task.TaskHandle)
-        await local.sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: task.TaskHandle }));
-    }
-    const started = starts.flatMap((s) => (s.status === 'fulfilled' ? [s.value.TaskHandle] : []));
-    const refused = starts.flatMap((s) => (s.status === 'rejected' ? [s.reason] : []));
-    expect(started).toHaveLength(1);
-    expect(refused).toHaveLength(1);
-    expect(await failure(Promise.reject(refused[0]))).toEqual({
-      name: 'InvalidParameterValue',
-      status: 400,
-      message:
-        'There is already a task running. Only one active task is allowed for a source queue arn at a given time.',
+    // Two starts sent together may not interleave: the first could finish its awaits before the
+    // second arrives, and the test would pass without the guard. So the first is held, past its
+    // check, at its in-process GetQueueUrl of the destination (seen by the endpoint's authorize
+    // hook) until the second start has been answered; a second such call is not held.
+    const gateReached = Promise.withResolvers<void>();
+    const gate = Promise.withResolvers<void>();
+    let held = false;
+    const endpoint = await startAwsEndpoint({
+      port: 0,
+      authorize: async ({ headers, body }) => {
+        if (held || headers['x-amz-target'] !== 'AmazonSQS.GetQueueUrl') return undefined;
+        const text =
+          Buffer.isBuffer(body) || typeof body === 'string' ? body.toString() : JSON.stringify(body);
+        if ((JSON.parse(text) as { QueueName?: unknown }).QueueName !== 'redrive-race') return undefined;
+        held = true;
+        gateReached.resolve();
+        await gate.promise;
+        return undefined;
+      },
     });
-    expect(Results).toHaveLength(1);
-    expect(Results?.[0]?.TaskHandle).toBe(started[0]);
+    const sqs = new SQSClient(localClientConfig(endpoint.url));
+    try {
+      const { dlqUrl, dlqArn } = await queueWithDlq('redrive-race', sqs);
+      await sendTo(dlqUrl, 20, sqs);
+      const start = () =>
+        sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 1 }));
+      const first = start();
+      await gateReached.promise;
+      const second = start();
+      await Promise.allSettled([second]);
+      gate.resolve();
+      const starts = await Promise.allSettled([first, second]);
+      const { Results } = await sqs.send(
+        new ListMessageMoveTasksCommand({ SourceArn: dlqArn, MaxResults: 10 }),
+      );
+      for (const task of Results ?? []) {
+        if (task.TaskHandle)
+          await sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: task.TaskHandle }));
+      }
+      const started = starts.flatMap((s) => (s.status === 'fulfilled' ? [s.value.TaskHandle] : []));
+      const refused = starts.flatMap((s) => (s.status === 'rejected' ? [s.reason] : []));
+      expect(started).toHaveLength(1);
+      expect(refused).toHaveLength(1);
+      expect(await failure(Promise.reject(refused[0]))).toEqual({
+        name: 'InvalidParameterValue',
+        status: 400,
+        message:
+          'There is already a task running. Only one active task is allowed for a source queue arn at a given time.',
+      });
+      expect(Results).toHaveLength(1);
+      expect(Results?.[0]?.TaskHandle).toBe(started[0]);
+    } finally {
+      gate.resolve();
+      sqs.destroy();
+      await endpoint.stop();
+    }
   });
 
   // Without DestinationArn AWS redrives each message to "their respective original source queues"
