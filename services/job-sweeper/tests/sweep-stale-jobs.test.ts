@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   ContractValidationError,
   MailSendJob,
@@ -7,7 +7,12 @@ import {
   validate,
 } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
-import { describeEachDatabase, describeIfAvailable, testDatabases } from '@sidestep/db/testing';
+import {
+  describeEachDatabase,
+  describeIfAvailable,
+  type TestDatabase,
+  testDatabases,
+} from '@sidestep/db/testing';
 import { fireJobEvent } from '@sidestep/jobs';
 import { SqlLedger } from '@sidestep/ledger';
 import {
@@ -714,54 +719,54 @@ describeIfAvailable(postgres?.available ?? false)(
 // table is as large as PostgreSQL's default (64 x 100), and it failed there too. The case runs on
 // PGlite only, started with a lock table of 2,000 (SMALL_LOCK_TABLE): the same overflow with ~1,300
 // tables to make and drop instead of ~3,900 (3 s instead of 10-14 s, and 16-27 s on PostgreSQL).
-describeEachDatabase('sweepStaleJobs, stale imports with large stagings', (open, backend) => {
+const pglite = testDatabases().find((backend) => backend.name === 'pglite') as TestDatabase;
+describe('sweepStaleJobs, stale imports with large stagings [pglite]', () => {
   let db: Database;
   beforeAll(async () => {
-    db = await open({ pgliteSettings: SMALL_LOCK_TABLE });
+    db = await pglite.open({ pgliteSettings: SMALL_LOCK_TABLE });
   });
   afterAll(() => db?.close());
 
-  if (backend === 'pglite')
-    it('fails every stale import however many tables their stagings hold in all, and the job behind them, dropping every staging', async () => {
-      const imports = await stagingsOverflowingLockTable(db);
-      const ids = Array.from({ length: imports }, (_, n) => `imp_locks_${String(n).padStart(2, '0')}`);
-      // Their deadlines an hour apart, oldest first, hours ago; the export's after the last of them.
-      await db.query(
-        `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, started_at, deadline_at)
+  it('fails every stale import however many tables their stagings hold in all, and the job behind them, dropping every staging', async () => {
+    const imports = await stagingsOverflowingLockTable(db);
+    const ids = Array.from({ length: imports }, (_, n) => `imp_locks_${String(n).padStart(2, '0')}`);
+    // Their deadlines an hour apart, oldest first, hours ago; the export's after the last of them.
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id, started_at, deadline_at)
        SELECT id, 'import', 'running', 'sidestep-test-imports', 'imports/' || id || '.csv', 'v1', id || '.csv',
               'arn:e:' || id, now() - interval '100 hours', now() - (100 - n) * interval '1 hour'
        FROM unnest($1::text[]) WITH ORDINALITY AS job (id, n)`,
-        [ids],
-      );
-      await db.query(
-        `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, started_at, deadline_at)
+      [ids],
+    );
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, started_at, deadline_at)
        VALUES ('exp_locks', 'export', 'running', 'req-exp_locks', 'a@example.com', 'users', 'arn:e:exp_locks',
                now() - interval '10 hours', now() - interval '1 hour')`,
-      );
-      await withStagings(db, ids, MAX_STAGING_SEGMENTS, async (tablesLeft) => {
-        expect(await tablesLeft()).toBe(imports * (MAX_STAGING_SEGMENTS + 2));
-        const output = await sweepStaleJobs(db, new FakeMailQueue(), {
-          now: new Date(),
-          sweeperId: 'job-sweeper:locks',
-          notifyAddress,
-        });
-
-        const all = [...ids, 'exp_locks'];
-        expect(output.failed.map((swept) => swept.jobId)).toEqual(all);
-        expect(output.mailed.map((swept) => swept.jobId).sort()).toEqual([...all].sort());
-        const { rows: states } = await db.query<{ state: string; fails: number }>(
-          `SELECT state, (SELECT count(*)::int FROM job_transitions WHERE job_id = jobs.id AND event = 'fail') AS fails
-         FROM jobs WHERE id = ANY($1) ORDER BY id`,
-          [all],
-        );
-        expect(states).toEqual(all.map(() => ({ state: 'failed', fails: 1 })));
-        expect(
-          (await db.query('SELECT job_id FROM import_stagings WHERE job_id = ANY($1)', [ids])).rows,
-        ).toEqual([]);
-        expect(
-          (await db.query('SELECT job_id FROM import_staging_segments WHERE job_id = ANY($1)', [ids])).rows,
-        ).toEqual([]);
-        expect(await tablesLeft()).toBe(0);
+    );
+    await withStagings(db, ids, MAX_STAGING_SEGMENTS, async (tablesLeft) => {
+      expect(await tablesLeft()).toBe(imports * (MAX_STAGING_SEGMENTS + 2));
+      const output = await sweepStaleJobs(db, new FakeMailQueue(), {
+        now: new Date(),
+        sweeperId: 'job-sweeper:locks',
+        notifyAddress,
       });
-    }, 300_000);
+
+      const all = [...ids, 'exp_locks'];
+      expect(output.failed.map((swept) => swept.jobId)).toEqual(all);
+      expect(output.mailed.map((swept) => swept.jobId).sort()).toEqual([...all].sort());
+      const { rows: states } = await db.query<{ state: string; fails: number }>(
+        `SELECT state, (SELECT count(*)::int FROM job_transitions WHERE job_id = jobs.id AND event = 'fail') AS fails
+         FROM jobs WHERE id = ANY($1) ORDER BY id`,
+        [all],
+      );
+      expect(states).toEqual(all.map(() => ({ state: 'failed', fails: 1 })));
+      expect(
+        (await db.query('SELECT job_id FROM import_stagings WHERE job_id = ANY($1)', [ids])).rows,
+      ).toEqual([]);
+      expect(
+        (await db.query('SELECT job_id FROM import_staging_segments WHERE job_id = ANY($1)', [ids])).rows,
+      ).toEqual([]);
+      expect(await tablesLeft()).toBe(0);
+    });
+  }, 300_000);
 });
