@@ -74,6 +74,21 @@ export class StatesTaskError extends Error {
 }
 
 /**
+ * A `States.Runtime` failure of a task (a required parameter missing): Step Functions neither
+ * retries nor catches it, `States.ALL` included
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). The library
+ * does not export its own `StatesRuntimeError`; it reads `isRetryable` / `isCatchable` off any
+ * error (a missing one counts as true), which these two set to false.
+ */
+export class StatesRuntimeTaskError extends StatesTaskError {
+  readonly isRetryable = false;
+  readonly isCatchable = false;
+  constructor(cause: string) {
+    super('States.Runtime', cause);
+  }
+}
+
+/**
  * `arn:aws:states:::lambda:invoke`: calls the local function and returns what the optimized
  * integration returns (`{ ExecutedVersion, Payload, SdkHttpMetadata, SdkResponseMetadata,
  * StatusCode }`). A function error fails the task with `Error` = the error type and `Cause` = the
@@ -89,7 +104,7 @@ export function lambdaInvoke(
   return async (parameters, call) => {
     const functionName = parameters.FunctionName;
     if (typeof functionName !== 'string' || functionName === '') {
-      throw new StatesTaskError('States.Runtime', 'lambda:invoke: the parameter FunctionName is required');
+      throw new StatesRuntimeTaskError('lambda:invoke: the parameter FunctionName is required');
     }
     const qualifier = typeof parameters.Qualifier === 'string' ? { qualifier: parameters.Qualifier } : {};
     authorizeTask(
@@ -170,10 +185,7 @@ export function ecsRunTaskSync(run: (request: RunTaskRequest) => Promise<RunTask
   return async (parameters, call) => {
     const taskDefinition = parameters.TaskDefinition;
     if (typeof taskDefinition !== 'string' || taskDefinition === '') {
-      throw new StatesTaskError(
-        'States.Runtime',
-        'ecs:runTask.sync: the parameter TaskDefinition is required',
-      );
+      throw new StatesRuntimeTaskError('ecs:runTask.sync: the parameter TaskDefinition is required');
     }
     const overrides = (parameters.Overrides as { ContainerOverrides?: ContainerOverride[] } | undefined)
       ?.ContainerOverrides;
@@ -251,7 +263,7 @@ export function sqsSendMessage(sqs: SQSClient, authorize?: TaskAuthorizer): Task
   return async (parameters, call) => {
     const { QueueUrl, MessageBody } = parameters;
     if (typeof QueueUrl !== 'string' || MessageBody === undefined) {
-      throw new StatesTaskError('States.Runtime', 'sqs:sendMessage: QueueUrl and MessageBody are required');
+      throw new StatesRuntimeTaskError('sqs:sendMessage: QueueUrl and MessageBody are required');
     }
     const queueName = QueueUrl.split('/').pop() ?? '';
     // The SDK's error name for SQS's AccessDenied, prefixed as the other SQS errors below.

@@ -12,6 +12,7 @@ import {
 import {
   ECS_RUN_TASK_SYNC,
   LAMBDA_INVOKE,
+  lambdaInvoke,
   SQS_SEND_MESSAGE,
   StatesTaskError,
   type TaskIntegration,
@@ -492,5 +493,42 @@ describe('createLocalStepFunctions', () => {
     expect(done).toMatchObject({ status: 'FAILED', error: 'States.Runtime' });
     expect(done.cause).toContain("The function 'States.StringToJson($.cause)' had the following error: ");
     expect(calls).toEqual([]);
+  });
+
+  // States.Runtime "can't be retried" and "States.ALL ... does not match States.Runtime"
+  // (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html): a Lambda
+  // Task without FunctionName fails the execution; its retrier and its catch-all never run.
+  it('neither retries nor catches a Task whose integration lacks a required parameter (States.Runtime)', async () => {
+    const invoked: string[] = [];
+    const sfn = oneMachine(
+      'unnamed',
+      {
+        StartAt: 'Invoke',
+        States: {
+          Invoke: {
+            Type: 'Task',
+            Resource: LAMBDA_INVOKE,
+            Parameters: { Payload: {} },
+            Retry: [{ ErrorEquals: ['States.ALL'], MaxAttempts: 2, IntervalSeconds: 0 }],
+            Catch: [{ ErrorEquals: ['States.ALL'], Next: 'Caught' }],
+            End: true,
+          },
+          Caught: { Type: 'Succeed' },
+        },
+      },
+      {
+        [LAMBDA_INVOKE]: lambdaInvoke((functionName) => {
+          invoked.push(functionName);
+          return undefined;
+        }),
+      },
+    );
+    const { executionArn } = sfn.startExecution({ stateMachineArn: 'unnamed', input: '{}' });
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done).toMatchObject({ status: 'FAILED', error: 'States.Runtime' });
+    expect(done.cause).toContain('the parameter FunctionName is required');
+    expect(done.history.filter((event) => event.type === 'TaskStateEntered')).toHaveLength(1);
+    expect(done.history.some((event) => event.type === 'SucceedStateEntered')).toBe(false);
+    expect(invoked).toEqual([]);
   });
 });
