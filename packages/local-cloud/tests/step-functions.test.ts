@@ -531,4 +531,43 @@ describe('createLocalStepFunctions', () => {
     expect(done.history.some((event) => event.type === 'SucceedStateEntered')).toBe(false);
     expect(invoked).toEqual([]);
   });
+
+  // StringMatches: only `*` is special, `\\*` (JSON) is a literal asterisk and `\\\\` a literal
+  // backslash; `?` and `[` are plain characters
+  // (https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html, StringMatches).
+  it.each([
+    ['a?c', 'abc', false],
+    ['a?c', 'a?c', true],
+    ['a[bx]c', 'abc', false],
+    ['a[bx]c', 'a[bx]c', true],
+    ['a*c', 'abbbc', true],
+    ['a*c', 'ac', true],
+    ['a*c', 'abcd', false],
+    ['a\\*c', 'a*c', true],
+    ['a\\*c', 'abbc', false],
+    ['a\\\\c', 'a\\c', true],
+    ['a\\\\*', 'a\\xyz', true],
+    ['log-*.txt', 'log-2026.txt', true],
+    ['log-*.txt', 'log-2026xtxt', false],
+  ])('StringMatches %j against %j is %s, as AWS matches it', async (pattern, value, matches) => {
+    const sfn = oneMachine('match', {
+      StartAt: 'Match',
+      States: {
+        Match: {
+          Type: 'Choice',
+          Choices: [{ Variable: '$.value', StringMatches: pattern, Next: 'Matched' }],
+          Default: 'Unmatched',
+        },
+        Matched: { Type: 'Pass', Result: 'matched', End: true },
+        Unmatched: { Type: 'Pass', Result: 'unmatched', End: true },
+      },
+    });
+    const { executionArn } = sfn.startExecution({
+      stateMachineArn: 'match',
+      input: JSON.stringify({ value }),
+    });
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(JSON.parse(done.output ?? '')).toBe(matches ? 'matched' : 'unmatched');
+  });
 });
