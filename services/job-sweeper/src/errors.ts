@@ -1,4 +1,5 @@
-import { SidestepError } from '@sidestep/runtime';
+import { JobLedgerUnavailableError } from '@sidestep/jobs';
+import { describeCause, SidestepError } from '@sidestep/runtime';
 
 // Every class sets `name` as a literal class field: the Lambda runtime reports it as `errorType`,
 // which EventBridge Scheduler's retry policy and the dead-letter queue show to operators.
@@ -88,6 +89,56 @@ export class FailureMailRefusedError extends JobSweeperError {
     );
     this.jobIds = refusals.map((refusal) => refusal.jobId);
     this.refusals = refusals;
+  }
+}
+
+/** A stale job the sweep could not fail, and the error its transaction ended with. */
+export interface StaleJobFailure {
+  readonly jobId: string;
+  readonly error: unknown;
+}
+
+/**
+ * Stale jobs the sweep could not fail: the transaction failing one of them threw (its staging's drop
+ * ran out of `lock_timeout` behind a dead worker session still holding a segment table, or any error
+ * of that row). Each job is failed in a transaction of its own, so the sweep failed the others and
+ * queued the mails before throwing this; the jobs named stay `running`, untouched, for the next sweep.
+ * Transient when every cause is one a retry may cure ({@link JobLedgerUnavailableError.isTransient}):
+ * Lambda retries the invocation. A cause a retry cannot cure (a constraint the row breaks, a bug)
+ * makes it permanent, with that cause as its `cause`, so that it surfaces as what it is rather than
+ * as an outage. When the mail phase failed too, its error is named as well (`mailError`), as
+ * {@link FailureMailNotQueuedError} names the refusals beside it: a mail not queued or refused does
+ * not make this permanent (the mail stays pending, or the refusal is recorded and reported once), a
+ * mail phase that threw anything else does when that is no transient database failure.
+ */
+export class StaleJobsNotFailedError extends JobSweeperError {
+  override readonly name: string = 'StaleJobsNotFailedError';
+  /** The stale jobs left running. */
+  readonly jobIds: readonly string[];
+  readonly failures: readonly StaleJobFailure[];
+  /** What the mail phase of the same sweep threw, if it did. */
+  readonly mailError: unknown;
+  constructor(failures: readonly StaleJobFailure[], mailError?: unknown) {
+    const curable = (error: unknown) =>
+      error instanceof JobSweeperError ? !error.permanent : JobLedgerUnavailableError.isTransient(error);
+    const mailCurable =
+      mailError === undefined ||
+      mailError instanceof FailureMailNotQueuedError ||
+      mailError instanceof FailureMailRefusedError ||
+      curable(mailError);
+    const incurable = [
+      ...failures.map((failure) => failure.error).filter((error) => !curable(error)),
+      ...(mailCurable ? [] : [mailError]),
+    ];
+    super(
+      `stale jobs not failed (left running) for ${jobList(
+        failures.map(({ jobId, error }) => ({ jobId, why: describeCause(error) })),
+      )}${mailError === undefined ? '' : `; and ${describeCause(mailError)}`}`,
+      { permanent: incurable.length > 0, cause: incurable[0] ?? failures[0]?.error ?? mailError },
+    );
+    this.jobIds = failures.map((failure) => failure.jobId);
+    this.failures = failures;
+    this.mailError = mailError;
   }
 }
 

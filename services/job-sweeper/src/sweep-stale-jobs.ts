@@ -22,6 +22,8 @@ import {
   type FailureMailRefusal,
   FailureMailRefusedError,
   failureMailRefusal,
+  type StaleJobFailure,
+  StaleJobsNotFailedError,
 } from './errors.ts';
 import { retentionCutoff } from './purge-expired.ts';
 
@@ -89,13 +91,21 @@ interface PendingMailRow {
  *    lock their fails took to its end: failing an import drops its staging, up to 256 segment tables,
  *    and a dozen such imports overflowed the server's shared lock table (53200 "out of shared
  *    memory"), so no stale job was ever failed. A crash between two jobs leaves each failed with its
- *    audit row, or untouched for the next sweep.
+ *    audit row, or untouched for the next sweep. A job whose transaction throws (its staging's drop
+ *    runs out of `lock_timeout` behind a dead worker session holding a segment table, or any error of
+ *    that row) is left `running`, untouched, and the sweep goes on with the jobs behind it and with
+ *    the mails; it throws {@link StaleJobsNotFailedError} at the end. Stopping there would stop every
+ *    job behind it, on every sweep, as the oldest are read first.
  * 2. Every swept job whose failure mail is not queued yet (this sweep's, or an earlier sweep's that
  *    died or failed before queuing) gets its `import.failed` / `export.failed` mail queued, then
  *    `sweep_mail_queued_at` set. A job is failed once (it is no longer `running`) and mailed once
  *    (the mail's id is `jobMailKey` of @sidestep/jobs, `<template>:<jobId>[:<attempt>]`, the key the
  *    mail-dispatcher sends once per).
  *
+ * @throws {StaleJobsNotFailedError} some stale jobs could not be failed (they stay `running` for the
+ * next sweep), thrown once the others were failed and the mails queued, naming each job and its
+ * error, and the mail phase's error when it threw too: transient when every cause is, permanent when
+ * one is a cause no retry cures (a bug), which is its `cause`.
  * @throws {FailureMailNotQueuedError} some mails could not be queued (transient; they stay pending);
  * it names the mails the same sweep refused too.
  * @throws {FailureMailRefusedError} mails are refused for good (permanent, recorded on their jobs
@@ -116,13 +126,29 @@ export async function sweepStaleJobs(
     [options.now, limit],
   );
   const failed: SweptJob[] = [];
+  // A job whose fail throws is set aside, not let stop the loop: the candidates are read oldest
+  // first, so it would stop every job behind it, and their mails, on every sweep until it is mended.
+  const notFailed: StaleJobFailure[] = [];
   for (const { id } of stale) {
-    const swept = await db.transaction((tx) => failStaleJob(tx, id, options));
-    if (swept) failed.push(swept);
+    try {
+      const swept = await db.transaction((tx) => failStaleJob(tx, id, options));
+      if (swept) failed.push(swept);
+    } catch (error) {
+      notFailed.push({ jobId: id, error });
+    }
   }
 
-  const mailed = await queuePendingMails(db, mailQueue, { ...options, limit });
-  return { sweptAt: options.now.toISOString(), failed, mailed };
+  if (notFailed.length === 0) {
+    const mailed = await queuePendingMails(db, mailQueue, { ...options, limit });
+    return { sweptAt: options.now.toISOString(), failed, mailed };
+  }
+  // The mails are queued still (this sweep's failed jobs', and earlier ones'), and what the mail phase
+  // threw is named beside the jobs left running rather than hiding them, or hidden by them.
+  const mailError = await queuePendingMails(db, mailQueue, { ...options, limit }).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  throw new StaleJobsNotFailedError(notFailed, mailError);
 }
 
 /**

@@ -21,7 +21,7 @@ import {
   stagingsOverflowingLockTable,
   withStagings,
 } from '@sidestep/ledger/testing';
-import type { FailureMailRefusal } from '../src/errors.ts';
+import { type FailureMailRefusal, StaleJobsNotFailedError } from '../src/errors.ts';
 import { purgeExpired } from '../src/purge-expired.ts';
 import type { MailQueue, MailQueueResult } from '../src/sweep-stale-jobs.ts';
 import { sweepStaleJobs } from '../src/sweep-stale-jobs.ts';
@@ -638,6 +638,110 @@ describeEachDatabase('sweepStaleJobs', (open) => {
       stuck.map((id) => `${id.startsWith('imp') ? 'import' : 'export'}.failed:${id}`).sort(),
     );
     for (const id of stuck) expect((await transitions(id)).filter((t) => t.event === 'fail')).toHaveLength(1);
+  });
+
+  /**
+   * Makes failing job `jobId` throw with SQLSTATE `code`, as its staging's drop does when it runs out
+   * of lock_timeout behind a dead worker session: a trigger refusing its `fail` audit row (the same
+   * on PGlite and PostgreSQL, where a held lock would need a second session). Returns its removal.
+   */
+  async function failThrows(jobId: string, code: string): Promise<() => Promise<void>> {
+    const name = `refuse_fail_${jobId}`;
+    await db.query(
+      `CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'refused for the test: %', NEW.job_id USING ERRCODE = '${code}'; END $$`,
+    );
+    await db.query(
+      `CREATE TRIGGER ${name} BEFORE INSERT ON job_transitions FOR EACH ROW
+       WHEN (NEW.job_id = '${jobId}') EXECUTE FUNCTION ${name}()`,
+    );
+    return async () => {
+      await db.query(`DROP TRIGGER ${name} ON job_transitions`);
+      await db.query(`DROP FUNCTION ${name}()`);
+    };
+  }
+
+  /** Two stale jobs, `first`'s deadline a minute before `behind`'s; `now` just past both. */
+  async function oneBehindAnother(kinds: ['import' | 'export', 'import' | 'export']) {
+    const first = await job(kinds[0]);
+    const behind = await job(kinds[1]);
+    await db.query("UPDATE jobs SET deadline_at = deadline_at - interval '1 minute' WHERE id = $1", [first]);
+    await sweepAway(new Date(((await row(first)).deadline_at as Date).getTime() - 1));
+    return { first, behind, now: new Date(((await row(behind)).deadline_at as Date).getTime() + 1) };
+  }
+
+  it('fails and mails the stale job behind one whose fail throws, then throws naming that one (transient), which the retry fails', async () => {
+    const { first: blocked, behind, now } = await oneBehindAnother(['import', 'export']);
+    // 55P03 lock_not_available: what lock_timeout raises, a cause a retry may cure.
+    const mend = await failThrows(blocked, '55P03');
+    const mails = new FakeMailQueue();
+    try {
+      const error = await sweepStaleJobs(db, mails, {
+        now,
+        sweeperId: 'job-sweeper:blocked',
+        notifyAddress,
+      }).catch((thrown: unknown) => thrown);
+      // The job behind it was failed and mailed by the same sweep; the blocked one is untouched.
+      expect(await row(behind)).toMatchObject({ state: 'failed', swept_at: now, sweep_mail_queued_at: now });
+      expect(mails.sent.map((mail) => mail.id)).toEqual([`export.failed:${behind}`]);
+      expect(error).toBeInstanceOf(StaleJobsNotFailedError);
+      expect(error).toMatchObject({ permanent: false, jobIds: [blocked], mailError: undefined });
+      expect((error as Error).message).toContain(`1 job(s): ${blocked} (`);
+      expect((error as Error).message).toContain(`refused for the test: ${blocked}`);
+      expect(await row(blocked)).toMatchObject({ state: 'running' });
+      expect((await transitions(blocked)).map((t) => t.event)).toEqual(['start']);
+    } finally {
+      await mend();
+    }
+
+    // The cause gone, the retry fails it and mails it, and nothing twice.
+    const retried = await sweepStaleJobs(db, mails, { now, sweeperId: 'job-sweeper:retry', notifyAddress });
+    expect(retried.failed.map((swept) => swept.jobId)).toEqual([blocked]);
+    expect(mails.sent.map((mail) => mail.id)).toEqual([
+      `export.failed:${behind}`,
+      `import.failed:${blocked}`,
+    ]);
+    for (const id of [blocked, behind])
+      expect((await transitions(id)).filter((t) => t.event === 'fail')).toHaveLength(1);
+  });
+
+  it("throws a fail's cause no retry cures as its cause (permanent), naming the same sweep's mail not queued too", async () => {
+    const { first: broken, behind, now } = await oneBehindAnother(['export', 'export']);
+    // P0001 raise_exception: no outage, a bug, which must surface as one.
+    const mend = await failThrows(broken, 'P0001');
+    const mails = new FakeMailQueue();
+    mails.answers.set(`export.failed:${behind}`, {
+      status: 'failed',
+      id: 'x',
+      message: 'ThrottlingException: slow down',
+    });
+    try {
+      const error = await sweepStaleJobs(db, mails, {
+        now,
+        sweeperId: 'job-sweeper:broken',
+        notifyAddress,
+      }).catch((thrown: unknown) => thrown);
+      expect(await row(behind)).toMatchObject({
+        state: 'failed',
+        sweep_mail_queued_at: null,
+        sweep_mail_error: 'ThrottlingException: slow down',
+      });
+      expect(await row(broken)).toMatchObject({ state: 'running' });
+      expect(error).toBeInstanceOf(StaleJobsNotFailedError);
+      expect(error).toMatchObject({
+        permanent: true,
+        jobIds: [broken],
+        mailError: expect.objectContaining({ name: 'FailureMailNotQueuedError', jobIds: [behind] }),
+        cause: expect.objectContaining({ code: 'P0001' }),
+      });
+      expect((error as Error).message).toContain(
+        `; and FailureMailNotQueuedError: failure mails not queued for 1 job(s): ${behind} (ThrottlingException: slow down)`,
+      );
+    } finally {
+      await mend();
+    }
+    // Nothing left stale or pending for a test added after this one: the broken job failed, both mailed.
+    await sweepAway(now);
   });
 });
 
