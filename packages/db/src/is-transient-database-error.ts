@@ -61,3 +61,20 @@ export function isTransientDatabaseError(error: unknown): boolean {
   if (typeof code === 'string') return TRANSIENT_SQLSTATE.test(code) || TRANSIENT_SOCKET_CODES.has(code);
   return typeof message === 'string' && TRANSIENT_PG_MESSAGE.test(message);
 }
+
+/** SQLSTATEs of a connection lost or refused: class 08, and 57P01-57P03 (the server shutting down or starting). */
+const UNREACHABLE_SQLSTATE = /^(08[0-9A-Z]{3}|57P0[1-3])$/;
+
+/**
+ * True for a failure that says the database cannot be reached right now, whatever the statement: a
+ * connection lost or refused (class 08, 57P01-57P03, a socket error, pg's connection-lost,
+ * pool-timeout and answer-timeout errors: a server that did not answer in time is presumed gone). A subset of {@link isTransientDatabaseError}: a lock wait or a deadlock is
+ * about one statement, and the next may pass; after this, the next statement will most likely fail
+ * the same way, after its own connect timeout.
+ */
+export function isDatabaseUnreachable(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') return UNREACHABLE_SQLSTATE.test(code) || TRANSIENT_SOCKET_CODES.has(code);
+  return typeof message === 'string' && TRANSIENT_PG_MESSAGE.test(message);
+}

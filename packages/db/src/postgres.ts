@@ -13,7 +13,7 @@ import { atMostEvery, DEFAULT_RENEW_INTERVAL_MS } from './renew-credentials.ts';
 export type { Database, Queryable, QueryOptions, QueryResult } from './database.ts';
 export { DatabaseError, DatabaseOptionsError, TransactionMisuseError } from './errors.ts';
 export { MAX_STAGING_SEGMENTS, stagingTableName } from './import-staging.ts';
-export { isTransientDatabaseError } from './is-transient-database-error.ts';
+export { isDatabaseUnreachable, isTransientDatabaseError } from './is-transient-database-error.ts';
 export {
   answerTimeoutMs,
   DATABASE_TIMEOUT_VARIABLES,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { isTransientDatabaseError } from '../src/postgres.ts';
+import { isDatabaseUnreachable, isTransientDatabaseError } from '../src/postgres.ts';
 import { describeIfAvailable } from '../src/testing.ts';
 
 const coded = (code: string) => Object.assign(new Error(code), { code });
@@ -81,5 +81,26 @@ describeIfAvailable(Boolean(process.env.TEST_DATABASE_URL))('isTransientDatabase
       await holder.query('ROLLBACK');
       await Promise.all([holder.end(), waiter.end()]);
     }
+  });
+});
+
+describe('isDatabaseUnreachable', () => {
+  it('is true for a connection lost or refused, whatever the statement, and not for a failure of one statement', () => {
+    const cases: [unknown, boolean][] = [
+      [coded('08006'), true],
+      [coded('08001'), true],
+      [coded('57P01'), true],
+      [coded('ECONNREFUSED'), true],
+      [new Error('Connection terminated unexpectedly'), true],
+      [new Error('timeout exceeded when trying to connect'), true],
+      [coded('55P03'), false],
+      [coded('40P01'), false],
+      [coded('57014'), false],
+      [coded('23505'), false],
+      [new TypeError('x is not a function'), false],
+    ];
+    expect(cases.map(([error]) => isDatabaseUnreachable(error))).toEqual(
+      cases.map(([, unreachable]) => unreachable),
+    );
   });
 });

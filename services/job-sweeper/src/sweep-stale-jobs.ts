@@ -4,7 +4,7 @@ import {
   type SweepStaleJobsOutput,
   type SweptJob,
 } from '@sidestep/contracts';
-import type { Database, Queryable } from '@sidestep/db/postgres';
+import { type Database, isDatabaseUnreachable, type Queryable } from '@sidestep/db/postgres';
 import {
   deadlineMissedReason,
   escapeNul,
@@ -135,6 +135,9 @@ export async function sweepStaleJobs(
       if (swept) failed.push(swept);
     } catch (error) {
       notFailed.push({ jobId: id, error });
+      // Unless the database cannot be reached at all: then every job after it would wait out its own
+      // connect timeout and fail the same way, and the sweep could run out of Lambda's time.
+      if (isDatabaseUnreachable(error)) break;
     }
   }
 

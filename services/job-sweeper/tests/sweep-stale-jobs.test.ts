@@ -705,6 +705,26 @@ describeEachDatabase('sweepStaleJobs', (open) => {
       expect((await transitions(id)).filter((t) => t.event === 'fail')).toHaveLength(1);
   });
 
+  it('stops at a job whose fail finds the database unreachable, leaving the jobs behind it to the retry', async () => {
+    const { first: cut, behind, now } = await oneBehindAnother(['import', 'export']);
+    // 08006 connection_failure: every job after it would wait out its own connect timeout and fail
+    // the same way, so the sweep stops there instead of running out of Lambda's time.
+    const mend = await failThrows(cut, '08006');
+    const mails = new FakeMailQueue();
+    try {
+      const error = await sweepStaleJobs(db, mails, {
+        now,
+        sweeperId: 'job-sweeper:cut',
+        notifyAddress,
+      }).catch((thrown: unknown) => thrown);
+      expect(await row(behind)).toMatchObject({ state: 'running' });
+      expect(error).toBeInstanceOf(StaleJobsNotFailedError);
+      expect(error).toMatchObject({ permanent: false, jobIds: [cut] });
+    } finally {
+      await mend();
+    }
+  });
+
   it("throws a fail's cause no retry cures as its cause (permanent), naming the same sweep's mail not queued too", async () => {
     const { first: broken, behind, now } = await oneBehindAnother(['export', 'export']);
     // P0001 raise_exception: no outage, a bug, which must surface as one.
