@@ -180,7 +180,12 @@ postgres.describe(
       } finally {
         await store.close();
       }
-      expect(retries).toEqual([{ sqlstate: '40P01', attempt: 1, delayMs: expect.any(Number) }]);
+      // At least the one deadlock this test makes; on a busy machine the retry can meet the other
+      // writer again before it commits (a second 40P01, seen in CI), which is retried the same way.
+      expect(retries.length).toBeGreaterThanOrEqual(1);
+      expect(retries).toEqual(
+        retries.map((_, index) => ({ sqlstate: '40P01', attempt: index + 1, delayMs: expect.any(Number) })),
+      );
       await expectImported(jobId, prefix, 5);
     }, 60_000);
 
