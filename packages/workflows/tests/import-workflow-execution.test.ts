@@ -74,6 +74,23 @@ function cloud(options: Partial<WorkflowCloudOptions> = {}): WorkflowCloud {
 }
 
 /** Runs one execution against the fakes; resolves with its outcome and its event log. */
+/** The `import.failed` mail the workflow queues for job `jobId` to the notify address, in English. */
+function importFailedMail(jobId: string | undefined, fileName: string, reason: string) {
+  return {
+    type: 'mail.send',
+    version: 1,
+    id: `import.failed:${jobId}`,
+    payload: {
+      template: 'import.failed',
+      to: 'ops@example.com',
+      locale: 'en',
+      jobId,
+      idempotencyKey: `import.failed:${jobId}`,
+      params: { jobId, fileName, reason },
+    },
+  };
+}
+
 function execute(input: unknown, env: WorkflowCloud) {
   return run(input, env.handlers({ batchTask: 'ImportRows', mails: ['NotifyCompleted', 'NotifyFailed'] }));
 }
@@ -298,21 +315,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     });
     expect(env.status.eventsOf(job?.id ?? '')).not.toContain('finish');
 
-    expect(env.mailJobs()).toEqual([
-      {
-        type: 'mail.send',
-        version: 1,
-        id: `import.failed:${job?.id}`,
-        payload: {
-          template: 'import.failed',
-          to: 'ops@example.com',
-          locale: 'en',
-          jobId: job?.id,
-          idempotencyKey: `import.failed:${job?.id}`,
-          params: { jobId: job?.id, fileName: 'bad-header.csv', reason },
-        },
-      },
-    ]);
+    expect(env.mailJobs()).toEqual([importFailedMail(job?.id, 'bad-header.csv', reason)]);
   });
 
   it('queues import.completed and import.failed in the notify locale, English when none is set', async () => {
@@ -899,19 +902,7 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     const [job] = env.status.jobs.values();
     expect(run.statesEntered.slice(-2)).toEqual(['UnsentFailedMail', 'FailedMailNotSent']);
     expect(run.end).toMatchObject({ type: 'ExecutionFailed', Error: MAIL_NOT_QUEUED_ERROR });
-    expect(unsentMail(run)).toEqual({
-      type: 'mail.send',
-      version: 1,
-      id: `import.failed:${job?.id}`,
-      payload: {
-        template: 'import.failed',
-        to: 'ops@example.com',
-        locale: 'en',
-        jobId: job?.id,
-        idempotencyKey: `import.failed:${job?.id}`,
-        params: { jobId: job?.id, fileName: '"q3" users\\2026.csv', reason },
-      },
-    });
+    expect(unsentMail(run)).toEqual(importFailedMail(job?.id, '"q3" users\\2026.csv', reason));
   });
 
   it('keeps the backslashes of the failed reason in the Cause a duplicate of a failed job ends with', async () => {
