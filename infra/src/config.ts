@@ -613,6 +613,19 @@ function validateNetworkSettings(
   }
 }
 
+/**
+ * The partition a region is in, by the region name's prefix: China's regions (`cn-`) are
+ * `aws-cn`, AWS GovCloud's (`us-gov-`) `aws-us-gov`, the isolated regions' (`us-iso-`, `us-isob-`,
+ * `eu-isoe-`, ...) `aws-iso*`, every other `aws`
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html, "partition").
+ */
+function partitionOf(region: string): string {
+  if (region.startsWith('cn-')) return 'aws-cn';
+  if (region.startsWith('us-gov-')) return 'aws-us-gov';
+  const isolated = /^[a-z]{2}-(iso[a-z]?)-/.exec(region);
+  return isolated ? `aws-${isolated[1]}` : 'aws';
+}
+
 /** Throws {@link InfraConfigError} naming the first field that cannot be deployed as it is. */
 export function validateEnvironmentConfig(config: EnvironmentConfig): void {
   const fail = (field: string, message: string): never => {
@@ -621,16 +634,21 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
   if (!/^\d{12}$/.test(config.accountId)) fail('accountId', 'must be 12 digits');
   if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(config.region))
     fail('region', `"${config.region}" is not an AWS region`);
+  const partition = partitionOf(config.region);
+  if (partition !== 'aws') {
+    fail(
+      'region',
+      `"${config.region}" is in the ${partition} partition; sidestep's stacks name their ARNs in the aws partition (arn:aws:...), so they deploy to its regions only`,
+    );
+  }
   if (
-    !/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/.test(
-      config.databaseSecretArn,
-    )
+    !/^arn:aws:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/.test(config.databaseSecretArn)
   ) {
     fail('databaseSecretArn', 'must be the full ARN of a Secrets Manager secret');
   }
   if (
     config.databaseSecretKmsKeyArn !== undefined &&
-    !/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(config.databaseSecretKmsKeyArn)
+    !/^arn:aws:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/.test(config.databaseSecretKmsKeyArn)
   ) {
     fail(
       'databaseSecretKmsKeyArn',
@@ -639,7 +657,7 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
   }
   if (
     config.alarmTopicArn !== undefined &&
-    !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/.test(config.alarmTopicArn)
+    !/^arn:aws:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/.test(config.alarmTopicArn)
   ) {
     fail('alarmTopicArn', 'must be an SNS topic ARN');
   }
@@ -742,7 +760,7 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
       );
     if (
       config.github.oidcProviderArn !== undefined &&
-      !/^arn:aws[a-z-]*:iam::\d{12}:oidc-provider\/token\.actions\.githubusercontent\.com$/.test(
+      !/^arn:aws:iam::\d{12}:oidc-provider\/token\.actions\.githubusercontent\.com$/.test(
         config.github.oidcProviderArn,
       )
     )

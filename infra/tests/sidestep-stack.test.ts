@@ -628,6 +628,29 @@ describe('environmentConfigs', () => {
       expect.objectContaining({ field: 'staging.taskNetwork' }) as unknown as Error,
     );
   });
+
+  // The stacks write ARNs as arn:aws:... (trust conditions, ECS task ARNs, the SES event bus, ...): in
+  // China (arn:aws-cn), GovCloud (arn:aws-us-gov) or an isolated partition they would name nothing
+  // (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html, "partition").
+  it.each([
+    ['cn-north-1', 'aws-cn'],
+    ['us-gov-west-1', 'aws-us-gov'],
+    ['us-iso-east-1', 'aws-iso'],
+    ['us-isob-east-1', 'aws-isob'],
+  ])('refuses the region %s, which is in the %s partition, naming the field', (region, partition) => {
+    expect(() => environmentConfigs({ SIDESTEP_STAGING_REGION: region })).toThrow(
+      expect.objectContaining({
+        field: 'staging.region',
+        message: expect.stringContaining(`${partition} partition`),
+      }) as unknown as Error,
+    );
+  });
+
+  it('takes the regions of the aws partition', () => {
+    for (const region of ['us-east-1', 'eu-central-2', 'ap-northeast-1', 'il-central-1', 'mx-central-1']) {
+      expect(environmentConfigs({ SIDESTEP_PRODUCTION_REGION: region }).production.region).toBe(region);
+    }
+  });
 });
 
 describe('GrantableRole', () => {
