@@ -340,6 +340,14 @@ describe('the mail page', () => {
       rmSync(file);
     }
   });
+
+  it("links ?job='s job by its encoded id, so a path in the value cannot make the link another page's", async () => {
+    const page = await (
+      await operator(`/mail?job=${encodeURIComponent('../queues/sidestep-mail-dlq')}`)
+    ).text();
+    expect(page).toContain('<a href="/jobs/..%2Fqueues%2Fsidestep-mail-dlq">../queues/sidestep-mail-dlq</a>');
+    expect(page).not.toContain('href="/jobs/../');
+  });
 });
 
 describe('a live page', () => {

@@ -20,7 +20,7 @@ export const mailPage: Page = async (request) => {
   return {
     title: t('mail.title'),
     live: !cursor,
-    body: html`<h1>${t('mail.title')}${job ? html` · <a href="/jobs/${job}">${job}</a>` : ''}</h1>
+    body: html`<h1>${t('mail.title')}${job ? html` · <a href="/jobs/${encodeURIComponent(job)}">${job}</a>` : ''}</h1>
       ${table(
         t,
         [t('col.date'), t('col.to'), t('col.subject')],
