@@ -22,6 +22,7 @@ import {
   WORKFLOWS,
 } from '../src/services.ts';
 import {
+  cliDatabase,
   decodedMails,
   holdImportUntilAborted,
   jobBySourceKey,
@@ -29,7 +30,7 @@ import {
   putLargeImport,
   queueDrained,
   rootDir,
-  runScript,
+  runScriptWith,
   settle,
   startPathCloud,
 } from './start-path-cloud.ts';
@@ -67,7 +68,8 @@ afterAll(async () => {
 
 /** Runs `sidestep <args>` against this test's cloud. */
 function sidestep(...args: string[]) {
-  return runScript(BIN, ...args, '--endpoint', cloud.endpoint, '--database-url', cloud.databaseUrl ?? '');
+  const database = cliDatabase(cloud.databaseUrl);
+  return runScriptWith(database.env, BIN, ...args, '--endpoint', cloud.endpoint, ...database.args);
 }
 
 /**

@@ -10,11 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db';
 import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
 import {
+  cliDatabase,
   decodedMails,
   endedExecutions,
   type PathCloud,
   reclaimAsSpot,
-  runScript,
+  runScriptWith,
   settle,
   startWholePathCloud,
   statesVisited,
@@ -318,13 +319,14 @@ describe('the export path in the local cloud', () => {
     );
 
     // The operator command, as README shows it (`pnpm fire-schedule stale-job-sweeper`).
-    const fired = await runScript(
+    const database = cliDatabase(cloud.databaseUrl);
+    const fired = await runScriptWith(
+      database.env,
       'scripts/fire-schedule.ts',
       'stale-job-sweeper',
       '--endpoint',
       cloud.endpoint,
-      '--database-url',
-      cloud.databaseUrl ?? '',
+      ...database.args,
     );
     expect({ code: fired.code, stderr: fired.stderr }).toEqual({ code: 0, stderr: '' });
     expect(fired.stdout).toMatch(/^fired stale-job-sweeper: event /);

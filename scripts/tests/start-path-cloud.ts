@@ -238,6 +238,20 @@ export function runScript(...args: string[]): Promise<ScriptRun> {
   return runScriptWith({}, ...args);
 }
 
+/**
+ * The `sidestep` CLI's `--database-url` for the database at `url`, and the `PGPASSWORD` that carries
+ * its password: the CLI refuses a password on its command line, where any local user reads it.
+ */
+export function cliDatabase(url: string | undefined): {
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+} {
+  const parsed = new URL(url ?? '');
+  const password = decodeURIComponent(parsed.password);
+  parsed.password = '';
+  return { args: ['--database-url', parsed.toString()], env: password ? { PGPASSWORD: password } : {} };
+}
+
 /** {@link runScript} with these variables set in (or, when `undefined`, removed from) its environment. */
 export function runScriptWith(
   variables: Readonly<Record<string, string | undefined>>,

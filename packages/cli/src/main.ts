@@ -60,13 +60,38 @@ function common(command: Command): Command {
     .option('--json', 'print JSON for scripts instead of tables')
     .option(
       '--database-url <url>',
-      "read the jobs ledger from this database (default: DATABASE_URL, else the local cloud's embedded database; staging/production: the environment's ops-ledger function)",
+      "read the jobs ledger from this database, its URL without the password, which PGPASSWORD or ~/.pgpass holds (default: DATABASE_URL, else the local cloud's embedded database; staging/production: the environment's ops-ledger function)",
     )
     .option(
       '--endpoint <url>',
       `the AWS endpoint (default: $AWS_ENDPOINT_URL_<SERVICE> or $AWS_ENDPOINT_URL when set, else ${LOCAL_CLOUD.endpoint} for local and AWS for the others)`,
       url,
     );
+}
+
+/**
+ * Refuses a `--database-url` holding a password (`user:password@`, or the `password` parameter
+ * node-postgres reads from the query too: pg-connection-string's parse): a command line is every
+ * local user's to read (`ps`, /proc/<pid>/cmdline) and shell history keeps it. node-postgres takes
+ * the password of a URL without one from `PGPASSWORD`, else from `~/.pgpass` (pg's
+ * connection-parameters.js and client.js; https://www.postgresql.org/docs/current/libpq-pgpass.html).
+ * The error never repeats the URL.
+ */
+function refusePasswordInDatabaseUrl(value: string): void {
+  let parsed: URL | undefined;
+  // As pg-connection-string: a URL with no host (`user:password@/db?host=/socket`) is read with one.
+  for (const candidate of [value, value.replace('@/', '@host/')]) {
+    try {
+      parsed = new URL(candidate);
+      break;
+    } catch {}
+  }
+  if (parsed && (parsed.password !== '' || parsed.searchParams.has('password'))) {
+    throw new InvalidOptionError(
+      '--database-url: the URL holds a password, which any user of this machine reads in the command line (ps) and your shell history keeps: give the URL without it, and the password in PGPASSWORD or ~/.pgpass',
+      { field: 'databaseUrl' },
+    );
+  }
 }
 
 function url(value: string): string {
@@ -154,6 +179,29 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
     return shown;
   }
 
+  /** Says `error` (as JSON with --json, else on stderr, its control characters escaped); exit code 1. */
+  function fail(error: unknown, options: { readonly json?: boolean }, hint = ''): void {
+    code = 1;
+    const { name, message, field } = error as Error & { field?: string };
+    if (options.json) io.out(`${JSON.stringify({ error: { name, message, field } }, null, 2)}\n`);
+    else
+      io.err(
+        `error: ${visible(`${name && name !== 'Error' ? `${name}: ` : ''}${message ?? String(error)}`)}${hint}\n`,
+      );
+  }
+
+  // Before any command runs: a password given in argv is refused, said as the command's errors are.
+  program.hook('preAction', (_program, command) => {
+    const options = command.opts<CommonOptions>();
+    if (options.databaseUrl === undefined) return;
+    try {
+      refusePasswordInDatabaseUrl(options.databaseUrl);
+    } catch (error) {
+      fail(error, options);
+      throw error;
+    }
+  });
+
   /**
    * The context the command's options choose. Its warnings go to stderr with their control
    * characters escaped, as errors are: one may quote what a queue's message held (reinvoke's, the
@@ -180,15 +228,10 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
         const result = await action(context, ...(args.slice(0, -1) as A));
         io.out(`${options.json ? JSON.stringify(result, null, 2) : render(kind, result, command.opts())}\n`);
       } catch (error) {
-        code = 1;
-        const { name, message, field, code: errno } = error as NodeJS.ErrnoException & { field?: string };
+        const { code: errno } = error as NodeJS.ErrnoException;
         const hint =
           errno === 'ECONNREFUSED' && context.environment === 'local' ? ' (is `npm start` running?)' : '';
-        if (options.json) io.out(`${JSON.stringify({ error: { name, message, field } }, null, 2)}\n`);
-        else
-          io.err(
-            `error: ${visible(`${name && name !== 'Error' ? `${name}: ` : ''}${message ?? String(error)}`)}${hint}\n`,
-          );
+        fail(error, options, hint);
       } finally {
         await context.close();
       }

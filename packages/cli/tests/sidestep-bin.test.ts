@@ -618,6 +618,54 @@ describe('the sidestep bin', () => {
     }
   });
 
+  // argv is every local user's to read (`ps`, /proc/<pid>/cmdline), and shell history keeps it.
+  it('refuses a --database-url holding a password, naming the option and PGPASSWORD, never echoing the password', async () => {
+    for (const url of [
+      'postgres://ops:s3cr%40t@127.0.0.1:1/sidestep',
+      'postgres://ops@127.0.0.1:1/sidestep?sslmode=require&password=s3cr%40t',
+      'postgresql://ops:s3cr%40t@/sidestep?host=/var/run/postgresql',
+    ]) {
+      for (const args of [['jobs'], ['status', '--json'], ['console', '--port', '0']]) {
+        const { code, stdout, stderr } = await sidestep(...args, '--database-url', url);
+        expect(code).toBe(1);
+        const said = args.includes('--json') ? JSON.parse(stdout).error : { stderr };
+        expect(args.includes('--json') ? stderr : stdout).toBe('');
+        expect(JSON.stringify(said)).not.toContain('s3cr');
+        if (args.includes('--json')) {
+          expect(said).toEqual({
+            name: 'InvalidOptionError',
+            field: 'databaseUrl',
+            message: expect.stringMatching(/^--database-url: .*password.*PGPASSWORD.*~\/\.pgpass/),
+          });
+        } else {
+          expect(stderr).toMatch(/^error: InvalidOptionError: --database-url: .*password.*PGPASSWORD/);
+        }
+      }
+    }
+  });
+
+  // node-postgres takes the password of a URL without one from PGPASSWORD (or ~/.pgpass): the server
+  // answering past authentication (here: a database no migration ran on) shows it was sent.
+  const serverUrl = process.env.TEST_DATABASE_URL;
+  (serverUrl ? it : it.skip)(
+    'connects with the password in PGPASSWORD when --database-url has none (TEST_DATABASE_URL)',
+    async () => {
+      const server = new URL(serverUrl ?? '');
+      const password = decodeURIComponent(server.password);
+      server.password = '';
+      const jobs = (env: Record<string, string>) =>
+        sidestepWith(env, 'jobs', '--json', '--database-url', server.toString());
+      const withPassword = await jobs({ PGPASSWORD: password });
+      expect(withPassword.stdout).not.toContain('password authentication failed');
+      expect(withPassword.stdout).not.toContain('client password must be a string');
+      expect(
+        withPassword.code === 0 || JSON.parse(withPassword.stdout).error.name === 'LedgerSchemaError',
+      ).toBe(true);
+      const wrong = await jobs({ PGPASSWORD: `not-${password}` });
+      expect(JSON.parse(wrong.stdout).error.message).toContain('password authentication failed');
+    },
+  );
+
   it('says when dead letters and failed invocations stop at --limit with more left, and not when they do not', async () => {
     const record = (requestId: string) =>
       JSON.stringify({ requestContext: { requestId, condition: 'RetriesExhausted' }, requestPayload: {} });
