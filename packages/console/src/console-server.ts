@@ -4,6 +4,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  isLoopbackAddress,
+  isLoopbackHost,
+  isTopLevelNavigation,
+} from '@sidestep/contracts/browser-requests';
 import { type OpsContext, OpsError } from '@sidestep/ops';
 import { ConsoleError } from './console-error.ts';
 import { DEFAULT_CONSOLE_PORT } from './default-port.ts';
@@ -178,8 +183,6 @@ const PAGE_POLICY =
 const MAIL_POLICY =
   "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors 'self'";
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
-
 /** The longest a live page waits between reads that fail, unless its refresh is longer. */
 const MAX_RETRY_MS = 30_000;
 
@@ -238,16 +241,6 @@ function requestSource(request: IncomingMessage): 'own' | 'another' | 'unknown' 
   if (origin !== undefined) return origin === own ? 'own' : 'another';
   if (referer === undefined) return 'unknown';
   return URL.parse(referer)?.origin === own ? 'own' : 'another';
-}
-
-/**
- * Whether a request of another site is for a document the browser shows as a whole, not an image,
- * a frame or a fetch (`Sec-Fetch-Mode: navigate` with `Sec-Fetch-Dest: document`); a browser
- * without Fetch Metadata cannot say, and is taken at its word.
- */
-function topLevelNavigation(request: IncomingMessage): boolean {
-  const { 'sec-fetch-mode': mode, 'sec-fetch-dest': dest } = request.headers;
-  return mode === undefined || (mode === 'navigate' && dest === 'document');
 }
 
 async function readForm(request: IncomingMessage): Promise<URLSearchParams> {
@@ -348,10 +341,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   // The name, not the port: a browser leaves out :80, and an SSH tunnel (`ssh -L 9000:...`) sends its
   // own port; a DNS-rebound page cannot make its name a loopback one. Same-origin checks compare with
   // whatever Host the browser sent (requestSource).
-  const hostAllowed = (header: string | undefined) => {
-    if (!LOOPBACK.has(host)) return true;
-    return LOOPBACK.has((header ?? '').replace(/:\d+$/, ''));
-  };
+  const hostAllowed = (header: string | undefined) => !isLoopbackAddress(host) || isLoopbackHost(header);
 
   const send = (
     response: ServerResponse,
@@ -444,7 +434,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     const source = requestSource(request);
     const receives = method === 'GET' && candidate?.receives === true;
     if (
-      (source === 'another' && (method !== 'GET' || receives || !topLevelNavigation(request))) ||
+      (source === 'another' && (method !== 'GET' || receives || !isTopLevelNavigation(request.headers))) ||
       (source === 'unknown' && receives)
     ) {
       const again = url.pathname + url.search;
