@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { type LifecycleRule, PutBucketLifecycleConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { buildApp } from 'fauxqs';
 import { JsonBodyError } from './aws-api-errors.ts';
+import { refuseBrowserRequestsOfOtherSites } from './browser-requests.ts';
 import type { EndpointAuthorizer } from './endpoint-authorizer.ts';
 import { memoryFauxqsStores, persistentFauxqsStores } from './fauxqs-stores.ts';
 import {
@@ -185,6 +186,9 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     { parseAs: 'buffer', bodyLimit: S3_MAX_PUT_OBJECT_BYTES },
     (_request, body, done) => done(null, body),
   );
+  // Before anything reads the request: a page of another site in the developer's browser, or one on
+  // a DNS-rebound name, is refused whatever it asks (browser-requests.ts).
+  refuseBrowserRequestsOfOtherSites(app, { listensOn: host });
   let url = '';
   const notifyingBuckets = new Set<string>();
   const objectListeners = new Set<(event: ObjectCreatedEvent) => void>();
@@ -204,7 +208,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   // with IAM enforced or not. Function URLs (S3's path shape) and SQS's query protocol are not S3's.
   app.addHook('preHandler', async (request, reply) => {
     const [path = '', search = ''] = request.url.split(/\?(.*)/s);
-    if (!search.includes('X-Amz-Algorithm') || path.startsWith(FUNCTION_URL_PATH_PREFIX)) return;
+    if (!search.includes('X-Amz-') || path.startsWith(FUNCTION_URL_PATH_PREFIX)) return;
     if (
       request.headers['x-amz-target'] ||
       String(request.headers['content-type']).includes('x-www-form-urlencoded')

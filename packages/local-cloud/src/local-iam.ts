@@ -14,6 +14,7 @@ import {
   s3BucketArn,
 } from '@sidestep/iam';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
+import { isPresignedQuery } from './s3-presigned-url.ts';
 
 /**
  * Who calls the local cloud: a role of the local stack (every service, task, workflow, pipe,
@@ -362,7 +363,9 @@ export const LOCAL_ROLES = {
 /**
  * The access key id of a SigV4-signed request: from the `Authorization` header
  * (`AWS4-HMAC-SHA256 Credential=<AKID>/<date>/<region>/<service>/aws4_request, ...`) or a
- * presigned URL's `X-Amz-Credential`; `undefined` for an unsigned request.
+ * presigned URL's `X-Amz-Credential`, only with every other parameter of one ({@link isPresignedQuery};
+ * S3 answers a partial set with 400 AuthorizationQueryParametersError, s3-presigned-url.ts);
+ * `undefined` for an unsigned request.
  */
 export function accessKeyIdOf(
   headers: Readonly<Record<string, string | string[] | undefined>>,
@@ -372,6 +375,6 @@ export function accessKeyIdOf(
   const header = Array.isArray(authorization) ? authorization[0] : authorization;
   const fromHeader = header ? /Credential=([^/,\s]+)\//.exec(header)?.[1] : undefined;
   if (fromHeader) return fromHeader;
-  const credential = query.get('X-Amz-Credential');
+  const credential = isPresignedQuery(query) ? query.get('X-Amz-Credential') : null;
   return credential ? credential.split('/')[0] || undefined : undefined;
 }

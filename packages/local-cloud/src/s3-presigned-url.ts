@@ -8,7 +8,7 @@ import { S3ErrorResponse } from './s3-error-response.ts';
 export const PRESIGNED_URL_MAX_EXPIRES_SECONDS = 604_800;
 
 /** The query parameters of a SigV4 presigned request (sigv4-query-string-auth.html). */
-const REQUIRED = [
+export const PRESIGNED_URL_PARAMETERS = [
   'X-Amz-Algorithm',
   'X-Amz-Credential',
   'X-Amz-Signature',
@@ -27,13 +27,17 @@ const queryError = (message: string) =>
 const isoSeconds = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
- * What S3 answers a presigned request (`X-Amz-Algorithm` in its query) whose validity it refuses,
+ * What S3 answers a presigned request (any of {@link PRESIGNED_URL_PARAMETERS} in its query) whose
+ * validity it refuses,
  * before it authorizes anything; `undefined` for a presigned request still valid at `now` (epoch ms)
  * and for any other request. The local cloud does not verify signatures (no secret keys), but
  * a URL's lifetime needs none: without this check an expired download link, or one presigned for
  * longer than S3 allows, worked locally and failed on AWS.
  *
- * - a parameter missing: 400 `AuthorizationQueryParametersError`;
+ * - a parameter missing: 400 `AuthorizationQueryParametersError`. Locally this matters beyond S3's
+ *   answer: a query's `X-Amz-Credential` names the caller only in a whole presigned URL
+ *   ({@link isPresignedQuery}), so `?X-Amz-Credential=<any key>` alone is refused here rather than
+ *   taken as that key's request;
  * - `X-Amz-Expires` not a whole number, or over {@link PRESIGNED_URL_MAX_EXPIRES_SECONDS}: 400
  *   `AuthorizationQueryParametersError` ("X-Amz-Expires must be less than a week (in seconds) that
  *   is 604800");
@@ -46,11 +50,11 @@ const isoSeconds = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$
  * have no sessions that end, so that is not checked.
  */
 export function presignedUrlError(query: URLSearchParams, now: number): S3ErrorResponse | undefined {
-  if (!query.has('X-Amz-Algorithm')) return undefined;
-  const missing = REQUIRED.filter((name) => !query.get(name));
+  if (!PRESIGNED_URL_PARAMETERS.some((name) => query.has(name))) return undefined;
+  const missing = PRESIGNED_URL_PARAMETERS.filter((name) => !query.get(name));
   if (missing.length > 0) {
     return queryError(
-      `Query-string authentication version 4 requires the ${REQUIRED.join(', ')} parameters (missing: ${missing.join(', ')}).`,
+      `Query-string authentication version 4 requires the ${PRESIGNED_URL_PARAMETERS.join(', ')} parameters (missing: ${missing.join(', ')}).`,
     );
   }
   const expires = query.get('X-Amz-Expires') ?? '';
@@ -81,4 +85,13 @@ export function presignedUrlError(query: URLSearchParams, now: number): S3ErrorR
     ['Expires', isoSeconds(expiresAt)],
     ['ServerTime', isoSeconds(now)],
   ]);
+}
+
+/**
+ * Whether `query` carries every parameter of a SigV4 presigned URL ({@link PRESIGNED_URL_PARAMETERS}):
+ * only then does its `X-Amz-Credential` name the caller, as S3 reads the credential of a query only
+ * as part of query-string authentication (sigv4-query-string-auth.html).
+ */
+export function isPresignedQuery(query: URLSearchParams): boolean {
+  return PRESIGNED_URL_PARAMETERS.every((name) => query.get(name));
 }

@@ -46,6 +46,7 @@ import { endpointAuthorizer } from '../src/endpoint-authorization.ts';
 import { type AccessDenial, createLocalIam, UnknownLocalRoleError } from '../src/local-iam.ts';
 import { loadLocalIam } from '../src/local-iam-setup.ts';
 import { allow, role } from './fixtures/iam-stack.ts';
+import { presignedQuery } from './fixtures/presigned-query.ts';
 import { recordResponseBodies } from './fixtures/s3-endpoint.ts';
 import { type LocalClientConfig, localClientConfig } from './fixtures/sqs-endpoint.ts';
 
@@ -234,9 +235,9 @@ describe('the endpoint as a role of the stack', () => {
     expect(await response.json()).toMatchObject({ messages: { ready: [] } });
   });
 
-  it('reads the role from a presigned URL (X-Amz-Credential)', async () => {
-    const credential = encodeURIComponent('sidestep-local-lister/20260101/us-east-1/s3/aws4_request');
-    const response = await fetch(`${endpoint.url}/${BUCKET}/new.txt?X-Amz-Credential=${credential}`, {
+  it('reads the role from a presigned URL (X-Amz-Credential, with every other parameter of one)', async () => {
+    const presigned = presignedQuery('sidestep-local-lister');
+    const response = await fetch(`${endpoint.url}/${BUCKET}/new.txt?${presigned}`, {
       method: 'PUT',
       body: 'x',
     });
