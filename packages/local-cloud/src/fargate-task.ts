@@ -92,6 +92,46 @@ export class UnknownContainerError extends Error {
 }
 
 /**
+ * RunTask's `overrides` over ECS's limit: "A total of 8192 characters are allowed for overrides.
+ * This limit includes the JSON formatting characters of the override structure"
+ * (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html). ECS answers
+ * InvalidParameterException with this message and starts nothing.
+ */
+export class OverridesTooLongError extends Error {
+  override readonly name = 'OverridesTooLongError';
+  readonly field = 'overrides';
+  /** The characters of the override structure's JSON. */
+  readonly length: number;
+  constructor(length: number) {
+    super(`Container Overrides length must be at most ${MAX_OVERRIDES_CHARACTERS}`);
+    this.length = length;
+  }
+}
+
+/** RunTask's limit on the JSON of its `overrides`, in characters. */
+export const MAX_OVERRIDES_CHARACTERS = 8192;
+
+/**
+ * Throws {@link OverridesTooLongError} when the override structure, as the ECS API receives it
+ * (`{"containerOverrides":[{"name":...}]}`: Step Functions' PascalCase keys in the API's camelCase),
+ * is over {@link MAX_OVERRIDES_CHARACTERS} characters of JSON.
+ */
+function assertOverridesWithinLimit(overrides: readonly ContainerOverride[]): void {
+  const camelCase = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(camelCase);
+    if (value === null || typeof value !== 'object') return value;
+    return Object.fromEntries(
+      Object.entries(value).map(([key, field]) => [
+        key.charAt(0).toLowerCase() + key.slice(1),
+        camelCase(field),
+      ]),
+    );
+  };
+  const { length } = [...JSON.stringify({ containerOverrides: camelCase(overrides) })];
+  if (length > MAX_OVERRIDES_CHARACTERS) throw new OverridesTooLongError(length);
+}
+
+/**
  * Runs a task's container locally the way Fargate would: the manifest's command from the bundle
  * directory, with the task definition's environment plus the RunTask container overrides, only a
  * temp directory writable, nothing inherited from this process's environment. `node` in the command
@@ -100,6 +140,7 @@ export class UnknownContainerError extends Error {
 export async function startFargateTask(options: FargateTaskOptions): Promise<FargateTask> {
   const { task } = options;
   const taskArn = options.taskArn ?? `arn:aws:ecs:${options.region}:000000000000:task/local/${randomUUID()}`;
+  assertOverridesWithinLimit(options.overrides ?? []);
   const override = (options.overrides ?? []).find((entry) => entry.Name === task.containerName);
   for (const entry of options.overrides ?? []) {
     if (entry.Name !== task.containerName)

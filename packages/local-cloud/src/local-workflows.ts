@@ -6,7 +6,12 @@ import type { InvokeResult } from '@sidestep/lambda-runtime';
 import pLimit from 'p-limit';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { openExecutionStore } from './execution-store.ts';
-import { type FargateTask, startFargateTask, UnknownContainerError } from './fargate-task.ts';
+import {
+  type FargateTask,
+  OverridesTooLongError,
+  startFargateTask,
+  UnknownContainerError,
+} from './fargate-task.ts';
 import { parseFunctionName } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { LocalTask, LocalWorkflow, LocalWorkflowResources } from './local-definitions.ts';
@@ -260,7 +265,10 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
       onLog: (line) => context.reporter({ type: 'log', service: manifest.name, line }),
     });
   } catch (error) {
-    if (error instanceof UnknownContainerError) throw new EcsInvalidParameterError(error.message);
+    // ECS refuses both as InvalidParameterException; Step Functions fails the state with it.
+    if (error instanceof UnknownContainerError || error instanceof OverridesTooLongError) {
+      throw new EcsInvalidParameterError(error.message);
+    }
     throw error;
   }
   context.runningTasks.add(task);

@@ -166,7 +166,10 @@ export interface RunTaskOutcome extends FargateTaskResult {
   readonly memoryMb: number;
 }
 
-/** The task definition or cluster of a RunTask request does not exist locally. */
+/**
+ * A RunTask request ECS refuses: its task definition does not exist locally, its container overrides
+ * name another container, or they are over the 8192 characters allowed.
+ */
 export class EcsInvalidParameterError extends StatesTaskError {
   constructor(message: string) {
     // ECS's own error code, prefixed as Step Functions prefixes service errors.

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
+import { rejectionOf } from '@sidestep/contracts/testing';
 import { goneWithin, startInProcessGroup } from '@sidestep/lambda-runtime/testing';
 import { sampleTask } from '@sidestep/manifest/testing';
-import { startFargateTask } from '../src/fargate-task.ts';
+import { OverridesTooLongError, startFargateTask } from '../src/fargate-task.ts';
 
 /** A container that runs until it is stopped. */
 function idleTask() {
@@ -131,5 +132,43 @@ describe('startFargateTask', () => {
       expect(await goneWithin(host.containerPid, 3_000)).toBe(true);
       expect(existsSync(host.containerTmp)).toBe(false);
     });
+  });
+});
+
+// RunTask `overrides`: "A total of 8192 characters are allowed for overrides. This limit includes
+// the JSON formatting characters of the override structure."
+// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html); over it, ECS
+// answers InvalidParameterException and starts nothing.
+describe('RunTask overrides limit', () => {
+  /** Container overrides whose JSON structure, as ECS receives it, is `length` characters long. */
+  const overridesOf = (length: number) => {
+    const entry = (value: string) => [
+      { Name: sampleTask.containerName, Environment: [{ Name: 'PAD', Value: value }] },
+    ];
+    const json = (value: string) =>
+      JSON.stringify({
+        containerOverrides: [{ name: sampleTask.containerName, environment: [{ name: 'PAD', value }] }],
+      });
+    return entry('x'.repeat(length - json('').length));
+  };
+  const start = (overrides: ReturnType<typeof overridesOf>) =>
+    startFargateTask({
+      task: { ...sampleTask, command: ['node', '-e', ''] },
+      bundleDir: process.cwd(),
+      environment: {},
+      overrides,
+      region: 'us-east-1',
+      readOnly: false,
+    });
+
+  it('refuses overrides of 8193 characters with InvalidParameterException naming overrides', async () => {
+    const refused = await rejectionOf(start(overridesOf(8193)), OverridesTooLongError);
+    expect(refused).toMatchObject({ field: 'overrides', length: 8193 });
+    expect(refused.message).toBe('Container Overrides length must be at most 8192');
+  });
+
+  it('runs a task whose overrides are exactly 8192 characters', async () => {
+    const task = await start(overridesOf(8192));
+    await expect(task.result).resolves.toMatchObject({ exitCode: 0 });
   });
 });
