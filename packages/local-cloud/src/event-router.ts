@@ -55,9 +55,9 @@ export interface EventRouterOptions {
 
 /**
  * Creates the local event bus. Patterns are compiled up front, so a malformed rule fails at start
- * (as PutRule would refuse it). A target that throws is reported; EventBridge would retry the
- * delivery with backoff for up to 24 hours and then dead-letter it, which locally means: look at
- * the error line.
+ * (as PutRule would refuse it). A target retries and dead-letters its own deliveries as its retry
+ * policy and DLQ say (`deliverOrDeadLetter`); the error it then throws, saying where the event went,
+ * is reported.
  */
 export function createEventRouter(options: EventRouterOptions): EventRouter {
   const rules: { rule: EventRule; matches: EventMatcher }[] = options.rules.map((rule) => ({

@@ -349,7 +349,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
             ? iam.assertAuthorized(iam.role(LOCAL_ROLES.schedule(firing.schedule.name)), checks)
             : assertAuthorizedForRule(iam, ruleArn, checks),
       });
-    await startLocalTriggers({
+    const triggers = await startLocalTriggers({
       endpoint,
       sqs,
       workflows,
@@ -361,6 +361,8 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       iam,
       reporter,
     });
+    // A delivery waiting for its retry ends with the cloud (EventBridge would go on retrying).
+    stack.defer(() => triggers.stop());
     // Pipes and the scheduler start last: what they start (executions, functions) is all up.
     stack.use(await startPipes(queues, stepFunctions, sqs, iam, reporter));
     const { scheduler } = stack.use(

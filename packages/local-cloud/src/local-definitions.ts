@@ -5,6 +5,7 @@
  */
 import type { ServiceManifest, TaskManifest } from '@sidestep/manifest';
 import type { PipeSourceQueue } from './pipe.ts';
+import type { RuleTargetRetryPolicy } from './rule-dead-letter.ts';
 import type { NextFireTimes, ScheduleDefinition, SchedulerClock } from './scheduler.ts';
 
 /** A service to run: its manifest and the directory holding its built bundle (the image's /var/task). */
@@ -75,6 +76,8 @@ export interface LocalWorkflowTrigger {
   readonly eventPattern: object;
   /** @default `<state machine name>-trigger` */
   readonly ruleName?: string;
+  /** The target's retry policy, as infra's S3Trigger `retry`. @default 20 retries within an hour */
+  readonly retryPolicy?: RuleTargetRetryPolicy;
 }
 
 /** A workflow: a state machine `sidestep-local-<name>` built from the deployed definition. */

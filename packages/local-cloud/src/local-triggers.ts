@@ -16,16 +16,21 @@ import {
   localScheduleArn,
 } from './local-names.ts';
 import { createDeadLetterQueue } from './queues.ts';
-import { deliverOrDeadLetter, type RuleTargetDeadLetter } from './rule-dead-letter.ts';
-import { operatorRules } from './schedule-delivery.ts';
+import {
+  deliverOrDeadLetter,
+  type RuleTargetDeadLetter,
+  RuleTargetNotFoundError,
+  type RuleTargetRetryPolicy,
+} from './rule-dead-letter.ts';
+import { createSchedulesDeadLetterQueue, operatorRules } from './schedule-delivery.ts';
 import type { ScheduleFiring } from './scheduler.ts';
-import type { LocalStepFunctions } from './step-functions.ts';
+import { type LocalStepFunctions, StateMachineDoesNotExistError } from './step-functions.ts';
 
 /** Options of {@link startLocalTriggers}. */
 export interface LocalTriggersOptions {
   /** Receives S3 "Object Created" events and serves the EventBridge API (PutEvents). */
   readonly endpoint: AwsEndpoint;
-  /** Sends an event a target's policy refused to the target's dead-letter queue. */
+  /** Sends the events the rules could not deliver to their targets' dead-letter queues. */
   readonly sqs: SQSClient;
   readonly workflows: readonly LocalWorkflow[];
   readonly stepFunctions: LocalStepFunctions;
@@ -51,35 +56,62 @@ export interface LocalTriggersOptions {
   readonly reporter: LocalCloudReporter;
 }
 
+/** The local rules' deliveries: {@link LocalTriggers.stop} ends their pending retries. */
+export interface LocalTriggers {
+  stop(): void;
+}
+
+/**
+ * A trigger target's retry policy when the trigger sets none: infra's S3Trigger default, 20 retries
+ * within an hour.
+ */
+export const TRIGGER_RETRY_POLICY: RuleTargetRetryPolicy = {
+  maximumRetryAttempts: 20,
+  maximumEventAgeSeconds: 3600,
+};
+
 /**
  * EventBridge: each workflow trigger as a rule starting its state machine, each schedule's operator
- * rule on `sidestep-local`, routing the endpoint's S3 "Object Created" events and PutEvents. Nothing
- * to stop: the rules live as long as the endpoint.
+ * rule on `sidestep-local`, routing the endpoint's S3 "Object Created" events and PutEvents. Every
+ * rule's target has its retry policy and DLQ, as infra deploys them ({@link deliverOrDeadLetter});
+ * the rules live as long as the endpoint, `stop` ends the retries still waiting.
  */
-export async function startLocalTriggers(options: LocalTriggersOptions): Promise<void> {
-  const { stepFunctions, reporter } = options;
-  const triggerRuleNames: string[] = [];
-  const rules: EventRule[] = options.workflows.flatMap((workflow) => {
-    const stateMachineArn = stepFunctions.stateMachineArn(localName(workflow.name));
-    return (workflow.triggers ?? []).map((trigger) => {
-      const name = trigger.ruleName ?? `${localName(workflow.name)}-trigger`;
-      triggerRuleNames.push(name);
-      return {
-        name,
-        eventPattern: trigger.eventPattern,
-        // A rule target cannot name the execution: Step Functions generates the name.
-        target: (event: EventBridgeEvent) => {
-          const { iam } = options;
-          iam.assertAuthorized(
-            iam.role(LOCAL_ROLES.rule(name)),
-            statesAuthorization('StartExecution', { stateMachineArn }),
-          );
-          stepFunctions.startExecution({ stateMachineArn, input: JSON.stringify(event) });
-        },
-      };
-    });
-  });
-  if (options.schedules) {
+export async function startLocalTriggers(options: LocalTriggersOptions): Promise<LocalTriggers> {
+  const { stepFunctions, reporter, sqs, iam } = options;
+  const retries = new AbortController();
+  const triggers = options.workflows.flatMap((workflow) =>
+    (workflow.triggers ?? []).map((trigger) => ({
+      trigger,
+      stateMachineArn: stepFunctions.stateMachineArn(localName(workflow.name)),
+      name: trigger.ruleName ?? `${localName(workflow.name)}-trigger`,
+    })),
+  );
+  const statusRule = options.executionStatusRule?.(
+    options.workflows.map((w) => stepFunctions.stateMachineArn(localName(w.name))),
+  );
+  // Each rule target's DLQ, created with the rules as infra creates them with the stack (`dlq show`
+  // reads them): the workflow triggers', the workflow-ended rule's and the operator rules' (the
+  // schedule group's).
+  const statusDeadLetters = statusRule && deadLetterQueueName(LOCAL_ENVIRONMENT, statusRule.name);
+  const [statusDeadLetterUrl, schedulesDeadLetterUrl, triggerDeadLetterUrls] = await Promise.all([
+    statusDeadLetters === undefined ? undefined : createDeadLetterQueue(sqs, statusDeadLetters),
+    options.schedules ? createSchedulesDeadLetterQueue(sqs) : undefined,
+    Promise.all(triggers.map(({ name }) => createDeadLetterQueue(sqs, `${name}-dlq`))),
+  ]);
+  const rules: EventRule[] = triggers.map(({ trigger, stateMachineArn, name }, index) =>
+    workflowTriggerRule({
+      name,
+      eventPattern: trigger.eventPattern,
+      stateMachineArn,
+      retryPolicy: trigger.retryPolicy ?? TRIGGER_RETRY_POLICY,
+      deadLetter: { queueName: `${name}-dlq`, queueUrl: triggerDeadLetterUrls[index] ?? '' },
+      stepFunctions,
+      sqs,
+      iam,
+      signal: retries.signal,
+    }),
+  );
+  if (options.schedules && schedulesDeadLetterUrl) {
     rules.push(
       ...operatorRules({
         schedules: options.schedules.definitions,
@@ -88,26 +120,16 @@ export async function startLocalTriggers(options: LocalTriggersOptions): Promise
         ruleName: (name) => `${localName(name)}-operator`,
         scheduleArn: localScheduleArn,
         deliver: options.deliver,
+        deadLetter: { queueUrl: schedulesDeadLetterUrl, sqs, iam, signal: retries.signal },
         reporter,
       }),
     );
   }
-  const statusRule = options.executionStatusRule?.(
-    options.workflows.map((w) => stepFunctions.stateMachineArn(localName(w.name))),
-  );
-  // Each rule target's DLQ, created with the rules as infra creates them with the stack (`dlq show`
-  // reads them): the workflow triggers' and the workflow-ended rule's.
-  const statusDeadLetters = statusRule && deadLetterQueueName(LOCAL_ENVIRONMENT, statusRule.name);
-  const [statusDeadLetterUrl] = await Promise.all(
-    [statusDeadLetters, ...triggerRuleNames.map((name) => `${name}-dlq`)].map((queueName) =>
-      queueName === undefined ? undefined : createDeadLetterQueue(options.sqs, queueName),
-    ),
-  );
   if (statusRule && statusDeadLetters && statusDeadLetterUrl) {
     rules.push(
       executionStatusTarget(
         statusRule,
-        { queueName: statusDeadLetters, queueUrl: statusDeadLetterUrl },
+        { queueName: statusDeadLetters, queueUrl: statusDeadLetterUrl, signal: retries.signal },
         options,
       ),
     );
@@ -120,6 +142,7 @@ export async function startLocalTriggers(options: LocalTriggersOptions): Promise
     EVENT_BRIDGE_TARGET_PREFIX,
     eventBridgeApi({ router, region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID }),
   );
+  return { stop: () => retries.abort() };
 }
 
 const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
@@ -129,13 +152,13 @@ const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
  * event, as EventBridge, which the function's policy must allow for the rule (infra's
  * `aws_lambda_permission` with the rule as `source_arn`), checked as the operator rules' deliveries
  * are; a refused invoke goes to the rule's target DLQ, `sidestep-<env>-<rule>-dlq`, unretried
- * ({@link deliverOrDeadLetter}). A service that is not running fails the delivery (reported by the
- * router); once invoked, a function error is Lambda's to retry, not EventBridge's
+ * ({@link deliverOrDeadLetter}), and so does an invoke of a service that is not running
+ * (`NO_RESOURCE`, as for a function that does not exist); once invoked, a function error is Lambda's to retry, not EventBridge's
  * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html).
  */
 function executionStatusTarget(
   rule: LocalExecutionStatusRule,
-  deadLetters: Pick<RuleTargetDeadLetter, 'queueName' | 'queueUrl'>,
+  deadLetters: Pick<RuleTargetDeadLetter, 'queueName' | 'queueUrl' | 'signal'>,
   options: Pick<LocalTriggersOptions, 'invokeAsync' | 'iam' | 'sqs'>,
 ): EventRule {
   const name = localName(rule.name);
@@ -158,7 +181,7 @@ function executionStatusTarget(
           lambdaAuthorization('Invoke', { ...SCOPE, functionName }),
         );
         if (!options.invokeAsync(rule.service, event)) {
-          throw new Error(`the rule's target ${functionName} is not running`);
+          throw new RuleTargetNotFoundError(target.targetArn, `${functionName} is not running`);
         }
       }),
   };
@@ -175,4 +198,63 @@ function describeEvent(event: EventBridgeEvent): string {
   // An operator event names the schedule it fires.
   if (typeof detail.schedule === 'string') return `schedule ${detail.schedule}`;
   return event.resources[0] ?? event.source;
+}
+
+/** Options of {@link workflowTriggerRule}. */
+export interface WorkflowTriggerRuleOptions {
+  /** The rule name, e.g. `sidestep-local-import-trigger`: its role is named alike. */
+  readonly name: string;
+  readonly eventPattern: object;
+  readonly stateMachineArn: string;
+  /** The target's retry policy, as infra's S3Trigger sets it. */
+  readonly retryPolicy: RuleTargetRetryPolicy;
+  /** The target's DLQ, `<rule>-dlq`. */
+  readonly deadLetter: Pick<RuleTargetDeadLetter, 'queueName' | 'queueUrl'>;
+  readonly stepFunctions: Pick<LocalStepFunctions, 'startExecution'>;
+  readonly sqs: SQSClient;
+  /** Checks StartExecution as the rule's role, and the DLQ's SendMessage as EventBridge. */
+  readonly iam: LocalIam;
+  readonly retryDelayMs?: (retry: number) => number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A workflow trigger as a local rule: its target starts the state machine with the event as input
+ * (a rule target cannot name the execution: Step Functions generates the name) as the rule's role,
+ * delivered as EventBridge delivers to a target with a retry policy and a DLQ
+ * ({@link deliverOrDeadLetter}): a refused StartExecution (`NO_PERMISSIONS`) or a missing state
+ * machine (`NO_RESOURCE`) goes straight to `<rule>-dlq`, any other failure is retried per the
+ * policy first (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html).
+ */
+export function workflowTriggerRule(options: WorkflowTriggerRuleOptions): EventRule {
+  const { name, stateMachineArn, iam } = options;
+  const target: RuleTargetDeadLetter = {
+    ruleArn: eventRuleArn(SCOPE, name),
+    targetArn: stateMachineArn,
+    ...options.deadLetter,
+    sqs: options.sqs,
+    iam,
+    retryPolicy: options.retryPolicy,
+    ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  return {
+    name,
+    eventPattern: options.eventPattern,
+    target: (event: EventBridgeEvent) =>
+      deliverOrDeadLetter(event, target, () => {
+        iam.assertAuthorized(
+          iam.role(LOCAL_ROLES.rule(name)),
+          statesAuthorization('StartExecution', { stateMachineArn }),
+        );
+        try {
+          options.stepFunctions.startExecution({ stateMachineArn, input: JSON.stringify(event) });
+        } catch (error) {
+          if (error instanceof StateMachineDoesNotExistError) {
+            throw new RuleTargetNotFoundError(stateMachineArn, error.message, { cause: error });
+          }
+          throw error;
+        }
+      }),
+  };
 }

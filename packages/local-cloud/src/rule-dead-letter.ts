@@ -1,8 +1,27 @@
+import { setTimeout } from 'node:timers/promises';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { sqsAuthorization } from '@sidestep/iam';
 import type { EventBridgeEvent } from './event-router.ts';
 import { AccessDeniedError, assertAuthorizedForRule, type LocalIam } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
+
+/**
+ * A rule target's retry policy (PutTargets' `RetryPolicy`): how often and how long EventBridge
+ * retries a delivery that failed with a retriable error
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html).
+ */
+export interface RuleTargetRetryPolicy {
+  /** 0-185. */
+  readonly maximumRetryAttempts: number;
+  /** 60-86400: an event older than this (since its first delivery) is not retried again. */
+  readonly maximumEventAgeSeconds: number;
+}
+
+/** EventBridge's retry policy for a target that sets none: 185 retries over 24 hours. */
+export const DEFAULT_RULE_RETRY_POLICY: RuleTargetRetryPolicy = {
+  maximumRetryAttempts: 185,
+  maximumEventAgeSeconds: 86_400,
+};
 
 /** A rule's target and the dead-letter queue EventBridge sends its undelivered events to. */
 export interface RuleTargetDeadLetter {
@@ -15,7 +34,38 @@ export interface RuleTargetDeadLetter {
   readonly sqs: SQSClient;
   /** Checks the DLQ's SendMessage as EventBridge for the rule, on the queue's policy. */
   readonly iam: LocalIam;
+  /** The target's retry policy, as infra sets it. @default {@link DEFAULT_RULE_RETRY_POLICY} */
+  readonly retryPolicy?: RuleTargetRetryPolicy;
+  /**
+   * The pause before retry `retry` (1 for the first), ms: EventBridge backs off exponentially (with
+   * jitter, which is left out). @default 1 s doubling, at most 1 minute (tests pass a short one)
+   */
+  readonly retryDelayMs?: (retry: number) => number;
+  /** Ends a pending retry (the local cloud stopping): the event is then neither retried nor dead-lettered. */
+  readonly signal?: AbortSignal;
 }
+
+/**
+ * A rule's target does not exist (a state machine, queue or function that is not there): EventBridge
+ * does not retry the delivery, it sends the event to the target's DLQ as `NO_RESOURCE`.
+ */
+export class RuleTargetNotFoundError extends Error {
+  override readonly name = 'RuleTargetNotFoundError';
+  /** The target's ARN. */
+  readonly targetArn: string;
+  constructor(targetArn: string, reason: string, options?: ErrorOptions) {
+    super(`the rule's target ${targetArn} does not exist: ${reason}`, options);
+    this.targetArn = targetArn;
+  }
+}
+
+/** Why retries ended: Scheduler's and EventBridge's `EXHAUSTED_RETRY_CONDITION`. */
+type ExhaustedRetryCondition = 'MaximumRetryAttempts' | 'MaximumEventAgeInSeconds';
+
+/** How a failed delivery ended: not retried, or retried until a limit of the retry policy. */
+type DeliveryOutcome =
+  | { readonly retried: false }
+  | { readonly retried: true; readonly retryAttempts: number; readonly condition: ExhaustedRetryCondition };
 
 /**
  * EventBridge could not deliver a rule's event to its target (its FailedInvocations metric): the
@@ -25,6 +75,8 @@ export class RuleDeliveryFailedError extends Error {
   override readonly name = 'RuleDeliveryFailedError';
   /** The DLQ's `ERROR_CODE`, e.g. `NO_PERMISSIONS`. */
   readonly errorCode: string;
+  /** The retries made before EventBridge gave up (0 for an error it does not retry). */
+  readonly retryAttempts: number;
   /** The DLQ holding the event; `undefined` when sending it there failed too (the event is lost). */
   readonly deadLetterQueue: string | undefined;
   /**
@@ -33,6 +85,7 @@ export class RuleDeliveryFailedError extends Error {
   constructor(
     errorCode: string,
     reason: string,
+    outcome: DeliveryOutcome,
     deadLetter: { readonly queue: string } | { readonly sendError: unknown },
   ) {
     const where =
@@ -43,48 +96,104 @@ export class RuleDeliveryFailedError extends Error {
               ? deadLetter.sendError.message
               : String(deadLetter.sendError)
           }), so the event is lost`;
-    super(`${errorCode}: ${reason}; EventBridge does not retry it: ${where}`);
+    const retries = outcome.retried
+      ? `EventBridge gave up after ${outcome.retryAttempts} retries (${outcome.condition})`
+      : 'EventBridge does not retry it';
+    super(`${errorCode}: ${reason}; ${retries}: ${where}`);
     this.errorCode = errorCode;
+    this.retryAttempts = outcome.retried ? outcome.retryAttempts : 0;
     this.deadLetterQueue = 'queue' in deadLetter ? deadLetter.queue : undefined;
   }
 }
 
+/** The local cloud stopped while a rule's delivery waited for its retry: the event is not retried. */
+export class RuleRetryStoppedError extends Error {
+  override readonly name = 'RuleRetryStoppedError';
+  constructor(reason: string) {
+    super(`${reason}; the local cloud is stopping: the event is neither retried nor dead-lettered`);
+  }
+}
+
 /**
- * Runs one delivery of a rule's event to a target without a role, as EventBridge does for a target
- * with a dead-letter queue: a call the target's policy refuses (`deliver` throws AccessDeniedError)
- * is not retried, "for errors that result from missing permissions to a target ... EventBridge
- * sends these events directly to the target DLQ"
- * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html): the event as the
- * body, with `RULE_ARN`, `TARGET_ARN`, `ERROR_CODE` (`NO_PERMISSIONS`) and `ERROR_MESSAGE`. That
- * send is EventBridge's too, so the DLQ's queue policy must allow it for the rule. The delivery
- * then fails with {@link RuleDeliveryFailedError}, which the event router reports. Any other error
- * of `deliver` is rethrown as it is.
+ * The DLQ's `ERROR_CODE` of a delivery error and whether EventBridge retries it: "for errors that
+ * result from missing permissions to a target, or if a target resource that no longer exists, no
+ * retry attempts will happen" (`NO_PERMISSIONS`, `NO_RESOURCE`); any other error of the target's API
+ * call is retried (`SDK_CLIENT_ERROR`, one of the codes the DLQ page lists).
+ */
+function classify(error: unknown): { readonly errorCode: string; readonly retriable: boolean } {
+  if (error instanceof AccessDeniedError) return { errorCode: 'NO_PERMISSIONS', retriable: false };
+  if (error instanceof RuleTargetNotFoundError) return { errorCode: 'NO_RESOURCE', retriable: false };
+  return { errorCode: 'SDK_CLIENT_ERROR', retriable: true };
+}
+
+/** EventBridge's backoff, without its jitter: 1 s, doubling, at most 1 minute. */
+const defaultRetryDelayMs = (retry: number) => Math.min(1_000 * 2 ** (retry - 1), 60_000);
+
+/**
+ * Delivers a rule's event to its target as EventBridge does for a target with a retry policy and a
+ * dead-letter queue (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html,
+ * https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html): a call the
+ * target's policy refuses (`deliver` throws AccessDeniedError, `NO_PERMISSIONS`) or a target that
+ * does not exist ({@link RuleTargetNotFoundError}, `NO_RESOURCE`) goes straight to the DLQ; any other
+ * error is retried with backoff until the retry policy's attempts or event age run out, then
+ * dead-lettered (`SDK_CLIENT_ERROR`). The DLQ message is the event as the body, with `RULE_ARN`,
+ * `TARGET_ARN`, `ERROR_CODE` and `ERROR_MESSAGE` (and, after retries, `EXHAUSTED_RETRY_CONDITION`
+ * and `RETRY_ATTEMPTS`). That send is EventBridge's too, so the DLQ's queue policy must allow it for
+ * the rule. The delivery then fails with {@link RuleDeliveryFailedError}, which the event router
+ * reports.
  */
 export async function deliverOrDeadLetter(
   event: EventBridgeEvent,
   target: RuleTargetDeadLetter,
   deliver: () => Promise<void> | void,
 ): Promise<void> {
-  try {
-    await deliver();
-    return;
-  } catch (error) {
-    if (!(error instanceof AccessDeniedError)) throw error;
-    const errorCode = 'NO_PERMISSIONS';
+  const policy = target.retryPolicy ?? DEFAULT_RULE_RETRY_POLICY;
+  const delayMs = target.retryDelayMs ?? defaultRetryDelayMs;
+  const ageLimit = Date.now() + policy.maximumEventAgeSeconds * 1000;
+  for (let retries = 0; ; retries += 1) {
     try {
-      await sendToDeadLetterQueue(event, target, errorCode, error.message);
-    } catch (sendError) {
-      throw new RuleDeliveryFailedError(errorCode, error.message, { sendError });
+      await deliver();
+      return;
+    } catch (error) {
+      const { errorCode, retriable } = classify(error);
+      const reason = error instanceof Error ? error.message : String(error);
+      const wait = delayMs(retries + 1);
+      const condition: ExhaustedRetryCondition | undefined =
+        retries >= policy.maximumRetryAttempts
+          ? 'MaximumRetryAttempts'
+          : Date.now() + wait > ageLimit
+            ? 'MaximumEventAgeInSeconds'
+            : undefined;
+      if (retriable && condition === undefined) {
+        await pause(wait, target.signal, reason);
+        continue;
+      }
+      const outcome: DeliveryOutcome =
+        retriable && condition ? { retried: true, retryAttempts: retries, condition } : { retried: false };
+      try {
+        await sendToDeadLetterQueue(event, target, { errorCode, errorMessage: reason, outcome });
+      } catch (sendError) {
+        throw new RuleDeliveryFailedError(errorCode, reason, outcome, { sendError });
+      }
+      throw new RuleDeliveryFailedError(errorCode, reason, outcome, { queue: target.queueName });
     }
-    throw new RuleDeliveryFailedError(errorCode, error.message, { queue: target.queueName });
+  }
+}
+
+/** Waits `ms` before a retry; throws {@link RuleRetryStoppedError} when `signal` ends the wait. */
+async function pause(ms: number, signal: AbortSignal | undefined, reason: string): Promise<void> {
+  try {
+    await setTimeout(ms, undefined, signal ? { signal } : {});
+  } catch (error) {
+    if (signal?.aborted) throw new RuleRetryStoppedError(reason);
+    throw error;
   }
 }
 
 async function sendToDeadLetterQueue(
   event: EventBridgeEvent,
   target: RuleTargetDeadLetter,
-  errorCode: string,
-  errorMessage: string,
+  failure: { readonly errorCode: string; readonly errorMessage: string; readonly outcome: DeliveryOutcome },
 ): Promise<void> {
   const { queueName, queueUrl, sqs } = target;
   assertAuthorizedForRule(
@@ -101,8 +210,14 @@ async function sendToDeadLetterQueue(
       MessageAttributes: {
         RULE_ARN: attribute(target.ruleArn),
         TARGET_ARN: attribute(target.targetArn),
-        ERROR_CODE: attribute(errorCode),
-        ERROR_MESSAGE: attribute(errorMessage),
+        ERROR_CODE: attribute(failure.errorCode),
+        ERROR_MESSAGE: attribute(failure.errorMessage),
+        ...(failure.outcome.retried
+          ? {
+              EXHAUSTED_RETRY_CONDITION: attribute(failure.outcome.condition),
+              RETRY_ATTEMPTS: { DataType: 'Number', StringValue: String(failure.outcome.retryAttempts) },
+            }
+          : {}),
       },
     }),
   );

@@ -3,7 +3,14 @@ import { type AuthorizationCheck, eventRuleArn, lambdaAuthorization, sqsAuthoriz
 import type { EventBridgeEvent, EventRule } from './event-router.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_ENVIRONMENT, LOCAL_REGION, localName } from './local-names.ts';
+import { UnknownQueueError } from './local-queues.ts';
 import { createDeadLetterQueue, queueArn } from './queues.ts';
+import {
+  deliverOrDeadLetter,
+  type RuleTargetDeadLetter,
+  RuleTargetNotFoundError,
+  type RuleTargetRetryPolicy,
+} from './rule-dead-letter.ts';
 import {
   type ScheduleDeadLetter,
   type ScheduleDefinition,
@@ -133,6 +140,8 @@ export interface OperatorRulesOptions {
   readonly scheduleArn: (schedule: string) => string;
   /** Delivers as the rule (`ruleArn`): EventBridge, on the target's resource policy. */
   readonly deliver: (firing: ScheduleFiring, ruleArn: string) => Promise<void>;
+  /** The schedule group's DLQ ({@link SCHEDULES_DEAD_LETTER_QUEUE}), the operator targets' DLQ. */
+  readonly deadLetter: Pick<RuleTargetDeadLetter, 'queueUrl' | 'sqs' | 'iam' | 'retryDelayMs' | 'signal'>;
   readonly reporter: LocalCloudReporter;
 }
 
@@ -145,32 +154,57 @@ export interface OperatorRulesOptions {
  * from the event instead: `<aws.scheduler.scheduled-time>` from the event's `time`,
  * `<aws.scheduler.execution-id>` from its `id` (so two manual runs are two runs, and the same
  * event replayed is the same run), `<aws.scheduler.attempt-number>` as 1.
+ *
+ * The target has the schedule's retry policy and the schedule group's DLQ, as infra's
+ * `operatorTarget`: EventBridge retries a failed delivery, then dead-letters the event
+ * ({@link deliverOrDeadLetter}); a refused one (`NO_PERMISSIONS`) or one to a target the cloud does
+ * not run (`NO_RESOURCE`) goes to the DLQ unretried.
  */
 export function operatorRules(options: OperatorRulesOptions): EventRule[] {
-  return options.schedules.map((schedule) => ({
-    name: options.ruleName(schedule.name),
-    eventBusName: options.eventBusName,
-    eventPattern: options.operatorEventPattern(schedule.name),
-    target: async (event: EventBridgeEvent) => {
-      options.reporter({
-        type: 'schedule-fired',
-        schedule: schedule.name,
-        scheduledTime: event.time,
-        target:
-          schedule.target.kind === 'queue'
-            ? `queue ${schedule.target.queue}`
-            : `function ${schedule.target.service}`,
-        trigger: 'operator',
-      });
-      await options.deliver(
-        scheduleFiring(schedule, {
+  return options.schedules.map((schedule) => {
+    const ruleArn = eventRuleArn(SCOPE, options.ruleName(schedule.name), options.eventBusName);
+    const target: RuleTargetDeadLetter = {
+      ...options.deadLetter,
+      ruleArn,
+      targetArn: targetArn(schedule),
+      queueName: SCHEDULES_DEAD_LETTER_QUEUE,
+      retryPolicy: schedule.retryPolicy ?? NO_RETRIES,
+    };
+    return {
+      name: options.ruleName(schedule.name),
+      eventBusName: options.eventBusName,
+      eventPattern: options.operatorEventPattern(schedule.name),
+      target: async (event: EventBridgeEvent) => {
+        options.reporter({
+          type: 'schedule-fired',
+          schedule: schedule.name,
+          scheduledTime: event.time,
+          target:
+            schedule.target.kind === 'queue'
+              ? `queue ${schedule.target.queue}`
+              : `function ${schedule.target.service}`,
+          trigger: 'operator',
+        });
+        const firing = scheduleFiring(schedule, {
           scheduleArn: options.scheduleArn(schedule.name),
           scheduledTime: new Date(event.time),
           executionId: event.id,
           attempt: 1,
-        }),
-        eventRuleArn(SCOPE, options.ruleName(schedule.name), options.eventBusName),
-      );
-    },
-  }));
+        });
+        await deliverOrDeadLetter(event, target, async () => {
+          try {
+            await options.deliver(firing, ruleArn);
+          } catch (error) {
+            if (error instanceof UnknownScheduleTargetError || error instanceof UnknownQueueError) {
+              throw new RuleTargetNotFoundError(target.targetArn, error.message, { cause: error });
+            }
+            throw error;
+          }
+        });
+      },
+    };
+  });
 }
+
+/** A schedule without a retry policy (locally only: infra always sets one) is not retried. */
+const NO_RETRIES: RuleTargetRetryPolicy = { maximumRetryAttempts: 0, maximumEventAgeSeconds: 60 };

@@ -1,10 +1,20 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { PurgeQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from '@jest/globals';
 import { rejectionOf } from '@sidestep/contracts/testing';
 import { lambdaAuthorization } from '@sidestep/iam';
 import type { EventBridgeEvent } from '../src/event-router.ts';
-import { assertAuthorizedForRule, createLocalIam } from '../src/local-iam.ts';
+import { assertAuthorizedForRule, createLocalIam, UNENFORCED_IAM } from '../src/local-iam.ts';
+import { workflowTriggerRule } from '../src/local-triggers.ts';
+import { createDeadLetterQueue } from '../src/queues.ts';
 import { deliverOrDeadLetter, RuleDeliveryFailedError } from '../src/rule-dead-letter.ts';
+import {
+  createSchedulesDeadLetterQueue,
+  operatorRules,
+  UnknownScheduleTargetError,
+} from '../src/schedule-delivery.ts';
+import type { ScheduleDefinition } from '../src/scheduler.ts';
+import { StateMachineDoesNotExistError } from '../src/step-functions.ts';
+import { messagesIn, useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 
 const RULE = 'arn:aws:events:us-east-1:000000000000:rule/sidestep-local-workflow-ended';
 const event: EventBridgeEvent = {
@@ -62,5 +72,206 @@ describe("a rule's delivery refused by its target's policy", () => {
       'InvocationsFailedToBeSentToDLQ: User: events.amazonaws.com is not authorized to perform: sqs:SendMessage',
     );
     expect(failed.message).toContain('the event is lost');
+  });
+});
+
+const aws = useSqsEndpoint();
+
+/** The one message in the DLQ at `queueUrl`: its body and message attributes. */
+async function deadLettered(sqs: SQSClient, queueUrl: string) {
+  const { Messages = [] } = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: 10,
+      MessageAttributeNames: ['All'],
+      WaitTimeSeconds: 0,
+    }),
+  );
+  expect(Messages).toHaveLength(1);
+  const [message] = Messages;
+  const attributes = Object.fromEntries(
+    Object.entries(message?.MessageAttributes ?? {}).map(([name, value]) => [name, value.StringValue]),
+  );
+  return { body: JSON.parse(message?.Body ?? 'null') as unknown, attributes };
+}
+
+const TRIGGER_RULE = 'sidestep-local-import-trigger';
+const IMPORT_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import';
+const upload: EventBridgeEvent = {
+  ...event,
+  id: 'upload-1',
+  'detail-type': 'Object Created',
+  source: 'aws.s3',
+  detail: { bucket: { name: 'sidestep-local-imports' }, object: { key: 'imports/a.csv' } },
+};
+
+// infra's S3Trigger gives the trigger's target a retry policy and a DLQ: EventBridge sends an event
+// whose target does not exist straight to the DLQ, and retries any other failure with backoff per
+// the retry policy before dead-lettering it
+// (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html,
+// https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html).
+describe("a workflow trigger rule's StartExecution (eb-rule-dlq, eb-rule-retry-policy)", () => {
+  /** The trigger rule starting the import workflow through `startExecution`, with a fresh DLQ. */
+  async function triggerRule(startExecution: () => void, name: string, retryDelayMs = 5) {
+    const queueName = `${name}-dlq`;
+    const queueUrl = await createDeadLetterQueue(aws.sqs, queueName);
+    const rule = workflowTriggerRule({
+      name,
+      eventPattern: { source: ['aws.s3'] },
+      stateMachineArn: IMPORT_MACHINE,
+      retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeSeconds: 3600 },
+      deadLetter: { queueName, queueUrl },
+      stepFunctions: {
+        startExecution: () => {
+          startExecution();
+          return { executionArn: `${IMPORT_MACHINE}:run`, startDate: new Date() };
+        },
+      },
+      sqs: aws.sqs,
+      iam: UNENFORCED_IAM,
+      retryDelayMs: () => retryDelayMs,
+    });
+    return { rule, queueUrl };
+  }
+
+  /**
+   * Delivers `upload` through a trigger rule named `<rule>-<suffix>` whose StartExecution always
+   * throws `error`; the attempts made, the failure and the DLQ message's attributes.
+   */
+  async function failingTrigger(error: Error, suffix: string, retryDelayMs?: number) {
+    let attempts = 0;
+    const { rule, queueUrl } = await triggerRule(
+      () => {
+        attempts += 1;
+        throw error;
+      },
+      `${TRIGGER_RULE}-${suffix}`,
+      retryDelayMs,
+    );
+    const failed = await rejectionOf(Promise.resolve(rule.target(upload)), RuleDeliveryFailedError);
+    const { body, attributes } = await deadLettered(aws.sqs, queueUrl);
+    expect(body).toEqual(upload);
+    expect(attributes).toMatchObject({
+      RULE_ARN: `arn:aws:events:us-east-1:000000000000:rule/${TRIGGER_RULE}-${suffix}`,
+      TARGET_ARN: IMPORT_MACHINE,
+    });
+    return { attempts, failed, attributes };
+  }
+
+  it('sends an event whose state machine does not exist to the DLQ unretried, as NO_RESOURCE', async () => {
+    const { attempts, failed, attributes } = await failingTrigger(
+      new StateMachineDoesNotExistError(IMPORT_MACHINE),
+      'missing',
+    );
+    expect(attempts).toBe(1);
+    expect(failed).toMatchObject({ errorCode: 'NO_RESOURCE', retryAttempts: 0 });
+    expect(attributes.ERROR_CODE).toBe('NO_RESOURCE');
+    expect(attributes.ERROR_MESSAGE).toContain('State Machine Does Not Exist');
+    expect(attributes).not.toHaveProperty('RETRY_ATTEMPTS');
+  });
+
+  it('retries a failed StartExecution per the retry policy, then dead-letters it as SDK_CLIENT_ERROR', async () => {
+    const { attempts, failed, attributes } = await failingTrigger(new Error('throttled'), 'failing');
+    // The first attempt and maximumRetryAttempts (2) retries.
+    expect(attempts).toBe(3);
+    expect(failed).toMatchObject({ errorCode: 'SDK_CLIENT_ERROR', retryAttempts: 2 });
+    expect(attributes).toMatchObject({
+      ERROR_CODE: 'SDK_CLIENT_ERROR',
+      ERROR_MESSAGE: 'throttled',
+      EXHAUSTED_RETRY_CONDITION: 'MaximumRetryAttempts',
+      RETRY_ATTEMPTS: '2',
+    });
+  });
+
+  it('dead-letters instead of retrying past maximumEventAgeSeconds', async () => {
+    // The first retry would come after the hour the retry policy allows.
+    const { attempts, attributes } = await failingTrigger(new Error('throttled'), 'old', 3_601_000);
+    expect(attempts).toBe(1);
+    expect(attributes).toMatchObject({
+      EXHAUSTED_RETRY_CONDITION: 'MaximumEventAgeInSeconds',
+      RETRY_ATTEMPTS: '0',
+    });
+  });
+
+  it('starts the workflow on a retry after a transient failure, dead-lettering nothing', async () => {
+    let attempts = 0;
+    const { rule, queueUrl } = await triggerRule(() => {
+      attempts += 1;
+      if (attempts < 3) throw new Error('throttled');
+    }, `${TRIGGER_RULE}-transient`);
+    await rule.target(upload);
+    expect(attempts).toBe(3);
+    expect(await messagesIn(aws.sqs, queueUrl)).toBe(0);
+  });
+});
+
+// infra's Schedule gives its operator rule's target the schedule's retry policy and the schedule
+// group's DLQ (`operatorTarget`): EventBridge dead-letters what it cannot deliver there.
+describe("an operator rule's delivery (eb-rule-dlq, eb-rule-retry-policy)", () => {
+  const schedule: ScheduleDefinition = {
+    name: 'nightly-export',
+    expression: 'cron(0 2 * * ? *)',
+    timezone: 'UTC',
+    target: { kind: 'queue', queue: 'export-requests' },
+    input: { run: '<aws.scheduler.execution-id>' },
+    retryPolicy: { maximumRetryAttempts: 1, maximumEventAgeSeconds: 3600 },
+  };
+  const fired: EventBridgeEvent = {
+    ...event,
+    id: 'operator-1',
+    'detail-type': 'Schedule Fired',
+    source: 'sidestep.operator',
+    detail: { schedule: 'nightly-export' },
+  };
+
+  /** The schedule's operator rule delivering through `deliver`, with the group DLQ emptied. */
+  async function operatorRule(deliver: () => Promise<void>) {
+    const queueUrl = await createSchedulesDeadLetterQueue(aws.sqs);
+    await aws.sqs.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
+    const [rule] = operatorRules({
+      schedules: [schedule],
+      operatorEventPattern: () => ({ source: ['sidestep.operator'] }),
+      eventBusName: 'sidestep-local',
+      ruleName: (name) => `sidestep-local-${name}-operator`,
+      scheduleArn: (name) => `arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/${name}`,
+      deliver,
+      deadLetter: { queueUrl, sqs: aws.sqs, iam: UNENFORCED_IAM, retryDelayMs: () => 5 },
+      reporter: () => undefined,
+    });
+    if (!rule) throw new Error('no operator rule');
+    return { rule, queueUrl };
+  }
+
+  it("retries per the schedule's retry policy, then sends the event to the schedules DLQ", async () => {
+    let attempts = 0;
+    const { rule, queueUrl } = await operatorRule(async () => {
+      attempts += 1;
+      throw new Error('queue unavailable');
+    });
+    const failed = await rejectionOf(Promise.resolve(rule.target(fired)), RuleDeliveryFailedError);
+    expect(attempts).toBe(2);
+    expect(failed).toMatchObject({ errorCode: 'SDK_CLIENT_ERROR', retryAttempts: 1 });
+    const { body, attributes } = await deadLettered(aws.sqs, queueUrl);
+    expect(body).toEqual(fired);
+    expect(attributes).toEqual({
+      RULE_ARN:
+        'arn:aws:events:us-east-1:000000000000:rule/sidestep-local/sidestep-local-nightly-export-operator',
+      TARGET_ARN: 'arn:aws:sqs:us-east-1:000000000000:sidestep-local-export-requests',
+      ERROR_CODE: 'SDK_CLIENT_ERROR',
+      ERROR_MESSAGE: 'queue unavailable',
+      EXHAUSTED_RETRY_CONDITION: 'MaximumRetryAttempts',
+      RETRY_ATTEMPTS: '1',
+    });
+  });
+
+  it('sends a delivery to a target the cloud does not run to the DLQ unretried, as NO_RESOURCE', async () => {
+    let attempts = 0;
+    const { rule, queueUrl } = await operatorRule(async () => {
+      attempts += 1;
+      throw new UnknownScheduleTargetError('nightly-export', 'queue export-requests');
+    });
+    await rejectionOf(Promise.resolve(rule.target(fired)), RuleDeliveryFailedError);
+    expect(attempts).toBe(1);
+    expect((await deadLettered(aws.sqs, queueUrl)).attributes.ERROR_CODE).toBe('NO_RESOURCE');
   });
 });
