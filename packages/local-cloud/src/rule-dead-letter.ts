@@ -41,7 +41,10 @@ export interface RuleTargetDeadLetter {
    * jitter, which is left out). @default 1 s doubling, at most 1 minute (tests pass a short one)
    */
   readonly retryDelayMs?: (retry: number) => number;
-  /** Ends a pending retry (the local cloud stopping): the event is then neither retried nor dead-lettered. */
+  /**
+   * Ends a pending retry (the local cloud stopping): the event is then neither retried nor
+   * dead-lettered, nor is one whose delivery fails after it.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -106,7 +109,10 @@ export class RuleDeliveryFailedError extends Error {
   }
 }
 
-/** The local cloud stopped while a rule's delivery waited for its retry: the event is not retried. */
+/**
+ * A rule's delivery failed, or waited for its retry, while the local cloud stopped: the event is not
+ * retried.
+ */
 export class RuleRetryStoppedError extends Error {
   override readonly name = 'RuleRetryStoppedError';
   constructor(reason: string) {
@@ -155,8 +161,10 @@ export async function deliverOrDeadLetter(
       await deliver();
       return;
     } catch (error) {
-      const { errorCode, retriable } = classify(error);
       const reason = error instanceof Error ? error.message : String(error);
+      // A delivery failing while the cloud stops (its targets going away) is not dead-lettered.
+      if (target.signal?.aborted) throw new RuleRetryStoppedError(reason);
+      const { errorCode, retriable } = classify(error);
       const wait = delayMs(retries + 1);
       const condition: ExhaustedRetryCondition | undefined =
         retries >= policy.maximumRetryAttempts

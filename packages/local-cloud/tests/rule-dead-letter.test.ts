@@ -6,7 +6,11 @@ import type { EventBridgeEvent } from '../src/event-router.ts';
 import { assertAuthorizedForRule, createLocalIam, UNENFORCED_IAM } from '../src/local-iam.ts';
 import { workflowTriggerRule } from '../src/local-triggers.ts';
 import { createDeadLetterQueue } from '../src/queues.ts';
-import { deliverOrDeadLetter, RuleDeliveryFailedError } from '../src/rule-dead-letter.ts';
+import {
+  deliverOrDeadLetter,
+  RuleDeliveryFailedError,
+  RuleRetryStoppedError,
+} from '../src/rule-dead-letter.ts';
 import {
   createSchedulesDeadLetterQueue,
   operatorRules,
@@ -112,7 +116,12 @@ const upload: EventBridgeEvent = {
 // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html).
 describe("a workflow trigger rule's StartExecution (eb-rule-dlq, eb-rule-retry-policy)", () => {
   /** The trigger rule starting the import workflow through `startExecution`, with a fresh DLQ. */
-  async function triggerRule(startExecution: () => void, name: string, retryDelayMs = 5) {
+  async function triggerRule(
+    startExecution: () => void,
+    name: string,
+    retryDelayMs = 5,
+    signal?: AbortSignal,
+  ) {
     const queueName = `${name}-dlq`;
     const queueUrl = await createDeadLetterQueue(aws.sqs, queueName);
     const rule = workflowTriggerRule({
@@ -130,6 +139,7 @@ describe("a workflow trigger rule's StartExecution (eb-rule-dlq, eb-rule-retry-p
       sqs: aws.sqs,
       iam: UNENFORCED_IAM,
       retryDelayMs: () => retryDelayMs,
+      ...(signal ? { signal } : {}),
     });
     return { rule, queueUrl };
   }
@@ -191,6 +201,22 @@ describe("a workflow trigger rule's StartExecution (eb-rule-dlq, eb-rule-retry-p
       EXHAUSTED_RETRY_CONDITION: 'MaximumEventAgeInSeconds',
       RETRY_ATTEMPTS: '0',
     });
+  });
+
+  it('ends a retry waiting when the cloud stops, dead-lettering nothing', async () => {
+    const stopping = new AbortController();
+    const { rule, queueUrl } = await triggerRule(
+      () => {
+        throw new Error('throttled');
+      },
+      `${TRIGGER_RULE}-stopped`,
+      60_000,
+      stopping.signal,
+    );
+    const delivery = rejectionOf(Promise.resolve(rule.target(upload)), RuleRetryStoppedError);
+    stopping.abort();
+    expect((await delivery).message).toContain('the event is neither retried nor dead-lettered');
+    expect(await messagesIn(aws.sqs, queueUrl)).toBe(0);
   });
 
   it('starts the workflow on a retry after a transient failure, dead-lettering nothing', async () => {
