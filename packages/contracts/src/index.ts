@@ -38,6 +38,7 @@ export {
   FinalizeExportOutput,
   MAX_EXPORT_PARTS,
 } from './export.ts';
+export { IDEMPOTENCY_KEY_HEADER, idempotencyKeyHeaderValue } from './idempotency-key-header.ts';
 export {
   contractFor,
   createJob,

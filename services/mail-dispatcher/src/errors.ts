@@ -1,5 +1,5 @@
+import { IDEMPOTENCY_KEY_HEADER, idempotencyKeyHeaderValue } from '@sidestep/contracts';
 import { describeCause, SidestepError, shellQuote } from '@sidestep/runtime';
-import { IDEMPOTENCY_KEY_HEADER, idempotencyKeyHeaderValue } from './domain/idempotency-key-header.ts';
 
 // Every class sets `name` as a literal class field (a minifier may rename classes): the SQS handler
 // dead-letters a permanent error with its name as `sidestep.error.type`.

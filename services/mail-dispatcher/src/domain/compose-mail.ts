@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { MailSendJob } from '@sidestep/contracts';
+import { IDEMPOTENCY_KEY_HEADER, idempotencyKeyHeaderValue } from '@sidestep/contracts';
 import { HeaderInjectionError } from '../errors.ts';
-import { IDEMPOTENCY_KEY_HEADER, idempotencyKeyHeaderValue } from './idempotency-key-header.ts';
 import { renderTemplate } from './templates.ts';
 
 /** A mail ready for any transport. */
