@@ -49,7 +49,8 @@ describe('the operator policy', () => {
     );
     // The DLQs of the schedule group (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html)
     // and of the rules' targets (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html),
-    // each alarmed: `dlq show <name>` reads them; nothing moves from them (they have no source queue).
+    // each alarmed: `dlq show <name>` reads them (`mail find` the mail-events rule's too); nothing
+    // moves from them (they have no source queue).
     expect(policy.ReadRuleDeadLetters).toEqual({
       Sid: 'ReadRuleDeadLetters',
       Effect: 'Allow',
@@ -60,7 +61,7 @@ describe('the operator policy', () => {
         'sqs:ChangeMessageVisibility',
         'sqs:DeleteMessage',
       ],
-      Resource: ['schedules', 'import-trigger', 'workflow-ended'].map((name) =>
+      Resource: ['schedules', 'import-trigger', 'workflow-ended', 'mail-events'].map((name) =>
         at('sqs', `sidestep-staging-${name}-dlq`),
       ),
     });

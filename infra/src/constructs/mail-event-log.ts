@@ -92,6 +92,8 @@ export class MailEventLog extends Construct {
   readonly retentionDays: number;
   /** Records EventBridge could not write to the log group after its retries (`<rule>-dlq`). */
   readonly deadLetterQueue: SqsQueue;
+  /** Its name, `sidestep-<env>-mail-events-dlq` (a literal: the operator policy names it). */
+  readonly deadLetterQueueName: string;
   /** Alarm on any record in the dead-letter queue. */
   readonly deadLetterAlarm: CloudwatchMetricAlarm;
 
@@ -99,6 +101,7 @@ export class MailEventLog extends Construct {
     super(scope, id);
     const name = resourceName(props.environment, 'mail-events');
     this.logGroupName = mailEventLogGroupName(props.environment);
+    this.deadLetterQueueName = `${name}-dlq`;
     this.retentionDays = retentionDaysCovering(props.keepAtLeastSeconds, `${props.environment}.mail.events`);
     this.destination = new Sesv2ConfigurationSetEventDestination(this, 'destination', {
       configurationSetName: props.configurationSetReference ?? props.configurationSetName,
@@ -144,7 +147,7 @@ export class MailEventLog extends Construct {
     // A record EventBridge could not write (the resource policy missing) is kept, not dropped: the
     // operator's check would miss it. https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
     ({ queue: this.deadLetterQueue, alarm: this.deadLetterAlarm } = createRuleDeadLetterQueue(this, {
-      name: `${name}-dlq`,
+      name: this.deadLetterQueueName,
       ruleArn: this.rule.arn,
       description: `An SES event record of a mail that ${this.logGroupName} did not get: a search for a mail's idempotency key there may miss it; read ${name}-dlq before releasing a mail`,
       topicArn: props.alarmTopicArn,

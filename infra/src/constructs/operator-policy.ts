@@ -27,7 +27,7 @@ export interface OperatorPolicyProps {
   /**
    * The dead-letter queues without a source queue that `dlq show` reads: the schedule group's
    * (`sidestep-<env>-schedules-dlq`) and the rules' targets' (`...-import-trigger-dlq`,
-   * `...-workflow-ended-dlq`). @default none
+   * `...-workflow-ended-dlq`, `...-mail-events-dlq`, which `mail find` reads too). @default none
    */
   readonly ruleDeadLetterQueues?: readonly string[];
   /** The bus `sidestep fire` puts the operator event on. */
@@ -200,9 +200,10 @@ export class OperatorPolicy extends Construct {
         ? []
         : [
             {
-              // Not a `sidestep` command (yet): the README's check of a mail whose outcome is unknown,
-              // `aws logs filter-log-events` for its key in SES's event records. FilterLogEvents is
-              // scoped by log group (the Service Authorization Reference for CloudWatch Logs); both
+              // `sidestep mail find` (and the README's fallback, `aws logs filter-log-events`): the
+              // check of a mail whose outcome is unknown, its key searched in SES's event records.
+              // FilterLogEvents is scoped by log group (the Service Authorization Reference for
+              // CloudWatch Logs; https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html); both
               // forms of the group's ARN, with and without the `:*` CloudWatch Logs reports it with.
               sid: 'SearchMailEvents',
               actions: ['logs:FilterLogEvents'],

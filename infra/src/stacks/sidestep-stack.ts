@@ -806,6 +806,8 @@ export class SidestepStack extends EnvironmentStack {
         this.scheduleGroup.deadLetterQueueName,
         this.importTrigger.deadLetterQueueName,
         this.workflowEndedRule.deadLetterQueueName,
+        // `mail find` reads it for the records of a mail the log group did not get.
+        this.mailEventLog.deadLetterQueueName,
       ],
       eventBusName: this.eventBus.busName,
       mailEventLogGroupName: this.mailEventLog.logGroupName,

@@ -10,6 +10,7 @@ import {
   describeExecution,
   describeJob,
   failJob,
+  findMail,
   fireSchedule,
   InvalidOptionError,
   LOCAL_CLOUD,
@@ -41,6 +42,17 @@ import { render, visible } from './render.ts';
  * Three levels up from src/ and from the bundle's dist/ alike (the bin runs either).
  */
 const REPOSITORY = join(import.meta.dirname, '..', '..', '..');
+
+/** `--state-dir`, as the commands that read the local cloud's state take it. */
+const STATE_DIR_HELP = "the local cloud's state dir, as given to npm start (default: <repo>/.sidestep)";
+
+/**
+ * The SMTP sink's outbox, where npm start's local cloud keeps it in its state dir (LOCAL_STATE.outbox
+ * of @sidestep/local-cloud, which the CLI does not load): the console's Mail page and `mail find` read it.
+ */
+function outboxDir(stateDir: string | undefined): string {
+  return join(resolve(stateDir ?? join(REPOSITORY, '.sidestep')), 'outbox');
+}
 
 /** The options every command takes. */
 interface CommonOptions {
@@ -214,6 +226,14 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       warn: (message) => io.err(`warning: ${visible(message)}\n`),
     });
+  }
+
+  /** False, said, for `--state-dir` with another environment than the local cloud: only it keeps one. */
+  function localOnly(options: CommonOptions & { stateDir?: string }): boolean {
+    if (options.stateDir === undefined || options.env === 'local') return true;
+    io.err(`error: --state-dir: only the local cloud keeps a state dir (not --env ${options.env})\n`);
+    code = 1;
+    return false;
   }
 
   /** Runs `action` in a context built from the command's options, prints its result, records failures. */
@@ -439,6 +459,24 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
   const mail = program.command('mail').description("mails' send-once records");
   common(
     mail
+      .command('find <idempotencyKey>')
+      .description(
+        "whether a mail with that key went out (SES's records of it on AWS, the outbox locally), and whether to release it",
+      ),
+  )
+    .option('--state-dir <dir>', STATE_DIR_HELP)
+    .action((key: string, options: CommonOptions & { stateDir?: string }, command: Command) => {
+      if (!localOnly(options)) return;
+      return run('mail-find', (context) =>
+        findMail(
+          context,
+          key,
+          context.environment === 'local' ? { outboxDir: outboxDir(options.stateDir) } : {},
+        ),
+      )(key, command);
+    });
+  common(
+    mail
       .command('release <idempotencyKey>')
       .description('release the INPROGRESS record of a mail checked NOT delivered, so a redrive sends it'),
   ).action(run('mail-release', (context, key: string) => releaseMail(context, key)));
@@ -485,16 +523,9 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
       ),
   )
     .option('--port <port>', 'port on 127.0.0.1 (0 picks a free one)', port, DEFAULT_CONSOLE_PORT)
-    .option(
-      '--state-dir <dir>',
-      "the local cloud's state dir, as given to npm start: the Mail page shows its outbox/ (default: <repo>/.sidestep)",
-    )
+    .option('--state-dir <dir>', `${STATE_DIR_HELP}: the Mail page shows its outbox/`)
     .action(async (options: CommonOptions & { port: number; stateDir?: string }) => {
-      if (options.stateDir !== undefined && options.env !== 'local') {
-        io.err(`error: --state-dir: only the local cloud keeps a state dir (not --env ${options.env})\n`);
-        code = 1;
-        return;
-      }
+      if (!localOnly(options)) return;
       const context = contextOf(options);
       // Live pages re-read the environment while open: every 3 s locally, every 10 s from AWS's APIs.
       const { startConsole } = await import('@sidestep/console');
@@ -504,11 +535,8 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
           context,
           port: options.port,
           refreshMs: context.environment === 'local' ? 3000 : 10_000,
-          // The SMTP sink's outbox, where npm start's local cloud keeps it (LOCAL_STATE.outbox of
-          // @sidestep/local-cloud, which the CLI does not load); on AWS mail goes out through SES.
-          ...(context.environment === 'local'
-            ? { outboxDir: join(resolve(options.stateDir ?? join(REPOSITORY, '.sidestep')), 'outbox') }
-            : {}),
+          // On AWS mail goes out through SES: no outbox.
+          ...(context.environment === 'local' ? { outboxDir: outboxDir(options.stateDir) } : {}),
         });
       } catch (error) {
         // Said here: an action's error that reaches main() ends the process with 1 and no word.

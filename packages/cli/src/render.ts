@@ -15,6 +15,8 @@ import {
   type JobPage,
   type JobSummary,
   type JobView,
+  type MailEventRecord,
+  type MailSearch,
   type RedriveResult,
   type ReinvokeResult,
   type RejectedRowPage,
@@ -445,6 +447,51 @@ function fired(result: FiredSchedule): string {
 }
 
 /** Actions: one line per field of what was done. */
+/** SES's event records as `mail find` lists them. */
+function mailEvents(records: readonly MailEventRecord[]): string {
+  return table(
+    ['source', 'event', 'at', 'to', 'headers cut', 'message id'],
+    records.map((record) => [
+      record.source,
+      record.eventType,
+      when(record.at),
+      record.destination.join(', ') || '-',
+      record.headersTruncated ? { text: 'yes', tone: 'yellow' } : 'no',
+      record.messageId ?? '-',
+    ]),
+  );
+}
+
+/** The verdict of `mail find` first, what to do, what was searched, then what was found. */
+function mailSearch(result: MailSearch): string {
+  const since = result.since
+    ? ` since ${when(result.since)}${result.claimedAt ? ` (the key claimed ${when(result.claimedAt)})` : ''}`
+    : '';
+  const [first, ...rest] = result.searched;
+  const lines = [
+    `verdict: ${result.verdict}`,
+    result.advice,
+    `searched: ${[`${first ?? ''}${since}`, ...rest].join(', ')}`,
+  ];
+  if (result.caveats.length > 0) {
+    lines.push('caveats:', ...result.caveats.map((caveat) => `  ${caveat.kind}: ${caveat.message}`));
+  }
+  if (result.records.length > 0) lines.push('', mailEvents(result.records));
+  if (result.outbox.length > 0) {
+    lines.push(
+      '',
+      table(
+        ['file', 'to', 'subject', 'date'],
+        result.outbox.map((mail) => [mail.file, mail.to, mail.subject, mail.date ?? '-']),
+      ),
+    );
+  }
+  if (result.headersTruncated.length > 0) {
+    lines.push('', 'records whose headers SES cut:', mailEvents(result.headersTruncated));
+  }
+  return lines.join('\n');
+}
+
 function fields(result: Record<string, unknown>): string {
   return Object.entries(result)
     .map(([key, value]) => `${key}: ${value instanceof Date ? when(value) : String(value)}`)
@@ -470,6 +517,7 @@ const RENDERERS: Readonly<Record<string, (result: never, options: RenderOptions)
   job,
   'job-fail': failedJob,
   'job-rejected': rejectedRows,
+  'mail-find': mailSearch,
   schedules,
   fire: fired,
   audit,

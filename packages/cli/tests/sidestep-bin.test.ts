@@ -1007,9 +1007,85 @@ describe('sidestep console', () => {
   });
 
   it('refuses --state-dir for an environment on AWS, naming the option', async () => {
-    const { code, stderr } = await sidestep('console', '--env', 'staging', '--state-dir', '/tmp');
-    expect(code).toBe(1);
-    expect(stderr).toContain('--state-dir: only the local cloud keeps a state dir (not --env staging)');
+    for (const command of [['console'], ['mail', 'find', 'k']]) {
+      const { code, stderr } = await sidestep(...command, '--env', 'staging', '--state-dir', '/tmp');
+      expect(code).toBe(1);
+      expect(stderr).toContain('--state-dir: only the local cloud keeps a state dir (not --env staging)');
+    }
+  });
+});
+
+describe('mail find', () => {
+  const record = (eventType: string, more: Record<string, unknown> = {}) => ({
+    source: 'log group',
+    eventType,
+    at: new Date('2026-12-05T10:00:02Z'),
+    sentAt: new Date('2026-12-05T10:00:01Z'),
+    destination: ['ops@example.com'],
+    headersTruncated: false,
+    messageId: `0100-${eventType}`,
+    ...more,
+  });
+  const search = {
+    idempotencyKey: 'import.failed:imp_1',
+    searched: ['/aws/events/sidestep-staging-mail-events', 'sidestep-staging-mail-events-dlq'],
+    since: new Date('2026-12-05T09:59:00Z'),
+    claimedAt: new Date('2026-12-05T10:00:00Z'),
+    outbox: [],
+    headersTruncated: [],
+    caveats: [],
+  };
+
+  it('says the verdict first, then what to do, what it searched since when, and the records', () => {
+    const lines = render(
+      'mail-find',
+      {
+        ...search,
+        verdict: 'sent',
+        advice:
+          'SES accepted it (Send, Delivery): do not release it; leave its dead letter in the DLQ or delete it',
+        records: [record('Send'), record('Delivery')],
+      },
+      {},
+    ).split('\n');
+    expect(lines.slice(0, 3)).toEqual([
+      'verdict: sent',
+      'SES accepted it (Send, Delivery): do not release it; leave its dead letter in the DLQ or delete it',
+      'searched: /aws/events/sidestep-staging-mail-events since 2026-12-05T09:59:00Z (the key claimed 2026-12-05T10:00:00Z), sidestep-staging-mail-events-dlq',
+    ]);
+    expect(lines.slice(4)).toEqual([
+      'source     event     at                    to               headers cut  message id',
+      'log group  Send      2026-12-05T10:00:02Z  ops@example.com  no           0100-Send',
+      'log group  Delivery  2026-12-05T10:00:02Z  ops@example.com  no           0100-Delivery',
+    ]);
+  });
+
+  it('gives each caveat of a "no record" and the records whose headers SES cut', () => {
+    const text = render(
+      'mail-find',
+      {
+        ...search,
+        verdict: 'no record',
+        advice:
+          'cannot tell (headers-truncated, dead-letters): check the records below, or ask the recipient, before releasing',
+        records: [],
+        headersTruncated: [record('Send', { headersTruncated: true, destination: ['x@example.com'] })],
+        caveats: [
+          {
+            kind: 'headers-truncated',
+            message: '1 record(s) since 2026-12-05T09:59:00.000Z have headers SES cut',
+          },
+          { kind: 'dead-letters', message: 'sidestep-staging-mail-events-dlq holds 2 record(s)' },
+        ],
+      },
+      {},
+    );
+    expect(text).toContain(
+      'caveats:\n  headers-truncated: 1 record(s) since 2026-12-05T09:59:00.000Z have headers SES cut\n  dead-letters: sidestep-staging-mail-events-dlq holds 2 record(s)\n',
+    );
+    expect(text).toMatch(
+      /records whose headers SES cut:\nsource .*\nlog group {2}Send .* x@example\.com\s+yes/,
+    );
   });
 });
 

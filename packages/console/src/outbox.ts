@@ -1,6 +1,6 @@
-import { open, readdir, readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Page } from '@sidestep/ops';
+import { isOutboxFile, outboxFiles, type Page } from '@sidestep/ops';
 import { type AddressObject, simpleParser } from 'mailparser';
 import { ConsoleError } from './console-error.ts';
 
@@ -19,9 +19,6 @@ export interface OutboxMailDetail extends OutboxMail {
   readonly html: string | null;
   readonly text: string | null;
 }
-
-/** An outbox file name as the sink writes it; anything else (a path, a temp file) is refused. */
-const FILE_NAME = /^[\w.@+=-]+\.eml$/;
 
 function addresses(value: AddressObject | AddressObject[] | undefined): string {
   return (Array.isArray(value) ? value : value ? [value] : []).map((address) => address.text).join(', ');
@@ -60,14 +57,8 @@ export async function listOutbox(
   options: { readonly cursor?: string; readonly limit?: number; readonly mentioning?: string } = {},
 ): Promise<Page<OutboxMail>> {
   const limit = options.limit ?? 50;
-  let files: string[];
-  try {
-    files = (await readdir(outboxDir)).filter((file) => FILE_NAME.test(file) && !file.startsWith('.'));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { items: [], next: null };
-    throw error;
-  }
-  files.sort().reverse();
+  // Newest first: the names sort by arrival.
+  const files = (await outboxFiles(outboxDir)).reverse();
   const after = options.cursor;
   const candidates = after === undefined ? files : files.filter((file) => file < after);
   const chosen: string[] = [];
@@ -85,7 +76,7 @@ export async function listOutbox(
 
 /** One mail of the outbox with its HTML and text bodies. @throws {ConsoleError} (`field: 'file'`) */
 export async function readOutboxMail(outboxDir: string, file: string): Promise<OutboxMailDetail> {
-  if (!FILE_NAME.test(file) || file.startsWith('.')) {
+  if (!isOutboxFile(file)) {
     throw new ConsoleError(`file: "${file}" is not a mail of the outbox`, { field: 'file', status: 404 });
   }
   try {

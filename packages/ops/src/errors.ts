@@ -77,3 +77,25 @@ export class RetryExecutionNameTakenError extends OpsError {
     this.executionArn = executionArn;
   }
 }
+
+/**
+ * A search for a mail's records that could not run: a call refused (`action`, the IAM action), or
+ * what it reads missing (the log group, the dead-letter queue, the local outbox). Its verdict would be
+ * a guess, so none is given.
+ */
+export class MailSearchError extends OpsError {
+  override readonly name: string = 'MailSearchError';
+  /** The IAM action refused (`logs:FilterLogEvents`), or null when what it reads is missing. */
+  readonly action: string | null;
+  /** What was read: the log group's or queue's name, or the outbox directory. */
+  readonly resource: string;
+  constructor(
+    field: string,
+    message: string,
+    details: { readonly action?: string; readonly resource: string; readonly cause?: unknown },
+  ) {
+    super(`${field}: ${message}`, { field, cause: details.cause });
+    this.action = details.action ?? null;
+    this.resource = details.resource;
+  }
+}

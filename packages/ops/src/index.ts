@@ -47,6 +47,7 @@ export {
   ExecutionNotFoundError,
   ExecutionStillRunningError,
   InvalidOptionError,
+  MailSearchError,
   OpsError,
   RetryExecutionNameTakenError,
   UnknownNameError,
@@ -88,7 +89,17 @@ export {
   retryJob,
 } from './jobs.ts';
 export { LambdaLedger } from './lambda-ledger.ts';
-export { releaseMail } from './mail.ts';
+export {
+  type FindMailOptions,
+  findMail,
+  MAIL_EVENT_RETENTION_DAYS,
+  type MailEventRecord,
+  type MailSearch,
+  type MailSearchCaveat,
+  type MailVerdict,
+  mailEventLogGroup,
+  releaseMail,
+} from './mail.ts';
 export { hasRedriveSource, QUEUES, WORKFLOWS } from './names.ts';
 export {
   createOpsContext,
@@ -99,6 +110,13 @@ export {
   type OpsContextOptions,
   serviceEndpoint,
 } from './ops-context.ts';
+export {
+  isOutboxFile,
+  OUTBOX_FILE_NAME,
+  type OutboxMailHeaders,
+  outboxFiles,
+  outboxMailsWithHeader,
+} from './outbox.ts';
 export type { Page } from './page.ts';
 export {
   checkDeadLetter,

@@ -1,6 +1,16 @@
+import { stat } from 'node:fs/promises';
+import { FilterLogEventsCommand, type FilterLogEventsCommandOutput } from '@aws-sdk/client-cloudwatch-logs';
+import type { Message } from '@aws-sdk/client-sqs';
+import { IDEMPOTENCY_KEY_HEADER, idempotencyKeyHeaderValue, MAIL_TEMPLATE_NAMES } from '@sidestep/contracts';
 import type { ReleasedMail } from '@sidestep/ledger';
+import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
+import { describeCause } from '@sidestep/runtime';
 import { auditedInLedger } from './audit.ts';
+import { InvalidOptionError, MailSearchError } from './errors.ts';
+import { MAIL_EVENTS } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
+import { type OutboxMailHeaders, outboxMailsWithHeader } from './outbox.ts';
+import { isAccessDenied, isMissingQueue, peekMessages, queueUrl } from './queues.ts';
 
 /**
  * Releases the send-once record of mail `idempotencyKey` so a redrive of its message sends it. Only an
@@ -16,4 +26,399 @@ export async function releaseMail(context: OpsContext, idempotencyKey: string): 
   return auditedInLedger(context, 'mail-release', idempotencyKey, (ledger) =>
     ledger.releaseMail(idempotencyKey),
   );
+}
+
+/**
+ * How long the log group keeps SES's event records, days: the smallest retention CloudWatch Logs
+ * accepts that covers a mail's idempotency record (19 days: `idempotencyRecordSeconds`), as infra's
+ * `MailEventLog` sets it (a test checks the two agree). A key claimed longer ago than this may have
+ * had records that are gone.
+ */
+export const MAIL_EVENT_RETENTION_DAYS = 30;
+
+/** `/aws/events/sidestep-<env>-mail-events`: the log group EventBridge keeps SES's records of the mails in. */
+export function mailEventLogGroup(environment: string): string {
+  return `/aws/events/${resourceName(environment, MAIL_EVENTS)}`;
+}
+
+/**
+ * The event types that say SES did not send the mail: `Reject` (a virus) and `Rendering Failure`
+ * (https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html spells it
+ * with a space; the configuration set's event type is RENDERING_FAILURE). Every other type (Send,
+ * Delivery, Bounce, Complaint, DeliveryDelay) follows an accepted send.
+ */
+const NOT_SENT_EVENT_TYPES: readonly string[] = ['Reject', 'Rendering Failure', 'RenderingFailure'];
+
+/**
+ * The dead letters of the mail-events rule `mail find` reads at most: past that it says the queue
+ * holds at least that many.
+ */
+const MAIL_EVENT_DEAD_LETTERS_READ = 100;
+
+/** One of SES's event records of a mail, as `mail find` shows it. */
+export interface MailEventRecord {
+  /** Where it was found: the log group, or the rule's dead-letter queue (EventBridge could not write it). */
+  readonly source: 'log group' | 'dead-letter queue';
+  /** `detail.eventType`: Send, Delivery, Bounce, Complaint, DeliveryDelay, Reject, Rendering Failure. */
+  readonly eventType: string;
+  /** When the event happened (the EventBridge event's time). */
+  readonly at: Date | null;
+  /** `detail.mail.timestamp`: when SES took the send request. */
+  readonly sentAt: Date | null;
+  /** `detail.mail.destination`: the recipients. */
+  readonly destination: readonly string[];
+  /** `detail.mail.headersTruncated`: SES cut the headers, so the key's may be missing. */
+  readonly headersTruncated: boolean;
+  /** `detail.mail.messageId`: SES's message id. */
+  readonly messageId: string | null;
+}
+
+/** What `mail find` concludes. */
+export type MailVerdict = 'sent' | 'not sent' | 'no record';
+
+/** Why a "no record" may not mean the mail was not sent; each is given only when it holds. */
+export interface MailSearchCaveat {
+  readonly kind: 'headers-truncated' | 'dead-letters' | 'claim-before-retention' | 'claim-unknown';
+  readonly message: string;
+}
+
+/** What `mail find <key>` found, and what to do. */
+export interface MailSearch {
+  readonly idempotencyKey: string;
+  readonly verdict: MailVerdict;
+  /** What to do, in a sentence. */
+  readonly advice: string;
+  /** What was read: the log group and the dead-letter queue, or the outbox directory. */
+  readonly searched: readonly string[];
+  /** The start of the window searched (AWS); null for the outbox (every mail of it). */
+  readonly since: Date | null;
+  /** When the key was claimed (its idempotency record's `created_at`, the ledger's), when known. */
+  readonly claimedAt: Date | null;
+  /** SES's records carrying the key (AWS), oldest first. */
+  readonly records: readonly MailEventRecord[];
+  /** The outbox's mails carrying the key (local). */
+  readonly outbox: readonly OutboxMailHeaders[];
+  /** Records of the window whose headers SES cut (given with a "no record"): match them by recipient and time. */
+  readonly headersTruncated: readonly MailEventRecord[];
+  readonly caveats: readonly MailSearchCaveat[];
+}
+
+/** Options of {@link findMail}. */
+export interface FindMailOptions {
+  /** The local cloud's outbox, `<state dir>/outbox` (required locally). */
+  readonly outboxDir?: string;
+  /** @default new Date() */
+  readonly now?: Date;
+}
+
+/**
+ * Whether a mail with header `X-Sidestep-Idempotency-Key: <idempotencyKey>` went out, for a mail
+ * dead-lettered as "delivery outcome unknown", before `mail release` (README, "Mail whose outcome is
+ * unknown"). A read: nothing is changed and nothing recorded.
+ *
+ * On AWS: SES's event records in `/aws/events/sidestep-<env>-mail-events`, found with CloudWatch Logs
+ * FilterLogEvents (every page, by `nextToken`) for the key's header value as a quoted term, since the
+ * key was claimed (its record's `created_at`, read from the ledger as `sidestep job` shows it) or, when
+ * the ledger has no claim of it, over the group's whole retention; each match is kept only when its
+ * header is the key exactly (a term matches longer keys too). The rule's dead-letter queue, which holds
+ * the records EventBridge could not write, is read as `dlq show` reads it (received and at once made
+ * visible again). A Send, Delivery, Bounce, Complaint or DeliveryDelay record: "sent"; only Reject or
+ * Rendering Failure: "not sent"; none: "no record", with the caveats that hold (records whose headers
+ * SES cut in the window, the dead-letter queue not empty, a claim older than the retention or unknown).
+ * https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html
+ *
+ * Locally: the SMTP sink's outbox (`outboxDir`), a mail with the header: "sent"; none: "no record".
+ *
+ * @throws {MailSearchError} a call refused (naming its IAM action) or what it reads missing (the log
+ *   group, the dead-letter queue, the outbox).
+ * @throws {InvalidOptionError} (`field: 'idempotencyKey'`) a key that cannot be a filter term.
+ */
+export async function findMail(
+  context: OpsContext,
+  idempotencyKey: string,
+  options: FindMailOptions = {},
+): Promise<MailSearch> {
+  const header = idempotencyKeyHeaderValue(idempotencyKey);
+  if (context.environment === 'local') return findInOutbox(idempotencyKey, header, options.outboxDir);
+  // The record is JSON: its header value is written as a JSON string. A quote or backslash in it (an
+  // escaped control character) or a character outside ASCII (an RFC 2047 encoded word in the record)
+  // cannot be matched as written.
+  const term = JSON.stringify(header).slice(1, -1);
+  if (/["\\]|[^\x20-\x7e]/.test(term)) {
+    throw new InvalidOptionError(
+      `idempotencyKey: "${idempotencyKey}" cannot be searched for as a filter term (a quote, a backslash or a character outside ASCII): search ${mailEventLogGroup(context.environment)} by hand (README, "Mail whose outcome is unknown")`,
+      { field: 'idempotencyKey' },
+    );
+  }
+  const now = options.now ?? new Date();
+  const retentionStart = new Date(now.getTime() - MAIL_EVENT_RETENTION_DAYS * 86_400_000);
+  const claimedAt = await claimOf(context, idempotencyKey);
+  // A minute before the claim: the database's clock and EventBridge's need not agree to the second.
+  const since =
+    claimedAt && claimedAt.getTime() - 60_000 > retentionStart.getTime()
+      ? new Date(claimedAt.getTime() - 60_000)
+      : retentionStart;
+  const group = mailEventLogGroup(context.environment);
+  const [logged, truncated, deadLetters] = await Promise.all([
+    filterRecords(context, group, `"${term}"`, since, now),
+    filterRecords(context, group, '{ $.detail.mail.headersTruncated IS TRUE }', since, now),
+    readDeadLetters(context),
+  ]);
+  const records = [
+    ...logged.filter((record) => record.key === header),
+    ...deadLetters.records.filter((record) => record.key === header),
+  ].map(({ key: _key, ...record }) => record);
+  const others = deadLetters.read - deadLetters.records.filter((record) => record.key === header).length;
+  const verdict = verdictOf(records);
+  const caveats: MailSearchCaveat[] = [];
+  if (verdict === 'no record') {
+    if (truncated.length > 0) {
+      caveats.push({
+        kind: 'headers-truncated',
+        message: `${truncated.length} record(s) since ${since.toISOString()} have headers SES cut (headersTruncated), so the key may be missing from them: match them by recipient and time`,
+      });
+    }
+    if (others > 0) {
+      caveats.push({
+        kind: 'dead-letters',
+        message: `${deadLetters.queue} holds ${others}${deadLetters.read >= MAIL_EVENT_DEAD_LETTERS_READ ? ' or more' : ''} record(s) EventBridge could not write to the group (sidestep dlq show mail-events): records may be missing from it`,
+      });
+    }
+    if (claimedAt === null) {
+      caveats.push({
+        kind: 'claim-unknown',
+        message: `the ledger has no claim of this key (not a job's mail, or its job is gone): searched the group's whole ${MAIL_EVENT_RETENTION_DAYS}-day retention, and a mail claimed before that has no records left`,
+      });
+    } else if (claimedAt.getTime() < retentionStart.getTime()) {
+      caveats.push({
+        kind: 'claim-before-retention',
+        message: `the key was claimed ${claimedAt.toISOString()}, more than the group's ${MAIL_EVENT_RETENTION_DAYS}-day retention ago: its records may be gone`,
+      });
+    }
+  }
+  return {
+    idempotencyKey,
+    verdict,
+    advice: adviceOf(idempotencyKey, verdict, records, caveats),
+    searched: [group, deadLetters.queue],
+    since,
+    claimedAt,
+    records,
+    outbox: [],
+    headersTruncated: verdict === 'no record' ? truncated.map(({ key: _key, ...record }) => record) : [],
+    caveats,
+  };
+}
+
+/** The local cloud's answer: the outbox's mails with the key's header. */
+async function findInOutbox(
+  idempotencyKey: string,
+  header: string,
+  outboxDir: string | undefined,
+): Promise<MailSearch> {
+  if (!outboxDir) {
+    throw new InvalidOptionError('stateDir: the local outbox to search was not given', { field: 'stateDir' });
+  }
+  try {
+    await stat(outboxDir);
+  } catch (error) {
+    // Said, not taken for "no record": a wrong state dir would have the mail released and sent twice.
+    throw new MailSearchError(
+      'stateDir',
+      `no outbox at ${outboxDir} (${(error as NodeJS.ErrnoException).code ?? describeCause(error)}): the local cloud's SMTP sink keeps it in <state dir>/outbox; name the state dir npm start was given with --state-dir`,
+      { resource: outboxDir, cause: error },
+    );
+  }
+  const outbox = await outboxMailsWithHeader(outboxDir, IDEMPOTENCY_KEY_HEADER, header);
+  const verdict: MailVerdict = outbox.length > 0 ? 'sent' : 'no record';
+  return {
+    idempotencyKey,
+    verdict,
+    advice:
+      verdict === 'sent'
+        ? 'the SMTP sink accepted it: do not release it; leave its dead letter in the DLQ or delete it'
+        : `no mail in the outbox carries the key: sidestep mail release ${idempotencyKey}, then sidestep dlq redrive mail`,
+    searched: [outboxDir],
+    since: null,
+    claimedAt: null,
+    records: [],
+    outbox,
+    headersTruncated: [],
+    caveats: [],
+  };
+}
+
+function verdictOf(records: readonly MailEventRecord[]): MailVerdict {
+  if (records.some((record) => !NOT_SENT_EVENT_TYPES.includes(record.eventType))) return 'sent';
+  return records.length > 0 ? 'not sent' : 'no record';
+}
+
+function adviceOf(
+  idempotencyKey: string,
+  verdict: MailVerdict,
+  records: readonly MailEventRecord[],
+  caveats: readonly MailSearchCaveat[],
+): string {
+  const release = `sidestep mail release ${idempotencyKey}, then sidestep dlq redrive mail`;
+  const types = [...new Set(records.map((record) => record.eventType))].join(', ');
+  if (verdict === 'sent') {
+    return `SES accepted it (${types}): do not release it; leave its dead letter in the DLQ or delete it`;
+  }
+  if (verdict === 'not sent') return `SES did not send it (${types} only): ${release}`;
+  if (caveats.length > 0) {
+    return `cannot tell (${caveats.map((caveat) => caveat.kind).join(', ')}): check the records below, or ask the recipient, before releasing`;
+  }
+  return `no record of a mail with the key: ${release} (SES publishes its records within minutes, on a best-effort basis: wait for a send just cut)`;
+}
+
+/**
+ * The key's claim time: the `created_at` of its idempotency record, which a job's mail key
+ * (`<template>:<jobId>[:<attempt>]`) finds among the job's mails as `sidestep job` shows them. Null
+ * for another key, a job the ledger does not have, or a ledger that could not be read (said).
+ */
+async function claimOf(context: OpsContext, idempotencyKey: string): Promise<Date | null> {
+  const [template, jobId] = idempotencyKey.split(':');
+  if (!jobId || !MAIL_TEMPLATE_NAMES.some((name) => name === template)) return null;
+  try {
+    const job = await (await context.ledger()).describeJob(jobId);
+    const record = job.mails.find((mail) => mail.idempotencyKey === idempotencyKey);
+    return record ? new Date(record.createdAt) : null;
+  } catch (error) {
+    // By name: the ops-ledger function's errors come back as LedgerErrors named after theirs.
+    if ((error as Error).name !== 'JobNotFoundError') {
+      context.warn(
+        `cannot read when ${idempotencyKey} was claimed from the ledger (${describeCause(error)}): searching the group's whole retention`,
+      );
+    }
+    return null;
+  }
+}
+
+/** An SES event record (an EventBridge event, JSON) with the key its header carries; null when unreadable. */
+type KeyedRecord = MailEventRecord & { readonly key: string | null };
+
+function parseRecord(text: string, source: MailEventRecord['source']): KeyedRecord | null {
+  let event: {
+    time?: unknown;
+    detail?: {
+      eventType?: unknown;
+      mail?: {
+        timestamp?: unknown;
+        messageId?: unknown;
+        destination?: unknown;
+        headersTruncated?: unknown;
+        headers?: unknown;
+      };
+    };
+  };
+  try {
+    event = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const mail = event?.detail?.mail;
+  if (!mail || typeof event.detail?.eventType !== 'string') return null;
+  const date = (value: unknown) => {
+    const parsed = typeof value === 'string' ? new Date(value) : null;
+    return parsed && Number.isFinite(parsed.getTime()) ? parsed : null;
+  };
+  const headers = Array.isArray(mail.headers) ? (mail.headers as { name?: unknown; value?: unknown }[]) : [];
+  const keyHeader = headers.find(
+    (entry) =>
+      typeof entry?.name === 'string' && entry.name.toLowerCase() === IDEMPOTENCY_KEY_HEADER.toLowerCase(),
+  );
+  return {
+    source,
+    eventType: event.detail.eventType,
+    at: date(event.time),
+    sentAt: date(mail.timestamp),
+    destination: Array.isArray(mail.destination) ? mail.destination.map(String) : [],
+    headersTruncated: mail.headersTruncated === true,
+    messageId: typeof mail.messageId === 'string' ? mail.messageId : null,
+    key: typeof keyHeader?.value === 'string' ? keyHeader.value : null,
+  };
+}
+
+/** Every record of `group` matching `pattern` between `since` and `until`, page by page, oldest first. */
+async function filterRecords(
+  context: OpsContext,
+  group: string,
+  pattern: string,
+  since: Date,
+  until: Date,
+): Promise<KeyedRecord[]> {
+  const records: KeyedRecord[] = [];
+  let nextToken: string | undefined;
+  do {
+    let page: FilterLogEventsCommandOutput;
+    try {
+      page = await context.clients.logs.send(
+        new FilterLogEventsCommand({
+          logGroupName: group,
+          filterPattern: pattern,
+          startTime: since.getTime(),
+          endTime: until.getTime(),
+          ...(nextToken ? { nextToken } : {}),
+        }),
+      );
+    } catch (error) {
+      if (isAccessDenied(error)) {
+        throw new MailSearchError(
+          'logGroup',
+          `access denied to logs:FilterLogEvents on ${group}: the operator policy's statement SearchMailEvents (sidestep-${context.environment}-operator) grants it`,
+          { action: 'logs:FilterLogEvents', resource: group, cause: error },
+        );
+      }
+      if ((error as Error).name === 'ResourceNotFoundException') {
+        throw new MailSearchError(
+          'logGroup',
+          `log group ${group} does not exist in ${await context.region()}: the stack creates it (MailEventLog); search the recipient's copy instead`,
+          { resource: group, cause: error },
+        );
+      }
+      throw error;
+    }
+    for (const event of page.events ?? []) {
+      const record = parseRecord(event.message ?? '', 'log group');
+      if (record)
+        records.push({ ...record, at: record.at ?? (event.timestamp ? new Date(event.timestamp) : null) });
+    }
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return records;
+}
+
+/** The mail-events rule's dead letters, read as `dlq show` reads them. */
+async function readDeadLetters(
+  context: OpsContext,
+): Promise<{ readonly queue: string; readonly read: number; readonly records: KeyedRecord[] }> {
+  const queue = deadLetterQueueName(context.environment, MAIL_EVENTS);
+  let messages: Message[];
+  try {
+    messages = await peekMessages(context, await queueUrl(context, queue), MAIL_EVENT_DEAD_LETTERS_READ);
+  } catch (error) {
+    if (isAccessDenied(error)) {
+      throw new MailSearchError(
+        'queue',
+        `access denied reading ${queue} (sqs:GetQueueUrl, sqs:ReceiveMessage, sqs:ChangeMessageVisibility): the operator policy's statement ReadRuleDeadLetters (sidestep-${context.environment}-operator) grants it`,
+        { action: 'sqs:ReceiveMessage', resource: queue, cause: error },
+      );
+    }
+    if (isMissingQueue(error)) {
+      throw new MailSearchError(
+        'queue',
+        `queue ${queue} does not exist: the stack creates it with the log group (MailEventLog)`,
+        { resource: queue, cause: error },
+      );
+    }
+    throw error;
+  }
+  return {
+    queue,
+    read: messages.length,
+    records: messages.flatMap((message) => {
+      const record = parseRecord(message.Body ?? '', 'dead-letter queue');
+      return record ? [record] : [];
+    }),
+  };
 }

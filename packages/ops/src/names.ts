@@ -16,19 +16,27 @@ export const QUEUES: readonly string[] = [
 ];
 
 /**
+ * The rule (`sidestep-<env>-mail-events`) that writes SES's event records of the mails to a log group,
+ * and the name of its dead-letter queue without prefix and `-dlq`.
+ */
+export const MAIL_EVENTS = 'mail-events';
+
+/**
  * The dead-letter queues without a source queue, `sidestep-<env>-<name>-dlq`, each alarmed: the
  * schedule group's (`schedules`: firings EventBridge Scheduler, or a schedule's operator rule, gave
  * up on; https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html), the
  * import trigger rule's (`import-trigger`: S3 events EventBridge could not hand the import workflow)
- * and the workflow-ended rule's (`workflow-ended`: executions' status changes it could not hand the
- * job-sweeper; https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html). `dlq show`
- * reads them, `dlq redrive` has nowhere to move them to.
+ * the workflow-ended rule's (`workflow-ended`: executions' status changes it could not hand the
+ * job-sweeper; https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html) and the
+ * mail-events rule's (`mail-events`: SES's event records of the mails it could not write to their log
+ * group, which `mail find` reads too). `dlq show` reads them, `dlq redrive` has nowhere to move them to.
  */
 export const RULE_DEAD_LETTERS: readonly string[] = [
   'schedules',
   'import-trigger',
   // The rule's own name (its type names it, so tsc fails here when it changes).
   'workflow-ended' satisfies ExecutionStatusRule['name'],
+  MAIL_EVENTS,
 ];
 
 /** Every dead-letter queue `dlq show` reads, without prefix and `-dlq`: the job queues' and the rules'. */

@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
@@ -34,6 +35,7 @@ const SERVICE_IDS: Readonly<Record<keyof OpsClients, string>> = {
   sts: 'STS',
   lambda: 'LAMBDA',
   cloudWatch: 'CLOUDWATCH',
+  logs: 'CLOUDWATCH_LOGS',
 };
 
 /**
@@ -78,6 +80,8 @@ export interface OpsClients {
   readonly lambda: LambdaClient;
   /** SQS queues' oldest message age (AWS environments: a CloudWatch metric). */
   readonly cloudWatch: CloudWatchClient;
+  /** SES's event records of the mails (AWS environments: `mail find` searches their log group). */
+  readonly logs: CloudWatchLogsClient;
 }
 
 /**
@@ -182,6 +186,7 @@ export function createOpsContext(options: OpsContextOptions = {}): OpsContext {
     sts: options.clients?.sts ?? new STSClient(config('sts')),
     lambda: options.clients?.lambda ?? new LambdaClient(config('lambda')),
     cloudWatch: options.clients?.cloudWatch ?? new CloudWatchClient(config('cloudWatch')),
+    logs: options.clients?.logs ?? new CloudWatchLogsClient(config('logs')),
   };
   const warn = options.warn ?? ((message: string) => process.stderr.write(`warning: ${message}\n`));
   const databaseUrl =

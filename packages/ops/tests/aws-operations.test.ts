@@ -319,6 +319,7 @@ describe("the schedule group's dead-letter queue on AWS", () => {
   it.each([
     ['import-trigger', 'sidestep-staging-import-trigger-dlq'],
     ['workflow-ended', 'sidestep-staging-workflow-ended-dlq'],
+    ['mail-events', 'sidestep-staging-mail-events-dlq'],
   ])('reads the %s rule target DLQ, %s, too', async (name, queueName) => {
     const { context, sqs, url } = holding(
       queueName,

@@ -1,4 +1,5 @@
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
@@ -45,6 +46,7 @@ import {
   describeExecution,
   describeJob,
   failJob,
+  findMail,
   fireSchedule,
   listAsyncFailures,
   listAudit,
@@ -53,6 +55,8 @@ import {
   listJobs,
   listRejectedRows,
   listSchedules,
+  MAIL_EVENT_RETENTION_DAYS,
+  mailEventLogGroup,
   pauseSchedule,
   redriveDeadLetters,
   redriveExecution,
@@ -119,6 +123,8 @@ function stubbedStaging() {
   const sts = mockClient(STSClient);
   const lambda = mockClient(LambdaClient);
   const cloudWatch = mockClient(CloudWatchClient);
+  const logs = mockClient(CloudWatchLogsClient);
+  logs.on(FilterLogEventsCommand).resolves({ events: [] });
   cloudWatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [{ Id: 'q0', Values: [42] }] });
   sts
     .on(GetCallerIdentityCommand)
@@ -222,10 +228,11 @@ function stubbedStaging() {
       sts: new STSClient({}),
       lambda: new LambdaClient({}),
       cloudWatch: new CloudWatchClient({}),
+      logs: new CloudWatchLogsClient({}),
     },
     warn: () => {},
   });
-  return { context, mocks: { sqs, sfn, scheduler, eventBridge, sts, lambda, cloudWatch } };
+  return { context, mocks: { sqs, sfn, scheduler, eventBridge, sts, lambda, cloudWatch, logs } };
 }
 
 type Mocks = ReturnType<typeof stubbedStaging>['mocks'];
@@ -272,6 +279,13 @@ function checksOf(mocks: Mocks): AuthorizationCheck[] {
     ),
     // CloudWatch is not in @sidestep/iam (the local cloud serves none): GetMetricData has no resource type.
     ...calls(mocks.cloudWatch).map(({ operation }) => ({ action: `cloudwatch:${operation}`, resource: '*' })),
+    // Nor is CloudWatch Logs: FilterLogEvents is authorized on the log group, by its ARN
+    // (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html;
+    // the Service Authorization Reference for CloudWatch Logs gives its resource type, log-group).
+    ...calls(mocks.logs).map(({ operation, input }) => ({
+      action: `logs:${operation}`,
+      resource: `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${String(input.logGroupName)}`,
+    })),
     ...calls(mocks.lambda).flatMap(({ operation, input }) =>
       lambdaAuthorization(operation, {
         ...scope,
@@ -291,6 +305,7 @@ const COMMANDS: Readonly<
   'dlq show schedules': (context) => listDeadLetters(context, 'schedules'),
   'dlq show import-trigger': (context) => listDeadLetters(context, 'import-trigger'),
   'dlq show workflow-ended': (context) => listDeadLetters(context, 'workflow-ended'),
+  'dlq show mail-events': (context) => listDeadLetters(context, 'mail-events'),
   'dlq redrive': (context) => redriveDeadLetters(context, 'mail', { pollMs: 1 }),
   'async-failures show': (context) => listAsyncFailures(context, 'job-sweeper'),
   // One invocation record: the job-sweeper invoked again with its event, the record deleted.
@@ -340,6 +355,8 @@ const COMMANDS: Readonly<
   },
   'job fail': (context) => failJob(context, 'imp_1', 'task gone'),
   'mail release': (context) => releaseMail(context, 'import.failed:imp_1'),
+  // The log group's records of the key (FilterLogEvents), its claim in the ledger, the rule's DLQ.
+  'mail find': (context) => findMail(context, 'import.failed:imp_1'),
   schedules: (context) => listSchedules(context),
   fire: (context) => fireSchedule(context, 'stale-job-sweeper'),
   pause: (context) => pauseSchedule(context, 'stale-job-sweeper'),
@@ -404,6 +421,16 @@ describe('the operator policy against the CLI’s own calls', () => {
   it('grants no action that no command uses', () => {
     const granted = (document.Statement as { Action: string[] }[]).flatMap((statement) => statement.Action);
     expect(granted.filter((action) => !used.has(action))).toEqual([]);
+  });
+});
+
+describe('the mail-events log group `mail find` searches', () => {
+  it("is the stack's, by name, and kept as long as mail find takes its retention to be", () => {
+    const tf = JSON.parse(synthStack({}, CONFIG));
+    const groups = Object.values(
+      tf.resource.aws_cloudwatch_log_group as Record<string, { name: string; retention_in_days: number }>,
+    ).filter((group) => group.name === mailEventLogGroup('staging'));
+    expect(groups).toEqual([expect.objectContaining({ retention_in_days: MAIL_EVENT_RETENTION_DAYS })]);
   });
 });
 

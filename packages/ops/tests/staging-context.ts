@@ -1,4 +1,5 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
@@ -22,6 +23,7 @@ export function stagingContext(
   const eventBridge = mockClient(EventBridgeClient);
   const lambda = mockClient(LambdaClient);
   const cloudWatch = mockClient(CloudWatchClient);
+  const logs = mockClient(CloudWatchLogsClient);
   const sfn = mockClient(SFNClient);
   sts.on(GetCallerIdentityCommand).resolves({
     Account: '123456789012',
@@ -39,11 +41,12 @@ export function stagingContext(
       eventBridge: new EventBridgeClient({}),
       lambda: new LambdaClient({}),
       cloudWatch: new CloudWatchClient({}),
+      logs: new CloudWatchLogsClient({}),
       sfn: new SFNClient({}),
     },
     warn: (message) => warnings.push(message),
   });
-  return { context, scheduler, sts, sqs, eventBridge, lambda, cloudWatch, sfn, warnings };
+  return { context, scheduler, sts, sqs, eventBridge, lambda, cloudWatch, logs, sfn, warnings };
 }
 
 /** Stubs the staging mail queue on `sqs` (a {@link stagingContext}'s) to take every mail sent to it. */

@@ -1,0 +1,363 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AccessDeniedException,
+  type FilteredLogEvent,
+  FilterLogEventsCommand,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-cloudwatch-logs';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  GetQueueUrlCommand,
+  ReceiveMessageCommand,
+  SQSServiceException,
+} from '@aws-sdk/client-sqs';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import type { Ledger } from '@sidestep/ledger';
+import { sampleJobDetail } from '@sidestep/ledger/testing';
+import { createOpsContext, findMail, MailSearchError } from '../src/index.ts';
+import { stagingContext } from './staging-context.ts';
+
+// `sidestep mail find` on AWS: SES's event records (EventBridge events) in the log group, found with
+// FilterLogEvents, and the mail-events rule's dead-letter queue; the verdict and its caveats.
+const KEY = 'import.failed:imp_1';
+const GROUP = '/aws/events/sidestep-staging-mail-events';
+const DLQ_URL = 'https://sqs.ap-northeast-1.amazonaws.com/123456789012/sidestep-staging-mail-events-dlq';
+const NOW = new Date('2026-12-06T12:00:00Z');
+const CLAIMED = new Date('2026-12-05T10:00:00Z');
+const TRUNCATED = '{ $.detail.mail.headersTruncated IS TRUE }';
+
+/** An SES event record as the rule writes it: the EventBridge event, the mail's headers in it. */
+function sesRecord(
+  eventType: string,
+  options: { key?: string | null; time?: string; to?: string; headersTruncated?: boolean } = {},
+): string {
+  const key = options.key === undefined ? KEY : options.key;
+  return JSON.stringify({
+    version: '0',
+    'detail-type': eventType === 'Send' ? 'Email Sent' : `Email ${eventType}`,
+    source: 'aws.ses',
+    time: options.time ?? '2026-12-05T10:00:02Z',
+    detail: {
+      eventType,
+      mail: {
+        timestamp: '2026-12-05T10:00:01.500Z',
+        messageId: `0100-${eventType}`,
+        destination: [options.to ?? 'ops@example.com'],
+        headersTruncated: options.headersTruncated ?? false,
+        headers: [
+          { name: 'From', value: 'no-reply@mail.example.com' },
+          ...(key === null ? [] : [{ name: 'X-Sidestep-Idempotency-Key', value: key }]),
+        ],
+        tags: { 'ses:configuration-set': ['sidestep-staging-mail'] },
+      },
+    },
+  });
+}
+
+const logEvent = (message: string): FilteredLogEvent => ({
+  message,
+  timestamp: Date.parse('2026-12-05T10:00:02Z'),
+});
+
+/**
+ * A staging context whose ledger has job imp_1 with mail `KEY` claimed at `claimedAt` (none: no
+ * record), whose log group answers `byKey` to the key's filter and `truncated` to the headers-cut
+ * one, and whose mail-events DLQ holds `deadLetters` (bodies).
+ */
+function searching(
+  options: {
+    byKey?: FilteredLogEvent[][];
+    truncated?: FilteredLogEvent[];
+    deadLetters?: string[];
+    claimedAt?: Date | null;
+  } = {},
+) {
+  const staged = stagingContext();
+  const claimedAt = options.claimedAt === undefined ? CLAIMED : options.claimedAt;
+  const ledgerCalls: string[] = [];
+  const ledger = {
+    describeJob: async (jobId: string) => {
+      ledgerCalls.push(jobId);
+      return sampleJobDetail({
+        id: jobId,
+        mails: claimedAt
+          ? [{ idempotencyKey: KEY, recordId: `fn#${KEY}`, status: 'INPROGRESS', createdAt: claimedAt }]
+          : [],
+      });
+    },
+  } as unknown as Ledger;
+  const pages = options.byKey ?? [[]];
+  // Another key's search finds nothing.
+  staged.logs.on(FilterLogEventsCommand).resolves({ events: [] });
+  pages.forEach((events, index) => {
+    staged.logs
+      .on(FilterLogEventsCommand, {
+        filterPattern: `"${KEY}"`,
+        ...(index === 0 ? {} : { nextToken: `t${index}` }),
+      })
+      .resolves({ events, ...(index < pages.length - 1 ? { nextToken: `t${index + 1}` } : {}) });
+  });
+  staged.logs
+    .on(FilterLogEventsCommand, { filterPattern: TRUNCATED })
+    .resolves({ events: options.truncated ?? [] });
+  staged.sqs
+    .on(GetQueueUrlCommand, { QueueName: 'sidestep-staging-mail-events-dlq' })
+    .resolves({ QueueUrl: DLQ_URL });
+  staged.sqs
+    .on(ReceiveMessageCommand)
+    .resolvesOnce({
+      Messages: (options.deadLetters ?? []).map((body, index) => ({
+        MessageId: `m-${index}`,
+        ReceiptHandle: `r-${index}`,
+        Body: body,
+      })),
+    })
+    .resolves({ Messages: [] });
+  staged.sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
+  return { ...staged, ledgerCalls, context: { ...staged.context, ledger: async () => ledger } };
+}
+
+describe('findMail on AWS', () => {
+  it('says "sent" for a Send record with the key, searching from its claim, and lists each record', async () => {
+    const { context, logs } = searching({
+      byKey: [
+        [logEvent(sesRecord('Send')), logEvent(sesRecord('Delivery', { time: '2026-12-05T10:00:09Z' }))],
+      ],
+    });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found).toMatchObject({
+      verdict: 'sent',
+      advice: expect.stringContaining('do not release it'),
+      searched: [GROUP, 'sidestep-staging-mail-events-dlq'],
+      claimedAt: CLAIMED,
+      since: new Date(CLAIMED.getTime() - 60_000),
+      caveats: [],
+      headersTruncated: [],
+    });
+    expect(found.records).toEqual([
+      {
+        source: 'log group',
+        eventType: 'Send',
+        at: new Date('2026-12-05T10:00:02Z'),
+        sentAt: new Date('2026-12-05T10:00:01.500Z'),
+        destination: ['ops@example.com'],
+        headersTruncated: false,
+        messageId: '0100-Send',
+      },
+      expect.objectContaining({ eventType: 'Delivery', at: new Date('2026-12-05T10:00:09Z') }),
+    ]);
+    expect(
+      logs.commandCalls(FilterLogEventsCommand, { filterPattern: `"${KEY}"` })[0]?.args[0].input,
+    ).toEqual({
+      logGroupName: GROUP,
+      filterPattern: `"${KEY}"`,
+      startTime: CLAIMED.getTime() - 60_000,
+      endTime: NOW.getTime(),
+    });
+  });
+
+  it('reads every page of the search (nextToken), the record on the last one', async () => {
+    const { context, logs } = searching({ byKey: [[], [], [logEvent(sesRecord('Send'))]] });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found.verdict).toBe('sent');
+    expect(
+      logs
+        .commandCalls(FilterLogEventsCommand, { filterPattern: `"${KEY}"` })
+        .map((call) => call.args[0].input.nextToken),
+    ).toEqual([undefined, 't1', 't2']);
+  });
+
+  it('says "not sent" for only a Reject or Rendering Failure record: release and redrive', async () => {
+    for (const eventType of ['Reject', 'Rendering Failure']) {
+      const { context } = searching({ byKey: [[logEvent(sesRecord(eventType))]] });
+      const found = await findMail(context, KEY, { now: NOW });
+      expect(found.verdict).toBe('not sent');
+      expect(found.advice).toBe(
+        `SES did not send it (${eventType} only): sidestep mail release ${KEY}, then sidestep dlq redrive mail`,
+      );
+      expect(found.caveats).toEqual([]);
+    }
+  });
+
+  it('says "sent" when a Reject comes with a Send (a record that SES accepted it wins)', async () => {
+    const { context } = searching({ byKey: [[logEvent(sesRecord('Reject')), logEvent(sesRecord('Send'))]] });
+    expect((await findMail(context, KEY, { now: NOW })).verdict).toBe('sent');
+  });
+
+  it('says "no record", with no caveat, when nothing carries the key: a longer key the term also matches is another mail', async () => {
+    const { context } = searching({ byKey: [[logEvent(sesRecord('Send', { key: `${KEY}:2` }))]] });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found).toMatchObject({ verdict: 'no record', records: [], caveats: [], headersTruncated: [] });
+    expect(found.advice).toContain(`sidestep mail release ${KEY}, then sidestep dlq redrive mail`);
+  });
+
+  it('says, with a "no record", how many records of the window have headers SES cut, and lists them', async () => {
+    const cut = sesRecord('Send', { key: null, headersTruncated: true, to: 'someone@example.com' });
+    const { context, logs } = searching({ truncated: [logEvent(cut)] });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found.verdict).toBe('no record');
+    expect(found.caveats).toEqual([
+      {
+        kind: 'headers-truncated',
+        message: expect.stringMatching(/^1 record\(s\) since 2026-12-05T09:59:00.000Z/),
+      },
+    ]);
+    expect(found.advice).toMatch(/^cannot tell \(headers-truncated\)/);
+    expect(found.headersTruncated).toEqual([
+      expect.objectContaining({ destination: ['someone@example.com'], headersTruncated: true }),
+    ]);
+    expect(logs.commandCalls(FilterLogEventsCommand, { filterPattern: TRUNCATED })).toHaveLength(1);
+  });
+
+  it('says, with a "no record", that the mail-events DLQ holds records the group did not get', async () => {
+    const { context, sqs } = searching({ deadLetters: [sesRecord('Send', { key: 'export.ready:exp_9' })] });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found.verdict).toBe('no record');
+    expect(found.caveats).toEqual([
+      {
+        kind: 'dead-letters',
+        message: expect.stringContaining('sidestep-staging-mail-events-dlq holds 1 record(s)'),
+      },
+    ]);
+    // Read as `dlq show` reads: made visible again at once.
+    expect(sqs.commandCalls(ChangeMessageVisibilityBatchCommand)[0]?.args[0].input.Entries).toEqual([
+      { Id: '0', ReceiptHandle: 'r-0', VisibilityTimeout: 0 },
+    ]);
+  });
+
+  it("counts a record of the key in the mail-events DLQ: a Send there is 'sent'", async () => {
+    const { context } = searching({ deadLetters: [sesRecord('Send')] });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found.verdict).toBe('sent');
+    expect(found.records).toEqual([
+      expect.objectContaining({ source: 'dead-letter queue', eventType: 'Send' }),
+    ]);
+  });
+
+  it('searches the whole retention, and says so, for a key claimed before it', async () => {
+    const claimedAt = new Date(NOW.getTime() - 31 * 86_400_000);
+    const { context, logs } = searching({ claimedAt });
+    const found = await findMail(context, KEY, { now: NOW });
+    const retentionStart = new Date(NOW.getTime() - 30 * 86_400_000);
+    expect(found).toMatchObject({ verdict: 'no record', since: retentionStart, claimedAt });
+    expect(found.caveats).toEqual([
+      { kind: 'claim-before-retention', message: expect.stringContaining(claimedAt.toISOString()) },
+    ]);
+    expect(logs.commandCalls(FilterLogEventsCommand)[0]?.args[0].input.startTime).toBe(
+      retentionStart.getTime(),
+    );
+  });
+
+  it("searches the whole retention for a key the ledger has no claim of (not a job's mail key), and says so", async () => {
+    const { context, ledgerCalls, logs } = searching();
+    const found = await findMail(context, 'mail-123', { now: NOW });
+    expect(ledgerCalls).toEqual([]);
+    expect(found).toMatchObject({ verdict: 'no record', claimedAt: null });
+    expect(found.caveats.map((caveat) => caveat.kind)).toEqual(['claim-unknown']);
+    expect(logs.commandCalls(FilterLogEventsCommand)[0]?.args[0].input).toMatchObject({
+      filterPattern: '"mail-123"',
+      startTime: NOW.getTime() - 30 * 86_400_000,
+    });
+  });
+
+  it('looks the claim up by the job the key names', async () => {
+    const { context, ledgerCalls } = searching();
+    await findMail(context, 'export.failed:exp_7:2', { now: NOW });
+    expect(ledgerCalls).toEqual(['exp_7']);
+  });
+
+  it('fails naming logs:FilterLogEvents and the statement that grants it when access is denied', async () => {
+    const { context, logs } = searching();
+    logs
+      .on(FilterLogEventsCommand)
+      .rejects(new AccessDeniedException({ message: 'not authorized', $metadata: {} }));
+    const error = await findMail(context, KEY, { now: NOW }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(MailSearchError);
+    expect(error).toMatchObject({
+      field: 'logGroup',
+      action: 'logs:FilterLogEvents',
+      resource: GROUP,
+      message: expect.stringContaining('SearchMailEvents'),
+    });
+  });
+
+  it('fails naming the log group when it does not exist', async () => {
+    const { context, logs } = searching();
+    logs
+      .on(FilterLogEventsCommand)
+      .rejects(
+        new ResourceNotFoundException({ message: 'The specified log group does not exist.', $metadata: {} }),
+      );
+    await expect(findMail(context, KEY, { now: NOW })).rejects.toMatchObject({
+      name: 'MailSearchError',
+      field: 'logGroup',
+      action: null,
+      message: expect.stringContaining(`log group ${GROUP} does not exist`),
+    });
+  });
+
+  it('fails naming sqs:ReceiveMessage when the mail-events DLQ may not be read', async () => {
+    const { context, sqs } = searching();
+    sqs
+      .on(ReceiveMessageCommand)
+      .rejects(new SQSServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: {} }));
+    await expect(findMail(context, KEY, { now: NOW })).rejects.toMatchObject({
+      name: 'MailSearchError',
+      field: 'queue',
+      action: 'sqs:ReceiveMessage',
+      resource: 'sidestep-staging-mail-events-dlq',
+    });
+  });
+
+  it('refuses a key that cannot be a filter term as written, naming the field', async () => {
+    const { context, logs } = searching();
+    await expect(findMail(context, 'a"b', { now: NOW })).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      field: 'idempotencyKey',
+    });
+    expect(logs.commandCalls(FilterLogEventsCommand)).toHaveLength(0);
+  });
+});
+
+describe('findMail locally', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'find-mail-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const context = createOpsContext({ environment: 'local', warn: () => {} });
+  const mail = (key: string, extra = '') =>
+    `From: a@example.com\r\nTo: ops@example.com\r\nSubject: =?UTF-8?Q?Import_failed=3A_u.csv?=\r\n${extra}X-Sidestep-Idempotency-Key:\r\n ${key}\r\nMessage-ID: <m@x>\r\n\r\nX-Sidestep-Idempotency-Key: ${KEY}\r\n`;
+  writeFileSync(join(dir, '2026-12-05T10-00-00-a.eml'), mail(KEY));
+  writeFileSync(join(dir, '2026-12-05T10-00-01-b.eml'), mail(`${KEY}:2`));
+  // The sink's temp file of a mail being written: not a mail of the outbox yet.
+  writeFileSync(join(dir, '.2026-12-05T10-00-02-c.eml.tmp'), mail(KEY));
+
+  it('says "sent" with the outbox mail whose header (folded) is the key exactly', async () => {
+    const found = await findMail(context, KEY, { outboxDir: dir });
+    expect(found).toMatchObject({ verdict: 'sent', searched: [dir], caveats: [], records: [] });
+    expect(found.outbox).toEqual([
+      {
+        file: '2026-12-05T10-00-00-a.eml',
+        to: 'ops@example.com',
+        subject: 'Import failed: u.csv',
+        date: null,
+        messageId: '<m@x>',
+      },
+    ]);
+  });
+
+  it('says "no record" for a key that is only the start of a mail\'s key', async () => {
+    const found = await findMail(context, 'import.failed:imp', { outboxDir: dir });
+    expect(found).toMatchObject({ verdict: 'no record', outbox: [] });
+    expect(found.advice).toContain('sidestep mail release import.failed:imp');
+  });
+
+  it('fails, rather than say "no record", for an outbox that is not there', async () => {
+    await expect(findMail(context, KEY, { outboxDir: join(dir, 'missing') })).rejects.toMatchObject({
+      name: 'MailSearchError',
+      field: 'stateDir',
+    });
+  });
+
+  afterAll(() => context.close());
+});
