@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -346,8 +346,9 @@ describe('sidestep job rejected', () => {
 describe('sidestep dlq', () => {
   // Infra creates every rule target's and the schedule group's DLQ with the stack; so does the local
   // cloud as it starts, so `dlq show` answers for each as it would on AWS (this cloud has no
-  // workflow-ended rule: iam-path's whole cloud has its DLQ).
-  it.each(['schedules', 'import-trigger'])(
+  // workflow-ended rule: iam-path's whole cloud has its DLQ). The mail-events rule's holds SES's
+  // records on AWS; none come locally, but `dlq show mail-events` answers as it does there.
+  it.each(['schedules', 'import-trigger', 'mail-events'])(
     'reads the %s DLQ the cloud created with its rules, empty',
     async (name) => {
       const shown = await sidestep('dlq', 'show', name);
@@ -695,6 +696,47 @@ describe('sidestep mail release', () => {
       (await auditTrail()).filter((entry) => entry.action === 'mail-release' && entry.target === key),
     ).toMatchObject([{ result: 'error' }, { result: 'ok' }]);
   }, 90_000);
+});
+
+// The check before `mail release`, as an operator runs it locally: the outbox the SMTP sink wrote,
+// found from the state dir the cloud was started with.
+describe('sidestep mail find', () => {
+  it('says a mail that went out was sent, naming its outbox file, and a key no mail carries has no record', async () => {
+    const to = `find-${run}@example.com`;
+    const key = `find-${run}`;
+    const mail = mailJob(`find-${run}`, to);
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: cloud.queueUrl('mail'),
+        MessageBody: JSON.stringify({ ...mail, payload: { ...mail.payload, idempotencyKey: key } }),
+      }),
+    );
+    await collecting.waitFor('mail-delivered', (event) => event.to.includes(to), 30_000);
+
+    const found = await sidestep('mail', 'find', key, '--state-dir', path.stateDir, '--json');
+    expect(found.code).toBe(0);
+    const search = JSON.parse(found.stdout) as { verdict: string; outbox: { file: string; to: string }[] };
+    expect(search).toMatchObject({ verdict: 'sent', searched: [cloud.outboxDir], caveats: [] });
+    expect(search.outbox).toEqual([expect.objectContaining({ to })]);
+    expect(readdirSync(cloud.outboxDir)).toContain(search.outbox[0]?.file);
+    const table = await sidestep('mail', 'find', key, '--state-dir', path.stateDir);
+    expect(table.stdout).toMatch(/^verdict: sent$/m);
+    expect(table.stdout).toContain('do not release it');
+    expect(table.stdout).toContain(search.outbox[0]?.file ?? '-');
+
+    // A key that only begins like it, and one nothing has: no record, and the search ran (exit 0).
+    for (const unknown of [`find-${run.slice(0, 4)}`, `never-${run}`]) {
+      const none = await sidestep('mail', 'find', unknown, '--state-dir', path.stateDir);
+      expect(none.code).toBe(0);
+      expect(none.stdout).toMatch(/^verdict: no record$/m);
+      expect(none.stdout).toContain(`sidestep mail release ${unknown}, then sidestep dlq redrive mail`);
+    }
+
+    // A state dir without an outbox is said, not taken for "no record".
+    const wrong = await sidestep('mail', 'find', key, '--state-dir', join(path.stateDir, 'nowhere'));
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('MailSearchError: stateDir: no outbox at');
+  }, 60_000);
 });
 
 /** `sidestep audit --json`, newest first. */

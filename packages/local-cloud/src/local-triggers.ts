@@ -97,6 +97,9 @@ export async function startLocalTriggers(options: LocalTriggersOptions): Promise
     statusDeadLetters === undefined ? undefined : createDeadLetterQueue(sqs, statusDeadLetters),
     options.schedules ? createSchedulesDeadLetterQueue(sqs) : undefined,
     Promise.all(triggers.map(({ name }) => createDeadLetterQueue(sqs, `${name}-dlq`))),
+    // And the mail-events rule's, which holds SES's records of the mails EventBridge could not write on
+    // AWS: none come locally, so `dlq show mail-events` answers "no dead letters", as it does there.
+    createDeadLetterQueue(sqs, deadLetterQueueName(LOCAL_ENVIRONMENT, 'mail-events')),
   ]);
   const rules: EventRule[] = triggers.map(({ trigger, stateMachineArn, name }, index) =>
     workflowTriggerRule({
