@@ -675,14 +675,15 @@ describe('sidestep mail release', () => {
     expect(shown.stdout).toContain('DeliveryOutcomeUnknownError');
     expect(decodedMails(cloud.outboxDir, to, 'Import finished: users.csv')).toHaveLength(0);
 
-    // Checked: not delivered. Release, then redrive.
-    const released = await sidestep('mail', 'release', key, '--json');
+    // Not delivered, as the release's own search of the outbox finds first. Release, then redrive.
+    const released = await sidestep('mail', 'release', key, '--state-dir', path.stateDir, '--json');
     expect(released.code).toBe(0);
     expect(JSON.parse(released.stdout)).toMatchObject({
       idempotencyKey: key,
       released: 'deleted INPROGRESS record',
+      checked: 'no record',
     });
-    const releasedAgain = await sidestep('mail', 'release', key, '--json');
+    const releasedAgain = await sidestep('mail', 'release', key, '--state-dir', path.stateDir, '--json');
     expect(JSON.parse(releasedAgain.stdout)).toMatchObject({
       error: { name: 'MailRecordNotReleasableError' },
     });
@@ -723,6 +724,15 @@ describe('sidestep mail find', () => {
     expect(table.stdout).toMatch(/^verdict: sent$/m);
     expect(table.stdout).toContain('do not release it');
     expect(table.stdout).toContain(search.outbox[0]?.file ?? '-');
+
+    // Its release is refused before the ledger is asked: the search says it went out.
+    const release = await sidestep('mail', 'release', key, '--state-dir', path.stateDir);
+    expect(release.code).toBe(1);
+    expect(release.stderr).toMatch(
+      new RegExp(
+        `^error: MailMaybeSentError: idempotencyKey: ${key} not released: a mail with it went out .*sidestep mail find ${key}.*--force`,
+      ),
+    );
 
     // A key that only begins like it, and one nothing has: no record, and the search ran (exit 0).
     for (const unknown of [`find-${run.slice(0, 4)}`, `never-${run}`]) {

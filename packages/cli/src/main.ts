@@ -478,8 +478,23 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
   common(
     mail
       .command('release <idempotencyKey>')
-      .description('release the INPROGRESS record of a mail checked NOT delivered, so a redrive sends it'),
-  ).action(run('mail-release', (context, key: string) => releaseMail(context, key)));
+      .description(
+        'release the INPROGRESS record of a mail NOT delivered, so a redrive sends it: refused when mail find says it was sent, or cannot tell',
+      ),
+  )
+    .option('--force', 'release without the search first (checked by hand: a mail sent would be sent again)')
+    .option('--state-dir <dir>', STATE_DIR_HELP)
+    .action(
+      (key: string, options: CommonOptions & { force?: boolean; stateDir?: string }, command: Command) => {
+        if (!localOnly(options)) return;
+        return run('mail-release', (context) =>
+          releaseMail(context, key, {
+            ...(options.force ? { force: true } : {}),
+            ...(context.environment === 'local' ? { outboxDir: outboxDir(options.stateDir) } : {}),
+          }),
+        )(key, command);
+      },
+    );
 
   common(program.command('schedules').description('schedules with their next fire time')).action(
     run('schedules', (context) => listSchedules(context)),

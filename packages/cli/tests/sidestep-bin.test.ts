@@ -1007,7 +1007,7 @@ describe('sidestep console', () => {
   });
 
   it('refuses --state-dir for an environment on AWS, naming the option', async () => {
-    for (const command of [['console'], ['mail', 'find', 'k']]) {
+    for (const command of [['console'], ['mail', 'find', 'k'], ['mail', 'release', 'k']]) {
       const { code, stderr } = await sidestep(...command, '--env', 'staging', '--state-dir', '/tmp');
       expect(code).toBe(1);
       expect(stderr).toContain('--state-dir: only the local cloud keeps a state dir (not --env staging)');

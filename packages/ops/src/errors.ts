@@ -99,3 +99,35 @@ export class MailSearchError extends OpsError {
     this.resource = details.resource;
   }
 }
+
+/**
+ * A `mail release` refused because its search ({@link findMail} of mail.ts) says the mail went out, or
+ * cannot tell: releasing would let a redrive send it a second time. `--force` releases it anyway.
+ */
+export class MailMaybeSentError extends OpsError {
+  override readonly name: string = 'MailMaybeSentError';
+  readonly idempotencyKey: string;
+  /** `sent`, or `no record` with caveats. */
+  readonly verdict: string;
+  /** The caveats' kinds of a "no record". */
+  readonly caveats: readonly string[];
+  constructor(search: {
+    readonly idempotencyKey: string;
+    readonly verdict: string;
+    readonly advice: string;
+    readonly caveats: readonly { readonly kind: string }[];
+  }) {
+    const key = search.idempotencyKey;
+    const why =
+      search.verdict === 'sent'
+        ? `a mail with it went out (${search.advice})`
+        : `whether a mail with it went out cannot be told (${search.verdict}, but ${search.caveats.map((caveat) => caveat.kind).join(', ')})`;
+    super(
+      `idempotencyKey: ${key} not released: ${why}; a redrive would send it again. See sidestep mail find ${key}; release with --force only once sure it was not sent`,
+      { field: 'idempotencyKey' },
+    );
+    this.idempotencyKey = key;
+    this.verdict = search.verdict;
+    this.caveats = search.caveats.map((caveat) => caveat.kind);
+  }
+}

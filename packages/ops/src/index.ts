@@ -47,6 +47,7 @@ export {
   ExecutionNotFoundError,
   ExecutionStillRunningError,
   InvalidOptionError,
+  MailMaybeSentError,
   MailSearchError,
   OpsError,
   RetryExecutionNameTakenError,
@@ -90,6 +91,7 @@ export {
 } from './jobs.ts';
 export { LambdaLedger } from './lambda-ledger.ts';
 export {
+  type CheckedReleasedMail,
   type FindMailOptions,
   findMail,
   MAIL_EVENT_RETENTION_DAYS,
@@ -98,6 +100,7 @@ export {
   type MailSearchCaveat,
   type MailVerdict,
   mailEventLogGroup,
+  type ReleaseMailOptions,
   releaseMail,
 } from './mail.ts';
 export { hasRedriveSource, QUEUES, WORKFLOWS } from './names.ts';

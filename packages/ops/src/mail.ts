@@ -6,26 +6,51 @@ import type { ReleasedMail } from '@sidestep/ledger';
 import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
 import { describeCause } from '@sidestep/runtime';
 import { auditedInLedger } from './audit.ts';
-import { InvalidOptionError, MailSearchError } from './errors.ts';
+import { InvalidOptionError, MailMaybeSentError, MailSearchError } from './errors.ts';
 import { MAIL_EVENTS } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
 import { type OutboxMailHeaders, outboxMailsWithHeader } from './outbox.ts';
 import { isAccessDenied, isMissingQueue, peekMessages, queueUrl } from './queues.ts';
 
+/** Options of {@link releaseMail}: those of {@link findMail}, for the search it runs first. */
+export interface ReleaseMailOptions extends FindMailOptions {
+  /** Release without searching first (`--force`): the operator checked by hand. */
+  readonly force?: boolean;
+}
+
+/** What {@link releaseMail} did, and what the search before it said. */
+export interface CheckedReleasedMail extends ReleasedMail {
+  /** The verdict of {@link findMail} that let the release through, or `not checked (--force)`. */
+  readonly checked: MailVerdict | 'not checked (--force)';
+}
+
 /**
  * Releases the send-once record of mail `idempotencyKey` so a redrive of its message sends it. Only an
  * INPROGRESS record is released: that is the record a crash between sending and marking the mail
  * sent leaves behind (the mail-dispatcher dead-letters the message as "delivery outcome unknown"
- * and never reclaims it on its own). Call it only after checking the mail was NOT delivered: a
- * released key is sent again. A COMPLETED record (the mail was sent) is refused. Recorded in the
- * audit trail.
+ * and never reclaims it on its own). A released key is sent again, so the release first runs
+ * {@link findMail} and goes ahead only on "not sent", or "no record" without a caveat; `force`
+ * skips that search (the operator checked by hand, or the search cannot run). A COMPLETED record (the
+ * mail was sent) is refused. Recorded in the audit trail, a refusal too.
  *
+ * @throws {MailMaybeSentError} the search says "sent", or "no record" with a caveat.
+ * @throws {MailSearchError} the search could not run (then check by hand and `force`).
  * @throws {MailRecordNotReleasableError} no record for the key, or it is not INPROGRESS.
  */
-export async function releaseMail(context: OpsContext, idempotencyKey: string): Promise<ReleasedMail> {
-  return auditedInLedger(context, 'mail-release', idempotencyKey, (ledger) =>
-    ledger.releaseMail(idempotencyKey),
-  );
+export async function releaseMail(
+  context: OpsContext,
+  idempotencyKey: string,
+  options: ReleaseMailOptions = {},
+): Promise<CheckedReleasedMail> {
+  return auditedInLedger(context, 'mail-release', idempotencyKey, async (ledger) => {
+    let checked: CheckedReleasedMail['checked'] = 'not checked (--force)';
+    if (!options.force) {
+      const search = await findMail(context, idempotencyKey, options);
+      if (search.verdict === 'sent' || search.caveats.length > 0) throw new MailMaybeSentError(search);
+      checked = search.verdict;
+    }
+    return { ...(await ledger.releaseMail(idempotencyKey)), checked };
+  });
 }
 
 /**

@@ -16,7 +16,7 @@ import {
 import { afterAll, describe, expect, it } from '@jest/globals';
 import type { Ledger } from '@sidestep/ledger';
 import { sampleJobDetail } from '@sidestep/ledger/testing';
-import { createOpsContext, findMail, MailSearchError } from '../src/index.ts';
+import { createOpsContext, findMail, MailSearchError, releaseMail } from '../src/index.ts';
 import { stagingContext } from './staging-context.ts';
 
 // `sidestep mail find` on AWS: SES's event records (EventBridge events) in the log group, found with
@@ -77,7 +77,16 @@ function searching(
   const staged = stagingContext();
   const claimedAt = options.claimedAt === undefined ? CLAIMED : options.claimedAt;
   const ledgerCalls: string[] = [];
+  const released: string[] = [];
+  const audits: { action: string; result: string; details: Record<string, unknown> }[] = [];
   const ledger = {
+    releaseMail: async (key: string) => {
+      released.push(key);
+      return { idempotencyKey: key, recordId: `fn#${key}`, released: 'deleted INPROGRESS record' };
+    },
+    appendAudit: async (entry: { action: string; result: string; details: Record<string, unknown> }) => {
+      audits.push(entry);
+    },
     describeJob: async (jobId: string) => {
       ledgerCalls.push(jobId);
       return sampleJobDetail({
@@ -116,7 +125,13 @@ function searching(
     })
     .resolves({ Messages: [] });
   staged.sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
-  return { ...staged, ledgerCalls, context: { ...staged.context, ledger: async () => ledger } };
+  return {
+    ...staged,
+    ledgerCalls,
+    released,
+    audits,
+    context: { ...staged.context, ledger: async () => ledger },
+  };
 }
 
 describe('findMail on AWS', () => {
@@ -318,6 +333,66 @@ describe('findMail on AWS', () => {
       field: 'idempotencyKey',
     });
     expect(logs.commandCalls(FilterLogEventsCommand)).toHaveLength(0);
+  });
+});
+
+// `mail release` runs the same search first: a mail that went out, or may have, is not released.
+describe('releaseMail after the search', () => {
+  it('refuses, naming mail find and --force, a mail the search says was sent, and audits the refusal', async () => {
+    const { context, released, audits } = searching({ byKey: [[logEvent(sesRecord('Send'))]] });
+    const error = await releaseMail(context, KEY, { now: NOW }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({
+      name: 'MailMaybeSentError',
+      field: 'idempotencyKey',
+      verdict: 'sent',
+      message: expect.stringMatching(/sidestep mail find import\.failed:imp_1.*--force/),
+    });
+    expect(released).toEqual([]);
+    expect(audits).toMatchObject([{ action: 'mail-release', result: 'error' }]);
+  });
+
+  it('refuses a "no record" with a caveat, naming it', async () => {
+    const { context, released } = searching({ deadLetters: [sesRecord('Send', { key: 'other' })] });
+    await expect(releaseMail(context, KEY, { now: NOW })).rejects.toMatchObject({
+      name: 'MailMaybeSentError',
+      verdict: 'no record',
+      caveats: ['dead-letters'],
+    });
+    expect(released).toEqual([]);
+  });
+
+  it('releases a mail the search says was not sent, or has no record of without a caveat, saying so', async () => {
+    for (const [byKey, verdict] of [
+      [[[logEvent(sesRecord('Reject'))]], 'not sent'],
+      [[[]], 'no record'],
+    ] as const) {
+      const { context, released, audits } = searching({ byKey: byKey.map((page) => [...page]) });
+      expect(await releaseMail(context, KEY, { now: NOW })).toEqual({
+        idempotencyKey: KEY,
+        recordId: `fn#${KEY}`,
+        released: 'deleted INPROGRESS record',
+        checked: verdict,
+      });
+      expect(released).toEqual([KEY]);
+      expect(audits).toMatchObject([{ action: 'mail-release', result: 'ok', details: { checked: verdict } }]);
+    }
+  });
+
+  it('releases with force without searching', async () => {
+    const { context, logs, sqs, released } = searching({ byKey: [[logEvent(sesRecord('Send'))]] });
+    expect(await releaseMail(context, KEY, { force: true })).toMatchObject({
+      checked: 'not checked (--force)',
+    });
+    expect(released).toEqual([KEY]);
+    expect(logs.calls()).toHaveLength(0);
+    expect(sqs.calls()).toHaveLength(0);
+  });
+
+  it('fails, releasing nothing, when the search cannot run', async () => {
+    const { context, logs, released } = searching();
+    logs.on(FilterLogEventsCommand).rejects(new AccessDeniedException({ message: 'no', $metadata: {} }));
+    await expect(releaseMail(context, KEY, { now: NOW })).rejects.toMatchObject({ name: 'MailSearchError' });
+    expect(released).toEqual([]);
   });
 });
 

@@ -192,7 +192,15 @@ function stubbedStaging() {
         ...job,
         transitions: [],
         executions: [EXECUTION],
-        mails: [],
+        // Its failure mail, claimed an hour ago: `mail find` and `mail release` search since then.
+        mails: [
+          {
+            idempotencyKey: 'import.failed:imp_1',
+            recordId: 'sidestep-staging-mail-dispatcher#x',
+            status: 'INPROGRESS',
+            createdAt: new Date(Date.now() - 3_600_000).toISOString(),
+          },
+        ],
         rowErrors: [],
         workerError: null,
       },
@@ -354,7 +362,11 @@ const COMMANDS: Readonly<
     return retryJob(context, 'imp_1');
   },
   'job fail': (context) => failJob(context, 'imp_1', 'task gone'),
-  'mail release': (context) => releaseMail(context, 'import.failed:imp_1'),
+  // Its search first (as `mail find`), which finds nothing and nothing in the mail-events DLQ: released.
+  'mail release': (context, mocks) => {
+    mocks.sqs.on(ReceiveMessageCommand).resolves({ Messages: [] });
+    return releaseMail(context, 'import.failed:imp_1');
+  },
   // The log group's records of the key (FilterLogEvents), its claim in the ledger, the rule's DLQ.
   'mail find': (context) => findMail(context, 'import.failed:imp_1'),
   schedules: (context) => listSchedules(context),
