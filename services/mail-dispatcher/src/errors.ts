@@ -56,7 +56,7 @@ export class DeliveryOutcomeUnknownError extends IdempotencyKeyError {
   ) {
     super(
       idempotencyKey,
-      `delivery outcome unknown for idempotency key "${idempotencyKey}": ${why}; not sending again: a mail that was delivered has the header "${IDEMPOTENCY_KEY_HEADER}: ${idempotencyKeyHeaderValue(idempotencyKey)}"; if none has, \`sidestep mail release ${shellQuote([idempotencyKey])}\` and redrive`,
+      `delivery outcome unknown for idempotency key "${idempotencyKey}": ${why}; not sending again: a mail that was delivered has the header "${IDEMPOTENCY_KEY_HEADER}: ${idempotencyKeyHeaderValue(idempotencyKey)}" (\`sidestep mail find ${shellQuote([idempotencyKey])}\` looks for it); if none has, \`sidestep mail release ${shellQuote([idempotencyKey])}\` and redrive`,
       cause,
     );
   }

@@ -125,7 +125,7 @@ describeEachDatabase('createSendOnce', (open) => {
     await expect(attempt).rejects.toMatchObject({
       permanent: true,
       message: expect.stringContaining(
-        'a mail that was delivered has the header "X-Sidestep-Idempotency-Key: m-1"; if none has, `sidestep mail release m-1`',
+        'a mail that was delivered has the header "X-Sidestep-Idempotency-Key: m-1" (`sidestep mail find m-1` looks for it); if none has, `sidestep mail release m-1`',
       ),
     });
     expect(sender.sent).toHaveLength(0);
