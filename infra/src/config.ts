@@ -614,16 +614,24 @@ function validateNetworkSettings(
 }
 
 /**
- * The partition a region is in, by the region name's prefix: China's regions (`cn-`) are
- * `aws-cn`, AWS GovCloud's (`us-gov-`) `aws-us-gov`, the isolated regions' (`us-iso-`, `us-isob-`,
- * `eu-isoe-`, ...) `aws-iso*`, every other `aws`
- * (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html, "partition").
+ * The partitions other than `aws` and their regions' names, as the AWS SDK's partitions table gives
+ * them (its `regionRegex`; the table is internal to @aws-sdk/core's client code in the SDK installed
+ * here, so it is copied rather than imported): China, GovCloud, the European Sovereign Cloud and the
+ * isolated partitions (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html, "partition").
  */
-function partitionOf(region: string): string {
-  if (region.startsWith('cn-')) return 'aws-cn';
-  if (region.startsWith('us-gov-')) return 'aws-us-gov';
-  const isolated = /^[a-z]{2}-(iso[a-z]?)-/.exec(region);
-  return isolated ? `aws-${isolated[1]}` : 'aws';
+const OTHER_PARTITIONS: readonly (readonly [id: string, regions: RegExp])[] = [
+  ['aws-cn', /^cn-\w+-\d+$/],
+  ['aws-eusc', /^eusc-de-\w+-\d+$/],
+  ['aws-iso', /^us-iso-\w+-\d+$/],
+  ['aws-iso-b', /^us-isob-\w+-\d+$/],
+  ['aws-iso-e', /^eu-isoe-\w+-\d+$/],
+  ['aws-iso-f', /^us-isof-\w+-\d+$/],
+  ['aws-us-gov', /^us-gov-\w+-\d+$/],
+];
+
+/** The partition `region` is in, other than `aws`; `undefined` for a region of `aws` (or none). */
+function otherPartitionOf(region: string): string | undefined {
+  return OTHER_PARTITIONS.find(([, regions]) => regions.test(region))?.[0];
 }
 
 /** Throws {@link InfraConfigError} naming the first field that cannot be deployed as it is. */
@@ -632,15 +640,15 @@ export function validateEnvironmentConfig(config: EnvironmentConfig): void {
     throw new InfraConfigError(`${config.name}.${field}`, message);
   };
   if (!/^\d{12}$/.test(config.accountId)) fail('accountId', 'must be 12 digits');
-  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(config.region))
-    fail('region', `"${config.region}" is not an AWS region`);
-  const partition = partitionOf(config.region);
-  if (partition !== 'aws') {
+  const partition = otherPartitionOf(config.region);
+  if (partition !== undefined) {
     fail(
       'region',
       `"${config.region}" is in the ${partition} partition; sidestep's stacks name their ARNs in the aws partition (arn:aws:...), so they deploy to its regions only`,
     );
   }
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(config.region))
+    fail('region', `"${config.region}" is not an AWS region`);
   if (
     !/^arn:aws:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/.test(config.databaseSecretArn)
   ) {

@@ -636,7 +636,10 @@ describe('environmentConfigs', () => {
     ['cn-north-1', 'aws-cn'],
     ['us-gov-west-1', 'aws-us-gov'],
     ['us-iso-east-1', 'aws-iso'],
-    ['us-isob-east-1', 'aws-isob'],
+    ['us-isob-east-1', 'aws-iso-b'],
+    ['eu-isoe-west-1', 'aws-iso-e'],
+    ['us-isof-south-1', 'aws-iso-f'],
+    ['eusc-de-east-1', 'aws-eusc'],
   ])('refuses the region %s, which is in the %s partition, naming the field', (region, partition) => {
     expect(() => environmentConfigs({ SIDESTEP_STAGING_REGION: region })).toThrow(
       expect.objectContaining({
