@@ -6,6 +6,9 @@ import { join, relative } from 'node:path';
  */
 export const COMPILE_CACHE_DIR = '.compile-cache';
 
+/** The devices a process writes to by path (a logger's `/dev/stdout` destination, `/dev/null`). */
+const WRITABLE_DEVICES = ['/dev/null', '/dev/stdout', '/dev/stderr'];
+
 /**
  * Node's permission model in place of a read-only file system, for a Lambda sandbox and a local
  * Fargate task alike: writes outside `tmpDir` fail with ERR_ACCESS_DENIED (EROFS on Lambda, on
@@ -20,7 +23,8 @@ export const COMPILE_CACHE_DIR = '.compile-cache';
  * (the one place a local function could write in its task root, and create where there is none).
  */
 export function readOnlyFlags(bundleDir: string, tmpDir: string): string[] {
-  const writable = [tmpDir, join(bundleDir, COMPILE_CACHE_DIR)];
+  // The devices stay writable: Lambda's read-only file system is the image's files, not /dev.
+  const writable = [tmpDir, join(bundleDir, COMPILE_CACHE_DIR), ...WRITABLE_DEVICES];
   if (relative('/tmp', bundleDir).startsWith('..')) writable.push('/tmp');
   return [
     '--permission',

@@ -27,8 +27,12 @@ const FIXTURES: Record<string, string> = {
       if (event.log) console.log('handling', event.log);
       const writes = {};
       if (event.tryWrites) {
-        for (const [label, dir] of [['bundle', process.cwd()], ['tmp', tmpdir()]]) {
-          try { writeFileSync(join(dir, 'probe.txt'), 'x'); writes[label] = 'ok'; }
+        for (const [label, file] of [
+          ['bundle', join(process.cwd(), 'probe.txt')],
+          ['tmp', join(tmpdir(), 'probe.txt')],
+          ['devNull', '/dev/null'],
+        ]) {
+          try { writeFileSync(file, 'x'); writes[label] = 'ok'; }
           catch (error) { writes[label] = error.code; }
         }
       }
@@ -568,12 +572,14 @@ describe('startFunction', () => {
     });
   });
 
-  it('makes only the temp directory writable, like Lambda', async () => {
+  // Lambda's file system is read-only but /tmp; its devices (/dev/null, /dev/stdout, ...) are not
+  // files of it (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
+  it('makes only the temp directory writable, like Lambda, and its devices', async () => {
     const fn = await start({ handler: 'echo.handler' });
     const result = await fn.invoke({ tryWrites: true });
     expect(result).toMatchObject({
       ok: true,
-      payload: { writes: { bundle: 'ERR_ACCESS_DENIED', tmp: 'ok' } },
+      payload: { writes: { bundle: 'ERR_ACCESS_DENIED', tmp: 'ok', devNull: 'ok' } },
     });
   });
 
@@ -599,7 +605,7 @@ describe('startFunction', () => {
       // EACCES where Lambda says EROFS: the task root is not the sandbox user's to write.
       expect(result).toMatchObject({
         ok: true,
-        payload: { uid: 65534, writes: { bundle: 'EACCES', tmp: 'ok' } },
+        payload: { uid: 65534, writes: { bundle: 'EACCES', tmp: 'ok', devNull: 'ok' } },
       });
       await fn.close();
     }
