@@ -10,7 +10,7 @@ import { InvalidOptionError, MailMaybeSentError, MailSearchError } from './error
 import { MAIL_EVENTS } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
 import { type OutboxMailHeaders, outboxMailsWithHeader } from './outbox.ts';
-import { isAccessDenied, isMissingQueue, peekMessages, queueUrl } from './queues.ts';
+import { attributes, isAccessDenied, isMissingQueue, peekMessages, queueUrl } from './queues.ts';
 
 /** Options of {@link releaseMail}: those of {@link findMail}, for the search it runs first. */
 export interface ReleaseMailOptions extends FindMailOptions {
@@ -147,9 +147,11 @@ export interface FindMailOptions {
  * the ledger has no claim of it, over the group's whole retention; each match is kept only when its
  * header is the key exactly (a term matches longer keys too). The rule's dead-letter queue, which holds
  * the records EventBridge could not write, is read as `dlq show` reads it (received and at once made
- * visible again). A Send, Delivery, Bounce, Complaint or DeliveryDelay record: "sent"; only Reject or
- * Rendering Failure: "not sent"; none: "no record", with the caveats that hold (records whose headers
- * SES cut in the window, the dead-letter queue not empty, a claim older than the retention or unknown).
+ * visible again), and its approximate message counts after that: messages another reader (`dlq show`,
+ * another `mail find`) holds are not received, but counted. A Send, Delivery, Bounce, Complaint or
+ * DeliveryDelay record: "sent"; only Reject or Rendering Failure: "not sent"; none: "no record", with
+ * the caveats that hold (records whose headers SES cut in the window, the dead-letter queue holding
+ * messages, read or only counted, a claim older than the retention or unknown).
  * https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html
  *
  * Locally: the SMTP sink's outbox (`outboxDir`), a mail with the header: "sent"; none: "no record".
@@ -203,10 +205,19 @@ export async function findMail(
         message: `${truncated.length} record(s) since ${since.toISOString()} have headers SES cut (headersTruncated), so the key may be missing from them: match them by recipient and time`,
       });
     }
-    if (others > 0) {
+    // Messages another reader holds (`dlq show mail-events`, another `mail find`: received, hidden
+    // until released) are not received here, so the queue's own counts, read after this receive, say
+    // whether it holds more than was read.
+    const unread = Math.max(
+      deadLetters.notVisible,
+      deadLetters.visible + deadLetters.notVisible - deadLetters.read,
+    );
+    if (others > 0 || unread > 0) {
+      const read = `${others}${deadLetters.read >= MAIL_EVENT_DEAD_LETTERS_READ ? ' or more' : ''} record(s) EventBridge could not write to the group (sidestep dlq show mail-events)`;
+      const notRead = `${unread} record(s) this search could not read (received by another reader, such as dlq show mail-events or another mail find, as it read: SQS's approximate counts; search again)`;
       caveats.push({
         kind: 'dead-letters',
-        message: `${deadLetters.queue} holds ${others}${deadLetters.read >= MAIL_EVENT_DEAD_LETTERS_READ ? ' or more' : ''} record(s) EventBridge could not write to the group (sidestep dlq show mail-events): records may be missing from it`,
+        message: `${deadLetters.queue} holds ${others > 0 ? read : ''}${others > 0 && unread > 0 ? ', and about ' : ''}${unread > 0 ? notRead : ''}: records may be missing from the group`,
       });
     }
     if (claimedAt === null) {
@@ -413,19 +424,31 @@ async function filterRecords(
   return records;
 }
 
-/** The mail-events rule's dead letters, read as `dlq show` reads them. */
-async function readDeadLetters(
-  context: OpsContext,
-): Promise<{ readonly queue: string; readonly read: number; readonly records: KeyedRecord[] }> {
+/**
+ * The mail-events rule's dead letters, read as `dlq show` reads them, and the queue's message counts
+ * (GetQueueAttributes) read after them: a message another reader holds is not received.
+ */
+async function readDeadLetters(context: OpsContext): Promise<{
+  readonly queue: string;
+  readonly read: number;
+  /** The queue's `ApproximateNumberOfMessages` and `ApproximateNumberOfMessagesNotVisible`, after the read. */
+  readonly visible: number;
+  readonly notVisible: number;
+  readonly records: KeyedRecord[];
+}> {
   const queue = deadLetterQueueName(context.environment, MAIL_EVENTS);
   let messages: Message[];
+  let counts: Record<string, string>;
   try {
-    messages = await peekMessages(context, await queueUrl(context, queue), MAIL_EVENT_DEAD_LETTERS_READ);
+    const url = await queueUrl(context, queue);
+    messages = await peekMessages(context, url, MAIL_EVENT_DEAD_LETTERS_READ);
+    // After the receive, whose own messages it released: what is still not visible another reader holds.
+    counts = await attributes(context, url);
   } catch (error) {
     if (isAccessDenied(error)) {
       throw new MailSearchError(
         'queue',
-        `access denied reading ${queue} (sqs:GetQueueUrl, sqs:ReceiveMessage, sqs:ChangeMessageVisibility): the operator policy's statement ReadRuleDeadLetters (sidestep-${context.environment}-operator) grants it`,
+        `access denied reading ${queue} (sqs:GetQueueUrl, sqs:ReceiveMessage, sqs:ChangeMessageVisibility, sqs:GetQueueAttributes): the operator policy's statement ReadRuleDeadLetters (sidestep-${context.environment}-operator) grants it`,
         { action: 'sqs:ReceiveMessage', resource: queue, cause: error },
       );
     }
@@ -441,6 +464,8 @@ async function readDeadLetters(
   return {
     queue,
     read: messages.length,
+    visible: Number(counts.ApproximateNumberOfMessages ?? 0),
+    notVisible: Number(counts.ApproximateNumberOfMessagesNotVisible ?? 0),
     records: messages.flatMap((message) => {
       const record = parseRecord(message.Body ?? '', 'dead-letter queue');
       return record ? [record] : [];

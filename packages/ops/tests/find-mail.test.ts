@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-cloudwatch-logs';
 import {
   ChangeMessageVisibilityBatchCommand,
+  GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ReceiveMessageCommand,
   SQSServiceException,
@@ -64,13 +65,15 @@ const logEvent = (message: string): FilteredLogEvent => ({
 /**
  * A staging context whose ledger has job imp_1 with mail `KEY` claimed at `claimedAt` (none: no
  * record), whose log group answers `byKey` to the key's filter and `truncated` to the headers-cut
- * one, and whose mail-events DLQ holds `deadLetters` (bodies).
+ * one, and whose mail-events DLQ holds `deadLetters` (bodies), its attributes counting them visible
+ * unless `dlqCounts` says otherwise (another reader holding some, or releasing them after this read).
  */
 function searching(
   options: {
     byKey?: FilteredLogEvent[][];
     truncated?: FilteredLogEvent[];
     deadLetters?: string[];
+    dlqCounts?: { visible: number; notVisible: number };
     claimedAt?: Date | null;
   } = {},
 ) {
@@ -125,6 +128,13 @@ function searching(
     })
     .resolves({ Messages: [] });
   staged.sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [], Failed: [] });
+  const counts = options.dlqCounts ?? { visible: options.deadLetters?.length ?? 0, notVisible: 0 };
+  staged.sqs.on(GetQueueAttributesCommand, { QueueUrl: DLQ_URL }).resolves({
+    Attributes: {
+      ApproximateNumberOfMessages: String(counts.visible),
+      ApproximateNumberOfMessagesNotVisible: String(counts.notVisible),
+    },
+  });
   return {
     ...staged,
     ledgerCalls,
@@ -242,6 +252,29 @@ describe('findMail on AWS', () => {
     ]);
   });
 
+  it('says, with a "no record", that the mail-events DLQ holds records another reader hid as it was read', async () => {
+    // `dlq show mail-events` or another `mail find` received them (hidden 30 s): this receive got none.
+    const { context } = searching({ dlqCounts: { visible: 0, notVisible: 1 } });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found.verdict).toBe('no record');
+    expect(found.caveats).toEqual([
+      {
+        kind: 'dead-letters',
+        message: expect.stringContaining(
+          'sidestep-staging-mail-events-dlq holds 1 record(s) this search could not read',
+        ),
+      },
+    ]);
+  });
+
+  it('says, with a "no record", that the mail-events DLQ holds more records than were read', async () => {
+    // Made visible again by another reader only after this receive ended.
+    const { context } = searching({ dlqCounts: { visible: 2, notVisible: 0 } });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found.caveats.map((caveat) => caveat.kind)).toEqual(['dead-letters']);
+    expect(found.caveats[0]?.message).toContain('holds 2 record(s) this search could not read');
+  });
+
   it("counts a record of the key in the mail-events DLQ: a Send there is 'sent'", async () => {
     const { context } = searching({ deadLetters: [sesRecord('Send')] });
     const found = await findMail(context, KEY, { now: NOW });
@@ -353,6 +386,16 @@ describe('releaseMail after the search', () => {
 
   it('refuses a "no record" with a caveat, naming it', async () => {
     const { context, released } = searching({ deadLetters: [sesRecord('Send', { key: 'other' })] });
+    await expect(releaseMail(context, KEY, { now: NOW })).rejects.toMatchObject({
+      name: 'MailMaybeSentError',
+      verdict: 'no record',
+      caveats: ['dead-letters'],
+    });
+    expect(released).toEqual([]);
+  });
+
+  it('refuses a mail whose search read an empty DLQ while another reader held its records', async () => {
+    const { context, released } = searching({ dlqCounts: { visible: 0, notVisible: 1 } });
     await expect(releaseMail(context, KEY, { now: NOW })).rejects.toMatchObject({
       name: 'MailMaybeSentError',
       verdict: 'no record',

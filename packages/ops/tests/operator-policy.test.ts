@@ -365,9 +365,10 @@ const COMMANDS: Readonly<
   // Its search first (as `mail find`), which finds nothing and nothing in the mail-events DLQ: released.
   'mail release': (context, mocks) => {
     mocks.sqs.on(ReceiveMessageCommand).resolves({ Messages: [] });
+    mocks.sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { ApproximateNumberOfMessages: '0' } });
     return releaseMail(context, 'import.failed:imp_1');
   },
-  // The log group's records of the key (FilterLogEvents), its claim in the ledger, the rule's DLQ.
+  // The log group's records of the key (FilterLogEvents), its claim in the ledger, the rule's DLQ and its counts.
   'mail find': (context) => findMail(context, 'import.failed:imp_1'),
   schedules: (context) => listSchedules(context),
   fire: (context) => fireSchedule(context, 'stale-job-sweeper'),
