@@ -2,7 +2,12 @@ import { stat } from 'node:fs/promises';
 import { FilterLogEventsCommand, type FilterLogEventsCommandOutput } from '@aws-sdk/client-cloudwatch-logs';
 import type { Message } from '@aws-sdk/client-sqs';
 import { IDEMPOTENCY_KEY_HEADER, idempotencyKeyHeaderValue, MAIL_TEMPLATE_NAMES } from '@sidestep/contracts';
-import type { ReleasedMail } from '@sidestep/ledger';
+import {
+  jobMailKeys,
+  type MailRecord,
+  MailRecordNotReleasableError,
+  type ReleasedMail,
+} from '@sidestep/ledger';
 import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
 import { describeCause } from '@sidestep/runtime';
 import { auditedInLedger } from './audit.ts';
@@ -31,7 +36,8 @@ export interface CheckedReleasedMail extends ReleasedMail {
  * and never reclaims it on its own). A released key is sent again, so the release first runs
  * {@link findMail} and goes ahead only on "not sent", or "no record" without a caveat; `force`
  * skips that search (the operator checked by hand, or the search cannot run). A COMPLETED record (the
- * mail was sent) is refused. Recorded in the audit trail, a refusal too.
+ * mail was sent) is refused, and so is a key with no record: before the search when the ledger's read
+ * of the key's job shows it. Recorded in the audit trail, a refusal too.
  *
  * @throws {MailMaybeSentError} the search says "sent", or "no record" with a caveat.
  * @throws {MailSearchError} the search could not run (then check by hand and `force`).
@@ -45,7 +51,12 @@ export async function releaseMail(
   return auditedInLedger(context, 'mail-release', idempotencyKey, async (ledger) => {
     let checked: CheckedReleasedMail['checked'] = 'not checked (--force)';
     if (!options.force) {
-      const search = await findMail(context, idempotencyKey, options);
+      // The ledger's refusals its read shows first: a record it would not release needs no search.
+      const record = await mailRecordOf(context, idempotencyKey);
+      if (record === null || (record !== undefined && record.status !== 'INPROGRESS')) {
+        throw new MailRecordNotReleasableError(idempotencyKey, record?.status);
+      }
+      const search = await searchMail(context, idempotencyKey, options, async () => record);
       if (search.verdict === 'sent' || search.caveats.length > 0) throw new MailMaybeSentError(search);
       checked = search.verdict;
     }
@@ -160,10 +171,20 @@ export interface FindMailOptions {
  *   group, the dead-letter queue, the outbox).
  * @throws {InvalidOptionError} (`field: 'idempotencyKey'`) a key that cannot be a filter term.
  */
-export async function findMail(
+export function findMail(
   context: OpsContext,
   idempotencyKey: string,
   options: FindMailOptions = {},
+): Promise<MailSearch> {
+  return searchMail(context, idempotencyKey, options, () => mailRecordOf(context, idempotencyKey));
+}
+
+/** {@link findMail}, the key's record in the ledger read by `recordOf` (on AWS, for its claim time). */
+async function searchMail(
+  context: OpsContext,
+  idempotencyKey: string,
+  options: FindMailOptions,
+  recordOf: () => Promise<MailRecord | null | undefined>,
 ): Promise<MailSearch> {
   const header = idempotencyKeyHeaderValue(idempotencyKey);
   if (context.environment === 'local') return findInOutbox(idempotencyKey, header, options.outboxDir);
@@ -179,16 +200,16 @@ export async function findMail(
   }
   const now = options.now ?? new Date();
   const retentionStart = new Date(now.getTime() - MAIL_EVENT_RETENTION_DAYS * 86_400_000);
-  const claimedAt = await claimOf(context, idempotencyKey);
+  const record = await recordOf();
+  const claimedAt = record ? new Date(record.createdAt) : null;
   // A minute before the claim: the database's clock and EventBridge's need not agree to the second.
   const since =
     claimedAt && claimedAt.getTime() - 60_000 > retentionStart.getTime()
       ? new Date(claimedAt.getTime() - 60_000)
       : retentionStart;
   const group = mailEventLogGroup(context.environment);
-  const [logged, truncated, deadLetters] = await Promise.all([
+  const [logged, deadLetters] = await Promise.all([
     filterRecords(context, group, `"${term}"`, since, now),
-    filterRecords(context, group, '{ $.detail.mail.headersTruncated IS TRUE }', since, now),
     readDeadLetters(context),
   ]);
   const records = [
@@ -198,6 +219,11 @@ export async function findMail(
   const others = deadLetters.read - deadLetters.records.filter((record) => record.key === header).length;
   const verdict = verdictOf(records);
   const caveats: MailSearchCaveat[] = [];
+  // Records whose headers SES cut can only change a "no record": searched for then alone.
+  const truncated =
+    verdict === 'no record'
+      ? await filterRecords(context, group, '{ $.detail.mail.headersTruncated IS TRUE }', since, now)
+      : [];
   if (verdict === 'no record') {
     if (truncated.length > 0) {
       caveats.push({
@@ -241,7 +267,7 @@ export async function findMail(
     claimedAt,
     records,
     outbox: [],
-    headersTruncated: verdict === 'no record' ? truncated.map(({ key: _key, ...record }) => record) : [],
+    headersTruncated: truncated.map(({ key: _key, ...cut }) => cut),
     caveats,
   };
 }
@@ -308,25 +334,30 @@ function adviceOf(
 }
 
 /**
- * The key's claim time: the `created_at` of its idempotency record, which a job's mail key
+ * The key's idempotency record (its `created_at` is the key's claim time), which a job's mail key
  * (`<template>:<jobId>[:<attempt>]`) finds among the job's mails as `sidestep job` shows them. Null
- * for another key, a job the ledger does not have, or a ledger that could not be read (said).
+ * when the job's mail keys include it and it has no record; undefined when the read cannot tell:
+ * another key, a job the ledger does not have, or a ledger that could not be read (said).
  */
-async function claimOf(context: OpsContext, idempotencyKey: string): Promise<Date | null> {
+async function mailRecordOf(
+  context: OpsContext,
+  idempotencyKey: string,
+): Promise<MailRecord | null | undefined> {
   const [template, jobId] = idempotencyKey.split(':');
-  if (!jobId || !MAIL_TEMPLATE_NAMES.some((name) => name === template)) return null;
+  if (!jobId || !MAIL_TEMPLATE_NAMES.some((name) => name === template)) return undefined;
   try {
     const job = await (await context.ledger()).describeJob(jobId);
     const record = job.mails.find((mail) => mail.idempotencyKey === idempotencyKey);
-    return record ? new Date(record.createdAt) : null;
+    if (record) return record;
+    return jobMailKeys(jobId, job.attempt).includes(idempotencyKey) ? null : undefined;
   } catch (error) {
     // By name: the ops-ledger function's errors come back as LedgerErrors named after theirs.
     if ((error as Error).name !== 'JobNotFoundError') {
       context.warn(
-        `cannot read when ${idempotencyKey} was claimed from the ledger (${describeCause(error)}): searching the group's whole retention`,
+        `cannot read when ${idempotencyKey} was claimed from the ledger (${describeCause(error)}): on AWS the search covers the group's whole retention`,
       );
     }
-    return null;
+    return undefined;
   }
 }
 

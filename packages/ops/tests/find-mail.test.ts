@@ -17,7 +17,13 @@ import {
 import { afterAll, describe, expect, it } from '@jest/globals';
 import type { Ledger } from '@sidestep/ledger';
 import { sampleJobDetail } from '@sidestep/ledger/testing';
-import { createOpsContext, findMail, MailSearchError, releaseMail } from '../src/index.ts';
+import {
+  createOpsContext,
+  findMail,
+  MailRecordNotReleasableError,
+  MailSearchError,
+  releaseMail,
+} from '../src/index.ts';
 import { stagingContext } from './staging-context.ts';
 
 // `sidestep mail find` on AWS: SES's event records (EventBridge events) in the log group, found with
@@ -75,15 +81,21 @@ function searching(
     deadLetters?: string[];
     dlqCounts?: { visible: number; notVisible: number };
     claimedAt?: Date | null;
+    /** The status of the key's send-once record, which the ledger releases only when INPROGRESS. */
+    status?: string;
   } = {},
 ) {
   const staged = stagingContext();
   const claimedAt = options.claimedAt === undefined ? CLAIMED : options.claimedAt;
+  const status = options.status ?? 'INPROGRESS';
   const ledgerCalls: string[] = [];
   const released: string[] = [];
   const audits: { action: string; result: string; details: Record<string, unknown> }[] = [];
   const ledger = {
     releaseMail: async (key: string) => {
+      if (!claimedAt || status !== 'INPROGRESS') {
+        throw new MailRecordNotReleasableError(key, claimedAt ? status : undefined);
+      }
       released.push(key);
       return { idempotencyKey: key, recordId: `fn#${key}`, released: 'deleted INPROGRESS record' };
     },
@@ -95,7 +107,7 @@ function searching(
       return sampleJobDetail({
         id: jobId,
         mails: claimedAt
-          ? [{ idempotencyKey: KEY, recordId: `fn#${KEY}`, status: 'INPROGRESS', createdAt: claimedAt }]
+          ? [{ idempotencyKey: KEY, recordId: `fn#${KEY}`, status, createdAt: claimedAt }]
           : [],
       });
     },
@@ -181,6 +193,17 @@ describe('findMail on AWS', () => {
       startTime: CLAIMED.getTime() - 60_000,
       endTime: NOW.getTime(),
     });
+  });
+
+  it('does not search for records whose headers SES cut once a record says "sent": they cannot change it', async () => {
+    const { context, logs } = searching({
+      byKey: [[logEvent(sesRecord('Send'))]],
+      truncated: [logEvent(sesRecord('Send', { key: null, headersTruncated: true }))],
+    });
+    expect((await findMail(context, KEY, { now: NOW })).verdict).toBe('sent');
+    expect(logs.commandCalls(FilterLogEventsCommand).map((call) => call.args[0].input.filterPattern)).toEqual(
+      [`"${KEY}"`],
+    );
   });
 
   it('reads every page of the search (nextToken), the record on the last one', async () => {
@@ -419,6 +442,27 @@ describe('releaseMail after the search', () => {
       expect(released).toEqual([KEY]);
       expect(audits).toMatchObject([{ action: 'mail-release', result: 'ok', details: { checked: verdict } }]);
     }
+  });
+
+  it('refuses a record the ledger would not release before searching: no search, no release, audited', async () => {
+    const { context, logs, sqs, released, audits } = searching({ status: 'COMPLETED' });
+    await expect(releaseMail(context, KEY, { now: NOW })).rejects.toMatchObject({
+      name: 'MailRecordNotReleasableError',
+      status: 'COMPLETED',
+    });
+    expect(logs.commandCalls(FilterLogEventsCommand)).toHaveLength(0);
+    expect(sqs.calls()).toHaveLength(0);
+    expect(released).toEqual([]);
+    expect(audits).toMatchObject([{ action: 'mail-release', result: 'error' }]);
+  });
+
+  it('refuses, before searching, a job mail key the ledger has no record of', async () => {
+    const { context, logs } = searching({ claimedAt: null });
+    await expect(releaseMail(context, KEY, { now: NOW })).rejects.toMatchObject({
+      name: 'MailRecordNotReleasableError',
+      status: undefined,
+    });
+    expect(logs.commandCalls(FilterLogEventsCommand)).toHaveLength(0);
   });
 
   it('releases with force without searching', async () => {
