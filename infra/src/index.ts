@@ -60,7 +60,6 @@ export {
   MAIL_EVENT_TYPES,
   MailEventLog,
   type MailEventLogProps,
-  mailEventLogGroupName,
   retentionDaysCovering,
 } from './constructs/mail-event-log.ts';
 export { MailIdentity, type MailIdentityProps } from './constructs/mail-identity.ts';

@@ -5,7 +5,7 @@ import { CloudwatchLogResourcePolicy } from '@cdktn/provider-aws/lib/cloudwatch-
 import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-metric-alarm/index.js';
 import { Sesv2ConfigurationSetEventDestination } from '@cdktn/provider-aws/lib/sesv2-configuration-set-event-destination/index.js';
 import type { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
-import { resourceName } from '@sidestep/manifest';
+import { mailEventLogGroupName, resourceName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { createRuleDeadLetterQueue } from './rule-dead-letter-queue.ts';
@@ -160,9 +160,4 @@ export class MailEventLog extends Construct {
       dependsOn: [policy],
     });
   }
-}
-
-/** `/aws/events/sidestep-<env>-mail-events`: the group EventBridge keeps SES's mail events in. */
-export function mailEventLogGroupName(environment: string): string {
-  return `/aws/events/${resourceName(environment, 'mail-events')}`;
 }

@@ -156,6 +156,14 @@ export function bucketName(environment: string, purpose: BucketPurpose, suffix?:
   return name;
 }
 
+/**
+ * `/aws/events/sidestep-<env>-mail-events`: the log group the mail-events rule writes SES's event
+ * records of the mails to (infra's `MailEventLog` creates it, `sidestep mail find` searches it).
+ */
+export function mailEventLogGroupName(environment: string): string {
+  return `/aws/events/${resourceName(environment, 'mail-events')}`;
+}
+
 /** The dead-letter queue name for a queue: `sidestep-<env>-<name>-dlq`. */
 export function deadLetterQueueName(environment: string, queueName: string): string {
   return `${resourceName(environment, queueName)}-dlq`;

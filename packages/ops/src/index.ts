@@ -99,7 +99,6 @@ export {
   type MailSearch,
   type MailSearchCaveat,
   type MailVerdict,
-  mailEventLogGroup,
   type ReleaseMailOptions,
   releaseMail,
 } from './mail.ts';

@@ -8,7 +8,7 @@ import {
   MailRecordNotReleasableError,
   type ReleasedMail,
 } from '@sidestep/ledger';
-import { deadLetterQueueName, resourceName } from '@sidestep/manifest';
+import { deadLetterQueueName, mailEventLogGroupName } from '@sidestep/manifest';
 import { describeCause } from '@sidestep/runtime';
 import { auditedInLedger } from './audit.ts';
 import { InvalidOptionError, MailMaybeSentError, MailSearchError } from './errors.ts';
@@ -71,11 +71,6 @@ export async function releaseMail(
  * had records that are gone.
  */
 export const MAIL_EVENT_RETENTION_DAYS = 30;
-
-/** `/aws/events/sidestep-<env>-mail-events`: the log group EventBridge keeps SES's records of the mails in. */
-export function mailEventLogGroup(environment: string): string {
-  return `/aws/events/${resourceName(environment, MAIL_EVENTS)}`;
-}
 
 /**
  * The event types that say SES did not send the mail: `Reject` (a virus) and `Rendering Failure`
@@ -194,7 +189,7 @@ async function searchMail(
   const term = JSON.stringify(header).slice(1, -1);
   if (/["\\]|[^\x20-\x7e]/.test(term)) {
     throw new InvalidOptionError(
-      `idempotencyKey: "${idempotencyKey}" cannot be searched for as a filter term (a quote, a backslash or a character outside ASCII): search ${mailEventLogGroup(context.environment)} by hand (README, "Mail whose outcome is unknown")`,
+      `idempotencyKey: "${idempotencyKey}" cannot be searched for as a filter term (a quote, a backslash or a character outside ASCII): search ${mailEventLogGroupName(context.environment)} by hand (README, "Mail whose outcome is unknown")`,
       { field: 'idempotencyKey' },
     );
   }
@@ -207,7 +202,7 @@ async function searchMail(
     claimedAt && claimedAt.getTime() - 60_000 > retentionStart.getTime()
       ? new Date(claimedAt.getTime() - 60_000)
       : retentionStart;
-  const group = mailEventLogGroup(context.environment);
+  const group = mailEventLogGroupName(context.environment);
   const [logged, deadLetters] = await Promise.all([
     filterRecords(context, group, `"${term}"`, since, now),
     readDeadLetters(context),

@@ -39,6 +39,7 @@ import {
   statesAuthorization,
 } from '@sidestep/iam';
 import { type EnvironmentConfig, synthStack } from '@sidestep/infra';
+import { mailEventLogGroupName } from '@sidestep/manifest';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   asyncFailureStatuses,
@@ -56,7 +57,6 @@ import {
   listRejectedRows,
   listSchedules,
   MAIL_EVENT_RETENTION_DAYS,
-  mailEventLogGroup,
   pauseSchedule,
   redriveDeadLetters,
   redriveExecution,
@@ -442,7 +442,7 @@ describe('the mail-events log group `mail find` searches', () => {
     const tf = JSON.parse(synthStack({}, CONFIG));
     const groups = Object.values(
       tf.resource.aws_cloudwatch_log_group as Record<string, { name: string; retention_in_days: number }>,
-    ).filter((group) => group.name === mailEventLogGroup('staging'));
+    ).filter((group) => group.name === mailEventLogGroupName('staging'));
     expect(groups).toEqual([expect.objectContaining({ retention_in_days: MAIL_EVENT_RETENTION_DAYS })]);
   });
 });
