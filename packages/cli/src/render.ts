@@ -446,7 +446,6 @@ function fired(result: FiredSchedule): string {
   return `fired ${result.schedule}: event ${result.eventId} on ${result.eventBusName}${result.endpoint ? ` (${result.endpoint})` : ''}`;
 }
 
-/** Actions: one line per field of what was done. */
 /** SES's event records as `mail find` lists them. */
 function mailEvents(records: readonly MailEventRecord[]): string {
   return table(
@@ -492,19 +491,20 @@ function mailSearch(result: MailSearch): string {
   return lines.join('\n');
 }
 
+/** Actions: one line per field of what was done. */
 function fields(result: Record<string, unknown>): string {
   return Object.entries(result)
     .map(([key, value]) => `${key}: ${value instanceof Date ? when(value) : String(value)}`)
     .join('\n');
 }
 
-/** The renderer of each command's result; a command not named here prints {@link fields}. */
 /** The options a renderer reads. */
 interface RenderOptions {
   readonly data?: boolean;
   readonly csv?: boolean;
 }
 
+/** The renderer of each command's result; a command not named here prints {@link fields}. */
 const RENDERERS: Readonly<Record<string, (result: never, options: RenderOptions) => string>> = {
   status: statusScreen,
   'dlq-show': deadLetters,

@@ -73,9 +73,10 @@ export async function releaseMail(
 export const MAIL_EVENT_RETENTION_DAYS = 30;
 
 /**
- * The event types that say SES did not send the mail: `Reject` (a virus) and `Rendering Failure`
- * (https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html spells it
- * with a space; the configuration set's event type is RENDERING_FAILURE). Every other type (Send,
+ * The event types that say SES did not send the mail: `Reject` (SES accepted it, found a virus in it
+ * and rejected it, without trying to deliver it) and `Rendering Failure` (a templated send SES could
+ * not render; https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html
+ * spells it with a space; the configuration set's event type is RENDERING_FAILURE). Every other type (Send,
  * Delivery, Bounce, Complaint, DeliveryDelay) follows an accepted send.
  */
 const NOT_SENT_EVENT_TYPES: readonly string[] = ['Reject', 'Rendering Failure', 'RenderingFailure'];
