@@ -7,6 +7,7 @@
  */
 export class AwsValidationError extends Error {
   override readonly name = 'ValidationException';
+  readonly statusCode = 400;
   readonly field: string;
   constructor(field: string, message: string) {
     super(`1 validation error detected: Value at '${field}' failed to satisfy constraint: ${message}`);

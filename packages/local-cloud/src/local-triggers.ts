@@ -226,8 +226,8 @@ export interface WorkflowTriggerRuleOptions {
  * (a rule target cannot name the execution: Step Functions generates the name) as the rule's role,
  * delivered as EventBridge delivers to a target with a retry policy and a DLQ
  * ({@link deliverOrDeadLetter}): a refused StartExecution (`NO_PERMISSIONS`) or a missing state
- * machine (`NO_RESOURCE`) goes straight to `<rule>-dlq`, any other failure is retried per the
- * policy first (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html).
+ * machine (`NO_RESOURCE`) or an input it refuses (`INVALID_PARAMETER`) goes straight to
+ * `<rule>-dlq`, any other failure is retried per the policy first (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html).
  */
 export function workflowTriggerRule(options: WorkflowTriggerRuleOptions): EventRule {
   const { name, stateMachineArn, iam } = options;

@@ -121,15 +121,52 @@ export class RuleRetryStoppedError extends Error {
 }
 
 /**
- * The DLQ's `ERROR_CODE` of a delivery error and whether EventBridge retries it: "for errors that
+ * The DLQ's `ERROR_CODE` of a delivery error and whether EventBridge retries it
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html): "for errors that
  * result from missing permissions to a target, or if a target resource that no longer exists, no
- * retry attempts will happen" (`NO_PERMISSIONS`, `NO_RESOURCE`); any other error of the target's API
- * call is retried (`SDK_CLIENT_ERROR`, one of the codes the DLQ page lists).
+ * retry attempts will happen" (`NO_PERMISSIONS`, `NO_RESOURCE`). Of the target API's other errors,
+ * "EventBridge retries responses sent with a 5xx or 429 HTTP status code [...] EventBridge doesn't
+ * retry other 4xx HTTP errors"
+ * (https://repost.aws/knowledge-center/eventbridge-resolve-failedinvocation-errors): a client fault
+ * (Step Functions' `InvalidExecutionInput`, a ValidationException) goes to the DLQ unretried as
+ * `INVALID_PARAMETER`; throttling, a server fault or a failure with no status (the connection) is
+ * retried and dead-lettered as `SDK_CLIENT_ERROR`. The DLQ page lists both codes without saying
+ * which API error gives which: these are the ones naming a refused request and a failed call.
  */
 function classify(error: unknown): { readonly errorCode: string; readonly retriable: boolean } {
   if (error instanceof AccessDeniedError) return { errorCode: 'NO_PERMISSIONS', retriable: false };
   if (error instanceof RuleTargetNotFoundError) return { errorCode: 'NO_RESOURCE', retriable: false };
+  const status = httpStatusOf(error);
+  if (status !== undefined && status >= 400 && status < 500 && status !== 429 && !isThrottling(error)) {
+    return { errorCode: 'INVALID_PARAMETER', retriable: false };
+  }
   return { errorCode: 'SDK_CLIENT_ERROR', retriable: true };
+}
+
+/**
+ * The HTTP status the target's API answered `error` with: an SDK error's `$metadata`, a local API's
+ * `statusCode` (the endpoint answers a local API error with it, 400 when it has none: its client
+ * faults carry 400); `undefined` for an error no API answered (a connection failure).
+ */
+function httpStatusOf(error: unknown): number | undefined {
+  const { $metadata, statusCode } = (error ?? {}) as {
+    readonly $metadata?: { readonly httpStatusCode?: unknown };
+    readonly statusCode?: unknown;
+  };
+  if (typeof $metadata?.httpStatusCode === 'number') return $metadata.httpStatusCode;
+  return typeof statusCode === 'number' ? statusCode : undefined;
+}
+
+/** AWS's throttling error codes, which some APIs (Step Functions) answer with a 400, not a 429. */
+const THROTTLING_ERROR_CODES = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+]);
+
+function isThrottling(error: unknown): boolean {
+  return error instanceof Error && THROTTLING_ERROR_CODES.has(error.name);
 }
 
 /** EventBridge's backoff, without its jitter: 1 s, doubling, at most 1 minute. */
@@ -140,9 +177,10 @@ const defaultRetryDelayMs = (retry: number) => Math.min(1_000 * 2 ** (retry - 1)
  * dead-letter queue (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html,
  * https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html): a call the
  * target's policy refuses (`deliver` throws AccessDeniedError, `NO_PERMISSIONS`) or a target that
- * does not exist ({@link RuleTargetNotFoundError}, `NO_RESOURCE`) goes straight to the DLQ; any other
- * error is retried with backoff until the retry policy's attempts or event age run out, then
- * dead-lettered (`SDK_CLIENT_ERROR`). The DLQ message is the event as the body, with `RULE_ARN`,
+ * does not exist ({@link RuleTargetNotFoundError}, `NO_RESOURCE`) or a request the target's API
+ * refuses as a client fault (a 4xx other than throttling, `INVALID_PARAMETER`) goes straight to the
+ * DLQ; any other error is retried with backoff until the retry policy's attempts or event age run
+ * out, then dead-lettered (`SDK_CLIENT_ERROR`). The DLQ message is the event as the body, with `RULE_ARN`,
  * `TARGET_ARN`, `ERROR_CODE` and `ERROR_MESSAGE` (and, after retries, `EXHAUSTED_RETRY_CONDITION`
  * and `RETRY_ATTEMPTS`). That send is EventBridge's too, so the DLQ's queue policy must allow it for
  * the rule. The delivery then fails with {@link RuleDeliveryFailedError}, which the event router

@@ -175,6 +175,7 @@ export class StepFunctionsStoppedError extends Error {
 /** The execution input is not JSON. */
 export class InvalidExecutionInputError extends Error {
   override readonly name = 'InvalidExecutionInput';
+  readonly statusCode = 400;
   readonly field = 'input';
   constructor(detail: string) {
     super(`Invalid State Machine Execution Input: '${detail}'`);

@@ -5,6 +5,7 @@ import { lambdaAuthorization } from '@sidestep/iam';
 import type { EventBridgeEvent } from '../src/event-router.ts';
 import { assertAuthorizedForRule, createLocalIam, UNENFORCED_IAM } from '../src/local-iam.ts';
 import { workflowTriggerRule } from '../src/local-triggers.ts';
+import { checkExecutionInputSize } from '../src/payload-limits.ts';
 import { createDeadLetterQueue } from '../src/queues.ts';
 import {
   deliverOrDeadLetter,
@@ -17,7 +18,7 @@ import {
   UnknownScheduleTargetError,
 } from '../src/schedule-delivery.ts';
 import type { ScheduleDefinition } from '../src/scheduler.ts';
-import { StateMachineDoesNotExistError } from '../src/step-functions.ts';
+import { InvalidExecutionInputError, StateMachineDoesNotExistError } from '../src/step-functions.ts';
 import { messagesIn, useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 
 const RULE = 'arn:aws:events:us-east-1:000000000000:rule/sidestep-local-workflow-ended';
@@ -97,6 +98,16 @@ async function deadLettered(sqs: SQSClient, queueUrl: string) {
     Object.entries(message?.MessageAttributes ?? {}).map(([name, value]) => [name, value.StringValue]),
   );
   return { body: JSON.parse(message?.Body ?? 'null') as unknown, attributes };
+}
+
+/** The error `refuse` throws. */
+function thrownBy(refuse: () => void): Error {
+  try {
+    refuse();
+  } catch (error) {
+    if (error instanceof Error) return error;
+  }
+  throw new Error('expected a refusal');
 }
 
 const TRIGGER_RULE = 'sidestep-local-import-trigger';
@@ -191,6 +202,36 @@ describe("a workflow trigger rule's StartExecution (eb-rule-dlq, eb-rule-retry-p
       EXHAUSTED_RETRY_CONDITION: 'MaximumRetryAttempts',
       RETRY_ATTEMPTS: '2',
     });
+  });
+
+  // https://repost.aws/knowledge-center/eventbridge-resolve-failedinvocation-errors: "EventBridge
+  // retries responses sent with a 5xx or 429 HTTP status code [...] EventBridge doesn't retry other
+  // 4xx HTTP errors"; eb-rule-dlq lists INVALID_PARAMETER among the DLQ's error codes.
+  it.each([
+    ['InvalidExecutionInput', () => new InvalidExecutionInputError('Unexpected token')],
+    ['a 256 KiB ValidationException', () => thrownBy(() => checkExecutionInputSize('x'.repeat(262_145)))],
+  ])(
+    'sends a StartExecution refused as %s (a 4xx: eventbridge-resolve-failedinvocation-errors, not retried) to the DLQ unretried, as INVALID_PARAMETER (eb-rule-dlq)',
+    async (_refusal, refusal) => {
+      const error = refusal();
+      const { attempts, failed, attributes } = await failingTrigger(error, `client-${error.name}`);
+      expect(attempts).toBe(1);
+      expect(failed).toMatchObject({ errorCode: 'INVALID_PARAMETER', retryAttempts: 0 });
+      expect(attributes).toMatchObject({ ERROR_CODE: 'INVALID_PARAMETER', ERROR_MESSAGE: error.message });
+      expect(attributes).not.toHaveProperty('RETRY_ATTEMPTS');
+    },
+  );
+
+  it('retries a throttled StartExecution (eventbridge-resolve-failedinvocation-errors: 429 and throttling are retried)', async () => {
+    // Step Functions answers ThrottlingException with a 400, the SDKs classify it as throttling.
+    const throttled = Object.assign(new Error('Rate exceeded'), {
+      name: 'ThrottlingException',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 400 },
+    });
+    const { attempts, attributes } = await failingTrigger(throttled, 'throttled');
+    expect(attempts).toBe(3);
+    expect(attributes).toMatchObject({ ERROR_CODE: 'SDK_CLIENT_ERROR', RETRY_ATTEMPTS: '2' });
   });
 
   it('dead-letters instead of retrying past maximumEventAgeSeconds', async () => {
