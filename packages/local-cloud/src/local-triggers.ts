@@ -111,6 +111,7 @@ export async function startLocalTriggers(options: LocalTriggersOptions): Promise
       stepFunctions,
       sqs,
       iam,
+      reporter,
       signal: retries.signal,
     }),
   );
@@ -162,7 +163,7 @@ const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
 function executionStatusTarget(
   rule: LocalExecutionStatusRule,
   deadLetters: Pick<RuleTargetDeadLetter, 'queueName' | 'queueUrl' | 'signal'>,
-  options: Pick<LocalTriggersOptions, 'invokeAsync' | 'iam' | 'sqs'>,
+  options: Pick<LocalTriggersOptions, 'invokeAsync' | 'iam' | 'sqs' | 'reporter'>,
 ): EventRule {
   const name = localName(rule.name);
   const functionName = localName(rule.service);
@@ -172,6 +173,7 @@ function executionStatusTarget(
     ...deadLetters,
     sqs: options.sqs,
     iam: options.iam,
+    reporter: options.reporter,
   };
   return {
     name,
@@ -217,6 +219,8 @@ export interface WorkflowTriggerRuleOptions {
   readonly sqs: SQSClient;
   /** Checks StartExecution as the rule's role, and the DLQ's SendMessage as EventBridge. */
   readonly iam: LocalIam;
+  /** Reports each failed attempt that is retried. */
+  readonly reporter: LocalCloudReporter;
   readonly retryDelayMs?: (retry: number) => number;
   readonly signal?: AbortSignal;
 }
@@ -237,6 +241,7 @@ export function workflowTriggerRule(options: WorkflowTriggerRuleOptions): EventR
     ...options.deadLetter,
     sqs: options.sqs,
     iam,
+    reporter: options.reporter,
     retryPolicy: options.retryPolicy,
     ...(options.retryDelayMs ? { retryDelayMs: options.retryDelayMs } : {}),
     ...(options.signal ? { signal: options.signal } : {}),

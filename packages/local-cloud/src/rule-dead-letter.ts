@@ -2,6 +2,7 @@ import { setTimeout } from 'node:timers/promises';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { sqsAuthorization } from '@sidestep/iam';
 import type { EventBridgeEvent } from './event-router.ts';
+import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { AccessDeniedError, assertAuthorizedForRule, type LocalIam } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
 
@@ -34,6 +35,11 @@ export interface RuleTargetDeadLetter {
   readonly sqs: SQSClient;
   /** Checks the DLQ's SendMessage as EventBridge for the rule, on the queue's policy. */
   readonly iam: LocalIam;
+  /**
+   * Reports each failed attempt EventBridge retries, as the scheduler reports its own (the last
+   * attempt's failure, saying where the event went, the event router reports).
+   */
+  readonly reporter: LocalCloudReporter;
   /** The target's retry policy, as infra sets it. @default {@link DEFAULT_RULE_RETRY_POLICY} */
   readonly retryPolicy?: RuleTargetRetryPolicy;
   /**
@@ -211,6 +217,13 @@ export async function deliverOrDeadLetter(
             ? 'MaximumEventAgeInSeconds'
             : undefined;
       if (retriable && condition === undefined) {
+        target.reporter({
+          type: 'error',
+          source: `rule ${target.ruleArn.slice(target.ruleArn.lastIndexOf('/') + 1)}`,
+          message: `delivering event ${event.id} failed (attempt ${retries + 1}): ${reason}; retrying at ${new Date(
+            Date.now() + wait,
+          ).toISOString()}`,
+        });
         await pause(wait, target.signal, reason);
         continue;
       }

@@ -168,6 +168,7 @@ export function operatorRules(options: OperatorRulesOptions): EventRule[] {
       ruleArn,
       targetArn: targetArn(schedule),
       queueName: SCHEDULES_DEAD_LETTER_QUEUE,
+      reporter: options.reporter,
       retryPolicy: schedule.retryPolicy ?? NO_RETRIES,
     };
     return {

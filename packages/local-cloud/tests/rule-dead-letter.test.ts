@@ -3,6 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import { rejectionOf } from '@sidestep/contracts/testing';
 import { lambdaAuthorization } from '@sidestep/iam';
 import type { EventBridgeEvent } from '../src/event-router.ts';
+import type { LocalCloudEvent } from '../src/local-cloud-event.ts';
 import { assertAuthorizedForRule, createLocalIam, UNENFORCED_IAM } from '../src/local-iam.ts';
 import { workflowTriggerRule } from '../src/local-triggers.ts';
 import { checkExecutionInputSize } from '../src/payload-limits.ts';
@@ -53,6 +54,7 @@ describe("a rule's delivery refused by its target's policy", () => {
           queueUrl: 'http://127.0.0.1:9/000000000000/sidestep-local-workflow-ended-dlq',
           sqs,
           iam,
+          reporter: () => undefined,
         },
         () => {
           assertAuthorizedForRule(
@@ -135,6 +137,7 @@ describe("a workflow trigger rule's StartExecution (eb-rule-dlq, eb-rule-retry-p
   ) {
     const queueName = `${name}-dlq`;
     const queueUrl = await createDeadLetterQueue(aws.sqs, queueName);
+    const reports: LocalCloudEvent[] = [];
     const rule = workflowTriggerRule({
       name,
       eventPattern: { source: ['aws.s3'] },
@@ -149,10 +152,11 @@ describe("a workflow trigger rule's StartExecution (eb-rule-dlq, eb-rule-retry-p
       },
       sqs: aws.sqs,
       iam: UNENFORCED_IAM,
+      reporter: (report) => reports.push(report),
       retryDelayMs: () => retryDelayMs,
       ...(signal ? { signal } : {}),
     });
-    return { rule, queueUrl };
+    return { rule, queueUrl, reports };
   }
 
   /**
@@ -269,6 +273,26 @@ describe("a workflow trigger rule's StartExecution (eb-rule-dlq, eb-rule-retry-p
     await rule.target(upload);
     expect(attempts).toBe(3);
     expect(await messagesIn(aws.sqs, queueUrl)).toBe(0);
+  });
+
+  it("reports each failed attempt it retries through the rule's reporter, as the scheduler does", async () => {
+    let attempts = 0;
+    const { rule, reports } = await triggerRule(() => {
+      attempts += 1;
+      if (attempts < 3) throw new Error('throttled');
+    }, `${TRIGGER_RULE}-reported`);
+    await rule.target(upload);
+    expect(reports).toEqual(
+      [1, 2].map((attempt) => ({
+        type: 'error',
+        source: `rule ${TRIGGER_RULE}-reported`,
+        message: expect.stringMatching(
+          new RegExp(
+            `^delivering event upload-1 failed \\(attempt ${attempt}\\): throttled; retrying at \\d{4}-`,
+          ),
+        ),
+      })),
+    );
   });
 });
 
