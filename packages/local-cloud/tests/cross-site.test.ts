@@ -147,13 +147,20 @@ describe("a request a browser marks as another site's", () => {
       },
       JSON.stringify({ QueueUrl: queueUrl, MessageBody: 'dead letter body' }),
     );
+    // With the operator's credentials, as the Origin-alone test: refused by the browser guard, not
+    // as an anonymous caller (the last test shows an unsigned request is refused anyway).
     const answer = await send(
       'POST',
-      `${new URL(queueUrl).pathname}?X-Amz-Credential=anyone%2Fx`,
-      { ...NO_CORS_FROM_ANOTHER_SITE, 'content-type': 'application/x-www-form-urlencoded' },
+      new URL(queueUrl).pathname,
+      {
+        ...NO_CORS_FROM_ANOTHER_SITE,
+        authorization: OPERATOR,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
       'Action=ReceiveMessage&MaxNumberOfMessages=10&VisibilityTimeout=600',
     );
     expect(answer.status).toBe(403);
+    expect(answer.body).toContain('The local cloud refuses a request a browser sent from another site');
     expect(answer.body).not.toContain('dead letter body');
     expect((await endpoint.peek('sidestep-local-mail-dlq'))?.map((message) => message.body)).toEqual([
       'dead letter body',
