@@ -113,21 +113,12 @@ export const MAX_OVERRIDES_CHARACTERS = 8192;
 
 /**
  * Throws {@link OverridesTooLongError} when the override structure, as the ECS API receives it
- * (`{"containerOverrides":[{"name":...}]}`: Step Functions' PascalCase keys in the API's camelCase),
- * is over {@link MAX_OVERRIDES_CHARACTERS} characters of JSON.
+ * (`{"containerOverrides":[{"name":...}]}`), is over {@link MAX_OVERRIDES_CHARACTERS} characters of
+ * JSON. Its keys are Step Functions' PascalCase here and the API's camelCase there, which differ in
+ * the case of their first letter only: one character for one, so the length is the same.
  */
 function assertOverridesWithinLimit(overrides: readonly ContainerOverride[]): void {
-  const camelCase = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(camelCase);
-    if (value === null || typeof value !== 'object') return value;
-    return Object.fromEntries(
-      Object.entries(value).map(([key, field]) => [
-        key.charAt(0).toLowerCase() + key.slice(1),
-        camelCase(field),
-      ]),
-    );
-  };
-  const { length } = [...JSON.stringify({ containerOverrides: camelCase(overrides) })];
+  const { length } = [...JSON.stringify({ containerOverrides: overrides })];
   if (length > MAX_OVERRIDES_CHARACTERS) throw new OverridesTooLongError(length);
 }
 

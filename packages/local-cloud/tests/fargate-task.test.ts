@@ -140,16 +140,15 @@ describe('startFargateTask', () => {
 // (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html); over it, ECS
 // answers InvalidParameterException and starts nothing.
 describe('RunTask overrides limit', () => {
-  /** Container overrides whose JSON structure, as ECS receives it, is `length` characters long. */
+  /**
+   * Container overrides whose JSON structure, as ECS receives it, is `length` characters long (its
+   * keys camelCase there, PascalCase here: the same length).
+   */
   const overridesOf = (length: number) => {
     const entry = (value: string) => [
       { Name: sampleTask.containerName, Environment: [{ Name: 'PAD', Value: value }] },
     ];
-    const json = (value: string) =>
-      JSON.stringify({
-        containerOverrides: [{ name: sampleTask.containerName, environment: [{ name: 'PAD', value }] }],
-      });
-    return entry('x'.repeat(length - json('').length));
+    return entry('x'.repeat(length - JSON.stringify({ containerOverrides: entry('') }).length));
   };
   const start = (overrides: ReturnType<typeof overridesOf>) =>
     startFargateTask({
