@@ -6,6 +6,7 @@ import { S3BucketNotification } from '@cdktn/provider-aws/lib/s3-bucket-notifica
 import { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
 import { SqsQueuePolicy } from '@cdktn/provider-aws/lib/sqs-queue-policy/index.js';
 import { DEAD_LETTER_RETENTION_SECONDS, resourceName } from '@sidestep/manifest';
+import { S3_TRIGGER_RETRY_POLICY } from '@sidestep/workflows';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
@@ -143,8 +144,9 @@ export class S3Trigger extends Construct {
       if (!Number.isInteger(days) || days < 1) throw new InfraConfigError(field(key), 'must be at least 1');
     }
     this.#retry = {
-      maximumEventAgeSeconds: props.retry?.maximumEventAgeSeconds ?? 3600,
-      maximumRetryAttempts: props.retry?.maximumRetryAttempts ?? 20,
+      maximumEventAgeSeconds:
+        props.retry?.maximumEventAgeSeconds ?? S3_TRIGGER_RETRY_POLICY.maximumEventAgeSeconds,
+      maximumRetryAttempts: props.retry?.maximumRetryAttempts ?? S3_TRIGGER_RETRY_POLICY.maximumRetryAttempts,
     };
     // EventBridge's limits for a target's retry policy.
     if (this.#retry.maximumEventAgeSeconds < 60 || this.#retry.maximumEventAgeSeconds > 86_400) {

@@ -4,6 +4,7 @@ import type { CloudwatchMetricAlarm } from '@cdktn/provider-aws/lib/cloudwatch-m
 import { LambdaPermission } from '@cdktn/provider-aws/lib/lambda-permission/index.js';
 import type { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
 import { resourceName } from '@sidestep/manifest';
+import { EVENTBRIDGE_DEFAULT_RETRY_POLICY } from '@sidestep/workflows';
 import { Construct } from 'constructs';
 import { statementId } from './grantable-role.ts';
 import { createRuleDeadLetterQueue } from './rule-dead-letter-queue.ts';
@@ -90,8 +91,10 @@ export class WorkflowEndedRule extends Construct {
       rule: this.rule.name,
       arn: props.target.functionArn,
       retryPolicy: {
-        maximumEventAgeInSeconds: props.retry?.maximumEventAgeSeconds ?? 86_400,
-        maximumRetryAttempts: props.retry?.maximumRetryAttempts ?? 185,
+        maximumEventAgeInSeconds:
+          props.retry?.maximumEventAgeSeconds ?? EVENTBRIDGE_DEFAULT_RETRY_POLICY.maximumEventAgeSeconds,
+        maximumRetryAttempts:
+          props.retry?.maximumRetryAttempts ?? EVENTBRIDGE_DEFAULT_RETRY_POLICY.maximumRetryAttempts,
       },
       deadLetterConfig: { arn: this.deadLetterQueue.arn },
       dependsOn: [permission],

@@ -26,6 +26,7 @@ import {
   type ObjectCreatedReason,
   objectCreatedEvent,
 } from './object-created-event.ts';
+import { splitRequestUrl } from './request-parts.ts';
 import { refuseUnservedObjectSubresources, serveBucketApis } from './s3-bucket-apis.ts';
 import { keepCrc64NvmeChecksums } from './s3-checksums.ts';
 import { denyDeletes } from './s3-delete-objects.ts';
@@ -207,7 +208,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   // URL past its X-Amz-Expires (or presigned for longer than S3 allows) is refused whoever signed it,
   // with IAM enforced or not. Function URLs (S3's path shape) and SQS's query protocol are not S3's.
   app.addHook('preHandler', async (request, reply) => {
-    const [path = '', search = ''] = request.url.split(/\?(.*)/s);
+    const { path, query: search } = splitRequestUrl(request.url);
     if (!search.includes('X-Amz-') || path.startsWith(FUNCTION_URL_PATH_PREFIX)) return;
     if (
       request.headers['x-amz-target'] ||
@@ -411,7 +412,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   // Function URLs: S3's `/:bucket/*` route matches these paths, so they are answered before it runs.
   app.addHook('preHandler', async (request, reply) => {
     if (!functionUrls || !request.url.startsWith(FUNCTION_URL_PATH_PREFIX)) return;
-    const [pathname = '', query = ''] = request.url.slice(FUNCTION_URL_PATH_PREFIX.length).split(/\?(.*)/s);
+    const { path: pathname, query } = splitRequestUrl(request.url.slice(FUNCTION_URL_PATH_PREFIX.length));
     const slash = pathname.indexOf('/');
     const name = decodeURIComponent(slash < 0 ? pathname : pathname.slice(0, slash));
     const response = await functionUrls(name, {

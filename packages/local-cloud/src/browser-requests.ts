@@ -5,6 +5,7 @@ import {
   isTopLevelNavigation,
 } from '@sidestep/contracts/browser-requests';
 import type { buildApp } from 'fauxqs';
+import { firstHeaderValue, splitRequestUrl } from './request-parts.ts';
 import { S3ErrorResponse, sendS3Error } from './s3-error-response.ts';
 
 type FauxqsApp = ReturnType<typeof buildApp>;
@@ -49,11 +50,11 @@ export function browserRequestRefusal(
   const { headers } = request;
   if (
     isLoopbackAddress(options.listensOn) &&
-    !isLoopbackHost(header(headers.host), { subdomainsOfLocalhost: true })
+    !isLoopbackHost(firstHeaderValue(headers.host), { subdomainsOfLocalhost: true })
   )
     return { statusCode: 421 };
-  const origin = header(headers.origin);
-  const site = header(headers['sec-fetch-site']);
+  const origin = firstHeaderValue(headers.origin);
+  const site = firstHeaderValue(headers['sec-fetch-site']);
   const foreignOrigin = origin !== undefined && !isLoopbackOrigin(origin);
   const anotherSite = site === 'cross-site' || site === 'same-site';
   if (!foreignOrigin && !anotherSite) return undefined;
@@ -61,7 +62,7 @@ export function browserRequestRefusal(
     !foreignOrigin &&
     (request.method === 'GET' || request.method === 'HEAD') &&
     isTopLevelNavigation(headers) &&
-    !new URLSearchParams(request.url.split(/\?(.*)/s)[1] ?? '').has('Action');
+    !new URLSearchParams(splitRequestUrl(request.url).query).has('Action');
   if (navigation) return undefined;
   return new S3ErrorResponse(
     403,
@@ -84,8 +85,4 @@ export function refuseBrowserRequestsOfOtherSites(
         .header('content-type', 'text/plain; charset=utf-8')
         .send('misdirected request: not a loopback host\n');
   });
-}
-
-function header(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }

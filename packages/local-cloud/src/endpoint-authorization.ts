@@ -16,6 +16,7 @@ import { FUNCTION_URL_PATH_PREFIX } from './function-url.ts';
 import { invokeTarget, LAMBDA_INVOKE_PATH, lambdaErrorResponse } from './lambda-invoke.ts';
 import { type AccessDenial, ANONYMOUS, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
+import { firstHeaderValue, splitRequestUrl } from './request-parts.ts';
 import { s3BucketOperation } from './s3-bucket-operation.ts';
 import { type DeleteObjectsEntry, deleteObjectsRequest } from './s3-delete-objects.ts';
 import { escapeXml } from './xml-text.ts';
@@ -67,7 +68,7 @@ export function endpointAuthorizer(
   report?: (denial: AccessDenial) => void,
 ): EndpointAuthorizer {
   return async (request, lookups) => {
-    const query = new URLSearchParams(request.url.split(/\?(.*)/s)[1] ?? '');
+    const query = new URLSearchParams(splitRequestUrl(request.url).query);
     const isFunctionUrl = request.url.startsWith(FUNCTION_URL_PATH_PREFIX);
     // A function URL with auth type NONE ignores signatures: every caller is anonymous to it.
     // fauxqs's inspection route (`GET /_fauxqs/queues/<name>`) is the local cloud's own, no AWS API:
@@ -290,10 +291,7 @@ function s3RequestAuthorization(
   const key = keyParts.length > 0 ? decodeURIComponent(keyParts.join('/')) : '';
   const has = (name: string) => query.has(name);
   const method = request.method;
-  const header = (name: string) => {
-    const value = request.headers[name];
-    return Array.isArray(value) ? value[0] : value;
-  };
+  const header = (name: string) => firstHeaderValue(request.headers[name]);
   // The region and account are the local cloud's: only CreateSession's resource (a directory bucket's
   // ARN) names them.
   const target: { -readonly [K in keyof S3RequestTarget]: S3RequestTarget[K] } = { bucket, ...SCOPE };

@@ -3,6 +3,7 @@ import { lambdaFunctionArn } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import { AwsValidationError } from './aws-api-errors.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
+import { firstHeaderValue, splitRequestUrl } from './request-parts.ts';
 
 // Lambda's Invoke (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html) on the local
 // endpoint: `POST /2015-03-31/functions/{FunctionName}/invocations`, REST-JSON, the payload as the
@@ -73,7 +74,7 @@ export function parseFunctionName(functionName: string):
 
 /** The function a request names: `FunctionName` from the path, `Qualifier` from the query. */
 export function invokeTarget(url: string): InvokeTarget {
-  const [path = '', query = ''] = url.split(/\?(.*)/s);
+  const { path, query } = splitRequestUrl(url);
   const encoded = LAMBDA_INVOKE_PATH.exec(path)?.[1] ?? '';
   const functionName = decodeURIComponent(encoded);
   const qualifierParameter = new URLSearchParams(query).get('Qualifier') ?? undefined;
@@ -222,8 +223,7 @@ function serviceOf(target: InvokeTarget, options: LambdaInvokeOptions): string |
 
 /** `X-Amz-Invocation-Type`, RequestResponse when absent (not yet validated). */
 function invocationTypeOf(headers: LambdaInvokeRequest['headers']): string {
-  const header = headers['x-amz-invocation-type'];
-  return (Array.isArray(header) ? header[0] : header) ?? 'RequestResponse';
+  return firstHeaderValue(headers['x-amz-invocation-type']) ?? 'RequestResponse';
 }
 
 /** The largest payload of an invocation type. */

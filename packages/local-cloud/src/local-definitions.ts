@@ -3,9 +3,10 @@
  * workflows, pipes, schedules). Types only, in their own module so the start-up steps import them
  * without importing `local-cloud.ts`, which imports the steps.
  */
+
 import type { ServiceManifest, TaskManifest } from '@sidestep/manifest';
+import type { EventRetryPolicy } from '@sidestep/workflows';
 import type { PipeSourceQueue } from './pipe.ts';
-import type { RuleTargetRetryPolicy } from './rule-dead-letter.ts';
 import type { NextFireTimes, ScheduleDefinition, SchedulerClock } from './scheduler.ts';
 
 /** A service to run: its manifest and the directory holding its built bundle (the image's /var/task). */
@@ -77,7 +78,7 @@ export interface LocalWorkflowTrigger {
   /** @default `<state machine name>-trigger` */
   readonly ruleName?: string;
   /** The target's retry policy, as infra's S3Trigger `retry`. @default 20 retries within an hour */
-  readonly retryPolicy?: RuleTargetRetryPolicy;
+  readonly retryPolicy?: EventRetryPolicy;
 }
 
 /** A workflow: a state machine `sidestep-local-<name>` built from the deployed definition. */

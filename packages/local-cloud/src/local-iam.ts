@@ -14,6 +14,7 @@ import {
   s3BucketArn,
 } from '@sidestep/iam';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
+import { firstHeaderValue } from './request-parts.ts';
 import { isPresignedQuery } from './s3-presigned-url.ts';
 
 /**
@@ -371,8 +372,7 @@ export function accessKeyIdOf(
   headers: Readonly<Record<string, string | string[] | undefined>>,
   query: URLSearchParams,
 ): string | undefined {
-  const authorization = headers.authorization;
-  const header = Array.isArray(authorization) ? authorization[0] : authorization;
+  const header = firstHeaderValue(headers.authorization);
   const fromHeader = header ? /Credential=([^/,\s]+)\//.exec(header)?.[1] : undefined;
   if (fromHeader) return fromHeader;
   const credential = isPresignedQuery(query) ? query.get('X-Amz-Credential') : null;

@@ -1,6 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { eventRuleArn, lambdaAuthorization, lambdaFunctionArn, statesAuthorization } from '@sidestep/iam';
 import { deadLetterQueueName } from '@sidestep/manifest';
+import { type EventRetryPolicy, S3_TRIGGER_RETRY_POLICY } from '@sidestep/workflows';
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { EVENT_BRIDGE_TARGET_PREFIX, eventBridgeApi } from './event-bridge-api.ts';
 import { createEventRouter, type EventBridgeEvent, type EventRule } from './event-router.ts';
@@ -20,7 +21,6 @@ import {
   deliverOrDeadLetter,
   type RuleTargetDeadLetter,
   RuleTargetNotFoundError,
-  type RuleTargetRetryPolicy,
 } from './rule-dead-letter.ts';
 import { createSchedulesDeadLetterQueue, operatorRules } from './schedule-delivery.ts';
 import type { ScheduleFiring } from './scheduler.ts';
@@ -62,15 +62,6 @@ export interface LocalTriggers {
 }
 
 /**
- * A trigger target's retry policy when the trigger sets none: infra's S3Trigger default, 20 retries
- * within an hour.
- */
-export const TRIGGER_RETRY_POLICY: RuleTargetRetryPolicy = {
-  maximumRetryAttempts: 20,
-  maximumEventAgeSeconds: 3600,
-};
-
-/**
  * EventBridge: each workflow trigger as a rule starting its state machine, each schedule's operator
  * rule on `sidestep-local`, routing the endpoint's S3 "Object Created" events and PutEvents. Every
  * rule's target has its retry policy and DLQ, as infra deploys them ({@link deliverOrDeadLetter});
@@ -106,7 +97,7 @@ export async function startLocalTriggers(options: LocalTriggersOptions): Promise
       name,
       eventPattern: trigger.eventPattern,
       stateMachineArn,
-      retryPolicy: trigger.retryPolicy ?? TRIGGER_RETRY_POLICY,
+      retryPolicy: trigger.retryPolicy ?? S3_TRIGGER_RETRY_POLICY,
       deadLetter: { queueName: `${name}-dlq`, queueUrl: triggerDeadLetterUrls[index] ?? '' },
       stepFunctions,
       sqs,
@@ -212,7 +203,7 @@ export interface WorkflowTriggerRuleOptions {
   readonly eventPattern: object;
   readonly stateMachineArn: string;
   /** The target's retry policy, as infra's S3Trigger sets it. */
-  readonly retryPolicy: RuleTargetRetryPolicy;
+  readonly retryPolicy: EventRetryPolicy;
   /** The target's DLQ, `<rule>-dlq`. */
   readonly deadLetter: Pick<RuleTargetDeadLetter, 'queueName' | 'queueUrl'>;
   readonly stepFunctions: Pick<LocalStepFunctions, 'startExecution'>;

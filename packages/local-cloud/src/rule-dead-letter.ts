@@ -1,28 +1,12 @@
 import { setTimeout } from 'node:timers/promises';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { sqsAuthorization } from '@sidestep/iam';
+import { EVENTBRIDGE_DEFAULT_RETRY_POLICY, type EventRetryPolicy } from '@sidestep/workflows';
+import { type ExhaustedRetryCondition, exhaustedRetryCondition, retryBackoffMs } from './event-retries.ts';
 import type { EventBridgeEvent } from './event-router.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { AccessDeniedError, assertAuthorizedForRule, type LocalIam } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
-
-/**
- * A rule target's retry policy (PutTargets' `RetryPolicy`): how often and how long EventBridge
- * retries a delivery that failed with a retriable error
- * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html).
- */
-export interface RuleTargetRetryPolicy {
-  /** 0-185. */
-  readonly maximumRetryAttempts: number;
-  /** 60-86400: an event older than this (since its first delivery) is not retried again. */
-  readonly maximumEventAgeSeconds: number;
-}
-
-/** EventBridge's retry policy for a target that sets none: 185 retries over 24 hours. */
-export const DEFAULT_RULE_RETRY_POLICY: RuleTargetRetryPolicy = {
-  maximumRetryAttempts: 185,
-  maximumEventAgeSeconds: 86_400,
-};
 
 /** A rule's target and the dead-letter queue EventBridge sends its undelivered events to. */
 export interface RuleTargetDeadLetter {
@@ -40,8 +24,11 @@ export interface RuleTargetDeadLetter {
    * attempt's failure, saying where the event went, the event router reports).
    */
   readonly reporter: LocalCloudReporter;
-  /** The target's retry policy, as infra sets it. @default {@link DEFAULT_RULE_RETRY_POLICY} */
-  readonly retryPolicy?: RuleTargetRetryPolicy;
+  /**
+   * The target's retry policy (PutTargets' `RetryPolicy`), as infra sets it.
+   * @default EventBridge's, {@link EVENTBRIDGE_DEFAULT_RETRY_POLICY}
+   */
+  readonly retryPolicy?: EventRetryPolicy;
   /**
    * The pause before retry `retry` (1 for the first), ms: EventBridge backs off exponentially (with
    * jitter, which is left out). @default 1 s doubling, at most 1 minute (tests pass a short one)
@@ -67,9 +54,6 @@ export class RuleTargetNotFoundError extends Error {
     this.targetArn = targetArn;
   }
 }
-
-/** Why retries ended: Scheduler's and EventBridge's `EXHAUSTED_RETRY_CONDITION`. */
-type ExhaustedRetryCondition = 'MaximumRetryAttempts' | 'MaximumEventAgeInSeconds';
 
 /** How a failed delivery ended: not retried, or retried until a limit of the retry policy. */
 type DeliveryOutcome =
@@ -175,9 +159,6 @@ function isThrottling(error: unknown): boolean {
   return error instanceof Error && THROTTLING_ERROR_CODES.has(error.name);
 }
 
-/** EventBridge's backoff, without its jitter: 1 s, doubling, at most 1 minute. */
-const defaultRetryDelayMs = (retry: number) => Math.min(1_000 * 2 ** (retry - 1), 60_000);
-
 /**
  * Delivers a rule's event to its target as EventBridge does for a target with a retry policy and a
  * dead-letter queue (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html,
@@ -197,9 +178,9 @@ export async function deliverOrDeadLetter(
   target: RuleTargetDeadLetter,
   deliver: () => Promise<void> | void,
 ): Promise<void> {
-  const policy = target.retryPolicy ?? DEFAULT_RULE_RETRY_POLICY;
-  const delayMs = target.retryDelayMs ?? defaultRetryDelayMs;
-  const ageLimit = Date.now() + policy.maximumEventAgeSeconds * 1000;
+  const policy = target.retryPolicy ?? EVENTBRIDGE_DEFAULT_RETRY_POLICY;
+  const delayMs = target.retryDelayMs ?? retryBackoffMs;
+  const firstAttemptMs = Date.now();
   for (let retries = 0; ; retries += 1) {
     try {
       await deliver();
@@ -210,12 +191,11 @@ export async function deliverOrDeadLetter(
       if (target.signal?.aborted) throw new RuleRetryStoppedError(reason);
       const { errorCode, retriable } = classify(error);
       const wait = delayMs(retries + 1);
-      const condition: ExhaustedRetryCondition | undefined =
-        retries >= policy.maximumRetryAttempts
-          ? 'MaximumRetryAttempts'
-          : Date.now() + wait > ageLimit
-            ? 'MaximumEventAgeInSeconds'
-            : undefined;
+      const condition = exhaustedRetryCondition(policy, {
+        failedAttempt: retries + 1,
+        retryAtMs: Date.now() + wait,
+        firstAttemptMs,
+      });
       if (retriable && condition === undefined) {
         target.reporter({
           type: 'error',

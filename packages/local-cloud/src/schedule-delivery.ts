@@ -1,5 +1,6 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type AuthorizationCheck, eventRuleArn, lambdaAuthorization, sqsAuthorization } from '@sidestep/iam';
+import type { EventRetryPolicy } from '@sidestep/workflows';
 import type { EventBridgeEvent, EventRule } from './event-router.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_ENVIRONMENT, LOCAL_REGION, localName } from './local-names.ts';
@@ -9,7 +10,6 @@ import {
   deliverOrDeadLetter,
   type RuleTargetDeadLetter,
   RuleTargetNotFoundError,
-  type RuleTargetRetryPolicy,
 } from './rule-dead-letter.ts';
 import {
   type ScheduleDeadLetter,
@@ -208,4 +208,4 @@ export function operatorRules(options: OperatorRulesOptions): EventRule[] {
 }
 
 /** A schedule without a retry policy (locally only: infra always sets one) is not retried. */
-const NO_RETRIES: RuleTargetRetryPolicy = { maximumRetryAttempts: 0, maximumEventAgeSeconds: 60 };
+const NO_RETRIES: EventRetryPolicy = { maximumRetryAttempts: 0, maximumEventAgeSeconds: 60 };

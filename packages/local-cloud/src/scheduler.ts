@@ -1,4 +1,5 @@
-import type { ScheduleDefinition as DeclaredSchedule, ScheduleRetryPolicy } from '@sidestep/workflows';
+import type { ScheduleDefinition as DeclaredSchedule, EventRetryPolicy } from '@sidestep/workflows';
+import { type ExhaustedRetryCondition, exhaustedRetryCondition, retryBackoffMs } from './event-retries.ts';
 import { type KeyedStore, keyedMemoryStore } from './keyed-store.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 
@@ -14,7 +15,7 @@ export type ScheduleDefinition = Pick<
   DeclaredSchedule,
   'name' | 'expression' | 'timezone' | 'target' | 'input'
 > & {
-  readonly retryPolicy?: ScheduleRetryPolicy;
+  readonly retryPolicy?: EventRetryPolicy;
 };
 
 /** `nextFireTimes(expression, timezone, from, n)`: the next `n` fire times strictly after `from`. */
@@ -170,7 +171,7 @@ export interface ScheduleDeadLetter {
   readonly errorCode: string;
   readonly errorMessage: string;
   /** Which limit of the retry policy ended the retries. */
-  readonly exhaustedRetryCondition: 'MaximumRetryAttempts' | 'MaximumEventAgeInSeconds';
+  readonly exhaustedRetryCondition: ExhaustedRetryCondition;
   /** Retries made (attempts after the first). */
   readonly retryAttempts: number;
 }
@@ -247,11 +248,13 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
   /** A delivery that failed: retried as the policy allows (kept across a stop), else dead-lettered. */
   const failed = (schedule: ScheduleDefinition, firing: ScheduleFiring, error: unknown) => {
     const reason = error instanceof Error ? error.message : String(error);
-    const policy = schedule.retryPolicy;
-    const nextAt = new Date(clock.now().getTime() + Math.min(1_000 * 2 ** (firing.attempt - 1), 60_000));
-    const ageLimit = firing.scheduledTime.getTime() + (policy?.maximumEventAgeSeconds ?? 0) * 1000;
-    const attemptsLeft = policy !== undefined && firing.attempt <= policy.maximumRetryAttempts;
-    const kept = attemptsLeft && nextAt.getTime() <= ageLimit;
+    const nextAt = new Date(clock.now().getTime() + retryBackoffMs(firing.attempt));
+    const exhausted = exhaustedRetryCondition(schedule.retryPolicy, {
+      failedAttempt: firing.attempt,
+      retryAtMs: nextAt.getTime(),
+      firstAttemptMs: firing.scheduledTime.getTime(),
+    });
+    const kept = exhausted === undefined;
     const retrying = kept && !stopped;
     options.reporter({
       type: 'error',
@@ -285,7 +288,7 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
     giveUp(schedule, firing, {
       errorCode,
       errorMessage: reason,
-      exhaustedRetryCondition: attemptsLeft ? 'MaximumEventAgeInSeconds' : 'MaximumRetryAttempts',
+      exhaustedRetryCondition: exhausted ?? 'MaximumRetryAttempts',
       retryAttempts: firing.attempt - 1,
     });
   };

@@ -23,6 +23,11 @@ export {
   MAX_BATCH_TASK_TIMEOUT_SECONDS,
 } from './batch-task.ts';
 export {
+  EVENTBRIDGE_DEFAULT_RETRY_POLICY,
+  type EventRetryPolicy,
+  S3_TRIGGER_RETRY_POLICY,
+} from './event-retry-policy.ts';
+export {
   type ExecutionStatusEventPattern,
   type ExecutionStatusRule,
   executionStatusRule,
@@ -56,7 +61,6 @@ export {
   SCHEDULES,
   type ScheduleDefinition,
   type ScheduleOptions,
-  type ScheduleRetryPolicy,
   type ScheduleTarget,
 } from './schedules.ts';
 export {

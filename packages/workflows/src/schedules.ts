@@ -1,21 +1,11 @@
 import type { Json } from './asl.ts';
+import type { EventRetryPolicy } from './event-retry-policy.ts';
 import { InvalidScheduleError } from './invalid-schedule-error.ts';
 
 /** Where a schedule delivers its input: a job queue (by its manifest name) or a service's function. */
 export type ScheduleTarget =
   | { readonly kind: 'queue'; readonly queue: string }
   | { readonly kind: 'function'; readonly service: string };
-
-/**
- * How EventBridge Scheduler retries a firing it could not deliver before sending it to the schedule
- * group's dead-letter queue (`retry_policy` of `aws_scheduler_schedule`).
- */
-export interface ScheduleRetryPolicy {
-  /** 0-185. */
-  readonly maximumRetryAttempts: number;
-  /** 60-86400: a firing older than this is dead-lettered instead of delivered late. */
-  readonly maximumEventAgeSeconds: number;
-}
 
 /**
  * A schedule: infra deploys it as an EventBridge Scheduler schedule (plus an operator rule on the
@@ -36,7 +26,8 @@ export interface ScheduleDefinition {
    * `<aws.scheduler.execution-id>` (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html).
    */
   readonly input: Json;
-  readonly retryPolicy: ScheduleRetryPolicy;
+  /** How Scheduler retries a firing it could not deliver before dead-lettering it. */
+  readonly retryPolicy: EventRetryPolicy;
 }
 
 /**
