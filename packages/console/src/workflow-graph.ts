@@ -103,7 +103,78 @@ export function workflowGraph(
   options: { readonly label: string; readonly outcomes?: ReadonlyMap<string, StateOutcome> },
 ): SafeHtml {
   const outcomes = options.outcomes ?? new Map<string, StateOutcome>();
+  const { nodes, edges, layout } = laidOut(definition);
+  const { width, height } = layout;
+  const parts: string[] = [];
+  edges.forEach((edge, index) => {
+    const points = (layout.edges[index] ?? []).map((point) => `${point.x.toFixed(1)},${point.y.toFixed(1)}`);
+    if (points.length === 0) return;
+    const title = edge.label ? `<title>${escapeHtml(edge.label)}</title>` : '';
+    parts.push(
+      `<polyline class="edge edge-${edge.kind}" points="${points.join(' ')}" marker-end="url(#arrow)">${title}</polyline>`,
+    );
+  });
+  nodes.forEach((node, index) => {
+    const laid = layout.nodes[index] as LaidOutNode;
+    const outcome = outcomes.get(node.id) ?? 'idle';
+    const type = outcome === 'idle' ? node.type : `${node.type} ${OUTCOME_SIGNS[outcome]}`;
+    const x = laid.x - laid.width / 2;
+    const y = laid.y - laid.height / 2;
+    parts.push(
+      `<g class="state state-${outcome}" data-state="${escapeHtml(node.id)}" data-outcome="${outcome}">` +
+        `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${laid.width}" height="${laid.height}" rx="${node.type === 'Choice' ? 16 : 6}"/>` +
+        `<text x="${laid.x.toFixed(1)}" y="${(laid.y - 3).toFixed(1)}" class="state-name">${escapeHtml(node.id)}</text>` +
+        `<text x="${laid.x.toFixed(1)}" y="${(laid.y + 12).toFixed(1)}" class="state-type">${escapeHtml(type)}</text>` +
+        '</g>',
+    );
+  });
+  return raw(
+    `<svg class="workflow-graph" role="img" aria-label="${escapeHtml(options.label)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">` +
+      '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>' +
+      `${parts.join('')}</svg>`,
+  );
+}
+
+interface LaidOutNode {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** Where dagre put a graph's states (in `nodes`' order) and its edges' points (in `edges`' order). */
+interface GraphLayout {
+  readonly width: number;
+  readonly height: number;
+  readonly nodes: readonly LaidOutNode[];
+  readonly edges: readonly (readonly { x: number; y: number }[])[];
+}
+
+/** The layouts of the definitions drawn lately, by their graph: a live page redraws its graph every refresh. */
+const layouts = new Map<string, GraphLayout>();
+const KEPT_LAYOUTS = 32;
+
+/**
+ * The graph of `definition` laid out by dagre (top to bottom). A layout depends on the states and
+ * transitions only, not on an execution's outcomes: each graph is laid out once and kept (the
+ * {@link KEPT_LAYOUTS} latest), instead of again for every page and every refresh of a live one.
+ */
+function laidOut(definition: unknown): { nodes: GraphNode[]; edges: GraphEdge[]; layout: GraphLayout } {
   const { nodes, edges } = graphOf(definition);
+  const key = JSON.stringify([nodes, edges]);
+  let layout = layouts.get(key);
+  if (layout) {
+    // The latest used goes last: the first is the one to forget.
+    layouts.delete(key);
+  } else {
+    layout = layoutOf(nodes, edges);
+    if (layouts.size >= KEPT_LAYOUTS) layouts.delete(layouts.keys().next().value as string);
+  }
+  layouts.set(key, layout);
+  return { nodes, edges, layout };
+}
+
+function layoutOf(nodes: readonly GraphNode[], edges: readonly GraphEdge[]): GraphLayout {
   const graph = new dagre.graphlib.Graph({ multigraph: true });
   graph.setGraph({ rankdir: 'TB', nodesep: 28, ranksep: 36, marginx: 8, marginy: 8 });
   graph.setDefaultEdgeLabel(() => ({}));
@@ -116,37 +187,20 @@ export function workflowGraph(
   });
   dagre.layout(graph);
   const size = graph.graph();
-  const width = Math.ceil(size.width ?? 0);
-  const height = Math.ceil(size.height ?? 0);
-  const parts: string[] = [];
-  edges.forEach((edge, index) => {
-    const laid = graph.edge({ v: edge.from, w: edge.to, name: String(index) });
-    const points = ((laid?.points ?? []) as { x: number; y: number }[]).map(
-      (point) => `${point.x.toFixed(1)},${point.y.toFixed(1)}`,
-    );
-    if (points.length === 0) return;
-    const title = edge.label ? `<title>${escapeHtml(edge.label)}</title>` : '';
-    parts.push(
-      `<polyline class="edge edge-${edge.kind}" points="${points.join(' ')}" marker-end="url(#arrow)">${title}</polyline>`,
-    );
-  });
-  for (const node of nodes) {
-    const laid = graph.node(node.id);
-    const outcome = outcomes.get(node.id) ?? 'idle';
-    const type = outcome === 'idle' ? node.type : `${node.type} ${OUTCOME_SIGNS[outcome]}`;
-    const x = laid.x - laid.width / 2;
-    const y = laid.y - laid.height / 2;
-    parts.push(
-      `<g class="state state-${outcome}" data-state="${escapeHtml(node.id)}" data-outcome="${outcome}">` +
-        `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${laid.width}" height="${laid.height}" rx="${node.type === 'Choice' ? 16 : 6}"/>` +
-        `<text x="${laid.x.toFixed(1)}" y="${(laid.y - 3).toFixed(1)}" class="state-name">${escapeHtml(node.id)}</text>` +
-        `<text x="${laid.x.toFixed(1)}" y="${(laid.y + 12).toFixed(1)}" class="state-type">${escapeHtml(type)}</text>` +
-        '</g>',
-    );
-  }
-  return raw(
-    `<svg class="workflow-graph" role="img" aria-label="${escapeHtml(options.label)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">` +
-      '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>' +
-      `${parts.join('')}</svg>`,
-  );
+  return {
+    width: Math.ceil(size.width ?? 0),
+    height: Math.ceil(size.height ?? 0),
+    nodes: nodes.map((node) => {
+      const { x, y, width, height } = graph.node(node.id);
+      return { x, y, width, height };
+    }),
+    edges: edges.map((edge, index) =>
+      (
+        (graph.edge({ v: edge.from, w: edge.to, name: String(index) })?.points ?? []) as {
+          x: number;
+          y: number;
+        }[]
+      ).map(({ x, y }) => ({ x, y })),
+    ),
+  };
 }
