@@ -2,6 +2,7 @@ import { setTimeout } from 'node:timers/promises';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { sqsAuthorization } from '@sidestep/iam';
 import { EVENTBRIDGE_DEFAULT_RETRY_POLICY, type EventRetryPolicy } from '@sidestep/workflows';
+import { isThrottlingError, isTransientError } from '@smithy/core/retry';
 import { type ExhaustedRetryCondition, exhaustedRetryCondition, retryBackoffMs } from './event-retries.ts';
 import type { EventBridgeEvent } from './event-router.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
@@ -127,7 +128,7 @@ function classify(error: unknown): { readonly errorCode: string; readonly retria
   if (error instanceof AccessDeniedError) return { errorCode: 'NO_PERMISSIONS', retriable: false };
   if (error instanceof RuleTargetNotFoundError) return { errorCode: 'NO_RESOURCE', retriable: false };
   const status = httpStatusOf(error);
-  if (status !== undefined && status >= 400 && status < 500 && status !== 429 && !isThrottling(error)) {
+  if (status !== undefined && status >= 400 && status < 500 && !isRetriedFault(error)) {
     return { errorCode: 'INVALID_PARAMETER', retriable: false };
   }
   return { errorCode: 'SDK_CLIENT_ERROR', retriable: true };
@@ -147,16 +148,16 @@ function httpStatusOf(error: unknown): number | undefined {
   return typeof statusCode === 'number' ? statusCode : undefined;
 }
 
-/** AWS's throttling error codes, which some APIs (Step Functions) answer with a 400, not a 429. */
-const THROTTLING_ERROR_CODES = new Set([
-  'ThrottlingException',
-  'Throttling',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-]);
-
-function isThrottling(error: unknown): boolean {
-  return error instanceof Error && THROTTLING_ERROR_CODES.has(error.name);
+/**
+ * Whether the SDK's own classification (@smithy/core/retry, what its retry strategy uses) counts
+ * `error` as throttling (a 429, one of its throttling codes, which some APIs answer with a 400, or
+ * `$retryable.throttling`) or transient (a 408 RequestTimeout, a 5xx, a timeout): EventBridge
+ * retries those, not other client faults.
+ */
+function isRetriedFault(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const sdkError = error as Parameters<typeof isThrottlingError>[0];
+  return isThrottlingError(sdkError) || isTransientError(sdkError);
 }
 
 /**

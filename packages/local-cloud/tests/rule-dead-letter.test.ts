@@ -238,6 +238,29 @@ describe("a workflow trigger rule's StartExecution (eb-rule-dlq, eb-rule-retry-p
     expect(attributes).toMatchObject({ ERROR_CODE: 'SDK_CLIENT_ERROR', RETRY_ATTEMPTS: '2' });
   });
 
+  // The SDK's own classification (@smithy/core/retry): every throttling code it knows, a 429, an
+  // error marked `$retryable.throttling`, and the transient codes (a 408 RequestTimeout) are retried.
+  it.each([
+    ['RequestThrottled', 400, undefined],
+    ['SlowDown', 503, undefined],
+    ['ProvisionedThroughputExceededException', 400, undefined],
+    ['SomeThrottle', 400, { throttling: true }],
+    ['RequestTimeout', 408, undefined],
+  ])(
+    'retries %s (status %s), which the SDK classifies as throttling or transient',
+    async (name, status, retryable) => {
+      const error = Object.assign(new Error(name), {
+        name,
+        $fault: 'client',
+        $metadata: { httpStatusCode: status },
+        ...(retryable ? { $retryable: retryable } : {}),
+      });
+      const { attempts, attributes } = await failingTrigger(error, `sdk-${name.toLowerCase()}`);
+      expect(attempts).toBe(3);
+      expect(attributes).toMatchObject({ ERROR_CODE: 'SDK_CLIENT_ERROR', RETRY_ATTEMPTS: '2' });
+    },
+  );
+
   it('dead-letters instead of retrying past maximumEventAgeSeconds', async () => {
     // The first retry would come after the hour the retry policy allows.
     const { attempts, attributes } = await failingTrigger(new Error('throttled'), 'old', 3_601_000);
@@ -360,6 +383,22 @@ describe("an operator rule's delivery (eb-rule-dlq, eb-rule-retry-policy)", () =
     const { rule, queueUrl } = await operatorRule(async () => {
       attempts += 1;
       throw new UnknownScheduleTargetError('nightly-export', 'queue export-requests');
+    });
+    await rejectionOf(Promise.resolve(rule.target(fired)), RuleDeliveryFailedError);
+    expect(attempts).toBe(1);
+    expect((await deadLettered(aws.sqs, queueUrl)).attributes.ERROR_CODE).toBe('NO_RESOURCE');
+  });
+
+  it('sends a delivery to a queue SQS says does not exist (deleted while the cloud runs) to the DLQ unretried, as NO_RESOURCE', async () => {
+    let attempts = 0;
+    const { rule, queueUrl } = await operatorRule(async () => {
+      attempts += 1;
+      // What the SDK throws for SendMessage to a deleted queue: a 400 named QueueDoesNotExist.
+      throw Object.assign(new Error('The specified queue does not exist.'), {
+        name: 'QueueDoesNotExist',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 400 },
+      });
     });
     await rejectionOf(Promise.resolve(rule.target(fired)), RuleDeliveryFailedError);
     expect(attempts).toBe(1);
