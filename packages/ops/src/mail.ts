@@ -236,7 +236,17 @@ async function searchMail(
     );
     if (others > 0 || unread > 0) {
       const read = `${others}${deadLetters.read >= MAIL_EVENT_DEAD_LETTERS_READ ? ' or more' : ''} record(s) EventBridge could not write to the group (sidestep dlq show mail-events)`;
-      const notRead = `${unread} record(s) this search could not read (received by another reader, such as dlq show mail-events or another mail find, as it read: SQS's approximate counts; search again)`;
+      const held = deadLetters.notVisible;
+      const notReceived = unread - held;
+      const why = [
+        held > 0
+          ? `${held} held by another reader, such as dlq show mail-events or another mail find, as it read`
+          : '',
+        notReceived > 0
+          ? `${notReceived} visible but not received: released by another reader after this search read, or beyond the ${MAIL_EVENT_DEAD_LETTERS_READ} it reads`
+          : '',
+      ].filter((part) => part !== '');
+      const notRead = `${unread} record(s) this search could not read (${why.join('; ')}: SQS's approximate counts; search again)`;
       caveats.push({
         kind: 'dead-letters',
         message: `${deadLetters.queue} holds ${others > 0 ? read : ''}${others > 0 && unread > 0 ? ', and about ' : ''}${unread > 0 ? notRead : ''}: records may be missing from the group`,

@@ -284,7 +284,7 @@ describe('findMail on AWS', () => {
       {
         kind: 'dead-letters',
         message: expect.stringContaining(
-          'sidestep-staging-mail-events-dlq holds 1 record(s) this search could not read',
+          'sidestep-staging-mail-events-dlq holds 1 record(s) this search could not read (1 held by another reader',
         ),
       },
     ]);
@@ -295,7 +295,9 @@ describe('findMail on AWS', () => {
     const { context } = searching({ dlqCounts: { visible: 2, notVisible: 0 } });
     const found = await findMail(context, KEY, { now: NOW });
     expect(found.caveats.map((caveat) => caveat.kind)).toEqual(['dead-letters']);
-    expect(found.caveats[0]?.message).toContain('holds 2 record(s) this search could not read');
+    expect(found.caveats[0]?.message).toContain(
+      'holds 2 record(s) this search could not read (2 visible but not received: released by another reader after this search read, or beyond the',
+    );
   });
 
   it("counts a record of the key in the mail-events DLQ: a Send there is 'sent'", async () => {
