@@ -32,6 +32,12 @@ export interface PolicyStatement {
    */
   readonly effect?: 'Allow' | 'Deny';
   /**
+   * Who the statement lets act, in a resource policy (a log group's, a topic's, a repository's), e.g.
+   * `{ Service: 'events.amazonaws.com' }`; an identity policy (a role's) names none.
+   * @default none
+   */
+  readonly principal?: { readonly Service: string };
+  /**
    * IAM conditions narrowing the statement further, e.g. `iam:PassedToService` on `iam:PassRole`.
    * @default none
    */
@@ -209,6 +215,7 @@ export function policyDocument(statements: readonly PolicyStatement[]): object {
     Statement: statements.map((s) => ({
       Sid: s.sid,
       Effect: s.effect ?? 'Allow',
+      ...(s.principal ? { Principal: s.principal } : {}),
       Action: [...s.actions],
       Resource: s.resources.length === 1 ? s.resources[0] : [...s.resources],
       ...(s.conditions ? { Condition: s.conditions } : {}),

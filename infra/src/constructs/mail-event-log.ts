@@ -8,6 +8,7 @@ import type { SqsQueue } from '@cdktn/provider-aws/lib/sqs-queue/index.js';
 import { mailEventLogGroupName, resourceName } from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
+import { policyDocument } from './grantable-role.ts';
 import { createRuleDeadLetterQueue } from './rule-dead-letter-queue.ts';
 
 /** Props of {@link MailEventLog}. */
@@ -122,18 +123,16 @@ export class MailEventLog extends Construct {
     // account's (by name), so it names this group's streams alone.
     const policy = new CloudwatchLogResourcePolicy(this, 'resource-policy', {
       policyName: name,
-      policyDocument: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [
+      policyDocument: JSON.stringify(
+        policyDocument([
           {
-            Sid: 'EventBridgeWritesMailEvents',
-            Effect: 'Allow',
-            Principal: { Service: 'events.amazonaws.com' },
-            Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-            Resource: `${this.logGroup.arn}:*`,
+            sid: 'EventBridgeWritesMailEvents',
+            principal: { Service: 'events.amazonaws.com' },
+            actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+            resources: [`${this.logGroup.arn}:*`],
           },
-        ],
-      }),
+        ]),
+      ),
     });
     // On the default bus: the one SES publishes to.
     this.rule = new CloudwatchEventRule(this, 'rule', {
