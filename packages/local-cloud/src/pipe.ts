@@ -1,6 +1,6 @@
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type AuthorizationCheck, sqsAuthorization, sqsTargetOf } from '@sidestep/iam';
-import { DEFAULT_MESSAGE_RETENTION_SECONDS } from '@sidestep/manifest';
+import { messageRetentionSeconds } from '@sidestep/manifest';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import {
   createDeadLetteredQueue,
@@ -43,7 +43,7 @@ export async function createPipeSourceQueue(
     MaximumMessageSize: String(MAXIMUM_MESSAGE_SIZE_BYTES),
     SqsManagedSseEnabled: 'true',
     // Stated, as infra's dead-lettered queue states it, so the local retention is the deployed one.
-    MessageRetentionPeriod: String(queue.messageRetentionSeconds ?? DEFAULT_MESSAGE_RETENTION_SECONDS),
+    MessageRetentionPeriod: String(messageRetentionSeconds(queue)),
   }));
 }
 

@@ -126,12 +126,19 @@ export class RuleRetryStoppedError extends Error {
  */
 function classify(error: unknown): { readonly errorCode: string; readonly retriable: boolean } {
   if (error instanceof AccessDeniedError) return { errorCode: 'NO_PERMISSIONS', retriable: false };
-  if (error instanceof RuleTargetNotFoundError) return { errorCode: 'NO_RESOURCE', retriable: false };
+  if (error instanceof RuleTargetNotFoundError || isQueueGone(error)) {
+    return { errorCode: 'NO_RESOURCE', retriable: false };
+  }
   const status = httpStatusOf(error);
   if (status !== undefined && status >= 400 && status < 500 && !isRetriedFault(error)) {
     return { errorCode: 'INVALID_PARAMETER', retriable: false };
   }
   return { errorCode: 'SDK_CLIENT_ERROR', retriable: true };
+}
+
+/** SQS's answer (a 400) for a target queue that is gone, e.g. deleted while the cloud runs. */
+function isQueueGone(error: unknown): boolean {
+  return error instanceof Error && error.name === 'QueueDoesNotExist';
 }
 
 /**

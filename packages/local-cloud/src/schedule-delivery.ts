@@ -196,12 +196,7 @@ export function operatorRules(options: OperatorRulesOptions): EventRule[] {
           try {
             await options.deliver(firing, ruleArn);
           } catch (error) {
-            if (
-              error instanceof UnknownScheduleTargetError ||
-              error instanceof UnknownQueueError ||
-              // SQS's answer for a queue deleted while the cloud runs.
-              (error instanceof Error && error.name === 'QueueDoesNotExist')
-            ) {
+            if (error instanceof UnknownScheduleTargetError || error instanceof UnknownQueueError) {
               throw new RuleTargetNotFoundError(target.targetArn, error.message, { cause: error });
             }
             throw error;
