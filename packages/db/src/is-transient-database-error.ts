@@ -56,9 +56,17 @@ const TRANSIENT_PG_MESSAGE = new RegExp(
  * realm of a VM-sandboxed caller (jest), and an `instanceof` check would miss them there.
  */
 export function isTransientDatabaseError(error: unknown): boolean {
+  return isDatabaseErrorOf(error, TRANSIENT_SQLSTATE);
+}
+
+/**
+ * Whether `error` carries a SQLSTATE `sqlstates` matches, or is a socket error or pg's own
+ * connection-lost, pool-timeout or answer-timeout error (no SQLSTATE): what both checks here share.
+ */
+function isDatabaseErrorOf(error: unknown, sqlstates: RegExp): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { code, message } = error as { code?: unknown; message?: unknown };
-  if (typeof code === 'string') return TRANSIENT_SQLSTATE.test(code) || TRANSIENT_SOCKET_CODES.has(code);
+  if (typeof code === 'string') return sqlstates.test(code) || TRANSIENT_SOCKET_CODES.has(code);
   return typeof message === 'string' && TRANSIENT_PG_MESSAGE.test(message);
 }
 
@@ -73,8 +81,5 @@ const UNREACHABLE_SQLSTATE = /^(08[0-9A-Z]{3}|57P0[1-3])$/;
  * the same way, after its own connect timeout.
  */
 export function isDatabaseUnreachable(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  if (typeof code === 'string') return UNREACHABLE_SQLSTATE.test(code) || TRANSIENT_SOCKET_CODES.has(code);
-  return typeof message === 'string' && TRANSIENT_PG_MESSAGE.test(message);
+  return isDatabaseErrorOf(error, UNREACHABLE_SQLSTATE);
 }
