@@ -19,8 +19,6 @@ import {
   UnsentMailRecordKeptError,
 } from './errors.ts';
 
-/** How long a sent mail's record is kept for a queue: defined with the queue retentions it follows. */
-
 /** The mail queue's record lifetime: 19 days with SQS's default retention of 4 days. */
 export const IDEMPOTENCY_RECORD_TTL_SECONDS = idempotencyRecordSeconds(service.queue);
 
