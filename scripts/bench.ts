@@ -46,6 +46,7 @@ import { firstJob } from './src/bench/first-jobs.ts';
 import { type ImageTaskRoot, imageTaskRoot } from './src/bench/image-files.ts';
 import {
   bareNodeSpawnMs,
+  builtinsFloorSource,
   bytesOf,
   importSpawnOnceMs,
   interleaved,
@@ -54,6 +55,7 @@ import {
   loadedFiles,
   machine,
   median,
+  type NodeBuiltins,
   round,
   spawnCpuOnceMs,
 } from './src/bench/measure.ts';
@@ -222,6 +224,13 @@ interface ServiceResult {
      * Absent from runs before 2026-12-06 02:50.
      */
     loaderCpuMs?: number;
+    /**
+     * Node's own modules the import loads ({@link NodeBuiltins}), loaded alone by a plain `node`
+     * importing a module of only them ({@link builtinsFloorSource}), against `node -e 0`: the floor
+     * under the import that no bundle of the same first invocation goes below. Absent from runs
+     * before 2026-12-07.
+     */
+    builtinsFloor?: NodeBuiltins & { aboveNodeMs: number; cpuAboveNodeMs: number };
   };
   /**
    * The same import with `node` run as the Lambda bootstrap runs it (`--expose-gc`, which makes V8
@@ -335,6 +344,11 @@ async function measureService(
   const index = join(root.dir, 'index.mjs');
   const uncached = join(packageDir, 'dist', 'index.mjs');
   const loaded = loadedFiles(index, environment);
+  // Node's own modules the import loads, loaded alone by a module of their own: the floor under it.
+  const floorDir = mkdtempSync(join(tmpdir(), 'sidestep-bench-floor-'));
+  temporary.push(floorDir);
+  const floor = join(floorDir, 'builtins.mjs');
+  writeFileSync(floor, builtinsFloorSource(loaded.builtins));
   const imageEnvironment = root.environment;
   const withSourceMaps = { ...environment, NODE_OPTIONS: '--enable-source-maps' };
   const lambda = LAMBDA_NODE_FLAGS;
@@ -353,6 +367,8 @@ async function measureService(
     bootstrapNodeCpu,
     bootstrapCachedCpu,
     bootstrapUncachedCpu,
+    floorImported,
+    floorCpu,
   ] = await interleaved(COLD_RUNS, [
     () => bareNodeSpawnMs(1)[0] as number,
     () => importSpawnOnceMs(uncached, environment),
@@ -368,6 +384,8 @@ async function measureService(
     () => spawnCpuOnceMs(undefined, environment, lambda),
     () => spawnCpuOnceMs(index, environment, lambda),
     () => spawnCpuOnceMs(uncached, environment, lambda),
+    () => importSpawnOnceMs(floor, environment),
+    () => spawnCpuOnceMs(floor, environment),
   ]);
   const m = (samples: number[] | undefined) => median(samples ?? []);
   return {
@@ -388,6 +406,11 @@ async function measureService(
       // Per round, the two imports one right after the other: the loader's ~1 ms is below what
       // either median moves between runs.
       loaderCpuMs: round(median((importCpu ?? []).map((cpu, index) => cpu - (handlerCpu?.[index] ?? cpu)))),
+      builtinsFloor: {
+        ...loaded.builtins,
+        aboveNodeMs: round(m(floorImported) - m(node)),
+        cpuAboveNodeMs: round(m(floorCpu) - m(nodeCpu)),
+      },
     },
     asBootstrap: {
       bareNodeMs: round(m(bootstrapNode)),
@@ -753,6 +776,29 @@ function loaderSentence(r: Results): string {
   return `The loader's own cost, CPU of a plain \`node\` importing dist/index.mjs (no cache there) against dist/handler.mjs, the median of ${COLD_RUNS} rounds' differences (each round imports one right after the other): ${measured.map((s) => `${s.service} ${signed(s.import.loaderCpuMs as number)} ms`).join(', ')}. It takes Node's builtins from \`process.getBuiltinModule\`, not from ES imports, and node:v8 and node:os only where a cache is read (packages/bundle/tests/compile-cache.test.ts checks that it loads none of Node's modules that the handler does not; bench/HISTORY.md has what its ES imports cost).`;
 }
 
+/** The table's two cells of Node's own modules under an import: alone, and the bundle above them. */
+function floorCells(s: ServiceResult): string {
+  const f = s.import.builtinsFloor;
+  if (!f) return 'not measured | not measured';
+  return `${signed(f.aboveNodeMs)} / ${signed(f.cpuAboveNodeMs)} ms | ${signed(round(s.import.aboveNodeMs - f.aboveNodeMs))} ms`;
+}
+
+/**
+ * Per service whose import misses its target: how much of it Node's own modules take by themselves
+ * (measured in the same run), and so what the target leaves the bundle. Empty before it was measured.
+ */
+function floorMisses(r: Results): string[] {
+  return r.services.flatMap((s) => {
+    const f = s.import.builtinsFloor;
+    if (!f || s.import.aboveNodeMs <= TARGETS.importAboveNodeMs) return [];
+    const imported = f.imported.map((url) => url.replace(/^node:/, ''));
+    const others = f.loaded.filter((id) => !imported.includes(id));
+    return [
+      `- **${s.service}** (import, the floor under it): of its ${signed(s.import.aboveNodeMs)} ms, Node's own modules take ${signed(f.aboveNodeMs)} ms by themselves (${signed(f.cpuAboveNodeMs)} ms of CPU), loaded alone by a plain \`node\` as the bundle loads them, interleaved with the rest of this run: ${imported.length > 0 ? `\`${imported.join('`, `')}\`` : 'none'} by ES import${others.length > 0 ? `, with them \`${others.join('`, `')}\`` : ''}. The bundle's own code adds ${signed(round(s.import.aboveNodeMs - f.aboveNodeMs))} ms above them; a target of +${TARGETS.importAboveNodeMs} ms leaves it ${signed(round(TARGETS.importAboveNodeMs - f.aboveNodeMs))} ms. Those modules are what its first invocation uses (TLS to AWS and to the database, hashing, checksums); loading them later moves their cost into the first invocation, it does not take it off the cold start.`,
+    ];
+  });
+}
+
 /**
  * The services that load about as little as the runtime needs (pg, zod/mini and the contracts, the
  * Logger) and still miss the import target: one group, or none when each meets it.
@@ -844,14 +890,14 @@ function report(r: Results): string {
     '',
     '## Cold start',
     '',
-    `| service | JavaScript loaded at cold start (target <= ${t.bundleKiB} KiB) | all JavaScript in the image | bare \`node -e 0\` | node importing the bundle (target <= +${t.importAboveNodeMs} ms) | its CPU time above \`node -e 0\`'s | the same CPU time with \`NODE_OPTIONS=--enable-source-maps\` (the images until 2026-12-04) | as the Lambda bootstrap runs node (\`--expose-gc\`): bare \`node -e 0\` | the image's files with their compile cache | the same files without it | CPU above bare, with / without the cache | image path: spawn to first response | bare handler, same path | image path above the bare handler |`,
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    `| service | JavaScript loaded at cold start (target <= ${t.bundleKiB} KiB) | all JavaScript in the image | bare \`node -e 0\` | node importing the bundle (target <= +${t.importAboveNodeMs} ms) | its CPU time above \`node -e 0\`'s | Node's own modules it loads, alone, above \`node -e 0\` (wall / CPU) | the bundle's own part of the import (wall, above those modules) | the same CPU time with \`NODE_OPTIONS=--enable-source-maps\` (the images until 2026-12-04) | as the Lambda bootstrap runs node (\`--expose-gc\`): bare \`node -e 0\` | the image's files with their compile cache | the same files without it | CPU above bare, with / without the cache | image path: spawn to first response | bare handler, same path | image path above the bare handler |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...r.services.map((s) => {
       const b = s.asBootstrap;
       const bootstrap = b
         ? `${b.bareNodeMs} ms | ${b.withCacheMs} ms: ${signed(b.withCacheAboveNodeMs)} ms | ${b.withoutCacheMs} ms: ${signed(b.withoutCacheAboveNodeMs)} ms | ${signed(b.cpuWithCacheAboveNodeMs)} / ${signed(b.cpuWithoutCacheAboveNodeMs)} ms`
         : 'not measured | not measured | not measured | not measured';
-      return `| ${s.service} | ${s.bundle.loadedKiB} KiB in ${s.bundle.loadedFiles} files (${verdict(s.bundle.loadedKiB <= t.bundleKiB)}) | ${s.bundle.imageKiB} KiB in ${s.bundle.imageFiles} files | ${s.import.bareNodeMs} ms | ${s.import.importMs} ms: ${signed(s.import.aboveNodeMs)} ms (${verdict(s.import.aboveNodeMs <= t.importAboveNodeMs)}) | ${signed(s.import.cpuAboveNodeMs)} ms | ${s.import.cpuAboveNodeWithNodeSourceMapsMs === undefined ? 'not measured' : `${signed(s.import.cpuAboveNodeWithNodeSourceMapsMs)} ms`} | ${bootstrap} | ${s.image.coldStartMs} ms | ${s.image.bareHandlerColdStartMs} ms | ${signed(s.image.aboveBareHandlerMs)} ms |`;
+      return `| ${s.service} | ${s.bundle.loadedKiB} KiB in ${s.bundle.loadedFiles} files (${verdict(s.bundle.loadedKiB <= t.bundleKiB)}) | ${s.bundle.imageKiB} KiB in ${s.bundle.imageFiles} files | ${s.import.bareNodeMs} ms | ${s.import.importMs} ms: ${signed(s.import.aboveNodeMs)} ms (${verdict(s.import.aboveNodeMs <= t.importAboveNodeMs)}) | ${signed(s.import.cpuAboveNodeMs)} ms | ${floorCells(s)} | ${s.import.cpuAboveNodeWithNodeSourceMapsMs === undefined ? 'not measured' : `${signed(s.import.cpuAboveNodeWithNodeSourceMapsMs)} ms`} | ${bootstrap} | ${s.image.coldStartMs} ms | ${s.image.bareHandlerColdStartMs} ms | ${signed(s.image.aboveBareHandlerMs)} ms |`;
     }),
     '',
     ...r.services.map(
@@ -885,6 +931,7 @@ function report(r: Results): string {
     '## Where a goal is missed, and why',
     '',
     ...deployedMisses(r),
+    ...floorMisses(r),
     "- **mail-dispatcher** (import): its first invocation sends a mail, so what that needs loads at cold start: nodemailer's SMTP connection, pool and MIME builder, pg, the Powertools idempotency layer with its JMESPath engine (24 KiB; the dispatcher's idempotency key and payload check are JMESPath expressions, `key` and `job.payload`), Metrics, Logger, and zod/mini with the contracts. The loaded size meets its target since nodemailer's MIME type table left the bundle (above). On AWS (`MAIL_TRANSPORT=ses`) the SES client and its share of the AWS SDK load too (539 KiB loaded at cold start on 2026-12-04; 629 KiB before the two changes of that day, above): the table above runs the SMTP transport, as the local cloud does; the deployed configuration is measured under \"Cold start as deployed\".",
     "- **export-finalizer** (import): its first invocation reads and writes S3, so the S3 client loads at cold start; deferring it would move the same cost into the first invocation. Its loaded size meets the target since esbuild can drop the S3 operations it never sends (above). What is left, by a CPU profile of the import (2026-12-04, 6 fresh processes, ~100 ms each with the profiler on): V8 compiling the 376 KiB (~20 ms), Node's own modules the S3 client needs (`https` with `tls` and `http`, `crypto`, streams; ~9 ms), and the rest spread thinly over the SDK's and Powertools' top-level code, no single module above 2-3 ms. Part of the loaded code is an esbuild limit: code splitting assigns whole files to chunks, and through @smithy/core's protocol barrel the JSON, CBOR and Query protocol code of the lazily loaded clients (the credential chain's STS and SSO, Secrets Manager) lands in a chunk the S3 client's import loads as well (~25 KiB).",
     ...nearTarget(r).map(

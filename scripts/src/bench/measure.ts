@@ -121,25 +121,58 @@ export function bytesOf(files: readonly string[]): number {
 }
 
 /**
+ * Node's own modules an import brings into a fresh `node`: `imported`, the `node:` modules it imports
+ * (ES imports, which also build each one's ES facade and so read every export, lazy ones included),
+ * and `loaded`, every public module Node loaded for it that a plain import of nothing does not
+ * (those the imported ones load in turn, and those taken with `process.getBuiltinModule`), from
+ * `process.moduleLoadList`.
+ */
+export interface NodeBuiltins {
+  readonly imported: string[];
+  readonly loaded: string[];
+}
+
+/**
  * The JavaScript files a fresh `node` (with the Lambda bootstrap's flags) loads when it imports
  * `file` (a bundle): the entry and the chunks its evaluation imports, a top-level `await import()`
- * included. From Node's module hooks.
+ * included, from Node's module hooks; and Node's own modules the import loads ({@link NodeBuiltins}).
  */
 export function loadedFiles(
   file: string,
   environment: Record<string, string>,
-): { files: string[]; bytes: number } {
+): { files: string[]; bytes: number; builtins: NodeBuiltins } {
   const script = `
     const urls = new Set();
     ${RECORD_LOADED_URLS}
+    const before = new Set(process.moduleLoadList);
     await import(${JSON.stringify(file)});
-    process.stdout.write(JSON.stringify([...urls]));`;
+    const { isBuiltin } = process.getBuiltinModule('node:module');
+    const loaded = process.moduleLoadList
+      .filter((entry) => !before.has(entry) && entry.startsWith('NativeModule '))
+      .map((entry) => entry.slice('NativeModule '.length))
+      .filter((id) => !id.startsWith('internal/') && isBuiltin(id));
+    process.stdout.write(JSON.stringify({ urls: [...urls], loaded }));`;
   const result = spawnSync(process.execPath, [...LAMBDA_NODE_FLAGS, '--input-type=module', '-e', script], {
     env: { PATH: process.env.PATH ?? '', ...environment },
   });
   if (result.status !== 0) throw new Error(`importing ${file} failed: ${result.stderr.toString()}`);
-  const files = loadedPaths(JSON.parse(result.stdout.toString()) as string[]);
-  return { files, bytes: bytesOf(files) };
+  const { urls, loaded } = JSON.parse(result.stdout.toString()) as { urls: string[]; loaded: string[] };
+  const files = loadedPaths(urls);
+  const imported = urls.filter((url) => url.startsWith('node:')).sort();
+  return { files, bytes: bytesOf(files), builtins: { imported, loaded: [...new Set(loaded)].sort() } };
+}
+
+/**
+ * Source of a module that loads exactly `builtins` as the import did (ES imports of the imported
+ * ones, `process.getBuiltinModule` for the rest) and nothing else: a fresh `node` importing it
+ * measures what Node's own modules cost a cold start, the floor under a bundle that needs them.
+ */
+export function builtinsFloorSource(builtins: NodeBuiltins): string {
+  return [
+    ...builtins.imported.map((url) => `import ${JSON.stringify(url)};`),
+    ...builtins.loaded.map((id) => `process.getBuiltinModule(${JSON.stringify(`node:${id}`)});`),
+    '',
+  ].join('\n');
 }
 
 /** The 1-minute load average: how busy the machine was while measuring. */
