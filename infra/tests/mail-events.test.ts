@@ -101,24 +101,44 @@ describe('SES event records of the mails', () => {
     expect(CLOUDWATCH_RETENTION_DAYS).toContain(group.retention_in_days);
   });
 
-  it('may be written by EventBridge to that log group only', () => {
+  it('may be written by EventBridge to that log group only, on behalf of that rule of this account only', () => {
     const [groupAddress] = logGroup(tf);
-    const [, policy] = one(tf, 'aws_cloudwatch_log_resource_policy', {
+    const [ruleAddress, rule] = one(tf, 'aws_cloudwatch_event_rule', {
+      name: 'sidestep-staging-mail-events',
+    });
+    const [policyAddress, policy] = one(tf, 'aws_cloudwatch_log_resource_policy', {
       policy_name: 'sidestep-staging-mail-events',
     });
     // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-cloudwatchlogs-permissions
+    // and, for the condition keys, https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutResourcePolicy.html
     expect(JSON.parse(policy.policy_document)).toEqual({
       Version: '2012-10-17',
       Statement: [
         {
+          Sid: 'EventBridgeCreatesMailEventStreams',
+          Effect: 'Allow',
+          Principal: { Service: 'events.amazonaws.com' },
+          Action: ['logs:CreateLogStream'],
+          Resource: `${ref(groupAddress, 'arn')}:*`,
+        },
+        {
           Sid: 'EventBridgeWritesMailEvents',
           Effect: 'Allow',
           Principal: { Service: 'events.amazonaws.com' },
-          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Action: ['logs:PutLogEvents'],
           Resource: `${ref(groupAddress, 'arn')}:*`,
+          Condition: {
+            ArnEquals: { 'aws:SourceArn': ref(ruleAddress, 'arn') },
+            StringEquals: { 'aws:SourceAccount': '123456789012' },
+          },
         },
       ],
     });
+    // The rule's ARN is a reference, which orders the policy after the rule; no cycle: the rule
+    // depends on neither the policy nor the target, and the target waits for the policy.
+    expect(JSON.stringify(rule)).not.toContain('aws_cloudwatch_log_resource_policy');
+    const [, target] = one(tf, 'aws_cloudwatch_event_target', { rule: ref(ruleAddress, 'name') });
+    expect(target.depends_on).toContain(policyAddress);
   });
 
   it('may be searched by an operator, in that log group only', () => {

@@ -73,7 +73,8 @@ export function retentionDaysCovering(seconds: number, field: string): number {
  * a rule on that bus matching SES events of this set only (`detail.mail.tags["ses:configuration-set"]`,
  * the tag SES adds to every record of a set: https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html)
  * writes them to the log group `/aws/events/sidestep-<env>-mail-events`, through the account's
- * CloudWatch Logs resource policy that lets EventBridge write to that group only
+ * CloudWatch Logs resource policy that lets EventBridge write to that group only, on behalf of that
+ * rule of this account only
  * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-cloudwatchlogs-permissions).
  * SES's CloudWatch destination publishes metrics only, no records, so there is no shorter path.
  *
@@ -119,21 +120,6 @@ export class MailEventLog extends Construct {
       name: this.logGroupName,
       retentionInDays: this.retentionDays,
     });
-    // EventBridge writes to CloudWatch Logs through a resource policy, never a role; the policy is the
-    // account's (by name), so it names this group's streams alone.
-    const policy = new CloudwatchLogResourcePolicy(this, 'resource-policy', {
-      policyName: name,
-      policyDocument: JSON.stringify(
-        policyDocument([
-          {
-            sid: 'EventBridgeWritesMailEvents',
-            principal: { Service: 'events.amazonaws.com' },
-            actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-            resources: [`${this.logGroup.arn}:*`],
-          },
-        ]),
-      ),
-    });
     // On the default bus: the one SES publishes to.
     this.rule = new CloudwatchEventRule(this, 'rule', {
       name,
@@ -142,6 +128,38 @@ export class MailEventLog extends Construct {
         source: ['aws.ses'],
         detail: { mail: { tags: { 'ses:configuration-set': [props.configurationSetName] } } },
       }),
+    });
+    // EventBridge writes to CloudWatch Logs through a resource policy, never a role; the policy is the
+    // account's (by name), so it names this group's streams alone. A record is written on behalf of
+    // this rule of this account only (confused deputy prevention: CloudWatch Logs evaluates
+    // aws:SourceArn and aws:SourceAccount, https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutResourcePolicy.html;
+    // ArnEquals on the exact ARN, as EventBridge's own SQS and API Gateway statements). CreateLogStream
+    // is left unconditioned, as in AWS's EventBridge-to-CloudWatch-Logs sample, which moved the rule's
+    // condition to PutLogEvents alone because the stream's creation did not match it
+    // (aws-samples/serverless-patterns#618); an empty stream holds no record. The rule's ARN is a
+    // reference: the rule depends on neither this policy nor the target, so there is no cycle.
+    const policy = new CloudwatchLogResourcePolicy(this, 'resource-policy', {
+      policyName: name,
+      policyDocument: JSON.stringify(
+        policyDocument([
+          {
+            sid: 'EventBridgeCreatesMailEventStreams',
+            principal: { Service: 'events.amazonaws.com' },
+            actions: ['logs:CreateLogStream'],
+            resources: [`${this.logGroup.arn}:*`],
+          },
+          {
+            sid: 'EventBridgeWritesMailEvents',
+            principal: { Service: 'events.amazonaws.com' },
+            actions: ['logs:PutLogEvents'],
+            resources: [`${this.logGroup.arn}:*`],
+            conditions: {
+              ArnEquals: { 'aws:SourceArn': this.rule.arn },
+              StringEquals: { 'aws:SourceAccount': props.accountId },
+            },
+          },
+        ]),
+      ),
     });
     // A record EventBridge could not write (the resource policy missing) is kept, not dropped: the
     // operator's check would miss it. https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
