@@ -461,7 +461,10 @@ function mailEvents(records: readonly MailEventRecord[]): string {
   );
 }
 
-/** The verdict of `mail find` first, what to do, what was searched, then what was found. */
+/**
+ * The verdict of `mail find` first, the key's send-once record (which the advice follows), what to
+ * do, what was searched, then what was found.
+ */
 function mailSearch(result: MailSearch): string {
   const since = result.since
     ? ` since ${when(result.since)}${result.claimedAt ? ` (the key claimed ${when(result.claimedAt)})` : ''}`
@@ -469,6 +472,7 @@ function mailSearch(result: MailSearch): string {
   const [first, ...rest] = result.searched;
   const lines = [
     `verdict: ${result.verdict}`,
+    `send-once record: ${result.recordStatus}`,
     result.advice,
     `searched: ${[`${first ?? ''}${since}`, ...rest].join(', ')}`,
   ];

@@ -213,12 +213,28 @@ function sidestepOnStaging(server: { readonly endpoint: string }, ...args: strin
 /**
  * The staging environment on loopback, as `--env staging --endpoint` reaches it: the ops-ledger
  * function's Lambda Invoke, recording each request and answering `{ ok: true, result }` with
- * `answer(request)`, and STS's GetCallerIdentity ({@link CALLER_IDENTITY}). `sidestep` runs the bin
- * against it ({@link sidestepOnStaging}).
+ * `answer(request)`, the JSON-protocol actions of `actions` (SQS, CloudWatch Logs: by the action its
+ * `X-Amz-Target` names, answered with what it returns for the request's input), and STS's
+ * GetCallerIdentity ({@link CALLER_IDENTITY}). `sidestep` runs the bin against it ({@link sidestepOnStaging}).
  */
-async function stagingOnLoopback(answer: (request: LedgerRequest) => unknown) {
+async function stagingOnLoopback(
+  answer: (request: LedgerRequest) => unknown,
+  actions: Readonly<Record<string, (input: Record<string, unknown>) => unknown>> = {},
+) {
   const requests: LedgerRequest[] = [];
   const server = await onLoopback((request, body, response) => {
+    const action =
+      actions[
+        String(request.headers['x-amz-target'] ?? '')
+          .split('.')
+          .at(-1) ?? ''
+      ];
+    if (action) {
+      response
+        .writeHead(200, { 'content-type': String(request.headers['content-type']) })
+        .end(JSON.stringify(action(JSON.parse(body || '{}') as Record<string, unknown>)));
+      return;
+    }
     if (!request.url?.startsWith('/2015-03-31/functions/')) {
       response.writeHead(200, { 'content-type': 'text/xml' }).end(CALLER_IDENTITY);
       return;
@@ -1034,9 +1050,10 @@ describe('mail find', () => {
     outbox: [],
     headersTruncated: [],
     caveats: [],
+    recordStatus: 'INPROGRESS',
   };
 
-  it('says the verdict first, then what to do, what it searched since when, and the records', () => {
+  it("says the verdict first, the key's send-once record, then what to do, what it searched since when, and the records", () => {
     const lines = render(
       'mail-find',
       {
@@ -1048,12 +1065,13 @@ describe('mail find', () => {
       },
       {},
     ).split('\n');
-    expect(lines.slice(0, 3)).toEqual([
+    expect(lines.slice(0, 4)).toEqual([
       'verdict: sent',
+      'send-once record: INPROGRESS',
       'SES accepted it (Send, Delivery): do not release it; leave its dead letter in the DLQ or delete it',
       'searched: /aws/events/sidestep-staging-mail-events since 2026-12-05T09:59:00Z (the key claimed 2026-12-05T10:00:00Z), sidestep-staging-mail-events-dlq',
     ]);
-    expect(lines.slice(4)).toEqual([
+    expect(lines.slice(5)).toEqual([
       'source     event     at                    to               headers cut  message id',
       'log group  Send      2026-12-05T10:00:02Z  ops@example.com  no           0100-Send',
       'log group  Delivery  2026-12-05T10:00:02Z  ops@example.com  no           0100-Delivery',
@@ -1086,6 +1104,54 @@ describe('mail find', () => {
     expect(text).toMatch(
       /records whose headers SES cut:\nsource .*\nlog group {2}Send .* x@example\.com\s+yes/,
     );
+  });
+});
+
+describe('mail find through the bin', () => {
+  it('advises the redrive alone for a job mail key with no send-once record, and says it has none', async () => {
+    const key = 'import.failed:imp_1';
+    // SES's record of the key: it rejected the mail (not sent). The ledger has job imp_1 with no mail record.
+    const reject = JSON.stringify({
+      time: '2026-12-05T10:00:02Z',
+      detail: {
+        eventType: 'Reject',
+        mail: {
+          timestamp: '2026-12-05T10:00:01Z',
+          messageId: '0100-Reject',
+          destination: ['ops@example.com'],
+          headersTruncated: false,
+          headers: [{ name: 'X-Sidestep-Idempotency-Key', value: key }],
+        },
+      },
+    });
+    const staging = await stagingOnLoopback(() => sampleJobDetail({ id: 'imp_1', mails: [] }), {
+      FilterLogEvents: (input) => ({
+        events: input.filterPattern === `"${key}"` ? [{ message: reject, timestamp: Date.now() }] : [],
+      }),
+      GetQueueUrl: (input) => ({ QueueUrl: `http://127.0.0.1/000000000000/${String(input.QueueName)}` }),
+      ReceiveMessage: () => ({ Messages: [] }),
+      GetQueueAttributes: () => ({
+        Attributes: { ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0' },
+      }),
+    });
+    try {
+      const shown = await staging.sidestep('mail', 'find', key);
+      expect({ code: shown.code, stderr: shown.stderr }).toEqual({ code: 0, stderr: '' });
+      const [verdict, record, advice] = shown.stdout.split('\n');
+      expect([verdict, record]).toEqual(['verdict: not sent', 'send-once record: none']);
+      expect(advice).toMatch(
+        /no send-once record, so nothing to release.*sidestep dlq redrive mail alone sends it/,
+      );
+      expect(advice).not.toContain('sidestep mail release');
+      const json = await staging.sidestep('mail', 'find', key, '--json');
+      expect(JSON.parse(json.stdout)).toMatchObject({ verdict: 'not sent', recordStatus: 'none', advice });
+      expect(staging.requests).toEqual([
+        { op: 'job.describe', jobId: 'imp_1' },
+        { op: 'job.describe', jobId: 'imp_1' },
+      ]);
+    } finally {
+      staging.close();
+    }
   });
 });
 

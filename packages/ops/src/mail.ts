@@ -118,7 +118,15 @@ export interface MailSearchCaveat {
 export interface MailSearch {
   readonly idempotencyKey: string;
   readonly verdict: MailVerdict;
-  /** What to do, in a sentence. */
+  /**
+   * The key's send-once record, as the ledger's read of it shows it (`sidestep job <jobId>`): its
+   * status (`INPROGRESS`, `COMPLETED`); `none`, a job's mail key with no record (never claimed, or its
+   * record expired and was purged); `unknown`, the read cannot tell (not a job's mail key, a job the
+   * ledger does not have, a ledger that could not be read). `mail release` releases only an
+   * INPROGRESS record, so the advice follows it.
+   */
+  readonly recordStatus: string;
+  /** What to do, in a sentence: what `mail release` and `dlq redrive mail` would do with the key, as its record says. */
   readonly advice: string;
   /** What was read: the log group and the dead-letter queue, or the outbox directory. */
   readonly searched: readonly string[];
@@ -163,6 +171,11 @@ export interface FindMailOptions {
  *
  * Locally: the SMTP sink's outbox (`outboxDir`), a mail with the header: "sent"; none: "no record".
  *
+ * The advice follows the verdict and the key's send-once record (`recordStatus`), as `mail release`
+ * and a redrive treat it: INPROGRESS, release then redrive; none, the redrive alone (the
+ * mail-dispatcher claims a key without a record and sends it; `mail release` has nothing to
+ * release); COMPLETED, neither (the mail-dispatcher counts it sent); unreadable, check it by hand.
+ *
  * @throws {MailSearchError} a call refused (naming its IAM action) or what it reads missing (the log
  *   group, the dead-letter queue, the outbox).
  * @throws {InvalidOptionError} (`field: 'idempotencyKey'`) a key that cannot be a filter term.
@@ -175,7 +188,7 @@ export function findMail(
   return searchMail(context, idempotencyKey, options, () => mailRecordOf(context, idempotencyKey));
 }
 
-/** {@link findMail}, the key's record in the ledger read by `recordOf` (on AWS, for its claim time). */
+/** {@link findMail}, the key's record in the ledger read by `recordOf` (for the advice; on AWS, its claim time too). */
 async function searchMail(
   context: OpsContext,
   idempotencyKey: string,
@@ -183,7 +196,9 @@ async function searchMail(
   recordOf: () => Promise<MailRecord | null | undefined>,
 ): Promise<MailSearch> {
   const header = idempotencyKeyHeaderValue(idempotencyKey);
-  if (context.environment === 'local') return findInOutbox(idempotencyKey, header, options.outboxDir);
+  if (context.environment === 'local') {
+    return findInOutbox(idempotencyKey, header, options.outboxDir, recordOf);
+  }
   // The record is JSON: its header value is written as a JSON string. A quote or backslash in it (an
   // escaped control character) or a character outside ASCII (an RFC 2047 encoded word in the record)
   // cannot be matched as written.
@@ -255,7 +270,7 @@ async function searchMail(
     if (claimedAt === null) {
       caveats.push({
         kind: 'claim-unknown',
-        message: `the ledger has no claim of this key (not a job's mail, or its job is gone): searched the group's whole ${MAIL_EVENT_RETENTION_DAYS}-day retention, and a mail claimed before that has no records left`,
+        message: `${record === null ? 'the key has no send-once record (never claimed, or its record expired and was purged)' : "the ledger has no claim of this key (not a job's mail, or its job is gone)"}: searched the group's whole ${MAIL_EVENT_RETENTION_DAYS}-day retention, and a mail claimed before that has no records left`,
       });
     } else if (claimedAt.getTime() < retentionStart.getTime()) {
       caveats.push({
@@ -264,10 +279,31 @@ async function searchMail(
       });
     }
   }
+  const types = [...new Set(records.map((record) => record.eventType))].join(', ');
+  const found = {
+    sent: `SES accepted it (${types})`,
+    'not sent': `SES did not send it (${types} only)`,
+    'no record': 'no record of a mail with the key',
+  }[verdict];
   return {
     idempotencyKey,
     verdict,
-    advice: adviceOf(idempotencyKey, verdict, records, caveats),
+    recordStatus: recordStatusOf(record),
+    advice: adviceOf(
+      idempotencyKey,
+      {
+        verdict,
+        found,
+        caveats,
+        // SES's records of a send just cut may not be in the group yet.
+        ...(verdict === 'no record'
+          ? {
+              wait: ' (SES publishes its records within minutes, on a best-effort basis: wait for a send just cut)',
+            }
+          : {}),
+      },
+      record,
+    ),
     searched: [group, deadLetters.queue],
     since,
     claimedAt,
@@ -283,6 +319,7 @@ async function findInOutbox(
   idempotencyKey: string,
   header: string,
   outboxDir: string | undefined,
+  recordOf: () => Promise<MailRecord | null | undefined>,
 ): Promise<MailSearch> {
   if (!outboxDir) {
     throw new InvalidOptionError('stateDir: the local outbox to search was not given', { field: 'stateDir' });
@@ -299,13 +336,13 @@ async function findInOutbox(
   }
   const outbox = await outboxMailsWithHeader(outboxDir, IDEMPOTENCY_KEY_HEADER, header);
   const verdict: MailVerdict = outbox.length > 0 ? 'sent' : 'no record';
+  const record = await recordOf();
+  const found = verdict === 'sent' ? 'the SMTP sink accepted it' : 'no mail in the outbox carries the key';
   return {
     idempotencyKey,
     verdict,
-    advice:
-      verdict === 'sent'
-        ? 'the SMTP sink accepted it: do not release it; leave its dead letter in the DLQ or delete it'
-        : `no mail in the outbox carries the key: sidestep mail release ${idempotencyKey}, then sidestep dlq redrive mail`,
+    recordStatus: recordStatusOf(record),
+    advice: adviceOf(idempotencyKey, { verdict, found, caveats: [] }, record),
     searched: [outboxDir],
     since: null,
     claimedAt: null,
@@ -321,22 +358,55 @@ function verdictOf(records: readonly MailEventRecord[]): MailVerdict {
   return records.length > 0 ? 'not sent' : 'no record';
 }
 
+function recordStatusOf(record: MailRecord | null | undefined): string {
+  if (record === undefined) return 'unknown';
+  return record === null ? 'none' : record.status;
+}
+
+/**
+ * What to do about mail `idempotencyKey`, as `mail release` and `dlq redrive mail` would treat it:
+ * `found` says what the search found (its verdict), `record` is the key's send-once record as
+ * {@link mailRecordOf} read it. `mail release` releases only an INPROGRESS record; a redrive of a key
+ * without a record is claimed and sent (`PostgresPersistenceLayer`'s claim inserts the record), and
+ * one of a COMPLETED record replays its result, sending nothing, while the record lives.
+ */
 function adviceOf(
   idempotencyKey: string,
-  verdict: MailVerdict,
-  records: readonly MailEventRecord[],
-  caveats: readonly MailSearchCaveat[],
+  search: {
+    readonly verdict: MailVerdict;
+    readonly found: string;
+    readonly caveats: readonly MailSearchCaveat[];
+    /** Said after the release advice: why the operator might wait first. */
+    readonly wait?: string;
+  },
+  record: MailRecord | null | undefined,
 ): string {
-  const release = `sidestep mail release ${idempotencyKey}, then sidestep dlq redrive mail`;
-  const types = [...new Set(records.map((record) => record.eventType))].join(', ');
+  const { verdict, found, caveats } = search;
+  const redrive = 'sidestep dlq redrive mail';
+  const release = `sidestep mail release ${idempotencyKey}, then ${redrive}`;
   if (verdict === 'sent') {
-    return `SES accepted it (${types}): do not release it; leave its dead letter in the DLQ or delete it`;
+    return record === null
+      ? `${found}: do not release it; delete its dead letter: the key has no send-once record, so a redrive would send it again`
+      : `${found}: do not release it; leave its dead letter in the DLQ or delete it`;
   }
-  if (verdict === 'not sent') return `SES did not send it (${types} only): ${release}`;
+  if (record?.status === 'COMPLETED') {
+    return `${found}, but its send-once record is COMPLETED: the mail-dispatcher counts it sent, so do not release or redrive it (mail release refuses it; a redrive sends nothing while the record lives, and sends it again once it expired): delete its dead letter`;
+  }
+  const [, jobId] = idempotencyKey.split(':');
+  const byHand = jobId ? `sidestep job ${jobId}` : "the ledger's idempotency_records";
+  if (record && record.status !== 'INPROGRESS') {
+    return `${found}, but its send-once record is ${record.status}, not INPROGRESS: mail release refuses it; check the record by hand (${byHand})`;
+  }
   if (caveats.length > 0) {
-    return `cannot tell (${caveats.map((caveat) => caveat.kind).join(', ')}): check the records below, or ask the recipient, before releasing`;
+    return `cannot tell (${caveats.map((caveat) => caveat.kind).join(', ')}): check the records below, or ask the recipient, before ${record === null ? `redriving: with no send-once record there is nothing to release, and ${redrive} sends it` : 'releasing'}`;
   }
-  return `no record of a mail with the key: ${release} (SES publishes its records within minutes, on a best-effort basis: wait for a send just cut)`;
+  if (record === null) {
+    return `${found}, and it has no send-once record, so nothing to release (mail release refuses it): ${redrive} alone sends it (the mail-dispatcher claims a key without a record and sends it)`;
+  }
+  if (record === undefined) {
+    return `${found}, but its send-once record could not be read: check it by hand (${byHand}): INPROGRESS, ${release}; none, ${redrive} alone; COMPLETED, neither (the mail-dispatcher counts it sent)`;
+  }
+  return `${found}: ${release}${search.wait ?? ''}`;
 }
 
 /**
@@ -360,7 +430,7 @@ async function mailRecordOf(
     // By name: the ops-ledger function's errors come back as LedgerErrors named after theirs.
     if ((error as Error).name !== 'JobNotFoundError') {
       context.warn(
-        `cannot read when ${idempotencyKey} was claimed from the ledger (${describeCause(error)}): on AWS the search covers the group's whole retention`,
+        `cannot read the send-once record of ${idempotencyKey} from the ledger (${describeCause(error)}): the advice cannot tell what mail release would do, and on AWS the search covers the group's whole retention`,
       );
     }
     return undefined;

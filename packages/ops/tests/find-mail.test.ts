@@ -83,6 +83,8 @@ function searching(
     claimedAt?: Date | null;
     /** The status of the key's send-once record, which the ledger releases only when INPROGRESS. */
     status?: string;
+    /** The ledger's read of the key's job fails (the record cannot be told). */
+    ledgerFails?: boolean;
   } = {},
 ) {
   const staged = stagingContext();
@@ -104,6 +106,7 @@ function searching(
     },
     describeJob: async (jobId: string) => {
       ledgerCalls.push(jobId);
+      if (options.ledgerFails) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
       return sampleJobDetail({
         id: jobId,
         mails: claimedAt
@@ -394,6 +397,88 @@ describe('findMail on AWS', () => {
   });
 });
 
+// The advice names what `mail release` and `dlq redrive mail` will do with the key's send-once record.
+describe("findMail's advice by the key's send-once record", () => {
+  const RELEASE = `sidestep mail release ${KEY}`;
+  const REDRIVE = 'sidestep dlq redrive mail';
+
+  it('advises release, then redrive, for an INPROGRESS record, and gives its status', async () => {
+    const { context } = searching({ byKey: [[logEvent(sesRecord('Reject'))]] });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found).toMatchObject({ verdict: 'not sent', recordStatus: 'INPROGRESS' });
+    expect(found.advice).toBe(`SES did not send it (Reject only): ${RELEASE}, then ${REDRIVE}`);
+  });
+
+  it('advises the redrive alone for a job mail key with no record: the mail-dispatcher claims the key and sends it', async () => {
+    const { context } = searching({ claimedAt: null, byKey: [[logEvent(sesRecord('Reject'))]] });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found).toMatchObject({ verdict: 'not sent', recordStatus: 'none' });
+    expect(found.advice).not.toContain(RELEASE);
+    expect(found.advice).toMatch(
+      /no send-once record, so nothing to release.*sidestep dlq redrive mail alone sends it/,
+    );
+  });
+
+  it('cannot tell about a key with no record and no SES record, and says a redrive would send it', async () => {
+    const { context } = searching({ claimedAt: null });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found).toMatchObject({ verdict: 'no record', recordStatus: 'none' });
+    expect(found.caveats).toEqual([
+      { kind: 'claim-unknown', message: expect.stringMatching(/^the key has no send-once record/) },
+    ]);
+    expect(found.advice).toMatch(
+      /^cannot tell \(claim-unknown\): .*before redriving: with no send-once record/,
+    );
+    expect(found.advice).not.toContain(RELEASE);
+  });
+
+  it('advises neither release nor redrive for a COMPLETED record: the mail-dispatcher counts the mail sent', async () => {
+    for (const byKey of [[[]], [[logEvent(sesRecord('Reject'))]]]) {
+      const { context } = searching({ status: 'COMPLETED', byKey });
+      const found = await findMail(context, KEY, { now: NOW });
+      expect(found.recordStatus).toBe('COMPLETED');
+      expect(found.advice).toMatch(/its send-once record is COMPLETED.*do not release or redrive it/);
+      expect(found.advice).not.toContain(RELEASE);
+    }
+  });
+
+  it('says when the record cannot be read, and advises checking it by hand', async () => {
+    const { context, warnings } = searching({ ledgerFails: true, byKey: [[logEvent(sesRecord('Reject'))]] });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found).toMatchObject({ verdict: 'not sent', recordStatus: 'unknown' });
+    expect(found.advice).toMatch(
+      /its send-once record could not be read: check it by hand \(sidestep job imp_1\)/,
+    );
+    expect(warnings).toEqual([expect.stringContaining('ECONNREFUSED')]);
+  });
+
+  it('says to delete, not leave, the dead letter of a sent mail with no record: a redrive would send it again', async () => {
+    const { context } = searching({ claimedAt: null, byKey: [[logEvent(sesRecord('Send'))]] });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found.verdict).toBe('sent');
+    expect(found.advice).toMatch(
+      /do not release it; delete its dead letter: .*a redrive would send it again/,
+    );
+  });
+
+  it('advises mail release exactly where mail release goes ahead', async () => {
+    const states = [{}, { status: 'COMPLETED' }, { claimedAt: null }];
+    const searches = [[[]], [[logEvent(sesRecord('Reject'))]], [[logEvent(sesRecord('Send'))]]];
+    for (const state of states) {
+      for (const byKey of searches) {
+        const { context, released } = searching({ ...state, byKey });
+        const found = await findMail(context, KEY, { now: NOW });
+        await releaseMail(context, KEY, { now: NOW }).catch(() => undefined);
+        expect({ state, verdict: found.verdict, advised: found.advice.includes(RELEASE) }).toEqual({
+          state,
+          verdict: found.verdict,
+          advised: released.length > 0,
+        });
+      }
+    }
+  });
+});
+
 // `mail release` runs the same search first: a mail that went out, or may have, is not released.
 describe('releaseMail after the search', () => {
   it('refuses, naming mail find and --force, a mail the search says was sent, and audits the refusal', async () => {
@@ -489,6 +574,23 @@ describe('findMail locally', () => {
   const dir = mkdtempSync(join(tmpdir(), 'find-mail-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const context = createOpsContext({ environment: 'local', warn: () => {} });
+  /** The local context, its ledger holding job imp's (or `key`'s job's) mail record of `status` (null: none). */
+  const withRecord = (status: string | null | 'fails', key = 'import.failed:imp') => {
+    const jobId = key.split(':')[1] ?? '';
+    const ledger = {
+      describeJob: async () => {
+        if (status === 'fails') throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+        return sampleJobDetail({
+          id: jobId,
+          mails:
+            status === null
+              ? []
+              : [{ idempotencyKey: key, recordId: `fn#${key}`, status, createdAt: CLAIMED }],
+        });
+      },
+    } as unknown as Ledger;
+    return { ...context, ledger: async () => ledger };
+  };
   const mail = (key: string, extra = '') =>
     `From: a@example.com\r\nTo: ops@example.com\r\nSubject: =?UTF-8?Q?Import_failed=3A_u.csv?=\r\n${extra}X-Sidestep-Idempotency-Key:\r\n ${key}\r\nMessage-ID: <m@x>\r\n\r\nX-Sidestep-Idempotency-Key: ${KEY}\r\n`;
   writeFileSync(join(dir, '2026-12-05T10-00-00-a.eml'), mail(KEY));
@@ -497,7 +599,7 @@ describe('findMail locally', () => {
   writeFileSync(join(dir, '.2026-12-05T10-00-02-c.eml.tmp'), mail(KEY));
 
   it('says "sent" with the outbox mail whose header (folded) is the key exactly', async () => {
-    const found = await findMail(context, KEY, { outboxDir: dir });
+    const found = await findMail(withRecord('INPROGRESS', KEY), KEY, { outboxDir: dir });
     expect(found).toMatchObject({ verdict: 'sent', searched: [dir], caveats: [], records: [] });
     expect(found.outbox).toEqual([
       {
@@ -511,9 +613,25 @@ describe('findMail locally', () => {
   });
 
   it('says "no record" for a key that is only the start of a mail\'s key', async () => {
-    const found = await findMail(context, 'import.failed:imp', { outboxDir: dir });
-    expect(found).toMatchObject({ verdict: 'no record', outbox: [] });
-    expect(found.advice).toContain('sidestep mail release import.failed:imp');
+    const found = await findMail(withRecord('INPROGRESS'), 'import.failed:imp', { outboxDir: dir });
+    expect(found).toMatchObject({ verdict: 'no record', outbox: [], recordStatus: 'INPROGRESS' });
+    expect(found.advice).toContain('sidestep mail release import.failed:imp, then sidestep dlq redrive mail');
+  });
+
+  it("advises by the key's send-once record: release for INPROGRESS, the redrive alone for none, neither for COMPLETED", async () => {
+    const key = 'import.failed:imp_2';
+    const advice = async (status: string | null | 'fails') =>
+      (await findMail(withRecord(status, key), key, { outboxDir: dir })).advice;
+    expect(await advice('INPROGRESS')).toBe(
+      `no mail in the outbox carries the key: sidestep mail release ${key}, then sidestep dlq redrive mail`,
+    );
+    expect(await advice(null)).toMatch(
+      /^no mail in the outbox carries the key, and it has no send-once record, so nothing to release .*sidestep dlq redrive mail alone sends it/,
+    );
+    expect(await advice('COMPLETED')).toMatch(
+      /its send-once record is COMPLETED.*do not release or redrive it/,
+    );
+    expect(await advice('fails')).toMatch(/its send-once record could not be read: check it by hand/);
   });
 
   it('fails, rather than say "no record", for an outbox that is not there', async () => {
