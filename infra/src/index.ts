@@ -102,6 +102,11 @@ export { WorkflowEndedRule, type WorkflowEndedRuleProps } from './constructs/wor
 export { WorkflowQueue, type WorkflowQueueProps } from './constructs/workflow-queue.ts';
 export { InfraConfigError } from './errors.ts';
 export {
+  checkFunctionEnvironments,
+  type FunctionEnvironmentSize,
+  functionEnvironmentSizes,
+} from './function-environment.ts';
+export {
   type PipelineCall,
   type PipelineScope,
   type PipelineStep,

@@ -52,6 +52,7 @@ import { Workflow, type WorkflowProps } from '../constructs/workflow.ts';
 import { WorkflowEndedRule } from '../constructs/workflow-ended-rule.ts';
 import { WorkflowQueue } from '../constructs/workflow-queue.ts';
 import { InfraConfigError } from '../errors.ts';
+import { checkFunctionEnvironments } from '../function-environment.ts';
 import { SERVICES, TASKS } from '../services.ts';
 import { EnvironmentStack } from './environment-stack.ts';
 
@@ -210,6 +211,18 @@ export class SidestepStack extends EnvironmentStack {
       schedules: this.schedules,
     } = this.addSchedules(props.schedules));
     this.operatorPolicy = this.addOperatorPolicy(services);
+  }
+
+  /**
+   * The stack's Terraform, refused when a function's environment variables are over Lambda's 4 KB
+   * (`checkFunctionEnvironments`): they are measured here, in the synthesized stack, where each
+   * reference's resource and its literal arguments are known, so references count as AWS resolves them.
+   * @throws InfraConfigError naming `<name>.environment`
+   */
+  override toTerraform(): Record<string, unknown> {
+    const terraform = super.toTerraform();
+    checkFunctionEnvironments(terraform, this.config);
+    return terraform;
   }
 
   /**

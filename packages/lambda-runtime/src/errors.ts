@@ -1,3 +1,5 @@
+import { type LambdaEnvironmentSize, lambdaEnvironmentLimitMessage } from '@sidestep/manifest';
+
 /** Base of every error the local Lambda service (host side) raises. */
 export class LambdaRuntimeError extends Error {
   /** Same function, same options: retrying cannot help. */
@@ -46,5 +48,25 @@ export class ReservedEnvironmentVariableError extends LambdaRuntimeError {
     super(`Environment variable ${variable} is reserved by the Lambda runtime and cannot be set`);
     this.name = 'ReservedEnvironmentVariableError';
     this.variable = variable;
+  }
+}
+
+/**
+ * The function's environment variables are over Lambda's 4 KB, measured as Lambda measures them
+ * (`@sidestep/manifest`'s `lambdaEnvironmentSize`). Lambda refuses such a function at CreateFunction with
+ * this name and message; the local service has no CreateFunction, so it refuses at `startFunction`.
+ */
+export class EnvironmentVariablesTooLargeError extends LambdaRuntimeError {
+  /** `environment`: the option Lambda calls `Environment.Variables`. */
+  readonly field = 'environment';
+  readonly functionName: string;
+  /** Their size as Lambda measures it. */
+  readonly bytes: number;
+
+  constructor(functionName: string, size: LambdaEnvironmentSize) {
+    super(lambdaEnvironmentLimitMessage(size.measured));
+    this.name = 'InvalidParameterValueException';
+    this.functionName = functionName;
+    this.bytes = size.bytes;
   }
 }

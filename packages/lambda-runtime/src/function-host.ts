@@ -2,7 +2,9 @@ import { statSync } from 'node:fs';
 import { chmod, cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { lambdaEnvironmentSize } from '@sidestep/manifest';
 import {
+  EnvironmentVariablesTooLargeError,
   InvalidFunctionOptionError,
   ReservedEnvironmentVariableError,
   RuntimeApiClosedError,
@@ -21,7 +23,8 @@ export interface FunctionOptions {
   /**
    * The function's variables. Variables the Lambda service sets itself (`_HANDLER`,
    * `AWS_LAMBDA_*`, `LAMBDA_TASK_ROOT`, ...) are rejected like Lambda rejects them; `AWS_REGION` and
-   * the AWS credentials are accepted because locally the host stands in for the execution role.
+   * the AWS credentials are accepted because locally the host stands in for the execution role. The
+   * rest must fit in Lambda's 4 KB, as Lambda measures them.
    */
   environment: Record<string, string>;
   /** Memory in MB (128-10240); sizes the heap like the Lambda Node.js bootstrap. @default 128 */
@@ -95,6 +98,18 @@ const RESERVED = new Set([
   'AWS_LAMBDA_RUNTIME_API',
   'LAMBDA_TASK_ROOT',
   'LAMBDA_RUNTIME_DIR',
+]);
+
+/**
+ * The reserved variables the host takes as its stand-ins for what Lambda sets (the region, the execution
+ * role's credentials): not in a function's configured variables on AWS, so not in what Lambda measures.
+ */
+const STAND_INS = new Set([
+  'AWS_REGION',
+  'AWS_DEFAULT_REGION',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
 ]);
 
 interface Waiter {
@@ -264,6 +279,10 @@ function toSandboxConfig(options: FunctionOptions): SandboxConfig {
   for (const variable of Object.keys(options.environment)) {
     if (RESERVED.has(variable)) throw new ReservedEnvironmentVariableError(variable);
   }
+  const size = lambdaEnvironmentSize(
+    Object.fromEntries(Object.entries(options.environment).filter(([variable]) => !STAND_INS.has(variable))),
+  );
+  if (size.exceeded) throw new EnvironmentVariablesTooLargeError(options.name, size);
   if (options.user !== undefined && process.getuid?.() !== 0) {
     throw new InvalidFunctionOptionError(
       'user',

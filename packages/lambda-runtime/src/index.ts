@@ -3,6 +3,7 @@
  * contract, each function as long-lived warm sandbox processes, the same bundle the image contains.
  */
 export {
+  EnvironmentVariablesTooLargeError,
   InvalidFunctionOptionError,
   LambdaRuntimeError,
   ReservedEnvironmentVariableError,

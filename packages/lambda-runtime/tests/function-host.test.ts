@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import {
+  EnvironmentVariablesTooLargeError,
   type FunctionHost,
   type FunctionOptions,
   runtimeInterfaceClientPath,
@@ -732,6 +733,26 @@ describe('startFunction', () => {
     await expect(start({ handler: 'echo.handler', concurrency: 0 })).rejects.toMatchObject({
       field: 'concurrency',
     });
+  });
+
+  it('refuses environment variables over Lambda’s 4 KB as Lambda does, not counting the stand-ins for what Lambda sets', async () => {
+    // The variables as Lambda measures them, `{"A":"<value>"}`, 4096 bytes with a value this long.
+    const fits = 'x'.repeat(4096 - '{"A":""}'.length);
+    // Region and credentials are set by Lambda itself on AWS: locally the host's stand-ins, not counted.
+    const standIns = { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'role', AWS_SECRET_ACCESS_KEY: 'local' };
+    const fn = await start({ handler: 'echo.handler', environment: { A: fits, ...standIns } });
+    expect((await fn.invoke({})).ok).toBe(true);
+    await fn.close();
+
+    const refused = start({ handler: 'echo.handler', environment: { A: `${fits}x` }, prewarm: false });
+    await expect(refused).rejects.toMatchObject({
+      name: 'InvalidParameterValueException',
+      field: 'environment',
+      functionName: 'fixture',
+      bytes: 4097,
+      message: `Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {"A":"${fits}x"}`,
+    });
+    await expect(refused).rejects.toBeInstanceOf(EnvironmentVariablesTooLargeError);
   });
 });
 

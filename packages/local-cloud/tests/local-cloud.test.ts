@@ -256,3 +256,28 @@ describe('startLocalCloud failing half way', () => {
     expect(failing.ofType('error')).toEqual([]);
   }, 30_000);
 });
+
+describe('startLocalCloud with a service Lambda would refuse', () => {
+  // Lambda refuses environment variables over 4 KB at CreateFunction (InvalidParameterValueException):
+  // the local cloud, which has no CreateFunction, refuses to start the function, and so to start.
+  it('refuses to start a service whose environment variables are over Lambda’s 4 KB, naming its function', async () => {
+    const refusing = createCollectingReporter();
+    const oversized = { ...echo, environment: { TEMPLATES: 'x'.repeat(4096) } };
+    const started = startLocalCloud({
+      rootDir,
+      services: [{ manifest: oversized, bundleDir: fixtureDir('echo-service') }],
+      port: 0,
+      smtpPort: 0,
+      reporter: refusing.reporter,
+      prewarm: false,
+    });
+    await expect(started).rejects.toMatchObject({
+      name: 'InvalidParameterValueException',
+      functionName: 'sidestep-local-echo-service',
+      message: expect.stringMatching(
+        /^Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit\. String measured: \{.*"TEMPLATES":"x{4096}"/,
+      ),
+    });
+    expect(refusing.ofType('service-started')).toEqual([]);
+  }, 30_000);
+});

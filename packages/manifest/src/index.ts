@@ -434,6 +434,12 @@ export function defineTask<const M extends TaskManifest>(manifest: M): M {
 }
 
 export {
+  LAMBDA_ENVIRONMENT_LIMIT_BYTES,
+  type LambdaEnvironmentSize,
+  lambdaEnvironmentLimitMessage,
+  lambdaEnvironmentSize,
+} from './lambda-environment.ts';
+export {
   checkSendRate,
   InvalidSendRateError,
   MAX_SEND_RATE_LIMIT,
