@@ -344,11 +344,13 @@ async function measureService(
   const index = join(root.dir, 'index.mjs');
   const uncached = join(packageDir, 'dist', 'index.mjs');
   const loaded = loadedFiles(index, environment);
-  // Node's own modules the import loads, loaded alone by a module of their own: the floor under it.
+  // Node's own modules the measured import (dist/, no compile cache: no node:v8 to read one) loads,
+  // loaded alone by a module of their own: the floor under it.
+  const { builtins } = loadedFiles(uncached, environment);
   const floorDir = mkdtempSync(join(tmpdir(), 'sidestep-bench-floor-'));
   temporary.push(floorDir);
   const floor = join(floorDir, 'builtins.mjs');
-  writeFileSync(floor, builtinsFloorSource(loaded.builtins));
+  writeFileSync(floor, builtinsFloorSource(builtins));
   const imageEnvironment = root.environment;
   const withSourceMaps = { ...environment, NODE_OPTIONS: '--enable-source-maps' };
   const lambda = LAMBDA_NODE_FLAGS;
@@ -407,7 +409,7 @@ async function measureService(
       // either median moves between runs.
       loaderCpuMs: round(median((importCpu ?? []).map((cpu, index) => cpu - (handlerCpu?.[index] ?? cpu)))),
       builtinsFloor: {
-        ...loaded.builtins,
+        ...builtins,
         aboveNodeMs: round(m(floorImported) - m(node)),
         cpuAboveNodeMs: round(m(floorCpu) - m(nodeCpu)),
       },
