@@ -37,7 +37,10 @@ export class JobStateError extends LedgerError {
   }
 }
 
-/** The mail's idempotency record is missing or not INPROGRESS, so there is nothing to release. */
+/**
+ * The mail's idempotency record is missing or not INPROGRESS, or its send may still be running, or it
+ * expired: there is nothing to release.
+ */
 export class MailRecordNotReleasableError extends LedgerError {
   override readonly name: string = 'MailRecordNotReleasableError';
   readonly idempotencyKey: string;
@@ -47,18 +50,32 @@ export class MailRecordNotReleasableError extends LedgerError {
    * claiming invocation's deadline), after which it can be released.
    */
   readonly inProgressUntil: Date | undefined;
-  constructor(idempotencyKey: string, status: string | undefined, inProgressUntil?: Date) {
+  /**
+   * For a record past its lifetime (not purged yet): when it expired. The mail-dispatcher claims its
+   * key anew, as one without a record, so a redrive sends the mail with no release.
+   */
+  readonly expiredAt: Date | undefined;
+  constructor(
+    idempotencyKey: string,
+    status: string | undefined,
+    times: { readonly inProgressUntil?: Date; readonly expiredAt?: Date } = {},
+  ) {
+    const { inProgressUntil, expiredAt } = times;
+    const record = `idempotencyKey: the mail record for "${idempotencyKey}" is ${status}`;
     super(
       status === undefined
         ? `idempotencyKey: no mail record for "${idempotencyKey}"`
-        : inProgressUntil !== undefined
-          ? `idempotencyKey: the mail record for "${idempotencyKey}" is ${status} and its send may still be running until ${inProgressUntil.toISOString()} (the claiming invocation's deadline); release it after that`
-          : `idempotencyKey: the mail record for "${idempotencyKey}" is ${status}; only an INPROGRESS record is released`,
+        : expiredAt !== undefined
+          ? `${record} and expired at ${expiredAt.toISOString()}: the mail-dispatcher claims its key anew, as one without a record, so a redrive sends it without a release`
+          : inProgressUntil !== undefined
+            ? `${record} and its send may still be running until ${inProgressUntil.toISOString()} (the claiming invocation's deadline); release it after that`
+            : `${record}; only an INPROGRESS record is released`,
       { field: 'idempotencyKey' },
     );
     this.idempotencyKey = idempotencyKey;
     this.status = status;
     this.inProgressUntil = inProgressUntil;
+    this.expiredAt = expiredAt;
   }
 }
 

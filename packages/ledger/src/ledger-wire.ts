@@ -10,6 +10,8 @@ const DATE_FIELDS = new Set([
   'sweptAt',
   'queuedAt',
   'refusedAt',
+  'expiresAt',
+  'inProgressUntil',
 ]);
 
 /**

@@ -37,7 +37,20 @@ export interface MailRecord {
   readonly idempotencyKey: string;
   readonly recordId: string;
   readonly status: string;
+  /** When the key was claimed. */
   readonly createdAt: Date;
+  /**
+   * The end of the record's lifetime (`expiry_timestamp`, 19 days after the claim or the last copy
+   * of the send that met it). Past it, until the job-sweeper purges it, the mail-dispatcher claims
+   * the key anew whatever the status, as if it had no record: a redrive sends the mail again.
+   */
+  readonly expiresAt: Date;
+  /**
+   * The end of the claim's in-progress window (`in_progress_expiry_timestamp`: the claiming
+   * invocation's deadline), while INPROGRESS the send may still be running and `mail release`
+   * refuses the record; null when the record has none (a COMPLETED record's is cleared).
+   */
+  readonly inProgressUntil: Date | null;
 }
 
 /**

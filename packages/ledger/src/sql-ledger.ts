@@ -109,8 +109,16 @@ export function jobMailKeys(jobId: string, attempts: number): string[] {
 async function mailRecords(db: Queryable, keys: readonly string[]): Promise<MailRecord[]> {
   if (keys.length === 0) return [];
   const byHash = new Map(keys.map((key) => [idempotencyRecordHash(key), key]));
-  const { rows } = await db.query<{ id: string; status: string; created_at: Date }>(
-    `SELECT id, status, created_at FROM idempotency_records
+  // The two timestamps are bigints (epoch seconds, epoch milliseconds: db migration 1), which the
+  // driver gives as strings.
+  const { rows } = await db.query<{
+    id: string;
+    status: string;
+    created_at: Date;
+    expiry_timestamp: string | number;
+    in_progress_expiry_timestamp: string | number | null;
+  }>(
+    `SELECT id, status, created_at, expiry_timestamp, in_progress_expiry_timestamp FROM idempotency_records
      WHERE split_part(id, '#', 2) = ANY($1::text[]) ORDER BY created_at`,
     [[...byHash.keys()]],
   );
@@ -119,6 +127,9 @@ async function mailRecords(db: Queryable, keys: readonly string[]): Promise<Mail
     recordId: row.id,
     status: row.status,
     createdAt: row.created_at,
+    expiresAt: new Date(Number(row.expiry_timestamp) * 1000),
+    inProgressUntil:
+      row.in_progress_expiry_timestamp === null ? null : new Date(Number(row.in_progress_expiry_timestamp)),
   }));
 }
 
@@ -718,11 +729,9 @@ export class SqlLedger implements Ledger {
         );
         const [now] = rows;
         if (now?.status === 'INPROGRESS' && now.live_until !== null) {
-          throw new MailRecordNotReleasableError(
-            idempotencyKey,
-            now.status,
-            new Date(Number(now.live_until)),
-          );
+          throw new MailRecordNotReleasableError(idempotencyKey, now.status, {
+            inProgressUntil: new Date(Number(now.live_until)),
+          });
         }
         return notReleased(now?.status);
       }

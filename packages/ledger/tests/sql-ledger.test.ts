@@ -223,6 +223,46 @@ describeEachDatabase('SqlLedger', (open) => {
     expect(mails).toHaveLength(2);
   });
 
+  // What mail release and a redrive will do with a record hangs on its two times: its in-progress
+  // window (release refuses it until then) and its expiry (the mail-dispatcher claims an expired
+  // record anew, so a redrive sends the mail again).
+  it("describes a job's mail records with their expiry and in-progress window, revived through the wire", async () => {
+    await insertExport(db(), 'exp_mail_times', 'failed', '2026-11-24T09:56:00Z');
+    const until = Date.parse('2026-11-24T10:00:00.123Z');
+    await insertMailRecord(db(), 'export.failed:exp_mail_times', 'INPROGRESS', until);
+    // A COMPLETED record: the claim's window is cleared when the mail is marked sent.
+    await db().query(
+      `INSERT INTO idempotency_records (id, status, expiry_timestamp, in_progress_expiry_timestamp)
+       VALUES ($1, 'COMPLETED', 1766570400, NULL)`,
+      [`sidestep-local-mail-dispatcher#${idempotencyRecordHash('export.ready:exp_mail_times')}`],
+    );
+    const ledger = new SqlLedger(db());
+    const times = (mails: JobDetail['mails']) =>
+      Object.fromEntries(
+        mails.map(({ idempotencyKey, expiresAt, inProgressUntil }) => [
+          idempotencyKey,
+          { expiresAt, inProgressUntil },
+        ]),
+      );
+    const expected = {
+      'export.failed:exp_mail_times': {
+        expiresAt: new Date('2100-01-01T00:00:00Z'),
+        inProgressUntil: new Date(until),
+      },
+      'export.ready:exp_mail_times': {
+        expiresAt: new Date('2025-12-24T10:00:00Z'),
+        inProgressUntil: null,
+      },
+    };
+    expect(times((await ledger.describeJob('exp_mail_times')).mails)).toEqual(expected);
+    const answer = await answerLedgerRequest(
+      ledger,
+      { op: 'job.describe', jobId: 'exp_mail_times' },
+      { actions: false },
+    );
+    expect(times((ledgerResult(JSON.stringify(answer)) as JobDetail).mails)).toEqual(expected);
+  });
+
   it('describes a job without a staging with none: an export, an import whose staging was dropped', async () => {
     await insertExport(db(), 'exp_no_staging', 'running', '2026-11-24T09:40:00Z');
     await insertStagedImport(db(), 'imp_dropped');

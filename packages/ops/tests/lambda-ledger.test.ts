@@ -4,6 +4,7 @@ import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '@sidestep/db';
 import { type FunctionHost, startFunction } from '@sidestep/lambda-runtime';
+import { sampleJobDetail } from '@sidestep/ledger/testing';
 import { registeredService, WORKSPACE_ROOT } from '@sidestep/registry';
 import {
   allRejectedRows,
@@ -103,6 +104,36 @@ describe('the ledger of an AWS environment (LambdaLedger, stubbed Lambda)', () =
     expect(invocations(lambda).map((call) => call.request)).toEqual([
       { op: 'job.rejected-rows', jobId: 'imp_1', limit: 500 },
       { op: 'job.rejected-rows', jobId: 'imp_1', limit: 500, after: 501 },
+    ]);
+  });
+
+  it("revives a job's mail records' dates: their claim, expiry and in-progress window", async () => {
+    const { context, lambda } = stagingContext();
+    const mail = {
+      idempotencyKey: 'import.failed:imp_1',
+      recordId: 'sidestep-staging-mail-dispatcher#abc',
+      status: 'INPROGRESS',
+      createdAt: '2026-12-05T10:00:00.000Z',
+      expiresAt: '2026-12-24T10:00:00.000Z',
+      inProgressUntil: '2026-12-05T10:01:00.000Z',
+    };
+    const sent = {
+      ...mail,
+      idempotencyKey: 'import.completed:imp_1',
+      status: 'COMPLETED',
+      inProgressUntil: null,
+    };
+    lambda
+      .on(InvokeCommand)
+      .resolves(answer({ ok: true, result: { ...sampleJobDetail({ id: 'imp_1' }), mails: [mail, sent] } }));
+    expect((await describeJob(context, 'imp_1')).mails).toEqual([
+      {
+        ...mail,
+        createdAt: new Date('2026-12-05T10:00:00Z'),
+        expiresAt: new Date('2026-12-24T10:00:00Z'),
+        inProgressUntil: new Date('2026-12-05T10:01:00Z'),
+      },
+      { ...sent, createdAt: new Date('2026-12-05T10:00:00Z'), expiresAt: new Date('2026-12-24T10:00:00Z') },
     ]);
   });
 
