@@ -16,6 +16,7 @@ import {
   type JobSummary,
   type JobView,
   type MailEventRecord,
+  type MailRecord,
   type MailSearch,
   type RedriveResult,
   type ReinvokeResult,
@@ -24,7 +25,7 @@ import {
   type ScheduleSummary,
   type SweepMail,
 } from '@sidestep/ops';
-import { duration, table, toneOf, when } from './table.ts';
+import { type Cell, duration, table, toneOf, when } from './table.ts';
 
 function age(seconds: number | null): string {
   return seconds === null ? '-' : duration(seconds * 1000);
@@ -374,6 +375,16 @@ function whatRunsIt(result: JobView): string[] {
   return lines;
 }
 
+/**
+ * When a mail's send-once record expires. Past it (not purged yet) the mail-dispatcher claims the key
+ * anew, as one without a record, so a redrive would send the mail again: said, in yellow.
+ */
+function expiry(mail: MailRecord): Cell {
+  return new Date(mail.expiresAt).getTime() < Date.now()
+    ? { text: `${when(mail.expiresAt)} (expired: a redrive sends it again)`, tone: 'yellow' }
+    : when(mail.expiresAt);
+}
+
 function job(result: JobView): string {
   return [
     `${result.kind} ${result.id}`,
@@ -419,8 +430,14 @@ function job(result: JobView): string {
     result.mails.length === 0
       ? 'no mails'
       : table(
-          ['mail', 'status', 'at'],
-          result.mails.map((mail) => [mail.idempotencyKey, toneOf(mail.status), when(mail.createdAt)]),
+          ['mail', 'status', 'at', 'in progress until', 'expires'],
+          result.mails.map((mail) => [
+            mail.idempotencyKey,
+            toneOf(mail.status),
+            when(mail.createdAt),
+            when(mail.inProgressUntil),
+            expiry(mail),
+          ]),
         ),
   ].join('\n');
 }

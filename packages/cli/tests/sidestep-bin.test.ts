@@ -18,7 +18,7 @@ import { signIn } from '@sidestep/console/testing';
 import { sampleImportStaging, sampleJobDetail } from '@sidestep/ledger/testing';
 import { BUNDLE_INPUTS, type BundleInputs, freshBundle } from '../src/fresh-bundle.ts';
 import { render } from '../src/render.ts';
-import { table } from '../src/table.ts';
+import { table, when } from '../src/table.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'sidestep.ts');
 
@@ -1149,6 +1149,70 @@ describe('mail find through the bin', () => {
         { op: 'job.describe', jobId: 'imp_1' },
         { op: 'job.describe', jobId: 'imp_1' },
       ]);
+    } finally {
+      staging.close();
+    }
+  });
+});
+
+describe('a mail record whose send may still be running, through the bin', () => {
+  it("shows a job's mail records' in-progress window and expiry, and mail find says when release becomes possible", async () => {
+    const key = 'import.failed:imp_1';
+    const second = 1000;
+    // Whole seconds, as the table shows them.
+    const now = Math.floor(Date.now() / second) * second;
+    const until = new Date(now + 600 * second);
+    const sending = {
+      idempotencyKey: key,
+      recordId: 'sidestep-staging-mail-dispatcher#a',
+      status: 'INPROGRESS',
+      createdAt: new Date(now - 60 * second),
+      expiresAt: new Date(now + 19 * 86_400 * second),
+      inProgressUntil: until,
+    };
+    // A COMPLETED record past its lifetime, not purged yet: a redrive would send its mail again.
+    const expired = {
+      idempotencyKey: 'import.completed:imp_1',
+      recordId: 'sidestep-staging-mail-dispatcher#b',
+      status: 'COMPLETED',
+      createdAt: new Date('2026-11-01T10:00:00Z'),
+      expiresAt: new Date('2026-11-20T10:00:00Z'),
+      inProgressUntil: null,
+    };
+    const staging = await stagingOnLoopback(
+      () => sampleJobDetail({ id: 'imp_1', mails: [sending, expired] }),
+      {
+        FilterLogEvents: () => ({ events: [] }),
+        GetQueueUrl: (input) => ({ QueueUrl: `http://127.0.0.1/000000000000/${String(input.QueueName)}` }),
+        ReceiveMessage: () => ({ Messages: [] }),
+        GetQueueAttributes: () => ({
+          Attributes: { ApproximateNumberOfMessages: '0', ApproximateNumberOfMessagesNotVisible: '0' },
+        }),
+      },
+    );
+    try {
+      const shown = await staging.sidestep('job', 'imp_1');
+      expect({ code: shown.code, stderr: shown.stderr }).toEqual({ code: 0, stderr: '' });
+      const lines = shown.stdout.split('\n');
+      const heading = lines.findIndex((line) => line.startsWith('mail '));
+      expect(lines[heading]).toMatch(/^mail +status +at +in progress until +expires$/);
+      expect(lines[heading + 1]).toMatch(
+        new RegExp(
+          `^${key} +INPROGRESS +${when(sending.createdAt)} +${when(until)} +${when(sending.expiresAt)}$`,
+        ),
+      );
+      expect(lines[heading + 2]).toMatch(
+        /^import\.completed:imp_1 +COMPLETED +2026-11-01T10:00:00Z +- +2026-11-20T10:00:00Z \(expired: a redrive sends it again\)$/,
+      );
+
+      const found = await staging.sidestep('mail', 'find', key);
+      expect({ code: found.code, stderr: found.stderr }).toEqual({ code: 0, stderr: '' });
+      const [verdict, record, advice] = found.stdout.split('\n');
+      expect([verdict, record]).toEqual(['verdict: no record', 'send-once record: INPROGRESS']);
+      expect(advice).toContain(
+        `its send may still be running until ${until.toISOString()} (the claiming invocation's deadline): mail release refuses it until then`,
+      );
+      expect(advice).not.toContain('sidestep mail release');
     } finally {
       staging.close();
     }

@@ -36,12 +36,16 @@ export interface CheckedReleasedMail extends ReleasedMail {
  * and never reclaims it on its own). A released key is sent again, so the release first runs
  * {@link findMail} and goes ahead only on "not sent", or "no record" without a caveat; `force`
  * skips that search (the operator checked by hand, or the search cannot run). A COMPLETED record (the
- * mail was sent) is refused, and so is a key with no record: before the search when the ledger's read
- * of the key's job shows it. Recorded in the audit trail, a refusal too.
+ * mail was sent) is refused, and so is a key with no record, an INPROGRESS record whose send may still
+ * be running (its in-progress window not over: the ledger refuses it until then), and an expired
+ * record (the mail-dispatcher claims its key anew, so a redrive sends the mail with no release):
+ * before the search when the ledger's read of the key's job shows it. Recorded in the audit trail, a
+ * refusal too.
  *
  * @throws {MailMaybeSentError} the search says "sent", or "no record" with a caveat.
  * @throws {MailSearchError} the search could not run (then check by hand and `force`).
- * @throws {MailRecordNotReleasableError} no record for the key, or it is not INPROGRESS.
+ * @throws {MailRecordNotReleasableError} no record for the key, it is not INPROGRESS, its send may
+ *   still be running (`inProgressUntil`), or it expired (`expiredAt`).
  */
 export async function releaseMail(
   context: OpsContext,
@@ -52,9 +56,20 @@ export async function releaseMail(
     let checked: CheckedReleasedMail['checked'] = 'not checked (--force)';
     if (!options.force) {
       // The ledger's refusals its read shows first: a record it would not release needs no search.
+      const now = options.now ?? new Date();
       const record = await mailRecordOf(context, idempotencyKey);
+      if (record && hasExpired(record, now)) {
+        // The ledger would delete an expired INPROGRESS one, to no effect: a redrive sends it anyway.
+        throw new MailRecordNotReleasableError(idempotencyKey, record.status, {
+          expiredAt: new Date(record.expiresAt),
+        });
+      }
       if (record === null || (record !== undefined && record.status !== 'INPROGRESS')) {
         throw new MailRecordNotReleasableError(idempotencyKey, record?.status);
+      }
+      const inProgressUntil = record && stillSendingUntil(record, now);
+      if (inProgressUntil) {
+        throw new MailRecordNotReleasableError(idempotencyKey, record.status, { inProgressUntil });
       }
       const search = await searchMail(context, idempotencyKey, options, async () => record);
       if (search.verdict === 'sent' || search.caveats.length > 0) throw new MailMaybeSentError(search);
@@ -120,9 +135,11 @@ export interface MailSearch {
   readonly verdict: MailVerdict;
   /**
    * The key's send-once record, as the ledger's read of it shows it (`sidestep job <jobId>`): its
-   * status (`INPROGRESS`, `COMPLETED`); `none`, a job's mail key with no record (never claimed, or its
-   * record expired and was purged); `unknown`, the read cannot tell (not a job's mail key, a job the
-   * ledger does not have, a ledger that could not be read). `mail release` releases only an
+   * status (`INPROGRESS`, `COMPLETED`); `expired <status>`, one past its lifetime, not purged yet,
+   * which the mail-dispatcher's next claim takes anew as if it had none; `none`, a job's mail key with
+   * no record (never claimed, or its record expired and was purged); `unknown`, the read cannot tell
+   * (not a job's mail key, a job the ledger does not have, a ledger that could not be read). `mail
+   * release` releases only an
    * INPROGRESS record, so the advice follows it.
    */
   readonly recordStatus: string;
@@ -172,9 +189,11 @@ export interface FindMailOptions {
  * Locally: the SMTP sink's outbox (`outboxDir`), a mail with the header: "sent"; none: "no record".
  *
  * The advice follows the verdict and the key's send-once record (`recordStatus`), as `mail release`
- * and a redrive treat it: INPROGRESS, release then redrive; none, the redrive alone (the
- * mail-dispatcher claims a key without a record and sends it; `mail release` has nothing to
- * release); COMPLETED, neither (the mail-dispatcher counts it sent); unreadable, check it by hand.
+ * and a redrive treat it: INPROGRESS, release then redrive, once its in-progress window is over
+ * (before, when it ends); none, or expired INPROGRESS, the redrive alone (the mail-dispatcher claims
+ * a key without a record, or with an expired one, and sends it; `mail release` has nothing to
+ * release); COMPLETED, neither (the mail-dispatcher counts it sent); expired COMPLETED, neither (a
+ * redrive would send it again); unreadable, check it by hand.
  *
  * @throws {MailSearchError} a call refused (naming its IAM action) or what it reads missing (the log
  *   group, the dead-letter queue, the outbox).
@@ -196,8 +215,9 @@ async function searchMail(
   recordOf: () => Promise<MailRecord | null | undefined>,
 ): Promise<MailSearch> {
   const header = idempotencyKeyHeaderValue(idempotencyKey);
+  const now = options.now ?? new Date();
   if (context.environment === 'local') {
-    return findInOutbox(idempotencyKey, header, options.outboxDir, recordOf);
+    return findInOutbox(idempotencyKey, header, options.outboxDir, recordOf, now);
   }
   // The record is JSON: its header value is written as a JSON string. A quote or backslash in it (an
   // escaped control character) or a character outside ASCII (an RFC 2047 encoded word in the record)
@@ -209,7 +229,6 @@ async function searchMail(
       { field: 'idempotencyKey' },
     );
   }
-  const now = options.now ?? new Date();
   const retentionStart = new Date(now.getTime() - MAIL_EVENT_RETENTION_DAYS * 86_400_000);
   const record = await recordOf();
   const claimedAt = record ? new Date(record.createdAt) : null;
@@ -288,7 +307,7 @@ async function searchMail(
   return {
     idempotencyKey,
     verdict,
-    recordStatus: recordStatusOf(record),
+    recordStatus: recordStatusOf(record, now),
     advice: adviceOf(
       idempotencyKey,
       {
@@ -303,6 +322,7 @@ async function searchMail(
           : {}),
       },
       record,
+      now,
     ),
     searched: [group, deadLetters.queue],
     since,
@@ -320,6 +340,7 @@ async function findInOutbox(
   header: string,
   outboxDir: string | undefined,
   recordOf: () => Promise<MailRecord | null | undefined>,
+  now: Date,
 ): Promise<MailSearch> {
   if (!outboxDir) {
     throw new InvalidOptionError('stateDir: the local outbox to search was not given', { field: 'stateDir' });
@@ -341,8 +362,8 @@ async function findInOutbox(
   return {
     idempotencyKey,
     verdict,
-    recordStatus: recordStatusOf(record),
-    advice: adviceOf(idempotencyKey, { verdict, found, caveats: [] }, record),
+    recordStatus: recordStatusOf(record, now),
+    advice: adviceOf(idempotencyKey, { verdict, found, caveats: [] }, record, now),
     searched: [outboxDir],
     since: null,
     claimedAt: null,
@@ -358,17 +379,38 @@ function verdictOf(records: readonly MailEventRecord[]): MailVerdict {
   return records.length > 0 ? 'not sent' : 'no record';
 }
 
-function recordStatusOf(record: MailRecord | null | undefined): string {
+function recordStatusOf(record: MailRecord | null | undefined, now: Date): string {
   if (record === undefined) return 'unknown';
-  return record === null ? 'none' : record.status;
+  if (record === null) return 'none';
+  return hasExpired(record, now) ? `expired ${record.status}` : record.status;
+}
+
+/**
+ * Whether the record's lifetime ended before `now`: the mail-dispatcher's next claim of its key then
+ * takes it anew, whatever its status, as a key without a record (PostgresPersistenceLayer's claim
+ * replaces a record whose `expiry_timestamp` is past), until the job-sweeper purges it.
+ */
+function hasExpired(record: MailRecord, now: Date): boolean {
+  return new Date(record.expiresAt).getTime() < now.getTime();
+}
+
+/**
+ * The end of an INPROGRESS record's in-progress window when it is not over at `now` (its send may
+ * still be running, and the ledger refuses to release it before then); undefined otherwise.
+ */
+function stillSendingUntil(record: MailRecord, now: Date): Date | undefined {
+  if (record.status !== 'INPROGRESS' || record.inProgressUntil === null) return undefined;
+  const until = new Date(record.inProgressUntil);
+  return until.getTime() >= now.getTime() ? until : undefined;
 }
 
 /**
  * What to do about mail `idempotencyKey`, as `mail release` and `dlq redrive mail` would treat it:
  * `found` says what the search found (its verdict), `record` is the key's send-once record as
- * {@link mailRecordOf} read it. `mail release` releases only an INPROGRESS record; a redrive of a key
- * without a record is claimed and sent (`PostgresPersistenceLayer`'s claim inserts the record), and
- * one of a COMPLETED record replays its result, sending nothing, while the record lives.
+ * {@link mailRecordOf} read it, at `now`. `mail release` releases only an INPROGRESS record, once
+ * its in-progress window is over; a redrive of a key without a record is claimed and sent
+ * (`PostgresPersistenceLayer`'s claim inserts the record), and so is one of an expired record, whatever
+ * its status (the claim replaces it); one of a live COMPLETED record replays its result, sending nothing.
  */
 function adviceOf(
   idempotencyKey: string,
@@ -380,14 +422,28 @@ function adviceOf(
     readonly wait?: string;
   },
   record: MailRecord | null | undefined,
+  now: Date,
 ): string {
   const { verdict, found, caveats } = search;
   const redrive = 'sidestep dlq redrive mail';
   const release = `sidestep mail release ${idempotencyKey}, then ${redrive}`;
+  // An expired record is none to the mail-dispatcher's next claim: a redrive sends the mail.
+  const expired =
+    record && hasExpired(record, now)
+      ? `its send-once record (${record.status}) expired at ${new Date(record.expiresAt).toISOString()}, so the mail-dispatcher claims the key anew, as one without a record`
+      : undefined;
   if (verdict === 'sent') {
-    return record === null
-      ? `${found}: do not release it; delete its dead letter: the key has no send-once record, so a redrive would send it again`
+    return record === null || expired
+      ? `${found}: do not release it; delete its dead letter: ${expired ?? 'the key has no send-once record'}, so a redrive would send it again`
       : `${found}: do not release it; leave its dead letter in the DLQ or delete it`;
+  }
+  if (expired && record?.status === 'COMPLETED') {
+    return `${found}, but the mail-dispatcher marked it sent, and ${expired}: a redrive would send it again, so do not release or redrive it: delete its dead letter`;
+  }
+  if (expired) {
+    return caveats.length > 0
+      ? `cannot tell (${caveats.map((caveat) => caveat.kind).join(', ')}): check the records below, or ask the recipient, before redriving: ${expired}: nothing to release, and ${redrive} sends it`
+      : `${found}, and ${expired}: nothing to release (mail release refuses it): ${redrive} alone sends it`;
   }
   if (record?.status === 'COMPLETED') {
     return `${found}, but its send-once record is COMPLETED: the mail-dispatcher counts it sent, so do not release or redrive it (mail release refuses it; a redrive sends nothing while the record lives, and sends it again once it expired): delete its dead letter`;
@@ -396,6 +452,10 @@ function adviceOf(
   const byHand = jobId ? `sidestep job ${jobId}` : "the ledger's idempotency_records";
   if (record && record.status !== 'INPROGRESS') {
     return `${found}, but its send-once record is ${record.status}, not INPROGRESS: mail release refuses it; check the record by hand (${byHand})`;
+  }
+  const sendingUntil = record && stillSendingUntil(record, now);
+  if (sendingUntil) {
+    return `${found}, but its send-once record is INPROGRESS and its send may still be running until ${sendingUntil.toISOString()} (the claiming invocation's deadline): mail release refuses it until then: run sidestep mail find ${idempotencyKey} again after that`;
   }
   if (caveats.length > 0) {
     return `cannot tell (${caveats.map((caveat) => caveat.kind).join(', ')}): check the records below, or ask the recipient, before ${record === null ? `redriving: with no send-once record there is nothing to release, and ${redrive} sends it` : 'releasing'}`;

@@ -83,6 +83,13 @@ function searching(
     claimedAt?: Date | null;
     /** The status of the key's send-once record, which the ledger releases only when INPROGRESS. */
     status?: string;
+    /** The end of the record's lifetime. @default 19 days after its claim */
+    expiresAt?: Date;
+    /**
+     * The end of its claim's in-progress window, which the ledger refuses to release it before.
+     * @default a minute after its claim (over), none for a COMPLETED record
+     */
+    inProgressUntil?: Date | null;
     /** The ledger's read of the key's job fails (the record cannot be told). */
     ledgerFails?: boolean;
   } = {},
@@ -90,6 +97,12 @@ function searching(
   const staged = stagingContext();
   const claimedAt = options.claimedAt === undefined ? CLAIMED : options.claimedAt;
   const status = options.status ?? 'INPROGRESS';
+  const inProgressUntil =
+    options.inProgressUntil !== undefined
+      ? options.inProgressUntil
+      : claimedAt && status === 'INPROGRESS'
+        ? new Date(claimedAt.getTime() + 60_000)
+        : null;
   const ledgerCalls: string[] = [];
   const released: string[] = [];
   const audits: { action: string; result: string; details: Record<string, unknown> }[] = [];
@@ -97,6 +110,10 @@ function searching(
     releaseMail: async (key: string) => {
       if (!claimedAt || status !== 'INPROGRESS') {
         throw new MailRecordNotReleasableError(key, claimedAt ? status : undefined);
+      }
+      // As the ledger: not before the claim's window is over (NOW: the test's clock).
+      if (inProgressUntil && inProgressUntil.getTime() >= NOW.getTime()) {
+        throw new MailRecordNotReleasableError(key, status, { inProgressUntil });
       }
       released.push(key);
       return { idempotencyKey: key, recordId: `fn#${key}`, released: 'deleted INPROGRESS record' };
@@ -110,7 +127,16 @@ function searching(
       return sampleJobDetail({
         id: jobId,
         mails: claimedAt
-          ? [{ idempotencyKey: KEY, recordId: `fn#${KEY}`, status, createdAt: claimedAt }]
+          ? [
+              {
+                idempotencyKey: KEY,
+                recordId: `fn#${KEY}`,
+                status,
+                createdAt: claimedAt,
+                expiresAt: options.expiresAt ?? new Date(claimedAt.getTime() + 19 * 86_400_000),
+                inProgressUntil,
+              },
+            ]
           : [],
       });
     },
@@ -461,8 +487,70 @@ describe("findMail's advice by the key's send-once record", () => {
     );
   });
 
+  it('says when release becomes possible for an INPROGRESS record whose send may still be running, instead of advising it', async () => {
+    const until = new Date('2026-12-06T12:05:00Z');
+    for (const byKey of [[[]], [[logEvent(sesRecord('Reject'))]]]) {
+      const { context } = searching({ inProgressUntil: until, byKey });
+      const found = await findMail(context, KEY, { now: NOW });
+      expect(found.recordStatus).toBe('INPROGRESS');
+      expect(found.advice).toMatch(
+        /its send-once record is INPROGRESS and its send may still be running until 2026-12-06T12:05:00\.000Z .*mail release refuses it until then: run sidestep mail find import\.failed:imp_1 again after that/,
+      );
+      expect(found.advice).not.toContain(RELEASE);
+    }
+  });
+
+  // The mail-dispatcher claims the key of an expired record (not purged yet) anew, whatever its
+  // status, as one without a record (PostgresPersistenceLayer's claim): a redrive sends the mail.
+  it('treats an expired INPROGRESS record as none, as the mail-dispatcher does: the redrive alone sends it', async () => {
+    const { context } = searching({
+      expiresAt: new Date('2026-12-06T11:59:59Z'),
+      byKey: [[logEvent(sesRecord('Reject'))]],
+    });
+    const found = await findMail(context, KEY, { now: NOW });
+    expect(found).toMatchObject({ verdict: 'not sent', recordStatus: 'expired INPROGRESS' });
+    expect(found.advice).toMatch(
+      /its send-once record \(INPROGRESS\) expired at 2026-12-06T11:59:59\.000Z.*nothing to release.*sidestep dlq redrive mail alone sends it/,
+    );
+    expect(found.advice).not.toContain(RELEASE);
+    // With a caveat: check first, then the redrive alone.
+    const unsure = searching({
+      expiresAt: new Date('2026-12-06T11:59:59Z'),
+      deadLetters: [sesRecord('Send', { key: 'other' })],
+    });
+    const caveated = await findMail(unsure.context, KEY, { now: NOW });
+    expect(caveated.advice).toMatch(
+      /^cannot tell \(dead-letters\): .*before redriving: its send-once record \(INPROGRESS\) expired at .*nothing to release, and sidestep dlq redrive mail sends it$/,
+    );
+  });
+
+  it('says a redrive would send again the mail of an expired COMPLETED record: delete its dead letter', async () => {
+    for (const byKey of [[[]], [[logEvent(sesRecord('Reject'))]], [[logEvent(sesRecord('Send'))]]]) {
+      const { context } = searching({
+        status: 'COMPLETED',
+        expiresAt: new Date('2026-12-06T11:00:00Z'),
+        byKey,
+      });
+      const found = await findMail(context, KEY, { now: NOW });
+      expect(found.recordStatus).toBe('expired COMPLETED');
+      expect(found.advice).toContain('COMPLETED) expired at 2026-12-06T11:00:00.000Z');
+      expect(found.advice).toMatch(/a redrive would send it again/);
+      expect(found.advice).toMatch(/delete its dead letter/);
+      expect(found.advice).not.toContain(RELEASE);
+      expect(found.advice).not.toMatch(/redrive sends nothing/);
+    }
+  });
+
   it('advises mail release exactly where mail release goes ahead', async () => {
-    const states = [{}, { status: 'COMPLETED' }, { claimedAt: null }];
+    const expired = new Date('2026-12-06T11:00:00Z');
+    const states = [
+      {},
+      { status: 'COMPLETED' },
+      { claimedAt: null },
+      { inProgressUntil: new Date('2026-12-06T12:05:00Z') },
+      { expiresAt: expired },
+      { status: 'COMPLETED', expiresAt: expired },
+    ];
     const searches = [[[]], [[logEvent(sesRecord('Reject'))]], [[logEvent(sesRecord('Send'))]]];
     for (const state of states) {
       for (const byKey of searches) {
@@ -531,25 +619,55 @@ describe('releaseMail after the search', () => {
     }
   });
 
-  it('refuses a record the ledger would not release before searching: no search, no release, audited', async () => {
-    const { context, logs, sqs, released, audits } = searching({ status: 'COMPLETED' });
+  /** Releases KEY with its record as `state` says: refused as `refusal` says, before any search, audited. */
+  async function refusedBeforeSearching(
+    state: Parameters<typeof searching>[0],
+    refusal: Record<string, unknown>,
+  ): Promise<void> {
+    const { context, logs, sqs, released, audits } = searching(state);
     await expect(releaseMail(context, KEY, { now: NOW })).rejects.toMatchObject({
       name: 'MailRecordNotReleasableError',
-      status: 'COMPLETED',
+      field: 'idempotencyKey',
+      ...refusal,
     });
     expect(logs.commandCalls(FilterLogEventsCommand)).toHaveLength(0);
     expect(sqs.calls()).toHaveLength(0);
     expect(released).toEqual([]);
     expect(audits).toMatchObject([{ action: 'mail-release', result: 'error' }]);
+  }
+
+  it('refuses a record the ledger would not release before searching: no search, no release, audited', async () => {
+    await refusedBeforeSearching({ status: 'COMPLETED' }, { status: 'COMPLETED' });
+  });
+
+  it('refuses, before searching, an INPROGRESS record whose send may still be running, saying until when', async () => {
+    const until = new Date('2026-12-06T12:05:00Z');
+    await refusedBeforeSearching(
+      { inProgressUntil: until },
+      {
+        status: 'INPROGRESS',
+        inProgressUntil: until,
+        message: expect.stringContaining('may still be running until 2026-12-06T12:05:00.000Z'),
+      },
+    );
+  });
+
+  it('refuses, before searching, an expired record: the mail-dispatcher claims its key anew, so the redrive alone sends it', async () => {
+    const expiredAt = new Date('2026-12-06T11:00:00Z');
+    await refusedBeforeSearching(
+      { expiresAt: expiredAt },
+      {
+        status: 'INPROGRESS',
+        expiredAt,
+        message: expect.stringMatching(
+          /expired at 2026-12-06T11:00:00\.000Z.*a redrive sends it without a release/,
+        ),
+      },
+    );
   });
 
   it('refuses, before searching, a job mail key the ledger has no record of', async () => {
-    const { context, logs } = searching({ claimedAt: null });
-    await expect(releaseMail(context, KEY, { now: NOW })).rejects.toMatchObject({
-      name: 'MailRecordNotReleasableError',
-      status: undefined,
-    });
-    expect(logs.commandCalls(FilterLogEventsCommand)).toHaveLength(0);
+    await refusedBeforeSearching({ claimedAt: null }, { status: undefined });
   });
 
   it('releases with force without searching', async () => {
@@ -585,7 +703,16 @@ describe('findMail locally', () => {
           mails:
             status === null
               ? []
-              : [{ idempotencyKey: key, recordId: `fn#${key}`, status, createdAt: CLAIMED }],
+              : [
+                  {
+                    idempotencyKey: key,
+                    recordId: `fn#${key}`,
+                    status,
+                    createdAt: CLAIMED,
+                    expiresAt: new Date('2100-01-01T00:00:00Z'),
+                    inProgressUntil: null,
+                  },
+                ],
         });
       },
     } as unknown as Ledger;
