@@ -15,9 +15,11 @@ import {
   type JobPage,
   type JobSummary,
   type JobView,
+  MAIL_RECORD_EXPIRED,
   type MailEventRecord,
   type MailRecord,
   type MailSearch,
+  mailRecordExpired,
   type RedriveResult,
   type ReinvokeResult,
   type RejectedRowPage,
@@ -380,8 +382,8 @@ function whatRunsIt(result: JobView): string[] {
  * anew, as one without a record, so a redrive would send the mail again: said, in yellow.
  */
 function expiry(mail: MailRecord): Cell {
-  return new Date(mail.expiresAt).getTime() < Date.now()
-    ? { text: `${when(mail.expiresAt)} (expired: a redrive sends it again)`, tone: 'yellow' }
+  return mailRecordExpired(mail)
+    ? { text: `${when(mail.expiresAt)} (${MAIL_RECORD_EXPIRED})`, tone: 'yellow' }
     : when(mail.expiresAt);
 }
 

@@ -95,10 +95,12 @@ export {
   type FindMailOptions,
   findMail,
   MAIL_EVENT_RETENTION_DAYS,
+  MAIL_RECORD_EXPIRED,
   type MailEventRecord,
   type MailSearch,
   type MailSearchCaveat,
   type MailVerdict,
+  mailRecordExpired,
   type ReleaseMailOptions,
   releaseMail,
 } from './mail.ts';

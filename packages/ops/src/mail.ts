@@ -58,7 +58,7 @@ export async function releaseMail(
       // The ledger's refusals its read shows first: a record it would not release needs no search.
       const now = options.now ?? new Date();
       const record = await mailRecordOf(context, idempotencyKey);
-      if (record && hasExpired(record, now)) {
+      if (record && mailRecordExpired(record, now)) {
         // The ledger would delete an expired INPROGRESS one, to no effect: a redrive sends it anyway.
         throw new MailRecordNotReleasableError(idempotencyKey, record.status, {
           expiredAt: new Date(record.expiresAt),
@@ -382,17 +382,21 @@ function verdictOf(records: readonly MailEventRecord[]): MailVerdict {
 function recordStatusOf(record: MailRecord | null | undefined, now: Date): string {
   if (record === undefined) return 'unknown';
   if (record === null) return 'none';
-  return hasExpired(record, now) ? `expired ${record.status}` : record.status;
+  return mailRecordExpired(record, now) ? `expired ${record.status}` : record.status;
 }
 
 /**
  * Whether the record's lifetime ended before `now`: the mail-dispatcher's next claim of its key then
  * takes it anew, whatever its status, as a key without a record (PostgresPersistenceLayer's claim
- * replaces a record whose `expiry_timestamp` is past), until the job-sweeper purges it.
+ * replaces a record whose `expiry_timestamp` is past), until the job-sweeper purges it. `sidestep
+ * job` and the console's job page mark such a record {@link MAIL_RECORD_EXPIRED}.
  */
-function hasExpired(record: MailRecord, now: Date): boolean {
+export function mailRecordExpired(record: Pick<MailRecord, 'expiresAt'>, now: Date = new Date()): boolean {
   return new Date(record.expiresAt).getTime() < now.getTime();
 }
+
+/** What an expired send-once record ({@link mailRecordExpired}) means, as a job's mails are listed. */
+export const MAIL_RECORD_EXPIRED = 'expired: a redrive sends it again';
 
 /**
  * The end of an INPROGRESS record's in-progress window when it is not over at `now` (its send may
@@ -429,7 +433,7 @@ function adviceOf(
   const release = `sidestep mail release ${idempotencyKey}, then ${redrive}`;
   // An expired record is none to the mail-dispatcher's next claim: a redrive sends the mail.
   const expired =
-    record && hasExpired(record, now)
+    record && mailRecordExpired(record, now)
       ? `its send-once record (${record.status}) expired at ${new Date(record.expiresAt).toISOString()}, so the mail-dispatcher claims the key anew, as one without a record`
       : undefined;
   if (verdict === 'sent') {
