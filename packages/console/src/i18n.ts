@@ -1,3 +1,5 @@
+import { MAIL_RECORD_EXPIRED } from '@sidestep/ops';
+
 /** The console's words in English; every other catalogue has the same keys (the type says so). */
 const EN = {
   'nav.overview': 'Overview',
@@ -84,6 +86,8 @@ const EN = {
   'col.from': 'From',
   'col.date': 'Date',
   'col.mailKey': 'Mail',
+  'col.inProgressUntil': 'In progress until',
+  'col.expires': 'Expires',
   'col.event': 'Event',
   'col.transition': 'Transition',
   'col.check': 'Redrive would',
@@ -151,6 +155,8 @@ const EN = {
   'job.retried': 'Retried: attempt {attempt} started',
   'job.executions': 'Executions (every attempt)',
   'job.mails': 'Mails',
+  // sidestep job's own words for it.
+  'job.mailExpired': MAIL_RECORD_EXPIRED,
   'job.sweepMailRefused': 'Failure mail refused, not sent',
   'job.sweepMailPending': 'Failure mail not queued yet, tried again every sweep',
   'job.sweepMailQueued': 'Failure mail queued',
@@ -275,6 +281,8 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'col.from': '送信者',
   'col.date': '日付',
   'col.mailKey': 'メール',
+  'col.inProgressUntil': '処理中の期限',
+  'col.expires': '有効期限',
   'col.event': 'イベント',
   'col.transition': '遷移',
   'col.check': '再投入すると',
@@ -343,6 +351,7 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'job.retried': 'リトライしました: 試行 {attempt} を開始',
   'job.executions': '実行（すべての試行）',
   'job.mails': 'メール',
+  'job.mailExpired': '期限切れ: 再投入すると再び送信されます',
   'job.sweepMailRefused': '失敗通知メールは拒否され、送信されていません',
   'job.sweepMailPending': '失敗通知メールは未登録です（スイープのたびに再試行します）',
   'job.sweepMailQueued': '失敗通知メールを登録しました',

@@ -4,7 +4,7 @@ import { sampleJobDetail } from '@sidestep/ledger/testing';
 import { createOpsContext, type JobDetail, type Ledger, type OpsContext } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
-import { type ConsoleFetch, signIn } from '../src/testing.ts';
+import { type ConsoleFetch, launchChromium, signIn } from '../src/testing.ts';
 
 // The jobs list and a job's page on a local context whose ledger is a stub and whose Step Functions
 // answers DescribeExecution for each job's latest execution
@@ -12,6 +12,39 @@ import { type ConsoleFetch, signIn } from '../src/testing.ts';
 const arn = (name: string) => `arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:${name}`;
 const reason = 'interrupted by SIGTERM; the staging is kept for the retry';
 const stopDate = new Date('2026-12-05T01:00:00Z');
+// Whole seconds, as the page shows them.
+const now = Math.floor(Date.now() / 1000) * 1000;
+const DAY = 86_400_000;
+/**
+ * imp_mails' send-once records: one whose send may still be running (its in-progress window ahead),
+ * one sent, and one sent whose record expired, not purged yet (a redrive would send it again).
+ */
+const MAILS = [
+  {
+    idempotencyKey: 'import.started:imp_mails',
+    recordId: 'sidestep-local-mail-dispatcher#a',
+    status: 'INPROGRESS',
+    createdAt: new Date(now - 60_000),
+    expiresAt: new Date(now + 19 * DAY - 60_000),
+    inProgressUntil: new Date(now + 600_000),
+  },
+  {
+    idempotencyKey: 'import.completed:imp_mails',
+    recordId: 'sidestep-local-mail-dispatcher#b',
+    status: 'COMPLETED',
+    createdAt: new Date(now - DAY),
+    expiresAt: new Date(now + 18 * DAY),
+    inProgressUntil: null,
+  },
+  {
+    idempotencyKey: 'import.failed:imp_mails',
+    recordId: 'sidestep-local-mail-dispatcher#c',
+    status: 'COMPLETED',
+    createdAt: new Date('2026-11-01T10:00:00Z'),
+    expiresAt: new Date('2026-11-20T10:00:00Z'),
+    inProgressUntil: null,
+  },
+];
 const JOBS: readonly JobDetail[] = [
   sampleJobDetail({ id: 'imp_rerun', executionId: arn('imp_rerun'), workerError: reason }),
   sampleJobDetail({ id: 'imp_aborted', executionId: arn('imp_aborted'), workerError: reason }),
@@ -39,6 +72,7 @@ const JOBS: readonly JobDetail[] = [
     rowsImported: 8,
     rowsRejected: 2,
   }),
+  sampleJobDetail({ id: 'imp_mails', state: 'succeeded', mails: MAILS }),
   sampleJobDetail({
     id: 'exp_running',
     kind: 'export',
@@ -154,6 +188,88 @@ describe('the job page', () => {
     expect(exporting).not.toContain('0 rows so far');
     expect(exporting).toContain('4,200,000 rows read');
   });
+});
+
+describe("a job's mails", () => {
+  /** A time as the page writes it: a `<time>` of the instant, its text in UTC to the second. */
+  const at = (date: Date) =>
+    `<time datetime="${date.toISOString()}">${date.toISOString().slice(0, 19).replace('T', ' ')}Z</time>`;
+
+  it("shows each mail's send-once record: its claim, in-progress window and expiry, an expired one marked", async () => {
+    const body = await page('/jobs/imp_mails');
+    const mails = /<table id="job-mails">[\s\S]*?<\/table>/.exec(body)?.[0] ?? '';
+    const cells = (row: string) => [...row.matchAll(/<t[hd]>([\s\S]*?)<\/t[hd]>/g)].map((cell) => cell[1]);
+    const [heading = '', ...rows] = [...mails.matchAll(/<tr>[\s\S]*?<\/tr>/g)].map((row) => row[0]);
+    expect(cells(heading)).toEqual(['Mail', 'Status', 'Created', 'In progress until', 'Expires']);
+    const [sending, sent, expired] = MAILS as [(typeof MAILS)[0], (typeof MAILS)[0], (typeof MAILS)[0]];
+    expect(rows.map(cells)).toEqual([
+      [
+        sending.idempotencyKey,
+        '<span class="badge badge-inprogress">INPROGRESS</span>',
+        at(sending.createdAt),
+        at(new Date(now + 600_000)),
+        at(sending.expiresAt),
+      ],
+      [
+        sent.idempotencyKey,
+        '<span class="badge badge-completed">COMPLETED</span>',
+        at(sent.createdAt),
+        '—',
+        at(sent.expiresAt),
+      ],
+      [
+        expired.idempotencyKey,
+        '<span class="badge badge-completed">COMPLETED</span>',
+        at(expired.createdAt),
+        '—',
+        `${at(expired.expiresAt)} <strong class="bad mail-expired">(expired: a redrive sends it again)</strong>`,
+      ],
+    ]);
+  });
+
+  it('reads in a browser as sidestep job lists them, each time in the browser’s zone', async () => {
+    const browser = await launchChromium();
+    try {
+      const tab = await browser.newPage();
+      const opened = new URL(running.url);
+      opened.pathname = '/jobs/imp_mails';
+      await tab.goto(opened.toString());
+      await tab.waitForURL(new URL('/jobs/imp_mails', running.url).toString());
+      // Each cell as a person reads it, and the instant of the time it shows, if any.
+      const rows = await tab.locator('#job-mails tr').evaluateAll((trs) =>
+        trs.map((tr) =>
+          [...tr.children].map((cell) => {
+            const shown = cell.querySelector('time')?.getAttribute('datetime');
+            return shown ? `${shown} as ${cell.textContent}` : cell.textContent;
+          }),
+        ),
+      );
+      /** A time cell: its instant, shown as console.js writes it in the browser's zone, then `after`. */
+      const shows = (date: Date, after = '') =>
+        expect.stringMatching(new RegExp(`^${date.toISOString()} as .+${after.replace(/[()]/g, '\\$&')}$`));
+      const [sending, sent, expired] = MAILS as [(typeof MAILS)[0], (typeof MAILS)[0], (typeof MAILS)[0]];
+      expect(rows).toEqual([
+        ['Mail', 'Status', 'Created', 'In progress until', 'Expires'],
+        [
+          sending.idempotencyKey,
+          'INPROGRESS',
+          shows(sending.createdAt),
+          shows(new Date(now + 600_000)),
+          shows(sending.expiresAt),
+        ],
+        [sent.idempotencyKey, 'COMPLETED', shows(sent.createdAt), '—', shows(sent.expiresAt)],
+        [
+          expired.idempotencyKey,
+          'COMPLETED',
+          shows(expired.createdAt),
+          '—',
+          shows(expired.expiresAt, ' (expired: a redrive sends it again)'),
+        ],
+      ]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 });
 
 describe("a job's actions and rejected rows", () => {

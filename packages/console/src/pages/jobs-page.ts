@@ -8,6 +8,8 @@ import {
   type JobSummary,
   type JobView,
   listRejectedRows,
+  type MailRecord,
+  mailRecordExpired,
   pageJobs,
   rejectedRowsCsv,
   retryJob,
@@ -266,6 +268,17 @@ function whatRunsIt(request: PageRequest, job: JobView): SafeHtml | '' {
   </section>`;
 }
 
+/**
+ * When a mail's send-once record expires, as `sidestep job` lists it: past it (not purged yet) the
+ * mail-dispatcher claims the key anew, as one without a record, so a redrive would send the mail
+ * again: said next to it.
+ */
+function expiry(t: Translate, mail: MailRecord): SafeHtml | null {
+  return mailRecordExpired(mail)
+    ? html`${time(mail.expiresAt)} <strong class="bad mail-expired">(${t('job.mailExpired')})</strong>`
+    : time(mail.expiresAt);
+}
+
 /** One job: progress, every attempt's execution, its mails and transitions; Retry when it failed. */
 export const jobPage: Page = async (request) => {
   const { context, t, locale, params, outboxDir } = request;
@@ -297,8 +310,15 @@ export const jobPage: Page = async (request) => {
           ${job.sweepMail ? sweepMailLine(t, job.sweepMail) : ''}
           ${table(
             t,
-            [t('col.mailKey'), t('col.status'), t('col.created')],
-            job.mails.map((mail) => [mail.idempotencyKey, badge(mail.status), time(mail.createdAt)]),
+            [t('col.mailKey'), t('col.status'), t('col.created'), t('col.inProgressUntil'), t('col.expires')],
+            job.mails.map((mail) => [
+              mail.idempotencyKey,
+              badge(mail.status),
+              time(mail.createdAt),
+              time(mail.inProgressUntil),
+              expiry(t, mail),
+            ]),
+            { id: 'job-mails' },
           )}
           ${outboxDir ? html`<p><a href="/mail?job=${encodeURIComponent(job.id)}">${t('mail.title')}</a></p>` : ''}
         </section>
