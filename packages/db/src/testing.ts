@@ -100,6 +100,23 @@ export function describeEachDatabase(
 }
 
 /**
+ * Planner settings, each for `SET LOCAL` in a test's transaction, under which PostgreSQL joins
+ * `x IN (subquery)` as a nested-loop semi join that runs the subquery again for every outer row: a
+ * plan it also picks on its own for some table statistics. A `LIMIT n ... FOR UPDATE SKIP LOCKED`
+ * subquery run so skips the rows its own statement has already deleted and returns the next n, so a
+ * `DELETE ... WHERE id IN (<that subquery>)` deletes every matching row, not n (seen in CI, 2026-12-07).
+ */
+export const RESCANNED_SUBQUERY_PLAN: readonly string[] = [
+  'enable_hashjoin',
+  'enable_mergejoin',
+  'enable_hashagg',
+  'enable_sort',
+  'enable_material',
+  // An ordered batch (`ORDER BY at LIMIT n`) then reads the index again on each run, not a sort it keeps.
+  'enable_seqscan',
+].map((setting) => `SET LOCAL ${setting} = off`);
+
+/**
  * One database for the enclosing suite: opened in its `beforeAll`, closed in its `afterAll`. Returns
  * the accessor, which throws when called outside the suite's tests (before it is opened).
  */

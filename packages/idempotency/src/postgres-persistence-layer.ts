@@ -172,11 +172,15 @@ export class PostgresPersistenceLayer extends BasePersistenceLayer {
       // A bigint bound, the column's own type, so the expiry index serves the search (a double
       // precision one made PostgreSQL convert every row's column and read the whole table). The
       // column holds whole seconds: `expiry < ceil(now)` is exactly `expiry < now`.
+      // The batch is picked once, in a MATERIALIZED CTE: as a subquery of `id IN (...)` PostgreSQL
+      // may run it again for every row it joins (a nested-loop semi join), and each run skips the
+      // rows this DELETE already removed and locks the next `limit`, so one statement deleted them all.
       const result = await db.query(
-        `DELETE FROM ${this.#table} WHERE id IN (
+        `WITH batch AS MATERIALIZED (
            SELECT id FROM ${this.#table} WHERE expiry_timestamp < $1::bigint
            LIMIT $2 FOR UPDATE SKIP LOCKED
-         ) AND expiry_timestamp < $1::bigint`,
+         )
+         DELETE FROM ${this.#table} WHERE id IN (SELECT id FROM batch) AND expiry_timestamp < $1::bigint`,
         [Math.ceil(now.getTime() / 1000), limit],
       );
       deleted += result.rowCount;

@@ -8,7 +8,7 @@ import {
 } from '@aws-lambda-powertools/idempotency';
 import { describe, expect, it, jest } from '@jest/globals';
 import type { Queryable, QueryResult } from '@sidestep/db';
-import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
+import { describeEachDatabase, RESCANNED_SUBQUERY_PLAN, suiteDatabase } from '@sidestep/db/testing';
 import type { Context } from 'aws-lambda';
 import {
   findIdempotencyOutcomeUnknown,
@@ -563,6 +563,26 @@ describeEachDatabase('PostgresPersistenceLayer', (open) => {
     expect(both[0] + both[1]).toBe(5);
     expect(await left()).toEqual([{ id: 'purge-batch-live' }]);
     expect(await store.purgeExpired(at)).toBe(0);
+  });
+
+  it("purges at most `limit` records a batch also when PostgreSQL reruns the batch's subquery for every row", async () => {
+    const expired = Array.from({ length: 5 }, (_, index) => `purge-rescan-${index}`);
+    await db().query(
+      `INSERT INTO idempotency_records (id, status, expiry_timestamp)
+       SELECT id, 'COMPLETED', 1000 FROM unnest($1::text[]) AS id`,
+      [expired],
+    );
+    const purged = await db().transaction(async (tx) => {
+      for (const setting of RESCANNED_SUBQUERY_PLAN) await tx.query(setting);
+      return new PostgresPersistenceLayer({ database: tx }).purgeExpired(new Date(2000_000), {
+        limit: 2,
+        batches: 1,
+      });
+    });
+    const left = await db().query("SELECT id FROM idempotency_records WHERE id LIKE 'purge-rescan-%'");
+    await db().query("DELETE FROM idempotency_records WHERE id LIKE 'purge-rescan-%'");
+    expect(purged).toBe(2);
+    expect(left.rows).toHaveLength(3);
   });
 
   it('finds expired records through the expiry index (migration 1), not by reading the table', async () => {

@@ -121,9 +121,12 @@ async function dropLeftoverStagings(db: Database, batch: RetentionBatch): Promis
  */
 export async function deleteAuditEntries(db: Queryable, batch: RetentionBatch): Promise<number> {
   const { rowCount } = await db.query(
-    `DELETE FROM operator_audit WHERE id IN (
+    // Picked once (MATERIALIZED), as the idempotency records' purge picks its batch: rerun as the
+    // subquery of a nested-loop semi join, the batch would skip what this DELETE removed and go on.
+    `WITH batch AS MATERIALIZED (
        SELECT id FROM operator_audit WHERE at < $1 ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED
-     )`,
+     )
+     DELETE FROM operator_audit WHERE id IN (SELECT id FROM batch)`,
     [batch.olderThan, batch.limit],
   );
   return rowCount;

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db/postgres';
-import { describeEachDatabase } from '@sidestep/db/testing';
+import { describeEachDatabase, RESCANNED_SUBQUERY_PLAN } from '@sidestep/db/testing';
 import { deleteAuditEntries, deleteFinishedJobs } from '../src/index.ts';
 import { FINISHED_JOBS_BATCH_SQL } from '../src/retention.ts';
 import {
@@ -183,5 +183,24 @@ describeEachDatabase('retention', (open, backend) => {
     expect(await deleteAuditEntries(db, { olderThan, limit: 2 })).toBe(1);
     expect(await deleteAuditEntries(db, { olderThan, limit: 2 })).toBe(0);
     expect(await targets()).toEqual(['exp_4']);
+  });
+
+  it("deletes at most `limit` audit entries also when PostgreSQL reruns the batch's subquery for every row", async () => {
+    // Oldest first, so the rows a scan of the table meets first are those the batch picks first.
+    for (const n of [1, 2, 3, 4, 5]) {
+      await db.query(
+        `INSERT INTO operator_audit (at, operator, environment, action, target, details, result)
+         VALUES ($1, 'arn:aws:iam::111111111111:user/someone', 'staging', 'job-fail', $2, '{}', 'ok')`,
+        [`2026-05-0${n}T00:00:00Z`, `rescan_${n}`],
+      );
+    }
+    const deleted = await db.transaction(async (tx) => {
+      for (const setting of RESCANNED_SUBQUERY_PLAN) await tx.query(setting);
+      return deleteAuditEntries(tx, { olderThan: new Date('2026-06-01T00:00:00Z'), limit: 2 });
+    });
+    expect(deleted).toBe(2);
+    expect((await db.query("SELECT 1 FROM operator_audit WHERE target LIKE 'rescan_%'")).rows).toHaveLength(
+      3,
+    );
   });
 });
