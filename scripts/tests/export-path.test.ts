@@ -231,6 +231,27 @@ describe('the export path in the local cloud', () => {
     expect(delivered.file.startsWith(cloud.outboxDir) && existsSync(delivered.file)).toBe(true);
   }, 120_000);
 
+  it('mails every refusal of one request id, each under its own key: none dead-lettered as a reused key', async () => {
+    // Two requests under one id, from two requesters, each breaking its contract in its own way: two
+    // different refusals. Keyed by the request id, the second was a reused key to the mail-dispatcher,
+    // dead-lettered and never sent; each is keyed by its own SQS message now.
+    const requestId = `req-refused-${run}`;
+    const requesters = [`refused-1-${run}@${domain}`, `refused-2-${run}@${domain}`];
+    const deadBefore = collecting.ofType('dead-lettered').length;
+    await requestExport(requestId, { requestedBy: requesters[0], fileName: 'ユーザー一覧' });
+    await finishedExecution(EXPORT_MACHINE, requesters[0] as string);
+    await requestExport(requestId, { requestedBy: requesters[1], filter: { emailDomain: 'not a domain' } });
+    const second = await finishedExecution(EXPORT_MACHINE, requesters[1] as string);
+    expect([second.status, second.error]).toEqual(['FAILED', 'InvalidInputError']);
+
+    for (const requester of requesters) {
+      await collecting.waitFor('mail-delivered', (event) => event.to.includes(requester), 30_000);
+    }
+    expect(mails(requesters[0] as string, 'Your export failed')[0]).toMatch(/request\.fileName/);
+    expect(mails(requesters[1] as string, 'Your export failed')[0]).toMatch(/request\.filter\.emailDomain/);
+    expect(collecting.ofType('dead-lettered').slice(deadBefore)).toEqual([]);
+  }, 120_000);
+
   it('reruns an export whose Fargate Spot task is reclaimed after its first part: the rerun resumes in the same upload', async () => {
     // Issue 13 item 3 through the product: the export workflow reruns a task ECS stopped with stop
     // code SpotInterruption; the rerun lists the file's multipart upload (ListParts, with the task

@@ -199,7 +199,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         rejected: { errors: ['RequestConflictError', 'InvalidInputError'], next: 'ReadRejection' },
       }),
       // Issue 11.8: a request whose id another request already used (another requester, other users)
-      // is refused by the status-updater; its requester is told why, by the export.failed mail under
+      // is refused by the status-updater; its requester is told why, by the export.failed mail about
       // the request's id (there is no job of theirs), and the execution ends FAILED with the error.
       // A request that breaks its contract (a fileName with "/" or Japanese letters, a bad filter:
       // the status-updater's InvalidInputError naming the field) is told the same way, when its
@@ -208,10 +208,19 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
         Type: 'Pass',
         Comment:
           "The status-updater's error document (Cause is its JSON) and the request id as the mail's job",
-        // No job of theirs, so no attempt: the mail's key is the request id's.
+        // No job of theirs, so no attempt. The mail's key (mailEnvelope's <template>:<attemptKey>) is
+        // `export.failed:refused:<SQS message id>`, not the request id's: the mail-dispatcher sends
+        // once per key and dead-letters a key reused for another mail (IdempotencyKeyReusedError), and
+        // every refusal of one id (another requester's conflict, a third one, a broken contract) would
+        // share the request id's key, so all but the first would never be sent. The message id is the
+        // refused message's own: SQS keeps it across redeliveries, so a redelivered request (a second
+        // execution, the same mail) is sent once, and another message under the id is another key. No
+        // job's mail (`<template>:<jobId>[:<attempt>]`, job ids `exp_<uuid>`) starts with `refused:`.
+        // Not a hash of the mail's content (States.Hash): aws-local-stepfunctions 3.0.0 hashes only
+        // the first 64 bytes of a longer input, so locally two refusals to one requester would collide.
         Parameters: {
           'jobId.$': '$.request.id',
-          'attemptKey.$': '$.request.id',
+          'attemptKey.$': "States.Format('refused:{}', $.messageId)",
           'cause.$': 'States.StringToJson($.error.Cause)',
         },
         ResultPath: '$.job',
@@ -258,7 +267,7 @@ export function exportWorkflow(props: ExportWorkflowProps): StateMachineDefiniti
       DescribeInvalidRequest: {
         Type: 'Pass',
         Comment:
-          "The reason the requester reads: what was refused, the status-updater's words naming the field, and to resend under a new request id (the refusal mail is keyed by the id: a second, different refusal of one id would reuse its key and be dead-lettered)",
+          "The reason the requester reads: what was refused, the status-updater's words naming the field, and to resend under a new request id (the id is the request's identity: one another request registered is refused as a conflict)",
         Parameters: {
           'errorMessage.$': `States.Format('export request {} refused, nothing was exported: {}. Correct the request and send it again with a new request id', $.request.id, $.job.cause.errorMessage)`,
         },

@@ -31,15 +31,18 @@ const props: ExportWorkflowProps = {
 };
 const run = workflowExecutor('export', exportWorkflow(props));
 
+const MESSAGE_ID = '059f36b4-87a3-44ab-83d2-661975830a7d';
+
 /**
  * What an EventBridge Pipe with an SQS source (batch size 1) gives a Step Functions target: an array
  * of one SQS record (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-pipes-sqs.html).
+ * `messageId` is SQS's for the message, the same on every delivery of it.
  */
-function pipeInput(envelope: unknown) {
+function pipeInput(envelope: unknown, messageId = MESSAGE_ID) {
   const body = typeof envelope === 'string' ? envelope : JSON.stringify(envelope);
   return [
     {
-      messageId: '059f36b4-87a3-44ab-83d2-661975830a7d',
+      messageId,
       receiptHandle: 'AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a...',
       body,
       attributes: {
@@ -346,7 +349,7 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(env.tasks).toHaveLength(1);
     const rejected = env.mailJobs().find((mail) => mail.payload.to === 'someone-else@example.com');
     expect(rejected).toMatchObject({
-      id: 'export.failed:req-conflict',
+      id: `export.failed:refused:${MESSAGE_ID}`,
       payload: {
         template: 'export.failed',
         params: { jobId: 'req-conflict', reason: expect.stringContaining('send this request with a new id') },
@@ -354,6 +357,53 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     });
     // The mail job is valid for the mail-dispatcher.
     expect(() => validate(MailSendJob, rejected)).not.toThrow();
+  });
+
+  it('keys each refusal by its own message: apart from the job’s mails and other refusals of the id, the same when delivered again', async () => {
+    const env = cloud({ worker: WorkflowCloud.failingWorker('database unavailable') });
+    // A registers the id and fails; B reuses the id (another requester) and is delivered twice; C
+    // reuses it too (a third requester); D reuses it and breaks its contract.
+    // Each message has its own SQS message id; B's redelivery has B's.
+    await execute(pipeInput(request('req-keys'), 'a0000000-0000-4000-8000-000000000000'), env);
+    const conflicting = pipeInput(
+      request('req-keys', { requestedBy: 'someone-else@example.com' }),
+      'b0000000-0000-4000-8000-000000000000',
+    );
+    const b = await execute(conflicting, env);
+    const bAgain = await execute(conflicting, env);
+    await execute(
+      pipeInput(
+        request('req-keys', { requestedBy: 'third@example.com' }),
+        'c0000000-0000-4000-8000-000000000000',
+      ),
+      env,
+    );
+    await execute(
+      pipeInput(request('req-keys', { fileName: 'ユーザー一覧' }), 'd0000000-0000-4000-8000-000000000000'),
+      env,
+    );
+
+    expectRejected(b, 'RequestConflictError', 'was already used by another export request');
+    expectRejected(bAgain, 'RequestConflictError', 'was already used by another export request');
+    const [job] = env.status.jobs.values();
+    const mails = env.mailJobs();
+    // The mail-dispatcher sends once per key and refuses a key reused for another mail: B's second
+    // delivery is the same mail under the same key (sent once), every other mail has a key of its own.
+    expect(mails).toHaveLength(5);
+    expect(mails[2]).toEqual(mails[1]);
+    expect(new Set(mails.map((mail) => mail.id)).size).toBe(4);
+    // The job's mails keep their keys; a refusal's is its own.
+    expect(mails.map((mail) => [mail.payload.to, mail.id])).toEqual([
+      ['analyst@example.com', `export.failed:${job?.id}`],
+      ['someone-else@example.com', 'export.failed:refused:b0000000-0000-4000-8000-000000000000'],
+      ['someone-else@example.com', 'export.failed:refused:b0000000-0000-4000-8000-000000000000'],
+      ['third@example.com', 'export.failed:refused:c0000000-0000-4000-8000-000000000000'],
+      ['analyst@example.com', 'export.failed:refused:d0000000-0000-4000-8000-000000000000'],
+    ]);
+    for (const mail of mails) {
+      expect(mail.payload.idempotencyKey).toBe(mail.id);
+      expect(() => validate(MailSendJob, mail)).not.toThrow();
+    }
   });
 
   it('exports a request with another id as a new job', async () => {
@@ -566,13 +616,13 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(mail).toEqual({
       type: 'mail.send',
       version: 1,
-      id: 'export.failed:req-ja',
+      id: `export.failed:refused:${MESSAGE_ID}`,
       payload: {
         template: 'export.failed',
         to: 'analyst@example.com',
         locale: 'en',
         jobId: 'req-ja',
-        idempotencyKey: 'export.failed:req-ja',
+        idempotencyKey: `export.failed:refused:${MESSAGE_ID}`,
         params: {
           jobId: 'req-ja',
           reason:
