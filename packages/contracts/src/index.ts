@@ -98,6 +98,7 @@ export {
   RegisterImportJobInput,
   RegisterJobInput,
   STATUS_UPDATE_INPUT_SUBJECT,
+  StaleEventJob,
   StartJobInput,
   StatusUpdateInput,
   type StatusUpdateInputOf,

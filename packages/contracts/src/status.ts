@@ -318,9 +318,13 @@ export type ExecutionStatus = z.infer<typeof ExecutionStatus>;
  * Execution Status Change", on the default bus), as far as the job-sweeper reads it: the rule sends
  * the workflows' ABORTED, TIMED_OUT and FAILED ones, and the sweeper fails the job the execution left
  * behind. `error` and `cause` are null when the execution has none (a StopExecution without them).
- * https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html
+ * `redriveCount` is how many times the execution had been redriven when its status changed: a
+ * redrive keeps the execution's ARN, so an event of the execution's end before a redrive (delivered
+ * late, or again) is told from the redrive's own end by it; an event without one is read as 0.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html,
+ * https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html
  *
- * @example { "version": "0", "id": "315c1398-40ff-a850-213b-158f73ea175d", "detail-type": "Step Functions Execution Status Change", "source": "aws.states", "account": "000000000000", "time": "2026-11-24T09:00:05Z", "region": "us-east-1", "resources": ["arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:exec-1"], "detail": { "executionArn": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:exec-1", "stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import", "name": "exec-1", "status": "ABORTED", "startDate": 1795510800000, "stopDate": 1795510805000, "input": "{}", "output": null, "error": null, "cause": null } }
+ * @example { "version": "0", "id": "315c1398-40ff-a850-213b-158f73ea175d", "detail-type": "Step Functions Execution Status Change", "source": "aws.states", "account": "000000000000", "time": "2026-11-24T09:00:05Z", "region": "us-east-1", "resources": ["arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:exec-1"], "detail": { "executionArn": "arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:exec-1", "stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import", "name": "exec-1", "status": "ABORTED", "startDate": 1795510800000, "stopDate": 1795510805000, "input": "{}", "output": null, "error": null, "cause": null, "redriveCount": 0 } }
  */
 export const ExecutionStatusChange = /* @__PURE__ */ lazySchema(() =>
   z.object({
@@ -333,6 +337,7 @@ export const ExecutionStatusChange = /* @__PURE__ */ lazySchema(() =>
       status: ExecutionStatus,
       error: z.optional(z.nullable(z.string())),
       cause: z.optional(z.nullable(z.string())),
+      redriveCount: z.optional(z.int().check(z.minimum(0))),
     }),
   }),
 );
@@ -397,6 +402,24 @@ export const DEFAULT_JOB_RETENTION_DAYS = 90;
 export const MIN_JOB_RETENTION_DAYS = 14;
 
 /**
+ * A job an execution's status change left as it is because the event is older than the execution's
+ * latest redrive: the execution ended before that redrive, whose run the job is now (an event
+ * delivered late, by Lambda's retries or an operator's reinvoke).
+ *
+ * @example { "jobId": "imp_01", "redriveCount": 0, "latestRedriveCount": 1 }
+ */
+export const StaleEventJob = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    jobId: JobId,
+    /** The event's `redriveCount` (0 when it has none). */
+    redriveCount: z.int().check(z.minimum(0)),
+    /** The execution's redrive count after its latest redrive, as the ledger's redrive claims know it. */
+    latestRedriveCount: z.int().check(z.minimum(1)),
+  }),
+);
+export type StaleEventJob = z.infer<typeof StaleEventJob>;
+
+/**
  * What a scheduled sweep deleted of what outlived its retention: expired idempotency records, and
  * finished jobs (with their transitions, rejected rows and export progress) and operator audit entries
  * older than `olderThan`. `complete` is false when the sweep stopped at its bound with more to delete:
@@ -434,6 +457,8 @@ export const SweepStaleJobsOutput = /* @__PURE__ */ lazySchema(() =>
      * Cause held, which this invocation queued again.
      */
     requeued: z.optional(z.array(z.string())),
+    /** For an execution's status change older than its latest redrive: the jobs it left as they are. */
+    ignored: z.optional(z.array(StaleEventJob)),
     purged: z.optional(SweepPurged),
   }),
 );

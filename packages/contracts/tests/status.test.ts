@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   ContractValidationError,
+  ExecutionStatusChange,
+  JobSweeperInput,
   StatusUpdateInput,
   StatusUpdateOutput,
   SweepStaleJobsInput,
@@ -195,5 +197,47 @@ describe('SweepStaleJobs', () => {
     const output = { sweptAt: '2026-11-24T12:15:00.000Z', failed: [], mailed: [], purged };
     expect(validate(SweepStaleJobsOutput, output)).toEqual(output);
     expect(fieldOf(SweepStaleJobsOutput, { ...output, purged: { ...purged, jobs: -1 } })).toBe('purged.jobs');
+  });
+
+  it('accepts the jobs a stale status change left as they are, and names a count below the first redrive', () => {
+    const ignored = [{ jobId: 'imp_01', redriveCount: 0, latestRedriveCount: 1 }];
+    const output = { sweptAt: '2026-11-24T12:15:00.000Z', failed: [], mailed: [], ignored };
+    expect(validate(SweepStaleJobsOutput, output)).toEqual(output);
+    expect(
+      fieldOf(SweepStaleJobsOutput, { ...output, ignored: [{ ...ignored[0], latestRedriveCount: 0 }] }),
+    ).toBe('ignored[0].latestRedriveCount');
+  });
+});
+
+describe('ExecutionStatusChange', () => {
+  const ended = {
+    version: '0',
+    source: 'aws.states',
+    'detail-type': 'Step Functions Execution Status Change',
+    detail: {
+      executionArn: executionId,
+      stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import',
+      name: 'e1',
+      status: 'ABORTED',
+      stopDate: 1795510805000,
+      error: null,
+      cause: null,
+    },
+  };
+
+  // Step Functions' events carry the execution's redriveCount, 0 until it is redriven
+  // (https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html).
+  it('takes the redrive count of a redriven execution, and an event without one', () => {
+    const redriven = { ...ended, detail: { ...ended.detail, redriveCount: 2, redriveStatus: 'REDRIVABLE' } };
+    expect(validate(ExecutionStatusChange, redriven).detail.redriveCount).toBe(2);
+    expect(validate(ExecutionStatusChange, ended).detail).not.toHaveProperty('redriveCount');
+  });
+
+  it('refuses a redrive count that is not a non-negative integer, naming it', () => {
+    for (const redriveCount of [-1, 1.5, '1', null]) {
+      const event = { ...ended, detail: { ...ended.detail, redriveCount } };
+      expect(fieldOf(ExecutionStatusChange, event)).toBe('detail.redriveCount');
+      expect(() => validate(JobSweeperInput, event)).toThrow(ContractValidationError);
+    }
   });
 });

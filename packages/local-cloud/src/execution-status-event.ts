@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { type RedriveStatus, redriveStatusOf } from './execution-redrive.ts';
 import type { ExecutionStatus, StoredExecution } from './execution-store.ts';
 
 /**
  * The EventBridge event Step Functions sends to the default bus whenever a Standard execution's
  * status changes, field for field
  * (https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html): dates are
- * epoch milliseconds, absent values `null`.
+ * epoch milliseconds, absent values `null`. The redrive fields are DescribeExecution's: how many times
+ * it was redriven (0 before any, 1 from the first redrive's start to its end), when last, and whether
+ * it can be now (https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html), so a
+ * consumer tells the end of a redrive from an end before it (the ARN is the same).
  *
  * @example
  * ```json
@@ -17,7 +21,8 @@ import type { ExecutionStatus, StoredExecution } from './execution-store.ts';
  *     "stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import",
  *     "name": "e1", "status": "ABORTED", "startDate": 1795510800000, "stopDate": 1795510805000,
  *     "input": "{}", "output": null, "inputDetails": { "included": true }, "outputDetails": null,
- *     "error": null, "cause": null } }
+ *     "error": null, "cause": null, "redriveCount": 0, "redriveDate": null,
+ *     "redriveStatus": "REDRIVABLE", "redriveStatusReason": null } }
  * ```
  */
 export interface ExecutionStatusChangeEvent {
@@ -43,6 +48,10 @@ export interface ExecutionStatusChangeEvent {
     readonly outputDetails: { readonly included: true } | null;
     readonly error: string | null;
     readonly cause: string | null;
+    readonly redriveCount: number;
+    readonly redriveDate: number | null;
+    readonly redriveStatus: RedriveStatus;
+    readonly redriveStatusReason: string | null;
   };
 }
 
@@ -59,6 +68,8 @@ export type ExecutionStatusFields = Pick<
   | 'output'
   | 'error'
   | 'cause'
+  | 'redriveCount'
+  | 'redriveDate'
 >;
 
 /** The status change event of `execution` as it is now. */
@@ -66,6 +77,7 @@ export function executionStatusChangeEvent(
   execution: ExecutionStatusFields,
   where: { readonly region: string; readonly accountId: string },
 ): ExecutionStatusChangeEvent {
+  const redrive = redriveStatusOf(execution.status, execution.stopDate);
   return {
     version: '0',
     id: randomUUID(),
@@ -88,6 +100,10 @@ export function executionStatusChangeEvent(
       outputDetails: execution.output === undefined ? null : { included: true },
       error: execution.error ?? null,
       cause: execution.cause ?? null,
+      redriveCount: execution.redriveCount,
+      redriveDate: execution.redriveDate?.getTime() ?? null,
+      redriveStatus: redrive.status,
+      redriveStatusReason: redrive.reason ?? null,
     },
   };
 }

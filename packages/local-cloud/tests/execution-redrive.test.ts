@@ -11,6 +11,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import { redriveStatusOf } from '../src/execution-redrive.ts';
+import type { ExecutionStatusChangeEvent } from '../src/execution-status-event.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/local-names.ts';
 import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-functions.ts';
 import { STEP_FUNCTIONS_TARGET_PREFIX, stepFunctionsApi } from '../src/step-functions-api.ts';
@@ -271,6 +272,33 @@ describe('RedriveExecution', () => {
     failing = false;
     await sfn.send(new RedriveExecutionCommand({ executionArn }));
     expect(await settled(executionArn as string)).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
+  });
+
+  // Each status change event carries the execution's redriveCount, as DescribeExecution does: 0
+  // before a redrive, 1 for the redrive's start and end
+  // (https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html).
+  it("sends a redriven execution's status changes with its redrive count and date", async () => {
+    const events: ExecutionStatusChangeEvent[] = [];
+    sfnLocal.onStatusChange((event) => events.push(event));
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: machineArn('redrive-sequential') }),
+    );
+    await settled(executionArn as string);
+    const { redriveDate } = await sfn.send(new RedriveExecutionCommand({ executionArn }));
+    await settled(executionArn as string);
+    const ours = events.filter((event) => event.detail.executionArn === executionArn);
+    expect(ours.map(({ detail }) => [detail.status, detail.redriveCount, detail.redriveDate])).toEqual([
+      ['RUNNING', 0, null],
+      ['FAILED', 0, null],
+      ['RUNNING', 1, redriveDate?.getTime()],
+      ['FAILED', 1, redriveDate?.getTime()],
+    ]);
+    expect(ours.map(({ detail }) => [detail.redriveStatus, detail.redriveStatusReason])).toEqual([
+      ['NOT_REDRIVABLE', 'Execution is RUNNING and cannot be redriven.'],
+      ['REDRIVABLE', null],
+      ['NOT_REDRIVABLE', 'Execution is RUNNING and cannot be redriven.'],
+      ['REDRIVABLE', null],
+    ]);
   });
 
   it('refuses a RUNNING or SUCCEEDED execution with ExecutionNotRedrivable, an unknown one with ExecutionDoesNotExist', async () => {

@@ -321,6 +321,10 @@ describe('createLocalStepFunctions', () => {
         outputDetails: null,
         error,
         cause,
+        redriveCount: 0,
+        redriveDate: null,
+        redriveStatus: stopped ? 'REDRIVABLE' : 'NOT_REDRIVABLE',
+        redriveStatusReason: stopped ? null : 'Execution is RUNNING and cannot be redriven.',
       },
     });
     expect(events).toEqual([
