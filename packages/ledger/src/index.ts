@@ -39,4 +39,4 @@ export {
   deleteFinishedJobs,
   JOBS_FINISHED_INDEX,
 } from './retention.ts';
-export { idempotencyRecordHash, jobMailKeys, SqlLedger } from './sql-ledger.ts';
+export { idempotencyRecordHash, jobMailKeys, latestRedriveCount, SqlLedger } from './sql-ledger.ts';

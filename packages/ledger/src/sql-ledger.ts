@@ -210,6 +210,22 @@ async function redriveClaim(
 }
 
 /**
+ * The redrive count of `executionArn` after its latest redrive the ledger has a claim of for job
+ * `jobId` ({@link Ledger.claimRedrive} records the count before the redrive, which makes it one
+ * more), or 0 when it has none. A lower bound of the execution's own count, but for a claim whose
+ * RedriveExecution answered nothing and did not run (ops keeps it: it may have run). Call under the
+ * job's row lock.
+ */
+export async function latestRedriveCount(
+  tx: Queryable,
+  jobId: string,
+  executionArn: string,
+): Promise<number> {
+  const claimed = await redriveClaim(tx, jobId, executionArn, 0);
+  return claimed === undefined ? 0 : claimed + 1;
+}
+
+/**
  * The job's last transition (`job_transitions`) other than a redrive claim, or undefined when it
  * has none. failJob and handOverJob read it to know a duplicate of their own request: Lambda "may
  * invoke your function multiple times" for one request

@@ -6,6 +6,7 @@ import {
   idempotencyRecordHash,
   type JobDetail,
   LedgerSchemaError,
+  latestRedriveCount,
   ledgerResult,
   SqlLedger,
 } from '../src/index.ts';
@@ -694,6 +695,27 @@ describeEachDatabase('SqlLedger redrive claim', (open) => {
     await ledger.releaseRedrive(claim);
     await handOver(ledger, 'exp_released', 0);
     expect(await ledger.describeJob('exp_released')).toMatchObject({ state: 'registered', attempt: 2 });
+  });
+
+  it("answers the execution's redrive count after its latest claimed redrive, 0 with none or once released", async () => {
+    await insertExport(db(), 'exp_latest', 'running', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const latest = () => latestRedriveCount(db(), 'exp_latest', execution('first'));
+    expect(await latest()).toBe(0);
+    await ledger.claimRedrive({
+      jobId: 'exp_latest',
+      executionArn: execution('first'),
+      redriveCount: 0,
+      operator: 'local:alice',
+    });
+    expect(await latest()).toBe(1);
+    const second = { jobId: 'exp_latest', executionArn: execution('first'), redriveCount: 1 };
+    await ledger.claimRedrive({ ...second, operator: 'local:alice' });
+    expect(await latest()).toBe(2);
+    // Another execution's claims are not this one's.
+    expect(await latestRedriveCount(db(), 'exp_latest', execution('other'))).toBe(0);
+    await ledger.releaseRedrive(second);
+    expect(await latest()).toBe(1);
   });
 
   it('refuses a redrive claim of an execution the job was handed over from, naming jobId, and records none', async () => {

@@ -2,12 +2,14 @@ import {
   type ExecutionStatusChange,
   MAIL_NOT_QUEUED_ERROR,
   type MailSendJobInput,
+  type StaleEventJob,
   type SweepStaleJobsOutput,
   type SweptJob,
   shorten,
 } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { failureReason, fireJobEvent, JOB_COLUMNS, type JobRow, MAX_REASON_LENGTH } from '@sidestep/jobs';
+import { latestRedriveCount } from '@sidestep/ledger';
 import { UnsentMailNotQueuedError, UnsentMailRefusedError } from './errors.ts';
 import { type MailQueue, queuePendingMails, type SweepOptions, sweptJob } from './sweep-stale-jobs.ts';
 
@@ -49,6 +51,8 @@ export interface FailAbandonedJobOptions extends SweepOptions {
    * failed), so the handler's log lines can name them even when failing or mailing them fails.
    */
   readonly found?: (jobIds: readonly string[]) => void;
+  /** Told each job left as it is because the event is older than the execution's latest redrive. */
+  readonly stale?: (job: StaleEventJob) => void;
 }
 
 /** The statuses after which an execution moves its job no more. */
@@ -67,6 +71,26 @@ const ENDED = new Set(['ABORTED', 'TIMED_OUT', 'FAILED']);
  * `MAIL_NOT_QUEUED_ERROR`) could not queue the mail its Cause holds: that envelope is queued again
  * ({@link requeueUnsentMail}), its job left as it is.
  *
+ * A redrive (RedriveExecution) runs the job again under the same execution ARN, the job still
+ * `running`: an event of the execution's end before the redrive, delivered late (Lambda retries a
+ * failed invocation a minute or two later, an operator reinvokes it from the async-failures queue),
+ * would fail the job the redrive now runs and throw its work away. Step Functions' event carries the
+ * execution's `redriveCount` at the change
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html; a redrive adds
+ * one, https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html), and ops records
+ * each redrive in the ledger before it calls RedriveExecution, as a claim of the job with the count
+ * it read before (`claimRedrive`, under the job's row lock, taken here too). So an event whose count
+ * is below the latest claim's plus one ({@link latestRedriveCount}) is stale: its job is left as it
+ * is, reported to `stale` and in `ignored`. The claims are the signal rather than the job's last
+ * transition time against the event's `stopDate`: a redrive changes none of the job's state (it stays
+ * `running`, and its redriven worker finds it so), the claim is its only trace in the ledger, and the
+ * counts compare exactly where the times would compare Step Functions' clock with the database's.
+ * They can only err one way each: a redrive ops could not claim (the ledger down; it
+ * warns) has no claim, and its stale event fails the job as before this check; a claim kept for a
+ * RedriveExecution that answered nothing yet did not run leaves its execution's last end ignored, and
+ * the job to its deadline (the scheduled sweep fails it). An event of the redrive's own end (the same
+ * count as the latest) fails the job.
+ *
  * Idempotent: a redelivered event finds the job failed already, and queues the same envelope again,
  * which the mail-dispatcher sends once per key; a job the workflow failed or finished itself (an
  * execution that ended FAILED after its failure path, or after the job succeeded) is left alone, and
@@ -79,7 +103,10 @@ export async function failAbandonedJob(
   options: FailAbandonedJobOptions,
 ): Promise<SweepStaleJobsOutput> {
   const { detail } = event;
+  // Events from before Step Functions sent one are of executions never redriven.
+  const redriveCount = detail.redriveCount ?? 0;
   const failed: SweptJob[] = [];
+  const ignored: StaleEventJob[] = [];
   if (ENDED.has(detail.status)) {
     await db.transaction(async (tx) => {
       const { rows } = await tx.query<JobRow>(
@@ -90,6 +117,13 @@ export async function failAbandonedJob(
       );
       if (rows.length > 0) options.found?.(rows.map((job) => job.id));
       for (const job of rows) {
+        const latest = await latestRedriveCount(tx, job.id, detail.executionArn);
+        if (redriveCount < latest) {
+          const stale = { jobId: job.id, redriveCount, latestRedriveCount: latest };
+          options.stale?.(stale);
+          ignored.push(stale);
+          continue;
+        }
         const reason = abandonedReason(detail, job.worker_error);
         await fireJobEvent(tx, job, 'fail', {
           firedBy: options.sweeperId,
@@ -119,6 +153,7 @@ export async function failAbandonedJob(
     failed,
     mailed,
     ...(requeue ? { requeued: [requeue.id] } : {}),
+    ...(ignored.length > 0 ? { ignored } : {}),
   };
 }
 

@@ -35,7 +35,9 @@ const PURGE_MARGIN_MS = 15_000;
  * nothing: the sweep's output, without `purged`, or its error stands); or by the workflows' status rule with a Step
  * Functions "Execution Status Change" event: {@link failAbandonedJob}. The Lambda request id is the
  * sweeper's id in the audit trail; it logs what it failed and mailed, and for an event the
- * execution (`executionId`, its ARN, and `executionName`) and, once found, its job (`jobId`), and
+ * execution (`executionId`, its ARN, and `executionName`) and, once found, its job (`jobId`), a
+ * job an event older than the execution's latest redrive leaves as it is on a WARN line of its own
+ * (`stale execution event ignored`, with the counts and why; `ignored` on the outcome's line), and
  * each failure mail refused for good on an ERROR line of its own (`failure mail refused`, with
  * `jobId`, `field`, `refusal`). Errors are thrown with their
  * `name` (Lambda retries an asynchronous invocation twice, then keeps the event with its error in
@@ -79,6 +81,13 @@ export function sweepTask(
           ...sweep,
           // The job is known once it is found: every later line, the outcome's too, names it.
           found: (jobIds) => logger.appendKeys({ jobId: jobIds.join(',') }),
+          // Left as it is, not dropped: a WARN line each, and the outcome's `ignored` counts them.
+          stale: (job) =>
+            logger.warn({
+              message: 'stale execution event ignored',
+              ...job,
+              why: `the execution was redriven since this event (its redrive ${job.latestRedriveCount} runs the job): an event of redriveCount ${job.redriveCount} is of an end before it`,
+            }),
         });
       } else {
         const swept = await sweepStaleJobs(db, options.mailQueue, sweep).then(
@@ -118,6 +127,7 @@ export function sweepTask(
         failed: output.failed.map((job) => job.jobId),
         mailed: output.mailed.map((job) => job.jobId),
         ...(output.requeued ? { requeued: output.requeued } : {}),
+        ...(output.ignored ? { ignored: output.ignored.map((job) => job.jobId) } : {}),
         ...(output.purged ? { purged: output.purged } : {}),
       };
       return { output, log };

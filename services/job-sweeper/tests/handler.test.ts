@@ -6,6 +6,7 @@ import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
 import { failureMail } from '@sidestep/jobs';
+import { SqlLedger } from '@sidestep/ledger';
 import { Producer } from '@sidestep/producer';
 import { createTaskHandler, type TaskHandler } from '@sidestep/runtime';
 import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
@@ -247,6 +248,14 @@ describeEachDatabase('job-sweeper handler', (open) => {
    * The JSON lines `handler` logs for `event` (Powertools writes through its own Console bound to
    * stdout and stderr, which Lambda ships to CloudWatch Logs), and what it threw.
    */
+  /** The sweeper's options with a ledger that cannot be reached (a blip, or the database down). */
+  const unreachableLedger = (): SweepTaskOptions => ({
+    ...options,
+    database: async () => {
+      throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432'), { code: 'ECONNREFUSED' });
+    },
+  });
+
   async function logsOf(options: SweepTaskOptions, event: unknown, requestId: string) {
     const written: string[] = [];
     const spies = [process.stdout, process.stderr].map((stream) =>
@@ -287,16 +296,7 @@ describeEachDatabase('job-sweeper handler', (open) => {
     expect(await receiveAll(queueUrl)).toHaveLength(1);
 
     // A ledger that cannot be reached: the failure line still names the execution.
-    const unreachable = await logsOf(
-      {
-        ...options,
-        database: async () => {
-          throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432'), { code: 'ECONNREFUSED' });
-        },
-      },
-      event,
-      'r13',
-    );
+    const unreachable = await logsOf(unreachableLedger(), event, 'r13');
     expect(unreachable.thrown).toMatchObject({ name: 'JobLedgerUnavailableError' });
     expect(unreachable.lines).toEqual([
       expect.objectContaining({
@@ -310,6 +310,54 @@ describeEachDatabase('job-sweeper handler', (open) => {
     expect(swept.lines).toEqual([expect.objectContaining({ message: 'stale jobs swept' })]);
     expect(swept.lines[0]).not.toHaveProperty('executionId');
     expect(swept.lines[0]).not.toHaveProperty('jobId');
+  });
+
+  // A redrive keeps the execution's ARN, and its job stays `running`; only the event's redriveCount
+  // tells an end before the redrive from the redrive's own
+  // (https://docs.aws.amazon.com/step-functions/latest/dg/eventbridge-integration.html).
+  it('leaves the job of a redriven execution running when an ABORTED event of before the redrive arrives late, and fails it when the redrive ends', async () => {
+    const aborted = statusChange('h10', 'ABORTED', 'Operator', 'stuck');
+    const { executionArn } = aborted.detail;
+    await runningImport('h10', executionArn);
+    // The first delivery meets a ledger blip; Lambda retries it a minute or two later.
+    const blip = await logsOf(unreachableLedger(), aborted, 'r30');
+    expect(blip.thrown).toMatchObject({ name: 'JobLedgerUnavailableError' });
+    // Meanwhile the operator redrives it: ops claims the job at the count DescribeExecution read (0).
+    await new SqlLedger(db).claimRedrive({
+      jobId: 'imp_h10',
+      executionArn,
+      redriveCount: 0,
+      operator: 'ops@example.com',
+    });
+
+    const retried = await logsOf(options, aborted, 'r31');
+    expect(retried.thrown).toBeUndefined();
+    const ignored = [{ jobId: 'imp_h10', redriveCount: 0, latestRedriveCount: 1 }];
+    expect(retried.lines).toEqual([
+      expect.objectContaining({
+        level: 'WARN',
+        message: 'stale execution event ignored',
+        jobId: 'imp_h10',
+        redriveCount: 0,
+        latestRedriveCount: 1,
+        why: expect.stringContaining('redriven since'),
+      }),
+      expect.objectContaining({ message: 'stale jobs swept', failed: [], mailed: [], ignored: ['imp_h10'] }),
+    ]);
+    // The same again (an operator's reinvoke from the async-failures queue), answered in the output.
+    expect(await handler(aborted, context('r32'))).toMatchObject({ failed: [], mailed: [], ignored });
+    const { rows } = await db.query('SELECT state, error FROM jobs WHERE id = $1', ['imp_h10']);
+    expect(rows).toEqual([{ state: 'running', error: null }]);
+    expect(await receiveAll(queueUrl)).toEqual([]);
+
+    // The redrive's own end carries redriveCount 1: the job is failed and mailed.
+    const redriveAborted = { ...aborted, detail: { ...aborted.detail, redriveCount: 1 } };
+    const ended = await handler(redriveAborted, context('r33'));
+    expect(ended.failed.map((job) => job.jobId)).toEqual(['imp_h10']);
+    expect(ended).not.toHaveProperty('ignored');
+    expect((await receiveAll(queueUrl)).map((body) => validate(MailSendJob, body).id)).toEqual([
+      'import.failed:imp_h10',
+    ]);
   });
 
   it("logs a purge that fails on its own line, and keeps the sweep's result or its error", async () => {
