@@ -43,6 +43,43 @@ export class ExecutionDefinitionMissingError extends Error {
   }
 }
 
+/** A `clientToken` that redrove an execution, and the `redriveDate` that redrive answered. */
+export interface RedriveToken {
+  readonly clientToken: string;
+  /** When the token first redrove the execution: it is honoured for 15 minutes from then. */
+  readonly redriveDate: Date;
+}
+
+/** How many of an execution's last successful redrive tokens are answered idempotently. */
+export const REDRIVE_TOKEN_LIMIT = 10;
+
+/** How long after its first use a redrive token is answered idempotently. */
+export const REDRIVE_TOKEN_VALIDITY_MS = 15 * 60 * 1000;
+
+/**
+ * The earlier redrive `clientToken` made of an execution, when a call with it at `now` gets that
+ * redrive's answer instead of redriving again: "The API will return idempotent responses for the
+ * last 10 client tokens used to successfully redrive the execution. These client tokens are valid
+ * for up to 15 minutes after they are first used."
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html).
+ * `tokens` are the execution's, oldest first, as {@link withRedriveToken} keeps them.
+ */
+export function redriveByToken(
+  tokens: readonly RedriveToken[],
+  clientToken: string | undefined,
+  now: Date = new Date(),
+): RedriveToken | undefined {
+  if (clientToken === undefined) return undefined;
+  const used = tokens.find((token) => token.clientToken === clientToken);
+  if (!used || now.getTime() - used.redriveDate.getTime() > REDRIVE_TOKEN_VALIDITY_MS) return undefined;
+  return used;
+}
+
+/** An execution's redrive tokens after `token` redrove it: the last {@link REDRIVE_TOKEN_LIMIT}. */
+export function withRedriveToken(tokens: readonly RedriveToken[], token: RedriveToken): RedriveToken[] {
+  return [...tokens, token].slice(-REDRIVE_TOKEN_LIMIT);
+}
+
 /** How long after it ended an execution can be redriven. */
 export const REDRIVABLE_PERIOD_MS = 14 * 24 * 60 * 60 * 1000;
 

@@ -1,6 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { HistoryEvent } from './execution-history.ts';
+import type { RedriveToken } from './execution-redrive.ts';
 
 /** `DescribeExecution`'s statuses. */
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
@@ -23,6 +24,11 @@ export interface StoredExecution {
   readonly redriveCount: number;
   /** When it was last redriven. */
   readonly redriveDate?: Date;
+  /**
+   * The client tokens of its last successful redrives, oldest first, so a retry after a restart is
+   * answered as the redrive it repeats. Absent in executions kept before tokens were.
+   */
+  readonly redriveTokens?: readonly RedriveToken[];
   /**
    * The hash of the definition it started with ({@link ExecutionStore.definitions}): a redrive runs
    * that one, not the state machine's definition at the time of the redrive. Absent in executions

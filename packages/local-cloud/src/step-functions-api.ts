@@ -64,7 +64,10 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): JsonApiHandler {
         };
       }
       case 'RedriveExecution': {
-        const { redriveDate } = await sfn.redriveExecution(requireString(input, 'executionArn'));
+        const clientToken = optionalString(input, 'clientToken');
+        const { redriveDate } = await sfn.redriveExecution(requireString(input, 'executionArn'), {
+          ...(clientToken !== undefined ? { clientToken } : {}),
+        });
         return { redriveDate: epochSeconds(redriveDate) };
       }
       case 'StopExecution': {

@@ -18,8 +18,11 @@ import {
   ExecutionDefinitionMissingError,
   ExecutionNotRedrivableError,
   type RedriveStatus,
+  type RedriveToken,
+  redriveByToken,
   redriveStartOf,
   redriveStatusOf,
+  withRedriveToken,
 } from './execution-redrive.ts';
 import { type ExecutionStatusChangeEvent, executionStatusChangeEvent } from './execution-status-event.ts';
 import type { ExecutionStatus, ExecutionStore, StoredExecution } from './execution-store.ts';
@@ -99,9 +102,14 @@ export interface LocalStepFunctions {
   listExecutions(stateMachineArn: string, statusFilter?: ExecutionStatus): ExecutionRecord[];
   /**
    * Restarts a FAILED, TIMED_OUT or ABORTED execution from the state it failed in, with the same
-   * ARN (RedriveExecution); throws {@link ExecutionNotRedrivableError} for any other status.
+   * ARN (RedriveExecution); throws {@link ExecutionNotRedrivableError} for any other status. A
+   * `clientToken` that redrove it in the last 15 minutes, among its last 10, gets that redrive's
+   * `redriveDate` and redrives nothing ({@link redriveByToken}), whatever the status is now.
    */
-  redriveExecution(executionArn: string): Promise<{ redriveDate: Date }>;
+  redriveExecution(
+    executionArn: string,
+    request?: { readonly clientToken?: string },
+  ): Promise<{ redriveDate: Date }>;
   /** Aborts a running execution (StopExecution). */
   stopExecution(executionArn: string, reason?: { error?: string; cause?: string }): { stopDate: Date };
   /** Resolves with the execution once it is no longer RUNNING. */
@@ -228,6 +236,8 @@ interface MutableExecution {
   history: HistoryEvent[];
   redriveCount: number;
   redriveDate?: Date;
+  /** The client tokens of its last successful redrives, oldest first. */
+  redriveTokens: RedriveToken[];
   /** The hash of the definition it started with (its redrive runs that one). */
   definitionHash?: string;
   abort: () => void;
@@ -330,6 +340,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     executions.set(restored.executionArn, {
       ...restored,
       history: [...restored.history],
+      redriveTokens: [...(restored.redriveTokens ?? [])],
       abort: () => undefined,
       finished: Promise.resolve(),
     });
@@ -385,6 +396,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
       input,
       history: [],
       redriveCount: 0,
+      redriveTokens: [],
       definitionHash: machine.definitionHash,
       abort: () => undefined,
       finished: Promise.resolve(),
@@ -691,7 +703,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
         .reverse()
         .map(snapshot);
     },
-    async redriveExecution(executionArn) {
+    async redriveExecution(executionArn, { clientToken } = {}) {
       if (stopped) throw new StepFunctionsStoppedError();
       const execution = executionFor(executionArn);
       const refuseUnlessRedrivable = () => {
@@ -700,15 +712,25 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
           throw new ExecutionNotRedrivableError(executionArn, redrivable.reason ?? execution.status);
         }
       };
+      // A retry of a redrive that ran (its answer lost), answered as that redrive was. Checked again
+      // after the wait: a call with the same token may have redriven it meanwhile.
+      const answered = () => redriveByToken(execution.redriveTokens, clientToken);
+      const earlier = answered();
+      if (earlier) return { redriveDate: earlier.redriveDate };
       refuseUnlessRedrivable();
       // The status shows just before the last attempt's history is complete: wait for the rest.
       await execution.finished;
+      const meanwhile = answered();
+      if (meanwhile) return { redriveDate: meanwhile.redriveDate };
       refuseUnlessRedrivable();
       const machine = startedWith(execution);
       const from = redriveStartOf(execution.history, machine.topLevelStates);
       const redriveDate = new Date();
       execution.redriveCount += 1;
       execution.redriveDate = redriveDate;
+      if (clientToken !== undefined) {
+        execution.redriveTokens = withRedriveToken(execution.redriveTokens, { clientToken, redriveDate });
+      }
       execution.status = 'RUNNING';
       delete execution.stopDate;
       delete execution.output;

@@ -10,7 +10,7 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
-import { redriveStatusOf } from '../src/execution-redrive.ts';
+import { redriveByToken, redriveStatusOf, withRedriveToken } from '../src/execution-redrive.ts';
 import type { ExecutionStatusChangeEvent } from '../src/execution-status-event.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/local-names.ts';
 import { createLocalStepFunctions, type LocalStepFunctions } from '../src/step-functions.ts';
@@ -141,6 +141,36 @@ describe('redriveStatusOf', () => {
   });
 });
 
+// "The API will return idempotent responses for the last 10 client tokens used to successfully
+// redrive the execution. These client tokens are valid for up to 15 minutes after they are first
+// used." (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html)
+describe('redriveByToken', () => {
+  const first = new Date('2026-12-20T00:00:00Z');
+  const minutesLater = (minutes: number) => new Date(first.getTime() + minutes * 60_000);
+  const used = [{ clientToken: 'tok-1', redriveDate: first }];
+
+  it('answers a token used within the last 15 minutes with its redrive', () => {
+    expect(redriveByToken(used, 'tok-1', minutesLater(14.9))).toEqual(used[0]);
+  });
+
+  it('forgets a token 15 minutes after its first use, and knows no other token', () => {
+    expect(redriveByToken(used, 'tok-1', minutesLater(15.1))).toBeUndefined();
+    expect(redriveByToken(used, 'tok-2', minutesLater(1))).toBeUndefined();
+    expect(redriveByToken(used, undefined, minutesLater(1))).toBeUndefined();
+  });
+
+  it('keeps the last 10 tokens', () => {
+    let tokens: ReturnType<typeof withRedriveToken> = [];
+    for (let n = 1; n <= 11; n += 1) {
+      tokens = withRedriveToken(tokens, { clientToken: `tok-${n}`, redriveDate: minutesLater(n / 10) });
+    }
+    expect(tokens).toHaveLength(10);
+    expect(redriveByToken(tokens, 'tok-1', minutesLater(2))).toBeUndefined();
+    expect(redriveByToken(tokens, 'tok-2', minutesLater(2))?.redriveDate).toEqual(minutesLater(0.2));
+    expect(redriveByToken(tokens, 'tok-11', minutesLater(2))?.redriveDate).toEqual(minutesLater(1.1));
+  });
+});
+
 describe('RedriveExecution', () => {
   it('restarts a FAILED execution from the failed state with the same ARN, and it succeeds', async () => {
     const { executionArn } = await sfn.send(
@@ -245,6 +275,47 @@ describe('RedriveExecution', () => {
     expect(calls).toEqual(['prepare', 'work', 'work']);
     const { events = [] } = await sfn.send(new GetExecutionHistoryCommand({ executionArn }));
     expect(events.filter((event) => event.type === 'ExecutionRedriven')).toHaveLength(1);
+  });
+
+  // An SDK retry of a RedriveExecution whose answer was lost carries the same clientToken (the SDK
+  // generates one when the caller gives none): it gets the first call's answer, and nothing runs again.
+  it('answers a retry with the same clientToken with the same redriveDate, without redriving again', async () => {
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: machineArn('redrive-sequential') }),
+    );
+    await settled(executionArn as string);
+    failing = false;
+    const release = holdCalls('work');
+    const first = await sfn.send(new RedriveExecutionCommand({ executionArn, clientToken: 'redrive-1' }));
+    const retried = await sfn.send(new RedriveExecutionCommand({ executionArn, clientToken: 'redrive-1' }));
+    expect(retried.redriveDate).toEqual(first.redriveDate);
+    // Another token is another request: the execution RUNS again, so it is not redrivable.
+    expect(
+      await errorNameOf(sfn.send(new RedriveExecutionCommand({ executionArn, clientToken: 'redrive-2' }))),
+    ).toBe('ExecutionNotRedrivable');
+    release();
+    expect(await settled(executionArn as string)).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
+    // Still within 15 minutes of its first use, the token answers even once the execution succeeded.
+    const late = await sfn.send(new RedriveExecutionCommand({ executionArn, clientToken: 'redrive-1' }));
+    expect(late.redriveDate).toEqual(first.redriveDate);
+    expect(calls).toEqual(['prepare', 'work', 'work']);
+    const { events = [] } = await sfn.send(new GetExecutionHistoryCommand({ executionArn }));
+    expect(events.filter((event) => event.type === 'ExecutionRedriven')).toHaveLength(1);
+  });
+
+  it('runs one redrive for two concurrent calls with the same clientToken, answering both', async () => {
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: machineArn('redrive-sequential') }),
+    );
+    await settled(executionArn as string);
+    failing = false;
+    const [one, two] = await Promise.all([
+      sfnLocal.redriveExecution(executionArn as string, { clientToken: 'same' }),
+      sfnLocal.redriveExecution(executionArn as string, { clientToken: 'same' }),
+    ]);
+    expect(two.redriveDate).toEqual(one.redriveDate);
+    expect(await settled(executionArn as string)).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
+    expect(calls).toEqual(['prepare', 'work', 'work']);
   });
 
   it('restarts a whole Parallel state when one of its branches failed', async () => {

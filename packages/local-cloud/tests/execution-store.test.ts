@@ -171,7 +171,7 @@ describe('openExecutionStore', () => {
     });
     expect(second.listExecutions(MACHINE_ARN, 'FAILED').map((e) => e.name)).toEqual(['cut']);
 
-    const { redriveDate } = await second.redriveExecution(executionArn);
+    const { redriveDate } = await second.redriveExecution(executionArn, { clientToken: 'kept-token' });
     const redriven = await second.waitForExecution(executionArn);
     expect(redriven).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
     // Continued from Work: Prepare, which had succeeded, is not called again.
@@ -186,6 +186,11 @@ describe('openExecutionStore', () => {
     expect(kept.redriveDate).toBeInstanceOf(Date);
     expect(kept.redriveDate?.getTime()).toBe(redriveDate.getTime());
     expect(third.describeExecution(executionArn).history.map((e) => e.type)).toContain('ExecutionRedriven');
+    // So is its client token: a retry after the restart gets the redrive's answer, not a refusal.
+    expect((await third.redriveExecution(executionArn, { clientToken: 'kept-token' })).redriveDate).toEqual(
+      redriveDate,
+    );
+    expect(third.describeExecution(executionArn).redriveCount).toBe(1);
     // The first process's execution, still held in Work, ends with the test.
     await first.stop();
   });
