@@ -1,3 +1,4 @@
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   type CollectingReporter,
@@ -5,7 +6,7 @@ import {
   type LocalCloud,
   type ScheduleDefinition,
 } from '@sidestep/local-cloud';
-import { LOCAL_CLOUD } from '@sidestep/ops';
+import { createOpsContext, fireSchedule, LOCAL_CLOUD } from '@sidestep/ops';
 import { nextFireTimes, operatorEventPattern, SCHEDULES } from '@sidestep/workflows';
 import { fireScheduleCommand } from '../src/fire-schedule.ts';
 import { type PathCloud, runScriptWith, startPathCloud } from './start-path-cloud.ts';
@@ -107,6 +108,63 @@ describe('npm run fire-schedule', () => {
     const { code, stderr } = await fire({}, 'nightly-export', '--env', 'prod');
     expect(code).not.toBe(0);
     expect(stderr).toContain("'prod' is invalid");
+  }, 20_000);
+});
+
+/** Resolves just after the wall clock's next whole second. */
+const untilNextSecond = () => new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 10));
+
+describe('fireSchedule', () => {
+  // PutEvents answered but the answer lost (a connection reset on the way back), a second later: the
+  // SDK sends the same request again, and EventBridge puts a second event. The run's request id comes
+  // from the event's time, so both events must carry one time to be one export, not two.
+  it('makes one request id of a PutEvents the SDK resends after its answer was lost', async () => {
+    const eventBridge = new EventBridgeClient({
+      region: LOCAL_CLOUD.region,
+      endpoint: cloud.endpoint,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    let answers = 0;
+    eventBridge.middlewareStack.add(
+      (next) => async (args) => {
+        const answer = await next(args);
+        answers += 1;
+        if (answers > 1) return answer;
+        await untilNextSecond();
+        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      },
+      { step: 'deserialize', name: 'loseFirstAnswer' },
+    );
+    const context = createOpsContext({
+      environment: 'local',
+      endpoint: cloud.endpoint,
+      clients: { eventBridge },
+      databaseUrl: NO_LEDGER.DATABASE_URL,
+      warn: () => undefined,
+    });
+    // From the start of a second: events put before this test carry earlier times.
+    await untilNextSecond();
+    const since = `${new Date().toISOString().slice(0, 19)}Z`;
+    const seen = collecting.ofType('pipe-delivered').length;
+
+    await fireSchedule(context, 'nightly-export');
+    await context.close();
+    eventBridge.destroy();
+    expect(answers).toBe(2);
+
+    const requestIds = () =>
+      collecting
+        .ofType('pipe-delivered')
+        .slice(seen)
+        .map((delivered) => {
+          const { input } = cloud.stepFunctions.describeExecution(delivered.executionArn);
+          const [record] = JSON.parse(input) as { body: string }[];
+          return JSON.parse(record?.body ?? '{}') as { id?: string; createdAt?: string };
+        })
+        .filter((body) => (body.createdAt ?? '') >= since)
+        .map((body) => body.id);
+    await collecting.waitFor('pipe-delivered', () => requestIds().length >= 2, 10_000);
+    expect(requestIds()).toEqual([`nightly-export:${since}`, `nightly-export:${since}`]);
   }, 20_000);
 });
 

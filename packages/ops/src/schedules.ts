@@ -114,10 +114,19 @@ export interface FiredSchedule {
  * detail-type: Schedule Fired, detail: { schedule, operator } }` on `sidestep-<env>`, which the
  * schedule's operator rule (`operatorEventPattern`) routes to the schedule's target with its input.
  * The same call works against the local cloud and AWS. Recorded in the audit trail.
+ *
+ * The entry's `Time` is fixed once, at the operator's request (whole seconds, as EventBridge gives an
+ * event's `time`): the run's request id comes from the event's time (`nightly-export:<time>`, through
+ * the rule's input transformer), and an entry without one is stamped when EventBridge receives it
+ * ("If no time stamp is provided, the time stamp of the PutEvents call is used",
+ * https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsRequestEntry.html). So an
+ * SDK retry of a PutEvents whose answer was lost, a second later, would be a second run (a second
+ * export and its mail); with the time fixed, every send of this call is the same run.
  */
 export async function fireSchedule(context: OpsContext, name: string): Promise<FiredSchedule> {
   knownSchedule(name);
   const eventBusName = `sidestep-${context.environment}`;
+  const time = new Date(Math.floor(Date.now() / 1000) * 1000);
   return audited(
     context,
     'schedule-fire',
@@ -128,6 +137,7 @@ export async function fireSchedule(context: OpsContext, name: string): Promise<F
           Entries: [
             {
               EventBusName: eventBusName,
+              Time: time,
               Source: OPERATOR_EVENT_SOURCE,
               DetailType: SCHEDULE_FIRED,
               Detail: JSON.stringify({ schedule: name, operator }),

@@ -32,6 +32,25 @@ describe('fireSchedule', () => {
     expect(warnings.join('\n')).toMatch(/not recorded in the audit trail.*schedule-fire nightly-export/);
   });
 
+  // The schedule's run id comes from the event's time (`nightly-export:<time>`), which EventBridge
+  // stamps when it receives an entry without `Time`: an SDK retry of a PutEvents whose answer was
+  // lost, arriving a second later, would be another run (a second export). The entry carries the
+  // time of the operator's request, fixed once, so every send of it is the same run.
+  it('fixes the event time once, in whole seconds, so a resent PutEvents is the same run', async () => {
+    const { context, eventBridge } = stagingContext();
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'event-1' }] });
+    const before = Math.floor(Date.now() / 1000) * 1000;
+
+    await fireSchedule(context, 'nightly-export');
+
+    const [entry] = eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries ?? [];
+    expect(entry?.Time).toBeInstanceOf(Date);
+    const time = entry?.Time?.getTime() ?? Number.NaN;
+    expect(time % 1000).toBe(0);
+    expect(time).toBeGreaterThanOrEqual(before);
+    expect(time).toBeLessThanOrEqual(Date.now());
+  });
+
   it('refuses a schedule the repository does not declare, naming it, without calling AWS', async () => {
     const { context, eventBridge } = stagingContext();
     await expect(fireSchedule(context, 'nightly-exprot')).rejects.toMatchObject({
