@@ -1,4 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
+import {
+  evaluateRequest,
+  parsePolicy,
+  type RequestContext,
+  s3Authorization,
+  s3BucketArn,
+  s3ReadsObject,
+} from '@sidestep/iam';
 import { TerraformStack, Testing } from 'cdktn';
 import {
   checkSecurityPolicy,
@@ -294,6 +302,48 @@ describe('DeployStack permissions', () => {
     expect(
       allows('s3:PutObject', 'arn:aws:s3:::acme-terraform-state/sidestep/production/terraform.tfstate'),
     ).toBe(false);
+  });
+
+  // Before the first apply there is no state object. The S3 backend reads it with HeadObject/GetObject
+  // and takes only NotFound for "no state yet"; S3 answers a missing key 404 only to a caller with
+  // s3:ListBucket on the bucket, 403 otherwise (API_HeadObject, "Permissions"), and that check is of a
+  // request that names a key, not a prefix: a grant conditioned on s3:prefix does not count there.
+  it('lets S3 answer 404 for a state object not yet written: s3:ListBucket on the state bucket, for a request without s3:prefix', () => {
+    const documents = [policies.inline, ...policies.managed];
+    const identityPolicies = documents.map((document, i) => parsePolicy(document, `deploy-${i}`));
+    const decide = (action: string, resource: string, context: RequestContext = {}) =>
+      evaluateRequest(
+        {
+          principal: { type: 'role', roleArn: 'arn:aws:iam::123456789012:role/sidestep-deploy-staging' },
+          action,
+          resource,
+          context,
+        },
+        { identityPolicies },
+      ).decision;
+    const bucket = 'acme-terraform-state';
+    for (const key of ['sidestep/staging/terraform.tfstate', 'sidestep/staging/terraform.tfstate.tflock']) {
+      for (const operation of ['HeadObject', 'GetObject']) {
+        expect(s3ReadsObject(operation)).toBe(true);
+        for (const check of s3Authorization(operation, { bucket, key })) {
+          expect([operation, key, check.action, decide(check.action, check.resource)]).toEqual([
+            operation,
+            key,
+            check.action,
+            'allow',
+          ]);
+        }
+      }
+    }
+    expect(decide('s3:ListBucket', s3BucketArn(bucket))).toBe('allow');
+    // The workspaces listing (ListObjectsV2 under the default workspace_key_prefix `env:/`) too.
+    for (const check of s3Authorization('ListObjectsV2', { bucket, prefix: 'env:/' })) {
+      expect(decide(check.action, check.resource, check.context)).toBe('allow');
+    }
+    // Listing shows names only: the other states stay unreadable.
+    for (const other of ['sidestep/production/terraform.tfstate', 'sidestep/staging/deploy.tfstate']) {
+      expect(decide('s3:GetObject', `arn:aws:s3:::${bucket}/${other}`)).toBe('implicit-deny');
+    }
   });
 
   it('may apply every named resource of the environment stack, and nothing of production', () => {

@@ -287,11 +287,18 @@ function deployStatements(props: DeployRoleProps, prefix: string): PolicyStateme
       resources: props.repositoryNames.map((name) => at('ecr', `repository/${name}`)),
     },
     {
-      // The S3 backend lists the bucket only to find workspaces; the prefix condition keeps other keys hidden.
+      // The S3 backend reads the state with HeadObject/GetObject and takes only NotFound for "no state
+      // yet" (the first run). S3 answers a missing key 404 only to a caller with s3:ListBucket on the
+      // bucket, 403 otherwise (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html,
+      // "Permissions"), and that check is of a request naming a key, not a prefix: a grant conditioned
+      // on s3:prefix does not count there (a condition on a key absent from the request is false), and
+      // the first `terraform` run failed with "Unable to access object ... 403". No condition, then; it
+      // also covers the backend's workspace listing (ListObjectsV2 under `env:/`). The bucket holds
+      // only state: listing shows the names of the other states (the other environment's, the deploy
+      // stacks'), not their content, which TerraformState and TerraformLock keep out of reach.
       sid: 'ListTerraformState',
       actions: ['s3:ListBucket'],
       resources: [`arn:aws:s3:::${state.bucket}`],
-      conditions: { StringEquals: { 's3:prefix': [state.key, `${state.key}.tflock`] } },
     },
     { sid: 'TerraformState', actions: ['s3:GetObject', 's3:PutObject'], resources: [stateObject] },
     {
