@@ -485,13 +485,7 @@ export function environmentConfigs(
         `SIDESTEP_${config.name.toUpperCase()}_TEARDOWN=true is never deployed by the pipeline: an administrator tears the environment down (README, "Tearing an environment down"); remove the variable from the GitHub environment`,
       );
     }
-    const [first, ...more] = placeholderSettings(config);
-    if (first) {
-      throw new InfraConfigError(
-        `${config.name}.${first.field}`,
-        `placeholder values cannot be deployed: set ${[first, ...more].map((p) => `${p.variable} (${p.field} is "${p.value}")`).join(', ')}`,
-      );
-    }
+    refusePlaceholderSettings(config);
   }
   return configs;
 }
@@ -582,6 +576,23 @@ export function placeholderSettings(config: EnvironmentConfig): PlaceholderSetti
   const repository = config.github && `${config.github.owner}/${config.github.repository}`;
   check('github', 'SIDESTEP_GITHUB_REPOSITORY', repository, repository === PLACEHOLDER.githubRepository);
   return found;
+}
+
+/**
+ * Throws {@link InfraConfigError} naming the first of `found` (by default the config's
+ * {@link placeholderSettings}) and listing every variable to set: what is about to be applied must hold
+ * none (the pipeline's synth under `SIDESTEP_DEPLOY_ENVIRONMENT`, the deploy stack of an account).
+ */
+export function refusePlaceholderSettings(
+  config: EnvironmentConfig,
+  found: readonly PlaceholderSetting[] = placeholderSettings(config),
+): void {
+  const [first] = found;
+  if (!first) return;
+  throw new InfraConfigError(
+    `${config.name}.${first.field}`,
+    `placeholder values cannot be deployed: set ${found.map((p) => `${p.variable} (${p.field} is "${p.value}")`).join(', ')}`,
+  );
 }
 
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;

@@ -8,6 +8,7 @@ import {
 } from '@sidestep/iam';
 import { Testing } from 'cdktn';
 import { DeployStack, environmentConfigs, InfraConfigError, SidestepStack } from '../src/index.ts';
+import { STAGING_SETTINGS } from './environment-fixture.ts';
 import { all, type Json } from './terraform-json.ts';
 
 // A database secret encrypted with a customer-managed KMS key: GetSecretValue decrypts it with the
@@ -19,13 +20,7 @@ const REGION = 'eu-west-1';
 const KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
 const OTHER_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/9999abcd-12ab-34cd-56ef-1234567890ab`;
 const SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:db/sidestep-AbCdEf`;
-const BASE = {
-  SIDESTEP_GITHUB_REPOSITORY: 'acme/sidestep',
-  SIDESTEP_STAGING_ACCOUNT_ID: ACCOUNT,
-  SIDESTEP_STAGING_REGION: REGION,
-  SIDESTEP_STAGING_STATE_BUCKET: 'acme-terraform-state',
-  SIDESTEP_STAGING_DATABASE_SECRET_ARN: SECRET,
-};
+const BASE = { ...STAGING_SETTINGS, SIDESTEP_STAGING_DATABASE_SECRET_ARN: SECRET };
 const VIA_SECRETS_MANAGER = { 'kms:ViaService': `secretsmanager.${REGION}.amazonaws.com` };
 
 /** The environment and deploy stacks of staging with `env`, and an evaluator of their roles under the boundary. */

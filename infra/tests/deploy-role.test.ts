@@ -23,6 +23,7 @@ import {
   type SynthesizedTerraform,
   UNSCOPABLE_ACTIONS,
 } from '../src/index.ts';
+import { STAGING_SETTINGS } from './environment-fixture.ts';
 import { one } from './terraform-json.ts';
 
 type Resources = Record<string, Record<string, Record<string, unknown>>>;
@@ -34,12 +35,7 @@ interface Statement {
   readonly Condition?: Record<string, Record<string, string | string[]>>;
 }
 
-const ENV = {
-  SIDESTEP_GITHUB_REPOSITORY: 'acme/sidestep',
-  SIDESTEP_STAGING_ACCOUNT_ID: '123456789012',
-  SIDESTEP_STAGING_REGION: 'eu-west-1',
-  SIDESTEP_STAGING_STATE_BUCKET: 'acme-terraform-state',
-};
+const ENV = STAGING_SETTINGS;
 const configs = environmentConfigs(ENV);
 
 function synth(stack: TerraformStack): { resource: Resources; removed?: unknown } & SynthesizedTerraform {
@@ -247,7 +243,7 @@ describe('DeployStack permissions', () => {
         const scope = JSON.stringify(s.Condition ?? {});
         for (const resource of resources) {
           expect(`${resource} ${scope}`).toMatch(
-            /sidestep-staging(\b|-)|^arn:aws:s3:::acme-terraform-state[/ ]|:identity\/staging\.mail\.example\.com |"aws:(Request|Resource)Tag\/environment":"staging"|:role\/aws-service-role\/ecs\.amazonaws\.com\/AWSServiceRoleForECS /,
+            /sidestep-staging(\b|-)|^arn:aws:s3:::acme-terraform-state[/ ]|:identity\/staging\.mail\.acme\.dev |"aws:(Request|Resource)Tag\/environment":"staging"|:role\/aws-service-role\/ecs\.amazonaws\.com\/AWSServiceRoleForECS /,
           );
         }
       }
@@ -413,7 +409,7 @@ describe('DeployStack permissions', () => {
     const longBucket = environmentConfigs({
       ...ENV,
       SIDESTEP_STAGING_STATE_BUCKET: 'b'.repeat(63),
-      SIDESTEP_STAGING_MAIL_DOMAIN: `${'m'.repeat(50)}.example.com`,
+      SIDESTEP_STAGING_MAIL_DOMAIN: `${'m'.repeat(53)}.acme.dev`,
       SIDESTEP_STAGING_REGION: 'ap-southeast-5',
     }).staging;
     const synthesized = synth(new DeployStack(Testing.app(), 'long', { config: longBucket }));
@@ -578,6 +574,53 @@ describe('DeployStack bootstrap resources', () => {
     for (const role of Object.values(local.resource.aws_iam_role ?? {})) {
       expect(role.permissions_boundary).toBeUndefined();
     }
+  });
+});
+
+// The deploy role is scoped by the environment's settings (the SES identity of MAIL_DOMAIN, the secret,
+// its key, the buckets' suffix, the hosted zone, the database's group): a deploy stack applied with a
+// placeholder left grants the role placeholders, and the pipeline, whose synth refuses them, fails at
+// its first apply (AccessDenied on ses:CreateEmailIdentity of the real domain).
+describe('DeployStack settings', () => {
+  const refusal = (env: Record<string, string>): unknown => {
+    try {
+      new DeployStack(Testing.app(), 'sidestep-staging-deploy', { config: environmentConfigs(env).staging });
+      return undefined;
+    } catch (error) {
+      return error;
+    }
+  };
+
+  it('refuses a placeholder setting of an environment given its account, naming the variable', () => {
+    const { SIDESTEP_STAGING_MAIL_DOMAIN: _domain, ...withoutDomain } = STAGING_SETTINGS;
+    const error = refusal(withoutDomain);
+    expect(error).toBeInstanceOf(InfraConfigError);
+    expect(error).toMatchObject({ field: 'staging.mail.domain' });
+    expect(String((error as Error).message)).toContain('SIDESTEP_STAGING_MAIL_DOMAIN');
+    expect(String((error as Error).message)).toContain('staging.mail.example.com');
+  });
+
+  it.each([
+    ['SIDESTEP_STAGING_DATABASE_SECRET_ARN', 'staging.databaseSecretArn'],
+    ['SIDESTEP_STAGING_STATE_BUCKET', 'staging.backend.bucket'],
+    ['SIDESTEP_STAGING_TASK_SUBNET_IDS', 'staging.taskNetwork.subnetIds'],
+    ['SIDESTEP_STAGING_NOTIFY_ADDRESS', 'staging.mail.notifyAddress'],
+    ['SIDESTEP_GITHUB_REPOSITORY', 'staging.github'],
+  ])('refuses %s left unset', (variable, field) => {
+    const { [variable]: _unset, ...env } = STAGING_SETTINGS;
+    expect(refusal(env)).toMatchObject({ name: 'InfraConfigError', field });
+  });
+
+  it('synthesizes with every setting of the environment given', () => {
+    expect(refusal(STAGING_SETTINGS)).toBeUndefined();
+  });
+
+  it("synthesizes an environment given no account as a sample (CI's synth, which terraform validates), which no account accepts", () => {
+    expect(refusal({})).toBeUndefined();
+    const sample = synth(
+      new DeployStack(Testing.app(), 'sidestep-production-deploy', { config: configs.production }),
+    ) as unknown as { provider: { aws: Array<{ allowed_account_ids: string[] }> } };
+    expect(sample.provider.aws[0]?.allowed_account_ids).toEqual(['222222222222']);
   });
 });
 

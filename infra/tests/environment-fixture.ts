@@ -18,6 +18,24 @@ export const STAGING: EnvironmentConfig = {
   backend: { bucket: 'acme-sidestep-tfstate', key: 'sidestep/staging.tfstate', region: 'eu-west-1' },
 };
 
+/**
+ * Every staging `SIDESTEP_*` setting (README, "First deploy", step 2) at a real-looking value, no
+ * placeholder left: what the deploy stack of an environment given its account needs to synthesize.
+ */
+export const STAGING_SETTINGS: Readonly<Record<string, string>> = {
+  SIDESTEP_GITHUB_REPOSITORY: 'acme/sidestep',
+  SIDESTEP_STAGING_ACCOUNT_ID: '123456789012',
+  SIDESTEP_STAGING_REGION: 'eu-west-1',
+  SIDESTEP_STAGING_STATE_BUCKET: 'acme-terraform-state',
+  SIDESTEP_STAGING_DATABASE_SECRET_ARN:
+    'arn:aws:secretsmanager:eu-west-1:123456789012:secret:sidestep-staging-database-AbCdEf',
+  SIDESTEP_STAGING_TASK_SUBNET_IDS: 'subnet-0a1b2c3d',
+  SIDESTEP_STAGING_TASK_SECURITY_GROUP_IDS: 'sg-0a1b2c3d',
+  SIDESTEP_STAGING_MAIL_FROM: 'no-reply@staging.mail.acme.dev',
+  SIDESTEP_STAGING_MAIL_DOMAIN: 'staging.mail.acme.dev',
+  SIDESTEP_STAGING_NOTIFY_ADDRESS: 'ops@acme.dev',
+};
+
 /** The synthesized Terraform JSON of the whole environment stack for `config`. */
 export function synthStack(config: EnvironmentConfig): Json {
   return JSON.parse(Testing.synth(new SidestepStack(Testing.app(), `sidestep-${config.name}`, { config })));

@@ -31,6 +31,10 @@ const BASE = {
   SIDESTEP_STAGING_REGION: REGION,
   SIDESTEP_STAGING_STATE_BUCKET: 'acme-terraform-state',
   SIDESTEP_STAGING_DATABASE_SECRET_ARN: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:db/sidestep-AbCdEf`,
+  // The deploy stack of an account refuses placeholders (the mail defaults are example.com).
+  SIDESTEP_STAGING_MAIL_DOMAIN: 'staging.mail.acme.dev',
+  SIDESTEP_STAGING_MAIL_FROM: 'no-reply@staging.mail.acme.dev',
+  SIDESTEP_STAGING_NOTIFY_ADDRESS: 'ops@acme.dev',
 };
 const VARIANTS = {
   'in a VPC': {

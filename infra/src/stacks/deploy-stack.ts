@@ -3,7 +3,12 @@ import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { BUCKET_PURPOSES, resourceName, type ServiceManifest, type TaskManifest } from '@sidestep/manifest';
 import { S3Backend, TerraformOutput } from 'cdktn';
 import type { Construct } from 'constructs';
-import { type EnvironmentConfig, environmentBucketName } from '../config.ts';
+import {
+  type EnvironmentConfig,
+  environmentBucketName,
+  placeholderSettings,
+  refusePlaceholderSettings,
+} from '../config.ts';
 import { DeployRole } from '../constructs/deploy-role.ts';
 import { ForgottenResource } from '../constructs/forgotten-resource.ts';
 import { PermissionsBoundaryPolicy } from '../constructs/permissions-boundary.ts';
@@ -65,6 +70,17 @@ export class DeployStack extends EnvironmentStack {
     if (!config.github) throw new InfraConfigError(`${config.name}.github`, 'who may deploy is required');
     if (!config.backend)
       throw new InfraConfigError(`${config.name}.backend`, 'the deploy role is granted the state object');
+    // The role's grants come from the whole config (the SES identity of the mail domain, the secret and
+    // its key, the buckets' suffix, the hosted zone, the database's group), and the pipeline, whose synth
+    // refuses placeholders, may do only what they grant: a stack applied with one left (an export
+    // forgotten at bootstrap) would fail the first deploy at its apply (AccessDenied on the real mail
+    // domain). Given its account, the stack is meant for that account: it is refused, naming the
+    // variable, as the pipeline's synth refuses it. Without one it is the sample CI synthesizes and
+    // validates, which no account accepts (the provider's allowed_account_ids is the placeholder).
+    const placeholders = placeholderSettings(config);
+    if (!placeholders.some((setting) => setting.field === 'accountId')) {
+      refusePlaceholderSettings(config, placeholders);
+    }
     const environment = config.name;
     new AwsProvider(this, 'aws', {
       region: config.region,
