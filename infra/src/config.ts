@@ -379,7 +379,10 @@ function awsEnvironment(
   };
 }
 
-/** `SIDESTEP_<ENV>_NETWORK=create` (with `_NETWORK_CIDR`, `_DATABASE_SECURITY_GROUP_ID`, `_DATABASE_PORT`). */
+/**
+ * `SIDESTEP_<ENV>_NETWORK=create` (with `_NETWORK_CIDR`, and the database as `_DATABASE_SECURITY_GROUP_ID`
+ * or `_DATABASE_CIDR`, and `_DATABASE_PORT`).
+ */
 function networkSettings(
   name: string,
   read: (key: string) => string | undefined,
@@ -405,12 +408,17 @@ function networkSettings(
   }
   const cidrBlock = read('NETWORK_CIDR');
   const securityGroupId = read('DATABASE_SECURITY_GROUP_ID');
+  const databaseCidrBlock = read('DATABASE_CIDR');
   const port = read('DATABASE_PORT');
+  // Any of the three names a database the workload must be let to send to; none, no database egress.
+  const database = {
+    ...(securityGroupId ? { securityGroupId } : {}),
+    ...(databaseCidrBlock ? { cidrBlock: databaseCidrBlock } : {}),
+    ...(port === undefined ? {} : { port: Number(port) }),
+  };
   return {
     ...(cidrBlock ? { cidrBlock } : {}),
-    ...(securityGroupId
-      ? { database: { securityGroupId, ...(port === undefined ? {} : { port: Number(port) }) } }
-      : {}),
+    ...(Object.keys(database).length > 0 ? { database } : {}),
   };
 }
 
@@ -435,7 +443,7 @@ function workflowLogSettings(name: string, read: (key: string) => string | undef
  * `_DATABASE_SECRET_ARN`, `_DATABASE_SECRET_KMS_KEY_ARN` (its customer-managed key; default none:
  * `aws/secretsmanager`), `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS`, `_TASK_SUBNET_IDS`,
  * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network), `_NETWORK=create`
- * (with `_NETWORK_CIDR`, `_DATABASE_SECURITY_GROUP_ID`, `_DATABASE_PORT`; instead of the ids),
+ * (with `_NETWORK_CIDR`, `_DATABASE_SECURITY_GROUP_ID` or `_DATABASE_CIDR`, `_DATABASE_PORT`; instead of the ids),
  * `_HOSTED_ZONE_ID`, `_ALARM_EMAIL`, `_WORKFLOW_LOG_LEVEL`, `_WORKFLOW_LOG_EXECUTION_DATA`,
  * `_LOG_RETENTION_DAYS`, `_JOB_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`,
  * `_ECS_SERVICE_LINKED_ROLE_EXISTS` (`true` when the account has the role), `_BUCKET_SUFFIX`
@@ -597,21 +605,24 @@ export function refusePlaceholderSettings(
 
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
-/** The created network's CIDR (a /16 to /24, split into one subnet per AZ) and database port. */
+/** Whether `cidr` is an IPv4 CIDR block whose prefix is from `/shortest` to `/longest`. */
+function isIpv4Cidr(cidr: string, shortest: number, longest: number): boolean {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  if (!match) return false;
+  return (
+    match.slice(1, 5).every((octet) => Number(octet) <= 255) &&
+    Number(match[5]) >= shortest &&
+    Number(match[5]) <= longest
+  );
+}
+
+/** The created network's CIDR (a /16 to /24, split into one subnet per AZ) and its database. */
 function validateNetworkSettings(
   network: NetworkSettings,
   fail: (field: string, message: string) => never,
 ): void {
   const cidr = network.cidrBlock;
-  const match =
-    cidr === undefined ? undefined : /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
-  if (
-    cidr !== undefined &&
-    (!match ||
-      match.slice(1, 5).some((octet) => Number(octet) > 255) ||
-      Number(match[5]) < 16 ||
-      Number(match[5]) > 24)
-  ) {
+  if (cidr !== undefined && !isIpv4Cidr(cidr, 16, 24)) {
     fail('network.cidrBlock', `"${cidr}" is not an IPv4 CIDR block from /16 to /24`);
   }
   const port = network.database?.port;
@@ -621,6 +632,16 @@ function validateNetworkSettings(
   const group = network.database?.securityGroupId;
   if (group !== undefined && !/^sg-[0-9a-z]+$/.test(group)) {
     fail('network.database.securityGroupId', `"${group}" is not a security group id`);
+  }
+  const databaseCidr = network.database?.cidrBlock;
+  if (databaseCidr !== undefined && !isIpv4Cidr(databaseCidr, 16, 32)) {
+    fail('network.database.cidrBlock', `"${databaseCidr}" is not an IPv4 CIDR block from /16 to /32`);
+  }
+  if (databaseCidr !== undefined && group !== undefined) {
+    fail(
+      'network.database.cidrBlock',
+      'the database is reached by its security group or by its range, not both (the group is narrower)',
+    );
   }
 }
 

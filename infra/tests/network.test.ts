@@ -117,6 +117,83 @@ describe('Network (SIDESTEP_<ENV>_NETWORK=create)', () => {
   });
 });
 
+/** The egress rules of the created workload security group of `tf`, other than to the endpoints and S3. */
+function databaseEgress(tf: Json): Json[] {
+  const [workloadAddress] = one(tf, 'aws_security_group', { name: 'sidestep-staging-workload' });
+  const endpointGroups = new Set(
+    all(tf, 'aws_vpc_endpoint').flatMap(([, endpoint]) => endpoint.security_group_ids ?? []),
+  );
+  return all(tf, 'aws_vpc_security_group_egress_rule')
+    .map(([, rule]) => rule)
+    .filter((rule) => rule.security_group_id === ref(workloadAddress, 'id'))
+    .filter(
+      (rule) => !endpointGroups.has(rule.referenced_security_group_id) && rule.prefix_list_id === undefined,
+    );
+}
+
+// A group the aws provider creates has no egress rule but its own: it deletes the allow-all rule AWS adds
+// (https://registry.terraform.io/providers/hashicorp/aws/latest/docs/resources/security_group), and a group
+// without outbound rules sends nothing (https://docs.aws.amazon.com/vpc/latest/userguide/security-group-rules.html).
+// The database's group admitting the workload is not enough: the workload must be allowed to send.
+describe('Network: the workload reaches the database it is told of', () => {
+  const [vpcAddress] = one(created, 'aws_vpc');
+
+  it('sends to the database security group on its port, which admits the workload', () => {
+    const tf = synthStack({
+      ...withoutVpc,
+      network: { database: { securityGroupId: 'sg-database', port: 6432 } },
+    });
+    expect(databaseEgress(tf)).toEqual([
+      expect.objectContaining({
+        referenced_security_group_id: 'sg-database',
+        ip_protocol: 'tcp',
+        from_port: 6432,
+        to_port: 6432,
+      }),
+    ]);
+    expect(databaseEgress(tf)[0].cidr_ipv4).toBeUndefined();
+  });
+
+  it('sends to the VPC’s range on the port of a database known by its port only', () => {
+    const tf = synthStack({ ...withoutVpc, network: { database: { port: 6432 } } });
+    expect(databaseEgress(tf)).toEqual([
+      expect.objectContaining({
+        cidr_ipv4: ref(vpcAddress, 'cidr_block'),
+        ip_protocol: 'tcp',
+        from_port: 6432,
+        to_port: 6432,
+      }),
+    ]);
+    // Nothing is admitted on a group the stack was not given.
+    expect(all(tf, 'aws_vpc_security_group_ingress_rule')).toHaveLength(INTERFACE_SERVICES.length);
+    expect(checkSecurityPolicy(tf)).toEqual([]);
+  });
+
+  it('sends to the configured database range, on 5432 by default', () => {
+    const tf = synthStack({ ...withoutVpc, network: { database: { cidrBlock: '10.0.192.0/24' } } });
+    expect(databaseEgress(tf)).toEqual([
+      expect.objectContaining({
+        cidr_ipv4: '10.0.192.0/24',
+        ip_protocol: 'tcp',
+        from_port: 5432,
+        to_port: 5432,
+      }),
+    ]);
+  });
+
+  it('sends to no database when none is configured', () => {
+    const tf = synthStack({ ...withoutVpc, network: {} });
+    expect(databaseEgress(tf)).toEqual([]);
+    // Only HTTPS to the endpoints and S3 leaves the workload.
+    const [workloadAddress] = one(tf, 'aws_security_group', { name: 'sidestep-staging-workload' });
+    const egress = all(tf, 'aws_vpc_security_group_egress_rule').map(([, rule]) => rule);
+    expect(egress.filter((rule) => rule.security_group_id === ref(workloadAddress, 'id'))).toHaveLength(
+      INTERFACE_SERVICES.length + 1,
+    );
+    for (const rule of egress) expect([rule.from_port, rule.to_port]).toEqual([443, 443]);
+  });
+});
+
 describe('bring your own VPC (SIDESTEP_<ENV>_SUBNET_IDS, _SECURITY_GROUP_IDS)', () => {
   it('creates no network and places functions in the configured subnets', () => {
     for (const type of ['aws_vpc', 'aws_subnet', 'aws_vpc_endpoint', 'aws_route_table', 'aws_security_group'])
@@ -144,6 +221,31 @@ describe('network config', () => {
     });
     expect(staging.vpc).toBeUndefined();
     expect(staging.taskNetwork).toBeUndefined();
+  });
+
+  it('reads a database known by its port, or by its range, without a security group', () => {
+    const read = (settings: Record<string, string>) =>
+      environmentConfigs({ ...base, SIDESTEP_STAGING_NETWORK: 'create', ...settings }).staging.network;
+    expect(read({ SIDESTEP_STAGING_DATABASE_PORT: '6432' })).toEqual({ database: { port: 6432 } });
+    expect(read({ SIDESTEP_STAGING_DATABASE_CIDR: '10.0.192.0/24' })).toEqual({
+      database: { cidrBlock: '10.0.192.0/24' },
+    });
+    expect(read({})).toEqual({});
+  });
+
+  it('refuses a database range that is not an IPv4 CIDR from /16 to /32, or given with the database group', () => {
+    const read = (settings: Record<string, string>) => () =>
+      environmentConfigs({ ...base, SIDESTEP_STAGING_NETWORK: 'create', ...settings });
+    for (const cidr of ['0.0.0.0/0', '10.0.0.0/8', '10.0.300.0/24', 'db.internal'])
+      expect(read({ SIDESTEP_STAGING_DATABASE_CIDR: cidr })).toThrow(
+        /^staging\.network\.database\.cidrBlock: /,
+      );
+    expect(
+      read({
+        SIDESTEP_STAGING_DATABASE_CIDR: '10.0.192.0/24',
+        SIDESTEP_STAGING_DATABASE_SECURITY_GROUP_ID: 'sg-0123456789abcdef0',
+      }),
+    ).toThrow(/^staging\.network\.database\.cidrBlock: /);
   });
 
   it('refuses a created network together with subnet ids, and an unknown NETWORK value', () => {

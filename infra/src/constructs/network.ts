@@ -38,15 +38,35 @@ export interface NetworkSettings {
   /** The VPC's IPv4 range (a /16 to /24), split into one subnet per availability zone. @default '10.0.0.0/16' */
   readonly cidrBlock?: string;
   /**
-   * The database the workload reaches: its security group admits the workload's on `port`.
-   * @default none: admit the workload security group (output `workload_security_group_id`) yourself
+   * The database the workload reaches on `port`. A group the Terraform provider creates keeps none of
+   * the allow-all egress AWS gives a new group, and a group without outbound rules sends nothing
+   * (https://docs.aws.amazon.com/vpc/latest/userguide/security-group-rules.html): the workload can
+   * connect only to a database named here, whatever the database's own group admits.
+   * @default none: the workload reaches no database
    */
-  readonly database?: {
-    /** Security group of the database (RDS instance or proxy) in this VPC. */
-    readonly securityGroupId: string;
-    /** @default 5432 (PostgreSQL) */
-    readonly port?: number;
-  };
+  readonly database?: NetworkDatabase;
+}
+
+/**
+ * Where the workload's database is, the narrowest first: by its security group (the workload sends to
+ * that group's members only, and the group admits the workload), else by `cidrBlock`, else anywhere in
+ * the created VPC's range (the database in the VPC, its group admitting the workload's members).
+ */
+export interface NetworkDatabase {
+  /**
+   * Security group of the database (RDS instance or proxy) in this VPC; it is made to admit the workload.
+   * @default none
+   */
+  readonly securityGroupId?: string;
+  /**
+   * IPv4 range holding the database's addresses (its subnets': an RDS address moves on a failover), when
+   * its group is not given; the database's group must then admit the workload group itself. Excludes
+   * `securityGroupId`.
+   * @default the VPC's range, when `securityGroupId` is unset
+   */
+  readonly cidrBlock?: string;
+  /** @default 5432 (PostgreSQL) */
+  readonly port?: number;
 }
 
 /** Props of {@link Network}. */
@@ -68,8 +88,9 @@ const HTTPS = { ipProtocol: 'tcp', fromPort: 443, toPort: 443 } as const;
  * `availabilityZoneCount` zones on one route table, an S3 gateway endpoint on that table, and a
  * private-DNS interface endpoint per AWS service the workload calls, each with its own security group
  * that admits HTTPS from the workload security group only. The workload security group (functions'
- * ENIs, Fargate tasks) may reach the endpoints, S3 and, through {@link Network.allowDatabaseAccess},
- * the database; nothing may reach it. The VPC's default security group is emptied.
+ * ENIs, Fargate tasks) may reach the endpoints, S3 and the configured database (through
+ * {@link Network.allowDatabaseAccess} or {@link Network.allowDatabaseEgress}); nothing may reach it.
+ * The VPC's default security group is emptied.
  *
  * No NAT gateway: the endpoints cost less than a NAT gateway per zone and keep the traffic private.
  * A service added to the workload needs its endpoint here.
@@ -185,7 +206,9 @@ export class Network extends Construct {
       );
     }
     this.endpoints = endpoints;
-    if (props.database) this.allowDatabaseAccess(props.database.securityGroupId, props.database.port);
+    const database = props.database;
+    if (database?.securityGroupId) this.allowDatabaseAccess(database.securityGroupId, database.port);
+    else if (database) this.allowDatabaseEgress(database.cidrBlock ?? this.vpc.cidrBlock, database.port);
   }
 
   /** Where functions run: the private subnets, with the workload security group. */
@@ -205,18 +228,35 @@ export class Network extends Construct {
    */
   allowDatabaseAccess(databaseSecurityGroupId: string, port = 5432): void {
     const id = `database-${databaseSecurityGroupId}-${port}`;
-    const rule = { ipProtocol: 'tcp', fromPort: port, toPort: port };
     new VpcSecurityGroupIngressRule(this, `${id}-from-workload`, {
       securityGroupId: databaseSecurityGroupId,
       description: `sidestep ${this.#environment} functions and tasks`,
       referencedSecurityGroupId: this.workloadSecurityGroupId,
-      ...rule,
+      ...databasePort(port),
     });
     new VpcSecurityGroupEgressRule(this, `workload-to-${id}`, {
       securityGroupId: this.workloadSecurityGroupId,
       description: 'The database',
       referencedSecurityGroupId: databaseSecurityGroupId,
-      ...rule,
+      ...databasePort(port),
+    });
+  }
+
+  /**
+   * Lets the workload send to a database known by its addresses only: an egress rule on the workload
+   * security group to `cidrBlock` on `port`. The database's group, not the stack's, must admit the
+   * workload group (output `workload_security_group_id`) itself.
+   * @param port @default 5432 (PostgreSQL)
+   */
+  allowDatabaseEgress(cidrBlock: string, port = 5432): void {
+    new VpcSecurityGroupEgressRule(this, `workload-to-database-${port}`, {
+      securityGroupId: this.workloadSecurityGroupId,
+      description: 'The database',
+      cidrIpv4: cidrBlock,
+      ...databasePort(port),
     });
   }
 }
+
+/** TCP on the database's port, as a rule's protocol and port range. */
+const databasePort = (port: number) => ({ ipProtocol: 'tcp', fromPort: port, toPort: port }) as const;

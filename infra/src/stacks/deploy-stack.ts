@@ -144,7 +144,7 @@ export class DeployStack extends EnvironmentStack {
       databaseSecretArn: config.databaseSecretArn,
       ...(config.databaseSecretKmsKeyArn ? { databaseSecretKmsKeyArn: config.databaseSecretKmsKeyArn } : {}),
       ...(config.mail.hostedZoneId ? { hostedZoneId: config.mail.hostedZoneId } : {}),
-      ...(config.network?.database
+      ...(config.network?.database?.securityGroupId
         ? { databaseSecurityGroupId: config.network.database.securityGroupId }
         : {}),
       ...(config.alarmTopicArn ? { alarmTopicArn: config.alarmTopicArn } : {}),
