@@ -630,7 +630,7 @@ esac\n`,
     );
     const runTask = calls().find((call) => call.tool === 'aws' && call.args[1] === 'run-task')?.args ?? [];
     const option = (name: string) => runTask[runTask.indexOf(name) + 1] ?? '';
-    return { stack, done, migration, runTask, option };
+    return { stack, targets, done, migration, runTask, option };
   }
 
   it.each(Object.keys(cases) as (keyof typeof cases)[])(
@@ -675,6 +675,38 @@ esac\n`,
       },
     });
     expect(JSON.parse(option('--overrides')).containerOverrides[0].name).toBe('batch-worker');
+  });
+
+  // With NETWORK=create an administrator applies the network before the first deploy (the database is
+  // created in it); the README's command must target what this step does, the ECS resources aside.
+  it('targets the network of the README’s first-deploy step 3 as this step does, the database rules included', async () => {
+    const { stack, targets } = await migrate('with a created network');
+    const readme = readFileSync(join(rootDir, 'README.md'), 'utf8');
+    const firstDeploy = readme.slice(
+      readme.indexOf('### First deploy'),
+      readme.indexOf('### How a deploy happens'),
+    );
+    const program = /mapfile -t targets < <\(jq -r '([^']+)' cdk\.tf\.json\)/.exec(firstDeploy)?.[1];
+    expect(program).toBeDefined();
+    const file = join(dir, 'first-deploy-network.tf.json');
+    writeFileSync(file, JSON.stringify({ ...stack, construct: undefined }));
+    const { stdout } = await run('jq', ['-r', program ?? '', file]);
+    const network = stdout
+      .trim()
+      .split('\n')
+      .map((target) => target.slice('-target='.length));
+    expect([...network].sort()).toEqual(targets.filter((target) => !target.startsWith('aws_ecs_')).sort());
+    // The workload's way to the database and the database group's admission of it.
+    expect(network).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^aws_vpc_security_group_egress_rule\.network_workload-to-database-sg-0d47ab45e-5432_/,
+        ),
+        expect.stringMatching(
+          /^aws_vpc_security_group_ingress_rule\.network_database-sg-0d47ab45e-5432-from-workload_/,
+        ),
+      ]),
+    );
   });
 
   it('creates the whole created network before the migration, and nothing that runs code', async () => {
