@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import {
@@ -534,6 +535,81 @@ describe('createLocalStepFunctions', () => {
     expect(done.history.filter((event) => event.type === 'TaskStateEntered')).toHaveLength(1);
     expect(done.history.some((event) => event.type === 'SucceedStateEntered')).toBe(false);
     expect(invoked).toEqual([]);
+  });
+
+  // States.Hash returns the lowercase hex digest of the data's UTF-8 bytes, for MD5, SHA-1, SHA-256,
+  // SHA-384 and SHA-512, of data of at most 10,000 characters
+  // (https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html, States.Hash).
+  // aws-local-stepfunctions 3.0.0 computed it with its own code, wrong from 56 bytes on: 200 × "a"
+  // and 199 × "a" + "b" hashed alike.
+  const hashes = [
+    ['MD5', 'md5'],
+    ['SHA-1', 'sha1'],
+    ['SHA-256', 'sha256'],
+    ['SHA-384', 'sha384'],
+    ['SHA-512', 'sha512'],
+  ] as const;
+  const hashedData = {
+    twoHundredBytes: 'a'.repeat(200),
+    lastByteDiffers: `${'a'.repeat(199)}b`,
+    multiByte: 'déjà vu ✓ 😀 '.repeat(8),
+    docExample: 'input data',
+  };
+
+  it.each(hashes)(
+    'computes States.Hash with %s as the hex digest of the UTF-8 bytes',
+    async (algorithm, nodeName) => {
+      const sfn = oneMachine('hash', {
+        StartAt: 'Hash',
+        States: {
+          Hash: {
+            Type: 'Pass',
+            Parameters: Object.fromEntries(
+              Object.keys(hashedData).map((key) => [`${key}.$`, `States.Hash($.data.${key}, $.algorithm)`]),
+            ),
+            End: true,
+          },
+        },
+      });
+      const { executionArn } = sfn.startExecution({
+        stateMachineArn: 'hash',
+        input: JSON.stringify({ data: hashedData, algorithm }),
+      });
+      const done = await sfn.waitForExecution(executionArn);
+      expect(done.status).toBe('SUCCEEDED');
+      expect(JSON.parse(done.output ?? '')).toEqual(
+        Object.fromEntries(
+          Object.entries(hashedData).map(([key, data]) => [
+            key,
+            createHash(nodeName).update(data, 'utf8').digest('hex'),
+          ]),
+        ),
+      );
+    },
+  );
+
+  it('fails States.Hash of more than 10,000 characters, or with an algorithm AWS lacks, with States.Runtime', async () => {
+    const sfn = oneMachine('hash', {
+      StartAt: 'Hash',
+      States: {
+        Hash: { Type: 'Pass', Parameters: { 'digest.$': 'States.Hash($.data, $.algorithm)' }, End: true },
+      },
+    });
+    const run = async (data: string, algorithm = 'SHA-256') => {
+      const { executionArn } = sfn.startExecution({
+        stateMachineArn: 'hash',
+        input: JSON.stringify({ data, algorithm }),
+      });
+      return sfn.waitForExecution(executionArn);
+    };
+    const atLimit = 'é'.repeat(10_000);
+    expect(JSON.parse((await run(atLimit)).output ?? '')).toEqual({
+      digest: createHash('sha256').update(atLimit, 'utf8').digest('hex'),
+    });
+    expect(await run('é'.repeat(10_001))).toMatchObject({ status: 'FAILED', error: 'States.Runtime' });
+    const unknown = await run('data', 'SHA3-256');
+    expect(unknown).toMatchObject({ status: 'FAILED', error: 'States.Runtime' });
+    expect(unknown.cause).toContain("Unsupported hash algorithm 'SHA3-256'");
   });
 
   // StringMatches: only `*` is special, `\\*` (JSON) is a literal asterisk and `\\\\` a literal
