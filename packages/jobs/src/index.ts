@@ -37,6 +37,7 @@ export {
   JOB_TRANSITIONS,
   type JobTransition,
   nextState,
+  startDeadlineSeconds,
   TERMINAL_STATES,
 } from './job-state-machine.ts';
 export {

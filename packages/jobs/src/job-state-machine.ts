@@ -45,6 +45,16 @@ export const JOB_DEADLINE_SECONDS: { readonly [K in JobKind]: number } = {
   export: 9 * 60 * 60,
 };
 
+/**
+ * How long a start keeps a job of `kind` running before the job-sweeper may fail it: the start's
+ * `deadlineSeconds` when it sends one, else {@link JOB_DEADLINE_SECONDS} of the kind. A start sets
+ * `deadline_at` to now plus this, and so does a redrive's claim of the job (@sidestep/ledger's
+ * `claimRedrive`), with the seconds its start had: a redrive does not run that start again.
+ */
+export function startDeadlineSeconds(kind: JobKind, deadlineSeconds?: number): number {
+  return deadlineSeconds ?? JOB_DEADLINE_SECONDS[kind];
+}
+
 /** The reason the job-sweeper records on a job that missed its deadline. */
 export function deadlineMissedReason(deadlineAt: Date): string {
   return `no progress before the deadline (${deadlineAt.toISOString()})`;

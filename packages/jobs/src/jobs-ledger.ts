@@ -11,7 +11,12 @@ import {
 import type { Queryable } from '@sidestep/db/postgres';
 import { JobNotFoundError } from './errors.ts';
 import { escapeNul } from './escape-nul.ts';
-import { assertFinishable, JOB_DEADLINE_SECONDS, nextState } from './job-state-machine.ts';
+import {
+  assertFinishable,
+  type JOB_DEADLINE_SECONDS,
+  nextState,
+  startDeadlineSeconds,
+} from './job-state-machine.ts';
 import { completeOutput, type JobSnapshot, statusOutput } from './status-output.ts';
 
 // The one place that moves a job in the `jobs` ledger. The status-updater (steps of a workflow) and
@@ -78,8 +83,8 @@ export interface FireJobEventOptions {
 
 /**
  * Fires `event` on the locked `job` (see {@link lockJob}): checks it against the transition table,
- * writes the new state (a start sets `deadline_at` from its `deadlineSeconds`, else
- * {@link JOB_DEADLINE_SECONDS}; a finish of an
+ * writes the new state (a start sets `deadline_at` to now plus {@link startDeadlineSeconds}: its
+ * `deadlineSeconds`, else {@link JOB_DEADLINE_SECONDS}; a finish of an
  * export stores the finalizer's result; a fail its reason), and appends the transition with the
  * output a re-run of the step returns. Call inside the transaction that locked the job.
  *
@@ -121,7 +126,7 @@ export async function fireJobEvent(
       // Escaped here, where every fail's reason is written (the sweeper's, an operator's, the
       // workflow's): PostgreSQL text cannot hold a NUL (22021), and the fail could not be recorded.
       event === 'fail' && options.reason !== undefined ? escapeNul(options.reason) : null,
-      options.deadlineSeconds ?? JOB_DEADLINE_SECONDS[job.kind],
+      startDeadlineSeconds(job.kind, options.deadlineSeconds),
       result?.rows ?? null,
       result?.bytes ?? null,
       result?.key ?? null,

@@ -7,6 +7,7 @@ import {
   JOB_DEADLINE_SECONDS,
   JOB_TRANSITIONS,
   nextState,
+  startDeadlineSeconds,
   TERMINAL_STATES,
 } from '../src/job-state-machine.ts';
 
@@ -112,5 +113,10 @@ describe('job state machine', () => {
     expect(deadlineMissedReason(new Date('2026-11-24T12:00:00Z'))).toBe(
       'no progress before the deadline (2026-11-24T12:00:00.000Z)',
     );
+  });
+
+  it("keeps a job running for its start's deadlineSeconds, else its kind's default", () => {
+    expect(startDeadlineSeconds('export', 600)).toBe(600);
+    expect(startDeadlineSeconds('import')).toBe(JOB_DEADLINE_SECONDS.import);
   });
 });

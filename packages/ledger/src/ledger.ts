@@ -275,8 +275,11 @@ export interface Ledger {
    * made, so of a redrive and a retry (`job retry`) of one job at once exactly one goes through. The
    * claim records `redriveCount`, the execution's count before this redrive (a redrive makes it
    * one more), and refuses every hand-over from `executionArn` whose DescribeExecution saw that count
-   * or less, i.e. that may have looked before the redrive ran. A duplicate adds a second claim of the
-   * same count, which changes nothing.
+   * or less, i.e. that may have looked before the redrive ran. A `running` job's deadline is set
+   * anew, as its start set it (now plus the start's seconds): the redrive does not run that start
+   * again, and the job-sweeper would fail the job the redrive runs at the start's deadline; the claim
+   * records it (`deadline`: `previous`, `deadlineAt`, `seconds`). A duplicate adds a second claim of
+   * the same count, which changes nothing.
    * @throws {JobNotFoundError} @throws {JobStateError} owned by another execution.
    */
   claimRedrive(claim: {
@@ -287,7 +290,8 @@ export interface Ledger {
   }): Promise<void>;
   /**
    * Withdraws {@link claimRedrive}'s claim of `redriveCount` when RedriveExecution refused the redrive
-   * (it did not run). Does nothing when there is no such claim.
+   * (it did not run), and puts back the deadline the claim replaced while the job still has the one
+   * the claim set: nothing runs the job. Does nothing when there is no such claim.
    */
   releaseRedrive(release: {
     readonly jobId: string;

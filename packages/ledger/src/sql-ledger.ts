@@ -9,6 +9,7 @@ import {
   lockJob,
   recordTransition,
   snapshot,
+  startDeadlineSeconds,
   statusOutput,
 } from '@sidestep/jobs';
 import { isDatabaseError } from '@sidestep/runtime';
@@ -223,6 +224,50 @@ export async function latestRedriveCount(
 ): Promise<number> {
   const claimed = await redriveClaim(tx, jobId, executionArn, 0);
   return claimed === undefined ? 0 : claimed + 1;
+}
+
+/** The deadline a redrive's claim set on its running job, as its transition records it. */
+interface RedriveDeadline {
+  /** The deadline the claim replaced (ISO 8601), null for none. */
+  readonly previous: string | null;
+  /** The deadline it set (ISO 8601): the database's now plus `seconds`. */
+  readonly deadlineAt: string;
+  readonly seconds: number;
+}
+
+/**
+ * Sets running job `job`'s deadline anew for a redrive of its execution, as its start set it: a
+ * redrive does not run the execution's steps that succeeded again
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html), so the StartJob
+ * that set the deadline is not run, and the sweep would fail the job the redrive runs at the
+ * deadline of its start, passed already (the job stays `running` while an operator decides) or
+ * too soon for the redrive's runs of the batch task. The workflows set no execution timeout (a
+ * redrive runs as long as its states' own timeouts let it), so the start's bound is the redrive's
+ * too: the database's now plus {@link startDeadlineSeconds} of the seconds the job's start had, as
+ * the execution's latest redrive claim recorded them, else as the start left them (`deadline_at -
+ * started_at`, one `now()`), else the kind's default. Call under the job's row lock.
+ */
+async function redriveDeadline(tx: Queryable, job: JobRow): Promise<RedriveDeadline> {
+  const { rows: spans } = await tx.query<{ seconds: number | null }>(
+    `SELECT coalesce(
+       (SELECT (data->'redrive'->'deadline'->>'seconds')::int FROM job_transitions
+          WHERE job_id = $1 AND event = '${REDRIVE_EVENT}' AND execution_id = $2
+            AND data->'redrive'->'deadline' IS NOT NULL
+          ORDER BY id DESC LIMIT 1),
+       round(extract(epoch FROM deadline_at - started_at))::int) AS seconds
+     FROM jobs WHERE id = $1`,
+    [job.id, job.execution_id],
+  );
+  const seconds = startDeadlineSeconds(job.kind, spans[0]?.seconds ?? undefined);
+  // Kept to the millisecond, as the claim records it and a release compares it.
+  const { rows } = await tx.query<{ deadline_at: Date }>(
+    `UPDATE jobs SET deadline_at = date_trunc('milliseconds', now() + $2 * interval '1 second')
+       WHERE id = $1 RETURNING deadline_at`,
+    [job.id, seconds],
+  );
+  const deadlineAt = rows[0]?.deadline_at;
+  if (!deadlineAt) throw new JobNotFoundError(job.id);
+  return { previous: job.deadline_at?.toISOString() ?? null, deadlineAt: deadlineAt.toISOString(), seconds };
 }
 
 /**
@@ -611,7 +656,9 @@ export class SqlLedger implements Ledger {
   /**
    * Records the claim as a `redrive` transition of the execution (the job's state unchanged), with
    * the count, the operator and the database's time: the claim is what a hand-over checks (see
-   * {@link Ledger.claimRedrive}), and the job's history shows the redrive.
+   * {@link Ledger.claimRedrive}), and the job's history shows the redrive. A `running` job's
+   * deadline is set anew, in the same transaction ({@link redriveDeadline}), and the claim records
+   * it (`deadline`: the one it replaced, the new one, the seconds).
    */
   async claimRedrive(claim: Parameters<Ledger['claimRedrive']>[0]): Promise<void> {
     const { jobId, executionArn, redriveCount, operator } = claim;
@@ -627,24 +674,48 @@ export class SqlLedger implements Ledger {
           `it was retried as ${job.execution_id ?? '(none)'} (attempt ${job.attempt}), not run by ${executionArn}: redrive that execution, or retry the job again`,
         );
       }
+      // A duplicate (a claim of this count, or a later one, stands) changes nothing.
+      const duplicate = (await redriveClaim(tx, jobId, executionArn, redriveCount)) !== undefined;
+      const deadline = job.state === 'running' && !duplicate ? await redriveDeadline(tx, job) : undefined;
       await tx.query(
         `INSERT INTO job_transitions (job_id, event, from_state, to_state, execution_id, data)
          VALUES ($1, '${REDRIVE_EVENT}', $2, $2, $3, $4)`,
-        [jobId, job.state, executionArn, JSON.stringify({ redrive: { redriveCount, operator } })],
+        [
+          jobId,
+          job.state,
+          executionArn,
+          JSON.stringify({ redrive: { redriveCount, operator, ...(deadline ? { deadline } : {}) } }),
+        ],
       );
     });
   }
 
+  /**
+   * Withdraws the claim, and puts back the deadline it replaced (see {@link Ledger.releaseRedrive}):
+   * the redrive did not run, so nothing runs the job, and the claim's deadline would keep it
+   * `running`, its failure unmailed, for another span of its start. Only while the job is still
+   * running under the execution with the deadline the claim set: one moved since is not the claim's.
+   */
   async releaseRedrive(release: Parameters<Ledger['releaseRedrive']>[0]): Promise<void> {
     const { jobId, executionArn, redriveCount } = release;
-    await this.#transaction((tx) =>
-      tx.query(
-        `DELETE FROM job_transitions
-           WHERE job_id = $1 AND event = '${REDRIVE_EVENT}' AND execution_id = $2
-             AND (data->'redrive'->>'redriveCount')::int = $3`,
-        [jobId, executionArn, redriveCount],
-      ),
-    );
+    await this.#transaction(async (tx) => {
+      const job = await lockJob(tx, jobId);
+      const claimed = `job_id = $1 AND event = '${REDRIVE_EVENT}' AND execution_id = $2
+             AND (data->'redrive'->>'redriveCount')::int = $3`;
+      if (job?.state === 'running' && job.execution_id === executionArn) {
+        // The first claim of the count set the deadline (a duplicate sets none).
+        const { rows } = await tx.query<{ deadline: RedriveDeadline }>(
+          `SELECT data->'redrive'->'deadline' AS deadline FROM job_transitions
+             WHERE ${claimed} AND data->'redrive'->'deadline' IS NOT NULL ORDER BY id LIMIT 1`,
+          [jobId, executionArn, redriveCount],
+        );
+        const deadline = rows[0]?.deadline;
+        if (deadline && job.deadline_at?.toISOString() === deadline.deadlineAt) {
+          await tx.query('UPDATE jobs SET deadline_at = $2 WHERE id = $1', [jobId, deadline.previous]);
+        }
+      }
+      await tx.query(`DELETE FROM job_transitions WHERE ${claimed}`, [jobId, executionArn, redriveCount]);
+    });
   }
 
   /**

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Database, migrate, migrations, type Queryable } from '@sidestep/db';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
+import { JOB_DEADLINE_SECONDS } from '@sidestep/jobs';
 import {
   answerLedgerRequest,
   idempotencyRecordHash,
@@ -716,6 +717,138 @@ describeEachDatabase('SqlLedger redrive claim', (open) => {
     expect(await latestRedriveCount(db(), 'exp_latest', execution('other'))).toBe(0);
     await ledger.releaseRedrive(second);
     expect(await latest()).toBe(1);
+  });
+
+  // A redrive does not rerun the steps that succeeded (https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html):
+  // its StartJob, which set the job's deadline, is not run again, and the deadline sweep would fail
+  // the redrive's job at the deadline of the job's start, passed already or hours too soon.
+  /** The claims of job `jobId`: each one's count and the deadline it set, if it did. */
+  async function claims(jobId: string) {
+    const { rows } = await db().query<{ data: { redrive: Record<string, unknown> } }>(
+      `SELECT data FROM job_transitions WHERE job_id = $1 AND event = 'redrive' ORDER BY id`,
+      [jobId],
+    );
+    return rows.map((row) => row.data.redrive);
+  }
+  /** Job `jobId`'s deadline, after `claim` ran, as the database's clock set it around the claim. */
+  async function deadlineAround(jobId: string, claim: () => Promise<void>) {
+    const clock = async () => (await db().query<{ now: Date }>('SELECT now() AS now')).rows[0]?.now as Date;
+    const before = await clock();
+    await claim();
+    const after = await clock();
+    const { deadlineAt } = await new SqlLedger(db()).describeJob(jobId);
+    return { before, after, deadlineAt: deadlineAt as Date };
+  }
+  /** `seconds` after the claim's time, as the database's clock had it around the claim. */
+  function expectSecondsAfter(claimed: { before: Date; after: Date; deadlineAt: Date }, seconds: number) {
+    expect(claimed.deadlineAt.getTime()).toBeGreaterThanOrEqual(claimed.before.getTime() + seconds * 1000);
+    expect(claimed.deadlineAt.getTime()).toBeLessThanOrEqual(claimed.after.getTime() + seconds * 1000);
+  }
+
+  it("sets a running job's deadline anew when a redrive claims it, as long after the claim as its start set it, and records it on the claim", async () => {
+    // Started 2026-11-24 08:00 with a deadline an hour later: long passed, the job still running.
+    await insertExport(db(), 'exp_deadline', 'running', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const first = { jobId: 'exp_deadline', executionArn: execution('first'), operator: 'local:alice' };
+    const claimed = await deadlineAround('exp_deadline', () =>
+      ledger.claimRedrive({ ...first, redriveCount: 0 }),
+    );
+    expectSecondsAfter(claimed, 3600);
+    expect(await claims('exp_deadline')).toEqual([
+      {
+        redriveCount: 0,
+        operator: 'local:alice',
+        deadline: {
+          previous: '2026-11-24T09:00:00.000Z',
+          deadlineAt: claimed.deadlineAt.toISOString(),
+          seconds: 3600,
+        },
+      },
+    ]);
+    // A duplicate of the claim changes nothing; the next redrive's claim keeps the start's span (an
+    // hour), not the time from the start to the deadline the first claim set.
+    await ledger.claimRedrive({ ...first, redriveCount: 0 });
+    expect((await ledger.describeJob('exp_deadline')).deadlineAt).toEqual(claimed.deadlineAt);
+    const second = await deadlineAround('exp_deadline', () =>
+      ledger.claimRedrive({ ...first, redriveCount: 1 }),
+    );
+    expectSecondsAfter(second, 3600);
+    expect((await claims('exp_deadline')).map((claim) => claim.deadline)).toEqual([
+      expect.objectContaining({ seconds: 3600 }),
+      undefined,
+      {
+        previous: claimed.deadlineAt.toISOString(),
+        deadlineAt: second.deadlineAt.toISOString(),
+        seconds: 3600,
+      },
+    ]);
+  });
+
+  it("gives a running job without a start's deadline the deadline a start without deadlineSeconds sets", async () => {
+    await insertExport(db(), 'exp_no_deadline', 'running', '2026-11-24T08:00:00Z');
+    await db().query(`UPDATE jobs SET started_at = NULL, deadline_at = NULL WHERE id = 'exp_no_deadline'`);
+    const ledger = new SqlLedger(db());
+    const claim = { jobId: 'exp_no_deadline', executionArn: execution('first'), redriveCount: 0 };
+    const claimed = await deadlineAround('exp_no_deadline', () =>
+      ledger.claimRedrive({ ...claim, operator: 'local:alice' }),
+    );
+    const seconds = JOB_DEADLINE_SECONDS.export;
+    expectSecondsAfter(claimed, seconds);
+    expect((await claims('exp_no_deadline'))[0]?.deadline).toEqual({
+      previous: null,
+      deadlineAt: claimed.deadlineAt.toISOString(),
+      seconds,
+    });
+  });
+
+  it('leaves the deadline of a job not running (failed, registered) as it is', async () => {
+    for (const state of ['failed', 'registered']) {
+      const jobId = `exp_claim_${state}`;
+      await insertExport(db(), jobId, state, '2026-11-24T08:00:00Z');
+      const ledger = new SqlLedger(db());
+      await ledger.claimRedrive({
+        jobId,
+        executionArn: execution('first'),
+        redriveCount: 0,
+        operator: 'local:alice',
+      });
+      expect((await ledger.describeJob(jobId)).deadlineAt).toEqual(new Date('2026-11-24T09:00:00Z'));
+      expect(await claims(jobId)).toEqual([{ redriveCount: 0, operator: 'local:alice' }]);
+    }
+  });
+
+  // A released claim is a redrive that did not run: nothing runs the job, and the claim's deadline
+  // would keep it `running` (and its failure unmailed) for another span of its start.
+  it('puts back the deadline a released claim replaced, the one before its duplicates too', async () => {
+    await insertExport(db(), 'exp_deadline_released', 'running', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const claim = { jobId: 'exp_deadline_released', executionArn: execution('first'), redriveCount: 0 };
+    await ledger.claimRedrive({ ...claim, operator: 'local:alice' });
+    await ledger.claimRedrive({ ...claim, operator: 'local:alice' });
+    await ledger.releaseRedrive(claim);
+    expect((await ledger.describeJob('exp_deadline_released')).deadlineAt).toEqual(
+      new Date('2026-11-24T09:00:00Z'),
+    );
+    expect(await claims('exp_deadline_released')).toEqual([]);
+  });
+
+  it('keeps a deadline set since the released claim set its own (a later start), and a released claim of a job no longer running', async () => {
+    await insertExport(db(), 'exp_deadline_moved', 'running', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const claim = { jobId: 'exp_deadline_moved', executionArn: execution('first'), redriveCount: 0 };
+    await ledger.claimRedrive({ ...claim, operator: 'local:alice' });
+    const moved = new Date('2027-01-01T00:00:00Z');
+    await db().query(`UPDATE jobs SET deadline_at = $1 WHERE id = 'exp_deadline_moved'`, [moved]);
+    await ledger.releaseRedrive(claim);
+    expect((await ledger.describeJob('exp_deadline_moved')).deadlineAt).toEqual(moved);
+
+    await insertExport(db(), 'exp_deadline_ended', 'running', '2026-11-24T08:00:00Z');
+    const ended = { ...claim, jobId: 'exp_deadline_ended' };
+    await ledger.claimRedrive({ ...ended, operator: 'local:alice' });
+    const { deadlineAt } = await ledger.describeJob('exp_deadline_ended');
+    await db().query(`UPDATE jobs SET state = 'failed' WHERE id = 'exp_deadline_ended'`);
+    await ledger.releaseRedrive(ended);
+    expect((await ledger.describeJob('exp_deadline_ended')).deadlineAt).toEqual(deadlineAt);
   });
 
   it('refuses a redrive claim of an execution the job was handed over from, naming jobId, and records none', async () => {

@@ -235,6 +235,49 @@ describeEachDatabase('sweepStaleJobs', (open) => {
     ]);
   });
 
+  // A redrive does not run the StartJob that set the deadline again (it succeeded:
+  // https://docs.aws.amazon.com/step-functions/latest/dg/redrive-executions.html); the ledger's claim
+  // of the redrive sets it anew instead, so the sweep does not fail the job the redrive runs.
+  it('leaves a running job past its deadline that a redrive claimed to the redrive until its new deadline, and fails one unclaimed or whose claim was released', async () => {
+    const [redriven, unclaimed, released] = [await job('import'), await job('import'), await job('export')];
+    // Started 10 h ago with the 9-hour deadline a start sets: passed an hour ago, the jobs still running.
+    await db.query(
+      `UPDATE jobs SET started_at = started_at - interval '10 hours', deadline_at = deadline_at - interval '10 hours'
+         WHERE id = ANY($1)`,
+      [[redriven, unclaimed, released]],
+    );
+    const ledger = new SqlLedger(db);
+    const claim = (jobId: string) => ({ jobId, executionArn: `arn:e:${jobId}`, redriveCount: 0 });
+    await ledger.claimRedrive({ ...claim(redriven), operator: 'local:alice' });
+    await ledger.claimRedrive({ ...claim(released), operator: 'local:alice' });
+    await ledger.releaseRedrive(claim(released));
+
+    const now = new Date(Date.now() + 60_000);
+    const swept = await sweepStaleJobs(db, new FakeMailQueue(), {
+      now,
+      sweeperId: 'job-sweeper:redrive',
+      notifyAddress,
+    });
+    const ours = (jobs: readonly { jobId: string }[]) =>
+      jobs.map((job) => job.jobId).filter((id) => [redriven, unclaimed, released].includes(id));
+    expect(ours(swept.failed).sort()).toEqual([unclaimed, released].sort());
+    const deadline = (await row(redriven)).deadline_at as Date;
+    expect(await row(redriven)).toMatchObject({ state: 'running', swept_at: null });
+    expect(deadline.getTime()).toBeGreaterThan(now.getTime() + 8 * HOUR);
+
+    // The redrive's own deadline still bounds it.
+    const late = await sweepStaleJobs(db, new FakeMailQueue(), {
+      now: new Date(deadline.getTime() + 60_000),
+      sweeperId: 'job-sweeper:redrive-late',
+      notifyAddress,
+    });
+    expect(ours(late.failed)).toEqual([redriven]);
+    expect(await row(redriven)).toMatchObject({
+      state: 'failed',
+      error: `no progress before the deadline (${deadline.toISOString()})`,
+    });
+  });
+
   it('keeps a mail that could not be queued pending, and queues it on the next sweep without failing the job again', async () => {
     const stuck = await job('export');
     const now = new Date(((await row(stuck)).deadline_at as Date).getTime() + 1);
