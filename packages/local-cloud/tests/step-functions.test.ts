@@ -612,6 +612,108 @@ describe('createLocalStepFunctions', () => {
     expect(unknown.cause).toContain("Unsupported hash algorithm 'SHA3-256'");
   });
 
+  // States.Base64Encode encodes the string's UTF-8 bytes, States.Base64Decode decodes to UTF-8 and
+  // accepts missing padding; both take at most 10,000 characters
+  // (https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html, States.Base64Encode
+  // and States.Base64Decode). The values marked "AWS" were observed on AWS by ministack
+  // (https://github.com/ministackorg/ministack/pull/1360); the others are the UTF-8 bytes' base64.
+  // aws-local-stepfunctions 3.0.0 used btoa and atob: "é" encoded as one Latin-1 byte, "✓" failed the
+  // execution, and "w6k=" decoded to "Ã©".
+  const base64Pairs = {
+    ascii: ['hello', 'aGVsbG8='], // AWS (encode)
+    sentence: ['Data to encode', 'RGF0YSB0byBlbmNvZGU='], // AWS (decode)
+    accentedArrow: ['héllo→', 'aMOpbGxv4oaS'], // AWS (encode)
+    latin1: ['é', 'w6k='],
+    checkMark: ['✓', '4pyT'],
+    emoji: ['😀', '8J+YgA=='],
+    empty: ['', ''], // AWS (encode)
+  } as const;
+
+  it('encodes the UTF-8 bytes with States.Base64Encode and decodes to UTF-8 with States.Base64Decode', async () => {
+    const keys = Object.keys(base64Pairs);
+    const sfn = oneMachine('base64', {
+      StartAt: 'Base64',
+      States: {
+        Base64: {
+          Type: 'Pass',
+          Parameters: {
+            encoded: Object.fromEntries(
+              keys.map((key) => [`${key}.$`, `States.Base64Encode($.text.${key})`]),
+            ),
+            decoded: Object.fromEntries(
+              keys.map((key) => [`${key}.$`, `States.Base64Decode($.base64.${key})`]),
+            ),
+            'unpadded.$': "States.Base64Decode('aGVsbG8')",
+            'unpaddedEmoji.$': "States.Base64Decode('8J+YgA')",
+            'roundTrip.$': 'States.Base64Decode(States.Base64Encode($.text.emoji))',
+          },
+          End: true,
+        },
+      },
+    });
+    const { executionArn } = sfn.startExecution({
+      stateMachineArn: 'base64',
+      input: JSON.stringify({
+        text: Object.fromEntries(Object.entries(base64Pairs).map(([key, [text]]) => [key, text])),
+        base64: Object.fromEntries(Object.entries(base64Pairs).map(([key, [, encoded]]) => [key, encoded])),
+      }),
+    });
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(JSON.parse(done.output ?? '')).toEqual({
+      encoded: Object.fromEntries(Object.entries(base64Pairs).map(([key, [, encoded]]) => [key, encoded])),
+      decoded: Object.fromEntries(Object.entries(base64Pairs).map(([key, [text]]) => [key, text])),
+      unpadded: 'hello', // AWS
+      unpaddedEmoji: '😀',
+      roundTrip: '😀',
+    });
+  });
+
+  it('fails States.Base64Encode and States.Base64Decode of more than 10,000 characters with States.Runtime', async () => {
+    const sfn = oneMachine('base64', {
+      StartAt: 'Base64',
+      States: {
+        Base64: { Type: 'Pass', Parameters: { 'out.$': 'States.Base64Encode($.text)' }, End: true },
+      },
+    });
+    const decoder = oneMachine('unbase64', {
+      StartAt: 'Base64',
+      States: {
+        Base64: { Type: 'Pass', Parameters: { 'out.$': 'States.Base64Decode($.text)' }, End: true },
+      },
+    });
+    const run = async (machine: ReturnType<typeof oneMachine>, name: string, text: string) => {
+      const { executionArn } = machine.startExecution({
+        stateMachineArn: name,
+        input: JSON.stringify({ text }),
+      });
+      return machine.waitForExecution(executionArn);
+    };
+    const encoded = JSON.parse((await run(sfn, 'base64', 'a'.repeat(10_000))).output ?? '') as {
+      out: string;
+    };
+    expect(encoded.out).toHaveLength(13_336); // AWS
+    expect(encoded.out).toBe(`${'YWFh'.repeat(3_333)}YQ==`);
+    expect(JSON.parse((await run(sfn, 'base64', 'é'.repeat(10_000))).output ?? '')).toEqual({
+      out: `${'w6nDqcOp'.repeat(3_333)}w6k=`, // "ééé" is w6nDqcOp
+    });
+    expect(await run(sfn, 'base64', 'a'.repeat(10_001))).toMatchObject({
+      status: 'FAILED',
+      error: 'States.Runtime',
+    }); // AWS
+    expect(JSON.parse((await run(decoder, 'unbase64', 'w6nDqcOp'.repeat(1_250))).output ?? '')).toEqual({
+      out: 'é'.repeat(3_750),
+    });
+    expect(await run(decoder, 'unbase64', `${'w6nDqcOp'.repeat(1_250)}YWFh`)).toMatchObject({
+      status: 'FAILED',
+      error: 'States.Runtime',
+    });
+    expect(await run(decoder, 'unbase64', 'YQ=='.repeat(5_000))).toMatchObject({
+      status: 'FAILED',
+      error: 'States.Runtime',
+    }); // AWS
+  });
+
   // StringMatches: only `*` is special, `\\*` (JSON) is a literal asterisk and `\\\\` a literal
   // backslash; `?` and `[` are plain characters
   // (https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html, StringMatches).
