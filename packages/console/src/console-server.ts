@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -183,6 +183,14 @@ const PAGE_POLICY =
 const MAIL_POLICY =
   "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox; frame-ancestors 'self'";
 
+/**
+ * How many performed action ids a console remembers, the newest (see {@link startConsole}). A form
+ * posted again comes within seconds of the first (a double click, a second press while the first
+ * runs), and a person acts a few times a minute at most: a thousand is hours of use, in well under a
+ * megabyte however long the console runs. An id older than that would act again.
+ */
+const REMEMBERED_ACTIONS = 1000;
+
 /** The longest a live page waits between reads that fail, unless its refresh is longer. */
 const MAX_RETRY_MS = 30_000;
 
@@ -272,6 +280,11 @@ function ownAddress(url: URL): string {
   return url.pathname.replace(/^\/+/, '/') + url.search;
 }
 
+/** The first 128 bits of the HMAC-SHA256 of `text` under `key`, in base64url. */
+function mac(key: string | Buffer, text: string): string {
+  return createHmac('sha256', key).update(text).digest('base64url').slice(0, 22);
+}
+
 /** Whether `given` is `token`, in a time that does not depend on how much of it matched. */
 function sameToken(given: string | null | undefined, token: string): boolean {
   const a = Buffer.from(given ?? '');
@@ -319,7 +332,11 @@ async function withWarnings(page: Page, request: PageRequest): Promise<PageView 
  * stop: a browser sends the cookie to every port of the host (RFC 6265 §8.5), so a page another local
  * user serves on 127.0.0.1 and the operator opens receives it (the README says so).
  *
- * Every action is a POST through the ops library, so it is audited like the CLI's. Another site's
+ * Every action is a POST through the ops library, so it is audited like the CLI's, and acts once per
+ * rendered form: each form carries a one-time action id (`action-id`, see {@link PageRequest.actionId}),
+ * the same id posted again (a double click, a second press while the first runs) waits for the first
+ * post and gets its answer, flash included, and an id the console did not give that form's path is
+ * refused (400). The newest {@link REMEMBERED_ACTIONS} performed ids are kept. Another site's
  * requests are refused even on loopback: a POST needs the per-server token its form carries, and a
  * browser's `Origin` (when sent) must be the console's own. Another site may only send the browser
  * to a page that changes nothing; not load one as an image, a frame or a fetch (a live page's
@@ -335,6 +352,24 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const token = randomBytes(24).toString('base64url');
   const secret = randomBytes(32).toString('base64url');
   const flashes = new Map<string, Flash>();
+  /** What each performed action id answered (its redirect, flash id included), by id; the newest last. */
+  const performed = new Map<string, Promise<PageView | Redirect | Download>>();
+  /**
+   * A form's action id: a nonce of the page view and the form (`view` is random per request), and a
+   * MAC of it and the form's path under the token, so the server needs no list of the ids it gave.
+   */
+  const actionIds =
+    (view: Buffer): PageRequest['actionId'] =>
+    (action, fields = {}) => {
+      const path = new URL(action, 'http://console').pathname;
+      const nonce = mac(view, JSON.stringify([path, fields]));
+      return `${nonce}.${mac(token, `${nonce} ${path}`)}`;
+    };
+  /** Whether `id` is an action id this console gave a form posting to `path`. */
+  const issued = (id: string, path: string): boolean => {
+    const [nonce, given, ...rest] = id.split('.');
+    return rest.length === 0 && Boolean(nonce) && sameToken(given, mac(token, `${nonce} ${path}`));
+  };
   const streams = new Set<ServerResponse>();
   let port = 0;
 
@@ -513,6 +548,14 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
         send(response, 403, 'text/html; charset=utf-8', render(view), extraHeaders);
         return;
       }
+      if (!issued(form.get('action-id') ?? '', url.pathname)) {
+        const error = new ConsoleError(t('app.unknownAction', { path: url.pathname }), {
+          field: 'action-id',
+          status: 400,
+        });
+        send(response, 400, 'text/html; charset=utf-8', render(errorView(t, error)), extraHeaders);
+        return;
+      }
     }
     const pageRequest: PageRequest = {
       context,
@@ -522,6 +565,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       params: match.params,
       form,
       token,
+      actionId: actionIds(randomBytes(16)),
       outboxDir: options.outboxDir,
     };
     const page = match.route.page;
@@ -531,14 +575,38 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       return;
     }
 
+    const answer = async (): Promise<PageView | Redirect | Download> => {
+      let result: PageView | Redirect | Download;
+      try {
+        result = await withWarnings(page, pageRequest);
+      } catch (error) {
+        const back = match.route.back;
+        // A refused action goes back to the page it came from, saying why there: the operator can read
+        // the page again and act from it, where an error page of its own had no way back.
+        result = back ? { redirect: back(pageRequest), flash: errorFlash(error) } : errorView(t, error);
+      }
+      if (!isRedirect(result) || !result.flash) return result;
+      const id = randomBytes(8).toString('hex');
+      flashes.set(id, result.flash);
+      return { redirect: `${result.redirect}${result.redirect.includes('?') ? '&' : '?'}flash=${id}` };
+    };
     let result: PageView | Redirect | Download;
-    try {
-      result = await withWarnings(page, pageRequest);
-    } catch (error) {
-      const back = match.route.back;
-      // A refused action goes back to the page it came from, saying why there: the operator can read
-      // the page again and act from it, where an error page of its own had no way back.
-      result = back ? { redirect: back(pageRequest), flash: errorFlash(error) } : errorView(t, error);
+    if (method === 'POST') {
+      // Each action id acts once: its form posted again (a double click, a second press while the
+      // first runs) waits for the first post's answer and gets the same, flash id included.
+      const actionId = form.get('action-id') ?? '';
+      let first = performed.get(actionId);
+      if (!first) {
+        first = answer();
+        performed.set(actionId, first);
+        for (const oldest of performed.keys()) {
+          if (performed.size <= REMEMBERED_ACTIONS) break;
+          performed.delete(oldest);
+        }
+      }
+      result = await first;
+    } else {
+      result = await answer();
     }
     if (isDownload(result)) {
       const { fileName, type, body } = result.download;
@@ -550,13 +618,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       return;
     }
     if (isRedirect(result)) {
-      let location = result.redirect;
-      if (result.flash) {
-        const id = randomBytes(8).toString('hex');
-        flashes.set(id, result.flash);
-        location += `${location.includes('?') ? '&' : '?'}flash=${id}`;
-      }
-      response.writeHead(303, { location, 'cache-control': 'no-store', ...extraHeaders });
+      response.writeHead(303, { location: result.redirect, 'cache-control': 'no-store', ...extraHeaders });
       response.end();
       return;
     }

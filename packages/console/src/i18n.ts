@@ -19,6 +19,8 @@ const EN = {
   'app.error': 'The action failed',
   'app.done': 'Done',
   'app.forbidden': 'Refused: this request did not come from the console’s own page.',
+  'app.unknownAction':
+    'action-id: not an action id this console gave a form posting to {path}. Open the page again and press its button.',
   'app.notFound': 'No such page.',
   'app.refused': 'Refused',
   'app.crossSite':
@@ -214,6 +216,8 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'app.error': '操作に失敗しました',
   'app.done': '完了',
   'app.forbidden': '拒否: このリクエストはコンソール自身のページから送られていません。',
+  'app.unknownAction':
+    'action-id: {path} に送るフォームにこのコンソールが付けた操作 ID ではありません。ページを開き直して、そのボタンを押してください。',
   'app.notFound': 'ページが見つかりません。',
   'app.refused': '拒否しました',
   'app.crossSite':

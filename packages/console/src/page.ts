@@ -20,6 +20,12 @@ export interface PageRequest {
   readonly form: URLSearchParams;
   /** The per-server token every form carries (see `startConsole`). */
   readonly token: string;
+  /**
+   * The one-time action id of a form posting to `action` with `fields` on this page: the console
+   * performs each id once, and answers its form posted again with the first post's outcome (see
+   * `startConsole`). The same on each render of a live page's stream, different on another request.
+   */
+  readonly actionId: (action: string, fields?: Readonly<Record<string, string>>) => string;
   /** The local SMTP sink's outbox; none on AWS. */
   readonly outboxDir: string | undefined;
 }
@@ -51,6 +57,21 @@ export interface Download {
 /** One route's handler. */
 export type Page = (request: PageRequest) => Promise<PageView | Redirect | Download>;
 
+/**
+ * The hidden fields of a form posting to `action`: the server's token, the form's one-time action id
+ * (`action-id`) and `fields`.
+ */
+export function actionFields(
+  request: PageRequest,
+  action: string,
+  fields: Readonly<Record<string, string>> = {},
+): SafeHtml {
+  return html`<input type="hidden" name="token" value="${request.token}">
+    <input type="hidden" name="action-id" value="${request.actionId(action, fields)}">${Object.entries(
+      fields,
+    ).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}`;
+}
+
 /** A button posting to `action` with the server's token (and `fields`), for actions that change something. */
 export function actionButton(
   request: PageRequest,
@@ -63,9 +84,7 @@ export function actionButton(
   } = {},
 ): SafeHtml {
   return html`<form method="post" action="${action}" class="action">
-    <input type="hidden" name="token" value="${request.token}">${Object.entries(options.fields ?? {}).map(
-      ([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`,
-    )}
+    ${actionFields(request, action, options.fields)}
     <button type="submit"${options.id ? html` id="${options.id}"` : ''}${options.disabled ? html` disabled` : ''}>${label}</button>
   </form>`;
 }

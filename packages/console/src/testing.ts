@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
+import { escapeHtml } from './html.ts';
 
 /** Debian's Chromium; Playwright's own browser download cannot work on these machines. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -51,4 +52,31 @@ export async function signIn(url: string): Promise<ConsoleFetch> {
     headers.set('cookie', [headers.get('cookie'), cookie].filter(Boolean).join('; '));
     return fetch(new URL(path, url), { ...init, headers });
   };
+}
+
+const ENTITIES: Readonly<Record<string, string>> = {
+  '&amp;': '&',
+  '&lt;': '<',
+  '&gt;': '>',
+  '&quot;': '"',
+  '&#39;': "'",
+};
+
+/**
+ * The fields the first form of `page` posting to `action` sends as rendered (its hidden inputs: the
+ * token, the one-time action id, what it acts on), to post it as a browser would. Fails when the page
+ * has no such form.
+ */
+export function formFields(page: string, action: string): URLSearchParams {
+  const start = page.indexOf(`<form method="post" action="${escapeHtml(action)}"`);
+  if (start < 0) throw new Error(`the page has no form posting to ${action}`);
+  const form = page.slice(start, page.indexOf('</form>', start));
+  return new URLSearchParams(
+    [...form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map(
+      ([, name = '', value = '']): [string, string] => [
+        name,
+        value.replace(/&(?:amp|lt|gt|quot|#39);/g, (entity) => ENTITIES[entity] ?? entity),
+      ],
+    ),
+  );
 }

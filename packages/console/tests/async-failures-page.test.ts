@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createOpsContext, LedgerInvokeError, type OpsContext } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
-import { type ConsoleFetch, signIn } from '../src/testing.ts';
+import { type ConsoleFetch, formFields, signIn } from '../src/testing.ts';
 import { stubQueues } from './stub-queues.ts';
 
 // The console's view of failed asynchronous invocations, on a local context whose SQS is stubbed with
@@ -84,12 +84,11 @@ describe('the async failures page', () => {
 
   it('invokes the service again with each record’s event when its form is posted, and deletes the record', async () => {
     const page = await (await open('/async-failures/job-sweeper')).text();
-    const token = /name="token" value="([^"]+)"/.exec(page)?.[1] ?? '';
     const answer = await get('/async-failures/job-sweeper/reinvoke', {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' },
-      body: new URLSearchParams({ token }).toString(),
+      body: String(formFields(page, '/async-failures/job-sweeper/reinvoke')),
     });
     expect(answer.status).toBe(303);
     // As Lambda invoked it: asynchronously, with the record's requestPayload.

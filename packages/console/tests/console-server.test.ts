@@ -22,7 +22,7 @@ import {
 } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
-import { type ConsoleFetch, signIn } from '../src/testing.ts';
+import { type ConsoleFetch, formFields, launchChromium, signIn } from '../src/testing.ts';
 
 // The console's HTTP surface on a local context whose EventBridge is stubbed and whose ledger is
 // unreachable, so nothing here leaves this process but loopback requests to the console itself.
@@ -94,6 +94,11 @@ async function token(): Promise<string> {
   const found = /name="token" value="([^"]+)"/.exec(page)?.[1];
   if (!found) throw new Error('no token on the schedules page');
   return found;
+}
+
+/** The fields of nightly-export's Run now form, as the schedules page renders it now. */
+async function fireForm(schedule = 'nightly-export'): Promise<URLSearchParams> {
+  return formFields(await (await operator('/schedules')).text(), `/schedules/${schedule}/fire`);
 }
 
 function post(path: string, body: string, headers: Record<string, string> = {}, as = operator) {
@@ -200,7 +205,7 @@ describe('startConsole', () => {
   });
 
   it('runs an action posted with its token from its own origin, and says so once on the next page', async () => {
-    const answer = await post('/schedules/nightly-export/fire', `token=${await token()}`, {
+    const answer = await post('/schedules/nightly-export/fire', String(await fireForm()), {
       origin: new URL(running.url).origin,
     });
     expect(answer.status).toBe(303);
@@ -232,6 +237,93 @@ describe('startConsole', () => {
     expect(crossOrigin.status).toBe(403);
     expect(await crossOrigin.text()).toContain('Refused');
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+  });
+
+  // A double click, or a second press while the first is still running, sends the form twice: the
+  // nightly export run twice mails export.ready twice. Each rendered form carries a one-time action id.
+  describe('a form posted twice', () => {
+    const FIRE = '/schedules/nightly-export/fire';
+    const own = () => ({ origin: new URL(running.url).origin });
+    /** PutEvents answers after `ms`: a second post can come while the first still runs. */
+    const slowPutEvents = (ms: number) =>
+      eventBridge.on(PutEventsCommand).callsFake(async () => {
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        return { Entries: [{ EventId: 'event-1' }], FailedEntryCount: 0 };
+      });
+
+    it('acts once and answers the second post with the first one’s redirect', async () => {
+      slowPutEvents(100);
+      const form = String(await fireForm());
+      // The second arrives while the first still runs, a third once it has answered.
+      const both = await Promise.all([post(FIRE, form, own()), post(FIRE, form, own())]);
+      const again = await post(FIRE, form, own());
+      const answers = [...both, again];
+      expect(answers.map((answer) => answer.status)).toEqual([303, 303, 303]);
+      const location = answers[0]?.headers.get('location') ?? '';
+      expect(location).toMatch(/^\/schedules\?flash=[0-9a-f]+$/);
+      expect(answers.map((answer) => answer.headers.get('location'))).toEqual([location, location, location]);
+      expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+      expect(await (await operator(location)).text()).toContain('Fired nightly-export (event event-1)');
+    });
+
+    it('acts again for the same button on a page rendered again (another action id)', async () => {
+      const first = await fireForm();
+      const second = await fireForm();
+      expect(second.get('action-id')).not.toBe(first.get('action-id'));
+      expect((await post(FIRE, String(first), own())).status).toBe(303);
+      expect((await post(FIRE, String(second), own())).status).toBe(303);
+      expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(2);
+    });
+
+    // As a person does it, in Chromium: the second press lands while the first post still runs. The
+    // page's script disables a submitted form's button; without it, the server alone must hold.
+    it.each([
+      ['with', true],
+      ['without', false],
+    ])(
+      'a second press of Run now while it runs, %s the page script, fires the schedule once',
+      async (_with, javaScriptEnabled) => {
+        slowPutEvents(300);
+        const browser = await launchChromium();
+        try {
+          const tab = await (await browser.newContext({ javaScriptEnabled })).newPage();
+          const opened = new URL(running.url);
+          opened.pathname = '/schedules';
+          await tab.goto(String(opened));
+          const box = await tab.locator(`form[action="${FIRE}"] button`).boundingBox();
+          const [x, y] = [(box?.x ?? 0) + 5, (box?.y ?? 0) + 5];
+          // Raw presses where the button is: the second while the first post runs, on the same page.
+          await tab.mouse.click(x, y);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          await tab.mouse.click(x, y);
+          // The first navigation is cancelled by the second: the page shown is the second post's answer.
+          await tab.locator('.flash-ok').waitFor();
+          expect(tab.url()).toMatch(/\/schedules\?flash=/);
+          expect(await tab.locator('.flash-ok').textContent()).toContain(
+            'Fired nightly-export (event event-1)',
+          );
+          expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+        } finally {
+          await browser.close();
+        }
+      },
+    );
+
+    it.each([
+      ['no action id', async () => ''],
+      ['a forged one', async () => 'AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA'],
+      [
+        'one another form was given',
+        async () => (await fireForm('stale-job-sweeper')).get('action-id') ?? '',
+      ],
+    ])('refuses a form with %s (400, naming the field), acting on nothing', async (_case, actionId) => {
+      const form = await fireForm();
+      form.set('action-id', await actionId());
+      const answer = await post(FIRE, String(form), own());
+      expect(answer.status).toBe(400);
+      expect(await answer.text()).toMatch(/ConsoleError<\/strong>: action-id: /);
+      expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
+    });
   });
 
   it('answers a form over 64 KiB with 413 and a page naming the body, acting on nothing', async () => {
@@ -529,12 +621,11 @@ describe('the execution page', () => {
     expect(page).toContain('data-state="Done" data-outcome="idle"');
     expect(page).toContain('relation &quot;users&quot; does not exist');
     expect(page).toContain('href="/jobs/imp_1"');
-    const token = /name="token" value="([^"]+)"/.exec(page)?.[1] ?? '';
     const answer = await get('/executions/redrive', {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(local.url).origin },
-      body: new URLSearchParams({ token, arn }).toString(),
+      body: String(formFields(page, '/executions/redrive')),
     });
     expect(answer.status).toBe(303);
     expect(sfn.commandCalls(RedriveExecutionCommand)[0]?.args[0].input).toEqual({ executionArn: arn });
@@ -606,18 +697,18 @@ describe('the execution page', () => {
     const page = await (await get(`/executions?arn=${encodeURIComponent(running)}`)).text();
     expect(page).toContain('id="stop-execution"');
     expect(page).not.toContain('id="redrive-execution"');
-    const token = /name="token" value="([^"]+)"/.exec(page)?.[1] ?? '';
-    const stop = (cause: string | undefined) =>
-      get('/executions/stop', {
+    // Each time from the page as shown then, as the operator does after a refusal: a form acts once.
+    const stop = async (cause: string | undefined) => {
+      const shown = await (await get(`/executions?arn=${encodeURIComponent(running)}`)).text();
+      const form = formFields(shown, '/executions/stop');
+      if (cause !== undefined) form.set('cause', cause);
+      return get('/executions/stop', {
         method: 'POST',
         redirect: 'manual',
         headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(local.url).origin },
-        body: new URLSearchParams({
-          token,
-          arn: running,
-          ...(cause === undefined ? {} : { cause }),
-        }).toString(),
+        body: String(form),
       });
+    };
 
     // Without a cause (the field is required in the form, but a request can lack it, or send it
     // empty or blank): refused, named, on the execution's own page.

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { createOpsContext, LedgerInvokeError, type OpsContext } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
-import { type ConsoleFetch, signIn } from '../src/testing.ts';
+import { type ConsoleFetch, formFields, signIn } from '../src/testing.ts';
 
 // A queue's dead letters and its redrive, on a local context whose SQS is stubbed: a DLQ that always
 // has more messages than are asked for, and a message move task that ends as `taskStatus` says
@@ -130,12 +130,12 @@ describe('the redrive preview', () => {
 describe('Redrive', () => {
   /** POSTs the redrive form of `queue` and opens the page it is sent to (`back`), flash included. */
   async function redrive(queue: string, back = `/queues/${queue}`): Promise<string> {
-    const token = /name="token" value="([^"]+)"/.exec(await open('/schedules'))?.[1] ?? '';
+    const form = formFields(await open(`/queues/${queue}/preview`), `/queues/${queue}/redrive`);
     const answer = await get(`/queues/${queue}/redrive`, {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' },
-      body: new URLSearchParams({ token }).toString(),
+      body: String(form),
     });
     expect(answer.status).toBe(303);
     const location = answer.headers.get('location') ?? '';

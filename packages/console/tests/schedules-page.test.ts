@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { createOpsContext, LedgerInvokeError, type OpsContext } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
 import { type RunningConsole, startConsole } from '../src/index.ts';
-import { type ConsoleFetch, signIn } from '../src/testing.ts';
+import { type ConsoleFetch, formFields, signIn } from '../src/testing.ts';
 
 // The schedules page of an AWS environment (staging), whose EventBridge Scheduler is stubbed:
 // GetSchedule answers each schedule's State, UpdateSchedule sets it: a schedule is enabled or
@@ -74,12 +74,11 @@ describe('the schedules page', () => {
     ['pause', 'stale-job-sweeper', 'DISABLED'],
     ['resume', 'nightly-export', 'ENABLED'],
   ])('%s of %s sends UpdateSchedule with State %s', async (change, schedule, state) => {
-    const token = /name="token" value="([^"]+)"/.exec(await page())?.[1] ?? '';
     const answer = await get(`/schedules/${schedule}/${change}`, {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' },
-      body: new URLSearchParams({ token }).toString(),
+      body: String(formFields(await page(), `/schedules/${schedule}/${change}`)),
     });
     expect(answer.status).toBe(303);
     expect(updates.map(({ Name, GroupName, State }) => ({ Name, GroupName, State }))).toEqual([

@@ -157,7 +157,8 @@ new MutationObserver(() => localTimes(document)).observe(main ?? document.body, 
   subtree: true,
 });
 
-// A form posts once: a second click while the action runs would act twice.
+// A form posts once: a second click while the action runs sends nothing. A nicety only: the server
+// acts once per form's action id (see startConsole) and answers a repeat with the first's outcome.
 document.addEventListener('submit', (event) => {
   const button = event.target.querySelector('button[type=submit]');
   if (button) setTimeout(() => button.setAttribute('disabled', ''), 0);

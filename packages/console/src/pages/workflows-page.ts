@@ -7,7 +7,17 @@ import {
   workflowDefinition,
 } from '@sidestep/ops';
 import { html } from '../html.ts';
-import { actionButton, badge, executionLink, jsonBlock, type Page, pager, table, time } from '../page.ts';
+import {
+  actionButton,
+  actionFields,
+  badge,
+  executionLink,
+  jsonBlock,
+  type Page,
+  pager,
+  table,
+  time,
+} from '../page.ts';
 import { OUTCOME_SIGNS, type StateOutcome, workflowGraph } from '../workflow-graph.ts';
 
 const STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE'];
@@ -109,8 +119,7 @@ export const executionPage: Page = async (request) => {
       ${
         execution.status === 'RUNNING'
           ? html`<form method="post" action="/executions/stop" class="action" id="stop-execution">
-            <input type="hidden" name="token" value="${request.token}">
-            <input type="hidden" name="arn" value="${execution.executionArn}">
+            ${actionFields(request, '/executions/stop', { arn: execution.executionArn })}
             <label for="stop-cause">${t('execution.stopCause')}</label>
             <input type="text" id="stop-cause" name="cause" required>
             <button type="submit">${t('execution.stop')}</button>
