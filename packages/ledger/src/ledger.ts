@@ -48,7 +48,8 @@ export interface MailRecord {
   /**
    * The end of the claim's in-progress window (`in_progress_expiry_timestamp`: the claiming
    * invocation's deadline), while INPROGRESS the send may still be running and `mail release`
-   * refuses the record; null when the record has none (a COMPLETED record's is cleared).
+   * refuses the record; null for a record that is not INPROGRESS (a COMPLETED record keeps its
+   * claim's window in the column, which says nothing once the mail is marked sent) or has none.
    */
   readonly inProgressUntil: Date | null;
 }

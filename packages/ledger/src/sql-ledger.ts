@@ -129,8 +129,12 @@ async function mailRecords(db: Queryable, keys: readonly string[]): Promise<Mail
     status: row.status,
     createdAt: row.created_at,
     expiresAt: new Date(Number(row.expiry_timestamp) * 1000),
+    // Only an INPROGRESS record's window says anything: marking the mail sent leaves the column as
+    // the claim wrote it.
     inProgressUntil:
-      row.in_progress_expiry_timestamp === null ? null : new Date(Number(row.in_progress_expiry_timestamp)),
+      row.status !== 'INPROGRESS' || row.in_progress_expiry_timestamp === null
+        ? null
+        : new Date(Number(row.in_progress_expiry_timestamp)),
   }));
 }
 

@@ -232,11 +232,13 @@ describeEachDatabase('SqlLedger', (open) => {
     await insertExport(db(), 'exp_mail_times', 'failed', '2026-11-24T09:56:00Z');
     const until = Date.parse('2026-11-24T10:00:00.123Z');
     await insertMailRecord(db(), 'export.failed:exp_mail_times', 'INPROGRESS', until);
-    // A COMPLETED record: the claim's window is cleared when the mail is marked sent.
+    // A COMPLETED record keeps the window of its claim (the mail-dispatcher's update to COMPLETED
+    // leaves the column as it was: `sidestep job` showed "in progress until" for a sent mail), which
+    // means nothing once the mail is marked sent.
     await db().query(
       `INSERT INTO idempotency_records (id, status, expiry_timestamp, in_progress_expiry_timestamp)
-       VALUES ($1, 'COMPLETED', 1766570400, NULL)`,
-      [`sidestep-local-mail-dispatcher#${idempotencyRecordHash('export.ready:exp_mail_times')}`],
+       VALUES ($1, 'COMPLETED', 1766570400, $2)`,
+      [`sidestep-local-mail-dispatcher#${idempotencyRecordHash('export.ready:exp_mail_times')}`, until],
     );
     const ledger = new SqlLedger(db());
     const times = (mails: JobDetail['mails']) =>
