@@ -123,8 +123,8 @@ export class ExportsBucket extends Construct {
 
   /**
    * What a manifest's `exports-bucket` permission resolves to: objects under `exports/`, S3 actions
-   * only, `s3:ListBucket` on the bucket for keys under `exports/` only, and `EXPORTS_BUCKET` naming
-   * the bucket.
+   * only, `s3:ListBucket` on the bucket ({@link listStatement}: no `s3:prefix` condition), and
+   * `EXPORTS_BUCKET` naming the bucket.
    */
   get permissionTarget(): PermissionTarget {
     return {

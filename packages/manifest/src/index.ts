@@ -72,9 +72,10 @@ export type PermissionResource =
   | 'imports-bucket'
   /**
    * Objects under exports/ in the exports bucket ({@link bucketName}): parts, final files, manifests.
-   * `s3:ListBucket` is granted on the bucket itself, for keys under exports/ only (`s3:prefix`): a
-   * service that tests whether an object exists needs it, as S3 answers 403 instead of 404 for a
-   * missing key to a caller without it. Sets EXPORTS_BUCKET.
+   * `s3:ListBucket` is granted on the bucket itself, without an `s3:prefix` condition (a GetObject
+   * carries no prefix, so a conditioned grant may not count): a service that tests whether an object
+   * exists needs it, as S3 answers 403 instead of 404 for a missing key to a caller without it; the
+   * bucket holds only exports. Sets EXPORTS_BUCKET.
    */
   | 'exports-bucket'
   /**
