@@ -104,12 +104,23 @@ export const LedgerAction = /* @__PURE__ */ lazySchema(() =>
       executionArn: ExecutionArn,
       redriveCount: z.int().check(z.minimum(0)),
       operator: Operator,
+      /**
+       * The id of this claim, the same in every copy of it (ops makes one per redrive): recorded with
+       * the claim, so that its release withdraws this claim and no other. Absent from an ops before it.
+       */
+      requestId: z.optional(Text(128)),
     }),
     z.strictObject({
       op: z.literal('job.release-redrive'),
       jobId: JobId,
       executionArn: ExecutionArn,
       redriveCount: z.int().check(z.minimum(0)),
+      /**
+       * The `requestId` of the claim released: a copy of this release landing after another claim of
+       * the same count (the operator's next redrive) leaves that claim. Absent (an ops before it): only
+       * claims recorded without an id are withdrawn.
+       */
+      claimRequestId: z.optional(Text(128)),
     }),
     z.strictObject({
       op: z.literal('job.take-back'),

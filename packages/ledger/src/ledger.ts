@@ -280,7 +280,8 @@ export interface Ledger {
    * anew, as its start set it (now plus the start's seconds): the redrive does not run that start
    * again, and the job-sweeper would fail the job the redrive runs at the start's deadline; the claim
    * records it (`deadline`: `previous`, `deadlineAt`, `seconds`). A duplicate adds a second claim of
-   * the same count, which changes nothing.
+   * the same count, which changes nothing. `requestId`, the redrive's own id (the same in every copy
+   * of the claim), is recorded with the claim for {@link releaseRedrive}.
    * @throws {JobNotFoundError} @throws {JobStateError} owned by another execution.
    */
   claimRedrive(claim: {
@@ -288,16 +289,22 @@ export interface Ledger {
     readonly executionArn: string;
     readonly redriveCount: number;
     readonly operator: string;
+    readonly requestId?: string;
   }): Promise<void>;
   /**
-   * Withdraws {@link claimRedrive}'s claim of `redriveCount` when RedriveExecution refused the redrive
-   * (it did not run), and puts back the deadline the claim replaced while the job still has the one
-   * the claim set: nothing runs the job. Does nothing when there is no such claim.
+   * Withdraws {@link claimRedrive}'s claim of `redriveCount` made with `claimRequestId` (its copies
+   * too) when RedriveExecution refused the redrive (it did not run), and puts back the deadline the
+   * claim replaced while the job still has the one the claim set and no other claim of the count
+   * stands: nothing runs the job. Another claim of the count (the operator's next redrive) is not
+   * this release's, so a copy of it delivered late (Lambda may run one Invoke twice) withdraws
+   * nothing. Without `claimRequestId` (a caller from before claims carried one) only claims recorded
+   * without one are withdrawn. Does nothing when there is no such claim.
    */
   releaseRedrive(release: {
     readonly jobId: string;
     readonly executionArn: string;
     readonly redriveCount: number;
+    readonly claimRequestId?: string;
   }): Promise<void>;
   /**
    * Undoes {@link handOverJob} when the retry's execution could not be started, or may not have been

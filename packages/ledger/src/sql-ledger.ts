@@ -665,7 +665,7 @@ export class SqlLedger implements Ledger {
    * it (`deadline`: the one it replaced, the new one, the seconds).
    */
   async claimRedrive(claim: Parameters<Ledger['claimRedrive']>[0]): Promise<void> {
-    const { jobId, executionArn, redriveCount, operator } = claim;
+    const { jobId, executionArn, redriveCount, operator, requestId } = claim;
     await this.#transaction(async (tx) => {
       const job = await lockJob(tx, jobId);
       if (!job) throw new JobNotFoundError(jobId);
@@ -688,37 +688,54 @@ export class SqlLedger implements Ledger {
           jobId,
           job.state,
           executionArn,
-          JSON.stringify({ redrive: { redriveCount, operator, ...(deadline ? { deadline } : {}) } }),
+          JSON.stringify({
+            redrive: {
+              redriveCount,
+              operator,
+              ...(requestId === undefined ? {} : { requestId }),
+              ...(deadline ? { deadline } : {}),
+            },
+          }),
         ],
       );
     });
   }
 
   /**
-   * Withdraws the claim, and puts back the deadline it replaced (see {@link Ledger.releaseRedrive}):
-   * the redrive did not run, so nothing runs the job, and the claim's deadline would keep it
-   * `running`, its failure unmailed, for another span of its start. Only while the job is still
-   * running under the execution with the deadline the claim set: one moved since is not the claim's.
+   * Withdraws the claim made with `claimRequestId` (see {@link Ledger.releaseRedrive}), as the
+   * ledger's other actions tell their copies, by the request's id: keyed by the count alone, a copy
+   * of a release delivered after the operator's next redrive claimed the job at the same count
+   * deleted that claim, and a `job retry` could then hand the job over while that redrive runs. The
+   * copies of the claim (the same id) go with it, and a copy of the release, finding none, changes
+   * nothing (the job's row lock orders two at once). Puts back the deadline the claim replaced: the
+   * redrive did not run, so nothing runs the job, and the claim's deadline would keep it `running`,
+   * its failure unmailed, for another span of its start. Only while the job is still running under
+   * the execution with the deadline the claim set (one moved since is not the claim's) and no other
+   * claim of the count, or a later one, stands (its redrive may run).
    */
   async releaseRedrive(release: Parameters<Ledger['releaseRedrive']>[0]): Promise<void> {
-    const { jobId, executionArn, redriveCount } = release;
+    const { jobId, executionArn, redriveCount, claimRequestId } = release;
     await this.#transaction(async (tx) => {
       const job = await lockJob(tx, jobId);
-      const claimed = `job_id = $1 AND event = '${REDRIVE_EVENT}' AND execution_id = $2
-             AND (data->'redrive'->>'redriveCount')::int = $3`;
-      if (job?.state === 'running' && job.execution_id === executionArn) {
-        // The first claim of the count set the deadline (a duplicate sets none).
-        const { rows } = await tx.query<{ deadline: RedriveDeadline }>(
-          `SELECT data->'redrive'->'deadline' AS deadline FROM job_transitions
-             WHERE ${claimed} AND data->'redrive'->'deadline' IS NOT NULL ORDER BY id LIMIT 1`,
-          [jobId, executionArn, redriveCount],
-        );
-        const deadline = rows[0]?.deadline;
-        if (deadline && job.deadline_at?.toISOString() === deadline.deadlineAt) {
-          await tx.query('UPDATE jobs SET deadline_at = $2 WHERE id = $1', [jobId, deadline.previous]);
-        }
-      }
-      await tx.query(`DELETE FROM job_transitions WHERE ${claimed}`, [jobId, executionArn, redriveCount]);
+      // A release without an id (an ops from before claims carried one) withdraws claims without one.
+      const { rows } = await tx.query<{ deadline: RedriveDeadline | null }>(
+        `DELETE FROM job_transitions
+           WHERE job_id = $1 AND event = '${REDRIVE_EVENT}' AND execution_id = $2
+             AND (data->'redrive'->>'redriveCount')::int = $3
+             AND data->'redrive'->>'requestId' IS NOT DISTINCT FROM $4
+           RETURNING data->'redrive'->'deadline' AS deadline`,
+        [jobId, executionArn, redriveCount, claimRequestId ?? null],
+      );
+      // The first claim of the count set the deadline (a duplicate sets none).
+      const deadline = rows.find((row) => row.deadline)?.deadline;
+      const restores =
+        deadline &&
+        job?.state === 'running' &&
+        job.execution_id === executionArn &&
+        job.deadline_at?.toISOString() === deadline.deadlineAt &&
+        (await redriveClaim(tx, jobId, executionArn, redriveCount)) === undefined;
+      if (restores)
+        await tx.query('UPDATE jobs SET deadline_at = $2 WHERE id = $1', [jobId, deadline.previous]);
     });
   }
 

@@ -819,6 +819,72 @@ describeEachDatabase('SqlLedger redrive claim', (open) => {
     }
   });
 
+  // ops' Lambda ledger sends a release again when its answer is lost, and Lambda may run one Invoke
+  // twice (https://docs.aws.amazon.com/lambda/latest/dg/invocation-retries.html): a copy of a release
+  // can land after the operator's next redrive of the execution claimed the job at the same count.
+  it('releases only the claim its redrive made: a copy of a release landing after a new claim of the same count leaves that claim and its deadline', async () => {
+    await insertExport(db(), 'exp_release_copy', 'running', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const claim = { jobId: 'exp_release_copy', executionArn: execution('first'), redriveCount: 0 };
+    await ledger.claimRedrive({ ...claim, operator: 'local:alice', requestId: 'claim-a' });
+    const releaseA = { ...claim, claimRequestId: 'claim-a' };
+    await ledger.releaseRedrive(releaseA);
+    await ledger.claimRedrive({ ...claim, operator: 'local:alice', requestId: 'claim-b' });
+    const { deadlineAt } = await ledger.describeJob('exp_release_copy');
+    await ledger.releaseRedrive(releaseA);
+    expect(await claims('exp_release_copy')).toEqual([
+      expect.objectContaining({ redriveCount: 0, requestId: 'claim-b' }),
+    ]);
+    expect((await ledger.describeJob('exp_release_copy')).deadlineAt).toEqual(deadlineAt);
+    expect(deadlineAt).not.toEqual(new Date('2026-11-24T09:00:00Z'));
+  });
+
+  it('changes nothing more than once for a release delivered twice at once, of a claim delivered twice', async () => {
+    await insertExport(db(), 'exp_release_at_once', 'running', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const claim = { jobId: 'exp_release_at_once', executionArn: execution('first'), redriveCount: 0 };
+    const claimA = { ...claim, operator: 'local:alice', requestId: 'claim-a' };
+    await ledger.claimRedrive(claimA);
+    await ledger.claimRedrive(claimA);
+    const releaseA = { ...claim, claimRequestId: 'claim-a' };
+    await Promise.all([ledger.releaseRedrive(releaseA), ledger.releaseRedrive(releaseA)]);
+    expect(await claims('exp_release_at_once')).toEqual([]);
+    expect((await ledger.describeJob('exp_release_at_once')).deadlineAt).toEqual(
+      new Date('2026-11-24T09:00:00Z'),
+    );
+    await ledger.claimRedrive({ ...claimA, requestId: 'claim-b' });
+    const { deadlineAt } = await ledger.describeJob('exp_release_at_once');
+    await Promise.all([ledger.releaseRedrive(releaseA), ledger.releaseRedrive(releaseA)]);
+    expect(await claims('exp_release_at_once')).toHaveLength(1);
+    expect((await ledger.describeJob('exp_release_at_once')).deadlineAt).toEqual(deadlineAt);
+  });
+
+  it('keeps the deadline a released claim set while another claim of its count stands: that redrive may run', async () => {
+    await insertExport(db(), 'exp_release_other', 'running', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const claim = { jobId: 'exp_release_other', executionArn: execution('first'), redriveCount: 0 };
+    await ledger.claimRedrive({ ...claim, operator: 'local:alice', requestId: 'claim-a' });
+    await ledger.claimRedrive({ ...claim, operator: 'local:bob', requestId: 'claim-b' });
+    const { deadlineAt } = await ledger.describeJob('exp_release_other');
+    await ledger.releaseRedrive({ ...claim, claimRequestId: 'claim-a' });
+    expect(await claims('exp_release_other')).toEqual([expect.objectContaining({ requestId: 'claim-b' })]);
+    expect((await ledger.describeJob('exp_release_other')).deadlineAt).toEqual(deadlineAt);
+  });
+
+  // An ops from before claims carried their request's id sends neither id: its release withdraws
+  // only claims recorded without one, never a newer ops' claim.
+  it("withdraws, for a release without the claim's request id, only claims recorded without one", async () => {
+    await insertExport(db(), 'exp_release_old', 'running', '2026-11-24T08:00:00Z');
+    const ledger = new SqlLedger(db());
+    const claim = { jobId: 'exp_release_old', executionArn: execution('first'), redriveCount: 0 };
+    await ledger.claimRedrive({ ...claim, operator: 'local:alice' });
+    await ledger.releaseRedrive(claim);
+    expect(await claims('exp_release_old')).toEqual([]);
+    await ledger.claimRedrive({ ...claim, operator: 'local:alice', requestId: 'claim-b' });
+    await ledger.releaseRedrive(claim);
+    expect(await claims('exp_release_old')).toEqual([expect.objectContaining({ requestId: 'claim-b' })]);
+  });
+
   // A released claim is a redrive that did not run: nothing runs the job, and the claim's deadline
   // would keep it `running` (and its failure unmailed) for another span of its start.
   it('puts back the deadline a released claim replaced, the one before its duplicates too', async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   DescribeExecutionCommand,
@@ -384,8 +385,8 @@ export async function redriveExecution(
  * one goes through whatever their order. A hand-over made first moved the job to the retry's
  * execution, and the claim is refused; a claim made first refuses every hand-over whose
  * DescribeExecution of `arn` saw its redrive count at the claim's or less (made before this redrive
- * ran, it would start a second execution of the job beside it). Answers how to withdraw the claim,
- * or undefined when the ledger has no such job (purged: run by nobody) or cannot be reached (its
+ * ran, it would start a second execution of the job beside it). Answers how to withdraw the claim
+ * (this one only: the release names the claim's id, see `releaseRedrive`), or undefined when the ledger has no such job (purged: run by nobody) or cannot be reached (its
  * function down, when redrives are wanted most: not a reason to refuse one, so warned).
  */
 async function claimJob(
@@ -396,12 +397,18 @@ async function claimJob(
   operator: string,
 ): Promise<{ release: () => Promise<void> } | undefined> {
   const redriveCount = described.redriveCount ?? 0;
+  // This redrive's claim, the same in every copy the ledger receives, so that its release withdraws
+  // it and not the claim of a redrive after it at the same count (a copy of the release may land late).
+  const requestId = randomUUID();
   let ledger: Ledger | undefined;
   try {
     ledger = await context.ledger();
-    await ledger.claimRedrive({ jobId, executionArn: arn, redriveCount, operator });
+    await ledger.claimRedrive({ jobId, executionArn: arn, redriveCount, operator, requestId });
     const claimed = ledger;
-    return { release: () => claimed.releaseRedrive({ jobId, executionArn: arn, redriveCount }) };
+    return {
+      release: () =>
+        claimed.releaseRedrive({ jobId, executionArn: arn, redriveCount, claimRequestId: requestId }),
+    };
   } catch (error) {
     const name = (error as { name?: unknown }).name;
     if (name === 'JobNotFoundError') return undefined;

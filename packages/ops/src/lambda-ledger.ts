@@ -65,8 +65,10 @@ export class LambdaLedger implements Ledger {
    * socket timeout), and the function, which may so run the action twice, tells that copy (the same
    * id) from the operator acting again (a new call, a new id). Lambda gives each attempt its own
    * request id and passes the function nothing the SDK's attempts share, so the id travels in the
-   * request: `mail.release`'s `requestId`, `audit.append`'s `details.auditRequestId`. The other
-   * actions need none: the ledger tells their copies by the job's state.
+   * request: `mail.release`'s `requestId`, `audit.append`'s `details.auditRequestId`. A redrive's
+   * claim and release carry the redrive's own id (`requestId`, `claimRequestId`: made by ops'
+   * `redriveExecution`, which must name the claim it releases). The other actions need none: the
+   * ledger tells their copies by the job's state.
    */
   #act<T>(request: (requestId: string) => LedgerAction): Promise<T> {
     return this.#invoke(validate(LedgerAction, request(randomUUID())), LEDGER_ACTIONS_ALIAS);

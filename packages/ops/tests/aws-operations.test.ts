@@ -1076,12 +1076,20 @@ describe('redriveExecution', () => {
         jobId: 'imp_1',
         executionId: arn,
       }));
+      const claimed: unknown[] = [];
       const released: unknown[] = [];
       const ledger = await context.ledger();
-      Object.assign(ledger, { releaseRedrive: async (release: unknown) => void released.push(release) });
+      Object.assign(ledger, {
+        claimRedrive: async (claim: { requestId?: string }) => void claimed.push(claim.requestId),
+        releaseRedrive: async (release: unknown) => void released.push(release),
+      });
       sfn.on(RedriveExecutionCommand).rejects(error);
       await expect(redriveExecution(context, arn)).rejects.toBe(error);
-      expect(released).toEqual(withdrawn ? [{ jobId: 'imp_1', executionArn: arn, redriveCount: 0 }] : []);
+      // The release names its own claim (the claim's id), not any claim of the count.
+      expect(claimed).toEqual([expect.any(String)]);
+      expect(released).toEqual(
+        withdrawn ? [{ jobId: 'imp_1', executionArn: arn, redriveCount: 0, claimRequestId: claimed[0] }] : [],
+      );
     }
   });
 

@@ -1,9 +1,16 @@
 import { InvokeCommand, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
-import { DescribeExecutionCommand, ExecutionDoesNotExist, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  ExecutionDoesNotExist,
+  ExecutionNotRedrivable,
+  GetExecutionHistoryCommand,
+  RedriveExecutionCommand,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { expect, it } from '@jest/globals';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
 import { answerLedgerRequest, idempotencyRecordHash, SqlLedger } from '@sidestep/ledger';
-import { failJob, releaseMail, retryJob } from '../src/index.ts';
+import { failJob, redriveExecution, releaseMail, retryJob } from '../src/index.ts';
 import { acceptMail, stagingContext } from './staging-context.ts';
 
 const machine = 'arn:aws:states:ap-northeast-1:123456789012:stateMachine:sidestep-staging-export';
@@ -21,10 +28,13 @@ describeEachDatabase('operator actions whose every ledger action is delivered tw
     const staged = stagingContext();
     const ledger = new SqlLedger(db(), { notifyAddress: 'ops@example.com' });
     const delivered: string[] = [];
+    /** Every action as the function received it, for a copy delivered later. */
+    const requests: { op: string }[] = [];
     staged.lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array; Qualifier?: string }) => {
       const request = JSON.parse(new TextDecoder().decode(input.Payload)) as { op: string };
       const options = { actions: input.Qualifier === 'actions' };
       if (options.actions) {
+        requests.push(request);
         delivered.push(request.op);
         await answerLedgerRequest(ledger, request, options); // its answer lost
         delivered.push(request.op);
@@ -34,7 +44,7 @@ describeEachDatabase('operator actions whose every ledger action is delivered tw
       return { StatusCode: 200, Payload };
     });
     acceptMail(staged.sqs);
-    return { ...staged, delivered };
+    return { ...staged, delivered, requests, ledger };
   }
 
   async function insertExport(id: string, state: string) {
@@ -114,5 +124,51 @@ describeEachDatabase('operator actions whose every ledger action is delivered tw
         .rows,
     ).toEqual([{ state: 'registered', attempt: 2, execution_id: execution('exp_retry_twice-attempt-2') }]);
     expect(await auditRows('exp_retry_twice')).toEqual([{ action: 'job-retry', result: 'ok' }]);
+  });
+
+  // A copy of a refused redrive's release can land later still (Lambda may run one Invoke twice), after
+  // the operator's next redrive of the execution claimed the job at the same count: it must leave that
+  // claim, or a retry that looked before the redrive ran hands the job over beside it.
+  it("withdraws a refused redrive's claim only: a copy of its release after the next redrive's claim leaves that claim, and a retry is refused", async () => {
+    await insertExport('exp_redrive_twice', 'failed');
+    const { context, sfn, delivered, requests, ledger } = twiceContext();
+    sfn.on(DescribeExecutionCommand, { executionArn: execution('first') }).resolves({
+      executionArn: execution('first'),
+      stateMachineArn: machine,
+      status: 'FAILED',
+      input: '{"jobId":"exp_redrive_twice"}',
+      redriveStatus: 'REDRIVABLE',
+      redriveCount: 0,
+    });
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
+    sfn
+      .on(RedriveExecutionCommand)
+      .rejectsOnce(new ExecutionNotRedrivable({ message: 'Execution is RUNNING', $metadata: {} }))
+      .resolves({ redriveDate: new Date() });
+
+    await expect(redriveExecution(context, execution('first'))).rejects.toMatchObject({
+      name: 'ExecutionNotRedrivable',
+    });
+    await redriveExecution(context, execution('first'));
+    const release = requests.find((request) => request.op === 'job.release-redrive');
+    expect(await answerLedgerRequest(ledger, release, { actions: true })).toEqual({ ok: true, result: null });
+
+    expect(delivered.filter((op) => op.endsWith('-redrive'))).toEqual([
+      'job.claim-redrive',
+      'job.claim-redrive',
+      'job.release-redrive',
+      'job.release-redrive',
+      'job.claim-redrive',
+      'job.claim-redrive',
+    ]);
+    const { rows: claims } = await db().query(
+      `SELECT data->'redrive'->>'requestId' AS id FROM job_transitions
+         WHERE job_id = 'exp_redrive_twice' AND event = 'redrive'`,
+    );
+    expect(claims).toHaveLength(2);
+    expect(claims[0]).toEqual(claims[1]);
+    // A retry whose DescribeExecution was made before the redrive ran (count 0) is refused.
+    await expect(retryJob(context, 'exp_redrive_twice')).rejects.toMatchObject({ name: 'JobStateError' });
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 });
