@@ -21,6 +21,7 @@ import * as z from 'zod/mini';
 import { PostgresUserExportStore } from '../src/adapters/postgres-user-export-store.ts';
 import { S3ExportTarget } from '../src/adapters/s3-export-target.ts';
 import { EXPORT_COLUMNS } from '../src/domain/export-query.ts';
+import type { ExportTarget } from '../src/domain/user-export-store.ts';
 import {
   ExportFailedError,
   ExportInterruptedError,
@@ -30,6 +31,7 @@ import {
 } from '../src/errors.ts';
 import { exportMode } from '../src/export/export-mode.ts';
 import {
+  type ExportSummary,
   type ExportUsersOptions,
   exportProgressKey,
   exportUsers,
@@ -377,23 +379,37 @@ for (const backend of databaseBackends()) {
       });
     });
 
-    it('writes the same parts and manifest again on a re-run', async () => {
+    it('takes a finished export as its result on a re-run (a duplicated task started after the first ended), writing nothing again even with users changed since', async () => {
       const domain = uniqueDomain();
       await seedUsers(database.db, domain, 5000);
       const jobId = await runningExportJob(database.db);
       const first = await run(jobId, { emailDomain: domain }, { partBytes: 5000 });
       const firstManifest = await getObject(exportWorkerManifestKey(jobId));
-      const second = await run(jobId, { emailDomain: domain }, { partBytes: 5000 });
-      expect(first.manifest.parts.length).toBeGreaterThan(1);
-      // The re-run resumed in the same upload: every part kept but the short last one, which ended the
-      // data as the first run saw it and is exported again (S3 takes a part under 5 MiB only last).
-      expect(second.resumedParts).toBe(first.manifest.parts.length - 1);
-      // The same manifest but for what it says of the re-run: the parts it kept.
-      expect(second.manifest).toEqual({ ...first.manifest, resumedParts: second.resumedParts });
-      expect(JSON.parse((await getObject(exportWorkerManifestKey(jobId))).toString())).toEqual(
-        second.manifest,
+      const progress = await getObject(exportProgressKey(jobId));
+      // Exported again, the changed rows would make it start over and abort the upload the finalizer
+      // of a workflow waiting for the first task is completing.
+      await database.db.query(`UPDATE users SET name = 'Renamed' WHERE external_id = $1`, [
+        `${domain}-00001`,
+      ]);
+      const startOvers: string[] = [];
+      const second = await run(
+        jobId,
+        { emailDomain: domain },
+        { partBytes: 5000, onStartOver: (reason) => startOvers.push(reason) },
       );
-      expect(JSON.parse(firstManifest.toString())).toEqual(first.manifest);
+      expect(first.manifest.parts.length).toBeGreaterThan(1);
+      expect(second).toEqual({
+        manifestKey: first.manifestKey,
+        manifest: first.manifest,
+        csvBytes: first.csvBytes,
+        resumedParts: first.manifest.parts.length,
+        rowsWritten: 0,
+      });
+      expect(startOvers).toEqual([]);
+      expect(await getObject(exportWorkerManifestKey(jobId))).toEqual(firstManifest);
+      expect(await getObject(exportProgressKey(jobId))).toEqual(progress);
+      expect(parse(gunzipSync(Buffer.concat(await partsOf(first.manifest))))).toHaveLength(5001);
+      expect(await jobCounts(database.db, jobId)).toMatchObject({ rows_total: '5000', worker_error: null });
       const listed = await s3.client.send(
         new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `exports/${jobId}/` }),
       );
@@ -403,6 +419,68 @@ for (const backend of databaseBackends()) {
         [exportWorkerManifestKey(jobId), exportProgressKey(jobId)].sort(),
       );
     });
+
+    // Two tasks of one job at once: a RunTask retried after its answer was lost (ECS started the task,
+    // Step Functions never heard) leaves that task running beside the one Step Functions waits for,
+    // which may be either. The embedded database multiplexes every connection onto one session (its
+    // advisory locks are everyone's) and the local cloud runs batch tasks one at a time on it: a
+    // PostgreSQL test.
+    if (backend.name === 'postgres')
+      it('runs the same export twice at once (a duplicated task), a user changing between them: both end with one manifest of the parts the upload holds', async () => {
+        const domain = uniqueDomain();
+        await seedUsers(database.db, domain, 5000);
+        const jobId = await runningExportJob(database.db);
+        const filter = { emailDomain: domain };
+        const options = { partBytes: 5000, lockPollMs: 20 };
+        const waits: string[] = [];
+        let second: Promise<ExportSummary> | undefined;
+        let secondWaits = () => {};
+        const waiting = new Promise<void>((resolve) => {
+          secondWaits = resolve;
+        });
+        const recorded = recording(new S3ExportTarget(s3.client, BUCKET));
+        // The second task starts as the first is about to upload part 2, after a user of part 1
+        // changed; the first goes on once the second waits for it (or, unguarded, has ended).
+        const target: ExportTarget = {
+          ...recorded,
+          uploadPart: async (key, uploadId, part) => {
+            if (part.partNumber === 2 && !second) {
+              second = database.db
+                .query(`UPDATE users SET name = 'Renamed' WHERE external_id = $1`, [`${domain}-00001`])
+                .then(() =>
+                  run(jobId, filter, {
+                    ...options,
+                    onWait: (reason) => {
+                      waits.push(reason);
+                      secondWaits();
+                    },
+                  }),
+                );
+              await Promise.race([waiting, second.catch(() => {})]);
+            }
+            return recorded.uploadPart(key, uploadId, part);
+          },
+        };
+        const first = run(jobId, filter, { ...options, target });
+        await first.catch(() => {});
+        const outcomes = await Promise.allSettled([first, second]);
+        // Whichever task Step Functions waits for must succeed, and with the file the finalizer gets.
+        expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled']);
+        const [a, b] = outcomes.map((outcome) => (outcome as PromiseFulfilledResult<ExportSummary>).value);
+        const manifest = await manifestOf(jobId);
+        expect(a?.manifest).toEqual(manifest);
+        expect(b?.manifest).toEqual(manifest);
+        expect(waits).toEqual(['another task of the job holds its lock']);
+        // The upload holds exactly the manifest's parts, and they are one table's users, header once.
+        const records = parse(gunzipSync(Buffer.concat(await partsOf(manifest)))) as string[][];
+        expect(records).toHaveLength(5001);
+        expect(records[0]).toEqual([...EXPORT_COLUMNS]);
+        expect(await jobCounts(database.db, jobId)).toEqual({
+          rows_total: '5000',
+          bytes: String(manifest.bytes),
+          worker_error: null,
+        });
+      });
 
     /** An export interrupted after its third part: its progress record names its upload. */
     const interruptedAfterPart3 = async (domain: string, options: Partial<ExportUsersOptions>) => {

@@ -20,6 +20,13 @@ export interface PostgresUserExportStoreOptions extends WorkerConnection {
 export const PROGRESS_APPLICATION_NAME = `${WORKER_APPLICATION_NAME} progress`;
 
 /**
+ * The first key of every export's job lock (`pg_try_advisory_lock(EXPORT_JOB_LOCK, hashtext(jobId))`),
+ * "SSEX" in ASCII: the two-key space of advisory locks does not overlap the one-key space the
+ * import's merge lock is in. Two jobs whose ids hash alike only wait for each other.
+ */
+export const EXPORT_JOB_LOCK = 0x53534558;
+
+/**
  * {@link UserExportStore} on PostgreSQL through one `pg` connection (COPY TO STDOUT needs the raw
  * connection, as the import's COPY FROM does). The session is set to
  * {@link EXPORT_SESSION_SETTINGS} once, at connect, so timestamps are written in UTC whatever the
@@ -60,6 +67,21 @@ export class PostgresUserExportStore implements UserExportStore {
 
   async checkJob(jobId: string): Promise<void> {
     await checkRunningJob(this.#client, jobId, 'export');
+  }
+
+  /**
+   * A session advisory lock on the export's own connection: no transaction holds it open, so it
+   * costs the other sessions nothing, and it ends with the connection however the task ends (a
+   * crashed task's lock is gone with its session). The embedded database serves every connection
+   * from one session, where the lock is everyone's: there the local cloud runs one batch task at a
+   * time anyway.
+   */
+  async tryLockJob(jobId: string): Promise<boolean> {
+    const { rows } = await this.#client.query<{ locked: boolean }>(
+      'SELECT pg_try_advisory_lock($1, hashtext($2)) AS locked',
+      [EXPORT_JOB_LOCK, jobId],
+    );
+    return rows[0]?.locked === true;
   }
 
   /**

@@ -29,6 +29,12 @@ export interface ExportResult {
 export interface UserExportStore {
   /** @throws {JobNotRunnableError} unless the job exists, is an export and is `running`. */
   checkJob(jobId: string): Promise<void>;
+  /**
+   * Takes the job's export lock for as long as the store is open, if no other session holds it:
+   * `true` when taken (again, by a session that holds it already), `false` when another task of
+   * the job holds it. Released when the store closes, or its connection ends.
+   */
+  tryLockJob(jobId: string): Promise<boolean>;
   /** Runs a `COPY (...) TO STDOUT` statement and streams its output. */
   copyOut(sql: string): CopyOutStream;
   /**

@@ -47,6 +47,10 @@ export const exportMode: TaskMode<ExportConfig, PostgresUserExportStore, ExportS
       },
       onStartOver: (reason) =>
         logger.warn('export starts over: the earlier attempt’s parts are not kept', { reason }),
+      onWait: (reason) =>
+        logger.warn('export waits for another task of its job, then takes its result or resumes', {
+          reason,
+        }),
     }),
   finished: (summary) => ({
     rows: summary.manifest.rows,

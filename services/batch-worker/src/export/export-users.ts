@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import {
   type ExportFilter,
@@ -79,6 +80,10 @@ export interface ExportUsersOptions {
    * hold changed since they were read). Not called for a first attempt.
    */
   readonly onStartOver?: (reason: string) => void;
+  /** Told why the export waits for another task of the job (see {@link lockJob}). */
+  readonly onWait?: (reason: string) => void;
+  /** How often a task waiting for another of its job tries its lock again. @default 5000 */
+  readonly lockPollMs?: number;
 }
 
 /** Progress while rows stream. */
@@ -131,6 +136,11 @@ export interface ExportSummary {
  * import file as it is: importing it does not give back the same users (escaped cells keep their
  * `'`, `attributes` is one JSON column, the timestamps are columns).
  *
+ * A task holds the job's export lock for its whole run: a second task of the job (a RunTask retried
+ * after its answer was lost) waits for the first, then resumes it if the first failed (`lockJob`).
+ * A task that finds the export finished (a manifest the last progress record lists, its upload
+ * still open: `finishedExport`) writes nothing and takes it as its result.
+ *
  * The same data gives byte-identical parts (rows ordered by `external_id`, gzip headers carry no
  * time stamp, cuts depend on the data alone, and a resumed part starts where the first attempt's did).
  *
@@ -149,10 +159,25 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
   let timer: NodeJS.Timeout | undefined;
   try {
     signal?.throwIfAborted();
-    // Both at once (two round trips to two services); the job's state decides first.
-    const [job, progress] = await Promise.allSettled([store.checkJob(jobId), readProgress(target, jobId)]);
+    await lockJob(store, jobId, options, signal);
+    // All at once (three round trips to two services); the job's state decides first.
+    const [job, progress, manifestText] = await Promise.allSettled([
+      store.checkJob(jobId),
+      readProgress(target, jobId),
+      target.readText(exportWorkerManifestKey(jobId)),
+    ]);
     if (job.status === 'rejected') throw job.reason;
     if (progress.status === 'rejected') throw progress.reason;
+    if (manifestText.status === 'rejected') throw manifestText.reason;
+    // A task of the job finished the export (the one this task waited for, one that died after its
+    // manifest, or one that ended before this duplicate started): its result is this task's too.
+    // Exported again, the file could be another one (rows changed since) in another upload, the
+    // first's aborted under the finalizer of a workflow waiting for that task.
+    const done = await finishedExport(target, { jobId, key, source }, progress.value, manifestText.value);
+    if (done) {
+      await store.recordResult(jobId, { rowsTotal: done.manifest.rows, bytes: done.manifest.bytes });
+      return done;
+    }
     const listed = await keptParts(
       target,
       key,
@@ -298,6 +323,88 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
 }
 
 /**
+ * Takes the job's export lock ({@link UserExportStore.tryLockJob}), held until the task ends, waiting
+ * for another task of the job that holds it. Two tasks of one job run at once when a RunTask
+ * whose answer was lost is retried: ECS started the first, Step Functions waits for the second. Both
+ * would write the same upload's parts and the same progress record and manifest, and one could start
+ * over and abort the upload the other's manifest names. So the second waits, trying every
+ * `lockPollMs` (a blocking lock would be cut off by the session's lock timeout; a stop request ends
+ * the wait), and then finds the export done ({@link finishedExport}) or, if the first failed, resumes
+ * it. Waiting rather than exiting 75 makes the workflow end right whichever task it waits for: the
+ * lock's holder, being unaware of the other, goes on as alone; the waiter exits 0 with the holder's
+ * result, or does the work itself. A waiter exiting 75 would be run again, wait or exit 75 again,
+ * and fail the job after 3 reruns while the holder (the task the workflow does not see) succeeds.
+ */
+async function lockJob(
+  store: UserExportStore,
+  jobId: string,
+  options: Pick<ExportUsersOptions, 'lockPollMs' | 'onWait'>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (await store.tryLockJob(jobId)) return;
+  options.onWait?.('another task of the job holds its lock');
+  do {
+    await sleep(options.lockPollMs ?? 5_000, undefined, signal ? { signal } : {});
+  } while (!(await store.tryLockJob(jobId)));
+}
+
+/**
+ * The export a task of the job finished, as {@link exportUsers} returns it, or `undefined`: a
+ * manifest (`manifestText`) of this job's file that is the last progress record's (the manifest is
+ * written with it, last, once every part is stored), whose upload still holds its parts (not yet
+ * completed by the finalizer, nor aborted). A manifest an earlier attempt left before a later one
+ * stored parts again is not the record's (another upload, or other parts); one whose upload the
+ * finalizer completed or refused is exported again, as before.
+ */
+async function finishedExport(
+  target: ExportTarget,
+  expected: { readonly jobId: string; readonly key: string; readonly source: string },
+  progress: ExportProgress | undefined,
+  manifestText: string | undefined,
+): Promise<ExportSummary | undefined> {
+  if (manifestText === undefined || progress?.source !== expected.source) return undefined;
+  let manifest: ExportWorkerManifest;
+  try {
+    manifest = z.parse(ExportWorkerManifest, JSON.parse(manifestText));
+  } catch {
+    return undefined;
+  }
+  const partOf = (part: { partNumber: number; etag: string }) => `${part.partNumber}:${part.etag}`;
+  const recorded =
+    manifest.jobId === expected.jobId &&
+    manifest.key === expected.key &&
+    manifest.uploadId === progress.uploadId &&
+    manifest.parts.map(partOf).join() === progress.parts.map(partOf).join();
+  if (!recorded || !holdsParts(await target.listParts(expected.key, manifest.uploadId), progress.parts))
+    return undefined;
+  return {
+    manifestKey: exportWorkerManifestKey(expected.jobId),
+    manifest,
+    csvBytes: progress.parts.reduce((sum, part) => sum + part.csvBytes, 0),
+    resumedParts: manifest.parts.length,
+    rowsWritten: 0,
+  };
+}
+
+/**
+ * Whether an upload's parts (`listed`, `undefined` when the upload is gone) hold `parts` as recorded:
+ * each number with the record's size and ETag, and its CRC-64/NVME when S3 lists one.
+ */
+function holdsParts(listed: readonly UploadedPart[] | undefined, parts: readonly ProgressPart[]): boolean {
+  if (listed === undefined) return false;
+  const byNumber = new Map<number, UploadedPart>(listed.map((part) => [part.partNumber, part]));
+  return parts.every((part) => {
+    const found = byNumber.get(part.partNumber);
+    return (
+      found !== undefined &&
+      found.bytes === part.bytes &&
+      found.etag === part.etag &&
+      (found.crc64nvme === undefined || found.crc64nvme === part.crc64nvme)
+    );
+  });
+}
+
+/**
  * The resume point, if the upload it names still holds its parts as the record lists them (ListParts:
  * every kept part with the record's size and ETag, and its CRC-64/NVME when S3 lists one); otherwise
  * `undefined`, `onStartOver` is told why (unless there is no record: a first attempt), and the
@@ -324,17 +431,7 @@ async function keptParts(
       onStartOver?.('the upload the progress record names is gone');
       return undefined;
     }
-    const byNumber = new Map<number, UploadedPart>(listed.map((part) => [part.partNumber, part]));
-    const intact = resume.parts.every((part) => {
-      const found = byNumber.get(part.partNumber);
-      return (
-        found !== undefined &&
-        found.bytes === part.bytes &&
-        found.etag === part.etag &&
-        (found.crc64nvme === undefined || found.crc64nvme === part.crc64nvme)
-      );
-    });
-    if (intact) return resume;
+    if (holdsParts(listed, resume.parts)) return resume;
     reason = 'the upload does not hold the parts the progress record lists';
   }
   onStartOver?.(reason);
