@@ -406,6 +406,11 @@ function job(result: JobView): string {
       ? [`  progress ${exportProgress(result.exportProgress)}`]
       : []),
     `  error    ${result.error ?? '-'}`,
+    // A running job's deadline (its start's, or a redrive's claim's since): the scheduled sweep fails
+    // the job then unless it has ended.
+    ...(result.state === 'running' && result.deadlineAt
+      ? [`  deadline ${when(result.deadlineAt)} (the job-sweeper fails the job then unless it has ended)`]
+      : []),
     // A job the job-sweeper failed: whether its requester was told (a refused mail never will be).
     ...(result.sweepMail ? [`  sweep    ${sweepMail(result.sweepMail)}`] : []),
     ...whatRunsIt(result),

@@ -1365,6 +1365,16 @@ describe('jobs show', () => {
     expect(render('job', { ...exporting, exportProgress: null }, {})).not.toContain('progress');
   });
 
+  it("shows a running job's deadline, when the job-sweeper fails it unless it has ended, and no other job's", () => {
+    // A redrive's claim sets it anew (the ledger records the claim): the line says when the sweep comes.
+    const running = sampleJobDetail({ deadlineAt: new Date('2026-12-04T19:21:03.250Z') });
+    expect(render('job', running, {}).split('\n')).toContain(
+      '  deadline 2026-12-04T19:21:03Z (the job-sweeper fails the job then unless it has ended)',
+    );
+    expect(render('job', { ...running, state: 'failed' }, {})).not.toContain('deadline');
+    expect(render('job', { ...running, deadlineAt: null }, {})).not.toContain('deadline');
+  });
+
   it("shows a running import's staging on one line, and nothing without one", () => {
     // Updated at a fraction of a second: shown to the second, as every time here.
     const staging = sampleImportStaging({ updatedAt: new Date('2026-12-04T10:21:03.250Z') });
