@@ -173,13 +173,17 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
     // manifest, or one that ended before this duplicate started): its result is this task's too.
     // Exported again, the file could be another one (rows changed since) in another upload, the
     // first's aborted under the finalizer of a workflow waiting for that task.
-    const done = await finishedExport(target, { jobId, key, source }, progress.value, manifestText.value);
+    // The record's upload, listed once: whether it is finished and whether it can be resumed both ask.
+    let listing: Promise<UploadedPart[] | undefined> | undefined;
+    const listUpload = (uploadId: string) => (listing ??= target.listParts(key, uploadId));
+    const done = await finishedExport(listUpload, { jobId, key, source }, progress.value, manifestText.value);
     if (done) {
       await store.recordResult(jobId, { rowsTotal: done.manifest.rows, bytes: done.manifest.bytes });
       return done;
     }
     const listed = await keptParts(
       target,
+      listUpload,
       key,
       progress.value,
       resumePoint(progress.value, { jobId, source, key, partBytes }),
@@ -357,7 +361,7 @@ async function lockJob(
  * finalizer completed or refused is exported again, as before.
  */
 async function finishedExport(
-  target: ExportTarget,
+  listUpload: (uploadId: string) => Promise<UploadedPart[] | undefined>,
   expected: { readonly jobId: string; readonly key: string; readonly source: string },
   progress: ExportProgress | undefined,
   manifestText: string | undefined,
@@ -375,8 +379,7 @@ async function finishedExport(
     manifest.key === expected.key &&
     manifest.uploadId === progress.uploadId &&
     manifest.parts.map(partOf).join() === progress.parts.map(partOf).join();
-  if (!recorded || !holdsParts(await target.listParts(expected.key, manifest.uploadId), progress.parts))
-    return undefined;
+  if (!recorded || !holdsParts(await listUpload(manifest.uploadId), progress.parts)) return undefined;
   return {
     manifestKey: exportWorkerManifestKey(expected.jobId),
     manifest,
@@ -413,6 +416,7 @@ function holdsParts(listed: readonly UploadedPart[] | undefined, parts: readonly
  */
 async function keptParts(
   target: ExportTarget,
+  listUpload: (uploadId: string) => Promise<UploadedPart[] | undefined>,
   key: string,
   progress: ExportProgress | undefined,
   resume: ResumePoint | undefined,
@@ -425,7 +429,7 @@ async function keptParts(
   }
   let reason = 'the progress record is of another job or query, or lists no part to keep';
   if (resume) {
-    const listed = await target.listParts(key, progress.uploadId);
+    const listed = await listUpload(progress.uploadId);
     if (listed === undefined) {
       // Completed or aborted: nothing to resume into.
       onStartOver?.('the upload the progress record names is gone');
