@@ -678,9 +678,12 @@ export class SqlLedger implements Ledger {
           `it was retried as ${job.execution_id ?? '(none)'} (attempt ${job.attempt}), not run by ${executionArn}: redrive that execution, or retry the job again`,
         );
       }
-      // A duplicate (a claim of this count, or a later one, stands) changes nothing.
-      const duplicate = (await redriveClaim(tx, jobId, executionArn, redriveCount)) !== undefined;
-      const deadline = job.state === 'running' && !duplicate ? await redriveDeadline(tx, job) : undefined;
+      // A running job's deadline is set anew, unless this is a duplicate (a claim of this count, or a
+      // later one, stands): then it changes nothing. Only a running job's claims are looked up.
+      const deadline =
+        job.state === 'running' && (await redriveClaim(tx, jobId, executionArn, redriveCount)) === undefined
+          ? await redriveDeadline(tx, job)
+          : undefined;
       await tx.query(
         `INSERT INTO job_transitions (job_id, event, from_state, to_state, execution_id, data)
          VALUES ($1, '${REDRIVE_EVENT}', $2, $2, $3, $4)`,
