@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
-import { escapeHtml } from './html.ts';
+import { ESCAPES, escapeHtml } from './html.ts';
 
 /** Debian's Chromium; Playwright's own browser download cannot work on these machines. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -54,13 +54,10 @@ export async function signIn(url: string): Promise<ConsoleFetch> {
   };
 }
 
-const ENTITIES: Readonly<Record<string, string>> = {
-  '&amp;': '&',
-  '&lt;': '<',
-  '&gt;': '>',
-  '&quot;': '"',
-  '&#39;': "'",
-};
+/** The entities {@link ESCAPES} writes, back to their characters. */
+const ENTITIES: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(ESCAPES).map(([character, entity]) => [entity, character]),
+);
 
 /**
  * The fields the first form of `page` posting to `action` sends as rendered (its hidden inputs: the
