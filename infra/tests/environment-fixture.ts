@@ -1,3 +1,4 @@
+import type { ServiceManifest } from '@sidestep/manifest';
 import { Testing } from 'cdktn';
 import { type EnvironmentConfig, SidestepStack } from '../src/index.ts';
 import type { Json } from './terraform-json.ts';
@@ -36,7 +37,14 @@ export const STAGING_SETTINGS: Readonly<Record<string, string>> = {
   SIDESTEP_STAGING_NOTIFY_ADDRESS: 'ops@acme.dev',
 };
 
-/** The synthesized Terraform JSON of the whole environment stack for `config`. */
-export function synthStack(config: EnvironmentConfig): Json {
-  return JSON.parse(Testing.synth(new SidestepStack(Testing.app(), `sidestep-${config.name}`, { config })));
+/** The synthesized Terraform JSON of the whole environment stack for `config` (its services' manifests replaced by `services`). */
+export function synthStack(config: EnvironmentConfig, services?: readonly ServiceManifest[]): Json {
+  return JSON.parse(
+    Testing.synth(
+      new SidestepStack(Testing.app(), `sidestep-${config.name}`, {
+        config,
+        ...(services ? { services } : {}),
+      }),
+    ),
+  );
 }

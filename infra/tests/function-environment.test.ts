@@ -1,28 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { LAMBDA_ENVIRONMENT_LIMIT_BYTES, type ServiceManifest } from '@sidestep/manifest';
-import { Testing } from 'cdktn';
-import {
-  type EnvironmentConfig,
-  environmentConfigs,
-  functionEnvironmentSizes,
-  InfraConfigError,
-  SERVICES,
-  SidestepStack,
-} from '../src/index.ts';
-import { STAGING } from './environment-fixture.ts';
-import { type Json, one } from './terraform-json.ts';
+import { environmentConfigs, functionEnvironmentSizes, InfraConfigError, SERVICES } from '../src/index.ts';
+import { STAGING, synthStack } from './environment-fixture.ts';
+import { one } from './terraform-json.ts';
 
 // Lambda refuses a function whose environment variables, as the JSON it measures, pass 4 KB
 // (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html, "Function resource
 // quotas"): CreateFunction / UpdateFunctionConfiguration fail with InvalidParameterValueException,
 // which without this check `terraform apply` would be the first to say.
-
-/** The synthesized stack of `config`, its services' manifests replaced by `services`. */
-function synth(config: EnvironmentConfig, services: readonly ServiceManifest[] = SERVICES): Json {
-  return JSON.parse(
-    Testing.synth(new SidestepStack(Testing.app(), `sidestep-${config.name}`, { config, services })),
-  );
-}
 
 /** SERVICES, `name`'s manifest given one more variable. */
 function withVariable(name: string, key: string, value: string): ServiceManifest[] {
@@ -44,7 +29,7 @@ function thrown(act: () => unknown): unknown {
 describe('function environments', () => {
   it('refuse an environment over Lambda’s 4 KB at synth, naming the function and its environment', () => {
     const error = thrown(() =>
-      synth(STAGING, withVariable('mail-dispatcher', 'TEMPLATES', 'x'.repeat(4096))),
+      synthStack(STAGING, withVariable('mail-dispatcher', 'TEMPLATES', 'x'.repeat(4096))),
     );
     expect(error).toBeInstanceOf(InfraConfigError);
     expect(error).toMatchObject({ field: 'mail-dispatcher.environment' });
@@ -57,7 +42,7 @@ describe('function environments', () => {
     // The export-finalizer's variables refer to a function URL and a secret, whose ids AWS picks: as
     // deployed, `https://<32-character id>.lambda-url.<region>.on.aws/` and the secret's ARN ending
     // in `-` and six characters.
-    const [, finalizer] = one(synth(STAGING), 'aws_lambda_function', {
+    const [, finalizer] = one(synthStack(STAGING), 'aws_lambda_function', {
       function_name: 'sidestep-staging-export-finalizer',
     });
     const deployed = {
@@ -68,7 +53,7 @@ describe('function environments', () => {
     };
     const padding = LAMBDA_ENVIRONMENT_LIMIT_BYTES - JSON.stringify({ ...deployed, PADDING: '' }).length;
     const stack = (length: number) => () =>
-      synth(STAGING, withVariable('export-finalizer', 'PADDING', 'x'.repeat(length)));
+      synthStack(STAGING, withVariable('export-finalizer', 'PADDING', 'x'.repeat(length)));
 
     const sizes = functionEnvironmentSizes(stack(padding)(), STAGING);
     expect(sizes.find((size) => size.functionName === 'sidestep-staging-export-finalizer')).toEqual({
@@ -112,7 +97,7 @@ describe('function environments', () => {
     'stay under Lambda’s 4 KB in every function of the %s stack, at these sizes',
     (name, recorded) => {
       const config = environmentConfigs({})[name];
-      const sizes = functionEnvironmentSizes(synth(config), config);
+      const sizes = functionEnvironmentSizes(synthStack(config), config);
       expect(Object.fromEntries(sizes.map((size) => [size.functionName, size.bytes]))).toEqual(recorded);
       for (const size of sizes) expect(size.bytes).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_LIMIT_BYTES);
     },
