@@ -70,7 +70,8 @@ export function redriveByToken(
   now: Date = new Date(),
 ): RedriveToken | undefined {
   if (clientToken === undefined) return undefined;
-  const used = tokens.find((token) => token.clientToken === clientToken);
+  // The latest use: a token whose 15 minutes ran out may have redriven the execution again since.
+  const used = tokens.findLast((token) => token.clientToken === clientToken);
   if (!used || now.getTime() - used.redriveDate.getTime() > REDRIVE_TOKEN_VALIDITY_MS) return undefined;
   return used;
 }

@@ -159,6 +159,12 @@ describe('redriveByToken', () => {
     expect(redriveByToken(used, undefined, minutesLater(1))).toBeUndefined();
   });
 
+  it('answers a token used again after its 15 minutes with its latest redrive', () => {
+    // The token's first use expired; used again (a new redrive), its retry gets that redrive's answer.
+    const again = withRedriveToken(used, { clientToken: 'tok-1', redriveDate: minutesLater(20) });
+    expect(redriveByToken(again, 'tok-1', minutesLater(21))?.redriveDate).toEqual(minutesLater(20));
+  });
+
   it('keeps the last 10 tokens', () => {
     let tokens: ReturnType<typeof withRedriveToken> = [];
     for (let n = 1; n <= 11; n += 1) {
