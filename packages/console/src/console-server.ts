@@ -191,6 +191,16 @@ const MAIL_POLICY =
  */
 const REMEMBERED_ACTIONS = 1000;
 
+/** Sets `key` as the newest entry of `map` and forgets the oldest beyond `limit` (a Map keeps insertion order). */
+function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): void {
+  map.delete(key);
+  map.set(key, value);
+  for (const oldest of map.keys()) {
+    if (map.size <= limit) break;
+    map.delete(oldest);
+  }
+}
+
 /** The longest a live page waits between reads that fail, unless its refresh is longer. */
 const MAX_RETRY_MS = 30_000;
 
@@ -335,8 +345,9 @@ async function withWarnings(page: Page, request: PageRequest): Promise<PageView 
  * Every action is a POST through the ops library, so it is audited like the CLI's, and acts once per
  * rendered form: each form carries a one-time action id (`action-id`, see {@link PageRequest.actionId}),
  * the same id posted again (a double click, a second press while the first runs) waits for the first
- * post and gets its answer, flash included, and an id the console did not give that form's path is
- * refused (400). The newest {@link REMEMBERED_ACTIONS} performed ids are kept. Another site's
+ * post and gets its answer, its flash under an id of its own (the browser may have read the first's
+ * page before the second press cancelled it), and an id the console did not give that form's path is
+ * refused (400). The newest {@link REMEMBERED_ACTIONS} performed ids, and unread flashes, are kept. Another site's
  * requests are refused even on loopback: a POST needs the per-server token its form carries, and a
  * browser's `Origin` (when sent) must be the console's own. Another site may only send the browser
  * to a page that changes nothing; not load one as an image, a frame or a fetch (a live page's
@@ -351,8 +362,9 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const refreshMs = options.refreshMs ?? 3000;
   const token = randomBytes(24).toString('base64url');
   const secret = randomBytes(32).toString('base64url');
+  /** The flashes not yet shown, by the id their redirect carries; the newest last. */
   const flashes = new Map<string, Flash>();
-  /** What each performed action id answered (its redirect, flash id included), by id; the newest last. */
+  /** What each performed action id answered (its redirect with its flash), by id; the newest last. */
   const performed = new Map<string, Promise<PageView | Redirect | Download>>();
   /**
    * A form's action id: a nonce of the page view and the form (`view` is random per request), and a
@@ -576,37 +588,35 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     }
 
     const answer = async (): Promise<PageView | Redirect | Download> => {
-      let result: PageView | Redirect | Download;
       try {
-        result = await withWarnings(page, pageRequest);
+        return await withWarnings(page, pageRequest);
       } catch (error) {
         const back = match.route.back;
         // A refused action goes back to the page it came from, saying why there: the operator can read
         // the page again and act from it, where an error page of its own had no way back.
-        result = back ? { redirect: back(pageRequest), flash: errorFlash(error) } : errorView(t, error);
+        return back ? { redirect: back(pageRequest), flash: errorFlash(error) } : errorView(t, error);
       }
-      if (!isRedirect(result) || !result.flash) return result;
-      const id = randomBytes(8).toString('hex');
-      flashes.set(id, result.flash);
-      return { redirect: `${result.redirect}${result.redirect.includes('?') ? '&' : '?'}flash=${id}` };
     };
     let result: PageView | Redirect | Download;
     if (method === 'POST') {
       // Each action id acts once: its form posted again (a double click, a second press while the
-      // first runs) waits for the first post's answer and gets the same, flash id included.
+      // first runs) waits for the first post's answer and gets the same.
       const actionId = form.get('action-id') ?? '';
       let first = performed.get(actionId);
       if (!first) {
         first = answer();
-        performed.set(actionId, first);
-        for (const oldest of performed.keys()) {
-          if (performed.size <= REMEMBERED_ACTIONS) break;
-          performed.delete(oldest);
-        }
+        remember(performed, actionId, first, REMEMBERED_ACTIONS);
       }
       result = await first;
     } else {
       result = await answer();
+    }
+    if (isRedirect(result) && result.flash) {
+      // Each answer's flash under an id of its own: a flash is shown once, and the page a repeated
+      // post leads to must say what the press did even when the first answer's page was read.
+      const id = randomBytes(8).toString('hex');
+      remember(flashes, id, result.flash, REMEMBERED_ACTIONS);
+      result = { redirect: `${result.redirect}${result.redirect.includes('?') ? '&' : '?'}flash=${id}` };
     }
     if (isDownload(result)) {
       const { fileName, type, body } = result.download;
