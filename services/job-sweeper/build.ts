@@ -2,6 +2,13 @@
 // the exact files the Dockerfile copies into the image. What the first invocation does not need
 // (the dead-letter client, the Secrets Manager client, the unselected mail transport) is in a chunk
 // that loads only when used.
+// The code its init needs is one file, handler.mjs (`mergeInitChunks`): the chunks it shares with
+// the lazy ones are folded into it, and their files re-export from it.
 import { bundleService } from '@sidestep/bundle';
 
-await bundleService({ packageDir: import.meta.dirname, splitting: true, compileCache: true });
+await bundleService({
+  packageDir: import.meta.dirname,
+  splitting: true,
+  compileCache: true,
+  mergeInitChunks: true,
+});

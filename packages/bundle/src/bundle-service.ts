@@ -12,6 +12,7 @@ import {
   SOURCE_CONDITION,
   StaticExternalImportError,
 } from './errors.ts';
+import { mergeInitChunks } from './merge-init-chunks.ts';
 import { powertoolsInvokeStorePlugin } from './powertools-invoke-store.ts';
 import { smithySchemaKeysPlugin } from './smithy-schema-keys.ts';
 import {
@@ -65,6 +66,15 @@ export interface BundleServiceOptions {
    * @default false
    */
   compileCache?: boolean;
+  /**
+   * With `splitting`, fold the chunks the entry imports statically (the modules it shares with lazily
+   * loaded chunks, which esbuild puts in chunks of their own) into the entry's file, so a cold start
+   * loads one file for the service's code (./merge-init-chunks.ts). Each folded chunk's file stays, as
+   * a module re-exporting its names from the entry, for the lazy chunks that import it. Not for an
+   * entry whose init awaits an `import()` of a chunk of its own (the chunk would wait for the entry).
+   * @default false
+   */
+  mergeInitChunks?: boolean;
 }
 
 /** What {@link bundleService} wrote. */
@@ -195,8 +205,20 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
     );
   }
   const metafile = join(outdir, 'meta.json');
-  const serviceMeta = result.metafile!;
   const entryOutput = relative(packageDir, join(outdir, `${entryName}.mjs`));
+  let serviceMeta = result.metafile!;
+  if (options.mergeInitChunks && options.splitting) {
+    try {
+      serviceMeta = await mergeInitChunks({
+        packageDir,
+        meta: serviceMeta,
+        entryOutput,
+        chunks: staticClosure(serviceMeta, entryOutput).filter((output) => output !== entryOutput),
+      });
+    } catch (error) {
+      throw buildError(packageDir, error);
+    }
+  }
   const { staticImports, lazyExternals } = externalImports(
     serviceMeta,
     staticClosure(serviceMeta, entryOutput),

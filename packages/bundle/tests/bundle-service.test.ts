@@ -34,6 +34,24 @@ const FILES: Record<string, string> = {
   // A dynamic import of a bundled module is inlined, so that module's static imports load at init.
   'src/indirect.ts': `export const handler = async () => (await import('./uses-dual.ts')).name;\n`,
   'src/uses-dual.ts': `import { flavour } from 'dual-format';\nexport const name = flavour;\n`,
+  // A module with state that the entry and a lazily loaded chunk share (esbuild puts it in a chunk of
+  // its own, which mergeInitChunks folds into the entry).
+  'src/shared-state.ts': `export const counter = { n: 0 };\nexport class SharedError extends Error {}\n`,
+  'src/merged.ts': `
+    import { counter, SharedError } from './shared-state.ts';
+    export const handler = async () => {
+      counter.n += 1;
+      const lazy = await import('./lazy-shared.ts');
+      const error = lazy.make();
+      return { same: lazy.counterRef() === counter, n: lazy.read(), isShared: error instanceof SharedError, name: error.constructor.name, flavour: lazy.flavour, at: new Error('here').stack?.split('\\n')[1] };
+    };`,
+  'src/lazy-shared.ts': `
+    import { flavour } from 'dual-format';
+    import { counter, SharedError } from './shared-state.ts';
+    export { flavour };
+    export const counterRef = () => counter;
+    export const read = () => counter.n;
+    export const make = () => new SharedError('from the lazy chunk');`,
   // ES imports of builtins, named, default and namespace, from the handler and a lazy chunk.
   'src/builtins.ts': `
     import { request } from 'node:http';
@@ -260,6 +278,57 @@ describe('bundleService', () => {
     });
     try {
       expect(await fn.invoke({})).toMatchObject({ ok: true, payload: 'esm' });
+    } finally {
+      await fn.close();
+    }
+  });
+
+  it("with mergeInitChunks, loads one file at init and gives lazy chunks the entry's modules", async () => {
+    const split = await bundleService({
+      packageDir,
+      entry: 'src/merged.ts',
+      outdir: 'dist-unmerged',
+      splitting: true,
+    });
+    // esbuild alone: the shared module and its runtime helpers in chunks the entry imports at init.
+    expect(split.initBytes).toBeGreaterThan(split.bytes);
+    const result = await bundleService({
+      packageDir,
+      entry: 'src/merged.ts',
+      outdir: 'dist-merged',
+      splitting: true,
+      mergeInitChunks: true,
+    });
+    expect(result.initBytes).toBe(result.bytes);
+    const entry = await readFile(result.outfile, 'utf8');
+    expect(entry).not.toMatch(/^import\b|[;}]import\s*[{"]/m);
+    expect(entry).toContain('counter');
+    // The folded chunks re-export from the entry; the lazy chunk's code is still a chunk of its own.
+    const chunks = await Promise.all(result.chunks.map((chunk) => readFile(chunk, 'utf8')));
+    const folded = chunks.filter((chunk) => /^export\{[^}]*\}from"\.\/index\.mjs";\n$/.test(chunk));
+    expect(folded.length).toBeGreaterThan(0);
+    expect(folded.length).toBe(split.chunks.length - 1);
+    expect(chunks.some((chunk) => chunk.includes('"esm"'))).toBe(true);
+    expect(entry).not.toContain('"esm"');
+    const meta = JSON.parse(await readFile(result.metafile, 'utf8'));
+    expect(Object.keys(meta.outputs['dist-merged/index.mjs'].inputs)).toContain('src/shared-state.ts');
+    const map = JSON.parse(await readFile(`${result.outfile}.map`, 'utf8')) as { sources: string[] };
+    expect(map.sources).toEqual(expect.arrayContaining(['../src/merged.ts', '../src/shared-state.ts']));
+
+    const fn = await startFunction({
+      name: 'merged-fixture',
+      bundleDir: join(packageDir, 'dist-merged'),
+      handler: 'index.handler',
+      environment: {},
+      readOnly: true,
+      onLog: () => {},
+    });
+    try {
+      // The entry's stack traces still name the sources (the merged map goes through the first one).
+      const at = expect.stringMatching(/src\/merged\.ts:7:\d+\)?$/);
+      const expected = { same: true, isShared: true, name: 'SharedError', flavour: 'esm', at };
+      expect(await fn.invoke({})).toMatchObject({ ok: true, payload: { ...expected, n: 1 } });
+      expect(await fn.invoke({})).toMatchObject({ ok: true, payload: { ...expected, n: 2 } });
     } finally {
       await fn.close();
     }
