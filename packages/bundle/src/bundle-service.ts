@@ -216,7 +216,9 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
         chunks: staticClosure(serviceMeta, entryOutput).filter((output) => output !== entryOutput),
       });
     } catch (error) {
-      throw buildError(packageDir, error);
+      // No half-merged bundle stays where an image build would copy it from.
+      await rm(outdir, { recursive: true, force: true });
+      throw error instanceof BundleOptionError ? error : buildError(packageDir, error);
     }
   }
   const { staticImports, lazyExternals } = externalImports(

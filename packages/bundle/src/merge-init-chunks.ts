@@ -1,6 +1,7 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { build, type Metafile, type Plugin } from 'esbuild';
+import { build, type Metafile, type Plugin, transform } from 'esbuild';
+import { BundleOptionError } from './errors.ts';
 
 /**
  * Folds the chunks a split bundle's entry imports statically into the entry's own file, so that a
@@ -20,8 +21,9 @@ import { build, type Metafile, type Plugin } from 'esbuild';
  *
  * The lazy chunks import the entry back (through those one-line modules): the entry must have
  * finished evaluating before one of them loads, so an entry whose init awaits an `import()` of its
- * own code (a top-level `await import()`) must not be merged: that import would wait for the entry,
- * which waits for it.
+ * own code (the mail-dispatcher's `await createMailSender(...)`) cannot be merged: that import would
+ * wait for the entry, which waits for it, and the import never settles. A file to merge with a
+ * top-level `await` is refused ({@link BundleOptionError} naming `mergeInitChunks`).
  *
  * Returns the metafile with the entry's output holding the folded chunks' inputs and imports, and
  * each folded chunk's output the re-exporting module.
@@ -38,6 +40,15 @@ export async function mergeInitChunks(options: {
   if (chunks.length === 0) return meta;
   const file = (output: string) => resolve(packageDir, output);
   const entryFile = file(entryOutput);
+  for (const output of [entryOutput, ...chunks]) {
+    if (await hasTopLevelAwait(await readFile(file(output), 'utf8'))) {
+      throw new BundleOptionError(
+        packageDir,
+        'mergeInitChunks',
+        `${output} awaits at its top level (its init may import a lazy chunk, which would wait for the merged entry)`,
+      );
+    }
+  }
   const folded = new Set([entryFile, ...chunks.map(file)]);
   // What each folded chunk exports, and the name the merged entry gives it.
   const aliases = chunks.map((chunk, index) => {
@@ -150,3 +161,15 @@ export async function mergeInitChunks(options: {
 const MERGED_NAMESPACE = 'sidestep-merged-entry';
 /** The merged entry's names for a folded chunk's exports: `$$init<chunk index>$<export>`. */
 const MERGED_PREFIX = '$$init';
+
+/** True when `code` (an ES module) has a top-level `await`: esbuild cannot make CommonJS of it. */
+async function hasTopLevelAwait(code: string): Promise<boolean> {
+  try {
+    await transform(code, { format: 'cjs', loader: 'js', logLevel: 'silent' });
+    return false;
+  } catch (error) {
+    const errors = (error as { errors?: { text: string }[] }).errors ?? [];
+    if (errors.some(({ text }) => /top-level await/i.test(text))) return true;
+    throw error;
+  }
+}

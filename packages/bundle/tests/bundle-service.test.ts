@@ -45,6 +45,11 @@ const FILES: Record<string, string> = {
       const error = lazy.make();
       return { same: lazy.counterRef() === counter, n: lazy.read(), isShared: error instanceof SharedError, name: error.constructor.name, flavour: lazy.flavour, at: new Error('here').stack?.split('\\n')[1] };
     };`,
+  // An init that awaits its own lazy chunk, which merged would wait for the entry: refused.
+  'src/awaits-lazy.ts': `
+    import { counter } from './shared-state.ts';
+    const lazy = await import('./lazy-shared.ts');
+    export const handler = async () => lazy.read() + counter.n;`,
   'src/lazy-shared.ts': `
     import { flavour } from 'dual-format';
     import { counter, SharedError } from './shared-state.ts';
@@ -332,6 +337,27 @@ describe('bundleService', () => {
     } finally {
       await fn.close();
     }
+  });
+
+  it('with mergeInitChunks, refuses an entry that awaits at its top level, leaving no bundle', async () => {
+    await expect(
+      bundleService({
+        packageDir,
+        entry: 'src/awaits-lazy.ts',
+        outdir: 'dist-merged-await',
+        splitting: true,
+        mergeInitChunks: true,
+      }),
+    ).rejects.toMatchObject({ name: 'BundleOptionError', field: 'mergeInitChunks' });
+    expect(existsSync(join(packageDir, 'dist-merged-await'))).toBe(false);
+    // Without merging it builds and runs: the lazy chunk does not import the entry back.
+    const split = await bundleService({
+      packageDir,
+      entry: 'src/awaits-lazy.ts',
+      outdir: 'dist-split-await',
+      splitting: true,
+    });
+    expect(split.chunks.length).toBeGreaterThan(0);
   });
 
   it('with splitting, accepts an external imported statically by a lazily loaded chunk', async () => {
