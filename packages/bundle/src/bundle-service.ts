@@ -70,8 +70,10 @@ export interface BundleServiceOptions {
    * With `splitting`, fold the chunks the entry imports statically (the modules it shares with lazily
    * loaded chunks, which esbuild puts in chunks of their own) into the entry's file, so a cold start
    * loads one file for the service's code (./merge-init-chunks.ts). Each folded chunk's file stays, as
-   * a module re-exporting its names from the entry, for the lazy chunks that import it. Not for an
-   * entry whose init awaits an `import()` of a chunk of its own (the chunk would wait for the entry).
+   * a module re-exporting its names from the entry, for the lazy chunks that import it. The merged
+   * file keeps its identifiers (whitespace and syntax minified), so that `keepNames` has little to
+   * redefine at init; the lazy chunks are minified as usual. Not for an entry whose init awaits an
+   * `import()` of a chunk of its own (the chunk would wait for the entry: refused).
    * @default false
    */
   mergeInitChunks?: boolean;
@@ -162,10 +164,14 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
   // With a compile cache the service's code is `handler.mjs` behind the loader `index.mjs`.
   const entryName = options.compileCache ? HANDLER_NAME : 'index';
   const substitutes = options.substitutes ? substitutesPlugin(packageDir, options.substitutes) : undefined;
+  const merge = Boolean(options.mergeInitChunks && options.splitting);
   let result: Awaited<ReturnType<typeof build>>;
   try {
     result = await build({
       ...outputOptions(packageDir, outdir),
+      // Merged, the code keeps its identifiers until ./merge-init-chunks.ts has folded the init's
+      // chunks (so that `keepNames` finds the names already right there), then minifies the rest.
+      ...(merge ? { minify: false, minifyWhitespace: true, minifySyntax: true } : {}),
       // The service's entry behind ./install-source-mapped-stack-traces.ts ({@link entryPlugin}).
       entryPoints: { [entryName]: `${ENTRY_NAMESPACE}:./${relative(packageDir, entry)}` },
       splitting: options.splitting ?? false,
@@ -207,7 +213,7 @@ export async function bundleService(options: BundleServiceOptions): Promise<Bund
   const metafile = join(outdir, 'meta.json');
   const entryOutput = relative(packageDir, join(outdir, `${entryName}.mjs`));
   let serviceMeta = result.metafile!;
-  if (options.mergeInitChunks && options.splitting) {
+  if (merge) {
     try {
       serviceMeta = await mergeInitChunks({
         packageDir,

@@ -25,8 +25,15 @@ import { BundleOptionError } from './errors.ts';
  * wait for the entry, which waits for it, and the import never settles. A file to merge with a
  * top-level `await` is refused ({@link BundleOptionError} naming `mergeInitChunks`).
  *
- * Returns the metafile with the entry's output holding the folded chunks' inputs and imports, and
- * each folded chunk's output the re-exporting module.
+ * The first pass leaves identifiers unminified when it is to be merged (`bundleService`), and the
+ * merged file keeps them: esbuild's `keepNames` then finds nearly every function and class already
+ * called what it would name it, and its helper, given a check for that ({@link NAME_HELPER}), skips
+ * the `Object.defineProperty` it made on each at init. The lazily loaded chunks are minified
+ * afterwards, each on its own (their maps through the first pass's).
+ *
+ * Returns the metafile with the entry's output holding the folded chunks' inputs and imports, each
+ * folded chunk's output the re-exporting module, and each lazy chunk's its minified size (its
+ * inputs' shares scaled to it).
  */
 export async function mergeInitChunks(options: {
   readonly packageDir: string;
@@ -69,6 +76,7 @@ export async function mergeInitChunks(options: {
       ),
   ].join('\n');
 
+  let nameHelpers = 0;
   // Everything but the entry and the folded chunks stays a module of its own: Node's builtins, the
   // lazily imported chunks (`import()`), externals.
   const keepOthersExternal: Plugin = {
@@ -83,6 +91,15 @@ export async function mergeInitChunks(options: {
         resolveDir: dirname(entryFile),
         loader: 'js',
       }));
+      // esbuild's `__name` (keepNames), in the chunk of its runtime helpers: the same, except that a
+      // function or class already called so keeps its own `name` (see NAME_HELPER).
+      esbuild.onLoad({ filter: /\.mjs$/ }, async (args) => {
+        if (!folded.has(args.path)) return undefined;
+        const text = await readFile(args.path, 'utf8');
+        if (!NAME_HELPER.test(text)) return undefined;
+        nameHelpers += 1;
+        return { contents: text.replace(NAME_HELPER, nameHelperSkippingEqualNames), loader: 'js' };
+      });
       esbuild.onResolve({ filter: /.*/ }, (args) => {
         if (args.kind === 'entry-point') return undefined;
         const target = args.path.startsWith('.') ? resolve(args.resolveDir, args.path) : undefined;
@@ -103,9 +120,10 @@ export async function mergeInitChunks(options: {
     format: 'esm',
     platform: 'node',
     target: 'node24',
-    // The first pass kept the names (`keepNames`: each function's and class's `name` is set by a call
-    // in the code), so identifiers may be minified again.
-    minify: true,
+    // Identifiers are kept as the first pass left them (not minified), so that a function's or class's
+    // own name is the one `keepNames` gives it, and the helper above leaves it alone.
+    minifyWhitespace: true,
+    minifySyntax: true,
     sourcemap: true,
     sourcesContent: false,
     charset: 'utf8',
@@ -114,6 +132,7 @@ export async function mergeInitChunks(options: {
     logLevel: 'silent',
     plugins: [keepOthersExternal],
   });
+  if (nameHelpers > 1) throw new Error(`esbuild's __name helper is in ${nameHelpers} of the folded files`);
   const written = result.outputFiles ?? [];
   for (const output of written) await writeFile(output.path, output.contents);
   const entryBytes = written.find((output) => output.path === entryFile)?.contents.byteLength ?? 0;
@@ -153,6 +172,23 @@ export async function mergeInitChunks(options: {
     }
   }
   outputs[entryOutput] = { ...entry, bytes: entryBytes, inputs, imports };
+  // The lazily loaded chunks, minified now (identifiers included): their functions' names are set by
+  // their `__name` calls, as in any minified bundle.
+  const lazy = Object.keys(outputs).filter((output) => output.endsWith('.mjs') && !merged.includes(output));
+  for (const output of lazy) {
+    const before = outputs[output];
+    if (before === undefined) continue;
+    const bytes = await minifyChunk(packageDir, file(output));
+    // What each input takes of the minified file, in proportion to what it took before.
+    const scale = before.bytes > 0 ? bytes.code / before.bytes : 1;
+    const scaled: Metafile['outputs'][string]['inputs'] = {};
+    for (const [input, { bytesInOutput }] of Object.entries(before.inputs)) {
+      scaled[input] = { bytesInOutput: Math.round(bytesInOutput * scale) };
+    }
+    outputs[output] = { ...before, bytes: bytes.code, inputs: scaled };
+    const map = outputs[`${output}.map`];
+    if (map !== undefined) outputs[`${output}.map`] = { ...map, bytes: bytes.map };
+  }
   const entryMap = outputs[`${entryOutput}.map`];
   if (entryMap !== undefined) outputs[`${entryOutput}.map`] = { ...entryMap, bytes: mapBytes };
   return { inputs: meta.inputs, outputs };
@@ -172,4 +208,63 @@ async function hasTopLevelAwait(code: string): Promise<boolean> {
     if (errors.some(({ text }) => /top-level await/i.test(text))) return true;
     throw error;
   }
+}
+
+/**
+ * esbuild's `__name(target, value)` as its minified runtime writes it: `Object.defineProperty` of
+ * `name` on every named function and class a module defines, ~600 at the job-sweeper's init. Each
+ * gives the function a property of its own in place of the one its map shares, and they cost the
+ * import ~5 ms of CPU (measured: the helper made a no-op, 41 interleaved rounds). Where the
+ * identifiers are not minified, nearly every target is already called `value`, and the definition
+ * changes nothing (same value; `writable` and `enumerable` stay as they were).
+ */
+const NAME_HELPER =
+  /\(([A-Za-z_$][\w$]*),\s*([A-Za-z_$][\w$]*)\)\s*=>\s*([A-Za-z_$][\w$]*)\(\1,\s*"name",\s*\{\s*value(?::\s*\2)?,\s*configurable:\s*(?:!0|true)\s*\}\)/;
+
+function nameHelperSkippingEqualNames(
+  _helper: string,
+  target: string,
+  value: string,
+  defineProperty: string,
+): string {
+  return `(${target},${value})=>${target}.name===${value}?${target}:${defineProperty}(${target},"name",{value:${value},configurable:!0})`;
+}
+
+/** Minifies a chunk in place (its imports and exports as they are), its map through the one it had. */
+async function minifyChunk(packageDir: string, path: string): Promise<{ code: number; map: number }> {
+  const result = await build({
+    absWorkingDir: packageDir,
+    entryPoints: [path],
+    outfile: path,
+    allowOverwrite: true,
+    write: false,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    minify: true,
+    sourcemap: true,
+    sourcesContent: false,
+    charset: 'utf8',
+    legalComments: 'none',
+    logLevel: 'silent',
+    plugins: [
+      {
+        name: 'sidestep-minify-chunk',
+        setup(esbuild) {
+          esbuild.onResolve({ filter: /.*/ }, (args) =>
+            args.kind === 'entry-point' ? undefined : { path: args.path, external: true },
+          );
+        },
+      },
+    ],
+  });
+  let code = 0;
+  let map = 0;
+  for (const output of result.outputFiles ?? []) {
+    await writeFile(output.path, output.contents);
+    if (output.path === path) code = output.contents.byteLength;
+    else map = output.contents.byteLength;
+  }
+  return { code, map };
 }

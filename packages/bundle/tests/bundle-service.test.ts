@@ -36,14 +36,17 @@ const FILES: Record<string, string> = {
   'src/uses-dual.ts': `import { flavour } from 'dual-format';\nexport const name = flavour;\n`,
   // A module with state that the entry and a lazily loaded chunk share (esbuild puts it in a chunk of
   // its own, which mergeInitChunks folds into the entry).
-  'src/shared-state.ts': `export const counter = { n: 0 };\nexport class SharedError extends Error {}\n`,
+  'src/shared-state.ts': `export const counter = { n: 0 };\nexport class SharedError extends Error {}\nexport function sharedHelper() {}\nexport const arrowHelper = () => 0;\n`,
+  // A class of the same name in another module: esbuild renames one of the two in the merged file.
+  'src/other-state.ts': `export class SharedError extends Error {}\n`,
   'src/merged.ts': `
-    import { counter, SharedError } from './shared-state.ts';
+    import { arrowHelper, counter, SharedError, sharedHelper } from './shared-state.ts';
+    import { SharedError as OtherError } from './other-state.ts';
     export const handler = async () => {
       counter.n += 1;
       const lazy = await import('./lazy-shared.ts');
       const error = lazy.make();
-      return { same: lazy.counterRef() === counter, n: lazy.read(), isShared: error instanceof SharedError, name: error.constructor.name, flavour: lazy.flavour, at: new Error('here').stack?.split('\\n')[1] };
+      return { same: lazy.counterRef() === counter, n: lazy.read(), isShared: error instanceof SharedError, name: error.constructor.name, flavour: lazy.flavour, at: new Error('here').stack?.split('\\n')[1], names: [sharedHelper.name, arrowHelper.name, OtherError.name, new OtherError().name, handler.name] };
     };`,
   // An init that awaits its own lazy chunk, which merged would wait for the entry: refused.
   'src/awaits-lazy.ts': `
@@ -330,8 +333,10 @@ describe('bundleService', () => {
     });
     try {
       // The entry's stack traces still name the sources (the merged map goes through the first one).
-      const at = expect.stringMatching(/src\/merged\.ts:7:\d+\)?$/);
-      const expected = { same: true, isShared: true, name: 'SharedError', flavour: 'esm', at };
+      const at = expect.stringMatching(/src\/merged\.ts:8:\d+\)?$/);
+      // keepNames: every function and class still has its own name, the renamed class included.
+      const names = ['sharedHelper', 'arrowHelper', 'SharedError', 'Error', 'handler'];
+      const expected = { same: true, isShared: true, name: 'SharedError', flavour: 'esm', at, names };
       expect(await fn.invoke({})).toMatchObject({ ok: true, payload: { ...expected, n: 1 } });
       expect(await fn.invoke({})).toMatchObject({ ok: true, payload: { ...expected, n: 2 } });
     } finally {
