@@ -175,17 +175,26 @@ export async function mergeInitChunks(options: {
   // The lazily loaded chunks, minified now (identifiers included): their functions' names are set by
   // their `__name` calls, as in any minified bundle.
   const lazy = Object.keys(outputs).filter((output) => output.endsWith('.mjs') && !merged.includes(output));
+  const foldedExports = new Map(aliases.map(({ chunk, exports }) => [file(chunk), exports]));
   for (const output of lazy) {
     const before = outputs[output];
     if (before === undefined) continue;
-    const bytes = await minifyChunk(packageDir, file(output));
+    const bytes = await minifyChunk(packageDir, file(output), foldedExports, entryName);
     // What each input takes of the minified file, in proportion to what it took before.
     const scale = before.bytes > 0 ? bytes.code / before.bytes : 1;
     const scaled: Metafile['outputs'][string]['inputs'] = {};
     for (const [input, { bytesInOutput }] of Object.entries(before.inputs)) {
       scaled[input] = { bytesInOutput: Math.round(bytesInOutput * scale) };
     }
-    outputs[output] = { ...before, bytes: bytes.code, inputs: scaled };
+    // Its imports of folded chunks are now imports of the entry.
+    const imports = before.imports.map((imported) =>
+      !imported.external && chunks.includes(imported.path) ? { ...imported, path: entryOutput } : imported,
+    );
+    const unique = imports.filter(
+      (imported, index) =>
+        imports.findIndex(({ path, kind }) => path === imported.path && kind === imported.kind) === index,
+    );
+    outputs[output] = { ...before, bytes: bytes.code, inputs: scaled, imports: unique };
     const map = outputs[`${output}.map`];
     if (map !== undefined) outputs[`${output}.map`] = { ...map, bytes: bytes.map };
   }
@@ -195,6 +204,7 @@ export async function mergeInitChunks(options: {
 }
 
 const MERGED_NAMESPACE = 'sidestep-merged-entry';
+const FOLDED_NAMESPACE = 'sidestep-folded-chunk';
 /** The merged entry's names for a folded chunk's exports: `$$init<chunk index>$<export>`. */
 const MERGED_PREFIX = '$$init';
 
@@ -230,8 +240,17 @@ function nameHelperSkippingEqualNames(
   return `(${target},${value})=>${target}.name===${value}?${target}:${defineProperty}(${target},"name",{value:${value},configurable:!0})`;
 }
 
-/** Minifies a chunk in place (its imports and exports as they are), its map through the one it had. */
-async function minifyChunk(packageDir: string, path: string): Promise<{ code: number; map: number }> {
+/**
+ * Minifies a lazily loaded chunk in place, its map through the one it had, its exports as they are,
+ * and its imports as they are except those of a folded chunk, which become imports of the same
+ * names from the entry (`entryName`): loading the chunk then reads no one-line module.
+ */
+async function minifyChunk(
+  packageDir: string,
+  path: string,
+  foldedExports: ReadonlyMap<string, readonly { readonly name: string; readonly alias: string }[]>,
+  entryName: string,
+): Promise<{ code: number; map: number }> {
   const result = await build({
     absWorkingDir: packageDir,
     entryPoints: [path],
@@ -252,9 +271,22 @@ async function minifyChunk(packageDir: string, path: string): Promise<{ code: nu
       {
         name: 'sidestep-minify-chunk',
         setup(esbuild) {
-          esbuild.onResolve({ filter: /.*/ }, (args) =>
-            args.kind === 'entry-point' ? undefined : { path: args.path, external: true },
-          );
+          esbuild.onResolve({ filter: /.*/ }, (args) => {
+            if (args.kind === 'entry-point') return undefined;
+            const target = args.path.startsWith('.') ? resolve(args.resolveDir, args.path) : undefined;
+            if (target !== undefined && args.kind === 'import-statement' && foldedExports.has(target)) {
+              return { path: target, namespace: FOLDED_NAMESPACE };
+            }
+            return { path: args.path, external: true };
+          });
+          esbuild.onLoad({ filter: /.*/, namespace: FOLDED_NAMESPACE }, (args) => {
+            const exports = foldedExports.get(args.path) ?? [];
+            return {
+              contents: `export { ${exports.map(({ name, alias }) => `${alias} as ${name}`).join(', ')} } from ${JSON.stringify(`./${entryName}`)};`,
+              resolveDir: dirname(args.path),
+              loader: 'js',
+            };
+          });
         },
       },
     ],
