@@ -14,12 +14,13 @@ import { BundleOptionError } from './errors.ts';
  *
  * A second esbuild pass bundles the entry with those chunks into the entry's file (the first pass's
  * source maps are read through their `sourceMappingURL` comments, so the new map points at the
- * sources), and re-exports, under names of its own, whatever each folded chunk exported. Each folded
- * chunk's file then becomes a one-line module re-exporting those names from the entry: the lazily
- * loaded chunks still import it as before, and get the entry's instances of the same modules (one
- * pg, one zod registry, the same error classes), without the chunk's code being loaded twice.
+ * sources), and re-exports, under names of its own, whatever each folded chunk exported. The lazily
+ * loaded chunks import those names from the entry where they imported the folded chunks, so they get
+ * the entry's instances of the same modules (one pg, one zod registry, the same error classes)
+ * without the chunks' code being loaded twice; each folded chunk's file becomes a one-line module
+ * re-exporting its names from the entry (for an `import()` of it, which the entry keeps).
  *
- * The lazy chunks import the entry back (through those one-line modules): the entry must have
+ * The lazy chunks import the entry back: the entry must have
  * finished evaluating before one of them loads, so an entry whose init awaits an `import()` of its
  * own code (the mail-dispatcher's `await createMailSender(...)`) cannot be merged: that import would
  * wait for the entry, which waits for it, and the import never settles. A file to merge with a
