@@ -12,6 +12,7 @@ import {
   SOURCE_CONDITION,
   StaticExternalImportError,
 } from './errors.ts';
+import { ESM_BUILD_OPTIONS } from './esm-build-options.ts';
 import { mergeInitChunks } from './merge-init-chunks.ts';
 import { powertoolsInvokeStorePlugin } from './powertools-invoke-store.ts';
 import { smithySchemaKeysPlugin } from './smithy-schema-keys.ts';
@@ -441,19 +442,9 @@ function outputOptions(packageDir: string, outdir: string) {
     absWorkingDir: packageDir,
     outdir,
     outExtension: { '.js': '.mjs' },
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node24',
+    ...ESM_BUILD_OPTIONS,
     minify: true,
-    sourcemap: true,
-    // Mappings and names only: a map is read and parsed when a stack trace first passes through its
-    // file (./source-mapped-stack-traces.ts), and the sources' text (60% of the maps) is never used
-    // for a stack trace.
-    sourcesContent: false,
-    charset: 'utf8',
     metafile: true,
-    logLevel: 'silent',
   } as const satisfies BuildOptions;
 }
 

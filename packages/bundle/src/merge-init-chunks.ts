@@ -2,6 +2,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { build, type Metafile, type Plugin, transform } from 'esbuild';
 import { BundleOptionError } from './errors.ts';
+import { ESM_BUILD_OPTIONS } from './esm-build-options.ts';
 
 /**
  * Folds the chunks a split bundle's entry imports statically into the entry's own file, so that a
@@ -114,23 +115,12 @@ export async function mergeInitChunks(options: {
   const result = await build({
     absWorkingDir: packageDir,
     entryPoints: ['sidestep-merged-entry'],
-    outfile: entryFile,
-    allowOverwrite: true,
-    write: false,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node24',
+    ...inPlace(entryFile),
     // Identifiers are kept as the first pass left them (not minified), so that a function's or class's
     // own name is the one `keepNames` gives it, and the helper above leaves it alone.
     minifyWhitespace: true,
     minifySyntax: true,
-    sourcemap: true,
-    sourcesContent: false,
-    charset: 'utf8',
-    legalComments: 'none',
     metafile: true,
-    logLevel: 'silent',
     plugins: [keepOthersExternal],
   });
   if (nameHelpers > 1) throw new Error(`esbuild's __name helper is in ${nameHelpers} of the folded files`);
@@ -241,6 +231,17 @@ function nameHelperSkippingEqualNames(
   return `(${target},${value})=>${target}.name===${value}?${target}:${defineProperty}(${target},"name",{value:${value},configurable:!0})`;
 }
 
+/** A second pass's options: `file` built again over itself, its output returned to be written. */
+function inPlace(file: string) {
+  return {
+    ...ESM_BUILD_OPTIONS,
+    outfile: file,
+    allowOverwrite: true,
+    write: false,
+    legalComments: 'none',
+  } as const;
+}
+
 /**
  * Minifies a lazily loaded chunk in place, its map through the one it had, its exports as they are,
  * and its imports as they are except those of a folded chunk, which become imports of the same
@@ -255,19 +256,8 @@ async function minifyChunk(
   const result = await build({
     absWorkingDir: packageDir,
     entryPoints: [path],
-    outfile: path,
-    allowOverwrite: true,
-    write: false,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node24',
+    ...inPlace(path),
     minify: true,
-    sourcemap: true,
-    sourcesContent: false,
-    charset: 'utf8',
-    legalComments: 'none',
-    logLevel: 'silent',
     plugins: [
       {
         name: 'sidestep-minify-chunk',
