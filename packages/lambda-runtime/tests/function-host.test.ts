@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -98,7 +98,7 @@ const FIXTURES: Record<string, string> = {
     export const handler = async (event) => {
       // Buffers live outside V8's heap: only the process's memory shows them, as Lambda's limit counts.
       for (let i = 0; i < event.mib; i++) held.push(Buffer.alloc(1024 * 1024, 1));
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      await new Promise((resolve) => setTimeout(resolve, event.holdMs));
       return { mib: held.length, pid: process.pid };
     };`,
   'reject.mjs': `
@@ -111,17 +111,21 @@ const FIXTURES: Record<string, string> = {
       }
       return { count, pid: process.pid };
     };`,
-  // Work left running after the response: a timer (`leave`), one that throws (`throwLater`), one that
-  // writes the file `mark` names.
+  // Work left running after the response, a timer that polls for the file `go` names (which the test
+  // makes once the sandbox is frozen, so the work is due then and not before): it logs (`leave`),
+  // throws (`throwLater`) or writes the file `mark` names.
   'leftover.mjs': `
-    import { writeFileSync } from 'node:fs';
+    import { existsSync, writeFileSync } from 'node:fs';
     import { tmpdir } from 'node:os';
     const ran = [];
+    const onceGo = (go, work) => {
+      const timer = setInterval(() => { if (existsSync(go)) { clearInterval(timer); work(); } }, 10);
+    };
     export const handler = async (event) => {
       const before = [...ran];
-      if (event.leave) setTimeout(() => { ran.push(event.leave); console.log('leftover ran', event.leave); }, 20);
-      if (event.throwLater) setTimeout(() => { throw new RangeError('thrown after the response'); }, 20);
-      if (event.mark) setTimeout(() => writeFileSync(event.mark, ''), 20);
+      if (event.leave) onceGo(event.go, () => { ran.push(event.leave); console.log('leftover ran', event.leave); });
+      if (event.throwLater) onceGo(event.go, () => { throw new RangeError('thrown after the response'); });
+      if (event.mark) onceGo(event.go, () => writeFileSync(event.mark, ''));
       return { ran: before, pid: process.pid, tmp: tmpdir() };
     };`,
   'barrier.mjs': `
@@ -144,13 +148,14 @@ const FIXTURES: Record<string, string> = {
   'host.mjs': `
     import { startFunction } from ${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)};
     process.on('SIGINT', () => console.log('host got SIGINT'));
-    // argv: the invocation's ms, 'idle' to stay after it, the handler, a file its leftover work may write.
-    const [ms, stay, handler = 'sleepy.handler', mark] = process.argv.slice(2);
+    // argv: the invocation's ms, 'idle' to stay after it, the handler, a file its leftover work may
+    // write and the file whose presence lets that work go (leftover.mjs).
+    const [ms, stay, handler = 'sleepy.handler', mark, go] = process.argv.slice(2);
     const fn = await startFunction({
       name: 'fixture', bundleDir: process.cwd(), handler, environment: {},
       onLog: (line) => console.log(line), readOnly: mark === undefined,
     });
-    console.log('result', JSON.stringify(await fn.invoke({ ms: Number(ms), mark })));
+    console.log('result', JSON.stringify(await fn.invoke({ ms: Number(ms), mark, go })));
     // 'idle': the host stays, its sandbox waiting (frozen) for the next invocation.
     if (stay === 'idle') setInterval(() => {}, 1000);
     else await fn.close();`,
@@ -190,6 +195,25 @@ async function logged(
   }
 }
 
+/**
+ * Whether the sandbox `pid` is frozen (runtime-interface-client.ts, freezeUntilWoken), waited for: its
+ * main thread blocked reading its wake descriptor, 3, once its request for the next event is on the
+ * wire. Linux's /proc/<pid>/syscall names the system call a blocked thread is in, then its arguments.
+ */
+async function frozen(pid: number, timeoutMs = 5_000): Promise<boolean> {
+  const read = { x64: '0', arm64: '63' }[process.arch as string];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [call, fd] = (await readFile(`/proc/${pid}/syscall`, 'utf8').catch(() => '')).split(' ');
+    if ((call === read && fd === '0x3') || Date.now() > deadline) return call === read && fd === '0x3';
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A file of the bundle directory no test has used: leftover.mjs's `go` or `mark`. */
+let files = 0;
+const freshFile = (label: string) => join(bundleDir, `${label}-${++files}`);
+
 /** `promise`, or a rejection naming `what` once `ms` pass: a queued invocation never served fails here. */
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -225,7 +249,7 @@ describe('startFunction', () => {
     const fn = await start({
       handler: 'echo.handler',
       memoryMb: 256,
-      timeoutSeconds: 5,
+      timeoutSeconds: 30,
       environment: { MAIL_QUEUE_URL: 'http://127.0.0.1/q', AWS_REGION: 'eu-west-1' },
     });
     const result = await fn.invoke({ jobId: 'j-1' });
@@ -243,8 +267,9 @@ describe('startFunction', () => {
       logStreamName: expect.stringMatching(/^\d{4}\/\d{2}\/\d{2}\/\[\$LATEST\][0-9a-f]{32}$/),
       callbackWaitsForEmptyEventLoop: true,
     });
-    expect(payload.context?.remaining).toBeGreaterThan(4000);
-    expect(payload.context?.remaining).toBeLessThanOrEqual(5000);
+    // The 30 s less the invocation's way to the handler: 5 s of room for a slow machine.
+    expect(payload.context?.remaining).toBeGreaterThan(25_000);
+    expect(payload.context?.remaining).toBeLessThanOrEqual(30_000);
     expect(payload.traceEnv).toMatch(/^Root=1-/);
     expect(payload.env).toMatchObject({
       MAIL_QUEUE_URL: 'http://127.0.0.1/q',
@@ -360,13 +385,13 @@ describe('startFunction', () => {
   });
 
   it('counts the init run again at the invocation in that invocation’s timeout, not in the next one’s', async () => {
-    const fn = await slowInit('init-600ms.handler', { timeoutSeconds: 2 });
-    // 0.6 s of init and 1.6 s of handler: past the function's 2 s, though the handler alone is not.
-    const first = await fn.invoke({ ms: 1_600 });
+    const fn = await slowInit('init-600ms.handler', { timeoutSeconds: 4 });
+    // 0.6 s of init and 3.6 s of handler: past the function's 4 s, though the handler alone is not.
+    const first = await fn.invoke({ ms: 3_600 });
     expect(first).toMatchObject({ ok: false, error: { errorType: 'Sandbox.Timedout' } });
-    if (!first.ok) expect(first.error.errorMessage).toMatch(/Task timed out after 2\.00 seconds/);
+    if (!first.ok) expect(first.error.errorMessage).toMatch(/Task timed out after 4\.00 seconds/);
     // A fresh sandbox (the timed-out one is discarded), whose init passes its limit again and runs
-    // again within the invocation's 2 s, with room for the handler.
+    // again within the invocation's 4 s, with room for the handler (and a slow start of its process).
     await expect(fn.invoke({ ms: 0 })).resolves.toMatchObject({ ok: true });
   });
 
@@ -424,13 +449,17 @@ describe('startFunction', () => {
   // https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html: memory is the function's
   // limit; Lambda ends an environment that runs out of it ("Runtime exited with error: signal: killed").
   it("kills a sandbox whose memory passes the function's memory size, as Runtime.ExitError, then recovers", async () => {
-    const fn = await start({ handler: 'hog.handler', memoryMb: 128 });
-    await expect(fn.invoke({ mib: 16 })).resolves.toMatchObject({ ok: true, payload: { mib: 16 } });
-    await expect(fn.invoke({ mib: 300 })).resolves.toMatchObject({
+    const fn = await start({ handler: 'hog.handler', memoryMb: 128, timeoutSeconds: 10 });
+    await expect(fn.invoke({ mib: 16, holdMs: 400 })).resolves.toMatchObject({
+      ok: true,
+      payload: { mib: 16 },
+    });
+    // Held for many of the host's samples of its memory (every 100 ms): the kill ends the wait.
+    await expect(fn.invoke({ mib: 300, holdMs: 5_000 })).resolves.toMatchObject({
       ok: false,
       error: { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited with error: signal: killed' },
     });
-    await expect(fn.invoke({ mib: 1 })).resolves.toMatchObject({ ok: true, payload: { mib: 1 } });
+    await expect(fn.invoke({ mib: 1, holdMs: 0 })).resolves.toMatchObject({ ok: true, payload: { mib: 1 } });
   });
 
   // An execution environment ends whole: what the function spawned does not outlive its runtime.
@@ -468,7 +497,12 @@ describe('startFunction', () => {
   describe('the freeze between invocations', () => {
     it('holds work a handler left running until the next invocation thaws the sandbox', async () => {
       const fn = await start({ handler: 'leftover.handler' });
-      await expect(fn.invoke({ leave: 'first' })).resolves.toMatchObject({ ok: true, payload: { ran: [] } });
+      const go = freshFile('go');
+      const left = await fn.invoke({ leave: 'first', go });
+      expect(left).toMatchObject({ ok: true, payload: { ran: [] } });
+      // Due once the sandbox is frozen, and given time to run.
+      expect(await frozen((left as { payload: { pid: number } }).payload.pid)).toBe(true);
+      await writeFile(go, '');
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(logs.some(({ line }) => line.includes('leftover ran'))).toBe(false);
       // Thawed by the next invocation: the timer, long due, runs as the sandbox wakes, in the same one.
@@ -479,7 +513,11 @@ describe('startFunction', () => {
 
     it('fails the next invocation with an error that work left running throws, as Lambda does', async () => {
       const fn = await start({ handler: 'leftover.handler' });
-      await expect(fn.invoke({ throwLater: true })).resolves.toMatchObject({ ok: true });
+      const go = freshFile('go');
+      const left = await fn.invoke({ throwLater: true, go });
+      expect(left).toMatchObject({ ok: true });
+      expect(await frozen((left as { payload: { pid: number } }).payload.pid)).toBe(true);
+      await writeFile(go, '');
       await new Promise((resolve) => setTimeout(resolve, 300));
       // The thawed timer throws as the sandbox wakes for it: the runtime exits under that invocation.
       await expect(fn.invoke({})).resolves.toMatchObject({
@@ -493,9 +531,13 @@ describe('startFunction', () => {
 
     it('lets that work go on while the sandbox is idle when asked not to freeze (a debugger)', async () => {
       const fn = await start({ handler: 'leftover.handler', freeze: false });
-      await expect(fn.invoke({ leave: 'first' })).resolves.toMatchObject({ ok: true, payload: { ran: [] } });
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(logs.some(({ line }) => line.includes('leftover ran'))).toBe(true);
+      const go = freshFile('go');
+      await expect(fn.invoke({ leave: 'first', go })).resolves.toMatchObject({
+        ok: true,
+        payload: { ran: [] },
+      });
+      await writeFile(go, '');
+      expect(await logged((line) => line.includes('leftover ran'))).toBeDefined();
       await expect(fn.invoke({})).resolves.toMatchObject({ ok: true, payload: { ran: ['first'] } });
     });
   });
@@ -668,13 +710,16 @@ describe('startFunction', () => {
     });
 
     it('runs nothing a frozen sandbox left running when its host is killed with SIGKILL', async () => {
-      const mark = join(bundleDir, `leftover-ran-${Date.now()}`);
-      const host = startInProcessGroup(['host.mjs', '0', 'idle', 'leftover.handler', mark], bundleDir);
+      const [mark, go] = [freshFile('leftover-ran'), freshFile('go')];
+      const host = startInProcessGroup(['host.mjs', '0', 'idle', 'leftover.handler', mark, go], bundleDir);
       const { payload } = JSON.parse((await host.lineOf(/result (.*)/))[1] as string);
-      // Past the timer's 20 ms: it is due, and waits for a thaw that must not come.
+      // Due once the sandbox is frozen: it waits for a thaw that must not come.
+      const wasFrozen = await frozen(payload.pid);
+      await writeFile(go, '');
       await new Promise((resolve) => setTimeout(resolve, 200));
       process.kill(-host.group, 'SIGKILL');
       await host.exited;
+      expect(wasFrozen).toBe(true);
       expect(await goneWithin(payload.pid, 3_000)).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(existsSync(mark)).toBe(false);
