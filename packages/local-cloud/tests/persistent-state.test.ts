@@ -31,10 +31,16 @@ afterEach(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-async function receiveAll(sqs: SQSClient, queueUrl: string, waitSeconds: number): Promise<Message[]> {
+/** The messages received from `queueUrl` until `count` came or `waitSeconds` passed. */
+async function receiveAll(
+  sqs: SQSClient,
+  queueUrl: string,
+  count: number,
+  waitSeconds: number,
+): Promise<Message[]> {
   const messages: Message[] = [];
   const deadline = Date.now() + waitSeconds * 1000;
-  while (Date.now() < deadline) {
+  while (messages.length < count && Date.now() < deadline) {
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
     );
@@ -51,11 +57,12 @@ async function expectResumed(): Promise<void> {
     // The start-up creates the same queue and bucket again: accepted, nothing lost.
     const queue = await createResources(endpoint, sqs);
     const ready = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queue.url, MaxNumberOfMessages: 10, VisibilityTimeout: 30 }),
+      new ReceiveMessageCommand({ QueueUrl: queue.url, MaxNumberOfMessages: 10, VisibilityTimeout: 3600 }),
     );
     expect(ready.Messages?.map((m) => m.Body).sort()).toEqual(['m3', 'm4', 'm5']);
-    // The two in flight come back once their 2 s visibility timeout has passed, received once more.
-    const reappeared = await receiveAll(sqs, queue.url, 4);
+    // The two in flight come back once their 60 s visibility timeout has passed, received once more.
+    clockAhead(61_000);
+    const reappeared = await receiveAll(sqs, queue.url, 2, 5);
     expect(reappeared.map((m) => m.Body).sort()).toEqual(['m1', 'm2']);
     const dead = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.deadLetter.url }));
     expect(dead.Messages?.map((m) => m.Body)).toEqual(['poison']);
