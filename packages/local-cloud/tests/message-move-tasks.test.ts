@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { rejectionOf } from '@sidestep/contracts/testing';
-import { startAwsEndpoint } from '../src/aws-endpoint.ts';
+import { type AwsEndpointOptions, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../src/local-names.ts';
 import { localClientConfig, messagesIn, useSqsEndpoint } from './fixtures/sqs-endpoint.ts';
 
@@ -57,9 +58,21 @@ async function sendTo(url: string, count: number, sqs: SQSClient = local.sqs): P
   }
 }
 
-async function latestTask(sourceArn: string) {
-  const { Results } = await local.sqs.send(new ListMessageMoveTasksCommand({ SourceArn: sourceArn }));
+async function latestTask(sourceArn: string, sqs: SQSClient = local.sqs) {
+  const { Results } = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: sourceArn }));
   return Results?.[0];
+}
+
+/** The latest task on `sourceArn`, once it has moved `count` messages or more. */
+async function waitForMoved(sourceArn: string, count: number, sqs: SQSClient = local.sqs) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const task = await latestTask(sourceArn, sqs);
+    if ((task?.ApproximateNumberOfMessagesMoved ?? 0) >= count) return task;
+    if (Date.now() > deadline)
+      throw new Error(`task on ${sourceArn} moved ${task?.ApproximateNumberOfMessagesMoved}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 async function waitForStatus(sourceArn: string, status: string) {
@@ -223,7 +236,7 @@ describe('StartMessageMoveTask', () => {
     await sendTo(dlqUrl, 5);
     const started = Date.now();
     const { TaskHandle } = await local.sqs.send(
-      new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 2 }),
+      new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 1 }),
     );
     expect(await failure(local.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn })))).toEqual({
       name: 'InvalidParameterValue',
@@ -235,14 +248,14 @@ describe('StartMessageMoveTask', () => {
     expect(running).toMatchObject({
       Status: 'RUNNING',
       TaskHandle,
-      MaxNumberOfMessagesPerSecond: 2,
+      MaxNumberOfMessagesPerSecond: 1,
       ApproximateNumberOfMessagesToMove: 5,
     });
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    // 1 a second: the first message at once, the second after 1 s, the third 1 s later, after the cancel.
+    await waitForMoved(dlqArn, 2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     const cancelled = await local.sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle }));
-    // 2 a second for 0.7 s: the first message at once, the second after 0.5 s.
     expect(cancelled.ApproximateNumberOfMessagesMoved).toBe(2);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
     const task = await latestTask(dlqArn);
     expect(task).toMatchObject({ Status: 'CANCELLED', ApproximateNumberOfMessagesMoved: 2 });
     expect(task?.TaskHandle).toBeUndefined();
@@ -454,8 +467,8 @@ describe('message move tasks across a restart of the endpoint', () => {
   });
 
   /** An endpoint on `dataDir` with a client; `queues` creates `restart` and `restart-dlq` (again). */
-  async function startOnDataDir() {
-    const endpoint = await startAwsEndpoint({ port: 0, dataDir });
+  async function startOnDataDir(options: Pick<AwsEndpointOptions, 'authorize'> = {}) {
+    const endpoint = await startAwsEndpoint({ port: 0, dataDir, ...options });
     const sqs = new SQSClient(localClientConfig(endpoint.url));
     const dlq = await sqs.send(new CreateQueueCommand({ QueueName: 'restart-dlq' }));
     const queue = await sqs.send(
@@ -482,26 +495,47 @@ describe('message move tasks across a restart of the endpoint', () => {
     const { TaskHandle } = await first.sqs.send(
       new StartMessageMoveTaskCommand({ SourceArn: dlqArn, MaxNumberOfMessagesPerSecond: 4 }),
     );
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Stopped once one moved, the next five 0.25 s apart: the task is stopped midway.
+    await waitForMoved(dlqArn, 1, first.sqs);
     await first.stop();
+    const [saved] = JSON.parse(readFileSync(join(dataDir, 'message-move-tasks.json'), 'utf8'));
+    expect(saved).toMatchObject({ status: 'RUNNING', taskHandle: TaskHandle });
+    expect(saved.moved).toBeGreaterThanOrEqual(1);
+    expect(saved.moved).toBeLessThan(6);
 
-    const second = await startOnDataDir();
+    // The resumed task's first receive from the DLQ is held until the test has listed it: what the
+    // list shows is what the restart resumed, however fast the task would go on.
+    const reached = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    let held = false;
+    const second = await startOnDataDir({
+      authorize: async ({ headers, body }) => {
+        if (held || headers['x-amz-target'] !== 'AmazonSQS.ReceiveMessage') return undefined;
+        if (!String((body as { QueueUrl?: unknown }).QueueUrl).endsWith('/restart-dlq')) return undefined;
+        held = true;
+        reached.resolve();
+        await release.promise;
+        return undefined;
+      },
+    });
     try {
+      const late = new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000).unref());
+      expect(await Promise.race([reached.promise.then(() => true), late])).toBe(true);
       const { Results } = await second.sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn }));
+      release.resolve();
       expect(Results).toHaveLength(1);
-      const resumed = Results?.[0];
-      expect(resumed).toMatchObject({
+      expect(Results?.[0]).toEqual({
         Status: 'RUNNING',
         TaskHandle,
         SourceArn: dlqArn,
         MaxNumberOfMessagesPerSecond: 4,
         ApproximateNumberOfMessagesToMove: 6,
+        // The count moved before the stop, kept.
+        ApproximateNumberOfMessagesMoved: saved.moved,
+        StartedTimestamp: expect.any(Number),
       });
-      // 4 a second for 0.6 s: some moved before the stop, and that count is kept.
-      expect(resumed?.ApproximateNumberOfMessagesMoved).toBeGreaterThanOrEqual(2);
-      expect(resumed?.ApproximateNumberOfMessagesMoved).toBeLessThan(6);
       const deadline = Date.now() + 10_000;
-      let task = resumed;
+      let task = Results?.[0];
       while (task?.Status === 'RUNNING' && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 50));
         task = (await second.sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn }))).Results?.[0];
@@ -514,6 +548,7 @@ describe('message move tasks across a restart of the endpoint', () => {
       expect(await messagesIn(second.sqs, second.dlqUrl)).toBe(0);
       expect(await messagesIn(second.sqs, second.url)).toBe(6);
     } finally {
+      release.resolve();
       await second.stop();
     }
     // A finished task is listed after the next restart too, and does not run again.
