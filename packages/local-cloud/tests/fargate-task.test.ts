@@ -40,22 +40,31 @@ describe('startFargateTask', () => {
   it.each(['UserInitiated', 'SpotInterruption'] as const)(
     "kills a container that ignores SIGTERM at the task's own stop timeout (%s)",
     async (stopCode) => {
+      const ignoring = Promise.withResolvers<true>();
       const task = await startFargateTask({
         task: {
           ...sampleTask,
           stopTimeoutSeconds: 1,
-          command: ['node', '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"],
+          command: [
+            'node',
+            '-e',
+            "process.on('SIGTERM', () => {}); console.log('ignoring SIGTERM'); setInterval(() => {}, 1000)",
+          ],
         },
         bundleDir: process.cwd(),
         environment: {},
         region: 'us-east-1',
         readOnly: false,
+        onLog: (line) => line.includes('ignoring SIGTERM') && ignoring.resolve(true),
       });
-      // Its SIGTERM handler must be in place before the stop, or SIGTERM alone would end it.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Its SIGTERM handler must be in place before the stop, or SIGTERM alone would end it: it says
+      // so once it is (stopped in any case, so that a container that never says so is not left running).
+      const late = new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000).unref());
+      const ready = await Promise.race([ignoring.promise, late]);
       const started = performance.now();
       const result = await task.stop(undefined, stopCode);
       const waited = performance.now() - started;
+      expect(ready).toBe(true);
       expect(result).toMatchObject({ stopCode, signal: 'SIGKILL' });
       expect(waited).toBeGreaterThanOrEqual(950);
       expect(waited).toBeLessThan(20_000);
