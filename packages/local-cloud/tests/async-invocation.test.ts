@@ -60,6 +60,16 @@ function quickInvocations(
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Whether `done()` came to hold within `ms`, looked at every 20 ms. */
+async function eventually(done: () => boolean, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
 /**
  * Invocations stopped while their first attempt runs, which then fails (Ctrl-C while the function
  * runs), with quick retries (50 ms) and kept in `pendingFile` when given: what was invoked, and the
@@ -275,18 +285,21 @@ describe('asynchronous invocations across a restart of the local cloud', () => {
     const fn = fakeFunction([failure('mail queue refused'), success]);
     const report = createCollectingReporter();
     const event = { 'detail-type': 'Step Functions Execution Status Change', detail: { status: 'FAILED' } };
-    const first = quickInvocations(fn, report.reporter, [300, 300], pendingFile);
+    // A retry 2 s after the failure: far past the stop and the start, which must not make it early.
+    const first = quickInvocations(fn, report.reporter, [2_000, 2_000], pendingFile);
     expect(first.invokeAsync('job-sweeper', event, 'req-waiting')).toBe(true);
-    await report.waitFor('error', (e) => e.message.includes('retried in 0.3 s'), 5_000);
+    await report.waitFor('error', (e) => e.message.includes('retried in 2 s'), 5_000);
     await first.stop(); // Ctrl-C while the retry waits.
     expect(fn.payloads).toEqual([event]);
 
-    const second = quickInvocations(fn, report.reporter, [300, 300], pendingFile);
+    const second = quickInvocations(fn, report.reporter, [2_000, 2_000], pendingFile);
     // The retry waits for its time, not made at once by the start...
-    await sleep(100);
+    await sleep(300);
     expect(fn.payloads).toEqual([event]);
-    // ...then is made, and succeeds: the event is done.
-    await sleep(500);
+    // ...then is made, and succeeds: the event is done (and not made again meanwhile).
+    const done = () => fn.payloads.length === 2 && (readStateFile(pendingFile) as unknown[]).length === 0;
+    expect(await eventually(done)).toBe(true);
+    await sleep(200);
     await second.stop();
     expect(fn.payloads).toEqual([event, event]);
     expect(readStateFile(pendingFile)).toEqual([]);
