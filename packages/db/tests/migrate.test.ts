@@ -467,6 +467,24 @@ describeIfAvailable(serverUrl !== undefined)('migrate on a server others use', (
       await done;
     };
   }
+  /**
+   * Resolves once a session holds the migrators' lock of `db`'s schema (the key of migrate.ts) while
+   * it runs `sql`; polls, 5 s at most.
+   */
+  async function untilMigrating(db: Database, sql: string): Promise<void> {
+    for (const started = Date.now(); Date.now() - started < 5_000; await sleep(20)) {
+      const { rows } = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n
+           FROM pg_locks AS lock JOIN pg_stat_activity AS activity USING (pid)
+          WHERE lock.locktype = 'advisory' AND lock.granted AND lock.database = activity.datid
+            AND lock.objid::text::bigint = hashtext(current_schema() || '.schema_migrations')::bigint & 4294967295
+            AND activity.state = 'active' AND activity.query = $1`,
+        [sql],
+      );
+      if (rows[0]?.n === 1) return;
+    }
+    throw new Error(`no migrator ran ${sql} under the migrators' lock within 5 s`);
+  }
   const alter = { version: 1, name: 'items-note', sql: 'ALTER TABLE items ADD COLUMN note text' };
   const concurrentIndex = {
     version: 1,
@@ -490,9 +508,10 @@ describeIfAvailable(serverUrl !== undefined)('migrate on a server others use', (
     });
     // A status update of another job, under a lock limit longer than one attempt: while the ALTER waits
     // for its lock every query of the table queues behind it, so these pass only if the wait is short.
+    // They go on until the migration has timed out twice (1.3 s or so; 10 s at most on a busy machine).
     const ledger = connect({ lockTimeoutMs: 1_000 });
     const started = Date.now();
-    while (Date.now() - started < 2_000) {
+    while (retries.length < 2 && Date.now() - started < 10_000) {
       await ledger.transaction((tx) => tx.query('SELECT * FROM items WHERE id = 2 FOR UPDATE'));
       await sleep(100);
     }
@@ -561,7 +580,9 @@ describeIfAvailable(serverUrl !== undefined)('migrate on a server others use', (
     // A migration that runs longer than one attempt's lock limit (a backfill).
     const list = [{ version: 1, name: 'slow', sql: 'SELECT pg_sleep(1.5)' }];
     const first = migrate(connect({ lockTimeoutMs: 300 }), { migrations: list, lockTimeoutMs: 300 });
-    await sleep(300);
+    // The second starts once the first holds the migrators' lock in its migration (not in the read of
+    // what is applied before it, between which and the migration the second could take the lock).
+    await untilMigrating(connect(), 'SELECT pg_sleep(1.5)');
     const second = migrate(connect({ lockTimeoutMs: 300 }), { migrations: list, lockTimeoutMs: 300 });
     expect(await Promise.all([first, second])).toEqual([{ applied: ['0001-slow'] }, { applied: [] }]);
   });
