@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, beforeEach, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, beforeEach, expect, it, jest } from '@jest/globals';
+import pg from 'pg';
 import {
   connectPostgres,
   connectPostgresOnFirstUse,
@@ -42,14 +43,45 @@ describeIfAvailable(url !== undefined)('connectPostgresOnFirstUse across a passw
     await admin.query(`ALTER ROLE ${role} PASSWORD 'password-${password}'`);
     if (secretToo) secret.value = urlWith(`password-${password}`);
   };
-  /** Ends the role's sessions, as pg-pool's 10 s idle timeout or a thawed environment's lost socket does. */
+  /** The backends whose idle client a pool of this process dropped on its error (pg-pool's `error`). */
+  const dropped = new Set<number>();
+  /**
+   * Ends the role's sessions, as pg-pool's 10 s idle timeout or a thawed environment's lost socket
+   * does. Each is a pool's idle client (a closed database's sessions have ended), which the pool drops
+   * when the client reads the server's 57P01: waits for that, and for the backends to be gone.
+   */
   const endSessions = async () => {
-    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role]);
-    // The pool drops its idle client when the client reports the loss.
-    await sleep(200);
+    // In the select list, so that only the role's backends are signalled (in WHERE the planner may
+    // call it on every backend before it filters on usename).
+    const { rows } = await admin.query<{ pid: number; ended: boolean }>(
+      'SELECT pid, pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE usename = $1',
+      [role],
+    );
+    const ended = rows.filter((row) => row.ended);
+    for (const started = Date.now(); ; await sleep(10)) {
+      const { rows: left } = await admin.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1',
+        [role],
+      );
+      if (left[0]?.n === 0 && ended.every(({ pid }) => dropped.has(pid))) return;
+      if (Date.now() - started > 5_000) {
+        throw new Error(`the sessions ${ended.map(({ pid }) => pid)} did not end within 5 s`);
+      }
+    }
   };
+  let poolEvents: ReturnType<typeof jest.spyOn> | undefined;
 
   beforeAll(async () => {
+    const emit = pg.Pool.prototype.emit;
+    poolEvents = jest.spyOn(pg.Pool.prototype, 'emit').mockImplementation(function (
+      this: pg.Pool,
+      event: string | symbol,
+      ...args: unknown[]
+    ) {
+      const client = args[1] as { processID?: unknown } | undefined;
+      if (event === 'error' && typeof client?.processID === 'number') dropped.add(client.processID);
+      return emit.call(this, event, ...args);
+    });
     admin = connectPostgres({ url: url as string, max: 1 });
     await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'password-0'`);
   });
@@ -60,6 +92,7 @@ describeIfAvailable(url !== undefined)('connectPostgresOnFirstUse across a passw
     await endSessions();
     await admin.query(`DROP ROLE ${role}`);
     await admin.close();
+    poolEvents?.mockRestore();
   });
 
   it('re-reads the secret past its cache and reconnects when a new connection is refused with 28P01', async () => {
