@@ -110,11 +110,30 @@ describeEachDatabase('createSendOnce', (open) => {
   });
 
   it('does not send again after an attempt died mid-send: the outcome is unknown, so at most once', async () => {
-    const { database, sendOnce: crashing } = await setup(recordingSender({ hang: true }));
+    let entered = () => {};
+    const sending = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const { database, sendOnce: crashing } = await setup({
+      send: () => {
+        entered();
+        return new Promise(() => {});
+      },
+    });
     // The first attempt starts sending and never finishes (the sandbox died); its in-progress
-    // record expires with the invocation's remaining time (20 ms here).
-    void crashing(job('m-1'), context(20));
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    // record expires with the invocation's remaining time (20 ms here). The retry comes after that.
+    const first = crashing(job('m-1'), context(20)).then(() => {
+      throw new Error('the first attempt finished');
+    });
+    await Promise.race([sending, first]);
+    const { rows } = await database.query<{ until: string }>(
+      "SELECT in_progress_expiry_timestamp AS until FROM idempotency_records WHERE status = 'INPROGRESS'",
+    );
+    expect(rows).toHaveLength(1);
+    const expiresAt = Number(rows[0]?.until);
+    while (Date.now() <= expiresAt) {
+      await new Promise((resolve) => setTimeout(resolve, expiresAt - Date.now() + 1));
+    }
 
     const sender = recordingSender();
     const persistenceStore = new PostgresPersistenceLayer({ database, reclaimExpiredInProgress: false });
