@@ -74,8 +74,12 @@ async function startScriptedServer(
 ) {
   const sockets = new Set<Socket>();
   const lines: string[] = [];
+  let hangUps = 0;
   const server = createTcpServer((socket) => {
     sockets.add(socket);
+    socket.on('close', () => {
+      hangUps += 1;
+    });
     onConnect(socket);
     let buffered = '';
     let inData = false;
@@ -107,6 +111,8 @@ async function startScriptedServer(
   return {
     port: (server.address() as AddressInfo).port,
     lines,
+    /** How many of its connections closed (before `stop`, the client closed them). */
+    hangUps: () => hangUps,
     stop: () => {
       for (const socket of sockets) socket.destroy();
       return new Promise<void>((resolve) => server.close(() => resolve()));
@@ -428,9 +434,14 @@ describe('createMailSender (smtp)', () => {
           permanent: false,
           cause: { code: 'ETIMEDOUT', message: 'no answer within 400 ms' },
         });
-        // The server wakes up: the client goes on to DATA, but no line of the message follows.
+        // The server wakes up: the client goes on to DATA, but no line of the message follows: it
+        // hangs up after the 354 (a connection that sent its message would stay open, pooled, for
+        // its idle 2 s before it closes).
         for (const answer of late) answer();
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        for (const started = Date.now(); server.hangUps() === 0 && Date.now() - started < 5_000; ) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        expect(server.hangUps()).toBe(1);
         // The client went on to DATA on the live connection, and the content was what refused to start.
         expect(server.lines.filter((line) => /^DATA/i.test(line))).toHaveLength(1);
         expect(server.lines.some((line) => /^Subject:/i.test(line))).toBe(false);
