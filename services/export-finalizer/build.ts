@@ -4,11 +4,4 @@
 // that loads only when used.
 import { bundleService } from '@sidestep/bundle';
 
-// The code its init needs is one file, handler.mjs (`mergeInitChunks`): the chunks it shares with
-// the lazy ones are folded into it, and their files re-export from it.
-await bundleService({
-  packageDir: import.meta.dirname,
-  splitting: true,
-  compileCache: true,
-  mergeInitChunks: true,
-});
+await bundleService({ packageDir: import.meta.dirname, splitting: true, compileCache: true });
