@@ -4,21 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { App } from 'cdktn';
 import { environmentConfigs } from './config.ts';
 import { checkSecurityPolicy } from './security-policy.ts';
-import { DeployStack } from './stacks/deploy-stack.ts';
-import { SidestepStack } from './stacks/sidestep-stack.ts';
+import { synthStacks } from './synth-stacks.ts';
 
 // The cdktn CLI passes its output directory in CDKTF_OUTDIR; `pnpm run synth` writes to infra/cdktf.out.
 const outdir = process.env.CDKTF_OUTDIR ?? fileURLToPath(new URL('../cdktf.out', import.meta.url));
 const started = performance.now();
 const app = new App({ outdir });
-const configs = Object.values(environmentConfigs());
-const stacks = [
-  ...configs.map((config) => new SidestepStack(app, `sidestep-${config.name}`, { config })),
-  // The deploy role of each AWS environment, applied once by an administrator (README, "Bootstrap").
-  ...configs
-    .filter((config) => config.name !== 'local')
-    .map((config) => new DeployStack(app, `sidestep-${config.name}-deploy`, { config })),
-];
+// Every stack, or the stacks the arguments name (`pnpm --filter @sidestep/infra run synth sidestep-staging`).
+const stacks = synthStacks(app, Object.values(environmentConfigs()), process.argv.slice(2));
 app.synth();
 const elapsed = performance.now() - started;
 

@@ -709,6 +709,51 @@ esac\n`,
     );
   });
 
+  // Step 3 runs before the database and its secret exist: the deploy stack (step 4) of an environment
+  // given its account refuses the placeholder secret ARN, so a synth of every stack stopped there.
+  it('synthesizes with the README’s first-deploy step 3 command, the secret ARN still its placeholder', async () => {
+    const readme = readFileSync(join(rootDir, 'README.md'), 'utf8');
+    const step3 = readme.slice(
+      readme.indexOf('3. **The database and its secret.**'),
+      readme.indexOf('mapfile -t targets'),
+    );
+    const args = /npx pnpm --filter @sidestep\/infra run synth([^\n#]*)/
+      .exec(step3)?.[1]
+      ?.trim()
+      .split(/\s+/);
+    expect(args).toBeDefined();
+    const { SIDESTEP_STAGING_DATABASE_SECRET_ARN: _secret, ...settings } =
+      cases['with a created network'].env;
+    const synth = async (extra: readonly string[]) => {
+      const outdir = mkdtempSync(join(dir, 'step-3-'));
+      const result = await run(
+        join(rootDir, 'node_modules', '.bin', 'node'),
+        ['infra/src/main.ts', ...extra],
+        {
+          cwd: rootDir,
+          env: { PATH: process.env.PATH, ...COMPILE_CACHE_ENV, CDKTF_OUTDIR: outdir, ...settings },
+        },
+      ).then(
+        () => ({ code: 0, stderr: '' }),
+        (error: { code: number; stderr: string }) => ({ code: error.code, stderr: error.stderr }),
+      );
+      return {
+        ...result,
+        stacks: existsSync(join(outdir, 'stacks')) ? readdirSync(join(outdir, 'stacks')) : [],
+      };
+    };
+    expect(await synth(args?.filter(Boolean) ?? [])).toEqual({
+      code: 0,
+      stderr: '',
+      stacks: ['sidestep-staging'],
+    });
+    // Every stack, as before: the deploy stack refuses the placeholder, and nothing is written.
+    const all = await synth([]);
+    expect(all.code).toBe(1);
+    expect(all.stderr).toContain('staging.databaseSecretArn: placeholder values cannot be deployed');
+    expect(all.stacks).toEqual([]);
+  }, 60_000);
+
   it('creates the whole created network before the migration, and nothing that runs code', async () => {
     const { stack, done } = await migrate('with a created network');
     const network = stack.construct.node
