@@ -527,8 +527,9 @@ export interface PlaceholderSetting {
 
 /**
  * The settings of a staging or production config that still hold a {@link PLACEHOLDER} (or the
- * `example.com` mail defaults): applying them creates resources that cannot work (a task in
- * `subnet-placeholder`, a secret that does not exist, state in a bucket nobody owns). Empty for a
+ * `example.com` mail defaults), or a created network that names no database: applying them creates
+ * resources that cannot work (a task in `subnet-placeholder`, a secret that does not exist, state in
+ * a bucket nobody owns, a workload with no way to its database). Empty for a
  * config that may be deployed; `local` is never deployed and has none.
  */
 export function placeholderSettings(config: EnvironmentConfig): PlaceholderSetting[] {
@@ -564,6 +565,15 @@ export function placeholderSettings(config: EnvironmentConfig): PlaceholderSetti
     groups,
     network?.securityGroupIds.includes(PLACEHOLDER.securityGroupId) === true,
   );
+  // A created network's workload sends only to its endpoints and the database it names: with none,
+  // the first deploy's migration task and every service would wait on a database they cannot reach.
+  if (config.network && !config.network.database) {
+    found.push({
+      field: 'network.database',
+      variable: `${prefix}DATABASE_SECURITY_GROUP_ID (or ${prefix}DATABASE_CIDR, or ${prefix}DATABASE_PORT alone for the VPC's range)`,
+      value: 'none',
+    });
+  }
   const bucket = config.backend?.bucket;
   check(
     'backend.bucket',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { checkSecurityPolicy, environmentConfigs, InfraConfigError } from '../src/index.ts';
-import { STAGING, synthStack } from './environment-fixture.ts';
+import { STAGING, STAGING_SETTINGS, synthStack } from './environment-fixture.ts';
 import { all, type Json, one, ref } from './terraform-json.ts';
 
 /** The interface endpoints a private subnet without NAT needs, by the AWS service name's suffix. */
@@ -246,6 +246,32 @@ describe('network config', () => {
         SIDESTEP_STAGING_DATABASE_SECURITY_GROUP_ID: 'sg-0123456789abcdef0',
       }),
     ).toThrow(/^staging\.network\.database\.cidrBlock: /);
+  });
+
+  // The workload of a created network sends only to its endpoints and the database it is told of:
+  // with none, the first deploy's migration task and every service would time out on the database.
+  it('refuses to deploy a created network that names no database, naming the variables; synthesizes it otherwise', () => {
+    const created: Record<string, string | undefined> = {
+      ...STAGING_SETTINGS,
+      SIDESTEP_STAGING_TASK_SUBNET_IDS: undefined,
+      SIDESTEP_STAGING_TASK_SECURITY_GROUP_IDS: undefined,
+      SIDESTEP_STAGING_NETWORK: 'create',
+    };
+    expect(() => environmentConfigs({ ...created, SIDESTEP_DEPLOY_ENVIRONMENT: 'staging' })).toThrow(
+      /^staging\.network\.database: placeholder values cannot be deployed: set SIDESTEP_STAGING_DATABASE_SECURITY_GROUP_ID \(or SIDESTEP_STAGING_DATABASE_CIDR, or SIDESTEP_STAGING_DATABASE_PORT alone for the VPC's range\)/,
+    );
+    // The network applied alone before the database exists (README, "First deploy", step 3).
+    expect(environmentConfigs(created).staging.network).toEqual({});
+    for (const database of [
+      { SIDESTEP_STAGING_DATABASE_SECURITY_GROUP_ID: 'sg-0123456789abcdef0' },
+      { SIDESTEP_STAGING_DATABASE_CIDR: '10.0.192.0/24' },
+      { SIDESTEP_STAGING_DATABASE_PORT: '5432' },
+    ]) {
+      expect(
+        environmentConfigs({ ...created, ...database, SIDESTEP_DEPLOY_ENVIRONMENT: 'staging' }).staging
+          .network,
+      ).toHaveProperty('database');
+    }
   });
 
   it('refuses a created network together with subnet ids, and an unknown NETWORK value', () => {
