@@ -170,6 +170,15 @@ function databaseUrlFromSecret(text: string, secretArn: string): string {
   }
   const parsed = z.safeParse(RdsSecret, json);
   if (!parsed.success) {
+    const keys = json !== null && typeof json === 'object' ? Object.keys(json).sort().join(',') : '';
+    if (keys === 'password,username') {
+      // RDS's managed master user password is stored as {username, password} alone: it names no
+      // database, and it is the master user, which AWS advises against running applications as.
+      throw new ConfigError(
+        'DATABASE_SECRET_ARN',
+        `the database secret ${secretArn} holds a username and password and no host, as RDS's managed master user password does: give sidestep a secret of its own database user, a postgres:// URL or the RDS JSON {username, password, host, port, dbname} (README, "First deploy", step 3)`,
+      );
+    }
     const fields = parsed.error.issues.map((issue) => issue.path.map(String).join('.') || '(root)');
     throw new ConfigError(
       'DATABASE_SECRET_ARN',

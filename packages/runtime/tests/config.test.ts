@@ -162,10 +162,30 @@ describe('resolveDatabaseUrl', () => {
   });
 
   it('names DATABASE_SECRET_ARN and the missing key when the secret has the wrong shape', async () => {
-    secretsManager.secrets.set(arn('no-host'), JSON.stringify({ username: 'u', password: 'hunter2' }));
+    secretsManager.secrets.set(
+      arn('no-host'),
+      JSON.stringify({ username: 'u', password: 'hunter2', hostname: 'db.internal' }),
+    );
     const error = await resolveDatabaseUrl({ DATABASE_SECRET_ARN: arn('no-host') }).catch((e: unknown) => e);
     expect(error).toMatchObject({ name: 'ConfigError', field: 'DATABASE_SECRET_ARN', permanent: true });
     expect((error as Error).message).toMatch(/missing host/);
+    expect((error as Error).message).not.toContain('hunter2');
+  });
+
+  // RDS's managed master user password is a secret of {username, password} alone (no host): the
+  // master user, which an application should not run as. Said so, rather than "missing host" alone.
+  it('refuses, saying why, the {username, password} secret of RDS’s managed master user password', async () => {
+    secretsManager.secrets.set(
+      arn('rds!db-1a2b3c4d'),
+      JSON.stringify({ username: 'postgres', password: 'hunter2' }),
+    );
+    const error = await resolveDatabaseUrl({ DATABASE_SECRET_ARN: arn('rds!db-1a2b3c4d') }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ name: 'ConfigError', field: 'DATABASE_SECRET_ARN', permanent: true });
+    expect((error as Error).message).toMatch(
+      /holds a username and password and no host, as RDS's managed master user password does: give sidestep a secret of its own database user/,
+    );
     expect((error as Error).message).not.toContain('hunter2');
   });
 
