@@ -392,15 +392,19 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       created('kms:TagResource', () => '*'),
       // The policy lockout check: the new key's policy (account root) must let the caller PutKeyPolicy.
       owned('kms:PutKeyPolicy'),
-      owned('kms:DescribeKey'),
-      owned('kms:GetKeyPolicy'),
-      owned('kms:GetKeyRotationStatus'),
-      owned('kms:EnableKeyRotation'),
+      // Right after CreateKey the provider enables rotation and reads the key back, and retries none of
+      // it on AccessDenied; "it might take up to five minutes for tag and alias changes to affect KMS
+      // key authorization" (KMS developer guide, "Use tags to control access to KMS keys"): these go
+      // without the tags (reads, and rotation, which changes no use of a key).
+      'kms:DescribeKey',
+      'kms:GetKeyPolicy',
+      'kms:GetKeyRotationStatus',
+      'kms:EnableKeyRotation',
       owned('kms:DisableKeyRotation'),
       owned('kms:UpdateKeyDescription'),
       owned('kms:EnableKey'),
       owned('kms:DisableKey'),
-      owned('kms:ListResourceTags'),
+      'kms:ListResourceTags',
       owned('kms:TagResource'),
       owned('kms:UntagResource'),
       owned('kms:ScheduleKeyDeletion'),

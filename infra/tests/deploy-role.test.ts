@@ -230,6 +230,21 @@ describe('DeployStack permissions', () => {
         expect(s.Condition).toEqual({ StringEquals: { 'kms:ViaService': 'ecr.eu-west-1.amazonaws.com' } });
         continue;
       }
+      // And the calls the provider makes on a key it has just created, before its tags authorize
+      // (up to five minutes: KMS developer guide, "Use tags to control access to KMS keys"): reads, and
+      // rotation on, of the region's keys; nothing that uses, disables, deletes or re-policies a key.
+      if (s.Sid === 'ReadNewKeys') {
+        expect(list(s.Action).sort()).toEqual([
+          'kms:DescribeKey',
+          'kms:EnableKeyRotation',
+          'kms:GetKeyPolicy',
+          'kms:GetKeyRotationStatus',
+          'kms:ListResourceTags',
+        ]);
+        expect(s.Resource).toBe('arn:aws:kms:eu-west-1:123456789012:key/*');
+        expect(s.Condition).toBeUndefined();
+        continue;
+      }
       expect(s.Effect).toBe('Allow');
       for (const action of list(s.Action)) expect(action).not.toContain('*');
       const resources = list(s.Resource);

@@ -1034,20 +1034,30 @@ function alarmTopicStatements(props: DeployRoleProps, prefix: string): PolicySta
       conditions: { StringEquals: tagConditions('RequestTag', environment) },
     },
     {
+      // What the provider calls on a key it has just created (rotation on, then reads of the key), with
+      // no retry on AccessDenied, while "it might take up to five minutes for tag and alias changes to
+      // affect KMS key authorization" (KMS developer guide, "Use tags to control access to KMS keys"):
+      // not by its tags. Reads, and rotation, which changes no use of a key.
+      sid: 'ReadNewKeys',
+      actions: [
+        'kms:DescribeKey',
+        'kms:GetKeyPolicy',
+        'kms:GetKeyRotationStatus',
+        'kms:ListResourceTags',
+        'kms:EnableKeyRotation',
+      ],
+      resources: [`arn:aws:kms:${region}:${accountId}:key/*`],
+    },
+    {
       // Key ARNs are random: the stack's keys are those carrying its tags (`KeepOtherTags` stops the role
       // from tagging another environment's key into this set).
       sid: 'ApplyKeys',
       actions: [
         'kms:PutKeyPolicy',
-        'kms:DescribeKey',
-        'kms:GetKeyPolicy',
-        'kms:GetKeyRotationStatus',
-        'kms:EnableKeyRotation',
         'kms:DisableKeyRotation',
         'kms:UpdateKeyDescription',
         'kms:EnableKey',
         'kms:DisableKey',
-        'kms:ListResourceTags',
         'kms:TagResource',
         'kms:UntagResource',
         'kms:ScheduleKeyDeletion',
