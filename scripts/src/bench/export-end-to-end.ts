@@ -6,8 +6,9 @@
  * same run (baseline, then the export, per round; medians reported).
  *
  * Run: `TEST_DATABASE_URL=postgres://... node scripts/src/bench/export-end-to-end.ts --rows 100000,1000000 [--repeat 3] [--write]`
- * after `turbo run build --filter='./services/*'`. Uses the database it is given: the users table is
- * truncated and seeded (give it a database of its own). `--write` replaces
+ * after `turbo run build --filter='./services/*'`. The local cloud works in a schema of its own on that
+ * server (dropped at the end), where the users table is seeded; each export must have written every
+ * row. `--write` replaces
  * bench/export-end-to-end.json at the root.
  */
 import { spawnSync } from 'node:child_process';
@@ -27,11 +28,15 @@ function flag(name: string): string | undefined {
 }
 const sizes = (flag('rows') ?? '100000,1000000').split(',').map(Number);
 const repeat = Number(flag('repeat') ?? '1');
-const databaseUrl = process.env.TEST_DATABASE_URL;
-if (!databaseUrl) throw new Error('TEST_DATABASE_URL: a PostgreSQL database of the bench’s own');
+if (!process.env.TEST_DATABASE_URL)
+  throw new Error('TEST_DATABASE_URL: a PostgreSQL server the bench may use');
 
 const loadAtStart = loadavg()[0] ?? 0;
 const path = await startWholePathCloud('bench-export');
+// The services work in a schema of the cloud's own on that server (its URL sets the search_path): the
+// users the export reads are seeded there, and psql's baseline reads the same table.
+const databaseUrl = path.cloud.databaseUrl;
+if (!databaseUrl) throw new Error('the path cloud runs on the embedded database, not on TEST_DATABASE_URL');
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 const SELECT =
@@ -52,16 +57,22 @@ function psqlGzip(): number {
   return (performance.now() - started) / 1000;
 }
 
-function psql(sql: string): void {
-  const run = spawnSync('psql', [databaseUrl as string, '-v', 'ON_ERROR_STOP=1', '-q', '-c', sql], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+function psql(sql: string): string {
+  const run = spawnSync(
+    'psql',
+    [databaseUrl as string, '-v', 'ON_ERROR_STOP=1', '-q', '-A', '-t', '-c', sql],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   if (run.status !== 0) throw new Error(`psql failed (${run.status})`);
+  return run.stdout.trim();
 }
 
 let sequence = 0;
 /** One export request, sent as a producer sends it; seconds until its export.ready mail is in the outbox. */
-async function exportToMail(): Promise<{ seconds: number; states: Record<string, number> }> {
+async function exportToMail(rows: number): Promise<{ seconds: number; states: Record<string, number> }> {
   const id = `bench-${process.pid}-${++sequence}`;
   const requestedBy = `${id}@bench.example`;
   const started = performance.now();
@@ -79,6 +90,9 @@ async function exportToMail(): Promise<{ seconds: number; states: Record<string,
   const seconds = (performance.now() - started) / 1000;
   const [execution] = await endedExecutions(path.sfn, EXPORT_MACHINE, (input) => input.includes(id));
   if (execution?.status !== 'SUCCEEDED') throw new Error(`export ${id} ended ${execution?.status}`);
+  // The export of every seeded row, not of a table that is empty where the services read it.
+  const exported = psql(`SELECT rows_total FROM jobs WHERE request_id = '${id}'`);
+  if (exported !== String(rows)) throw new Error(`export ${id} wrote ${exported || 'no'} rows, not ${rows}`);
   // Each task state's time, from the execution history.
   const { events = [] } = await path.sfn.send(
     new GetExecutionHistoryCommand({ executionArn: execution.executionArn, maxResults: 1000 }),
@@ -112,7 +126,7 @@ try {
     const tasks: Record<string, number>[] = [];
     for (let round = 0; round < repeat; round += 1) {
       baseline.push(psqlGzip());
-      const run = await exportToMail();
+      const run = await exportToMail(rows);
       endToEnd.push(run.seconds);
       tasks.push(run.states);
       // Every state's seconds, for finding where the time outside the two tasks goes.
