@@ -561,7 +561,12 @@ describe('the migration after the targeted applies, against the synthesized stac
    * Runs the register and migrate steps with fake `terraform` and `aws`; `previous` are the outputs a
    * previous deploy's full apply left in the state (none on a first deploy).
    */
-  async function migrate(label: keyof typeof cases, previous: Record<string, { value: unknown }> = {}) {
+  async function migrate(
+    label: keyof typeof cases,
+    previous: Record<string, { value: unknown }> = {},
+    /** What `aws ecs describe-tasks` answers for each task in turn (then a container that exited 0). */
+    stops: readonly object[] = [],
+  ) {
     const config = environmentConfigs(cases[label].env).staging;
     const stack = withTestingApp((app) => {
       const construct = new SidestepStack(app, 'sidestep-staging', { config });
@@ -579,15 +584,18 @@ describe('the migration after the targeted applies, against the synthesized stac
       join(bin, 'terraform'),
       `${record('terraform')}if [ "$2" = output ]; then cat "${work}/state-outputs.json"; fi\n`,
     );
+    writeFileSync(join(work, 'stops'), stops.map((stop) => `${JSON.stringify(stop)}\n`).join(''));
     writeFileSync(
       join(bin, 'aws'),
       `${record('aws')}case "$2" in
   run-task) echo '{"tasks":[{"taskArn":"arn:aws:ecs:eu-west-1:123456789012:task/c/0f1e"}],"failures":[]}' ;;
-  describe-tasks) echo '{"tasks":[{"containers":[{"name":"batch-worker","exitCode":0}]}]}' ;;
+  describe-tasks) if [ -s "${work}/stops" ]; then head -n 1 "${work}/stops"; sed -i 1d "${work}/stops"
+    else echo '{"tasks":[{"containers":[{"name":"batch-worker","exitCode":0}]}]}'; fi ;;
 esac\n`,
     );
-    chmodSync(join(bin, 'terraform'), 0o755);
-    chmodSync(join(bin, 'aws'), 0o755);
+    // The step's waits between runs, recorded, not waited.
+    writeFileSync(join(bin, 'sleep'), record('sleep'));
+    for (const tool of ['terraform', 'aws', 'sleep']) chmodSync(join(bin, tool), 0o755);
     const env = {
       PATH: `${bin}:${process.env.PATH}`,
       STACK_DIR: stackDir,
@@ -630,7 +638,11 @@ esac\n`,
     );
     const runTask = calls().find((call) => call.tool === 'aws' && call.args[1] === 'run-task')?.args ?? [];
     const option = (name: string) => runTask[runTask.indexOf(name) + 1] ?? '';
-    return { stack, targets, done, migration, runTask, option };
+    const runs = calls().filter((call) => call.tool === 'aws' && call.args[1] === 'run-task').length;
+    const sleeps = calls()
+      .filter((call) => call.tool === 'sleep')
+      .map((call) => call.args);
+    return { stack, targets, done, migration, runTask, option, runs, sleeps };
   }
 
   it.each(Object.keys(cases) as (keyof typeof cases)[])(
@@ -658,6 +670,63 @@ esac\n`,
       });
     },
   );
+
+  // On a first deploy the task's roles are seconds old: IAM is eventually consistent
+  // (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency),
+  // and ECS stops a task it cannot start with it before its container runs (no exit code).
+  const unstarted = {
+    tasks: [
+      {
+        stoppedReason: 'ECS was unable to assume the role that was provided for this task',
+        containers: [{ name: 'batch-worker' }],
+      },
+    ],
+  };
+  const exited = (exitCode: number) => ({
+    tasks: [
+      {
+        stoppedReason: 'Essential container in task exited',
+        containers: [{ name: 'batch-worker', exitCode }],
+      },
+    ],
+  });
+
+  it.each([
+    ['never ran its container (its roles not usable yet)', unstarted],
+    ['exited 75 (a transient database error)', exited(75)],
+  ])(
+    'runs the migration task again, 30 s on, when it %s, and goes on once it succeeds',
+    async (_case, stop) => {
+      const { migration, runs, sleeps } = await migrate('with a created network', {}, [stop]);
+      expect(migration).toMatchObject({ failed: false });
+      expect(migration.stdout).toContain('migrations applied');
+      expect(runs).toBe(2);
+      expect(sleeps).toEqual([['30']]);
+    },
+  );
+
+  it('fails the deploy, running the task once, when the migration itself fails', async () => {
+    const { migration, runs, sleeps } = await migrate('with a created network', {}, [exited(1)]);
+    expect(migration.failed).toBe(true);
+    expect(migration.stdout).toContain(
+      '::error::the migration failed (exit code 1: Essential container in task exited)',
+    );
+    expect(runs).toBe(1);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('gives up after three runs that never ran the container, saying why', async () => {
+    const { migration, runs } = await migrate('with a created network', {}, [
+      unstarted,
+      unstarted,
+      unstarted,
+    ]);
+    expect(migration.failed).toBe(true);
+    expect(migration.stdout).toContain(
+      '::error::the migration failed (exit code none: ECS was unable to assume the role that was provided for this task)',
+    );
+    expect(runs).toBe(3);
+  });
 
   it('reads the settings of this deploy, not the outputs a previous full apply left', async () => {
     const { runTask, option } = await migrate('with the configured task network', {
