@@ -816,6 +816,35 @@ for (const backend of databaseBackends()) {
       expect(listed.Contents ?? []).toEqual([]);
     });
 
+    // The sweeper (past the deadline) or an operator (`job fail`) may fail the job while its task still
+    // exports: the task must not end as if it had succeeded, or the workflow's finalizer completes the
+    // file of a job the ledger says failed (the ledger's failure, and its mail, would then be untrue).
+    it('fails, permanently, when its job was failed while it exported: no counts on it, its reason kept', async () => {
+      const domain = uniqueDomain();
+      await seedUsers(database.db, domain, 3);
+      const jobId = await runningExportJob(database.db);
+      const s3Target = new S3ExportTarget(s3.client, BUCKET);
+      const target = {
+        ...recording(s3Target),
+        uploadPart: async (...args: Parameters<typeof s3Target.uploadPart>) => {
+          const etag = await s3Target.uploadPart(...args);
+          await database.db.query(
+            `UPDATE jobs SET state = 'failed', worker_error = 'no progress before the deadline' WHERE id = $1`,
+            [jobId],
+          );
+          return etag;
+        },
+      };
+      const error = await failure(run(jobId, { emailDomain: domain }, { target }));
+      expect(error.cause).toBeInstanceOf(JobNotRunnableError);
+      expect(error.permanent).toBe(true);
+      expect(error.reason).toMatch(/is failed/);
+      expect(await jobCounts(database.db, jobId)).toMatchObject({
+        rows_total: null,
+        worker_error: 'no progress before the deadline',
+      });
+    });
+
     it('fails with the bucket named when S3 refuses the parts, and clears the error on a later success', async () => {
       const domain = uniqueDomain();
       await seedUsers(database.db, domain, 10);

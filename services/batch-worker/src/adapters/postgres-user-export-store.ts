@@ -6,7 +6,7 @@ import type {
   ExportResult,
   UserExportStore,
 } from '../domain/user-export-store.ts';
-import { checkRunningJob } from './check-running-job.ts';
+import { assertRunnable, checkRunningJob } from './check-running-job.ts';
 import { CopyOutQuery } from './copy-out-query.ts';
 import { connectWorkerClient, WORKER_APPLICATION_NAME, type WorkerConnection } from './worker-client.ts';
 
@@ -162,12 +162,18 @@ export class PostgresUserExportStore implements UserExportStore {
     this.#finished = true;
     await this.#recording;
     // The progress row goes in the same statement: a finished export has counts, not progress.
-    await this.#client.query(
-      `WITH finished AS (DELETE FROM export_progress WHERE job_id = $1)
-       UPDATE jobs SET rows_total = $2, bytes = $3, worker_error = NULL, updated_at = now()
-       WHERE id = $1 AND state = 'running'`,
+    const { rows } = await this.#client.query<{ kind: string; state: string; updated: boolean }>(
+      `WITH finished AS (DELETE FROM export_progress WHERE job_id = $1),
+       updated AS (
+         UPDATE jobs SET rows_total = $2, bytes = $3, worker_error = NULL, updated_at = now()
+         WHERE id = $1 AND state = 'running' RETURNING id
+       )
+       SELECT kind, state, EXISTS (SELECT 1 FROM updated) AS updated FROM jobs WHERE id = $1`,
       [jobId, result.rowsTotal, result.bytes],
     );
+    // A job failed while it exported (by the sweeper past its deadline, or an operator): no counts on
+    // it, and the task fails, so that the workflow does not finalize the file of a failed job.
+    if (!rows[0]?.updated) assertRunnable(jobId, rows[0], 'export');
   }
 
   async recordFailure(jobId: string, reason: string): Promise<void> {

@@ -49,7 +49,10 @@ export interface UserExportStore {
    * progress is recorded.
    */
   recordProgress(jobId: string, progress: ExportProgressRecord): Promise<void>;
-  /** Writes the export's counts to the job, clears an earlier `worker_error` and its progress. */
+  /**
+   * Writes the export's counts to the job, clears an earlier `worker_error` and its progress.
+   * @throws {JobNotRunnableError} the job is no longer running (failed meanwhile): no counts written.
+   */
   recordResult(jobId: string, result: ExportResult): Promise<void>;
   /** Records why an export failed (`worker_error`), on a connection of its own. */
   recordFailure(jobId: string, reason: string): Promise<void>;
