@@ -50,9 +50,15 @@ export class ExecutionStillRunningError extends OpsError {
   readonly executionArn: string;
   /** `RUNNING`, or `PENDING_REDRIVE` (a redrive about to run it again). */
   readonly status: 'RUNNING' | 'PENDING_REDRIVE';
-  constructor(jobId: string, executionArn: string, status: 'RUNNING' | 'PENDING_REDRIVE') {
+  /** `then`: what the operator was doing, done once the execution is stopped (`retry`, `fail it`). */
+  constructor(
+    jobId: string,
+    executionArn: string,
+    status: 'RUNNING' | 'PENDING_REDRIVE',
+    then: 'retry' | 'fail it' = 'retry',
+  ) {
     super(
-      `jobId: ${jobId}'s execution ${executionArn} is still ${status}: stop it first (sidestep stop), then retry`,
+      `jobId: ${jobId}'s execution ${executionArn} is still ${status}: stop it first (sidestep stop), then ${then}`,
       { field: 'jobId' },
     );
     this.status = status;

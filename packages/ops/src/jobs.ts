@@ -377,10 +377,13 @@ export interface FailedJobResult {
 /**
  * Ends a job stuck `registered` or `running` whose task is gone: fires `fail` with `reason` through
  * the ledger's state machine (as the job-sweeper does), fired by the operator, then queues the job's
- * failure mail (see {@link queueFailureMail}). Both are in the audit entry.
+ * failure mail (see {@link queueFailureMail}). Both are in the audit entry. Not while the job's
+ * execution still runs: its task could still finish the work (an export's file completed under a job
+ * the ledger says failed); stopping it runs the workflow's failure path, which fails the job.
  *
  * @throws {InvalidOptionError} naming `reason`: empty, or longer than the failure mail takes.
  * @throws {JobNotFoundError} no such job.
+ * @throws {ExecutionStillRunningError} the job's execution has not ended: stop it first.
  * @throws {JobStateError} the job already ended.
  */
 export async function failJob(context: OpsContext, jobId: string, reason: string): Promise<FailedJobResult> {
@@ -399,6 +402,11 @@ export async function failJob(context: OpsContext, jobId: string, reason: string
     'job-fail',
     jobId,
     async (ledger, operator) => {
+      const { executionId } = await ledger.describeJob(jobId);
+      const execution = executionId ? await describeIfExists(context.clients.sfn, executionId) : undefined;
+      if (executionId && runsJob(execution?.status)) {
+        throw new ExecutionStillRunningError(jobId, executionId, execution.status, 'fail it');
+      }
       const failed = await ledger.failJob(jobId, reason, operator);
       const mail = await queueFailureMail(context, failed);
       return { jobId, state: failed.state, reason, mail };

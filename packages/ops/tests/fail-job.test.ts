@@ -1,3 +1,4 @@
+import { DescribeExecutionCommand, ExecutionDoesNotExist } from '@aws-sdk/client-sfn';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { expect, it } from '@jest/globals';
 import { MAX_FAILURE_REASON_LENGTH } from '@sidestep/contracts';
@@ -44,6 +45,36 @@ describeEachDatabase('failJob on the database ledger', (open) => {
     });
     expect(await stateOf('exp_long_reason')).toBe('running');
     expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+
+  // A job whose execution still runs is not stuck: its task may finish the export and the finalizer
+  // complete its file, under a job the ledger would say failed. `job fail` is for a job whose task is
+  // gone; a running execution is stopped first (its failure path then fails the job), as for a retry.
+  it('refuses a job whose execution is still running, naming it, and leaves the job running', async () => {
+    await runningExport('exp_still_running');
+    const { context, sfn, sqs } = ledgerContext();
+    sfn.on(DescribeExecutionCommand, { executionArn: 'arn:x' }).resolves({ status: 'RUNNING' });
+
+    await expect(failJob(context, 'exp_still_running', 'stuck')).rejects.toMatchObject({
+      name: 'ExecutionStillRunningError',
+      field: 'jobId',
+      message:
+        "jobId: exp_still_running's execution arn:x is still RUNNING: stop it first (sidestep stop), then fail it",
+    });
+    expect(await stateOf('exp_still_running')).toBe('running');
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+
+  it('fails a job whose execution ended or never started', async () => {
+    await runningExport('exp_ended');
+    await runningExport('exp_never_started');
+    const { context, sfn } = ledgerContext();
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'FAILED' });
+    expect(await failJob(context, 'exp_ended', 'its task is gone')).toMatchObject({ state: 'failed' });
+    sfn
+      .on(DescribeExecutionCommand)
+      .rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
+    expect(await failJob(context, 'exp_never_started', 'never started')).toMatchObject({ state: 'failed' });
   });
 
   it('fails a job and queues its failure mail with a reason of the longest length', async () => {

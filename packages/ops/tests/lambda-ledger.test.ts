@@ -170,6 +170,8 @@ describe('the ledger of an AWS environment (LambdaLedger, stubbed Lambda)', () =
 
   it('fails a job and appends its audit entry through the actions alias, and queues the failure mail', async () => {
     const { context, lambda, sqs } = stagingContext();
+    // The job read first (its execution must not be running), through the unqualified queries.
+    lambda.on(InvokeCommand).resolves(answer({ ok: true, result: sampleJobDetail({ id: 'exp_1' }) }));
     lambda.on(InvokeCommand, { Qualifier: 'actions' }).callsFake((input: { Payload: Uint8Array }) => {
       const request = JSON.parse(new TextDecoder().decode(input.Payload)) as { op: string };
       return request.op === 'job.fail'
@@ -196,11 +198,12 @@ describe('the ledger of an AWS environment (LambdaLedger, stubbed Lambda)', () =
 
     expect(failed.mail).toEqual({ status: 'queued', id: 'export.failed:exp_1:2', to: 'asker@example.com' });
     expect(invocations(lambda).map(({ qualifier, request }) => [qualifier, request.op])).toEqual([
+      [undefined, 'job.describe'],
       ['actions', 'job.fail'],
       ['actions', 'audit.append'],
     ]);
-    expect(invocations(lambda)[0]?.request).toMatchObject({ operator: OPERATOR });
-    expect(invocations(lambda)[1]?.request).toMatchObject({
+    expect(invocations(lambda)[1]?.request).toMatchObject({ operator: OPERATOR });
+    expect(invocations(lambda)[2]?.request).toMatchObject({
       entry: {
         action: 'job-fail',
         target: 'exp_1',
