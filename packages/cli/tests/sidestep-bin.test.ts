@@ -916,20 +916,23 @@ describe('the sidestep bin', () => {
 
   it("says a failed job's failure mail was NOT queued, and why, when it was not", async () => {
     // The ops-ledger function fails the import, for which it knows no notify address: nothing to mail.
+    // (It reads the job first: one with no execution has none running.)
     const staging = await stagingOnLoopback((request) =>
-      request.op === 'job.fail'
-        ? {
-            jobId: 'imp_1',
-            kind: 'import',
-            state: 'failed',
-            reason: 'its task is gone',
-            attempt: 1,
-            fileName: 'users.csv',
-            requestedBy: null,
-            locale: null,
-            recipient: null,
-          }
-        : null,
+      request.op === 'job.describe'
+        ? sampleJobDetail({ id: 'imp_1', executionId: null })
+        : request.op === 'job.fail'
+          ? {
+              jobId: 'imp_1',
+              kind: 'import',
+              state: 'failed',
+              reason: 'its task is gone',
+              attempt: 1,
+              fileName: 'users.csv',
+              requestedBy: null,
+              locale: null,
+              recipient: null,
+            }
+          : null,
     );
     try {
       const { code, stdout, stderr } = await staging.sidestep(
@@ -946,7 +949,11 @@ describe('the sidestep bin', () => {
       expect(mail).toMatch(
         /^failure mail +NOT queued: no recipient: the ledger knows no notify address for imports$/,
       );
-      expect(staging.requests.map((request) => request.op)).toEqual(['job.fail', 'audit.append']);
+      expect(staging.requests.map((request) => request.op)).toEqual([
+        'job.describe',
+        'job.fail',
+        'audit.append',
+      ]);
     } finally {
       staging.close();
     }
