@@ -309,9 +309,16 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
         await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input }));
         return retried;
       } catch (error) {
-        await takeBack();
+        // The take-back failing too must not hide why the start failed; the job may then be left
+        // handed over (registered, no deadline) to an execution that never started: said, and no
+        // other name is tried (its hand-over would be refused, the job no longer failed).
+        let takenBack = true;
+        await takeBack().catch((cause: unknown) => {
+          takenBack = false;
+          undoFailed(context, jobId, cause);
+        });
         // Made between the look and the start (another operator's retry): the next name.
-        if ((error as Error).name !== 'ExecutionAlreadyExists') throw error;
+        if ((error as Error).name !== 'ExecutionAlreadyExists' || !takenBack) throw error;
       }
     }
     const spent = retryExecutionName(jobId, attempt, 1);

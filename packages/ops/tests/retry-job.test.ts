@@ -132,6 +132,43 @@ describe('retryJob', () => {
     expect(calls).toEqual([`hand-over ${named('imp_1-attempt-2')}`, `take-back ${named('imp_1-attempt-2')}`]);
   });
 
+  // The take-back failing too (the ops-ledger throttled, the database blipping) must not hide why the
+  // retry failed, and must say the job may be left registered to an execution that never started.
+  it('fails with StartExecution’s error, warning that the job may be left registered, when the take-back fails too', async () => {
+    const { context, sfn, calls, warnings } = retryContext();
+    const denied = Object.assign(new Error('not authorized to perform: states:StartExecution'), {
+      name: 'AccessDeniedException',
+    });
+    sfn.on(StartExecutionCommand).rejects(denied);
+    const ledger = await context.ledger();
+    ledger.takeBackJob = async (takeBack) => {
+      calls.push(`take-back ${takeBack.executionArn}`);
+      throw new LedgerInvokeError('sidestep-staging-ops-ledger failed (TooManyRequestsException)');
+    };
+    await expect(retryJob(context, 'imp_1')).rejects.toBe(denied);
+    expect(calls).toEqual([`hand-over ${named('imp_1-attempt-2')}`, `take-back ${named('imp_1-attempt-2')}`]);
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^job imp_1 may be left registered to a retry that never started \(its take-back failed: .*TooManyRequestsException/,
+      ),
+    ]);
+  });
+
+  it('tries no other name once the take-back of a name taken meanwhile failed (the job may still be handed over)', async () => {
+    const { context, sfn, calls, warnings } = retryContext();
+    sfn
+      .on(StartExecutionCommand)
+      .rejects(Object.assign(new Error('Execution Already Exists'), { name: 'ExecutionAlreadyExists' }));
+    const ledger = await context.ledger();
+    ledger.takeBackJob = async (takeBack) => {
+      calls.push(`take-back ${takeBack.executionArn}`);
+      throw new LedgerInvokeError('sidestep-staging-ops-ledger failed (Unhandled): socket hang up');
+    };
+    await expect(retryJob(context, 'imp_1')).rejects.toMatchObject({ name: 'ExecutionAlreadyExists' });
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(1);
+    expect(warnings).toHaveLength(1);
+  });
+
   it('takes the job back, and starts nothing, when the hand-over fails without an answer (it may have been made)', async () => {
     const { context, sfn, calls } = retryContext();
     const ledger = await context.ledger();
