@@ -33,6 +33,8 @@ export { fileNameOf, MAX_FILE_NAME_LENGTH, type SourceIdentity, sourceIdentity }
 export {
   assertFinishable,
   deadlineMissedReason,
+  HAND_OVER_DEADLINE_SECONDS,
+  handOverMissedReason,
   JOB_DEADLINE_SECONDS,
   JOB_TRANSITIONS,
   type JobTransition,

@@ -55,6 +55,36 @@ export function startDeadlineSeconds(kind: JobKind, deadlineSeconds?: number): n
   return deadlineSeconds ?? JOB_DEADLINE_SECONDS[kind];
 }
 
+/**
+ * How long a job an operator's retry handed to a new execution (@sidestep/ledger's `handOverJob`)
+ * may stay `registered` before the job-sweeper fails it: the hand-over sets `deadline_at` to now plus
+ * this, and the execution's StartJob replaces it with its own (its RegisterJob, replayed, leaves it).
+ * Without it a retry cut between the hand-over and StartExecution (the operator's process killed, its
+ * network gone, the take-back failing too) left the job registered, with no deadline, to an execution
+ * that never started: no sweep reads such a job, and no execution's end event ever comes for it.
+ *
+ * Not below the longest an execution that did start may take to reach StartJob: RegisterJob and
+ * StartJob each retry the Lambda service's errors (6 times, up to 2 min of waits) and the ledger's
+ * (8 times, 4 min 33 s: `LEDGER_OUTAGE_RETRY` of @sidestep/workflows), each attempt up to the
+ * status-updater's 30-second timeout: 14 min 5 s a step, 28 min 10 s both (a test in
+ * @sidestep/workflows checks it against the definitions). Thirty minutes, so a job whose execution is
+ * alive is never swept, and one whose execution never started is failed (and mailed) within the hour.
+ * https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html#error-handling-retrying-after-an-error
+ */
+export const HAND_OVER_DEADLINE_SECONDS = 30 * 60;
+
+/**
+ * The reason the job-sweeper records on a handed-over job still `registered` past its deadline
+ * ({@link HAND_OVER_DEADLINE_SECONDS}): the retry's execution never took it.
+ */
+export function handOverMissedReason(executionArn: string, deadlineAt: Date): string {
+  const name = executionArn.split(':').at(-1) ?? executionArn;
+  return (
+    `the retry's execution ${name} never took the job before its deadline (${deadlineAt.toISOString()}): ` +
+    'it never started, or ended before its StartJob'
+  );
+}
+
 /** The reason the job-sweeper records on a job that missed its deadline. */
 export function deadlineMissedReason(deadlineAt: Date): string {
   return `no progress before the deadline (${deadlineAt.toISOString()})`;

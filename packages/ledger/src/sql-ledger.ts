@@ -3,6 +3,7 @@ import { type AuditRecord, type JobKind, type JobState, MAIL_TEMPLATE_NAMES } fr
 import type { Database, Queryable } from '@sidestep/db/postgres';
 import {
   fireJobEvent,
+  HAND_OVER_DEADLINE_SECONDS,
   JOB_COLUMNS,
   type JobRow,
   jobMailKey,
@@ -633,6 +634,10 @@ export class SqlLedger implements Ledger {
       }
       // The failed row as it is, kept in the hand-over's transition for takeBackJob: what the update
       // below clears (row errors, counts, worker error, result, times) is the failure's evidence.
+      // The deadline it sets is the one the new execution must take the job by (its StartJob sets its
+      // own): a retry cut before StartExecution, its take-back failing too, leaves the job registered
+      // to an execution that never starts, which the job-sweeper fails past it
+      // (HAND_OVER_DEADLINE_SECONDS of @sidestep/jobs).
       const { rows: kept } = await tx.query<{ row: Record<string, unknown> }>(
         'SELECT to_jsonb(jobs) AS row FROM jobs WHERE id = $1',
         [jobId],
@@ -643,10 +648,10 @@ export class SqlLedger implements Ledger {
              rows_total = NULL, rows_imported = NULL, rows_rejected = NULL, users_written = NULL, row_errors = NULL,
              bytes = CASE WHEN kind = 'export' THEN NULL ELSE bytes END,
              result_key = NULL, download_url = NULL, started_at = NULL, finished_at = NULL,
-             deadline_at = NULL, swept_at = NULL, sweep_mail_queued_at = NULL,
+             deadline_at = now() + $4 * interval '1 second', swept_at = NULL, sweep_mail_queued_at = NULL,
              sweep_mail_refused_at = NULL, sweep_mail_error = NULL, updated_at = now()
            WHERE id = $1 RETURNING ${JOB_COLUMNS}`,
-        [jobId, executionArn, attempt],
+        [jobId, executionArn, attempt, HAND_OVER_DEADLINE_SECONDS],
       );
       const row = updated.rows[0];
       if (!row) throw new JobNotFoundError(jobId);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Database, migrate, migrations, type Queryable } from '@sidestep/db';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
-import { JOB_DEADLINE_SECONDS } from '@sidestep/jobs';
+import { HAND_OVER_DEADLINE_SECONDS, JOB_DEADLINE_SECONDS } from '@sidestep/jobs';
 import {
   answerLedgerRequest,
   idempotencyRecordHash,
@@ -537,6 +537,34 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
     expect((await ledger.describeJob('exp_evidence')).transitions).toEqual([]);
   });
 
+  it("gives the handed-over job a deadline for its execution to take it by, and the take-back puts back the failed row's, none or one", async () => {
+    const deadline = async (jobId: string) =>
+      (
+        await db().query<{ deadline_at: Date | null; seconds: number | null }>(
+          `SELECT deadline_at, extract(epoch FROM deadline_at - updated_at)::int AS seconds FROM jobs WHERE id = $1`,
+          [jobId],
+        )
+      ).rows[0];
+    await insertExport(db(), 'exp_deadline', 'failed', '2026-11-24T08:00:00Z');
+    // A job failed before its start set it (its execution ended at RegisterJob) has none.
+    await insertExport(db(), 'exp_no_deadline', 'failed', '2026-11-24T08:00:00Z');
+    await db().query(`UPDATE jobs SET deadline_at = NULL WHERE id = 'exp_no_deadline'`);
+    const ledger = new SqlLedger(db());
+    for (const jobId of ['exp_deadline', 'exp_no_deadline']) {
+      const before = await deadline(jobId);
+      const { first, retry } = await handOverToAttempt2(ledger, jobId);
+      // From the hand-over's own time: the job-sweeper fails it past this if its execution never takes it.
+      expect(await deadline(jobId)).toMatchObject({ seconds: HAND_OVER_DEADLINE_SECONDS });
+      await ledger.takeBackJob({
+        jobId,
+        executionArn: retry,
+        previous: { executionArn: first, attempt: 1, error: null },
+      });
+      expect((await deadline(jobId))?.deadline_at).toEqual(before?.deadline_at);
+    }
+    expect((await deadline('exp_no_deadline'))?.deadline_at).toBeNull();
+  });
+
   it("keeps the job's locale through a hand-over and its take-back, and job fail answers it for the failure mail", async () => {
     await insertExport(db(), 'exp_ja', 'failed', '2026-11-24T08:00:00Z');
     await db().query(`UPDATE jobs SET error = 'boom', locale = 'ja' WHERE id = 'exp_ja'`);
@@ -1049,16 +1077,19 @@ describeEachDatabase('answerLedgerRequest, an action delivered twice (a duplicat
       )
     ).rows;
 
+  /** `sidestep job retry`'s hand-over of failed export `jobId` from `first` to attempt 2. */
+  const handOverRequest = (jobId: string) => ({
+    op: 'job.hand-over',
+    jobId,
+    fromExecutionArn: execution('first'),
+    executionArn: execution(`${jobId}-attempt-2`),
+    attempt: 2,
+    operator: 'arn:aws:sts::1:assumed-role/operator/alice',
+  });
+
   it('answers a hand-over delivered twice as the first, and hands the job over once', async () => {
     await insertExport(db(), 'exp_twice_hand', 'failed', '2026-11-24T08:00:00Z');
-    const handOver = {
-      op: 'job.hand-over',
-      jobId: 'exp_twice_hand',
-      fromExecutionArn: execution('first'),
-      executionArn: execution('exp_twice_hand-attempt-2'),
-      attempt: 2,
-      operator: 'arn:aws:sts::1:assumed-role/operator/alice',
-    };
+    const handOver = handOverRequest('exp_twice_hand');
     const { first, second } = await twice(handOver);
     expect(first).toEqual({ ok: true, result: null });
     expect(second).toEqual(first);
@@ -1080,6 +1111,31 @@ describeEachDatabase('answerLedgerRequest, an action delivered twice (a duplicat
         await answerLedgerRequest(new SqlLedger(db()), { ...handOver, ...other }, { actions: true }),
       ).toMatchObject({ ok: false, error: { name: 'JobStateError', field: 'jobId' } });
     }
+  });
+
+  it("leaves a hand-over's deadline as the first delivery set it when the hand-over is delivered again", async () => {
+    await insertExport(db(), 'exp_twice_deadline', 'failed', '2026-11-24T08:00:00Z');
+    const handOver = handOverRequest('exp_twice_deadline');
+    const deadline = async () =>
+      (
+        await db().query<{ deadline_at: Date | null }>(
+          `SELECT deadline_at FROM jobs WHERE id = 'exp_twice_deadline'`,
+        )
+      ).rows[0]?.deadline_at;
+    const ledger = new SqlLedger(db());
+    expect(await answerLedgerRequest(ledger, handOver, { actions: true })).toEqual({
+      ok: true,
+      result: null,
+    });
+    expect(await deadline()).toBeInstanceOf(Date);
+    // Marked, so a duplicate that set the deadline again (to its own now) would show.
+    const marked = new Date('2026-11-24T09:00:00Z');
+    await db().query(`UPDATE jobs SET deadline_at = $1 WHERE id = 'exp_twice_deadline'`, [marked]);
+    expect(await answerLedgerRequest(ledger, handOver, { actions: true })).toEqual({
+      ok: true,
+      result: null,
+    });
+    expect(await deadline()).toEqual(marked);
   });
 
   it('answers a redrive claim delivered twice as the first, and the retry it refuses, through the wire, as JobStateError', async () => {

@@ -11,6 +11,7 @@ import {
   failureMail,
   failureMailId,
   fireJobEvent,
+  handOverMissedReason,
   JOB_COLUMNS,
   type JobRow,
   SWEEP_MAIL_PENDING,
@@ -80,12 +81,14 @@ interface PendingMailRow {
 /**
  * One sweep of the jobs ledger:
  *
- * 1. Every job `running` past its `deadline_at` (at most `limit`, oldest deadline first) gets the
+ * 1. Every job `running` past its `deadline_at`, or `registered` past the one a retry's hand-over set
+ *    (its execution never took it: "the retry's execution <name> never took the job before its
+ *    deadline", `handOverMissedReason` of @sidestep/jobs) (at most `limit`, oldest deadline first) gets the
  *    `fail` event through the jobs ledger (@sidestep/jobs' `fireJobEvent`: the same transition
  *    table, the same `job_transitions` audit row, fired by `sweeperId`), with the reason "no progress
  *    before the deadline (<deadline>)" and `swept_at = now`: each job in a transaction of its own
  *    ({@link failStaleJob}), which locks it again `FOR UPDATE SKIP LOCKED` and fails it only if it is
- *    still `running` past its deadline. So two sweeps at once fail a job once, a job its workflow is
+ *    still `running` (or `registered`) past its deadline. So two sweeps at once fail a job once, a job its workflow is
  *    moving right now is left to the next sweep rather than waited for, and so is an import whose
  *    staging a worker session holds ({@link stagingFree}). One transaction for all of them held every
  *    lock their fails took to its end: failing an import drops its staging, up to 256 segment tables,
@@ -118,9 +121,13 @@ export async function sweepStaleJobs(
 ): Promise<SweepStaleJobsOutput> {
   const limit = options.limit ?? 100;
   // Read without locks: each is locked, and read again, by the transaction that fails it.
+  // Two arms, each read by its own index: a running job's deadline by `jobs_running_deadline_idx`
+  // (db migration 3), a registered one's by `jobs_state_created` (18): registered jobs are the few in
+  // flight, and only those a retry handed over have a deadline (HAND_OVER_DEADLINE_SECONDS).
   const { rows: stale } = await db.query<{ id: string }>(
-    `SELECT id FROM jobs
-     WHERE state = 'running' AND deadline_at < $1
+    `SELECT id, deadline_at FROM jobs WHERE state = 'running' AND deadline_at < $1
+     UNION ALL
+     SELECT id, deadline_at FROM jobs WHERE state = 'registered' AND deadline_at < $1
      ORDER BY deadline_at, id
      LIMIT $2`,
     [options.now, limit],
@@ -170,7 +177,7 @@ async function failStaleJob(
 ): Promise<SweptJob | undefined> {
   const { rows } = await tx.query<JobRow>(
     `SELECT ${JOB_COLUMNS} FROM jobs
-     WHERE id = $1 AND state = 'running' AND deadline_at < $2
+     WHERE id = $1 AND state IN ('registered', 'running') AND deadline_at < $2
      FOR UPDATE SKIP LOCKED`,
     [jobId, options.now],
   );
@@ -178,7 +185,13 @@ async function failStaleJob(
   // The query guarantees a deadline; the guard keeps the types honest.
   if (!job || job.deadline_at === null) return undefined;
   if (job.kind === 'import' && !(await stagingFree(tx, job.id))) return undefined;
-  const reason = deadlineMissedReason(job.deadline_at);
+  // A registered job with a deadline was handed to a retry's execution that never took it: it never
+  // started (the retry was cut before StartExecution), or ended before its StartJob, whose end event
+  // failAbandonedJob would have failed it on.
+  const reason =
+    job.state === 'registered'
+      ? handOverMissedReason(job.execution_id, job.deadline_at)
+      : deadlineMissedReason(job.deadline_at);
   await fireJobEvent(tx, job, 'fail', {
     firedBy: options.sweeperId,
     reason,

@@ -13,7 +13,7 @@ import {
   type TestDatabase,
   testDatabases,
 } from '@sidestep/db/testing';
-import { fireJobEvent } from '@sidestep/jobs';
+import { deadlineMissedReason, fireJobEvent, handOverMissedReason, lockJob } from '@sidestep/jobs';
 import { SqlLedger } from '@sidestep/ledger';
 import {
   MAX_STAGING_SEGMENTS,
@@ -624,6 +624,73 @@ describeEachDatabase('sweepStaleJobs', (open) => {
       sweep_mail_queued_at: now,
       sweep_mail_refused_at: null,
       sweep_mail_error: null,
+    });
+  });
+
+  it("fails a job handed to a retry whose execution never took it, past the hand-over's deadline, saying so, and mails it; not one its execution started", async () => {
+    const ledger = new SqlLedger(db);
+    /** A job that failed under its first execution, handed over to attempt 2 as `sidestep job retry` does. */
+    const handedOver = async () => {
+      const id = await job('export');
+      await ledger.failJob(id, 'boom', 'local:alice');
+      const executionArn = `arn:aws:states:us-east-1:000000000000:execution:sidestep-export:${id}-attempt-2`;
+      await ledger.handOverJob({
+        jobId: id,
+        fromExecutionArn: `arn:e:${id}`,
+        executionArn,
+        attempt: 2,
+        operator: 'local:alice',
+      });
+      return { id, executionArn };
+    };
+    const neverStarted = await handedOver();
+    const started = await handedOver();
+    await db.transaction(async (tx) => {
+      const locked = await lockJob(tx, started.id);
+      if (!locked) throw new Error(`no job ${started.id}`);
+      await fireJobEvent(tx, locked, 'start', { firedBy: started.executionArn });
+    });
+    const deadline = (await row(neverStarted.id)).deadline_at as Date;
+    expect(deadline).toBeInstanceOf(Date);
+    await sweepAway(new Date(deadline.getTime() - 2));
+    const now = new Date(deadline.getTime() + 1);
+    const mails = new FakeMailQueue();
+    const swept = await sweepStaleJobs(db, mails, { now, sweeperId: 'job-sweeper:h', notifyAddress });
+
+    const reason = handOverMissedReason(neverStarted.executionArn, deadline);
+    expect(reason).toContain(`execution ${neverStarted.id}-attempt-2 never took the job`);
+    expect(swept.failed).toEqual([
+      {
+        jobId: neverStarted.id,
+        kind: 'export',
+        deadlineAt: deadline.toISOString(),
+        reason,
+        mailId: `export.failed:${neverStarted.id}:2`,
+      },
+    ]);
+    expect(await row(neverStarted.id)).toMatchObject({
+      state: 'failed',
+      error: reason,
+      swept_at: now,
+      sweep_mail_queued_at: now,
+    });
+    expect((await transitions(neverStarted.id)).at(-1)).toMatchObject({
+      event: 'fail',
+      from_state: 'registered',
+      to_state: 'failed',
+      execution_id: 'job-sweeper:h',
+    });
+    expect(mails.sent.map((mail) => [mail.id, mail.payload.params])).toEqual([
+      [`export.failed:${neverStarted.id}:2`, { jobId: neverStarted.id, reason }],
+    ]);
+    // Its StartJob set the deadline of a running job: swept at that one, not the hand-over's.
+    expect(await row(started.id)).toMatchObject({ state: 'running', swept_at: null });
+    const startedDeadline = (await row(started.id)).deadline_at as Date;
+    const later = new Date(startedDeadline.getTime() + 1);
+    await sweepStaleJobs(db, mails, { now: later, sweeperId: 'job-sweeper:i', notifyAddress });
+    expect(await row(started.id)).toMatchObject({
+      state: 'failed',
+      error: deadlineMissedReason(startedDeadline),
     });
   });
 
