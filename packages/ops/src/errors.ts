@@ -85,6 +85,27 @@ export class RetryExecutionNameTakenError extends OpsError {
 }
 
 /**
+ * None of a job's executions exists for its retry to take the input and state machine of: the newest
+ * one never started (a retry cut before StartExecution), and the ones before it are gone (Step
+ * Functions keeps an ended Standard execution for 90 days:
+ * https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html#service-limits-state-machine-executions).
+ */
+export class RetryInputNotFoundError extends OpsError {
+  override readonly name: string = 'RetryInputNotFoundError';
+  readonly jobId: string;
+  /** The executions looked for, newest first. */
+  readonly executionArns: readonly string[];
+  constructor(jobId: string, executionArns: readonly string[]) {
+    super(
+      `jobId: cannot retry ${jobId}: none of its executions exists to take the input of (${executionArns.join(', ')}); the job is as it was`,
+      { field: 'jobId' },
+    );
+    this.jobId = jobId;
+    this.executionArns = executionArns;
+  }
+}
+
+/**
  * A search for a mail's records that could not run: a call refused (`action`, the IAM action), or
  * what it reads missing (the log group, the dead-letter queue, the local outbox). Its verdict would be
  * a guess, so none is given.

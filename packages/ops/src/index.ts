@@ -51,6 +51,7 @@ export {
   MailSearchError,
   OpsError,
   RetryExecutionNameTakenError,
+  RetryInputNotFoundError,
   UnknownNameError,
   UnsupportedLocallyError,
 } from './errors.ts';

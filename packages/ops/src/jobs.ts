@@ -5,6 +5,7 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { type JobKind, type JobState, MAX_FAILURE_REASON_LENGTH } from '@sidestep/contracts';
+import { HAND_OVER_DEADLINE_SECONDS } from '@sidestep/jobs';
 import {
   type JobDetail,
   type JobPage,
@@ -16,7 +17,12 @@ import {
 } from '@sidestep/ledger';
 import { describeCause } from '@sidestep/runtime';
 import { audited, auditedInLedger } from './audit.ts';
-import { ExecutionStillRunningError, InvalidOptionError, RetryExecutionNameTakenError } from './errors.ts';
+import {
+  ExecutionStillRunningError,
+  InvalidOptionError,
+  RetryExecutionNameTakenError,
+  RetryInputNotFoundError,
+} from './errors.ts';
 import { type QueuedFailureMail, queueFailureMail } from './failure-mail.ts';
 import type { OpsContext } from './ops-context.ts';
 import type { Page } from './page.ts';
@@ -237,10 +243,16 @@ export interface RetriedJob {
  * retry starts as `<jobId>-attempt-<n>-<k>`), since a running one may be past its RegisterJob and
  * would never run a job handed to it; one of another input is refused.
  *
+ * The input and state machine are those of the job's newest execution that exists: a retry cut
+ * between its hand-over and StartExecution (its take-back failing too) leaves the job, once failed,
+ * under an execution that never started, and DescribeExecution of it answers ExecutionDoesNotExist;
+ * the retry then walks back to the executions the job was handed over from.
+ *
  * @throws {JobNotFoundError} no such job.
  * @throws {JobStateError} the job is not `failed`.
  * @throws {ExecutionStillRunningError} the job's last execution has not ended: stop it first.
  * @throws {RetryExecutionNameTakenError} the retry's name is another input's execution.
+ * @throws {RetryInputNotFoundError} none of the job's executions exists to take the input of.
  */
 export async function retryJob(context: OpsContext, jobId: string): Promise<RetriedJob> {
   return audited(context, 'job-retry', jobId, async (operator) => {
@@ -257,9 +269,13 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
       );
     }
     const sfn = context.clients.sfn;
-    const previous = await sfn.send(new DescribeExecutionCommand({ executionArn: current.executionId }));
+    const previous = await lastExecutionThatExists(sfn, current, current.executionId);
     if (runsJob(previous.status)) {
-      throw new ExecutionStillRunningError(jobId, current.executionId, previous.status);
+      throw new ExecutionStillRunningError(
+        jobId,
+        previous.executionArn ?? current.executionId,
+        previous.status,
+      );
     }
     const attempt = current.attempt + 1;
     const stateMachineArn = previous.stateMachineArn ?? '';
@@ -294,8 +310,9 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
           executionArn,
           attempt,
           operator,
-          // A redrive of the previous execution claimed since this look refuses the hand-over.
-          fromRedriveCount: previous.redriveCount ?? 0,
+          // A redrive of the previous execution claimed since this look refuses the hand-over (one
+          // that never started has had none).
+          fromRedriveCount: previous.executionArn === current.executionId ? (previous.redriveCount ?? 0) : 0,
         });
       } catch (error) {
         // No answer (the function failed, or the SDK gave up on it): the hand-over may have been made,
@@ -330,8 +347,41 @@ export async function retryJob(context: OpsContext, jobId: string): Promise<Retr
 function undoFailed(context: OpsContext, jobId: string, cause: unknown): void {
   context.warn(
     `job ${jobId} may be left registered to a retry that never started (its take-back failed: ${describeCause(cause)}); ` +
-      `see \`sidestep job show ${jobId}\`; if so, \`sidestep job fail ${jobId} --reason <why>\``,
+      `see \`sidestep job show ${jobId}\`; if so, \`sidestep job fail ${jobId} --reason <why>\` ` +
+      `(else the job-sweeper fails it ${HAND_OVER_DEADLINE_SECONDS / 60} minutes after the hand-over), then retry it again`,
   );
+}
+
+/**
+ * DescribeExecution of the newest of `job`'s executions that exists: its own (`executionId`), else,
+ * walking back, each execution its retries were handed over from (the `register` transitions'
+ * `retry.previousExecutionArn`) or that recorded a transition of it. A retry cut between its hand-over
+ * and StartExecution leaves the job's execution one that never started, which an operator fails
+ * (`job fail`) or the job-sweeper does; the input of the retry that follows is the input every
+ * execution of the job was started with, the first's.
+ * @throws {RetryInputNotFoundError} none of them exists.
+ */
+async function lastExecutionThatExists(
+  sfn: OpsContext['clients']['sfn'],
+  job: JobDetail,
+  executionId: string,
+): Promise<DescribeExecutionCommandOutput> {
+  const newestFirst = job.transitions.toReversed().flatMap((transition) => {
+    const retry = transition.data?.retry as { previousExecutionArn?: unknown } | undefined;
+    return [transition.executionId, retry?.previousExecutionArn];
+  });
+  const executionArns = [
+    ...new Set(
+      [executionId, ...newestFirst].filter(
+        (arn): arn is string => typeof arn === 'string' && arn.startsWith('arn:'),
+      ),
+    ),
+  ];
+  for (const executionArn of executionArns) {
+    const described = await describeIfExists(sfn, executionArn);
+    if (described) return { ...described, executionArn };
+  }
+  throw new RetryInputNotFoundError(job.id, executionArns);
 }
 
 /** DescribeExecution of `executionArn`, or `undefined` when there is no such execution. */

@@ -9,9 +9,9 @@ import {
 import { describe, expect, it } from '@jest/globals';
 import { describeEachDatabase, suiteDatabase } from '@sidestep/db/testing';
 import { type JobDetail, JobStateError, type Ledger, LedgerInvokeError, SqlLedger } from '@sidestep/ledger';
-import { redriveExecution, retryJob } from '../src/index.ts';
+import { describeJob, failJob, redriveExecution, retryJob } from '../src/index.ts';
 import { retryExecutionName } from '../src/jobs.ts';
-import { stagingContext } from './staging-context.ts';
+import { acceptMail, stagingContext } from './staging-context.ts';
 
 const machine = 'arn:aws:states:ap-northeast-1:123456789012:stateMachine:sidestep-staging-import';
 const first = 'arn:aws:states:ap-northeast-1:123456789012:execution:sidestep-staging-import:imp_1';
@@ -32,6 +32,7 @@ function failedJobLedger() {
         attempt: 1,
         executionId: first,
         error: 'boom',
+        transitions: [],
       }) as unknown as JobDetail,
     handOverJob: async (handOver: { executionArn: string }) =>
       void calls.push(`hand-over ${handOver.executionArn}`),
@@ -329,5 +330,96 @@ describeEachDatabase('a redrive and a retry of one job at once', (open) => {
       { action: 'job-retry', result: 'ok' },
       { action: 'execution-redrive', result: 'error' },
     ]);
+  });
+});
+
+// A retry cut between its hand-over and StartExecution, its take-back failing too, leaves the job
+// registered to an execution that never started; the operator fails it (or the job-sweeper does, past
+// the hand-over's deadline). The job's execution is then one Step Functions never had.
+describeEachDatabase('a retry of a job whose last retry never started', (open) => {
+  const db = suiteDatabase(open);
+
+  /** Failed export `jobId` of execution `<jobId>-first` (as Step Functions has it unless `gone`), handed over to attempt 2, which never started. */
+  async function handedOverToNothing(jobId: string, options: { readonly gone?: boolean } = {}) {
+    const firstArn = named(`${jobId}-first`);
+    const neverStarted = named(`${jobId}-attempt-2`);
+    await db().query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, error)
+       VALUES ($1, 'export', 'failed', $2, 'a@example.com', 'f', $3, 'boom')`,
+      [jobId, `req-${jobId}`, firstArn],
+    );
+    const staged = stagingContext();
+    acceptMail(staged.sqs);
+    const ledger = new SqlLedger(db(), { notifyAddress: 'ops@example.com' });
+    const context = { ...staged.context, ledger: async () => ledger };
+    const firstInput = JSON.stringify({ jobId });
+    staged.sfn.on(DescribeExecutionCommand).rejects(missing());
+    if (!options.gone) {
+      staged.sfn
+        .on(DescribeExecutionCommand, { executionArn: firstArn })
+        .resolves({ executionArn: firstArn, stateMachineArn: machine, status: 'FAILED', input: firstInput });
+    }
+    staged.sfn.on(StartExecutionCommand).callsFake(async ({ name }) => ({ executionArn: named(name) }));
+    await ledger.handOverJob({
+      jobId,
+      fromExecutionArn: firstArn,
+      executionArn: neverStarted,
+      attempt: 2,
+      operator: 'arn:aws:sts::123456789012:assumed-role/operator/alice',
+    });
+    return { ...staged, context, ledger, firstArn, neverStarted, firstInput };
+  }
+
+  it("shows the job, its execution's status unknown, and fails it", async () => {
+    const { context, neverStarted, warnings } = await handedOverToNothing('exp_shown');
+    expect(await describeJob(context, 'exp_shown')).toMatchObject({
+      state: 'registered',
+      executionId: neverStarted,
+      latestExecution: { executionArn: neverStarted, status: null },
+    });
+    expect(warnings).toEqual([
+      expect.stringContaining(`cannot read execution ${neverStarted} of job exp_shown`),
+    ]);
+    expect(await failJob(context, 'exp_shown', 'its retry never started')).toMatchObject({ state: 'failed' });
+  });
+
+  it('retries it with the input and state machine of its last execution that exists, handed over from the one that never started', async () => {
+    const { context, ledger, sfn, firstInput, neverStarted } = await handedOverToNothing('exp_again');
+    await failJob(context, 'exp_again', 'its retry never started');
+
+    expect(await retryJob(context, 'exp_again')).toEqual({
+      jobId: 'exp_again',
+      attempt: 3,
+      executionArn: named('exp_again-attempt-3'),
+      previousExecutionArn: neverStarted,
+    });
+    expect(sfn.commandCalls(StartExecutionCommand).map((call) => call.args[0].input)).toEqual([
+      { stateMachineArn: machine, name: 'exp_again-attempt-3', input: firstInput },
+    ]);
+    expect(await ledger.describeJob('exp_again')).toMatchObject({
+      state: 'registered',
+      attempt: 3,
+      executionId: named('exp_again-attempt-3'),
+    });
+  });
+
+  it('refuses, naming the job, when none of its executions exists, and leaves it failed', async () => {
+    const { context, ledger, sfn, firstArn, neverStarted } = await handedOverToNothing('exp_gone', {
+      gone: true,
+    });
+    await failJob(context, 'exp_gone', 'its retry never started');
+
+    await expect(retryJob(context, 'exp_gone')).rejects.toMatchObject({
+      name: 'RetryInputNotFoundError',
+      field: 'jobId',
+      jobId: 'exp_gone',
+      executionArns: [neverStarted, firstArn],
+      message: `jobId: cannot retry exp_gone: none of its executions exists to take the input of (${neverStarted}, ${firstArn}); the job is as it was`,
+    });
+    expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    expect(await ledger.describeJob('exp_gone')).toMatchObject({
+      state: 'failed',
+      executionId: neverStarted,
+    });
   });
 });
