@@ -1,9 +1,10 @@
 import { expect } from '@jest/globals';
-import { JOB_DEADLINE_SECONDS } from '@sidestep/jobs';
+import { HAND_OVER_DEADLINE_SECONDS, JOB_DEADLINE_SECONDS } from '@sidestep/jobs';
 import {
   DEFAULT_BATCH_TASK_TIMEOUT_SECONDS,
   type ImportWorkflowProps,
   jobDeadlineSeconds,
+  type Retrier,
   type StateMachineDefinition,
   type TaskState,
   TRANSIENT_ECS_ERRORS,
@@ -136,10 +137,69 @@ export function expectDeadlineCoversEveryRun(definition: StateMachineDefinition,
   return deadline;
 }
 
+/** The status-updater's function timeout (`timeoutSeconds` of services/status-updater/service.ts). */
+const STATUS_UPDATER_TIMEOUT_SECONDS = 30;
+
+/**
+ * The longest task state `name` of `definition` may take: its first attempt and every retry each up to
+ * `attemptSeconds`, and every retrier's waits at their longest (FULL jitter waits up to the backoff).
+ * https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html#error-handling-retrying-after-an-error
+ */
+function longestTaskSeconds(
+  definition: StateMachineDefinition,
+  name: string,
+  attemptSeconds: number,
+): number {
+  const retriers = ((definition.States[name] as TaskState | undefined)?.Retry ?? []) as readonly Retrier[];
+  let seconds = attemptSeconds;
+  for (const retrier of retriers) {
+    for (let attempt = 0; attempt < (retrier.MaxAttempts ?? 3); attempt++) {
+      const backoff = (retrier.IntervalSeconds ?? 1) * (retrier.BackoffRate ?? 2) ** attempt;
+      seconds += Math.min(backoff, retrier.MaxDelaySeconds ?? Number.POSITIVE_INFINITY) + attemptSeconds;
+    }
+  }
+  return seconds;
+}
+
+/**
+ * The deadline a retry's hand-over gives its job (HAND_OVER_DEADLINE_SECONDS of @sidestep/jobs) covers
+ * the longest an execution that started takes to reach StartJob: only Pass and Choice states before
+ * RegisterJob, then RegisterJob and StartJob with their retries, so the job-sweeper never fails a
+ * handed-over job whose execution is alive.
+ */
+function expectHandOverDeadlineCoversRegistration(definition: StateMachineDefinition): void {
+  // Reached from StartAt through Pass and Choice states alone (no wait, no task before it).
+  const reached = new Set<string>();
+  const next = [definition.StartAt];
+  for (let state = next.pop(); state !== undefined; state = next.pop()) {
+    const at = definition.States[state] as
+      | { Type: string; Next?: string; Default?: string; Choices?: { Next: string }[] }
+      | undefined;
+    if (reached.has(state) || (at?.Type !== 'Pass' && at?.Type !== 'Choice')) {
+      reached.add(state);
+      continue;
+    }
+    reached.add(state);
+    next.push(
+      ...[at.Next, at.Default, ...(at.Choices ?? []).map((choice) => choice.Next)].filter(
+        (s) => s !== undefined,
+      ),
+    );
+  }
+  expect(reached).toContain('RegisterJob');
+  const longest = ['RegisterJob', 'StartJob']
+    .map((name) => longestTaskSeconds(definition, name, STATUS_UPDATER_TIMEOUT_SECONDS))
+    .reduce((sum, seconds) => sum + seconds, 0);
+  expect(longest).toBeGreaterThan(20 * 60);
+  expect(HAND_OVER_DEADLINE_SECONDS).toBeGreaterThanOrEqual(longest);
+}
+
 /**
  * A job workflow's deadlines ({@link expectDeadlineCoversEveryRun}) with a 2-hour task and with the
- * default one, built by `build`; and the ledger's default for a start without `deadlineSeconds` (an
- * execution of a definition from before it) covers a workflow with the default task.
+ * default one, built by `build`; the ledger's default for a start without `deadlineSeconds` (an
+ * execution of a definition from before it) covers a workflow with the default task; and a retry's
+ * hand-over gives its execution time enough to take the job
+ * ({@link expectHandOverDeadlineCoversRegistration}).
  */
 export function expectJobDeadlines(
   kind: 'import' | 'export',
@@ -151,4 +211,5 @@ export function expectJobDeadlines(
   expect(JOB_DEADLINE_SECONDS[kind]).toBeGreaterThanOrEqual(
     jobDeadlineSeconds(DEFAULT_BATCH_TASK_TIMEOUT_SECONDS),
   );
+  expectHandOverDeadlineCoversRegistration(build(undefined));
 }
