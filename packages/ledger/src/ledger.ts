@@ -79,7 +79,7 @@ export interface ImportStaging {
 /**
  * How far an export has got: the batch-worker's `export_progress` row of the job, written as the
  * task logs its progress (every 10 s by default) and removed with the export's counts. A failed
- * export's stays: how far it got.
+ * export's stays, how far it got, until a retry hands the job to a new attempt.
  */
 export interface ExportProgress {
   /** Rows read from the database so far. */
@@ -252,7 +252,8 @@ export interface Ledger {
   failJob(jobId: string, reason: string, operator: string): Promise<FailedJob>;
   /**
    * Hands failed job `jobId`, still owned by `fromExecutionArn`, to the retry's execution
-   * `executionArn` as attempt `attempt` (see ops' `retryJob`). A duplicate (the job already
+   * `executionArn` as attempt `attempt` (see ops' `retryJob`), without the failed attempt's export
+   * progress (the new attempt has read nothing yet; {@link takeBackJob} restores it). A duplicate (the job already
    * `registered` to `executionArn` as `attempt` by this operator's hand-over from `fromExecutionArn`)
    * answers success and changes nothing.
    * `fromRedriveCount` is the `redriveCount` the retry's DescribeExecution of `fromExecutionArn`

@@ -655,9 +655,22 @@ export class SqlLedger implements Ledger {
       );
       const row = updated.rows[0];
       if (!row) throw new JobNotFoundError(jobId);
+      // How far the failed attempt's export got is not the new attempt's: shown on the retried job,
+      // `job show` and the console would tell attempt 1's rows as attempt 2's until its task records
+      // its own. Kept with the row, for takeBackJob.
+      const { rows: progress } = await tx.query<{ row: Record<string, unknown> }>(
+        'DELETE FROM export_progress WHERE job_id = $1 RETURNING to_jsonb(export_progress) AS row',
+        [jobId],
+      );
       const output = statusOutput(snapshot(row), false);
       await recordTransition(tx, jobId, 'register', 'failed', output, executionArn, {
-        retry: { attempt, previousExecutionArn: fromExecutionArn, operator, previousRow: kept[0]?.row },
+        retry: {
+          attempt,
+          previousExecutionArn: fromExecutionArn,
+          operator,
+          previousRow: kept[0]?.row,
+          ...(progress[0] ? { previousExportProgress: progress[0].row } : {}),
+        },
       });
     });
   }
@@ -749,8 +762,8 @@ export class SqlLedger implements Ledger {
 
   /**
    * Puts the job back as it was before {@link handOverJob}: every column the hand-over changed, from
-   * the row it kept in its transition (`previous` only for a hand-over recorded without one), and
-   * deletes the retry's transitions. Only while the retry's execution has not started the job
+   * the row it kept in its transition (`previous` only for a hand-over recorded without one), and the
+   * export progress it removed, and deletes the retry's transitions. Only while the retry's execution has not started the job
    * (`registered`, owned by it): one that has is the job's owner, whatever its start's answer was.
    */
   async takeBackJob(takeBack: Parameters<Ledger['takeBackJob']>[0]): Promise<void> {
@@ -758,12 +771,26 @@ export class SqlLedger implements Ledger {
     await this.#transaction(async (tx) => {
       const job = await lockJob(tx, jobId);
       if (job?.state !== 'registered' || job.execution_id !== executionArn) return;
-      const { rows } = await tx.query<{ row: Record<string, unknown> | null }>(
-        `SELECT data->'retry'->'previousRow' AS row FROM job_transitions
+      const { rows } = await tx.query<{
+        row: Record<string, unknown> | null;
+        progress: Record<string, unknown> | null;
+      }>(
+        `SELECT data->'retry'->'previousRow' AS row, data->'retry'->'previousExportProgress' AS progress
+           FROM job_transitions
            WHERE job_id = $1 AND execution_id = $2 AND event = 'register' ORDER BY id DESC LIMIT 1`,
         [jobId, executionArn],
       );
       const kept = rows[0]?.row;
+      // The failed attempt's progress the hand-over removed; a row written since (by that attempt's
+      // task, still ending) is newer and stays.
+      const progress = rows[0]?.progress;
+      if (progress) {
+        await tx.query(
+          `INSERT INTO export_progress SELECT * FROM jsonb_populate_record(NULL::export_progress, $1)
+             ON CONFLICT (job_id) DO NOTHING`,
+          [JSON.stringify(progress)],
+        );
+      }
       if (kept) {
         await tx.query(
           `UPDATE jobs SET (${RESTORED_COLUMNS}) = (SELECT ${RESTORED_COLUMNS} FROM jsonb_populate_record(NULL::jobs, $2))

@@ -410,6 +410,20 @@ async function handOverToAttempt2(ledger: SqlLedger, jobId: string, operator = '
   return { first, retry };
 }
 
+/** Takes back {@link handOverToAttempt2}'s hand-over of `jobId` (attempt 1 failed with `boom`), and describes the job. */
+async function takeBackFromAttempt2(
+  ledger: SqlLedger,
+  jobId: string,
+  { first, retry }: { first: string; retry: string },
+) {
+  await ledger.takeBackJob({
+    jobId,
+    executionArn: retry,
+    previous: { executionArn: first, attempt: 1, error: 'boom' },
+  });
+  return ledger.describeJob(jobId);
+}
+
 describeEachDatabase('SqlLedger.countJobs', (open) => {
   const db = suiteDatabase(open);
 
@@ -489,12 +503,7 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
       }),
     ).rejects.toMatchObject({ name: 'JobStateError' });
 
-    await ledger.takeBackJob({
-      jobId: 'exp_retry',
-      executionArn: retry,
-      previous: { executionArn: first, attempt: 1, error: 'boom' },
-    });
-    expect(await ledger.describeJob('exp_retry')).toMatchObject({
+    expect(await takeBackFromAttempt2(ledger, 'exp_retry', { first, retry })).toMatchObject({
       state: 'failed',
       attempt: 1,
       executionId: first,
@@ -563,6 +572,37 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
       expect((await deadline(jobId))?.deadline_at).toEqual(before?.deadline_at);
     }
     expect((await deadline('exp_no_deadline'))?.deadline_at).toBeNull();
+  });
+
+  it("starts a retried export's attempt 2 with no progress of attempt 1, which a take-back restores", async () => {
+    await insertExport(db(), 'exp_retry_progress', 'failed', '2026-11-24T08:00:00Z');
+    const progress = {
+      rows: 4_200_000,
+      parts: 7,
+      bytes: 58_720_256,
+      updatedAt: new Date('2026-11-24T08:20:00Z'),
+    };
+    await db().query(
+      `INSERT INTO export_progress (job_id, rows, parts, bytes, updated_at)
+       VALUES ('exp_retry_progress', $1, $2, $3, $4)`,
+      [progress.rows, progress.parts, progress.bytes, progress.updatedAt],
+    );
+    const ledger = new SqlLedger(db());
+    expect((await ledger.describeJob('exp_retry_progress')).exportProgress).toEqual(progress);
+
+    const handOver = await handOverToAttempt2(ledger, 'exp_retry_progress');
+    // Attempt 2 has read no row yet: attempt 1's count would be told as its own.
+    expect(await ledger.describeJob('exp_retry_progress')).toMatchObject({
+      state: 'registered',
+      attempt: 2,
+      exportProgress: null,
+    });
+
+    expect(await takeBackFromAttempt2(ledger, 'exp_retry_progress', handOver)).toMatchObject({
+      state: 'failed',
+      attempt: 1,
+      exportProgress: progress,
+    });
   });
 
   it("keeps the job's locale through a hand-over and its take-back, and job fail answers it for the failure mail", async () => {
