@@ -61,7 +61,7 @@ const AUDIT_REQUEST_ID = 'auditRequestId';
 
 /** What {@link SqlLedger.handOverJob} changes of a job's row, and so what takeBackJob restores. */
 const RESTORED_COLUMNS =
-  'state, attempt, execution_id, error, worker_error, rows_total, rows_imported, rows_rejected, users_written, ' +
+  'state, attempt, execution_id, error, worker_error, worker_error_permanent, rows_total, rows_imported, rows_rejected, users_written, ' +
   'row_errors, bytes, result_key, download_url, started_at, finished_at, deadline_at, swept_at, ' +
   'sweep_mail_queued_at, sweep_mail_refused_at, sweep_mail_error, updated_at';
 
@@ -645,6 +645,7 @@ export class SqlLedger implements Ledger {
       const updated = await tx.query<JobRow>(
         `UPDATE jobs SET
              state = 'registered', attempt = $3, execution_id = $2, error = NULL, worker_error = NULL,
+             worker_error_permanent = NULL,
              rows_total = NULL, rows_imported = NULL, rows_rejected = NULL, users_written = NULL, row_errors = NULL,
              bytes = CASE WHEN kind = 'export' THEN NULL ELSE bytes END,
              result_key = NULL, download_url = NULL, started_at = NULL, finished_at = NULL,

@@ -514,14 +514,14 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
   it("takes back a hand-over with the whole failed row: row errors, counts, worker error, result, times, the sweeper's mail record", async () => {
     await insertExport(db(), 'exp_evidence', 'failed', '2026-11-24T08:00:00Z');
     await db().query(
-      `UPDATE jobs SET error = 'boom', worker_error = 'disk full', rows_total = 7, rows_imported = 5, rows_rejected = 2,
+      `UPDATE jobs SET error = 'boom', worker_error = 'disk full', worker_error_permanent = true, rows_total = 7, rows_imported = 5, rows_rejected = 2,
          row_errors = '[{"line":3,"field":"email","message":"not an email"}]', bytes = 99, result_key = 'exports/x',
          finished_at = '2026-11-24T08:30:00Z', swept_at = '2026-11-24T08:30:00Z',
          sweep_mail_refused_at = '2026-11-24T08:30:00Z', sweep_mail_error = 'payload.to: not a valid email'
          WHERE id = 'exp_evidence'`,
     );
     const columns =
-      'state, attempt, execution_id, error, worker_error, rows_total, rows_imported, rows_rejected, row_errors, bytes, result_key, started_at, finished_at, deadline_at, swept_at, sweep_mail_queued_at, sweep_mail_refused_at, sweep_mail_error';
+      'state, attempt, execution_id, error, worker_error, worker_error_permanent, rows_total, rows_imported, rows_rejected, row_errors, bytes, result_key, started_at, finished_at, deadline_at, swept_at, sweep_mail_queued_at, sweep_mail_refused_at, sweep_mail_error';
     const row = async () =>
       (await db().query(`SELECT ${columns} FROM jobs WHERE id = 'exp_evidence'`)).rows[0];
     const before = await row();
@@ -532,6 +532,7 @@ describeEachDatabase('SqlLedger retry hand-over', (open) => {
       bytes: null,
       row_errors: null,
       worker_error: null,
+      worker_error_permanent: null,
       swept_at: null,
       sweep_mail_refused_at: null,
       sweep_mail_error: null,

@@ -190,6 +190,27 @@ export class JobNotRunnableError extends BatchWorkerError {
   }
 }
 
+/**
+ * Another task of the job's attempt (ECS and Step Functions start a task at least once: a retried
+ * RunTask can start a second one beside the first) recorded a permanent failure of the data on the
+ * job: this task neither imports nor replaces that reason, and the job fails with it.
+ */
+export class JobFailedPermanentlyError extends BatchWorkerError {
+  override readonly name: string = 'JobFailedPermanentlyError';
+  readonly jobId: string;
+  /** The reason the other task recorded (`worker_error`). */
+  readonly reason: string;
+
+  constructor(jobId: string, reason: string) {
+    super(`job ${jobId}: another task of the job failed permanently: ${reason}`, {
+      permanent: true,
+      field: 'JOB_ID',
+    });
+    this.jobId = jobId;
+    this.reason = reason;
+  }
+}
+
 /** The source object could not be read from S3 (missing, access denied, network). */
 export class SourceUnavailableError extends S3ObjectError {
   override readonly name: string = 'SourceUnavailableError';

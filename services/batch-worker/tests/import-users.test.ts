@@ -14,6 +14,7 @@ import {
   ImportFailedError,
   ImportInterruptedError,
   InvalidHeaderError,
+  JobFailedPermanentlyError,
   JobNotRunnableError,
   MalformedCsvError,
   RowTooBigError,
@@ -423,6 +424,73 @@ for (const backend of databaseBackends()) {
       const error = await failure(run(jobId, usersCsv(1, 'late-')));
       expect(error.cause).toBeInstanceOf(JobNotRunnableError);
       expect((await jobRow(database.db, jobId)).worker_error).toBe('header: missing required column "email"');
+    });
+
+    /** Runs `play` with a second task's store of the database (a duplicate RunTask's), then closes it. */
+    const withOtherTask = async (play: (other: PostgresUserImportStore) => Promise<void>) => {
+      const other = await PostgresUserImportStore.connect({ url: database.url });
+      try {
+        await play(other);
+      } finally {
+        await other.close();
+      }
+    };
+
+    /** A file one row over MAX_REJECTED_ROWS (1): a permanent failure of the data. */
+    const overThreshold = 'external_id,email\nperm-1,perm-1@example.com\nperm-2,x\nperm-3,y\n';
+
+    it('honours a permanent failure another task of the job recorded: a duplicate task refuses, reads nothing and keeps its reason and rows', async () => {
+      const jobId = await runningJob(database.db);
+      await withOtherTask(async (other) => {
+        const first = await failure(run(jobId, overThreshold, { store: other, maxRejectedRows: 1 }));
+        expect(first.permanent).toBe(true);
+      });
+      const recorded = await jobRow(database.db, jobId);
+      expect(recorded).toMatchObject({ state: 'running', rows_rejected: '2' });
+
+      // The duplicate, its read of the object cut off (transient): were it to start, its own reason
+      // would replace the failure's and the workflow would run the task again.
+      let opened = false;
+      const duplicate = await failure(
+        run(jobId, '', {
+          maxRejectedRows: 1,
+          openSource: async () => {
+            opened = true;
+            return breaksOffAfter(Buffer.from(overThreshold), 20);
+          },
+        }),
+      );
+      expect(opened).toBe(false);
+      expect(duplicate.permanent).toBe(true);
+      expect(duplicate.cause).toBeInstanceOf(JobFailedPermanentlyError);
+      expect(duplicate.cause).toMatchObject({ jobId, reason: recorded.worker_error });
+      expect(await jobRow(database.db, jobId)).toEqual(recorded);
+    });
+
+    it('does not complete a job whose permanent failure another task recorded while this one staged the file', async () => {
+      const jobId = await runningJob(database.db);
+      const csv = usersCsv(3, 'perm-late-');
+      // This task has checked the job and reads the file when the other task fails the data.
+      const error = await failure(
+        run(jobId, '', {
+          maxRejectedRows: 1,
+          openSource: async () => {
+            await withOtherTask(async (other) => {
+              await failure(run(jobId, overThreshold, { store: other, maxRejectedRows: 1 }));
+            });
+            return Readable.from([Buffer.from(csv)]);
+          },
+        }),
+      );
+      expect(error.cause).toBeInstanceOf(JobFailedPermanentlyError);
+      expect(await jobRow(database.db, jobId)).toMatchObject({
+        state: 'running',
+        rows_imported: null,
+        rows_rejected: '2',
+        worker_error: expect.stringContaining('more than MAX_REJECTED_ROWS (1)'),
+      });
+      expect(await users('perm-late-')).toEqual([]);
+      expect(await stagingLeft(jobId)).toEqual({ tables: [], registered: 0 });
     });
 
     it('rejects a row whose bytes are not UTF-8 (a name saved as Windows-1252), naming its line and field, and imports the rest', async () => {
@@ -937,9 +1005,11 @@ for (const backend of databaseBackends()) {
 
     it('clears an earlier worker_error when a retry succeeds', async () => {
       const jobId = await runningJob(database.db);
-      await failure(run(jobId, 'nope\n'));
+      // A transient failure (the read cut off): a permanent one is honoured instead (see above).
+      const csv = usersCsv(1, 'retry-');
+      await failure(run(jobId, '', { openSource: async () => breaksOffAfter(Buffer.from(csv), 5) }));
       expect((await jobRow(database.db, jobId)).worker_error).not.toBeNull();
-      await run(jobId, usersCsv(1, 'retry-'));
+      await run(jobId, csv);
       expect((await jobRow(database.db, jobId)).worker_error).toBeNull();
     });
 

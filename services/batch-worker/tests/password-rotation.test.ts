@@ -108,6 +108,7 @@ describeIfAvailable(url !== undefined)('the batch-worker across a password rotat
         reason: 'S3 read kept breaking off',
         rowsRejected: 0,
         rowErrors: [],
+        permanent: false,
       });
       expect(await workerError(jobId)).toBe('S3 read kept breaking off');
       await store.dropStaging(jobId);

@@ -20,6 +20,7 @@ import { jobsStateCreatedIndex } from './0018-jobs-state-created-index.ts';
 import { idempotencyRecordsKeyHashIndex } from './0019-idempotency-records-key-hash-index.ts';
 import { jobsUsersWrittenBackfill } from './0020-jobs-users-written-backfill.ts';
 import { dropImportStagingRegistryFirst } from './0021-drop-import-staging-registry-first.ts';
+import { jobsWorkerErrorPermanent } from './0022-jobs-worker-error-permanent.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -53,4 +54,5 @@ export const migrations: readonly Migration[] = [
   idempotencyRecordsKeyHashIndex,
   jobsUsersWrittenBackfill,
   dropImportStagingRegistryFirst,
+  jobsWorkerErrorPermanent,
 ];

@@ -22,7 +22,7 @@ import type {
   ValidationLimits,
 } from '../domain/user-import-store.ts';
 import { DatabaseConflictError, RowTooBigError, TooManyRejectedRowsError } from '../errors.ts';
-import { assertRunnable, clearEarlierFailure } from './check-running-job.ts';
+import { assertNotFailedPermanently, assertRunnable, clearEarlierFailure } from './check-running-job.ts';
 import {
   createRejectsSql,
   IMPORT_MERGE_LOCK,
@@ -109,6 +109,11 @@ const BEGIN_LOCKED = 'BEGIN ISOLATION LEVEL READ COMMITTED';
 /** SQLSTATEs after which the same transaction, run again, may pass. */
 const RETRYABLE_SQLSTATES = new Set(['40P01', '40001']);
 
+/** `jobs.worker_error_permanent` (db migration 22): another task failed the data for good. */
+interface PermanentFlag {
+  worker_error_permanent: boolean | null;
+}
+
 interface StagingRow {
   table_name: string;
   columns: string[];
@@ -163,8 +168,8 @@ export class PostgresUserImportStore implements UserImportStore {
   }
 
   async checkJob(jobId: string): Promise<ImportJobState> {
-    const { rows } = await this.#client.query<JobRow & { completed_by_worker: boolean }>(
-      `SELECT ${JOB_COLUMNS}, EXISTS (
+    const { rows } = await this.#client.query<JobRow & PermanentFlag & { completed_by_worker: boolean }>(
+      `SELECT ${JOB_COLUMNS}, worker_error_permanent, EXISTS (
          SELECT 1 FROM job_transitions t
          WHERE t.job_id = jobs.id AND t.event = 'finish' AND t.data->>'by' = $2
        ) AS completed_by_worker
@@ -176,7 +181,8 @@ export class PostgresUserImportStore implements UserImportStore {
       return { state: 'completed', result: resultOf(job) };
     }
     assertRunnable(jobId, job, 'import');
-    if (job?.worker_error != null) await clearEarlierFailure(this.#client, jobId);
+    assertNotFailedPermanently(jobId, job);
+    if (job.worker_error != null) await clearEarlierFailure(this.#client, jobId);
     return { state: 'running' };
   }
 
@@ -401,8 +407,8 @@ export class PostgresUserImportStore implements UserImportStore {
       // Sorting millions of staged rows by id for the merge: enough memory keeps the sort off disk.
       await client.query(`SELECT set_config('work_mem', $1, true)`, [this.#mergeWorkMem]);
       // Locks in the order every step of the import takes them: the job, the staging's row, its table.
-      const { rows: jobs } = await client.query<JobRow>(
-        `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE`,
+      const { rows: jobs } = await client.query<JobRow & PermanentFlag>(
+        `SELECT ${JOB_COLUMNS}, worker_error_permanent FROM jobs WHERE id = $1 FOR UPDATE`,
         [jobId],
       );
       const { rows: staged } = await client.query<{ byte_offset: string; records: string }>(
@@ -415,7 +421,10 @@ export class PostgresUserImportStore implements UserImportStore {
         await client.query('ROLLBACK');
         return 'conflict';
       }
-      assertRunnable(jobId, jobs[0], 'import');
+      const job = jobs[0];
+      assertRunnable(jobId, job, 'import');
+      // Another task failed the data while this one staged it: its failure stands, nothing merges.
+      assertNotFailedPermanently(jobId, job);
       const { rowsRejected, rowErrors, overLine } = await this.#validateStaged(client, staging, limits);
       const rowsTotal = Number(registered.records);
       if (overLine !== undefined) {
@@ -585,11 +594,20 @@ export class PostgresUserImportStore implements UserImportStore {
     // staging's rejects once the failure is recorded and a retry can resume it (the running one
     // finishes; the queued ones are skipped and left to the completion, as any unvalidated segment).
     await this.#validator.settle();
+    // A permanent failure another task of the job recorded stands: this one's (a duplicate's
+    // transient one, say) would have the workflow run the task again, or fail with another reason.
     await this.#withOwnConnection((client) =>
       client.query(
-        `UPDATE jobs SET worker_error = $2, rows_rejected = $3, row_errors = $4::jsonb, updated_at = now()
-         WHERE id = $1 AND state = 'running'`,
-        [jobId, failure.reason, failure.rowsRejected, JSON.stringify(failure.rowErrors)],
+        `UPDATE jobs SET worker_error = $2, rows_rejected = $3, row_errors = $4::jsonb,
+           worker_error_permanent = $5, updated_at = now()
+         WHERE id = $1 AND state = 'running' AND worker_error_permanent IS NOT TRUE`,
+        [
+          jobId,
+          failure.reason,
+          failure.rowsRejected,
+          JSON.stringify(failure.rowErrors),
+          failure.permanent || null,
+        ],
       ),
     );
   }

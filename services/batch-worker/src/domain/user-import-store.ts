@@ -31,6 +31,8 @@ export interface ImportFailure {
   readonly reason: string;
   readonly rowsRejected: number;
   readonly rowErrors: readonly RowError[];
+  /** A failure of the data no task of the job's attempt can cure: later tasks honour it. */
+  readonly permanent: boolean;
 }
 
 /** The object an import's staging was read from: a resume reads the same bytes. */

@@ -166,7 +166,12 @@ export async function importUsers(options: ImportUsersOptions): Promise<ImportSu
     const rowsRejected = rejected?.rowsRejected ?? 0;
     const failure = new ImportFailedError(jobId, cause, { rowsRejected, rowErrors });
     try {
-      await store.recordFailure(jobId, { reason: failure.reason, rowsRejected, rowErrors });
+      await store.recordFailure(jobId, {
+        reason: failure.reason,
+        rowsRejected,
+        rowErrors,
+        permanent: failure.permanent,
+      });
       // A retry would fail the same way: the job is over, and so is its staging.
       if (cause instanceof BatchWorkerError && cause.permanent) await store.dropStaging(jobId);
     } catch (recordError) {
