@@ -503,6 +503,30 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['export.failed']);
   });
 
+  it('ends FAILED without the ready mail when the job-sweeper fails the job while the finalizer runs: FinishJob is refused', async () => {
+    const reason = 'no progress before the deadline (2026-11-24T18:00:00.000Z)';
+    const env: ExportCloud = cloud({
+      finalizer: (input) => {
+        // The sweep commits after the finalizer's checks and before FinishJob.
+        env.status.sweep(input.jobId, reason);
+        return finalized(input);
+      },
+    });
+    const run = await execute(pipeInput(request('req-swept')), env);
+
+    expect(run.statesEntered).not.toContain('ComposeReadyMail');
+    expect(run.end).toMatchObject({
+      type: 'ExecutionFailed',
+      Error: 'InvalidTransitionError',
+      Cause: reason,
+    });
+    const [job] = env.status.jobs.values();
+    expect(job).toMatchObject({ state: 'failed', reason, result: null });
+    expect(env.status.eventsOf(job?.id ?? '')).toEqual(['start', 'finish', 'fail']);
+    // The failure mail only, under the key of the sweeper's own (the mail-dispatcher sends it once).
+    expect(env.mailJobs().map((mail) => mail.payload.template)).toEqual(['export.failed']);
+  });
+
   /** A finalizer that throws `errors` on its first attempts, one each, then finalizes. */
   const failingFirst =
     (...errors: Error[]) =>

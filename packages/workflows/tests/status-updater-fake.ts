@@ -133,6 +133,14 @@ export class StatusUpdaterFake {
     job.state = nextState(job.id, job.state, 'finish');
   }
 
+  /** What the job-sweeper does to a job past its deadline: fails it with `reason`, outside any step. */
+  sweep(jobId: string, reason: string): void {
+    const job = this.#job(jobId);
+    job.state = nextState(job.id, job.state, 'fail');
+    job.reason = reason;
+    job.swept = true;
+  }
+
   eventsOf(jobId: string): string[] {
     return this.calls.filter((call) => 'jobId' in call && call.jobId === jobId).map((call) => call.event);
   }
@@ -192,6 +200,8 @@ export class StatusUpdaterFake {
     if ((update.event === 'finish' || update.event === 'fail') && job.state === 'succeeded') {
       return this.#output(job, false);
     }
+    // The workflow's own fail of a job the sweeper failed is answered with the sweeper's reason.
+    if (update.event === 'fail' && job.swept) return this.#output(job, false);
     const to = nextState(job.id, job.state, update.event);
     if (to !== update.expectedState) {
       // The status-updater's own UnexpectedStateError (not in @sidestep/jobs: only its steps name a state).
@@ -258,6 +268,8 @@ export interface FakeJob {
   done: Set<string>;
   /** Set by a test to hand the job over to the next execution that registers it (a retry). */
   handedOver?: boolean;
+  /** Failed by the job-sweeper ({@link StatusUpdaterFake.sweep}). */
+  swept?: boolean;
 }
 
 /**
