@@ -54,6 +54,11 @@ export {
   scheduleArn,
   schedulerAuthorization,
 } from './scheduler-authorization.ts';
+export {
+  type SecretsManagerRequestTarget,
+  secretArn,
+  secretsManagerAuthorization,
+} from './secretsmanager-authorization.ts';
 export { type SqsRequestTarget, sqsAuthorization, sqsQueueArn, sqsTargetOf } from './sqs-authorization.ts';
 export { type StatesRequestTarget, statesAuthorization } from './states-authorization.ts';
 export { tlsOnlyBucketPolicy } from './tls-only-policy.ts';

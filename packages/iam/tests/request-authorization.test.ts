@@ -5,6 +5,7 @@ import {
   lambdaAuthorization,
   s3Authorization,
   schedulerAuthorization,
+  secretsManagerAuthorization,
   sqsAuthorization,
   sqsQueueArn,
   sqsTargetOf,
@@ -289,6 +290,44 @@ describe('eventsAuthorization', () => {
     ).toBe('arn:aws:events:us-east-1:000000000000:rule/sidestep-local/r');
     expect(eventsAuthorization('PutRule', { ...scope, ruleName: 'r' })[0]?.resource).toBe(
       'arn:aws:events:us-east-1:000000000000:rule/r',
+    );
+  });
+});
+
+describe('secretsManagerAuthorization', () => {
+  const secret = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:sidestep-local-key-local';
+
+  // Resource type Secret, condition keys secretsmanager:VersionStage and secretsmanager:VersionId of
+  // GetSecretValue (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html).
+  it('authorizes GetSecretValue on the secret with the stage and version the request names', () => {
+    expect(
+      secretsManagerAuthorization('GetSecretValue', {
+        ...scope,
+        secretId: secret,
+        versionStage: 'AWSPREVIOUS',
+      }),
+    ).toEqual([
+      {
+        action: 'secretsmanager:GetSecretValue',
+        resource: secret,
+        context: { 'secretsmanager:VersionStage': 'AWSPREVIOUS' },
+      },
+    ]);
+    expect(secretsManagerAuthorization('PutSecretValue', { ...scope, secretId: secret })).toEqual([
+      { action: 'secretsmanager:PutSecretValue', resource: secret },
+    ]);
+  });
+
+  it('names a secret it cannot resolve by the ARN format without a suffix', () => {
+    expect(
+      secretsManagerAuthorization('DescribeSecret', { ...scope, secretId: 'missing' })[0]?.resource,
+    ).toBe('arn:aws:secretsmanager:us-east-1:000000000000:secret:missing');
+  });
+
+  it('names the missing secret and the unknown operation', () => {
+    expect(() => secretsManagerAuthorization('GetSecretValue', scope)).toThrow(AuthorizationInputError);
+    expect(() => secretsManagerAuthorization('RotateSecret', { ...scope, secretId: secret })).toThrow(
+      UnknownOperationError,
     );
   });
 });

@@ -20,6 +20,7 @@ import {
 } from './lambda-invoke.ts';
 import { IN_PROCESS_CALL_HEADERS, LOCAL_OPERATOR_ACCESS_KEY_ID } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
+import { createLocalSecrets, SECRETS_MANAGER_TARGET_PREFIX } from './local-secrets.ts';
 import { createMessageMoveTasks } from './message-move-tasks.ts';
 import {
   type ObjectCreatedEvent,
@@ -49,6 +50,9 @@ import { answerSqsOperation, awsQueryErrorHeader, injectSqs } from './sqs-operat
 /** The file in `dataDir` that keeps DLQ redrives (message move tasks). */
 const MESSAGE_MOVE_TASKS_FILE = 'message-move-tasks.json';
 
+/** The file in `dataDir` that keeps Secrets Manager's secrets and their versions (owner-only, 0600). */
+const SECRETS_FILE = 'secrets-manager.json';
+
 /** The largest object one S3 PutObject may upload (5 GiB). */
 const S3_MAX_PUT_OBJECT_BYTES = 5 * 1024 ** 3;
 
@@ -65,8 +69,9 @@ export interface AwsEndpointOptions {
   readonly authorize?: EndpointAuthorizer;
   /**
    * Where queues, messages (with their receive state), buckets and objects are kept (fauxqs's
-   * SQLite persistence, `<dataDir>/fauxqs.db`), and DLQ redrives (`message-move-tasks.json`), so a
-   * restart on the same directory resumes them: a move task that was RUNNING runs on.
+   * SQLite persistence, `<dataDir>/fauxqs.db`), DLQ redrives (`message-move-tasks.json`) and
+   * secrets with every version (`secrets-manager.json`), so a restart on the same directory resumes
+   * them: a move task that was RUNNING runs on, a secret keeps the value PutSecretValue put.
    * @default in memory: everything is gone when the process ends
    */
   readonly dataDir?: string;
@@ -140,6 +145,12 @@ export interface AwsEndpoint {
   applyLifecycle(): Promise<LifecyclePass>;
   /** Calls `listener` with each "Object Created" event, after the write's response was sent. */
   onObjectCreated(listener: (event: ObjectCreatedEvent) => void): void;
+  /**
+   * Creates the Secrets Manager secret `name` with `value()` as its AWSCURRENT version, unless a secret
+   * of that name is kept already (then its versions stay as they are); returns the secret's ARN. The
+   * endpoint serves CreateSecret, GetSecretValue, PutSecretValue and DescribeSecret (local-secrets.ts).
+   */
+  createSecret(name: string, value: () => string): string;
   /** Answers requests whose `X-Amz-Target` starts with `<targetPrefix>.` (before SQS sees them). */
   serveJsonApi(targetPrefix: string, handler: JsonApiHandler): void;
   /**
@@ -203,6 +214,11 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
   const moveTasks = createMessageMoveTasks(injectSqs(app), {
     ...(options.dataDir !== undefined ? { file: join(options.dataDir, MESSAGE_MOVE_TASKS_FILE) } : {}),
   });
+  // Secrets Manager (awsJson1_1, `X-Amz-Target: secretsmanager.<Operation>`), kept with the rest.
+  const secrets = createLocalSecrets(
+    options.dataDir === undefined ? undefined : join(options.dataDir, SECRETS_FILE),
+  );
+  jsonApis.set(SECRETS_MANAGER_TARGET_PREFIX, secrets.api);
 
   // A presigned S3 URL's lifetime first: S3 authenticates a request before it authorizes it, and a
   // URL past its X-Amz-Expires (or presigned for longer than S3 allows) is refused whoever signed it,
@@ -237,6 +253,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
                 headers: IN_PROCESS_CALL_HEADERS,
               })
             ).statusCode !== 404,
+          secretArn: (secretId) => secrets.arnOf(secretId),
         },
       );
       if (refused && 'deniedObjects' in refused) denyDeletes(request, refused.deniedObjects);
@@ -407,7 +424,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     for (const listener of objectListeners) listener(event);
   });
 
-  // Other JSON-protocol APIs (Step Functions) share the endpoint, as on LocalStack: answer them
+  // Other JSON-protocol APIs (Step Functions, EventBridge, Secrets Manager) share the endpoint, as on LocalStack: answer them
   // before fauxqs's SQS handler, which would reject an unknown X-Amz-Target.
   // Function URLs: S3's `/:bucket/*` route matches these paths, so they are answered before it runs.
   app.addHook('preHandler', async (request, reply) => {
@@ -535,6 +552,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
       }
     },
     applyLifecycle: () => lifecycle.apply(),
+    createSecret: (name, value) => secrets.ensure(name, value),
     onObjectCreated(listener) {
       objectListeners.add(listener);
     },

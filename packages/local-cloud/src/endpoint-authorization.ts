@@ -6,12 +6,18 @@ import {
   s3Authorization,
   s3BucketArn,
   s3ReadsObject,
+  secretsManagerAuthorization,
   sqsAuthorization,
   statesAuthorization,
 } from '@sidestep/iam';
 import { JsonBodyError } from './aws-api-errors.ts';
 import { FAUXQS_INSPECTION_PATH_PREFIX, jsonBody } from './aws-endpoint.ts';
-import type { EndpointAuthorizer, EndpointRefusal, EndpointRequest } from './endpoint-authorizer.ts';
+import type {
+  EndpointAuthorizer,
+  EndpointLookups,
+  EndpointRefusal,
+  EndpointRequest,
+} from './endpoint-authorizer.ts';
 import { FUNCTION_URL_PATH_PREFIX } from './function-url.ts';
 import { invokeTarget, LAMBDA_INVOKE_PATH, lambdaErrorResponse } from './lambda-invoke.ts';
 import { type AccessDenial, ANONYMOUS, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
@@ -25,7 +31,7 @@ const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
 
 /** What a request is, for IAM: its API, operation and the checks AWS makes. */
 export interface RequestAuthorization {
-  readonly api: 'sqs' | 's3' | 'states' | 'events' | 'lambda' | 'lambda-url';
+  readonly api: 'sqs' | 's3' | 'states' | 'events' | 'secretsmanager' | 'lambda' | 'lambda-url';
   readonly operation: string;
   readonly checks: readonly AuthorizationCheck[];
   /** SQS only: the protocol of the request, for the error's shape. */
@@ -80,7 +86,7 @@ export function endpointAuthorizer(
     if (caller.type === 'operator') return undefined;
     let authorization: RequestAuthorization;
     try {
-      authorization = requestAuthorization(request, query);
+      authorization = requestAuthorization(request, query, lookups);
     } catch (error) {
       const message = `the local cloud cannot authorize ${request.method} ${request.url.split('?')[0]}: ${
         error instanceof Error ? error.message : String(error)
@@ -118,6 +124,7 @@ function guessApi(request: EndpointRequest): RequestAuthorization['api'] {
   const target = String(request.headers['x-amz-target'] ?? '');
   if (target.startsWith('AWSStepFunctions.')) return 'states';
   if (target.startsWith('AWSEvents.')) return 'events';
+  if (target.startsWith('secretsmanager.')) return 'secretsmanager';
   if (target.startsWith('AmazonSQS.') || isSqsQuery(request)) return 'sqs';
   return 's3';
 }
@@ -129,8 +136,15 @@ function isSqsQuery(request: EndpointRequest): boolean {
   );
 }
 
-/** The API, operation and checks of one request. */
-export function requestAuthorization(request: EndpointRequest, query: URLSearchParams): RequestAuthorization {
+/**
+ * The API, operation and checks of one request; `lookups.secretArn` resolves the secret a Secrets
+ * Manager request names (@default none: the request's `SecretId` as it is).
+ */
+export function requestAuthorization(
+  request: EndpointRequest,
+  query: URLSearchParams,
+  lookups: Pick<EndpointLookups, 'secretArn'> = { secretArn: () => undefined },
+): RequestAuthorization {
   const path = request.url.split('?')[0] ?? '/';
   if (path.startsWith(FUNCTION_URL_PATH_PREFIX)) {
     const name = decodeURIComponent(path.slice(FUNCTION_URL_PATH_PREFIX.length).split('/')[0] ?? '');
@@ -179,6 +193,9 @@ export function requestAuthorization(request: EndpointRequest, query: URLSearchP
       };
     }
     if (prefix === 'AWSEvents') return { api: 'events', operation, checks: eventsChecks(operation, body) };
+    if (prefix === 'secretsmanager') {
+      return { api: 'secretsmanager', operation, checks: secretsManagerChecks(operation, body, lookups) };
+    }
     throw new UnmappedRequestError(`no authorization mapping for X-Amz-Target ${target}`);
   }
   if (isSqsQuery(request)) {
@@ -280,6 +297,29 @@ function eventsChecks(operation: string, body: Record<string, unknown>): Authori
   );
 }
 
+/**
+ * A Secrets Manager call is authorized on the secret's full ARN whichever way the request names it
+ * (ARN, name, partial ARN), with GetSecretValue's `VersionStage` and `VersionId` as the condition
+ * keys `secretsmanager:VersionStage` / `secretsmanager:VersionId`; a secret that does not exist is
+ * named by the ARN format without a suffix, so a caller not allowed it gets AccessDeniedException and
+ * learns nothing of which secrets exist, as on AWS (API_GetSecretValue: "you receive either a
+ * ResourceNotFoundException or an AccessDeniedException error, depending on your permissions").
+ */
+function secretsManagerChecks(
+  operation: string,
+  body: Record<string, unknown>,
+  lookups: Pick<EndpointLookups, 'secretArn'>,
+): AuthorizationCheck[] {
+  const named = operation === 'CreateSecret' ? body.Name : body.SecretId;
+  const secretId = typeof named === 'string' && named !== '' ? named : undefined;
+  return secretsManagerAuthorization(operation, {
+    ...SCOPE,
+    ...(secretId === undefined ? {} : { secretId: lookups.secretArn(secretId) ?? secretId }),
+    ...(typeof body.VersionStage === 'string' ? { versionStage: body.VersionStage } : {}),
+    ...(typeof body.VersionId === 'string' ? { versionId: body.VersionId } : {}),
+  });
+}
+
 /** The S3 REST operation of a path-style request: method, path and query. */
 function s3RequestAuthorization(
   request: EndpointRequest,
@@ -379,7 +419,8 @@ function s3RequestAuthorization(
  * - SQS query (XML): 403 `<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>...`;
  * - SQS JSON: 400 with `x-amzn-query-error: AccessDenied;Sender`, the header AWS sends so SDKs keep
  *   the query protocol's error code (`AccessDenied`);
- * - the other JSON APIs (Step Functions, EventBridge): 400 `{"__type":"AccessDeniedException"}`;
+ * - the other JSON APIs (Step Functions, EventBridge, Secrets Manager): 400
+ *   `{"__type":"AccessDeniedException"}`;
  * - a function URL: 403 `{"Message":"Forbidden. For troubleshooting ..."}`.
  */
 export function refusal(

@@ -18,6 +18,11 @@ export interface EndpointLookups {
    * answered 404 (a version that is a delete marker exists: S3 answers it 405).
    */
   objectExists(bucket: string, key: string, versionId?: string): Promise<boolean>;
+  /**
+   * The full ARN of the secret a Secrets Manager `SecretId` names (by ARN, name or partial ARN), or
+   * `undefined` when there is no such secret: IAM authorizes the call on the secret's ARN.
+   */
+  secretArn(secretId: string): string | undefined;
 }
 
 /** The response for a refused request, in the protocol the request used. */

@@ -13,7 +13,7 @@ import {
   type SynthesizedTerraformJson,
   s3BucketArn,
 } from '@sidestep/iam';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName, localSecretArn } from './local-names.ts';
 import { firstHeaderValue } from './request-parts.ts';
 import { isPresignedQuery } from './s3-presigned-url.ts';
 
@@ -237,8 +237,8 @@ export function assertAuthorizedForRule(
 /**
  * Loads the stack's roles and resource policies (queue, bucket and function policies) with the
  * local cloud's account and region, resolving the references only a deployment knows: a secret's
- * ARN, whose random suffix Secrets Manager picks, becomes `<name>-local` (no local code reads
- * secrets: the local services get their values in the environment).
+ * ARN, whose random suffix Secrets Manager picks, becomes `<name>-local` ({@link localSecretArn}),
+ * the ARN the local Secrets Manager gives the secret it creates for it (local-secrets.ts).
  */
 export function createLocalIam(options: LocalIamOptions): LocalIam {
   const secrets = options.stack.resource?.aws_secretsmanager_secret ?? {};
@@ -249,7 +249,7 @@ export function createLocalIam(options: LocalIamOptions): LocalIam {
       const [type, id, attribute] = reference.split('.');
       const name = type === 'aws_secretsmanager_secret' && id ? secrets[id]?.name : undefined;
       if (typeof name !== 'string' || (attribute !== 'arn' && attribute !== 'id')) return undefined;
-      return `arn:aws:secretsmanager:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:secret:${name}-local`;
+      return localSecretArn(name);
     },
   });
   const roleNames = [...stack.roles.keys()];

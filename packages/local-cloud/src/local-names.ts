@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { secretArn } from '@sidestep/iam';
 import { resourceName } from '@sidestep/manifest';
 
 /** The region every local resource lives in. */
@@ -35,6 +36,22 @@ export function localStateMachineArn(workflow: string): string {
 /** The pipe from a source queue, named like the queue: `arn:aws:pipes:<region>:<account>:pipe/sidestep-local-<queue>`. */
 export function localPipeArn(queue: string): string {
   return `arn:aws:pipes:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:pipe/${localName(queue)}`;
+}
+
+/**
+ * A secret's ARN without the suffix Secrets Manager adds: `arn:aws:secretsmanager:<region>:<account>:secret:<name>`,
+ * the partial ARN a request may name it by.
+ */
+export function partialSecretArn(name: string): string {
+  return secretArn({ region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID }, name);
+}
+
+/**
+ * The local secret `name`'s ARN: its partial ARN and `-local` where Secrets Manager adds a hyphen and
+ * six random characters (so the stack's policies, which name the secret's ARN, resolve to it).
+ */
+export function localSecretArn(name: string): string {
+  return `${partialSecretArn(name)}-local`;
 }
 
 /** The sidestep bus infra creates, `sidestep-<env>`: operator events go there. */

@@ -164,10 +164,10 @@ export function readStateFile(file: string): unknown {
 
 /**
  * Writes `value` as JSON to `file` (to a temporary file, then renamed over it), so a crash leaves
- * the old or the new file, never half of one.
+ * the old or the new file, never half of one; the new file gets `mode` (@default 0o666, less the umask).
  */
-export function writeStateFile(file: string, value: unknown): void {
-  const temporary = writeTemporaryFile(file, JSON.stringify(value));
+export function writeStateFile(file: string, value: unknown, mode?: number): void {
+  const temporary = writeTemporaryFile(file, JSON.stringify(value), mode);
   try {
     renameSync(temporary, file);
   } finally {
