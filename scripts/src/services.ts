@@ -57,11 +57,13 @@ export function localNotifyLocale(
 export const EXPORT_DOWNLOAD_FUNCTION = 'export-download';
 
 /**
- * The local secret download links are signed with (on AWS a Secrets Manager secret): kept in the
- * state directory, so a link mailed before a restart still opens after it, for its 7 days, as the
- * export it points at is kept; `--fresh` clears it with the exports.
+ * The Secrets Manager secret download links are signed with, `sidestep-local-export-download-key`:
+ * infra's ExportDownload secret, which the local cloud creates from the stack with a random key and
+ * keeps in its state directory, so a link mailed before a restart still opens after it, for its 7
+ * days, as the export it points at is kept; `--fresh` clears it with the exports. The finalizer and
+ * the download endpoint read it as on AWS (GetSecretValue, AWSCURRENT and AWSPREVIOUS), as their roles.
  */
-export const DOWNLOAD_SIGNING_KEY_SECRET = 'download-signing-key';
+export const DOWNLOAD_SIGNING_KEY_SECRET = 'export-download-key';
 
 const statusUpdater = registeredService('status-updater').manifest;
 const finalizer = registeredService('export-finalizer');
@@ -74,9 +76,9 @@ const batchWorker = registeredTask('batch-worker').manifest;
 const LOCAL_ENVIRONMENT: Readonly<
   Record<string, (cloud: LocalServiceUrls) => Readonly<Record<string, string>>>
 > = {
-  [finalizer.manifest.name]: ({ functionUrl, secret }) => ({
+  [finalizer.manifest.name]: ({ functionUrl, secretArn }) => ({
     DOWNLOAD_BASE_URL: functionUrl(EXPORT_DOWNLOAD_FUNCTION),
-    DOWNLOAD_SIGNING_KEY: secret(DOWNLOAD_SIGNING_KEY_SECRET),
+    DOWNLOAD_SIGNING_KEY_SECRET_ARN: secretArn(DOWNLOAD_SIGNING_KEY_SECRET),
   }),
   [registeredService('job-sweeper').manifest.name]: () => ({ NOTIFY_ADDRESS: LOCAL_NOTIFY_ADDRESS }),
 };

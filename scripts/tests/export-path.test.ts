@@ -4,6 +4,12 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import type { DescribeExecutionCommandOutput, SFNClient } from '@aws-sdk/client-sfn';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -128,6 +134,34 @@ async function objectBytes(key: string): Promise<Buffer> {
   return Buffer.from((await object.Body?.transformToByteArray()) ?? []);
 }
 
+/**
+ * The download link of a new export of this run's users (the first test imported them), requested by
+ * `rotation-<label>@<domain>`, read from its mail.
+ */
+async function exportLink(label: string): Promise<string> {
+  const requestedBy = `rotation-${label}@${domain}`;
+  const requestId = `req-rotation-${label}-${run}`;
+  await requestExport(requestId, {
+    requestedBy,
+    fileName: `rotation-${label}-${run}`,
+    filter: { emailDomain: domain },
+  });
+  expect((await finishedExecution(EXPORT_MACHINE, requestId)).status).toBe('SUCCEEDED');
+  await collecting.waitFor(
+    'mail-delivered',
+    (event) => event.to.includes(requestedBy) && event.subject === 'Your export is ready',
+    30_000,
+  );
+  const [mail] = mails(requestedBy, 'Your export is ready');
+  return /Download: (\S+)/.exec(mail ?? '')?.[1] ?? '';
+}
+
+/** The key id (`i`) of a download link's token claims (`<claims>.<mac>`, base64url JSON). */
+function keyIdOf(link: string): unknown {
+  const token = new URL(link).searchParams.get('token') ?? '';
+  return JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')).i;
+}
+
 describe('the export path in the local cloud', () => {
   it('exports every imported row to one .csv.gz with escaped formulas, mails the link, and SUCCEEDS', async () => {
     // An import first: the users the export will find.
@@ -210,6 +244,39 @@ describe('the export path in the local cloud', () => {
       [requestId],
     );
     expect(job.rows).toEqual([{ state: 'succeeded', rows_total: String(ROWS), result_key: files[0] }]);
+  }, 180_000);
+
+  // The signing key is infra's secret, read by the finalizer and the download endpoint with
+  // GetSecretValue as their own roles, as deployed; put-secret-value rotates it: AWSCURRENT signs the
+  // next link, the version it replaced becomes AWSPREVIOUS and still opens the links it signed
+  // (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html).
+  it('signs links with the secret’s AWSCURRENT key and still opens the old links after PutSecretValue rotates it', async () => {
+    const secrets = new SecretsManagerClient(path.client);
+    try {
+      const SecretId = 'sidestep-local-export-download-key';
+      const first = await secrets.send(new GetSecretValueCommand({ SecretId }));
+      expect(first.SecretString).toMatch(/^[0-9a-f]{64}$/);
+      const before = await exportLink('before');
+      expect((await fetch(before, { redirect: 'manual' })).status).toBe(302);
+
+      const put = await secrets.send(
+        new PutSecretValueCommand({ SecretId, SecretString: randomBytes(32).toString('hex') }),
+      );
+      const { VersionIdsToStages } = await secrets.send(new DescribeSecretCommand({ SecretId }));
+      expect(VersionIdsToStages).toMatchObject({
+        [put.VersionId as string]: ['AWSCURRENT'],
+        [first.VersionId as string]: ['AWSPREVIOUS'],
+      });
+      const after = await exportLink('after');
+      // Signed with the new key: its token names another key id than the first link's.
+      expect(keyIdOf(after)).not.toBe(keyIdOf(before));
+      // The download endpoint holds the old key as current (cached): the new key id makes it fetch again.
+      expect((await fetch(after, { redirect: 'manual' })).status).toBe(302);
+      // The old link: its key is AWSPREVIOUS now.
+      expect((await fetch(before, { redirect: 'manual' })).status).toBe(302);
+    } finally {
+      secrets.destroy();
+    }
   }, 180_000);
 
   it('mails a request in Japanese when it asks for ja, through the real status-updater and mail-dispatcher', async () => {

@@ -7,7 +7,7 @@ import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { LocalFunctionUrl, LocalService } from './local-definitions.ts';
 import { LOCAL_ROLES } from './local-iam.ts';
 import { localName, UnknownLocalNameError } from './local-names.ts';
-import { localSecret } from './local-state.ts';
+import { randomSecretValue } from './local-secrets.ts';
 import type { JobQueue } from './queues.ts';
 import { type LocalResources, serviceEnvironment } from './service-environment.ts';
 import { type Defer, type Started, startPhase } from './start-phase.ts';
@@ -25,9 +25,7 @@ export interface FunctionHostsOptions {
   readonly services: readonly LocalService[];
   readonly functionUrls: readonly LocalFunctionUrl[];
   readonly rootDir: string;
-  /** Where the cloud keeps its state: the services' secrets ({@link LocalServiceUrls.secret}). */
-  readonly stateDir: string;
-  /** The endpoint that answers the function URLs. */
+  /** The endpoint that answers the function URLs and keeps the secrets ({@link LocalServiceUrls.secretArn}). */
   readonly endpoint: AwsEndpoint;
   /** Each service's job queue by service name (its DLQ goes into the service's environment). */
   readonly queues: ReadonlyMap<string, JobQueue>;
@@ -67,13 +65,13 @@ export function startFunctionHosts(options: FunctionHostsOptions): Promise<Start
   const { reporter } = options;
   return startPhase(reporter, async (defer) => {
     const functionUrl = (name: string) => `${options.endpoint.url}${FUNCTION_URL_PATH_PREFIX}${name}/`;
-    const secret = (name: string) => localSecret(options.stateDir, name);
+    const secretArn = (name: string) => options.endpoint.createSecret(localName(name), randomSecretValue);
     const environmentOf = (service: LocalService, queue: JobQueue | undefined) => ({
       ...serviceEnvironment(service.manifest, {
         ...options.resources,
         ...(queue ? { deadLetterQueueUrl: queue.deadLetter.url } : {}),
       }),
-      ...service.environment?.({ functionUrl, secret }),
+      ...service.environment?.({ functionUrl, secretArn }),
     });
     const start = (
       name: string,

@@ -44,7 +44,7 @@ export {
   type LocalDatabaseOptions,
   startLocalDatabase,
 } from './local-database.ts';
-export { clearLocalCloudState, hasLocalCloudState, LOCAL_STATE, localSecret } from './local-state.ts';
+export { clearLocalCloudState, hasLocalCloudState, LOCAL_STATE } from './local-state.ts';
 export type { PipeSourceQueue } from './pipe.ts';
 // Types the local cloud's options and result name.
 export type { JobQueue } from './queues.ts';

@@ -27,6 +27,7 @@ import {
   localScheduleArn,
 } from './local-names.ts';
 import { createLocalQueues, type LocalQueues } from './local-queues.ts';
+import { randomSecretValue } from './local-secrets.ts';
 import { LOCAL_STATE, lastFiredFile, pendingFiringsFile, pendingInvocationsFile } from './local-state.ts';
 import { startLocalTriggers } from './local-triggers.ts';
 import { checkTaskBundles, startLocalWorkflows } from './local-workflows.ts';
@@ -258,6 +259,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     const { endpoint, sqs } = stack.use(
       await startAws(host, options.port ?? 4566, join(stateDir, LOCAL_STATE.aws), iam, reporter),
     );
+    createStackSecrets(endpoint, options.stack);
     const queues = await createLocalQueues(sqs, services, options.pipes ?? [], reporter);
     const { smtp } = stack.use(
       await startMailSink(join(stateDir, LOCAL_STATE.outbox), host, options.smtpPort, maxSendRate, reporter),
@@ -278,7 +280,6 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         services,
         functionUrls: options.functionUrls ?? [],
         rootDir: options.rootDir,
-        stateDir,
         endpoint,
         queues: queues.byService,
         resources,
@@ -461,6 +462,18 @@ function startAws(
     defer(() => sqs.destroy());
     return { endpoint, sqs };
   });
+}
+
+/**
+ * The stack's Secrets Manager secrets (`aws_secretsmanager_secret`), each created on the endpoint with
+ * a random value ({@link randomSecretValue}) unless kept from an earlier start: on AWS the stack
+ * creates them and an operator puts their value (infra's ExportDownload). Their ARNs are the ones the
+ * stack's policies resolve to (`localSecretArn`). Nothing to stop: the secrets live in the endpoint.
+ */
+function createStackSecrets(endpoint: AwsEndpoint, stack: SynthesizedTerraformJson | undefined): void {
+  for (const secret of Object.values(stack?.resource?.aws_secretsmanager_secret ?? {})) {
+    if (typeof secret?.name === 'string') endpoint.createSecret(secret.name, randomSecretValue);
+  }
 }
 
 /**

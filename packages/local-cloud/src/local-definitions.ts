@@ -15,8 +15,8 @@ export interface LocalService {
   readonly bundleDir: string;
   /**
    * Variables infra gives the function beyond what its manifest's permissions imply (the
-   * export-finalizer's DOWNLOAD_BASE_URL, its signing key), from the running cloud's URLs and
-   * secrets.
+   * export-finalizer's DOWNLOAD_BASE_URL, its signing key's secret), from the running cloud's URLs
+   * and secrets.
    * @default none
    */
   readonly environment?: (cloud: LocalServiceUrls) => Readonly<Record<string, string>>;
@@ -27,10 +27,12 @@ export interface LocalServiceUrls {
   /** `<endpoint>/lambda-url/<name>/`: see {@link LocalCloud.functionUrl}. */
   functionUrl(name: string): string;
   /**
-   * The secret `name` kept in the state directory (`secrets/<name>`, 0600): made at its first use,
-   * the same at every later start, cleared by `--fresh` (what Secrets Manager keeps on AWS).
+   * The ARN of the Secrets Manager secret `sidestep-local-<name>` on the local endpoint, as infra
+   * passes a secret's ARN: the stack's secret, created at start with a random value (32 bytes as
+   * hex), or made here with one when the stack has none of that name; the same at every later start
+   * (PutSecretValue rotates it), cleared by `--fresh`.
    */
-  secret(name: string): string;
+  secretArn(name: string): string;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { UnknownOperationError } from './aws-api-errors.ts';
 import type { JsonApiHandler } from './aws-endpoint.ts';
 import { localSecretArn, partialSecretArn } from './local-names.ts';
@@ -32,6 +32,14 @@ interface Secret {
   readonly createdDate: number;
   lastChangedDate: number;
   readonly versions: SecretVersion[];
+}
+
+/**
+ * The value the local cloud gives a secret it creates (the stack's, which an operator fills on AWS
+ * with put-secret-value): 32 random bytes as hex, a key for the export download links' HMAC.
+ */
+export function randomSecretValue(): string {
+  return randomBytes(32).toString('hex');
 }
 
 /** A Secrets Manager error: `name` is AWS's error code, answered with 400 as the JSON protocol does. */

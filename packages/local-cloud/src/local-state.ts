@@ -1,9 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
-  chmodSync,
   closeSync,
   fsyncSync,
-  linkSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -24,7 +22,9 @@ import type { LastFiredStore, PendingFiring, PendingFiringsStore } from './sched
 export const LOCAL_STATE = {
   /**
    * SQS and S3: queues, messages with their receive state, DLQs, buckets, objects (fauxqs SQLite),
-   * and DLQ redrives (message move tasks, `message-move-tasks.json`).
+   * DLQ redrives (message move tasks, `message-move-tasks.json`), and Secrets Manager's secrets with
+   * their versions (`secrets-manager.json`, 0600): the export download links' signing key among
+   * them, so a link mailed before a restart still opens after it.
    */
   aws: 'aws',
   /** Step Functions executions and their history (JSON lines). */
@@ -42,11 +42,6 @@ export const LOCAL_STATE = {
   database: 'postgres',
   /** Mail the SMTP sink received (.eml files). */
   outbox: 'outbox',
-  /**
-   * Secrets made once per state directory and kept, each a file only its owner may read (0600):
-   * the export download links' signing key, so a link mailed before a restart still opens after it.
-   */
-  secrets: 'secrets',
 } as const;
 
 /** The top-level entries of the state directory the local cloud owns. */
@@ -76,60 +71,6 @@ export async function hasLocalCloudState(stateDir: string): Promise<boolean> {
     }
   }
   return false;
-}
-
-/** A key {@link localSecret} makes: 32 random bytes as hex. */
-const SECRET = /^[0-9a-f]{64}$/;
-
-/**
- * The secret `name` of this state directory (`<stateDir>/secrets/<name>`, 32 random bytes as hex):
- * made on first use, readable by its owner only (0600, in a 0700 directory), and the same value at
- * every later start until `--fresh` clears it with the rest of the state. A key is published whole
- * (written to a temporary file, then linked to its name), so a start that finds the file reads a
- * whole key: two starts at once keep the one that was linked first, and a crash leaves no half key.
- * A file that is not such a key (one an older start left empty) is replaced.
- */
-export function localSecret(stateDir: string, name: string): string {
-  const directory = join(stateDir, LOCAL_STATE.secrets);
-  const file = join(directory, name);
-  mkdirSync(directory, { recursive: true, mode: 0o700 });
-  // mkdirSync's mode applies only to a directory it creates: one made before (by hand, by an older
-  // start) is tightened too.
-  chmodSync(directory, 0o700);
-  const kept = readSecretFile(file);
-  if (kept !== undefined && SECRET.test(kept)) return kept;
-  const temporary = writeTemporaryFile(file, randomBytes(32).toString('hex'), 0o600);
-  try {
-    if (kept === undefined) {
-      // `link` fails with EEXIST when another start published its key first: that key is kept.
-      try {
-        linkSync(temporary, file);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-    } else {
-      // Not a key: replaced whole. Two starts that found it at once may each replace it; the file
-      // keeps the last one.
-      renameSync(temporary, file);
-    }
-  } finally {
-    rmSync(temporary, { force: true });
-  }
-  const secret = readSecretFile(file);
-  if (secret === undefined || !SECRET.test(secret)) {
-    throw new Error(`the secret ${file} is not a key after it was written`);
-  }
-  return secret;
-}
-
-/** What `file` holds, trimmed; `undefined` when there is no such file. */
-function readSecretFile(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
 }
 
 /**

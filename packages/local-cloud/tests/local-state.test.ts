@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import {
@@ -10,7 +9,6 @@ import {
   hasLocalCloudState,
   LOCAL_STATE,
   lastFiredFile,
-  localSecret,
   pendingFiringsFile,
 } from '../src/local-state.ts';
 import { createVirtualClock, type ScheduleFiring, startScheduler } from '../src/scheduler.ts';
@@ -140,64 +138,4 @@ describe('hasLocalCloudState', () => {
     await clearLocalCloudState(stateDir);
     expect(await hasLocalCloudState(stateDir)).toBe(false);
   });
-});
-
-describe('localSecret', () => {
-  it('makes a secret once, keeps it for every later start, and a clear makes a new one', async () => {
-    const first = localSecret(stateDir, 'key');
-    expect(first).toMatch(/^[0-9a-f]{64}$/);
-    expect(localSecret(stateDir, 'key')).toBe(first);
-    expect(localSecret(stateDir, 'other')).not.toBe(first);
-    await clearLocalCloudState(stateDir);
-    expect(localSecret(stateDir, 'key')).not.toBe(first);
-  });
-
-  it('replaces a file that is not a well-formed key (the empty file a crash between create and write left) and keeps the new key', async () => {
-    const file = join(stateDir, LOCAL_STATE.secrets, 'key');
-    for (const broken of ['', 'abc123', `${'g'.repeat(64)}`, `${'a'.repeat(64)}\n${'b'.repeat(64)}`]) {
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, broken);
-      const key = localSecret(stateDir, 'key');
-      expect(key).toMatch(/^[0-9a-f]{64}$/);
-      expect(localSecret(stateDir, 'key')).toBe(key);
-      expect((await readFile(file, 'utf8')).trim()).toBe(key);
-      expect((await stat(file)).mode & 0o777).toBe(0o600);
-    }
-  });
-
-  it('tightens an existing secrets directory to 0700', async () => {
-    const directory = join(stateDir, LOCAL_STATE.secrets);
-    await mkdir(directory);
-    await chmod(directory, 0o755);
-    localSecret(stateDir, 'key');
-    expect((await stat(directory)).mode & 0o777).toBe(0o700);
-  });
-
-  it('gives starts that ask at the same moment one whole key, never an empty or a second one', async () => {
-    const starts = 4;
-    const rounds = 300;
-    const barrier = new SharedArrayBuffer(8);
-    const workers = Array.from(
-      { length: starts },
-      () =>
-        new Worker(new URL('./fixtures/state-process/secret-starts.ts', import.meta.url), {
-          workerData: { base: stateDir, rounds, starts, name: 'key', barrier },
-        }),
-    );
-    const values = await Promise.all(
-      workers.map(
-        (worker) =>
-          new Promise<string[]>((resolve, reject) => {
-            worker.once('message', resolve);
-            worker.once('error', reject);
-          }),
-      ),
-    );
-    const differing = Array.from({ length: rounds }, (_, round) => values.map((got) => got[round])).filter(
-      (keys) => !/^[0-9a-f]{64}$/.test(keys[0] ?? '') || keys.some((key) => key !== keys[0]),
-    );
-    expect(differing).toEqual([]);
-    // No temporary file left beside a key.
-    expect(await readdir(join(stateDir, '0', LOCAL_STATE.secrets))).toEqual(['key']);
-  }, 60_000);
 });

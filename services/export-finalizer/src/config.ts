@@ -14,9 +14,9 @@ const ExportFinalizerEnvironment = z.object({
   DOWNLOAD_BASE_URL: z.optional(z.url({ protocol: /^https?$/ })),
   /** The image CMD Lambda runs (`index.handler` or `index.downloadHandler`); set by Lambda itself. */
   _HANDLER: z.optional(z.string()),
-  /** The HMAC key itself (local cloud, tests): at least 32 characters. Wins over the secret. */
+  /** The HMAC key itself (tests, the bench): at least 32 characters. Wins over the secret. */
   DOWNLOAD_SIGNING_KEY: z.optional(z.string().check(z.minLength(32))),
-  /** The Secrets Manager secret holding the HMAC key (on AWS; set by infra). */
+  /** The Secrets Manager secret holding the HMAC key (set by infra on AWS, by the local cloud locally). */
   DOWNLOAD_SIGNING_KEY_SECRET_ARN: z.optional(z.string().check(z.minLength(1))),
   /** Seconds a download link works. 7 days: as long as the exports bucket keeps an export. */
   DOWNLOAD_LINK_TTL_SECONDS: z._default(

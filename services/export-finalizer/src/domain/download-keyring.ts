@@ -1,8 +1,9 @@
 import { signingKeyId } from './download-token.ts';
 
 /**
- * Where the signing keys come from: on AWS the secret's versions labelled AWSCURRENT and AWSPREVIOUS
- * (`SecretsManagerSigningKeys`), locally one fixed key ({@link fixedSigningKey}).
+ * Where the signing keys come from: the secret's versions labelled AWSCURRENT and AWSPREVIOUS
+ * (`SecretsManagerSigningKeys`, on AWS and in the local cloud), or one fixed key in tests and the
+ * bench ({@link fixedSigningKey}).
  */
 export interface SigningKeySource {
   /** The key links are signed with now; `fresh` bypasses any cache. */
@@ -11,7 +12,7 @@ export interface SigningKeySource {
   previous(options?: { readonly fresh?: boolean }): Promise<string | undefined>;
 }
 
-/** A source of one key that never rotates (`DOWNLOAD_SIGNING_KEY`: the local cloud, tests). */
+/** A source of one key that never rotates (`DOWNLOAD_SIGNING_KEY`: tests, the bench). */
 export function fixedSigningKey(value: string): SigningKeySource {
   return { current: async () => value, previous: async () => undefined };
 }
