@@ -381,7 +381,9 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
   common(
     program
       .command('stop <execution>')
-      .description('StopExecution of a running execution: its task is stopped and its job fails, mailed'),
+      .description(
+        'StopExecution of a running execution: its task is stopped and its job fails, mailed (a job that had already succeeded keeps its result, and its success mail is sent); says which',
+      ),
   )
     .requiredOption('--cause <text>', "why, recorded with the stop and in the job's failure reason")
     .action(

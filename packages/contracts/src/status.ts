@@ -171,6 +171,12 @@ export const ExportJobResult = /* @__PURE__ */ lazySchema(() =>
     rows: z.int().check(z.minimum(0)),
     bytes: z.int().check(z.minimum(0)),
     downloadUrl: z.url({ protocol: /^https?$/ }),
+    /**
+     * When `downloadUrl` stops working: kept on the job (`download_expires_at`) so that an
+     * `export.ready` mail the job-sweeper sends in NotifyReady's place is the workflow's very
+     * payload. Optional: a finish from before it was kept still validates.
+     */
+    downloadExpiresAt: z.optional(z.iso.datetime({ offset: true })),
   }),
 );
 export type ExportJobResult = z.infer<typeof ExportJobResult>;
@@ -457,6 +463,13 @@ export const SweepStaleJobsOutput = /* @__PURE__ */ lazySchema(() =>
      * Cause held, which this invocation queued again.
      */
     requeued: z.optional(z.array(z.string())),
+    /**
+     * For an execution that ended (stopped, failed) after its job succeeded: the id of each success
+     * mail (`import.completed`, `export.ready`) this invocation queued in its Notify step's place,
+     * the envelope and key that step sends (the workflow may have queued it first: the
+     * mail-dispatcher sends once per key).
+     */
+    completed: z.optional(z.array(z.string())),
     /** For an execution's status change older than its latest redrive: the jobs it left as they are. */
     ignored: z.optional(z.array(StaleEventJob)),
     purged: z.optional(SweepPurged),

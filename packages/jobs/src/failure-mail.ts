@@ -58,34 +58,42 @@ function failureTemplate(kind: JobKind): 'import.failed' | 'export.failed' {
  * Imports go to `notifyAddress` (as in the import workflow), exports to their requester.
  */
 export function failureMail(job: FailedJobMailFacts, notifyAddress: string): MailSendJobInput {
-  const id = failureMailId(job.kind, job.jobId, job.attempt);
-  // Written always, as the workflow's envelope does: the payloads must be the same.
-  const locale = (job.locale ?? 'en') as MailLocale;
-  const common = { locale, jobId: job.jobId, idempotencyKey: id };
   return job.kind === 'import'
-    ? {
-        type: 'mail.send',
-        version: 1,
-        id,
-        payload: {
-          template: 'import.failed',
-          to: notifyAddress,
-          ...common,
-          params: { jobId: job.jobId, fileName: job.fileName ?? job.jobId, reason: job.reason },
-        },
-      }
-    : {
-        type: 'mail.send',
-        version: 1,
-        id,
-        payload: {
-          template: 'export.failed',
-          // A missing requester is refused by the mail contract, naming `payload.to`.
-          to: job.requestedBy ?? '',
-          ...common,
-          params: { jobId: job.jobId, reason: job.reason },
-        },
-      };
+    ? jobMail('import.failed', job, notifyAddress, {
+        jobId: job.jobId,
+        fileName: job.fileName ?? job.jobId,
+        reason: job.reason,
+      })
+    : // A missing requester is refused by the mail contract, naming `payload.to`.
+      jobMail('export.failed', job, job.requestedBy ?? '', { jobId: job.jobId, reason: job.reason });
+}
+
+/**
+ * A job's mail as its workflow's `mailEnvelope` (packages/workflows) composes it: id and idempotency
+ * key {@link jobMailKey} of the template, the job's locale (`jobs.locale`; `en` when it has none,
+ * written always, as the workflow's: a mail in another language would be another payload under the
+ * same key, which the mail-dispatcher refuses), and `params` in the order the workflow lists them.
+ */
+export function jobMail(
+  template: MailTemplateName,
+  job: { readonly jobId: string; readonly attempt: number; readonly locale: string | null },
+  to: string,
+  params: Record<string, unknown>,
+): MailSendJobInput {
+  const id = jobMailKey(template, job.jobId, job.attempt);
+  return {
+    type: 'mail.send',
+    version: 1,
+    id,
+    payload: {
+      template,
+      to,
+      locale: (job.locale ?? 'en') as MailLocale,
+      jobId: job.jobId,
+      idempotencyKey: id,
+      params,
+    },
+  } as MailSendJobInput;
 }
 
 /**

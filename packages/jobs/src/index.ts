@@ -5,6 +5,8 @@
  * past their deadline) both move jobs through it, so both obey the same table and leave the same
  * audit trail.
  */
+
+export { completionMail } from './completion-mail.ts';
 export {
   ExportResultMissingError,
   InvalidTransitionError,
@@ -20,6 +22,7 @@ export {
   type FailedJobMailFacts,
   failureMail,
   failureMailId,
+  jobMail,
   jobMailKey,
   SWEEP_MAIL_PENDING,
 } from './failure-mail.ts';

@@ -44,6 +44,8 @@ export interface JobRow {
   requested_by: string | null;
   result_key: string | null;
   download_url: string | null;
+  /** An export's link's expiry, as FinishJob's result gave it (db migration 23); null otherwise. */
+  download_expires_at: Date | null;
   bytes: string | null;
   deadline_at: Date | null;
   swept_at: Date | null;
@@ -55,7 +57,7 @@ export interface JobRow {
 export const JOB_COLUMNS =
   'id, kind, state, execution_id, attempt, file_name, rows_total, rows_imported, rows_rejected, users_written, row_errors, ' +
   'worker_error, error, ' +
-  'requested_by, result_key, download_url, bytes, deadline_at, swept_at, locale';
+  'requested_by, result_key, download_url, download_expires_at, bytes, deadline_at, swept_at, locale';
 
 /** Reads and locks (`FOR UPDATE`) job `jobId` until the transaction ends. */
 export async function lockJob(tx: Queryable, jobId: string): Promise<JobRow | undefined> {
@@ -113,6 +115,7 @@ export async function fireJobEvent(
        bytes = COALESCE($6, bytes),
        result_key = COALESCE($7, result_key),
        download_url = COALESCE($8, download_url),
+       download_expires_at = COALESCE($10::timestamptz, download_expires_at),
        swept_at = COALESCE($9, swept_at),
        -- A sweep is a new failure mail: nothing of an earlier attempt's stays on it (a hand-over by a
        -- release before migration 15 cleared swept_at and sweep_mail_queued_at, not these two).
@@ -132,6 +135,7 @@ export async function fireJobEvent(
       result?.key ?? null,
       result?.downloadUrl ?? null,
       options.sweptAt ?? null,
+      result?.downloadExpiresAt ?? null,
     ],
   );
   const row = updated.rows[0];

@@ -448,7 +448,9 @@ export const STOPPED_BY_OPERATOR = 'StoppedByOperator';
  * for (`ecs:StopTask`: SIGTERM, so the worker records why, keeps what it staged, then SIGKILL after
  * the stop timeout), and the workflows' status rule hands the ABORTED execution to the job-sweeper,
  * which fails its job with "aborted: execution <name> was stopped (StoppedByOperator: <operator>:
- * <cause>)" and queues its failure mail. Recorded in the audit trail.
+ * <cause>)" and queues its failure mail; a job that had already succeeded keeps its result, and the
+ * job-sweeper queues its success mail. What became of the job is read from the ledger after the stop
+ * and told (`jobId`, `job`; see {@link stoppedJob}). Recorded in the audit trail.
  * https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html
  *
  * An execution that is not RUNNING is refused. One can also end on its own between that look and
@@ -476,7 +478,7 @@ export async function stopExecution(
     /** Waits `ms` between the reads after the stop (tests pass one that does not). @default setTimeout */
     readonly sleep?: (ms: number) => Promise<void>;
   } = {},
-): Promise<{ executionArn: string; stopDate: Date | null }> {
+): Promise<{ executionArn: string; stopDate: Date | null; jobId: string | null; job: string }> {
   if (cause.trim() === '') {
     throw new InvalidOptionError('cause: give why the execution is stopped', { field: 'cause' });
   }
@@ -515,10 +517,49 @@ export async function stopExecution(
           field: 'execution',
         });
       }
-      return { executionArn: arn, stopDate: answer.stopDate ?? null };
+      return {
+        executionArn: arn,
+        stopDate: answer.stopDate ?? null,
+        ...(await stoppedJob(context, arn, after)),
+      };
     },
-    (result) => ({ ...result, cause }),
+    (result) => ({ executionArn: result.executionArn, stopDate: result.stopDate, cause }),
   );
+}
+
+/**
+ * What a stop of execution `arn` does to its job, as the ledger tells it after the stop: a job still
+ * `registered` or `running` fails (the job-sweeper fails it with the stop's cause and queues its
+ * failure mail); one that had already succeeded keeps its result (the batch-worker commits an
+ * import's job with its rows, before FinishJob and NotifyCompleted), and the job-sweeper queues its
+ * success mail in case the workflow had not. A job the ledger cannot tell about is said so, with
+ * both outcomes: the stop happened either way, so this is told, not thrown.
+ */
+async function stoppedJob(
+  context: OpsContext,
+  arn: string,
+  described: DescribeExecutionCommandOutput,
+): Promise<{ jobId: string | null; job: string }> {
+  let jobId: string | null = null;
+  try {
+    jobId = await jobIdOf(context, arn, described);
+    if (jobId === null) return { jobId, job: 'no job found in the execution: it had registered none' };
+    const job = await (await context.ledger()).describeJob(jobId);
+    const told =
+      job.state === 'succeeded'
+        ? `${jobId} had already succeeded: its result stands, and the job-sweeper queues its ${
+            job.kind === 'import' ? 'import.completed' : 'export.ready'
+          } mail in case the workflow had not (sent once)`
+        : job.state === 'failed'
+          ? `${jobId} failed (${job.error ?? 'no reason recorded'}): its failure mail is queued`
+          : `${jobId} fails: the job-sweeper fails it with this stop's cause and queues its failure mail`;
+    return { jobId, job: told };
+  } catch (error) {
+    return {
+      jobId,
+      job: `${jobId ?? 'its job'} not read (${describeCause(error)}): it fails, mailed, unless it had already succeeded (then its result stands and its success mail is sent)`,
+    };
+  }
 }
 
 /**

@@ -773,6 +773,7 @@ describe('stopExecution', () => {
   it("stops the execution with the operator's cause under StoppedByOperator, and audits the cause", async () => {
     const { context, sfn } = stagingContext();
     runningUntilStopped(sfn, arn, new Date('2026-12-04T01:00:00Z'));
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [] }); // stopped before RegisterJob
     const audit: unknown[] = [];
     const ledger = { appendAudit: async (entry: unknown) => void audit.push(entry) } as unknown as Ledger;
     const stopped = await stopExecution(
@@ -781,7 +782,12 @@ describe('stopExecution', () => {
       'wrong file uploaded',
     );
 
-    expect(stopped).toEqual({ executionArn: arn, stopDate: new Date('2026-12-04T01:00:00Z') });
+    expect(stopped).toEqual({
+      executionArn: arn,
+      stopDate: new Date('2026-12-04T01:00:00Z'),
+      jobId: null,
+      job: expect.stringContaining('no job found'),
+    });
     expect(sfn.commandCalls(StopExecutionCommand).map((call) => call.args[0].input)).toEqual([
       {
         executionArn: arn,
@@ -801,6 +807,60 @@ describe('stopExecution', () => {
         },
       }),
     ]);
+  });
+
+  /** The execution's history: RegisterJob's output names job `jobId`. */
+  function registered(sfn: ReturnType<typeof stagingContext>['sfn'], jobId: string) {
+    sfn.on(GetExecutionHistoryCommand).resolves({
+      events: [
+        {
+          id: 1,
+          timestamp: new Date(),
+          type: 'TaskStateExited',
+          stateExitedEventDetails: { name: 'RegisterJob', output: JSON.stringify({ job: { jobId } }) },
+        },
+      ],
+    });
+  }
+
+  // The batch-worker commits an import's job `succeeded` with its rows, before the workflow's
+  // FinishJob and NotifyCompleted: a stop then fails nothing, and saying it does would be false.
+  it('tells a stop whose job had already succeeded that its result stands and its success mail is sent, not that it fails', async () => {
+    const { context, sfn } = stagingContext();
+    runningUntilStopped(sfn, arn, new Date('2026-12-04T01:00:00Z'));
+    registered(sfn, 'imp_1');
+    const ledger = {
+      appendAudit: async () => undefined,
+      describeJob: async (jobId: string) => ({ jobId, kind: 'import', state: 'succeeded', error: null }),
+    } as unknown as Ledger;
+    const stopped = await stopExecution({ ...context, ledger: async () => ledger }, arn, 'wrong file');
+    expect(stopped).toMatchObject({ jobId: 'imp_1' });
+    expect(stopped.job).toMatch(/^imp_1 had already succeeded: its result stands/);
+    expect(stopped.job).toContain('import.completed');
+    expect(stopped.job).not.toMatch(/fails/);
+  });
+
+  it('tells a stop whose job was running that the job fails and is mailed, and one whose ledger cannot be read what happens either way', async () => {
+    const { context, sfn } = stagingContext();
+    runningUntilStopped(sfn, arn, new Date('2026-12-04T01:00:00Z'));
+    registered(sfn, 'imp_1');
+    const running = {
+      appendAudit: async () => undefined,
+      describeJob: async (jobId: string) => ({ jobId, kind: 'import', state: 'running', error: null }),
+    } as unknown as Ledger;
+    const stopped = await stopExecution({ ...context, ledger: async () => running }, arn, 'wrong file');
+    expect(stopped).toMatchObject({ jobId: 'imp_1', job: expect.stringMatching(/^imp_1 fails: /) });
+
+    runningUntilStopped(sfn, arn, new Date('2026-12-04T01:00:00Z'));
+    const down = {
+      appendAudit: async () => undefined,
+      describeJob: async () => {
+        throw new Error('connect ETIMEDOUT');
+      },
+    } as unknown as Ledger;
+    const unread = await stopExecution({ ...context, ledger: async () => down }, arn, 'wrong file');
+    expect(unread.job).toMatch(/^imp_1 not read \(Error: connect ETIMEDOUT\): /);
+    expect(unread.job).toContain('unless it had already succeeded');
   });
 
   it.each([
@@ -905,7 +965,7 @@ describe('stopExecution', () => {
       sleep: async (ms) => void waited.push(ms),
     });
 
-    expect(stopped).toEqual({ executionArn: arn, stopDate: new Date('2026-12-04T01:00:00Z') });
+    expect(stopped).toMatchObject({ executionArn: arn, stopDate: new Date('2026-12-04T01:00:00Z') });
     expect(waited).toEqual([200]);
     // The look before the stop, the stale RUNNING after it, then ABORTED.
     expect(sfn.commandCalls(DescribeExecutionCommand)).toHaveLength(3);

@@ -8,7 +8,14 @@ import {
   shorten,
 } from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
-import { failureReason, fireJobEvent, JOB_COLUMNS, type JobRow, MAX_REASON_LENGTH } from '@sidestep/jobs';
+import {
+  completionMail,
+  failureReason,
+  fireJobEvent,
+  JOB_COLUMNS,
+  type JobRow,
+  MAX_REASON_LENGTH,
+} from '@sidestep/jobs';
 import { latestRedriveCount } from '@sidestep/ledger';
 import { UnsentMailNotQueuedError, UnsentMailRefusedError } from './errors.ts';
 import { type MailQueue, queuePendingMails, type SweepOptions, sweptJob } from './sweep-stale-jobs.ts';
@@ -67,6 +74,16 @@ const ENDED = new Set(['ABORTED', 'TIMED_OUT', 'FAILED']);
  * its deadline; then its failure mail is queued with the sweeper's pending mails (once, see
  * `queuePendingMails`).
  *
+ * A job of the execution that is `succeeded` already (the batch-worker commits an import's job with
+ * its rows, before FinishJob; an export's FinishJob commits before NotifyReady) is left as it is, and
+ * its success mail queued ({@link completionMail} of @sidestep/jobs: the envelope and key the
+ * workflow's Notify step sends): the execution may have ended before that step (an operator's or a
+ * deploy's stop, FinishJob's answer lost and MarkFailed failing too). Whether the workflow queued it
+ * first is not known here (nothing in the ledger records a Notify), so it is queued on every such
+ * end, and the mail-dispatcher sends it once per key and payload. A mail SQS does not take is
+ * {@link UnsentMailNotQueuedError}, one the contract refuses {@link UnsentMailRefusedError}, as for
+ * the Cause below; both thrown after the pending mails are queued.
+ *
  * An execution that ended FAILED with `MailNotQueuedError` (@sidestep/contracts
  * `MAIL_NOT_QUEUED_ERROR`) could not queue the mail its Cause holds: that envelope is queued again
  * ({@link requeueUnsentMail}), its job left as it is.
@@ -92,9 +109,9 @@ const ENDED = new Set(['ABORTED', 'TIMED_OUT', 'FAILED']);
  * count as the latest) fails the job.
  *
  * Idempotent: a redelivered event finds the job failed already, and queues the same envelope again,
- * which the mail-dispatcher sends once per key; a job the workflow failed or finished itself (an
- * execution that ended FAILED after its failure path, or after the job succeeded) is left alone, and
- * so is an event of any other status.
+ * which the mail-dispatcher sends once per key; a job the workflow failed itself (an execution that
+ * ended FAILED after its failure path) is left alone, a job that succeeded keeps its state (its
+ * success mail queued again, the same envelope), and an event of any other status is left alone.
  */
 export async function failAbandonedJob(
   db: Database,
@@ -107,6 +124,10 @@ export async function failAbandonedJob(
   const redriveCount = detail.redriveCount ?? 0;
   const failed: SweptJob[] = [];
   const ignored: StaleEventJob[] = [];
+  // An execution that could not queue its mail holds it in its Cause, queued again below: its job's
+  // success mail, if the job succeeded, is that very mail.
+  const unsentMail = detail.status === 'FAILED' && detail.error === MAIL_NOT_QUEUED_ERROR;
+  let succeeded: JobRow[] = [];
   if (ENDED.has(detail.status)) {
     await db.transaction(async (tx) => {
       const { rows } = await tx.query<JobRow>(
@@ -135,24 +156,42 @@ export async function failAbandonedJob(
         });
         failed.push(sweptJob(job.id, job.kind, job.attempt, job.deadline_at, reason));
       }
+      if (!unsentMail) {
+        ({ rows: succeeded } = await tx.query<JobRow>(
+          `SELECT ${JOB_COLUMNS} FROM jobs WHERE execution_id = $1 AND state = 'succeeded'`,
+          [detail.executionArn],
+        ));
+      }
     });
   }
   // Its error waits for the pending mails below: an unsent mail refused or not queued must not keep
   // the sweeper from queueing the others.
-  const requeue =
-    detail.status === 'FAILED' && detail.error === MAIL_NOT_QUEUED_ERROR
-      ? await requeueUnsentMail(mailQueue, detail).then(
-          (id) => ({ id }),
+  const requeue = unsentMail
+    ? await requeueUnsentMail(mailQueue, detail).then(
+        (id) => ({ id }),
+        (error: unknown) => ({ error }),
+      )
+    : undefined;
+  const completion =
+    succeeded.length > 0
+      ? await queueMails(
+          mailQueue,
+          detail,
+          succeeded.map((job) => completionMail(job, options.notifyAddress)),
+        ).then(
+          (ids) => ({ ids }),
           (error: unknown) => ({ error }),
         )
       : undefined;
   const mailed = await queuePendingMails(db, mailQueue, { ...options, limit: options.limit ?? 100 });
   if (requeue && 'error' in requeue) throw requeue.error;
+  if (completion && 'error' in completion) throw completion.error;
   return {
     sweptAt: options.now.toISOString(),
     failed,
     mailed,
     ...(requeue ? { requeued: [requeue.id] } : {}),
+    ...(completion ? { completed: completion.ids } : {}),
     ...(ignored.length > 0 ? { ignored } : {}),
   };
 }
@@ -177,9 +216,29 @@ export async function requeueUnsentMail(
       `not a mail envelope: ${(error as Error).message}`,
     );
   }
-  const [result] = await mailQueue.send([envelope as MailSendJobInput]);
-  if (result?.status === 'sent') return result.id;
-  if (result?.status === 'invalid')
-    throw new UnsentMailRefusedError(detail.name, result.field, result.message);
-  throw new UnsentMailNotQueuedError(detail.name, result?.id ?? 'the mail', result?.message ?? 'no result');
+  const [id] = await queueMails(mailQueue, detail, [envelope as MailSendJobInput]);
+  return id ?? '';
+}
+
+/**
+ * Queues `mails`, which execution `detail` left unsent, and answers their ids: a mail the contract
+ * refuses is {@link UnsentMailRefusedError} (naming the field), one SQS does not take
+ * {@link UnsentMailNotQueuedError}, thrown once every mail was tried.
+ */
+async function queueMails(
+  mailQueue: MailQueue,
+  detail: ExecutionStatusChange['detail'],
+  mails: readonly MailSendJobInput[],
+): Promise<string[]> {
+  const results = await mailQueue.send(mails);
+  for (const result of results) {
+    if (result.status === 'invalid')
+      throw new UnsentMailRefusedError(detail.name, result.field, result.message);
+  }
+  if (results.length < mails.length) throw new UnsentMailNotQueuedError(detail.name, 'the mail', 'no result');
+  for (const result of results) {
+    if (result.status === 'failed')
+      throw new UnsentMailNotQueuedError(detail.name, result.id, result.message);
+  }
+  return results.map((result) => result.id);
 }

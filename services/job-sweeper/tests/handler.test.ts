@@ -1,11 +1,17 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
-import { MAIL_NOT_QUEUED_ERROR, MailSendJob, type SweepStaleJobsOutput, validate } from '@sidestep/contracts';
+import {
+  type ExportJobResult,
+  MAIL_NOT_QUEUED_ERROR,
+  MailSendJob,
+  type SweepStaleJobsOutput,
+  validate,
+} from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { describeEachDatabase } from '@sidestep/db/testing';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
-import { failureMail } from '@sidestep/jobs';
+import { failureMail, fireJobEvent, lockJob } from '@sidestep/jobs';
 import { SqlLedger } from '@sidestep/ledger';
 import { Producer } from '@sidestep/producer';
 import { createTaskHandler, type TaskHandler } from '@sidestep/runtime';
@@ -183,7 +189,7 @@ describeEachDatabase('job-sweeper handler', (open) => {
     ]);
   });
 
-  it('fails a registered job of a timed-out or failed execution, and leaves jobs the workflow finished alone', async () => {
+  it('fails a registered job of a timed-out or failed execution, and leaves the state of a job the workflow finished alone', async () => {
     const timedOut = statusChange('h4', 'TIMED_OUT');
     const failed = statusChange('h5', 'FAILED', 'States.Runtime', 'an error in MarkFailed');
     const succeeded = statusChange('h6', 'FAILED', 'SQS.QueueDoesNotExistException', 'no queue');
@@ -193,9 +199,17 @@ describeEachDatabase('job-sweeper handler', (open) => {
       ['imp_h6', 'succeeded', succeeded],
     ] as const) {
       await db.query(
-        `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id)
-         VALUES ($1, 'import', $2, 'b', $3, 'v1', 'x.csv', $4)`,
-        [id, state, `imports/${id}.csv`, event.detail.executionArn],
+        `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id,
+                           rows_total, rows_imported, rows_rejected)
+         VALUES ($1, 'import', $2, 'b', $3, 'v1', 'x.csv', $4, $5, $5, $6)`,
+        [
+          id,
+          state,
+          `imports/${id}.csv`,
+          event.detail.executionArn,
+          state === 'succeeded' ? 3 : null,
+          state === 'succeeded' ? 0 : null,
+        ],
       );
     }
     expect((await handler(timedOut, context('r7'))).failed).toEqual([
@@ -211,13 +225,155 @@ describeEachDatabase('job-sweeper handler', (open) => {
         reason: 'the workflow failed: States.Runtime: an error in MarkFailed',
       }),
     ]);
-    expect(await handler(succeeded, context('r9'))).toMatchObject({ failed: [], mailed: [] });
+    // The job succeeded before the execution failed: it stays succeeded, and its completion mail,
+    // which the workflow may not have queued, is.
+    expect(await handler(succeeded, context('r9'))).toMatchObject({
+      failed: [],
+      mailed: [],
+      completed: ['import.completed:imp_h6'],
+    });
     const { rows } = await db.query('SELECT state FROM jobs WHERE id = $1', ['imp_h6']);
     expect(rows).toEqual([{ state: 'succeeded' }]);
     expect((await receiveAll(queueUrl)).map((body) => validate(MailSendJob, body).id)).toEqual([
       'import.failed:imp_h4',
       'import.failed:imp_h5',
+      'import.completed:imp_h6',
     ]);
+  });
+
+  // The batch-worker commits an import's job `succeeded` with its rows, before FinishJob and
+  // NotifyCompleted: an execution stopped (or failed) between the two ends without the mail.
+  it('queues the import.completed mail of a job that succeeded before its execution was stopped, the envelope NotifyCompleted sends, once per key whatever the number of deliveries', async () => {
+    const event = statusChange('h20', 'ABORTED', 'StoppedByOperator', 'alice: wrong file');
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id,
+                         rows_total, rows_imported, rows_rejected, users_written, row_errors, locale, attempt)
+       VALUES ('imp_h20', 'import', 'succeeded', 'b', 'imports/h20.csv', 'v1', 'h20.csv', $1,
+               300, 299, 1, 12, $2, 'ja', 2)`,
+      [
+        event.detail.executionArn,
+        JSON.stringify([{ line: 152, field: 'email', message: 'not a valid email address' }]),
+      ],
+    );
+    const first = await handler(event, context('r40'));
+    const again = await handler(event, context('r41')); // EventBridge delivers at least once
+    for (const result of [first, again]) {
+      expect(result).toMatchObject({ failed: [], completed: ['import.completed:imp_h20:2'] });
+    }
+    // What ComposeCompletedMail builds from FinishJob's answer (the status-updater's output of the job).
+    const mail = {
+      type: 'mail.send',
+      version: 1,
+      id: 'import.completed:imp_h20:2',
+      payload: {
+        template: 'import.completed',
+        to: 'ops@example.com',
+        locale: 'ja',
+        jobId: 'imp_h20',
+        idempotencyKey: 'import.completed:imp_h20:2',
+        params: {
+          jobId: 'imp_h20',
+          fileName: 'h20.csv',
+          rows: 299,
+          usersWritten: 12,
+          rejectedRows: 1,
+          rejectedSamples: [{ line: 152, field: 'email', reason: 'not a valid email address' }],
+        },
+      },
+    };
+    const queued = { ...mail, createdAt: expect.any(String) };
+    // Twice, one key and one payload: the mail-dispatcher sends it once.
+    expect(await receiveAll(queueUrl)).toEqual([queued, queued]);
+    const { rows } = await db.query<{ state: string; transitions: string }>(
+      `SELECT state, (SELECT count(*) FROM job_transitions WHERE job_id = jobs.id) AS transitions
+         FROM jobs WHERE id = 'imp_h20'`,
+    );
+    expect(rows).toEqual([{ state: 'succeeded', transitions: '0' }]);
+  });
+
+  it("queues the export.ready mail, its link and the link's expiry as FinishJob recorded them, of an export whose execution failed after FinishJob", async () => {
+    // FinishJob committed, its answer lost; MarkFailed could not reach the ledger either: FAILED.
+    const event = statusChange('h21', 'FAILED', 'JobLedgerUnavailableError', 'connect ETIMEDOUT');
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, request_id, requested_by, file_name, execution_id, started_at, deadline_at, locale)
+       VALUES ('exp_h21', 'export', 'running', 'req-h21', 'asker@example.com', 'users-x', $1, $2, $3, 'en')`,
+      [event.detail.executionArn, clock, new Date(clock.getTime() + 3600_000)],
+    );
+    await db.transaction(async (tx) => {
+      const job = await lockJob(tx, 'exp_h21');
+      if (!job) throw new Error('no job exp_h21');
+      // FinishJob's `result`: the finalizer's output, whole.
+      await fireJobEvent(tx, job, 'finish', {
+        firedBy: event.detail.executionArn,
+        result: {
+          key: 'exports/exp_h21/users-x.csv.gz',
+          rows: 1000,
+          bytes: 31234,
+          downloadUrl: 'https://downloads.example.com/exports/exp_h21?token=t',
+          downloadExpiresAt: '2026-12-01T09:00:00.000Z',
+        } as ExportJobResult,
+      });
+    });
+    expect(await handler(event, context('r42'))).toMatchObject({
+      failed: [],
+      completed: ['export.ready:exp_h21'],
+    });
+    expect((await receiveAll(queueUrl)).map((body) => validate(MailSendJob, body))).toEqual([
+      {
+        type: 'mail.send',
+        version: 1,
+        id: 'export.ready:exp_h21',
+        createdAt: expect.any(String),
+        payload: {
+          template: 'export.ready',
+          to: 'asker@example.com',
+          locale: 'en',
+          jobId: 'exp_h21',
+          idempotencyKey: 'export.ready:exp_h21',
+          params: {
+            jobId: 'exp_h21',
+            rows: 1000,
+            downloadUrl: 'https://downloads.example.com/exports/exp_h21?token=t',
+            downloadExpiresAt: '2026-12-01T09:00:00.000Z',
+          },
+        },
+      },
+    ]);
+  });
+
+  // Its Cause is the very envelope NotifyCompleted could not queue: queued again, and no other.
+  it('queues only the Cause of an execution whose completion mail could not be queued (MailNotQueuedError)', async () => {
+    const unsent = {
+      type: 'mail.send',
+      version: 1,
+      id: 'import.completed:imp_h22',
+      payload: {
+        template: 'import.completed',
+        to: 'ops@example.com',
+        locale: 'en',
+        jobId: 'imp_h22',
+        idempotencyKey: 'import.completed:imp_h22',
+        params: {
+          jobId: 'imp_h22',
+          fileName: 'h22.csv',
+          rows: 3,
+          usersWritten: null,
+          rejectedRows: 0,
+          rejectedSamples: [],
+        },
+      },
+    };
+    const event = statusChange('h22', 'FAILED', MAIL_NOT_QUEUED_ERROR, JSON.stringify(unsent));
+    await db.query(
+      `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id,
+                         rows_total, rows_imported, rows_rejected)
+       VALUES ('imp_h22', 'import', 'succeeded', 'b', 'imports/h22.csv', 'v1', 'h22.csv', $1, 3, 3, 0)`,
+      [event.detail.executionArn],
+    );
+    const result = await handler(event, context('r43'));
+    expect(result).toMatchObject({ requeued: ['import.completed:imp_h22'] });
+    expect(result).not.toHaveProperty('completed');
+    expect(await receiveAll(queueUrl)).toEqual([{ ...unsent, createdAt: expect.any(String) }]);
   });
 
   it("fails the job of an execution whose MarkFailed could not reach the ledger with the worker's own reason, and mails it", async () => {

@@ -113,6 +113,8 @@ describeEachDatabase('status-updater export jobs', (open) => {
       bytes: '31234',
       result_key: result.key,
       download_url: result.downloadUrl,
+      // Kept for the export.ready mail the job-sweeper sends if the execution ends before NotifyReady.
+      download_expires_at: new Date(result.downloadExpiresAt),
     });
     expect(await transitions(jobId)).toEqual([
       { event: 'register', from_state: null, to_state: 'registered', execution_id: executionId },

@@ -21,6 +21,7 @@ import { idempotencyRecordsKeyHashIndex } from './0019-idempotency-records-key-h
 import { jobsUsersWrittenBackfill } from './0020-jobs-users-written-backfill.ts';
 import { dropImportStagingRegistryFirst } from './0021-drop-import-staging-registry-first.ts';
 import { jobsWorkerErrorPermanent } from './0022-jobs-worker-error-permanent.ts';
+import { jobsDownloadExpiresAt } from './0023-jobs-download-expires-at.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -55,4 +56,5 @@ export const migrations: readonly Migration[] = [
   jobsUsersWrittenBackfill,
   dropImportStagingRegistryFirst,
   jobsWorkerErrorPermanent,
+  jobsDownloadExpiresAt,
 ];
