@@ -305,7 +305,8 @@ function failedJob(result: FailedJobResult): string {
     `job ${result.jobId}: ${result.state} (${result.reason})`,
     mail.status === 'queued'
       ? `failure mail ${mail.id} queued to ${mail.to}`
-      : `failure mail ${mail.id ?? ''} NOT queued: ${mail.reason}`,
+      : // The fail's commit left it owed in the ledger: the sweeper's next run queues it.
+        `failure mail ${mail.id ?? ''} NOT queued by this command: ${mail.reason}; owed in the ledger, the job-sweeper queues it on its next run`,
   ].join('\n');
 }
 

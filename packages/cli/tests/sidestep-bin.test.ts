@@ -947,7 +947,7 @@ describe('the sidestep bin', () => {
       const [heading, mail] = stdout.trimEnd().split('\n');
       expect(heading).toBe('job imp_1: failed (its task is gone)');
       expect(mail).toMatch(
-        /^failure mail +NOT queued: no recipient: the ledger knows no notify address for imports$/,
+        /^failure mail +NOT queued by this command: no recipient: the ledger knows no notify address for imports; owed in the ledger, the job-sweeper queues it on its next run$/,
       );
       expect(staging.requests.map((request) => request.op)).toEqual([
         'job.describe',

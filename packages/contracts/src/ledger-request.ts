@@ -90,6 +90,12 @@ export const LedgerAction = /* @__PURE__ */ lazySchema(() =>
       operator: Operator,
     }),
     z.strictObject({
+      /** The operator's own process queued the failure mail `job.fail` left owed (see `failJob`). */
+      op: z.literal('job.fail-mail-queued'),
+      jobId: JobId,
+      mailId: Text(256),
+    }),
+    z.strictObject({
       op: z.literal('job.hand-over'),
       jobId: JobId,
       fromExecutionArn: ExecutionArn,

@@ -97,7 +97,8 @@ export function jobMail(
 }
 
 /**
- * SQL condition on `jobs`: the job-sweeper failed the job (`swept_at`) and its failure mail is still
+ * SQL condition on `jobs`: the job was failed outside its workflow, by the job-sweeper or an
+ * operator's `job fail` (`swept_at`, set by the fail's own commit), and its failure mail is still
  * to be queued: neither queued (`sweep_mail_queued_at`) nor refused for good (`sweep_mail_refused_at`,
  * db migration 15). The sweeper claims these, and the retention keeps them until they are not.
  */

@@ -65,6 +65,9 @@ async function dispatch(ledger: Ledger, request: LedgerQuery | LedgerAction): Pr
       });
     case 'job.fail':
       return ledger.failJob(request.jobId, request.reason, request.operator);
+    case 'job.fail-mail-queued':
+      await ledger.recordFailureMailQueued(request.jobId, request.mailId);
+      return null;
     case 'job.hand-over':
       await ledger.handOverJob(request);
       return null;

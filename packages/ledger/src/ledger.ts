@@ -92,13 +92,14 @@ export interface ExportProgress {
 }
 
 /**
- * What became of the failure mail of a job the job-sweeper failed (`swept_at`): queued, refused
+ * What became of the failure mail of a job failed outside its workflow, by the job-sweeper or an
+ * operator's `job fail` (`swept_at`: the sweeper's outbox owes it): queued, refused
  * for good (the mail contract refuses it, or SQS failed it until the job was past the retention:
  * the requester was never told, and the sweeper does not try again), or pending (every sweep tries
  * it again while the job is within the retention), with why it is not queued.
  */
 export interface SweepMail {
-  /** When the sweeper failed the job. */
+  /** When the job was failed outside its workflow (by the sweeper, or an operator) and its mail owed. */
   readonly sweptAt: Date;
   /** When the mail was queued; null while pending or once refused. */
   readonly queuedAt: Date | null;
@@ -138,7 +139,7 @@ export interface JobDetail extends JobSummary {
    * recorded.
    */
   readonly usersWritten: number | null;
-  /** The failure mail of a job the job-sweeper failed; null when the sweeper did not fail it. */
+  /** The failure mail of a job failed outside its workflow (sweeper, operator); null otherwise. */
   readonly sweepMail: SweepMail | null;
 }
 
@@ -239,7 +240,11 @@ export interface Ledger {
   listAudit(query: { readonly limit?: number; readonly before?: number }): Promise<AuditEntry[]>;
 
   /**
-   * Fires `fail` on a job stuck `registered`/`running` (operator `operator`, reason `reason`).
+   * Fires `fail` on a job stuck `registered`/`running` (operator `operator`, reason `reason`), and,
+   * in the same transaction, marks its failure mail owed in the job-sweeper's outbox (`swept_at`,
+   * as the sweeper's own fails do: `SWEEP_MAIL_PENDING` of @sidestep/jobs): the operator's process
+   * queues the mail at once, but one killed before it does leaves the mail to the sweeper's next
+   * run, the same envelope under the same key (sent once), instead of never sent.
    *
    * Every action is idempotent: the ops-ledger function may run one request twice (a synchronous
    * Invoke the SDK sends again when its answer was lost: "your function may be invoked multiple
@@ -250,6 +255,14 @@ export interface Ledger {
    * @throws {JobNotFoundError} @throws {JobStateError} the job already ended otherwise.
    */
   failJob(jobId: string, reason: string, operator: string): Promise<FailedJob>;
+  /**
+   * Records that the operator's process queued the failure mail `mailId` of job `jobId` that
+   * {@link failJob} left owed, so the job-sweeper does not queue it again (it would be sent once
+   * either way). Changes nothing when the mail is no longer owed (queued by the sweeper first, or
+   * refused), nor when `mailId` is not the failed attempt's (the job retried since).
+   * @throws {JobNotFoundError}
+   */
+  recordFailureMailQueued(jobId: string, mailId: string): Promise<void>;
   /**
    * Hands failed job `jobId`, still owned by `fromExecutionArn`, to the retry's execution
    * `executionArn` as attempt `attempt` (see ops' `retryJob`), without the failed attempt's export

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { type AuditRecord, type JobKind, type JobState, MAIL_TEMPLATE_NAMES } from '@sidestep/contracts';
 import type { Database, Queryable } from '@sidestep/db/postgres';
 import {
+  failureMailId,
   fireJobEvent,
   HAND_OVER_DEADLINE_SECONDS,
   JOB_COLUMNS,
@@ -9,6 +10,7 @@ import {
   jobMailKey,
   lockJob,
   recordTransition,
+  SWEEP_MAIL_PENDING,
   snapshot,
   startDeadlineSeconds,
   statusOutput,
@@ -569,8 +571,27 @@ export class SqlLedger implements Ledger {
       if (job.state !== 'registered' && job.state !== 'running') {
         throw new JobStateError(jobId, job.state, 'fail', ['registered', 'running']);
       }
-      const output = await fireJobEvent(tx, job, 'fail', { firedBy, reason, data: { operator } });
+      // Owed in the sweeper's outbox by the fail's own commit (see Ledger.failJob).
+      const output = await fireJobEvent(tx, job, 'fail', {
+        firedBy,
+        reason,
+        sweptAt: new Date(),
+        data: { operator },
+      });
       return this.#failedJob({ ...job, state: output.state }, reason);
+    });
+  }
+
+  async recordFailureMailQueued(jobId: string, mailId: string): Promise<void> {
+    await this.#transaction(async (tx) => {
+      const job = await lockJob(tx, jobId);
+      if (!job) throw new JobNotFoundError(jobId);
+      if (job.state !== 'failed' || failureMailId(job.kind, job.id, job.attempt) !== mailId) return;
+      await tx.query(
+        `UPDATE jobs SET sweep_mail_queued_at = now(), sweep_mail_error = NULL
+           WHERE id = $1 AND ${SWEEP_MAIL_PENDING}`,
+        [jobId],
+      );
     });
   }
 

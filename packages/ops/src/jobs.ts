@@ -433,8 +433,10 @@ export interface FailedJobResult {
 
 /**
  * Ends a job stuck `registered` or `running` whose task is gone: fires `fail` with `reason` through
- * the ledger's state machine (as the job-sweeper does), fired by the operator, then queues the job's
- * failure mail (see {@link queueFailureMail}). Both are in the audit entry. Not while the job's
+ * the ledger's state machine (as the job-sweeper does), fired by the operator, its failure mail owed
+ * in the sweeper's outbox by the same commit, then queues that mail (see {@link queueFailureMail})
+ * and records it queued: a process killed in between leaves the mail to the sweeper's next run
+ * (same envelope and key: sent once). Both are in the audit entry. Not while the job's
  * execution still runs: its task could still finish the work (an export's file completed under a job
  * the ledger says failed); stopping it runs the workflow's failure path, which fails the job.
  *
@@ -464,8 +466,19 @@ export async function failJob(context: OpsContext, jobId: string, reason: string
       if (executionId && runsJob(execution?.status)) {
         throw new ExecutionStillRunningError(jobId, executionId, execution.status, 'fail it');
       }
+      // The fail's commit leaves the mail owed in the sweeper's outbox: a process killed from here on
+      // leaves it to the sweeper's next run. Queued here at once all the same, and recorded so.
       const failed = await ledger.failJob(jobId, reason, operator);
       const mail = await queueFailureMail(context, failed);
+      if (mail.status === 'queued') {
+        await ledger
+          .recordFailureMailQueued(jobId, mail.id)
+          .catch((error: unknown) =>
+            context.warn(
+              `failure mail ${mail.id} queued, not recorded in the ledger (the job-sweeper queues it again; it is sent once): ${describeCause(error)}`,
+            ),
+          );
+      }
       return { jobId, state: failed.state, reason, mail };
     },
     (result) => ({ reason: result.reason, mail: result.mail }),

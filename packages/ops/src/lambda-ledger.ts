@@ -98,6 +98,10 @@ export class LambdaLedger implements Ledger {
     return this.#act(() => ({ op: 'job.fail', jobId, reason, operator }));
   }
 
+  async recordFailureMailQueued(jobId: string, mailId: string): Promise<void> {
+    await this.#act(() => ({ op: 'job.fail-mail-queued', jobId, mailId }));
+  }
+
   async handOverJob(handOver: Parameters<Ledger['handOverJob']>[0]): Promise<void> {
     await this.#act(() => ({ op: 'job.hand-over', ...handOver }));
   }

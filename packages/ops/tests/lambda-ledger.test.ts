@@ -200,10 +200,16 @@ describe('the ledger of an AWS environment (LambdaLedger, stubbed Lambda)', () =
     expect(invocations(lambda).map(({ qualifier, request }) => [qualifier, request.op])).toEqual([
       [undefined, 'job.describe'],
       ['actions', 'job.fail'],
+      ['actions', 'job.fail-mail-queued'],
       ['actions', 'audit.append'],
     ]);
     expect(invocations(lambda)[1]?.request).toMatchObject({ operator: OPERATOR });
-    expect(invocations(lambda)[2]?.request).toMatchObject({
+    expect(invocations(lambda)[2]?.request).toEqual({
+      op: 'job.fail-mail-queued',
+      jobId: 'exp_1',
+      mailId: 'export.failed:exp_1:2',
+    });
+    expect(invocations(lambda)[3]?.request).toMatchObject({
       entry: {
         action: 'job-fail',
         target: 'exp_1',

@@ -69,12 +69,25 @@ describeEachDatabase('operator actions whose every ledger action is delivered tw
 
     const failed = await failJob(context, 'exp_fail_twice', 'worker task gone');
 
-    expect(delivered).toEqual(['job.fail', 'job.fail', 'audit.append', 'audit.append']);
+    expect(delivered).toEqual([
+      'job.fail',
+      'job.fail',
+      'job.fail-mail-queued',
+      'job.fail-mail-queued',
+      'audit.append',
+      'audit.append',
+    ]);
     expect(failed).toMatchObject({
       state: 'failed',
       mail: { status: 'queued', id: 'export.failed:exp_fail_twice', to: 'asker@example.com' },
     });
     expect(await auditRows('exp_fail_twice')).toEqual([{ action: 'job-fail', result: 'ok' }]);
+    // Owed by the fail, recorded queued by the command: the job-sweeper does not queue it again.
+    const { rows } = await db().query(
+      'SELECT swept_at IS NOT NULL AS owed, sweep_mail_queued_at IS NOT NULL AS queued FROM jobs WHERE id = $1',
+      ['exp_fail_twice'],
+    );
+    expect(rows).toEqual([{ owed: true, queued: true }]);
   });
 
   it('releases a mail once, and refuses the command run again, which is a new request, not a duplicate', async () => {

@@ -376,6 +376,32 @@ describeEachDatabase('job-sweeper handler', (open) => {
     expect(await receiveAll(queueUrl)).toEqual([{ ...unsent, createdAt: expect.any(String) }]);
   });
 
+  // `sidestep job fail` commits the fail, then queues the failure mail from the operator's process:
+  // one killed between the two (Ctrl-C, a lost network, a laptop asleep) must not lose the mail.
+  it('queues the failure mail of a job an operator failed whose own send never happened, once, whatever the number of sweeps', async () => {
+    await runningImport('h23', 'arn:e:h23');
+    const ledger = new SqlLedger(db, { notifyAddress: 'ops@example.com' });
+    await ledger.failJob('imp_h23', 'its task is gone', 'alice');
+    // Here the CLI would queue the mail; it was killed instead. The next sweeps:
+    const first = await handler({}, context('r44'));
+    const again = await handler({}, context('r45'));
+    expect(first.mailed.map((job) => job.mailId)).toEqual(['import.failed:imp_h23']);
+    expect(again.mailed).toEqual([]);
+    const mail = failureMail(
+      {
+        jobId: 'imp_h23',
+        kind: 'import',
+        attempt: 1,
+        fileName: 'h23.csv',
+        requestedBy: null,
+        reason: 'its task is gone',
+        locale: null,
+      },
+      'ops@example.com',
+    );
+    expect(await receiveAll(queueUrl)).toEqual([{ ...mail, createdAt: expect.any(String) }]);
+  });
+
   it("fails the job of an execution whose MarkFailed could not reach the ledger with the worker's own reason, and mails it", async () => {
     // The execution ends FAILED at the failure path's end (FailureNotRecorded) with MarkFailed's
     // ledger error as its Error/Cause; the batch-worker had recorded why the import failed.

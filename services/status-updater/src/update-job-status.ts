@@ -241,7 +241,7 @@ async function transition(
   }
 
   // The sweeper failed this job while its workflow was still alive (a task that overran the
-  // deadline). The workflow's own fail then finds what it wanted done already done: answering with
+  // deadline), or an operator's `job fail` did (`swept_at` too) before a redrive brought it back. The workflow's own fail then finds what it wanted done already done: answering with
   // the job as the sweeper left it (its reason) lets the workflow compose the same failure mail the
   // sweeper queued, which the mail-dispatcher sends once per key. Nothing is recorded: the sweeper's
   // transition is the job's one fail.
