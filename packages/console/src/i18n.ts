@@ -109,6 +109,14 @@ const EN = {
   'execution.stop': 'Stop',
   'execution.stopCause': "Why (recorded, and in the job's failure)",
   'execution.stopped': 'Stopped at {date}',
+  'execution.stopped.fails':
+    'Job {jobId} fails: the job-sweeper fails it with this cause and mails its failure.',
+  'execution.stopped.succeeded':
+    'Job {jobId} had already succeeded: its result stands, and its success mail is sent (once).',
+  'execution.stopped.failed': 'Job {jobId} had already failed: its failure mail is queued.',
+  'execution.stopped.unread':
+    'Job {jobId} could not be read: it fails and is mailed, unless it had already succeeded (then its result stands and its success mail is sent).',
+  'execution.stopped.none': 'The execution had registered no job.',
   'graph.label': 'The {workflow} workflow',
   'legend.succeeded': 'succeeded',
   'legend.failed': 'failed',
@@ -306,6 +314,14 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'execution.stop': '停止',
   'execution.stopCause': '理由（記録され、ジョブの失敗理由になります）',
   'execution.stopped': '{date} に停止しました',
+  'execution.stopped.fails':
+    'ジョブ {jobId} は失敗になります: job-sweeper がこの理由で失敗にし、失敗メールを送ります。',
+  'execution.stopped.succeeded':
+    'ジョブ {jobId} はすでに成功していました: 結果はそのまま残り、成功メールが（一度だけ）送られます。',
+  'execution.stopped.failed': 'ジョブ {jobId} はすでに失敗していました: 失敗メールはキューに入っています。',
+  'execution.stopped.unread':
+    'ジョブ {jobId} を読めませんでした: 失敗になりメールが送られます（すでに成功していた場合は結果が残り、成功メールが送られます）。',
+  'execution.stopped.none': 'この実行はジョブを登録していませんでした。',
   'graph.label': 'ワークフロー {workflow}',
   'legend.succeeded': '成功',
   'legend.failed': '失敗',

@@ -768,8 +768,9 @@ describe('the execution page', () => {
       error: 'StoppedByOperator',
       cause: 'local:tester: wrong file',
     });
+    // With what became of its job: this file's ledger never answers, so the page says both outcomes.
     expect(await (await get(answer.headers.get('location') ?? '')).text()).toContain(
-      'Stopped at 2026-11-24T10:06:00.000Z',
+      'Stopped at 2026-11-24T10:06:00.000Z Job imp_2 could not be read: it fails and is mailed, unless it had already succeeded',
     );
   });
 });

@@ -478,7 +478,7 @@ export async function stopExecution(
     /** Waits `ms` between the reads after the stop (tests pass one that does not). @default setTimeout */
     readonly sleep?: (ms: number) => Promise<void>;
   } = {},
-): Promise<{ executionArn: string; stopDate: Date | null; jobId: string | null; job: string }> {
+): Promise<{ executionArn: string; stopDate: Date | null } & StoppedJob> {
   if (cause.trim() === '') {
     throw new InvalidOptionError('cause: give why the execution is stopped', { field: 'cause' });
   }
@@ -528,35 +528,60 @@ export async function stopExecution(
 }
 
 /**
- * What a stop of execution `arn` does to its job, as the ledger tells it after the stop: a job still
- * `registered` or `running` fails (the job-sweeper fails it with the stop's cause and queues its
- * failure mail); one that had already succeeded keeps its result (the batch-worker commits an
- * import's job with its rows, before FinishJob and NotifyCompleted), and the job-sweeper queues its
- * success mail in case the workflow had not. A job the ledger cannot tell about is said so, with
- * both outcomes: the stop happened either way, so this is told, not thrown.
+ * What became of a stopped execution's job, as the ledger tells it after the stop: it `fails` (still
+ * `registered` or `running`: the job-sweeper fails it with the stop's cause and queues its failure
+ * mail), had already `succeeded` (the batch-worker commits an import's job with its rows, before
+ * FinishJob and NotifyCompleted: its result stands, and the job-sweeper queues its success mail in
+ * case the workflow had not), had `failed`, was `unread` (the ledger did not answer: the stop happened
+ * either way, so this is told, not thrown), or there was `none` (stopped before RegisterJob).
  */
+export type StoppedJobOutcome = 'fails' | 'succeeded' | 'failed' | 'unread' | 'none';
+
+/** {@link stopExecution}'s account of the job: its id, the outcome, and the outcome told in English. */
+export interface StoppedJob {
+  readonly jobId: string | null;
+  readonly jobOutcome: StoppedJobOutcome;
+  /** The outcome as the CLI prints it (the console words it from `jobOutcome` in its language). */
+  readonly job: string;
+}
+
+/** What a stop of execution `arn` did to its job (see {@link StoppedJobOutcome}). */
 async function stoppedJob(
   context: OpsContext,
   arn: string,
   described: DescribeExecutionCommandOutput,
-): Promise<{ jobId: string | null; job: string }> {
+): Promise<StoppedJob> {
   let jobId: string | null = null;
   try {
     jobId = await jobIdOf(context, arn, described);
-    if (jobId === null) return { jobId, job: 'no job found in the execution: it had registered none' };
+    if (jobId === null) {
+      return { jobId, jobOutcome: 'none', job: 'no job found in the execution: it had registered none' };
+    }
     const job = await (await context.ledger()).describeJob(jobId);
-    const told =
-      job.state === 'succeeded'
-        ? `${jobId} had already succeeded: its result stands, and the job-sweeper queues its ${
-            job.kind === 'import' ? 'import.completed' : 'export.ready'
-          } mail in case the workflow had not (sent once)`
-        : job.state === 'failed'
-          ? `${jobId} failed (${job.error ?? 'no reason recorded'}): its failure mail is queued`
-          : `${jobId} fails: the job-sweeper fails it with this stop's cause and queues its failure mail`;
-    return { jobId, job: told };
+    if (job.state === 'succeeded') {
+      const mail = job.kind === 'import' ? 'import.completed' : 'export.ready';
+      return {
+        jobId,
+        jobOutcome: 'succeeded',
+        job: `${jobId} had already succeeded: its result stands, and the job-sweeper queues its ${mail} mail in case the workflow had not (sent once)`,
+      };
+    }
+    if (job.state === 'failed') {
+      return {
+        jobId,
+        jobOutcome: 'failed',
+        job: `${jobId} failed (${job.error ?? 'no reason recorded'}): its failure mail is queued`,
+      };
+    }
+    return {
+      jobId,
+      jobOutcome: 'fails',
+      job: `${jobId} fails: the job-sweeper fails it with this stop's cause and queues its failure mail`,
+    };
   } catch (error) {
     return {
       jobId,
+      jobOutcome: 'unread',
       job: `${jobId ?? 'its job'} not read (${describeCause(error)}): it fails, mailed, unless it had already succeeded (then its result stands and its success mail is sent)`,
     };
   }

@@ -66,6 +66,8 @@ export {
   pageExecutions,
   redriveExecution,
   STOPPED_BY_OPERATOR,
+  type StoppedJob,
+  type StoppedJobOutcome,
   startExecution,
   stepsOf,
   stopExecution,

@@ -786,6 +786,7 @@ describe('stopExecution', () => {
       executionArn: arn,
       stopDate: new Date('2026-12-04T01:00:00Z'),
       jobId: null,
+      jobOutcome: 'none',
       job: expect.stringContaining('no job found'),
     });
     expect(sfn.commandCalls(StopExecutionCommand).map((call) => call.args[0].input)).toEqual([
@@ -834,7 +835,7 @@ describe('stopExecution', () => {
       describeJob: async (jobId: string) => ({ jobId, kind: 'import', state: 'succeeded', error: null }),
     } as unknown as Ledger;
     const stopped = await stopExecution({ ...context, ledger: async () => ledger }, arn, 'wrong file');
-    expect(stopped).toMatchObject({ jobId: 'imp_1' });
+    expect(stopped).toMatchObject({ jobId: 'imp_1', jobOutcome: 'succeeded' });
     expect(stopped.job).toMatch(/^imp_1 had already succeeded: its result stands/);
     expect(stopped.job).toContain('import.completed');
     expect(stopped.job).not.toMatch(/fails/);
@@ -849,7 +850,11 @@ describe('stopExecution', () => {
       describeJob: async (jobId: string) => ({ jobId, kind: 'import', state: 'running', error: null }),
     } as unknown as Ledger;
     const stopped = await stopExecution({ ...context, ledger: async () => running }, arn, 'wrong file');
-    expect(stopped).toMatchObject({ jobId: 'imp_1', job: expect.stringMatching(/^imp_1 fails: /) });
+    expect(stopped).toMatchObject({
+      jobId: 'imp_1',
+      jobOutcome: 'fails',
+      job: expect.stringMatching(/^imp_1 fails: /),
+    });
 
     runningUntilStopped(sfn, arn, new Date('2026-12-04T01:00:00Z'));
     const down = {
@@ -859,6 +864,7 @@ describe('stopExecution', () => {
       },
     } as unknown as Ledger;
     const unread = await stopExecution({ ...context, ledger: async () => down }, arn, 'wrong file');
+    expect(unread.jobOutcome).toBe('unread');
     expect(unread.job).toMatch(/^imp_1 not read \(Error: connect ETIMEDOUT\): /);
     expect(unread.job).toContain('unless it had already succeeded');
   });

@@ -193,7 +193,14 @@ export const stopExecutionAction: Page = async ({ context, t, form }) => {
   const result = await stopExecution(context, form.get('arn') ?? '', form.get('cause') ?? '');
   return {
     redirect: `/executions?arn=${encodeURIComponent(result.executionArn)}`,
-    flash: { kind: 'ok', text: t('execution.stopped', { date: result.stopDate?.toISOString() ?? '' }) },
+    flash: {
+      kind: 'ok',
+      // What became of its job too: a stop after the job succeeded fails nothing.
+      text: `${t('execution.stopped', { date: result.stopDate?.toISOString() ?? '' })} ${t(
+        `execution.stopped.${result.jobOutcome}`,
+        { jobId: result.jobId ?? '' },
+      )}`,
+    },
   };
 };
 
