@@ -14,12 +14,19 @@ import type { DescribeExecutionCommandOutput, SFNClient } from '@aws-sdk/client-
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Database } from '@sidestep/db';
-import type { CollectingReporter, LocalCloud } from '@sidestep/local-cloud';
+import {
+  type CollectingReporter,
+  executionStatusChangeEvent,
+  type LocalCloud,
+  type LocalCloudEvent,
+} from '@sidestep/local-cloud';
+import { LOCAL_NOTIFY_ADDRESS } from '../src/services.ts';
 import {
   cliDatabase,
   decodedMails,
   endedExecutions,
   type PathCloud,
+  queueDrained,
   reclaimAsSpot,
   runScriptWith,
   settle,
@@ -62,15 +69,19 @@ let s3: S3Client;
 let sfn: SFNClient;
 let sqs: SQSClient;
 let db: Database;
+/** Called with every event of the cloud as it happens, in its turn: a test's hold on an execution. */
+let onCloudEvent: ((event: LocalCloudEvent) => void) | undefined;
 
 beforeAll(async () => {
+  const traceFile = process.env.EXPORT_PATH_TRACE;
   path = await startWholePathCloud(
     'export-path',
-    // EXPORT_PATH_TRACE=<file>: every cloud event as a JSON line while the test runs (jest prints
-    // nothing until a test ends, which does not help with a hang).
-    process.env.EXPORT_PATH_TRACE
-      ? (event) => appendFileSync(process.env.EXPORT_PATH_TRACE as string, `${JSON.stringify(event)}\n`)
-      : undefined,
+    (event) => {
+      // EXPORT_PATH_TRACE=<file>: every cloud event as a JSON line while the test runs (jest prints
+      // nothing until a test ends, which does not help with a hang).
+      if (traceFile) appendFileSync(traceFile, `${JSON.stringify(event)}\n`);
+      onCloudEvent?.(event);
+    },
     // Parts of S3's 5 MiB minimum instead of 8 MiB, so the Spot test's export of a few hundred thousand
     // rows is more than one part; the other tests' exports are one part either way.
     { EXPORT_PART_BYTES: String(5 * 1024 * 1024) },
@@ -162,6 +173,49 @@ function keyIdOf(link: string): unknown {
   return JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8')).i;
 }
 
+/**
+ * Step Functions' status change of ended execution `executionArn` as if it had ended ABORTED (an
+ * operator's stop), field for field as the local Step Functions sends it to the workflow-ended rule.
+ */
+function abortedEvent(executionArn: string) {
+  const execution = cloud.stepFunctions.describeExecution(executionArn);
+  const { output: _output, ...ended } = execution;
+  return executionStatusChangeEvent(
+    { ...ended, status: 'ABORTED', error: 'Deploy', cause: 'release 42' },
+    { region: cloud.region, accountId: '000000000000' },
+  );
+}
+
+/**
+ * What the mail-dispatcher did with the mails under idempotency key `key` so far: its log of each
+ * (`mail sent`, `mail replayed`) and each dead letter naming the key (`IdempotencyKeyReusedError`
+ * for another payload under it), with its reason.
+ */
+function dispatched(key: string): { logs: string[]; deadLettered: string[] } {
+  const logs = collecting
+    .ofType('log')
+    .filter(
+      (event) => event.service === 'mail-dispatcher' && event.line.includes(`"idempotencyKey":"${key}"`),
+    )
+    .map((event) => (JSON.parse(event.line) as { message: string }).message)
+    .filter((message) => message === 'mail sent' || message === 'mail replayed');
+  const deadLettered = collecting
+    .ofType('dead-lettered')
+    .filter((event) => event.errorMessage?.includes(key))
+    .map((event) => `${event.errorType}: ${event.errorMessage}`);
+  return { logs, deadLettered };
+}
+
+/** {@link dispatched} once the mail-dispatcher has dealt with `count` mails under `key` and the mail queue is empty. */
+async function dispatchedOnce(key: string, count: number) {
+  await settle(() => {
+    const { logs, deadLettered } = dispatched(key);
+    return logs.length + deadLettered.length >= count;
+  }, 60_000);
+  await queueDrained(sqs, cloud.queueUrl('mail'));
+  return dispatched(key);
+}
+
 describe('the export path in the local cloud', () => {
   it('exports every imported row to one .csv.gz with escaped formulas, mails the link, and SUCCEEDS', async () => {
     // An import first: the users the export will find.
@@ -245,6 +299,91 @@ describe('the export path in the local cloud', () => {
     );
     expect(job.rows).toEqual([{ state: 'succeeded', rows_total: String(ROWS), result_key: files[0] }]);
   }, 180_000);
+
+  // The job-sweeper queues the success mail of a job whose execution ended ABORTED, TIMED_OUT or
+  // FAILED after it succeeded, not knowing whether the workflow's Notify step had queued it: the
+  // mail-dispatcher sends once per key and payload, and dead-letters another payload under a key.
+  // So the sweeper's envelope must be the workflow's to the byte the dispatcher compares.
+  it("queues, for executions ending ABORTED after their jobs succeeded and mailed, the workflows' very import.completed and export.ready: replayed, no second mail, nothing dead-lettered", async () => {
+    const importKey = `imports/${run}/users.csv`;
+    const requestId = `req-${run}`;
+    const imported = await finishedExecution(IMPORT_MACHINE, importKey);
+    const exported = await finishedExecution(EXPORT_MACHINE, requestId);
+    expect([imported.status, exported.status]).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    const { rows: jobs } = await db.query<{ id: string; kind: string }>(
+      'select id, kind from jobs where source_key = $1 or request_id = $2 order by kind desc',
+      [importKey, requestId],
+    );
+    const [importJob, exportJob] = jobs.map((job) => job.id);
+    const importMail = `import.completed:${importJob}`;
+    const exportMail = `export.ready:${exportJob}`;
+    // The workflows mailed them: sent once each.
+    expect(await dispatchedOnce(importMail, 1)).toEqual({ logs: ['mail sent'], deadLettered: [] });
+    expect(await dispatchedOnce(exportMail, 1)).toEqual({ logs: ['mail sent'], deadLettered: [] });
+
+    // The job-sweeper, as the workflow-ended rule invokes it, with each execution's status change.
+    for (const [execution, mail] of [
+      [imported, importMail],
+      [exported, exportMail],
+    ] as const) {
+      const swept = await cloud.invoke('job-sweeper', abortedEvent(execution.executionArn as string));
+      expect(swept).toMatchObject({ ok: true, payload: { failed: [], completed: [mail] } });
+    }
+
+    expect(await dispatchedOnce(importMail, 2)).toEqual({
+      logs: ['mail sent', 'mail replayed'],
+      deadLettered: [],
+    });
+    expect(await dispatchedOnce(exportMail, 2)).toEqual({
+      logs: ['mail sent', 'mail replayed'],
+      deadLettered: [],
+    });
+    expect(mails(LOCAL_NOTIFY_ADDRESS, 'Import finished: users.csv')).toHaveLength(1);
+    expect(mails(`ops@${domain}`, 'Your export is ready')).toHaveLength(1);
+  }, 120_000);
+
+  it('mails an import stopped after its job succeeded but before NotifyCompleted once: the workflow-ended rule hands the ABORTED execution to the job-sweeper, which queues its import.completed', async () => {
+    const fileName = `held-${run}.csv`;
+    const importKey = `imports/${run}/${fileName}`;
+    // Stopped as FinishJob is entered, in the cloud's turn: the batch-worker has committed the rows
+    // and the job `succeeded`, and the execution reaches neither FinishJob's answer nor its mail.
+    const held = new Promise<string>((resolve) => {
+      onCloudEvent = (event) => {
+        if (event.type !== 'state-entered' || event.state !== 'FinishJob') return;
+        const executionArn = `${IMPORT_MACHINE.replace(':stateMachine:', ':execution:')}:${event.execution}`;
+        if (!cloud.stepFunctions.describeExecution(executionArn).input.includes(importKey)) return;
+        onCloudEvent = undefined;
+        cloud.stepFunctions.stopExecution(executionArn, { error: 'Deploy', cause: 'release 42' });
+        resolve(executionArn);
+      };
+    });
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: IMPORTS,
+        Key: importKey,
+        Body: `external_id,email,name\nheld-${run},held-${run}@${domain},Held\n`,
+      }),
+    );
+    const executionArn = await held;
+    const stopped = await finishedExecution(IMPORT_MACHINE, importKey);
+    expect(stopped.status).toBe('ABORTED');
+    const visited = await statesVisited(sfn, executionArn);
+    expect(visited).toContain('FinishJob');
+    expect(visited).not.toContain('NotifyCompleted');
+    const { rows } = await db.query<{ id: string; state: string }>(
+      'select id, state from jobs where source_key = $1',
+      [importKey],
+    );
+    expect(rows).toEqual([{ id: expect.any(String), state: 'succeeded' }]);
+
+    expect(await dispatchedOnce(`import.completed:${rows[0]?.id}`, 1)).toEqual({
+      logs: ['mail sent'],
+      deadLettered: [],
+    });
+    const [mail, ...more] = mails(LOCAL_NOTIFY_ADDRESS, `Import finished: ${fileName}`);
+    expect(more).toEqual([]);
+    expect(mail).toMatch(/1 row was imported: 1 user new or changed\./);
+  }, 120_000);
 
   // The signing key is infra's secret, read by the finalizer and the download endpoint with
   // GetSecretValue as their own roles, as deployed; put-secret-value rotates it: AWSCURRENT signs the

@@ -16,6 +16,8 @@
 export { type AwsEndpoint, type AwsEndpointOptions, startAwsEndpoint } from './aws-endpoint.ts';
 export { type CollectingReporter, createCollectingReporter } from './collecting-reporter.ts';
 export { type ConsoleReporterOptions, createConsoleReporter } from './console-reporter.ts';
+// Step Functions' "Execution Status Change" event of an execution (what the workflow-ended rule delivers).
+export { type ExecutionStatusChangeEvent, executionStatusChangeEvent } from './execution-status-event.ts';
 // The local cloud: what `pnpm start` and the end-to-end tests start.
 export {
   type LocalCloud,
