@@ -10,6 +10,7 @@ const cloud: LocalCloud = {
   smtpUrl: 'smtp://127.0.0.1:1025',
   mail: { maxSendRate: undefined, throttled: 0 },
   databaseUrl: 'postgres://postgres@127.0.0.1:5433/postgres',
+  databaseSecretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:sidestep-local-database',
   databaseKind: 'embedded',
   stateDir: '/repo/.sidestep',
   outboxDir: '/repo/.sidestep/outbox',

@@ -151,6 +151,11 @@ export interface AwsEndpoint {
    * endpoint serves CreateSecret, GetSecretValue, PutSecretValue and DescribeSecret (local-secrets.ts).
    */
   createSecret(name: string, value: () => string): string;
+  /**
+   * Makes `value` the current version of the secret whose full ARN is `arn`, creating the secret when
+   * there is none (`LocalSecrets.putCurrent`): a secret the stack names by its ARN without creating it.
+   */
+  putSecretValue(arn: string, value: string): void;
   /** Answers requests whose `X-Amz-Target` starts with `<targetPrefix>.` (before SQS sees them). */
   serveJsonApi(targetPrefix: string, handler: JsonApiHandler): void;
   /**
@@ -553,6 +558,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions = {}): Promis
     },
     applyLifecycle: () => lifecycle.apply(),
     createSecret: (name, value) => secrets.ensure(name, value),
+    putSecretValue: (arn, value) => secrets.putCurrent(arn, value),
     onObjectCreated(listener) {
       objectListeners.add(listener);
     },

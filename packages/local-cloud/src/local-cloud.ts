@@ -12,6 +12,7 @@ import { startFunctionHosts } from './function-hosts.ts';
 import { lambdaInvokeApi } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import { DEFAULT_DATABASE_PORT, type LocalDatabase, startLocalDatabase } from './local-database.ts';
+import { databaseSecretArn, localDatabaseSecret } from './local-database-secret.ts';
 import {
   assertAuthorizedForRule,
   LOCAL_OPERATOR_ACCESS_KEY_ID,
@@ -167,8 +168,13 @@ export interface LocalCloud {
   readonly smtpUrl: string;
   /** The SMTP sink's maximum send rate (mails per second), if any, and how many mails it throttled so far. */
   readonly mail: { readonly maxSendRate: number | undefined; readonly throttled: number };
-  /** The database services use, when one of them needs it. */
+  /** The database services use, when one of them needs it (the operator's URL: `psql`, the banner). */
   readonly databaseUrl: string | undefined;
+  /**
+   * The ARN of the secret the services and tasks granted `database-secret` get as `DATABASE_SECRET_ARN`
+   * (the RDS JSON of {@link databaseUrl}'s user), when there is a database.
+   */
+  readonly databaseSecretArn: string | undefined;
   /** `embedded` PGlite, the `external` server given as `databaseUrl`, or none. */
   readonly databaseKind: 'embedded' | 'external' | undefined;
   readonly stateDir: string;
@@ -272,7 +278,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       awsEndpoint: endpoint.url,
       smtpUrl: smtp.url,
       ...(maxSendRate !== undefined ? { mailMaxSendRate: maxSendRate } : {}),
-      ...(database ? { databaseUrl: database.url, databaseEnvironment: database.clientEnvironment } : {}),
+      ...(database ? createDatabaseSecret(endpoint, options.stack, database) : {}),
       ...(queues.mailQueueUrl ? { mailQueueUrl: queues.mailQueueUrl } : {}),
     };
     const functions = stack.use(
@@ -398,6 +404,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         },
       },
       databaseUrl: database?.url,
+      databaseSecretArn: resources.databaseSecretArn,
       databaseKind: database?.kind,
       stateDir,
       outboxDir: smtp.outboxDir,
@@ -474,6 +481,27 @@ function createStackSecrets(endpoint: AwsEndpoint, stack: SynthesizedTerraformJs
   for (const secret of Object.values(stack?.resource?.aws_secretsmanager_secret ?? {})) {
     if (typeof secret?.name === 'string') endpoint.createSecret(secret.name, randomSecretValue);
   }
+}
+
+/**
+ * The database secret the stack names by its ARN (infra's `databaseSecretArn`: on AWS an operator
+ * creates it outside the stack), made current with the RDS JSON of `database`'s user at every start:
+ * what the services and tasks granted `database-secret` get, as their `DATABASE_SECRET_ARN`, with
+ * their database client variables. A PutSecretValue made on it (a rotation) lasts until the next
+ * start, which puts the database's URL's credentials back.
+ */
+function createDatabaseSecret(
+  endpoint: AwsEndpoint,
+  stack: SynthesizedTerraformJson | undefined,
+  database: LocalDatabase,
+): Pick<LocalResources, 'databaseSecretArn' | 'databaseEnvironment'> {
+  const secret = localDatabaseSecret(database.url);
+  const arn = databaseSecretArn(stack);
+  endpoint.putSecretValue(arn, secret.value);
+  return {
+    databaseSecretArn: arn,
+    databaseEnvironment: { ...database.clientEnvironment, ...secret.clientEnvironment },
+  };
 }
 
 /**

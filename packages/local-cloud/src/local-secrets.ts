@@ -76,6 +76,13 @@ export interface LocalSecrets {
    * kept already (its versions stay: a restart keeps what PutSecretValue put). Returns its ARN.
    */
   ensure(name: string, value: () => string): string;
+  /**
+   * Makes `value` the AWSCURRENT version of the secret whose full ARN is `arn`, creating it (named by
+   * the ARN's resource part) when there is none: a secret made outside the stack, whose ARN the stack
+   * takes from infra's configuration, as the database's. A current version holding `value` already is
+   * kept; otherwise the new version takes AWSCURRENT and the old one AWSPREVIOUS, as PutSecretValue.
+   */
+  putCurrent(arn: string, value: string): void;
   /** The API the endpoint answers `secretsmanager.*` requests with. */
   readonly api: JsonApiHandler;
 }
@@ -158,9 +165,9 @@ export function createLocalSecrets(file?: string): LocalSecrets {
     return created;
   };
 
-  const create = (name: string, description: string | undefined): Secret => {
+  const create = (name: string, description: string | undefined, arn = localSecretArn(name)): Secret => {
     const secret: Secret = {
-      arn: localSecretArn(name),
+      arn,
       name,
       ...(description === undefined ? {} : { description }),
       createdDate: now(),
@@ -264,6 +271,14 @@ export function createLocalSecrets(file?: string): LocalSecrets {
       addVersion(secret, { secretString: value() }, randomUUID(), [AWSCURRENT]);
       save();
       return secret.arn;
+    },
+    putCurrent(arn, value) {
+      const secret =
+        secrets.get(arn) ?? create(arn.slice(arn.indexOf(':secret:') + ':secret:'.length), undefined, arn);
+      const current = secret.versions.find((version) => version.stages.includes(AWSCURRENT));
+      if (current?.secretString === value) return;
+      addVersion(secret, { secretString: value }, randomUUID(), [AWSCURRENT]);
+      save();
     },
     api: async (operation, input) => {
       const answer = Object.hasOwn(operations, operation) ? operations[operation] : undefined;

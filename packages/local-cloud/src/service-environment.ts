@@ -8,6 +8,7 @@ import {
   sendRateText,
   type TaskManifest,
 } from '@sidestep/manifest';
+import { DATABASE_SECRET_VARIABLE } from './local-database-secret.ts';
 import { LOCAL_ROLES } from './local-iam.ts';
 
 /** The local resources a service's environment points at. */
@@ -26,11 +27,15 @@ export interface LocalResources {
    * as `MAIL_MAX_SEND_RATE`. @default none: no rate, no variable
    */
   readonly mailMaxSendRate?: number;
-  /** PostgreSQL URL, for services granted `database-secret`. */
-  readonly databaseUrl?: string;
   /**
-   * What a client of that database gets besides `DATABASE_URL` (the embedded server's
-   * `DATABASE_ANSWER_TIMEOUT_MS=0`: `LocalDatabase.clientEnvironment`). @default nothing
+   * The ARN of the local database secret (the RDS JSON of the local database's user), for services
+   * granted `database-secret`: the ARN the stack gives them and grants them GetSecretValue on.
+   */
+  readonly databaseSecretArn?: string;
+  /**
+   * What a client of that database gets besides `DATABASE_SECRET_ARN` (the embedded server's
+   * `DATABASE_ANSWER_TIMEOUT_MS=0`: `LocalDatabase.clientEnvironment`; `DATABASE_TLS=off`, `PGOPTIONS`:
+   * `LocalDatabaseSecret.clientEnvironment`). @default nothing
    */
   readonly databaseEnvironment?: Readonly<Record<string, string>>;
   /** The mail job queue's URL, for services granted `mail-queue`. */
@@ -68,8 +73,10 @@ export class MissingLocalResourceError extends Error {
  *   (`sidestep-local-claims`);
  * - `mail-identity`: MAIL_FROM, and MAIL_TRANSPORT=smtp + SMTP_URL instead of SES; MAIL_MAX_SEND_RATE
  *   when the sink has a rate, as infra gives it on AWS;
- * - `database-secret`: DATABASE_URL instead of DATABASE_SECRET_ARN, and the database's client
- *   variables (the embedded server's DATABASE_ANSWER_TIMEOUT_MS=0);
+ * - `database-secret`: DATABASE_SECRET_ARN, as on AWS (the local secret holding the local database's
+ *   RDS JSON, read through the local Secrets Manager as the function's role), and the database's
+ *   client variables (the embedded server's DATABASE_ANSWER_TIMEOUT_MS=0, DATABASE_TLS=off for a
+ *   server without TLS);
  * - `imports-bucket` / `exports-bucket`: IMPORTS_BUCKET / EXPORTS_BUCKET (path-style S3);
  * - `mail-queue`: MAIL_QUEUE_URL of the local mail queue.
  */
@@ -164,8 +171,8 @@ function permissionEnvironment(
         }
         break;
       case 'database-secret':
-        if (!resources.databaseUrl) throw new MissingLocalResourceError(owner, 'databaseUrl');
-        environment.DATABASE_URL = resources.databaseUrl;
+        if (!resources.databaseSecretArn) throw new MissingLocalResourceError(owner, 'databaseSecretArn');
+        environment[DATABASE_SECRET_VARIABLE] = resources.databaseSecretArn;
         Object.assign(environment, resources.databaseEnvironment);
         break;
       case 'imports-bucket':

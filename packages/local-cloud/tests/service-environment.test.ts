@@ -17,7 +17,7 @@ const resources = {
   awsEndpoint: 'http://127.0.0.1:4566',
   deadLetterQueueUrl: 'http://127.0.0.1:4566/000000000000/sidestep-local-mail-dlq',
   smtpUrl: 'smtp://127.0.0.1:1025',
-  databaseUrl: 'postgres://postgres@127.0.0.1:5433/postgres',
+  databaseSecretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:sidestep-local-database',
 };
 
 describe('serviceEnvironment', () => {
@@ -58,18 +58,18 @@ describe('serviceEnvironment', () => {
       MAIL_FROM: LOCAL_MAIL_FROM,
       MAIL_TRANSPORT: 'smtp',
       SMTP_URL: 'smtp://127.0.0.1:1025',
-      DATABASE_URL: resources.databaseUrl,
+      DATABASE_SECRET_ARN: resources.databaseSecretArn,
     });
   });
 
-  it("gives a service the database's client variables beside DATABASE_URL (the embedded server's answer limit off)", () => {
+  it("gives a service the database's client variables beside DATABASE_SECRET_ARN (the embedded server's answer limit off)", () => {
     const embedded = { ...resources, databaseEnvironment: { DATABASE_ANSWER_TIMEOUT_MS: '0' } };
     expect(serviceEnvironment(mailer, embedded)).toMatchObject({
-      DATABASE_URL: resources.databaseUrl,
+      DATABASE_SECRET_ARN: resources.databaseSecretArn,
       DATABASE_ANSWER_TIMEOUT_MS: '0',
     });
     expect(taskEnvironment(sampleTask, embedded)).toMatchObject({
-      DATABASE_URL: resources.databaseUrl,
+      DATABASE_SECRET_ARN: resources.databaseSecretArn,
       DATABASE_ANSWER_TIMEOUT_MS: '0',
     });
   });
@@ -99,9 +99,9 @@ describe('serviceEnvironment', () => {
   });
 
   it('names the missing resource when a permission cannot be satisfied', () => {
-    const { databaseUrl: _omitted, ...withoutDatabase } = resources;
+    const { databaseSecretArn: _omitted, ...withoutDatabase } = resources;
     expect(() => serviceEnvironment(mailer, withoutDatabase)).toThrow(MissingLocalResourceError);
-    expect(() => serviceEnvironment(mailer, withoutDatabase)).toThrow(/needs databaseUrl/);
+    expect(() => serviceEnvironment(mailer, withoutDatabase)).toThrow(/needs databaseSecretArn/);
   });
 
   it('gives a service without queue or permissions only the common variables', () => {
@@ -146,14 +146,14 @@ describe('taskEnvironment', () => {
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_ENDPOINT_URL: 'http://127.0.0.1:4566',
       AWS_S3_FORCE_PATH_STYLE: 'true',
-      DATABASE_URL: resources.databaseUrl,
+      DATABASE_SECRET_ARN: resources.databaseSecretArn,
       IMPORTS_BUCKET: 'sidestep-local-imports',
     });
   });
 
   it('names the missing resource for a task too', () => {
-    const { databaseUrl: _omitted, ...withoutDatabase } = resources;
-    expect(() => taskEnvironment(worker, withoutDatabase)).toThrow(/batch-worker needs databaseUrl/);
+    const { databaseSecretArn: _omitted, ...withoutDatabase } = resources;
+    expect(() => taskEnvironment(worker, withoutDatabase)).toThrow(/batch-worker needs databaseSecretArn/);
   });
 
   it('counts tasks that hold database-secret as needing the database', () => {

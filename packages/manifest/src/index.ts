@@ -66,7 +66,7 @@ export interface QueueTrigger {
 export type PermissionResource =
   /** The SES v2 email identity (and configuration set) mail is sent from. Sets MAIL_FROM. */
   | 'mail-identity'
-  /** The secret holding the PostgreSQL connection URL. Sets DATABASE_SECRET_ARN (AWS) / DATABASE_URL (local). */
+  /** The secret holding the PostgreSQL connection URL. Sets DATABASE_SECRET_ARN (on AWS and locally). */
   | 'database-secret'
   /** Objects under imports/ in the imports bucket ({@link bucketName}) (read). Sets IMPORTS_BUCKET. */
   | 'imports-bucket'

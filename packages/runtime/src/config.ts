@@ -40,10 +40,10 @@ export function readConfig<S extends z.core.$ZodObject>(
 /**
  * The variables {@link resolveDatabaseUrl} reads, as zod fields to spread into a service's
  * environment schema, so that a function deployed without a way to reach its database fails at cold
- * start naming the variable. `DATABASE_URL` (local cloud, CI) wins over `DATABASE_SECRET_ARN` (AWS).
+ * start naming the variable. `DATABASE_URL` (CI, tests) wins over `DATABASE_SECRET_ARN` (AWS, the local cloud).
  */
 export const DATABASE_ENVIRONMENT = {
-  /** A postgres:// URL (local cloud, CI). Wins over DATABASE_SECRET_ARN when both are set. */
+  /** A postgres:// URL (CI, tests). Wins over DATABASE_SECRET_ARN when both are set. */
   DATABASE_URL: z.optional(z.string().check(z.regex(/^postgres(ql)?:\/\//))),
   /** The Secrets Manager secret holding the URL or the RDS JSON (on AWS; set by infra). */
   DATABASE_SECRET_ARN: z.optional(z.string().check(z.minLength(1))),
@@ -111,7 +111,7 @@ export function databaseUrlSource(
 }
 
 /**
- * The PostgreSQL connection URL: `DATABASE_URL` when set (local cloud, CI), otherwise the secret
+ * The PostgreSQL connection URL: `DATABASE_URL` when set (CI, tests), otherwise the secret
  * named by `DATABASE_SECRET_ARN`, fetched through Powertools parameters (cached; `fresh` fetches past
  * the cache). The secret is a
  * plain `postgres://` URL (used as is) or the RDS JSON `{username, password, host, port, dbname}`,
