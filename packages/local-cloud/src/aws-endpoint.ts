@@ -10,6 +10,7 @@ import {
   type FunctionUrlRequest,
   type FunctionUrlResponse,
 } from './function-url.ts';
+import type { JsonApiHandler } from './json-api-handler.ts';
 import {
   LAMBDA_INVOKE_BODY_LIMIT,
   LAMBDA_INVOKE_ROUTE,
@@ -104,13 +105,6 @@ export interface QueuedMessage {
   >;
   readonly approximateReceiveCount: number;
 }
-
-/**
- * Serves one AWS JSON-protocol API (`X-Amz-Target: <prefix>.<Operation>`) on the endpoint.
- * Returns the operation's output; throws an error whose `name` is the AWS error code
- * (`ExecutionDoesNotExist`) and, for a server-side fault, a `statusCode` of 500 or more.
- */
-export type JsonApiHandler = (operation: string, input: Record<string, unknown>) => Promise<unknown>;
 
 /** A running SQS + S3 endpoint. */
 export interface AwsEndpoint {

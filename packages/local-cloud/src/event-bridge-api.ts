@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AwsValidationError, UnknownOperationError } from './aws-api-errors.ts';
-import type { JsonApiHandler } from './aws-endpoint.ts';
 import type { EventBridgeEvent, EventRouter } from './event-router.ts';
+import type { JsonApiHandler } from './json-api-handler.ts';
 
 /** The `X-Amz-Target` prefix of the EventBridge JSON API (`AWSEvents.PutEvents`). */
 export const EVENT_BRIDGE_TARGET_PREFIX = 'AWSEvents';

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { UnknownOperationError } from './aws-api-errors.ts';
-import type { JsonApiHandler } from './aws-endpoint.ts';
+import type { JsonApiHandler } from './json-api-handler.ts';
 import { localSecretArn, partialSecretArn } from './local-names.ts';
 import { readStateFile, writeStateFile } from './local-state.ts';
 

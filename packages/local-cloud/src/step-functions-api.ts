@@ -1,5 +1,5 @@
 import { AwsValidationError, UnknownOperationError } from './aws-api-errors.ts';
-import type { JsonApiHandler } from './aws-endpoint.ts';
+import type { JsonApiHandler } from './json-api-handler.ts';
 import type { ExecutionRecord, ExecutionStatus, LocalStepFunctions } from './step-functions.ts';
 
 /** The `X-Amz-Target` prefix of the Step Functions JSON API (`AWSStepFunctions.StartExecution`). */
