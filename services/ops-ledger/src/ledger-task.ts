@@ -1,5 +1,5 @@
 import { LEDGER_ACTIONS_ALIAS, type LedgerResponse } from '@sidestep/contracts';
-import type { Database } from '@sidestep/db/postgres';
+import { type Database, isTransientDatabaseError } from '@sidestep/db/postgres';
 import { answerLedgerRequest, SqlLedger } from '@sidestep/ledger';
 import type { TaskHandlerOptions } from '@sidestep/runtime';
 import * as z from 'zod/mini';
@@ -39,11 +39,22 @@ export function ledgerTask(
     correlation: (input) => ({ op: input.op }),
     run: async (input, { lambdaContext }) => {
       const actions = invokedThroughActionsAlias(lambdaContext.invokedFunctionArn);
-      const output = await answerLedgerRequest(
-        new SqlLedger(await options.database(), { notifyAddress: options.notifyAddress }),
-        input,
-        { actions },
-      );
+      const answer = async () =>
+        answerLedgerRequest(
+          new SqlLedger(await options.database(), { notifyAddress: options.notifyAddress }),
+          input,
+          { actions },
+        );
+      // Run again once on a transient database error: a pooled connection the server ended while
+      // the environment was frozen (a failover, a password rotation's session kill, an idle limit)
+      // fails a thawed invocation's first statement (57P01, or the socket's loss), and the pool then
+      // drops it; the operator's command would fail for a connection nobody used. Safe: queries
+      // read, and each action tells a copy of itself (see the ledger's actions delivered twice).
+      // A second failure is the caller's to hear.
+      const output = await answer().catch((error: unknown) => {
+        if (!isTransientDatabaseError(error)) throw error;
+        return answer();
+      });
       return { output, log: { op: input.op, actions, ok: output.ok } };
     },
     messages: { succeeded: 'ledger request answered', failed: 'ledger request failed' },

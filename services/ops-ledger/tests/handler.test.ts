@@ -74,6 +74,41 @@ describeEachDatabase('ops-ledger handler', (open) => {
     });
   });
 
+  // A pooled connection the server ended while the environment was frozen (a failover, a password
+  // rotation's session kill, an idle limit) fails the thawed invocation's first statement with 57P01;
+  // every ledger request may run twice (queries read; actions tell their copies), so it runs again.
+  it('answers a request whose first statement met a connection the server had ended, running it again once', async () => {
+    const lost = () =>
+      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+    /** db() whose first `failures` statements (query or transaction) fail as a lost connection does. */
+    const losing = (failures: number) => {
+      let left = failures;
+      const fail = <T>(run: () => Promise<T>): Promise<T> => (left-- > 0 ? Promise.reject(lost()) : run());
+      return {
+        query: (...args: Parameters<ReturnType<typeof db>['query']>) => fail(() => db().query(...args)),
+        transaction: <T>(fn: Parameters<ReturnType<typeof db>['transaction']>[0]) =>
+          fail(() => db().transaction(fn) as Promise<T>),
+        close: async () => undefined,
+      } as unknown as ReturnType<typeof db>;
+    };
+    const answering = (failures: number) => {
+      const database = losing(failures);
+      return createTaskHandler({
+        ...ledgerTask({ database: async () => database }),
+        logger: new Logger({ logLevel: 'SILENT' }),
+      });
+    };
+    const answer = (await answering(1)(
+      { op: 'job.describe', jobId: 'exp_h1' },
+      context(FUNCTION_ARN),
+    )) as LedgerResponse;
+    expect(answer).toMatchObject({ ok: true, result: { id: 'exp_h1' } });
+    // Once: a server that keeps ending connections is the caller's to hear about.
+    await expect(
+      answering(2)({ op: 'job.describe', jobId: 'exp_h1' }, context(FUNCTION_ARN)),
+    ).rejects.toMatchObject({ code: '57P01' });
+  });
+
   it('refuses an input that is not a request as InvalidInputError', async () => {
     await expect(handler()('jobs please', context(FUNCTION_ARN))).rejects.toMatchObject({
       name: 'InvalidInputError',
