@@ -130,12 +130,15 @@ export async function failAbandonedJob(
   let succeeded: JobRow[] = [];
   if (ENDED.has(detail.status)) {
     await db.transaction(async (tx) => {
-      const { rows } = await tx.query<JobRow>(
+      // One read for both: the jobs to fail, and the succeeded ones whose success mail is queued.
+      const { rows: jobs } = await tx.query<JobRow>(
         `SELECT ${JOB_COLUMNS} FROM jobs
-         WHERE execution_id = $1 AND state IN ('registered', 'running')
+         WHERE execution_id = $1 AND state IN ('registered', 'running', 'succeeded')
          FOR UPDATE`,
         [detail.executionArn],
       );
+      const rows = jobs.filter((job) => job.state !== 'succeeded');
+      if (!unsentMail) succeeded = jobs.filter((job) => job.state === 'succeeded');
       if (rows.length > 0) options.found?.(rows.map((job) => job.id));
       for (const job of rows) {
         const latest = await latestRedriveCount(tx, job.id, detail.executionArn);
@@ -155,12 +158,6 @@ export async function failAbandonedJob(
           },
         });
         failed.push(sweptJob(job.id, job.kind, job.attempt, job.deadline_at, reason));
-      }
-      if (!unsentMail) {
-        ({ rows: succeeded } = await tx.query<JobRow>(
-          `SELECT ${JOB_COLUMNS} FROM jobs WHERE execution_id = $1 AND state = 'succeeded'`,
-          [detail.executionArn],
-        ));
       }
     });
   }
