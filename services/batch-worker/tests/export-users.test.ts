@@ -27,6 +27,7 @@ import {
   ExportInterruptedError,
   ExportRowCountMismatchError,
   ExportTargetError,
+  JobFailedPermanentlyError,
   JobNotRunnableError,
 } from '../src/errors.ts';
 import { exportMode } from '../src/export/export-mode.ts';
@@ -790,6 +791,22 @@ for (const backend of databaseBackends()) {
           new ListObjectsV2Command({ Bucket: BUCKET, Prefix: exportWorkerManifestKey(jobId) }),
         );
         expect(listed.Contents ?? []).toEqual([]);
+
+        // Another task of the job (ECS and Step Functions start a task at least once) starting after
+        // it ended (its store closed, its export lock released): the permanent failure stands. It neither clears the reason nor exports over it, so the
+        // job cannot succeed, or fail with another reason, after its data was failed.
+        await store.close();
+        const duplicate = await failure(run(jobId, { emailDomain: domain }));
+        expect(duplicate.cause).toBeInstanceOf(JobFailedPermanentlyError);
+        expect(duplicate.permanent).toBe(true);
+        expect(await jobCounts(database.db, jobId)).toMatchObject({
+          rows_total: null,
+          worker_error: 'COPY sent 11 rows but the parts hold 10',
+        });
+        const after = await s3.client.send(
+          new ListObjectsV2Command({ Bucket: BUCKET, Prefix: exportWorkerManifestKey(jobId) }),
+        );
+        expect(after.Contents ?? []).toEqual([]);
       } finally {
         await store.close();
       }
@@ -845,7 +862,10 @@ for (const backend of databaseBackends()) {
       });
     });
 
-    it('fails with the bucket named when S3 refuses the parts, and clears the error on a later success', async () => {
+    // An earlier task's transient failure is cleared by a later one: "clears an earlier task's failure
+    // from the job as a rerun starts", below. A missing bucket is not transient: it stands for the
+    // attempt (a retry after the bucket is fixed is a new attempt, whose hand-over clears it).
+    it('fails with the bucket named when S3 refuses the parts, permanently: a later task of the job keeps the reason', async () => {
       const domain = uniqueDomain();
       await seedUsers(database.db, domain, 10);
       const jobId = await runningExportJob(database.db);
@@ -857,8 +877,12 @@ for (const backend of databaseBackends()) {
       expect((await jobCounts(database.db, jobId)).worker_error).toMatch(
         /cannot write s3:\/\/sidestep-test-missing-bucket\/exports\/.*: NoSuchBucket/,
       );
-      await run(jobId, { emailDomain: domain });
-      expect(await jobCounts(database.db, jobId)).toMatchObject({ rows_total: '10', worker_error: null });
+      const later = await failure(run(jobId, { emailDomain: domain }));
+      expect(later.cause).toBeInstanceOf(JobFailedPermanentlyError);
+      expect(await jobCounts(database.db, jobId)).toMatchObject({
+        rows_total: null,
+        worker_error: expect.stringMatching(/NoSuchBucket/),
+      });
     });
 
     it("clears an earlier task's failure from the job as a rerun starts, and keeps the reason of a job no longer running", async () => {

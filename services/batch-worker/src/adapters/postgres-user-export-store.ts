@@ -6,7 +6,7 @@ import type {
   ExportResult,
   UserExportStore,
 } from '../domain/user-export-store.ts';
-import { assertRunnable, checkRunningJob } from './check-running-job.ts';
+import { assertNotFailedPermanently, assertRunnable, checkRunningJob } from './check-running-job.ts';
 import { CopyOutQuery } from './copy-out-query.ts';
 import { connectWorkerClient, WORKER_APPLICATION_NAME, type WorkerConnection } from './worker-client.ts';
 
@@ -162,21 +162,33 @@ export class PostgresUserExportStore implements UserExportStore {
     this.#finished = true;
     await this.#recording;
     // The progress row goes in the same statement: a finished export has counts, not progress.
-    const { rows } = await this.#client.query<{ kind: string; state: string; updated: boolean }>(
+    const { rows } = await this.#client.query<{
+      kind: string;
+      state: string;
+      worker_error: string | null;
+      worker_error_permanent: boolean | null;
+      updated: boolean;
+    }>(
       `WITH finished AS (DELETE FROM export_progress WHERE job_id = $1),
        updated AS (
          UPDATE jobs SET rows_total = $2, bytes = $3, worker_error = NULL, updated_at = now()
-         WHERE id = $1 AND state = 'running' RETURNING id
+         WHERE id = $1 AND state = 'running' AND worker_error_permanent IS NOT TRUE RETURNING id
        )
-       SELECT kind, state, EXISTS (SELECT 1 FROM updated) AS updated FROM jobs WHERE id = $1`,
+       SELECT kind, state, worker_error, worker_error_permanent, EXISTS (SELECT 1 FROM updated) AS updated
+         FROM jobs WHERE id = $1`,
       [jobId, result.rowsTotal, result.bytes],
     );
-    // A job failed while it exported (by the sweeper past its deadline, or an operator): no counts on
-    // it, and the task fails, so that the workflow does not finalize the file of a failed job.
-    if (!rows[0]?.updated) assertRunnable(jobId, rows[0], 'export');
+    // A job failed while it exported (by the sweeper past its deadline, or an operator), or whose data
+    // another task of it failed for good: no counts on it, and the task fails, so that the workflow
+    // does not finalize the file of a failed job.
+    const job = rows[0];
+    if (!job?.updated) {
+      assertRunnable(jobId, job, 'export');
+      assertNotFailedPermanently(jobId, job);
+    }
   }
 
-  async recordFailure(jobId: string, reason: string): Promise<void> {
+  async recordFailure(jobId: string, reason: string, permanent = false): Promise<void> {
     // No progress write after the failure either: the one in flight ends first, so its outcome (or
     // its warning) comes before the failure, not after the task's last line.
     this.#finished = true;
@@ -185,10 +197,13 @@ export class PostgresUserExportStore implements UserExportStore {
     // busy with a COPY that was cut off.
     const client = await connectWorkerClient(this.#connection);
     try {
-      // A job no longer running (failed by the sweeper or an operator meanwhile) keeps its reason.
+      // A job no longer running (failed by the sweeper or an operator meanwhile) keeps its reason, and
+      // so does one another task of it failed for good (a duplicate's transient failure would have
+      // the workflow run the task again, or fail the job with another reason).
       await client.query(
-        `UPDATE jobs SET worker_error = $2, updated_at = now() WHERE id = $1 AND state = 'running'`,
-        [jobId, reason],
+        `UPDATE jobs SET worker_error = $2, worker_error_permanent = $3, updated_at = now()
+         WHERE id = $1 AND state = 'running' AND worker_error_permanent IS NOT TRUE`,
+        [jobId, reason, permanent || null],
       );
     } finally {
       await client.end().catch(() => {});

@@ -52,10 +52,15 @@ export interface UserExportStore {
   /**
    * Writes the export's counts to the job, clears an earlier `worker_error` and its progress.
    * @throws {JobNotRunnableError} the job is no longer running (failed meanwhile): no counts written.
+   * @throws {JobFailedPermanentlyError} another task of the job recorded a permanent failure meanwhile.
    */
   recordResult(jobId: string, result: ExportResult): Promise<void>;
-  /** Records why an export failed (`worker_error`), on a connection of its own. */
-  recordFailure(jobId: string, reason: string): Promise<void>;
+  /**
+   * Records why an export failed (`worker_error`), on a connection of its own; `permanent` (a failure
+   * no task of the job's attempt can cure) marks it so that every later task honours it. A permanent
+   * failure already recorded (by another task of the job) stands: nothing is written over it.
+   */
+  recordFailure(jobId: string, reason: string, permanent?: boolean): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -316,7 +316,7 @@ export async function exportUsers(options: ExportUsersOptions): Promise<ExportSu
     await progressWritten.catch(() => {});
     const failure = new ExportFailedError(jobId, signal?.aborted ? signal.reason : error);
     try {
-      await store.recordFailure(jobId, failure.reason);
+      await store.recordFailure(jobId, failure.reason, failure.permanent);
     } catch (recordError) {
       failure.recordError = recordError;
     }
