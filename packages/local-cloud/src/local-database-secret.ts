@@ -1,3 +1,4 @@
+import { postgresClientConfig } from '@sidestep/db/postgres';
 import type { SynthesizedTerraformJson } from '@sidestep/iam';
 import { localName, partialSecretArn } from './local-names.ts';
 
@@ -53,14 +54,14 @@ export function localDatabaseSecret(url: string): LocalDatabaseSecret {
     // libpq's default database is the user's name.
     dbname: decodeURIComponent(parsed.pathname.slice(1)) || username,
   });
-  const sslmode = parsed.searchParams.get('sslmode');
   const options = parsed.searchParams.get('options');
-  const local = host === 'localhost' || host === '::1' || /^127\./.test(host);
+  // Off where @sidestep/db would connect to the URL itself without TLS (`sslmode=disable`, or a local
+  // host without sslmode): its own decision, not a copy of it.
+  const plain = postgresClientConfig({ url, env: {} }).ssl === false;
   return {
     value,
     clientEnvironment: {
-      // As @sidestep/db decides TLS for the URL: off for `disable`, or for a local host without sslmode.
-      ...(sslmode === 'disable' || (sslmode === null && local) ? { DATABASE_TLS: 'off' } : {}),
+      ...(plain ? { DATABASE_TLS: 'off' } : {}),
       ...(options === null ? {} : { PGOPTIONS: options }),
     },
   };
