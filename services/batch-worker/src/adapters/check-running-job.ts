@@ -1,10 +1,23 @@
 import type pg from 'pg';
 import { JobFailedPermanentlyError, JobNotRunnableError } from '../errors.ts';
 
-/** @throws {JobNotRunnableError} unless `job` (job `jobId`'s row, if any) is a running job of `kind`. */
+/** What {@link assertRunnable} reads of a job's row. */
+interface RunnableCheck {
+  readonly kind: string;
+  readonly state: string;
+  readonly worker_error: string | null;
+  /** `jobs.worker_error_permanent` (db migration 22). */
+  readonly worker_error_permanent: boolean | null;
+}
+
+/**
+ * @throws {JobNotRunnableError} unless `job` (job `jobId`'s row, if any) is a running job of `kind`.
+ * @throws {JobFailedPermanentlyError} when another task of the job's attempt recorded a permanent
+ * failure (`worker_error_permanent`): what it recorded stands, and the job fails with it.
+ */
 export function assertRunnable(
   jobId: string,
-  job: { readonly kind: string; readonly state: string } | undefined,
+  job: RunnableCheck | undefined,
   kind: 'import' | 'export',
 ): asserts job {
   if (!job) throw new JobNotRunnableError(jobId, 'no such job', undefined);
@@ -14,16 +27,6 @@ export function assertRunnable(
   if (job.state !== 'running') {
     throw new JobNotRunnableError(jobId, `is ${job.state}, an ${kind} runs only on a running job`, job.state);
   }
-}
-
-/**
- * @throws {JobFailedPermanentlyError} when another task of the job's attempt recorded a permanent
- * failure of the data (`worker_error_permanent`): what it recorded stands, and the job fails with it.
- */
-export function assertNotFailedPermanently(
-  jobId: string,
-  job: { readonly worker_error: string | null; readonly worker_error_permanent: boolean | null },
-): void {
   if (job.worker_error_permanent === true) throw new JobFailedPermanentlyError(jobId, job.worker_error ?? '');
 }
 
@@ -34,7 +37,7 @@ export function assertNotFailedPermanently(
  * timed out, its task stopped) would otherwise fail the job with the reason of the task before it,
  * such as "interrupted by SIGTERM; the staged records are kept for the retry" when the failure
  * then drops them. A task that fails records its own again. A permanent failure is never cleared
- * ({@link assertNotFailedPermanently}).
+ * ({@link assertRunnable}).
  */
 export async function clearEarlierFailure(client: pg.Client, jobId: string): Promise<void> {
   await client.query(
@@ -47,7 +50,7 @@ export async function clearEarlierFailure(client: pg.Client, jobId: string): Pro
 /**
  * Throws {@link JobNotRunnableError} unless job `jobId` exists, is of `kind` and is running: the
  * import and the export write nothing for a job that is missing, of the other kind, or no longer
- * running, nor for one another task failed permanently ({@link assertNotFailedPermanently}). Then
+ * running, nor for one another task failed permanently ({@link assertRunnable}). Then
  * clears an earlier task's failure ({@link clearEarlierFailure}).
  */
 export async function checkRunningJob(
@@ -55,14 +58,11 @@ export async function checkRunningJob(
   jobId: string,
   kind: 'import' | 'export',
 ): Promise<void> {
-  const { rows } = await client.query<{
-    kind: string;
-    state: string;
-    worker_error: string | null;
-    worker_error_permanent: boolean | null;
-  }>('SELECT kind, state, worker_error, worker_error_permanent FROM jobs WHERE id = $1', [jobId]);
+  const { rows } = await client.query<RunnableCheck>(
+    'SELECT kind, state, worker_error, worker_error_permanent FROM jobs WHERE id = $1',
+    [jobId],
+  );
   const job = rows[0];
   assertRunnable(jobId, job, kind);
-  assertNotFailedPermanently(jobId, job);
   if (job.worker_error != null) await clearEarlierFailure(client, jobId);
 }

@@ -6,7 +6,7 @@ import type {
   ExportResult,
   UserExportStore,
 } from '../domain/user-export-store.ts';
-import { assertNotFailedPermanently, assertRunnable, checkRunningJob } from './check-running-job.ts';
+import { assertRunnable, checkRunningJob } from './check-running-job.ts';
 import { CopyOutQuery } from './copy-out-query.ts';
 import { connectWorkerClient, WORKER_APPLICATION_NAME, type WorkerConnection } from './worker-client.ts';
 
@@ -182,10 +182,7 @@ export class PostgresUserExportStore implements UserExportStore {
     // another task of it failed for good: no counts on it, and the task fails, so that the workflow
     // does not finalize the file of a failed job.
     const job = rows[0];
-    if (!job?.updated) {
-      assertRunnable(jobId, job, 'export');
-      assertNotFailedPermanently(jobId, job);
-    }
+    if (!job?.updated) assertRunnable(jobId, job, 'export');
   }
 
   async recordFailure(jobId: string, reason: string, permanent = false): Promise<void> {

@@ -22,7 +22,7 @@ import type {
   ValidationLimits,
 } from '../domain/user-import-store.ts';
 import { DatabaseConflictError, RowTooBigError, TooManyRejectedRowsError } from '../errors.ts';
-import { assertNotFailedPermanently, assertRunnable, clearEarlierFailure } from './check-running-job.ts';
+import { assertRunnable, clearEarlierFailure } from './check-running-job.ts';
 import {
   createRejectsSql,
   IMPORT_MERGE_LOCK,
@@ -181,7 +181,6 @@ export class PostgresUserImportStore implements UserImportStore {
       return { state: 'completed', result: resultOf(job) };
     }
     assertRunnable(jobId, job, 'import');
-    assertNotFailedPermanently(jobId, job);
     if (job.worker_error != null) await clearEarlierFailure(this.#client, jobId);
     return { state: 'running' };
   }
@@ -421,10 +420,8 @@ export class PostgresUserImportStore implements UserImportStore {
         await client.query('ROLLBACK');
         return 'conflict';
       }
-      const job = jobs[0];
-      assertRunnable(jobId, job, 'import');
-      // Another task failed the data while this one staged it: its failure stands, nothing merges.
-      assertNotFailedPermanently(jobId, job);
+      // Also refused: another task failed the data while this one staged it (its failure stands).
+      assertRunnable(jobId, jobs[0], 'import');
       const { rowsRejected, rowErrors, overLine } = await this.#validateStaged(client, staging, limits);
       const rowsTotal = Number(registered.records);
       if (overLine !== undefined) {
