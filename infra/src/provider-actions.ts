@@ -554,6 +554,11 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
       's3:GetBucketPolicy',
       's3:GetBucketTagging',
       's3:PutBucketTagging',
+      // Tags sent with CreateBucket, then read and changed through S3 Control (the legacy tagging calls
+      // above are its fallback after an access denied).
+      's3:TagResource',
+      's3:ListTagsForResource',
+      's3:UntagResource',
       's3:DeleteBucket',
     ],
     note: 'the provider reads every legacy bucket setting on refresh; force_destroy is on only in teardown mode, which the pipeline refuses, so no object calls',
@@ -805,6 +810,12 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
     arn: () => '*',
     calls: ['ec2:DescribeAvailabilityZones'],
     note: 'EC2 Describe actions support no resource-level permissions',
+  },
+  // The zones each interface endpoint service is offered in (Network keeps its subnets to them).
+  'data.aws_vpc_endpoint_service': {
+    arn: () => '*',
+    calls: ['ec2:DescribeVpcEndpointServices'],
+    note: 'internal/service/ec2/vpc_endpoint_service_data_source.go; EC2 Describe actions support no resource-level permissions',
   },
 };
 

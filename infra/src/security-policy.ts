@@ -123,6 +123,7 @@ export const NETWORK_DESCRIBE_ACTIONS = [
   'ec2:DescribeRouteTables',
   'ec2:DescribeSecurityGroupRules',
   'ec2:DescribeVpcEndpoints',
+  'ec2:DescribeVpcEndpointServices',
   'ec2:DescribePrefixLists',
 ] as const;
 

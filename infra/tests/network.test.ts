@@ -38,6 +38,53 @@ describe('Network (SIDESTEP_<ENV>_NETWORK=create)', () => {
     expect(all(created, 'aws_nat_gateway')).toHaveLength(0);
   });
 
+  // https://repost.aws/knowledge-center/interface-endpoint-availability-zone: an endpoint in a subnet of
+  // a zone its service does not serve is refused, and every endpoint here spans every subnet.
+  it('puts the subnets only in zones every interface endpoint service serves, and stops the plan when there are too few', () => {
+    const services = Object.entries(created.data?.aws_vpc_endpoint_service ?? {}) as [string, Json][];
+    expect(services.map(([, service]) => service.service).sort()).toEqual([...INTERFACE_SERVICES].sort());
+    for (const [, service] of services) expect(service.service_type).toBe('Interface');
+    const [zonesName] = Object.keys(created.data.aws_availability_zones);
+    // In the endpoints' order (the data sources' JSON keys are sorted).
+    const dataName = (suffix: string) => services.find(([, service]) => service.service === suffix)?.[0];
+    const usable = `sort(setintersection(data.aws_availability_zones.${zonesName}.names, ${INTERFACE_SERVICES.map(
+      (suffix) => `tolist(data.aws_vpc_endpoint_service.${dataName(suffix)}.availability_zones)`,
+    ).join(', ')}))`;
+    subnets.forEach(([, subnet], index) => {
+      expect(subnet.availability_zone).toBe(`\${element(${usable}, ${index})}`);
+      // `element` wraps around: with one usable zone both subnets would land in it.
+      expect(subnet.lifecycle.precondition).toEqual([
+        {
+          condition: `\${(length(${usable}) > ${index})}`,
+          error_message: expect.stringContaining('needs 2 availability zones'),
+        },
+      ]);
+      for (const service of INTERFACE_SERVICES) {
+        expect(subnet.lifecycle.precondition[0].error_message).toContain(service);
+      }
+    });
+  });
+
+  // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AWS_Fargate-Regions.html lists the AZ
+  // IDs Fargate runs Linux tasks in where it does not run in all of a region's zones.
+  it('keeps the subnets to the zones Fargate runs tasks in, where AWS lists only some (Tokyo: apne1-az1, -az2, -az4)', () => {
+    const zoneFilters = (tf: Json) =>
+      (Object.values(tf.data.aws_availability_zones)[0] as Json).filter as {
+        name: string;
+        values: string[];
+      }[];
+    expect(zoneFilters(created)).toEqual([{ name: 'opt-in-status', values: ['opt-in-not-required'] }]);
+    const tokyo = synthStack({
+      ...withoutVpc,
+      region: 'ap-northeast-1',
+      network: { database: { securityGroupId: 'sg-database' } },
+    });
+    expect(zoneFilters(tokyo)).toEqual([
+      { name: 'opt-in-status', values: ['opt-in-not-required'] },
+      { name: 'zone-id', values: ['apne1-az1', 'apne1-az2', 'apne1-az4'] },
+    ]);
+  });
+
   it('associates every subnet with the private route table the S3 gateway endpoint is on', () => {
     const [tableAddress] = one(created, 'aws_route_table');
     const associations = all(created, 'aws_route_table_association').map(([, a]) => a);

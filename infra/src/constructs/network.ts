@@ -1,4 +1,5 @@
 import { DataAwsAvailabilityZones } from '@cdktn/provider-aws/lib/data-aws-availability-zones/index.js';
+import { DataAwsVpcEndpointService } from '@cdktn/provider-aws/lib/data-aws-vpc-endpoint-service/index.js';
 import { DefaultSecurityGroup } from '@cdktn/provider-aws/lib/default-security-group/index.js';
 import { RouteTable } from '@cdktn/provider-aws/lib/route-table/index.js';
 import { RouteTableAssociation } from '@cdktn/provider-aws/lib/route-table-association/index.js';
@@ -9,7 +10,7 @@ import { VpcEndpoint } from '@cdktn/provider-aws/lib/vpc-endpoint/index.js';
 import { VpcSecurityGroupEgressRule } from '@cdktn/provider-aws/lib/vpc-security-group-egress-rule/index.js';
 import { VpcSecurityGroupIngressRule } from '@cdktn/provider-aws/lib/vpc-security-group-ingress-rule/index.js';
 import { resourceName } from '@sidestep/manifest';
-import { Fn } from 'cdktn';
+import { Fn, Op } from 'cdktn';
 import { Construct } from 'constructs';
 import type { TaskNetworkConfig } from './batch-task.ts';
 import type { FunctionVpcConfig } from './service-function.ts';
@@ -32,6 +33,19 @@ export const NETWORK_INTERFACE_ENDPOINTS = [
   // The SES v2 API (SendEmail) the mail-dispatcher calls; `email-smtp` is the SMTP interface, unused.
   'email',
 ] as const;
+
+/**
+ * The zones (by AZ ID, the same in every account) Fargate runs Linux tasks in, for the regions where
+ * AWS lists only some: "The supported Availability Zone IDs are noted when applicable"
+ * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AWS_Fargate-Regions.html). An AZ name
+ * maps to a different AZ ID in each account, so a subnet in "the region's first two zones" lands in an
+ * unsupported one in some accounts (an account old enough to have apne1-az3 in Tokyo, usw1-az2 in N.
+ * California), and the batch task placed there does not start. Every other region: all its zones.
+ */
+export const FARGATE_ZONE_IDS: Readonly<Record<string, readonly string[]>> = {
+  'us-west-1': ['usw1-az1', 'usw1-az3'],
+  'ap-northeast-1': ['apne1-az1', 'apne1-az2', 'apne1-az4'],
+};
 
 /** What an environment config says about a created network (`SIDESTEP_<ENV>_NETWORK=create`). */
 export interface NetworkSettings {
@@ -126,17 +140,46 @@ export class Network extends Construct {
     // CKV2_AWS_12: the default group admits its own members; managed without rules, it admits nothing.
     new DefaultSecurityGroup(this, 'default-security-group', { vpcId: this.vpcId, tags: tag('-default') });
 
-    // Zones that need no opt-in (no Local Zones), in the region's order.
+    // Zones that need no opt-in (no Local Zones) and where Fargate runs tasks.
+    const fargateZoneIds = FARGATE_ZONE_IDS[props.region];
     const zones = new DataAwsAvailabilityZones(this, 'zones', {
       state: 'available',
-      filter: [{ name: 'opt-in-status', values: ['opt-in-not-required'] }],
+      filter: [
+        { name: 'opt-in-status', values: ['opt-in-not-required'] },
+        ...(fargateZoneIds ? [{ name: 'zone-id', values: [...fargateZoneIds] }] : []),
+      ],
     });
+    const interfaceEndpoints = props.interfaceEndpoints ?? NETWORK_INTERFACE_ENDPOINTS;
+    // An AWS service's interface endpoint is not offered in every zone of a region, and creating one
+    // with a subnet in a zone it does not serve fails ("The VPC endpoint service ... does not support
+    // the Availability Zone of the subnet":
+    // https://repost.aws/knowledge-center/interface-endpoint-availability-zone). Every endpoint here
+    // spans every subnet, so the subnets go only in zones all of them serve, as the endpoint services
+    // list them in this account (their names: the account's own mapping). A service the region does
+    // not offer as an endpoint at all fails the plan here, naming it, before anything is created.
+    const endpointZones = interfaceEndpoints.map(
+      (service) =>
+        new DataAwsVpcEndpointService(this, `${service.replaceAll('.', '-')}-endpoint-service`, {
+          service,
+          serviceType: 'Interface',
+        }).availabilityZones,
+    );
+    const usableZones = Fn.sort(Fn.setintersection(zones.names, endpointZones));
     const routeTable = new RouteTable(this, 'route-table', { vpcId: this.vpcId, tags: tag('-private') });
     const count = props.availabilityZoneCount ?? 2;
     const subnets = Array.from({ length: count }, (_, index) => {
       const subnet = new Subnet(this, `subnet-${index}`, {
         vpcId: this.vpcId,
-        availabilityZone: Fn.element(zones.names, index),
+        // `element` wraps around: without enough zones two subnets would share one, so the plan stops.
+        availabilityZone: Fn.element(usableZones, index),
+        lifecycle: {
+          precondition: [
+            {
+              condition: Op.gt(Fn.lengthOf(usableZones), index),
+              errorMessage: `sidestep's network needs ${count} availability zones where Fargate runs tasks and every interface endpoint it creates (${interfaceEndpoints.join(', ')}) is offered; this region and account have fewer (set availabilityZoneCount lower, or use a network of your own)`,
+            },
+          ],
+        },
         // Two more bits: 4 equal ranges, room for a third zone.
         cidrBlock: Fn.cidrsubnet(this.vpc.cidrBlock, 2, index),
         tags: tag(`-private-${index}`),
@@ -172,7 +215,7 @@ export class Network extends Construct {
       prefixListId: s3.prefixListId,
       ...HTTPS,
     });
-    for (const service of props.interfaceEndpoints ?? NETWORK_INTERFACE_ENDPOINTS) {
+    for (const service of interfaceEndpoints) {
       const key = service.replaceAll('.', '-');
       const group = new SecurityGroup(this, `${key}-endpoint-security-group`, {
         name: resourceName(props.environment, `${key}-endpoint`),
