@@ -623,6 +623,14 @@ function applyStatements(props: DeployRoleProps, prefix: string): PolicyStatemen
         's3:GetBucketOwnershipControls',
         's3:GetBucketTagging',
         's3:PutBucketTagging',
+        // The provider sends the tags in CreateBucket, which needs s3:TagResource ("You must have the
+        // s3:TagResource permission to create a general purpose bucket with tags":
+        // https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucketConfiguration.html), and reads
+        // and changes them through S3 Control's ListTagsForResource / TagResource / UntagResource; it
+        // falls back to the Put/GetBucketTagging calls above only after an access denied on each.
+        's3:TagResource',
+        's3:UntagResource',
+        's3:ListTagsForResource',
       ],
       resources: props.bucketNames.map((name) => `arn:aws:s3:::${name}`),
     },
