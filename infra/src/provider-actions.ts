@@ -805,6 +805,12 @@ export const PROVIDER_ACTIONS: Readonly<Record<string, ProviderActions>> = {
   },
   aws_vpc_security_group_egress_rule: securityGroupRule('Egress'),
   aws_vpc_security_group_ingress_rule: securityGroupRule('Ingress'),
+  // hashicorp/time's sleep between a role's policy and the resource whose create checks it.
+  time_sleep: {
+    arn: () => '*',
+    calls: [],
+    note: 'hashicorp/time: a wait in Terraform itself, no AWS call',
+  },
   // Data sources are read on every plan: keyed `data.<type>`.
   'data.aws_availability_zones': {
     arn: () => '*',

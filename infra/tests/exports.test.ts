@@ -294,6 +294,24 @@ describe('SidestepStack (export workflow in staging)', () => {
     );
   });
 
+  // https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency:
+  // CreatePipe checks the role, which IAM may not show Pipes for seconds after the policy was written.
+  it('creates the pipe only after its role policy has had 30 s to reach Pipes, and waits again when the policy changes', () => {
+    const [, pipe] = one(tf, 'aws_pipes_pipe');
+    const [roleAddress] = one(tf, 'aws_iam_role', { name: 'sidestep-staging-export-requests-pipe' });
+    const [policyAddress] = one(tf, 'aws_iam_role_policy', { role: ref(roleAddress, 'name') });
+    const [waitAddress, wait] = one(tf, 'time_sleep');
+    expect(pipe.depends_on).toEqual([waitAddress]);
+    expect(pipe.role_arn).toBe(ref(roleAddress, 'arn'));
+    expect(wait).toMatchObject({
+      create_duration: '30s',
+      depends_on: [policyAddress],
+      triggers: { role_policy: ref(policyAddress, 'policy') },
+    });
+    // The provider of the wait, pinned as the AWS provider is (an unpinned one moves under a deploy).
+    expect(tf.terraform.required_providers.time).toEqual({ source: 'hashicorp/time', version: '0.13.1' });
+  });
+
   it('tells the job-sweeper where mails go and who gets the platform’s own', () => {
     const [, sweeper] = one(tf, 'aws_lambda_function', { function_name: 'sidestep-staging-job-sweeper' });
     expect(sweeper.environment.variables).toMatchObject({

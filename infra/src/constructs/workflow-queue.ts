@@ -8,6 +8,7 @@ import { InfraConfigError } from '../errors.ts';
 import { createDeadLetterAlarm } from './dead-letter-alarm.ts';
 import { createBacklogAlarm, createDeadLetteredQueue } from './dead-lettered-queue.ts';
 import { GrantableRole, type PolicyGrantee, statementId } from './grantable-role.ts';
+import { IamPropagationWait } from './iam-propagation-wait.ts';
 import { RuleSenderPolicy } from './rule-sender-policy.ts';
 import type { TriggerTarget } from './s3-trigger.ts';
 
@@ -173,8 +174,14 @@ export class WorkflowQueue extends Construct {
         level: 'ERROR',
         cloudwatchLogsLogDestination: { logGroupArn: this.logGroup.arn },
       },
-      // CreatePipe checks the role can read the source and reach the target.
-      dependsOn: [this.role.policy],
+      // CreatePipe checks the role can read the source and reach the target: after the policy, and
+      // after IAM has had the time to make it visible to Pipes.
+      dependsOn: [
+        new IamPropagationWait(this, 'pipe-role-propagation', {
+          after: [this.role.policy],
+          triggers: { role_policy: this.role.policy.policy },
+        }),
+      ],
     });
 
     this.deadLetterAlarm = createDeadLetterAlarm(this, {
