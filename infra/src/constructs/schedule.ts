@@ -219,7 +219,9 @@ export class Schedule extends Construct {
         retryPolicy,
         deadLetterConfig: { arn: group.deadLetterQueueArn },
       },
-      // Scheduler checks the role when it fires, not at create time: the first firing must not race it.
+      // CreateSchedule checks only that Scheduler may assume the role (the provider retries that refusal
+      // while IAM propagates the new role); what the role may do is checked when the schedule fires,
+      // and the first firing must not race the policy.
       dependsOn: [this.role.policy],
       // Paused and resumed by operators (`sidestep pause|resume`, UpdateSchedule's State), not by a
       // deploy: the provider's `state` defaults to ENABLED, so without this every apply after a pause
