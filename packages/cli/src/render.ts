@@ -344,7 +344,7 @@ function rejectedRows(page: RejectedRowPage, options: { readonly csv?: boolean }
   return [heading, '', page.next === null ? listed : `${listed}\n\nmore: --after ${page.next}`].join('\n');
 }
 
-/** What became of the failure mail of a job the job-sweeper failed. */
+/** What became of the failure mail of a job failed outside its workflow (the job-sweeper's outbox). */
 function sweepMail(mail: SweepMail): string {
   if (mail.queuedAt) return `failure mail queued ${when(mail.queuedAt)}`;
   if (mail.refusedAt) return `failure mail REFUSED ${when(mail.refusedAt)}, never sent: ${mail.error ?? '-'}`;
@@ -412,8 +412,9 @@ function job(result: JobView): string {
     ...(result.state === 'running' && result.deadlineAt
       ? [`  deadline ${when(result.deadlineAt)} (the job-sweeper fails the job then unless it has ended)`]
       : []),
-    // A job the job-sweeper failed: whether its requester was told (a refused mail never will be).
-    ...(result.sweepMail ? [`  sweep    ${sweepMail(result.sweepMail)}`] : []),
+    // A job failed outside its workflow (by the job-sweeper, or `sidestep job fail`): whether its
+    // requester was told (a refused mail never will be). The sweeper's outbox holds both.
+    ...(result.sweepMail ? [`  mail     ${sweepMail(result.sweepMail)}`] : []),
     ...whatRunsIt(result),
     ...(result.requestedBy ? [`  for      ${result.requestedBy}`] : []),
     ...(result.downloadUrl ? [`  download ${result.downloadUrl}`] : []),

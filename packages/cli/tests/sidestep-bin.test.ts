@@ -1415,27 +1415,27 @@ describe('jobs show', () => {
     }
   });
 
-  it('says what became of the failure mail of a job the sweeper failed, and nothing for one it did not', () => {
+  it('says what became of the failure mail of a job failed outside its workflow (by the sweeper or an operator), and nothing for one that was not', () => {
     const swept = sampleJobDetail({ state: 'failed', error: 'deadline missed' });
     const sweptAt = new Date('2026-12-04T10:00:00.000Z');
     const at = new Date('2026-12-04T10:15:00.400Z');
     const lines = (sweepMail: typeof swept.sweepMail) =>
       render('job', { ...swept, sweepMail }, {}).split('\n');
     expect(lines({ sweptAt, queuedAt: at, refusedAt: null, error: null })).toContain(
-      '  sweep    failure mail queued 2026-12-04T10:15:00Z',
+      '  mail     failure mail queued 2026-12-04T10:15:00Z',
     );
     expect(
       lines({ sweptAt, queuedAt: null, refusedAt: at, error: 'payload.to: Invalid email address' }),
     ).toContain(
-      '  sweep    failure mail REFUSED 2026-12-04T10:15:00Z, never sent: payload.to: Invalid email address',
+      '  mail     failure mail REFUSED 2026-12-04T10:15:00Z, never sent: payload.to: Invalid email address',
     );
     expect(lines({ sweptAt, queuedAt: null, refusedAt: null, error: 'SQS: ServiceUnavailable' })).toContain(
-      '  sweep    failure mail pending, tried again every sweep; last error: SQS: ServiceUnavailable',
+      '  mail     failure mail pending, tried again every sweep; last error: SQS: ServiceUnavailable',
     );
     expect(lines({ sweptAt, queuedAt: null, refusedAt: null, error: null })).toContain(
-      '  sweep    failure mail pending, tried again every sweep',
+      '  mail     failure mail pending, tried again every sweep',
     );
-    expect(render('job', { ...swept, sweepMail: null }, {})).not.toContain('sweep ');
+    expect(render('job', { ...swept, sweepMail: null }, {})).not.toContain('failure mail');
   });
 });
 
