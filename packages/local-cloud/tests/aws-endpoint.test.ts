@@ -9,6 +9,7 @@ import {
 import { DescribeExecutionCommand, ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
 import {
   CreateQueueCommand,
+  DeleteMessageCommand,
   GetQueueAttributesCommand,
   ListQueuesCommand,
   ReceiveMessageCommand,
@@ -198,6 +199,63 @@ describe('startAwsEndpoint', () => {
         ApproximateNumberOfMessages: '2',
         ApproximateNumberOfMessagesNotVisible: '0',
         ApproximateNumberOfMessagesDelayed: '0',
+      });
+    } finally {
+      sqs.destroy();
+    }
+  });
+
+  // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_DeleteMessage.html: "you
+  // must provide the most recently received ReceiptHandle for the message (otherwise, the request
+  // succeeds, but the message will not be deleted)". A consumer that overran its visibility timeout
+  // still holds the most recent handle until someone receives the message again: its delete deletes it.
+  it('deletes a message with its latest receipt handle after the visibility timeout passed, and not with one another receive replaced', async () => {
+    const sqs = new SQSClient(localClientConfig(endpoint.url));
+    try {
+      const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'late-delete' }));
+      const available = async () =>
+        (
+          await sqs.send(
+            new GetQueueAttributesCommand({
+              QueueUrl,
+              AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+            }),
+          )
+        ).Attributes;
+      const receive = async (VisibilityTimeout: number) =>
+        (await sqs.send(new ReceiveMessageCommand({ QueueUrl, VisibilityTimeout }))).Messages?.[0]
+          ?.ReceiptHandle as string;
+      const passed = () => new Promise((resolve) => setTimeout(resolve, 1_300));
+
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'overran' }));
+      const overran = await receive(1);
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'next' }));
+      await passed();
+      // Another consumer's receive, after the timeout: it gets the next message, not the overran one.
+      const next = await sqs.send(new ReceiveMessageCommand({ QueueUrl, VisibilityTimeout: 30 }));
+      expect(next.Messages?.map((message) => message.Body)).toEqual(['next']);
+      await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: overran }));
+      expect(await available()).toEqual({
+        ApproximateNumberOfMessages: '0',
+        ApproximateNumberOfMessagesNotVisible: '1',
+      });
+      await sqs.send(
+        new DeleteMessageCommand({ QueueUrl, ReceiptHandle: next.Messages?.[0]?.ReceiptHandle as string }),
+      );
+
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'received again' }));
+      const first = await receive(1);
+      await passed();
+      const second = await receive(30);
+      await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: first }));
+      expect(await available()).toEqual({
+        ApproximateNumberOfMessages: '0',
+        ApproximateNumberOfMessagesNotVisible: '1',
+      });
+      await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: second }));
+      expect(await available()).toEqual({
+        ApproximateNumberOfMessages: '0',
+        ApproximateNumberOfMessagesNotVisible: '0',
       });
     } finally {
       sqs.destroy();

@@ -327,6 +327,76 @@ describe('SQS limits', () => {
     );
   });
 
+  // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html:
+  // "All parts of the message attribute, including Name, Type, and Value, are part of the message size
+  // restriction (1 MiB or 1,048,576 bytes)"; a Binary value is bytes ("any binary data"), which the JSON
+  // protocol carries in base64: its size is the bytes', not the base64 text's (4/3 of them).
+  it("counts a Binary attribute's bytes toward 1 MiB, not its base64 text's, alone and in a batch", async () => {
+    const url = await createQueue('limits-binary');
+    const blob = (bytes: number) => ({ blob: { DataType: 'Binary', BinaryValue: new Uint8Array(bytes) } });
+    // 'blob' + 'Binary' + the bytes, and the body: 1 MiB exactly.
+    const body = 'x'.repeat(MiB - 'blob'.length - 'Binary'.length - 300_000);
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: url, MessageBody: body, MessageAttributes: blob(300_000) }),
+    );
+    expect(
+      await errorNameOf(
+        sqs.send(
+          new SendMessageCommand({
+            QueueUrl: url,
+            MessageBody: `${body}x`,
+            MessageAttributes: blob(300_000),
+          }),
+        ),
+      ),
+    ).toBe('InvalidParameterValue');
+    const batch = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: url,
+        Entries: [0, 1].map((i) => ({ Id: `b${i}`, MessageBody: 'x', MessageAttributes: blob(400_000) })),
+      }),
+    );
+    expect(batch.Successful?.map((entry) => entry.Id)).toEqual(['b0', 'b1']);
+  });
+
+  // API_MessageAttributeValue: "For string data types, the Value attribute has the same restrictions
+  // on the content as the message body" (API_SendMessage: #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to
+  // #xFFFD | #x10000 to #x10FFFF), refused as a body's characters are.
+  it('refuses a String or Number attribute value holding characters SQS refuses in a body, alone and as that batch entry', async () => {
+    const url = await createQueue('limits-attribute-characters');
+    for (const refused of ['bell \u0007', 'lone surrogate \uD842', 'not a character \uFFFE']) {
+      const attributes = { reason: { DataType: 'String', StringValue: refused } };
+      expect(
+        await errorNameOf(
+          sqs.send(
+            new SendMessageCommand({ QueueUrl: url, MessageBody: 'x', MessageAttributes: attributes }),
+          ),
+        ),
+      ).toBe('InvalidMessageContents');
+      const batch = await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: url,
+          Entries: [
+            { Id: 'refused', MessageBody: 'x', MessageAttributes: attributes },
+            {
+              Id: 'taken',
+              MessageBody: 'y',
+              MessageAttributes: { reason: { DataType: 'String', StringValue: '𠮷 ok' } },
+            },
+          ],
+        }),
+      );
+      expect(batch.Failed?.map((entry) => [entry.Id, entry.Code])).toEqual([
+        ['refused', 'InvalidMessageContents'],
+      ]);
+    }
+    expect((await endpoint.peek('limits-attribute-characters'))?.map((message) => message.body)).toEqual([
+      'y',
+      'y',
+      'y',
+    ]);
+  });
+
   it('fails a batch entry with an empty body on its own, as MissingParameter', async () => {
     const url = await createQueue('limits-batch-empty');
     const batch = await sqs.send(
