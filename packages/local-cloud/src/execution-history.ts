@@ -28,6 +28,21 @@ export interface ExecutionHistoryContext {
   readonly taskResults: ReadonlyMap<string, unknown>;
   /** What StopExecution was given, for `ExecutionAborted`. */
   readonly abortReason?: { readonly error?: string; readonly cause?: string };
+  /**
+   * Task states whose last attempt failed and a Catch handled ({@link trackCaughtTasks}): their exit
+   * is no success, so no `TaskSucceeded` precedes it.
+   */
+  readonly caughtTasks?: ReadonlySet<string>;
+}
+
+/**
+ * Keeps `caught` (the Task states whose failure a Catch handled, until they are entered again) up to
+ * date with one more event of the library's log; call it before {@link historyEventsOf} translates
+ * the event. The library logs a caught Task's exit as it logs a successful one.
+ */
+export function trackCaughtTasks(event: ExecutionEventLog, caught: Set<string>): void {
+  if (event.type === 'StateCaught' && event.state.type === 'Task') caught.add(event.state.name);
+  else if (event.type === 'StateEntered') caught.delete(event.state.name);
 }
 
 /**
@@ -87,7 +102,10 @@ export function historyEventsOf(
           outputDetails: { truncated: false },
         },
       });
-      if (event.state.type !== 'Task') return [exited];
+      // A caught failure's exit: the attempt ended in TaskFailed, and Step Functions records no
+      // success for it (TaskSucceeded: "the successful completion of a task state",
+      // https://docs.aws.amazon.com/step-functions/latest/apireference/API_TaskSucceededEventDetails.html).
+      if (event.state.type !== 'Task' || context.caughtTasks?.has(event.state.name)) return [exited];
       const succeeded = at('TaskSucceeded', {
         taskSucceededEventDetails: {
           ...taskResource(context, event.state.name),

@@ -11,6 +11,7 @@ import {
   type ExecutionEventLog,
   type HistoryEvent,
   historyEventsOf,
+  trackCaughtTasks,
   type UnnumberedHistoryEvent,
 } from './execution-history.ts';
 import {
@@ -558,9 +559,11 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     };
     /** The state entered last, and the id of the history event that entered it. */
     let entered: { readonly state: string; readonly eventId: number } | undefined;
+    const caughtTasks = new Set<string>();
     const consume = (async () => {
       for await (const logged of run.eventLogs) {
         const event = entered ? runtimeFailureOf(logged, entered) : logged;
+        trackCaughtTasks(event, caughtTasks);
         if (event.type === 'StateEntered') {
           entered = { state: event.state.name, eventId: execution.history.length + 1 };
         }
@@ -583,6 +586,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
             roleArn: machine.roleArn,
             taskResources: machine.tasks,
             taskResults: rawResults,
+            caughtTasks,
             ...(execution.abortReason ? { abortReason: execution.abortReason } : {}),
           }),
         );

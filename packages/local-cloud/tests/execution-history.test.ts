@@ -5,6 +5,7 @@ import {
   type ExecutionHistoryContext,
   type HistoryEvent,
   historyEventsOf,
+  trackCaughtTasks,
 } from '../src/execution-history.ts';
 
 const AT = Date.parse('2026-12-01T10:00:00Z');
@@ -55,6 +56,48 @@ describe('historyEventsOf', () => {
     expect(history[2]).toMatchObject({
       taskStartedEventDetails: { resourceType: 'lambda', resource: 'invoke' },
     });
+  });
+
+  // API_TaskSucceededEventDetails: "the successful completion of a task state"; a failure a Catch
+  // handled ends its attempt in TaskFailed, and the state exits without a success.
+  it('records no TaskSucceeded for a Task whose failure a Catch handled, and one again when it is next entered and succeeds', () => {
+    const history: HistoryEvent[] = [];
+    const caughtTasks = new Set<string>();
+    const log: ExecutionEventLog[] = [
+      { type: 'StateEntered', timestamp: AT, state: taskState },
+      {
+        type: 'StateFailed',
+        timestamp: AT,
+        state: taskState,
+        Error: 'States.Timeout',
+        Cause: 'States.Timeout',
+      },
+      {
+        type: 'StateCaught',
+        timestamp: AT,
+        state: taskState,
+        catch: { catcher: { ErrorEquals: ['States.ALL'], Next: 'Finalize' } },
+      },
+      { type: 'StateExited', timestamp: AT, state: taskState },
+      { type: 'StateEntered', timestamp: AT, state: taskState },
+      { type: 'StateExited', timestamp: AT, state: taskState },
+    ];
+    for (const event of log) {
+      trackCaughtTasks(event, caughtTasks);
+      appendHistory(history, translate(event, { caughtTasks }));
+    }
+    expect(history.map((event) => event.type)).toEqual([
+      'TaskStateEntered',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskFailed',
+      'TaskStateExited',
+      'TaskStateEntered',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskSucceeded',
+      'TaskStateExited',
+    ]);
   });
 
   it('records the execution input and role on ExecutionStarted', () => {

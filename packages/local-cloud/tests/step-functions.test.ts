@@ -133,6 +133,16 @@ describe('createLocalStepFunctions', () => {
       cause: '{"errorMessage":"try again"}',
     });
     expect(done.history.at(-1)?.type).toBe('ExecutionFailed');
+    // Three attempts, each failed; the Catch ends the state without a success
+    // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_TaskSucceededEventDetails.html).
+    expect(
+      done.history
+        .map((event) => event.type)
+        .filter((type) => type.startsWith('Task'))
+        .join(' '),
+    ).toBe(
+      'TaskStateEntered TaskScheduled TaskStarted TaskFailed TaskScheduled TaskStarted TaskFailed TaskScheduled TaskStarted TaskFailed TaskStateExited',
+    );
   });
 
   it('does not retry an error no retrier names', async () => {
