@@ -71,13 +71,14 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): JsonApiHandler {
         return { redriveDate: epochSeconds(redriveDate) };
       }
       case 'StopExecution': {
+        // "error ... Maximum length of 256", "cause ... Maximum length of 32768"
+        // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html),
+        // counted here in UTF-16 code units, the stricter reading.
+        const error = boundedString(input, 'error', 256);
+        const cause = boundedString(input, 'cause', 32_768);
         const reason = {
-          ...(optionalString(input, 'error') !== undefined
-            ? { error: optionalString(input, 'error') as string }
-            : {}),
-          ...(optionalString(input, 'cause') !== undefined
-            ? { cause: optionalString(input, 'cause') as string }
-            : {}),
+          ...(error !== undefined ? { error } : {}),
+          ...(cause !== undefined ? { cause } : {}),
         };
         const { stopDate } = sfn.stopExecution(requireString(input, 'executionArn'), reason);
         return { stopDate: epochSeconds(stopDate) };
@@ -175,6 +176,15 @@ function optionalString(input: Record<string, unknown>, field: string): string |
   const value = input[field];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string') throw new AwsValidationError(field, 'Member must be a string');
+  return value;
+}
+
+/** {@link optionalString}, refused as AWS refuses a string over its `Maximum length`. */
+function boundedString(input: Record<string, unknown>, field: string, max: number): string | undefined {
+  const value = optionalString(input, field);
+  if (value !== undefined && value.length > max) {
+    throw new AwsValidationError(field, `Member must have length less than or equal to ${max}`);
+  }
   return value;
 }
 

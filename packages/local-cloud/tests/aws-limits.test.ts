@@ -8,7 +8,12 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
@@ -63,7 +68,14 @@ beforeAll(async () => {
   sfn = new SFNClient(client);
   events = new EventBridgeClient(client);
   sfnLocal = createLocalStepFunctions({
-    stateMachines: [{ name: 'limits', definition }],
+    stateMachines: [
+      { name: 'limits', definition },
+      // Runs until stopped.
+      {
+        name: 'waiting',
+        definition: { StartAt: 'Wait', States: { Wait: { Type: 'Wait', Seconds: 3600, End: true } } },
+      },
+    ],
     integrations: {
       [LAMBDA_INVOKE]: async (parameters) => ({
         Payload: 'x'.repeat((parameters.Payload as { bytes: number }).bytes),
@@ -536,6 +548,30 @@ describe('S3 multipart limits', () => {
   it('takes a last part of any size', async () => {
     const done = await upload('small-last.csv', [5 * MiB, 10]);
     expect(done.Key).toBe('small-last.csv');
+  });
+});
+
+describe('Step Functions StopExecution', () => {
+  // https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html: cause "Maximum
+  // length of 32768", error "Maximum length of 256"; a longer one is a ValidationException, and nothing
+  // is stopped.
+  it('refuses a cause over 32,768 characters or an error over 256, leaving the execution running, and takes both at the limit', async () => {
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: sfnLocal.stateMachineArn('waiting'), input: '{}' }),
+    );
+    for (const reason of [{ cause: 'c'.repeat(32_769) }, { error: 'e'.repeat(257) }]) {
+      expect(await errorNameOf(sfn.send(new StopExecutionCommand({ executionArn, ...reason })))).toBe(
+        'ValidationException',
+      );
+    }
+    expect((await sfn.send(new DescribeExecutionCommand({ executionArn }))).status).toBe('RUNNING');
+    await sfn.send(
+      new StopExecutionCommand({ executionArn, error: 'e'.repeat(256), cause: 'c'.repeat(32_768) }),
+    );
+    expect(await sfn.send(new DescribeExecutionCommand({ executionArn }))).toMatchObject({
+      status: 'ABORTED',
+      error: 'e'.repeat(256),
+    });
   });
 });
 

@@ -440,6 +440,9 @@ const STOP_SETTLE_WAITS_MS: readonly number[] = [200, 400, 800, 1600, 2000];
 /** The `error` an operator's stop gives StopExecution; the job's failure reason quotes it. */
 export const STOPPED_BY_OPERATOR = 'StoppedByOperator';
 
+/** The longest `cause` StopExecution takes (API_StopExecution, "Maximum length of 32768"). */
+export const STOP_CAUSE_MAX_LENGTH = 32_768;
+
 /**
  * Stops a running execution (StopExecution) for work that must not go on: a runaway import, the
  * wrong file, an export nobody wants any more. `cause` (required) goes to Step Functions with the
@@ -466,7 +469,8 @@ export const STOPPED_BY_OPERATOR = 'StoppedByOperator';
  * {@link STOP_SETTLE_WAITS_MS} (about 5 s in all), before the stop is said to have stopped nothing;
  * any other status is definitive at once.
  *
- * @throws {InvalidOptionError} `cause` is empty (field `cause`); the execution is not RUNNING, not
+ * @throws {InvalidOptionError} `cause` is empty, or too long for StopExecution with the operator's
+ * name before it (field `cause`); the execution is not RUNNING, not
  * one of this environment's, or ended otherwise before the stop, or still reads RUNNING after the
  * waits (field `execution`).
  */
@@ -487,6 +491,15 @@ export async function stopExecution(
     'execution-stop',
     nameOrArn,
     async (operator) => {
+      const stop = { error: STOPPED_BY_OPERATOR, cause: `${operator}: ${cause}` };
+      // StopExecution's cause has a "Maximum length of 32768" (a longer one is a ValidationException):
+      // https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html
+      if (stop.cause.length > STOP_CAUSE_MAX_LENGTH) {
+        throw new InvalidOptionError(
+          `cause: ${cause.length.toLocaleString('en')} characters; with the operator's name before it Step Functions takes at most ${(STOP_CAUSE_MAX_LENGTH - operator.length - 2).toLocaleString('en')} (StopExecution's cause: ${STOP_CAUSE_MAX_LENGTH.toLocaleString('en')})`,
+          { field: 'cause' },
+        );
+      }
       const { arn, described } = await findExecution(context, nameOrArn);
       if (described.status !== 'RUNNING') {
         throw new InvalidOptionError(
@@ -496,7 +509,6 @@ export async function stopExecution(
           },
         );
       }
-      const stop = { error: STOPPED_BY_OPERATOR, cause: `${operator}: ${cause}` };
       const answer = await context.clients.sfn.send(new StopExecutionCommand({ executionArn: arn, ...stop }));
       const describe = () => context.clients.sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
       let after = await describe();

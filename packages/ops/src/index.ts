@@ -65,6 +65,7 @@ export {
   listExecutions,
   pageExecutions,
   redriveExecution,
+  STOP_CAUSE_MAX_LENGTH,
   STOPPED_BY_OPERATOR,
   type StoppedJob,
   type StoppedJobOutcome,

@@ -39,6 +39,7 @@ import {
   redriveDeadLetters,
   redriveExecution,
   resumeSchedule,
+  STOP_CAUSE_MAX_LENGTH,
   STOPPED_BY_OPERATOR,
   stepsOf,
   stopExecution,
@@ -808,6 +809,29 @@ describe('stopExecution', () => {
         },
       }),
     ]);
+  });
+
+  // API_StopExecution: cause "Maximum length of 32768"; a longer one is a ValidationException. The
+  // operator's name goes before the cause, so what is left for it depends on who stops.
+  it("refuses a cause too long for StopExecution with the operator's name before it, naming cause, and stops nothing", async () => {
+    const { context, sfn } = stagingContext();
+    runningUntilStopped(sfn, arn, new Date('2026-12-04T01:00:00Z'));
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
+    const ledger = { appendAudit: async () => undefined } as unknown as Ledger;
+    const operator = 'arn:aws:sts::123456789012:assumed-role/operator/alice';
+    const room = STOP_CAUSE_MAX_LENGTH - operator.length - 2;
+    await expect(
+      stopExecution({ ...context, ledger: async () => ledger }, arn, 'x'.repeat(room + 1)),
+    ).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      field: 'cause',
+      message: expect.stringContaining(`at most ${room.toLocaleString('en')}`),
+    });
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
+    await stopExecution({ ...context, ledger: async () => ledger }, arn, 'x'.repeat(room));
+    expect(sfn.commandCalls(StopExecutionCommand)[0]?.args[0].input.cause).toHaveLength(
+      STOP_CAUSE_MAX_LENGTH,
+    );
   });
 
   /** The execution's history: RegisterJob's output names job `jobId`. */
