@@ -117,6 +117,29 @@ export class TaskNotStartedError extends Error {
 }
 
 /**
+ * Runs tasks through `runNow`, at most `capacity` at once (all at once when undefined), the others
+ * waiting in the order they came (p-limit's FIFO). On AWS RunTask starts a task at once; here one may
+ * wait for a slot, which its state's TimeoutSeconds must not count: the wait is told to Step Functions
+ * through the call's `deferStart`. One stopped while it waited never starts ({@link TaskNotStartedError}).
+ */
+export function queuedTasks<T>(
+  capacity: number | undefined,
+  runNow: (request: RunTaskRequest) => Promise<T>,
+): (request: RunTaskRequest) => Promise<T> {
+  if (capacity === undefined) return runNow;
+  const slots = pLimit(capacity);
+  return (request) => {
+    const start = request.call.deferStart?.();
+    return slots(() => {
+      if (request.call.signal.aborted)
+        return Promise.reject(new TaskNotStartedError(request.call.executionArn));
+      start?.();
+      return runNow(request);
+    });
+  };
+}
+
+/**
  * Step Functions with each workflow's state machine `sidestep-local-<name>`, built from its deployed
  * definition; Task states run through the local integrations (Lambda invoke, ECS RunTask as a child
  * process, SQS SendMessage); the Step Functions API answers on the endpoint.
@@ -144,16 +167,7 @@ export function startLocalWorkflows(options: LocalWorkflowsOptions): Promise<
         runningTasks,
         authorize,
       });
-    // p-limit runs queued calls in the order they came (a FIFO), as capacity frees up.
-    const capacity = options.taskCapacity === undefined ? undefined : pLimit(options.taskCapacity);
-    const runTask = (request: RunTaskRequest) =>
-      capacity
-        ? capacity(() =>
-            request.call.signal.aborted
-              ? Promise.reject(new TaskNotStartedError(request.call.executionArn))
-              : runNow(request),
-          )
-        : runNow(request);
+    const runTask = queuedTasks(options.taskCapacity, runNow);
     const resources: LocalWorkflowResources = {
       environment: LOCAL_ENVIRONMENT,
       region: LOCAL_REGION,

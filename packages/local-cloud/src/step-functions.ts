@@ -427,7 +427,16 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
     const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const [stateName, resource] of machine.tasks) {
       const integration = options.integrations[resource] as TaskIntegration;
-      handlers[stateName] = async (resolved) => {
+      handlers[stateName] = (resolved) => {
+        // When the task started: at once, unless the integration waits its turn first (deferStart).
+        // The state's TimeoutSeconds counts from then, here and in the library (patched to read
+        // `started` off the promise): "The count begins after the task has been started"
+        // (https://docs.aws.amazon.com/step-functions/latest/dg/state-task.html).
+        const started = Promise.withResolvers<void>();
+        const task = runHandler(resolved, started);
+        return Object.assign(task, { started: started.promise });
+      };
+      const runHandler = async (resolved: unknown, started: PromiseWithResolvers<void>): Promise<unknown> => {
         // A stopped execution runs nothing more (API_StopExecution). The library ends a Retry's wait
         // when the execution is aborted and then runs the state once more: refused here, before the
         // integration is called (a Lambda invoked, a task started after the execution was ABORTED).
@@ -443,22 +452,31 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
         else controller.signal.addEventListener('abort', stop, { once: true });
         const timeoutSeconds = machine.timeouts.get(stateName);
         let timedOut = false;
-        const timer =
-          timeoutSeconds === undefined
-            ? undefined
-            : setTimeout(() => {
-                timedOut = true;
-                stop();
-              }, timeoutSeconds * 1000);
+        let settled = false;
+        let timer: NodeJS.Timeout | undefined;
+        void started.promise.then(() => {
+          if (settled || timeoutSeconds === undefined) return;
+          timer = setTimeout(() => {
+            timedOut = true;
+            stop();
+          }, timeoutSeconds * 1000);
+        });
+        let deferred = false;
+        const work = integration((parameters ?? {}) as Record<string, unknown>, {
+          executionArn,
+          stateName,
+          signal: call.signal,
+          deferStart: () => {
+            deferred = true;
+            return () => started.resolve();
+          },
+        });
+        if (!deferred) started.resolve();
         let raw: unknown;
         try {
           // Settling on the execution's abort lets the library clear its task timer.
           raw = await Promise.race([
-            integration((parameters ?? {}) as Record<string, unknown>, {
-              executionArn,
-              stateName,
-              signal: call.signal,
-            }).then(
+            work.then(
               (result) => result,
               // What the stopped task answers after its state timed out is not the state's outcome:
               // the library's own timer fails the state with States.Timeout, which this must not beat.
@@ -471,6 +489,7 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
             }),
           ]);
         } finally {
+          settled = true;
           clearTimeout(timer);
           controller.signal.removeEventListener('abort', stop);
         }

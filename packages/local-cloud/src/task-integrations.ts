@@ -13,6 +13,13 @@ export interface TaskCall {
   readonly stateName: string;
   /** Aborted when the execution is stopped or the state times out: the integration should stop its work. */
   readonly signal: AbortSignal;
+  /**
+   * For an integration whose work waits its turn before it starts (the local cloud's task capacity):
+   * called before the integration's first `await`, it returns what to call when the work starts, and
+   * the state's `TimeoutSeconds` counts from then, as Step Functions counts it from the task's start
+   * (https://docs.aws.amazon.com/step-functions/latest/dg/state-task.html). Not called: from the call.
+   */
+  readonly deferStart?: () => () => void;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
+import pLimit from 'p-limit';
 import { createCollectingReporter } from '../src/collecting-reporter.ts';
 import {
   createLocalStepFunctions,
@@ -90,7 +91,12 @@ describe('createLocalStepFunctions', () => {
     expect(calls).toEqual([
       {
         parameters: { FunctionName: FN, Payload: { a: 1 }, executionId: executionArn },
-        call: { executionArn, stateName: 'Register', signal: expect.any(AbortSignal) },
+        call: {
+          executionArn,
+          stateName: 'Register',
+          signal: expect.any(AbortSignal),
+          deferStart: expect.any(Function),
+        },
       },
     ]);
     expect(done.history.map((event) => event.type)).toEqual([
@@ -301,6 +307,48 @@ describe('createLocalStepFunctions', () => {
     expect(done.status).toBe('SUCCEEDED');
     expect(JSON.parse(done.output ?? '{}').error).toMatchObject({ Error: 'States.Timeout' });
     expect(stopped).toBe(true);
+  });
+
+  // https://docs.aws.amazon.com/step-functions/latest/dg/state-task.html, TimeoutSeconds: "The count
+  // begins after the task has been started". A local task waiting for a slot (the embedded database's
+  // one-at-a-time capacity) has not started: its wait is not counted.
+  it("counts a task's TimeoutSeconds from when it starts, not while it waits its turn (deferStart), and still times out a started one", async () => {
+    const slot = pLimit(1);
+    const run = {
+      Type: 'Task',
+      Resource: ECS_RUN_TASK_SYNC,
+      Parameters: { Cluster: 'c', TaskDefinition: 't', 'Overrides.$': '$.overrides' },
+      TimeoutSeconds: 2,
+      End: true,
+    };
+    const sfn = oneMachine(
+      'sidestep-local-batch',
+      { StartAt: 'Run', States: { Run: run } },
+      {
+        [ECS_RUN_TASK_SYNC]: (parameters, call) => {
+          const start = call.deferStart?.();
+          const ms = (parameters.Overrides as { ms: number }).ms;
+          return slot(() => {
+            start?.();
+            return new Promise((resolve) =>
+              setTimeout(() => resolve({ StopCode: 'EssentialContainerExited' }), ms),
+            );
+          });
+        },
+      },
+    );
+    const stateMachineArn = sfn.stateMachineArn('sidestep-local-batch');
+    // Each runs 1.5 s: the second waits 1.5 s for the slot, 3 s in all since its state began.
+    const first = sfn.startExecution({ stateMachineArn, input: '{"overrides":{"ms":1500}}' });
+    const second = sfn.startExecution({ stateMachineArn, input: '{"overrides":{"ms":1500}}' });
+    expect((await sfn.waitForExecution(first.executionArn)).status).toBe('SUCCEEDED');
+    expect((await sfn.waitForExecution(second.executionArn)).status).toBe('SUCCEEDED');
+    // A started task is still timed: 2.5 s of work fails with States.Timeout.
+    const slow = sfn.startExecution({ stateMachineArn, input: '{"overrides":{"ms":2500}}' });
+    expect(await sfn.waitForExecution(slow.executionArn)).toMatchObject({
+      status: 'FAILED',
+      error: 'States.Timeout',
+    });
   });
 
   it("sends Step Functions' Execution Status Change event for a start and an abort, as EventBridge gets them", async () => {
