@@ -353,7 +353,7 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
       .command('executions <workflow>')
       .description('executions of <workflow> (import, export), newest first'),
   )
-    .option('--status <status>', 'RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE')
+    .option('--status <status>', 'RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED')
     .option('--since <duration>', 'started within, like 24h, 30m, 7d')
     .option('--limit <n>', 'most executions', positiveInteger, 100)
     .action(

@@ -35,11 +35,25 @@ export interface ExecutionSummary {
   readonly redriveCount: number;
 }
 
-/** `status` in any case as an execution status. @throws {InvalidOptionError} (`field: 'status'`). */
+/**
+ * `status` in any case as a status to list a workflow's executions by. Not PENDING_REDRIVE: "If you
+ * provide a PENDING_REDRIVE statusFilter, you must specify mapRunArn"
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html): it lists a
+ * Distributed Map's child executions, which sidestep's workflows do not have.
+ * @throws {InvalidOptionError} (`field: 'status'`).
+ */
 function executionStatus(status: string | undefined): ExecutionStatus | undefined {
   if (status === undefined) return undefined;
-  const statuses: readonly string[] = ExecutionStatusSchema.options;
+  const statuses: readonly string[] = ExecutionStatusSchema.options.filter(
+    (option) => option !== 'PENDING_REDRIVE',
+  );
   const upper = status.toUpperCase();
+  if (upper === 'PENDING_REDRIVE') {
+    throw new InvalidOptionError(
+      `status: PENDING_REDRIVE lists a Distributed Map's child executions (ListExecutions wants a mapRunArn for it, not a state machine); sidestep's workflows have none. One of ${statuses.join(', ')}`,
+      { field: 'status' },
+    );
+  }
   if (!statuses.includes(upper)) {
     throw new InvalidOptionError(`status: "${status}" is not one of ${statuses.join(', ')}`, {
       field: 'status',
@@ -74,7 +88,7 @@ export function durationMs(value: string): number {
 
 /** Options of {@link listExecutions}. */
 export interface ListExecutionsOptions {
-  /** RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE (any case). */
+  /** RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED (any case). */
   readonly status?: string;
   /** Only executions started within this long (`24h`). */
   readonly since?: string;

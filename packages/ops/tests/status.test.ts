@@ -162,4 +162,19 @@ describe('listExecutions', () => {
       101, 1_000,
     ]);
   });
+
+  // API_ListExecutions, statusFilter: "If you provide a PENDING_REDRIVE statusFilter, you must specify
+  // mapRunArn" (a Distributed Map's child executions); a state machine's list refuses it.
+  it('refuses the PENDING_REDRIVE filter, naming status and why, without calling ListExecutions', async () => {
+    const { context, sfn } = stagingContext();
+    sfn.on(ListExecutionsCommand).resolves({ executions: [] });
+    await expect(listExecutions(context, 'import', { status: 'pending_redrive' })).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      field: 'status',
+      message: expect.stringContaining('mapRunArn'),
+    });
+    expect(sfn.commandCalls(ListExecutionsCommand)).toHaveLength(0);
+    await listExecutions(context, 'import', { status: 'aborted' });
+    expect(sfn.commandCalls(ListExecutionsCommand)[0]?.args[0].input.statusFilter).toBe('ABORTED');
+  });
 });
