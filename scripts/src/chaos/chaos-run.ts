@@ -449,7 +449,8 @@ export async function resolveUncertainMails(context: OpsContext, outboxDir: stri
       payload: { template: string; jobId?: string; idempotencyKey?: string };
     };
     if (job.payload.jobId && sent.has(`${job.payload.template}:${job.payload.jobId}`)) continue;
-    await releaseMail(context, job.payload.idempotencyKey ?? job.id);
+    // Locally, release searches the outbox first, as `sidestep mail release` does with the state dir.
+    await releaseMail(context, job.payload.idempotencyKey ?? job.id, { outboxDir });
     released += 1;
   }
   if (released > 0) await redriveDeadLetters(context, 'mail');
