@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  HeadObjectCommand,
   ListPartsCommand,
   type ListPartsCommandOutput,
   PutObjectCommand,
@@ -269,6 +270,38 @@ describe('the local S3 ListParts', () => {
     const listing = await listParts(s3, upload);
     expect(listing.Bucket).toBe(VERSIONED_BUCKET);
     expect(listing.Parts).toEqual([expect.objectContaining({ PartNumber: 1, ETag: part.ETag, Size: 33 })]);
+  });
+
+  // https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html, Last-Modified: "For
+  // multipart uploads, the object creation date is the date of initiation of the multipart upload"; the
+  // lifecycle's expiry (and the export link's, capped by it) counts from that date.
+  it("dates a completed upload's object from the upload's initiation, not its completion, versioned or not", async () => {
+    for (const bucket of [BUCKET, VERSIONED_BUCKET]) {
+      const before = Date.now();
+      const upload = await createUpload(s3, bucket, 'dated.csv', 'CRC64NVME');
+      const created = Date.now();
+      // Over a second: the completion's second is after every second the initiation could have had.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const part = await uploadPart(s3, upload, 1, bodyOf(1, 20));
+      await s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: 'dated.csv',
+          UploadId: upload.uploadId,
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+        }),
+      );
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'dated.csv' }));
+      // Last-Modified has whole seconds: the initiation's second, before the completion's.
+      const lastModified = head.LastModified?.getTime() ?? Number.NaN;
+      expect({
+        bucket,
+        initiated: lastModified >= Math.floor(before / 1000) * 1000 && lastModified <= created,
+      }).toEqual({
+        bucket,
+        initiated: true,
+      });
+    }
   });
 
   it('refuses a max-parts or part-number-marker that is no integer from 0 to 2^31-1 with InvalidArgument', async () => {
