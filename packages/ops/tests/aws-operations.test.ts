@@ -850,15 +850,21 @@ describe('stopExecution', () => {
 
   // The batch-worker commits an import's job `succeeded` with its rows, before the workflow's
   // FinishJob and NotifyCompleted: a stop then fails nothing, and saying it does would be false.
-  it('tells a stop whose job had already succeeded that its result stands and its success mail is sent, not that it fails', async () => {
+  /** A stop of running import `imp_1` whose ledger answers `describeJob` so; `again` stops it once more. */
+  async function stopWith(describeJob: (jobId: string) => Promise<unknown>) {
     const { context, sfn } = stagingContext();
-    runningUntilStopped(sfn, arn, new Date('2026-12-04T01:00:00Z'));
     registered(sfn, 'imp_1');
-    const ledger = {
-      appendAudit: async () => undefined,
-      describeJob: async (jobId: string) => ({ jobId, kind: 'import', state: 'succeeded', error: null }),
-    } as unknown as Ledger;
-    const stopped = await stopExecution({ ...context, ledger: async () => ledger }, arn, 'wrong file');
+    const stop = (read: (jobId: string) => Promise<unknown>) => {
+      runningUntilStopped(sfn, arn, new Date('2026-12-04T01:00:00Z'));
+      const ledger = { appendAudit: async () => undefined, describeJob: read } as unknown as Ledger;
+      return stopExecution({ ...context, ledger: async () => ledger }, arn, 'wrong file');
+    };
+    return { stopped: await stop(describeJob), again: stop };
+  }
+  const jobIn = (state: string) => async (jobId: string) => ({ jobId, kind: 'import', state, error: null });
+
+  it('tells a stop whose job had already succeeded that its result stands and its success mail is sent, not that it fails', async () => {
+    const { stopped } = await stopWith(jobIn('succeeded'));
     expect(stopped).toMatchObject({ jobId: 'imp_1', jobOutcome: 'succeeded' });
     expect(stopped.job).toMatch(/^imp_1 had already succeeded: its result stands/);
     expect(stopped.job).toContain('import.completed');
@@ -866,28 +872,16 @@ describe('stopExecution', () => {
   });
 
   it('tells a stop whose job was running that the job fails and is mailed, and one whose ledger cannot be read what happens either way', async () => {
-    const { context, sfn } = stagingContext();
-    runningUntilStopped(sfn, arn, new Date('2026-12-04T01:00:00Z'));
-    registered(sfn, 'imp_1');
-    const running = {
-      appendAudit: async () => undefined,
-      describeJob: async (jobId: string) => ({ jobId, kind: 'import', state: 'running', error: null }),
-    } as unknown as Ledger;
-    const stopped = await stopExecution({ ...context, ledger: async () => running }, arn, 'wrong file');
+    const { stopped, again } = await stopWith(jobIn('running'));
     expect(stopped).toMatchObject({
       jobId: 'imp_1',
       jobOutcome: 'fails',
       job: expect.stringMatching(/^imp_1 fails: /),
     });
 
-    runningUntilStopped(sfn, arn, new Date('2026-12-04T01:00:00Z'));
-    const down = {
-      appendAudit: async () => undefined,
-      describeJob: async () => {
-        throw new Error('connect ETIMEDOUT');
-      },
-    } as unknown as Ledger;
-    const unread = await stopExecution({ ...context, ledger: async () => down }, arn, 'wrong file');
+    const unread = await again(async () => {
+      throw new Error('connect ETIMEDOUT');
+    });
     expect(unread.jobOutcome).toBe('unread');
     expect(unread.job).toMatch(/^imp_1 not read \(Error: connect ETIMEDOUT\): /);
     expect(unread.job).toContain('unless it had already succeeded');
