@@ -6,7 +6,10 @@ import type { Construct } from 'constructs';
  * it (@cdktf/provider-time is built for cdktf, not cdktn), and sidestep uses one resource of it, so the
  * two are declared here with cdktn's own base classes, as a generated binding would.
  */
-export const TIME_PROVIDER = { source: 'hashicorp/time', version: '0.13.1' } as const;
+const TIME_PROVIDER = { source: 'hashicorp/time', version: '0.13.1' } as const;
+
+/** How long the wait is: IAM documents no bound for its propagation; 30 s covers what is observed. */
+const PROPAGATION_SECONDS = 30;
 
 class TimeProvider extends TerraformProvider {
   constructor(scope: Construct, id: string) {
@@ -31,8 +34,6 @@ export interface IamPropagationWaitProps {
    * documents. @default {} (only on create)
    */
   readonly triggers?: Readonly<Record<string, string>>;
-  /** @default 30 */
-  readonly seconds?: number;
 }
 
 /**
@@ -45,7 +46,6 @@ export interface IamPropagationWaitProps {
  * fail on the pipe. Make the resource depend on this wait.
  */
 export class IamPropagationWait extends TerraformResource {
-  readonly #seconds: number;
   readonly #triggers: Readonly<Record<string, string>>;
 
   constructor(scope: Construct, id: string, props: IamPropagationWaitProps) {
@@ -59,13 +59,12 @@ export class IamPropagationWait extends TerraformResource {
       provider,
       dependsOn: props.after,
     });
-    this.#seconds = props.seconds ?? 30;
     this.#triggers = props.triggers ?? {};
   }
 
   protected override synthesizeAttributes(): Record<string, unknown> {
     return {
-      create_duration: `${this.#seconds}s`,
+      create_duration: `${PROPAGATION_SECONDS}s`,
       ...(Object.keys(this.#triggers).length > 0 ? { triggers: { ...this.#triggers } } : {}),
     };
   }
