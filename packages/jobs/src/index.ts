@@ -22,7 +22,6 @@ export {
   type FailedJobMailFacts,
   failureMail,
   failureMailId,
-  jobMail,
   jobMailKey,
   SWEEP_MAIL_PENDING,
 } from './failure-mail.ts';

@@ -138,12 +138,12 @@ function isSqsQuery(request: EndpointRequest): boolean {
 
 /**
  * The API, operation and checks of one request; `lookups.secretArn` resolves the secret a Secrets
- * Manager request names (@default none: the request's `SecretId` as it is).
+ * Manager request names.
  */
 export function requestAuthorization(
   request: EndpointRequest,
   query: URLSearchParams,
-  lookups: Pick<EndpointLookups, 'secretArn'> = { secretArn: () => undefined },
+  lookups: Pick<EndpointLookups, 'secretArn'>,
 ): RequestAuthorization {
   const path = request.url.split('?')[0] ?? '/';
   if (path.startsWith(FUNCTION_URL_PATH_PREFIX)) {

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { JobFailedPermanentlyError, JobNotRunnableError } from '../errors.ts';
 
 /** What {@link assertRunnable} reads of a job's row. */
-interface RunnableCheck {
+export interface RunnableCheck {
   readonly kind: string;
   readonly state: string;
   readonly worker_error: string | null;

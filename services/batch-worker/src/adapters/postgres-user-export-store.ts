@@ -6,7 +6,7 @@ import type {
   ExportResult,
   UserExportStore,
 } from '../domain/user-export-store.ts';
-import { assertRunnable, checkRunningJob } from './check-running-job.ts';
+import { assertRunnable, checkRunningJob, type RunnableCheck } from './check-running-job.ts';
 import { CopyOutQuery } from './copy-out-query.ts';
 import { connectWorkerClient, WORKER_APPLICATION_NAME, type WorkerConnection } from './worker-client.ts';
 
@@ -162,13 +162,7 @@ export class PostgresUserExportStore implements UserExportStore {
     this.#finished = true;
     await this.#recording;
     // The progress row goes in the same statement: a finished export has counts, not progress.
-    const { rows } = await this.#client.query<{
-      kind: string;
-      state: string;
-      worker_error: string | null;
-      worker_error_permanent: boolean | null;
-      updated: boolean;
-    }>(
+    const { rows } = await this.#client.query<RunnableCheck & { updated: boolean }>(
       `WITH finished AS (DELETE FROM export_progress WHERE job_id = $1),
        updated AS (
          UPDATE jobs SET rows_total = $2, bytes = $3, worker_error = NULL, updated_at = now()
