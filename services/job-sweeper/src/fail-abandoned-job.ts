@@ -161,34 +161,29 @@ export async function failAbandonedJob(
       }
     });
   }
-  // Its error waits for the pending mails below: an unsent mail refused or not queued must not keep
-  // the sweeper from queueing the others.
-  const requeue = unsentMail
-    ? await requeueUnsentMail(mailQueue, detail).then(
-        (id) => ({ id }),
-        (error: unknown) => ({ error }),
-      )
-    : undefined;
-  const completion =
-    succeeded.length > 0
-      ? await queueMails(
+  // The execution's own unsent mail, or else its succeeded jobs' success mails (never both: a job's
+  // success mail held in the Cause is that very mail). Its error waits for the pending mails below: a
+  // mail refused or not queued must not keep the sweeper from queueing the others.
+  const owed = unsentMail
+    ? requeueUnsentMail(mailQueue, detail).then((id) => ({ requeued: [id] }))
+    : succeeded.length > 0
+      ? queueMails(
           mailQueue,
           detail,
           succeeded.map((job) => completionMail(job, options.notifyAddress)),
-        ).then(
-          (ids) => ({ ids }),
-          (error: unknown) => ({ error }),
-        )
+        ).then((ids) => ({ completed: ids }))
       : undefined;
+  const queued = await owed?.then(
+    (result) => ({ result }),
+    (error: unknown) => ({ error }),
+  );
   const mailed = await queuePendingMails(db, mailQueue, { ...options, limit: options.limit ?? 100 });
-  if (requeue && 'error' in requeue) throw requeue.error;
-  if (completion && 'error' in completion) throw completion.error;
+  if (queued && 'error' in queued) throw queued.error;
   return {
     sweptAt: options.now.toISOString(),
     failed,
     mailed,
-    ...(requeue ? { requeued: [requeue.id] } : {}),
-    ...(completion ? { completed: completion.ids } : {}),
+    ...queued?.result,
     ...(ignored.length > 0 ? { ignored } : {}),
   };
 }
