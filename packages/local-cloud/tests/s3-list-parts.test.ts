@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   HeadObjectCommand,
   ListPartsCommand,
   type ListPartsCommandOutput,
@@ -20,7 +19,7 @@ import { type AwsEndpoint, startAwsEndpoint } from '../src/aws-endpoint.ts';
 import { endpointAuthorizer } from '../src/endpoint-authorization.ts';
 import { createLocalIam } from '../src/local-iam.ts';
 import { allow, role } from './fixtures/iam-stack.ts';
-import { createUpload, type Upload, uploadPart } from './fixtures/multipart-uploads.ts';
+import { completeUpload, createUpload, type Upload, uploadPart } from './fixtures/multipart-uploads.ts';
 import { localClientConfig } from './fixtures/sqs-endpoint.ts';
 
 // https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListParts.html
@@ -243,14 +242,7 @@ describe('the local S3 ListParts', () => {
     const completed = await createUpload(s3, BUCKET, 'completed.csv', 'CRC64NVME');
     const part = await uploadPart(s3, completed, 1, bodyOf(1, 20));
     expect((await listParts(s3, completed)).Parts).toHaveLength(1);
-    await s3.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: BUCKET,
-        Key: 'completed.csv',
-        UploadId: completed.uploadId,
-        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
-      }),
-    );
+    await completeUpload(s3, completed, [{ PartNumber: 1, ETag: part.ETag }]);
     expect((await failure(listParts(s3, completed))).name).toBe('NoSuchUpload');
 
     const aborted = await createUpload(s3, BUCKET, 'aborted.csv', 'CRC64NVME');
@@ -283,14 +275,7 @@ describe('the local S3 ListParts', () => {
       // Over a second: the completion's second is after every second the initiation could have had.
       await new Promise((resolve) => setTimeout(resolve, 1_100));
       const part = await uploadPart(s3, upload, 1, bodyOf(1, 20));
-      await s3.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: bucket,
-          Key: 'dated.csv',
-          UploadId: upload.uploadId,
-          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
-        }),
-      );
+      await completeUpload(s3, upload, [{ PartNumber: 1, ETag: part.ETag }]);
       const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'dated.csv' }));
       // Last-Modified has whole seconds: the initiation's second, before the completion's.
       const lastModified = head.LastModified?.getTime() ?? Number.NaN;
