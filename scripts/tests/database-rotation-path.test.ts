@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   GetSecretValueCommand,
@@ -7,7 +6,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { connectPostgres, type Database } from '@sidestep/db/postgres';
-import { describeIfAvailable } from '@sidestep/db/testing';
+import { describeIfAvailable, temporaryLoginRole } from '@sidestep/db/testing';
 import { LOCAL_SERVICES } from '../src/services.ts';
 import { type PathCloud, startPathCloud } from './start-path-cloud.ts';
 
@@ -19,16 +18,10 @@ const url = process.env.TEST_DATABASE_URL;
 // (@sidestep/db renew-credentials). Locally the same runs on a server that checks passwords; the
 // embedded one (PGlite) takes any password, so this needs TEST_DATABASE_URL.
 describeIfAvailable(url !== undefined)('a database password rotation in the local cloud', () => {
-  const role = `rotation_${randomBytes(4).toString('hex')}`;
+  // The role's URL with `password`: urlWith.
+  const { name: role, urlWith } = temporaryLoginRole(url as string);
   let admin: Database;
   let path: PathCloud;
-  /** The role's URL with `password`. */
-  const urlWith = (password: string) => {
-    const parsed = new URL(url as string);
-    parsed.username = role;
-    parsed.password = password;
-    return parsed.toString();
-  };
   /** Ends the role's sessions (the function's pooled connection among them) and waits until they are gone. */
   const endSessions = async () => {
     await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role]);

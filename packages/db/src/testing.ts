@@ -12,6 +12,7 @@
  * });
  * ```
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe } from '@jest/globals';
 import pg from 'pg';
 import type { Database, Queryable, QueryOptions, QueryResult } from './database.ts';
@@ -181,4 +182,24 @@ class SchemaDatabase implements Database {
     this.#closed ??= this.#db.close().then(this.#drop);
     return this.#closed;
   }
+}
+
+/**
+ * A login role of the tests' own on the server of `url` (a password rotation's tests): a fresh name,
+ * and `url` as that role with a given password. The test creates and drops it.
+ */
+export function temporaryLoginRole(url: string): {
+  readonly name: string;
+  urlWith(password: string): string;
+} {
+  const name = `rotation_${randomBytes(4).toString('hex')}`;
+  return {
+    name,
+    urlWith: (password) => {
+      const parsed = new URL(url);
+      parsed.username = name;
+      parsed.password = password;
+      return parsed.toString();
+    },
+  };
 }

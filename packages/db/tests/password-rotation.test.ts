@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, expect, it, jest } from '@jest/globals';
 import pg from 'pg';
@@ -8,7 +7,7 @@ import {
   type Database,
   isTransientDatabaseError,
 } from '../src/postgres.ts';
-import { describeIfAvailable } from '../src/testing.ts';
+import { describeIfAvailable, temporaryLoginRole } from '../src/testing.ts';
 import { startBlackHoleProxy } from './fixtures/black-hole-proxy.ts';
 
 const url = process.env.TEST_DATABASE_URL;
@@ -21,15 +20,9 @@ const url = process.env.TEST_DATABASE_URL;
 // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html
 // PostgreSQL only: the embedded server checks no password.
 describeIfAvailable(url !== undefined)('connectPostgresOnFirstUse across a password rotation', () => {
-  const role = `rotation_${randomBytes(4).toString('hex')}`;
+  // The role's URL with `password`: urlWith.
+  const { name: role, urlWith } = temporaryLoginRole(url as string);
   let admin: Database;
-  /** The role's URL with `password`. */
-  const urlWith = (password: string) => {
-    const parsed = new URL(url as string);
-    parsed.username = role;
-    parsed.password = password;
-    return parsed.toString();
-  };
   /** A secret source as `resolveDatabaseUrl` is one: the current value, and each read's `fresh`. */
   let secret: { value: string; reads: boolean[] };
   const source = async ({ fresh }: { readonly fresh: boolean }) => {
