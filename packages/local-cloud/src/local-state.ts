@@ -13,7 +13,12 @@ import { access, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { PendingInvocation, PendingInvocationsStore } from './async-invocation.ts';
 import type { KeyedStore } from './keyed-store.ts';
-import type { LastFiredStore, PendingFiring, PendingFiringsStore } from './scheduler.ts';
+import {
+  type LastFiredStore,
+  type PendingFiring,
+  type PendingFiringsStore,
+  pendingFiringKey,
+} from './scheduler.ts';
 
 /**
  * What the local cloud keeps in its state directory, each in its own entry, so a restart resumes
@@ -151,7 +156,7 @@ export function keyedStateFile<T>(file: string, keyOf: (entry: T) => string): Ke
 
 /** The firings waiting for a retry, in a JSON file rewritten ({@link writeStateFile}) at every change. */
 export function pendingFiringsFile(file: string): PendingFiringsStore {
-  return keyedStateFile<PendingFiring>(file, (firing) => firing.executionId);
+  return keyedStateFile<PendingFiring>(file, pendingFiringKey);
 }
 
 /**

@@ -37,8 +37,14 @@ export interface ScheduleFiring {
   readonly scheduleArn: string;
   /** The time the schedule was due, not when the timer ran. */
   readonly scheduledTime: Date;
-  /** A fresh id per firing (`<aws.scheduler.execution-id>`). */
+  /**
+   * A fresh id per attempt (`<aws.scheduler.execution-id>`): "the unique ID that EventBridge Scheduler
+   * assigns for each attempted invocation of a target", so a retry has another
+   * (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html).
+   */
   readonly executionId: string;
+  /** The firing's own id, the same in each of its attempts (by default its first attempt's execution id). */
+  readonly firingId: string;
   /** 1 for the first attempt. */
   readonly attempt: number;
   /** The input with the context attributes replaced, as the JSON text the target receives. */
@@ -146,6 +152,9 @@ export interface SchedulerOptions {
 /** A firing waiting for its retry, as {@link PendingFiringsStore} keeps it. */
 export interface PendingFiring {
   readonly schedule: string;
+  /** The firing's id ({@link ScheduleFiring.firingId}), which keys it; absent in a record kept before 2026-12-07. */
+  readonly firingId?: string;
+  /** The failed attempt's execution id (a record kept before 2026-12-07: the firing's, which keyed it). */
   readonly executionId: string;
   /** ISO 8601. */
   readonly scheduledTime: string;
@@ -158,8 +167,13 @@ export interface PendingFiring {
   readonly errorMessage: string;
 }
 
-/** The firings waiting for a retry, by execution id. */
+/** The firings waiting for a retry, by {@link pendingFiringKey}. */
 export type PendingFiringsStore = KeyedStore<PendingFiring>;
+
+/** What keys a pending firing: its firing id, or in a record kept before 2026-12-07 its execution id. */
+export function pendingFiringKey(firing: PendingFiring): string {
+  return firing.firingId ?? firing.executionId;
+}
 
 /**
  * Why Scheduler gave up on a firing: what it puts in the dead-letter event's message attributes
@@ -204,7 +218,7 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
   let stopped = false;
 
   const retries = new Set<ClockTimer>();
-  const pending = options.pendingFirings ?? keyedMemoryStore<PendingFiring>((firing) => firing.executionId);
+  const pending = options.pendingFirings ?? keyedMemoryStore<PendingFiring>(pendingFiringKey);
 
   /** Arms the retry of `firing` (its next attempt) at `retryAt`. */
   const retryAt = (schedule: ScheduleDefinition, firing: ScheduleFiring, at: Date) => {
@@ -221,7 +235,7 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
 
   /** Sends `firing` to the dead-letter queue, as Scheduler does when it gives up; reports a loss. */
   const giveUp = (schedule: ScheduleDefinition, firing: ScheduleFiring, failure: ScheduleDeadLetter) => {
-    pending.delete(firing.executionId);
+    pending.delete(firing.firingId);
     if (!options.deadLetter) return;
     options.deadLetter(firing, failure).catch((deadLetterError: unknown) => {
       options.reporter({
@@ -234,14 +248,14 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
     });
   };
   /**
-   * Delivers a firing; on failure retries it as the retry policy allows (same execution id, the
+   * Delivers a firing; on failure retries it as the retry policy allows (a new execution id, the
    * attempt number counting up, backoff doubling from 1 s up to 1 minute), then gives up as
    * Scheduler does: the firing goes to the schedule group's DLQ (`options.deadLetter`).
    * https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html
    */
   const deliver = (schedule: ScheduleDefinition, firing: ScheduleFiring) => {
     options.fire(firing).then(
-      () => pending.delete(firing.executionId),
+      () => pending.delete(firing.firingId),
       (error: unknown) => failed(schedule, firing, error),
     );
   };
@@ -275,6 +289,7 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
     if (kept || stopped) {
       pending.set({
         schedule: schedule.name,
+        firingId: firing.firingId,
         executionId: firing.executionId,
         scheduledTime: firing.scheduledTime.toISOString(),
         attempt: firing.attempt + 1,
@@ -282,7 +297,8 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
         errorCode,
         errorMessage: reason,
       });
-      if (retrying) retryAt(schedule, { ...firing, attempt: firing.attempt + 1 }, nextAt);
+      if (retrying)
+        retryAt(schedule, { ...firing, executionId: newId(), attempt: firing.attempt + 1 }, nextAt);
       return;
     }
     giveUp(schedule, firing, {
@@ -362,14 +378,16 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
   for (const kept of pending.list()) {
     const schedule = options.schedules.find((candidate) => candidate.name === kept.schedule);
     if (!schedule) {
-      pending.delete(kept.executionId);
+      pending.delete(pendingFiringKey(kept));
       continue;
     }
-    const firingOf = (attempt: number) =>
+    // The retry is a new attempt, with an execution id of its own; a dead letter names the last attempt made.
+    const firingOf = (attempt: number, executionId: string) =>
       scheduleFiring(schedule, {
         scheduleArn: options.scheduleArn(schedule.name),
         scheduledTime: new Date(kept.scheduledTime),
-        executionId: kept.executionId,
+        executionId,
+        firingId: pendingFiringKey(kept),
         attempt,
       });
     const policy = schedule.retryPolicy;
@@ -383,7 +401,7 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
           ? 'MaximumEventAgeInSeconds'
           : undefined;
     if (condition === undefined) {
-      retryAt(schedule, firingOf(kept.attempt), at);
+      retryAt(schedule, firingOf(kept.attempt, newId()), at);
       continue;
     }
     options.reporter({
@@ -391,7 +409,7 @@ export function startScheduler(options: SchedulerOptions): Scheduler {
       source: `schedule ${schedule.name}`,
       message: `the ${kept.scheduledTime} firing failed ${made} time(s) before the local cloud stopped, and may not be retried (${condition}): dead-lettered`,
     });
-    giveUp(schedule, firingOf(made), {
+    giveUp(schedule, firingOf(made, kept.executionId), {
       errorCode: kept.errorCode,
       errorMessage: kept.errorMessage,
       exhaustedRetryCondition: condition,
@@ -424,7 +442,7 @@ export const SCHEDULER_CONTEXT_ATTRIBUTES = {
  */
 export function scheduleFiring(
   schedule: ScheduleDefinition,
-  context: Omit<ScheduleFiring, 'schedule' | 'input'>,
+  context: Omit<ScheduleFiring, 'schedule' | 'input' | 'firingId'> & { readonly firingId?: string },
 ): ScheduleFiring {
   const text = typeof schedule.input === 'string' ? schedule.input : JSON.stringify(schedule.input ?? {});
   const input = text
@@ -435,7 +453,7 @@ export function scheduleFiring(
     )
     .replaceAll(SCHEDULER_CONTEXT_ATTRIBUTES.executionId, context.executionId)
     .replaceAll(SCHEDULER_CONTEXT_ATTRIBUTES.attemptNumber, String(context.attempt));
-  return { ...context, schedule, input };
+  return { ...context, firingId: context.firingId ?? context.executionId, schedule, input };
 }
 
 function describeTarget(schedule: ScheduleDefinition): string {

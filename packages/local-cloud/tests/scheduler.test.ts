@@ -12,6 +12,7 @@ import {
   createVirtualClock,
   type NextFireTimes,
   type PendingFiring,
+  pendingFiringKey,
   REAL_CLOCK,
   type ScheduleDefinition,
   type ScheduleFiring,
@@ -156,7 +157,10 @@ describe('startScheduler', () => {
     expect(lateTimes).toEqual(['2026-11-24T10:15:00.000Z', '2026-11-24T12:15:00.000Z']);
   });
 
-  it('retries a failed delivery as the retry policy allows, counting the attempt number up', async () => {
+  // "<aws.scheduler.execution-id> – The unique ID that EventBridge Scheduler assigns for each attempted
+  // invocation of a target" (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html):
+  // a retry has an execution id of its own, so it can key no once-only work.
+  it('retries a failed delivery as the retry policy allows, counting the attempt number up, each attempt with its own execution id', async () => {
     const retried: ScheduleDefinition = {
       ...nightly,
       retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeSeconds: 3600 },
@@ -171,8 +175,8 @@ describe('startScheduler', () => {
     // 11:00:00, then 1 s and 2 s later; no third retry.
     expect(inputs.map((input) => (JSON.parse(input) as { note: string }).note)).toEqual([
       'run exec-1 attempt 1 of arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/nightly-export',
-      'run exec-1 attempt 2 of arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/nightly-export',
-      'run exec-1 attempt 3 of arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/nightly-export',
+      'run exec-2 attempt 2 of arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/nightly-export',
+      'run exec-3 attempt 3 of arn:aws:scheduler:us-east-1:000000000000:schedule/sidestep-local/nightly-export',
     ]);
     const errors = report.events.flatMap((event) => (event.type === 'error' ? [event.message] : []));
     expect(errors.at(-1)).toMatch(/attempt 3\): queue is gone; giving up/);
@@ -261,6 +265,7 @@ describe('startScheduler', () => {
       deadLetters: string[],
       down: () => boolean,
       maximumRetryAttempts = 185,
+      idPrefix = 'exec',
     ) {
       let ids = 0;
       return startScheduler({
@@ -269,7 +274,7 @@ describe('startScheduler', () => {
         clock,
         reporter: () => {},
         scheduleArn: (name) => name,
-        newId: () => `exec-${++ids}`,
+        newId: () => `${idPrefix}-${++ids}`,
         fire: async (firing) => {
           if (down()) throw Object.assign(new Error('queue unreachable'), { name: 'Unreachable' });
           delivered.push(
@@ -291,13 +296,13 @@ describe('startScheduler', () => {
         lastFired: { get: (name) => last.get(name), set: (name, at) => void last.set(name, at) },
         pendingFirings: {
           list: () => [...pending.values()],
-          set: (firing) => void pending.set(firing.executionId, firing),
-          delete: (executionId) => void pending.delete(executionId),
+          set: (firing) => void pending.set(pendingFiringKey(firing), firing),
+          delete: (key) => void pending.delete(key),
         },
       };
     }
 
-    it('retries the firing once started again, with its execution id, and delivers it once', async () => {
+    it('retries the firing once started again, as a new attempt of the same scheduled time, and delivers it once', async () => {
       const clock = createVirtualClock(START);
       const kept = stores();
       const delivered: string[] = [];
@@ -308,10 +313,11 @@ describe('startScheduler', () => {
       first.stop();
       down = false;
       await clock.advanceTo(new Date('2026-11-24T11:20:00Z'));
-      const second = scheduler(clock, kept, delivered, deadLetters, () => down);
+      const second = scheduler(clock, kept, delivered, deadLetters, () => down, 185, 'again');
       await clock.advanceTo(new Date('2026-11-24T11:30:00Z'));
       second.stop();
-      expect(delivered).toEqual([expect.stringMatching(/^exec-1 2026-11-24T11:00:00.000Z attempt \d+$/)]);
+      expect(delivered).toEqual([expect.stringMatching(/^again-1 2026-11-24T11:00:00.000Z attempt \d+$/)]);
+      expect(kept.pendingFirings?.list()).toEqual([]);
       expect(deadLetters).toEqual([]);
     });
 
@@ -320,6 +326,7 @@ describe('startScheduler', () => {
     it('starts with a retry already due on the real clock, and makes it', async () => {
       const kept = stores();
       const scheduledTime = new Date(Date.now() - 10_000);
+      // A record kept before 2026-12-07, without a firing id: its execution id keys it.
       kept.pendingFirings?.set({
         schedule: 'nightly-export',
         executionId: 'exec-9',
@@ -334,7 +341,7 @@ describe('startScheduler', () => {
       const started = scheduler(REAL_CLOCK, kept, delivered, deadLetters, () => false);
       await new Promise((resolve) => setImmediate(resolve));
       started.stop();
-      expect(delivered).toEqual([`exec-9 ${scheduledTime.toISOString()} attempt 2`]);
+      expect(delivered).toEqual([`exec-1 ${scheduledTime.toISOString()} attempt 2`]);
       expect(kept.pendingFirings?.list()).toEqual([]);
     });
 
@@ -346,13 +353,14 @@ describe('startScheduler', () => {
       const deadLetters: string[] = [];
       let release: () => void = () => {};
       let attempts = 0;
+      let ids = 0;
       const first = startScheduler({
         schedules: [{ ...nightly, retryPolicy: { maximumRetryAttempts: 1, maximumEventAgeSeconds: 3600 } }],
         nextFireTimes: everyMinutes,
         clock,
         reporter: () => {},
         scheduleArn: (name) => name,
-        newId: () => 'exec-1',
+        newId: () => `first-${++ids}`,
         // The first attempt fails at once; the retry (the last the policy allows) fails once released.
         fire: (firing) =>
           ++attempts === 1
@@ -372,7 +380,8 @@ describe('startScheduler', () => {
       second.stop();
       expect(attempts).toBe(2);
       expect(delivered).toEqual([]);
-      expect(deadLetters).toEqual(['exec-1 MaximumRetryAttempts']);
+      // Named by the attempt that failed last, the retry in flight at the stop.
+      expect(deadLetters).toEqual(['first-2 MaximumRetryAttempts']);
       expect(kept.pendingFirings?.list()).toEqual([]);
     });
 
@@ -388,7 +397,8 @@ describe('startScheduler', () => {
       const second = scheduler(clock, kept, delivered, deadLetters, () => false);
       await clock.advanceTo(new Date('2026-11-24T12:30:01Z'));
       second.stop();
-      expect(deadLetters).toEqual(['exec-1 MaximumEventAgeInSeconds']);
+      // Attempts at 11:00:00, :01, :03 and :07 failed before the stop; the dead letter names the last.
+      expect(deadLetters).toEqual(['exec-4 MaximumEventAgeInSeconds']);
       expect(delivered).toEqual([]);
     });
   });
