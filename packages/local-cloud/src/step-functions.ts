@@ -518,12 +518,18 @@ export function createLocalStepFunctions(options: LocalStepFunctionsOptions): Lo
             }
           : {}),
       },
+      // The context object's Execution node as Step Functions fills it: the execution's own input and
+      // start, also in a redrive, which adds RedriveTime
+      // (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html).
       context: {
         Execution: {
           Id: executionArn,
+          Input: JSON.parse(input),
           Name: name,
           RoleArn: machine.roleArn,
+          StartTime: execution.startDate.toISOString(),
           RedriveCount: execution.redriveCount,
+          ...(execution.redriveDate ? { RedriveTime: execution.redriveDate.toISOString() } : {}),
         },
         StateMachine: { Id: machine.stateMachineArn, Name: machine.name },
       },

@@ -50,10 +50,21 @@ const parallel = {
   },
 };
 
+/** Prepare, then Work, which is handed the context object's Execution node (fails while `failing` says so). */
+const contextual = {
+  StartAt: 'Prepare',
+  States: {
+    Prepare: invoke('prepare', 'Work'),
+    Work: invoke('work', undefined, { Parameters: { FunctionName: 'work', 'Payload.$': '$$.Execution' } }),
+  },
+};
+
 let endpoint: AwsEndpoint;
 let sfnLocal: LocalStepFunctions;
 let sfn: SFNClient;
 const calls: string[] = [];
+/** The payloads `work` was called with. */
+const workPayloads: unknown[] = [];
 let failing = true;
 /** A function that waits for `until` before it answers. */
 let held: { name: string; until: Promise<void> } | undefined;
@@ -71,12 +82,14 @@ beforeAll(async () => {
     stateMachines: [
       { name: 'redrive-sequential', definition: sequential },
       { name: 'redrive-parallel', definition: parallel },
+      { name: 'redrive-context', definition: contextual },
     ],
     integrations: {
       // A flaky local service: `work` throws while `failing` is set, as a service down for a while.
       [LAMBDA_INVOKE]: async (parameters) => {
         const name = String(parameters.FunctionName);
         calls.push(name);
+        if (name === 'work') workPayloads.push(parameters.Payload);
         if (held?.name === name) await held.until;
         if (name === 'work' && failing) throw new StatesTaskError('ServiceDown', 'the mail relay is down');
         return { Payload: `${name} ok`, StatusCode: 200 };
@@ -99,6 +112,7 @@ afterAll(async () => {
 
 beforeEach(() => {
   calls.length = 0;
+  workPayloads.length = 0;
   failing = true;
   held = undefined;
 });
@@ -246,6 +260,38 @@ describe('RedriveExecution', () => {
       new ListExecutionsCommand({ stateMachineArn: machineArn('redrive-sequential') }),
     );
     expect(executions.find((e) => e.executionArn === executionArn)).toMatchObject({ redriveCount: 1 });
+  });
+
+  // The context object's Execution node keeps the execution's StartTime and Input across a redrive and
+  // gains RedriveCount and RedriveTime, "only available if you've redriven an execution"
+  // (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html): the export
+  // workflow names its default file by $$.Execution.StartTime, so a redriven export names the same file.
+  it("keeps $$.Execution.StartTime and Input of the execution's start in a redrive, and adds RedriveTime", async () => {
+    const input = '{"jobId":"j-context"}';
+    const { executionArn, startDate } = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: machineArn('redrive-context'), input }),
+    );
+    await settled(executionArn as string);
+    // A redrive a moment later: a StartTime read from the clock would differ.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    failing = false;
+    const { redriveDate } = await sfn.send(new RedriveExecutionCommand({ executionArn }));
+    expect(await settled(executionArn as string)).toMatchObject({ status: 'SUCCEEDED' });
+
+    const [first, redriven] = workPayloads as Record<string, unknown>[];
+    expect(first).toEqual({
+      Id: executionArn,
+      Name: executionArn?.split(':').at(-1),
+      RoleArn: expect.any(String),
+      Input: { jobId: 'j-context' },
+      StartTime: startDate?.toISOString(),
+      RedriveCount: 0,
+    });
+    expect(redriven).toEqual({
+      ...first,
+      RedriveCount: 1,
+      RedriveTime: redriveDate?.toISOString(),
+    });
   });
 
   it('counts every redrive and starts each from the state that failed last', async () => {
