@@ -24,6 +24,8 @@ export interface ScheduleDefinition {
    * The input each firing delivers (the SQS message body / the Lambda payload, as JSON). Strings may
    * hold Scheduler's context attributes, replaced at every firing: `<aws.scheduler.scheduled-time>`,
    * `<aws.scheduler.execution-id>` (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html).
+   * Key once-only work by the scheduled time, not the execution id: Scheduler gives each attempt of a
+   * firing an execution id of its own, so a retried delivery would run the work twice.
    */
   readonly input: Json;
   /** How Scheduler retries a firing it could not deliver before dead-lettering it. */
