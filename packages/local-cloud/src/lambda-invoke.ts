@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { lambdaFunctionArn } from '@sidestep/iam';
-import type { InvokeResult } from '@sidestep/lambda-runtime';
+import type { InvokeResult, LambdaErrorBody } from '@sidestep/lambda-runtime';
 import { AwsValidationError } from './aws-api-errors.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
 import { firstHeaderValue, splitRequestUrl } from './request-parts.ts';
@@ -203,13 +203,25 @@ async function answer(
     'x-amz-executed-version': '$LATEST',
   };
   if (result.ok) return { statusCode: 200, headers, body: JSON.stringify(result.payload ?? null) };
-  const { errorType, errorMessage, stackTrace } = result.error;
   return {
     statusCode: 200,
     headers: { ...headers, 'x-amz-function-error': 'Unhandled' },
-    // The Node.js runtime's error payload names the stack `trace`.
-    body: JSON.stringify({ errorType, errorMessage, ...(stackTrace ? { trace: stackTrace } : {}) }),
+    body: JSON.stringify(lambdaErrorPayload(result.error)),
   };
+}
+
+/**
+ * A function error as Lambda returns it (Invoke's body, Step Functions' Cause): the Node.js runtime's
+ * payload names the stack `trace`; an error Lambda reports itself (a timeout, a runtime that exited)
+ * has none.
+ */
+export function lambdaErrorPayload(error: LambdaErrorBody): {
+  errorType: string;
+  errorMessage: string;
+  trace?: readonly string[];
+} {
+  const { errorType, errorMessage, stackTrace } = error;
+  return { errorType, errorMessage, ...(stackTrace ? { trace: stackTrace } : {}) };
 }
 
 /** The service behind a target: `sidestep-local-<service>`, unqualified or `$LATEST`, in the local account. */

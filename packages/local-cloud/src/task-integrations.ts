@@ -4,6 +4,7 @@ import { type MessageAttributeValue, SendMessageCommand, type SQSClient } from '
 import { type AuthorizationCheck, lambdaAuthorization, sqsAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
 import type { ContainerOverride, FargateTaskResult } from './fargate-task.ts';
+import { lambdaErrorPayload } from './lambda-invoke.ts';
 import { AccessDeniedError } from './local-iam.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-names.ts';
 
@@ -136,11 +137,7 @@ export function lambdaInvoke(
     }
     const result = await pending;
     if (!result.ok) {
-      const { errorType, errorMessage, stackTrace } = result.error;
-      throw new StatesTaskError(
-        errorType,
-        JSON.stringify({ errorType, errorMessage, trace: stackTrace ?? [] }),
-      );
+      throw new StatesTaskError(result.error.errorType, JSON.stringify(lambdaErrorPayload(result.error)));
     }
     return {
       ExecutedVersion: '$LATEST',

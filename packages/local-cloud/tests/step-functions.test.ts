@@ -595,6 +595,53 @@ describe('createLocalStepFunctions', () => {
     expect(invoked).toEqual([]);
   });
 
+  // The Cause of a Lambda failure is the function's error payload as Lambda returns it: the Node.js
+  // runtime's `{errorType, errorMessage, trace}`, and for an error Lambda itself reports (a timeout, a
+  // runtime that exited) no `trace` (https://docs.aws.amazon.com/step-functions/latest/dg/connect-lambda.html),
+  // as the local Invoke API answers it.
+  it("fails a Lambda task with the function's error payload as Cause, with a trace only where the runtime gave one", async () => {
+    const definition = {
+      StartAt: 'Invoke',
+      States: {
+        Invoke: {
+          Type: 'Task',
+          Resource: LAMBDA_INVOKE,
+          Parameters: { FunctionName: 'f', 'Payload.$': '$' },
+          End: true,
+        },
+      },
+    };
+    const failures = {
+      timedOut: {
+        errorType: 'Sandbox.Timedout',
+        errorMessage: 'RequestId: r1 Error: Task timed out after 3.00 seconds',
+      },
+      thrown: {
+        errorType: 'InvalidInputError',
+        errorMessage: 'payload.to: not a valid email',
+        stackTrace: ['at handler (index.mjs:1:1)'],
+      },
+    };
+    const causes: Record<string, unknown> = {};
+    for (const [name, error] of Object.entries(failures)) {
+      const machine = oneMachine(`lambda-${name}`, definition, {
+        [LAMBDA_INVOKE]: lambdaInvoke(async () => ({ ok: false, requestId: 'r1', durationMs: 1, error })),
+      });
+      const { executionArn } = machine.startExecution({ stateMachineArn: `lambda-${name}`, input: '{}' });
+      const done = await machine.waitForExecution(executionArn);
+      expect(done).toMatchObject({ status: 'FAILED', error: error.errorType });
+      causes[name] = JSON.parse(done.cause ?? '');
+    }
+    expect(causes).toEqual({
+      timedOut: { errorType: 'Sandbox.Timedout', errorMessage: failures.timedOut.errorMessage },
+      thrown: {
+        errorType: 'InvalidInputError',
+        errorMessage: 'payload.to: not a valid email',
+        trace: ['at handler (index.mjs:1:1)'],
+      },
+    });
+  });
+
   // States.Hash returns the lowercase hex digest of the data's UTF-8 bytes, for MD5, SHA-1, SHA-256,
   // SHA-384 and SHA-512, of data of at most 10,000 characters
   // (https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html, States.Hash).
