@@ -72,9 +72,19 @@ export interface RuntimeApi {
    * Settles the invocation in flight and every queued or later one with `error`: the sandbox's
    * runtime is gone (it exited, or the host killed it), so nothing will answer them.
    */
-  abort(error: LambdaErrorBody): void;
+  abort(error: AbortError): void;
   /** Stops the server; pending invocations resolve with a `Sandbox.Closed` error. */
   close(): Promise<void>;
+}
+
+/**
+ * What settles the invocations of a sandbox whose runtime is gone: one error for all, or one worded
+ * for each invocation's request id (Lambda's `RequestId: <id> Error: ...`).
+ */
+export type AbortError = LambdaErrorBody | ((requestId: string) => LambdaErrorBody);
+
+function abortErrorFor(error: AbortError, requestId: string): LambdaErrorBody {
+  return typeof error === 'function' ? error(requestId) : error;
 }
 
 /** Lambda's synchronous response payload limit (6 MB), enforced on `/response` like Lambda. */
@@ -116,7 +126,7 @@ export async function startRuntimeApi(options: RuntimeApiOptions = {}): Promise<
   const waiters: ServerResponse[] = [];
   let inFlight: Invocation | undefined;
   let initFailure: LambdaErrorBody | undefined;
-  let terminal: LambdaErrorBody | undefined;
+  let terminal: AbortError | undefined;
   let closed = false;
   let isReady = false;
 
@@ -168,11 +178,14 @@ export async function startRuntimeApi(options: RuntimeApiOptions = {}): Promise<
     }
   }
 
-  function failAll(error: LambdaErrorBody) {
+  function failAll(error: AbortError) {
     // Empty the queue first: finishing the invocation in flight would otherwise deliver the next one.
     const queued = queue.splice(0);
-    if (inFlight !== undefined) finish(inFlight, { ok: false, error });
-    for (const invocation of queued) finish(invocation, { ok: false, error });
+    if (inFlight !== undefined)
+      finish(inFlight, { ok: false, error: abortErrorFor(error, inFlight.requestId) });
+    for (const invocation of queued) {
+      finish(invocation, { ok: false, error: abortErrorFor(error, invocation.requestId) });
+    }
   }
 
   const server = createServer((req, res) => {
@@ -291,7 +304,8 @@ export async function startRuntimeApi(options: RuntimeApiOptions = {}): Promise<
       };
       const failure = initFailure ?? terminal;
       if (failure !== undefined) {
-        invocation.settle({ requestId: invocation.requestId, durationMs: 0, ok: false, error: failure });
+        const error = abortErrorFor(failure, invocation.requestId);
+        invocation.settle({ requestId: invocation.requestId, durationMs: 0, ok: false, error });
       } else {
         queue.push(invocation);
         pump();

@@ -91,15 +91,19 @@ export class Sandbox {
       clearInterval(this.#memoryWatch);
       // What the runtime spawned goes with it, as an environment ends whole: its process group.
       killGroup(child, 'SIGKILL');
-      // A runtime that dies mid-invocation never answers; Lambda reports it as Runtime.ExitError
-      // (`signal: killed` for one killed past its memory size, as Lambda words it).
-      api.abort({
+      // A runtime that dies mid-invocation never answers; Lambda reports it as Runtime.ExitError under
+      // the invocation's request id, worded as Go's os/exec words an exit (`signal: killed` for one
+      // killed past its memory size): https://repost.aws/knowledge-center/lambda-runtime-error.
+      const why = `Runtime exited with error: ${this.#outOfMemory ? 'signal: killed' : description}`;
+      api.abort((requestId) => ({
         errorType: 'Runtime.ExitError',
-        errorMessage: `Runtime exited with error: ${this.#outOfMemory ? 'signal: killed' : description}`,
-      });
+        errorMessage: `RequestId: ${requestId} Error: ${why}`,
+      }));
       resolve();
     };
-    child.once('exit', (code, signal) => exited(signal ? `signal: ${signal}` : `exit status ${code}`));
+    child.once('exit', (code, signal) =>
+      exited(signal ? `signal: ${goSignalName(signal)}` : `exit status ${code}`),
+    );
     child.once('error', (error) => exited(error.message));
     // Lambda bounds the init phase (10 s for on-demand functions, the function's timeout for a
     // suppressed init); a runtime that never asks for an invocation would otherwise hold every
@@ -364,4 +368,28 @@ function sandboxEnvironment(
     LAMBDA_RUNTIME_DIR: dirname(runtimeInterfaceClientPath),
     TMPDIR: tmpDir,
   };
+}
+
+/**
+ * A signal as Go's `syscall.Signal.String()` names it, which Lambda's "Runtime exited with error:
+ * signal: ..." uses (its runtime supervisor is Go): `killed`, `segmentation fault`. One not listed
+ * keeps Node's name.
+ */
+const GO_SIGNAL_NAMES: Readonly<Partial<Record<NodeJS.Signals, string>>> = {
+  SIGABRT: 'aborted',
+  SIGBUS: 'bus error',
+  SIGFPE: 'floating point exception',
+  SIGHUP: 'hangup',
+  SIGILL: 'illegal instruction',
+  SIGINT: 'interrupt',
+  SIGKILL: 'killed',
+  SIGPIPE: 'broken pipe',
+  SIGQUIT: 'quit',
+  SIGSEGV: 'segmentation fault',
+  SIGTERM: 'terminated',
+  SIGTRAP: 'trace/breakpoint trap',
+};
+
+function goSignalName(signal: NodeJS.Signals): string {
+  return GO_SIGNAL_NAMES[signal] ?? signal;
 }

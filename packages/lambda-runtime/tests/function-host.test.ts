@@ -84,6 +84,7 @@ const FIXTURES: Record<string, string> = {
         console.log('crashing on', event.crash);
         process.exit(3);
       }
+      if (event.signal) process.kill(process.pid, event.signal);
       return { count, pid: process.pid };
     };`,
   'spawner.mjs': `
@@ -425,13 +426,37 @@ describe('startFunction', () => {
     expect(isAlive(firstPayload!.pid)).toBe(false);
   });
 
-  it('reports a crash mid-invocation as Runtime.ExitError, then recovers', async () => {
+  // Lambda words a runtime's exit as Go's os/exec does, under the invocation's request id:
+  // "RequestId: <id> Error: Runtime exited with error: exit status 137", "... signal: killed"
+  // (https://repost.aws/knowledge-center/lambda-runtime-error: "RequestId: 1234aa1b-... Error: Runtime
+  // exited with error: exit status 129").
+  it('reports a crash mid-invocation as Runtime.ExitError with its request id, then recovers', async () => {
     const fn = await start({ handler: 'crash.handler' });
-    await expect(fn.invoke({ crash: true })).resolves.toMatchObject({
+    const crashed = await fn.invoke({ crash: true });
+    expect(crashed).toMatchObject({
       ok: false,
-      error: { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited with error: exit status 3' },
+      error: {
+        errorType: 'Runtime.ExitError',
+        errorMessage: `RequestId: ${crashed.requestId} Error: Runtime exited with error: exit status 3`,
+      },
     });
     await expect(fn.invoke({})).resolves.toMatchObject({ ok: true, payload: { count: 1 } });
+  });
+
+  it.each([
+    ['SIGSEGV', 'segmentation fault'],
+    ['SIGABRT', 'aborted'],
+    ['SIGTERM', 'terminated'],
+  ])('names a runtime a %s ended as Lambda does, "signal: %s"', async (signal, words) => {
+    const fn = await start({ handler: 'crash.handler' });
+    const ended = await fn.invoke({ signal });
+    expect(ended).toMatchObject({
+      ok: false,
+      error: {
+        errorType: 'Runtime.ExitError',
+        errorMessage: `RequestId: ${ended.requestId} Error: Runtime exited with error: signal: ${words}`,
+      },
+    });
   });
 
   it('does not run again an invocation its handler received and crashed on', async () => {
@@ -455,9 +480,13 @@ describe('startFunction', () => {
       payload: { mib: 16 },
     });
     // Held for many of the host's samples of its memory (every 100 ms): the kill ends the wait.
-    await expect(fn.invoke({ mib: 300, holdMs: 5_000 })).resolves.toMatchObject({
+    const killed = await fn.invoke({ mib: 300, holdMs: 5_000 });
+    expect(killed).toMatchObject({
       ok: false,
-      error: { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited with error: signal: killed' },
+      error: {
+        errorType: 'Runtime.ExitError',
+        errorMessage: `RequestId: ${killed.requestId} Error: Runtime exited with error: signal: killed`,
+      },
     });
     await expect(fn.invoke({ mib: 1, holdMs: 0 })).resolves.toMatchObject({ ok: true, payload: { mib: 1 } });
   });
@@ -520,9 +549,13 @@ describe('startFunction', () => {
       await writeFile(go, '');
       await new Promise((resolve) => setTimeout(resolve, 300));
       // The thawed timer throws as the sandbox wakes for it: the runtime exits under that invocation.
-      await expect(fn.invoke({})).resolves.toMatchObject({
+      const thrown = await fn.invoke({});
+      expect(thrown).toMatchObject({
         ok: false,
-        error: { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited with error: exit status 129' },
+        error: {
+          errorType: 'Runtime.ExitError',
+          errorMessage: `RequestId: ${thrown.requestId} Error: Runtime exited with error: exit status 129`,
+        },
       });
       expect(logs.some(({ line }) => line.includes('thrown after the response'))).toBe(true);
       // That sandbox is gone; the next invocation gets a fresh one.
