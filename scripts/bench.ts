@@ -26,7 +26,13 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { bundleService } from '@sidestep/bundle';
 import { createPostgresSchema } from '@sidestep/db';
 import { startFunction } from '@sidestep/lambda-runtime';
-import { startAwsEndpoint, startLocalDatabase, startSmtpSink, toSqsEvent } from '@sidestep/local-cloud';
+import {
+  STEP_FUNCTIONS_TARGET_PREFIX,
+  startAwsEndpoint,
+  startLocalDatabase,
+  startSmtpSink,
+  toSqsEvent,
+} from '@sidestep/local-cloud';
 import { resourceName } from '@sidestep/manifest';
 import { SERVICES } from '@sidestep/registry';
 import { SecretsManagerDouble } from '@sidestep/runtime/testing';
@@ -87,6 +93,7 @@ const environment = {
   DOWNLOAD_SIGNING_KEY: 'bench-signing-key-bench-signing-key-0123456789',
   MAIL_QUEUE_URL: 'http://127.0.0.1:9/000000000000/bench-mail',
   NOTIFY_ADDRESS: 'ops@bench.mail.example.com',
+  WORKFLOW_STATE_MACHINE_ARNS: 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-local-import',
 };
 
 function sqsEvent(records: number) {
@@ -463,6 +470,13 @@ async function startStandIns(): Promise<StandIns> {
   try {
     const aws = await startAwsEndpoint({ port: 0 });
     stack.defer(() => aws.stop());
+    // Step Functions for the job-sweeper's scheduled sweep, which lists the workflows' ended
+    // executions: none has ended (ListExecutions answered with none).
+    aws.serveJsonApi(STEP_FUNCTIONS_TARGET_PREFIX, async (operation) => {
+      if (operation !== 'ListExecutions')
+        throw new Error(`the bench answers ListExecutions only, not ${operation}`);
+      return { executions: [] };
+    });
     const secrets = await new SecretsManagerDouble().start();
     stack.defer(() => secrets.stop());
     const ses = await new Sesv2Double().start();
@@ -493,7 +507,13 @@ async function startStandIns(): Promise<StandIns> {
     };
     const moved = stack.move();
     return {
-      endpoints: { secretsManager: secrets.endpoint, sesv2: ses.endpoint, s3: aws.url, sqs: aws.url },
+      endpoints: {
+        secretsManager: secrets.endpoint,
+        sesv2: ses.endpoint,
+        s3: aws.url,
+        sqs: aws.url,
+        stepFunctions: aws.url,
+      },
       secrets,
       ses,
       smtpUrl: smtp.url,

@@ -76,7 +76,7 @@ describe('function environments', () => {
       {
         'sidestep-staging-export-download': 307,
         'sidestep-staging-export-finalizer': 405,
-        'sidestep-staging-job-sweeper': 371,
+        'sidestep-staging-job-sweeper': 563,
         'sidestep-staging-mail-dispatcher': 566,
         'sidestep-staging-ops-ledger': 275,
         'sidestep-staging-status-updater': 231,
@@ -87,7 +87,7 @@ describe('function environments', () => {
       {
         'sidestep-production-export-download': 316,
         'sidestep-production-export-finalizer': 414,
-        'sidestep-production-job-sweeper': 383,
+        'sidestep-production-job-sweeper': 581,
         'sidestep-production-mail-dispatcher': 584,
         'sidestep-production-ops-ledger': 284,
         'sidestep-production-status-updater': 237,

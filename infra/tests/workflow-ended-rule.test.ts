@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { STAGING, synthStack } from './environment-fixture.ts';
-import { all, type Json, one, ref, statements } from './terraform-json.ts';
+import { all, type Json, one, ref, statementFor, statements } from './terraform-json.ts';
 
 const tf: Json = synthStack(STAGING);
 
@@ -43,6 +43,33 @@ describe('the workflow-ended rule', () => {
       }),
     ]);
     one(tf, 'aws_cloudwatch_metric_alarm', { alarm_name: 'sidestep-staging-workflow-ended-dlq-not-empty' });
+  });
+
+  // Step Functions sends the status change events best effort
+  // (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html), so the job-sweeper's
+  // scheduled sweep lists the workflows' ended executions itself (ListExecutions on the state machine,
+  // DescribeExecution on the execution resource type: list_awsstepfunctions.html).
+  it("lets the job-sweeper list the workflows' executions and describe them, and names the state machines to it", () => {
+    const [, sweeper] = one(tf, 'aws_lambda_function', { function_name: 'sidestep-staging-job-sweeper' });
+    const [, importMachine] = one(tf, 'aws_sfn_state_machine', { name: 'sidestep-staging-import' });
+    const states = (resource: string) => `arn:aws:states:${STAGING.region}:${STAGING.accountId}:${resource}`;
+    const machines = [
+      states('stateMachine:sidestep-staging-import'),
+      states('stateMachine:sidestep-staging-export'),
+    ];
+    expect(sweeper.environment.variables.WORKFLOW_STATE_MACHINE_ARNS).toBe(machines.join(','));
+    // The names the ARNs are built from are the state machines' own.
+    expect(importMachine.name).toBe('sidestep-staging-import');
+    const statement = statementFor(tf, 'sidestep-staging-job-sweeper', 'states:ListExecutions');
+    expect(statement).toMatchObject({
+      Effect: 'Allow',
+      Action: ['states:ListExecutions', 'states:DescribeExecution'],
+      Resource: [
+        ...machines,
+        states('execution:sidestep-staging-import:*'),
+        states('execution:sidestep-staging-export:*'),
+      ],
+    });
   });
 
   it('lets exactly this rule invoke the job-sweeper', () => {

@@ -19,6 +19,7 @@ const endpoints: LoopbackEndpoints = {
   sesv2: 'http://127.0.0.1:1002',
   s3: 'http://127.0.0.1:1003',
   sqs: 'http://127.0.0.1:1004',
+  stepFunctions: 'http://127.0.0.1:1005',
 };
 // The local stack as infra synthesizes it (the same JSON `pnpm --filter @sidestep/infra run synth` writes).
 const stack = JSON.parse(synthStack()) as SynthesizedStack;
@@ -152,6 +153,7 @@ describe('lambdaEnvironment and loopbackEndpointEnvironment', () => {
       AWS_ENDPOINT_URL_SESV2: 'http://127.0.0.1:1002',
       AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1003',
       AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:1004',
+      AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:1005',
     });
   });
 });

@@ -17,6 +17,7 @@ import { synthStack } from '@sidestep/infra';
 import {
   createCollectingReporter,
   type LocalCloud,
+  type LocalCloudOptions,
   type LocalWorkflow,
   startLocalCloud,
 } from '@sidestep/local-cloud';
@@ -69,10 +70,15 @@ const sweptFor = (executionArn: string) => (event: { service: string; line: stri
   event.service === 'job-sweeper' && event.line.includes(executionArn);
 
 /** The cloud `npm start` runs the import path with (its rule too), on `stack`: a changed synthesized stack. */
-function startOnStack(name: string, stack: object): Promise<PathCloud> {
+function startOnStack(
+  name: string,
+  stack: object,
+  options: Partial<Pick<LocalCloudOptions, 'services' | 'lostStatusChange'>> = {},
+): Promise<PathCloud> {
   return startPathCloud(name, {
     ...TEST_DATABASE,
-    services: LOCAL_SERVICES,
+    services: options.services ?? LOCAL_SERVICES,
+    ...(options.lostStatusChange ? { lostStatusChange: options.lostStatusChange } : {}),
     tasks: LOCAL_TASKS,
     workflows: WORKFLOWS,
     executionStatusRule,
@@ -245,9 +251,26 @@ describe('a manifest missing a permission its code uses', () => {
     );
     // And the import workflow's role without its grant to send to the mail queue, so the failure
     // mail of the import that fails cannot be queued by its execution.
+    // And the status change of each execution of an upload under imports/lost-, lost on its way to the
+    // bus (Step Functions sends them best effort), with a job-sweeper that leaves an ended execution
+    // to its event no time at all (WORKFLOW_END_GRACE_SECONDS=0; 60 s unless set).
     path = await startOnStack(
       'iam-missing-permission',
       withoutAction(synthStack({ tasks }), 'sidestep-local-import', 'sqs:SendMessage'),
+      {
+        services: LOCAL_SERVICES.map((service) =>
+          service.manifest.name !== 'job-sweeper'
+            ? service
+            : {
+                ...service,
+                environment: (urls) => ({
+                  ...service.environment?.(urls),
+                  WORKFLOW_END_GRACE_SECONDS: '0',
+                }),
+              },
+        ),
+        lostStatusChange: (event) => event.detail.input.includes('imports/lost-'),
+      },
     );
     ({ s3 } = path);
   }, 120_000);
@@ -300,6 +323,50 @@ describe('a manifest missing a permission its code uses', () => {
       60_000,
     );
     expect(mail.to).toEqual([LOCAL_NOTIFY_ADDRESS]);
+  }, 90_000);
+  // Step Functions sends its status change events best effort
+  // (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html): the job-sweeper's
+  // scheduled sweep finds the end no event handled, as its own role, and queues the mail.
+  it('queues the mail of an execution whose status change was lost on the next scheduled sweep', async () => {
+    const key = `imports/lost-${Date.now()}/users.csv`;
+    await s3.send(
+      new PutObjectCommand({ Bucket: IMPORTS, Key: key, Body: 'external_id,email\nu-1,u1@example.com\n' }),
+    );
+    const [ended] = await endedExecutions(path.sfn, IMPORT_STATE_MACHINE, (input) => input.includes(key));
+    expect(ended).toMatchObject({ status: 'FAILED', error: MAIL_NOT_QUEUED_ERROR });
+    const executionArn = ended?.executionArn ?? '';
+    await path.collecting.waitFor(
+      'error',
+      (event) =>
+        event.source === 'step functions' &&
+        event.message.startsWith(`the FAILED status change of execution ${ended?.name} was lost`),
+      10_000,
+    );
+    const mailsBefore = path.collecting.ofType('mail-delivered').length;
+    // The schedule invokes the job-sweeper with {}.
+    const swept = await path.cloud.invoke('job-sweeper', {});
+    if (!swept.ok) throw new Error(`the sweep failed: ${JSON.stringify(swept.error)}`);
+    const output = swept.payload as { reconciled?: { executionArn: string; queued: string[] }[] };
+    const unsent = JSON.parse(ended?.cause ?? '') as { id: string };
+    expect(output.reconciled).toEqual([expect.objectContaining({ executionArn, queued: [unsent.id] })]);
+    // No event ever reached the job-sweeper for this execution: only the sweep.
+    expect(
+      path.collecting
+        .ofType('log')
+        .filter(sweptFor(executionArn))
+        .some((e) => e.line.includes('"detail"')),
+    ).toBe(false);
+    await path.collecting.waitFor(
+      'mail-delivered',
+      () => path.collecting.ofType('mail-delivered').length > mailsBefore,
+      60_000,
+    );
+    // The next sweep finds the end handled.
+    const again = await path.cloud.invoke('job-sweeper', {});
+    expect(again).toMatchObject({
+      ok: true,
+      payload: expect.not.objectContaining({ reconciled: expect.anything() }),
+    });
   }, 90_000);
 });
 

@@ -3,7 +3,8 @@ import { defineService } from '@sidestep/manifest';
 /**
  * The job-sweeper's wiring: no queue. Its schedule (`stale-job-sweeper`, every 15 minutes, in
  * `SCHEDULES` of @sidestep/workflows) and the operator rule that fires it by hand invoke it with `{}`.
- * It reads and writes the jobs ledger and sends failure mails to the mail queue. It also needs
+ * It reads and writes the jobs ledger and sends failure mails to the mail queue, and lists the
+ * workflows' ended executions (for the ends whose status change event never came). It also needs
  * `NOTIFY_ADDRESS` (who gets an import's failure mail, as the import workflow's `notifyAddress`),
  * which differs per environment and so is set by infra and the local cloud, not here.
  *
@@ -21,5 +22,7 @@ export const service = defineService({
   permissions: [
     { resource: 'database-secret', actions: ['secretsmanager:GetSecretValue'] },
     { resource: 'mail-queue', actions: ['sqs:SendMessage'] },
+    // The scheduled sweep's backstop for the status change events Step Functions sends best effort.
+    { resource: 'workflow-executions', actions: ['states:ListExecutions', 'states:DescribeExecution'] },
   ],
 });

@@ -94,6 +94,9 @@ interface Placement {
 /** The download endpoint's name in `reservedConcurrency` (its function is `sidestep-<env>-export-download`). */
 const EXPORT_DOWNLOAD = 'export-download';
 
+/** The job workflows, by name: their state machines are `sidestep-<env>-<name>`. */
+const JOB_WORKFLOWS = ['import', 'export'] as const;
+
 /** What both workflows call: the status-updater, the batch-worker task and the mail queue. */
 interface WorkflowCallees {
   readonly statusUpdater: ServiceFunction;
@@ -450,6 +453,7 @@ export class SidestepStack extends EnvironmentStack {
       },
       'imports-bucket': this.importTrigger.permissionTarget,
       'exports-bucket': this.exportsBucket.permissionTarget,
+      'workflow-executions': this.workflowExecutionsTarget(),
       'mail-queue': {
         resourceArns: [mailQueueAttribute('queueArn')],
         servicePrefixes: ['sqs'],
@@ -470,6 +474,25 @@ export class SidestepStack extends EnvironmentStack {
       );
     }
     return targets;
+  }
+
+  /**
+   * The import and export workflows' state machines and their executions, by the names the workflows
+   * are given (`sidestep-<env>-import`, `-export`), not by reference: the job-sweeper granted them is
+   * created before the workflows, whose ended executions it is the target of.
+   * DescribeExecution is granted on the execution resource type, `execution:<machine>:*`
+   * (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html).
+   */
+  private workflowExecutionsTarget(): PermissionTarget {
+    const { config } = this;
+    const states = (resource: string) => `arn:aws:states:${config.region}:${config.accountId}:${resource}`;
+    const machines = JOB_WORKFLOWS.map((workflow) => resourceName(config.name, workflow));
+    const stateMachineArns = machines.map((machine) => states(`stateMachine:${machine}`));
+    return {
+      resourceArns: [...stateMachineArns, ...machines.map((machine) => states(`execution:${machine}:*`))],
+      servicePrefixes: ['states'],
+      environment: { WORKFLOW_STATE_MACHINE_ARNS: stateMachineArns.join(',') },
+    };
   }
 
   /** What services and tasks share: where they run, what their permissions resolve to, their logs. */
@@ -809,7 +832,7 @@ export class SidestepStack extends EnvironmentStack {
       ],
       mailQueue: mail,
       asyncServices: [...this.functions].filter(([, fn]) => fn.asyncInvocation).map(([service]) => service),
-      workflows: ['import', 'export'],
+      workflows: JOB_WORKFLOWS,
       schedules: [...this.schedules.values()].map((schedule) => ({
         scheduleName: schedule.scheduleName,
         roleName: schedule.roleName,

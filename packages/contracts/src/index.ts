@@ -94,6 +94,7 @@ export {
   MAIL_NOT_QUEUED_ERROR,
   MAX_JOB_DEADLINE_SECONDS,
   MIN_JOB_RETENTION_DAYS,
+  ReconciledEnd,
   RegisterExportJobInput,
   RegisterImportJobInput,
   RegisterJobInput,

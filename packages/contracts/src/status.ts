@@ -446,6 +446,22 @@ export const SweepPurged = /* @__PURE__ */ lazySchema(() =>
 export type SweepPurged = z.infer<typeof SweepPurged>;
 
 /**
+ * An execution end a scheduled sweep handled in its status change event's place (Step Functions sends
+ * those events best effort): the execution, its redrive count and status at the end, the jobs it
+ * failed and the ids of the mails it queued (the Cause's unsent mail, or the succeeded jobs' success mails).
+ */
+export const ReconciledEnd = /* @__PURE__ */ lazySchema(() =>
+  z.object({
+    executionArn: ExecutionId,
+    redriveCount: z.int().check(z.minimum(0)),
+    status: ExecutionStatus,
+    failed: z.array(z.string()),
+    queued: z.array(z.string()),
+  }),
+);
+export type ReconciledEnd = z.infer<typeof ReconciledEnd>;
+
+/**
  * What one sweep did: `failed` the jobs it moved from `running` to `failed` in this sweep, `mailed`
  * every job whose failure mail it queued (this sweep's, and earlier sweeps' whose mail was not
  * queued yet), and, for a scheduled sweep, `purged`: what it deleted past its retention. Sweeping
@@ -473,6 +489,8 @@ export const SweepStaleJobsOutput = /* @__PURE__ */ lazySchema(() =>
     /** For an execution's status change older than its latest redrive: the jobs it left as they are. */
     ignored: z.optional(z.array(StaleEventJob)),
     purged: z.optional(SweepPurged),
+    /** For a scheduled sweep: the ended executions whose end it handled because no event had. */
+    reconciled: z.optional(z.array(ReconciledEnd)),
   }),
 );
 export type SweepStaleJobsOutput = z.infer<typeof SweepStaleJobsOutput>;

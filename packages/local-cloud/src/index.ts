@@ -73,3 +73,4 @@ export {
   type LocalStepFunctions,
   type LocalStepFunctionsOptions,
 } from './step-functions.ts';
+export { STEP_FUNCTIONS_TARGET_PREFIX } from './step-functions-api.ts';

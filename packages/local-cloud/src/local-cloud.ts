@@ -8,6 +8,7 @@ import { startAsyncInvocations } from './async-invocation.ts';
 import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
 import { endpointAuthorizer } from './endpoint-authorization.ts';
+import type { ExecutionStatusChangeEvent } from './execution-status-event.ts';
 import { startFunctionHosts } from './function-hosts.ts';
 import { lambdaInvokeApi } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
@@ -26,6 +27,7 @@ import {
   LOCAL_REGION,
   localName,
   localScheduleArn,
+  localStateMachineArn,
 } from './local-names.ts';
 import { createLocalQueues, type LocalQueues } from './local-queues.ts';
 import { randomSecretValue } from './local-secrets.ts';
@@ -90,6 +92,14 @@ export interface LocalCloudOptions {
    * (`executionStatusRule` of @sidestep/workflows). @default none
    */
   readonly executionStatusRule?: (stateMachineArns: readonly string[]) => LocalExecutionStatusRule;
+  /**
+   * Which Step Functions status change events are lost on their way to the bus, as AWS allows: Step
+   * Functions sends them best effort ("in some rare cases an event might not be delivered",
+   * https://docs.aws.amazon.com/eventbridge/latest/ref/event-delivery-level.html). A test drops an
+   * execution's to show what the scheduled sweep's backstop does without it. @default none: every
+   * event is delivered
+   */
+  readonly lostStatusChange?: (event: ExecutionStatusChangeEvent) => boolean;
   /** EventBridge Pipes from queues to workflows (the export requests). @default none */
   readonly pipes?: readonly LocalPipe[];
   /** EventBridge Scheduler schedules and their operator rules. @default none */
@@ -280,6 +290,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       ...(maxSendRate !== undefined ? { mailMaxSendRate: maxSendRate } : {}),
       ...(database ? createDatabaseSecret(endpoint, options.stack, database) : {}),
       ...(queues.mailQueueUrl ? { mailQueueUrl: queues.mailQueueUrl } : {}),
+      workflowStateMachineArns: (options.workflows ?? []).map((workflow) =>
+        localStateMachineArn(workflow.name),
+      ),
     };
     const functions = stack.use(
       await startFunctionHosts({
@@ -362,6 +375,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       workflows,
       stepFunctions,
       ...(options.executionStatusRule ? { executionStatusRule: options.executionStatusRule } : {}),
+      ...(options.lostStatusChange ? { lostStatusChange: options.lostStatusChange } : {}),
       invokeAsync,
       ...(options.schedules ? { schedules: options.schedules } : {}),
       deliver,

@@ -5,6 +5,7 @@ import { type EventRetryPolicy, S3_TRIGGER_RETRY_POLICY } from '@sidestep/workfl
 import type { AwsEndpoint } from './aws-endpoint.ts';
 import { EVENT_BRIDGE_TARGET_PREFIX, eventBridgeApi } from './event-bridge-api.ts';
 import { createEventRouter, type EventBridgeEvent, type EventRule } from './event-router.ts';
+import type { ExecutionStatusChangeEvent } from './execution-status-event.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
 import type { LocalExecutionStatusRule, LocalSchedules, LocalWorkflow } from './local-definitions.ts';
 import { assertAuthorizedForRule, LOCAL_ROLES, type LocalIam } from './local-iam.ts';
@@ -41,6 +42,14 @@ export interface LocalTriggersOptions {
    * with each matching Step Functions status change event. @default none
    */
   readonly executionStatusRule?: (stateMachineArns: readonly string[]) => LocalExecutionStatusRule;
+  /**
+   * Which Step Functions status change events are lost on their way to the bus, as AWS allows: Step
+   * Functions sends them best effort ("in some rare cases an event might not be delivered",
+   * https://docs.aws.amazon.com/eventbridge/latest/ref/event-delivery-level.html). A test drops an
+   * execution's to show what the scheduled sweep's backstop does without it. @default none: every
+   * event is delivered
+   */
+  readonly lostStatusChange?: (event: ExecutionStatusChangeEvent) => boolean;
   /**
    * Invokes a running service asynchronously, as EventBridge invokes a Lambda target (Lambda's
    * retries and failure queue); `false` when the cloud does not run it.
@@ -131,8 +140,18 @@ export async function startLocalTriggers(options: LocalTriggersOptions): Promise
   }
   const router = createEventRouter({ rules, reporter, describe: describeEvent });
   options.endpoint.onObjectCreated((event) => void router.put(event));
-  // Step Functions sends every execution's status change to the default bus.
-  stepFunctions.onStatusChange((event) => void router.put(event));
+  // Step Functions sends every execution's status change to the default bus, but those a test loses.
+  stepFunctions.onStatusChange((event) => {
+    if (options.lostStatusChange?.(event)) {
+      reporter({
+        type: 'error',
+        source: 'step functions',
+        message: `the ${event.detail.status} status change of execution ${event.detail.name} was lost on its way to the bus (lostStatusChange)`,
+      });
+      return;
+    }
+    void router.put(event);
+  });
   options.endpoint.serveJsonApi(
     EVENT_BRIDGE_TARGET_PREFIX,
     eventBridgeApi({ router, region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID }),

@@ -40,6 +40,8 @@ export interface LocalResources {
   readonly databaseEnvironment?: Readonly<Record<string, string>>;
   /** The mail job queue's URL, for services granted `mail-queue`. */
   readonly mailQueueUrl?: string;
+  /** The workflows' state machine ARNs, for services granted `workflow-executions`. */
+  readonly workflowStateMachineArns?: readonly string[];
 }
 
 /**
@@ -79,6 +81,8 @@ export class MissingLocalResourceError extends Error {
  *   server without TLS);
  * - `imports-bucket` / `exports-bucket`: IMPORTS_BUCKET / EXPORTS_BUCKET (path-style S3);
  * - `mail-queue`: MAIL_QUEUE_URL of the local mail queue.
+ * - `workflow-executions`: WORKFLOW_STATE_MACHINE_ARNS, the local workflows' state machines (none
+ *   in a cloud without workflows).
  */
 export function serviceEnvironment(
   manifest: ServiceManifest,
@@ -186,6 +190,10 @@ function permissionEnvironment(
       case 'mail-queue':
         if (!resources.mailQueueUrl) throw new MissingLocalResourceError(owner, 'mailQueueUrl');
         environment.MAIL_QUEUE_URL = resources.mailQueueUrl;
+        break;
+      case 'workflow-executions':
+        // Empty in a cloud without workflows (services alone): the service has none to look at.
+        environment.WORKFLOW_STATE_MACHINE_ARNS = (resources.workflowStateMachineArns ?? []).join(',');
         break;
     }
   }

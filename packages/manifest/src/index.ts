@@ -82,7 +82,13 @@ export type PermissionResource =
    * The mail job queue sidestep-<env>-mail (send `mail.send` jobs). Sets MAIL_QUEUE_URL, and
    * NOTIFY_ADDRESS: who receives the platform's own mails (as the workflows' `notifyAddress`).
    */
-  | 'mail-queue';
+  | 'mail-queue'
+  /**
+   * The workflows' state machines and their executions (read: `states:ListExecutions` on the state
+   * machines, `states:DescribeExecution` on their executions). Sets WORKFLOW_STATE_MACHINE_ARNS,
+   * comma-separated.
+   */
+  | 'workflow-executions';
 
 export interface Permission {
   readonly resource: PermissionResource;

@@ -31,6 +31,8 @@ export interface LoopbackEndpoints {
   readonly s3: string;
   /** SQS (`AWS_ENDPOINT_URL_SQS`). */
   readonly sqs: string;
+  /** Step Functions (`AWS_ENDPOINT_URL_SFN`): the job-sweeper's scheduled sweep lists ended executions. */
+  readonly stepFunctions: string;
 }
 
 /** The JSON `cdk.tf.json` a synthesized stack is, as @sidestep/iam reads it for its policies. */
@@ -163,6 +165,7 @@ export function loopbackEndpointEnvironment(endpoints: LoopbackEndpoints): Recor
     AWS_ENDPOINT_URL_SESV2: endpoints.sesv2,
     AWS_ENDPOINT_URL_S3: endpoints.s3,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+    AWS_ENDPOINT_URL_SFN: endpoints.stepFunctions,
   };
 }
 

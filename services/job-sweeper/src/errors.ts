@@ -174,3 +174,16 @@ export class UnsentMailNotQueuedError extends JobSweeperError {
     });
   }
 }
+
+/**
+ * The workflows' executions could not be listed or described (Step Functions throttled or
+ * unreachable, a grant missing), so this sweep could not look for execution ends no status change
+ * event handled. Transient: the schedule's retry or the next sweep looks again (ends stay unrecorded
+ * until handled). The sweep's other work is done before it is thrown.
+ */
+export class WorkflowExecutionsUnavailableError extends JobSweeperError {
+  override readonly name: string = 'WorkflowExecutionsUnavailableError';
+  constructor(operation: string, cause: unknown) {
+    super(`Step Functions ${operation} failed: ${describeCause(cause)}`, { permanent: false, cause });
+  }
+}

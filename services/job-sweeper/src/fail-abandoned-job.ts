@@ -7,7 +7,7 @@ import {
   type SweptJob,
   shorten,
 } from '@sidestep/contracts';
-import type { Database } from '@sidestep/db/postgres';
+import type { Database, Queryable } from '@sidestep/db/postgres';
 import {
   completionMail,
   failureReason,
@@ -60,6 +60,8 @@ export interface FailAbandonedJobOptions extends SweepOptions {
   readonly found?: (jobIds: readonly string[]) => void;
   /** Told each job left as it is because the event is older than the execution's latest redrive. */
   readonly stale?: (job: StaleEventJob) => void;
+  /** Whether to queue the sweeper's pending mails too (a scheduled sweep did already). @default true */
+  readonly pendingMails?: boolean;
 }
 
 /** The statuses after which an execution moves its job no more. */
@@ -177,8 +179,20 @@ export async function failAbandonedJob(
     (result) => ({ result }),
     (error: unknown) => ({ error }),
   );
-  const mailed = await queuePendingMails(db, mailQueue, { ...options, limit: options.limit ?? 100 });
+  const mailed =
+    options.pendingMails === false
+      ? []
+      : await queuePendingMails(db, mailQueue, { ...options, limit: options.limit ?? 100 });
   if (queued && 'error' in queued) throw queued.error;
+  // Its work done, the end is recorded, so the scheduled sweep's backstop for lost events
+  // (`reconcileEndedExecutions`) leaves it; an end whose jobs a redrive claimed is not the latest.
+  if (ENDED.has(detail.status) && ignored.length === 0) {
+    await recordExecutionEnd(
+      db,
+      { executionArn: detail.executionArn, redriveCount, status: detail.status },
+      options.sweeperId,
+    );
+  }
   return {
     sweptAt: options.now.toISOString(),
     failed,
@@ -233,4 +247,21 @@ async function queueMails(
       throw new UnsentMailNotQueuedError(detail.name, result.id, result.message);
   }
   return results.map((result) => result.id);
+}
+
+/**
+ * Records that an execution's end (its ARN, its redrive count at the end) was handled, by `by`: the
+ * status change event (`failAbandonedJob`) or the sweep. Recorded once; a second handling changes nothing.
+ */
+export async function recordExecutionEnd(
+  db: Queryable,
+  end: { readonly executionArn: string; readonly redriveCount: number; readonly status: string },
+  by: string,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO workflow_execution_ends (execution_arn, redrive_count, status, handled_by)
+     VALUES ($1, $2, $3, $4)
+     ON CONFLICT (execution_arn, redrive_count) DO NOTHING`,
+    [end.executionArn, end.redriveCount, end.status, by],
+  );
 }

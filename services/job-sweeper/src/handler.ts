@@ -2,6 +2,7 @@ import { connectPostgresOnFirstUse } from '@sidestep/db/postgres';
 import { createTaskHandler, databaseUrlSource } from '@sidestep/runtime';
 import { loadConfig } from './config.ts';
 import type { IdempotencyRecords } from './purge-expired.ts';
+import type { WorkflowExecutions } from './reconcile-ended-executions.ts';
 import type { MailQueue } from './sweep-stale-jobs.ts';
 import { sweepTask } from './sweep-task.ts';
 
@@ -40,6 +41,20 @@ const idempotencyRecords: IdempotencyRecords = {
   },
 };
 
+// The Step Functions client loads with the first scheduled sweep, not at cold start: a workflow-ended
+// event needs none.
+let stepFunctions: Promise<WorkflowExecutions> | undefined;
+const loadStepFunctions = () =>
+  (stepFunctions ??= import('./adapters/step-functions.ts').then(
+    ({ StepFunctionsWorkflowExecutions }) => new StepFunctionsWorkflowExecutions(),
+  ));
+const workflowExecutions: WorkflowExecutions = {
+  ended: async function* (stateMachineArn, status, startedSince) {
+    yield* (await loadStepFunctions()).ended(stateMachineArn, status, startedSince);
+  },
+  describe: async (executionArn) => (await loadStepFunctions()).describe(executionArn),
+};
+
 /** The job-sweeper's Lambda handler (image CMD `index.handler`), invoked by its schedule. */
 export const handler = createTaskHandler(
   sweepTask({
@@ -48,5 +63,10 @@ export const handler = createTaskHandler(
     notifyAddress: config.notifyAddress,
     idempotencyRecords,
     retentionDays: config.jobRetentionDays,
+    workflowExecutions: {
+      executions: workflowExecutions,
+      stateMachineArns: config.workflowStateMachineArns,
+      graceMs: config.workflowEndGraceMs,
+    },
   }),
 );

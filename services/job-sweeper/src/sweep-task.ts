@@ -5,6 +5,7 @@ import type { TaskHandlerOptions } from '@sidestep/runtime';
 import { type FailureMailRefusal, JobSweeperError } from './errors.ts';
 import { failAbandonedJob } from './fail-abandoned-job.ts';
 import { DEFAULT_PURGE_TIME_BUDGET_MS, type IdempotencyRecords, purgeExpired } from './purge-expired.ts';
+import { reconcileEndedExecutions, type WorkflowExecutions } from './reconcile-ended-executions.ts';
 import { type MailQueue, sweepStaleJobs } from './sweep-stale-jobs.ts';
 
 /** What {@link sweepTask} needs. */
@@ -22,6 +23,17 @@ export interface SweepTaskOptions {
   readonly idempotencyRecords: IdempotencyRecords;
   /** Days a finished job and an audit entry are kept (`JOB_RETENTION_DAYS`). @default 90 */
   readonly retentionDays?: number;
+  /**
+   * The workflows' executions, whose ends a scheduled sweep handles when no status change event did
+   * ({@link reconcileEndedExecutions}), and their state machines (`WORKFLOW_STATE_MACHINE_ARNS`).
+   * @default none: no reconciliation
+   */
+  readonly workflowExecutions?: {
+    readonly executions: WorkflowExecutions;
+    readonly stateMachineArns: readonly string[];
+    /** How long an end is left to its event (`WORKFLOW_END_GRACE_SECONDS`). @default 60 s */
+    readonly graceMs?: number;
+  };
 }
 
 /** What a scheduled sweep leaves of its invocation's time after the retention's last batch starts. */
@@ -90,6 +102,17 @@ export function sweepTask(
             }),
         });
       } else {
+        // First the backstop for status change events Step Functions did not deliver; its error is
+        // thrown after the sweep and the purge, as the sweep's (the sweep's own first).
+        const { workflowExecutions } = options;
+        const reconciled = workflowExecutions
+          ? await reconcileEndedExecutions(db, options.mailQueue, workflowExecutions.executions, {
+              ...sweep,
+              stateMachineArns: workflowExecutions.stateMachineArns,
+              ...(workflowExecutions.graceMs === undefined ? {} : { graceMs: workflowExecutions.graceMs }),
+            }).catch((error: unknown) => ({ reconciled: [], error }))
+          : undefined;
+        // The stale-job sweep then queues every pending failure mail, those of jobs failed just above too.
         const swept = await sweepStaleJobs(db, options.mailQueue, sweep).then(
           (value) => ({ value }),
           (error: unknown) => ({ error }),
@@ -117,11 +140,17 @@ export function sweepTask(
           );
           return undefined;
         });
-        if ('error' in swept) {
+        const ends = reconciled?.reconciled ?? [];
+        if ('error' in swept || reconciled?.error !== undefined) {
           if (purged) logger.info({ message: 'expired ledger data purged', purged });
-          throw swept.error;
+          if (ends.length > 0) logger.info({ message: 'ended executions reconciled', reconciled: ends });
+          throw 'error' in swept ? swept.error : reconciled?.error;
         }
-        output = { ...swept.value, ...(purged ? { purged } : {}) };
+        output = {
+          ...swept.value,
+          ...(purged ? { purged } : {}),
+          ...(ends.length > 0 ? { reconciled: [...ends] } : {}),
+        };
       }
       const log = {
         failed: output.failed.map((job) => job.jobId),
@@ -129,6 +158,7 @@ export function sweepTask(
         ...(output.requeued ? { requeued: output.requeued } : {}),
         ...(output.ignored ? { ignored: output.ignored.map((job) => job.jobId) } : {}),
         ...(output.purged ? { purged: output.purged } : {}),
+        ...(output.reconciled ? { reconciled: output.reconciled.map((end) => end.executionArn) } : {}),
       };
       return { output, log };
     },

@@ -1,7 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import {
+  type ExecutionStatusChange,
   type ExportJobResult,
   MAIL_NOT_QUEUED_ERROR,
   MailSendJob,
@@ -18,6 +20,8 @@ import { createTaskHandler, type TaskHandler } from '@sidestep/runtime';
 import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
 import type { Context } from 'aws-lambda';
 import { ProducerMailQueue } from '../src/adapters/mail-queue.ts';
+import { StepFunctionsWorkflowExecutions } from '../src/adapters/step-functions.ts';
+import type { WorkflowExecutions } from '../src/reconcile-ended-executions.ts';
 import { type SweepTaskOptions, sweepTask } from '../src/sweep-task.ts';
 import { expiredRecords } from './expired-records.ts';
 
@@ -911,5 +915,202 @@ describeEachDatabase('job-sweeper handler', (open) => {
     expect(again.lines).toEqual([
       expect.objectContaining({ message: 'stale jobs swept', failed: [], mailed: [] }),
     ]);
+  });
+  describe('the backstop for status change events Step Functions did not deliver', () => {
+    const IMPORT_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-test-import';
+    /** An execution as the fake Step Functions lists and describes it. */
+    interface Listed {
+      detail: ExecutionStatusChange['detail'];
+      startDate: Date;
+      stopDate: Date;
+    }
+    /** Step Functions as the test tells it: ListExecutions by machine and status, DescribeExecution. */
+    function stepFunctions(listed: Listed[]): WorkflowExecutions {
+      return {
+        ended: async function* (stateMachineArn, status, startedSince) {
+          for (const execution of listed) {
+            const { detail, startDate } = execution;
+            if (detail.stateMachineArn !== stateMachineArn || detail.status !== status) continue;
+            if (startDate.getTime() < startedSince.getTime()) continue;
+            yield { executionArn: detail.executionArn, startDate, stopDate: execution.stopDate };
+          }
+        },
+        describe: async (executionArn) => {
+          const found = listed.find((execution) => execution.detail.executionArn === executionArn);
+          if (!found) throw new Error(`no execution ${executionArn}`);
+          return found.detail;
+        },
+      };
+    }
+    /** Execution `name` of the import workflow, ended `status` `minutesAgo` minutes ago (by the sweep's clock). */
+    function ended(name: string, status: string, minutesAgo: number, error?: string, cause?: string): Listed {
+      const { detail } = statusChange(name, status, error ?? null, cause ?? null);
+      return {
+        detail: { ...detail, status: status as ExecutionStatusChange['detail']['status'], redriveCount: 0 },
+        startDate: new Date(clock.getTime() - (minutesAgo + 30) * 60_000),
+        stopDate: new Date(clock.getTime() - minutesAgo * 60_000),
+      };
+    }
+    const stateOf = async (jobId: string) =>
+      (await db.query<{ state: string }>('SELECT state FROM jobs WHERE id = $1', [jobId])).rows[0]?.state;
+    const sweeping = (listed: Listed[]) =>
+      sweeperHandler({
+        ...options,
+        workflowExecutions: { executions: stepFunctions(listed), stateMachineArns: [IMPORT_MACHINE] },
+      });
+    /** The import.completed mail ComposeCompletedMail builds for `imp_<name>` (3 rows). */
+    const completedMail = (name: string) => ({
+      type: 'mail.send',
+      version: 1,
+      id: `import.completed:imp_${name}`,
+      payload: {
+        template: 'import.completed',
+        to: 'ops@example.com',
+        locale: 'en',
+        jobId: `imp_${name}`,
+        idempotencyKey: `import.completed:imp_${name}`,
+        params: {
+          jobId: `imp_${name}`,
+          fileName: `${name}.csv`,
+          rows: 3,
+          usersWritten: null,
+          rejectedRows: 0,
+          rejectedSamples: [],
+        },
+      },
+    });
+    async function succeededImport(name: string, executionArn: string) {
+      await db.query(
+        `INSERT INTO jobs (id, kind, state, source_bucket, source_key, source_version, file_name, execution_id,
+                           rows_total, rows_imported, rows_rejected)
+         VALUES ($1, 'import', 'succeeded', 'b', $2, 'v1', $3, $4, 3, 3, 0)`,
+        [`imp_${name}`, `imports/${name}.csv`, `${name}.csv`, executionArn],
+      );
+    }
+
+    // https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-states.html: Step Functions'
+    // "Execution Status Change" events are "Delivery type: Best effort".
+    it('handles on a scheduled sweep each end whose event never came as the event would have, once, whatever the number of sweeps', async () => {
+      const unsent = completedMail('b1');
+      const listed = [
+        ended('b1', 'FAILED', 10, MAIL_NOT_QUEUED_ERROR, JSON.stringify(unsent)),
+        ended('b2', 'ABORTED', 10, 'Deploy', 'stopped for the release'),
+        ended('b3', 'ABORTED', 10, 'Deploy', 'stopped for the release'),
+      ];
+      await succeededImport('b1', listed[0]?.detail.executionArn ?? '');
+      await succeededImport('b2', listed[1]?.detail.executionArn ?? '');
+      await runningImport('b3', listed[2]?.detail.executionArn ?? '');
+      const handler = sweeping(listed);
+      const first = await handler({}, context('r60'));
+      const again = await handler({}, context('r60')); // the schedule delivers at least once
+      const later = await handler({}, context('r61'));
+      const arn = (name: string) =>
+        `arn:aws:states:us-east-1:000000000000:execution:sidestep-test-import:${name}`;
+      expect(first.reconciled).toEqual([
+        {
+          executionArn: arn('b1'),
+          redriveCount: 0,
+          status: 'FAILED',
+          failed: [],
+          queued: ['import.completed:imp_b1'],
+        },
+        {
+          executionArn: arn('b2'),
+          redriveCount: 0,
+          status: 'ABORTED',
+          failed: [],
+          queued: ['import.completed:imp_b2'],
+        },
+        { executionArn: arn('b3'), redriveCount: 0, status: 'ABORTED', failed: ['imp_b3'], queued: [] },
+      ]);
+      expect(first.failed).toEqual([]); // the stale-job sweep's own: none past its deadline
+      expect(first.mailed.map((job) => job.jobId)).toEqual(['imp_b3']); // the mail of the job failed above
+      for (const result of [again, later]) expect(result.reconciled).toBeUndefined();
+      const mails = (await receiveAll(queueUrl)).map((body) => validate(MailSendJob, body));
+      expect(mails.map((mail) => mail.id).sort()).toEqual([
+        'import.completed:imp_b1',
+        'import.completed:imp_b2',
+        'import.failed:imp_b3',
+      ]);
+      expect(mails.find((mail) => mail.id === unsent.id)).toEqual({
+        ...unsent,
+        createdAt: expect.any(String),
+      });
+      expect(mails.find((mail) => mail.id === 'import.failed:imp_b3')?.payload.params).toEqual({
+        jobId: 'imp_b3',
+        fileName: 'b3.csv',
+        reason: 'aborted: execution b3 was stopped (Deploy: stopped for the release)',
+      });
+    });
+
+    it('leaves an end its event handled, one still within the grace its event is given, and one redriven since', async () => {
+      const handledByEvent = ended('b4', 'ABORTED', 10, 'Deploy', 'stopped');
+      const recent = ended('b5', 'ABORTED', 0.5, 'Deploy', 'stopped');
+      const redriven = ended('b6', 'FAILED', 10, 'States.TaskFailed', 'the task failed');
+      await runningImport('b4', handledByEvent.detail.executionArn);
+      await runningImport('b5', recent.detail.executionArn);
+      await runningImport('b6', redriven.detail.executionArn);
+      // b4's event came; b6 was redriven after it was listed: it runs again.
+      const event = statusChange('b4', 'ABORTED', 'Deploy', 'stopped');
+      expect((await handler(event, context('r62'))).failed.map((job) => job.jobId)).toEqual(['imp_b4']);
+      const listedRedriven = { ...redriven, detail: { ...redriven.detail } };
+      const handler2 = sweeping([handledByEvent, recent, listedRedriven]);
+      listedRedriven.detail.status = 'RUNNING';
+      listedRedriven.detail.redriveCount = 1;
+      const swept = await handler2({}, context('r63'));
+      expect(swept.reconciled).toBeUndefined();
+      expect(await receiveAll(queueUrl)).toHaveLength(1); // b4's failure mail, from its event
+      // A minute on, b5's event has had its grace: the sweep handles it.
+      const now = clock;
+      clock = new Date(clock.getTime() + 60_000);
+      try {
+        const next = await handler2({}, context('r64'));
+        expect(next.reconciled?.map((end) => end.failed)).toEqual([['imp_b5']]);
+      } finally {
+        clock = now;
+      }
+      expect(await stateOf('imp_b6')).toBe('running');
+      expect(await receiveAll(queueUrl)).toHaveLength(1);
+    });
+
+    it("throws WorkflowExecutionsUnavailableError when Step Functions cannot be listed, after the sweep's own work", async () => {
+      await runningImport('b7', 'arn:e:b7', { deadlineAt: new Date(clock.getTime() - 1) });
+      // Nothing listens on port 1 of the loopback: the real adapter's ListExecutions cannot connect.
+      const sfn = new SFNClient({
+        endpoint: 'http://127.0.0.1:1',
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+        maxAttempts: 1,
+      });
+      const failing = sweeperHandler({
+        ...options,
+        workflowExecutions: {
+          executions: new StepFunctionsWorkflowExecutions(sfn),
+          stateMachineArns: [IMPORT_MACHINE],
+        },
+      });
+      await expect(failing({}, context('r65'))).rejects.toMatchObject({
+        name: 'WorkflowExecutionsUnavailableError',
+        message: expect.stringMatching(
+          /^Step Functions ListExecutions of arn:aws:states:.*sidestep-test-import failed: /,
+        ),
+      });
+      sfn.destroy();
+      expect(await stateOf('imp_b7')).toBe('failed');
+      expect((await receiveAll(queueUrl)).map((body) => (body as { id: string }).id)).toEqual([
+        'import.failed:imp_b7',
+      ]);
+    });
+
+    it('throws a mail no retry can queue once, and records its end, so that the next sweeps go on', async () => {
+      const refused = ended('b8', 'FAILED', 10, MAIL_NOT_QUEUED_ERROR, 'not a mail');
+      const handler3 = sweeping([refused]);
+      await expect(handler3({}, context('r66'))).rejects.toMatchObject({
+        name: 'UnsentMailRefusedError',
+        field: 'detail.cause',
+      });
+      expect((await handler3({}, context('r67'))).reconciled).toBeUndefined();
+      expect(await receiveAll(queueUrl)).toEqual([]);
+    });
   });
 });

@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -20,18 +22,36 @@ let postgres: EmbeddedPostgres;
 let local: LocalSqs;
 let queueUrl: string;
 let fn: FunctionHost;
+/** A Step Functions stand-in on the loopback: answers every ListExecutions with none, records the calls. */
+let stepFunctions: Server;
+const listed: { target: string; stateMachineArn: string; statusFilter: string }[] = [];
+const IMPORT_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-test-import';
 
 beforeAll(async () => {
   [postgres, local] = await Promise.all([startEmbeddedPostgres({}), startLocalSqs()]);
   ({ QueueUrl: queueUrl = '' } = await local.sqs.send(
     new CreateQueueCommand({ QueueName: 'sidestep-test-mail' }),
   ));
+  stepFunctions = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => {
+      body += chunk.toString('utf8');
+    });
+    request.on('end', () => {
+      listed.push({ target: String(request.headers['x-amz-target']), ...JSON.parse(body) });
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end('{"executions":[]}');
+    });
+  });
+  await new Promise<void>((resolve) => stepFunctions.listen(0, '127.0.0.1', resolve));
   fn = await image.start({
     environment: {
       DATABASE_URL: postgres.url,
       MAIL_QUEUE_URL: queueUrl,
       NOTIFY_ADDRESS: 'ops@example.com',
       AWS_ENDPOINT_URL: local.endpoint,
+      // Step Functions' own endpoint (the SDK's service-specific variable): the stand-in above.
+      AWS_ENDPOINT_URL_SFN: `http://127.0.0.1:${(stepFunctions.address() as AddressInfo).port}`,
+      WORKFLOW_STATE_MACHINE_ARNS: IMPORT_MACHINE,
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 't',
       AWS_SECRET_ACCESS_KEY: 't',
@@ -41,7 +61,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await image.close();
-  await Promise.all([postgres?.close(), local?.stop()]);
+  await Promise.all([
+    postgres?.close(),
+    local?.stop(),
+    new Promise((resolve) => (stepFunctions ? stepFunctions.close(resolve) : resolve(undefined))),
+  ]);
 });
 
 describe('job-sweeper image', () => {
@@ -71,6 +95,18 @@ describe('job-sweeper image', () => {
     expect(second.ok && second.payload).toMatchObject({ failed: [], mailed: [] });
     const bodies = await local.receiveAll(queueUrl);
     expect(bodies.map((body) => JSON.parse(body).id)).toEqual(['export.failed:exp_img']);
+    // Each sweep listed the workflow's ended executions through the Step Functions client the image
+    // loads with the first sweep (its lazy chunk read from the read-only task root).
+    const ended = { stateMachineArn: IMPORT_MACHINE, maxResults: 1000 };
+    expect(listed).toEqual(
+      [1, 2].flatMap(() =>
+        ['FAILED', 'ABORTED', 'TIMED_OUT'].map((statusFilter) => ({
+          target: 'AWSStepFunctions.ListExecutions',
+          ...ended,
+          statusFilter,
+        })),
+      ),
+    );
 
     const refused = await fn.invoke('not an object');
     expect(!refused.ok && refused.error.errorType).toBe('InvalidInputError');

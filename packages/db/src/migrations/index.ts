@@ -22,6 +22,7 @@ import { jobsUsersWrittenBackfill } from './0020-jobs-users-written-backfill.ts'
 import { dropImportStagingRegistryFirst } from './0021-drop-import-staging-registry-first.ts';
 import { jobsWorkerErrorPermanent } from './0022-jobs-worker-error-permanent.ts';
 import { jobsDownloadExpiresAt } from './0023-jobs-download-expires-at.ts';
+import { workflowExecutionEnds } from './0024-workflow-execution-ends.ts';
 
 /**
  * Every migration, in version order. Migrations are TypeScript modules rather than .sql files so that
@@ -57,4 +58,5 @@ export const migrations: readonly Migration[] = [
   dropImportStagingRegistryFirst,
   jobsWorkerErrorPermanent,
   jobsDownloadExpiresAt,
+  workflowExecutionEnds,
 ];
