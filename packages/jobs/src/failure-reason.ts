@@ -50,8 +50,15 @@ function fromCaught(caught: CaughtError | undefined): string | undefined {
   return name && !cause.startsWith(name) ? `${name}: ${cause}` : cause;
 }
 
+/**
+ * What Lambda puts before the errors it reports itself (a timeout, a runtime that exited): "RequestId:
+ * <id> Error: " (https://repost.aws/knowledge-center/lambda-runtime-error). A reason says what failed;
+ * the execution's history keeps which request.
+ */
+const LAMBDA_REQUEST_PREFIX = /^RequestId: [0-9a-f-]{36} Error: /;
+
 function fromLambdaError(error: Record<string, unknown>): string | undefined {
-  const message = text(error.errorMessage);
+  const message = text(error.errorMessage)?.replace(LAMBDA_REQUEST_PREFIX, '');
   if (message === undefined) return undefined;
   const type = text(error.errorType);
   return type ? `${type}: ${message}` : message;

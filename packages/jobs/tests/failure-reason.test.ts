@@ -20,6 +20,33 @@ describe('failureReason', () => {
     );
   });
 
+  // Lambda words the errors it reports itself under the invocation's request id ("RequestId: <id>
+  // Error: Task timed out after 3.00 seconds", https://repost.aws/knowledge-center/lambda-runtime-error):
+  // the reason says what failed, not which request (the execution's history keeps that).
+  it('leaves out the request id Lambda puts before the errors it reports itself', () => {
+    const lambdaError = (errorType: string, errorMessage: string) => ({
+      Error: errorType,
+      Cause: JSON.stringify({ errorType, errorMessage }),
+    });
+    const id = '1234aa1b-cd50-6c78-90cd-ce1234ce9950';
+    expect(
+      failureReason(
+        null,
+        lambdaError('Sandbox.Timedout', `RequestId: ${id} Error: Task timed out after 3.00 seconds`),
+      ),
+    ).toBe('Sandbox.Timedout: Task timed out after 3.00 seconds');
+    expect(
+      failureReason(
+        null,
+        lambdaError('Runtime.ExitError', `RequestId: ${id} Error: Runtime exited with error: signal: killed`),
+      ),
+    ).toBe('Runtime.ExitError: Runtime exited with error: signal: killed');
+    // Only that prefix: a message of the function's own is kept whole.
+    expect(failureReason(null, lambdaError('JobStateError', 'RequestId: mine is not a prefix'))).toBe(
+      'JobStateError: RequestId: mine is not a prefix',
+    );
+  });
+
   it("reads a stopped ECS task's exit codes and stopped reason", () => {
     const cause = JSON.stringify({
       StoppedReason: 'Essential container in task exited',
