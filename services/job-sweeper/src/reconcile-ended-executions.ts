@@ -1,4 +1,8 @@
-import type { ExecutionStatusChange, ReconciledEnd } from '@sidestep/contracts';
+import {
+  type ExecutionStatusChange,
+  MAX_JOB_DEADLINE_SECONDS,
+  type ReconciledEnd,
+} from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { SidestepError } from '@sidestep/runtime';
 import { type FailAbandonedJobOptions, failAbandonedJob, recordExecutionEnd } from './fail-abandoned-job.ts';
@@ -32,7 +36,7 @@ export interface WorkflowExecutions {
 export interface ReconcileOptions extends FailAbandonedJobOptions {
   /** The workflows' state machines (`WORKFLOW_STATE_MACHINE_ARNS`). */
   readonly stateMachineArns: readonly string[];
-  /** How far back an execution may have started and still be looked at. @default 2 days */
+  /** How far back an execution may have started and still be looked at. @default {@link DEFAULT_LOOKBACK_MS} */
   readonly lookbackMs?: number;
   /**
    * How long an end is left to its own event before the sweep handles it (the event is usually
@@ -50,7 +54,13 @@ export interface ReconcileResult {
   readonly error?: unknown;
 }
 
-export const DEFAULT_LOOKBACK_MS = 2 * 24 * 3600_000;
+/**
+ * The look-back: a job's run is bounded by its deadline (at most {@link MAX_JOB_DEADLINE_SECONDS}, 7
+ * days), and a day more covers the steps around it. Within the mail-dispatcher's idempotency records'
+ * life (at least 15 days, `idempotencyRecordSeconds` of @sidestep/manifest), so a mail queued again for
+ * an end handled before (by an event before this table, or one whose record was deleted) is sent once.
+ */
+export const DEFAULT_LOOKBACK_MS = (MAX_JOB_DEADLINE_SECONDS + 24 * 3600) * 1000;
 export const DEFAULT_GRACE_MS = 60_000;
 export const DEFAULT_MAX_ENDS = 20;
 /** Recorded ends are kept this long past the look-back, then deleted by the sweep. */

@@ -15,13 +15,14 @@ import { describeEachDatabase } from '@sidestep/db/testing';
 import { PostgresPersistenceLayer } from '@sidestep/idempotency';
 import { failureMail, fireJobEvent, lockJob } from '@sidestep/jobs';
 import { SqlLedger } from '@sidestep/ledger';
+import { idempotencyRecordSeconds } from '@sidestep/manifest';
 import { Producer } from '@sidestep/producer';
 import { createTaskHandler, type TaskHandler } from '@sidestep/runtime';
 import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
 import type { Context } from 'aws-lambda';
 import { ProducerMailQueue } from '../src/adapters/mail-queue.ts';
 import { StepFunctionsWorkflowExecutions } from '../src/adapters/step-functions.ts';
-import type { WorkflowExecutions } from '../src/reconcile-ended-executions.ts';
+import { DEFAULT_LOOKBACK_MS, type WorkflowExecutions } from '../src/reconcile-ended-executions.ts';
 import { type SweepTaskOptions, sweepTask } from '../src/sweep-task.ts';
 import { expiredRecords } from './expired-records.ts';
 
@@ -1100,6 +1101,16 @@ describeEachDatabase('job-sweeper handler', (open) => {
       expect((await receiveAll(queueUrl)).map((body) => (body as { id: string }).id)).toEqual([
         'import.failed:imp_b7',
       ]);
+    });
+
+    // A mail queued again for an end handled before (by an event before the backstop's table) must
+    // find its idempotency record, kept for the queue's retention (at least SQS's minimum, 60 s), the
+    // DLQ's 14 days and a day: the look-back stays within it whatever the mail queue's retention.
+    it("looks back over a job's longest run and a day, within the life of the mail's idempotency record", () => {
+      expect(DEFAULT_LOOKBACK_MS).toBe(8 * 24 * 3600_000);
+      expect(DEFAULT_LOOKBACK_MS).toBeLessThan(
+        idempotencyRecordSeconds({ messageRetentionSeconds: 60 }) * 1000,
+      );
     });
 
     it('throws a mail no retry can queue once, and records its end, so that the next sweeps go on', async () => {
