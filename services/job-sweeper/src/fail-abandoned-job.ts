@@ -185,8 +185,9 @@ export async function failAbandonedJob(
       : await queuePendingMails(db, mailQueue, { ...options, limit: options.limit ?? 100 });
   if (queued && 'error' in queued) throw queued.error;
   // Its work done, the end is recorded, so the scheduled sweep's backstop for lost events
-  // (`reconcileEndedExecutions`) leaves it; an end whose jobs a redrive claimed is not the latest.
-  if (ENDED.has(detail.status) && ignored.length === 0) {
+  // (`reconcileEndedExecutions`) leaves it: also an end whose jobs were left to a redrive's claim
+  // (`ignored`), which the next sweeps would only leave again; the redrive's own end has a count of its own.
+  if (ENDED.has(detail.status)) {
     await recordExecutionEnd(
       db,
       { executionArn: detail.executionArn, redriveCount, status: detail.status },

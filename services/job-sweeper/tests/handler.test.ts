@@ -925,8 +925,8 @@ describeEachDatabase('job-sweeper handler', (open) => {
       startDate: Date;
       stopDate: Date;
     }
-    /** Step Functions as the test tells it: ListExecutions by machine and status, DescribeExecution. */
-    function stepFunctions(listed: Listed[]): WorkflowExecutions {
+    /** Step Functions as the test tells it: ListExecutions by machine and status, DescribeExecution (each call in `described`). */
+    function stepFunctions(listed: Listed[], described: string[] = []): WorkflowExecutions {
       return {
         ended: async function* (stateMachineArn, status, startedSince) {
           for (const execution of listed) {
@@ -937,6 +937,7 @@ describeEachDatabase('job-sweeper handler', (open) => {
           }
         },
         describe: async (executionArn) => {
+          described.push(executionArn);
           const found = listed.find((execution) => execution.detail.executionArn === executionArn);
           if (!found) throw new Error(`no execution ${executionArn}`);
           return found.detail;
@@ -954,10 +955,13 @@ describeEachDatabase('job-sweeper handler', (open) => {
     }
     const stateOf = async (jobId: string) =>
       (await db.query<{ state: string }>('SELECT state FROM jobs WHERE id = $1', [jobId])).rows[0]?.state;
-    const sweeping = (listed: Listed[]) =>
+    const sweeping = (listed: Listed[], described?: string[]) =>
       sweeperHandler({
         ...options,
-        workflowExecutions: { executions: stepFunctions(listed), stateMachineArns: [IMPORT_MACHINE] },
+        workflowExecutions: {
+          executions: stepFunctions(listed, described),
+          stateMachineArns: [IMPORT_MACHINE],
+        },
       });
     /** The import.completed mail ComposeCompletedMail builds for `imp_<name>` (3 rows). */
     const completedMail = (name: string) => ({
@@ -1072,6 +1076,26 @@ describeEachDatabase('job-sweeper handler', (open) => {
       }
       expect(await stateOf('imp_b6')).toBe('running');
       expect(await receiveAll(queueUrl)).toHaveLength(1);
+    });
+
+    // A claim kept for a RedriveExecution that never ran leaves the end's job to its deadline (see the
+    // redrive test above): the end is handled as the event's would be, once.
+    it("records an end whose job it left to a redrive's claim, and does not describe it again", async () => {
+      const claimed = ended('b9', 'FAILED', 10, 'States.TaskFailed', 'the task failed');
+      await runningImport('b9', claimed.detail.executionArn);
+      await new SqlLedger(db).claimRedrive({
+        jobId: 'imp_b9',
+        executionArn: claimed.detail.executionArn,
+        redriveCount: 0,
+        operator: 'ops@example.com',
+      });
+      const described: string[] = [];
+      const handler4 = sweeping([claimed], described);
+      const first = await handler4({}, context('r68'));
+      expect(first.reconciled).toEqual([expect.objectContaining({ failed: [], queued: [] })]);
+      expect((await handler4({}, context('r69'))).reconciled).toBeUndefined();
+      expect(described).toEqual([claimed.detail.executionArn]);
+      expect(await stateOf('imp_b9')).toBe('running');
     });
 
     it("throws WorkflowExecutionsUnavailableError when Step Functions cannot be listed, after the sweep's own work", async () => {
