@@ -1,10 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
+import { SERVICES, TASKS } from '@sidestep/registry';
 import { checkSecurityPolicy, environmentConfigs, InfraConfigError } from '../src/index.ts';
 import { STAGING, STAGING_SETTINGS, synthStack } from './environment-fixture.ts';
 import { all, type Json, one, ref } from './terraform-json.ts';
 
 /** The interface endpoints a private subnet without NAT needs, by the AWS service name's suffix. */
-const INTERFACE_SERVICES = ['ecr.api', 'ecr.dkr', 'logs', 'secretsmanager', 'sqs', 'email'];
+const INTERFACE_SERVICES = ['ecr.api', 'ecr.dkr', 'logs', 'secretsmanager', 'sqs', 'email', 'states'];
 
 const { vpc: _byo, ...withoutVpc } = STAGING;
 const created = synthStack({
@@ -83,6 +84,32 @@ describe('Network (SIDESTEP_<ENV>_NETWORK=create)', () => {
       { name: 'opt-in-status', values: ['opt-in-not-required'] },
       { name: 'zone-id', values: ['apne1-az1', 'apne1-az2', 'apne1-az4'] },
     ]);
+  });
+
+  // Without a NAT the subnets reach AWS only through their endpoints: an API a service or the task
+  // calls with no endpoint hangs until the function times out (the job-sweeper's Step Functions calls did).
+  it("has an endpoint for every AWS service a manifest's permissions call", () => {
+    const endpointOf: Readonly<Record<string, string>> = {
+      s3: 's3',
+      sqs: 'sqs',
+      secretsmanager: 'secretsmanager',
+      ses: 'email',
+      states: 'states',
+    };
+    const prefixes = new Set(
+      [...SERVICES, ...TASKS].flatMap(({ manifest }) =>
+        manifest.permissions.flatMap((permission) =>
+          permission.actions.map((action) => action.split(':')[0]),
+        ),
+      ),
+    );
+    const endpoints = all(created, 'aws_vpc_endpoint').map(([, endpoint]) =>
+      String(endpoint.service_name).replace(`com.amazonaws.${STAGING.region}.`, ''),
+    );
+    expect(prefixes.size).toBeGreaterThan(0);
+    for (const prefix of prefixes) {
+      expect(endpoints).toContain(endpointOf[prefix ?? ''] ?? `an endpoint for ${prefix}`);
+    }
   });
 
   it('associates every subnet with the private route table the S3 gateway endpoint is on', () => {

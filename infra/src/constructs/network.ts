@@ -32,6 +32,8 @@ export const NETWORK_INTERFACE_ENDPOINTS = [
   'sqs',
   // The SES v2 API (SendEmail) the mail-dispatcher calls; `email-smtp` is the SMTP interface, unused.
   'email',
+  // Step Functions: the job-sweeper's scheduled sweep lists the workflows' ended executions.
+  'states',
 ] as const;
 
 /**

@@ -17,6 +17,7 @@ import {
   MAX_REASON_LENGTH,
 } from '@sidestep/jobs';
 import { latestRedriveCount } from '@sidestep/ledger';
+import { SidestepError } from '@sidestep/runtime';
 import { UnsentMailNotQueuedError, UnsentMailRefusedError } from './errors.ts';
 import { type MailQueue, queuePendingMails, type SweepOptions, sweptJob } from './sweep-stale-jobs.ts';
 
@@ -60,12 +61,20 @@ export interface FailAbandonedJobOptions extends SweepOptions {
   readonly found?: (jobIds: readonly string[]) => void;
   /** Told each job left as it is because the event is older than the execution's latest redrive. */
   readonly stale?: (job: StaleEventJob) => void;
-  /** Whether to queue the sweeper's pending mails too (a scheduled sweep did already). @default true */
+  /** Whether to queue the sweeper's pending mails too (a scheduled sweep does it itself). @default true */
   readonly pendingMails?: boolean;
+  /** What handles the end, as `workflow_execution_ends.handled_by` says: its event, or the sweep's backstop. @default 'event' */
+  readonly via?: 'event' | 'sweep';
 }
 
-/** The statuses after which an execution moves its job no more. */
-const ENDED = new Set(['ABORTED', 'TIMED_OUT', 'FAILED']);
+/** The statuses after which an execution moves its job no more: what the workflows' status rule matches. */
+export const ENDED_STATUSES = ['FAILED', 'ABORTED', 'TIMED_OUT'] as const;
+export type EndedStatus = (typeof ENDED_STATUSES)[number];
+
+/** Whether an execution with `status` ended without finishing its workflow. */
+export function isEnded(status: string): status is EndedStatus {
+  return (ENDED_STATUSES as readonly string[]).includes(status);
+}
 
 /**
  * Fails the job an execution left behind when the execution ended (Step Functions' "Execution
@@ -130,7 +139,7 @@ export async function failAbandonedJob(
   // success mail, if the job succeeded, is that very mail.
   const unsentMail = detail.status === 'FAILED' && detail.error === MAIL_NOT_QUEUED_ERROR;
   let succeeded: JobRow[] = [];
-  if (ENDED.has(detail.status)) {
+  if (isEnded(detail.status)) {
     await db.transaction(async (tx) => {
       // One read for both: the jobs to fail, and the succeeded ones whose success mail is queued.
       const { rows: jobs } = await tx.query<JobRow>(
@@ -183,22 +192,25 @@ export async function failAbandonedJob(
     options.pendingMails === false
       ? []
       : await queuePendingMails(db, mailQueue, { ...options, limit: options.limit ?? 100 });
-  if (queued && 'error' in queued) throw queued.error;
   // Its work done, the end is recorded, so the scheduled sweep's backstop for lost events
   // (`reconcileEndedExecutions`) leaves it: also an end whose jobs were left to a redrive's claim
-  // (`ignored`), which the next sweeps would only leave again; the redrive's own end has a count of its own.
-  if (ENDED.has(detail.status)) {
+  // (`ignored`), which the next sweeps would only leave again (the redrive's own end has a count of
+  // its own), and one whose mail no retry can queue (a permanent error, thrown once it is recorded:
+  // the event's invocation and the sweep would otherwise fail on it again and again).
+  const failure = queued && 'error' in queued ? { error: queued.error } : undefined;
+  if (isEnded(detail.status) && (failure === undefined || isPermanent(failure.error))) {
     await recordExecutionEnd(
       db,
       { executionArn: detail.executionArn, redriveCount, status: detail.status },
-      options.sweeperId,
+      `${options.via ?? 'event'} ${options.sweeperId}`,
     );
   }
+  if (failure) throw failure.error;
   return {
     sweptAt: options.now.toISOString(),
     failed,
     mailed,
-    ...queued?.result,
+    ...(queued && 'result' in queued ? queued.result : {}),
     ...(ignored.length > 0 ? { ignored } : {}),
   };
 }
@@ -250,9 +262,15 @@ async function queueMails(
   return results.map((result) => result.id);
 }
 
+/** Whether `error` is one no retry cures (a sidestep error said permanent). */
+function isPermanent(error: unknown): boolean {
+  return error instanceof SidestepError && error.permanent;
+}
+
 /**
  * Records that an execution's end (its ARN, its redrive count at the end) was handled, by `by`: the
- * status change event (`failAbandonedJob`) or the sweep. Recorded once; a second handling changes nothing.
+ * status change event's invocation or the sweep's backstop (`event <sweeper id>`, `sweep <sweeper
+ * id>`). Recorded once; a second handling changes nothing.
  */
 export async function recordExecutionEnd(
   db: Queryable,

@@ -1,11 +1,20 @@
-import { DEFAULT_JOB_RETENTION_DAYS, JobSweeperInput, type SweepStaleJobsOutput } from '@sidestep/contracts';
+import {
+  DEFAULT_JOB_RETENTION_DAYS,
+  JobSweeperInput,
+  type StaleEventJob,
+  type SweepStaleJobsOutput,
+} from '@sidestep/contracts';
 import type { Database } from '@sidestep/db/postgres';
 import { ledgerError } from '@sidestep/jobs';
 import type { TaskHandlerOptions } from '@sidestep/runtime';
 import { type FailureMailRefusal, JobSweeperError } from './errors.ts';
 import { failAbandonedJob } from './fail-abandoned-job.ts';
 import { DEFAULT_PURGE_TIME_BUDGET_MS, type IdempotencyRecords, purgeExpired } from './purge-expired.ts';
-import { reconcileEndedExecutions, type WorkflowExecutions } from './reconcile-ended-executions.ts';
+import {
+  type ReconcileResult,
+  reconcileEndedExecutions,
+  type WorkflowExecutions,
+} from './reconcile-ended-executions.ts';
 import { type MailQueue, sweepStaleJobs } from './sweep-stale-jobs.ts';
 
 /** What {@link sweepTask} needs. */
@@ -87,32 +96,45 @@ export function sweepTask(
             refusal,
           }),
       };
+      // Left as it is, not dropped: a WARN line each, and the outcome's `ignored` counts them.
+      const stale = (job: StaleEventJob) =>
+        logger.warn({
+          message: 'stale execution event ignored',
+          ...job,
+          why: `the execution was redriven since this event (its redrive ${job.latestRedriveCount} runs the job): an event of redriveCount ${job.redriveCount} is of an end before it`,
+        });
       let output: SweepStaleJobsOutput;
       if ('detail' in input) {
         output = await failAbandonedJob(db, options.mailQueue, input, {
           ...sweep,
           // The job is known once it is found: every later line, the outcome's too, names it.
           found: (jobIds) => logger.appendKeys({ jobId: jobIds.join(',') }),
-          // Left as it is, not dropped: a WARN line each, and the outcome's `ignored` counts them.
-          stale: (job) =>
-            logger.warn({
-              message: 'stale execution event ignored',
-              ...job,
-              why: `the execution was redriven since this event (its redrive ${job.latestRedriveCount} runs the job): an event of redriveCount ${job.redriveCount} is of an end before it`,
-            }),
+          stale,
         });
       } else {
-        // First the backstop for status change events Step Functions did not deliver; its error is
-        // thrown after the sweep and the purge, as the sweep's (the sweep's own first).
+        // First the backstop for status change events Step Functions did not deliver (each end it
+        // could not handle logged on its own line; the first failure thrown after the sweep and the
+        // purge, the sweep's own error before it), then the stale-job pass, which queues the pending
+        // failure mails, those of the jobs failed just above too.
         const { workflowExecutions } = options;
         const reconciled = workflowExecutions
           ? await reconcileEndedExecutions(db, options.mailQueue, workflowExecutions.executions, {
               ...sweep,
+              stale,
               stateMachineArns: workflowExecutions.stateMachineArns,
               ...(workflowExecutions.graceMs === undefined ? {} : { graceMs: workflowExecutions.graceMs }),
-            }).catch((error: unknown) => ({ reconciled: [], error }))
+            }).catch((error: unknown): ReconcileResult => ({ reconciled: [], failures: [{ error }] }))
           : undefined;
-        // The stale-job sweep then queues every pending failure mail, those of jobs failed just above too.
+        for (const { executionArn, error } of reconciled?.failures ?? []) {
+          logger.error(
+            {
+              message: 'ended execution not reconciled',
+              ...(executionArn ? { executionId: executionArn } : {}),
+              errorName: error instanceof Error ? error.name : typeof error,
+            },
+            error as Error,
+          );
+        }
         const swept = await sweepStaleJobs(db, options.mailQueue, sweep).then(
           (value) => ({ value }),
           (error: unknown) => ({ error }),
@@ -141,10 +163,18 @@ export function sweepTask(
           return undefined;
         });
         const ends = reconciled?.reconciled ?? [];
-        if ('error' in swept || reconciled?.error !== undefined) {
+        const [unreconciled] = reconciled?.failures ?? [];
+        if ('error' in swept || unreconciled) {
           if (purged) logger.info({ message: 'expired ledger data purged', purged });
           if (ends.length > 0) logger.info({ message: 'ended executions reconciled', reconciled: ends });
-          throw 'error' in swept ? swept.error : reconciled?.error;
+          if ('error' in swept) throw swept.error;
+          // What the stale-job pass did, which the failed invocation's line does not say.
+          logger.info({
+            message: 'stale jobs swept',
+            failed: swept.value.failed.map((job) => job.jobId),
+            mailed: swept.value.mailed.map((job) => job.jobId),
+          });
+          throw unreconciled?.error;
         }
         output = {
           ...swept.value,

@@ -22,7 +22,11 @@ import { type LocalSqs, startLocalSqs } from '@sidestep/runtime/testing';
 import type { Context } from 'aws-lambda';
 import { ProducerMailQueue } from '../src/adapters/mail-queue.ts';
 import { StepFunctionsWorkflowExecutions } from '../src/adapters/step-functions.ts';
-import { DEFAULT_LOOKBACK_MS, type WorkflowExecutions } from '../src/reconcile-ended-executions.ts';
+import {
+  END_WINDOW_MS,
+  LISTED_SINCE_MS,
+  type WorkflowExecutions,
+} from '../src/reconcile-ended-executions.ts';
 import { type SweepTaskOptions, sweepTask } from '../src/sweep-task.ts';
 import { expiredRecords } from './expired-records.ts';
 
@@ -921,7 +925,10 @@ describeEachDatabase('job-sweeper handler', (open) => {
     const IMPORT_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:sidestep-test-import';
     /** An execution as the fake Step Functions lists and describes it. */
     interface Listed {
+      /** What DescribeExecution answers now. */
       detail: ExecutionStatusChange['detail'];
+      /** The status ListExecutions listed it with. @default detail.status */
+      listedStatus?: string;
       startDate: Date;
       stopDate: Date;
     }
@@ -931,7 +938,8 @@ describeEachDatabase('job-sweeper handler', (open) => {
         ended: async function* (stateMachineArn, status, startedSince) {
           for (const execution of listed) {
             const { detail, startDate } = execution;
-            if (detail.stateMachineArn !== stateMachineArn || detail.status !== status) continue;
+            const listedStatus = execution.listedStatus ?? detail.status;
+            if (detail.stateMachineArn !== stateMachineArn || listedStatus !== status) continue;
             if (startDate.getTime() < startedSince.getTime()) continue;
             yield { executionArn: detail.executionArn, startDate, stopDate: execution.stopDate };
           }
@@ -944,12 +952,22 @@ describeEachDatabase('job-sweeper handler', (open) => {
         },
       };
     }
-    /** Execution `name` of the import workflow, ended `status` `minutesAgo` minutes ago (by the sweep's clock). */
-    function ended(name: string, status: string, minutesAgo: number, error?: string, cause?: string): Listed {
+    /**
+     * Execution `name` of the import workflow, ended `status` `minutesAgo` minutes ago (by the sweep's
+     * clock), started half an hour before unless `startedMinutesAgo` says when.
+     */
+    function ended(
+      name: string,
+      status: string,
+      minutesAgo: number,
+      error?: string,
+      cause?: string,
+      startedMinutesAgo = minutesAgo + 30,
+    ): Listed {
       const { detail } = statusChange(name, status, error ?? null, cause ?? null);
       return {
         detail: { ...detail, status: status as ExecutionStatusChange['detail']['status'], redriveCount: 0 },
-        startDate: new Date(clock.getTime() - (minutesAgo + 30) * 60_000),
+        startDate: new Date(clock.getTime() - startedMinutesAgo * 60_000),
         stopDate: new Date(clock.getTime() - minutesAgo * 60_000),
       };
     }
@@ -1055,14 +1073,18 @@ describeEachDatabase('job-sweeper handler', (open) => {
       await runningImport('b4', handledByEvent.detail.executionArn);
       await runningImport('b5', recent.detail.executionArn);
       await runningImport('b6', redriven.detail.executionArn);
-      // b4's event came; b6 was redriven after it was listed: it runs again.
+      // b4's event came; b6 was listed FAILED and redriven before it was described: it runs again.
       const event = statusChange('b4', 'ABORTED', 'Deploy', 'stopped');
       expect((await handler(event, context('r62'))).failed.map((job) => job.jobId)).toEqual(['imp_b4']);
-      const listedRedriven = { ...redriven, detail: { ...redriven.detail } };
-      const handler2 = sweeping([handledByEvent, recent, listedRedriven]);
-      listedRedriven.detail.status = 'RUNNING';
-      listedRedriven.detail.redriveCount = 1;
+      const described: string[] = [];
+      const listedRedriven: Listed = {
+        ...redriven,
+        listedStatus: 'FAILED',
+        detail: { ...redriven.detail, status: 'RUNNING', redriveCount: 1 },
+      };
+      const handler2 = sweeping([handledByEvent, recent, listedRedriven], described);
       const swept = await handler2({}, context('r63'));
+      expect(described).toEqual([listedRedriven.detail.executionArn]);
       expect(swept.reconciled).toBeUndefined();
       expect(await receiveAll(queueUrl)).toHaveLength(1); // b4's failure mail, from its event
       // A minute on, b5's event has had its grace: the sweep handles it.
@@ -1076,6 +1098,33 @@ describeEachDatabase('job-sweeper handler', (open) => {
       }
       expect(await stateOf('imp_b6')).toBe('running');
       expect(await receiveAll(queueUrl)).toHaveLength(1);
+    });
+
+    // ListExecutions keeps a redriven execution's first start; a redrive may come 14 days after the failure.
+    it('handles the recent end of an execution started weeks ago and redriven, and leaves an end older than 8 days', async () => {
+      const redrivenLate = ended('b10', 'ABORTED', 10, 'Deploy', 'stopped', 30 * 24 * 60);
+      const old = ended('b11', 'ABORTED', 9 * 24 * 60, 'Deploy', 'stopped');
+      await runningImport('b10', redrivenLate.detail.executionArn);
+      await runningImport('b11', old.detail.executionArn);
+      const swept = await sweeping([redrivenLate, old])({}, context('r70'));
+      expect(swept.reconciled?.map((end) => end.failed)).toEqual([['imp_b10']]);
+      expect(await stateOf('imp_b11')).toBe('running');
+      expect((await receiveAll(queueUrl)).map((body) => (body as { id: string }).id)).toEqual([
+        'import.failed:imp_b10',
+      ]);
+    });
+
+    it('leaves an end whose event found a Cause no retry can queue, which the event threw, to that event', async () => {
+      const refused = ended('b12', 'FAILED', 10, MAIL_NOT_QUEUED_ERROR, 'not a mail');
+      const event = statusChange('b12', 'FAILED', MAIL_NOT_QUEUED_ERROR, 'not a mail');
+      await expect(handler(event, context('r71'))).rejects.toMatchObject({ name: 'UnsentMailRefusedError' });
+      const swept = await sweeping([refused])({}, context('r72'));
+      expect(swept.reconciled).toBeUndefined();
+      const { rows } = await db.query<{ handled_by: string }>(
+        'SELECT handled_by FROM workflow_execution_ends WHERE execution_arn = $1',
+        [refused.detail.executionArn],
+      );
+      expect(rows).toEqual([{ handled_by: 'event job-sweeper:r71' }]);
     });
 
     // A claim kept for a RedriveExecution that never ran leaves the end's job to its deadline (see the
@@ -1107,20 +1156,41 @@ describeEachDatabase('job-sweeper handler', (open) => {
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
         maxAttempts: 1,
       });
-      const failing = sweeperHandler({
-        ...options,
-        workflowExecutions: {
-          executions: new StepFunctionsWorkflowExecutions(sfn),
-          stateMachineArns: [IMPORT_MACHINE],
+      const { thrown, lines } = await logsOf(
+        {
+          ...options,
+          workflowExecutions: {
+            executions: new StepFunctionsWorkflowExecutions(sfn),
+            stateMachineArns: [IMPORT_MACHINE],
+          },
         },
-      });
-      await expect(failing({}, context('r65'))).rejects.toMatchObject({
+        {},
+        'r65',
+      );
+      sfn.destroy();
+      expect(thrown).toMatchObject({
         name: 'WorkflowExecutionsUnavailableError',
         message: expect.stringMatching(
           /^Step Functions ListExecutions of arn:aws:states:.*sidestep-test-import failed: /,
         ),
       });
-      sfn.destroy();
+      // Each failure on a line of its own, and what the stale-job pass did, which the failed
+      // invocation's own line does not say.
+      expect(lines).toEqual([
+        expect.objectContaining({
+          level: 'ERROR',
+          message: 'ended execution not reconciled',
+          errorName: 'WorkflowExecutionsUnavailableError',
+        }),
+        expect.objectContaining({ level: 'INFO', message: 'expired ledger data purged' }),
+        expect.objectContaining({
+          level: 'INFO',
+          message: 'stale jobs swept',
+          failed: ['imp_b7'],
+          mailed: ['imp_b7'],
+        }),
+        expect.objectContaining({ level: 'ERROR', message: 'sweep failed' }),
+      ]);
       expect(await stateOf('imp_b7')).toBe('failed');
       expect((await receiveAll(queueUrl)).map((body) => (body as { id: string }).id)).toEqual([
         'import.failed:imp_b7',
@@ -1129,12 +1199,12 @@ describeEachDatabase('job-sweeper handler', (open) => {
 
     // A mail queued again for an end handled before (by an event before the backstop's table) must
     // find its idempotency record, kept for the queue's retention (at least SQS's minimum, 60 s), the
-    // DLQ's 14 days and a day: the look-back stays within it whatever the mail queue's retention.
-    it("looks back over a job's longest run and a day, within the life of the mail's idempotency record", () => {
-      expect(DEFAULT_LOOKBACK_MS).toBe(8 * 24 * 3600_000);
-      expect(DEFAULT_LOOKBACK_MS).toBeLessThan(
-        idempotencyRecordSeconds({ messageRetentionSeconds: 60 }) * 1000,
-      );
+    // DLQ's 14 days and a day: the window of ends stays within it whatever the mail queue's retention.
+    it("handles the ends of a job's longest run and a day, within the life of the mail's idempotency record, listing the executions started up to a redrive's 14 days before", () => {
+      const day = 24 * 3600_000;
+      expect(END_WINDOW_MS).toBe(8 * day);
+      expect(END_WINDOW_MS).toBeLessThan(idempotencyRecordSeconds({ messageRetentionSeconds: 60 }) * 1000);
+      expect(LISTED_SINCE_MS).toBe(38 * day);
     });
 
     it('throws a mail no retry can queue once, and records its end, so that the next sweeps go on', async () => {

@@ -6,8 +6,9 @@ import type { Migration } from '../migration.ts';
  * Status Change" events best effort ("in some rare cases an event might not be delivered",
  * https://docs.aws.amazon.com/eventbridge/latest/ref/event-delivery-level.html), so the scheduled
  * sweep also lists the executions that ended FAILED, ABORTED or TIMED_OUT and handles each end not
- * recorded here, as the event would have; both paths record the end once its work is done. Rows are
- * only read for executions started within the sweep's look-back, and deleted by the sweep days later.
+ * recorded here, as the event would have; both paths record the end once its work is done (or no retry
+ * can do it), `handled_by` saying which (`event <sweeper id>`, `sweep <sweeper id>`). The sweep looks
+ * at the ends of the last 8 days and deletes the rows a day older than that.
  */
 export const workflowExecutionEnds: Migration = {
   version: 24,

@@ -1,10 +1,39 @@
-import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  ListExecutionsCommand,
+  SFNClient,
+  type SFNClientConfig,
+} from '@aws-sdk/client-sfn';
 import type { ExecutionStatusChange } from '@sidestep/contracts';
 import { WorkflowExecutionsUnavailableError } from '../errors.ts';
-import type { EndedExecution, EndedStatus, WorkflowExecutions } from '../reconcile-ended-executions.ts';
+import type { EndedStatus } from '../fail-abandoned-job.ts';
+import type { EndedExecution, WorkflowExecutions } from '../reconcile-ended-executions.ts';
 
 /** ListExecutions' largest page (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html). */
 const PAGE_SIZE = 1000;
+
+/**
+ * Bounds on each call (the SDK sets none of its own, and without `throwOnRequestTimeout` a request
+ * past its timeout is only logged): the sweep's other work waits for the backstop, and a call that
+ * cannot connect (a network without a route to Step Functions) must fail, not hang until the
+ * function's timeout. With the SDK's 3 attempts, a call gives up within about half a minute.
+ */
+const STEP_FUNCTIONS_TIMEOUTS = { connectMs: 3_000, requestMs: 5_000 } as const;
+
+/** A Step Functions client from the environment whose calls give up past `timeouts`. */
+export function stepFunctionsClient(
+  timeouts: { readonly connectMs: number; readonly requestMs: number } = STEP_FUNCTIONS_TIMEOUTS,
+  config: SFNClientConfig = {},
+): SFNClient {
+  return new SFNClient({
+    ...config,
+    requestHandler: {
+      connectionTimeout: timeouts.connectMs,
+      requestTimeout: timeouts.requestMs,
+      throwOnRequestTimeout: true,
+    },
+  });
+}
 
 /**
  * The workflows' executions through Step Functions' API (a client from the environment:
@@ -14,7 +43,7 @@ const PAGE_SIZE = 1000;
 export class StepFunctionsWorkflowExecutions implements WorkflowExecutions {
   readonly #sfn: SFNClient;
 
-  constructor(sfn: SFNClient = new SFNClient({})) {
+  constructor(sfn: SFNClient = stepFunctionsClient()) {
     this.#sfn = sfn;
   }
 
@@ -57,11 +86,19 @@ export class StepFunctionsWorkflowExecutions implements WorkflowExecutions {
       .catch((error: unknown) => {
         throw new WorkflowExecutionsUnavailableError(`DescribeExecution of ${executionArn}`, error);
       });
+    const { stateMachineArn, name, status } = execution;
+    // Fields DescribeExecution always answers: one without them is no answer to act on.
+    if (!stateMachineArn || !name || !status) {
+      throw new WorkflowExecutionsUnavailableError(
+        `DescribeExecution of ${executionArn}`,
+        new Error('the answer lacks its stateMachineArn, name or status'),
+      );
+    }
     return {
       executionArn,
-      stateMachineArn: execution.stateMachineArn ?? '',
-      name: execution.name ?? executionArn.split(':').at(-1) ?? executionArn,
-      status: execution.status ?? 'FAILED',
+      stateMachineArn,
+      name,
+      status,
       error: execution.error ?? null,
       cause: execution.cause ?? null,
       redriveCount: execution.redriveCount ?? 0,
