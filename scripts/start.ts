@@ -12,7 +12,12 @@ import {
   type LocalCloud,
   startLocalCloud,
 } from '@sidestep/local-cloud';
-import { InvalidSendRateError, parseSendRate } from '@sidestep/manifest';
+import {
+  InvalidSandboxRecipientError,
+  InvalidSendRateError,
+  parseSandboxRecipients,
+  parseSendRate,
+} from '@sidestep/manifest';
 import { createOpsContext } from '@sidestep/ops';
 import { SERVICES, TASKS } from '@sidestep/registry';
 import { SCHEDULES } from '@sidestep/workflows';
@@ -29,6 +34,16 @@ function port(value: string): number {
     throw new InvalidArgumentError('must be a port number (0-65535, 0 picks a free one)');
   }
   return parsed;
+}
+
+/** The SES sandbox's verified addresses, comma-separated, as SIDESTEP_<ENV>_MAIL_SANDBOX_RECIPIENTS takes them. */
+function identities(value: string): string[] {
+  try {
+    return parseSandboxRecipients(value, 'the mail sandbox recipients');
+  } catch (error) {
+    if (error instanceof InvalidSandboxRecipientError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
 }
 
 /** A maximum send rate as MAIL_MAX_SEND_RATE takes it ("14", "0.5"); commander names where it came from. */
@@ -57,6 +72,15 @@ const program = new Command('start')
       .env('SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE')
       .argParser(sendRate),
   )
+  // As SIDESTEP_<ENV>_MAIL_SANDBOX_RECIPIENTS lists a deployed environment's while its SES is in the sandbox.
+  .addOption(
+    new Option(
+      '--mail-sandbox-recipients <identities>',
+      'the SES sandbox: the verified addresses (comma-separated) mail may go to; the SMTP sink refuses any other recipient with 554 "Email address is not verified", as a new account\'s SES does (default: no sandbox)',
+    )
+      .env('SIDESTEP_LOCAL_MAIL_SANDBOX_RECIPIENTS')
+      .argParser(identities),
+  )
   // No commander default from DATABASE_URL: --help would print its password.
   .option(
     '--database-url <url>',
@@ -83,6 +107,7 @@ const options = program.opts<{
   smtpPort: number;
   consolePort: number;
   mailMaxSendRate?: number;
+  mailSandboxRecipients?: readonly string[];
   databaseUrl?: string;
   databasePort: number;
   stateDir?: string;
@@ -115,7 +140,12 @@ try {
     iam: options.iam,
     port: options.port,
     smtpPort: options.smtpPort,
-    ...(options.mailMaxSendRate !== undefined ? { mail: { maxSendRate: options.mailMaxSendRate } } : {}),
+    mail: {
+      ...(options.mailMaxSendRate !== undefined ? { maxSendRate: options.mailMaxSendRate } : {}),
+      ...(options.mailSandboxRecipients !== undefined
+        ? { sandboxRecipients: options.mailSandboxRecipients }
+        : {}),
+    },
     databasePort: options.databasePort,
     ...(databaseUrl ? { databaseUrl } : {}),
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),

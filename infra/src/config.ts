@@ -6,7 +6,9 @@ import {
   bucketName,
   checkSendRate,
   type EnvironmentName,
+  InvalidSandboxRecipientError,
   InvalidSendRateError,
+  parseSandboxRecipients,
   parseSendRate,
 } from '@sidestep/manifest';
 import { LOCAL_NOTIFY_ADDRESS } from '@sidestep/workflows';
@@ -250,6 +252,17 @@ const LOG_RETENTION_DAYS = new Set([
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ]);
 
+/** `SIDESTEP_<ENV>_MAIL_SANDBOX_RECIPIENTS`'s addresses, if set. @throws InfraConfigError naming the entry */
+function sandboxRecipientsOf(name: string, value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseSandboxRecipients(value, `SIDESTEP_${name.toUpperCase()}_MAIL_SANDBOX_RECIPIENTS`);
+  } catch (error) {
+    if (!(error instanceof InvalidSandboxRecipientError)) throw error;
+    throw new InfraConfigError(`${name}.mail.sandboxRecipients`, error.message);
+  }
+}
+
 function list(value: string | undefined): string[] | undefined {
   return value
     ?.split(',')
@@ -298,15 +311,7 @@ function awsEnvironment(
   const oidcProviderArn = read('GITHUB_OIDC_PROVIDER_ARN');
   const network = networkSettings(name, read);
   const hostedZoneId = read('HOSTED_ZONE_ID');
-  const sandboxRecipients = list(read('MAIL_SANDBOX_RECIPIENTS'));
-  for (const address of sandboxRecipients ?? []) {
-    if (!/^[^@\s,]+@[^@\s,]+\.[^@\s,]+$/.test(address)) {
-      throw new InfraConfigError(
-        `${name}.mail.sandboxRecipients`,
-        `SIDESTEP_${name.toUpperCase()}_MAIL_SANDBOX_RECIPIENTS: "${address}" is not an email address`,
-      );
-    }
-  }
+  const sandboxRecipients = sandboxRecipientsOf(name, read('MAIL_SANDBOX_RECIPIENTS'));
   const alarmEmail = read('ALARM_EMAIL');
   const notifyLocale = read('NOTIFY_LOCALE');
   const databaseSecretKmsKeyArn = read('DATABASE_SECRET_KMS_KEY_ARN');

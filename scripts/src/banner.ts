@@ -101,6 +101,13 @@ export function formatBanner(cloud: LocalCloud, context: BannerContext): string 
         : `; at most ${rate} mails/s, above it 454 Throttling failure as SES (MAIL_MAX_SEND_RATE=${rate})`
     }`,
   );
+  // The SES sandbox (--mail-sandbox-recipients): who mail may go to.
+  const verified = cloud.mail.sandboxRecipients;
+  if (verified !== undefined) {
+    lines.push(
+      `             the SES sandbox: mail only to ${verified.length > 0 ? verified.join(', ') : 'no one'}, to others 554 Email address is not verified`,
+    );
+  }
   if (cloud.databaseUrl) {
     const kind =
       cloud.databaseKind === 'embedded' ? `embedded PGlite, data in ${path(cloud.stateDir)}` : 'external';

@@ -8,7 +8,7 @@ const cloud: LocalCloud = {
   region: 'us-east-1',
   smtpPort: 1025,
   smtpUrl: 'smtp://127.0.0.1:1025',
-  mail: { maxSendRate: undefined, throttled: 0 },
+  mail: { maxSendRate: undefined, throttled: 0, sandboxRecipients: undefined },
   databaseUrl: 'postgres://postgres@127.0.0.1:5433/postgres',
   databaseSecretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:sidestep-local-database',
   databaseKind: 'embedded',
@@ -196,11 +196,26 @@ describe('formatBanner', () => {
   it('says the maximum send rate of the SMTP sink when it has one, and none otherwise', () => {
     expect(banner).toMatch(/smtp sink {2}smtp:\/\/127\.0\.0\.1:1025 {2}mail lands in \.sidestep\/outbox\/\n/);
     const limited = formatBanner(
-      { ...cloud, mail: { maxSendRate: 0.5, throttled: 0 } },
+      { ...cloud, mail: { maxSendRate: 0.5, throttled: 0, sandboxRecipients: undefined } },
       { rootDir: '/repo', queueNames: [], state: 'resumed' },
     );
     expect(limited).toContain(
       'smtp sink  smtp://127.0.0.1:1025  mail lands in .sidestep/outbox/; at most 0.5 mails/s, above it 454 Throttling failure as SES (MAIL_MAX_SEND_RATE=0.5)\n',
+    );
+  });
+
+  // A new account's SES sends only to verified identities (infra's MAIL_SANDBOX_RECIPIENTS lists them).
+  it('says whom the SES sandbox lets mail go to, when the sink has one, and nothing otherwise', () => {
+    expect(banner).not.toContain('sandbox');
+    const sandboxed = formatBanner(
+      {
+        ...cloud,
+        mail: { maxSendRate: 1, throttled: 0, sandboxRecipients: ['ops@sidestep.localhost', 'example.com'] },
+      },
+      { rootDir: '/repo', queueNames: [], state: 'resumed' },
+    );
+    expect(sandboxed).toContain(
+      '\n             the SES sandbox: mail only to ops@sidestep.localhost, example.com, to others 554 Email address is not verified\n',
     );
   });
 

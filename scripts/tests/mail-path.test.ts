@@ -23,12 +23,13 @@ let s3: PathCloud['s3'];
 
 // The mail path runs as on AWS, at a send rate: the sink refuses what SES would throttle, and the
 // mail-dispatcher is given the rate as MAIL_MAX_SEND_RATE (SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE on AWS).
+// And in the SES sandbox, as a new account's SES is: mail only to the verified domain example.com.
 const MAIL_MAX_SEND_RATE = 40;
 
 beforeAll(async () => {
   path = await startPathCloud('mail-path', {
     services: LOCAL_SERVICES,
-    mail: { maxSendRate: MAIL_MAX_SEND_RATE },
+    mail: { maxSendRate: MAIL_MAX_SEND_RATE, sandboxRecipients: ['example.com'] },
   });
   ({ cloud, collecting, sqs, s3: s3 } = path);
 }, 60_000);
@@ -202,6 +203,32 @@ describe('the mail path in the local cloud', () => {
     expect(badTemplate?.['sidestep.error.type']?.StringValue).toBe('SchemaViolationError');
     expect(badTemplate?.['sidestep.error.message']?.StringValue).toContain('payload.template');
     expect(outbox('bad@example.com')).toHaveLength(0);
+  }, 40_000);
+
+  // A new account's SES refuses a recipient it has not verified: "554 Message rejected: Email address
+  // is not verified" (https://repost.aws/knowledge-center/ses-554-400-message-rejected-error). The
+  // mail-dispatcher dead-letters the mail at once, with the reason and without the address.
+  it('dead-letters a mail the SES sandbox refuses, with why, and sends the others', async () => {
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: cloud.queueUrl('mail'),
+        Entries: [
+          { Id: 'v', MessageBody: JSON.stringify(mailJob('sandbox-verified', 'verified@example.com')) },
+          { Id: 'u', MessageBody: JSON.stringify(mailJob('sandbox-unverified', 'jane@unverified.test')) },
+        ],
+      }),
+    );
+    await settle(() => outbox('verified@example.com').length === 1);
+    const rejected = await collecting.waitFor('mail-rejected', undefined, 20_000);
+    expect(rejected.unverified).toEqual(['jane@unverified.test']);
+    const dead = await collecting.waitFor(
+      'dead-lettered',
+      (event) => event.errorMessage?.includes('Email address is not verified') === true,
+      20_000,
+    );
+    expect(dead).toMatchObject({ cause: 'runtime', errorType: expect.any(String) });
+    expect(dead.errorMessage).not.toContain('jane@unverified.test');
+    expect(outbox('jane@unverified.test')).toHaveLength(0);
   }, 40_000);
 
   it('dead-letters a ~1 MiB poison body as a claim-check pointer with its reason, which dlq show lists', async () => {

@@ -88,7 +88,7 @@ function startWith(
 }
 
 describe('scripts/start.ts', () => {
-  it('prints the banner once everything is up and exits 0 on Ctrl-C, started as `npm start` starts it (with SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE)', async () => {
+  it('prints the banner once everything is up and exits 0 on Ctrl-C, started as `npm start` starts it (with SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE and _SANDBOX_RECIPIENTS)', async () => {
     // What `npm start` runs (its script, after `node`); Ctrl-C in a terminal signals the whole group.
     const npmStart = JSON.parse(readFileSync(join(rootDir, 'package.json'), 'utf8')).scripts.start as string;
     const [program, ...entry] = npmStart.split(' ');
@@ -97,9 +97,16 @@ describe('scripts/start.ts', () => {
     // start serves both checks: a start of the cloud takes seconds).
     const cloud = startWith(entry, ['--port', '0'], {
       detached: true,
-      env: { SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE: '14' },
+      env: {
+        SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE: '14',
+        SIDESTEP_LOCAL_MAIL_SANDBOX_RECIPIENTS: 'ops@sidestep.localhost, qa@sidestep.localhost',
+      },
     });
     await cloud.printed('Ctrl-C stops everything.');
+    // https://repost.aws/knowledge-center/ses-554-400-message-rejected-error
+    expect(cloud.output()).toContain(
+      'the SES sandbox: mail only to ops@sidestep.localhost, qa@sidestep.localhost, to others 554 Email address is not verified',
+    );
     // https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html
     expect(cloud.output()).toContain(
       'at most 14 mails/s, above it 454 Throttling failure as SES (MAIL_MAX_SEND_RATE=14)',
@@ -129,15 +136,24 @@ describe('scripts/start.ts', () => {
     expect(cloud.output().slice(cloud.output().indexOf('stopped'))).not.toMatch(/fail|error/i);
   }, 60_000);
 
-  it('refuses a SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE that is no decimal rate, naming it, and exits 1', async () => {
-    const cloud = startWith(['scripts/start.ts'], ['--port', '0'], {
-      env: { SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE: '14/s' },
-    });
-    expect(await cloud.exited).toBe(1);
-    expect(cloud.output()).toContain("from env 'SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE' is invalid");
-    expect(cloud.output()).toContain('must be a number of mails per second above 0 and at most 100000');
-    expect(cloud.output()).not.toContain('sidestep local cloud is up');
-  }, 60_000);
+  it.each([
+    [
+      'SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE',
+      '14/s',
+      'must be a number of mails per second above 0 and at most 100000',
+    ],
+    ['SIDESTEP_LOCAL_MAIL_SANDBOX_RECIPIENTS', 'ops@sidestep.localhost,ops', '"ops" is not an email address'],
+  ])(
+    'refuses a %s of %j, naming it and why, and exits 1',
+    async (variable, value, why) => {
+      const cloud = startWith(['scripts/start.ts'], ['--port', '0'], { env: { [variable]: value } });
+      expect(await cloud.exited).toBe(1);
+      expect(cloud.output()).toContain(`from env '${variable}' is invalid`);
+      expect(cloud.output()).toContain(why);
+      expect(cloud.output()).not.toContain('sidestep local cloud is up');
+    },
+    60_000,
+  );
 
   it.each([
     ['--port', 'Port %d is already in use'],

@@ -104,6 +104,11 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
         'gray',
         `(over ${sendRateText(event.maxSendRate)} mails/s; ${event.throttled} refused since start)`,
       )}`;
+    case 'mail-rejected':
+      return `${tag('red', 'mail')} ${paint('bold', 'rejected')}: to ${event.to.join(', ')} refused with 554 ${paint(
+        'gray',
+        `(the SES sandbox: not verified: ${event.unverified.join(', ')})`,
+      )}`;
     case 'bucket-created':
       return `${tag('blue', 'bucket')} ${paint('bold', event.bucket)}${
         event.eventBridge ? paint('gray', ' (Object Created events to EventBridge)') : ''

@@ -94,6 +94,14 @@ export type LocalCloudEvent =
       readonly throttled: number;
     }
   | {
+      /** The SMTP sink's SES sandbox refused a mail to a recipient not verified (554, as SES does). */
+      readonly type: 'mail-rejected';
+      readonly from: string;
+      readonly to: readonly string[];
+      /** The recipients not verified. */
+      readonly unverified: readonly string[];
+    }
+  | {
       readonly type: 'bucket-created';
       readonly bucket: string;
       /** Whether the bucket sends "Object Created" events to EventBridge. */

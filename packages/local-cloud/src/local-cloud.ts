@@ -127,9 +127,12 @@ export interface LocalCloudOptions {
    * at most 100000; else `InvalidSendRateError` naming `mail.maxSendRate`, before anything starts)
    * the SMTP sink enforces, answering a mail over it with 454 as SES does, and which services granted
    * `mail-identity` get as `MAIL_MAX_SEND_RATE`, as infra gives the mail-dispatcher on AWS.
-   * @default no rate: the sink takes every mail, and no `MAIL_MAX_SEND_RATE`
+   * `sandboxRecipients`: the SES sandbox, as a new account's SES is in it: the verified identities
+   * (addresses, or domains) mail may go to, as infra's `MAIL_SANDBOX_RECIPIENTS` lists them; the sink
+   * refuses a mail to any other recipient with 554 "Email address is not verified", as SES does.
+   * @default no rate: the sink takes every mail, and no `MAIL_MAX_SEND_RATE`; no sandbox
    */
-  readonly mail?: { readonly maxSendRate?: number };
+  readonly mail?: { readonly maxSendRate?: number; readonly sandboxRecipients?: readonly string[] };
   /** Interface every server binds. @default '127.0.0.1' */
   readonly host?: string;
   /**
@@ -176,8 +179,15 @@ export interface LocalCloud {
   readonly smtpPort: number;
   /** `smtp://127.0.0.1:<port>` */
   readonly smtpUrl: string;
-  /** The SMTP sink's maximum send rate (mails per second), if any, and how many mails it throttled so far. */
-  readonly mail: { readonly maxSendRate: number | undefined; readonly throttled: number };
+  /**
+   * The SMTP sink's maximum send rate (mails per second), if any, and how many mails it throttled so
+   * far; the verified recipients of its SES sandbox, if it has one.
+   */
+  readonly mail: {
+    readonly maxSendRate: number | undefined;
+    readonly throttled: number;
+    readonly sandboxRecipients: readonly string[] | undefined;
+  };
   /** The database services use, when one of them needs it (the operator's URL: `psql`, the banner). */
   readonly databaseUrl: string | undefined;
   /**
@@ -278,7 +288,10 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
     createStackSecrets(endpoint, options.stack);
     const queues = await createLocalQueues(sqs, services, options.pipes ?? [], reporter);
     const { smtp } = stack.use(
-      await startMailSink(join(stateDir, LOCAL_STATE.outbox), host, options.smtpPort, maxSendRate, reporter),
+      await startMailSink(join(stateDir, LOCAL_STATE.outbox), host, options.smtpPort, reporter, {
+        maxSendRate,
+        sandboxRecipients: options.mail?.sandboxRecipients,
+      }),
     );
     await checkTaskBundles(tasks, options.rootDir);
     const { database } = stack.use(await startDatabase(options, stateDir, host, reporter));
@@ -416,6 +429,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         get throttled() {
           return smtp.throttled;
         },
+        sandboxRecipients: options.mail?.sandboxRecipients,
       },
       databaseUrl: database?.url,
       databaseSecretArn: resources.databaseSecretArn,
@@ -519,15 +533,18 @@ function createDatabaseSecret(
 }
 
 /**
- * The SMTP sink services send mail to, reporting each mail with the links in it, and each mail it
- * throttled when it has a maximum send rate.
+ * The SMTP sink services send mail to, reporting each mail with the links in it, each mail it
+ * throttled when it has a maximum send rate, and each mail its SES sandbox refused.
  */
 function startMailSink(
   outboxDir: string,
   host: string,
   port: number | undefined,
-  maxSendRate: number | undefined,
   reporter: LocalCloudReporter,
+  {
+    maxSendRate,
+    sandboxRecipients,
+  }: { maxSendRate?: number; sandboxRecipients?: readonly string[] | undefined },
 ): Promise<Started<{ smtp: SmtpSink }>> {
   return startPhase(reporter, async (defer) => {
     const smtp = await startSmtpSink({
@@ -545,6 +562,12 @@ function startMailSink(
       onError: (error) => reporter({ type: 'error', source: 'smtp sink', message: error.message }),
       ...(maxSendRate !== undefined
         ? { maxSendRate, onThrottle: (mail) => reporter({ type: 'mail-throttled', ...mail }) }
+        : {}),
+      ...(sandboxRecipients !== undefined
+        ? {
+            sandbox: { verifiedRecipients: sandboxRecipients, region: LOCAL_REGION },
+            onRejected: (mail) => reporter({ type: 'mail-rejected', ...mail }),
+          }
         : {}),
     });
     defer(() => smtp.stop());

@@ -37,6 +37,25 @@ export interface ThrottledMail {
   readonly throttled: number;
 }
 
+/** A mail the sink refused as the SES sandbox refuses one to a recipient that is not verified. */
+export interface RejectedMail {
+  /** Envelope recipients (RCPT TO). */
+  readonly to: readonly string[];
+  /** Envelope sender (MAIL FROM). */
+  readonly from: string;
+  /** The recipients not verified, which the refusal names. */
+  readonly unverified: readonly string[];
+}
+
+/**
+ * The SES sandbox as the sink applies it: the identities (email addresses, or domains whose every
+ * address counts) mail may go to, and the region the refusal names.
+ */
+export interface SmtpSandbox {
+  readonly verifiedRecipients: readonly string[];
+  readonly region: string;
+}
+
 /** Options of {@link startSmtpSink}. */
 export interface SmtpSinkOptions {
   /** Directory the `.eml` files go to; created if missing. */
@@ -59,6 +78,17 @@ export interface SmtpSinkOptions {
   readonly maxSendRate?: number;
   /** Called after a mail was refused for being over {@link maxSendRate}. */
   readonly onThrottle?: (mail: ThrottledMail) => void;
+  /**
+   * The SES sandbox: a new account's SES sends only to verified identities, and a mail to any other
+   * recipient is refused `554 Message rejected: Email address is not verified. The following
+   * identities failed the check in region <REGION>: <identities>` after DATA and not stored
+   * (https://repost.aws/knowledge-center/ses-554-400-message-rejected-error). Addresses compare as
+   * SES compares them, exactly ("Email addresses are case-sensitive"); a domain, whatever its case.
+   * @default none: every recipient is taken
+   */
+  readonly sandbox?: SmtpSandbox;
+  /** Called after a mail was refused by {@link sandbox}. */
+  readonly onRejected?: (mail: RejectedMail) => void;
   /** The clock the send rate is measured on (tests move a virtual one). @default the real clock */
   readonly clock?: { now(): Date };
 }
@@ -91,6 +121,21 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
       ? undefined
       : sendRateThrottle(checkSendRate(options.maxSendRate, 'maxSendRate'), options);
   await mkdir(outboxDir, { recursive: true });
+
+  /** The sandbox's refusal of a mail to a recipient not verified: sent to no one (a mail refused takes no place in the rate). */
+  const sandboxRefusal = (envelope: Envelope): Error | undefined => {
+    const { sandbox } = options;
+    if (!sandbox) return undefined;
+    const unverified = envelope.to.filter((to) => !isVerifiedRecipient(to, sandbox.verifiedRecipients));
+    if (unverified.length === 0) return undefined;
+    options.onRejected?.({ ...envelope, unverified });
+    return Object.assign(
+      new Error(
+        `Message rejected: Email address is not verified. The following identities failed the check in region ${sandbox.region.toUpperCase()}: ${unverified.join(', ')}`,
+      ),
+      { responseCode: 554 },
+    );
+  };
 
   const store = async (raw: Buffer, envelope: Envelope): Promise<DeliveredMail> => {
     // mailparser decodes encoded-word subjects (=?UTF-8?...?=) and quoted-printable or base64
@@ -146,7 +191,7 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
         .then(async (raw) => {
           // Refused as the transaction's outcome (a 5xx, or a 454 over the rate), not reported as a
           // failure to store. A mail refused for its content takes no place in the rate.
-          const refusal = overlongLine(raw) ?? throttle?.refuse(envelope);
+          const refusal = overlongLine(raw) ?? sandboxRefusal(envelope) ?? throttle?.refuse(envelope);
           return refusal ?? (await store(raw, envelope));
         })
         .then(
@@ -315,3 +360,15 @@ const HTML_ENTITIES: Readonly<Record<string, string>> = {
   '#39': "'",
   '#x27': "'",
 };
+
+/**
+ * Whether the SES sandbox lets a mail go to `address`: it is a verified address (compared exactly:
+ * SES says email addresses are case-sensitive), or its domain is a verified domain (domain names
+ * compare in any case).
+ */
+function isVerifiedRecipient(address: string, verified: readonly string[]): boolean {
+  const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+  return verified.some((identity) =>
+    identity.includes('@') ? identity === address : identity.toLowerCase() === domain,
+  );
+}

@@ -456,3 +456,4 @@ export {
   sendRateShare,
   sendRateText,
 } from './mail-send-rate.ts';
+export { InvalidSandboxRecipientError, parseSandboxRecipients } from './sandbox-recipients.ts';

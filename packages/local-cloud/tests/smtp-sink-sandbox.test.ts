@@ -1,0 +1,71 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type DeliveredMail, type RejectedMail, type SmtpSink, startSmtpSink } from '../src/smtp-sink.ts';
+import { sendMail } from './fixtures/echo-service/smtp-client.mjs';
+
+let dir: string;
+let sink: SmtpSink;
+const delivered: DeliveredMail[] = [];
+const rejected: RejectedMail[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'smtp-sink-sandbox-'));
+  sink = await startSmtpSink({
+    outboxDir: join(dir, 'outbox'),
+    port: 0,
+    sandbox: { verifiedRecipients: ['ops@example.com', 'verified.example'], region: 'ap-northeast-1' },
+    onMail: (mail) => delivered.push(mail),
+    onRejected: (mail) => rejected.push(mail),
+  });
+});
+
+afterAll(async () => {
+  await sink?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The SMTP reply a send to `to` got: `250 ...` when accepted, the refusal otherwise. */
+const send = (to: string[], n: number) =>
+  sendMail({
+    port: sink.port,
+    from: 'no-reply@local.mail.example.com',
+    to,
+    data: `Subject: mail ${n}\r\nMessage-ID: <s${n}@x>\r\n\r\nbody ${n}`,
+  }).then(
+    (reply: string) => reply,
+    (error: Error) => /answered "([^"]*)"/.exec(error.message)?.[1] ?? error.message,
+  );
+
+// A new account's SES is in the sandbox: it sends only to verified identities, and its SMTP interface
+// refuses any other recipient with "554 Message rejected: Email address is not verified. The
+// following identities failed the check in region REGION: ..."
+// (https://repost.aws/knowledge-center/ses-554-400-message-rejected-error).
+describe('startSmtpSink with a sandbox (the SES sandbox)', () => {
+  it('takes a mail to verified addresses and to addresses of a verified domain', async () => {
+    expect(await send(['ops@example.com'], 1)).toMatch(/^250 /);
+    expect(await send(['anyone@VERIFIED.example'], 2)).toMatch(/^250 /);
+    expect(delivered.map((mail) => mail.to)).toEqual([['ops@example.com'], ['anyone@VERIFIED.example']]);
+  });
+
+  it('refuses, after DATA, a mail to any recipient not verified, naming them and the region, and stores nothing for it', async () => {
+    const before = (await readdir(join(dir, 'outbox'))).length;
+    const reply = await send(['ops@example.com', 'jane@example.org'], 3);
+    // smtp-server adds an enhanced status code; SES's own reply is the same text after "554".
+    expect(reply).toBe(
+      '554 5.6.0 Message rejected: Email address is not verified. The following identities failed the check in region AP-NORTHEAST-1: jane@example.org',
+    );
+    expect(rejected.at(-1)).toEqual({
+      from: 'no-reply@local.mail.example.com',
+      to: ['ops@example.com', 'jane@example.org'],
+      unverified: ['jane@example.org'],
+    });
+    expect((await readdir(join(dir, 'outbox'))).length).toBe(before);
+  });
+
+  // "Email addresses are case-sensitive" (the same page): a verified address in another case is not it.
+  it('compares a verified address exactly', async () => {
+    expect(await send(['Ops@example.com'], 4)).toMatch(/^554 .* region AP-NORTHEAST-1: Ops@example\.com$/);
+  });
+});
