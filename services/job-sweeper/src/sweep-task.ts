@@ -1,3 +1,4 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
 import {
   DEFAULT_JOB_RETENTION_DAYS,
   JobSweeperInput,
@@ -7,8 +8,9 @@ import {
 import type { Database } from '@sidestep/db/postgres';
 import { ledgerError } from '@sidestep/jobs';
 import type { TaskHandlerOptions } from '@sidestep/runtime';
+import type { Context } from 'aws-lambda';
 import { type FailureMailRefusal, JobSweeperError } from './errors.ts';
-import { failAbandonedJob } from './fail-abandoned-job.ts';
+import { type FailAbandonedJobOptions, failAbandonedJob } from './fail-abandoned-job.ts';
 import { DEFAULT_PURGE_TIME_BUDGET_MS, type IdempotencyRecords, purgeExpired } from './purge-expired.ts';
 import {
   type ReconcileResult,
@@ -112,75 +114,7 @@ export function sweepTask(
           stale,
         });
       } else {
-        // First the backstop for status change events Step Functions did not deliver (each end it
-        // could not handle logged on its own line; the first failure thrown after the sweep and the
-        // purge, the sweep's own error before it), then the stale-job pass, which queues the pending
-        // failure mails, those of the jobs failed just above too.
-        const { workflowExecutions } = options;
-        const reconciled = workflowExecutions
-          ? await reconcileEndedExecutions(db, options.mailQueue, workflowExecutions.executions, {
-              ...sweep,
-              stale,
-              stateMachineArns: workflowExecutions.stateMachineArns,
-              ...(workflowExecutions.graceMs === undefined ? {} : { graceMs: workflowExecutions.graceMs }),
-            }).catch((error: unknown): ReconcileResult => ({ reconciled: [], failures: [{ error }] }))
-          : undefined;
-        for (const { executionArn, error } of reconciled?.failures ?? []) {
-          logger.error(
-            {
-              message: 'ended execution not reconciled',
-              ...(executionArn ? { executionId: executionArn } : {}),
-              errorName: error instanceof Error ? error.name : typeof error,
-            },
-            error as Error,
-          );
-        }
-        const swept = await sweepStaleJobs(db, options.mailQueue, sweep).then(
-          (value) => ({ value }),
-          (error: unknown) => ({ error }),
-        );
-        // Retention is housekeeping the next scheduled sweep does again: its failure is logged on its
-        // own line and neither fails the invocation (Lambda would run the whole sweep twice more, then
-        // keep the event as a failure) nor hides what the sweep did or the sweep's own error.
-        // The retention gets what the invocation has left, less a margin to log and answer in, and
-        // at most its default share, so a slow sweep above cannot push it past the function's timeout.
-        const timeBudgetMs = Math.max(
-          0,
-          Math.min(DEFAULT_PURGE_TIME_BUDGET_MS, lambdaContext.getRemainingTimeInMillis() - PURGE_MARGIN_MS),
-        );
-        const purged = await purgeExpired(db, options.idempotencyRecords, {
-          now: sweep.now,
-          retentionDays: sweep.retentionDays,
-          timeBudgetMs,
-        }).catch((error: unknown) => {
-          logger.error(
-            {
-              message: 'retention purge failed',
-              errorName: error instanceof Error ? error.name : typeof error,
-            },
-            error as Error,
-          );
-          return undefined;
-        });
-        const ends = reconciled?.reconciled ?? [];
-        const [unreconciled] = reconciled?.failures ?? [];
-        if ('error' in swept || unreconciled) {
-          if (purged) logger.info({ message: 'expired ledger data purged', purged });
-          if (ends.length > 0) logger.info({ message: 'ended executions reconciled', reconciled: ends });
-          if ('error' in swept) throw swept.error;
-          // What the stale-job pass did, which the failed invocation's line does not say.
-          logger.info({
-            message: 'stale jobs swept',
-            failed: swept.value.failed.map((job) => job.jobId),
-            mailed: swept.value.mailed.map((job) => job.jobId),
-          });
-          throw unreconciled?.error;
-        }
-        output = {
-          ...swept.value,
-          ...(purged ? { purged } : {}),
-          ...(ends.length > 0 ? { reconciled: [...ends] } : {}),
-        };
+        output = await scheduledSweep(db, options, { ...sweep, stale }, logger, lambdaContext);
       }
       const log = {
         failed: output.failed.map((job) => job.jobId),
@@ -196,4 +130,92 @@ export function sweepTask(
     mapError: (error) => (error instanceof JobSweeperError ? error : ledgerError(error)),
     messages: { succeeded: 'stale jobs swept', failed: 'sweep failed' },
   };
+}
+
+/** What one invocation's sweep works with: its clock, its id, who gets the mails, its retention, its callbacks. */
+type SweepSettings = FailAbandonedJobOptions & { readonly retentionDays: number };
+
+/**
+ * A scheduled sweep: first the backstop for status change events Step Functions did not deliver
+ * ({@link reconcileEndedExecutions}; each end it could not handle on an ERROR line of its own), then
+ * the stale-job pass ({@link sweepStaleJobs}), which queues the pending failure mails, those of the
+ * jobs failed just before too, then the retention ({@link purgeExpired}). The stale-job pass's error
+ * is thrown after the purge, else the backstop's first.
+ */
+async function scheduledSweep(
+  db: Database,
+  options: SweepTaskOptions,
+  sweep: SweepSettings,
+  logger: Logger,
+  lambdaContext: Context,
+): Promise<SweepStaleJobsOutput> {
+  const { workflowExecutions } = options;
+  const reconciled = workflowExecutions
+    ? await reconcileEndedExecutions(db, options.mailQueue, workflowExecutions.executions, {
+        ...sweep,
+        stateMachineArns: workflowExecutions.stateMachineArns,
+        ...(workflowExecutions.graceMs === undefined ? {} : { graceMs: workflowExecutions.graceMs }),
+      }).catch((error: unknown): ReconcileResult => ({ reconciled: [], failures: [{ error }] }))
+    : undefined;
+  for (const { executionArn, error } of reconciled?.failures ?? []) {
+    logFailure(
+      logger,
+      'ended execution not reconciled',
+      error,
+      executionArn ? { executionId: executionArn } : {},
+    );
+  }
+  const swept = await sweepStaleJobs(db, options.mailQueue, sweep).then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  // Retention is housekeeping the next scheduled sweep does again: its failure is logged on its
+  // own line and neither fails the invocation (Lambda would run the whole sweep twice more, then
+  // keep the event as a failure) nor hides what the sweep did or the sweep's own error.
+  // The retention gets what the invocation has left, less a margin to log and answer in, and
+  // at most its default share, so a slow sweep above cannot push it past the function's timeout.
+  const timeBudgetMs = Math.max(
+    0,
+    Math.min(DEFAULT_PURGE_TIME_BUDGET_MS, lambdaContext.getRemainingTimeInMillis() - PURGE_MARGIN_MS),
+  );
+  const purged = await purgeExpired(db, options.idempotencyRecords, {
+    now: sweep.now,
+    retentionDays: sweep.retentionDays,
+    timeBudgetMs,
+  }).catch((error: unknown) => {
+    logFailure(logger, 'retention purge failed', error);
+    return undefined;
+  });
+  const ends = reconciled?.reconciled ?? [];
+  const [unreconciled] = reconciled?.failures ?? [];
+  if ('error' in swept || unreconciled) {
+    if (purged) logger.info({ message: 'expired ledger data purged', purged });
+    if (ends.length > 0) logger.info({ message: 'ended executions reconciled', reconciled: ends });
+    if ('error' in swept) throw swept.error;
+    // What the stale-job pass did, which the failed invocation's line does not say.
+    logger.info({
+      message: 'stale jobs swept',
+      failed: swept.value.failed.map((job) => job.jobId),
+      mailed: swept.value.mailed.map((job) => job.jobId),
+    });
+    throw unreconciled?.error;
+  }
+  return {
+    ...swept.value,
+    ...(purged ? { purged } : {}),
+    ...(ends.length > 0 ? { reconciled: [...ends] } : {}),
+  };
+}
+
+/** An ERROR line for a failure the invocation goes on after: what failed, the error's name, the error. */
+function logFailure(
+  logger: Logger,
+  message: string,
+  error: unknown,
+  fields: Record<string, string> = {},
+): void {
+  logger.error(
+    { message, ...fields, errorName: error instanceof Error ? error.name : typeof error },
+    error as Error,
+  );
 }
