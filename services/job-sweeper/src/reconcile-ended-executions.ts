@@ -45,6 +45,11 @@ export interface ReconcileOptions extends FailAbandonedJobOptions {
   readonly graceMs?: number;
   /** Ends handled per sweep at most; the rest wait for the next sweep. @default 20 */
   readonly maxEnds?: number;
+  /**
+   * Executions read per workflow and status at most, newest first: a sweep's listing stays within a
+   * few calls however many executions ended (5 pages of 1,000). @default 5,000
+   */
+  readonly maxListed?: number;
 }
 
 /** An end the sweep could not handle, or the listing that failed (no execution). */
@@ -57,6 +62,8 @@ export interface ReconcileFailure {
 export interface ReconcileResult {
   readonly reconciled: readonly ReconciledEnd[];
   readonly failures: readonly ReconcileFailure[];
+  /** The listings that stopped at `maxListed`: their older executions were not looked at. */
+  readonly capped?: readonly { readonly stateMachineArn: string; readonly status: EndedStatus }[];
 }
 
 const DAY_MS = 24 * 3600_000;
@@ -83,6 +90,7 @@ export const LISTED_SINCE_MS =
 
 export const DEFAULT_GRACE_MS = 60_000;
 export const DEFAULT_MAX_ENDS = 20;
+export const DEFAULT_MAX_LISTED = 5_000;
 
 /**
  * The backstop for the workflows' status change events, which Step Functions sends best effort
@@ -112,15 +120,23 @@ export async function reconcileEndedExecutions(
   const endedSince = now - END_WINDOW_MS;
   const endedBefore = now - (options.graceMs ?? DEFAULT_GRACE_MS);
   const maxEnds = options.maxEnds ?? DEFAULT_MAX_ENDS;
+  const maxListed = options.maxListed ?? DEFAULT_MAX_LISTED;
   const candidates: { executionArn: string; redriveCount: number }[] = [];
+  const capped: { stateMachineArn: string; status: EndedStatus }[] = [];
   try {
     for (const stateMachineArn of options.stateMachineArns) {
       for (const status of ENDED_STATUSES) {
+        let listed = 0;
         for await (const execution of executions.ended(
           stateMachineArn,
           status,
           new Date(now - LISTED_SINCE_MS),
         )) {
+          // Leaving the loop ends the listing: no further page is asked for.
+          if (++listed > maxListed) {
+            capped.push({ stateMachineArn, status });
+            break;
+          }
           const stopped = execution.stopDate?.getTime();
           if (stopped === undefined || stopped < endedSince || stopped > endedBefore) continue;
           candidates.push({
@@ -133,11 +149,12 @@ export async function reconcileEndedExecutions(
   } catch (error) {
     return { reconciled: [], failures: [{ error }] };
   }
+  const cappedResult = capped.length > 0 ? { capped } : {};
   // A record outlives its end's window by a day (its handling is later than the end), then goes.
   await db.query('DELETE FROM workflow_execution_ends WHERE handled_at < $1', [
     new Date(endedSince - DAY_MS),
   ]);
-  if (candidates.length === 0) return { reconciled: [], failures: [] };
+  if (candidates.length === 0) return { reconciled: [], failures: [], ...cappedResult };
   const { rows: handled } = await db.query<{ execution_arn: string; redrive_count: number }>(
     'SELECT execution_arn, redrive_count FROM workflow_execution_ends WHERE execution_arn = ANY($1)',
     [candidates.map((candidate) => candidate.executionArn)],
@@ -173,5 +190,5 @@ export async function reconcileEndedExecutions(
       failures.push({ executionArn, error });
     }
   }
-  return { reconciled, failures };
+  return { reconciled, failures, ...cappedResult };
 }

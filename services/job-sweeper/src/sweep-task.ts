@@ -157,6 +157,14 @@ async function scheduledSweep(
         ...(workflowExecutions.graceMs === undefined ? {} : { graceMs: workflowExecutions.graceMs }),
       }).catch((error: unknown): ReconcileResult => ({ reconciled: [], failures: [{ error }] }))
     : undefined;
+  for (const { stateMachineArn, status } of reconciled?.capped ?? []) {
+    logger.warn({
+      message: 'ended executions listed in part',
+      stateMachineArn,
+      status,
+      why: 'more executions ended than a sweep reads; the older ones were not looked at',
+    });
+  }
   for (const { executionArn, error } of reconciled?.failures ?? []) {
     logFailure(
       logger,

@@ -1147,6 +1147,37 @@ describeEachDatabase('job-sweeper handler', (open) => {
       expect(await stateOf('imp_b9')).toBe('running');
     });
 
+    it('reads at most 5,000 executions per workflow and status in a sweep, and says when it stopped there', async () => {
+      // Ended 9 days ago: listed, none handled.
+      const many = Array.from({ length: 5_001 }, (_, index) => ended(`old-${index}`, 'ABORTED', 9 * 24 * 60));
+      let yielded = 0;
+      const executions = stepFunctions(many);
+      const counting: WorkflowExecutions = {
+        ended: async function* (stateMachineArn, status, startedSince) {
+          for await (const execution of executions.ended(stateMachineArn, status, startedSince)) {
+            yielded += 1;
+            yield execution;
+          }
+        },
+        describe: executions.describe,
+      };
+      const { thrown, lines } = await logsOf(
+        { ...options, workflowExecutions: { executions: counting, stateMachineArns: [IMPORT_MACHINE] } },
+        {},
+        'r73',
+      );
+      expect(thrown).toBeUndefined();
+      expect(yielded).toBe(5_001);
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          level: 'WARN',
+          message: 'ended executions listed in part',
+          stateMachineArn: IMPORT_MACHINE,
+          status: 'ABORTED',
+        }),
+      );
+    });
+
     it("throws WorkflowExecutionsUnavailableError when Step Functions cannot be listed, after the sweep's own work", async () => {
       await runningImport('b7', 'arn:e:b7', { deadlineAt: new Date(clock.getTime() - 1) });
       // Nothing listens on port 1 of the loopback: the real adapter's ListExecutions cannot connect.
