@@ -109,6 +109,11 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
         'gray',
         `(the SES sandbox: not verified: ${event.unverified.join(', ')})`,
       )}`;
+    case 'mail-quota-exceeded':
+      return `${tag('yellow', 'mail')} ${paint('bold', 'throttled')}: to ${event.to.join(', ')} refused with 454 ${paint(
+        'gray',
+        `(the SES sandbox's daily quota: ${event.sentLast24Hours} of ${event.max24HourSend} recipients sent in 24 hours)`,
+      )}`;
     case 'bucket-created':
       return `${tag('blue', 'bucket')} ${paint('bold', event.bucket)}${
         event.eventBridge ? paint('gray', ' (Object Created events to EventBridge)') : ''

@@ -102,6 +102,16 @@ export type LocalCloudEvent =
       readonly unverified: readonly string[];
     }
   | {
+      /** The SMTP sink's SES sandbox refused a mail past its sending quota of 24 hours (454, as SES does). */
+      readonly type: 'mail-quota-exceeded';
+      readonly from: string;
+      readonly to: readonly string[];
+      /** The quota, recipients in 24 hours. */
+      readonly max24HourSend: number;
+      /** Recipients of the mails taken in the last 24 hours. */
+      readonly sentLast24Hours: number;
+    }
+  | {
       readonly type: 'bucket-created';
       readonly bucket: string;
       /** Whether the bucket sends "Object Created" events to EventBridge. */

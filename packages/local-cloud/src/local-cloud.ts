@@ -79,6 +79,12 @@ import type {
 } from './local-definitions.ts';
 
 /** Options of {@link startLocalCloud}. */
+/**
+ * The maximum sending rate of an account in the SES sandbox: "You can send a maximum of 1 message per
+ * second" (https://docs.aws.amazon.com/ses/latest/dg/request-production-access.html).
+ */
+const SES_SANDBOX_MAX_SEND_RATE = 1;
+
 export interface LocalCloudOptions {
   /** The repository root; state goes to `<rootDir>/.sidestep`. */
   readonly rootDir: string;
@@ -129,7 +135,10 @@ export interface LocalCloudOptions {
    * `mail-identity` get as `MAIL_MAX_SEND_RATE`, as infra gives the mail-dispatcher on AWS.
    * `sandboxRecipients`: the SES sandbox, as a new account's SES is in it: the verified identities
    * (addresses, or domains) mail may go to, as infra's `MAIL_SANDBOX_RECIPIENTS` lists them; the sink
-   * refuses a mail to any other recipient with 554 "Email address is not verified", as SES does.
+   * refuses a mail to any other recipient with 554 "Email address is not verified", and one past 200
+   * recipients in 24 hours with 454 "Daily message quota exceeded", as SES does, and its rate is 1 a
+   * second unless `maxSendRate` says otherwise
+   * (https://docs.aws.amazon.com/ses/latest/dg/request-production-access.html).
    * @default no rate: the sink takes every mail, and no `MAIL_MAX_SEND_RATE`; no sandbox
    */
   readonly mail?: { readonly maxSendRate?: number; readonly sandboxRecipients?: readonly string[] };
@@ -268,9 +277,12 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const stopGraceMs = options.stopGraceMs ?? 5_000;
   const tasks = options.tasks ?? [];
   const workflows = options.workflows ?? [];
+  // A sandboxed account's SES sends "a maximum of 1 message per second" unless a rate is given.
   const maxSendRate =
     options.mail?.maxSendRate === undefined
-      ? undefined
+      ? options.mail?.sandboxRecipients === undefined
+        ? undefined
+        : SES_SANDBOX_MAX_SEND_RATE
       : checkSendRate(options.mail.maxSendRate, 'mail.maxSendRate');
   // A mail sender's queue mapping sized for the rate, as infra sizes it and its function divides it.
   const services = options.services.map((service) => ({
@@ -567,6 +579,7 @@ function startMailSink(
         ? {
             sandbox: { verifiedRecipients: sandboxRecipients, region: LOCAL_REGION },
             onRejected: (mail) => reporter({ type: 'mail-rejected', ...mail }),
+            onQuotaExceeded: (mail) => reporter({ type: 'mail-quota-exceeded', ...mail }),
           }
         : {}),
     });

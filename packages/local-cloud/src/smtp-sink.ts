@@ -54,6 +54,22 @@ export interface RejectedMail {
 export interface SmtpSandbox {
   readonly verifiedRecipients: readonly string[];
   readonly region: string;
+  /**
+   * The sandbox's sending quota, recipients in any 24 hours: "You can send a maximum of 200 messages
+   * per 24-hour period" (https://docs.aws.amazon.com/ses/latest/dg/request-production-access.html).
+   * @default 200
+   */
+  readonly max24HourSend?: number;
+}
+
+/** A mail the sink refused for being over its SES sandbox's sending quota of 24 hours. */
+export interface QuotaExceededMail {
+  readonly to: readonly string[];
+  readonly from: string;
+  /** The quota, recipients in 24 hours. */
+  readonly max24HourSend: number;
+  /** Recipients of the mails taken in the last 24 hours. */
+  readonly sentLast24Hours: number;
 }
 
 /** Options of {@link startSmtpSink}. */
@@ -89,6 +105,8 @@ export interface SmtpSinkOptions {
   readonly sandbox?: SmtpSandbox;
   /** Called after a mail was refused by {@link sandbox}. */
   readonly onRejected?: (mail: RejectedMail) => void;
+  /** Called after a mail was refused for being over the sandbox's sending quota of 24 hours. */
+  readonly onQuotaExceeded?: (mail: QuotaExceededMail) => void;
   /** The clock the send rate is measured on (tests move a virtual one). @default the real clock */
   readonly clock?: { now(): Date };
 }
@@ -121,6 +139,7 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
       ? undefined
       : sendRateThrottle(checkSendRate(options.maxSendRate, 'maxSendRate'), options);
   await mkdir(outboxDir, { recursive: true });
+  const quota = options.sandbox ? dailyQuota(options.sandbox.max24HourSend ?? 200, options) : undefined;
 
   /** The sandbox's refusal of a mail to a recipient not verified: sent to no one (a mail refused takes no place in the rate). */
   const sandboxRefusal = (envelope: Envelope): Error | undefined => {
@@ -191,8 +210,14 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
         .then(async (raw) => {
           // Refused as the transaction's outcome (a 5xx, or a 454 over the rate), not reported as a
           // failure to store. A mail refused for its content takes no place in the rate.
-          const refusal = overlongLine(raw) ?? sandboxRefusal(envelope) ?? throttle?.refuse(envelope);
-          return refusal ?? (await store(raw, envelope));
+          const refusal =
+            overlongLine(raw) ??
+            sandboxRefusal(envelope) ??
+            quota?.refuse(envelope) ??
+            throttle?.refuse(envelope);
+          if (refusal) return refusal;
+          quota?.take(envelope);
+          return await store(raw, envelope);
         })
         .then(
           (mail) => {
@@ -361,14 +386,57 @@ const HTML_ENTITIES: Readonly<Record<string, string>> = {
   '#x27': "'",
 };
 
+/** The Amazon SES mailbox simulator's domain (`success@simulator.amazonses.com`, ...). */
+const SES_MAILBOX_SIMULATOR_DOMAIN = 'simulator.amazonses.com';
+
 /**
  * Whether the SES sandbox lets a mail go to `address`: it is a verified address (compared exactly:
- * SES says email addresses are case-sensitive), or its domain is a verified domain (domain names
- * compare in any case).
+ * SES says email addresses are case-sensitive), its domain is a verified domain (domain names compare
+ * in any case), or it is the mailbox simulator's.
  */
 function isVerifiedRecipient(address: string, verified: readonly string[]): boolean {
   const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+  // "or to the Amazon SES mailbox simulator" (the sandbox's restrictions, request-production-access.html).
+  if (domain === SES_MAILBOX_SIMULATOR_DOMAIN) return true;
   return verified.some((identity) =>
     identity.includes('@') ? identity === address : identity.toLowerCase() === domain,
   );
+}
+
+const DAY_MS = 24 * 3600_000;
+
+/**
+ * The SES sandbox's sending quota at the sink: recipients of the mails taken in the last 24 hours
+ * (SES counts recipients, https://docs.aws.amazon.com/ses/latest/dg/quotas.html), and the refusal of a
+ * mail that would pass it, as SES's SMTP interface gives it: "454 Throttling failure: Daily message
+ * quota exceeded" (https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html), a
+ * throttle the sender may try again after. Taken mails count from when they were taken; a refused one
+ * counts for nothing.
+ */
+function dailyQuota(
+  max24HourSend: number,
+  options: Pick<SmtpSinkOptions, 'clock' | 'onQuotaExceeded'>,
+): { refuse(envelope: Envelope): SmtpRefusal | undefined; take(envelope: Envelope): void } {
+  const clock = options.clock ?? { now: () => new Date() };
+  /** When each recipient of the last 24 hours was taken, oldest first. */
+  const taken: number[] = [];
+  const sentLast24Hours = () => {
+    const since = clock.now().getTime() - DAY_MS;
+    while (taken.length > 0 && (taken[0] ?? 0) <= since) taken.shift();
+    return taken.length;
+  };
+  return {
+    refuse(envelope) {
+      const sent = sentLast24Hours();
+      if (sent + envelope.to.length <= max24HourSend) return undefined;
+      options.onQuotaExceeded?.({ ...envelope, max24HourSend, sentLast24Hours: sent });
+      return Object.assign(new Error('Throttling failure: Daily message quota exceeded.'), {
+        responseCode: 454,
+      });
+    },
+    take(envelope) {
+      const now = clock.now().getTime();
+      for (const _ of envelope.to) taken.push(now);
+    },
+  };
 }

@@ -82,3 +82,23 @@ describe('startLocalCloud mail option', () => {
     }
   });
 });
+
+// "You can send a maximum of 1 message per second" in the SES sandbox
+// (https://docs.aws.amazon.com/ses/latest/dg/request-production-access.html).
+describe('a local cloud started with mail: { sandboxRecipients }', () => {
+  it("sends at the sandbox's 1 a second when no rate is given, and tells a service granted mail-identity so", async () => {
+    const sandboxed = await startFixtureCloud('mail-sandbox-', {
+      services: [{ manifest: mailer, bundleDir: fixtureDir('env-service') }],
+      mail: { sandboxRecipients: ['ops@example.com'] },
+    });
+    try {
+      expect(sandboxed.cloud.mail).toMatchObject({ maxSendRate: 1, sandboxRecipients: ['ops@example.com'] });
+      expect(await sandboxed.cloud.invoke('env-service', { prefix: 'MAIL_' })).toMatchObject({
+        ok: true,
+        payload: { MAIL_MAX_SEND_RATE: '1' },
+      });
+    } finally {
+      await sandboxed.stop();
+    }
+  }, 60_000);
+});

@@ -2,7 +2,14 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type DeliveredMail, type RejectedMail, type SmtpSink, startSmtpSink } from '../src/smtp-sink.ts';
+import { createVirtualClock } from '../src/scheduler.ts';
+import {
+  type DeliveredMail,
+  type QuotaExceededMail,
+  type RejectedMail,
+  type SmtpSink,
+  startSmtpSink,
+} from '../src/smtp-sink.ts';
 import { sendMail } from './fixtures/echo-service/smtp-client.mjs';
 
 let dir: string;
@@ -67,5 +74,58 @@ describe('startSmtpSink with a sandbox (the SES sandbox)', () => {
   // "Email addresses are case-sensitive" (the same page): a verified address in another case is not it.
   it('compares a verified address exactly', async () => {
     expect(await send(['Ops@example.com'], 4)).toMatch(/^554 .* region AP-NORTHEAST-1: Ops@example\.com$/);
+  });
+});
+
+// "You can send a maximum of 200 messages per 24-hour period" in the sandbox
+// (https://docs.aws.amazon.com/ses/latest/dg/request-production-access.html); past it SES's SMTP
+// interface answers "454 Throttling failure: Daily message quota exceeded"
+// (https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html).
+describe("the SES sandbox's sending quota of 24 hours", () => {
+  it('takes recipients up to the quota in any 24 hours, refuses the mail past it with 454, and takes mail again as they age out', async () => {
+    const clock = createVirtualClock(new Date('2026-12-07T00:00:00.000Z'));
+    const exceeded: QuotaExceededMail[] = [];
+    const quotaDir = await mkdtemp(join(tmpdir(), 'smtp-sink-quota-'));
+    const limited = await startSmtpSink({
+      outboxDir: join(quotaDir, 'outbox'),
+      port: 0,
+      clock,
+      sandbox: { verifiedRecipients: ['example.com'], region: 'us-east-1', max24HourSend: 3 },
+      onQuotaExceeded: (mail) => exceeded.push(mail),
+    });
+    const sendTo = (to: string[], n: number) =>
+      sendMail({
+        port: limited.port,
+        from: 'no-reply@local.mail.example.com',
+        to,
+        data: `Subject: q${n}\r\nMessage-ID: <q${n}@x>\r\n\r\nbody`,
+      }).then(
+        (reply: string) => reply,
+        (error: Error) => /answered "([^"]*)"/.exec(error.message)?.[1] ?? error.message,
+      );
+    try {
+      expect(await sendTo(['a@example.com', 'b@example.com'], 1)).toMatch(/^250 /);
+      await clock.advanceBy(3_600_000);
+      // Two recipients would make 4 of 3: refused whole, and it counts for nothing.
+      expect(await sendTo(['c@example.com', 'd@example.com'], 2)).toBe(
+        '454 4.7.0 Throttling failure: Daily message quota exceeded.',
+      );
+      expect(await sendTo(['c@example.com'], 3)).toMatch(/^250 /);
+      expect(await sendTo(['d@example.com'], 4)).toMatch(/^454 /);
+      expect(exceeded.map((mail) => mail.sentLast24Hours)).toEqual([2, 3]);
+      expect(exceeded[0]).toMatchObject({ to: ['c@example.com', 'd@example.com'], max24HourSend: 3 });
+      // 24 hours after the first mail its two recipients no longer count.
+      await clock.advanceBy(23 * 3_600_000);
+      expect(await sendTo(['d@example.com', 'e@example.com'], 5)).toMatch(/^250 /);
+      // The mailbox simulator takes mail in the sandbox without being verified; it counts too.
+      expect(await sendTo(['success@simulator.amazonses.com'], 6)).toMatch(/^454 /);
+    } finally {
+      await limited.stop();
+      await rm(quotaDir, { recursive: true, force: true });
+    }
+  });
+
+  it('lets mail go to the SES mailbox simulator, which the sandbox takes without verifying it', async () => {
+    expect(await send(['success@simulator.amazonses.com'], 7)).toMatch(/^250 /);
   });
 });
