@@ -142,9 +142,8 @@ try {
     smtpPort: options.smtpPort,
     mail: {
       ...(options.mailMaxSendRate !== undefined ? { maxSendRate: options.mailMaxSendRate } : {}),
-      ...(options.mailSandboxRecipients !== undefined
-        ? { sandboxRecipients: options.mailSandboxRecipients }
-        : {}),
+      // None (an empty value) is no sandbox, as infra reads an empty setting: not one that takes no one.
+      ...(options.mailSandboxRecipients?.length ? { sandboxRecipients: options.mailSandboxRecipients } : {}),
     },
     databasePort: options.databasePort,
     ...(databaseUrl ? { databaseUrl } : {}),

@@ -23,7 +23,8 @@ let s3: PathCloud['s3'];
 
 // The mail path runs as on AWS, at a send rate: the sink refuses what SES would throttle, and the
 // mail-dispatcher is given the rate as MAIL_MAX_SEND_RATE (SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE on AWS).
-// And in the SES sandbox, as a new account's SES is: mail only to the verified domain example.com.
+// And in the SES sandbox, as a new account's SES is: mail only to the verified domain example.com, and
+// 200 recipients in 24 hours, which bound what this file's tests may send in all (under 100 now).
 const MAIL_MAX_SEND_RATE = 40;
 
 beforeAll(async () => {

@@ -136,6 +136,20 @@ describe('scripts/start.ts', () => {
     expect(cloud.output().slice(cloud.output().indexOf('stopped'))).not.toMatch(/fail|error/i);
   }, 60_000);
 
+  // Infra reads an empty SIDESTEP_<ENV>_MAIL_SANDBOX_RECIPIENTS as unset: so does `npm start`, which
+  // would otherwise refuse every recipient.
+  it('starts without a sandbox when SIDESTEP_LOCAL_MAIL_SANDBOX_RECIPIENTS is empty', async () => {
+    const cloud = startWith(['scripts/start.ts'], ['--port', '0'], {
+      detached: true,
+      env: { SIDESTEP_LOCAL_MAIL_SANDBOX_RECIPIENTS: '' },
+    });
+    await cloud.printed('Ctrl-C stops everything.');
+    expect(cloud.output()).not.toContain('SES sandbox');
+    expect(cloud.output()).toMatch(/smtp sink {2}smtp:\/\/127\.0\.0\.1:\d+ {2}mail lands in [^;\n]*\n/);
+    process.kill(-(cloud.child.pid as number), 'SIGINT');
+    expect(await cloud.exited).toBe(0);
+  }, 60_000);
+
   it.each([
     [
       'SIDESTEP_LOCAL_MAIL_MAX_SEND_RATE',

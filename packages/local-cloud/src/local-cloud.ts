@@ -78,13 +78,13 @@ import type {
   LocalWorkflow,
 } from './local-definitions.ts';
 
-/** Options of {@link startLocalCloud}. */
 /**
  * The maximum sending rate of an account in the SES sandbox: "You can send a maximum of 1 message per
  * second" (https://docs.aws.amazon.com/ses/latest/dg/request-production-access.html).
  */
 const SES_SANDBOX_MAX_SEND_RATE = 1;
 
+/** Options of {@link startLocalCloud}. */
 export interface LocalCloudOptions {
   /** The repository root; state goes to `<rootDir>/.sidestep`. */
   readonly rootDir: string;
@@ -190,7 +190,8 @@ export interface LocalCloud {
   readonly smtpUrl: string;
   /**
    * The SMTP sink's maximum send rate (mails per second), if any, and how many mails it throttled so
-   * far; the verified recipients of its SES sandbox, if it has one.
+   * far for being over it (not those over a sandbox's daily quota, which are `mail-quota-exceeded`
+   * events); the verified recipients of its SES sandbox, if it has one.
    */
   readonly mail: {
     readonly maxSendRate: number | undefined;

@@ -148,11 +148,9 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
     const unverified = envelope.to.filter((to) => !isVerifiedRecipient(to, sandbox.verifiedRecipients));
     if (unverified.length === 0) return undefined;
     options.onRejected?.({ ...envelope, unverified });
-    return Object.assign(
-      new Error(
-        `Message rejected: Email address is not verified. The following identities failed the check in region ${sandbox.region.toUpperCase()}: ${unverified.join(', ')}`,
-      ),
-      { responseCode: 554 },
+    return smtpRefusal(
+      554,
+      `Message rejected: Email address is not verified. The following identities failed the check in region ${sandbox.region.toUpperCase()}: ${unverified.join(', ')}`,
     );
   };
 
@@ -216,8 +214,15 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
             quota?.refuse(envelope) ??
             throttle?.refuse(envelope);
           if (refusal) return refusal;
-          quota?.take(envelope);
-          return await store(raw, envelope);
+          // Taken before the store (a mail on another connection is checked against it meanwhile),
+          // given back if the store fails: the sender tries again, as SES would not have sent it.
+          const taken = quota?.take(envelope);
+          try {
+            return await store(raw, envelope);
+          } catch (error) {
+            taken?.giveBack();
+            throw error;
+          }
         })
         .then(
           (mail) => {
@@ -228,9 +233,7 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
           (error: unknown) => {
             const failure = error instanceof Error ? error : new Error(String(error));
             options.onError?.(failure);
-            callback(
-              Object.assign(new Error(`could not store the mail: ${failure.message}`), { responseCode: 451 }),
-            );
+            callback(smtpRefusal(451, `could not store the mail: ${failure.message}`));
           },
         );
     },
@@ -305,9 +308,7 @@ function sendRateThrottle(
       if (bucket.admit(envelope.to.length)) return undefined;
       count += 1;
       options.onThrottle?.({ ...envelope, maxSendRate, throttled: count });
-      return Object.assign(new Error('Throttling failure: Maximum sending rate exceeded.'), {
-        responseCode: 454,
-      });
+      return smtpRefusal(454, 'Throttling failure: Maximum sending rate exceeded.');
     },
   };
 }
@@ -320,6 +321,11 @@ interface Envelope {
 
 /** An error smtp-server answers the transaction with: `responseCode` and the message. */
 type SmtpRefusal = Error & { responseCode: number };
+
+/** The refusal smtp-server answers `responseCode text` with. */
+function smtpRefusal(responseCode: number, text: string): SmtpRefusal {
+  return Object.assign(new Error(text), { responseCode });
+}
 
 /** The longest line a message may have, in octets without its CRLF (RFC 5322 2.1.1). */
 const MAX_LINE_OCTETS = 998;
@@ -344,11 +350,9 @@ function overlongLine(raw: Buffer): SmtpRefusal | undefined {
     const end = lf === -1 ? raw.length : lf;
     const octets = end - start - (lf !== -1 && end > start && raw[end - 1] === CR ? 1 : 0);
     if (octets > MAX_LINE_OCTETS) {
-      return Object.assign(
-        new Error(
-          `line ${line} of the message is ${octets} octets long; a line may have at most ${MAX_LINE_OCTETS} before its CRLF (RFC 5322 2.1.1, RFC 5321 4.5.3.1.6)`,
-        ),
-        { responseCode: 554 },
+      return smtpRefusal(
+        554,
+        `line ${line} of the message is ${octets} octets long; a line may have at most ${MAX_LINE_OCTETS} before its CRLF (RFC 5322 2.1.1, RFC 5321 4.5.3.1.6)`,
       );
     }
     if (lf === -1) break;
@@ -395,9 +399,9 @@ const SES_MAILBOX_SIMULATOR_DOMAIN = 'simulator.amazonses.com';
  * in any case), or it is the mailbox simulator's.
  */
 function isVerifiedRecipient(address: string, verified: readonly string[]): boolean {
-  const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
   // "or to the Amazon SES mailbox simulator" (the sandbox's restrictions, request-production-access.html).
-  if (domain === SES_MAILBOX_SIMULATOR_DOMAIN) return true;
+  if (isMailboxSimulator(address)) return true;
+  const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
   return verified.some((identity) =>
     identity.includes('@') ? identity === address : identity.toLowerCase() === domain,
   );
@@ -405,18 +409,32 @@ function isVerifiedRecipient(address: string, verified: readonly string[]): bool
 
 const DAY_MS = 24 * 3600_000;
 
+/** The recipients of `envelope` the sandbox's daily quota counts: all but the mailbox simulator's. */
+function counted(envelope: Envelope): readonly string[] {
+  return envelope.to.filter((to) => !isMailboxSimulator(to));
+}
+
+/** Whether `address` is the SES mailbox simulator's. */
+function isMailboxSimulator(address: string): boolean {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase() === SES_MAILBOX_SIMULATOR_DOMAIN;
+}
+
 /**
  * The SES sandbox's sending quota at the sink: recipients of the mails taken in the last 24 hours
  * (SES counts recipients, https://docs.aws.amazon.com/ses/latest/dg/quotas.html), and the refusal of a
  * mail that would pass it, as SES's SMTP interface gives it: "454 Throttling failure: Daily message
  * quota exceeded" (https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html), a
  * throttle the sender may try again after. Taken mails count from when they were taken; a refused one
- * counts for nothing.
+ * counts for nothing, nor does a recipient of the mailbox simulator: its mails "don't affect your daily
+ * sending limits" (https://docs.aws.amazon.com/ses/latest/dg/send-an-email-from-console.html#send-email-simulator).
  */
 function dailyQuota(
   max24HourSend: number,
   options: Pick<SmtpSinkOptions, 'clock' | 'onQuotaExceeded'>,
-): { refuse(envelope: Envelope): SmtpRefusal | undefined; take(envelope: Envelope): void } {
+): {
+  refuse(envelope: Envelope): SmtpRefusal | undefined;
+  take(envelope: Envelope): { giveBack(): void };
+} {
   const clock = options.clock ?? { now: () => new Date() };
   /** When each recipient of the last 24 hours was taken, oldest first. */
   const taken: number[] = [];
@@ -428,15 +446,22 @@ function dailyQuota(
   return {
     refuse(envelope) {
       const sent = sentLast24Hours();
-      if (sent + envelope.to.length <= max24HourSend) return undefined;
+      if (sent + counted(envelope).length <= max24HourSend) return undefined;
       options.onQuotaExceeded?.({ ...envelope, max24HourSend, sentLast24Hours: sent });
-      return Object.assign(new Error('Throttling failure: Daily message quota exceeded.'), {
-        responseCode: 454,
-      });
+      return smtpRefusal(454, 'Throttling failure: Daily message quota exceeded.');
     },
     take(envelope) {
       const now = clock.now().getTime();
-      for (const _ of envelope.to) taken.push(now);
+      const times = counted(envelope).map(() => now);
+      taken.push(...times);
+      return {
+        giveBack() {
+          for (const time of times) {
+            const at = taken.lastIndexOf(time);
+            if (at >= 0) taken.splice(at, 1);
+          }
+        },
+      };
     },
   };
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -33,10 +33,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** The SMTP reply a send to `to` got: `250 ...` when accepted, the refusal otherwise. */
-const send = (to: string[], n: number) =>
+/** The SMTP reply a send to `to` through `port` got: `250 ...` when accepted, the refusal otherwise. */
+const sendThrough = (port: number, to: string[], n: number) =>
   sendMail({
-    port: sink.port,
+    port,
     from: 'no-reply@local.mail.example.com',
     to,
     data: `Subject: mail ${n}\r\nMessage-ID: <s${n}@x>\r\n\r\nbody ${n}`,
@@ -44,6 +44,7 @@ const send = (to: string[], n: number) =>
     (reply: string) => reply,
     (error: Error) => /answered "([^"]*)"/.exec(error.message)?.[1] ?? error.message,
   );
+const send = (to: string[], n: number) => sendThrough(sink.port, to, n);
 
 // A new account's SES is in the sandbox: it sends only to verified identities, and its SMTP interface
 // refuses any other recipient with "554 Message rejected: Email address is not verified. The
@@ -93,16 +94,7 @@ describe("the SES sandbox's sending quota of 24 hours", () => {
       sandbox: { verifiedRecipients: ['example.com'], region: 'us-east-1', max24HourSend: 3 },
       onQuotaExceeded: (mail) => exceeded.push(mail),
     });
-    const sendTo = (to: string[], n: number) =>
-      sendMail({
-        port: limited.port,
-        from: 'no-reply@local.mail.example.com',
-        to,
-        data: `Subject: q${n}\r\nMessage-ID: <q${n}@x>\r\n\r\nbody`,
-      }).then(
-        (reply: string) => reply,
-        (error: Error) => /answered "([^"]*)"/.exec(error.message)?.[1] ?? error.message,
-      );
+    const sendTo = (to: string[], n: number) => sendThrough(limited.port, to, 100 + n);
     try {
       expect(await sendTo(['a@example.com', 'b@example.com'], 1)).toMatch(/^250 /);
       await clock.advanceBy(3_600_000);
@@ -117,8 +109,32 @@ describe("the SES sandbox's sending quota of 24 hours", () => {
       // 24 hours after the first mail its two recipients no longer count.
       await clock.advanceBy(23 * 3_600_000);
       expect(await sendTo(['d@example.com', 'e@example.com'], 5)).toMatch(/^250 /);
-      // The mailbox simulator takes mail in the sandbox without being verified; it counts too.
-      expect(await sendTo(['success@simulator.amazonses.com'], 6)).toMatch(/^454 /);
+      // The quota is reached again; the mailbox simulator's mails "don't affect your daily sending
+      // limits" (https://docs.aws.amazon.com/ses/latest/dg/send-an-email-from-console.html#send-email-simulator).
+      expect(await sendTo(['f@example.com'], 6)).toMatch(/^454 /);
+      expect(await sendTo(['success@simulator.amazonses.com'], 7)).toMatch(/^250 /);
+    } finally {
+      await limited.stop();
+      await rm(quotaDir, { recursive: true, force: true });
+    }
+  });
+
+  // A mail that could not be stored (451) was not sent: the sender tries it again, not counted twice.
+  it('gives back the quota a mail took when it could not be stored', async () => {
+    const quotaDir = await mkdtemp(join(tmpdir(), 'smtp-sink-quota-'));
+    const outboxDir = join(quotaDir, 'outbox');
+    const limited = await startSmtpSink({
+      outboxDir,
+      port: 0,
+      sandbox: { verifiedRecipients: ['example.com'], region: 'us-east-1', max24HourSend: 1 },
+    });
+    try {
+      await rm(outboxDir, { recursive: true, force: true });
+      expect(await sendThrough(limited.port, ['a@example.com'], 201)).toMatch(
+        /^451 .*could not store the mail/,
+      );
+      await mkdir(outboxDir);
+      expect(await sendThrough(limited.port, ['a@example.com'], 202)).toMatch(/^250 /);
     } finally {
       await limited.stop();
       await rm(quotaDir, { recursive: true, force: true });

@@ -47,7 +47,8 @@ export interface ReconcileOptions extends FailAbandonedJobOptions {
   readonly maxEnds?: number;
   /**
    * Executions read per workflow and status at most, newest first: a sweep's listing stays within a
-   * few calls however many executions ended (5 pages of 1,000). @default 5,000
+   * few calls however many executions ended (6 of 1,000: the 5,001st, on the sixth, says there were
+   * more). @default 5,000
    */
   readonly maxListed?: number;
 }
@@ -132,7 +133,7 @@ export async function reconcileEndedExecutions(
           status,
           new Date(now - LISTED_SINCE_MS),
         )) {
-          // Leaving the loop ends the listing: no further page is asked for.
+          // Leaving the loop ends the listing: no page after this one is asked for.
           if (++listed > maxListed) {
             capped.push({ stateMachineArn, status });
             break;

@@ -1148,8 +1148,8 @@ describeEachDatabase('job-sweeper handler', (open) => {
     });
 
     it('reads at most 5,000 executions per workflow and status in a sweep, and says when it stopped there', async () => {
-      // Ended 9 days ago: listed, none handled.
-      const many = Array.from({ length: 5_001 }, (_, index) => ended(`old-${index}`, 'ABORTED', 9 * 24 * 60));
+      // Ended 9 days ago: listed, none handled; 1,499 past the cap are not read.
+      const many = Array.from({ length: 6_500 }, (_, index) => ended(`old-${index}`, 'ABORTED', 9 * 24 * 60));
       let yielded = 0;
       const executions = stepFunctions(many);
       const counting: WorkflowExecutions = {
