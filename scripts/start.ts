@@ -36,25 +36,34 @@ function port(value: string): number {
   return parsed;
 }
 
-/** The SES sandbox's verified addresses, comma-separated, as SIDESTEP_<ENV>_MAIL_SANDBOX_RECIPIENTS takes them. */
-function identities(value: string): string[] {
-  try {
-    return parseSandboxRecipients(value, 'the mail sandbox recipients');
-  } catch (error) {
-    if (error instanceof InvalidSandboxRecipientError) throw new InvalidArgumentError(error.message);
-    throw error;
-  }
+/**
+ * A commander argument parser from a setting's parser: its refusal (`Refused`) becomes commander's
+ * InvalidArgumentError, which names where the value came from (the flag or the environment variable).
+ */
+function settingParser<T>(
+  parse: (value: string, field: string) => T,
+  field: string,
+  Refused: abstract new (...args: never[]) => Error,
+): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value, field);
+    } catch (error) {
+      if (error instanceof Refused) throw new InvalidArgumentError(error.message);
+      throw error;
+    }
+  };
 }
 
-/** A maximum send rate as MAIL_MAX_SEND_RATE takes it ("14", "0.5"); commander names where it came from. */
-function sendRate(value: string): number {
-  try {
-    return parseSendRate(value, 'the mail send rate');
-  } catch (error) {
-    if (error instanceof InvalidSendRateError) throw new InvalidArgumentError(error.message);
-    throw error;
-  }
-}
+/** The SES sandbox's verified addresses, comma-separated, as SIDESTEP_<ENV>_MAIL_SANDBOX_RECIPIENTS takes them. */
+const identities = settingParser(
+  parseSandboxRecipients,
+  'the mail sandbox recipients',
+  InvalidSandboxRecipientError,
+);
+
+/** A maximum send rate as MAIL_MAX_SEND_RATE takes it ("14", "0.5"). */
+const sendRate = settingParser(parseSendRate, 'the mail send rate', InvalidSendRateError);
 
 const program = new Command('start')
   .description(

@@ -1,4 +1,5 @@
 import type { QueueAttributeChange } from './queues.ts';
+import type { QuotaExceededMail, RejectedMail, ThrottledMail } from './smtp-sink.ts';
 
 /**
  * Everything the local cloud tells a person about: what arrived, what ran, what failed and why.
@@ -83,34 +84,12 @@ export type LocalCloudEvent =
       /** The http(s) links in the decoded body (the export-ready mail's download link). */
       readonly links: readonly string[];
     }
-  | {
-      /** The SMTP sink refused a mail over its maximum send rate (454, as SES throttles it). */
-      readonly type: 'mail-throttled';
-      readonly from: string;
-      readonly to: readonly string[];
-      /** The sink's rate, mails per second. */
-      readonly maxSendRate: number;
-      /** How many mails the sink has refused since the start, this one included. */
-      readonly throttled: number;
-    }
-  | {
-      /** The SMTP sink's SES sandbox refused a mail to a recipient not verified (554, as SES does). */
-      readonly type: 'mail-rejected';
-      readonly from: string;
-      readonly to: readonly string[];
-      /** The recipients not verified. */
-      readonly unverified: readonly string[];
-    }
-  | {
-      /** The SMTP sink's SES sandbox refused a mail past its sending quota of 24 hours (454, as SES does). */
-      readonly type: 'mail-quota-exceeded';
-      readonly from: string;
-      readonly to: readonly string[];
-      /** The quota, recipients in 24 hours. */
-      readonly max24HourSend: number;
-      /** Recipients of the mails taken in the last 24 hours. */
-      readonly sentLast24Hours: number;
-    }
+  /** The SMTP sink refused a mail over its maximum send rate (454, as SES throttles it). */
+  | ({ readonly type: 'mail-throttled' } & ThrottledMail)
+  /** The SMTP sink's SES sandbox refused a mail to a recipient not verified (554, as SES does). */
+  | ({ readonly type: 'mail-rejected' } & RejectedMail)
+  /** The SMTP sink's SES sandbox refused a mail past its sending quota of 24 hours (454, as SES does). */
+  | ({ readonly type: 'mail-quota-exceeded' } & QuotaExceededMail)
   | {
       readonly type: 'bucket-created';
       readonly bucket: string;

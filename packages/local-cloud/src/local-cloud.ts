@@ -8,7 +8,6 @@ import { startAsyncInvocations } from './async-invocation.ts';
 import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
 import { endpointAuthorizer } from './endpoint-authorization.ts';
-import type { ExecutionStatusChangeEvent } from './execution-status-event.ts';
 import { startFunctionHosts } from './function-hosts.ts';
 import { lambdaInvokeApi } from './lambda-invoke.ts';
 import type { LocalCloudReporter } from './local-cloud-event.ts';
@@ -32,7 +31,7 @@ import {
 import { createLocalQueues, type LocalQueues } from './local-queues.ts';
 import { randomSecretValue } from './local-secrets.ts';
 import { LOCAL_STATE, lastFiredFile, pendingFiringsFile, pendingInvocationsFile } from './local-state.ts';
-import { startLocalTriggers } from './local-triggers.ts';
+import { type LocalTriggersOptions, startLocalTriggers } from './local-triggers.ts';
 import { checkTaskBundles, startLocalWorkflows } from './local-workflows.ts';
 import { startPipe } from './pipe.ts';
 import { startQueueConsumers } from './queue-consumers.ts';
@@ -98,14 +97,8 @@ export interface LocalCloudOptions {
    * (`executionStatusRule` of @sidestep/workflows). @default none
    */
   readonly executionStatusRule?: (stateMachineArns: readonly string[]) => LocalExecutionStatusRule;
-  /**
-   * Which Step Functions status change events are lost on their way to the bus, as AWS allows: Step
-   * Functions sends them best effort ("in some rare cases an event might not be delivered",
-   * https://docs.aws.amazon.com/eventbridge/latest/ref/event-delivery-level.html). A test drops an
-   * execution's to show what the scheduled sweep's backstop does without it. @default none: every
-   * event is delivered
-   */
-  readonly lostStatusChange?: (event: ExecutionStatusChangeEvent) => boolean;
+  /** Which Step Functions status change events are lost on their way to the bus, as AWS allows (see `startLocalTriggers`). */
+  readonly lostStatusChange?: LocalTriggersOptions['lostStatusChange'];
   /** EventBridge Pipes from queues to workflows (the export requests). @default none */
   readonly pipes?: readonly LocalPipe[];
   /** EventBridge Scheduler schedules and their operator rules. @default none */

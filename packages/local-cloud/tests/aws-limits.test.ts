@@ -17,6 +17,7 @@ import {
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
+  type MessageAttributeValue,
   QueueNameExists,
   SendMessageBatchCommand,
   SendMessageCommand,
@@ -109,26 +110,31 @@ afterAll(async () => {
   await endpoint?.stop();
 });
 
+/**
+ * Sends `body` with `attributes` to `url` (taken) and one byte more of body (refused): a message of
+ * exactly SQS's 1 MiB, body and attributes together, and the refusal of the byte past it.
+ */
+async function expectOneMiBExactly(
+  url: string,
+  body: string,
+  attributes: Record<string, MessageAttributeValue>,
+) {
+  await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body, MessageAttributes: attributes }));
+  expect(
+    await errorNameOf(
+      sqs.send(
+        new SendMessageCommand({ QueueUrl: url, MessageBody: `${body}x`, MessageAttributes: attributes }),
+      ),
+    ),
+  ).toBe('InvalidParameterValue');
+}
+
 describe('SQS limits', () => {
   // https://aws.amazon.com/about-aws/whats-new/2025/08/amazon-sqs-max-payload-size-1mib/
   it('takes a message of 1 MiB, body and attributes together, and refuses one byte more', async () => {
     const attributes = { type: { DataType: 'String', StringValue: 'mail.send' } };
     const attributeBytes = 'type'.length + 'String'.length + 'mail.send'.length;
-    const body = 'x'.repeat(MiB - attributeBytes);
-    await sqs.send(
-      new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, MessageAttributes: attributes }),
-    );
-    expect(
-      await errorNameOf(
-        sqs.send(
-          new SendMessageCommand({
-            QueueUrl: queueUrl,
-            MessageBody: `${body}x`,
-            MessageAttributes: attributes,
-          }),
-        ),
-      ),
-    ).toBe('InvalidParameterValue');
+    await expectOneMiBExactly(queueUrl, 'x'.repeat(MiB - attributeBytes), attributes);
   });
 
   it('keeps SQS’s own error codes as the SDK models them', async () => {
@@ -347,21 +353,11 @@ describe('SQS limits', () => {
     const url = await createQueue('limits-binary');
     const blob = (bytes: number) => ({ blob: { DataType: 'Binary', BinaryValue: new Uint8Array(bytes) } });
     // 'blob' + 'Binary' + the bytes, and the body: 1 MiB exactly.
-    const body = 'x'.repeat(MiB - 'blob'.length - 'Binary'.length - 300_000);
-    await sqs.send(
-      new SendMessageCommand({ QueueUrl: url, MessageBody: body, MessageAttributes: blob(300_000) }),
+    await expectOneMiBExactly(
+      url,
+      'x'.repeat(MiB - 'blob'.length - 'Binary'.length - 300_000),
+      blob(300_000),
     );
-    expect(
-      await errorNameOf(
-        sqs.send(
-          new SendMessageCommand({
-            QueueUrl: url,
-            MessageBody: `${body}x`,
-            MessageAttributes: blob(300_000),
-          }),
-        ),
-      ),
-    ).toBe('InvalidParameterValue');
     const batch = await sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: url,
