@@ -401,7 +401,7 @@ const SES_MAILBOX_SIMULATOR_DOMAIN = 'simulator.amazonses.com';
 function isVerifiedRecipient(address: string, verified: readonly string[]): boolean {
   // "or to the Amazon SES mailbox simulator" (the sandbox's restrictions, request-production-access.html).
   if (isMailboxSimulator(address)) return true;
-  const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+  const domain = domainOf(address);
   return verified.some((identity) =>
     identity.includes('@') ? identity === address : identity.toLowerCase() === domain,
   );
@@ -416,7 +416,12 @@ function counted(envelope: Envelope): readonly string[] {
 
 /** Whether `address` is the SES mailbox simulator's. */
 function isMailboxSimulator(address: string): boolean {
-  return address.slice(address.lastIndexOf('@') + 1).toLowerCase() === SES_MAILBOX_SIMULATOR_DOMAIN;
+  return domainOf(address) === SES_MAILBOX_SIMULATOR_DOMAIN;
+}
+
+/** The domain of `address`, in lower case (domain names compare in any case). */
+function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 }
 
 /**

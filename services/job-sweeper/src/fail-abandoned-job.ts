@@ -17,7 +17,7 @@ import {
   MAX_REASON_LENGTH,
 } from '@sidestep/jobs';
 import { latestRedriveCount } from '@sidestep/ledger';
-import { SidestepError } from '@sidestep/runtime';
+import { isPermanentError } from '@sidestep/runtime';
 import { UnsentMailNotQueuedError, UnsentMailRefusedError } from './errors.ts';
 import { type MailQueue, queuePendingMails, type SweepOptions, sweptJob } from './sweep-stale-jobs.ts';
 
@@ -198,7 +198,7 @@ export async function failAbandonedJob(
   // its own), and one whose mail no retry can queue (a permanent error, thrown once it is recorded:
   // the event's invocation and the sweep would otherwise fail on it again and again).
   const failure = queued && 'error' in queued ? { error: queued.error } : undefined;
-  if (isEnded(detail.status) && (failure === undefined || isPermanent(failure.error))) {
+  if (isEnded(detail.status) && (failure === undefined || isPermanentError(failure.error))) {
     await recordExecutionEnd(
       db,
       { executionArn: detail.executionArn, redriveCount, status: detail.status },
@@ -262,17 +262,12 @@ async function queueMails(
   return results.map((result) => result.id);
 }
 
-/** Whether `error` is one no retry cures (a sidestep error said permanent). */
-function isPermanent(error: unknown): boolean {
-  return error instanceof SidestepError && error.permanent;
-}
-
 /**
  * Records that an execution's end (its ARN, its redrive count at the end) was handled, by `by`: the
  * status change event's invocation or the sweep's backstop (`event <sweeper id>`, `sweep <sweeper
  * id>`). Recorded once; a second handling changes nothing.
  */
-export async function recordExecutionEnd(
+async function recordExecutionEnd(
   db: Queryable,
   end: { readonly executionArn: string; readonly redriveCount: number; readonly status: string },
   by: string,
