@@ -385,7 +385,7 @@ function awsEnvironment(
 }
 
 /**
- * `SIDESTEP_<ENV>_NETWORK=create` (with `_NETWORK_CIDR`, and the database as `_DATABASE_SECURITY_GROUP_ID`
+ * `SIDESTEP_<ENV>_NETWORK=create` (with `_NETWORK_CIDR`, `_NETWORK_ZONES`, and the database as `_DATABASE_SECURITY_GROUP_ID`
  * or `_DATABASE_CIDR`, and `_DATABASE_PORT`).
  */
 function networkSettings(
@@ -393,7 +393,21 @@ function networkSettings(
   read: (key: string) => string | undefined,
 ): NetworkSettings | undefined {
   const mode = read('NETWORK');
-  if (mode === undefined) return undefined;
+  const zones = read('NETWORK_ZONES');
+  const cidrBlock = read('NETWORK_CIDR');
+  if (mode === undefined) {
+    // Settings of a created network, without one, would change nothing: refused rather than ignored.
+    const unused = Object.entries({ NETWORK_ZONES: zones, NETWORK_CIDR: cidrBlock }).find(
+      ([, value]) => value !== undefined,
+    );
+    if (unused) {
+      throw new InfraConfigError(
+        `${name}.network`,
+        `SIDESTEP_${name.toUpperCase()}_${unused[0]} is set, but it configures the network the stack creates, and SIDESTEP_${name.toUpperCase()}_NETWORK is not "create"`,
+      );
+    }
+    return undefined;
+  }
   if (mode !== 'create') {
     throw new InfraConfigError(
       `${name}.network`,
@@ -411,7 +425,6 @@ function networkSettings(
       'a created network and subnet or security group ids exclude each other',
     );
   }
-  const cidrBlock = read('NETWORK_CIDR');
   const securityGroupId = read('DATABASE_SECURITY_GROUP_ID');
   const databaseCidrBlock = read('DATABASE_CIDR');
   const port = read('DATABASE_PORT');
@@ -424,6 +437,10 @@ function networkSettings(
   return {
     ...(cidrBlock ? { cidrBlock } : {}),
     ...(Object.keys(database).length > 0 ? { database } : {}),
+    // `Number` of what is no integer from 1 to 4 fails the validation, which names the setting.
+    ...(zones === undefined
+      ? {}
+      : { availabilityZoneCount: /^\d+$/.test(zones) ? Number(zones) : Number.NaN }),
   };
 }
 
@@ -448,7 +465,7 @@ function workflowLogSettings(name: string, read: (key: string) => string | undef
  * `_DATABASE_SECRET_ARN`, `_DATABASE_SECRET_KMS_KEY_ARN` (its customer-managed key; default none:
  * `aws/secretsmanager`), `_ALARM_TOPIC_ARN`, `_SUBNET_IDS`, `_SECURITY_GROUP_IDS`, `_TASK_SUBNET_IDS`,
  * `_TASK_SECURITY_GROUP_IDS` (comma-separated; tasks default to the functions' network), `_NETWORK=create`
- * (with `_NETWORK_CIDR`, `_DATABASE_SECURITY_GROUP_ID` or `_DATABASE_CIDR`, `_DATABASE_PORT`; instead of the ids),
+ * (with `_NETWORK_CIDR`, `_NETWORK_ZONES`, `_DATABASE_SECURITY_GROUP_ID` or `_DATABASE_CIDR`, `_DATABASE_PORT`; instead of the ids),
  * `_HOSTED_ZONE_ID`, `_ALARM_EMAIL`, `_WORKFLOW_LOG_LEVEL`, `_WORKFLOW_LOG_EXECUTION_DATA`,
  * `_LOG_RETENTION_DAYS`, `_JOB_RETENTION_DAYS`, `_STATE_BUCKET`, `_STATE_REGION`, `_GITHUB_OIDC_PROVIDER_ARN`,
  * `_ECS_SERVICE_LINKED_ROLE_EXISTS` (`true` when the account has the role), `_BUCKET_SUFFIX`
@@ -639,6 +656,13 @@ function validateNetworkSettings(
   const cidr = network.cidrBlock;
   if (cidr !== undefined && !isIpv4Cidr(cidr, 16, 24)) {
     fail('network.cidrBlock', `"${cidr}" is not an IPv4 CIDR block from /16 to /24`);
+  }
+  const zones = network.availabilityZoneCount;
+  if (zones !== undefined && (!Number.isInteger(zones) || zones < 1 || zones > 4)) {
+    fail(
+      'network.availabilityZoneCount',
+      'must be 1, 2, 3 or 4 (SIDESTEP_<ENV>_NETWORK_ZONES): a subnet in each zone, the VPC range split in 4',
+    );
   }
   const port = network.database?.port;
   if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65_535)) {

@@ -1,6 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { SERVICES, TASKS } from '@sidestep/registry';
-import { checkSecurityPolicy, environmentConfigs, InfraConfigError } from '../src/index.ts';
+import {
+  checkSecurityPolicy,
+  environmentConfigs,
+  InfraConfigError,
+  NETWORK_INTERFACE_ENDPOINTS,
+} from '../src/index.ts';
 import { STAGING, STAGING_SETTINGS, synthStack } from './environment-fixture.ts';
 import { all, type Json, one, ref } from './terraform-json.ts';
 
@@ -64,6 +70,30 @@ describe('Network (SIDESTEP_<ENV>_NETWORK=create)', () => {
         expect(subnet.lifecycle.precondition[0].error_message).toContain(service);
       }
     });
+  });
+
+  // Interface endpoints are billed per zone they are in (https://aws.amazon.com/privatelink/pricing/):
+  // the zone count is what an idle environment's network costs in proportion to.
+  it('puts the network in as many zones as it is told, each endpoint in every subnet, naming the setting when the region has too few', () => {
+    for (const availabilityZoneCount of [1, 3]) {
+      const tf = synthStack({
+        ...withoutVpc,
+        network: { database: { securityGroupId: 'sg-database' }, availabilityZoneCount },
+      });
+      const zoned = all(tf, 'aws_subnet');
+      expect(zoned).toHaveLength(availabilityZoneCount);
+      const ids = zoned.map(([address]) => ref(address, 'id'));
+      const interfaces = all(tf, 'aws_vpc_endpoint').filter(([, e]) => e.vpc_endpoint_type === 'Interface');
+      expect(interfaces).toHaveLength(INTERFACE_SERVICES.length);
+      for (const [, endpoint] of interfaces) expect(endpoint.subnet_ids).toEqual(ids);
+      for (const [, fn] of serviceFunctions(tf)) expect(fn.vpc_config.subnet_ids).toEqual(ids);
+      expect(zoned.at(-1)?.[1].lifecycle.precondition[0].error_message).toContain(
+        `needs ${availabilityZoneCount} availability zones`,
+      );
+      expect(zoned.at(-1)?.[1].lifecycle.precondition[0].error_message).toContain(
+        'set SIDESTEP_STAGING_NETWORK_ZONES lower',
+      );
+    }
   });
 
   // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AWS_Fargate-Regions.html lists the AZ
@@ -305,6 +335,36 @@ describe('network config', () => {
       database: { cidrBlock: '10.0.192.0/24' },
     });
     expect(read({})).toEqual({});
+  });
+
+  it("infra/README.md's Network row names every interface endpoint the network creates", () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const row = readme.split('\n').find((line) => line.startsWith('| `Network`'));
+    for (const service of NETWORK_INTERFACE_ENDPOINTS) expect(row).toContain(`\`${service}\``);
+  });
+
+  it('reads the zone count, 1 to 4, and refuses anything else naming the setting', () => {
+    const read = (zones: string) => () =>
+      environmentConfigs({
+        ...base,
+        SIDESTEP_STAGING_NETWORK: 'create',
+        SIDESTEP_STAGING_NETWORK_ZONES: zones,
+      }).staging.network;
+    expect(read('1')()).toEqual({ availabilityZoneCount: 1 });
+    expect(read('4')()).toEqual({ availabilityZoneCount: 4 });
+    for (const zones of ['0', '5', '1.5', 'two', ' 2', '0x2']) {
+      expect(read(zones)).toThrow(/^staging\.network\.availabilityZoneCount: .*SIDESTEP_<ENV>_NETWORK_ZONES/);
+    }
+  });
+
+  it('refuses the created network’s settings without a created network, rather than ignoring them', () => {
+    for (const setting of ['SIDESTEP_STAGING_NETWORK_ZONES', 'SIDESTEP_STAGING_NETWORK_CIDR']) {
+      expect(() =>
+        environmentConfigs({ ...base, [setting]: setting.endsWith('ZONES') ? '1' : '10.20.0.0/16' }),
+      ).toThrow(
+        new RegExp(`^staging\\.network: ${setting} is set, .* SIDESTEP_STAGING_NETWORK is not "create"`),
+      );
+    }
   });
 
   it('refuses a database range that is not an IPv4 CIDR from /16 to /32, or given with the database group', () => {

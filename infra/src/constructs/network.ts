@@ -61,6 +61,16 @@ export interface NetworkSettings {
    * @default none: the workload reaches no database
    */
   readonly database?: NetworkDatabase;
+  /**
+   * Availability zones: one private subnet in each, and every interface endpoint in every subnet. AWS
+   * bills an interface endpoint per zone it is in, by the hour, used or not
+   * (https://aws.amazon.com/privatelink/pricing/), so the endpoints, which are most of what an idle
+   * environment costs, cost in proportion to this (README, "What an environment costs when nothing
+   * runs"). One zone halves that; an outage of the zone then stops the functions and the batch task
+   * until it ends. At most 4: the VPC's range is split in 4.
+   * @default 2
+   */
+  readonly availabilityZoneCount?: number;
 }
 
 /**
@@ -91,8 +101,6 @@ export interface NetworkProps extends NetworkSettings {
   readonly environment: string;
   /** Region of the VPC; names the endpoint services. */
   readonly region: string;
-  /** Private subnets, one per availability zone. @default 2 */
-  readonly availabilityZoneCount?: number;
   /** Interface endpoints to create. @default {@link NETWORK_INTERFACE_ENDPOINTS} */
   readonly interfaceEndpoints?: readonly string[];
 }
@@ -108,8 +116,12 @@ const HTTPS = { ipProtocol: 'tcp', fromPort: 443, toPort: 443 } as const;
  * {@link Network.allowDatabaseAccess} or {@link Network.allowDatabaseEgress}); nothing may reach it.
  * The VPC's default security group is emptied.
  *
- * No NAT gateway: the endpoints cost less than a NAT gateway per zone and keep the traffic private.
- * A service added to the workload needs its endpoint here.
+ * No NAT gateway: the workload can send to AWS's services and its database and nowhere else. That
+ * costs more than a NAT gateway while nothing runs: 7 endpoints at $0.01 an hour each per zone against
+ * a NAT gateway's $0.045 (us-east-1: https://aws.amazon.com/privatelink/pricing/,
+ * https://aws.amazon.com/vpc/pricing/), $0.070 against $0.045 per zone; and less per byte, $0.01 a GB
+ * against $0.045, S3 free through its gateway endpoint either way. A service added to the workload
+ * needs its endpoint here.
  */
 export class Network extends Construct {
   /** The VPC. */
@@ -178,7 +190,7 @@ export class Network extends Construct {
           precondition: [
             {
               condition: Op.gt(Fn.lengthOf(usableZones), index),
-              errorMessage: `sidestep's network needs ${count} availability zones where Fargate runs tasks and every interface endpoint it creates (${interfaceEndpoints.join(', ')}) is offered; this region and account have fewer (set availabilityZoneCount lower, or use a network of your own)`,
+              errorMessage: `sidestep's network needs ${count} availability zones where Fargate runs tasks and every interface endpoint it creates (${interfaceEndpoints.join(', ')}) is offered; this region and account have fewer (set SIDESTEP_${props.environment.toUpperCase()}_NETWORK_ZONES lower, or use a network of your own)`,
             },
           ],
         },
