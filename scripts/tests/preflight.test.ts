@@ -181,6 +181,7 @@ describe('preflight, all green', () => {
       'ses',
       'ses',
       'ses',
+      'ses',
       'ecs-service-linked-role',
       'bucket-names',
       'bucket-names',
@@ -202,7 +203,7 @@ describe('preflight, all green', () => {
     const { output: table } = await preflight(realSettings(), [], { table: true });
     expect(table).toMatch(/^CHECK\s+VERDICT\s+SUBJECT\s+DETAIL/);
     expect(table).toMatch(/ecs-service-linked-role\s+ok\s+AWSServiceRoleForECS/);
-    expect(table).toContain('0 failed, 0 warning(s), 9 passed');
+    expect(table).toContain('0 failed, 0 warning(s), 10 passed');
   });
 
   it('lists every IAM action it calls (what the deploy role needs for it)', () => {
@@ -359,8 +360,12 @@ describe('preflight, SES', () => {
     expect(verdicts(run, 'ses')).toEqual([
       ['account', 'warn'],
       ['send rate', 'pass'],
+      ['24-hour quota', 'pass'],
       ['mail.acme.dev', 'warn'],
     ]);
+    expect(only(run, 'ses', '24-hour quota').detail).toBe(
+      `0 of 200 recipients sent in the last 24 hours in ${region}`,
+    );
     expect(only(run, 'ses', 'account').fix).toContain('production access');
     expect(only(run, 'ses', 'account').fix).toContain('SIDESTEP_STAGING_MAIL_SANDBOX_RECIPIENTS');
     expect(only(run, 'ses', 'mail.acme.dev').detail).toContain('the first apply creates it');
@@ -442,6 +447,37 @@ describe('preflight, SES', () => {
       expect([setting, only(run, 'ses', 'send rate').verdict]).toEqual([setting, 'pass']);
       expect(run.exitCode).toBe(0);
     }
+  });
+
+  // https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html: past the 24-hour
+  // quota SES throttles every send ("Daily message quota exceeded"); nothing paces it.
+  it('shows the 24-hour quota used, warns from 80% with the redrive to run when it frees, and says an unlimited one', async () => {
+    const quotaRow = async (sendQuota: Record<string, number>) => {
+      greenAccount();
+      sesv2
+        .on(GetAccountCommand)
+        .resolves({ SendingEnabled: true, ProductionAccessEnabled: true, SendQuota: sendQuota });
+      const run = await preflight(realSettings(), ['--only', 'ses']);
+      expect(run.exitCode).toBe(0);
+      return only(run, 'ses', '24-hour quota');
+    };
+    expect(await quotaRow({ MaxSendRate: 14, Max24HourSend: 50_000, SentLast24Hours: 39_999 })).toMatchObject(
+      {
+        verdict: 'pass',
+        detail: `39999 of 50000 recipients sent in the last 24 hours in ${region}`,
+      },
+    );
+    expect(await quotaRow({ MaxSendRate: 14, Max24HourSend: 50_000, SentLast24Hours: 40_000 })).toMatchObject(
+      {
+        verdict: 'warn',
+        detail: expect.stringContaining('Daily message quota exceeded'),
+        fix: expect.stringContaining('sidestep dlq redrive mail'),
+      },
+    );
+    expect(await quotaRow({ MaxSendRate: 14, Max24HourSend: -1, SentLast24Hours: 12 })).toMatchObject({
+      verdict: 'pass',
+      detail: `unlimited in ${region}`,
+    });
   });
 
   it('warns when GetAccount does not say the maximum send rate', async () => {

@@ -48,6 +48,8 @@ export const mailCheck: PreflightCheck = {
     }
     const rate = sendRateResult(config, account);
     if (rate) results.push(rate);
+    const quota = dailyQuotaResult(config, account);
+    if (quota) results.push(quota);
 
     const identity = config.mail.domain ?? config.mail.fromAddress;
     try {
@@ -82,6 +84,32 @@ export const mailCheck: PreflightCheck = {
     return results;
   },
 };
+
+/** At this share of the 24-hour quota used, the quota row warns. */
+const DAILY_QUOTA_WARN_SHARE = 0.8;
+
+/**
+ * The account's 24-hour sending quota, `SendQuota.Max24HourSend` and `SentLast24Hours` of GetAccount
+ * (-1: unlimited; https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendQuota.html). Nothing
+ * paces it: past it SES throttles every send ("Daily message quota exceeded",
+ * https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html), and the mails go back
+ * to the queue until dead-lettered with that reason, for a redrive once the rolling window frees room.
+ * A warning from 80% used; never a failure (a deploy does not change it).
+ */
+function dailyQuotaResult(config: EnvironmentConfig, account: GetAccountResponse): CheckResult | undefined {
+  const max = account.SendQuota?.Max24HourSend;
+  if (max === undefined) return undefined;
+  const result = resultsFor('ses', '24-hour quota');
+  if (max < 0) return result('pass', `unlimited in ${config.region}`);
+  const sent = account.SendQuota?.SentLast24Hours ?? 0;
+  const detail = `${sent} of ${max} recipients sent in the last 24 hours in ${config.region}`;
+  if (sent < max * DAILY_QUOTA_WARN_SHARE) return result('pass', detail);
+  return result(
+    'warn',
+    `${detail}: past the quota SES throttles every send, and the mail-dispatcher's mails go back to the queue until dead-lettered ("Daily message quota exceeded")`,
+    `redrive the mail DLQ (\`sidestep dlq redrive mail\`) once this shows room again, and request a higher quota (${SEND_RATE_INCREASE}) if bursts outgrow it`,
+  );
+}
 
 /**
  * `SIDESTEP_<ENV>_MAIL_MAX_SEND_RATE` (the mail-dispatcher's `MAIL_MAX_SEND_RATE`) against the

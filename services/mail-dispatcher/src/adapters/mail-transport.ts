@@ -316,7 +316,10 @@ const NOT_CONNECTED_TIMEOUT = /did not establish a connection/;
  * What a failed SES v2 `SendEmail` says about the mail. An HTTP error is definite: throttling or a
  * 5xx leaves it not sent (what the SDK's own retry policy would retry), any other 4xx rejects it; a
  * 2xx the SDK could not read is unknown (SES took the mail)
- * (`MessageRejected`, an unverified sender, a paused account: the reason goes to the DLQ). Without
+ * (`MessageRejected`, an unverified sender, a paused account: the reason goes to the DLQ). SES sends
+ * nothing for a call that failed ("If an Amazon SES call to send an email fails, Amazon SES returns an
+ * error message to your application and the email isn't sent":
+ * https://docs.aws.amazon.com/ses/latest/dg/troubleshoot-error-messages.html), a 5xx included. Without
  * an answer, the request reached SES unless the connection was never made: SendEmail has no
  * idempotency token, so the mail may have been sent.
  * https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html
