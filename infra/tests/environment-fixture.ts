@@ -1,4 +1,5 @@
 import type { ServiceManifest } from '@sidestep/manifest';
+import { executionStatusRule, SCHEDULES } from '@sidestep/workflows';
 import { Testing } from 'cdktn';
 import { type EnvironmentConfig, SidestepStack } from '../src/index.ts';
 import type { Json } from './terraform-json.ts';
@@ -36,6 +37,18 @@ export const STAGING_SETTINGS: Readonly<Record<string, string>> = {
   SIDESTEP_STAGING_MAIL_DOMAIN: 'staging.mail.acme.dev',
   SIDESTEP_STAGING_NOTIFY_ADDRESS: 'ops@acme.dev',
 };
+
+/**
+ * The services rules and schedules invoke asynchronously (each gets its event invoke config and
+ * async-failures queue): the workflow-ended rule's target and every schedule's service target, so a
+ * service or schedule added changes what the tests expect without editing them.
+ */
+export const ASYNC_INVOKED_SERVICES: readonly string[] = [
+  ...new Set([
+    executionStatusRule(['arn:aws:states:eu-west-1:123456789012:stateMachine:any']).service,
+    ...SCHEDULES.flatMap(({ target }) => (target.kind === 'function' ? [target.service] : [])),
+  ]),
+];
 
 /** The synthesized Terraform JSON of the whole environment stack for `config` (its services' manifests replaced by `services`). */
 export function synthStack(config: EnvironmentConfig, services?: readonly ServiceManifest[]): Json {

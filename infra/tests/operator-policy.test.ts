@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { STAGING, synthStack } from './environment-fixture.ts';
+import { SERVICES } from '@sidestep/registry';
+import { ASYNC_INVOKED_SERVICES, STAGING, synthStack } from './environment-fixture.ts';
 import { all, one, ref, statements } from './terraform-json.ts';
 
 const tf = synthStack(STAGING);
@@ -26,24 +27,34 @@ describe('the operator policy', () => {
 
   it('lists exactly the CLI’s actions, each on the environment’s own resources', () => {
     const policy = operatorStatements();
-    const queues = ['mail', 'export-requests'];
+    // Every service's queue in the registry's order, then the export workflow's.
+    const queues = [
+      ...SERVICES.flatMap(({ manifest }) => (manifest.queue ? [manifest.queue.name] : [])),
+      'export-requests',
+    ];
+    expect(queues).toEqual(expect.arrayContaining(['mail', 'export-requests']));
+    const asyncFailures = ASYNC_INVOKED_SERVICES.map((service) =>
+      at('sqs', `sidestep-staging-${service}-async-failures`),
+    );
     expect(policy.ReadQueues).toMatchObject({
       Action: ['sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
       Resource: [
         ...queues.map((queue) => at('sqs', `sidestep-staging-${queue}`)),
         ...queues.map((queue) => at('sqs', `sidestep-staging-${queue}-dlq`)),
-        at('sqs', 'sidestep-staging-job-sweeper-async-failures'),
+        ...asyncFailures,
       ],
     });
-    // `async-failures`: the job-sweeper (its schedule's and the workflow-ended rule's target) alone.
+    // `async-failures`: the services rules and schedules invoke (the job-sweeper: its schedule's and
+    // the workflow-ended rule's target), and no other.
     expect(policy.ReinvokeAsyncFailures).toMatchObject({
       Action: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage'],
-      Resource: at('sqs', 'sidestep-staging-job-sweeper-async-failures'),
     });
-    expect(policy.InvokeAsyncServices).toMatchObject({
-      Action: ['lambda:InvokeFunction'],
-      Resource: at('lambda', 'function:sidestep-staging-job-sweeper'),
-    });
+    expect([policy.ReinvokeAsyncFailures?.Resource].flat()).toEqual(asyncFailures);
+    expect(policy.InvokeAsyncServices).toMatchObject({ Action: ['lambda:InvokeFunction'] });
+    expect([policy.InvokeAsyncServices?.Resource].flat()).toEqual(
+      ASYNC_INVOKED_SERVICES.map((service) => at('lambda', `function:sidestep-staging-${service}`)),
+    );
+    expect(asyncFailures).toContain(at('sqs', 'sidestep-staging-job-sweeper-async-failures'));
     expect(policy.RedriveDeadLetters?.Resource).toEqual(
       queues.map((queue) => at('sqs', `sidestep-staging-${queue}-dlq`)),
     );

@@ -427,10 +427,8 @@ describe('SidestepStack', () => {
     });
     // Every service, the new one, and the export download endpoint (the export-finalizer's second handler).
     expect(all(out, 'aws_lambda_function')).toHaveLength(SERVICES.length + 2);
-    // mail + DLQ, reports + DLQ, the import trigger's DLQ, export requests + DLQ, the schedules' DLQ,
-    // the workflow-ended rule's DLQ, the mail-events rule's DLQ, the job-sweeper's asynchronous
-    // invocation failures.
-    expect(all(out, 'aws_sqs_queue')).toHaveLength(11);
+    // The registered services' queues and the rest, and the new service's queue and its DLQ: nothing more.
+    expect(all(out, 'aws_sqs_queue')).toHaveLength(all(tf, 'aws_sqs_queue').length + 2);
     expect(statements(out, 'sidestep-staging-report-builder').flatMap((s) => s.Action)).not.toContain(
       'ses:SendEmail',
     );

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { SERVICES, TASKS } from '@sidestep/registry';
 import { DATA_RESOURCE_TYPES, environmentConfigs, InfraConfigError } from '../src/index.ts';
 import { STAGING, synthStack } from './environment-fixture.ts';
 import { all, type Json, one, ref } from './terraform-json.ts';
@@ -64,7 +65,7 @@ describe('an environment stack by default (deletion protection)', () => {
   it('keeps force_destroy and force_delete off, so no apply can empty a bucket or a repository', () => {
     for (const [, body] of all(protectedStack, 'aws_s3_bucket')) expect(body.force_destroy).toBe(false);
     const repositories = all(protectedStack, 'aws_ecr_repository');
-    expect(repositories).toHaveLength(6);
+    expect(repositories).toHaveLength(SERVICES.length + TASKS.length);
     for (const [, body] of repositories) expect(body.force_delete).toBe(false);
   });
 });
@@ -81,7 +82,7 @@ describe('an environment stack with SIDESTEP_<ENV>_TEARDOWN=true', () => {
     expect(buckets).toHaveLength(3);
     for (const [, body] of buckets) expect(body.force_destroy).toBe(true);
     const repositories = all(teardownStack, 'aws_ecr_repository');
-    expect(repositories).toHaveLength(6);
+    expect(repositories).toHaveLength(SERVICES.length + TASKS.length);
     for (const [, body] of repositories) expect(body.force_delete).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { STAGING, synthStack } from './environment-fixture.ts';
+import { ASYNC_INVOKED_SERVICES, STAGING, synthStack } from './environment-fixture.ts';
 import { all, type Json, one, ref, statementFor, statements } from './terraform-json.ts';
 
 const tf: Json = synthStack(STAGING);
@@ -112,7 +112,8 @@ describe('the workflow-ended rule', () => {
     });
   });
 
-  it('gives the asynchronous invocation config to the one function rules and schedules invoke', () => {
-    expect(all(tf, 'aws_lambda_function_event_invoke_config')).toHaveLength(1);
+  it('gives the asynchronous invocation config to the functions rules and schedules invoke, and no other', () => {
+    expect(ASYNC_INVOKED_SERVICES).toContain('job-sweeper');
+    expect(all(tf, 'aws_lambda_function_event_invoke_config')).toHaveLength(ASYNC_INVOKED_SERVICES.length);
   });
 });

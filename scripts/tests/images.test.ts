@@ -214,13 +214,15 @@ describe('images --dry-run', () => {
 
     const { ran, files } = await images([...changedOnly, '--tfvars-file', 'images.tfvars.json'], existing);
     expect(ran.map((command) => shellQuote(command))).toEqual(out);
+    // Every registered service and task: the commit's tag, but the mail-dispatcher's existing image.
     expect(JSON.parse(files.get('images.tfvars.json') ?? '{}')).toEqual({
+      ...Object.fromEntries(
+        [...SERVICES, ...TASKS].map(({ manifest }) => [
+          `image_tag_${manifest.name.replaceAll('-', '_')}`,
+          SHA,
+        ]),
+      ),
       image_tag_mail_dispatcher: 'feedfacefeedfacefeedfacefeedfacefeedface',
-      image_tag_status_updater: SHA,
-      image_tag_export_finalizer: SHA,
-      image_tag_job_sweeper: SHA,
-      image_tag_ops_ledger: SHA,
-      image_tag_batch_worker: SHA,
     });
   });
 

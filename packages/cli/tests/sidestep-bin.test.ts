@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { signIn } from '@sidestep/console/testing';
 import { sampleImportStaging, sampleJobDetail } from '@sidestep/ledger/testing';
+import { QUEUES } from '@sidestep/ops';
 import { BUNDLE_INPUTS, type BundleInputs, freshBundle } from '../src/fresh-bundle.ts';
 import { render } from '../src/render.ts';
 import { table, when } from '../src/table.ts';
@@ -342,7 +343,7 @@ describe('the sidestep bin', () => {
       error: {
         name: 'UnknownNameError',
         field: 'queue',
-        message: expect.stringContaining('declared: mail, export-requests'),
+        message: expect.stringContaining(`declared: ${QUEUES.join(', ')}`),
       },
     });
   });

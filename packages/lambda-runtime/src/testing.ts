@@ -206,8 +206,9 @@ export async function expectCompiledCodeFromImage(image: LambdaImage): Promise<v
       /^\[compile cache\] V8 code cache for ESM file:\/\/\S*\/([^/\s]+\.mjs) was accepted/.exec(line)?.[1] ??
       [],
   );
+  // The handler at least: a service whose init code esbuild merged into it (`mergeInitChunks`) loads
+  // no other module at a cold start; every module that was loaded and not accepted is in `missed`.
   expect(accepted).toContain('handler.mjs');
-  expect(accepted.length).toBeGreaterThan(1);
   // A module of the image that the cache did not have ("was not initialized"), or had and V8 refused.
   const missed = report.filter(
     (line) =>
