@@ -11,7 +11,8 @@ if (!queueUrl) {
 const to = process.env.MAIL_TO ?? 'ops@example.com';
 
 // The SQS client comes from the environment: AWS_ENDPOINT_URL, AWS_REGION and credentials.
-const producer = new Producer({ queueUrl });
+// jobTypes: the mail queue takes mail.send jobs only; another type is refused before sending.
+const producer = new Producer({ queueUrl, jobTypes: ['mail.send'] });
 const results = await producer.enqueue([
   {
     type: 'mail.send',

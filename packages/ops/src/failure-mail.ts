@@ -35,9 +35,11 @@ export async function queueFailureMail(context: OpsContext, job: FailedJob): Pro
     const { QueueUrl } = await context.clients.sqs.send(
       new GetQueueUrlCommand({ QueueName: resourceName(context.environment, MAIL_QUEUE) }),
     );
-    const [result] = await new Producer({ queueUrl: QueueUrl ?? '', sqs: context.clients.sqs }).enqueue([
-      mail,
-    ]);
+    const [result] = await new Producer({
+      queueUrl: QueueUrl ?? '',
+      sqs: context.clients.sqs,
+      jobTypes: ['mail.send'],
+    }).enqueue([mail]);
     if (result?.status === 'sent') return { status: 'queued', id: mail.id, to: job.recipient };
     const reason =
       result?.status === 'invalid'

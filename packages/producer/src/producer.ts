@@ -9,8 +9,10 @@ import {
 } from '@aws-sdk/client-sqs';
 import {
   ContractValidationError,
+  JOB_CONTRACTS,
   type Job,
   type JobInput,
+  type JobType,
   messageSize,
   parseJob,
   sqsJson,
@@ -47,6 +49,13 @@ export type EnqueueResult =
 export interface ProducerOptions {
   /** The queue URL, e.g. the one `sidestep-<env>-mail` has. */
   readonly queueUrl: string;
+  /**
+   * The job types the queue's consumer takes: its service manifest's `queue.jobTypes` (`['mail.send']`
+   * for `sidestep-<env>-mail`). A job of another type is `invalid`, naming `type`, rather than sent and
+   * then dead-lettered by the consumer as a schema violation. An unknown type here throws.
+   * @default every job type of the contracts
+   */
+  readonly jobTypes?: readonly JobType[];
   /** @default a new SQSClient from the environment (AWS_ENDPOINT_URL works for the local cloud) */
   readonly sqs?: SQSClient;
   /** SendMessageBatch calls in flight at once. @default 4 */
@@ -102,9 +111,25 @@ export class Producer {
   readonly #maxAttempts: number;
   readonly #baseDelayMs: number;
   readonly #claimCheck: ClaimCheckTarget | undefined;
+  readonly #jobTypes: ReadonlySet<string> | undefined;
 
   constructor(options: ProducerOptions) {
     this.#queueUrl = options.queueUrl;
+    if (options.jobTypes !== undefined) {
+      const unknown = options.jobTypes.filter((type) => !Object.hasOwn(JOB_CONTRACTS, type));
+      if (options.jobTypes.length === 0 || unknown.length > 0) {
+        throw new ContractValidationError([
+          {
+            field: 'jobTypes',
+            message:
+              unknown.length > 0
+                ? `${unknown.map((type) => JSON.stringify(type)).join(', ')} is not a job type of the contracts (${Object.keys(JOB_CONTRACTS).join(', ')})`
+                : 'lists no job type: leave it out for any',
+          },
+        ]);
+      }
+      this.#jobTypes = new Set(options.jobTypes);
+    }
     this.#sqs = options.sqs ?? new SQSClient({});
     this.#concurrency = Math.max(1, options.concurrency ?? 4);
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 4);
@@ -151,6 +176,14 @@ export class Producer {
           id: id === undefined ? randomUUID() : id,
           createdAt: createdAt === undefined ? new Date().toISOString() : createdAt,
         });
+        if (this.#jobTypes && !this.#jobTypes.has(job.type)) {
+          throw new ContractValidationError([
+            {
+              field: 'type',
+              message: `"${job.type}" is not a job type this queue takes (${[...this.#jobTypes].join(', ')})`,
+            },
+          ]);
+        }
         // An id names one job: a second job with it would reach the consumer as a duplicate of the
         // first (skipped, or dead-lettered when it differs), so it is refused here instead.
         const first = firstWithId.get(job.id);

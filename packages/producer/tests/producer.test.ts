@@ -290,6 +290,39 @@ describe('Producer', () => {
     expect(bodies.map((body) => JSON.parse(body).id).sort()).toEqual(['mail-0', 'mail-2']);
   });
 
+  // A consumer dead-letters a job its queue's contract does not list (SchemaViolationError, naming
+  // `type`): the producer told the queue's job types refuses it before it is sent.
+  it('refuses a job of a type the queue does not take, naming the field type, and sends the others', async () => {
+    const queueUrl = await queue('producer-job-types');
+    const exportRequest = {
+      type: 'export.requested' as const,
+      version: 1 as const,
+      id: 'export-1',
+      payload: { requestedBy: 'ops@example.com' },
+    };
+    const producer = new Producer({ queueUrl, sqs, jobTypes: ['mail.send'] });
+    const results = await producer.enqueue([mail(0), exportRequest, mail(2)]);
+    expect(results.map((result) => result.status)).toEqual(['sent', 'invalid', 'sent']);
+    const refused = results[1];
+    if (refused?.status === 'invalid') {
+      expect(refused.error.field).toBe('type');
+      expect(refused.error.message).toContain(
+        '"export.requested" is not a job type this queue takes (mail.send)',
+      );
+    }
+    expect((await drain(queueUrl)).map((body) => JSON.parse(body).id).sort()).toEqual(['mail-0', 'mail-2']);
+    // Without jobTypes, any type of the contracts goes (the queue's consumer then decides).
+    expect((await new Producer({ queueUrl, sqs }).enqueue([exportRequest]))[0]?.status).toBe('sent');
+  });
+
+  it('throws for jobTypes naming no type or a type the contracts do not have, naming the field', () => {
+    for (const jobTypes of [[], ['mail.sent']]) {
+      expect(() => new Producer({ queueUrl: 'http://unused', jobTypes: jobTypes as never })).toThrow(
+        expect.objectContaining({ field: 'jobTypes' }),
+      );
+    }
+  });
+
   // SQS refuses U+FFFE and U+FFFF in a body (InvalidMessageContents, API_SendMessage): a reason
   // quoting one was refused for good, though JSON can carry it escaped.
   it('sends a job whose text holds U+FFFE or U+FFFF, escaped, and it reads back the same', async () => {

@@ -16,7 +16,7 @@ export class ProducerMailQueue implements MailQueue {
 
   /** A mail queue on `queueUrl`, with a client from the environment (AWS_ENDPOINT_URL locally). */
   static forQueue(queueUrl: string): ProducerMailQueue {
-    return new ProducerMailQueue(new Producer({ queueUrl }));
+    return new ProducerMailQueue(new Producer({ queueUrl, jobTypes: ['mail.send'] }));
   }
 
   async send(mails: readonly MailSendJobInput[]): Promise<readonly MailQueueResult[]> {
