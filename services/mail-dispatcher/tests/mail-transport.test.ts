@@ -562,6 +562,7 @@ async function withSesEndpoint(
   status: number | 'hang up' | 'no answer' | 'cut answer',
   run: (requests: { path: string; body: Record<string, unknown> }[]) => Promise<void>,
   errorType = 'MessageRejected',
+  errorMessage = 'Email address is not verified.',
 ) {
   const requests: { path: string; body: Record<string, unknown> }[] = [];
   const server = createServer((request, response) => {
@@ -582,11 +583,7 @@ async function withSesEndpoint(
         'x-amzn-errortype': errorType,
       });
       response.end(
-        JSON.stringify(
-          status === 200
-            ? { MessageId: `ses-${requests.length}` }
-            : { message: 'Email address is not verified.' },
-        ),
+        JSON.stringify(status === 200 ? { MessageId: `ses-${requests.length}` } : { message: errorMessage }),
       );
     });
   });
@@ -645,6 +642,45 @@ describe('createMailSender (ses)', () => {
         message: expect.stringContaining('Email address is not verified.'),
       });
     });
+  });
+
+  // SES refuses every mail while the account's sending is paused or its 24-hour quota used up
+  // (API_SendEmail's errors; manage-sending-quotas-errors.html): the reason each dead letter carries
+  // says what to mend, and that a redrive sends them then.
+  it('says what to do in the reason of a refusal of the account, paused or over its 24-hour quota, and not of a mail’s', async () => {
+    for (const [status, errorType, errorMessage, remedy] of [
+      [
+        400,
+        'SendingPausedException',
+        'Sending is paused for this account.',
+        'redrive the mail DLQ once it is resumed',
+      ],
+      [
+        400,
+        'ThrottlingException',
+        'Daily message quota exceeded.',
+        "the account's 24-hour sending quota is used up",
+      ],
+      [400, 'MessageRejected', 'Email address is not verified.', undefined],
+    ] as const) {
+      await withSesEndpoint(
+        status,
+        async () => {
+          const sender = await createMailSender({ kind: 'ses' });
+          const error = (await sender.send(mail(9)).catch((thrown: unknown) => thrown)) as Error;
+          expect(error).toMatchObject({ name: 'MailTransportError' });
+          expect([errorType, error.message.includes('redrive the mail DLQ')]).toEqual([
+            errorType,
+            remedy !== undefined,
+          ]);
+          // After SES's own words.
+          if (remedy)
+            expect(error.message.indexOf(remedy)).toBeGreaterThan(error.message.indexOf(`${errorMessage} (`));
+        },
+        errorType,
+        errorMessage,
+      );
+    }
   });
 
   // A 200 is SES's "Composes an email message and immediately queues it for sending"

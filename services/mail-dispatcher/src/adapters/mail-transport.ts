@@ -93,8 +93,9 @@ export async function createMailSender(
         // Classified on the transport's own error; only its summary leaves this adapter.
         const outcome = config.kind === 'ses' ? sesFailure(error) : smtpFailure(error, handOver.started);
         const failure = transportFailure(error);
+        const remedy = accountRemedy(failure);
         throw new MailTransportError(
-          `mail transport ${config.kind} failed${outcome === 'unknown' ? ' after it handed the mail over' : ''}${failureCodes(failure)}: ${failure.message}`,
+          `mail transport ${config.kind} failed${outcome === 'unknown' ? ' after it handed the mail over' : ''}${failureCodes(failure)}: ${failure.message}${remedy ? ` (${remedy})` : ''}`,
           failure,
           outcome,
         );
@@ -171,6 +172,33 @@ export function transportFailure(error: unknown): TransportFailure {
 }
 
 /** ` (MessageRejected, HTTP 400)`, ` (EENVELOPE, RCPT TO answered 550)`: the codes for the reason. */
+/**
+ * What to do about a refusal of the account's sending rather than of the mail, keyed by SES's error
+ * code (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html#API_SendEmail_Errors):
+ * every mail meets it until the account is mended, and each is dead-lettered with this in its
+ * reason, so an operator reading one dead letter learns what to mend and that a redrive then sends
+ * them all (nothing of theirs was sent: a failed call sends nothing).
+ */
+const ACCOUNT_REMEDIES: Readonly<Record<string, string>> = {
+  SendingPausedException:
+    'sending is paused for the account or its configuration set, by SES (bounces, complaints) or an operator: `npm run preflight` says which; redrive the mail DLQ once it is resumed',
+  AccountSuspendedException:
+    "SES has stopped the account's sending (the SES console's account dashboard says why): redrive the mail DLQ once it sends again",
+  MailFromDomainNotVerifiedException:
+    "the MAIL FROM domain is not verified (its MX and SPF records: infra's HOSTED_ZONE_ID creates them, or publish them): redrive the mail DLQ once it is",
+};
+
+/** The 24-hour quota's refusal, SES's API and SMTP alike (manage-sending-quotas-errors.html). */
+const DAILY_QUOTA = /Daily message quota exceeded/i;
+
+/** What to do about `failure` when it refuses the account rather than the mail (SES's API or SMTP). */
+function accountRemedy(failure: TransportFailure): string | undefined {
+  if (DAILY_QUOTA.test(failure.message)) {
+    return "the account's 24-hour sending quota is used up: redrive the mail DLQ once `npm run preflight` shows room";
+  }
+  return Object.hasOwn(ACCOUNT_REMEDIES, failure.name) ? ACCOUNT_REMEDIES[failure.name] : undefined;
+}
+
 function failureCodes(failure: TransportFailure): string {
   const codes = [
     failure.name === 'Error' ? undefined : failure.name,
