@@ -107,7 +107,7 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
     case 'mail-rejected':
       return `${tag('red', 'mail')} ${paint('bold', 'rejected')}: to ${event.to.join(', ')} refused with 554 ${paint(
         'gray',
-        `(the SES sandbox: not verified: ${event.unverified.join(', ')})`,
+        `(not a verified SES identity: ${event.unverified.join(', ')})`,
       )}`;
     case 'mail-quota-exceeded':
       return `${tag('yellow', 'mail')} ${paint('bold', 'throttled')}: to ${event.to.join(', ')} refused with 454 ${paint(

@@ -42,6 +42,7 @@ import {
   claimCheckBucketName,
   exportsBucketName,
   importsBucketName,
+  LOCAL_MAIL_FROM,
   type LocalResources,
   needsDatabase,
 } from './service-environment.ts';
@@ -566,13 +567,18 @@ function startMailSink(
           links: mail.links,
         }),
       onError: (error) => reporter({ type: 'error', source: 'smtp sink', message: error.message }),
+      // The stack's SES identity: the domain of the MAIL_FROM the services are given.
+      verifiedSenders: {
+        identities: [LOCAL_MAIL_FROM.slice(LOCAL_MAIL_FROM.indexOf('@') + 1)],
+        region: LOCAL_REGION,
+      },
+      onRejected: (mail) => reporter({ type: 'mail-rejected', ...mail }),
       ...(maxSendRate !== undefined
         ? { maxSendRate, onThrottle: (mail) => reporter({ type: 'mail-throttled', ...mail }) }
         : {}),
       ...(sandboxRecipients !== undefined
         ? {
             sandbox: { verifiedRecipients: sandboxRecipients, region: LOCAL_REGION },
-            onRejected: (mail) => reporter({ type: 'mail-rejected', ...mail }),
             onQuotaExceeded: (mail) => reporter({ type: 'mail-quota-exceeded', ...mail }),
           }
         : {}),

@@ -3,7 +3,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { checkSendRate } from '@sidestep/manifest';
-import { simpleParser } from 'mailparser';
+import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { createSendRateBucket } from './send-rate.ts';
 
@@ -37,14 +37,26 @@ export interface ThrottledMail {
   readonly throttled: number;
 }
 
-/** A mail the sink refused as the SES sandbox refuses one to a recipient that is not verified. */
+/**
+ * A mail the sink refused as SES refuses one from a sender, or (in the sandbox) to a recipient, that is
+ * not a verified identity.
+ */
 export interface RejectedMail {
   /** Envelope recipients (RCPT TO). */
   readonly to: readonly string[];
   /** Envelope sender (MAIL FROM). */
   readonly from: string;
-  /** The recipients not verified, which the refusal names. */
+  /** The addresses not verified, which the refusal names. */
   readonly unverified: readonly string[];
+}
+
+/**
+ * The identities SES may send from (email addresses, or domains whose every address counts) and the
+ * region the refusal names. SES sends only from a verified identity, in the sandbox and out of it.
+ */
+export interface SmtpVerifiedSenders {
+  readonly identities: readonly string[];
+  readonly region: string;
 }
 
 /**
@@ -103,7 +115,17 @@ export interface SmtpSinkOptions {
    * @default none: every recipient is taken
    */
   readonly sandbox?: SmtpSandbox;
-  /** Called after a mail was refused by {@link sandbox}. */
+  /**
+   * The identities mail may come from: SES refuses a mail whose sender is not a verified identity
+   * ("Email address is not verified. ... This error could apply to the From, Source, Sender, or
+   * Return-Path address": https://docs.aws.amazon.com/ses/latest/dg/troubleshoot-error-messages.html),
+   * so a mail whose envelope sender (MAIL FROM, the Return-Path) or `From:` address is none of these is
+   * refused `554 Message rejected: Email address is not verified. The following identities failed the
+   * check in region <REGION>: <addresses>` after DATA and not stored.
+   * @default none: every sender is taken
+   */
+  readonly verifiedSenders?: SmtpVerifiedSenders;
+  /** Called after a mail was refused by {@link verifiedSenders} or {@link sandbox}. */
   readonly onRejected?: (mail: RejectedMail) => void;
   /** Called after a mail was refused for being over the sandbox's sending quota of 24 hours. */
   readonly onQuotaExceeded?: (mail: QuotaExceededMail) => void;
@@ -141,27 +163,35 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
   await mkdir(outboxDir, { recursive: true });
   const quota = options.sandbox ? dailyQuota(options.sandbox.max24HourSend ?? 200, options) : undefined;
 
+  /** SES's refusal of a mail naming addresses that are not verified identities, reported. */
+  const notVerified = (envelope: Envelope, unverified: readonly string[], region: string): Error => {
+    options.onRejected?.({ ...envelope, unverified });
+    return smtpRefusal(
+      554,
+      `Message rejected: Email address is not verified. The following identities failed the check in region ${region.toUpperCase()}: ${unverified.join(', ')}`,
+    );
+  };
+
+  /** The refusal of a mail whose envelope sender or `From:` is not a verified identity. */
+  const senderRefusal = (envelope: Envelope, parsed: ParsedMail): Error | undefined => {
+    const { verifiedSenders } = options;
+    if (!verifiedSenders) return undefined;
+    const senders = [envelope.from, ...(parsed.from?.value ?? []).map((from) => from.address ?? '')];
+    const unverified = [...new Set(senders)].filter(
+      (sender) => !isVerifiedIdentity(sender, verifiedSenders.identities),
+    );
+    return unverified.length === 0 ? undefined : notVerified(envelope, unverified, verifiedSenders.region);
+  };
+
   /** The sandbox's refusal of a mail to a recipient not verified: sent to no one (a mail refused takes no place in the rate). */
   const sandboxRefusal = (envelope: Envelope): Error | undefined => {
     const { sandbox } = options;
     if (!sandbox) return undefined;
     const unverified = envelope.to.filter((to) => !isVerifiedRecipient(to, sandbox.verifiedRecipients));
-    if (unverified.length === 0) return undefined;
-    options.onRejected?.({ ...envelope, unverified });
-    return smtpRefusal(
-      554,
-      `Message rejected: Email address is not verified. The following identities failed the check in region ${sandbox.region.toUpperCase()}: ${unverified.join(', ')}`,
-    );
+    return unverified.length === 0 ? undefined : notVerified(envelope, unverified, sandbox.region);
   };
 
-  const store = async (raw: Buffer, envelope: Envelope): Promise<DeliveredMail> => {
-    // mailparser decodes encoded-word subjects (=?UTF-8?...?=) and quoted-printable or base64
-    // bodies, so the report is readable.
-    const parsed = await simpleParser(raw, {
-      skipHtmlToText: true,
-      skipTextToHtml: true,
-      skipImageLinks: true,
-    });
+  const store = async (raw: Buffer, envelope: Envelope, parsed: ParsedMail): Promise<DeliveredMail> => {
     const messageId = parsed.messageId;
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('.', '');
     const id = (messageId ?? randomUUID())
@@ -208,8 +238,17 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
         .then(async (raw) => {
           // Refused as the transaction's outcome (a 5xx, or a 454 over the rate), not reported as a
           // failure to store. A mail refused for its content takes no place in the rate.
+          const overlong = overlongLine(raw);
+          if (overlong) return overlong;
+          // mailparser decodes encoded-word subjects (=?UTF-8?...?=) and quoted-printable or base64
+          // bodies, so the report is readable; its `From:` is checked against the verified senders.
+          const parsed = await simpleParser(raw, {
+            skipHtmlToText: true,
+            skipTextToHtml: true,
+            skipImageLinks: true,
+          });
           const refusal =
-            overlongLine(raw) ??
+            senderRefusal(envelope, parsed) ??
             sandboxRefusal(envelope) ??
             quota?.refuse(envelope) ??
             throttle?.refuse(envelope);
@@ -218,7 +257,7 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
           // given back if the store fails: the sender tries again, as SES would not have sent it.
           const taken = quota?.take(envelope);
           try {
-            return await store(raw, envelope);
+            return await store(raw, envelope, parsed);
           } catch (error) {
             taken?.giveBack();
             throw error;
@@ -400,7 +439,11 @@ const SES_MAILBOX_SIMULATOR_DOMAIN = 'simulator.amazonses.com';
  */
 function isVerifiedRecipient(address: string, verified: readonly string[]): boolean {
   // "or to the Amazon SES mailbox simulator" (the sandbox's restrictions, request-production-access.html).
-  if (isMailboxSimulator(address)) return true;
+  return isMailboxSimulator(address) || isVerifiedIdentity(address, verified);
+}
+
+/** Whether `address` is a verified identity: the address itself (exactly), or its domain (any case). */
+function isVerifiedIdentity(address: string, verified: readonly string[]): boolean {
   const domain = domainOf(address);
   return verified.some((identity) =>
     identity.includes('@') ? identity === address : identity.toLowerCase() === domain,

@@ -69,6 +69,31 @@ describe('a local cloud started with mail: { maxSendRate }', () => {
   });
 });
 
+// SES sends only from a verified identity (troubleshoot-error-messages.html): the local stack's is the
+// domain of the MAIL_FROM its services get.
+describe('a local cloud’s SMTP sink', () => {
+  it('refuses a mail from a sender outside the stack’s mail identity, as SES does, and reports it', async () => {
+    const reply = await sendMail({
+      port: fixture.cloud.smtpPort,
+      from: 'no-reply@elsewhere.example',
+      to: ['user9@example.com'],
+      data: 'From: no-reply@elsewhere.example\r\nSubject: mail 9\r\n\r\nbody',
+    }).then(
+      (answer) => answer,
+      (error: Error) => error.message,
+    );
+    expect(reply).toContain('554 5.6.0 Message rejected: Email address is not verified');
+    expect(report.ofType('mail-rejected')).toEqual([
+      {
+        type: 'mail-rejected',
+        from: 'no-reply@elsewhere.example',
+        to: ['user9@example.com'],
+        unverified: ['no-reply@elsewhere.example'],
+      },
+    ]);
+  });
+});
+
 describe('startLocalCloud mail option', () => {
   it('refuses a mail.maxSendRate that is no rate, naming it, before starting anything', async () => {
     const rootDir = await mkdtemp(join(tmpdir(), 'mail-bad-rate-'));

@@ -145,3 +145,65 @@ describe("the SES sandbox's sending quota of 24 hours", () => {
     expect(await send(['success@simulator.amazonses.com'], 7)).toMatch(/^250 /);
   });
 });
+
+// SES sends only from a verified identity, in the sandbox and out of it: "Email address is not
+// verified. ... This error could apply to the From, Source, Sender, or Return-Path address"
+// (https://docs.aws.amazon.com/ses/latest/dg/troubleshoot-error-messages.html).
+describe('startSmtpSink with verified senders (SES sends only from a verified identity)', () => {
+  let senderDir: string;
+  let senders: SmtpSink;
+  const refused: RejectedMail[] = [];
+
+  beforeAll(async () => {
+    senderDir = await mkdtemp(join(tmpdir(), 'smtp-sink-senders-'));
+    senders = await startSmtpSink({
+      outboxDir: join(senderDir, 'outbox'),
+      port: 0,
+      verifiedSenders: { identities: ['local.mail.example.com', 'ops@example.com'], region: 'us-east-1' },
+      onRejected: (mail) => refused.push(mail),
+    });
+  });
+
+  afterAll(async () => {
+    await senders?.stop();
+    await rm(senderDir, { recursive: true, force: true });
+  });
+
+  /** The reply to a mail from `envelopeFrom` whose `From:` header is `headerFrom`, to anyone (no sandbox). */
+  const sendFrom = (envelopeFrom: string, headerFrom: string, n: number) =>
+    sendMail({
+      port: senders.port,
+      from: envelopeFrom,
+      to: ['anyone@example.org'],
+      data: `From: ${headerFrom}\r\nSubject: mail ${n}\r\nMessage-ID: <f${n}@x>\r\n\r\nbody ${n}`,
+    }).then(
+      (reply: string) => reply,
+      (error: Error) => /answered "([^"]*)"/.exec(error.message)?.[1] ?? error.message,
+    );
+
+  it('takes a mail from an address of a verified domain (any case) or a verified address, to anyone', async () => {
+    expect(
+      await sendFrom('no-reply@local.mail.example.com', 'Sidestep <no-reply@LOCAL.mail.example.com>', 1),
+    ).toMatch(/^250 /);
+    expect(await sendFrom('ops@example.com', 'ops@example.com', 2)).toMatch(/^250 /);
+    expect(refused).toEqual([]);
+  });
+
+  it('refuses, after DATA, a mail whose From: or envelope sender is not verified, naming it and the region', async () => {
+    const before = (await readdir(join(senderDir, 'outbox'))).length;
+    expect(await sendFrom('no-reply@local.mail.example.com', 'someone@elsewhere.example', 3)).toBe(
+      '554 5.6.0 Message rejected: Email address is not verified. The following identities failed the check in region US-EAST-1: someone@elsewhere.example',
+    );
+    expect(await sendFrom('bounce@elsewhere.example', 'no-reply@local.mail.example.com', 4)).toMatch(
+      /^554 .* region US-EAST-1: bounce@elsewhere\.example$/,
+    );
+    // "Email addresses are case-sensitive": a verified address in another case is not it.
+    expect(await sendFrom('Ops@example.com', 'Ops@example.com', 5)).toMatch(/^554 .*: Ops@example\.com$/);
+    expect(refused.map((mail) => mail.unverified)).toEqual([
+      ['someone@elsewhere.example'],
+      ['bounce@elsewhere.example'],
+      ['Ops@example.com'],
+    ]);
+    expect((await readdir(join(senderDir, 'outbox'))).length).toBe(before);
+  });
+});
