@@ -91,6 +91,30 @@ describe('alarms of the staging stack', () => {
     }
   });
 
+  // Only the mail-dispatcher is a queue's consumer: the others' failed work is a workflow step's, an
+  // event's or a download's, and the alarm says which, and where the error is logged.
+  it("says in each function's Errors alarm where its error is logged and what becomes of the failed work", () => {
+    const errors = alarms.filter(
+      (alarm) => alarm.namespace === 'AWS/Lambda' && alarm.metric_name === 'Errors',
+    );
+    const describedBy = (name: string) =>
+      errors.find((alarm) => alarm.alarm_name === `sidestep-staging-${name}-errors`)?.alarm_description;
+    expect(describedBy('mail-dispatcher')).toBe(
+      "sidestep-staging-mail-dispatcher failed an invocation: the error is in the log group /aws/lambda/sidestep-staging-mail-dispatcher; its queue delivers the batch's failed jobs again, then dead-letters them",
+    );
+    for (const name of ['status-updater', 'export-finalizer', 'job-sweeper', 'ops-ledger']) {
+      expect(describedBy(name)).toContain(
+        `/aws/lambda/sidestep-staging-${name}; a workflow's step retries it`,
+      );
+    }
+    expect(describedBy('export-download')).toContain('a download link was answered with a server error');
+    for (const alarm of errors) {
+      expect(alarm.alarm_description).toContain(
+        `the log group /aws/lambda/${alarm.alarm_name.replace(/-errors$/, '')};`,
+      );
+    }
+  });
+
   it('every state machine has an ExecutionsFailed and an ExecutionsTimedOut alarm', () => {
     const machines = all(tf, 'aws_sfn_state_machine').map(([address]) => ref(address, 'arn'));
     expect(machines).toHaveLength(2);

@@ -11,7 +11,23 @@ export interface FunctionAlarmsProps {
   readonly functionName: string;
   /** SNS topic notified on alarm and on recovery. @default none (the alarms only show in the console) */
   readonly topicArn?: string | undefined;
+  /**
+   * What becomes of the work a failed invocation carried, for the errors alarm's text: it depends on
+   * what invokes the function (a queue's mapping, a workflow's step, a function URL).
+   */
+  readonly onFailure: string;
 }
+
+/** {@link FunctionAlarmsProps.onFailure} of a function a queue's event source mapping invokes. */
+export const QUEUE_CONSUMER_FAILURE =
+  "its queue delivers the batch's failed jobs again, then dead-letters them";
+
+/**
+ * {@link FunctionAlarmsProps.onFailure} of a function invoked by a workflow's step, a schedule or a
+ * rule: the step's Retry, else the execution fails; an event Lambda retries, then keeps.
+ */
+export const INVOKED_FUNCTION_FAILURE =
+  "a workflow's step retries it or its execution fails (`sidestep executions`); a schedule's or a rule's event is retried by Lambda, then kept in the function's async-failures queue (`sidestep async-failures`)";
 
 /**
  * The two alarms every function gets: `Errors` (an invocation failed: a thrown error, a timeout, out of
@@ -35,7 +51,7 @@ export class FunctionAlarms extends Construct {
     this.errorsAlarm = createNonZeroAlarm(this, 'errors-alarm', {
       ...alarm,
       alarmName: `${name}-errors`,
-      description: `${name} failed an invocation: see its log group for the error; queued jobs are retried, then dead-lettered`,
+      description: `${name} failed an invocation: the error is in the log group /aws/lambda/${name}; ${props.onFailure}`,
       metricName: 'Errors',
     });
     this.throttlesAlarm = createNonZeroAlarm(this, 'throttles-alarm', {

@@ -13,7 +13,7 @@ import { Lazy, type TerraformVariable } from 'cdktn';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
 import { AsyncInvocation } from './async-invocation.ts';
-import { FunctionAlarms } from './function-alarms.ts';
+import { FunctionAlarms, INVOKED_FUNCTION_FAILURE, QUEUE_CONSUMER_FAILURE } from './function-alarms.ts';
 import {
   type GrantableRole,
   type PolicyGrantee,
@@ -233,6 +233,7 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
       function: this.function,
       functionName: name,
       topicArn: props.alarms?.topicArn,
+      onFailure: manifest.queue ? QUEUE_CONSUMER_FAILURE : INVOKED_FUNCTION_FAILURE,
     });
   }
 

@@ -708,6 +708,7 @@ export class SidestepStack extends EnvironmentStack {
       function: exportDownload.function,
       functionName: exportDownload.functionName,
       topicArn: this.alarmTopicArn,
+      onFailure: 'a download link was answered with a server error; its holder may try again',
     });
     this.output('export_download_url', exportDownload.url);
     this.output('export_download_key_secret_arn', exportDownload.signingKeyArn);

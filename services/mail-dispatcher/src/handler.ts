@@ -38,12 +38,20 @@ const sendOnce = createSendOnce({
 /** SQS batch handler of the mail queue: one mail job per record, partial batch responses. */
 export const handler = createSqsHandler({
   schema: MailSendJob,
-  correlation: (job) => ({ jobId: job.payload.jobId ?? job.id, template: job.payload.template }),
+  // The job the mail is about (every template's params name it), and the mail's own envelope id: a
+  // mail's id is not a job's, and a query by the job id finds its mail.
+  correlation: (job) => ({
+    jobId: job.payload.jobId ?? job.payload.params.jobId,
+    mailId: job.id,
+    template: job.payload.template,
+  }),
   // A mail waits on the transport, not the CPU: a batch's mails go out together.
   recordConcurrency: MAIL_SEND_CONCURRENCY,
   process: async (job, _record, { lambdaContext, logger }) => {
     const result = await sendOnce(job, lambdaContext);
-    // A duplicate delivery sends nothing: it is logged as what it is, not as a second mail.
-    logger.info(result.replayed ? 'mail replayed' : 'mail sent', { ...result });
+    // A duplicate delivery sends nothing: it is logged as what it is, not as a second mail. The
+    // mail's Message-ID under its own key: `messageId` is the SQS message's, which `dlq show` prints.
+    const { messageId: mailMessageId, ...sent } = result;
+    logger.info(result.replayed ? 'mail replayed' : 'mail sent', { ...sent, mailMessageId });
   },
 });

@@ -119,5 +119,14 @@ describe('mail-dispatcher image', () => {
       { message: 'mail sent', replayed: false },
       { message: 'mail replayed', replayed: true },
     ]);
+    // Correlated as the job the mail is about and the SQS message it came in, the mail's own ids
+    // under their own keys: a query by the job id or by the id `dlq show` prints finds the send.
+    const sentLine = logs.find((line) => line.message === 'mail sent');
+    expect(sentLine).toMatchObject({
+      jobId: job.payload.params.jobId,
+      mailId: job.id,
+      messageId: 'm-0',
+      mailMessageId: expect.stringMatching(/^<.+@.+>$/),
+    });
   }, 30_000);
 });
