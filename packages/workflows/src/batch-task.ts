@@ -183,8 +183,9 @@ export interface BatchStep {
 
 /**
  * Runs the batch-worker on Fargate and waits for it to stop (`ecs:runTask.sync`); its inputs are the
- * container's environment overrides: `MODE`, `JOB_ID` (the job at `$.job.jobId`), then the mode's
- * own `environment`. Bounded by `timeoutSeconds`; ECS API errors are retried with backoff; the task
+ * container's environment overrides: `MODE`, `JOB_ID` (the job at `$.job.jobId`), `EXECUTION_ID`
+ * (the execution's ARN, `$$.Execution.Id`: the task's log lines carry it, as the functions' do, so
+ * one query by the execution finds the task's lines too), then the mode's own `environment`. Bounded by `timeoutSeconds`; ECS API errors are retried with backoff; the task
  * description is dropped (`ResultPath: null`): it is large and nothing later needs it.
  *
  * A task ECS stopped under the worker ({@link INTERRUPTED_TASK_STOP_CODES}) is run again, at most
@@ -227,6 +228,7 @@ export function batchTask(
   const overrides: readonly TaskEnvironmentVariable[] = [
     { Name: 'MODE', Value: mode },
     { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
+    { Name: 'EXECUTION_ID', 'Value.$': '$$.Execution.Id' },
     ...environment,
   ];
   const { name } = step;

@@ -208,6 +208,8 @@ describe('export workflow execution (aws-local-stepfunctions)', () => {
     expect(environmentOf(env.tasks[0] as RunTaskInput)).toEqual({
       MODE: 'export',
       JOB_ID: jobId,
+      // The execution's ARN ($$.Execution.Id), on every log line of the task.
+      EXECUTION_ID: executionId,
       EXPORTS_BUCKET: 'sidestep-local-exports',
       // The worker uploads into the file the finalizer completes: both get the same name.
       EXPORT_FILE_NAME: fileName,

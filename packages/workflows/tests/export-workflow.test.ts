@@ -75,6 +75,7 @@ describe('exportWorkflow', () => {
           Environment: [
             { Name: 'MODE', Value: 'export' },
             { Name: 'JOB_ID', 'Value.$': '$.job.jobId' },
+            { Name: 'EXECUTION_ID', 'Value.$': '$$.Execution.Id' },
             { Name: 'EXPORTS_BUCKET', Value: tokens.exportsBucket },
             { Name: 'EXPORT_FILE_NAME', 'Value.$': '$.job.fileName' },
             { Name: 'EXPORT_FILTER', 'Value.$': 'States.JsonToString($.request.payload.filter)' },

@@ -155,6 +155,8 @@ describe('import workflow execution (aws-local-stepfunctions)', () => {
     expect(environmentOf(task as RunTaskInput)).toEqual({
       MODE: 'import',
       JOB_ID: job?.id,
+      // The execution's ARN ($$.Execution.Id), on every log line of the task.
+      EXECUTION_ID: executionId,
       SOURCE_BUCKET: 'sidestep-local-imports',
       SOURCE_KEY: 'imports/2026/users.csv',
       SOURCE_VERSION_ID: '',

@@ -93,6 +93,7 @@ describe('importWorkflow', () => {
     expect(overrides.ContainerOverrides[0]?.Environment.map((variable) => variable.Name)).toEqual([
       'MODE',
       'JOB_ID',
+      'EXECUTION_ID',
       'SOURCE_BUCKET',
       'SOURCE_KEY',
       'SOURCE_VERSION_ID',

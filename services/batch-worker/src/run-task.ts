@@ -202,8 +202,12 @@ export async function runTask<Config extends TaskConfig, Store extends TaskStore
     logger.error('invalid configuration', { error: error as Error });
     return 1;
   }
+  // The workflow's execution (its ARN, the `EXECUTION_ID` override), as the functions' lines carry
+  // it: one query by the execution finds the task's lines too. Only for the logs: read as it is.
+  const executionId = env.EXECUTION_ID;
   logger.appendPersistentKeys({
     ...(config.jobId === undefined ? {} : { jobId: config.jobId }),
+    ...(executionId ? { executionId } : {}),
     mode: config.mode,
   });
   const s3 = taskS3Client(config);

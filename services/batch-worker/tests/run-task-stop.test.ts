@@ -35,6 +35,7 @@ async function stopped(onExit: (end: (error: Error) => void) => void) {
     env: {
       MODE: 'import',
       JOB_ID: 'imp_stop',
+      EXECUTION_ID: 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:x',
       SOURCE_BUCKET: 'b',
       SOURCE_KEY: 'k.csv',
       DATABASE_URL: 'postgres://x',
@@ -71,6 +72,13 @@ it("exits 143, saying why, when a stop outlasts its deadline: before ECS's SIGKI
       deadlineMs: 100,
       exitCode: 143,
     });
+    // Every line names the job and the workflow execution that ran the task (EXECUTION_ID).
+    for (const line of lines) {
+      expect(line).toMatchObject({
+        jobId: 'imp_stop',
+        executionId: 'arn:aws:states:us-east-1:000000000000:execution:sidestep-local-import:x',
+      });
+    }
   } finally {
     output.restore();
   }
