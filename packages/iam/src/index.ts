@@ -34,6 +34,7 @@ export {
   type StackRole,
   type SynthesizedTerraformJson,
 } from './load-stack-policies.ts';
+export { type LogsRequestTarget, logGroupArn, logsAuthorization } from './logs-authorization.ts';
 export {
   type ConditionClause,
   type Policy,

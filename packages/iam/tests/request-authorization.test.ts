@@ -3,6 +3,7 @@ import {
   AuthorizationInputError,
   eventsAuthorization,
   lambdaAuthorization,
+  logsAuthorization,
   s3Authorization,
   schedulerAuthorization,
   secretsManagerAuthorization,
@@ -290,6 +291,25 @@ describe('eventsAuthorization', () => {
     ).toBe('arn:aws:events:us-east-1:000000000000:rule/sidestep-local/r');
     expect(eventsAuthorization('PutRule', { ...scope, ruleName: 'r' })[0]?.resource).toBe(
       'arn:aws:events:us-east-1:000000000000:rule/r',
+    );
+  });
+});
+
+// FilterLogEvents acts on resource type log-group, arn:${Partition}:logs:${Region}:${Account}:log-group:${LogGroupName}
+// (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html).
+describe('logsAuthorization', () => {
+  it('authorizes FilterLogEvents on the log group the request names, and names what is missing', () => {
+    expect(
+      logsAuthorization('FilterLogEvents', { ...scope, logGroupName: '/aws/lambda/sidestep-local-x' }),
+    ).toEqual([
+      {
+        action: 'logs:FilterLogEvents',
+        resource: 'arn:aws:logs:us-east-1:000000000000:log-group:/aws/lambda/sidestep-local-x',
+      },
+    ]);
+    expect(() => logsAuthorization('FilterLogEvents', scope)).toThrow(AuthorizationInputError);
+    expect(() => logsAuthorization('PutLogEvents', { ...scope, logGroupName: 'g' })).toThrow(
+      UnknownOperationError,
     );
   });
 });

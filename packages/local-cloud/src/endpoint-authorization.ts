@@ -2,6 +2,7 @@ import {
   type AuthorizationCheck,
   eventsAuthorization,
   lambdaAuthorization,
+  logsAuthorization,
   type S3RequestTarget,
   s3Authorization,
   s3BucketArn,
@@ -21,6 +22,7 @@ import type {
 import { FUNCTION_URL_PATH_PREFIX } from './function-url.ts';
 import { invokeTarget, LAMBDA_INVOKE_PATH, lambdaErrorResponse } from './lambda-invoke.ts';
 import { type AccessDenial, ANONYMOUS, accessKeyIdOf, type LocalCaller, type LocalIam } from './local-iam.ts';
+import { LOGS_TARGET_PREFIX, logGroupOf } from './local-logs.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localName } from './local-names.ts';
 import { firstHeaderValue, splitRequestUrl } from './request-parts.ts';
 import { s3BucketOperation } from './s3-bucket-operation.ts';
@@ -31,7 +33,7 @@ const SCOPE = { region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID };
 
 /** What a request is, for IAM: its API, operation and the checks AWS makes. */
 export interface RequestAuthorization {
-  readonly api: 'sqs' | 's3' | 'states' | 'events' | 'secretsmanager' | 'lambda' | 'lambda-url';
+  readonly api: 'sqs' | 's3' | 'states' | 'events' | 'secretsmanager' | 'logs' | 'lambda' | 'lambda-url';
   readonly operation: string;
   readonly checks: readonly AuthorizationCheck[];
   /** SQS only: the protocol of the request, for the error's shape. */
@@ -125,6 +127,7 @@ function guessApi(request: EndpointRequest): RequestAuthorization['api'] {
   if (target.startsWith('AWSStepFunctions.')) return 'states';
   if (target.startsWith('AWSEvents.')) return 'events';
   if (target.startsWith('secretsmanager.')) return 'secretsmanager';
+  if (target.startsWith(`${LOGS_TARGET_PREFIX}.`)) return 'logs';
   if (target.startsWith('AmazonSQS.') || isSqsQuery(request)) return 'sqs';
   return 's3';
 }
@@ -195,6 +198,9 @@ export function requestAuthorization(
     if (prefix === 'AWSEvents') return { api: 'events', operation, checks: eventsChecks(operation, body) };
     if (prefix === 'secretsmanager') {
       return { api: 'secretsmanager', operation, checks: secretsManagerChecks(operation, body, lookups) };
+    }
+    if (prefix === LOGS_TARGET_PREFIX) {
+      return { api: 'logs', operation, checks: logsChecks(operation, body) };
     }
     throw new UnmappedRequestError(`no authorization mapping for X-Amz-Target ${target}`);
   }
@@ -318,6 +324,21 @@ function secretsManagerChecks(
     ...(typeof body.VersionStage === 'string' ? { versionStage: body.VersionStage } : {}),
     ...(typeof body.VersionId === 'string' ? { versionId: body.VersionId } : {}),
   });
+}
+
+/**
+ * A CloudWatch Logs call is authorized on the log group it names (`logGroupName`, or the name in its
+ * `logGroupIdentifier`); a request naming both or neither maps to no check, and the API then answers
+ * it with InvalidParameterException.
+ */
+function logsChecks(operation: string, body: Record<string, unknown>): AuthorizationCheck[] {
+  let logGroupName: string;
+  try {
+    logGroupName = logGroupOf(body);
+  } catch {
+    return [];
+  }
+  return logsAuthorization(operation, { ...SCOPE, logGroupName });
 }
 
 /** The S3 REST operation of a path-style request: method, path and query. */

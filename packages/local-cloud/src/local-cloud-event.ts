@@ -196,6 +196,8 @@ export type LocalCloudEvent =
       readonly service: string;
       /** One line of the sandbox's stdout/stderr (Powertools writes JSON lines). */
       readonly line: string;
+      /** A Fargate task's line: the task's ARN (its log stream ends with the task's id). */
+      readonly taskArn?: string;
     }
   | {
       /** The stack's policies refused a call (over the endpoint or in-process). */

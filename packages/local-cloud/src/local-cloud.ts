@@ -20,6 +20,7 @@ import {
   type LocalIam,
 } from './local-iam.ts';
 import { loadLocalIam, reportDenial } from './local-iam-setup.ts';
+import { createLocalLogs, LOGS_TARGET_PREFIX } from './local-logs.ts';
 import {
   LOCAL_ENVIRONMENT,
   LOCAL_EVENT_BUS_NAME,
@@ -268,7 +269,28 @@ export interface LocalCloud {
 export async function startLocalCloud(options: LocalCloudOptions): Promise<LocalCloud> {
   const host = options.host ?? '127.0.0.1';
   const stateDir = resolve(options.stateDir ?? join(options.rootDir, '.sidestep'));
-  const reporter = options.reporter ?? createConsoleReporter({ baseDir: options.rootDir });
+  const report = options.reporter ?? createConsoleReporter({ baseDir: options.rootDir });
+  // CloudWatch Logs: every line a function or a task writes, kept in the log group AWS gives it
+  // (infra's `/aws/lambda/<function>`, the batch task's awslogs `/ecs/<family>`, stream
+  // `<prefix>/<container>/<task id>`), read with FilterLogEvents on the endpoint (`sidestep job logs`).
+  const logs = createLocalLogs(join(stateDir, LOCAL_STATE.logs));
+  const taskNames = new Set((options.tasks ?? []).map((task) => task.manifest.name));
+  const logGroupOf = (service: string) =>
+    taskNames.has(service) ? `/ecs/${localName(service)}` : `/aws/lambda/${localName(service)}`;
+  for (const { manifest } of [...options.services, ...(options.tasks ?? [])])
+    logs.createGroup(logGroupOf(manifest.name));
+  const reporter: LocalCloudReporter = (event) => {
+    if (event.type === 'log') {
+      logs.append(
+        logGroupOf(event.service),
+        event.taskArn === undefined
+          ? `${new Date().toISOString().slice(0, 10).replaceAll('-', '/')}/[$LATEST]local`
+          : `${event.service}/${event.service}/${event.taskArn.split('/').pop()}`,
+        event.line,
+      );
+    }
+    report(event);
+  };
   const stopGraceMs = options.stopGraceMs ?? 5_000;
   const tasks = options.tasks ?? [];
   const workflows = options.workflows ?? [];
@@ -293,6 +315,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
       await startAws(host, options.port ?? 4566, join(stateDir, LOCAL_STATE.aws), iam, reporter),
     );
     createStackSecrets(endpoint, options.stack);
+    endpoint.serveJsonApi(LOGS_TARGET_PREFIX, logs.api);
+    // The last lines of the processes stopped after this reach the disk before the cloud reports stopped.
+    stack.defer(() => logs.flushed());
     const queues = await createLocalQueues(sqs, services, options.pipes ?? [], reporter);
     const { smtp } = stack.use(
       await startMailSink(join(stateDir, LOCAL_STATE.outbox), host, options.smtpPort, reporter, {

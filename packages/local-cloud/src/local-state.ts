@@ -47,6 +47,8 @@ export const LOCAL_STATE = {
   database: 'postgres',
   /** Mail the SMTP sink received (.eml files). */
   outbox: 'outbox',
+  /** CloudWatch Logs: each log group's events, every line the functions and tasks wrote (JSON lines). */
+  logs: 'logs',
 } as const;
 
 /** The top-level entries of the state directory the local cloud owns. */

@@ -276,7 +276,7 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
       overrides: request.overrides,
       region: LOCAL_REGION,
       taskArn,
-      onLog: (line) => context.reporter({ type: 'log', service: manifest.name, line }),
+      onLog: (line) => context.reporter({ type: 'log', service: manifest.name, line, taskArn }),
     });
   } catch (error) {
     // ECS refuses both as InvalidParameterException; Step Functions fails the state with it.

@@ -1,0 +1,256 @@
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UnknownOperationError } from './aws-api-errors.ts';
+import type { JsonApiHandler } from './json-api-handler.ts';
+
+/** The `X-Amz-Target` prefix of CloudWatch Logs' operations (awsJson1_1). */
+export const LOGS_TARGET_PREFIX = 'Logs_20140328';
+
+/** FilterLogEvents' most events a page, and its default (API_FilterLogEvents: "The default is 10,000"). */
+const MAX_LIMIT = 10_000;
+
+/** One kept log event, as FilterLogEvents answers it. */
+export interface LogEvent {
+  readonly logStreamName: string;
+  readonly timestamp: number;
+  readonly message: string;
+  readonly ingestionTime: number;
+  readonly eventId: string;
+}
+
+/**
+ * The local cloud's CloudWatch Logs: the log groups AWS gives each function (`/aws/lambda/<name>`)
+ * and the batch task (`/ecs/<family>`, the awslogs driver's), each keeping every line its processes
+ * wrote, and the API operators read them with, FilterLogEvents, on the local AWS endpoint.
+ */
+export interface LocalLogs {
+  /** Makes `group` exist (as infra's `aws_cloudwatch_log_group`); idempotent. */
+  createGroup(group: string): void;
+  /** Keeps one line `stream` wrote to `group`, at `timestamp` (ms). */
+  append(group: string, stream: string, message: string, timestamp?: number): void;
+  /** FilterLogEvents (and UnknownOperationException for the rest of the API). */
+  readonly api: JsonApiHandler;
+  /** Settles once every line appended so far is on disk. */
+  flushed(): Promise<void>;
+}
+
+/** An error CloudWatch Logs answers with (its code as `name`, 400). */
+class LogsError extends Error {
+  readonly statusCode = 400;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = code;
+  }
+}
+
+/**
+ * Log groups kept in `dir`, one JSON-lines file each (`<encoded group name>.jsonl`), so they outlive
+ * a restart, as CloudWatch keeps a group's events for its retention; without `dir`, in memory only.
+ */
+export function createLocalLogs(dir?: string): LocalLogs {
+  const groups = new Set<string>();
+  const memory = new Map<string, string[]>();
+  /** Each group's appends, chained so they land in order. */
+  const pending = new Map<string, Promise<void>>();
+  let sequence = 0;
+  const fileOf = (group: string) =>
+    dir === undefined ? undefined : join(dir, `${encodeURIComponent(group)}.jsonl`);
+
+  const append = (group: string, stream: string, message: string, timestamp = Date.now()) => {
+    const event: LogEvent = {
+      logStreamName: stream,
+      timestamp,
+      message,
+      ingestionTime: Date.now(),
+      eventId: `${timestamp}-${(sequence++).toString().padStart(12, '0')}`,
+    };
+    const line = `${JSON.stringify(event)}\n`;
+    const file = fileOf(group);
+    if (file === undefined) {
+      memory.set(group, [...(memory.get(group) ?? []), line]);
+      return;
+    }
+    const previous = pending.get(group) ?? mkdir(dir as string, { recursive: true }).then(() => {});
+    pending.set(
+      group,
+      previous.then(() => appendFile(file, line)).catch(() => {}),
+    );
+  };
+
+  const eventsOf = async (group: string): Promise<LogEvent[]> => {
+    await pending.get(group);
+    const file = fileOf(group);
+    let text: string;
+    if (file === undefined) text = (memory.get(group) ?? []).join('');
+    else {
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        text = '';
+      }
+    }
+    return text
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as LogEvent);
+  };
+
+  const filterLogEvents = async (input: Record<string, unknown>) => {
+    const group = logGroupOf(input);
+    if (!groups.has(group))
+      throw new LogsError('ResourceNotFoundException', 'The specified log group does not exist.');
+    const matches = compileFilterPattern(stringField(input, 'filterPattern') ?? '');
+    const startTime = numberField(input, 'startTime');
+    const endTime = numberField(input, 'endTime');
+    const limit = numberField(input, 'limit') ?? MAX_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+      throw new LogsError('InvalidParameterException', `limit must be from 1 to ${MAX_LIMIT}`);
+    }
+    const streams = input.logStreamNames;
+    const prefix = stringField(input, 'logStreamNamePrefix');
+    const offset = tokenOffset(stringField(input, 'nextToken'));
+    const found = (await eventsOf(group))
+      .filter(
+        (event) =>
+          (startTime === undefined || event.timestamp >= startTime) &&
+          (endTime === undefined || event.timestamp <= endTime) &&
+          (!Array.isArray(streams) || streams.includes(event.logStreamName)) &&
+          (prefix === undefined || event.logStreamName.startsWith(prefix)) &&
+          matches(event.message),
+      )
+      .sort((a, b) => a.timestamp - b.timestamp || a.eventId.localeCompare(b.eventId));
+    const page = found.slice(offset, offset + limit);
+    const next = offset + page.length;
+    return {
+      events: page,
+      searchedLogStreams: [],
+      ...(next < found.length ? { nextToken: Buffer.from(String(next)).toString('base64url') } : {}),
+    };
+  };
+
+  return {
+    createGroup: (group) => {
+      groups.add(group);
+    },
+    append: (group, stream, message, timestamp) => {
+      groups.add(group);
+      append(group, stream, message, timestamp);
+    },
+    api: async (operation, input) => {
+      if (operation === 'FilterLogEvents') return filterLogEvents(input);
+      throw new UnknownOperationError('CloudWatch Logs', operation);
+    },
+    flushed: async () => {
+      await Promise.all(pending.values());
+    },
+  };
+}
+
+/**
+ * The log group a request names: `logGroupName`, or the name in `logGroupIdentifier` (a name or an
+ * ARN); both, or neither, is InvalidParameterException, as CloudWatch Logs answers.
+ */
+export function logGroupOf(input: Record<string, unknown>): string {
+  const name = stringField(input, 'logGroupName');
+  const identifier = stringField(input, 'logGroupIdentifier');
+  if ((name === undefined) === (identifier === undefined)) {
+    throw new LogsError(
+      'InvalidParameterException',
+      'LogGroupName or LogGroupIdentifier parameter is required, but not both',
+    );
+  }
+  if (name !== undefined) return name;
+  const arn = /^arn:[^:]+:logs:[^:]*:[^:]*:log-group:(.+?)(?::\*)?$/.exec(identifier as string);
+  return arn ? (arn[1] as string) : (identifier as string);
+}
+
+function stringField(input: Record<string, unknown>, key: string): string | undefined {
+  const value = input[key];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function numberField(input: Record<string, unknown>, key: string): number | undefined {
+  const value = input[key];
+  return typeof value === 'number' ? value : undefined;
+}
+
+function tokenOffset(token: string | undefined): number {
+  if (token === undefined) return 0;
+  const offset = Number(Buffer.from(token, 'base64url').toString());
+  if (!Number.isInteger(offset) || offset < 0) {
+    throw new LogsError('InvalidParameterException', 'The specified nextToken is invalid.');
+  }
+  return offset;
+}
+
+/** One `$.path = "value"` (or `!=`) term of a JSON filter pattern. */
+interface JsonTerm {
+  readonly path: readonly string[];
+  readonly value: string;
+  readonly equal: boolean;
+}
+
+const JSON_TERM = /^\(?\s*\$\.([A-Za-z0-9_.]+)\s*(=|!=)\s*"((?:[^"\\]|\\.)*)"\s*\)?$/;
+
+/**
+ * A filter pattern as a predicate on an event's message
+ * (https://docs.amazonaws.cn/en_us/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html), for the
+ * subset the local cloud serves: empty (every event); terms (`ERROR "job failed"`: every term in the
+ * message, case-sensitive); and a JSON pattern of string comparisons joined by one of `||` or `&&`,
+ * each term parenthesized or not (`{ ($.jobId = "imp_1") || ($.executionId = "arn:...") }`), a value
+ * ending in `*` matching as a prefix. Anything else is InvalidParameterException naming the subset:
+ * CloudWatch Logs takes more (numbers, `IS NULL`, mixed operators, regular expressions).
+ */
+export function compileFilterPattern(pattern: string): (message: string) => boolean {
+  const text = pattern.trim();
+  if (text === '') return () => true;
+  if (!text.startsWith('{')) {
+    const terms = [...text.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((match) =>
+      match[1] !== undefined ? match[1].replace(/\\(.)/g, '$1') : (match[2] as string),
+    );
+    if (terms.some((term) => /^[-?]/.test(term))) throw unsupportedPattern(pattern);
+    return (message) => terms.every((term) => message.includes(term));
+  }
+  if (!text.endsWith('}')) throw unsupportedPattern(pattern);
+  const body = text.slice(1, -1).trim();
+  const operator = body.includes('||') ? '||' : '&&';
+  if (operator === '||' && body.includes('&&')) throw unsupportedPattern(pattern);
+  const terms = body.split(operator).map((part): JsonTerm => {
+    const match = JSON_TERM.exec(part.trim());
+    if (!match) throw unsupportedPattern(pattern);
+    return {
+      path: (match[1] as string).split('.'),
+      equal: match[2] === '=',
+      value: (match[3] as string).replace(/\\(.)/g, '$1'),
+    };
+  });
+  return (message) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(message);
+    } catch {
+      return false;
+    }
+    const test = (term: JsonTerm) => {
+      const found = term.path.reduce<unknown>(
+        (node, key) =>
+          node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined,
+        parsed,
+      );
+      if (typeof found !== 'string') return false;
+      const same = term.value.endsWith('*')
+        ? found.startsWith(term.value.slice(0, -1))
+        : found === term.value;
+      return same === term.equal;
+    };
+    return operator === '||' ? terms.some(test) : terms.every(test);
+  };
+}
+
+function unsupportedPattern(pattern: string): LogsError {
+  return new LogsError(
+    'InvalidParameterException',
+    `the local cloud's FilterLogEvents takes terms, or a JSON pattern of $.field = "string" comparisons joined by || or &&, not ${JSON.stringify(pattern)}`,
+  );
+}

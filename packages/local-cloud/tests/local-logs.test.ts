@@ -1,0 +1,145 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { compileFilterPattern, createLocalLogs } from '../src/local-logs.ts';
+import { type FixtureCloud, startFixtureCloud } from './fixtures/fixture-cloud.ts';
+import { fixtureDir, queuelessService } from './fixtures/manifests.ts';
+
+const line = (fields: Record<string, unknown>) => JSON.stringify({ level: 'INFO', ...fields });
+
+// https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html
+describe('createLocalLogs: FilterLogEvents over the kept log groups', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'local-logs-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('answers the events of a group that match a JSON pattern, oldest first, within the times asked', async () => {
+    const logs = createLocalLogs(join(dir, 'a'));
+    logs.createGroup('/aws/lambda/sidestep-local-status-updater');
+    const group = '/aws/lambda/sidestep-local-status-updater';
+    logs.append(group, 's', line({ message: 'started', jobId: 'imp_1' }), 3_000);
+    logs.append(group, 's', line({ message: 'other job', jobId: 'imp_2' }), 2_000);
+    logs.append(group, 's', line({ message: 'by execution', executionId: 'arn:x' }), 1_000);
+    logs.append(group, 's', 'START RequestId: 1 (not JSON)', 1_500);
+    const filter = (input: Record<string, unknown>) =>
+      logs.api('FilterLogEvents', { logGroupName: group, ...input }) as Promise<{
+        events: { message: string; timestamp: number; logStreamName: string }[];
+        nextToken?: string;
+      }>;
+    const either = '{ ($.jobId = "imp_1") || ($.executionId = "arn:x") }';
+    expect((await filter({ filterPattern: either })).events.map((event) => event.timestamp)).toEqual([
+      1_000, 3_000,
+    ]);
+    expect((await filter({ filterPattern: either, startTime: 2_000 })).events).toHaveLength(1);
+    expect((await filter({ filterPattern: either, endTime: 2_000 })).events).toHaveLength(1);
+    expect((await filter({ filterPattern: '{ $.jobId = "imp_*" }' })).events).toHaveLength(2);
+    expect((await filter({ filterPattern: 'RequestId "not JSON"' })).events).toHaveLength(1);
+    expect((await filter({})).events).toHaveLength(4);
+    // Pages of `limit`, the next by `nextToken`.
+    const first = await filter({ limit: 3 });
+    expect(first.events).toHaveLength(3);
+    const second = await filter({ limit: 3, nextToken: first.nextToken });
+    expect([second.events.length, second.nextToken]).toEqual([1, undefined]);
+  });
+
+  it('keeps the groups across a restart on the same directory, as CloudWatch keeps them', async () => {
+    const group = '/ecs/sidestep-local-batch-worker';
+    const before = createLocalLogs(join(dir, 'b'));
+    before.append(group, 'batch-worker/batch-worker/t1', line({ message: 'import started', jobId: 'imp_9' }));
+    await before.flushed();
+    const after = createLocalLogs(join(dir, 'b'));
+    after.createGroup(group);
+    const { events } = (await after.api('FilterLogEvents', {
+      logGroupIdentifier: `arn:aws:logs:us-east-1:000000000000:log-group:${group}:*`,
+      filterPattern: '{ $.jobId = "imp_9" }',
+    })) as { events: { logStreamName: string }[] };
+    expect(events.map((event) => event.logStreamName)).toEqual(['batch-worker/batch-worker/t1']);
+  });
+
+  it('answers as CloudWatch Logs does a group that does not exist, a request naming two or no groups, a bad limit', async () => {
+    const logs = createLocalLogs();
+    logs.createGroup('/aws/lambda/a');
+    await expect(logs.api('FilterLogEvents', { logGroupName: '/aws/lambda/b' })).rejects.toMatchObject({
+      name: 'ResourceNotFoundException',
+      message: 'The specified log group does not exist.',
+    });
+    await expect(
+      logs.api('FilterLogEvents', { logGroupName: '/aws/lambda/a', logGroupIdentifier: '/aws/lambda/a' }),
+    ).rejects.toMatchObject({ name: 'InvalidParameterException' });
+    await expect(logs.api('FilterLogEvents', {})).rejects.toMatchObject({
+      name: 'InvalidParameterException',
+    });
+    await expect(
+      logs.api('FilterLogEvents', { logGroupName: '/aws/lambda/a', limit: 10_001 }),
+    ).rejects.toMatchObject({
+      name: 'InvalidParameterException',
+    });
+    await expect(logs.api('PutLogEvents', {})).rejects.toMatchObject({ name: 'UnknownOperationException' });
+  });
+});
+
+describe('compileFilterPattern', () => {
+  it('refuses, naming what it takes, a pattern outside the subset the local cloud serves', () => {
+    for (const pattern of [
+      '{ $.rows > 3 }',
+      '{ ($.a = "x") || ($.b = "y") && ($.c = "z") }',
+      '-ERROR',
+      '{ $.a = "x"',
+    ]) {
+      expect(() => compileFilterPattern(pattern)).toThrow(/the local cloud's FilterLogEvents takes terms/);
+    }
+  });
+
+  it('compares strings exactly, a != term only where the field is a string that differs', () => {
+    expect(compileFilterPattern('{ $.level != "DEBUG" }')(line({ level: 'ERROR' }))).toBe(true);
+    expect(compileFilterPattern('{ $.level != "DEBUG" }')('{"other":1}')).toBe(false);
+    expect(
+      compileFilterPattern('{ $.error.name = "Boom" && $.jobId = "j" }')(
+        JSON.stringify({ jobId: 'j', error: { name: 'Boom' } }),
+      ),
+    ).toBe(true);
+    expect(compileFilterPattern('{ $.jobId = "imp_1" }')(line({ jobId: 'imp_10' }))).toBe(false);
+  });
+});
+
+// The local cloud keeps each function's lines in the log group AWS gives it and serves FilterLogEvents
+// on its endpoint, IAM-checked: a function's role may not read logs.
+describe('a local cloud’s CloudWatch Logs', () => {
+  let fixture: FixtureCloud;
+  let logs: CloudWatchLogsClient;
+  beforeAll(async () => {
+    fixture = await startFixtureCloud('local-logs-cloud-', {
+      services: [
+        { manifest: queuelessService('echo-service', 'echoes'), bundleDir: fixtureDir('echo-service') },
+      ],
+    });
+    logs = new CloudWatchLogsClient({
+      endpoint: fixture.cloud.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    logs?.destroy();
+    await fixture?.stop();
+  });
+
+  it("keeps a function's lines in /aws/lambda/<function> and answers FilterLogEvents for them", async () => {
+    // A record it refuses: one console.warn line, no mail.
+    await fixture.cloud.invoke('echo-service', { Records: [{ messageId: 'm-logs-1', body: 'fail' }] });
+    const group = '/aws/lambda/sidestep-local-echo-service';
+    let events: { message?: string }[] = [];
+    for (let tries = 0; tries < 50 && events.length === 0; tries++) {
+      ({ events = [] } = await logs.send(new FilterLogEventsCommand({ logGroupName: group })));
+      if (events.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(events.map((event) => event.message).join('\n')).toContain('refusing record m-logs-1');
+    await expect(
+      logs.send(new FilterLogEventsCommand({ logGroupName: '/aws/lambda/sidestep-local-nothing' })),
+    ).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+  });
+});
