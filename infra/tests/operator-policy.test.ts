@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { SERVICES } from '@sidestep/registry';
+import { arnMatch } from '@sidestep/iam';
+import { functionLogGroupName, taskLogGroupName } from '@sidestep/manifest';
+import { SERVICES, TASKS } from '@sidestep/registry';
 import { ASYNC_INVOKED_SERVICES, STAGING, synthStack } from './environment-fixture.ts';
 import { all, one, ref, statements } from './terraform-json.ts';
 
@@ -23,6 +25,39 @@ describe('the operator policy', () => {
     expect(all(tf, 'aws_iam_policy_attachment')).toEqual([]);
     expect(all(tf, 'aws_iam_role_policy_attachment')).toEqual([]);
     expect(tf.output.operator_policy_arn.value).toMatch(/^\$\{aws_iam_policy\..+\.arn\}$/);
+  });
+
+  // `sidestep job logs` searches the log groups infra gives the functions and the tasks
+  // (FilterLogEvents is scoped by log group: list_amazoncloudwatchlogs.html), and no other.
+  it("lets `job logs` search every function's and task's log group of the environment, and only those", () => {
+    const statement = operatorStatements().ReadJobLogs;
+    expect(statement).toEqual({
+      Sid: 'ReadJobLogs',
+      Effect: 'Allow',
+      Action: ['logs:FilterLogEvents'],
+      Resource: [
+        at('logs', 'log-group:/aws/lambda/sidestep-staging-*'),
+        at('logs', 'log-group:/ecs/sidestep-staging-*'),
+      ],
+    });
+    const granted = (group: string) =>
+      [statement?.Resource]
+        .flat()
+        .some((pattern) => arnMatch(pattern as string, at('logs', `log-group:${group}:*`)));
+    for (const { manifest } of SERVICES)
+      expect(granted(functionLogGroupName('staging', manifest.name))).toBe(true);
+    for (const { manifest } of TASKS) expect(granted(taskLogGroupName('staging', manifest.name))).toBe(true);
+    expect(granted(functionLogGroupName('production', 'mail-dispatcher'))).toBe(false);
+    expect(granted('/aws/events/sidestep-staging-mail-events')).toBe(false);
+  });
+
+  // IAM: a managed policy holds at most 6,144 characters, whitespace not counted
+  // (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html); production's names are the longest.
+  it("stays within a managed policy's 6,144 characters on production, with room for more services", () => {
+    const production = synthStack({ ...STAGING, name: 'production' });
+    const [, policy] = one(production, 'aws_iam_policy', { name: 'sidestep-production-operator' });
+    const size = JSON.stringify(JSON.parse(policy.policy)).length;
+    expect(size).toBeLessThan(6_144 - 1_000);
   });
 
   it('lists exactly the CLI’s actions, each on the environment’s own resources', () => {

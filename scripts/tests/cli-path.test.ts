@@ -340,6 +340,37 @@ describe('sidestep job rejected', () => {
     expect(badPage.stderr).toContain(
       "option '--after <line>' argument 'x' is invalid. must be a whole number",
     );
+
+    // `job logs`: the job's story from every function's and the task's log group (FilterLogEvents on
+    // the local cloud's CloudWatch Logs, as on AWS), oldest first: registered and started by the
+    // status-updater, imported by the batch-worker (its lines carry the execution), mailed.
+    let logs: { lines: { source: string; message: string; at: string; fields: Record<string, unknown> }[] } =
+      {
+        lines: [],
+      };
+    await settle(async () => {
+      logs = JSON.parse((await sidestep('job', 'logs', jobId, '--json')).stdout);
+      return logs.lines.some((line) => line.source === 'mail-dispatcher' && line.message === 'mail sent');
+    }, 30_000);
+    const sources = logs.lines.map((line) => line.source);
+    expect(sources).toEqual(expect.arrayContaining(['status-updater', 'batch-worker', 'mail-dispatcher']));
+    expect(sources.indexOf('status-updater')).toBeLessThan(sources.indexOf('batch-worker'));
+    const times = logs.lines.map((line) => Date.parse(line.at));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    const workerLines = logs.lines.filter((line) => line.source === 'batch-worker');
+    expect(workerLines.map((line) => line.message)).toContain('import finished');
+    for (const line of workerLines) {
+      expect(line.fields).toMatchObject({ jobId, executionId: expect.stringMatching(/^arn:aws:states:/) });
+    }
+    const human = await sidestep('job', 'logs', jobId);
+    expect(human.stdout.split('\n')[0]).toMatch(
+      new RegExp(`^job ${jobId}: [\\d,]+ lines from 6 log groups$`),
+    );
+    expect(human.stdout).toMatch(/batch-worker\s+INFO\s+import finished/);
+    const tooMany = await sidestep('job', 'logs', jobId, '--limit', '10001', '--json');
+    expect(JSON.parse(tooMany.stdout)).toMatchObject({
+      error: { name: 'InvalidOptionError', field: 'limit' },
+    });
   }, 150_000);
 });
 

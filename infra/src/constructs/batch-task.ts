@@ -2,7 +2,13 @@ import { CloudwatchLogGroup } from '@cdktn/provider-aws/lib/cloudwatch-log-group
 import { EcsCluster } from '@cdktn/provider-aws/lib/ecs-cluster/index.js';
 import { EcsClusterCapacityProviders } from '@cdktn/provider-aws/lib/ecs-cluster-capacity-providers/index.js';
 import { EcsTaskDefinition } from '@cdktn/provider-aws/lib/ecs-task-definition/index.js';
-import { METRICS_NAMESPACE, RUNTIME_ENVIRONMENT, resourceName, type TaskManifest } from '@sidestep/manifest';
+import {
+  METRICS_NAMESPACE,
+  RUNTIME_ENVIRONMENT,
+  resourceName,
+  type TaskManifest,
+  taskLogGroupName,
+} from '@sidestep/manifest';
 import { Construct } from 'constructs';
 import { type BatchCapacity, batchTaskArchitecture, type TaskArchitecture } from '../batch-capacity.ts';
 import { InfraConfigError } from '../errors.ts';
@@ -155,7 +161,7 @@ export class BatchTask extends Construct {
       kmsKeyArn: props.repository?.kmsKeyArn,
     });
     this.logGroup = new CloudwatchLogGroup(this, 'log-group', {
-      name: `/ecs/${name}`,
+      name: taskLogGroupName(props.environment, props.manifest.name),
       retentionInDays: props.logs?.retentionDays ?? 30,
       kmsKeyId: props.logs?.kmsKeyArn,
     });

@@ -38,6 +38,12 @@ export interface OperatorPolicyProps {
    * @default none
    */
   readonly mailEventLogGroupName?: string;
+  /**
+   * The log groups of the functions and tasks, which `sidestep job logs` searches for a job's lines:
+   * names, or patterns ending in `*` (which also match the `:*` form of a group's ARN).
+   * @default none
+   */
+  readonly jobLogGroups?: readonly string[];
   /** The `ops-ledger` function, and its alias for the actions. */
   readonly ledger: { readonly functionName: string; readonly actionsAlias: string };
 }
@@ -196,6 +202,22 @@ export class OperatorPolicy extends Construct {
         actions: ['events:PutEvents'],
         resources: [arn('events', `event-bus/${props.eventBusName}`)],
       },
+      ...((props.jobLogGroups ?? []).length === 0
+        ? []
+        : [
+            {
+              // `sidestep job logs`: a job's lines, searched by its id and its executions' ARNs in
+              // the functions' and the tasks' log groups (FilterLogEvents, scoped by log group as
+              // SearchMailEvents is; a named group in both forms of its ARN, a pattern once).
+              sid: 'ReadJobLogs',
+              actions: ['logs:FilterLogEvents'],
+              resources: (props.jobLogGroups ?? []).flatMap((group) =>
+                group.endsWith('*')
+                  ? [arn('logs', `log-group:${group}`)]
+                  : [arn('logs', `log-group:${group}`), arn('logs', `log-group:${group}:*`)],
+              ),
+            },
+          ]),
       ...(props.mailEventLogGroupName === undefined
         ? []
         : [

@@ -4,6 +4,7 @@ import { EcrRepositoryPolicy } from '@cdktn/provider-aws/lib/ecr-repository-poli
 import { LambdaAlias } from '@cdktn/provider-aws/lib/lambda-alias/index.js';
 import { LambdaFunction } from '@cdktn/provider-aws/lib/lambda-function/index.js';
 import {
+  functionLogGroupName,
   METRICS_NAMESPACE,
   RUNTIME_ENVIRONMENT,
   resourceName,
@@ -167,7 +168,7 @@ export class ServiceFunction extends Construct implements PolicyGrantee {
 
     const retentionDays = props.logs?.retentionDays ?? 30;
     this.logGroup = new CloudwatchLogGroup(this, 'log-group', {
-      name: `/aws/lambda/${name}`,
+      name: functionLogGroupName(environment, manifest.name),
       retentionInDays: retentionDays,
       kmsKeyId: props.logs?.kmsKeyArn,
     });

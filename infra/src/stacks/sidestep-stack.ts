@@ -2,12 +2,14 @@ import { AwsProvider } from '@cdktn/provider-aws/lib/provider/index.js';
 import { SnsTopicSubscription } from '@cdktn/provider-aws/lib/sns-topic-subscription/index.js';
 import { LEDGER_ACTIONS_ALIAS, OPS_LEDGER_SERVICE } from '@sidestep/contracts';
 import {
+  functionLogGroupName,
   idempotencyRecordSeconds,
   type PermissionResource,
   pacedForSendRate,
   resourceName,
   type ServiceManifest,
   type TaskManifest,
+  taskLogGroupName,
 } from '@sidestep/manifest';
 import {
   type BatchWorkerProps,
@@ -848,6 +850,9 @@ export class SidestepStack extends EnvironmentStack {
       ],
       eventBusName: this.eventBus.busName,
       mailEventLogGroupName: this.mailEventLog.logGroupName,
+      // The environment's function and task groups by their name's pattern: a policy of one ARN per
+      // group would grow by two with every service (a managed policy holds 6,144 characters).
+      jobLogGroups: [functionLogGroupName(config.name, '*'), taskLogGroupName(config.name, '*')],
       ledger: { functionName: ledger.functionName, actionsAlias: LEDGER_ACTIONS_ALIAS },
     });
     // An operator's `job fail` of an import mails its failure where the import workflow does.

@@ -7,12 +7,14 @@ import { DEFAULT_CONSOLE_PORT } from '@sidestep/console/default-port';
 import {
   allRejectedRows,
   createOpsContext,
+  DEFAULT_JOB_LOG_LINES,
   describeExecution,
   describeJob,
   failJob,
   findMail,
   fireSchedule,
   InvalidOptionError,
+  jobLogs,
   LOCAL_CLOUD,
   listAsyncFailures,
   listAudit,
@@ -21,6 +23,7 @@ import {
   listJobs,
   listRejectedRows,
   listSchedules,
+  MAX_JOB_LOG_LINES,
   MAX_REJECTED_ROWS_PAGE,
   type OpsContext,
   pauseSchedule,
@@ -417,7 +420,7 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
         }),
       ),
     );
-  const job = program.command('job').description('one job: show (default), retry, fail');
+  const job = program.command('job').description('one job: show (default), retry, fail, logs, rejected');
   common(
     job
       .command('show <jobId>', { isDefault: true })
@@ -435,6 +438,20 @@ export function createProgram(io: { out: (text: string) => void; err: (text: str
     .action(
       run('job-fail', (context, jobId: string, options: { reason: string }) =>
         failJob(context, jobId, options.reason),
+      ),
+    );
+
+  common(
+    job
+      .command('logs <jobId>')
+      .description(
+        "every line the functions and the batch task logged about a job (its id, or an execution's ARN), oldest first",
+      ),
+  )
+    .option('--limit <n>', `most lines (up to ${MAX_JOB_LOG_LINES})`, positiveInteger, DEFAULT_JOB_LOG_LINES)
+    .action(
+      run('job-logs', (context, jobId: string, options: { limit: number }) =>
+        jobLogs(context, jobId, { limit: options.limit }),
       ),
     );
 

@@ -12,6 +12,7 @@ import {
   type FiredSchedule,
   type ImportStaging,
   type JobDetail,
+  type JobLogs,
   type JobPage,
   type JobSummary,
   type JobView,
@@ -344,6 +345,29 @@ function rejectedRows(page: RejectedRowPage, options: { readonly csv?: boolean }
   return [heading, '', page.next === null ? listed : `${listed}\n\nmore: --after ${page.next}`].join('\n');
 }
 
+/**
+ * A job's log lines, oldest first: when (to the millisecond: lines of one second keep their order),
+ * who wrote it, its level, its message and the rest of its keys as `key=value`.
+ */
+function jobLogLines(logs: JobLogs): string {
+  const searched = `${logs.logGroups.length} log groups`;
+  if (logs.lines.length === 0) {
+    return `job ${logs.jobId}: no line in ${searched} names it or its executions`;
+  }
+  const count = `${COUNT.format(logs.lines.length)} ${logs.lines.length === 1 ? 'line' : 'lines'}`;
+  const heading = `job ${logs.jobId}: ${count} from ${searched}${logs.truncated ? ' (the oldest; more with --limit)' : ''}`;
+  const rows = logs.lines.map((line): Cell[] => [
+    new Date(line.at).toISOString(),
+    line.source,
+    line.level === null ? '-' : toneOf(line.level),
+    line.message,
+    Object.entries(line.fields)
+      .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+      .join(' '),
+  ]);
+  return [heading, '', table(['at', 'source', 'level', 'message', 'fields'], rows)].join('\n');
+}
+
 /** What became of the failure mail of a job failed outside its workflow (the job-sweeper's outbox). */
 function sweepMail(mail: SweepMail): string {
   if (mail.queuedAt) return `failure mail queued ${when(mail.queuedAt)}`;
@@ -547,6 +571,7 @@ const RENDERERS: Readonly<Record<string, (result: never, options: RenderOptions)
   job,
   'job-fail': failedJob,
   'job-rejected': rejectedRows,
+  'job-logs': jobLogLines,
   'mail-find': mailSearch,
   schedules,
   fire: fired,

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { type SynthesizedTerraformJson, statesAuthorization } from '@sidestep/iam';
 import type { InvokeResult } from '@sidestep/lambda-runtime';
-import { checkSendRate, pacedForSendRate } from '@sidestep/manifest';
+import { checkSendRate, functionLogGroupName, pacedForSendRate, taskLogGroupName } from '@sidestep/manifest';
 import { startAsyncInvocations } from './async-invocation.ts';
 import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.ts';
 import { createConsoleReporter } from './console-reporter.ts';
@@ -276,7 +276,9 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   const logs = createLocalLogs(join(stateDir, LOCAL_STATE.logs));
   const taskNames = new Set((options.tasks ?? []).map((task) => task.manifest.name));
   const logGroupOf = (service: string) =>
-    taskNames.has(service) ? `/ecs/${localName(service)}` : `/aws/lambda/${localName(service)}`;
+    taskNames.has(service)
+      ? taskLogGroupName(LOCAL_ENVIRONMENT, service)
+      : functionLogGroupName(LOCAL_ENVIRONMENT, service);
   for (const { manifest } of [...options.services, ...(options.tasks ?? [])])
     logs.createGroup(logGroupOf(manifest.name));
   const reporter: LocalCloudReporter = (event) => {

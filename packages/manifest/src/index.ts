@@ -105,6 +105,19 @@ export function resourceName(environment: string, name: string): string {
   return `sidestep-${environment}-${name}`;
 }
 
+/**
+ * The log group of a service's function, `/aws/lambda/sidestep-<env>-<service>`: the name Lambda
+ * writes to by default, which infra creates with a retention and the local cloud keeps.
+ */
+export function functionLogGroupName(environment: string, service: string): string {
+  return `/aws/lambda/${resourceName(environment, service)}`;
+}
+
+/** The log group of a Fargate task's awslogs driver, `/ecs/sidestep-<env>-<task>` (its family's name). */
+export function taskLogGroupName(environment: string, task: string): string {
+  return `/ecs/${resourceName(environment, task)}`;
+}
+
 /** An environment's buckets, by what each holds: uploads to import, exports, and claim-check bodies. */
 export const BUCKET_PURPOSES = ['imports', 'exports', 'claims'] as const;
 export type BucketPurpose = (typeof BUCKET_PURPOSES)[number];

@@ -106,12 +106,11 @@ export class RetryInputNotFoundError extends OpsError {
 }
 
 /**
- * A search for a mail's records that could not run: a call refused (`action`, the IAM action), or
- * what it reads missing (the log group, the dead-letter queue, the local outbox). Its verdict would be
- * a guess, so none is given.
+ * A search that could not run: a call refused (`action`, the IAM action), or what it reads missing.
+ * What it would answer would be a guess, so nothing is answered.
  */
-export class MailSearchError extends OpsError {
-  override readonly name: string = 'MailSearchError';
+export class SearchError extends OpsError {
+  override readonly name: string = 'SearchError';
   /** The IAM action refused (`logs:FilterLogEvents`), or null when what it reads is missing. */
   readonly action: string | null;
   /** What was read: the log group's or queue's name, or the outbox directory. */
@@ -125,6 +124,19 @@ export class MailSearchError extends OpsError {
     this.action = details.action ?? null;
     this.resource = details.resource;
   }
+}
+
+/**
+ * A search for a mail's records that could not run: a call refused, or what it reads missing (the log
+ * group, the dead-letter queue, the local outbox). Its verdict would be a guess, so none is given.
+ */
+export class MailSearchError extends SearchError {
+  override readonly name: string = 'MailSearchError';
+}
+
+/** A search for a job's log lines that could not run: a FilterLogEvents call refused. */
+export class JobLogsError extends SearchError {
+  override readonly name: string = 'JobLogsError';
 }
 
 /**

@@ -47,11 +47,13 @@ export {
   ExecutionNotFoundError,
   ExecutionStillRunningError,
   InvalidOptionError,
+  JobLogsError,
   MailMaybeSentError,
   MailSearchError,
   OpsError,
   RetryExecutionNameTakenError,
   RetryInputNotFoundError,
+  SearchError,
   UnknownNameError,
   UnsupportedLocallyError,
 } from './errors.ts';
@@ -75,6 +77,15 @@ export {
   workflowDefinition,
 } from './executions.ts';
 export { type QueuedFailureMail, queueFailureMail } from './failure-mail.ts';
+export {
+  DEFAULT_JOB_LOG_LINES,
+  type JobLogLine,
+  type JobLogs,
+  type JobLogsOptions,
+  jobLogPattern,
+  jobLogs,
+  MAX_JOB_LOG_LINES,
+} from './job-logs.ts';
 export {
   allRejectedRows,
   describeJob,

@@ -1,5 +1,4 @@
 import { stat } from 'node:fs/promises';
-import { FilterLogEventsCommand, type FilterLogEventsCommandOutput } from '@aws-sdk/client-cloudwatch-logs';
 import type { Message } from '@aws-sdk/client-sqs';
 import { IDEMPOTENCY_KEY_HEADER, idempotencyKeyHeaderValue, MAIL_TEMPLATE_NAMES } from '@sidestep/contracts';
 import {
@@ -12,6 +11,7 @@ import { deadLetterQueueName, mailEventLogGroupName } from '@sidestep/manifest';
 import { describeCause } from '@sidestep/runtime';
 import { auditedInLedger } from './audit.ts';
 import { InvalidOptionError, MailMaybeSentError, MailSearchError } from './errors.ts';
+import { filterLogGroup } from './log-search.ts';
 import { MAIL_EVENTS } from './names.ts';
 import type { OpsContext } from './ops-context.ts';
 import { type OutboxMailHeaders, outboxMailsWithHeader } from './outbox.ts';
@@ -554,44 +554,29 @@ async function filterRecords(
   since: Date,
   until: Date,
 ): Promise<KeyedRecord[]> {
+  const events = await filterLogGroup(
+    context,
+    { group, pattern, startTime: since.getTime(), endTime: until.getTime() },
+    (error) =>
+      new MailSearchError(
+        'logGroup',
+        `access denied to logs:FilterLogEvents on ${group}: the operator policy's statement SearchMailEvents (sidestep-${context.environment}-operator) grants it`,
+        { action: 'logs:FilterLogEvents', resource: group, cause: error },
+      ),
+  );
+  if (events === undefined) {
+    throw new MailSearchError(
+      'logGroup',
+      `log group ${group} does not exist in ${await context.region()}: the stack creates it (MailEventLog); search the recipient's copy instead`,
+      { resource: group },
+    );
+  }
   const records: KeyedRecord[] = [];
-  let nextToken: string | undefined;
-  do {
-    let page: FilterLogEventsCommandOutput;
-    try {
-      page = await context.clients.logs.send(
-        new FilterLogEventsCommand({
-          logGroupName: group,
-          filterPattern: pattern,
-          startTime: since.getTime(),
-          endTime: until.getTime(),
-          ...(nextToken ? { nextToken } : {}),
-        }),
-      );
-    } catch (error) {
-      if (isAccessDenied(error)) {
-        throw new MailSearchError(
-          'logGroup',
-          `access denied to logs:FilterLogEvents on ${group}: the operator policy's statement SearchMailEvents (sidestep-${context.environment}-operator) grants it`,
-          { action: 'logs:FilterLogEvents', resource: group, cause: error },
-        );
-      }
-      if ((error as Error).name === 'ResourceNotFoundException') {
-        throw new MailSearchError(
-          'logGroup',
-          `log group ${group} does not exist in ${await context.region()}: the stack creates it (MailEventLog); search the recipient's copy instead`,
-          { resource: group, cause: error },
-        );
-      }
-      throw error;
-    }
-    for (const event of page.events ?? []) {
-      const record = parseRecord(event.message ?? '', 'log group');
-      if (record)
-        records.push({ ...record, at: record.at ?? (event.timestamp ? new Date(event.timestamp) : null) });
-    }
-    nextToken = page.nextToken;
-  } while (nextToken);
+  for (const event of events) {
+    const record = parseRecord(event.message ?? '', 'log group');
+    if (record)
+      records.push({ ...record, at: record.at ?? (event.timestamp ? new Date(event.timestamp) : null) });
+  }
   return records;
 }
 
