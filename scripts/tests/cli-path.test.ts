@@ -307,6 +307,8 @@ describe('sidestep job rejected', () => {
     );
     // The two good rows: two new users, as the batch-worker's merge counted them.
     expect(shown.stdout.split('\n')).toContain('  written  2 users new or changed');
+    // And where its story is told.
+    expect(shown.stdout.split('\n')).toContain(`  logs: sidestep job logs ${jobId}`);
 
     const first = await sidestep('job', 'rejected', jobId, '--limit', '100');
     expect(first.code).toBe(0);

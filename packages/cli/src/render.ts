@@ -448,6 +448,8 @@ function job(result: JobView): string {
     '',
     'executions',
     ...result.executions.map((arn) => `  ${arn}`),
+    // Where the why is: every line the functions and the task logged about the job.
+    `  logs: sidestep job logs ${result.id}`,
     '',
     table(
       ['at', 'event', 'from', 'to', 'by'],
