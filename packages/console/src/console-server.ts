@@ -17,7 +17,7 @@ import { chooseLocale, type Locale, translator } from './i18n.ts';
 import { layout, signInDocument } from './layout.ts';
 import type { Download, Flash, Page, PageRequest, PageView, Redirect } from './page.ts';
 import { auditPage } from './pages/audit-page.ts';
-import { jobPage, jobsPage, rejectedRowsDownload, retryJobAction } from './pages/jobs-page.ts';
+import { jobLogsPage, jobPage, jobsPage, rejectedRowsDownload, retryJobAction } from './pages/jobs-page.ts';
 import { mailHtml, mailMessagePage, mailPage } from './pages/mail-page.ts';
 import { overviewPage } from './pages/overview-page.ts';
 import {
@@ -141,6 +141,7 @@ const ROUTES: readonly Route[] = [
   route('GET', '/jobs', jobsPage),
   route('GET', '/jobs/:id', jobPage),
   route('GET', '/jobs/:id/rejected.csv', rejectedRowsDownload),
+  route('GET', '/jobs/:id/logs', jobLogsPage),
   route(
     'POST',
     '/jobs/:id/retry',

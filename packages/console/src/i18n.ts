@@ -164,6 +164,14 @@ const EN = {
   'job.failByCli': 'End the job with',
   'job.retried': 'Retried: attempt {attempt} started',
   'job.executions': 'Executions (every attempt)',
+  'job.logs': 'Logs: every line the functions and the batch task wrote about this job',
+  'jobLogs.title': 'Logs of {id}',
+  'jobLogs.searched':
+    '{count} lines from {groups} log groups, oldest first: the lines naming this job or one of its executions.',
+  'jobLogs.truncated': 'The oldest {count}: `sidestep job logs {id} --limit <n>` shows up to 10,000.',
+  'col.source': 'Source',
+  'col.level': 'Level',
+  'col.fields': 'Fields',
   'job.mails': 'Mails',
   // sidestep job's own words for it.
   'job.mailExpired': MAIL_RECORD_EXPIRED,
@@ -370,6 +378,15 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'job.failByCli': 'ジョブを終了するには:',
   'job.retried': 'リトライしました: 試行 {attempt} を開始',
   'job.executions': '実行（すべての試行）',
+  'job.logs': 'ログ: このジョブについて関数とバッチタスクが書いたすべての行',
+  'jobLogs.title': '{id} のログ',
+  'jobLogs.searched':
+    '{groups} 個のロググループから {count} 行（古い順）: このジョブまたはその実行を名指す行です。',
+  'jobLogs.truncated':
+    '古いほうから {count} 行です: `sidestep job logs {id} --limit <n>` で最大 10,000 行まで表示します。',
+  'col.source': '出力元',
+  'col.level': 'レベル',
+  'col.fields': 'フィールド',
   'job.mails': 'メール',
   'job.mailExpired': '期限切れ: 再投入すると再び送信されます',
   'job.sweepMailRefused': '失敗通知メールは拒否され、送信されていません',

@@ -1,8 +1,10 @@
+import { FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { sampleJobDetail } from '@sidestep/ledger/testing';
 import { createOpsContext, type JobDetail, type Ledger, type OpsContext } from '@sidestep/ops';
 import { mockClient } from 'aws-sdk-client-mock';
+import type { Page } from 'playwright-core';
 import { type RunningConsole, startConsole } from '../src/index.ts';
 import { type ConsoleFetch, launchChromium, signIn } from '../src/testing.ts';
 
@@ -142,6 +144,21 @@ afterAll(async () => {
 
 const page = async (path: string) => (await get(path)).text();
 
+/** Opens `path` of the console in Chromium, signed in by the console's URL, and runs `act` on the tab. */
+async function inBrowser(path: string, act: (tab: Page) => Promise<void>): Promise<void> {
+  const browser = await launchChromium();
+  try {
+    const tab = await browser.newPage();
+    const opened = new URL(running.url);
+    opened.pathname = path;
+    await tab.goto(opened.toString());
+    await tab.waitForURL(new URL(path, running.url).toString());
+    await act(tab);
+  } finally {
+    await browser.close();
+  }
+}
+
 describe('the job page', () => {
   it("says a running job's task runs again only while its latest execution runs", async () => {
     const rerun = await page('/jobs/imp_rerun');
@@ -228,13 +245,7 @@ describe("a job's mails", () => {
   });
 
   it('reads in a browser as sidestep job lists them, each time in the browser’s zone', async () => {
-    const browser = await launchChromium();
-    try {
-      const tab = await browser.newPage();
-      const opened = new URL(running.url);
-      opened.pathname = '/jobs/imp_mails';
-      await tab.goto(opened.toString());
-      await tab.waitForURL(new URL('/jobs/imp_mails', running.url).toString());
+    await inBrowser('/jobs/imp_mails', async (tab) => {
       // Each cell as a person reads it, and the instant of the time it shows, if any.
       const rows = await tab.locator('#job-mails tr').evaluateAll((trs) =>
         trs.map((tr) =>
@@ -266,8 +277,55 @@ describe("a job's mails", () => {
           shows(expired.expiresAt, ' (expired: a redrive sends it again)'),
         ],
       ]);
+    });
+  }, 60_000);
+});
+
+// `sidestep job logs` in the console: the job page links to the job's log lines, which the ops
+// library reads from each function's and the batch task's log group (FilterLogEvents).
+describe("a job's logs", () => {
+  it('opens from the job page in a browser, every line oldest first with its source, level, message and keys', async () => {
+    const logs = mockClient(context.clients.logs);
+    const line = (fields: Record<string, unknown>) =>
+      JSON.stringify({ timestamp: 'x', service: 's', ...fields });
+    logs.on(FilterLogEventsCommand).resolves({ events: [] });
+    logs.on(FilterLogEventsCommand, { logGroupName: '/ecs/sidestep-local-batch-worker' }).resolves({
+      events: [
+        {
+          timestamp: now + 2_000,
+          logStreamName: 'batch-worker/batch-worker/t1',
+          message: line({ level: 'ERROR', message: 'import failed', jobId: 'imp_mails', rows: 3 }),
+        },
+      ],
+    });
+    logs.on(FilterLogEventsCommand, { logGroupName: '/aws/lambda/sidestep-local-status-updater' }).resolves({
+      events: [
+        {
+          timestamp: now + 1_000,
+          logStreamName: 's',
+          message: line({ level: 'INFO', message: 'job started', jobId: 'imp_mails' }),
+        },
+      ],
+    });
+    try {
+      await inBrowser('/jobs/imp_mails', async (tab) => {
+        await tab.click('#job-logs');
+        await tab.waitForURL(new URL('/jobs/imp_mails/logs', running.url).toString());
+        const rows = await tab
+          .locator('#job-log-lines tr')
+          .evaluateAll((trs) => trs.map((tr) => [...tr.children].slice(1).map((cell) => cell.textContent)));
+        expect(rows).toEqual([
+          ['Source', 'Level', 'Message', 'Fields'],
+          ['status-updater', 'INFO', 'job started', 'jobId=imp_mails'],
+          ['batch-worker', 'ERROR', 'import failed', 'jobId=imp_mails rows=3'],
+        ]);
+        // Searched by the job's id in every group.
+        for (const call of logs.commandCalls(FilterLogEventsCommand)) {
+          expect(call.args[0].input.filterPattern).toContain('($.jobId = "imp_mails")');
+        }
+      });
     } finally {
-      await browser.close();
+      logs.restore();
     }
   }, 60_000);
 });

@@ -7,6 +7,7 @@ import {
   type JobDetail,
   type JobSummary,
   type JobView,
+  jobLogs,
   listRejectedRows,
   type MailRecord,
   mailRecordExpired,
@@ -304,6 +305,7 @@ export const jobPage: Page = async (request) => {
             (arn, index) =>
               html`<li>${executionLink(arn, `${t('job.attemptN', { n: index + 1 })}: ${arn.split(':').at(-1)}`)}</li>`,
           )}</ol>
+          <p><a id="job-logs" href="/jobs/${encodeURIComponent(job.id)}/logs">${t('job.logs')}</a></p>
         </section>
         <section>
           <h2>${t('job.mails')}</h2>
@@ -339,6 +341,35 @@ export const jobPage: Page = async (request) => {
           ]),
         )}
       </section>`,
+  };
+};
+
+/**
+ * GET: every line the functions and the batch task logged about the job, oldest first, as
+ * `sidestep job logs` lists them (the ops library's FilterLogEvents search of their log groups).
+ */
+export const jobLogsPage: Page = async ({ context, t, locale, params }) => {
+  const logs = await jobLogs(context, params.id ?? '');
+  return {
+    title: t('jobLogs.title', { id: logs.jobId }),
+    body: html`<h1>${t('jobLogs.title', { id: logs.jobId })}</h1>
+      <p class="meta"><a href="/jobs/${encodeURIComponent(logs.jobId)}">${logs.jobId}</a> ·
+        ${t('jobLogs.searched', { count: formatCount(locale, logs.lines.length), groups: logs.logGroups.length })}</p>
+      ${logs.truncated ? html`<p class="note">${t('jobLogs.truncated', { count: formatCount(locale, logs.lines.length), id: logs.jobId })}</p>` : ''}
+      ${table(
+        t,
+        [t('col.at'), t('col.source'), t('col.level'), t('col.message'), t('col.fields')],
+        logs.lines.map((line) => [
+          time(line.at),
+          line.source,
+          line.level === null ? null : badge(line.level),
+          line.message,
+          Object.entries(line.fields)
+            .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+            .join(' '),
+        ]),
+        { id: 'job-log-lines' },
+      )}`,
   };
 };
 
