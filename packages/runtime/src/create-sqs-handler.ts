@@ -112,6 +112,21 @@ export interface SqsHandlerOptions<T> {
   readonly state?: readonly InvocationState<unknown>[];
 }
 
+/**
+ * The handler's metrics by default: Powertools Metrics in `POWERTOOLS_METRICS_NAMESPACE`, else
+ * `sidestep`, with the environment (`SIDESTEP_ENV`, which infra and the local cloud set:
+ * `RUNTIME_ENVIRONMENT.environment` of @sidestep/manifest) as a dimension beside `service`: staging
+ * and production in one account and region write the same namespace and service names, and their
+ * counts would otherwise add up as one.
+ */
+export function defaultMetrics(env: Readonly<Record<string, string | undefined>> = process.env): Metrics {
+  const environment = env.SIDESTEP_ENV;
+  return new Metrics({
+    ...(env.POWERTOOLS_METRICS_NAMESPACE ? {} : { namespace: METRICS_NAMESPACE }),
+    ...(environment ? { defaultDimensions: { environment } } : {}),
+  });
+}
+
 /** The Lambda handler {@link createSqsHandler} returns; assignable to `SQSHandler`. */
 export type SqsBatchHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
@@ -168,9 +183,7 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
     readConfig(z.object({ MAX_RECEIVE_COUNT: z.optional(z.coerce.number().check(z.int(), z.minimum(1))) }))
       .MAX_RECEIVE_COUNT;
   const handlerLogger = options.logger ?? new Logger();
-  const metrics =
-    options.metrics ??
-    new Metrics(process.env.POWERTOOLS_METRICS_NAMESPACE ? {} : { namespace: METRICS_NAMESPACE });
+  const metrics = options.metrics ?? defaultMetrics();
   // The dead-letter path (the SQS client and its part of the SDK) loads on the first permanent
   // failure, not at cold start: most invocations never dead-letter anything.
   let sqs = options.sqs;

@@ -16,6 +16,7 @@ export {
 } from './config.ts';
 export {
   createSqsHandler,
+  defaultMetrics,
   METRICS_NAMESPACE,
   type RecordContext,
   SQS_HANDLER_METRICS,

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import {
   ConfigError,
   createSqsHandler,
+  defaultMetrics,
   invocationState,
   type RecordContext,
   SidestepError,
@@ -246,6 +247,18 @@ describe('createSqsHandler', () => {
       if (saved === undefined) delete process.env.MAX_RECEIVE_COUNT;
       else process.env.MAX_RECEIVE_COUNT = saved;
     }
+  });
+
+  // Staging and production may share an account and region: their counts stay apart by environment.
+  it('counts by service and environment (SIDESTEP_ENV) by default', async () => {
+    const handler = handlerWith(async () => {}, { metrics: defaultMetrics({ SIDESTEP_ENV: 'staging' }) });
+    await handler(sqsEvent({ body: job('counted') }), lambdaContext());
+    const [flushed] = emf() as [
+      Record<string, unknown> & { _aws: { CloudWatchMetrics: { Dimensions: unknown }[] } },
+    ];
+    expect(flushed._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service', 'environment']]);
+    expect(flushed.environment).toBe('staging');
+    expect(flushed._aws.CloudWatchMetrics).toEqual([expect.objectContaining({ Namespace: 'sidestep' })]);
   });
 
   it("dead-letters the contracts package's permanent errors under their own name", async () => {
