@@ -151,7 +151,11 @@ function formatEvent(event: LocalCloudEvent, context: FormatContext): string | u
     case 'task-stopped': {
       const ok = event.exitCode === 0;
       const exit = event.signal ? `signal ${event.signal}` : `exit code ${event.exitCode}`;
-      return `${tag(ok ? 'green' : 'red', 'task')} ${paint('bold', event.task)} stopped (${paint(ok ? 'green' : 'red', exit)}) after ${formatDuration(event.durationMs)}: ${event.stoppedReason}`;
+      // Named as its start was (the task's id, the execution's first characters): of two tasks running,
+      // which one stopped.
+      return `${tag(ok ? 'green' : 'red', 'task')} ${paint('bold', event.task)} ${paint('gray', event.taskArn.split('/').pop() ?? '')}${
+        event.execution ? paint('gray', ` for ${event.execution.slice(0, 8)}`) : ''
+      } stopped (${paint(ok ? 'green' : 'red', exit)}) after ${formatDuration(event.durationMs)}: ${event.stoppedReason}`;
     }
     case 'schedule-fired': {
       const why = event.trigger === 'operator' ? 'fired by an operator event' : `due ${event.scheduledTime}`;

@@ -168,6 +168,8 @@ export type LocalCloudEvent =
       readonly type: 'task-stopped';
       readonly task: string;
       readonly taskArn: string;
+      /** The execution that ran it (`ecs:runTask.sync`), if any. */
+      readonly execution?: string;
       readonly exitCode: number | null;
       readonly signal: string | null;
       readonly durationMs: number;

@@ -307,6 +307,7 @@ async function runLocalTask(request: RunTaskRequest, context: TaskRunContext): P
     type: 'task-stopped',
     task: manifest.name,
     taskArn: task.taskArn,
+    ...(executionName ? { execution: executionName } : {}),
     exitCode: result.exitCode,
     signal: result.signal,
     durationMs: performance.now() - started,
