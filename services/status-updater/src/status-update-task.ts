@@ -28,6 +28,9 @@ export function statusUpdateTask(
       event: input.event,
       executionId: input.executionId,
       jobId: input.event === 'register' ? undefined : input.jobId,
+      // An export's request (the envelope id its requester sent): a search by it finds its register
+      // line, which names the job it became (`jobId` of the outcome), and from there the job's lines.
+      requestId: input.event === 'register' && input.kind === 'export' ? input.request.id : undefined,
     }),
     run: async (input) => {
       const { output, outcome } = await updateJobStatus(await options.database(), input, updateOptions);
