@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import { styleText } from 'node:util';
-import { shorten } from '@sidestep/contracts';
+import { LOG_LINE_STANDARD_KEYS, logFieldsText, shorten } from '@sidestep/contracts';
 import { sendRateText } from '@sidestep/manifest';
 import type { LocalCloudEvent, LocalCloudReporter } from './local-cloud-event.ts';
 
@@ -238,19 +238,12 @@ function formatLogLine(service: string, line: string, paint: FormatContext['pain
   return `${prefix} ${paint('dim', line)}`;
 }
 
-/** Keys every Powertools / Lambda runtime line has: not worth repeating on the console. */
+/**
+ * Keys not worth repeating on the console: every Powertools / Lambda runtime line's, and what the
+ * line shows otherwise (the error, the runtime's request id).
+ */
 const STANDARD_LOG_KEYS = new Set([
-  'level',
-  'message',
-  'timestamp',
-  'service',
-  'cold_start',
-  'function_arn',
-  'function_memory_size',
-  'function_name',
-  'function_request_id',
-  'sampling_rate',
-  'xray_trace_id',
+  ...LOG_LINE_STANDARD_KEYS,
   'correlation_id',
   'requestId',
   'error',
@@ -264,11 +257,10 @@ const STANDARD_LOG_KEYS = new Set([
  * console shows what happened, not only that something did; cut at 200 characters.
  */
 function contextFields(entry: Record<string, unknown>): string {
-  const text = Object.entries(entry)
-    .filter(([key, value]) => !STANDARD_LOG_KEYS.has(key) && value !== undefined && value !== null)
-    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
-    .join(' ');
-  return shorten(text, 200);
+  const fields = Object.entries(entry).filter(
+    ([key, value]) => !STANDARD_LOG_KEYS.has(key) && value !== undefined && value !== null,
+  );
+  return shorten(logFieldsText(Object.fromEntries(fields)), 200);
 }
 
 /**

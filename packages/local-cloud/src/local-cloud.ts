@@ -273,10 +273,19 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   // CloudWatch Logs: every line a function or a task writes, kept in the log group AWS gives it
   // (infra's `/aws/lambda/<function>`, the batch task's awslogs `/ecs/<family>`, stream
   // `<prefix>/<container>/<task id>`), read with FilterLogEvents on the endpoint (`sidestep job logs`).
-  const logs = createLocalLogs(join(stateDir, LOCAL_STATE.logs));
-  const taskNames = new Set((options.tasks ?? []).map((task) => task.manifest.name));
+  const logs = createLocalLogs(join(stateDir, LOCAL_STATE.logs), (error) =>
+    report({
+      type: 'error',
+      source: 'cloudwatch logs',
+      message: `a log line was not kept: ${error.message}`,
+    }),
+  );
+  /** Each task's container, by the task's name: its awslogs stream is `<task name>/<container>/<task id>`. */
+  const taskContainers = new Map(
+    (options.tasks ?? []).map(({ manifest }) => [manifest.name, manifest.containerName]),
+  );
   const logGroupOf = (service: string) =>
-    taskNames.has(service)
+    taskContainers.has(service)
       ? taskLogGroupName(LOCAL_ENVIRONMENT, service)
       : functionLogGroupName(LOCAL_ENVIRONMENT, service);
   for (const { manifest } of [...options.services, ...(options.tasks ?? [])])
@@ -287,7 +296,7 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
         logGroupOf(event.service),
         event.taskArn === undefined
           ? `${new Date().toISOString().slice(0, 10).replaceAll('-', '/')}/[$LATEST]local`
-          : `${event.service}/${event.service}/${event.taskArn.split('/').pop()}`,
+          : `${event.service}/${taskContainers.get(event.service)}/${event.taskArn.split('/').pop()}`,
         event.line,
       );
     }

@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnknownOperationError } from './aws-api-errors.ts';
 import type { JsonApiHandler } from './json-api-handler.ts';
@@ -46,8 +46,9 @@ class LogsError extends Error {
 /**
  * Log groups kept in `dir`, one JSON-lines file each (`<encoded group name>.jsonl`), so they outlive
  * a restart, as CloudWatch keeps a group's events for its retention; without `dir`, in memory only.
+ * `onError` hears of a line that could not be kept (a full disk): the rest are kept still.
  */
-export function createLocalLogs(dir?: string): LocalLogs {
+export function createLocalLogs(dir?: string, onError: (error: Error) => void = () => {}): LocalLogs {
   const groups = new Set<string>();
   const memory = new Map<string, string[]>();
   /** Each group's appends, chained so they land in order. */
@@ -67,13 +68,19 @@ export function createLocalLogs(dir?: string): LocalLogs {
     const line = `${JSON.stringify(event)}\n`;
     const file = fileOf(group);
     if (file === undefined) {
-      memory.set(group, [...(memory.get(group) ?? []), line]);
+      const lines = memory.get(group) ?? [];
+      lines.push(line);
+      memory.set(group, lines);
       return;
     }
-    const previous = pending.get(group) ?? mkdir(dir as string, { recursive: true }).then(() => {});
+    // The group's first line of this run starts on a line of its own: a line the last run was cut
+    // off in the middle of (a crash, a kill) ends where it was cut, and is skipped when read.
+    const previous = pending.get(group) ?? startLine(dir as string, file);
     pending.set(
       group,
-      previous.then(() => appendFile(file, line)).catch(() => {}),
+      previous
+        .then(() => appendFile(file, line))
+        .catch((error: unknown) => onError(error instanceof Error ? error : new Error(String(error)))),
     );
   };
 
@@ -90,10 +97,13 @@ export function createLocalLogs(dir?: string): LocalLogs {
         text = '';
       }
     }
-    return text
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as LogEvent);
+    return text.split('\n').flatMap((line): LogEvent[] => {
+      try {
+        return line === '' ? [] : [JSON.parse(line) as LogEvent];
+      } catch {
+        return [];
+      }
+    });
   };
 
   const filterLogEvents = async (input: Record<string, unknown>) => {
@@ -147,6 +157,24 @@ export function createLocalLogs(dir?: string): LocalLogs {
   };
 }
 
+/** Makes `dir` exist and ends `file` with a line end if it was cut off in the middle of a line. */
+async function startLine(dir: string, file: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(file, 'r');
+    const { size } = await handle.stat();
+    if (size === 0) return;
+    const last = Buffer.alloc(1);
+    await handle.read(last, 0, 1, size - 1);
+    if (last[0] !== 0x0a) await appendFile(file, '\n');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  } finally {
+    await handle?.close();
+  }
+}
+
 /**
  * The log group a request names: `logGroupName`, or the name in `logGroupIdentifier` (a name or an
  * ARN); both, or neither, is InvalidParameterException, as CloudWatch Logs answers.
@@ -191,7 +219,8 @@ interface JsonTerm {
   readonly equal: boolean;
 }
 
-const JSON_TERM = /^\(?\s*\$\.([A-Za-z0-9_.]+)\s*(=|!=)\s*"((?:[^"\\]|\\.)*)"\s*\)?$/;
+/** One term and the operator after it, if any, read from where the last one ended (sticky). */
+const JSON_TERM = /\s*\(?\s*\$\.([A-Za-z0-9_.]+)\s*(=|!=)\s*"((?:[^"\\]|\\.)*)"\s*\)?\s*(\|\||&&)?\s*/y;
 
 /**
  * A filter pattern as a predicate on an event's message
@@ -206,25 +235,36 @@ export function compileFilterPattern(pattern: string): (message: string) => bool
   const text = pattern.trim();
   if (text === '') return () => true;
   if (!text.startsWith('{')) {
-    const terms = [...text.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((match) =>
+    const words = [...text.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)];
+    // An unquoted `-term` or `?term` (excluded, or any of) is syntax the local cloud does not serve.
+    if (words.some((match) => match[2] !== undefined && /^[-?]/.test(match[2])))
+      throw unsupportedPattern(pattern);
+    const terms = words.map((match) =>
       match[1] !== undefined ? match[1].replace(/\\(.)/g, '$1') : (match[2] as string),
     );
-    if (terms.some((term) => /^[-?]/.test(term))) throw unsupportedPattern(pattern);
     return (message) => terms.every((term) => message.includes(term));
   }
   if (!text.endsWith('}')) throw unsupportedPattern(pattern);
-  const body = text.slice(1, -1).trim();
-  const operator = body.includes('||') ? '||' : '&&';
-  if (operator === '||' && body.includes('&&')) throw unsupportedPattern(pattern);
-  const terms = body.split(operator).map((part): JsonTerm => {
-    const match = JSON_TERM.exec(part.trim());
+  const body = text.slice(1, -1);
+  // Term by term, each with the operator after it: an operator inside a quoted value is the value's.
+  const terms: JsonTerm[] = [];
+  const operators = new Set<string>();
+  JSON_TERM.lastIndex = 0;
+  while (JSON_TERM.lastIndex < body.length) {
+    const match = JSON_TERM.exec(body);
     if (!match) throw unsupportedPattern(pattern);
-    return {
+    terms.push({
       path: (match[1] as string).split('.'),
       equal: match[2] === '=',
       value: (match[3] as string).replace(/\\(.)/g, '$1'),
-    };
-  });
+    });
+    if (match[4] !== undefined) operators.add(match[4]);
+    else if (JSON_TERM.lastIndex < body.length) throw unsupportedPattern(pattern);
+  }
+  if (terms.length === 0 || operators.size > 1 || operators.size !== (terms.length > 1 ? 1 : 0)) {
+    throw unsupportedPattern(pattern);
+  }
+  const operator = [...operators][0] ?? '&&';
   return (message) => {
     let parsed: unknown;
     try {

@@ -119,7 +119,8 @@ export interface SmtpSinkOptions {
    * The identities mail may come from: SES refuses a mail whose sender is not a verified identity
    * ("Email address is not verified. ... This error could apply to the From, Source, Sender, or
    * Return-Path address": https://docs.aws.amazon.com/ses/latest/dg/troubleshoot-error-messages.html),
-   * so a mail whose envelope sender (MAIL FROM, the Return-Path) or `From:` address is none of these is
+   * so a mail whose envelope sender (MAIL FROM, the Return-Path), `From:` or `Sender:` address is none
+   * of these (an address, or any address of a domain or of its subdomains) is
    * refused `554 Message rejected: Email address is not verified. The following identities failed the
    * check in region <REGION>: <addresses>` after DATA and not stored.
    * @default none: every sender is taken
@@ -172,13 +173,17 @@ export async function startSmtpSink(options: SmtpSinkOptions): Promise<SmtpSink>
     );
   };
 
-  /** The refusal of a mail whose envelope sender or `From:` is not a verified identity. */
+  /** The refusal of a mail whose envelope sender, `From:` or `Sender:` is not a verified identity. */
   const senderRefusal = (envelope: Envelope, parsed: ParsedMail): Error | undefined => {
     const { verifiedSenders } = options;
     if (!verifiedSenders) return undefined;
-    const senders = [envelope.from, ...(parsed.from?.value ?? []).map((from) => from.address ?? '')];
+    // The envelope's (Return-Path), `From:` and `Sender:` (verify-addresses-and-domains.html).
+    const sender = parsed.headers.get('sender') as ParsedMail['from'];
+    const senders = [envelope.from, ...[parsed.from, sender].flatMap((header) => header?.value ?? [])].map(
+      (address) => (typeof address === 'string' ? address : (address.address ?? '')),
+    );
     const unverified = [...new Set(senders)].filter(
-      (sender) => !isVerifiedIdentity(sender, verifiedSenders.identities),
+      (address) => address !== '' && !isVerifiedIdentity(address, verifiedSenders.identities),
     );
     return unverified.length === 0 ? undefined : notVerified(envelope, unverified, verifiedSenders.region);
   };
@@ -445,9 +450,13 @@ function isVerifiedRecipient(address: string, verified: readonly string[]): bool
 /** Whether `address` is a verified identity: the address itself (exactly), or its domain (any case). */
 function isVerifiedIdentity(address: string, verified: readonly string[]): boolean {
   const domain = domainOf(address);
-  return verified.some((identity) =>
-    identity.includes('@') ? identity === address : identity.toLowerCase() === domain,
-  );
+  // A verified domain covers its subdomains ("a.example.com, a.b.example.com":
+  // https://docs.aws.amazon.com/ses/latest/dg/creating-identities.html).
+  return verified.some((identity) => {
+    if (identity.includes('@')) return identity === address;
+    const verifiedDomain = identity.toLowerCase();
+    return domain === verifiedDomain || domain.endsWith(`.${verifiedDomain}`);
+  });
 }
 
 const DAY_MS = 24 * 3600_000;

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
@@ -141,5 +141,51 @@ describe('a local cloud’s CloudWatch Logs', () => {
     await expect(
       logs.send(new FilterLogEventsCommand({ logGroupName: '/aws/lambda/sidestep-local-nothing' })),
     ).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+  });
+});
+
+// A crash or a kill can leave a group's last line cut in the middle; CloudWatch would never have
+// taken it, and it must not make the group unreadable.
+describe('createLocalLogs after a line was cut off', () => {
+  it('skips the cut line, and starts the next run’s first line on a line of its own', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'local-logs-cut-'));
+    try {
+      const group = '/aws/lambda/sidestep-local-x';
+      const before = createLocalLogs(dir);
+      before.append(group, 's', line({ message: 'kept', jobId: 'j' }), 1_000);
+      await before.flushed();
+      await appendFile(join(dir, `${encodeURIComponent(group)}.jsonl`), '{"logStreamName":"s","timest');
+      const after = createLocalLogs(dir);
+      after.append(group, 's', line({ message: 'after the crash', jobId: 'j' }), 2_000);
+      const { events } = (await after.api('FilterLogEvents', { logGroupName: group })) as {
+        events: { message: string }[];
+      };
+      expect(events.map((event) => JSON.parse(event.message).message)).toEqual(['kept', 'after the crash']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says when a line could not be kept, and keeps the others', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'local-logs-error-'));
+    try {
+      const errors: Error[] = [];
+      const logs = createLocalLogs(join(dir, 'a-file'), (error) => errors.push(error));
+      await appendFile(join(dir, 'a-file'), 'not a directory');
+      logs.append('/aws/lambda/y', 's', 'lost');
+      await logs.flushed();
+      expect(errors).toHaveLength(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('compileFilterPattern, operators inside values', () => {
+  it('reads || and && inside a quoted value as the value’s, and a quoted -term as a term', () => {
+    expect(compileFilterPattern('{ $.reason = "a||b" }')(line({ reason: 'a||b' }))).toBe(true);
+    expect(compileFilterPattern('{ ($.a = "x&&y") || ($.b = "z") }')(line({ b: 'z' }))).toBe(true);
+    expect(compileFilterPattern('"-not-an-option"')('a line with -not-an-option in it')).toBe(true);
+    expect(() => compileFilterPattern('{ $.a = "x" || }')).toThrow(/takes terms/);
   });
 });

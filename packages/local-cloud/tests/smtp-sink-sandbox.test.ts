@@ -189,6 +189,24 @@ describe('startSmtpSink with verified senders (SES sends only from a verified id
     expect(refused).toEqual([]);
   });
 
+  // "you can send email from any subdomain ... a.example.com, a.b.example.com" (creating-identities.html).
+  it('takes a mail from a subdomain of a verified domain, and checks a Sender: header too', async () => {
+    expect(
+      await sendFrom('bounce@mail.local.mail.example.com', 'no-reply@a.b.local.mail.example.com', 6),
+    ).toMatch(/^250 /);
+    const reply = await sendMail({
+      port: senders.port,
+      from: 'no-reply@local.mail.example.com',
+      to: ['anyone@example.org'],
+      data: 'From: no-reply@local.mail.example.com\r\nSender: agent@elsewhere.example\r\nSubject: s\r\n\r\nbody',
+    }).then(
+      (answer: string) => answer,
+      (error: Error) => /answered "([^"]*)"/.exec(error.message)?.[1] ?? error.message,
+    );
+    expect(reply).toMatch(/^554 .* region US-EAST-1: agent@elsewhere\.example$/);
+    expect(refused.splice(0).map((mail) => mail.unverified)).toEqual([['agent@elsewhere.example']]);
+  });
+
   it('refuses, after DATA, a mail whose From: or envelope sender is not verified, naming it and the region', async () => {
     const before = (await readdir(join(senderDir, 'outbox'))).length;
     expect(await sendFrom('no-reply@local.mail.example.com', 'someone@elsewhere.example', 3)).toBe(
