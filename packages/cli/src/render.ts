@@ -16,6 +16,7 @@ import {
   type JobPage,
   type JobSummary,
   type JobView,
+  logFieldsText,
   MAIL_RECORD_EXPIRED,
   type MailEventRecord,
   type MailRecord,
@@ -361,9 +362,7 @@ function jobLogLines(logs: JobLogs): string {
     line.source,
     line.level === null ? '-' : toneOf(line.level),
     line.message,
-    Object.entries(line.fields)
-      .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
-      .join(' '),
+    logFieldsText(line.fields),
   ]);
   return [heading, '', table(['at', 'source', 'level', 'message', 'fields'], rows)].join('\n');
 }

@@ -168,7 +168,7 @@ const EN = {
   'jobLogs.title': 'Logs of {id}',
   'jobLogs.searched':
     '{count} lines from {groups} log groups, oldest first: the lines naming this job or one of its executions.',
-  'jobLogs.truncated': 'The oldest {count}: `sidestep job logs {id} --limit <n>` shows up to 10,000.',
+  'jobLogs.truncated': 'The oldest {count}: `sidestep job logs {id} --limit <n>` shows up to {max}.',
   'col.source': 'Source',
   'col.level': 'Level',
   'col.fields': 'Fields',
@@ -383,7 +383,7 @@ const JA: Readonly<Record<MessageKey, string>> = {
   'jobLogs.searched':
     '{groups} 個のロググループから {count} 行（古い順）: このジョブまたはその実行を名指す行です。',
   'jobLogs.truncated':
-    '古いほうから {count} 行です: `sidestep job logs {id} --limit <n>` で最大 10,000 行まで表示します。',
+    '古いほうから {count} 行です: `sidestep job logs {id} --limit <n>` で最大 {max} 行まで表示します。',
   'col.source': '出力元',
   'col.level': 'レベル',
   'col.fields': 'フィールド',

@@ -286,8 +286,9 @@ describe("a job's mails", () => {
 describe("a job's logs", () => {
   it('opens from the job page in a browser, every line oldest first with its source, level, message and keys', async () => {
     const logs = mockClient(context.clients.logs);
+    // As a function's line reads: Powertools' keys and the Lambda context's, left out of the Fields.
     const line = (fields: Record<string, unknown>) =>
-      JSON.stringify({ timestamp: 'x', service: 's', ...fields });
+      JSON.stringify({ timestamp: 'x', service: 's', cold_start: false, function_name: 'f', ...fields });
     logs.on(FilterLogEventsCommand).resolves({ events: [] });
     logs.on(FilterLogEventsCommand, { logGroupName: '/ecs/sidestep-local-batch-worker' }).resolves({
       events: [

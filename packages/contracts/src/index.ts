@@ -60,6 +60,7 @@ export {
   type LedgerResponse,
   OPS_LEDGER_SERVICE,
 } from './ledger-request.ts';
+export { LOG_LINE_STANDARD_KEYS, logFieldsText } from './log-line.ts';
 export {
   isMailLocale,
   MAIL_LOCALES,

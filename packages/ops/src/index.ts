@@ -84,6 +84,7 @@ export {
   type JobLogsOptions,
   jobLogPattern,
   jobLogs,
+  logFieldsText,
   MAX_JOB_LOG_LINES,
 } from './job-logs.ts';
 export {

@@ -1,8 +1,12 @@
+import { LOG_LINE_STANDARD_KEYS, logFieldsText } from '@sidestep/contracts';
 import { functionLogGroupName, taskLogGroupName } from '@sidestep/manifest';
 import { SERVICES, TASKS } from '@sidestep/registry';
 import { InvalidOptionError, JobLogsError } from './errors.ts';
 import { filterLogGroup } from './log-search.ts';
 import type { OpsContext } from './ops-context.ts';
+
+/** How a {@link JobLogLine}'s `fields` read as text (`jobId=imp_1 rows=3`), for the CLI and the console. */
+export { logFieldsText };
 
 /** The most lines {@link jobLogs} gives by default, and at most. */
 export const DEFAULT_JOB_LOG_LINES = 1_000;
@@ -13,9 +17,6 @@ const MAX_FILTER_PATTERN_LENGTH = 1_024;
 
 /** How long before the job's creation its first lines may be (a trigger's, the register step's). */
 const LEAD_MS = 60_000;
-
-/** Keys every Powertools line has, left out of a line's `fields`. */
-const STANDARD_KEYS = new Set(['level', 'message', 'timestamp', 'service', 'sampling_rate', 'xray_trace_id']);
 
 /** One line a function or the batch task logged about the job. */
 export interface JobLogLine {
@@ -187,6 +188,6 @@ function logLine(
     logStream,
     level: typeof entry.level === 'string' ? entry.level : null,
     message: typeof entry.message === 'string' ? entry.message : text.trimEnd(),
-    fields: Object.fromEntries(Object.entries(entry).filter(([key]) => !STANDARD_KEYS.has(key))),
+    fields: Object.fromEntries(Object.entries(entry).filter(([key]) => !LOG_LINE_STANDARD_KEYS.has(key))),
   };
 }

@@ -9,6 +9,8 @@ import {
   type JobView,
   jobLogs,
   listRejectedRows,
+  logFieldsText,
+  MAX_JOB_LOG_LINES,
   type MailRecord,
   mailRecordExpired,
   pageJobs,
@@ -355,7 +357,7 @@ export const jobLogsPage: Page = async ({ context, t, locale, params }) => {
     body: html`<h1>${t('jobLogs.title', { id: logs.jobId })}</h1>
       <p class="meta"><a href="/jobs/${encodeURIComponent(logs.jobId)}">${logs.jobId}</a> ·
         ${t('jobLogs.searched', { count: formatCount(locale, logs.lines.length), groups: logs.logGroups.length })}</p>
-      ${logs.truncated ? html`<p class="note">${t('jobLogs.truncated', { count: formatCount(locale, logs.lines.length), id: logs.jobId })}</p>` : ''}
+      ${logs.truncated ? html`<p class="note">${t('jobLogs.truncated', { count: formatCount(locale, logs.lines.length), id: logs.jobId, max: formatCount(locale, MAX_JOB_LOG_LINES) })}</p>` : ''}
       ${table(
         t,
         [t('col.at'), t('col.source'), t('col.level'), t('col.message'), t('col.fields')],
@@ -364,9 +366,7 @@ export const jobLogsPage: Page = async ({ context, t, locale, params }) => {
           line.source,
           line.level === null ? null : badge(line.level),
           line.message,
-          Object.entries(line.fields)
-            .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
-            .join(' '),
+          logFieldsText(line.fields),
         ]),
         { id: 'job-log-lines' },
       )}`,
