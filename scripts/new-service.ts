@@ -30,14 +30,16 @@ try {
   });
   // As the house formats them (biome's imports in order, its line widths): the templates stay readable.
   const files = [...result.created, ...result.modified].filter((file) => /\.(ts|json)$/.test(file));
-  spawnSync(
+  const formatted = spawnSync(
     join(import.meta.dirname, '..', 'node_modules', '.bin', 'biome'),
     ['check', '--write', ...files],
-    {
-      cwd: options.root,
-      stdio: 'ignore',
-    },
+    { cwd: options.root, stdio: 'ignore' },
   );
+  if (formatted.status !== 0) {
+    process.stderr.write(
+      `new-service: biome could not format the files (exit ${formatted.status}): run npm run format\n`,
+    );
+  }
   const lines = [
     `created ${result.created.length} files:`,
     ...result.created.map((file) => `  ${file}`),

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -89,6 +89,10 @@ describe('npm run new-service', () => {
     for (const [args, field] of [
       [['webhook-notifier'], 'name: services/webhook-notifier exists already'],
       [['Report_Builder'], 'name: "Report_Builder" is not kebab-case'],
+      // The manifest's rule: 2 to 41 characters.
+      [['a'], 'name: "a" is not kebab-case of 2 to 41 characters'],
+      // Its registry identifier would be one the registry has.
+      [['service'], 'name: the registry names service'],
       [['audit-writer', '--queue', 'audits'], 'jobType: a queue consumer needs both --queue and --job-type'],
       [['audit-writer', '--queue', 'audits', '--job-type', 'Audit'], 'jobType: "Audit" is not a dotted'],
     ] as const) {
@@ -96,6 +100,30 @@ describe('npm run new-service', () => {
       expect([refused.code, refused.stderr]).toEqual([1, expect.stringContaining(`new-service: ${field}`)]);
     }
     expect(existsSync(join(root, 'services/audit-writer'))).toBe(false);
+  });
+
+  // A registry whose shape changed is not left half-changed, nor the service left unregistered.
+  it('refuses, naming the file, a registry it cannot find its place in, and writes nothing', async () => {
+    const file = join(root, 'packages/registry/src/registry.ts');
+    const registry = await read('packages/registry/src/registry.ts');
+    await writeFile(
+      file,
+      registry.replace(
+        '\n].map((manifest) => ({ manifest, ...builtPackage(manifest) }));',
+        '\n].flatMap((manifest) => [{ manifest, ...builtPackage(manifest) }]);',
+      ),
+    );
+    try {
+      const refused = await newService('audit-writer');
+      expect([refused.code, refused.stderr]).toEqual([
+        1,
+        expect.stringContaining('new-service: packages/registry/src/registry.ts: no '),
+      ]);
+      expect(existsSync(join(root, 'services/audit-writer'))).toBe(false);
+      expect(await read('packages/registry/src/registry.ts')).not.toContain('audit-writer');
+    } finally {
+      await writeFile(file, registry);
+    }
   });
 
   // The new services as a developer then builds and tests them.

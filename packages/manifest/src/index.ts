@@ -272,7 +272,9 @@ export class ManifestError extends Error {
   }
 }
 
-const NAME = /^[a-z][a-z0-9-]{1,40}$/;
+/** What a service's, a task's and a queue's name may be: kebab-case, 2-41 characters. */
+export const NAME_PATTERN = /^[a-z][a-z0-9-]{1,40}$/;
+const NAME = NAME_PATTERN;
 const ACTION = /^[a-z0-9-]+:[A-Za-z0-9]+$/;
 
 /** Services and tasks share the rule: every permission lists at least one exact IAM action. */

@@ -171,7 +171,6 @@ export function transportFailure(error: unknown): TransportFailure {
   };
 }
 
-/** ` (MessageRejected, HTTP 400)`, ` (EENVELOPE, RCPT TO answered 550)`: the codes for the reason. */
 /**
  * What to do about a refusal of the account's sending rather than of the mail, keyed by SES's error
  * code (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html#API_SendEmail_Errors):
@@ -199,6 +198,7 @@ function accountRemedy(failure: TransportFailure): string | undefined {
   return Object.hasOwn(ACCOUNT_REMEDIES, failure.name) ? ACCOUNT_REMEDIES[failure.name] : undefined;
 }
 
+/** ` (MessageRejected, HTTP 400)`, ` (EENVELOPE, RCPT TO answered 550)`: the codes for the reason. */
 function failureCodes(failure: TransportFailure): string {
   const codes = [
     failure.name === 'Error' ? undefined : failure.name,
