@@ -273,13 +273,15 @@ export async function startLocalCloud(options: LocalCloudOptions): Promise<Local
   // CloudWatch Logs: every line a function or a task writes, kept in the log group AWS gives it
   // (infra's `/aws/lambda/<function>`, the batch task's awslogs `/ecs/<family>`, stream
   // `<prefix>/<container>/<task id>`), read with FilterLogEvents on the endpoint (`sidestep job logs`).
-  const logs = createLocalLogs(join(stateDir, LOCAL_STATE.logs), (error) =>
-    report({
-      type: 'error',
-      source: 'cloudwatch logs',
-      message: `a log line was not kept: ${error.message}`,
-    }),
-  );
+  const logs = createLocalLogs({
+    dir: join(stateDir, LOCAL_STATE.logs),
+    onError: (error) =>
+      report({
+        type: 'error',
+        source: 'cloudwatch logs',
+        message: `a log line was not kept: ${error.message}`,
+      }),
+  });
   /** Each task's container, by the task's name: its awslogs stream is `<task name>/<container>/<task id>`. */
   const taskContainers = new Map(
     (options.tasks ?? []).map(({ manifest }) => [manifest.name, manifest.containerName]),

@@ -1,4 +1,4 @@
-import { appendFile, mkdir, open, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnknownOperationError } from './aws-api-errors.ts';
 import type { JsonApiHandler } from './json-api-handler.ts';
@@ -43,12 +43,30 @@ class LogsError extends Error {
   }
 }
 
+/** Options of {@link createLocalLogs}. */
+export interface LocalLogsOptions {
+  /** Where the groups are kept, one JSON-lines file each. @default in memory only */
+  readonly dir?: string;
+  /** Hears of a line that could not be kept (a full disk): the rest are kept still. @default ignored */
+  readonly onError?: (error: Error) => void;
+  /**
+   * How long a group keeps an event, counted from its timestamp, as CloudWatch Logs deletes the
+   * events older than a group's retention: infra gives every group 30 days unless
+   * `SIDESTEP_<ENV>_LOG_RETENTION_DAYS` says otherwise. @default 30
+   */
+  readonly retentionDays?: number;
+  /** The clock retention is counted on (tests move one). @default Date.now */
+  readonly now?: () => number;
+}
+
 /**
- * Log groups kept in `dir`, one JSON-lines file each (`<encoded group name>.jsonl`), so they outlive
- * a restart, as CloudWatch keeps a group's events for its retention; without `dir`, in memory only.
- * `onError` hears of a line that could not be kept (a full disk): the rest are kept still.
+ * Log groups kept in a directory, one JSON-lines file each (`<encoded group name>.jsonl`), so they
+ * outlive a restart, as CloudWatch keeps a group's events for its retention: an event older than it
+ * is not answered, and leaves its file when the next run first writes to the group.
  */
-export function createLocalLogs(dir?: string, onError: (error: Error) => void = () => {}): LocalLogs {
+export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
+  const { dir, onError = () => {}, now = Date.now } = options;
+  const retentionMs = (options.retentionDays ?? 30) * 24 * 3600_000;
   const groups = new Set<string>();
   const memory = new Map<string, string[]>();
   /** Each group's appends, chained so they land in order. */
@@ -73,9 +91,9 @@ export function createLocalLogs(dir?: string, onError: (error: Error) => void = 
       memory.set(group, lines);
       return;
     }
-    // The group's first line of this run starts on a line of its own: a line the last run was cut
-    // off in the middle of (a crash, a kill) ends where it was cut, and is skipped when read.
-    const previous = pending.get(group) ?? startLine(dir as string, file);
+    // Before the group's first line of this run, its file loses what is past the retention, and a
+    // line the last run was cut off in the middle of (a crash, a kill).
+    const previous = pending.get(group) ?? keepUnexpired(dir as string, file, now() - retentionMs);
     pending.set(
       group,
       previous
@@ -97,13 +115,8 @@ export function createLocalLogs(dir?: string, onError: (error: Error) => void = 
         text = '';
       }
     }
-    return text.split('\n').flatMap((line): LogEvent[] => {
-      try {
-        return line === '' ? [] : [JSON.parse(line) as LogEvent];
-      } catch {
-        return [];
-      }
-    });
+    const since = now() - retentionMs;
+    return parseEvents(text).filter((event) => event.timestamp >= since);
   };
 
   const filterLogEvents = async (input: Record<string, unknown>) => {
@@ -157,22 +170,37 @@ export function createLocalLogs(dir?: string, onError: (error: Error) => void = 
   };
 }
 
-/** Makes `dir` exist and ends `file` with a line end if it was cut off in the middle of a line. */
-async function startLine(dir: string, file: string): Promise<void> {
+/** The events of a group's file, a line that is not one (cut off by a crash) skipped. */
+function parseEvents(text: string): LogEvent[] {
+  return text.split('\n').flatMap((line): LogEvent[] => {
+    try {
+      return line === '' ? [] : [JSON.parse(line) as LogEvent];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * Makes `dir` exist and rewrites `file` (through a temporary file, renamed over it) with the events
+ * from `since` on, when it holds an older one or a line cut off in the middle: what follows is
+ * appended to whole lines.
+ */
+async function keepUnexpired(dir: string, file: string, since: number): Promise<void> {
   await mkdir(dir, { recursive: true });
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  let text: string;
   try {
-    handle = await open(file, 'r');
-    const { size } = await handle.stat();
-    if (size === 0) return;
-    const last = Buffer.alloc(1);
-    await handle.read(last, 0, 1, size - 1);
-    if (last[0] !== 0x0a) await appendFile(file, '\n');
+    text = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  } finally {
-    await handle?.close();
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
   }
+  const kept = parseEvents(text).filter((event) => event.timestamp >= since);
+  const lines = kept.map((event) => `${JSON.stringify(event)}\n`).join('');
+  if (lines === text) return;
+  const temporary = `${file}.${process.pid}.tmp`;
+  await writeFile(temporary, lines);
+  await rename(temporary, file);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
@@ -18,7 +18,7 @@ describe('createLocalLogs: FilterLogEvents over the kept log groups', () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it('answers the events of a group that match a JSON pattern, oldest first, within the times asked', async () => {
-    const logs = createLocalLogs(join(dir, 'a'));
+    const logs = createLocalLogs({ dir: join(dir, 'a'), now: () => 10_000 });
     logs.createGroup('/aws/lambda/sidestep-local-status-updater');
     const group = '/aws/lambda/sidestep-local-status-updater';
     logs.append(group, 's', line({ message: 'started', jobId: 'imp_1' }), 3_000);
@@ -48,10 +48,10 @@ describe('createLocalLogs: FilterLogEvents over the kept log groups', () => {
 
   it('keeps the groups across a restart on the same directory, as CloudWatch keeps them', async () => {
     const group = '/ecs/sidestep-local-batch-worker';
-    const before = createLocalLogs(join(dir, 'b'));
+    const before = createLocalLogs({ dir: join(dir, 'b') });
     before.append(group, 'batch-worker/batch-worker/t1', line({ message: 'import started', jobId: 'imp_9' }));
     await before.flushed();
-    const after = createLocalLogs(join(dir, 'b'));
+    const after = createLocalLogs({ dir: join(dir, 'b') });
     after.createGroup(group);
     const { events } = (await after.api('FilterLogEvents', {
       logGroupIdentifier: `arn:aws:logs:us-east-1:000000000000:log-group:${group}:*`,
@@ -151,11 +151,12 @@ describe('createLocalLogs after a line was cut off', () => {
     const dir = await mkdtemp(join(tmpdir(), 'local-logs-cut-'));
     try {
       const group = '/aws/lambda/sidestep-local-x';
-      const before = createLocalLogs(dir);
+      // Their events in the first seconds of its clock: none past the retention.
+      const before = createLocalLogs({ dir, now: () => 10_000 });
       before.append(group, 's', line({ message: 'kept', jobId: 'j' }), 1_000);
       await before.flushed();
       await appendFile(join(dir, `${encodeURIComponent(group)}.jsonl`), '{"logStreamName":"s","timest');
-      const after = createLocalLogs(dir);
+      const after = createLocalLogs({ dir, now: () => 10_000 });
       after.append(group, 's', line({ message: 'after the crash', jobId: 'j' }), 2_000);
       const { events } = (await after.api('FilterLogEvents', { logGroupName: group })) as {
         events: { message: string }[];
@@ -170,7 +171,7 @@ describe('createLocalLogs after a line was cut off', () => {
     const dir = await mkdtemp(join(tmpdir(), 'local-logs-error-'));
     try {
       const errors: Error[] = [];
-      const logs = createLocalLogs(join(dir, 'a-file'), (error) => errors.push(error));
+      const logs = createLocalLogs({ dir: join(dir, 'a-file'), onError: (error) => errors.push(error) });
       await appendFile(join(dir, 'a-file'), 'not a directory');
       logs.append('/aws/lambda/y', 's', 'lost');
       await logs.flushed();
@@ -187,5 +188,36 @@ describe('compileFilterPattern, operators inside values', () => {
     expect(compileFilterPattern('{ ($.a = "x&&y") || ($.b = "z") }')(line({ b: 'z' }))).toBe(true);
     expect(compileFilterPattern('"-not-an-option"')('a line with -not-an-option in it')).toBe(true);
     expect(() => compileFilterPattern('{ $.a = "x" || }')).toThrow(/takes terms/);
+  });
+});
+
+// "CloudWatch Logs deletes log events older than the retention setting" of their group; infra gives
+// every group 30 days by default (LOG_RETENTION_DAYS).
+describe('createLocalLogs retention', () => {
+  it('answers no event older than the retention, and drops it from the file when the group is next written', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'local-logs-retention-'));
+    try {
+      const day = 24 * 3600_000;
+      let clock = 100 * day;
+      const group = '/aws/lambda/sidestep-local-z';
+      const file = join(dir, `${encodeURIComponent(group)}.jsonl`);
+      const first = createLocalLogs({ dir, now: () => clock });
+      first.append(group, 's', line({ message: 'old' }), clock);
+      first.append(group, 's', line({ message: 'newer' }), clock + 20 * day);
+      await first.flushed();
+      clock += 31 * day;
+      const messages = async (logs: ReturnType<typeof createLocalLogs>) =>
+        (
+          (await logs.api('FilterLogEvents', { logGroupName: group })) as { events: { message: string }[] }
+        ).events.map((event) => JSON.parse(event.message).message);
+      expect(await messages(first)).toEqual(['newer']);
+      const next = createLocalLogs({ dir, now: () => clock });
+      next.append(group, 's', line({ message: 'now' }), clock);
+      await next.flushed();
+      expect(await messages(next)).toEqual(['newer', 'now']);
+      expect((await readFile(file, 'utf8')).trimEnd().split('\n')).toHaveLength(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
