@@ -8,6 +8,8 @@ export const LOGS_TARGET_PREFIX = 'Logs_20140328';
 
 /** FilterLogEvents' most events a page, and its default (API_FilterLogEvents: "The default is 10,000"). */
 const MAX_LIMIT = 10_000;
+/** FilterLogEvents' most bytes a page: "as many log events as can fit in 1 MB". */
+const MAX_PAGE_BYTES = 1024 * 1024;
 
 /** One kept log event, as FilterLogEvents answers it. */
 export interface LogEvent {
@@ -143,7 +145,14 @@ export function createLocalLogs(options: LocalLogsOptions = {}): LocalLogs {
           matches(event.message),
       )
       .sort((a, b) => a.timestamp - b.timestamp || a.eventId.localeCompare(b.eventId));
-    const page = found.slice(offset, offset + limit);
+    // "as many log events as can fit in 1 MB (up to 10,000)" a page (API_FilterLogEvents), one at least.
+    const page: LogEvent[] = [];
+    let bytes = 0;
+    for (const event of found.slice(offset, offset + limit)) {
+      bytes += Buffer.byteLength(JSON.stringify(event));
+      if (page.length > 0 && bytes > MAX_PAGE_BYTES) break;
+      page.push(event);
+    }
     const next = offset + page.length;
     return {
       events: page,

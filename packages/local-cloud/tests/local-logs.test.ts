@@ -221,3 +221,25 @@ describe('createLocalLogs retention', () => {
     }
   });
 });
+
+// "By default, this operation returns as many log events as can fit in 1 MB (up to 10,000 log
+// events)" (API_FilterLogEvents): a page of big lines is cut by its bytes, the rest by its token.
+describe('createLocalLogs pages', () => {
+  it('fills a page with at most 1 MB of events, and gives the rest by nextToken', async () => {
+    const logs = createLocalLogs({ now: () => 10_000 });
+    const group = '/aws/lambda/sidestep-local-big';
+    const big = 'x'.repeat(250 * 1024);
+    for (let n = 0; n < 8; n++) logs.append(group, 's', line({ message: `big ${n}`, big }), 1_000 + n);
+    const first = (await logs.api('FilterLogEvents', { logGroupName: group })) as {
+      events: unknown[];
+      nextToken?: string;
+    };
+    expect(first.events).toHaveLength(4);
+    const rest = (await logs.api('FilterLogEvents', { logGroupName: group, nextToken: first.nextToken })) as {
+      events: unknown[];
+      nextToken?: string;
+    };
+    expect(rest.events).toHaveLength(4);
+    expect(rest.nextToken).toBeUndefined();
+  });
+});
