@@ -8,10 +8,16 @@ const [mailDispatcherAddress] = one(tf, 'aws_lambda_function', {
   function_name: 'sidestep-staging-mail-dispatcher',
 });
 
-/** `[address, name, depends_on]` of every resource of `type` whose body names the mail queue's URL. */
+/**
+ * `[address, name, depends_on]` of every resource of `type` whose body names the mail queue's URL,
+ * but the mail-dispatcher's function itself (its QUEUE_URL: it puts a mail off on its own queue).
+ */
 function mailProducers(type: string, nameField: string): [string, string, string[]][] {
   return all(tf, type)
-    .filter(([, body]) => JSON.stringify(body).includes(ref(mailQueueAddress, 'url')))
+    .filter(
+      ([address, body]) =>
+        address !== mailDispatcherAddress && JSON.stringify(body).includes(ref(mailQueueAddress, 'url')),
+    )
     .map(([address, body]) => [address, body[nameField], body.depends_on ?? []]);
 }
 

@@ -144,6 +144,8 @@ describe('ServiceFunction (mail-dispatcher in staging)', () => {
       MAIL_MAX_SEND_RATE: '1',
       DATABASE_SECRET_ARN: staging.databaseSecretArn,
       DEAD_LETTER_QUEUE_URL: `\${${dlqAddress}.url}`,
+      // Its own queue: a mail the 24-hour quota refused is put off on it (ChangeMessageVisibility).
+      QUEUE_URL: `\${${one(tf, 'aws_sqs_queue', { name: 'sidestep-staging-mail' })[0]}.url}`,
       // The queue's redrive maxReceiveCount: the last receive's failure is dead-lettered with its reason.
       MAX_RECEIVE_COUNT: '5',
       CLAIM_CHECK_BUCKET: 'sidestep-staging-claims-123456789012',

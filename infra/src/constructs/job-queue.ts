@@ -139,6 +139,9 @@ export class JobQueue extends Construct {
       this.deadLetterQueue.url,
       `${manifest.name}.queue`,
     );
+    // A failure that asks for a later retry (a daily quota) is put off by the runtime on this queue
+    // (ChangeMessageVisibility, which grantConsume allows).
+    consumer.addEnvironment(RUNTIME_ENVIRONMENT.queueUrl, this.queue.url, `${manifest.name}.queue`);
     // The last receive's failure goes to the DLQ with its reason, sent by the runtime (above).
     consumer.addEnvironment(
       RUNTIME_ENVIRONMENT.maxReceiveCount,

@@ -10,6 +10,13 @@ export interface SidestepErrorOptions {
    * records does not fail its invocation. Ignored for a permanent error.
    */
   readonly deferred?: boolean;
+  /**
+   * A transient failure that a retry within minutes would meet again (a daily quota used up): the
+   * SQS handler makes the message visible again only after this many seconds on its first receive,
+   * four times as long on each later one, at most 12 hours (SQS's longest visibility timeout), rather
+   * than after the queue's visibility timeout. Ignored for a permanent error.
+   */
+  readonly retryAfterSeconds?: number;
 }
 
 /**
@@ -34,11 +41,16 @@ export class SidestepError extends Error {
   readonly field?: string;
   /** Set when the work was put off by design, not failed (see {@link SidestepErrorOptions.deferred}). */
   readonly deferred?: true;
+  /** Set on a transient failure to retry later than the queue would (see {@link SidestepErrorOptions.retryAfterSeconds}). */
+  readonly retryAfterSeconds?: number;
 
   constructor(message: string, options: SidestepErrorOptions & { readonly permanent: boolean }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.permanent = options.permanent;
     if (options.field !== undefined) this.field = options.field;
     if (options.deferred === true && !options.permanent) this.deferred = true;
+    if (options.retryAfterSeconds !== undefined && !options.permanent) {
+      this.retryAfterSeconds = options.retryAfterSeconds;
+    }
   }
 }

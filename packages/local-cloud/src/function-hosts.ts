@@ -69,7 +69,7 @@ export function startFunctionHosts(options: FunctionHostsOptions): Promise<Start
     const environmentOf = (service: LocalService, queue: JobQueue | undefined) => ({
       ...serviceEnvironment(service.manifest, {
         ...options.resources,
-        ...(queue ? { deadLetterQueueUrl: queue.deadLetter.url } : {}),
+        ...(queue ? { deadLetterQueueUrl: queue.deadLetter.url, queueUrl: queue.url } : {}),
       }),
       ...service.environment?.({ functionUrl, secretArn }),
     });

@@ -20,6 +20,8 @@ export interface LocalResources {
   readonly awsEndpoint: string;
   /** The service's dead-letter queue URL, when it consumes a queue. */
   readonly deadLetterQueueUrl?: string;
+  /** The URL of the queue it consumes, when it does. */
+  readonly queueUrl?: string;
   /** `smtp://127.0.0.1:<port>` of the SMTP sink, for services granted `mail-identity`. */
   readonly smtpUrl?: string;
   /**
@@ -71,7 +73,7 @@ export class MissingLocalResourceError extends Error {
  *   manifest's static `environment`, the region, credentials whose access key id is the function's
  *   execution role name (the local endpoint acts on it as that role, see `LOCAL_ROLES`) and
  *   `AWS_ENDPOINT_URL` so every AWS SDK v3 client talks to the local endpoint;
- * - a queue consumer: DEAD_LETTER_QUEUE_URL, MAX_RECEIVE_COUNT and CLAIM_CHECK_BUCKET
+ * - a queue consumer: DEAD_LETTER_QUEUE_URL, QUEUE_URL, MAX_RECEIVE_COUNT and CLAIM_CHECK_BUCKET
  *   (`sidestep-local-claims`);
  * - `mail-identity`: MAIL_FROM, and MAIL_TRANSPORT=smtp + SMTP_URL instead of SES; MAIL_MAX_SEND_RATE
  *   when the sink has a rate, as infra gives it on AWS;
@@ -96,6 +98,7 @@ export function serviceEnvironment(
     if (!resources.deadLetterQueueUrl)
       throw new MissingLocalResourceError(manifest.name, 'deadLetterQueueUrl');
     environment[RUNTIME_ENVIRONMENT.deadLetterQueueUrl] = resources.deadLetterQueueUrl;
+    if (resources.queueUrl) environment[RUNTIME_ENVIRONMENT.queueUrl] = resources.queueUrl;
     environment[RUNTIME_ENVIRONMENT.maxReceiveCount] = String(manifest.queue.maxReceiveCount);
     // As infra's job queue gives every consumer: pointers resolve, oversized dead letters are stored.
     environment[CLAIM_CHECK_BUCKET_VARIABLE] = claimCheckBucketName(resources.environment);

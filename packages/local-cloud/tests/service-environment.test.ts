@@ -16,6 +16,7 @@ const resources = {
   region: 'us-east-1',
   awsEndpoint: 'http://127.0.0.1:4566',
   deadLetterQueueUrl: 'http://127.0.0.1:4566/000000000000/sidestep-local-mail-dlq',
+  queueUrl: 'http://127.0.0.1:4566/000000000000/sidestep-local-mail',
   smtpUrl: 'smtp://127.0.0.1:1025',
   databaseSecretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:sidestep-local-database',
 };
@@ -53,6 +54,8 @@ describe('serviceEnvironment', () => {
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_ENDPOINT_URL: 'http://127.0.0.1:4566',
       DEAD_LETTER_QUEUE_URL: resources.deadLetterQueueUrl,
+      // Its own queue, as infra gives it: a mail the 24-hour quota refused is put off on it.
+      QUEUE_URL: resources.queueUrl,
       MAX_RECEIVE_COUNT: String(mailer.queue?.maxReceiveCount),
       CLAIM_CHECK_BUCKET: 'sidestep-local-claims',
       MAIL_FROM: LOCAL_MAIL_FROM,

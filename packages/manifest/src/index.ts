@@ -248,6 +248,11 @@ export const RUNTIME_ENVIRONMENT = {
   /** The DLQ permanent failures are sent to (queue-triggered services only). */
   deadLetterQueueUrl: 'DEAD_LETTER_QUEUE_URL',
   /**
+   * The queue the function consumes (queue-triggered services only): the runtime puts off a record
+   * whose failure asks for a later retry (ChangeMessageVisibility on it).
+   */
+  queueUrl: 'QUEUE_URL',
+  /**
    * The job queue's redrive `maxReceiveCount` (queue-triggered services only): a record failing on
    * its last receive is dead-lettered by the runtime with its reason, not moved without one.
    */

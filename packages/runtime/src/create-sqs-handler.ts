@@ -21,6 +21,7 @@ import {
   InvalidJsonError,
   isDeferredError,
   isPermanentError,
+  isTransientError,
   SchemaViolationError,
   toError,
 } from './errors.ts';
@@ -110,7 +111,15 @@ export interface SqsHandlerOptions<T> {
   readonly recordConcurrency?: number;
   /** Module state reset around every invocation (see `isolate`). @default [] */
   readonly state?: readonly InvocationState<unknown>[];
+  /**
+   * The queue the records come from: a failure with `retryAfterSeconds` is put off on it.
+   * @default process.env.QUEUE_URL, read once here
+   */
+  readonly queueUrl?: string;
 }
+
+/** SQS's longest visibility timeout, 12 hours (API_ChangeMessageVisibility). */
+const MAX_VISIBILITY_SECONDS = 43_200;
 
 /**
  * The handler's metrics by default: Powertools Metrics in `POWERTOOLS_METRICS_NAMESPACE`, else
@@ -194,6 +203,30 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
   const deadLetter = async (record: SQSRecord, error: Error) => {
     sqs ??= new (await import('./dead-letter-sqs.ts')).SQSClient({});
     return sendToDeadLetterQueue(sqs, deadLetterQueueUrl, record, error, { claimCheck });
+  };
+  const queueUrl = options.queueUrl ?? process.env.QUEUE_URL;
+  /**
+   * Puts a failed record off: visible again after `seconds`, not after the queue's visibility timeout
+   * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html).
+   * What it could not do is said, not thrown: the queue's own timeout then applies.
+   */
+  const putOff = async (record: SQSRecord, seconds: number): Promise<string | undefined> => {
+    if (!queueUrl) return 'no QUEUE_URL: the queue redelivers it after its visibility timeout';
+    try {
+      const { ChangeMessageVisibilityCommand, SQSClient } = await import('./dead-letter-sqs.ts');
+      sqs ??= new SQSClient({});
+      await sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: queueUrl,
+          ReceiptHandle: record.receiptHandle,
+          VisibilityTimeout: seconds,
+        }),
+      );
+      return undefined;
+    } catch (error) {
+      const failure = toError(error);
+      return `could not put it off (${failure.name}: ${failure.message}): the queue redelivers it after its visibility timeout`;
+    }
   };
   // Powertools' parser integration (`new BatchProcessor(EventType.SQS, { parser, innerSchema })`)
   // would report non-JSON and schema-invalid records as item failures, so SQS would retry a payload
@@ -313,12 +346,21 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
         throw error;
       }
       outcomes.failed += 1;
+      // A failure a retry within minutes would meet again asks for a later one: its first, then four
+      // times as long on each receive, at most SQS's 12 hours.
+      const base = isTransientError(thrown) ? thrown.retryAfterSeconds : undefined;
+      const retryAfterSeconds =
+        base === undefined
+          ? undefined
+          : Math.min(MAX_VISIBILITY_SECONDS, base * 4 ** Math.max(0, receiveCount - 1));
+      const notPutOff = retryAfterSeconds === undefined ? undefined : await putOff(record, retryAfterSeconds);
       logger.error(
         {
           message: 'job failed, SQS will deliver it again',
           outcome: 'failed',
           durationMs: elapsed(),
           receiveCount,
+          ...(retryAfterSeconds === undefined ? {} : notPutOff ? { notPutOff } : { retryAfterSeconds }),
         },
         loggableError(error),
       );

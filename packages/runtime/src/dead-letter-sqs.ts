@@ -2,4 +2,4 @@
 // `import()` on the first dead-lettering, and esbuild keeps every export of a dynamically imported
 // module: `import()` of '@aws-sdk/client-sqs' itself put all of its commands and the aggregated
 // client into the chunk.
-export { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+export { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';

@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { type Message, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { ContractValidationError, MailSendJob } from '@sidestep/contracts';
 import type { SQSRecord } from 'aws-lambda';
@@ -247,6 +247,43 @@ describe('createSqsHandler', () => {
       if (saved === undefined) delete process.env.MAX_RECEIVE_COUNT;
       else process.env.MAX_RECEIVE_COUNT = saved;
     }
+  });
+
+  // A failure a retry within minutes would meet again (SES's 24-hour quota used up) asks for a later
+  // one: the record is made visible again only after its first delay, four times as long on each
+  // later receive (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html).
+  it('puts a failure asking for a later retry off on its queue, longer on each receive, and says when it cannot', async () => {
+    // A queue that would deliver a failed record again at once.
+    const source = server.createQueue('sidestep-local-jobs', { attributes: { VisibilityTimeout: '0' } });
+    const queueUrl = `${local.endpoint}/000000000000/${source.queueName}`;
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: job('later') }));
+    const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 0 }));
+    const [message] = received.Messages ?? [];
+    const quotaUsedUp = async () => {
+      throw new TransientError('Daily message quota exceeded.', { retryAfterSeconds: 5 });
+    };
+    const event = sqsEvent({ body: job('later'), receiveCount: 2 });
+    const record = { ...(event.Records[0] as SQSRecord), receiptHandle: message?.ReceiptHandle ?? '' };
+    // Its batch of one failed whole: the invocation fails (Powertools' FullBatchFailureError).
+    await expect(
+      handlerWith(quotaUsedUp, { queueUrl })({ Records: [record] }, lambdaContext()),
+    ).rejects.toThrow('All records failed');
+    // Put off 5 s x 4 on its second receive: not delivered again now, as it would be without.
+    const again = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 0 }));
+    expect(again.Messages ?? []).toEqual([]);
+    expect(logsOf('failed')).toEqual([expect.objectContaining({ retryAfterSeconds: 20, receiveCount: 2 })]);
+
+    // Without the queue's URL the queue's own timeout applies, and the log says so.
+    const saved = process.env.QUEUE_URL;
+    delete process.env.QUEUE_URL;
+    try {
+      await expect(
+        handlerWith(quotaUsedUp)(sqsEvent({ body: job('unknown-queue') }), lambdaContext()),
+      ).rejects.toThrow('All records failed');
+    } finally {
+      if (saved !== undefined) process.env.QUEUE_URL = saved;
+    }
+    expect(logsOf('failed').at(-1)).toMatchObject({ notPutOff: expect.stringContaining('no QUEUE_URL') });
   });
 
   // Staging and production may share an account and region: their counts stay apart by environment.

@@ -92,9 +92,11 @@ const DAILY_QUOTA_WARN_SHARE = 0.8;
  * The account's 24-hour sending quota, `SendQuota.Max24HourSend` and `SentLast24Hours` of GetAccount
  * (-1: unlimited; https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendQuota.html). Nothing
  * paces it: past it SES throttles every send ("Daily message quota exceeded",
- * https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html), and the mails go back
- * to the queue until dead-lettered with that reason, for a redrive once the rolling window frees room.
- * A warning from 80% used; never a failure (a deploy does not change it).
+ * https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html), and the mail-dispatcher
+ * puts each mail off on its queue (15 minutes, then 1, 4 and 12 hours) before dead-lettering it with
+ * that reason, for a redrive once the rolling window frees room.
+ * The mail-dispatcher puts such a mail off on its queue (15 minutes, then 1, 4 and 12 hours) before
+ * dead-lettering it. A warning from 80% used; never a failure (a deploy does not change it).
  */
 function dailyQuotaResult(config: EnvironmentConfig, account: GetAccountResponse): CheckResult | undefined {
   const max = account.SendQuota?.Max24HourSend;
@@ -106,7 +108,7 @@ function dailyQuotaResult(config: EnvironmentConfig, account: GetAccountResponse
   if (sent < max * DAILY_QUOTA_WARN_SHARE) return result('pass', detail);
   return result(
     'warn',
-    `${detail}: past the quota SES throttles every send, and the mail-dispatcher's mails go back to the queue until dead-lettered ("Daily message quota exceeded")`,
+    `${detail}: past the quota SES throttles every send ("Daily message quota exceeded"), and the mail-dispatcher puts each mail off for up to 17 hours, then dead-letters it`,
     `redrive the mail DLQ (\`sidestep dlq redrive mail\`) once this shows room again, and request a higher quota (${SEND_RATE_INCREASE}) if bursts outgrow it`,
   );
 }

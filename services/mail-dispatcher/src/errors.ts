@@ -125,8 +125,21 @@ export type SendFailure = 'rejected' | 'not-sent' | 'unknown';
 export class MailTransportError extends MailDispatcherError {
   override readonly name: string = 'MailTransportError';
   readonly outcome: SendFailure;
-  constructor(message: string, cause: unknown, outcome: SendFailure = 'not-sent') {
-    super(message, { permanent: outcome === 'rejected', cause });
+  /**
+   * @param retryAfterSeconds for a refusal a retry within minutes would meet again (the 24-hour
+   *   quota): the SQS handler puts the mail off this long, then longer on each receive
+   */
+  constructor(
+    message: string,
+    cause: unknown,
+    outcome: SendFailure = 'not-sent',
+    retryAfterSeconds?: number,
+  ) {
+    super(message, {
+      permanent: outcome === 'rejected',
+      cause,
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+    });
     this.outcome = outcome;
   }
 }

@@ -676,6 +676,11 @@ describe('createMailSender (ses)', () => {
           // After SES's own words.
           if (remedy)
             expect(error.message.indexOf(remedy)).toBeGreaterThan(error.message.indexOf(`${errorMessage} (`));
+          // Only the quota's refusal asks for a later retry than the queue's (it frees over a day).
+          expect([errorType, (error as Error & { retryAfterSeconds?: number }).retryAfterSeconds]).toEqual([
+            errorType,
+            errorMessage.startsWith('Daily') ? 900 : undefined,
+          ]);
         },
         errorType,
         errorMessage,

@@ -98,6 +98,9 @@ export async function createMailSender(
           `mail transport ${config.kind} failed${outcome === 'unknown' ? ' after it handed the mail over' : ''}${failureCodes(failure)}: ${failure.message}${remedy ? ` (${remedy})` : ''}`,
           failure,
           outcome,
+          // Room in the 24-hour quota comes back as the sends of a day before age out: 15 minutes,
+          // then 1 hour, 4 and 12 before the next tries, not the queue's 3 minutes each.
+          DAILY_QUOTA.test(failure.message) ? DAILY_QUOTA_RETRY_SECONDS : undefined,
         );
       }
       // An SMTP server may refuse some recipients at RCPT TO and take the mail for the others:
@@ -189,6 +192,9 @@ const ACCOUNT_REMEDIES: Readonly<Record<string, string>> = {
 
 /** The 24-hour quota's refusal, SES's API and SMTP alike (manage-sending-quotas-errors.html). */
 const DAILY_QUOTA = /Daily message quota exceeded/i;
+
+/** How long a mail the 24-hour quota refused waits before its first retry (then 4 times longer each). */
+export const DAILY_QUOTA_RETRY_SECONDS = 900;
 
 /** What to do about `failure` when it refuses the account rather than the mail (SES's API or SMTP). */
 function accountRemedy(failure: TransportFailure): string | undefined {
