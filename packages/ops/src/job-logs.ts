@@ -144,12 +144,7 @@ async function searchGroup(
   const events = await filterLogGroup(
     context,
     { group, pattern, startTime, most },
-    (error) =>
-      new JobLogsError(
-        'logGroup',
-        `access denied to logs:FilterLogEvents on ${group}: the operator policy's statement ReadJobLogs (sidestep-${context.environment}-operator) grants it`,
-        { action: 'logs:FilterLogEvents', resource: group, cause: error },
-      ),
+    { statement: 'ReadJobLogs', error: JobLogsError },
   );
   if (events === undefined) {
     context.warn(

@@ -3,6 +3,7 @@ import {
   FilterLogEventsCommand,
   type FilterLogEventsCommandOutput,
 } from '@aws-sdk/client-cloudwatch-logs';
+import type { SearchError } from './errors.ts';
 import type { OpsContext } from './ops-context.ts';
 import { isAccessDenied } from './queues.ts';
 
@@ -20,16 +21,26 @@ export interface LogGroupSearch {
   readonly most?: number;
 }
 
+/** Who is refused a search: the operator policy's statement that grants it, and the error to throw. */
+export interface LogSearchGrant {
+  readonly statement: string;
+  readonly error: new (
+    field: string,
+    message: string,
+    details: { readonly action?: string; readonly resource: string; readonly cause?: unknown },
+  ) => SearchError;
+}
+
 /**
  * The events of a log group that match a filter pattern, page by page (`nextToken`), oldest first
  * within the group (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html);
  * `undefined` when the group does not exist (ResourceNotFoundException: what that means is the
- * caller's to say). A refusal (AccessDenied) is thrown as `denied` makes it, naming what grants it.
+ * caller's to say). A refusal (AccessDenied) is thrown as `grant.error`, naming the statement that grants it.
  */
 export async function filterLogGroup(
   context: OpsContext,
   search: LogGroupSearch,
-  denied: (error: unknown) => Error,
+  grant: LogSearchGrant,
 ): Promise<FilteredLogEvent[] | undefined> {
   const most = search.most ?? Number.POSITIVE_INFINITY;
   const events: FilteredLogEvent[] = [];
@@ -48,7 +59,13 @@ export async function filterLogGroup(
         }),
       );
     } catch (error) {
-      if (isAccessDenied(error)) throw denied(error);
+      if (isAccessDenied(error)) {
+        throw new grant.error(
+          'logGroup',
+          `access denied to logs:FilterLogEvents on ${search.group}: the operator policy's statement ${grant.statement} (sidestep-${context.environment}-operator) grants it`,
+          { action: 'logs:FilterLogEvents', resource: search.group, cause: error },
+        );
+      }
       if ((error as Error).name === 'ResourceNotFoundException') return undefined;
       throw error;
     }

@@ -557,12 +557,7 @@ async function filterRecords(
   const events = await filterLogGroup(
     context,
     { group, pattern, startTime: since.getTime(), endTime: until.getTime() },
-    (error) =>
-      new MailSearchError(
-        'logGroup',
-        `access denied to logs:FilterLogEvents on ${group}: the operator policy's statement SearchMailEvents (sidestep-${context.environment}-operator) grants it`,
-        { action: 'logs:FilterLogEvents', resource: group, cause: error },
-      ),
+    { statement: 'SearchMailEvents', error: MailSearchError },
   );
   if (events === undefined) {
     throw new MailSearchError(
