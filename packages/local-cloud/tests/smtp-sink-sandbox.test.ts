@@ -8,30 +8,44 @@ import {
   type QuotaExceededMail,
   type RejectedMail,
   type SmtpSink,
+  type SmtpSinkOptions,
   startSmtpSink,
 } from '../src/smtp-sink.ts';
 import { sendMail } from './fixtures/echo-service/smtp-client.mjs';
 
+/** A sink on a free port, its outbox in a new temporary directory `<prefix>...`, which `stop` removes. */
+async function startSinkIn(prefix: string, options: Omit<SmtpSinkOptions, 'outboxDir' | 'port'>) {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const sink = await startSmtpSink({ outboxDir: join(dir, 'outbox'), port: 0, ...options });
+  return {
+    dir,
+    sink,
+    stop: async () => {
+      await sink.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 let dir: string;
 let sink: SmtpSink;
+let stopSink: () => Promise<void>;
 const delivered: DeliveredMail[] = [];
 const rejected: RejectedMail[] = [];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'smtp-sink-sandbox-'));
-  sink = await startSmtpSink({
-    outboxDir: join(dir, 'outbox'),
-    port: 0,
+  ({
+    dir,
+    sink,
+    stop: stopSink,
+  } = await startSinkIn('smtp-sink-sandbox-', {
     sandbox: { verifiedRecipients: ['ops@example.com', 'verified.example'], region: 'ap-northeast-1' },
     onMail: (mail) => delivered.push(mail),
     onRejected: (mail) => rejected.push(mail),
-  });
+  }));
 });
 
-afterAll(async () => {
-  await sink?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => stopSink?.());
 
 /** The SMTP reply a send to `to` through `port` got: `250 ...` when accepted, the refusal otherwise. */
 const sendThrough = (port: number, to: string[], n: number) =>
@@ -152,22 +166,21 @@ describe("the SES sandbox's sending quota of 24 hours", () => {
 describe('startSmtpSink with verified senders (SES sends only from a verified identity)', () => {
   let senderDir: string;
   let senders: SmtpSink;
+  let stopSenders: () => Promise<void>;
   const refused: RejectedMail[] = [];
 
   beforeAll(async () => {
-    senderDir = await mkdtemp(join(tmpdir(), 'smtp-sink-senders-'));
-    senders = await startSmtpSink({
-      outboxDir: join(senderDir, 'outbox'),
-      port: 0,
+    ({
+      dir: senderDir,
+      sink: senders,
+      stop: stopSenders,
+    } = await startSinkIn('smtp-sink-senders-', {
       verifiedSenders: { identities: ['local.mail.example.com', 'ops@example.com'], region: 'us-east-1' },
       onRejected: (mail) => refused.push(mail),
-    });
+    }));
   });
 
-  afterAll(async () => {
-    await senders?.stop();
-    await rm(senderDir, { recursive: true, force: true });
-  });
+  afterAll(() => stopSenders?.());
 
   /** The reply to a mail from `envelopeFrom` whose `From:` header is `headerFrom`, to anyone (no sandbox). */
   const sendFrom = (envelopeFrom: string, headerFrom: string, n: number) =>

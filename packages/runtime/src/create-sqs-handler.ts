@@ -193,17 +193,20 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
       .MAX_RECEIVE_COUNT;
   const handlerLogger = options.logger ?? new Logger();
   const metrics = options.metrics ?? defaultMetrics();
-  // The dead-letter path (the SQS client and its part of the SDK) loads on the first permanent
-  // failure, not at cold start: most invocations never dead-letter anything.
+  // The dead-letter and put-off paths (the SQS client and its part of the SDK) load on the first
+  // record that takes one, not at cold start: most invocations take neither.
   let sqs = options.sqs;
+  const sqsClient = async () => {
+    const sdk = await import('./dead-letter-sqs.ts');
+    sqs ??= new sdk.SQSClient({});
+    return { sqs, sdk };
+  };
   const claimCheck = new ClaimCheckStore({
     s3: options.s3,
     bucket: options.claimCheckBucket ?? process.env[CLAIM_CHECK_BUCKET_VARIABLE],
   });
-  const deadLetter = async (record: SQSRecord, error: Error) => {
-    sqs ??= new (await import('./dead-letter-sqs.ts')).SQSClient({});
-    return sendToDeadLetterQueue(sqs, deadLetterQueueUrl, record, error, { claimCheck });
-  };
+  const deadLetter = async (record: SQSRecord, error: Error) =>
+    sendToDeadLetterQueue((await sqsClient()).sqs, deadLetterQueueUrl, record, error, { claimCheck });
   const queueUrl = options.queueUrl ?? process.env.QUEUE_URL;
   /**
    * Puts a failed record off: visible again after `seconds`, not after the queue's visibility timeout
@@ -213,10 +216,9 @@ export function createSqsHandler<T>(options: SqsHandlerOptions<T>): SqsBatchHand
   const putOff = async (record: SQSRecord, seconds: number): Promise<string | undefined> => {
     if (!queueUrl) return 'no QUEUE_URL: the queue redelivers it after its visibility timeout';
     try {
-      const { ChangeMessageVisibilityCommand, SQSClient } = await import('./dead-letter-sqs.ts');
-      sqs ??= new SQSClient({});
-      await sqs.send(
-        new ChangeMessageVisibilityCommand({
+      const { sqs: client, sdk } = await sqsClient();
+      await client.send(
+        new sdk.ChangeMessageVisibilityCommand({
           QueueUrl: queueUrl,
           ReceiptHandle: record.receiptHandle,
           VisibilityTimeout: seconds,

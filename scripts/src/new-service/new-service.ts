@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NAME_PATTERN } from '@sidestep/manifest';
+import { PermanentError } from '@sidestep/runtime';
 import nodePlop, { type ActionType } from 'node-plop';
 
 /** The service whose Dockerfile and jest and TypeScript settings a new one copies. */
@@ -20,12 +21,11 @@ const JOBS = 'packages/contracts/src/jobs.ts';
 const CONTRACTS_INDEX = 'packages/contracts/src/index.ts';
 
 /** A name the generator refuses, or a file it cannot change as it expects, naming the option or file. */
-export class NewServiceError extends Error {
-  override readonly name = 'NewServiceError';
-  readonly field: string;
+export class NewServiceError extends PermanentError {
+  override readonly name: string = 'NewServiceError';
+  declare readonly field: string;
   constructor(field: string, message: string) {
-    super(`${field}: ${message}`);
-    this.field = field;
+    super(`${field}: ${message}`, { field });
   }
 }
 
